@@ -1,0 +1,67 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Quartet: a federation of signed ledger daemons for the UK occupational therapy
+/// workforce strategy. See docs/architecture.md for what each module may import.
+let package = Package(
+    name: "Quartet",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "quartet", targets: ["quartet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+    ],
+    targets: [
+        // The system OpenSSL 3 (Debian libssl-dev), plus shim.h for the macros Swift cannot import.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // Ed25519, SHA-256 and randomness over the system OpenSSL.
+        .target(
+            name: "QuartetCrypto",
+            dependencies: ["COpenSSL"]
+        ),
+        // Entries, RFC 9162 Merkle trees, proofs, C2SP signed checkpoints. Pure: no IO.
+        .target(
+            name: "QuartetLedger",
+            dependencies: ["QuartetCrypto"]
+        ),
+        // SQLite persistence (GRDB), the data directory, group commit.
+        .target(
+            name: "QuartetStore",
+            dependencies: [
+                "QuartetLedger",
+                "QuartetCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The `quartet` command-line tool.
+        .executableTarget(
+            name: "quartet",
+            dependencies: [
+                "QuartetStore",
+                "QuartetLedger",
+                "QuartetCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Test fixtures shared by the test targets (never a product).
+        .target(
+            name: "QuartetTestKit",
+            dependencies: ["QuartetLedger", "QuartetCrypto", "QuartetStore"]
+        ),
+        .testTarget(name: "QuartetCryptoTests", dependencies: ["QuartetCrypto", "QuartetTestKit"]),
+        .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),
+        .testTarget(name: "QuartetStoreTests", dependencies: ["QuartetStore", "QuartetTestKit"]),
+        .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

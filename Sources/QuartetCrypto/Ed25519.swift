@@ -1,0 +1,178 @@
+internal import COpenSSL
+
+/// An Ed25519 private key held by OpenSSL (`EVP_PKEY`).
+///
+/// Stored on disk as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), the form
+/// `openssl pkey -in KEY -noout -text` reads.
+public final class Ed25519PrivateKey: @unchecked Sendable {
+    // EVP_PKEY is immutable after creation and safe to share between threads when every
+    // operation uses its own EVP_MD_CTX, as `sign` does.
+    private let pkey: OpaquePointer
+
+    /// The matching public key.
+    public let publicKey: Ed25519PublicKey
+
+    private init(pkey: OpaquePointer) throws(CryptoError) {
+        self.pkey = pkey
+        var raw = [UInt8](repeating: 0, count: Ed25519PublicKey.byteCount)
+        var length = raw.count
+        guard EVP_PKEY_get_raw_public_key(pkey, &raw, &length) == 1, length == raw.count else {
+            EVP_PKEY_free(pkey)
+            throw .fromOpenSSL(.invalidKey, "cannot read the public half of an Ed25519 key")
+        }
+        self.publicKey = try Ed25519PublicKey(rawRepresentation: raw)
+    }
+
+    deinit { EVP_PKEY_free(pkey) }
+
+    /// Generates a new key with OpenSSL's key generator.
+    public convenience init() throws(CryptoError) {
+        guard let ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nil) else {
+            throw .fromOpenSSL(.keyGeneration, "EVP_PKEY_CTX_new_id(ED25519) failed")
+        }
+        defer { EVP_PKEY_CTX_free(ctx) }
+        var key: OpaquePointer?
+        guard EVP_PKEY_keygen_init(ctx) == 1, EVP_PKEY_keygen(ctx, &key) == 1, let key else {
+            throw .fromOpenSSL(.keyGeneration, "Ed25519 key generation failed")
+        }
+        try self.init(pkey: key)
+    }
+
+    /// A key from its 32-byte seed (RFC 8032 private key).
+    public convenience init(rawRepresentation seed: [UInt8]) throws(CryptoError) {
+        guard seed.count == 32 else {
+            throw CryptoError(code: .invalidKey, message: "an Ed25519 private key is 32 bytes, got \(seed.count)")
+        }
+        guard let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, seed, seed.count) else {
+            throw .fromOpenSSL(.invalidKey, "cannot load an Ed25519 private key")
+        }
+        try self.init(pkey: key)
+    }
+
+    /// A key from PEM text: PKCS#8 (`BEGIN PRIVATE KEY`), unencrypted.
+    public convenience init(pem: String) throws(CryptoError) {
+        let bytes = Array(pem.utf8)
+        let key: OpaquePointer? = bytes.withUnsafeBytes { buffer in
+            guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return nil }
+            defer { BIO_free(bio) }
+            return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+        }
+        guard let key else { throw .fromOpenSSL(.invalidKey, "not a PEM private key") }
+        guard EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 else {
+            EVP_PKEY_free(key)
+            throw CryptoError(code: .invalidKey, message: "the PEM key is not an Ed25519 key")
+        }
+        try self.init(pkey: key)
+    }
+
+    /// The key as unencrypted PKCS#8 PEM. Treat the result as a secret.
+    public func pemRepresentation() throws(CryptoError) -> String {
+        guard let bio = BIO_new(BIO_s_mem()) else { throw .fromOpenSSL(.encoding, "BIO_new failed") }
+        defer { BIO_free(bio) }
+        guard PEM_write_bio_PrivateKey(bio, pkey, nil, nil, 0, nil, nil) == 1 else {
+            throw .fromOpenSSL(.encoding, "PEM_write_bio_PrivateKey failed")
+        }
+        return readMemoryBIO(bio)
+    }
+
+    /// Signs `message` (Ed25519 signs the whole message; there is no pre-hash).
+    public func signature(for message: [UInt8]) throws(CryptoError) -> [UInt8] {
+        guard let ctx = EVP_MD_CTX_new() else { throw .fromOpenSSL(.signing, "EVP_MD_CTX_new failed") }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestSignInit(ctx, nil, nil, nil, pkey) == 1 else {
+            throw .fromOpenSSL(.signing, "EVP_DigestSignInit failed")
+        }
+        var signature = [UInt8](repeating: 0, count: 64)
+        var length = signature.count
+        let ok = message.withUnsafeBufferPointer { m in
+            EVP_DigestSign(ctx, &signature, &length, m.baseAddress, m.count)
+        }
+        guard ok == 1, length == 64 else { throw .fromOpenSSL(.signing, "EVP_DigestSign failed") }
+        return signature
+    }
+}
+
+/// An Ed25519 public key: 32 raw bytes (RFC 8032).
+public struct Ed25519PublicKey: Hashable, Sendable {
+    /// The length of a raw Ed25519 public key.
+    public static let byteCount = 32
+
+    /// The raw 32 bytes.
+    public let rawRepresentation: [UInt8]
+
+    /// A key from its raw 32 bytes; fails on any other length or on bytes OpenSSL refuses.
+    public init(rawRepresentation: [UInt8]) throws(CryptoError) {
+        guard rawRepresentation.count == Self.byteCount else {
+            throw CryptoError(code: .invalidKey, message: "an Ed25519 public key is 32 bytes, got \(rawRepresentation.count)")
+        }
+        guard let key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, rawRepresentation, rawRepresentation.count) else {
+            throw .fromOpenSSL(.invalidKey, "cannot load an Ed25519 public key")
+        }
+        EVP_PKEY_free(key)
+        self.rawRepresentation = rawRepresentation
+    }
+
+    /// A key from PEM text (`BEGIN PUBLIC KEY`, SubjectPublicKeyInfo).
+    public init(pem: String) throws(CryptoError) {
+        let bytes = Array(pem.utf8)
+        let key: OpaquePointer? = bytes.withUnsafeBytes { buffer in
+            guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return nil }
+            defer { BIO_free(bio) }
+            return PEM_read_bio_PUBKEY(bio, nil, nil, nil)
+        }
+        guard let key else { throw .fromOpenSSL(.invalidKey, "not a PEM public key") }
+        defer { EVP_PKEY_free(key) }
+        guard EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 else {
+            throw CryptoError(code: .invalidKey, message: "the PEM key is not an Ed25519 key")
+        }
+        var raw = [UInt8](repeating: 0, count: Self.byteCount)
+        var length = raw.count
+        guard EVP_PKEY_get_raw_public_key(key, &raw, &length) == 1, length == raw.count else {
+            throw .fromOpenSSL(.invalidKey, "cannot read an Ed25519 public key")
+        }
+        self.rawRepresentation = raw
+    }
+
+    /// The key as PEM SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`).
+    public func pemRepresentation() throws(CryptoError) -> String {
+        guard let key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, rawRepresentation, rawRepresentation.count) else {
+            throw .fromOpenSSL(.invalidKey, "cannot load an Ed25519 public key")
+        }
+        defer { EVP_PKEY_free(key) }
+        guard let bio = BIO_new(BIO_s_mem()) else { throw .fromOpenSSL(.encoding, "BIO_new failed") }
+        defer { BIO_free(bio) }
+        guard PEM_write_bio_PUBKEY(bio, key) == 1 else { throw .fromOpenSSL(.encoding, "PEM_write_bio_PUBKEY failed") }
+        return readMemoryBIO(bio)
+    }
+
+    /// Whether `signature` is a valid Ed25519 signature of `message` under this key.
+    public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
+        guard signature.count == 64 else { return false }
+        guard let key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, rawRepresentation, rawRepresentation.count) else {
+            _ = drainOpenSSLErrors()
+            return false
+        }
+        defer { EVP_PKEY_free(key) }
+        guard let ctx = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestVerifyInit(ctx, nil, nil, nil, key) == 1 else {
+            _ = drainOpenSSLErrors()
+            return false
+        }
+        let ok = message.withUnsafeBufferPointer { m in
+            EVP_DigestVerify(ctx, signature, signature.count, m.baseAddress, m.count)
+        }
+        if ok != 1 { _ = drainOpenSSLErrors() }
+        return ok == 1
+    }
+}
+
+/// Reads everything written to a memory BIO as UTF-8 text.
+private func readMemoryBIO(_ bio: OpaquePointer) -> String {
+    var pointer: UnsafeMutablePointer<CChar>?
+    let length = quartet_BIO_get_mem_data(bio, &pointer)
+    guard let pointer, length > 0 else { return "" }
+    return pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+    }
+}

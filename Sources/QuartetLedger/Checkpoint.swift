@@ -1,0 +1,72 @@
+/// A C2SP `tlog-checkpoint` body: the origin line, the tree size, the base64 root hash, and
+/// optional extension lines.
+///
+/// Quartet writes one extension line, `quartet-time <unix-ms>`, the writer's clock when it signed
+/// the checkpoint, so a reader can tell how fresh a log is. Readers ignore extensions they do
+/// not know, as the specification asks.
+public struct Checkpoint: Hashable, Sendable {
+    /// The prefix of Quartet's signing-time extension line.
+    public static let timeExtensionPrefix = "quartet-time "
+
+    /// The log's origin: a schema-less URL-like name, unique to the log, e.g. `quartet.example/wales`.
+    public var origin: String
+    /// The number of leaves.
+    public var size: UInt64
+    /// The Merkle tree hash of those leaves.
+    public var root: Hash
+    /// Extension lines, without their newlines.
+    public var extensions: [String]
+
+    public init(origin: String, size: UInt64, root: Hash, extensions: [String] = []) {
+        self.origin = origin
+        self.size = size
+        self.root = root
+        self.extensions = extensions
+    }
+
+    /// A checkpoint carrying the signing time as Quartet's `quartet-time` extension.
+    public init(origin: String, size: UInt64, root: Hash, timeMillis: UInt64) {
+        self.init(origin: origin, size: size, root: root, extensions: [Self.timeExtensionPrefix + String(timeMillis)])
+    }
+
+    /// The signing time from the `quartet-time` extension, if present.
+    public var timeMillis: UInt64? {
+        for line in extensions where line.hasPrefix(Self.timeExtensionPrefix) {
+            return UInt64(line.dropFirst(Self.timeExtensionPrefix.count))
+        }
+        return nil
+    }
+
+    /// The note text: each line ends with a newline.
+    public var body: String {
+        var text = "\(origin)\n\(size)\n\(root.base64)\n"
+        for line in extensions { text += line + "\n" }
+        return text
+    }
+
+    /// Parses a checkpoint body (the text of a signed note).
+    public init(parsing body: String) throws(LedgerError) {
+        guard body.hasSuffix("\n") else { throw LedgerError(.malformed, "checkpoint: the text does not end with a newline") }
+        let lines = body.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count >= 3 else { throw LedgerError(.malformed, "checkpoint: expected at least 3 lines, got \(lines.count)") }
+        guard Self.isValidOrigin(lines[0]) else { throw LedgerError(.malformed, "checkpoint: line 1: not a valid origin: \(lines[0].prefix(80))") }
+        let digits = lines[1]
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              digits == "0" || !digits.hasPrefix("0"), let size = UInt64(digits) else {
+            throw LedgerError(.malformed, "checkpoint: line 2: expected a decimal tree size without leading zeros, got \(digits.prefix(40))")
+        }
+        let root: Hash
+        do { root = try Hash(base64: lines[2]) } catch {
+            throw LedgerError(.malformed, "checkpoint: line 3: expected a base64 SHA-256 root hash")
+        }
+        let extensions = Array(lines.dropFirst(3))
+        guard !extensions.contains(where: \.isEmpty) else { throw LedgerError(.malformed, "checkpoint: an extension line is empty") }
+        self.init(origin: lines[0], size: size, root: root, extensions: extensions)
+    }
+
+    /// An origin is non-empty printable text without spaces or `+` (it is also the note key name).
+    public static func isValidOrigin(_ origin: String) -> Bool {
+        !origin.isEmpty && origin.utf8.count <= 255
+            && origin.unicodeScalars.allSatisfy { !$0.properties.isWhitespace && $0 != "+" && $0.properties.generalCategory != .control }
+    }
+}

@@ -1,0 +1,26 @@
+/// An error in ledger data: a malformed encoding, a proof or signature that does not verify.
+public struct LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The kind of failure, stable for scripts and tests.
+    public enum Code: String, Sendable {
+        /// Bytes or text that do not parse.
+        case malformed
+        /// A value outside what the format allows (a name too long, an index past the size).
+        case invalidArgument = "invalid-argument"
+        /// A proof that does not lead to the expected root.
+        case proofMismatch = "proof-mismatch"
+        /// A signature missing, unknown or not valid.
+        case badSignature = "bad-signature"
+    }
+
+    /// The kind of failure.
+    public let code: Code
+    /// What was wrong, and where.
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,312 @@
+import Foundation
+import GRDB
+import QuartetCrypto
+import QuartetLedger
+
+/// A log held in a data directory.
+public struct LogInfo: Sendable, Equatable {
+    /// Row id, internal to this directory.
+    let id: Int64
+    /// The log's name, e.g. `wales`.
+    public let name: String
+    /// The checkpoint origin (and note key name) of the log.
+    public let origin: String
+    /// The log's pinned Ed25519 signing key.
+    public let publicKey: Ed25519PublicKey
+    /// Whether this directory writes the log (holds its signing key).
+    public let isOwn: Bool
+
+    /// The note verifier of the log's checkpoints.
+    public var verifier: NoteVerifier { NoteVerifier(name: origin, publicKey: publicKey) }
+}
+
+/// A signed checkpoint as stored.
+public struct StoredCheckpoint: Sendable, Equatable {
+    /// The parsed checkpoint.
+    public let checkpoint: Checkpoint
+    /// The signed note exactly as signed.
+    public let note: String
+}
+
+/// An RFC 9162 inclusion proof of one entry.
+public struct InclusionProof: Sendable, Equatable {
+    public let log: String
+    public let index: UInt64
+    public let size: UInt64
+    public let leafHash: Hash
+    public let root: Hash
+    /// Audit path, nearest the leaf first.
+    public let proof: [Hash]
+}
+
+/// An RFC 9162 consistency proof between two sizes of one log.
+public struct ConsistencyProof: Sendable, Equatable {
+    public let log: String
+    public let from: UInt64
+    public let to: UInt64
+    public let fromRoot: Hash
+    public let root: Hash
+    public let proof: [Hash]
+}
+
+/// SQLite persistence of every log a node holds (GRDB, WAL, `synchronous=FULL`).
+///
+/// Reads may come from any thread. Appends to a log the directory owns go through a
+/// `LogWriter`, which group-commits them; a process that appends holds the directory's writer
+/// lock, so two processes never write one directory.
+public final class LedgerStore: Sendable {
+    /// The directory's files.
+    public let directory: DataDirectory
+    let pool: DatabasePool
+    private let writerLock: WriterLock?
+
+    private init(directory: DataDirectory, pool: DatabasePool, writerLock: WriterLock?) {
+        self.directory = directory
+        self.pool = pool
+        self.writerLock = writerLock
+    }
+
+    /// How to open a directory.
+    public enum OpenMode: Sendable {
+        /// Read and query; no appends. Does not take the writer lock.
+        case reader
+        /// Append to own logs; takes the writer lock.
+        case writer
+    }
+
+    static func configuration() -> Configuration {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            // An append acknowledged to a caller must survive power loss, not only a crash.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        config.busyMode = .timeout(10)
+        return config
+    }
+
+    /// Creates a new data directory (or opens an existing one of this format for writing).
+    public static func create(_ directory: DataDirectory) throws(StoreError) -> LedgerStore {
+        try directory.create()
+        let lock = try WriterLock(path: directory.lockPath)
+        let pool = try openPool(directory)
+        try checkFormat(pool, directory: directory, allowEmpty: true)
+        do { try Schema.migrator.migrate(pool) } catch {
+            throw StoreError(.io, "cannot create the schema in \(directory.databasePath)", cause: error)
+        }
+        return LedgerStore(directory: directory, pool: pool, writerLock: lock)
+    }
+
+    /// Opens an existing data directory.
+    public static func open(_ directory: DataDirectory, mode: OpenMode = .reader) throws(StoreError) -> LedgerStore {
+        guard FileManager.default.fileExists(atPath: directory.url.path) else {
+            throw StoreError(.notADataDirectory, "no data directory at \(directory.url.path)")
+        }
+        guard directory.exists else {
+            throw StoreError(.notADataDirectory, "\(directory.url.path) is not a Quartet data directory (no quartet.sqlite); create one with `quartet init`")
+        }
+        let lock: WriterLock? = mode == .writer ? try WriterLock(path: directory.lockPath) : nil
+        let pool = try openPool(directory)
+        try checkFormat(pool, directory: directory, allowEmpty: false)
+        return LedgerStore(directory: directory, pool: pool, writerLock: lock)
+    }
+
+    private static func openPool(_ directory: DataDirectory) throws(StoreError) -> DatabasePool {
+        do { return try DatabasePool(path: directory.databasePath, configuration: configuration()) } catch {
+            throw StoreError(.corrupt, "cannot open \(directory.databasePath)", cause: error)
+        }
+    }
+
+    private static func checkFormat(_ pool: DatabasePool, directory: DataDirectory, allowEmpty: Bool) throws(StoreError) {
+        let version: String?
+        do {
+            version = try pool.read { db -> String? in
+                guard try db.tableExists("meta") else { return nil }
+                return try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format_version'")
+            }
+        } catch {
+            throw StoreError(.corrupt, "cannot read \(directory.databasePath)", cause: error)
+        }
+        guard let version else {
+            if allowEmpty { return }
+            throw StoreError(.notADataDirectory, "\(directory.databasePath) has no Quartet format version; it is not a Quartet data directory")
+        }
+        guard version == String(Schema.formatVersion) else {
+            throw StoreError(.formatVersion, "data directory \(directory.url.path) has format version \(version); this quartet reads version \(Schema.formatVersion)")
+        }
+    }
+
+    // MARK: Logs
+
+    /// Registers a log this directory writes, with its public key. The key file is written by the caller.
+    @discardableResult
+    public func addLog(name: String, origin: String, publicKey: Ed25519PublicKey, own: Bool, nowMillis: UInt64) throws(StoreError) -> LogInfo {
+        do {
+            return try pool.write { db in
+                if try Row.fetchOne(db, sql: "SELECT 1 FROM logs WHERE name = ? OR origin = ?", arguments: [name, origin]) != nil {
+                    throw StoreError(.logExists, "log \(name) (origin \(origin)) already exists in \(directory.url.path)")
+                }
+                try db.execute(sql: "INSERT INTO logs (name, origin, public_key, own, created_ms) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [name, origin, Data(publicKey.rawRepresentation), own, Int64(nowMillis)])
+                return LogInfo(id: db.lastInsertedRowID, name: name, origin: origin, publicKey: publicKey, isOwn: own)
+            }
+        } catch let error as StoreError { throw error } catch {
+            throw StoreError(.io, "cannot register log \(name)", cause: error)
+        }
+    }
+
+    /// Every log held, by name.
+    public func logs() throws(StoreError) -> [LogInfo] {
+        try read("list logs") { db in try Self.fetchLogs(db) }
+    }
+
+    /// The log named `name`; the error lists the logs that are held.
+    public func log(named name: String) throws(StoreError) -> LogInfo {
+        let all = try logs()
+        if let log = all.first(where: { $0.name == name }) { return log }
+        let known = all.map(\.name).joined(separator: ", ")
+        throw StoreError(.unknownLog, "no log named \(name) in \(directory.url.path) (logs here: \(known.isEmpty ? "none" : known))")
+    }
+
+    static func fetchLogs(_ db: Database) throws -> [LogInfo] {
+        try Row.fetchAll(db, sql: "SELECT id, name, origin, public_key, own FROM logs ORDER BY name").map { row in
+            let raw: Data = row["public_key"]
+            let key: Ed25519PublicKey
+            do { key = try Ed25519PublicKey(rawRepresentation: Array(raw)) } catch {
+                throw StoreError(.corrupt, "log \(row["name"] as String): stored public key is not an Ed25519 key", cause: error)
+            }
+            return LogInfo(id: row["id"], name: row["name"], origin: row["origin"], publicKey: key, isOwn: row["own"])
+        }
+    }
+
+    // MARK: Reading
+
+    /// The latest signed checkpoint of `log`, or nil if nothing was appended yet.
+    public func latestCheckpoint(_ log: LogInfo) throws(StoreError) -> StoredCheckpoint? {
+        try read("read the checkpoint of \(log.name)") { db in try Self.latestCheckpoint(db, log) }
+    }
+
+    static func latestCheckpoint(_ db: Database, _ log: LogInfo) throws -> StoredCheckpoint? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? ORDER BY size DESC LIMIT 1", arguments: [log.id]) else {
+            return nil
+        }
+        let note: String = row["note"]
+        do {
+            let parsed = try log.verifier.verifyCheckpoint(try SignedNote(parsing: note))
+            return StoredCheckpoint(checkpoint: parsed, note: note)
+        } catch {
+            throw StoreError(.corrupt, "log \(log.name): the latest stored checkpoint does not verify", cause: error)
+        }
+    }
+
+    /// The number of entries in `log` covered by its latest checkpoint.
+    public func size(_ log: LogInfo) throws(StoreError) -> UInt64 {
+        try latestCheckpoint(log)?.checkpoint.size ?? 0
+    }
+
+    /// Entries `from`..<`from+limit` of `log` (fewer at the end of the log).
+    public func entries(_ log: LogInfo, from: UInt64, limit: Int) throws(StoreError) -> [Entry] {
+        guard limit > 0 else { return [] }
+        return try read("read entries of \(log.name)") { db in
+            let first = Schema.entryKey(logID: log.id, index: from)
+            let last = Schema.entryKey(logID: log.id, index: (UInt64(1) << Schema.indexBits) - 1)
+            return try Row.fetchAll(db, sql: "SELECT key, header, salt, payload FROM entries WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?",
+                                    arguments: [first, last, limit]).map { row in
+                try Self.decodeEntry(row, log: log)
+            }
+        }
+    }
+
+    static func decodeEntry(_ row: Row, log: LogInfo) throws -> Entry {
+        let key: Int64 = row["key"]
+        let index = UInt64(bitPattern: key) & ((UInt64(1) << Schema.indexBits) - 1)
+        let header: Data = row["header"]
+        let salt: Data? = row["salt"]
+        let payload: Data? = row["payload"]
+        do {
+            var body: EntryPayload?
+            if let salt, let payload { body = try EntryPayload(salt: Array(salt), bytes: Array(payload)) }
+            let entry = try Entry(headerBytes: Array(header), payload: body)
+            guard entry.header.log == log.name, entry.header.index == index else {
+                throw LedgerError(.malformed, "header names \(entry.header.log)/\(entry.header.index)")
+            }
+            return entry
+        } catch {
+            throw StoreError(.corrupt, "log \(log.name): entry \(index) does not decode", cause: error)
+        }
+    }
+
+    // MARK: Proofs
+
+    /// The inclusion proof of entry `index` in the tree of `size` leaves (default: the latest checkpoint's).
+    public func inclusionProof(_ log: LogInfo, index: UInt64, size: UInt64? = nil) throws(StoreError) -> InclusionProof {
+        try read("prove inclusion in \(log.name)") { db in
+            let current = try Self.latestCheckpoint(db, log)?.checkpoint.size ?? 0
+            let n = size ?? current
+            guard n <= current else { throw StoreError(.outOfRange, "log \(log.name) has \(current) entries; no tree of size \(n)") }
+            guard index < n else { throw StoreError(.outOfRange, "log \(log.name): index \(index) is not below tree size \(n)") }
+            let subtree = Self.subtreeReader(db, log)
+            let proof = try Merkle.inclusionProof(index: index, size: n, subtree: subtree)
+            return InclusionProof(log: log.name, index: index, size: n, leafHash: try subtree(0, index),
+                                  root: try Merkle.rangeHash(0, n, subtree: subtree), proof: proof)
+        }
+    }
+
+    /// The consistency proof from the tree of `from` leaves to that of `to` (default: the latest).
+    public func consistencyProof(_ log: LogInfo, from: UInt64, to: UInt64? = nil) throws(StoreError) -> ConsistencyProof {
+        try read("prove consistency in \(log.name)") { db in
+            let current = try Self.latestCheckpoint(db, log)?.checkpoint.size ?? 0
+            let n = to ?? current
+            guard n <= current else { throw StoreError(.outOfRange, "log \(log.name) has \(current) entries; no tree of size \(n)") }
+            guard from <= n else { throw StoreError(.outOfRange, "log \(log.name): consistency from \(from) to the smaller size \(n)") }
+            let subtree = Self.subtreeReader(db, log)
+            let root = n == 0 ? Hash.emptyTree : try Merkle.rangeHash(0, n, subtree: subtree)
+            let fromRoot = from == 0 ? Hash.emptyTree : try Merkle.rangeHash(0, from, subtree: subtree)
+            return ConsistencyProof(log: log.name, from: from, to: n, fromRoot: fromRoot, root: root,
+                                    proof: try Merkle.consistencyProof(from: from, to: n, subtree: subtree))
+        }
+    }
+
+    /// Reads perfect subtree hashes from the stored levels: leaf hashes from `entries`, every
+    /// `nodeLevelStride`-th level from `nodes`, and the levels between by hashing at most
+    /// 2^(stride-1) stored hashes read in one range query.
+    static func subtreeReader(_ db: Database, _ log: LogInfo) -> Merkle.SubtreeHashes {
+        return { level, index in
+            let base = level - level % Schema.nodeLevelStride
+            let span = UInt64(1) << UInt64(level - base)
+            let first = index * span
+            let hashes: [Data]
+            if base == 0 {
+                hashes = try Data.fetchAll(db, sql: "SELECT leaf_hash FROM entries WHERE key BETWEEN ? AND ? ORDER BY key",
+                                           arguments: [Schema.entryKey(logID: log.id, index: first), Schema.entryKey(logID: log.id, index: first + span - 1)])
+            } else {
+                hashes = try Data.fetchAll(db, sql: "SELECT hash FROM nodes WHERE log_id = ? AND level = ? AND idx BETWEEN ? AND ? ORDER BY idx",
+                                           arguments: [log.id, base, Int64(first), Int64(first + span - 1)])
+            }
+            guard hashes.count == Int(span) else {
+                throw StoreError(.corrupt, "log \(log.name): stored hashes missing at level \(base) from index \(first) (have \(hashes.count) of \(span))")
+            }
+            var layer: [Hash]
+            do { layer = try hashes.map { try Hash(Array($0)) } } catch {
+                throw StoreError(.corrupt, "log \(log.name): a stored hash at level \(base) near index \(first) is not 32 bytes", cause: error)
+            }
+            while layer.count > 1 {
+                layer = stride(from: 0, to: layer.count, by: 2).map { Hash.node(layer[$0], layer[$0 + 1]) }
+            }
+            return layer[0]
+        }
+    }
+
+    /// The frontier of `log` at its latest checkpoint, rebuilt from stored subtrees.
+    static func frontier(_ db: Database, _ log: LogInfo) throws -> MerkleFrontier {
+        let size = try latestCheckpoint(db, log)?.checkpoint.size ?? 0
+        return try MerkleFrontier(size: size, subtree: subtreeReader(db, log))
+    }
+
+    // MARK: Helpers
+
+    func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do { return try pool.read(body) } catch let error as StoreError { throw error } catch {
+            throw StoreError(.io, "cannot \(what)", cause: error)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import GRDB
+import QuartetLedger
+
+/// One thing `verify` found wrong.
+public struct VerificationProblem: Sendable, Equatable, CustomStringConvertible {
+    /// The log, or nil for the database as a whole.
+    public let log: String?
+    /// The first entry index affected, when one can be named.
+    public let index: UInt64?
+    /// What does not match.
+    public let message: String
+
+    public var description: String {
+        switch (log, index) {
+        case let (log?, index?): return "log \(log): index \(index): \(message)"
+        case let (log?, nil): return "log \(log): \(message)"
+        default: return message
+        }
+    }
+}
+
+/// What `verify` checked for one log.
+public struct LogVerification: Sendable, Equatable {
+    public let log: String
+    public let entries: UInt64
+    public let checkpoints: Int
+    public let root: Hash
+}
+
+/// The result of re-checking a data directory from its bytes.
+public struct VerificationReport: Sendable, Equatable {
+    public var logs: [LogVerification] = []
+    public var problems: [VerificationProblem] = []
+    public var isValid: Bool { problems.isEmpty }
+}
+
+extension LedgerStore {
+    /// Re-reads every log from its stored bytes: decodes every header, checks every payload
+    /// against its commitment, recomputes every leaf hash and every stored subtree hash, the
+    /// root at every stored checkpoint, and every checkpoint's signature against the log's key.
+    /// Reports the first problem of each log with the first bad index.
+    public func verify() -> VerificationReport {
+        var report = VerificationReport()
+        do {
+            try pool.read { db in
+                let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+                if integrity != ["ok"] {
+                    report.problems.append(VerificationProblem(log: nil, index: nil, message: "SQLite integrity check: \(integrity.prefix(5).joined(separator: "; "))"))
+                }
+                for log in try Self.fetchLogs(db) {
+                    do {
+                        report.logs.append(try Self.verifyLog(db, log))
+                    } catch let problem as VerificationProblem {
+                        report.problems.append(problem)
+                    } catch {
+                        report.problems.append(VerificationProblem(log: log.name, index: nil, message: "cannot read: \(error)"))
+                    }
+                }
+            }
+        } catch {
+            report.problems.append(VerificationProblem(log: nil, index: nil, message: "cannot read \(directory.databasePath): \(error)"))
+        }
+        return report
+    }
+
+    private static func verifyLog(_ db: Database, _ log: LogInfo) throws -> LogVerification {
+        func fail(_ index: UInt64?, _ message: String) -> VerificationProblem {
+            VerificationProblem(log: log.name, index: index, message: message)
+        }
+        // Checkpoints, checked for signature and form up front, then matched against roots.
+        let checkpointRows = try Row.fetchAll(db, sql: "SELECT size, root, note FROM checkpoints WHERE log_id = ? ORDER BY size", arguments: [log.id])
+        var checkpoints: [(size: UInt64, root: Hash)] = []
+        for row in checkpointRows {
+            let size = UInt64(row["size"] as Int64)
+            let checkpoint: Checkpoint
+            do { checkpoint = try log.verifier.verifyCheckpoint(try SignedNote(parsing: row["note"])) } catch {
+                throw fail(size > 0 ? size - 1 : nil, "checkpoint at size \(size): \(error)")
+            }
+            guard checkpoint.size == size, Array(row["root"] as Data) == checkpoint.root.bytes else {
+                throw fail(size > 0 ? size - 1 : nil, "checkpoint at size \(size): stored size or root differs from the signed note")
+            }
+            checkpoints.append((size, checkpoint.root))
+        }
+        let expectedSize = checkpoints.last?.size ?? 0
+
+        var frontier = MerkleFrontier()
+        var nextCheckpoint = 0
+        let mask = (UInt64(1) << Schema.indexBits) - 1
+        let lastKey = Schema.entryKey(logID: log.id, index: mask)
+        var cursorKey = Schema.entryKey(logID: log.id, index: 0)
+        let chunk = 4096
+        while true {
+            let rows = try Row.fetchAll(db, sql: "SELECT key, header, leaf_hash, salt, payload FROM entries WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?",
+                                        arguments: [cursorKey, lastKey, chunk])
+            // Stored subtree hashes for the leaves in this chunk, to compare as they are recomputed.
+            for row in rows {
+                let index = UInt64(bitPattern: row["key"] as Int64) & mask
+                guard index == frontier.size else {
+                    throw fail(frontier.size, "entry missing (the next stored entry is \(index))")
+                }
+                let entry: Entry
+                do { entry = try decodeEntry(row, log: log) } catch let error as StoreError {
+                    throw fail(index, "\(error.cause.map { "\($0)" } ?? error.message)")
+                }
+                guard Array(row["leaf_hash"] as Data) == entry.leafHash.bytes else {
+                    throw fail(index, "stored leaf hash does not match the header")
+                }
+                var mismatch: (Int, UInt64)?
+                frontier.append(entry.leafHash) { level, nodeIndex, hash in
+                    guard mismatch == nil, level > 0, level % Schema.nodeLevelStride == 0 else { return }
+                    let stored = try? Data.fetchOne(db, sql: "SELECT hash FROM nodes WHERE log_id = ? AND level = ? AND idx = ?",
+                                                   arguments: [log.id, level, Int64(nodeIndex)])
+                    if stored.flatMap({ $0 }).map(Array.init) != hash.bytes { mismatch = (level, nodeIndex) }
+                }
+                if let (level, nodeIndex) = mismatch {
+                    throw fail(index, "stored subtree hash at level \(level) index \(nodeIndex) is missing or wrong")
+                }
+                while nextCheckpoint < checkpoints.count && checkpoints[nextCheckpoint].size == frontier.size {
+                    guard checkpoints[nextCheckpoint].root == frontier.root else {
+                        throw fail(index, "the root of the first \(frontier.size) entries differs from the signed checkpoint")
+                    }
+                    nextCheckpoint += 1
+                }
+            }
+            if rows.count < chunk { break }
+            cursorKey = Schema.entryKey(logID: log.id, index: frontier.size)
+        }
+        guard frontier.size == expectedSize else {
+            if frontier.size < expectedSize {
+                throw fail(frontier.size, "entries end at \(frontier.size) but the latest checkpoint covers \(expectedSize)")
+            }
+            throw fail(expectedSize, "\(frontier.size - expectedSize) entries beyond the latest checkpoint (\(expectedSize))")
+        }
+        if nextCheckpoint < checkpoints.count {
+            let size = checkpoints[nextCheckpoint].size
+            throw fail(size > 0 ? size - 1 : nil, "no entries for the checkpoint at size \(size)")
+        }
+        return LogVerification(log: log.name, entries: frontier.size, checkpoints: checkpoints.count, root: frontier.root)
+    }
+}
+
+extension VerificationProblem: Error {}

@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+import GRDBSQLite
+import QuartetCrypto
+import QuartetLedger
+import QuartetStore
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "System benchmarks; each prints JSON.",
+                                                    subcommands: [BenchAppend.self])
+}
+
+/// A payload the size and shape of a measure reading.
+func benchPayload(_ i: Int) -> [UInt8] {
+    Array(#"{"measure":"wales.p2.a3.m1","period":"2026-Q\#(i % 4 + 1)","value":\#(i % 997),"unit":"count","note":"Workforce reform workshop co-delivered with HEIW and the regional partnership board","source":"bench"}"#.utf8)
+}
+
+struct BenchAppend: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Durable group-committed appends: entries/s, latency, batch sizes, and the raw SQLite rate.",
+        discussion: """
+            Without --writers it runs 64 concurrent writers, then a single writer (for latency). \
+            The raw SQLite figure inserts rows of the same size and shape, with the same \
+            durability settings (WAL, synchronous=FULL), in transactions of the mean batch size \
+            the 64-writer run produced, through the SQLite C API.
+            """)
+
+    @Option(help: "Directory for the benchmark's data (default: a new temporary directory, removed after).") var data: String?
+    @Option(help: "Concurrent writers (default: a 64-writer run, then a 1-writer run).") var writers: Int?
+    @Option(help: "Entries appended in a run with many writers (a single-writer run appends at most 5,000).") var entries: Int = 200_000
+
+    func run() async throws {
+        guard entries > 0 else { throw ValidationError("--entries must be positive") }
+        if let writers, writers < 1 { throw ValidationError("--writers must be at least 1") }
+        let root: URL
+        let temporary = data == nil
+        if let data {
+            root = URL(fileURLWithPath: data)
+            if FileManager.default.fileExists(atPath: root.path), !((try? FileManager.default.contentsOfDirectory(atPath: root.path))?.isEmpty ?? true) {
+                throw ValidationError("--data \(data) must be a new or empty directory")
+            }
+        } else {
+            root = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-bench-\(UUID().uuidString)")
+        }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { if temporary { try? FileManager.default.removeItem(at: root) } }
+
+        let plan: [(writers: Int, entries: Int)] = writers.map { [($0, $0 == 1 ? min(entries, 5000) : entries)] }
+            ?? [(64, entries), (1, min(entries, 5000))]
+        var runs: [[String: Any]] = []
+        var meanBatch = 1.0
+        var rowBytes = (header: 0, payload: 0)
+        for (n, count) in plan {
+            let result = try await runAppend(root: root.appendingPathComponent("writers-\(n)"), writers: n, entries: count)
+            runs.append(result.json)
+            if n == plan[0].writers { meanBatch = result.meanBatch; rowBytes = result.rowBytes }
+        }
+        let batch = max(1, Int(meanBatch.rounded()))
+        let rawCount = max(plan[0].entries, batch * 200)
+        let raw = try rawSQLiteRate(path: root.appendingPathComponent("raw.sqlite").path, rows: rawCount, batch: batch,
+                                    headerBytes: rowBytes.header, payloadBytes: rowBytes.payload)
+        let quartetRate = runs[0]["entries_per_second"] as! Double
+        printJSON([
+            "benchmark": "append",
+            "cores": ProcessInfo.processInfo.activeProcessorCount,
+            "runs": runs,
+            "sqlite_raw": ["rows": rawCount, "batch_size": batch, "rows_per_second": raw.rounded(),
+                           "journal_mode": "wal", "synchronous": "FULL",
+                           "row": "key, header (\(rowBytes.header) B), leaf hash (32 B), salt (32 B), payload (\(rowBytes.payload) B)"],
+            "quartet_to_raw_ratio": (quartetRate / raw * 1000).rounded() / 1000,
+        ])
+    }
+
+    struct RunResult {
+        var json: [String: Any]
+        var meanBatch: Double
+        var rowBytes: (header: Int, payload: Int)
+    }
+
+    func runAppend(root: URL, writers: Int, entries: Int) async throws -> RunResult {
+        let directory = DataDirectory(path: root.path)
+        let store = try LedgerStore.create(directory)
+        let key = try Ed25519PrivateKey()
+        try directory.writeSigningKey(key, log: "bench")
+        try store.addLog(name: "bench", origin: defaultOrigin(log: "bench"), publicKey: key.publicKey, own: true, nowMillis: wallClockMillis())
+        let writer = try LogWriter(store: store, log: "bench")
+        let perWriter = (entries + writers - 1) / writers
+        let clock = ContinuousClock()
+        let start = clock.now
+        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for w in 0..<writers {
+                group.addTask {
+                    var own: [Duration] = []
+                    own.reserveCapacity(perWriter)
+                    for i in 0..<perWriter {
+                        let request = AppendRequest(type: "progress.reading", author: "bench-\(w)", payload: benchPayload(i))
+                        let t0 = clock.now
+                        _ = try await writer.append(request)
+                        own.append(t0.duration(to: clock.now))
+                    }
+                    return own
+                }
+            }
+            var all: [Duration] = []
+            for try await part in group { all += part }
+            return all
+        }
+        let elapsed = start.duration(to: clock.now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let sorted = latencies.sorted()
+        func percentile(_ p: Double) -> Double {
+            let d = sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+            return (Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 * 1000).rounded() / 1000
+        }
+        let histogram = writer.batchSizeHistogram
+        let batches = histogram.values.reduce(0, +)
+        let total = histogram.reduce(0) { $0 + $1.key * $1.value }
+        let sample = try store.entries(store.log(named: "bench"), from: 0, limit: 1)[0]
+        return RunResult(
+            json: [
+                "writers": writers, "entries": latencies.count, "seconds": (seconds * 1000).rounded() / 1000,
+                "entries_per_second": (Double(latencies.count) / seconds).rounded(),
+                "latency_ms": ["p50": percentile(0.50), "p99": percentile(0.99), "max": percentile(1.0)],
+                "batches": batches,
+                "batch_size": ["mean": (Double(total) / Double(max(batches, 1)) * 10).rounded() / 10,
+                               "max": histogram.keys.max() ?? 0,
+                               "histogram": Dictionary(uniqueKeysWithValues: histogram.map { (String($0.key), $0.value) })],
+            ],
+            meanBatch: Double(total) / Double(max(batches, 1)),
+            rowBytes: (sample.headerBytes.count, sample.payload?.bytes.count ?? 0))
+    }
+
+    /// Rows per second inserting `rows` rows shaped like entry rows, `batch` per transaction,
+    /// through the SQLite C API with WAL and synchronous=FULL.
+    func rawSQLiteRate(path: String, rows: Int, batch: Int, headerBytes: Int, payloadBytes: Int) throws -> Double {
+        var db: OpaquePointer?
+        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nil) == SQLITE_OK, let db else {
+            throw ValidationError("cannot open \(path)")
+        }
+        defer { sqlite3_close(db) }
+        func exec(_ sql: String) throws {
+            guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else {
+                throw ValidationError("sqlite: \(String(cString: sqlite3_errmsg(db)))")
+            }
+        }
+        try exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+        try exec("CREATE TABLE raw (key INTEGER PRIMARY KEY, header BLOB NOT NULL, leaf_hash BLOB NOT NULL, salt BLOB, payload BLOB)")
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(db, "INSERT INTO raw (key, header, leaf_hash, salt, payload) VALUES (?, ?, ?, ?, ?)", -1, &statement, nil) == SQLITE_OK,
+              let statement else { throw ValidationError("sqlite: \(String(cString: sqlite3_errmsg(db)))") }
+        defer { sqlite3_finalize(statement) }
+        let header = try SecureRandom.bytes(count: headerBytes)
+        let hash = try SecureRandom.bytes(count: 32)
+        let salt = try SecureRandom.bytes(count: 32)
+        let payload = try SecureRandom.bytes(count: payloadBytes)
+        let clock = ContinuousClock()
+        let start = clock.now
+        var key: Int64 = 0
+        while key < Int64(rows) {
+            try exec("BEGIN")
+            for _ in 0..<batch where key < Int64(rows) {
+                sqlite3_bind_int64(statement, 1, key)
+                header.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 2, $0.baseAddress, Int32($0.count), nil) }
+                hash.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 3, $0.baseAddress, Int32($0.count), nil) }
+                salt.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 4, $0.baseAddress, Int32($0.count), nil) }
+                payload.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 5, $0.baseAddress, Int32($0.count), nil) }
+                guard sqlite3_step(statement) == SQLITE_DONE else { throw ValidationError("sqlite: \(String(cString: sqlite3_errmsg(db)))") }
+                sqlite3_reset(statement)
+                key += 1
+            }
+            try exec("COMMIT")
+        }
+        let elapsed = start.duration(to: clock.now)
+        return Double(rows) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+}
+
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dev", abstract: "Tools for Quartet's own tests.",
+                                                    shouldDisplay: false, subcommands: [AppendLoop.self])
+
+    /// Appends until killed, printing `ack INDEX LEAF_HASH` once each append is acknowledged:
+    /// the durability test kills it with SIGKILL and checks every acknowledged entry survived.
+    struct AppendLoop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "append-loop")
+
+        @OptionGroup var data: DataOptions
+        @Option var log: String?
+        @Option var writers: Int = 8
+
+        func run() async throws {
+            let store = try LedgerStore.open(DataDirectory(path: data.data), mode: .writer)
+            let writer = try LogWriter(store: store, log: try ownLog(store, named: log))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for w in 0..<writers {
+                    group.addTask {
+                        var i = 0
+                        while true {
+                            let receipt = try await writer.append(AppendRequest(type: "test.append", author: "writer-\(w)", payload: benchPayload(i)))
+                            FileHandle.standardOutput.write(Data("ack \(receipt.index) \(receipt.leafHash.base64)\n".utf8))
+                            i += 1
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+import ArgumentParser
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import QuartetStore
+
+/// The default checkpoint origin of a log: unique to the log, without spaces or `+`.
+func defaultOrigin(log: String) -> String { "quartet.ot-workforce.uk/\(log)" }
+
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "init", abstract: "Create a log's signing key and its data directory.")
+
+    @Option(help: "The log this node writes, e.g. wales.") var log: String
+    @OptionGroup var data: DataOptions
+    @Option(help: "Checkpoint origin (default quartet.ot-workforce.uk/LOG).") var origin: String?
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        let origin = origin ?? defaultOrigin(log: log)
+        do {
+            try EntryHeader(log: log, index: 0, timeMillis: 0, type: "x", classification: "public", author: "",
+                            payloadCommitment: .emptyTree, payloadLength: 0).validate()
+        } catch { throw ValidationError("--log: \(error.message.replacingOccurrences(of: "log: ", with: ""))") }
+        guard Checkpoint.isValidOrigin(origin) else { throw ValidationError("--origin must be non-empty, without spaces or +") }
+        let directory = DataDirectory(path: data.data)
+        let store = try LedgerStore.create(directory)
+        if let existing = try store.logs().first(where: { $0.name == log || $0.origin == origin }) {
+            throw StoreError(.logExists, "log \(existing.name) (origin \(existing.origin)) already exists in \(directory.url.path)")
+        }
+        let key = try Ed25519PrivateKey()
+        try directory.writeSigningKey(key, log: log)
+        let info = try store.addLog(name: log, origin: origin, publicKey: key.publicKey, own: true, nowMillis: wallClockMillis())
+        switch output.format {
+        case .json:
+            printJSON(["log": info.name, "origin": info.origin, "data": directory.url.path,
+                       "key": directory.keyPath(log: log), "vkey": info.verifier.vkey])
+        case .text:
+            print("created log \(info.name) in \(directory.url.path)")
+            print("origin:      \(info.origin)")
+            print("signing key: \(directory.keyPath(log: log)) (keep it secret)")
+            print("vkey:        \(info.verifier.vkey)")
+        }
+    }
+}
+
+/// Picks the log to append to: the one named, or the directory's only own log.
+func ownLog(_ store: LedgerStore, named name: String?) throws -> String {
+    if let name { return name }
+    let own = try store.logs().filter(\.isOwn)
+    guard own.count == 1 else {
+        throw ValidationError(own.isEmpty ? "this data directory writes no log; run `quartet init`"
+                                          : "this data directory writes \(own.map(\.name).joined(separator: ", ")); choose one with --log")
+    }
+    return own[0].name
+}
+
+struct AppendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "append", abstract: "Append an entry to the node's own log.")
+
+    @OptionGroup var data: DataOptions
+    @Option(help: "The log (default: the directory's only own log).") var log: String?
+    @Option(help: "Entry type, e.g. progress.reading.") var type: String
+    @Option(help: "public, or the data label it carries under an agreement.") var classification = EntryHeader.publicClassification
+    @Option(help: "The operator submitting it.") var author = ""
+    @Option(help: "A file holding the JSON object payload, or - for standard input.") var payload: String
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        let bytes: [UInt8]
+        if payload == "-" {
+            bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
+        } else {
+            guard let contents = FileManager.default.contents(atPath: payload) else {
+                throw ValidationError("--payload: cannot read \(payload)")
+            }
+            bytes = Array(contents)
+        }
+        let request = AppendRequest(type: type, classification: classification, author: author, payload: bytes)
+        do { try request.validate() } catch {
+            throw ValidationError("--payload \(payload == "-" ? "(stdin)" : payload): \(error.message)".replacingOccurrences(of: ": payload: ", with: ": "))
+        }
+        let store = try LedgerStore.open(DataDirectory(path: data.data), mode: .writer)
+        let writer = try LogWriter(store: store, log: try ownLog(store, named: log))
+        let receipt = try await writer.append(request)
+        switch output.format {
+        case .json:
+            printJSON(["log": receipt.log, "index": receipt.index, "leaf_hash": receipt.leafHash.base64,
+                       "checkpoint": receipt.checkpoint.note])
+        case .text:
+            print("appended \(receipt.log)/\(receipt.index)")
+            print("leaf hash: \(receipt.leafHash.base64)")
+            print("checkpoint:")
+            print(receipt.checkpoint.note, terminator: "")
+        }
+    }
+}
+
+struct LogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "log", abstract: "List a log's entries.")
+
+    @OptionGroup var data: DataOptions
+    @Option(help: "The log.") var log: String
+    @Option(help: "First index.") var from: UInt64 = 0
+    @Option(help: "Most entries to list.") var limit: Int = 100
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        guard limit >= 0 else { throw ValidationError("--limit must not be negative") }
+        let store = try LedgerStore.open(DataDirectory(path: data.data))
+        let info = try store.log(named: log)
+        let entries = try store.entries(info, from: from, limit: limit)
+        switch output.format {
+        case .json:
+            printJSON(entries.map(entryJSON))
+        case .text:
+            if entries.isEmpty { print("no entries in \(log) from index \(from)") }
+            for entry in entries {
+                let h = entry.header
+                print("\(h.log)/\(h.index)  \(iso8601(h.timeMillis))  \(h.type)  [\(h.classification)]  author=\(h.author.isEmpty ? "-" : h.author)")
+                print("  leaf \(entry.leafHash.base64)  commitment \(h.payloadCommitment.base64)")
+                if let payload = entry.payload {
+                    print("  " + String(decoding: payload.bytes, as: UTF8.self))
+                } else {
+                    print("  (stub: payload of \(h.payloadLength) bytes not held)")
+                }
+            }
+        }
+    }
+}
+
+func entryJSON(_ entry: Entry) -> [String: Any] {
+    let h = entry.header
+    var out: [String: Any] = [
+        "log": h.log, "index": h.index, "time_ms": h.timeMillis, "time": iso8601(h.timeMillis), "type": h.type,
+        "classification": h.classification, "author": h.author, "payload_commitment": h.payloadCommitment.base64,
+        "payload_length": h.payloadLength, "leaf_hash": entry.leafHash.base64, "header": Base64.encode(entry.headerBytes),
+    ]
+    if let payload = entry.payload {
+        out["payload"] = (try? JSONSerialization.jsonObject(with: Data(payload.bytes), options: [.fragmentsAllowed])) ?? NSNull()
+        out["salt"] = Base64.encode(payload.salt)
+    } else {
+        out["payload"] = NSNull()
+    }
+    return out
+}
+
+func iso8601(_ millis: UInt64) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+}
+
+struct CheckpointCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "Print a log's latest signed checkpoint exactly as signed.")
+
+    @OptionGroup var data: DataOptions
+    @Option(help: "The log.") var log: String
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        let store = try LedgerStore.open(DataDirectory(path: data.data))
+        let info = try store.log(named: log)
+        guard let latest = try store.latestCheckpoint(info) else {
+            throw StoreError(.outOfRange, "log \(log) has no checkpoint yet (nothing appended)")
+        }
+        switch output.format {
+        case .json:
+            var out: [String: Any] = ["log": log, "origin": latest.checkpoint.origin, "size": latest.checkpoint.size,
+                                      "root": latest.checkpoint.root.base64, "note": latest.note]
+            if let time = latest.checkpoint.timeMillis { out["time_ms"] = time }
+            printJSON(out)
+        case .text:
+            print(latest.note, terminator: "")
+        }
+    }
+}
+
+struct KeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "key", abstract: "Show a log's keys.", subcommands: [VKey.self])
+
+    struct VKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "vkey", abstract: "Print the note verifier key of a log (name+keyid+key).")
+
+        @OptionGroup var data: DataOptions
+        @Option(help: "The log.") var log: String
+        @OptionGroup var output: FormatOptions
+
+        func run() async throws {
+            let store = try LedgerStore.open(DataDirectory(path: data.data))
+            let info = try store.log(named: log)
+            switch output.format {
+            case .json:
+                printJSON(["log": log, "origin": info.origin, "vkey": info.verifier.vkey,
+                           "public_key": Base64.encode(info.publicKey.rawRepresentation)])
+            case .text:
+                print(info.verifier.vkey)
+            }
+        }
+    }
+}
+
+struct ProofCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "proof", abstract: "Print RFC 9162 proofs.",
+                                                    subcommands: [Inclusion.self, Consistency.self])
+
+    struct Inclusion: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "inclusion", abstract: "Prove an entry is in the log.")
+
+        @OptionGroup var data: DataOptions
+        @Option(help: "The log.") var log: String
+        @Option(help: "The entry index.") var index: UInt64
+        @Option(help: "Tree size (default: the latest checkpoint's).") var size: UInt64?
+        @OptionGroup var output: FormatOptions
+
+        func run() async throws {
+            let store = try LedgerStore.open(DataDirectory(path: data.data))
+            let proof = try store.inclusionProof(try store.log(named: log), index: index, size: size)
+            switch output.format {
+            case .json:
+                printJSON(["log": proof.log, "index": proof.index, "size": proof.size, "leaf_hash": proof.leafHash.base64,
+                           "root": proof.root.base64, "proof": proof.proof.map(\.base64)])
+            case .text:
+                print("inclusion of \(proof.log)/\(proof.index) in the tree of size \(proof.size)")
+                print("leaf hash: \(proof.leafHash.base64)")
+                print("root:      \(proof.root.base64)")
+                for (i, hash) in proof.proof.enumerated() { print("proof[\(i)]: \(hash.base64)") }
+            }
+        }
+    }
+
+    struct Consistency: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "consistency", abstract: "Prove a later tree extends an earlier one.")
+
+        @OptionGroup var data: DataOptions
+        @Option(help: "The log.") var log: String
+        @Option(help: "The earlier tree size.") var from: UInt64
+        @Option(help: "The later tree size (default: the latest checkpoint's).") var to: UInt64?
+        @OptionGroup var output: FormatOptions
+
+        func run() async throws {
+            let store = try LedgerStore.open(DataDirectory(path: data.data))
+            let proof = try store.consistencyProof(try store.log(named: log), from: from, to: to)
+            switch output.format {
+            case .json:
+                printJSON(["log": proof.log, "from": proof.from, "to": proof.to, "from_root": proof.fromRoot.base64,
+                           "root": proof.root.base64, "proof": proof.proof.map(\.base64)])
+            case .text:
+                print("consistency of \(proof.log) from size \(proof.from) to \(proof.to)")
+                print("from root: \(proof.fromRoot.base64)")
+                print("root:      \(proof.root.base64)")
+                for (i, hash) in proof.proof.enumerated() { print("proof[\(i)]: \(hash.base64)") }
+            }
+        }
+    }
+}
+
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Re-check a data directory offline from its bytes.")
+
+    @OptionGroup var data: DataOptions
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        let store = try LedgerStore.open(DataDirectory(path: data.data))
+        let report = store.verify()
+        switch output.format {
+        case .json:
+            printJSON([
+                "ok": report.isValid,
+                "logs": report.logs.map { ["log": $0.log, "entries": $0.entries, "checkpoints": $0.checkpoints, "root": $0.root.base64] as [String: Any] },
+                "problems": report.problems.map { problem -> [String: Any] in
+                    ["log": problem.log ?? NSNull(), "index": problem.index.map { $0 as Any } ?? NSNull(), "message": problem.message]
+                },
+            ])
+        case .text:
+            for log in report.logs {
+                print("ok   \(log.log): \(log.entries) entries, \(log.checkpoints) checkpoints, root \(log.root.base64)")
+            }
+            for problem in report.problems { print("FAIL \(problem)") }
+        }
+        if !report.isValid { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Quartet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quartet",
+        abstract: "Signed action-plan ledgers for the UK occupational therapy workforce strategy.",
+        discussion: """
+            Offline commands work on a data directory (--data DIR). The federation commands \
+            (serve, demo, status, import, record, view) are not built yet; see README.md.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            InitCommand.self, AppendCommand.self, LogCommand.self, CheckpointCommand.self,
+            KeyCommand.self, ProofCommand.self, VerifyCommand.self, BenchCommand.self, DevCommand.self,
+        ]
+    )
+}
+
+/// Output format shared by every command.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text
+    case json
+}
+
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "The node's data directory.")
+    var data: String
+}
+
+struct FormatOptions: ParsableArguments {
+    @Option(name: .long, help: "Output format: text or json.")
+    var format: OutputFormat = .text
+}
+
+/// Prints a JSON value (dictionaries, arrays, strings, numbers) with sorted keys.
+func printJSON(_ value: Any) {
+    let data = try! JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted])
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}
+
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
