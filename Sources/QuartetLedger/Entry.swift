@@ -48,7 +48,7 @@ public struct EntryHeader: Hashable, Sendable {
         guard author.utf8.count <= 255 else {
             throw LedgerError(.invalidArgument, "author: at most 255 bytes of UTF-8, got \(author.utf8.count)")
         }
-        guard !author.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard !Self.containsControlCharacter(author) else {
             throw LedgerError(.invalidArgument, "author: control characters are not allowed")
         }
         guard Int(payloadLength) <= Self.maxPayloadLength else {
@@ -56,17 +56,26 @@ public struct EntryHeader: Hashable, Sendable {
         }
     }
 
+    /// Whether `text` holds a C0 or C1 control character or DEL (checked on the UTF-8 bytes).
+    static func containsControlCharacter(_ text: String) -> Bool {
+        var previous: UInt8 = 0
+        for b in text.utf8 {
+            if b < 0x20 || b == 0x7F || (previous == 0xC2 && b >= 0x80 && b <= 0x9F) { return true }
+            previous = b
+        }
+        return false
+    }
+
     /// Log names, types and classifications: 1–64 bytes of lowercase ASCII letters, digits and `extra`,
     /// starting with a letter or digit.
     static func validateName(_ value: String, field: String, extra: String) throws(LedgerError) {
-        let bytes = Array(value.utf8)
-        let allowedExtra = Set(extra.utf8)
-        guard (1...64).contains(bytes.count) else {
-            throw LedgerError(.invalidArgument, "\(field): expected 1 to 64 characters, got \(bytes.count)")
+        let count = value.utf8.count
+        guard (1...64).contains(count) else {
+            throw LedgerError(.invalidArgument, "\(field): expected 1 to 64 characters, got \(count)")
         }
-        for (i, b) in bytes.enumerated() {
+        for (i, b) in value.utf8.enumerated() {
             let alnum = (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
-            guard alnum || (i > 0 && allowedExtra.contains(b)) else {
+            guard alnum || (i > 0 && extra.utf8.contains(b)) else {
                 throw LedgerError(.invalidArgument, "\(field): \"\(value)\" may hold only a-z, 0-9 and \"\(extra)\", starting with a letter or digit")
             }
         }

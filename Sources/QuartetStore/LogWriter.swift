@@ -31,23 +31,8 @@ public struct AppendRequest: Sendable {
         } catch {
             throw StoreError(.invalidInput, error.message)
         }
-        guard String(validating: payload, as: UTF8.self) != nil else {
-            throw StoreError(.invalidInput, "payload: not valid UTF-8")
-        }
-        do { _ = try JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed]) } catch {
-            throw StoreError(.invalidInput, "payload: not valid JSON (\((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"))")
-        }
-        let first = payload.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
-        guard first == UInt8(ascii: "{") else {
-            let kind: String
-            switch first {
-            case UInt8(ascii: "["): kind = "an array"
-            case UInt8(ascii: "\""): kind = "a string"
-            case UInt8(ascii: "t"), UInt8(ascii: "f"): kind = "a boolean"
-            case UInt8(ascii: "n"): kind = "null"
-            default: kind = "a number"
-            }
-            throw StoreError(.invalidInput, "payload: expected a JSON object, got \(kind)")
+        do { try JSONValidator.validateObject(payload) } catch {
+            throw StoreError(.invalidInput, "payload: \(error.message)")
         }
     }
 }
@@ -74,6 +59,7 @@ public final class LogWriter: Sendable {
     private let clock: @Sendable () -> UInt64
     private let salts: @Sendable (Int) throws -> [UInt8]
     private let queue: DispatchQueue
+    private let resumer: DispatchQueue
     private let maxBatch: Int
 
     private struct Pending {
@@ -118,6 +104,7 @@ public final class LogWriter: Sendable {
         self.salts = salts
         self.maxBatch = maxBatch
         self.queue = DispatchQueue(label: "quartet.writer.\(name)")
+        self.resumer = DispatchQueue(label: "quartet.writer.\(name).resume")
         self.state = Mutex(State(frontier: frontier, lastTime: UInt64(lastTime)))
     }
 
@@ -160,9 +147,11 @@ public final class LogWriter: Sendable {
                     $0.lastTime = time
                     $0.batchSizes[batch.count, default: 0] += 1
                 }
-                for (pending, receipt) in zip(batch, receipts) { pending.continuation.resume(returning: receipt) }
+                // Waking callers costs a task enqueue each; do it off the writer so the next
+                // batch starts committing at once.
+                resumer.async { for (pending, receipt) in zip(batch, receipts) { pending.continuation.resume(returning: receipt) } }
             } catch {
-                for pending in batch { pending.continuation.resume(throwing: error) }
+                resumer.async { for pending in batch { pending.continuation.resume(throwing: error) } }
             }
         }
     }
@@ -177,28 +166,25 @@ public final class LogWriter: Sendable {
         leafHashes.reserveCapacity(requests.count)
         let log = self.log
         let signed: StoredCheckpoint = try store.pool.write { db in
-            let insertEntry = try db.cachedStatement(sql: "INSERT INTO entries (key, header, leaf_hash, salt, payload) VALUES (?, ?, ?, ?, ?)")
-            let insertNode = try db.cachedStatement(sql: "INSERT INTO nodes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)")
+            let insertEntry = try RawStatement(db, sql: "INSERT INTO entries (key, header, leaf_hash, salt, payload) VALUES (?, ?, ?, ?, ?)")
+            let insertNode = try RawStatement(db, sql: "INSERT INTO nodes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)")
             for (i, request) in requests.enumerated() {
                 let entrySalt = Array(salt[i * EntryPayload.saltLength ..< (i + 1) * EntryPayload.saltLength])
                 let entry = try Entry(log: log.name, index: frontier.size, timeMillis: time, type: request.type,
                                       classification: request.classification, author: request.author,
                                       payload: request.payload, salt: entrySalt)
-                insertEntry.setUncheckedArguments([Schema.entryKey(logID: log.id, index: entry.header.index),
-                                                   Data(entry.headerBytes), Data(entry.leafHash.bytes),
-                                                   Data(entrySalt), Data(request.payload)])
-                try insertEntry.execute()
+                try insertEntry.execute(.integer(Schema.entryKey(logID: log.id, index: entry.header.index)),
+                                        .blob(entry.headerBytes), .blob(entry.leafHash.bytes), .blob(entrySalt), .blob(request.payload))
                 try frontier.append(entry.leafHash) { level, index, hash in
                     guard level > 0, level % Schema.nodeLevelStride == 0 else { return }
-                    insertNode.setUncheckedArguments([log.id, level, Int64(index), Data(hash.bytes)])
-                    try insertNode.execute()
+                    try insertNode.execute(.integer(log.id), .integer(Int64(level)), .integer(Int64(index)), .blob(hash.bytes))
                 }
                 leafHashes.append(entry.leafHash)
             }
             let checkpoint = Checkpoint(origin: log.origin, size: frontier.size, root: frontier.root, timeMillis: time)
             let note = try signer.sign(checkpoint).serialized
-            try db.execute(sql: "INSERT INTO checkpoints (log_id, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [log.id, Int64(checkpoint.size), Data(checkpoint.root.bytes), note, Int64(time)])
+            try RawStatement(db, sql: "INSERT INTO checkpoints (log_id, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)")
+                .execute(.integer(log.id), .integer(Int64(checkpoint.size)), .blob(checkpoint.root.bytes), .text(note), .integer(Int64(time)))
             return StoredCheckpoint(checkpoint: checkpoint, note: note)
         }
         let first = start.size

@@ -1,0 +1,166 @@
+/// A strict RFC 8259 syntax check over UTF-8 bytes that builds nothing: payloads are stored
+/// exactly as received, so all the ledger needs is to know they are one well-formed JSON
+/// object, and to say where they are not.
+public enum JSONValidator {
+    /// The deepest nesting accepted.
+    public static let maxDepth = 64
+
+    /// Throws unless `bytes` is exactly one JSON object (surrounding whitespace allowed), naming
+    /// the byte offset of the first problem.
+    public static func validateObject(_ bytes: [UInt8]) throws(LedgerError) {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw LedgerError(.invalidArgument, "not valid UTF-8")
+        }
+        try bytes.withUnsafeBufferPointer { (buffer) throws(LedgerError) in
+            var scanner = Scanner(bytes: buffer)
+            scanner.skipWhitespace()
+            guard let first = scanner.peek() else { throw LedgerError(.invalidArgument, "empty; expected a JSON object") }
+            guard first == UInt8(ascii: "{") else {
+                let kind: String
+                switch first {
+                case UInt8(ascii: "["): kind = "an array"
+                case UInt8(ascii: "\""): kind = "a string"
+                case UInt8(ascii: "t"), UInt8(ascii: "f"): kind = "a boolean"
+                case UInt8(ascii: "n"): kind = "null"
+                case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): kind = "a number"
+                default: kind = "something that is not JSON"
+                }
+                throw LedgerError(.invalidArgument, "expected a JSON object, got \(kind)")
+            }
+            try scanner.value(depth: 0)
+            scanner.skipWhitespace()
+            guard scanner.atEnd else { throw scanner.error("unexpected data after the JSON object") }
+        }
+    }
+
+    private struct Scanner {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var offset = 0
+
+        var atEnd: Bool { offset >= bytes.count }
+        func peek() -> UInt8? { offset < bytes.count ? bytes[offset] : nil }
+
+        func error(_ message: String) -> LedgerError {
+            LedgerError(.invalidArgument, "invalid JSON at byte \(offset): \(message)")
+        }
+
+        mutating func skipWhitespace() {
+            while offset < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[offset]) { offset += 1 }
+        }
+
+        mutating func expect(_ c: UInt8, _ what: String) throws(LedgerError) {
+            guard peek() == c else { throw error("expected \(what)") }
+            offset += 1
+        }
+
+        mutating func value(depth: Int) throws(LedgerError) {
+            guard depth < JSONValidator.maxDepth else { throw error("nested deeper than \(JSONValidator.maxDepth) levels") }
+            skipWhitespace()
+            guard let c = peek() else { throw error("unexpected end; expected a value") }
+            switch c {
+            case UInt8(ascii: "{"):
+                offset += 1
+                skipWhitespace()
+                if peek() == UInt8(ascii: "}") { offset += 1; return }
+                while true {
+                    skipWhitespace()
+                    guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name in double quotes") }
+                    try string()
+                    skipWhitespace()
+                    try expect(UInt8(ascii: ":"), "':' after a member name")
+                    try value(depth: depth + 1)
+                    skipWhitespace()
+                    if peek() == UInt8(ascii: ",") { offset += 1; continue }
+                    try expect(UInt8(ascii: "}"), "',' or '}' in an object")
+                    return
+                }
+            case UInt8(ascii: "["):
+                offset += 1
+                skipWhitespace()
+                if peek() == UInt8(ascii: "]") { offset += 1; return }
+                while true {
+                    try value(depth: depth + 1)
+                    skipWhitespace()
+                    if peek() == UInt8(ascii: ",") { offset += 1; continue }
+                    try expect(UInt8(ascii: "]"), "',' or ']' in an array")
+                    return
+                }
+            case UInt8(ascii: "\""):
+                try string()
+            case UInt8(ascii: "t"): try literal("true")
+            case UInt8(ascii: "f"): try literal("false")
+            case UInt8(ascii: "n"): try literal("null")
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                try number()
+            default:
+                throw error("expected a value")
+            }
+        }
+
+        mutating func literal(_ word: StaticString) throws(LedgerError) {
+            let n = word.utf8CodeUnitCount
+            guard offset + n <= bytes.count else { throw error("expected \(word)") }
+            for i in 0..<n where bytes[offset + i] != word.utf8Start[i] { throw error("expected \(word)") }
+            offset += n
+        }
+
+        mutating func string() throws(LedgerError) {
+            offset += 1  // opening quote
+            while let c = peek() {
+                switch c {
+                case UInt8(ascii: "\""):
+                    offset += 1
+                    return
+                case UInt8(ascii: "\\"):
+                    offset += 1
+                    guard let e = peek() else { throw error("unterminated escape") }
+                    switch e {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                         UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                        offset += 1
+                    case UInt8(ascii: "u"):
+                        offset += 1
+                        for _ in 0..<4 {
+                            guard let h = peek(), isHexDigit(h) else { throw error("\\u must be followed by four hex digits") }
+                            offset += 1
+                        }
+                    default:
+                        throw error("invalid escape sequence")
+                    }
+                case 0x00..<0x20:
+                    throw error("control character in a string (escape it)")
+                default:
+                    offset += 1
+                }
+            }
+            throw error("unterminated string")
+        }
+
+        mutating func number() throws(LedgerError) {
+            if peek() == UInt8(ascii: "-") { offset += 1 }
+            guard let d = peek(), isDigit(d) else { throw error("expected a digit") }
+            if d == UInt8(ascii: "0") {
+                offset += 1
+                if let n = peek(), isDigit(n) { throw error("leading zeros are not allowed") }
+            } else {
+                while let n = peek(), isDigit(n) { offset += 1 }
+            }
+            if peek() == UInt8(ascii: ".") {
+                offset += 1
+                guard let n = peek(), isDigit(n) else { throw error("expected a digit after '.'") }
+                while let n = peek(), isDigit(n) { offset += 1 }
+            }
+            if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
+                offset += 1
+                if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { offset += 1 }
+                guard let n = peek(), isDigit(n) else { throw error("expected a digit in the exponent") }
+                while let n = peek(), isDigit(n) { offset += 1 }
+            }
+        }
+
+        func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+        func isHexDigit(_ c: UInt8) -> Bool {
+            isDigit(c) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "f")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F"))
+        }
+    }
+}
