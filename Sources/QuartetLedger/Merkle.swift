@@ -199,9 +199,14 @@ public struct MerkleFrontier: Sendable, Equatable {
         }
     }
 
+    /// Appends a leaf hash.
+    public mutating func append(_ leaf: Hash) {
+        append(leaf) { _, _, _ in }
+    }
+
     /// Appends a leaf hash. `completed` is called for every perfect subtree the leaf completes,
     /// from the leaf itself (level 0) upwards, with its level, index and hash.
-    public mutating func append(_ leaf: Hash, completed: (_ level: Int, _ index: UInt64, _ hash: Hash) throws -> Void = { _, _, _ in }) rethrows {
+    public mutating func append(_ leaf: Hash, completed: (_ level: Int, _ index: UInt64, _ hash: Hash) throws -> Void) rethrows {
         var hash = leaf
         var level = 0
         try completed(0, size, hash)

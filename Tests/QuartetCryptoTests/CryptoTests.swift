@@ -1,0 +1,83 @@
+import Foundation
+import QuartetCrypto
+import Testing
+
+private func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+private func unhex(_ s: String) -> [UInt8] {
+    var out: [UInt8] = []
+    var i = s.startIndex
+    while i < s.endIndex {
+        let j = s.index(i, offsetBy: 2)
+        out.append(UInt8(s[i..<j], radix: 16)!)
+        i = j
+    }
+    return out
+}
+
+@Suite struct SHA256Tests {
+    @Test func knownVectors() {
+        #expect(hex(SHA256.hash([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(hex(SHA256.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(hex(SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    }
+
+    @Test func partsEqualConcatenation() {
+        let a: [UInt8] = [1, 2, 3], b: [UInt8] = Array(repeating: 9, count: 100)
+        let parts = a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in SHA256.hash(parts: [pa, pb]) } }
+        #expect(parts == SHA256.hash(a + b))
+        #expect(SHA256.hash(prefix: 0x00, a) == SHA256.hash([0x00] + a))
+    }
+}
+
+@Suite struct Ed25519Tests {
+    // RFC 8032 section 7.1, TEST 1 and TEST 2.
+    @Test func rfc8032Vectors() throws {
+        let key = try Ed25519PrivateKey(rawRepresentation: unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
+        #expect(hex(key.publicKey.rawRepresentation) == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+        let sig = try key.signature(for: [])
+        #expect(hex(sig) == "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
+        #expect(key.publicKey.isValidSignature(sig, for: []))
+
+        let key2 = try Ed25519PrivateKey(rawRepresentation: unhex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"))
+        #expect(hex(key2.publicKey.rawRepresentation) == "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")
+        #expect(hex(try key2.signature(for: [0x72])) == "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00")
+    }
+
+    @Test func tamperingIsRejected() throws {
+        let key = try Ed25519PrivateKey()
+        let message = Array("checkpoint".utf8)
+        let sig = try key.signature(for: message)
+        #expect(key.publicKey.isValidSignature(sig, for: message))
+        var badSig = sig
+        badSig[10] ^= 1
+        #expect(!key.publicKey.isValidSignature(badSig, for: message))
+        #expect(!key.publicKey.isValidSignature(sig, for: message + [0]))
+        #expect(!key.publicKey.isValidSignature(Array(sig.prefix(63)), for: message))
+        #expect(!(try Ed25519PrivateKey()).publicKey.isValidSignature(sig, for: message))
+    }
+
+    @Test func pemRoundTrip() throws {
+        let key = try Ed25519PrivateKey()
+        let pem = try key.pemRepresentation()
+        #expect(pem.hasPrefix("-----BEGIN PRIVATE KEY-----\n"))
+        let again = try Ed25519PrivateKey(pem: pem)
+        #expect(again.publicKey == key.publicKey)
+        let publicPEM = try key.publicKey.pemRepresentation()
+        #expect(publicPEM.hasPrefix("-----BEGIN PUBLIC KEY-----\n"))
+        #expect(try Ed25519PublicKey(pem: publicPEM) == key.publicKey)
+    }
+
+    @Test func badKeysCarryOpenSSLReasons() throws {
+        let error = #expect(throws: CryptoError.self) { try Ed25519PrivateKey(pem: "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n") }
+        #expect(error?.code == .invalidKey)
+        #expect(error?.openSSLErrors.isEmpty == false, "expected OpenSSL's error queue in the error")
+        #expect(throws: CryptoError.self) { try Ed25519PublicKey(rawRepresentation: [1, 2, 3]) }
+        #expect(throws: CryptoError.self) { try Ed25519PrivateKey(rawRepresentation: []) }
+    }
+
+    @Test func randomBytesDiffer() throws {
+        let a = try SecureRandom.bytes(count: 32), b = try SecureRandom.bytes(count: 32)
+        #expect(a.count == 32 && a != b)
+    }
+}

@@ -1,0 +1,90 @@
+import QuartetCrypto
+import QuartetLedger
+import Testing
+
+@Suite struct CheckpointTests {
+    static let root = Hash.leaf([1])
+
+    @Test func bodyFollowsTlogCheckpoint() throws {
+        let checkpoint = Checkpoint(origin: "quartet.test/wales", size: 12, root: Self.root, timeMillis: 1_700_000_000_123)
+        #expect(checkpoint.body == "quartet.test/wales\n12\n\(Self.root.base64)\nquartet-time 1700000000123\n")
+        let parsed = try Checkpoint(parsing: checkpoint.body)
+        #expect(parsed == checkpoint && parsed.timeMillis == 1_700_000_000_123)
+        #expect(try Checkpoint(parsing: "o\n0\n\(Hash.emptyTree.base64)\n").extensions.isEmpty)
+    }
+
+    @Test func malformedBodiesAreRefused() {
+        let r = Self.root.base64
+        for body in ["o\n1\n\(r)", "o\n01\n\(r)\n", "o\n-1\n\(r)\n", "o\n1\nnotbase64\n", "o\n1\n\n", "has space\n1\n\(r)\n",
+                     "o\n1\n\(r)\n\nx\n", "o\n1\n", "o\n18446744073709551616\n\(r)\n"] {
+            #expect(throws: LedgerError.self, "\(body.debugDescription)") { try Checkpoint(parsing: body) }
+        }
+    }
+}
+
+@Suite struct SignedNoteTests {
+    // The example from golang.org/x/mod/sumdb/note's documentation.
+    static let goVKey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+    static let goText = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+    static let goNote = goText + "\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+    static let goSeed = Array(Base64.decode("AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz")!.dropFirst())
+
+    @Test func verifiesGoNoteExample() throws {
+        let verifier = try NoteVerifier(vkey: Self.goVKey)
+        #expect(verifier.name == "PeterNeumann" && Hex.encode(verifier.keyID) == "c74f20a3")
+        #expect(verifier.vkey == Self.goVKey)
+        let note = try SignedNote(parsing: Self.goNote)
+        #expect(note.text == Self.goText && note.serialized == Self.goNote)
+        try verifier.verify(note)
+    }
+
+    @Test func signsExactlyAsGoDoes() throws {
+        let signer = try NoteSigner(name: "PeterNeumann", key: try Ed25519PrivateKey(rawRepresentation: Self.goSeed))
+        #expect(signer.verifier.vkey == Self.goVKey)
+        #expect(try signer.sign(text: Self.goText).serialized == Self.goNote)
+    }
+
+    @Test func tamperingIsRejected() throws {
+        let key = try Ed25519PrivateKey()
+        let signer = try NoteSigner(name: "quartet.test/wales", key: key)
+        let checkpoint = Checkpoint(origin: "quartet.test/wales", size: 3, root: Hash.leaf([9]), timeMillis: 5)
+        let note = try signer.sign(checkpoint)
+        #expect(try signer.verifier.verifyCheckpoint(SignedNote(parsing: note.serialized)) == checkpoint)
+
+        var text = note
+        text.text = Checkpoint(origin: "quartet.test/wales", size: 4, root: Hash.leaf([9]), timeMillis: 5).body
+        #expect(throws: LedgerError.self) { try signer.verifier.verifyCheckpoint(text) }
+        var sig = note
+        sig.signatures[0].signature[0] ^= 1
+        #expect(throws: LedgerError.self) { try signer.verifier.verifyCheckpoint(sig) }
+        let other = try NoteSigner(name: "quartet.test/wales", key: try Ed25519PrivateKey())
+        #expect(throws: LedgerError.self) { try other.verifier.verifyCheckpoint(note) }
+        // A checkpoint for another origin, validly signed under that name, is not this log's.
+        let impostor = try NoteSigner(name: "quartet.test/england", key: key)
+        #expect(throws: LedgerError.self) { try impostor.sign(checkpoint) }
+        #expect(throws: LedgerError.self) { try impostor.verifier.verifyCheckpoint(note) }
+    }
+
+    @Test func malformedNotesAndKeysAreRefused() {
+        for text in ["no blank line\n\u{2014} a AAAA\n", "text\n\n", "text\n\n- a AAAAAAAA\n", "text\n\n\u{2014} a notbase64!\n",
+                     "text\n\n\u{2014} a AAAA\n", "text\n\n\u{2014} a AAAAAAAA"] {
+            #expect(throws: LedgerError.self, "\(text.debugDescription)") { try SignedNote(parsing: text) }
+        }
+        for vkey in ["", "a+b", "a+c74f20a3+ARpc", "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+                     "PeterNeumann+c74f20a3+AhpcQcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"] {
+            #expect(throws: LedgerError.self, "\(vkey)") { try NoteVerifier(vkey: vkey) }
+        }
+    }
+}
+
+@Suite struct EncodingTests {
+    @Test func base64RoundTripsAndIsStrict() {
+        for n in 0..<40 {
+            let bytes = (0..<n).map { UInt8(($0 * 37 + n) & 0xFF) }
+            #expect(Base64.decode(Base64.encode(bytes)) == bytes)
+        }
+        #expect(Base64.encode(Array("foobar".utf8)) == "Zm9vYmFy")
+        #expect(Base64.encode(Array("fo".utf8)) == "Zm8=")
+        for bad in ["Zm8", "Zm9=", "Z===", "Zm 8=", "Zm8=Zm8=", "Zm-_"] { #expect(Base64.decode(bad) == nil, "\(bad)") }
+    }
+}

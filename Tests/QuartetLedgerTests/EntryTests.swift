@@ -1,0 +1,120 @@
+import QuartetCrypto
+import QuartetLedger
+import Testing
+
+@Suite struct EntryHeaderTests {
+    static let commitment = try! Hash([UInt8](repeating: 0xAB, count: 32))
+    static let header = EntryHeader(log: "wales", index: 7, timeMillis: 1_700_000_000_000, type: "progress.reading",
+                                    classification: "public", author: "op-1", payloadCommitment: commitment, payloadLength: 42)
+
+    @Test func encodingIsTheDocumentedLayout() throws {
+        // docs/formats.md: version, then length-prefixed strings and big-endian integers.
+        var expected: [UInt8] = [0x01]
+        expected += [5] + Array("wales".utf8)
+        expected += [0, 0, 0, 0, 0, 0, 0, 7]
+        expected += [0x00, 0x00, 0x01, 0x8B, 0xCF, 0xE5, 0x68, 0x00]  // 1_700_000_000_000
+        expected += [16] + Array("progress.reading".utf8)
+        expected += [6] + Array("public".utf8)
+        expected += [4] + Array("op-1".utf8)
+        expected += [UInt8](repeating: 0xAB, count: 32)
+        expected += [0, 0, 0, 42]
+        let bytes = try Self.header.encoded()
+        #expect(bytes == expected)
+        #expect(Hex.encode(bytes) == "010577616c657300000000000000070000018bcfe5680010"
+                + "70726f67726573732e72656164696e67067075626c6963046f702d31"
+                + String(repeating: "ab", count: 32) + "0000002a")
+        #expect(try EntryHeader(decoding: bytes) == Self.header)
+    }
+
+    @Test func decodingRefusesAnythingElse() throws {
+        let bytes = try Self.header.encoded()
+        for cut in 0..<bytes.count {
+            #expect(throws: LedgerError.self, "truncated at \(cut)") { try EntryHeader(decoding: Array(bytes.prefix(cut))) }
+        }
+        #expect(throws: LedgerError.self) { try EntryHeader(decoding: bytes + [0]) }
+        var version = bytes
+        version[0] = 2
+        let error = #expect(throws: LedgerError.self) { try EntryHeader(decoding: version) }
+        #expect(error?.message.contains("format version 2") == true)
+        var upper = bytes
+        upper[2] = UInt8(ascii: "W")
+        #expect(throws: LedgerError.self) { try EntryHeader(decoding: upper) }
+    }
+
+    @Test func fieldsAreValidatedByName() {
+        func message(_ change: (inout EntryHeader) -> Void) -> String? {
+            var header = Self.header
+            change(&header)
+            do { _ = try header.encoded(); return nil } catch { return error.message }
+        }
+        #expect(message { $0.log = "" }?.hasPrefix("log:") == true)
+        #expect(message { $0.log = "Wales" }?.hasPrefix("log:") == true)
+        #expect(message { $0.type = "progress reading" }?.hasPrefix("type:") == true)
+        #expect(message { $0.classification = String(repeating: "a", count: 65) }?.hasPrefix("classification:") == true)
+        #expect(message { $0.author = "line\nbreak" }?.hasPrefix("author:") == true)
+        #expect(message { $0.payloadLength = UInt32(EntryHeader.maxPayloadLength + 1) }?.hasPrefix("payload:") == true)
+        #expect(message { $0.classification = "heiw:workforce.bands" } == nil)
+    }
+}
+
+@Suite struct EntryTests {
+    static let salt = [UInt8](repeating: 7, count: 32)
+
+    @Test func commitmentIsSaltedAndVerified() throws {
+        let payload = Array(#"{"status":"on-track"}"#.utf8)
+        let a = try Entry(log: "wales", index: 0, timeMillis: 1, type: "progress.status", classification: "public",
+                          author: "", payload: payload, salt: try SecureRandom.bytes(count: 32))
+        let b = try Entry(log: "wales", index: 0, timeMillis: 1, type: "progress.status", classification: "public",
+                          author: "", payload: payload, salt: try SecureRandom.bytes(count: 32))
+        // The same guessable payload gives unrelated commitments: a header alone reveals nothing.
+        #expect(a.header.payloadCommitment != b.header.payloadCommitment)
+        #expect(a.header.payloadCommitment != Hash.leaf(payload))
+        #expect(a.header.payloadCommitment.bytes == SHA256.hash(a.payload!.salt + payload))
+        #expect(a.leafHash == Hash.leaf(a.headerBytes))
+
+        let reread = try Entry(headerBytes: a.headerBytes, payload: a.payload)
+        #expect(reread == a)
+        let stub = try Entry(headerBytes: a.headerBytes, payload: nil)
+        #expect(stub.isStub && stub.leafHash == a.leafHash && stub == a.stub)
+
+        let forged = try EntryPayload(salt: a.payload!.salt, bytes: Array(#"{"status":"off-track"}"#.utf8))
+        #expect(throws: LedgerError.self) { try Entry(headerBytes: a.headerBytes, payload: forged) }
+        let wrongSalt = try EntryPayload(salt: Self.salt, bytes: payload)
+        #expect(throws: LedgerError.self) { try Entry(headerBytes: a.headerBytes, payload: wrongSalt) }
+    }
+
+    @Test func saltMustBe32Bytes() {
+        #expect(throws: LedgerError.self) {
+            try Entry(log: "wales", index: 0, timeMillis: 1, type: "t", classification: "public", author: "", payload: [], salt: [1, 2])
+        }
+    }
+}
+
+@Suite struct JSONValidatorTests {
+    @Test func acceptsObjects() throws {
+        for text in [#"{}"#, #" {"a":1} "#, #"{"a":[1,2.5e-3,-0,true,false,null,"x\"\u00e9\n"],"b":{"c":{}}}"#, "{\"é\":\"ü\"}"] {
+            try JSONValidator.validateObject(Array(text.utf8))
+        }
+    }
+
+    @Test func refusesOthersNamingWhere() {
+        let cases: [(String, String)] = [
+            ("[1]", "got an array"), ("\"s\"", "got a string"), ("42", "got a number"), ("null", "got null"),
+            ("true", "got a boolean"), ("", "empty"), ("{", "byte 1"), (#"{"a" 1}"#, "byte 5"),
+            (#"{"a":1,}"#, "byte 7"), (#"{"a":01}"#, "leading zeros"), (#"{"a":1} x"#, "after the JSON object"),
+            (#"{'a':1}"#, "byte 1"), ("{\"a\":\"\u{1}\"}", "control character"), (#"{"a":tru}"#, "expected true"),
+            (#"{"a":"\x"}"#, "invalid escape"), (#"{"a":1.}"#, "after '.'"),
+        ]
+        for (text, fragment) in cases {
+            do {
+                try JSONValidator.validateObject(Array(text.utf8))
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.message.contains(fragment), "\(text): \(error.message)")
+            }
+        }
+        #expect(throws: LedgerError.self) { try JSONValidator.validateObject([0x7B, 0xFF, 0x7D]) }
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: LedgerError.self) { try JSONValidator.validateObject(Array("{\"a\":\(deep)}".utf8)) }
+    }
+}
