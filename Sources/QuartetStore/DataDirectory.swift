@@ -1,6 +1,7 @@
 import Foundation
 import QuartetCrypto
 import QuartetLedger
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,7 +73,7 @@ public struct DataDirectory: Sendable {
 /// An exclusive `flock` on the data directory's writer lock file, held while a process may
 /// append. It is released when the process exits, however it exits.
 final class WriterLock: Sendable {
-    private let fd: Int32
+    private let fd: Mutex<Int32?>
 
     init(path: String) throws(StoreError) {
         let fd = open(path, O_RDWR | O_CREAT, 0o600)
@@ -81,11 +82,18 @@ final class WriterLock: Sendable {
             close(fd)
             throw StoreError(.locked, "another process is writing to this data directory (lock \(path) is held)")
         }
-        self.fd = fd
+        self.fd = Mutex(fd)
     }
 
-    deinit {
-        flock(fd, LOCK_UN)
-        close(fd)
+    /// Releases the lock; later calls do nothing.
+    func release() {
+        fd.withLock { fd in
+            guard let descriptor = fd else { return }
+            flock(descriptor, LOCK_UN)
+            close(descriptor)
+            fd = nil
+        }
     }
+
+    deinit { release() }
 }

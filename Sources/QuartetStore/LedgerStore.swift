@@ -135,6 +135,12 @@ public final class LedgerStore: Sendable {
         }
     }
 
+    /// Closes the database and releases the writer lock. Appends and reads fail afterwards.
+    public func close() throws(StoreError) {
+        defer { writerLock?.release() }
+        do { try pool.close() } catch { throw StoreError(.io, "cannot close \(directory.databasePath)", cause: error) }
+    }
+
     // MARK: Logs
 
     /// Registers a log this directory writes, with its public key. The key file is written by the caller.

@@ -1,0 +1,208 @@
+import Foundation
+import GRDB
+import QuartetCrypto
+import QuartetLedger
+@testable import QuartetStore
+import QuartetTestKit
+import Testing
+
+@Suite struct StoreTests {
+    @Test func appendReadProveAndReopen() async throws {
+        let dir = try TestKit.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var leaves: [Hash] = []
+        do {
+            let store = try TestKit.makeStore(at: dir)
+            let writer = try LogWriter(store: store, log: "wales", clock: { 1_000 })
+            for i in 0..<37 {
+                let receipt = try await writer.append(AppendRequest(type: "progress.reading", author: "op", payload: TestKit.payload(i)))
+                #expect(receipt.index == UInt64(i))
+                #expect(receipt.checkpoint.checkpoint.size == UInt64(i + 1))
+                leaves.append(receipt.leafHash)
+            }
+            let log = try store.log(named: "wales")
+            let entries = try store.entries(log, from: 0, limit: 100)
+            #expect(entries.map(\.leafHash) == leaves)
+            #expect(entries[5].payload?.bytes == TestKit.payload(5))
+            #expect(try store.entries(log, from: 30, limit: 3).map(\.header.index) == [30, 31, 32])
+            try store.close()
+        }
+        // Reopen: the tree continues where the last checkpoint left it.
+        let store = try LedgerStore.open(DataDirectory(path: dir.path), mode: .writer)
+        let writer = try LogWriter(store: store, log: "wales", clock: { 500 })
+        #expect(writer.size == 37)
+        for i in 37..<75 {
+            leaves.append(try await writer.append(AppendRequest(type: "progress.reading", payload: TestKit.payload(i))).leafHash)
+        }
+        let log = try store.log(named: "wales")
+        let latest = try #require(try store.latestCheckpoint(log))
+        #expect(latest.checkpoint.root == Merkle.root(ofLeaves: leaves))
+        #expect(latest.checkpoint.timeMillis == 1_000, "time must not run backwards after reopening")
+        // Every inclusion and consistency proof served from stored subtrees equals the one
+        // computed from the leaves, and verifies.
+        for size in [1, 2, 15, 16, 17, 37, 64, 75] {
+            let root = Merkle.root(ofLeaves: Array(leaves.prefix(size)))
+            for index in 0..<size {
+                let proof = try store.inclusionProof(log, index: UInt64(index), size: UInt64(size))
+                #expect(proof.root == root && proof.leafHash == leaves[index])
+                try Merkle.verifyInclusion(index: UInt64(index), size: UInt64(size), leaf: leaves[index], proof: proof.proof, root: root)
+            }
+            for from in 0...size {
+                let proof = try store.consistencyProof(log, from: UInt64(from), to: UInt64(size))
+                try Merkle.verifyConsistency(from: UInt64(from), to: UInt64(size), firstRoot: Merkle.root(ofLeaves: Array(leaves.prefix(from))),
+                                             secondRoot: root, proof: proof.proof)
+            }
+        }
+        #expect(throws: StoreError.self) { try store.inclusionProof(log, index: 75) }
+        #expect(throws: StoreError.self) { try store.inclusionProof(log, index: 0, size: 76) }
+        #expect(throws: StoreError.self) { try store.consistencyProof(log, from: 10, to: 5) }
+        #expect(store.verify().isValid)
+    }
+
+    @Test func concurrentAppendsAreGroupCommitted() async throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let writer = try LogWriter(store: store, log: "wales")
+        let receipts = try await withThrowingTaskGroup(of: AppendReceipt.self) { group in
+            for i in 0..<400 {
+                group.addTask { try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(receipts.map(\.index)) == Set(0..<400))
+        let histogram = writer.batchSizeHistogram
+        let batches = histogram.values.reduce(0, +)
+        #expect(histogram.reduce(0) { $0 + $1.key * $1.value } == 400)
+        #expect(batches < 400, "400 concurrent appends were committed one by one")
+        // One signed checkpoint per batch, shared by the batch's receipts.
+        let log = try store.log(named: "wales")
+        let checkpoints = try syncRead(store) { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM checkpoints WHERE log_id = ?", arguments: [log.id]) }
+        #expect(checkpoints == batches)
+        #expect(Set(receipts.map(\.checkpoint.note)).count == batches)
+        for receipt in receipts {
+            #expect(receipt.index < receipt.checkpoint.checkpoint.size)
+            let proof = try store.inclusionProof(log, index: receipt.index, size: receipt.checkpoint.checkpoint.size)
+            try Merkle.verifyInclusion(index: receipt.index, size: proof.size, leaf: receipt.leafHash, proof: proof.proof, root: receipt.checkpoint.checkpoint.root)
+        }
+        #expect(store.verify().isValid)
+    }
+
+    @Test func badInputChangesNothing() async throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let writer = try LogWriter(store: store, log: "wales")
+        _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(0)))
+        let bad: [(AppendRequest, String)] = [
+            (AppendRequest(type: "t", payload: Array("[1,2]".utf8)), "expected a JSON object, got an array"),
+            (AppendRequest(type: "t", payload: Array("{\"a\":".utf8)), "invalid JSON at byte 5"),
+            (AppendRequest(type: "Bad Type", payload: TestKit.payload(1)), "type:"),
+            (AppendRequest(type: "t", classification: "", payload: TestKit.payload(1)), "classification:"),
+        ]
+        for (request, fragment) in bad {
+            let error = await #expect(throws: StoreError.self) { try await writer.append(request) }
+            #expect(error?.code == .invalidInput)
+            #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "")")
+        }
+        #expect(writer.size == 1)
+        #expect(try store.size(store.log(named: "wales")) == 1)
+        let unknown = #expect(throws: StoreError.self) { try store.log(named: "england") }
+        #expect(unknown?.code == .unknownLog && unknown?.message.contains("logs here: wales") == true)
+    }
+
+    @Test func replicasAndKeysAreChecked() throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let other = try Ed25519PrivateKey()
+        try store.addLog(name: "england", origin: "quartet.test/england", publicKey: other.publicKey, own: false, nowMillis: 1)
+        #expect((#expect(throws: StoreError.self) { try LogWriter(store: store, log: "england") })?.code == .notOwnLog)
+        #expect((#expect(throws: StoreError.self) {
+            try store.addLog(name: "england", origin: "x/y", publicKey: other.publicKey, own: false, nowMillis: 1)
+        })?.code == .logExists)
+        // A key file that is missing, unreadable, or not the registered key.
+        let keyPath = store.directory.keyPath(log: "wales")
+        let original = try String(contentsOfFile: keyPath, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: keyPath)
+        let missing = #expect(throws: StoreError.self) { try LogWriter(store: store, log: "wales") }
+        #expect(missing?.code == .key && missing?.message.contains(keyPath) == true)
+        try "garbage".write(toFile: keyPath, atomically: true, encoding: .utf8)
+        #expect((#expect(throws: StoreError.self) { try LogWriter(store: store, log: "wales") })?.code == .key)
+        try FileManager.default.removeItem(atPath: keyPath)
+        try store.directory.writeSigningKey(other, log: "wales")
+        #expect((#expect(throws: StoreError.self) { try LogWriter(store: store, log: "wales") })?.code == .key)
+        try FileManager.default.removeItem(atPath: keyPath)
+        try original.write(toFile: keyPath, atomically: true, encoding: .utf8)
+        _ = try LogWriter(store: store, log: "wales")
+    }
+
+    @Test func keyFilesAreOwnerOnly() throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let attributes = try FileManager.default.attributesOfItem(atPath: store.directory.keyPath(log: "wales"))
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect(throws: StoreError.self) { try store.directory.writeSigningKey(try Ed25519PrivateKey(), log: "wales") }
+    }
+
+    @Test func oneWriterProcessPerDirectory() throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        // flock is per open file description: a second writer, even in this process, is refused.
+        let error = #expect(throws: StoreError.self) { try LedgerStore.open(store.directory, mode: .writer) }
+        #expect(error?.code == .locked)
+        _ = try LedgerStore.open(store.directory, mode: .reader)
+    }
+
+    @Test func otherFormatVersionsAndNonDirectoriesAreRefused() throws {
+        let dir = try TestKit.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect((#expect(throws: StoreError.self) { try LedgerStore.open(DataDirectory(path: dir.path)) })?.code == .notADataDirectory)
+        #expect((#expect(throws: StoreError.self) { try LedgerStore.open(DataDirectory(path: dir.path + "/nope")) })?.code == .notADataDirectory)
+        do {
+            let store = try TestKit.makeStore(at: dir)
+            try store.pool.write { try $0.execute(sql: "UPDATE meta SET value = '2' WHERE key = 'format_version'") }
+        }
+        let error = #expect(throws: StoreError.self) { try LedgerStore.open(DataDirectory(path: dir.path)) }
+        #expect(error?.code == .formatVersion && error?.message.contains("format version 2") == true)
+    }
+
+    @Test func verifyFindsTamperingByLogAndIndex() async throws {
+        func tampered(_ sql: String, _ arguments: (LogInfo) -> StatementArguments) async throws -> VerificationProblem? {
+            let store = try TestKit.makeStore()
+            defer { try? FileManager.default.removeItem(at: store.directory.url) }
+            let writer = try LogWriter(store: store, log: "wales")
+            for i in 0..<40 { _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
+            #expect(store.verify().isValid)
+            let log = try store.log(named: "wales")
+            try syncExecute(store, sql, arguments(log))
+            return store.verify().problems.first
+        }
+        let key = { (log: LogInfo, index: UInt64) in Schema.entryKey(logID: log.id, index: index) }
+        // A payload changed under its commitment.
+        let payload = try await tampered("UPDATE entries SET payload = ? WHERE key = ?") { [Data(TestKit.payload(999)), key($0, 17)] }
+        #expect(payload?.log == "wales" && payload?.index == 17)
+        // A header byte changed (and its stored leaf hash with it, so only the roots can tell).
+        let header = try await tampered("UPDATE entries SET header = ?, leaf_hash = ? WHERE key = ?") { log in
+            let entry = try! Entry(log: "wales", index: 23, timeMillis: 1, type: "forged", classification: "public", author: "",
+                                   payload: TestKit.payload(23), salt: [UInt8](repeating: 1, count: 32))
+            return [Data(entry.headerBytes), Data(entry.leafHash.bytes), key(log, 23)]
+        }
+        #expect(header?.log == "wales" && header?.index == 23)
+        // An entry removed.
+        let missing = try await tampered("DELETE FROM entries WHERE key = ?") { [key($0, 31)] }
+        #expect(missing?.index == 31 && missing?.message.contains("missing") == true)
+        // The tail truncated.
+        let truncated = try await tampered("DELETE FROM entries WHERE key >= ?") { [key($0, 35)] }
+        #expect(truncated?.index == 35)
+        // A stored subtree hash changed (proofs would lie).
+        let node = try await tampered("UPDATE nodes SET hash = zeroblob(32) WHERE log_id = ? AND level = 4 AND idx = 1") { [$0.id] }
+        #expect(node?.index == 31 && node?.message.contains("subtree") == true)
+        // A checkpoint signature changed.
+        let note = try await tampered("UPDATE checkpoints SET note = replace(note, 'quartet-time', 'quartet-tame') WHERE log_id = ? AND size = 10") { [$0.id] }
+        #expect(note?.index == 9 && note?.message.contains("checkpoint at size 10") == true)
+    }
+}
+
+/// Synchronous database access from async tests (GRDB picks its async overloads there).
+func syncRead<T>(_ store: LedgerStore, _ body: (Database) throws -> T) throws -> T { try store.pool.read(body) }
+func syncExecute(_ store: LedgerStore, _ sql: String, _ arguments: StatementArguments) throws {
+    try store.pool.write { try $0.execute(sql: sql, arguments: arguments) }
+}
