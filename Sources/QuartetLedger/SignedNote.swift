@@ -133,7 +133,8 @@ public struct NoteVerifier: Hashable, Sendable {
     /// Parses a verifier key string `name+hex(key id)+base64(0x01 || public key)`, the form Go's
     /// `golang.org/x/mod/sumdb/note` prints.
     public init(vkey: String) throws(LedgerError) {
-        let parts = vkey.split(separator: "+", omittingEmptySubsequences: false)
+        // The name and key id cannot hold '+'; the base64 key can.
+        let parts = vkey.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, Checkpoint.isValidOrigin(String(parts[0])) else {
             throw LedgerError(.malformed, "verifier key: expected name+keyid+key")
         }

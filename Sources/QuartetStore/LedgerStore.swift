@@ -138,7 +138,12 @@ public final class LedgerStore: Sendable {
     /// Closes the database and releases the writer lock. Appends and reads fail afterwards.
     public func close() throws(StoreError) {
         defer { writerLock?.release() }
-        do { try pool.close() } catch { throw StoreError(.io, "cannot close \(directory.databasePath)", cause: error) }
+        do {
+            // Fold the WAL into the database file so a cleanly closed directory is one file
+            // (the last connection GRDB closes is a read-only one, which would leave the WAL).
+            if writerLock != nil { try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") } }
+            try pool.close()
+        } catch { throw StoreError(.io, "cannot close \(directory.databasePath)", cause: error) }
     }
 
     // MARK: Logs

@@ -81,6 +81,7 @@ struct BenchAppend: AsyncParsableCommand {
     func runAppend(root: URL, writers: Int, entries: Int) async throws -> RunResult {
         let directory = DataDirectory(path: root.path)
         let store = try LedgerStore.create(directory)
+        defer { try? store.close() }
         let key = try Ed25519PrivateKey()
         try directory.writeSigningKey(key, log: "bench")
         try store.addLog(name: "bench", origin: defaultOrigin(log: "bench"), publicKey: key.publicKey, own: true, nowMillis: wallClockMillis())
@@ -191,6 +192,7 @@ struct DevCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try LedgerStore.open(DataDirectory(path: data.data), mode: .writer)
+            defer { try? store.close() }
             let writer = try LogWriter(store: store, log: try ownLog(store, named: log))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for w in 0..<writers {

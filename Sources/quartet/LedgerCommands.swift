@@ -24,6 +24,7 @@ struct InitCommand: AsyncParsableCommand {
         guard Checkpoint.isValidOrigin(origin) else { throw ValidationError("--origin must be non-empty, without spaces or +") }
         let directory = DataDirectory(path: data.data)
         let store = try LedgerStore.create(directory)
+        defer { try? store.close() }
         if let existing = try store.logs().first(where: { $0.name == log || $0.origin == origin }) {
             throw StoreError(.logExists, "log \(existing.name) (origin \(existing.origin)) already exists in \(directory.url.path)")
         }
@@ -71,15 +72,17 @@ struct AppendCommand: AsyncParsableCommand {
             bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
         } else {
             guard let contents = FileManager.default.contents(atPath: payload) else {
-                throw ValidationError("--payload: cannot read \(payload)")
+                throw CLIError("--payload: cannot read \(payload)")
             }
             bytes = Array(contents)
         }
         let request = AppendRequest(type: type, classification: classification, author: author, payload: bytes)
         do { try request.validate() } catch {
-            throw ValidationError("--payload \(payload == "-" ? "(stdin)" : payload): \(error.message)".replacingOccurrences(of: ": payload: ", with: ": "))
+            let source = payload == "-" ? "standard input" : payload
+            throw CLIError("payload from \(source): \(error.message.replacingOccurrences(of: "payload: ", with: ""))")
         }
         let store = try LedgerStore.open(DataDirectory(path: data.data), mode: .writer)
+        defer { try? store.close() }
         let writer = try LogWriter(store: store, log: try ownLog(store, named: log))
         let receipt = try await writer.append(request)
         switch output.format {
@@ -107,6 +110,7 @@ struct LogCommand: AsyncParsableCommand {
     func run() async throws {
         guard limit >= 0 else { throw ValidationError("--limit must not be negative") }
         let store = try LedgerStore.open(DataDirectory(path: data.data))
+        defer { try? store.close() }
         let info = try store.log(named: log)
         let entries = try store.entries(info, from: from, limit: limit)
         switch output.format {
@@ -137,6 +141,8 @@ func entryJSON(_ entry: Entry) -> [String: Any] {
     ]
     if let payload = entry.payload {
         out["payload"] = (try? JSONSerialization.jsonObject(with: Data(payload.bytes), options: [.fragmentsAllowed])) ?? NSNull()
+        // The exact stored bytes, so anyone can recompute SHA-256(salt || payload).
+        out["payload_base64"] = Base64.encode(payload.bytes)
         out["salt"] = Base64.encode(payload.salt)
     } else {
         out["payload"] = NSNull()
@@ -159,6 +165,7 @@ struct CheckpointCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try LedgerStore.open(DataDirectory(path: data.data))
+        defer { try? store.close() }
         let info = try store.log(named: log)
         guard let latest = try store.latestCheckpoint(info) else {
             throw StoreError(.outOfRange, "log \(log) has no checkpoint yet (nothing appended)")
@@ -187,6 +194,7 @@ struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try LedgerStore.open(DataDirectory(path: data.data))
+            defer { try? store.close() }
             let info = try store.log(named: log)
             switch output.format {
             case .json:
@@ -214,6 +222,7 @@ struct ProofCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try LedgerStore.open(DataDirectory(path: data.data))
+            defer { try? store.close() }
             let proof = try store.inclusionProof(try store.log(named: log), index: index, size: size)
             switch output.format {
             case .json:
@@ -239,6 +248,7 @@ struct ProofCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try LedgerStore.open(DataDirectory(path: data.data))
+            defer { try? store.close() }
             let proof = try store.consistencyProof(try store.log(named: log), from: from, to: to)
             switch output.format {
             case .json:
@@ -262,6 +272,7 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try LedgerStore.open(DataDirectory(path: data.data))
+        defer { try? store.close() }
         let report = store.verify()
         switch output.format {
         case .json:

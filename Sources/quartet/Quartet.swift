@@ -44,3 +44,9 @@ func printJSON(_ value: Any) {
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
+
+/// A command failure that is not a usage error: printed as `Error: ...`, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

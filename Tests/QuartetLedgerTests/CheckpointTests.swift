@@ -44,6 +44,17 @@ import Testing
         #expect(try signer.sign(text: Self.goText).serialized == Self.goNote)
     }
 
+    @Test func verifierKeysWithPlusInTheirBase64RoundTrip() throws {
+        var found = 0
+        while found < 3 {
+            let signer = try NoteSigner(name: "quartet.test/wales", key: try Ed25519PrivateKey())
+            let vkey = signer.verifier.vkey
+            guard vkey.split(separator: "+").count > 3 else { continue }
+            #expect(try NoteVerifier(vkey: vkey) == signer.verifier)
+            found += 1
+        }
+    }
+
     @Test func tamperingIsRejected() throws {
         let key = try Ed25519PrivateKey()
         let signer = try NoteSigner(name: "quartet.test/wales", key: key)

@@ -1,0 +1,160 @@
+import Foundation
+import QuartetTestKit
+import Testing
+
+/// Runs `quartet` and decodes its `--format json` output.
+func json(_ arguments: [String], stdin: [UInt8]? = nil) throws -> Any {
+    let result = try TestKit.quartet(arguments + ["--format", "json"], stdin: stdin)
+    guard result.status == 0 else { throw TestKitError("quartet \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)") }
+    return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
+}
+
+func object(_ arguments: [String], stdin: [UInt8]? = nil) throws -> [String: Any] {
+    try #require(try json(arguments, stdin: stdin) as? [String: Any])
+}
+
+/// A data directory with log `wales` and `count` entries appended through the CLI.
+func populatedDirectory(count: Int) throws -> URL {
+    let dir = try TestKit.temporaryDirectory("cli")
+    let data = dir.appendingPathComponent("data").path
+    _ = try object(["init", "--log", "wales", "--data", data])
+    for i in 0..<count {
+        _ = try object(["append", "--data", data, "--type", "progress.reading", "--author", "op-\(i % 3)", "--payload", "-"],
+                       stdin: Array(#"{"measure":"wales.t1.m1","period":"2026-Q\#(i % 4 + 1)","value":\#(i),"marker":"MARKER-\#(i)-END"}"#.utf8))
+    }
+    return dir
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func initWritesAKeyOpenSSLReads() throws {
+        let dir = try TestKit.temporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let created = try object(["init", "--log", "wales", "--data", data])
+        let keyPath = try #require(created["key"] as? String)
+        let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let openssl = try #require(TestKit.which("openssl"), "openssl is not installed")
+        let text = try TestKit.run(openssl, ["pkey", "-in", keyPath, "-noout", "-text"])
+        #expect(text.status == 0 && text.stdout.contains("ED25519 Private-Key"), "\(text.stderr)")
+        let vkey = try #require(created["vkey"] as? String)
+        #expect(vkey.hasPrefix("quartet.ot-workforce.uk/wales+"))
+        #expect(try TestKit.quartet(["key", "vkey", "--data", data, "--log", "wales"]).stdout == vkey + "\n")
+        // A second init of the same log is refused and keeps the key.
+        let again = try TestKit.quartet(["init", "--log", "wales", "--data", data])
+        #expect(again.status != 0 && again.stderr.contains("already exists"))
+        #expect(try TestKit.quartet(["key", "vkey", "--data", data, "--log", "wales"]).stdout == vkey + "\n")
+    }
+
+    @Test func appendListCheckpointProveVerify() throws {
+        let dir = try populatedDirectory(count: 5)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let payloadFile = dir.appendingPathComponent("p.json")
+        try Data(#"{"status":"on-track","note":"from a file"}"#.utf8).write(to: payloadFile)
+        let appended = try object(["append", "--data", data, "--type", "progress.status", "--classification", "public",
+                                   "--author", "op-x", "--payload", payloadFile.path])
+        #expect(appended["log"] as? String == "wales" && appended["index"] as? Int == 5)
+        let note = try #require(appended["checkpoint"] as? String)
+        #expect(note.hasPrefix("quartet.ot-workforce.uk/wales\n6\n"))
+        #expect(try TestKit.quartet(["checkpoint", "--data", data, "--log", "wales"]).stdout == note)
+
+        let entries = try #require(try json(["log", "--data", data, "--log", "wales", "--from", "4", "--limit", "10"]) as? [[String: Any]])
+        #expect(entries.map { $0["index"] as? Int } == [4, 5])
+        #expect(entries[1]["author"] as? String == "op-x" && entries[1]["type"] as? String == "progress.status")
+        #expect((entries[1]["payload"] as? [String: Any])?["note"] as? String == "from a file")
+        #expect(entries[1]["leaf_hash"] as? String == appended["leaf_hash"] as? String)
+
+        let inclusion = try object(["proof", "inclusion", "--data", data, "--log", "wales", "--index", "2"])
+        #expect(Set(inclusion.keys) == ["log", "index", "size", "leaf_hash", "root", "proof"])
+        #expect(inclusion["size"] as? Int == 6 && (inclusion["proof"] as? [String])?.count == 3)
+        let older = try object(["proof", "inclusion", "--data", data, "--log", "wales", "--index", "2", "--size", "3"])
+        #expect(older["size"] as? Int == 3)
+        let consistency = try object(["proof", "consistency", "--data", data, "--log", "wales", "--from", "3"])
+        #expect(consistency["from"] as? Int == 3 && consistency["to"] as? Int == 6)
+        #expect(consistency["from_root"] as? String == older["root"] as? String)
+
+        let verify = try TestKit.quartet(["verify", "--data", data])
+        #expect(verify.status == 0 && verify.stdout.contains("ok   wales: 6 entries, 6 checkpoints"), "\(verify.stdout)")
+        let human = try TestKit.quartet(["log", "--data", data, "--log", "wales", "--limit", "1"])
+        #expect(human.stdout.contains("wales/0") && human.stdout.contains("MARKER-0-END"))
+    }
+
+    @Test func badInputGetsAClearErrorAndChangesNothing() throws {
+        let dir = try populatedDirectory(count: 2)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let before = try TestKit.quartet(["checkpoint", "--data", data, "--log", "wales"]).stdout
+
+        let notObject = try TestKit.quartet(["append", "--data", data, "--type", "t", "--payload", "-"], stdin: Array("[1,2,3]".utf8))
+        #expect(notObject.status == 1 && notObject.stderr.contains("payload from standard input: expected a JSON object, got an array"), "\(notObject.stderr)")
+        let broken = try TestKit.quartet(["append", "--data", data, "--type", "t", "--payload", "-"], stdin: Array(#"{"a": 1,}"#.utf8))
+        #expect(broken.status == 1 && broken.stderr.contains("invalid JSON at byte 8"), "\(broken.stderr)")
+        let missingFile = try TestKit.quartet(["append", "--data", data, "--type", "t", "--payload", "/nonexistent.json"])
+        #expect(missingFile.status == 1 && missingFile.stderr.contains("cannot read /nonexistent.json"))
+        let unknown = try TestKit.quartet(["log", "--data", data, "--log", "england"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("no log named england") && unknown.stderr.contains("logs here: wales"))
+        let noDir = try TestKit.quartet(["log", "--data", dir.appendingPathComponent("nope").path, "--log", "wales"])
+        #expect(noDir.status == 1 && noDir.stderr.contains("no data directory"))
+        let badType = try TestKit.quartet(["append", "--data", data, "--type", "Bad Type", "--payload", "-"], stdin: Array("{}".utf8))
+        #expect(badType.status == 1 && badType.stderr.contains("type:"))
+
+        // A missing, then an unreadable, signing key.
+        let key = dir.appendingPathComponent("data/keys/wales.pem")
+        let moved = dir.appendingPathComponent("wales.pem.bak")
+        try FileManager.default.moveItem(at: key, to: moved)
+        let noKey = try TestKit.quartet(["append", "--data", data, "--type", "t", "--payload", "-"], stdin: Array("{}".utf8))
+        #expect(noKey.status == 1 && noKey.stderr.contains("cannot read the signing key of log wales at \(key.path)"), "\(noKey.stderr)")
+        try Data("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".utf8).write(to: key)
+        let badKey = try TestKit.quartet(["append", "--data", data, "--type", "t", "--payload", "-"], stdin: Array("{}".utf8))
+        #expect(badKey.status == 1 && badKey.stderr.contains("not a usable Ed25519 PKCS#8 PEM key"), "\(badKey.stderr)")
+        try FileManager.default.removeItem(at: key)
+        try FileManager.default.moveItem(at: moved, to: key)
+
+        #expect(try TestKit.quartet(["checkpoint", "--data", data, "--log", "wales"]).stdout == before)
+        #expect(try TestKit.quartet(["verify", "--data", data]).status == 0)
+    }
+
+    @Test func anotherFormatVersionIsRefused() throws {
+        let dir = try populatedDirectory(count: 1)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let sqlite = try #require(TestKit.which("python3"))
+        try TestKit.run(sqlite, ["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE meta SET value='7' WHERE key='format_version'\"); c.commit()",
+                                 "\(data)/quartet.sqlite"])
+        let result = try TestKit.quartet(["log", "--data", data, "--log", "wales"])
+        #expect(result.status == 1 && result.stderr.contains("has format version 7; this quartet reads version 1"), "\(result.stderr)")
+    }
+
+    @Test func verifyNamesTheLogAndFirstBadIndexOfACorruptedFile() throws {
+        let dir = try populatedDirectory(count: 8)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let file = URL(fileURLWithPath: "\(data)/quartet.sqlite")
+        // Flip one byte of entry 5's payload in the database file itself.
+        var bytes = try Data(contentsOf: file)
+        let marker = Data("MARKER-5-END".utf8)
+        let range = try #require(bytes.range(of: marker), "the payload is not in the main database file")
+        bytes[range.lowerBound + 7] ^= 0x01
+        try bytes.write(to: file)
+        let result = try TestKit.quartet(["verify", "--data", data])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("FAIL log wales: index 5:"), "\(result.stdout)")
+        let report = try JSONSerialization.jsonObject(with: Data(try TestKit.quartet(["verify", "--data", data, "--format", "json"]).stdout.utf8)) as? [String: Any]
+        let problem = try #require((report?["problems"] as? [[String: Any]])?.first)
+        #expect(problem["log"] as? String == "wales" && problem["index"] as? Int == 5 && report?["ok"] as? Bool == false)
+    }
+
+    @Test func verifyReportsATruncatedFile() throws {
+        let dir = try populatedDirectory(count: 40)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let file = URL(fileURLWithPath: "\(data)/quartet.sqlite")
+        let bytes = try Data(contentsOf: file)
+        try bytes.prefix(bytes.count / 2).write(to: file)
+        let result = try TestKit.quartet(["verify", "--data", data])
+        #expect(result.status != 0)
+        #expect((result.stdout + result.stderr).contains("wales") || (result.stdout + result.stderr).contains("malformed"),
+                "\(result.stdout)\(result.stderr)")
+    }
+}
