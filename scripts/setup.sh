@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what Quartet needs on a fresh Debian machine with Swift at /opt/swift (the
+# `swift-packages-b` machine kind), and nothing when it is already there. Safe to re-run.
+#   - libssl-dev, pkg-config: the system OpenSSL that QuartetCrypto (and later TLS) binds to
+#   - libsqlite3-dev: SQLite for GRDB
+#   - openssl: the `openssl` command tests use as an independent peer
+#   - golang-go, golang-golang-x-mod-dev: Go's sumdb note/tlog packages, the independent
+#     signed-note and RFC 6962 proof verifier in the interop tests
+#   - python3 + cryptography: the independent Ed25519 check of checkpoint signatures
+set -euo pipefail
+
+need=()
+for pkg in libssl-dev libsqlite3-dev pkg-config openssl golang-go golang-golang-x-mod-dev python3; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! python3 -c 'import cryptography' 2>/dev/null; then
+    echo "setup: installing Python cryptography"
+    python3 -m pip install --quiet cryptography
+fi
+if ! command -v swift >/dev/null 2>&1; then
+    if [ -x /opt/swift/usr/bin/swift ]; then
+        echo "setup: add /opt/swift/usr/bin to PATH" >&2
+    else
+        echo "setup: Swift 6 is required (expected at /opt/swift)" >&2
+    fi
+    exit 1
+fi
