@@ -24,4 +24,43 @@ static inline void quartet_OPENSSL_free(void *ptr) {
     OPENSSL_free(ptr);
 }
 
+/// X509V3_set_ctx_nodb is a macro that clears the config database pointer.
+static inline void quartet_X509V3_set_ctx_nodb(X509V3_CTX *ctx) {
+    X509V3_set_ctx_nodb(ctx);
+}
+
+/// SSL_CTX_set_min_proto_version / max are macros over SSL_CTX_ctrl.
+static inline int quartet_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+static inline int quartet_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_max_proto_version(ctx, version);
+}
+
+/// sk_GENERAL_NAME_num / value are type-safe stack macros.
+static inline int quartet_sk_GENERAL_NAME_num(const GENERAL_NAMES *names) {
+    return sk_GENERAL_NAME_num(names);
+}
+static inline GENERAL_NAME *quartet_sk_GENERAL_NAME_value(const GENERAL_NAMES *names, int i) {
+    return sk_GENERAL_NAME_value(names, i);
+}
+static inline void quartet_GENERAL_NAMES_free(GENERAL_NAMES *names) {
+    GENERAL_NAMES_free(names);
+}
+
+/// SSL_set_tlsext_host_name is a macro over SSL_ctrl.
+static inline int quartet_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+
+/// BIO_pending is a macro over BIO_ctrl.
+static inline size_t quartet_BIO_pending(BIO *bio) {
+    return (size_t)BIO_pending(bio);
+}
+
+/// BIO_set_mem_eof_return is a macro: make an empty memory BIO report "retry", not EOF.
+static inline void quartet_BIO_set_mem_eof_return(BIO *bio, int value) {
+    BIO_set_mem_eof_return(bio, value);
+}
+
 #endif

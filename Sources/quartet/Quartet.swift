@@ -13,7 +13,7 @@ struct Quartet: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, AppendCommand.self, LogCommand.self, CheckpointCommand.self,
-            KeyCommand.self, ProofCommand.self, VerifyCommand.self, BenchCommand.self, DevCommand.self,
+            KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, BenchCommand.self, DevCommand.self,
         ]
     )
 }

@@ -1,0 +1,128 @@
+import Foundation
+
+/// The identity a federation certificate carries: a URI subject alternative name
+/// `quartet://node/<id>` for a node. (Operator and reader identities for the API are added
+/// with the roles they need.)
+public enum FederationIdentity: Hashable, Sendable, CustomStringConvertible {
+    case node(String)
+
+    /// The URI form written into certificates.
+    public var uri: String {
+        switch self {
+        case .node(let id): return "quartet://node/\(id)"
+        }
+    }
+
+    /// Parses the URI form; nil for anything else.
+    public init?(uri: String) {
+        let prefix = "quartet://node/"
+        guard uri.hasPrefix(prefix) else { return nil }
+        let id = String(uri.dropFirst(prefix.count))
+        guard FederationPKI.isValidNodeID(id) else { return nil }
+        self = .node(id)
+    }
+
+    /// The identity of a certificate: its only `quartet://` URI name, or nil.
+    public init?(certificate: Certificate) {
+        let identities = certificate.uriNames.compactMap(FederationIdentity.init(uri:))
+        guard identities.count == 1 else { return nil }
+        self = identities[0]
+    }
+
+    public var description: String { uri }
+}
+
+/// The federation's certificate authority and node certificates, as ordinary PEM files.
+///
+/// Keys are ECDSA P-256: every TLS stack a node meets (OpenSSL, curl, Python, browsers that open
+/// the dashboard) accepts it, while Ed25519 certificates are refused by browsers.
+public enum FederationPKI {
+    /// File names inside a PKI directory.
+    public static let caCertificateFile = "ca.pem"
+    public static let caKeyFile = "ca.key"
+
+    /// Node ids: 1–64 characters of a-z, 0-9 and '-', starting with a letter or digit.
+    public static func isValidNodeID(_ id: String) -> Bool {
+        let bytes = Array(id.utf8)
+        guard (1...64).contains(bytes.count) else { return false }
+        return bytes.enumerated().allSatisfy { i, b in
+            (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || (i > 0 && b == 0x2D)
+        }
+    }
+
+    /// What `createAuthority` and `issueNode` wrote.
+    public struct IssuedFiles: Sendable {
+        public let certificate: String
+        public let key: String
+        public let caCertificate: String
+    }
+
+    /// Creates a CA in `directory` (`ca.pem`, and `ca.key` with mode 0600). Refuses to overwrite.
+    public static func createAuthority(in directory: String, commonName: String = "Quartet federation CA",
+                                       days: Int = 3650, now: Date = Date()) throws -> IssuedFiles {
+        let key = try PrivateKey.generateP256()
+        let cert = try Certificate.issue(commonName: commonName, subjectKey: key, issuer: nil, issuerKey: key,
+                                         notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(Double(days) * 86400), isCA: true)
+        let certPath = "\(directory)/\(caCertificateFile)", keyPath = "\(directory)/\(caKeyFile)"
+        try writeNew(directory: directory, files: [(keyPath, try key.pemRepresentation(), 0o600), (certPath, try cert.pemRepresentation(), 0o644)])
+        return IssuedFiles(certificate: certPath, key: keyPath, caCertificate: certPath)
+    }
+
+    /// Loads the CA of a PKI directory.
+    public static func loadAuthority(from directory: String) throws -> (Certificate, PrivateKey) {
+        let cert = try Certificate(pem: try readText("\(directory)/\(caCertificateFile)"))
+        let key = try PrivateKey(pem: try readText("\(directory)/\(caKeyFile)"))
+        guard cert.matches(key) else { throw PKIError("\(directory)/\(caKeyFile) is not the key of \(directory)/\(caCertificateFile)") }
+        return (cert, key)
+    }
+
+    /// Issues a node certificate: `<node>.pem`, `<node>.key` (0600) and a copy of `ca.pem` in
+    /// `directory`. Subject alternative names: `quartet://node/<node>`, DNS `<node>` and
+    /// `localhost`, IP 127.0.0.1 and ::1 (so loopback clients such as curl can check it).
+    public static func issueNode(_ node: String, caDirectory: String, in directory: String, days: Int = 365,
+                                 now: Date = Date(), notBefore: Date? = nil) throws -> IssuedFiles {
+        guard isValidNodeID(node) else { throw PKIError("node id \"\(node)\" must be 1-64 of a-z, 0-9 and -, starting with a letter or digit") }
+        let (caCert, caKey) = try loadAuthority(from: caDirectory)
+        let key = try PrivateKey.generateP256()
+        let cert = try Certificate.issue(commonName: node, subjectKey: key, issuer: caCert, issuerKey: caKey,
+                                         notBefore: notBefore ?? now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(Double(days) * 86400),
+                                         isCA: false,
+                                         alternativeNames: [.uri(FederationIdentity.node(node).uri), .dns(node), .dns("localhost"), .ip("127.0.0.1"), .ip("::1")])
+        let certPath = "\(directory)/\(node).pem", keyPath = "\(directory)/\(node).key", caPath = "\(directory)/\(caCertificateFile)"
+        var files = [(keyPath, try key.pemRepresentation(), 0o600), (certPath, try cert.pemRepresentation(), 0o644)]
+        if URL(fileURLWithPath: directory).standardized != URL(fileURLWithPath: caDirectory).standardized {
+            files.append((caPath, try caCert.pemRepresentation(), 0o644))
+        }
+        try writeNew(directory: directory, files: files, allowExisting: [caPath])
+        return IssuedFiles(certificate: certPath, key: keyPath, caCertificate: caPath)
+    }
+
+    private static func readText(_ path: String) throws -> String {
+        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw PKIError("cannot read \(path): \(error.localizedDescription)")
+        }
+    }
+
+    private static func writeNew(directory: String, files: [(String, String, Int)], allowExisting: Set<String> = []) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (path, _, _) in files where !allowExisting.contains(path) && FileManager.default.fileExists(atPath: path) {
+            throw PKIError("\(path) already exists; refusing to overwrite it")
+        }
+        for (path, text, mode) in files {
+            // Created with its final mode, so a key is never readable by others, even briefly.
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode_t(mode))
+            guard fd >= 0 else { throw PKIError("cannot create \(path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            let bytes = Array(text.utf8)
+            guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fchmod(fd, mode_t(mode)) == 0, fsync(fd) == 0 else {
+                throw PKIError("cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
+
+/// A PKI file or argument problem.
+public struct PKIError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

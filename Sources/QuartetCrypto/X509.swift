@@ -1,0 +1,207 @@
+import Foundation
+internal import COpenSSL
+
+/// A private key of any algorithm OpenSSL holds (`EVP_PKEY`): P-256 for TLS and the federation
+/// CA, Ed25519 for log signing (see `Ed25519PrivateKey`).
+public final class PrivateKey: @unchecked Sendable {
+    // Immutable after creation; OpenSSL allows concurrent use with per-operation contexts.
+    let pkey: OpaquePointer
+
+    init(owning pkey: OpaquePointer) { self.pkey = pkey }
+    deinit { EVP_PKEY_free(pkey) }
+
+    /// A new ECDSA P-256 (prime256v1) key.
+    public static func generateP256() throws(CryptoError) -> PrivateKey {
+        guard let ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, nil) else { throw .fromOpenSSL(.keyGeneration, "EVP_PKEY_CTX_new_id(EC) failed") }
+        defer { EVP_PKEY_CTX_free(ctx) }
+        var key: OpaquePointer?
+        guard EVP_PKEY_keygen_init(ctx) == 1, EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx, NID_X9_62_prime256v1) == 1,
+              EVP_PKEY_keygen(ctx, &key) == 1, let key else {
+            throw .fromOpenSSL(.keyGeneration, "P-256 key generation failed")
+        }
+        return PrivateKey(owning: key)
+    }
+
+    /// A key from unencrypted PEM (PKCS#8 or the algorithm's traditional form).
+    public convenience init(pem: String) throws(CryptoError) {
+        let key: OpaquePointer? = withMemoryBIO(pem) { PEM_read_bio_PrivateKey($0, nil, nil, nil) }
+        guard let key else { throw .fromOpenSSL(.invalidKey, "not a PEM private key") }
+        self.init(owning: key)
+    }
+
+    /// Unencrypted PKCS#8 PEM. Treat the result as a secret.
+    public func pemRepresentation() throws(CryptoError) -> String {
+        try writeMemoryBIO("PEM_write_bio_PrivateKey") { PEM_write_bio_PrivateKey($0, pkey, nil, nil, 0, nil, nil) }
+    }
+
+    /// The algorithm, as OpenSSL names it (e.g. `EC`, `ED25519`).
+    public var algorithm: String {
+        String(cString: OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)))
+    }
+}
+
+/// A subject alternative name in a certificate.
+public enum SubjectAlternativeName: Hashable, Sendable {
+    case uri(String)
+    case dns(String)
+    case ip(String)
+
+    var configValue: String {
+        switch self {
+        case .uri(let v): return "URI:\(v)"
+        case .dns(let v): return "DNS:\(v)"
+        case .ip(let v): return "IP:\(v)"
+        }
+    }
+}
+
+/// An X.509 certificate held by OpenSSL.
+public final class Certificate: @unchecked Sendable {
+    let x509: OpaquePointer
+
+    init(owning x509: OpaquePointer) { self.x509 = x509 }
+    deinit { X509_free(x509) }
+
+    /// The first certificate in PEM text.
+    public convenience init(pem: String) throws(CryptoError) {
+        let cert: OpaquePointer? = withMemoryBIO(pem) { PEM_read_bio_X509($0, nil, nil, nil) }
+        guard let cert else { throw .fromOpenSSL(.invalidKey, "not a PEM certificate") }
+        self.init(owning: cert)
+    }
+
+    /// The certificate as PEM.
+    public func pemRepresentation() throws(CryptoError) -> String {
+        try writeMemoryBIO("PEM_write_bio_X509") { PEM_write_bio_X509($0, x509) }
+    }
+
+    /// The subject's common name, if any.
+    public var commonName: String? {
+        guard let name = X509_get_subject_name(x509) else { return nil }
+        var buffer = [CChar](repeating: 0, count: 256)
+        let n = X509_NAME_get_text_by_NID(name, NID_commonName, &buffer, Int32(buffer.count))
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The URI subject alternative names.
+    public var uriNames: [String] {
+        guard let raw = X509_get_ext_d2i(x509, NID_subject_alt_name, nil, nil) else { return [] }
+        let names = OpaquePointer(raw)
+        defer { quartet_GENERAL_NAMES_free(names) }
+        var out: [String] = []
+        for i in 0..<quartet_sk_GENERAL_NAME_num(names) {
+            guard let name = quartet_sk_GENERAL_NAME_value(names, i), name.pointee.type == GEN_URI,
+                  let uri = name.pointee.d.uniformResourceIdentifier,
+                  let data = ASN1_STRING_get0_data(uri) else { continue }
+            out.append(String(decoding: UnsafeBufferPointer(start: data, count: Int(ASN1_STRING_length(uri))), as: UTF8.self))
+        }
+        return out
+    }
+
+    /// Not valid before (seconds since the epoch).
+    public var notBefore: Date { Self.date(X509_get0_notBefore(x509)) }
+    /// Not valid after (seconds since the epoch).
+    public var notAfter: Date { Self.date(X509_get0_notAfter(x509)) }
+
+    private static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date {
+        var tm = tm()
+        guard let time, ASN1_TIME_to_tm(time, &tm) == 1 else { return .distantPast }
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&tm)))
+    }
+
+    /// Issues a certificate for `subjectKey`, signed by `issuerKey` (self-signed when `issuer` is nil).
+    ///
+    /// A CA gets `basicConstraints=critical,CA:TRUE,pathlen:0` and `keyCertSign,cRLSign`; an end
+    /// entity gets `CA:FALSE`, `digitalSignature`, and `serverAuth,clientAuth` (nodes are both).
+    public static func issue(commonName: String, subjectKey: PrivateKey, issuer: Certificate?, issuerKey: PrivateKey,
+                             notBefore: Date, notAfter: Date, isCA: Bool,
+                             alternativeNames: [SubjectAlternativeName] = []) throws(CryptoError) -> Certificate {
+        guard let x = X509_new() else { throw .fromOpenSSL(.encoding, "X509_new failed") }
+        let cert = Certificate(owning: x)
+        guard X509_set_version(x, 2) == 1 else { throw .fromOpenSSL(.encoding, "X509_set_version failed") }
+        // A random positive 128-bit serial.
+        var serial = try SecureRandom.bytes(count: 16)
+        serial[0] &= 0x7F
+        serial[0] |= 0x01
+        guard let bn = BN_bin2bn(serial, Int32(serial.count), nil) else { throw .fromOpenSSL(.encoding, "BN_bin2bn failed") }
+        defer { BN_free(bn) }
+        guard BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != nil,
+              ASN1_TIME_set(X509_getm_notBefore(x), time_t(notBefore.timeIntervalSince1970)) != nil,
+              ASN1_TIME_set(X509_getm_notAfter(x), time_t(notAfter.timeIntervalSince1970)) != nil else {
+            throw .fromOpenSSL(.encoding, "cannot set serial or validity")
+        }
+        guard let name = X509_get_subject_name(x),
+              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, commonName, -1, -1, 0) == 1,
+              X509_set_issuer_name(x, issuer.map { X509_get_subject_name($0.x509) } ?? name) == 1,
+              X509_set_pubkey(x, subjectKey.pkey) == 1 else {
+            throw .fromOpenSSL(.encoding, "cannot set names or public key")
+        }
+        var ctx = X509V3_CTX()
+        quartet_X509V3_set_ctx_nodb(&ctx)
+        X509V3_set_ctx(&ctx, issuer?.x509 ?? x, x, nil, nil, 0)
+        var extensions: [(Int32, String)] = [(NID_subject_key_identifier, "hash")]
+        if isCA {
+            extensions += [(NID_basic_constraints, "critical,CA:TRUE,pathlen:0"), (NID_key_usage, "critical,keyCertSign,cRLSign")]
+        } else {
+            extensions += [(NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"),
+                           (NID_ext_key_usage, "serverAuth,clientAuth"), (NID_authority_key_identifier, "keyid:always")]
+        }
+        if !alternativeNames.isEmpty {
+            extensions.append((NID_subject_alt_name, alternativeNames.map(\.configValue).joined(separator: ",")))
+        }
+        for (nid, value) in extensions {
+            guard let ext = X509V3_EXT_conf_nid(nil, &ctx, nid, value) else {
+                throw .fromOpenSSL(.encoding, "bad certificate extension \(String(cString: OBJ_nid2sn(nid))) = \(value)")
+            }
+            defer { X509_EXTENSION_free(ext) }
+            guard X509_add_ext(x, ext, -1) == 1 else { throw .fromOpenSSL(.encoding, "X509_add_ext failed") }
+        }
+        // Ed25519 signs without a separate digest; ECDSA and RSA with SHA-256.
+        let md = EVP_PKEY_get_base_id(issuerKey.pkey) == EVP_PKEY_ED25519 ? nil : EVP_sha256()
+        guard X509_sign(x, issuerKey.pkey, md) > 0 else { throw .fromOpenSSL(.signing, "X509_sign failed") }
+        return cert
+    }
+
+    /// Whether `key` is this certificate's key.
+    public func matches(_ key: PrivateKey) -> Bool {
+        X509_check_private_key(x509, key.pkey) == 1
+    }
+
+    /// Checks this certificate against `ca` at `time` with OpenSSL's chain verifier; throws
+    /// with OpenSSL's reason (e.g. "certificate has expired") if it does not verify.
+    public func verify(issuedBy ca: Certificate, at time: Date = Date()) throws(CryptoError) {
+        guard let store = X509_STORE_new() else { throw .fromOpenSSL(.encoding, "X509_STORE_new failed") }
+        defer { X509_STORE_free(store) }
+        guard X509_STORE_add_cert(store, ca.x509) == 1, let ctx = X509_STORE_CTX_new() else {
+            throw .fromOpenSSL(.encoding, "cannot build a certificate store")
+        }
+        defer { X509_STORE_CTX_free(ctx) }
+        guard X509_STORE_CTX_init(ctx, store, x509, nil) == 1 else { throw .fromOpenSSL(.encoding, "X509_STORE_CTX_init failed") }
+        X509_STORE_CTX_set_time(ctx, 0, time_t(time.timeIntervalSince1970))
+        if X509_verify_cert(ctx) != 1 {
+            let reason = String(cString: X509_verify_cert_error_string(Int(X509_STORE_CTX_get_error(ctx))))
+            throw CryptoError(code: .invalidKey, message: "certificate \(commonName ?? "?") does not verify: \(reason)", openSSLErrors: drainOpenSSLErrors())
+        }
+    }
+}
+
+func withMemoryBIO<T>(_ text: String, _ body: (OpaquePointer) -> T?) -> T? {
+    let bytes = Array(text.utf8)
+    return bytes.withUnsafeBytes { buffer in
+        guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return nil }
+        defer { BIO_free(bio) }
+        return body(bio)
+    }
+}
+
+func writeMemoryBIO(_ what: String, _ body: (OpaquePointer) -> Int32) throws(CryptoError) -> String {
+    guard let bio = BIO_new(BIO_s_mem()) else { throw .fromOpenSSL(.encoding, "BIO_new failed") }
+    defer { BIO_free(bio) }
+    guard body(bio) == 1 else { throw .fromOpenSSL(.encoding, "\(what) failed") }
+    var pointer: UnsafeMutablePointer<CChar>?
+    let length = quartet_BIO_get_mem_data(bio, &pointer)
+    guard let pointer, length > 0 else { return "" }
+    return pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+    }
+}
