@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // The system OpenSSL 3 (Debian libssl-dev), plus shim.h for the macros Swift cannot import.
@@ -39,6 +40,16 @@ let package = Package(
                 "QuartetCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // TLS 1.3 through the system OpenSSL for SwiftNIO channels. Knows nothing of ledgers.
+        .target(
+            name: "QuartetTLS",
+            dependencies: [
+                "COpenSSL",
+                "QuartetCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -63,4 +63,9 @@ static inline void quartet_BIO_set_mem_eof_return(BIO *bio, int value) {
     BIO_set_mem_eof_return(bio, value);
 }
 
+/// SSL_OP_NO_TICKET is built with a macro Swift cannot import.
+static inline uint64_t quartet_SSL_OP_NO_TICKET(void) {
+    return SSL_OP_NO_TICKET;
+}
+
 #endif

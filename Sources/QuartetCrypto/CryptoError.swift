@@ -37,7 +37,7 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable, Equatable {
 }
 
 /// Empties OpenSSL's error queue for this thread, returning its entries as strings.
-func drainOpenSSLErrors() -> [String] {
+package func drainOpenSSLErrors() -> [String] {
     var errors: [String] = []
     while true {
         let code = ERR_get_error()

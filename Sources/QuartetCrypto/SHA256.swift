@@ -1,4 +1,7 @@
 internal import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// SHA-256 over the system OpenSSL.
 public enum SHA256 {
@@ -19,10 +22,26 @@ public enum SHA256 {
         data.withUnsafeBytes { hash(parts: [$0]) }
     }
 
+    /// One digest context per thread, reused: allocating and freeing one per hash costs more
+    /// than hashing a small leaf.
+    private static let contextKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { pointer in
+            if let pointer { EVP_MD_CTX_free(OpaquePointer(pointer)) }
+        }
+        return key
+    }()
+
+    private static func threadContext() -> OpaquePointer {
+        if let existing = pthread_getspecific(contextKey) { return OpaquePointer(existing) }
+        guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
+        pthread_setspecific(contextKey, UnsafeRawPointer(ctx))
+        return ctx
+    }
+
     /// SHA-256 of the concatenation of `parts`, without copying them together.
     public static func hash(parts: [UnsafeRawBufferPointer]) -> [UInt8] {
-        guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
-        defer { EVP_MD_CTX_free(ctx) }
+        let ctx = threadContext()
         guard EVP_DigestInit_ex(ctx, md, nil) == 1 else {
             fatalError("EVP_DigestInit_ex(SHA256) failed: \(drainOpenSSLErrors())")
         }

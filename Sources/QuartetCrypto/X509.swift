@@ -5,9 +5,9 @@ internal import COpenSSL
 /// CA, Ed25519 for log signing (see `Ed25519PrivateKey`).
 public final class PrivateKey: @unchecked Sendable {
     // Immutable after creation; OpenSSL allows concurrent use with per-operation contexts.
-    let pkey: OpaquePointer
+    package let pkey: OpaquePointer
 
-    init(owning pkey: OpaquePointer) { self.pkey = pkey }
+    package init(owning pkey: OpaquePointer) { self.pkey = pkey }
     deinit { EVP_PKEY_free(pkey) }
 
     /// A new ECDSA P-256 (prime256v1) key.
@@ -57,9 +57,9 @@ public enum SubjectAlternativeName: Hashable, Sendable {
 
 /// An X.509 certificate held by OpenSSL.
 public final class Certificate: @unchecked Sendable {
-    let x509: OpaquePointer
+    package let x509: OpaquePointer
 
-    init(owning x509: OpaquePointer) { self.x509 = x509 }
+    package init(owning x509: OpaquePointer) { self.x509 = x509 }
     deinit { X509_free(x509) }
 
     /// The first certificate in PEM text.

@@ -141,17 +141,16 @@ public struct EntryPayload: Hashable, Sendable {
     /// The payload: UTF-8 JSON of the entry type's schema, stored exactly as received.
     public let bytes: [UInt8]
 
+    /// SHA-256(salt || payload).
+    public let commitment: Hash
+
     public init(salt: [UInt8], bytes: [UInt8]) throws(LedgerError) {
         guard salt.count == Self.saltLength else {
             throw LedgerError(.invalidArgument, "payload salt: expected \(Self.saltLength) bytes, got \(salt.count)")
         }
         self.salt = salt
         self.bytes = bytes
-    }
-
-    /// SHA-256(salt || payload).
-    public var commitment: Hash {
-        salt.withUnsafeBytes { s in bytes.withUnsafeBytes { b in Hash(digest: SHA256.hash(parts: [s, b])) } }
+        self.commitment = salt.withUnsafeBytes { s in bytes.withUnsafeBytes { b in Hash(digest: SHA256.hash(parts: [s, b])) } }
     }
 }
 
@@ -173,10 +172,17 @@ public struct Entry: Sendable, Equatable {
     /// Builds a new entry for appending: commits to the payload with `salt` and encodes the header.
     public init(log: String, index: UInt64, timeMillis: UInt64, type: String, classification: String,
                 author: String, payload: [UInt8], salt: [UInt8]) throws(LedgerError) {
+        try self.init(log: log, index: index, timeMillis: timeMillis, type: type, classification: classification,
+                      author: author, payload: try EntryPayload(salt: salt, bytes: payload))
+    }
+
+    /// Builds a new entry for appending from a payload already committed to with its salt.
+    public init(log: String, index: UInt64, timeMillis: UInt64, type: String, classification: String,
+                author: String, payload body: EntryPayload) throws(LedgerError) {
+        let payload = body.bytes
         guard payload.count <= EntryHeader.maxPayloadLength else {
             throw LedgerError(.invalidArgument, "payload: at most \(EntryHeader.maxPayloadLength) bytes, got \(payload.count)")
         }
-        let body = try EntryPayload(salt: salt, bytes: payload)
         let header = EntryHeader(log: log, index: index, timeMillis: timeMillis, type: type,
                                  classification: classification, author: author,
                                  payloadCommitment: body.commitment, payloadLength: UInt32(payload.count))

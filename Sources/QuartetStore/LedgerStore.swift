@@ -111,8 +111,31 @@ public final class LedgerStore: Sendable {
     }
 
     private static func openPool(_ directory: DataDirectory) throws(StoreError) -> DatabasePool {
-        do { return try DatabasePool(path: directory.databasePath, configuration: configuration()) } catch {
+        let pool: DatabasePool
+        do { pool = try DatabasePool(path: directory.databasePath, configuration: configuration()) } catch {
             throw StoreError(.corrupt, "cannot open \(directory.databasePath)", cause: error)
+        }
+        // GRDB switches its writer to synchronous=NORMAL when it enables WAL, after
+        // prepareDatabase has run; set FULL again on the writer and check it took.
+        let mode: Int?
+        do {
+            mode = try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            }
+        } catch {
+            throw StoreError(.io, "cannot set synchronous=FULL on \(directory.databasePath)", cause: error)
+        }
+        guard mode == 2 else {
+            throw StoreError(.io, "SQLite did not accept synchronous=FULL on \(directory.databasePath) (mode \(mode.map(String.init) ?? "?"))")
+        }
+        return pool
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 is FULL) and journal mode.
+    func writerDurability() throws -> (synchronous: Int, journalMode: String) {
+        try pool.writeWithoutTransaction { db in
+            (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1, try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "")
         }
     }
 
@@ -134,6 +157,9 @@ public final class LedgerStore: Sendable {
             throw StoreError(.formatVersion, "data directory \(directory.url.path) has format version \(version); this quartet reads version \(Schema.formatVersion)")
         }
     }
+
+    /// Whether this store holds the writer lock and may append.
+    public var isWriter: Bool { writerLock != nil }
 
     /// Closes the database and releases the writer lock. Appends and reads fail afterwards.
     public func close() throws(StoreError) {

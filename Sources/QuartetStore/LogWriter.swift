@@ -64,7 +64,9 @@ public final class LogWriter: Sendable {
 
     private struct Pending {
         let request: AppendRequest
-        let continuation: CheckedContinuation<AppendReceipt, any Error>
+        /// Salted and committed to on the caller's thread, keeping hashing off the writer.
+        let payload: EntryPayload
+        let continuation: UnsafeContinuation<AppendReceipt, any Error>
     }
 
     private struct State {
@@ -85,6 +87,7 @@ public final class LogWriter: Sendable {
                 clock: @escaping @Sendable () -> UInt64 = wallClockMillis,
                 salts: @escaping @Sendable (Int) throws -> [UInt8] = { try SecureRandom.bytes(count: $0) },
                 maxBatch: Int = 4096) throws(StoreError) {
+        guard store.isWriter else { throw StoreError(.locked, "the store was opened for reading; open it as a writer to append") }
         let log = try store.log(named: name)
         guard log.isOwn else { throw StoreError(.notOwnLog, "log \(name) is a replica here; only its origin appends to it") }
         let key = try store.directory.readSigningKey(log: name)
@@ -118,9 +121,13 @@ public final class LogWriter: Sendable {
     /// so it never fails anyone else's append.
     public func append(_ request: AppendRequest) async throws -> AppendReceipt {
         try request.validate()
-        return try await withCheckedThrowingContinuation { continuation in
+        let payload: EntryPayload
+        do { payload = try EntryPayload(salt: try salts(EntryPayload.saltLength), bytes: request.payload) } catch {
+            throw StoreError(.io, "cannot salt the payload", cause: error)
+        }
+        return try await withUnsafeThrowingContinuation { continuation in
             let start = state.withLock { state -> Bool in
-                state.pending.append(Pending(request: request, continuation: continuation))
+                state.pending.append(Pending(request: request, payload: payload, continuation: continuation))
                 if state.draining { return false }
                 state.draining = true
                 return true
@@ -141,7 +148,7 @@ public final class LogWriter: Sendable {
             }
             if batch.isEmpty { return }
             do {
-                let (receipts, newFrontier, time) = try commit(batch.map(\.request), frontier: frontier, lastTime: lastTime)
+                let (receipts, newFrontier, time) = try commit(batch, frontier: frontier, lastTime: lastTime)
                 state.withLock {
                     $0.frontier = newFrontier
                     $0.lastTime = time
@@ -151,16 +158,20 @@ public final class LogWriter: Sendable {
                 // batch starts committing at once.
                 resumer.async { for (pending, receipt) in zip(batch, receipts) { pending.continuation.resume(returning: receipt) } }
             } catch {
+                // The transaction rolled back; reload the tree from disk in case the failure
+                // came after SQLite had made some of it durable.
+                if let reloaded = try? store.read("reload the tree of \(log.name)", { db in try LedgerStore.frontier(db, log) }) {
+                    state.withLock { $0.frontier = reloaded }
+                }
                 resumer.async { for pending in batch { pending.continuation.resume(throwing: error) } }
             }
         }
     }
 
     /// Writes one batch and its signed checkpoint in one transaction.
-    private func commit(_ requests: [AppendRequest], frontier start: MerkleFrontier, lastTime: UInt64) throws -> ([AppendReceipt], MerkleFrontier, UInt64) {
+    private func commit(_ requests: [Pending], frontier start: MerkleFrontier, lastTime: UInt64) throws -> ([AppendReceipt], MerkleFrontier, UInt64) {
         // Time never runs backwards within a log, even if the wall clock does.
         let time = max(clock(), lastTime)
-        let salt = try salts(EntryPayload.saltLength * requests.count)
         var frontier = start
         var leafHashes: [Hash] = []
         leafHashes.reserveCapacity(requests.count)
@@ -168,13 +179,12 @@ public final class LogWriter: Sendable {
         let signed: StoredCheckpoint = try store.pool.write { db in
             let insertEntry = try RawStatement(db, sql: "INSERT INTO entries (key, header, leaf_hash, salt, payload) VALUES (?, ?, ?, ?, ?)")
             let insertNode = try RawStatement(db, sql: "INSERT INTO nodes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)")
-            for (i, request) in requests.enumerated() {
-                let entrySalt = Array(salt[i * EntryPayload.saltLength ..< (i + 1) * EntryPayload.saltLength])
+            for pending in requests {
+                let request = pending.request
                 let entry = try Entry(log: log.name, index: frontier.size, timeMillis: time, type: request.type,
-                                      classification: request.classification, author: request.author,
-                                      payload: request.payload, salt: entrySalt)
+                                      classification: request.classification, author: request.author, payload: pending.payload)
                 try insertEntry.execute(.integer(Schema.entryKey(logID: log.id, index: entry.header.index)),
-                                        .blob(entry.headerBytes), .blob(entry.leafHash.bytes), .blob(entrySalt), .blob(request.payload))
+                                        .blob(entry.headerBytes), .blob(entry.leafHash.bytes), .blob(pending.payload.salt), .blob(request.payload))
                 try frontier.append(entry.leafHash) { level, index, hash in
                     guard level > 0, level % Schema.nodeLevelStride == 0 else { return }
                     try insertNode.execute(.integer(log.id), .integer(Int64(level)), .integer(Int64(index)), .blob(hash.bytes))

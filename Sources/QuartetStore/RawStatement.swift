@@ -1,11 +1,11 @@
 import GRDB
 import GRDBSQLite
 
-/// A prepared INSERT run through the SQLite C API on a GRDB connection, for the append hot
-/// path: it binds `[UInt8]` buffers in place instead of copying each into a `Data` and an
-/// existential argument list. Used only inside a GRDB write transaction, and finalized before
-/// that transaction's closure returns.
-struct RawStatement: ~Copyable {
+/// A statement from GRDB's per-connection cache, bound and stepped through the SQLite C API, for
+/// the append hot path: it binds `[UInt8]` buffers in place instead of copying each into a
+/// `Data` and an existential argument list. GRDB keeps the statement prepared across
+/// transactions and finalizes it when the connection closes. Used only inside a GRDB write.
+struct RawStatement {
     private let statement: OpaquePointer
     private let db: OpaquePointer
 
@@ -18,16 +18,9 @@ struct RawStatement: ~Copyable {
 
     init(_ database: Database, sql: String) throws {
         guard let connection = database.sqliteConnection else { throw StoreError(.io, "the database connection is closed") }
-        var statement: OpaquePointer?
-        let code = sqlite3_prepare_v2(connection, sql, -1, &statement, nil)
-        guard code == SQLITE_OK, let statement else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)), sql: sql)
-        }
-        self.statement = statement
+        self.statement = try database.cachedStatement(sql: sql).sqliteStatement
         self.db = connection
     }
-
-    deinit { sqlite3_finalize(statement) }
 
     /// Binds `values` to parameters 1... and runs the statement to completion.
     func execute(_ values: Value...) throws {

@@ -59,6 +59,17 @@ import Testing
         #expect(store.verify().isValid)
     }
 
+    @Test func theWriterIsWALWithSynchronousFull() throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let durability = try store.writerDurability()
+        #expect(durability.synchronous == 2, "an acknowledged append must survive power loss: synchronous must be FULL")
+        #expect(durability.journalMode == "wal")
+        try store.close()
+        let reopened = try LedgerStore.open(store.directory, mode: .writer)
+        #expect(try reopened.writerDurability().synchronous == 2)
+    }
+
     @Test func concurrentAppendsAreGroupCommitted() async throws {
         let store = try TestKit.makeStore()
         defer { try? FileManager.default.removeItem(at: store.directory.url) }

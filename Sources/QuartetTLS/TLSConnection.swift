@@ -1,0 +1,130 @@
+internal import COpenSSL
+import NIOCore
+import QuartetCrypto
+
+/// One TLS connection: owns an OpenSSL `SSL` and the two memory BIOs between it and NIO, and
+/// maps OpenSSL's results to complete / incomplete / failed, as NIOSSL's `SSLConnection` does
+/// for BoringSSL. Used only on its channel's event loop.
+final class TLSConnection {
+    private let ssl: OpaquePointer
+    private let readBIO: OpaquePointer
+    private let writeBIO: OpaquePointer
+    let context: TLSContext
+
+    enum HandshakeResult {
+        case complete
+        case incomplete
+        case failed(TLSError)
+    }
+
+    enum ReadResult {
+        case data
+        case wantMore
+        case closed
+        case failed(TLSError)
+    }
+
+    init(context: TLSContext, serverName: String?) throws(TLSError) {
+        guard let ssl = SSL_new(context.ctx), let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem()) else {
+            throw TLSError(.configuration, "cannot create a TLS connection", openSSLErrors: drainOpenSSLErrors())
+        }
+        // An empty read BIO means "wait for more bytes", not end of stream.
+        quartet_BIO_set_mem_eof_return(readBIO, -1)
+        SSL_set_bio(ssl, readBIO, writeBIO)
+        self.ssl = ssl
+        self.readBIO = readBIO
+        self.writeBIO = writeBIO
+        self.context = context
+        switch context.role {
+        case .server:
+            SSL_set_accept_state(ssl)
+        case .client:
+            SSL_set_connect_state(ssl)
+            if let serverName { _ = quartet_SSL_set_tlsext_host_name(ssl, serverName) }
+        }
+    }
+
+    deinit { SSL_free(ssl) }
+
+    /// Feeds ciphertext from the network.
+    func receive(_ buffer: inout ByteBuffer) {
+        while buffer.readableBytes > 0 {
+            let written = buffer.withUnsafeReadableBytes { BIO_write(readBIO, $0.baseAddress, Int32($0.count)) }
+            guard written > 0 else { break }
+            buffer.moveReaderIndex(forwardBy: Int(written))
+        }
+    }
+
+    func handshake() -> HandshakeResult {
+        let result = SSL_do_handshake(ssl)
+        if result == 1 { return .complete }
+        switch SSL_get_error(ssl, result) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+            return .incomplete
+        default:
+            var message = "TLS handshake failed"
+            let verify = SSL_get_verify_result(ssl)
+            if verify != X509_V_OK { message += " (peer certificate: \(String(cString: X509_verify_cert_error_string(verify))))" }
+            var reasons = drainOpenSSLErrors()
+            if reasons.isEmpty { reasons = ["the peer closed the connection or sent no TLS"] }
+            return .failed(TLSError(.handshakeFailed, message, openSSLErrors: reasons))
+        }
+    }
+
+    /// Decrypts into `buffer` (up to its writable space, at least 16 KiB).
+    func read(into buffer: inout ByteBuffer) -> ReadResult {
+        var readBytes = 0
+        var status: Int32 = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16384) { pointer in
+            status = SSL_read_ex(ssl, pointer.baseAddress, pointer.count, &readBytes)
+            return status == 1 ? readBytes : 0
+        }
+        if status == 1 { return .data }
+        switch SSL_get_error(ssl, status) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+            return .wantMore
+        case SSL_ERROR_ZERO_RETURN:
+            return .closed
+        default:
+            return .failed(TLSError(.protocolError, "TLS read failed", openSSLErrors: drainOpenSSLErrors()))
+        }
+    }
+
+    /// Encrypts all of `buffer`; the ciphertext waits in the write BIO.
+    func write(_ buffer: ByteBuffer) -> TLSError? {
+        var buffer = buffer
+        while buffer.readableBytes > 0 {
+            var written = 0
+            let ok = buffer.withUnsafeReadableBytes { SSL_write_ex(ssl, $0.baseAddress, $0.count, &written) }
+            guard ok == 1 else { return TLSError(.protocolError, "TLS write failed", openSSLErrors: drainOpenSSLErrors()) }
+            buffer.moveReaderIndex(forwardBy: written)
+        }
+        return nil
+    }
+
+    /// Queues a close_notify alert.
+    func shutdown() {
+        _ = SSL_shutdown(ssl)
+        _ = drainOpenSSLErrors()
+    }
+
+    /// Ciphertext waiting to be sent, if any.
+    func takeCiphertext(allocator: ByteBufferAllocator) -> ByteBuffer? {
+        let pending = quartet_BIO_pending(writeBIO)
+        guard pending > 0 else { return nil }
+        var buffer = allocator.buffer(capacity: Int(pending))
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(pending)) { pointer in
+            Int(max(0, BIO_read(writeBIO, pointer.baseAddress, Int32(pending))))
+        }
+        return buffer
+    }
+
+    /// The verified peer certificate, after the handshake.
+    var peerCertificate: Certificate? {
+        guard let cert = SSL_get1_peer_certificate(ssl) else { return nil }
+        return Certificate(owning: cert)
+    }
+
+    /// The negotiated protocol, e.g. `TLSv1.3`.
+    var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+}

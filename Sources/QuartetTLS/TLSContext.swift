@@ -1,0 +1,90 @@
+internal import COpenSSL
+import QuartetCrypto
+
+/// A TLS failure, with OpenSSL's reasons.
+public struct TLSError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The kind of failure.
+    public enum Code: String, Sendable {
+        /// Certificates, keys or trust roots that cannot be loaded.
+        case configuration
+        /// The handshake failed (a certificate refused, a protocol version refused, garbage).
+        case handshakeFailed = "handshake-failed"
+        /// The handshake did not finish in time.
+        case handshakeTimeout = "handshake-timeout"
+        /// The peer's certificate verified but names another identity than the one required.
+        case peerIdentity = "peer-identity"
+        /// A TLS error after the handshake.
+        case protocolError = "protocol-error"
+    }
+
+    public let code: Code
+    public let message: String
+    /// OpenSSL's error queue, oldest first.
+    public let openSSLErrors: [String]
+
+    public init(_ code: Code, _ message: String, openSSLErrors: [String] = []) {
+        self.code = code
+        self.message = message
+        self.openSSLErrors = openSSLErrors
+    }
+
+    public var description: String {
+        openSSLErrors.isEmpty ? message : "\(message): \(openSSLErrors.joined(separator: "; "))"
+    }
+}
+
+/// An OpenSSL `SSL_CTX` for one side of Quartet's TLS 1.3 connections, built once (off the event
+/// loop) and shared by every connection it makes.
+public final class TLSContext: @unchecked Sendable {
+    // SSL_CTX is safe to share between threads once configured; it is never changed after init.
+    let ctx: OpaquePointer
+    /// Which side of the handshake connections made from this context take.
+    public let role: Role
+
+    /// The side of the handshake.
+    public enum Role: Sendable {
+        case server
+        case client
+    }
+
+    /// Whether a server asks for and requires a client certificate.
+    public enum ClientAuthentication: Sendable {
+        /// Mutual TLS: a client without a certificate from the trust roots is refused (peer port).
+        case required
+        /// A client may present a certificate; without one the handshake still completes (API port).
+        case optional
+    }
+
+    /// Loads `certificateChain` (PEM, leaf first), `privateKey` (PEM) and `trustRoots` (PEM CA
+    /// certificates). TLS 1.3 only; peers are verified against `trustRoots`.
+    public init(role: Role, certificateChain: String, privateKey: String, trustRoots: String,
+                clientAuthentication: ClientAuthentication = .required) throws(TLSError) {
+        guard let ctx = SSL_CTX_new(TLS_method()) else {
+            throw TLSError(.configuration, "SSL_CTX_new failed", openSSLErrors: drainOpenSSLErrors())
+        }
+        self.ctx = ctx
+        self.role = role
+        func check(_ ok: Bool, _ what: String) throws(TLSError) {
+            if !ok { throw TLSError(.configuration, what, openSSLErrors: drainOpenSSLErrors()) }
+        }
+        try check(quartet_SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) == 1
+                  && quartet_SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1, "cannot limit TLS to version 1.3")
+        try check(SSL_CTX_use_certificate_chain_file(ctx, certificateChain) == 1, "cannot load certificate chain \(certificateChain)")
+        try check(SSL_CTX_use_PrivateKey_file(ctx, privateKey, SSL_FILETYPE_PEM) == 1, "cannot load private key \(privateKey)")
+        try check(SSL_CTX_check_private_key(ctx) == 1, "private key \(privateKey) does not match certificate \(certificateChain)")
+        try check(SSL_CTX_load_verify_locations(ctx, trustRoots, nil) == 1, "cannot load trust roots \(trustRoots)")
+        switch role {
+        case .server:
+            let mode = clientAuthentication == .required ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER
+            SSL_CTX_set_verify(ctx, mode, nil)
+            if let names = SSL_load_client_CA_file(trustRoots) { SSL_CTX_set_client_CA_list(ctx, names) }
+            // Every handshake is a full one: no session tickets to protect or rotate.
+            SSL_CTX_set_options(ctx, quartet_SSL_OP_NO_TICKET())
+        case .client:
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+        }
+        _ = drainOpenSSLErrors()
+    }
+
+    deinit { SSL_CTX_free(ctx) }
+}

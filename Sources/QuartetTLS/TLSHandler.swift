@@ -1,0 +1,246 @@
+import Logging
+import NIOCore
+import QuartetCrypto
+
+/// Which peer identities a connection accepts once the certificate chain has verified.
+public enum TLSPeerPolicy: Sendable, Equatable {
+    /// Any certificate from the trust roots (or none, where client certificates are optional).
+    case anyCertificate
+    /// Exactly this node: a client reaching a peer uses this to check it reached the right one.
+    case node(String)
+    /// One of these nodes (a peer-port server accepts the federation's members).
+    case nodes(Set<String>)
+}
+
+/// Events the handler sends up the pipeline.
+public enum TLSEvent: Sendable, Equatable {
+    /// The handshake finished and the peer was accepted. `peer` is the identity its certificate
+    /// carries (nil when it presented none, where that is allowed).
+    case handshakeCompleted(peer: FederationIdentity?, protocolVersion: String)
+}
+
+/// A SwiftNIO handler that runs TLS 1.3 through OpenSSL with memory BIOs, for a server or a
+/// client. Below it flows ciphertext, above it plaintext. It knows nothing of ledgers.
+///
+/// Writes made before the handshake completes are held and sent after it; a handshake that does
+/// not finish within `handshakeTimeout` is abandoned; `close` sends close_notify first.
+public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        case idle
+        case handshaking
+        case active
+        case closing
+        case closed
+    }
+
+    private var state = State.idle
+    private let connection: TLSConnection
+    private let policy: TLSPeerPolicy
+    private let handshakeTimeout: TimeAmount
+    private var timeout: Scheduled<Void>?
+    private var pendingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    private var logger: Logger
+
+    /// The verified peer identity, once the handshake has completed.
+    public private(set) var peerIdentity: FederationIdentity?
+
+    /// - Parameters:
+    ///   - serverName: for a client, the SNI name to send (usually the node id).
+    public init(context: TLSContext, policy: TLSPeerPolicy = .anyCertificate, serverName: String? = nil,
+                handshakeTimeout: TimeAmount = .seconds(10), logger: Logger) throws(TLSError) {
+        self.connection = try TLSConnection(context: context, serverName: serverName)
+        self.policy = policy
+        self.handshakeTimeout = handshakeTimeout
+        self.logger = logger
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if let remote = context.channel.remoteAddress { logger[metadataKey: "tls.peer_address"] = "\(remote)" }
+        if context.channel.isActive { start(context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        if let remote = context.channel.remoteAddress { logger[metadataKey: "tls.peer_address"] = "\(remote)" }
+        start(context)
+        context.fireChannelActive()
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        guard case .idle = state else { return }
+        state = .handshaking
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timeout = context.eventLoop.scheduleTask(in: handshakeTimeout) {
+            let (handler, context) = loopBound.value
+            guard case .handshaking = handler.state else { return }
+            handler.fail(context, TLSError(.handshakeTimeout, "TLS handshake did not complete within \(handler.handshakeTimeout)"))
+        }
+        handshake(context)
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        connection.receive(&buffer)
+        switch state {
+        case .handshaking:
+            handshake(context)
+            if case .active = state { readPlaintext(context) }
+        case .active, .closing:
+            readPlaintext(context)
+        case .idle, .closed:
+            break
+        }
+        sendCiphertext(context, flush: true)
+    }
+
+    private func handshake(_ context: ChannelHandlerContext) {
+        switch connection.handshake() {
+        case .incomplete:
+            sendCiphertext(context, flush: true)
+        case .failed(let error):
+            fail(context, error)
+        case .complete:
+            let identity = connection.peerCertificate.flatMap(FederationIdentity.init(certificate:))
+            if let refusal = check(identity) {
+                fail(context, refusal)
+                return
+            }
+            state = .active
+            timeout?.cancel()
+            timeout = nil
+            peerIdentity = identity
+            logger.debug("TLS handshake completed", metadata: ["tls.peer": "\(identity?.uri ?? "-")", "tls.version": "\(connection.protocolVersion)"])
+            context.fireUserInboundEventTriggered(TLSEvent.handshakeCompleted(peer: identity, protocolVersion: connection.protocolVersion))
+            let writes = pendingWrites
+            pendingWrites = []
+            for (buffer, promise) in writes { encrypt(context, buffer, promise) }
+            sendCiphertext(context, flush: true)
+        }
+    }
+
+    private func check(_ identity: FederationIdentity?) -> TLSError? {
+        switch policy {
+        case .anyCertificate:
+            return nil
+        case .node(let expected):
+            guard identity == .node(expected) else {
+                return TLSError(.peerIdentity, "peer certificate names \(identity?.uri ?? "no Quartet identity"), expected \(FederationIdentity.node(expected).uri)")
+            }
+            return nil
+        case .nodes(let allowed):
+            guard case .node(let id)? = identity, allowed.contains(id) else {
+                return TLSError(.peerIdentity, "peer certificate names \(identity?.uri ?? "no Quartet identity"), which is not a federation member")
+            }
+            return nil
+        }
+    }
+
+    private func readPlaintext(_ context: ChannelHandlerContext) {
+        while true {
+            var buffer = context.channel.allocator.buffer(capacity: 16384)
+            switch connection.read(into: &buffer) {
+            case .data:
+                context.fireChannelRead(wrapInboundOut(buffer))
+            case .wantMore:
+                return
+            case .closed:
+                // The peer sent close_notify: answer with ours and close.
+                if case .active = state {
+                    state = .closing
+                    connection.shutdown()
+                    sendCiphertext(context, flush: true)
+                    context.close(promise: nil)
+                }
+                return
+            case .failed(let error):
+                fail(context, error)
+                return
+            }
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        context.fireChannelReadComplete()
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let buffer = unwrapOutboundIn(data)
+        switch state {
+        case .active:
+            encrypt(context, buffer, promise)
+        case .idle, .handshaking:
+            pendingWrites.append((buffer, promise))
+        case .closing, .closed:
+            promise?.fail(ChannelError.ioOnClosedChannel)
+        }
+    }
+
+    private func encrypt(_ context: ChannelHandlerContext, _ buffer: ByteBuffer, _ promise: EventLoopPromise<Void>?) {
+        if let error = connection.write(buffer) {
+            promise?.fail(error)
+            fail(context, error)
+            return
+        }
+        if let ciphertext = connection.takeCiphertext(allocator: context.channel.allocator) {
+            context.write(wrapOutboundOut(ciphertext), promise: promise)
+        } else {
+            promise?.succeed(())
+        }
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        if case .active = state { context.flush() }
+    }
+
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if case .active = state, mode != .input {
+            state = .closing
+            connection.shutdown()
+            sendCiphertext(context, flush: true)
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        if case .handshaking = state {
+            logger.warning("TLS connection closed during the handshake")
+        }
+        finish(ChannelError.eof)
+        context.fireChannelInactive()
+    }
+
+    private func sendCiphertext(_ context: ChannelHandlerContext, flush: Bool) {
+        guard let ciphertext = connection.takeCiphertext(allocator: context.channel.allocator) else { return }
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(ciphertext), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(ciphertext), promise: nil)
+        }
+    }
+
+    /// Refuses or abandons the connection: logs why, sends any alert, and closes.
+    private func fail(_ context: ChannelHandlerContext, _ error: TLSError) {
+        if case .closed = state { return }
+        logger.warning("TLS connection refused", metadata: ["tls.error": "\(error.code.rawValue)", "tls.reason": "\(error)"])
+        sendCiphertext(context, flush: true)
+        finish(error)
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
+    }
+
+    private func finish(_ error: any Error) {
+        state = .closed
+        timeout?.cancel()
+        timeout = nil
+        let writes = pendingWrites
+        pendingWrites = []
+        for (_, promise) in writes { promise?.fail(error) }
+    }
+}
+
+@available(*, unavailable)
+extension TLSHandler: Sendable {}
