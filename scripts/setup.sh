@@ -23,7 +23,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 if ! python3 -c 'import cryptography' 2>/dev/null; then
     echo "setup: installing Python cryptography"
-    python3 -m pip install --quiet cryptography
+    python3 -m pip install --quiet cryptography 2>/dev/null || {
+        # Debian's own python3 refuses pip installs (PEP 668): use its package instead.
+        [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        ${SUDO:-} apt-get install -y -qq python3-cryptography >/dev/null
+    }
 fi
 if ! command -v swift >/dev/null 2>&1; then
     if [ -x /opt/swift/usr/bin/swift ]; then

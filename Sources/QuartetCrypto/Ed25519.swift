@@ -13,14 +13,15 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
     public let publicKey: Ed25519PublicKey
 
     private init(pkey: OpaquePointer) throws(CryptoError) {
-        self.pkey = pkey
         var raw = [UInt8](repeating: 0, count: Ed25519PublicKey.byteCount)
         var length = raw.count
-        guard EVP_PKEY_get_raw_public_key(pkey, &raw, &length) == 1, length == raw.count else {
+        guard EVP_PKEY_get_raw_public_key(pkey, &raw, &length) == 1, length == raw.count,
+              let publicKey = try? Ed25519PublicKey(rawRepresentation: raw) else {
             EVP_PKEY_free(pkey)
             throw .fromOpenSSL(.invalidKey, "cannot read the public half of an Ed25519 key")
         }
-        self.publicKey = try Ed25519PublicKey(rawRepresentation: raw)
+        self.pkey = pkey
+        self.publicKey = publicKey
     }
 
     deinit { EVP_PKEY_free(pkey) }
@@ -55,7 +56,7 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
         let key: OpaquePointer? = bytes.withUnsafeBytes { buffer in
             guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return nil }
             defer { BIO_free(bio) }
-            return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+            return PEM_read_bio_PrivateKey(bio, nil, refusePassphrase, nil)
         }
         guard let key else { throw .fromOpenSSL(.invalidKey, "not a PEM private key") }
         guard EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 else {
@@ -176,3 +177,7 @@ private func readMemoryBIO(_ bio: OpaquePointer) -> String {
         String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
     }
 }
+
+/// OpenSSL's default passphrase callback prompts on the terminal, which would hang a daemon
+/// reading an encrypted key; Quartet's keys are unencrypted, so an encrypted one is refused.
+let refusePassphrase: @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, _, _ in 0 }

@@ -24,7 +24,7 @@ public final class PrivateKey: @unchecked Sendable {
 
     /// A key from unencrypted PEM (PKCS#8 or the algorithm's traditional form).
     public convenience init(pem: String) throws(CryptoError) {
-        let key: OpaquePointer? = withMemoryBIO(pem) { PEM_read_bio_PrivateKey($0, nil, nil, nil) }
+        let key: OpaquePointer? = withMemoryBIO(pem) { PEM_read_bio_PrivateKey($0, nil, refusePassphrase, nil) }
         guard let key else { throw .fromOpenSSL(.invalidKey, "not a PEM private key") }
         self.init(owning: key)
     }

@@ -32,7 +32,9 @@ public struct Checkpoint: Hashable, Sendable {
     /// The signing time from the `quartet-time` extension, if present.
     public var timeMillis: UInt64? {
         for line in extensions where line.hasPrefix(Self.timeExtensionPrefix) {
-            return UInt64(line.dropFirst(Self.timeExtensionPrefix.count))
+            let digits = line.dropFirst(Self.timeExtensionPrefix.count)
+            guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            return UInt64(digits)
         }
         return nil
     }

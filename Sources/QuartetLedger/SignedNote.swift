@@ -47,7 +47,8 @@ public struct SignedNote: Hashable, Sendable {
             throw LedgerError(.malformed, "signed note: longer than \(Self.maxLength) bytes")
         }
         guard serialized.hasSuffix("\n") else { throw LedgerError(.malformed, "signed note: does not end with a newline") }
-        guard !serialized.unicodeScalars.contains(where: { $0 != "\n" && $0.properties.generalCategory == .control }) else {
+        // As C2SP and Go's note package: no control characters below U+0020 except newline.
+        guard !serialized.utf8.contains(where: { $0 < 0x20 && $0 != 0x0A }) else {
             throw LedgerError(.malformed, "signed note: contains control characters")
         }
         let utf8 = Array(serialized.utf8)
@@ -55,20 +56,23 @@ public struct SignedNote: Hashable, Sendable {
             throw LedgerError(.malformed, "signed note: no blank line before the signatures")
         }
         let text = String(decoding: utf8[...split], as: UTF8.self)
-        let block = Substring(String(decoding: utf8[(split + 2)...], as: UTF8.self))
+        // Signature lines are parsed on bytes, not Characters, so that a name starting with a
+        // combining mark cannot merge with the separator.
+        let dash: [UInt8] = [0xE2, 0x80, 0x94, 0x20]
         var signatures: [Signature] = []
-        for line in block.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
-            guard line.hasPrefix("\u{2014} ") else {
+        for line in utf8[(split + 2)...].split(separator: 0x0A, omittingEmptySubsequences: false).dropLast() {
+            guard line.starts(with: dash) else {
                 throw LedgerError(.malformed, "signed note: signature line does not start with an em dash and a space")
             }
-            let parts = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[0].contains("+") else {
+            let parts = line.dropFirst(dash.count).split(separator: 0x20, omittingEmptySubsequences: false)
+            let name = parts.first.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            guard parts.count == 2, Checkpoint.isValidOrigin(name) else {
                 throw LedgerError(.malformed, "signed note: signature line is not `— name base64`")
             }
-            guard let raw = Base64.decode(String(parts[1])), raw.count > 4 else {
-                throw LedgerError(.malformed, "signed note: signature of \(parts[0]) is not base64 of a key id and signature")
+            guard let raw = Base64.decode(String(decoding: parts[1], as: UTF8.self)), raw.count > 4 else {
+                throw LedgerError(.malformed, "signed note: signature of \(name) is not base64 of a key id and signature")
             }
-            signatures.append(Signature(keyName: String(parts[0]), keyID: Array(raw.prefix(4)), signature: Array(raw.dropFirst(4))))
+            signatures.append(Signature(keyName: name, keyID: Array(raw.prefix(4)), signature: Array(raw.dropFirst(4))))
         }
         guard !signatures.isEmpty else { throw LedgerError(.malformed, "signed note: no signatures") }
         self.text = text
@@ -157,13 +161,16 @@ public struct NoteVerifier: Hashable, Sendable {
         "\(name)+\(Hex.encode(keyID))+\(Base64.encode([0x01] + publicKey.rawRepresentation))"
     }
 
-    /// Checks that `note` carries a valid signature by this key; other signatures are ignored.
+    /// Checks that `note` carries a valid signature by this key; signatures by other keys are
+    /// ignored. As Go's note package does, the first signature by this key decides: a bad one
+    /// is not excused by a good one after it.
     public func verify(_ note: SignedNote) throws(LedgerError) {
-        let mine = note.signatures.filter { $0.keyName == name && $0.keyID == keyID }
-        guard !mine.isEmpty else { throw LedgerError(.badSignature, "note carries no signature by \(name)+\(Hex.encode(keyID))") }
-        let message = Array(note.text.utf8)
-        for s in mine where publicKey.isValidSignature(s.signature, for: message) { return }
-        throw LedgerError(.badSignature, "the signature by \(name) does not verify")
+        guard let mine = note.signatures.first(where: { $0.keyName == name && $0.keyID == keyID }) else {
+            throw LedgerError(.badSignature, "note carries no signature by \(name)+\(Hex.encode(keyID))")
+        }
+        guard publicKey.isValidSignature(mine.signature, for: Array(note.text.utf8)) else {
+            throw LedgerError(.badSignature, "the signature by \(name) does not verify")
+        }
     }
 
     /// Verifies a signed checkpoint: the signature, then the body; the origin must be the key name.

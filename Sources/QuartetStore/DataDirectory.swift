@@ -29,11 +29,12 @@ public struct DataDirectory: Sendable {
     /// Whether the directory holds a database.
     public var exists: Bool { FileManager.default.fileExists(atPath: databasePath) }
 
-    /// Creates the directory and its `keys/` folder (mode 0700) if missing.
+    /// Creates the directory (mode 0700: it holds payloads and their salts) if missing.
     public func create() throws(StoreError) {
         do {
-            try FileManager.default.createDirectory(atPath: url.path, withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: keysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            if !FileManager.default.fileExists(atPath: url.path) {
+                try FileManager.default.createDirectory(atPath: url.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
         } catch {
             throw StoreError(.io, "cannot create data directory \(url.path)", cause: UnderlyingError(error.localizedDescription))
         }
@@ -41,6 +42,11 @@ public struct DataDirectory: Sendable {
 
     /// Writes a new signing key for `log` with mode 0600. Refuses to overwrite an existing key.
     public func writeSigningKey(_ key: Ed25519PrivateKey, log: String) throws(StoreError) {
+        do {
+            try FileManager.default.createDirectory(atPath: keysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StoreError(.io, "cannot create \(keysPath)", cause: UnderlyingError(error.localizedDescription))
+        }
         let path = keyPath(log: log)
         let pem: String
         do { pem = try key.pemRepresentation() } catch { throw StoreError(.key, "cannot encode the signing key of \(log)", cause: error) }
@@ -55,11 +61,21 @@ public struct DataDirectory: Sendable {
         guard written == bytes.count, fsync(fd) == 0 else {
             throw StoreError(.key, "cannot write signing key file \(path): \(String(cString: strerror(errno)))")
         }
+        // Make the new directory entry durable too, or a power cut could keep the log and lose its key.
+        let dirFD = open(keysPath, O_RDONLY | O_DIRECTORY)
+        if dirFD >= 0 {
+            fsync(dirFD)
+            close(dirFD)
+        }
     }
 
     /// Reads the signing key of `log`.
     public func readSigningKey(log: String) throws(StoreError) -> Ed25519PrivateKey {
         let path = keyPath(log: log)
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+            throw StoreError(.key, "the signing key of log \(log) at \(path) is readable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it")
+        }
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw StoreError(.key, "cannot read the signing key of log \(log) at \(path)", cause: UnderlyingError(error.localizedDescription))

@@ -88,7 +88,12 @@ public final class LedgerStore: Sendable {
     public static func create(_ directory: DataDirectory) throws(StoreError) -> LedgerStore {
         try directory.create()
         let lock = try WriterLock(path: directory.lockPath)
+        let isNew = !directory.exists
         let pool = try openPool(directory)
+        if isNew {
+            // SQLite gives its -wal and -shm files the database file's mode.
+            chmod(directory.databasePath, 0o600)
+        }
         try checkFormat(pool, directory: directory, allowEmpty: true)
         do { try Schema.migrator.migrate(pool) } catch {
             throw StoreError(.io, "cannot create the schema in \(directory.databasePath)", cause: error)
@@ -242,7 +247,7 @@ public final class LedgerStore: Sendable {
 
     /// Entries `from`..<`from+limit` of `log` (fewer at the end of the log).
     public func entries(_ log: LogInfo, from: UInt64, limit: Int) throws(StoreError) -> [Entry] {
-        guard limit > 0 else { return [] }
+        guard limit > 0, from < UInt64(1) << Schema.indexBits else { return [] }
         return try read("read entries of \(log.name)") { db in
             let first = Schema.entryKey(logID: log.id, index: from)
             let last = Schema.entryKey(logID: log.id, index: (UInt64(1) << Schema.indexBits) - 1)
@@ -283,8 +288,13 @@ public final class LedgerStore: Sendable {
             guard index < n else { throw StoreError(.outOfRange, "log \(log.name): index \(index) is not below tree size \(n)") }
             let subtree = Self.subtreeReader(db, log)
             let proof = try Merkle.inclusionProof(index: index, size: n, subtree: subtree)
-            return InclusionProof(log: log.name, index: index, size: n, leafHash: try subtree(0, index),
-                                  root: try Merkle.rangeHash(0, n, subtree: subtree), proof: proof)
+            let leaf = try subtree(0, index)
+            let root = try Self.checkedRoot(db, log, size: n, subtree: subtree)
+            // Never serve a proof that does not verify: it would mean stored rows disagree.
+            do { try Merkle.verifyInclusion(index: index, size: n, leaf: leaf, proof: proof, root: root) } catch {
+                throw StoreError(.corrupt, "log \(log.name): stored hashes near index \(index) are inconsistent; run `quartet verify`", cause: error)
+            }
+            return InclusionProof(log: log.name, index: index, size: n, leafHash: leaf, root: root, proof: proof)
         }
     }
 
@@ -296,11 +306,26 @@ public final class LedgerStore: Sendable {
             guard n <= current else { throw StoreError(.outOfRange, "log \(log.name) has \(current) entries; no tree of size \(n)") }
             guard from <= n else { throw StoreError(.outOfRange, "log \(log.name): consistency from \(from) to the smaller size \(n)") }
             let subtree = Self.subtreeReader(db, log)
-            let root = n == 0 ? Hash.emptyTree : try Merkle.rangeHash(0, n, subtree: subtree)
-            let fromRoot = from == 0 ? Hash.emptyTree : try Merkle.rangeHash(0, from, subtree: subtree)
-            return ConsistencyProof(log: log.name, from: from, to: n, fromRoot: fromRoot, root: root,
-                                    proof: try Merkle.consistencyProof(from: from, to: n, subtree: subtree))
+            let root = try Self.checkedRoot(db, log, size: n, subtree: subtree)
+            let fromRoot = try Self.checkedRoot(db, log, size: from, subtree: subtree)
+            let proof = try Merkle.consistencyProof(from: from, to: n, subtree: subtree)
+            do { try Merkle.verifyConsistency(from: from, to: n, firstRoot: fromRoot, secondRoot: root, proof: proof) } catch {
+                throw StoreError(.corrupt, "log \(log.name): stored hashes between sizes \(from) and \(n) are inconsistent; run `quartet verify`", cause: error)
+            }
+            return ConsistencyProof(log: log.name, from: from, to: n, fromRoot: fromRoot, root: root, proof: proof)
         }
+    }
+
+    /// The root of the first `size` leaves from stored subtrees; where a signed checkpoint of that
+    /// size is stored, the two must agree, so a proof never rests on a tampered row.
+    static func checkedRoot(_ db: Database, _ log: LogInfo, size: UInt64, subtree: Merkle.SubtreeHashes) throws -> Hash {
+        if size == 0 { return .emptyTree }
+        let root = try Merkle.rangeHash(0, size, subtree: subtree)
+        if let signed = try Data.fetchOne(db, sql: "SELECT root FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(size)]),
+           Array(signed) != root.bytes {
+            throw StoreError(.corrupt, "log \(log.name): stored hashes give a root for size \(size) that differs from the signed checkpoint; run `quartet verify`")
+        }
+        return root
     }
 
     /// Reads perfect subtree hashes from the stored levels: leaf hashes from `entries`, every

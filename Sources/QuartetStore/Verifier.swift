@@ -11,6 +11,12 @@ public struct VerificationProblem: Sendable, Equatable, CustomStringConvertible 
     /// What does not match.
     public let message: String
 
+    public init(log: String?, index: UInt64?, message: String) {
+        self.log = log
+        self.index = index
+        self.message = message
+    }
+
     public var description: String {
         switch (log, index) {
         case let (log?, index?): return "log \(log): index \(index): \(message)"
@@ -32,6 +38,7 @@ public struct LogVerification: Sendable, Equatable {
 public struct VerificationReport: Sendable, Equatable {
     public var logs: [LogVerification] = []
     public var problems: [VerificationProblem] = []
+    public init() {}
     public var isValid: Bool { problems.isEmpty }
 }
 
@@ -49,6 +56,13 @@ extension LedgerStore {
                     report.problems.append(VerificationProblem(log: nil, index: nil, message: "SQLite integrity check: \(integrity.prefix(5).joined(separator: "; "))"))
                 }
                 for log in try Self.fetchLogs(db) {
+                    // The database must not be able to vouch for itself: an own log's registered
+                    // key has to be the public half of the signing key file.
+                    if log.isOwn, let key = try? directory.readSigningKey(log: log.name), key.publicKey != log.publicKey {
+                        report.problems.append(VerificationProblem(log: log.name, index: nil,
+                            message: "the public key in the database is not that of \(directory.keyPath(log: log.name))"))
+                        continue
+                    }
                     do {
                         report.logs.append(try Self.verifyLog(db, log))
                     } catch let problem as VerificationProblem {
@@ -91,8 +105,13 @@ extension LedgerStore {
         var cursorKey = Schema.entryKey(logID: log.id, index: 0)
         let chunk = 4096
         while true {
-            let rows = try Row.fetchAll(db, sql: "SELECT key, header, leaf_hash, salt, payload FROM entries WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?",
+            let rows: [Row]
+            do {
+                rows = try Row.fetchAll(db, sql: "SELECT key, header, leaf_hash, salt, payload FROM entries WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?",
                                         arguments: [cursorKey, lastKey, chunk])
+            } catch {
+                throw fail(frontier.size, "cannot read the entries from here on: \(error)")
+            }
             // Stored subtree hashes for the leaves in this chunk, to compare as they are recomputed.
             for row in rows {
                 let index = UInt64(bitPattern: row["key"] as Int64) & mask
@@ -103,6 +122,10 @@ extension LedgerStore {
                 do { entry = try decodeEntry(row, log: log) } catch let error as StoreError {
                     throw fail(index, "\(error.cause.map { "\($0)" } ?? error.message)")
                 }
+                let hasSalt = (row["salt"] as Data?) != nil, hasPayload = (row["payload"] as Data?) != nil
+                guard hasSalt == hasPayload else { throw fail(index, "a payload without its salt, or a salt without its payload") }
+                // The writer holds every payload of its own log; a missing one was deleted.
+                guard !log.isOwn || hasPayload else { throw fail(index, "the payload of an entry of this node's own log is missing") }
                 guard Array(row["leaf_hash"] as Data) == entry.leafHash.bytes else {
                     throw fail(index, "stored leaf hash does not match the header")
                 }

@@ -265,15 +265,25 @@ struct ProofCommand: AsyncParsableCommand {
 }
 
 struct VerifyCommand: AsyncParsableCommand {
+    /// Verifies a directory; a file SQLite cannot even open is reported as a problem, not thrown.
+    static func verify(_ directory: DataDirectory) -> VerificationReport {
+        let store: LedgerStore
+        do { store = try LedgerStore.open(directory) } catch {
+            var damaged = VerificationReport()
+            damaged.problems = [VerificationProblem(log: nil, index: nil, message: "\(directory.databasePath) is damaged or truncated: \(error)")]
+            return damaged
+        }
+        defer { try? store.close() }
+        return store.verify()
+    }
+
     static let configuration = CommandConfiguration(commandName: "verify", abstract: "Re-check a data directory offline from its bytes.")
 
     @OptionGroup var data: DataOptions
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
-        let store = try LedgerStore.open(DataDirectory(path: data.data))
-        defer { try? store.close() }
-        let report = store.verify()
+        let report = Self.verify(DataDirectory(path: data.data))
         switch output.format {
         case .json:
             printJSON([

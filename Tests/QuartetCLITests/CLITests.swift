@@ -106,6 +106,7 @@ func populatedDirectory(count: Int) throws -> URL {
         let noKey = try TestKit.quartet(["append", "--data", data, "--type", "t", "--payload", "-"], stdin: Array("{}".utf8))
         #expect(noKey.status == 1 && noKey.stderr.contains("cannot read the signing key of log wales at \(key.path)"), "\(noKey.stderr)")
         try Data("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".utf8).write(to: key)
+        chmod(key.path, 0o600)
         let badKey = try TestKit.quartet(["append", "--data", data, "--type", "t", "--payload", "-"], stdin: Array("{}".utf8))
         #expect(badKey.status == 1 && badKey.stderr.contains("not a usable Ed25519 PKCS#8 PEM key"), "\(badKey.stderr)")
         try FileManager.default.removeItem(at: key)
@@ -151,10 +152,20 @@ func populatedDirectory(count: Int) throws -> URL {
         let data = dir.appendingPathComponent("data").path
         let file = URL(fileURLWithPath: "\(data)/quartet.sqlite")
         let bytes = try Data(contentsOf: file)
-        try bytes.prefix(bytes.count / 2).write(to: file)
+        try bytes.prefix(bytes.count / 4096 * 4096 * 3 / 4).write(to: file)
         let result = try TestKit.quartet(["verify", "--data", data])
-        #expect(result.status != 0)
-        #expect((result.stdout + result.stderr).contains("wales") || (result.stdout + result.stderr).contains("malformed"),
-                "\(result.stdout)\(result.stderr)")
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("FAIL \(file.path) is damaged or truncated") && result.stdout.contains("malformed"), "\(result.stdout)\(result.stderr)")
+    }
+
+    @Test func aKeyReadableByOthersIsRefused() throws {
+        let dir = try populatedDirectory(count: 1)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        chmod("\(data)/keys/wales.pem", 0o644)
+        let result = try TestKit.quartet(["append", "--data", data, "--type", "t", "--payload", "-"], stdin: Array("{}".utf8))
+        #expect(result.status == 1 && result.stderr.contains("readable by other users"), "\(result.stderr)")
+        let mode = try FileManager.default.attributesOfItem(atPath: data)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o700, "the data directory holds payloads and salts")
     }
 }

@@ -11,6 +11,7 @@ import Testing
         let parsed = try Checkpoint(parsing: checkpoint.body)
         #expect(parsed == checkpoint && parsed.timeMillis == 1_700_000_000_123)
         #expect(try Checkpoint(parsing: "o\n0\n\(Hash.emptyTree.base64)\n").extensions.isEmpty)
+        #expect(try Checkpoint(parsing: "o\n0\n\(Hash.emptyTree.base64)\nquartet-time +5\n").timeMillis == nil)
     }
 
     @Test func malformedBodiesAreRefused() {
@@ -68,6 +69,10 @@ import Testing
         var sig = note
         sig.signatures[0].signature[0] ^= 1
         #expect(throws: LedgerError.self) { try signer.verifier.verifyCheckpoint(sig) }
+        // A bad first signature by the key is not excused by a good one after it (as in Go).
+        var twice = note
+        twice.signatures = [sig.signatures[0], note.signatures[0]]
+        #expect(throws: LedgerError.self) { try signer.verifier.verifyCheckpoint(twice) }
         let other = try NoteSigner(name: "quartet.test/wales", key: try Ed25519PrivateKey())
         #expect(throws: LedgerError.self) { try other.verifier.verifyCheckpoint(note) }
         // A checkpoint for another origin, validly signed under that name, is not this log's.
@@ -82,7 +87,7 @@ import Testing
             #expect(throws: LedgerError.self, "\(text.debugDescription)") { try SignedNote(parsing: text) }
         }
         for vkey in ["", "a+b", "a+c74f20a3+ARpc", "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
-                     "PeterNeumann+c74f20a3+AhpcQcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"] {
+                     "PeterNeumann+c74f20a3+Ahpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"] {
             #expect(throws: LedgerError.self, "\(vkey)") { try NoteVerifier(vkey: vkey) }
         }
     }

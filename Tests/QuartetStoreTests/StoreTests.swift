@@ -136,13 +136,39 @@ import Testing
         let missing = #expect(throws: StoreError.self) { try LogWriter(store: store, log: "wales") }
         #expect(missing?.code == .key && missing?.message.contains(keyPath) == true)
         try "garbage".write(toFile: keyPath, atomically: true, encoding: .utf8)
+        chmod(keyPath, 0o600)
         #expect((#expect(throws: StoreError.self) { try LogWriter(store: store, log: "wales") })?.code == .key)
         try FileManager.default.removeItem(atPath: keyPath)
         try store.directory.writeSigningKey(other, log: "wales")
         #expect((#expect(throws: StoreError.self) { try LogWriter(store: store, log: "wales") })?.code == .key)
         try FileManager.default.removeItem(atPath: keyPath)
         try original.write(toFile: keyPath, atomically: true, encoding: .utf8)
+        chmod(keyPath, 0o600)
         _ = try LogWriter(store: store, log: "wales")
+    }
+
+    @Test func proofsRefuseHashesThatContradictTheSignedCheckpoint() async throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let writer = try LogWriter(store: store, log: "wales")
+        for i in 0..<20 { _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
+        let log = try store.log(named: "wales")
+        try syncExecute(store, "UPDATE entries SET leaf_hash = zeroblob(32) WHERE key = ?", [Schema.entryKey(logID: log.id, index: 3)])
+        let error = #expect(throws: StoreError.self) { try store.inclusionProof(log, index: 3) }
+        #expect(error?.code == .corrupt)
+        // A changed stored subtree hash shifts the root, which no longer matches the signature.
+        try syncExecute(store, "UPDATE nodes SET hash = zeroblob(32) WHERE log_id = ? AND level = 4 AND idx = 0", [log.id])
+        #expect((#expect(throws: StoreError.self) { try store.consistencyProof(log, from: 17) })?.code == .corrupt)
+        #expect((#expect(throws: StoreError.self) { try store.inclusionProof(log, index: 18) })?.code == .corrupt)
+    }
+
+    @Test func verifyChecksTheDatabaseKeyAgainstTheKeyFile() throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let impostor = try Ed25519PrivateKey()
+        try syncExecute(store, "UPDATE logs SET public_key = ? WHERE name = 'wales'", [Data(impostor.publicKey.rawRepresentation)])
+        let problem = store.verify().problems.first
+        #expect(problem?.log == "wales" && problem?.message.contains("not that of") == true)
     }
 
     @Test func keyFilesAreOwnerOnly() throws {
@@ -206,6 +232,9 @@ import Testing
         // A stored subtree hash changed (proofs would lie).
         let node = try await tampered("UPDATE nodes SET hash = zeroblob(32) WHERE log_id = ? AND level = 4 AND idx = 1") { [$0.id] }
         #expect(node?.index == 31 && node?.message.contains("subtree") == true)
+        // A payload deleted from the writer's own log.
+        let deleted = try await tampered("UPDATE entries SET payload = NULL, salt = NULL WHERE key = ?") { [key($0, 12)] }
+        #expect(deleted?.index == 12 && deleted?.message.contains("missing") == true)
         // A checkpoint signature changed.
         let note = try await tampered("UPDATE checkpoints SET note = replace(note, 'quartet-time', 'quartet-tame') WHERE log_id = ? AND size = 10") { [$0.id] }
         #expect(note?.index == 9 && note?.message.contains("checkpoint at size 10") == true)

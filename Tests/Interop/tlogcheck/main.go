@@ -70,6 +70,7 @@ func main() {
 	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
 		fail("input: %v", err)
 	}
+	noteSize, noteRoot := int64(-1), ""
 	if in.VKey != "" {
 		verifier, err := note.NewVerifier(in.VKey)
 		if err != nil {
@@ -88,14 +89,23 @@ func main() {
 			fail("checkpoint size: %v", err)
 		}
 		fmt.Printf("ok note %s size %d root %s\n", verifier.Name(), size, lines[2])
+		noteSize, noteRoot = size, lines[2]
+	}
+	// A proof at the signed size must lead to the signed root, not just to a root it brings.
+	checkRoot := func(size int64, root string, what string) {
+		if size == noteSize && root != noteRoot {
+			fail("%s: root %s is not the signed checkpoint's %s", what, root, noteRoot)
+		}
 	}
 	for _, p := range in.Inclusion {
+		checkRoot(p.Size, p.Root, fmt.Sprintf("inclusion index %d size %d", p.Index, p.Size))
 		if err := tlog.CheckRecord(hashes(p.Proof), p.Size, hash(p.Root), p.Index, hash(p.LeafHash)); err != nil {
 			fail("inclusion index %d size %d: %v", p.Index, p.Size, err)
 		}
 		fmt.Printf("ok inclusion %d %d\n", p.Index, p.Size)
 	}
 	for _, p := range in.Consistency {
+		checkRoot(p.To, p.Root, fmt.Sprintf("consistency %d to %d", p.From, p.To))
 		if err := tlog.CheckTree(hashes(p.Proof), p.To, hash(p.Root), p.From, hash(p.FromRoot)); err != nil {
 			fail("consistency %d to %d: %v", p.From, p.To, err)
 		}
