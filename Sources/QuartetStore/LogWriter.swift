@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GRDB
+import GRDBSQLite
 import QuartetCrypto
 import QuartetLedger
 import Synchronization
@@ -51,6 +52,11 @@ public struct AppendReceipt: Sendable {
 
 /// The single writer of one log: batches concurrent appends into one SQLite transaction and
 /// one signed checkpoint (group commit), and answers each caller only once its batch is durable.
+///
+/// Two stages overlap: while one batch's transaction is committing (its fsync), the next batch
+/// is prepared (entries encoded and hashed, the tree extended, the checkpoint signed). A
+/// transaction then does nothing but insert rows. If a commit fails, the batch prepared on top
+/// of it is prepared again from the tree on disk.
 public final class LogWriter: Sendable {
     /// The log written.
     public let log: LogInfo
@@ -58,7 +64,8 @@ public final class LogWriter: Sendable {
     private let signer: NoteSigner
     private let clock: @Sendable () -> UInt64
     private let salts: @Sendable (Int) throws -> [UInt8]
-    private let queue: DispatchQueue
+    private let prepareQueue: DispatchQueue
+    private let commitQueue: DispatchQueue
     private let resumer: DispatchQueue
     private let maxBatch: Int
 
@@ -69,23 +76,46 @@ public final class LogWriter: Sendable {
         let continuation: UnsafeContinuation<AppendReceipt, any Error>
     }
 
+    /// A batch ready to commit: every entry built, the tree extended, the checkpoint signed.
+    private struct PreparedBatch {
+        let pending: [Pending]
+        let entries: [Entry]
+        let nodes: [(level: Int, index: UInt64, hash: Hash)]
+        let frontier: MerkleFrontier
+        let time: UInt64
+        let checkpoint: StoredCheckpoint
+        let generation: Int
+    }
+
     private struct State {
         var pending: [Pending] = []
         var draining = false
-        /// The tree as of the last committed batch; only the drain loop changes it.
+        /// The tree as of the last committed batch.
         var frontier: MerkleFrontier
         var lastTime: UInt64
         var batchSizes: [Int: Int] = [:]
+        /// A batch prepared on top of the one committing, waiting for the commit stage.
+        var ready: PreparedBatch?
+        /// Whether the commit stage is running.
+        var committing = false
+        /// Size of the batch whose callers were answered last: the prepare stage waits for about
+        /// that many to come back before it takes the next batch.
+        var lastAnswered = 0
+        /// Counts failed commits. A batch records the generation it was prepared in; one from an
+        /// older generation was built on a batch that never committed and is prepared again.
+        var generation = 0
     }
 
-    private let state: Mutex<State>
+    /// Guards `state`. The stages wait on it for callers, for the commit stage, or for work.
+    private let condition = NSCondition()
+    nonisolated(unsafe) private var state: State
 
     /// Opens the writer of an own log. `clock` gives milliseconds since the epoch; `salts` gives
     /// random bytes (both injectable for tests). `maxBatch` bounds one transaction
     /// (default 4,096 entries).
     public init(store: LedgerStore, log name: String,
                 clock: @escaping @Sendable () -> UInt64 = wallClockMillis,
-                salts: @escaping @Sendable (Int) throws -> [UInt8] = { try SecureRandom.bytes(count: $0) },
+                salts: @escaping @Sendable (Int) throws -> [UInt8] = { try SaltPool.shared.bytes(count: $0) },
                 maxBatch: Int = 4096) throws(StoreError) {
         guard store.isWriter else { throw StoreError(.locked, "the store was opened for reading; open it as a writer to append") }
         let log = try store.log(named: name)
@@ -106,16 +136,24 @@ public final class LogWriter: Sendable {
         self.clock = clock
         self.salts = salts
         self.maxBatch = maxBatch
-        self.queue = DispatchQueue(label: "quartet.writer.\(name)")
+        self.prepareQueue = DispatchQueue(label: "quartet.writer.\(name).prepare")
+        self.commitQueue = DispatchQueue(label: "quartet.writer.\(name).commit")
         self.resumer = DispatchQueue(label: "quartet.writer.\(name).resume")
-        self.state = Mutex(State(frontier: frontier, lastTime: UInt64(lastTime)))
+        self.state = State(frontier: frontier, lastTime: UInt64(lastTime))
+    }
+
+    /// Runs `body` on the state under the lock. `body` must not wait on `condition`.
+    private func withState<T>(_ body: (inout State) throws -> T) rethrows -> T {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body(&state)
     }
 
     /// The number of entries committed so far.
-    public var size: UInt64 { state.withLock { $0.frontier.size } }
+    public var size: UInt64 { withState { $0.frontier.size } }
 
     /// How many batches of each size were committed (for benchmarks).
-    public var batchSizeHistogram: [Int: Int] { state.withLock { $0.batchSizes } }
+    public var batchSizeHistogram: [Int: Int] { withState { $0.batchSizes } }
 
     /// Appends one entry and returns once it is durable. Bad input is refused before batching,
     /// so it never fails anyone else's append.
@@ -126,86 +164,214 @@ public final class LogWriter: Sendable {
             throw StoreError(.io, "cannot salt the payload", cause: error)
         }
         return try await withUnsafeThrowingContinuation { continuation in
-            let start = state.withLock { state -> Bool in
+            let start = withState { state -> Bool in
                 state.pending.append(Pending(request: request, payload: payload, continuation: continuation))
+                // Wake the prepare stage only when it would act: a futex wake per append costs
+                // more than the append's own work.
+                if state.ready == nil && state.pending.count >= max(1, state.lastAnswered) { condition.signal() }
                 if state.draining { return false }
                 state.draining = true
                 return true
             }
-            if start { queue.async { self.drain() } }
+            if start { prepareQueue.async { self.prepareLoop() } }
         }
     }
 
-    /// Commits batches until no caller is waiting. Runs on `queue` only.
-    private func drain() {
+    /// The prepare stage, on `prepareQueue`: takes waiting callers as a batch, prepares it on top
+    /// of the batch committing, and hands it to the commit stage. Ends when nothing is waiting,
+    /// ready or committing.
+    private func prepareLoop() {
+        // What the next batch builds on, and in which generation that was true.
+        var tip: (frontier: MerkleFrontier, time: UInt64, generation: Int)?
         while true {
-            let (batch, frontier, lastTime) = state.withLock { state -> ([Pending], MerkleFrontier, UInt64) in
-                let n = min(state.pending.count, maxBatch)
-                let batch = Array(state.pending.prefix(n))
-                state.pending.removeFirst(n)
-                if batch.isEmpty { state.draining = false }
-                return (batch, state.frontier, state.lastTime)
+            condition.lock()
+            // At most one batch waits ready; while one commits, give the callers just answered
+            // the time to come back, so batches stay large.
+            while state.ready != nil || (state.committing && state.pending.count < max(1, state.lastAnswered)) {
+                condition.wait()
             }
-            if batch.isEmpty { return }
-            do {
-                let (receipts, newFrontier, time) = try commit(batch, frontier: frontier, lastTime: lastTime)
-                state.withLock {
-                    $0.frontier = newFrontier
-                    $0.lastTime = time
-                    $0.batchSizes[batch.count, default: 0] += 1
+            if !state.committing || tip?.generation != state.generation {
+                tip = (state.frontier, state.lastTime, state.generation)
+            }
+            let n = min(state.pending.count, maxBatch)
+            if n == 0 {
+                // Here nothing is committing (or the wait above would have held us).
+                state.draining = false
+                condition.unlock()
+                return
+            }
+            let batch = Array(state.pending.prefix(n))
+            state.pending.removeFirst(n)
+            let base = tip!
+            condition.unlock()
+
+            let prepared: PreparedBatch
+            do { prepared = try prepare(batch, after: base.frontier, lastTime: base.time, generation: base.generation) } catch {
+                fail(batch, error)
+                continue
+            }
+
+            condition.lock()
+            if prepared.generation != state.generation {
+                // A commit failed while this was prepared on top of it: put the callers back.
+                state.pending.insert(contentsOf: batch, at: 0)
+                condition.unlock()
+                continue
+            }
+            tip = (prepared.frontier, prepared.time, prepared.generation)
+            if state.committing {
+                state.ready = prepared
+                condition.unlock()
+            } else {
+                state.committing = true
+                condition.unlock()
+                commitQueue.async { self.commitLoop(prepared) }
+            }
+        }
+    }
+
+    /// The commit stage, on `commitQueue`: commits a batch, answers its callers, and goes straight
+    /// on to the batch prepared meanwhile, with no thread hop between transactions.
+    private func commitLoop(_ first: PreparedBatch) {
+        var batch = first
+        while true {
+            let result = Result { try write(batch) }
+            condition.lock()
+            switch result {
+            case .success:
+                state.frontier = batch.frontier
+                state.lastTime = batch.time
+                state.batchSizes[batch.pending.count, default: 0] += 1
+                state.lastAnswered = batch.pending.count
+                succeed(batch)
+                if let next = state.ready {
+                    state.ready = nil
+                    condition.broadcast()
+                    condition.unlock()
+                    batch = next
+                    continue
                 }
-                // Waking callers costs a task enqueue each; do it off the writer so the next
-                // batch starts committing at once.
-                resumer.async { for (pending, receipt) in zip(batch, receipts) { pending.continuation.resume(returning: receipt) } }
-            } catch {
-                // The transaction rolled back; reload the tree from disk in case the failure
+            case .failure(let error):
+                fail(batch.pending, error)
+                // Anything prepared on top of this batch is stale: its callers go back in line.
+                state.generation += 1
+                if let stale = state.ready {
+                    state.ready = nil
+                    state.pending.insert(contentsOf: stale.pending, at: 0)
+                }
+                // The transaction rolled back; rebuild the tree from disk in case the failure
                 // came after SQLite had made some of it durable.
                 if let reloaded = try? store.read("reload the tree of \(log.name)", { db in try LedgerStore.frontier(db, log) }) {
-                    state.withLock { $0.frontier = reloaded }
+                    state.frontier = reloaded
                 }
-                resumer.async { for pending in batch { pending.continuation.resume(throwing: error) } }
             }
+            state.committing = false
+            condition.broadcast()
+            condition.unlock()
+            return
         }
     }
 
-    /// Writes one batch and its signed checkpoint in one transaction.
-    private func commit(_ requests: [Pending], frontier start: MerkleFrontier, lastTime: UInt64) throws -> ([AppendReceipt], MerkleFrontier, UInt64) {
+    /// Builds a batch's entries on top of `start`, extends the tree and signs the checkpoint.
+    private func prepare(_ batch: [Pending], after start: MerkleFrontier, lastTime: UInt64, generation: Int) throws -> PreparedBatch {
         // Time never runs backwards within a log, even if the wall clock does.
         let time = max(clock(), lastTime)
         var frontier = start
-        var leafHashes: [Hash] = []
-        leafHashes.reserveCapacity(requests.count)
-        let log = self.log
-        let signed: StoredCheckpoint = try store.pool.write { db in
-            let insertEntry = try RawStatement(db, sql: "INSERT INTO entries (key, header, leaf_hash, salt, payload) VALUES (?, ?, ?, ?, ?)")
-            let insertNode = try RawStatement(db, sql: "INSERT INTO nodes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)")
-            for pending in requests {
-                let request = pending.request
-                let entry = try Entry(log: log.name, index: frontier.size, timeMillis: time, type: request.type,
-                                      classification: request.classification, author: request.author, payload: pending.payload)
-                try insertEntry.execute(.integer(Schema.entryKey(logID: log.id, index: entry.header.index)),
-                                        .blob(entry.headerBytes), .blob(entry.leafHash.bytes), .blob(pending.payload.salt), .blob(request.payload))
-                try frontier.append(entry.leafHash) { level, index, hash in
-                    guard level > 0, level % Schema.nodeLevelStride == 0 else { return }
-                    try insertNode.execute(.integer(log.id), .integer(Int64(level)), .integer(Int64(index)), .blob(hash.bytes))
-                }
-                leafHashes.append(entry.leafHash)
+        var entries: [Entry] = []
+        var nodes: [(level: Int, index: UInt64, hash: Hash)] = []
+        entries.reserveCapacity(batch.count)
+        for pending in batch {
+            let request = pending.request
+            let entry = try Entry(log: log.name, index: frontier.size, timeMillis: time, type: request.type,
+                                  classification: request.classification, author: request.author, payload: pending.payload)
+            frontier.append(entry.leafHash) { level, index, hash in
+                if level > 0, level % Schema.nodeLevelStride == 0 { nodes.append((level, index, hash)) }
             }
-            let checkpoint = Checkpoint(origin: log.origin, size: frontier.size, root: frontier.root, timeMillis: time)
-            let note = try signer.sign(checkpoint).serialized
-            try RawStatement(db, sql: "INSERT INTO checkpoints (log_id, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)")
-                .execute(.integer(log.id), .integer(Int64(checkpoint.size)), .blob(checkpoint.root.bytes), .text(note), .integer(Int64(time)))
-            return StoredCheckpoint(checkpoint: checkpoint, note: note)
+            entries.append(entry)
         }
-        let first = start.size
-        let receipts = leafHashes.enumerated().map { i, leaf in
-            AppendReceipt(log: log.name, index: first + UInt64(i), leafHash: leaf, checkpoint: signed)
+        let checkpoint = Checkpoint(origin: log.origin, size: frontier.size, root: frontier.root, timeMillis: time)
+        let note = try signer.sign(checkpoint).serialized
+        return PreparedBatch(pending: batch, entries: entries, nodes: nodes, frontier: frontier, time: time,
+                             checkpoint: StoredCheckpoint(checkpoint: checkpoint, note: note), generation: generation)
+    }
+
+    /// The commit stage: one transaction holding the batch's entries, subtree hashes and checkpoint.
+    private func write(_ batch: PreparedBatch) throws {
+        let log = self.log
+        try store.pool.writeWithoutTransaction { db in
+            // The transaction is driven through the C API too: GRDB's transaction bookkeeping
+            // costs more than the inserts of a small batch. Any failure rolls it back whole.
+            try RawStatement(db, sql: "BEGIN IMMEDIATE").execute()
+            do {
+                try insertBatch(db, batch, log)
+                try RawStatement(db, sql: "COMMIT").execute()
+            } catch {
+                if let connection = db.sqliteConnection, sqlite3_get_autocommit(connection) == 0 {
+                    _ = sqlite3_exec(connection, "ROLLBACK", nil, nil, nil)
+                }
+                throw error
+            }
         }
-        return (receipts, frontier, time)
+    }
+
+    private func insertBatch(_ db: Database, _ batch: PreparedBatch, _ log: LogInfo) throws {
+        let insertEntry = try RawStatement(db, sql: "INSERT INTO entries (key, header, leaf_hash, salt, payload) VALUES (?, ?, ?, ?, ?)")
+        for entry in batch.entries {
+            let payload = entry.payload!
+            try insertEntry.execute(.integer(Schema.entryKey(logID: log.id, index: entry.header.index)), .blob(entry.headerBytes),
+                                    .blob(entry.leafHash.bytes), .blob(payload.salt), .blob(payload.bytes))
+        }
+        if !batch.nodes.isEmpty {
+            let insertNode = try RawStatement(db, sql: "INSERT INTO nodes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)")
+            for node in batch.nodes {
+                try insertNode.execute(.integer(log.id), .integer(Int64(node.level)), .integer(Int64(node.index)), .blob(node.hash.bytes))
+            }
+        }
+        let checkpoint = batch.checkpoint.checkpoint
+        try RawStatement(db, sql: "INSERT INTO checkpoints (log_id, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)")
+            .execute(.integer(log.id), .integer(Int64(checkpoint.size)), .blob(checkpoint.root.bytes),
+                     .text(batch.checkpoint.note), .integer(Int64(batch.time)))
+    }
+
+    // Waking callers costs a task enqueue each; it is done off both stages.
+    private func succeed(_ batch: PreparedBatch) {
+        let log = self.log.name
+        resumer.async {
+            for (pending, entry) in zip(batch.pending, batch.entries) {
+                pending.continuation.resume(returning: AppendReceipt(log: log, index: entry.header.index, leafHash: entry.leafHash,
+                                                                     checkpoint: batch.checkpoint))
+            }
+        }
+    }
+
+    private func fail(_ batch: [Pending], _ error: any Error) {
+        resumer.async { for pending in batch { pending.continuation.resume(throwing: error) } }
     }
 }
 
 /// Milliseconds since the Unix epoch from the system's real-time clock.
 @Sendable public func wallClockMillis() -> UInt64 {
     UInt64(Date().timeIntervalSince1970 * 1000)
+}
+
+/// Random bytes for salts, drawn from OpenSSL's DRBG 8 KiB at a time: one `RAND_bytes` call per
+/// 256 salts instead of one per append. Each byte is handed out once.
+public final class SaltPool: Sendable {
+    /// The process-wide pool.
+    public static let shared = SaltPool()
+    private let buffer = Mutex<(bytes: [UInt8], offset: Int)>(([], 0))
+    private let refill = 8192
+
+    /// `count` fresh random bytes.
+    public func bytes(count: Int) throws -> [UInt8] {
+        guard count <= refill else { return try SecureRandom.bytes(count: count) }
+        return try buffer.withLock { state in
+            if state.offset + count > state.bytes.count {
+                state.bytes = try SecureRandom.bytes(count: refill)
+                state.offset = 0
+            }
+            defer { state.offset += count }
+            return Array(state.bytes[state.offset ..< state.offset + count])
+        }
+    }
 }

@@ -98,6 +98,32 @@ import Testing
         #expect(store.verify().isValid)
     }
 
+    @Test func aFailedCommitFailsItsCallersAndTheWriterRecovers() async throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let writer = try LogWriter(store: store, log: "wales")
+        for i in 0..<5 { _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
+        let log = try store.log(named: "wales")
+        // A row in the way of index 5 makes every transaction fail until it is gone.
+        try syncExecute(store, "INSERT INTO entries (key, header, leaf_hash) VALUES (?, x'00', x'00')", [Schema.entryKey(logID: log.id, index: 5)])
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<40 {
+                group.addTask { (try? await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i)))) != nil }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.allSatisfy { !$0 }, "an append was acknowledged though no transaction could commit")
+        #expect(writer.size == 5)
+        try syncExecute(store, "DELETE FROM entries WHERE key = ?", [Schema.entryKey(logID: log.id, index: 5)])
+        let receipts = try await withThrowingTaskGroup(of: AppendReceipt.self) { group in
+            for i in 0..<40 { group.addTask { try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(receipts.map(\.index)) == Set(5..<45))
+        #expect(writer.size == 45)
+        #expect(store.verify().isValid)
+    }
+
     @Test func badInputChangesNothing() async throws {
         let store = try TestKit.makeStore()
         defer { try? FileManager.default.removeItem(at: store.directory.url) }
