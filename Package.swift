@@ -73,6 +73,12 @@ let package = Package(
         .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),
         .testTarget(name: "QuartetStoreTests", dependencies: ["QuartetStore", "QuartetTestKit"]),
         .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit"]),
+        .testTarget(name: "QuartetTLSTests", dependencies: [
+            "QuartetTLS", "QuartetCrypto", "QuartetTestKit",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -118,7 +118,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let writes = pendingWrites
             pendingWrites = []
             for (buffer, promise) in writes { encrypt(context, buffer, promise) }
-            sendCiphertext(context, flush: true)
+            // The Finished message may have left with the first held write; flush either way.
+            sendCiphertext(context, flush: false)
+            context.flush()
         }
     }
 

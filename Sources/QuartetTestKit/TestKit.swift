@@ -110,3 +110,25 @@ public struct TestKitError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// A federation CA and node certificates in a temporary directory, for TLS tests.
+public struct TestPKI: Sendable {
+    public let root: URL
+    public var caCertificate: String { root.appendingPathComponent("ca/ca.pem").path }
+
+    public init() throws {
+        root = try TestKit.temporaryDirectory("pki")
+        _ = try FederationPKI.createAuthority(in: root.appendingPathComponent("ca").path)
+    }
+
+    /// Issues (once) and returns the certificate and key paths of `node`.
+    public func node(_ node: String, days: Int = 30, now: Date = Date(), notBefore: Date? = nil, label: String? = nil) throws -> (certificate: String, key: String) {
+        let dir = root.appendingPathComponent("nodes/\(label ?? node)").path
+        if !FileManager.default.fileExists(atPath: "\(dir)/\(node).pem") {
+            _ = try FederationPKI.issueNode(node, caDirectory: root.appendingPathComponent("ca").path, in: dir, days: days, now: now, notBefore: notBefore)
+        }
+        return ("\(dir)/\(node).pem", "\(dir)/\(node).key")
+    }
+
+    public func remove() { try? FileManager.default.removeItem(at: root) }
+}

@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOEmbedded
+import QuartetCrypto
+import QuartetTestKit
+@testable import QuartetTLS
+import Testing
+
+/// Records what reaches the top of a pipeline: plaintext, TLS events, errors.
+final class Recorder: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    var received = ByteBuffer()
+    var events: [TLSEvent] = []
+    var errors: [any Error] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        received.writeBuffer(&buffer)
+    }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSEvent { events.append(event) }
+    }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { errors.append(error) }
+}
+
+/// Two EmbeddedChannels, a TLS client and a TLS server, that shuttle bytes between them.
+struct EmbeddedPair {
+    let client = EmbeddedChannel()
+    let server = EmbeddedChannel()
+    let clientRecorder = Recorder()
+    let serverRecorder = Recorder()
+    let clientHandler: TLSHandler
+    let serverHandler: TLSHandler
+
+    init(client clientContext: TLSContext, server serverContext: TLSContext, clientPolicy: TLSPeerPolicy, serverPolicy: TLSPeerPolicy = .anyCertificate) throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        clientHandler = try TLSHandler(context: clientContext, policy: clientPolicy, serverName: nil, logger: logger)
+        serverHandler = try TLSHandler(context: serverContext, policy: serverPolicy, logger: logger)
+        try client.pipeline.syncOperations.addHandlers([clientHandler, clientRecorder])
+        try server.pipeline.syncOperations.addHandlers([serverHandler, serverRecorder])
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        try server.connect(to: address).wait()
+        try client.connect(to: address).wait()
+    }
+
+    /// Moves bytes both ways until neither side has anything to send.
+    func shuttle() {
+        var moved = true
+        while moved {
+            moved = false
+            while let out = try? client.readOutbound(as: ByteBuffer.self) {
+                _ = try? server.writeInbound(out)
+                moved = true
+            }
+            while let out = try? server.readOutbound(as: ByteBuffer.self) {
+                _ = try? client.writeInbound(out)
+                moved = true
+            }
+        }
+    }
+}
+
+@Suite struct EmbeddedTLSTests {
+    let pki: TestPKI
+
+    init() throws { pki = try TestPKI() }
+
+    func context(_ role: TLSContext.Role, _ node: String, ca: String? = nil, label: String? = nil,
+                 clientAuthentication: TLSContext.ClientAuthentication = .required) throws -> TLSContext {
+        let files = try pki.node(node, label: label)
+        return try TLSContext(role: role, certificateChain: files.certificate, privateKey: files.key, trustRoots: ca ?? pki.caCertificate,
+                              clientAuthentication: clientAuthentication)
+    }
+
+    @Test func handshakeIdentitiesAndDataBothWays() throws {
+        defer { pki.remove() }
+        let pair = try EmbeddedPair(client: try context(.client, "wales"), server: try context(.server, "uk"),
+                                    clientPolicy: .node("uk"), serverPolicy: .nodes(["wales", "england"]))
+        // Written before the handshake: held, then sent.
+        pair.client.writeAndFlush(ByteBuffer(string: "early hello"), promise: nil)
+        pair.shuttle()
+        #expect(pair.clientHandler.peerIdentity == .node("uk"))
+        #expect(pair.serverHandler.peerIdentity == .node("wales"), "\(pair.serverRecorder.errors) \(pair.clientRecorder.errors)")
+        #expect(pair.clientRecorder.events == [.handshakeCompleted(peer: .node("uk"), protocolVersion: "TLSv1.3")])
+        #expect(pair.serverRecorder.received == ByteBuffer(string: "early hello"))
+
+        // Large writes in both directions arrive intact and in order, over many records.
+        var big = ByteBuffer()
+        for i in 0..<200_000 { big.writeInteger(UInt32(i)) }
+        pair.server.writeAndFlush(big, promise: nil)
+        pair.client.writeAndFlush(big, promise: nil)
+        pair.shuttle()
+        #expect(pair.clientRecorder.received == big)
+        #expect(pair.serverRecorder.received.readableBytes == big.readableBytes + 11)
+
+        // close_notify: the closing side sends it, the other side answers and closes.
+        pair.client.close(promise: nil)
+        pair.shuttle()
+        #expect(!pair.server.isActive)
+    }
+
+    @Test func aClientWithoutACertificateIsRefusedWhereOneIsRequired() throws {
+        defer { pki.remove() }
+        // A client context whose "trust" is right but which presents another CA's certificate.
+        let otherCA = try TestPKI()
+        defer { otherCA.remove() }
+        let foreign = try otherCA.node("wales")
+        let client = try TLSContext(role: .client, certificateChain: foreign.certificate, privateKey: foreign.key, trustRoots: pki.caCertificate)
+        let pair = try EmbeddedPair(client: client, server: try context(.server, "uk"), clientPolicy: .node("uk"))
+        pair.shuttle()
+        #expect(pair.serverHandler.peerIdentity == nil)
+        #expect(!pair.server.isActive)
+        let error = pair.serverRecorder.errors.first as? TLSError
+        #expect(error?.code == .handshakeFailed, "\(String(describing: pair.serverRecorder.errors))")
+    }
+
+    @Test func aServerFromAnotherCAIsRefused() throws {
+        defer { pki.remove() }
+        let otherCA = try TestPKI()
+        defer { otherCA.remove() }
+        let foreign = try otherCA.node("uk")
+        let server = try TLSContext(role: .server, certificateChain: foreign.certificate, privateKey: foreign.key, trustRoots: pki.caCertificate)
+        let pair = try EmbeddedPair(client: try context(.client, "wales"), server: server, clientPolicy: .node("uk"))
+        pair.shuttle()
+        #expect(!pair.client.isActive)
+        let error = try #require(pair.clientRecorder.errors.first as? TLSError)
+        #expect(error.code == .handshakeFailed)
+        #expect(error.description.contains("certificate"), "\(error)")
+    }
+
+    @Test func theWrongNodeIsRefused() throws {
+        defer { pki.remove() }
+        // wales meant to reach uk, but england answered with a valid federation certificate.
+        let pair = try EmbeddedPair(client: try context(.client, "wales"), server: try context(.server, "england"), clientPolicy: .node("uk"))
+        pair.shuttle()
+        #expect(!pair.client.isActive)
+        let error = try #require(pair.clientRecorder.errors.first as? TLSError)
+        #expect(error.code == .peerIdentity && error.message.contains("quartet://node/england"))
+        // And a server accepting only members refuses a certificate naming someone else.
+        let members = try EmbeddedPair(client: try context(.client, "mallory"), server: try context(.server, "uk"),
+                                       clientPolicy: .node("uk"), serverPolicy: .nodes(["wales"]))
+        members.shuttle()
+        #expect(!members.server.isActive)
+        #expect((members.serverRecorder.errors.first as? TLSError)?.code == .peerIdentity)
+    }
+
+    @Test func expiredAndNotYetValidCertificatesAreRefused() throws {
+        defer { pki.remove() }
+        let expired = try pki.node("uk", days: 1, now: Date().addingTimeInterval(-10 * 86400), label: "uk-expired")
+        let server = try TLSContext(role: .server, certificateChain: expired.certificate, privateKey: expired.key, trustRoots: pki.caCertificate)
+        let pair = try EmbeddedPair(client: try context(.client, "wales"), server: server, clientPolicy: .node("uk"))
+        pair.shuttle()
+        let error = try #require(pair.clientRecorder.errors.first as? TLSError)
+        #expect(error.description.contains("expired"), "\(error)")
+
+        let future = try pki.node("wales", days: 30, notBefore: Date().addingTimeInterval(5 * 86400), label: "wales-future")
+        let client = try TLSContext(role: .client, certificateChain: future.certificate, privateKey: future.key, trustRoots: pki.caCertificate)
+        let second = try EmbeddedPair(client: client, server: try context(.server, "uk"), clientPolicy: .node("uk"))
+        second.shuttle()
+        let refusal = try #require(second.serverRecorder.errors.first as? TLSError)
+        #expect(refusal.description.contains("not yet valid"), "\(refusal)")
+    }
+
+    @Test func garbageIsCutOff() throws {
+        defer { pki.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = EmbeddedChannel()
+        let recorder = Recorder()
+        try server.pipeline.syncOperations.addHandlers([try TLSHandler(context: try context(.server, "uk"), logger: logger), recorder])
+        try server.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        _ = try? server.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: uk\r\n\r\n"))
+        #expect(!server.isActive)
+        #expect((recorder.errors.first as? TLSError)?.code == .handshakeFailed)
+    }
+
+    @Test func aStalledHandshakeTimesOut() throws {
+        defer { pki.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = EmbeddedChannel()
+        let recorder = Recorder()
+        try server.pipeline.syncOperations.addHandlers([try TLSHandler(context: try context(.server, "uk"), handshakeTimeout: .seconds(5), logger: logger), recorder])
+        try server.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        server.embeddedEventLoop.advanceTime(by: .seconds(4))
+        #expect(server.isActive)
+        server.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!server.isActive)
+        #expect((recorder.errors.first as? TLSError)?.code == .handshakeTimeout)
+    }
+
+    @Test func badConfigurationNamesTheFile() throws {
+        defer { pki.remove() }
+        let files = try pki.node("uk")
+        let error = #expect(throws: TLSError.self) {
+            try TLSContext(role: .server, certificateChain: files.certificate, privateKey: "/nonexistent.key", trustRoots: pki.caCertificate)
+        }
+        #expect(error?.code == .configuration && error?.message.contains("/nonexistent.key") == true)
+        let other = try pki.node("wales")
+        let mismatch = #expect(throws: TLSError.self) {
+            try TLSContext(role: .server, certificateChain: files.certificate, privateKey: other.key, trustRoots: pki.caCertificate)
+        }
+        #expect(mismatch?.description.contains("mismatch") == true || mismatch?.message.contains("does not match") == true, "\(String(describing: mismatch))")
+    }
+}
