@@ -14,6 +14,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        // Hummingbird's default traits pull in swift-configuration; Quartet reads its own files.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The system OpenSSL 3 (Debian libssl-dev), plus shim.h for the macros Swift cannot import.
@@ -53,15 +56,37 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The daemon: configuration, the peer listener, the HTTPS API (Hummingbird 2 over
+        // QuartetTLS), services and signals.
+        .target(
+            name: "QuartetNode",
+            dependencies: [
+                "QuartetStore",
+                "QuartetLedger",
+                "QuartetCrypto",
+                "QuartetTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The `quartet` command-line tool.
         .executableTarget(
             name: "quartet",
             dependencies: [
+                "QuartetNode",
+                "QuartetTLS",
                 "QuartetStore",
                 "QuartetLedger",
                 "QuartetCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Test fixtures shared by the test targets (never a product).
@@ -73,6 +98,7 @@ let package = Package(
         .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),
         .testTarget(name: "QuartetStoreTests", dependencies: ["QuartetStore", "QuartetTestKit"]),
         .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit"]),
+        .testTarget(name: "QuartetNodeTests", dependencies: ["QuartetNode", "QuartetTestKit"]),
         .testTarget(name: "QuartetTLSTests", dependencies: [
             "QuartetTLS", "QuartetCrypto", "QuartetTestKit",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -3,14 +3,14 @@
 # `swift-packages-b` machine kind), and nothing when it is already there. Safe to re-run.
 #   - libssl-dev, pkg-config: the system OpenSSL that QuartetCrypto (and later TLS) binds to
 #   - libsqlite3-dev: SQLite for GRDB
-#   - openssl: the `openssl` command tests use as an independent peer
+#   - openssl, curl: the `openssl` and `curl` commands tests use as independent TLS peers
 #   - golang-go, golang-golang-x-mod-dev: Go's sumdb note/tlog packages, the independent
 #     signed-note and RFC 6962 proof verifier in the interop tests
 #   - python3 + cryptography: the independent Ed25519 check of checkpoint signatures
 set -euo pipefail
 
 need=()
-for pkg in libssl-dev libsqlite3-dev pkg-config openssl golang-go golang-golang-x-mod-dev python3; do
+for pkg in libssl-dev libsqlite3-dev pkg-config openssl curl golang-go golang-golang-x-mod-dev python3; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

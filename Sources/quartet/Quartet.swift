@@ -7,13 +7,14 @@ struct Quartet: AsyncParsableCommand {
         commandName: "quartet",
         abstract: "Signed action-plan ledgers for the UK occupational therapy workforce strategy.",
         discussion: """
-            Offline commands work on a data directory (--data DIR). The federation commands \
-            (serve, demo, status, import, record, view) are not built yet; see README.md.
+            Offline commands work on a data directory (--data DIR); `serve` runs a node from a \
+            configuration file. Replication and the commands built on it (demo, status, import, \
+            record, view) are not built yet; see README.md.
             """,
         version: "0.1.0",
         subcommands: [
             InitCommand.self, AppendCommand.self, LogCommand.self, CheckpointCommand.self,
-            KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, BenchCommand.self, DevCommand.self,
+            KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, ServeCommand.self, BenchCommand.self, DevCommand.self,
         ]
     )
 }

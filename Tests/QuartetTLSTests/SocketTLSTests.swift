@@ -103,43 +103,6 @@ func roundTrip(group: EventLoopGroup, port: Int, context: TLSContext, expecting 
     return received
 }
 
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-/// Runs `openssl s_client`, writes `input`, keeps standard input open for a moment so replies can
-/// arrive, and returns what it printed.
-func sClient(_ arguments: [String], input: String, holdOpen: TimeInterval = 1.0) throws -> TestKit.ProcessResult {
-    let openssl = try #require(TestKit.which("openssl"))
-    let process = Process()
-    process.executableURL = openssl
-    process.arguments = ["s_client"] + arguments
-    let out = Pipe(), err = Pipe(), stdin = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = stdin
-    try process.run()
-    stdin.fileHandleForWriting.write(Data(input.utf8))
-    Thread.sleep(forTimeInterval: holdOpen)
-    try stdin.fileHandleForWriting.close()
-    let deadline = Date().addingTimeInterval(10)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
-    return TestKit.ProcessResult(status: process.terminationStatus,
-                                 stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                                 stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-}
-
 @Suite(.serialized) struct SocketTLSTests {
     let pki: TestPKI
     let group = MultiThreadedEventLoopGroup.singleton
@@ -157,23 +120,23 @@ func sClient(_ arguments: [String], input: String, holdOpen: TimeInterval = 1.0)
         let wales = try pki.node("wales")
         let base = ["-connect", "127.0.0.1:\(server.port)", "-CAfile", pki.caCertificate, "-verify_return_error", "-servername", "uk"]
 
-        let ok = try sClient(base + ["-cert", wales.certificate, "-key", wales.key, "-brief"], input: "ping from s_client\n")
+        let ok = try TestKit.sClient(base + ["-cert", wales.certificate, "-key", wales.key, "-brief"], input: "ping from s_client\n")
         #expect(ok.stderr.contains("Protocol version: TLSv1.3"), "\(ok.stderr)")
         #expect(ok.stderr.contains("Verification: OK"), "\(ok.stderr)")
         #expect(ok.stdout.contains("ping from s_client"), "the server did not echo: \(ok.stdout) \(ok.stderr)")
 
-        let noCert = try sClient(base + ["-brief"], input: "ping\n")
+        let noCert = try TestKit.sClient(base + ["-brief"], input: "ping\n")
         #expect(!noCert.stdout.contains("ping"))
         #expect(noCert.stderr.contains("certificate required"), "\(noCert.stderr)")
 
         let otherCA = try TestPKI()
         defer { otherCA.remove() }
         let foreign = try otherCA.node("wales")
-        let wrongCA = try sClient(base + ["-cert", foreign.certificate, "-key", foreign.key, "-brief"], input: "ping\n")
+        let wrongCA = try TestKit.sClient(base + ["-cert", foreign.certificate, "-key", foreign.key, "-brief"], input: "ping\n")
         #expect(!wrongCA.stdout.contains("ping"))
         #expect(wrongCA.stderr.contains("alert"), "\(wrongCA.stderr)")
 
-        let tls12 = try sClient(base + ["-cert", wales.certificate, "-key", wales.key, "-tls1_2", "-brief"], input: "ping\n")
+        let tls12 = try TestKit.sClient(base + ["-cert", wales.certificate, "-key", wales.key, "-tls1_2", "-brief"], input: "ping\n")
         #expect(!tls12.stdout.contains("ping"))
         #expect(tls12.stderr.contains("protocol version") || tls12.stderr.contains("alert"), "\(tls12.stderr)")
 
@@ -187,7 +150,7 @@ func sClient(_ arguments: [String], input: String, holdOpen: TimeInterval = 1.0)
         defer { pki.remove() }
         let openssl = try #require(TestKit.which("openssl"))
         let uk = try pki.node("uk")
-        let port = try freePort()
+        let port = try TestKit.freePort()
         let process = Process()
         process.executableURL = openssl
         // -rev: s_server answers each line reversed, so the reply proves a round trip.

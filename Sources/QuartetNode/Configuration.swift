@@ -1,0 +1,306 @@
+import Foundation
+import Logging
+import QuartetCrypto
+import QuartetLedger
+
+/// A configuration file that cannot be used: which file, which key, and what was expected.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let file: String
+    /// The dotted key path (`tls.certificate`, `nodes[2].peer`), or nil for the file as a whole.
+    public let key: String?
+    public let message: String
+
+    public init(file: String, key: String?, _ message: String) {
+        self.file = file
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        if let key { return "\(file): \(key): \(message)" }
+        return "\(file): \(message)"
+    }
+}
+
+/// A TCP listening or connecting address, `host:port` (IPv6 literals in brackets: `[::1]:7400`).
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`; nil when it is not of that form or the port is not 1–65535.
+    public init?(parsing text: String) {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+        }
+        guard !host.isEmpty, !host.contains(where: \.isWhitespace),
+              !portText.isEmpty, portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(portText), (1...65535).contains(port) else { return nil }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A JSON object being read, with the file and key path for error messages. Unknown keys are
+/// refused, so a misspelt setting is reported rather than silently ignored.
+struct ConfigObject {
+    let file: String
+    let path: String?
+    let values: [String: Any]
+
+    init(file: String, path: String?, values: [String: Any]) {
+        self.file = file
+        self.path = path
+        self.values = values
+    }
+
+    /// Parses a whole file's bytes.
+    init(file: String, data: Data) throws(ConfigurationError) {
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
+            let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            throw ConfigurationError(file: file, key: nil, "not valid JSON: \(reason)")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw ConfigurationError(file: file, key: nil, "expected a JSON object at the top level")
+        }
+        self.init(file: file, path: nil, values: object)
+    }
+
+    func keyPath(_ key: String) -> String { path.map { "\($0).\(key)" } ?? key }
+
+    func error(_ key: String, _ message: String) -> ConfigurationError {
+        ConfigurationError(file: file, key: keyPath(key), message)
+    }
+
+    func refuseUnknownKeys(_ known: Set<String>) throws(ConfigurationError) {
+        if let unknown = values.keys.sorted().first(where: { !known.contains($0) }) {
+            throw error(unknown, "unknown key; expected one of \(known.sorted().joined(separator: ", "))")
+        }
+    }
+
+    func string(_ key: String) throws(ConfigurationError) -> String {
+        guard let value = values[key] else { throw error(key, "missing; expected a string") }
+        guard let string = value as? String, !(value is NSNumber) else { throw error(key, "expected a string, found \(describe(value))") }
+        guard !string.isEmpty else { throw error(key, "expected a non-empty string") }
+        return string
+    }
+
+    func optionalString(_ key: String) throws(ConfigurationError) -> String? {
+        guard values[key] != nil, !(values[key] is NSNull) else { return nil }
+        return try string(key)
+    }
+
+    func address(_ key: String) throws(ConfigurationError) -> HostPort {
+        let text = try string(key)
+        guard let address = HostPort(parsing: text) else {
+            throw error(key, "expected host:port with a port from 1 to 65535 (e.g. 127.0.0.1:7401), found \"\(text)\"")
+        }
+        return address
+    }
+
+    func object(_ key: String) throws(ConfigurationError) -> ConfigObject {
+        guard let value = values[key] else { throw error(key, "missing; expected an object") }
+        guard let object = value as? [String: Any] else { throw error(key, "expected an object, found \(describe(value))") }
+        return ConfigObject(file: file, path: keyPath(key), values: object)
+    }
+
+    func objects(_ key: String) throws(ConfigurationError) -> [ConfigObject] {
+        guard let value = values[key] else { throw error(key, "missing; expected an array of objects") }
+        guard let array = value as? [Any] else { throw error(key, "expected an array of objects, found \(describe(value))") }
+        var result: [ConfigObject] = []
+        for (index, element) in array.enumerated() {
+            guard let object = element as? [String: Any] else {
+                throw error("\(key)[\(index)]", "expected an object, found \(describe(element))")
+            }
+            result.append(ConfigObject(file: file, path: "\(keyPath(key))[\(index)]", values: object))
+        }
+        return result
+    }
+
+    /// A path relative to the file's directory, made absolute.
+    func filePath(_ key: String) throws(ConfigurationError) -> String {
+        resolve(try string(key))
+    }
+
+    func resolve(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent()
+        return base.appendingPathComponent(path).standardizedFileURL.path
+    }
+
+    private func describe(_ value: Any) -> String {
+        switch value {
+        case is NSNull: return "null"
+        case let number as NSNumber:
+            let type = String(cString: number.objCType)
+            return type == "c" || type == "B" ? "a boolean" : "a number"
+        case is String: return "a string"
+        case is [Any]: return "an array"
+        case is [String: Any]: return "an object"
+        default: return "\(type(of: value))"
+        }
+    }
+}
+
+/// One node's configuration file (JSON; see docs/operations.md). Relative paths are resolved
+/// against the file's own directory.
+public struct NodeConfiguration: Sendable {
+    /// The file it was read from.
+    public var file: String
+    /// This node's id; its certificate must carry `quartet://node/<id>`.
+    public var node: String
+    /// The data directory (`quartet init` creates it).
+    public var dataDirectory: String
+    /// The node's own log (default: the node id).
+    public var log: String
+    /// Where the peer port (mutual TLS, replication) listens.
+    public var peerListen: HostPort
+    /// Where the HTTPS API listens.
+    public var apiListen: HostPort
+    /// The federation CA certificate, the node certificate (chain, leaf first) and its key.
+    public var caCertificate: String
+    public var certificate: String
+    public var privateKey: String
+    /// The federation file every node shares.
+    public var federationFile: String
+    /// Log level: trace, debug, info, notice, warning, error, critical.
+    public var logLevel: Logger.Level
+
+    /// Reads and checks a configuration file: syntax, types, addresses, that the files it names
+    /// exist, and that the node id is well formed.
+    public static func load(path: String) throws(ConfigurationError) -> NodeConfiguration {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigurationError(file: path, key: nil, "cannot read the configuration file: \((error as NSError).localizedDescription)")
+        }
+        return try parse(data, file: path)
+    }
+
+    /// Parses a configuration file's bytes; `file` names it in errors and anchors relative paths.
+    public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> NodeConfiguration {
+        let root = try ConfigObject(file: file, data: data)
+        try root.refuseUnknownKeys(["node", "data", "log", "peer", "api", "tls", "federation", "log_level"])
+        let node = try root.string("node")
+        guard FederationPKI.isValidNodeID(node) else {
+            throw root.error("node", "expected a node id (lower-case letters, digits and '-', 1–63 characters), found \"\(node)\"")
+        }
+        let log = try root.optionalString("log") ?? node
+        guard FederationPKI.isValidNodeID(log) else {
+            throw root.error("log", "expected a log name (lower-case letters, digits and '-'), found \"\(log)\"")
+        }
+        let peer = try root.object("peer")
+        try peer.refuseUnknownKeys(["listen"])
+        let api = try root.object("api")
+        try api.refuseUnknownKeys(["listen"])
+        let tls = try root.object("tls")
+        try tls.refuseUnknownKeys(["ca", "certificate", "key"])
+        var level = Logger.Level.info
+        if let text = try root.optionalString("log_level") {
+            guard let parsed = Logger.Level(rawValue: text) else {
+                throw root.error("log_level", "expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(text)\"")
+            }
+            level = parsed
+        }
+        let configuration = NodeConfiguration(
+            file: file, node: node, dataDirectory: try root.filePath("data"), log: log,
+            peerListen: try peer.address("listen"), apiListen: try api.address("listen"),
+            caCertificate: try tls.filePath("ca"), certificate: try tls.filePath("certificate"), privateKey: try tls.filePath("key"),
+            federationFile: try root.filePath("federation"), logLevel: level)
+        guard configuration.peerListen != configuration.apiListen else {
+            throw root.error("api.listen", "the API and the peer port cannot share an address (\(configuration.apiListen))")
+        }
+        for (key, path) in [("tls.ca", configuration.caCertificate), ("tls.certificate", configuration.certificate),
+                            ("tls.key", configuration.privateKey), ("federation", configuration.federationFile)] {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ConfigurationError(file: file, key: key, "expected a readable file, but \(path) \(FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist")")
+            }
+        }
+        return configuration
+    }
+}
+
+/// The federation file every node loads: the members, their addresses and roles, and each log's
+/// pinned note verifier key (see docs/operations.md).
+public struct Federation: Sendable, Equatable {
+    public enum Role: String, Sendable, Equatable, CaseIterable {
+        /// Builds the combined UK-wide view.
+        case aggregator
+        /// Holds a nation's action-plan ledger.
+        case nation
+    }
+
+    public struct Member: Sendable, Equatable {
+        public var id: String
+        public var role: Role
+        /// The peer port other nodes connect to.
+        public var peer: HostPort
+        /// The HTTPS API's base URL.
+        public var api: String
+        /// The log this node writes, and its pinned note verifier key.
+        public var log: String
+        public var verifier: NoteVerifier
+    }
+
+    public var name: String
+    public var members: [Member]
+
+    public func member(_ id: String) -> Member? { members.first { $0.id == id } }
+
+    public static func load(path: String) throws(ConfigurationError) -> Federation {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigurationError(file: path, key: nil, "cannot read the federation file: \((error as NSError).localizedDescription)")
+        }
+        return try parse(data, file: path)
+    }
+
+    public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> Federation {
+        let root = try ConfigObject(file: file, data: data)
+        try root.refuseUnknownKeys(["federation", "nodes"])
+        let name = try root.string("federation")
+        var members: [Member] = []
+        let nodes = try root.objects("nodes")
+        guard !nodes.isEmpty else { throw root.error("nodes", "expected at least one node") }
+        for node in nodes {
+            try node.refuseUnknownKeys(["id", "role", "peer", "api", "log", "vkey"])
+            let id = try node.string("id")
+            guard FederationPKI.isValidNodeID(id) else { throw node.error("id", "expected a node id (lower-case letters, digits and '-'), found \"\(id)\"") }
+            guard !members.contains(where: { $0.id == id }) else { throw node.error("id", "node \"\(id)\" is listed twice") }
+            let roleText = try node.string("role")
+            guard let role = Role(rawValue: roleText) else {
+                throw node.error("role", "expected one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(roleText)\"")
+            }
+            let api = try node.string("api")
+            guard let url = URL(string: api), url.scheme == "https", url.host != nil else {
+                throw node.error("api", "expected an https:// base URL, found \"\(api)\"")
+            }
+            let log = try node.optionalString("log") ?? id
+            guard !members.contains(where: { $0.log == log }) else { throw node.error("log", "log \"\(log)\" is written by two nodes") }
+            let vkey = try node.string("vkey")
+            let verifier: NoteVerifier
+            do { verifier = try NoteVerifier(vkey: vkey) } catch {
+                throw node.error("vkey", "expected a note verifier key as `quartet key vkey` prints it: \(error)")
+            }
+            members.append(Member(id: id, role: role, peer: try node.address("peer"), api: api, log: log, verifier: verifier))
+        }
+        guard members.filter({ $0.role == .aggregator }).count <= 1 else {
+            throw root.error("nodes", "more than one node has the role aggregator")
+        }
+        return Federation(name: name, members: members)
+    }
+}

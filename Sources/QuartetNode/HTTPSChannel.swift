@@ -1,0 +1,51 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import QuartetTLS
+
+/// Wraps a Hummingbird child channel (HTTP/1.1) in Quartet's OpenSSL TLS handler, in the way
+/// HummingbirdTLS's `TLSChannel` wraps one in NIOSSL: TLS first in the pipeline, then the base
+/// channel's handlers.
+public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
+    public typealias Value = Base.Value
+
+    let base: Base
+    let context: TLSContext
+    let policy: TLSPeerPolicy
+    let handshakeTimeout: TimeAmount
+    let logger: Logger
+
+    public init(_ base: Base, context: TLSContext, policy: TLSPeerPolicy, handshakeTimeout: TimeAmount, logger: Logger) {
+        self.base = base
+        self.context = context
+        self.policy = policy
+        self.handshakeTimeout = handshakeTimeout
+        self.logger = logger
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            // Without TCP_NODELAY each small response waits ~40 ms for a delayed ACK.
+            try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
+            try channel.pipeline.syncOperations.addHandler(
+                TLSHandler(context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: self.logger))
+        }.flatMap {
+            base.setup(channel: channel, logger: logger)
+        }
+    }
+
+    public func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 over Quartet's TLS 1.3 handler.
+    public static func quartetTLS(context: TLSContext, policy: TLSPeerPolicy = .anyCertificate,
+                                  handshakeTimeout: TimeAmount = .seconds(10), logger: Logger) -> HTTPServerBuilder {
+        .init { responder in
+            QuartetTLSChannel(HTTP1Channel(responder: responder), context: context, policy: policy,
+                              handshakeTimeout: handshakeTimeout, logger: logger)
+        }
+    }
+}

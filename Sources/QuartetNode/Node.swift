@@ -1,0 +1,131 @@
+import Foundation
+import Hummingbird
+import NIOConcurrencyHelpers
+import Logging
+import NIOCore
+import NIOPosix
+import QuartetCrypto
+import QuartetLedger
+import QuartetStore
+import QuartetTLS
+import ServiceLifecycle
+
+/// Why a node cannot start: configuration, federation, data directory or TLS files that do not
+/// fit together. The message names the file and what to do.
+public struct NodeStartupError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A Quartet node: its data directory, the peer port and the HTTPS API, run as services that
+/// SIGTERM and SIGINT shut down gracefully.
+public struct Node: Sendable {
+    public let configuration: NodeConfiguration
+    public let federation: Federation
+    let store: LedgerStore
+    let peerContext: TLSContext
+    let apiContext: TLSContext
+    let logger: Logger
+
+    /// Loads everything the node needs and checks that it fits together, before listening.
+    public init(configuration: NodeConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        federation = try Federation.load(path: configuration.federationFile)
+        guard let me = federation.member(configuration.node) else {
+            throw NodeStartupError("\(configuration.federationFile) does not list node \(configuration.node) (it lists \(federation.members.map(\.id).joined(separator: ", ")))")
+        }
+        guard me.log == configuration.log else {
+            throw NodeStartupError("\(configuration.federationFile) says node \(me.id) writes log \(me.log), but \(configuration.file) says \(configuration.log)")
+        }
+        // The certificate must name this node, or peers would refuse it.
+        let certificate: Certificate
+        do {
+            let pem = try String(contentsOfFile: configuration.certificate, encoding: .utf8)
+            certificate = try Certificate(pem: pem)
+        } catch {
+            throw NodeStartupError("\(configuration.file): tls.certificate: \(error)")
+        }
+        guard FederationIdentity(certificate: certificate) == .node(configuration.node) else {
+            let names = certificate.uriNames.joined(separator: ", ")
+            throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) names \(names.isEmpty ? "no quartet:// identity" : names), expected quartet://node/\(configuration.node)")
+        }
+        do {
+            peerContext = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
+                                         trustRoots: configuration.caCertificate, clientAuthentication: .required)
+            apiContext = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
+                                        trustRoots: configuration.caCertificate, clientAuthentication: .optional)
+        } catch {
+            throw NodeStartupError("\(configuration.file): tls: \(error)")
+        }
+        let directory = DataDirectory(path: configuration.dataDirectory)
+        store = try LedgerStore.open(directory, mode: .writer)
+        do {
+            let log = try store.log(named: configuration.log)
+            guard log.isOwn else {
+                throw NodeStartupError("log \(log.name) in \(configuration.dataDirectory) is a replica, not this node's own log")
+            }
+            guard log.verifier == me.verifier else {
+                throw NodeStartupError("the key of log \(log.name) in \(configuration.dataDirectory) (\(log.verifier.vkey)) is not the key \(configuration.federationFile) pins (\(me.verifier.vkey))")
+            }
+        } catch {
+            try? store.close()
+            if let error = error as? StoreError, error.code == .unknownLog {
+                throw NodeStartupError("\(configuration.dataDirectory) holds no log \(configuration.log); create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`")
+            }
+            throw error
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT (or `shutdown` from a caller's ServiceGroup), then closes the
+    /// listeners, lets in-flight requests finish, and closes the data directory.
+    /// - Parameter listening: called with the peer and API addresses once both are bound.
+    public func run(listening: (@Sendable (_ peer: SocketAddress, _ api: SocketAddress) -> Void)? = nil) async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let addresses = AddressLatch(callback: listening)
+        let peers = Set(federation.members.map(\.id)).subtracting([configuration.node])
+        let peerListener = PeerListener(address: configuration.peerListen, context: peerContext, members: peers, group: group,
+                                        logger: logger, bound: { addresses.set(peer: $0) })
+        let api = Application(
+            router: API.router(node: configuration.node, store: store),
+            server: .quartetTLS(context: apiContext, logger: logger),
+            configuration: .init(address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port), serverName: "quartet"),
+            onServerRunning: { channel in
+                if let local = channel.localAddress { addresses.set(api: local) }
+            },
+            eventLoopGroupProvider: .shared(group),
+            logger: logger)
+        let services = ServiceGroup(configuration: .init(
+            services: [.init(service: peerListener), .init(service: api)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info("node starting", metadata: ["node": "\(configuration.node)", "data": "\(configuration.dataDirectory)"])
+        do {
+            try await services.run()
+        } catch {
+            try? store.close()
+            throw error
+        }
+        try store.close()
+        logger.info("node stopped", metadata: ["node": "\(configuration.node)"])
+    }
+}
+
+/// Reports both listening addresses once both are known.
+private final class AddressLatch: Sendable {
+    private let state = NIOLockedValueBox<(peer: SocketAddress?, api: SocketAddress?, done: Bool)>((nil, nil, false))
+    private let callback: (@Sendable (SocketAddress, SocketAddress) -> Void)?
+
+    init(callback: (@Sendable (SocketAddress, SocketAddress) -> Void)?) { self.callback = callback }
+
+    func set(peer: SocketAddress? = nil, api: SocketAddress? = nil) {
+        let ready: (SocketAddress, SocketAddress)? = state.withLockedValue { state in
+            if let peer { state.peer = peer }
+            if let api { state.api = api }
+            guard !state.done, let p = state.peer, let a = state.api else { return nil }
+            state.done = true
+            return (p, a)
+        }
+        if let ready { callback?(ready.0, ready.1) }
+    }
+}

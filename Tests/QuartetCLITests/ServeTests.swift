@@ -1,0 +1,126 @@
+import Foundation
+import QuartetTestKit
+import Testing
+
+/// `quartet serve` as a real process, checked with curl and openssl s_client.
+@Suite(.serialized) struct ServeTests {
+    func curl(_ arguments: [String]) throws -> TestKit.ProcessResult {
+        let curl = try #require(TestKit.which("curl"), "curl is not installed (scripts/setup.sh installs it)")
+        return try TestKit.run(curl, ["-sS", "--max-time", "10", "-w", "\n%{http_code}"] + arguments)
+    }
+
+    /// Body and status code of a curl call made with `-w "\n%{http_code}"`.
+    func split(_ result: TestKit.ProcessResult) -> (body: String, status: Int) {
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (lines.dropLast().joined(separator: "\n"), Int(lines.last ?? "") ?? 0)
+    }
+
+    @Test func curlReadsHealthAndTheSignedCheckpointOverHTTPS() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        #expect(node.readyLine.contains("api \(files.apiBase)"), "\(node.readyLine)")
+        let uk = try files.pki.node("uk")
+
+        // /healthz needs no client certificate; the server's is checked against the federation CA.
+        let health = split(try curl(["--cacert", files.pki.caCertificate, "\(files.apiBase)/healthz"]))
+        #expect(health.status == 200)
+        let healthJSON = try #require(try JSONSerialization.jsonObject(with: Data(health.body.utf8)) as? [String: Any])
+        #expect(healthJSON["status"] as? String == "ok")
+        #expect(healthJSON["node"] as? String == "wales")
+
+        // The checkpoint needs a federation certificate and is the note exactly as signed.
+        let expected = try TestKit.quartet(["checkpoint", "--data", files.dataPath, "--log", "wales"]).stdout
+        let checkpoint = split(try curl(["--cacert", files.pki.caCertificate, "--cert", uk.certificate, "--key", uk.key,
+                                         "\(files.apiBase)/v1/logs/wales/checkpoint"]))
+        #expect(checkpoint.status == 200)
+        #expect(checkpoint.body + "\n" == expected || checkpoint.body == expected, "\(checkpoint.body)")
+        #expect(checkpoint.body.contains("\n3\n"), "three entries were appended: \(checkpoint.body)")
+
+        let anonymous = split(try curl(["--cacert", files.pki.caCertificate, "\(files.apiBase)/v1/logs/wales/checkpoint"]))
+        #expect(anonymous.status == 401)
+        #expect(anonymous.body.contains("client certificate"))
+
+        let unknown = split(try curl(["--cacert", files.pki.caCertificate, "--cert", uk.certificate, "--key", uk.key,
+                                      "\(files.apiBase)/v1/logs/atlantis/checkpoint"]))
+        #expect(unknown.status == 404)
+        #expect(unknown.body.contains("no log named atlantis"))
+
+        // A client certificate from another CA fails the handshake.
+        let otherCA = try TestPKI()
+        defer { otherCA.remove() }
+        let foreign = try otherCA.node("uk")
+        let refused = try curl(["--cacert", files.pki.caCertificate, "--cert", foreign.certificate, "--key", foreign.key,
+                                "\(files.apiBase)/v1/logs/wales/checkpoint"])
+        #expect(refused.status != 0)
+
+        // A server certificate curl cannot verify is refused by curl (the API is real TLS).
+        let untrusted = try curl(["--cacert", otherCA.caCertificate, "\(files.apiBase)/healthz"])
+        #expect(untrusted.status != 0)
+
+        #expect(node.stop() == 0, "\(node.log)")
+        #expect(node.log.contains("node stopped"), "\(node.log)")
+    }
+
+    @Test func thePeerPortAcceptsOnlyFederationMembersOverTLS13() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        defer { _ = node.stop(signal: SIGKILL) }
+        let base = ["-connect", "127.0.0.1:\(files.peerPort)", "-CAfile", files.pki.caCertificate, "-verify_return_error", "-brief"]
+
+        let england = try files.pki.node("england")
+        let member = try TestKit.sClient(base + ["-cert", england.certificate, "-key", england.key], input: "")
+        #expect(member.stderr.contains("Protocol version: TLSv1.3"), "\(member.stderr)")
+        #expect(member.stderr.contains("Verification: OK"), "\(member.stderr)")
+        #expect(!member.stderr.contains("alert"), "\(member.stderr)")
+
+        let noCertificate = try TestKit.sClient(base, input: "")
+        #expect(noCertificate.stderr.contains("certificate required"), "\(noCertificate.stderr)")
+
+        // Signed by the federation CA but not a member of the federation file.
+        let stranger = try files.pki.node("mallory")
+        let notMember = try TestKit.sClient(base + ["-cert", stranger.certificate, "-key", stranger.key], input: "", holdOpen: 1.5)
+        #expect(notMember.status != 0 || notMember.stderr.contains("closed") || notMember.stderr.contains("alert") || notMember.stderr.contains("errno"),
+                "\(notMember.stderr)")
+
+        let tls12 = try TestKit.sClient(base + ["-cert", england.certificate, "-key", england.key, "-tls1_2"], input: "")
+        #expect(tls12.stderr.contains("protocol version") || tls12.stderr.contains("alert"), "\(tls12.stderr)")
+
+        // The refusals are logged with the reason.
+        #expect(node.log.contains("TLS connection refused"), "\(node.log)")
+        #expect(node.log.contains("not a federation member"), "\(node.log)")
+        #expect(node.log.contains("peer connected"), "\(node.log)")
+    }
+
+    @Test func sigintAlsoStopsTheNodeAndTheDataDirectoryIsIntact() throws {
+        let files = try NodeFiles(entries: 5)
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        #expect(node.stop(signal: SIGINT) == 0, "\(node.log)")
+        let verify = try TestKit.quartet(["verify", "--data", files.dataPath])
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+        // The writer lock was released: the directory takes appends again.
+        let append = try TestKit.quartet(["append", "--data", files.dataPath, "--type", "t", "--payload", "-"], stdin: Array("{}".utf8))
+        #expect(append.status == 0, "\(append.stderr)")
+    }
+
+    @Test func badConfigurationIsReportedWithFileAndKey() throws {
+        let files = try NodeFiles(entries: 0)
+        defer { files.remove() }
+        var text = try String(contentsOfFile: files.configPath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"api\": {\"listen\": \"127.0.0.1:\(files.apiPort)\"}", with: "\"api\": {\"listen\": \"127.0.0.1\"}")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: files.configPath))
+        let result = try TestKit.quartet(["serve", "--config", files.configPath])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("\(files.configPath): api.listen: expected host:port"), "\(result.stderr)")
+
+        // A node that is not in the federation file.
+        text = text.replacingOccurrences(of: "\"api\": {\"listen\": \"127.0.0.1\"}", with: "\"api\": {\"listen\": \"127.0.0.1:\(files.apiPort)\"}")
+            .replacingOccurrences(of: "\"data\": \"data\"", with: "\"data\": \"data\", \"log\": \"gwynedd\"")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: files.configPath))
+        let wrongLog = try TestKit.quartet(["serve", "--config", files.configPath])
+        #expect(wrongLog.status != 0)
+        #expect(wrongLog.stderr.contains("writes log wales"), "\(wrongLog.stderr)")
+    }
+}

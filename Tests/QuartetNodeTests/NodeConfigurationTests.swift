@@ -1,0 +1,128 @@
+import Foundation
+import QuartetNode
+import QuartetTestKit
+import Testing
+
+/// Configuration and federation files: what parses, and that every mistake names the file, the
+/// key and what was expected.
+@Suite struct NodeConfigurationTests {
+    /// A directory holding the files a valid configuration names.
+    struct Files {
+        let dir: URL
+        init() throws {
+            dir = try TestKit.temporaryDirectory("config")
+            for name in ["ca.pem", "wales.pem", "wales.key", "federation.json"] {
+                try Data("x".utf8).write(to: dir.appendingPathComponent(name))
+            }
+        }
+        var path: String { dir.appendingPathComponent("wales.json").path }
+    }
+
+    static var valid: [String: Any] { [
+        "node": "wales", "data": "data", "peer": ["listen": "127.0.0.1:7401"], "api": ["listen": "[::1]:8401"],
+        "tls": ["ca": "ca.pem", "certificate": "wales.pem", "key": "wales.key"], "federation": "federation.json",
+    ] }
+
+    func parse(_ object: [String: Any], _ files: Files) throws(ConfigurationError) -> NodeConfiguration {
+        let data = try! JSONSerialization.data(withJSONObject: object)
+        return try NodeConfiguration.parse(data, file: files.path)
+    }
+
+    func error(_ object: [String: Any], _ files: Files) -> ConfigurationError? {
+        do { _ = try parse(object, files); return nil } catch { return error }
+    }
+
+    @Test func aValidFileParsesWithPathsResolvedAgainstItsDirectory() throws {
+        let files = try Files()
+        let config = try parse(Self.valid, files)
+        #expect(config.node == "wales")
+        #expect(config.log == "wales")
+        #expect(config.dataDirectory == files.dir.appendingPathComponent("data").path)
+        #expect(config.caCertificate == files.dir.appendingPathComponent("ca.pem").path)
+        #expect(config.peerListen == HostPort(host: "127.0.0.1", port: 7401))
+        #expect(config.apiListen == HostPort(host: "::1", port: 8401))
+        #expect(config.logLevel == .info)
+    }
+
+    @Test(arguments: [
+        ("node", #""Wales""#, "node", "expected a node id"),
+        ("node", "7", "node", "expected a string, found a number"),
+        ("peer", #"{"listen": "127.0.0.1"}"#, "peer.listen", "expected host:port"),
+        ("peer", #"{"listen": "127.0.0.1:70000"}"#, "peer.listen", "port from 1 to 65535"),
+        ("peer", #"{"listen": "127.0.0.1:7401", "port": 1}"#, "peer.port", "unknown key"),
+        ("api", #""127.0.0.1:8401""#, "api", "expected an object, found a string"),
+        ("tls", #"{"ca": "ca.pem", "certificate": "missing.pem", "key": "wales.key"}"#, "tls.certificate", "does not exist"),
+        ("federation", "true", "federation", "expected a string, found a boolean"),
+        ("log_level", #""loud""#, "log_level", "expected one of trace"),
+        ("colour", #""blue""#, "colour", "unknown key"),
+    ])
+    func mistakesNameTheKeyAndWhatWasExpected(key: String, value: String, reported: String, message: String) throws {
+        let files = try Files()
+        var object = Self.valid
+        object[key] = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+        let found = try #require(self.error(object, files))
+        #expect(found.file == files.path)
+        #expect(found.key == reported, "\(found)")
+        #expect(found.message.contains(message), "\(found)")
+    }
+
+    @Test func missingKeysAndBrokenJSONAreReported() throws {
+        let files = try Files()
+        var object = Self.valid
+        object["data"] = nil
+        #expect(error(object, files)?.description == "\(files.path): data: missing; expected a string")
+        var same = Self.valid
+        same["api"] = ["listen": "127.0.0.1:7401"]
+        #expect(error(same, files)?.message.contains("cannot share an address") == true)
+        #expect(throws: ConfigurationError.self) { try NodeConfiguration.parse(Data("{\"node\": ".utf8), file: files.path) }
+        do { _ = try NodeConfiguration.parse(Data("[1]".utf8), file: files.path) } catch {
+            #expect(error.message == "expected a JSON object at the top level")
+        }
+        do { _ = try NodeConfiguration.load(path: files.dir.appendingPathComponent("nope.json").path) } catch {
+            #expect(error.message.contains("cannot read the configuration file"))
+        }
+    }
+
+    @Test func hostPortForms() {
+        #expect(HostPort(parsing: "localhost:1") == HostPort(host: "localhost", port: 1))
+        #expect(HostPort(parsing: "[fe80::1]:443") == HostPort(host: "fe80::1", port: 443))
+        #expect(HostPort(parsing: "fe80::1:443") == nil)
+        #expect(HostPort(parsing: ":443") == nil)
+        #expect(HostPort(parsing: "host:0") == nil)
+        #expect(HostPort(parsing: "host:+80") == nil)
+        #expect(HostPort(parsing: "[::1]:8401")?.description == "[::1]:8401")
+    }
+
+    // MARK: Federation file
+
+    static let vkey = "quartet.ot-workforce.uk/wales+16cbd40f+AT5QqOR/s1lEI6UQl/iH33Lx++kfor3F2ZtnwqHrfDiT"
+
+    func member(_ id: String, role: String = "nation", vkey: String = vkey) -> [String: Any] {
+        ["id": id, "role": role, "peer": "127.0.0.1:7401", "api": "https://127.0.0.1:8401", "vkey": vkey]
+    }
+
+    func federationError(_ nodes: [[String: Any]]) -> ConfigurationError? {
+        let data = try! JSONSerialization.data(withJSONObject: ["federation": "test", "nodes": nodes])
+        do { _ = try Federation.parse(data, file: "federation.json"); return nil } catch { return error }
+    }
+
+    @Test func federationFileParses() throws {
+        let data = try JSONSerialization.data(withJSONObject: ["federation": "uk-ot", "nodes": [member("uk", role: "aggregator"), member("wales")]])
+        let federation = try Federation.parse(data, file: "federation.json")
+        #expect(federation.members.map(\.id) == ["uk", "wales"])
+        #expect(federation.member("uk")?.role == .aggregator)
+        #expect(federation.member("wales")?.verifier.vkey == Self.vkey)
+        #expect(federation.member("wales")?.log == "wales")
+    }
+
+    @Test func federationMistakesAreReported() {
+        #expect(federationError([member("wales"), member("wales")])?.description == "federation.json: nodes[1].id: node \"wales\" is listed twice")
+        #expect(federationError([member("wales", role: "king")])?.key == "nodes[0].role")
+        #expect(federationError([member("wales", vkey: "wales+00+AA")])?.key == "nodes[0].vkey")
+        var http = member("wales")
+        http["api"] = "http://127.0.0.1:8401"
+        #expect(federationError([http])?.message.contains("https://") == true)
+        #expect(federationError([member("a", role: "aggregator"), member("b", role: "aggregator")])?.message.contains("more than one") == true)
+        #expect(federationError([])?.key == "nodes")
+    }
+}
