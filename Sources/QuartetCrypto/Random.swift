@@ -10,3 +10,6 @@ public enum SecureRandom {
         return out
     }
 }
+
+/// The OpenSSL library in use at run time, e.g. `OpenSSL 3.0.17 1 Jul 2025`.
+public var openSSLVersion: String { String(cString: OpenSSL_version(OPENSSL_VERSION)) }
