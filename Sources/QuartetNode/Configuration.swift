@@ -197,7 +197,7 @@ public struct NodeConfiguration: Sendable {
         try root.refuseUnknownKeys(["node", "data", "log", "peer", "api", "tls", "federation", "log_level"])
         let node = try root.string("node")
         guard FederationPKI.isValidNodeID(node) else {
-            throw root.error("node", "expected a node id (lower-case letters, digits and '-', 1–63 characters), found \"\(node)\"")
+            throw root.error("node", "expected a node id (1–64 of a-z, 0-9 and '-', not starting with '-'), found \"\(node)\"")
         }
         let log = try root.optionalString("log") ?? node
         guard FederationPKI.isValidNodeID(log) else {

@@ -125,4 +125,22 @@ import Testing
         #expect(federationError([member("a", role: "aggregator"), member("b", role: "aggregator")])?.message.contains("more than one") == true)
         #expect(federationError([])?.key == "nodes")
     }
+
+    // MARK: The examples under config/
+
+    @Test func theExampleFilesParse() throws {
+        let config = TestKit.repositoryRoot.appendingPathComponent("config")
+        let federation = try Federation.load(path: config.appendingPathComponent("federation.example.json").path)
+        #expect(federation.members.map(\.id) == ["uk", "wales", "england", "scotland", "northern-ireland"])
+        #expect(federation.members.filter { $0.role == .aggregator }.map(\.id) == ["uk"])
+        // The node example names files under /etc/quartet, which this machine lacks: the only
+        // complaint must be the first of those.
+        do {
+            _ = try NodeConfiguration.load(path: config.appendingPathComponent("wales.example.json").path)
+            Issue.record("the example should name files that do not exist here")
+        } catch {
+            #expect(error.key == "tls.ca", "\(error)")
+            #expect(error.message.contains("/etc/quartet/pki/ca.pem does not exist"), "\(error)")
+        }
+    }
 }

@@ -24,6 +24,24 @@ final class Recorder: ChannelInboundHandler, @unchecked Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) { errors.append(error) }
 }
 
+/// A LogHandler that keeps each line as `level message key=value...`.
+final class LogCapture: LogHandler, @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    var lines: [String] { lock.withLock { stored } }
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        let text = "\(event.level) \(event.message) " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        lock.withLock { stored.append(text) }
+    }
+}
+
 /// Two EmbeddedChannels, a TLS client and a TLS server, that shuttle bytes between them.
 struct EmbeddedPair {
     let client = EmbeddedChannel()
@@ -43,6 +61,24 @@ struct EmbeddedPair {
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
         try server.connect(to: address).wait()
         try client.connect(to: address).wait()
+    }
+
+    /// Moves bytes both ways in slices of at most `slice` bytes (partial records, split headers)
+    /// until neither side has anything to send.
+    func shuttle(slice: Int) {
+        var moved = true
+        while moved {
+            moved = false
+            for (from, to) in [(client, server), (server, client)] {
+                while var out = try? from.readOutbound(as: ByteBuffer.self) {
+                    while out.readableBytes > 0 {
+                        let piece = out.readSlice(length: min(slice, out.readableBytes))!
+                        _ = try? to.writeInbound(piece)
+                    }
+                    moved = true
+                }
+            }
+        }
     }
 
     /// Moves bytes both ways until neither side has anything to send.
@@ -99,6 +135,44 @@ struct EmbeddedPair {
         pair.client.close(promise: nil)
         pair.shuttle()
         #expect(!pair.server.isActive)
+    }
+
+    @Test(arguments: [1, 3, 7, 1000])
+    func bytesArrivingInPiecesStillHandshakeAndDecrypt(slice: Int) throws {
+        defer { pki.remove() }
+        let pair = try EmbeddedPair(client: try context(.client, "wales"), server: try context(.server, "uk"),
+                                    clientPolicy: .node("uk"), serverPolicy: .nodes(["wales"]))
+        pair.shuttle(slice: slice)
+        #expect(pair.serverHandler.peerIdentity == .node("wales"))
+        var message = ByteBuffer()
+        for i in 0..<20_000 { message.writeInteger(UInt16(truncatingIfNeeded: i)) }
+        pair.client.writeAndFlush(message, promise: nil)
+        pair.server.writeAndFlush(ByteBuffer(string: "ack"), promise: nil)
+        pair.shuttle(slice: slice)
+        #expect(pair.serverRecorder.received == message)
+        #expect(pair.clientRecorder.received == ByteBuffer(string: "ack"))
+    }
+
+    @Test func refusalsAreLoggedWithTheReason() throws {
+        defer { pki.remove() }
+        let lines = LogCapture()
+        let logger = Logger(label: "capture") { _ in lines }
+        let client = try TLSHandler(context: try context(.client, "mallory"), policy: .node("uk"), logger: logger)
+        let server = try TLSHandler(context: try context(.server, "uk"), policy: .nodes(["wales"]), logger: logger)
+        let clientChannel = EmbeddedChannel(), serverChannel = EmbeddedChannel()
+        try clientChannel.pipeline.syncOperations.addHandler(client)
+        try serverChannel.pipeline.syncOperations.addHandler(server)
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        try serverChannel.connect(to: address).wait()
+        try clientChannel.connect(to: address).wait()
+        for _ in 0..<10 {
+            while let out = try? clientChannel.readOutbound(as: ByteBuffer.self) { _ = try? serverChannel.writeInbound(out) }
+            while let out = try? serverChannel.readOutbound(as: ByteBuffer.self) { _ = try? clientChannel.writeInbound(out) }
+        }
+        let logged = lines.lines.joined(separator: "\n")
+        #expect(logged.contains("warning TLS connection refused"), "\(logged)")
+        #expect(logged.contains("tls.error=peer-identity"), "\(logged)")
+        #expect(logged.contains("quartet://node/mallory, which is not a federation member"), "\(logged)")
     }
 
     @Test func aClientWithoutACertificateIsRefusedWhereOneIsRequired() throws {
