@@ -35,6 +35,11 @@ let package = Package(
             name: "QuartetLedger",
             dependencies: ["QuartetCrypto"]
         ),
+        // The replication protocol: wire codec and state machine. Pure: no IO.
+        .target(
+            name: "QuartetReplication",
+            dependencies: ["QuartetLedger"]
+        ),
         // SQLite persistence (GRDB), the data directory, group commit.
         .target(
             name: "QuartetStore",
@@ -97,6 +102,7 @@ let package = Package(
         ),
         .testTarget(name: "QuartetCryptoTests", dependencies: ["QuartetCrypto", "QuartetTestKit"]),
         .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),
+        .testTarget(name: "QuartetReplicationTests", dependencies: ["QuartetReplication", "QuartetLedger", "QuartetCrypto"]),
         .testTarget(name: "QuartetStoreTests", dependencies: ["QuartetStore", "QuartetTestKit"]),
         .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit"]),
         .testTarget(name: "QuartetNodeTests", dependencies: ["QuartetNode", "QuartetTestKit"]),

@@ -1,0 +1,408 @@
+import QuartetLedger
+
+/// What the replicator needs to know about its node and federation.
+public struct ReplicationSettings: Sendable {
+    /// This node's id.
+    public var node: String
+    /// The federation's name (both sides of a connection must agree).
+    public var federation: String
+    /// The log this node writes; entries for it are never accepted from anyone.
+    public var ownLog: String
+    /// Every log of the federation and its pinned note verifier key.
+    public var verifiers: [String: NoteVerifier]
+    /// The other members, and whether this node dials them (the other side dials otherwise).
+    public var peers: [String]
+    /// Which node writes each log (by default a log is named after its node).
+    public var writers: [String: String] = [:]
+    /// Anti-entropy period.
+    public var antiEntropyMillis: UInt64 = 2_000
+    /// Reconnect backoff: first delay, ceiling (each failure doubles it, plus up to 50% jitter).
+    public var backoffBaseMillis: UInt64 = 100
+    public var backoffMaxMillis: UInt64 = 5_000
+    /// Rejected batches or bad signatures from one peer before it is disconnected.
+    public var penaltyLimit = 10
+
+    public init(node: String, federation: String, ownLog: String, verifiers: [String: NoteVerifier], peers: [String]) {
+        self.node = node
+        self.federation = federation
+        self.ownLog = ownLog
+        self.verifiers = verifiers
+        self.peers = peers
+    }
+
+    /// The node that writes `log`.
+    public func writer(of log: String) -> String { writers[log] ?? log }
+
+    /// A connection between two members is dialled by the one with the smaller id.
+    public func dials(_ peer: String) -> Bool { node < peer }
+}
+
+/// The latest signed checkpoint of a log this node holds.
+public struct LogHead: Sendable, Equatable {
+    public var checkpoint: Checkpoint
+    public var note: String
+    public var size: UInt64 { checkpoint.size }
+
+    public init(checkpoint: Checkpoint, note: String) {
+        self.checkpoint = checkpoint
+        self.note = note
+    }
+}
+
+/// Something operators must hear about.
+public struct ReplicationAlert: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// Two validly signed checkpoints of a log that cannot both be true.
+        case equivocation
+        /// A batch or checkpoint that failed verification.
+        case rejected
+        /// A peer broke the protocol.
+        case protocolViolation = "protocol"
+        /// Someone holds more of this node's own log than this node does.
+        case ownLogAhead = "own-log-ahead"
+    }
+
+    public var kind: Kind
+    public var log: String?
+    public var peer: String?
+    public var message: String
+
+    public init(kind: Kind, log: String?, peer: String?, message: String) {
+        self.kind = kind
+        self.log = log
+        self.peer = peer
+        self.message = message
+    }
+}
+
+/// What the shell around the replicator must do.
+public enum Directive: Sendable, Equatable {
+    /// Send a message to a connected peer.
+    case send(peer: String, Message)
+    /// Verify the batch's leaves against `checkpoint` (already signature-checked) and store it
+    /// atomically; then call `stored` or `rejected`.
+    case store(peer: String, batch: Batch, checkpoint: Checkpoint)
+    /// Read entries of `log` from `from` and send them to `peer` as an `entries` message that ends
+    /// at a stored checkpoint.
+    case serve(peer: String, log: String, from: UInt64)
+    /// A peer showed a validly signed checkpoint no larger than this node's copy of the log:
+    /// compare it with the stored tree and call `inconsistent` with evidence if it differs.
+    case check(peer: String, log: String, note: String, checkpoint: Checkpoint)
+    /// Keep this evidence (the log is now quarantined).
+    case keepEvidence(Evidence)
+    /// Tell operators.
+    case alert(ReplicationAlert)
+    /// Open a connection to `peer` after a delay.
+    case dial(peer: String, afterMillis: UInt64)
+    /// Close the connection to `peer`.
+    case close(peer: String, reason: String)
+}
+
+/// The replication protocol as a pure state machine: it takes connection events, messages,
+/// local commits and timer ticks, and returns directives. It does no IO and holds no entries;
+/// the shell (QuartetNode, or a simulation) stores and reads them.
+public struct Replicator: Sendable {
+    public let settings: ReplicationSettings
+
+    private struct Peer {
+        var connected = false
+        var greeted = false
+        /// What the peer told us (or we told it) it holds, per log.
+        var sizes: [String: UInt64] = [:]
+        /// Logs we asked it for and have not heard back on.
+        var requested: Set<String> = []
+        var penalties = 0
+        var failures = 0
+    }
+
+    /// What this node holds, per log.
+    public private(set) var heads: [String: LogHead]
+    /// The largest validly signed checkpoint seen per log (ours or a peer's).
+    public private(set) var seen: [String: Checkpoint]
+    /// Quarantined logs and the evidence against them.
+    public private(set) var quarantined: [String: Evidence] = [:]
+    private var peers: [String: Peer] = [:]
+    /// Logs with a batch being stored (its end).
+    private var storing: [String: UInt64] = [:]
+    private var random: SplitMix64
+
+    /// - Parameters:
+    ///   - heads: what the store holds at startup.
+    ///   - quarantined: evidence kept from earlier runs.
+    ///   - seed: for reconnect jitter (fixed in simulations).
+    public init(settings: ReplicationSettings, heads: [String: LogHead], quarantined: [String: Evidence] = [:], seed: UInt64) {
+        self.settings = settings
+        self.heads = heads
+        self.seen = heads.mapValues(\.checkpoint)
+        self.quarantined = quarantined
+        self.random = SplitMix64(seed: seed)
+        for peer in settings.peers { peers[peer] = Peer() }
+    }
+
+    // MARK: Queries
+
+    /// Peers connected and greeted.
+    public var connectedPeers: [String] { peers.filter { $0.value.connected && $0.value.greeted }.map(\.key).sorted() }
+
+    /// What `peer` last said it holds of `log`.
+    public func size(of log: String, at peer: String) -> UInt64? { peers[peer]?.sizes[log] }
+
+    // MARK: Events
+
+    /// At startup: dial the peers this node dials.
+    public mutating func start() -> [Directive] {
+        settings.peers.filter(settings.dials).map { .dial(peer: $0, afterMillis: 0) }
+    }
+
+    /// A TLS connection to a member (verified by its certificate) is up.
+    public mutating func connected(_ peer: String) -> [Directive] {
+        guard peers[peer] != nil else { return [.close(peer: peer, reason: "not a federation member")] }
+        peers[peer]!.connected = true
+        peers[peer]!.greeted = false
+        peers[peer]!.sizes = [:]
+        peers[peer]!.requested = []
+        return [.send(peer: peer, .hello(version: ProtocolLimits.version, node: settings.node, federation: settings.federation))]
+    }
+
+    /// The connection closed (or a dial failed).
+    public mutating func disconnected(_ peer: String) -> [Directive] {
+        guard var state = peers[peer] else { return [] }
+        state.connected = false
+        state.greeted = false
+        state.requested = []
+        state.failures += 1
+        peers[peer] = state
+        guard settings.dials(peer) else { return [] }
+        return [.dial(peer: peer, afterMillis: backoff(failures: state.failures))]
+    }
+
+    func backoffCeiling(failures: Int) -> UInt64 {
+        let shift = UInt64(min(max(failures - 1, 0), 20))
+        return min(settings.backoffMaxMillis, settings.backoffBaseMillis << shift)
+    }
+
+    private mutating func backoff(failures: Int) -> UInt64 {
+        let base = backoffCeiling(failures: failures)
+        return base + random.next() % (base / 2 + 1)
+    }
+
+    /// The periodic anti-entropy round: every connected peer hears all our heads again, and
+    /// forgotten requests are forgotten.
+    public mutating func tick() -> [Directive] {
+        var out: [Directive] = []
+        for peer in connectedPeers {
+            peers[peer]!.requested = []
+            out.append(.send(peer: peer, .heads(headList())))
+        }
+        return out
+    }
+
+    private func headList() -> [Message.Head] {
+        heads.keys.sorted().filter { quarantined[$0] == nil }.map { Message.Head(log: $0, note: heads[$0]!.note) }
+    }
+
+    /// A message from a connected peer.
+    public mutating func received(_ message: Message, from peer: String) -> [Directive] {
+        guard let state = peers[peer], state.connected else { return [] }
+        if !state.greeted {
+            guard case .hello(let version, let node, let federation) = message else {
+                return violation(peer, .malformed, "expected hello first, got \(message.name)")
+            }
+            guard version == ProtocolLimits.version else { return violation(peer, .version, "protocol version \(version); this node speaks \(ProtocolLimits.version)") }
+            guard node == peer else { return violation(peer, .identity, "hello names \(node) but the certificate names \(peer)") }
+            guard federation == settings.federation else { return violation(peer, .identity, "federation \(federation), expected \(settings.federation)") }
+            peers[peer]!.greeted = true
+            peers[peer]!.failures = 0
+            return [.send(peer: peer, .heads(headList()))]
+        }
+        switch message {
+        case .hello:
+            return violation(peer, .malformed, "a second hello")
+        case .heads(let list):
+            var out: [Directive] = []
+            for head in list { out += receivedHead(head, from: peer) }
+            return out
+        case .request(let log, let from):
+            guard let head = heads[log], quarantined[log] == nil, from < head.size else { return [] }
+            return [.serve(peer: peer, log: log, from: from)]
+        case .entries(let batch):
+            return receivedBatch(batch, from: peer)
+        case .evidence(let evidence):
+            guard let verifier = settings.verifiers[evidence.log] else { return penalize(peer, log: evidence.log, "evidence for unknown log \(evidence.log)") }
+            do { _ = try evidence.verify(with: verifier) } catch {
+                return penalize(peer, log: evidence.log, "invalid evidence: \(error)")
+            }
+            return quarantine(evidence, from: peer)
+        case .error(let code, let text):
+            return [.close(peer: peer, reason: "peer reported error \(code.rawValue): \(text)")]
+        }
+    }
+
+    private mutating func receivedHead(_ head: Message.Head, from peer: String) -> [Directive] {
+        guard let verifier = settings.verifiers[head.log] else { return [] }  // a log this federation does not have: ignore
+        let checkpoint: Checkpoint
+        do { checkpoint = try verifier.verifyCheckpoint(try SignedNote(parsing: head.note)) } catch {
+            return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the pinned key: \(error)")
+        }
+        peers[peer]!.sizes[head.log] = checkpoint.size
+        noteSeen(head.log, checkpoint)
+        guard quarantined[head.log] == nil else { return [] }
+        let ours = heads[head.log]
+        let ourSize = ours?.size ?? 0
+        if checkpoint.size < ourSize || (checkpoint.size == ourSize && ourSize > 0) {
+            if checkpoint.size == ourSize, let ours {
+                guard checkpoint.root != ours.checkpoint.root else { return [] }
+                let evidence = Evidence(log: head.log, first: ours.note, second: head.note, prefixRoot: checkpoint.root, proof: [])
+                return quarantine(evidence, from: nil)
+            }
+            return [.check(peer: peer, log: head.log, note: head.note, checkpoint: checkpoint)]
+        }
+        if head.log == settings.ownLog {
+            guard checkpoint.size > ourSize else { return [] }
+            return [.alert(ReplicationAlert(kind: .ownLogAhead, log: head.log, peer: peer,
+                                           message: "\(peer) holds \(checkpoint.size) entries of this node's own log \(head.log); this node holds \(ourSize)"))]
+        }
+        guard checkpoint.size > ourSize else { return [] }
+        return request(head.log, from: peer)
+    }
+
+    private mutating func request(_ log: String, from peer: String) -> [Directive] {
+        guard storing[log] == nil, !peers[peer]!.requested.contains(log) else { return [] }
+        peers[peer]!.requested.insert(log)
+        return [.send(peer: peer, .request(log: log, from: heads[log]?.size ?? 0))]
+    }
+
+    private mutating func noteSeen(_ log: String, _ checkpoint: Checkpoint) {
+        if checkpoint.size > seen[log]?.size ?? 0 || seen[log] == nil { seen[log] = checkpoint }
+    }
+
+    private mutating func receivedBatch(_ batch: Batch, from peer: String) -> [Directive] {
+        peers[peer]!.requested.remove(batch.log)
+        guard let verifier = settings.verifiers[batch.log] else { return penalize(peer, log: batch.log, "entries for unknown log \(batch.log)") }
+        guard batch.log != settings.ownLog else {
+            return penalize(peer, log: batch.log, "entries for this node's own log \(batch.log); only this node writes it")
+        }
+        guard quarantined[batch.log] == nil else { return [] }
+        let checkpoint: Checkpoint
+        do { checkpoint = try verifier.verifyCheckpoint(try SignedNote(parsing: batch.note)) } catch {
+            return penalize(peer, log: batch.log, "batch of \(batch.log): checkpoint does not verify against the pinned key: \(error)")
+        }
+        guard checkpoint.size == batch.end else {
+            return penalize(peer, log: batch.log, "batch of \(batch.log) covers [\(batch.from), \(batch.end)) but its checkpoint has size \(checkpoint.size)")
+        }
+        noteSeen(batch.log, checkpoint)
+        peers[peer]!.sizes[batch.log] = max(peers[peer]!.sizes[batch.log] ?? 0, checkpoint.size)
+        let ourSize = heads[batch.log]?.size ?? 0
+        if batch.end <= ourSize {
+            // Old news; but a checkpoint is only as good as its consistency with ours.
+            if let ours = heads[batch.log], checkpoint.size == ours.size {
+                guard checkpoint.root != ours.checkpoint.root else { return [] }
+                return quarantine(Evidence(log: batch.log, first: ours.note, second: batch.note, prefixRoot: checkpoint.root, proof: []), from: nil)
+            }
+            return [.check(peer: peer, log: batch.log, note: batch.note, checkpoint: checkpoint)]
+        }
+        guard batch.from == ourSize else {
+            // A gap (we missed something): ask for what follows what we hold.
+            return request(batch.log, from: peer)
+        }
+        guard storing[batch.log] == nil else { return [] }
+        storing[batch.log] = batch.end
+        return [.store(peer: peer, batch: batch, checkpoint: checkpoint)]
+    }
+
+    /// The shell stored a batch received from `peer`.
+    public mutating func stored(_ batch: Batch, checkpoint: Checkpoint, from peer: String) -> [Directive] {
+        storing[batch.log] = nil
+        return advanced(batch, checkpoint: checkpoint, source: peer)
+    }
+
+    /// The shell refused a batch from `peer` (leaves that do not match the signed root, bad
+    /// entries); nothing of it was stored.
+    public mutating func rejected(_ batch: Batch, from peer: String, reason: String) -> [Directive] {
+        storing[batch.log] = nil
+        return penalize(peer, log: batch.log, "batch of \(batch.log) [\(batch.from), \(batch.end)) rejected: \(reason)")
+    }
+
+    /// This node committed a batch to its own log.
+    public mutating func committed(_ batch: Batch, checkpoint: Checkpoint) -> [Directive] {
+        advanced(batch, checkpoint: checkpoint, source: nil)
+    }
+
+    /// A log grew here: push the batch to peers that hold exactly what precedes it, tell the
+    /// others the new head, and ask the source for more if it has more.
+    private mutating func advanced(_ batch: Batch, checkpoint: Checkpoint, source: String?) -> [Directive] {
+        heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note)
+        noteSeen(batch.log, checkpoint)
+        var out: [Directive] = []
+        for peer in connectedPeers where peer != source {
+            let theirs = peers[peer]!.sizes[batch.log]
+            if theirs == batch.from && settings.writer(of: batch.log) != peer {
+                out.append(.send(peer: peer, .entries(batch)))
+                peers[peer]!.sizes[batch.log] = batch.end
+            } else if theirs.map({ $0 < batch.end }) ?? true {
+                out.append(.send(peer: peer, .heads([Message.Head(log: batch.log, note: batch.note)])))
+            }
+        }
+        if let source, let theirs = peers[source]?.sizes[batch.log], theirs > checkpoint.size, peers[source]!.connected {
+            out += request(batch.log, from: source)
+        } else if let best = seen[batch.log], best.size > checkpoint.size {
+            // Someone has more: ask a connected peer that said so.
+            if let peer = connectedPeers.first(where: { (peers[$0]!.sizes[batch.log] ?? 0) > checkpoint.size }) {
+                out += request(batch.log, from: peer)
+            }
+        }
+        return out
+    }
+
+    /// The shell found that a checkpoint a peer showed disagrees with the stored tree.
+    public mutating func inconsistent(_ evidence: Evidence) -> [Directive] {
+        quarantine(evidence, from: nil)
+    }
+
+    private mutating func quarantine(_ evidence: Evidence, from source: String?) -> [Directive] {
+        guard quarantined[evidence.log] == nil else { return [] }
+        quarantined[evidence.log] = evidence
+        storing[evidence.log] = nil
+        var out: [Directive] = [
+            .keepEvidence(evidence),
+            .alert(ReplicationAlert(kind: .equivocation, log: evidence.log, peer: source,
+                                    message: "log \(evidence.log) has two signed checkpoints that cannot both be true; the log is quarantined")),
+        ]
+        for peer in connectedPeers where peer != source {
+            out.append(.send(peer: peer, .evidence(evidence)))
+        }
+        return out
+    }
+
+    private mutating func penalize(_ peer: String, log: String?, _ reason: String) -> [Directive] {
+        peers[peer]?.penalties += 1
+        var out: [Directive] = [.alert(ReplicationAlert(kind: .rejected, log: log, peer: peer, message: reason))]
+        if (peers[peer]?.penalties ?? 0) >= settings.penaltyLimit {
+            peers[peer]?.penalties = 0
+            out.append(.close(peer: peer, reason: "too many rejected messages"))
+        }
+        return out
+    }
+
+    private mutating func violation(_ peer: String, _ code: Message.ErrorCode, _ reason: String) -> [Directive] {
+        [.alert(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer, message: reason)),
+         .send(peer: peer, .error(code: code, message: reason)),
+         .close(peer: peer, reason: reason)]
+    }
+
+    /// The number of rejections counted against `peer` since its last disconnect for them.
+    public func penalties(of peer: String) -> Int { peers[peer]?.penalties ?? 0 }
+}
+
+/// A small deterministic generator for jitter (and simulations).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

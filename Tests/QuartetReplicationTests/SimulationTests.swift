@@ -1,0 +1,385 @@
+import QuartetCrypto
+import QuartetLedger
+@testable import QuartetReplication
+import Testing
+
+/// One simulated log held in memory: entries and the checkpoints stored for it.
+struct MemoryLog {
+    var entries: [Entry] = []
+    var frontier = MerkleFrontier()
+    var checkpoints: [UInt64: String] = [:]
+    var leaves: [Hash] { entries.map(\.leafHash) }
+}
+
+/// A simulated node: a replicator and what a store would hold.
+struct SimNode {
+    let id: String
+    var replicator: Replicator
+    var logs: [String: MemoryLog] = [:]
+    var signer: NoteSigner
+    var evidence: [Evidence] = []
+    var alerts: [ReplicationAlert] = []
+}
+
+/// A deterministic network of simulated nodes, with loss, duplication, reordering and delay.
+struct Simulation {
+    struct Packet {
+        var at: UInt64
+        var sequence: Int
+        var from: String
+        var to: String
+        var frame: [UInt8]
+    }
+
+    var nodes: [String: SimNode] = [:]
+    var queue: [Packet] = []
+    var now: UInt64 = 0
+    var sequence = 0
+    var random: SplitMix64
+    var loss = 0.0
+    var duplication = 0.0
+    var maxDelay: UInt64 = 5
+    /// Links that are cut (both directions).
+    var cut: Set<[String]> = []
+    var timers: [(at: UInt64, node: String)] = []
+    static let origin = "quartet.test/"
+
+    init(ids: [String], seed: UInt64) throws {
+        random = SplitMix64(seed: seed)
+        var signers: [String: NoteSigner] = [:]
+        for id in ids { signers[id] = try NoteSigner(name: Self.origin + id, key: try Ed25519PrivateKey()) }
+        let verifiers = signers.mapValues(\.verifier)
+        for id in ids {
+            let settings = ReplicationSettings(node: id, federation: "sim", ownLog: id, verifiers: verifiers, peers: ids.filter { $0 != id })
+            nodes[id] = SimNode(id: id, replicator: Replicator(settings: settings, heads: [:], seed: seed &+ UInt64(id.hashValue & 0xFFFF)),
+                                signer: signers[id]!)
+        }
+    }
+
+    func isCut(_ a: String, _ b: String) -> Bool { cut.contains([a, b].sorted()) }
+
+    mutating func chance(_ p: Double) -> Bool { Double(random.next() % 1_000_000) / 1_000_000 < p }
+
+    /// Connects every pair that is not cut (both sides see the connection).
+    mutating func connectAll() {
+        let ids = nodes.keys.sorted()
+        for a in ids { for b in ids where a < b && !isCut(a, b) { connect(a, b) } }
+    }
+
+    mutating func connect(_ a: String, _ b: String) {
+        run(a, nodes[a]!.replicator.connected(b))
+        run(b, nodes[b]!.replicator.connected(a))
+    }
+
+    mutating func disconnect(_ a: String, _ b: String) {
+        run(a, nodes[a]!.replicator.disconnected(b))
+        run(b, nodes[b]!.replicator.disconnected(a))
+    }
+
+    /// The origin appends `count` entries in one batch and tells its replicator.
+    mutating func append(_ id: String, count: Int) throws {
+        var log = nodes[id]!.logs[id] ?? MemoryLog()
+        let from = UInt64(log.entries.count)
+        var batch: [Entry] = []
+        for i in 0..<count {
+            let index = from + UInt64(i)
+            let entry = try Entry(log: id, index: index, timeMillis: now, type: "measure.reading", classification: "public", author: "sim",
+                                  payload: Array(#"{"i":\#(index)}"#.utf8), salt: [UInt8](repeating: UInt8(index & 0xFF), count: 32))
+            batch.append(entry)
+            log.entries.append(entry)
+            log.frontier.append(entry.leafHash)
+        }
+        let checkpoint = Checkpoint(origin: Self.origin + id, size: log.frontier.size, root: log.frontier.root, timeMillis: now)
+        let note = try nodes[id]!.signer.sign(checkpoint).serialized
+        log.checkpoints[checkpoint.size] = note
+        nodes[id]!.logs[id] = log
+        let wire = Batch(log: id, from: from, note: note, entries: batch.map(WireEntry.init))
+        run(id, nodes[id]!.replicator.committed(wire, checkpoint: checkpoint))
+    }
+
+    /// Carries out directives for `id`, as QuartetNode's shell does with its store.
+    mutating func run(_ id: String, _ directives: [Directive]) {
+        for directive in directives {
+            switch directive {
+            case .send(let peer, let message):
+                send(from: id, to: peer, message)
+            case .store(let peer, let batch, let checkpoint):
+                var log = nodes[id]!.logs[batch.log] ?? MemoryLog()
+                var frontier = log.frontier
+                var entries: [Entry] = []
+                var failure: String?
+                for (i, wire) in batch.entries.enumerated() {
+                    guard let entry = try? Entry(headerBytes: wire.headerBytes, payload: wire.payload),
+                          entry.header.log == batch.log, entry.header.index == batch.from + UInt64(i) else { failure = "bad entry \(i)"; break }
+                    frontier.append(entry.leafHash)
+                    entries.append(entry)
+                }
+                if failure == nil, frontier.size != log.frontier.size + UInt64(batch.entries.count) || log.frontier.size != batch.from { failure = "not at the end" }
+                if failure == nil, frontier.root != checkpoint.root { failure = "leaves do not match the signed root" }
+                if let failure {
+                    run(id, nodes[id]!.replicator.rejected(batch, from: peer, reason: failure))
+                } else {
+                    log.entries += entries
+                    log.frontier = frontier
+                    log.checkpoints[checkpoint.size] = batch.note
+                    nodes[id]!.logs[batch.log] = log
+                    run(id, nodes[id]!.replicator.stored(batch, checkpoint: checkpoint, from: peer))
+                }
+            case .serve(let peer, let logName, let from):
+                guard let log = nodes[id]!.logs[logName] else { continue }
+                // The largest stored checkpoint within the batch limit.
+                let limit = from + UInt64(ProtocolLimits.maxBatchEntries)
+                guard let end = log.checkpoints.keys.filter({ $0 > from && $0 <= limit }).max(), let note = log.checkpoints[end] else { continue }
+                let entries = log.entries[Int(from)..<Int(end)].map(WireEntry.init)
+                send(from: id, to: peer, .entries(Batch(log: logName, from: from, note: note, entries: Array(entries))))
+            case .check(_, let logName, let note, let checkpoint):
+                guard let log = nodes[id]!.logs[logName], let headNote = log.checkpoints[log.frontier.size] else { continue }
+                let leaves = log.leaves
+                let ours = Merkle.root(ofLeaves: Array(leaves[0..<Int(checkpoint.size)]))
+                if ours != checkpoint.root {
+                    let proof = try! Merkle.consistencyProof(from: checkpoint.size, to: log.frontier.size) { level, index in
+                        try Merkle.subtreeHash(of: leaves, level: level, index: index)
+                    }
+                    run(id, nodes[id]!.replicator.inconsistent(Evidence(log: logName, first: note, second: headNote, prefixRoot: ours, proof: proof)))
+                }
+            case .keepEvidence(let evidence):
+                nodes[id]!.evidence.append(evidence)
+            case .alert(let alert):
+                nodes[id]!.alerts.append(alert)
+            case .dial, .close:
+                break  // connections are managed by the test
+            }
+        }
+    }
+
+    mutating func send(from: String, to: String, _ message: Message) {
+        guard !isCut(from, to) else { return }
+        // The greeting opens a connection: it arrives, once and first (as TCP would deliver it).
+        if isHello(message) {
+            sequence += 1
+            queue.append(Packet(at: now, sequence: sequence, from: from, to: to, frame: message.frame()))
+            return
+        }
+        let copies = chance(loss) ? 0 : (chance(duplication) ? 2 : 1)
+        for _ in 0..<copies {
+            sequence += 1
+            queue.append(Packet(at: now + random.next() % (maxDelay + 1), sequence: sequence, from: from, to: to, frame: message.frame()))
+        }
+    }
+
+    /// Delivers packets and fires anti-entropy ticks until `until`.
+    mutating func runUntil(_ until: UInt64, tickEvery: UInt64 = 50) {
+        while now <= until {
+            if now % tickEvery == 0 {
+                for id in nodes.keys.sorted() { run(id, nodes[id]!.replicator.tick()) }
+            }
+            // Deliver everything due now, in a shuffled order (reordering).
+            var due = queue.filter { $0.at <= now }
+            queue.removeAll { $0.at <= now }
+            due.sort { $0.sequence < $1.sequence }
+            for i in due.indices.reversed() where i > 0 {
+                let j = Int(random.next() % UInt64(i + 1))
+                due.swapAt(i, j)
+            }
+            for packet in due {
+                var decoder = FrameDecoder()
+                decoder.feed(packet.frame)
+                let body = try! decoder.next()!
+                let message = try! Message(body: body)
+                guard nodes[packet.to]!.replicator.connectedPeers.contains(packet.from) || isHello(message) else { continue }
+                run(packet.to, nodes[packet.to]!.replicator.received(message, from: packet.from))
+            }
+            now += 1
+        }
+    }
+
+    func isHello(_ message: Message) -> Bool { if case .hello = message { return true }; return false }
+
+    /// Every node's root per log.
+    func roots() -> [String: [String: Hash]] {
+        nodes.mapValues { $0.logs.mapValues(\.frontier.root) }
+    }
+
+    func sizes(_ log: String) -> [UInt64] { nodes.keys.sorted().map { nodes[$0]!.logs[log]?.frontier.size ?? 0 } }
+}
+
+@Suite struct SimulationTests {
+    static let ids = ["england", "northern-ireland", "scotland", "uk", "wales"]
+
+    @Test(arguments: [UInt64(1), 2, 3, 42, 1234])
+    func fiveNodesConvergeDespiteLossDuplicationReorderingAndDelay(seed: UInt64) throws {
+        var sim = try Simulation(ids: Self.ids, seed: seed)
+        sim.loss = 0.2
+        sim.duplication = 0.2
+        sim.maxDelay = 20
+        sim.connectAll()
+        for round in 0..<20 {
+            for id in Self.ids where (round + id.count) % 3 != 0 {
+                try sim.append(id, count: 1 + Int(sim.random.next() % 7))
+            }
+            sim.runUntil(sim.now + 10)
+        }
+        // Then quiet: anti-entropy repairs what was lost.
+        sim.loss = 0
+        sim.runUntil(sim.now + 1000)
+        for log in Self.ids {
+            let sizes = sim.sizes(log)
+            #expect(Set(sizes).count == 1, "log \(log) sizes \(sizes) with seed \(seed)")
+            let roots = Set(sim.nodes.values.compactMap { $0.logs[log]?.frontier.root })
+            #expect(roots.count == 1, "log \(log) diverged")
+        }
+        #expect(sim.nodes.values.allSatisfy { $0.evidence.isEmpty })
+        #expect(sim.nodes.values.allSatisfy { $0.alerts.isEmpty }, "\(sim.nodes.values.flatMap(\.alerts))")
+    }
+
+    @Test func aLogReachesTheAggregatorThroughARelayWhenItsLinkIsCut() throws {
+        var sim = try Simulation(ids: Self.ids, seed: 7)
+        sim.cut = [["uk", "wales"]]
+        sim.connectAll()
+        try sim.append("wales", count: 5)
+        try sim.append("wales", count: 3)
+        sim.runUntil(200)
+        #expect(sim.nodes["uk"]!.logs["wales"]?.frontier.size == 8)
+        #expect(sim.nodes["uk"]!.logs["wales"]?.frontier.root == sim.nodes["wales"]!.logs["wales"]!.frontier.root)
+    }
+
+    @Test func aNodeNeverAcceptsEntriesForItsOwnLogAndForgedBatchesAreRejected() throws {
+        var sim = try Simulation(ids: ["uk", "wales"], seed: 9)
+        sim.connectAll()
+        try sim.append("wales", count: 4)
+        sim.runUntil(50)
+        #expect(sim.nodes["uk"]!.logs["wales"]?.frontier.size == 4)
+
+        // uk pretends wales' log has a new batch: signed by wales' key? No: uk cannot sign for
+        // wales, so it replays wales' real checkpoint with altered entries.
+        let walesLog = sim.nodes["wales"]!.logs["wales"]!
+        let note = walesLog.checkpoints[4]!
+        var entries = walesLog.entries.map(WireEntry.init)
+        entries[2].headerBytes[entries[2].headerBytes.count - 1] ^= 1
+        // To wales itself: its own log, refused whatever it holds.
+        var directives = sim.nodes["wales"]!.replicator.received(.entries(Batch(log: "wales", from: 0, note: note, entries: entries)), from: "uk")
+        #expect(directives.contains { if case .alert(let alert) = $0 { return alert.message.contains("own log") }; return false })
+        #expect(!directives.contains { if case .store = $0 { return true }; return false })
+
+        // A third node that has nothing of wales yet gets the forged batch: verified, refused.
+        var fresh = try Simulation(ids: ["uk", "wales", "scotland"], seed: 9)
+        fresh.nodes["wales"]!.signer = sim.nodes["wales"]!.signer
+        let verifiers = ["uk": sim.nodes["uk"]!.signer.verifier, "wales": sim.nodes["wales"]!.signer.verifier, "scotland": fresh.nodes["scotland"]!.signer.verifier]
+        var settings = ReplicationSettings(node: "scotland", federation: "sim", ownLog: "scotland", verifiers: verifiers, peers: ["uk", "wales"])
+        settings.penaltyLimit = 2
+        fresh.nodes["scotland"]!.replicator = Replicator(settings: settings, heads: [:], seed: 1)
+        fresh.connect("scotland", "uk")
+        fresh.runUntil(5)
+        directives = fresh.nodes["scotland"]!.replicator.received(.entries(Batch(log: "wales", from: 0, note: note, entries: entries)), from: "uk")
+        #expect(directives.count == 1)
+        fresh.run("scotland", directives)
+        #expect(fresh.nodes["scotland"]!.logs["wales"] == nil, "nothing of a forged batch is stored")
+        #expect(fresh.nodes["scotland"]!.alerts.contains { $0.kind == .rejected && $0.peer == "uk" })
+
+        // Truncated: entries that do not reach the checkpoint's size.
+        directives = fresh.nodes["scotland"]!.replicator.received(
+            .entries(Batch(log: "wales", from: 0, note: note, entries: Array(walesLog.entries.prefix(3).map(WireEntry.init)))), from: "uk")
+        #expect(directives.contains { if case .alert(let a) = $0 { return a.message.contains("covers [0, 3)") }; return false })
+        // The second rejection reaches the penalty limit: the peer is disconnected.
+        #expect(directives.contains { if case .close(peer: "uk", _) = $0 { return true }; return false })
+
+        // Signed by the wrong key.
+        let forger = try NoteSigner(name: Simulation.origin + "wales", key: try Ed25519PrivateKey())
+        let forged = try forger.sign(Checkpoint(origin: Simulation.origin + "wales", size: 4, root: walesLog.frontier.root, timeMillis: 0)).serialized
+        fresh.connect("scotland", "uk")
+        fresh.runUntil(fresh.now + 5)
+        directives = fresh.nodes["scotland"]!.replicator.received(.entries(Batch(log: "wales", from: 0, note: forged, entries: walesLog.entries.map(WireEntry.init))), from: "uk")
+        #expect(directives.contains { if case .alert(let a) = $0 { return a.message.contains("does not verify") }; return false })
+        #expect(!directives.contains { if case .store = $0 { return true }; return false })
+    }
+
+    @Test func equivocationIsDetectedKeptQuarantinedAndPassedOn() throws {
+        var sim = try Simulation(ids: ["england", "uk", "wales"], seed: 11)
+        sim.connectAll()
+        try sim.append("wales", count: 3)
+        sim.runUntil(50)
+        #expect(sim.sizes("wales") == [3, 3, 3])
+        // wales' key signs a second, different history of the same log (a compromised or
+        // misbehaving origin) and shows it to england only.
+        var other = MemoryLog()
+        for i in 0..<5 {
+            let entry = try Entry(log: "wales", index: UInt64(i), timeMillis: 1, type: "t", classification: "public", author: "x",
+                                  payload: Array("{\"evil\":\(i)}".utf8), salt: [UInt8](repeating: 9, count: 32))
+            other.entries.append(entry)
+            other.frontier.append(entry.leafHash)
+        }
+        let evilNote = try sim.nodes["wales"]!.signer.sign(Checkpoint(origin: Simulation.origin + "wales", size: 5, root: other.frontier.root, timeMillis: 1)).serialized
+        let evilThree = try sim.nodes["wales"]!.signer.sign(Checkpoint(origin: Simulation.origin + "wales", size: 2,
+            root: Merkle.root(ofLeaves: Array(other.leaves.prefix(2))), timeMillis: 1)).serialized
+        // A smaller inconsistent checkpoint: england checks it against its tree and finds the lie.
+        sim.run("england", sim.nodes["england"]!.replicator.received(.heads([.init(log: "wales", note: evilThree)]), from: "wales"))
+        #expect(sim.nodes["england"]!.replicator.quarantined["wales"] != nil)
+        let evidence = try #require(sim.nodes["england"]!.evidence.first)
+        #expect(throws: Never.self) { _ = try evidence.verify(with: sim.nodes["wales"]!.signer.verifier) }
+        #expect(sim.nodes["england"]!.alerts.contains { $0.kind == .equivocation })
+        sim.runUntil(sim.now + 30)
+        // Passed on: uk verified the evidence and quarantined the log too.
+        #expect(sim.nodes["uk"]!.replicator.quarantined["wales"] == evidence)
+        #expect(sim.nodes["uk"]!.alerts.contains { $0.kind == .equivocation })
+        // A quarantined log takes no more entries.
+        let directives = sim.nodes["uk"]!.replicator.received(.entries(Batch(log: "wales", from: 3, note: evilNote, entries: [])), from: "england")
+        #expect(directives.isEmpty)
+        // Same size, different root, is evidence with no proof.
+        var fresh = try Simulation(ids: ["uk", "wales"], seed: 12)
+        fresh.nodes["wales"]!.signer = sim.nodes["wales"]!.signer
+        let settings = ReplicationSettings(node: "uk", federation: "sim", ownLog: "uk",
+                                           verifiers: ["uk": fresh.nodes["uk"]!.signer.verifier, "wales": sim.nodes["wales"]!.signer.verifier], peers: ["wales"])
+        let realNote = sim.nodes["wales"]!.logs["wales"]!.checkpoints[3]!
+        let real = try sim.nodes["wales"]!.signer.verifier.verifyCheckpoint(try SignedNote(parsing: realNote))
+        fresh.nodes["uk"]!.replicator = Replicator(settings: settings, heads: ["wales": LogHead(checkpoint: real, note: realNote)], seed: 3)
+        let sameSize = try sim.nodes["wales"]!.signer.sign(Checkpoint(origin: Simulation.origin + "wales", size: 3,
+            root: Merkle.root(ofLeaves: Array(other.leaves.prefix(3))), timeMillis: 1)).serialized
+        fresh.connect("uk", "wales")
+        fresh.runUntil(3)
+        let out = fresh.nodes["uk"]!.replicator.received(.heads([.init(log: "wales", note: sameSize)]), from: "wales")
+        let kept = out.compactMap { if case .keepEvidence(let e) = $0 { return e }; return nil }
+        #expect(kept.count == 1 && kept[0].proof.isEmpty)
+        #expect(throws: Never.self) { _ = try kept[0].verify(with: sim.nodes["wales"]!.signer.verifier) }
+    }
+
+    @Test func reconnectsBackOffWithJitterWithinBounds() throws {
+        let settings = ReplicationSettings(node: "england", federation: "sim", ownLog: "england", verifiers: [:], peers: ["uk", "wales"])
+        var replicator = Replicator(settings: settings, heads: [:], seed: 5)
+        #expect(replicator.start() == [.dial(peer: "uk", afterMillis: 0), .dial(peer: "wales", afterMillis: 0)])
+        var delays: [UInt64] = []
+        for _ in 0..<10 {
+            for directive in replicator.disconnected("uk") {
+                if case .dial(_, let after) = directive { delays.append(after) }
+            }
+        }
+        for (i, delay) in delays.enumerated() {
+            let ceiling = replicator.backoffCeiling(failures: i + 1)
+            #expect(delay >= ceiling && delay <= ceiling + ceiling / 2, "attempt \(i + 1): \(delay)")
+        }
+        #expect(delays.last! >= settings.backoffMaxMillis)
+        #expect(Set(delays.suffix(4)).count > 1, "jitter varies the delay")
+        // The side with the larger id does not dial.
+        let other = Replicator(settings: ReplicationSettings(node: "wales", federation: "sim", ownLog: "wales", verifiers: [:], peers: ["uk"]), heads: [:], seed: 1)
+        var copy = other
+        #expect(copy.start().isEmpty)
+        #expect(copy.disconnected("uk").isEmpty)
+    }
+
+    @Test func theHandshakeIsCheckedBeforeAnythingElse() throws {
+        let settings = ReplicationSettings(node: "uk", federation: "sim", ownLog: "uk", verifiers: [:], peers: ["wales"])
+        var replicator = Replicator(settings: settings, heads: [:], seed: 1)
+        _ = replicator.connected("wales")
+        var out = replicator.received(.request(log: "uk", from: 0), from: "wales")
+        #expect(out.contains { if case .close = $0 { return true }; return false })
+        _ = replicator.connected("wales")
+        out = replicator.received(.hello(version: 2, node: "wales", federation: "sim"), from: "wales")
+        #expect(out.contains { if case .send(_, .error(.version, _)) = $0 { return true }; return false })
+        _ = replicator.connected("wales")
+        out = replicator.received(.hello(version: 1, node: "england", federation: "sim"), from: "wales")
+        #expect(out.contains { if case .send(_, .error(.identity, _)) = $0 { return true }; return false })
+        _ = replicator.connected("wales")
+        out = replicator.received(.hello(version: 1, node: "wales", federation: "sim"), from: "wales")
+        #expect(out == [.send(peer: "wales", .heads([]))])
+        #expect(replicator.connectedPeers == ["wales"])
+    }
+}
