@@ -66,6 +66,7 @@ let package = Package(
         .target(
             name: "QuartetNode",
             dependencies: [
+                "QuartetReplication",
                 "QuartetStore",
                 "QuartetLedger",
                 "QuartetCrypto",

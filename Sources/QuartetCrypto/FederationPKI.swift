@@ -1,25 +1,48 @@
 import Foundation
 
-/// The identity a federation certificate carries: a URI subject alternative name
-/// `quartet://node/<id>` for a node. (Operator and reader identities for the API are added
-/// with the roles they need.)
+/// The identity a federation certificate carries, as one URI subject alternative name:
+/// `quartet://node/<id>` for a node, `quartet://operator/<log>` for an operator who may append to
+/// that log through its node's API, `quartet://reader/<name>` for someone who may read.
 public enum FederationIdentity: Hashable, Sendable, CustomStringConvertible {
     case node(String)
+    case `operator`(String)
+    case reader(String)
 
     /// The URI form written into certificates.
     public var uri: String {
         switch self {
         case .node(let id): return "quartet://node/\(id)"
+        case .operator(let log): return "quartet://operator/\(log)"
+        case .reader(let name): return "quartet://reader/\(name)"
+        }
+    }
+
+    /// The name part (node id, log, or reader name).
+    public var name: String {
+        switch self {
+        case .node(let id), .operator(let id), .reader(let id): return id
+        }
+    }
+
+    /// A short label for files and logs: `wales`, `operator-wales`, `reader-analyst`.
+    public var fileLabel: String {
+        switch self {
+        case .node(let id): return id
+        case .operator(let log): return "operator-\(log)"
+        case .reader(let name): return "reader-\(name)"
         }
     }
 
     /// Parses the URI form; nil for anything else.
     public init?(uri: String) {
-        let prefix = "quartet://node/"
-        guard uri.hasPrefix(prefix) else { return nil }
-        let id = String(uri.dropFirst(prefix.count))
-        guard FederationPKI.isValidNodeID(id) else { return nil }
-        self = .node(id)
+        for (prefix, make) in [("quartet://node/", FederationIdentity.node), ("quartet://operator/", FederationIdentity.operator),
+                               ("quartet://reader/", FederationIdentity.reader)] where uri.hasPrefix(prefix) {
+            let id = String(uri.dropFirst(prefix.count))
+            guard FederationPKI.isValidNodeID(id) else { return nil }
+            self = make(id)
+            return
+        }
+        return nil
     }
 
     /// The identity of a certificate: its only `quartet://` URI name, or nil.
@@ -81,14 +104,33 @@ public enum FederationPKI {
     /// `localhost`, IP 127.0.0.1 and ::1 (so loopback clients such as curl can check it).
     public static func issueNode(_ node: String, caDirectory: String, in directory: String, days: Int = 365,
                                  now: Date = Date(), notBefore: Date? = nil) throws -> IssuedFiles {
-        guard isValidNodeID(node) else { throw PKIError("node id \"\(node)\" must be 1-64 of a-z, 0-9 and -, starting with a letter or digit") }
+        try issue(.node(node), caDirectory: caDirectory, in: directory, days: days, now: now, notBefore: notBefore)
+    }
+
+    /// Issues a key and certificate for `identity`, named `<label>.pem` / `<label>.key` (label:
+    /// `wales`, `operator-wales`, `reader-analyst`). Node certificates also carry DNS and IP
+    /// names for the API (the node id, localhost, 127.0.0.1, ::1).
+    public static func issue(_ identity: FederationIdentity, caDirectory: String, in directory: String, days: Int = 365,
+                             now: Date = Date(), notBefore: Date? = nil) throws -> IssuedFiles {
+        let name = identity.name
+        guard isValidNodeID(name) else {
+            let kind: String
+            switch identity {
+            case .node: kind = "node id"
+            case .operator: kind = "log name"
+            case .reader: kind = "reader name"
+            }
+            throw PKIError("\(kind) \"\(name)\" must be 1-64 of a-z, 0-9 and -, starting with a letter or digit")
+        }
         let (caCert, caKey) = try loadAuthority(from: caDirectory)
         let key = try PrivateKey.generateP256()
-        let cert = try Certificate.issue(commonName: node, subjectKey: key, issuer: caCert, issuerKey: caKey,
+        var names: [SubjectAlternativeName] = [.uri(identity.uri)]
+        if case .node = identity { names += [.dns(name), .dns("localhost"), .ip("127.0.0.1"), .ip("::1")] }
+        let cert = try Certificate.issue(commonName: identity.fileLabel, subjectKey: key, issuer: caCert, issuerKey: caKey,
                                          notBefore: notBefore ?? now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(Double(days) * 86400),
-                                         isCA: false,
-                                         alternativeNames: [.uri(FederationIdentity.node(node).uri), .dns(node), .dns("localhost"), .ip("127.0.0.1"), .ip("::1")])
-        let certPath = "\(directory)/\(node).pem", keyPath = "\(directory)/\(node).key", caPath = "\(directory)/\(caCertificateFile)"
+                                         isCA: false, alternativeNames: names)
+        let label = identity.fileLabel
+        let certPath = "\(directory)/\(label).pem", keyPath = "\(directory)/\(label).key", caPath = "\(directory)/\(caCertificateFile)"
         var files = [(keyPath, try key.pemRepresentation(), 0o600), (certPath, try cert.pemRepresentation(), 0o644)]
         if URL(fileURLWithPath: directory).standardized != URL(fileURLWithPath: caDirectory).standardized {
             files.append((caPath, try caCert.pemRepresentation(), 0o644))

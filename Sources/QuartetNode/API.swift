@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import QuartetCrypto
+import QuartetLedger
 import QuartetStore
 import QuartetTLS
 
@@ -35,39 +36,151 @@ public struct NodeRequestContext: RequestContext {
     }
 }
 
-/// The node's HTTPS JSON API. Only `/healthz` answers without a client certificate.
-enum API {
-    static func router(node: String, store: LedgerStore) -> Router<NodeRequestContext> {
+/// The node's HTTPS JSON API (docs/openapi.yaml). Only `/healthz` answers without a client
+/// certificate; reading needs any federation identity; appending needs the operator
+/// certificate of the node's own log.
+struct API {
+    let node: String
+    let ownLog: String
+    let store: LedgerStore
+    let writer: LogWriter
+    let engine: ReplicationEngine
+    let federation: Federation
+
+    func router() -> Router<NodeRequestContext> {
         let router = Router(context: NodeRequestContext.self)
         router.get("/healthz") { _, _ -> Response in
             // Healthy means the data directory answers a read.
             do {
                 _ = try store.logs()
-                return json(["status": "ok", "node": node])
+                return Self.json(["status": "ok", "node": node])
             } catch {
-                return json(["status": "unavailable", "node": node, "error": "the data directory cannot be read"], status: .serviceUnavailable)
+                return Self.json(["status": "unavailable", "node": node, "error": "the data directory cannot be read"], status: .serviceUnavailable)
             }
+        }
+        router.get("/v1/logs") { _, context -> Response in
+            try await context.requireIdentity()
+            let logs: [[String: Any]] = engine.logStatus().map { status in
+                var out: [String: Any] = ["log": status.log.name, "origin": status.log.origin, "own": status.log.isOwn,
+                                          "size": status.head?.size ?? 0, "quarantined": status.quarantined,
+                                          "vkey": federation.members.first { $0.log == status.log.name }?.verifier.vkey ?? status.log.verifier.vkey]
+                if let head = status.head {
+                    out["root"] = head.checkpoint.root.base64
+                    out["checkpoint"] = head.note
+                    if let time = head.checkpoint.timeMillis {
+                        out["checkpoint_time_ms"] = time
+                        out["checkpoint_time"] = iso8601(time)
+                    }
+                    // Stored only after the signature and the leaves were checked.
+                    out["verified"] = true
+                } else {
+                    out["verified"] = true
+                }
+                if let seen = status.seenSize { out["origin_size_seen"] = seen }
+                out["behind"] = (status.seenSize ?? 0) > (status.head?.size ?? 0) ? (status.seenSize! - (status.head?.size ?? 0)) : 0
+                return out
+            }
+            return Self.json(["node": node, "logs": logs])
         }
         router.get("/v1/logs/{log}/checkpoint") { _, context -> Response in
             try await context.requireIdentity()
-            let name = try context.parameters.require("log")
-            let log = try findLog(name, in: store)
+            let log = try findLog(try context.parameters.require("log"))
             guard let checkpoint = try store.latestCheckpoint(log) else {
-                throw HTTPError(.notFound, message: "log \(name) has no checkpoint yet")
+                throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")
             }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: checkpoint.note)))
         }
+        router.get("/v1/logs/{log}/entries") { request, context -> Response in
+            try await context.requireIdentity()
+            let log = try findLog(try context.parameters.require("log"))
+            let from = try Self.number(request, "from") ?? 0
+            let limit = try Self.number(request, "limit") ?? 100
+            guard (1...1000).contains(limit) else { throw HTTPError(.badRequest, message: "limit must be from 1 to 1000") }
+            let size = try store.size(log)
+            let entries = try store.entries(log, from: from, limit: Int(min(limit, size > from ? size - from : 0)))
+            return Self.json(["log": log.name, "from": from, "size": size, "entries": entries.map(entryJSON)])
+        }
+        router.get("/v1/logs/{log}/proofs/inclusion") { request, context -> Response in
+            try await context.requireIdentity()
+            let log = try findLog(try context.parameters.require("log"))
+            guard let index = try Self.number(request, "index") else { throw HTTPError(.badRequest, message: "index is required") }
+            return Self.json(inclusionJSON(try Self.mapStoreError { try store.inclusionProof(log, index: index, size: try Self.number(request, "size")) }))
+        }
+        router.get("/v1/logs/{log}/proofs/consistency") { request, context -> Response in
+            try await context.requireIdentity()
+            let log = try findLog(try context.parameters.require("log"))
+            guard let from = try Self.number(request, "from") else { throw HTTPError(.badRequest, message: "from is required") }
+            return Self.json(consistencyJSON(try Self.mapStoreError { try store.consistencyProof(log, from: from, to: try Self.number(request, "to")) }))
+        }
+        router.post("/v1/logs/{log}/entries") { request, context -> Response in
+            let identity = try await context.requireIdentity()
+            let name = try context.parameters.require("log")
+            guard name == ownLog else {
+                let writer = federation.members.first { $0.log == name }?.id
+                throw HTTPError(.forbidden, message: writer.map { "log \(name) is written by node \($0); append there" } ?? "no log named \(name) in this federation")
+            }
+            guard identity == .operator(ownLog) else {
+                throw HTTPError(.forbidden, message: "appending to \(ownLog) needs the certificate of its operator (quartet://operator/\(ownLog)); this one is \(identity.uri)")
+            }
+            let body = try await request.body.collect(upTo: EntryHeader.maxPayloadLength + 64 * 1024)
+            guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
+                throw HTTPError(.badRequest, message: "the body must be a JSON object with type, optional classification, and payload (an object)")
+            }
+            guard let type = object["type"] as? String else { throw HTTPError(.badRequest, message: "type: expected a string") }
+            let classification = object["classification"] as? String ?? EntryHeader.publicClassification
+            guard let payload = object["payload"] as? [String: Any] else { throw HTTPError(.badRequest, message: "payload: expected a JSON object") }
+            let payloadBytes = try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes])
+            let append = AppendRequest(type: type, classification: classification, author: identity.fileLabel, payload: Array(payloadBytes))
+            do { try append.validate() } catch { throw HTTPError(.badRequest, message: (error as? StoreError)?.message ?? "\(error)") }
+            let receipt = try await writer.append(append)
+            return Self.json(["log": receipt.log, "index": receipt.index, "leaf_hash": receipt.leafHash.base64, "checkpoint": receipt.checkpoint.note],
+                             status: .created)
+        }
+        router.get("/v1/peers") { _, context -> Response in
+            try await context.requireIdentity()
+            let peers: [[String: Any]] = engine.peers().map { peer in
+                var out: [String: Any] = ["node": peer.id, "role": peer.role, "peer": peer.address, "connected": peer.connected]
+                if let since = peer.since { out["since"] = ISO8601DateFormatter().string(from: since) }
+                return out
+            }
+            return Self.json(["node": node, "peers": peers])
+        }
+        router.get("/v1/alerts") { _, context -> Response in
+            try await context.requireIdentity()
+            let formatter = ISO8601DateFormatter()
+            let alerts: [[String: Any]] = engine.alertList().map { item in
+                var out: [String: Any] = ["time": formatter.string(from: item.time), "kind": item.alert.kind.rawValue, "message": item.alert.message]
+                if let log = item.alert.log { out["log"] = log }
+                if let peer = item.alert.peer { out["peer"] = peer }
+                return out
+            }
+            let evidence: [[String: Any]] = engine.evidenceList().map { e in
+                ["log": e.log, "first": e.first, "second": e.second, "prefix_root": e.prefixRoot.base64, "proof": e.proof.map(\.base64)]
+            }
+            return Self.json(["node": node, "alerts": alerts, "quarantined": evidence])
+        }
         return router
     }
 
-    static func findLog(_ name: String, in store: LedgerStore) throws -> LogInfo {
-        let logs = try store.logs()
-        guard let log = logs.first(where: { $0.name == name }) else {
+    func findLog(_ name: String) throws -> LogInfo {
+        guard let log = try store.logs().first(where: { $0.name == name }) else {
             throw HTTPError(.notFound, message: "no log named \(name) on this node")
         }
         return log
+    }
+
+    static func number(_ request: Request, _ name: String) throws -> UInt64? {
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
+        guard let value = UInt64(text) else { throw HTTPError(.badRequest, message: "\(name) must be a non-negative integer, got \"\(text)\"") }
+        return value
+    }
+
+    static func mapStoreError<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as StoreError where error.code == .outOfRange {
+            throw HTTPError(.badRequest, message: error.message)
+        }
     }
 
     static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {

@@ -25,6 +25,8 @@ public struct Node: Sendable {
     let store: LedgerStore
     let peerContext: TLSContext
     let apiContext: TLSContext
+    let engine: ReplicationEngine
+    let writer: LogWriter
     let logger: Logger
 
     /// Loads everything the node needs and checks that it fits together, before listening.
@@ -50,7 +52,10 @@ public struct Node: Sendable {
             let names = certificate.uriNames.joined(separator: ", ")
             throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) names \(names.isEmpty ? "no quartet:// identity" : names), expected quartet://node/\(configuration.node)")
         }
+        let clientContext: TLSContext
         do {
+            clientContext = try TLSContext(role: .client, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
+                                           trustRoots: configuration.caCertificate)
             peerContext = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
                                          trustRoots: configuration.caCertificate, clientAuthentication: .required)
             apiContext = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
@@ -75,6 +80,18 @@ public struct Node: Sendable {
             }
             throw error
         }
+        do {
+            let engine = try ReplicationEngine(store: store, federation: federation, node: configuration.node, ownLog: configuration.log,
+                                               clientContext: clientContext, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+            let log = configuration.log
+            writer = try LogWriter(store: store, log: log, onCommit: { entries, checkpoint in
+                engine.committed(entries, checkpoint: checkpoint, log: log)
+            })
+            self.engine = engine
+        } catch {
+            try? store.close()
+            throw error
+        }
     }
 
     /// Runs until SIGTERM or SIGINT (or `shutdown` from a caller's ServiceGroup), then closes the
@@ -85,9 +102,10 @@ public struct Node: Sendable {
         let addresses = AddressLatch(callback: listening)
         let peers = Set(federation.members.map(\.id)).subtracting([configuration.node])
         let peerListener = PeerListener(address: configuration.peerListen, context: peerContext, members: peers, group: group,
-                                        logger: logger, bound: { addresses.set(peer: $0) })
+                                        engine: engine, logger: logger, bound: { addresses.set(peer: $0) })
         let api = Application(
-            router: API.router(node: configuration.node, store: store),
+            router: API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
+                        federation: federation).router(),
             server: .quartetTLS(context: apiContext, logger: logger),
             configuration: .init(address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port), serverName: "quartet"),
             onServerRunning: { channel in
@@ -96,7 +114,7 @@ public struct Node: Sendable {
             eventLoopGroupProvider: .shared(group),
             logger: logger)
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: peerListener), .init(service: api)],
+            services: [.init(service: peerListener), .init(service: ReplicationService(engine: engine)), .init(service: api)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.info("node starting", metadata: ["node": "\(configuration.node)", "data": "\(configuration.dataDirectory)"])
@@ -127,5 +145,17 @@ private final class AddressLatch: Sendable {
             return (p, a)
         }
         if let ready { callback?(ready.0, ready.1) }
+    }
+}
+
+/// Starts replication (dialling, anti-entropy) and, on graceful shutdown, closes every peer
+/// connection.
+struct ReplicationService: Service {
+    let engine: ReplicationEngine
+
+    func run() async throws {
+        engine.start()
+        try? await gracefulShutdown()
+        await engine.stop()
     }
 }

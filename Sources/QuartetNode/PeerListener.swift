@@ -6,10 +6,8 @@ import QuartetCrypto
 import QuartetTLS
 import ServiceLifecycle
 
-/// The peer port: mutual TLS 1.3, accepting only federation members' certificates.
-///
-/// Replication (issue 4) is not built yet: an accepted peer is logged and its bytes are
-/// discarded; the connection stays open until either side closes it.
+/// The peer port: mutual TLS 1.3, accepting only federation members' certificates; above TLS,
+/// each connection runs the replication protocol through the engine.
 final class PeerListener: Service, Sendable {
     private let address: HostPort
     private let context: TLSContext
@@ -18,9 +16,11 @@ final class PeerListener: Service, Sendable {
     private let group: any EventLoopGroup
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let bound: @Sendable (SocketAddress) -> Void
+    private let engine: ReplicationEngine
 
-    init(address: HostPort, context: TLSContext, members: Set<String>, group: any EventLoopGroup, logger: Logger,
+    init(address: HostPort, context: TLSContext, members: Set<String>, group: any EventLoopGroup, engine: ReplicationEngine, logger: Logger,
          bound: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.engine = engine
         self.address = address
         self.context = context
         self.members = members
@@ -30,7 +30,7 @@ final class PeerListener: Service, Sendable {
     }
 
     func run() async throws {
-        let context = self.context, members = self.members, logger = self.logger, connections = self.connections
+        let context = self.context, members = self.members, logger = self.logger, connections = self.connections, engine = self.engine
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -41,7 +41,7 @@ final class PeerListener: Service, Sendable {
                     connectionLogger[metadataKey: "peer.address"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
                     try channel.pipeline.syncOperations.addHandlers([
                         try TLSHandler(context: context, policy: .nodes(members), logger: connectionLogger),
-                        PeerConnectionHandler(logger: connectionLogger),
+                        PeerChannelHandler(engine: engine, logger: connectionLogger),
                     ])
                     let id = ObjectIdentifier(channel)
                     connections.withLockedValue { $0[id] = channel }
@@ -63,25 +63,3 @@ final class PeerListener: Service, Sendable {
     }
 }
 
-/// What happens on a peer connection once TLS has verified the peer.
-final class PeerConnectionHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    private let logger: Logger
-
-    init(logger: Logger) { self.logger = logger }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted(let peer, let version)? = event as? TLSEvent {
-            logger.info("peer connected", metadata: ["peer": "\(peer?.uri ?? "-")", "tls.version": "\(version)"])
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // The replication protocol is not built yet (issue 4): discard.
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
-    }
-}

@@ -68,6 +68,7 @@ public final class LogWriter: Sendable {
     private let commitQueue: DispatchQueue
     private let resumer: DispatchQueue
     private let maxBatch: Int
+    private let onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint) -> Void)?
 
     private struct Pending {
         let request: AppendRequest
@@ -116,7 +117,8 @@ public final class LogWriter: Sendable {
     public init(store: LedgerStore, log name: String,
                 clock: @escaping @Sendable () -> UInt64 = wallClockMillis,
                 salts: @escaping @Sendable (Int) throws -> [UInt8] = { try SaltPool.shared.bytes(count: $0) },
-                maxBatch: Int = 4096) throws(StoreError) {
+                maxBatch: Int = 4096,
+                onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint) -> Void)? = nil) throws(StoreError) {
         guard store.isWriter else { throw StoreError(.locked, "the store was opened for reading; open it as a writer to append") }
         let log = try store.log(named: name)
         guard log.isOwn else { throw StoreError(.notOwnLog, "log \(name) is a replica here; only its origin appends to it") }
@@ -136,6 +138,7 @@ public final class LogWriter: Sendable {
         self.clock = clock
         self.salts = salts
         self.maxBatch = maxBatch
+        self.onCommit = onCommit
         self.prepareQueue = DispatchQueue(label: "quartet.writer.\(name).prepare")
         self.commitQueue = DispatchQueue(label: "quartet.writer.\(name).commit")
         self.resumer = DispatchQueue(label: "quartet.writer.\(name).resume")
@@ -336,7 +339,10 @@ public final class LogWriter: Sendable {
     // Waking callers costs a task enqueue each; it is done off both stages.
     private func succeed(_ batch: PreparedBatch) {
         let log = self.log.name
+        let onCommit = self.onCommit
         resumer.async {
+            // Batches reach the observer in commit order (this queue is serial).
+            onCommit?(batch.entries, batch.checkpoint)
             for (pending, entry) in zip(batch.pending, batch.entries) {
                 pending.continuation.resume(returning: AppendReceipt(log: log, index: entry.header.index, leafHash: entry.leafHash,
                                                                      checkpoint: batch.checkpoint))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuartetNode
 import QuartetCrypto
 import QuartetLedger
 import QuartetStore
@@ -132,30 +133,6 @@ struct LogCommand: AsyncParsableCommand {
     }
 }
 
-func entryJSON(_ entry: Entry) -> [String: Any] {
-    let h = entry.header
-    var out: [String: Any] = [
-        "log": h.log, "index": h.index, "time_ms": h.timeMillis, "time": iso8601(h.timeMillis), "type": h.type,
-        "classification": h.classification, "author": h.author, "payload_commitment": h.payloadCommitment.base64,
-        "payload_length": h.payloadLength, "leaf_hash": entry.leafHash.base64, "header": Base64.encode(entry.headerBytes),
-    ]
-    if let payload = entry.payload {
-        out["payload"] = (try? JSONSerialization.jsonObject(with: Data(payload.bytes), options: [.fragmentsAllowed])) ?? NSNull()
-        // The exact stored bytes, so anyone can recompute SHA-256(salt || payload).
-        out["payload_base64"] = Base64.encode(payload.bytes)
-        out["salt"] = Base64.encode(payload.salt)
-    } else {
-        out["payload"] = NSNull()
-    }
-    return out
-}
-
-func iso8601(_ millis: UInt64) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
-}
-
 struct CheckpointCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "Print a log's latest signed checkpoint exactly as signed.")
 
@@ -226,8 +203,7 @@ struct ProofCommand: AsyncParsableCommand {
             let proof = try store.inclusionProof(try store.log(named: log), index: index, size: size)
             switch output.format {
             case .json:
-                printJSON(["log": proof.log, "index": proof.index, "size": proof.size, "leaf_hash": proof.leafHash.base64,
-                           "root": proof.root.base64, "proof": proof.proof.map(\.base64)])
+                printJSON(inclusionJSON(proof))
             case .text:
                 print("inclusion of \(proof.log)/\(proof.index) in the tree of size \(proof.size)")
                 print("leaf hash: \(proof.leafHash.base64)")
@@ -252,8 +228,7 @@ struct ProofCommand: AsyncParsableCommand {
             let proof = try store.consistencyProof(try store.log(named: log), from: from, to: to)
             switch output.format {
             case .json:
-                printJSON(["log": proof.log, "from": proof.from, "to": proof.to, "from_root": proof.fromRoot.base64,
-                           "root": proof.root.base64, "proof": proof.proof.map(\.base64)])
+                printJSON(consistencyJSON(proof))
             case .text:
                 print("consistency of \(proof.log) from size \(proof.from) to \(proof.to)")
                 print("from root: \(proof.fromRoot.base64)")

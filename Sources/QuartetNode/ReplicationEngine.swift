@@ -1,0 +1,391 @@
+import Dispatch
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import QuartetCrypto
+import QuartetLedger
+import QuartetReplication
+import QuartetStore
+import QuartetTLS
+
+/// The NIO shell around the pure `Replicator`: it owns the peer connections, feeds the state
+/// machine their messages, local commits and timer ticks, and carries out its directives against
+/// the store. Everything runs on one serial queue, so per-connection message order is kept and
+/// the state machine needs no locks.
+final class ReplicationEngine: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "quartet.replication")
+    private var replicator: Replicator
+    private let store: LedgerStore
+    private let federation: Federation
+    private let me: String
+    private let clientContext: TLSContext
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let evidenceDirectory: URL
+    private var logs: [String: LogInfo]
+    private var channels: [String: any Channel] = [:]
+    private var connectedSince: [String: Date] = [:]
+    private var stopped = false
+    private var antiEntropy: RepeatedTask?
+    /// Alerts since start, newest last (bounded).
+    private var alerts: [(time: Date, alert: ReplicationAlert)] = []
+    private var alertCounts: [String: Int] = [:]
+
+    init(store: LedgerStore, federation: Federation, node: String, ownLog: String, clientContext: TLSContext,
+         group: any EventLoopGroup, logger: Logger) throws {
+        self.store = store
+        self.federation = federation
+        self.me = node
+        self.clientContext = clientContext
+        self.group = group
+        self.logger = logger
+        evidenceDirectory = store.directory.url.appendingPathComponent("evidence")
+        // Every federation log has a place here: replicas are registered with their pinned keys.
+        var held = Dictionary(uniqueKeysWithValues: try store.logs().map { ($0.name, $0) })
+        for member in federation.members where held[member.log] == nil {
+            held[member.log] = try store.addLog(name: member.log, origin: member.verifier.name, publicKey: member.verifier.publicKey,
+                                                own: false, nowMillis: wallClockMillis())
+        }
+        for member in federation.members {
+            let log = held[member.log]!
+            guard log.verifier == member.verifier else {
+                throw NodeStartupError("log \(log.name) in \(store.directory.url.path) has key \(log.verifier.vkey), but the federation file pins \(member.verifier.vkey)")
+            }
+        }
+        logs = held
+        var heads: [String: LogHead] = [:]
+        for (name, log) in held {
+            if let stored = try store.latestCheckpoint(log) { heads[name] = LogHead(checkpoint: stored.checkpoint, note: stored.note) }
+        }
+        let quarantined = Self.loadEvidence(evidenceDirectory, federation: federation, logger: logger)
+        var settings = ReplicationSettings(node: node, federation: federation.name, ownLog: ownLog,
+                                           verifiers: Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.verifier) }),
+                                           peers: federation.members.map(\.id).filter { $0 != node })
+        settings.writers = Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.id) })
+        replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, seed: UInt64.random(in: 0...UInt64.max))
+    }
+
+    // MARK: Lifecycle
+
+    func start() {
+        queue.async {
+            self.run(self.replicator.start())
+            let loop = self.group.next()
+            self.antiEntropy = loop.scheduleRepeatedTask(initialDelay: .milliseconds(Int64(self.replicator.settings.antiEntropyMillis)),
+                                                         delay: .milliseconds(Int64(self.replicator.settings.antiEntropyMillis))) { _ in
+                self.queue.async { if !self.stopped { self.run(self.replicator.tick()) } }
+            }
+        }
+    }
+
+    /// Stops dialling and closes every peer connection (TLS close_notify first).
+    func stop() async {
+        let open: [any Channel] = queue.sync {
+            stopped = true
+            antiEntropy?.cancel()
+            return Array(channels.values)
+        }
+        for channel in open { try? await channel.close().get() }
+    }
+
+    // MARK: Events from connections
+
+    /// A TLS connection (either direction) verified `peer`.
+    func connected(_ peer: String, channel: any Channel) {
+        queue.async {
+            guard !self.stopped else { channel.close(promise: nil); return }
+            if let old = self.channels[peer], old !== channel {
+                old.close(promise: nil)
+            }
+            self.channels[peer] = channel
+            self.connectedSince[peer] = Date()
+            self.logger.info("peer connected", metadata: ["peer": "\(peer)"])
+            self.run(self.replicator.connected(peer))
+        }
+    }
+
+    func disconnected(_ peer: String, channel: any Channel) {
+        queue.async {
+            guard self.channels[peer] === channel else { return }
+            self.channels[peer] = nil
+            self.connectedSince[peer] = nil
+            self.logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
+            if !self.stopped { self.run(self.replicator.disconnected(peer)) }
+        }
+    }
+
+    func received(_ message: Message, from peer: String, channel: any Channel) {
+        queue.async {
+            guard self.channels[peer] === channel else { return }
+            self.run(self.replicator.received(message, from: peer))
+        }
+    }
+
+    /// A malformed or oversized frame: only that connection is closed.
+    func protocolError(_ error: WireError, from peer: String, channel: any Channel) {
+        queue.async {
+            self.record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer, message: error.message))
+            let frame = Message.error(code: .malformed, message: error.message).frame()
+            channel.writeAndFlush(ByteBuffer(bytes: frame)).whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    /// The node committed a batch of its own log.
+    func committed(_ entries: [Entry], checkpoint: StoredCheckpoint, log: String) {
+        queue.async {
+            guard let first = entries.first else { return }
+            let batch = Batch(log: log, from: first.header.index, note: checkpoint.note, entries: entries.map(WireEntry.init))
+            self.run(self.replicator.committed(batch, checkpoint: checkpoint.checkpoint))
+        }
+    }
+
+    // MARK: Directives
+
+    private func run(_ directives: [Directive]) {
+        var pending = directives[...]
+        while let directive = pending.popFirst() {
+            let more = execute(directive)
+            if !more.isEmpty { pending = more[...] + pending }
+        }
+    }
+
+    private func execute(_ directive: Directive) -> [Directive] {
+        switch directive {
+        case .send(let peer, let message):
+            send(message, to: peer)
+            return []
+        case .store(let peer, let batch, let checkpoint):
+            guard let log = logs[batch.log] else { return replicator.rejected(batch, from: peer, reason: "unknown log") }
+            do {
+                var entries: [Entry] = []
+                entries.reserveCapacity(batch.entries.count)
+                for (i, wire) in batch.entries.enumerated() {
+                    do { entries.append(try Entry(headerBytes: wire.headerBytes, payload: wire.payload)) } catch {
+                        throw StoreError(.invalidInput, "entry \(i) of the batch: \(error)")
+                    }
+                }
+                try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint)
+                logger.debug("stored batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "to": "\(batch.end)", "peer": "\(peer)"])
+                return replicator.stored(batch, checkpoint: checkpoint, from: peer)
+            } catch {
+                return replicator.rejected(batch, from: peer, reason: "\(error)")
+            }
+        case .serve(let peer, let logName, let from):
+            guard let log = logs[logName] else { return [] }
+            do {
+                guard let (entries, note) = try store.batch(log, from: from, maxEntries: ProtocolLimits.maxBatchEntries,
+                                                            maxBytes: ProtocolLimits.batchBytesBudget) else { return [] }
+                send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map(WireEntry.init))), to: peer)
+            } catch {
+                logger.error("cannot serve a batch", metadata: ["log": "\(logName)", "from": "\(from)", "error": "\(error)"])
+            }
+            return []
+        case .check(let peer, let logName, let note, let checkpoint):
+            guard let log = logs[logName] else { return [] }
+            do {
+                let prefix = try store.prefix(log, size: checkpoint.size)
+                guard prefix.root != checkpoint.root else { return [] }
+                logger.warning("a checkpoint disagrees with the stored tree", metadata: ["log": "\(logName)", "peer": "\(peer)", "size": "\(checkpoint.size)"])
+                return replicator.inconsistent(Evidence(log: logName, first: note, second: prefix.note, prefixRoot: prefix.root, proof: prefix.proof))
+            } catch {
+                logger.error("cannot check a checkpoint", metadata: ["log": "\(logName)", "error": "\(error)"])
+                return []
+            }
+        case .keepEvidence(let evidence):
+            keep(evidence)
+            return []
+        case .alert(let alert):
+            record(alert)
+            return []
+        case .dial(let peer, let after):
+            guard !stopped, let member = federation.member(peer) else { return [] }
+            group.next().scheduleTask(in: .milliseconds(Int64(after))) { self.dial(member) }
+            return []
+        case .close(let peer, let reason):
+            logger.warning("closing peer connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+            channels[peer]?.close(promise: nil)
+            return []
+        }
+    }
+
+    private func send(_ message: Message, to peer: String) {
+        guard let channel = channels[peer] else { return }
+        channel.writeAndFlush(ByteBuffer(bytes: message.frame()), promise: nil)
+    }
+
+    private func record(_ alert: ReplicationAlert) {
+        let metadata: Logger.Metadata = ["alert": "\(alert.kind.rawValue)", "log": "\(alert.log ?? "-")", "peer": "\(alert.peer ?? "-")"]
+        switch alert.kind {
+        case .equivocation: logger.critical("\(alert.message)", metadata: metadata)
+        default: logger.warning("\(alert.message)", metadata: metadata)
+        }
+        alerts.append((Date(), alert))
+        if alerts.count > 1000 { alerts.removeFirst(alerts.count - 1000) }
+        alertCounts[alert.kind.rawValue, default: 0] += 1
+    }
+
+    // MARK: Dialling
+
+    private func dial(_ member: Federation.Member) {
+        let engine = self
+        let peer = member.id
+        var connectionLogger = logger
+        connectionLogger[metadataKey: "peer"] = "\(peer)"
+        let tlsLogger = connectionLogger
+        ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        try TLSHandler(context: self.clientContext, policy: .node(peer), serverName: peer, logger: tlsLogger),
+                        PeerChannelHandler(engine: engine, logger: tlsLogger),
+                    ])
+                }
+            }
+            .connect(host: member.peer.host, port: member.peer.port)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    // If TLS fails, the handler's close reports the failure.
+                    channel.closeFuture.whenComplete { _ in engine.dialEnded(peer, channel: channel) }
+                case .failure(let error):
+                    engine.logger.debug("cannot reach peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                    engine.queue.async { if !engine.stopped { engine.run(engine.replicator.disconnected(peer)) } }
+                }
+            }
+    }
+
+    /// A dialled connection closed: if it never became the peer's connection (TLS refused),
+    /// back off and dial again.
+    private func dialEnded(_ peer: String, channel: any Channel) {
+        queue.async {
+            guard self.channels[peer] !== channel, !self.stopped else { return }
+            if self.channels[peer] == nil { self.run(self.replicator.disconnected(peer)) }
+        }
+    }
+
+    // MARK: Evidence
+
+    private func keep(_ evidence: Evidence) {
+        do {
+            try FileManager.default.createDirectory(at: evidenceDirectory, withIntermediateDirectories: true)
+            let object: [String: Any] = ["log": evidence.log, "first": evidence.first, "second": evidence.second,
+                                         "prefix_root": evidence.prefixRoot.base64, "proof": evidence.proof.map(\.base64)]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+            let url = evidenceDirectory.appendingPathComponent("\(evidence.log).json")
+            try data.write(to: url, options: .atomic)
+        } catch {
+            logger.error("cannot keep equivocation evidence", metadata: ["log": "\(evidence.log)", "error": "\(error)"])
+        }
+    }
+
+    static func loadEvidence(_ directory: URL, federation: Federation, logger: Logger) -> [String: Evidence] {
+        var result: [String: Evidence] = [:]
+        for member in federation.members {
+            let url = directory.appendingPathComponent("\(member.log).json")
+            guard let data = try? Data(contentsOf: url),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let first = object["first"] as? String, let second = object["second"] as? String,
+                  let prefix = (object["prefix_root"] as? String).flatMap({ try? Hash(base64: $0) }),
+                  let proof = (object["proof"] as? [String])?.compactMap({ try? Hash(base64: $0) }) else { continue }
+            let evidence = Evidence(log: member.log, first: first, second: second, prefixRoot: prefix, proof: proof)
+            do {
+                _ = try evidence.verify(with: member.verifier)
+                result[member.log] = evidence
+                logger.warning("log is quarantined by kept evidence", metadata: ["log": "\(member.log)"])
+            } catch {
+                logger.error("kept evidence does not verify; ignoring it", metadata: ["file": "\(url.path)", "error": "\(error)"])
+            }
+        }
+        return result
+    }
+
+    // MARK: Status for the API
+
+    struct PeerStatus {
+        var id: String
+        var role: String
+        var address: String
+        var connected: Bool
+        var since: Date?
+    }
+
+    struct LogStatus {
+        var log: LogInfo
+        var head: LogHead?
+        var seenSize: UInt64?
+        var quarantined: Bool
+    }
+
+    func peers() -> [PeerStatus] {
+        queue.sync {
+            federation.members.filter { $0.id != me }.map { member in
+                PeerStatus(id: member.id, role: member.role.rawValue, address: "\(member.peer)",
+                           connected: channels[member.id] != nil && replicator.connectedPeers.contains(member.id),
+                           since: connectedSince[member.id])
+            }
+        }
+    }
+
+    func logStatus() -> [LogStatus] {
+        queue.sync {
+            logs.values.sorted { $0.name < $1.name }.map { log in
+                LogStatus(log: log, head: replicator.heads[log.name], seenSize: replicator.seen[log.name]?.size,
+                          quarantined: replicator.quarantined[log.name] != nil)
+            }
+        }
+    }
+
+    func alertList() -> [(time: Date, alert: ReplicationAlert)] { queue.sync { alerts } }
+    func evidenceList() -> [Evidence] { queue.sync { Array(replicator.quarantined.values) } }
+}
+
+/// The handler at the top of every peer connection, both directions: frames in, messages to
+/// the engine.
+final class PeerChannelHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    private let engine: ReplicationEngine
+    private let logger: Logger
+    private var decoder = FrameDecoder()
+    private var peer: String?
+    private var failed = false
+
+    init(engine: ReplicationEngine, logger: Logger) {
+        self.engine = engine
+        self.logger = logger
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted(let identity, _)? = event as? TLSEvent, case .node(let id)? = identity {
+            peer = id
+            engine.connected(id, channel: context.channel)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let peer, !failed else { return }
+        let buffer = unwrapInboundIn(data)
+        decoder.feed(buffer.readableBytesView)
+        do {
+            while let body = try decoder.next() {
+                engine.received(try Message(body: body), from: peer, channel: context.channel)
+            }
+        } catch {
+            failed = true
+            engine.protocolError(error, from: peer, channel: context.channel)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let peer { engine.disconnected(peer, channel: context.channel) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

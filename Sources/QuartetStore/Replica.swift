@@ -1,0 +1,108 @@
+import Foundation
+import GRDB
+import QuartetLedger
+
+extension LedgerStore {
+    /// Stores a batch of a replica log received from a peer: entries `[from, from + n)` and the
+    /// signed checkpoint of size `from + n` that covers them (its signature already checked
+    /// against the pinned key). In one transaction it checks that the batch starts where the
+    /// stored log ends, that every entry decodes, names this log and its index, and matches its
+    /// payload commitment, and that the leaves extend the stored tree to the checkpoint's root.
+    /// Anything that does not fit is refused whole and nothing is stored.
+    public func ingest(_ log: LogInfo, from: UInt64, entries: [Entry], note: String, checkpoint: Checkpoint) throws(StoreError) {
+        guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading; replicas are stored by the node") }
+        guard !log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; it never takes entries from peers") }
+        guard checkpoint.origin == log.origin else {
+            throw StoreError(.invalidInput, "checkpoint origin \(checkpoint.origin) is not log \(log.name)'s origin \(log.origin)")
+        }
+        guard !entries.isEmpty, checkpoint.size == from + UInt64(entries.count) else {
+            throw StoreError(.invalidInput, "batch [\(from), \(from + UInt64(entries.count))) does not end at the checkpoint's size \(checkpoint.size)")
+        }
+        do {
+            try pool.write { db in
+                var frontier = try Self.frontier(db, log)
+                guard frontier.size == from else {
+                    throw StoreError(.outOfRange, "log \(log.name) holds \(frontier.size) entries; a batch from \(from) does not follow")
+                }
+                var nodes: [(Int, UInt64, Hash)] = []
+                for (offset, entry) in entries.enumerated() {
+                    let index = from + UInt64(offset)
+                    guard entry.header.log == log.name, entry.header.index == index else {
+                        throw StoreError(.invalidInput, "entry \(offset) of the batch names \(entry.header.log)/\(entry.header.index), expected \(log.name)/\(index)")
+                    }
+                    frontier.append(entry.leafHash) { level, idx, hash in
+                        if level > 0, level % Schema.nodeLevelStride == 0 { nodes.append((level, idx, hash)) }
+                    }
+                }
+                guard frontier.root == checkpoint.root else {
+                    throw StoreError(.invalidInput, "the leaves of log \(log.name) [\(from), \(checkpoint.size)) do not give the signed root")
+                }
+                let insertEntry = try db.makeStatement(sql: "INSERT INTO entries (key, header, leaf_hash, salt, payload) VALUES (?, ?, ?, ?, ?)")
+                for entry in entries {
+                    try insertEntry.execute(arguments: [Schema.entryKey(logID: log.id, index: entry.header.index), Data(entry.headerBytes),
+                                                        Data(entry.leafHash.bytes), entry.payload.map { Data($0.salt) }, entry.payload.map { Data($0.bytes) }])
+                }
+                let insertNode = try db.makeStatement(sql: "INSERT INTO nodes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)")
+                for (level, idx, hash) in nodes {
+                    try insertNode.execute(arguments: [log.id, level, Int64(idx), Data(hash.bytes)])
+                }
+                try db.execute(sql: "INSERT INTO checkpoints (log_id, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [log.id, Int64(checkpoint.size), Data(checkpoint.root.bytes), note, Int64(checkpoint.timeMillis ?? 0)])
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.io, "cannot store a batch of \(log.name)", cause: error)
+        }
+    }
+
+    /// What to send a peer that asked for `log` from `from`: the entries up to the largest stored
+    /// checkpoint no more than `maxEntries` (and, past the first checkpoint, `maxBytes` of
+    /// payload) beyond `from`, and that checkpoint's note. Nil if nothing is stored beyond `from`.
+    public func batch(_ log: LogInfo, from: UInt64, maxEntries: Int, maxBytes: Int) throws(StoreError) -> (entries: [Entry], note: String)? {
+        try read("read a batch of \(log.name)") { db -> (entries: [Entry], note: String)? in
+            let sizes = try Int64.fetchAll(db, sql: "SELECT size FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ? ORDER BY size",
+                                           arguments: [log.id, Int64(from), Int64(from) + Int64(maxEntries)])
+            var end: UInt64
+            if sizes.isEmpty {
+                // The next checkpoint is beyond the entry limit (only if a batch was that large).
+                guard let next = try Int64.fetchOne(db, sql: "SELECT MIN(size) FROM checkpoints WHERE log_id = ? AND size > ?",
+                                                    arguments: [log.id, Int64(from)]) else { return nil }
+                end = UInt64(next)
+            } else {
+                end = UInt64(sizes.last!)
+                // Respect the byte budget, but always send at least up to the first checkpoint.
+                let first = Schema.entryKey(logID: log.id, index: from)
+                var bytes = 0
+                let rows = try Row.fetchCursor(db, sql: "SELECT key, length(header) + coalesce(length(payload), 0) AS n FROM entries WHERE key BETWEEN ? AND ? ORDER BY key",
+                                               arguments: [first, Schema.entryKey(logID: log.id, index: end - 1)])
+                var cut: UInt64?
+                var index = from
+                while let row = try rows.next() {
+                    bytes += row["n"] as Int
+                    index += 1
+                    if bytes > maxBytes { cut = index; break }
+                }
+                if let cut, let fitting = sizes.last(where: { UInt64($0) <= cut }) ?? sizes.first {
+                    end = max(UInt64(fitting), UInt64(sizes.first!))
+                }
+            }
+            let first = Schema.entryKey(logID: log.id, index: from)
+            let entries = try Row.fetchAll(db, sql: "SELECT key, header, salt, payload FROM entries WHERE key BETWEEN ? AND ? ORDER BY key",
+                                           arguments: [first, Schema.entryKey(logID: log.id, index: end - 1)]).map { try Self.decodeEntry($0, log: log) }
+            guard entries.count == Int(end - from),
+                  let note = try String.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(end)]) else {
+                throw StoreError(.corrupt, "log \(log.name): entries [\(from), \(end)) are not all stored")
+            }
+            return (entries, note)
+        }
+    }
+
+    /// The root of the first `size` entries of `log` and the consistency proof from it to the
+    /// latest checkpoint, with that checkpoint's note: what equivocation evidence needs.
+    public func prefix(_ log: LogInfo, size: UInt64) throws(StoreError) -> (root: Hash, proof: [Hash], note: String) {
+        guard let head = try latestCheckpoint(log) else { throw StoreError(.outOfRange, "log \(log.name) is empty") }
+        let consistency = try consistencyProof(log, from: size, to: head.checkpoint.size)
+        return (consistency.fromRoot, consistency.proof, head.note)
+    }
+}

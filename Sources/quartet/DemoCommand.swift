@@ -1,0 +1,219 @@
+import ArgumentParser
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import QuartetNode
+import QuartetStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The five members of the UK occupational therapy workforce federation.
+let demoMembers: [(id: String, role: String)] = [
+    ("uk", "aggregator"), ("wales", "nation"), ("england", "nation"), ("scotland", "nation"), ("northern-ireland", "nation"),
+]
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the five-node federation on loopback: PKI, keys, configurations, five `quartet serve` processes.",
+        discussion: """
+            The first run creates DIR: pki/ (federation CA, a certificate per node, an operator \
+            certificate per log, a reader certificate), <node>/data (each log), <node>/<node>.json \
+            (configurations), federation.json and demo.json (everything a script needs). Later runs \
+            reuse DIR and its data. Ports are picked free on 127.0.0.1 unless --base-port is given \
+            (peer ports from it, API ports from it + 100). Ctrl-C (or SIGTERM) stops all five nodes \
+            gracefully. --no-start only writes the files.
+            """)
+
+    @Option(help: "The directory for the federation's files and data.") var dir: String
+    @Option(help: "First peer port (API ports start 100 above); 0 picks free ports.") var basePort: Int = 0
+    @Flag(help: "Write the files, start nothing.") var noStart = false
+
+    func run() async throws {
+        let root = URL(fileURLWithPath: dir).standardizedFileURL
+        let demoFile = root.appendingPathComponent("demo.json")
+        if !FileManager.default.fileExists(atPath: demoFile.path) {
+            try create(root)
+        }
+        guard !noStart else {
+            say("federation files in \(root.path); start with `quartet demo --dir \(dir)`")
+            return
+        }
+        try await start(root)
+    }
+
+    // MARK: Creating the files
+
+    func create(_ root: URL) throws {
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let pki = root.appendingPathComponent("pki")
+        let ca = pki.appendingPathComponent("ca").path
+        _ = try FederationPKI.createAuthority(in: ca)
+        var ports: [Int] = []
+        for i in 0..<(demoMembers.count * 2) {
+            ports.append(basePort == 0 ? try freePort() : basePort + (i < demoMembers.count ? i : 100 + i - demoMembers.count))
+        }
+        var nodes: [[String: Any]] = []
+        var federationNodes: [String] = []
+        for (i, member) in demoMembers.enumerated() {
+            let nodeDir = root.appendingPathComponent(member.id)
+            let files = try FederationPKI.issue(.node(member.id), caDirectory: ca, in: pki.appendingPathComponent(member.id).path)
+            let operatorFiles = try FederationPKI.issue(.operator(member.id), caDirectory: ca, in: pki.appendingPathComponent("operators").path)
+            // The node's data directory and log key.
+            let directory = DataDirectory(path: nodeDir.appendingPathComponent("data").path)
+            let store = try LedgerStore.create(directory)
+            let key = try Ed25519PrivateKey()
+            try directory.writeSigningKey(key, log: member.id)
+            let info = try store.addLog(name: member.id, origin: defaultOrigin(log: member.id), publicKey: key.publicKey, own: true, nowMillis: wallClockMillis())
+            try store.close()
+            let peer = ports[i], api = ports[demoMembers.count + i]
+            federationNodes.append(#"    {"id": "\#(member.id)", "role": "\#(member.role)", "peer": "127.0.0.1:\#(peer)", "api": "https://127.0.0.1:\#(api)", "vkey": "\#(info.verifier.vkey)"}"#)
+            let config = """
+                {
+                  "node": "\(member.id)",
+                  "data": "data",
+                  "peer": {"listen": "127.0.0.1:\(peer)"},
+                  "api": {"listen": "127.0.0.1:\(api)"},
+                  "tls": {"ca": "../pki/ca/ca.pem", "certificate": "../pki/\(member.id)/\(member.id).pem", "key": "../pki/\(member.id)/\(member.id).key"},
+                  "federation": "../federation.json"
+                }
+
+                """
+            let configPath = nodeDir.appendingPathComponent("\(member.id).json")
+            try Data(config.utf8).write(to: configPath)
+            nodes.append(["name": member.id, "role": member.role, "peer": "127.0.0.1:\(peer)", "api": "https://127.0.0.1:\(api)",
+                          "config": configPath.path, "data": directory.url.path, "log": member.id, "vkey": info.verifier.vkey,
+                          "ca_certificate": files.caCertificate,
+                          "operator_certificate": operatorFiles.certificate, "operator_key": operatorFiles.key])
+        }
+        let reader = try FederationPKI.issue(.reader("analyst"), caDirectory: ca, in: pki.appendingPathComponent("readers").path)
+        let federation = "{\n  \"federation\": \"uk-ot-workforce\",\n  \"nodes\": [\n\(federationNodes.joined(separator: ",\n"))\n  ]\n}\n"
+        try Data(federation.utf8).write(to: root.appendingPathComponent("federation.json"))
+        let demo: [String: Any] = [
+            "federation": root.appendingPathComponent("federation.json").path,
+            "ca_certificate": "\(ca)/ca.pem",
+            "reader": ["certificate": reader.certificate, "key": reader.key, "identity": FederationIdentity.reader("analyst").uri],
+            "nodes": nodes,
+        ]
+        try writeJSON(demo, to: root.appendingPathComponent("demo.json"))
+    }
+
+    func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
+            && withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } } == 0
+        guard ok else { throw CLIError("cannot find a free port on 127.0.0.1") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func writeJSON(_ object: [String: Any], to url: URL) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+        try (data + Data("\n".utf8)).write(to: url, options: .atomic)
+    }
+
+    // MARK: Running the nodes
+
+    func start(_ root: URL) async throws {
+        let demoFile = root.appendingPathComponent("demo.json")
+        guard var demo = try JSONSerialization.jsonObject(with: Data(contentsOf: demoFile)) as? [String: Any],
+              var nodes = demo["nodes"] as? [[String: Any]] else { throw CLIError("\(demoFile.path) is not a demo description") }
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        unblockShutdownSignals()
+        // Ctrl-C reaches the whole process group; the children handle it themselves. This
+        // process waits for them, then exits.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        var processes: [Process] = []
+        var tokens: [String] = []
+        let logs = root.appendingPathComponent("logs")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        for (i, node) in nodes.enumerated() {
+            let name = node["name"] as! String
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = ["serve", "--config", node["config"] as! String]
+            let logURL = logs.appendingPathComponent("\(name).log")
+            if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+            let handle = try FileHandle(forWritingTo: logURL)
+            handle.seekToEndOfFile()
+            process.standardError = handle
+            process.standardOutput = handle
+            let token = UUID().uuidString
+            handle.write(Data("--- quartet demo: starting \(token)\n".utf8))
+            tokens.append(token)
+            try process.run()
+            processes.append(process)
+            nodes[i]["pid"] = Int(process.processIdentifier)
+            nodes[i]["log_file"] = logURL.path
+        }
+        demo["nodes"] = nodes
+        try writeJSON(demo, to: demoFile)
+        // Wait until every node has said it is listening (or a node exits).
+        let deadline = Date().addingTimeInterval(60)
+        for (i, node) in nodes.enumerated() {
+            let logFile = node["log_file"] as! String
+            while !listening(logFile, token: tokens[i]) {
+                guard processes[i].isRunning else {
+                    stopAll(processes)
+                    throw CLIError("node \(node["name"]!) exited with status \(processes[i].terminationStatus); see \(node["log_file"]!)")
+                }
+                guard Date() < deadline else { stopAll(processes); throw CLIError("node \(node["name"]!) did not start listening within 60 s") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        say("Quartet federation running (\(nodes.count) nodes); Ctrl-C stops it.")
+        for node in nodes {
+            let name = (node["name"] as! String).padding(toLength: 17, withPad: " ", startingAt: 0)
+            let role = (node["role"] as! String).padding(toLength: 10, withPad: " ", startingAt: 0)
+            say("  \(name) \(role) peer \(node["peer"]!)  api \(node["api"]!)  pid \(node["pid"]!)")
+        }
+        say("demo description for scripts: \(demoFile.path)")
+        say("CA: \(demo["ca_certificate"]!)   reader certificate: \((demo["reader"] as! [String: Any])["certificate"]!)")
+        say("try: curl --cacert \(demo["ca_certificate"]!) \(nodes[0]["api"]!)/healthz")
+        say("Not built yet: the dashboard (issue 5); the seed plans are not imported yet.")
+        // Wait for a signal or for a node to die.
+        var received: Int32 = 0
+        let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler { received = sig }
+            source.resume()
+            return source
+        }
+        while received == 0 && processes.allSatisfy(\.isRunning) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        _ = signals
+        if received == 0, let dead = processes.firstIndex(where: { !$0.isRunning }) {
+            printError("node \(nodes[dead]["name"]!) exited with status \(processes[dead].terminationStatus); stopping the others")
+        }
+        say("stopping the federation...")
+        stopAll(processes)
+        say("stopped")
+    }
+
+    func stopAll(_ processes: [Process]) {
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(20)
+        while processes.contains(where: \.isRunning) && Date() < deadline { usleep(50_000) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Whether the node's log shows it listening since it started (its ready line follows the
+    /// marker this command writes before starting it).
+    func listening(_ logFile: String, token: String) -> Bool {
+        guard let text = try? String(contentsOfFile: logFile, encoding: .utf8),
+              let start = text.range(of: "--- quartet demo: starting \(token)\n", options: .backwards) else { return false }
+        return text[start.upperBound...].contains(" listening: peer ")
+    }
+}
+
+/// Writes a line to standard output at once (the demo runs for long; scripts read it live).
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
