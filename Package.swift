@@ -106,6 +106,14 @@ let package = Package(
         .testTarget(name: "QuartetReplicationTests", dependencies: ["QuartetReplication", "QuartetLedger", "QuartetCrypto"]),
         .testTarget(name: "QuartetStoreTests", dependencies: ["QuartetStore", "QuartetTestKit"]),
         .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit"]),
+        // Multi-node runs: real `quartet serve` processes on loopback.
+        .testTarget(name: "FederationTests", dependencies: [
+            "QuartetTestKit", "QuartetTLS", "QuartetReplication", "QuartetLedger", "QuartetStore", "QuartetCrypto",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "QuartetNodeTests", dependencies: ["QuartetNode", "QuartetTestKit"]),
         .testTarget(name: "QuartetTLSTests", dependencies: [
             "QuartetTLS", "QuartetCrypto", "QuartetTestKit",

@@ -1,0 +1,337 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import QuartetCrypto
+import QuartetLedger
+import QuartetReplication
+import QuartetStore
+import QuartetTestKit
+import QuartetTLS
+import Testing
+
+/// A federation made by `quartet demo --no-start`, its nodes run as separate `quartet serve`
+/// processes, read and written through their HTTPS APIs with curl.
+final class LocalFederation: @unchecked Sendable {
+    let root: URL
+    let demo: [String: Any]
+    let nodes: [String: [String: Any]]
+    var processes: [String: NodeProcess] = [:]
+    let ca: String
+    let reader: (certificate: String, key: String)
+
+    init() throws {
+        root = try TestKit.temporaryDirectory("federation")
+        let made = try TestKit.quartet(["demo", "--dir", root.path, "--no-start"])
+        guard made.status == 0 else { throw TestKitError("quartet demo --no-start failed: \(made.stderr)") }
+        demo = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("demo.json"))) as! [String: Any]
+        var nodes: [String: [String: Any]] = [:]
+        for node in demo["nodes"] as! [[String: Any]] { nodes[node["name"] as! String] = node }
+        self.nodes = nodes
+        ca = demo["ca_certificate"] as! String
+        let r = demo["reader"] as! [String: Any]
+        reader = (r["certificate"] as! String, r["key"] as! String)
+    }
+
+    static let all = ["uk", "wales", "england", "scotland", "northern-ireland"]
+
+    func start(_ names: [String] = all) throws {
+        for name in names { processes[name] = try NodeProcess(config: config(name)) }
+    }
+
+    func config(_ name: String) -> String { nodes[name]!["config"] as! String }
+    func api(_ name: String) -> String { nodes[name]!["api"] as! String }
+    func path(_ name: String, _ key: String) -> String { nodes[name]![key] as! String }
+
+    func stop() {
+        for (_, process) in processes { _ = process.stop(signal: SIGTERM, timeout: 10) }
+        processes = [:]
+    }
+
+    deinit {
+        for (_, process) in processes { _ = process.stop(signal: SIGKILL, timeout: 5) }
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    func curl(_ arguments: [String]) throws -> (body: String, status: Int) {
+        let curl = try #require(TestKit.which("curl"))
+        let result = try TestKit.run(curl, ["-sS", "--max-time", "15", "--cacert", ca, "-w", "\n%{http_code}"] + arguments)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (lines.dropLast().joined(separator: "\n"), Int(lines.last ?? "") ?? 0)
+    }
+
+    /// Appends at `node`'s own log as its operator; returns the acknowledged index.
+    @discardableResult
+    func append(_ node: String, _ payload: String) throws -> UInt64 {
+        let body = #"{"type":"progress.reading","payload":\#(payload)}"#
+        let (text, status) = try curl(["--cert", path(node, "operator_certificate"), "--key", path(node, "operator_key"),
+                                       "-H", "content-type: application/json", "-d", body, "\(api(node))/v1/logs/\(node)/entries"])
+        guard status == 201, let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let index = object["index"] as? Int else { throw TestKitError("append at \(node): \(status) \(text)") }
+        return UInt64(index)
+    }
+
+    func get(_ node: String, _ path: String) throws -> [String: Any] {
+        let (text, status) = try curl(["--cert", reader.certificate, "--key", reader.key, "\(api(node))\(path)"])
+        guard status == 200, let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw TestKitError("GET \(path) at \(node): \(status) \(text)")
+        }
+        return object
+    }
+
+    /// (size, root) of every log `node` holds.
+    func heads(_ node: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for log in try get(node, "/v1/logs")["logs"] as! [[String: Any]] {
+            out[log["log"] as! String] = "\(log["size"] as! Int) \(log["root"] as? String ?? "-")"
+        }
+        return out
+    }
+
+    /// Waits until every node in `names` holds the same heads and `check` accepts them.
+    func waitConverged(_ names: [String], timeout: TimeInterval = 30, check: ([String: String]) -> Bool = { _ in true }) throws -> [String: String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [String: [String: String]] = [:]
+        while Date() < deadline {
+            last = [:]
+            for name in names { last[name] = try? heads(name) }
+            let distinct = Set(last.values.map { $0.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") })
+            if last.count == names.count, distinct.count == 1, let heads = last.values.first, check(heads) { return heads }
+            usleep(200_000)
+        }
+        throw TestKitError("no convergence within \(timeout) s: \(last)")
+    }
+
+    func size(_ heads: [String: String], _ log: String) -> Int { Int(heads[log]?.split(separator: " ").first ?? "0") ?? 0 }
+}
+
+/// A peer that speaks the replication protocol by hand, with a federation certificate.
+final class FakePeer: @unchecked Sendable {
+    let channel: any Channel
+    private let inbox = NIOLockedValueBox<[Message]>([])
+    private let closed = NIOLockedValueBox(false)
+
+    init(as node: String, to target: String, port: Int, federation: LocalFederation) async throws {
+        let pki = federation.root.appendingPathComponent("pki")
+        let context = try TLSContext(role: .client, certificateChain: pki.appendingPathComponent("\(node)/\(node).pem").path,
+                                     privateKey: pki.appendingPathComponent("\(node)/\(node).key").path, trustRoots: federation.ca)
+        var logger = Logger(label: "fake")
+        logger.logLevel = .critical
+        let quiet = logger
+        let inbox = self.inbox, closed = self.closed
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        try TLSHandler(context: context, policy: .node(target), serverName: target, logger: quiet),
+                        FrameCollector(inbox: inbox),
+                    ])
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        channel.closeFuture.whenComplete { _ in closed.withLockedValue { $0 = true } }
+    }
+
+    func send(_ message: Message) { send(raw: message.frame()) }
+    func send(raw bytes: [UInt8]) { channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }
+    var isClosed: Bool { closed.withLockedValue { $0 } }
+
+    func wait(timeout: TimeInterval = 10, for match: (Message) -> Bool) throws -> Message {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let found = inbox.withLockedValue({ $0.first(where: match) }) { return found }
+            usleep(20_000)
+        }
+        throw TestKitError("no matching message within \(timeout) s; got \(inbox.withLockedValue { $0.map(\.name) })")
+    }
+}
+
+final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    private var decoder = FrameDecoder()
+    private let inbox: NIOLockedValueBox<[Message]>
+    init(inbox: NIOLockedValueBox<[Message]>) { self.inbox = inbox }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        decoder.feed(unwrapInboundIn(data).readableBytesView)
+        while let body = try? decoder.next(), let message = try? Message(body: body) {
+            inbox.withLockedValue { $0.append(message) }
+        }
+    }
+}
+
+@Suite(.serialized) struct FederationTests {
+    @Test func concurrentAppendsAtAllFiveNodesConvergeToIdenticalRoots() throws {
+        let federation = try LocalFederation()
+        try federation.start()
+        let perNode = 12
+        let failures = NIOLockedValueBox<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: LocalFederation.all.count * 3) { i in
+            let node = LocalFederation.all[i % LocalFederation.all.count]
+            for k in 0..<(perNode / 3) {
+                do { try federation.append(node, #"{"measure":"P2.A2.M1","worker":\#(i),"k":\#(k)}"#) } catch {
+                    failures.withLockedValue { $0.append("\(error)") }
+                }
+            }
+        }
+        #expect(failures.withLockedValue { $0 }.isEmpty, "\(failures.withLockedValue { $0 })")
+        let heads = try federation.waitConverged(LocalFederation.all) { heads in
+            LocalFederation.all.allSatisfy { federation.size(heads, $0) == perNode }
+        }
+        #expect(heads.count == 5)
+        // Every node verified what it stored: no alerts anywhere.
+        for node in LocalFederation.all {
+            let alerts = try federation.get(node, "/v1/alerts")["alerts"] as! [[String: Any]]
+            #expect(alerts.isEmpty, "\(node): \(alerts)")
+            let peers = try federation.get(node, "/v1/peers")["peers"] as! [[String: Any]]
+            #expect(peers.count == 4 && peers.allSatisfy { $0["connected"] as? Bool == true }, "\(node): \(peers)")
+        }
+        // A replica serves proofs that check against the origin's checkpoint.
+        let proof = try federation.get("uk", "/v1/logs/wales/proofs/inclusion?index=3")
+        #expect(proof["size"] as? Int == perNode)
+        let entries = try federation.get("scotland", "/v1/logs/wales/entries?from=0&limit=5")["entries"] as! [[String: Any]]
+        #expect(entries.count == 5 && entries[3]["leaf_hash"] as? String == proof["leaf_hash"] as? String)
+        federation.stop()
+    }
+
+    @Test func aNodeKilledMidStreamCatchesUpAndLosesNothingAcknowledged() throws {
+        let federation = try LocalFederation()
+        try federation.start()
+        var acknowledged: [UInt64] = []
+        for i in 0..<5 { acknowledged.append(try federation.append("england", #"{"i":\#(i)}"#)) }
+        let writer = Thread {
+            for i in 0..<20 { _ = try? federation.append("wales", #"{"w":\#(i)}"#) }
+        }
+        writer.start()
+        usleep(150_000)
+        // SIGKILL england while wales is streaming.
+        #expect(federation.processes["england"]!.stop(signal: SIGKILL, timeout: 5) != nil)
+        federation.processes["england"] = nil
+        for i in 0..<5 { _ = try federation.append("scotland", #"{"s":\#(i)}"#) }
+        while !writer.isFinished { usleep(50_000) }
+        federation.processes["england"] = try NodeProcess(config: federation.config("england"))
+        let heads = try federation.waitConverged(LocalFederation.all, timeout: 40) { heads in
+            federation.size(heads, "wales") == 20 && federation.size(heads, "scotland") == 5 && federation.size(heads, "england") == 5
+        }
+        #expect(federation.size(heads, "england") == acknowledged.count)
+        let verify = try TestKit.quartet(["verify", "--data", federation.path("england", "data")])
+        // The node holds the directory's lock; verify reads alongside it.
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+        federation.stop()
+    }
+
+    @Test func aCutLinkStillConvergesThroughRelaysAndHealsWhenRestored() throws {
+        let federation = try LocalFederation()
+        // uk dials wales (the smaller id dials); point uk's copy of the federation file at a
+        // port where nothing listens, so uk and wales cannot reach each other directly.
+        let original = federation.root.appendingPathComponent("federation.json")
+        let cutFile = federation.root.appendingPathComponent("uk/federation-cut.json")
+        let walesPeer = federation.path("wales", "peer")
+        let deadPort = try TestKit.freePort()
+        try Data(try String(contentsOf: original, encoding: .utf8).replacingOccurrences(of: "\"peer\": \"\(walesPeer)\"", with: "\"peer\": \"127.0.0.1:\(deadPort)\"").utf8)
+            .write(to: cutFile)
+        let ukConfig = URL(fileURLWithPath: federation.config("uk"))
+        let configText = try String(contentsOf: ukConfig, encoding: .utf8)
+        try Data(configText.replacingOccurrences(of: "\"../federation.json\"", with: "\"federation-cut.json\"").utf8).write(to: ukConfig)
+        try federation.start()
+        for i in 0..<6 { try federation.append("wales", #"{"relay":\#(i)}"#) }
+        _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") == 6 }
+        let ukPeers = try federation.get("uk", "/v1/peers")["peers"] as! [[String: Any]]
+        #expect(ukPeers.first { $0["node"] as? String == "wales" }?["connected"] as? Bool == false, "\(ukPeers)")
+        // Restore the link: uk restarts with the real federation file and reaches wales.
+        _ = federation.processes["uk"]!.stop()
+        try Data(configText.utf8).write(to: ukConfig)
+        federation.processes["uk"] = try NodeProcess(config: federation.config("uk"))
+        try federation.append("wales", #"{"relay":6}"#)
+        _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") == 7 }
+        let deadline = Date().addingTimeInterval(15)
+        var connected = false
+        while !connected && Date() < deadline {
+            let peers = try federation.get("uk", "/v1/peers")["peers"] as! [[String: Any]]
+            connected = peers.first { $0["node"] as? String == "wales" }?["connected"] as? Bool == true
+            if !connected { usleep(200_000) }
+        }
+        #expect(connected)
+        federation.stop()
+    }
+
+    @Test func forgedBatchesEquivocationAndBadFramesAreCaughtAndOnlyTheirConnectionSuffers() async throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk", "wales"])
+        let ukPort = Int(federation.path("uk", "peer").split(separator: ":").last!)!
+        _ = try federation.waitConverged(["uk", "wales"])
+
+        // England's certificate and key, but not the england node: a peer under test control.
+        let peer = try await FakePeer(as: "england", to: "uk", port: ukPort, federation: federation)
+        peer.send(.hello(version: 1, node: "england", federation: "uk-ot-workforce"))
+        _ = try peer.wait { if case .hello = $0 { return true }; return false }
+        _ = try peer.wait { if case .heads = $0 { return true }; return false }
+
+        // 1. A batch of scotland's log signed by a key that is not scotland's.
+        let stranger = try NoteSigner(name: "quartet.ot-workforce.uk/scotland", key: try Ed25519PrivateKey())
+        let fakeEntry = try Entry(log: "scotland", index: 0, timeMillis: 1, type: "t", classification: "public", author: "x",
+                                  payload: Array("{}".utf8), salt: [UInt8](repeating: 1, count: 32))
+        let forgedNote = try stranger.sign(Checkpoint(origin: "quartet.ot-workforce.uk/scotland", size: 1, root: fakeEntry.leafHash, timeMillis: 1)).serialized
+        peer.send(.entries(Batch(log: "scotland", from: 0, note: forgedNote, entries: [WireEntry(fakeEntry)])))
+
+        // 2. England's real key signs two different histories of size 1.
+        let englandData = DataDirectory(path: federation.path("england", "data"))
+        let signer = try NoteSigner(name: "quartet.ot-workforce.uk/england", key: try englandData.readSigningKey(log: "england"))
+        func entry(_ text: String) throws -> Entry {
+            try Entry(log: "england", index: 0, timeMillis: 2, type: "progress.reading", classification: "public", author: "england",
+                      payload: Array(text.utf8), salt: [UInt8](repeating: 2, count: 32))
+        }
+        let honest = try entry(#"{"v":1}"#), other = try entry(#"{"v":2}"#)
+        let honestNote = try signer.sign(Checkpoint(origin: "quartet.ot-workforce.uk/england", size: 1, root: honest.leafHash, timeMillis: 2)).serialized
+        let otherNote = try signer.sign(Checkpoint(origin: "quartet.ot-workforce.uk/england", size: 1, root: other.leafHash, timeMillis: 3)).serialized
+        peer.send(.entries(Batch(log: "england", from: 0, note: honestNote, entries: [WireEntry(honest)])))
+        // uk stores it and relays it to wales; then the other history arrives.
+        _ = try federation.waitConverged(["uk", "wales"]) { federation.size($0, "england") == 1 }
+        peer.send(.heads([.init(log: "england", note: otherNote)]))
+
+        var ukAlerts: [String: Any] = [:]
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            ukAlerts = try federation.get("uk", "/v1/alerts")
+            if (ukAlerts["quarantined"] as! [[String: Any]]).count == 1 { break }
+            usleep(100_000)
+        }
+        let alerts = ukAlerts["alerts"] as! [[String: Any]]
+        #expect(alerts.contains { $0["kind"] as? String == "rejected" && $0["peer"] as? String == "england" && ($0["message"] as? String ?? "").contains("does not verify") },
+                "\(alerts)")
+        #expect(alerts.contains { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "england" }, "\(alerts)")
+        #expect((ukAlerts["quarantined"] as! [[String: Any]]).first?["log"] as? String == "england")
+        // Nothing of the forged batch was stored.
+        #expect(federation.size(try federation.heads("uk"), "scotland") == 0)
+        // The evidence was passed on: wales verified it and quarantined england's log too.
+        var walesQuarantined: [[String: Any]] = []
+        for _ in 0..<50 where walesQuarantined.isEmpty {
+            walesQuarantined = try federation.get("wales", "/v1/alerts")["quarantined"] as! [[String: Any]]
+            if walesQuarantined.isEmpty { usleep(100_000) }
+        }
+        #expect(walesQuarantined.first?["log"] as? String == "england")
+        let walesLogs = try federation.get("wales", "/v1/logs")["logs"] as! [[String: Any]]
+        #expect(walesLogs.first { $0["log"] as? String == "england" }?["quarantined"] as? Bool == true)
+
+        // 3. A malformed frame (and an oversized one) closes only that connection.
+        let rogue = try await FakePeer(as: "northern-ireland", to: "uk", port: ukPort, federation: federation)
+        rogue.send(.hello(version: 1, node: "northern-ireland", federation: "uk-ot-workforce"))
+        _ = try rogue.wait { if case .heads = $0 { return true }; return false }
+        rogue.send(raw: [0, 0, 0, 3, 42, 1, 2])
+        let error = try rogue.wait { if case .error = $0 { return true }; return false }
+        #expect(error == .error(code: .malformed, message: "unknown message type 42"))
+        let closeDeadline = Date().addingTimeInterval(5)
+        while !rogue.isClosed && Date() < closeDeadline { usleep(20_000) }
+        #expect(rogue.isClosed)
+        let huge = try await FakePeer(as: "scotland", to: "uk", port: ukPort, federation: federation)
+        huge.send(.hello(version: 1, node: "scotland", federation: "uk-ot-workforce"))
+        _ = try huge.wait { if case .heads = $0 { return true }; return false }
+        huge.send(raw: [0x7F, 0xFF, 0xFF, 0xFF, 1])
+        _ = try huge.wait { if case .error(.malformed, let text) = $0 { return text.contains("exceeds the limit") }; return false }
+        // uk still talks to wales, and to the england peer.
+        let peers = try federation.get("uk", "/v1/peers")["peers"] as! [[String: Any]]
+        #expect(peers.first { $0["node"] as? String == "wales" }?["connected"] as? Bool == true, "\(peers)")
+        #expect(!peer.isClosed)
+        federation.stop()
+    }
+}
