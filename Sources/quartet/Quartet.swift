@@ -14,7 +14,7 @@ struct Quartet: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, AppendCommand.self, LogCommand.self, CheckpointCommand.self,
-            KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, ServeCommand.self, DemoCommand.self, BenchCommand.self, DevCommand.self,
+            KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, ServeCommand.self, DemoCommand.self, StatusCommand.self, BenchCommand.self, DevCommand.self,
         ]
     )
 }

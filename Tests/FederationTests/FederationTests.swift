@@ -186,6 +186,16 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
             let peers = try federation.get(node, "/v1/peers")["peers"] as! [[String: Any]]
             #expect(peers.count == 4 && peers.allSatisfy { $0["connected"] as? Bool == true }, "\(node): \(peers)")
         }
+        // `quartet status` asks a node for its peers and logs.
+        let status = try TestKit.quartet(["status", "--config", federation.config("uk"), "--format", "json"])
+        #expect(status.status == 0, "\(status.stderr)")
+        let statusJSON = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        #expect((statusJSON["peers"] as? [[String: Any]])?.filter { $0["connected"] as? Bool == true }.count == 4)
+        let statusLogs = try #require(statusJSON["logs"] as? [[String: Any]])
+        #expect(statusLogs.count == 5 && statusLogs.allSatisfy { $0["size"] as? Int == perNode && $0["behind"] as? Int == 0 }, "\(statusLogs)")
+        let text = try TestKit.quartet(["status", "--config", federation.config("wales")])
+        #expect(text.stdout.contains("england           connected since"), "\(text.stdout)")
+        #expect(text.stdout.contains("wales             \(perNode) entries (own)"), "\(text.stdout)")
         // A replica serves proofs that check against the origin's checkpoint.
         let proof = try federation.get("uk", "/v1/logs/wales/proofs/inclusion?index=3")
         #expect(proof["size"] as? Int == perNode)
@@ -208,6 +218,10 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         #expect(federation.processes["england"]!.stop(signal: SIGKILL, timeout: 5) != nil)
         federation.processes["england"] = nil
         for i in 0..<5 { _ = try federation.append("scotland", #"{"s":\#(i)}"#) }
+        let down = try TestKit.quartet(["status", "--config", federation.config("uk")])
+        #expect(down.stdout.contains("england           not connected"), "\(down.stdout)")
+        let unreachable = try TestKit.quartet(["status", "--config", federation.config("england")])
+        #expect(unreachable.status != 0 && unreachable.stderr.contains("cannot reach node england"), "\(unreachable.stderr)")
         while !writer.isFinished { usleep(50_000) }
         federation.processes["england"] = try NodeProcess(config: federation.config("england"))
         let heads = try federation.waitConverged(LocalFederation.all, timeout: 40) { heads in

@@ -1,0 +1,85 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import QuartetTLS
+
+/// A minimal HTTPS client for a node's API over QuartetTLS (no other TLS stack in the package):
+/// one GET per connection, the JSON body returned.
+public struct APIClient: Sendable {
+    let context: TLSContext
+    let node: String
+    let address: HostPort
+
+    /// - Parameters:
+    ///   - node: the node expected at `address` (its certificate must name it).
+    public init(certificate: String, key: String, ca: String, node: String, address: HostPort) throws {
+        context = try TLSContext(role: .client, certificateChain: certificate, privateKey: key, trustRoots: ca)
+        self.node = node
+        self.address = address
+    }
+
+    public func get(_ path: String) async throws -> (status: Int, body: Data) {
+        var logger = Logger(label: "quartet.client")
+        logger.logLevel = .critical
+        let quiet = logger
+        let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (Int, Data).self)
+        let context = self.context, node = self.node
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(5))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, policy: .node(node), serverName: node, logger: quiet))
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise))
+                    }
+                }
+                .connect(host: address.host, port: address.port).get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+        head.headers.add(name: "Host", value: address.host)
+        head.headers.add(name: "Connection", value: "close")
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        let (status, body) = try await promise.futureResult.get()
+        try? await channel.close().get()
+        return (status, body)
+    }
+}
+
+final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    private let promise: EventLoopPromise<(Int, Data)>
+    private var status = 0
+    private var body = Data()
+    private var done = false
+
+    init(promise: EventLoopPromise<(Int, Data)>) { self.promise = promise }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): status = Int(head.status.code)
+        case .body(let buffer): body.append(contentsOf: buffer.readableBytesView)
+        case .end:
+            done = true
+            promise.succeed((status, body))
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !done { done = true; promise.fail(error) }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !done { done = true; promise.fail(ChannelError.eof) }
+        context.fireChannelInactive()
+    }
+}
