@@ -68,4 +68,9 @@ static inline uint64_t quartet_SSL_OP_NO_TICKET(void) {
     return SSL_OP_NO_TICKET;
 }
 
+/// SSL_CTX_set_session_cache_mode is a macro over SSL_CTX_ctrl.
+static inline long quartet_SSL_CTX_set_session_cache_off(SSL_CTX *ctx) {
+    return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+}
+
 #endif

@@ -59,7 +59,7 @@ struct API {
             }
         }
         router.get("/v1/logs") { _, context -> Response in
-            try await context.requireIdentity()
+            try await reader(context)
             let logs: [[String: Any]] = engine.logStatus().map { status in
                 var out: [String: Any] = ["log": status.log.name, "origin": status.log.origin, "own": status.log.isOwn,
                                           "size": status.head?.size ?? 0, "quarantined": status.quarantined,
@@ -83,7 +83,7 @@ struct API {
             return Self.json(["node": node, "logs": logs])
         }
         router.get("/v1/logs/{log}/checkpoint") { _, context -> Response in
-            try await context.requireIdentity()
+            try await reader(context)
             let log = try findLog(try context.parameters.require("log"))
             guard let checkpoint = try store.latestCheckpoint(log) else {
                 throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")
@@ -93,7 +93,7 @@ struct API {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: checkpoint.note)))
         }
         router.get("/v1/logs/{log}/entries") { request, context -> Response in
-            try await context.requireIdentity()
+            try await reader(context)
             let log = try findLog(try context.parameters.require("log"))
             let from = try Self.number(request, "from") ?? 0
             let limit = try Self.number(request, "limit") ?? 100
@@ -103,19 +103,19 @@ struct API {
             return Self.json(["log": log.name, "from": from, "size": size, "entries": entries.map(entryJSON)])
         }
         router.get("/v1/logs/{log}/proofs/inclusion") { request, context -> Response in
-            try await context.requireIdentity()
+            try await reader(context)
             let log = try findLog(try context.parameters.require("log"))
             guard let index = try Self.number(request, "index") else { throw HTTPError(.badRequest, message: "index is required") }
             return Self.json(inclusionJSON(try Self.mapStoreError { try store.inclusionProof(log, index: index, size: try Self.number(request, "size")) }))
         }
         router.get("/v1/logs/{log}/proofs/consistency") { request, context -> Response in
-            try await context.requireIdentity()
+            try await reader(context)
             let log = try findLog(try context.parameters.require("log"))
             guard let from = try Self.number(request, "from") else { throw HTTPError(.badRequest, message: "from is required") }
             return Self.json(consistencyJSON(try Self.mapStoreError { try store.consistencyProof(log, from: from, to: try Self.number(request, "to")) }))
         }
         router.post("/v1/logs/{log}/entries") { request, context -> Response in
-            let identity = try await context.requireIdentity()
+            let identity = try await reader(context)
             let name = try context.parameters.require("log")
             guard name == ownLog else {
                 let writer = federation.members.first { $0.log == name }?.id
@@ -139,7 +139,7 @@ struct API {
                              status: .created)
         }
         router.get("/v1/peers") { _, context -> Response in
-            try await context.requireIdentity()
+            try await reader(context)
             let peers: [[String: Any]] = engine.peers().map { peer in
                 var out: [String: Any] = ["node": peer.id, "role": peer.role, "peer": peer.address, "connected": peer.connected]
                 if let since = peer.since { out["since"] = ISO8601DateFormatter().string(from: since) }
@@ -148,7 +148,7 @@ struct API {
             return Self.json(["node": node, "peers": peers])
         }
         router.get("/v1/alerts") { _, context -> Response in
-            try await context.requireIdentity()
+            try await reader(context)
             let formatter = ISO8601DateFormatter()
             let alerts: [[String: Any]] = engine.alertList().map { item in
                 var out: [String: Any] = ["time": formatter.string(from: item.time), "kind": item.alert.kind.rawValue, "message": item.alert.message]
@@ -162,6 +162,25 @@ struct API {
             return Self.json(["node": node, "alerts": alerts, "quarantined": evidence])
         }
         return router
+    }
+
+    /// The client's identity if it may read: a federation member node, the operator of a
+    /// federation log, or a reader. A certificate from the CA naming anything else (a node
+    /// removed from the federation file, say) is refused (403).
+    @discardableResult
+    func reader(_ context: NodeRequestContext) async throws -> FederationIdentity {
+        let identity = try await context.requireIdentity()
+        switch identity {
+        case .node(let id):
+            guard federation.member(id) != nil else { throw HTTPError(.forbidden, message: "\(identity.uri) is not a member of the federation") }
+        case .operator(let log):
+            guard federation.members.contains(where: { $0.log == log }) else {
+                throw HTTPError(.forbidden, message: "\(identity.uri) operates no log of this federation")
+            }
+        case .reader:
+            break
+        }
+        return identity
     }
 
     func findLog(_ name: String) throws -> LogInfo {

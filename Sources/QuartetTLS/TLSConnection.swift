@@ -25,7 +25,16 @@ final class TLSConnection {
     }
 
     init(context: TLSContext, serverName: String?) throws(TLSError) {
-        guard let ssl = SSL_new(context.ctx), let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem()) else {
+        guard let ssl = SSL_new(context.ctx) else {
+            throw TLSError(.configuration, "cannot create a TLS connection", openSSLErrors: drainOpenSSLErrors())
+        }
+        guard let readBIO = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError(.configuration, "cannot create a TLS connection", openSSLErrors: drainOpenSSLErrors())
+        }
+        guard let writeBIO = BIO_new(BIO_s_mem()) else {
+            BIO_free(readBIO)
+            SSL_free(ssl)
             throw TLSError(.configuration, "cannot create a TLS connection", openSSLErrors: drainOpenSSLErrors())
         }
         // An empty read BIO means "wait for more bytes", not end of stream.
@@ -40,7 +49,12 @@ final class TLSConnection {
             SSL_set_accept_state(ssl)
         case .client:
             SSL_set_connect_state(ssl)
-            if let serverName { _ = quartet_SSL_set_tlsext_host_name(ssl, serverName) }
+            if let serverName, !serverName.isEmpty {
+                guard quartet_SSL_set_tlsext_host_name(ssl, serverName) == 1 else {
+                    SSL_free(ssl)
+                    throw TLSError(.configuration, "cannot send the server name \(serverName)", openSSLErrors: drainOpenSSLErrors())
+                }
+            }
         }
     }
 
@@ -56,6 +70,8 @@ final class TLSConnection {
     }
 
     func handshake() -> HandshakeResult {
+        // SSL_get_error reads the thread's error queue: start it empty.
+        ERR_clear_error()
         let result = SSL_do_handshake(ssl)
         if result == 1 { return .complete }
         switch SSL_get_error(ssl, result) {
@@ -75,6 +91,7 @@ final class TLSConnection {
     func read(into buffer: inout ByteBuffer) -> ReadResult {
         var readBytes = 0
         var status: Int32 = 0
+        ERR_clear_error()
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16384) { pointer in
             status = SSL_read_ex(ssl, pointer.baseAddress, pointer.count, &readBytes)
             return status == 1 ? readBytes : 0
@@ -93,6 +110,7 @@ final class TLSConnection {
     /// Encrypts all of `buffer`; the ciphertext waits in the write BIO.
     func write(_ buffer: ByteBuffer) -> TLSError? {
         var buffer = buffer
+        ERR_clear_error()
         while buffer.readableBytes > 0 {
             var written = 0
             let ok = buffer.withUnsafeReadableBytes { SSL_write_ex(ssl, $0.baseAddress, $0.count, &written) }

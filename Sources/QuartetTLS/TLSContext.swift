@@ -78,8 +78,11 @@ public final class TLSContext: @unchecked Sendable {
             let mode = clientAuthentication == .required ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER
             SSL_CTX_set_verify(ctx, mode, nil)
             if let names = SSL_load_client_CA_file(trustRoots) { SSL_CTX_set_client_CA_list(ctx, names) }
-            // Every handshake is a full one: no session tickets to protect or rotate.
+            // Every handshake is a full one: no TLS 1.3 tickets (SSL_OP_NO_TICKET alone does not
+            // stop them), no session cache, nothing to protect or rotate.
             SSL_CTX_set_options(ctx, quartet_SSL_OP_NO_TICKET())
+            try check(SSL_CTX_set_num_tickets(ctx, 0) == 1, "cannot turn off session tickets")
+            _ = quartet_SSL_CTX_set_session_cache_off(ctx)
         case .client:
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
         }

@@ -51,10 +51,18 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// - Parameters:
     ///   - serverName: for a client, the SNI name to send (usually the node id).
-    public init(context: TLSContext, policy: TLSPeerPolicy = .anyCertificate, serverName: String? = nil,
+    ///   - policy: which verified identities to accept; a client given a `serverName` and no policy
+    ///     accepts only the node of that name.
+    public init(context: TLSContext, policy: TLSPeerPolicy? = nil, serverName: String? = nil,
                 handshakeTimeout: TimeAmount = .seconds(10), logger: Logger) throws(TLSError) {
         self.connection = try TLSConnection(context: context, serverName: serverName)
-        self.policy = policy
+        if let policy {
+            self.policy = policy
+        } else if context.role == .client, let serverName {
+            self.policy = .node(serverName)
+        } else {
+            self.policy = .anyCertificate
+        }
         self.handshakeTimeout = handshakeTimeout
         self.logger = logger
     }
@@ -114,13 +122,18 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             timeout = nil
             peerIdentity = identity
             logger.debug("TLS handshake completed", metadata: ["tls.peer": "\(identity?.uri ?? "-")", "tls.version": "\(connection.protocolVersion)"])
-            context.fireUserInboundEventTriggered(TLSEvent.handshakeCompleted(peer: identity, protocolVersion: connection.protocolVersion))
+            // Writes held during the handshake go first, so anything written in response to the
+            // event below follows them.
             let writes = pendingWrites
             pendingWrites = []
-            for (buffer, promise) in writes { encrypt(context, buffer, promise) }
+            for (buffer, promise) in writes {
+                guard case .active = state else { promise?.fail(ChannelError.ioOnClosedChannel); continue }
+                encrypt(context, buffer, promise)
+            }
             // The Finished message may have left with the first held write; flush either way.
             sendCiphertext(context, flush: false)
             context.flush()
+            context.fireUserInboundEventTriggered(TLSEvent.handshakeCompleted(peer: identity, protocolVersion: connection.protocolVersion))
         }
     }
 
@@ -207,6 +220,12 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.close(mode: mode, promise: promise)
     }
 
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        // Held writes would otherwise never complete, and the timer would keep the context.
+        if case .closed = state { return }
+        finish(ChannelError.ioOnClosedChannel)
+    }
+
     public func channelInactive(context: ChannelHandlerContext) {
         if case .handshaking = state {
             logger.warning("TLS connection closed during the handshake")
@@ -227,7 +246,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Refuses or abandons the connection: logs why, sends any alert, and closes.
     private func fail(_ context: ChannelHandlerContext, _ error: TLSError) {
         if case .closed = state { return }
-        logger.warning("TLS connection refused", metadata: ["tls.error": "\(error.code.rawValue)", "tls.reason": "\(error)"])
+        let wasActive: Bool
+        if case .active = state { wasActive = true } else { wasActive = false }
+        logger.warning(wasActive ? "TLS connection failed" : "TLS connection refused", metadata: ["tls.error": "\(error.code.rawValue)", "tls.reason": "\(error)"])
         sendCiphertext(context, flush: true)
         finish(error)
         context.fireErrorCaught(error)

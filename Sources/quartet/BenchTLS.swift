@@ -80,7 +80,8 @@ struct BenchTLS: AsyncParsableCommand {
         let start = try await started.futureResult.get()
         try await sent.futureResult.get()
         try await received.futureResult.get()
-        let bulkSeconds = Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds)
+        let bulkElapsed = clock.now - start
+        let bulkSeconds = Double(bulkElapsed.components.seconds) + Double(bulkElapsed.components.attoseconds) / 1e18
         try? await bulkChannel.close().get()
 
         // 2. Handshakes.

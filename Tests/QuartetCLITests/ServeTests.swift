@@ -29,6 +29,11 @@ import Testing
         #expect(healthJSON["status"] as? String == "ok")
         #expect(healthJSON["node"] as? String == "wales")
 
+        // And with one, as operators' monitoring would.
+        let healthWithCertificate = split(try curl(["--cacert", files.pki.caCertificate, "--cert", uk.certificate, "--key", uk.key,
+                                                    "\(files.apiBase)/healthz"]))
+        #expect(healthWithCertificate.status == 200)
+
         // The checkpoint needs a federation certificate and is the note exactly as signed.
         let expected = try TestKit.quartet(["checkpoint", "--data", files.dataPath, "--log", "wales"]).stdout
         let checkpoint = split(try curl(["--cacert", files.pki.caCertificate, "--cert", uk.certificate, "--key", uk.key,
@@ -46,6 +51,12 @@ import Testing
         #expect(unknown.status == 404)
         #expect(unknown.body.contains("no log named atlantis"))
 
+        // A certificate from the federation CA for a node that is not a member is refused.
+        let stranger = try files.pki.node("mallory")
+        let notMember = split(try curl(["--cacert", files.pki.caCertificate, "--cert", stranger.certificate, "--key", stranger.key,
+                                        "\(files.apiBase)/v1/logs/wales/checkpoint"]))
+        #expect(notMember.status == 403, "\(notMember)")
+
         // A client certificate from another CA fails the handshake.
         let otherCA = try TestPKI()
         defer { otherCA.remove() }
@@ -60,6 +71,8 @@ import Testing
 
         #expect(node.stop() == 0, "\(node.log)")
         #expect(node.log.contains("node stopped"), "\(node.log)")
+        let verify = try TestKit.quartet(["verify", "--data", files.dataPath])
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
     }
 
     @Test func thePeerPortAcceptsOnlyFederationMembersOverTLS13() throws {

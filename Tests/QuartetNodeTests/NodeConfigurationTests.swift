@@ -75,12 +75,12 @@ import Testing
         same["api"] = ["listen": "127.0.0.1:7401"]
         #expect(error(same, files)?.message.contains("cannot share an address") == true)
         #expect(throws: ConfigurationError.self) { try NodeConfiguration.parse(Data("{\"node\": ".utf8), file: files.path) }
-        do { _ = try NodeConfiguration.parse(Data("[1]".utf8), file: files.path) } catch {
-            #expect(error.message == "expected a JSON object at the top level")
+        let array = #expect(throws: ConfigurationError.self) { try NodeConfiguration.parse(Data("[1]".utf8), file: files.path) }
+        #expect(array?.message == "expected a JSON object at the top level")
+        let missing = #expect(throws: ConfigurationError.self) {
+            try NodeConfiguration.load(path: files.dir.appendingPathComponent("nope.json").path)
         }
-        do { _ = try NodeConfiguration.load(path: files.dir.appendingPathComponent("nope.json").path) } catch {
-            #expect(error.message.contains("cannot read the configuration file"))
-        }
+        #expect(missing?.message.contains("cannot read the configuration file") == true)
     }
 
     @Test func hostPortForms() {

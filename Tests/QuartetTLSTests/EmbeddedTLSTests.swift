@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import QuartetCrypto
@@ -22,6 +23,18 @@ final class Recorder: ChannelInboundHandler, @unchecked Sendable {
         if let event = event as? TLSEvent { events.append(event) }
     }
     func errorCaught(context: ChannelHandlerContext, error: any Error) { errors.append(error) }
+}
+
+/// Writes `text` as soon as the handshake completes.
+final class ReplyOnHandshake: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let text: String
+    init(text: String) { self.text = text }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is TLSEvent { context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text)), promise: nil) }
+        context.fireUserInboundEventTriggered(event)
+    }
 }
 
 /// A LogHandler that keeps each line as `level message key=value...`.
@@ -129,12 +142,17 @@ struct EmbeddedPair {
         pair.client.writeAndFlush(big, promise: nil)
         pair.shuttle()
         #expect(pair.clientRecorder.received == big)
-        #expect(pair.serverRecorder.received.readableBytes == big.readableBytes + 11)
+        var expected = ByteBuffer(string: "early hello")
+        expected.writeImmutableBuffer(big)
+        #expect(pair.serverRecorder.received == expected)
 
-        // close_notify: the closing side sends it, the other side answers and closes.
+        // close_notify: the closing side sends it, the other side answers and closes, and
+        // neither reports an error.
         pair.client.close(promise: nil)
         pair.shuttle()
         #expect(!pair.server.isActive)
+        #expect(pair.serverRecorder.errors.isEmpty && pair.clientRecorder.errors.isEmpty,
+                "\(pair.serverRecorder.errors) \(pair.clientRecorder.errors)")
     }
 
     @Test(arguments: [1, 3, 7, 1000])
@@ -175,7 +193,61 @@ struct EmbeddedPair {
         #expect(logged.contains("quartet://node/mallory, which is not a federation member"), "\(logged)")
     }
 
-    @Test func aClientWithoutACertificateIsRefusedWhereOneIsRequired() throws {
+    @Test func writesHeldDuringTheHandshakeGoBeforeWritesMadeOnCompletion() throws {
+        defer { pki.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let client = EmbeddedChannel(), server = EmbeddedChannel()
+        let serverRecorder = Recorder()
+        try client.pipeline.syncOperations.addHandlers([try TLSHandler(context: try context(.client, "wales"), serverName: "uk", logger: logger),
+                                                        ReplyOnHandshake(text: "second")])
+        try server.pipeline.syncOperations.addHandlers([try TLSHandler(context: try context(.server, "uk"), logger: logger), serverRecorder])
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        try server.connect(to: address).wait()
+        try client.connect(to: address).wait()
+        let held = client.eventLoop.makePromise(of: Void.self)
+        client.writeAndFlush(ByteBuffer(string: "first "), promise: held)
+        for _ in 0..<10 {
+            while let out = try client.readOutbound(as: ByteBuffer.self) { try server.writeInbound(out) }
+            while let out = try server.readOutbound(as: ByteBuffer.self) { try client.writeInbound(out) }
+        }
+        #expect(serverRecorder.received == ByteBuffer(string: "first second"))
+        let outcome = NIOLockedValueBox<String>("pending")
+        held.futureResult.whenComplete { result in outcome.withLockedValue { $0 = (try? result.get()) != nil ? "sent" : "failed" } }
+        #expect(outcome.withLockedValue { $0 } == "sent")
+    }
+
+    @Test func heldWritesFailWhenTheHandshakeFailsOrTheHandlerIsRemoved() throws {
+        defer { pki.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = EmbeddedChannel()
+        let handler = try TLSHandler(context: try context(.server, "uk"), logger: logger)
+        try server.pipeline.syncOperations.addHandler(handler)
+        let promise = server.eventLoop.makePromise(of: Void.self)
+        server.write(ByteBuffer(string: "never sent"), promise: promise)
+        _ = try server.pipeline.syncOperations.removeHandler(handler).wait()
+        let outcome = NIOLockedValueBox<String>("pending")
+        promise.futureResult.whenComplete { result in outcome.withLockedValue { $0 = (try? result.get()) != nil ? "sent" : "failed" } }
+        #expect(outcome.withLockedValue { $0 } == "failed")
+    }
+
+    @Test func anOptionalClientCertificateMayBeAbsentButIsVerifiedWhenPresent() throws {
+        defer { pki.remove() }
+        let server = try context(.server, "uk", clientAuthentication: .optional)
+        let pair = try EmbeddedPair(client: try context(.client, "wales"), server: server, clientPolicy: .node("uk"))
+        pair.shuttle()
+        #expect(pair.serverHandler.peerIdentity == .node("wales"))
+        let otherCA = try TestPKI()
+        defer { otherCA.remove() }
+        let foreign = try otherCA.node("wales")
+        let client = try TLSContext(role: .client, certificateChain: foreign.certificate, privateKey: foreign.key, trustRoots: pki.caCertificate)
+        let refused = try EmbeddedPair(client: client, server: try context(.server, "uk", clientAuthentication: .optional), clientPolicy: .node("uk"))
+        refused.shuttle()
+        #expect(!refused.server.isActive)
+    }
+
+    @Test func aClientCertificateFromAnotherCAIsRefused() throws {
         defer { pki.remove() }
         // A client context whose "trust" is right but which presents another CA's certificate.
         let otherCA = try TestPKI()

@@ -125,6 +125,11 @@ func roundTrip(group: EventLoopGroup, port: Int, context: TLSContext, expecting 
         #expect(ok.stderr.contains("Verification: OK"), "\(ok.stderr)")
         #expect(ok.stdout.contains("ping from s_client"), "the server did not echo: \(ok.stdout) \(ok.stderr)")
 
+        // Full output: the server issues no session tickets (every handshake is a full one).
+        let full = try TestKit.sClient(base + ["-cert", wales.certificate, "-key", wales.key], input: "ping\n")
+        #expect(full.stdout.contains("Verify return code: 0 (ok)"), "\(full.stdout)")
+        #expect(!full.stdout.contains("New Session Ticket") && !full.stdout.contains("TLS session ticket:"), "\(full.stdout)")
+
         let noCert = try TestKit.sClient(base + ["-brief"], input: "ping\n")
         #expect(!noCert.stdout.contains("ping"))
         #expect(noCert.stderr.contains("certificate required"), "\(noCert.stderr)")
