@@ -30,7 +30,8 @@ public struct Node: Sendable {
     let logger: Logger
 
     /// Loads everything the node needs and checks that it fits together, before listening.
-    public init(configuration: NodeConfiguration, logger: Logger) throws {
+    /// - Parameter onStored: told each time a replica batch is durable here (benchmarks).
+    public init(configuration: NodeConfiguration, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil) throws {
         self.configuration = configuration
         self.logger = logger
         federation = try Federation.load(path: configuration.federationFile)
@@ -82,7 +83,8 @@ public struct Node: Sendable {
         }
         do {
             let engine = try ReplicationEngine(store: store, federation: federation, node: configuration.node, ownLog: configuration.log,
-                                               clientContext: clientContext, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+                                               clientContext: clientContext, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
+                                               onStored: onStored)
             let log = configuration.log
             writer = try LogWriter(store: store, log: log, onCommit: { entries, checkpoint in
                 engine.committed(entries, checkpoint: checkpoint, log: log)
@@ -97,7 +99,17 @@ public struct Node: Sendable {
     /// Runs until SIGTERM or SIGINT (or `shutdown` from a caller's ServiceGroup), then closes the
     /// listeners, lets in-flight requests finish, and closes the data directory.
     /// - Parameter listening: called with the peer and API addresses once both are bound.
-    public func run(listening: (@Sendable (_ peer: SocketAddress, _ api: SocketAddress) -> Void)? = nil) async throws {
+    /// The peers this node is connected to (greeted), by id.
+    public var connectedPeers: [String] { engine.peers().filter(\.connected).map(\.id) }
+
+    /// Appends to the node's own log as the API does; returns once durable.
+    public func append(_ request: AppendRequest) async throws -> AppendReceipt {
+        try await writer.append(request)
+    }
+
+    /// - Parameter handleSignals: stop on SIGTERM/SIGINT (false when several nodes share a
+    ///   process, as in benchmarks; cancel the task instead).
+    public func run(handleSignals: Bool = true, listening: (@Sendable (_ peer: SocketAddress, _ api: SocketAddress) -> Void)? = nil) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let addresses = AddressLatch(callback: listening)
         let peers = Set(federation.members.map(\.id)).subtracting([configuration.node])
@@ -115,7 +127,7 @@ public struct Node: Sendable {
             logger: logger)
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: peerListener), .init(service: ReplicationService(engine: engine)), .init(service: api)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
         logger.info("node starting", metadata: ["node": "\(configuration.node)", "data": "\(configuration.dataDirectory)"])
         do {

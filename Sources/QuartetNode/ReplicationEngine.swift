@@ -32,9 +32,12 @@ final class ReplicationEngine: @unchecked Sendable {
     /// Alerts since start, newest last (bounded).
     private var alerts: [(time: Date, alert: ReplicationAlert)] = []
     private var alertCounts: [String: Int] = [:]
+    /// Told (on the engine's queue) each time a replica batch is durable: log and new size.
+    private let onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)?
 
     init(store: LedgerStore, federation: Federation, node: String, ownLog: String, clientContext: TLSContext,
-         group: any EventLoopGroup, logger: Logger) throws {
+         group: any EventLoopGroup, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil) throws {
+        self.onStored = onStored
         self.store = store
         self.federation = federation
         self.me = node
@@ -168,6 +171,7 @@ final class ReplicationEngine: @unchecked Sendable {
                 }
                 try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint)
                 logger.debug("stored batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "to": "\(batch.end)", "peer": "\(peer)"])
+                onStored?(batch.log, batch.end)
                 return replicator.stored(batch, checkpoint: checkpoint, from: peer)
             } catch {
                 return replicator.rejected(batch, from: peer, reason: "\(error)")

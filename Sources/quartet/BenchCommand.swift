@@ -7,7 +7,7 @@ import QuartetStore
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "System benchmarks; each prints JSON.",
-                                                    subcommands: [BenchAppend.self, BenchTLS.self])
+                                                    subcommands: [BenchAppend.self, BenchTLS.self, BenchReplication.self])
 }
 
 /// A payload the size and shape of a measure reading.

@@ -1,0 +1,182 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import QuartetCrypto
+import QuartetLedger
+import QuartetNode
+import QuartetStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchReplication: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replication",
+        abstract: "A five-node federation on this machine: propagation latency wales → uk, and a fresh node's catch-up rate.",
+        discussion: """
+            Latency: the five nodes run in this process (each with its own data directory, TLS \
+            listeners and peer connections over loopback); entries are appended at wales at \
+            --rate per second and each is timed from its acknowledgement at wales (durable there) \
+            to the moment the batch holding it is durable at uk. Catch-up: the four nation logs \
+            are filled with --catchup-entries entries in all, the nations are started as \
+            `quartet serve` processes, then a fresh uk process; timed from uk's start until it \
+            holds every entry, verified and durable; uk's peak RSS is read from /proc.
+            """)
+
+    @Option(help: "Appends at wales in the latency run.") var appends: Int = 1000
+    @Option(help: "Appends per second in the latency run.") var rate: Int = 100
+    @Option(help: "Entries over the four nation logs in the catch-up run (0 skips it).") var catchupEntries: Int = 1_000_000
+
+    func run() async throws {
+        guard appends > 0, rate > 0, catchupEntries >= 0 else { throw ValidationError("--appends and --rate must be positive") }
+        var result: [String: Any] = ["benchmark": "replication", "cores": ProcessInfo.processInfo.activeProcessorCount, "nodes": 5]
+        result["propagation"] = try await latency()
+        if catchupEntries > 0 { result["catch_up"] = try await catchUp() }
+        printJSON(result)
+    }
+
+    func makeFederation() throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-bench-replication-\(UUID().uuidString)")
+        let demo = try DemoCommand.parse(["--dir", root.path, "--no-start"])
+        try demo.create(root)
+        return root
+    }
+
+    // MARK: Propagation latency
+
+    func latency() async throws -> [String: Any] {
+        let root = try makeFederation()
+        defer { try? FileManager.default.removeItem(at: root) }
+        var quiet = Logger(label: "bench")
+        quiet.logLevel = .error
+        let durable = NIOLockedValueBox<[(size: UInt64, at: ContinuousClock.Instant)]>([])
+        var nodes: [String: Node] = [:]
+        for (name, _) in demoMembers {
+            let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
+            let record: @Sendable (String, UInt64) -> Void = { log, size in
+                if log == "wales" { durable.withLockedValue { $0.append((size: size, at: ContinuousClock.now)) } }
+            }
+            nodes[name] = try Node(configuration: configuration, logger: quiet, onStored: name == "uk" ? record : nil)
+        }
+        let tasks = nodes.values.map { node in Task { try await node.run(handleSignals: false) } }
+        defer { for task in tasks { task.cancel() } }
+        // Wait for the full mesh.
+        let meshDeadline = ContinuousClock.now + .seconds(30)
+        while nodes.values.contains(where: { $0.connectedPeers.count < 4 }) {
+            guard ContinuousClock.now < meshDeadline else { throw CLIError("the five nodes did not connect within 30 s") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let wales = nodes["wales"]!
+        // Warm-up.
+        for i in 0..<20 { _ = try await wales.append(AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i))) }
+        try await Task.sleep(for: .milliseconds(300))
+        var acknowledged: [(index: UInt64, at: ContinuousClock.Instant)] = []
+        let interval = Duration.nanoseconds(1_000_000_000 / rate)
+        let start = ContinuousClock.now
+        for i in 0..<appends {
+            let slot = start + interval * i
+            if ContinuousClock.now < slot { try await Task.sleep(until: slot, clock: .continuous) }
+            let receipt = try await wales.append(AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i)))
+            acknowledged.append((receipt.index, ContinuousClock.now))
+        }
+        let last = acknowledged.last!.index
+        let deadline = ContinuousClock.now + .seconds(30)
+        while (durable.withLockedValue { $0.last?.size ?? 0 }) <= last {
+            guard ContinuousClock.now < deadline else { throw CLIError("uk did not receive every entry within 30 s") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let stored = durable.withLockedValue { $0 }
+        var latencies: [Double] = []
+        var early = 0
+        for (index, ack) in acknowledged {
+            guard let arrival = stored.first(where: { $0.size > index }) else { continue }
+            let ms = Double((arrival.at - ack).components.attoseconds) / 1e15 + Double((arrival.at - ack).components.seconds) * 1000
+            if ms < 0 { early += 1 }
+            latencies.append(max(0, ms))
+        }
+        latencies.sort()
+        func percentile(_ p: Double) -> Double { (latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000).rounded() / 1000 }
+        return [
+            "appends": appends, "rate_per_second": rate, "from": "acknowledged at wales", "to": "durable at uk",
+            "latency_ms": ["p50": percentile(0.5), "p99": percentile(0.99), "max": (latencies.last! * 1000).rounded() / 1000],
+            "durable_at_uk_before_wales_answered": early,
+            "targets_ms": ["p50": 3, "p99": 10],
+        ]
+    }
+
+    // MARK: Catch-up
+
+    func catchUp() async throws -> [String: Any] {
+        let root = try makeFederation()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let nations = demoMembers.map(\.id).filter { $0 != "uk" }
+        let perLog = catchupEntries / nations.count
+        let fillStart = ContinuousClock.now
+        for nation in nations {
+            let store = try LedgerStore.open(DataDirectory(path: root.appendingPathComponent("\(nation)/data").path), mode: .writer)
+            let writer = try LogWriter(store: store, log: nation)
+            let requests = (0..<997).map { AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload($0)) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for w in 0..<64 {
+                    group.addTask {
+                        var i = w
+                        while i < perLog {
+                            _ = try await writer.append(requests[i % requests.count])
+                            i += 64
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try store.close()
+        }
+        let fillSeconds = seconds(ContinuousClock.now - fillStart)
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var processes: [String: Process] = [:]
+        defer {
+            for process in processes.values where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        func launch(_ name: String) throws {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = ["serve", "--config", root.appendingPathComponent("\(name)/\(name).json").path, "--log-level", "error"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            processes[name] = process
+        }
+        for nation in nations { try launch(nation) }
+        try await Task.sleep(for: .seconds(1))
+        let uk = try NodeConfiguration.load(path: root.appendingPathComponent("uk/uk.json").path)
+        let client = try APIClient(certificate: uk.certificate, key: uk.privateKey, ca: uk.caCertificate, node: "uk", address: uk.apiListen)
+        let start = ContinuousClock.now
+        try launch("uk")
+        var held = 0
+        let total = perLog * nations.count
+        let deadline = ContinuousClock.now + .seconds(600)
+        while held < total {
+            guard ContinuousClock.now < deadline, processes["uk"]!.isRunning else { throw CLIError("uk did not catch up (holds \(held) of \(total))") }
+            try await Task.sleep(for: .milliseconds(100))
+            guard let (status, body) = try? await client.get("/v1/logs"), status == 200,
+                  let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+                  let logs = object["logs"] as? [[String: Any]] else { continue }
+            held = logs.filter { nations.contains($0["log"] as? String ?? "") }.reduce(0) { $0 + ($1["size"] as? Int ?? 0) }
+        }
+        let elapsed = seconds(ContinuousClock.now - start)
+        let status = (try? String(contentsOfFile: "/proc/\(processes["uk"]!.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+        for process in processes.values { kill(process.processIdentifier, SIGTERM) }
+        for process in processes.values { process.waitUntilExit() }
+        return [
+            "entries": total, "logs": nations.count, "fill_seconds": (fillSeconds * 10).rounded() / 10,
+            "seconds": (elapsed * 1000).rounded() / 1000, "entries_per_second": (Double(total) / elapsed).rounded(),
+            "uk_peak_rss_mb": (Double(peakKiB) / 1024 * 10).rounded() / 10,
+            "targets": ["entries_per_second": 100_000, "peak_rss_mb": 200],
+        ]
+    }
+
+    func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
