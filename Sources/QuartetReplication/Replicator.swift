@@ -266,10 +266,20 @@ public struct Replicator: Sendable {
         return request(head.log, from: peer)
     }
 
-    private mutating func request(_ log: String, from peer: String) -> [Directive] {
-        guard storing[log] == nil, !peers[peer]!.requested.contains(log) else { return [] }
-        peers[peer]!.requested.insert(log)
-        return [.send(peer: peer, .request(log: log, from: heads[log]?.size ?? 0))]
+    /// Asks for what follows `from` (default: what is held) of `log`, from its writer when that is
+    /// connected and has more (so each origin serves its own log and the load spreads), else
+    /// from `peer`; at most one request per log is outstanding.
+    private mutating func request(_ log: String, from peer: String, at start: UInt64? = nil) -> [Directive] {
+        let from = start ?? heads[log]?.size ?? 0
+        guard start != nil || storing[log] == nil else { return [] }
+        guard !peers.values.contains(where: { $0.requested.contains(log) }) else { return [] }
+        var target = peer
+        let writer = settings.writer(of: log)
+        if writer != peer, let state = peers[writer], state.connected, state.greeted, (state.sizes[log] ?? 0) > from {
+            target = writer
+        }
+        peers[target]!.requested.insert(log)
+        return [.send(peer: target, .request(log: log, from: from))]
     }
 
     private mutating func noteSeen(_ log: String, _ checkpoint: Checkpoint) {
@@ -307,7 +317,12 @@ public struct Replicator: Sendable {
         }
         guard storing[batch.log] == nil else { return [] }
         storing[batch.log] = batch.end
-        return [.store(peer: peer, batch: batch, checkpoint: checkpoint)]
+        var out: [Directive] = [.store(peer: peer, batch: batch, checkpoint: checkpoint)]
+        // Ask for the next batch now, so the sender reads it while this one is stored.
+        if (peers[peer]!.sizes[batch.log] ?? 0) > batch.end {
+            out = request(batch.log, from: peer, at: batch.end) + out
+        }
+        return out
     }
 
     /// The shell stored a batch received from `peer`.

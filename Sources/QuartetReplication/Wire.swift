@@ -285,8 +285,8 @@ struct WireWriter {
     var bytes: [UInt8] = []
     mutating func u8(_ v: UInt8) { bytes.append(v) }
     mutating func u16(_ v: UInt16) { bytes.append(UInt8(v >> 8)); bytes.append(UInt8(v & 0xFF)) }
-    mutating func u32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(v >> UInt32(s) & 0xFF)) } }
-    mutating func u64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(v >> UInt64(s) & 0xFF)) } }
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
     mutating func raw(_ v: [UInt8]) { bytes.append(contentsOf: v) }
     mutating func bytes(_ v: [UInt8]) { u32(UInt32(v.count)); bytes.append(contentsOf: v) }
     mutating func string(_ v: String) { bytes(Array(v.utf8)) }
@@ -298,33 +298,33 @@ struct WireReader {
     init(_ data: [UInt8]) { self.data = data }
     var remaining: Int { data.count - offset }
 
-    mutating func take(_ n: Int, _ field: String) throws(WireError) -> ArraySlice<UInt8> {
-        guard n <= remaining else { throw WireError("\(field): truncated (needs \(n) bytes, \(remaining) left)") }
+    mutating func take(_ n: Int, _ field: @autoclosure () -> String) throws(WireError) -> ArraySlice<UInt8> {
+        guard n <= remaining else { throw WireError("\(field()): truncated (needs \(n) bytes, \(remaining) left)") }
         defer { offset += n }
         return data[offset..<offset + n]
     }
-    mutating func u8(_ field: String) throws(WireError) -> UInt8 { try take(1, field).first! }
-    mutating func u16(_ field: String) throws(WireError) -> UInt16 { try take(2, field).reduce(0) { $0 << 8 | UInt16($1) } }
-    mutating func u32(_ field: String) throws(WireError) -> UInt32 { try take(4, field).reduce(0) { $0 << 8 | UInt32($1) } }
-    mutating func u64(_ field: String) throws(WireError) -> UInt64 { try take(8, field).reduce(0) { $0 << 8 | UInt64($1) } }
-    mutating func raw(_ field: String, count: Int) throws(WireError) -> [UInt8] { Array(try take(count, field)) }
-    mutating func hash(_ field: String) throws(WireError) -> Hash {
-        let raw = try raw(field, count: 32)
+    mutating func u8(_ field: @autoclosure () -> String) throws(WireError) -> UInt8 { try take(1, field()).first! }
+    mutating func u16(_ field: @autoclosure () -> String) throws(WireError) -> UInt16 { try take(2, field()).reduce(0) { $0 << 8 | UInt16($1) } }
+    mutating func u32(_ field: @autoclosure () -> String) throws(WireError) -> UInt32 { try take(4, field()).reduce(0) { $0 << 8 | UInt32($1) } }
+    mutating func u64(_ field: @autoclosure () -> String) throws(WireError) -> UInt64 { try take(8, field()).reduce(0) { $0 << 8 | UInt64($1) } }
+    mutating func raw(_ field: @autoclosure () -> String, count: Int) throws(WireError) -> [UInt8] { Array(try take(count, field())) }
+    mutating func hash(_ field: @autoclosure () -> String) throws(WireError) -> Hash {
+        let raw = try raw(field(), count: 32)
         return try! Hash(raw)
     }
-    mutating func count(_ field: String, max: Int) throws(WireError) -> Int {
-        let n = try u32(field)
-        guard n <= max else { throw WireError("\(field) \(n) exceeds the limit of \(max)") }
+    mutating func count(_ field: @autoclosure () -> String, max: Int) throws(WireError) -> Int {
+        let n = try u32(field())
+        guard n <= max else { throw WireError("\(field()) \(n) exceeds the limit of \(max)") }
         return Int(n)
     }
-    mutating func bytes(_ field: String, max: Int) throws(WireError) -> [UInt8] {
-        let n = try u32(field + " length")
-        guard n <= max else { throw WireError("\(field) of \(n) bytes exceeds the limit of \(max)") }
-        return Array(try take(Int(n), field))
+    mutating func bytes(_ field: @autoclosure () -> String, max: Int) throws(WireError) -> [UInt8] {
+        let n = try u32(field() + " length")
+        guard n <= max else { throw WireError("\(field()) of \(n) bytes exceeds the limit of \(max)") }
+        return Array(try take(Int(n), field()))
     }
-    mutating func string(_ field: String) throws(WireError) -> String {
-        let raw = try bytes(field, max: ProtocolLimits.maxString)
-        guard let text = String(validating: raw, as: UTF8.self) else { throw WireError("\(field) is not UTF-8") }
+    mutating func string(_ field: @autoclosure () -> String) throws(WireError) -> String {
+        let raw = try bytes(field(), max: ProtocolLimits.maxString)
+        guard let text = String(validating: raw, as: UTF8.self) else { throw WireError("\(field()) is not UTF-8") }
         return text
     }
 }

@@ -258,12 +258,14 @@ public final class LedgerStore: Sendable {
         }
     }
 
+    /// Decodes a row of `SELECT key, header, salt, payload` (by position: looking columns up by
+    /// name costs more than the decoding).
     static func decodeEntry(_ row: Row, log: LogInfo) throws -> Entry {
-        let key: Int64 = row["key"]
+        let key: Int64 = row[0]
         let index = UInt64(bitPattern: key) & ((UInt64(1) << Schema.indexBits) - 1)
-        let header: Data = row["header"]
-        let salt: Data? = row["salt"]
-        let payload: Data? = row["payload"]
+        let header: Data = row[1]
+        let salt: Data? = row[2]
+        let payload: Data? = row[3]
         do {
             var body: EntryPayload?
             if let salt, let payload { body = try EntryPayload(salt: Array(salt), bytes: Array(payload)) }

@@ -14,6 +14,7 @@ struct RawStatement {
         case integer(Int64)
         case blob([UInt8])
         case text(String)
+        case null
     }
 
     init(_ database: Database, sql: String) throws {
@@ -56,6 +57,9 @@ struct RawStatement {
                 sqlite3_bind_text(statement, index, pointer, -1, nil)
                 try bind(values.dropFirst(), at: index + 1)
             }
+        case .null:
+            sqlite3_bind_null(statement, index)
+            try bind(values.dropFirst(), at: index + 1)
         }
     }
 }

@@ -107,7 +107,7 @@ extension LedgerStore {
         while true {
             let rows: [Row]
             do {
-                rows = try Row.fetchAll(db, sql: "SELECT key, header, leaf_hash, salt, payload FROM entries WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?",
+                rows = try Row.fetchAll(db, sql: "SELECT key, header, salt, payload, leaf_hash FROM entries WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?",
                                         arguments: [cursorKey, lastKey, chunk])
             } catch {
                 throw fail(frontier.size, "cannot read the entries from here on: \(error)")

@@ -146,23 +146,34 @@ struct BenchReplication: AsyncParsableCommand {
             try process.run()
             processes[name] = process
         }
+        let total = perLog * nations.count
+        func client(_ name: String) throws -> APIClient {
+            let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
+            return try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
+                                 node: name, address: configuration.apiListen)
+        }
+        /// Waits until `name` holds every entry of the nation logs.
+        func waitHolding(_ name: String, _ client: APIClient, timeout: Duration) async throws {
+            var held = 0
+            let deadline = ContinuousClock.now + timeout
+            while held < total {
+                guard ContinuousClock.now < deadline, processes[name]!.isRunning else { throw CLIError("\(name) did not catch up (holds \(held) of \(total))") }
+                try await Task.sleep(for: .milliseconds(50))
+                guard let (status, body) = try? await client.get("/v1/logs"), status == 200,
+                      let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+                      let logs = object["logs"] as? [[String: Any]] else { continue }
+                held = logs.filter { nations.contains($0["log"] as? String ?? "") }.reduce(0) { $0 + ($1["size"] as? Int ?? 0) }
+            }
+        }
+        // The nations first replicate each other's logs, as a running federation would have.
+        let nationsStart = ContinuousClock.now
         for nation in nations { try launch(nation) }
-        try await Task.sleep(for: .seconds(1))
-        let uk = try NodeConfiguration.load(path: root.appendingPathComponent("uk/uk.json").path)
-        let client = try APIClient(certificate: uk.certificate, key: uk.privateKey, ca: uk.caCertificate, node: "uk", address: uk.apiListen)
+        for nation in nations { try await waitHolding(nation, try client(nation), timeout: .seconds(900)) }
+        let nationsSeconds = seconds(ContinuousClock.now - nationsStart)
+        let ukClient = try client("uk")
         let start = ContinuousClock.now
         try launch("uk")
-        var held = 0
-        let total = perLog * nations.count
-        let deadline = ContinuousClock.now + .seconds(600)
-        while held < total {
-            guard ContinuousClock.now < deadline, processes["uk"]!.isRunning else { throw CLIError("uk did not catch up (holds \(held) of \(total))") }
-            try await Task.sleep(for: .milliseconds(100))
-            guard let (status, body) = try? await client.get("/v1/logs"), status == 200,
-                  let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-                  let logs = object["logs"] as? [[String: Any]] else { continue }
-            held = logs.filter { nations.contains($0["log"] as? String ?? "") }.reduce(0) { $0 + ($1["size"] as? Int ?? 0) }
-        }
+        try await waitHolding("uk", ukClient, timeout: .seconds(600))
         let elapsed = seconds(ContinuousClock.now - start)
         let status = (try? String(contentsOfFile: "/proc/\(processes["uk"]!.processIdentifier)/status", encoding: .utf8)) ?? ""
         let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
@@ -170,6 +181,7 @@ struct BenchReplication: AsyncParsableCommand {
         for process in processes.values { process.waitUntilExit() }
         return [
             "entries": total, "logs": nations.count, "fill_seconds": (fillSeconds * 10).rounded() / 10,
+            "nations_replicated_each_other_seconds": (nationsSeconds * 10).rounded() / 10,
             "seconds": (elapsed * 1000).rounded() / 1000, "entries_per_second": (Double(total) / elapsed).rounded(),
             "uk_peak_rss_mb": (Double(peakKiB) / 1024 * 10).rounded() / 10,
             "targets": ["entries_per_second": 100_000, "peak_rss_mb": 200],

@@ -348,4 +348,16 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         #expect(!peer.isClosed)
         federation.stop()
     }
+
+    @Test func benchReplicationPrintsItsFiguresAsJSON() throws {
+        let run = try TestKit.quartet(["bench", "replication", "--appends", "30", "--rate", "200", "--catchup-entries", "4000"])
+        #expect(run.status == 0, "\(run.stderr.suffix(2000))")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let propagation = try #require(result["propagation"] as? [String: Any])
+        let latency = try #require(propagation["latency_ms"] as? [String: Any])
+        #expect((latency["p50"] as? Double ?? -1) >= 0 && (latency["p99"] as? Double ?? -1) >= (latency["p50"] as? Double ?? 0))
+        let catchUp = try #require(result["catch_up"] as? [String: Any])
+        #expect(catchUp["entries"] as? Int == 4000)
+        #expect((catchUp["entries_per_second"] as? Double ?? 0) > 0 && (catchUp["uk_peak_rss_mb"] as? Double ?? 0) > 0)
+    }
 }
