@@ -147,6 +147,36 @@ struct API {
             }
             return Self.json(["node": node, "peers": peers])
         }
+        router.get("/metrics") { _, context -> Response in
+            try await reader(context)
+            // Prometheus text exposition, written from the node's state (no metrics backend yet).
+            var lines: [String] = []
+            lines.append("# HELP quartet_log_entries Entries held per log.")
+            lines.append("# TYPE quartet_log_entries gauge")
+            let logs = engine.logStatus()
+            for log in logs { lines.append("quartet_log_entries{log=\"\(log.log.name)\"} \(log.head?.size ?? 0)") }
+            lines.append("# HELP quartet_log_behind_entries Entries of a log seen signed by its origin but not yet held.")
+            lines.append("# TYPE quartet_log_behind_entries gauge")
+            for log in logs {
+                let behind = (log.seenSize ?? 0) > (log.head?.size ?? 0) ? (log.seenSize ?? 0) - (log.head?.size ?? 0) : 0
+                lines.append("quartet_log_behind_entries{log=\"\(log.log.name)\"} \(behind)")
+            }
+            lines.append("# HELP quartet_log_quarantined 1 if the log is quarantined for equivocation.")
+            lines.append("# TYPE quartet_log_quarantined gauge")
+            for log in logs { lines.append("quartet_log_quarantined{log=\"\(log.log.name)\"} \(log.quarantined ? 1 : 0)") }
+            lines.append("# HELP quartet_peer_connected 1 if the peer is connected.")
+            lines.append("# TYPE quartet_peer_connected gauge")
+            for peer in engine.peers() { lines.append("quartet_peer_connected{peer=\"\(peer.id)\"} \(peer.connected ? 1 : 0)") }
+            lines.append("# HELP quartet_alerts_total Replication alerts since start, by kind.")
+            lines.append("# TYPE quartet_alerts_total counter")
+            let totals = engine.alertTotals()
+            for kind in ["equivocation", "rejected", "protocol", "own-log-ahead"] {
+                lines.append("quartet_alerts_total{kind=\"\(kind)\"} \(totals[kind] ?? 0)")
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: lines.joined(separator: "\n") + "\n")))
+        }
         router.get("/v1/alerts") { _, context -> Response in
             try await reader(context)
             let formatter = ISO8601DateFormatter()

@@ -245,16 +245,15 @@ final class ReplicationEngine: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         try TLSHandler(context: self.clientContext, policy: .node(peer), serverName: peer, logger: tlsLogger),
-                        PeerChannelHandler(engine: engine, logger: tlsLogger),
+                        PeerChannelHandler(engine: engine, logger: tlsLogger, dialled: peer),
                     ])
                 }
             }
             .connect(host: member.peer.host, port: member.peer.port)
             .whenComplete { result in
                 switch result {
-                case .success(let channel):
-                    // If TLS fails, the handler's close reports the failure.
-                    channel.closeFuture.whenComplete { _ in engine.dialEnded(peer, channel: channel) }
+                case .success:
+                    break  // PeerChannelHandler reports the connection, or its failure.
                 case .failure(let error):
                     engine.logger.debug("cannot reach peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
                     engine.queue.async { if !engine.stopped { engine.run(engine.replicator.disconnected(peer)) } }
@@ -264,10 +263,11 @@ final class ReplicationEngine: @unchecked Sendable {
 
     /// A dialled connection closed: if it never became the peer's connection (TLS refused),
     /// back off and dial again.
-    private func dialEnded(_ peer: String, channel: any Channel) {
+    /// A dialled connection closed before TLS verified the peer: back off and dial again.
+    func dialFailed(_ peer: String) {
         queue.async {
-            guard self.channels[peer] !== channel, !self.stopped else { return }
-            if self.channels[peer] == nil { self.run(self.replicator.disconnected(peer)) }
+            guard !self.stopped, self.channels[peer] == nil else { return }
+            self.run(self.replicator.disconnected(peer))
         }
     }
 
@@ -344,6 +344,7 @@ final class ReplicationEngine: @unchecked Sendable {
     }
 
     func alertList() -> [(time: Date, alert: ReplicationAlert)] { queue.sync { alerts } }
+    func alertTotals() -> [String: Int] { queue.sync { alertCounts } }
     func evidenceList() -> [Evidence] { queue.sync { Array(replicator.quarantined.values) } }
 }
 
@@ -356,10 +357,13 @@ final class PeerChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     private var decoder = FrameDecoder()
     private var peer: String?
     private var failed = false
+    /// For a connection this node dialled: the member it meant to reach.
+    private let dialled: String?
 
-    init(engine: ReplicationEngine, logger: Logger) {
+    init(engine: ReplicationEngine, logger: Logger, dialled: String? = nil) {
         self.engine = engine
         self.logger = logger
+        self.dialled = dialled
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -385,7 +389,11 @@ final class PeerChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let peer { engine.disconnected(peer, channel: context.channel) }
+        if let peer {
+            engine.disconnected(peer, channel: context.channel)
+        } else if let dialled {
+            engine.dialFailed(dialled)
+        }
         context.fireChannelInactive()
     }
 

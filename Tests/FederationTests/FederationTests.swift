@@ -326,6 +326,12 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         #expect(walesQuarantined.first?["log"] as? String == "england")
         let walesLogs = try federation.get("wales", "/v1/logs")["logs"] as! [[String: Any]]
         #expect(walesLogs.first { $0["log"] as? String == "england" }?["quarantined"] as? Bool == true)
+        // And the metrics say so.
+        let metrics = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/metrics"])
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains("quartet_log_quarantined{log=\"england\"} 1"), "\(metrics.body)")
+        #expect(metrics.body.contains("quartet_alerts_total{kind=\"equivocation\"} 1"), "\(metrics.body)")
+        #expect(metrics.body.contains("quartet_peer_connected{peer=\"wales\"} 1"), "\(metrics.body)")
 
         // 3. A malformed frame (and an oversized one) closes only that connection.
         let rogue = try await FakePeer(as: "northern-ireland", to: "uk", port: ukPort, federation: federation)

@@ -276,12 +276,32 @@ struct Simulation {
         #expect(fresh.nodes["scotland"]!.logs["wales"] == nil, "nothing of a forged batch is stored")
         #expect(fresh.nodes["scotland"]!.alerts.contains { $0.kind == .rejected && $0.peer == "uk" })
 
+        // Reordered: the right entries and checkpoint, in another order; the store refuses it.
+        var reordered = walesLog.entries.map(WireEntry.init)
+        reordered.swapAt(0, 1)
+        directives = fresh.nodes["scotland"]!.replicator.received(.entries(Batch(log: "wales", from: 0, note: note, entries: reordered)), from: "uk")
+        #expect(directives.count == 1)
+        let storeDirectives = directives
+        let before = fresh.nodes["scotland"]!.alerts.count
+        // Run the store by hand to see what the refusal returns.
+        if case .store(let peer, let batch, _) = storeDirectives[0] {
+            let out = fresh.nodes["scotland"]!.replicator.rejected(batch, from: peer, reason: "entry 0 names index 1")
+            // The second rejection reaches the penalty limit: the peer is disconnected.
+            #expect(out.contains { if case .close(peer: "uk", _) = $0 { return true }; return false })
+            fresh.run("scotland", out)
+        }
+        #expect(fresh.nodes["scotland"]!.logs["wales"] == nil)
+        #expect(fresh.nodes["scotland"]!.alerts.count == before + 1)
+        // The real store check refuses the reordered batch too.
+        fresh.run("scotland", storeDirectives)
+        #expect(fresh.nodes["scotland"]!.logs["wales"] == nil)
+        fresh.connect("scotland", "uk")
+        fresh.runUntil(fresh.now + 5)
+
         // Truncated: entries that do not reach the checkpoint's size.
         directives = fresh.nodes["scotland"]!.replicator.received(
             .entries(Batch(log: "wales", from: 0, note: note, entries: Array(walesLog.entries.prefix(3).map(WireEntry.init)))), from: "uk")
         #expect(directives.contains { if case .alert(let a) = $0 { return a.message.contains("covers [0, 3)") }; return false })
-        // The second rejection reaches the penalty limit: the peer is disconnected.
-        #expect(directives.contains { if case .close(peer: "uk", _) = $0 { return true }; return false })
 
         // Signed by the wrong key.
         let forger = try NoteSigner(name: Simulation.origin + "wales", key: try Ed25519PrivateKey())
