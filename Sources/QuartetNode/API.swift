@@ -71,11 +71,11 @@ struct API {
                         out["checkpoint_time_ms"] = time
                         out["checkpoint_time"] = iso8601(time)
                     }
-                    // Stored only after the signature and the leaves were checked.
-                    out["verified"] = true
-                } else {
-                    out["verified"] = true
                 }
+                // Everything stored was checked (signature against the pinned key, leaves
+                // against the signed root) before it was stored; a quarantined log's history is
+                // contradicted by its own origin, so it is not verified.
+                out["verified"] = !status.quarantined
                 if let seen = status.seenSize { out["origin_size_seen"] = seen }
                 out["behind"] = (status.seenSize ?? 0) > (status.head?.size ?? 0) ? (status.seenSize! - (status.head?.size ?? 0)) : 0
                 return out

@@ -40,6 +40,7 @@ final class PeerListener: Service, Sendable {
                     var connectionLogger = logger
                     connectionLogger[metadataKey: "peer.address"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
                     try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: ReplicationEngine.idleTimeout),
                         try TLSHandler(context: context, policy: .nodes(members), logger: connectionLogger),
                         PeerChannelHandler(engine: engine, logger: connectionLogger),
                     ])

@@ -15,6 +15,10 @@ import QuartetTLS
 /// the store. Everything runs on one serial queue, so per-connection message order is kept and
 /// the state machine needs no locks.
 final class ReplicationEngine: @unchecked Sendable {
+    /// A peer connection on which nothing arrives for this long is closed (heads arrive every
+    /// anti-entropy period, 2 s).
+    static let idleTimeout = TimeAmount.seconds(10)
+
     private let queue = DispatchQueue(label: "quartet.replication")
     private var replicator: Replicator
     private let store: LedgerStore
@@ -121,7 +125,7 @@ final class ReplicationEngine: @unchecked Sendable {
 
     func received(_ message: Message, from peer: String, channel: any Channel) {
         queue.async {
-            guard self.channels[peer] === channel else { return }
+            guard !self.stopped, self.channels[peer] === channel else { return }
             self.run(self.replicator.received(message, from: peer))
         }
     }
@@ -138,7 +142,7 @@ final class ReplicationEngine: @unchecked Sendable {
     /// The node committed a batch of its own log.
     func committed(_ entries: [Entry], checkpoint: StoredCheckpoint, log: String) {
         queue.async {
-            guard let first = entries.first else { return }
+            guard !self.stopped, let first = entries.first else { return }
             let batch = Batch(log: log, from: first.header.index, note: checkpoint.note, entries: entries.map(WireEntry.init))
             self.run(self.replicator.committed(batch, checkpoint: checkpoint.checkpoint))
         }
@@ -205,7 +209,9 @@ final class ReplicationEngine: @unchecked Sendable {
             return []
         case .dial(let peer, let after):
             guard !stopped, let member = federation.member(peer) else { return [] }
-            group.next().scheduleTask(in: .milliseconds(Int64(after))) { self.dial(member) }
+            group.next().scheduleTask(in: .milliseconds(Int64(after))) {
+                self.queue.async { if !self.stopped { self.group.next().execute { self.dial(member) } } }
+            }
             return []
         case .close(let peer, let reason):
             logger.warning("closing peer connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
@@ -216,7 +222,12 @@ final class ReplicationEngine: @unchecked Sendable {
 
     private func send(_ message: Message, to peer: String) {
         guard let channel = channels[peer] else { return }
-        channel.writeAndFlush(ByteBuffer(bytes: message.frame()), promise: nil)
+        let frame = message.frame()
+        guard frame.count - 4 <= ProtocolLimits.maxFrame else {
+            logger.error("a \(message.name) message of \(frame.count) bytes exceeds the frame limit; not sent", metadata: ["peer": "\(peer)"])
+            return
+        }
+        channel.writeAndFlush(ByteBuffer(bytes: frame), promise: nil)
     }
 
     private func record(_ alert: ReplicationAlert) {
@@ -244,6 +255,7 @@ final class ReplicationEngine: @unchecked Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: ReplicationEngine.idleTimeout),
                         try TLSHandler(context: self.clientContext, policy: .node(peer), serverName: peer, logger: tlsLogger),
                         PeerChannelHandler(engine: engine, logger: tlsLogger, dialled: peer),
                     ])
@@ -367,6 +379,12 @@ final class PeerChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // Peers send heads every anti-entropy period; silence this long means a dead link.
+            logger.warning("peer connection silent; closing it", metadata: ["peer": "\(peer ?? "-")"])
+            context.close(promise: nil)
+            return
+        }
         if case .handshakeCompleted(let identity, _)? = event as? TLSEvent, case .node(let id)? = identity {
             peer = id
             engine.connected(id, channel: context.channel)

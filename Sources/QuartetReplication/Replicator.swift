@@ -213,7 +213,9 @@ public struct Replicator: Sendable {
             guard federation == settings.federation else { return violation(peer, .identity, "federation \(federation), expected \(settings.federation)") }
             peers[peer]!.greeted = true
             peers[peer]!.failures = 0
+            // Evidence travels to every peer, including those that connect after it was found.
             return [.send(peer: peer, .heads(headList()))]
+                + quarantined.keys.sorted().map { .send(peer: peer, .evidence(quarantined[$0]!)) }
         }
         switch message {
         case .hello:
@@ -300,6 +302,11 @@ public struct Replicator: Sendable {
         guard checkpoint.size == batch.end else {
             return penalize(peer, log: batch.log, "batch of \(batch.log) covers [\(batch.from), \(batch.end)) but its checkpoint has size \(checkpoint.size)")
         }
+        // Stubs (entries without their payload) belong to data-sharing agreements, which are not
+        // built: until then every replica holds every payload, and a relay cannot strip them.
+        if let stub = batch.entries.firstIndex(where: { $0.payload == nil }) {
+            return penalize(peer, log: batch.log, "batch of \(batch.log): entry \(batch.from + UInt64(stub)) arrived without its payload; stubs are not accepted yet")
+        }
         noteSeen(batch.log, checkpoint)
         peers[peer]!.sizes[batch.log] = max(peers[peer]!.sizes[batch.log] ?? 0, checkpoint.size)
         let ourSize = heads[batch.log]?.size ?? 0
@@ -335,7 +342,13 @@ public struct Replicator: Sendable {
     /// entries); nothing of it was stored.
     public mutating func rejected(_ batch: Batch, from peer: String, reason: String) -> [Directive] {
         storing[batch.log] = nil
-        return penalize(peer, log: batch.log, "batch of \(batch.log) [\(batch.from), \(batch.end)) rejected: \(reason)")
+        var out = penalize(peer, log: batch.log, "batch of \(batch.log) [\(batch.from), \(batch.end)) rejected: \(reason)")
+        // If the peer holds a longer history that contradicts ours (the origin equivocated), our
+        // head lets it check ours against its tree and produce the evidence.
+        if let head = heads[batch.log], peers[peer]?.connected == true, peers[peer]?.greeted == true {
+            out.append(.send(peer: peer, .heads([Message.Head(log: batch.log, note: head.note)])))
+        }
+        return out
     }
 
     /// This node committed a batch to its own log.
@@ -358,7 +371,9 @@ public struct Replicator: Sendable {
                 out.append(.send(peer: peer, .heads([Message.Head(log: batch.log, note: batch.note)])))
             }
         }
-        if let source, let theirs = peers[source]?.sizes[batch.log], theirs > checkpoint.size, peers[source]!.connected {
+        if batch.log == settings.ownLog {
+            // This node never takes its own log from anyone.
+        } else if let source, let theirs = peers[source]?.sizes[batch.log], theirs > checkpoint.size, peers[source]!.connected {
             out += request(batch.log, from: source)
         } else if let best = seen[batch.log], best.size > checkpoint.size {
             // Someone has more: ask a connected peer that said so.

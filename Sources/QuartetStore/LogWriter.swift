@@ -68,6 +68,8 @@ public final class LogWriter: Sendable {
     private let commitQueue: DispatchQueue
     private let resumer: DispatchQueue
     private let maxBatch: Int
+    /// Payload bytes in one batch (the first entry of a batch is always taken).
+    static let maxBatchBytes = 8 << 20
     private let onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint) -> Void)?
 
     private struct Pending {
@@ -196,7 +198,14 @@ public final class LogWriter: Sendable {
             if !state.committing || tip?.generation != state.generation {
                 tip = (state.frontier, state.lastTime, state.generation)
             }
-            let n = min(state.pending.count, maxBatch)
+            var n = min(state.pending.count, maxBatch)
+            // A batch is also bounded by payload bytes, so that it (and the replication message
+            // that carries it to peers) stays far below the protocol's frame limit.
+            var bytes = 0
+            for i in 0..<n {
+                bytes += state.pending[i].request.payload.count
+                if bytes > Self.maxBatchBytes && i > 0 { n = i; break }
+            }
             if n == 0 {
                 // Here nothing is committing (or the wait above would have held us).
                 state.draining = false

@@ -89,7 +89,7 @@ extension LedgerStore {
                     index += 1
                     if bytes > maxBytes { cut = index; break }
                 }
-                if let cut, let fitting = sizes.last(where: { UInt64($0) <= cut }) ?? sizes.first {
+                if let cut, let fitting = sizes.last(where: { UInt64($0) < cut }) ?? sizes.first {
                     end = max(UInt64(fitting), UInt64(sizes.first!))
                 }
             }

@@ -207,30 +207,86 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
     @Test func aNodeKilledMidStreamCatchesUpAndLosesNothingAcknowledged() throws {
         let federation = try LocalFederation()
         try federation.start()
-        var acknowledged: [UInt64] = []
-        for i in 0..<5 { acknowledged.append(try federation.append("england", #"{"i":\#(i)}"#)) }
-        let writer = Thread {
+        // england appends to its own log and receives wales' stream when it is killed.
+        let acknowledged = NIOLockedValueBox<[UInt64: Int]>([:])
+        let englandWriter = Thread {
+            for i in 0..<200 {
+                guard let index = try? federation.append("england", #"{"e":\#(i)}"#) else { return }
+                acknowledged.withLockedValue { $0[index] = i }
+            }
+        }
+        let walesWriter = Thread {
             for i in 0..<20 { _ = try? federation.append("wales", #"{"w":\#(i)}"#) }
         }
-        writer.start()
-        usleep(150_000)
-        // SIGKILL england while wales is streaming.
+        englandWriter.start()
+        walesWriter.start()
+        usleep(400_000)
         #expect(federation.processes["england"]!.stop(signal: SIGKILL, timeout: 5) != nil)
         federation.processes["england"] = nil
+        while !englandWriter.isFinished { usleep(20_000) }
+        let acked = acknowledged.withLockedValue { $0 }
+        #expect(!acked.isEmpty, "england acknowledged nothing before it was killed")
         for i in 0..<5 { _ = try federation.append("scotland", #"{"s":\#(i)}"#) }
         let down = try TestKit.quartet(["status", "--config", federation.config("uk")])
         #expect(down.stdout.contains("england           not connected"), "\(down.stdout)")
         let unreachable = try TestKit.quartet(["status", "--config", federation.config("england")])
         #expect(unreachable.status != 0 && unreachable.stderr.contains("cannot reach node england"), "\(unreachable.stderr)")
-        while !writer.isFinished { usleep(50_000) }
+        while !walesWriter.isFinished { usleep(50_000) }
+        // Restarted, england (which dials everyone) reconnects and catches up; the others get
+        // whatever of england's log they missed.
         federation.processes["england"] = try NodeProcess(config: federation.config("england"))
         let heads = try federation.waitConverged(LocalFederation.all, timeout: 40) { heads in
-            federation.size(heads, "wales") == 20 && federation.size(heads, "scotland") == 5 && federation.size(heads, "england") == 5
+            federation.size(heads, "wales") == 20 && federation.size(heads, "scotland") == 5 && federation.size(heads, "england") >= acked.count
         }
-        #expect(federation.size(heads, "england") == acknowledged.count)
+        // Every acknowledged append is there, with its payload, at england and at uk.
+        let size = federation.size(heads, "england")
+        for node in ["england", "uk"] {
+            var found: [UInt64: Int] = [:]
+            var from = 0
+            while from < size {
+                let page = try federation.get(node, "/v1/logs/england/entries?from=\(from)&limit=1000")["entries"] as! [[String: Any]]
+                for entry in page {
+                    if let payload = entry["payload"] as? [String: Any], let e = payload["e"] as? Int { found[UInt64(entry["index"] as! Int)] = e }
+                }
+                from += page.count
+                if page.isEmpty { break }
+            }
+            for (index, i) in acked { #expect(found[index] == i, "\(node): acknowledged entry \(index) (\(i)) missing") }
+        }
         let verify = try TestKit.quartet(["verify", "--data", federation.path("england", "data")])
         // The node holds the directory's lock; verify reads alongside it.
         #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+        federation.stop()
+    }
+
+    @Test func onlyTheOperatorOfANodesOwnLogMayAppendThere() throws {
+        let federation = try LocalFederation()
+        try federation.start(["wales"])
+        let url = "\(federation.api("wales"))/v1/logs/wales/entries"
+        let body = #"{"type":"progress.reading","payload":{"v":1}}"#
+        let pki = federation.root.appendingPathComponent("pki")
+        let attempts: [(String, String, String, Int)] = [
+            ("reader", federation.reader.certificate, federation.reader.key, 403),
+            ("node wales", pki.appendingPathComponent("wales/wales.pem").path, pki.appendingPathComponent("wales/wales.key").path, 403),
+            ("operator of england", federation.path("england", "operator_certificate"), federation.path("england", "operator_key"), 403),
+        ]
+        for (who, certificate, key, expected) in attempts {
+            let result = try federation.curl(["--cert", certificate, "--key", key, "-H", "content-type: application/json", "-d", body, url])
+            #expect(result.status == expected, "\(who): \(result)")
+            #expect(result.body.contains("operator"), "\(who): \(result.body)")
+        }
+        let anonymous = try federation.curl(["-H", "content-type: application/json", "-d", body, url])
+        #expect(anonymous.status == 401)
+        // The operator of wales may not append to another node's log through wales.
+        let elsewhere = try federation.curl(["--cert", federation.path("wales", "operator_certificate"), "--key", federation.path("wales", "operator_key"),
+                                             "-H", "content-type: application/json", "-d", body, "\(federation.api("wales"))/v1/logs/england/entries"])
+        #expect(elsewhere.status == 403 && elsewhere.body.contains("written by node england"), "\(elsewhere)")
+        // Bad bodies name what is wrong.
+        let noPayload = try federation.curl(["--cert", federation.path("wales", "operator_certificate"), "--key", federation.path("wales", "operator_key"),
+                                             "-H", "content-type: application/json", "-d", #"{"type":"x"}"#, url])
+        #expect(noPayload.status == 400 && noPayload.body.contains("payload"), "\(noPayload)")
+        #expect(try federation.append("wales", #"{"v":2}"#) == 0)
+        #expect(federation.size(try federation.heads("wales"), "wales") == 1)
         federation.stop()
     }
 

@@ -51,7 +51,7 @@ struct Simulation {
         let verifiers = signers.mapValues(\.verifier)
         for id in ids {
             let settings = ReplicationSettings(node: id, federation: "sim", ownLog: id, verifiers: verifiers, peers: ids.filter { $0 != id })
-            nodes[id] = SimNode(id: id, replicator: Replicator(settings: settings, heads: [:], seed: seed &+ UInt64(id.hashValue & 0xFFFF)),
+            nodes[id] = SimNode(id: id, replicator: Replicator(settings: settings, heads: [:], seed: seed &+ id.utf8.reduce(UInt64(0)) { $0 &* 31 &+ UInt64($1) }),
                                 signer: signers[id]!)
         }
     }

@@ -1,0 +1,98 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+@testable import QuartetStore
+import QuartetTestKit
+import Testing
+
+/// Replica logs: batches stored only when they extend the stored tree to the signed root.
+@Suite struct ReplicaTests {
+    /// An origin with `batches` committed batches of `perBatch` entries, and an empty replica.
+    func pair(batches: Int, perBatch: Int) async throws -> (origin: LedgerStore, replica: LedgerStore, log: LogInfo, replicaLog: LogInfo) {
+        let origin = try TestKit.makeStore()
+        let writer = try LogWriter(store: origin, log: "wales")
+        var next = 0
+        for _ in 0..<batches {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<perBatch {
+                    let i = next
+                    next += 1
+                    group.addTask { _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let log = try origin.log(named: "wales")
+        let replica = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory("replica").path))
+        let replicaLog = try replica.addLog(name: "wales", origin: log.origin, publicKey: log.publicKey, own: false, nowMillis: 1)
+        return (origin, replica, log, replicaLog)
+    }
+
+    func checkpoint(_ note: String, _ log: LogInfo) throws -> Checkpoint {
+        try log.verifier.verifyCheckpoint(try SignedNote(parsing: note))
+    }
+
+    @Test func batchesServedByTheOriginAreStoredAndTheReplicaVerifies() async throws {
+        let (origin, replica, log, replicaLog) = try await pair(batches: 6, perBatch: 5)
+        var from: UInt64 = 0
+        while let (entries, note) = try origin.batch(log, from: from, maxEntries: 12, maxBytes: 1 << 20) {
+            #expect(entries.count <= 12)
+            try replica.ingest(replicaLog, from: from, entries: entries, note: note, checkpoint: try checkpoint(note, log))
+            from += UInt64(entries.count)
+        }
+        #expect(try replica.size(replicaLog) == (try origin.size(log)))
+        #expect(try replica.latestCheckpoint(replicaLog)?.checkpoint.root == (try origin.latestCheckpoint(log))?.checkpoint.root)
+        let report = replica.verify()
+        #expect(report.problems.isEmpty, "\(report.problems)")
+        // A replica proves inclusion as the origin does.
+        #expect(try replica.inclusionProof(replicaLog, index: 7) == (try origin.inclusionProof(log, index: 7)))
+        let prefix = try replica.prefix(replicaLog, size: 10)
+        #expect(prefix.root == (try origin.consistencyProof(log, from: 10)).fromRoot)
+    }
+
+    @Test func batchesThatDoNotFitAreRefusedWholeAndNothingIsStored() async throws {
+        let (origin, replica, log, replicaLog) = try await pair(batches: 2, perBatch: 4)
+        let (entries, note) = try #require(try origin.batch(log, from: 0, maxEntries: 100, maxBytes: 1 << 20))
+        let signed = try checkpoint(note, log)
+        // A changed entry: its leaf no longer leads to the signed root.
+        var changed = entries
+        changed[2] = try Entry(log: "wales", index: 2, timeMillis: 1, type: "t", classification: "public", author: "", payload: Array("{}".utf8),
+                               salt: [UInt8](repeating: 0, count: 32))
+        let leaf = #expect(throws: StoreError.self) { try replica.ingest(replicaLog, from: 0, entries: changed, note: note, checkpoint: signed) }
+        #expect(leaf?.message.contains("do not give the signed root") == true)
+        // Reordered: entry 0 where entry 1 belongs.
+        var reordered = entries
+        reordered.swapAt(0, 1)
+        let order = #expect(throws: StoreError.self) { try replica.ingest(replicaLog, from: 0, entries: reordered, note: note, checkpoint: signed) }
+        #expect(order?.message.contains("expected wales/0") == true)
+        // Not where the stored log ends.
+        #expect(throws: StoreError.self) { try replica.ingest(replicaLog, from: 1, entries: Array(entries.dropFirst()), note: note, checkpoint: signed) }
+        // Truncated: does not reach the checkpoint's size.
+        #expect(throws: StoreError.self) { try replica.ingest(replicaLog, from: 0, entries: Array(entries.dropLast()), note: note, checkpoint: signed) }
+        #expect(try replica.size(replicaLog) == 0)
+        #expect(try replica.entries(replicaLog, from: 0, limit: 100).isEmpty)
+        // The origin's own log never takes a batch.
+        #expect(throws: StoreError.self) { try origin.ingest(log, from: 8, entries: entries, note: note, checkpoint: signed) }
+        // And the right batch still goes in afterwards.
+        try replica.ingest(replicaLog, from: 0, entries: entries, note: note, checkpoint: signed)
+        #expect(try replica.size(replicaLog) == 8)
+    }
+
+    @Test func aServedBatchEndsAtAStoredCheckpointWithinTheBudgets() async throws {
+        // One entry per batch: a checkpoint at every size from 1 to 15.
+        let (origin, _, log, _) = try await pair(batches: 15, perBatch: 1)
+        let (entries, note) = try #require(try origin.batch(log, from: 2, maxEntries: 7, maxBytes: 1 << 20))
+        let size = try checkpoint(note, log).size
+        #expect(entries.count == 7 && size == 9 && entries.first?.header.index == 2)
+        // A byte budget smaller than one entry still sends up to the first checkpoint.
+        let (small, smallNote) = try #require(try origin.batch(log, from: 0, maxEntries: 100, maxBytes: 1))
+        let smallSize = try checkpoint(smallNote, log).size
+        #expect(small.count == 1 && smallSize == 1)
+        // A budget of about three entries stops at the checkpoint before it is exceeded.
+        let one = entries[0].headerBytes.count + (entries[0].payload?.bytes.count ?? 0)
+        let (three, _) = try #require(try origin.batch(log, from: 0, maxEntries: 100, maxBytes: one * 3 + one / 2))
+        #expect(three.count == 3)
+        let none = try origin.batch(log, from: 15, maxEntries: 100, maxBytes: 1 << 20)
+        #expect(none == nil)
+    }
+}
