@@ -100,7 +100,7 @@ let package = Package(
         // Test fixtures shared by the test targets (never a product).
         .target(
             name: "QuartetTestKit",
-            dependencies: ["QuartetLedger", "QuartetCrypto", "QuartetStore"]
+            dependencies: ["QuartetLedger", "QuartetCrypto", "QuartetStore", "QuartetNode"]
         ),
         .testTarget(name: "QuartetCryptoTests", dependencies: ["QuartetCrypto", "QuartetTestKit"]),
         .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),

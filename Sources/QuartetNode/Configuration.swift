@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import QuartetCrypto
 import QuartetLedger
@@ -53,6 +56,21 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// A port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
+    public static func freeLoopbackPort() throws(ConfigurationError) -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ConfigurationError(file: "-", key: nil, "cannot open a socket to find a free port") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
+            && withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } } == 0
+        guard ok else { throw ConfigurationError(file: "-", key: nil, "cannot find a free port on 127.0.0.1") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
 }
 
 /// A JSON object being read, with the file and key path for error messages. Unknown keys are
@@ -66,6 +84,13 @@ struct ConfigObject {
         self.file = file
         self.path = path
         self.values = values
+    }
+
+    /// Reads a file's bytes; `what` names the file in the error ("configuration file").
+    static func read(_ path: String, what: String) throws(ConfigurationError) -> Data {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigurationError(file: path, key: nil, "cannot read the \(what): \((error as NSError).localizedDescription)")
+        }
     }
 
     /// Parses a whole file's bytes.
@@ -184,11 +209,7 @@ public struct NodeConfiguration: Sendable {
     /// Reads and checks a configuration file: syntax, types, addresses, that the files it names
     /// exist, and that the node id is well formed.
     public static func load(path: String) throws(ConfigurationError) -> NodeConfiguration {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw ConfigurationError(file: path, key: nil, "cannot read the configuration file: \((error as NSError).localizedDescription)")
-        }
-        return try parse(data, file: path)
+        try parse(try ConfigObject.read(path, what: "configuration file"), file: path)
     }
 
     /// Parses a configuration file's bytes; `file` names it in errors and anchors relative paths.
@@ -262,11 +283,7 @@ public struct Federation: Sendable, Equatable {
     public func member(_ id: String) -> Member? { members.first { $0.id == id } }
 
     public static func load(path: String) throws(ConfigurationError) -> Federation {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw ConfigurationError(file: path, key: nil, "cannot read the federation file: \((error as NSError).localizedDescription)")
-        }
-        return try parse(data, file: path)
+        try parse(try ConfigObject.read(path, what: "federation file"), file: path)
     }
 
     public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> Federation {

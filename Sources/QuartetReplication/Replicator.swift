@@ -144,9 +144,6 @@ public struct Replicator: Sendable {
     /// Peers connected and greeted.
     public var connectedPeers: [String] { peers.filter { $0.value.connected && $0.value.greeted }.map(\.key).sorted() }
 
-    /// What `peer` last said it holds of `log`.
-    public func size(of log: String, at peer: String) -> UInt64? { peers[peer]?.sizes[log] }
-
     // MARK: Events
 
     /// At startup: dial the peers this node dials.
@@ -252,12 +249,7 @@ public struct Replicator: Sendable {
         let ours = heads[head.log]
         let ourSize = ours?.size ?? 0
         if checkpoint.size < ourSize || (checkpoint.size == ourSize && ourSize > 0) {
-            if checkpoint.size == ourSize, let ours {
-                guard checkpoint.root != ours.checkpoint.root else { return [] }
-                let evidence = Evidence(log: head.log, first: ours.note, second: head.note, prefixRoot: checkpoint.root, proof: [])
-                return quarantine(evidence, from: nil)
-            }
-            return [.check(peer: peer, log: head.log, note: head.note, checkpoint: checkpoint)]
+            return compareWithHeld(head.log, note: head.note, checkpoint: checkpoint, from: peer)
         }
         if head.log == settings.ownLog {
             guard checkpoint.size > ourSize else { return [] }
@@ -266,6 +258,17 @@ public struct Replicator: Sendable {
         }
         guard checkpoint.size > ourSize else { return [] }
         return request(head.log, from: peer)
+    }
+
+    /// A validly signed checkpoint no larger than what is held must agree with it: at the same
+    /// size the roots are compared here (a difference is evidence as it stands); below it the
+    /// shell compares it with the stored tree.
+    private mutating func compareWithHeld(_ log: String, note: String, checkpoint: Checkpoint, from peer: String) -> [Directive] {
+        guard let ours = heads[log], checkpoint.size == ours.size else {
+            return [.check(peer: peer, log: log, note: note, checkpoint: checkpoint)]
+        }
+        guard checkpoint.root != ours.checkpoint.root else { return [] }
+        return quarantine(Evidence(log: log, first: ours.note, second: note, prefixRoot: checkpoint.root, proof: []), from: nil)
     }
 
     /// Asks for what follows `from` (default: what is held) of `log`, from its writer when that is
@@ -312,11 +315,7 @@ public struct Replicator: Sendable {
         let ourSize = heads[batch.log]?.size ?? 0
         if batch.end <= ourSize {
             // Old news; but a checkpoint is only as good as its consistency with ours.
-            if let ours = heads[batch.log], checkpoint.size == ours.size {
-                guard checkpoint.root != ours.checkpoint.root else { return [] }
-                return quarantine(Evidence(log: batch.log, first: ours.note, second: batch.note, prefixRoot: checkpoint.root, proof: []), from: nil)
-            }
-            return [.check(peer: peer, log: batch.log, note: batch.note, checkpoint: checkpoint)]
+            return compareWithHeld(batch.log, note: batch.note, checkpoint: checkpoint, from: peer)
         }
         guard batch.from == ourSize else {
             // A gap (we missed something): ask for what follows what we hold.
@@ -419,9 +418,6 @@ public struct Replicator: Sendable {
          .send(peer: peer, .error(code: code, message: reason)),
          .close(peer: peer, reason: reason)]
     }
-
-    /// The number of rejections counted against `peer` since its last disconnect for them.
-    public func penalties(of peer: String) -> Int { peers[peer]?.penalties ?? 0 }
 }
 
 /// A small deterministic generator for jitter (and simulations).

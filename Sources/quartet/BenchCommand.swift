@@ -10,6 +10,13 @@ struct BenchCommand: AsyncParsableCommand {
                                                     subcommands: [BenchAppend.self, BenchTLS.self, BenchReplication.self])
 }
 
+extension Duration {
+    /// The duration in seconds, as a Double.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// The duration in milliseconds, as a Double.
+    var milliseconds: Double { seconds * 1000 }
+}
+
 /// A payload the size and shape of a measure reading.
 func benchPayload(_ i: Int) -> [UInt8] {
     Array(#"{"measure":"wales.p2.a3.m1","period":"2026-Q\#(i % 4 + 1)","value":\#(i % 997),"unit":"count","note":"Workforce reform workshop co-delivered with HEIW and the regional partnership board","source":"bench"}"#.utf8)
@@ -122,11 +129,11 @@ struct BenchAppend: AsyncParsableCommand {
             return all
         }
         let elapsed = start.duration(to: clock.now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double {
             let d = sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-            return (Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 * 1000).rounded() / 1000
+            return (d.milliseconds * 1000).rounded() / 1000
         }
         let histogram = writer.batchSizeHistogram
         let batches = histogram.values.reduce(0, +)
@@ -187,7 +194,7 @@ struct BenchAppend: AsyncParsableCommand {
             try exec("COMMIT")
         }
         let elapsed = start.duration(to: clock.now)
-        return Double(rows) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Double(rows) / elapsed.seconds
     }
 }
 

@@ -91,7 +91,7 @@ struct BenchReplication: AsyncParsableCommand {
         var early = 0
         for (index, ack) in acknowledged {
             guard let arrival = stored.first(where: { $0.size > index }) else { continue }
-            let ms = Double((arrival.at - ack).components.attoseconds) / 1e15 + Double((arrival.at - ack).components.seconds) * 1000
+            let ms = (arrival.at - ack).milliseconds
             if ms < 0 { early += 1 }
             latencies.append(max(0, ms))
         }
@@ -131,7 +131,7 @@ struct BenchReplication: AsyncParsableCommand {
             }
             try store.close()
         }
-        let fillSeconds = seconds(ContinuousClock.now - fillStart)
+        let fillSeconds = (ContinuousClock.now - fillStart).seconds
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var processes: [String: Process] = [:]
         defer {
@@ -169,12 +169,12 @@ struct BenchReplication: AsyncParsableCommand {
         let nationsStart = ContinuousClock.now
         for nation in nations { try launch(nation) }
         for nation in nations { try await waitHolding(nation, try client(nation), timeout: .seconds(900)) }
-        let nationsSeconds = seconds(ContinuousClock.now - nationsStart)
+        let nationsSeconds = (ContinuousClock.now - nationsStart).seconds
         let ukClient = try client("uk")
         let start = ContinuousClock.now
         try launch("uk")
         try await waitHolding("uk", ukClient, timeout: .seconds(600))
-        let elapsed = seconds(ContinuousClock.now - start)
+        let elapsed = (ContinuousClock.now - start).seconds
         let status = (try? String(contentsOfFile: "/proc/\(processes["uk"]!.processIdentifier)/status", encoding: .utf8)) ?? ""
         let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
         for process in processes.values { kill(process.processIdentifier, SIGTERM) }
@@ -186,9 +186,5 @@ struct BenchReplication: AsyncParsableCommand {
             "uk_peak_rss_mb": (Double(peakKiB) / 1024 * 10).rounded() / 10,
             "targets": ["entries_per_second": 100_000, "peak_rss_mb": 200],
         ]
-    }
-
-    func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -65,23 +65,26 @@ struct BenchTLS: AsyncParsableCommand {
         let clock = ContinuousClock()
         let sent = group.next().makePromise(of: Void.self)
         let started = group.next().makePromise(of: ContinuousClock.Instant.self)
-        let bulkChannel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        try TLSHandler(context: clientContext, policy: .node("uk"), serverName: "uk", logger: logger),
-                        BulkWriter(total: total, chunk: chunk << 10, started: started, done: sent),
-                    ])
+        /// A QuartetTLS client connection to the server, with `handler` above TLS.
+        @Sendable func connect(_ handler: @escaping @Sendable () -> any ChannelHandler) async throws -> any Channel {
+            try await ClientBootstrap(group: group)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            try TLSHandler(context: clientContext, policy: .node("uk"), serverName: "uk", logger: logger), handler(),
+                        ])
+                    }
                 }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port).get()
+        }
+        let chunkBytes = chunk << 10
+        let bulkChannel = try await connect { BulkWriter(total: total, chunk: chunkBytes, started: started, done: sent) }
         // Timing starts when the handshake is done and the first byte is written.
         let start = try await started.futureResult.get()
         try await sent.futureResult.get()
         try await received.futureResult.get()
-        let bulkElapsed = clock.now - start
-        let bulkSeconds = Double(bulkElapsed.components.seconds) + Double(bulkElapsed.components.attoseconds) / 1e18
+        let bulkSeconds = (clock.now - start).seconds
         try? await bulkChannel.close().get()
 
         // 2. Handshakes.
@@ -92,17 +95,7 @@ struct BenchTLS: AsyncParsableCommand {
                 started += 1
                 tasks.addTask {
                     let done = group.next().makePromise(of: Void.self)
-                    let channel = try await ClientBootstrap(group: group)
-                        .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                        .channelInitializer { channel in
-                            channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandlers([
-                                    try TLSHandler(context: clientContext, policy: .node("uk"), serverName: "uk", logger: logger),
-                                    PingOnce(done: done),
-                                ])
-                            }
-                        }
-                        .connect(host: "127.0.0.1", port: port).get()
+                    let channel = try await connect { PingOnce(done: done) }
                     try await done.futureResult.get()
                     try? await channel.close().get()
                 }
@@ -112,8 +105,7 @@ struct BenchTLS: AsyncParsableCommand {
                 if started < handshakes { launch() }
             }
         }
-        let handshakeElapsed = clock.now - handshakeStart
-        let handshakeSeconds = Double(handshakeElapsed.components.seconds) + Double(handshakeElapsed.components.attoseconds) / 1e18
+        let handshakeSeconds = (clock.now - handshakeStart).seconds
 
         let mbps = Double(total) / 1e6 / bulkSeconds
         let perSecond = Double(handshakes) / handshakeSeconds

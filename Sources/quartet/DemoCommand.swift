@@ -52,7 +52,7 @@ struct DemoCommand: AsyncParsableCommand {
         _ = try FederationPKI.createAuthority(in: ca)
         var ports: [Int] = []
         for i in 0..<(demoMembers.count * 2) {
-            ports.append(basePort == 0 ? try freePort() : basePort + (i < demoMembers.count ? i : 100 + i - demoMembers.count))
+            ports.append(basePort == 0 ? try HostPort.freeLoopbackPort() : basePort + (i < demoMembers.count ? i : 100 + i - demoMembers.count))
         }
         var nodes: [[String: Any]] = []
         var federationNodes: [String] = []
@@ -97,19 +97,6 @@ struct DemoCommand: AsyncParsableCommand {
             "nodes": nodes,
         ]
         try writeJSON(demo, to: root.appendingPathComponent("demo.json"))
-    }
-
-    func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
-            && withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } } == 0
-        guard ok else { throw CLIError("cannot find a free port on 127.0.0.1") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     func writeJSON(_ object: [String: Any], to url: URL) throws {

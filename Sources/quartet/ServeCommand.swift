@@ -38,7 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
         do { node = try Node(configuration: configuration, logger: logger) } catch { throw CLIError("\(error)") }
         let announce = logger
         try await node.run { peer, api in
-            let apiURL = "https://\(configuration.apiListen.host.contains(":") ? "[\(configuration.apiListen.host)]" : configuration.apiListen.host):\(api.port ?? configuration.apiListen.port)"
+            let apiURL = "https://\(HostPort(host: configuration.apiListen.host, port: api.port ?? configuration.apiListen.port))"
             announce.notice("node listening", metadata: ["peer": "\(peer)", "api": "\(apiURL)"])
             // One line on standard output for scripts: the node is ready.
             FileHandle.standardOutput.write(Data("quartet node \(configuration.node) listening: peer \(configuration.peerListen.host):\(peer.port ?? 0), api \(apiURL)\n".utf8))
