@@ -17,6 +17,7 @@ let package = Package(
         // Hummingbird's default traits pull in swift-configuration; Quartet reads its own files.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // The system OpenSSL 3 (Debian libssl-dev), plus shim.h for the macros Swift cannot import.
@@ -39,6 +40,12 @@ let package = Package(
         .target(
             name: "QuartetReplication",
             dependencies: ["QuartetLedger"]
+        ),
+        // The action-plan domain: entry types and their validation, plan import, the combined
+        // strategy view and its queries. Pure: no IO beyond reading a plan file.
+        .target(
+            name: "QuartetPlan",
+            dependencies: [.product(name: "Yams", package: "Yams")]
         ),
         // SQLite persistence (GRDB), the data directory, group commit.
         .target(
@@ -66,6 +73,7 @@ let package = Package(
         .target(
             name: "QuartetNode",
             dependencies: [
+                "QuartetPlan",
                 "QuartetReplication",
                 "QuartetStore",
                 "QuartetLedger",
@@ -85,6 +93,7 @@ let package = Package(
         .executableTarget(
             name: "quartet",
             dependencies: [
+                "QuartetPlan",
                 "QuartetNode",
                 "QuartetTLS",
                 "QuartetStore",
@@ -102,6 +111,7 @@ let package = Package(
             name: "QuartetTestKit",
             dependencies: ["QuartetLedger", "QuartetCrypto", "QuartetStore", "QuartetNode"]
         ),
+        .testTarget(name: "QuartetPlanTests", dependencies: ["QuartetPlan"]),
         .testTarget(name: "QuartetCryptoTests", dependencies: ["QuartetCrypto", "QuartetTestKit"]),
         .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),
         .testTarget(name: "QuartetReplicationTests", dependencies: ["QuartetReplication", "QuartetLedger", "QuartetCrypto"]),

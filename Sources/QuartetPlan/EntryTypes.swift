@@ -1,0 +1,270 @@
+import Foundation
+
+/// The entry types of the action-plan domain (docs/entries.md). Each names its payload schema.
+public enum PlanEntryType: String, CaseIterable, Sendable {
+    case priority = "plan.priority"
+    case action = "plan.action"
+    case actionRevised = "plan.action.revised"
+    case actionWithdrawn = "plan.action.withdrawn"
+    case measure = "plan.measure"
+    case status = "progress.status"
+    case reading = "progress.reading"
+    case evidence = "progress.evidence"
+}
+
+/// The kinds of measure (measures-catalogue.yaml's value types, folded into five).
+public enum MeasureKind: String, CaseIterable, Sendable, Codable {
+    case count, percentage, milestone, distribution, qualitative
+}
+
+/// The states of an action's progress.
+public enum ActionStatus: String, CaseIterable, Sendable, Codable {
+    case notStarted = "not-started", onTrack = "on-track", atRisk = "at-risk", offTrack = "off-track", done
+}
+
+public enum EvidenceKind: String, CaseIterable, Sendable, Codable {
+    case caseStudy = "case-study", improvementJourney = "improvement-journey", impactExample = "impact-example", report, other
+}
+
+public enum Cadence: String, CaseIterable, Sendable, Codable {
+    case annual, quarterly, monthly, everyThreeYears = "every-three-years"
+}
+
+// MARK: Payloads (decoded leniently by the fold; validated strictly on append)
+
+public struct PriorityPayload: Codable, Sendable, Equatable {
+    public var id: String
+    public var number: Int?
+    public var title: String
+    public var goals: [String]?
+}
+
+public struct Timeframe: Codable, Sendable, Equatable {
+    public var text: String?
+    public var start_year: Int?
+    public var end_year: Int?
+}
+
+public struct ActionPayload: Codable, Sendable, Equatable {
+    public var id: String
+    public var priority: String
+    public var statements: [String]
+    public var measures: [String]?
+    public var timeframe: Timeframe?
+    public var uk_actions: [String]?
+    public var source: String?
+    /// Only on `plan.action.revised`: why it changed.
+    public var reason: String?
+
+    /// The first statement, as a title.
+    public var title: String { statements.first ?? id }
+}
+
+public struct WithdrawalPayload: Codable, Sendable, Equatable {
+    public var id: String
+    public var reason: String
+    public var as_of: String
+}
+
+public struct Target: Codable, Sendable, Equatable {
+    public var value: Double
+    public var per: String
+    public var scope: String?
+    public var quote: String?
+    public init(value: Double, per: String, scope: String? = nil, quote: String? = nil) {
+        self.value = value
+        self.per = per
+        self.scope = scope
+        self.quote = quote
+    }
+}
+
+public struct MeasurePayload: Codable, Sendable, Equatable {
+    public var id: String
+    public var action: String
+    public var text: String
+    public var kind: MeasureKind
+    public var unit: String?
+    public var uk_measure: String?
+    public var target: Target?
+    public var cadence: Cadence?
+}
+
+public struct StatusPayload: Codable, Sendable, Equatable {
+    public var action: String
+    public var status: ActionStatus
+    public var note: String?
+    public var as_of: String
+}
+
+public struct ReadingPayload: Codable, Sendable, Equatable {
+    public var measure: String
+    public var period: String
+    public var value: Double?
+    public var achieved: Bool?
+    public var categories: [String: Double]?
+    public var text: String?
+    public var note: String?
+}
+
+public struct EvidencePayload: Codable, Sendable, Equatable {
+    public var action: String
+    public var kind: EvidenceKind
+    public var title: String
+    public var link: String
+    public var summary: String?
+    public var date: String?
+}
+
+// MARK: Validation on append
+
+/// What the validator may ask about the log being appended to: the actions and measures it
+/// already holds (so a reading names a measure of this log, and its value fits the measure's kind).
+public protocol PlanContext {
+    func action(_ id: String) -> ActionPayload?
+    func isWithdrawn(_ action: String) -> Bool
+    func measure(_ id: String) -> MeasurePayload?
+}
+
+/// Validates payloads of the plan entry types before they are appended. Errors name the field
+/// (`payload.status`) and what was expected.
+public enum PlanValidator {
+    /// Whether `type` is one of the plan domain's entry types (others are not validated here).
+    public static func isPlanType(_ type: String) -> Bool { PlanEntryType(rawValue: type) != nil }
+
+    /// Checks `payload` against the schema of `type` and against `context`.
+    public static func validate(type: String, payload: [UInt8], context: any PlanContext) throws(PlanError) {
+        guard let kind = PlanEntryType(rawValue: type) else {
+            throw PlanError("type: expected one of \(PlanEntryType.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(type)\"")
+        }
+        try validate(kind, JSONValue.parse(payload), context: context)
+    }
+
+    public static func validate(_ type: PlanEntryType, _ value: JSONValue, context: any PlanContext) throws(PlanError) {
+        let p = try FieldReader(value, path: "payload")
+        switch type {
+        case .priority:
+            try p.refuseUnknown(["id", "number", "title", "goals"])
+            _ = try p.matching("id", .priority)
+            _ = try p.optionalInteger("number", in: 1...99)
+            _ = try p.string("title", maxLength: 500)
+            _ = try p.strings("goals", required: false)
+        case .action, .actionRevised:
+            var known: Set<String> = ["id", "priority", "statements", "measures", "timeframe", "uk_actions", "source"]
+            if type == .actionRevised { known.insert("reason") }
+            try p.refuseUnknown(known)
+            let id = try p.matching("id", .action)
+            let priority = try p.matching("priority", .priority)
+            guard id.hasPrefix(priority + ".") else {
+                throw PlanError("payload.priority: action \(id) is numbered under \(id.split(separator: ".")[0]), not \(priority)")
+            }
+            _ = try p.strings("statements", required: true)
+            let measures = try p.strings("measures", required: false, pattern: .measure)
+            for (i, m) in measures.enumerated() where !m.hasPrefix(id + ".") {
+                throw PlanError("payload.measures[\(i)]: measure \(m) does not belong to action \(id) (expected \(id).M<n>)")
+            }
+            _ = try p.strings("uk_actions", required: false, pattern: .action)
+            _ = try p.optionalString("source", maxLength: 200)
+            if p.has("timeframe") {
+                let t = try p.object("timeframe")
+                try t.refuseUnknown(["text", "start_year", "end_year"])
+                _ = try t.optionalString("text", maxLength: 100)
+                let start = try t.optionalInteger("start_year", in: 2000...2100)
+                let end = try t.optionalInteger("end_year", in: 2000...2100)
+                if let start, let end, end < start { throw PlanError("payload.timeframe.end_year: \(end) is before start_year \(start)") }
+            }
+            if type == .actionRevised {
+                _ = try p.string("reason", maxLength: 2000)
+                guard context.action(id) != nil else { throw PlanError("payload.id: this log has no action \(id) to revise") }
+            } else if context.action(id) != nil {
+                throw PlanError("payload.id: action \(id) already exists in this log; append plan.action.revised to change it")
+            }
+        case .actionWithdrawn:
+            try p.refuseUnknown(["id", "reason", "as_of"])
+            let id = try p.matching("id", .action)
+            _ = try p.string("reason", maxLength: 2000)
+            _ = try p.date("as_of")
+            guard context.action(id) != nil else { throw PlanError("payload.id: this log has no action \(id) to withdraw") }
+            guard !context.isWithdrawn(id) else { throw PlanError("payload.id: action \(id) is already withdrawn") }
+        case .measure:
+            try p.refuseUnknown(["id", "action", "text", "kind", "unit", "uk_measure", "target", "cadence"])
+            let id = try p.matching("id", .measure)
+            let action = try p.matching("action", .action)
+            guard id.hasPrefix(action + ".") else { throw PlanError("payload.action: measure \(id) belongs to action \(id.split(separator: ".").prefix(2).joined(separator: ".")), not \(action)") }
+            guard context.action(action) != nil else { throw PlanError("payload.action: this log has no action \(action); append it first") }
+            _ = try p.string("text", maxLength: 2000)
+            let kind = MeasureKind(rawValue: try p.oneOf("kind", MeasureKind.allCases.map(\.rawValue)))!
+            _ = try p.optionalString("unit", maxLength: 200)
+            if p.has("uk_measure") { _ = try p.matching("uk_measure", .measure) }
+            if p.has("cadence") { _ = try p.oneOf("cadence", Cadence.allCases.map(\.rawValue)) }
+            if p.has("target") {
+                let t = try p.object("target")
+                try t.refuseUnknown(["value", "per", "scope", "quote"])
+                let value = try t.number("value")
+                guard value >= 0 else { throw PlanError("payload.target.value: expected a number of at least 0, got \(value)") }
+                if kind == .percentage, value > 100 { throw PlanError("payload.target.value: a percentage target is at most 100, got \(value)") }
+                guard kind == .count || kind == .percentage else { throw PlanError("payload.target: only count and percentage measures have a numeric target; this one is \(kind.rawValue)") }
+                _ = try t.oneOf("per", ["year", "quarter", "month", "plan"])
+                if t.has("scope") { _ = try t.oneOf("scope", ["uk", "nation"]) }
+                _ = try t.optionalString("quote", maxLength: 2000)
+            }
+        case .status:
+            try p.refuseUnknown(["action", "status", "note", "as_of"])
+            let action = try p.matching("action", .action)
+            _ = try p.oneOf("status", ActionStatus.allCases.map(\.rawValue))
+            _ = try p.optionalString("note", maxLength: 4000)
+            _ = try p.date("as_of")
+            try requireLiveAction(action, field: "payload.action", context: context)
+        case .reading:
+            try p.refuseUnknown(["measure", "period", "value", "achieved", "categories", "text", "note"])
+            let id = try p.matching("measure", .measure)
+            let period = try p.string("period", maxLength: 10)
+            guard Period(period) != nil else { throw PlanError("payload.period: expected a year (2025), a quarter (2025-Q2) or a month (2025-03), got \"\(period)\"") }
+            _ = try p.optionalString("note", maxLength: 4000)
+            guard let measure = context.measure(id) else { throw PlanError("payload.measure: this log has no measure \(id)") }
+            let given = ["value", "achieved", "categories", "text"].filter(p.has)
+            let expected: String
+            switch measure.kind {
+            case .count, .percentage: expected = "value"
+            case .milestone: expected = "achieved"
+            case .distribution: expected = "categories"
+            case .qualitative: expected = "text"
+            }
+            guard given == [expected] else {
+                throw PlanError("payload: measure \(id) is a \(measure.kind.rawValue) measure, so a reading carries exactly \"\(expected)\"\(given.isEmpty ? "" : ", got \(given.joined(separator: ", "))")")
+            }
+            switch measure.kind {
+            case .count:
+                _ = try p.integer("value", in: 0...1_000_000_000)
+            case .percentage:
+                let value = try p.number("value")
+                guard (0...100).contains(value) else { throw PlanError("payload.value: a percentage is from 0 to 100, got \(value)") }
+            case .milestone:
+                _ = try p.bool("achieved")
+            case .distribution:
+                let c = try p.object("categories")
+                guard !c.fields.isEmpty else { throw PlanError("payload.categories: expected at least one category") }
+                for key in c.fields.keys.sorted() {
+                    let n = try c.number(key)
+                    guard n >= 0 else { throw PlanError("payload.categories.\(key): expected a number of at least 0, got \(n)") }
+                }
+            case .qualitative:
+                _ = try p.string("text", maxLength: 8000)
+            }
+        case .evidence:
+            try p.refuseUnknown(["action", "kind", "title", "link", "summary", "date"])
+            let action = try p.matching("action", .action)
+            _ = try p.oneOf("kind", EvidenceKind.allCases.map(\.rawValue))
+            _ = try p.string("title", maxLength: 500)
+            _ = try p.link("link")
+            _ = try p.optionalString("summary", maxLength: 4000)
+            if p.has("date") { _ = try p.date("date") }
+            try requireLiveAction(action, field: "payload.action", context: context)
+        }
+    }
+
+    static func requireLiveAction(_ id: String, field: String, context: any PlanContext) throws(PlanError) {
+        guard context.action(id) != nil else { throw PlanError("\(field): this log has no action \(id)") }
+        guard !context.isWithdrawn(id) else { throw PlanError("\(field): action \(id) was withdrawn") }
+    }
+}

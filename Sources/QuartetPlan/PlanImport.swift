@@ -1,0 +1,250 @@
+import Foundation
+import Yams
+
+/// An entry an import wants in the log.
+public struct PlannedEntry: Sendable, Equatable {
+    public let type: PlanEntryType
+    public let payload: JSONValue
+    public init(type: PlanEntryType, payload: JSONValue) {
+        self.type = type
+        self.payload = payload
+    }
+}
+
+/// Turns a plan file (config/plans/uk-plan.yaml, wales-plan.yaml) with the measures catalogue and
+/// the quantitative targets into the entries of a log, and works out which of them a log does
+/// not hold yet, so importing the same plan twice adds nothing.
+public struct PlanImport: Sendable {
+    public let planID: String
+    public let planFile: String
+    public let document: PlanDocument
+    let catalogue: Catalogue
+    let targets: [TargetRecord]
+
+    /// Reads the plan and, from the same directory unless given, measures-catalogue.yaml and
+    /// quantitative-targets.yaml.
+    public init(planFile: String, catalogueFile: String? = nil, targetsFile: String? = nil) throws(PlanError) {
+        let directory = (planFile as NSString).deletingLastPathComponent
+        func load<T: Decodable>(_ type: T.Type, _ path: String) throws(PlanError) -> T {
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw PlanError("\(path): cannot read: \((error as NSError).localizedDescription)")
+            }
+            do { return try YAMLDecoder().decode(T.self, from: text) } catch let error as DecodingError {
+                throw PlanError("\(path): \(Self.describe(error))")
+            } catch {
+                throw PlanError("\(path): not valid YAML: \(error)")
+            }
+        }
+        document = try load(PlanDocument.self, planFile)
+        catalogue = try load(Catalogue.self, catalogueFile ?? (directory as NSString).appendingPathComponent("measures-catalogue.yaml"))
+        targets = try load(TargetsFile.self, targetsFile ?? (directory as NSString).appendingPathComponent("quantitative-targets.yaml")).targets
+        planID = document.plan.id
+        self.planFile = planFile
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])): missing"
+        case .typeMismatch(let type, let context): return "\(path(context.codingPath)): expected \(type)"
+        case .valueNotFound(let type, let context): return "\(path(context.codingPath)): expected \(type), found null"
+        case .dataCorrupted(let context): return "\(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    /// The entries the plan puts in `log`. The plan of a nation goes to that nation's log; the
+    /// UK plan goes to the UK log whole, and to a nation without a plan of its own as that
+    /// nation's actions and measures (each mapped to the UK action and measure of the same id).
+    public func entries(for log: String, ukLog: String = "uk") throws(PlanError) -> [PlannedEntry] {
+        let adopting: Bool
+        if log == planID {
+            adopting = false
+        } else if planID == ukLog {
+            adopting = true
+        } else {
+            throw PlanError("\(planFile): this is the \(planID) plan; import it into the \(planID) log, not \(log)")
+        }
+        let kinds = Dictionary(catalogue.kinds.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let index = catalogue.measure_index[planID] ?? []
+        let measureKinds = Dictionary(index.map { ($0.ref, $0.kinds) }, uniquingKeysWith: { a, _ in a })
+        let ukIndex = Dictionary((catalogue.measure_index[ukLog] ?? []).map { ($0.ref, $0.kinds) }, uniquingKeysWith: { a, _ in a })
+        var out: [PlannedEntry] = []
+        var measures: [PlannedEntry] = []
+        let source = (planFile as NSString).lastPathComponent
+        for priority in document.priorities {
+            if !adopting && log == ukLog {
+                var p: [String: JSONValue] = ["id": .string(priority.id), "title": .string(priority.title)]
+                if let n = priority.number { p["number"] = .number(Double(n)) }
+                if let goals = priority.goals, !goals.isEmpty { p["goals"] = .array(goals.map(JSONValue.string)) }
+                out.append(PlannedEntry(type: .priority, payload: .object(p)))
+            }
+            for action in priority.actions {
+                let measureIDs = action.measures.indices.map { "\(action.id).M\($0 + 1)" }
+                var a: [String: JSONValue] = [
+                    "id": .string(action.id), "priority": .string(priority.id),
+                    "statements": .array(action.statements.map(JSONValue.string)),
+                    "measures": .array(measureIDs.map(JSONValue.string)),
+                    "source": .string(source),
+                ]
+                var timeframe: [String: JSONValue] = [:]
+                if let text = action.timeframe { timeframe["text"] = .string(text) }
+                if let y = action.start_year { timeframe["start_year"] = .number(Double(y)) }
+                if let y = action.end_year { timeframe["end_year"] = .number(Double(y)) }
+                if !timeframe.isEmpty { a["timeframe"] = .object(timeframe) }
+                let ukActions = adopting ? [action.id] : (log == ukLog ? [] : action.uk_counterparts ?? [])
+                if !ukActions.isEmpty { a["uk_actions"] = .array(ukActions.map(JSONValue.string)) }
+                out.append(PlannedEntry(type: .action, payload: .object(a)))
+                for (i, text) in action.measures.enumerated() {
+                    let id = measureIDs[i]
+                    let kindIDs = measureKinds[id] ?? []
+                    let first = kindIDs.first.flatMap { kinds[$0] }
+                    let kind = first.map { Self.kind($0.value_type) } ?? .qualitative
+                    var m: [String: JSONValue] = ["id": .string(id), "action": .string(action.id), "text": .string(text), "kind": .string(kind.rawValue)]
+                    if let unit = first?.unit { m["unit"] = .string(unit) }
+                    // Which UK measure this one adds up into.
+                    if adopting {
+                        m["uk_measure"] = .string(id)
+                    } else if log != ukLog, kind == .count, let firstKind = kindIDs.first {
+                        let candidates = (action.uk_counterparts ?? []).flatMap { ua in
+                            ukIndex.keys.filter { $0.hasPrefix(ua + ".M") }.sorted()
+                        }
+                        if let match = candidates.first(where: { ukIndex[$0]?.first == firstKind }) {
+                            m["uk_measure"] = .string(match)
+                        }
+                    }
+                    let targetPlan = adopting ? ukLog : planID
+                    if let t = targets.first(where: { $0.plan == targetPlan && $0.ref == id && ($0.kind == "count_target" || $0.kind == "percentage_target") }),
+                       let value = t.target_value, kind == .count || kind == .percentage {
+                        var target: [String: JSONValue] = ["value": .number(value), "per": .string(t.per ?? "year")]
+                        if let scope = t.scope { target["scope"] = .string(scope.hasPrefix("UK") ? "uk" : "nation") }
+                        if let quote = t.quote { target["quote"] = .string(quote) }
+                        m["target"] = .object(target)
+                    }
+                    if let cadence = targets.first(where: { $0.plan == targetPlan && $0.ref == id && $0.cadence != nil })?.cadence.flatMap(Self.cadence) {
+                        m["cadence"] = .string(cadence.rawValue)
+                    }
+                    measures.append(PlannedEntry(type: .measure, payload: .object(m)))
+                }
+            }
+        }
+        return out + measures
+    }
+
+    static func kind(_ valueType: String) -> MeasureKind {
+        switch valueType {
+        case "count": return .count
+        case "percentage": return .percentage
+        case "boolean_milestone", "recurring_milestone": return .milestone
+        case "categorical_distribution": return .distribution
+        default: return .qualitative
+        }
+    }
+
+    static func cadence(_ text: String) -> Cadence? {
+        switch text.lowercased() {
+        case "annual", "annually", "yearly": return .annual
+        case "quarterly": return .quarterly
+        case "monthly": return .monthly
+        case "every three years", "tri-annual", "triennial": return .everyThreeYears
+        default: return nil
+        }
+    }
+
+    /// The entries of `planned` that `view` (the log's part of the view, with the UK
+    /// priorities) does not already hold as they are: new ones as they are; a changed action as
+    /// `plan.action.revised`; a changed priority or measure again (the later entry wins).
+    public static func changes(_ planned: [PlannedEntry], log: LogView?, priorities: [String: PriorityState]) throws(PlanError) -> [PlannedEntry] {
+        var out: [PlannedEntry] = []
+        let decoder = JSONDecoder()
+        func decode<T: Decodable>(_ type: T.Type, _ value: JSONValue) throws(PlanError) -> T {
+            do { return try decoder.decode(T.self, from: Data(value.encoded())) } catch { throw PlanError("planned entry: \(error)") }
+        }
+        for entry in planned {
+            switch entry.type {
+            case .priority:
+                let p = try decode(PriorityPayload.self, entry.payload)
+                if priorities[p.id]?.payload != p { out.append(entry) }
+            case .action:
+                let a = try decode(ActionPayload.self, entry.payload)
+                if let held = log?.actions[a.id] {
+                    var current = held.payload
+                    current.reason = nil
+                    if current != a {
+                        guard case .object(var fields) = entry.payload else { continue }
+                        fields["reason"] = .string("re-imported from \(a.source ?? "the plan file") with changes")
+                        out.append(PlannedEntry(type: .actionRevised, payload: .object(fields)))
+                    }
+                } else {
+                    out.append(entry)
+                }
+            case .measure:
+                let m = try decode(MeasurePayload.self, entry.payload)
+                if log?.measures[m.id]?.payload != m { out.append(entry) }
+            default:
+                out.append(entry)
+            }
+        }
+        return out
+    }
+}
+
+// MARK: The plan files (config/plans/*.yaml), as far as an import reads them
+
+public struct PlanDocument: Decodable, Sendable {
+    public struct Header: Decodable, Sendable {
+        public let id: String
+        public let nation: String?
+        public let title: String?
+    }
+    public struct Priority: Decodable, Sendable {
+        public let id: String
+        public let number: Int?
+        public let title: String
+        public let goals: [String]?
+        public let actions: [Action]
+    }
+    public struct Action: Decodable, Sendable {
+        public let id: String
+        public let statements: [String]
+        public let measures: [String]
+        public let timeframe: String?
+        public let start_year: Int?
+        public let end_year: Int?
+        public let uk_counterparts: [String]?
+    }
+    public let plan: Header
+    public let priorities: [Priority]
+}
+
+struct Catalogue: Decodable, Sendable {
+    struct Kind: Decodable, Sendable {
+        let id: String
+        let value_type: String
+        let unit: String?
+    }
+    struct IndexItem: Decodable, Sendable {
+        let ref: String
+        let kinds: [String]
+    }
+    let kinds: [Kind]
+    let measure_index: [String: [IndexItem]]
+}
+
+struct TargetRecord: Decodable, Sendable {
+    let plan: String
+    let ref: String?
+    let kind: String
+    let target_value: Double?
+    let per: String?
+    let cadence: String?
+    let scope: String?
+    let quote: String?
+}
+
+struct TargetsFile: Decodable, Sendable {
+    let targets: [TargetRecord]
+}

@@ -1,0 +1,281 @@
+import Foundation
+
+/// An entry of a log, by position: what every figure of the view is traced back to.
+public struct EntryRef: Hashable, Sendable, Comparable {
+    public let log: String
+    public let index: UInt64
+    public init(log: String, index: UInt64) {
+        self.log = log
+        self.index = index
+    }
+    public static func < (a: EntryRef, b: EntryRef) -> Bool { (a.log, a.index) < (b.log, b.index) }
+}
+
+/// What the fold needs of an entry: its position, type, time and payload (nil for a stub).
+public struct ViewEntry: Sendable {
+    public let log: String
+    public let index: UInt64
+    public let timeMillis: UInt64
+    public let type: String
+    public let payload: [UInt8]?
+    public init(log: String, index: UInt64, timeMillis: UInt64, type: String, payload: [UInt8]?) {
+        self.log = log
+        self.index = index
+        self.timeMillis = timeMillis
+        self.type = type
+        self.payload = payload
+    }
+    var ref: EntryRef { EntryRef(log: log, index: index) }
+}
+
+/// The signed checkpoint a log's figures were computed from.
+public struct ViewCheckpoint: Sendable, Equatable {
+    public let size: UInt64
+    public let rootBase64: String
+    public let timeMillis: UInt64?
+    public init(size: UInt64, rootBase64: String, timeMillis: UInt64?) {
+        self.size = size
+        self.rootBase64 = rootBase64
+        self.timeMillis = timeMillis
+    }
+}
+
+public struct PriorityState: Sendable {
+    public var payload: PriorityPayload
+    public var ref: EntryRef
+}
+
+public struct StatusState: Sendable {
+    public var payload: StatusPayload
+    public var ref: EntryRef
+}
+
+public struct EvidenceState: Sendable {
+    public var payload: EvidencePayload
+    public var ref: EntryRef
+}
+
+public struct ActionState: Sendable {
+    public var payload: ActionPayload
+    /// The entry that defined the action, then each revision.
+    public var refs: [EntryRef]
+    public var withdrawn: (payload: WithdrawalPayload, ref: EntryRef)?
+    public var status: StatusState?
+    public var evidence: [EvidenceState] = []
+}
+
+public struct ReadingState: Sendable {
+    public var payload: ReadingPayload
+    public var ref: EntryRef
+    /// Earlier readings of the same measure and period that this one replaced.
+    public var replaced: Int
+}
+
+public struct MeasureState: Sendable {
+    public var payload: MeasurePayload
+    public var refs: [EntryRef]
+    public var readings: [Period: ReadingState] = [:]
+
+    /// The reading of the latest period.
+    public var latest: (period: Period, reading: ReadingState)? {
+        readings.max { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+/// One log's part of the view.
+public struct LogView: Sendable {
+    public var log: String
+    /// Entries folded (the next index expected).
+    public var size: UInt64 = 0
+    public var checkpoint: ViewCheckpoint?
+    public var actions: [String: ActionState] = [:]
+    public var measures: [String: MeasureState] = [:]
+    /// Entries held only as stubs (their payload not on this node).
+    public var stubs: UInt64 = 0
+    /// Entries of plan types whose payload does not fit the schema (another node's bug): kept in
+    /// the log, left out of the view, counted and the first few remembered.
+    public var unreadable: UInt64 = 0
+    public var unreadableSamples: [(index: UInt64, reason: String)] = []
+    /// Entries of types the view does not use.
+    public var otherEntries: UInt64 = 0
+}
+
+/// A UK total of one comparable count measure for one year, against the plan's target.
+public struct UKTotal: Sendable {
+    public var measure: String
+    public var year: Int
+    public var value: Double
+    /// Each nation's contribution: its reading for the year, or the sum of its quarters or months.
+    public var contributions: [String: Double]
+    public var refs: [EntryRef]
+}
+
+/// The combined strategy view: every log folded in order, updated entry by entry as entries
+/// arrive (never recomputed per query). Pure: the node feeds it entries and checkpoints.
+public struct StrategyView: Sendable {
+    /// The UK-wide plan's log: priorities and the UK actions live there.
+    public let ukLog: String
+    public private(set) var priorities: [String: PriorityState] = [:]
+    public private(set) var logs: [String: LogView] = [:]
+    /// UK totals by UK measure id, then year.
+    public private(set) var totals: [String: [Int: UKTotal]] = [:]
+    /// Which nation measures roll up into each UK measure: UK measure id → [(log, measure id)].
+    public private(set) var rollups: [String: Set<MeasureKey>] = [:]
+    /// Bumped on every change; a rendering cache keys on it.
+    public private(set) var version: UInt64 = 0
+
+    public struct MeasureKey: Hashable, Sendable { public let log: String; public let measure: String }
+
+    static let decoder = JSONDecoder()
+
+    public init(ukLog: String = "uk", logs names: [String] = []) {
+        self.ukLog = ukLog
+        for name in names { logs[name] = LogView(log: name) }
+    }
+
+    /// Folds one entry. Entries of a log must come in index order; an entry already folded is
+    /// ignored (a replayed batch) and a gap is refused.
+    public mutating func apply(_ entry: ViewEntry) throws(PlanError) {
+        var view = logs[entry.log] ?? LogView(log: entry.log)
+        guard entry.index >= view.size else { return }
+        guard entry.index == view.size else {
+            throw PlanError("view: entry \(entry.log)/\(entry.index) arrived before \(entry.log)/\(view.size)")
+        }
+        view.size += 1
+        version &+= 1
+        guard let type = PlanEntryType(rawValue: entry.type) else {
+            view.otherEntries += 1
+            logs[entry.log] = view
+            return
+        }
+        guard let payload = entry.payload else {
+            view.stubs += 1
+            logs[entry.log] = view
+            return
+        }
+        logs[entry.log] = view
+        do {
+            try fold(type, payload, entry)
+        } catch {
+            logs[entry.log]!.unreadable += 1
+            if logs[entry.log]!.unreadableSamples.count < 20 {
+                logs[entry.log]!.unreadableSamples.append((entry.index, "\(error)"))
+            }
+        }
+    }
+
+    /// Records the checkpoint the log's figures now stand on.
+    public mutating func setCheckpoint(_ checkpoint: ViewCheckpoint, log: String) {
+        logs[log, default: LogView(log: log)].checkpoint = checkpoint
+        version &+= 1
+    }
+
+    private mutating func fold(_ type: PlanEntryType, _ payload: [UInt8], _ entry: ViewEntry) throws {
+        let data = Data(payload)
+        let ref = entry.ref
+        let log = entry.log
+        switch type {
+        case .priority:
+            guard log == ukLog else { throw PlanError("priorities belong to the \(ukLog) log") }
+            let p = try Self.decoder.decode(PriorityPayload.self, from: data)
+            priorities[p.id] = PriorityState(payload: p, ref: ref)
+        case .action:
+            let p = try Self.decoder.decode(ActionPayload.self, from: data)
+            if var existing = logs[log]!.actions[p.id] {
+                existing.payload = p
+                existing.refs.append(ref)
+                logs[log]!.actions[p.id] = existing
+            } else {
+                logs[log]!.actions[p.id] = ActionState(payload: p, refs: [ref])
+            }
+        case .actionRevised:
+            let p = try Self.decoder.decode(ActionPayload.self, from: data)
+            guard logs[log]!.actions[p.id] != nil else { throw PlanError("revises unknown action \(p.id)") }
+            logs[log]!.actions[p.id]!.payload = p
+            logs[log]!.actions[p.id]!.refs.append(ref)
+        case .actionWithdrawn:
+            let p = try Self.decoder.decode(WithdrawalPayload.self, from: data)
+            guard logs[log]!.actions[p.id] != nil else { throw PlanError("withdraws unknown action \(p.id)") }
+            logs[log]!.actions[p.id]!.withdrawn = (p, ref)
+        case .measure:
+            let p = try Self.decoder.decode(MeasurePayload.self, from: data)
+            let key = MeasureKey(log: log, measure: p.id)
+            let oldUK = logs[log]!.measures[p.id]?.payload.uk_measure
+            if let oldUK { rollups[oldUK]?.remove(key) }
+            var state = logs[log]!.measures[p.id] ?? MeasureState(payload: p, refs: [])
+            state.payload = p
+            state.refs.append(ref)
+            logs[log]!.measures[p.id] = state
+            if log != ukLog, let uk = p.uk_measure, p.kind == .count {
+                rollups[uk, default: []].insert(key)
+            }
+            // A changed mapping or kind moves the measure's readings between totals.
+            for year in Set(state.readings.keys.map(\.year)) {
+                for uk in Set([oldUK, p.uk_measure].compactMap { $0 }) { recomputeTotal(uk, year: year) }
+            }
+        case .status:
+            let p = try Self.decoder.decode(StatusPayload.self, from: data)
+            guard logs[log]!.actions[p.action] != nil else { throw PlanError("status of unknown action \(p.action)") }
+            // The latest as-of date wins; on equal dates, the later entry.
+            if let current = logs[log]!.actions[p.action]!.status, current.payload.as_of > p.as_of { return }
+            logs[log]!.actions[p.action]!.status = StatusState(payload: p, ref: ref)
+        case .reading:
+            let p = try Self.decoder.decode(ReadingPayload.self, from: data)
+            guard let period = Period(p.period) else { throw PlanError("reading period \"\(p.period)\" is not a period") }
+            guard logs[log]!.measures[p.measure] != nil else { throw PlanError("reading of unknown measure \(p.measure)") }
+            let replaced = logs[log]!.measures[p.measure]!.readings[period].map { $0.replaced + 1 } ?? 0
+            logs[log]!.measures[p.measure]!.readings[period] = ReadingState(payload: p, ref: ref, replaced: replaced)
+            recomputeTotals(for: MeasureKey(log: log, measure: p.measure), year: period.year)
+        case .evidence:
+            let p = try Self.decoder.decode(EvidencePayload.self, from: data)
+            guard logs[log]!.actions[p.action] != nil else { throw PlanError("evidence for unknown action \(p.action)") }
+            logs[log]!.actions[p.action]!.evidence.append(EvidenceState(payload: p, ref: ref))
+        }
+    }
+
+    /// Recomputes the UK totals a nation measure feeds for one year (local work: the nations'
+    /// readings of that year for one UK measure).
+    private mutating func recomputeTotals(for key: MeasureKey, year: Int) {
+        guard let uk = logs[key.log]?.measures[key.measure]?.payload.uk_measure, rollups[uk]?.contains(key) == true else { return }
+        recomputeTotal(uk, year: year)
+    }
+
+    private mutating func recomputeTotal(_ uk: String, year: Int) {
+        var total = UKTotal(measure: uk, year: year, value: 0, contributions: [:], refs: [])
+        for key in rollups[uk] ?? [] {
+            guard let measure = logs[key.log]?.measures[key.measure] else { continue }
+            guard let (value, refs) = Self.yearValue(measure, year: year) else { continue }
+            total.contributions[key.log, default: 0] += value
+            total.value += value
+            total.refs.append(contentsOf: refs)
+        }
+        total.refs.sort()
+        if total.refs.isEmpty {
+            totals[uk]?[year] = nil
+        } else {
+            totals[uk, default: [:]][year] = total
+        }
+    }
+
+    /// A measure's value for a year: its reading for the year, else the sum of its quarters,
+    /// else the sum of its months.
+    static func yearValue(_ measure: MeasureState, year: Int) -> (Double, [EntryRef])? {
+        let inYear = measure.readings.filter { $0.key.year == year && $0.value.payload.value != nil }
+        for granularity in [Period.Granularity.year, .quarter, .month] {
+            let chosen = inYear.filter { $0.key.granularity == granularity }
+            if !chosen.isEmpty {
+                return (chosen.values.reduce(0) { $0 + ($1.payload.value ?? 0) }, chosen.values.map(\.ref))
+            }
+        }
+        return nil
+    }
+}
+
+/// The view answers the validator's questions about one log.
+public struct LogContext: PlanContext {
+    let view: LogView?
+    public init(_ view: LogView?) { self.view = view }
+    public func action(_ id: String) -> ActionPayload? { view?.actions[id]?.payload }
+    public func isWithdrawn(_ action: String) -> Bool { view?.actions[action]?.withdrawn != nil }
+    public func measure(_ id: String) -> MeasurePayload? { view?.measures[id]?.payload }
+}

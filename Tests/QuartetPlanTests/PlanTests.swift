@@ -1,0 +1,285 @@
+import Foundation
+import QuartetPlan
+import Testing
+
+/// The plans shipped in config/plans (copies of ../shared/plans).
+let plansDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("config/plans").path
+
+/// Folds planned entries into a view as if they had been appended to `log` from index `start`.
+@discardableResult
+func fold(_ entries: [PlannedEntry], into view: inout StrategyView, log: String) throws -> [UInt64] {
+    var indices: [UInt64] = []
+    for e in entries {
+        let index = view.logs[log]?.size ?? 0
+        try view.apply(ViewEntry(log: log, index: index, timeMillis: 1_767_225_600_000, type: e.type.rawValue, payload: e.payload.encoded()))
+        indices.append(index)
+    }
+    return indices
+}
+
+func payload(_ object: [String: Any]) -> [UInt8] {
+    Array(try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+}
+
+@Suite struct PlanImportTests {
+    @Test func ukPlanBecomesPrioritiesActionsAndMeasures() throws {
+        let plan = try PlanImport(planFile: "\(plansDirectory)/uk-plan.yaml")
+        let entries = try plan.entries(for: "uk")
+        #expect(entries.filter { $0.type == .priority }.count == 4)
+        #expect(entries.filter { $0.type == .action }.count == 25)
+        #expect(entries.filter { $0.type == .measure }.count == 60)
+        var view = StrategyView()
+        try fold(entries, into: &view, log: "uk")
+        #expect(view.logs["uk"]?.unreadable == 0)
+        let workshops = try #require(view.logs["uk"]?.measures["P2.A2.M1"]?.payload)
+        #expect(workshops.kind == .count)
+        #expect(workshops.target == Target(value: 10, per: "year", scope: "uk",
+                                           quote: "10 workforce reform workshops co-delivered annually across the four nations of the UK."))
+        #expect(view.logs["uk"]?.measures["P1.A2.M3"]?.payload.kind == .milestone)
+        #expect(view.logs["uk"]?.measures["P1.A2.M3"]?.payload.cadence == .quarterly)
+        #expect(view.priorities["P2"]?.payload.title == "Demonstrating value and impact")
+    }
+
+    @Test func everyPlannedEntryPassesTheValidator() throws {
+        for (file, log) in [("uk-plan.yaml", "uk"), ("wales-plan.yaml", "wales"), ("uk-plan.yaml", "scotland")] {
+            let entries = try PlanImport(planFile: "\(plansDirectory)/\(file)").entries(for: log)
+            var view = StrategyView()
+            for e in entries {
+                try PlanValidator.validate(e.type, e.payload, context: LogContext(view.logs[log]))
+                try fold([e], into: &view, log: log)
+            }
+        }
+    }
+
+    @Test func walesPlanMapsToUKPrioritiesAndMeasures() throws {
+        let entries = try PlanImport(planFile: "\(plansDirectory)/wales-plan.yaml").entries(for: "wales")
+        #expect(!entries.contains { $0.type == .priority })
+        #expect(entries.filter { $0.type == .action }.count == 16)
+        #expect(entries.filter { $0.type == .measure }.count == 55)
+        var view = StrategyView()
+        try fold(entries, into: &view, log: "wales")
+        let action = try #require(view.logs["wales"]?.actions["P2.A4"]?.payload)
+        #expect(action.uk_actions == ["P2.A6", "P2.A2"])
+        // "Number of annual events held on the theme of OT workforce" in both plans.
+        #expect(view.logs["wales"]?.measures["P2.A4.M1"]?.payload.uk_measure == "P2.A6.M1")
+        #expect(view.logs["wales"]?.actions["P3.A5"]?.payload.timeframe == nil)
+    }
+
+    @Test func nationsWithoutAPlanAdoptTheUKActions() throws {
+        let plan = try PlanImport(planFile: "\(plansDirectory)/uk-plan.yaml")
+        let entries = try plan.entries(for: "england")
+        #expect(!entries.contains { $0.type == .priority })
+        #expect(entries.filter { $0.type == .action }.count == 25)
+        var view = StrategyView()
+        try fold(entries, into: &view, log: "england")
+        #expect(view.logs["england"]?.actions["P1.A1"]?.payload.uk_actions == ["P1.A1"])
+        #expect(view.logs["england"]?.measures["P2.A2.M1"]?.payload.uk_measure == "P2.A2.M1")
+        #expect(throws: PlanError.self) { try PlanImport(planFile: "\(plansDirectory)/wales-plan.yaml").entries(for: "england") }
+    }
+
+    @Test func importingTwiceAddsNothingAndAChangeBecomesARevision() throws {
+        let plan = try PlanImport(planFile: "\(plansDirectory)/uk-plan.yaml")
+        let planned = try plan.entries(for: "uk")
+        var view = StrategyView()
+        let first = try PlanImport.changes(planned, log: view.logs["uk"], priorities: view.priorities)
+        #expect(first.count == planned.count)
+        try fold(first, into: &view, log: "uk")
+        #expect(try PlanImport.changes(planned, log: view.logs["uk"], priorities: view.priorities).isEmpty)
+        // Edit one action's statements: the next import revises that action only.
+        var edited = planned
+        let i = try #require(edited.firstIndex { $0.type == .action })
+        guard case .object(var fields) = edited[i].payload else { Issue.record("not an object"); return }
+        fields["statements"] = .array([.string("A changed statement.")])
+        edited[i] = PlannedEntry(type: .action, payload: .object(fields))
+        let changes = try PlanImport.changes(edited, log: view.logs["uk"], priorities: view.priorities)
+        #expect(changes.map(\.type) == [.actionRevised])
+        try fold(changes, into: &view, log: "uk")
+        #expect(view.logs["uk"]?.actions["P1.A1"]?.payload.statements == ["A changed statement."])
+        #expect(view.logs["uk"]?.actions["P1.A1"]?.refs.count == 2)
+        #expect(try PlanImport.changes(edited, log: view.logs["uk"], priorities: view.priorities).isEmpty)
+    }
+
+    @Test func aBrokenPlanFileIsNamed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "plan:\n  id: uk\npriorities:\n  - id: P1\n    title: x\n".write(to: dir.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        let error = #expect(throws: PlanError.self) {
+            try PlanImport(planFile: dir.appendingPathComponent("p.yaml").path, catalogueFile: "\(plansDirectory)/measures-catalogue.yaml",
+                           targetsFile: "\(plansDirectory)/quantitative-targets.yaml")
+        }
+        #expect(error?.message.contains("p.yaml") == true)
+        #expect(error?.message.contains("priorities[0].actions") == true)
+    }
+}
+
+@Suite struct PlanValidatorTests {
+    static func walesContext() throws -> (StrategyView, LogContext) {
+        var view = StrategyView()
+        try fold(try PlanImport(planFile: "\(plansDirectory)/wales-plan.yaml").entries(for: "wales"), into: &view, log: "wales")
+        return (view, LogContext(view.logs["wales"]))
+    }
+
+    func message(_ type: String, _ object: [String: Any], _ context: LogContext) -> String? {
+        do {
+            try PlanValidator.validate(type: type, payload: payload(object), context: context)
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
+    @Test func goodProgressEntriesPass() throws {
+        let (_, context) = try Self.walesContext()
+        #expect(message("progress.status", ["action": "P1.A1", "status": "on-track", "note": "Framework launched", "as_of": "2025-03-31"], context) == nil)
+        #expect(message("progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q1", "value": 3], context) == nil)
+        #expect(message("progress.reading", ["measure": "P1.A2.M2", "period": "2025-Q1", "achieved": true], context) == nil)
+        #expect(message("progress.evidence", ["action": "P1.A3", "kind": "case-study", "title": "Acute to community", "link": "https://example.org/cs/1"], context) == nil)
+        #expect(message("plan.action.withdrawn", ["id": "P1.A4", "reason": "merged into P1.A5", "as_of": "2025-06-30"], context) == nil)
+    }
+
+    @Test func errorsNameTheFieldAndWhatWasExpected() throws {
+        let (_, context) = try Self.walesContext()
+        #expect(message("progress.status", ["action": "P1.A1", "status": "green", "as_of": "2025-03-31"], context)
+                == "payload.status: expected one of not-started, on-track, at-risk, off-track, done, got \"green\"")
+        #expect(message("progress.status", ["action": "P1.A1", "status": "done", "as_of": "2025-02-30"], context)
+                == "payload.as_of: expected a date as YYYY-MM-DD, got \"2025-02-30\"")
+        #expect(message("progress.status", ["action": "P9.A1", "status": "done", "as_of": "2025-01-30"], context)
+                == "payload.action: this log has no action P9.A1")
+        #expect(message("progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q5", "value": 3], context)
+                == "payload.period: expected a year (2025), a quarter (2025-Q2) or a month (2025-03), got \"2025-Q5\"")
+        #expect(message("progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 2.5], context)
+                == "payload.value: expected a whole number from 0 to 1000000000, got 2.5")
+        #expect(message("progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": "3"], context)
+                == "payload.value: expected a number, got the string \"3\"")
+        #expect(message("progress.reading", ["measure": "P2.A4.M1", "period": "2025", "achieved": true], context)
+                == "payload: measure P2.A4.M1 is a count measure, so a reading carries exactly \"value\", got achieved")
+        #expect(message("progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 1, "colour": "red"], context)
+                == "payload.colour: unknown field; expected only achieved, categories, measure, note, period, text, value")
+        #expect(message("progress.evidence", ["action": "P1.A3", "kind": "case-study", "title": "x", "link": "javascript:alert(1)"], context)
+                == "payload.link: expected an http(s) URL, got \"javascript:alert(1)\"")
+        #expect(message("plan.action", ["id": "P1.A1", "priority": "P1", "statements": ["x"]], context)
+                == "payload.id: action P1.A1 already exists in this log; append plan.action.revised to change it")
+        #expect(message("plan.action", ["id": "P1.A9", "priority": "P2", "statements": ["x"]], context)
+                == "payload.priority: action P1.A9 is numbered under P1, not P2")
+        #expect(message("plan.measure", ["id": "P1.A1.M9", "action": "P1.A1", "text": "t", "kind": "milestone", "target": ["value": 3, "per": "year"]], context)
+                == "payload.target: only count and percentage measures have a numeric target; this one is milestone")
+        #expect(message("progress.note", ["x": 1], context)?.hasPrefix("type: expected one of plan.priority") == true)
+        #expect(message("progress.status", ["action": "P1.A1"], context) == "payload.status: missing; expected a string")
+    }
+
+    @Test func withdrawnActionsTakeNoMoreProgress() throws {
+        var (view, _) = try Self.walesContext()
+        try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.action.withdrawn",
+                                 payload: payload(["id": "P1.A4", "reason": "merged", "as_of": "2025-06-30"])))
+        let context = LogContext(view.logs["wales"])
+        #expect(message("progress.status", ["action": "P1.A4", "status": "done", "as_of": "2025-07-01"], context) == "payload.action: action P1.A4 was withdrawn")
+        #expect(message("plan.action.withdrawn", ["id": "P1.A4", "reason": "again", "as_of": "2025-07-01"], context) == "payload.id: action P1.A4 is already withdrawn")
+    }
+}
+
+@Suite struct StrategyViewTests {
+    /// UK plan at uk, Wales plan at wales, the UK actions adopted at england and scotland.
+    static func federationView() throws -> StrategyView {
+        var view = StrategyView(logs: ["uk", "wales", "england", "scotland", "northern-ireland"])
+        let uk = try PlanImport(planFile: "\(plansDirectory)/uk-plan.yaml")
+        try fold(try uk.entries(for: "uk"), into: &view, log: "uk")
+        try fold(try PlanImport(planFile: "\(plansDirectory)/wales-plan.yaml").entries(for: "wales"), into: &view, log: "wales")
+        try fold(try uk.entries(for: "england"), into: &view, log: "england")
+        try fold(try uk.entries(for: "scotland"), into: &view, log: "scotland")
+        return view
+    }
+
+    func append(_ view: inout StrategyView, _ log: String, _ type: String, _ object: [String: Any]) throws -> UInt64 {
+        let index = view.logs[log]?.size ?? 0
+        try view.apply(ViewEntry(log: log, index: index, timeMillis: 0, type: type, payload: payload(object)))
+        return index
+    }
+
+    @Test func ukTotalsAddNationReadingsAgainstTheTarget() throws {
+        var view = try Self.federationView()
+        // England reports quarterly, Scotland once for the year; a corrected quarter replaces the first.
+        let e1 = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2025-Q1", "value": 1])
+        let e2 = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2025-Q2", "value": 2])
+        let e3 = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2025-Q1", "value": 2])
+        let s1 = try append(&view, "scotland", "progress.reading", ["measure": "P2.A2.M1", "period": "2025", "value": 3])
+        _ = try append(&view, "scotland", "progress.reading", ["measure": "P2.A2.M1", "period": "2024", "value": 1])
+        let total = try #require(view.totals["P2.A2.M1"]?[2025])
+        #expect(total.value == 7)
+        #expect(total.contributions == ["england": 4, "scotland": 3])
+        #expect(Set(total.refs) == [EntryRef(log: "england", index: e2), EntryRef(log: "england", index: e3), EntryRef(log: "scotland", index: s1)])
+        #expect(!total.refs.contains(EntryRef(log: "england", index: e1)))
+        let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+        let rendered = queries.total(total)
+        #expect(rendered["target"] as? Double == 10)
+        #expect(rendered["progress"] as? Double == 0.7)
+        // Provenance: the readings and the measure definitions (UK and nations).
+        let refs = try queries.provenance("total:P2.A2.M1:2025")
+        #expect(refs.contains(EntryRef(log: "scotland", index: s1)))
+        #expect(refs.contains(view.logs["uk"]!.measures["P2.A2.M1"]!.refs[0]))
+        #expect(refs.contains(view.logs["england"]!.measures["P2.A2.M1"]!.refs[0]))
+        #expect(throws: PlanError.self) { try queries.provenance("total:P2.A2.M1:2031") }
+        #expect(throws: PlanError.self) { try queries.provenance("nonsense") }
+        // A non-count measure never enters a total.
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M3", "period": "2025", "value": 100])
+        #expect(view.totals["P2.A2.M3"] == nil)
+    }
+
+    @Test func matrixColoursFollowTheStatuses() throws {
+        var view = try Self.federationView()
+        let queries0 = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"])
+        #expect(queries0.cell(priority: "P4", log: "wales").colour == "grey")
+        _ = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "on-track", "as_of": "2025-03-31"])
+        _ = try append(&view, "wales", "progress.status", ["action": "P4.A2", "status": "done", "as_of": "2025-03-31"])
+        var cell = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"]).cell(priority: "P4", log: "wales")
+        #expect(cell.colour == "green")
+        #expect(cell.progress == 1)
+        // An older as-of date does not replace a newer status.
+        _ = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "off-track", "as_of": "2025-01-31"])
+        cell = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"]).cell(priority: "P4", log: "wales")
+        #expect(cell.colour == "green")
+        _ = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "at-risk", "as_of": "2025-06-30"])
+        cell = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"]).cell(priority: "P4", log: "wales")
+        #expect(cell.colour == "amber")
+        #expect(cell.progress == 0.5)
+    }
+
+    @Test func stubsGapsAndBadPayloadsAreHandled() throws {
+        var view = StrategyView()
+        try view.apply(ViewEntry(log: "wales", index: 0, timeMillis: 0, type: "progress.reading", payload: nil))
+        try view.apply(ViewEntry(log: "wales", index: 1, timeMillis: 0, type: "progress.reading", payload: Array("{\"measure\":1}".utf8)))
+        try view.apply(ViewEntry(log: "wales", index: 2, timeMillis: 0, type: "demo.note", payload: Array("{}".utf8)))
+        // A replayed entry is ignored; a gap is refused.
+        try view.apply(ViewEntry(log: "wales", index: 1, timeMillis: 0, type: "demo.note", payload: Array("{}".utf8)))
+        #expect(throws: PlanError.self) { try view.apply(ViewEntry(log: "wales", index: 9, timeMillis: 0, type: "demo.note", payload: nil)) }
+        let w = try #require(view.logs["wales"])
+        #expect(w.size == 3)
+        #expect(w.stubs == 1)
+        #expect(w.unreadable == 1)
+        #expect(w.otherEntries == 1)
+    }
+
+    @Test func queriesAndCSV() throws {
+        var view = try Self.federationView()
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q1", "value": 2, "note": "Cardiff, \"Swansea\""])
+        _ = try append(&view, "wales", "progress.status", ["action": "P2.A4", "status": "on-track", "as_of": "2025-03-31", "note": "=cmd"])
+        let q = ViewQueries(view: view, health: ["wales": LogHealth(verified: true, alerts: [])], nowMillis: 0,
+                            order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+        let whole = q.whole()
+        #expect((whole["priorities"] as? [[String: Any]])?.map { $0["id"] as? String } == ["P1", "P2", "P3", "P4"])
+        let measure = try q.measure("P2.A6.M1", period: "2025")
+        let series = try #require(measure["series"] as? [[String: Any]])
+        // The UK measure itself, the adopted ones and Wales's P2.A4.M1 that adds up into it.
+        #expect(series.map { "\($0["log"]!)/\($0["id"]!)" } == ["uk/P2.A6.M1", "wales/P2.A4.M1", "england/P2.A6.M1", "scotland/P2.A6.M1"])
+        #expect((series[1]["readings"] as? [[String: Any]])?.first?["value"] as? Double == 2)
+        #expect(throws: PlanError.self) { try q.measure("P2.A6.M1", period: "2025-13") }
+        #expect(throws: PlanError.self) { try q.measure("P9.A9.M9", period: nil) }
+        let csv = q.csv(.readings, log: "wales")
+        #expect(csv.hasPrefix("nation,measure,uk_measure,kind,period,value,note,log,index\r\n"))
+        #expect(csv.contains("wales,P2.A4.M1,P2.A6.M1,count,2025-Q1,2,\"Cardiff, \"\"Swansea\"\"\",wales,"))
+        let actions = q.csv(.actions, log: "wales", priority: "P2")
+        #expect(actions.split(separator: "\r\n").count == 5)
+        #expect(ViewQueries.idOrder("P2.A9", "P2.A10"))
+    }
+}
