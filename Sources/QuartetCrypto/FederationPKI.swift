@@ -2,11 +2,13 @@ import Foundation
 
 /// The identity a federation certificate carries, as one URI subject alternative name:
 /// `quartet://node/<id>` for a node, `quartet://operator/<log>` for an operator who may append to
-/// that log through its node's API, `quartet://reader/<name>` for someone who may read.
+/// that log through its node's API, `quartet://reader/<name>` for someone who may read,
+/// `quartet://auditor/<name>` for a data owner's auditor (reads, and agreements and disclosures).
 public enum FederationIdentity: Hashable, Sendable, CustomStringConvertible {
     case node(String)
     case `operator`(String)
     case reader(String)
+    case auditor(String)
 
     /// The URI form written into certificates.
     public var uri: String {
@@ -14,13 +16,14 @@ public enum FederationIdentity: Hashable, Sendable, CustomStringConvertible {
         case .node(let id): return "quartet://node/\(id)"
         case .operator(let log): return "quartet://operator/\(log)"
         case .reader(let name): return "quartet://reader/\(name)"
+        case .auditor(let name): return "quartet://auditor/\(name)"
         }
     }
 
     /// The name part (node id, log, or reader name).
     public var name: String {
         switch self {
-        case .node(let id), .operator(let id), .reader(let id): return id
+        case .node(let id), .operator(let id), .reader(let id), .auditor(let id): return id
         }
     }
 
@@ -30,13 +33,14 @@ public enum FederationIdentity: Hashable, Sendable, CustomStringConvertible {
         case .node(let id): return id
         case .operator(let log): return "operator-\(log)"
         case .reader(let name): return "reader-\(name)"
+        case .auditor(let name): return "auditor-\(name)"
         }
     }
 
     /// Parses the URI form; nil for anything else.
     public init?(uri: String) {
         for (prefix, make) in [("quartet://node/", FederationIdentity.node), ("quartet://operator/", FederationIdentity.operator),
-                               ("quartet://reader/", FederationIdentity.reader)] where uri.hasPrefix(prefix) {
+                               ("quartet://reader/", FederationIdentity.reader), ("quartet://auditor/", FederationIdentity.auditor)] where uri.hasPrefix(prefix) {
             let id = String(uri.dropFirst(prefix.count))
             guard FederationPKI.isValidNodeID(id) else { return nil }
             self = make(id)
@@ -119,6 +123,7 @@ public enum FederationPKI {
             case .node: kind = "node id"
             case .operator: kind = "log name"
             case .reader: kind = "reader name"
+            case .auditor: kind = "auditor name"
             }
             throw PKIError("\(kind) \"\(name)\" must be 1-64 of a-z, 0-9 and -, starting with a letter or digit")
         }

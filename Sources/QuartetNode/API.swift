@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import QuartetCrypto
 import QuartetLedger
+import QuartetPlan
 import QuartetStore
 import QuartetTLS
 
@@ -25,15 +26,6 @@ public struct NodeRequestContext: RequestContext {
             try channel.pipeline.syncOperations.handler(type: TLSHandler.self).peerIdentity
         }.get()
     }
-
-    /// Refuses a request without a client certificate from the federation CA (401).
-    @discardableResult
-    func requireIdentity() async throws -> FederationIdentity {
-        guard let identity = try await clientIdentity() else {
-            throw HTTPError(.unauthorized, message: "this endpoint needs a client certificate issued by the federation CA")
-        }
-        return identity
-    }
 }
 
 /// The node's HTTPS JSON API (docs/openapi.yaml). Only `/healthz` answers without a client
@@ -46,9 +38,15 @@ struct API {
     let writer: LogWriter
     let engine: ReplicationEngine
     let federation: Federation
+    let view: ViewMaintainer
+    let tokens: [TokenGrant]
+    let logger: Logger
+    let stats: APIStatistics
 
     func router() -> Router<NodeRequestContext> {
         let router = Router(context: NodeRequestContext.self)
+        router.add(middleware: RequestLogMiddleware(stats: stats))
+        addViewRoutes(to: router)
         router.get("/healthz") { _, _ -> Response in
             // Healthy means the data directory answers a read.
             do {
@@ -58,8 +56,8 @@ struct API {
                 return Self.json(["status": "unavailable", "node": node, "error": "the data directory cannot be read"], status: .serviceUnavailable)
             }
         }
-        router.get("/v1/logs") { _, context -> Response in
-            try await reader(context)
+        router.get("/v1/logs") { request, context -> Response in
+            try await reader(request, context)
             let logs: [[String: Any]] = engine.logStatus().map { status in
                 var out: [String: Any] = ["log": status.log.name, "origin": status.log.origin, "own": status.log.isOwn,
                                           "size": status.head?.size ?? 0, "quarantined": status.quarantined,
@@ -82,8 +80,8 @@ struct API {
             }
             return Self.json(["node": node, "logs": logs])
         }
-        router.get("/v1/logs/{log}/checkpoint") { _, context -> Response in
-            try await reader(context)
+        router.get("/v1/logs/{log}/checkpoint") { request, context -> Response in
+            try await reader(request, context)
             let log = try findLog(try context.parameters.require("log"))
             guard let checkpoint = try store.latestCheckpoint(log) else {
                 throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")
@@ -93,7 +91,7 @@ struct API {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: checkpoint.note)))
         }
         router.get("/v1/logs/{log}/entries") { request, context -> Response in
-            try await reader(context)
+            try await reader(request, context)
             let log = try findLog(try context.parameters.require("log"))
             let from = try Self.number(request, "from") ?? 0
             let limit = try Self.number(request, "limit") ?? 100
@@ -103,43 +101,56 @@ struct API {
             return Self.json(["log": log.name, "from": from, "size": size, "entries": entries.map(entryJSON)])
         }
         router.get("/v1/logs/{log}/proofs/inclusion") { request, context -> Response in
-            try await reader(context)
+            try await reader(request, context)
             let log = try findLog(try context.parameters.require("log"))
             guard let index = try Self.number(request, "index") else { throw HTTPError(.badRequest, message: "index is required") }
             return Self.json(inclusionJSON(try Self.mapStoreError { try store.inclusionProof(log, index: index, size: try Self.number(request, "size")) }))
         }
         router.get("/v1/logs/{log}/proofs/consistency") { request, context -> Response in
-            try await reader(context)
+            try await reader(request, context)
             let log = try findLog(try context.parameters.require("log"))
             guard let from = try Self.number(request, "from") else { throw HTTPError(.badRequest, message: "from is required") }
             return Self.json(consistencyJSON(try Self.mapStoreError { try store.consistencyProof(log, from: from, to: try Self.number(request, "to")) }))
         }
         router.post("/v1/logs/{log}/entries") { request, context -> Response in
-            let identity = try await reader(context)
             let name = try context.parameters.require("log")
             guard name == ownLog else {
+                _ = try await reader(request, context)
                 let writer = federation.members.first { $0.log == name }?.id
                 throw HTTPError(.forbidden, message: writer.map { "log \(name) is written by node \($0); append there" } ?? "no log named \(name) in this federation")
             }
-            guard identity == .operator(ownLog) else {
-                throw HTTPError(.forbidden, message: "appending to \(ownLog) needs the certificate of its operator (quartet://operator/\(ownLog)); this one is \(identity.uri)")
+            let identity = try await ownOperator(request, context)
+            let body = try await request.body.collect(upTo: Self.maxBody)
+            guard case .object(let object)? = try? JSONValue.parse(Array(body.readableBytesView)) else {
+                throw HTTPError(.badRequest, message: "the body must be a JSON object: {type, classification?, payload} or {entries: [...]} (at most 1,000)")
             }
-            let body = try await request.body.collect(upTo: EntryHeader.maxPayloadLength + 64 * 1024)
-            guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
-                throw HTTPError(.badRequest, message: "the body must be a JSON object with type, optional classification, and payload (an object)")
+            if case .array(let items)? = object["entries"] {
+                guard object.count == 1 else { throw HTTPError(.badRequest, message: "a batch is {\"entries\": [...]} and nothing else") }
+                guard (1...1000).contains(items.count) else { throw HTTPError(.badRequest, message: "entries: expected 1 to 1,000 entries, got \(items.count)") }
+                let requests = try Self.appendRequests(items.enumerated().map { ("entries[\($0.offset)].", $0.element) }, author: identity.fileLabel, view: view, log: ownLog)
+                let receipts = try await appendAll(requests)
+                return Self.json(["log": ownLog, "entries": receipts.map(Self.receiptJSON)], status: .created)
             }
-            guard let type = object["type"] as? String else { throw HTTPError(.badRequest, message: "type: expected a string") }
-            let classification = object["classification"] as? String ?? EntryHeader.publicClassification
-            guard let payload = object["payload"] as? [String: Any] else { throw HTTPError(.badRequest, message: "payload: expected a JSON object") }
-            let payloadBytes = try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes])
-            let append = AppendRequest(type: type, classification: classification, author: identity.fileLabel, payload: Array(payloadBytes))
-            do { try append.validate() } catch { throw HTTPError(.badRequest, message: (error as? StoreError)?.message ?? "\(error)") }
-            let receipt = try await writer.append(append)
-            return Self.json(["log": receipt.log, "index": receipt.index, "leaf_hash": receipt.leafHash.base64, "checkpoint": receipt.checkpoint.note],
-                             status: .created)
+            let requests = try Self.appendRequests([("", .object(object))], author: identity.fileLabel, view: view, log: ownLog)
+            let receipt = try await appendAll(requests)[0]
+            return Self.json(Self.receiptJSON(receipt), status: .created)
         }
-        router.get("/v1/peers") { _, context -> Response in
-            try await reader(context)
+        // Recording progress: the payload is the body, the type is the route.
+        for (path, type) in [("/v1/record/status", PlanEntryType.status), ("/v1/record/reading", .reading), ("/v1/record/evidence", .evidence)] {
+            router.post(RouterPath(path)) { request, context -> Response in
+                let identity = try await ownOperator(request, context)
+                let body = try await request.body.collect(upTo: Self.maxBody)
+                guard let payload = try? JSONValue.parse(Array(body.readableBytesView)) else {
+                    throw HTTPError(.badRequest, message: "payload: not valid JSON")
+                }
+                let item: JSONValue = .object(["type": .string(type.rawValue), "payload": payload])
+                let requests = try Self.appendRequests([("", item)], author: identity.fileLabel, view: view, log: ownLog)
+                let receipt = try await appendAll(requests)[0]
+                return Self.json(Self.receiptJSON(receipt), status: .created)
+            }
+        }
+        router.get("/v1/peers") { request, context -> Response in
+            try await reader(request, context)
             let peers: [[String: Any]] = engine.peers().map { peer in
                 var out: [String: Any] = ["node": peer.id, "role": peer.role, "peer": peer.address, "connected": peer.connected]
                 if let since = peer.since { out["since"] = ISO8601DateFormatter().string(from: since) }
@@ -147,8 +158,8 @@ struct API {
             }
             return Self.json(["node": node, "peers": peers])
         }
-        router.get("/metrics") { _, context -> Response in
-            try await reader(context)
+        router.get("/metrics") { request, context -> Response in
+            try await reader(request, context)
             // Prometheus text exposition, written from the node's state (no metrics backend yet).
             var lines: [String] = []
             lines.append("# HELP quartet_log_entries Entries held per log.")
@@ -173,12 +184,53 @@ struct API {
             for kind in ["equivocation", "rejected", "protocol", "own-log-ahead"] {
                 lines.append("quartet_alerts_total{kind=\"\(kind)\"} \(totals[kind] ?? 0)")
             }
+            let totalsByKind = totals
+            lines.append("# HELP quartet_rejected_batches_total Replica batches refused (bad signature, order, proofs) since start.")
+            lines.append("# TYPE quartet_rejected_batches_total counter")
+            lines.append("quartet_rejected_batches_total \(totalsByKind["rejected"] ?? 0)")
+            let batches = writer.batchSizeHistogram
+            lines.append("# HELP quartet_own_appends_total Entries appended to this node's own log since start.")
+            lines.append("# TYPE quartet_own_appends_total counter")
+            lines.append("quartet_own_appends_total{log=\"\(ownLog)\"} \(batches.reduce(0) { $0 + $1.key * $1.value })")
+            lines.append("# HELP quartet_own_batches_total Group commits (one transaction, one signed checkpoint) of the own log since start.")
+            lines.append("# TYPE quartet_own_batches_total counter")
+            lines.append("quartet_own_batches_total{log=\"\(ownLog)\"} \(batches.values.reduce(0, +))")
+            lines.append("# HELP quartet_log_checkpoint_age_seconds Age of the latest checkpoint held per log (replication lag as time).")
+            lines.append("# TYPE quartet_log_checkpoint_age_seconds gauge")
+            let now = wallClockMillis()
+            for log in logs {
+                if let t = log.head?.checkpoint.timeMillis {
+                    lines.append("quartet_log_checkpoint_age_seconds{log=\"\(log.log.name)\"} \(Double(now > t ? now - t : 0) / 1000)")
+                }
+            }
+            let updates = view.updateStatistics
+            lines.append("# HELP quartet_view_updates_total Batches folded into the combined view since start.")
+            lines.append("# TYPE quartet_view_updates_total counter")
+            lines.append("quartet_view_updates_total \(updates.count)")
+            lines.append("# HELP quartet_view_entries_total Entries folded into the combined view since start.")
+            lines.append("# TYPE quartet_view_entries_total counter")
+            lines.append("quartet_view_entries_total \(updates.entries)")
+            lines.append("# HELP quartet_view_update_seconds_total Time spent folding batches into the view.")
+            lines.append("# TYPE quartet_view_update_seconds_total counter")
+            lines.append("quartet_view_update_seconds_total \(updates.seconds)")
+            lines.append("# HELP quartet_view_update_seconds_max The slowest single fold since start.")
+            lines.append("# TYPE quartet_view_update_seconds_max gauge")
+            lines.append("quartet_view_update_seconds_max \(updates.max)")
+            let api = stats.snapshot
+            lines.append("# HELP quartet_http_responses_total API responses by status code.")
+            lines.append("# TYPE quartet_http_responses_total counter")
+            for (status, count) in api.byStatus.sorted(by: { $0.key < $1.key }) {
+                lines.append("quartet_http_responses_total{code=\"\(status)\"} \(count)")
+            }
+            lines.append("# HELP quartet_http_refusals_total Requests refused with 401 or 403.")
+            lines.append("# TYPE quartet_http_refusals_total counter")
+            lines.append("quartet_http_refusals_total \(api.refusals)")
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: lines.joined(separator: "\n") + "\n")))
         }
-        router.get("/v1/alerts") { _, context -> Response in
-            try await reader(context)
+        router.get("/v1/alerts") { request, context -> Response in
+            try await reader(request, context)
             let formatter = ISO8601DateFormatter()
             let alerts: [[String: Any]] = engine.alertList().map { item in
                 var out: [String: Any] = ["time": formatter.string(from: item.time), "kind": item.alert.kind.rawValue, "message": item.alert.message]
@@ -194,12 +246,46 @@ struct API {
         return router
     }
 
+    /// Who is asking: the identity in the client's certificate, else the holder of a bearer
+    /// token (the `Authorization` header, or the dashboard's cookie) listed in the configuration.
+    /// No credentials, or a token the node does not know: 401.
+    func authenticate(_ request: Request, _ context: NodeRequestContext) async throws -> FederationIdentity {
+        if let identity = try await context.clientIdentity() { return identity }
+        if let token = Self.bearerToken(request) {
+            let digest = TokenGrant.digest(token)
+            // Compare every grant's digest in full (no early exit on the first byte that differs).
+            var found: TokenGrant?
+            for grant in tokens {
+                var difference: UInt8 = 0
+                for (a, b) in zip(grant.sha256, digest) { difference |= a ^ b }
+                if difference == 0 { found = grant }
+            }
+            guard let found else { throw HTTPError(.unauthorized, message: "the bearer token is not one this node accepts") }
+            return found.identity
+        }
+        throw HTTPError(.unauthorized, message: "this endpoint needs a client certificate issued by the federation CA or a bearer token")
+    }
+
+    static func bearerToken(_ request: Request) -> String? {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
+        }
+        for cookie in request.headers[values: .cookie].flatMap({ $0.split(separator: ";") }) {
+            let pair = cookie.trimmingCharacters(in: .whitespaces)
+            if pair.hasPrefix(Self.cookieName + "=") { return String(pair.dropFirst(Self.cookieName.count + 1)) }
+        }
+        return nil
+    }
+
+    static let cookieName = "quartet_token"
+
     /// The client's identity if it may read: a federation member node, the operator of a
-    /// federation log, or a reader. A certificate from the CA naming anything else (a node
-    /// removed from the federation file, say) is refused (403).
+    /// federation log, a reader or an auditor. A certificate from the CA naming anything else
+    /// (a node removed from the federation file, say) is refused (403).
     @discardableResult
-    func reader(_ context: NodeRequestContext) async throws -> FederationIdentity {
-        let identity = try await context.requireIdentity()
+    func reader(_ request: Request, _ context: NodeRequestContext) async throws -> FederationIdentity {
+        let identity = try await authenticate(request, context)
         switch identity {
         case .node(let id):
             guard federation.member(id) != nil else { throw HTTPError(.forbidden, message: "\(identity.uri) is not a member of the federation") }
@@ -207,10 +293,64 @@ struct API {
             guard federation.members.contains(where: { $0.log == log }) else {
                 throw HTTPError(.forbidden, message: "\(identity.uri) operates no log of this federation")
             }
-        case .reader:
+        case .reader, .auditor:
             break
         }
         return identity
+    }
+
+    /// The client's identity if it may append to this node's own log: its operator (403 for
+    /// anyone else).
+    func ownOperator(_ request: Request, _ context: NodeRequestContext) async throws -> FederationIdentity {
+        let identity = try await reader(request, context)
+        guard identity == .operator(ownLog) else {
+            throw HTTPError(.forbidden, message: "appending to \(ownLog) needs its operator (certificate quartet://operator/\(ownLog) or an operator token of this node); this is \(identity.uri)")
+        }
+        return identity
+    }
+
+    static let maxBody = 16 << 20
+
+    /// Checks appends before any is made: header fields, that the payload is a JSON object, and
+    /// for the plan domain's types the payload's schema against the log as it will be when the
+    /// earlier items of the same request are in (a batch may add an action and its measures).
+    static func appendRequests(_ items: [(prefix: String, value: JSONValue)], author: String, view: ViewMaintainer, log: String) throws -> [AppendRequest] {
+        var scratch = view.snapshot
+        var out: [AppendRequest] = []
+        for (prefix, value) in items {
+            guard case .object(let fields) = value else { throw HTTPError(.badRequest, message: "\(prefix.isEmpty ? "body" : String(prefix.dropLast())): expected an object") }
+            if let unknown = fields.keys.sorted().first(where: { !["type", "classification", "payload"].contains($0) }) {
+                throw HTTPError(.badRequest, message: "\(prefix)\(unknown): unknown field; expected type, classification, payload")
+            }
+            guard case .string(let type)? = fields["type"] else { throw HTTPError(.badRequest, message: "\(prefix)type: expected a string") }
+            var classification = EntryHeader.publicClassification
+            if let value = fields["classification"] {
+                guard case .string(let text) = value else { throw HTTPError(.badRequest, message: "\(prefix)classification: expected a string") }
+                classification = text
+            }
+            guard let payload = fields["payload"], case .object = payload else { throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object") }
+            if PlanValidator.isPlanType(type) {
+                do {
+                    try PlanValidator.validate(type: type, payload: payload.encoded(), context: LogContext(scratch.logs[log]))
+                } catch {
+                    throw HTTPError(.badRequest, message: prefix + error.message)
+                }
+                try? scratch.apply(ViewEntry(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: 0, type: type, payload: payload.encoded()))
+            }
+            let request = AppendRequest(type: type, classification: classification, author: author, payload: payload.encoded())
+            do { try request.validate() } catch { throw HTTPError(.badRequest, message: prefix + error.message) }
+            out.append(request)
+        }
+        return out
+    }
+
+    /// Appends in order (one group commit for a batch) and returns the receipts.
+    func appendAll(_ requests: [AppendRequest]) async throws -> [AppendReceipt] {
+        try await writer.append(contentsOf: requests)
+    }
+
+    static func receiptJSON(_ receipt: AppendReceipt) -> [String: Any] {
+        ["log": receipt.log, "index": receipt.index, "leaf_hash": receipt.leafHash.base64, "checkpoint": receipt.checkpoint.note]
     }
 
     func findLog(_ name: String) throws -> LogInfo {

@@ -205,6 +205,8 @@ public struct NodeConfiguration: Sendable {
     public var federationFile: String
     /// Log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: Logger.Level
+    /// Bearer tokens the API accepts, each listed only as its SHA-256.
+    public var tokens: [TokenGrant] = []
 
     /// Reads and checks a configuration file: syntax, types, addresses, that the files it names
     /// exist, and that the node id is well formed.
@@ -215,7 +217,7 @@ public struct NodeConfiguration: Sendable {
     /// Parses a configuration file's bytes; `file` names it in errors and anchors relative paths.
     public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> NodeConfiguration {
         let root = try ConfigObject(file: file, data: data)
-        try root.refuseUnknownKeys(["node", "data", "log", "peer", "api", "tls", "federation", "log_level"])
+        try root.refuseUnknownKeys(["node", "data", "log", "peer", "api", "tls", "federation", "log_level", "tokens"])
         let node = try root.string("node")
         guard FederationPKI.isValidNodeID(node) else {
             throw root.error("node", "expected a node id (1–64 of a-z, 0-9 and '-', not starting with '-'), found \"\(node)\"")
@@ -237,11 +239,34 @@ public struct NodeConfiguration: Sendable {
             }
             level = parsed
         }
-        let configuration = NodeConfiguration(
+        var tokens: [TokenGrant] = []
+        if root.values["tokens"] != nil {
+            for entry in try root.objects("tokens") {
+                try entry.refuseUnknownKeys(["name", "role", "sha256"])
+                let name = try entry.string("name")
+                guard FederationPKI.isValidNodeID(name) else { throw entry.error("name", "expected a name of a-z, 0-9 and '-', found \"\(name)\"") }
+                let role = try entry.string("role")
+                let identity: FederationIdentity
+                switch role {
+                case "reader": identity = .reader(name)
+                case "auditor": identity = .auditor(name)
+                case "operator": identity = .operator(log)
+                default: throw entry.error("role", "expected one of reader, operator, auditor, found \"\(role)\"")
+                }
+                let hex = try entry.string("sha256")
+                guard let digest = TokenGrant.parseHex(hex), digest.count == 32 else {
+                    throw entry.error("sha256", "expected the token's SHA-256 as 64 hex digits (`quartet token new` prints it), found \"\(hex)\"")
+                }
+                guard !tokens.contains(where: { $0.sha256 == digest }) else { throw entry.error("sha256", "the same token is listed twice") }
+                tokens.append(TokenGrant(name: name, identity: identity, sha256: digest))
+            }
+        }
+        var configuration = NodeConfiguration(
             file: file, node: node, dataDirectory: try root.filePath("data"), log: log,
             peerListen: try peer.address("listen"), apiListen: try api.address("listen"),
             caCertificate: try tls.filePath("ca"), certificate: try tls.filePath("certificate"), privateKey: try tls.filePath("key"),
             federationFile: try root.filePath("federation"), logLevel: level)
+        configuration.tokens = tokens
         guard configuration.peerListen != configuration.apiListen else {
             throw root.error("api.listen", "the API and the peer port cannot share an address (\(configuration.apiListen))")
         }
@@ -319,5 +344,47 @@ public struct Federation: Sendable, Equatable {
             throw root.error("nodes", "more than one node has the role aggregator")
         }
         return Federation(name: name, members: members)
+    }
+}
+
+/// A bearer token the API accepts: who it stands for, and the token's SHA-256 (the token itself
+/// is never stored). An operator token stands for the operator of the node's own log.
+public struct TokenGrant: Sendable, Equatable {
+    public let name: String
+    public let identity: FederationIdentity
+    public let sha256: [UInt8]
+
+    public init(name: String, identity: FederationIdentity, sha256: [UInt8]) {
+        self.name = name
+        self.identity = identity
+        self.sha256 = sha256
+    }
+
+    /// A new random token: `qt_` and 43 base64url characters (32 random bytes).
+    public static func newToken() throws -> String {
+        let bytes = try SecureRandom.bytes(count: 32)
+        return "qt_" + Base64.encode(bytes).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public static func digest(_ token: String) -> [UInt8] {
+        SHA256.hash(Array(token.utf8))
+    }
+
+    public static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func parseHex(_ text: String) -> [UInt8]? {
+        guard text.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            let next = text.index(index, offsetBy: 2)
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
+            out.append(byte)
+            index = next
+        }
+        return out
     }
 }

@@ -28,6 +28,8 @@ public struct Node: Sendable {
     let engine: ReplicationEngine
     let writer: LogWriter
     let logger: Logger
+    /// The combined strategy view, kept up to date as entries become durable.
+    public let view: ViewMaintainer
 
     /// Loads everything the node needs and checks that it fits together, before listening.
     /// - Parameter onStored: told each time a replica batch is durable here (benchmarks).
@@ -81,12 +83,21 @@ public struct Node: Sendable {
             }
             throw error
         }
+        let ukLog = federation.members.first { $0.role == .aggregator }?.log ?? "uk"
+        let order = [ukLog] + federation.members.map(\.log).filter { $0 != ukLog }
+        let view = ViewMaintainer(ukLog: ukLog, order: order, logger: logger)
+        self.view = view
         do {
+            try view.load(from: store)
             let engine = try ReplicationEngine(store: store, federation: federation, node: configuration.node, ownLog: configuration.log,
                                                clientContext: clientContext, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
-                                               onStored: onStored)
+                                               onStored: onStored, onIngest: { log, entries, checkpoint in
+                                                   view.absorb(log: log, entries: entries, checkpoint: checkpoint)
+                                               })
             let log = configuration.log
             writer = try LogWriter(store: store, log: log, onCommit: { entries, checkpoint in
+                // The view sees the batch before its appends are acknowledged.
+                view.absorb(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
                 engine.committed(entries, checkpoint: checkpoint, log: log)
             })
             self.engine = engine
@@ -117,7 +128,7 @@ public struct Node: Sendable {
                                         engine: engine, logger: logger, bound: { addresses.set(peer: $0) })
         let api = Application(
             router: API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
-                        federation: federation).router(),
+                        federation: federation, view: view, tokens: configuration.tokens, logger: logger, stats: APIStatistics()).router(),
             server: .quartetTLS(context: apiContext, logger: logger),
             configuration: .init(address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port), serverName: "quartet"),
             onServerRunning: { channel in

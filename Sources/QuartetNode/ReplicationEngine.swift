@@ -38,10 +38,14 @@ final class ReplicationEngine: @unchecked Sendable {
     private var alertCounts: [String: Int] = [:]
     /// Told (on the engine's queue) each time a replica batch is durable: log and new size.
     private let onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)?
+    /// Given each durable replica batch before it is acknowledged or passed on (the view).
+    private let onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)?
 
     init(store: LedgerStore, federation: Federation, node: String, ownLog: String, clientContext: TLSContext,
-         group: any EventLoopGroup, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil) throws {
+         group: any EventLoopGroup, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
+         onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil) throws {
         self.onStored = onStored
+        self.onIngest = onIngest
         self.store = store
         self.federation = federation
         self.me = node
@@ -174,6 +178,7 @@ final class ReplicationEngine: @unchecked Sendable {
                     }
                 }
                 try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint)
+                onIngest?(batch.log, entries, checkpoint)
                 logger.debug("stored batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "to": "\(batch.end)", "peer": "\(peer)"])
                 onStored?(batch.log, batch.end)
                 return replicator.stored(batch, checkpoint: checkpoint, from: peer)

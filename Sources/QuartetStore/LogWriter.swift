@@ -76,7 +76,8 @@ public final class LogWriter: Sendable {
         let request: AppendRequest
         /// Salted and committed to on the caller's thread, keeping hashing off the writer.
         let payload: EntryPayload
-        let continuation: UnsafeContinuation<AppendReceipt, any Error>
+        /// Answers the caller (exactly once).
+        let complete: @Sendable (Result<AppendReceipt, any Error>) -> Void
     }
 
     /// A batch ready to commit: every entry built, the tree extended, the checkpoint signed.
@@ -169,17 +170,43 @@ public final class LogWriter: Sendable {
             throw StoreError(.io, "cannot salt the payload", cause: error)
         }
         return try await withUnsafeThrowingContinuation { continuation in
-            let start = withState { state -> Bool in
-                state.pending.append(Pending(request: request, payload: payload, continuation: continuation))
-                // Wake the prepare stage only when it would act: a futex wake per append costs
-                // more than the append's own work.
-                if state.ready == nil && state.pending.count >= max(1, state.lastAnswered) { condition.signal() }
-                if state.draining { return false }
-                state.draining = true
-                return true
-            }
-            if start { prepareQueue.async { self.prepareLoop() } }
+            enqueue([Pending(request: request, payload: payload, complete: { continuation.resume(with: $0) })])
         }
+    }
+
+    /// Appends entries in the given order (consecutive indices unless other callers' appends
+    /// fall between) and returns once all are durable. Every request is checked before any is
+    /// queued, so one bad request appends none of them.
+    public func append(contentsOf requests: [AppendRequest]) async throws -> [AppendReceipt] {
+        guard !requests.isEmpty else { return [] }
+        var payloads: [EntryPayload] = []
+        payloads.reserveCapacity(requests.count)
+        for request in requests {
+            try request.validate()
+            do { payloads.append(try EntryPayload(salt: try salts(EntryPayload.saltLength), bytes: request.payload)) } catch {
+                throw StoreError(.io, "cannot salt the payload", cause: error)
+            }
+        }
+        return try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[AppendReceipt], any Error>) in
+            let collector = ReceiptCollector(count: requests.count, continuation: continuation)
+            enqueue(requests.enumerated().map { i, request in
+                Pending(request: request, payload: payloads[i], complete: { collector.set(i, $0) })
+            })
+        }
+    }
+
+    /// Queues appends in order and starts the prepare stage if it is idle.
+    private func enqueue(_ items: [Pending]) {
+        let start = withState { state -> Bool in
+            state.pending.append(contentsOf: items)
+            // Wake the prepare stage only when it would act: a futex wake per append costs
+            // more than the append's own work.
+            if state.ready == nil && state.pending.count >= max(1, state.lastAnswered) { condition.signal() }
+            if state.draining { return false }
+            state.draining = true
+            return true
+        }
+        if start { prepareQueue.async { self.prepareLoop() } }
     }
 
     /// The prepare stage, on `prepareQueue`: takes waiting callers as a batch, prepares it on top
@@ -353,14 +380,14 @@ public final class LogWriter: Sendable {
             // Batches reach the observer in commit order (this queue is serial).
             onCommit?(batch.entries, batch.checkpoint)
             for (pending, entry) in zip(batch.pending, batch.entries) {
-                pending.continuation.resume(returning: AppendReceipt(log: log, index: entry.header.index, leafHash: entry.leafHash,
-                                                                     checkpoint: batch.checkpoint))
+                pending.complete(.success(AppendReceipt(log: log, index: entry.header.index, leafHash: entry.leafHash,
+                                                           checkpoint: batch.checkpoint)))
             }
         }
     }
 
     private func fail(_ batch: [Pending], _ error: any Error) {
-        resumer.async { for pending in batch { pending.continuation.resume(throwing: error) } }
+        resumer.async { for pending in batch { pending.complete(.failure(error)) } }
     }
 }
 
@@ -388,5 +415,41 @@ public final class SaltPool: Sendable {
             defer { state.offset += count }
             return Array(state.bytes[state.offset ..< state.offset + count])
         }
+    }
+}
+
+/// Gathers the receipts of one caller's appends and answers it once all are in (or at the first
+/// failure).
+private final class ReceiptCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var receipts: [AppendReceipt?]
+    private var remaining: Int
+    private var continuation: UnsafeContinuation<[AppendReceipt], any Error>?
+
+    init(count: Int, continuation: UnsafeContinuation<[AppendReceipt], any Error>) {
+        receipts = Array(repeating: nil, count: count)
+        remaining = count
+        self.continuation = continuation
+    }
+
+    func set(_ i: Int, _ result: Result<AppendReceipt, any Error>) {
+        lock.lock()
+        var resume: (UnsafeContinuation<[AppendReceipt], any Error>, Result<[AppendReceipt], any Error>)?
+        switch result {
+        case .success(let receipt):
+            receipts[i] = receipt
+            remaining -= 1
+            if remaining == 0, let c = continuation {
+                continuation = nil
+                resume = (c, .success(receipts.map { $0! }))
+            }
+        case .failure(let error):
+            if let c = continuation {
+                continuation = nil
+                resume = (c, .failure(error))
+            }
+        }
+        lock.unlock()
+        if let (c, r) = resume { c.resume(with: r) }
     }
 }

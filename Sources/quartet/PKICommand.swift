@@ -24,25 +24,28 @@ struct PKICommand: AsyncParsableCommand {
 
     struct Issue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "issue", abstract: "Issue a key and certificate signed by the federation CA: for a node, an operator or a reader.",
+            commandName: "issue", abstract: "Issue a key and certificate signed by the federation CA: for a node, an operator, a reader or an auditor.",
             discussion: """
                 --node ID: a node (quartet://node/ID), for its peer port and API. --operator LOG: an \
                 operator who may append to LOG through its node's API (quartet://operator/LOG). \
                 --reader NAME: someone who may read every node's API (quartet://reader/NAME).
+                --auditor NAME: a data owner's auditor: reads, and agreements and disclosures (quartet://auditor/NAME).
                 """)
 
         @Option(help: "The CA directory (from `pki init`).") var ca: String
         @Option(help: "A node id, e.g. wales; carried as the URI name quartet://node/ID.") var node: String?
         @Option(name: .customLong("operator"), help: "A log whose operator this certificate is (quartet://operator/LOG).") var operatorLog: String?
         @Option(help: "A reader's name (quartet://reader/NAME).") var reader: String?
+        @Option(help: "An auditor's name (quartet://auditor/NAME).") var auditor: String?
         @Option(help: "Directory for the .pem, the .key (0600) and a copy of ca.pem.") var out: String
         @Option(help: "Days the certificate is valid.") var days: Int = 365
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
             guard days > 0 else { throw ValidationError("--days must be positive") }
-            let identities = [node.map(FederationIdentity.node), operatorLog.map(FederationIdentity.operator), reader.map(FederationIdentity.reader)].compactMap { $0 }
-            guard identities.count == 1 else { throw ValidationError("give exactly one of --node, --operator and --reader") }
+            let identities = [node.map(FederationIdentity.node), operatorLog.map(FederationIdentity.operator), reader.map(FederationIdentity.reader),
+                              auditor.map(FederationIdentity.auditor)].compactMap { $0 }
+            guard identities.count == 1 else { throw ValidationError("give exactly one of --node, --operator, --reader and --auditor") }
             let files = try FederationPKI.issue(identities[0], caDirectory: ca, in: out, days: days)
             let cert = try Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))
             report(files, cert, output.format)

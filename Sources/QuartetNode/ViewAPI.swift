@@ -1,0 +1,146 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import QuartetLedger
+import QuartetPlan
+import QuartetStore
+
+/// The combined strategy view's routes, the dashboard and its sign-in.
+extension API {
+    func addViewRoutes(to router: Router<NodeRequestContext>) {
+        router.get("/v1/view") { request, context -> Response in
+            try await reader(request, context)
+            if Self.wantsCSV(request) {
+                return Self.csv(queries().csv(Self.table(request, default: .actions)), name: "view")
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: view.wholeJSON(node: node, health: health()))))
+        }
+        router.get("/v1/view/totals") { request, context -> Response in
+            try await reader(request, context)
+            let q = queries()
+            if Self.wantsCSV(request) { return Self.csv(q.csv(.totals), name: "totals") }
+            return Self.json(["node": node, "totals": q.totalsList()])
+        }
+        router.get("/v1/view/priorities/{id}") { request, context -> Response in
+            try await reader(request, context)
+            let id = try context.parameters.require("id")
+            let q = queries()
+            guard q.view.priorities[id] != nil else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
+            if Self.wantsCSV(request) { return Self.csv(q.csv(Self.table(request, default: .actions), priority: id), name: "priority-\(id)") }
+            return Self.json(q.priority(id))
+        }
+        router.get("/v1/view/nations/{nation}") { request, context -> Response in
+            try await reader(request, context)
+            let nation = try context.parameters.require("nation")
+            let q = queries()
+            if Self.wantsCSV(request) {
+                guard q.view.logs[nation] != nil else { throw HTTPError(.notFound, message: "no log named \(nation) in the view") }
+                return Self.csv(q.csv(Self.table(request, default: .actions), log: nation), name: nation)
+            }
+            do { return Self.json(try q.nation(nation)) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
+        }
+        router.get("/v1/view/measures/{id}") { request, context -> Response in
+            try await reader(request, context)
+            let id = try context.parameters.require("id")
+            let period = request.uri.queryParameters.get("period")
+            let q = queries()
+            let result: [String: Any]
+            do { result = try q.measure(id, period: period) } catch let error as PlanError {
+                throw HTTPError(error.message.hasPrefix("no log") ? .notFound : .badRequest, message: error.message)
+            }
+            if Self.wantsCSV(request) { return Self.csv(q.csv(.readings, measure: id), name: "measure-\(id)") }
+            return Self.json(result)
+        }
+        router.get("/v1/view/figures/{id}/provenance") { request, context -> Response in
+            try await reader(request, context)
+            let figure = try context.parameters.require("id")
+            let refs: [EntryRef]
+            do { refs = try queries().provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
+            return Self.json(try provenance(figure: figure, refs: refs))
+        }
+        router.get("/") { request, context -> Response in
+            let identity = try await reader(request, context)
+            let page = Dashboard(queries: queries(), node: node, role: federation.member(node)?.role.rawValue ?? "node",
+                                 viewer: identity.uri, alerts: engine.alertList().suffix(20).map { ($0.time, $0.alert.kind.rawValue, $0.alert.message) })
+            return page.response()
+        }
+        // Signing in to the dashboard with a bearer token: the token goes into an HttpOnly,
+        // Secure, SameSite=Strict cookie, then back to the dashboard.
+        router.get("/login") { request, context -> Response in
+            guard let token = request.uri.queryParameters.get("token") else { return Dashboard.signInPage(message: nil, status: .ok) }
+            return try signIn(token: token)
+        }
+        router.post("/login") { request, context -> Response in
+            let body = try await request.body.collect(upTo: 4096)
+            let form = String(buffer: body)
+            let token = form.split(separator: "&").compactMap { pair -> String? in
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                guard kv.count == 2, kv[0] == "token" else { return nil }
+                return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+            }.first
+            guard let token, !token.isEmpty else { return Dashboard.signInPage(message: "enter a token", status: .badRequest) }
+            return try signIn(token: token)
+        }
+    }
+
+    func signIn(token: String) throws -> Response {
+        let digest = TokenGrant.digest(token)
+        guard tokens.contains(where: { $0.sha256 == digest }) else {
+            throw HTTPError(.unauthorized, message: "the token is not one this node accepts")
+        }
+        var headers = HTTPFields()
+        headers[.location] = "/"
+        headers[.setCookie] = "\(Self.cookieName)=\(token); Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=28800"
+        return Response(status: .seeOther, headers: headers)
+    }
+
+    func queries() -> ViewQueries {
+        ViewQueries(view: view.snapshot, health: health(), nowMillis: wallClockMillis(), order: view.order)
+    }
+
+    /// Per log: verified (held and not quarantined) and the replication alerts about it.
+    func health() -> [String: LogHealth] {
+        let alerts = engine.alertList()
+        var out: [String: LogHealth] = [:]
+        for status in engine.logStatus() {
+            let mine = alerts.filter { $0.alert.log == status.log.name }.map { "\($0.alert.kind.rawValue): \($0.alert.message)" }
+            out[status.log.name] = LogHealth(verified: status.head != nil && !status.quarantined, alerts: Array(mine.suffix(10)))
+        }
+        return out
+    }
+
+    /// The entries behind a figure, each with its inclusion proof against the latest checkpoint
+    /// of its log, and those checkpoints (signed notes) so anyone can check them offline.
+    func provenance(figure: String, refs: [EntryRef]) throws -> [String: Any] {
+        var checkpoints: [String: String] = [:]
+        var entries: [[String: Any]] = []
+        let logs = Dictionary(uniqueKeysWithValues: try store.logs().map { ($0.name, $0) })
+        for ref in refs {
+            guard let log = logs[ref.log] else { continue }
+            guard let head = try store.latestCheckpoint(log) else { continue }
+            checkpoints[ref.log] = head.note
+            guard let entry = try store.entries(log, from: ref.index, limit: 1).first else { continue }
+            let proof = try store.inclusionProof(log, index: ref.index, size: head.checkpoint.size)
+            entries.append(["entry": entryJSON(entry), "inclusion": inclusionJSON(proof)])
+        }
+        return ["figure": figure, "entries": entries, "checkpoints": checkpoints]
+    }
+
+    static func wantsCSV(_ request: Request) -> Bool {
+        if let format = request.uri.queryParameters.get("format") { return format == "csv" }
+        return request.headers[.accept]?.contains("text/csv") == true
+    }
+
+    static func table(_ request: Request, default table: ViewQueries.Table) -> ViewQueries.Table {
+        request.uri.queryParameters.get("table").flatMap { ViewQueries.Table(rawValue: String($0)) } ?? table
+    }
+
+    static func csv(_ text: String, name: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/csv; charset=utf-8; header=present"
+        headers[.contentDisposition] = "attachment; filename=\"quartet-\(name).csv\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
