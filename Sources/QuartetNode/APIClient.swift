@@ -6,21 +6,32 @@ import NIOPosix
 import QuartetTLS
 
 /// A minimal HTTPS client for a node's API over QuartetTLS (no other TLS stack in the package):
-/// one GET per connection, the JSON body returned.
+/// one request per connection, authenticated by a client certificate or a bearer token.
 public struct APIClient: Sendable {
     let context: TLSContext
     let node: String
     let address: HostPort
+    let token: String?
 
     /// - Parameters:
+    ///   - certificate, key: the client certificate and key, or nil to go without (then give `token`).
     ///   - node: the node expected at `address` (its certificate must name it).
-    public init(certificate: String, key: String, ca: String, node: String, address: HostPort) throws {
+    public init(certificate: String?, key: String?, ca: String, node: String, address: HostPort, token: String? = nil) throws {
         context = try TLSContext(role: .client, certificateChain: certificate, privateKey: key, trustRoots: ca)
         self.node = node
         self.address = address
+        self.token = token
     }
 
-    public func get(_ path: String) async throws -> (status: Int, body: Data) {
+    public func get(_ path: String, accept: String? = nil) async throws -> (status: Int, body: Data) {
+        try await request(.GET, path, accept: accept)
+    }
+
+    public func post(_ path: String, json: Data) async throws -> (status: Int, body: Data) {
+        try await request(.POST, path, body: json)
+    }
+
+    public func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, accept: String? = nil) async throws -> (status: Int, body: Data) {
         var logger = Logger(label: "quartet.client")
         logger.logLevel = .critical
         let quiet = logger
@@ -43,14 +54,21 @@ public struct APIClient: Sendable {
             promise.fail(error)
             throw error
         }
-        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: address.host)
         head.headers.add(name: "Connection", value: "close")
+        if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let accept { head.headers.add(name: "Accept", value: accept) }
+        if let body {
+            head.headers.add(name: "Content-Type", value: "application/json")
+            head.headers.add(name: "Content-Length", value: String(body.count))
+        }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        let (status, body) = try await promise.futureResult.get()
+        let (status, responseBody) = try await promise.futureResult.get()
         try? await channel.close().get()
-        return (status, body)
+        return (status, responseBody)
     }
 }
 

@@ -82,14 +82,23 @@ struct Dashboard {
         }
         out += "</p></section>"
         // UK totals against targets, then every measure with readings.
-        out += "<section><h2>Measures</h2><div class=charts>"
-        var charted = 0
-        for uk in measuresWithReadings() {
-            out += chart(for: uk)
-            charted += 1
-        }
-        if charted == 0 { out += "<p class=muted>No measure readings yet.</p>" }
+        let measures = measuresWithReadings()
+        let targeted = measures.filter { id in !id.contains(":") && view.logs[view.ukLog]?.measures[id]?.payload.target != nil }
+        let shared = measures.filter { !$0.contains(":") && !targeted.contains($0) }
+        let local = measures.filter { $0.contains(":") }
+        out += "<section><h2>UK measures with a target</h2><div class=charts>"
+        out += targeted.map(chart(for:)).joined()
+        if targeted.isEmpty { out += "<p class=muted>No readings of a measure with a target yet.</p>" }
         out += "</div></section>"
+        out += "<section><h2>UK measures</h2><div class=charts>"
+        out += shared.map(chart(for:)).joined()
+        if shared.isEmpty { out += "<p class=muted>No measure readings yet.</p>" }
+        out += "</div></section>"
+        if !local.isEmpty {
+            out += "<section><details><summary><h2 style=\"display:inline\">Measures of one nation's own plan (\(local.count))</h2></summary><div class=charts>"
+            out += local.map(chart(for:)).joined()
+            out += "</div></details></section>"
+        }
         // Alerts.
         out += "<section><h2>Alerts</h2>"
         if alerts.isEmpty {
@@ -175,8 +184,7 @@ struct Dashboard {
             let values = series.map { $0.1[i] ?? 0 }
             maxValue = max(maxValue, stacked ? values.reduce(0, +) : (values.max() ?? 0))
         }
-        if maxValue <= 0 { maxValue = 1 }
-        maxValue *= 1.1
+        maxValue = Self.niceCeiling(maxValue * 1.05)
         let slot = plotW / Double(max(categories.count, 1))
         var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=img xmlns=\"http://www.w3.org/2000/svg\">"
         // Axis and grid.
@@ -184,7 +192,7 @@ struct Dashboard {
             let v = maxValue * Double(step) / 4
             let y = top + plotH - plotH * Double(step) / 4
             svg += "<line x1=\"\(f(left))\" x2=\"\(f(width - 8))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#e3e5e8\"/>"
-            svg += "<text x=\"\(f(left - 4))\" y=\"\(f(y + 3))\" text-anchor=end class=ax>\(ViewQueries.number(v.rounded(.toNearestOrEven) == v ? v : (v * 10).rounded() / 10))</text>"
+            svg += "<text x=\"\(f(left - 4))\" y=\"\(f(y + 3))\" text-anchor=end class=ax>\(ViewQueries.number(v))</text>"
         }
         for (i, category) in categories.enumerated() {
             let x0 = left + slot * Double(i)
@@ -221,6 +229,15 @@ struct Dashboard {
     }
 
     func f(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    /// The smallest of 1, 2, 4, 5 or 8 times a power of ten at or above `v` (at least 1), so the
+    /// four grid steps fall on round numbers.
+    static func niceCeiling(_ v: Double) -> Double {
+        guard v > 1 else { return 1 }
+        let magnitude = pow(10, floor(log10(v)))
+        for m in [1.0, 2, 4, 5, 8, 10] where m * magnitude >= v { return m * magnitude }
+        return 10 * magnitude
+    }
 
     func e(_ text: String) -> String { Self.escape(text) }
 

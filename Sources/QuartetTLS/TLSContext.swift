@@ -56,8 +56,9 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     /// Loads `certificateChain` (PEM, leaf first), `privateKey` (PEM) and `trustRoots` (PEM CA
-    /// certificates). TLS 1.3 only; peers are verified against `trustRoots`.
-    public init(role: Role, certificateChain: String, privateKey: String, trustRoots: String,
+    /// certificates). TLS 1.3 only; peers are verified against `trustRoots`. A client may go
+    /// without a certificate (nil chain and key), e.g. to authenticate with a bearer token.
+    public init(role: Role, certificateChain: String?, privateKey: String?, trustRoots: String,
                 clientAuthentication: ClientAuthentication = .required) throws(TLSError) {
         guard let ctx = SSL_CTX_new(TLS_method()) else {
             throw TLSError(.configuration, "SSL_CTX_new failed", openSSLErrors: drainOpenSSLErrors())
@@ -69,9 +70,13 @@ public final class TLSContext: @unchecked Sendable {
         }
         try check(quartet_SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) == 1
                   && quartet_SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1, "cannot limit TLS to version 1.3")
-        try check(SSL_CTX_use_certificate_chain_file(ctx, certificateChain) == 1, "cannot load certificate chain \(certificateChain)")
-        try check(SSL_CTX_use_PrivateKey_file(ctx, privateKey, SSL_FILETYPE_PEM) == 1, "cannot load private key \(privateKey)")
-        try check(SSL_CTX_check_private_key(ctx) == 1, "private key \(privateKey) does not match certificate \(certificateChain)")
+        if let certificateChain, let privateKey {
+            try check(SSL_CTX_use_certificate_chain_file(ctx, certificateChain) == 1, "cannot load certificate chain \(certificateChain)")
+            try check(SSL_CTX_use_PrivateKey_file(ctx, privateKey, SSL_FILETYPE_PEM) == 1, "cannot load private key \(privateKey)")
+            try check(SSL_CTX_check_private_key(ctx) == 1, "private key \(privateKey) does not match certificate \(certificateChain)")
+        } else {
+            try check(role == .client && certificateChain == nil && privateKey == nil, "a server needs a certificate and key; a client gives both or neither")
+        }
         try check(SSL_CTX_load_verify_locations(ctx, trustRoots, nil) == 1, "cannot load trust roots \(trustRoots)")
         switch role {
         case .server:

@@ -22,13 +22,20 @@ struct DemoCommand: AsyncParsableCommand {
             certificate per log, a reader certificate), <node>/data (each log), <node>/<node>.json \
             (configurations), federation.json and demo.json (everything a script needs). Later runs \
             reuse DIR and its data. Ports are picked free on 127.0.0.1 unless --base-port is given \
-            (peer ports from it, API ports from it + 100). Ctrl-C (or SIGTERM) stops all five nodes \
+            (peer ports from it, API ports from it + 100). Once the nodes listen, a new federation \
+            is seeded through the operators' API: the UK plan at uk, the Wales plan at wales, the \
+            UK actions adopted at england, scotland and northern-ireland (plans from --plans), \
+            then a year of status updates, readings and evidence at every node. The dashboard \
+            address and a reader token are printed. Ctrl-C (or SIGTERM) stops all five nodes \
             gracefully. --no-start only writes the files.
             """)
 
     @Option(help: "The directory for the federation's files and data.") var dir: String
     @Option(help: "First peer port (API ports start 100 above); 0 picks free ports.") var basePort: Int = 0
     @Flag(help: "Write the files, start nothing.") var noStart = false
+    @Option(help: "The plans to import (uk-plan.yaml, wales-plan.yaml, measures-catalogue.yaml, quantitative-targets.yaml).")
+    var plans: String = "config/plans"
+    @Flag(help: "Do not import plans or record progress.") var noSeed = false
 
     func run() async throws {
         let root = URL(fileURLWithPath: dir).standardizedFileURL
@@ -56,6 +63,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
         var nodes: [[String: Any]] = []
         var federationNodes: [String] = []
+        // Bearer tokens: one reader token every node accepts, one operator token per node.
+        let readerToken = try TokenGrant.newToken()
+        let readerHash = TokenGrant.hex(TokenGrant.digest(readerToken))
         for (i, member) in demoMembers.enumerated() {
             let nodeDir = root.appendingPathComponent(member.id)
             let files = try FederationPKI.issue(.node(member.id), caDirectory: ca, in: pki.appendingPathComponent(member.id).path)
@@ -68,6 +78,8 @@ struct DemoCommand: AsyncParsableCommand {
             let info = try store.addLog(name: member.id, origin: defaultOrigin(log: member.id), publicKey: key.publicKey, own: true, nowMillis: wallClockMillis())
             try store.close()
             let peer = ports[i], api = ports[demoMembers.count + i]
+            let operatorToken = try TokenGrant.newToken()
+            let operatorHash = TokenGrant.hex(TokenGrant.digest(operatorToken))
             federationNodes.append(#"    {"id": "\#(member.id)", "role": "\#(member.role)", "peer": "127.0.0.1:\#(peer)", "api": "https://127.0.0.1:\#(api)", "vkey": "\#(info.verifier.vkey)"}"#)
             let config = """
                 {
@@ -76,7 +88,11 @@ struct DemoCommand: AsyncParsableCommand {
                   "peer": {"listen": "127.0.0.1:\(peer)"},
                   "api": {"listen": "127.0.0.1:\(api)"},
                   "tls": {"ca": "../pki/ca/ca.pem", "certificate": "../pki/\(member.id)/\(member.id).pem", "key": "../pki/\(member.id)/\(member.id).key"},
-                  "federation": "../federation.json"
+                  "federation": "../federation.json",
+                  "tokens": [
+                    {"name": "analyst", "role": "reader", "sha256": "\(readerHash)"},
+                    {"name": "\(member.id)-operator", "role": "operator", "sha256": "\(operatorHash)"}
+                  ]
                 }
 
                 """
@@ -85,7 +101,8 @@ struct DemoCommand: AsyncParsableCommand {
             nodes.append(["name": member.id, "role": member.role, "peer": "127.0.0.1:\(peer)", "api": "https://127.0.0.1:\(api)",
                           "config": configPath.path, "data": directory.url.path, "log": member.id, "vkey": info.verifier.vkey,
                           "ca_certificate": files.caCertificate,
-                          "operator_certificate": operatorFiles.certificate, "operator_key": operatorFiles.key])
+                          "operator_certificate": operatorFiles.certificate, "operator_key": operatorFiles.key,
+                          "operator_token": operatorToken])
         }
         let reader = try FederationPKI.issue(.reader("analyst"), caDirectory: ca, in: pki.appendingPathComponent("readers").path)
         let federation = "{\n  \"federation\": \"uk-ot-workforce\",\n  \"nodes\": [\n\(federationNodes.joined(separator: ",\n"))\n  ]\n}\n"
@@ -93,7 +110,8 @@ struct DemoCommand: AsyncParsableCommand {
         let demo: [String: Any] = [
             "federation": root.appendingPathComponent("federation.json").path,
             "ca_certificate": "\(ca)/ca.pem",
-            "reader": ["certificate": reader.certificate, "key": reader.key, "identity": FederationIdentity.reader("analyst").uri],
+            "reader": ["certificate": reader.certificate, "key": reader.key, "identity": FederationIdentity.reader("analyst").uri,
+                       "token": readerToken],
             "nodes": nodes,
         ]
         try writeJSON(demo, to: root.appendingPathComponent("demo.json"))
@@ -154,6 +172,16 @@ struct DemoCommand: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
+        if !noSeed && demo["seeded"] as? Bool != true {
+            do {
+                try await seed(nodes)
+                demo["seeded"] = true
+                try writeJSON(demo, to: demoFile)
+            } catch {
+                stopAll(processes)
+                throw error
+            }
+        }
         say("Quartet federation running (\(nodes.count) nodes); Ctrl-C stops it.")
         for node in nodes {
             let name = (node["name"] as! String).padding(toLength: 17, withPad: " ", startingAt: 0)
@@ -162,8 +190,16 @@ struct DemoCommand: AsyncParsableCommand {
         }
         say("demo description for scripts: \(demoFile.path)")
         say("CA: \(demo["ca_certificate"]!)   reader certificate: \((demo["reader"] as! [String: Any])["certificate"]!)")
-        say("try: curl --cacert \(demo["ca_certificate"]!) \(nodes[0]["api"]!)/healthz")
-        say("Not built yet: the dashboard (issue 5); the seed plans are not imported yet.")
+        let reader = demo["reader"] as! [String: Any]
+        if let token = reader["token"] as? String {
+            say("")
+            say("Dashboard (UK aggregator): \(nodes[0]["api"]!)/")
+            say("  reader token: \(token)")
+            say("  sign in directly: \(nodes[0]["api"]!)/login?token=\(token)")
+            say("  (the browser must trust the federation CA \(demo["ca_certificate"]!), or accept the warning)")
+            say("Each nation's own dashboard is at its api address above.")
+            say("try: curl --cacert \(demo["ca_certificate"]!) -H 'authorization: Bearer \(token)' \(nodes[0]["api"]!)/v1/view/totals")
+        }
         // Wait for a signal or for a node to die.
         var received: Int32 = 0
         let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
@@ -182,6 +218,34 @@ struct DemoCommand: AsyncParsableCommand {
         say("stopping the federation...")
         stopAll(processes)
         say("stopped")
+    }
+
+    /// Imports the plans and records a year of progress at every node, through the API with
+    /// each node's operator token.
+    func seed(_ nodes: [[String: Any]]) async throws {
+        let plansDir = URL(fileURLWithPath: plans).standardizedFileURL.path
+        for file in ["uk-plan.yaml", "wales-plan.yaml", "measures-catalogue.yaml", "quantitative-targets.yaml"] {
+            guard FileManager.default.fileExists(atPath: "\(plansDir)/\(file)") else {
+                throw CLIError("\(plansDir)/\(file) not found; run from the repository root or give --plans DIR")
+            }
+        }
+        // The UK plan first, so the priorities reach the aggregator before the nations' actions.
+        for node in nodes {
+            let name = node["name"] as! String
+            let configuration: NodeConfiguration
+            do { configuration = try NodeConfiguration.load(path: node["config"] as! String) } catch { throw CLIError("\(error)") }
+            let client = try APIClient(certificate: nil, key: nil, ca: configuration.caCertificate, node: configuration.node,
+                                       address: HostPort(host: configuration.apiListen.host, port: configuration.apiListen.port),
+                                       token: node["operator_token"] as? String)
+            let planFile = name == "wales" ? "\(plansDir)/wales-plan.yaml" : "\(plansDir)/uk-plan.yaml"
+            let imported = try await importPlan(file: planFile, catalogue: nil, targets: nil, client: client, configuration: configuration, dryRun: false)
+            var data = DemoData(log: configuration.log, planned: imported.planned)
+            let progress = data.entries()
+            for start in stride(from: 0, to: progress.count, by: 1000) {
+                try await postBatch(Array(progress[start..<min(start + 1000, progress.count)]), log: configuration.log, client: client, configuration: configuration)
+            }
+            say("seeded \(name): \(imported.appended) plan entries (\(imported.plan.planID) plan), \(progress.count) progress entries for 2025")
+        }
     }
 
     func stopAll(_ processes: [Process]) {

@@ -8,13 +8,14 @@ struct Quartet: AsyncParsableCommand {
         abstract: "Signed action-plan ledgers for the UK occupational therapy workforce strategy.",
         discussion: """
             Offline commands work on a data directory (--data DIR); `serve` runs a node from a \
-            configuration file. Replication and the commands built on it (demo, status, import, \
-            record, view) are not built yet; see README.md.
+            configuration file; `import`, `record`, `view` and `status` talk to a running node's \
+            API; `demo` runs a five-node federation on loopback with the seed plans.
             """,
         version: "0.1.0",
         subcommands: [
             InitCommand.self, AppendCommand.self, LogCommand.self, CheckpointCommand.self,
-            KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, ServeCommand.self, DemoCommand.self, StatusCommand.self, BenchCommand.self, DevCommand.self,
+            KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, ServeCommand.self, DemoCommand.self, StatusCommand.self,
+            ImportCommand.self, RecordCommand.self, ViewCommand.self, TokenCommand.self, BenchCommand.self, DevCommand.self,
         ]
     )
 }
