@@ -64,7 +64,7 @@ final class LocalFederation: @unchecked Sendable {
     /// Appends at `node`'s own log as its operator; returns the acknowledged index.
     @discardableResult
     func append(_ node: String, _ payload: String) throws -> UInt64 {
-        let body = #"{"type":"progress.reading","payload":\#(payload)}"#
+        let body = #"{"type":"test.note","payload":\#(payload)}"#
         let (text, status) = try curl(["--cert", path(node, "operator_certificate"), "--key", path(node, "operator_key"),
                                        "-H", "content-type: application/json", "-d", body, "\(api(node))/v1/logs/\(node)/entries"])
         guard status == 201, let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
@@ -263,7 +263,7 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         let federation = try LocalFederation()
         try federation.start(["wales"])
         let url = "\(federation.api("wales"))/v1/logs/wales/entries"
-        let body = #"{"type":"progress.reading","payload":{"v":1}}"#
+        let body = #"{"type":"test.note","payload":{"v":1}}"#
         let pki = federation.root.appendingPathComponent("pki")
         let attempts: [(String, String, String, Int)] = [
             ("reader", federation.reader.certificate, federation.reader.key, 403),

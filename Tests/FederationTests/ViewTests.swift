@@ -1,0 +1,184 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import QuartetTestKit
+import Testing
+
+/// The plan domain end to end on five real processes: plans imported and progress recorded with
+/// the CLI through the nodes' APIs, the combined view at the aggregator, provenance checked
+/// against the pinned keys, CSV, access control, the dashboard.
+@Suite(.serialized) struct ViewTests {
+    static let plans = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("config/plans").path
+
+    func token(_ federation: LocalFederation, operatorOf node: String) -> String { federation.path(node, "operator_token") }
+    var readerTokenKey: String { "token" }
+
+    /// Runs `quartet` and parses its JSON output.
+    func quartetJSON(_ arguments: [String]) throws -> [String: Any] {
+        let result = try TestKit.quartet(arguments + ["--format", "json"])
+        guard result.status == 0, let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
+            throw TestKitError("quartet \(arguments.joined(separator: " ")): \(result.status) \(result.stdout) \(result.stderr)")
+        }
+        return object
+    }
+
+    @Test func plansProgressAndTheCombinedViewAcrossFiveNodes() throws {
+        let federation = try LocalFederation()
+        try federation.start()
+        defer { federation.stop() }
+        let readerToken = (federation.demo["reader"] as! [String: Any])["token"] as! String
+
+        // Import: UK plan at uk, Wales plan at wales, the UK actions adopted at england.
+        for (node, plan) in [("uk", "uk-plan.yaml"), ("wales", "wales-plan.yaml"), ("england", "uk-plan.yaml")] {
+            let first = try quartetJSON(["import", "plan", "\(Self.plans)/\(plan)", "--config", federation.config(node), "--token", token(federation, operatorOf: node)])
+            #expect(first["appended"] as? Int == first["planned"] as? Int && (first["planned"] as? Int ?? 0) > 50, "\(node): \(first)")
+            let again = try quartetJSON(["import", "plan", "\(Self.plans)/\(plan)", "--config", federation.config(node), "--token", token(federation, operatorOf: node)])
+            #expect(again["appended"] as? Int == 0, "\(node): importing twice appended \(again)")
+        }
+        // The Wales plan cannot go to england.
+        let wrong = try TestKit.quartet(["import", "plan", "\(Self.plans)/wales-plan.yaml", "--config", federation.config("england"), "--token", token(federation, operatorOf: "england")])
+        #expect(wrong.status != 0 && wrong.stderr.contains("import it into the wales log"), "\(wrong)")
+
+        // Record progress with the CLI.
+        let e1 = try quartetJSON(["record", "reading", "--measure", "P2.A2.M1", "--period", "2025-Q1", "--value", "2", "--config", federation.config("england"),
+                                  "--token", token(federation, operatorOf: "england")])
+        _ = try quartetJSON(["record", "reading", "--measure", "P2.A2.M1", "--period", "2025-Q2", "--value", "3", "--config", federation.config("england"),
+                             "--token", token(federation, operatorOf: "england")])
+        _ = try quartetJSON(["record", "status", "--action", "P2.A4", "--status", "at-risk", "--as-of", "2025-06-30", "--note", "venue lost",
+                             "--config", federation.config("wales"), "--token", token(federation, operatorOf: "wales")])
+        _ = try quartetJSON(["record", "reading", "--measure", "P2.A4.M1", "--period", "2025", "--value", "4", "--config", federation.config("wales"),
+                             "--token", token(federation, operatorOf: "wales")])
+        _ = try quartetJSON(["record", "evidence", "--action", "P1.A3", "--kind", "case-study", "--title", "Acute to community", "--link",
+                             "https://example.org/cs/1", "--config", federation.config("wales"), "--token", token(federation, operatorOf: "wales")])
+        #expect(e1["log"] as? String == "england")
+        // A bad reading is refused with the field named, and nothing is appended.
+        let bad = try TestKit.quartet(["record", "reading", "--measure", "P2.A2.M1", "--period", "2025-Q9", "--value", "1",
+                                       "--config", federation.config("england"), "--token", token(federation, operatorOf: "england")])
+        #expect(bad.status != 0 && bad.stderr.contains("payload.period"), "\(bad)")
+        // A reader may not record.
+        let asReader = try TestKit.quartet(["record", "status", "--action", "P1.A1", "--status", "done", "--config", federation.config("england"), "--token", readerToken])
+        #expect(asReader.status != 0 && asReader.stderr.contains("403"), "\(asReader)")
+
+        // The aggregator's view: wait until every log has arrived.
+        let deadline = Date().addingTimeInterval(30)
+        var view: [String: Any] = [:]
+        while Date() < deadline {
+            view = try federation.get("uk", "/v1/view")
+            let totals = view["totals"] as? [[String: Any]] ?? []
+            let workshops = totals.first { $0["figure"] as? String == "total:P2.A2.M1:2025" }
+            let events = totals.first { $0["figure"] as? String == "total:P2.A6.M1:2025" }
+            if workshops?["value"] as? Double == 5, events?["value"] as? Double == 4 { break }
+            usleep(200_000)
+        }
+        let totals = view["totals"] as? [[String: Any]] ?? []
+        let workshops = try #require(totals.first { $0["figure"] as? String == "total:P2.A2.M1:2025" }, "\(totals)")
+        #expect(workshops["value"] as? Double == 5)
+        #expect(workshops["target"] as? Double == 10)
+        #expect(workshops["progress"] as? Double == 0.5)
+        #expect((workshops["contributions"] as? [String: Double]) == ["england": 5])
+        let logs = try #require(view["logs"] as? [[String: Any]])
+        #expect(logs.map { $0["log"] as? String } == ["uk", "wales", "england", "scotland", "northern-ireland"])
+        let wales = try #require(logs.first { $0["log"] as? String == "wales" })
+        #expect(wales["verified"] as? Bool == true)
+        #expect(((wales["checkpoint"] as? [String: Any])?["size"] as? Int) == wales["entries"] as? Int)
+        let p2 = try #require((view["priorities"] as? [[String: Any]])?.first { $0["id"] as? String == "P2" })
+        let cells = try #require(p2["nations"] as? [String: [String: Any]])
+        #expect(cells["wales"]?["colour"] as? String == "amber")
+        // Wales's P2.A4 serves UK actions P2.A6 and P2.A2.
+        let ukActions = try #require(p2["uk_actions"] as? [[String: Any]])
+        #expect((ukActions.first { $0["id"] as? String == "P2.A2" }?["nations"] as? [String: [String]])?["wales"] == ["P2.A4"])
+
+        // Provenance: every entry behind the figure, with an inclusion proof that verifies
+        // against a checkpoint signed with the key the federation file pins.
+        let provenance = try federation.get("uk", "/v1/view/figures/total:P2.A2.M1:2025/provenance")
+        let federationFile = try JSONSerialization.jsonObject(with: Data(contentsOf: federation.root.appendingPathComponent("federation.json"))) as! [String: Any]
+        var vkeys: [String: String] = [:]
+        for node in federationFile["nodes"] as! [[String: Any]] { vkeys[node["id"] as! String] = node["vkey"] as? String }
+        let checkpoints = try #require(provenance["checkpoints"] as? [String: String])
+        let items = try #require(provenance["entries"] as? [[String: Any]])
+        #expect(items.count >= 4, "readings and the measure definitions: \(items.count)")
+        var types = Set<String>()
+        for item in items {
+            let entry = try #require(item["entry"] as? [String: Any])
+            let proof = try #require(item["inclusion"] as? [String: Any])
+            let log = try #require(entry["log"] as? String)
+            let vkey = try #require(vkeys[log])
+            let note = try #require(checkpoints[log])
+            let checkpoint = try NoteVerifier(vkey: vkey).verifyCheckpoint(try SignedNote(parsing: note))
+            let headerText = try #require(entry["header"] as? String)
+            let header = try #require(Base64.decode(headerText))
+            let path = try (proof["proof"] as! [String]).map { text -> Hash in
+                guard let bytes = Base64.decode(text) else { throw TestKitError("proof hash \(text) is not base64") }
+                return try Hash(bytes)
+            }
+            try Merkle.verifyInclusion(index: UInt64(entry["index"] as! Int), size: checkpoint.size, leaf: .leaf(header),
+                                       proof: path, root: checkpoint.root)
+            #expect(UInt64(proof["size"] as! Int) == checkpoint.size)
+            types.insert(entry["type"] as! String)
+        }
+        #expect(types == ["progress.reading", "plan.measure"])
+        let unknown = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("uk"))/v1/view/figures/total:P9.A1.M1:2025/provenance"])
+        #expect(unknown.status == 404 && unknown.body.contains("no UK total"), "\(unknown)")
+
+        // A measure across the logs, with a period; CSV by header and by parameter.
+        let measure = try federation.get("uk", "/v1/view/measures/P2.A2.M1?period=2025")
+        #expect((measure["series"] as? [[String: Any]])?.contains { $0["log"] as? String == "england" && ($0["readings"] as? [Any])?.count == 2 } == true)
+        let csvByHeader = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "-H", "accept: text/csv", "\(federation.api("uk"))/v1/view/totals"])
+        #expect(csvByHeader.status == 200 && csvByHeader.body.hasPrefix("measure,year,value,target,progress,wales,england,scotland,northern-ireland,entries"), "\(csvByHeader)")
+        #expect(csvByHeader.body.contains("P2.A2.M1,2025,5,10,0.5,,5,,,2"), "\(csvByHeader.body)")
+        let csvByParameter = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("uk"))/v1/view/nations/wales?format=csv"])
+        #expect(csvByParameter.body.contains("P2,wales,P2.A4,P2.A6 P2.A2,at-risk,2025-06-30,,0,"), "\(csvByParameter.body.prefix(400))")
+        let badPeriod = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("uk"))/v1/view/measures/P2.A2.M1?period=2025-13"])
+        #expect(badPeriod.status == 400 && badPeriod.body.contains("period"), "\(badPeriod)")
+
+        // `quartet view` in the terminal.
+        let table = try TestKit.quartet(["view", "--config", federation.config("uk"), "--token", readerToken])
+        #expect(table.status == 0 && table.stdout.contains("P2.A2.M1 2025") && table.stdout.contains("of target 10"), "\(table)")
+        let csv = try TestKit.quartet(["view", "--config", federation.config("uk"), "--token", readerToken, "--measure", "P2.A2.M1", "--format", "csv"])
+        #expect(csv.status == 0 && csv.stdout.contains("england,P2.A2.M1,P2.A2.M1,count,2025-Q2,3"), "\(csv)")
+
+        // Access: only /healthz without credentials; wrong tokens 401; errors are JSON with a request id.
+        let anonymousHealth = try federation.curl(["\(federation.api("uk"))/healthz"])
+        #expect(anonymousHealth.status == 200)
+        for path in ["/v1/view", "/v1/logs", "/metrics", "/v1/peers", "/v1/alerts"] {
+            let anonymous = try federation.curl(["\(federation.api("uk"))\(path)"])
+            #expect(anonymous.status == 401, "\(path): \(anonymous)")
+            let object = try JSONSerialization.jsonObject(with: Data(anonymous.body.utf8)) as? [String: Any]
+            #expect(object?["request_id"] is String && (object?["error"] as? [String: Any])?["status"] as? Int == 401, "\(anonymous.body)")
+        }
+        let wrongToken = try federation.curl(["-H", "authorization: Bearer \(token(federation, operatorOf: "wales"))", "\(federation.api("uk"))/v1/view"])
+        #expect(wrongToken.status == 401 && wrongToken.body.contains("not one this node accepts"), "\(wrongToken)")
+        // The refusal is logged with the request id.
+        let log = federation.processes["uk"]!.log
+        #expect(log.contains("refused") && log.contains("not one this node accepts"), "uk's log has no refusal line")
+
+        // The dashboard: HTML and SVG, nothing external.
+        let dashboard = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("uk"))/"])
+        #expect(dashboard.status == 200 && dashboard.body.contains("Priorities × nations") && dashboard.body.contains("<svg"), "\(dashboard.body.prefix(300))")
+        #expect(!dashboard.body.contains("src=\"http") && !dashboard.body.contains("href=\"http") && !dashboard.body.contains("<script"))
+        let signIn = try federation.curl(["\(federation.api("uk"))/"])
+        #expect(signIn.status == 401 && signIn.body.contains("<form"), "\(signIn)")
+
+        // Metrics include the view and the API.
+        let metrics = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("uk"))/metrics"])
+        #expect(metrics.body.contains("quartet_view_update_seconds_total") && metrics.body.contains("quartet_http_refusals_total"), "\(metrics.body.prefix(200))")
+    }
+
+    @Test func theViewIsRebuiltFromTheDataDirectoryAfterARestart() throws {
+        let federation = try LocalFederation()
+        try federation.start(["wales"])
+        defer { federation.stop() }
+        let walesToken = token(federation, operatorOf: "wales")
+        _ = try quartetJSON(["import", "plan", "\(Self.plans)/wales-plan.yaml", "--config", federation.config("wales"), "--token", walesToken])
+        _ = try quartetJSON(["record", "status", "--action", "P4.A1", "--status", "done", "--as-of", "2025-12-31", "--config", federation.config("wales"), "--token", walesToken])
+        let before = try federation.get("wales", "/v1/view/nations/wales")
+        _ = federation.processes["wales"]!.stop(signal: SIGKILL, timeout: 5)
+        try federation.start(["wales"])
+        let after = try federation.get("wales", "/v1/view/nations/wales")
+        let status = { (o: [String: Any]) in (o["actions"] as? [[String: Any]])?.first { $0["id"] as? String == "P4.A1" }?["status"] as? String }
+        #expect(status(before) == "done")
+        #expect(status(after) == "done")
+        #expect((after["log"] as? [String: Any])?["entries"] as? Int == (before["log"] as? [String: Any])?["entries"] as? Int)
+    }
+}
