@@ -124,6 +124,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .testTarget(name: "QuartetNodeTests", dependencies: ["QuartetNode", "QuartetTestKit"]),
         .testTarget(name: "QuartetTLSTests", dependencies: [

@@ -7,10 +7,12 @@
 #   - golang-go, golang-golang-x-mod-dev: Go's sumdb note/tlog packages, the independent
 #     signed-note and RFC 6962 proof verifier in the interop tests
 #   - python3 + cryptography: the independent Ed25519 check of checkpoint signatures
+#   - chromium: the dashboard checked in a real (headless) browser (scripts/check-api.sh)
+#   - schemathesis (PyPI): the API checked against docs/openapi.yaml (scripts/check-api.sh)
 set -euo pipefail
 
 need=()
-for pkg in libssl-dev libsqlite3-dev pkg-config openssl curl golang-go golang-golang-x-mod-dev python3; do
+for pkg in libssl-dev libsqlite3-dev pkg-config openssl curl golang-go golang-golang-x-mod-dev python3 chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -28,6 +30,10 @@ if ! python3 -c 'import cryptography' 2>/dev/null; then
         [ "$(id -u)" -eq 0 ] || SUDO="sudo"
         ${SUDO:-} apt-get install -y -qq python3-cryptography >/dev/null
     }
+fi
+if ! command -v schemathesis >/dev/null 2>&1; then
+    echo "setup: installing schemathesis"
+    python3 -m pip install --quiet schemathesis 2>/dev/null || python3 -m pip install --quiet --break-system-packages schemathesis
 fi
 if ! command -v swift >/dev/null 2>&1; then
     if [ -x /opt/swift/usr/bin/swift ]; then

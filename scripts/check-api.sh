@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Checks a seeded five-node federation from outside, with independent clients:
+#   1. the dashboard in a real browser (headless Chromium from Debian): the page renders, shows
+#      the priorities x nations matrix and SVG charts, loads nothing external; a screenshot is
+#      kept in $OUT/dashboard.png for people to look at;
+#   2. schemathesis (PyPI) against docs/openapi.yaml on the UK node: no 5xx and no response that
+#      contradicts the document (status codes, content types, schemas, headers).
+# Usage: scripts/check-api.sh [QUARTET_BINARY]   (default .build/debug/quartet)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Q="${1:-$PWD/.build/debug/quartet}"
+OUT="${OUT:-$PWD/.build/check-api}"
+rm -rf "$OUT" && mkdir -p "$OUT"
+dir="$OUT/federation"
+"$Q" demo --dir "$dir" > "$OUT/demo.out" 2>&1 &
+demo=$!
+trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do
+    grep -q "^Dashboard" "$OUT/demo.out" 2>/dev/null && break
+    kill -0 $demo 2>/dev/null || { cat "$OUT/demo.out" >&2; echo "check-api: the demo did not start" >&2; exit 1; }
+    sleep 0.2
+done
+grep -q "^Dashboard" "$OUT/demo.out" || { cat "$OUT/demo.out" >&2; echo "check-api: no dashboard address after 120 s" >&2; exit 1; }
+read -r api reader operator ca < <(python3 - "$dir/demo.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+uk = [n for n in d["nodes"] if n["name"] == "uk"][0]
+print(uk["api"], d["reader"]["token"], uk["operator_token"], d["ca_certificate"])
+PY
+)
+sleep 2   # let the nations' last batches reach the aggregator
+
+# 1. The dashboard in Chromium. The sign-in URL sets the cookie and redirects to /.
+browser=$(command -v chromium || command -v chromium-browser || true)
+[ -n "$browser" ] || { echo "check-api: chromium is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
+flags=(--headless --no-sandbox --disable-gpu --ignore-certificate-errors --hide-scrollbars --no-first-run --window-size=1400,2200)
+timeout 60 "$browser" "${flags[@]}" --screenshot="$OUT/dashboard.png" "$api/login?token=$reader" >/dev/null 2>&1
+timeout 60 "$browser" "${flags[@]}" --dump-dom "$api/login?token=$reader" > "$OUT/dashboard.html" 2>/dev/null
+python3 - "$OUT/dashboard.png" "$OUT/dashboard.html" <<'PY'
+import struct, sys, zlib
+png, html = sys.argv[1], open(sys.argv[2], encoding="utf-8").read()
+data = open(png, "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+w, h = struct.unpack(">II", data[16:24])
+assert (w, h) == (1400, 2200), (w, h)
+assert len(data) > 50_000, "the screenshot is suspiciously small (%d bytes): a blank page?" % len(data)
+for needle in ["Priorities × nations", "UK measures with a target", "Wales", "Northern Ireland", "verified", "target 10"]:
+    assert needle in html, "the rendered dashboard lacks %r" % needle
+assert html.count("<svg") >= 10, "expected charts, found %d svg elements" % html.count("<svg")
+for bad in ["<script", "src=\"http", "href=\"http", "@import"]:
+    assert bad not in html, "the dashboard refers to something external or runs script: %r" % bad
+print("check-api: dashboard rendered in Chromium (%dx%d, %d bytes, %d charts) -> %s" % (w, h, len(data), html.count("<svg"), png))
+PY
+
+# 2. schemathesis against the OpenAPI document, as the UK operator (who may also read).
+schemathesis run docs/openapi.yaml --url "$api" -H "Authorization: Bearer $operator" --tls-verify "$ca" \
+    -n "${SCHEMATHESIS_EXAMPLES:-20}" --generation-deterministic \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+    > "$OUT/schemathesis.txt" 2>&1 || { cat "$OUT/schemathesis.txt"; echo "check-api: schemathesis found problems" >&2; exit 1; }
+grep -E "generated|passed" "$OUT/schemathesis.txt" | tail -2 | sed 's/^/check-api: schemathesis: /'
+echo "check-api: ok"
