@@ -101,3 +101,89 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
         context.fireChannelInactive()
     }
 }
+
+/// An HTTPS client that keeps one connection open and sends requests on it one after another
+/// (HTTP/1.1 keep-alive), as a dashboard or an analyst's script would: for benchmarks of the
+/// query path without a handshake per request.
+public final class KeepAliveClient: @unchecked Sendable {
+    let channel: any Channel
+    let collector: SequentialResponses
+    let host: String
+    let token: String?
+
+    public static func connect(certificate: String?, key: String?, ca: String, node: String, address: HostPort,
+                               token: String? = nil) async throws -> KeepAliveClient {
+        let context = try TLSContext(role: .client, certificateChain: certificate, privateKey: key, trustRoots: ca)
+        var logger = Logger(label: "quartet.client")
+        logger.logLevel = .critical
+        let quiet = logger
+        let collector = SequentialResponses()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, policy: .node(node), serverName: node, logger: quiet))
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(collector)
+                }
+            }
+            .connect(host: address.host, port: address.port).get()
+        return KeepAliveClient(channel: channel, collector: collector, host: address.host, token: token)
+    }
+
+    init(channel: any Channel, collector: SequentialResponses, host: String, token: String?) {
+        self.channel = channel
+        self.collector = collector
+        self.host = host
+        self.token = token
+    }
+
+    /// One GET; call again only after it returns.
+    public func get(_ path: String) async throws -> (status: Int, body: Data) {
+        let promise = channel.eventLoop.makePromise(of: (Int, Data).self)
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+        head.headers.add(name: "Host", value: host)
+        if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let channel = self.channel, collector = self.collector
+        channel.eventLoop.execute {
+            collector.waiting.append(promise)
+            channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        }
+        return try await promise.futureResult.get()
+    }
+
+    public func close() async { try? await channel.close().get() }
+}
+
+/// Answers the waiting requests of a keep-alive connection in order.
+final class SequentialResponses: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    var waiting: [EventLoopPromise<(Int, Data)>] = []
+    private var status = 0
+    private var body = Data()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            status = Int(head.status.code)
+            body = Data()
+        case .body(let buffer): body.append(contentsOf: buffer.readableBytesView)
+        case .end:
+            if !waiting.isEmpty { waiting.removeFirst().succeed((status, body)) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        for promise in waiting { promise.fail(error) }
+        waiting = []
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        for promise in waiting { promise.fail(ChannelError.eof) }
+        waiting = []
+        context.fireChannelInactive()
+    }
+}

@@ -92,12 +92,12 @@ public struct Node: Sendable {
             let engine = try ReplicationEngine(store: store, federation: federation, node: configuration.node, ownLog: configuration.log,
                                                clientContext: clientContext, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
                                                onStored: onStored, onIngest: { log, entries, checkpoint in
-                                                   view.absorb(log: log, entries: entries, checkpoint: checkpoint)
+                                                   view.absorbReplica(log: log, entries: entries, checkpoint: checkpoint)
                                                })
             let log = configuration.log
             writer = try LogWriter(store: store, log: log, onCommit: { entries, checkpoint in
                 // The view sees the batch before its appends are acknowledged.
-                view.absorb(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
+                view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
                 engine.committed(entries, checkpoint: checkpoint, log: log)
             })
             self.engine = engine
@@ -117,6 +117,14 @@ public struct Node: Sendable {
     public func append(_ request: AppendRequest) async throws -> AppendReceipt {
         try await writer.append(request)
     }
+
+    /// Appends several entries in order (one group commit when they fit); returns once durable.
+    public func append(contentsOf requests: [AppendRequest]) async throws -> [AppendReceipt] {
+        try await writer.append(contentsOf: requests)
+    }
+
+    /// Log sizes as this node's view has folded them.
+    public var viewSizes: [String: UInt64] { view.snapshot.logs.mapValues(\.size) }
 
     /// - Parameter handleSignals: stop on SIGTERM/SIGINT (false when several nodes share a
     ///   process, as in benchmarks; cancel the task instead).

@@ -6,10 +6,13 @@ import QuartetStore
 import Synchronization
 
 /// Keeps the node's combined strategy view (QuartetPlan's `StrategyView`) up to date: folded
-/// from the data directory once at start, then entry by entry as batches become durable (the
-/// node's own commits and replicated batches), before the append is acknowledged or the batch
-/// passed on. Queries read a snapshot (the view is a value; taking one is a copy-on-write
-/// reference) and the whole view's JSON is rendered once per view version.
+/// from the data directory once at start, then entry by entry as batches become durable. The
+/// node's own commits are folded before their appends are acknowledged (an operator who just
+/// added an action can record its status at once); replicated batches are folded on the
+/// view's own queue, off the replication path, with at most `maxBacklog` entries waiting
+/// (beyond that, ingest waits for the view). Queries read a snapshot (the view is a value;
+/// taking one is a copy-on-write reference) and the whole view's JSON is rendered once per
+/// view version and second.
 public final class ViewMaintainer: Sendable {
     private struct State {
         var view: StrategyView
@@ -21,6 +24,12 @@ public final class ViewMaintainer: Sendable {
     }
 
     private let state: Mutex<State>
+    private let queue = DispatchQueue(label: "quartet.view")
+    private let backlog = Atomic<Int>(0)
+    /// Replicated entries that may wait to be folded.
+    static let maxBacklog = 50_000
+    /// The most recent folds, numbered from 1, newest last (benchmarks read them).
+    private let recent = Mutex<(sequence: Int, folds: [(sequence: Int, log: String, entries: Int, seconds: Double)])>((0, []))
     let logger: Logger
     /// The logs in display order (UK log first, then the federation's order).
     public let order: [String]
@@ -53,6 +62,33 @@ public final class ViewMaintainer: Sendable {
         logger.info("view loaded", metadata: ["entries": "\(total)", "seconds": "\(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)"])
     }
 
+    /// Folds a durable batch of the node's own log before returning.
+    func absorbOwn(log: String, entries: [Entry], checkpoint: Checkpoint) {
+        queue.sync { absorb(log: log, entries: entries, checkpoint: checkpoint) }
+    }
+
+    /// Folds a durable replicated batch on the view's queue; waits only when the backlog is full.
+    func absorbReplica(log: String, entries: [Entry], checkpoint: Checkpoint) {
+        let waiting = backlog.add(entries.count, ordering: .relaxed).newValue
+        if waiting > Self.maxBacklog {
+            queue.sync { absorb(log: log, entries: entries, checkpoint: checkpoint) }
+            backlog.subtract(entries.count, ordering: .relaxed)
+        } else {
+            queue.async {
+                self.absorb(log: log, entries: entries, checkpoint: checkpoint)
+                self.backlog.subtract(entries.count, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Waits until every batch handed over so far is folded.
+    public func settle() { queue.sync {} }
+
+    /// The most recent folds (at most 256), numbered from 1, newest last.
+    public var recentFolds: [(sequence: Int, log: String, entries: Int, seconds: Double)] { recent.withLock { $0.folds } }
+    /// How many folds there have been.
+    public var foldCount: Int { recent.withLock { $0.sequence } }
+
     /// Folds a durable batch of `log` and records the checkpoint it stands on.
     func absorb(log: String, entries: [Entry], checkpoint: Checkpoint?) {
         let started = ContinuousClock.now
@@ -74,6 +110,11 @@ public final class ViewMaintainer: Sendable {
             state.updateSeconds += seconds
             state.maxUpdateSeconds = max(state.maxUpdateSeconds, seconds)
             state.entriesFolded += UInt64(entries.count)
+            recent.withLock { recent in
+                recent.sequence += 1
+                recent.folds.append((recent.sequence, log, entries.count, seconds))
+                if recent.folds.count > 256 { recent.folds.removeFirst(recent.folds.count - 256) }
+            }
         }
     }
 
@@ -89,6 +130,13 @@ public final class ViewMaintainer: Sendable {
         state.withLock { ($0.updates, $0.updateSeconds, $0.maxUpdateSeconds, $0.entriesFolded) }
     }
 
+    /// Renders the whole view's JSON without the cache (benchmarks): its size in bytes.
+    public func renderUncached(node: String) -> Int {
+        var object = ViewQueries(view: snapshot, health: [:], nowMillis: wallClockMillis(), order: order).whole()
+        object["node"] = node
+        return JSONWriter.data(object).count
+    }
+
     /// The whole view's JSON, rendered at most once per view version, log health and second
     /// (`generated_at` says when; checkpoint ages are as of then).
     func wholeJSON(node: String, health: [String: LogHealth]) -> Data {
@@ -100,7 +148,7 @@ public final class ViewMaintainer: Sendable {
         var object = ViewQueries(view: view, health: health, nowMillis: now, order: order).whole()
         object["node"] = node
         object["generated_at"] = ViewQueries.iso(now)
-        let bytes = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let bytes = JSONWriter.data(object)
         state.withLock { state in
             if (state.rendered?.version ?? 0) <= view.version { state.rendered = (view.version, second, healthKey, bytes) }
         }

@@ -7,7 +7,7 @@ import QuartetStore
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "System benchmarks; each prints JSON.",
-                                                    subcommands: [BenchAppend.self, BenchTLS.self, BenchReplication.self])
+                                                    subcommands: [BenchAppend.self, BenchTLS.self, BenchReplication.self, BenchView.self])
 }
 
 extension Duration {

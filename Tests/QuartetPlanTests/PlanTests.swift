@@ -283,3 +283,23 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(ViewQueries.idOrder("P2.A9", "P2.A10"))
     }
 }
+
+@Suite struct JSONWriterTests {
+    @Test func writesWhatJSONSerializationReadsBack() throws {
+        let tree: [String: Any] = [
+            "b": true, "n": NSNull(), "i": 42, "u": UInt64(7), "d": 0.7, "whole": 10.0, "neg": -3,
+            "s": "quote \" backslash \\ newline \n tab \t control \u{01} snowman ☃",
+            "a": [1, "x", false, ["k": [Int]()]] as [Any], "o": [String: Any](),
+        ]
+        let data = JSONWriter.data(tree)
+        let back = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(back["s"] as? String == tree["s"] as? String)
+        #expect((back["d"] as? NSNumber)?.doubleValue == 0.7)
+        #expect((back["whole"] as? NSNumber)?.intValue == 10)
+        #expect(back["n"] is NSNull)
+        #expect((back["a"] as? [Any])?.count == 4)
+        // Keys are sorted, as the API's other answers are.
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.hasPrefix(#"{"a":[1,"x",false,{"k":[]}],"b":true,"d":0.7"#))
+    }
+}
