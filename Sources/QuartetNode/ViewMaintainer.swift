@@ -93,13 +93,13 @@ public final class ViewMaintainer: Sendable {
     func absorb(log: String, entries: [Entry], checkpoint: Checkpoint?) {
         let started = ContinuousClock.now
         state.withLock { state in
-            for entry in entries {
-                let h = entry.header
-                do {
-                    try state.view.apply(ViewEntry(log: log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: entry.payload?.bytes))
-                } catch {
-                    logger.error("view: cannot fold an entry", metadata: ["log": "\(log)", "index": "\(h.index)", "error": "\(error)"])
-                }
+            let viewEntries = entries.map { entry in
+                ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes)
+            }
+            do {
+                try state.view.apply(contentsOf: viewEntries)
+            } catch {
+                logger.error("view: cannot fold a batch", metadata: ["log": "\(log)", "error": "\(error)"])
             }
             if let checkpoint {
                 state.view.setCheckpoint(Self.viewCheckpoint(checkpoint), log: log)

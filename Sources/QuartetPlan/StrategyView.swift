@@ -107,6 +107,7 @@ public struct UKTotal: Sendable {
     public var value: Double
     /// Each nation's contribution: its reading for the year, or the sum of its quarters or months.
     public var contributions: [String: Double]
+    /// The readings added (in no particular order).
     public var refs: [EntryRef]
 }
 
@@ -136,24 +137,47 @@ public struct StrategyView: Sendable {
     /// Folds one entry. Entries of a log must come in index order; an entry already folded is
     /// ignored (a replayed batch) and a gap is refused.
     public mutating func apply(_ entry: ViewEntry) throws(PlanError) {
-        var view = logs[entry.log] ?? LogView(log: entry.log)
-        guard entry.index >= view.size else { return }
-        guard entry.index == view.size else {
-            throw PlanError("view: entry \(entry.log)/\(entry.index) arrived before \(entry.log)/\(view.size)")
+        defer { settleTotals() }
+        try applyOne(entry)
+    }
+
+    /// Folds a batch of entries in order, then brings the UK totals they touch up to date once
+    /// (a batch of readings touches few totals, each once).
+    public mutating func apply(contentsOf entries: [ViewEntry]) throws(PlanError) {
+        defer { settleTotals() }
+        for entry in entries { try applyOne(entry) }
+    }
+
+    /// Totals whose inputs changed since they were last computed: (UK measure, year).
+    private var dirtyTotals: Set<TotalKey> = []
+    struct TotalKey: Hashable { let measure: String; let year: Int }
+
+    /// Recomputes the totals marked dirty.
+    mutating func settleTotals() {
+        guard !dirtyTotals.isEmpty else { return }
+        for key in dirtyTotals { recomputeTotal(key.measure, year: key.year) }
+        dirtyTotals.removeAll(keepingCapacity: true)
+    }
+
+    mutating func applyOne(_ entry: ViewEntry) throws(PlanError) {
+        // Every change below is made in place: a local copy of the log's part would make each
+        // write copy its dictionaries.
+        if logs[entry.log] == nil { logs[entry.log] = LogView(log: entry.log) }
+        let size = logs[entry.log]!.size
+        guard entry.index >= size else { return }
+        guard entry.index == size else {
+            throw PlanError("view: entry \(entry.log)/\(entry.index) arrived before \(entry.log)/\(size)")
         }
-        view.size += 1
+        logs[entry.log]!.size += 1
         version &+= 1
         guard let type = PlanEntryType(rawValue: entry.type) else {
-            view.otherEntries += 1
-            logs[entry.log] = view
+            logs[entry.log]!.otherEntries += 1
             return
         }
         guard let payload = entry.payload else {
-            view.stubs += 1
-            logs[entry.log] = view
+            logs[entry.log]!.stubs += 1
             return
         }
-        logs[entry.log] = view
         do {
             try fold(type, payload, entry)
         } catch {
@@ -211,7 +235,7 @@ public struct StrategyView: Sendable {
             }
             // A changed mapping or kind moves the measure's readings between totals.
             for year in Set(state.readings.keys.map(\.year)) {
-                for uk in Set([oldUK, p.uk_measure].compactMap { $0 }) { recomputeTotal(uk, year: year) }
+                for uk in Set([oldUK, p.uk_measure].compactMap { $0 }) { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
             }
         case .status:
             let p = try Self.decoder.decode(StatusPayload.self, from: data)
@@ -237,7 +261,7 @@ public struct StrategyView: Sendable {
     /// readings of that year for one UK measure).
     private mutating func recomputeTotals(for key: MeasureKey, year: Int) {
         guard let uk = logs[key.log]?.measures[key.measure]?.payload.uk_measure, rollups[uk]?.contains(key) == true else { return }
-        recomputeTotal(uk, year: year)
+        dirtyTotals.insert(TotalKey(measure: uk, year: year))
     }
 
     private mutating func recomputeTotal(_ uk: String, year: Int) {
@@ -249,7 +273,6 @@ public struct StrategyView: Sendable {
             total.value += value
             total.refs.append(contentsOf: refs)
         }
-        total.refs.sort()
         if total.refs.isEmpty {
             totals[uk]?[year] = nil
         } else {
@@ -260,13 +283,20 @@ public struct StrategyView: Sendable {
     /// A measure's value for a year: its reading for the year, else the sum of its quarters,
     /// else the sum of its months.
     static func yearValue(_ measure: MeasureState, year: Int) -> (Double, [EntryRef])? {
-        let inYear = measure.readings.filter { $0.key.year == year && $0.value.payload.value != nil }
-        for granularity in [Period.Granularity.year, .quarter, .month] {
-            let chosen = inYear.filter { $0.key.granularity == granularity }
-            if !chosen.isEmpty {
-                return (chosen.values.reduce(0) { $0 + ($1.payload.value ?? 0) }, chosen.values.map(\.ref))
+        // One pass: sums and entries per granularity within the year.
+        var sums = (0.0, 0.0, 0.0)
+        var refs: ([EntryRef], [EntryRef], [EntryRef]) = ([], [], [])
+        for (period, reading) in measure.readings where period.year == year {
+            guard let value = reading.payload.value else { continue }
+            switch period.granularity {
+            case .year: sums.0 += value; refs.0.append(reading.ref)
+            case .quarter: sums.1 += value; refs.1.append(reading.ref)
+            case .month: sums.2 += value; refs.2.append(reading.ref)
             }
         }
+        if !refs.0.isEmpty { return (sums.0, refs.0) }
+        if !refs.1.isEmpty { return (sums.1, refs.1) }
+        if !refs.2.isEmpty { return (sums.2, refs.2) }
         return nil
     }
 }

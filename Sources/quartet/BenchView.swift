@@ -85,9 +85,10 @@ struct BenchView: AsyncParsableCommand {
         }
         let total = planEntries + perNation * nations.count
         let uk = nodes["uk"]!
+        // Measure on a quiet federation: every node holds and has folded every entry.
         let deadline = ContinuousClock.now + .seconds(1800)
-        while uk.viewSizes.values.reduce(0, +) < UInt64(total) {
-            guard ContinuousClock.now < deadline else { throw CLIError("uk did not fold every entry within 30 minutes") }
+        while nodes.values.contains(where: { $0.viewSizes.values.reduce(0, +) < UInt64(total) }) {
+            guard ContinuousClock.now < deadline else { throw CLIError("the nodes did not fold every entry within 30 minutes") }
             try await Task.sleep(for: .milliseconds(100))
         }
         let fillSeconds = (ContinuousClock.now - fillStart).seconds
