@@ -203,6 +203,11 @@ struct API {
                     lines.append("quartet_log_checkpoint_age_seconds{log=\"\(log.log.name)\"} \(Double(now > t ? now - t : 0) / 1000)")
                 }
             }
+            lines.append("# HELP quartet_peer_log_behind_entries Entries of a log this node holds beyond what the peer last said it holds.")
+            lines.append("# TYPE quartet_peer_log_behind_entries gauge")
+            for lag in engine.peerLag() {
+                lines.append("quartet_peer_log_behind_entries{peer=\"\(lag.peer)\",log=\"\(lag.log)\"} \(lag.behind)")
+            }
             let updates = view.updateStatistics
             lines.append("# HELP quartet_view_updates_total Batches folded into the combined view since start.")
             lines.append("# TYPE quartet_view_updates_total counter")

@@ -360,6 +360,21 @@ final class ReplicationEngine: @unchecked Sendable {
         }
     }
 
+    /// Replication lag per peer and log: how many entries of each log this node holds beyond
+    /// what the peer last said it holds.
+    func peerLag() -> [(peer: String, log: String, behind: UInt64)] {
+        queue.sync {
+            let sizes = replicator.peerSizes
+            return sizes.keys.sorted().flatMap { peer in
+                logs.keys.sorted().map { log in
+                    let mine = replicator.heads[log]?.size ?? 0
+                    let theirs = sizes[peer]?[log] ?? 0
+                    return (peer, log, mine > theirs ? mine - theirs : 0)
+                }
+            }
+        }
+    }
+
     func alertList() -> [(time: Date, alert: ReplicationAlert)] { queue.sync { alerts } }
     func alertTotals() -> [String: Int] { queue.sync { alertCounts } }
     func evidenceList() -> [Evidence] { queue.sync { Array(replicator.quarantined.values) } }

@@ -142,6 +142,9 @@ public struct Replicator: Sendable {
     // MARK: Queries
 
     /// Peers connected and greeted.
+    /// What each peer last said it holds (or was last sent), per log.
+    public var peerSizes: [String: [String: UInt64]] { peers.mapValues(\.sizes) }
+
     public var connectedPeers: [String] { peers.filter { $0.value.connected && $0.value.greeted }.map(\.key).sorted() }
 
     // MARK: Events

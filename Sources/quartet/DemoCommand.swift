@@ -172,6 +172,10 @@ struct DemoCommand: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
+        if !noSeed && demo["seeded"] as? Bool != true && (demo["reader"] as? [String: Any])?["token"] == nil {
+            stopAll(processes)
+            throw CLIError("\(root.path) was made by an older quartet demo (no tokens); remove it (or pass --no-seed) and run again")
+        }
         if !noSeed && demo["seeded"] as? Bool != true {
             do {
                 try await seed(nodes)
