@@ -76,8 +76,21 @@ public final class LogWriter: Sendable {
         let request: AppendRequest
         /// Salted and committed to on the caller's thread, keeping hashing off the writer.
         let payload: EntryPayload
+        /// Who is waiting: one caller, or one entry of a caller's batch.
+        let waiter: Waiter
+
         /// Answers the caller (exactly once).
-        let complete: @Sendable (Result<AppendReceipt, any Error>) -> Void
+        func complete(_ result: Result<AppendReceipt, any Error>) {
+            switch waiter {
+            case .single(let continuation): continuation.resume(with: result)
+            case .batch(let collector, let i): collector.set(i, result)
+            }
+        }
+    }
+
+    private enum Waiter {
+        case single(UnsafeContinuation<AppendReceipt, any Error>)
+        case batch(ReceiptCollector, Int)
     }
 
     /// A batch ready to commit: every entry built, the tree extended, the checkpoint signed.
@@ -170,7 +183,16 @@ public final class LogWriter: Sendable {
             throw StoreError(.io, "cannot salt the payload", cause: error)
         }
         return try await withUnsafeThrowingContinuation { continuation in
-            enqueue([Pending(request: request, payload: payload, complete: { continuation.resume(with: $0) })])
+            let start = withState { state -> Bool in
+                state.pending.append(Pending(request: request, payload: payload, waiter: .single(continuation)))
+                // Wake the prepare stage only when it would act: a futex wake per append costs
+                // more than the append's own work.
+                if state.ready == nil && state.pending.count >= max(1, state.lastAnswered) { condition.signal() }
+                if state.draining { return false }
+                state.draining = true
+                return true
+            }
+            if start { prepareQueue.async { self.prepareLoop() } }
         }
     }
 
@@ -190,7 +212,7 @@ public final class LogWriter: Sendable {
         return try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[AppendReceipt], any Error>) in
             let collector = ReceiptCollector(count: requests.count, continuation: continuation)
             enqueue(requests.enumerated().map { i, request in
-                Pending(request: request, payload: payloads[i], complete: { collector.set(i, $0) })
+                Pending(request: request, payload: payloads[i], waiter: .batch(collector, i))
             })
         }
     }
@@ -199,8 +221,6 @@ public final class LogWriter: Sendable {
     private func enqueue(_ items: [Pending]) {
         let start = withState { state -> Bool in
             state.pending.append(contentsOf: items)
-            // Wake the prepare stage only when it would act: a futex wake per append costs
-            // more than the append's own work.
             if state.ready == nil && state.pending.count >= max(1, state.lastAnswered) { condition.signal() }
             if state.draining { return false }
             state.draining = true
