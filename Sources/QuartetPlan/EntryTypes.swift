@@ -95,6 +95,12 @@ public struct StatusPayload: Codable, Sendable, Equatable {
     public var status: ActionStatus
     public var note: String?
     public var as_of: String
+    public init(action: String, status: ActionStatus, note: String? = nil, as_of: String) {
+        self.action = action
+        self.status = status
+        self.note = note
+        self.as_of = as_of
+    }
 }
 
 public struct ReadingPayload: Codable, Sendable, Equatable {
@@ -105,6 +111,16 @@ public struct ReadingPayload: Codable, Sendable, Equatable {
     public var categories: [String: Double]?
     public var text: String?
     public var note: String?
+    public init(measure: String, period: String, value: Double? = nil, achieved: Bool? = nil, categories: [String: Double]? = nil,
+                text: String? = nil, note: String? = nil) {
+        self.measure = measure
+        self.period = period
+        self.value = value
+        self.achieved = achieved
+        self.categories = categories
+        self.text = text
+        self.note = note
+    }
 }
 
 public struct EvidencePayload: Codable, Sendable, Equatable {

@@ -195,16 +195,15 @@ public struct StrategyView: Sendable {
     }
 
     private mutating func fold(_ type: PlanEntryType, _ payload: [UInt8], _ entry: ViewEntry) throws {
-        let data = Data(payload)
         let ref = entry.ref
         let log = entry.log
         switch type {
         case .priority:
             guard log == ukLog else { throw PlanError("priorities belong to the \(ukLog) log") }
-            let p = try Self.decoder.decode(PriorityPayload.self, from: data)
+            let p = try Self.decoder.decode(PriorityPayload.self, from: Data(payload))
             priorities[p.id] = PriorityState(payload: p, ref: ref)
         case .action:
-            let p = try Self.decoder.decode(ActionPayload.self, from: data)
+            let p = try Self.decoder.decode(ActionPayload.self, from: Data(payload))
             if var existing = logs[log]!.actions[p.id] {
                 existing.payload = p
                 existing.refs.append(ref)
@@ -213,16 +212,16 @@ public struct StrategyView: Sendable {
                 logs[log]!.actions[p.id] = ActionState(payload: p, refs: [ref])
             }
         case .actionRevised:
-            let p = try Self.decoder.decode(ActionPayload.self, from: data)
+            let p = try Self.decoder.decode(ActionPayload.self, from: Data(payload))
             guard logs[log]!.actions[p.id] != nil else { throw PlanError("revises unknown action \(p.id)") }
             logs[log]!.actions[p.id]!.payload = p
             logs[log]!.actions[p.id]!.refs.append(ref)
         case .actionWithdrawn:
-            let p = try Self.decoder.decode(WithdrawalPayload.self, from: data)
+            let p = try Self.decoder.decode(WithdrawalPayload.self, from: Data(payload))
             guard logs[log]!.actions[p.id] != nil else { throw PlanError("withdraws unknown action \(p.id)") }
             logs[log]!.actions[p.id]!.withdrawn = (p, ref)
         case .measure:
-            let p = try Self.decoder.decode(MeasurePayload.self, from: data)
+            let p = try Self.decoder.decode(MeasurePayload.self, from: Data(payload))
             let key = MeasureKey(log: log, measure: p.id)
             let oldUK = logs[log]!.measures[p.id]?.payload.uk_measure
             if let oldUK { rollups[oldUK]?.remove(key) }
@@ -238,20 +237,20 @@ public struct StrategyView: Sendable {
                 for uk in Set([oldUK, p.uk_measure].compactMap { $0 }) { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
             }
         case .status:
-            let p = try Self.decoder.decode(StatusPayload.self, from: data)
+            let p = try FlatJSON.parse(payload).flatMap(FlatJSON.statusPayload) ?? Self.decoder.decode(StatusPayload.self, from: Data(payload))
             guard logs[log]!.actions[p.action] != nil else { throw PlanError("status of unknown action \(p.action)") }
             // The latest as-of date wins; on equal dates, the later entry.
             if let current = logs[log]!.actions[p.action]!.status, current.payload.as_of > p.as_of { return }
             logs[log]!.actions[p.action]!.status = StatusState(payload: p, ref: ref)
         case .reading:
-            let p = try Self.decoder.decode(ReadingPayload.self, from: data)
+            let p = try FlatJSON.parse(payload).flatMap(FlatJSON.readingPayload) ?? Self.decoder.decode(ReadingPayload.self, from: Data(payload))
             guard let period = Period(p.period) else { throw PlanError("reading period \"\(p.period)\" is not a period") }
             guard logs[log]!.measures[p.measure] != nil else { throw PlanError("reading of unknown measure \(p.measure)") }
             let replaced = logs[log]!.measures[p.measure]!.readings[period].map { $0.replaced + 1 } ?? 0
             logs[log]!.measures[p.measure]!.readings[period] = ReadingState(payload: p, ref: ref, replaced: replaced)
             recomputeTotals(for: MeasureKey(log: log, measure: p.measure), year: period.year)
         case .evidence:
-            let p = try Self.decoder.decode(EvidencePayload.self, from: data)
+            let p = try Self.decoder.decode(EvidencePayload.self, from: Data(payload))
             guard logs[log]!.actions[p.action] != nil else { throw PlanError("evidence for unknown action \(p.action)") }
             logs[log]!.actions[p.action]!.evidence.append(EvidenceState(payload: p, ref: ref))
         }

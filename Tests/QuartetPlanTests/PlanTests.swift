@@ -1,5 +1,5 @@
 import Foundation
-import QuartetPlan
+@testable import QuartetPlan
 import Testing
 
 /// The plans shipped in config/plans (copies of ../shared/plans).
@@ -301,5 +301,32 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         // Keys are sorted, as the API's other answers are.
         let text = String(decoding: data, as: UTF8.self)
         #expect(text.hasPrefix(#"{"a":[1,"x",false,{"k":[]}],"b":true,"d":0.7"#))
+    }
+}
+
+@Suite struct FlatJSONTests {
+    /// The fast path reads exactly what JSONDecoder reads, and steps aside for anything else.
+    @Test func agreesWithJSONDecoderOrStepsAside() throws {
+        let payloads = [
+            #"{"measure":"P2.A2.M1","note":"bench","period":"2025-03","value":17}"#,
+            #" { "measure" : "P2.A2.M1" , "period" : "2025" , "value" : -1.5e2 } "#,
+            #"{"measure":"P1.A2.M3","period":"2025-Q1","achieved":false,"note":null}"#,
+            #"{"measure":"P1.A3.M3","period":"2025","text":"Reported \"quoted\" to the board"}"#,
+            #"{"measure":"P2.A1.M2","period":"2025","categories":{"band-5":3}}"#,
+            #"{"measure":"P2.A2.M1","period":"2025","value":"3"}"#,
+            #"{"measure":"P2.A2.M1","period":"2025","value":3,}"#,
+            #"{"measure":"ünïcode","period":"2025","value":3}"#,
+        ]
+        for text in payloads {
+            let bytes = Array(text.utf8)
+            let fast = FlatJSON.parse(bytes).flatMap(FlatJSON.readingPayload)
+            let slow = try? JSONDecoder().decode(ReadingPayload.self, from: Data(bytes))
+            if let fast { #expect(fast == slow, "\(text)") }
+        }
+        #expect(FlatJSON.parse(Array(#"{"a":"x\"y"}"#.utf8)) == nil)
+        #expect(FlatJSON.parse(Array(#"{"a":1} x"#.utf8)) == nil)
+        #expect(FlatJSON.parse(Array(#"{"a":[1]}"#.utf8)) == nil)
+        let status = FlatJSON.parse(Array(#"{"action":"P1.A1","as_of":"2025-03-31","status":"on-track"}"#.utf8)).flatMap(FlatJSON.statusPayload)
+        #expect(status == StatusPayload(action: "P1.A1", status: .onTrack, as_of: "2025-03-31"))
     }
 }

@@ -1,0 +1,100 @@
+/// A fast reader for the common shape of progress payloads: one JSON object whose values are
+/// strings without escapes, numbers, booleans or null. Anything else (nesting, escapes, odd
+/// spacing inside numbers) returns nil and the caller decodes with `JSONDecoder`, so this only
+/// ever saves time, never changes what is accepted. The fold reads millions of these.
+enum FlatJSON {
+    enum Value {
+        case string(String)
+        case number(Double)
+        case bool(Bool)
+        case null
+    }
+
+    static func parse(_ bytes: [UInt8]) -> [String: Value]? {
+        bytes.withUnsafeBufferPointer { buffer -> [String: Value]? in
+            var i = 0
+            let n = buffer.count
+            func skip() { while i < n, buffer[i] == 0x20 || buffer[i] == 0x0A || buffer[i] == 0x0D || buffer[i] == 0x09 { i += 1 } }
+            func string() -> String? {
+                guard i < n, buffer[i] == UInt8(ascii: "\"") else { return nil }
+                i += 1
+                let start = i
+                while i < n, buffer[i] != UInt8(ascii: "\"") {
+                    if buffer[i] == UInt8(ascii: "\\") || buffer[i] < 0x20 { return nil }
+                    i += 1
+                }
+                guard i < n else { return nil }
+                defer { i += 1 }
+                return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<i]), as: UTF8.self)
+            }
+            var out: [String: Value] = [:]
+            skip()
+            guard i < n, buffer[i] == UInt8(ascii: "{") else { return nil }
+            i += 1
+            skip()
+            if i < n, buffer[i] == UInt8(ascii: "}") { i += 1; skip(); return i == n ? out : nil }
+            while true {
+                skip()
+                guard let key = string() else { return nil }
+                skip()
+                guard i < n, buffer[i] == UInt8(ascii: ":") else { return nil }
+                i += 1
+                skip()
+                guard i < n else { return nil }
+                switch buffer[i] {
+                case UInt8(ascii: "\""):
+                    guard let s = string() else { return nil }
+                    out[key] = .string(s)
+                case UInt8(ascii: "t"):
+                    guard i + 4 <= n, Array(buffer[i..<i + 4]) == Array("true".utf8) else { return nil }
+                    i += 4
+                    out[key] = .bool(true)
+                case UInt8(ascii: "f"):
+                    guard i + 5 <= n, Array(buffer[i..<i + 5]) == Array("false".utf8) else { return nil }
+                    i += 5
+                    out[key] = .bool(false)
+                case UInt8(ascii: "n"):
+                    guard i + 4 <= n, Array(buffer[i..<i + 4]) == Array("null".utf8) else { return nil }
+                    i += 4
+                    out[key] = .null
+                case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    let start = i
+                    while i < n, (buffer[i] >= UInt8(ascii: "0") && buffer[i] <= UInt8(ascii: "9")) || buffer[i] == UInt8(ascii: "-")
+                            || buffer[i] == UInt8(ascii: "+") || buffer[i] == UInt8(ascii: ".") || buffer[i] == UInt8(ascii: "e") || buffer[i] == UInt8(ascii: "E") {
+                        i += 1
+                    }
+                    guard let d = Double(String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<i]), as: UTF8.self)), d.isFinite else { return nil }
+                    out[key] = .number(d)
+                default:
+                    return nil
+                }
+                skip()
+                guard i < n else { return nil }
+                if buffer[i] == UInt8(ascii: ",") { i += 1; continue }
+                guard buffer[i] == UInt8(ascii: "}") else { return nil }
+                i += 1
+                skip()
+                return i == n ? out : nil
+            }
+        }
+    }
+
+    static func readingPayload(_ f: [String: Value]) -> ReadingPayload? {
+        guard case .string(let measure)? = f["measure"], case .string(let period)? = f["period"] else { return nil }
+        var p = ReadingPayload(measure: measure, period: period)
+        switch f["value"] { case .number(let v)?: p.value = v; case nil, .null?: break; default: return nil }
+        switch f["achieved"] { case .bool(let b)?: p.achieved = b; case nil, .null?: break; default: return nil }
+        switch f["text"] { case .string(let t)?: p.text = t; case nil, .null?: break; default: return nil }
+        switch f["note"] { case .string(let t)?: p.note = t; case nil, .null?: break; default: return nil }
+        if f["categories"] != nil { return nil }
+        return p
+    }
+
+    static func statusPayload(_ f: [String: Value]) -> StatusPayload? {
+        guard case .string(let action)? = f["action"], case .string(let statusText)? = f["status"],
+              let status = ActionStatus(rawValue: statusText), case .string(let asOf)? = f["as_of"] else { return nil }
+        var note: String?
+        switch f["note"] { case .string(let t)?: note = t; case nil, .null?: break; default: return nil }
+        return StatusPayload(action: action, status: status, note: note, as_of: asOf)
+    }
+}
