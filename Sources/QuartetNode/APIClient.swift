@@ -23,6 +23,25 @@ public struct APIClient: Sendable {
         self.token = token
     }
 
+    /// An HTTPS connection to `node` at `address` (its certificate must name it), with `handler`
+    /// above the HTTP/1.1 client handlers.
+    static func open(context: TLSContext, node: String, address: HostPort, handler: any ChannelHandler & Sendable) async throws -> any Channel {
+        var logger = Logger(label: "quartet.client")
+        logger.logLevel = .critical
+        let quiet = logger
+        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, policy: .node(node), serverName: node, logger: quiet))
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .connect(host: address.host, port: address.port).get()
+    }
+
     public func get(_ path: String, accept: String? = nil) async throws -> (status: Int, body: Data) {
         try await request(.GET, path, accept: accept)
     }
@@ -32,24 +51,10 @@ public struct APIClient: Sendable {
     }
 
     public func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, accept: String? = nil) async throws -> (status: Int, body: Data) {
-        var logger = Logger(label: "quartet.client")
-        logger.logLevel = .critical
-        let quiet = logger
         let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (Int, Data).self)
-        let context = self.context, node = self.node
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(5))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, policy: .node(node), serverName: node, logger: quiet))
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise))
-                    }
-                }
-                .connect(host: address.host, port: address.port).get()
+            channel = try await Self.open(context: context, node: node, address: address, handler: ResponseCollector(promise: promise))
         } catch {
             promise.fail(error)
             throw error
@@ -114,21 +119,8 @@ public final class KeepAliveClient: @unchecked Sendable {
     public static func connect(certificate: String?, key: String?, ca: String, node: String, address: HostPort,
                                token: String? = nil) async throws -> KeepAliveClient {
         let context = try TLSContext(role: .client, certificateChain: certificate, privateKey: key, trustRoots: ca)
-        var logger = Logger(label: "quartet.client")
-        logger.logLevel = .critical
-        let quiet = logger
         let collector = SequentialResponses()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(5))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, policy: .node(node), serverName: node, logger: quiet))
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(collector)
-                }
-            }
-            .connect(host: address.host, port: address.port).get()
+        let channel = try await APIClient.open(context: context, node: node, address: address, handler: collector)
         return KeepAliveClient(channel: channel, collector: collector, host: address.host, token: token)
     }
 

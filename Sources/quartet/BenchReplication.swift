@@ -59,14 +59,8 @@ struct BenchReplication: AsyncParsableCommand {
             }
             nodes[name] = try Node(configuration: configuration, logger: quiet, onStored: name == "uk" ? record : nil)
         }
-        let tasks = nodes.values.map { node in Task { try await node.run(handleSignals: false) } }
+        let tasks = try await runMesh(nodes)
         defer { for task in tasks { task.cancel() } }
-        // Wait for the full mesh.
-        let meshDeadline = ContinuousClock.now + .seconds(30)
-        while nodes.values.contains(where: { $0.connectedPeers.count < 4 }) {
-            guard ContinuousClock.now < meshDeadline else { throw CLIError("the five nodes did not connect within 30 s") }
-            try await Task.sleep(for: .milliseconds(50))
-        }
         let wales = nodes["wales"]!
         // Warm-up.
         for i in 0..<20 { _ = try await wales.append(AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i))) }
@@ -187,4 +181,19 @@ struct BenchReplication: AsyncParsableCommand {
             "targets": ["entries_per_second": 100_000, "peak_rss_mb": 200],
         ]
     }
+}
+
+/// Runs in-process nodes (no signal handling; cancel the tasks to stop them) and waits until
+/// every node is connected to every other.
+func runMesh(_ nodes: [String: Node]) async throws -> [Task<Void, any Error>] {
+    let tasks = nodes.values.map { node in Task { try await node.run(handleSignals: false) } }
+    let deadline = ContinuousClock.now + .seconds(30)
+    while nodes.values.contains(where: { $0.connectedPeers.count < nodes.count - 1 }) {
+        guard ContinuousClock.now < deadline else {
+            for task in tasks { task.cancel() }
+            throw CLIError("the \(nodes.count) nodes did not connect within 30 s")
+        }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return tasks
 }

@@ -40,13 +40,8 @@ struct BenchView: AsyncParsableCommand {
             let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
             nodes[name] = try Node(configuration: configuration, logger: quiet)
         }
-        let tasks = nodes.values.map { node in Task { try await node.run(handleSignals: false) } }
+        let tasks = try await runMesh(nodes)
         defer { for task in tasks { task.cancel() } }
-        let meshDeadline = ContinuousClock.now + .seconds(30)
-        while nodes.values.contains(where: { $0.connectedPeers.count < 4 }) {
-            guard ContinuousClock.now < meshDeadline else { throw CLIError("the five nodes did not connect within 30 s") }
-            try await Task.sleep(for: .milliseconds(50))
-        }
 
         // Plans.
         var measures: [String: [MeasurePayload]] = [:]

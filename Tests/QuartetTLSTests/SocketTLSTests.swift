@@ -194,10 +194,13 @@ func roundTrip(group: EventLoopGroup, port: Int, context: TLSContext, expecting 
 
     @Test func manyConcurrentClientsWhileGarbageAndStalledPeersAreCutOff() async throws {
         defer { pki.remove() }
-        let server = try EchoServer.start(group: group, context: try context(.server, "uk"), handshakeTimeout: .seconds(1))
+        // The handshake timeout cuts off the silent peer; it leaves room for 40 honest handshakes
+        // on a loaded 2-core machine (the whole suite runs in parallel with this test).
+        let server = try EchoServer.start(group: group, context: try context(.server, "uk"), handshakeTimeout: .seconds(4))
         // A peer that sends plaintext, and one that connects and says nothing.
         let garbage = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: server.port).get()
-        try await garbage.writeAndFlush(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: uk\r\n\r\n")).get()
+        // The server may cut the plaintext peer off before the write completes.
+        try? await garbage.writeAndFlush(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: uk\r\n\r\n")).get()
         let staller = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: server.port).get()
 
         let clientContext = try context(.client, "wales")
