@@ -81,9 +81,6 @@ public final class ViewMaintainer: Sendable {
         }
     }
 
-    /// Waits until every batch handed over so far is folded.
-    public func settle() { queue.sync {} }
-
     /// The most recent folds (at most 256), numbered from 1, newest last.
     public var recentFolds: [(sequence: Int, log: String, entries: Int, seconds: Double)] { recent.withLock { $0.folds } }
     /// How many folds there have been.

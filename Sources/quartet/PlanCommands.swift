@@ -282,8 +282,19 @@ struct ViewCommand: AsyncParsableCommand {
             printJSON(object)
             return
         }
-        if priority != nil || nation != nil {
-            FileHandle.standardOutput.write(try await call(client, .GET, path + "?format=csv", configuration: configuration))
+        if priority != nil {
+            print("\(object["id"] ?? "") \(object["title"] ?? "")")
+            let cells = object["nations"] as? [String: [String: Any]] ?? [:]
+            for (log, c) in cells.sorted(by: { $0.key < $1.key }) where (c["actions"] as? Int ?? 0) > 0 {
+                print("  \(pad(ViewQueries.displayName(log), 17)) \(Int(((c["progress"] as? Double ?? 0) * 100).rounded()))% on track or done, \(c["colour"] ?? "")")
+            }
+            printActions(object["actions"] as? [[String: Any]] ?? [])
+            return
+        }
+        if nation != nil {
+            let log = object["log"] as? [String: Any] ?? [:]
+            print("\(log["name"] ?? "") — \(log["entries"] ?? 0) entries, \(log["verified"] as? Bool == true ? "verified" : "NOT VERIFIED")")
+            printActions(object["actions"] as? [[String: Any]] ?? [])
             return
         }
         if let measure { printMeasure(measure, object); return }
@@ -317,6 +328,19 @@ struct ViewCommand: AsyncParsableCommand {
             print("  " + pad("\(p["id"] ?? "") \(p["title"] ?? "")", 38) + row.joined())
         }
         printTotals(object["totals"] as? [[String: Any]] ?? [])
+    }
+
+    func printActions(_ actions: [[String: Any]]) {
+        for a in actions {
+            let status = (a["status"] as? String) ?? "no status"
+            let withdrawn = a["withdrawn"] != nil ? " (withdrawn)" : ""
+            print("  \(pad("\(a["log"] ?? "") \(a["id"] ?? "")", 24)) \(pad(status, 12)) \(pad(a["as_of"] as? String ?? "", 11)) \(String((a["title"] as? String ?? "").prefix(70)))\(withdrawn)")
+            for m in a["measures"] as? [[String: Any]] ?? [] {
+                guard let latest = m["latest"] as? [String: Any] else { continue }
+                let value = (latest["value"] as? Double).map(ViewQueries.number) ?? (latest["achieved"] as? Bool).map { $0 ? "achieved" : "not achieved" } ?? "reported"
+                print("      \(pad(m["id"] as? String ?? "", 12)) \(pad(latest["period"] as? String ?? "", 8)) \(value)")
+            }
+        }
     }
 
     func printTotals(_ totals: [[String: Any]]) {

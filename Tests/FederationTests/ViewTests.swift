@@ -135,6 +135,10 @@ import Testing
         // `quartet view` in the terminal.
         let table = try TestKit.quartet(["view", "--config", federation.config("uk"), "--token", readerToken])
         #expect(table.status == 0 && table.stdout.contains("P2.A2.M1 2025") && table.stdout.contains("of target 10"), "\(table)")
+        let nationTable = try TestKit.quartet(["view", "--config", federation.config("uk"), "--token", readerToken, "--nation", "wales"])
+        #expect(nationTable.status == 0 && nationTable.stdout.contains("wales P2.A4") && nationTable.stdout.contains("at-risk"), "\(nationTable)")
+        let priorityTable = try TestKit.quartet(["view", "--config", federation.config("uk"), "--token", readerToken, "--priority", "P2"])
+        #expect(priorityTable.status == 0 && priorityTable.stdout.contains("Demonstrating value and impact") && priorityTable.stdout.contains("amber"), "\(priorityTable)")
         let csv = try TestKit.quartet(["view", "--config", federation.config("uk"), "--token", readerToken, "--measure", "P2.A2.M1", "--format", "csv"])
         #expect(csv.status == 0 && csv.stdout.contains("england,P2.A2.M1,P2.A2.M1,count,2025-Q2,3"), "\(csv)")
 
