@@ -110,7 +110,8 @@ public struct ViewQueries {
         for log in order {
             let c = cell(priority: id, log: log)
             cells[log] = ["actions": c.actions, "reported": c.reported, "progress": c.progress, "colour": c.colour,
-                          "statuses": Dictionary(uniqueKeysWithValues: c.counts.map { ($0.key.rawValue, $0.value) })]
+                          "statuses": Dictionary(uniqueKeysWithValues: c.counts.map { ($0.key.rawValue, $0.value) }),
+                          "figure": "cell:\(id):\(log)"]
         }
         let ukActions = (view.logs[view.ukLog]?.actions.values.filter { $0.payload.priority == id } ?? []).sorted { Self.idOrder($0.payload.id, $1.payload.id) }
         let mapped: [[String: Any]] = ukActions.map { ua in
@@ -260,11 +261,18 @@ public struct ViewQueries {
     /// The entries behind a figure, in log order.
     public func provenance(_ figure: String) throws(PlanError) -> [EntryRef] {
         let parts = figure.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        let unknown = PlanError("figure \"\(figure)\": expected status:<log>:<action>, reading:<log>:<measure>:<period>, total:<measure>:<year> or priority:<id>")
+        let unknown = PlanError("figure \"\(figure)\": expected status:<log>:<action>, reading:<log>:<measure>:<period>, total:<measure>:<year>, cell:<priority>:<log> or priority:<id>")
         switch (parts.first, parts.count) {
         case ("priority", 2):
             guard let p = view.priorities[parts[1]] else { throw PlanError("figure \(figure): no priority \(parts[1])") }
             return [p.ref]
+        case ("cell", 3):
+            guard view.priorities[parts[1]] != nil, let v = view.logs[parts[2]] else { throw PlanError("figure \(figure): no priority \(parts[1]) or no log \(parts[2])") }
+            var refs: [EntryRef] = []
+            for a in v.actions.values where a.payload.priority == parts[1] && a.withdrawn == nil {
+                refs += a.refs + (a.status.map { [$0.ref] } ?? [])
+            }
+            return refs.sorted()
         case ("status", 3):
             guard let a = view.logs[parts[1]]?.actions[parts[2]] else { throw PlanError("figure \(figure): log \(parts[1]) has no action \(parts[2])") }
             return a.refs + (a.status.map { [$0.ref] } ?? []) + (a.withdrawn.map { [$0.ref] } ?? [])

@@ -239,10 +239,15 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         _ = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "off-track", "as_of": "2025-01-31"])
         cell = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"]).cell(priority: "P4", log: "wales")
         #expect(cell.colour == "green")
-        _ = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "at-risk", "as_of": "2025-06-30"])
-        cell = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"]).cell(priority: "P4", log: "wales")
+        let latest = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "at-risk", "as_of": "2025-06-30"])
+        let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"])
+        cell = queries.cell(priority: "P4", log: "wales")
         #expect(cell.colour == "amber")
         #expect(cell.progress == 0.5)
+        // The cell's provenance: both actions and their latest statuses, not the older ones.
+        let refs = try queries.provenance("cell:P4:wales")
+        #expect(refs.count == 4)
+        #expect(refs.contains(EntryRef(log: "wales", index: latest)))
     }
 
     @Test func stubsGapsAndBadPayloadsAreHandled() throws {
