@@ -47,6 +47,12 @@ let package = Package(
             name: "QuartetPlan",
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
+        // Data-sharing agreements: owner-countersigned agreements, their evaluation, small-cell
+        // suppression. Pure.
+        .target(
+            name: "QuartetPolicy",
+            dependencies: ["QuartetLedger"]
+        ),
         // SQLite persistence (GRDB), the data directory, group commit.
         .target(
             name: "QuartetStore",
@@ -112,6 +118,7 @@ let package = Package(
             dependencies: ["QuartetLedger", "QuartetCrypto", "QuartetStore", "QuartetNode"]
         ),
         .testTarget(name: "QuartetPlanTests", dependencies: ["QuartetPlan"]),
+        .testTarget(name: "QuartetPolicyTests", dependencies: ["QuartetPolicy", "QuartetLedger", "QuartetCrypto"]),
         .testTarget(name: "QuartetCryptoTests", dependencies: ["QuartetCrypto", "QuartetTestKit"]),
         .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),
         .testTarget(name: "QuartetReplicationTests", dependencies: ["QuartetReplication", "QuartetLedger", "QuartetCrypto"]),

@@ -1,0 +1,133 @@
+import Foundation
+import QuartetLedger
+
+/// The entry types of data-sharing agreements.
+public enum PolicyEntryType: String, Sendable, CaseIterable {
+    case established = "agreement.established"
+    case revoked = "agreement.revoked"
+}
+
+/// An agreement as the ledger has it: where it was appended, whether the owner's
+/// countersignature held, whether and when it was revoked.
+public struct AgreementState: Sendable, Equatable {
+    public var agreement: Agreement
+    /// The signed note exactly as appended.
+    public var note: String
+    public var ref: (log: String, index: UInt64)
+    public var revoked: (timeMillis: UInt64, reason: String, index: UInt64)?
+
+    public static func == (a: AgreementState, b: AgreementState) -> Bool {
+        a.agreement == b.agreement && a.note == b.note && a.ref == b.ref && a.revoked?.index == b.revoked?.index
+    }
+
+    /// In force at `time`: within its validity and not revoked by then.
+    public func inForce(at time: UInt64) -> Bool {
+        agreement.isValid(at: time) && (revoked.map { time < $0.timeMillis } ?? true)
+    }
+}
+
+/// What the fold made of an agreement entry.
+public enum PolicyOutcome: Sendable, Equatable {
+    case accepted(String)
+    case revoked(String)
+    /// Left out of the policy: the reason says why (no countersignature, wrong holder, ...).
+    case ignored(String)
+    /// Not an agreement entry.
+    case notPolicy
+}
+
+/// Every node's view of the agreements on the ledger: folded from the holders' logs in order,
+/// so every node evaluates the same policy. Only agreements countersigned by the data owner's
+/// key pinned in the federation file count.
+public struct Policy: Sendable {
+    /// Data owners' note verifier keys, by owner id (the key name must be the owner id).
+    public let owners: [String: NoteVerifier]
+    public private(set) var agreements: [String: AgreementState] = [:]
+    /// Agreement entries left out, with why (newest last, at most 100).
+    public private(set) var ignored: [(log: String, index: UInt64, reason: String)] = []
+
+    public init(owners: [String: NoteVerifier]) { self.owners = owners }
+
+    /// Folds one entry of `log`.
+    @discardableResult
+    public mutating func apply(log: String, index: UInt64, timeMillis: UInt64, type: String, payload: [UInt8]?) -> PolicyOutcome {
+        guard let kind = PolicyEntryType(rawValue: type) else { return .notPolicy }
+        guard let payload else { return ignore(log, index, "a stub: the agreement's text is not held here") }
+        do {
+            switch kind {
+            case .established:
+                let (agreement, note) = try Self.verify(payload: payload, owners: owners)
+                guard agreement.holder == log else { return ignore(log, index, "agreement \(agreement.id) names holder \(agreement.holder), but it is in the \(log) log") }
+                guard agreements[agreement.id] == nil else { return ignore(log, index, "agreement \(agreement.id) is already on the ledger") }
+                agreements[agreement.id] = AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil)
+                return .accepted(agreement.id)
+            case .revoked:
+                let r = try Self.revocation(payload)
+                guard var state = agreements[r.id] else { return ignore(log, index, "revokes unknown agreement \(r.id)") }
+                guard state.agreement.holder == log else { return ignore(log, index, "only the holder \(state.agreement.holder) revokes \(r.id)") }
+                guard state.revoked == nil else { return ignore(log, index, "agreement \(r.id) is already revoked") }
+                state.revoked = (timeMillis, r.reason, index)
+                agreements[r.id] = state
+                return .revoked(r.id)
+            }
+        } catch {
+            return ignore(log, index, error.message)
+        }
+    }
+
+    private mutating func ignore(_ log: String, _ index: UInt64, _ reason: String) -> PolicyOutcome {
+        ignored.append((log, index, reason))
+        if ignored.count > 100 { ignored.removeFirst() }
+        return .ignored(reason)
+    }
+
+    /// What `recipient` may receive of an entry of `holder` classified `label` at `time`, and
+    /// under which agreement. Public data goes to everyone; the holder holds its own data.
+    public func access(label: String, holder: String, recipient: String, at time: UInt64) -> (access: Access, agreement: String?) {
+        if label == "public" || recipient == holder { return (.full, nil) }
+        var best: (Access, String?) = (.none, nil)
+        for state in agreements.values.sorted(by: { $0.agreement.id < $1.agreement.id })
+        where state.agreement.holder == holder && state.agreement.labels.contains(label) && state.inForce(at: time) {
+            let access = state.agreement.recipients[recipient] ?? .none
+            if access > best.0 { best = (access, state.agreement.id) }
+        }
+        return best
+    }
+
+    /// The agreements in force for `holder` covering `label` at `time`.
+    public func inForce(label: String, holder: String, at time: UInt64) -> [AgreementState] {
+        agreements.values.filter { $0.agreement.holder == holder && $0.agreement.labels.contains(label) && $0.inForce(at: time) }
+            .sorted { $0.agreement.id < $1.agreement.id }
+    }
+
+    // MARK: Payloads
+
+    /// Checks an `agreement.established` payload, `{"note": "<signed note>"}`: the note parses,
+    /// its text is an agreement, and the data owner's pinned key signed it.
+    public static func verify(payload: [UInt8], owners: [String: NoteVerifier]) throws(PolicyError) -> (Agreement, String) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any], object.count == 1,
+              let noteText = object["note"] as? String else {
+            throw PolicyError("payload: expected {\"note\": \"<the agreement as a signed note>\"}")
+        }
+        let note: SignedNote
+        do { note = try SignedNote(parsing: noteText) } catch { throw PolicyError("payload.note: \(error.message)") }
+        let agreement = try Agreement(text: note.text)
+        guard let verifier = owners[agreement.owner] else {
+            throw PolicyError("agreement \(agreement.id): the federation file pins no key for data owner \(agreement.owner)")
+        }
+        do { try verifier.verify(note) } catch {
+            throw PolicyError("agreement \(agreement.id): not countersigned by data owner \(agreement.owner) (\(error.message))")
+        }
+        return (agreement, noteText)
+    }
+
+    /// An `agreement.revoked` payload: `{"id", "reason"}`.
+    public static func revocation(_ payload: [UInt8]) throws(PolicyError) -> (id: String, reason: String) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+              let id = object["id"] as? String, let reason = object["reason"] as? String, !reason.isEmpty,
+              Set(object.keys).isSubset(of: ["id", "reason"]) else {
+            throw PolicyError("payload: expected {\"id\": \"<agreement id>\", \"reason\": \"...\"}")
+        }
+        return (id, reason)
+    }
+}

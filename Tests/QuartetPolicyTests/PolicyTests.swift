@@ -1,0 +1,187 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import QuartetPolicy
+import Testing
+
+/// A HEIW agreement for wales's headcount data: uk aggregate only.
+func heiwAgreement(from: String = "2025-01-01T00:00:00Z", until: String = "2027-01-01T00:00:00Z") throws -> Agreement {
+    Agreement(id: "HEIW-WALES-2025-01", owner: "HEIW", holder: "wales", labels: ["heiw.workforce.headcount"],
+              recipients: ["uk": .aggregate, "england": .none], purpose: "UK OT workforce planning",
+              validFrom: try #require(Timestamp.parse(from)), validUntil: try #require(Timestamp.parse(until)), minCellSize: 5)
+}
+
+func payload(_ note: SignedNote) -> [UInt8] {
+    Array(try! JSONSerialization.data(withJSONObject: ["note": note.serialized]))
+}
+
+@Suite struct AgreementTests {
+    @Test func textRoundTripsAndIsTheSignedForm() throws {
+        let a = try heiwAgreement()
+        #expect(a.text == """
+            quartet-agreement v1
+            id HEIW-WALES-2025-01
+            owner HEIW
+            holder wales
+            label heiw.workforce.headcount
+            recipient england none
+            recipient uk aggregate
+            purpose UK OT workforce planning
+            valid-from 2025-01-01T00:00:00Z
+            valid-until 2027-01-01T00:00:00Z
+            min-cell-size 5
+
+            """)
+        #expect(try Agreement(text: a.text) == a)
+    }
+
+    @Test func badTextIsRefusedNamingTheLine() throws {
+        let good = try heiwAgreement().text
+        func message(_ text: String) -> String? {
+            do { _ = try Agreement(text: text); return nil } catch { return error.message }
+        }
+        #expect(message(good.replacingOccurrences(of: "recipient uk aggregate", with: "recipient uk everything"))
+                == "agreement line 7: expected \"recipient <node> full|aggregate|none\", got \"recipient uk everything\"")
+        #expect(message(good.replacingOccurrences(of: "min-cell-size 5", with: "min-cell-size 0")) == "agreement line 11: min-cell-size must be 1 to 1000, got \"0\"")
+        #expect(message(good.replacingOccurrences(of: "2027-01-01T00:00:00Z", with: "2024-01-01T00:00:00Z")) == "agreement line 10: valid-until is not after valid-from")
+        #expect(message(good.replacingOccurrences(of: "label heiw.workforce.headcount\n", with: "")) == "agreement: expected at least one \"label\" line")
+        #expect(message(good.replacingOccurrences(of: "recipient england none\nrecipient uk aggregate", with: "recipient uk aggregate\nrecipient england none"))?.contains("sorted") == true)
+        #expect(message(good + "extra x\n") == "agreement line 12: unknown field \"extra\"")
+        #expect(message(good.replacingOccurrences(of: "recipient england none", with: "recipient wales full"))
+                == "agreement line 6: the holder wales is not a recipient of its own data")
+    }
+
+    @Test func timestamps() {
+        #expect(Timestamp.parse("1970-01-01T00:00:00Z") == 0)
+        #expect(Timestamp.parse("2026-11-23T12:34:56Z") == 1_795_437_296_000)
+        #expect(Timestamp.format(1_795_437_296_000) == "2026-11-23T12:34:56Z")
+        #expect(Timestamp.parse("2025-02-29T00:00:00Z") == nil)
+        #expect(Timestamp.parse("2024-02-29T00:00:00Z") != nil)
+        #expect(Timestamp.parse("2025-01-01 00:00:00Z") == nil)
+    }
+}
+
+@Suite struct PolicyTests {
+    let heiwKey = try! Ed25519PrivateKey()
+    var owners: [String: NoteVerifier] { ["HEIW": NoteVerifier(name: "HEIW", publicKey: heiwKey.publicKey)] }
+    let label = "heiw.workforce.headcount"
+
+    func signed(_ a: Agreement, by key: Ed25519PrivateKey? = nil, name: String = "HEIW") throws -> SignedNote {
+        try NoteSigner(name: name, key: key ?? heiwKey).sign(text: a.text)
+    }
+
+    @Test func aCountersignedAgreementDecidesAccessWhileInForce() throws {
+        var policy = Policy(owners: owners)
+        let a = try heiwAgreement()
+        #expect(policy.apply(log: "wales", index: 3, timeMillis: 0, type: "agreement.established", payload: payload(try signed(a))) == .accepted(a.id))
+        let during = try #require(Timestamp.parse("2025-06-01T00:00:00Z"))
+        #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: during) == (.aggregate, a.id))
+        #expect(policy.access(label: label, holder: "wales", recipient: "england", at: during).access == .none)
+        #expect(policy.access(label: label, holder: "wales", recipient: "scotland", at: during).access == .none)
+        #expect(policy.access(label: label, holder: "wales", recipient: "wales", at: during).access == .full)
+        #expect(policy.access(label: "public", holder: "wales", recipient: "scotland", at: during).access == .full)
+        // Another holder's data under the same label is not covered.
+        #expect(policy.access(label: label, holder: "england", recipient: "uk", at: during).access == .none)
+        // Before and after its validity: nothing.
+        #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: try #require(Timestamp.parse("2024-12-31T23:59:59Z"))).access == .none)
+        #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: try #require(Timestamp.parse("2027-01-01T00:00:00Z"))).access == .none)
+    }
+
+    @Test func revocationStopsTheFlowFromItsEntryTime() throws {
+        var policy = Policy(owners: owners)
+        let a = try heiwAgreement()
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established", payload: payload(try signed(a)))
+        let revokedAt = try #require(Timestamp.parse("2025-07-01T00:00:00Z"))
+        let revocation = Array(#"{"id":"HEIW-WALES-2025-01","reason":"owner withdrew consent"}"#.utf8)
+        // Only the holder's log revokes.
+        #expect(policy.apply(log: "england", index: 0, timeMillis: revokedAt, type: "agreement.revoked", payload: revocation) == .ignored("only the holder wales revokes HEIW-WALES-2025-01"))
+        #expect(policy.apply(log: "wales", index: 1, timeMillis: revokedAt, type: "agreement.revoked", payload: revocation) == .revoked(a.id))
+        #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: revokedAt - 1).access == .aggregate)
+        #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: revokedAt).access == .none)
+        #expect(policy.apply(log: "wales", index: 2, timeMillis: revokedAt, type: "agreement.revoked", payload: revocation) == .ignored("agreement HEIW-WALES-2025-01 is already revoked"))
+    }
+
+    @Test func agreementsWithoutTheOwnersCountersignatureAreIgnored() throws {
+        var policy = Policy(owners: owners)
+        let a = try heiwAgreement()
+        // Signed by the holder (or anyone) instead of HEIW's pinned key.
+        let forged = try signed(a, by: try Ed25519PrivateKey())
+        let outcome = policy.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established", payload: payload(forged))
+        guard case .ignored(let reason) = outcome else { Issue.record("accepted a forged agreement"); return }
+        #expect(reason.contains("not countersigned by data owner HEIW"))
+        // Unsigned (no signature line at all).
+        let bare = Array(try JSONSerialization.data(withJSONObject: ["note": a.text]))
+        #expect(policy.apply(log: "wales", index: 1, timeMillis: 0, type: "agreement.established", payload: bare) != .accepted(a.id))
+        // An owner the federation does not pin.
+        var other = a
+        other.owner = "NHS-SCOTLAND"
+        guard case .ignored(let unpinned) = policy.apply(log: "wales", index: 2, timeMillis: 0, type: "agreement.established",
+                                                         payload: payload(try signed(other, name: "NHS-SCOTLAND"))) else { Issue.record("accepted"); return }
+        #expect(unpinned.contains("pins no key for data owner NHS-SCOTLAND"))
+        // The text changed after signing.
+        var note = try signed(a)
+        note.text = note.text.replacingOccurrences(of: "recipient uk aggregate", with: "recipient uk full")
+        #expect(policy.apply(log: "wales", index: 3, timeMillis: 0, type: "agreement.established", payload: payload(note)) != .accepted(a.id))
+        // Appended to a log other than the holder's.
+        guard case .ignored(let wrongLog) = policy.apply(log: "england", index: 0, timeMillis: 0, type: "agreement.established", payload: payload(try signed(a))) else {
+            Issue.record("accepted in the wrong log"); return
+        }
+        #expect(wrongLog.contains("names holder wales"))
+        #expect(policy.agreements.isEmpty)
+        #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: try #require(Timestamp.parse("2025-06-01T00:00:00Z"))).access == .none)
+        #expect(policy.ignored.count == 5)
+    }
+
+    @Test func theWidestAccessOfAgreementsInForceWins() throws {
+        var policy = Policy(owners: owners)
+        var full = try heiwAgreement()
+        full.id = "HEIW-WALES-2025-02"
+        full.recipients = ["uk": .full]
+        full.validUntil = try #require(Timestamp.parse("2025-03-01T00:00:00Z"))
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established", payload: payload(try signed(try heiwAgreement())))
+        policy.apply(log: "wales", index: 1, timeMillis: 0, type: "agreement.established", payload: payload(try signed(full)))
+        #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: try #require(Timestamp.parse("2025-02-01T00:00:00Z"))) == (.full, full.id))
+        #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: try #require(Timestamp.parse("2025-04-01T00:00:00Z"))) == (.aggregate, "HEIW-WALES-2025-01"))
+        #expect(policy.apply(log: "wales", index: 2, timeMillis: 0, type: "agreement.established", payload: payload(try signed(full)))
+                == .ignored("agreement HEIW-WALES-2025-02 is already on the ledger"))
+    }
+}
+
+@Suite struct SuppressionTests {
+    @Test func smallCountsAndTheCellsThatWouldRevealThemAreHidden() {
+        // Headcount by band (rows) and board (columns).
+        let table = [[12, 3, 40], [25, 18, 7], [0, 9, 30]]
+        let result = Suppression.suppress(table, minCellSize: 5)
+        // 3 is small (primary); its row and column each then have one hidden cell, so the
+        // smallest other non-zero cell of each is hidden too, until no line has exactly one.
+        #expect(result.primary == 1)
+        #expect(result.cells[0][1] == nil)
+        for (r, row) in result.cells.enumerated() {
+            let hidden = row.filter { $0 == nil }.count
+            #expect(hidden != 1 || result.rowTotals[r] == nil, "row \(r) reveals its hidden cell: \(row)")
+        }
+        for c in 0..<3 {
+            let hidden = (0..<3).filter { result.cells[$0][c] == nil }.count
+            #expect(hidden != 1 || result.columnTotals[c] == nil, "column \(c) reveals its hidden cell")
+        }
+        // Zero is shown; large cells that need no protection stay.
+        #expect(result.cells[2][0] == 0)
+        #expect(result.cells[0][2] == 40)
+        #expect(result.secondary >= 2)
+    }
+
+    @Test func nothingSmallNothingHidden() {
+        let result = Suppression.suppress([[10, 20], [30, 0]], minCellSize: 5)
+        #expect(result.cells == [[10, 20], [30, 0]])
+        #expect(result.rowTotals == [30, 30] && result.columnTotals == [40, 20])
+        #expect(result.primary == 0 && result.secondary == 0)
+    }
+
+    @Test func aLoneSmallCellHidesItsTotal() {
+        // One row, one small non-zero cell, nothing else to hide: the row total goes.
+        let result = Suppression.suppress([[2, 0]], minCellSize: 5)
+        #expect(result.cells == [[nil, 0]])
+        #expect(result.rowTotals == [nil])
+        #expect(result.columnTotals == [nil, 0])
+    }
+}
