@@ -333,6 +333,11 @@ struct API {
                 guard case .string(let text) = value else { throw HTTPError(.badRequest, message: "\(prefix)classification: expected a string") }
                 classification = text
             }
+            // Replication does not enforce agreements yet (issue 6): restricted data would reach
+            // every node, so none is accepted.
+            guard classification == EntryHeader.publicClassification else {
+                throw HTTPError(.badRequest, message: "\(prefix)classification: \"\(classification)\" is restricted data; it cannot be accepted until data-sharing agreements are enforced in replication (not built yet)")
+            }
             guard let payload = fields["payload"], case .object = payload else { throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object") }
             if PlanValidator.isPlanType(type) {
                 do {
