@@ -341,7 +341,7 @@ struct API {
             guard let payload = fields["payload"], case .object = payload else { throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object") }
             if PlanValidator.isPlanType(type) {
                 do {
-                    try PlanValidator.validate(type: type, payload: payload.encoded(), context: LogContext(scratch.logs[log]))
+                    try PlanValidator.validate(type: type, payload: payload.encoded(), context: LogContext(view: scratch, log: log))
                 } catch {
                     throw HTTPError(.badRequest, message: prefix + error.message)
                 }

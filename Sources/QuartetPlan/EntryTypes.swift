@@ -137,6 +137,8 @@ public struct EvidencePayload: Codable, Sendable, Equatable {
 /// What the validator may ask about the log being appended to: the actions and measures it
 /// already holds (so a reading names a measure of this log, and its value fits the measure's kind).
 public protocol PlanContext {
+    /// Whether this log takes `plan.priority` entries (only the UK plan's log does).
+    var acceptsPriorities: Bool { get }
     func action(_ id: String) -> ActionPayload?
     func isWithdrawn(_ action: String) -> Bool
     func measure(_ id: String) -> MeasurePayload?
@@ -160,6 +162,7 @@ public enum PlanValidator {
         let p = try FieldReader(value, path: "payload")
         switch type {
         case .priority:
+            guard context.acceptsPriorities else { throw PlanError("type: plan.priority belongs in the UK plan's log, not this one") }
             try p.refuseUnknown(["id", "number", "title", "goals"])
             _ = try p.matching("id", .priority)
             _ = try p.optionalInteger("number", in: 1...99)

@@ -1,7 +1,8 @@
 /// A fast reader for the common shape of progress payloads: one JSON object whose values are
-/// strings without escapes, numbers, booleans or null. Anything else (nesting, escapes, odd
-/// spacing inside numbers) returns nil and the caller decodes with `JSONDecoder`, so this only
-/// ever saves time, never changes what is accepted. The fold reads millions of these.
+/// strings without escapes, numbers in strict JSON grammar, booleans or null. Anything else —
+/// nesting, escapes, a repeated key, a number JSON does not allow (`01`, `1.`, `.5`), bytes that
+/// are not UTF-8 — returns nil and the caller decodes with `JSONDecoder`, so this only ever
+/// saves time, never changes what is read. The fold reads millions of these.
 enum FlatJSON {
     enum Value {
         case string(String)
@@ -19,13 +20,16 @@ enum FlatJSON {
                 guard i < n, buffer[i] == UInt8(ascii: "\"") else { return nil }
                 i += 1
                 let start = i
+                var ascii = true
                 while i < n, buffer[i] != UInt8(ascii: "\"") {
                     if buffer[i] == UInt8(ascii: "\\") || buffer[i] < 0x20 { return nil }
+                    if buffer[i] >= 0x80 { ascii = false }
                     i += 1
                 }
                 guard i < n else { return nil }
                 defer { i += 1 }
-                return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<i]), as: UTF8.self)
+                let bytes = UnsafeBufferPointer(rebasing: buffer[start..<i])
+                return ascii ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
             }
             var out: [String: Value] = [:]
             skip()
@@ -35,7 +39,7 @@ enum FlatJSON {
             if i < n, buffer[i] == UInt8(ascii: "}") { i += 1; skip(); return i == n ? out : nil }
             while true {
                 skip()
-                guard let key = string() else { return nil }
+                guard let key = string(), out[key] == nil else { return nil }
                 skip()
                 guard i < n, buffer[i] == UInt8(ascii: ":") else { return nil }
                 i += 1
@@ -58,10 +62,28 @@ enum FlatJSON {
                     i += 4
                     out[key] = .null
                 case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    // RFC 8259: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
                     let start = i
-                    while i < n, (buffer[i] >= UInt8(ascii: "0") && buffer[i] <= UInt8(ascii: "9")) || buffer[i] == UInt8(ascii: "-")
-                            || buffer[i] == UInt8(ascii: "+") || buffer[i] == UInt8(ascii: ".") || buffer[i] == UInt8(ascii: "e") || buffer[i] == UInt8(ascii: "E") {
+                    func digits() -> Int {
+                        let from = i
+                        while i < n, buffer[i] >= UInt8(ascii: "0"), buffer[i] <= UInt8(ascii: "9") { i += 1 }
+                        return i - from
+                    }
+                    if buffer[i] == UInt8(ascii: "-") { i += 1 }
+                    guard i < n else { return nil }
+                    if buffer[i] == UInt8(ascii: "0") {
                         i += 1
+                    } else {
+                        guard digits() > 0 else { return nil }
+                    }
+                    if i < n, buffer[i] == UInt8(ascii: ".") {
+                        i += 1
+                        guard digits() > 0 else { return nil }
+                    }
+                    if i < n, buffer[i] == UInt8(ascii: "e") || buffer[i] == UInt8(ascii: "E") {
+                        i += 1
+                        if i < n, buffer[i] == UInt8(ascii: "+") || buffer[i] == UInt8(ascii: "-") { i += 1 }
+                        guard digits() > 0 else { return nil }
                     }
                     guard let d = Double(String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<i]), as: UTF8.self)), d.isFinite else { return nil }
                     out[key] = .number(d)

@@ -215,7 +215,7 @@ enum IDPattern: CustomStringConvertible {
 public enum PlanDate {
     public static func isValid(_ text: String) -> Bool {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+        guard parts.count == 3, parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }), parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
               let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
               (1900...2999).contains(year), (1...12).contains(month), day >= 1 else { return false }
         let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
@@ -230,9 +230,9 @@ public struct Period: Hashable, Sendable, Comparable, CustomStringConvertible {
         case year, quarter, month
         var rank: Int {
             switch self {
-            case .year: return 0
+            case .month: return 0
             case .quarter: return 1
-            case .month: return 2
+            case .year: return 2
             }
         }
     }
@@ -243,7 +243,8 @@ public struct Period: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     public init?(_ text: String) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard let first = parts.first, first.count == 4, let year = Int(first), (1900...2999).contains(year) else { return nil }
+        guard let first = parts.first, first.count == 4, first.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let year = Int(first), (1900...2999).contains(year) else { return nil }
         self.year = year
         if parts.count == 1 {
             granularity = .year
@@ -267,9 +268,20 @@ public struct Period: Hashable, Sendable, Comparable, CustomStringConvertible {
         }
     }
 
-    /// Orders by year, then year before quarters before months, then number.
+    /// The last month the period covers (1–12).
+    public var endMonth: Int {
+        switch granularity {
+        case .year: return 12
+        case .quarter: return number * 3
+        case .month: return number
+        }
+    }
+
+    /// Orders by when the period ends, and among periods ending together the shorter first
+    /// (2025-03, 2025-Q1, ..., 2025-12, 2025-Q4, 2025): so the latest is the one that ends last,
+    /// and a year comes after its own quarters and months.
     public static func < (a: Period, b: Period) -> Bool {
-        (a.year, a.granularity.rank, a.number) < (b.year, b.granularity.rank, b.number)
+        (a.year, a.endMonth, a.granularity.rank) < (b.year, b.endMonth, b.granularity.rank)
     }
 }
 

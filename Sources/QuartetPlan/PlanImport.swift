@@ -170,6 +170,9 @@ public struct PlanImport: Sendable {
                 if priorities[p.id]?.payload != p { out.append(entry) }
             case .action:
                 let a = try decode(ActionPayload.self, entry.payload)
+                if let held = log?.actions[a.id], let heldSource = held.payload.source, let source = a.source, heldSource != source {
+                    throw PlanError("the log holds action \(a.id) from \(heldSource); importing \(source) would replace it (import a log's own plan only)")
+                }
                 if let held = log?.actions[a.id] {
                     var current = held.payload
                     current.reason = nil

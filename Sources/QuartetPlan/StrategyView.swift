@@ -303,7 +303,12 @@ public struct StrategyView: Sendable {
 /// The view answers the validator's questions about one log.
 public struct LogContext: PlanContext {
     let view: LogView?
-    public init(_ view: LogView?) { self.view = view }
+    public let acceptsPriorities: Bool
+    /// The context of `log` in `view`; only the UK log takes priorities.
+    public init(view: StrategyView, log: String) {
+        self.view = view.logs[log]
+        acceptsPriorities = log == view.ukLog
+    }
     public func action(_ id: String) -> ActionPayload? { view?.actions[id]?.payload }
     public func isWithdrawn(_ action: String) -> Bool { view?.actions[action]?.withdrawn != nil }
     public func measure(_ id: String) -> MeasurePayload? { view?.measures[id]?.payload }
