@@ -42,6 +42,8 @@ struct API {
     let tokens: [TokenGrant]
     let logger: Logger
     let stats: APIStatistics
+    /// Held from validating appends until they are acknowledged (see `AsyncLock`).
+    let appendLock = AsyncLock()
 
     func router() -> Router<NodeRequestContext> {
         let router = Router(context: NodeRequestContext.self)
@@ -127,12 +129,15 @@ struct API {
             if case .array(let items)? = object["entries"] {
                 guard object.count == 1 else { throw HTTPError(.badRequest, message: "a batch is {\"entries\": [...]} and nothing else") }
                 guard (1...1000).contains(items.count) else { throw HTTPError(.badRequest, message: "entries: expected 1 to 1,000 entries, got \(items.count)") }
-                let requests = try Self.appendRequests(items.enumerated().map { ("entries[\($0.offset)].", $0.element) }, author: identity.fileLabel, view: view, log: ownLog)
-                let receipts = try await appendAll(requests)
+                let receipts = try await appendLock.withLock {
+                    try await appendAll(try Self.appendRequests(items.enumerated().map { ("entries[\($0.offset)].", $0.element) },
+                                                                author: identity.fileLabel, view: view, log: ownLog))
+                }
                 return Self.json(["log": ownLog, "entries": receipts.map(Self.receiptJSON)], status: .created)
             }
-            let requests = try Self.appendRequests([("", .object(object))], author: identity.fileLabel, view: view, log: ownLog)
-            let receipt = try await appendAll(requests)[0]
+            let receipt = try await appendLock.withLock {
+                try await appendAll(try Self.appendRequests([("", .object(object))], author: identity.fileLabel, view: view, log: ownLog))[0]
+            }
             return Self.json(Self.receiptJSON(receipt), status: .created)
         }
         // Recording progress: the payload is the body, the type is the route.
@@ -144,8 +149,9 @@ struct API {
                     throw HTTPError(.badRequest, message: "payload: not valid JSON")
                 }
                 let item: JSONValue = .object(["type": .string(type.rawValue), "payload": payload])
-                let requests = try Self.appendRequests([("", item)], author: identity.fileLabel, view: view, log: ownLog)
-                let receipt = try await appendAll(requests)[0]
+                let receipt = try await appendLock.withLock {
+                    try await appendAll(try Self.appendRequests([("", item)], author: identity.fileLabel, view: view, log: ownLog))[0]
+                }
                 return Self.json(Self.receiptJSON(receipt), status: .created)
             }
         }

@@ -79,6 +79,12 @@ public final class LogWriter: Sendable {
         /// Who is waiting: one caller, or one entry of a caller's batch.
         let waiter: Waiter
 
+        /// The caller's batch this entry belongs to, if it came with others.
+        var group: ObjectIdentifier? {
+            if case .batch(let collector, _) = waiter { return ObjectIdentifier(collector) }
+            return nil
+        }
+
         /// Answers the caller (exactly once).
         func complete(_ result: Result<AppendReceipt, any Error>) {
             switch waiter {
@@ -198,7 +204,8 @@ public final class LogWriter: Sendable {
 
     /// Appends entries in the given order (consecutive indices unless other callers' appends
     /// fall between) and returns once all are durable. Every request is checked before any is
-    /// queued, so one bad request appends none of them.
+    /// queued, so one bad request appends none of them; and the entries are committed in one
+    /// transaction (even beyond the usual batch limits), so they are all durable or none is.
     public func append(contentsOf requests: [AppendRequest]) async throws -> [AppendReceipt] {
         guard !requests.isEmpty else { return [] }
         var payloads: [EntryPayload] = []
@@ -252,6 +259,17 @@ public final class LogWriter: Sendable {
             for i in 0..<n {
                 bytes += state.pending[i].request.payload.count
                 if bytes > Self.maxBatchBytes && i > 0 { n = i; break }
+            }
+            // A caller's batch is never split across transactions: it commits, or fails, whole.
+            if n > 0, n < state.pending.count, let group = state.pending[n].group, state.pending[n - 1].group == group {
+                var start = n - 1
+                while start > 0, state.pending[start - 1].group == group { start -= 1 }
+                if start > 0 {
+                    n = start
+                } else {
+                    // The batch alone is over the limits: it goes as one transaction anyway.
+                    while n < state.pending.count, state.pending[n].group == group { n += 1 }
+                }
             }
             if n == 0 {
                 // Here nothing is committing (or the wait above would have held us).

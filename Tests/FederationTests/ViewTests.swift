@@ -158,9 +158,11 @@ import Testing
         }
         let wrongToken = try federation.curl(["-H", "authorization: Bearer \(token(federation, operatorOf: "wales"))", "\(federation.api("uk"))/v1/view"])
         #expect(wrongToken.status == 401 && wrongToken.body.contains("not one this node accepts"), "\(wrongToken)")
-        // The refusal is logged with the request id.
+        // The refusal is logged with the request id the client was given.
+        let refusedID = try #require(try JSONSerialization.jsonObject(with: Data(wrongToken.body.utf8)) as? [String: Any])["request_id"] as? String
         let log = federation.processes["uk"]!.log
-        #expect(log.contains("refused") && log.contains("not one this node accepts"), "uk's log has no refusal line")
+        let line = log.split(separator: "\n").first { $0.contains("refused") && $0.contains("not one this node accepts") }
+        #expect(line?.contains(try #require(refusedID)) == true, "uk's log has no refusal line with \(refusedID ?? "?"): \(line ?? "none")")
 
         // The dashboard: HTML and SVG, nothing external.
         let dashboard = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("uk"))/"])
@@ -181,6 +183,25 @@ import Testing
         let walesToken = token(federation, operatorOf: "wales")
         _ = try quartetJSON(["import", "plan", "\(Self.plans)/wales-plan.yaml", "--config", federation.config("wales"), "--token", walesToken])
         _ = try quartetJSON(["record", "status", "--action", "P4.A1", "--status", "done", "--as-of", "2025-12-31", "--config", federation.config("wales"), "--token", walesToken])
+        // Eight concurrent requests add the same new action: exactly one may succeed.
+        let curl = try #require(TestKit.which("curl"))
+        let body = #"{"type":"plan.action","payload":{"id":"P4.A9","priority":"P4","statements":["We will test."]}}"#
+        let racers = try (0..<8).map { _ -> (Process, Pipe) in
+            let process = Process()
+            process.executableURL = curl
+            process.arguments = ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", federation.ca, "-H", "authorization: Bearer \(walesToken)",
+                                 "-H", "content-type: application/json", "-d", body, "\(federation.api("wales"))/v1/logs/wales/entries"]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            return (process, out)
+        }
+        let codes = racers.map { process, out -> String in
+            process.waitUntilExit()
+            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
+        #expect(codes.filter { $0 == "201" }.count == 1, "\(codes)")
+        #expect(codes.filter { $0 == "400" }.count == 7, "\(codes)")
         let before = try federation.get("wales", "/v1/view/nations/wales")
         _ = federation.processes["wales"]!.stop(signal: SIGKILL, timeout: 5)
         try federation.start(["wales"])

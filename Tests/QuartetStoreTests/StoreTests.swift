@@ -7,6 +7,32 @@ import QuartetTestKit
 import Testing
 
 @Suite struct StoreTests {
+    @Test func aCallersBatchIsAppendedInOrderInOneTransaction() async throws {
+        let dir = try TestKit.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try TestKit.makeStore(at: dir)
+        defer { try? store.close() }
+        // A small maxBatch, so that without the rule the batches would be split.
+        let writer = try LogWriter(store: store, log: "wales", maxBatch: 8)
+        try await withThrowingTaskGroup(of: [AppendReceipt].self) { group in
+            for caller in 0..<6 {
+                group.addTask {
+                    let requests = (0..<(caller == 0 ? 50 : 5)).map { AppendRequest(type: "t\(caller)", payload: TestKit.payload($0)) }
+                    return try await writer.append(contentsOf: requests)
+                }
+                // Single appends in between.
+                group.addTask { [try await writer.append(AppendRequest(type: "single", payload: TestKit.payload(caller)))] }
+            }
+            for try await receipts in group where receipts.count > 1 {
+                // Consecutive indices in request order, all under one checkpoint.
+                #expect(receipts.map(\.index) == Array(receipts[0].index..<receipts[0].index + UInt64(receipts.count)))
+                #expect(Set(receipts.map(\.checkpoint.note)).count == 1)
+                #expect(receipts[0].checkpoint.checkpoint.size >= receipts.last!.index + 1)
+            }
+        }
+        #expect(writer.size == 50 + 5 * 5 + 6)
+    }
+
     @Test func appendReadProveAndReopen() async throws {
         let dir = try TestKit.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
