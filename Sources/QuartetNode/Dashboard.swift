@@ -140,7 +140,8 @@ struct Dashboard {
         var title = "\(onlyLog.map { ViewQueries.displayName($0) + " " } ?? "")\(id)"
         if let text = definition?.text { title += " — " + text }
         var out = "<figure class=chart><figcaption>\(e(title))</figcaption>"
-        if onlyLog == nil, let totals = view.totals[id], !totals.isEmpty {
+        if onlyLog == nil, let all = view.totals[id], !all.isEmpty {
+            let totals = Dictionary(uniqueKeysWithValues: all.filter { $0.key.granularity == .year }.map { ($0.key.year, $0.value) })
             let years = totals.keys.sorted()
             let target = definition?.target.flatMap { $0.per == "year" ? $0.value : nil }
             let series = queries.nations.map { log in (log, years.map { totals[$0]?.contributions[log] }) }.filter { $0.1.contains { $0 != nil } }

@@ -34,8 +34,12 @@ public final class ViewMaintainer: Sendable {
     /// The logs in display order (UK log first, then the federation's order).
     public let order: [String]
 
-    init(ukLog: String, order: [String], logger: Logger) {
+    /// Where missing entries are read from if a batch ever arrives ahead of the view.
+    private let store: LedgerStore
+
+    init(ukLog: String, order: [String], store: LedgerStore, logger: Logger) {
         self.order = order
+        self.store = store
         self.logger = logger
         state = Mutex(State(view: StrategyView(ukLog: ukLog, logs: order)))
     }
@@ -96,7 +100,24 @@ public final class ViewMaintainer: Sendable {
             do {
                 try state.view.apply(contentsOf: viewEntries)
             } catch {
-                logger.error("view: cannot fold a batch", metadata: ["log": "\(log)", "error": "\(error)"])
+                // Entries reach the view in log order, so this should not happen; if it does,
+                // fold what is missing from the store, so the view does not stop for this log.
+                logger.error("view: a batch arrived ahead of the view; reading the gap from the store", metadata: ["log": "\(log)", "error": "\(error)"])
+                do {
+                    guard let info = try store.logs().first(where: { $0.name == log }) else { throw PlanError("no log \(log) in the store") }
+                    var from = state.view.logs[log]?.size ?? 0
+                    let end = (entries.last?.header.index ?? 0) + 1
+                    while from < end {
+                        let missing = try store.entries(info, from: from, limit: Int(min(4096, end - from)))
+                        guard !missing.isEmpty else { break }
+                        try state.view.apply(contentsOf: missing.map { e in
+                            ViewEntry(log: log, index: e.header.index, timeMillis: e.header.timeMillis, type: e.header.type, payload: e.payload?.bytes)
+                        })
+                        from += UInt64(missing.count)
+                    }
+                } catch {
+                    logger.error("view: cannot repair the gap", metadata: ["log": "\(log)", "error": "\(error)"])
+                }
             }
             if let checkpoint {
                 state.view.setCheckpoint(Self.viewCheckpoint(checkpoint), log: log)

@@ -260,6 +260,20 @@ public struct Period: Hashable, Sendable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// A whole year.
+    public init(year: Int) {
+        self.year = year
+        granularity = .year
+        number = 0
+    }
+
+    /// A quarter (1–4) of a year.
+    public init(year: Int, quarter: Int) {
+        self.year = year
+        granularity = .quarter
+        number = quarter
+    }
+
     public var description: String {
         switch granularity {
         case .year: return String(year)

@@ -100,12 +100,16 @@ public struct LogView: Sendable {
     public var otherEntries: UInt64 = 0
 }
 
-/// A UK total of one comparable count measure for one year, against the plan's target.
+/// A UK total of one comparable count measure for a year or a quarter (years against the
+/// plan's yearly target).
 public struct UKTotal: Sendable {
     public var measure: String
-    public var year: Int
+    public var period: Period
+    public var year: Int { period.year }
     public var value: Double
-    /// Each nation's contribution: its reading for the year, or the sum of its quarters or months.
+    /// Each nation's contribution: for a year, its reading for the year, or the sum of its
+    /// quarters, or of its months; for a quarter, its reading for the quarter, or the sum of its
+    /// months in it.
     public var contributions: [String: Double]
     /// The readings added (in no particular order).
     public var refs: [EntryRef]
@@ -118,8 +122,8 @@ public struct StrategyView: Sendable {
     public let ukLog: String
     public private(set) var priorities: [String: PriorityState] = [:]
     public private(set) var logs: [String: LogView] = [:]
-    /// UK totals by UK measure id, then year.
-    public private(set) var totals: [String: [Int: UKTotal]] = [:]
+    /// UK totals by UK measure id, then period (years and quarters).
+    public private(set) var totals: [String: [Period: UKTotal]] = [:]
     /// Which nation measures roll up into each UK measure: UK measure id → [(log, measure id)].
     public private(set) var rollups: [String: Set<MeasureKey>] = [:]
     /// Bumped on every change; a rendering cache keys on it.
@@ -263,40 +267,59 @@ public struct StrategyView: Sendable {
         dirtyTotals.insert(TotalKey(measure: uk, year: year))
     }
 
+    /// Recomputes the UK totals of a measure for a year and its four quarters.
     private mutating func recomputeTotal(_ uk: String, year: Int) {
-        var total = UKTotal(measure: uk, year: year, value: 0, contributions: [:], refs: [])
+        var yearTotal = UKTotal(measure: uk, period: Period(year: year), value: 0, contributions: [:], refs: [])
+        var quarterTotals = (1...4).map { UKTotal(measure: uk, period: Period(year: year, quarter: $0), value: 0, contributions: [:], refs: []) }
         for key in rollups[uk] ?? [] {
             guard let measure = logs[key.log]?.measures[key.measure] else { continue }
-            guard let (value, refs) = Self.yearValue(measure, year: year) else { continue }
-            total.contributions[key.log, default: 0] += value
-            total.value += value
-            total.refs.append(contentsOf: refs)
+            let parts = Self.contributions(measure, year: year)
+            if let (value, refs) = parts.year {
+                yearTotal.contributions[key.log, default: 0] += value
+                yearTotal.value += value
+                yearTotal.refs.append(contentsOf: refs)
+            }
+            for (q, part) in parts.quarters.enumerated() {
+                guard let (value, refs) = part else { continue }
+                quarterTotals[q].contributions[key.log, default: 0] += value
+                quarterTotals[q].value += value
+                quarterTotals[q].refs.append(contentsOf: refs)
+            }
         }
-        if total.refs.isEmpty {
-            totals[uk]?[year] = nil
-        } else {
-            totals[uk, default: [:]][year] = total
+        for total in [yearTotal] + quarterTotals {
+            if total.refs.isEmpty {
+                totals[uk]?[total.period] = nil
+            } else {
+                totals[uk, default: [:]][total.period] = total
+            }
         }
+        if totals[uk]?.isEmpty == true { totals[uk] = nil }
     }
 
-    /// A measure's value for a year: its reading for the year, else the sum of its quarters,
-    /// else the sum of its months.
-    static func yearValue(_ measure: MeasureState, year: Int) -> (Double, [EntryRef])? {
-        // One pass: sums and entries per granularity within the year.
-        var sums = (0.0, 0.0, 0.0)
-        var refs: ([EntryRef], [EntryRef], [EntryRef]) = ([], [], [])
+    /// A measure's values in a year, in one pass over its readings: for the year, its reading
+    /// for the year, else the sum of its quarters, else the sum of its months; for each
+    /// quarter, its reading for the quarter, else the sum of its months in it.
+    static func contributions(_ measure: MeasureState, year: Int) -> (year: (Double, [EntryRef])?, quarters: [(Double, [EntryRef])?]) {
+        var yearly: (Double, [EntryRef])?
+        var quarters = [(Double, [EntryRef])?](repeating: nil, count: 4)
+        var months = [(Double, [EntryRef])?](repeating: nil, count: 4)
         for (period, reading) in measure.readings where period.year == year {
             guard let value = reading.payload.value else { continue }
             switch period.granularity {
-            case .year: sums.0 += value; refs.0.append(reading.ref)
-            case .quarter: sums.1 += value; refs.1.append(reading.ref)
-            case .month: sums.2 += value; refs.2.append(reading.ref)
+            case .year: yearly = (value, [reading.ref])
+            case .quarter: quarters[period.number - 1] = (value, [reading.ref])
+            case .month:
+                let q = (period.number - 1) / 3
+                months[q] = ((months[q]?.0 ?? 0) + value, (months[q]?.1 ?? []) + [reading.ref])
             }
         }
-        if !refs.0.isEmpty { return (sums.0, refs.0) }
-        if !refs.1.isEmpty { return (sums.1, refs.1) }
-        if !refs.2.isEmpty { return (sums.2, refs.2) }
-        return nil
+        let byQuarter = (0..<4).map { quarters[$0] ?? months[$0] }
+        if let yearly { return (yearly, byQuarter) }
+        let quarterly = quarters.compactMap { $0 }
+        if !quarterly.isEmpty { return ((quarterly.reduce(0) { $0 + $1.0 }, quarterly.flatMap(\.1)), byQuarter) }
+        let monthly = months.compactMap { $0 }
+        if !monthly.isEmpty { return ((monthly.reduce(0) { $0 + $1.0 }, monthly.flatMap(\.1)), byQuarter) }
+        return (nil, byQuarter)
     }
 }
 

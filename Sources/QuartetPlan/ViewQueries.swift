@@ -199,12 +199,13 @@ public struct ViewQueries {
     }
 
     public func total(_ t: UKTotal) -> [String: Any] {
-        var out: [String: Any] = ["figure": "total:\(t.measure):\(t.year)", "measure": t.measure, "year": t.year, "value": t.value,
+        var out: [String: Any] = ["figure": "total:\(t.measure):\(t.period)", "measure": t.measure, "period": t.period.description,
+                                  "year": t.year, "value": t.value,
                                   "contributions": t.contributions, "entries": t.refs.count]
         if let m = view.logs[view.ukLog]?.measures[t.measure] {
             out["text"] = m.payload.text
             if let unit = m.payload.unit { out["unit"] = unit }
-            if let target = m.payload.target, target.per == "year" {
+            if let target = m.payload.target, target.per == "year", t.period.granularity == .year {
                 out["target"] = target.value
                 out["progress"] = target.value > 0 ? t.value / target.value : NSNull()
                 if let q = target.quote { out["target_quote"] = q }
@@ -252,7 +253,14 @@ public struct ViewQueries {
             }
         }
         guard !series.isEmpty else { throw PlanError("no log in the view has measure \(id)") }
-        let totals = (view.totals[id] ?? [:]).values.filter { filter == nil || $0.year == filter!.year }.sorted { $0.year < $1.year }.map(total)
+        let totals = (view.totals[id] ?? [:]).values.filter { t in
+            guard let filter else { return true }
+            switch filter.granularity {
+            case .year: return t.year == filter.year
+            case .quarter: return t.period == filter
+            case .month: return t.period.granularity == .quarter && t.year == filter.year && t.period.number == (filter.number - 1) / 3 + 1
+            }
+        }.sorted { $0.period < $1.period }.map(total)
         return ["measure": id, "period": period ?? NSNull(), "series": series, "totals": totals]
     }
 
@@ -281,7 +289,7 @@ public struct ViewQueries {
             guard let p = Period(parts[3]), let r = m.readings[p] else { throw PlanError("figure \(figure): no reading for period \(parts[3])") }
             return m.refs + [r.ref]
         case ("total", 3):
-            guard let year = Int(parts[2]), let t = view.totals[parts[1]]?[year] else { throw PlanError("figure \(figure): no UK total of \(parts[1]) for \(parts[2])") }
+            guard let period = Period(parts[2]), let t = view.totals[parts[1]]?[period] else { throw PlanError("figure \(figure): no UK total of \(parts[1]) for \(parts[2])") }
             var refs = Set(t.refs)
             refs.formUnion(view.logs[view.ukLog]?.measures[parts[1]]?.refs ?? [])
             for key in view.rollups[parts[1]] ?? [] { refs.formUnion(view.logs[key.log]?.measures[key.measure]?.refs ?? []) }
@@ -310,12 +318,12 @@ public struct ViewQueries {
                 }
             }
         case .totals:
-            rows.append(["measure", "year", "value", "target", "progress"] + nations + ["entries"])
+            rows.append(["measure", "period", "value", "target", "progress"] + nations + ["entries"])
             for uk in view.totals.keys.sorted(by: Self.idOrder) where measure == nil || uk == measure {
-                for year in view.totals[uk]!.keys.sorted() {
-                    let t = view.totals[uk]![year]!
-                    let target = view.logs[view.ukLog]?.measures[uk]?.payload.target.flatMap { $0.per == "year" ? $0.value : nil }
-                    rows.append([uk, String(year), Self.number(t.value), target.map(Self.number) ?? "",
+                for period in view.totals[uk]!.keys.sorted() {
+                    let t = view.totals[uk]![period]!
+                    let target = view.logs[view.ukLog]?.measures[uk]?.payload.target.flatMap { $0.per == "year" && period.granularity == .year ? $0.value : nil }
+                    rows.append([uk, period.description, Self.number(t.value), target.map(Self.number) ?? "",
                                  target.map { $0 > 0 ? Self.number(t.value / $0) : "" } ?? ""]
                                 + nations.map { t.contributions[$0].map(Self.number) ?? "" } + [String(t.refs.count)])
                 }

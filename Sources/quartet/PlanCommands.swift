@@ -349,7 +349,7 @@ struct ViewCommand: AsyncParsableCommand {
         for t in totals {
             let target = (t["target"] as? Double).map { " of target \(ViewQueries.number($0))" } ?? ""
             let parts = (t["contributions"] as? [String: Double] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \(ViewQueries.number($0.value))" }
-            print("  \(pad("\(t["measure"] ?? "") \(t["year"] ?? "")", 16)) \(ViewQueries.number(t["value"] as? Double ?? 0))\(target)  (\(parts.joined(separator: ", ")))  [\(t["figure"] ?? "")]")
+            print("  \(pad("\(t["measure"] ?? "") \(t["period"] ?? "")", 19)) \(ViewQueries.number(t["value"] as? Double ?? 0))\(target)  (\(parts.joined(separator: ", ")))  [\(t["figure"] ?? "")]")
         }
     }
 

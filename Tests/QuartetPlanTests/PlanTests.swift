@@ -213,7 +213,7 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         let e3 = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2025-Q1", "value": 2])
         let s1 = try append(&view, "scotland", "progress.reading", ["measure": "P2.A2.M1", "period": "2025", "value": 3])
         _ = try append(&view, "scotland", "progress.reading", ["measure": "P2.A2.M1", "period": "2024", "value": 1])
-        let total = try #require(view.totals["P2.A2.M1"]?[2025])
+        let total = try #require(view.totals["P2.A2.M1"]?[Period(year: 2025)])
         #expect(total.value == 7)
         #expect(total.contributions == ["england": 4, "scotland": 3])
         #expect(Set(total.refs) == [EntryRef(log: "england", index: e2), EntryRef(log: "england", index: e3), EntryRef(log: "scotland", index: s1)])
@@ -229,9 +229,32 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(refs.contains(view.logs["england"]!.measures["P2.A2.M1"]!.refs[0]))
         #expect(throws: PlanError.self) { try queries.provenance("total:P2.A2.M1:2031") }
         #expect(throws: PlanError.self) { try queries.provenance("nonsense") }
+        // Quarters: each nation's quarter reading (Scotland reported only the whole year).
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 1)]?.value == 2)
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 2)]?.contributions == ["england": 2])
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 3)] == nil)
+        #expect(queries.total(try #require(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 1)]))["target"] == nil, "targets are yearly")
+        #expect(try queries.provenance("total:P2.A2.M1:2025-Q1").contains(EntryRef(log: "england", index: e3)))
         // A non-count measure never enters a total.
         _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M3", "period": "2025", "value": 100])
         #expect(view.totals["P2.A2.M3"] == nil)
+    }
+
+    @Test func redefiningAMeasureMovesItsReadingsBetweenTotals() throws {
+        var view = try Self.federationView()
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 4])
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)]?.contributions["wales"] == 4)
+        // Wales maps its events measure to the workshops measure instead.
+        var measure = try #require(view.logs["wales"]?.measures["P2.A4.M1"]?.payload)
+        measure.uk_measure = "P2.A2.M1"
+        let data = try JSONEncoder().encode(measure)
+        try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(data)))
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)] == nil)
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2025)]?.contributions == ["wales": 4])
+        // And as a qualitative measure it leaves every total.
+        measure.kind = .qualitative
+        try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(measure))))
+        #expect(view.totals["P2.A2.M1"] == nil)
     }
 
     @Test func matrixColoursFollowTheStatuses() throws {
