@@ -251,3 +251,25 @@ struct TargetRecord: Decodable, Sendable {
 struct TargetsFile: Decodable, Sendable {
     let targets: [TargetRecord]
 }
+
+/// Numeric facts from the seed documents (config/plans/facts.yaml), each with the exact quote
+/// it came from: used to ground demonstration data.
+public struct PlanFact: Decodable, Sendable {
+    public let id: String
+    public let nation: String?
+    public let metric: String
+    public let quote: String
+
+    struct File: Decodable { let facts: [PlanFact] }
+
+    /// Reads facts.yaml; the facts by id.
+    public static func load(_ path: String) throws(PlanError) -> [String: PlanFact] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw PlanError("\(path): cannot read: \(error)") }
+        do {
+            return Dictionary(try YAMLDecoder().decode(File.self, from: text).facts.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        } catch {
+            throw PlanError("\(path): \(error)")
+        }
+    }
+}

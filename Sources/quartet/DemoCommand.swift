@@ -3,6 +3,7 @@ import Foundation
 import QuartetCrypto
 import QuartetLedger
 import QuartetNode
+import QuartetPlan
 import QuartetStore
 #if canImport(Glibc)
 import Glibc
@@ -233,6 +234,8 @@ struct DemoCommand: AsyncParsableCommand {
                 throw CLIError("\(plansDir)/\(file) not found; run from the repository root or give --plans DIR")
             }
         }
+        var facts: [String: PlanFact] = [:]
+        do { facts = try PlanFact.load("\(plansDir)/facts.yaml") } catch { printError("demo: no facts for the demo data: \(error)") }
         // The UK plan first, so the priorities reach the aggregator before the nations' actions.
         for node in nodes {
             let name = node["name"] as! String
@@ -243,7 +246,7 @@ struct DemoCommand: AsyncParsableCommand {
                                        token: node["operator_token"] as? String)
             let planFile = name == "wales" ? "\(plansDir)/wales-plan.yaml" : "\(plansDir)/uk-plan.yaml"
             let imported = try await importPlan(file: planFile, catalogue: nil, targets: nil, client: client, configuration: configuration, dryRun: false)
-            var data = DemoData(log: configuration.log, planned: imported.planned)
+            var data = DemoData(log: configuration.log, planned: imported.planned, facts: facts)
             let progress = data.entries()
             for start in stride(from: 0, to: progress.count, by: 1000) {
                 try await postBatch(Array(progress[start..<min(start + 1000, progress.count)]), log: configuration.log, client: client, configuration: configuration)

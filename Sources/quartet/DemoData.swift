@@ -4,16 +4,27 @@ import QuartetPlan
 /// A realistic year (2025) of progress for one log, made deterministically from the log's plan:
 /// a status update per action each quarter, readings of every measure at its cadence, and a few
 /// evidence items. The seed documents give no measure readings, so the figures are simulated
-/// (each reading's note says so); facts from config/plans/facts.yaml appear where they describe
-/// an action's situation (Wales P1.A4: 37 of 69 clusters with access to OT).
+/// (each reading's note says so); facts from config/plans/facts.yaml, quoted exactly, open the
+/// status notes of the actions whose situation they describe (`factsByAction`).
 struct DemoData {
     let log: String
     let actions: [ActionPayload]
     let measures: [MeasurePayload]
     var random: DemoRandom
 
-    init(log: String, planned: [PlannedEntry]) {
+    /// Facts that describe an action's situation, by (log, action): quoted in its status notes.
+    static let factsByAction: [String: [String]] = [
+        "wales/P1.A1": ["F04", "F05"],
+        "wales/P1.A4": ["F01", "F21"],
+        "wales/P4.A1": ["F13"],
+        "wales/P2.A1": ["F44"],
+        "uk/P1.A2": ["F47"],
+    ]
+    var facts: [String: PlanFact] = [:]
+
+    init(log: String, planned: [PlannedEntry], facts: [String: PlanFact] = [:]) {
         self.log = log
+        self.facts = facts
         let decoder = JSONDecoder()
         actions = planned.filter { $0.type == .action }.compactMap { try? decoder.decode(ActionPayload.self, from: Data($0.payload.encoded())) }
         measures = planned.filter { $0.type == .measure }.compactMap { try? decoder.decode(MeasurePayload.self, from: Data($0.payload.encoded())) }
@@ -64,8 +75,9 @@ struct DemoData {
                 // Report a change, and otherwise most quarters.
                 if q > 0 && trajectory[q - 1] == status && random.next() % 3 == 0 { continue }
                 var note = Self.notes[status]!.randomElement(using: &random)!
-                if log == "wales" && action.id == "P1.A4" {
-                    note = "About 37 of 69 primary care clusters have some type of access to OT (RCOT response, March 2025). " + note
+                if let ids = Self.factsByAction["\(log)/\(action.id)"] {
+                    let quotes = ids.compactMap { facts[$0] }.map { "\"\($0.quote)\" (facts.yaml \($0.id))" }
+                    if !quotes.isEmpty { note = "Context: " + quotes.joined(separator: " ") + " " + note }
                 }
                 out.append(("progress.status", .object(["action": .string(action.id), "status": .string(status.rawValue),
                                                         "as_of": .string(date), "note": .string(note)])))
