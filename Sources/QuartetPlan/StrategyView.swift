@@ -310,7 +310,9 @@ public struct StrategyView: Sendable {
             case .quarter: quarters[period.number - 1] = (value, [reading.ref])
             case .month:
                 let q = (period.number - 1) / 3
-                months[q] = ((months[q]?.0 ?? 0) + value, (months[q]?.1 ?? []) + [reading.ref])
+                if months[q] == nil { months[q] = (0, []) }
+                months[q]!.0 += value
+                months[q]!.1.append(reading.ref)
             }
         }
         let byQuarter = (0..<4).map { quarters[$0] ?? months[$0] }

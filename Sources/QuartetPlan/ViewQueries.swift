@@ -50,7 +50,7 @@ public struct ViewQueries {
             "view_version": view.version,
             "logs": order.map(logSummary),
             "priorities": view.priorities.keys.sorted(by: Self.idOrder).map(priority),
-            "totals": totalsList(),
+            "totals": totalsList(yearsOnly: true),
         ]
     }
 
@@ -192,9 +192,11 @@ public struct ViewQueries {
 
     // MARK: Totals
 
-    public func totalsList() -> [[String: Any]] {
+    /// Every UK total (the whole view carries the yearly ones; quarters are in
+    /// `/v1/view/totals` and the measure query).
+    public func totalsList(yearsOnly: Bool = false) -> [[String: Any]] {
         view.totals.keys.sorted(by: Self.idOrder).flatMap { uk in
-            view.totals[uk]!.keys.sorted().map { total(view.totals[uk]![$0]!) }
+            view.totals[uk]!.keys.sorted().filter { !yearsOnly || $0.granularity == .year }.map { total(view.totals[uk]![$0]!) }
         }
     }
 
