@@ -80,6 +80,7 @@ let package = Package(
             name: "QuartetNode",
             dependencies: [
                 "QuartetPlan",
+                "QuartetPolicy",
                 "QuartetReplication",
                 "QuartetStore",
                 "QuartetLedger",
@@ -100,6 +101,7 @@ let package = Package(
             name: "quartet",
             dependencies: [
                 "QuartetPlan",
+                "QuartetPolicy",
                 "QuartetNode",
                 "QuartetTLS",
                 "QuartetStore",

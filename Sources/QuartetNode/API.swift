@@ -5,6 +5,7 @@ import NIOCore
 import QuartetCrypto
 import QuartetLedger
 import QuartetPlan
+import QuartetPolicy
 import QuartetStore
 import QuartetTLS
 
@@ -49,6 +50,7 @@ struct API {
         let router = Router(context: NodeRequestContext.self)
         router.add(middleware: RequestLogMiddleware(stats: stats))
         addViewRoutes(to: router)
+        addAgreementRoutes(to: router)
         router.get("/healthz") { _, _ -> Response in
             // Healthy means the data directory answers a read.
             do {
@@ -326,7 +328,7 @@ struct API {
     /// for the plan domain's types the payload's schema against the log as it will be when the
     /// earlier items of the same request are in (a batch may add an action and its measures).
     static func appendRequests(_ items: [(prefix: String, value: JSONValue)], author: String, view: ViewMaintainer, log: String) throws -> [AppendRequest] {
-        var scratch = view.snapshot
+        var (scratch, policy) = view.snapshots
         var out: [AppendRequest] = []
         for (prefix, value) in items {
             guard case .object(let fields) = value else { throw HTTPError(.badRequest, message: "\(prefix.isEmpty ? "body" : String(prefix.dropLast())): expected an object") }
@@ -352,6 +354,12 @@ struct API {
                     throw HTTPError(.badRequest, message: prefix + error.message)
                 }
                 try? scratch.apply(ViewEntry(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: 0, type: type, payload: payload.encoded()))
+            }
+            if PolicyEntryType(rawValue: type) != nil {
+                do { try policy.check(type: type, payload: payload.encoded(), log: log) } catch {
+                    throw HTTPError(.badRequest, message: prefix + error.message)
+                }
+                policy.apply(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: wallClockMillis(), type: type, payload: payload.encoded())
             }
             let request = AppendRequest(type: type, classification: classification, author: author, payload: payload.encoded())
             do { try request.validate() } catch { throw HTTPError(.badRequest, message: prefix + error.message) }

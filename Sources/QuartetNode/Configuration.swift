@@ -304,6 +304,8 @@ public struct Federation: Sendable, Equatable {
 
     public var name: String
     public var members: [Member]
+    /// Data owners' note verifier keys (they countersign data-sharing agreements), by owner id.
+    public var owners: [String: NoteVerifier] = [:]
 
     public func member(_ id: String) -> Member? { members.first { $0.id == id } }
 
@@ -313,7 +315,7 @@ public struct Federation: Sendable, Equatable {
 
     public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> Federation {
         let root = try ConfigObject(file: file, data: data)
-        try root.refuseUnknownKeys(["federation", "nodes"])
+        try root.refuseUnknownKeys(["federation", "nodes", "owners"])
         let name = try root.string("federation")
         var members: [Member] = []
         let nodes = try root.objects("nodes")
@@ -343,7 +345,28 @@ public struct Federation: Sendable, Equatable {
         guard members.filter({ $0.role == .aggregator }).count <= 1 else {
             throw root.error("nodes", "more than one node has the role aggregator")
         }
-        return Federation(name: name, members: members)
+        var owners: [String: NoteVerifier] = [:]
+        if root.values["owners"] != nil {
+            for owner in try root.objects("owners") {
+                try owner.refuseUnknownKeys(["id", "name", "vkey"])
+                let id = try owner.string("id")
+                guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 }) else {
+                    throw owner.error("id", "expected a data owner id of A-Z, 0-9 and '-' (e.g. HEIW), found \"\(id)\"")
+                }
+                _ = try owner.optionalString("name")
+                guard owners[id] == nil else { throw owner.error("id", "data owner \(id) is listed twice") }
+                let vkey = try owner.string("vkey")
+                let verifier: NoteVerifier
+                do { verifier = try NoteVerifier(vkey: vkey) } catch {
+                    throw owner.error("vkey", "expected a note verifier key as `quartet agreement keygen` prints it: \(error)")
+                }
+                guard verifier.name == id else { throw owner.error("vkey", "the key is named \(verifier.name); a data owner's key must be named by its id (\(id))") }
+                owners[id] = verifier
+            }
+        }
+        var federation = Federation(name: name, members: members)
+        federation.owners = owners
+        return federation
     }
 }
 

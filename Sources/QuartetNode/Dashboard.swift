@@ -11,6 +11,9 @@ struct Dashboard {
     let role: String
     let viewer: String
     let alerts: [(time: Date, kind: String, message: String)]
+    /// The data-sharing agreements (API.agreementJSON shapes) and how many were ignored.
+    var agreements: [[String: Any]] = []
+    var ignoredAgreements = 0
 
     static let palette: [String: String] = [
         "uk": "#1d3557", "wales": "#c8102e", "england": "#b07d00", "scotland": "#0065bd", "northern-ireland": "#2a9d8f",
@@ -99,6 +102,25 @@ struct Dashboard {
             out += local.map(chart(for:)).joined()
             out += "</div></details></section>"
         }
+        // Data-sharing agreements.
+        out += "<section><h2>Data-sharing agreements</h2>"
+        if agreements.isEmpty {
+            out += "<p class=muted>No countersigned agreement on the ledger.</p>"
+        } else {
+            out += "<table class=matrix><thead><tr><th>Agreement</th><th>Data owner</th><th>Holder</th><th>Data</th><th>Recipients</th><th>Valid</th><th>State</th></tr></thead><tbody>"
+            for a in agreements {
+                let status = a["status"] as? String ?? "?"
+                let pill = status == "in-force" ? "ok" : (status == "pending" ? "stale" : "bad")
+                let recipients = (a["recipients"] as? [String: String] ?? [:]).sorted { $0.key < $1.key }.map { "\(ViewQueries.displayName($0.key)): \($0.value)" }.joined(separator: ", ")
+                out += "<tr><td class=mono>\(e(a["id"] as? String ?? ""))</td><td>\(e(a["owner"] as? String ?? ""))</td><td>\(e(ViewQueries.displayName(a["holder"] as? String ?? "")))</td>"
+                out += "<td class=mono>\(e((a["labels"] as? [String] ?? []).joined(separator: " ")))</td><td>\(e(recipients))</td>"
+                out += "<td class=small>\(e(String((a["valid_from"] as? String ?? "").prefix(10)))) to \(e(String((a["valid_until"] as? String ?? "").prefix(10))))</td>"
+                out += "<td><span class=\"pill \(pill)\">\(e(status))</span></td></tr>"
+            }
+            out += "</tbody></table>"
+        }
+        if ignoredAgreements > 0 { out += "<p class=\"pill bad\">\(ignoredAgreements) agreement entr\(ignoredAgreements == 1 ? "y" : "ies") ignored (no valid countersignature, wrong holder, or repeated): see /v1/agreements</p>" }
+        out += "<p class=small>Restricted data flows under these agreements are not built yet (docs/agreements.md): every entry is public.</p></section>"
         // Alerts.
         out += "<section><h2>Alerts</h2>"
         if alerts.isEmpty {

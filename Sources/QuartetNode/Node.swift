@@ -85,7 +85,7 @@ public struct Node: Sendable {
         }
         let ukLog = federation.members.first { $0.role == .aggregator }?.log ?? "uk"
         let order = [ukLog] + federation.members.map(\.log).filter { $0 != ukLog }
-        let view = ViewMaintainer(ukLog: ukLog, order: order, store: store, logger: logger)
+        let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, store: store, logger: logger)
         self.view = view
         do {
             try view.load(from: store)

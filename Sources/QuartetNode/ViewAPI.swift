@@ -62,8 +62,12 @@ extension API {
         }
         router.get("/") { request, context -> Response in
             let identity = try await reader(request, context)
-            let page = Dashboard(queries: queries(), node: node, role: federation.member(node)?.role.rawValue ?? "node",
+            var page = Dashboard(queries: queries(), node: node, role: federation.member(node)?.role.rawValue ?? "node",
                                  viewer: identity.uri, alerts: engine.alertList().suffix(20).map { ($0.time, $0.alert.kind.rawValue, $0.alert.message) })
+            let policy = view.policy
+            let now = wallClockMillis()
+            page.agreements = policy.agreements.keys.sorted().map { Self.agreementJSON(policy, $0, now: now) }
+            page.ignoredAgreements = policy.ignored.count
             return page.response()
         }
         // Signing in to the dashboard with a bearer token: the token goes into an HttpOnly,

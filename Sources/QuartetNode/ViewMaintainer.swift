@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import QuartetLedger
 import QuartetPlan
+import QuartetPolicy
 import QuartetStore
 import Synchronization
 
@@ -16,6 +17,8 @@ import Synchronization
 public final class ViewMaintainer: Sendable {
     private struct State {
         var view: StrategyView
+        /// The data-sharing agreements, folded from the same entries.
+        var policy: Policy
         var rendered: (version: UInt64, second: UInt64, health: String, bytes: Data)?
         var updates: UInt64 = 0
         var updateSeconds: Double = 0
@@ -37,11 +40,11 @@ public final class ViewMaintainer: Sendable {
     /// Where missing entries are read from if a batch ever arrives ahead of the view.
     private let store: LedgerStore
 
-    init(ukLog: String, order: [String], store: LedgerStore, logger: Logger) {
+    init(ukLog: String, order: [String], owners: [String: NoteVerifier], store: LedgerStore, logger: Logger) {
         self.order = order
         self.store = store
         self.logger = logger
-        state = Mutex(State(view: StrategyView(ukLog: ukLog, logs: order)))
+        state = Mutex(State(view: StrategyView(ukLog: ukLog, logs: order), policy: Policy(owners: owners)))
     }
 
     /// Folds every stored entry of every log (at start).
@@ -97,6 +100,12 @@ public final class ViewMaintainer: Sendable {
             let viewEntries = entries.map { entry in
                 ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes)
             }
+            for entry in entries where entry.header.type.hasPrefix("agreement.") {
+                let h = entry.header
+                if case .ignored(let reason) = state.policy.apply(log: log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: entry.payload?.bytes) {
+                    logger.warning("agreement entry ignored", metadata: ["log": "\(log)", "index": "\(h.index)", "reason": "\(reason)"])
+                }
+            }
             do {
                 try state.view.apply(contentsOf: viewEntries)
             } catch {
@@ -142,6 +151,12 @@ public final class ViewMaintainer: Sendable {
 
     /// The view as it stands.
     public var snapshot: StrategyView { state.withLock { $0.view } }
+
+    /// The agreements as they stand.
+    public var policy: Policy { state.withLock { $0.policy } }
+
+    /// The view and the agreements, from one moment.
+    var snapshots: (view: StrategyView, policy: Policy) { state.withLock { ($0.view, $0.policy) } }
 
     /// (updates, total seconds, slowest seconds, entries folded) since start.
     var updateStatistics: (count: UInt64, seconds: Double, max: Double, entries: UInt64) {

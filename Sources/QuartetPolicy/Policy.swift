@@ -100,6 +100,36 @@ public struct Policy: Sendable {
             .sorted { $0.agreement.id < $1.agreement.id }
     }
 
+    /// Checks an agreement entry before the holder appends it to its own log `log`: an
+    /// agreement must be countersigned by its owner's pinned key, name `log` as its holder and be
+    /// new; a revocation must name an agreement of `log` not yet revoked. Other types pass.
+    public func check(type: String, payload: [UInt8], log: String) throws(PolicyError) {
+        switch PolicyEntryType(rawValue: type) {
+        case .established:
+            let (agreement, _) = try Self.verify(payload: payload, owners: owners)
+            guard agreement.holder == log else {
+                throw PolicyError("agreement \(agreement.id): names holder \(agreement.holder); it can only be appended to the \(agreement.holder) log")
+            }
+            guard agreements[agreement.id] == nil else { throw PolicyError("agreement \(agreement.id) is already on the ledger") }
+        case .revoked:
+            let r = try Self.revocation(payload)
+            guard let state = agreements[r.id] else { throw PolicyError("payload.id: no agreement \(r.id) on the ledger") }
+            guard state.agreement.holder == log else { throw PolicyError("payload.id: agreement \(r.id) is held by \(state.agreement.holder); only it may revoke it") }
+            guard state.revoked == nil else { throw PolicyError("payload.id: agreement \(r.id) is already revoked") }
+        case nil:
+            return
+        }
+    }
+
+    /// Where an agreement stands at `time`.
+    public func status(_ id: String, at time: UInt64) -> String? {
+        guard let state = agreements[id] else { return nil }
+        if let revoked = state.revoked, revoked.timeMillis <= time { return "revoked" }
+        if time < state.agreement.validFrom { return "pending" }
+        if time >= state.agreement.validUntil { return "expired" }
+        return "in-force"
+    }
+
     // MARK: Payloads
 
     /// Checks an `agreement.established` payload, `{"note": "<signed note>"}`: the note parses,

@@ -4,6 +4,7 @@ import QuartetCrypto
 import QuartetLedger
 import QuartetNode
 import QuartetPlan
+import QuartetPolicy
 import QuartetStore
 #if canImport(Glibc)
 import Glibc
@@ -106,13 +107,27 @@ struct DemoCommand: AsyncParsableCommand {
                           "operator_token": operatorToken])
         }
         let reader = try FederationPKI.issue(.reader("analyst"), caDirectory: ca, in: pki.appendingPathComponent("readers").path)
-        let federation = "{\n  \"federation\": \"uk-ot-workforce\",\n  \"nodes\": [\n\(federationNodes.joined(separator: ",\n"))\n  ]\n}\n"
+        // The data owners' keys (pki/owners/OWNER.pem): they countersign the demo's agreements.
+        var ownerLines: [String] = []
+        var ownerKeys: [String: String] = [:]
+        for owner in demoAgreements.map(\.owner) where ownerKeys[owner] == nil {
+            let key = try Ed25519PrivateKey()
+            let path = pki.appendingPathComponent("owners/\(owner).pem")
+            try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: path.path, contents: Data(try key.pemRepresentation().utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw CLIError("cannot write \(path.path)")
+            }
+            ownerKeys[owner] = path.path
+            ownerLines.append(#"    {"id": "\#(owner)", "vkey": "\#(NoteVerifier(name: owner, publicKey: key.publicKey).vkey)"}"#)
+        }
+        let federation = "{\n  \"federation\": \"uk-ot-workforce\",\n  \"nodes\": [\n\(federationNodes.joined(separator: ",\n"))\n  ],\n  \"owners\": [\n\(ownerLines.joined(separator: ",\n"))\n  ]\n}\n"
         try Data(federation.utf8).write(to: root.appendingPathComponent("federation.json"))
         let demo: [String: Any] = [
             "federation": root.appendingPathComponent("federation.json").path,
             "ca_certificate": "\(ca)/ca.pem",
             "reader": ["certificate": reader.certificate, "key": reader.key, "identity": FederationIdentity.reader("analyst").uri,
                        "token": readerToken],
+            "owner_keys": ownerKeys,
             "nodes": nodes,
         ]
         try writeJSON(demo, to: root.appendingPathComponent("demo.json"))
@@ -179,7 +194,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         if !noSeed && demo["seeded"] as? Bool != true {
             do {
-                try await seed(nodes)
+                try await seed(nodes, ownerKeys: demo["owner_keys"] as? [String: String] ?? [:])
                 demo["seeded"] = true
                 try writeJSON(demo, to: demoFile)
             } catch {
@@ -227,7 +242,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// Imports the plans and records a year of progress at every node, through the API with
     /// each node's operator token.
-    func seed(_ nodes: [[String: Any]]) async throws {
+    func seed(_ nodes: [[String: Any]], ownerKeys: [String: String]) async throws {
         let plansDir = URL(fileURLWithPath: plans).standardizedFileURL.path
         for file in ["uk-plan.yaml", "wales-plan.yaml", "measures-catalogue.yaml", "quantitative-targets.yaml"] {
             guard FileManager.default.fileExists(atPath: "\(plansDir)/\(file)") else {
@@ -251,7 +266,17 @@ struct DemoCommand: AsyncParsableCommand {
             for start in stride(from: 0, to: progress.count, by: 1000) {
                 try await postBatch(Array(progress[start..<min(start + 1000, progress.count)]), log: configuration.log, client: client, configuration: configuration)
             }
-            say("seeded \(name): \(imported.appended) plan entries (\(imported.plan.planID) plan), \(progress.count) progress entries for 2025")
+            // The data-sharing agreements this node holds, countersigned by their owners.
+            var agreements = 0
+            for seed in demoAgreements where seed.holder == configuration.log {
+                guard let keyPath = ownerKeys[seed.owner] else { continue }
+                let key = try Ed25519PrivateKey(pem: try String(contentsOfFile: keyPath, encoding: .utf8))
+                let note = try NoteSigner(name: seed.owner, key: key).sign(text: seed.agreement.text)
+                _ = try await call(client, .POST, "/v1/logs/\(configuration.log)/entries",
+                                   body: ["type": "agreement.established", "payload": ["note": note.serialized]], configuration: configuration)
+                agreements += 1
+            }
+            say("seeded \(name): \(imported.appended) plan entries (\(imported.plan.planID) plan), \(progress.count) progress entries for 2025, \(agreements) data-sharing agreement\(agreements == 1 ? "" : "s")")
         }
     }
 
@@ -275,3 +300,25 @@ struct DemoCommand: AsyncParsableCommand {
 func say(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
+
+/// The agreements UK plan action P4.A5 names ("Data-sharing agreements established with HCPC,
+/// Skills for Care, NHS England, HEIW, NHS Scotland and HSCNI"), each held by the node of the
+/// owner's nation (HCPC's, UK-wide, by uk), over the plan period, sharing aggregates with the
+/// aggregator (HCPC's with the nations) and suppressing counts under 5. Labels, purpose and the
+/// minimum cell size are the demo's choices; the seed documents give none.
+let demoAgreements: [(owner: String, holder: String, agreement: Agreement)] = {
+    let from = Timestamp.parse("2024-01-01T00:00:00Z")!, until = Timestamp.parse("2028-01-01T00:00:00Z")!
+    let purpose = "UK occupational therapy workforce strategy: workforce planning (UK plan P4.A5)"
+    func make(_ owner: String, _ holder: String, _ label: String, _ recipients: [String: Access]) -> (String, String, Agreement) {
+        (owner, holder, Agreement(id: "\(owner)-2024", owner: owner, holder: holder, labels: [label], recipients: recipients,
+                                  purpose: purpose, validFrom: from, validUntil: until, minCellSize: 5))
+    }
+    return [
+        make("HCPC", "uk", "hcpc.register.occupational-therapists", ["wales": .aggregate, "england": .aggregate, "scotland": .aggregate, "northern-ireland": .aggregate]),
+        make("SKILLS-FOR-CARE", "england", "sfc.workforce.adult-social-care", ["uk": .aggregate]),
+        make("NHS-ENGLAND", "england", "nhse.workforce.headcount", ["uk": .aggregate]),
+        make("HEIW", "wales", "heiw.workforce.headcount", ["uk": .aggregate]),
+        make("NHS-SCOTLAND", "scotland", "nhss.workforce.headcount", ["uk": .aggregate]),
+        make("HSCNI", "northern-ireland", "hscni.workforce.headcount", ["uk": .aggregate]),
+    ]
+}()

@@ -23,6 +23,16 @@ import Yams
         let imported = try TestKit.quartet(["import", "plan", "\(plans)/uk-plan.yaml", "--config", federation.config("uk"), "--token", operatorToken])
         #expect(imported.status == 0, "\(imported)")
         let api = federation.api("uk")
+        // An agreement at uk (HCPC's, UK-wide), countersigned with the demo's HCPC key.
+        let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
+        let note = federation.root.appendingPathComponent("hcpc.note").path
+        let signed = try TestKit.quartet(["agreement", "sign", "--key", try #require(ownerKeys["HCPC"]), "--owner", "HCPC", "--id", "HCPC-2024",
+                                          "--holder", "uk", "--label", "hcpc.register.occupational-therapists", "--recipient", "wales=aggregate",
+                                          "--purpose", "test", "--valid-from", "2024-01-01T00:00:00Z", "--valid-until", "2028-01-01T00:00:00Z",
+                                          "--min-cell-size", "5", "--out", note])
+        #expect(signed.status == 0, "\(signed)")
+        let established = try TestKit.quartet(["agreement", "establish", note, "--config", federation.config("uk"), "--token", operatorToken])
+        #expect(established.status == 0, "\(established)")
 
         // A concrete, valid request for each documented route.
         let substitutions = ["{log}": "uk", "{id}": "P1", "{nation}": "uk"]
@@ -32,6 +42,7 @@ import Yams
             "/v1/logs/{log}/proofs/inclusion": "/v1/logs/uk/proofs/inclusion?index=0",
             "/v1/logs/{log}/proofs/consistency": "/v1/logs/uk/proofs/consistency?from=1",
             "/login": "/login?token=\(readerToken)",
+            "/v1/agreements/{id}": "/v1/agreements/HCPC-2024",
         ]
         let bodies: [String: String] = [
             "POST /v1/logs/{log}/entries": #"{"entries":[{"type":"progress.status","payload":{"action":"P1.A1","status":"on-track","as_of":"2025-03-31"}}]}"#,
@@ -69,6 +80,6 @@ import Yams
                 }
             }
         }
-        #expect(exercised == 22, "documented operations exercised: \(exercised)")
+        #expect(exercised == 24, "documented operations exercised: \(exercised)")
     }
 }

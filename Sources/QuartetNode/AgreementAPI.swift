@@ -1,0 +1,42 @@
+import Foundation
+import Hummingbird
+import QuartetPolicy
+import QuartetStore
+
+/// The data-sharing agreements on the ledger, as this node's policy has them.
+extension API {
+    func addAgreementRoutes(to router: Router<NodeRequestContext>) {
+        router.get("/v1/agreements") { request, context -> Response in
+            try await reader(request, context)
+            let policy = view.policy
+            let now = wallClockMillis()
+            let agreements = policy.agreements.keys.sorted().map { Self.agreementJSON(policy, $0, now: now) }
+            let ignored = policy.ignored.map { ["log": $0.log, "index": $0.index, "reason": $0.reason] as [String: Any] }
+            let owners = federation.owners.keys.sorted().map { ["id": $0, "vkey": federation.owners[$0]!.vkey] }
+            return Self.json(["node": node, "agreements": agreements, "ignored": ignored, "owners": owners])
+        }
+        router.get("/v1/agreements/{id}") { request, context -> Response in
+            try await reader(request, context)
+            let id = try context.parameters.require("id")
+            let policy = view.policy
+            guard policy.agreements[id] != nil else { throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node") }
+            return Self.json(Self.agreementJSON(policy, id, now: wallClockMillis()))
+        }
+    }
+
+    static func agreementJSON(_ policy: Policy, _ id: String, now: UInt64) -> [String: Any] {
+        let state = policy.agreements[id]!
+        let a = state.agreement
+        var out: [String: Any] = [
+            "id": a.id, "owner": a.owner, "holder": a.holder, "labels": a.labels.sorted(),
+            "recipients": a.recipients.mapValues(\.rawValue), "purpose": a.purpose,
+            "valid_from": Timestamp.format(a.validFrom), "valid_until": Timestamp.format(a.validUntil),
+            "min_cell_size": a.minCellSize, "status": policy.status(id, at: now) ?? "unknown",
+            "entry": ["log": state.ref.log, "index": state.ref.index], "note": state.note,
+        ]
+        if let r = state.revoked {
+            out["revoked"] = ["time": Timestamp.format(r.timeMillis), "reason": r.reason, "index": r.index]
+        }
+        return out
+    }
+}

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import NIOHTTP1
+import QuartetCrypto
+import QuartetLedger
+import QuartetNode
+import QuartetPolicy
+
+struct AgreementCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agreement",
+        abstract: "Data-sharing agreements: a data owner's key, countersigning, putting them on the ledger, listing them.",
+        discussion: """
+            A data owner makes a key once (keygen) and gives its verifier key to the federation \
+            (the federation file's "owners"). For each agreement the owner signs the agreement text \
+            (sign); the holder appends the signed note to its own log (establish) and may revoke it \
+            (revoke). Nodes honour only agreements countersigned by the owner's pinned key. \
+            See docs/agreements.md. Restricted data itself is not accepted yet.
+            """,
+        subcommands: [AgreementKeygen.self, AgreementSign.self, AgreementEstablish.self, AgreementRevoke.self, AgreementList.self])
+}
+
+struct AgreementKeygen: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "keygen", abstract: "A data owner's Ed25519 key (PEM, mode 0600) and its verifier key.")
+    @Option(help: "The data owner's id, e.g. HEIW.") var owner: String
+    @Option(help: "Where to write OWNER.pem.") var out: String
+    @OptionGroup var output: FormatOptions
+
+    func run() throws {
+        guard Names.isOwner(owner) else { throw ValidationError("--owner must be A-Z, 0-9 and '-' (e.g. HEIW)") }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let path = (out as NSString).appendingPathComponent("\(owner).pem")
+        guard !FileManager.default.fileExists(atPath: path) else { throw CLIError("\(path) exists; not overwriting a data owner's key") }
+        let key = try Ed25519PrivateKey()
+        guard FileManager.default.createFile(atPath: path, contents: Data(try key.pemRepresentation().utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError("cannot write \(path)")
+        }
+        let vkey = NoteVerifier(name: owner, publicKey: key.publicKey).vkey
+        switch output.format {
+        case .json: printJSON(["owner": owner, "key": path, "vkey": vkey])
+        case .text:
+            print("key: \(path) (keep it with the data owner)")
+            print("add to the federation file's \"owners\": {\"id\": \"\(owner)\", \"vkey\": \"\(vkey)\"}")
+        }
+    }
+}
+
+struct AgreementSign: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign", abstract: "As the data owner, countersign an agreement: prints it as a signed note.")
+    @Option(help: "The data owner's key (from keygen).") var key: String
+    @Option(help: "The data owner's id.") var owner: String
+    @Option(help: "The agreement's id.") var id: String
+    @Option(help: "The node that holds the data.") var holder: String
+    @Option(help: "A data label covered (repeat).") var label: [String]
+    @Option(help: "NODE=full|aggregate|none (repeat).") var recipient: [String]
+    @Option(help: "Why the data is shared.") var purpose: String
+    @Option(help: "In force from (UTC, 2025-01-01T00:00:00Z).") var validFrom: String
+    @Option(help: "In force until, exclusive (UTC).") var validUntil: String
+    @Option(help: "The smallest count an aggregate may publish.") var minCellSize: Int
+    @Option(help: "Write the signed note here instead of standard output.") var out: String?
+
+    func run() throws {
+        var recipients: [String: Access] = [:]
+        for item in recipient {
+            let parts = item.split(separator: "=").map(String.init)
+            guard parts.count == 2, let access = Access(rawValue: parts[1]) else { throw ValidationError("--recipient expects NODE=full|aggregate|none, got \(item)") }
+            recipients[parts[0]] = access
+        }
+        guard let from = Timestamp.parse(validFrom) else { throw ValidationError("--valid-from expects a UTC time like 2025-01-01T00:00:00Z") }
+        guard let until = Timestamp.parse(validUntil) else { throw ValidationError("--valid-until expects a UTC time like 2027-01-01T00:00:00Z") }
+        let agreement = Agreement(id: id, owner: owner, holder: holder, labels: label, recipients: recipients, purpose: purpose,
+                                  validFrom: from, validUntil: until, minCellSize: minCellSize)
+        // Check it as a node will.
+        do { _ = try Agreement(text: agreement.text) } catch { throw CLIError(error.message) }
+        let pem: String
+        do { pem = try String(contentsOfFile: key, encoding: .utf8) } catch { throw CLIError("--key: cannot read \(key)") }
+        let note = try NoteSigner(name: owner, key: try Ed25519PrivateKey(pem: pem)).sign(text: agreement.text)
+        if let out {
+            try Data(note.serialized.utf8).write(to: URL(fileURLWithPath: out))
+        } else {
+            print(note.serialized, terminator: "")
+        }
+    }
+}
+
+struct AgreementEstablish: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "establish", abstract: "As the holder's operator, append a countersigned agreement to the node's own log.")
+    @Argument(help: "The signed note (from sign).") var file: String
+    @OptionGroup var node: NodeClientOptions
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        let note: String
+        do { note = try String(contentsOfFile: file, encoding: .utf8) } catch { throw CLIError("cannot read \(file)") }
+        let (client, configuration) = try node.client()
+        let data = try await call(client, .POST, "/v1/logs/\(configuration.log)/entries",
+                                  body: ["type": "agreement.established", "payload": ["note": note]], configuration: configuration)
+        let receipt = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        switch output.format {
+        case .json: printJSON(receipt)
+        case .text: print("agreement on the ledger as \(receipt["log"] ?? "?")/\(receipt["index"] ?? "?")")
+        }
+    }
+}
+
+struct AgreementRevoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "As the holder's operator, revoke an agreement from now.")
+    @Option(help: "The agreement's id.") var id: String
+    @Option(help: "Why.") var reason: String
+    @OptionGroup var node: NodeClientOptions
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        let (client, configuration) = try node.client()
+        let data = try await call(client, .POST, "/v1/logs/\(configuration.log)/entries",
+                                  body: ["type": "agreement.revoked", "payload": ["id": id, "reason": reason]], configuration: configuration)
+        let receipt = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        switch output.format {
+        case .json: printJSON(receipt)
+        case .text: print("revoked as \(receipt["log"] ?? "?")/\(receipt["index"] ?? "?")")
+        }
+    }
+}
+
+struct AgreementList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "The agreements a running node honours, and those it ignored.")
+    @OptionGroup var node: NodeClientOptions
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        let (client, configuration) = try node.client()
+        let data = try await call(client, .GET, "/v1/agreements", configuration: configuration)
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        if output.format == .json { printJSON(object); return }
+        for a in object["agreements"] as? [[String: Any]] ?? [] {
+            let recipients = (a["recipients"] as? [String: String] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            print("\(a["id"] ?? "?")  \(a["status"] ?? "?")  owner \(a["owner"] ?? "?")  holder \(a["holder"] ?? "?")  \(recipients)  \(a["valid_from"] ?? "") → \(a["valid_until"] ?? "")")
+        }
+        for i in object["ignored"] as? [[String: Any]] ?? [] {
+            print("ignored \(i["log"] ?? "?")/\(i["index"] ?? "?"): \(i["reason"] ?? "")")
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import QuartetTestKit
+import Testing
+
+/// Data-sharing agreements on the ledger with real processes: countersigned by the data owner,
+/// established at the holder, honoured at the aggregator; without the owner's countersignature
+/// refused at append and, when a modified node appends one anyway, ignored where it arrives.
+@Suite(.serialized) struct AgreementLedgerTests {
+    @Test func onlyAgreementsCountersignedByTheOwnerAreHonoured() throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk", "wales"])
+        defer { federation.stop() }
+        let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
+        let walesToken = federation.path("wales", "operator_token")
+        let readerToken = (federation.demo["reader"] as! [String: Any])["token"] as! String
+        func sign(id: String, key: String, owner: String = "HEIW", holder: String = "wales") throws -> String {
+            let path = federation.root.appendingPathComponent("\(id).note").path
+            let result = try TestKit.quartet(["agreement", "sign", "--key", key, "--owner", owner, "--id", id, "--holder", holder,
+                                              "--label", "heiw.workforce.headcount", "--recipient", "uk=aggregate"]
+                                             + (holder == "england" ? [] : ["--recipient", "england=none"]) + [
+                                              "--purpose", "UK OT workforce planning", "--valid-from", "2024-01-01T00:00:00Z",
+                                              "--valid-until", "2028-01-01T00:00:00Z", "--min-cell-size", "5", "--out", path])
+            guard result.status == 0 else { throw TestKitError("sign: \(result.stderr)") }
+            return path
+        }
+        func establish(_ note: String) throws -> TestKit.ProcessResult {
+            try TestKit.quartet(["agreement", "establish", note, "--config", federation.config("wales"), "--token", walesToken])
+        }
+
+        // Countersigned by HEIW's pinned key: on the ledger.
+        let good = try sign(id: "HEIW-2024", key: try #require(ownerKeys["HEIW"]))
+        let first = try establish(good)
+        #expect(first.status == 0, "\(first)")
+        let again = try establish(good)
+        #expect(again.status != 0 && again.stderr.contains("already on the ledger"), "\(again)")
+        // Signed with another owner's key under HEIW's name: refused, naming why.
+        let forged = try sign(id: "HEIW-2024-B", key: try #require(ownerKeys["NHS-SCOTLAND"]))
+        let refused = try establish(forged)
+        #expect(refused.status != 0 && refused.stderr.contains("not countersigned by data owner HEIW"), "\(refused)")
+        // For another holder: refused at wales.
+        let elsewhere = try establish(try sign(id: "HEIW-2024-C", key: try #require(ownerKeys["HEIW"]), holder: "england"))
+        #expect(elsewhere.status != 0 && elsewhere.stderr.contains("can only be appended to the england log"), "\(elsewhere)")
+
+        // A modified wales appends the forged agreement anyway (offline, past the API's checks).
+        federation.stop()
+        let payload = federation.root.appendingPathComponent("forged.json")
+        let note = try String(contentsOfFile: forged, encoding: .utf8)
+        try JSONSerialization.data(withJSONObject: ["note": note]).write(to: payload)
+        let appended = try TestKit.quartet(["append", "--data", federation.path("wales", "data"), "--type", "agreement.established", "--payload", payload.path])
+        #expect(appended.status == 0, "\(appended)")
+        try federation.start(["uk", "wales"])
+
+        // uk honours the countersigned agreement and ignores the forged one.
+        var listing: [String: Any] = [:]
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            listing = try federation.get("uk", "/v1/agreements")
+            if (listing["ignored"] as? [Any])?.isEmpty == false { break }
+            usleep(200_000)
+        }
+        let agreements = try #require(listing["agreements"] as? [[String: Any]])
+        #expect(agreements.map { $0["id"] as? String } == ["HEIW-2024"], "\(listing)")
+        #expect(agreements.first?["status"] as? String == "in-force")
+        #expect((agreements.first?["recipients"] as? [String: String]) == ["uk": "aggregate", "england": "none"])
+        let ignored = try #require(listing["ignored"] as? [[String: Any]])
+        #expect(ignored.count == 1 && (ignored.first?["reason"] as? String)?.contains("not countersigned by data owner HEIW") == true, "\(ignored)")
+        #expect(ignored.first?["log"] as? String == "wales")
+
+        // Revocation by the holder, seen at uk.
+        let revoked = try TestKit.quartet(["agreement", "revoke", "--id", "HEIW-2024", "--reason", "owner withdrew consent",
+                                           "--config", federation.config("wales"), "--token", walesToken])
+        #expect(revoked.status == 0, "\(revoked)")
+        var status = ""
+        let revokeDeadline = Date().addingTimeInterval(30)
+        while Date() < revokeDeadline && status != "revoked" {
+            status = try federation.get("uk", "/v1/agreements/HEIW-2024")["status"] as? String ?? ""
+            usleep(200_000)
+        }
+        #expect(status == "revoked")
+        let list = try TestKit.quartet(["agreement", "list", "--config", federation.config("uk"), "--token", readerToken])
+        #expect(list.status == 0 && list.stdout.contains("HEIW-2024  revoked") && list.stdout.contains("ignored wales/"), "\(list)")
+        // The dashboard shows them.
+        let dashboard = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("uk"))/"])
+        #expect(dashboard.body.contains("Data-sharing agreements") && dashboard.body.contains("HEIW-2024") && dashboard.body.contains("1 agreement entry ignored"))
+    }
+}
