@@ -94,14 +94,8 @@ struct AgreementEstablish: AsyncParsableCommand {
     func run() async throws {
         let note: String
         do { note = try String(contentsOfFile: file, encoding: .utf8) } catch { throw CLIError("cannot read \(file)") }
-        let (client, configuration) = try node.client()
-        let data = try await call(client, .POST, "/v1/logs/\(configuration.log)/entries",
-                                  body: ["type": "agreement.established", "payload": ["note": note]], configuration: configuration)
-        let receipt = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-        switch output.format {
-        case .json: printJSON(receipt)
-        case .text: print("agreement on the ledger as \(receipt["log"] ?? "?")/\(receipt["index"] ?? "?")")
-        }
+        try await postEntry("/v1/logs/{log}/entries", ["type": "agreement.established", "payload": ["note": note]], node: node,
+                            format: output.format, done: "agreement on the ledger as")
     }
 }
 
@@ -113,14 +107,8 @@ struct AgreementRevoke: AsyncParsableCommand {
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
-        let (client, configuration) = try node.client()
-        let data = try await call(client, .POST, "/v1/logs/\(configuration.log)/entries",
-                                  body: ["type": "agreement.revoked", "payload": ["id": id, "reason": reason]], configuration: configuration)
-        let receipt = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-        switch output.format {
-        case .json: printJSON(receipt)
-        case .text: print("revoked as \(receipt["log"] ?? "?")/\(receipt["index"] ?? "?")")
-        }
+        try await postEntry("/v1/logs/{log}/entries", ["type": "agreement.revoked", "payload": ["id": id, "reason": reason]], node: node,
+                            format: output.format, done: "revoked as")
     }
 }
 

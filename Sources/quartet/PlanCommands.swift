@@ -152,13 +152,19 @@ struct RecordCommand: AsyncParsableCommand {
         subcommands: [RecordStatus.self, RecordReading.self, RecordEvidence.self])
 
     static func send(_ path: String, _ payload: [String: Any], node: NodeClientOptions, format: OutputFormat) async throws {
-        let (client, configuration) = try node.client()
-        let data = try await call(client, .POST, path, body: payload, configuration: configuration)
-        let receipt = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-        switch format {
-        case .json: printJSON(receipt)
-        case .text: print("recorded as \(receipt["log"] ?? "?")/\(receipt["index"] ?? "?")")
-        }
+        try await postEntry(path, payload, node: node, format: format, done: "recorded as")
+    }
+}
+
+/// POSTs `body` to the node's API and prints the receipt (`done` LOG/INDEX, or the JSON).
+/// `path` may name the node's own log as `{log}`.
+func postEntry(_ path: String, _ body: [String: Any], node: NodeClientOptions, format: OutputFormat, done: String) async throws {
+    let (client, configuration) = try node.client()
+    let data = try await call(client, .POST, path.replacingOccurrences(of: "{log}", with: configuration.log), body: body, configuration: configuration)
+    let receipt = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    switch format {
+    case .json: printJSON(receipt)
+    case .text: print("\(done) \(receipt["log"] ?? "?")/\(receipt["index"] ?? "?")")
     }
 }
 
