@@ -32,6 +32,7 @@ enum FlatJSON {
                 return ascii ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
             }
             var out: [String: Value] = [:]
+            out.reserveCapacity(8)
             skip()
             guard i < n, buffer[i] == UInt8(ascii: "{") else { return nil }
             i += 1

@@ -248,8 +248,8 @@ public struct StrategyView: Sendable {
             logs[log]!.actions[p.action]!.status = StatusState(payload: p, ref: ref)
         case .reading:
             let p = try FlatJSON.parse(payload).flatMap(FlatJSON.readingPayload) ?? Self.decoder.decode(ReadingPayload.self, from: Data(payload))
-            guard let period = Period(p.period) else { throw PlanError("reading period \"\(p.period)\" is not a period") }
             guard logs[log]!.measures[p.measure] != nil else { throw PlanError("reading of unknown measure \(p.measure)") }
+            guard let period = Period(p.period) else { throw PlanError("reading period \"\(p.period)\" is not a period") }
             let replaced = logs[log]!.measures[p.measure]!.readings[period].map { $0.replaced + 1 } ?? 0
             logs[log]!.measures[p.measure]!.readings[period] = ReadingState(payload: p, ref: ref, replaced: replaced)
             recomputeTotals(for: MeasureKey(log: log, measure: p.measure), year: period.year)
