@@ -98,6 +98,21 @@ public struct EntryHeader: Hashable, Sendable {
         return out
     }
 
+    /// Whether encoded header bytes carry the `public` classification, read straight from the
+    /// layout without decoding the rest (replication asks this of every entry it sends).
+    /// Malformed bytes count as not public.
+    public static func isPublic(encoded bytes: [UInt8]) -> Bool {
+        var offset = 1
+        guard bytes.count > offset else { return false }
+        offset += 1 + Int(bytes[offset]) + 16          // log, index, time
+        guard bytes.count > offset else { return false }
+        offset += 1 + Int(bytes[offset])               // type
+        guard bytes.count > offset else { return false }
+        let length = Int(bytes[offset])
+        guard length == 6, bytes.count >= offset + 7 else { return false }
+        return bytes[(offset + 1)...(offset + 6)].elementsEqual("public".utf8)
+    }
+
     /// Decodes a header, refusing anything that is not exactly what `encoded()` would produce.
     public init(decoding bytes: [UInt8]) throws(LedgerError) {
         var reader = ByteReader(bytes)

@@ -95,14 +95,14 @@ struct API {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: checkpoint.note)))
         }
         router.get("/v1/logs/{log}/entries") { request, context -> Response in
-            try await reader(request, context)
+            let identity = try await reader(request, context)
             let log = try findLog(try context.parameters.require("log"))
             let from = try Self.number(request, "from") ?? 0
             let limit = try Self.number(request, "limit") ?? 100
             guard (1...1000).contains(limit) else { throw HTTPError(.badRequest, message: "limit must be from 1 to 1000") }
             let size = try store.size(log)
             let entries = try store.entries(log, from: from, limit: Int(min(limit, size > from ? size - from : 0)))
-            return Self.json(["log": log.name, "from": from, "size": size, "entries": entries.map(entryJSON)])
+            return Self.json(["log": log.name, "from": from, "size": size, "entries": entries.map { entryJSON(disclosable($0, to: identity)) }])
         }
         router.get("/v1/logs/{log}/proofs/inclusion") { request, context -> Response in
             try await reader(request, context)
@@ -189,7 +189,7 @@ struct API {
             lines.append("# HELP quartet_alerts_total Replication alerts since start, by kind.")
             lines.append("# TYPE quartet_alerts_total counter")
             let totals = engine.alertTotals()
-            for kind in ["equivocation", "rejected", "protocol", "own-log-ahead"] {
+            for kind in ["equivocation", "rejected", "protocol", "own-log-ahead", "violation"] {
                 lines.append("quartet_alerts_total{kind=\"\(kind)\"} \(totals[kind] ?? 0)")
             }
             let totalsByKind = totals
@@ -324,6 +324,13 @@ struct API {
 
     static let maxBody = 16 << 20
 
+    /// Restricted payloads are shown through the API only to the operator of the log that holds
+    /// them (their own data); everyone else sees the stub.
+    func disclosable(_ entry: Entry, to identity: FederationIdentity) -> Entry {
+        guard entry.payload != nil, entry.header.classification != EntryHeader.publicClassification else { return entry }
+        return identity == .operator(entry.header.log) && entry.header.log == ownLog ? entry : entry.stub
+    }
+
     /// Checks appends before any is made: header fields, that the payload is a JSON object, and
     /// for the plan domain's types the payload's schema against the log as it will be when the
     /// earlier items of the same request are in (a batch may add an action and its measures).
@@ -341,10 +348,14 @@ struct API {
                 guard case .string(let text) = value else { throw HTTPError(.badRequest, message: "\(prefix)classification: expected a string") }
                 classification = text
             }
-            // Replication does not enforce agreements yet (issue 6): restricted data would reach
-            // every node, so none is accepted.
-            guard classification == EntryHeader.publicClassification else {
-                throw HTTPError(.badRequest, message: "\(prefix)classification: \"\(classification)\" is restricted data; it cannot be accepted until data-sharing agreements are enforced in replication (not built yet)")
+            // Restricted data only while an agreement in force covers its label here.
+            if classification != EntryHeader.publicClassification {
+                guard !policy.inForce(label: classification, holder: log, at: wallClockMillis()).isEmpty else {
+                    throw HTTPError(.badRequest, message: "\(prefix)classification: no data-sharing agreement in force covers \"\(classification)\" held by \(log); establish one first (quartet agreement establish)")
+                }
+                guard !PlanValidator.isPlanType(type), PolicyEntryType(rawValue: type) == nil else {
+                    throw HTTPError(.badRequest, message: "\(prefix)classification: \(type) entries are public; restricted data goes in its own entries (e.g. dataset.rows)")
+                }
             }
             guard let payload = fields["payload"], case .object = payload else { throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object") }
             if PlanValidator.isPlanType(type) {

@@ -93,7 +93,7 @@ public struct Node: Sendable {
                                                clientContext: clientContext, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
                                                onStored: onStored, onIngest: { log, entries, checkpoint in
                                                    view.absorbReplica(log: log, entries: entries, checkpoint: checkpoint)
-                                               })
+                                               }, policy: { view.policy })
             let log = configuration.log
             writer = try LogWriter(store: store, log: log, onCommit: { entries, checkpoint in
                 // The view sees the batch before its appends are acknowledged.

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import QuartetCrypto
 import QuartetLedger
+import QuartetPolicy
 import QuartetReplication
 import QuartetStore
 import QuartetTLS
@@ -40,12 +41,16 @@ final class ReplicationEngine: @unchecked Sendable {
     private let onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)?
     /// Given each durable replica batch before it is acknowledged or passed on (the view).
     private let onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)?
+    /// The data-sharing agreements as they stand (egress and ingress decide by them).
+    private let policy: @Sendable () -> Policy
 
     init(store: LedgerStore, federation: Federation, node: String, ownLog: String, clientContext: TLSContext,
          group: any EventLoopGroup, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
-         onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil) throws {
+         onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
+         policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) }) throws {
         self.onStored = onStored
         self.onIngest = onIngest
+        self.policy = policy
         self.store = store
         self.federation = federation
         self.me = node
@@ -177,6 +182,23 @@ final class ReplicationEngine: @unchecked Sendable {
                         throw StoreError(.invalidInput, "entry \(i) of the batch: \(error)")
                     }
                 }
+                // Ingress: a payload no agreement lets this node hold is kept as a stub only, and
+                // the sender is named in a violation.
+                if batch.entries.contains(where: { $0.payload != nil && !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
+                    let policy = self.policy()
+                    let now = wallClockMillis()
+                    var refused: [UInt64] = []
+                    for (i, entry) in entries.enumerated() where entry.payload != nil && entry.header.classification != EntryHeader.publicClassification {
+                        if policy.access(label: entry.header.classification, holder: batch.log, recipient: me, at: now).access != .full {
+                            entries[i] = entry.stub
+                            refused.append(entry.header.index)
+                        }
+                    }
+                    if !refused.isEmpty {
+                        record(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,
+                                                message: "\(peer) sent the payload of \(batch.log) entr\(refused.count == 1 ? "y" : "ies") \(refused.map(String.init).joined(separator: ", ")) that no agreement lets \(me) hold; kept the stub\(refused.count == 1 ? "" : "s") only"))
+                    }
+                }
                 try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint)
                 onIngest?(batch.log, entries, checkpoint)
                 logger.debug("stored batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "to": "\(batch.end)", "peer": "\(peer)"])
@@ -227,12 +249,32 @@ final class ReplicationEngine: @unchecked Sendable {
 
     private func send(_ message: Message, to peer: String) {
         guard let channel = channels[peer] else { return }
+        var message = message
+        if case .entries(let batch) = message { message = .entries(egress(batch, to: peer)) }
         let frame = message.frame()
         guard frame.count - 4 <= ProtocolLimits.maxFrame else {
             logger.error("a \(message.name) message of \(frame.count) bytes exceeds the frame limit; not sent", metadata: ["peer": "\(peer)"])
             return
         }
         channel.writeAndFlush(ByteBuffer(bytes: frame), promise: nil)
+    }
+
+    /// Egress: each restricted payload goes to `peer` only if the agreements of the log's holder
+    /// in force now give it full access; otherwise the entry travels as a stub. The same rule
+    /// holds when this node relays another node's log.
+    private func egress(_ batch: Batch, to peer: String) -> Batch {
+        guard batch.entries.contains(where: { $0.payload != nil && !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return batch }
+        let policy = self.policy()
+        let now = wallClockMillis()
+        var out = batch
+        for i in out.entries.indices where out.entries[i].payload != nil && !EntryHeader.isPublic(encoded: out.entries[i].headerBytes) {
+            guard let header = try? EntryHeader(decoding: out.entries[i].headerBytes),
+                  policy.access(label: header.classification, holder: batch.log, recipient: peer, at: now).access == .full else {
+                out.entries[i].payload = nil
+                continue
+            }
+        }
+        return out
     }
 
     private func record(_ alert: ReplicationAlert) {

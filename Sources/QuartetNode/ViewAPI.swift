@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import QuartetCrypto
 import QuartetLedger
 import QuartetPlan
 import QuartetStore
@@ -54,11 +55,11 @@ extension API {
             return Self.viewJSON(result)
         }
         router.get("/v1/view/figures/{id}/provenance") { request, context -> Response in
-            try await reader(request, context)
+            let identity = try await reader(request, context)
             let figure = try context.parameters.require("id")
             let refs: [EntryRef]
             do { refs = try queries(withHealth: false).provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
-            return Self.json(try provenance(figure: figure, refs: refs))
+            return Self.json(try provenance(figure: figure, refs: refs, identity: identity))
         }
         router.get("/") { request, context -> Response in
             let identity = try await reader(request, context)
@@ -118,7 +119,7 @@ extension API {
 
     /// The entries behind a figure, each with its inclusion proof against the latest checkpoint
     /// of its log, and those checkpoints (signed notes) so anyone can check them offline.
-    func provenance(figure: String, refs: [EntryRef]) throws -> [String: Any] {
+    func provenance(figure: String, refs: [EntryRef], identity: FederationIdentity) throws -> [String: Any] {
         var checkpoints: [String: String] = [:]
         var entries: [[String: Any]] = []
         let logs = Dictionary(uniqueKeysWithValues: try store.logs().map { ($0.name, $0) })
@@ -128,7 +129,7 @@ extension API {
             checkpoints[ref.log] = head.note
             guard let entry = try store.entries(log, from: ref.index, limit: 1).first else { continue }
             let proof = try store.inclusionProof(log, index: ref.index, size: head.checkpoint.size)
-            entries.append(["entry": entryJSON(entry), "inclusion": inclusionJSON(proof)])
+            entries.append(["entry": entryJSON(disclosable(entry, to: identity)), "inclusion": inclusionJSON(proof)])
         }
         return ["figure": figure, "entries": entries, "checkpoints": checkpoints]
     }

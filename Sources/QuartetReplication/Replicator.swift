@@ -60,6 +60,8 @@ public struct ReplicationAlert: Sendable, Equatable {
         case protocolViolation = "protocol"
         /// Someone holds more of this node's own log than this node does.
         case ownLogAhead = "own-log-ahead"
+        /// A peer sent a payload no agreement lets this node hold (kept as a stub only).
+        case violation
     }
 
     public var kind: Kind
@@ -308,11 +310,8 @@ public struct Replicator: Sendable {
         guard checkpoint.size == batch.end else {
             return penalize(peer, log: batch.log, "batch of \(batch.log) covers [\(batch.from), \(batch.end)) but its checkpoint has size \(checkpoint.size)")
         }
-        // Stubs (entries without their payload) belong to data-sharing agreements, which are not
-        // built: until then every replica holds every payload, and a relay cannot strip them.
-        if let stub = batch.entries.firstIndex(where: { $0.payload == nil }) {
-            return penalize(peer, log: batch.log, "batch of \(batch.log): entry \(batch.from + UInt64(stub)) arrived without its payload; stubs are not accepted yet")
-        }
+        // Entries may arrive as stubs (header only) where data-sharing agreements keep the payload
+        // from this node: the leaves, and so the checkpoint, verify all the same.
         noteSeen(batch.log, checkpoint)
         peers[peer]!.sizes[batch.log] = max(peers[peer]!.sizes[batch.log] ?? 0, checkpoint.size)
         let ourSize = heads[batch.log]?.size ?? 0

@@ -62,15 +62,12 @@ struct AppendCommand: AsyncParsableCommand {
     @OptionGroup var data: DataOptions
     @Option(help: "The log (default: the directory's only own log).") var log: String?
     @Option(help: "Entry type, e.g. progress.reading.") var type: String
-    @Option(help: "public (restricted labels are refused until agreements are enforced).") var classification = EntryHeader.publicClassification
+    @Option(help: "public, or the label of restricted data (replication then sends its payload only where an agreement in force allows).") var classification = EntryHeader.publicClassification
     @Option(help: "The operator submitting it.") var author = ""
     @Option(help: "A file holding the JSON object payload, or - for standard input.") var payload: String
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
-        guard classification == EntryHeader.publicClassification else {
-            throw CLIError("--classification \(classification): restricted data cannot be appended yet; replication does not enforce data-sharing agreements until issue 6 is built, so it would reach every node")
-        }
         let bytes: [UInt8]
         if payload == "-" {
             bytes = Array(FileHandle.standardInput.readDataToEndOfFile())

@@ -149,7 +149,7 @@ struct RecordCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record",
         abstract: "Record progress in a running node's own log: a status update, a measure reading or an evidence item.",
-        subcommands: [RecordStatus.self, RecordReading.self, RecordEvidence.self])
+        subcommands: [RecordStatus.self, RecordReading.self, RecordEvidence.self, RecordDataset.self])
 
     static func send(_ path: String, _ payload: [String: Any], node: NodeClientOptions, format: OutputFormat) async throws {
         try await postEntry(path, payload, node: node, format: format, done: "recorded as")
@@ -233,6 +233,26 @@ struct RecordEvidence: AsyncParsableCommand {
         if let summary { payload["summary"] = summary }
         if let date { payload["date"] = date }
         try await RecordCommand.send("/v1/record/evidence", payload, node: node, format: output.format)
+    }
+}
+
+struct RecordDataset: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dataset",
+        abstract: "Restricted data under a data-sharing agreement (a dataset.rows entry classified with the agreement's label).",
+        discussion: "Accepted only while an agreement in force at this node covers the label; replication sends the payload only to nodes the agreement gives full access.")
+    @Option(help: "The data label, e.g. heiw.workforce.headcount.") var label: String
+    @Option(help: "A file holding the rows as a JSON object, e.g. {\"dataset\": ..., \"period\": ..., \"rows\": [...]}.") var payload: String
+    @OptionGroup var node: NodeClientOptions
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        guard let data = FileManager.default.contents(atPath: payload),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw CLIError("--payload: \(payload) is not a readable JSON object")
+        }
+        try await postEntry("/v1/logs/{log}/entries", ["type": "dataset.rows", "classification": label, "payload": object], node: node,
+                            format: output.format, done: "recorded as")
     }
 }
 

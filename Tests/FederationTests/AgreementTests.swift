@@ -84,3 +84,83 @@ import Testing
         #expect(dashboard.body.contains("Data-sharing agreements") && dashboard.body.contains("HEIW-2024") && dashboard.body.contains("1 agreement entry ignored"))
     }
 }
+
+/// Restricted data under agreements with real processes: the payload reaches only nodes an
+/// agreement in force gives full access, directly or through relays; everywhere else the entry
+/// is a stub, and the bytes are not on disk.
+@Suite(.serialized) struct RestrictedDataTests {
+    /// Whether any file under `directory` contains `marker`.
+    func onDisk(_ marker: String, under directory: String) throws -> Bool {
+        let needle = Data(marker.utf8)
+        let enumerator = FileManager.default.enumerator(atPath: directory)
+        while let relative = enumerator?.nextObject() as? String {
+            let path = (directory as NSString).appendingPathComponent(relative)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                  let data = FileManager.default.contents(atPath: path) else { continue }
+            if data.range(of: needle) != nil { return true }
+        }
+        return false
+    }
+
+    @Test func aRestrictedRowGoesNowhereWithoutFullAccess() throws {
+        let federation = try LocalFederation()
+        try federation.start()
+        defer { federation.stop() }
+        let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
+        let walesToken = federation.path("wales", "operator_token")
+        let readerToken = (federation.demo["reader"] as! [String: Any])["token"] as! String
+        // HEIW's agreement: uk may have aggregates only, england nothing.
+        let note = federation.root.appendingPathComponent("heiw.note").path
+        let signed = try TestKit.quartet(["agreement", "sign", "--key", try #require(ownerKeys["HEIW"]), "--owner", "HEIW", "--id", "HEIW-2024",
+                                          "--holder", "wales", "--label", "heiw.workforce.headcount", "--recipient", "uk=aggregate",
+                                          "--recipient", "england=none", "--purpose", "UK OT workforce planning",
+                                          "--valid-from", "2024-01-01T00:00:00Z", "--valid-until", "2028-01-01T00:00:00Z", "--min-cell-size", "5", "--out", note])
+        #expect(signed.status == 0, "\(signed)")
+        #expect(try TestKit.quartet(["agreement", "establish", note, "--config", federation.config("wales"), "--token", walesToken]).status == 0)
+
+        // A restricted row with a unique marker, recorded at wales.
+        let marker = "MARKER-\(UUID().uuidString)"
+        let rows = federation.root.appendingPathComponent("rows.json")
+        try JSONSerialization.data(withJSONObject: ["dataset": "ot-headcount-by-band-and-board", "period": "2025",
+                                                   "rows": [["band": "6", "board": "Cardiff and Vale", "count": 3, "note": marker]]]).write(to: rows)
+        let recorded = try TestKit.quartet(["record", "dataset", "--label", "heiw.workforce.headcount", "--payload", rows.path,
+                                            "--config", federation.config("wales"), "--token", walesToken, "--format", "json"])
+        #expect(recorded.status == 0, "\(recorded)")
+        let index = try #require((try JSONSerialization.jsonObject(with: Data(recorded.stdout.utf8)) as? [String: Any])?["index"] as? Int)
+        // A label no agreement here covers is refused.
+        let uncovered = try TestKit.quartet(["record", "dataset", "--label", "nhss.workforce.headcount", "--payload", rows.path,
+                                             "--config", federation.config("wales"), "--token", walesToken])
+        #expect(uncovered.status != 0 && uncovered.stderr.contains("no data-sharing agreement in force covers"), "\(uncovered)")
+        // Something public after it, so the log moves on.
+        try federation.append("wales", #"{"after":"the row"}"#)
+
+        let heads = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") >= index + 2 }
+        #expect(federation.size(heads, "wales") == index + 2)
+        // The bytes are at wales only.
+        #expect(try onDisk(marker, under: federation.path("wales", "data")), "the marker should be in wales's own data directory")
+        for node in ["uk", "england", "scotland", "northern-ireland"] {
+            #expect(try !onDisk(marker, under: federation.path(node, "data")), "the restricted row reached \(node)'s disk")
+        }
+        // Egress did it: wales (and every relay) sent stubs, so no node had to refuse a payload.
+        for node in ["uk", "england", "scotland", "northern-ireland"] {
+            let alerts = try federation.get(node, "/v1/alerts")["alerts"] as! [[String: Any]]
+            #expect(!alerts.contains { $0["kind"] as? String == "violation" }, "\(node): \(alerts)")
+        }
+        // Everyone else holds the stub, which verifies like any entry.
+        let atUK = try federation.get("uk", "/v1/logs/wales/entries?from=\(index)&limit=1")
+        let stub = try #require((atUK["entries"] as? [[String: Any]])?.first)
+        #expect(stub["payload"] is NSNull && stub["classification"] as? String == "heiw.workforce.headcount")
+        // Through wales's API: its operator sees the row, a reader the stub.
+        let asOperator = try federation.curl(["-H", "authorization: Bearer \(walesToken)", "\(federation.api("wales"))/v1/logs/wales/entries?from=\(index)&limit=1"])
+        #expect(asOperator.body.contains(marker))
+        let asReader = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("wales"))/v1/logs/wales/entries?from=\(index)&limit=1"])
+        #expect(asReader.status == 200 && !asReader.body.contains(marker))
+        // Every node still verifies the whole log offline from its bytes after stopping.
+        federation.stop()
+        for node in LocalFederation.all {
+            let verify = try TestKit.quartet(["verify", "--data", federation.path(node, "data")])
+            #expect(verify.status == 0, "\(node): \(verify.stdout) \(verify.stderr)")
+        }
+    }
+}

@@ -423,3 +423,43 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         #expect((catchUp["entries_per_second"] as? Double ?? 0) > 0 && (catchUp["uk_peak_rss_mb"] as? Double ?? 0) > 0)
     }
 }
+
+extension FederationTests {
+    /// A modified node sends uk a payload no agreement lets uk hold: uk keeps only the stub and
+    /// names the sender in a violation.
+    @Test func aPayloadSentWithoutAnAgreementIsKeptAsAStubAndReported() async throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk"])
+        defer { federation.stop() }
+        let ukPort = Int(federation.path("uk", "peer").split(separator: ":").last!)!
+        let peer = try await FakePeer(as: "england", to: "uk", port: ukPort, federation: federation)
+        peer.send(.hello(version: 1, node: "england", federation: "uk-ot-workforce"))
+        _ = try peer.wait { if case .heads = $0 { return true }; return false }
+        // England's real key signs a batch holding a restricted row, payload included.
+        let marker = "LEAK-\(UUID().uuidString)"
+        let englandData = DataDirectory(path: federation.path("england", "data"))
+        let signer = try NoteSigner(name: "quartet.ot-workforce.uk/england", key: try englandData.readSigningKey(log: "england"))
+        let row = try Entry(log: "england", index: 0, timeMillis: 5, type: "dataset.rows", classification: "nhse.workforce.headcount", author: "england",
+                            payload: Array(#"{"rows":[{"count":2,"note":"\#(marker)"}]}"#.utf8), salt: [UInt8](repeating: 7, count: 32))
+        let note = try signer.sign(Checkpoint(origin: "quartet.ot-workforce.uk/england", size: 1, root: row.leafHash, timeMillis: 5)).serialized
+        peer.send(.entries(Batch(log: "england", from: 0, note: note, entries: [WireEntry(row)])))
+
+        var alerts: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            alerts = try federation.get("uk", "/v1/alerts")["alerts"] as! [[String: Any]]
+            if alerts.contains(where: { $0["kind"] as? String == "violation" }) { break }
+            usleep(100_000)
+        }
+        let violation = try #require(alerts.first { $0["kind"] as? String == "violation" }, "\(alerts)")
+        #expect(violation["peer"] as? String == "england" && violation["log"] as? String == "england")
+        // The entry is held, as a stub: the log verifies and goes on.
+        #expect(federation.size(try federation.heads("uk"), "england") == 1)
+        let held = try #require((try federation.get("uk", "/v1/logs/england/entries")["entries"] as? [[String: Any]])?.first)
+        #expect(held["payload"] is NSNull)
+        federation.stop()
+        let data = try #require(FileManager.default.enumerator(atPath: federation.path("uk", "data"))).compactMap { $0 as? String }
+            .compactMap { FileManager.default.contents(atPath: (federation.path("uk", "data") as NSString).appendingPathComponent($0)) }
+        #expect(!data.contains { $0.range(of: Data(marker.utf8)) != nil }, "the payload reached uk's disk")
+    }
+}

@@ -98,10 +98,6 @@ func populatedDirectory(count: Int) throws -> URL {
         #expect(noDir.status == 1 && noDir.stderr.contains("no data directory"))
         let badType = try TestKit.quartet(["append", "--data", data, "--type", "Bad Type", "--payload", "-"], stdin: Array("{}".utf8))
         #expect(badType.status == 1 && badType.stderr.contains("type:"))
-        // Restricted data is refused until replication enforces agreements (issue 6).
-        let restricted = try TestKit.quartet(["append", "--data", data, "--type", "dataset.rows", "--classification", "heiw.workforce.headcount",
-                                              "--payload", "-"], stdin: Array("{}".utf8))
-        #expect(restricted.status == 1 && restricted.stderr.contains("restricted data cannot be appended yet"), "\(restricted)")
 
         // A missing, then an unreadable, signing key.
         let key = dir.appendingPathComponent("data/keys/wales.pem")
