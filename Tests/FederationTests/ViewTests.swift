@@ -56,11 +56,11 @@ import Testing
         let bad = try TestKit.quartet(["record", "reading", "--measure", "P2.A2.M1", "--period", "2025-Q9", "--value", "1",
                                        "--config", federation.config("england"), "--token", token(federation, operatorOf: "england")])
         #expect(bad.status != 0 && bad.stderr.contains("payload.period"), "\(bad)")
-        // Restricted data is refused until replication enforces agreements.
+        // Restricted data is refused without an agreement in force covering its label.
         let restricted = try federation.curl(["-H", "authorization: Bearer \(token(federation, operatorOf: "wales"))", "-H", "content-type: application/json", "-d",
                                               #"{"type":"dataset.rows","classification":"heiw.workforce.headcount","payload":{"rows":[]}}"#,
                                               "\(federation.api("wales"))/v1/logs/wales/entries"])
-        #expect(restricted.status == 400 && restricted.body.contains("restricted data"), "\(restricted)")
+        #expect(restricted.status == 400 && restricted.body.contains("no data-sharing agreement in force covers"), "\(restricted)")
         // A reader may not record.
         let asReader = try TestKit.quartet(["record", "status", "--action", "P1.A1", "--status", "done", "--config", federation.config("england"), "--token", readerToken])
         #expect(asReader.status != 0 && asReader.stderr.contains("403"), "\(asReader)")
