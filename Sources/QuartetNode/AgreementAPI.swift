@@ -15,12 +15,36 @@ extension API {
             let owners = federation.owners.keys.sorted().map { ["id": $0, "vkey": federation.owners[$0]!.vkey] }
             return Self.json(["node": node, "agreements": agreements, "ignored": ignored, "owners": owners])
         }
+        router.get("/v1/agreements/{id}/disclosures") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            let policy = view.policy
+            guard let state = policy.agreements[id] else {
+                try await reader(request, context)
+                throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node")
+            }
+            try await auditor(request, context, holder: state.agreement.holder)
+            let items = (policy.disclosures[id] ?? []).map { d -> [String: Any] in
+                ["log": d.log, "entries": d.entries, "recipient": d.recipient, "time": d.time,
+                 "record": ["log": d.recordLog, "index": d.recordIndex]]
+            }
+            return Self.json(["agreement": id, "owner": state.agreement.owner, "holder": state.agreement.holder, "disclosures": items])
+        }
         router.get("/v1/agreements/{id}") { request, context -> Response in
             try await reader(request, context)
             let id = try context.parameters.require("id")
             let policy = view.policy
             guard policy.agreements[id] != nil else { throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node") }
             return Self.json(Self.agreementJSON(policy, id, now: wallClockMillis()))
+        }
+    }
+
+    /// Disclosures are for auditors, and for the operator of the log that holds the data.
+    func auditor(_ request: Request, _ context: NodeRequestContext, holder: String) async throws {
+        let identity = try await reader(request, context)
+        switch identity {
+        case .auditor: return
+        case .operator(let log) where log == holder: return
+        default: throw HTTPError(.forbidden, message: "disclosures are for auditors (quartet://auditor/NAME or an auditor token) and the operator of \(holder); this is \(identity.uri)")
         }
     }
 

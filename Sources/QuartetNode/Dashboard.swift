@@ -107,7 +107,7 @@ struct Dashboard {
         if agreements.isEmpty {
             out += "<p class=muted>No countersigned agreement on the ledger.</p>"
         } else {
-            out += "<table class=matrix><thead><tr><th>Agreement</th><th>Data owner</th><th>Holder</th><th>Data</th><th>Recipients</th><th>Valid</th><th>State</th></tr></thead><tbody>"
+            out += "<table class=matrix><thead><tr><th>Agreement</th><th>Data owner</th><th>Holder</th><th>Data</th><th>Recipients</th><th>Valid</th><th>State</th><th>Disclosures</th></tr></thead><tbody>"
             for a in agreements {
                 let status = a["status"] as? String ?? "?"
                 let pill = status == "in-force" ? "ok" : (status == "pending" ? "stale" : "bad")
@@ -115,12 +115,14 @@ struct Dashboard {
                 out += "<tr><td class=mono>\(e(a["id"] as? String ?? ""))</td><td>\(e(a["owner"] as? String ?? ""))</td><td>\(e(ViewQueries.displayName(a["holder"] as? String ?? "")))</td>"
                 out += "<td class=mono>\(e((a["labels"] as? [String] ?? []).joined(separator: " ")))</td><td>\(e(recipients))</td>"
                 out += "<td class=small>\(e(String((a["valid_from"] as? String ?? "").prefix(10)))) to \(e(String((a["valid_until"] as? String ?? "").prefix(10))))</td>"
-                out += "<td><span class=\"pill \(pill)\">\(e(status))</span></td></tr>"
+                out += "<td><span class=\"pill \(pill)\">\(e(status))</span></td>"
+                let count = a["disclosures"] as? Int ?? 0
+                out += "<td class=small>\(count == 0 ? "none recorded" : "\(count), latest \(e(a["latest_disclosure"] as? String ?? ""))")</td></tr>"
             }
             out += "</tbody></table>"
         }
         if ignoredAgreements > 0 { out += "<p class=\"pill bad\">\(ignoredAgreements) agreement entr\(ignoredAgreements == 1 ? "y" : "ies") ignored (no valid countersignature, wrong holder, or repeated): see /v1/agreements</p>" }
-        out += "<p class=small>Restricted data flows under these agreements are not built yet (docs/agreements.md): every entry is public.</p></section>"
+        out += "<p class=small>Restricted data reaches a node only where an agreement in force gives it full access; elsewhere the entries are stubs. Disclosure records are in each sender's log; auditors read them at <code>/v1/agreements/{id}/disclosures</code>.</p></section>"
         // Alerts.
         out += "<section><h2>Alerts</h2>"
         if alerts.isEmpty {

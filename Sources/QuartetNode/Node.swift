@@ -87,13 +87,18 @@ public struct Node: Sendable {
         let order = [ukLog] + federation.members.map(\.log).filter { $0 != ukLog }
         let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, store: store, logger: logger)
         self.view = view
+        // Set once the writer exists: disclosures are recorded in the node's own log.
+        let recorder = DisclosureRecorder(logger: logger)
         do {
             try view.load(from: store)
             let engine = try ReplicationEngine(store: store, federation: federation, node: configuration.node, ownLog: configuration.log,
                                                clientContext: clientContext, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
                                                onStored: onStored, onIngest: { log, entries, checkpoint in
                                                    view.absorbReplica(log: log, entries: entries, checkpoint: checkpoint)
-                                               }, policy: { view.policy })
+                                               }, policy: { view.policy },
+                                               onDisclosed: { recipient, log, entries, agreement in
+                                                   recorder.record(recipient: recipient, log: log, entries: entries, agreement: agreement)
+                                               })
             let log = configuration.log
             writer = try LogWriter(store: store, log: log, onCommit: { entries, checkpoint in
                 // The view sees the batch before its appends are acknowledged.
@@ -101,6 +106,7 @@ public struct Node: Sendable {
                 engine.committed(entries, checkpoint: checkpoint, log: log)
             })
             self.engine = engine
+            recorder.writer.withLockedValue { $0 = writer }
         } catch {
             try? store.close()
             throw error
@@ -188,5 +194,29 @@ struct ReplicationService: Service {
         engine.start()
         try? await gracefulShutdown()
         await engine.stop()
+    }
+}
+
+/// Appends a `disclosure.recorded` entry to the node's own log for every restricted payload the
+/// node sends in full: the sender's signed, append-only record of where data went.
+final class DisclosureRecorder: Sendable {
+    let writer = NIOLockedValueBox<LogWriter?>(nil)
+    let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func record(recipient: String, log: String, entries: [UInt64], agreement: String) {
+        guard let writer = writer.withLockedValue({ $0 }) else { return }
+        let payload: [String: Any] = ["log": log, "entries": entries, "recipient": recipient, "agreement": agreement,
+                                      "time": iso8601(wallClockMillis())]
+        guard let bytes = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        let logger = self.logger
+        Task {
+            do {
+                _ = try await writer.append(AppendRequest(type: "disclosure.recorded", author: "node", payload: Array(bytes)))
+            } catch {
+                logger.error("cannot record a disclosure", metadata: ["recipient": "\(recipient)", "log": "\(log)", "agreement": "\(agreement)", "error": "\(error)"])
+            }
+        }
     }
 }

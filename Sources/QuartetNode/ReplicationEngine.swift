@@ -43,14 +43,18 @@ final class ReplicationEngine: @unchecked Sendable {
     private let onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)?
     /// The data-sharing agreements as they stand (egress and ingress decide by them).
     private let policy: @Sendable () -> Policy
+    /// Told of every restricted payload sent in full: (recipient, log, entry indices, agreement).
+    private let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ entries: [UInt64], _ agreement: String) -> Void
 
     init(store: LedgerStore, federation: Federation, node: String, ownLog: String, clientContext: TLSContext,
          group: any EventLoopGroup, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
-         policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) }) throws {
+         policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
+         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ entries: [UInt64], _ agreement: String) -> Void = { _, _, _, _ in }) throws {
         self.onStored = onStored
         self.onIngest = onIngest
         self.policy = policy
+        self.onDisclosed = onDisclosed
         self.store = store
         self.federation = federation
         self.me = node
@@ -267,13 +271,20 @@ final class ReplicationEngine: @unchecked Sendable {
         let policy = self.policy()
         let now = wallClockMillis()
         var out = batch
+        var disclosed: [String: [UInt64]] = [:]
         for i in out.entries.indices where out.entries[i].payload != nil && !EntryHeader.isPublic(encoded: out.entries[i].headerBytes) {
-            guard let header = try? EntryHeader(decoding: out.entries[i].headerBytes),
-                  policy.access(label: header.classification, holder: batch.log, recipient: peer, at: now).access == .full else {
+            guard let header = try? EntryHeader(decoding: out.entries[i].headerBytes) else {
                 out.entries[i].payload = nil
                 continue
             }
+            let decision = policy.access(label: header.classification, holder: batch.log, recipient: peer, at: now)
+            if decision.access == .full, let agreement = decision.agreement {
+                disclosed[agreement, default: []].append(header.index)
+            } else {
+                out.entries[i].payload = nil
+            }
         }
+        for (agreement, indices) in disclosed { onDisclosed(peer, batch.log, indices, agreement) }
         return out
     }
 

@@ -100,7 +100,7 @@ public final class ViewMaintainer: Sendable {
             let viewEntries = entries.map { entry in
                 ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes)
             }
-            for entry in entries where entry.header.type.hasPrefix("agreement.") {
+            for entry in entries where entry.header.type.hasPrefix("agreement.") || entry.header.type.hasPrefix("disclosure.") {
                 let h = entry.header
                 if case .ignored(let reason) = state.policy.apply(log: log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: entry.payload?.bytes) {
                     logger.warning("agreement entry ignored", metadata: ["log": "\(log)", "index": "\(h.index)", "reason": "\(reason)"])

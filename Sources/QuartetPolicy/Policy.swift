@@ -5,6 +5,22 @@ import QuartetLedger
 public enum PolicyEntryType: String, Sendable, CaseIterable {
     case established = "agreement.established"
     case revoked = "agreement.revoked"
+    /// A sender's record that it disclosed restricted payloads: `{"log", "entries", "recipient",
+    /// "agreement", "time"}`, appended to the sender's own log.
+    case disclosed = "disclosure.recorded"
+}
+
+/// One disclosure record: which entries of which log went to whom, under which agreement,
+/// when, and the entry that records it.
+public struct Disclosure: Sendable, Equatable {
+    public var log: String
+    public var entries: [UInt64]
+    public var recipient: String
+    public var agreement: String
+    public var time: String
+    /// The disclosure record itself: the sender's log and index.
+    public var recordLog: String
+    public var recordIndex: UInt64
 }
 
 /// An agreement as the ledger has it: where it was appended, whether the owner's
@@ -45,6 +61,8 @@ public struct Policy: Sendable {
     public private(set) var agreements: [String: AgreementState] = [:]
     /// Agreement entries left out, with why (newest last, at most 100).
     public private(set) var ignored: [(log: String, index: UInt64, reason: String)] = []
+    /// Disclosure records, by agreement id, oldest first.
+    public private(set) var disclosures: [String: [Disclosure]] = [:]
 
     public init(owners: [String: NoteVerifier]) { self.owners = owners }
 
@@ -61,6 +79,16 @@ public struct Policy: Sendable {
                 guard agreements[agreement.id] == nil else { return ignore(log, index, "agreement \(agreement.id) is already on the ledger") }
                 agreements[agreement.id] = AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil)
                 return .accepted(agreement.id)
+            case .disclosed:
+                guard let o = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+                      let source = o["log"] as? String, let entries = o["entries"] as? [Any], let recipient = o["recipient"] as? String,
+                      let agreement = o["agreement"] as? String, let time = o["time"] as? String else {
+                    return ignore(log, index, "disclosure record: expected {log, entries, recipient, agreement, time}")
+                }
+                let indices = entries.compactMap { ($0 as? NSNumber)?.uint64Value }
+                disclosures[agreement, default: []].append(Disclosure(log: source, entries: indices, recipient: recipient, agreement: agreement,
+                                                                      time: time, recordLog: log, recordIndex: index))
+                return .accepted(agreement)
             case .revoked:
                 let r = try Self.revocation(payload)
                 guard var state = agreements[r.id] else { return ignore(log, index, "revokes unknown agreement \(r.id)") }
@@ -84,6 +112,7 @@ public struct Policy: Sendable {
     /// What `recipient` may receive of an entry of `holder` classified `label` at `time`, and
     /// under which agreement. Public data goes to everyone; the holder holds its own data.
     public func access(label: String, holder: String, recipient: String, at time: UInt64) -> (access: Access, agreement: String?) {
+        guard !agreements.isEmpty || label == "public" || recipient == holder else { return (.none, nil) }
         if label == "public" || recipient == holder { return (.full, nil) }
         var best: (Access, String?) = (.none, nil)
         for state in agreements.values.sorted(by: { $0.agreement.id < $1.agreement.id })
@@ -116,6 +145,8 @@ public struct Policy: Sendable {
             guard let state = agreements[r.id] else { throw PolicyError("payload.id: no agreement \(r.id) on the ledger") }
             guard state.agreement.holder == log else { throw PolicyError("payload.id: agreement \(r.id) is held by \(state.agreement.holder); only it may revoke it") }
             guard state.revoked == nil else { throw PolicyError("payload.id: agreement \(r.id) is already revoked") }
+        case .disclosed:
+            throw PolicyError("type: disclosure records are written by the node itself when it discloses")
         case nil:
             return
         }

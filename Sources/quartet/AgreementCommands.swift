@@ -131,3 +131,37 @@ struct AgreementList: AsyncParsableCommand {
         }
     }
 }
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "For a data owner: every agreement of theirs and every disclosure of their data recorded on the ledger.",
+        discussion: "Needs an auditor's credentials (quartet://auditor/NAME or an auditor token), or the holder's operator.")
+    @Option(help: "The data owner, e.g. HEIW.") var owner: String
+    @OptionGroup var node: NodeClientOptions
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        let (client, configuration) = try node.client()
+        let listing = try JSONSerialization.jsonObject(with: try await call(client, .GET, "/v1/agreements", configuration: configuration)) as? [String: Any] ?? [:]
+        let mine = (listing["agreements"] as? [[String: Any]] ?? []).filter { $0["owner"] as? String == owner }
+        var report: [[String: Any]] = []
+        for agreement in mine {
+            let id = agreement["id"] as? String ?? ""
+            let data = try await call(client, .GET, "/v1/agreements/\(id)/disclosures", configuration: configuration)
+            let disclosures = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["disclosures"] as? [[String: Any]] ?? []
+            report.append(["agreement": agreement, "disclosures": disclosures])
+        }
+        if output.format == .json { printJSON(["owner": owner, "agreements": report]); return }
+        if report.isEmpty { print("no agreement of \(owner) on the ledger at \(configuration.node)") }
+        for item in report {
+            let a = item["agreement"] as! [String: Any]
+            let disclosures = item["disclosures"] as! [[String: Any]]
+            print("\(a["id"] ?? "?") (\(a["status"] ?? "?"), held by \(a["holder"] ?? "?")): \(disclosures.count) disclosure record\(disclosures.count == 1 ? "" : "s")")
+            for d in disclosures {
+                let entries = (d["entries"] as? [Any] ?? []).map { "\($0)" }.joined(separator: ",")
+                print("  \(d["time"] ?? "?")  \(d["log"] ?? "?")/\(entries) → \(d["recipient"] ?? "?")")
+            }
+        }
+    }
+}

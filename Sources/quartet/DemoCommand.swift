@@ -275,6 +275,20 @@ struct DemoCommand: AsyncParsableCommand {
                 _ = try await call(client, .POST, "/v1/logs/\(configuration.log)/entries",
                                    body: ["type": "agreement.established", "payload": ["note": note.serialized]], configuration: configuration)
                 agreements += 1
+                // A restricted dataset under it: OT headcount by band and board (simulated).
+                var random = DemoRandom(seed: UInt64(seed.owner.utf8.reduce(7) { $0 &* 31 &+ UInt64($1) }))
+                let boards = demoBoards[seed.holder] ?? ["all"]
+                var rows: [[String: Any]] = []
+                for board in boards {
+                    for band in ["5", "6", "7", "8a", "8b+"] {
+                        let scale = band == "8b+" ? 4 : (band == "8a" ? 12 : 40)
+                        rows.append(["board": board, "band": band, "count": Int(random.next() % UInt64(scale))])
+                    }
+                }
+                let dataset: [String: Any] = ["dataset": "ot-headcount-by-band-and-board", "period": "2025-03-31", "rows": rows,
+                                              "note": "simulated demo figures"]
+                _ = try await call(client, .POST, "/v1/logs/\(configuration.log)/entries",
+                                   body: ["type": "dataset.rows", "classification": seed.agreement.labels[0], "payload": dataset], configuration: configuration)
             }
             say("seeded \(name): \(imported.appended) plan entries (\(imported.plan.planID) plan), \(progress.count) progress entries for 2025, \(agreements) data-sharing agreement\(agreements == 1 ? "" : "s")")
         }
@@ -304,8 +318,9 @@ func say(_ text: String) {
 /// The agreements UK plan action P4.A5 names ("Data-sharing agreements established with HCPC,
 /// Skills for Care, NHS England, HEIW, NHS Scotland and HSCNI"), each held by the node of the
 /// owner's nation (HCPC's, UK-wide, by uk), over the plan period, sharing aggregates with the
-/// aggregator (HCPC's with the nations) and suppressing counts under 5. Labels, purpose and the
-/// minimum cell size are the demo's choices; the seed documents give none.
+/// aggregator (HCPC's with the nations; NHS Scotland's rows in full, so the demo shows a
+/// disclosure) and suppressing counts under 5. Labels, purpose, access and the minimum cell size
+/// are the demo's choices; the seed documents give none.
 let demoAgreements: [(owner: String, holder: String, agreement: Agreement)] = {
     let from = Timestamp.parse("2024-01-01T00:00:00Z")!, until = Timestamp.parse("2028-01-01T00:00:00Z")!
     let purpose = "UK occupational therapy workforce strategy: workforce planning (UK plan P4.A5)"
@@ -318,7 +333,17 @@ let demoAgreements: [(owner: String, holder: String, agreement: Agreement)] = {
         make("SKILLS-FOR-CARE", "england", "sfc.workforce.adult-social-care", ["uk": .aggregate]),
         make("NHS-ENGLAND", "england", "nhse.workforce.headcount", ["uk": .aggregate]),
         make("HEIW", "wales", "heiw.workforce.headcount", ["uk": .aggregate]),
-        make("NHS-SCOTLAND", "scotland", "nhss.workforce.headcount", ["uk": .aggregate]),
+        make("NHS-SCOTLAND", "scotland", "nhss.workforce.headcount", ["uk": .full]),
         make("HSCNI", "northern-ireland", "hscni.workforce.headcount", ["uk": .aggregate]),
     ]
 }()
+
+/// Where each holder's workforce data is broken down (health boards, trusts, regions).
+let demoBoards: [String: [String]] = [
+    "wales": ["Aneurin Bevan", "Betsi Cadwaladr", "Cardiff and Vale", "Cwm Taf Morgannwg", "Hywel Dda", "Powys", "Swansea Bay"],
+    "scotland": ["Ayrshire and Arran", "Borders", "Dumfries and Galloway", "Fife", "Forth Valley", "Grampian", "Greater Glasgow and Clyde",
+                 "Highland", "Lanarkshire", "Lothian", "Orkney", "Shetland", "Tayside", "Western Isles"],
+    "northern-ireland": ["Belfast", "Northern", "South Eastern", "Southern", "Western"],
+    "england": ["North East and Yorkshire", "North West", "Midlands", "East of England", "London", "South East", "South West"],
+    "uk": ["England", "Northern Ireland", "Scotland", "Wales"],
+]

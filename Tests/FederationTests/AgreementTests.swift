@@ -164,3 +164,53 @@ import Testing
         }
     }
 }
+
+extension RestrictedDataTests {
+    @Test func aFullAccessRecipientGetsThePayloadAndTheSenderRecordsTheDisclosure() throws {
+        let federation = try LocalFederation()
+        try federation.start()
+        defer { federation.stop() }
+        let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
+        let walesToken = federation.path("wales", "operator_token")
+        let readerToken = (federation.demo["reader"] as! [String: Any])["token"] as! String
+        let note = federation.root.appendingPathComponent("heiw.note").path
+        _ = try TestKit.quartet(["agreement", "sign", "--key", try #require(ownerKeys["HEIW"]), "--owner", "HEIW", "--id", "HEIW-2024",
+                                 "--holder", "wales", "--label", "heiw.workforce.headcount", "--recipient", "england=full", "--recipient", "uk=aggregate",
+                                 "--purpose", "test", "--valid-from", "2024-01-01T00:00:00Z", "--valid-until", "2028-01-01T00:00:00Z",
+                                 "--min-cell-size", "5", "--out", note])
+        #expect(try TestKit.quartet(["agreement", "establish", note, "--config", federation.config("wales"), "--token", walesToken]).status == 0)
+        let marker = "SHARED-\(UUID().uuidString)"
+        let rows = federation.root.appendingPathComponent("rows.json")
+        try JSONSerialization.data(withJSONObject: ["rows": [["band": "7", "count": 14, "note": marker]]]).write(to: rows)
+        let recorded = try TestKit.quartet(["record", "dataset", "--label", "heiw.workforce.headcount", "--payload", rows.path,
+                                            "--config", federation.config("wales"), "--token", walesToken, "--format", "json"])
+        let index = try #require((try JSONSerialization.jsonObject(with: Data(recorded.stdout.utf8)) as? [String: Any])?["index"] as? Int, "\(recorded)")
+
+        // The disclosure to england is recorded in wales's own log, which replicates like any public entry.
+        var disclosures: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && disclosures.isEmpty {
+            let answer = try federation.curl(["-H", "authorization: Bearer \(walesToken)", "\(federation.api("wales"))/v1/agreements/HEIW-2024/disclosures"])
+            disclosures = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])?["disclosures"] as? [[String: Any]] ?? []
+            if disclosures.isEmpty { usleep(200_000) }
+        }
+        #expect(disclosures.contains { $0["recipient"] as? String == "england" && ($0["entries"] as? [Int])?.contains(index) == true }, "\(disclosures)")
+        #expect(!disclosures.contains { $0["recipient"] as? String != "england" }, "only england may get it: \(disclosures)")
+        _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") > index + 1 }
+        #expect(try onDisk(marker, under: federation.path("england", "data")), "england has full access")
+        for node in ["uk", "scotland", "northern-ireland"] {
+            #expect(try !onDisk(marker, under: federation.path(node, "data")), "the row reached \(node)'s disk")
+        }
+        // Readers may not see disclosures; an auditor (by certificate) may, at any node.
+        let asReader = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("uk"))/v1/agreements/HEIW-2024/disclosures"])
+        #expect(asReader.status == 403, "\(asReader)")
+        let auditorDir = federation.root.appendingPathComponent("pki/auditors").path
+        let issued = try TestKit.quartet(["pki", "issue", "--ca", federation.root.appendingPathComponent("pki/ca").path, "--auditor", "heiw", "--out", auditorDir])
+        #expect(issued.status == 0, "\(issued)")
+        let asAuditor = try federation.curl(["--cert", "\(auditorDir)/auditor-heiw.pem", "--key", "\(auditorDir)/auditor-heiw.key",
+                                             "\(federation.api("uk"))/v1/agreements/HEIW-2024/disclosures"])
+        #expect(asAuditor.status == 200 && asAuditor.body.contains("england"), "\(asAuditor)")
+        let audit = try TestKit.quartet(["audit", "--owner", "HEIW", "--config", federation.config("wales"), "--token", walesToken])
+        #expect(audit.status == 0 && audit.stdout.contains("HEIW-2024") && audit.stdout.contains("→ england"), "\(audit)")
+    }
+}

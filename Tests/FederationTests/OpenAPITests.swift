@@ -43,6 +43,7 @@ import Yams
             "/v1/logs/{log}/proofs/consistency": "/v1/logs/uk/proofs/consistency?from=1",
             "/login": "/login?token=\(readerToken)",
             "/v1/agreements/{id}": "/v1/agreements/HCPC-2024",
+            "/v1/agreements/{id}/disclosures": "/v1/agreements/HCPC-2024/disclosures",
         ]
         let bodies: [String: String] = [
             "POST /v1/logs/{log}/entries": #"{"entries":[{"type":"progress.status","payload":{"action":"P1.A1","status":"on-track","as_of":"2025-03-31"}}]}"#,
@@ -80,6 +81,6 @@ import Yams
                 }
             }
         }
-        #expect(exercised == 24, "documented operations exercised: \(exercised)")
+        #expect(exercised == 25, "documented operations exercised: \(exercised)")
     }
 }
