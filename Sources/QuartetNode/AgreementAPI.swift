@@ -27,7 +27,10 @@ extension API {
                 ["log": d.log, "entries": d.entries, "recipient": d.recipient, "time": d.time,
                  "record": ["log": d.recordLog, "index": d.recordIndex]]
             }
-            return Self.json(["agreement": id, "owner": state.agreement.owner, "holder": state.agreement.holder, "disclosures": items])
+            let purges = (policy.purges[id] ?? []).map { p -> [String: Any] in
+                ["log": p.log, "entries": p.entries, "reason": p.reason, "time": p.time, "record": ["log": p.recordLog, "index": p.recordIndex]]
+            }
+            return Self.json(["agreement": id, "owner": state.agreement.owner, "holder": state.agreement.holder, "disclosures": items, "purges": purges])
         }
         router.get("/v1/agreements/{id}") { request, context -> Response in
             try await reader(request, context)

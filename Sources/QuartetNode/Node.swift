@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import QuartetCrypto
 import QuartetLedger
+import QuartetPolicy
 import QuartetStore
 import QuartetTLS
 import ServiceLifecycle
@@ -30,6 +31,7 @@ public struct Node: Sendable {
     let logger: Logger
     /// The combined strategy view, kept up to date as entries become durable.
     public let view: ViewMaintainer
+    let purger: Purger
 
     /// Loads everything the node needs and checks that it fits together, before listening.
     /// - Parameter onStored: told each time a replica batch is durable here (benchmarks).
@@ -106,7 +108,11 @@ public struct Node: Sendable {
                 engine.committed(entries, checkpoint: checkpoint, log: log)
             })
             self.engine = engine
-            recorder.writer.withLockedValue { $0 = writer }
+            let ownWriter = writer
+            recorder.writer.withLockedValue { $0 = ownWriter }
+            let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, logger: logger)
+            self.purger = purger
+            view.onAgreementEnded.withLockedValue { $0 = { id in purger.ended(id, reason: "revoked") } }
         } catch {
             try? store.close()
             throw error
@@ -151,7 +157,8 @@ public struct Node: Sendable {
             eventLoopGroupProvider: .shared(group),
             logger: logger)
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: peerListener), .init(service: ReplicationService(engine: engine)), .init(service: api)],
+            services: [.init(service: peerListener), .init(service: ReplicationService(engine: engine)), .init(service: PurgeService(purger: purger)),
+                       .init(service: api)],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
         logger.info("node starting", metadata: ["node": "\(configuration.node)", "data": "\(configuration.dataDirectory)"])
@@ -206,16 +213,90 @@ final class DisclosureRecorder: Sendable {
     init(logger: Logger) { self.logger = logger }
 
     func record(recipient: String, log: String, entries: [UInt64], agreement: String) {
+        append(type: PolicyEntryType.disclosed.rawValue, ["log": log, "entries": entries, "recipient": recipient, "agreement": agreement,
+                                                          "time": iso8601(wallClockMillis())])
+    }
+
+    /// Appends a record the node writes itself (disclosures, purges) to its own log.
+    func append(type: String, _ payload: [String: Any]) {
         guard let writer = writer.withLockedValue({ $0 }) else { return }
-        let payload: [String: Any] = ["log": log, "entries": entries, "recipient": recipient, "agreement": agreement,
-                                      "time": iso8601(wallClockMillis())]
         guard let bytes = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         let logger = self.logger
         Task {
             do {
-                _ = try await writer.append(AppendRequest(type: "disclosure.recorded", author: "node", payload: Array(bytes)))
+                _ = try await writer.append(AppendRequest(type: type, author: "node", payload: Array(bytes)))
             } catch {
-                logger.error("cannot record a disclosure", metadata: ["recipient": "\(recipient)", "log": "\(log)", "agreement": "\(agreement)", "error": "\(error)"])
+                logger.error("cannot record \(type)", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// Purges, at this node, the payloads it holds under agreements that ended (revoked or
+/// expired) unless another agreement in force still gives it full access: the stubs stay, so
+/// the logs still verify, and each purge is recorded in the node's own log (`purge.recorded`).
+final class Purger: Sendable {
+    let store: LedgerStore
+    let view: ViewMaintainer
+    let me: String
+    let ownLog: String
+    let recorder: DisclosureRecorder
+    let logger: Logger
+    private let handled = NIOLockedValueBox<Set<String>>([])
+
+    init(store: LedgerStore, view: ViewMaintainer, me: String, ownLog: String, recorder: DisclosureRecorder, logger: Logger) {
+        self.store = store
+        self.view = view
+        self.me = me
+        self.ownLog = ownLog
+        self.recorder = recorder
+        self.logger = logger
+    }
+
+    /// Purges for `id` once (off the caller's thread).
+    func ended(_ id: String, reason: String) {
+        guard handled.withLockedValue({ $0.insert(id).inserted }) else { return }
+        DispatchQueue.global().async { self.purge(id, reason: reason) }
+    }
+
+    /// Every agreement that has ended by now: revoked, or past its validity.
+    func checkEnded() {
+        let now = wallClockMillis()
+        for (id, state) in view.policy.agreements {
+            if state.revoked != nil { ended(id, reason: "revoked") }
+            else if now >= state.agreement.validUntil { ended(id, reason: "expired") }
+        }
+    }
+
+    private func purge(_ id: String, reason: String) {
+        let policy = view.policy
+        guard let state = policy.agreements[id], state.agreement.holder != ownLog else { return }
+        do {
+            guard let log = try store.logs().first(where: { $0.name == state.agreement.holder }) else { return }
+            let now = wallClockMillis()
+            let purged = try store.purge(log, labels: Set(state.agreement.labels)) { header in
+                policy.access(label: header.classification, holder: log.name, recipient: me, at: now).access == .full
+            }
+            guard !purged.isEmpty else { return }
+            logger.notice("purged payloads held under an agreement that ended", metadata: [
+                "agreement": "\(id)", "reason": "\(reason)", "log": "\(log.name)", "entries": "\(purged.count)"])
+            recorder.append(type: PolicyEntryType.purged.rawValue, ["log": log.name, "entries": purged, "agreement": id, "reason": reason,
+                                                                    "time": iso8601(now)])
+        } catch {
+            logger.error("cannot purge", metadata: ["agreement": "\(id)", "error": "\(error)"])
+        }
+    }
+}
+
+/// Checks every 30 s (and at start) for agreements that have ended, until shutdown.
+struct PurgeService: Service {
+    let purger: Purger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                purger.checkEnded()
+                try? await Task.sleep(for: .seconds(30))
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import QuartetLedger
 import QuartetPlan
 import QuartetPolicy
@@ -39,6 +40,8 @@ public final class ViewMaintainer: Sendable {
 
     /// Where missing entries are read from if a batch ever arrives ahead of the view.
     private let store: LedgerStore
+    /// Told when an agreement is revoked (after the fold; the purge runs elsewhere).
+    let onAgreementEnded = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
 
     init(ukLog: String, order: [String], owners: [String: NoteVerifier], store: LedgerStore, logger: Logger) {
         self.order = order
@@ -96,14 +99,21 @@ public final class ViewMaintainer: Sendable {
     /// Folds a durable batch of `log` and records the checkpoint it stands on.
     func absorb(log: String, entries: [Entry], checkpoint: Checkpoint?) {
         let started = ContinuousClock.now
+        var ended: [String] = []
+        defer { for id in ended { onAgreementEnded.withLockedValue { $0 }?(id) } }
         state.withLock { state in
             let viewEntries = entries.map { entry in
                 ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes)
             }
-            for entry in entries where entry.header.type.hasPrefix("agreement.") || entry.header.type.hasPrefix("disclosure.") {
+            for entry in entries where PolicyEntryType(rawValue: entry.header.type) != nil {
                 let h = entry.header
-                if case .ignored(let reason) = state.policy.apply(log: log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: entry.payload?.bytes) {
+                switch state.policy.apply(log: log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: entry.payload?.bytes) {
+                case .ignored(let reason):
                     logger.warning("agreement entry ignored", metadata: ["log": "\(log)", "index": "\(h.index)", "reason": "\(reason)"])
+                case .revoked(let id):
+                    ended.append(id)
+                default:
+                    break
                 }
             }
             do {

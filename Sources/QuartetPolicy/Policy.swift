@@ -8,6 +8,20 @@ public enum PolicyEntryType: String, Sendable, CaseIterable {
     /// A sender's record that it disclosed restricted payloads: `{"log", "entries", "recipient",
     /// "agreement", "time"}`, appended to the sender's own log.
     case disclosed = "disclosure.recorded"
+    /// A recipient's record that it dropped payloads it held under an agreement that ended:
+    /// `{"log", "entries", "agreement", "reason", "time"}`, appended to its own log.
+    case purged = "purge.recorded"
+}
+
+/// One purge record.
+public struct Purge: Sendable, Equatable {
+    public var log: String
+    public var entries: [UInt64]
+    public var agreement: String
+    public var reason: String
+    public var time: String
+    public var recordLog: String
+    public var recordIndex: UInt64
 }
 
 /// One disclosure record: which entries of which log went to whom, under which agreement,
@@ -63,6 +77,8 @@ public struct Policy: Sendable {
     public private(set) var ignored: [(log: String, index: UInt64, reason: String)] = []
     /// Disclosure records, by agreement id, oldest first.
     public private(set) var disclosures: [String: [Disclosure]] = [:]
+    /// Purge records, by agreement id, oldest first.
+    public private(set) var purges: [String: [Purge]] = [:]
 
     public init(owners: [String: NoteVerifier]) { self.owners = owners }
 
@@ -88,6 +104,15 @@ public struct Policy: Sendable {
                 let indices = entries.compactMap { ($0 as? NSNumber)?.uint64Value }
                 disclosures[agreement, default: []].append(Disclosure(log: source, entries: indices, recipient: recipient, agreement: agreement,
                                                                       time: time, recordLog: log, recordIndex: index))
+                return .accepted(agreement)
+            case .purged:
+                guard let o = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+                      let source = o["log"] as? String, let entries = o["entries"] as? [Any], let agreement = o["agreement"] as? String,
+                      let reason = o["reason"] as? String, let time = o["time"] as? String else {
+                    return ignore(log, index, "purge record: expected {log, entries, agreement, reason, time}")
+                }
+                purges[agreement, default: []].append(Purge(log: source, entries: entries.compactMap { ($0 as? NSNumber)?.uint64Value },
+                                                            agreement: agreement, reason: reason, time: time, recordLog: log, recordIndex: index))
                 return .accepted(agreement)
             case .revoked:
                 let r = try Self.revocation(payload)
@@ -145,8 +170,8 @@ public struct Policy: Sendable {
             guard let state = agreements[r.id] else { throw PolicyError("payload.id: no agreement \(r.id) on the ledger") }
             guard state.agreement.holder == log else { throw PolicyError("payload.id: agreement \(r.id) is held by \(state.agreement.holder); only it may revoke it") }
             guard state.revoked == nil else { throw PolicyError("payload.id: agreement \(r.id) is already revoked") }
-        case .disclosed:
-            throw PolicyError("type: disclosure records are written by the node itself when it discloses")
+        case .disclosed, .purged:
+            throw PolicyError("type: disclosure and purge records are written by the node itself")
         case nil:
             return
         }

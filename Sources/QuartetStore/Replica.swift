@@ -112,3 +112,40 @@ extension LedgerStore {
         return (consistency.fromRoot, consistency.proof, head.note)
     }
 }
+
+extension LedgerStore {
+    /// Drops the payloads (and salts) of entries of a replica log whose classification is one
+    /// of `labels` and that `keep` does not keep, leaving their headers — stubs that still
+    /// verify. Returns the indices purged. A node's own log is never purged.
+    public func purge(_ log: LogInfo, labels: Set<String>, keep: (EntryHeader) -> Bool) throws(StoreError) -> [UInt64] {
+        guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading") }
+        guard !log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; its payloads are never purged") }
+        do {
+            let purged = try pool.write { db -> [UInt64] in
+                // Overwrite the freed bytes rather than leave them in free pages.
+                try db.execute(sql: "PRAGMA secure_delete = ON")
+                let first = Schema.entryKey(logID: log.id, index: 0)
+                let last = Schema.entryKey(logID: log.id, index: (1 << Schema.indexBits) - 1)
+                var purged: [UInt64] = []
+                let rows = try Row.fetchAll(db, sql: "SELECT key, header FROM entries WHERE key BETWEEN ? AND ? AND payload IS NOT NULL", arguments: [first, last])
+                for row in rows {
+                    let header = try EntryHeader(decoding: Array(row["header"] as Data))
+                    guard labels.contains(header.classification), !keep(header) else { continue }
+                    try db.execute(sql: "UPDATE entries SET salt = NULL, payload = NULL WHERE key = ?", arguments: [row["key"] as Int64])
+                    purged.append(header.index)
+                }
+                return purged.sorted()
+            }
+            if !purged.isEmpty {
+                // Copy the pages into the database file and empty the WAL, so the old page
+                // images (payloads included) do not linger there.
+                try pool.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+            }
+            return purged
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.io, "cannot purge payloads of \(log.name)", cause: UnderlyingError("\(error)"))
+        }
+    }
+}

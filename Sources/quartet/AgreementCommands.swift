@@ -149,8 +149,9 @@ struct AuditCommand: AsyncParsableCommand {
         for agreement in mine {
             let id = agreement["id"] as? String ?? ""
             let data = try await call(client, .GET, "/v1/agreements/\(id)/disclosures", configuration: configuration)
-            let disclosures = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["disclosures"] as? [[String: Any]] ?? []
-            report.append(["agreement": agreement, "disclosures": disclosures])
+            let answer = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+            report.append(["agreement": agreement, "disclosures": answer["disclosures"] as? [[String: Any]] ?? [],
+                           "purges": answer["purges"] as? [[String: Any]] ?? []])
         }
         if output.format == .json { printJSON(["owner": owner, "agreements": report]); return }
         if report.isEmpty { print("no agreement of \(owner) on the ledger at \(configuration.node)") }
@@ -161,6 +162,11 @@ struct AuditCommand: AsyncParsableCommand {
             for d in disclosures {
                 let entries = (d["entries"] as? [Any] ?? []).map { "\($0)" }.joined(separator: ",")
                 print("  \(d["time"] ?? "?")  \(d["log"] ?? "?")/\(entries) → \(d["recipient"] ?? "?")")
+            }
+            for p in item["purges"] as? [[String: Any]] ?? [] {
+                let entries = (p["entries"] as? [Any] ?? []).map { "\($0)" }.joined(separator: ",")
+                let by = (p["record"] as? [String: Any])?["log"] ?? "?"
+                print("  \(p["time"] ?? "?")  purged by \(by): \(p["log"] ?? "?")/\(entries) (\(p["reason"] ?? "?"))")
             }
         }
     }

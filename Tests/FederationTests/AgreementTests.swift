@@ -212,5 +212,28 @@ extension RestrictedDataTests {
         #expect(asAuditor.status == 200 && asAuditor.body.contains("england"), "\(asAuditor)")
         let audit = try TestKit.quartet(["audit", "--owner", "HEIW", "--config", federation.config("wales"), "--token", walesToken])
         #expect(audit.status == 0 && audit.stdout.contains("HEIW-2024") && audit.stdout.contains("→ england"), "\(audit)")
+
+        // Revocation: england purges the row (the stub stays), records the purge, and nothing new flows.
+        let revoked = try TestKit.quartet(["agreement", "revoke", "--id", "HEIW-2024", "--reason", "consent withdrawn",
+                                           "--config", federation.config("wales"), "--token", walesToken])
+        #expect(revoked.status == 0, "\(revoked)")
+        var purges: [[String: Any]] = []
+        let purgeDeadline = Date().addingTimeInterval(30)
+        while Date() < purgeDeadline && purges.isEmpty {
+            let answer = try federation.curl(["-H", "authorization: Bearer \(walesToken)", "\(federation.api("wales"))/v1/agreements/HEIW-2024/disclosures"])
+            purges = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])?["purges"] as? [[String: Any]] ?? []
+            if purges.isEmpty { usleep(200_000) }
+        }
+        #expect(purges.contains { ($0["record"] as? [String: Any])?["log"] as? String == "england" && ($0["entries"] as? [Int])?.contains(index) == true }, "\(purges)")
+        let atEngland = try federation.get("england", "/v1/logs/wales/entries?from=\(index)&limit=1")
+        #expect((atEngland["entries"] as? [[String: Any]])?.first?["payload"] is NSNull)
+        #expect(try !onDisk(marker, under: federation.path("england", "data")), "england's disk still holds the purged row")
+        let later = "LATER-\(UUID().uuidString)"
+        try JSONSerialization.data(withJSONObject: ["rows": [["count": 9, "note": later]]]).write(to: rows)
+        let refused = try TestKit.quartet(["record", "dataset", "--label", "heiw.workforce.headcount", "--payload", rows.path,
+                                           "--config", federation.config("wales"), "--token", walesToken])
+        #expect(refused.status != 0 && refused.stderr.contains("no data-sharing agreement in force"), "\(refused)")
+        federation.stop()
+        #expect(try TestKit.quartet(["verify", "--data", federation.path("england", "data")]).status == 0)
     }
 }
