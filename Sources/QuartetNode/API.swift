@@ -325,9 +325,11 @@ struct API {
     static let maxBody = 16 << 20
 
     /// Restricted payloads are shown through the API only to the operator of the log that holds
-    /// them (their own data); everyone else sees the stub.
+    /// them (their own data); everyone else sees the stub. Published aggregates (suppressed
+    /// counts, meant for publication) are shown to any reader of a node that holds them.
     func disclosable(_ entry: Entry, to identity: FederationIdentity) -> Entry {
-        guard entry.payload != nil, entry.header.classification != EntryHeader.publicClassification else { return entry }
+        guard entry.payload != nil, entry.header.classification != EntryHeader.publicClassification,
+              entry.header.type != "dataset.aggregate" else { return entry }
         return identity == .operator(entry.header.log) && entry.header.log == ownLog ? entry : entry.stub
     }
 
@@ -375,6 +377,22 @@ struct API {
             let request = AppendRequest(type: type, classification: classification, author: author, payload: payload.encoded())
             do { try request.validate() } catch { throw HTTPError(.badRequest, message: prefix + error.message) }
             out.append(request)
+            // Restricted rows come with their published aggregate, right after them: the holder's
+            // counts with small cells suppressed, for recipients with aggregate access.
+            if type == "dataset.rows", classification != EntryHeader.publicClassification {
+                let agreements = policy.inForce(label: classification, holder: log, at: wallClockMillis())
+                let cell = agreements.map(\.agreement.minCellSize).max() ?? 1
+                let governing = agreements.first { $0.agreement.minCellSize == cell }?.agreement.id ?? ""
+                guard let rows = try? JSONSerialization.jsonObject(with: Data(payload.encoded())) as? [String: Any] else {
+                    throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object")
+                }
+                let aggregate: [String: Any]
+                do { aggregate = try DatasetAggregate.make(rows: rows, label: classification, minCellSize: cell, agreement: governing) } catch {
+                    throw HTTPError(.badRequest, message: prefix + error.message)
+                }
+                let bytes = try JSONSerialization.data(withJSONObject: aggregate, options: [.sortedKeys, .withoutEscapingSlashes])
+                out.append(AppendRequest(type: "dataset.aggregate", classification: classification, author: author, payload: Array(bytes)))
+            }
         }
         return out
     }

@@ -123,6 +123,28 @@ struct Dashboard {
         }
         if ignoredAgreements > 0 { out += "<p class=\"pill bad\">\(ignoredAgreements) agreement entr\(ignoredAgreements == 1 ? "y" : "ies") ignored (no valid countersignature, wrong holder, or repeated): see /v1/agreements</p>" }
         out += "<p class=small>Restricted data reaches a node only where an agreement in force gives it full access; elsewhere the entries are stubs. Disclosure records are in each sender's log; auditors read them at <code>/v1/agreements/{id}/disclosures</code>.</p></section>"
+        // Published aggregates of restricted datasets held here.
+        let aggregates = queries.aggregatesList()
+        if !aggregates.isEmpty {
+            out += "<section><h2>Published aggregates (restricted data, small counts suppressed)</h2><div class=charts>"
+            for a in aggregates.suffix(12) {
+                let rows = (a["rows"] as? [String: Any])?["labels"] as? [String] ?? []
+                let columns = (a["columns"] as? [String: Any])?["labels"] as? [String] ?? []
+                let cells = a["cells"] as? [[Any]] ?? []
+                let rowTotals = a["row_totals"] as? [Any] ?? []
+                func show(_ v: Any?) -> String { (v as? Int).map(String.init) ?? "<span title=suppressed>*</span>" }
+                out += "<figure class=chart><figcaption>\(e(a["dataset"] as? String ?? "dataset")) \(e(a["period"] as? String ?? "")) — \(e(ViewQueries.displayName(a["log"] as? String ?? ""))), \(e(a["label"] as? String ?? ""))</figcaption>"
+                out += "<table class=matrix><thead><tr><th></th>" + columns.map { "<th>\(e($0))</th>" }.joined() + "<th>total</th></tr></thead><tbody>"
+                for (r, label) in rows.enumerated() {
+                    out += "<tr><th>\(e(label))</th>"
+                    out += (r < cells.count ? cells[r] : []).map { "<td>\(show($0))</td>" }.joined()
+                    out += "<td><b>\(show(r < rowTotals.count ? rowTotals[r] : nil))</b></td></tr>"
+                }
+                let suppressed = a["suppressed"] as? [String: Any] ?? [:]
+                out += "</tbody></table><p class=small>* suppressed: \(suppressed["primary"] ?? 0) below the minimum cell size of \(a["min_cell_size"] ?? "?"), \(suppressed["secondary"] ?? 0) more so they cannot be recovered from totals · figure <code>\(e(a["figure"] as? String ?? ""))</code></p></figure>"
+            }
+            out += "</div></section>"
+        }
         // Alerts.
         out += "<section><h2>Alerts</h2>"
         if alerts.isEmpty {

@@ -275,7 +275,7 @@ final class Purger: Sendable {
             guard let log = try store.logs().first(where: { $0.name == state.agreement.holder }) else { return }
             let now = wallClockMillis()
             let purged = try store.purge(log, labels: Set(state.agreement.labels)) { header in
-                policy.access(label: header.classification, holder: log.name, recipient: me, at: now).access == .full
+                ReplicationEngine.allowed(policy.access(label: header.classification, holder: log.name, recipient: me, at: now).access, type: header.type)
             }
             guard !purged.isEmpty else { return }
             logger.notice("purged payloads held under an agreement that ended", metadata: [

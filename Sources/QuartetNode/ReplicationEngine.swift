@@ -193,7 +193,7 @@ final class ReplicationEngine: @unchecked Sendable {
                     let now = wallClockMillis()
                     var refused: [UInt64] = []
                     for (i, entry) in entries.enumerated() where entry.payload != nil && entry.header.classification != EntryHeader.publicClassification {
-                        if policy.access(label: entry.header.classification, holder: batch.log, recipient: me, at: now).access != .full {
+                        if !Self.allowed(policy.access(label: entry.header.classification, holder: batch.log, recipient: me, at: now).access, type: entry.header.type) {
                             entries[i] = entry.stub
                             refused.append(entry.header.index)
                         }
@@ -254,7 +254,10 @@ final class ReplicationEngine: @unchecked Sendable {
     private func send(_ message: Message, to peer: String) {
         guard let channel = channels[peer] else { return }
         var message = message
-        if case .entries(let batch) = message { message = .entries(egress(batch, to: peer)) }
+        if case .entries(let batch) = message {
+            guard let allowed = egress(batch, to: peer) else { return }
+            message = .entries(allowed)
+        }
         let frame = message.frame()
         guard frame.count - 4 <= ProtocolLimits.maxFrame else {
             logger.error("a \(message.name) message of \(frame.count) bytes exceeds the frame limit; not sent", metadata: ["peer": "\(peer)"])
@@ -264,12 +267,22 @@ final class ReplicationEngine: @unchecked Sendable {
     }
 
     /// Egress: each restricted payload goes to `peer` only if the agreements of the log's holder
-    /// in force now give it full access; otherwise the entry travels as a stub. The same rule
+    /// in force now give it full access (or aggregate access, for a published aggregate);
+    /// otherwise the entry travels as a stub. The same rule
     /// holds when this node relays another node's log.
-    private func egress(_ batch: Batch, to peer: String) -> Batch {
-        guard batch.entries.contains(where: { $0.payload != nil && !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return batch }
+    private func egress(_ batch: Batch, to peer: String) -> Batch? {
+        guard batch.entries.contains(where: { !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return batch }
         let policy = self.policy()
         let now = wallClockMillis()
+        // A relay holding only the stub of an entry the peer may have in full does not send it:
+        // the peer would keep the stub and never take the payload from the holder. It gets the
+        // batch from a node that holds the payload (the holder pushes every commit at once).
+        for wire in batch.entries where wire.payload == nil && !EntryHeader.isPublic(encoded: wire.headerBytes) {
+            if let header = try? EntryHeader(decoding: wire.headerBytes),
+               Self.allowed(policy.access(label: header.classification, holder: batch.log, recipient: peer, at: now).access, type: header.type) {
+                return nil
+            }
+        }
         var out = batch
         var disclosed: [String: [UInt64]] = [:]
         for i in out.entries.indices where out.entries[i].payload != nil && !EntryHeader.isPublic(encoded: out.entries[i].headerBytes) {
@@ -278,7 +291,7 @@ final class ReplicationEngine: @unchecked Sendable {
                 continue
             }
             let decision = policy.access(label: header.classification, holder: batch.log, recipient: peer, at: now)
-            if decision.access == .full, let agreement = decision.agreement {
+            if Self.allowed(decision.access, type: header.type), let agreement = decision.agreement {
                 disclosed[agreement, default: []].append(header.index)
             } else {
                 out.entries[i].payload = nil
@@ -286,6 +299,12 @@ final class ReplicationEngine: @unchecked Sendable {
         }
         for (agreement, indices) in disclosed { onDisclosed(peer, batch.log, indices, agreement) }
         return out
+    }
+
+    /// Full access lets every entry of the label through; aggregate access only the published
+    /// aggregates (`dataset.aggregate`), never the rows.
+    static func allowed(_ access: Access, type: String) -> Bool {
+        access == .full || (access == .aggregate && type == "dataset.aggregate")
     }
 
     private func record(_ alert: ReplicationAlert) {

@@ -24,6 +24,10 @@ extension API {
             if Self.wantsCSV(request) { return Self.csv(q.csv(.totals), name: "totals") }
             return Self.viewJSON(["node": node, "totals": q.totalsList()])
         }
+        router.get("/v1/view/aggregates") { request, context -> Response in
+            try await reader(request, context)
+            return Self.viewJSON(["node": node, "aggregates": queries(withHealth: false).aggregatesList()])
+        }
         router.get("/v1/view/priorities/{id}") { request, context -> Response in
             try await reader(request, context)
             let id = try context.parameters.require("id")

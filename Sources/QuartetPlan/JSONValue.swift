@@ -48,6 +48,19 @@ public enum JSONValue: Sendable, Equatable, Codable {
         return Array((try? encoder.encode(self)) ?? Data("null".utf8))
     }
 
+    /// The value as native Swift values (`[String: Any]`, `[Any]`, `String`, `Int` for whole
+    /// numbers, `Double`, `Bool`, `NSNull`), for the JSON writers.
+    public var native: Any {
+        switch self {
+        case .null: return NSNull()
+        case .bool(let b): return b
+        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? Int(d) as Any : d as Any
+        case .string(let s): return s
+        case .array(let a): return a.map(\.native)
+        case .object(let o): return o.mapValues(\.native)
+        }
+    }
+
     /// What the value is, for error messages ("a string", "the number 3").
     var described: String {
         switch self {

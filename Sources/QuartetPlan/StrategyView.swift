@@ -98,6 +98,8 @@ public struct LogView: Sendable {
     public var unreadableSamples: [(index: UInt64, reason: String)] = []
     /// Entries of types the view does not use.
     public var otherEntries: UInt64 = 0
+    /// Published aggregates of restricted datasets (`dataset.aggregate`) held here, by index.
+    public var aggregates: [UInt64: JSONValue] = [:]
 }
 
 /// A UK total of one comparable count measure for a year or a quarter (years against the
@@ -176,6 +178,9 @@ public struct StrategyView: Sendable {
         version &+= 1
         guard let type = PlanEntryType(rawValue: entry.type) else {
             logs[entry.log]!.otherEntries += 1
+            if entry.type == "dataset.aggregate", let payload = entry.payload, let value = try? JSONValue.parse(payload) {
+                logs[entry.log]!.aggregates[entry.index] = value
+            }
             return
         }
         guard let payload = entry.payload else {

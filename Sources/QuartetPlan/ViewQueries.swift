@@ -51,6 +51,7 @@ public struct ViewQueries {
             "logs": order.map(logSummary),
             "priorities": view.priorities.keys.sorted(by: Self.idOrder).map(priority),
             "totals": totalsList(yearsOnly: true),
+            "aggregates": aggregatesList(),
         ]
     }
 
@@ -216,6 +217,19 @@ public struct ViewQueries {
         return out
     }
 
+    /// The published aggregates of restricted datasets held here (suppressed cells are null).
+    public func aggregatesList() -> [[String: Any]] {
+        order.flatMap { log -> [[String: Any]] in
+            (view.logs[log]?.aggregates ?? [:]).sorted { $0.key < $1.key }.map { index, value in
+                var out = value.native as? [String: Any] ?? [:]
+                out["figure"] = "aggregate:\(log):\(index)"
+                out["log"] = log
+                out["index"] = index
+                return out
+            }
+        }
+    }
+
     // MARK: Nation and measure
 
     public func nation(_ log: String) throws(PlanError) -> [String: Any] {
@@ -276,6 +290,11 @@ public struct ViewQueries {
         case ("priority", 2):
             guard let p = view.priorities[parts[1]] else { throw PlanError("figure \(figure): no priority \(parts[1])") }
             return [p.ref]
+        case ("aggregate", 3):
+            guard let index = UInt64(parts[2]), view.logs[parts[1]]?.aggregates[index] != nil else {
+                throw PlanError("figure \(figure): no published aggregate at \(parts[1])/\(parts[2])")
+            }
+            return [EntryRef(log: parts[1], index: index)]
         case ("cell", 3):
             guard view.priorities[parts[1]] != nil, let v = view.logs[parts[2]] else { throw PlanError("figure \(figure): no priority \(parts[1]) or no log \(parts[2])") }
             var refs: [EntryRef] = []

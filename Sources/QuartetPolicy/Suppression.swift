@@ -1,3 +1,5 @@
+import Foundation
+
 /// Small-cell suppression for published counts (statistical disclosure control).
 ///
 /// A table of counts is published with its row and column totals. Primary suppression hides
@@ -62,5 +64,44 @@ public enum Suppression {
             columnTotalHidden[c] ? nil : table.reduce(0) { $0 + ($1.indices.contains(c) ? $1[c] : 0) }
         }
         return Result(cells: cells, rowTotals: rowTotals, columnTotals: columnTotals, primary: primary, secondary: secondary)
+    }
+}
+
+/// Derives the published aggregate of a restricted dataset: the rows' `count`s cross-tabulated
+/// by their first two text fields (sorted by name; `note` is not a dimension) with small-cell
+/// and secondary suppression. The result is the payload of a `dataset.aggregate` entry.
+public enum DatasetAggregate {
+    public static func make(rows payload: [String: Any], label: String, minCellSize: Int, agreement: String) throws(PolicyError) -> [String: Any] {
+        guard let rows = payload["rows"] as? [[String: Any]], !rows.isEmpty else {
+            throw PolicyError("payload.rows: expected a non-empty array of objects, each with a whole-number count")
+        }
+        var dimensions: [String] = []
+        for (i, row) in rows.enumerated() {
+            guard let count = row["count"] as? Int, count >= 0 else { throw PolicyError("payload.rows[\(i)].count: expected a whole number of at least 0") }
+            _ = count
+            let keys = row.keys.filter { $0 != "count" && $0 != "note" && row[$0] is String }.sorted()
+            if i == 0 { dimensions = Array(keys.prefix(2)) }
+        }
+        let rowKey = dimensions.first, columnKey = dimensions.count > 1 ? dimensions[1] : nil
+        func value(_ row: [String: Any], _ key: String?) -> String { key.flatMap { row[$0] as? String } ?? "all" }
+        let rowLabels = Array(Set(rows.map { value($0, rowKey) })).sorted()
+        let columnLabels = Array(Set(rows.map { value($0, columnKey) })).sorted()
+        var table = Array(repeating: Array(repeating: 0, count: columnLabels.count), count: rowLabels.count)
+        for row in rows {
+            let r = rowLabels.firstIndex(of: value(row, rowKey))!
+            let c = columnLabels.firstIndex(of: value(row, columnKey))!
+            table[r][c] += row["count"] as! Int
+        }
+        let result = Suppression.suppress(table, minCellSize: minCellSize)
+        var out: [String: Any] = [
+            "label": label, "agreement": agreement, "min_cell_size": minCellSize,
+            "rows": ["name": rowKey ?? "all", "labels": rowLabels], "columns": ["name": columnKey ?? "all", "labels": columnLabels],
+            "cells": result.cells.map { $0.map { $0.map { $0 as Any } ?? NSNull() } },
+            "row_totals": result.rowTotals.map { $0.map { $0 as Any } ?? NSNull() },
+            "column_totals": result.columnTotals.map { $0.map { $0 as Any } ?? NSNull() },
+            "suppressed": ["primary": result.primary, "secondary": result.secondary],
+        ]
+        for key in ["dataset", "period"] { if let v = payload[key] as? String { out[key] = v } }
+        return out
     }
 }

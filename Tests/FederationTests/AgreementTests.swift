@@ -135,13 +135,27 @@ import Testing
         // Something public after it, so the log moves on.
         try federation.append("wales", #"{"after":"the row"}"#)
 
-        let heads = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") >= index + 2 }
-        #expect(federation.size(heads, "wales") == index + 2)
+        let heads = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") >= index + 3 }
+        #expect(federation.size(heads, "wales") >= index + 3, "the row, its aggregate, the public entry (and disclosure records)")
         // The bytes are at wales only.
         #expect(try onDisk(marker, under: federation.path("wales", "data")), "the marker should be in wales's own data directory")
         for node in ["uk", "england", "scotland", "northern-ireland"] {
             #expect(try !onDisk(marker, under: federation.path(node, "data")), "the restricted row reached \(node)'s disk")
         }
+        // uk has aggregate access: it holds the published aggregate, the single small count suppressed.
+        var aggregates: [[String: Any]] = []
+        let aggregateDeadline = Date().addingTimeInterval(15)
+        while Date() < aggregateDeadline && aggregates.isEmpty {
+            aggregates = try federation.get("uk", "/v1/view/aggregates")["aggregates"] as? [[String: Any]] ?? []
+            if aggregates.isEmpty { usleep(100_000) }
+        }
+        let aggregate = try #require(aggregates.first { $0["log"] as? String == "wales" }, "\(aggregates)")
+        #expect(aggregate["label"] as? String == "heiw.workforce.headcount" && aggregate["min_cell_size"] as? Int == 5)
+        #expect((aggregate["cells"] as? [[Any]])?.first?.first is NSNull, "the count of 3 must be suppressed: \(aggregate)")
+        #expect((aggregate["row_totals"] as? [Any])?.first is NSNull, "a lone suppressed cell hides its total too")
+        #expect(((aggregate["rows"] as? [String: Any])?["name"] as? String) == "band")
+        // england (no access) has neither the rows nor the aggregate.
+        #expect((try federation.get("england", "/v1/view/aggregates")["aggregates"] as? [Any])?.isEmpty == true)
         // Egress did it: wales (and every relay) sent stubs, so no node had to refuse a payload.
         for node in ["uk", "england", "scotland", "northern-ireland"] {
             let alerts = try federation.get(node, "/v1/alerts")["alerts"] as! [[String: Any]]
@@ -195,7 +209,8 @@ extension RestrictedDataTests {
             if disclosures.isEmpty { usleep(200_000) }
         }
         #expect(disclosures.contains { $0["recipient"] as? String == "england" && ($0["entries"] as? [Int])?.contains(index) == true }, "\(disclosures)")
-        #expect(!disclosures.contains { $0["recipient"] as? String != "england" }, "only england may get it: \(disclosures)")
+        #expect(!disclosures.contains { $0["recipient"] as? String != "england" && ($0["entries"] as? [Int])?.contains(index) == true },
+                "only england may get the rows: \(disclosures)")
         _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") > index + 1 }
         #expect(try onDisk(marker, under: federation.path("england", "data")), "england has full access")
         for node in ["uk", "scotland", "northern-ireland"] {

@@ -81,6 +81,6 @@ import Yams
                 }
             }
         }
-        #expect(exercised == 25, "documented operations exercised: \(exercised)")
+        #expect(exercised == 26, "documented operations exercised: \(exercised)")
     }
 }
