@@ -24,7 +24,7 @@ extension API {
             }
             try await auditor(request, context, holder: state.agreement.holder)
             let items = (policy.disclosures[id] ?? []).map { d -> [String: Any] in
-                ["log": d.log, "entries": d.entries, "recipient": d.recipient, "time": d.time,
+                ["log": d.log, "ranges": d.ranges.map { [$0.lowerBound, $0.upperBound] }, "count": d.count, "access": d.access, "recipient": d.recipient, "time": d.time,
                  "record": ["log": d.recordLog, "index": d.recordIndex]]
             }
             let purges = (policy.purges[id] ?? []).map { p -> [String: Any] in

@@ -98,8 +98,8 @@ public struct Node: Sendable {
                                                onStored: onStored, onIngest: { log, entries, checkpoint in
                                                    view.absorbReplica(log: log, entries: entries, checkpoint: checkpoint)
                                                }, policy: { view.policy },
-                                               onDisclosed: { recipient, log, entries, agreement in
-                                                   recorder.record(recipient: recipient, log: log, entries: entries, agreement: agreement)
+                                               onDisclosed: { recipient, log, span, count, agreement, access in
+                                                   recorder.record(recipient: recipient, log: log, span: span, count: count, agreement: agreement, access: access)
                                                })
             let log = configuration.log
             writer = try LogWriter(store: store, log: log, onCommit: { entries, checkpoint in
@@ -212,9 +212,47 @@ final class DisclosureRecorder: Sendable {
 
     init(logger: Logger) { self.logger = logger }
 
-    func record(recipient: String, log: String, entries: [UInt64], agreement: String) {
-        append(type: PolicyEntryType.disclosed.rawValue, ["log": log, "entries": entries, "recipient": recipient, "agreement": agreement,
-                                                          "time": iso8601(wallClockMillis())])
+    /// Disclosures waiting to be recorded, by (recipient, log, agreement): gathered for up to a
+    /// second so that a stream of restricted entries costs one record a second, not one each.
+    /// Consecutive batches merge into one range.
+    private struct PendingDisclosure {
+        var recipient: String, log: String, agreement: String, access: Access
+        var ranges: [ClosedRange<UInt64>] = []
+        var count = 0
+        var first: UInt64
+    }
+    private let pending = NIOLockedValueBox<(items: [String: PendingDisclosure], scheduled: Bool)>(([:], false))
+
+    func record(recipient: String, log: String, span: ClosedRange<UInt64>, count: Int, agreement: String, access: Access) {
+        let schedule = pending.withLockedValue { state -> Bool in
+            let key = "\(recipient)\u{0}\(log)\u{0}\(agreement)\u{0}\(access.rawValue)"
+            var item = state.items[key] ?? PendingDisclosure(recipient: recipient, log: log, agreement: agreement, access: access, first: wallClockMillis())
+            if let last = item.ranges.last, span.lowerBound == last.upperBound + 1 {
+                item.ranges[item.ranges.count - 1] = last.lowerBound...span.upperBound
+            } else {
+                item.ranges.append(span)
+            }
+            item.count += count
+            state.items[key] = item
+            if state.scheduled { return false }
+            state.scheduled = true
+            return true
+        }
+        if schedule { DispatchQueue.global().asyncAfter(deadline: .now() + 1) { self.flush() } }
+    }
+
+    /// Records the gathered disclosures (one entry per recipient, log and agreement).
+    func flush() {
+        let items = pending.withLockedValue { state -> [PendingDisclosure] in
+            defer { state.items = [:]; state.scheduled = false }
+            return state.items.values.sorted { $0.first < $1.first }
+        }
+        for item in items {
+            append(type: PolicyEntryType.disclosed.rawValue, ["log": item.log, "ranges": item.ranges.map { [$0.lowerBound, $0.upperBound] },
+                                                              "count": item.count, "recipient": item.recipient, "agreement": item.agreement,
+                                                              "access": item.access.rawValue,
+                                                              "time": iso8601(item.first)])
+        }
     }
 
     /// Appends a record the node writes itself (disclosures, purges) to its own log.

@@ -44,13 +44,15 @@ final class ReplicationEngine: @unchecked Sendable {
     /// The data-sharing agreements as they stand (egress and ingress decide by them).
     private let policy: @Sendable () -> Policy
     /// Told of every restricted payload sent in full: (recipient, log, entry indices, agreement).
-    private let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ entries: [UInt64], _ agreement: String) -> Void
+    /// Told of every batch sent with restricted payloads in full: (recipient, log, the batch's
+    /// span, how many payloads, agreement).
+    private let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void
 
     init(store: LedgerStore, federation: Federation, node: String, ownLog: String, clientContext: TLSContext,
          group: any EventLoopGroup, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
-         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ entries: [UInt64], _ agreement: String) -> Void = { _, _, _, _ in }) throws {
+         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in }) throws {
         self.onStored = onStored
         self.onIngest = onIngest
         self.policy = policy
@@ -192,8 +194,11 @@ final class ReplicationEngine: @unchecked Sendable {
                     let policy = self.policy()
                     let now = wallClockMillis()
                     var refused: [UInt64] = []
+                    var decisions: [String: Access] = [:]
                     for (i, entry) in entries.enumerated() where entry.payload != nil && entry.header.classification != EntryHeader.publicClassification {
-                        if !Self.allowed(policy.access(label: entry.header.classification, holder: batch.log, recipient: me, at: now).access, type: entry.header.type) {
+                        let access = decisions[entry.header.classification] ?? policy.access(label: entry.header.classification, holder: batch.log, recipient: me, at: now).access
+                        decisions[entry.header.classification] = access
+                        if !Self.allowed(access, type: entry.header.type) {
                             entries[i] = entry.stub
                             refused.append(entry.header.index)
                         }
@@ -284,20 +289,27 @@ final class ReplicationEngine: @unchecked Sendable {
             }
         }
         var out = batch
-        var disclosed: [String: [UInt64]] = [:]
+        var disclosed: [String: (access: Access, indices: [UInt64])] = [:]
+        var decisions: [String: (access: Access, agreement: String?)] = [:]
         for i in out.entries.indices where out.entries[i].payload != nil && !EntryHeader.isPublic(encoded: out.entries[i].headerBytes) {
             guard let header = try? EntryHeader(decoding: out.entries[i].headerBytes) else {
                 out.entries[i].payload = nil
                 continue
             }
-            let decision = policy.access(label: header.classification, holder: batch.log, recipient: peer, at: now)
+            let decision = decisions[header.classification] ?? policy.access(label: header.classification, holder: batch.log, recipient: peer, at: now)
+            decisions[header.classification] = decision
             if Self.allowed(decision.access, type: header.type), let agreement = decision.agreement {
-                disclosed[agreement, default: []].append(header.index)
+                disclosed[agreement, default: (decision.access, [])].indices.append(header.index)
             } else {
                 out.entries[i].payload = nil
             }
         }
-        for (agreement, indices) in disclosed { onDisclosed(peer, batch.log, indices, agreement) }
+        for (agreement, item) in disclosed {
+            // The batch's span: within it every entry under the agreement's labels that this
+            // access lets through (all of them for full access, the aggregates for aggregate
+            // access) went in full.
+            onDisclosed(peer, batch.log, batch.from...(batch.end - 1), item.indices.count, agreement, item.access)
+        }
         return out
     }
 

@@ -5,8 +5,10 @@ import QuartetLedger
 public enum PolicyEntryType: String, Sendable, CaseIterable {
     case established = "agreement.established"
     case revoked = "agreement.revoked"
-    /// A sender's record that it disclosed restricted payloads: `{"log", "entries", "recipient",
-    /// "agreement", "time"}`, appended to the sender's own log.
+    /// A sender's record that it disclosed restricted payloads: `{"log", "ranges": [[from, to]],
+    /// "count", "recipient", "agreement", "access", "time"}` — every entry of the log within the
+    /// ranges classified under the agreement's labels (for `aggregate` access, every published
+    /// aggregate) went to the recipient in full — appended to the sender's own log.
     case disclosed = "disclosure.recorded"
     /// A recipient's record that it dropped payloads it held under an agreement that ended:
     /// `{"log", "entries", "agreement", "reason", "time"}`, appended to its own log.
@@ -24,11 +26,16 @@ public struct Purge: Sendable, Equatable {
     public var recordIndex: UInt64
 }
 
-/// One disclosure record: which entries of which log went to whom, under which agreement,
-/// when, and the entry that records it.
+/// One disclosure record: which entries of which log went to whom (every entry within the
+/// ranges classified under the agreement's labels), under which agreement, when, and the entry
+/// that records it.
 public struct Disclosure: Sendable, Equatable {
     public var log: String
-    public var entries: [UInt64]
+    public var ranges: [ClosedRange<UInt64>]
+    public var count: Int
+    /// `full`: every entry under the labels in the ranges; `aggregate`: the published aggregates.
+    public var access: String
+    public func covers(_ index: UInt64) -> Bool { ranges.contains { $0.contains(index) } }
     public var recipient: String
     public var agreement: String
     public var time: String
@@ -97,13 +104,17 @@ public struct Policy: Sendable {
                 return .accepted(agreement.id)
             case .disclosed:
                 guard let o = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
-                      let source = o["log"] as? String, let entries = o["entries"] as? [Any], let recipient = o["recipient"] as? String,
+                      let source = o["log"] as? String, let rawRanges = o["ranges"] as? [[Any]], let recipient = o["recipient"] as? String,
                       let agreement = o["agreement"] as? String, let time = o["time"] as? String else {
-                    return ignore(log, index, "disclosure record: expected {log, entries, recipient, agreement, time}")
+                    return ignore(log, index, "disclosure record: expected {log, ranges, count, recipient, agreement, time}")
                 }
-                let indices = entries.compactMap { ($0 as? NSNumber)?.uint64Value }
-                disclosures[agreement, default: []].append(Disclosure(log: source, entries: indices, recipient: recipient, agreement: agreement,
-                                                                      time: time, recordLog: log, recordIndex: index))
+                let ranges = rawRanges.compactMap { pair -> ClosedRange<UInt64>? in
+                    guard pair.count == 2, let a = (pair[0] as? NSNumber)?.uint64Value, let b = (pair[1] as? NSNumber)?.uint64Value, a <= b else { return nil }
+                    return a...b
+                }
+                disclosures[agreement, default: []].append(Disclosure(log: source, ranges: ranges, count: (o["count"] as? NSNumber)?.intValue ?? 0,
+                                                                      access: o["access"] as? String ?? "full",
+                                                                      recipient: recipient, agreement: agreement, time: time, recordLog: log, recordIndex: index))
                 return .accepted(agreement)
             case .purged:
                 guard let o = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
@@ -139,11 +150,15 @@ public struct Policy: Sendable {
     public func access(label: String, holder: String, recipient: String, at time: UInt64) -> (access: Access, agreement: String?) {
         guard !agreements.isEmpty || label == "public" || recipient == holder else { return (.none, nil) }
         if label == "public" || recipient == holder { return (.full, nil) }
+        // The widest access; among equals the agreement with the smallest id (no sorting: this
+        // runs for every restricted entry replicated).
         var best: (Access, String?) = (.none, nil)
-        for state in agreements.values.sorted(by: { $0.agreement.id < $1.agreement.id })
+        for state in agreements.values
         where state.agreement.holder == holder && state.agreement.labels.contains(label) && state.inForce(at: time) {
             let access = state.agreement.recipients[recipient] ?? .none
-            if access > best.0 { best = (access, state.agreement.id) }
+            if access > best.0 || (access == best.0 && access != .none && state.agreement.id < (best.1 ?? "")) {
+                best = (access, state.agreement.id)
+            }
         }
         return best
     }

@@ -160,8 +160,8 @@ struct AuditCommand: AsyncParsableCommand {
             let disclosures = item["disclosures"] as! [[String: Any]]
             print("\(a["id"] ?? "?") (\(a["status"] ?? "?"), held by \(a["holder"] ?? "?")): \(disclosures.count) disclosure record\(disclosures.count == 1 ? "" : "s")")
             for d in disclosures {
-                let entries = (d["entries"] as? [Any] ?? []).map { "\($0)" }.joined(separator: ",")
-                print("  \(d["time"] ?? "?")  \(d["log"] ?? "?")/\(entries) → \(d["recipient"] ?? "?")")
+                let ranges = (d["ranges"] as? [[Any]] ?? []).map { "\($0.first ?? "?")-\($0.last ?? "?")" }.joined(separator: ",")
+                print("  \(d["time"] ?? "?")  \(d["count"] ?? 0) entries of \(d["log"] ?? "?") in \(ranges) → \(d["recipient"] ?? "?")")
             }
             for p in item["purges"] as? [[String: Any]] ?? [] {
                 let entries = (p["entries"] as? [Any] ?? []).map { "\($0)" }.joined(separator: ",")

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import QuartetCrypto
 import QuartetLedger
 import QuartetNode
+import QuartetPolicy
 import QuartetStore
 #if canImport(Glibc)
 import Glibc
@@ -27,12 +28,32 @@ struct BenchReplication: AsyncParsableCommand {
     @Option(help: "Appends at wales in the latency run.") var appends: Int = 1000
     @Option(help: "Appends per second in the latency run.") var rate: Int = 100
     @Option(help: "Entries over the four nation logs in the catch-up run (0 skips it).") var catchupEntries: Int = 1_000_000
+    @Flag(help: "Also run both with half of the entries restricted under agreements (uk full access, the other nations none), and report the overhead.")
+    var restrictedHalf = false
 
     func run() async throws {
         guard appends > 0, rate > 0, catchupEntries >= 0 else { throw ValidationError("--appends and --rate must be positive") }
         var result: [String: Any] = ["benchmark": "replication", "cores": ProcessInfo.processInfo.activeProcessorCount, "nodes": 5]
-        result["propagation"] = try await latency()
-        if catchupEntries > 0 { result["catch_up"] = try await catchUp() }
+        let propagation = try await latency(restricted: false)
+        result["propagation"] = propagation
+        let catchUp = catchupEntries > 0 ? try await catchUp(restricted: false) : nil
+        if let catchUp { result["catch_up"] = catchUp }
+        if restrictedHalf {
+            // The same runs with every other entry restricted: egress and ingress decide per entry.
+            let restrictedPropagation = try await latency(restricted: true)
+            var policy: [String: Any] = ["restricted_fraction": 0.5, "propagation": restrictedPropagation]
+            let base = (propagation["latency_ms"] as! [String: Double]), with = (restrictedPropagation["latency_ms"] as! [String: Double])
+            policy["propagation_overhead"] = ["p50": ((with["p50"]! / base["p50"]! - 1) * 1000).rounded() / 1000,
+                                              "p99": ((with["p99"]! / base["p99"]! - 1) * 1000).rounded() / 1000]
+            if let catchUp {
+                let restrictedCatchUp = try await self.catchUp(restricted: true)
+                policy["catch_up"] = restrictedCatchUp
+                let rate = restrictedCatchUp["entries_per_second"] as! Double, baseRate = catchUp["entries_per_second"] as! Double
+                policy["catch_up_throughput_overhead"] = ((1 - rate / baseRate) * 1000).rounded() / 1000
+            }
+            policy["target"] = "overheads under 0.10"
+            result["policy"] = policy
+        }
         printJSON(result)
     }
 
@@ -45,7 +66,28 @@ struct BenchReplication: AsyncParsableCommand {
 
     // MARK: Propagation latency
 
-    func latency() async throws -> [String: Any] {
+    /// Signs and returns an `agreement.established` request for `holder`'s data under
+    /// `bench.restricted`: uk full access, the other nations none.
+    func benchAgreement(root: URL, holder: String) throws -> AppendRequest {
+        let owner = demoAgreements.first { $0.holder == holder }!.owner
+        let key = try Ed25519PrivateKey(pem: try String(contentsOf: root.appendingPathComponent("pki/owners/\(owner).pem"), encoding: .utf8))
+        var recipients: [String: Access] = [:]
+        for (name, _) in demoMembers where name != holder { recipients[name] = name == "uk" ? .full : Access.none }
+        let agreement = Agreement(id: "\(owner)-BENCH", owner: owner, holder: holder, labels: ["bench.restricted"], recipients: recipients,
+                                  purpose: "benchmark", validFrom: 0, validUntil: Timestamp.parse("2099-01-01T00:00:00Z")!, minCellSize: 5)
+        let note = try NoteSigner(name: owner, key: key).sign(text: agreement.text)
+        let payload = try JSONSerialization.data(withJSONObject: ["note": note.serialized])
+        return AppendRequest(type: "agreement.established", author: "bench", payload: Array(payload))
+    }
+
+    /// Entry `i`: every other one restricted when `restricted`.
+    func benchRequest(_ i: Int, restricted: Bool) -> AppendRequest {
+        restricted && i % 2 == 1
+            ? AppendRequest(type: "dataset.rows", classification: "bench.restricted", author: "bench", payload: benchPayload(i))
+            : AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i))
+    }
+
+    func latency(restricted: Bool) async throws -> [String: Any] {
         let root = try makeFederation()
         defer { try? FileManager.default.removeItem(at: root) }
         var quiet = Logger(label: "bench")
@@ -62,6 +104,7 @@ struct BenchReplication: AsyncParsableCommand {
         let tasks = try await runMesh(nodes)
         defer { for task in tasks { task.cancel() } }
         let wales = nodes["wales"]!
+        if restricted { _ = try await wales.append(try benchAgreement(root: root, holder: "wales")) }
         // Warm-up.
         for i in 0..<20 { _ = try await wales.append(AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i))) }
         try await Task.sleep(for: .milliseconds(300))
@@ -71,7 +114,7 @@ struct BenchReplication: AsyncParsableCommand {
         for i in 0..<appends {
             let slot = start + interval * i
             if ContinuousClock.now < slot { try await Task.sleep(until: slot, clock: .continuous) }
-            let receipt = try await wales.append(AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i)))
+            let receipt = try await wales.append(benchRequest(i, restricted: restricted))
             acknowledged.append((receipt.index, ContinuousClock.now))
         }
         let last = acknowledged.last!.index
@@ -101,7 +144,7 @@ struct BenchReplication: AsyncParsableCommand {
 
     // MARK: Catch-up
 
-    func catchUp() async throws -> [String: Any] {
+    func catchUp(restricted: Bool) async throws -> [String: Any] {
         let root = try makeFederation()
         defer { try? FileManager.default.removeItem(at: root) }
         let nations = demoMembers.map(\.id).filter { $0 != "uk" }
@@ -110,7 +153,8 @@ struct BenchReplication: AsyncParsableCommand {
         for nation in nations {
             let store = try LedgerStore.open(DataDirectory(path: root.appendingPathComponent("\(nation)/data").path), mode: .writer)
             let writer = try LogWriter(store: store, log: nation)
-            let requests = (0..<997).map { AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload($0)) }
+            if restricted { _ = try await writer.append(try benchAgreement(root: root, holder: nation)) }
+            let requests = (0..<998).map { benchRequest($0, restricted: restricted) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for w in 0..<64 {
                     group.addTask {
@@ -140,7 +184,7 @@ struct BenchReplication: AsyncParsableCommand {
             try process.run()
             processes[name] = process
         }
-        let total = perLog * nations.count
+        let total = (perLog + (restricted ? 1 : 0)) * nations.count
         func client(_ name: String) throws -> APIClient {
             let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
             return try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,

@@ -208,9 +208,11 @@ extension RestrictedDataTests {
             disclosures = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])?["disclosures"] as? [[String: Any]] ?? []
             if disclosures.isEmpty { usleep(200_000) }
         }
-        #expect(disclosures.contains { $0["recipient"] as? String == "england" && ($0["entries"] as? [Int])?.contains(index) == true }, "\(disclosures)")
-        #expect(!disclosures.contains { $0["recipient"] as? String != "england" && ($0["entries"] as? [Int])?.contains(index) == true },
-                "only england may get the rows: \(disclosures)")
+        func covers(_ d: [String: Any], _ i: Int) -> Bool { (d["ranges"] as? [[Int]] ?? []).contains { $0.count == 2 && $0[0] <= i && i <= $0[1] } }
+        #expect(disclosures.contains { $0["recipient"] as? String == "england" && $0["access"] as? String == "full" && covers($0, index) }, "\(disclosures)")
+        // uk (aggregate access) was sent the aggregate only; nobody else anything.
+        #expect(disclosures.allSatisfy { $0["recipient"] as? String == "england" || ($0["recipient"] as? String == "uk" && $0["access"] as? String == "aggregate") },
+                "\(disclosures)")
         _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") > index + 1 }
         #expect(try onDisk(marker, under: federation.path("england", "data")), "england has full access")
         for node in ["uk", "scotland", "northern-ireland"] {
