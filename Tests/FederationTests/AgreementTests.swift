@@ -254,3 +254,49 @@ extension RestrictedDataTests {
         #expect(try TestKit.quartet(["verify", "--data", federation.path("england", "data")]).status == 0)
     }
 }
+
+extension RestrictedDataTests {
+    @Test func whenAnAgreementExpiresTheFlowStopsAndRecipientsPurge() throws {
+        let federation = try LocalFederation()
+        try federation.start(["wales", "england"])
+        defer { federation.stop() }
+        let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
+        let walesToken = federation.path("wales", "operator_token")
+        // In force for the next few seconds only.
+        let formatter = ISO8601DateFormatter()
+        let until = formatter.string(from: Date().addingTimeInterval(6))
+        let note = federation.root.appendingPathComponent("short.note").path
+        let signed = try TestKit.quartet(["agreement", "sign", "--key", try #require(ownerKeys["HEIW"]), "--owner", "HEIW", "--id", "HEIW-SHORT",
+                                          "--holder", "wales", "--label", "heiw.workforce.headcount", "--recipient", "england=full",
+                                          "--purpose", "test", "--valid-from", "2024-01-01T00:00:00Z", "--valid-until", until,
+                                          "--min-cell-size", "5", "--out", note])
+        #expect(signed.status == 0, "\(signed)")
+        #expect(try TestKit.quartet(["agreement", "establish", note, "--config", federation.config("wales"), "--token", walesToken]).status == 0)
+        let marker = "EXPIRING-\(UUID().uuidString)"
+        let rows = federation.root.appendingPathComponent("rows.json")
+        try JSONSerialization.data(withJSONObject: ["rows": [["band": "5", "count": 21, "note": marker]]]).write(to: rows)
+        let recorded = try TestKit.quartet(["record", "dataset", "--label", "heiw.workforce.headcount", "--payload", rows.path,
+                                            "--config", federation.config("wales"), "--token", walesToken])
+        #expect(recorded.status == 0, "\(recorded)")
+        var arrived = false
+        for _ in 0..<50 where !arrived {
+            arrived = try onDisk(marker, under: federation.path("england", "data"))
+            if !arrived { usleep(100_000) }
+        }
+        #expect(arrived, "england has full access while the agreement is in force")
+        // Expired: new rows are refused at once, and england purges (checked every 30 s).
+        Thread.sleep(forTimeInterval: 7)
+        let late = try TestKit.quartet(["record", "dataset", "--label", "heiw.workforce.headcount", "--payload", rows.path,
+                                        "--config", federation.config("wales"), "--token", walesToken])
+        #expect(late.status != 0 && late.stderr.contains("no data-sharing agreement in force"), "\(late)")
+        var purged = false
+        let deadline = Date().addingTimeInterval(45)
+        while Date() < deadline && !purged {
+            purged = try !onDisk(marker, under: federation.path("england", "data"))
+            if !purged { usleep(500_000) }
+        }
+        #expect(purged, "england did not purge the row after the agreement expired")
+        let answer = try federation.curl(["-H", "authorization: Bearer \(walesToken)", "\(federation.api("wales"))/v1/agreements/HEIW-SHORT"])
+        #expect(answer.body.contains("\"status\":\"expired\""), "\(answer.body)")
+    }
+}
