@@ -47,7 +47,8 @@ import Testing
         #expect(refused.status == 1 && refused.stderr.contains("note"), "\(refused.stderr)")
         var bad = try #require(inclusion[3] as? [String: Any])
         var proof = try #require(bad["proof"] as? [String])
-        proof[0] = "A" + proof[0].dropFirst()
+        // Change the first base64 character (to one it is not, so the proof really changes).
+        proof[0] = (proof[0].first == "A" ? "B" : "A") + proof[0].dropFirst()
         bad["proof"] = proof
         let badProof = try TestKit.run(checker, [], stdin: Array(try JSONSerialization.data(withJSONObject: ["inclusion": [bad]])))
         #expect(badProof.status == 1 && badProof.stderr.contains("inclusion"), "\(badProof.stderr)")
