@@ -132,13 +132,13 @@ struct API {
                 guard object.count == 1 else { throw HTTPError(.badRequest, message: "a batch is {\"entries\": [...]} and nothing else") }
                 guard (1...1000).contains(items.count) else { throw HTTPError(.badRequest, message: "entries: expected 1 to 1,000 entries, got \(items.count)") }
                 let receipts = try await appendLock.withLock {
-                    try await appendAll(try Self.appendRequests(items.enumerated().map { ("entries[\($0.offset)].", $0.element) },
+                    try await writer.append(contentsOf: try Self.appendRequests(items.enumerated().map { ("entries[\($0.offset)].", $0.element) },
                                                                 author: identity.fileLabel, view: view, log: ownLog))
                 }
                 return Self.json(["log": ownLog, "entries": receipts.map(Self.receiptJSON)], status: .created)
             }
             let receipt = try await appendLock.withLock {
-                try await appendAll(try Self.appendRequests([("", .object(object))], author: identity.fileLabel, view: view, log: ownLog))[0]
+                try await writer.append(contentsOf: try Self.appendRequests([("", .object(object))], author: identity.fileLabel, view: view, log: ownLog))[0]
             }
             return Self.json(Self.receiptJSON(receipt), status: .created)
         }
@@ -152,7 +152,7 @@ struct API {
                 }
                 let item: JSONValue = .object(["type": .string(type.rawValue), "payload": payload])
                 let receipt = try await appendLock.withLock {
-                    try await appendAll(try Self.appendRequests([("", item)], author: identity.fileLabel, view: view, log: ownLog))[0]
+                    try await writer.append(contentsOf: try Self.appendRequests([("", item)], author: identity.fileLabel, view: view, log: ownLog))[0]
                 }
                 return Self.json(Self.receiptJSON(receipt), status: .created)
             }
@@ -395,11 +395,6 @@ struct API {
             }
         }
         return out
-    }
-
-    /// Appends in order (one group commit for a batch) and returns the receipts.
-    func appendAll(_ requests: [AppendRequest]) async throws -> [AppendReceipt] {
-        try await writer.append(contentsOf: requests)
     }
 
     static func receiptJSON(_ receipt: AppendReceipt) -> [String: Any] {

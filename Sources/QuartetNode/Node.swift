@@ -90,7 +90,7 @@ public struct Node: Sendable {
         let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, store: store, logger: logger)
         self.view = view
         // Set once the writer exists: disclosures are recorded in the node's own log.
-        let recorder = DisclosureRecorder(logger: logger)
+        let recorder = OwnLogRecorder(logger: logger)
         do {
             try view.load(from: store)
             let engine = try ReplicationEngine(store: store, federation: federation, node: configuration.node, ownLog: configuration.log,
@@ -204,9 +204,10 @@ struct ReplicationService: Service {
     }
 }
 
-/// Appends a `disclosure.recorded` entry to the node's own log for every restricted payload the
-/// node sends in full: the sender's signed, append-only record of where data went.
-final class DisclosureRecorder: Sendable {
+/// The records a node writes in its own log by itself: `disclosure.recorded` for the restricted
+/// payloads it sends in full (its signed, append-only record of where data went) and
+/// `purge.recorded` for the payloads it drops when agreements end.
+final class OwnLogRecorder: Sendable {
     let writer = NIOLockedValueBox<LogWriter?>(nil)
     let logger: Logger
 
@@ -278,11 +279,11 @@ final class Purger: Sendable {
     let view: ViewMaintainer
     let me: String
     let ownLog: String
-    let recorder: DisclosureRecorder
+    let recorder: OwnLogRecorder
     let logger: Logger
     private let handled = NIOLockedValueBox<Set<String>>([])
 
-    init(store: LedgerStore, view: ViewMaintainer, me: String, ownLog: String, recorder: DisclosureRecorder, logger: Logger) {
+    init(store: LedgerStore, view: ViewMaintainer, me: String, ownLog: String, recorder: OwnLogRecorder, logger: Logger) {
         self.store = store
         self.view = view
         self.me = me

@@ -148,7 +148,6 @@ public struct Policy: Sendable {
     /// What `recipient` may receive of an entry of `holder` classified `label` at `time`, and
     /// under which agreement. Public data goes to everyone; the holder holds its own data.
     public func access(label: String, holder: String, recipient: String, at time: UInt64) -> (access: Access, agreement: String?) {
-        guard !agreements.isEmpty || label == "public" || recipient == holder else { return (.none, nil) }
         if label == "public" || recipient == holder { return (.full, nil) }
         // The widest access; among equals the agreement with the smallest id (no sorting: this
         // runs for every restricted entry replicated).

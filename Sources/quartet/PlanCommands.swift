@@ -150,10 +150,6 @@ struct RecordCommand: AsyncParsableCommand {
         commandName: "record",
         abstract: "Record progress in a running node's own log: a status update, a measure reading or an evidence item.",
         subcommands: [RecordStatus.self, RecordReading.self, RecordEvidence.self, RecordDataset.self])
-
-    static func send(_ path: String, _ payload: [String: Any], node: NodeClientOptions, format: OutputFormat) async throws {
-        try await postEntry(path, payload, node: node, format: format, done: "recorded as")
-    }
 }
 
 /// POSTs `body` to the node's API and prints the receipt (`done` LOG/INDEX, or the JSON).
@@ -180,7 +176,7 @@ struct RecordStatus: AsyncParsableCommand {
     func run() async throws {
         var payload: [String: Any] = ["action": action, "status": status, "as_of": asOf ?? today()]
         if let note { payload["note"] = note }
-        try await RecordCommand.send("/v1/record/status", payload, node: node, format: output.format)
+        try await postEntry("/v1/record/status", payload, node: node, format: output.format, done: "recorded as")
     }
 }
 
@@ -213,7 +209,7 @@ struct RecordReading: AsyncParsableCommand {
         }
         if let text { payload["text"] = text }
         if let note { payload["note"] = note }
-        try await RecordCommand.send("/v1/record/reading", payload, node: node, format: output.format)
+        try await postEntry("/v1/record/reading", payload, node: node, format: output.format, done: "recorded as")
     }
 }
 
@@ -232,7 +228,7 @@ struct RecordEvidence: AsyncParsableCommand {
         var payload: [String: Any] = ["action": action, "kind": kind, "title": title, "link": link]
         if let summary { payload["summary"] = summary }
         if let date { payload["date"] = date }
-        try await RecordCommand.send("/v1/record/evidence", payload, node: node, format: output.format)
+        try await postEntry("/v1/record/evidence", payload, node: node, format: output.format, done: "recorded as")
     }
 }
 

@@ -2,6 +2,43 @@ import Foundation
 import QuartetTestKit
 import Testing
 
+/// Agreements and restricted data at a test federation, through the CLI as people use it.
+extension LocalFederation {
+    var readerToken: String { (demo["reader"] as! [String: Any])["token"] as! String }
+    func operatorToken(_ node: String) -> String { path(node, "operator_token") }
+
+    /// `quartet agreement sign` with the demo's key of `owner` (or `key`); the signed note's path.
+    func signAgreement(id: String, owner: String = "HEIW", holder: String = "wales", label: String = "heiw.workforce.headcount",
+                       recipients: [String], validUntil: String = "2028-01-01T00:00:00Z", key: String? = nil) throws -> String {
+        guard let ownerKey = key ?? (demo["owner_keys"] as? [String: String])?[owner] else { throw TestKitError("no demo key for \(owner)") }
+        let note = root.appendingPathComponent("\(id).note").path
+        let result = try TestKit.quartet(["agreement", "sign", "--key", ownerKey, "--owner", owner, "--id", id, "--holder", holder, "--label", label]
+                                         + recipients.flatMap { ["--recipient", $0] }
+                                         + ["--purpose", "UK OT workforce planning", "--valid-from", "2024-01-01T00:00:00Z",
+                                            "--valid-until", validUntil, "--min-cell-size", "5", "--out", note])
+        guard result.status == 0 else { throw TestKitError("agreement sign: \(result.stderr)") }
+        return note
+    }
+
+    /// `quartet agreement establish` at `node`, as its operator.
+    func establishAgreement(_ note: String, at node: String = "wales") throws -> TestKit.ProcessResult {
+        try TestKit.quartet(["agreement", "establish", note, "--config", config(node), "--token", operatorToken(node)])
+    }
+
+    /// `quartet record dataset` at `node`, as its operator, with JSON output.
+    func recordRows(_ payload: [String: Any], label: String = "heiw.workforce.headcount", at node: String = "wales") throws -> TestKit.ProcessResult {
+        let file = root.appendingPathComponent("rows-\(UUID().uuidString).json")
+        try JSONSerialization.data(withJSONObject: payload).write(to: file)
+        return try TestKit.quartet(["record", "dataset", "--label", label, "--payload", file.path, "--config", config(node),
+                                    "--token", operatorToken(node), "--format", "json"])
+    }
+
+    /// The index a `--format json` receipt names.
+    static func index(_ result: TestKit.ProcessResult) -> Int? {
+        (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["index"] as? Int
+    }
+}
+
 /// Data-sharing agreements on the ledger with real processes: countersigned by the data owner,
 /// established at the holder, honoured at the aggregator; without the owner's countersignature
 /// refused at append and, when a modified node appends one anyway, ignored where it arrives.
@@ -11,21 +48,12 @@ import Testing
         try federation.start(["uk", "wales"])
         defer { federation.stop() }
         let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
-        let walesToken = federation.path("wales", "operator_token")
-        let readerToken = (federation.demo["reader"] as! [String: Any])["token"] as! String
-        func sign(id: String, key: String, owner: String = "HEIW", holder: String = "wales") throws -> String {
-            let path = federation.root.appendingPathComponent("\(id).note").path
-            let result = try TestKit.quartet(["agreement", "sign", "--key", key, "--owner", owner, "--id", id, "--holder", holder,
-                                              "--label", "heiw.workforce.headcount", "--recipient", "uk=aggregate"]
-                                             + (holder == "england" ? [] : ["--recipient", "england=none"]) + [
-                                              "--purpose", "UK OT workforce planning", "--valid-from", "2024-01-01T00:00:00Z",
-                                              "--valid-until", "2028-01-01T00:00:00Z", "--min-cell-size", "5", "--out", path])
-            guard result.status == 0 else { throw TestKitError("sign: \(result.stderr)") }
-            return path
+        let walesToken = federation.operatorToken("wales")
+        let readerToken = federation.readerToken
+        func sign(id: String, key: String, holder: String = "wales") throws -> String {
+            try federation.signAgreement(id: id, holder: holder, recipients: ["uk=aggregate"] + (holder == "england" ? [] : ["england=none"]), key: key)
         }
-        func establish(_ note: String) throws -> TestKit.ProcessResult {
-            try TestKit.quartet(["agreement", "establish", note, "--config", federation.config("wales"), "--token", walesToken])
-        }
+        func establish(_ note: String) throws -> TestKit.ProcessResult { try federation.establishAgreement(note) }
 
         // Countersigned by HEIW's pinned key: on the ledger.
         let good = try sign(id: "HEIW-2024", key: try #require(ownerKeys["HEIW"]))
@@ -107,30 +135,21 @@ import Testing
         let federation = try LocalFederation()
         try federation.start()
         defer { federation.stop() }
-        let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
-        let walesToken = federation.path("wales", "operator_token")
-        let readerToken = (federation.demo["reader"] as! [String: Any])["token"] as! String
+        let walesToken = federation.operatorToken("wales")
+        let readerToken = federation.readerToken
         // HEIW's agreement: uk may have aggregates only, england nothing.
-        let note = federation.root.appendingPathComponent("heiw.note").path
-        let signed = try TestKit.quartet(["agreement", "sign", "--key", try #require(ownerKeys["HEIW"]), "--owner", "HEIW", "--id", "HEIW-2024",
-                                          "--holder", "wales", "--label", "heiw.workforce.headcount", "--recipient", "uk=aggregate",
-                                          "--recipient", "england=none", "--purpose", "UK OT workforce planning",
-                                          "--valid-from", "2024-01-01T00:00:00Z", "--valid-until", "2028-01-01T00:00:00Z", "--min-cell-size", "5", "--out", note])
-        #expect(signed.status == 0, "\(signed)")
-        #expect(try TestKit.quartet(["agreement", "establish", note, "--config", federation.config("wales"), "--token", walesToken]).status == 0)
+        let note = try federation.signAgreement(id: "HEIW-2024", recipients: ["uk=aggregate", "england=none"])
+        #expect(try federation.establishAgreement(note).status == 0)
 
         // A restricted row with a unique marker, recorded at wales.
         let marker = "MARKER-\(UUID().uuidString)"
-        let rows = federation.root.appendingPathComponent("rows.json")
-        try JSONSerialization.data(withJSONObject: ["dataset": "ot-headcount-by-band-and-board", "period": "2025",
-                                                   "rows": [["band": "6", "board": "Cardiff and Vale", "count": 3, "note": marker]]]).write(to: rows)
-        let recorded = try TestKit.quartet(["record", "dataset", "--label", "heiw.workforce.headcount", "--payload", rows.path,
-                                            "--config", federation.config("wales"), "--token", walesToken, "--format", "json"])
+        let rows: [String: Any] = ["dataset": "ot-headcount-by-band-and-board", "period": "2025",
+                                   "rows": [["band": "6", "board": "Cardiff and Vale", "count": 3, "note": marker]]]
+        let recorded = try federation.recordRows(rows)
         #expect(recorded.status == 0, "\(recorded)")
-        let index = try #require((try JSONSerialization.jsonObject(with: Data(recorded.stdout.utf8)) as? [String: Any])?["index"] as? Int)
+        let index = try #require(LocalFederation.index(recorded))
         // A label no agreement here covers is refused.
-        let uncovered = try TestKit.quartet(["record", "dataset", "--label", "nhss.workforce.headcount", "--payload", rows.path,
-                                             "--config", federation.config("wales"), "--token", walesToken])
+        let uncovered = try federation.recordRows(rows, label: "nhss.workforce.headcount")
         #expect(uncovered.status != 0 && uncovered.stderr.contains("no data-sharing agreement in force covers"), "\(uncovered)")
         // Something public after it, so the log moves on.
         try federation.append("wales", #"{"after":"the row"}"#)
@@ -184,21 +203,13 @@ extension RestrictedDataTests {
         let federation = try LocalFederation()
         try federation.start()
         defer { federation.stop() }
-        let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
-        let walesToken = federation.path("wales", "operator_token")
-        let readerToken = (federation.demo["reader"] as! [String: Any])["token"] as! String
-        let note = federation.root.appendingPathComponent("heiw.note").path
-        _ = try TestKit.quartet(["agreement", "sign", "--key", try #require(ownerKeys["HEIW"]), "--owner", "HEIW", "--id", "HEIW-2024",
-                                 "--holder", "wales", "--label", "heiw.workforce.headcount", "--recipient", "england=full", "--recipient", "uk=aggregate",
-                                 "--purpose", "test", "--valid-from", "2024-01-01T00:00:00Z", "--valid-until", "2028-01-01T00:00:00Z",
-                                 "--min-cell-size", "5", "--out", note])
-        #expect(try TestKit.quartet(["agreement", "establish", note, "--config", federation.config("wales"), "--token", walesToken]).status == 0)
+        let walesToken = federation.operatorToken("wales")
+        let readerToken = federation.readerToken
+        let note = try federation.signAgreement(id: "HEIW-2024", recipients: ["england=full", "uk=aggregate"])
+        #expect(try federation.establishAgreement(note).status == 0)
         let marker = "SHARED-\(UUID().uuidString)"
-        let rows = federation.root.appendingPathComponent("rows.json")
-        try JSONSerialization.data(withJSONObject: ["rows": [["band": "7", "count": 14, "note": marker]]]).write(to: rows)
-        let recorded = try TestKit.quartet(["record", "dataset", "--label", "heiw.workforce.headcount", "--payload", rows.path,
-                                            "--config", federation.config("wales"), "--token", walesToken, "--format", "json"])
-        let index = try #require((try JSONSerialization.jsonObject(with: Data(recorded.stdout.utf8)) as? [String: Any])?["index"] as? Int, "\(recorded)")
+        let recorded = try federation.recordRows(["rows": [["band": "7", "count": 14, "note": marker]]])
+        let index = try #require(LocalFederation.index(recorded), "\(recorded)")
 
         // The disclosure to england is recorded in wales's own log, which replicates like any public entry.
         var disclosures: [[String: Any]] = []
@@ -245,10 +256,7 @@ extension RestrictedDataTests {
         let atEngland = try federation.get("england", "/v1/logs/wales/entries?from=\(index)&limit=1")
         #expect((atEngland["entries"] as? [[String: Any]])?.first?["payload"] is NSNull)
         #expect(try !onDisk(marker, under: federation.path("england", "data")), "england's disk still holds the purged row")
-        let later = "LATER-\(UUID().uuidString)"
-        try JSONSerialization.data(withJSONObject: ["rows": [["count": 9, "note": later]]]).write(to: rows)
-        let refused = try TestKit.quartet(["record", "dataset", "--label", "heiw.workforce.headcount", "--payload", rows.path,
-                                           "--config", federation.config("wales"), "--token", walesToken])
+        let refused = try federation.recordRows(["rows": [["count": 9, "note": "LATER-\(UUID().uuidString)"]]])
         #expect(refused.status != 0 && refused.stderr.contains("no data-sharing agreement in force"), "\(refused)")
         federation.stop()
         #expect(try TestKit.quartet(["verify", "--data", federation.path("england", "data")]).status == 0)
@@ -260,23 +268,14 @@ extension RestrictedDataTests {
         let federation = try LocalFederation()
         try federation.start(["wales", "england"])
         defer { federation.stop() }
-        let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
-        let walesToken = federation.path("wales", "operator_token")
+        let walesToken = federation.operatorToken("wales")
         // In force for the next few seconds only.
-        let formatter = ISO8601DateFormatter()
-        let until = formatter.string(from: Date().addingTimeInterval(6))
-        let note = federation.root.appendingPathComponent("short.note").path
-        let signed = try TestKit.quartet(["agreement", "sign", "--key", try #require(ownerKeys["HEIW"]), "--owner", "HEIW", "--id", "HEIW-SHORT",
-                                          "--holder", "wales", "--label", "heiw.workforce.headcount", "--recipient", "england=full",
-                                          "--purpose", "test", "--valid-from", "2024-01-01T00:00:00Z", "--valid-until", until,
-                                          "--min-cell-size", "5", "--out", note])
-        #expect(signed.status == 0, "\(signed)")
-        #expect(try TestKit.quartet(["agreement", "establish", note, "--config", federation.config("wales"), "--token", walesToken]).status == 0)
+        let until = ISO8601DateFormatter().string(from: Date().addingTimeInterval(6))
+        let note = try federation.signAgreement(id: "HEIW-SHORT", recipients: ["england=full"], validUntil: until)
+        #expect(try federation.establishAgreement(note).status == 0)
         let marker = "EXPIRING-\(UUID().uuidString)"
-        let rows = federation.root.appendingPathComponent("rows.json")
-        try JSONSerialization.data(withJSONObject: ["rows": [["band": "5", "count": 21, "note": marker]]]).write(to: rows)
-        let recorded = try TestKit.quartet(["record", "dataset", "--label", "heiw.workforce.headcount", "--payload", rows.path,
-                                            "--config", federation.config("wales"), "--token", walesToken])
+        let rows: [String: Any] = ["rows": [["band": "5", "count": 21, "note": marker]]]
+        let recorded = try federation.recordRows(rows)
         #expect(recorded.status == 0, "\(recorded)")
         var arrived = false
         for _ in 0..<50 where !arrived {
@@ -286,8 +285,7 @@ extension RestrictedDataTests {
         #expect(arrived, "england has full access while the agreement is in force")
         // Expired: new rows are refused at once, and england purges (checked every 30 s).
         Thread.sleep(forTimeInterval: 7)
-        let late = try TestKit.quartet(["record", "dataset", "--label", "heiw.workforce.headcount", "--payload", rows.path,
-                                        "--config", federation.config("wales"), "--token", walesToken])
+        let late = try federation.recordRows(rows)
         #expect(late.status != 0 && late.stderr.contains("no data-sharing agreement in force"), "\(late)")
         var purged = false
         let deadline = Date().addingTimeInterval(45)

@@ -24,14 +24,9 @@ import Yams
         #expect(imported.status == 0, "\(imported)")
         let api = federation.api("uk")
         // An agreement at uk (HCPC's, UK-wide), countersigned with the demo's HCPC key.
-        let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
-        let note = federation.root.appendingPathComponent("hcpc.note").path
-        let signed = try TestKit.quartet(["agreement", "sign", "--key", try #require(ownerKeys["HCPC"]), "--owner", "HCPC", "--id", "HCPC-2024",
-                                          "--holder", "uk", "--label", "hcpc.register.occupational-therapists", "--recipient", "wales=aggregate",
-                                          "--purpose", "test", "--valid-from", "2024-01-01T00:00:00Z", "--valid-until", "2028-01-01T00:00:00Z",
-                                          "--min-cell-size", "5", "--out", note])
-        #expect(signed.status == 0, "\(signed)")
-        let established = try TestKit.quartet(["agreement", "establish", note, "--config", federation.config("uk"), "--token", operatorToken])
+        let note = try federation.signAgreement(id: "HCPC-2024", owner: "HCPC", holder: "uk", label: "hcpc.register.occupational-therapists",
+                                                recipients: ["wales=aggregate"])
+        let established = try federation.establishAgreement(note, at: "uk")
         #expect(established.status == 0, "\(established)")
 
         // A concrete, valid request for each documented route.
