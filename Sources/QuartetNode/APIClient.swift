@@ -137,10 +137,10 @@ public final class KeepAliveClient: @unchecked Sendable {
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
         head.headers.add(name: "Host", value: host)
         if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let channel = self.channel, collector = self.collector
+        let channel = self.channel, collector = self.collector, request = head
         channel.eventLoop.execute {
             collector.waiting.append(promise)
-            channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            channel.write(HTTPClientRequestPart.head(request), promise: nil)
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         }
         return try await promise.futureResult.get()

@@ -327,15 +327,17 @@ final class Purger: Sendable {
     }
 }
 
-/// Checks every 30 s (and at start) for agreements that have ended, until shutdown.
+/// Checks every second (and at start) for agreements that have ended, until shutdown; a
+/// check is a walk over a handful of agreements, each purged once. Revocations are also purged
+/// as they are folded.
 struct PurgeService: Service {
     let purger: Purger
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 purger.checkEnded()
-                try? await Task.sleep(for: .seconds(30))
+                try? await Task.sleep(for: .seconds(1))
             }
         }
     }

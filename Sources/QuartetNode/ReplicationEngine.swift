@@ -31,6 +31,8 @@ final class ReplicationEngine: @unchecked Sendable {
     private let evidenceDirectory: URL
     private var logs: [String: LogInfo]
     private var channels: [String: any Channel] = [:]
+    /// Peers whose connection was dialled by the member with the smaller id.
+    private var canonical: Set<String> = []
     private var connectedSince: [String: Date] = [:]
     private var stopped = false
     private var antiEntropy: RepeatedTask?
@@ -114,14 +116,22 @@ final class ReplicationEngine: @unchecked Sendable {
 
     // MARK: Events from connections
 
-    /// A TLS connection (either direction) verified `peer`.
-    func connected(_ peer: String, channel: any Channel) {
+    /// A TLS connection (either direction) verified `peer`. Of two connections with the same
+    /// peer, both sides keep the one the member with the smaller id dialled (both may dial at
+    /// once when one starts); otherwise the newer replaces the older (a redial after a dead link).
+    func connected(_ peer: String, channel: any Channel, dialledHere: Bool) {
         queue.async {
             guard !self.stopped else { channel.close(promise: nil); return }
+            let canonical = dialledHere == self.replicator.settings.dials(peer)
             if let old = self.channels[peer], old !== channel {
+                if self.canonical.contains(peer) && !canonical {
+                    channel.close(promise: nil)
+                    return
+                }
                 old.close(promise: nil)
             }
             self.channels[peer] = channel
+            if canonical { self.canonical.insert(peer) } else { self.canonical.remove(peer) }
             self.connectedSince[peer] = Date()
             self.logger.info("peer connected", metadata: ["peer": "\(peer)"])
             self.run(self.replicator.connected(peer))
@@ -132,6 +142,7 @@ final class ReplicationEngine: @unchecked Sendable {
         queue.async {
             guard self.channels[peer] === channel else { return }
             self.channels[peer] = nil
+            self.canonical.remove(peer)
             self.connectedSince[peer] = nil
             self.logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
             if !self.stopped { self.run(self.replicator.disconnected(peer)) }
@@ -221,7 +232,7 @@ final class ReplicationEngine: @unchecked Sendable {
             do {
                 guard let (entries, note) = try store.batch(log, from: from, maxEntries: ProtocolLimits.maxBatchEntries,
                                                             maxBytes: ProtocolLimits.batchBytesBudget) else { return [] }
-                send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map(WireEntry.init))), to: peer)
+                send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map(WireEntry.init))), to: peer, answering: true)
             } catch {
                 logger.error("cannot serve a batch", metadata: ["log": "\(logName)", "from": "\(from)", "error": "\(error)"])
             }
@@ -246,7 +257,8 @@ final class ReplicationEngine: @unchecked Sendable {
         case .dial(let peer, let after):
             guard !stopped, let member = federation.member(peer) else { return [] }
             group.next().scheduleTask(in: .milliseconds(Int64(after))) {
-                self.queue.async { if !self.stopped { self.group.next().execute { self.dial(member) } } }
+                // Not if the peer connected meanwhile (it dialled this node).
+                self.queue.async { if !self.stopped && self.channels[peer] == nil { self.group.next().execute { self.dial(member) } } }
             }
             return []
         case .close(let peer, let reason):
@@ -256,12 +268,20 @@ final class ReplicationEngine: @unchecked Sendable {
         }
     }
 
-    private func send(_ message: Message, to peer: String) {
+    /// Sends `message` to `peer`; entries pass through egress first. A batch egress withholds
+    /// is not sent; if it answers the peer's request (`answering`), the peer hears
+    /// `unavailable` so it asks the holder at once.
+    private func send(_ message: Message, to peer: String, answering: Bool = false) {
         guard let channel = channels[peer] else { return }
         var message = message
         if case .entries(let batch) = message {
-            guard let allowed = egress(batch, to: peer) else { return }
-            message = .entries(allowed)
+            if let allowed = egress(batch, to: peer) {
+                message = .entries(allowed)
+            } else if answering {
+                message = .unavailable(log: batch.log, from: batch.from)
+            } else {
+                return
+            }
         }
         let frame = message.frame()
         guard frame.count - 4 <= ProtocolLimits.maxFrame else {
@@ -281,7 +301,8 @@ final class ReplicationEngine: @unchecked Sendable {
         let now = wallClockMillis()
         // A relay holding only the stub of an entry the peer may have in full does not send it:
         // the peer would keep the stub and never take the payload from the holder. It gets the
-        // batch from a node that holds the payload (the holder pushes every commit at once).
+        // batch from a node that holds the payload (the holder pushes every commit at once; a
+        // request is answered `unavailable`, and the peer asks the holder).
         for wire in batch.entries where wire.payload == nil && !EntryHeader.isPublic(encoded: wire.headerBytes) {
             if let header = try? EntryHeader(decoding: wire.headerBytes),
                Self.allowed(policy.access(label: header.classification, holder: batch.log, recipient: peer, at: now).access, type: header.type) {
@@ -357,14 +378,13 @@ final class ReplicationEngine: @unchecked Sendable {
                     break  // PeerChannelHandler reports the connection, or its failure.
                 case .failure(let error):
                     engine.logger.debug("cannot reach peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
-                    engine.queue.async { if !engine.stopped { engine.run(engine.replicator.disconnected(peer)) } }
+                    engine.queue.async { if !engine.stopped && engine.channels[peer] == nil { engine.run(engine.replicator.disconnected(peer)) } }
                 }
             }
     }
 
-    /// A dialled connection closed: if it never became the peer's connection (TLS refused),
-    /// back off and dial again.
-    /// A dialled connection closed before TLS verified the peer: back off and dial again.
+    /// A dialled connection closed before TLS verified the peer: back off and dial again (if
+    /// this node is the one that redials).
     func dialFailed(_ peer: String) {
         queue.async {
             guard !self.stopped, self.channels[peer] == nil else { return }
@@ -491,7 +511,7 @@ final class PeerChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         if case .handshakeCompleted(let identity, _)? = event as? TLSEvent, case .node(let id)? = identity {
             peer = id
-            engine.connected(id, channel: context.channel)
+            engine.connected(id, channel: context.channel, dialledHere: dialled != nil)
         }
         context.fireUserInboundEventTriggered(event)
     }

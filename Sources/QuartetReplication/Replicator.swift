@@ -10,7 +10,7 @@ public struct ReplicationSettings: Sendable {
     public var ownLog: String
     /// Every log of the federation and its pinned note verifier key.
     public var verifiers: [String: NoteVerifier]
-    /// The other members, and whether this node dials them (the other side dials otherwise).
+    /// The other members.
     public var peers: [String]
     /// Which node writes each log (by default a log is named after its node).
     public var writers: [String: String] = [:]
@@ -18,7 +18,7 @@ public struct ReplicationSettings: Sendable {
     public var antiEntropyMillis: UInt64 = 2_000
     /// Reconnect backoff: first delay, ceiling (each failure doubles it, plus up to 50% jitter).
     public var backoffBaseMillis: UInt64 = 100
-    public var backoffMaxMillis: UInt64 = 5_000
+    public var backoffMaxMillis: UInt64 = 1_000
     /// Rejected batches or bad signatures from one peer before it is disconnected.
     public var penaltyLimit = 10
 
@@ -33,7 +33,7 @@ public struct ReplicationSettings: Sendable {
     /// The node that writes `log`.
     public func writer(of log: String) -> String { writers[log] ?? log }
 
-    /// A connection between two members is dialled by the one with the smaller id.
+    /// A connection between two members is redialled by the one with the smaller id.
     public func dials(_ peer: String) -> Bool { node < peer }
 }
 
@@ -113,6 +113,9 @@ public struct Replicator: Sendable {
         var sizes: [String: UInt64] = [:]
         /// Logs we asked it for and have not heard back on.
         var requested: Set<String> = []
+        /// Logs it answered `unavailable` for since the last anti-entropy round (it holds only
+        /// stubs there that we may have in full): asked elsewhere until then.
+        var withheld: Set<String> = []
         var penalties = 0
         var failures = 0
     }
@@ -151,9 +154,11 @@ public struct Replicator: Sendable {
 
     // MARK: Events
 
-    /// At startup: dial the peers this node dials.
+    /// At startup: dial every peer once, so a node that comes back is connected to all at once
+    /// (a peer that dials it would otherwise be in its backoff); afterwards only the member with
+    /// the smaller id redials.
     public mutating func start() -> [Directive] {
-        settings.peers.filter(settings.dials).map { .dial(peer: $0, afterMillis: 0) }
+        settings.peers.map { .dial(peer: $0, afterMillis: 0) }
     }
 
     /// A TLS connection to a member (verified by its certificate) is up.
@@ -163,6 +168,7 @@ public struct Replicator: Sendable {
         peers[peer]!.greeted = false
         peers[peer]!.sizes = [:]
         peers[peer]!.requested = []
+        peers[peer]!.withheld = []
         return [.send(peer: peer, .hello(version: ProtocolLimits.version, node: settings.node, federation: settings.federation))]
     }
 
@@ -194,6 +200,7 @@ public struct Replicator: Sendable {
         var out: [Directive] = []
         for peer in connectedPeers {
             peers[peer]!.requested = []
+            peers[peer]!.withheld = []
             out.append(.send(peer: peer, .heads(headList())))
         }
         return out
@@ -239,6 +246,13 @@ public struct Replicator: Sendable {
             return quarantine(evidence, from: peer)
         case .error(let code, let text):
             return [.close(peer: peer, reason: "peer reported error \(code.rawValue): \(text)")]
+        case .unavailable(let log, let from):
+            // A relay holding only stubs we may have in full: ask the writer (or another peer)
+            // at once rather than waiting for the next round.
+            guard peers[peer]!.requested.remove(log) != nil else { return [] }
+            peers[peer]!.withheld.insert(log)
+            let held = heads[log]?.size ?? 0
+            return from > held ? request(log, from: peer, at: from) : request(log, from: peer)
         }
     }
 
@@ -278,16 +292,17 @@ public struct Replicator: Sendable {
 
     /// Asks for what follows `from` (default: what is held) of `log`, from its writer when that is
     /// connected and has more (so each origin serves its own log and the load spreads), else
-    /// from `peer`; at most one request per log is outstanding.
+    /// from `peer`, else from any connected peer that has more; never from a peer that answered
+    /// `unavailable` for the log this round. At most one request per log is outstanding.
     private mutating func request(_ log: String, from peer: String, at start: UInt64? = nil) -> [Directive] {
         let from = start ?? heads[log]?.size ?? 0
         guard start != nil || storing[log] == nil else { return [] }
         guard !peers.values.contains(where: { $0.requested.contains(log) }) else { return [] }
-        var target = peer
-        let writer = settings.writer(of: log)
-        if writer != peer, let state = peers[writer], state.connected, state.greeted, (state.sizes[log] ?? 0) > from {
-            target = writer
+        func offers(_ candidate: String) -> Bool {
+            guard let state = peers[candidate], state.connected, state.greeted, !state.withheld.contains(log) else { return false }
+            return (state.sizes[log] ?? 0) > from
         }
+        guard let target = [settings.writer(of: log), peer].first(where: offers) ?? connectedPeers.first(where: offers) else { return [] }
         peers[target]!.requested.insert(log)
         return [.send(peer: target, .request(log: log, from: from))]
     }

@@ -118,6 +118,10 @@ public enum Message: Sendable, Equatable {
     case evidence(Evidence)
     /// A fatal protocol error; the sender closes the connection after it.
     case error(code: ErrorCode, message: String)
+    /// The answer to a `request` the sender cannot serve in a form the requester may keep: it
+    /// holds only stubs of entries there that the holder's agreements let the requester have
+    /// in full (ask the holder).
+    case unavailable(log: String, from: UInt64)
 
     public struct Head: Sendable, Equatable {
         public var log: String
@@ -136,7 +140,7 @@ public enum Message: Sendable, Equatable {
     }
 
     enum Kind: UInt8 {
-        case hello = 1, heads, request, entries, evidence, error
+        case hello = 1, heads, request, entries, evidence, error, unavailable
     }
 
     // MARK: Encoding
@@ -169,6 +173,8 @@ public enum Message: Sendable, Equatable {
             for hash in evidence.proof { w.raw(hash.bytes) }
         case .error(let code, let message):
             w.u8(Kind.error.rawValue); w.u16(code.rawValue); w.string(String(decoding: message.utf8.prefix(1000), as: UTF8.self))
+        case .unavailable(let log, let from):
+            w.u8(Kind.unavailable.rawValue); w.string(log); w.u64(from)
         }
         var bytes = w.bytes
         let length = UInt32(bytes.count - 4)
@@ -231,6 +237,8 @@ public enum Message: Sendable, Equatable {
             let raw = try r.u16("error.code")
             let message = try r.string("error.message")
             self = .error(code: ErrorCode(rawValue: raw) ?? .malformed, message: message)
+        case .unavailable:
+            self = .unavailable(log: try r.string("unavailable.log"), from: try r.u64("unavailable.from"))
         }
         guard r.remaining == 0 else { throw WireError("\(r.remaining) unexpected bytes after a \(kind) message") }
     }
@@ -244,6 +252,7 @@ public enum Message: Sendable, Equatable {
         case .entries: return "entries"
         case .evidence: return "evidence"
         case .error: return "error"
+        case .unavailable: return "unavailable"
         }
     }
 }

@@ -30,31 +30,73 @@ struct BenchReplication: AsyncParsableCommand {
     @Option(help: "Entries over the four nation logs in the catch-up run (0 skips it).") var catchupEntries: Int = 1_000_000
     @Flag(help: "Also run both with half of the entries restricted under agreements (uk full access, the other nations none), and report the overhead.")
     var restrictedHalf = false
+    @Option(help: "Rounds of each run; with --restricted-half the plain and restricted runs alternate (default 1, or 3 with --restricted-half).")
+    var rounds: Int?
 
     func run() async throws {
         guard appends > 0, rate > 0, catchupEntries >= 0 else { throw ValidationError("--appends and --rate must be positive") }
-        var result: [String: Any] = ["benchmark": "replication", "cores": ProcessInfo.processInfo.activeProcessorCount, "nodes": 5]
-        let propagation = try await latency(restricted: false)
-        result["propagation"] = propagation
-        let catchUp = catchupEntries > 0 ? try await catchUp(restricted: false) : nil
-        if let catchUp { result["catch_up"] = catchUp }
+        let rounds = self.rounds ?? (restrictedHalf ? 3 : 1)
+        guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
+        let modes = restrictedHalf ? [false, true] : [false]
+        var result: [String: Any] = ["benchmark": "replication", "cores": ProcessInfo.processInfo.activeProcessorCount, "nodes": 5, "rounds": rounds]
+
+        // Latency: a fresh in-process federation per round and mode, modes alternating; the
+        // percentiles are over every append of every round of a mode.
+        var latencies: [Bool: [Double]] = [:]
+        for _ in 0..<rounds {
+            for restricted in modes { latencies[restricted, default: []] += try await latency(restricted: restricted) }
+        }
+        let propagation = latencies.mapValues(latencyReport)
+        result["propagation"] = propagation[false]!
+
+        // Catch-up: each mode's nations are filled and started once; each round starts a fresh
+        // uk (its data directory as it was before its first start); modes alternate.
+        var catchUps: [Bool: [[String: Any]]] = [:]
+        if catchupEntries > 0 {
+            var federations: [Bool: CatchUpFederation] = [:]
+            defer { for federation in federations.values { federation.stop() } }
+            for restricted in modes { federations[restricted] = try await prepareCatchUp(restricted: restricted) }
+            for _ in 0..<rounds {
+                for restricted in modes { catchUps[restricted, default: []].append(try await federations[restricted]!.catchUp()) }
+            }
+            result["catch_up"] = catchUpReport(catchUps[false]!)
+        }
         if restrictedHalf {
-            // The same runs with every other entry restricted: egress and ingress decide per entry.
-            let restrictedPropagation = try await latency(restricted: true)
-            var policy: [String: Any] = ["restricted_fraction": 0.5, "propagation": restrictedPropagation]
-            let base = (propagation["latency_ms"] as! [String: Double]), with = (restrictedPropagation["latency_ms"] as! [String: Double])
-            policy["propagation_overhead"] = ["p50": ((with["p50"]! / base["p50"]! - 1) * 1000).rounded() / 1000,
-                                              "p99": ((with["p99"]! / base["p99"]! - 1) * 1000).rounded() / 1000]
-            if let catchUp {
-                let restrictedCatchUp = try await self.catchUp(restricted: true)
-                policy["catch_up"] = restrictedCatchUp
-                let rate = restrictedCatchUp["entries_per_second"] as! Double, baseRate = catchUp["entries_per_second"] as! Double
-                policy["catch_up_throughput_overhead"] = ((1 - rate / baseRate) * 1000).rounded() / 1000
+            var policy: [String: Any] = ["restricted_fraction": 0.5, "propagation": propagation[true]!]
+            let base = propagation[false]!["latency_ms"] as! [String: Double], with = propagation[true]!["latency_ms"] as! [String: Double]
+            policy["propagation_overhead"] = ["p50": ratio(with["p50"]!, base["p50"]!) - 1, "p99": ratio(with["p99"]!, base["p99"]!) - 1]
+            if let plain = catchUps[false], let restricted = catchUps[true] {
+                let report = catchUpReport(restricted)
+                policy["catch_up"] = report
+                let rate = report["entries_per_second"] as! Double, baseRate = catchUpReport(plain)["entries_per_second"] as! Double
+                policy["catch_up_throughput_overhead"] = 1 - ratio(rate, baseRate)
             }
             policy["target"] = "overheads under 0.10"
             result["policy"] = policy
         }
         printJSON(result)
+    }
+
+    /// `a / b` to three decimals.
+    func ratio(_ a: Double, _ b: Double) -> Double { (a / b * 1000).rounded() / 1000 }
+
+    func latencyReport(_ samples: [Double]) -> [String: Any] {
+        let latencies = samples.sorted()
+        func percentile(_ p: Double) -> Double { (latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000).rounded() / 1000 }
+        return [
+            "appends": latencies.count, "rate_per_second": rate, "from": "acknowledged at wales", "to": "durable at uk",
+            "latency_ms": ["p50": percentile(0.5), "p99": percentile(0.99), "max": (latencies.last! * 1000).rounded() / 1000],
+            "targets_ms": ["p50": 3, "p99": 10],
+        ]
+    }
+
+    /// The median round's figures, and every round's rate.
+    func catchUpReport(_ runs: [[String: Any]]) -> [String: Any] {
+        let sorted = runs.sorted { ($0["entries_per_second"] as! Double) < ($1["entries_per_second"] as! Double) }
+        var report = sorted[sorted.count / 2]
+        report["rounds_entries_per_second"] = runs.map { $0["entries_per_second"] as! Double }
+        report["uk_peak_rss_mb"] = runs.map { $0["uk_peak_rss_mb"] as! Double }.max()!
+        return report
     }
 
     func makeFederation() throws -> URL {
@@ -87,7 +129,8 @@ struct BenchReplication: AsyncParsableCommand {
             : AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i))
     }
 
-    func latency(restricted: Bool) async throws -> [String: Any] {
+    /// One round: each append's time from its acknowledgement at wales until uk holds it, in ms.
+    func latency(restricted: Bool) async throws -> [Double] {
         let root = try makeFederation()
         defer { try? FileManager.default.removeItem(at: root) }
         var quiet = Logger(label: "bench")
@@ -124,29 +167,18 @@ struct BenchReplication: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(10))
         }
         let stored = durable.withLockedValue { $0 }
-        var latencies: [Double] = []
-        var early = 0
-        for (index, ack) in acknowledged {
-            guard let arrival = stored.first(where: { $0.size > index }) else { continue }
-            let ms = (arrival.at - ack).milliseconds
-            if ms < 0 { early += 1 }
-            latencies.append(max(0, ms))
+        return acknowledged.compactMap { index, ack in
+            // At 0 when uk stored it before the appending task resumed after wales's commit.
+            stored.first(where: { $0.size > index }).map { max(0, ($0.at - ack).milliseconds) }
         }
-        latencies.sort()
-        func percentile(_ p: Double) -> Double { (latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000).rounded() / 1000 }
-        return [
-            "appends": appends, "rate_per_second": rate, "from": "acknowledged at wales", "to": "durable at uk",
-            "latency_ms": ["p50": percentile(0.5), "p99": percentile(0.99), "max": (latencies.last! * 1000).rounded() / 1000],
-            "durable_at_uk_before_wales_answered": early,
-            "targets_ms": ["p50": 3, "p99": 10],
-        ]
     }
 
     // MARK: Catch-up
 
-    func catchUp(restricted: Bool) async throws -> [String: Any] {
+    /// Fills the four nation logs, starts the nations as `quartet serve` processes and waits
+    /// until they hold each other's logs, as a running federation would.
+    func prepareCatchUp(restricted: Bool) async throws -> CatchUpFederation {
         let root = try makeFederation()
-        defer { try? FileManager.default.removeItem(at: root) }
         let nations = demoMembers.map(\.id).filter { $0 != "uk" }
         let perLog = catchupEntries / nations.count
         let fillStart = ContinuousClock.now
@@ -169,54 +201,102 @@ struct BenchReplication: AsyncParsableCommand {
             }
             try store.close()
         }
-        let fillSeconds = (ContinuousClock.now - fillStart).seconds
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var processes: [String: Process] = [:]
-        defer {
-            for process in processes.values where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        let federation = CatchUpFederation(root: root, nations: nations)
+        federation.fillSeconds = (ContinuousClock.now - fillStart).seconds
+        do {
+            // uk's data directory as created (keys, an empty store), for a fresh start each round.
+            try FileManager.default.copyItem(at: federation.ukData, to: federation.ukPristine)
+            let start = ContinuousClock.now
+            for nation in nations { try federation.launch(nation) }
+            let total = (perLog + (restricted ? 1 : 0)) * nations.count
+            for nation in nations { try await federation.waitHolding(nation, atLeast: total, timeout: .seconds(900)) }
+            federation.nationsSeconds = (ContinuousClock.now - start).seconds
+        } catch {
+            federation.stop()
+            throw error
         }
-        func launch(_ name: String) throws {
-            let process = Process()
-            process.executableURL = executable
-            process.arguments = ["serve", "--config", root.appendingPathComponent("\(name)/\(name).json").path, "--log-level", "error"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            processes[name] = process
+        return federation
+    }
+}
+
+/// Four running nation processes with filled logs, and a uk that catches up from nothing.
+final class CatchUpFederation {
+    let root: URL
+    let nations: [String]
+    var processes: [String: Process] = [:]
+    var fillSeconds = 0.0
+    var nationsSeconds = 0.0
+    var ukData: URL { root.appendingPathComponent("uk/data") }
+    var ukPristine: URL { root.appendingPathComponent("uk/data.pristine") }
+
+    init(root: URL, nations: [String]) {
+        self.root = root
+        self.nations = nations
+    }
+
+    func launch(_ name: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["serve", "--config", root.appendingPathComponent("\(name)/\(name).json").path, "--log-level", "error"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        processes[name] = process
+    }
+
+    func client(_ name: String) throws -> APIClient {
+        let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
+        return try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
+                             node: name, address: configuration.apiListen)
+    }
+
+    /// The sizes of the nation logs `name` holds (nil while it does not answer).
+    func held(_ name: String, _ client: APIClient) async -> [String: Int]? {
+        guard let (status, body) = try? await client.get("/v1/logs"), status == 200,
+              let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+              let logs = object["logs"] as? [[String: Any]] else { return nil }
+        var sizes: [String: Int] = [:]
+        for log in logs { if let name = log["log"] as? String, nations.contains(name) { sizes[name] = log["size"] as? Int ?? 0 } }
+        return sizes
+    }
+
+    /// Waits until `name` holds `total` entries of the nation logs.
+    func waitHolding(_ name: String, atLeast total: Int, timeout: Duration) async throws {
+        let client = try client(name)
+        var count = 0
+        let deadline = ContinuousClock.now + timeout
+        while count < total {
+            guard ContinuousClock.now < deadline, processes[name]!.isRunning else { throw CLIError("\(name) did not catch up (holds \(count) of \(total))") }
+            try await Task.sleep(for: .milliseconds(50))
+            count = (await held(name, client))?.values.reduce(0, +) ?? count
         }
-        let total = (perLog + (restricted ? 1 : 0)) * nations.count
-        func client(_ name: String) throws -> APIClient {
-            let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
-            return try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
-                                 node: name, address: configuration.apiListen)
+    }
+
+    /// One round: a fresh uk, timed from its start until it holds every entry the nations hold
+    /// of their own logs now, verified and durable; its peak RSS from /proc.
+    func catchUp() async throws -> [String: Any] {
+        // What the nations hold of their own logs (they grow a little: disclosure records).
+        var total = 0
+        for nation in nations {
+            guard let size = (await held(nation, try client(nation)))?[nation] else { throw CLIError("\(nation) does not answer") }
+            total += size
         }
-        /// Waits until `name` holds every entry of the nation logs.
-        func waitHolding(_ name: String, _ client: APIClient, timeout: Duration) async throws {
-            var held = 0
-            let deadline = ContinuousClock.now + timeout
-            while held < total {
-                guard ContinuousClock.now < deadline, processes[name]!.isRunning else { throw CLIError("\(name) did not catch up (holds \(held) of \(total))") }
-                try await Task.sleep(for: .milliseconds(50))
-                guard let (status, body) = try? await client.get("/v1/logs"), status == 200,
-                      let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-                      let logs = object["logs"] as? [[String: Any]] else { continue }
-                held = logs.filter { nations.contains($0["log"] as? String ?? "") }.reduce(0) { $0 + ($1["size"] as? Int ?? 0) }
-            }
-        }
-        // The nations first replicate each other's logs, as a running federation would have.
-        let nationsStart = ContinuousClock.now
-        for nation in nations { try launch(nation) }
-        for nation in nations { try await waitHolding(nation, try client(nation), timeout: .seconds(900)) }
-        let nationsSeconds = (ContinuousClock.now - nationsStart).seconds
-        let ukClient = try client("uk")
+        try? FileManager.default.removeItem(at: ukData)
+        try FileManager.default.copyItem(at: ukPristine, to: ukData)
         let start = ContinuousClock.now
         try launch("uk")
-        try await waitHolding("uk", ukClient, timeout: .seconds(600))
+        defer {
+            if let uk = processes["uk"], uk.isRunning {
+                kill(uk.processIdentifier, SIGKILL)
+                uk.waitUntilExit()
+            }
+        }
+        try await waitHolding("uk", atLeast: total, timeout: .seconds(600))
         let elapsed = (ContinuousClock.now - start).seconds
         let status = (try? String(contentsOfFile: "/proc/\(processes["uk"]!.processIdentifier)/status", encoding: .utf8)) ?? ""
         let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
-        for process in processes.values { kill(process.processIdentifier, SIGTERM) }
-        for process in processes.values { process.waitUntilExit() }
+        kill(processes["uk"]!.processIdentifier, SIGTERM)
+        processes["uk"]!.waitUntilExit()
         return [
             "entries": total, "logs": nations.count, "fill_seconds": (fillSeconds * 10).rounded() / 10,
             "nations_replicated_each_other_seconds": (nationsSeconds * 10).rounded() / 10,
@@ -224,6 +304,13 @@ struct BenchReplication: AsyncParsableCommand {
             "uk_peak_rss_mb": (Double(peakKiB) / 1024 * 10).rounded() / 10,
             "targets": ["entries_per_second": 100_000, "peak_rss_mb": 200],
         ]
+    }
+
+    /// Stops every process and removes the directory.
+    func stop() {
+        for process in processes.values where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        for process in processes.values { process.waitUntilExit() }
+        try? FileManager.default.removeItem(at: root)
     }
 }
 

@@ -283,12 +283,12 @@ extension RestrictedDataTests {
             if !arrived { usleep(100_000) }
         }
         #expect(arrived, "england has full access while the agreement is in force")
-        // Expired: new rows are refused at once, and england purges (checked every 30 s).
+        // Expired: new rows are refused at once, and england purges (checked every second).
         Thread.sleep(forTimeInterval: 7)
         let late = try federation.recordRows(rows)
         #expect(late.status != 0 && late.stderr.contains("no data-sharing agreement in force"), "\(late)")
         var purged = false
-        let deadline = Date().addingTimeInterval(45)
+        let deadline = Date().addingTimeInterval(10)
         while Date() < deadline && !purged {
             purged = try !onDisk(marker, under: federation.path("england", "data"))
             if !purged { usleep(500_000) }

@@ -292,17 +292,22 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func aCutLinkStillConvergesThroughRelaysAndHealsWhenRestored() throws {
         let federation = try LocalFederation()
-        // uk dials wales (the smaller id dials); point uk's copy of the federation file at a
-        // port where nothing listens, so uk and wales cannot reach each other directly.
-        let original = federation.root.appendingPathComponent("federation.json")
-        let cutFile = federation.root.appendingPathComponent("uk/federation-cut.json")
-        let walesPeer = federation.path("wales", "peer")
-        let deadPort = try TestKit.freePort()
-        try Data(try String(contentsOf: original, encoding: .utf8).replacingOccurrences(of: "\"peer\": \"\(walesPeer)\"", with: "\"peer\": \"127.0.0.1:\(deadPort)\"").utf8)
-            .write(to: cutFile)
+        // Each of uk and wales gets a copy of the federation file that points the other at a
+        // port where nothing listens, so they cannot reach each other directly (both dial each
+        // other at start; uk redials).
+        let original = try String(contentsOf: federation.root.appendingPathComponent("federation.json"), encoding: .utf8)
+        var configTexts: [String: String] = [:]
+        for (node, other) in [("uk", "wales"), ("wales", "uk")] {
+            let deadPort = try TestKit.freePort()
+            let cut = original.replacingOccurrences(of: "\"peer\": \"\(federation.path(other, "peer"))\"", with: "\"peer\": \"127.0.0.1:\(deadPort)\"")
+            #expect(cut != original)
+            try Data(cut.utf8).write(to: federation.root.appendingPathComponent("\(node)/federation-cut.json"))
+            let config = URL(fileURLWithPath: federation.config(node))
+            configTexts[node] = try String(contentsOf: config, encoding: .utf8)
+            try Data(configTexts[node]!.replacingOccurrences(of: "\"../federation.json\"", with: "\"federation-cut.json\"").utf8).write(to: config)
+        }
         let ukConfig = URL(fileURLWithPath: federation.config("uk"))
-        let configText = try String(contentsOf: ukConfig, encoding: .utf8)
-        try Data(configText.replacingOccurrences(of: "\"../federation.json\"", with: "\"federation-cut.json\"").utf8).write(to: ukConfig)
+        let configText = configTexts["uk"]!
         try federation.start()
         for i in 0..<6 { try federation.append("wales", #"{"relay":\#(i)}"#) }
         _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") == 6 }

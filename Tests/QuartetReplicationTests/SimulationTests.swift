@@ -378,11 +378,46 @@ struct Simulation {
         }
         #expect(delays.last! >= settings.backoffMaxMillis)
         #expect(Set(delays.suffix(4)).count > 1, "jitter varies the delay")
-        // The side with the larger id does not dial.
+        // The side with the larger id dials once at start, and never redials.
         let other = Replicator(settings: ReplicationSettings(node: "wales", federation: "sim", ownLog: "wales", verifiers: [:], peers: ["uk"]), heads: [:], seed: 1)
         var copy = other
-        #expect(copy.start().isEmpty)
+        #expect(copy.start() == [.dial(peer: "uk", afterMillis: 0)])
         #expect(copy.disconnected("uk").isEmpty)
+    }
+
+    @Test func aRequestARelayCannotServeIsAskedElsewhereAtOnce() throws {
+        // wales' log, signed by wales; uk asks relays for it before wales itself is connected.
+        var sim = try Simulation(ids: ["england", "scotland", "uk", "wales"], seed: 5)
+        sim.connect("wales", "england")
+        sim.connect("wales", "scotland")
+        try sim.append("wales", count: 4)
+        sim.runUntil(50)
+        let note = sim.nodes["wales"]!.logs["wales"]!.checkpoints[4]!
+        let verifiers = sim.nodes.mapValues { $0.signer.verifier }
+        var settings = ReplicationSettings(node: "uk", federation: "sim", ownLog: "uk", verifiers: verifiers, peers: ["england", "scotland", "wales"])
+        settings.writers = ["england": "england", "scotland": "scotland", "uk": "uk", "wales": "wales"]
+        var uk = Replicator(settings: settings, heads: [:], seed: 1)
+        func greet(_ peer: String) -> [Directive] {
+            _ = uk.connected(peer)
+            _ = uk.received(.hello(version: 1, node: peer, federation: "sim"), from: peer)
+            return uk.received(.heads([.init(log: "wales", note: note)]), from: peer)
+        }
+        func requests(_ directives: [Directive]) -> [String] {
+            directives.compactMap { if case .send(let peer, .request("wales", 0)) = $0 { return peer }; return nil }
+        }
+        #expect(requests(greet("england")) == ["england"])
+        #expect(requests(greet("scotland")).isEmpty, "one request per log outstanding")
+        // An answer nobody asked for changes nothing.
+        #expect(uk.received(.unavailable(log: "wales", from: 0), from: "scotland").isEmpty)
+        // england holds only stubs uk may have in full: scotland is asked at once, not after the round.
+        #expect(requests(uk.received(.unavailable(log: "wales", from: 0), from: "england")) == ["scotland"])
+        // scotland cannot either: nobody else has it, so nothing is asked until the writer appears.
+        #expect(requests(uk.received(.unavailable(log: "wales", from: 0), from: "scotland")).isEmpty)
+        #expect(requests(greet("wales")) == ["wales"])
+        // After the anti-entropy round the relays may be asked again (they may hold more by then).
+        _ = uk.received(.unavailable(log: "wales", from: 0), from: "wales")
+        _ = uk.tick()
+        #expect(requests(uk.received(.heads([.init(log: "wales", note: note)]), from: "england")) == ["wales"], "the writer first")
     }
 
     @Test func theHandshakeIsCheckedBeforeAnythingElse() throws {

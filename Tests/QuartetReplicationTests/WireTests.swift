@@ -27,6 +27,7 @@ import Testing
             .entries(Batch(log: "wales", from: 7, note: "note\n", entries: [WireEntry(entry), WireEntry(entry.stub)])),
             .evidence(Evidence(log: "wales", first: "x\n", second: "y\n", prefixRoot: .emptyTree, proof: [.emptyTree, .leaf([1])])),
             .error(code: .tooLarge, message: "frame too large"),
+            .unavailable(log: "wales", from: 4096),
         ]
         for message in messages { #expect(try roundTrip(message) == message) }
     }
