@@ -73,11 +73,13 @@ public struct EntryHeader: Hashable, Sendable {
         guard (1...64).contains(count) else {
             throw LedgerError(.invalidArgument, "\(field): expected 1 to 64 characters, got \(count)")
         }
-        for (i, b) in value.utf8.enumerated() {
+        var first = true
+        for b in value.utf8 {
             let alnum = (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
-            guard alnum || (i > 0 && extra.utf8.contains(b)) else {
+            guard alnum || (!first && extra.utf8.contains(b)) else {
                 throw LedgerError(.invalidArgument, "\(field): \"\(value)\" may hold only a-z, 0-9 and \"\(extra)\", starting with a letter or digit")
             }
+            first = false
         }
     }
 
@@ -249,29 +251,42 @@ struct ByteReader {
     var isAtEnd: Bool { offset == bytes.count }
     var remaining: Int { bytes.count - offset }
 
-    mutating func bytes(_ n: Int, _ field: String) throws(LedgerError) -> [UInt8] {
+    /// Moves past `n` bytes and returns where they start; the field's name is built only for
+    /// the error (decoding runs once per entry replicated).
+    private mutating func take(_ n: Int, _ field: @autoclosure () -> String) throws(LedgerError) -> Int {
         guard n <= remaining else {
-            throw LedgerError(.malformed, "entry header: truncated at \(field) (byte \(offset), need \(n), have \(remaining))")
+            throw LedgerError(.malformed, "entry header: truncated at \(field()) (byte \(offset), need \(n), have \(remaining))")
         }
         defer { offset += n }
-        return Array(bytes[offset..<offset + n])
+        return offset
     }
 
-    mutating func byte(_ field: String) throws(LedgerError) -> UInt8 { try bytes(1, field)[0] }
-
-    mutating func uint64(_ field: String) throws(LedgerError) -> UInt64 {
-        try bytes(8, field).reduce(0) { $0 << 8 | UInt64($1) }
+    mutating func bytes(_ n: Int, _ field: @autoclosure () -> String) throws(LedgerError) -> [UInt8] {
+        let start = try take(n, field())
+        return Array(bytes[start..<start + n])
     }
 
-    mutating func uint32(_ field: String) throws(LedgerError) -> UInt32 {
-        try bytes(4, field).reduce(0) { $0 << 8 | UInt32($1) }
+    mutating func byte(_ field: @autoclosure () -> String) throws(LedgerError) -> UInt8 { bytes[try take(1, field())] }
+
+    mutating func uint64(_ field: @autoclosure () -> String) throws(LedgerError) -> UInt64 {
+        let start = try take(8, field())
+        var value: UInt64 = 0
+        for i in start..<start + 8 { value = value << 8 | UInt64(bytes[i]) }
+        return value
     }
 
-    mutating func string(_ field: String) throws(LedgerError) -> String {
-        let n = Int(try byte("\(field) length"))
-        let raw = try bytes(n, field)
-        guard let s = String(validating: raw, as: UTF8.self) else {
-            throw LedgerError(.malformed, "entry header: \(field) is not valid UTF-8")
+    mutating func uint32(_ field: @autoclosure () -> String) throws(LedgerError) -> UInt32 {
+        let start = try take(4, field())
+        var value: UInt32 = 0
+        for i in start..<start + 4 { value = value << 8 | UInt32(bytes[i]) }
+        return value
+    }
+
+    mutating func string(_ field: @autoclosure () -> String) throws(LedgerError) -> String {
+        let n = Int(try byte("\(field()) length"))
+        let start = try take(n, field())
+        guard let s = String(validating: bytes[start..<start + n], as: UTF8.self) else {
+            throw LedgerError(.malformed, "entry header: \(field()) is not valid UTF-8")
         }
         return s
     }

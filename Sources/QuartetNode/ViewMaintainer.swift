@@ -18,8 +18,6 @@ import Synchronization
 public final class ViewMaintainer: Sendable {
     private struct State {
         var view: StrategyView
-        /// The data-sharing agreements, folded from the same entries.
-        var policy: Policy
         var rendered: (version: UInt64, second: UInt64, health: String, bytes: Data)?
         var updates: UInt64 = 0
         var updateSeconds: Double = 0
@@ -28,6 +26,9 @@ public final class ViewMaintainer: Sendable {
     }
 
     private let state: Mutex<State>
+    /// The data-sharing agreements, folded from the same entries, under a lock of their own:
+    /// egress and ingress read them for every batch, and must not wait for a long fold.
+    private let policyState: Mutex<Policy>
     private let queue = DispatchQueue(label: "quartet.view")
     private let backlog = Atomic<Int>(0)
     /// Replicated entries that may wait to be folded.
@@ -47,7 +48,8 @@ public final class ViewMaintainer: Sendable {
         self.order = order
         self.store = store
         self.logger = logger
-        state = Mutex(State(view: StrategyView(ukLog: ukLog, logs: order), policy: Policy(owners: owners)))
+        state = Mutex(State(view: StrategyView(ukLog: ukLog, logs: order)))
+        policyState = Mutex(Policy(owners: owners))
     }
 
     /// Folds every stored entry of every log (at start).
@@ -101,20 +103,25 @@ public final class ViewMaintainer: Sendable {
         let started = ContinuousClock.now
         var ended: [String] = []
         defer { for id in ended { onAgreementEnded.withLockedValue { $0 }?(id) } }
+        // Agreements first: a batch's data entries are judged by the agreements before them.
+        if entries.contains(where: { PolicyEntryType(rawValue: $0.header.type) != nil }) {
+            policyState.withLock { policy in
+                for entry in entries where PolicyEntryType(rawValue: entry.header.type) != nil {
+                    let h = entry.header
+                    switch policy.apply(log: log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: entry.payload?.bytes) {
+                    case .ignored(let reason):
+                        logger.warning("agreement entry ignored", metadata: ["log": "\(log)", "index": "\(h.index)", "reason": "\(reason)"])
+                    case .revoked(let id):
+                        ended.append(id)
+                    default:
+                        break
+                    }
+                }
+            }
+        }
         state.withLock { state in
             let viewEntries = entries.map { entry in
                 ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes)
-            }
-            for entry in entries where PolicyEntryType(rawValue: entry.header.type) != nil {
-                let h = entry.header
-                switch state.policy.apply(log: log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: entry.payload?.bytes) {
-                case .ignored(let reason):
-                    logger.warning("agreement entry ignored", metadata: ["log": "\(log)", "index": "\(h.index)", "reason": "\(reason)"])
-                case .revoked(let id):
-                    ended.append(id)
-                default:
-                    break
-                }
             }
             do {
                 try state.view.apply(contentsOf: viewEntries)
@@ -163,10 +170,10 @@ public final class ViewMaintainer: Sendable {
     public var snapshot: StrategyView { state.withLock { $0.view } }
 
     /// The agreements as they stand.
-    public var policy: Policy { state.withLock { $0.policy } }
+    public var policy: Policy { policyState.withLock { $0 } }
 
-    /// The view and the agreements, from one moment.
-    var snapshots: (view: StrategyView, policy: Policy) { state.withLock { ($0.view, $0.policy) } }
+    /// The view and the agreements (the agreements may be a batch ahead of the view).
+    var snapshots: (view: StrategyView, policy: Policy) { (snapshot, policy) }
 
     /// (updates, total seconds, slowest seconds, entries folded) since start.
     var updateStatistics: (count: UInt64, seconds: Double, max: Double, entries: UInt64) {
