@@ -64,12 +64,14 @@ struct BenchReplication: AsyncParsableCommand {
         if restrictedHalf {
             var policy: [String: Any] = ["restricted_fraction": 0.5, "propagation": propagation[true]!]
             let base = propagation[false]!["latency_ms"] as! [String: Double], with = propagation[true]!["latency_ms"] as! [String: Double]
-            policy["propagation_overhead"] = ["p50": ratio(with["p50"]!, base["p50"]!) - 1, "p99": ratio(with["p99"]!, base["p99"]!) - 1]
+            // Latency added, as a fraction of the plain latency.
+            policy["propagation_overhead"] = ["p50": rounded(with["p50"]! / base["p50"]! - 1), "p99": rounded(with["p99"]! / base["p99"]! - 1)]
             if let plain = catchUps[false], let restricted = catchUps[true] {
                 let report = catchUpReport(restricted)
                 policy["catch_up"] = report
                 let rate = report["entries_per_second"] as! Double, baseRate = catchUpReport(plain)["entries_per_second"] as! Double
-                policy["catch_up_throughput_overhead"] = 1 - ratio(rate, baseRate)
+                // Throughput lost, as a fraction of the plain rate.
+                policy["catch_up_throughput_overhead"] = rounded(1 - rate / baseRate)
             }
             policy["target"] = "overheads under 0.10"
             result["policy"] = policy
@@ -77,8 +79,8 @@ struct BenchReplication: AsyncParsableCommand {
         printJSON(result)
     }
 
-    /// `a / b` to three decimals.
-    func ratio(_ a: Double, _ b: Double) -> Double { (a / b * 1000).rounded() / 1000 }
+    /// A fraction to three decimals.
+    func rounded(_ fraction: Double) -> Double { (fraction * 1000).rounded() / 1000 }
 
     func latencyReport(_ samples: [Double]) -> [String: Any] {
         let latencies = samples.sorted()

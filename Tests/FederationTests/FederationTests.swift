@@ -417,15 +417,26 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
     }
 
     @Test func benchReplicationPrintsItsFiguresAsJSON() throws {
-        let run = try TestKit.quartet(["bench", "replication", "--appends", "30", "--rate", "200", "--catchup-entries", "4000"])
+        let run = try TestKit.quartet(["bench", "replication", "--appends", "30", "--rate", "200", "--catchup-entries", "4000",
+                                       "--restricted-half", "--rounds", "2"])
         #expect(run.status == 0, "\(run.stderr.suffix(2000))")
         let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(result["rounds"] as? Int == 2)
         let propagation = try #require(result["propagation"] as? [String: Any])
         let latency = try #require(propagation["latency_ms"] as? [String: Any])
         #expect((latency["p50"] as? Double ?? -1) >= 0 && (latency["p99"] as? Double ?? -1) >= (latency["p50"] as? Double ?? 0))
+        #expect(propagation["appends"] as? Int == 60, "every append of both rounds")
         let catchUp = try #require(result["catch_up"] as? [String: Any])
         #expect(catchUp["entries"] as? Int == 4000)
         #expect((catchUp["entries_per_second"] as? Double ?? 0) > 0 && (catchUp["uk_peak_rss_mb"] as? Double ?? 0) > 0)
+        #expect((catchUp["rounds_entries_per_second"] as? [Double])?.count == 2)
+        // The restricted runs: the agreements' entries (and disclosure records) on top.
+        let policy = try #require(result["policy"] as? [String: Any])
+        let restricted = try #require(policy["catch_up"] as? [String: Any])
+        #expect((restricted["entries"] as? Int ?? 0) >= 4004, "\(restricted)")
+        #expect(policy["catch_up_throughput_overhead"] is Double)
+        let overhead = try #require(policy["propagation_overhead"] as? [String: Double])
+        #expect(overhead["p50"] != nil && overhead["p99"] != nil)
     }
 }
 
