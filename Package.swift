@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The system OpenSSL 3 (Debian libssl-dev), plus shim.h for the macros Swift cannot import.
@@ -94,6 +96,8 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The `quartet` command-line tool.
@@ -135,7 +139,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        .testTarget(name: "QuartetNodeTests", dependencies: ["QuartetNode", "QuartetTestKit"]),
+        .testTarget(name: "QuartetNodeTests", dependencies: ["QuartetNode", "QuartetTestKit", "QuartetReplication"]),
         .testTarget(name: "QuartetTLSTests", dependencies: [
             "QuartetTLS", "QuartetCrypto", "QuartetTestKit",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -42,13 +42,13 @@ struct API {
     let view: ViewMaintainer
     let tokens: [TokenGrant]
     let logger: Logger
-    let stats: APIStatistics
+    let metrics: NodeMetrics
     /// Held from validating appends until they are acknowledged (see `AsyncLock`).
     let appendLock = AsyncLock()
 
     func router() -> Router<NodeRequestContext> {
         let router = Router(context: NodeRequestContext.self)
-        router.add(middleware: RequestLogMiddleware(stats: stats))
+        router.add(middleware: RequestLogMiddleware(metrics: metrics))
         addViewRoutes(to: router)
         addAgreementRoutes(to: router)
         router.get("/healthz") { _, _ -> Response in
@@ -168,79 +168,33 @@ struct API {
         }
         router.get("/metrics") { request, context -> Response in
             try await reader(request, context)
-            // Prometheus text exposition, written from the node's state (no metrics backend yet).
-            var lines: [String] = []
-            lines.append("# HELP quartet_log_entries Entries held per log.")
-            lines.append("# TYPE quartet_log_entries gauge")
+            // Counters and timers are kept as things happen (NodeMetrics); the state is read now.
             let logs = engine.logStatus()
-            for log in logs { lines.append("quartet_log_entries{log=\"\(log.log.name)\"} \(log.head?.size ?? 0)") }
-            lines.append("# HELP quartet_log_behind_entries Entries of a log seen signed by its origin but not yet held.")
-            lines.append("# TYPE quartet_log_behind_entries gauge")
-            for log in logs {
-                let behind = (log.seenSize ?? 0) > (log.head?.size ?? 0) ? (log.seenSize ?? 0) - (log.head?.size ?? 0) : 0
-                lines.append("quartet_log_behind_entries{log=\"\(log.log.name)\"} \(behind)")
-            }
-            lines.append("# HELP quartet_log_quarantined 1 if the log is quarantined for equivocation.")
-            lines.append("# TYPE quartet_log_quarantined gauge")
-            for log in logs { lines.append("quartet_log_quarantined{log=\"\(log.log.name)\"} \(log.quarantined ? 1 : 0)") }
-            lines.append("# HELP quartet_peer_connected 1 if the peer is connected.")
-            lines.append("# TYPE quartet_peer_connected gauge")
-            for peer in engine.peers() { lines.append("quartet_peer_connected{peer=\"\(peer.id)\"} \(peer.connected ? 1 : 0)") }
-            lines.append("# HELP quartet_alerts_total Replication alerts since start, by kind.")
-            lines.append("# TYPE quartet_alerts_total counter")
-            let totals = engine.alertTotals()
-            for kind in ["equivocation", "rejected", "protocol", "own-log-ahead", "violation"] {
-                lines.append("quartet_alerts_total{kind=\"\(kind)\"} \(totals[kind] ?? 0)")
-            }
-            let totalsByKind = totals
-            lines.append("# HELP quartet_rejected_batches_total Replica batches refused (bad signature, order, proofs) since start.")
-            lines.append("# TYPE quartet_rejected_batches_total counter")
-            lines.append("quartet_rejected_batches_total \(totalsByKind["rejected"] ?? 0)")
-            let batches = writer.batchSizeHistogram
-            lines.append("# HELP quartet_own_appends_total Entries appended to this node's own log since start.")
-            lines.append("# TYPE quartet_own_appends_total counter")
-            lines.append("quartet_own_appends_total{log=\"\(ownLog)\"} \(batches.reduce(0) { $0 + $1.key * $1.value })")
-            lines.append("# HELP quartet_own_batches_total Group commits (one transaction, one signed checkpoint) of the own log since start.")
-            lines.append("# TYPE quartet_own_batches_total counter")
-            lines.append("quartet_own_batches_total{log=\"\(ownLog)\"} \(batches.values.reduce(0, +))")
-            lines.append("# HELP quartet_log_checkpoint_age_seconds Age of the latest checkpoint held per log (replication lag as time).")
-            lines.append("# TYPE quartet_log_checkpoint_age_seconds gauge")
             let now = wallClockMillis()
             for log in logs {
+                let name = [("log", log.log.name)]
+                let held = log.head?.size ?? 0, seen = log.seenSize ?? 0
+                metrics.gauge("quartet_log_entries", name, help: "Entries held per log.").set(Int64(held))
+                metrics.gauge("quartet_log_behind_entries", name, help: "Entries of a log seen signed by its origin but not yet held.")
+                    .set(Int64(seen > held ? seen - held : 0))
+                metrics.gauge("quartet_log_quarantined", name, help: "1 if the log is quarantined for equivocation.").set(Int64(log.quarantined ? 1 : 0))
                 if let t = log.head?.checkpoint.timeMillis {
-                    lines.append("quartet_log_checkpoint_age_seconds{log=\"\(log.log.name)\"} \(Double(now > t ? now - t : 0) / 1000)")
+                    metrics.gauge("quartet_log_checkpoint_age_seconds", name, help: "Age of the latest checkpoint held per log (replication lag as time).")
+                        .set(Double(now > t ? now - t : 0) / 1000)
                 }
             }
-            lines.append("# HELP quartet_peer_log_behind_entries Entries of a log this node holds beyond what the peer last said it holds.")
-            lines.append("# TYPE quartet_peer_log_behind_entries gauge")
+            for peer in engine.peers() {
+                metrics.gauge("quartet_peer_connected", [("peer", peer.id)], help: "1 if the peer is connected.").set(Int64(peer.connected ? 1 : 0))
+            }
             for lag in engine.peerLag() {
-                lines.append("quartet_peer_log_behind_entries{peer=\"\(lag.peer)\",log=\"\(lag.log)\"} \(lag.behind)")
+                metrics.gauge("quartet_peer_log_behind_entries", [("peer", lag.peer), ("log", lag.log)],
+                              help: "Entries of a log this node holds beyond what the peer last said it holds.").set(Int64(lag.behind))
             }
-            let updates = view.updateStatistics
-            lines.append("# HELP quartet_view_updates_total Batches folded into the combined view since start.")
-            lines.append("# TYPE quartet_view_updates_total counter")
-            lines.append("quartet_view_updates_total \(updates.count)")
-            lines.append("# HELP quartet_view_entries_total Entries folded into the combined view since start.")
-            lines.append("# TYPE quartet_view_entries_total counter")
-            lines.append("quartet_view_entries_total \(updates.entries)")
-            lines.append("# HELP quartet_view_update_seconds_total Time spent folding batches into the view.")
-            lines.append("# TYPE quartet_view_update_seconds_total counter")
-            lines.append("quartet_view_update_seconds_total \(updates.seconds)")
-            lines.append("# HELP quartet_view_update_seconds_max The slowest single fold since start.")
-            lines.append("# TYPE quartet_view_update_seconds_max gauge")
-            lines.append("quartet_view_update_seconds_max \(updates.max)")
-            let api = stats.snapshot
-            lines.append("# HELP quartet_http_responses_total API responses by status code.")
-            lines.append("# TYPE quartet_http_responses_total counter")
-            for (status, count) in api.byStatus.sorted(by: { $0.key < $1.key }) {
-                lines.append("quartet_http_responses_total{code=\"\(status)\"} \(count)")
-            }
-            lines.append("# HELP quartet_http_refusals_total Requests refused with 401 or 403.")
-            lines.append("# TYPE quartet_http_refusals_total counter")
-            lines.append("quartet_http_refusals_total \(api.refusals)")
+            metrics.gauge("quartet_view_update_seconds_max", help: "The slowest fold of a batch into the combined view since start.")
+                .set(view.slowestUpdateSeconds)
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: lines.joined(separator: "\n") + "\n")))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
         router.get("/v1/alerts") { request, context -> Response in
             try await reader(request, context)

@@ -31,6 +31,7 @@ public struct Node: Sendable {
     let logger: Logger
     /// The combined strategy view, kept up to date as entries become durable.
     public let view: ViewMaintainer
+    let metrics: NodeMetrics
     let purger: Purger
 
     /// Loads everything the node needs and checks that it fits together, before listening.
@@ -87,7 +88,9 @@ public struct Node: Sendable {
         }
         let ukLog = federation.members.first { $0.role == .aggregator }?.log ?? "uk"
         let order = [ukLog] + federation.members.map(\.log).filter { $0 != ukLog }
-        let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, store: store, logger: logger)
+        let metrics = NodeMetrics(ownLog: configuration.log)
+        self.metrics = metrics
+        let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, store: store, metrics: metrics, logger: logger)
         self.view = view
         // Set once the writer exists: disclosures are recorded in the node's own log.
         let recorder = OwnLogRecorder(logger: logger)
@@ -95,7 +98,7 @@ public struct Node: Sendable {
             try view.load(from: store)
             let engine = try ReplicationEngine(store: store, federation: federation, node: configuration.node, ownLog: configuration.log,
                                                clientContext: clientContext, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
-                                               onStored: onStored, onIngest: { log, entries, checkpoint in
+                                               metrics: metrics, onStored: onStored, onIngest: { log, entries, checkpoint in
                                                    view.absorbReplica(log: log, entries: entries, checkpoint: checkpoint)
                                                }, policy: { view.policy },
                                                onDisclosed: { recipient, log, span, count, agreement, access in
@@ -106,6 +109,8 @@ public struct Node: Sendable {
                 // The view sees the batch before its appends are acknowledged.
                 view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
                 engine.committed(entries, checkpoint: checkpoint, log: log)
+                metrics.ownAppends.increment(by: entries.count)
+                metrics.ownBatches.increment()
             })
             self.engine = engine
             let ownWriter = writer
@@ -148,7 +153,7 @@ public struct Node: Sendable {
                                         engine: engine, logger: logger, bound: { addresses.set(peer: $0) })
         let api = Application(
             router: API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
-                        federation: federation, view: view, tokens: configuration.tokens, logger: logger, stats: APIStatistics()).router(),
+                        federation: federation, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics).router(),
             server: .quartetTLS(context: apiContext, logger: logger),
             configuration: .init(address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port), serverName: "quartet"),
             onServerRunning: { channel in

@@ -38,7 +38,7 @@ final class ReplicationEngine: @unchecked Sendable {
     private var antiEntropy: RepeatedTask?
     /// Alerts since start, newest last (bounded).
     private var alerts: [(time: Date, alert: ReplicationAlert)] = []
-    private var alertCounts: [String: Int] = [:]
+    private let metrics: NodeMetrics
     /// Told (on the engine's queue) each time a replica batch is durable: log and new size.
     private let onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)?
     /// Given each durable replica batch before it is acknowledged or passed on (the view).
@@ -51,11 +51,12 @@ final class ReplicationEngine: @unchecked Sendable {
     private let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void
 
     init(store: LedgerStore, federation: Federation, node: String, ownLog: String, clientContext: TLSContext,
-         group: any EventLoopGroup, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
+         group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
          onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in }) throws {
         self.onStored = onStored
+        self.metrics = metrics
         self.onIngest = onIngest
         self.policy = policy
         self.onDisclosed = onDisclosed
@@ -348,7 +349,8 @@ final class ReplicationEngine: @unchecked Sendable {
         }
         alerts.append((Date(), alert))
         if alerts.count > 1000 { alerts.removeFirst(alerts.count - 1000) }
-        alertCounts[alert.kind.rawValue, default: 0] += 1
+        metrics.alertCounter(alert.kind).increment()
+        if alert.kind == .rejected { metrics.rejectedBatches.increment() }
     }
 
     // MARK: Dialling
@@ -480,7 +482,6 @@ final class ReplicationEngine: @unchecked Sendable {
     }
 
     func alertList() -> [(time: Date, alert: ReplicationAlert)] { queue.sync { alerts } }
-    func alertTotals() -> [String: Int] { queue.sync { alertCounts } }
     func evidenceList() -> [Evidence] { queue.sync { Array(replicator.quarantined.values) } }
 }
 

@@ -4,36 +4,13 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// Counters of the API's requests, for `/metrics`.
-final class APIStatistics: Sendable {
-    private struct Counts {
-        var byStatus: [Int: UInt64] = [:]
-        var refusals: UInt64 = 0
-        var appends: UInt64 = 0
-    }
-    private let counts = Mutex(Counts())
-
-    func record(status: Int) {
-        counts.withLock { c in
-            c.byStatus[status, default: 0] += 1
-            if status == 401 || status == 403 { c.refusals += 1 }
-        }
-    }
-
-    func appended(_ n: Int) { counts.withLock { $0.appends += UInt64(n) } }
-
-    var snapshot: (byStatus: [Int: UInt64], refusals: UInt64, appends: UInt64) {
-        counts.withLock { ($0.byStatus, $0.refusals, $0.appends) }
-    }
-}
-
 /// Every request: a request id (Hummingbird's, also sent back as `x-request-id`), errors as a
 /// JSON body `{"error": {"status", "message"}, "request_id"}`, one structured log line per
 /// request (refusals at notice level, so every 401 and 403 is logged with who and why), and the
-/// counters for `/metrics`.
+/// responses counted and timed for `/metrics`.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = NodeRequestContext
-    let stats: APIStatistics
+    let metrics: NodeMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
@@ -52,8 +29,8 @@ struct RequestLogMiddleware: RouterMiddleware {
         }
         response.headers[.init("x-request-id")!] = context.id
         let status = Int(response.status.code)
-        stats.record(status: status)
         let elapsed = started.duration(to: .now)
+        metrics.httpResponse(status: status, duration: elapsed)
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         var metadata: Logger.Metadata = [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",

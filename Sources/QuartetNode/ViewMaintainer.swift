@@ -19,10 +19,7 @@ public final class ViewMaintainer: Sendable {
     private struct State {
         var view: StrategyView
         var rendered: (version: UInt64, second: UInt64, health: String, bytes: Data)?
-        var updates: UInt64 = 0
-        var updateSeconds: Double = 0
         var maxUpdateSeconds: Double = 0
-        var entriesFolded: UInt64 = 0
     }
 
     private let state: Mutex<State>
@@ -36,6 +33,7 @@ public final class ViewMaintainer: Sendable {
     /// The most recent folds, numbered from 1, newest last (benchmarks read them).
     private let recent = Mutex<(sequence: Int, folds: [(sequence: Int, log: String, entries: Int, seconds: Double)])>((0, []))
     let logger: Logger
+    private let metrics: NodeMetrics
     /// The logs in display order (UK log first, then the federation's order).
     public let order: [String]
 
@@ -44,7 +42,8 @@ public final class ViewMaintainer: Sendable {
     /// Told when an agreement is revoked (after the fold; the purge runs elsewhere).
     let onAgreementEnded = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
 
-    init(ukLog: String, order: [String], owners: [String: NoteVerifier], store: LedgerStore, logger: Logger) {
+    init(ukLog: String, order: [String], owners: [String: NoteVerifier], store: LedgerStore, metrics: NodeMetrics, logger: Logger) {
+        self.metrics = metrics
         self.order = order
         self.store = store
         self.logger = logger
@@ -150,10 +149,10 @@ public final class ViewMaintainer: Sendable {
             }
             let elapsed = started.duration(to: .now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            state.updates += 1
-            state.updateSeconds += seconds
             state.maxUpdateSeconds = max(state.maxUpdateSeconds, seconds)
-            state.entriesFolded += UInt64(entries.count)
+            metrics.viewUpdates.increment()
+            metrics.viewEntries.increment(by: entries.count)
+            metrics.viewUpdateTime.recordNanoseconds(elapsed.nanoseconds)
             recent.withLock { recent in
                 recent.sequence += 1
                 recent.folds.append((recent.sequence, log, entries.count, seconds))
@@ -175,10 +174,8 @@ public final class ViewMaintainer: Sendable {
     /// The view and the agreements (the agreements may be a batch ahead of the view).
     var snapshots: (view: StrategyView, policy: Policy) { (snapshot, policy) }
 
-    /// (updates, total seconds, slowest seconds, entries folded) since start.
-    var updateStatistics: (count: UInt64, seconds: Double, max: Double, entries: UInt64) {
-        state.withLock { ($0.updates, $0.updateSeconds, $0.maxUpdateSeconds, $0.entriesFolded) }
-    }
+    /// The slowest fold since start, in seconds.
+    var slowestUpdateSeconds: Double { state.withLock { $0.maxUpdateSeconds } }
 
     /// Renders the whole view's JSON without the cache (benchmarks): its size in bytes.
     public func renderUncached(node: String) -> Int {

@@ -51,7 +51,7 @@ public struct LogHead: Sendable, Equatable {
 
 /// Something operators must hear about.
 public struct ReplicationAlert: Sendable, Equatable {
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
         /// Two validly signed checkpoints of a log that cannot both be true.
         case equivocation
         /// A batch or checkpoint that failed verification.

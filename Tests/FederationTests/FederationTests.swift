@@ -390,9 +390,10 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         // And the metrics say so.
         let metrics = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/metrics"])
         #expect(metrics.status == 200)
-        #expect(metrics.body.contains("quartet_log_quarantined{log=\"england\"} 1"), "\(metrics.body)")
-        #expect(metrics.body.contains("quartet_alerts_total{kind=\"equivocation\"} 1"), "\(metrics.body)")
-        #expect(metrics.body.contains("quartet_peer_connected{peer=\"wales\"} 1"), "\(metrics.body)")
+        #expect(metricValue(metrics.body, #"quartet_log_quarantined{log="england"}"#) == 1, "\(metrics.body)")
+        #expect(metricValue(metrics.body, #"quartet_alerts_total{kind="equivocation"}"#) == 1, "\(metrics.body)")
+        #expect(metricValue(metrics.body, #"quartet_peer_connected{peer="wales"}"#) == 1, "\(metrics.body)")
+        #expect(metricValue(metrics.body, #"quartet_log_quarantined{log="wales"}"#) == 0, "\(metrics.body)")
 
         // 3. A malformed frame (and an oversized one) closes only that connection.
         let rogue = try await FakePeer(as: "northern-ireland", to: "uk", port: ukPort, federation: federation)
@@ -478,4 +479,12 @@ extension FederationTests {
             .compactMap { FileManager.default.contents(atPath: (federation.path("uk", "data") as NSString).appendingPathComponent($0)) }
         #expect(!data.contains { $0.range(of: Data(marker.utf8)) != nil }, "the payload reached uk's disk")
     }
+}
+
+/// The value of one series in a Prometheus text exposition (`name{labels}` exactly as written).
+func metricValue(_ exposition: String, _ series: String) -> Double? {
+    for line in exposition.split(separator: "\n") where line.hasPrefix(series + " ") {
+        return Double(line.dropFirst(series.count + 1))
+    }
+    return nil
 }

@@ -174,7 +174,7 @@ import Testing
 
         // Metrics include the view and the API.
         let metrics = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("uk"))/metrics"])
-        #expect(metrics.body.contains("quartet_view_update_seconds_total") && metrics.body.contains("quartet_http_refusals_total"), "\(metrics.body.prefix(200))")
+        #expect(metrics.body.contains("quartet_view_update_seconds_count") && metrics.body.contains("quartet_http_refusals_total"), "\(metrics.body.prefix(200))")
     }
 
     @Test func theViewIsRebuiltFromTheDataDirectoryAfterARestart() throws {

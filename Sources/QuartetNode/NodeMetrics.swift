@@ -1,0 +1,74 @@
+import CoreMetrics
+import Foundation
+import Prometheus
+import QuartetReplication
+
+/// The node's metrics, exposed at `/metrics` in the Prometheus text format.
+///
+/// What happens is counted where it happens, through swift-metrics (`Counter`, `Timer`), with a
+/// factory over this node's own Prometheus registry: several nodes share a process in the
+/// benchmarks and tests, so nothing is bootstrapped process-wide. What is read rather than
+/// counted (log sizes, lag, connections) is set on gauges each time `/metrics` is scraped.
+final class NodeMetrics: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+
+    let ownAppends: CoreMetrics.Counter
+    let ownBatches: CoreMetrics.Counter
+    let viewUpdates: CoreMetrics.Counter
+    let viewEntries: CoreMetrics.Counter
+    let viewUpdateTime: CoreMetrics.Timer
+    let httpRefusals: CoreMetrics.Counter
+    let httpRequestTime: CoreMetrics.Timer
+    let rejectedBatches: CoreMetrics.Counter
+
+    init(ownLog: String) {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let fast: [Duration] = [.microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10),
+                                .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5)]
+        factory.durationHistogramBuckets = ["quartet_view_update_seconds": fast, "quartet_http_request_seconds": fast]
+        self.factory = factory
+        ownAppends = CoreMetrics.Counter(label: "quartet_own_appends_total", dimensions: [("log", ownLog)], factory: factory)
+        ownBatches = CoreMetrics.Counter(label: "quartet_own_batches_total", dimensions: [("log", ownLog)], factory: factory)
+        viewUpdates = CoreMetrics.Counter(label: "quartet_view_updates_total", factory: factory)
+        viewEntries = CoreMetrics.Counter(label: "quartet_view_entries_total", factory: factory)
+        viewUpdateTime = CoreMetrics.Timer(label: "quartet_view_update_seconds", factory: factory)
+        httpRefusals = CoreMetrics.Counter(label: "quartet_http_refusals_total", factory: factory)
+        httpRequestTime = CoreMetrics.Timer(label: "quartet_http_request_seconds", factory: factory)
+        rejectedBatches = CoreMetrics.Counter(label: "quartet_rejected_batches_total", factory: factory)
+        // Every alert kind is shown from zero, so a rule can watch for the first one.
+        for kind in ReplicationAlert.Kind.allCases { _ = alertCounter(kind) }
+    }
+
+    func alertCounter(_ kind: ReplicationAlert.Kind) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "quartet_alerts_total", dimensions: [("kind", kind.rawValue)], factory: factory)
+    }
+
+    /// An API response: counted by status code (401 and 403 also as refusals) and timed.
+    func httpResponse(status: Int, duration: Duration) {
+        CoreMetrics.Counter(label: "quartet_http_responses_total", dimensions: [("code", String(status))], factory: factory).increment()
+        if status == 401 || status == 403 { httpRefusals.increment() }
+        httpRequestTime.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// A gauge set when scraped; `help` becomes its `# HELP` line.
+    func gauge(_ name: String, _ labels: [(String, String)] = [], help: String) -> Prometheus.Gauge {
+        registry.makeGauge(name: name, labels: labels, help: help)
+    }
+
+    /// The text exposition of everything registered.
+    func exposition() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : product &+ attoseconds / 1_000_000_000
+    }
+}
