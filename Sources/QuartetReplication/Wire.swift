@@ -3,7 +3,8 @@ import QuartetLedger
 /// The replication protocol's limits (docs/protocol.md, "Limits").
 public enum ProtocolLimits {
     /// The protocol version this code speaks.
-    public static let version: UInt16 = 1
+    /// 2 added `unavailable`.
+    public static let version: UInt16 = 2
     /// Largest frame body (type byte included), in bytes.
     public static let maxFrame = 64 << 20
     /// Most entries in one `entries` message.
@@ -104,7 +105,7 @@ public struct Evidence: Sendable, Equatable, Hashable {
     }
 }
 
-/// The messages of replication protocol version 1 (docs/protocol.md).
+/// The messages of replication protocol version 2 (docs/protocol.md).
 public enum Message: Sendable, Equatable {
     /// First message on a connection, from both sides.
     case hello(version: UInt16, node: String, federation: String)

@@ -338,7 +338,7 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
 
         // England's certificate and key, but not the england node: a peer under test control.
         let peer = try await FakePeer(as: "england", to: "uk", port: ukPort, federation: federation)
-        peer.send(.hello(version: 1, node: "england", federation: "uk-ot-workforce"))
+        peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
         _ = try peer.wait { if case .hello = $0 { return true }; return false }
         _ = try peer.wait { if case .heads = $0 { return true }; return false }
 
@@ -397,7 +397,7 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
 
         // 3. A malformed frame (and an oversized one) closes only that connection.
         let rogue = try await FakePeer(as: "northern-ireland", to: "uk", port: ukPort, federation: federation)
-        rogue.send(.hello(version: 1, node: "northern-ireland", federation: "uk-ot-workforce"))
+        rogue.send(.hello(version: ProtocolLimits.version, node: "northern-ireland", federation: "uk-ot-workforce"))
         _ = try rogue.wait { if case .heads = $0 { return true }; return false }
         rogue.send(raw: [0, 0, 0, 3, 42, 1, 2])
         let error = try rogue.wait { if case .error = $0 { return true }; return false }
@@ -406,7 +406,7 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         while !rogue.isClosed && Date() < closeDeadline { usleep(20_000) }
         #expect(rogue.isClosed)
         let huge = try await FakePeer(as: "scotland", to: "uk", port: ukPort, federation: federation)
-        huge.send(.hello(version: 1, node: "scotland", federation: "uk-ot-workforce"))
+        huge.send(.hello(version: ProtocolLimits.version, node: "scotland", federation: "uk-ot-workforce"))
         _ = try huge.wait { if case .heads = $0 { return true }; return false }
         huge.send(raw: [0x7F, 0xFF, 0xFF, 0xFF, 1])
         _ = try huge.wait { if case .error(.malformed, let text) = $0 { return text.contains("exceeds the limit") }; return false }
@@ -450,7 +450,7 @@ extension FederationTests {
         defer { federation.stop() }
         let ukPort = Int(federation.path("uk", "peer").split(separator: ":").last!)!
         let peer = try await FakePeer(as: "england", to: "uk", port: ukPort, federation: federation)
-        peer.send(.hello(version: 1, node: "england", federation: "uk-ot-workforce"))
+        peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
         _ = try peer.wait { if case .heads = $0 { return true }; return false }
         // England's real key signs a batch holding a restricted row, payload included.
         let marker = "LEAK-\(UUID().uuidString)"

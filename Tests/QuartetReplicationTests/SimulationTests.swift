@@ -399,7 +399,7 @@ struct Simulation {
         var uk = Replicator(settings: settings, heads: [:], seed: 1)
         func greet(_ peer: String) -> [Directive] {
             _ = uk.connected(peer)
-            _ = uk.received(.hello(version: 1, node: peer, federation: "sim"), from: peer)
+            _ = uk.received(.hello(version: ProtocolLimits.version, node: peer, federation: "sim"), from: peer)
             return uk.received(.heads([.init(log: "wales", note: note)]), from: peer)
         }
         func requests(_ directives: [Directive]) -> [String] {
@@ -427,13 +427,13 @@ struct Simulation {
         var out = replicator.received(.request(log: "uk", from: 0), from: "wales")
         #expect(out.contains { if case .close = $0 { return true }; return false })
         _ = replicator.connected("wales")
-        out = replicator.received(.hello(version: 2, node: "wales", federation: "sim"), from: "wales")
+        out = replicator.received(.hello(version: ProtocolLimits.version - 1, node: "wales", federation: "sim"), from: "wales")
         #expect(out.contains { if case .send(_, .error(.version, _)) = $0 { return true }; return false })
         _ = replicator.connected("wales")
-        out = replicator.received(.hello(version: 1, node: "england", federation: "sim"), from: "wales")
+        out = replicator.received(.hello(version: ProtocolLimits.version, node: "england", federation: "sim"), from: "wales")
         #expect(out.contains { if case .send(_, .error(.identity, _)) = $0 { return true }; return false })
         _ = replicator.connected("wales")
-        out = replicator.received(.hello(version: 1, node: "wales", federation: "sim"), from: "wales")
+        out = replicator.received(.hello(version: ProtocolLimits.version, node: "wales", federation: "sim"), from: "wales")
         #expect(out == [.send(peer: "wales", .heads([]))])
         #expect(replicator.connectedPeers == ["wales"])
     }
