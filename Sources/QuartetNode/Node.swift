@@ -297,10 +297,13 @@ final class Purger: Sendable {
         self.logger = logger
     }
 
-    /// Purges for `id` once (off the caller's thread).
+    /// Purges for `id` (off the caller's thread), and once more a few seconds later: a batch
+    /// that egress or ingress let through just before the end may be stored after the first
+    /// purge.
     func ended(_ id: String, reason: String) {
         guard handled.withLockedValue({ $0.insert(id).inserted }) else { return }
         DispatchQueue.global().async { self.purge(id, reason: reason) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 5) { self.purge(id, reason: reason) }
     }
 
     /// Every agreement that has ended by now: revoked, or past its validity.

@@ -51,6 +51,11 @@ final class NodeMetrics: Sendable {
         httpRequestTime.recordNanoseconds(duration.nanoseconds)
     }
 
+    /// An `unavailable` answer sent to a peer or received from one.
+    func unavailable(sent: Bool, log: String) {
+        CoreMetrics.Counter(label: "quartet_unavailable_total", dimensions: [("direction", sent ? "sent" : "received"), ("log", log)], factory: factory).increment()
+    }
+
     /// A gauge set when scraped; `help` becomes its `# HELP` line.
     func gauge(_ name: String, _ labels: [(String, String)] = [], help: String) -> Prometheus.Gauge {
         registry.makeGauge(name: name, labels: labels, help: help)
@@ -65,10 +70,11 @@ final class NodeMetrics: Sendable {
 }
 
 extension Duration {
-    /// Whole nanoseconds (saturating).
+    /// Whole nanoseconds (saturating at the bounds of Int64).
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : product &+ attoseconds / 1_000_000_000
+        let (sum, overflowAgain) = product.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflow || overflowAgain ? (seconds < 0 ? .min : .max) : sum
     }
 }

@@ -34,6 +34,7 @@ final class ReplicationEngine: @unchecked Sendable {
     /// Peers whose connection was dialled by the member with the smaller id.
     private var canonical: Set<String> = []
     private var connectedSince: [String: Date] = [:]
+    private var connectedAt: [String: ContinuousClock.Instant] = [:]
     private var stopped = false
     private var antiEntropy: RepeatedTask?
     /// Alerts since start, newest last (bounded).
@@ -118,14 +119,16 @@ final class ReplicationEngine: @unchecked Sendable {
     // MARK: Events from connections
 
     /// A TLS connection (either direction) verified `peer`. Of two connections with the same
-    /// peer, both sides keep the one the member with the smaller id dialled (both may dial at
-    /// once when one starts); otherwise the newer replaces the older (a redial after a dead link).
+    /// peer both sides keep the same one (`ConnectionChoice`) and close the other.
     func connected(_ peer: String, channel: any Channel, dialledHere: Bool) {
         queue.async {
             guard !self.stopped else { channel.close(promise: nil); return }
             let canonical = dialledHere == self.replicator.settings.dials(peer)
             if let old = self.channels[peer], old !== channel {
-                if self.canonical.contains(peer) && !canonical {
+                let age = self.connectedAt[peer].map { ContinuousClock.now - $0 } ?? .zero
+                guard ConnectionChoice.keepsNew(newCanonical: canonical, heldCanonical: self.canonical.contains(peer),
+                                                heldAgeMillis: UInt64(max(0, age.nanoseconds / 1_000_000))) else {
+                    self.logger.debug("closing a second connection; keeping the one held", metadata: ["peer": "\(peer)"])
                     channel.close(promise: nil)
                     return
                 }
@@ -134,6 +137,7 @@ final class ReplicationEngine: @unchecked Sendable {
             self.channels[peer] = channel
             if canonical { self.canonical.insert(peer) } else { self.canonical.remove(peer) }
             self.connectedSince[peer] = Date()
+            self.connectedAt[peer] = ContinuousClock.now
             self.logger.info("peer connected", metadata: ["peer": "\(peer)"])
             self.run(self.replicator.connected(peer))
         }
@@ -145,6 +149,7 @@ final class ReplicationEngine: @unchecked Sendable {
             self.channels[peer] = nil
             self.canonical.remove(peer)
             self.connectedSince[peer] = nil
+            self.connectedAt[peer] = nil
             self.logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
             if !self.stopped { self.run(self.replicator.disconnected(peer)) }
         }
@@ -153,6 +158,10 @@ final class ReplicationEngine: @unchecked Sendable {
     func received(_ message: Message, from peer: String, channel: any Channel) {
         queue.async {
             guard !self.stopped, self.channels[peer] === channel else { return }
+            if case .unavailable(let log, let from) = message {
+                self.logger.debug("a request was answered unavailable", metadata: ["peer": "\(peer)", "log": "\(log)", "from": "\(from)"])
+                self.metrics.unavailable(sent: false, log: log)
+            }
             self.run(self.replicator.received(message, from: peer))
         }
     }
@@ -232,10 +241,14 @@ final class ReplicationEngine: @unchecked Sendable {
             guard let log = logs[logName] else { return [] }
             do {
                 guard let (entries, note) = try store.batch(log, from: from, maxEntries: ProtocolLimits.maxBatchEntries,
-                                                            maxBytes: ProtocolLimits.batchBytesBudget) else { return [] }
+                                                            maxBytes: ProtocolLimits.batchBytesBudget) else {
+                    send(.unavailable(log: logName, from: from), to: peer)
+                    return []
+                }
                 send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map(WireEntry.init))), to: peer, answering: true)
             } catch {
                 logger.error("cannot serve a batch", metadata: ["log": "\(logName)", "from": "\(from)", "error": "\(error)"])
+                send(.unavailable(log: logName, from: from), to: peer)
             }
             return []
         case .check(let peer, let logName, let note, let checkpoint):
@@ -283,6 +296,12 @@ final class ReplicationEngine: @unchecked Sendable {
             } else {
                 return
             }
+        }
+        if case .unavailable(let log, let from) = message {
+            // A version-1 peer does not know the message: it waits for the next round instead.
+            guard replicator.speaksUnavailable(peer) else { return }
+            logger.debug("answered a request with unavailable", metadata: ["peer": "\(peer)", "log": "\(log)", "from": "\(from)"])
+            metrics.unavailable(sent: true, log: log)
         }
         let frame = message.frame()
         guard frame.count - 4 <= ProtocolLimits.maxFrame else {

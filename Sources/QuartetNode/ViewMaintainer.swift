@@ -150,15 +150,15 @@ public final class ViewMaintainer: Sendable {
             let elapsed = started.duration(to: .now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             state.maxUpdateSeconds = max(state.maxUpdateSeconds, seconds)
-            metrics.viewUpdates.increment()
-            metrics.viewEntries.increment(by: entries.count)
-            metrics.viewUpdateTime.recordNanoseconds(elapsed.nanoseconds)
             recent.withLock { recent in
                 recent.sequence += 1
                 recent.folds.append((recent.sequence, log, entries.count, seconds))
                 if recent.folds.count > 256 { recent.folds.removeFirst(recent.folds.count - 256) }
             }
         }
+        metrics.viewUpdates.increment()
+        metrics.viewEntries.increment(by: entries.count)
+        metrics.viewUpdateTime.recordNanoseconds(started.duration(to: .now).nanoseconds)
     }
 
     static func viewCheckpoint(_ c: Checkpoint) -> ViewCheckpoint {
@@ -171,8 +171,12 @@ public final class ViewMaintainer: Sendable {
     /// The agreements as they stand.
     public var policy: Policy { policyState.withLock { $0 } }
 
-    /// The view and the agreements (the agreements may be a batch ahead of the view).
-    var snapshots: (view: StrategyView, policy: Policy) { (snapshot, policy) }
+    /// The view and the agreements. The view is read first: a batch's agreements are folded
+    /// before its view entries, so the agreements read after are at least as new as the view.
+    var snapshots: (view: StrategyView, policy: Policy) {
+        let view = snapshot
+        return (view, policy)
+    }
 
     /// The slowest fold since start, in seconds.
     var slowestUpdateSeconds: Double { state.withLock { $0.maxUpdateSeconds } }

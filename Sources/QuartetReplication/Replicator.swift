@@ -37,6 +37,28 @@ public struct ReplicationSettings: Sendable {
     public func dials(_ peer: String) -> Bool { node < peer }
 }
 
+/// Which of two connections with the same peer a node keeps. Every node starts by dialling
+/// every peer, and afterwards the member with the smaller id redials, so two connections can
+/// exist for a moment; both sides must keep the same one.
+public enum ConnectionChoice {
+    /// How long after a connection was made a rival from the start-up race may still appear.
+    public static let startRaceMillis: UInt64 = 2_000
+
+    /// Whether a newly verified connection replaces the one held with the same peer.
+    /// - Parameters:
+    ///   - newCanonical: the new one was dialled by the member with the smaller id.
+    ///   - heldCanonical: so was the one held.
+    ///   - heldAgeMillis: how long the one held has been up.
+    public static func keepsNew(newCanonical: Bool, heldCanonical: Bool, heldAgeMillis: UInt64) -> Bool {
+        // A connection the smaller id dialled always wins (it redials only when it has lost
+        // the link, and it wins the start-up race); the newer of two of a kind wins. A
+        // connection the larger id dialled loses to a young canonical one (both dialled at
+        // start) but replaces an old one: the larger id dials only when it starts, so it has
+        // restarted and the old link may be half-open.
+        newCanonical || !heldCanonical || heldAgeMillis >= startRaceMillis
+    }
+}
+
 /// The latest signed checkpoint of a log this node holds.
 public struct LogHead: Sendable, Equatable {
     public var checkpoint: Checkpoint
@@ -111,8 +133,10 @@ public struct Replicator: Sendable {
         var greeted = false
         /// What the peer told us (or we told it) it holds, per log.
         var sizes: [String: UInt64] = [:]
-        /// Logs we asked it for and have not heard back on.
-        var requested: Set<String> = []
+        /// Logs we asked it for and have not heard back on, with where each request starts.
+        var requested: [String: UInt64] = [:]
+        /// The protocol version its hello named.
+        var version: UInt16 = 0
         /// Logs it answered `unavailable` for since the last anti-entropy round (it holds only
         /// stubs there that we may have in full): asked elsewhere until then.
         var withheld: Set<String> = []
@@ -150,6 +174,9 @@ public struct Replicator: Sendable {
     /// What each peer last said it holds (or was last sent), per log.
     public var peerSizes: [String: [String: UInt64]] { peers.mapValues(\.sizes) }
 
+    /// Whether `peer` understands `unavailable` (protocol version 2 on).
+    public func speaksUnavailable(_ peer: String) -> Bool { (peers[peer]?.version ?? 0) >= 2 }
+
     public var connectedPeers: [String] { peers.filter { $0.value.connected && $0.value.greeted }.map(\.key).sorted() }
 
     // MARK: Events
@@ -167,8 +194,9 @@ public struct Replicator: Sendable {
         peers[peer]!.connected = true
         peers[peer]!.greeted = false
         peers[peer]!.sizes = [:]
-        peers[peer]!.requested = []
+        peers[peer]!.requested = [:]
         peers[peer]!.withheld = []
+        peers[peer]!.version = 0
         return [.send(peer: peer, .hello(version: ProtocolLimits.version, node: settings.node, federation: settings.federation))]
     }
 
@@ -177,7 +205,7 @@ public struct Replicator: Sendable {
         guard var state = peers[peer] else { return [] }
         state.connected = false
         state.greeted = false
-        state.requested = []
+        state.requested = [:]
         state.failures += 1
         peers[peer] = state
         guard settings.dials(peer) else { return [] }
@@ -199,7 +227,7 @@ public struct Replicator: Sendable {
     public mutating func tick() -> [Directive] {
         var out: [Directive] = []
         for peer in connectedPeers {
-            peers[peer]!.requested = []
+            peers[peer]!.requested = [:]
             peers[peer]!.withheld = []
             out.append(.send(peer: peer, .heads(headList())))
         }
@@ -217,7 +245,10 @@ public struct Replicator: Sendable {
             guard case .hello(let version, let node, let federation) = message else {
                 return violation(peer, .malformed, "expected hello first, got \(message.name)")
             }
-            guard version == ProtocolLimits.version else { return violation(peer, .version, "protocol version \(version); this node speaks \(ProtocolLimits.version)") }
+            guard ProtocolLimits.accepted.contains(version) else {
+                return violation(peer, .version, "protocol version \(version); this node speaks \(ProtocolLimits.accepted.lowerBound) to \(ProtocolLimits.version)")
+            }
+            peers[peer]!.version = version
             guard node == peer else { return violation(peer, .identity, "hello names \(node) but the certificate names \(peer)") }
             guard federation == settings.federation else { return violation(peer, .identity, "federation \(federation), expected \(settings.federation)") }
             peers[peer]!.greeted = true
@@ -234,7 +265,10 @@ public struct Replicator: Sendable {
             for head in list { out += receivedHead(head, from: peer) }
             return out
         case .request(let log, let from):
-            guard let head = heads[log], quarantined[log] == nil, from < head.size else { return [] }
+            guard let head = heads[log], quarantined[log] == nil, from < head.size else {
+                // Nothing to give from there: say so, so the peer asks elsewhere at once.
+                return speaksUnavailable(peer) ? [.send(peer: peer, .unavailable(log: log, from: from))] : []
+            }
             return [.serve(peer: peer, log: log, from: from)]
         case .entries(let batch):
             return receivedBatch(batch, from: peer)
@@ -247,12 +281,14 @@ public struct Replicator: Sendable {
         case .error(let code, let text):
             return [.close(peer: peer, reason: "peer reported error \(code.rawValue): \(text)")]
         case .unavailable(let log, let from):
-            // A relay holding only stubs we may have in full: ask the writer (or another peer)
-            // at once rather than waiting for the next round.
-            guard peers[peer]!.requested.remove(log) != nil else { return [] }
+            // A relay holding only stubs we may have in full (or nothing from there): ask the
+            // writer (or another peer) at once rather than waiting for the next round. Only the
+            // answer to the request outstanding now counts; a late one is ignored.
+            guard peers[peer]!.requested[log] == from else { return [] }
+            peers[peer]!.requested[log] = nil
             peers[peer]!.withheld.insert(log)
-            let held = heads[log]?.size ?? 0
-            return from > held ? request(log, from: peer, at: from) : request(log, from: peer)
+            guard quarantined[log] == nil else { return [] }
+            return request(log, from: peer, at: storing[log] ?? heads[log]?.size ?? 0)
         }
     }
 
@@ -297,13 +333,13 @@ public struct Replicator: Sendable {
     private mutating func request(_ log: String, from peer: String, at start: UInt64? = nil) -> [Directive] {
         let from = start ?? heads[log]?.size ?? 0
         guard start != nil || storing[log] == nil else { return [] }
-        guard !peers.values.contains(where: { $0.requested.contains(log) }) else { return [] }
+        guard !peers.values.contains(where: { $0.requested[log] != nil }) else { return [] }
         func offers(_ candidate: String) -> Bool {
             guard let state = peers[candidate], state.connected, state.greeted, !state.withheld.contains(log) else { return false }
             return (state.sizes[log] ?? 0) > from
         }
         guard let target = [settings.writer(of: log), peer].first(where: offers) ?? connectedPeers.first(where: offers) else { return [] }
-        peers[target]!.requested.insert(log)
+        peers[target]!.requested[log] = from
         return [.send(peer: target, .request(log: log, from: from))]
     }
 
@@ -312,7 +348,7 @@ public struct Replicator: Sendable {
     }
 
     private mutating func receivedBatch(_ batch: Batch, from peer: String) -> [Directive] {
-        peers[peer]!.requested.remove(batch.log)
+        peers[peer]!.requested[batch.log] = nil
         guard let verifier = settings.verifiers[batch.log] else { return penalize(peer, log: batch.log, "entries for unknown log \(batch.log)") }
         guard batch.log != settings.ownLog else {
             return penalize(peer, log: batch.log, "entries for this node's own log \(batch.log); only this node writes it")

@@ -5,6 +5,9 @@ public enum ProtocolLimits {
     /// The protocol version this code speaks.
     /// 2 added `unavailable`.
     public static let version: UInt16 = 2
+    /// The versions a node accepts from a peer: version-1 peers are served as before (they are
+    /// never sent `unavailable`), so a federation can upgrade one node at a time.
+    public static let accepted: ClosedRange<UInt16> = 1...2
     /// Largest frame body (type byte included), in bytes.
     public static let maxFrame = 64 << 20
     /// Most entries in one `entries` message.

@@ -92,10 +92,15 @@ struct BenchReplication: AsyncParsableCommand {
         ]
     }
 
-    /// The median round's figures, and every round's rate.
+    /// The median round's figures (with an even number of rounds, the slower middle round's,
+    /// and the rate the mean of the middle two), and every round's rate.
     func catchUpReport(_ runs: [[String: Any]]) -> [String: Any] {
         let sorted = runs.sorted { ($0["entries_per_second"] as! Double) < ($1["entries_per_second"] as! Double) }
-        var report = sorted[sorted.count / 2]
+        var report = sorted[(sorted.count - 1) / 2]
+        if sorted.count % 2 == 0 {
+            let middle = (sorted[sorted.count / 2 - 1]["entries_per_second"] as! Double) + (sorted[sorted.count / 2]["entries_per_second"] as! Double)
+            report["entries_per_second"] = (middle / 2).rounded()
+        }
         report["rounds_entries_per_second"] = runs.map { $0["entries_per_second"] as! Double }
         report["uk_peak_rss_mb"] = runs.map { $0["uk_peak_rss_mb"] as! Double }.max()!
         return report
@@ -280,7 +285,9 @@ final class CatchUpFederation {
         // What the nations hold of their own logs (they grow a little: disclosure records).
         var total = 0
         for nation in nations {
-            guard let size = (await held(nation, try client(nation)))?[nation] else { throw CLIError("\(nation) does not answer") }
+            guard let size = (await held(nation, try client(nation)))?[nation] else {
+                throw CLIError("\(nation) did not answer GET /v1/logs with its own log's size (is it running? \(processes[nation]?.isRunning == true ? "it is" : "it is not"))")
+            }
             total += size
         }
         try? FileManager.default.removeItem(at: ukData)

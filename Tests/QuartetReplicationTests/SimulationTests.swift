@@ -38,6 +38,9 @@ struct Simulation {
     var random: SplitMix64
     var loss = 0.0
     var duplication = 0.0
+    /// How often a relay (not the log's writer) answers a request `unavailable`, as a relay
+    /// holding only stubs of restricted entries does.
+    var unavailable = 0.0
     var maxDelay: UInt64 = 5
     /// Links that are cut (both directions).
     var cut: Set<[String]> = []
@@ -127,6 +130,10 @@ struct Simulation {
                 }
             case .serve(let peer, let logName, let from):
                 guard let log = nodes[id]!.logs[logName] else { continue }
+                if logName != id, chance(unavailable) {
+                    send(from: id, to: peer, .unavailable(log: logName, from: from))
+                    continue
+                }
                 // The largest stored checkpoint within the batch limit.
                 let limit = from + UInt64(ProtocolLimits.maxBatchEntries)
                 guard let end = log.checkpoints.keys.filter({ $0 > from && $0 <= limit }).max(), let note = log.checkpoints[end] else { continue }
@@ -207,10 +214,11 @@ struct Simulation {
     static let ids = ["england", "northern-ireland", "scotland", "uk", "wales"]
 
     @Test(arguments: [UInt64(1), 2, 3, 42, 1234])
-    func fiveNodesConvergeDespiteLossDuplicationReorderingAndDelay(seed: UInt64) throws {
+    func fiveNodesConvergeDespiteLossDuplicationReorderingDelayAndUnavailableRelays(seed: UInt64) throws {
         var sim = try Simulation(ids: Self.ids, seed: seed)
         sim.loss = 0.2
         sim.duplication = 0.2
+        sim.unavailable = 0.2
         sim.maxDelay = 20
         sim.connectAll()
         for round in 0..<20 {
@@ -221,6 +229,7 @@ struct Simulation {
         }
         // Then quiet: anti-entropy repairs what was lost.
         sim.loss = 0
+        sim.unavailable = 0
         sim.runUntil(sim.now + 1000)
         for log in Self.ids {
             let sizes = sim.sizes(log)
@@ -420,6 +429,73 @@ struct Simulation {
         #expect(requests(uk.received(.heads([.init(log: "wales", note: note)]), from: "england")) == ["wales"], "the writer first")
     }
 
+    @Test func bothSidesKeepTheSameOfTwoConnections() {
+        // A connection the smaller id dialled replaces anything; of two of a kind the newer wins.
+        for heldCanonical in [false, true] {
+            for age: UInt64 in [0, 500, 5_000] {
+                #expect(ConnectionChoice.keepsNew(newCanonical: true, heldCanonical: heldCanonical, heldAgeMillis: age))
+            }
+        }
+        #expect(ConnectionChoice.keepsNew(newCanonical: false, heldCanonical: false, heldAgeMillis: 0))
+        // Both dialled at start: the larger id's connection loses to a young canonical one...
+        #expect(!ConnectionChoice.keepsNew(newCanonical: false, heldCanonical: true, heldAgeMillis: 0))
+        #expect(!ConnectionChoice.keepsNew(newCanonical: false, heldCanonical: true, heldAgeMillis: ConnectionChoice.startRaceMillis - 1))
+        // ...but replaces an old one: the larger id restarted, and the old link may be half-open.
+        #expect(ConnectionChoice.keepsNew(newCanonical: false, heldCanonical: true, heldAgeMillis: ConnectionChoice.startRaceMillis))
+        // Whatever order the two connections arrive in, both sides end with the canonical one
+        // during the start-up race: side A sees (x then y), side B (y then x).
+        func kept(first: Bool, second: Bool) -> Bool {
+            ConnectionChoice.keepsNew(newCanonical: second, heldCanonical: first, heldAgeMillis: 10) ? second : first
+        }
+        #expect(kept(first: true, second: false) == true && kept(first: false, second: true) == true)
+    }
+
+    @Test func unavailableAnswersAreMatchedToTheRequestAndVersionOnePeersNeverGetThem() throws {
+        var sim = try Simulation(ids: ["england", "scotland", "uk", "wales"], seed: 7)
+        sim.connect("wales", "england")
+        sim.connect("wales", "scotland")
+        try sim.append("wales", count: 4)
+        try sim.append("wales", count: 2)
+        sim.runUntil(50)
+        let log = sim.nodes["wales"]!.logs["wales"]!
+        let four = log.checkpoints[4]!, six = log.checkpoints[6]!
+        let verifiers = sim.nodes.mapValues { $0.signer.verifier }
+        var settings = ReplicationSettings(node: "uk", federation: "sim", ownLog: "uk", verifiers: verifiers, peers: ["england", "scotland", "wales"])
+        settings.writers = ["england": "england", "scotland": "scotland", "uk": "uk", "wales": "wales"]
+        var uk = Replicator(settings: settings, heads: [:], seed: 1)
+        func greet(_ peer: String, version: UInt16 = ProtocolLimits.version) -> [Directive] {
+            _ = uk.connected(peer)
+            _ = uk.received(.hello(version: version, node: peer, federation: "sim"), from: peer)
+            return uk.received(.heads([.init(log: "wales", note: six)]), from: peer)
+        }
+        func requests(_ directives: [Directive]) -> [String: UInt64] {
+            var out: [String: UInt64] = [:]
+            for case .send(let peer, .request("wales", let from)) in directives { out[peer] = from }
+            return out
+        }
+        #expect(requests(greet("england")) == ["england": 0])
+        _ = greet("scotland", version: 1)
+        #expect(!uk.speaksUnavailable("scotland") && uk.speaksUnavailable("england"), "version 1 peers are accepted")
+        // A late answer to an older request (another `from`) is ignored: the request stands.
+        #expect(uk.received(.unavailable(log: "wales", from: 3), from: "england").isEmpty)
+        #expect(requests(uk.received(.unavailable(log: "wales", from: 0), from: "scotland")).isEmpty, "not asked of scotland")
+        // The right answer moves the request to scotland at once.
+        #expect(requests(uk.received(.unavailable(log: "wales", from: 0), from: "england")) == ["scotland": 0])
+        // Nothing to give from there: a version-2 peer is told so, a version-1 peer is not.
+        #expect(uk.received(.request(log: "wales", from: 0), from: "england") == [.send(peer: "england", .unavailable(log: "wales", from: 0))])
+        #expect(uk.received(.request(log: "wales", from: 0), from: "scotland").isEmpty)
+
+        // Pipelined: while a batch is being stored, the next request starts at its end; an
+        // unavailable answer to it is asked elsewhere from that end, not from what is held.
+        _ = uk.tick()
+        _ = uk.received(.heads([.init(log: "wales", note: six)]), from: "england")
+        let firstBatch = Batch(log: "wales", from: 0, note: four, entries: log.entries.prefix(4).map(WireEntry.init))
+        let directives = uk.received(.entries(firstBatch), from: "england")
+        #expect(requests(directives) == ["england": 4])
+        #expect(directives.contains { if case .store = $0 { return true }; return false })
+        #expect(requests(uk.received(.unavailable(log: "wales", from: 4), from: "england")) == ["scotland": 4])
+    }
+
     @Test func theHandshakeIsCheckedBeforeAnythingElse() throws {
         let settings = ReplicationSettings(node: "uk", federation: "sim", ownLog: "uk", verifiers: [:], peers: ["wales"])
         var replicator = Replicator(settings: settings, heads: [:], seed: 1)
@@ -427,7 +503,7 @@ struct Simulation {
         var out = replicator.received(.request(log: "uk", from: 0), from: "wales")
         #expect(out.contains { if case .close = $0 { return true }; return false })
         _ = replicator.connected("wales")
-        out = replicator.received(.hello(version: ProtocolLimits.version - 1, node: "wales", federation: "sim"), from: "wales")
+        out = replicator.received(.hello(version: ProtocolLimits.accepted.upperBound + 1, node: "wales", federation: "sim"), from: "wales")
         #expect(out.contains { if case .send(_, .error(.version, _)) = $0 { return true }; return false })
         _ = replicator.connected("wales")
         out = replicator.received(.hello(version: ProtocolLimits.version, node: "england", federation: "sim"), from: "wales")
