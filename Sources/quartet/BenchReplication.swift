@@ -40,12 +40,21 @@ struct BenchReplication: AsyncParsableCommand {
         let modes = restrictedHalf ? [false, true] : [false]
         var result: [String: Any] = ["benchmark": "replication", "cores": ProcessInfo.processInfo.activeProcessorCount, "nodes": 5, "rounds": rounds]
 
-        // Latency: a fresh in-process federation per round and mode, modes alternating; the
-        // percentiles are over every append of every round of a mode.
+        // Latency: one in-process federation for every round (with --restricted-half, wales's
+        // agreement is in force from the start; plain rounds append public entries only, which
+        // egress and ingress pass without consulting the agreements), kinds alternating round
+        // by round on the same nodes; percentiles over every append of every round of a kind.
+        let federation = try await LatencyFederation(bench: self, agreement: restrictedHalf)
         var latencies: [Bool: [Double]] = [:]
-        for _ in 0..<rounds {
-            for restricted in modes { latencies[restricted, default: []] += try await latency(restricted: restricted) }
+        do {
+            for _ in 0..<rounds {
+                for restricted in modes { latencies[restricted, default: []] += try await federation.round(restricted: restricted) }
+            }
+        } catch {
+            federation.stop()
+            throw error
         }
+        federation.stop()
         let propagation = latencies.mapValues(latencyReport)
         result["propagation"] = propagation[false]!
 
@@ -134,50 +143,6 @@ struct BenchReplication: AsyncParsableCommand {
         restricted && i % 2 == 1
             ? AppendRequest(type: "dataset.rows", classification: "bench.restricted", author: "bench", payload: benchPayload(i))
             : AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i))
-    }
-
-    /// One round: each append's time from its acknowledgement at wales until uk holds it, in ms.
-    func latency(restricted: Bool) async throws -> [Double] {
-        let root = try makeFederation()
-        defer { try? FileManager.default.removeItem(at: root) }
-        var quiet = Logger(label: "bench")
-        quiet.logLevel = .error
-        let durable = NIOLockedValueBox<[(size: UInt64, at: ContinuousClock.Instant)]>([])
-        var nodes: [String: Node] = [:]
-        for (name, _) in demoMembers {
-            let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
-            let record: @Sendable (String, UInt64) -> Void = { log, size in
-                if log == "wales" { durable.withLockedValue { $0.append((size: size, at: ContinuousClock.now)) } }
-            }
-            nodes[name] = try Node(configuration: configuration, logger: quiet, onStored: name == "uk" ? record : nil)
-        }
-        let tasks = try await runMesh(nodes)
-        defer { for task in tasks { task.cancel() } }
-        let wales = nodes["wales"]!
-        if restricted { _ = try await wales.append(try benchAgreement(root: root, holder: "wales")) }
-        // Warm-up.
-        for i in 0..<20 { _ = try await wales.append(AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i))) }
-        try await Task.sleep(for: .milliseconds(300))
-        var acknowledged: [(index: UInt64, at: ContinuousClock.Instant)] = []
-        let interval = Duration.nanoseconds(1_000_000_000 / rate)
-        let start = ContinuousClock.now
-        for i in 0..<appends {
-            let slot = start + interval * i
-            if ContinuousClock.now < slot { try await Task.sleep(until: slot, clock: .continuous) }
-            let receipt = try await wales.append(benchRequest(i, restricted: restricted))
-            acknowledged.append((receipt.index, ContinuousClock.now))
-        }
-        let last = acknowledged.last!.index
-        let deadline = ContinuousClock.now + .seconds(30)
-        while (durable.withLockedValue { $0.last?.size ?? 0 }) <= last {
-            guard ContinuousClock.now < deadline else { throw CLIError("uk did not receive every entry within 30 s") }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        let stored = durable.withLockedValue { $0 }
-        return acknowledged.compactMap { index, ack in
-            // At 0 when uk stored it before the appending task resumed after wales's commit.
-            stored.first(where: { $0.size > index }).map { max(0, ($0.at - ack).milliseconds) }
-        }
     }
 
     // MARK: Catch-up
@@ -319,6 +284,79 @@ final class CatchUpFederation {
     func stop() {
         for process in processes.values where process.isRunning { kill(process.processIdentifier, SIGTERM) }
         for process in processes.values { process.waitUntilExit() }
+        try? FileManager.default.removeItem(at: root)
+    }
+}
+
+/// The five nodes in this process for the latency runs; uk tells when each batch of wales's
+/// log is durable there.
+final class LatencyFederation {
+    let bench: BenchReplication
+    let root: URL
+    let wales: Node
+    let tasks: [Task<Void, any Error>]
+    let durable = NIOLockedValueBox<[(size: UInt64, at: ContinuousClock.Instant)]>([])
+
+    init(bench: BenchReplication, agreement: Bool) async throws {
+        self.bench = bench
+        root = try bench.makeFederation()
+        var quiet = Logger(label: "bench")
+        quiet.logLevel = .error
+        var nodes: [String: Node] = [:]
+        let durable = self.durable
+        do {
+            for (name, _) in demoMembers {
+                let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
+                let record: @Sendable (String, UInt64) -> Void = { log, size in
+                    if log == "wales" { durable.withLockedValue { $0.append((size: size, at: ContinuousClock.now)) } }
+                }
+                nodes[name] = try Node(configuration: configuration, logger: quiet, onStored: name == "uk" ? record : nil)
+            }
+            tasks = try await runMesh(nodes)
+        } catch {
+            try? FileManager.default.removeItem(at: root)
+            throw error
+        }
+        wales = nodes["wales"]!
+        do {
+            if agreement { _ = try await wales.append(try bench.benchAgreement(root: root, holder: "wales")) }
+            // Warm-up.
+            for i in 0..<20 { _ = try await wales.append(AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i))) }
+            try await Task.sleep(for: .milliseconds(300))
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    /// One round: each append's time from its acknowledgement at wales until uk holds it, in ms.
+    func round(restricted: Bool) async throws -> [Double] {
+        var acknowledged: [(index: UInt64, at: ContinuousClock.Instant)] = []
+        let interval = Duration.nanoseconds(1_000_000_000 / bench.rate)
+        let start = ContinuousClock.now
+        for i in 0..<bench.appends {
+            let slot = start + interval * i
+            if ContinuousClock.now < slot { try await Task.sleep(until: slot, clock: .continuous) }
+            let receipt = try await wales.append(bench.benchRequest(i, restricted: restricted))
+            acknowledged.append((receipt.index, ContinuousClock.now))
+        }
+        let last = acknowledged.last!.index
+        let deadline = ContinuousClock.now + .seconds(30)
+        while (durable.withLockedValue { $0.last?.size ?? 0 }) <= last {
+            guard ContinuousClock.now < deadline else { throw CLIError("uk did not receive every entry within 30 s") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let stored = durable.withLockedValue { $0 }
+        // A pause between rounds, so one round's tail does not run into the next.
+        try await Task.sleep(for: .milliseconds(200))
+        return acknowledged.compactMap { index, ack in
+            // At 0 when uk stored it before the appending task resumed after wales's commit.
+            stored.first(where: { $0.size > index }).map { max(0, ($0.at - ack).milliseconds) }
+        }
+    }
+
+    func stop() {
+        for task in tasks { task.cancel() }
         try? FileManager.default.removeItem(at: root)
     }
 }
