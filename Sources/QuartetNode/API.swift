@@ -283,7 +283,7 @@ struct API {
     /// counts, meant for publication) are shown to any reader of a node that holds them.
     func disclosable(_ entry: Entry, to identity: FederationIdentity) -> Entry {
         guard entry.payload != nil, entry.header.classification != EntryHeader.publicClassification,
-              entry.header.type != "dataset.aggregate" else { return entry }
+              entry.header.type != Policy.aggregateType else { return entry }
         return identity == .operator(entry.header.log) && entry.header.log == ownLog ? entry : entry.stub
     }
 
@@ -313,22 +313,23 @@ struct API {
                     throw HTTPError(.badRequest, message: "\(prefix)classification: \(type) entries are public; restricted data goes in its own entries (e.g. dataset.rows)")
                 }
             }
-            guard let payload = fields["payload"], case .object = payload else { throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object") }
+            guard let value = fields["payload"], case .object = value else { throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object") }
+            let payload = value.encoded()
             if PlanValidator.isPlanType(type) {
                 do {
-                    try PlanValidator.validate(type: type, payload: payload.encoded(), context: LogContext(view: scratch, log: log))
+                    try PlanValidator.validate(type: type, payload: payload, context: LogContext(view: scratch, log: log))
                 } catch {
                     throw HTTPError(.badRequest, message: prefix + error.message)
                 }
-                try? scratch.apply(ViewEntry(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: 0, type: type, payload: payload.encoded()))
+                try? scratch.apply(ViewEntry(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: 0, type: type, payload: payload))
             }
             if PolicyEntryType(rawValue: type) != nil {
-                do { try policy.check(type: type, payload: payload.encoded(), log: log) } catch {
+                do { try policy.check(type: type, payload: payload, log: log) } catch {
                     throw HTTPError(.badRequest, message: prefix + error.message)
                 }
-                policy.apply(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: wallClockMillis(), type: type, payload: payload.encoded())
+                policy.apply(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: wallClockMillis(), type: type, payload: payload)
             }
-            let request = AppendRequest(type: type, classification: classification, author: author, payload: payload.encoded())
+            let request = AppendRequest(type: type, classification: classification, author: author, payload: payload)
             do { try request.validate() } catch { throw HTTPError(.badRequest, message: prefix + error.message) }
             out.append(request)
             // Restricted rows come with their published aggregate, right after them: the holder's
@@ -337,7 +338,7 @@ struct API {
                 let agreements = policy.inForce(label: classification, holder: log, at: wallClockMillis())
                 let cell = agreements.map(\.agreement.minCellSize).max() ?? 1
                 let governing = agreements.first { $0.agreement.minCellSize == cell }?.agreement.id ?? ""
-                guard let rows = try? JSONSerialization.jsonObject(with: Data(payload.encoded())) as? [String: Any] else {
+                guard let rows = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
                     throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object")
                 }
                 let aggregate: [String: Any]
@@ -345,7 +346,7 @@ struct API {
                     throw HTTPError(.badRequest, message: prefix + error.message)
                 }
                 let bytes = try JSONSerialization.data(withJSONObject: aggregate, options: [.sortedKeys, .withoutEscapingSlashes])
-                out.append(AppendRequest(type: "dataset.aggregate", classification: classification, author: author, payload: Array(bytes)))
+                out.append(AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: Array(bytes)))
             }
         }
         return out

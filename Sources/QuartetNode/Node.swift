@@ -321,8 +321,9 @@ final class Purger: Sendable {
         do {
             guard let log = try store.logs().first(where: { $0.name == state.agreement.holder }) else { return }
             let now = wallClockMillis()
+            var decisions = Decisions(policy: policy, holder: log.name, recipient: me, at: now)
             let purged = try store.purge(log, labels: Set(state.agreement.labels)) { header in
-                ReplicationEngine.allowed(policy.access(label: header.classification, holder: log.name, recipient: me, at: now).access, type: header.type)
+                decisions.admits(label: header.classification, type: header.type).admitted
             }
             guard !purged.isEmpty else { return }
             logger.notice("purged payloads held under an agreement that ended", metadata: [

@@ -70,6 +70,11 @@ final class NodeMetrics: Sendable {
 }
 
 extension Duration {
+    /// The duration in seconds, as a Double.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// The duration in milliseconds, as a Double.
+    public var milliseconds: Double { seconds * 1000 }
+
     /// Whole nanoseconds (saturating at the bounds of Int64).
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components

@@ -46,9 +46,8 @@ final class ReplicationEngine: @unchecked Sendable {
     private let onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)?
     /// The data-sharing agreements as they stand (egress and ingress decide by them).
     private let policy: @Sendable () -> Policy
-    /// Told of every restricted payload sent in full: (recipient, log, entry indices, agreement).
     /// Told of every batch sent with restricted payloads in full: (recipient, log, the batch's
-    /// span, how many payloads, agreement).
+    /// span, how many payloads, agreement, the recipient's access under it).
     private let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void
 
     init(store: LedgerStore, federation: Federation, node: String, ownLog: String, clientContext: TLSContext,
@@ -212,14 +211,10 @@ final class ReplicationEngine: @unchecked Sendable {
                 // Ingress: a payload no agreement lets this node hold is kept as a stub only, and
                 // the sender is named in a violation.
                 if batch.entries.contains(where: { $0.payload != nil && !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
-                    let policy = self.policy()
-                    let now = wallClockMillis()
+                    var decisions = Decisions(policy: policy(), holder: batch.log, recipient: me, at: wallClockMillis())
                     var refused: [UInt64] = []
-                    var decisions: [String: Access] = [:]
                     for (i, entry) in entries.enumerated() where entry.payload != nil && entry.header.classification != EntryHeader.publicClassification {
-                        let access = decisions[entry.header.classification] ?? policy.access(label: entry.header.classification, holder: batch.log, recipient: me, at: now).access
-                        decisions[entry.header.classification] = access
-                        if !Self.allowed(access, type: entry.header.type) {
+                        if !decisions.admits(label: entry.header.classification, type: entry.header.type).admitted {
                             entries[i] = entry.stub
                             refused.append(entry.header.index)
                         }
@@ -317,47 +312,34 @@ final class ReplicationEngine: @unchecked Sendable {
     /// holds when this node relays another node's log.
     private func egress(_ batch: Batch, to peer: String) -> Batch? {
         guard batch.entries.contains(where: { !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return batch }
-        let policy = self.policy()
-        let now = wallClockMillis()
-        // A relay holding only the stub of an entry the peer may have in full does not send it:
-        // the peer would keep the stub and never take the payload from the holder. It gets the
-        // batch from a node that holds the payload (the holder pushes every commit at once; a
-        // request is answered `unavailable`, and the peer asks the holder).
-        for wire in batch.entries where wire.payload == nil && !EntryHeader.isPublic(encoded: wire.headerBytes) {
-            if let header = try? EntryHeader(decoding: wire.headerBytes),
-               Self.allowed(policy.access(label: header.classification, holder: batch.log, recipient: peer, at: now).access, type: header.type) {
-                return nil
-            }
-        }
+        var decisions = Decisions(policy: policy(), holder: batch.log, recipient: peer, at: wallClockMillis())
         var out = batch
-        var disclosed: [String: (access: Access, indices: [UInt64])] = [:]
-        var decisions: [String: (access: Access, agreement: String?)] = [:]
-        for i in out.entries.indices where out.entries[i].payload != nil && !EntryHeader.isPublic(encoded: out.entries[i].headerBytes) {
+        var disclosed: [String: (access: Access, count: Int)] = [:]
+        for i in out.entries.indices where !EntryHeader.isPublic(encoded: out.entries[i].headerBytes) {
             guard let header = try? EntryHeader(decoding: out.entries[i].headerBytes) else {
                 out.entries[i].payload = nil
                 continue
             }
-            let decision = decisions[header.classification] ?? policy.access(label: header.classification, holder: batch.log, recipient: peer, at: now)
-            decisions[header.classification] = decision
-            if Self.allowed(decision.access, type: header.type), let agreement = decision.agreement {
-                disclosed[agreement, default: (decision.access, [])].indices.append(header.index)
+            let decision = decisions.admits(label: header.classification, type: header.type)
+            if out.entries[i].payload == nil {
+                // A relay holding only the stub of an entry the peer may have in full does not
+                // send the batch: the peer would keep the stub and never take the payload. It
+                // gets it from a node that holds the payload (the holder pushes every commit at
+                // once; a request is answered `unavailable`, and the peer asks the holder).
+                if decision.admitted { return nil }
+            } else if decision.admitted, let agreement = decision.agreement {
+                disclosed[agreement, default: (decision.access, 0)].count += 1
             } else {
                 out.entries[i].payload = nil
             }
         }
         for (agreement, item) in disclosed {
-            // The batch's span: within it every entry under the agreement's labels that this
+            // The batch's span: within it every entry under the agreement's labels that its
             // access lets through (all of them for full access, the aggregates for aggregate
             // access) went in full.
-            onDisclosed(peer, batch.log, batch.from...(batch.end - 1), item.indices.count, agreement, item.access)
+            onDisclosed(peer, batch.log, batch.from...(batch.end - 1), item.count, agreement, item.access)
         }
         return out
-    }
-
-    /// Full access lets every entry of the label through; aggregate access only the published
-    /// aggregates (`dataset.aggregate`), never the rows.
-    static func allowed(_ access: Access, type: String) -> Bool {
-        access == .full || (access == .aggregate && type == "dataset.aggregate")
     }
 
     private func record(_ alert: ReplicationAlert) {

@@ -31,7 +31,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         let status = Int(response.status.code)
         let elapsed = started.duration(to: .now)
         metrics.httpResponse(status: status, duration: elapsed)
-        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let ms = elapsed.milliseconds
         var metadata: Logger.Metadata = [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
             "ms": "\(String(format: "%.2f", ms))",

@@ -70,7 +70,7 @@ public final class ViewMaintainer: Sendable {
             }
         }
         let elapsed = started.duration(to: .now)
-        logger.info("view loaded", metadata: ["entries": "\(total)", "seconds": "\(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)"])
+        logger.info("view loaded", metadata: ["entries": "\(total)", "seconds": "\(elapsed.seconds)"])
     }
 
     /// Folds a durable batch of the node's own log before returning.
@@ -118,7 +118,7 @@ public final class ViewMaintainer: Sendable {
                 }
             }
         }
-        state.withLock { state in
+        let elapsed = state.withLock { state in
             let viewEntries = entries.map { entry in
                 ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes)
             }
@@ -148,17 +148,17 @@ public final class ViewMaintainer: Sendable {
                 state.view.setCheckpoint(Self.viewCheckpoint(checkpoint), log: log)
             }
             let elapsed = started.duration(to: .now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            state.maxUpdateSeconds = max(state.maxUpdateSeconds, seconds)
-            recent.withLock { recent in
-                recent.sequence += 1
-                recent.folds.append((recent.sequence, log, entries.count, seconds))
-                if recent.folds.count > 256 { recent.folds.removeFirst(recent.folds.count - 256) }
-            }
+            state.maxUpdateSeconds = max(state.maxUpdateSeconds, elapsed.seconds)
+            return elapsed
+        }
+        recent.withLock { recent in
+            recent.sequence += 1
+            recent.folds.append((recent.sequence, log, entries.count, elapsed.seconds))
+            if recent.folds.count > 256 { recent.folds.removeFirst(recent.folds.count - 256) }
         }
         metrics.viewUpdates.increment()
         metrics.viewEntries.increment(by: entries.count)
-        metrics.viewUpdateTime.recordNanoseconds(started.duration(to: .now).nanoseconds)
+        metrics.viewUpdateTime.recordNanoseconds(elapsed.nanoseconds)
     }
 
     static func viewCheckpoint(_ c: Checkpoint) -> ViewCheckpoint {

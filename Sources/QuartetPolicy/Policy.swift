@@ -162,6 +162,9 @@ public struct Policy: Sendable {
         return best
     }
 
+    /// The type of the derived aggregate entries a holder publishes of restricted rows.
+    public static let aggregateType = "dataset.aggregate"
+
     /// The agreements in force for `holder` covering `label` at `time`.
     public func inForce(label: String, holder: String, at time: UInt64) -> [AgreementState] {
         agreements.values.filter { $0.agreement.holder == holder && $0.agreement.labels.contains(label) && $0.inForce(at: time) }
@@ -229,5 +232,39 @@ public struct Policy: Sendable {
             throw PolicyError("payload: expected {\"id\": \"<agreement id>\", \"reason\": \"...\"}")
         }
         return (id, reason)
+    }
+}
+
+extension Access {
+    /// Whether this access lets an entry of `type` through in full: full access every entry of
+    /// the label, aggregate access only the published aggregates, never the rows.
+    public func admits(type: String) -> Bool {
+        self == .full || (self == .aggregate && type == Policy.aggregateType)
+    }
+}
+
+/// The agreements' decisions for the entries of one holder's log and one recipient at one
+/// moment, each label decided once: egress, ingress and purges ask for every restricted entry
+/// of a batch.
+public struct Decisions {
+    public let policy: Policy
+    public let holder: String
+    public let recipient: String
+    public let time: UInt64
+    private var byLabel: [String: (access: Access, agreement: String?)] = [:]
+
+    public init(policy: Policy, holder: String, recipient: String, at time: UInt64) {
+        self.policy = policy
+        self.holder = holder
+        self.recipient = recipient
+        self.time = time
+    }
+
+    /// Whether the recipient may have the payload of an entry classified `label` of `type`, its
+    /// access to the label, and under which agreement (nil for public data and the holder's own).
+    public mutating func admits(label: String, type: String) -> (admitted: Bool, access: Access, agreement: String?) {
+        let decision = byLabel[label] ?? policy.access(label: label, holder: holder, recipient: recipient, at: time)
+        byLabel[label] = decision
+        return (decision.access.admits(type: type), decision.access, decision.agreement)
     }
 }

@@ -10,13 +10,6 @@ struct BenchCommand: AsyncParsableCommand {
                                                     subcommands: [BenchAppend.self, BenchTLS.self, BenchReplication.self, BenchView.self])
 }
 
-extension Duration {
-    /// The duration in seconds, as a Double.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    /// The duration in milliseconds, as a Double.
-    var milliseconds: Double { seconds * 1000 }
-}
-
 /// A payload the size and shape of a measure reading.
 func benchPayload(_ i: Int) -> [UInt8] {
     Array(#"{"measure":"wales.p2.a3.m1","period":"2026-Q\#(i % 4 + 1)","value":\#(i % 997),"unit":"count","note":"Workforce reform workshop co-delivered with HEIW and the regional partnership board","source":"bench"}"#.utf8)

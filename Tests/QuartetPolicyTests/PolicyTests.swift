@@ -87,6 +87,23 @@ func payload(_ note: SignedNote) -> [UInt8] {
         #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: try #require(Timestamp.parse("2027-01-01T00:00:00Z"))).access == .none)
     }
 
+    @Test func aggregateAccessAdmitsOnlyThePublishedAggregates() throws {
+        #expect(Access.full.admits(type: "dataset.rows") && Access.full.admits(type: Policy.aggregateType))
+        #expect(!Access.aggregate.admits(type: "dataset.rows") && Access.aggregate.admits(type: Policy.aggregateType))
+        #expect(!Access.none.admits(type: "dataset.rows") && !Access.none.admits(type: Policy.aggregateType))
+
+        var policy = Policy(owners: owners)
+        let a = try heiwAgreement()
+        _ = policy.apply(log: "wales", index: 3, timeMillis: 0, type: "agreement.established", payload: payload(try signed(a)))
+        let during = try #require(Timestamp.parse("2025-06-01T00:00:00Z"))
+        var uk = Decisions(policy: policy, holder: "wales", recipient: "uk", at: during)
+        #expect(uk.admits(label: label, type: "dataset.rows") == (false, .aggregate, a.id))
+        #expect(uk.admits(label: label, type: Policy.aggregateType) == (true, .aggregate, a.id))
+        #expect(uk.admits(label: "public", type: "progress.reading") == (true, .full, nil))
+        var england = Decisions(policy: policy, holder: "wales", recipient: "england", at: during)
+        #expect(england.admits(label: label, type: Policy.aggregateType) == (false, .none, nil))
+    }
+
     @Test func revocationStopsTheFlowFromItsEntryTime() throws {
         var policy = Policy(owners: owners)
         let a = try heiwAgreement()
