@@ -323,13 +323,20 @@ final class Purger: Sendable {
             let now = wallClockMillis()
             var decisions = Decisions(policy: policy, holder: log.name, recipient: me, at: now)
             let purged = try store.purge(log, labels: Set(state.agreement.labels)) { header in
-                decisions.admits(label: header.classification, type: header.type).admitted
+                decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis).admitted
             }
             guard !purged.isEmpty else { return }
             logger.notice("purged payloads held under an agreement that ended", metadata: [
                 "agreement": "\(id)", "reason": "\(reason)", "log": "\(log.name)", "entries": "\(purged.count)"])
             recorder.append(type: PolicyEntryType.purged.rawValue, ["log": log.name, "entries": purged, "agreement": id, "reason": reason,
                                                                     "time": iso8601(now)])
+            // The old page images (payloads included) must not linger in the WAL.
+            do { try store.emptyWAL() } catch {
+                logger.error("purged payloads remain in the WAL; retrying in 5 s", metadata: ["agreement": "\(id)", "error": "\(error)"])
+                DispatchQueue.global().asyncAfter(deadline: .now() + 5) { [store, logger] in
+                    do { try store.emptyWAL() } catch { logger.error("purged payloads still remain in the WAL", metadata: ["error": "\(error)"]) }
+                }
+            }
         } catch {
             logger.error("cannot purge", metadata: ["agreement": "\(id)", "error": "\(error)"])
         }

@@ -58,7 +58,7 @@ final class NodeMetrics: Sendable {
 
     /// A gauge set when scraped; `help` becomes its `# HELP` line.
     func gauge(_ name: String, _ labels: [(String, String)] = [], help: String) -> Prometheus.Gauge {
-        registry.makeGauge(name: name, labels: labels, help: help)
+        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
     }
 
     /// The text exposition of everything registered.

@@ -35,6 +35,8 @@ final class ReplicationEngine: @unchecked Sendable {
     private var canonical: Set<String> = []
     private var connectedSince: [String: Date] = [:]
     private var connectedAt: [String: ContinuousClock.Instant] = [:]
+    /// Backpressure per connected peer: unwritten bytes and the requests waiting on them.
+    private var flows: [String: OutboundFlow] = [:]
     private var stopped = false
     private var antiEntropy: RepeatedTask?
     /// Alerts since start, newest last (bounded).
@@ -46,6 +48,8 @@ final class ReplicationEngine: @unchecked Sendable {
     private let onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)?
     /// The data-sharing agreements as they stand (egress and ingress decide by them).
     private let policy: @Sendable () -> Policy
+    /// Whether a received `dataset.aggregate` payload is one the holder's method could have made.
+    private let aggregateConforms: @Sendable (_ payload: [UInt8]) -> Bool
     /// Told of every batch sent with restricted payloads in full: (recipient, log, the batch's
     /// span, how many payloads, agreement, the recipient's access under it).
     private let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void
@@ -54,11 +58,13 @@ final class ReplicationEngine: @unchecked Sendable {
          group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
+         aggregateConforms: @escaping @Sendable (_ payload: [UInt8]) -> Bool = { _ in true },
          onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in }) throws {
         self.onStored = onStored
         self.metrics = metrics
         self.onIngest = onIngest
         self.policy = policy
+        self.aggregateConforms = aggregateConforms
         self.onDisclosed = onDisclosed
         self.store = store
         self.federation = federation
@@ -134,6 +140,7 @@ final class ReplicationEngine: @unchecked Sendable {
                 old.close(promise: nil)
             }
             self.channels[peer] = channel
+            self.flows[peer] = OutboundFlow()
             if canonical { self.canonical.insert(peer) } else { self.canonical.remove(peer) }
             self.connectedSince[peer] = Date()
             self.connectedAt[peer] = ContinuousClock.now
@@ -146,6 +153,7 @@ final class ReplicationEngine: @unchecked Sendable {
         queue.async {
             guard self.channels[peer] === channel else { return }
             self.channels[peer] = nil
+            self.flows[peer] = nil
             self.canonical.remove(peer)
             self.connectedSince[peer] = nil
             self.connectedAt[peer] = nil
@@ -157,7 +165,8 @@ final class ReplicationEngine: @unchecked Sendable {
     func received(_ message: Message, from peer: String, channel: any Channel) {
         queue.async {
             guard !self.stopped, self.channels[peer] === channel else { return }
-            if case .unavailable(let log, let from) = message {
+            if case .unavailable(let log, let from) = message, self.logs[log] != nil {
+                // (Counted only for logs of this federation: a peer's names never become series.)
                 self.logger.debug("a request was answered unavailable", metadata: ["peer": "\(peer)", "log": "\(log)", "from": "\(from)"])
                 self.metrics.unavailable(sent: false, log: log)
             }
@@ -208,20 +217,20 @@ final class ReplicationEngine: @unchecked Sendable {
                         throw StoreError(.invalidInput, "entry \(i) of the batch: \(error)")
                     }
                 }
-                // Ingress: a payload no agreement lets this node hold is kept as a stub only, and
-                // the sender is named in a violation.
-                if batch.entries.contains(where: { $0.payload != nil && !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
-                    var decisions = Decisions(policy: policy(), holder: batch.log, recipient: me, at: wallClockMillis())
-                    var refused: [UInt64] = []
-                    for (i, entry) in entries.enumerated() where entry.payload != nil && entry.header.classification != EntryHeader.publicClassification {
-                        if !decisions.admits(label: entry.header.classification, type: entry.header.type).admitted {
-                            entries[i] = entry.stub
-                            refused.append(entry.header.index)
+                // Ingress (DataFlow): payloads this node may not hold are kept as stubs only
+                // and the sender named; stubs of what it may hold refuse the batch.
+                if batch.entries.contains(where: { $0.payload == nil || !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
+                    let items = entries.map { DataFlow.Item(header: $0.header, payload: $0.payload?.bytes) }
+                    switch DataFlow.ingress(items, holder: batch.log, recipient: me, policy: policy(), at: wallClockMillis(),
+                                            aggregateConforms: aggregateConforms) {
+                    case .refuse(let reason):
+                        return replicator.refused(batch, from: peer, reason: reason)
+                    case .keep(let strip, let violations):
+                        for i in strip { entries[i] = entries[i].stub }
+                        if !violations.isEmpty {
+                            record(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,
+                                                    message: "\(peer) sent the payload of \(batch.log) entr\(violations.count == 1 ? "y" : "ies") \(Self.list(violations)) that no agreement lets \(me) hold; kept the stub\(violations.count == 1 ? "" : "s") only"))
                         }
-                    }
-                    if !refused.isEmpty {
-                        record(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,
-                                                message: "\(peer) sent the payload of \(batch.log) entr\(refused.count == 1 ? "y" : "ies") \(refused.map(String.init).joined(separator: ", ")) that no agreement lets \(me) hold; kept the stub\(refused.count == 1 ? "" : "s") only"))
                     }
                 }
                 try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint)
@@ -233,17 +242,15 @@ final class ReplicationEngine: @unchecked Sendable {
                 return replicator.rejected(batch, from: peer, reason: "\(error)")
             }
         case .serve(let peer, let logName, let from):
-            guard let log = logs[logName] else { return [] }
-            do {
-                guard let (entries, note) = try store.batch(log, from: from, maxEntries: ProtocolLimits.maxBatchEntries,
-                                                            maxBytes: ProtocolLimits.batchBytesBudget) else {
-                    send(.unavailable(log: logName, from: from), to: peer)
-                    return []
-                }
-                send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map(WireEntry.init))), to: peer, answering: true)
-            } catch {
-                logger.error("cannot serve a batch", metadata: ["log": "\(logName)", "from": "\(from)", "error": "\(error)"])
-                send(.unavailable(log: logName, from: from), to: peer)
+            guard channels[peer] != nil else { return [] }
+            switch flows[peer, default: OutboundFlow()].request(log: logName, from: from) {
+            case .serve:
+                serve(logName, from: from, to: peer)
+            case .waiting, .duplicate:
+                break
+            case .overflow(let reason):
+                record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer, message: "\(peer) does not read what it asks for: \(reason); closing the connection"))
+                channels[peer]?.close(promise: nil)
             }
             return []
         case .check(let peer, let logName, let note, let checkpoint):
@@ -277,6 +284,29 @@ final class ReplicationEngine: @unchecked Sendable {
         }
     }
 
+    /// Reads a batch of `logName` from `from` and sends it to `peer` (egress decides what of it).
+    private func serve(_ logName: String, from: UInt64, to peer: String) {
+        guard let log = logs[logName] else { return }
+        do {
+            guard let (entries, note) = try store.batch(log, from: from, maxEntries: ProtocolLimits.maxBatchEntries,
+                                                        maxBytes: ProtocolLimits.batchBytesBudget) else {
+                send(.unavailable(log: logName, from: from), to: peer)
+                return
+            }
+            send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map(WireEntry.init))), to: peer, answering: true)
+        } catch {
+            logger.error("cannot serve a batch", metadata: ["log": "\(logName)", "from": "\(from)", "error": "\(error)"])
+            send(.unavailable(log: logName, from: from), to: peer)
+        }
+    }
+
+    /// A write to `peer` of `bytes` finished (or failed): serve what waited on it.
+    private func written(_ bytes: Int, to peer: String, channel: any Channel) {
+        guard channels[peer] === channel, flows[peer] != nil else { return }
+        flows[peer]!.written(bytes)
+        while let next = flows[peer]?.next() { serve(next.log, from: next.from, to: peer) }
+    }
+
     /// Sends `message` to `peer`; entries pass through egress first. A batch egress withholds
     /// is not sent; if it answers the peer's request (`answering`), the peer hears
     /// `unavailable` so it asks the holder at once.
@@ -303,7 +333,17 @@ final class ReplicationEngine: @unchecked Sendable {
             logger.error("a \(message.name) message of \(frame.count) bytes exceeds the frame limit; not sent", metadata: ["peer": "\(peer)"])
             return
         }
-        channel.writeAndFlush(ByteBuffer(bytes: frame), promise: nil)
+        guard flows[peer, default: OutboundFlow()].queued(frame.count) else {
+            record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer,
+                                    message: "\(peer) does not read: more than \(OutboundFlow.Settings().hardLimitBytes >> 20) MiB unwritten; closing the connection"))
+            flows[peer] = OutboundFlow()
+            channel.close(promise: nil)
+            return
+        }
+        let bytes = frame.count
+        channel.writeAndFlush(ByteBuffer(bytes: frame)).whenComplete { _ in
+            self.queue.async { self.written(bytes, to: peer, channel: channel) }
+        }
     }
 
     /// Egress: each restricted payload goes to `peer` only if the agreements of the log's holder
@@ -312,34 +352,32 @@ final class ReplicationEngine: @unchecked Sendable {
     /// holds when this node relays another node's log.
     private func egress(_ batch: Batch, to peer: String) -> Batch? {
         guard batch.entries.contains(where: { !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return batch }
-        var decisions = Decisions(policy: policy(), holder: batch.log, recipient: peer, at: wallClockMillis())
-        var out = batch
-        var disclosed: [String: (access: Access, count: Int)] = [:]
-        for i in out.entries.indices where !EntryHeader.isPublic(encoded: out.entries[i].headerBytes) {
-            guard let header = try? EntryHeader(decoding: out.entries[i].headerBytes) else {
-                out.entries[i].payload = nil
-                continue
-            }
-            let decision = decisions.admits(label: header.classification, type: header.type)
-            if out.entries[i].payload == nil {
-                // A relay holding only the stub of an entry the peer may have in full does not
-                // send the batch: the peer would keep the stub and never take the payload. It
-                // gets it from a node that holds the payload (the holder pushes every commit at
-                // once; a request is answered `unavailable`, and the peer asks the holder).
-                if decision.admitted { return nil }
-            } else if decision.admitted, let agreement = decision.agreement {
-                disclosed[agreement, default: (decision.access, 0)].count += 1
-            } else {
-                out.entries[i].payload = nil
-            }
+        let items = batch.entries.indices.compactMap { i -> (position: Int, header: EntryHeader?, hasPayload: Bool)? in
+            let wire = batch.entries[i]
+            guard !EntryHeader.isPublic(encoded: wire.headerBytes) else { return nil }
+            return (i, try? EntryHeader(decoding: wire.headerBytes), wire.payload != nil)
         }
-        for (agreement, item) in disclosed {
-            // The batch's span: within it every entry under the agreement's labels that its
-            // access lets through (all of them for full access, the aggregates for aggregate
-            // access) went in full.
-            onDisclosed(peer, batch.log, batch.from...(batch.end - 1), item.count, agreement, item.access)
+        switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: policy(), at: wallClockMillis()) {
+        case .withhold:
+            // A relay holding only the stub of an entry the peer may have in full: the peer
+            // would refuse the batch. It gets it from a node that holds the payload (the holder
+            // pushes every commit at once; a request is answered `unavailable`).
+            return nil
+        case .send(let strip, let disclosed):
+            var out = batch
+            for i in strip { out.entries[i].payload = nil }
+            for item in disclosed {
+                // The batch's span: within it every entry under the agreement's labels that its
+                // access lets through went in full.
+                onDisclosed(peer, batch.log, batch.from...(batch.end - 1), item.count, item.agreement, item.access)
+            }
+            return out
         }
-        return out
+    }
+
+    /// Log indices for a message, at most 20 of them.
+    static func list(_ indices: [UInt64]) -> String {
+        indices.prefix(20).map(String.init).joined(separator: ", ") + (indices.count > 20 ? " and \(indices.count - 20) more" : "")
     }
 
     private func record(_ alert: ReplicationAlert) {
@@ -487,9 +525,12 @@ final class ReplicationEngine: @unchecked Sendable {
 }
 
 /// The handler at the top of every peer connection, both directions: frames in, messages to
-/// the engine.
-final class PeerChannelHandler: ChannelInboundHandler, @unchecked Sendable {
+/// the engine. It stops reading while the connection is not writable (the peer is not taking
+/// what it is sent), so a peer that does not read cannot keep asking.
+final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    private var readHeld = false
     private let engine: ReplicationEngine
     private let logger: Logger
     private var decoder = FrameDecoder()
@@ -530,6 +571,24 @@ final class PeerChannelHandler: ChannelInboundHandler, @unchecked Sendable {
             failed = true
             engine.protocolError(error, from: peer, channel: context.channel)
         }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // Before the handshake TLS must read to make progress; afterwards reads wait for the
+        // peer to take what it was sent.
+        if peer != nil && !context.channel.isWritable {
+            readHeld = true
+            return
+        }
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && readHeld {
+            readHeld = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -79,7 +79,14 @@ public enum PolicyOutcome: Sendable, Equatable {
 public struct Policy: Sendable {
     /// Data owners' note verifier keys, by owner id (the key name must be the owner id).
     public let owners: [String: NoteVerifier]
+    /// Which data owner each label belongs to (the federation file pins it): an agreement opens
+    /// only labels of its own owner. Nil only where no federation file is involved (unit
+    /// tests of other rules); a node always passes the federation's map.
+    public let labels: LabelOwnership?
     public private(set) var agreements: [String: AgreementState] = [:]
+    /// Agreement ids appended by two different holders: neither is in force, on every node,
+    /// whatever order the logs were folded in.
+    public private(set) var contested: Set<String> = []
     /// Agreement entries left out, with why (newest last, at most 100).
     public private(set) var ignored: [(log: String, index: UInt64, reason: String)] = []
     /// Disclosure records, by agreement id, oldest first.
@@ -87,7 +94,10 @@ public struct Policy: Sendable {
     /// Purge records, by agreement id, oldest first.
     public private(set) var purges: [String: [Purge]] = [:]
 
-    public init(owners: [String: NoteVerifier]) { self.owners = owners }
+    public init(owners: [String: NoteVerifier], labels: LabelOwnership? = nil) {
+        self.owners = owners
+        self.labels = labels
+    }
 
     /// Folds one entry of `log`.
     @discardableResult
@@ -97,9 +107,17 @@ public struct Policy: Sendable {
         do {
             switch kind {
             case .established:
-                let (agreement, note) = try Self.verify(payload: payload, owners: owners)
+                let (agreement, note) = try Self.verify(payload: payload, owners: owners, labels: labels)
                 guard agreement.holder == log else { return ignore(log, index, "agreement \(agreement.id) names holder \(agreement.holder), but it is in the \(log) log") }
-                guard agreements[agreement.id] == nil else { return ignore(log, index, "agreement \(agreement.id) is already on the ledger") }
+                guard !contested.contains(agreement.id) else { return ignore(log, index, "agreement id \(agreement.id) is used by more than one holder; none is in force") }
+                if let held = agreements[agreement.id] {
+                    guard held.agreement.holder != log else { return ignore(log, index, "agreement \(agreement.id) is already on the ledger") }
+                    // The same id in two holders' logs: which came first depends on the order
+                    // this node folded the logs in, so neither counts, anywhere.
+                    contested.insert(agreement.id)
+                    agreements[agreement.id] = nil
+                    return ignore(log, index, "agreement id \(agreement.id) is also used by \(held.agreement.holder); neither is in force")
+                }
                 agreements[agreement.id] = AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil)
                 return .accepted(agreement.id)
             case .disclosed:
@@ -127,6 +145,7 @@ public struct Policy: Sendable {
                 return .accepted(agreement)
             case .revoked:
                 let r = try Self.revocation(payload)
+                guard !contested.contains(r.id) else { return ignore(log, index, "agreement id \(r.id) is contested; nothing to revoke") }
                 guard var state = agreements[r.id] else { return ignore(log, index, "revokes unknown agreement \(r.id)") }
                 guard state.agreement.holder == log else { return ignore(log, index, "only the holder \(state.agreement.holder) revokes \(r.id)") }
                 guard state.revoked == nil else { return ignore(log, index, "agreement \(r.id) is already revoked") }
@@ -147,13 +166,16 @@ public struct Policy: Sendable {
 
     /// What `recipient` may receive of an entry of `holder` classified `label` at `time`, and
     /// under which agreement. Public data goes to everyone; the holder holds its own data.
-    public func access(label: String, holder: String, recipient: String, at time: UInt64) -> (access: Access, agreement: String?) {
+    /// - Parameter recorded: the entry's own time: an agreement discloses only entries recorded
+    ///   from its `valid-from` on, never data recorded before the owner agreed (nil: any).
+    public func access(label: String, holder: String, recipient: String, at time: UInt64, recorded: UInt64? = nil) -> (access: Access, agreement: String?) {
         if label == "public" || recipient == holder { return (.full, nil) }
         // The widest access; among equals the agreement with the smallest id (no sorting: this
         // runs for every restricted entry replicated).
         var best: (Access, String?) = (.none, nil)
         for state in agreements.values
-        where state.agreement.holder == holder && state.agreement.labels.contains(label) && state.inForce(at: time) {
+        where state.agreement.holder == holder && state.agreement.labels.contains(label) && state.inForce(at: time)
+            && (recorded.map { $0 >= state.agreement.validFrom } ?? true) {
             let access = state.agreement.recipients[recipient] ?? .none
             if access > best.0 || (access == best.0 && access != .none && state.agreement.id < (best.1 ?? "")) {
                 best = (access, state.agreement.id)
@@ -177,7 +199,8 @@ public struct Policy: Sendable {
     public func check(type: String, payload: [UInt8], log: String) throws(PolicyError) {
         switch PolicyEntryType(rawValue: type) {
         case .established:
-            let (agreement, _) = try Self.verify(payload: payload, owners: owners)
+            let (agreement, _) = try Self.verify(payload: payload, owners: owners, labels: labels)
+            guard !contested.contains(agreement.id) else { throw PolicyError("agreement \(agreement.id): the id is used by more than one holder") }
             guard agreement.holder == log else {
                 throw PolicyError("agreement \(agreement.id): names holder \(agreement.holder); it can only be appended to the \(agreement.holder) log")
             }
@@ -196,6 +219,7 @@ public struct Policy: Sendable {
 
     /// Where an agreement stands at `time`.
     public func status(_ id: String, at time: UInt64) -> String? {
+        if contested.contains(id) { return "contested" }
         guard let state = agreements[id] else { return nil }
         if let revoked = state.revoked, revoked.timeMillis <= time { return "revoked" }
         if time < state.agreement.validFrom { return "pending" }
@@ -207,7 +231,7 @@ public struct Policy: Sendable {
 
     /// Checks an `agreement.established` payload, `{"note": "<signed note>"}`: the note parses,
     /// its text is an agreement, and the data owner's pinned key signed it.
-    public static func verify(payload: [UInt8], owners: [String: NoteVerifier]) throws(PolicyError) -> (Agreement, String) {
+    public static func verify(payload: [UInt8], owners: [String: NoteVerifier], labels: LabelOwnership? = nil) throws(PolicyError) -> (Agreement, String) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any], object.count == 1,
               let noteText = object["note"] as? String else {
             throw PolicyError("payload: expected {\"note\": \"<the agreement as a signed note>\"}")
@@ -220,6 +244,16 @@ public struct Policy: Sendable {
         }
         do { try verifier.verify(note) } catch {
             throw PolicyError("agreement \(agreement.id): not countersigned by data owner \(agreement.owner) (\(error.message))")
+        }
+        if let labels {
+            for label in agreement.labels {
+                guard let owner = labels.owner(of: label) else {
+                    throw PolicyError("agreement \(agreement.id): label \(label) belongs to no data owner in the federation file")
+                }
+                guard owner == agreement.owner else {
+                    throw PolicyError("agreement \(agreement.id): label \(label) belongs to \(owner); only \(owner) may open it, not \(agreement.owner)")
+                }
+            }
         }
         return (agreement, noteText)
     }
@@ -244,14 +278,16 @@ extension Access {
 }
 
 /// The agreements' decisions for the entries of one holder's log and one recipient at one
-/// moment, each label decided once: egress, ingress and purges ask for every restricted entry
-/// of a batch.
+/// moment, each label's candidate agreements found once: egress, ingress and purges ask for
+/// every restricted entry of a batch.
 public struct Decisions {
     public let policy: Policy
     public let holder: String
     public let recipient: String
     public let time: UInt64
-    private var byLabel: [String: (access: Access, agreement: String?)] = [:]
+    /// Per label: the agreements in force giving the recipient some access, widest first (then
+    /// by id), with the first entry time each covers.
+    private var byLabel: [String: [(access: Access, agreement: String, validFrom: UInt64)]] = [:]
 
     public init(policy: Policy, holder: String, recipient: String, at time: UInt64) {
         self.policy = policy
@@ -260,11 +296,72 @@ public struct Decisions {
         self.time = time
     }
 
-    /// Whether the recipient may have the payload of an entry classified `label` of `type`, its
-    /// access to the label, and under which agreement (nil for public data and the holder's own).
-    public mutating func admits(label: String, type: String) -> (admitted: Bool, access: Access, agreement: String?) {
-        let decision = byLabel[label] ?? policy.access(label: label, holder: holder, recipient: recipient, at: time)
-        byLabel[label] = decision
-        return (decision.access.admits(type: type), decision.access, decision.agreement)
+    /// Whether the recipient may have the payload of an entry classified `label` of `type`
+    /// recorded at `recorded`, its access, and under which agreement (nil for public data and
+    /// the holder's own).
+    public mutating func admits(label: String, type: String, recorded: UInt64) -> (admitted: Bool, access: Access, agreement: String?) {
+        if label == EntryHeader.publicClassification || recipient == holder { return (true, .full, nil) }
+        let candidates: [(access: Access, agreement: String, validFrom: UInt64)]
+        if let known = byLabel[label] {
+            candidates = known
+        } else {
+            candidates = policy.agreements.values
+                .filter { $0.agreement.holder == holder && $0.agreement.labels.contains(label) && $0.inForce(at: time) }
+                .compactMap { state in
+                    let access = state.agreement.recipients[recipient] ?? .none
+                    return access == .none ? nil : (access, state.agreement.id, state.agreement.validFrom)
+                }
+                .sorted { $0.access != $1.access ? $0.access > $1.access : $0.agreement < $1.agreement }
+            byLabel[label] = candidates
+        }
+        guard let best = candidates.first(where: { recorded >= $0.validFrom }) else { return (false, .none, nil) }
+        return (best.access.admits(type: type), best.access, best.agreement)
+    }
+}
+
+/// Which data owner each label belongs to, as the federation file pins it: exact labels, or
+/// prefixes written `name.*` (`heiw.*` covers `heiw.workforce.headcount`). A label belongs to at
+/// most one owner (the federation file is refused otherwise).
+public struct LabelOwnership: Sendable, Equatable {
+    /// Patterns by owner id.
+    public let patterns: [String: [String]]
+
+    public init(_ patterns: [String: [String]]) throws(PolicyError) {
+        for (owner, list) in patterns {
+            for pattern in list {
+                guard Self.isValid(pattern) else { throw PolicyError("owner \(owner): \"\(pattern)\" is not a label or a label prefix ending in .*") }
+                for (other, otherList) in patterns where other != owner {
+                    if let clash = otherList.first(where: { Self.overlaps($0, pattern) }) {
+                        throw PolicyError("labels \"\(pattern)\" of \(owner) and \"\(clash)\" of \(other) overlap; a label belongs to one data owner")
+                    }
+                }
+            }
+        }
+        self.patterns = patterns
+    }
+
+    /// The owner of `label`, if any.
+    public func owner(of label: String) -> String? {
+        patterns.first { $0.value.contains { Self.matches($0, label) } }?.key
+    }
+
+    static func isValid(_ pattern: String) -> Bool {
+        let body = pattern.hasSuffix(".*") ? String(pattern.dropLast(2)) : pattern
+        return !body.isEmpty && body.utf8.count <= 128 && body != "public"
+            && body.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 || $0 == 95 }
+    }
+
+    static func matches(_ pattern: String, _ label: String) -> Bool {
+        pattern.hasSuffix(".*") ? label.hasPrefix(String(pattern.dropLast(1))) : label == pattern
+    }
+
+    static func overlaps(_ a: String, _ b: String) -> Bool {
+        let pa = a.hasSuffix(".*") ? String(a.dropLast(1)) : nil, pb = b.hasSuffix(".*") ? String(b.dropLast(1)) : nil
+        switch (pa, pb) {
+        case (nil, nil): return a == b
+        case (let p?, nil): return b.hasPrefix(p)
+        case (nil, let p?): return a.hasPrefix(p)
+        case (let p?, let q?): return p.hasPrefix(q) || q.hasPrefix(p)
+        }
     }
 }

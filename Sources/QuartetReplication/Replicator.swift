@@ -403,6 +403,20 @@ public struct Replicator: Sendable {
         return out
     }
 
+    /// The shell refused a batch in a form this node may not take from anyone (a stub of an
+    /// entry it may hold in full, a forged aggregate): nothing was stored, the sender is
+    /// reported, and the range is asked of the log's writer (or another peer), not of the
+    /// sender, until the next anti-entropy round.
+    public mutating func refused(_ batch: Batch, from peer: String, reason: String) -> [Directive] {
+        storing[batch.log] = nil
+        peers[peer]?.requested[batch.log] = nil
+        peers[peer]?.withheld.insert(batch.log)
+        var out = penalize(peer, log: batch.log, "batch of \(batch.log) [\(batch.from), \(batch.end)) from \(peer) refused: \(reason)")
+        guard quarantined[batch.log] == nil, batch.log != settings.ownLog else { return out }
+        out += request(batch.log, from: settings.writer(of: batch.log))
+        return out
+    }
+
     /// This node committed a batch to its own log.
     public mutating func committed(_ batch: Batch, checkpoint: Checkpoint) -> [Directive] {
         advanced(batch, checkpoint: checkpoint, source: nil)

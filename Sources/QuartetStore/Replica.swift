@@ -117,6 +117,25 @@ extension LedgerStore {
     /// Drops the payloads (and salts) of entries of a replica log whose classification is one
     /// of `labels` and that `keep` does not keep, leaving their headers — stubs that still
     /// verify. Returns the indices purged. A node's own log is never purged.
+    /// Checkpoints the WAL into the database file and truncates it. Readers can keep a
+    /// checkpoint from finishing (SQLite answers busy): it is retried for up to 5 s, then
+    /// reported as an error (the old page images stay in the WAL until a later checkpoint).
+    public func emptyWAL() throws(StoreError) {
+        do {
+            for _ in 0..<50 {
+                let busy = try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") ?? 1 }
+                if busy == 0 { return }
+                usleep(100_000)
+            }
+        } catch {
+            throw StoreError(.io, "cannot checkpoint the WAL of \(directory.url.path)", cause: UnderlyingError("\(error)"))
+        }
+        throw StoreError(.io, "the WAL of \(directory.url.path) could not be emptied: readers kept the checkpoint busy for 5 s")
+    }
+
+    /// Drops the payloads of `log`'s entries under `labels` that `keep` does not keep (stubs
+    /// stay). The old page images remain in the WAL until `emptyWAL()`, which the caller runs
+    /// next (and retries).
     public func purge(_ log: LogInfo, labels: Set<String>, keep: (EntryHeader) -> Bool) throws(StoreError) -> [UInt64] {
         guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading") }
         guard !log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; its payloads are never purged") }
@@ -135,11 +154,6 @@ extension LedgerStore {
                     purged.append(header.index)
                 }
                 return purged.sorted()
-            }
-            if !purged.isEmpty {
-                // Copy the pages into the database file and empty the WAL, so the old page
-                // images (payloads included) do not linger there.
-                try pool.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
             }
             return purged
         } catch let error as StoreError {

@@ -97,11 +97,11 @@ func payload(_ note: SignedNote) -> [UInt8] {
         _ = policy.apply(log: "wales", index: 3, timeMillis: 0, type: "agreement.established", payload: payload(try signed(a)))
         let during = try #require(Timestamp.parse("2025-06-01T00:00:00Z"))
         var uk = Decisions(policy: policy, holder: "wales", recipient: "uk", at: during)
-        #expect(uk.admits(label: label, type: "dataset.rows") == (false, .aggregate, a.id))
-        #expect(uk.admits(label: label, type: Policy.aggregateType) == (true, .aggregate, a.id))
-        #expect(uk.admits(label: "public", type: "progress.reading") == (true, .full, nil))
+        #expect(uk.admits(label: label, type: "dataset.rows", recorded: during) == (false, .aggregate, a.id))
+        #expect(uk.admits(label: label, type: Policy.aggregateType, recorded: during) == (true, .aggregate, a.id))
+        #expect(uk.admits(label: "public", type: "progress.reading", recorded: during) == (true, .full, nil))
         var england = Decisions(policy: policy, holder: "wales", recipient: "england", at: during)
-        #expect(england.admits(label: label, type: Policy.aggregateType) == (false, .none, nil))
+        #expect(england.admits(label: label, type: Policy.aggregateType, recorded: during) == (false, .none, nil))
     }
 
     @Test func revocationStopsTheFlowFromItsEntryTime() throws {

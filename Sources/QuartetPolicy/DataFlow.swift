@@ -1,0 +1,141 @@
+import QuartetLedger
+
+/// The data-flow rules of replication, decided without IO: what a node sends each peer of a
+/// batch (egress) and what it keeps of a batch it receives (ingress). The NIO shell only carries
+/// the decisions out. Both sides decide by the same agreements, each entry by its own label,
+/// type and recording time (an agreement discloses only entries recorded from its
+/// `valid-from` on).
+public enum DataFlow {
+    /// Clocks differ and agreements end while batches travel: a payload that no agreement lets
+    /// a node hold now, but one did this long ago, is dropped without blaming the sender.
+    public static let clockToleranceMillis: UInt64 = 30_000
+
+    /// One entry of a batch as the rules see it.
+    public struct Item: Sendable {
+        public var header: EntryHeader
+        /// The payload, if the batch carries it (agreement entries in it are folded).
+        public var payload: [UInt8]?
+
+        public init(header: EntryHeader, payload: [UInt8]?) {
+            self.header = header
+            self.payload = payload
+        }
+    }
+
+    // MARK: Ingress
+
+    /// What a node does with a batch of `holder`'s log it received.
+    public enum IngressDecision: Sendable, Equatable {
+        /// Store it, dropping the payloads at `strip` (positions in the batch) first;
+        /// `violations` are the log indices of those the sender should never have sent.
+        case keep(strip: [Int], violations: [UInt64])
+        /// Store nothing of it: it carries stubs (or payloads) this node may not take from
+        /// anyone in that form. The node fetches the batch from the log's writer instead, and
+        /// the sender is reported.
+        case refuse(reason: String)
+    }
+
+    /// Judges a received batch.
+    ///
+    /// - A stub is acceptable only where the policy says this node may not hold that payload:
+    ///   a public entry (a plan entry, an agreement, its revocation, a disclosure record) or a
+    ///   restricted one this node is entitled to, sent without its payload, refuses the batch.
+    /// - A payload this node may not hold is dropped (the stub is kept, so the log verifies);
+    ///   unless an agreement let it through within `clockToleranceMillis`, the sender is named.
+    /// - A published aggregate must be one the holder's method could have produced
+    ///   (`aggregateConforms`); otherwise the batch is refused.
+    /// - Agreement entries earlier in the batch count for later entries of it: a node catching
+    ///   up "agreement, then rows" keeps the rows it is entitled to.
+    public static func ingress(_ items: [Item], holder: String, recipient: String, policy: Policy, at now: UInt64,
+                               aggregateConforms: (_ payload: [UInt8]) -> Bool = { _ in true }) -> IngressDecision {
+        var policy = policy
+        var current = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
+        var earlier = Decisions(policy: policy, holder: holder, recipient: recipient, at: now >= clockToleranceMillis ? now - clockToleranceMillis : 0)
+        var strip: [Int] = []
+        var violations: [UInt64] = []
+        for (i, item) in items.enumerated() {
+            let header = item.header
+            let isPublic = header.classification == EntryHeader.publicClassification
+            let decision = current.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
+            guard let payload = item.payload else {
+                if isPublic {
+                    return .refuse(reason: "entry \(header.index) (\(header.type)) is public but came as a stub")
+                }
+                if decision.admitted {
+                    return .refuse(reason: "entry \(header.index) (\(header.type), \(header.classification)) came as a stub, but agreement \(decision.agreement ?? "-") lets \(recipient) hold it")
+                }
+                continue
+            }
+            if !decision.admitted {
+                strip.append(i)
+                if !earlier.admits(label: header.classification, type: header.type, recorded: header.timeMillis).admitted {
+                    violations.append(header.index)
+                }
+                continue
+            }
+            if header.type == Policy.aggregateType && !aggregateConforms(payload) {
+                return .refuse(reason: "entry \(header.index) is a \(Policy.aggregateType) that is not a published aggregate of the holder's method")
+            }
+            if PolicyEntryType(rawValue: header.type) == .established || PolicyEntryType(rawValue: header.type) == .revoked, isPublic {
+                // Later entries of the batch are judged with this agreement (or its end) folded.
+                let outcome = policy.apply(log: holder, index: header.index, timeMillis: header.timeMillis, type: header.type, payload: payload)
+                if case .accepted = outcome { current = Decisions(policy: policy, holder: holder, recipient: recipient, at: now) }
+                if case .revoked = outcome {
+                    current = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
+                    earlier = Decisions(policy: policy, holder: holder, recipient: recipient, at: now >= clockToleranceMillis ? now - clockToleranceMillis : 0)
+                }
+            }
+        }
+        return .keep(strip: strip, violations: violations)
+    }
+
+    // MARK: Egress
+
+    /// What a node sends a peer of a batch of `holder`'s log.
+    public enum EgressDecision: Sendable, Equatable {
+        /// Send it with the payloads at `strip` (positions) removed; `disclosed` counts the
+        /// restricted payloads that go in full, by agreement, with the recipient's access.
+        case send(strip: [Int], disclosed: [Disclosed])
+        /// Do not send it: it holds only the stub of an entry the peer may have in full (the
+        /// peer would have to refuse it). A request is answered `unavailable` instead.
+        case withhold
+    }
+
+    /// Restricted payloads disclosed under one agreement.
+    public struct Disclosed: Sendable, Equatable {
+        public var agreement: String
+        public var access: Access
+        public var count: Int
+
+        public init(agreement: String, access: Access, count: Int) {
+            self.agreement = agreement
+            self.access = access
+            self.count = count
+        }
+    }
+
+    /// Decides a batch for one recipient. Items are the batch's restricted entries only
+    /// (public ones always go as they are), with their positions; `hasPayload` whether this
+    /// node holds the payload.
+    public static func egress(_ items: [(position: Int, header: EntryHeader?, hasPayload: Bool)], holder: String, recipient: String,
+                              policy: Policy, at now: UInt64) -> EgressDecision {
+        var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
+        var strip: [Int] = []
+        var disclosed: [String: Disclosed] = [:]
+        for item in items {
+            guard let header = item.header else {
+                strip.append(item.position)
+                continue
+            }
+            let decision = decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
+            if !item.hasPayload {
+                if decision.admitted { return .withhold }
+            } else if decision.admitted, let agreement = decision.agreement {
+                disclosed[agreement, default: Disclosed(agreement: agreement, access: decision.access, count: 0)].count += 1
+            } else if !decision.admitted {
+                strip.append(item.position)
+            }
+        }
+        return .send(strip: strip, disclosed: disclosed.values.sorted { $0.agreement < $1.agreement })
+    }
+}

@@ -1,0 +1,82 @@
+/// Backpressure for what a node writes to one peer connection.
+///
+/// A peer that asks and never reads must not make the node queue batch after batch (each up to
+/// `ProtocolLimits.batchBytesBudget`): answers wait while the connection has more than
+/// `softLimitBytes` unwritten, at most one waiting request per log (a newer request for a log
+/// replaces the one waiting; an identical one is a replay and is dropped), and a connection
+/// whose unwritten bytes pass `hardLimitBytes` — pushes of new commits to a peer that does not
+/// read, or answers to requests for logs the node does not hold — is closed. The shell also stops
+/// reading from a connection that is not writable, so a peer that does not read cannot keep
+/// feeding requests either.
+///
+/// Pure: the shell reports bytes queued and bytes written; this decides.
+public struct OutboundFlow: Sendable {
+    /// The limits of one connection.
+    public struct Settings: Sendable, Equatable {
+        /// Requests wait while more than this is unwritten. Default 16 MiB (two full batches).
+        public var softLimitBytes: Int = 16 << 20
+        /// A connection with more than this unwritten is closed. Default 80 MiB: above the
+        /// largest frame (64 MiB) plus the soft limit, so one legitimate oversized origin batch
+        /// never trips it.
+        public var hardLimitBytes: Int = 80 << 20
+        /// Logs with a request waiting. A peer asks for one range per log at a time; the default,
+        /// 64, is far above any federation's number of logs. Past it the peer is misbehaving.
+        public var maxWaitingLogs: Int = 64
+
+        public init() {}
+    }
+
+    /// What to do with a request a peer sent.
+    public enum RequestDecision: Sendable, Equatable {
+        /// Serve it now.
+        case serve
+        /// It waits until the connection drains (`next()` returns it).
+        case waiting
+        /// The same request is already waiting: a replay, dropped.
+        case duplicate
+        /// Too many logs waiting: close the connection.
+        case overflow(String)
+    }
+
+    public let settings: Settings
+    /// Bytes handed to the connection and not yet written to the socket.
+    public private(set) var unwritten = 0
+    /// Waiting requests, oldest first, at most one per log.
+    public private(set) var waiting: [(log: String, from: UInt64)] = []
+
+    public init(settings: Settings = Settings()) { self.settings = settings }
+
+    /// A request arrived.
+    public mutating func request(log: String, from: UInt64) -> RequestDecision {
+        if let i = waiting.firstIndex(where: { $0.log == log }) {
+            if waiting[i].from == from { return .duplicate }
+            waiting[i].from = from
+            return .waiting
+        }
+        guard unwritten > settings.softLimitBytes || !waiting.isEmpty else { return .serve }
+        guard waiting.count < settings.maxWaitingLogs else {
+            return .overflow("more than \(settings.maxWaitingLogs) logs with requests waiting while \(unwritten) bytes are unwritten")
+        }
+        waiting.append((log, from))
+        return .waiting
+    }
+
+    /// `bytes` were handed to the connection. Returns false when the connection is past its hard
+    /// limit and must be closed.
+    public mutating func queued(_ bytes: Int) -> Bool {
+        unwritten = unwritten.addingReportingOverflow(max(0, bytes)).partialValue
+        return unwritten <= settings.hardLimitBytes
+    }
+
+    /// `bytes` handed earlier were written (or dropped with a failed write).
+    public mutating func written(_ bytes: Int) {
+        unwritten = max(0, unwritten - max(0, bytes))
+    }
+
+    /// The next waiting request to serve now that the connection has drained enough, if any.
+    /// The shell calls it until it returns nil (each serve queues bytes, which stops it).
+    public mutating func next() -> (log: String, from: UInt64)? {
+        guard unwritten <= settings.softLimitBytes, !waiting.isEmpty else { return nil }
+        return waiting.removeFirst()
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import QuartetPolicy
+import Testing
+
+/// The data-flow rules without IO: what a node keeps of a batch, what it sends a peer, and which
+/// agreements are in force whatever order the logs are folded in.
+@Suite struct DataFlowTests {
+    let heiwKey = try! Ed25519PrivateKey()
+    let otherKey = try! Ed25519PrivateKey()
+    var owners: [String: NoteVerifier] {
+        ["HEIW": NoteVerifier(name: "HEIW", publicKey: heiwKey.publicKey), "HCPC": NoteVerifier(name: "HCPC", publicKey: otherKey.publicKey)]
+    }
+    var labels: LabelOwnership { try! LabelOwnership(["HEIW": ["heiw.*"], "HCPC": ["hcpc.register.occupational-therapists"]]) }
+    let label = "heiw.workforce.headcount"
+    let during = Timestamp.parse("2025-06-01T00:00:00Z")!
+
+    func established(_ a: Agreement, key: Ed25519PrivateKey? = nil, index: UInt64 = 0, time: UInt64 = 0) throws -> DataFlow.Item {
+        let note = try NoteSigner(name: a.owner, key: key ?? heiwKey).sign(text: a.text)
+        let bytes = Array(try JSONSerialization.data(withJSONObject: ["note": note.serialized]))
+        return item(index: index, time: time, type: "agreement.established", payload: bytes)
+    }
+
+    func item(index: UInt64, time: UInt64? = nil, type: String, classification: String = "public", payload: [UInt8]?) -> DataFlow.Item {
+        let header = EntryHeader(log: "wales", index: index, timeMillis: time ?? during, type: type, classification: classification,
+                                 author: "wales", payloadCommitment: try! Hash([UInt8](repeating: 0, count: 32)), payloadLength: UInt32(payload?.count ?? 0))
+        return DataFlow.Item(header: header, payload: payload)
+    }
+
+    func full(_ recipients: [String: Access] = ["uk": .full]) throws -> Agreement {
+        var a = try heiwAgreement()
+        a.recipients = recipients
+        return a
+    }
+
+    @Test func aStubOfAPublicEntryRefusesTheBatch() throws {
+        let policy = Policy(owners: owners, labels: labels)
+        for type in ["agreement.revoked", "plan.action", "disclosure.recorded", "progress.reading"] {
+            let decision = DataFlow.ingress([item(index: 4, type: type, payload: nil)], holder: "wales", recipient: "uk", policy: policy, at: during)
+            guard case .refuse(let reason) = decision else { Issue.record("\(type) as a stub was kept"); continue }
+            #expect(reason.contains("public") && reason.contains("entry 4"))
+        }
+    }
+
+    @Test func aStubOfARestrictedEntryIsKeptOnlyWhereThisNodeMayNotHoldIt() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        let agreement = try established(try full(["uk": .full, "england": .aggregate]))
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: agreement.header.type, payload: agreement.payload)
+        let row = item(index: 1, type: "dataset.rows", classification: label, payload: nil)
+        // uk may hold the rows: a stub of them is refused. england may not: the stub is right.
+        #expect(DataFlow.ingress([row], holder: "wales", recipient: "uk", policy: policy, at: during) != .keep(strip: [], violations: []))
+        #expect(DataFlow.ingress([row], holder: "wales", recipient: "england", policy: policy, at: during) == .keep(strip: [], violations: []))
+        // A payload england may not hold is dropped and the sender named.
+        let sent = item(index: 1, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
+        #expect(DataFlow.ingress([sent], holder: "wales", recipient: "england", policy: policy, at: during) == .keep(strip: [0], violations: [1]))
+    }
+
+    @Test func anAgreementEarlierInTheBatchCountsForTheRowsAfterIt() throws {
+        let policy = Policy(owners: owners, labels: labels)
+        let batch = [try established(try full()), item(index: 1, type: "dataset.rows", classification: label, payload: Array("{}".utf8))]
+        #expect(DataFlow.ingress(batch, holder: "wales", recipient: "uk", policy: policy, at: during) == .keep(strip: [], violations: []))
+        // Without the agreement in the batch the payload is not uk's to hold.
+        #expect(DataFlow.ingress([batch[1]], holder: "wales", recipient: "uk", policy: policy, at: during) == .keep(strip: [0], violations: [1]))
+        // And a revocation earlier in the batch ends it for what follows.
+        var granted = Policy(owners: owners, labels: labels)
+        granted.apply(log: "wales", index: 0, timeMillis: 0, type: batch[0].header.type, payload: batch[0].payload)
+        let revoke = item(index: 1, time: during - 2 * DataFlow.clockToleranceMillis, type: "agreement.revoked", payload: Array(#"{"id":"HEIW-WALES-2025-01","reason":"ended"}"#.utf8))
+        let after = item(index: 2, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
+        #expect(DataFlow.ingress([revoke, after], holder: "wales", recipient: "uk", policy: granted, at: during) == .keep(strip: [1], violations: [2]))
+        // Within the clock tolerance of the end the payload is dropped, but no one is blamed.
+        let justRevoked = item(index: 1, time: during - 1, type: "agreement.revoked", payload: revoke.payload)
+        #expect(DataFlow.ingress([justRevoked, after], holder: "wales", recipient: "uk", policy: granted, at: during) == .keep(strip: [1], violations: []))
+    }
+
+    @Test func anAgreementDisclosesNothingRecordedBeforeItsValidFrom() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        let agreement = try established(try full())
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: agreement.header.type, payload: agreement.payload)
+        let validFrom = try heiwAgreement().validFrom
+        let before = item(index: 1, time: validFrom - 1, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
+        let onTime = item(index: 2, time: validFrom, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
+        #expect(DataFlow.egress([(0, before.header, true), (1, onTime.header, true)], holder: "wales", recipient: "uk", policy: policy, at: during)
+                == .send(strip: [0], disclosed: [DataFlow.Disclosed(agreement: "HEIW-WALES-2025-01", access: .full, count: 1)]))
+        #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: during, recorded: validFrom - 1).access == .none)
+    }
+
+    @Test func aRelayHoldingOnlyAStubWithholdsTheBatchFromAnEntitledPeer() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        let agreement = try established(try full())
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: agreement.header.type, payload: agreement.payload)
+        let row = item(index: 1, type: "dataset.rows", classification: label, payload: nil)
+        #expect(DataFlow.egress([(0, row.header, false)], holder: "wales", recipient: "uk", policy: policy, at: during) == .withhold)
+        #expect(DataFlow.egress([(0, row.header, false)], holder: "wales", recipient: "england", policy: policy, at: during) == .send(strip: [], disclosed: []))
+    }
+
+    @Test func anOwnerOpensOnlyItsOwnLabels() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        // HCPC countersigns an agreement over HEIW's label: refused, whoever appends it.
+        var a = try full()
+        a.owner = "HCPC"
+        a.id = "HCPC-GRAB"
+        let grab = try established(a, key: otherKey)
+        guard case .ignored(let reason) = policy.apply(log: "wales", index: 0, timeMillis: 0, type: grab.header.type, payload: grab.payload) else {
+            Issue.record("an agreement over another owner's label was accepted"); return
+        }
+        #expect(reason.contains("belongs to HEIW"))
+        #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: during).access == .none)
+        #expect(throws: PolicyError.self) { try LabelOwnership(["A": ["x.*"], "B": ["x.y"]]) }
+    }
+
+    @Test func anAgreementIdUsedByTwoHoldersIsInForceNowhereWhateverTheFoldOrder() throws {
+        var walesFirst = try heiwAgreement()
+        walesFirst.recipients = ["uk": .full]
+        var englandToo = walesFirst
+        englandToo.holder = "england"
+        englandToo.recipients = ["uk": .full]
+        let w = try established(walesFirst), e = try established(englandToo)
+        var one = Policy(owners: owners, labels: labels), two = Policy(owners: owners, labels: labels)
+        one.apply(log: "wales", index: 0, timeMillis: 0, type: w.header.type, payload: w.payload)
+        one.apply(log: "england", index: 0, timeMillis: 0, type: e.header.type, payload: e.payload)
+        two.apply(log: "england", index: 0, timeMillis: 0, type: e.header.type, payload: e.payload)
+        two.apply(log: "wales", index: 0, timeMillis: 0, type: w.header.type, payload: w.payload)
+        for policy in [one, two] {
+            #expect(policy.status(walesFirst.id, at: during) == "contested")
+            #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: during).access == .none)
+            #expect(policy.access(label: label, holder: "england", recipient: "uk", at: during).access == .none)
+        }
+    }
+}
