@@ -83,6 +83,16 @@ public final class Certificate: @unchecked Sendable {
         return String(decoding: buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The serial number in upper-case hex (as `openssl x509 -serial` prints it), naming this
+    /// certificate in records of who did what.
+    public var serialHex: String {
+        guard let serial = X509_get_serialNumber(x509), let bn = ASN1_INTEGER_to_BN(serial, nil) else { return "?" }
+        defer { BN_free(bn) }
+        guard let hex = BN_bn2hex(bn) else { return "?" }
+        defer { quartet_OPENSSL_free(hex) }
+        return String(cString: hex)
+    }
+
     /// The URI subject alternative names.
     public var uriNames: [String] {
         guard let raw = X509_get_ext_d2i(x509, NID_subject_alt_name, nil, nil) else { return [] }

@@ -22,9 +22,15 @@ public struct NodeRequestContext: RequestContext {
 
     /// The identity in the client's verified certificate, or nil when it presented none.
     func clientIdentity() async throws -> FederationIdentity? {
+        try await clientCertificate()?.identity
+    }
+
+    /// The identity and serial number of the client's verified certificate, if it presented one.
+    func clientCertificate() async throws -> (identity: FederationIdentity, serial: String)? {
         let channel = self.channel
         return try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.handler(type: TLSHandler.self).peerIdentity
+            let handler = try channel.pipeline.syncOperations.handler(type: TLSHandler.self)
+            return handler.peerIdentity.map { ($0, handler.peerCertificateSerial ?? "?") }
         }.get()
     }
 }
@@ -102,7 +108,18 @@ struct API {
             guard (1...1000).contains(limit) else { throw HTTPError(.badRequest, message: "limit must be from 1 to 1000") }
             let size = try store.size(log)
             let entries = try store.entries(log, from: from, limit: Int(min(limit, size > from ? size - from : 0)))
-            return Self.json(["log": log.name, "from": from, "size": size, "entries": entries.map { entryJSON(disclosable($0, to: identity)) }])
+            // Bounded by bytes as well as by count: entries past `maxResponsePayloadBytes` of
+            // payloads are left for the next page (`next` says where it starts).
+            let policy = view.policy
+            var shown: [[String: Any]] = []
+            var bytes = 0
+            for entry in entries {
+                let visible = disclosable(entry, to: identity, policy: policy)
+                bytes += visible.payload?.bytes.count ?? 0
+                if !shown.isEmpty && bytes > Self.maxResponsePayloadBytes { break }
+                shown.append(entryJSON(visible))
+            }
+            return Self.json(["log": log.name, "from": from, "size": size, "next": from + UInt64(shown.count), "entries": shown])
         }
         router.get("/v1/logs/{log}/proofs/inclusion") { request, context -> Response in
             try await reader(request, context)
@@ -123,7 +140,7 @@ struct API {
                 let writer = federation.members.first { $0.log == name }?.id
                 throw HTTPError(.forbidden, message: writer.map { "log \(name) is written by node \($0); append there" } ?? "no log named \(name) in this federation")
             }
-            let identity = try await ownOperator(request, context)
+            let who = try await ownOperator(request, context)
             let body = try await request.body.collect(upTo: Self.maxBody)
             guard case .object(let object)? = try? JSONValue.parse(Array(body.readableBytesView)) else {
                 throw HTTPError(.badRequest, message: "the body must be a JSON object: {type, classification?, payload} or {entries: [...]} (at most 1,000)")
@@ -133,26 +150,26 @@ struct API {
                 guard (1...1000).contains(items.count) else { throw HTTPError(.badRequest, message: "entries: expected 1 to 1,000 entries, got \(items.count)") }
                 let receipts = try await appendLock.withLock {
                     try await writer.append(contentsOf: try Self.appendRequests(items.enumerated().map { ("entries[\($0.offset)].", $0.element) },
-                                                                author: identity.fileLabel, view: view, log: ownLog))
+                                                                author: who.author, view: view, log: ownLog))
                 }
                 return Self.json(["log": ownLog, "entries": receipts.map(Self.receiptJSON)], status: .created)
             }
             let receipt = try await appendLock.withLock {
-                try await writer.append(contentsOf: try Self.appendRequests([("", .object(object))], author: identity.fileLabel, view: view, log: ownLog))[0]
+                try await writer.append(contentsOf: try Self.appendRequests([("", .object(object))], author: who.author, view: view, log: ownLog))[0]
             }
             return Self.json(Self.receiptJSON(receipt), status: .created)
         }
         // Recording progress: the payload is the body, the type is the route.
         for (path, type) in [("/v1/record/status", PlanEntryType.status), ("/v1/record/reading", .reading), ("/v1/record/evidence", .evidence)] {
             router.post(RouterPath(path)) { request, context -> Response in
-                let identity = try await ownOperator(request, context)
+                let who = try await ownOperator(request, context)
                 let body = try await request.body.collect(upTo: Self.maxBody)
                 guard let payload = try? JSONValue.parse(Array(body.readableBytesView)) else {
                     throw HTTPError(.badRequest, message: "payload: not valid JSON")
                 }
                 let item: JSONValue = .object(["type": .string(type.rawValue), "payload": payload])
                 let receipt = try await appendLock.withLock {
-                    try await writer.append(contentsOf: try Self.appendRequests([("", item)], author: identity.fileLabel, view: view, log: ownLog))[0]
+                    try await writer.append(contentsOf: try Self.appendRequests([("", item)], author: who.author, view: view, log: ownLog))[0]
                 }
                 return Self.json(Self.receiptJSON(receipt), status: .created)
             }
@@ -217,8 +234,23 @@ struct API {
     /// token (the `Authorization` header, or the dashboard's cookie) listed in the configuration.
     /// No credentials, or a token the node does not know: 401.
     func authenticate(_ request: Request, _ context: NodeRequestContext) async throws -> FederationIdentity {
-        if let identity = try await context.clientIdentity() { return identity }
-        if let token = Self.bearerToken(request) {
+        try await caller(request, context).identity
+    }
+
+    /// Who is asking and by which credential: the certificate (by serial number) or the token
+    /// (by its name in the configuration), and whether the token came in the dashboard's cookie.
+    struct Caller {
+        var identity: FederationIdentity
+        /// Recorded as the author of what the caller appends, e.g. `operator-wales cert 1A2B…`.
+        var author: String
+        var viaCookie: Bool
+    }
+
+    func caller(_ request: Request, _ context: NodeRequestContext) async throws -> Caller {
+        if let (identity, serial) = try await context.clientCertificate() {
+            return Caller(identity: identity, author: Self.author(identity, "cert \(serial)"), viaCookie: false)
+        }
+        if let (token, viaCookie) = Self.bearerTokenAndSource(request) {
             let digest = TokenGrant.digest(token)
             // Compare every grant's digest in full (no early exit on the first byte that differs).
             var found: TokenGrant?
@@ -228,21 +260,32 @@ struct API {
                 if difference == 0 { found = grant }
             }
             guard let found else { throw HTTPError(.unauthorized, message: "the bearer token is not one this node accepts") }
-            return found.identity
+            return Caller(identity: found.identity, author: Self.author(found.identity, "token \(found.name)"), viaCookie: viaCookie)
         }
         throw HTTPError(.unauthorized, message: "this endpoint needs a client certificate issued by the federation CA or a bearer token")
     }
 
-    static func bearerToken(_ request: Request) -> String? {
+    static func bearerToken(_ request: Request) -> String? { bearerTokenAndSource(request)?.token }
+
+    static func bearerTokenAndSource(_ request: Request) -> (token: String, viaCookie: Bool)? {
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return (String(parts[1]).trimmingCharacters(in: .whitespaces), false) }
         }
         for cookie in request.headers[values: .cookie].flatMap({ $0.split(separator: ";") }) {
             let pair = cookie.trimmingCharacters(in: .whitespaces)
-            if pair.hasPrefix(Self.cookieName + "=") { return String(pair.dropFirst(Self.cookieName.count + 1)) }
+            if pair.hasPrefix(Self.cookieName + "=") { return (String(pair.dropFirst(Self.cookieName.count + 1)), true) }
         }
         return nil
+    }
+
+    /// An entry's author: the role and the credential, printable and at most 255 bytes.
+    static func author(_ identity: FederationIdentity, _ credential: String) -> String {
+        let text = "\(identity.fileLabel) \(credential)"
+        let clean = String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) }))
+        var out = ""
+        for character in clean where out.utf8.count + String(character).utf8.count <= 255 { out.append(character) }
+        return out
     }
 
     static let cookieName = "quartet_token"
@@ -268,22 +311,54 @@ struct API {
 
     /// The client's identity if it may append to this node's own log: its operator (403 for
     /// anyone else).
-    func ownOperator(_ request: Request, _ context: NodeRequestContext) async throws -> FederationIdentity {
+    func ownOperator(_ request: Request, _ context: NodeRequestContext) async throws -> Caller {
+        let who = try await caller(request, context)
         let identity = try await reader(request, context)
         guard identity == .operator(ownLog) else {
             throw HTTPError(.forbidden, message: "appending to \(ownLog) needs its operator (certificate quartet://operator/\(ownLog) or an operator token of this node); this is \(identity.uri)")
         }
-        return identity
+        if who.viaCookie { try Self.checkSameOrigin(request) }
+        return who
+    }
+
+    /// A write authenticated by the dashboard's cookie must come from this node's own pages: a
+    /// JSON body (a cross-site form cannot send one without a preflight) and an `Origin` naming
+    /// this very host and port (cookies are shared by every port of a host; the origin is not).
+    static func checkSameOrigin(_ request: Request) throws {
+        let type = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard type == "application/json" else {
+            throw HTTPError(.forbidden, message: "a write signed in by cookie needs Content-Type: application/json")
+        }
+        guard let origin = request.headers[.origin], let host = request.head.authority,
+              origin == "https://\(host)" else {
+            throw HTTPError(.forbidden, message: "a write signed in by cookie must come from this node's own pages (Origin https://<this host:port>)")
+        }
     }
 
     static let maxBody = 16 << 20
+    /// Payload bytes in one page of entries (besides the count limit): 4 MiB.
+    static let maxResponsePayloadBytes = 4 << 20
 
     /// Restricted payloads are shown through the API only to the operator of the log that holds
     /// them (their own data); everyone else sees the stub. Published aggregates (suppressed
     /// counts, meant for publication) are shown to any reader of a node that holds them.
-    func disclosable(_ entry: Entry, to identity: FederationIdentity) -> Entry {
-        guard entry.payload != nil, entry.header.classification != EntryHeader.publicClassification,
-              entry.header.type != Policy.aggregateType else { return entry }
+    func disclosable(_ entry: Entry, to identity: FederationIdentity, policy: Policy) -> Entry {
+        guard let payload = entry.payload else { return entry }
+        if let kind = PolicyEntryType(rawValue: entry.header.type), kind == .disclosed || kind == .purged {
+            // Disclosure and purge records: the same rule as GET /v1/agreements/{id}/disclosures.
+            let agreement = (try? JSONSerialization.jsonObject(with: Data(payload.bytes)) as? [String: Any])?["agreement"] as? String
+            let state = agreement.flatMap { policy.agreements[$0] }
+            return state.map { AuditRule.mayReadRecords(of: $0.agreement, identity) } == true ? entry : entry.stub
+        }
+        guard entry.header.classification != EntryHeader.publicClassification else { return entry }
+        if entry.header.type == Policy.aggregateType {
+            // A published aggregate goes to readers only where an agreement grants some node
+            // aggregate (or full) access to it; otherwise it is the holder's alone.
+            let now = wallClockMillis()
+            let published = policy.inForce(label: entry.header.classification, holder: entry.header.log, at: now)
+                .contains { $0.agreement.recipients.values.contains { $0 != .none } }
+            if published { return entry }
+        }
         return identity == .operator(entry.header.log) && entry.header.log == ownLog ? entry : entry.stub
     }
 
@@ -299,6 +374,9 @@ struct API {
                 throw HTTPError(.badRequest, message: "\(prefix)\(unknown): unknown field; expected type, classification, payload")
             }
             guard case .string(let type)? = fields["type"] else { throw HTTPError(.badRequest, message: "\(prefix)type: expected a string") }
+            guard type != Policy.aggregateType else {
+                throw HTTPError(.badRequest, message: "\(prefix)type: \(Policy.aggregateType) entries are made by the node from rows under an agreement (post dataset.rows); they cannot be posted")
+            }
             var classification = EntryHeader.publicClassification
             if let value = fields["classification"] {
                 guard case .string(let text) = value else { throw HTTPError(.badRequest, message: "\(prefix)classification: expected a string") }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import QuartetCrypto
 import QuartetPolicy
 import QuartetStore
 
@@ -22,7 +23,10 @@ extension API {
                 try await reader(request, context)
                 throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node")
             }
-            try await auditor(request, context, holder: state.agreement.holder)
+            let identity = try await reader(request, context)
+            guard AuditRule.mayReadRecords(of: state.agreement, identity) else {
+                throw HTTPError(.forbidden, message: "the disclosures of \(id) are for \(state.agreement.owner)'s auditors (quartet://auditor/\(state.agreement.owner.lowercased()) or an auditor token of that name) and the operator of \(state.agreement.holder); this is \(identity.uri)")
+            }
             let items = (policy.disclosures[id] ?? []).map { d -> [String: Any] in
                 ["log": d.log, "ranges": d.ranges.map { [$0.lowerBound, $0.upperBound] }, "count": d.count, "access": d.access, "recipient": d.recipient, "time": d.time,
                  "record": ["log": d.recordLog, "index": d.recordIndex]]
@@ -41,16 +45,6 @@ extension API {
         }
     }
 
-    /// Disclosures are for auditors, and for the operator of the log that holds the data.
-    func auditor(_ request: Request, _ context: NodeRequestContext, holder: String) async throws {
-        let identity = try await reader(request, context)
-        switch identity {
-        case .auditor: return
-        case .operator(let log) where log == holder: return
-        default: throw HTTPError(.forbidden, message: "disclosures are for auditors (quartet://auditor/NAME or an auditor token) and the operator of \(holder); this is \(identity.uri)")
-        }
-    }
-
     static func agreementJSON(_ policy: Policy, _ id: String, now: UInt64) -> [String: Any] {
         let state = policy.agreements[id]!
         let a = state.agreement
@@ -65,5 +59,19 @@ extension API {
             out["revoked"] = ["time": Timestamp.format(r.timeMillis), "reason": r.reason, "index": r.index]
         }
         return out
+    }
+}
+
+/// Who may read the records of where an agreement's data went (disclosures and purges), the
+/// one rule for every route that reaches them: the data owner's auditors (an auditor named by
+/// the owner's id, in any case: quartet://auditor/heiw for HEIW) and the operator of the log
+/// that holds the data.
+enum AuditRule {
+    static func mayReadRecords(of agreement: Agreement, _ identity: FederationIdentity) -> Bool {
+        switch identity {
+        case .auditor(let name): return name.lowercased() == agreement.owner.lowercased()
+        case .operator(let log): return log == agreement.holder
+        case .node, .reader: return false
+        }
     }
 }

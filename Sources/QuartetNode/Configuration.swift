@@ -5,6 +5,7 @@ import Glibc
 import Logging
 import QuartetCrypto
 import QuartetLedger
+import QuartetPolicy
 
 /// A configuration file that cannot be used: which file, which key, and what was expected.
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -306,6 +307,9 @@ public struct Federation: Sendable, Equatable {
     public var members: [Member]
     /// Data owners' note verifier keys (they countersign data-sharing agreements), by owner id.
     public var owners: [String: NoteVerifier] = [:]
+    /// The labels each data owner's agreements may open (`labels` of each owner: exact labels
+    /// or `prefix.*`); a label belongs to one owner. An owner listing none opens nothing.
+    public var labels = try! LabelOwnership([:])
 
     public func member(_ id: String) -> Member? { members.first { $0.id == id } }
 
@@ -346,9 +350,10 @@ public struct Federation: Sendable, Equatable {
             throw root.error("nodes", "more than one node has the role aggregator")
         }
         var owners: [String: NoteVerifier] = [:]
+        var ownerLabels: [String: [String]] = [:]
         if root.values["owners"] != nil {
             for owner in try root.objects("owners") {
-                try owner.refuseUnknownKeys(["id", "name", "vkey"])
+                try owner.refuseUnknownKeys(["id", "name", "vkey", "labels"])
                 let id = try owner.string("id")
                 guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 }) else {
                     throw owner.error("id", "expected a data owner id of A-Z, 0-9 and '-' (e.g. HEIW), found \"\(id)\"")
@@ -362,10 +367,24 @@ public struct Federation: Sendable, Equatable {
                 }
                 guard verifier.name == id else { throw owner.error("vkey", "the key is named \(verifier.name); a data owner's key must be named by its id (\(id))") }
                 owners[id] = verifier
+                if owner.values["labels"] != nil {
+                    guard let list = owner.values["labels"] as? [Any], let names = list as? [String] else {
+                        throw owner.error("labels", "expected an array of labels or label prefixes (\"heiw.*\")")
+                    }
+                    guard names.count <= 1000 else { throw owner.error("labels", "at most 1000 labels per data owner") }
+                    ownerLabels[id] = names
+                }
+            }
+        }
+        // A node id that names another member's log would count as that log's holder.
+        for member in members {
+            if let other = members.first(where: { $0.log == member.id && $0.id != member.id }) {
+                throw root.error("nodes", "node id \"\(member.id)\" is the name of \(other.id)'s log; node ids and other members' log names must differ")
             }
         }
         var federation = Federation(name: name, members: members)
         federation.owners = owners
+        do { federation.labels = try LabelOwnership(ownerLabels) } catch { throw root.error("owners", error.message) }
         return federation
     }
 }

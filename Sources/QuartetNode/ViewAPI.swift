@@ -139,7 +139,7 @@ extension API {
             checkpoints[ref.log] = head.note
             guard let entry = try store.entries(log, from: ref.index, limit: 1).first else { continue }
             let proof = try store.inclusionProof(log, index: ref.index, size: head.checkpoint.size)
-            entries.append(["entry": entryJSON(disclosable(entry, to: identity)), "inclusion": inclusionJSON(proof)])
+            entries.append(["entry": entryJSON(disclosable(entry, to: identity, policy: view.policy)), "inclusion": inclusionJSON(proof)])
         }
         return ["figure": figure, "entries": entries, "checkpoints": checkpoints]
     }

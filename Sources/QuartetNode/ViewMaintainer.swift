@@ -42,13 +42,13 @@ public final class ViewMaintainer: Sendable {
     /// Told when an agreement is revoked (after the fold; the purge runs elsewhere).
     let onAgreementEnded = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
 
-    init(ukLog: String, order: [String], owners: [String: NoteVerifier], store: LedgerStore, metrics: NodeMetrics, logger: Logger) {
+    init(ukLog: String, order: [String], owners: [String: NoteVerifier], labels: LabelOwnership, store: LedgerStore, metrics: NodeMetrics, logger: Logger) {
         self.metrics = metrics
         self.order = order
         self.store = store
         self.logger = logger
         state = Mutex(State(view: StrategyView(ukLog: ukLog, logs: order)))
-        policyState = Mutex(Policy(owners: owners))
+        policyState = Mutex(Policy(owners: owners, labels: labels))
     }
 
     /// Folds every stored entry of every log (at start).

@@ -48,6 +48,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The verified peer identity, once the handshake has completed.
     public private(set) var peerIdentity: FederationIdentity?
+    /// The serial number of the peer's certificate (hex), once the handshake has accepted it.
+    public private(set) var peerCertificateSerial: String?
 
     /// - Parameters:
     ///   - serverName: for a client, the SNI name to send (usually the node id).
@@ -112,7 +114,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .failed(let error):
             fail(context, error)
         case .complete:
-            let identity = connection.peerCertificate.flatMap(FederationIdentity.init(certificate:))
+            let certificate = connection.peerCertificate
+            let identity = certificate.flatMap(FederationIdentity.init(certificate:))
             if let refusal = check(identity) {
                 fail(context, refusal)
                 return
@@ -121,6 +124,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             timeout?.cancel()
             timeout = nil
             peerIdentity = identity
+            peerCertificateSerial = certificate?.serialHex
             logger.debug("TLS handshake completed", metadata: ["tls.peer": "\(identity?.uri ?? "-")", "tls.version": "\(connection.protocolVersion)"])
             // Writes held during the handshake go first, so anything written in response to the
             // event below follows them.

@@ -40,7 +40,7 @@ struct AgreementKeygen: ParsableCommand {
         case .json: printJSON(["owner": owner, "key": path, "vkey": vkey])
         case .text:
             print("key: \(path) (keep it with the data owner)")
-            print("add to the federation file's \"owners\": {\"id\": \"\(owner)\", \"vkey\": \"\(vkey)\"}")
+            print("add to the federation file's \"owners\": {\"id\": \"\(owner)\", \"vkey\": \"\(vkey)\", \"labels\": [\"<the owner's labels, or a prefix such as \(owner.lowercased()).*>\"]}")
         }
     }
 }

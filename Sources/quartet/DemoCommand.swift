@@ -118,7 +118,10 @@ struct DemoCommand: AsyncParsableCommand {
                 throw CLIError("cannot write \(path.path)")
             }
             ownerKeys[owner] = path.path
-            ownerLines.append(#"    {"id": "\#(owner)", "vkey": "\#(NoteVerifier(name: owner, publicKey: key.publicKey).vkey)"}"#)
+            // Each owner's labels share a prefix (heiw.*): only its agreements open them.
+            let prefixes = Set(demoAgreements.filter { $0.owner == owner }.flatMap(\.agreement.labels).map { String($0.prefix { $0 != "." }) + ".*" })
+            let labels = prefixes.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
+            ownerLines.append(#"    {"id": "\#(owner)", "vkey": "\#(NoteVerifier(name: owner, publicKey: key.publicKey).vkey)", "labels": [\#(labels)]}"#)
         }
         let federation = "{\n  \"federation\": \"uk-ot-workforce\",\n  \"nodes\": [\n\(federationNodes.joined(separator: ",\n"))\n  ],\n  \"owners\": [\n\(ownerLines.joined(separator: ",\n"))\n  ]\n}\n"
         try Data(federation.utf8).write(to: root.appendingPathComponent("federation.json"))

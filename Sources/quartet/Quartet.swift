@@ -18,6 +18,14 @@ struct Quartet: AsyncParsableCommand {
             ImportCommand.self, RecordCommand.self, ViewCommand.self, TokenCommand.self, AgreementCommand.self, AuditCommand.self, BenchCommand.self, DevCommand.self,
         ]
     )
+
+    /// Files the tool makes (keys, tokens in demo.json, the database, its -wal and -shm) are
+    /// the user's alone from the moment they exist: no window between create and chmod.
+    /// Files meant to be shared (certificates) are given their mode explicitly.
+    static func main() async {
+        umask(0o077)
+        await Self.main(nil)
+    }
 }
 
 /// Output format shared by every command.
