@@ -33,6 +33,7 @@ public struct Node: Sendable {
     public let view: ViewMaintainer
     let metrics: NodeMetrics
     let purger: Purger
+    let recorder: OwnLogRecorder
 
     /// Loads everything the node needs and checks that it fits together, before listening.
     /// - Parameter onStored: told each time a replica batch is durable here (benchmarks).
@@ -93,7 +94,8 @@ public struct Node: Sendable {
         let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, labels: federation.labels, store: store, metrics: metrics, logger: logger)
         self.view = view
         // Set once the writer exists: disclosures are recorded in the node's own log.
-        let recorder = OwnLogRecorder(logger: logger)
+        let recorder = OwnLogRecorder(journal: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("pending-records"),
+                                      ownLog: configuration.log, logger: logger)
         do {
             try view.load(from: store)
             let engine = try ReplicationEngine(store: store, federation: federation, node: configuration.node, ownLog: configuration.log,
@@ -115,6 +117,7 @@ public struct Node: Sendable {
             self.engine = engine
             let ownWriter = writer
             recorder.writer.withLockedValue { $0 = ownWriter }
+            self.recorder = recorder
             let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, logger: logger)
             self.purger = purger
             view.onAgreementEnded.withLockedValue { $0 = { id in purger.ended(id, reason: "revoked") } }
@@ -162,7 +165,7 @@ public struct Node: Sendable {
             eventLoopGroupProvider: .shared(group),
             logger: logger)
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: peerListener), .init(service: ReplicationService(engine: engine)), .init(service: PurgeService(purger: purger)),
+            services: [.init(service: peerListener), .init(service: ReplicationService(engine: engine, recorder: recorder, policy: { view.policy })), .init(service: PurgeService(purger: purger)),
                        .init(service: api)],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
@@ -201,78 +204,18 @@ private final class AddressLatch: Sendable {
 /// connection.
 struct ReplicationService: Service {
     let engine: ReplicationEngine
+    let recorder: OwnLogRecorder
+    let policy: @Sendable () -> Policy
 
     func run() async throws {
+        // Records a previous run journalled but did not get into the log (a crash, SIGKILL)
+        // go in before anything is sent.
+        await recorder.recover(known: policy())
         engine.start()
         try? await gracefulShutdown()
         await engine.stop()
-    }
-}
-
-/// The records a node writes in its own log by itself: `disclosure.recorded` for the restricted
-/// payloads it sends in full (its signed, append-only record of where data went) and
-/// `purge.recorded` for the payloads it drops when agreements end.
-final class OwnLogRecorder: Sendable {
-    let writer = NIOLockedValueBox<LogWriter?>(nil)
-    let logger: Logger
-
-    init(logger: Logger) { self.logger = logger }
-
-    /// Disclosures waiting to be recorded, by (recipient, log, agreement): gathered for up to a
-    /// second so that a stream of restricted entries costs one record a second, not one each.
-    /// Consecutive batches merge into one range.
-    private struct PendingDisclosure {
-        var recipient: String, log: String, agreement: String, access: Access
-        var ranges: [ClosedRange<UInt64>] = []
-        var count = 0
-        var first: UInt64
-    }
-    private let pending = NIOLockedValueBox<(items: [String: PendingDisclosure], scheduled: Bool)>(([:], false))
-
-    func record(recipient: String, log: String, span: ClosedRange<UInt64>, count: Int, agreement: String, access: Access) {
-        let schedule = pending.withLockedValue { state -> Bool in
-            let key = "\(recipient)\u{0}\(log)\u{0}\(agreement)\u{0}\(access.rawValue)"
-            var item = state.items[key] ?? PendingDisclosure(recipient: recipient, log: log, agreement: agreement, access: access, first: wallClockMillis())
-            if let last = item.ranges.last, span.lowerBound == last.upperBound + 1 {
-                item.ranges[item.ranges.count - 1] = last.lowerBound...span.upperBound
-            } else {
-                item.ranges.append(span)
-            }
-            item.count += count
-            state.items[key] = item
-            if state.scheduled { return false }
-            state.scheduled = true
-            return true
-        }
-        if schedule { DispatchQueue.global().asyncAfter(deadline: .now() + 1) { self.flush() } }
-    }
-
-    /// Records the gathered disclosures (one entry per recipient, log and agreement).
-    func flush() {
-        let items = pending.withLockedValue { state -> [PendingDisclosure] in
-            defer { state.items = [:]; state.scheduled = false }
-            return state.items.values.sorted { $0.first < $1.first }
-        }
-        for item in items {
-            append(type: PolicyEntryType.disclosed.rawValue, ["log": item.log, "ranges": item.ranges.map { [$0.lowerBound, $0.upperBound] },
-                                                              "count": item.count, "recipient": item.recipient, "agreement": item.agreement,
-                                                              "access": item.access.rawValue,
-                                                              "time": iso8601(item.first)])
-        }
-    }
-
-    /// Appends a record the node writes itself (disclosures, purges) to its own log.
-    func append(type: String, _ payload: [String: Any]) {
-        guard let writer = writer.withLockedValue({ $0 }) else { return }
-        guard let bytes = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        let logger = self.logger
-        Task {
-            do {
-                _ = try await writer.append(AppendRequest(type: type, author: "node", payload: Array(bytes)))
-            } catch {
-                logger.error("cannot record \(type)", metadata: ["error": "\(error)"])
-            }
-        }
+        // What was sent is recorded before the node stops.
+        await recorder.flush()
     }
 }
 
@@ -328,8 +271,7 @@ final class Purger: Sendable {
             guard !purged.isEmpty else { return }
             logger.notice("purged payloads held under an agreement that ended", metadata: [
                 "agreement": "\(id)", "reason": "\(reason)", "log": "\(log.name)", "entries": "\(purged.count)"])
-            recorder.append(type: PolicyEntryType.purged.rawValue, ["log": log.name, "entries": purged, "agreement": id, "reason": reason,
-                                                                    "time": iso8601(now)])
+            recorder.recordPurge(["log": log.name, "entries": purged, "agreement": id, "reason": reason, "time": iso8601(now)])
             // The old page images (payloads included) must not linger in the WAL.
             do { try store.emptyWAL() } catch {
                 logger.error("purged payloads remain in the WAL; retrying in 5 s", metadata: ["agreement": "\(id)", "error": "\(error)"])

@@ -1,0 +1,239 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import QuartetPolicy
+import QuartetStore
+
+/// The records a node writes in its own log by itself: `disclosure.recorded` for the restricted
+/// payloads it sends in full (its signed, append-only record of where data went) and
+/// `purge.recorded` for the payloads it drops when agreements end.
+///
+/// Disclosures are gathered for up to a second (a stream of restricted entries costs one
+/// record a second per recipient, log and agreement, not one each), so each is first written to
+/// a journal next to the database, before the batch is sent: a node killed before the record is
+/// in its log (SIGKILL, a crash) records it from the journal when it starts again, and a
+/// graceful stop flushes. The journal is written without fsync: it survives the process, not
+/// the machine (docs/security.md). A record can appear twice after a crash between its append
+/// and the journal's removal; never not at all.
+///
+/// Sending the same entries again (a peer asking twice) records nothing new: spans already
+/// recorded, or waiting, for the same recipient, log, agreement and access are skipped, so a
+/// peer cannot make the records grow by repeating requests.
+final class OwnLogRecorder: Sendable {
+    let writer = NIOLockedValueBox<LogWriter?>(nil)
+    private let journal: URL
+    private let ownLog: String
+    private let logger: Logger
+
+    private struct Key: Hashable {
+        var recipient: String, log: String, agreement: String, access: Access
+    }
+
+    private struct PendingDisclosure {
+        var key: Key
+        var ranges: [ClosedRange<UInt64>] = []
+        var count = 0
+        var first: UInt64
+    }
+
+    private struct State {
+        var disclosures: [Key: PendingDisclosure] = [:]
+        /// Purge records' payloads (JSON).
+        var purges: [[UInt8]] = []
+        var flushInProgress = false
+        /// Spans recorded (in the log, or waiting), per key, merged.
+        var recorded: [Key: [ClosedRange<UInt64>]] = [:]
+        var scheduled = false
+        var generation = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    init(journal: URL, ownLog: String, logger: Logger) {
+        self.journal = journal
+        self.ownLog = ownLog
+        self.logger = logger
+    }
+
+    // MARK: Recording
+
+    /// The engine is about to send `count` restricted payloads of `log` within `span` to
+    /// `recipient` under `agreement`. Journalled before it returns.
+    func record(recipient: String, log: String, span: ClosedRange<UInt64>, count: Int, agreement: String, access: Access) {
+        let key = Key(recipient: recipient, log: log, agreement: agreement, access: access)
+        let now = wallClockMillis()
+        let (schedule, line) = state.withLockedValue { state -> (Bool, String?) in
+            if Self.covers(state.recorded[key] ?? [], span) { return (false, nil) }
+            var item = state.disclosures[key] ?? PendingDisclosure(key: key, first: now)
+            item.ranges = Self.merge(item.ranges, span)
+            item.count += count
+            state.disclosures[key] = item
+            state.recorded[key] = Self.merge(state.recorded[key] ?? [], span)
+            let line = Self.line(["kind": "disclosure", "recipient": recipient, "log": log, "agreement": agreement, "access": access.rawValue,
+                                  "from": span.lowerBound, "to": span.upperBound, "count": count, "time": now])
+            if state.scheduled { return (false, line) }
+            state.scheduled = true
+            return (true, line)
+        }
+        if let line { appendToJournal(line) }
+        if schedule { DispatchQueue.global().asyncAfter(deadline: .now() + 1) { Task { await self.flush() } } }
+    }
+
+    /// A purge happened; its record goes in at once (through the journal).
+    func recordPurge(_ payload: [String: Any]) {
+        appendToJournal(Self.line(["kind": "purge", "payload": payload]))
+        let bytes = Array(Self.line(payload).utf8)
+        state.withLockedValue { $0.purges.append(bytes) }
+        Task { await flush() }
+    }
+
+    // MARK: Flushing
+
+    /// Appends every waiting record to the own log (one group commit) and drops the journal
+    /// lines they came from once durable.
+    func flush() async {
+        guard let writer = writer.withLockedValue({ $0 }) else { return }
+        // One flush at a time (each renames the journal, appends, removes the renamed file).
+        while !state.withLockedValue({ state in
+            if state.flushInProgress { return false }
+            state.flushInProgress = true
+            return true
+        }) { try? await Task.sleep(for: .milliseconds(20)) }
+        defer { state.withLockedValue { $0.flushInProgress = false } }
+        let (items, purges, renamed) = state.withLockedValue { state -> ([PendingDisclosure], [[UInt8]], URL?) in
+            defer { state.disclosures = [:]; state.purges = []; state.scheduled = false }
+            state.generation += 1
+            // New journal lines go to a fresh file from here on.
+            let renamed = journal.appendingPathExtension("\(ProcessInfo.processInfo.processIdentifier).\(state.generation).flushing")
+            let moved = (try? FileManager.default.moveItem(at: journal, to: renamed)) != nil
+            return (state.disclosures.values.sorted { $0.first < $1.first }, state.purges, moved ? renamed : nil)
+        }
+        let requests = items.map(Self.disclosureRequest) + purges.map { AppendRequest(type: PolicyEntryType.purged.rawValue, author: "node", payload: $0) }
+        guard !requests.isEmpty else {
+            if let renamed { try? FileManager.default.removeItem(at: renamed) }
+            return
+        }
+        do {
+            _ = try await writer.append(contentsOf: requests)
+            if let renamed { try? FileManager.default.removeItem(at: renamed) }
+        } catch {
+            // The journal keeps them; the next start records them.
+            logger.error("cannot record disclosures and purges; the journal keeps them for the next start", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// At start: records journalled by an earlier run that did not reach the log. `known` is
+    /// the policy as folded from the log, so spans already recorded are not recorded again.
+    func recover(known policy: Policy) async {
+        state.withLockedValue { state in
+            for (agreement, list) in policy.disclosures {
+                for d in list where d.recordLog == ownLog {
+                    guard let access = Access(rawValue: d.access) else { continue }
+                    let key = Key(recipient: d.recipient, log: d.log, agreement: agreement, access: access)
+                    for range in d.ranges { state.recorded[key] = Self.merge(state.recorded[key] ?? [], range) }
+                }
+            }
+        }
+        let directory = journal.deletingLastPathComponent()
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { $0 == journal.lastPathComponent || ($0.hasPrefix(journal.lastPathComponent + ".") && $0.hasSuffix(".flushing")) }
+            .sorted()
+        guard !files.isEmpty else { return }
+        var replayed = 0
+        for file in files {
+            let url = directory.appendingPathComponent(file)
+            guard let data = try? Data(contentsOf: url) else { continue }
+            for raw in data.split(separator: UInt8(ascii: "\n")) {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(raw)) as? [String: Any] else { continue }  // a torn last line
+                replayed += 1
+                if object["kind"] as? String == "purge", let payload = object["payload"] as? [String: Any] {
+                    let bytes = Array(Self.line(payload).utf8)
+                    state.withLockedValue { $0.purges.append(bytes) }
+                } else if let recipient = object["recipient"] as? String, let log = object["log"] as? String,
+                          let agreement = object["agreement"] as? String, let access = (object["access"] as? String).flatMap(Access.init(rawValue:)),
+                          let from = (object["from"] as? NSNumber)?.uint64Value, let to = (object["to"] as? NSNumber)?.uint64Value, from <= to {
+                    let key = Key(recipient: recipient, log: log, agreement: agreement, access: access)
+                    let time = (object["time"] as? NSNumber)?.uint64Value ?? wallClockMillis()
+                    state.withLockedValue { state in
+                        if Self.covers(state.recorded[key] ?? [], from...to) { return }
+                        var item = state.disclosures[key] ?? PendingDisclosure(key: key, first: time)
+                        item.ranges = Self.merge(item.ranges, from...to)
+                        item.count += (object["count"] as? NSNumber)?.intValue ?? 0
+                        state.disclosures[key] = item
+                        state.recorded[key] = Self.merge(state.recorded[key] ?? [], from...to)
+                    }
+                }
+            }
+        }
+        // Everything read is in memory now: one fresh journal holds it (written, then put in
+        // place by rename) until the flush below has it in the log.
+        let lines = state.withLockedValue { state in
+            state.disclosures.values.flatMap { item in
+                item.ranges.enumerated().map { i, range in
+                    Self.line(["kind": "disclosure", "recipient": item.key.recipient, "log": item.key.log, "agreement": item.key.agreement,
+                               "access": item.key.access.rawValue, "from": range.lowerBound, "to": range.upperBound,
+                               "count": i == 0 ? item.count : 0, "time": item.first])
+                }
+            } + state.purges.map { #"{"kind":"purge","payload":"# + String(decoding: $0, as: UTF8.self) + "}" }
+        }
+        let fresh = journal.appendingPathExtension("new")
+        if FileManager.default.createFile(atPath: fresh.path, contents: Data(lines.map { $0 + "\n" }.joined().utf8)),
+           rename(fresh.path, journal.path) == 0 {
+            for file in files where file != journal.lastPathComponent {
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent(file))
+            }
+        }
+        logger.notice("recording disclosures and purges journalled by an earlier run", metadata: ["lines": "\(replayed)"])
+        await flush()
+    }
+
+    // MARK: Helpers
+
+    private func appendToJournal(_ line: String) {
+        let fd = open(journal.path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        guard fd >= 0 else {
+            logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
+            return
+        }
+        defer { close(fd) }
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    private static func line(_ object: [String: Any]) -> String {
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    private static func disclosureRequest(_ item: PendingDisclosure) -> AppendRequest {
+        request(PolicyEntryType.disclosed.rawValue, ["log": item.key.log, "ranges": item.ranges.map { [$0.lowerBound, $0.upperBound] },
+                                                     "count": item.count, "recipient": item.key.recipient, "agreement": item.key.agreement,
+                                                     "access": item.key.access.rawValue, "time": iso8601(item.first)])!
+    }
+
+    private static func request(_ type: String, _ payload: [String: Any]) -> AppendRequest? {
+        guard let bytes = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]) else { return nil }
+        return AppendRequest(type: type, author: "node", payload: Array(bytes))
+    }
+
+    /// Whether `ranges` (sorted, disjoint) cover all of `span`.
+    static func covers(_ ranges: [ClosedRange<UInt64>], _ span: ClosedRange<UInt64>) -> Bool {
+        ranges.contains { $0.lowerBound <= span.lowerBound && span.upperBound <= $0.upperBound }
+    }
+
+    /// `ranges` with `span` added, kept sorted and merged (adjacent ones joined).
+    static func merge(_ ranges: [ClosedRange<UInt64>], _ span: ClosedRange<UInt64>) -> [ClosedRange<UInt64>] {
+        var out: [ClosedRange<UInt64>] = []
+        var current = span
+        for range in ranges {
+            if range.upperBound < current.lowerBound && current.lowerBound - range.upperBound > 1 {
+                out.append(range)
+            } else if current.upperBound < range.lowerBound && range.lowerBound - current.upperBound > 1 {
+                out.append(range)
+            } else {
+                current = min(range.lowerBound, current.lowerBound)...max(range.upperBound, current.upperBound)
+            }
+        }
+        out.append(current)
+        return out.sorted { $0.lowerBound < $1.lowerBound }
+    }
+}

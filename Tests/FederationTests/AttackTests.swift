@@ -1,0 +1,196 @@
+import Foundation
+import NIOCore
+import QuartetCrypto
+import QuartetLedger
+import QuartetReplication
+import QuartetStore
+import QuartetTestKit
+import Testing
+
+/// The federation attacked as a hostile member node (its real certificate and a small client
+/// speaking docs/protocol.md), as an operator and as a reader: each test is an attack that once
+/// worked, run against real `quartet serve` processes.
+@Suite(.serialized) struct AttackTests {
+    /// The resident set of a process, in bytes.
+    static func rss(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kb * 1024
+    }
+
+    static func peerPort(_ federation: LocalFederation, _ node: String) -> Int {
+        Int(federation.path(node, "peer").split(separator: ":").last!)!
+    }
+
+    /// A member that asks for batch after batch and never reads: the node stops serving it once
+    /// its writes back up (or cuts it off), its memory stays put, and other peers replicate on.
+    @Test func aMemberThatAsksAndNeverReadsCannotExhaustMemory() async throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk", "wales"])
+        defer { federation.stop() }
+        // About 12 MiB in uk's own log, so every request is answered with a full batch.
+        let blob = String(repeating: "x", count: 120_000)
+        for _ in 0..<10 {
+            let items = (0..<10).map { _ in #"{"type":"test.note","payload":{"text":"\#(blob)"}}"# }.joined(separator: ",")
+            let body = federation.root.appendingPathComponent("big.json")
+            try Data(#"{"entries":[\#(items)]}"#.utf8).write(to: body)
+            let (text, status) = try federation.curl(["--cert", federation.path("uk", "operator_certificate"), "--key", federation.path("uk", "operator_key"),
+                                                     "-H", "content-type: application/json", "--data-binary", "@\(body.path)",
+                                                     "\(federation.api("uk"))/v1/logs/uk/entries"])
+            #expect(status == 201, "\(text)")
+        }
+        let pid = try #require(federation.processes["uk"]?.process.processIdentifier)
+        let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
+        peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
+        _ = try peer.wait { if case .heads = $0 { return true }; return false }
+        let before = Self.rss(pid)
+        // Stop reading, then ask 1,000 times (each a different start, so none is a plain replay).
+        try await peer.channel.setOption(ChannelOptions.autoRead, value: false).get()
+        for i in 0..<1000 { peer.send(.request(log: "uk", from: UInt64(i % 100))) }
+        // Meanwhile wales appends, and uk must still take it.
+        var peak = before
+        for round in 0..<10 {
+            let index = try federation.append("wales", #"{"round":\#(round)}"#)
+            let deadline = Date().addingTimeInterval(10)
+            var held = 0
+            while Date() < deadline {
+                peak = max(peak, Self.rss(pid))
+                held = federation.size(try federation.heads("uk"), "wales")
+                if held > index { break }
+                usleep(100_000)
+            }
+            #expect(held > index, "uk stopped replicating wales while a peer did not read")
+        }
+        peak = max(peak, Self.rss(pid))
+        #expect(peak - before < 100 << 20 || peer.isClosed, "uk grew from \(before >> 20) MiB to \(peak >> 20) MiB")
+        #expect(peak - before < 100 << 20, "uk grew from \(before >> 20) MiB to \(peak >> 20) MiB")
+        try? await peer.channel.close()
+    }
+
+    /// A member relays the holder's revocation as a stub, hoping uk keeps the rows and the
+    /// agreement in force. uk refuses the batch, names the sender, takes the revocation from
+    /// the holder and purges.
+    @Test func aRevocationSentAsAStubIsRefusedAndTakenFromTheHolder() async throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk", "scotland"])
+        defer { federation.stop() }
+        let label = "nhss.workforce.headcount"
+        let note = try federation.signAgreement(id: "NHSS-FULL", owner: "NHS-SCOTLAND", holder: "scotland", label: label, recipients: ["uk=full"])
+        #expect(try federation.establishAgreement(note, at: "scotland").status == 0)
+        let marker = "ROW-\(UUID().uuidString)"
+        let rows = try federation.recordRows(["rows": [["board": "Fife", "count": 12, "note": marker]]], label: label, at: "scotland")
+        let index = try #require(LocalFederation.index(rows), "\(rows)")
+        _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index + 1 }
+        #expect(try RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk has full access")
+
+        // uk goes down; scotland revokes; scotland goes down too.
+        _ = federation.processes["uk"]?.stop()
+        let revoked = try TestKit.quartet(["agreement", "revoke", "--id", "NHSS-FULL", "--reason", "consent withdrawn",
+                                           "--config", federation.config("scotland"), "--token", federation.operatorToken("scotland")])
+        #expect(revoked.status == 0, "\(revoked)")
+        _ = federation.processes["scotland"]?.stop()
+        federation.processes = [:]
+
+        // "england" relays scotland's log to uk with the revocation blanked to a stub.
+        let store = try LedgerStore.open(DataDirectory(path: federation.path("scotland", "data")))
+        let log = try store.log(named: "scotland")
+        let checkpoint = try #require(try store.latestCheckpoint(log))
+        let ukSize = UInt64(index + 2)
+        let entries = try store.entries(log, from: ukSize, limit: Int(checkpoint.checkpoint.size - ukSize))
+        try store.close()
+        #expect(entries.contains { $0.header.type == "agreement.revoked" })
+        let blanked = entries.map { $0.header.type == "agreement.revoked" ? WireEntry($0.stub) : WireEntry($0) }
+
+        try federation.start(["uk"])
+        let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
+        peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
+        _ = try peer.wait { if case .heads = $0 { return true }; return false }
+        peer.send(.entries(Batch(log: "scotland", from: ukSize, note: checkpoint.note, entries: blanked)))
+        var alerts: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            alerts = try federation.get("uk", "/v1/alerts")["alerts"] as! [[String: Any]]
+            if alerts.contains(where: { $0["peer"] as? String == "england" && ($0["message"] as? String ?? "").contains("stub") }) { break }
+            usleep(100_000)
+        }
+        #expect(alerts.contains { $0["peer"] as? String == "england" && ($0["message"] as? String ?? "").contains("public but came as a stub") }, "\(alerts)")
+        #expect(federation.size(try federation.heads("uk"), "scotland") == Int(ukSize), "uk stored the blanked batch")
+
+        // The holder comes back: uk takes the revocation from it and purges.
+        try federation.start(["scotland"])
+        var status = ""
+        let purgeDeadline = Date().addingTimeInterval(30)
+        while Date() < purgeDeadline {
+            status = (try federation.get("uk", "/v1/agreements/NHSS-FULL"))["status"] as? String ?? ""
+            if status == "revoked", try !RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")) { break }
+            usleep(200_000)
+        }
+        #expect(status == "revoked")
+        federation.stop()
+        #expect(try !RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk kept the rows of a revoked agreement")
+    }
+
+    /// A fresh node catching up a holder's log receives "agreement, then rows" in one batch:
+    /// it keeps the payloads it is entitled to and blames no one.
+    @Test func aFreshNodeCatchingUpAnAgreementAndItsRowsKeepsThemAndBlamesNoOne() throws {
+        let federation = try LocalFederation()
+        try federation.start(["scotland"])
+        defer { federation.stop() }
+        let label = "nhss.workforce.headcount"
+        let note = try federation.signAgreement(id: "NHSS-CATCHUP", owner: "NHS-SCOTLAND", holder: "scotland", label: label, recipients: ["uk=full"])
+        #expect(try federation.establishAgreement(note, at: "scotland").status == 0)
+        let marker = "CATCHUP-\(UUID().uuidString)"
+        let rows = try federation.recordRows(["rows": [["board": "Fife", "count": 12, "note": marker]]], label: label, at: "scotland")
+        let index = try #require(LocalFederation.index(rows), "\(rows)")
+        try federation.start(["uk"])
+        _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index + 1 }
+        let alerts = try federation.get("uk", "/v1/alerts")["alerts"] as! [[String: Any]]
+        #expect(!alerts.contains { ["violation", "rejected"].contains($0["kind"] as? String ?? "") }, "\(alerts)")
+        federation.stop()
+        #expect(try RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk kept only the stub of rows it may hold")
+    }
+
+    /// The holder is killed (SIGKILL) right after sending restricted rows in full: the disclosure
+    /// is still recorded, from the journal, when it starts again. The same after SIGTERM.
+    @Test(arguments: [SIGKILL, SIGTERM])
+    func aDisclosureSurvivesTheSenderStoppingAtOnce(signal: Int32) throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk", "scotland"])
+        defer { federation.stop() }
+        let label = "nhss.workforce.headcount"
+        let note = try federation.signAgreement(id: "NHSS-KILL", owner: "NHS-SCOTLAND", holder: "scotland", label: label, recipients: ["uk=full"])
+        #expect(try federation.establishAgreement(note, at: "scotland").status == 0)
+        _ = try federation.waitConverged(["uk", "scotland"])
+        let rows = try federation.recordRows(["rows": [["board": "Fife", "count": 12]]], label: label, at: "scotland")
+        let index = try #require(LocalFederation.index(rows), "\(rows)")
+        // As soon as uk holds the rows (they were sent), stop scotland before its 1 s gathering ends.
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, federation.size(try federation.heads("uk"), "scotland") <= index { usleep(10_000) }
+        _ = federation.processes["scotland"]?.stop(signal: signal)
+        federation.processes["scotland"] = nil
+        try federation.start(["scotland"])
+        var disclosures: [[String: Any]] = []
+        let found = Date().addingTimeInterval(20)
+        while Date() < found {
+            let answer = try federation.curl(["-H", "authorization: Bearer \(federation.operatorToken("scotland"))",
+                                              "\(federation.api("scotland"))/v1/agreements/NHSS-KILL/disclosures"])
+            disclosures = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])?["disclosures"] as? [[String: Any]] ?? []
+            if disclosures.contains(where: { ($0["ranges"] as? [[Int]] ?? []).contains { $0[0] <= index && index <= $0[1] } }) { break }
+            usleep(200_000)
+        }
+        #expect(disclosures.contains { $0["recipient"] as? String == "uk" && ($0["ranges"] as? [[Int]] ?? []).contains { $0[0] <= index && index <= $0[1] } },
+                "\(disclosures)")
+    }
+
+    /// An operator posts raw rows typed as a published aggregate: refused.
+    @Test func anAggregateCannotBePosted() throws {
+        let federation = try LocalFederation()
+        try federation.start(["wales"])
+        defer { federation.stop() }
+        let body = #"{"type":"dataset.aggregate","classification":"heiw.workforce.headcount","payload":{"rows":[{"count":1}]}}"#
+        let (text, status) = try federation.curl(["--cert", federation.path("wales", "operator_certificate"), "--key", federation.path("wales", "operator_key"),
+                                                 "-H", "content-type: application/json", "-d", body, "\(federation.api("wales"))/v1/logs/wales/entries"])
+        #expect(status == 400 && text.contains("cannot be posted"), "\(status) \(text)")
+    }
+}
