@@ -516,3 +516,56 @@ private func variant(_ table: [[Int]], _ m: Int, _ b: Int, trueTotals: Bool = fa
                 == "table: at most 10000 cells, got 200 × 200")
     }
 }
+
+// MARK: The method in agreements
+
+@Suite struct AgreementRoundingTests {
+    @Test func roundingIsWrittenOnlyWhenNotTheDefault() throws {
+        let plain = try heiwAgreement()
+        #expect(plain.rounding == 5 && !plain.text.contains("rounding"))
+        #expect(plain.text.hasSuffix("min-cell-size 5\n"))
+        var ten = plain
+        ten.rounding = 10
+        #expect(ten.text.hasSuffix("min-cell-size 5\nrounding 10\n"))
+        #expect(try Agreement(text: ten.text) == ten)
+        #expect(try Agreement(text: ten.text).rounding == 10)
+        #expect(try Agreement(text: plain.text) == plain)
+        #expect(ten != plain)
+    }
+
+    @Test func badRoundingIsRefusedNamingTheLine() throws {
+        let good = try heiwAgreement().text
+        func message(_ text: String) -> String? {
+            do { _ = try Agreement(text: text); return nil } catch { return error.message }
+        }
+        func with(_ line: String) -> String { good + line + "\n" }
+        #expect(message(with("rounding 10")) == nil)
+        #expect(message(with("rounding 1")) == "agreement line 12: rounding must be 2 to 1000, got \"1\"")
+        #expect(message(with("rounding 0")) == "agreement line 12: rounding must be 2 to 1000, got \"0\"")
+        #expect(message(with("rounding 1001")) == "agreement line 12: rounding must be 2 to 1000, got \"1001\"")
+        #expect(message(with("rounding -5")) == "agreement line 12: rounding must be 2 to 1000, got \"-5\"")
+        #expect(message(with("rounding 010")) == "agreement line 12: rounding must be 2 to 1000, got \"010\"")
+        #expect(message(with("rounding +10")) == "agreement line 12: rounding must be 2 to 1000, got \"+10\"")
+        #expect(message(with("rounding ten")) == "agreement line 12: rounding must be 2 to 1000, got \"ten\"")
+        #expect(message(with("rounding 99999999999999999999")) == "agreement line 12: rounding must be 2 to 1000, got \"99999999999999999999\"")
+        #expect(message(with("rounding 5")) == "agreement line 12: rounding 5 is the default: leave the line out")
+        #expect(message(with("rounding 10\nrounding 10")) == "agreement line 13: expected at most one \"rounding\" line")
+        #expect(message(good.replacingOccurrences(of: "purpose", with: "rounding 10\npurpose"))
+                == "agreement line 8: rounding must come right after min-cell-size")
+        #expect(message(good.replacingOccurrences(of: "min-cell-size 5", with: "min-cell-size +5")) == "agreement line 11: min-cell-size must be 1 to 1000, got \"+5\"")
+        #expect(message(good.replacingOccurrences(of: "min-cell-size 5", with: "min-cell-size 1001")) == "agreement line 11: min-cell-size must be 1 to 1000, got \"1001\"")
+    }
+
+    @Test func theGoverningAgreementIsTheStrictest() throws {
+        var a = try heiwAgreement(), b = a, c = a
+        a.id = "A"; b.id = "B"; c.id = "C"
+        b.minCellSize = 10
+        c.minCellSize = 10
+        c.rounding = 10
+        #expect(Agreement.governing([a, b, c])?.id == "C")
+        #expect(Agreement.governing([a, b])?.id == "B")
+        b.minCellSize = 5
+        #expect(Agreement.governing([b, a])?.id == "A")
+        #expect(Agreement.governing([]) == nil)
+    }
+}
