@@ -28,9 +28,10 @@ public enum Access: String, Sendable, Comparable, CaseIterable {
 }
 
 /// A data-sharing agreement: who owns the data, which node holds it, which labels it covers,
-/// what each recipient node may receive, why, when, and the smallest count that may be
-/// published. Its text is a C2SP signed note countersigned by the data owner's key
-/// (docs/agreements.md); the holder appends it to its own log as `agreement.established`.
+/// what each recipient node may receive, why, when, and how its counts may be published (the
+/// smallest count, and the base published counts are rounded to). Its text is a C2SP signed note
+/// countersigned by the data owner's key (docs/agreements.md); the holder appends it to its own
+/// log as `agreement.established`.
 public struct Agreement: Sendable, Equatable {
     public var id: String
     public var owner: String
@@ -42,10 +43,14 @@ public struct Agreement: Sendable, Equatable {
     /// `validUntil` (exclusive).
     public var validFrom: UInt64
     public var validUntil: UInt64
+    /// The smallest count an aggregate may publish (`Suppression`).
     public var minCellSize: Int
+    /// The base an aggregate's published counts are rounded to (`Suppression`); 5 unless the
+    /// text has a `rounding` line.
+    public var rounding: Int
 
     public init(id: String, owner: String, holder: String, labels: [String], recipients: [String: Access], purpose: String,
-                validFrom: UInt64, validUntil: UInt64, minCellSize: Int) {
+                validFrom: UInt64, validUntil: UInt64, minCellSize: Int, rounding: Int = Suppression.defaultRounding) {
         self.id = id
         self.owner = owner
         self.holder = holder
@@ -55,18 +60,21 @@ public struct Agreement: Sendable, Equatable {
         self.validFrom = validFrom
         self.validUntil = validUntil
         self.minCellSize = minCellSize
+        self.rounding = rounding
     }
 
     static let header = "quartet-agreement v1"
 
     /// The note text the owner signs: one `key value` line per field, recipients and labels
-    /// sorted, ending in a newline.
+    /// sorted, ending in a newline. `rounding` is written only when it is not the default 5, so
+    /// agreements signed before it existed keep their text and signature.
     public var text: String {
         var lines = [Self.header, "id \(id)", "owner \(owner)", "holder \(holder)"]
         lines += labels.sorted().map { "label \($0)" }
         lines += recipients.keys.sorted().map { "recipient \($0) \(recipients[$0]!.rawValue)" }
         lines += ["purpose \(purpose)", "valid-from \(Timestamp.format(validFrom))", "valid-until \(Timestamp.format(validUntil))",
                   "min-cell-size \(minCellSize)"]
+        if rounding != Suppression.defaultRounding { lines.append("rounding \(rounding)") }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -88,7 +96,7 @@ public struct Agreement: Sendable, Equatable {
             guard found.count == 1 else { throw PolicyError("agreement: expected exactly one \"\(key)\" line, found \(found.count)") }
             return (found[0].value, found[0].line)
         }
-        let known: Set<String> = ["id", "owner", "holder", "label", "recipient", "purpose", "valid-from", "valid-until", "min-cell-size"]
+        let known: Set<String> = ["id", "owner", "holder", "label", "recipient", "purpose", "valid-from", "valid-until", "min-cell-size", "rounding"]
         if let unknown = fields.first(where: { !known.contains($0.key) }) {
             throw PolicyError("agreement line \(unknown.line): unknown field \"\(unknown.key)\"")
         }
@@ -123,15 +131,50 @@ public struct Agreement: Sendable, Equatable {
         guard let until = Timestamp.parse(untilText) else { throw PolicyError("agreement line \(untilLine): expected a UTC time like 2026-12-31T23:59:59Z, got \"\(untilText)\"") }
         guard until > from else { throw PolicyError("agreement line \(untilLine): valid-until is not after valid-from") }
         let (cellText, cellLine) = try one("min-cell-size")
-        guard let cell = Int(cellText), (1...1000).contains(cell) else { throw PolicyError("agreement line \(cellLine): min-cell-size must be 1 to 1000, got \"\(cellText)\"") }
+        let cellRange = Suppression.minCellSizeRange
+        guard let cell = Self.number(cellText), cellRange.contains(cell) else {
+            throw PolicyError("agreement line \(cellLine): min-cell-size must be \(cellRange.lowerBound) to \(cellRange.upperBound), got \"\(cellText)\"")
+        }
+        var rounding = Suppression.defaultRounding
+        let roundingLines = fields.filter { $0.key == "rounding" }
+        if let f = roundingLines.first {
+            guard roundingLines.count == 1 else { throw PolicyError("agreement line \(roundingLines[1].line): expected at most one \"rounding\" line") }
+            let range = Suppression.roundingRange
+            guard let value = Self.number(f.value), range.contains(value) else {
+                throw PolicyError("agreement line \(f.line): rounding must be \(range.lowerBound) to \(range.upperBound), got \"\(f.value)\"")
+            }
+            guard value != Suppression.defaultRounding else {
+                throw PolicyError("agreement line \(f.line): rounding \(value) is the default: leave the line out")
+            }
+            guard f.line == cellLine + 1 else { throw PolicyError("agreement line \(f.line): rounding must come right after min-cell-size") }
+            rounding = value
+        }
         self.init(id: id, owner: owner, holder: holder, labels: labels, recipients: recipients, purpose: purpose,
-                  validFrom: from, validUntil: until, minCellSize: cell)
+                  validFrom: from, validUntil: until, minCellSize: cell, rounding: rounding)
         // One text per agreement: refuse orderings or spellings `text` would not produce.
         guard self.text == text else { throw PolicyError("agreement: lines must be in the documented order (labels and recipients sorted)") }
     }
 
     /// Whether the agreement is in force at `time` (it may still have been revoked).
     public func isValid(at time: UInt64) -> Bool { time >= validFrom && time < validUntil }
+
+    /// Digits only, no sign or leading zero, at most 9 of them: the one spelling `text` writes.
+    static func number(_ text: String) -> Int? {
+        let u = Array(text.utf8)
+        guard (1...9).contains(u.count), u.allSatisfy({ $0 >= 48 && $0 <= 57 }), u.count == 1 || u[0] != 48 else { return nil }
+        return u.reduce(0) { $0 * 10 + Int($1 - 48) }
+    }
+
+    /// The agreement whose method an aggregate follows when several in force cover its label:
+    /// the largest minimum cell size, then the largest rounding base, then the first id. The
+    /// same on every node, so an aggregate can be checked against the agreement it names.
+    public static func governing(_ agreements: [Agreement]) -> Agreement? {
+        agreements.min { a, b in
+            if a.minCellSize != b.minCellSize { return a.minCellSize > b.minCellSize }
+            if a.rounding != b.rounding { return a.rounding > b.rounding }
+            return a.id < b.id
+        }
+    }
 }
 
 /// Names used by agreements.
