@@ -414,17 +414,22 @@ struct API {
             // counts with small cells suppressed, for recipients with aggregate access.
             if type == "dataset.rows", classification != EntryHeader.publicClassification {
                 let agreements = policy.inForce(label: classification, holder: log, at: wallClockMillis())
-                let cell = agreements.map(\.agreement.minCellSize).max() ?? 1
-                let governing = agreements.first { $0.agreement.minCellSize == cell }?.agreement.id ?? ""
+                guard let governing = Agreement.governing(agreements.map(\.agreement)) else {
+                    throw HTTPError(.badRequest, message: "\(prefix)no data-sharing agreement in force covers \(classification)")
+                }
                 guard let rows = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
                     throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object")
                 }
                 let aggregate: [String: Any]
-                do { aggregate = try DatasetAggregate.make(rows: rows, label: classification, minCellSize: cell, agreement: governing) } catch {
+                do {
+                    aggregate = try DatasetAggregate.make(rows: rows, label: classification, minCellSize: governing.minCellSize,
+                                                          rounding: governing.rounding, agreement: governing.id)
+                } catch {
                     throw HTTPError(.badRequest, message: prefix + error.message)
                 }
-                let bytes = try JSONSerialization.data(withJSONObject: aggregate, options: [.sortedKeys, .withoutEscapingSlashes])
-                out.append(AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: Array(bytes)))
+                let bytes: [UInt8]
+                do { bytes = try DatasetAggregate.encoded(aggregate) } catch { throw HTTPError(.badRequest, message: prefix + error.message) }
+                out.append(AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: bytes))
             }
         }
         return out

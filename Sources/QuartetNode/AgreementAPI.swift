@@ -51,7 +51,7 @@ extension API {
         var out: [String: Any] = [
             "id": a.id, "owner": a.owner, "holder": a.holder, "labels": a.labels.sorted(),
             "recipients": a.recipients.mapValues(\.rawValue), "purpose": a.purpose,
-            "valid_from": Timestamp.format(a.validFrom), "valid_until": Timestamp.format(a.validUntil),
+            "valid_from": Timestamp.format(a.validFrom), "valid_until": Timestamp.format(a.validUntil), "rounding": a.rounding,
             "min_cell_size": a.minCellSize, "status": policy.status(id, at: now) ?? "unknown",
             "entry": ["log": state.ref.log, "index": state.ref.index], "note": state.note,
         ]

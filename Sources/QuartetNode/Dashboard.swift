@@ -140,8 +140,11 @@ struct Dashboard {
                     out += (r < cells.count ? cells[r] : []).map { "<td>\(show($0))</td>" }.joined()
                     out += "<td><b>\(show(r < rowTotals.count ? rowTotals[r] : nil))</b></td></tr>"
                 }
-                let suppressed = a["suppressed"] as? [String: Any] ?? [:]
-                out += "</tbody></table><p class=small>* suppressed: \(suppressed["primary"] ?? 0) below the minimum cell size of \(a["min_cell_size"] ?? "?"), \(suppressed["secondary"] ?? 0) more so they cannot be recovered from totals · figure <code>\(e(a["figure"] as? String ?? ""))</code></p></figure>"
+                let hidden = (a["suppressed"] as? [String: Any])?["cells"] as? Int ?? 0
+                let method = a["method"] as? [String: Any] ?? [:]
+                let minimum = (method["min_cell_size"] as? Int ?? a["min_cell_size"] as? Int).map(String.init) ?? "?"
+                let rounding = (method["rounding"] as? Int).map(String.init) ?? "?"
+                out += "</tbody></table><p class=small>* hidden: \(hidden) cell\(hidden == 1 ? "" : "s") (counts below \(minimum), zero included, or whose rounded value would give them away); other counts rounded to a multiple of \(rounding); totals are sums of the published cells · figure <code>\(e(a["figure"] as? String ?? ""))</code></p></figure>"
             }
             out += "</div></section>"
         }

@@ -48,8 +48,6 @@ final class ReplicationEngine: @unchecked Sendable {
     private let onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)?
     /// The data-sharing agreements as they stand (egress and ingress decide by them).
     private let policy: @Sendable () -> Policy
-    /// Whether a received `dataset.aggregate` payload is one the holder's method could have made.
-    private let aggregateConforms: @Sendable (_ payload: [UInt8]) -> Bool
     /// Told of every batch sent with restricted payloads in full: (recipient, log, the batch's
     /// span, how many payloads, agreement, the recipient's access under it).
     private let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void
@@ -58,13 +56,11 @@ final class ReplicationEngine: @unchecked Sendable {
          group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
-         aggregateConforms: @escaping @Sendable (_ payload: [UInt8]) -> Bool = { _ in true },
          onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in }) throws {
         self.onStored = onStored
         self.metrics = metrics
         self.onIngest = onIngest
         self.policy = policy
-        self.aggregateConforms = aggregateConforms
         self.onDisclosed = onDisclosed
         self.store = store
         self.federation = federation
@@ -221,12 +217,15 @@ final class ReplicationEngine: @unchecked Sendable {
                 // and the sender named; stubs of what it may hold refuse the batch.
                 if batch.entries.contains(where: { $0.payload == nil || !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
                     let items = entries.map { DataFlow.Item(header: $0.header, payload: $0.payload?.bytes) }
-                    switch DataFlow.ingress(items, holder: batch.log, recipient: me, policy: policy(), at: wallClockMillis(),
-                                            aggregateConforms: aggregateConforms) {
+                    switch DataFlow.ingress(items, holder: batch.log, recipient: me, policy: policy(), at: wallClockMillis()) {
                     case .refuse(let reason):
                         return replicator.refused(batch, from: peer, reason: reason)
-                    case .keep(let strip, let violations):
+                    case .keep(let strip, let violations, let forged):
                         for i in strip { entries[i] = entries[i].stub }
+                        if !forged.isEmpty {
+                            record(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,
+                                                    message: "\(batch.log) entr\(forged.count == 1 ? "y" : "ies") \(Self.list(forged)) from \(peer): a \(Policy.aggregateType) that is not the published aggregate of its rows under its agreement; kept the stub only"))
+                        }
                         if !violations.isEmpty {
                             record(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,
                                                     message: "\(peer) sent the payload of \(batch.log) entr\(violations.count == 1 ? "y" : "ies") \(Self.list(violations)) that no agreement lets \(me) hold; kept the stub\(violations.count == 1 ? "" : "s") only"))

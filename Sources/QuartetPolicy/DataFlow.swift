@@ -1,3 +1,4 @@
+import Foundation
 import QuartetLedger
 
 /// The data-flow rules of replication, decided without IO: what a node sends each peer of a
@@ -27,8 +28,10 @@ public enum DataFlow {
     /// What a node does with a batch of `holder`'s log it received.
     public enum IngressDecision: Sendable, Equatable {
         /// Store it, dropping the payloads at `strip` (positions in the batch) first;
-        /// `violations` are the log indices of those the sender should never have sent.
-        case keep(strip: [Int], violations: [UInt64])
+        /// `violations` are the log indices of those the sender should never have sent;
+        /// `forged` those of published aggregates the holder's method could not have made
+        /// (kept as stubs, reported against the log's holder and the sender).
+        case keep(strip: [Int], violations: [UInt64], forged: [UInt64] = [])
         /// Store nothing of it: it carries stubs (or payloads) this node may not take from
         /// anyone in that form. The node fetches the batch from the log's writer instead, and
         /// the sender is reported.
@@ -42,17 +45,20 @@ public enum DataFlow {
     ///   restricted one this node is entitled to, sent without its payload, refuses the batch.
     /// - A payload this node may not hold is dropped (the stub is kept, so the log verifies);
     ///   unless an agreement let it through within `clockToleranceMillis`, the sender is named.
-    /// - A published aggregate must be one the holder's method could have produced
-    ///   (`aggregateConforms`); otherwise the batch is refused.
+    /// - A published aggregate must be one the holder's method could have produced under the
+    ///   agreement it names (an agreement of the holder covering its label), and where the
+    ///   batch also carries its rows in full, exactly the table derived from them; otherwise
+    ///   its payload is dropped and reported (refusing the batch would stall the log: the
+    ///   writer would send the same entry again).
     /// - Agreement entries earlier in the batch count for later entries of it: a node catching
     ///   up "agreement, then rows" keeps the rows it is entitled to.
-    public static func ingress(_ items: [Item], holder: String, recipient: String, policy: Policy, at now: UInt64,
-                               aggregateConforms: (_ payload: [UInt8]) -> Bool = { _ in true }) -> IngressDecision {
+    public static func ingress(_ items: [Item], holder: String, recipient: String, policy: Policy, at now: UInt64) -> IngressDecision {
         var policy = policy
         var current = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
         var earlier = Decisions(policy: policy, holder: holder, recipient: recipient, at: now >= clockToleranceMillis ? now - clockToleranceMillis : 0)
         var strip: [Int] = []
         var violations: [UInt64] = []
+        var forged: [UInt64] = []
         for (i, item) in items.enumerated() {
             let header = item.header
             let isPublic = header.classification == EntryHeader.publicClassification
@@ -73,8 +79,14 @@ public enum DataFlow {
                 }
                 continue
             }
-            if header.type == Policy.aggregateType && !aggregateConforms(payload) {
-                return .refuse(reason: "entry \(header.index) is a \(Policy.aggregateType) that is not a published aggregate of the holder's method")
+            if header.type == Policy.aggregateType {
+                let rows = i > 0 && items[i - 1].header.type == "dataset.rows" && items[i - 1].header.classification == header.classification
+                    ? items[i - 1].payload : nil
+                if !aggregateConforms(payload, label: header.classification, holder: holder, rows: rows, policy: policy) {
+                    strip.append(i)
+                    forged.append(header.index)
+                    continue
+                }
             }
             if PolicyEntryType(rawValue: header.type) == .established || PolicyEntryType(rawValue: header.type) == .revoked, isPublic {
                 // Later entries of the batch are judged with this agreement (or its end) folded.
@@ -86,7 +98,26 @@ public enum DataFlow {
                 }
             }
         }
-        return .keep(strip: strip, violations: violations)
+        return .keep(strip: strip, violations: violations, forged: forged)
+    }
+
+    /// Whether `payload` is a published aggregate of `label` that the method of the agreement it
+    /// names (held by `holder`, covering `label`) produces — and, given the rows it follows,
+    /// exactly the table derived from them.
+    public static func aggregateConforms(_ payload: [UInt8], label: String, holder: String, rows: [UInt8]?, policy: Policy) -> Bool {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+              let id = object["agreement"] as? String, object["label"] as? String == label,
+              let state = policy.agreements[id], state.agreement.holder == holder, state.agreement.labels.contains(label) else { return false }
+        let a = state.agreement
+        do {
+            try DatasetAggregate.check(aggregate: object, minCellSize: a.minCellSize, rounding: a.rounding)
+            if let rows, let table = try? JSONSerialization.jsonObject(with: Data(rows)) as? [String: Any] {
+                try DatasetAggregate.checkDerived(aggregate: object, rows: table, label: label, minCellSize: a.minCellSize, rounding: a.rounding, agreement: id)
+            }
+            return true
+        } catch {
+            return false
+        }
     }
 
     // MARK: Egress

@@ -58,6 +58,7 @@ struct AgreementSign: ParsableCommand {
     @Option(help: "In force from (UTC, 2025-01-01T00:00:00Z).") var validFrom: String
     @Option(help: "In force until, exclusive (UTC).") var validUntil: String
     @Option(help: "The smallest count an aggregate may publish.") var minCellSize: Int
+    @Option(help: "The base published counts are rounded to (2-1000).") var rounding: Int = 5
     @Option(help: "Write the signed note here instead of standard output.") var out: String?
 
     func run() throws {
@@ -70,7 +71,7 @@ struct AgreementSign: ParsableCommand {
         guard let from = Timestamp.parse(validFrom) else { throw ValidationError("--valid-from expects a UTC time like 2025-01-01T00:00:00Z") }
         guard let until = Timestamp.parse(validUntil) else { throw ValidationError("--valid-until expects a UTC time like 2027-01-01T00:00:00Z") }
         let agreement = Agreement(id: id, owner: owner, holder: holder, labels: label, recipients: recipients, purpose: purpose,
-                                  validFrom: from, validUntil: until, minCellSize: minCellSize)
+                                  validFrom: from, validUntil: until, minCellSize: minCellSize, rounding: rounding)
         // Check it as a node will.
         do { _ = try Agreement(text: agreement.text) } catch { throw CLIError(error.message) }
         let pem: String

@@ -127,4 +127,36 @@ import Testing
             #expect(policy.access(label: label, holder: "england", recipient: "uk", at: during).access == .none)
         }
     }
+
+    @Test func rawRowsDressedAsAnAggregateAreKeptAsAStubAndReported() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        let agreement = try established(try full(["uk": .aggregate]))
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: agreement.header.type, payload: agreement.payload)
+        let rows: [String: Any] = ["rows": [["board": "Powys", "count": 3], ["board": "Cardiff", "count": 40]]]
+        let made = try DatasetAggregate.make(rows: rows, label: label, minCellSize: 5, agreement: "HEIW-WALES-2025-01")
+        let real = item(index: 2, type: Policy.aggregateType, classification: label, payload: try DatasetAggregate.encoded(made))
+        let rowBytes = Array(try JSONSerialization.data(withJSONObject: rows))
+        let raw = item(index: 2, type: Policy.aggregateType, classification: label, payload: rowBytes)
+        #expect(DataFlow.ingress([real], holder: "wales", recipient: "uk", policy: policy, at: during) == .keep(strip: [], violations: []))
+        #expect(DataFlow.ingress([raw], holder: "wales", recipient: "uk", policy: policy, at: during) == .keep(strip: [0], violations: [], forged: [2]))
+        // An aggregate that names no agreement of this holder and label is no aggregate either.
+        var other = made
+        other["agreement"] = "SOMEONE-ELSE"
+        let misnamed = item(index: 2, type: Policy.aggregateType, classification: label, payload: try DatasetAggregate.encoded(other))
+        #expect(DataFlow.ingress([misnamed], holder: "wales", recipient: "uk", policy: policy, at: during) == .keep(strip: [0], violations: [], forged: [2]))
+        // Where the rows come along (full access), the aggregate must be exactly their table.
+        var granted = Policy(owners: owners, labels: labels)
+        let fullAgreement = try established(try full(["uk": .full]))
+        granted.apply(log: "wales", index: 0, timeMillis: 0, type: fullAgreement.header.type, payload: fullAgreement.payload)
+        let rowItem = item(index: 1, type: "dataset.rows", classification: label, payload: rowBytes)
+        var altered = made
+        altered["grand_total"] = 45
+        altered["cells"] = [[NSNull()], [45]]
+        let lying = item(index: 2, type: Policy.aggregateType, classification: label, payload: try DatasetAggregate.encoded(altered))
+        #expect(DataFlow.ingress([rowItem, real], holder: "wales", recipient: "uk", policy: granted, at: during) == .keep(strip: [], violations: []))
+        guard case .keep(let strip, _, let forged) = DataFlow.ingress([rowItem, lying], holder: "wales", recipient: "uk", policy: granted, at: during) else {
+            Issue.record("refused"); return
+        }
+        #expect(strip == [1] && forged == [2])
+    }
 }
