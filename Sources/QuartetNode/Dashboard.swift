@@ -291,20 +291,25 @@ struct Dashboard {
 
     func e(_ text: String) -> String { Self.escape(text) }
 
+    /// Escapes text for HTML element content and quoted attributes, by Unicode scalar: a
+    /// `Character` can merge `<` with a preceding prepend mark (U+0600) or a following combining
+    /// mark into one grapheme that compares unequal to "<", and would be copied through.
+    /// Control characters other than tab and newline become U+FFFD.
     static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out.append(contentsOf: "&amp;".unicodeScalars)
+            case "<": out.append(contentsOf: "&lt;".unicodeScalars)
+            case ">": out.append(contentsOf: "&gt;".unicodeScalars)
+            case "\"": out.append(contentsOf: "&quot;".unicodeScalars)
+            case "'": out.append(contentsOf: "&#39;".unicodeScalars)
+            case "\t", "\n": out.append(scalar)
+            default:
+                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) { out.append("\u{FFFD}") } else { out.append(scalar) }
             }
         }
-        return out
+        return String(out)
     }
 
     static func age(_ seconds: Double) -> String {

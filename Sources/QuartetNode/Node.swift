@@ -265,8 +265,10 @@ final class Purger: Sendable {
             guard let log = try store.logs().first(where: { $0.name == state.agreement.holder }) else { return }
             let now = wallClockMillis()
             var decisions = Decisions(policy: policy, holder: log.name, recipient: me, at: now)
-            let purged = try store.purge(log, labels: Set(state.agreement.labels)) { header in
-                decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis).admitted
+            let purged = try view.purge(log: log.name) {
+                try store.purge(log, labels: Set(state.agreement.labels)) { header in
+                    decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis).admitted
+                }
             }
             guard !purged.isEmpty else { return }
             logger.notice("purged payloads held under an agreement that ended", metadata: [

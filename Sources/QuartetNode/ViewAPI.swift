@@ -113,7 +113,7 @@ extension API {
 
     /// The view as it stands, with each log's health when the answer reports it.
     func queries(withHealth: Bool = true) -> ViewQueries {
-        ViewQueries(view: view.snapshot, health: withHealth ? health() : [:], nowMillis: wallClockMillis(), order: view.order)
+        view.queries(view.snapshot, health: withHealth ? health() : [:], now: wallClockMillis())
     }
 
     /// Per log: verified (held and not quarantined) and the replication alerts about it.

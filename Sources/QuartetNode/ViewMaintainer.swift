@@ -107,7 +107,10 @@ public final class ViewMaintainer: Sendable {
             policyState.withLock { policy in
                 for entry in entries where PolicyEntryType(rawValue: entry.header.type) != nil {
                     let h = entry.header
-                    switch policy.apply(log: log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: entry.payload?.bytes) {
+                    // Agreements are public by nature: a restricted one would be in force only at
+                    // the nodes that hold its payload, so no node honours it.
+                    let payload = h.classification == EntryHeader.publicClassification ? entry.payload?.bytes : nil
+                    switch policy.apply(log: log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: payload) {
                     case .ignored(let reason):
                         logger.warning("agreement entry ignored", metadata: ["log": "\(log)", "index": "\(h.index)", "reason": "\(reason)"])
                     case .revoked(let id):
@@ -120,7 +123,8 @@ public final class ViewMaintainer: Sendable {
         }
         let elapsed = state.withLock { state in
             let viewEntries = entries.map { entry in
-                ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes)
+                ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes,
+                          isPublic: entry.header.classification == EntryHeader.publicClassification)
             }
             do {
                 try state.view.apply(contentsOf: viewEntries)
@@ -136,7 +140,8 @@ public final class ViewMaintainer: Sendable {
                         let missing = try store.entries(info, from: from, limit: Int(min(4096, end - from)))
                         guard !missing.isEmpty else { break }
                         try state.view.apply(contentsOf: missing.map { e in
-                            ViewEntry(log: log, index: e.header.index, timeMillis: e.header.timeMillis, type: e.header.type, payload: e.payload?.bytes)
+                            ViewEntry(log: log, index: e.header.index, timeMillis: e.header.timeMillis, type: e.header.type, payload: e.payload?.bytes,
+                                      isPublic: e.header.classification == EntryHeader.publicClassification)
                         })
                         from += UInt64(missing.count)
                     }
@@ -168,6 +173,19 @@ public final class ViewMaintainer: Sendable {
     /// The view as it stands.
     public var snapshot: StrategyView { state.withLock { $0.view } }
 
+    /// Runs a purge of `log`'s payloads and drops from the view what it removed, in one step
+    /// under the view's lock: no reader sees a purged aggregate after the purge.
+    func purge(log: String, _ body: () throws -> [UInt64]) rethrows -> [UInt64] {
+        try state.withLock { state in
+            let purged = try body()
+            if !purged.isEmpty {
+                state.view.dropPayloads(log: log, indices: purged)
+                state.rendered = nil
+            }
+            return purged
+        }
+    }
+
     /// The agreements as they stand.
     public var policy: Policy { policyState.withLock { $0 } }
 
@@ -181,9 +199,20 @@ public final class ViewMaintainer: Sendable {
     /// The slowest fold since start, in seconds.
     var slowestUpdateSeconds: Double { state.withLock { $0.maxUpdateSeconds } }
 
+    /// Queries over `view` that list only published aggregates (some agreement in force gives
+    /// some node access to them): the holder's unpublished ones are not for readers.
+    func queries(_ view: StrategyView, health: [String: LogHealth], now: UInt64) -> ViewQueries {
+        var queries = ViewQueries(view: view, health: health, nowMillis: now, order: order)
+        let policy = self.policy
+        queries.published = { log, label in
+            policy.inForce(label: label, holder: log, at: now).contains { $0.agreement.recipients.values.contains { $0 != .none } }
+        }
+        return queries
+    }
+
     /// Renders the whole view's JSON without the cache (benchmarks): its size in bytes.
     public func renderUncached(node: String) -> Int {
-        var object = ViewQueries(view: snapshot, health: [:], nowMillis: wallClockMillis(), order: order).whole()
+        var object = queries(snapshot, health: [:], now: wallClockMillis()).whole()
         object["node"] = node
         return JSONWriter.data(object).count
     }
@@ -196,7 +225,7 @@ public final class ViewMaintainer: Sendable {
         let healthKey = health.keys.sorted().map { "\($0)=\(health[$0]!.verified)/\(health[$0]!.alerts.count)" }.joined(separator: ",")
         let (view, cached) = state.withLock { ($0.view, $0.rendered) }
         if let cached, cached.version == view.version, cached.second == second, cached.health == healthKey { return cached.bytes }
-        var object = ViewQueries(view: view, health: health, nowMillis: now, order: order).whole()
+        var object = queries(view, health: health, now: now).whole()
         object["node"] = node
         object["generated_at"] = ViewQueries.iso(now)
         let bytes = JSONWriter.data(object)

@@ -18,12 +18,16 @@ public struct ViewEntry: Sendable {
     public let timeMillis: UInt64
     public let type: String
     public let payload: [UInt8]?
-    public init(log: String, index: UInt64, timeMillis: UInt64, type: String, payload: [UInt8]?) {
+    /// Whether the entry is classified `public`. Plan entries are public by nature: a
+    /// restricted one is not folded (its payload must not reach every reader through the view).
+    public let isPublic: Bool
+    public init(log: String, index: UInt64, timeMillis: UInt64, type: String, payload: [UInt8]?, isPublic: Bool = true) {
         self.log = log
         self.index = index
         self.timeMillis = timeMillis
         self.type = type
         self.payload = payload
+        self.isPublic = isPublic
     }
     var ref: EntryRef { EntryRef(log: log, index: index) }
 }
@@ -98,7 +102,8 @@ public struct LogView: Sendable {
     public var unreadableSamples: [(index: UInt64, reason: String)] = []
     /// Entries of types the view does not use.
     public var otherEntries: UInt64 = 0
-    /// Published aggregates of restricted datasets (`dataset.aggregate`) held here, by index.
+    /// Published aggregates of restricted datasets (`dataset.aggregate`) held here, by index
+    /// (dropped when purged).
     public var aggregates: [UInt64: JSONValue] = [:]
 }
 
@@ -149,6 +154,14 @@ public struct StrategyView: Sendable {
 
     /// Folds a batch of entries in order, then brings the UK totals they touch up to date once
     /// (a batch of readings touches few totals, each once).
+    /// Forgets what the view holds of payloads a purge removed (published aggregates).
+    public mutating func dropPayloads(log: String, indices: [UInt64]) {
+        guard logs[log] != nil else { return }
+        var dropped = false
+        for index in indices where logs[log]!.aggregates.removeValue(forKey: index) != nil { dropped = true }
+        if dropped { version &+= 1 }
+    }
+
     public mutating func apply(contentsOf entries: [ViewEntry]) throws(PlanError) {
         defer { settleTotals() }
         for entry in entries { try applyOne(entry) }
@@ -183,7 +196,7 @@ public struct StrategyView: Sendable {
             }
             return
         }
-        guard let payload = entry.payload else {
+        guard let payload = entry.payload, entry.isPublic else {
             logs[entry.log]!.stubs += 1
             return
         }

@@ -21,6 +21,10 @@ public struct ViewQueries {
     /// Log names in display order: the UK log first, then the nations as configured.
     public let order: [String]
 
+    /// Whether an aggregate of `label` held by `log` is published: some agreement in force gives
+    /// some node access to it. Others stay the holder's (default: all are).
+    public var published: @Sendable (_ log: String, _ label: String) -> Bool = { _, _ in true }
+
     public init(view: StrategyView, health: [String: LogHealth], nowMillis: UInt64, order: [String]) {
         self.view = view
         self.health = health
@@ -220,8 +224,9 @@ public struct ViewQueries {
     /// The published aggregates of restricted datasets held here (suppressed cells are null).
     public func aggregatesList() -> [[String: Any]] {
         order.flatMap { log -> [[String: Any]] in
-            (view.logs[log]?.aggregates ?? [:]).sorted { $0.key < $1.key }.map { index, value in
+            (view.logs[log]?.aggregates ?? [:]).sorted { $0.key < $1.key }.compactMap { index, value in
                 var out = value.native as? [String: Any] ?? [:]
+                guard published(log, out["label"] as? String ?? "") else { return nil }
                 out["figure"] = "aggregate:\(log):\(index)"
                 out["log"] = log
                 out["index"] = index

@@ -83,6 +83,8 @@ import Testing
         let index = try #require(LocalFederation.index(rows), "\(rows)")
         _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index + 1 }
         #expect(try RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk has full access")
+        let aggregates = try federation.get("uk", "/v1/view/aggregates")["aggregates"] as? [[String: Any]] ?? []
+        #expect(aggregates.contains { $0["log"] as? String == "scotland" }, "\(aggregates)")
 
         // uk goes down; scotland revokes; scotland goes down too.
         _ = federation.processes["uk"]?.stop()
@@ -127,6 +129,9 @@ import Testing
             usleep(200_000)
         }
         #expect(status == "revoked")
+        // The view dropped the purged aggregate in the same step (no restart needed).
+        let after = try federation.get("uk", "/v1/view/aggregates")["aggregates"] as? [[String: Any]] ?? []
+        #expect(!after.contains { $0["log"] as? String == "scotland" }, "\(after)")
         federation.stop()
         #expect(try !RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk kept the rows of a revoked agreement")
     }

@@ -1,0 +1,23 @@
+@testable import QuartetNode
+import Testing
+
+/// HTML escaping by Unicode scalar: no grapheme cluster can smuggle markup through.
+@Suite struct EscapeTests {
+    @Test func aPrependMarkCannotCarryALessThanSignThrough() {
+        // U+0600 (Arabic number sign) is a prepend mark: "\u{600}<" is one Character, unequal to "<".
+        #expect(Array("\u{600}<b>").count == 3)
+        let escaped = Dashboard.escape("\u{600}<b>")
+        #expect(!escaped.contains("<") && !escaped.unicodeScalars.contains("<"), "\(escaped)")
+        #expect(escaped == "\u{600}&lt;b&gt;")
+    }
+
+    @Test func combiningMarksQuotesAndControlCharacters() {
+        for hostile in ["<\u{301}meta http-equiv=refresh content=0;url=https://evil.example>", "\"\u{301} onload=x", "'\u{20DD}", "&\u{301}amp;"] {
+            let escaped = Dashboard.escape(hostile)
+            for scalar in ["<", ">", "\"", "'"] as [Unicode.Scalar] {
+                #expect(!escaped.unicodeScalars.contains(scalar), "\(hostile) -> \(escaped)")
+            }
+        }
+        #expect(Dashboard.escape("a\u{1B}[2Jb\u{85}c\nd") == "a\u{FFFD}[2Jb\u{FFFD}c\nd")
+    }
+}
