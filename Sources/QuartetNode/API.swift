@@ -191,9 +191,9 @@ struct API {
             for log in logs {
                 let name = [("log", log.log.name)]
                 let held = log.head?.size ?? 0, seen = log.seenSize ?? 0
-                metrics.gauge("quartet_log_entries", name, help: "Entries held per log.").set(Int64(held))
+                metrics.gauge("quartet_log_entries", name, help: "Entries held per log.").set(Int64(clamping: held))
                 metrics.gauge("quartet_log_behind_entries", name, help: "Entries of a log seen signed by its origin but not yet held.")
-                    .set(Int64(seen > held ? seen - held : 0))
+                    .set(Int64(clamping: seen > held ? seen - held : 0))
                 metrics.gauge("quartet_log_quarantined", name, help: "1 if the log is quarantined for equivocation.").set(Int64(log.quarantined ? 1 : 0))
                 if let t = log.head?.checkpoint.timeMillis {
                     metrics.gauge("quartet_log_checkpoint_age_seconds", name, help: "Age of the latest checkpoint held per log (replication lag as time).")
@@ -205,7 +205,7 @@ struct API {
             }
             for lag in engine.peerLag() {
                 metrics.gauge("quartet_peer_log_behind_entries", [("peer", lag.peer), ("log", lag.log)],
-                              help: "Entries of a log this node holds beyond what the peer last said it holds.").set(Int64(lag.behind))
+                              help: "Entries of a log this node holds beyond what the peer last said it holds.").set(Int64(clamping: lag.behind))
             }
             metrics.gauge("quartet_view_update_seconds_max", help: "The slowest fold of a batch into the combined view since start.")
                 .set(view.slowestUpdateSeconds)

@@ -313,6 +313,7 @@ struct Dashboard {
     }
 
     static func age(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0, seconds < 1e12 else { return "a very long time" }
         if seconds < 90 { return "\(Int(seconds)) s" }
         if seconds < 5400 { return "\(Int(seconds / 60)) min" }
         if seconds < 172_800 { return "\(Int(seconds / 3600)) h" }

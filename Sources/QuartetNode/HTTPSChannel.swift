@@ -14,8 +14,10 @@ public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
     let policy: TLSPeerPolicy
     let handshakeTimeout: TimeAmount
     let logger: Logger
+    let cap: ConnectionCap.Counter?
 
-    public init(_ base: Base, context: TLSContext, policy: TLSPeerPolicy, handshakeTimeout: TimeAmount, logger: Logger) {
+    init(_ base: Base, context: TLSContext, policy: TLSPeerPolicy, handshakeTimeout: TimeAmount, logger: Logger, cap: ConnectionCap.Counter? = nil) {
+        self.cap = cap
         self.base = base
         self.context = context
         self.policy = policy
@@ -27,6 +29,7 @@ public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
         channel.eventLoop.makeCompletedFuture {
             // Without TCP_NODELAY each small response waits ~40 ms for a delayed ACK.
             try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
+            if let cap { try channel.pipeline.syncOperations.addHandler(ConnectionCap(cap)) }
             try channel.pipeline.syncOperations.addHandler(
                 TLSHandler(context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: self.logger))
         }.flatMap {
@@ -41,11 +44,14 @@ public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 over Quartet's TLS 1.3 handler.
-    public static func quartetTLS(context: TLSContext, policy: TLSPeerPolicy = .anyCertificate,
-                                  handshakeTimeout: TimeAmount = .seconds(10), logger: Logger) -> HTTPServerBuilder {
-        .init { responder in
-            QuartetTLSChannel(HTTP1Channel(responder: responder), context: context, policy: policy,
-                              handshakeTimeout: handshakeTimeout, logger: logger)
+    /// Connections past `limits.maxAPIConnections` are closed as they arrive; requests must
+    /// keep to `limits`' deadlines.
+    static func quartetTLS(context: TLSContext, policy: TLSPeerPolicy = .anyCertificate, handshakeTimeout: TimeAmount = .seconds(10),
+                           limits: ConnectionLimits = ConnectionLimits(), cap: ConnectionCap.Counter? = nil, logger: Logger) -> HTTPServerBuilder {
+        let counter = cap ?? ConnectionCap.Counter(limit: limits.maxAPIConnections, port: "api")
+        return .init { responder in
+            QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits)])),
+                              context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: logger, cap: counter)
         }
     }
 }

@@ -31,6 +31,7 @@ final class PeerListener: Service, Sendable {
 
     func run() async throws {
         let context = self.context, members = self.members, logger = self.logger, connections = self.connections, engine = self.engine
+        let cap = ConnectionCap.Counter(limit: ConnectionLimits().maxPeerConnections, port: "peer")
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -40,6 +41,7 @@ final class PeerListener: Service, Sendable {
                     var connectionLogger = logger
                     connectionLogger[metadataKey: "peer.address"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
                     try channel.pipeline.syncOperations.addHandlers([
+                        ConnectionCap(cap),
                         IdleStateHandler(readTimeout: ReplicationEngine.idleTimeout),
                         try TLSHandler(context: context, policy: .nodes(members), logger: connectionLogger),
                         PeerChannelHandler(engine: engine, logger: connectionLogger),

@@ -220,7 +220,7 @@ public enum PlanValidator {
                 let t = try p.object("target")
                 try t.refuseUnknown(["value", "per", "scope", "quote"])
                 let value = try t.number("value")
-                guard value >= 0 else { throw PlanError("payload.target.value: expected a number of at least 0, got \(value)") }
+                guard (0...1_000_000_000).contains(value) else { throw PlanError("payload.target.value: expected a number from 0 to 1,000,000,000, got \(value)") }
                 if kind == .percentage, value > 100 { throw PlanError("payload.target.value: a percentage target is at most 100, got \(value)") }
                 guard kind == .count || kind == .percentage else { throw PlanError("payload.target: only count and percentage measures have a numeric target; this one is \(kind.rawValue)") }
                 _ = try t.oneOf("per", ["year", "quarter", "month", "plan"])
@@ -263,9 +263,10 @@ public enum PlanValidator {
             case .distribution:
                 let c = try p.object("categories")
                 guard !c.fields.isEmpty else { throw PlanError("payload.categories: expected at least one category") }
+                guard c.fields.count <= 1000 else { throw PlanError("payload.categories: at most 1,000 categories, got \(c.fields.count)") }
                 for key in c.fields.keys.sorted() {
                     let n = try c.number(key)
-                    guard n >= 0 else { throw PlanError("payload.categories.\(key): expected a number of at least 0, got \(n)") }
+                    guard (0...1_000_000_000).contains(n) else { throw PlanError("payload.categories.\(key): expected a number from 0 to 1,000,000,000, got \(n)") }
                 }
             case .qualitative:
                 _ = try p.string("text", maxLength: 8000)

@@ -207,16 +207,26 @@ public enum Timestamp {
         return UInt64(daysFromEpoch(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000
     }
 
+    /// The last second this form can write (9999-12-31T23:59:59Z).
+    public static let maxMillis: UInt64 = 253_402_300_799_000
+
+    /// Formats a time in constant time (times come from entries a writer chose: a year loop
+    /// over 2^64 ms would spin for seconds). Times past `maxMillis` are written as `maxMillis`.
     public static func format(_ millis: UInt64) -> String {
-        let seconds = Int(millis / 1000)
-        var days = seconds / 86400
+        let seconds = Int(min(millis, maxMillis) / 1000)
         let rest = seconds % 86400
-        var y = 1970
-        while days >= (isLeap(y) ? 366 : 365) { days -= isLeap(y) ? 366 : 365; y += 1 }
-        var mo = 1
-        while days >= Self.days(y, mo) { days -= Self.days(y, mo); mo += 1 }
+        // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+        let z = seconds / 86400 + 719_468
+        let era = z / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let mo = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (mo <= 2 ? 1 : 0)
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(y)-\(two(mo))-\(two(days + 1))T\(two(rest / 3600)):\(two(rest % 3600 / 60)):\(two(rest % 60))Z"
+        return "\(y)-\(two(mo))-\(two(d))T\(two(rest / 3600)):\(two(rest % 3600 / 60)):\(two(rest % 60))Z"
     }
 
     static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }

@@ -198,4 +198,52 @@ import Testing
                                                  "-H", "content-type: application/json", "-d", body, "\(federation.api("wales"))/v1/logs/wales/entries"])
         #expect(status == 400 && text.contains("cannot be posted"), "\(status) \(text)")
     }
+
+    /// Clients that connect and then say nothing, or send half a request head, are cut off
+    /// within the first-request deadline; connections past the port's cap are closed at once.
+    @Test func idleAndHalfSentConnectionsAreClosedAndThePortIsCapped() throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk"])
+        defer { federation.stop() }
+        let api = try #require(URLComponents(string: federation.api("uk")))
+        let script = """
+        import socket, ssl, sys, time
+        host, port = sys.argv[1], int(sys.argv[2])
+        ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+        conns = []
+        for i in range(50):
+            s = ctx.wrap_socket(socket.create_connection((host, port)), server_hostname="uk")
+            if i % 2: s.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: uk\\r\\nX-Slow: ")
+            s.settimeout(0.2); conns.append(s)
+        start = time.time(); closed = {}
+        while len(closed) < len(conns) and time.time() - start < 30:
+            for i, s in enumerate(conns):
+                if i in closed: continue
+                try:
+                    if s.recv(1) == b"": closed[i] = time.time() - start
+                except socket.timeout: pass
+                except (ssl.SSLError, OSError): closed[i] = time.time() - start
+        print(len(closed), max(closed.values()) if closed else -1)
+        raw = [socket.create_connection((host, port)) for _ in range(300)]
+        time.sleep(1.0); shut = 0
+        for s in raw:
+            s.setblocking(False)
+            try:
+                if s.recv(1) == b"": shut += 1
+            except BlockingIOError: pass
+            except OSError: shut += 1
+        print(shut)
+        """
+        let file = federation.root.appendingPathComponent("slow.py")
+        try Data(script.utf8).write(to: file)
+        let python = try #require(TestKit.which("python3"))
+        let result = try TestKit.run(python, [file.path, api.host ?? "127.0.0.1", "\(api.port ?? 0)"])
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        try #require(lines.count == 2, "\(result.stdout) \(result.stderr)")
+        #expect(lines[0][0] == "50", "idle or half-sent connections still open: \(result.stdout)")
+        #expect((Double(lines[0][1]) ?? 99) < 15, "closed only after \(lines[0][1]) s")
+        #expect((Int(lines[1][0]) ?? 0) >= 40, "connections past the cap were held: \(result.stdout)")
+        // The node still answers.
+        #expect(try federation.curl(["\(federation.api("uk"))/healthz"]).status == 200)
+    }
 }

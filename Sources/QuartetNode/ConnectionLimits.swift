@@ -1,0 +1,143 @@
+import HummingbirdCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTPTypes
+
+/// How many connections a port holds at once, and for how long one may sit without finishing a
+/// request. Defaults are written beside each field.
+public struct ConnectionLimits: Sendable, Equatable {
+    /// Connections held at once on the API port; more are closed as they arrive. Default 256.
+    public var maxAPIConnections = 256
+    /// Connections held at once on the peer port; a federation needs two per member at most.
+    /// Default 64.
+    public var maxPeerConnections = 64
+    /// After TLS, the first request head must arrive within this. Default 10 s.
+    public var firstRequestTimeout = TimeAmount.seconds(10)
+    /// Between requests on a kept-alive connection. Default 30 s.
+    public var idleTimeout = TimeAmount.seconds(30)
+    /// From a request's head to its end (bodies are at most 16 MiB). Default 60 s.
+    public var requestTimeout = TimeAmount.seconds(60)
+
+    public init() {}
+}
+
+/// Counts a port's open connections and closes those past the cap at once (before TLS, so a
+/// flood costs no handshakes). One instance per listening port: the API port and the peer port
+/// have separate caps, so clients cannot take the file descriptors peers need.
+final class ConnectionCap: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    /// The count shared by every connection of one port.
+    final class Counter: Sendable {
+        let limit: Int
+        let port: String
+        private let open = NIOLockedValueBox(0)
+        private let refusedTotal = NIOLockedValueBox(0)
+        init(limit: Int, port: String) {
+            self.limit = limit
+            self.port = port
+        }
+        func enter() -> Bool {
+            let admitted = open.withLockedValue { n in
+                guard n < limit else { return false }
+                n += 1
+                return true
+            }
+            if !admitted { refusedTotal.withLockedValue { $0 += 1 } }
+            return admitted
+        }
+        func leave() { open.withLockedValue { $0 -= 1 } }
+        var current: Int { open.withLockedValue { $0 } }
+        var refused: Int { refusedTotal.withLockedValue { $0 } }
+    }
+
+    private let counter: Counter
+    private let admitted = NIOLockedValueBox(false)
+
+    init(_ counter: Counter) { self.counter = counter }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if counter.enter() { admitted.withLockedValue { $0 = true } }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard admitted.withLockedValue({ $0 }) else {
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        let was = admitted.withLockedValue { value -> Bool in
+            defer { value = false }
+            return value
+        }
+        if was { counter.leave() }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        handlerRemoved(context: context)
+        context.fireChannelInactive()
+    }
+}
+
+/// Closes an API connection that does not finish its requests in time: a first request head
+/// within `firstRequestTimeout` of the handshake, each request's end within `requestTimeout` of
+/// its head, the next head within `idleTimeout` of a response's end. Slow or silent clients
+/// (half-sent headers, idle sockets) cannot hold connections for ever.
+final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let limits: ConnectionLimits
+    private var deadline: Scheduled<Void>?
+    /// Requests whose response has not ended.
+    private var inFlight = 0
+    private var reading = false
+
+    init(limits: ConnectionLimits) { self.limits = limits }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        arm(context, limits.firstRequestTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            inFlight += 1
+            reading = true
+            arm(context, limits.requestTimeout)
+        case .body:
+            break
+        case .end:
+            reading = false
+            // The handler works on it now; its response ends the wait (a slow handler is not
+            // the client's fault).
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            inFlight = max(0, inFlight - 1)
+            if inFlight == 0 && !reading { arm(context, limits.idleTimeout) }
+        }
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ context: ChannelHandlerContext, _ timeout: TimeAmount) {
+        deadline?.cancel()
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+}
