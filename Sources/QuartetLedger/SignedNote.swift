@@ -173,6 +173,12 @@ public struct NoteVerifier: Hashable, Sendable {
         }
     }
 
+    /// `note` with only this key's (first) signature line: what a node stores and serves of a
+    /// checkpoint it received, so a relay cannot add lines to what is served "as signed".
+    public func originOnly(_ note: SignedNote) -> SignedNote {
+        SignedNote(text: note.text, signatures: note.signatures.first(where: { $0.keyName == name && $0.keyID == keyID }).map { [$0] } ?? [])
+    }
+
     /// Verifies a signed checkpoint: the signature, then the body; the origin must be the key name.
     public func verifyCheckpoint(_ note: SignedNote) throws(LedgerError) -> Checkpoint {
         try verify(note)

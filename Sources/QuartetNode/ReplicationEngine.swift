@@ -39,8 +39,8 @@ final class ReplicationEngine: @unchecked Sendable {
     private var flows: [String: OutboundFlow] = [:]
     private var stopped = false
     private var antiEntropy: RepeatedTask?
-    /// Alerts since start, newest last (bounded).
-    private var alerts: [(time: Date, alert: ReplicationAlert)] = []
+    /// Alerts since start, per kind and peer, oldest first (bounded per key).
+    private var alerts: [String: [(time: Date, alert: ReplicationAlert)]] = [:]
     private let metrics: NodeMetrics
     /// Told (on the engine's queue) each time a replica batch is durable: log and new size.
     private let onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)?
@@ -277,7 +277,7 @@ final class ReplicationEngine: @unchecked Sendable {
             }
             return []
         case .close(let peer, let reason):
-            logger.warning("closing peer connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+            logger.warning("closing peer connection", metadata: ["peer": "\(peer)", "reason": "\(PeerText.clean(reason))"])
             channels[peer]?.close(promise: nil)
             return []
         }
@@ -379,14 +379,24 @@ final class ReplicationEngine: @unchecked Sendable {
         indices.prefix(20).map(String.init).joined(separator: ", ") + (indices.count > 20 ? " and \(indices.count - 20) more" : "")
     }
 
-    private func record(_ alert: ReplicationAlert) {
-        let metadata: Logger.Metadata = ["alert": "\(alert.kind.rawValue)", "log": "\(alert.log ?? "-")", "peer": "\(alert.peer ?? "-")"]
+    /// Alerts kept per (kind, peer) — peers are federation members, so the total is bounded —
+    /// so a member flooding one kind cannot push out the evidence against it or anyone else.
+    static let alertsPerKindAndPeer = 200
+
+    private func record(_ raw: ReplicationAlert) {
+        var alert = raw
+        alert.message = PeerText.clean(raw.message)
+        let metadata: Logger.Metadata = ["alert": "\(alert.kind.rawValue)", "log": "\(PeerText.clean(alert.log ?? "-", limit: 64))", "peer": "\(alert.peer ?? "-")"]
         switch alert.kind {
         case .equivocation: logger.critical("\(alert.message)", metadata: metadata)
         default: logger.warning("\(alert.message)", metadata: metadata)
         }
-        alerts.append((Date(), alert))
-        if alerts.count > 1000 { alerts.removeFirst(alerts.count - 1000) }
+        let key = "\(alert.kind.rawValue)\u{0}\(alert.peer ?? "")"
+        alerts[key, default: []].append((Date(), alert))
+        // The first alerts of a kind from a peer are the evidence; the newest show it goes on.
+        if alerts[key]!.count > Self.alertsPerKindAndPeer {
+            alerts[key]!.remove(at: Self.alertsPerKindAndPeer / 2)
+        }
         metrics.alertCounter(alert.kind).increment()
         if alert.kind == .rejected { metrics.rejectedBatches.increment() }
     }
@@ -519,7 +529,9 @@ final class ReplicationEngine: @unchecked Sendable {
         }
     }
 
-    func alertList() -> [(time: Date, alert: ReplicationAlert)] { queue.sync { alerts } }
+    func alertList() -> [(time: Date, alert: ReplicationAlert)] {
+        queue.sync { alerts.values.flatMap { $0 }.sorted { $0.time < $1.time } }
+    }
     func evidenceList() -> [Evidence] { queue.sync { Array(replicator.quarantined.values) } }
 }
 

@@ -87,7 +87,8 @@ public struct Policy: Sendable {
     /// Agreement ids appended by two different holders: neither is in force, on every node,
     /// whatever order the logs were folded in.
     public private(set) var contested: Set<String> = []
-    /// Agreement entries left out, with why (newest last, at most 100).
+    /// Agreement entries left out, with why (oldest first; at most 100 per log, so one log's
+    /// flood of bad entries cannot push out what another log's show).
     public private(set) var ignored: [(log: String, index: UInt64, reason: String)] = []
     /// Disclosure records, by agreement id, oldest first.
     public private(set) var disclosures: [String: [Disclosure]] = [:]
@@ -160,7 +161,8 @@ public struct Policy: Sendable {
 
     private mutating func ignore(_ log: String, _ index: UInt64, _ reason: String) -> PolicyOutcome {
         ignored.append((log, index, reason))
-        if ignored.count > 100 { ignored.removeFirst() }
+        let fromLog = ignored.lazy.filter { $0.log == log }.count
+        if fromLog > 100, let i = ignored.lastIndex(where: { $0.log == log && $0.index != index }) { ignored.remove(at: i) }
         return .ignored(reason)
     }
 

@@ -80,3 +80,26 @@ public struct OutboundFlow: Sendable {
         return waiting.removeFirst()
     }
 }
+
+/// Text from a peer made safe to log and to show: control characters (a newline would forge
+/// a log line) are written as `\u{…}` escapes and the length is bounded.
+public enum PeerText {
+    /// At most this many bytes of UTF-8 are kept (default for alerts and log lines).
+    public static let defaultLimit = 1024
+
+    public static func clean(_ text: String, limit: Int = defaultLimit) -> String {
+        var out = ""
+        var truncated = false
+        for scalar in text.unicodeScalars {
+            let piece: String
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
+                piece = "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                piece = String(scalar)
+            }
+            guard out.utf8.count + piece.utf8.count <= limit else { truncated = true; break }
+            out += piece
+        }
+        return truncated ? out + "…" : out
+    }
+}

@@ -154,6 +154,11 @@ public struct Replicator: Sendable {
     /// Logs with a batch being stored (its end).
     private var storing: [String: UInt64] = [:]
     private var random: SplitMix64
+    /// Notes whose signature verified (by note text): a replayed checkpoint costs a lookup,
+    /// not an Ed25519 verification on the serial queue.
+    private var verifiedNotes = BoundedMemo<String, (checkpoint: Checkpoint, note: String)>(capacity: 512)
+    /// Smaller checkpoints already compared with the stored tree.
+    private var compared = BoundedSet<String>(capacity: 512)
 
     /// - Parameters:
     ///   - heads: what the store holds at startup.
@@ -261,8 +266,12 @@ public struct Replicator: Sendable {
         case .hello:
             return violation(peer, .malformed, "a second hello")
         case .heads(let list):
+            // One head per log counts (the last): a message repeating a log 1,024 times costs
+            // one check, not 1,024.
+            var last: [String: Int] = [:]
+            for (i, head) in list.enumerated() where settings.verifiers[head.log] != nil { last[head.log] = i }
             var out: [Directive] = []
-            for head in list { out += receivedHead(head, from: peer) }
+            for i in last.values.sorted() { out += receivedHead(list[i], from: peer) }
             return out
         case .request(let log, let from):
             guard let head = heads[log], quarantined[log] == nil, from < head.size else {
@@ -295,7 +304,7 @@ public struct Replicator: Sendable {
     private mutating func receivedHead(_ head: Message.Head, from peer: String) -> [Directive] {
         guard let verifier = settings.verifiers[head.log] else { return [] }  // a log this federation does not have: ignore
         let checkpoint: Checkpoint
-        do { checkpoint = try verifier.verifyCheckpoint(try SignedNote(parsing: head.note)) } catch {
+        do { checkpoint = try verified(head.note, by: verifier).checkpoint } catch {
             return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the pinned key: \(error)")
         }
         peers[peer]!.sizes[head.log] = checkpoint.size
@@ -320,6 +329,9 @@ public struct Replicator: Sendable {
     /// shell compares it with the stored tree.
     private mutating func compareWithHeld(_ log: String, note: String, checkpoint: Checkpoint, from peer: String) -> [Directive] {
         guard let ours = heads[log], checkpoint.size == ours.size else {
+            // A checkpoint already compared with the stored tree is not compared again (a
+            // member replaying old heads or batches would make the shell read the tree each time).
+            guard compared.insert(note) else { return [] }
             return [.check(peer: peer, log: log, note: note, checkpoint: checkpoint)]
         }
         guard checkpoint.root != ours.checkpoint.root else { return [] }
@@ -343,11 +355,23 @@ public struct Replicator: Sendable {
         return [.send(peer: target, .request(log: log, from: from))]
     }
 
+    /// Verifies `text` as a checkpoint signed by `verifier` (remembered), returning it and the
+    /// note with the origin's signature line only.
+    private mutating func verified(_ text: String, by verifier: NoteVerifier) throws -> (checkpoint: Checkpoint, note: String) {
+        if let known = verifiedNotes[text], known.checkpoint.origin == verifier.name { return known }
+        let note = try SignedNote(parsing: text)
+        let checkpoint = try verifier.verifyCheckpoint(note)
+        let result = (checkpoint, verifier.originOnly(note).serialized)
+        verifiedNotes[text] = result
+        return result
+    }
+
     private mutating func noteSeen(_ log: String, _ checkpoint: Checkpoint) {
         if checkpoint.size > seen[log]?.size ?? 0 || seen[log] == nil { seen[log] = checkpoint }
     }
 
-    private mutating func receivedBatch(_ batch: Batch, from peer: String) -> [Directive] {
+    private mutating func receivedBatch(_ received: Batch, from peer: String) -> [Directive] {
+        var batch = received
         peers[peer]!.requested[batch.log] = nil
         guard let verifier = settings.verifiers[batch.log] else { return penalize(peer, log: batch.log, "entries for unknown log \(batch.log)") }
         guard batch.log != settings.ownLog else {
@@ -355,7 +379,10 @@ public struct Replicator: Sendable {
         }
         guard quarantined[batch.log] == nil else { return [] }
         let checkpoint: Checkpoint
-        do { checkpoint = try verifier.verifyCheckpoint(try SignedNote(parsing: batch.note)) } catch {
+        do {
+            // Only the origin's signature line is kept (a relay may have added others).
+            (checkpoint, batch.note) = try verified(batch.note, by: verifier)
+        } catch {
             return penalize(peer, log: batch.log, "batch of \(batch.log): checkpoint does not verify against the pinned key: \(error)")
         }
         guard checkpoint.size == batch.end else {
@@ -484,6 +511,34 @@ public struct Replicator: Sendable {
         [.alert(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer, message: reason)),
          .send(peer: peer, .error(code: code, message: reason)),
          .close(peer: peer, reason: reason)]
+    }
+}
+
+/// A map that forgets its oldest keys past `capacity`.
+struct BoundedMemo<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    let capacity: Int
+    private var values: [Key: Value] = [:]
+    private var order: [Key] = []
+    init(capacity: Int) { self.capacity = capacity }
+    subscript(key: Key) -> Value? {
+        get { values[key] }
+        set {
+            guard let newValue else { values[key] = nil; return }
+            if values.updateValue(newValue, forKey: key) == nil { order.append(key) }
+            if order.count > capacity { values[order.removeFirst()] = nil }
+        }
+    }
+}
+
+/// A set that forgets its oldest members past `capacity`.
+struct BoundedSet<Element: Hashable & Sendable>: Sendable {
+    private var memo: BoundedMemo<Element, Bool>
+    init(capacity: Int) { memo = BoundedMemo(capacity: capacity) }
+    /// Inserts `element`; false if it was there.
+    mutating func insert(_ element: Element) -> Bool {
+        guard memo[element] == nil else { return false }
+        memo[element] = true
+        return true
     }
 }
 

@@ -43,7 +43,7 @@ import Testing
         let pid = try #require(federation.processes["uk"]?.process.processIdentifier)
         let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
         peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
-        _ = try peer.wait { if case .heads = $0 { return true }; return false }
+        _ = try peer.wait(timeout: 30) { if case .heads = $0 { return true }; return false }
         let before = Self.rss(pid)
         // Stop reading, then ask 1,000 times (each a different start, so none is a plain replay).
         try await peer.channel.setOption(ChannelOptions.autoRead, value: false).get()
@@ -107,7 +107,7 @@ import Testing
         try federation.start(["uk"])
         let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
         peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
-        _ = try peer.wait { if case .heads = $0 { return true }; return false }
+        _ = try peer.wait(timeout: 30) { if case .heads = $0 { return true }; return false }
         peer.send(.entries(Batch(log: "scotland", from: ukSize, note: checkpoint.note, entries: blanked)))
         var alerts: [[String: Any]] = []
         let deadline = Date().addingTimeInterval(15)
