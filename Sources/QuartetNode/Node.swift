@@ -71,6 +71,7 @@ public struct Node: Sendable {
             throw NodeStartupError("\(configuration.file): tls: \(error)")
         }
         let directory = DataDirectory(path: configuration.dataDirectory)
+        try directory.checkOwnership()
         store = try LedgerStore.open(directory, mode: .writer)
         do {
             let log = try store.log(named: configuration.log)

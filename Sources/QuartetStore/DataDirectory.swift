@@ -69,6 +69,23 @@ public struct DataDirectory: Sendable {
         }
     }
 
+    /// Refuses a data directory that other users could change: the directory, its key folder,
+    /// the database and its -wal/-shm must belong to this user and not be writable by group or
+    /// others (someone who can write them can replace keys, rows or triggers under the node).
+    public func checkOwnership() throws(StoreError) {
+        let uid = geteuid()
+        for path in [url.path, keysPath, databasePath, databasePath + "-wal", databasePath + "-shm"] {
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }
+            guard info.st_uid == uid else {
+                throw StoreError(.key, "\(path) belongs to user \(info.st_uid), not to the user running the node (\(uid)); run chown on it")
+            }
+            guard info.st_mode & 0o022 == 0 else {
+                throw StoreError(.key, "\(path) is writable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod go-w on it")
+            }
+        }
+    }
+
     /// Reads the signing key of `log`.
     public func readSigningKey(log: String) throws(StoreError) -> Ed25519PrivateKey {
         let path = keyPath(log: log)

@@ -55,6 +55,7 @@ extension LedgerStore {
                 if integrity != ["ok"] {
                     report.problems.append(VerificationProblem(log: nil, index: nil, message: "SQLite integrity check: \(integrity.prefix(5).joined(separator: "; "))"))
                 }
+                report.problems += try Self.foreignObjects(db)
                 for log in try Self.fetchLogs(db) {
                     // The database must not be able to vouch for itself: an own log's registered
                     // key has to be the public half of the signing key file.
@@ -76,6 +77,39 @@ extension LedgerStore {
             report.problems.append(VerificationProblem(log: nil, index: nil, message: "cannot read \(directory.databasePath): \(error)"))
         }
         return report
+    }
+
+    /// What Quartet did not put in the database: any schema object but its own tables (a
+    /// trigger could rewrite rows as they are read or written, a view or an extra table could
+    /// stand in for them), meta rows it does not write, and rows of entries, subtree hashes or
+    /// checkpoints that belong to no registered log.
+    static func foreignObjects(_ db: Database) throws -> [VerificationProblem] {
+        var problems: [VerificationProblem] = []
+        let expected: Set<String> = ["table meta", "table logs", "table entries", "table nodes", "table checkpoints", "table grdb_migrations"]
+        for row in try Row.fetchAll(db, sql: "SELECT type, name FROM sqlite_master ORDER BY type, name") {
+            let type: String = row["type"], name: String = row["name"]
+            if expected.contains("\(type) \(name)") { continue }
+            if type == "index" && name.hasPrefix("sqlite_autoindex_") { continue }
+            problems.append(VerificationProblem(log: nil, index: nil, message: "the database holds a \(type) Quartet did not make: \(name)"))
+        }
+        let migrations = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+        if migrations != ["v1"] {
+            problems.append(VerificationProblem(log: nil, index: nil, message: "unexpected schema migrations: \(migrations.joined(separator: ", "))"))
+        }
+        let meta = try String.fetchAll(db, sql: "SELECT key FROM meta ORDER BY key")
+        if meta != ["format_version"] {
+            problems.append(VerificationProblem(log: nil, index: nil, message: "meta holds keys Quartet does not write: \(meta.filter { $0 != "format_version" }.prefix(5).joined(separator: ", "))"))
+        }
+        let orphans: [(String, String)] = [
+            ("entries", "SELECT count(*) FROM entries WHERE (key >> \(Schema.indexBits)) NOT IN (SELECT id FROM logs)"),
+            ("subtree hashes", "SELECT count(*) FROM nodes WHERE log_id NOT IN (SELECT id FROM logs)"),
+            ("checkpoints", "SELECT count(*) FROM checkpoints WHERE log_id NOT IN (SELECT id FROM logs)"),
+        ]
+        for (what, sql) in orphans {
+            let n = try Int.fetchOne(db, sql: sql) ?? 0
+            if n > 0 { problems.append(VerificationProblem(log: nil, index: nil, message: "\(n) \(what) belong to no registered log")) }
+        }
+        return problems
     }
 
     private static func verifyLog(_ db: Database, _ log: LogInfo) throws -> LogVerification {
@@ -159,6 +193,10 @@ extension LedgerStore {
             let size = checkpoints[nextCheckpoint].size
             throw fail(size > 0 ? size - 1 : nil, "no entries for the checkpoint at size \(size)")
         }
+        // Subtree hashes of leaves the log does not have (rows ahead of the log).
+        let ahead = try Int.fetchOne(db, sql: "SELECT count(*) FROM nodes WHERE log_id = ? AND (level > 40 OR idx < 0 OR ((idx + 1) << level) > ?)",
+                                     arguments: [log.id, Int64(clamping: frontier.size)]) ?? 0
+        if ahead > 0 { throw fail(frontier.size, "\(ahead) stored subtree hashes cover entries the log does not have") }
         return LogVerification(log: log.name, entries: frontier.size, checkpoints: checkpoints.count, root: frontier.root)
     }
 }
