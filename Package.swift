@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "QuartetPolicyTests", dependencies: ["QuartetPolicy", "QuartetLedger", "QuartetCrypto"]),
         .testTarget(name: "QuartetCryptoTests", dependencies: ["QuartetCrypto", "QuartetTestKit"]),
         .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),
-        .testTarget(name: "QuartetReplicationTests", dependencies: ["QuartetReplication", "QuartetLedger", "QuartetCrypto"]),
+        .testTarget(name: "QuartetReplicationTests", dependencies: ["QuartetReplication", "QuartetLedger", "QuartetCrypto", "QuartetPolicy"]),
         .testTarget(name: "QuartetStoreTests", dependencies: ["QuartetStore", "QuartetTestKit"]),
         .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit"]),
         // Multi-node runs: real `quartet serve` processes on loopback.

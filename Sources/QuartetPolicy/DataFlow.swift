@@ -50,10 +50,19 @@ public enum DataFlow {
     ///   batch also carries its rows in full, exactly the table derived from them; otherwise
     ///   its payload is dropped and reported (refusing the batch would stall the log: the
     ///   writer would send the same entry again).
-    /// - Agreement entries earlier in the batch count for later entries of it: a node catching
-    ///   up "agreement, then rows" keeps the rows it is entitled to.
+    /// - The batch's agreement entries count for all of it: a node catching up "agreement, then
+    ///   rows" keeps the rows it is entitled to, and rows before a revocation in the same batch
+    ///   are judged with the revocation, as the sender judged them.
     public static func ingress(_ items: [Item], holder: String, recipient: String, policy: Policy, at now: UInt64) -> IngressDecision {
+        // The batch's own agreement entries first (as the node's view folds them): its
+        // agreements and revocations count for every entry of it. The sender decided by its
+        // policy now, which has them all; judging a row before a revocation in the same batch by
+        // the policy before it would refuse what an honest holder sends, for ever.
         var policy = policy
+        for item in items where item.header.classification == EntryHeader.publicClassification {
+            guard let payload = item.payload, let kind = PolicyEntryType(rawValue: item.header.type), kind == .established || kind == .revoked else { continue }
+            policy.apply(log: holder, index: item.header.index, timeMillis: item.header.timeMillis, type: item.header.type, payload: payload)
+        }
         var current = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
         var earlier = Decisions(policy: policy, holder: holder, recipient: recipient, at: now >= clockToleranceMillis ? now - clockToleranceMillis : 0)
         var strip: [Int] = []
@@ -86,15 +95,6 @@ public enum DataFlow {
                     strip.append(i)
                     forged.append(header.index)
                     continue
-                }
-            }
-            if PolicyEntryType(rawValue: header.type) == .established || PolicyEntryType(rawValue: header.type) == .revoked, isPublic {
-                // Later entries of the batch are judged with this agreement (or its end) folded.
-                let outcome = policy.apply(log: holder, index: header.index, timeMillis: header.timeMillis, type: header.type, payload: payload)
-                if case .accepted = outcome { current = Decisions(policy: policy, holder: holder, recipient: recipient, at: now) }
-                if case .revoked = outcome {
-                    current = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
-                    earlier = Decisions(policy: policy, holder: holder, recipient: recipient, at: now >= clockToleranceMillis ? now - clockToleranceMillis : 0)
                 }
             }
         }

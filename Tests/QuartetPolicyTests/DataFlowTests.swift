@@ -68,6 +68,11 @@ import Testing
         let revoke = item(index: 1, time: during - 2 * DataFlow.clockToleranceMillis, type: "agreement.revoked", payload: Array(#"{"id":"HEIW-WALES-2025-01","reason":"ended"}"#.utf8))
         let after = item(index: 2, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
         #expect(DataFlow.ingress([revoke, after], holder: "wales", recipient: "uk", policy: granted, at: during) == .keep(strip: [1], violations: [2]))
+        // Rows before the revocation in the same batch are judged with it too: the holder
+        // (deciding by its policy, which has the revocation) sent them as stubs.
+        let before = item(index: 1, type: "dataset.rows", classification: label, payload: nil)
+        let laterRevoke = item(index: 2, time: during - 2 * DataFlow.clockToleranceMillis, type: "agreement.revoked", payload: revoke.payload)
+        #expect(DataFlow.ingress([before, laterRevoke], holder: "wales", recipient: "uk", policy: granted, at: during) == .keep(strip: [], violations: []))
         // Within the clock tolerance of the end the payload is dropped, but no one is blamed.
         let justRevoked = item(index: 1, time: during - 1, type: "agreement.revoked", payload: revoke.payload)
         #expect(DataFlow.ingress([justRevoked, after], holder: "wales", recipient: "uk", policy: granted, at: during) == .keep(strip: [1], violations: []))

@@ -1,5 +1,7 @@
 import QuartetCrypto
+import Foundation
 import QuartetLedger
+import QuartetPolicy
 @testable import QuartetReplication
 import Testing
 
@@ -47,6 +49,24 @@ struct Simulation {
     var timers: [(at: UInt64, node: String)] = []
     static let origin = "quartet.test/"
 
+    // MARK: Restricted data (nil: every entry is public and goes everywhere as it is)
+
+    /// Each node's policy, folded from the agreement entries it stores, as QuartetNode's view
+    /// does; egress, ingress and purges decide by it through `DataFlow`.
+    var policies: [String: Policy]?
+    /// Members that misbehave as senders: they blank public payloads to stubs and send
+    /// restricted payloads to anyone; they keep whatever they receive.
+    var hostile: Set<String> = []
+    /// Payloads honest nodes sent in full, by (sender, recipient, log, index), and whether the
+    /// egress decision counted each as a disclosure.
+    var sentInFull: [String: Bool] = [:]
+    /// Honest nodes that came to store a batch with a blanked public entry from a hostile member.
+    var blanked: Set<String> = []
+    /// Broken invariants, as found after each step.
+    var violations: [String] = []
+    /// Simulated milliseconds (policies and entry times use them).
+    var nowMillis: UInt64 { now * 1000 }
+
     init(ids: [String], seed: UInt64) throws {
         random = SplitMix64(seed: seed)
         var signers: [String: NoteSigner] = [:]
@@ -81,17 +101,24 @@ struct Simulation {
 
     /// The origin appends `count` entries in one batch and tells its replicator.
     mutating func append(_ id: String, count: Int) throws {
+        try append(id, items: (0..<count).map { _ in (type: "measure.reading", classification: "public", payload: nil) })
+    }
+
+    /// The origin appends `items` (a nil payload: a small public one of its own) in one batch.
+    mutating func append(_ id: String, items: [(type: String, classification: String, payload: [UInt8]?)]) throws {
         var log = nodes[id]!.logs[id] ?? MemoryLog()
         let from = UInt64(log.entries.count)
         var batch: [Entry] = []
-        for i in 0..<count {
+        for (i, item) in items.enumerated() {
             let index = from + UInt64(i)
-            let entry = try Entry(log: id, index: index, timeMillis: now, type: "measure.reading", classification: "public", author: "sim",
-                                  payload: Array(#"{"i":\#(index)}"#.utf8), salt: [UInt8](repeating: UInt8(index & 0xFF), count: 32))
+            let entry = try Entry(log: id, index: index, timeMillis: policies == nil ? now : nowMillis, type: item.type, classification: item.classification,
+                                  author: "sim", payload: item.payload ?? Array(#"{"i":\#(index)}"#.utf8),
+                                  salt: [UInt8](repeating: UInt8(index & 0xFF), count: 32))
             batch.append(entry)
             log.entries.append(entry)
             log.frontier.append(entry.leafHash)
         }
+        fold(id, batch)
         let checkpoint = Checkpoint(origin: Self.origin + id, size: log.frontier.size, root: log.frontier.root, timeMillis: now)
         let note = try nodes[id]!.signer.sign(checkpoint).serialized
         log.checkpoints[checkpoint.size] = note
@@ -117,6 +144,22 @@ struct Simulation {
                     frontier.append(entry.leafHash)
                     entries.append(entry)
                 }
+                if failure == nil, hostile.contains(peer), !hostile.contains(id), entries.contains(where: { $0.payload == nil && $0.header.classification == "public" }) {
+                    blanked.insert(id)
+                }
+                if failure == nil, let policy = policies?[id], !hostile.contains(id) {
+                    let items = entries.map { DataFlow.Item(header: $0.header, payload: $0.payload?.bytes) }
+                    switch DataFlow.ingress(items, holder: batch.log, recipient: id, policy: policy, at: nowMillis) {
+                    case .refuse(let reason):
+                        run(id, nodes[id]!.replicator.refused(batch, from: peer, reason: reason))
+                        continue
+                    case .keep(let strip, let violations, let forged):
+                        for i in strip { entries[i] = entries[i].stub }
+                        if !violations.isEmpty || !forged.isEmpty {
+                            nodes[id]!.alerts.append(ReplicationAlert(kind: .violation, log: batch.log, peer: peer, message: "violations \(violations) forged \(forged)"))
+                        }
+                    }
+                }
                 if failure == nil, frontier.size != log.frontier.size + UInt64(batch.entries.count) || log.frontier.size != batch.from { failure = "not at the end" }
                 if failure == nil, frontier.root != checkpoint.root { failure = "leaves do not match the signed root" }
                 if let failure {
@@ -126,6 +169,7 @@ struct Simulation {
                     log.frontier = frontier
                     log.checkpoints[checkpoint.size] = batch.note
                     nodes[id]!.logs[batch.log] = log
+                    fold(id, entries)
                     run(id, nodes[id]!.replicator.stored(batch, checkpoint: checkpoint, from: peer))
                 }
             case .serve(let peer, let logName, let from):
@@ -159,8 +203,16 @@ struct Simulation {
         }
     }
 
-    mutating func send(from: String, to: String, _ message: Message) {
+    mutating func send(from: String, to: String, _ original: Message) {
         guard !isCut(from, to) else { return }
+        var message = original
+        if policies != nil, case .entries(let batch) = original {
+            guard let shaped = shape(batch, from: from, to: to) else {
+                message = .unavailable(log: batch.log, from: batch.from)
+                return send(from: from, to: to, message)
+            }
+            message = .entries(shaped)
+        }
         // The greeting opens a connection: it arrives, once and first (as TCP would deliver it).
         if isHello(message) {
             sequence += 1
@@ -180,6 +232,10 @@ struct Simulation {
             if now % tickEvery == 0 {
                 for id in nodes.keys.sorted() { run(id, nodes[id]!.replicator.tick()) }
             }
+            if policies != nil {
+                // Expiry: each node purges what an agreement that ended let it hold.
+                for id in nodes.keys.sorted() { purge(id) }
+            }
             // Deliver everything due now, in a shuffled order (reordering).
             var due = queue.filter { $0.at <= now }
             queue.removeAll { $0.at <= now }
@@ -196,11 +252,88 @@ struct Simulation {
                 guard nodes[packet.to]!.replicator.connectedPeers.contains(packet.from) || isHello(message) else { continue }
                 run(packet.to, nodes[packet.to]!.replicator.received(message, from: packet.from))
             }
+            checkInvariants()
             now += 1
         }
     }
 
     func isHello(_ message: Message) -> Bool { if case .hello = message { return true }; return false }
+
+    // MARK: The data-flow rules, as QuartetNode's shell carries them out
+
+    /// Egress for an honest sender (nil: withheld); a hostile one blanks public payloads and
+    /// sends every restricted payload it holds.
+    mutating func shape(_ batch: Batch, from: String, to: String) -> Batch? {
+        var out = batch
+        if hostile.contains(from) {
+            // As a relay it blanks public entries of other logs; its own it sends as written
+            // (a writer blanking its own log only stops its log from reaching anyone).
+            for i in out.entries.indices where batch.log != from && EntryHeader.isPublic(encoded: out.entries[i].headerBytes) && chance(0.5) {
+                out.entries[i].payload = nil
+            }
+            return out
+        }
+        let items = batch.entries.indices.compactMap { i -> (position: Int, header: EntryHeader?, hasPayload: Bool)? in
+            EntryHeader.isPublic(encoded: batch.entries[i].headerBytes) ? nil
+                : (i, try? EntryHeader(decoding: batch.entries[i].headerBytes), batch.entries[i].payload != nil)
+        }
+        switch DataFlow.egress(items, holder: batch.log, recipient: to, policy: policies![from]!, at: nowMillis) {
+        case .withhold:
+            return nil
+        case .send(let strip, let disclosed):
+            for i in strip { out.entries[i].payload = nil }
+            let sent = items.filter { out.entries[$0.position].payload != nil }
+            if sent.count != disclosed.reduce(0, { $0 + $1.count }) {
+                violations.append("\(from) sent \(sent.count) restricted payloads of \(batch.log) to \(to) but its egress counted \(disclosed)")
+            }
+            for item in sent { sentInFull["\(from) \(to) \(batch.log) \(item.header?.index ?? 0)"] = !disclosed.isEmpty }
+            return out
+        }
+    }
+
+    /// Folds the public agreement entries of a stored batch into the node's policy, then purges.
+    mutating func fold(_ id: String, _ entries: [Entry]) {
+        guard policies != nil else { return }
+        for entry in entries where PolicyEntryType(rawValue: entry.header.type) != nil && entry.header.classification == "public" {
+            policies![id]!.apply(log: entry.header.log, index: entry.header.index, timeMillis: entry.header.timeMillis,
+                                 type: entry.header.type, payload: entry.payload?.bytes)
+        }
+        purge(id)
+    }
+
+    /// Drops the payloads `id` may no longer hold (agreements revoked or expired).
+    mutating func purge(_ id: String) {
+        guard let policy = policies?[id], !hostile.contains(id) else { return }
+        for (name, log) in nodes[id]!.logs where name != id {
+            var decisions = Decisions(policy: policy, holder: name, recipient: id, at: nowMillis)
+            var changed = log
+            for (i, entry) in log.entries.enumerated() where entry.payload != nil && entry.header.classification != "public" {
+                if !decisions.admits(label: entry.header.classification, type: entry.header.type, recorded: entry.header.timeMillis).admitted {
+                    changed.entries[i] = entry.stub
+                }
+            }
+            nodes[id]!.logs[name] = changed
+        }
+    }
+
+    /// After every step: no honest node holds a payload its policy does not let it hold, nor a
+    /// stub of a public entry.
+    mutating func checkInvariants() {
+        guard let policies else { return }
+        for (id, node) in nodes where !hostile.contains(id) {
+            for (name, log) in node.logs where name != id {
+                var decisions = Decisions(policy: policies[id]!, holder: name, recipient: id, at: nowMillis)
+                for entry in log.entries {
+                    let h = entry.header
+                    if h.classification == "public" {
+                        if entry.payload == nil { violations.append("t=\(now): \(id) holds a stub of public \(name)/\(h.index)") }
+                    } else if entry.payload != nil, !decisions.admits(label: h.classification, type: h.type, recorded: h.timeMillis).admitted {
+                        violations.append("t=\(now): \(id) holds \(name)/\(h.index) (\(h.classification) \(h.type)) that no agreement lets it hold")
+                    }
+                }
+            }
+        }
+    }
 
     /// Every node's root per log.
     func roots() -> [String: [String: Hash]] {
