@@ -28,6 +28,24 @@ uk = [n for n in d["nodes"] if n["name"] == "uk"][0]
 print(uk["api"], d["reader"]["token"], uk["operator_token"], d["ca_certificate"])
 PY
 )
+# Hostile labels: wales's operator records rows whose labels carry markup behind a prepend mark
+# (U+0600 merges with '<' into one grapheme) and plain markup; the aggregate shows the labels
+# at uk. None of it may become an element in the browser.
+python3 - "$dir/demo.json" "$OUT/hostile.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+wales = [n for n in d["nodes"] if n["name"] == "wales"][0]
+rows = [{"board": "\u0600<meta http-equiv=refresh content=0;url=https://example.invalid/>", "band": "7", "count": 12},
+        {"board": "\u0600<style>body{display:none}</style>", "band": "7", "count": 15},
+        {"board": "<img src=x onerror=alert(1)>", "band": "6", "count": 20}]
+json.dump({"type": "dataset.rows", "classification": "heiw.workforce.headcount", "payload": {"dataset": "hostile", "period": "2025", "rows": rows}},
+          open(sys.argv[2], "w"))
+print(wales["api"], wales["operator_token"], file=open(sys.argv[2] + ".target", "w"))
+PY
+read -r wales_api wales_token < "$OUT/hostile.json.target"
+curl -sS --fail-with-body --cacert "$ca" -H "Authorization: Bearer $wales_token" -H "content-type: application/json" \
+    --data-binary "@$OUT/hostile.json" "$wales_api/v1/logs/wales/entries" > "$OUT/hostile.out" \
+    || { cat "$OUT/hostile.out"; echo "check-api: could not record the hostile rows" >&2; exit 1; }
 sleep 2   # let the nations' last batches reach the aggregator
 
 # 1. The dashboard in Chromium. The sign-in URL sets the cookie and redirects to /.
@@ -49,6 +67,12 @@ for needle in ["Priorities × nations", "UK measures with a target", "Wales", "N
 assert html.count("<svg") >= 10, "expected charts, found %d svg elements" % html.count("<svg")
 for bad in ["<script", "src=\"http", "href=\"http", "@import"]:
     assert bad not in html, "the dashboard refers to something external or runs script: %r" % bad
+# The hostile labels are shown as text, never as elements.
+assert "http-equiv=refresh" in html, "the hostile aggregate did not reach the dashboard"
+assert "<meta http-equiv" not in html.lower(), "a label injected a <meta> element"
+assert html.lower().count("<style") == 1, "a label injected a <style> element"
+assert "<img" not in html.lower(), "a label injected an <img> element"
+
 print("check-api: dashboard rendered in Chromium (%dx%d, %d bytes, %d charts) -> %s" % (w, h, len(data), html.count("<svg"), png))
 PY
 
