@@ -23,6 +23,17 @@ import Testing
         Int(federation.path(node, "peer").split(separator: ":").last!)!
     }
 
+    static let scotlandLabel = "nhss.workforce.headcount"
+
+    /// NHS Scotland's agreement `id` giving uk full access, established at scotland, and one row
+    /// recorded under it (carrying `marker`): the row's index.
+    static func agreementAndRow(_ federation: LocalFederation, id: String, marker: String) throws -> Int {
+        let note = try federation.signAgreement(id: id, owner: "NHS-SCOTLAND", holder: "scotland", label: scotlandLabel, recipients: ["uk=full"])
+        #expect(try federation.establishAgreement(note, at: "scotland").status == 0)
+        let rows = try federation.recordRows(["rows": [["board": "Fife", "count": 12, "note": marker]]], label: scotlandLabel, at: "scotland")
+        return try #require(LocalFederation.index(rows), "\(rows)")
+    }
+
     /// A member that asks for batch after batch and never reads: the node stops serving it once
     /// its writes back up (or cuts it off), its memory stays put, and other peers replicate on.
     @Test func aMemberThatAsksAndNeverReadsCannotExhaustMemory() async throws {
@@ -75,12 +86,8 @@ import Testing
         let federation = try LocalFederation()
         try federation.start(["uk", "scotland"])
         defer { federation.stop() }
-        let label = "nhss.workforce.headcount"
-        let note = try federation.signAgreement(id: "NHSS-FULL", owner: "NHS-SCOTLAND", holder: "scotland", label: label, recipients: ["uk=full"])
-        #expect(try federation.establishAgreement(note, at: "scotland").status == 0)
         let marker = "ROW-\(UUID().uuidString)"
-        let rows = try federation.recordRows(["rows": [["board": "Fife", "count": 12, "note": marker]]], label: label, at: "scotland")
-        let index = try #require(LocalFederation.index(rows), "\(rows)")
+        let index = try Self.agreementAndRow(federation, id: "NHSS-FULL", marker: marker)
         _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index + 1 }
         #expect(try RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk has full access")
         let aggregates = try federation.get("uk", "/v1/view/aggregates")["aggregates"] as? [[String: Any]] ?? []
@@ -142,12 +149,8 @@ import Testing
         let federation = try LocalFederation()
         try federation.start(["scotland"])
         defer { federation.stop() }
-        let label = "nhss.workforce.headcount"
-        let note = try federation.signAgreement(id: "NHSS-CATCHUP", owner: "NHS-SCOTLAND", holder: "scotland", label: label, recipients: ["uk=full"])
-        #expect(try federation.establishAgreement(note, at: "scotland").status == 0)
         let marker = "CATCHUP-\(UUID().uuidString)"
-        let rows = try federation.recordRows(["rows": [["board": "Fife", "count": 12, "note": marker]]], label: label, at: "scotland")
-        let index = try #require(LocalFederation.index(rows), "\(rows)")
+        let index = try Self.agreementAndRow(federation, id: "NHSS-CATCHUP", marker: marker)
         try federation.start(["uk"])
         _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index + 1 }
         let alerts = try federation.get("uk", "/v1/alerts")["alerts"] as! [[String: Any]]

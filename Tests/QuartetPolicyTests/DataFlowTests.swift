@@ -168,23 +168,11 @@ import Testing
     @Test func timesAWriterChoosesFormatInConstantTimeAndRoundTrip() throws {
         #expect(Timestamp.format(UInt64.max) == "9999-12-31T23:59:59Z")
         #expect(Timestamp.format(0) == "1970-01-01T00:00:00Z")
-        var generator = SplitMix(seed: 7)
+        var generator = SeededGenerator(state: 7)
         for _ in 0..<2000 {
             let millis = (generator.next() % Timestamp.maxMillis) / 1000 * 1000
             #expect(Timestamp.parse(Timestamp.format(millis)) == millis, "\(millis)")
         }
         #expect(Timestamp.format(951_782_400_000) == "2000-02-29T00:00:00Z")
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -5,7 +5,7 @@ import Testing
 // MARK: Test machinery
 
 /// SplitMix64: every run sees the same tables.
-private struct SeededGenerator: RandomNumberGenerator {
+struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
