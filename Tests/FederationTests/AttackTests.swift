@@ -249,4 +249,43 @@ import Testing
         // The node still answers.
         #expect(try federation.curl(["\(federation.api("uk"))/healthz"]).status == 200)
     }
+
+    /// A member replays valid old messages: heads repeating one checkpoint 1,024 times, over and
+    /// over, and a frame announced at 64 MiB whose bytes trickle in. Each replayed head costs a
+    /// lookup, not a signature check on the serial queue, so uk keeps taking wales's entries.
+    @Test func replayedValidMessagesCannotStallReplication() async throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk", "wales"])
+        defer { federation.stop() }
+        for i in 0..<3 { try federation.append("wales", #"{"warm":\#(i)}"#) }
+        _ = try federation.waitConverged(["uk", "wales"]) { federation.size($0, "wales") >= 3 }
+        let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
+        peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
+        guard case .heads(let heads) = try peer.wait(timeout: 30, for: { if case .heads = $0 { return true }; return false }),
+              let wales = heads.first(where: { $0.log == "wales" }) else { Issue.record("no heads from uk"); return }
+        let replay = Message.heads(Array(repeating: wales, count: ProtocolLimits.maxHeads)).frame()
+        // A slow frame: its length says 64 MiB, then a byte now and then.
+        let second = try await FakePeer(as: "scotland", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
+        second.send(.hello(version: ProtocolLimits.version, node: "scotland", federation: "uk-ot-workforce"))
+        second.send(raw: [0x04, 0x00, 0x00, 0x00, 0x03])
+        let started = Date()
+        for round in 0..<300 {
+            peer.send(raw: replay)
+            if round % 30 == 0 { second.send(raw: [0x00]) }
+        }
+        // wales's next entries reach uk promptly all the same.
+        for round in 0..<5 {
+            let index = try federation.append("wales", #"{"during":\#(round)}"#)
+            let deadline = Date().addingTimeInterval(10)
+            var held = 0
+            while Date() < deadline {
+                held = federation.size(try federation.heads("uk"), "wales")
+                if held > index { break }
+                usleep(50_000)
+            }
+            #expect(held > index, "uk stalled behind replayed heads (\(Date().timeIntervalSince(started)) s in)")
+        }
+        try? await peer.channel.close()
+        try? await second.channel.close()
+    }
 }
