@@ -37,6 +37,11 @@ final class ReplicationEngine: @unchecked Sendable {
     private var connectedAt: [String: ContinuousClock.Instant] = [:]
     /// Backpressure per connected peer: unwritten bytes and the requests waiting on them.
     private var flows: [String: OutboundFlow] = [:]
+    /// When a write to each peer last completed (or the connection was made): a peer that takes
+    /// nothing of what it is sent for `writeStallTimeout` is closed (its reads may be held, so
+    /// the read-idle timer cannot tell).
+    private var lastWriteProgress: [String: ContinuousClock.Instant] = [:]
+    static let writeStallTimeout = Duration.seconds(30)
     private var stopped = false
     private var antiEntropy: RepeatedTask?
     /// Alerts since start, per kind and peer, oldest first (bounded per key).
@@ -102,7 +107,11 @@ final class ReplicationEngine: @unchecked Sendable {
             let loop = self.group.next()
             self.antiEntropy = loop.scheduleRepeatedTask(initialDelay: .milliseconds(Int64(self.replicator.settings.antiEntropyMillis)),
                                                          delay: .milliseconds(Int64(self.replicator.settings.antiEntropyMillis))) { _ in
-                self.queue.async { if !self.stopped { self.run(self.replicator.tick()) } }
+                self.queue.async {
+                    guard !self.stopped else { return }
+                    self.closeStalled()
+                    self.run(self.replicator.tick())
+                }
             }
         }
     }
@@ -137,6 +146,7 @@ final class ReplicationEngine: @unchecked Sendable {
             }
             self.channels[peer] = channel
             self.flows[peer] = OutboundFlow()
+            self.lastWriteProgress[peer] = .now
             if canonical { self.canonical.insert(peer) } else { self.canonical.remove(peer) }
             self.connectedSince[peer] = Date()
             self.connectedAt[peer] = ContinuousClock.now
@@ -150,6 +160,7 @@ final class ReplicationEngine: @unchecked Sendable {
             guard self.channels[peer] === channel else { return }
             self.channels[peer] = nil
             self.flows[peer] = nil
+            self.lastWriteProgress[peer] = nil
             self.canonical.remove(peer)
             self.connectedSince[peer] = nil
             self.connectedAt[peer] = nil
@@ -205,6 +216,7 @@ final class ReplicationEngine: @unchecked Sendable {
             return []
         case .store(let peer, let batch, let checkpoint):
             guard let log = logs[batch.log] else { return replicator.rejected(batch, from: peer, reason: "unknown log") }
+            var pendingAlerts: [ReplicationAlert] = []
             do {
                 var entries: [Entry] = []
                 entries.reserveCapacity(batch.entries.count)
@@ -217,22 +229,27 @@ final class ReplicationEngine: @unchecked Sendable {
                 // and the sender named; stubs of what it may hold refuse the batch.
                 if batch.entries.contains(where: { $0.payload == nil || !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
                     let items = entries.map { DataFlow.Item(header: $0.header, payload: $0.payload?.bytes) }
-                    switch DataFlow.ingress(items, holder: batch.log, recipient: me, policy: policy(), at: wallClockMillis()) {
+                    let fromWriter = replicator.settings.writer(of: batch.log) == peer
+                    let current = batch.end >= (replicator.seen[batch.log]?.size ?? 0)
+                    switch DataFlow.ingress(items, holder: batch.log, recipient: me, policy: policy(), at: wallClockMillis(),
+                                            fromWriter: fromWriter, current: current) {
                     case .refuse(let reason):
                         return replicator.refused(batch, from: peer, reason: reason)
                     case .keep(let strip, let violations, let forged):
                         for i in strip { entries[i] = entries[i].stub }
+                        // Reported once the batch is known to be the origin's (stored below).
                         if !forged.isEmpty {
-                            record(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,
+                            pendingAlerts.append(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,
                                                     message: "\(batch.log) entr\(forged.count == 1 ? "y" : "ies") \(Self.list(forged)) from \(peer): a \(Policy.aggregateType) that is not the published aggregate of its rows under its agreement; kept the stub only"))
                         }
                         if !violations.isEmpty {
-                            record(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,
+                            pendingAlerts.append(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,
                                                     message: "\(peer) sent the payload of \(batch.log) entr\(violations.count == 1 ? "y" : "ies") \(Self.list(violations)) that no agreement lets \(me) hold; kept the stub\(violations.count == 1 ? "" : "s") only"))
                         }
                     }
                 }
                 try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint)
+                for alert in pendingAlerts { record(alert) }
                 onIngest?(batch.log, entries, checkpoint)
                 logger.debug("stored batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "to": "\(batch.end)", "peer": "\(peer)"])
                 onStored?(batch.log, batch.end)
@@ -283,6 +300,18 @@ final class ReplicationEngine: @unchecked Sendable {
         }
     }
 
+    /// Closes connections with bytes unwritten and no write completed for `writeStallTimeout`.
+    private func closeStalled() {
+        let now = ContinuousClock.now
+        for (peer, flow) in flows where flow.unwritten > 0 {
+            guard let since = lastWriteProgress[peer], now - since > Self.writeStallTimeout else { continue }
+            record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer,
+                                    message: "\(peer) took none of \(flow.unwritten) bytes sent to it for \(Self.writeStallTimeout); closing the connection"))
+            lastWriteProgress[peer] = now
+            channels[peer]?.close(promise: nil)
+        }
+    }
+
     /// Reads a batch of `logName` from `from` and sends it to `peer` (egress decides what of it).
     private func serve(_ logName: String, from: UInt64, to peer: String) {
         guard let log = logs[logName] else { return }
@@ -303,6 +332,7 @@ final class ReplicationEngine: @unchecked Sendable {
     private func written(_ bytes: Int, to peer: String, channel: any Channel) {
         guard channels[peer] === channel, flows[peer] != nil else { return }
         flows[peer]!.written(bytes)
+        lastWriteProgress[peer] = .now
         while let next = flows[peer]?.next() { serve(next.log, from: next.from, to: peer) }
     }
 
@@ -324,8 +354,11 @@ final class ReplicationEngine: @unchecked Sendable {
         if case .unavailable(let log, let from) = message {
             // A version-1 peer does not know the message: it waits for the next round instead.
             guard replicator.speaksUnavailable(peer) else { return }
-            logger.debug("answered a request with unavailable", metadata: ["peer": "\(peer)", "log": "\(log)", "from": "\(from)"])
-            metrics.unavailable(sent: true, log: log)
+            if logs[log] != nil {
+                // (Counted only for logs of this federation: a peer's names never become series.)
+                logger.debug("answered a request with unavailable", metadata: ["peer": "\(peer)", "log": "\(log)", "from": "\(from)"])
+                metrics.unavailable(sent: true, log: log)
+            }
         }
         let frame = message.frame()
         guard frame.count - 4 <= ProtocolLimits.maxFrame else {
@@ -558,6 +591,9 @@ final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // While this node holds reads the silence is its own doing (the engine closes a
+            // peer that takes nothing it is sent for 30 s).
+            if readHeld { return }
             // Peers send heads every anti-entropy period; silence this long means a dead link.
             logger.warning("peer connection silent; closing it", metadata: ["peer": "\(peer ?? "-")"])
             context.close(promise: nil)

@@ -53,7 +53,18 @@ public enum DataFlow {
     /// - The batch's agreement entries count for all of it: a node catching up "agreement, then
     ///   rows" keeps the rows it is entitled to, and rows before a revocation in the same batch
     ///   are judged with the revocation, as the sender judged them.
-    public static func ingress(_ items: [Item], holder: String, recipient: String, policy: Policy, at now: UInt64) -> IngressDecision {
+    /// - Parameters:
+    ///   - fromWriter: the sender is the log's writer. The writer judges its own data by all its
+    ///     agreements, including ones later in its log than this batch (a revocation this node
+    ///     has not reached yet): its stubs of restricted entries are taken as they are. A relay's
+    ///     stub of a restricted entry this node may hold refuses the batch (it is fetched from
+    ///     the writer instead).
+    ///   - current: this batch brings the node to the largest checkpoint it has seen of the log,
+    ///     so its policy for the holder is as current as it can know. Only then is a payload it
+    ///     may not hold blamed on the sender (otherwise an agreement later in the log, e.g. one
+    ///     dated back by its owner, may cover it); the payload is dropped either way.
+    public static func ingress(_ items: [Item], holder: String, recipient: String, policy: Policy, at now: UInt64,
+                               fromWriter: Bool = false, current: Bool = true) -> IngressDecision {
         // The batch's own agreement entries first (as the node's view folds them): its
         // agreements and revocations count for every entry of it. The sender decided by its
         // policy now, which has them all; judging a row before a revocation in the same batch by
@@ -63,7 +74,7 @@ public enum DataFlow {
             guard let payload = item.payload, let kind = PolicyEntryType(rawValue: item.header.type), kind == .established || kind == .revoked else { continue }
             policy.apply(log: holder, index: item.header.index, timeMillis: item.header.timeMillis, type: item.header.type, payload: payload)
         }
-        var current = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
+        var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
         var earlier = Decisions(policy: policy, holder: holder, recipient: recipient, at: now >= clockToleranceMillis ? now - clockToleranceMillis : 0)
         var strip: [Int] = []
         var violations: [UInt64] = []
@@ -71,19 +82,19 @@ public enum DataFlow {
         for (i, item) in items.enumerated() {
             let header = item.header
             let isPublic = header.classification == EntryHeader.publicClassification
-            let decision = current.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
+            let decision = decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
             guard let payload = item.payload else {
                 if isPublic {
                     return .refuse(reason: "entry \(header.index) (\(header.type)) is public but came as a stub")
                 }
-                if decision.admitted {
-                    return .refuse(reason: "entry \(header.index) (\(header.type), \(header.classification)) came as a stub, but agreement \(decision.agreement ?? "-") lets \(recipient) hold it")
+                if decision.admitted && !fromWriter {
+                    return .refuse(reason: "entry \(header.index) (\(header.type), \(header.classification)) came as a stub from a relay, but agreement \(decision.agreement ?? "-") lets \(recipient) hold it")
                 }
                 continue
             }
             if !decision.admitted {
                 strip.append(i)
-                if !earlier.admits(label: header.classification, type: header.type, recorded: header.timeMillis).admitted {
+                if current && !earlier.admits(label: header.classification, type: header.type, recorded: header.timeMillis).admitted {
                     violations.append(header.index)
                 }
                 continue

@@ -304,7 +304,8 @@ public struct Replicator: Sendable {
     private mutating func receivedHead(_ head: Message.Head, from peer: String) -> [Directive] {
         guard let verifier = settings.verifiers[head.log] else { return [] }  // a log this federation does not have: ignore
         let checkpoint: Checkpoint
-        do { checkpoint = try verified(head.note, by: verifier).checkpoint } catch {
+        let note: String
+        do { (checkpoint, note) = try verified(head.note, by: verifier) } catch {
             return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the pinned key: \(error)")
         }
         peers[peer]!.sizes[head.log] = checkpoint.size
@@ -313,7 +314,7 @@ public struct Replicator: Sendable {
         let ours = heads[head.log]
         let ourSize = ours?.size ?? 0
         if checkpoint.size < ourSize || (checkpoint.size == ourSize && ourSize > 0) {
-            return compareWithHeld(head.log, note: head.note, checkpoint: checkpoint, from: peer)
+            return compareWithHeld(head.log, note: note, checkpoint: checkpoint, from: peer)
         }
         if head.log == settings.ownLog {
             guard checkpoint.size > ourSize else { return [] }
@@ -357,12 +358,14 @@ public struct Replicator: Sendable {
 
     /// Verifies `text` as a checkpoint signed by `verifier` (remembered), returning it and the
     /// note with the origin's signature line only.
+    /// Keyed by the origin-only note, so extra signature lines do not defeat the memo.
     private mutating func verified(_ text: String, by verifier: NoteVerifier) throws -> (checkpoint: Checkpoint, note: String) {
-        if let known = verifiedNotes[text], known.checkpoint.origin == verifier.name { return known }
-        let note = try SignedNote(parsing: text)
-        let checkpoint = try verifier.verifyCheckpoint(note)
-        let result = (checkpoint, verifier.originOnly(note).serialized)
-        verifiedNotes[text] = result
+        let parsed = try SignedNote(parsing: text)
+        let key = verifier.originOnly(parsed).serialized
+        if let known = verifiedNotes[key], known.checkpoint.origin == verifier.name { return known }
+        let checkpoint = try verifier.verifyCheckpoint(parsed)
+        let result = (checkpoint, key)
+        verifiedNotes[key] = result
         return result
     }
 

@@ -48,12 +48,16 @@ import Testing
         let agreement = try established(try full(["uk": .full, "england": .aggregate]))
         policy.apply(log: "wales", index: 0, timeMillis: 0, type: agreement.header.type, payload: agreement.payload)
         let row = item(index: 1, type: "dataset.rows", classification: label, payload: nil)
-        // uk may hold the rows: a stub of them is refused. england may not: the stub is right.
+        // uk may hold the rows: a relay's stub of them is refused. The writer's is taken (it may
+        // have revoked the agreement further on in its log). england may not: the stub is right.
         #expect(DataFlow.ingress([row], holder: "wales", recipient: "uk", policy: policy, at: during) != .keep(strip: [], violations: []))
+        #expect(DataFlow.ingress([row], holder: "wales", recipient: "uk", policy: policy, at: during, fromWriter: true) == .keep(strip: [], violations: []))
         #expect(DataFlow.ingress([row], holder: "wales", recipient: "england", policy: policy, at: during) == .keep(strip: [], violations: []))
         // A payload england may not hold is dropped and the sender named.
         let sent = item(index: 1, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
         #expect(DataFlow.ingress([sent], holder: "wales", recipient: "england", policy: policy, at: during) == .keep(strip: [0], violations: [1]))
+        // Behind the log's head, an agreement further on may cover it: dropped, nobody blamed.
+        #expect(DataFlow.ingress([sent], holder: "wales", recipient: "england", policy: policy, at: during, current: false) == .keep(strip: [0], violations: []))
     }
 
     @Test func anAgreementEarlierInTheBatchCountsForTheRowsAfterIt() throws {

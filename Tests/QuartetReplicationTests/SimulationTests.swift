@@ -44,6 +44,8 @@ struct Simulation {
     /// holding only stubs of restricted entries does.
     var unavailable = 0.0
     var maxDelay: UInt64 = 5
+    /// Entries per served batch at most (a small value splits catch-ups into many batches).
+    var maxServe = ProtocolLimits.maxBatchEntries
     /// Links that are cut (both directions).
     var cut: Set<[String]> = []
     var timers: [(at: UInt64, node: String)] = []
@@ -149,7 +151,9 @@ struct Simulation {
                 }
                 if failure == nil, let policy = policies?[id], !hostile.contains(id) {
                     let items = entries.map { DataFlow.Item(header: $0.header, payload: $0.payload?.bytes) }
-                    switch DataFlow.ingress(items, holder: batch.log, recipient: id, policy: policy, at: nowMillis) {
+                    let current = batch.end >= (nodes[id]!.replicator.seen[batch.log]?.size ?? 0)
+                    switch DataFlow.ingress(items, holder: batch.log, recipient: id, policy: policy, at: nowMillis,
+                                            fromWriter: batch.log == peer, current: current) {
                     case .refuse(let reason):
                         run(id, nodes[id]!.replicator.refused(batch, from: peer, reason: reason))
                         continue
@@ -179,7 +183,7 @@ struct Simulation {
                     continue
                 }
                 // The largest stored checkpoint within the batch limit.
-                let limit = from + UInt64(ProtocolLimits.maxBatchEntries)
+                let limit = from + UInt64(min(ProtocolLimits.maxBatchEntries, maxServe))
                 guard let end = log.checkpoints.keys.filter({ $0 > from && $0 <= limit }).max(), let note = log.checkpoints[end] else { continue }
                 let entries = log.entries[Int(from)..<Int(end)].map(WireEntry.init)
                 send(from: id, to: peer, .entries(Batch(log: logName, from: from, note: note, entries: Array(entries))))
