@@ -107,7 +107,7 @@ struct API {
             let limit = try Self.number(request, "limit") ?? 100
             guard (1...1000).contains(limit) else { throw HTTPError(.badRequest, message: "limit must be from 1 to 1000") }
             let size = try store.size(log)
-            let entries = try store.entries(log, from: from, limit: Int(min(limit, size > from ? size - from : 0)))
+            let entries = try store.entries(log, from: from, limit: Int(min(limit, size > from ? size - from : 0)), maxPayloadBytes: Self.maxResponsePayloadBytes)
             // Bounded by bytes as well as by count: entries past `maxResponsePayloadBytes` of
             // payloads are left for the next page (`next` says where it starts).
             let policy = view.policy
@@ -407,7 +407,10 @@ struct API {
                 }
                 policy.apply(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: wallClockMillis(), type: type, payload: payload)
             }
-            let request = AppendRequest(type: type, classification: classification, author: author, payload: payload)
+            // A restricted payload's length is in its header, which every node and reader sees:
+            // padded with spaces to a multiple of 4 KiB, it says nothing of the counts inside.
+            let stored = classification == EntryHeader.publicClassification ? payload : Self.padded(payload)
+            let request = AppendRequest(type: type, classification: classification, author: author, payload: stored)
             do { try request.validate() } catch { throw HTTPError(.badRequest, message: prefix + error.message) }
             out.append(request)
             // Restricted rows come with their published aggregate, right after them: the holder's
@@ -433,6 +436,14 @@ struct API {
             }
         }
         return out
+    }
+
+    /// JSON bytes followed by spaces up to the next multiple of 4,096 (JSON allows trailing
+    /// whitespace, and the commitment covers the padded bytes).
+    static func padded(_ bytes: [UInt8]) -> [UInt8] {
+        let block = 4096
+        let target = min(EntryHeader.maxPayloadLength, (bytes.count / block + 1) * block)
+        return bytes.count >= target ? bytes : bytes + [UInt8](repeating: 0x20, count: target - bytes.count)
     }
 
     static func receiptJSON(_ receipt: AppendReceipt) -> [String: Any] {

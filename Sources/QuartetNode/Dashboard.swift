@@ -116,8 +116,9 @@ struct Dashboard {
                 out += "<td class=mono>\(e((a["labels"] as? [String] ?? []).joined(separator: " ")))</td><td>\(e(recipients))</td>"
                 out += "<td class=small>\(e(String((a["valid_from"] as? String ?? "").prefix(10)))) to \(e(String((a["valid_until"] as? String ?? "").prefix(10))))</td>"
                 out += "<td><span class=\"pill \(pill)\">\(e(status))</span></td>"
-                let count = a["disclosures"] as? Int ?? 0
-                out += "<td class=small>\(count == 0 ? "none recorded" : "\(count), latest \(e(a["latest_disclosure"] as? String ?? ""))")</td></tr>"
+                // Where the data went is for the owner's auditors and the holder's operator
+                // (AuditRule); the dashboard is the same page for every reader.
+                out += "<td class=small>for auditors: <code>/v1/agreements/\(e(a["id"] as? String ?? ""))/disclosures</code></td></tr>"
             }
             out += "</tbody></table>"
         }

@@ -1,4 +1,5 @@
 import Foundation
+import QuartetPolicy
 import QuartetLedger
 import QuartetStore
 
@@ -27,7 +28,8 @@ public func entryJSON(_ entry: Entry) -> [String: Any] {
 public func iso8601(_ millis: UInt64) -> String {
     let formatter = ISO8601DateFormatter()
     formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    // Times come from entries a writer chose: clamped to the last second `Timestamp` writes.
+    return formatter.string(from: Date(timeIntervalSince1970: Double(min(millis, Timestamp.maxMillis)) / 1000))
 }
 
 

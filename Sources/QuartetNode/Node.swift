@@ -254,14 +254,22 @@ final class Purger: Sendable {
     func checkEnded() {
         let now = wallClockMillis()
         for (id, state) in view.policy.agreements {
-            if state.revoked != nil { ended(id, reason: "revoked") }
+            if state.contested { ended(id, reason: "contested") }
+            else if state.revoked != nil { ended(id, reason: "revoked") }
             else if now >= state.agreement.validUntil { ended(id, reason: "expired") }
         }
     }
 
     private func purge(_ id: String, reason: String) {
         let policy = view.policy
-        guard let state = policy.agreements[id], state.agreement.holder != ownLog else { return }
+        for state in ([policy.agreements[id]].compactMap { $0 } + policy.shadowed.filter { $0.agreement.id == id })
+        where state.agreement.holder != ownLog {
+            purge(state, policy: policy, reason: reason)
+        }
+    }
+
+    private func purge(_ state: AgreementState, policy: Policy, reason: String) {
+        let id = state.agreement.id
         do {
             guard let log = try store.logs().first(where: { $0.name == state.agreement.holder }) else { return }
             let now = wallClockMillis()
@@ -296,6 +304,9 @@ struct PurgeService: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            // After the journal of an earlier run is replayed: a purge recorded now must not be
+            // read back from the journal as one of that run's.
+            while !purger.recorder.recovered && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
             while !Task.isCancelled {
                 purger.checkEnded()
                 try? await Task.sleep(for: .seconds(1))

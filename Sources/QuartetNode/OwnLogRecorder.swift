@@ -41,6 +41,10 @@ final class OwnLogRecorder: Sendable {
         /// Purge records' payloads (JSON).
         var purges: [[UInt8]] = []
         var flushInProgress = false
+        /// Renamed journals whose records failed to go in: removed after the next flush that works.
+        var unflushed: [URL] = []
+        /// Whether `recover` has run (purges wait for it, so a purge's record is not replayed twice).
+        var recovered = false
         /// Spans recorded (in the log, or waiting), per key, merged.
         var recorded: [Key: [ClosedRange<UInt64>]] = [:]
         var scheduled = false
@@ -115,10 +119,29 @@ final class OwnLogRecorder: Sendable {
         }
         do {
             _ = try await writer.append(contentsOf: requests)
-            if let renamed { try? FileManager.default.removeItem(at: renamed) }
+            let leftovers = state.withLockedValue { state -> [URL] in
+                defer { state.unflushed = [] }
+                return state.unflushed
+            }
+            for url in leftovers + [renamed].compactMap({ $0 }) { try? FileManager.default.removeItem(at: url) }
         } catch {
-            // The journal keeps them; the next start records them.
-            logger.error("cannot record disclosures and purges; the journal keeps them for the next start", metadata: ["error": "\(error)"])
+            // Put them back and try again in 5 s; their journal stays until they are in.
+            logger.error("cannot record disclosures and purges; retrying in 5 s (the journal keeps them)", metadata: ["error": "\(error)"])
+            let retry = state.withLockedValue { state -> Bool in
+                for item in items {
+                    var merged = state.disclosures[item.key] ?? PendingDisclosure(key: item.key, first: item.first)
+                    for range in item.ranges { merged.ranges = Self.merge(merged.ranges, range) }
+                    merged.count += item.count
+                    merged.first = min(merged.first, item.first)
+                    state.disclosures[item.key] = merged
+                }
+                state.purges = purges + state.purges
+                if let renamed { state.unflushed.append(renamed) }
+                if state.scheduled { return false }
+                state.scheduled = true
+                return true
+            }
+            if retry { DispatchQueue.global().asyncAfter(deadline: .now() + 5) { Task { await self.flush() } } }
         }
     }
 
@@ -138,6 +161,7 @@ final class OwnLogRecorder: Sendable {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
             .filter { $0 == journal.lastPathComponent || ($0.hasPrefix(journal.lastPathComponent + ".") && $0.hasSuffix(".flushing")) }
             .sorted()
+        defer { state.withLockedValue { $0.recovered = true } }
         guard !files.isEmpty else { return }
         var replayed = 0
         for file in files {
@@ -186,6 +210,9 @@ final class OwnLogRecorder: Sendable {
         logger.notice("recording disclosures and purges journalled by an earlier run", metadata: ["lines": "\(replayed)"])
         await flush()
     }
+
+    /// Whether the records of an earlier run have been replayed (`recover`).
+    var recovered: Bool { state.withLockedValue { $0.recovered } }
 
     // MARK: Helpers
 

@@ -71,13 +71,7 @@ extension API {
                                  viewer: identity.uri, alerts: engine.alertList().suffix(20).map { ($0.time, $0.alert.kind.rawValue, $0.alert.message) })
             let policy = view.policy
             let now = wallClockMillis()
-            page.agreements = policy.agreements.keys.sorted().map { id in
-                var row = Self.agreementJSON(policy, id, now: now)
-                let disclosures = policy.disclosures[id] ?? []
-                row["disclosures"] = disclosures.count
-                if let last = disclosures.last { row["latest_disclosure"] = "\(last.time) to \(ViewQueries.displayName(last.recipient))" }
-                return row
-            }
+            page.agreements = policy.agreements.keys.sorted().map { Self.agreementJSON(policy, $0, now: now) }
             page.ignoredAgreements = policy.ignored.count
             return page.response()
         }

@@ -400,6 +400,7 @@ public struct ViewQueries {
     public static func iso(_ millis: UInt64) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+        // Times come from entries a writer chose: clamped to 9999-12-31T23:59:59Z.
+        return formatter.string(from: Date(timeIntervalSince1970: Double(min(millis, 253_402_300_799_000)) / 1000))
     }
 }

@@ -52,14 +52,16 @@ public struct AgreementState: Sendable, Equatable {
     public var note: String
     public var ref: (log: String, index: UInt64)
     public var revoked: (timeMillis: UInt64, reason: String, index: UInt64)?
+    /// Its id was also used by another holder: in force nowhere.
+    public var contested = false
 
     public static func == (a: AgreementState, b: AgreementState) -> Bool {
-        a.agreement == b.agreement && a.note == b.note && a.ref == b.ref && a.revoked?.index == b.revoked?.index
+        a.agreement == b.agreement && a.note == b.note && a.ref == b.ref && a.revoked?.index == b.revoked?.index && a.contested == b.contested
     }
 
-    /// In force at `time`: within its validity and not revoked by then.
+    /// In force at `time`: within its validity, not revoked by then, not contested.
     public func inForce(at time: UInt64) -> Bool {
-        agreement.isValid(at: time) && (revoked.map { time < $0.timeMillis } ?? true)
+        !contested && agreement.isValid(at: time) && (revoked.map { time < $0.timeMillis } ?? true)
     }
 }
 
@@ -85,8 +87,10 @@ public struct Policy: Sendable {
     public let labels: LabelOwnership?
     public private(set) var agreements: [String: AgreementState] = [:]
     /// Agreement ids appended by two different holders: neither is in force, on every node,
-    /// whatever order the logs were folded in.
+    /// whatever order the logs were folded in (the state first folded stays in `agreements`,
+    /// marked contested; the others are here, so recipients purge what either let them hold).
     public private(set) var contested: Set<String> = []
+    public private(set) var shadowed: [AgreementState] = []
     /// Agreement entries left out, with why (oldest first; at most 100 per log, so one log's
     /// flood of bad entries cannot push out what another log's show).
     public private(set) var ignored: [(log: String, index: UInt64, reason: String)] = []
@@ -110,13 +114,14 @@ public struct Policy: Sendable {
             case .established:
                 let (agreement, note) = try Self.verify(payload: payload, owners: owners, labels: labels)
                 guard agreement.holder == log else { return ignore(log, index, "agreement \(agreement.id) names holder \(agreement.holder), but it is in the \(log) log") }
-                guard !contested.contains(agreement.id) else { return ignore(log, index, "agreement id \(agreement.id) is used by more than one holder; none is in force") }
                 if let held = agreements[agreement.id] {
                     guard held.agreement.holder != log else { return ignore(log, index, "agreement \(agreement.id) is already on the ledger") }
-                    // The same id in two holders' logs: which came first depends on the order
-                    // this node folded the logs in, so neither counts, anywhere.
+                    // The same id in two holders' logs (its owner signed both: ids begin with
+                    // the owner's id): which came first depends on the order this node folded
+                    // the logs in, so neither counts, anywhere.
                     contested.insert(agreement.id)
-                    agreements[agreement.id] = nil
+                    agreements[agreement.id]!.contested = true
+                    shadowed.append(AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil, contested: true))
                     return ignore(log, index, "agreement id \(agreement.id) is also used by \(held.agreement.holder); neither is in force")
                 }
                 agreements[agreement.id] = AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil)
@@ -159,7 +164,10 @@ public struct Policy: Sendable {
         }
     }
 
-    private mutating func ignore(_ log: String, _ index: UInt64, _ reason: String) -> PolicyOutcome {
+    private mutating func ignore(_ log: String, _ index: UInt64, _ raw: String) -> PolicyOutcome {
+        // Reasons can quote unsigned text from the entry: control characters out, 300 bytes at most.
+        var reason = String(String.UnicodeScalarView(raw.unicodeScalars.map { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : $0 }))
+        if reason.utf8.count > 300 { reason = String(decoding: reason.utf8.prefix(300), as: UTF8.self) + "…" }
         ignored.append((log, index, reason))
         let fromLog = ignored.lazy.filter { $0.log == log }.count
         if fromLog > 100, let i = ignored.lastIndex(where: { $0.log == log && $0.index != index }) { ignored.remove(at: i) }
@@ -221,8 +229,8 @@ public struct Policy: Sendable {
 
     /// Where an agreement stands at `time`.
     public func status(_ id: String, at time: UInt64) -> String? {
-        if contested.contains(id) { return "contested" }
         guard let state = agreements[id] else { return nil }
+        if state.contested { return "contested" }
         if let revoked = state.revoked, revoked.timeMillis <= time { return "revoked" }
         if time < state.agreement.validFrom { return "pending" }
         if time >= state.agreement.validUntil { return "expired" }
@@ -241,6 +249,11 @@ public struct Policy: Sendable {
         let note: SignedNote
         do { note = try SignedNote(parsing: noteText) } catch { throw PolicyError("payload.note: \(error.message)") }
         let agreement = try Agreement(text: note.text)
+        // An id names one agreement everywhere: it begins with its owner's id, so no owner can
+        // take (and so contest) another owner's agreement id.
+        guard agreement.id.hasPrefix(agreement.owner + "-") else {
+            throw PolicyError("agreement \(agreement.id): an agreement id begins with its data owner's id and '-' (e.g. \(agreement.owner)-2025)")
+        }
         guard let verifier = owners[agreement.owner] else {
             throw PolicyError("agreement \(agreement.id): the federation file pins no key for data owner \(agreement.owner)")
         }

@@ -246,15 +246,23 @@ public final class LedgerStore: Sendable {
     }
 
     /// Entries `from`..<`from+limit` of `log` (fewer at the end of the log).
-    public func entries(_ log: LogInfo, from: UInt64, limit: Int) throws(StoreError) -> [Entry] {
+    /// - Parameter maxPayloadBytes: stop once the payloads read pass this many bytes (the entry
+    ///   that passes it is included, so a page always makes progress).
+    public func entries(_ log: LogInfo, from: UInt64, limit: Int, maxPayloadBytes: Int = .max) throws(StoreError) -> [Entry] {
         guard limit > 0, from < UInt64(1) << Schema.indexBits else { return [] }
         return try read("read entries of \(log.name)") { db in
             let first = Schema.entryKey(logID: log.id, index: from)
             let last = Schema.entryKey(logID: log.id, index: (UInt64(1) << Schema.indexBits) - 1)
-            return try Row.fetchAll(db, sql: "SELECT key, header, salt, payload FROM entries WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?",
-                                    arguments: [first, last, limit]).map { row in
-                try Self.decodeEntry(row, log: log)
+            var out: [Entry] = []
+            var bytes = 0
+            let rows = try Row.fetchCursor(db, sql: "SELECT key, header, salt, payload FROM entries WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?",
+                                           arguments: [first, last, limit])
+            while bytes <= maxPayloadBytes, let row = try rows.next() {
+                let entry = try Self.decodeEntry(row, log: log)
+                bytes += entry.payload?.bytes.count ?? 0
+                out.append(entry)
             }
+            return out
         }
     }
 

@@ -194,7 +194,7 @@ extension LedgerStore {
             throw fail(size > 0 ? size - 1 : nil, "no entries for the checkpoint at size \(size)")
         }
         // Subtree hashes of leaves the log does not have (rows ahead of the log).
-        let ahead = try Int.fetchOne(db, sql: "SELECT count(*) FROM nodes WHERE log_id = ? AND (level > 40 OR idx < 0 OR ((idx + 1) << level) > ?)",
+        let ahead = try Int.fetchOne(db, sql: "SELECT count(*) FROM nodes WHERE log_id = ? AND (level < 0 OR level > 40 OR idx < 0 OR idx >= (? >> level))",
                                      arguments: [log.id, Int64(clamping: frontier.size)]) ?? 0
         if ahead > 0 { throw fail(frontier.size, "\(ahead) stored subtree hashes cover entries the log does not have") }
         return LogVerification(log: log.name, entries: frontier.size, checkpoints: checkpoints.count, root: frontier.root)

@@ -87,7 +87,7 @@ import Testing
         try federation.start(["uk", "scotland"])
         defer { federation.stop() }
         let marker = "ROW-\(UUID().uuidString)"
-        let index = try Self.agreementAndRow(federation, id: "NHSS-FULL", marker: marker)
+        let index = try Self.agreementAndRow(federation, id: "NHS-SCOTLAND-FULL", marker: marker)
         _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index + 1 }
         #expect(try RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk has full access")
         let aggregates = try federation.get("uk", "/v1/view/aggregates")["aggregates"] as? [[String: Any]] ?? []
@@ -95,7 +95,7 @@ import Testing
 
         // uk goes down; scotland revokes; scotland goes down too.
         _ = federation.processes["uk"]?.stop()
-        let revoked = try TestKit.quartet(["agreement", "revoke", "--id", "NHSS-FULL", "--reason", "consent withdrawn",
+        let revoked = try TestKit.quartet(["agreement", "revoke", "--id", "NHS-SCOTLAND-FULL", "--reason", "consent withdrawn",
                                            "--config", federation.config("scotland"), "--token", federation.operatorToken("scotland")])
         #expect(revoked.status == 0, "\(revoked)")
         _ = federation.processes["scotland"]?.stop()
@@ -131,7 +131,7 @@ import Testing
         var status = ""
         let purgeDeadline = Date().addingTimeInterval(30)
         while Date() < purgeDeadline {
-            status = (try federation.get("uk", "/v1/agreements/NHSS-FULL"))["status"] as? String ?? ""
+            status = (try federation.get("uk", "/v1/agreements/NHS-SCOTLAND-FULL"))["status"] as? String ?? ""
             if status == "revoked", try !RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")) { break }
             usleep(200_000)
         }
@@ -150,7 +150,7 @@ import Testing
         try federation.start(["scotland"])
         defer { federation.stop() }
         let marker = "CATCHUP-\(UUID().uuidString)"
-        let index = try Self.agreementAndRow(federation, id: "NHSS-CATCHUP", marker: marker)
+        let index = try Self.agreementAndRow(federation, id: "NHS-SCOTLAND-CATCHUP", marker: marker)
         try federation.start(["uk"])
         _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index + 1 }
         let alerts = try federation.get("uk", "/v1/alerts")["alerts"] as! [[String: Any]]
@@ -167,7 +167,7 @@ import Testing
         try federation.start(["uk", "scotland"])
         defer { federation.stop() }
         let label = "nhss.workforce.headcount"
-        let note = try federation.signAgreement(id: "NHSS-KILL", owner: "NHS-SCOTLAND", holder: "scotland", label: label, recipients: ["uk=full"])
+        let note = try federation.signAgreement(id: "NHS-SCOTLAND-KILL", owner: "NHS-SCOTLAND", holder: "scotland", label: label, recipients: ["uk=full"])
         #expect(try federation.establishAgreement(note, at: "scotland").status == 0)
         _ = try federation.waitConverged(["uk", "scotland"])
         let rows = try federation.recordRows(["rows": [["board": "Fife", "count": 12]]], label: label, at: "scotland")
@@ -182,7 +182,7 @@ import Testing
         let found = Date().addingTimeInterval(20)
         while Date() < found {
             let answer = try federation.curl(["-H", "authorization: Bearer \(federation.operatorToken("scotland"))",
-                                              "\(federation.api("scotland"))/v1/agreements/NHSS-KILL/disclosures"])
+                                              "\(federation.api("scotland"))/v1/agreements/NHS-SCOTLAND-KILL/disclosures"])
             disclosures = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])?["disclosures"] as? [[String: Any]] ?? []
             if disclosures.contains(where: { ($0["ranges"] as? [[Int]] ?? []).contains { $0[0] <= index && index <= $0[1] } }) { break }
             usleep(200_000)

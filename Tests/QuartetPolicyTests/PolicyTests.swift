@@ -132,9 +132,16 @@ func payload(_ note: SignedNote) -> [UInt8] {
         // An owner the federation does not pin.
         var other = a
         other.owner = "NHS-SCOTLAND"
+        other.id = "NHS-SCOTLAND-2025"
         guard case .ignored(let unpinned) = policy.apply(log: "wales", index: 2, timeMillis: 0, type: "agreement.established",
                                                          payload: payload(try signed(other, name: "NHS-SCOTLAND"))) else { Issue.record("accepted"); return }
         #expect(unpinned.contains("pins no key for data owner NHS-SCOTLAND"))
+        // An id that does not begin with its owner's: no owner can take another's agreement id.
+        var taken = a
+        taken.id = "HCPC-2025"
+        guard case .ignored(let prefix) = policy.apply(log: "wales", index: 3, timeMillis: 0, type: "agreement.established",
+                                                       payload: payload(try signed(taken))) else { Issue.record("accepted"); return }
+        #expect(prefix.contains("begins with its data owner's id"))
         // The text changed after signing.
         var note = try signed(a)
         note.text = note.text.replacingOccurrences(of: "recipient uk aggregate", with: "recipient uk full")
@@ -146,7 +153,7 @@ func payload(_ note: SignedNote) -> [UInt8] {
         #expect(wrongLog.contains("names holder wales"))
         #expect(policy.agreements.isEmpty)
         #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: try #require(Timestamp.parse("2025-06-01T00:00:00Z"))).access == .none)
-        #expect(policy.ignored.count == 5)
+        #expect(policy.ignored.count == 6)
     }
 
     @Test func theWidestAccessOfAgreementsInForceWins() throws {

@@ -55,10 +55,10 @@ import Testing
         let lasting = Agreement(id: "HEIW-2", owner: "HEIW", holder: "wales", labels: ["heiw.other"], recipients: ["northern-ireland": .full, "uk": .aggregate],
                                 purpose: "sim", validFrom: 40_000, validUntil: far, minCellSize: 5)
         // scotland: rows for uk and wales in full, until t=120 s.
-        let expiring = Agreement(id: "NHSS-1", owner: "NHS-SCOTLAND", holder: "scotland", labels: ["nhss.rows"], recipients: ["uk": .full, "wales": .full],
+        let expiring = Agreement(id: "NHS-SCOTLAND-1", owner: "NHS-SCOTLAND", holder: "scotland", labels: ["nhss.rows"], recipients: ["uk": .full, "wales": .full],
                                  purpose: "sim", validFrom: 0, validUntil: 120_000, minCellSize: 5)
         // england (hostile): aggregates for uk, which it forges from raw rows.
-        let forgedUnder = Agreement(id: "NHSE-1", owner: "NHS-ENGLAND", holder: "england", labels: ["nhse.rows"], recipients: ["uk": .aggregate],
+        let forgedUnder = Agreement(id: "NHS-ENGLAND-1", owner: "NHS-ENGLAND", holder: "england", labels: ["nhse.rows"], recipients: ["uk": .aggregate],
                                     purpose: "sim", validFrom: 0, validUntil: far, minCellSize: 5)
         try sim.append("wales", items: [try Self.established(revoked, by: heiw), try Self.established(lasting, by: heiw)])
         try sim.append("scotland", items: [try Self.established(expiring, by: nhss)])
@@ -79,7 +79,7 @@ import Testing
                 try sim.append("wales", items: [("agreement.revoked", "public", Array(#"{"id":"HEIW-1","reason":"consent withdrawn"}"#.utf8))])
             }
             try sim.append("wales", items: try rowsAndAggregate("heiw.other", "HEIW-2", round + 7))
-            if round < 14 { try sim.append("scotland", items: try rowsAndAggregate("nhss.rows", "NHSS-1", round + 3)) }
+            if round < 14 { try sim.append("scotland", items: try rowsAndAggregate("nhss.rows", "NHS-SCOTLAND-1", round + 3)) }
             // england posts raw rows typed as an aggregate.
             let raw = Array(try JSONSerialization.data(withJSONObject: Self.rows("E\(round)", 2)))
             try sim.append("england", items: [(Policy.aggregateType, "nhse.rows", raw)])
@@ -114,7 +114,7 @@ import Testing
             let truth = sim.policies![holder]!
             let entries = sim.nodes[holder]!.logs[holder]!.entries
             for node in honest where node != holder {
-                for id in ["HEIW-1", "HEIW-2", "NHSS-1", "NHSE-1"] {
+                for id in ["HEIW-1", "HEIW-2", "NHS-SCOTLAND-1", "NHS-ENGLAND-1"] {
                     #expect(sim.policies![node]!.status(id, at: sim.nowMillis) == sim.policies![holder]!.status(id, at: sim.nowMillis), "\(node) and \(holder) differ on \(id)")
                 }
                 var decisions = Decisions(policy: truth, holder: holder, recipient: node, at: sim.nowMillis)
