@@ -17,6 +17,13 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var idleTimeout = TimeAmount.seconds(30)
     /// From a request's head to its end (bodies are at most 16 MiB). Default 60 s.
     public var requestTimeout = TimeAmount.seconds(60)
+    /// Connections from one address at once, per port: one source cannot take a port's whole
+    /// cap. Defaults: 64 on the API, 32 on the peer port (a member needs two at most; members on one host, as in the demo, share an address).
+    public var maxAPIConnectionsPerAddress = 64
+    public var maxPeerConnectionsPerAddress = 32
+    /// An API connection is closed after the response that ends past this age (clients
+    /// reconnect; nobody holds a slot for ever). Default 15 min.
+    public var maxConnectionAge = TimeAmount.minutes(15)
 
     public init() {}
 }
@@ -30,38 +37,48 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
     /// The count shared by every connection of one port.
     final class Counter: Sendable {
         let limit: Int
+        let perAddress: Int
         let port: String
-        private let open = NIOLockedValueBox(0)
+        private let open = NIOLockedValueBox((total: 0, byAddress: [String: Int]()))
         private let refusedTotal = NIOLockedValueBox(0)
-        init(limit: Int, port: String) {
+        init(limit: Int, perAddress: Int, port: String) {
             self.limit = limit
+            self.perAddress = perAddress
             self.port = port
         }
-        func enter() -> Bool {
-            let admitted = open.withLockedValue { n in
-                guard n < limit else { return false }
-                n += 1
+        func enter(_ address: String) -> Bool {
+            let admitted = open.withLockedValue { state in
+                guard state.total < limit, state.byAddress[address, default: 0] < perAddress else { return false }
+                state.total += 1
+                state.byAddress[address, default: 0] += 1
                 return true
             }
             if !admitted { refusedTotal.withLockedValue { $0 += 1 } }
             return admitted
         }
-        func leave() { open.withLockedValue { $0 -= 1 } }
-        var current: Int { open.withLockedValue { $0 } }
+        func leave(_ address: String) {
+            open.withLockedValue { state in
+                state.total -= 1
+                let left = state.byAddress[address, default: 1] - 1
+                state.byAddress[address] = left > 0 ? left : nil
+            }
+        }
+        var current: Int { open.withLockedValue { $0.total } }
         var refused: Int { refusedTotal.withLockedValue { $0 } }
     }
 
     private let counter: Counter
-    private let admitted = NIOLockedValueBox(false)
+    private let admitted = NIOLockedValueBox<String?>(nil)
 
     init(_ counter: Counter) { self.counter = counter }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if counter.enter() { admitted.withLockedValue { $0 = true } }
+        let address = context.channel.remoteAddress?.ipAddress ?? "?"
+        if counter.enter(address) { admitted.withLockedValue { $0 = address } }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        guard admitted.withLockedValue({ $0 }) else {
+        guard admitted.withLockedValue({ $0 }) != nil else {
             context.close(promise: nil)
             return
         }
@@ -69,11 +86,11 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        let was = admitted.withLockedValue { value -> Bool in
-            defer { value = false }
+        let was = admitted.withLockedValue { value -> String? in
+            defer { value = nil }
             return value
         }
-        if was { counter.leave() }
+        if let was { counter.leave(was) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -97,6 +114,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Requests whose response has not ended.
     private var inFlight = 0
     private var reading = false
+    private let opened = NIODeadline.now()
 
     init(limits: ConnectionLimits) { self.limits = limits }
 
@@ -130,7 +148,18 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             inFlight = max(0, inFlight - 1)
-            if inFlight == 0 && !reading { arm(context, limits.idleTimeout) }
+            if inFlight == 0 && !reading {
+                if NIODeadline.now() - opened > limits.maxConnectionAge {
+                    // Old enough: this response is the last (the client reconnects).
+                    let channel = context.channel
+                    let written = context.eventLoop.makePromise(of: Void.self)
+                    written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                    promise.map { written.futureResult.cascade(to: $0) }
+                    context.write(data, promise: written)
+                    return
+                }
+                arm(context, limits.idleTimeout)
+            }
         }
         context.write(data, promise: promise)
     }
