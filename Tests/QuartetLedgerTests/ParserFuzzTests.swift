@@ -15,4 +15,15 @@ import Testing
             #expect(error?.message.contains("nested deeper than 64 levels") == true)
         }
     }
+
+    /// Lines were split on Characters, and "\r\n" is one Character: an extension line held a
+    /// newline, where a byte-wise C2SP reader sees two lines.
+    @Test func checkpointLinesSplitAtNewlineBytes() throws {
+        let root = Hash.leaf([1]).base64
+        let checkpoint = try Checkpoint(parsing: "o\n3\n\(root)\nquartet-time 1\r\nquartet-time 2\n")
+        #expect(checkpoint.extensions == ["quartet-time 1\r", "quartet-time 2"])
+        #expect(checkpoint.body == "o\n3\n\(root)\nquartet-time 1\r\nquartet-time 2\n")
+        #expect(throws: LedgerError.self) { try Checkpoint(parsing: "o\n3\n\(root)\r\n") }
+        #expect(throws: LedgerError.self) { try Checkpoint(parsing: "o\r\n3\n\(root)\n") }
+    }
 }
