@@ -72,10 +72,14 @@ for target in "${selected[@]}"; do
     artifacts="Fuzz/artifacts/$target"
     log="Fuzz/.work/$target.log"
     mkdir -p "$work" "$artifacts" "Fuzz/corpus/$target"
+    dict=()
+    case "$target" in
+        FuzzJSONValidator|FuzzFlatJSON|FuzzPlanPayload|FuzzSuppression) dict=(-dict=Fuzz/dict/json.dict) ;;
+    esac
     before=$(ls "$artifacts" | wc -l)
     # shellcheck disable=SC2086
     "$BIN/$target" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$artifacts/" ${FUZZ_ARGS:-} "$work" "Fuzz/corpus/$target" >"$log" 2>&1
+        -artifact_prefix="$artifacts/" "${dict[@]}" ${FUZZ_ARGS:-} "$work" "Fuzz/corpus/$target" >"$log" 2>&1
     status=$?
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
