@@ -8,6 +8,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "quartet", targets: ["quartet"]),
+        .library(name: "QuartetCrypto", targets: ["QuartetCrypto"]),
+        .library(name: "QuartetLedger", targets: ["QuartetLedger"]),
+        .library(name: "QuartetReplication", targets: ["QuartetReplication"]),
+        .library(name: "QuartetPlan", targets: ["QuartetPlan"]),
+        .library(name: "QuartetPolicy", targets: ["QuartetPolicy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -46,10 +46,12 @@ public struct Checkpoint: Hashable, Sendable {
         return text
     }
 
-    /// Parses a checkpoint body (the text of a signed note).
+    /// Parses a checkpoint body (the text of a signed note). Lines are split at newline bytes, as
+    /// C2SP readers split them (splitting Characters would keep `\r\n` inside a line).
     public init(parsing body: String) throws(LedgerError) {
-        guard body.hasSuffix("\n") else { throw LedgerError(.malformed, "checkpoint: the text does not end with a newline") }
-        let lines = body.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let utf8 = Array(body.utf8)
+        guard utf8.last == 0x0A else { throw LedgerError(.malformed, "checkpoint: the text does not end with a newline") }
+        let lines = utf8.dropLast().split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         guard lines.count >= 3 else { throw LedgerError(.malformed, "checkpoint: expected at least 3 lines, got \(lines.count)") }
         guard Self.isValidOrigin(lines[0]) else { throw LedgerError(.malformed, "checkpoint: line 1: not a valid origin: \(lines[0].prefix(80))") }
         let digits = lines[1]

@@ -58,10 +58,15 @@ public enum JSONValidator {
             offset += 1
         }
 
+        /// A value inside `depth` arrays and objects. Only arrays and objects count as levels: an
+        /// object holding 63 nested arrays is 64 levels deep whether the innermost holds a number
+        /// or nothing.
         mutating func value(depth: Int) throws(LedgerError) {
-            guard depth < JSONValidator.maxDepth else { throw error("nested deeper than \(JSONValidator.maxDepth) levels") }
             skipWhitespace()
             guard let c = peek() else { throw error("unexpected end; expected a value") }
+            if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
+                guard depth < JSONValidator.maxDepth else { throw error("nested deeper than \(JSONValidator.maxDepth) levels") }
+            }
             switch c {
             case UInt8(ascii: "{"):
                 offset += 1

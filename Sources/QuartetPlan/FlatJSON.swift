@@ -1,8 +1,9 @@
 /// A fast reader for the common shape of progress payloads: one JSON object whose values are
 /// strings without escapes, numbers in strict JSON grammar, booleans or null. Anything else —
-/// nesting, escapes, a repeated key, a number JSON does not allow (`01`, `1.`, `.5`), bytes that
-/// are not UTF-8 — returns nil and the caller decodes with `JSONDecoder`, so this only ever
-/// saves time, never changes what is read. The fold reads millions of these.
+/// nesting, escapes, a repeated key, a number JSON does not allow (`01`, `1.`, `.5`) or a Double
+/// cannot hold (`1e400`, `1e-400`), a zero spelt other than `0` or `-0`, bytes that are not
+/// UTF-8 — returns nil and the caller decodes with `JSONDecoder`, so this only ever saves time,
+/// never changes what is read. The fold reads millions of these.
 enum FlatJSON {
     enum Value {
         case string(String)
@@ -87,6 +88,10 @@ enum FlatJSON {
                         guard digits() > 0 else { return nil }
                     }
                     guard let d = Double(String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<i]), as: UTF8.self)), d.isFinite else { return nil }
+                    // JSONDecoder refuses a non-zero number too small for a Double (`1e-400`) and
+                    // some spellings of zero (`-0.0e-3`, `0.00e-1`) rather than reading 0: any zero
+                    // but `0` and `-0` is left to it, or the fold would read 0 where it fails.
+                    if d == 0, i - start > (buffer[start] == UInt8(ascii: "-") ? 2 : 1) { return nil }
                     out[key] = .number(d)
                 default:
                     return nil

@@ -176,7 +176,7 @@ public enum Message: Sendable, Equatable {
             w.raw(evidence.prefixRoot.bytes); w.u16(UInt16(evidence.proof.count))
             for hash in evidence.proof { w.raw(hash.bytes) }
         case .error(let code, let message):
-            w.u8(Kind.error.rawValue); w.u16(code.rawValue); w.string(String(decoding: message.utf8.prefix(1000), as: UTF8.self))
+            w.u8(Kind.error.rawValue); w.u16(code.rawValue); w.string(Self.prefix(of: message, utf8Bytes: 1000))
         case .unavailable(let log, let from):
             w.u8(Kind.unavailable.rawValue); w.string(log); w.u64(from)
         }
@@ -184,6 +184,20 @@ public enum Message: Sendable, Equatable {
         let length = UInt32(bytes.count - 4)
         bytes[0] = UInt8(length >> 24); bytes[1] = UInt8(length >> 16 & 0xFF); bytes[2] = UInt8(length >> 8 & 0xFF); bytes[3] = UInt8(length & 0xFF)
         return bytes
+    }
+
+    /// The longest prefix of whole Unicode scalars of `text` within `limit` UTF-8 bytes (cutting
+    /// the bytes instead would turn a split character into a 3-byte U+FFFD, past the limit).
+    static func prefix(of text: String, utf8Bytes limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        var out = String.UnicodeScalarView()
+        var bytes = 0
+        for scalar in text.unicodeScalars {
+            bytes += UTF8.width(scalar)
+            guard bytes <= limit else { break }
+            out.append(scalar)
+        }
+        return String(out)
     }
 
     // MARK: Decoding
