@@ -66,7 +66,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
         switch self {
         case .null: return "null"
         case .bool(let value): return "the boolean \(value)"
-        case .number(let value): return "the number \(value == value.rounded() ? String(Int64(value)) : String(value))"
+        case .number(let value): return "the number \(value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value))"
         case .string(let value): return "the string \"\(value.count > 40 ? String(value.prefix(40)) + "…" : value)\""
         case .array: return "an array"
         case .object: return "an object"

@@ -23,3 +23,14 @@ import Testing
         }
     }
 }
+
+/// A whole number outside Int64 in a field that expects text is refused, not a trap (fuzzing:
+/// `plan-described-trap`).
+@Suite struct HugeNumberTests {
+    @Test func aHugeWholeNumberWhereTextIsExpectedIsRefused() throws {
+        for payload in [#"{"id": 1e19, "title": "x"}"#, #"{"id": -1e300, "title": "x"}"#] {
+            let value = try #require(try? JSONValue.parse(Array(payload.utf8)))
+            #expect(throws: PlanError.self) { try PlanValidator.validate(type: "plan.priority", payload: value.encoded(), context: LogContext(view: StrategyView(ukLog: "uk", logs: ["uk"]), log: "uk")) }
+        }
+    }
+}
