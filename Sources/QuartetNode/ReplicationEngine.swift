@@ -42,6 +42,10 @@ final class ReplicationEngine: @unchecked Sendable {
     /// the read-idle timer cannot tell).
     private var lastWriteProgress: [String: ContinuousClock.Instant] = [:]
     static let writeStallTimeout = Duration.seconds(30)
+    /// A peer connection counts as not writable (and its reads are held) only past 16 MiB
+    /// unwritten, the backpressure's soft limit: with NIO's 64 KiB default, every batch in
+    /// flight stopped the node reading the peer's next request, and catch-up halved.
+    static let peerWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 8 << 20, high: 16 << 20)
     private var stopped = false
     private var antiEntropy: RepeatedTask?
     /// Alerts since start, per kind and peer, oldest first (bounded per key).
@@ -444,6 +448,7 @@ final class ReplicationEngine: @unchecked Sendable {
         let tlsLogger = connectionLogger
         ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: ReplicationEngine.peerWaterMark)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
