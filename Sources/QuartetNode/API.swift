@@ -108,17 +108,10 @@ struct API {
             guard (1...1000).contains(limit) else { throw HTTPError(.badRequest, message: "limit must be from 1 to 1000") }
             let size = try store.size(log)
             let entries = try store.entries(log, from: from, limit: Int(min(limit, size > from ? size - from : 0)), maxPayloadBytes: Self.maxResponsePayloadBytes)
-            // Bounded by bytes as well as by count: entries past `maxResponsePayloadBytes` of
-            // payloads are left for the next page (`next` says where it starts).
+            // Bounded by payload bytes as well as by count (the store stops reading past
+            // `maxResponsePayloadBytes`); `next` says where the next page starts.
             let policy = view.policy
-            var shown: [[String: Any]] = []
-            var bytes = 0
-            for entry in entries {
-                let visible = disclosable(entry, to: identity, policy: policy)
-                bytes += visible.payload?.bytes.count ?? 0
-                if !shown.isEmpty && bytes > Self.maxResponsePayloadBytes { break }
-                shown.append(entryJSON(visible))
-            }
+            let shown = entries.map { entryJSON(disclosable($0, to: identity, policy: policy)) }
             return Self.json(["log": log.name, "from": from, "size": size, "next": from + UInt64(shown.count), "entries": shown])
         }
         router.get("/v1/logs/{log}/proofs/inclusion") { request, context -> Response in
@@ -295,7 +288,12 @@ struct API {
     /// (a node removed from the federation file, say) is refused (403).
     @discardableResult
     func reader(_ request: Request, _ context: NodeRequestContext) async throws -> FederationIdentity {
-        let identity = try await authenticate(request, context)
+        try member(try await authenticate(request, context))
+    }
+
+    /// `identity` if it may read (see `reader`), else 403.
+    @discardableResult
+    func member(_ identity: FederationIdentity) throws -> FederationIdentity {
         switch identity {
         case .node(let id):
             guard federation.member(id) != nil else { throw HTTPError(.forbidden, message: "\(identity.uri) is not a member of the federation") }
@@ -313,7 +311,7 @@ struct API {
     /// anyone else).
     func ownOperator(_ request: Request, _ context: NodeRequestContext) async throws -> Caller {
         let who = try await caller(request, context)
-        let identity = try await reader(request, context)
+        let identity = try member(who.identity)
         guard identity == .operator(ownLog) else {
             throw HTTPError(.forbidden, message: "appending to \(ownLog) needs its operator (certificate quartet://operator/\(ownLog) or an operator token of this node); this is \(identity.uri)")
         }
@@ -354,10 +352,7 @@ struct API {
         if entry.header.type == Policy.aggregateType {
             // A published aggregate goes to readers only where an agreement grants some node
             // aggregate (or full) access to it; otherwise it is the holder's alone.
-            let now = wallClockMillis()
-            let published = policy.inForce(label: entry.header.classification, holder: entry.header.log, at: now)
-                .contains { $0.agreement.recipients.values.contains { $0 != .none } }
-            if published { return entry }
+            if policy.publishes(label: entry.header.classification, holder: entry.header.log, at: wallClockMillis()) { return entry }
         }
         return identity == .operator(entry.header.log) && entry.header.log == ownLog ? entry : entry.stub
     }

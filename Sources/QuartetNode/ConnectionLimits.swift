@@ -38,23 +38,18 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
     final class Counter: Sendable {
         let limit: Int
         let perAddress: Int
-        let port: String
         private let open = NIOLockedValueBox((total: 0, byAddress: [String: Int]()))
-        private let refusedTotal = NIOLockedValueBox(0)
-        init(limit: Int, perAddress: Int, port: String) {
+        init(limit: Int, perAddress: Int) {
             self.limit = limit
             self.perAddress = perAddress
-            self.port = port
         }
         func enter(_ address: String) -> Bool {
-            let admitted = open.withLockedValue { state in
+            open.withLockedValue { state in
                 guard state.total < limit, state.byAddress[address, default: 0] < perAddress else { return false }
                 state.total += 1
                 state.byAddress[address, default: 0] += 1
                 return true
             }
-            if !admitted { refusedTotal.withLockedValue { $0 += 1 } }
-            return admitted
         }
         func leave(_ address: String) {
             open.withLockedValue { state in
@@ -63,8 +58,6 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
                 state.byAddress[address] = left > 0 ? left : nil
             }
         }
-        var current: Int { open.withLockedValue { $0.total } }
-        var refused: Int { refusedTotal.withLockedValue { $0 } }
     }
 
     private let counter: Counter

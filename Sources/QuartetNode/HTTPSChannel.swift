@@ -48,7 +48,7 @@ extension HTTPServerBuilder {
     /// keep to `limits`' deadlines.
     static func quartetTLS(context: TLSContext, policy: TLSPeerPolicy = .anyCertificate, handshakeTimeout: TimeAmount = .seconds(10),
                            limits: ConnectionLimits = ConnectionLimits(), cap: ConnectionCap.Counter? = nil, logger: Logger) -> HTTPServerBuilder {
-        let counter = cap ?? ConnectionCap.Counter(limit: limits.maxAPIConnections, perAddress: limits.maxAPIConnectionsPerAddress, port: "api")
+        let counter = cap ?? ConnectionCap.Counter(limit: limits.maxAPIConnections, perAddress: limits.maxAPIConnectionsPerAddress)
         return .init { responder in
             QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits)])),
                               context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: logger, cap: counter)

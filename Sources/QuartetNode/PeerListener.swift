@@ -31,7 +31,7 @@ final class PeerListener: Service, Sendable {
 
     func run() async throws {
         let context = self.context, members = self.members, logger = self.logger, connections = self.connections, engine = self.engine
-        let cap = ConnectionCap.Counter(limit: ConnectionLimits().maxPeerConnections, perAddress: ConnectionLimits().maxPeerConnectionsPerAddress, port: "peer")
+        let cap = ConnectionCap.Counter(limit: ConnectionLimits().maxPeerConnections, perAddress: ConnectionLimits().maxPeerConnectionsPerAddress)
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -204,9 +204,7 @@ public final class ViewMaintainer: Sendable {
     func queries(_ view: StrategyView, health: [String: LogHealth], now: UInt64) -> ViewQueries {
         var queries = ViewQueries(view: view, health: health, nowMillis: now, order: order)
         let policy = self.policy
-        queries.published = { log, label in
-            policy.inForce(label: label, holder: log, at: now).contains { $0.agreement.recipients.values.contains { $0 != .none } }
-        }
+        queries.published = { log, label in policy.publishes(label: label, holder: log, at: now) }
         return queries
     }
 

@@ -179,19 +179,14 @@ public struct Policy: Sendable {
     /// - Parameter recorded: the entry's own time: an agreement discloses only entries recorded
     ///   from its `valid-from` on, never data recorded before the owner agreed (nil: any).
     public func access(label: String, holder: String, recipient: String, at time: UInt64, recorded: UInt64? = nil) -> (access: Access, agreement: String?) {
-        if label == "public" || recipient == holder { return (.full, nil) }
-        // The widest access; among equals the agreement with the smallest id (no sorting: this
-        // runs for every restricted entry replicated).
-        var best: (Access, String?) = (.none, nil)
-        for state in agreements.values
-        where state.agreement.holder == holder && state.agreement.labels.contains(label) && state.inForce(at: time)
-            && (recorded.map { $0 >= state.agreement.validFrom } ?? true) {
-            let access = state.agreement.recipients[recipient] ?? .none
-            if access > best.0 || (access == best.0 && access != .none && state.agreement.id < (best.1 ?? "")) {
-                best = (access, state.agreement.id)
-            }
-        }
-        return best
+        var decisions = Decisions(policy: self, holder: holder, recipient: recipient, at: time)
+        return decisions.access(label: label, recorded: recorded ?? .max)
+    }
+
+    /// Whether aggregates of `label` held by `holder` are published at `time`: some agreement in
+    /// force gives some node access to them (otherwise they are the holder's alone).
+    public func publishes(label: String, holder: String, at time: UInt64) -> Bool {
+        inForce(label: label, holder: holder, at: time).contains { $0.agreement.recipients.values.contains { $0 != .none } }
     }
 
     /// The type of the derived aggregate entries a holder publishes of restricted rows.
@@ -315,7 +310,15 @@ public struct Decisions {
     /// recorded at `recorded`, its access, and under which agreement (nil for public data and
     /// the holder's own).
     public mutating func admits(label: String, type: String, recorded: UInt64) -> (admitted: Bool, access: Access, agreement: String?) {
-        if label == EntryHeader.publicClassification || recipient == holder { return (true, .full, nil) }
+        let (access, agreement) = self.access(label: label, recorded: recorded)
+        return (access.admits(type: type), access, agreement)
+    }
+
+    /// The widest access the recipient has to an entry classified `label` recorded at
+    /// `recorded`, and under which agreement (among equals, the smallest id; nil for public data
+    /// and the holder's own).
+    public mutating func access(label: String, recorded: UInt64) -> (access: Access, agreement: String?) {
+        if label == EntryHeader.publicClassification || recipient == holder { return (.full, nil) }
         let candidates: [(access: Access, agreement: String, validFrom: UInt64)]
         if let known = byLabel[label] {
             candidates = known
@@ -329,8 +332,8 @@ public struct Decisions {
                 .sorted { $0.access != $1.access ? $0.access > $1.access : $0.agreement < $1.agreement }
             byLabel[label] = candidates
         }
-        guard let best = candidates.first(where: { recorded >= $0.validFrom }) else { return (false, .none, nil) }
-        return (best.access.admits(type: type), best.access, best.agreement)
+        guard let best = candidates.first(where: { recorded >= $0.validFrom }) else { return (.none, nil) }
+        return (best.access, best.agreement)
     }
 }
 
