@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // The system OpenSSL 3 (Debian libssl-dev), plus shim.h for the macros Swift cannot import.
@@ -146,7 +147,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        .testTarget(name: "QuartetNodeTests", dependencies: ["QuartetNode", "QuartetTestKit", "QuartetReplication"]),
+        .testTarget(name: "QuartetNodeTests", dependencies: [
+            "QuartetNode", "QuartetTestKit", "QuartetReplication", "QuartetCrypto",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "QuartetTLSTests", dependencies: [
             "QuartetTLS", "QuartetCrypto", "QuartetTestKit",
             .product(name: "NIOCore", package: "swift-nio"),

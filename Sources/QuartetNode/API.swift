@@ -9,32 +9,6 @@ import QuartetPolicy
 import QuartetStore
 import QuartetTLS
 
-/// The request context of the node's API: Hummingbird's core storage plus the connection, so a
-/// route can ask which federation identity the client's certificate carries.
-public struct NodeRequestContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
-    let channel: any Channel
-
-    public init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        channel = source.channel
-    }
-
-    /// The identity in the client's verified certificate, or nil when it presented none.
-    func clientIdentity() async throws -> FederationIdentity? {
-        try await clientCertificate()?.identity
-    }
-
-    /// The identity and serial number of the client's verified certificate, if it presented one.
-    func clientCertificate() async throws -> (identity: FederationIdentity, serial: String)? {
-        let channel = self.channel
-        return try await channel.eventLoop.submit {
-            let handler = try channel.pipeline.syncOperations.handler(type: TLSHandler.self)
-            return handler.peerIdentity.map { ($0, handler.peerCertificateSerial ?? "?") }
-        }.get()
-    }
-}
-
 /// The node's HTTPS JSON API (docs/openapi.yaml). Only `/healthz` answers without a client
 /// certificate; reading needs any federation identity; appending needs the operator
 /// certificate of the node's own log.
@@ -52,12 +26,14 @@ struct API {
     /// Held from validating appends until they are acknowledged (see `AsyncLock`).
     let appendLock = AsyncLock()
 
-    func router() -> Router<NodeRequestContext> {
-        let router = Router(context: NodeRequestContext.self)
-        router.add(middleware: RequestLogMiddleware(metrics: metrics))
-        addViewRoutes(to: router)
-        addAgreementRoutes(to: router)
-        router.get("/healthz") { _, _ -> Response in
+    var gate: Gate { Gate(ownLog: ownLog, federation: federation, tokens: tokens) }
+
+    /// The API's router, and the table of its routes (each with its access level).
+    func router<Context: APIRequestContext>(_: Context.Type = NodeRequestContext.self) -> (router: Router<Context>, routes: [RouteEntry]) {
+        let routes = Routes<Context>(gate: gate, outermost: [RequestLogMiddleware<Context>(metrics: metrics)])
+        addViewRoutes(to: routes)
+        addAgreementRoutes(to: routes)
+        routes.public(.get, "/healthz") { _, _ -> Response in
             // Healthy means the data directory answers a read.
             do {
                 _ = try store.logs()
@@ -66,8 +42,7 @@ struct API {
                 return Self.json(["status": "unavailable", "node": node, "error": "the data directory cannot be read"], status: .serviceUnavailable)
             }
         }
-        router.get("/v1/logs") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/logs", .reader) { request, context, caller -> Response in
             let logs: [[String: Any]] = engine.logStatus().map { status in
                 var out: [String: Any] = ["log": status.log.name, "origin": status.log.origin, "own": status.log.isOwn,
                                           "size": status.head?.size ?? 0, "quarantined": status.quarantined,
@@ -90,8 +65,7 @@ struct API {
             }
             return Self.json(["node": node, "logs": logs])
         }
-        router.get("/v1/logs/{log}/checkpoint") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/logs/{log}/checkpoint", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
             guard let checkpoint = try store.latestCheckpoint(log) else {
                 throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")
@@ -100,8 +74,7 @@ struct API {
             headers[.contentType] = "text/plain; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: checkpoint.note)))
         }
-        router.get("/v1/logs/{log}/entries") { request, context -> Response in
-            let identity = try await reader(request, context)
+        routes.get("/v1/logs/{log}/entries", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
             let from = try Self.number(request, "from") ?? 0
             let limit = try Self.number(request, "limit") ?? 100
@@ -111,29 +84,25 @@ struct API {
             // Bounded by payload bytes as well as by count (the store stops reading past
             // `maxResponsePayloadBytes`); `next` says where the next page starts.
             let policy = view.policy
-            let shown = entries.map { entryJSON(disclosable($0, to: identity, policy: policy)) }
+            let shown = entries.map { entryJSON(disclosable($0, to: caller.identity, policy: policy)) }
             return Self.json(["log": log.name, "from": from, "size": size, "next": from + UInt64(shown.count), "entries": shown])
         }
-        router.get("/v1/logs/{log}/proofs/inclusion") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/logs/{log}/proofs/inclusion", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
             guard let index = try Self.number(request, "index") else { throw HTTPError(.badRequest, message: "index is required") }
             return Self.json(inclusionJSON(try Self.mapStoreError { try store.inclusionProof(log, index: index, size: try Self.number(request, "size")) }))
         }
-        router.get("/v1/logs/{log}/proofs/consistency") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/logs/{log}/proofs/consistency", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
             guard let from = try Self.number(request, "from") else { throw HTTPError(.badRequest, message: "from is required") }
             return Self.json(consistencyJSON(try Self.mapStoreError { try store.consistencyProof(log, from: from, to: try Self.number(request, "to")) }))
         }
-        router.post("/v1/logs/{log}/entries") { request, context -> Response in
+        routes.post("/v1/logs/{log}/entries", .operator) { request, context, who -> Response in
             let name = try context.parameters.require("log")
             guard name == ownLog else {
-                _ = try await reader(request, context)
                 let writer = federation.members.first { $0.log == name }?.id
                 throw HTTPError(.forbidden, message: writer.map { "log \(name) is written by node \($0); append there" } ?? "no log named \(name) in this federation")
             }
-            let who = try await ownOperator(request, context)
             let body = try await request.body.collect(upTo: Self.maxBody)
             guard case .object(let object)? = try? JSONValue.parse(Array(body.readableBytesView)) else {
                 throw HTTPError(.badRequest, message: "the body must be a JSON object: {type, classification?, payload} or {entries: [...]} (at most 1,000)")
@@ -154,8 +123,7 @@ struct API {
         }
         // Recording progress: the payload is the body, the type is the route.
         for (path, type) in [("/v1/record/status", PlanEntryType.status), ("/v1/record/reading", .reading), ("/v1/record/evidence", .evidence)] {
-            router.post(RouterPath(path)) { request, context -> Response in
-                let who = try await ownOperator(request, context)
+            routes.post(path, .operator) { request, context, who -> Response in
                 let body = try await request.body.collect(upTo: Self.maxBody)
                 guard let payload = try? JSONValue.parse(Array(body.readableBytesView)) else {
                     throw HTTPError(.badRequest, message: "payload: not valid JSON")
@@ -167,8 +135,7 @@ struct API {
                 return Self.json(Self.receiptJSON(receipt), status: .created)
             }
         }
-        router.get("/v1/peers") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/peers", .reader) { request, context, caller -> Response in
             let peers: [[String: Any]] = engine.peers().map { peer in
                 var out: [String: Any] = ["node": peer.id, "role": peer.role, "peer": peer.address, "connected": peer.connected]
                 if let since = peer.since { out["since"] = ISO8601DateFormatter().string(from: since) }
@@ -176,8 +143,7 @@ struct API {
             }
             return Self.json(["node": node, "peers": peers])
         }
-        router.get("/metrics") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/metrics", .reader) { request, context, caller -> Response in
             // Counters and timers are kept as things happen (NodeMetrics); the state is read now.
             let logs = engine.logStatus()
             let now = wallClockMillis()
@@ -206,8 +172,7 @@ struct API {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
-        router.get("/v1/alerts") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/alerts", .reader) { request, context, caller -> Response in
             let formatter = ISO8601DateFormatter()
             let alerts: [[String: Any]] = engine.alertList().map { item in
                 var out: [String: Any] = ["time": formatter.string(from: item.time), "kind": item.alert.kind.rawValue, "message": item.alert.message]
@@ -220,118 +185,10 @@ struct API {
             }
             return Self.json(["node": node, "alerts": alerts, "quarantined": evidence])
         }
-        return router
+        return routes.built
     }
 
-    /// Who is asking: the identity in the client's certificate, else the holder of a bearer
-    /// token (the `Authorization` header, or the dashboard's cookie) listed in the configuration.
-    /// No credentials, or a token the node does not know: 401.
-    func authenticate(_ request: Request, _ context: NodeRequestContext) async throws -> FederationIdentity {
-        try await caller(request, context).identity
-    }
-
-    /// Who is asking and by which credential: the certificate (by serial number) or the token
-    /// (by its name in the configuration), and whether the token came in the dashboard's cookie.
-    struct Caller {
-        var identity: FederationIdentity
-        /// Recorded as the author of what the caller appends, e.g. `operator-wales cert 1A2B…`.
-        var author: String
-        var viaCookie: Bool
-    }
-
-    func caller(_ request: Request, _ context: NodeRequestContext) async throws -> Caller {
-        if let (identity, serial) = try await context.clientCertificate() {
-            return Caller(identity: identity, author: Self.author(identity, "cert \(serial)"), viaCookie: false)
-        }
-        if let (token, viaCookie) = Self.bearerTokenAndSource(request) {
-            let digest = TokenGrant.digest(token)
-            // Compare every grant's digest in full (no early exit on the first byte that differs).
-            var found: TokenGrant?
-            for grant in tokens {
-                var difference: UInt8 = 0
-                for (a, b) in zip(grant.sha256, digest) { difference |= a ^ b }
-                if difference == 0 { found = grant }
-            }
-            guard let found else { throw HTTPError(.unauthorized, message: "the bearer token is not one this node accepts") }
-            return Caller(identity: found.identity, author: Self.author(found.identity, "token \(found.name)"), viaCookie: viaCookie)
-        }
-        throw HTTPError(.unauthorized, message: "this endpoint needs a client certificate issued by the federation CA or a bearer token")
-    }
-
-    static func bearerToken(_ request: Request) -> String? { bearerTokenAndSource(request)?.token }
-
-    static func bearerTokenAndSource(_ request: Request) -> (token: String, viaCookie: Bool)? {
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return (String(parts[1]).trimmingCharacters(in: .whitespaces), false) }
-        }
-        for cookie in request.headers[values: .cookie].flatMap({ $0.split(separator: ";") }) {
-            let pair = cookie.trimmingCharacters(in: .whitespaces)
-            if pair.hasPrefix(Self.cookieName + "=") { return (String(pair.dropFirst(Self.cookieName.count + 1)), true) }
-        }
-        return nil
-    }
-
-    /// An entry's author: the role and the credential, printable and at most 255 bytes.
-    static func author(_ identity: FederationIdentity, _ credential: String) -> String {
-        let text = "\(identity.fileLabel) \(credential)"
-        let clean = String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) }))
-        var out = ""
-        for character in clean where out.utf8.count + String(character).utf8.count <= 255 { out.append(character) }
-        return out
-    }
-
-    static let cookieName = "quartet_token"
-
-    /// The client's identity if it may read: a federation member node, the operator of a
-    /// federation log, a reader or an auditor. A certificate from the CA naming anything else
-    /// (a node removed from the federation file, say) is refused (403).
-    @discardableResult
-    func reader(_ request: Request, _ context: NodeRequestContext) async throws -> FederationIdentity {
-        try member(try await authenticate(request, context))
-    }
-
-    /// `identity` if it may read (see `reader`), else 403.
-    @discardableResult
-    func member(_ identity: FederationIdentity) throws -> FederationIdentity {
-        switch identity {
-        case .node(let id):
-            guard federation.member(id) != nil else { throw HTTPError(.forbidden, message: "\(identity.uri) is not a member of the federation") }
-        case .operator(let log):
-            guard federation.members.contains(where: { $0.log == log }) else {
-                throw HTTPError(.forbidden, message: "\(identity.uri) operates no log of this federation")
-            }
-        case .reader, .auditor:
-            break
-        }
-        return identity
-    }
-
-    /// The client's identity if it may append to this node's own log: its operator (403 for
-    /// anyone else).
-    func ownOperator(_ request: Request, _ context: NodeRequestContext) async throws -> Caller {
-        let who = try await caller(request, context)
-        let identity = try member(who.identity)
-        guard identity == .operator(ownLog) else {
-            throw HTTPError(.forbidden, message: "appending to \(ownLog) needs its operator (certificate quartet://operator/\(ownLog) or an operator token of this node); this is \(identity.uri)")
-        }
-        if who.viaCookie { try Self.checkSameOrigin(request) }
-        return who
-    }
-
-    /// A write authenticated by the dashboard's cookie must come from this node's own pages: a
-    /// JSON body (a cross-site form cannot send one without a preflight) and an `Origin` naming
-    /// this very host and port (cookies are shared by every port of a host; the origin is not).
-    static func checkSameOrigin(_ request: Request) throws {
-        let type = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        guard type == "application/json" else {
-            throw HTTPError(.forbidden, message: "a write signed in by cookie needs Content-Type: application/json")
-        }
-        guard let origin = request.headers[.origin], let host = request.head.authority,
-              origin == "https://\(host)" else {
-            throw HTTPError(.forbidden, message: "a write signed in by cookie must come from this node's own pages (Origin https://<this host:port>)")
-        }
-    }
+    static let cookieName = Gate.cookieName
 
     static let maxBody = 16 << 20
     /// Payload bytes in one page of entries (besides the count limit): 4 MiB.

@@ -6,9 +6,8 @@ import QuartetStore
 
 /// The data-sharing agreements on the ledger, as this node's policy has them.
 extension API {
-    func addAgreementRoutes(to router: Router<NodeRequestContext>) {
-        router.get("/v1/agreements") { request, context -> Response in
-            try await reader(request, context)
+    func addAgreementRoutes<Context: APIRequestContext>(to routes: Routes<Context>) {
+        routes.get("/v1/agreements", .reader) { request, context, caller -> Response in
             let policy = view.policy
             let now = wallClockMillis()
             let agreements = policy.agreements.keys.sorted().map { Self.agreementJSON(policy, $0, now: now) }
@@ -16,14 +15,13 @@ extension API {
             let owners = federation.owners.keys.sorted().map { ["id": $0, "vkey": federation.owners[$0]!.vkey] }
             return Self.json(["node": node, "agreements": agreements, "ignored": ignored, "owners": owners])
         }
-        router.get("/v1/agreements/{id}/disclosures") { request, context -> Response in
+        routes.get("/v1/agreements/{id}/disclosures", .auditor) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let policy = view.policy
             guard let state = policy.agreements[id] else {
-                try await reader(request, context)
                 throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node")
             }
-            let identity = try await reader(request, context)
+            let identity = caller.identity
             guard AuditRule.mayReadRecords(of: state.agreement, identity) else {
                 throw HTTPError(.forbidden, message: "the disclosures of \(id) are for \(state.agreement.owner)'s auditors (quartet://auditor/\(state.agreement.owner.lowercased()) or an auditor token of that name) and the operator of \(state.agreement.holder); this is \(identity.uri)")
             }
@@ -36,8 +34,7 @@ extension API {
             }
             return Self.json(["agreement": id, "owner": state.agreement.owner, "holder": state.agreement.holder, "disclosures": items, "purges": purges])
         }
-        router.get("/v1/agreements/{id}") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/agreements/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let policy = view.policy
             guard policy.agreements[id] != nil else { throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node") }

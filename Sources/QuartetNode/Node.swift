@@ -147,6 +147,12 @@ public struct Node: Sendable {
     /// Log sizes as this node's view has folded them.
     public var viewSizes: [String: UInt64] { view.snapshot.logs.mapValues(\.size) }
 
+    /// The HTTPS API over this node's parts.
+    func api() -> API {
+        API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
+            federation: federation, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics)
+    }
+
     /// - Parameter handleSignals: stop on SIGTERM/SIGINT (false when several nodes share a
     ///   process, as in benchmarks; cancel the task instead).
     public func run(handleSignals: Bool = true, listening: (@Sendable (_ peer: SocketAddress, _ api: SocketAddress) -> Void)? = nil) async throws {
@@ -156,8 +162,7 @@ public struct Node: Sendable {
         let peerListener = PeerListener(address: configuration.peerListen, context: peerContext, members: peers, group: group,
                                         engine: engine, logger: logger, bound: { addresses.set(peer: $0) })
         let api = Application(
-            router: API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
-                        federation: federation, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics).router(),
+            router: api().router().router,
             server: .quartetTLS(context: apiContext, logger: logger),
             configuration: .init(address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port), serverName: "quartet"),
             onServerRunning: { channel in

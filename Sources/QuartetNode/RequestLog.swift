@@ -8,8 +8,7 @@ import Synchronization
 /// JSON body `{"error": {"status", "message"}, "request_id"}`, one structured log line per
 /// request (refusals at notice level, so every 401 and 403 is logged with who and why), and the
 /// responses counted and timed for `/metrics`.
-struct RequestLogMiddleware: RouterMiddleware {
-    typealias Context = NodeRequestContext
+struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
     let metrics: NodeMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -36,7 +35,7 @@ struct RequestLogMiddleware: RouterMiddleware {
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
             "ms": "\(String(format: "%.2f", ms))",
         ]
-        if let remote = context.channel.remoteAddress { metadata["remote"] = "\(remote)" }
+        if let remote = context.remoteAddress { metadata["remote"] = "\(remote)" }
         if let reason { metadata["reason"] = "\(reason)" }
         if status == 401 || status == 403 {
             context.logger.notice("refused", metadata: metadata)

@@ -8,9 +8,8 @@ import QuartetStore
 
 /// The combined strategy view's routes, the dashboard and its sign-in.
 extension API {
-    func addViewRoutes(to router: Router<NodeRequestContext>) {
-        router.get("/v1/view") { request, context -> Response in
-            try await reader(request, context)
+    func addViewRoutes<Context: APIRequestContext>(to routes: Routes<Context>) {
+        routes.get("/v1/view", .reader) { request, context, caller -> Response in
             if Self.wantsCSV(request) {
                 return Self.csv(queries().csv(Self.table(request, default: .actions)), name: "view")
             }
@@ -18,26 +17,22 @@ extension API {
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: view.wholeJSON(node: node, health: health()))))
         }
-        router.get("/v1/view/totals") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/view/totals", .reader) { request, context, caller -> Response in
             let q = queries(withHealth: false)
             if Self.wantsCSV(request) { return Self.csv(q.csv(.totals), name: "totals") }
             return Self.viewJSON(["node": node, "totals": q.totalsList()])
         }
-        router.get("/v1/view/aggregates") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/view/aggregates", .reader) { request, context, caller -> Response in
             return Self.viewJSON(["node": node, "aggregates": queries(withHealth: false).aggregatesList()])
         }
-        router.get("/v1/view/priorities/{id}") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/view/priorities/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let q = queries(withHealth: false)
             guard q.view.priorities[id] != nil else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
             if Self.wantsCSV(request) { return Self.csv(q.csv(Self.table(request, default: .actions), priority: id), name: "priority-\(id)") }
             return Self.viewJSON(q.priority(id))
         }
-        router.get("/v1/view/nations/{nation}") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/view/nations/{nation}", .reader) { request, context, caller -> Response in
             let nation = try context.parameters.require("nation")
             let q = queries()
             if Self.wantsCSV(request) {
@@ -46,8 +41,7 @@ extension API {
             }
             do { return Self.viewJSON(try q.nation(nation)) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
         }
-        router.get("/v1/view/measures/{id}") { request, context -> Response in
-            try await reader(request, context)
+        routes.get("/v1/view/measures/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let period = request.uri.queryParameters.get("period")
             let q = queries(withHealth: false)
@@ -58,17 +52,15 @@ extension API {
             if Self.wantsCSV(request) { return Self.csv(q.csv(.readings, measure: id), name: "measure-\(id)") }
             return Self.viewJSON(result)
         }
-        router.get("/v1/view/figures/{id}/provenance") { request, context -> Response in
-            let identity = try await reader(request, context)
+        routes.get("/v1/view/figures/{id}/provenance", .reader) { request, context, caller -> Response in
             let figure = try context.parameters.require("id")
             let refs: [EntryRef]
             do { refs = try queries(withHealth: false).provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
-            return Self.json(try provenance(figure: figure, refs: refs, identity: identity))
+            return Self.json(try provenance(figure: figure, refs: refs, identity: caller.identity))
         }
-        router.get("/") { request, context -> Response in
-            let identity = try await reader(request, context)
+        routes.get("/", .reader) { request, context, caller -> Response in
             var page = Dashboard(queries: queries(), node: node, role: federation.member(node)?.role.rawValue ?? "node",
-                                 viewer: identity.uri, alerts: engine.alertList().suffix(20).map { ($0.time, $0.alert.kind.rawValue, $0.alert.message) })
+                                 viewer: caller.identity.uri, alerts: engine.alertList().suffix(20).map { ($0.time, $0.alert.kind.rawValue, $0.alert.message) })
             let policy = view.policy
             let now = wallClockMillis()
             page.agreements = policy.agreements.keys.sorted().map { Self.agreementJSON(policy, $0, now: now) }
@@ -77,11 +69,11 @@ extension API {
         }
         // Signing in to the dashboard with a bearer token: the token goes into an HttpOnly,
         // Secure, SameSite=Strict cookie, then back to the dashboard.
-        router.get("/login") { request, context -> Response in
+        routes.public(.get, "/login") { request, context -> Response in
             guard let token = request.uri.queryParameters.get("token") else { return Dashboard.signInPage(message: nil, status: .ok) }
             return try signIn(token: token)
         }
-        router.post("/login") { request, context -> Response in
+        routes.public(.post, "/login") { request, context -> Response in
             let body = try await request.body.collect(upTo: 4096)
             let form = String(buffer: body)
             let token = form.split(separator: "&").compactMap { pair -> String? in
@@ -95,8 +87,7 @@ extension API {
     }
 
     func signIn(token: String) throws -> Response {
-        let digest = TokenGrant.digest(token)
-        guard tokens.contains(where: { $0.sha256 == digest }) else {
+        guard gate.grant(for: token) != nil else {
             throw HTTPError(.unauthorized, message: "the token is not one this node accepts")
         }
         var headers = HTTPFields()

@@ -1,0 +1,284 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import QuartetCrypto
+import QuartetTLS
+
+// Access to the API, closed by default: every route is registered through `Routes`, which
+// knows only the four access levels below, and one router middleware (`Authentication`)
+// works out who is asking before any route runs. A route cannot be added to the router in any
+// other way (the router itself stays private to `Routes`), so a new route is never open
+// because someone forgot a check. Tests/QuartetNodeTests/PermissionMatrixTests.swift walks
+// every registered route with every kind of caller.
+
+/// Who may call a route.
+public enum RouteAccess: String, Sendable, CaseIterable {
+    /// Anyone, with or without credentials (the credentials are not even looked at):
+    /// `/healthz` and the sign-in page.
+    case `public`
+    /// Any federation identity: a member node, the operator of a federation log, a reader or an
+    /// auditor. A certificate from the federation CA that names anything else (a node removed
+    /// from the federation file, an operator of a log that is not in it) is refused.
+    case reader
+    /// The records of where data went: auditors (the route then checks it is the data owner's)
+    /// and the operators of federation logs (the holder's, checked by the route).
+    case auditor
+    /// The operator of this node's own log; a write signed in by the dashboard's cookie must
+    /// also come from this node's own pages.
+    case `operator`
+}
+
+/// Who is asking and by which credential.
+public struct Caller: Sendable, Equatable {
+    public var identity: FederationIdentity
+    /// Recorded as the author of what the caller appends, e.g. `operator-wales cert 1A2B…`.
+    public var author: String
+    /// Whether the token came in the dashboard's cookie (not the `Authorization` header).
+    public var viaCookie: Bool
+}
+
+/// What the authentication middleware found: nothing, a caller, or credentials it refused (a
+/// token the node does not know). Only routes that need a caller turn the last into a 401;
+/// the public ones (sign-in with a stale cookie) go on.
+public enum Authentication: Sendable {
+    case anonymous
+    case caller(Caller)
+    case refused(String)
+}
+
+/// A request context the API can run in: it tells which verified client certificate the
+/// connection presented, and carries what the authentication middleware found.
+public protocol APIRequestContext: RequestContext where Source == ApplicationRequestContextSource {
+    /// The identity and serial number (hex) of the client's verified certificate, if any.
+    func clientCertificate(for request: Request) async throws -> (identity: FederationIdentity, serial: String)?
+    var authentication: Authentication { get set }
+    /// The client's address, for the request log.
+    var remoteAddress: SocketAddress? { get }
+}
+
+extension APIRequestContext {
+    /// The caller the route's access level admitted (set by `RequireAccess` before the route).
+    func caller() throws -> Caller {
+        guard case .caller(let caller) = authentication else {
+            throw HTTPError(.internalServerError, message: "a route ran without the caller its access level admits")
+        }
+        return caller
+    }
+}
+
+/// The node's request context: Hummingbird's core storage plus the connection, whose TLS
+/// handler holds the verified client certificate.
+public struct NodeRequestContext: APIRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var authentication: Authentication = .anonymous
+    let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    public var remoteAddress: SocketAddress? { channel.remoteAddress }
+
+    public func clientCertificate(for request: Request) async throws -> (identity: FederationIdentity, serial: String)? {
+        let channel = self.channel
+        return try await channel.eventLoop.submit {
+            let handler = try channel.pipeline.syncOperations.handler(type: TLSHandler.self)
+            return handler.peerIdentity.map { ($0, handler.peerCertificateSerial ?? "?") }
+        }.get()
+    }
+}
+
+/// The node's rules for who is who and who may do what: the token grants of its configuration,
+/// the federation's members, its own log.
+struct Gate: Sendable {
+    let ownLog: String
+    let federation: Federation
+    let tokens: [TokenGrant]
+
+    static let cookieName = "quartet_token"
+
+    /// Who is asking: the identity in the client's certificate, else the holder of a bearer
+    /// token (the `Authorization` header, or the dashboard's cookie) listed in the configuration.
+    func authenticate(_ request: Request, certificate: (identity: FederationIdentity, serial: String)?) -> Authentication {
+        if let (identity, serial) = certificate {
+            return .caller(Caller(identity: identity, author: Self.author(identity, "cert \(serial)"), viaCookie: false))
+        }
+        guard let (token, viaCookie) = Self.bearerTokenAndSource(request) else { return .anonymous }
+        guard let grant = grant(for: token) else { return .refused("the bearer token is not one this node accepts") }
+        return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: viaCookie))
+    }
+
+    /// The grant whose digest is the token's; every grant's digest is compared in full (no early
+    /// exit on the first byte that differs).
+    func grant(for token: String) -> TokenGrant? {
+        let digest = TokenGrant.digest(token)
+        var found: TokenGrant?
+        for grant in tokens {
+            var difference: UInt8 = 0
+            for (a, b) in zip(grant.sha256, digest) { difference |= a ^ b }
+            if difference == 0 && grant.sha256.count == digest.count { found = grant }
+        }
+        return found
+    }
+
+    /// The caller if `access` admits it; 401 without credentials (or with refused ones), 403 for
+    /// a caller the level does not admit.
+    func admit(_ access: RouteAccess, _ authentication: Authentication, _ request: Request) throws -> Caller? {
+        if access == .public { return nil }
+        let caller: Caller
+        switch authentication {
+        case .anonymous:
+            throw HTTPError(.unauthorized, message: "this endpoint needs a client certificate issued by the federation CA or a bearer token")
+        case .refused(let reason):
+            throw HTTPError(.unauthorized, message: reason)
+        case .caller(let c):
+            caller = c
+        }
+        let identity = try member(caller.identity)
+        switch access {
+        case .public, .reader:
+            break
+        case .auditor:
+            switch identity {
+            case .auditor, .operator: break
+            case .node, .reader:
+                throw HTTPError(.forbidden, message: "the records of where data went are for the data owners' auditors and the holders' operators; this is \(identity.uri)")
+            }
+        case .operator:
+            guard identity == .operator(ownLog) else {
+                throw HTTPError(.forbidden, message: "this needs the operator of \(ownLog) (certificate quartet://operator/\(ownLog) or an operator token of this node); this is \(identity.uri)")
+            }
+            if caller.viaCookie { try Self.checkSameOrigin(request) }
+        }
+        return caller
+    }
+
+    /// `identity` if it may read at all: a member node, the operator of a federation log, a
+    /// reader or an auditor; 403 otherwise.
+    func member(_ identity: FederationIdentity) throws -> FederationIdentity {
+        switch identity {
+        case .node(let id):
+            guard federation.member(id) != nil else { throw HTTPError(.forbidden, message: "\(identity.uri) is not a member of the federation") }
+        case .operator(let log):
+            guard federation.members.contains(where: { $0.log == log }) else {
+                throw HTTPError(.forbidden, message: "\(identity.uri) operates no log of this federation")
+            }
+        case .reader, .auditor:
+            break
+        }
+        return identity
+    }
+
+    static func bearerTokenAndSource(_ request: Request) -> (token: String, viaCookie: Bool)? {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return (String(parts[1]).trimmingCharacters(in: .whitespaces), false) }
+        }
+        for cookie in request.headers[values: .cookie].flatMap({ $0.split(separator: ";") }) {
+            let pair = cookie.trimmingCharacters(in: .whitespaces)
+            if pair.hasPrefix(Self.cookieName + "=") { return (String(pair.dropFirst(Self.cookieName.count + 1)), true) }
+        }
+        return nil
+    }
+
+    /// An entry's author: the role and the credential, printable and at most 255 bytes.
+    static func author(_ identity: FederationIdentity, _ credential: String) -> String {
+        let text = "\(identity.fileLabel) \(credential)"
+        let clean = String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) }))
+        var out = ""
+        for character in clean where out.utf8.count + String(character).utf8.count <= 255 { out.append(character) }
+        return out
+    }
+
+    /// A write authenticated by the dashboard's cookie must come from this node's own pages: a
+    /// JSON body (a cross-site form cannot send one without a preflight) and an `Origin` naming
+    /// this very host and port (cookies are shared by every port of a host; the origin is not).
+    static func checkSameOrigin(_ request: Request) throws {
+        let type = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard type == "application/json" else {
+            throw HTTPError(.forbidden, message: "a write signed in by cookie needs Content-Type: application/json")
+        }
+        guard let origin = request.headers[.origin], let host = request.head.authority,
+              origin == "https://\(host)" else {
+            throw HTTPError(.forbidden, message: "a write signed in by cookie must come from this node's own pages (Origin https://<this host:port>)")
+        }
+    }
+}
+
+/// Works out who is asking, once per request, before routing; refuses nothing itself.
+struct AuthenticationMiddleware<Context: APIRequestContext>: RouterMiddleware {
+    let gate: Gate
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.authentication = gate.authenticate(request, certificate: try await context.clientCertificate(for: request))
+        return try await next(request, context)
+    }
+}
+
+/// The middleware of one access level's route group: admits the caller or refuses the request.
+struct RequireAccess<Context: APIRequestContext>: RouterMiddleware {
+    let access: RouteAccess
+    let gate: Gate
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        _ = try gate.admit(access, context.authentication, request)
+        return try await next(request, context)
+    }
+}
+
+/// One registered route: for the route table the permission tests walk.
+public struct RouteEntry: Sendable, Hashable {
+    public let method: HTTPRequest.Method
+    public let path: String
+    public let access: RouteAccess
+}
+
+/// The only way to add a route to the API: by access level, each level a route group behind
+/// its `RequireAccess` middleware, the router behind one `AuthenticationMiddleware`.
+final class Routes<Context: APIRequestContext> {
+    private let router: Router<Context>
+    private let groups: [RouteAccess: RouterGroup<Context>]
+    private var table: [RouteEntry] = []
+
+    init(gate: Gate, outermost: [any MiddlewareProtocol<Request, Response, Context>]) {
+        let router = Router(context: Context.self)
+        for middleware in outermost { router.add(middleware: middleware) }
+        router.add(middleware: AuthenticationMiddleware<Context>(gate: gate))
+        var groups: [RouteAccess: RouterGroup<Context>] = [:]
+        for access in RouteAccess.allCases {
+            groups[access] = router.group().add(middleware: RequireAccess<Context>(access: access, gate: gate))
+        }
+        self.router = router
+        self.groups = groups
+    }
+
+    /// A route anyone may call; it gets no caller.
+    func `public`(_ method: HTTPRequest.Method, _ path: String,
+                  use handler: @escaping @Sendable (Request, Context) async throws -> Response) {
+        table.append(RouteEntry(method: method, path: path, access: .public))
+        groups[.public]!.on(RouterPath(path), method: method, use: handler)
+    }
+
+    /// A route for callers `access` admits; the handler gets the caller.
+    func on(_ method: HTTPRequest.Method, _ path: String, _ access: RouteAccess,
+            use handler: @escaping @Sendable (Request, Context, Caller) async throws -> Response) {
+        precondition(access != .public, "public routes are added with `public(_:_:use:)`")
+        table.append(RouteEntry(method: method, path: path, access: access))
+        groups[access]!.on(RouterPath(path), method: method) { request, context in
+            try await handler(request, context, try context.caller())
+        }
+    }
+
+    func get(_ path: String, _ access: RouteAccess, use handler: @escaping @Sendable (Request, Context, Caller) async throws -> Response) {
+        on(.get, path, access, use: handler)
+    }
+
+    func post(_ path: String, _ access: RouteAccess, use handler: @escaping @Sendable (Request, Context, Caller) async throws -> Response) {
+        on(.post, path, access, use: handler)
+    }
+
+    /// The router with every route added so far, and the table of those routes.
+    var built: (router: Router<Context>, routes: [RouteEntry]) { (router, table) }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import NIOCore
+import Logging
+import QuartetCrypto
+@testable import QuartetNode
+import QuartetTestKit
+import Synchronization
+import Testing
+
+/// A request context for router tests: the "client certificate" comes in a test header (PEM,
+/// base64) and is checked against the federation CA the way the TLS handshake checks it — a
+/// certificate the CA did not issue gives no identity (on a real socket the handshake fails:
+/// ServeTests). Only tests have this context; the node's reads the TLS handler.
+struct CertificateHeaderContext: APIRequestContext {
+    var coreContext: CoreRequestContextStorage
+    var authentication: Authentication = .anonymous
+    var remoteAddress: SocketAddress? { nil }
+    static let header = HTTPField.Name("x-test-client-certificate")!
+    static let trusted = Mutex<Certificate?>(nil)
+
+    init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+
+    func clientCertificate(for request: Request) async throws -> (identity: FederationIdentity, serial: String)? {
+        guard let field = request.headers[Self.header], let pemData = Data(base64Encoded: field),
+              let certificate = try? Certificate(pem: String(decoding: pemData, as: UTF8.self)),
+              let ca = Self.trusted.withLock({ $0 }) else { return nil }
+        do { try certificate.verify(issuedBy: ca) } catch { return nil }
+        return FederationIdentity(certificate: certificate).map { ($0, certificate.serialHex) }
+    }
+}
+
+/// Every route of the API × every kind of caller, in process (Hummingbird's router test mode,
+/// no sockets). The routes come from the router's own table, so a route added later is in the
+/// matrix without anyone remembering to add it.
+@Suite struct PermissionMatrixTests {
+    /// A kind of caller: the headers it sends.
+    struct Caller: CustomStringConvertible {
+        let description: String
+        let headers: HTTPFields
+    }
+
+    enum Outcome: Equatable { case unauthorized, forbidden, admitted }
+
+    /// What each access level gives each caller (by the caller's name below).
+    static func expected(_ access: RouteAccess, _ caller: String) -> Outcome {
+        switch caller {
+        case "none", "bad token", "certificate from another CA":
+            return access == .public ? .admitted : .unauthorized
+        case "reader":
+            return [.public, .reader].contains(access) ? .admitted : .forbidden
+        case "auditor", "operator of another log":
+            return access == .operator ? .forbidden : .admitted
+        case "operator of this log", "operator of this log (token)":
+            return .admitted
+        case "operator of this log (cookie, no Origin)":
+            return access == .operator ? .forbidden : .admitted
+        case "member node":
+            return [.public, .reader].contains(access) ? .admitted : .forbidden
+        case "node outside the federation":
+            return access == .public ? .admitted : .forbidden
+        default:
+            Issue.record("no expectation for \(caller)")
+            return .admitted
+        }
+    }
+
+    @Test func everyRouteRefusesEveryCallerItsAccessLevelDoesNotAdmit() async throws {
+        let files = try NodeFiles(node: "wales", members: ["uk", "england"], entries: 2)
+        defer { files.remove() }
+        let otherCA = try TestPKI()
+        defer { otherCA.remove() }
+        CertificateHeaderContext.trusted.withLock { $0 = try? Certificate(pem: String(contentsOfFile: files.pki.caCertificate, encoding: .utf8)) }
+
+        func certificate(_ identity: FederationIdentity, from pki: TestPKI) throws -> String {
+            let dir = pki.root.appendingPathComponent("clients").path
+            let issued = try FederationPKI.issue(identity, caDirectory: pki.root.appendingPathComponent("ca").path, in: dir)
+            return Data(try String(contentsOfFile: issued.certificate, encoding: .utf8).utf8).base64EncodedString()
+        }
+        var configuration = try NodeConfiguration.load(path: files.configPath)
+        let tokens = ["reader": FederationIdentity.reader("analyst"), "auditor": .auditor("heiw"),
+                      "wales-op": .operator("wales"), "england-op": .operator("england")]
+        configuration.tokens = tokens.map { TokenGrant(name: $0.key, identity: $0.value, sha256: TokenGrant.digest("token-\($0.key)")) }
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        let node = try Node(configuration: configuration, logger: quiet)
+        let (router, routes) = node.api().router(CertificateHeaderContext.self)
+
+        func headers(_ pairs: [(HTTPField.Name, String)]) -> HTTPFields {
+            var fields = HTTPFields()
+            for (name, value) in pairs { fields.append(HTTPField(name: name, value: value)) }
+            return fields
+        }
+        let callers = [
+            Caller(description: "none", headers: [:]),
+            Caller(description: "bad token", headers: headers([(.authorization, "Bearer not-a-token")])),
+            Caller(description: "reader", headers: headers([(.authorization, "Bearer token-reader")])),
+            Caller(description: "auditor", headers: headers([(CertificateHeaderContext.header, try certificate(.auditor("heiw"), from: files.pki))])),
+            Caller(description: "operator of this log", headers: headers([(CertificateHeaderContext.header, try certificate(.operator("wales"), from: files.pki))])),
+            Caller(description: "operator of this log (token)", headers: headers([(.authorization, "Bearer token-wales-op")])),
+            Caller(description: "operator of this log (cookie, no Origin)", headers: headers([(.cookie, "quartet_token=token-wales-op"), (.contentType, "application/json")])),
+            Caller(description: "operator of another log", headers: headers([(.authorization, "Bearer token-england-op")])),
+            Caller(description: "member node", headers: headers([(CertificateHeaderContext.header, try certificate(.node("uk"), from: files.pki))])),
+            Caller(description: "node outside the federation", headers: headers([(CertificateHeaderContext.header, try certificate(.node("mallory"), from: files.pki))])),
+            Caller(description: "certificate from another CA", headers: headers([(CertificateHeaderContext.header, try certificate(.operator("wales"), from: otherCA))])),
+        ]
+
+        // Every route the API has is in the table, with a level; the ones this test knows of
+        // must be there (a route missing from the table would be one the matrix never tries).
+        let table = Set(routes.map { "\($0.method) \($0.path)" })
+        for known in ["GET /healthz", "GET /v1/logs", "POST /v1/logs/{log}/entries", "GET /v1/view", "GET /v1/agreements/{id}/disclosures",
+                      "GET /", "POST /login", "GET /metrics", "POST /v1/record/reading"] {
+            #expect(table.contains(known), "the route table lacks \(known)")
+        }
+        #expect(routes.count == table.count, "a route is registered twice")
+
+        let app = Application(router: router, logger: quiet)
+        try await app.test(.router) { client in
+            for route in routes {
+                let path = route.path
+                    .replacingOccurrences(of: "{log}", with: "wales").replacingOccurrences(of: "{nation}", with: "wales")
+                    .replacingOccurrences(of: "{id}", with: "none-such")
+                for caller in callers {
+                    let body: ByteBuffer? = route.method == .post ? ByteBuffer(string: "{}") : nil
+                    let status = try await client.execute(uri: path, method: route.method, headers: caller.headers, body: body) { $0.status }
+                    let outcome: Outcome = status == .unauthorized ? .unauthorized : status == .forbidden ? .forbidden : .admitted
+                    #expect(outcome == Self.expected(route.access, caller.description),
+                            "\(route.method) \(route.path) [\(route.access)] as \(caller): \(status)")
+                }
+            }
+            // A path no route has: 404 whoever asks, credentials or not.
+            for caller in callers {
+                let status = try await client.execute(uri: "/v1/no-such-route", method: .get, headers: caller.headers) { $0.status }
+                #expect(status == .notFound, "unknown route as \(caller): \(status)")
+            }
+        }
+    }
+}
