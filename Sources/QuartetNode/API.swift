@@ -23,8 +23,8 @@ struct API {
     let tokens: [TokenGrant]
     let logger: Logger
     let metrics: NodeMetrics
-    /// Held from validating appends until they are acknowledged (see `AsyncLock`).
-    let appendLock = AsyncLock()
+    /// Checks appends and orders them (see `AppendAdmission`).
+    let admission: AppendAdmission
 
     var gate: Gate { Gate(ownLog: ownLog, federation: federation, tokens: tokens) }
 
@@ -110,15 +110,10 @@ struct API {
             if case .array(let items)? = object["entries"] {
                 guard object.count == 1 else { throw HTTPError(.badRequest, message: "a batch is {\"entries\": [...]} and nothing else") }
                 guard (1...1000).contains(items.count) else { throw HTTPError(.badRequest, message: "entries: expected 1 to 1,000 entries, got \(items.count)") }
-                let receipts = try await appendLock.withLock {
-                    try await writer.append(contentsOf: try Self.appendRequests(items.enumerated().map { ("entries[\($0.offset)].", $0.element) },
-                                                                author: who.author, view: view, log: ownLog))
-                }
+                let receipts = try await admit(items.enumerated().map { ("entries[\($0.offset)].", $0.element) }, author: who.author)
                 return Self.json(["log": ownLog, "entries": receipts.map(Self.receiptJSON)], status: .created)
             }
-            let receipt = try await appendLock.withLock {
-                try await writer.append(contentsOf: try Self.appendRequests([("", .object(object))], author: who.author, view: view, log: ownLog))[0]
-            }
+            let receipt = try await admit([("", .object(object))], author: who.author)[0]
             return Self.json(Self.receiptJSON(receipt), status: .created)
         }
         // Recording progress: the payload is the body, the type is the route.
@@ -129,9 +124,7 @@ struct API {
                     throw HTTPError(.badRequest, message: "payload: not valid JSON")
                 }
                 let item: JSONValue = .object(["type": .string(type.rawValue), "payload": payload])
-                let receipt = try await appendLock.withLock {
-                    try await writer.append(contentsOf: try Self.appendRequests([("", item)], author: who.author, view: view, log: ownLog))[0]
-                }
+                let receipt = try await admit([("", item)], author: who.author)[0]
                 return Self.json(Self.receiptJSON(receipt), status: .created)
             }
         }
@@ -214,88 +207,11 @@ struct API {
         return identity == .operator(entry.header.log) && entry.header.log == ownLog ? entry : entry.stub
     }
 
-    /// Checks appends before any is made: header fields, that the payload is a JSON object, and
-    /// for the plan domain's types the payload's schema against the log as it will be when the
-    /// earlier items of the same request are in (a batch may add an action and its measures).
-    static func appendRequests(_ items: [(prefix: String, value: JSONValue)], author: String, view: ViewMaintainer, log: String) throws -> [AppendRequest] {
-        var (scratch, policy) = view.snapshots
-        var out: [AppendRequest] = []
-        for (prefix, value) in items {
-            guard case .object(let fields) = value else { throw HTTPError(.badRequest, message: "\(prefix.isEmpty ? "body" : String(prefix.dropLast())): expected an object") }
-            if let unknown = fields.keys.sorted().first(where: { !["type", "classification", "payload"].contains($0) }) {
-                throw HTTPError(.badRequest, message: "\(prefix)\(unknown): unknown field; expected type, classification, payload")
-            }
-            guard case .string(let type)? = fields["type"] else { throw HTTPError(.badRequest, message: "\(prefix)type: expected a string") }
-            guard type != Policy.aggregateType else {
-                throw HTTPError(.badRequest, message: "\(prefix)type: \(Policy.aggregateType) entries are made by the node from rows under an agreement (post dataset.rows); they cannot be posted")
-            }
-            var classification = EntryHeader.publicClassification
-            if let value = fields["classification"] {
-                guard case .string(let text) = value else { throw HTTPError(.badRequest, message: "\(prefix)classification: expected a string") }
-                classification = text
-            }
-            // Restricted data only while an agreement in force covers its label here.
-            if classification != EntryHeader.publicClassification {
-                guard !policy.inForce(label: classification, holder: log, at: wallClockMillis()).isEmpty else {
-                    throw HTTPError(.badRequest, message: "\(prefix)classification: no data-sharing agreement in force covers \"\(classification)\" held by \(log); establish one first (quartet agreement establish)")
-                }
-                guard !PlanValidator.isPlanType(type), PolicyEntryType(rawValue: type) == nil else {
-                    throw HTTPError(.badRequest, message: "\(prefix)classification: \(type) entries are public; restricted data goes in its own entries (e.g. dataset.rows)")
-                }
-            }
-            guard let value = fields["payload"], case .object = value else { throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object") }
-            let payload = value.encoded()
-            if PlanValidator.isPlanType(type) {
-                do {
-                    try PlanValidator.validate(type: type, payload: payload, context: LogContext(view: scratch, log: log))
-                } catch {
-                    throw HTTPError(.badRequest, message: prefix + error.message)
-                }
-                try? scratch.apply(ViewEntry(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: 0, type: type, payload: payload))
-            }
-            if PolicyEntryType(rawValue: type) != nil {
-                do { try policy.check(type: type, payload: payload, log: log) } catch {
-                    throw HTTPError(.badRequest, message: prefix + error.message)
-                }
-                policy.apply(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: wallClockMillis(), type: type, payload: payload)
-            }
-            // A restricted payload's length is in its header, which every node and reader sees:
-            // padded with spaces to a multiple of 4 KiB, it says nothing of the counts inside.
-            let stored = classification == EntryHeader.publicClassification ? payload : Self.padded(payload)
-            let request = AppendRequest(type: type, classification: classification, author: author, payload: stored)
-            do { try request.validate() } catch { throw HTTPError(.badRequest, message: prefix + error.message) }
-            out.append(request)
-            // Restricted rows come with their published aggregate, right after them: the holder's
-            // counts with small cells suppressed, for recipients with aggregate access.
-            if type == "dataset.rows", classification != EntryHeader.publicClassification {
-                let agreements = policy.inForce(label: classification, holder: log, at: wallClockMillis())
-                guard let governing = Agreement.governing(agreements.map(\.agreement)) else {
-                    throw HTTPError(.badRequest, message: "\(prefix)no data-sharing agreement in force covers \(classification)")
-                }
-                guard let rows = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
-                    throw HTTPError(.badRequest, message: "\(prefix)payload: expected a JSON object")
-                }
-                let aggregate: [String: Any]
-                do {
-                    aggregate = try DatasetAggregate.make(rows: rows, label: classification, minCellSize: governing.minCellSize,
-                                                          rounding: governing.rounding, agreement: governing.id)
-                } catch {
-                    throw HTTPError(.badRequest, message: prefix + error.message)
-                }
-                let bytes: [UInt8]
-                do { bytes = try DatasetAggregate.encoded(aggregate) } catch { throw HTTPError(.badRequest, message: prefix + error.message) }
-                out.append(AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: bytes))
-            }
+    /// Appends through admission; a refusal is a 400 naming what was wrong and where.
+    func admit(_ items: [(prefix: String, value: JSONValue)], author: String) async throws -> [AppendReceipt] {
+        do { return try await admission.append(items, author: author) } catch let error as AdmissionError {
+            throw HTTPError(.badRequest, message: error.message)
         }
-        return out
-    }
-
-    /// JSON bytes followed by spaces up to the next multiple of 4,096 (JSON allows trailing
-    /// whitespace, and the commitment covers the padded bytes).
-    static func padded(_ bytes: [UInt8]) -> [UInt8] {
-        let block = 4096
-        let target = min(EntryHeader.maxPayloadLength, (bytes.count / block + 1) * block)
-        return bytes.count >= target ? bytes : bytes + [UInt8](repeating: 0x20, count: target - bytes.count)
     }
 
     static func receiptJSON(_ receipt: AppendReceipt) -> [String: Any] {

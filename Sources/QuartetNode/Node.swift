@@ -34,6 +34,7 @@ public struct Node: Sendable {
     let metrics: NodeMetrics
     let purger: Purger
     let recorder: OwnLogRecorder
+    let admission: AppendAdmission
 
     /// Loads everything the node needs and checks that it fits together, before listening.
     /// - Parameter onStored: told each time a replica batch is durable here (benchmarks).
@@ -116,6 +117,7 @@ public struct Node: Sendable {
                 metrics.ownBatches.increment()
             })
             self.engine = engine
+            admission = AppendAdmission(log: log, view: view, writer: writer)
             let ownWriter = writer
             recorder.writer.withLockedValue { $0 = ownWriter }
             self.recorder = recorder
@@ -150,7 +152,7 @@ public struct Node: Sendable {
     /// The HTTPS API over this node's parts.
     func api() -> API {
         API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
-            federation: federation, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics)
+            federation: federation, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics, admission: admission)
     }
 
     /// - Parameter handleSignals: stop on SIGTERM/SIGINT (false when several nodes share a

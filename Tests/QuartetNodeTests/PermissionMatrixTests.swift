@@ -37,7 +37,7 @@ struct CertificateHeaderContext: APIRequestContext {
 /// matrix without anyone remembering to add it.
 @Suite struct PermissionMatrixTests {
     /// A kind of caller: the headers it sends.
-    struct Caller: CustomStringConvertible {
+    struct Caller: CustomStringConvertible, Sendable {
         let description: String
         let headers: HTTPFields
     }
@@ -68,8 +68,9 @@ struct CertificateHeaderContext: APIRequestContext {
     }
 
     @Test func everyRouteRefusesEveryCallerItsAccessLevelDoesNotAdmit() async throws {
-        let files = try NodeFiles(node: "wales", members: ["uk", "england"], entries: 2)
-        defer { files.remove() }
+        let node = try InProcessNode()
+        defer { node.remove() }
+        let files = node.files
         let otherCA = try TestPKI()
         defer { otherCA.remove() }
         CertificateHeaderContext.trusted.withLock { $0 = try? Certificate(pem: String(contentsOfFile: files.pki.caCertificate, encoding: .utf8)) }
@@ -79,15 +80,6 @@ struct CertificateHeaderContext: APIRequestContext {
             let issued = try FederationPKI.issue(identity, caDirectory: pki.root.appendingPathComponent("ca").path, in: dir)
             return Data(try String(contentsOfFile: issued.certificate, encoding: .utf8).utf8).base64EncodedString()
         }
-        var configuration = try NodeConfiguration.load(path: files.configPath)
-        let tokens = ["reader": FederationIdentity.reader("analyst"), "auditor": .auditor("heiw"),
-                      "wales-op": .operator("wales"), "england-op": .operator("england")]
-        configuration.tokens = tokens.map { TokenGrant(name: $0.key, identity: $0.value, sha256: TokenGrant.digest("token-\($0.key)")) }
-        var quiet = Logger(label: "test")
-        quiet.logLevel = .critical
-        let node = try Node(configuration: configuration, logger: quiet)
-        let (router, routes) = node.api().router(CertificateHeaderContext.self)
-
         func headers(_ pairs: [(HTTPField.Name, String)]) -> HTTPFields {
             var fields = HTTPFields()
             for (name, value) in pairs { fields.append(HTTPField(name: name, value: value)) }
@@ -107,17 +99,16 @@ struct CertificateHeaderContext: APIRequestContext {
             Caller(description: "certificate from another CA", headers: headers([(CertificateHeaderContext.header, try certificate(.operator("wales"), from: otherCA))])),
         ]
 
-        // Every route the API has is in the table, with a level; the ones this test knows of
-        // must be there (a route missing from the table would be one the matrix never tries).
-        let table = Set(routes.map { "\($0.method) \($0.path)" })
-        for known in ["GET /healthz", "GET /v1/logs", "POST /v1/logs/{log}/entries", "GET /v1/view", "GET /v1/agreements/{id}/disclosures",
-                      "GET /", "POST /login", "GET /metrics", "POST /v1/record/reading"] {
-            #expect(table.contains(known), "the route table lacks \(known)")
-        }
-        #expect(routes.count == table.count, "a route is registered twice")
+        try await node.test(CertificateHeaderContext.self) { client, routes in
+            // Every route the API has is in the table, with a level; the ones this test knows of
+            // must be there (a route missing from the table would be one the matrix never tries).
+            let table = Set(routes.map { "\($0.method) \($0.path)" })
+            for known in ["GET /healthz", "GET /v1/logs", "POST /v1/logs/{log}/entries", "GET /v1/view", "GET /v1/agreements/{id}/disclosures",
+                          "GET /", "POST /login", "GET /metrics", "POST /v1/record/reading"] {
+                #expect(table.contains(known), "the route table lacks \(known)")
+            }
+            #expect(routes.count == table.count, "a route is registered twice")
 
-        let app = Application(router: router, logger: quiet)
-        try await app.test(.router) { client in
             for route in routes {
                 let path = route.path
                     .replacingOccurrences(of: "{log}", with: "wales").replacingOccurrences(of: "{nation}", with: "wales")

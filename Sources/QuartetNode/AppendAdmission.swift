@@ -1,0 +1,222 @@
+import Foundation
+import QuartetLedger
+import QuartetPlan
+import QuartetPolicy
+import QuartetStore
+import Synchronization
+
+/// An append refused before anything was written: what was wrong and where (`entries[3].payload.value: …`).
+struct AdmissionError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+    init(_ message: String) { self.message = message }
+}
+
+/// Admission of appends to this node's own log, outside the HTTP layer: the header, plan and
+/// policy checks against the view, and the order appends may go in.
+///
+/// Two appends are checked against the view as it will be when the earlier is in, without
+/// serialising every append behind the one before's fsync:
+/// - An append of entries that change what later appends are checked against — plan
+///   definitions (priorities, actions, revisions, withdrawals, measures) and data-sharing
+///   agreements — is *exclusive*: it waits for every append in flight, is checked against the
+///   view, and holds the lock until it is durable (and so folded into the view, which happens
+///   before the writer acknowledges). Two imports of the same plan therefore end with one
+///   accepted and one refused, and a status update cannot slip past the withdrawal of its action.
+/// - Every other append (readings, status updates, evidence, dataset rows) is *shared*: it
+///   depends on the definitions only, which no shared append changes, so any number of them are
+///   checked and queued at once and share the writer's group commits.
+/// Exclusive waiters go first once they are queued (shared appends arriving after one wait
+/// behind it), so a stream of readings cannot starve an import.
+final class AppendAdmission: Sendable {
+    let log: String
+    let view: ViewMaintainer
+    let writer: LogWriter
+    private let lock = SharedExclusiveLock()
+
+    init(log: String, view: ViewMaintainer, writer: LogWriter) {
+        self.log = log
+        self.view = view
+        self.writer = writer
+    }
+
+    /// Checks `items` (each `{type, classification?, payload}`, with the path prefix its errors
+    /// name) and appends them in order; returns once they are durable.
+    func append(_ items: [(prefix: String, value: JSONValue)], author: String) async throws -> [AppendReceipt] {
+        if items.contains(where: { Self.isExclusive($0.value) }) {
+            return try await lock.exclusive {
+                try await writer.append(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: true))
+            }
+        }
+        return try await lock.shared {
+            try await writer.append(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: false))
+        }
+    }
+
+    /// Whether an item changes what later appends are checked against (an item that is not even
+    /// well formed is refused by the checks, so it needs no lock of its own).
+    static func isExclusive(_ value: JSONValue) -> Bool {
+        guard case .object(let fields) = value, case .string(let type)? = fields["type"] else { return false }
+        if let kind = PlanEntryType(rawValue: type) { return ![.status, .reading, .evidence].contains(kind) }
+        return PolicyEntryType(rawValue: type) != nil
+    }
+
+    /// Checks appends before any is made: header fields, that the payload is a JSON object, and
+    /// for the plan domain's types the payload's schema against the log as it will be when the
+    /// earlier items of the same request are in (a batch may add an action and its measures).
+    /// - Parameter scratch: fold each plan and policy item into a copy of the view, for the
+    ///   items after it (exclusive appends); shared appends change nothing the checks read.
+    static func requests(_ items: [(prefix: String, value: JSONValue)], author: String, view: ViewMaintainer, log: String,
+                         scratch folding: Bool) throws(AdmissionError) -> [AppendRequest] {
+        var (scratch, policy) = view.snapshots
+        var out: [AppendRequest] = []
+        let now = wallClockMillis()
+        for (prefix, value) in items {
+            guard case .object(let fields) = value else { throw AdmissionError("\(prefix.isEmpty ? "body" : String(prefix.dropLast())): expected an object") }
+            if let unknown = fields.keys.sorted().first(where: { !["type", "classification", "payload"].contains($0) }) {
+                throw AdmissionError("\(prefix)\(unknown): unknown field; expected type, classification, payload")
+            }
+            guard case .string(let type)? = fields["type"] else { throw AdmissionError("\(prefix)type: expected a string") }
+            guard type != Policy.aggregateType else {
+                throw AdmissionError("\(prefix)type: \(Policy.aggregateType) entries are made by the node from rows under an agreement (post dataset.rows); they cannot be posted")
+            }
+            var classification = EntryHeader.publicClassification
+            if let value = fields["classification"] {
+                guard case .string(let text) = value else { throw AdmissionError("\(prefix)classification: expected a string") }
+                classification = text
+            }
+            // Restricted data only while an agreement in force covers its label here.
+            if classification != EntryHeader.publicClassification {
+                guard !policy.inForce(label: classification, holder: log, at: now).isEmpty else {
+                    throw AdmissionError("\(prefix)classification: no data-sharing agreement in force covers \"\(classification)\" held by \(log); establish one first (quartet agreement establish)")
+                }
+                guard !PlanValidator.isPlanType(type), PolicyEntryType(rawValue: type) == nil else {
+                    throw AdmissionError("\(prefix)classification: \(type) entries are public; restricted data goes in its own entries (e.g. dataset.rows)")
+                }
+            }
+            guard let value = fields["payload"], case .object = value else { throw AdmissionError("\(prefix)payload: expected a JSON object") }
+            let payload = value.encoded()
+            if PlanValidator.isPlanType(type) {
+                do {
+                    try PlanValidator.validate(type: type, payload: payload, context: LogContext(view: scratch, log: log))
+                } catch {
+                    throw AdmissionError(prefix + error.message)
+                }
+                if folding { try? scratch.apply(ViewEntry(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: 0, type: type, payload: payload)) }
+            }
+            if PolicyEntryType(rawValue: type) != nil {
+                do { try policy.check(type: type, payload: payload, log: log) } catch {
+                    throw AdmissionError(prefix + error.message)
+                }
+                if folding { policy.apply(log: log, index: scratch.logs[log]?.size ?? 0, timeMillis: now, type: type, payload: payload) }
+            }
+            // A restricted payload's length is in its header, which every node and reader sees:
+            // padded with spaces to a multiple of 4 KiB, it says nothing of the counts inside.
+            let stored = classification == EntryHeader.publicClassification ? payload : padded(payload)
+            let request = AppendRequest(type: type, classification: classification, author: author, payload: stored)
+            do { try request.validate() } catch { throw AdmissionError(prefix + error.message) }
+            out.append(request)
+            // Restricted rows come with their published aggregate, right after them: the holder's
+            // counts with small cells suppressed, for recipients with aggregate access.
+            if type == "dataset.rows", classification != EntryHeader.publicClassification {
+                let agreements = policy.inForce(label: classification, holder: log, at: now)
+                guard let governing = Agreement.governing(agreements.map(\.agreement)) else {
+                    throw AdmissionError("\(prefix)no data-sharing agreement in force covers \(classification)")
+                }
+                guard let rows = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
+                    throw AdmissionError("\(prefix)payload: expected a JSON object")
+                }
+                let bytes: [UInt8]
+                do {
+                    let aggregate = try DatasetAggregate.make(rows: rows, label: classification, minCellSize: governing.minCellSize,
+                                                              rounding: governing.rounding, agreement: governing.id)
+                    bytes = try DatasetAggregate.encoded(aggregate)
+                } catch {
+                    throw AdmissionError(prefix + "\(error)")
+                }
+                out.append(AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: bytes))
+            }
+        }
+        return out
+    }
+
+    /// JSON bytes followed by spaces up to the next multiple of 4,096 (JSON allows trailing
+    /// whitespace, and the commitment covers the padded bytes).
+    static func padded(_ bytes: [UInt8]) -> [UInt8] {
+        let block = 4096
+        let target = min(EntryHeader.maxPayloadLength, (bytes.count / block + 1) * block)
+        return bytes.count >= target ? bytes : bytes + [UInt8](repeating: 0x20, count: target - bytes.count)
+    }
+}
+
+/// The states of a lock held by many shared holders or one exclusive holder, with waiters in
+/// arrival order; pure, so its transitions are tested without tasks (`SharedExclusiveLockTests`).
+struct SharedExclusiveState<Waiter> {
+    private(set) var shared = 0
+    private(set) var exclusive = false
+    private(set) var waiting: [(exclusive: Bool, waiter: Waiter)] = []
+
+    /// Takes the lock now (true), or queues `waiter` (false). Nobody overtakes a queued waiter.
+    mutating func acquire(exclusive wantsExclusive: Bool, _ waiter: Waiter) -> Bool {
+        if waiting.isEmpty && !exclusive && (!wantsExclusive || shared == 0) {
+            if wantsExclusive { exclusive = true } else { shared += 1 }
+            return true
+        }
+        waiting.append((wantsExclusive, waiter))
+        return false
+    }
+
+    /// Releases one hold; returns the waiters that now hold the lock (to be resumed): the next
+    /// exclusive waiter alone, or every shared waiter up to the next exclusive one.
+    mutating func release(exclusive wasExclusive: Bool) -> [Waiter] {
+        if wasExclusive {
+            precondition(exclusive, "released an exclusive hold nobody had")
+            exclusive = false
+        } else {
+            precondition(shared > 0, "released a shared hold nobody had")
+            shared -= 1
+        }
+        var granted: [Waiter] = []
+        while let next = waiting.first {
+            if next.exclusive {
+                guard shared == 0, !exclusive, granted.isEmpty else { break }
+                exclusive = true
+                granted.append(next.waiter)
+                waiting.removeFirst()
+                break
+            }
+            guard !exclusive else { break }
+            shared += 1
+            granted.append(next.waiter)
+            waiting.removeFirst()
+        }
+        return granted
+    }
+}
+
+/// An async lock over `SharedExclusiveState`: holders may suspend while holding it.
+final class SharedExclusiveLock: Sendable {
+    private let state = Mutex(SharedExclusiveState<CheckedContinuation<Void, Never>>())
+
+    func shared<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+        await acquire(exclusive: false)
+        defer { release(exclusive: false) }
+        return try await body()
+    }
+
+    func exclusive<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+        await acquire(exclusive: true)
+        defer { release(exclusive: true) }
+        return try await body()
+    }
+
+    private func acquire(exclusive: Bool) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            if state.withLock({ $0.acquire(exclusive: exclusive, continuation) }) { continuation.resume() }
+        }
+    }
+
+    private func release(exclusive: Bool) {
+        for waiter in state.withLock({ $0.release(exclusive: exclusive) }) { waiter.resume() }
+    }
+}

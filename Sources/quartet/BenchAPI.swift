@@ -1,0 +1,278 @@
+import ArgumentParser
+import Foundation
+import QuartetNode
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The path people use: the HTTPS API of the demo federation, driven by wrk.
+struct BenchAPI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "Durable appends and reads through the HTTPS API of the running demo federation (wrk).",
+        discussion: """
+            Starts `quartet demo` (five `quartet serve` processes on loopback, the seed plans \
+            imported), then drives wales's API with wrk (keep-alive HTTPS connections, the wales \
+            operator's bearer token): one progress.reading per POST /v1/logs/wales/entries with \
+            --clients connections and with one, then batches of 100 per request; then reads of \
+            GET /healthz and of a single-measure view query (a reader token). Every append is \
+            acknowledged only once durable at wales, and the other four nodes replicate it \
+            meanwhile: the load generator, five nodes and their fsyncs share this machine's \
+            cores. After the federation stops, the in-process `bench append` rate (64 writers) \
+            is measured for comparison. Needs wrk (scripts/setup.sh installs it).
+            """)
+
+    @Option(help: "Keep-alive connections (wrk -c).") var clients: Int = 64
+    @Option(help: "Seconds per wrk run.") var seconds: Int = 10
+
+    func run() async throws {
+        guard clients >= 1, clients <= 1024 else { throw ValidationError("--clients must be from 1 to 1,024") }
+        guard seconds >= 1, seconds <= 600 else { throw ValidationError("--seconds must be from 1 to 600") }
+        guard let wrk = Self.which("wrk") else {
+            throw CLIError("bench api needs wrk on PATH (Debian: apt-get install wrk; scripts/setup.sh installs it)")
+        }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-bench-api-\(UUID().uuidString)")
+        let federation = try await DemoFederation.start(root: root)
+        var report: [String: Any] = ["benchmark": "api", "cores": ProcessInfo.processInfo.activeProcessorCount, "clients": clients,
+                                     "seconds_per_run": seconds, "wrk": wrk.path]
+        do {
+            let wales = try federation.node("wales")
+            let url = wales.api
+            let token = try federation.operatorToken("wales")
+            let reader = try federation.readerToken()
+            let measure = try await federation.countMeasure(of: "wales")
+            let reading = #"{"type":"progress.reading","payload":{"measure":"\#(measure)","period":"2026-Q1","value":7}}"#
+            let batch = #"{"entries":["# + Array(repeating: reading, count: 100).joined(separator: ",") + "]}"
+            let scripts = root.appendingPathComponent("wrk")
+            try FileManager.default.createDirectory(at: scripts, withIntermediateDirectories: true)
+            let sizeBefore = try await federation.logSize("wales", at: "wales")
+
+            func run(_ name: String, method: String, path: String, token: String, body: String?, connections: Int, entriesPerRequest: Int) throws -> [String: Any] {
+                let script = scripts.appendingPathComponent("\(name).lua")
+                try Data(Self.luaScript(method: method, token: token, body: body).utf8).write(to: script)
+                var result = try Self.wrk(wrk, url: url + path, script: script, connections: connections, seconds: seconds)
+                let requests = result["requests"] as! Int
+                let elapsed = Double(result["duration_us"] as! Int) / 1_000_000
+                result["requests_per_second"] = (Double(requests) / elapsed).rounded()
+                if entriesPerRequest > 0 {
+                    result["entries_per_request"] = entriesPerRequest
+                    result["durable_entries_per_second"] = (Double(requests * entriesPerRequest) / elapsed).rounded()
+                }
+                result["connections"] = connections
+                return result
+            }
+            var appends: [[String: Any]] = []
+            appends.append(try run("append-\(clients)", method: "POST", path: "/v1/logs/wales/entries", token: token, body: reading,
+                                   connections: clients, entriesPerRequest: 1))
+            appends.append(try run("append-1", method: "POST", path: "/v1/logs/wales/entries", token: token, body: reading,
+                                   connections: 1, entriesPerRequest: 1))
+            appends.append(try run("batch-\(clients)", method: "POST", path: "/v1/logs/wales/entries", token: token, body: batch,
+                                   connections: clients, entriesPerRequest: 100))
+            // Acknowledged means durable: every 2xx answer is an entry in wales's log.
+            let acknowledged = appends.reduce(0) { $0 + ($1["succeeded"] as! Int) * ($1["entries_per_request"] as! Int) }
+            let sizeAfter = try await federation.logSize("wales", at: "wales")
+            report["acknowledged_entries"] = acknowledged
+            report["wales_log_grew_by"] = Int(sizeAfter - sizeBefore)
+            guard sizeAfter - sizeBefore >= UInt64(acknowledged) else {
+                throw CLIError("wales acknowledged \(acknowledged) entries but its log grew by \(sizeAfter - sizeBefore)")
+            }
+            // The other nodes replicate meanwhile; how long uk needs to hold everything after the load.
+            let started = ContinuousClock.now
+            try await federation.waitHolding("wales", size: sizeAfter, at: "uk", timeout: .seconds(120))
+            report["uk_caught_up_seconds_after_load"] = ((ContinuousClock.now - started).seconds * 1000).rounded() / 1000
+            report["appends"] = appends
+            report["reads"] = [
+                try run("healthz", method: "GET", path: "/healthz", token: reader, body: nil, connections: clients, entriesPerRequest: 0)
+                    .merging(["path": "/healthz"]) { a, _ in a },
+                try run("measure", method: "GET", path: "/v1/view/measures/\(measure)", token: reader, body: nil, connections: clients, entriesPerRequest: 0)
+                    .merging(["path": "/v1/view/measures/\(measure)"]) { a, _ in a },
+            ]
+        } catch {
+            federation.stop()
+            throw error
+        }
+        federation.stop()
+        // The ledger under the API, measured the way `bench append` does, once the nodes are gone.
+        let inProcess = try await BenchAppend.parse([]).runAppend(root: root.appendingPathComponent("in-process"), writers: 64, entries: 100_000)
+        report["in_process_append"] = inProcess.json
+        if let appends = report["appends"] as? [[String: Any]], let api = appends.first?["durable_entries_per_second"] as? Double,
+           let ledger = inProcess.json["entries_per_second"] as? Double, ledger > 0 {
+            report["api_to_in_process_ratio"] = (api / ledger * 1000).rounded() / 1000
+        }
+        report["targets"] = ["appends_per_second_at_64": 10_000, "append_p99_ms_at_64": 50, "reads_per_second_at_64": 15_000]
+        try? FileManager.default.removeItem(at: root)
+        printJSON(report)
+    }
+
+    /// A wrk script: the method, headers and body of every request, and a JSON summary at the end
+    /// (after a marker line, below wrk's own text).
+    static func luaScript(method: String, token: String, body: String?) -> String {
+        var lines = [
+            "wrk.method = \"\(method)\"",
+            "wrk.headers[\"Authorization\"] = \"Bearer \(token)\"",
+        ]
+        if let body {
+            lines.append("wrk.headers[\"Content-Type\"] = \"application/json\"")
+            lines.append("wrk.body = [==[\(body)]==]")
+        }
+        lines.append("""
+            done = function(summary, latency, requests)
+              local e = summary.errors
+              io.write(string.format('QUARTET-WRK {"requests":%d,"duration_us":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d}}\\n',
+                summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+                latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+            end
+            """)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Runs wrk and returns its summary: requests, failures, latency percentiles in ms.
+    static func wrk(_ wrk: URL, url: String, script: URL, connections: Int, seconds: Int) throws -> [String: Any] {
+        let process = Process()
+        process.executableURL = wrk
+        process.arguments = ["-t", String(min(2, connections)), "-c", String(connections), "-d", "\(seconds)s", "--timeout", "10s",
+                             "-s", script.path, url]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0,
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("QUARTET-WRK ") }),
+              let summary = try JSONSerialization.jsonObject(with: Data(line.dropFirst("QUARTET-WRK ".count).utf8)) as? [String: Any],
+              let errors = summary["errors"] as? [String: Int], let latency = summary["latency_us"] as? [String: Int] else {
+            throw CLIError("wrk failed (status \(process.terminationStatus)):\n\(text)")
+        }
+        let requests = summary["requests"] as! Int
+        let failed = errors.values.reduce(0, +)
+        guard requests > 0 else { throw CLIError("wrk made no request:\n\(text)") }
+        // wrk counts non-2xx/3xx answers as `status` errors; a benchmark with failures is no figure.
+        guard errors["status", default: 0] == 0 else { throw CLIError("\(errors["status"]!) of \(requests) requests were refused (\(url)):\n\(text)") }
+        return [
+            "requests": requests, "succeeded": requests - errors["status", default: 0], "errors": errors, "failed": failed,
+            "duration_us": summary["duration_us"] as! Int,
+            "latency_ms": latency.mapValues { (Double($0) / 10).rounded() / 100 },
+        ]
+    }
+
+    static func which(_ name: String) -> URL? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let url = URL(fileURLWithPath: String(dir)).appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return nil
+    }
+}
+
+/// `quartet demo` run as a child process: its five nodes, seeded, as people run them.
+final class DemoFederation {
+    let root: URL
+    let process: Process
+    private(set) var demo: [String: Any] = [:]
+
+    private init(root: URL, process: Process) {
+        self.root = root
+        self.process = process
+    }
+
+    /// Starts `quartet demo --dir root` and waits until it has seeded the plans.
+    static func start(root: URL, timeout: Duration = .seconds(300)) async throws -> DemoFederation {
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let plans = ["config/plans", "../shared/plans"].first { FileManager.default.fileExists(atPath: "\($0)/uk-plan.yaml") } ?? "config/plans"
+        process.arguments = ["demo", "--dir", root.appendingPathComponent("demo").path, "--plans", plans]
+        let log = root.appendingPathComponent("demo.out")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        let federation = DemoFederation(root: root, process: process)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let data = try? Data(contentsOf: root.appendingPathComponent("demo/demo.json")),
+               let demo = try? JSONSerialization.jsonObject(with: data) as? [String: Any], demo["seeded"] as? Bool == true {
+                federation.demo = demo
+                return federation
+            }
+            guard process.isRunning else {
+                throw CLIError("quartet demo exited with status \(process.terminationStatus); see \(log.path):\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+            }
+            guard ContinuousClock.now < deadline else {
+                federation.stop()
+                throw CLIError("quartet demo did not seed its plans within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    func node(_ name: String) throws -> (api: String, config: String) {
+        guard let nodes = demo["nodes"] as? [[String: Any]], let node = nodes.first(where: { $0["name"] as? String == name }),
+              let api = node["api"] as? String, let config = node["config"] as? String else { throw CLIError("demo.json has no node \(name)") }
+        return (api, config)
+    }
+
+    func operatorToken(_ name: String) throws -> String {
+        guard let nodes = demo["nodes"] as? [[String: Any]], let token = nodes.first(where: { $0["name"] as? String == name })?["operator_token"] as? String else {
+            throw CLIError("demo.json has no operator token for \(name)")
+        }
+        return token
+    }
+
+    func readerToken() throws -> String {
+        guard let token = (demo["reader"] as? [String: Any])?["token"] as? String else { throw CLIError("demo.json has no reader token") }
+        return token
+    }
+
+    func client(_ name: String) throws -> APIClient {
+        let configuration = try NodeConfiguration.load(path: try node(name).config)
+        return try APIClient(certificate: nil, key: nil, ca: configuration.caCertificate, node: name, address: configuration.apiListen,
+                             token: try readerToken())
+    }
+
+    /// A count measure of `log`'s plan, from its view.
+    func countMeasure(of log: String) async throws -> String {
+        let (status, body) = try await client(log).get("/v1/view/nations/\(log)")
+        guard status == 200, let object = try JSONSerialization.jsonObject(with: body) as? [String: Any],
+              let actions = object["actions"] as? [[String: Any]] else { throw CLIError("GET /v1/view/nations/\(log) answered \(status)") }
+        for action in actions {
+            for measure in action["measures"] as? [[String: Any]] ?? [] where measure["kind"] as? String == "count" {
+                if let id = measure["id"] as? String { return id }
+            }
+        }
+        throw CLIError("\(log)'s plan has no count measure to record readings of")
+    }
+
+    /// The size of `log` as `node` holds it.
+    func logSize(_ log: String, at node: String) async throws -> UInt64 {
+        let (status, body) = try await client(node).get("/v1/logs")
+        guard status == 200, let object = try JSONSerialization.jsonObject(with: body) as? [String: Any],
+              let logs = object["logs"] as? [[String: Any]], let size = logs.first(where: { $0["log"] as? String == log })?["size"] as? Int else {
+            throw CLIError("GET /v1/logs at \(node) answered \(status)")
+        }
+        return UInt64(size)
+    }
+
+    func waitHolding(_ log: String, size: UInt64, at node: String, timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await logSize(log, at: node) < size {
+            guard ContinuousClock.now < deadline else { throw CLIError("\(node) did not hold \(size) entries of \(log) within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Stops the demo and its nodes (SIGTERM, then SIGKILL after 15 s) and removes nothing.
+    func stop() {
+        let pids = ((demo["nodes"] as? [[String: Any]]) ?? []).compactMap { $0["pid"] as? Int32 ?? ($0["pid"] as? Int).map(Int32.init) }
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        for pid in pids { kill(pid, SIGTERM) }
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline && (process.isRunning || pids.contains { kill($0, 0) == 0 }) { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+    }
+}

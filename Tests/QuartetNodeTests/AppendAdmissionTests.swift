@@ -1,0 +1,113 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import NIOCore
+@testable import QuartetNode
+import Testing
+
+/// The shared/exclusive lock's transitions, without tasks.
+@Suite struct SharedExclusiveStateTests {
+    @Test func sharedHoldersShareAndAnExclusiveWaiterStopsNewcomers() {
+        var state = SharedExclusiveState<String>()
+        func acquire(exclusive: Bool, _ waiter: String) -> Bool { state.acquire(exclusive: exclusive, waiter) }
+        func release(exclusive: Bool) -> [String] { state.release(exclusive: exclusive) }
+        #expect(acquire(exclusive: false, "r1"))
+        #expect(acquire(exclusive: false, "r2"))
+        #expect(!acquire(exclusive: true, "w1"), "an exclusive hold waits for the shared holders")
+        #expect(!acquire(exclusive: false, "r3"), "a shared newcomer does not overtake the queued exclusive waiter")
+        #expect(release(exclusive: false).isEmpty, "one shared holder remains")
+        #expect(release(exclusive: false) == ["w1"])
+        #expect(state.exclusive && state.shared == 0)
+        #expect(!acquire(exclusive: false, "r4"))
+        #expect(!acquire(exclusive: true, "w2"))
+        #expect(!acquire(exclusive: false, "r5"))
+        // The exclusive holder leaves: every shared waiter up to the next exclusive one goes.
+        #expect(release(exclusive: true) == ["r3", "r4"])
+        #expect(state.shared == 2 && !state.exclusive)
+        #expect(release(exclusive: false).isEmpty)
+        #expect(release(exclusive: false) == ["w2"])
+        #expect(release(exclusive: true) == ["r5"])
+        #expect(release(exclusive: false).isEmpty)
+        #expect(state.shared == 0 && !state.exclusive && state.waiting.isEmpty)
+        #expect(acquire(exclusive: true, "w3"), "a free lock is taken at once")
+    }
+
+    @Test func exclusiveWaitersGoOneAtATime() {
+        var state = SharedExclusiveState<Int>()
+        func acquire(exclusive: Bool, _ waiter: Int) -> Bool { state.acquire(exclusive: exclusive, waiter) }
+        func release(exclusive: Bool) -> [Int] { state.release(exclusive: exclusive) }
+        #expect(acquire(exclusive: true, 0))
+        for i in 1...3 { #expect(!acquire(exclusive: true, i)) }
+        for i in 1...3 { #expect(release(exclusive: true) == [i]) }
+        #expect(release(exclusive: true).isEmpty)
+        #expect(state.waiting.isEmpty && !state.exclusive)
+    }
+}
+
+/// Appends through the API, concurrently, in process: the checks hold when appends race.
+@Suite struct AppendAdmissionTests {
+    static let operatorHeaders: HTTPFields = [.authorization: "Bearer token-wales-op", .contentType: "application/json"]
+
+    static func post(_ client: any TestClientProtocol, _ body: String) async throws -> (status: HTTPResponse.Status, body: String) {
+        try await client.execute(uri: "/v1/logs/wales/entries", method: .post, headers: operatorHeaders, body: ByteBuffer(string: body)) {
+            ($0.status, String(buffer: $0.body))
+        }
+    }
+
+    static func index(_ body: String) -> Int? {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["index"] as? Int
+    }
+
+    @Test func racingAppendsThatAreValidAloneButNotTogetherEndRight() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            // The same import eight times at once: one is the import, the others repeat it.
+            let importBody = #"{"entries":[{"type":"plan.action","payload":{"id":"P1.A9","priority":"P1","statements":["Grow the workforce"]}},"# +
+                #"{"type":"plan.measure","payload":{"id":"P1.A9.M1","action":"P1.A9","text":"Therapists recruited","kind":"count"}}]}"#
+            let imports = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String).self) { group in
+                for _ in 0..<8 { group.addTask { try await Self.post(client, importBody) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(imports.filter { $0.0 == .created }.count == 1, "\(imports)")
+            #expect(imports.filter { $0.0 == .badRequest && $0.1.contains("already exists") }.count == 7, "\(imports)")
+
+            // Readings share: fifty at once are all accepted, each its own entry.
+            let reading = #"{"type":"progress.reading","payload":{"measure":"P1.A9.M1","period":"2026-Q1","value":3}}"#
+            let readings = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String).self) { group in
+                for _ in 0..<50 { group.addTask { try await Self.post(client, reading) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(readings.allSatisfy { $0.0 == .created }, "\(readings.filter { $0.0 != .created })")
+            #expect(Set(readings.compactMap { Self.index($0.1) }).count == 50)
+
+            // A withdrawal racing status updates of the same action: every status the node
+            // accepted is before the withdrawal in the log; the ones after it were refused.
+            let withdrawal = #"{"type":"plan.action.withdrawn","payload":{"id":"P1.A9","reason":"merged into P1.A1","as_of":"2026-03-01"}}"#
+            let status = #"{"type":"progress.status","payload":{"action":"P1.A9","status":"on-track","as_of":"2026-02-01"}}"#
+            let raced = try await withThrowingTaskGroup(of: (withdrawal: Bool, status: HTTPResponse.Status, body: String).self) { group in
+                for i in 0..<21 {
+                    group.addTask {
+                        let answer = try await Self.post(client, i == 10 ? withdrawal : status)
+                        return (i == 10, answer.status, answer.body)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let withdrawn = try #require(raced.first { $0.withdrawal })
+            #expect(withdrawn.status == .created, "\(withdrawn)")
+            let withdrawnAt = try #require(Self.index(withdrawn.body))
+            for answer in raced where !answer.withdrawal {
+                if answer.status == .created {
+                    let at = try #require(Self.index(answer.body))
+                    #expect(at < withdrawnAt, "a status update was accepted after the withdrawal (\(at) > \(withdrawnAt))")
+                } else {
+                    #expect(answer.status == .badRequest && answer.body.contains("withdrawn"), "\(answer)")
+                }
+            }
+            // After the race, the action is withdrawn for everyone.
+            #expect(try await Self.post(client, status).body.contains("was withdrawn"))
+        }
+    }
+}

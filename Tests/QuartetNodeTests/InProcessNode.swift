@@ -1,0 +1,38 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import QuartetCrypto
+@testable import QuartetNode
+import QuartetTestKit
+
+/// A node built from real files (PKI, data directory, federation, configuration) but not
+/// listening: its API is driven in process through Hummingbird's router test mode.
+struct InProcessNode {
+    let files: NodeFiles
+    let node: Node
+    let logger: Logger
+
+    /// Bearer tokens the node accepts, `token-<name>` for each name.
+    static let tokens: [String: FederationIdentity] = [
+        "reader": .reader("analyst"), "auditor": .auditor("heiw"), "wales-op": .operator("wales"), "england-op": .operator("england"),
+    ]
+
+    init(entries: Int = 2) throws {
+        files = try NodeFiles(node: "wales", members: ["uk", "england"], entries: entries)
+        var configuration = try NodeConfiguration.load(path: files.configPath)
+        configuration.tokens = Self.tokens.map { TokenGrant(name: $0.key, identity: $0.value, sha256: TokenGrant.digest("token-\($0.key)")) }
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        logger = quiet
+        node = try Node(configuration: configuration, logger: quiet)
+    }
+
+    /// Runs `body` with a client of the API in router mode, in `Context`.
+    func test<Context: APIRequestContext>(_ context: Context.Type, _ body: @escaping @Sendable (any TestClientProtocol, [RouteEntry]) async throws -> Void) async throws {
+        let (router, routes) = node.api().router(context)
+        try await Application(router: router, logger: logger).test(.router) { client in try await body(client, routes) }
+    }
+
+    func remove() { files.remove() }
+}
