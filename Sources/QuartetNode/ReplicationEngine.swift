@@ -37,6 +37,9 @@ final class ReplicationEngine: @unchecked Sendable {
     private var connectedAt: [String: ContinuousClock.Instant] = [:]
     /// Backpressure per connected peer: unwritten bytes and the requests waiting on them.
     private var flows: [String: OutboundFlow] = [:]
+    /// The roots of the checkpoints stored lately, per log: a head a relay announces for a
+    /// size stored here a moment ago is checked against this instead of a proof from the store.
+    private var recentRoots: [String: RecentRoots] = [:]
     /// When a write to each peer last completed (or the connection was made): a peer that takes
     /// nothing of what it is sent for `writeStallTimeout` is closed (its reads may be held, so
     /// the read-idle timer cannot tell).
@@ -199,6 +202,7 @@ final class ReplicationEngine: @unchecked Sendable {
         queue.async {
             guard !self.stopped, let first = entries.first else { return }
             let batch = Batch(log: log, from: first.header.index, note: checkpoint.note, entries: entries.map(WireEntry.init))
+            self.recentRoots[log, default: RecentRoots()].add(size: checkpoint.checkpoint.size, root: checkpoint.checkpoint.root)
             self.run(self.replicator.committed(batch, checkpoint: checkpoint.checkpoint))
         }
     }
@@ -253,6 +257,7 @@ final class ReplicationEngine: @unchecked Sendable {
                     }
                 }
                 try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint)
+                recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
                 for alert in pendingAlerts { record(alert) }
                 onIngest?(batch.log, entries, checkpoint)
                 logger.debug("stored batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "to": "\(batch.end)", "peer": "\(peer)"])
@@ -275,6 +280,7 @@ final class ReplicationEngine: @unchecked Sendable {
             return []
         case .check(let peer, let logName, let note, let checkpoint):
             guard let log = logs[logName] else { return [] }
+            if let root = recentRoots[logName]?.root(size: checkpoint.size), root == checkpoint.root { return [] }
             do {
                 let prefix = try store.prefix(log, size: checkpoint.size)
                 guard prefix.root != checkpoint.root else { return [] }
@@ -655,4 +661,22 @@ final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
+}
+
+/// The roots of the last checkpoints stored of one log, by size (at most `capacity`).
+struct RecentRoots {
+    static let capacity = 256
+    private var roots: [UInt64: Hash] = [:]
+    private var order: [UInt64] = []
+
+    mutating func add(size: UInt64, root: Hash) {
+        if roots.updateValue(root, forKey: size) == nil { order.append(size) }
+        if order.count > Self.capacity {
+            let drop = order.count - Self.capacity
+            for size in order.prefix(drop) { roots[size] = nil }
+            order.removeFirst(drop)
+        }
+    }
+
+    func root(size: UInt64) -> Hash? { roots[size] }
 }
