@@ -55,8 +55,9 @@ public struct AppendReceipt: Sendable {
 ///
 /// Two stages overlap: while one batch's transaction is committing (its fsync), the next batch
 /// is prepared (entries encoded and hashed, the tree extended, the checkpoint signed). A
-/// transaction then does nothing but insert rows. If a commit fails, the batch prepared on top
-/// of it is prepared again from the tree on disk.
+/// transaction then does nothing but insert rows. The decisions (what to batch, when to wait,
+/// what a failed commit invalidates) are `GroupCommitState`'s; this class is the shell that
+/// holds its lock, runs the stages on their queues and performs the actions it returns.
 public final class LogWriter: Sendable {
     /// The log written.
     public let log: LogInfo
@@ -67,69 +68,40 @@ public final class LogWriter: Sendable {
     private let prepareQueue: DispatchQueue
     private let commitQueue: DispatchQueue
     private let resumer: DispatchQueue
-    private let maxBatch: Int
     /// Payload bytes in one batch (the first entry of a batch is always taken).
     static let maxBatchBytes = 8 << 20
     private let onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint) -> Void)?
 
-    private struct Pending {
+    /// One queued entry: its request, its salted payload and the ticket waiting for it.
+    struct Pending: GroupCommitItem {
         let request: AppendRequest
         /// Salted and committed to on the caller's thread, keeping hashing off the writer.
         let payload: EntryPayload
-        /// Who is waiting: one caller, or one entry of a caller's batch.
-        let waiter: Waiter
-
-        /// The caller's batch this entry belongs to, if it came with others.
-        var group: ObjectIdentifier? {
-            if case .batch(let collector, _) = waiter { return ObjectIdentifier(collector) }
-            return nil
-        }
-
-        /// Answers the caller (exactly once).
-        func complete(_ result: Result<AppendReceipt, any Error>) {
-            switch waiter {
-            case .single(let continuation): continuation.resume(with: result)
-            case .batch(let collector, let i): collector.set(i, result)
-            }
-        }
+        let waiter: AppendTicket
+        /// The entry's position in its ticket.
+        let position: Int
+        var ticket: UInt64 { waiter.number }
+        var byteCount: Int { request.payload.count }
     }
 
-    private enum Waiter {
-        case single(UnsafeContinuation<AppendReceipt, any Error>)
-        case batch(ReceiptCollector, Int)
+    /// What a batch is built on: the tree and the last checkpoint time.
+    struct Tip {
+        var frontier: MerkleFrontier
+        var time: UInt64
     }
 
     /// A batch ready to commit: every entry built, the tree extended, the checkpoint signed.
-    private struct PreparedBatch {
+    struct PreparedBatch {
         let pending: [Pending]
         let entries: [Entry]
-        let nodes: [(level: Int, index: UInt64, hash: Hash)]
-        let frontier: MerkleFrontier
-        let time: UInt64
+        let nodes: [StoredNode]
+        let tip: Tip
         let checkpoint: StoredCheckpoint
-        let generation: Int
     }
 
-    private struct State {
-        var pending: [Pending] = []
-        var draining = false
-        /// The tree as of the last committed batch.
-        var frontier: MerkleFrontier
-        var lastTime: UInt64
-        var batchSizes: [Int: Int] = [:]
-        /// A batch prepared on top of the one committing, waiting for the commit stage.
-        var ready: PreparedBatch?
-        /// Whether the commit stage is running.
-        var committing = false
-        /// Size of the batch whose callers were answered last: the prepare stage waits for about
-        /// that many to come back before it takes the next batch.
-        var lastAnswered = 0
-        /// Counts failed commits. A batch records the generation it was prepared in; one from an
-        /// older generation was built on a batch that never committed and is prepared again.
-        var generation = 0
-    }
+    typealias State = GroupCommitState<Pending, Tip, PreparedBatch>
 
-    /// Guards `state`. The stages wait on it for callers, for the commit stage, or for work.
+    /// Guards `state`. The prepare stage waits on it for callers or for the commit stage.
     private let condition = NSCondition()
     nonisolated(unsafe) private var state: State
 
@@ -159,12 +131,11 @@ public final class LogWriter: Sendable {
         self.store = store
         self.clock = clock
         self.salts = salts
-        self.maxBatch = maxBatch
         self.onCommit = onCommit
         self.prepareQueue = DispatchQueue(label: "quartet.writer.\(name).prepare")
         self.commitQueue = DispatchQueue(label: "quartet.writer.\(name).commit")
         self.resumer = DispatchQueue(label: "quartet.writer.\(name).resume")
-        self.state = State(frontier: frontier, lastTime: UInt64(lastTime))
+        self.state = State(committed: Tip(frontier: frontier, time: UInt64(lastTime)), maxBatch: maxBatch, maxBatchBytes: Self.maxBatchBytes)
     }
 
     /// Runs `body` on the state under the lock. `body` must not wait on `condition`.
@@ -175,39 +146,18 @@ public final class LogWriter: Sendable {
     }
 
     /// The number of entries committed so far.
-    public var size: UInt64 { withState { $0.frontier.size } }
+    public var size: UInt64 { withState { $0.committed.frontier.size } }
 
     /// How many batches of each size were committed (for benchmarks).
     public var batchSizeHistogram: [Int: Int] { withState { $0.batchSizes } }
 
-    /// Appends one entry and returns once it is durable. Bad input is refused before batching,
-    /// so it never fails anyone else's append.
-    public func append(_ request: AppendRequest) async throws -> AppendReceipt {
-        try request.validate()
-        let payload: EntryPayload
-        do { payload = try EntryPayload(salt: try salts(EntryPayload.saltLength), bytes: request.payload) } catch {
-            throw StoreError(.io, "cannot salt the payload", cause: error)
-        }
-        return try await withUnsafeThrowingContinuation { continuation in
-            let start = withState { state -> Bool in
-                state.pending.append(Pending(request: request, payload: payload, waiter: .single(continuation)))
-                // Wake the prepare stage only when it would act: a futex wake per append costs
-                // more than the append's own work.
-                if state.ready == nil && state.pending.count >= max(1, state.lastAnswered) { condition.signal() }
-                if state.draining { return false }
-                state.draining = true
-                return true
-            }
-            if start { prepareQueue.async { self.prepareLoop() } }
-        }
-    }
-
-    /// Appends entries in the given order (consecutive indices unless other callers' appends
-    /// fall between) and returns once all are durable. Every request is checked before any is
-    /// queued, so one bad request appends none of them; and the entries are committed in one
-    /// transaction (even beyond the usual batch limits), so they are all durable or none is.
-    public func append(contentsOf requests: [AppendRequest]) async throws -> [AppendReceipt] {
-        guard !requests.isEmpty else { return [] }
+    /// Queues entries for appending and returns at once, before they are durable: the entries
+    /// take consecutive indices (no other caller's entry falls between them), and entries
+    /// queued by one call come before those of any call that starts after it returns. Every
+    /// request is checked first, so one bad request queues none; the entries are committed in
+    /// one transaction (even beyond the usual batch limits), so they are all durable or none is.
+    /// `AppendTicket.receipts()` answers once they are durable, or with the commit's error.
+    public func enqueue(contentsOf requests: [AppendRequest]) throws(StoreError) -> AppendTicket {
         var payloads: [EntryPayload] = []
         payloads.reserveCapacity(requests.count)
         for request in requests {
@@ -216,93 +166,52 @@ public final class LogWriter: Sendable {
                 throw StoreError(.io, "cannot salt the payload", cause: error)
             }
         }
-        return try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[AppendReceipt], any Error>) in
-            let collector = ReceiptCollector(count: requests.count, continuation: continuation)
-            enqueue(requests.enumerated().map { i, request in
-                Pending(request: request, payload: payloads[i], waiter: .batch(collector, i))
-            })
+        guard !requests.isEmpty else { return AppendTicket(number: 0, count: 0) }
+        let (ticket, action) = withState { state -> (AppendTicket, State.EnqueueAction) in
+            let ticket = AppendTicket(number: state.issueTicket(), count: requests.count)
+            let items = requests.indices.map { Pending(request: requests[$0], payload: payloads[$0], waiter: ticket, position: $0) }
+            let action = state.enqueue(items)
+            if action == .wakePrepareStage { condition.signal() }
+            return (ticket, action)
         }
+        if action == .startPrepareStage { prepareQueue.async { self.prepareLoop() } }
+        return ticket
     }
 
-    /// Queues appends in order and starts the prepare stage if it is idle.
-    private func enqueue(_ items: [Pending]) {
-        let start = withState { state -> Bool in
-            state.pending.append(contentsOf: items)
-            if state.ready == nil && state.pending.count >= max(1, state.lastAnswered) { condition.signal() }
-            if state.draining { return false }
-            state.draining = true
-            return true
-        }
-        if start { prepareQueue.async { self.prepareLoop() } }
+    /// Appends one entry and returns once it is durable. Bad input is refused before batching,
+    /// so it never fails anyone else's append.
+    public func append(_ request: AppendRequest) async throws -> AppendReceipt {
+        try await enqueue(contentsOf: [request]).receipts()[0]
+    }
+
+    /// Appends entries in the given order (consecutive indices) and returns once all are
+    /// durable: `enqueue(contentsOf:)`, then its ticket's receipts.
+    public func append(contentsOf requests: [AppendRequest]) async throws -> [AppendReceipt] {
+        try await enqueue(contentsOf: requests).receipts()
     }
 
     /// The prepare stage, on `prepareQueue`: takes waiting callers as a batch, prepares it on top
     /// of the batch committing, and hands it to the commit stage. Ends when nothing is waiting,
     /// ready or committing.
     private func prepareLoop() {
-        // What the next batch builds on, and in which generation that was true.
-        var tip: (frontier: MerkleFrontier, time: UInt64, generation: Int)?
         while true {
             condition.lock()
-            // At most one batch waits ready; while one commits, give the callers just answered
-            // the time to come back, so batches stay large.
-            while state.ready != nil || (state.committing && state.pending.count < max(1, state.lastAnswered)) {
+            var next = state.nextBatch()
+            while case .wait = next {
                 condition.wait()
+                next = state.nextBatch()
             }
-            if !state.committing || tip?.generation != state.generation {
-                tip = (state.frontier, state.lastTime, state.generation)
-            }
-            var n = min(state.pending.count, maxBatch)
-            // A batch is also bounded by payload bytes, so that it (and the replication message
-            // that carries it to peers) stays far below the protocol's frame limit.
-            var bytes = 0
-            for i in 0..<n {
-                bytes += state.pending[i].request.payload.count
-                if bytes > Self.maxBatchBytes && i > 0 { n = i; break }
-            }
-            // A caller's batch is never split across transactions: it commits, or fails, whole.
-            if n > 0, n < state.pending.count, let group = state.pending[n].group, state.pending[n - 1].group == group {
-                var start = n - 1
-                while start > 0, state.pending[start - 1].group == group { start -= 1 }
-                if start > 0 {
-                    n = start
-                } else {
-                    // The batch alone is over the limits: it goes as one transaction anyway.
-                    while n < state.pending.count, state.pending[n].group == group { n += 1 }
-                }
-            }
-            if n == 0 {
-                // Here nothing is committing (or the wait above would have held us).
-                state.draining = false
-                condition.unlock()
-                return
-            }
-            let batch = Array(state.pending.prefix(n))
-            state.pending.removeFirst(n)
-            let base = tip!
             condition.unlock()
+            guard case .prepare(let items, let base, let generation) = next else { return }
 
             let prepared: PreparedBatch
-            do { prepared = try prepare(batch, after: base.frontier, lastTime: base.time, generation: base.generation) } catch {
-                fail(batch, error)
+            do { prepared = try prepare(items, on: base) } catch {
+                fail(items, error)
                 continue
             }
-
-            condition.lock()
-            if prepared.generation != state.generation {
-                // A commit failed while this was prepared on top of it: put the callers back.
-                state.pending.insert(contentsOf: batch, at: 0)
-                condition.unlock()
-                continue
-            }
-            tip = (prepared.frontier, prepared.time, prepared.generation)
-            if state.committing {
-                state.ready = prepared
-                condition.unlock()
-            } else {
-                state.committing = true
-                condition.unlock()
-                commitQueue.async { self.commitLoop(prepared) }
+            let action = withState { $0.prepared(prepared, items: items, tree: prepared.tip, generation: generation) }
+            if case .startCommitStage(let batch) = action {
+                commitQueue.async { self.commitLoop(batch) }
             }
         }
     }
@@ -312,64 +221,50 @@ public final class LogWriter: Sendable {
     private func commitLoop(_ first: PreparedBatch) {
         var batch = first
         while true {
-            let result = Result { try write(batch) }
-            condition.lock()
-            switch result {
-            case .success:
-                state.frontier = batch.frontier
-                state.lastTime = batch.time
-                state.batchSizes[batch.pending.count, default: 0] += 1
-                state.lastAnswered = batch.pending.count
-                succeed(batch)
-                if let next = state.ready {
-                    state.ready = nil
-                    condition.broadcast()
-                    condition.unlock()
-                    batch = next
-                    continue
-                }
-            case .failure(let error):
+            do {
+                try write(batch)
+            } catch {
                 fail(batch.pending, error)
-                // Anything prepared on top of this batch is stale: its callers go back in line.
-                state.generation += 1
-                if let stale = state.ready {
-                    state.ready = nil
-                    state.pending.insert(contentsOf: stale.pending, at: 0)
-                }
                 // The transaction rolled back; rebuild the tree from disk in case the failure
                 // came after SQLite had made some of it durable.
-                if let reloaded = try? store.read("reload the tree of \(log.name)", { db in try LedgerStore.frontier(db, log) }) {
-                    state.frontier = reloaded
+                let log = self.log
+                let reloaded = try? store.read("reload the tree of \(log.name)") { db in try LedgerStore.frontier(db, log) }
+                withState { state in
+                    state.commitFailed(reloaded: reloaded.map { Tip(frontier: $0, time: state.committed.time) })
+                    condition.broadcast()
                 }
+                return
             }
-            state.committing = false
-            condition.broadcast()
-            condition.unlock()
-            return
+            // The state first, so a caller answered sees the writer's new size.
+            let action = withState { state in
+                defer { condition.broadcast() }
+                return state.committed(count: batch.pending.count, tree: batch.tip)
+            }
+            succeed(batch)
+            guard case .commit(let next) = action else { return }
+            batch = next
         }
     }
 
     /// Builds a batch's entries on top of `start`, extends the tree and signs the checkpoint.
-    private func prepare(_ batch: [Pending], after start: MerkleFrontier, lastTime: UInt64, generation: Int) throws -> PreparedBatch {
+    private func prepare(_ batch: [Pending], on start: Tip) throws -> PreparedBatch {
         // Time never runs backwards within a log, even if the wall clock does.
-        let time = max(clock(), lastTime)
-        var frontier = start
+        let time = max(clock(), start.time)
+        var frontier = start.frontier
         var entries: [Entry] = []
-        var nodes: [(level: Int, index: UInt64, hash: Hash)] = []
+        var nodes: [StoredNode] = []
         entries.reserveCapacity(batch.count)
         for pending in batch {
             let request = pending.request
             let entry = try Entry(log: log.name, index: frontier.size, timeMillis: time, type: request.type,
                                   classification: request.classification, author: request.author, payload: pending.payload)
-            frontier.append(entry.leafHash) { level, index, hash in
-                if level > 0, level % Schema.nodeLevelStride == 0 { nodes.append((level, index, hash)) }
-            }
+            LedgerStore.extend(&frontier, with: entry.leafHash, collecting: &nodes)
             entries.append(entry)
         }
         let checkpoint = Checkpoint(origin: log.origin, size: frontier.size, root: frontier.root, timeMillis: time)
         let note = try signer.sign(checkpoint).serialized
-        return PreparedBatch(pending: batch, entries: entries, nodes: nodes, frontier: frontier, time: time,
-                             checkpoint: StoredCheckpoint(checkpoint: checkpoint, note: note), generation: generation)
+        return PreparedBatch(pending: batch, entries: entries, nodes: nodes, tip: Tip(frontier: frontier, time: time),
+                             checkpoint: StoredCheckpoint(checkpoint: checkpoint, note: note))
     }
 
     /// The commit stage: one transaction holding the batch's entries, subtree hashes and checkpoint.
@@ -380,7 +275,8 @@ public final class LogWriter: Sendable {
             // costs more than the inserts of a small batch. Any failure rolls it back whole.
             try RawStatement(db, sql: "BEGIN IMMEDIATE").execute()
             do {
-                try insertBatch(db, batch, log)
+                try LedgerStore.insertBatch(db, log: log, entries: batch.entries, nodes: batch.nodes, checkpoint: batch.checkpoint.checkpoint,
+                                            note: batch.checkpoint.note, timeMillis: batch.tip.time)
                 try RawStatement(db, sql: "COMMIT").execute()
             } catch {
                 if let connection = db.sqliteConnection, sqlite3_get_autocommit(connection) == 0 {
@@ -391,25 +287,6 @@ public final class LogWriter: Sendable {
         }
     }
 
-    private func insertBatch(_ db: Database, _ batch: PreparedBatch, _ log: LogInfo) throws {
-        let insertEntry = try RawStatement(db, sql: "INSERT INTO entries (key, header, leaf_hash, salt, payload) VALUES (?, ?, ?, ?, ?)")
-        for entry in batch.entries {
-            let payload = entry.payload!
-            try insertEntry.execute(.integer(Schema.entryKey(logID: log.id, index: entry.header.index)), .blob(entry.headerBytes),
-                                    .blob(entry.leafHash.bytes), .blob(payload.salt), .blob(payload.bytes))
-        }
-        if !batch.nodes.isEmpty {
-            let insertNode = try RawStatement(db, sql: "INSERT INTO nodes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)")
-            for node in batch.nodes {
-                try insertNode.execute(.integer(log.id), .integer(Int64(node.level)), .integer(Int64(node.index)), .blob(node.hash.bytes))
-            }
-        }
-        let checkpoint = batch.checkpoint.checkpoint
-        try RawStatement(db, sql: "INSERT INTO checkpoints (log_id, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)")
-            .execute(.integer(log.id), .integer(Int64(checkpoint.size)), .blob(checkpoint.root.bytes),
-                     .text(batch.checkpoint.note), .integer(Int64(batch.time)))
-    }
-
     // Waking callers costs a task enqueue each; it is done off both stages.
     private func succeed(_ batch: PreparedBatch) {
         let log = self.log.name
@@ -418,14 +295,14 @@ public final class LogWriter: Sendable {
             // Batches reach the observer in commit order (this queue is serial).
             onCommit?(batch.entries, batch.checkpoint)
             for (pending, entry) in zip(batch.pending, batch.entries) {
-                pending.complete(.success(AppendReceipt(log: log, index: entry.header.index, leafHash: entry.leafHash,
-                                                           checkpoint: batch.checkpoint)))
+                pending.waiter.set(pending.position, .success(AppendReceipt(log: log, index: entry.header.index, leafHash: entry.leafHash,
+                                                                             checkpoint: batch.checkpoint)))
             }
         }
     }
 
     private func fail(_ batch: [Pending], _ error: any Error) {
-        resumer.async { for pending in batch { pending.complete(.failure(error)) } }
+        resumer.async { for pending in batch { pending.waiter.set(pending.position, .failure(error)) } }
     }
 }
 
@@ -453,41 +330,5 @@ public final class SaltPool: Sendable {
             defer { state.offset += count }
             return Array(state.bytes[state.offset ..< state.offset + count])
         }
-    }
-}
-
-/// Gathers the receipts of one caller's appends and answers it once all are in (or at the first
-/// failure).
-private final class ReceiptCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var receipts: [AppendReceipt?]
-    private var remaining: Int
-    private var continuation: UnsafeContinuation<[AppendReceipt], any Error>?
-
-    init(count: Int, continuation: UnsafeContinuation<[AppendReceipt], any Error>) {
-        receipts = Array(repeating: nil, count: count)
-        remaining = count
-        self.continuation = continuation
-    }
-
-    func set(_ i: Int, _ result: Result<AppendReceipt, any Error>) {
-        lock.lock()
-        var resume: (UnsafeContinuation<[AppendReceipt], any Error>, Result<[AppendReceipt], any Error>)?
-        switch result {
-        case .success(let receipt):
-            receipts[i] = receipt
-            remaining -= 1
-            if remaining == 0, let c = continuation {
-                continuation = nil
-                resume = (c, .success(receipts.map { $0! }))
-            }
-        case .failure(let error):
-            if let c = continuation {
-                continuation = nil
-                resume = (c, .failure(error))
-            }
-        }
-        lock.unlock()
-        if let (c, r) = resume { c.resume(with: r) }
     }
 }

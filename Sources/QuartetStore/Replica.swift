@@ -24,36 +24,19 @@ extension LedgerStore {
                 guard frontier.size == from else {
                     throw StoreError(.outOfRange, "log \(log.name) holds \(frontier.size) entries; a batch from \(from) does not follow")
                 }
-                var nodes: [(Int, UInt64, Hash)] = []
+                var nodes: [StoredNode] = []
                 for (offset, entry) in entries.enumerated() {
                     let index = from + UInt64(offset)
                     guard entry.header.log == log.name, entry.header.index == index else {
                         throw StoreError(.invalidInput, "entry \(offset) of the batch names \(entry.header.log)/\(entry.header.index), expected \(log.name)/\(index)")
                     }
-                    frontier.append(entry.leafHash) { level, idx, hash in
-                        if level > 0, level % Schema.nodeLevelStride == 0 { nodes.append((level, idx, hash)) }
-                    }
+                    Self.extend(&frontier, with: entry.leafHash, collecting: &nodes)
                 }
                 guard frontier.root == checkpoint.root else {
                     throw StoreError(.invalidInput, "the leaves of log \(log.name) [\(from), \(checkpoint.size)) do not give the signed root")
                 }
-                // Through the C API, as the writer's hot path does: GRDB's argument handling costs
-                // more than the insert of a row.
-                let insertEntry = try RawStatement(db, sql: "INSERT INTO entries (key, header, leaf_hash, salt, payload) VALUES (?, ?, ?, ?, ?)")
-                for entry in entries {
-                    let key = RawStatement.Value.integer(Schema.entryKey(logID: log.id, index: entry.header.index))
-                    if let payload = entry.payload {
-                        try insertEntry.execute(key, .blob(entry.headerBytes), .blob(entry.leafHash.bytes), .blob(payload.salt), .blob(payload.bytes))
-                    } else {
-                        try insertEntry.execute(key, .blob(entry.headerBytes), .blob(entry.leafHash.bytes), .null, .null)
-                    }
-                }
-                let insertNode = try RawStatement(db, sql: "INSERT INTO nodes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)")
-                for (level, idx, hash) in nodes {
-                    try insertNode.execute(.integer(log.id), .integer(Int64(level)), .integer(Int64(idx)), .blob(hash.bytes))
-                }
-                try db.execute(sql: "INSERT INTO checkpoints (log_id, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [log.id, Int64(checkpoint.size), Data(checkpoint.root.bytes), note, Int64(checkpoint.timeMillis ?? 0)])
+                try Self.insertBatch(db, log: log, entries: entries, nodes: nodes, checkpoint: checkpoint, note: note,
+                                     timeMillis: checkpoint.timeMillis ?? 0)
             }
         } catch let error as StoreError {
             throw error

@@ -24,13 +24,15 @@ struct BenchAppend: AsyncParsableCommand {
             The raw SQLite figure inserts rows of the same size and shape, with the same \
             durability settings (WAL, synchronous=FULL), in transactions of the mean batch size \
             the 64-writer run produced, through the SQLite C API. The two alternate for --rounds \
-            rounds and the median ratio is reported.
+            rounds (default 5) and the median ratio is reported.
             """)
 
     @Option(help: "Directory for the benchmark's data (default: a new temporary directory, removed after).") var data: String?
     @Option(help: "Concurrent writers (default: a 64-writer run, then a 1-writer run).") var writers: Int?
     @Option(help: "Entries appended in a run with many writers (a single-writer run appends at most 5,000).") var entries: Int = 200_000
-    @Option(help: "Rounds of (many-writer run, raw SQLite run); the ratio reported is the median.") var rounds: Int = 3
+    @Option(help: "Rounds of (many-writer run, raw SQLite run); the ratio reported is the median.") var rounds: Int = 5
+    @Flag(help: "Also measure raw SQLite writing, per transaction, the rows Quartet adds to the entries: two subtree rows and one signed-checkpoint row (a diagnostic: what the extra pages per commit cost).")
+    var rawWithCheckpointRows = false
 
     func run() async throws {
         guard entries > 0 else { throw ValidationError("--entries must be positive") }
@@ -64,8 +66,15 @@ struct BenchAppend: AsyncParsableCommand {
                                         headerBytes: result.rowBytes.header, payloadBytes: result.rowBytes.payload)
             let ratio = (result.json["entries_per_second"] as! Double) / raw
             ratios.append(ratio)
-            rounds.append(["quartet": result.json, "sqlite_raw_rows_per_second": raw.rounded(), "sqlite_raw_batch_size": batch,
-                           "ratio": (ratio * 1000).rounded() / 1000])
+            var roundJSON: [String: Any] = ["quartet": result.json, "sqlite_raw_rows_per_second": raw.rounded(), "sqlite_raw_batch_size": batch,
+                                            "ratio": (ratio * 1000).rounded() / 1000]
+            if rawWithCheckpointRows {
+                let withRows = try rawSQLiteRate(path: root.appendingPathComponent("round-\(round)-raw-rows.sqlite").path, rows: rawCount, batch: batch,
+                                                 headerBytes: result.rowBytes.header, payloadBytes: result.rowBytes.payload, checkpointRows: true)
+                roundJSON["sqlite_raw_with_checkpoint_rows_per_second"] = withRows.rounded()
+                roundJSON["ratio_to_raw_with_checkpoint_rows"] = ((result.json["entries_per_second"] as! Double) / withRows * 1000).rounded() / 1000
+            }
+            rounds.append(roundJSON)
             if firstRun == nil || ratio == ratios.sorted()[ratios.count / 2] { firstRun = result }
         }
         var runs: [[String: Any]] = [firstRun!.json]
@@ -148,7 +157,9 @@ struct BenchAppend: AsyncParsableCommand {
 
     /// Rows per second inserting `rows` rows shaped like entry rows, `batch` per transaction,
     /// through the SQLite C API with WAL and synchronous=FULL.
-    func rawSQLiteRate(path: String, rows: Int, batch: Int, headerBytes: Int, payloadBytes: Int) throws -> Double {
+    /// With `checkpointRows`, each transaction also inserts two 32-byte subtree rows and one
+    /// checkpoint row with a note of Quartet's size, into tables shaped like Quartet's.
+    func rawSQLiteRate(path: String, rows: Int, batch: Int, headerBytes: Int, payloadBytes: Int, checkpointRows: Bool = false) throws -> Double {
         var db: OpaquePointer?
         guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nil) == SQLITE_OK, let db else {
             throw ValidationError("cannot open \(path)")
@@ -161,6 +172,12 @@ struct BenchAppend: AsyncParsableCommand {
         }
         try exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
         try exec("CREATE TABLE raw (key INTEGER PRIMARY KEY, header BLOB NOT NULL, leaf_hash BLOB NOT NULL, salt BLOB, payload BLOB)")
+        if checkpointRows {
+            try exec("""
+                CREATE TABLE nodes (log_id INTEGER NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (log_id, level, idx)) WITHOUT ROWID;
+                CREATE TABLE checkpoints (log_id INTEGER NOT NULL, size INTEGER NOT NULL, root BLOB NOT NULL, note TEXT NOT NULL, time_ms INTEGER NOT NULL, PRIMARY KEY (log_id, size)) WITHOUT ROWID;
+                """)
+        }
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(db, "INSERT INTO raw (key, header, leaf_hash, salt, payload) VALUES (?, ?, ?, ?, ?)", -1, &statement, nil) == SQLITE_OK,
               let statement else { throw ValidationError("sqlite: \(String(cString: sqlite3_errmsg(db)))") }
@@ -183,6 +200,9 @@ struct BenchAppend: AsyncParsableCommand {
                 guard sqlite3_step(statement) == SQLITE_DONE else { throw ValidationError("sqlite: \(String(cString: sqlite3_errmsg(db)))") }
                 sqlite3_reset(statement)
                 key += 1
+            }
+            if checkpointRows {
+                try exec("INSERT INTO nodes VALUES (1, 4, \(key), randomblob(32)); INSERT INTO nodes VALUES (1, 8, \(key), randomblob(32)); INSERT INTO checkpoints VALUES (1, \(key), randomblob(32), hex(randomblob(140)), \(key))")
             }
             try exec("COMMIT")
         }

@@ -33,6 +33,50 @@ import Testing
         #expect(writer.size == 50 + 5 * 5 + 6)
     }
 
+    @Test func ticketsEnqueuedOneAfterTheOtherGetConsecutiveIndicesInThatOrder() async throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let writer = try LogWriter(store: store, log: "wales")
+        _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(0)))
+        // Queued without waiting for durability; other callers append concurrently.
+        let others = Task { try await withThrowingTaskGroup(of: AppendReceipt.self) { group in
+            for i in 0..<20 { group.addTask { try await writer.append(AppendRequest(type: "other", payload: TestKit.payload(i))) } }
+            try await group.waitForAll()
+        } }
+        let first = try writer.enqueue(contentsOf: (0..<3).map { AppendRequest(type: "first", payload: TestKit.payload($0)) })
+        let second = try writer.enqueue(contentsOf: (0..<2).map { AppendRequest(type: "second", payload: TestKit.payload($0)) })
+        // Awaited in the other order: the order in the log is the enqueue order.
+        let secondReceipts = try await second.receipts()
+        let firstReceipts = try await first.receipts()
+        try await others.value
+        let start = firstReceipts[0].index
+        #expect(firstReceipts.map(\.index) == [start, start + 1, start + 2])
+        #expect(secondReceipts.map(\.index) == [start + 3, start + 4])
+        // Answered once durable: the checkpoint that covers them is stored.
+        let log = try store.log(named: "wales")
+        #expect(try store.entries(log, from: start, limit: 5).map(\.header.type) == ["first", "first", "first", "second", "second"])
+        #expect(try store.latestCheckpoint(log)!.checkpoint.size >= secondReceipts[1].checkpoint.checkpoint.size)
+        #expect(try await first.receipts().map(\.index) == firstReceipts.map(\.index), "a ticket can be awaited again")
+        #expect(try await writer.enqueue(contentsOf: []).receipts().isEmpty)
+        let bad = #expect(throws: StoreError.self) {
+            try writer.enqueue(contentsOf: [AppendRequest(type: "t", payload: TestKit.payload(1)), AppendRequest(type: "t", payload: Array("[]".utf8))])
+        }
+        #expect(bad?.code == .invalidInput)
+        #expect(writer.size == 26)
+    }
+
+    @Test func aTicketReportsAFailedCommitToItsWaiter() async throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let writer = try LogWriter(store: store, log: "wales")
+        let log = try store.log(named: "wales")
+        try syncExecute(store, "INSERT INTO entries (key, header, leaf_hash) VALUES (?, x'00', x'00')", [Schema.entryKey(logID: log.id, index: 1)])
+        let ticket = try writer.enqueue(contentsOf: (0..<3).map { AppendRequest(type: "t", payload: TestKit.payload($0)) })
+        await #expect(throws: (any Error).self) { try await ticket.receipts() }
+        #expect(writer.size == 0)
+        #expect(try store.size(log) == 0)
+    }
+
     @Test func appendReadProveAndReopen() async throws {
         let dir = try TestKit.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
