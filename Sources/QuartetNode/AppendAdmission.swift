@@ -25,7 +25,9 @@ struct AdmissionError: Error, CustomStringConvertible {
 ///   accepted and one refused, and a status update cannot slip past the withdrawal of its action.
 /// - Every other append (readings, status updates, evidence, dataset rows) is *shared*: it
 ///   depends on the definitions only, which no shared append changes, so any number of them are
-///   checked and queued at once and share the writer's group commits.
+///   checked and queued at once; each holds the lock only until its entries are queued
+///   (`LogWriter.enqueue`, which keeps queue order in the log) and then waits for durability
+///   outside it, sharing the writer's group commits.
 /// Exclusive waiters go first once they are queued (shared appends arriving after one wait
 /// behind it), so a stream of readings cannot starve an import.
 final class AppendAdmission: Sendable {
@@ -48,9 +50,12 @@ final class AppendAdmission: Sendable {
                 try await writer.append(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: true))
             }
         }
-        return try await lock.shared {
-            try await writer.append(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: false))
+        // Held only until the entries are queued: the writer keeps queue order, and an exclusive
+        // append after them checks nothing they change.
+        let ticket = try await lock.shared {
+            try writer.enqueue(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: false))
         }
+        return try await ticket.receipts()
     }
 
     /// Whether an item changes what later appends are checked against (an item that is not even
