@@ -101,9 +101,10 @@ final class AppendAdmission: Sendable {
             }
             guard let value = fields["payload"], case .object = value else { throw AdmissionError("\(prefix)payload: expected a JSON object") }
             let payload = value.encoded()
-            if PlanValidator.isPlanType(type) {
+            if let kind = PlanEntryType(rawValue: type) {
                 do {
-                    try PlanValidator.validate(type: type, payload: payload, context: LogContext(view: scratch, log: log))
+                    // The value parsed from the body, not the payload parsed again.
+                    try PlanValidator.validate(kind, value, context: LogContext(view: scratch, log: log))
                 } catch {
                     throw AdmissionError(prefix + error.message)
                 }
