@@ -8,11 +8,12 @@
 #     signed-note and RFC 6962 proof verifier in the interop tests
 #   - python3 + cryptography: the independent Ed25519 check of checkpoint signatures
 #   - chromium: the dashboard checked in a real (headless) browser (scripts/check-api.sh)
+#   - wrk: the load generator of `quartet bench api`
 #   - schemathesis (PyPI): the API checked against docs/openapi.yaml (scripts/check-api.sh)
 set -euo pipefail
 
 need=()
-for pkg in libssl-dev libsqlite3-dev pkg-config openssl curl golang-go golang-golang-x-mod-dev python3 chromium; do
+for pkg in libssl-dev libsqlite3-dev pkg-config openssl curl golang-go golang-golang-x-mod-dev python3 chromium wrk; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
