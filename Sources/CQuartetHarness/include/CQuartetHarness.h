@@ -4,6 +4,7 @@
 #define C_QUARTET_HARNESS_H
 
 #include <spawn.h>
+#include <stddef.h>
 
 /// pipe2(fds, O_CLOEXEC): both ends close-on-exec from the start, so a child started by another
 /// thread at the same moment never inherits them.
@@ -15,5 +16,9 @@ int quartet_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions,
 
 /// POSIX_SPAWN_SETSID (glibc 2.26): the child starts a new session.
 short quartet_spawn_setsid_flag(void);
+
+/// A new pseudo-terminal (posix_openpt, grantpt, unlockpt, ptsname_r): returns the master
+/// descriptor (close-on-exec) and writes the device's path to `device`; -1 with errno on failure.
+int quartet_open_pseudo_terminal(char *device, size_t size);
 
 #endif
