@@ -217,13 +217,15 @@ public final class ChildProcess: @unchecked Sendable {
         // Nothing else of this process's reaches the child (Foundation's pipes are not CLOEXEC).
         quartet_spawn_file_actions_addclosefrom(&actions, settings.lifeline ? Lifeline.childDescriptor + 1 : 3)
 
-        // No signal blocked, SIGINT/SIGTERM/SIGPIPE at their defaults, whatever this process has.
+        // No signal blocked, SIGINT and SIGTERM at their defaults, whatever this process has (a
+        // shell ignores SIGINT for `cmd &`; test runners block SIGTERM). Other dispositions are
+        // inherited as exec passes them on.
         var emptyMask = sigset_t()
         sigemptyset(&emptyMask)
         posix_spawnattr_setsigmask(&attributes, &emptyMask)
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT] { sigaddset(&defaults, signal) }
+        for signal in [SIGINT, SIGTERM] { sigaddset(&defaults, signal) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var flags: Int32 = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
         if settings.terminal != nil { flags |= Int32(quartet_spawn_setsid_flag()) }
