@@ -108,10 +108,17 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The federation harness: typed configuration files, the demo's layout, child processes
+        // (start, wait until ready, stop) and the lifeline that ends them with their
+        // supervisor. Foundation only: no NIO, GRDB or Hummingbird.
+        .target(name: "QuartetHarness", dependencies: ["CQuartetHarness"]),
+        // glibc's GNU extensions the harness needs (pipe2, posix_spawn closefrom and setsid).
+        .target(name: "CQuartetHarness"),
         // The `quartet` command-line tool.
         .executableTarget(
             name: "quartet",
             dependencies: [
+                "QuartetHarness",
                 "QuartetPlan",
                 "QuartetPolicy",
                 "QuartetNode",
@@ -129,7 +136,7 @@ let package = Package(
         // Test fixtures shared by the test targets (never a product).
         .target(
             name: "QuartetTestKit",
-            dependencies: ["QuartetLedger", "QuartetCrypto", "QuartetStore", "QuartetNode"]
+            dependencies: ["QuartetLedger", "QuartetCrypto", "QuartetStore", "QuartetNode", "QuartetHarness"]
         ),
         .testTarget(name: "QuartetPlanTests", dependencies: ["QuartetPlan"]),
         .testTarget(name: "QuartetPolicyTests", dependencies: ["QuartetPolicy", "QuartetLedger", "QuartetCrypto"]),
@@ -137,10 +144,11 @@ let package = Package(
         .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),
         .testTarget(name: "QuartetReplicationTests", dependencies: ["QuartetReplication", "QuartetLedger", "QuartetCrypto", "QuartetPolicy"]),
         .testTarget(name: "QuartetStoreTests", dependencies: ["QuartetStore", "QuartetTestKit"]),
-        .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit"]),
+        .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit", "QuartetHarness"]),
+        .testTarget(name: "QuartetHarnessTests", dependencies: ["QuartetHarness", "QuartetNode", "QuartetTestKit", "QuartetLedger", "QuartetCrypto"]),
         // Multi-node runs: real `quartet serve` processes on loopback.
         .testTarget(name: "FederationTests", dependencies: [
-            "QuartetTestKit", "QuartetTLS", "QuartetReplication", "QuartetLedger", "QuartetStore", "QuartetCrypto",
+            "QuartetTestKit", "QuartetHarness", "QuartetTLS", "QuartetReplication", "QuartetLedger", "QuartetStore", "QuartetCrypto",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

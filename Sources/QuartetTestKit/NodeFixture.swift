@@ -1,4 +1,5 @@
 import Foundation
+import QuartetHarness
 import QuartetNode
 #if canImport(Glibc)
 import Glibc
@@ -6,27 +7,20 @@ import Glibc
 
 extension TestKit {
     /// Runs `openssl s_client`, writes `input`, keeps standard input open for a moment so replies can
-    /// arrive, and returns what it printed.
+    /// arrive, and returns what it printed (killed if it has not ended 10 s after that).
     public static func sClient(_ arguments: [String], input: String, holdOpen: TimeInterval = 1.0) throws -> TestKit.ProcessResult {
         guard let openssl = TestKit.which("openssl") else { throw TestKitError("openssl is not installed") }
-        let process = Process()
-        process.executableURL = openssl
-        process.arguments = ["s_client"] + arguments
-        let out = Pipe(), err = Pipe(), stdin = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = stdin
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
+        var settings = ChildSettings(executable: openssl.path, arguments: ["s_client"] + arguments)
+        settings.standardInput = .pipe
+        settings.standardOutput = .capture()
+        settings.standardError = .capture()
+        let child = try ChildProcess.spawn(settings)
+        child.write(Array(input.utf8))
         Thread.sleep(forTimeInterval: holdOpen)
-        try stdin.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        return TestKit.ProcessResult(status: process.terminationStatus,
-                                     stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                                     stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        child.closeInput()
+        let exit = child.wait(timeout: .seconds(10)) ?? child.stop(signal: SIGKILL)
+        child.waitForOutputEnd(timeout: .seconds(5))
+        return TestKit.ProcessResult(status: exit.code, stdout: child.output(1), stderr: child.output(2))
     }
 
     /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -63,27 +57,18 @@ public struct NodeFiles: Sendable {
         }
         let vkey = try TestKit.quartet(["key", "vkey", "--data", dataPath, "--log", node]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         // Other members' keys only need to be well formed here; nothing replicates yet.
-        var nodes = [#"{"id": "\#(node)", "role": "nation", "peer": "127.0.0.1:\#(peerPort)", "api": "https://127.0.0.1:\#(apiPort)", "vkey": "\#(vkey)"}"#]
+        var nodes = [FederationFile.Node(id: node, role: .nation, peer: "127.0.0.1:\(peerPort)", api: "https://127.0.0.1:\(apiPort)", vkey: vkey)]
         for (i, member) in members.enumerated() {
             let dir = root.appendingPathComponent("other-\(member)").path
             _ = try TestKit.quartet(["init", "--log", member, "--data", dir])
             let key = try TestKit.quartet(["key", "vkey", "--data", dir, "--log", member]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let role = member == "uk" ? "aggregator" : "nation"
-            nodes.append(#"{"id": "\#(member)", "role": "\#(role)", "peer": "127.0.0.1:\#(40000 + i)", "api": "https://127.0.0.1:\#(41000 + i)", "vkey": "\#(key)"}"#)
+            nodes.append(FederationFile.Node(id: member, role: member == "uk" ? .aggregator : .nation, peer: "127.0.0.1:\(40000 + i)",
+                                             api: "https://127.0.0.1:\(41000 + i)", vkey: key))
         }
-        try Data(#"{"federation": "test", "nodes": [\#(nodes.joined(separator: ",\n"))]}"#.utf8)
-            .write(to: root.appendingPathComponent("federation.json"))
-        let config = """
-            {
-              "node": "\(node)",
-              "data": "data",
-              "peer": {"listen": "127.0.0.1:\(peerPort)"},
-              "api": {"listen": "127.0.0.1:\(apiPort)"},
-              "tls": {"ca": "\(pki.caCertificate)", "certificate": "\(own.certificate)", "key": "\(own.key)"},
-              "federation": "federation.json"
-            }
-            """
-        try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
+        try ProvisionedFile.write(FederationFile(federation: "test", nodes: nodes), to: root.appendingPathComponent("federation.json").path)
+        let config = NodeConfigurationFile(node: node, data: "data", peer: "127.0.0.1:\(peerPort)", api: "127.0.0.1:\(apiPort)",
+                                           tls: .init(ca: pki.caCertificate, certificate: own.certificate, key: own.key), federation: "federation.json")
+        try ProvisionedFile.write(config, to: configPath)
     }
 
     public func remove() {
@@ -92,68 +77,45 @@ public struct NodeFiles: Sendable {
     }
 }
 
-/// A running `quartet serve` child process.
+/// A running `quartet serve` child process, started through the harness (`ServeChild`): in the
+/// test process's process group, with its lifeline, so it ends with the test process.
 public final class NodeProcess: @unchecked Sendable {
-    public let process: Process
-    private let stderrURL: URL
+    public let child: ChildProcess
+    private let stderrPath: String
     /// The line the node printed when it was ready.
     public let readyLine: String
 
     /// Starts `quartet serve --config FILE` and waits until it prints that it is listening.
     public init(config: String, timeout: TimeInterval = 30) throws {
-        process = Process()
-        process.executableURL = try TestKit.quartetBinary()
-        process.arguments = ["serve", "--config", config]
-        stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-serve-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: stderrURL)
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read standard output until the ready line (or the process ends).
-        let reader = out.fileHandleForReading
-        let deadline = Date().addingTimeInterval(timeout)
-        var buffer = Data()
-        var line: String?
-        while line == nil {
-            guard Date() < deadline else {
-                kill(process.processIdentifier, SIGKILL)
-                throw TestKitError("quartet serve did not report listening within \(timeout) s: \(Self.read(stderrURL))")
-            }
-            let chunk = reader.availableData
-            if chunk.isEmpty {
-                process.waitUntilExit()
-                throw TestKitError("quartet serve exited with status \(process.terminationStatus) before listening: \(Self.read(stderrURL))")
-            }
-            buffer.append(chunk)
-            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                line = String(decoding: buffer[..<newline], as: UTF8.self)
-            }
+        stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-serve-\(UUID().uuidString).log").path
+        var settings = ServeChild.settings(executable: try TestKit.quartetBinary().path, config: config)
+        settings.standardError = .file(stderrPath)
+        child = try ChildProcess.spawn(settings)
+        do {
+            readyLine = try ServeChild.waitUntilListening(child, timeout: .milliseconds(Int64(timeout * 1000)), log: stderrPath)
+        } catch {
+            try? FileManager.default.removeItem(atPath: stderrPath)
+            throw TestKitError("\(error)")
         }
-        readyLine = line!
     }
 
+    /// The node's process id.
+    public var pid: Int32 { child.pid }
+
     /// What the node wrote to standard error so far.
-    public var log: String { Self.read(stderrURL) }
+    public var log: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
-    private static func read(_ url: URL) -> String { (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
-
-    /// Sends `signal` and waits up to `timeout` for the exit; nil if it did not exit.
+    /// Sends `signal` and waits up to `timeout` for the exit; nil if it did not exit (it is then
+    /// killed).
     public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 15) -> Int32? {
-        kill(process.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return nil
-        }
-        return process.terminationStatus
+        child.signal(signal)
+        if let exit = child.wait(timeout: .milliseconds(Int64(timeout * 1000))) { return exit.code }
+        child.stop(signal: SIGKILL)
+        return nil
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        try? FileManager.default.removeItem(at: stderrURL)
+        if child.isRunning { child.stop(signal: SIGKILL) }
+        try? FileManager.default.removeItem(atPath: stderrPath)
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import QuartetCrypto
+import QuartetHarness
 import QuartetLedger
 import QuartetNode
 import QuartetPolicy
@@ -196,33 +197,33 @@ struct BenchReplication: AsyncParsableCommand {
     }
 }
 
-/// Four running nation processes with filled logs, and a uk that catches up from nothing.
+/// Four running nation processes with filled logs, and a uk that catches up from nothing; the
+/// processes are `quartet serve` children of this one (QuartetHarness), so they end with it.
 final class CatchUpFederation {
     let root: URL
+    let layout: FederationLayout
     let nations: [String]
-    var processes: [String: Process] = [:]
+    let supervisor = ProcessSupervisor()
+    var processes: [String: ChildProcess] = [:]
     var fillSeconds = 0.0
     var nationsSeconds = 0.0
-    var ukData: URL { root.appendingPathComponent("uk/data") }
+    var ukData: URL { URL(fileURLWithPath: layout.dataDirectory("uk")) }
     var ukPristine: URL { root.appendingPathComponent("uk/data.pristine") }
 
     init(root: URL, nations: [String]) {
         self.root = root
+        layout = FederationLayout(root: root)
         self.nations = nations
     }
 
+    /// Starts `name` (its output discarded); returns at once, without waiting for it to listen.
     func launch(_ name: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["serve", "--config", root.appendingPathComponent("\(name)/\(name).json").path, "--log-level", "error"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        processes[name] = process
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        processes[name] = try supervisor.start(ServeChild.settings(executable: executable, config: layout.configFile(name), arguments: ["--log-level", "error"]))
     }
 
     func client(_ name: String) throws -> APIClient {
-        let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
+        let configuration = try NodeConfiguration.load(path: layout.configFile(name))
         return try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
                              node: name, address: configuration.apiListen)
     }
@@ -264,18 +265,12 @@ final class CatchUpFederation {
         try FileManager.default.copyItem(at: ukPristine, to: ukData)
         let start = ContinuousClock.now
         try launch("uk")
-        defer {
-            if let uk = processes["uk"], uk.isRunning {
-                kill(uk.processIdentifier, SIGKILL)
-                uk.waitUntilExit()
-            }
-        }
+        defer { processes["uk"]?.stop(signal: SIGKILL) }
         try await waitHolding("uk", atLeast: total, timeout: .seconds(600))
         let elapsed = (ContinuousClock.now - start).seconds
-        let status = (try? String(contentsOfFile: "/proc/\(processes["uk"]!.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let status = (try? String(contentsOfFile: "/proc/\(processes["uk"]!.pid)/status", encoding: .utf8)) ?? ""
         let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
-        kill(processes["uk"]!.processIdentifier, SIGTERM)
-        processes["uk"]!.waitUntilExit()
+        processes["uk"]!.stop()
         return [
             "entries": total, "logs": nations.count, "fill_seconds": (fillSeconds * 10).rounded() / 10,
             "nations_replicated_each_other_seconds": (nationsSeconds * 10).rounded() / 10,
@@ -287,8 +282,7 @@ final class CatchUpFederation {
 
     /// Stops every process and removes the directory.
     func stop() {
-        for process in processes.values where process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        for process in processes.values { process.waitUntilExit() }
+        supervisor.stopAll()
         try? FileManager.default.removeItem(at: root)
     }
 }
@@ -311,7 +305,7 @@ final class LatencyFederation {
         let durable = self.durable
         do {
             for (name, _) in demoMembers {
-                let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
+                let configuration = try NodeConfiguration.load(path: FederationLayout(root: root).configFile(name))
                 let record: @Sendable (String, UInt64) -> Void = { log, size in
                     if log == "wales" { durable.withLockedValue { $0.append((size: size, at: ContinuousClock.now)) } }
                 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuartetCrypto
+import QuartetHarness
 import QuartetLedger
 import QuartetNode
 import QuartetPlan
@@ -55,197 +56,144 @@ struct DemoCommand: AsyncParsableCommand {
     // MARK: Creating the files
 
     func create(_ root: URL) throws {
+        let layout = FederationLayout(root: root)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let pki = root.appendingPathComponent("pki")
-        let ca = pki.appendingPathComponent("ca").path
+        let ca = layout.caDirectory
         _ = try FederationPKI.createAuthority(in: ca)
         var ports: [Int] = []
         for i in 0..<(demoMembers.count * 2) {
             ports.append(basePort == 0 ? try HostPort.freeLoopbackPort() : basePort + (i < demoMembers.count ? i : 100 + i - demoMembers.count))
         }
-        var nodes: [[String: Any]] = []
-        var federationNodes: [String] = []
+        var nodes: [DemoDescription.Node] = []
+        var federationNodes: [FederationFile.Node] = []
         // Bearer tokens: one reader token every node accepts, one operator token per node.
         let readerToken = try TokenGrant.newToken()
         let readerHash = TokenGrant.hex(TokenGrant.digest(readerToken))
         for (i, member) in demoMembers.enumerated() {
-            let nodeDir = root.appendingPathComponent(member.id)
-            let files = try FederationPKI.issue(.node(member.id), caDirectory: ca, in: pki.appendingPathComponent(member.id).path)
-            let operatorFiles = try FederationPKI.issue(.operator(member.id), caDirectory: ca, in: pki.appendingPathComponent("operators").path)
+            let files = try FederationPKI.issue(.node(member.id), caDirectory: ca, in: layout.nodePKIDirectory(member.id))
+            let operatorFiles = try FederationPKI.issue(.operator(member.id), caDirectory: ca, in: "\(layout.pkiDirectory)/operators")
             // The node's data directory and log key.
-            let directory = DataDirectory(path: nodeDir.appendingPathComponent("data").path)
+            let directory = DataDirectory(path: layout.dataDirectory(member.id))
             let store = try LedgerStore.create(directory)
             let key = try Ed25519PrivateKey()
             try directory.writeSigningKey(key, log: member.id)
             let info = try store.addLog(name: member.id, origin: defaultOrigin(log: member.id), publicKey: key.publicKey, own: true, nowMillis: wallClockMillis())
             try store.close()
-            let peer = ports[i], api = ports[demoMembers.count + i]
+            let peer = "127.0.0.1:\(ports[i])", api = "https://127.0.0.1:\(ports[demoMembers.count + i])"
+            let role: FederationFile.Node.Role = member.role == "aggregator" ? .aggregator : .nation
             let operatorToken = try TokenGrant.newToken()
-            let operatorHash = TokenGrant.hex(TokenGrant.digest(operatorToken))
-            federationNodes.append(#"    {"id": "\#(member.id)", "role": "\#(member.role)", "peer": "127.0.0.1:\#(peer)", "api": "https://127.0.0.1:\#(api)", "vkey": "\#(info.verifier.vkey)"}"#)
-            let config = """
-                {
-                  "node": "\(member.id)",
-                  "data": "data",
-                  "peer": {"listen": "127.0.0.1:\(peer)"},
-                  "api": {"listen": "127.0.0.1:\(api)"},
-                  "tls": {"ca": "../pki/ca/ca.pem", "certificate": "../pki/\(member.id)/\(member.id).pem", "key": "../pki/\(member.id)/\(member.id).key"},
-                  "federation": "../federation.json",
-                  "tokens": [
-                    {"name": "analyst", "role": "reader", "sha256": "\(readerHash)"},
-                    {"name": "\(member.id)-operator", "role": "operator", "sha256": "\(operatorHash)"}
-                  ]
-                }
-
-                """
-            let configPath = nodeDir.appendingPathComponent("\(member.id).json")
-            try Data(config.utf8).write(to: configPath)
-            nodes.append(["name": member.id, "role": member.role, "peer": "127.0.0.1:\(peer)", "api": "https://127.0.0.1:\(api)",
-                          "config": configPath.path, "data": directory.url.path, "log": member.id, "vkey": info.verifier.vkey,
-                          "ca_certificate": files.caCertificate,
-                          "operator_certificate": operatorFiles.certificate, "operator_key": operatorFiles.key,
-                          "operator_token": operatorToken])
+            federationNodes.append(FederationFile.Node(id: member.id, role: role, peer: peer, api: api, vkey: info.verifier.vkey))
+            let configuration = layout.configuration(node: member.id, peer: peer, api: "127.0.0.1:\(ports[demoMembers.count + i])", tokens: [
+                .init(name: "analyst", role: .reader, sha256: readerHash),
+                .init(name: "\(member.id)-operator", role: .operator, sha256: TokenGrant.hex(TokenGrant.digest(operatorToken))),
+            ])
+            try ProvisionedFile.write(configuration, to: layout.configFile(member.id))
+            nodes.append(DemoDescription.Node(name: member.id, role: role, peer: peer, api: api, config: layout.configFile(member.id),
+                                              data: directory.url.path, log: member.id, vkey: info.verifier.vkey,
+                                              caCertificate: files.caCertificate, operatorCertificate: operatorFiles.certificate,
+                                              operatorKey: operatorFiles.key, operatorToken: operatorToken))
         }
-        let reader = try FederationPKI.issue(.reader("analyst"), caDirectory: ca, in: pki.appendingPathComponent("readers").path)
+        let reader = try FederationPKI.issue(.reader("analyst"), caDirectory: ca, in: "\(layout.pkiDirectory)/readers")
         // The data owners' keys (pki/owners/OWNER.pem): they countersign the demo's agreements.
-        var ownerLines: [String] = []
+        var owners: [FederationFile.Owner] = []
         var ownerKeys: [String: String] = [:]
         for owner in demoAgreements.map(\.owner) where ownerKeys[owner] == nil {
             let key = try Ed25519PrivateKey()
-            let path = pki.appendingPathComponent("owners/\(owner).pem")
-            try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
-            guard FileManager.default.createFile(atPath: path.path, contents: Data(try key.pemRepresentation().utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw CLIError("cannot write \(path.path)")
+            let path = layout.ownerKey(owner)
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: path, contents: Data(try key.pemRepresentation().utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw CLIError("cannot write \(path)")
             }
-            ownerKeys[owner] = path.path
+            ownerKeys[owner] = path
             // Each owner's labels share a prefix (heiw.*): only its agreements open them.
             let prefixes = Set(demoAgreements.filter { $0.owner == owner }.flatMap(\.agreement.labels).map { String($0.prefix { $0 != "." }) + ".*" })
-            let labels = prefixes.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
-            ownerLines.append(#"    {"id": "\#(owner)", "vkey": "\#(NoteVerifier(name: owner, publicKey: key.publicKey).vkey)", "labels": [\#(labels)]}"#)
+            owners.append(FederationFile.Owner(id: owner, vkey: NoteVerifier(name: owner, publicKey: key.publicKey).vkey, labels: prefixes.sorted()))
         }
-        let federation = "{\n  \"federation\": \"uk-ot-workforce\",\n  \"nodes\": [\n\(federationNodes.joined(separator: ",\n"))\n  ],\n  \"owners\": [\n\(ownerLines.joined(separator: ",\n"))\n  ]\n}\n"
-        try Data(federation.utf8).write(to: root.appendingPathComponent("federation.json"))
-        let demo: [String: Any] = [
-            "federation": root.appendingPathComponent("federation.json").path,
-            "ca_certificate": "\(ca)/ca.pem",
-            "reader": ["certificate": reader.certificate, "key": reader.key, "identity": FederationIdentity.reader("analyst").uri,
-                       "token": readerToken],
-            "owner_keys": ownerKeys,
-            "nodes": nodes,
-        ]
-        try writeJSON(demo, to: root.appendingPathComponent("demo.json"))
-    }
-
-    func writeJSON(_ object: [String: Any], to url: URL) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-        try (data + Data("\n".utf8)).write(to: url, options: .atomic)
+        try ProvisionedFile.write(FederationFile(federation: "uk-ot-workforce", nodes: federationNodes, owners: owners), to: layout.federationFile)
+        let demo = DemoDescription(federation: layout.federationFile, caCertificate: layout.caCertificate,
+                                   reader: .init(certificate: reader.certificate, key: reader.key, identity: FederationIdentity.reader("analyst").uri, token: readerToken),
+                                   ownerKeys: ownerKeys, nodes: nodes)
+        try ProvisionedFile.write(demo, to: layout.demoFile)
     }
 
     // MARK: Running the nodes
 
+    /// Runs the five nodes until Ctrl-C, SIGTERM or a node's exit. The nodes are children in this
+    /// process's process group holding its lifeline (QuartetHarness): a Ctrl-C at the terminal
+    /// reaches them too, a signal to this process stops them (SIGTERM, SIGKILL after 10 s) before
+    /// it exits, and if this process is killed outright they stop themselves.
     func start(_ root: URL) async throws {
-        let demoFile = root.appendingPathComponent("demo.json")
-        guard var demo = try JSONSerialization.jsonObject(with: Data(contentsOf: demoFile)) as? [String: Any],
-              var nodes = demo["nodes"] as? [[String: Any]] else { throw CLIError("\(demoFile.path) is not a demo description") }
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        unblockShutdownSignals()
-        // Ctrl-C reaches the whole process group; the children handle it themselves. This
-        // process waits for them, then exits.
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        var processes: [Process] = []
-        var tokens: [String] = []
-        let logs = root.appendingPathComponent("logs")
-        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-        for (i, node) in nodes.enumerated() {
-            let name = node["name"] as! String
-            let process = Process()
-            process.executableURL = executable
-            process.arguments = ["serve", "--config", node["config"] as! String]
-            let logURL = logs.appendingPathComponent("\(name).log")
-            if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
-            let handle = try FileHandle(forWritingTo: logURL)
-            handle.seekToEndOfFile()
-            process.standardError = handle
-            process.standardOutput = handle
-            let token = UUID().uuidString
-            handle.write(Data("--- quartet demo: starting \(token)\n".utf8))
-            tokens.append(token)
-            try process.run()
-            processes.append(process)
-            nodes[i]["pid"] = Int(process.processIdentifier)
-            nodes[i]["log_file"] = logURL.path
+        let layout = FederationLayout(root: root)
+        var demo = try DemoDescription.read(layout.demoFile)
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let supervisor = ProcessSupervisor()
+        ShutdownSignals.install([SIGINT, SIGTERM]) { _ in
+            // On a thread of its own, whatever the main flow is doing (starting, seeding, waiting).
+            say("stopping the federation...")
+            supervisor.stopAll()
+            say("stopped")
+            _exit(0)
         }
-        demo["nodes"] = nodes
-        try writeJSON(demo, to: demoFile)
-        // Wait until every node has said it is listening (or a node exits).
-        let deadline = Date().addingTimeInterval(60)
-        for (i, node) in nodes.enumerated() {
-            let logFile = node["log_file"] as! String
-            while !listening(logFile, token: tokens[i]) {
-                guard processes[i].isRunning else {
-                    stopAll(processes)
-                    throw CLIError("node \(node["name"]!) exited with status \(processes[i].terminationStatus); see \(node["log_file"]!)")
-                }
-                guard Date() < deadline else { stopAll(processes); throw CLIError("node \(node["name"]!) did not start listening within 60 s") }
-                try await Task.sleep(for: .milliseconds(50))
+        try FileManager.default.createDirectory(atPath: layout.logsDirectory, withIntermediateDirectories: true)
+        var children: [ChildProcess] = []
+        do {
+            for (i, node) in demo.nodes.enumerated() {
+                let log = layout.logFile(node.name)
+                try appendLine("--- quartet demo: starting \(node.name) at \(Date())", to: log)
+                let child = try supervisor.start(ServeChild.settings(executable: executable, config: node.config, log: log))
+                children.append(child)
+                demo.nodes[i].pid = child.pid
+                demo.nodes[i].logFile = log
             }
-        }
-        if !noSeed && demo["seeded"] as? Bool != true && (demo["reader"] as? [String: Any])?["token"] == nil {
-            stopAll(processes)
-            throw CLIError("\(root.path) was made by an older quartet demo (no tokens); remove it (or pass --no-seed) and run again")
-        }
-        if !noSeed && demo["seeded"] as? Bool != true {
-            do {
-                try await seed(nodes, ownerKeys: demo["owner_keys"] as? [String: String] ?? [:])
-                demo["seeded"] = true
-                try writeJSON(demo, to: demoFile)
-            } catch {
-                stopAll(processes)
-                throw error
+            try ProvisionedFile.write(demo, to: layout.demoFile)
+            // Wait until every node has said it is listening (or a node exits).
+            for (i, child) in children.enumerated() { _ = try ServeChild.waitUntilListening(child, timeout: .seconds(60), log: demo.nodes[i].logFile) }
+            if !noSeed && demo.seeded != true && demo.reader.token == nil {
+                throw CLIError("\(root.path) was made by an older quartet demo (no tokens); remove it (or pass --no-seed) and run again")
             }
+            if !noSeed && demo.seeded != true {
+                try await seed(demo.nodes, ownerKeys: demo.ownerKeys)
+                demo.seeded = true
+                try ProvisionedFile.write(demo, to: layout.demoFile)
+            }
+        } catch {
+            if supervisor.isStopping { try await Task.sleep(for: .seconds(3600)) }
+            supervisor.stopAll()
+            throw error
         }
+        let nodes = demo.nodes
         say("Quartet federation running (\(nodes.count) nodes); Ctrl-C stops it.")
         for node in nodes {
-            let name = (node["name"] as! String).padding(toLength: 17, withPad: " ", startingAt: 0)
-            let role = (node["role"] as! String).padding(toLength: 10, withPad: " ", startingAt: 0)
-            say("  \(name) \(role) peer \(node["peer"]!)  api \(node["api"]!)  pid \(node["pid"]!)")
+            let name = node.name.padding(toLength: 17, withPad: " ", startingAt: 0)
+            let role = node.role.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+            say("  \(name) \(role) peer \(node.peer)  api \(node.api)  pid \(node.pid ?? 0)")
         }
-        say("demo description for scripts: \(demoFile.path)")
-        say("CA: \(demo["ca_certificate"]!)   reader certificate: \((demo["reader"] as! [String: Any])["certificate"]!)")
-        let reader = demo["reader"] as! [String: Any]
-        if let token = reader["token"] as? String {
+        say("demo description for scripts: \(layout.demoFile)")
+        say("CA: \(demo.caCertificate)   reader certificate: \(demo.reader.certificate)")
+        if let token = demo.reader.token {
             say("")
-            say("Dashboard (UK aggregator): \(nodes[0]["api"]!)/")
+            say("Dashboard (UK aggregator): \(nodes[0].api)/")
             say("  reader token: \(token)")
-            say("  sign in directly: \(nodes[0]["api"]!)/login?token=\(token)")
-            say("  (the browser must trust the federation CA \(demo["ca_certificate"]!), or accept the warning)")
+            say("  sign in directly: \(nodes[0].api)/login?token=\(token)")
+            say("  (the browser must trust the federation CA \(demo.caCertificate), or accept the warning)")
             say("Each nation's own dashboard is at its api address above.")
-            say("try: curl --cacert \(demo["ca_certificate"]!) -H 'authorization: Bearer \(token)' \(nodes[0]["api"]!)/v1/view/totals")
+            say("try: curl --cacert \(demo.caCertificate) -H 'authorization: Bearer \(token)' \(nodes[0].api)/v1/view/totals")
         }
-        // Wait for a signal or for a node to die.
-        var received: Int32 = 0
-        let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            let source = DispatchSource.makeSignalSource(signal: sig)
-            source.setEventHandler { received = sig }
-            source.resume()
-            return source
+        // Run until a node dies; a signal ends this process from the signal thread.
+        while true {
+            try await Task.sleep(for: .milliseconds(200))
+            guard !supervisor.isStopping, let dead = supervisor.firstEnded() else { continue }
+            printError("node \(nodes[children.firstIndex { $0 === dead }!].name) \(dead.exit!); stopping the others")
+            say("stopping the federation...")
+            supervisor.stopAll()
+            say("stopped")
+            throw ExitCode.failure
         }
-        while received == 0 && processes.allSatisfy(\.isRunning) {
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        _ = signals
-        if received == 0, let dead = processes.firstIndex(where: { !$0.isRunning }) {
-            printError("node \(nodes[dead]["name"]!) exited with status \(processes[dead].terminationStatus); stopping the others")
-        }
-        say("stopping the federation...")
-        stopAll(processes)
-        say("stopped")
     }
 
     /// Imports the plans and records a year of progress at every node, through the API with
     /// each node's operator token.
-    func seed(_ nodes: [[String: Any]], ownerKeys: [String: String]) async throws {
+    func seed(_ nodes: [DemoDescription.Node], ownerKeys: [String: String]) async throws {
         let plansDir = URL(fileURLWithPath: plans).standardizedFileURL.path
         for file in ["uk-plan.yaml", "wales-plan.yaml", "measures-catalogue.yaml", "quantitative-targets.yaml"] {
             guard FileManager.default.fileExists(atPath: "\(plansDir)/\(file)") else {
@@ -256,12 +204,12 @@ struct DemoCommand: AsyncParsableCommand {
         do { facts = try PlanFact.load("\(plansDir)/facts.yaml") } catch { printError("demo: no facts for the demo data: \(error)") }
         // The UK plan first, so the priorities reach the aggregator before the nations' actions.
         for node in nodes {
-            let name = node["name"] as! String
+            let name = node.name
             let configuration: NodeConfiguration
-            do { configuration = try NodeConfiguration.load(path: node["config"] as! String) } catch { throw CLIError("\(error)") }
+            do { configuration = try NodeConfiguration.load(path: node.config) } catch { throw CLIError("\(error)") }
             let client = try APIClient(certificate: nil, key: nil, ca: configuration.caCertificate, node: configuration.node,
                                        address: HostPort(host: configuration.apiListen.host, port: configuration.apiListen.port),
-                                       token: node["operator_token"] as? String)
+                                       token: node.operatorToken)
             let planFile = name == "wales" ? "\(plansDir)/wales-plan.yaml" : "\(plansDir)/uk-plan.yaml"
             let imported = try await importPlan(file: planFile, catalogue: nil, targets: nil, client: client, configuration: configuration, dryRun: false)
             var data = DemoData(log: configuration.log, planned: imported.planned, facts: facts)
@@ -296,21 +244,15 @@ struct DemoCommand: AsyncParsableCommand {
             say("seeded \(name): \(imported.appended) plan entries (\(imported.plan.planID) plan), \(progress.count) progress entries for 2025, \(agreements) data-sharing agreement\(agreements == 1 ? "" : "s")")
         }
     }
+}
 
-    func stopAll(_ processes: [Process]) {
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(20)
-        while processes.contains(where: \.isRunning) && Date() < deadline { usleep(50_000) }
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-
-    /// Whether the node's log shows it listening since it started (its ready line follows the
-    /// marker this command writes before starting it).
-    func listening(_ logFile: String, token: String) -> Bool {
-        guard let text = try? String(contentsOfFile: logFile, encoding: .utf8),
-              let start = text.range(of: "--- quartet demo: starting \(token)\n", options: .backwards) else { return false }
-        return text[start.upperBound...].contains(" listening: peer ")
-    }
+/// Appends a line to a file, creating it if missing.
+func appendLine(_ text: String, to path: String) throws {
+    if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    defer { try? handle.close() }
+    try handle.seekToEnd()
+    try handle.write(contentsOf: Data((text + "\n").utf8))
 }
 
 /// Writes a line to standard output at once (the demo runs for long; scripts read it live).

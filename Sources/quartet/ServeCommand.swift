@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import QuartetHarness
 import QuartetNode
 #if canImport(Glibc)
 import Glibc
@@ -20,8 +21,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The node configuration file (JSON).") var config: String
     @Option(help: "Override the configuration's log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level?
+    @Option(help: .hidden) var lifelineFd: Int32?
 
     func run() async throws {
+        // Started by a supervisor (`quartet demo`, a benchmark, a test) with the read end of its
+        // lifeline: when the supervisor ends, however it ends, stop too (QuartetHarness.Lifeline).
+        if let lifelineFd {
+            do {
+                try Lifeline.watch(descriptor: lifelineFd) {
+                    FileHandle.standardError.write(Data("quartet serve: the process that started this node has ended; stopping\n".utf8))
+                    Lifeline.stopSelf(grace: .seconds(20))
+                }
+            } catch { throw CLIError("--lifeline-fd: \(error)") }
+        }
         let configuration: NodeConfiguration
         do { configuration = try NodeConfiguration.load(path: config) } catch { throw CLIError("\(error)") }
         let level = logLevel ?? configuration.logLevel

@@ -51,7 +51,7 @@ import Testing
                                                      "\(federation.api("uk"))/v1/logs/uk/entries"])
             #expect(status == 201, "\(text)")
         }
-        let pid = try #require(federation.processes["uk"]?.process.processIdentifier)
+        let pid = try #require(federation.processes["uk"]?.pid)
         let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
         peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
         _ = try peer.wait(timeout: 30) { if case .heads = $0 { return true }; return false }

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import QuartetCrypto
+import QuartetHarness
 import QuartetLedger
 import QuartetReplication
 import QuartetStore
@@ -295,19 +296,20 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         // Each of uk and wales gets a copy of the federation file that points the other at a
         // port where nothing listens, so they cannot reach each other directly (both dial each
         // other at start; uk redials).
-        let original = try String(contentsOf: federation.root.appendingPathComponent("federation.json"), encoding: .utf8)
-        var configTexts: [String: String] = [:]
+        let layout = FederationLayout(root: federation.root)
+        let original = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
+        var configs: [String: NodeConfigurationFile] = [:]
         for (node, other) in [("uk", "wales"), ("wales", "uk")] {
-            let deadPort = try TestKit.freePort()
-            let cut = original.replacingOccurrences(of: "\"peer\": \"\(federation.path(other, "peer"))\"", with: "\"peer\": \"127.0.0.1:\(deadPort)\"")
-            #expect(cut != original)
-            try Data(cut.utf8).write(to: federation.root.appendingPathComponent("\(node)/federation-cut.json"))
-            let config = URL(fileURLWithPath: federation.config(node))
-            configTexts[node] = try String(contentsOf: config, encoding: .utf8)
-            try Data(configTexts[node]!.replacingOccurrences(of: "\"../federation.json\"", with: "\"federation-cut.json\"").utf8).write(to: config)
+            var cut = original
+            let index = try #require(cut.nodes.firstIndex { $0.id == other })
+            cut.nodes[index].peer = "127.0.0.1:\(try TestKit.freePort())"
+            try ProvisionedFile.write(cut, to: "\(layout.nodeDirectory(node))/federation-cut.json")
+            configs[node] = try ProvisionedFile.read(NodeConfigurationFile.self, from: federation.config(node))
+            var config = configs[node]!
+            #expect(config.federation == "../federation.json")
+            config.federation = "federation-cut.json"
+            try ProvisionedFile.write(config, to: federation.config(node))
         }
-        let ukConfig = URL(fileURLWithPath: federation.config("uk"))
-        let configText = configTexts["uk"]!
         try federation.start()
         for i in 0..<6 { try federation.append("wales", #"{"relay":\#(i)}"#) }
         _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") == 6 }
@@ -315,7 +317,7 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         #expect(ukPeers.first { $0["node"] as? String == "wales" }?["connected"] as? Bool == false, "\(ukPeers)")
         // Restore the link: uk restarts with the real federation file and reaches wales.
         _ = federation.processes["uk"]!.stop()
-        try Data(configText.utf8).write(to: ukConfig)
+        try ProvisionedFile.write(configs["uk"]!, to: federation.config("uk"))
         federation.processes["uk"] = try NodeProcess(config: federation.config("uk"))
         try federation.append("wales", #"{"relay":6}"#)
         _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") == 7 }

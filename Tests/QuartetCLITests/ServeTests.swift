@@ -1,4 +1,5 @@
 import Foundation
+import QuartetHarness
 import QuartetTestKit
 import Testing
 
@@ -121,17 +122,18 @@ import Testing
     @Test func badConfigurationIsReportedWithFileAndKey() throws {
         let files = try NodeFiles(entries: 0)
         defer { files.remove() }
-        var text = try String(contentsOfFile: files.configPath, encoding: .utf8)
-        text = text.replacingOccurrences(of: "\"api\": {\"listen\": \"127.0.0.1:\(files.apiPort)\"}", with: "\"api\": {\"listen\": \"127.0.0.1\"}")
-        try Data(text.utf8).write(to: URL(fileURLWithPath: files.configPath))
+        let good = try ProvisionedFile.read(NodeConfigurationFile.self, from: files.configPath)
+        var config = good
+        config.api.listen = "127.0.0.1"
+        try ProvisionedFile.write(config, to: files.configPath)
         let result = try TestKit.quartet(["serve", "--config", files.configPath])
         #expect(result.status != 0)
         #expect(result.stderr.contains("\(files.configPath): api.listen: expected host:port"), "\(result.stderr)")
 
         // A node that is not in the federation file.
-        text = text.replacingOccurrences(of: "\"api\": {\"listen\": \"127.0.0.1\"}", with: "\"api\": {\"listen\": \"127.0.0.1:\(files.apiPort)\"}")
-            .replacingOccurrences(of: "\"data\": \"data\"", with: "\"data\": \"data\", \"log\": \"gwynedd\"")
-        try Data(text.utf8).write(to: URL(fileURLWithPath: files.configPath))
+        config = good
+        config.log = "gwynedd"
+        try ProvisionedFile.write(config, to: files.configPath)
         let wrongLog = try TestKit.quartet(["serve", "--config", files.configPath])
         #expect(wrongLog.status != 0)
         #expect(wrongLog.stderr.contains("writes log wales"), "\(wrongLog.stderr)")
