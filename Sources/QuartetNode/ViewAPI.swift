@@ -47,7 +47,7 @@ extension API {
             let q = queries(withHealth: false)
             let result: [String: Any]
             do { result = try q.measure(id, period: period) } catch let error as PlanError {
-                throw HTTPError(error.message.hasPrefix("no log") ? .notFound : .badRequest, message: error.message)
+                throw HTTPError(error.kind == .notFound ? .notFound : .badRequest, message: error.message)
             }
             if Self.wantsCSV(request) { return Self.csv(q.csv(.readings, measure: id), name: "measure-\(id)") }
             return Self.viewJSON(result)

@@ -77,8 +77,16 @@ public enum JSONValue: Sendable, Equatable, Codable {
 /// Why a plan entry, a plan file or a view query was refused: the message names the field (as a
 /// path, `payload.target.value`) and what was expected.
 public struct PlanError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// What kind of failure: the input is wrong, or what it names is not there.
+    public enum Kind: Sendable, Equatable { case invalid, notFound }
+    public let kind: Kind
     public let message: String
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, kind: Kind = .invalid) {
+        self.message = message
+        self.kind = kind
+    }
+    /// What the input names is not there (a log, a measure).
+    public static func notFound(_ message: String) -> PlanError { PlanError(message, kind: .notFound) }
     public var description: String { message }
 }
 

@@ -238,7 +238,7 @@ public struct ViewQueries {
     // MARK: Nation and measure
 
     public func nation(_ log: String) throws(PlanError) -> [String: Any] {
-        guard let v = view.logs[log] else { throw PlanError("no log named \(log) in the view") }
+        guard let v = view.logs[log] else { throw PlanError.notFound("no log named \(log) in the view") }
         let actions = v.actions.values.sorted { Self.idOrder($0.payload.id, $1.payload.id) }.map { a -> [String: Any] in
             var out = action(a, log: log, withMeasures: true)
             out["evidence_items"] = a.evidence.map { e -> [String: Any] in
@@ -273,7 +273,7 @@ public struct ViewQueries {
                 series.append(item)
             }
         }
-        guard !series.isEmpty else { throw PlanError("no log in the view has measure \(id)") }
+        guard !series.isEmpty else { throw PlanError.notFound("no log in the view has measure \(id)") }
         let totals = (view.totals[id] ?? [:]).values.filter { t in
             guard let filter else { return true }
             switch filter.granularity {

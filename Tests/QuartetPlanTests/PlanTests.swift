@@ -229,6 +229,10 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(refs.contains(view.logs["england"]!.measures["P2.A2.M1"]!.refs[0]))
         #expect(throws: PlanError.self) { try queries.provenance("total:P2.A2.M1:2031") }
         #expect(throws: PlanError.self) { try queries.provenance("nonsense") }
+        // What is not there is told apart from what is wrong (the API answers 404 and 400).
+        #expect(throws: PlanError.notFound("no log in the view has measure P9.A9.M9")) { try queries.measure("P9.A9.M9", period: nil) }
+        #expect(throws: PlanError.notFound("no log named atlantis in the view")) { try queries.nation("atlantis") }
+        #expect { try queries.measure("P2.A2.M1", period: "2025-13") } throws: { ($0 as? PlanError)?.kind == .invalid }
         // Quarters: each nation's quarter reading (Scotland reported only the whole year).
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 1)]?.value == 2)
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 2)]?.contributions == ["england": 2])
