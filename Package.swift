@@ -156,7 +156,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .testTarget(name: "QuartetNodeTests", dependencies: [
-            "QuartetNode", "QuartetTestKit", "QuartetReplication", "QuartetCrypto",
+            "QuartetNode", "QuartetTestKit", "QuartetReplication", "QuartetCrypto", "QuartetLedger",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
