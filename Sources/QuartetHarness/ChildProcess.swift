@@ -111,6 +111,15 @@ public struct ChildProcessError: Error, CustomStringConvertible, Sendable {
 ///
 /// The child is reaped by `waitpid` on its own pid only, so it coexists with `Process`.
 public final class ChildProcess: @unchecked Sendable {
+    /// The program `name` on PATH (`/usr/bin:/bin` when PATH is unset), if there is one.
+    public static func onPath(_ name: String) -> URL? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let url = URL(fileURLWithPath: String(dir)).appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return nil
+    }
+
     /// The child's process id.
     public let pid: Int32
     /// What it was started as (for messages).

@@ -1,4 +1,5 @@
 import Foundation
+import QuartetHarness
 import QuartetCrypto
 import QuartetLedger
 import QuartetStore
@@ -102,13 +103,7 @@ public enum TestKit {
     }
 
     /// Finds a program on PATH.
-    public static func which(_ name: String) -> URL? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let url = URL(fileURLWithPath: String(dir)).appendingPathComponent(name)
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
-    }
+    public static func which(_ name: String) -> URL? { ChildProcess.onPath(name) }
 }
 
 /// A fixture that could not be set up.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuartetHarness
 import QuartetNode
 #if canImport(Glibc)
 import Glibc
@@ -28,7 +29,7 @@ struct BenchAPI: AsyncParsableCommand {
     func run() async throws {
         guard clients >= 1, clients <= 1024 else { throw ValidationError("--clients must be from 1 to 1,024") }
         guard seconds >= 1, seconds <= 600 else { throw ValidationError("--seconds must be from 1 to 600") }
-        guard let wrk = Self.which("wrk") else {
+        guard let wrk = ChildProcess.onPath("wrk") else {
             throw CLIError("bench api needs wrk on PATH (Debian: apt-get install wrk; scripts/setup.sh installs it)")
         }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-bench-api-\(UUID().uuidString)")
@@ -156,21 +157,13 @@ struct BenchAPI: AsyncParsableCommand {
             "latency_ms": latency.mapValues { (Double($0) / 10).rounded() / 100 },
         ]
     }
-
-    static func which(_ name: String) -> URL? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let url = URL(fileURLWithPath: String(dir)).appendingPathComponent(name)
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
-    }
 }
 
 /// `quartet demo` run as a child process: its five nodes, seeded, as people run them.
 final class DemoFederation {
     let root: URL
     let process: Process
-    private(set) var demo: [String: Any] = [:]
+    private(set) var demo: DemoDescription?
 
     private init(root: URL, process: Process) {
         self.root = root
@@ -193,8 +186,7 @@ final class DemoFederation {
         let federation = DemoFederation(root: root, process: process)
         let deadline = ContinuousClock.now + timeout
         while true {
-            if let data = try? Data(contentsOf: root.appendingPathComponent("demo/demo.json")),
-               let demo = try? JSONSerialization.jsonObject(with: data) as? [String: Any], demo["seeded"] as? Bool == true {
+            if let demo = try? DemoDescription.read(root.appendingPathComponent("demo/demo.json").path), demo.seeded == true {
                 federation.demo = demo
                 return federation
             }
@@ -209,21 +201,18 @@ final class DemoFederation {
         }
     }
 
-    func node(_ name: String) throws -> (api: String, config: String) {
-        guard let nodes = demo["nodes"] as? [[String: Any]], let node = nodes.first(where: { $0["name"] as? String == name }),
-              let api = node["api"] as? String, let config = node["config"] as? String else { throw CLIError("demo.json has no node \(name)") }
-        return (api, config)
+    func node(_ name: String) throws -> DemoDescription.Node {
+        guard let node = demo?.nodes.first(where: { $0.name == name }) else { throw CLIError("demo.json has no node \(name)") }
+        return node
     }
 
     func operatorToken(_ name: String) throws -> String {
-        guard let nodes = demo["nodes"] as? [[String: Any]], let token = nodes.first(where: { $0["name"] as? String == name })?["operator_token"] as? String else {
-            throw CLIError("demo.json has no operator token for \(name)")
-        }
+        guard let token = try node(name).operatorToken else { throw CLIError("demo.json has no operator token for \(name)") }
         return token
     }
 
     func readerToken() throws -> String {
-        guard let token = (demo["reader"] as? [String: Any])?["token"] as? String else { throw CLIError("demo.json has no reader token") }
+        guard let token = demo?.reader.token else { throw CLIError("demo.json has no reader token") }
         return token
     }
 
@@ -266,7 +255,7 @@ final class DemoFederation {
 
     /// Stops the demo and its nodes (SIGTERM, then SIGKILL after 15 s) and removes nothing.
     func stop() {
-        let pids = ((demo["nodes"] as? [[String: Any]]) ?? []).compactMap { $0["pid"] as? Int32 ?? ($0["pid"] as? Int).map(Int32.init) }
+        let pids = (demo?.nodes ?? []).compactMap(\.pid)
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         for pid in pids { kill(pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(15)
