@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "QuartetLedger", targets: ["QuartetLedger"]),
         .library(name: "QuartetReplication", targets: ["QuartetReplication"]),
         .library(name: "QuartetPlan", targets: ["QuartetPlan"]),
+        .library(name: "QuartetAPI", targets: ["QuartetAPI"]),
         .library(name: "QuartetPolicy", targets: ["QuartetPolicy"]),
     ],
     dependencies: [
@@ -50,11 +51,14 @@ let package = Package(
             name: "QuartetReplication",
             dependencies: ["QuartetLedger"]
         ),
+        // The API's contract: Codable request and response types shared by the node, APIClient,
+        // the CLI and the dashboard. Pure: Foundation only.
+        .target(name: "QuartetAPI"),
         // The action-plan domain: entry types and their validation, plan import, the combined
         // strategy view and its queries. Pure: no IO beyond reading a plan file.
         .target(
             name: "QuartetPlan",
-            dependencies: [.product(name: "Yams", package: "Yams")]
+            dependencies: ["QuartetAPI", .product(name: "Yams", package: "Yams")]
         ),
         // Data-sharing agreements: owner-countersigned agreements, their evaluation, small-cell
         // suppression. Pure.
@@ -88,6 +92,7 @@ let package = Package(
         .target(
             name: "QuartetNode",
             dependencies: [
+                "QuartetAPI",
                 "QuartetPlan",
                 "QuartetPolicy",
                 "QuartetReplication",
@@ -118,6 +123,7 @@ let package = Package(
         .executableTarget(
             name: "quartet",
             dependencies: [
+                "QuartetAPI",
                 "QuartetHarness",
                 "QuartetPlan",
                 "QuartetPolicy",
@@ -156,7 +162,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .testTarget(name: "QuartetNodeTests", dependencies: [
-            "QuartetNode", "QuartetTestKit", "QuartetReplication", "QuartetCrypto", "QuartetLedger",
+            "QuartetNode", "QuartetAPI", "QuartetTestKit", "QuartetReplication", "QuartetCrypto", "QuartetLedger",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
