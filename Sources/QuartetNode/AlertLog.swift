@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import QuartetReplication
+
+/// The replication alerts raised since start, per kind and peer, oldest first: each is logged
+/// (critical for an equivocation, warning otherwise), counted in the metrics and kept for
+/// `GET /v1/alerts` and the dashboard. Not thread-safe: the engine holds it on its queue.
+struct AlertLog {
+    /// Alerts kept per (kind, peer) — peers are federation members, so the total is bounded —
+    /// so a member flooding one kind cannot push out the evidence against it or anyone else.
+    static let perKindAndPeer = 200
+
+    private let logger: Logger
+    private let metrics: NodeMetrics
+    private var alerts: [String: [(time: Date, alert: ReplicationAlert)]] = [:]
+
+    init(logger: Logger, metrics: NodeMetrics) {
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    /// Records `raw` (its message made safe to log) at `time`.
+    mutating func record(_ raw: ReplicationAlert, at time: Date = Date()) {
+        var alert = raw
+        alert.message = PeerText.clean(raw.message)
+        let metadata: Logger.Metadata = ["alert": "\(alert.kind.rawValue)", "log": "\(PeerText.clean(alert.log ?? "-", limit: 64))", "peer": "\(alert.peer ?? "-")"]
+        switch alert.kind {
+        case .equivocation: logger.critical("\(alert.message)", metadata: metadata)
+        default: logger.warning("\(alert.message)", metadata: metadata)
+        }
+        let key = "\(alert.kind.rawValue)\u{0}\(alert.peer ?? "")"
+        alerts[key, default: []].append((time, alert))
+        // The first alerts of a kind from a peer are the evidence; the newest show it goes on.
+        if alerts[key]!.count > Self.perKindAndPeer {
+            alerts[key]!.remove(at: Self.perKindAndPeer / 2)
+        }
+        metrics.alertCounter(alert.kind).increment()
+        if alert.kind == .rejected { metrics.rejectedBatches.increment() }
+    }
+
+    /// Every alert kept, oldest first.
+    var list: [(time: Date, alert: ReplicationAlert)] {
+        alerts.values.flatMap { $0 }.sorted { $0.time < $1.time }
+    }
+}

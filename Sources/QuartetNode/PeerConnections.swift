@@ -1,0 +1,230 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import QuartetLedger
+import QuartetPolicy
+import QuartetReplication
+import QuartetStore
+import QuartetTLS
+
+/// The engine's peer connections: events from them, dialling, sending (through egress, with
+/// per-connection backpressure) and closing peers that stall. Everything here runs on the
+/// engine's queue, as the rest of the engine does.
+extension ReplicationEngine {
+    // MARK: Events from connections
+
+    /// A TLS connection (either direction) verified `peer`. Of two connections with the same
+    /// peer both sides keep the same one (`ConnectionChoice`) and close the other.
+    func connected(_ peer: String, channel: any Channel, dialledHere: Bool) {
+        queue.async {
+            guard !self.stopped else { channel.close(promise: nil); return }
+            let canonical = dialledHere == self.replicator.settings.dials(peer)
+            if let old = self.channels[peer], old !== channel {
+                let age = self.connectedAt[peer].map { ContinuousClock.now - $0 } ?? .zero
+                guard ConnectionChoice.keepsNew(newCanonical: canonical, heldCanonical: self.canonical.contains(peer),
+                                                heldAgeMillis: UInt64(max(0, age.nanoseconds / 1_000_000))) else {
+                    self.logger.debug("closing a second connection; keeping the one held", metadata: ["peer": "\(peer)"])
+                    channel.close(promise: nil)
+                    return
+                }
+                old.close(promise: nil)
+            }
+            self.channels[peer] = channel
+            self.flows[peer] = OutboundFlow()
+            self.lastWriteProgress[peer] = .now
+            if canonical { self.canonical.insert(peer) } else { self.canonical.remove(peer) }
+            self.connectedSince[peer] = Date()
+            self.connectedAt[peer] = ContinuousClock.now
+            self.logger.info("peer connected", metadata: ["peer": "\(peer)"])
+            self.run(self.replicator.connected(peer))
+        }
+    }
+
+    func disconnected(_ peer: String, channel: any Channel) {
+        queue.async {
+            guard self.channels[peer] === channel else { return }
+            self.channels[peer] = nil
+            self.flows[peer] = nil
+            self.lastWriteProgress[peer] = nil
+            self.canonical.remove(peer)
+            self.connectedSince[peer] = nil
+            self.connectedAt[peer] = nil
+            self.logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
+            if !self.stopped { self.run(self.replicator.disconnected(peer)) }
+        }
+    }
+
+    func received(_ message: Message, from peer: String, channel: any Channel) {
+        queue.async {
+            guard !self.stopped, self.channels[peer] === channel else { return }
+            if case .unavailable(let log, let from) = message, self.logs[log] != nil {
+                // (Counted only for logs of this federation: a peer's names never become series.)
+                self.logger.debug("a request was answered unavailable", metadata: ["peer": "\(peer)", "log": "\(log)", "from": "\(from)"])
+                self.metrics.unavailable(sent: false, log: log)
+            }
+            self.run(self.replicator.received(message, from: peer))
+        }
+    }
+
+    /// A malformed or oversized frame: only that connection is closed.
+    func protocolError(_ error: WireError, from peer: String, channel: any Channel) {
+        queue.async {
+            self.record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer, message: error.message))
+            let frame = Message.error(code: .malformed, message: error.message).frame()
+            channel.writeAndFlush(ByteBuffer(bytes: frame)).whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    // MARK: Sending
+
+
+    /// Closes connections with bytes unwritten and no write completed for `writeStallTimeout`.
+    func closeStalled() {
+        let now = ContinuousClock.now
+        for (peer, flow) in flows where flow.unwritten > 0 {
+            guard let since = lastWriteProgress[peer], now - since > Self.writeStallTimeout else { continue }
+            record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer,
+                                    message: "\(peer) took none of \(flow.unwritten) bytes sent to it for \(Self.writeStallTimeout); closing the connection"))
+            lastWriteProgress[peer] = now
+            channels[peer]?.close(promise: nil)
+        }
+    }
+
+    /// Reads a batch of `logName` from `from` and sends it to `peer` (egress decides what of it).
+    func serve(_ logName: String, from: UInt64, to peer: String) {
+        guard let log = logs[logName] else { return }
+        do {
+            guard let (entries, note) = try store.batch(log, from: from, maxEntries: ProtocolLimits.maxBatchEntries,
+                                                        maxBytes: ProtocolLimits.batchBytesBudget) else {
+                send(.unavailable(log: logName, from: from), to: peer)
+                return
+            }
+            send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map(WireEntry.init))), to: peer, answering: true)
+        } catch {
+            logger.error("cannot serve a batch", metadata: ["log": "\(logName)", "from": "\(from)", "error": "\(error)"])
+            send(.unavailable(log: logName, from: from), to: peer)
+        }
+    }
+
+    /// A write to `peer` of `bytes` finished (or failed): serve what waited on it.
+    func written(_ bytes: Int, to peer: String, channel: any Channel) {
+        guard channels[peer] === channel, flows[peer] != nil else { return }
+        flows[peer]!.written(bytes)
+        lastWriteProgress[peer] = .now
+        while let next = flows[peer]?.next() { serve(next.log, from: next.from, to: peer) }
+    }
+
+    /// Sends `message` to `peer`; entries pass through egress first. A batch egress withholds
+    /// is not sent; if it answers the peer's request (`answering`), the peer hears
+    /// `unavailable` so it asks the holder at once.
+    func send(_ message: Message, to peer: String, answering: Bool = false) {
+        guard let channel = channels[peer] else { return }
+        var message = message
+        if case .entries(let batch) = message {
+            if let allowed = egress(batch, to: peer) {
+                message = .entries(allowed)
+            } else if answering {
+                message = .unavailable(log: batch.log, from: batch.from)
+            } else {
+                return
+            }
+        }
+        if case .unavailable(let log, let from) = message {
+            // A version-1 peer does not know the message: it waits for the next round instead.
+            guard replicator.speaksUnavailable(peer) else { return }
+            if logs[log] != nil {
+                // (Counted only for logs of this federation: a peer's names never become series.)
+                logger.debug("answered a request with unavailable", metadata: ["peer": "\(peer)", "log": "\(log)", "from": "\(from)"])
+                metrics.unavailable(sent: true, log: log)
+            }
+        }
+        let frame = message.frame()
+        guard frame.count - 4 <= ProtocolLimits.maxFrame else {
+            logger.error("a \(message.name) message of \(frame.count) bytes exceeds the frame limit; not sent", metadata: ["peer": "\(peer)"])
+            return
+        }
+        guard flows[peer, default: OutboundFlow()].queued(frame.count) else {
+            record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer,
+                                    message: "\(peer) does not read: more than \(OutboundFlow.Settings().hardLimitBytes >> 20) MiB unwritten; closing the connection"))
+            flows[peer] = OutboundFlow()
+            channel.close(promise: nil)
+            return
+        }
+        let bytes = frame.count
+        channel.writeAndFlush(ByteBuffer(bytes: frame)).whenComplete { _ in
+            self.queue.async { self.written(bytes, to: peer, channel: channel) }
+        }
+    }
+
+    /// Egress: each restricted payload goes to `peer` only if the agreements of the log's holder
+    /// in force now give it full access (or aggregate access, for a published aggregate);
+    /// otherwise the entry travels as a stub. The same rule
+    /// holds when this node relays another node's log.
+    func egress(_ batch: Batch, to peer: String) -> Batch? {
+        guard batch.entries.contains(where: { !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return batch }
+        let items = batch.entries.indices.compactMap { i -> (position: Int, header: EntryHeader?, hasPayload: Bool)? in
+            let wire = batch.entries[i]
+            guard !EntryHeader.isPublic(encoded: wire.headerBytes) else { return nil }
+            return (i, try? EntryHeader(decoding: wire.headerBytes), wire.payload != nil)
+        }
+        switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: policy(), at: wallClockMillis()) {
+        case .withhold:
+            // A relay holding only the stub of an entry the peer may have in full: the peer
+            // would refuse the batch. It gets it from a node that holds the payload (the holder
+            // pushes every commit at once; a request is answered `unavailable`).
+            return nil
+        case .send(let strip, let disclosed):
+            var out = batch
+            for i in strip { out.entries[i].payload = nil }
+            for item in disclosed {
+                // The batch's span: within it every entry under the agreement's labels that its
+                // access lets through went in full.
+                onDisclosed(peer, batch.log, batch.from...(batch.end - 1), item.count, item.agreement, item.access)
+            }
+            return out
+        }
+    }
+
+    // MARK: Dialling
+
+    func dial(_ member: Federation.Member) {
+        let engine = self
+        let peer = member.id
+        var connectionLogger = logger
+        connectionLogger[metadataKey: "peer"] = "\(peer)"
+        let tlsLogger = connectionLogger
+        ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: ReplicationEngine.peerWaterMark)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: ReplicationEngine.idleTimeout),
+                        try TLSHandler(context: self.clientContext, policy: .node(peer), serverName: peer, logger: tlsLogger),
+                        PeerChannelHandler(engine: engine, logger: tlsLogger, dialled: peer),
+                    ])
+                }
+            }
+            .connect(host: member.peer.host, port: member.peer.port)
+            .whenComplete { result in
+                switch result {
+                case .success:
+                    break  // PeerChannelHandler reports the connection, or its failure.
+                case .failure(let error):
+                    engine.logger.debug("cannot reach peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                    engine.queue.async { if !engine.stopped && engine.channels[peer] == nil { engine.run(engine.replicator.disconnected(peer)) } }
+                }
+            }
+    }
+
+    /// A dialled connection closed before TLS verified the peer: back off and dial again (if
+    /// this node is the one that redials).
+    func dialFailed(_ peer: String) {
+        queue.async {
+            guard !self.stopped, self.channels[peer] == nil else { return }
+            self.run(self.replicator.disconnected(peer))
+        }
+    }
+}
