@@ -1,0 +1,129 @@
+import Foundation
+
+/// A configuration file that cannot be used: which file, which key, and what was expected.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let file: String
+    /// The dotted key path (`tls.certificate`, `nodes[2].peer`), or nil for the file as a whole.
+    public let key: String?
+    public let message: String
+
+    public init(file: String, key: String?, _ message: String) {
+        self.file = file
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        if let key { return "\(file): \(key): \(message)" }
+        return "\(file): \(message)"
+    }
+}
+
+/// A JSON object being read, with the file and key path for error messages. Unknown keys are
+/// refused, so a misspelt setting is reported rather than silently ignored.
+struct ConfigObject {
+    let file: String
+    let path: String?
+    let values: [String: Any]
+
+    init(file: String, path: String?, values: [String: Any]) {
+        self.file = file
+        self.path = path
+        self.values = values
+    }
+
+    /// Reads a file's bytes; `what` names the file in the error ("configuration file").
+    static func read(_ path: String, what: String) throws(ConfigurationError) -> Data {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigurationError(file: path, key: nil, "cannot read the \(what): \((error as NSError).localizedDescription)")
+        }
+    }
+
+    /// Parses a whole file's bytes.
+    init(file: String, data: Data) throws(ConfigurationError) {
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
+            let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            throw ConfigurationError(file: file, key: nil, "not valid JSON: \(reason)")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw ConfigurationError(file: file, key: nil, "expected a JSON object at the top level")
+        }
+        self.init(file: file, path: nil, values: object)
+    }
+
+    func keyPath(_ key: String) -> String { path.map { "\($0).\(key)" } ?? key }
+
+    func error(_ key: String, _ message: String) -> ConfigurationError {
+        ConfigurationError(file: file, key: keyPath(key), message)
+    }
+
+    func refuseUnknownKeys(_ known: Set<String>) throws(ConfigurationError) {
+        if let unknown = values.keys.sorted().first(where: { !known.contains($0) }) {
+            throw error(unknown, "unknown key; expected one of \(known.sorted().joined(separator: ", "))")
+        }
+    }
+
+    func string(_ key: String) throws(ConfigurationError) -> String {
+        guard let value = values[key] else { throw error(key, "missing; expected a string") }
+        guard let string = value as? String, !(value is NSNumber) else { throw error(key, "expected a string, found \(describe(value))") }
+        guard !string.isEmpty else { throw error(key, "expected a non-empty string") }
+        return string
+    }
+
+    func optionalString(_ key: String) throws(ConfigurationError) -> String? {
+        guard values[key] != nil, !(values[key] is NSNull) else { return nil }
+        return try string(key)
+    }
+
+    func address(_ key: String) throws(ConfigurationError) -> HostPort {
+        let text = try string(key)
+        guard let address = HostPort(parsing: text) else {
+            throw error(key, "expected host:port with a port from 1 to 65535 (e.g. 127.0.0.1:7401), found \"\(text)\"")
+        }
+        return address
+    }
+
+    func object(_ key: String) throws(ConfigurationError) -> ConfigObject {
+        guard let value = values[key] else { throw error(key, "missing; expected an object") }
+        guard let object = value as? [String: Any] else { throw error(key, "expected an object, found \(describe(value))") }
+        return ConfigObject(file: file, path: keyPath(key), values: object)
+    }
+
+    func objects(_ key: String) throws(ConfigurationError) -> [ConfigObject] {
+        guard let value = values[key] else { throw error(key, "missing; expected an array of objects") }
+        guard let array = value as? [Any] else { throw error(key, "expected an array of objects, found \(describe(value))") }
+        var result: [ConfigObject] = []
+        for (index, element) in array.enumerated() {
+            guard let object = element as? [String: Any] else {
+                throw error("\(key)[\(index)]", "expected an object, found \(describe(element))")
+            }
+            result.append(ConfigObject(file: file, path: "\(keyPath(key))[\(index)]", values: object))
+        }
+        return result
+    }
+
+    /// A path relative to the file's directory, made absolute.
+    func filePath(_ key: String) throws(ConfigurationError) -> String {
+        resolve(try string(key))
+    }
+
+    func resolve(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent()
+        return base.appendingPathComponent(path).standardizedFileURL.path
+    }
+
+    private func describe(_ value: Any) -> String {
+        switch value {
+        case is NSNull: return "null"
+        case let number as NSNumber:
+            let type = String(cString: number.objCType)
+            return type == "c" || type == "B" ? "a boolean" : "a number"
+        case is String: return "a string"
+        case is [Any]: return "an array"
+        case is [String: Any]: return "an object"
+        default: return "\(type(of: value))"
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import QuartetPolicy
+
+/// The federation file every node loads: the members, their addresses and roles, and each log's
+/// pinned note verifier key (see docs/operations.md).
+public struct Federation: Sendable, Equatable {
+    public enum Role: String, Sendable, Equatable, CaseIterable {
+        /// Builds the combined UK-wide view.
+        case aggregator
+        /// Holds a nation's action-plan ledger.
+        case nation
+    }
+
+    public struct Member: Sendable, Equatable {
+        public var id: String
+        public var role: Role
+        /// The peer port other nodes connect to.
+        public var peer: HostPort
+        /// The HTTPS API's base URL.
+        public var api: String
+        /// The log this node writes, and its pinned note verifier key.
+        public var log: String
+        public var verifier: NoteVerifier
+    }
+
+    public var name: String
+    public var members: [Member]
+    /// Data owners' note verifier keys (they countersign data-sharing agreements), by owner id.
+    public var owners: [String: NoteVerifier] = [:]
+    /// The labels each data owner's agreements may open (`labels` of each owner: exact labels
+    /// or `prefix.*`); a label belongs to one owner. An owner listing none opens nothing.
+    public var labels = try! LabelOwnership([:])
+
+    public func member(_ id: String) -> Member? { members.first { $0.id == id } }
+
+    public static func load(path: String) throws(ConfigurationError) -> Federation {
+        try parse(try ConfigObject.read(path, what: "federation file"), file: path)
+    }
+
+    public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> Federation {
+        let root = try ConfigObject(file: file, data: data)
+        try root.refuseUnknownKeys(["federation", "nodes", "owners"])
+        let name = try root.string("federation")
+        var members: [Member] = []
+        let nodes = try root.objects("nodes")
+        guard !nodes.isEmpty else { throw root.error("nodes", "expected at least one node") }
+        for node in nodes {
+            try node.refuseUnknownKeys(["id", "role", "peer", "api", "log", "vkey"])
+            let id = try node.string("id")
+            guard FederationPKI.isValidNodeID(id) else { throw node.error("id", "expected a node id (lower-case letters, digits and '-'), found \"\(id)\"") }
+            guard !members.contains(where: { $0.id == id }) else { throw node.error("id", "node \"\(id)\" is listed twice") }
+            let roleText = try node.string("role")
+            guard let role = Role(rawValue: roleText) else {
+                throw node.error("role", "expected one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(roleText)\"")
+            }
+            let api = try node.string("api")
+            guard let url = URL(string: api), url.scheme == "https", url.host != nil else {
+                throw node.error("api", "expected an https:// base URL, found \"\(api)\"")
+            }
+            let log = try node.optionalString("log") ?? id
+            guard !members.contains(where: { $0.log == log }) else { throw node.error("log", "log \"\(log)\" is written by two nodes") }
+            let vkey = try node.string("vkey")
+            let verifier: NoteVerifier
+            do { verifier = try NoteVerifier(vkey: vkey) } catch {
+                throw node.error("vkey", "expected a note verifier key as `quartet key vkey` prints it: \(error)")
+            }
+            members.append(Member(id: id, role: role, peer: try node.address("peer"), api: api, log: log, verifier: verifier))
+        }
+        guard members.filter({ $0.role == .aggregator }).count <= 1 else {
+            throw root.error("nodes", "more than one node has the role aggregator")
+        }
+        var owners: [String: NoteVerifier] = [:]
+        var ownerLabels: [String: [String]] = [:]
+        if root.values["owners"] != nil {
+            for owner in try root.objects("owners") {
+                try owner.refuseUnknownKeys(["id", "name", "vkey", "labels"])
+                let id = try owner.string("id")
+                guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 }) else {
+                    throw owner.error("id", "expected a data owner id of A-Z, 0-9 and '-' (e.g. HEIW), found \"\(id)\"")
+                }
+                _ = try owner.optionalString("name")
+                guard owners[id] == nil else { throw owner.error("id", "data owner \(id) is listed twice") }
+                let vkey = try owner.string("vkey")
+                let verifier: NoteVerifier
+                do { verifier = try NoteVerifier(vkey: vkey) } catch {
+                    throw owner.error("vkey", "expected a note verifier key as `quartet agreement keygen` prints it: \(error)")
+                }
+                guard verifier.name == id else { throw owner.error("vkey", "the key is named \(verifier.name); a data owner's key must be named by its id (\(id))") }
+                owners[id] = verifier
+                if owner.values["labels"] != nil {
+                    guard let list = owner.values["labels"] as? [Any], let names = list as? [String] else {
+                        throw owner.error("labels", "expected an array of labels or label prefixes (\"heiw.*\")")
+                    }
+                    guard names.count <= 1000 else { throw owner.error("labels", "at most 1000 labels per data owner") }
+                    ownerLabels[id] = names
+                }
+            }
+        }
+        // A node id that names another member's log would count as that log's holder.
+        for member in members {
+            if let other = members.first(where: { $0.log == member.id && $0.id != member.id }) {
+                throw root.error("nodes", "node id \"\(member.id)\" is the name of \(other.id)'s log; node ids and other members' log names must differ")
+            }
+        }
+        var federation = Federation(name: name, members: members)
+        federation.owners = owners
+        do { federation.labels = try LabelOwnership(ownerLabels) } catch { throw root.error("owners", error.message) }
+        return federation
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import QuartetCrypto
+
+/// One node's configuration file (JSON; see docs/operations.md). Relative paths are resolved
+/// against the file's own directory.
+public struct NodeConfiguration: Sendable {
+    /// The file it was read from.
+    public var file: String
+    /// This node's id; its certificate must carry `quartet://node/<id>`.
+    public var node: String
+    /// The data directory (`quartet init` creates it).
+    public var dataDirectory: String
+    /// The node's own log (default: the node id).
+    public var log: String
+    /// Where the peer port (mutual TLS, replication) listens.
+    public var peerListen: HostPort
+    /// Where the HTTPS API listens.
+    public var apiListen: HostPort
+    /// The federation CA certificate, the node certificate (chain, leaf first) and its key.
+    public var caCertificate: String
+    public var certificate: String
+    public var privateKey: String
+    /// The federation file every node shares.
+    public var federationFile: String
+    /// Log level: trace, debug, info, notice, warning, error, critical.
+    public var logLevel: Logger.Level
+    /// Bearer tokens the API accepts, each listed only as its SHA-256.
+    public var tokens: [TokenGrant] = []
+
+    /// Reads and checks a configuration file: syntax, types, addresses, that the files it names
+    /// exist, and that the node id is well formed.
+    public static func load(path: String) throws(ConfigurationError) -> NodeConfiguration {
+        try parse(try ConfigObject.read(path, what: "configuration file"), file: path)
+    }
+
+    /// Parses a configuration file's bytes; `file` names it in errors and anchors relative paths.
+    public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> NodeConfiguration {
+        let root = try ConfigObject(file: file, data: data)
+        try root.refuseUnknownKeys(["node", "data", "log", "peer", "api", "tls", "federation", "log_level", "tokens"])
+        let node = try root.string("node")
+        guard FederationPKI.isValidNodeID(node) else {
+            throw root.error("node", "expected a node id (1–64 of a-z, 0-9 and '-', not starting with '-'), found \"\(node)\"")
+        }
+        let log = try root.optionalString("log") ?? node
+        guard FederationPKI.isValidNodeID(log) else {
+            throw root.error("log", "expected a log name (lower-case letters, digits and '-'), found \"\(log)\"")
+        }
+        let peer = try root.object("peer")
+        try peer.refuseUnknownKeys(["listen"])
+        let api = try root.object("api")
+        try api.refuseUnknownKeys(["listen"])
+        let tls = try root.object("tls")
+        try tls.refuseUnknownKeys(["ca", "certificate", "key"])
+        var level = Logger.Level.info
+        if let text = try root.optionalString("log_level") {
+            guard let parsed = Logger.Level(rawValue: text) else {
+                throw root.error("log_level", "expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(text)\"")
+            }
+            level = parsed
+        }
+        var tokens: [TokenGrant] = []
+        if root.values["tokens"] != nil {
+            for entry in try root.objects("tokens") {
+                try entry.refuseUnknownKeys(["name", "role", "sha256"])
+                let name = try entry.string("name")
+                guard FederationPKI.isValidNodeID(name) else { throw entry.error("name", "expected a name of a-z, 0-9 and '-', found \"\(name)\"") }
+                let role = try entry.string("role")
+                let identity: FederationIdentity
+                switch role {
+                case "reader": identity = .reader(name)
+                case "auditor": identity = .auditor(name)
+                case "operator": identity = .operator(log)
+                default: throw entry.error("role", "expected one of reader, operator, auditor, found \"\(role)\"")
+                }
+                let hex = try entry.string("sha256")
+                guard let digest = TokenGrant.parseHex(hex), digest.count == 32 else {
+                    throw entry.error("sha256", "expected the token's SHA-256 as 64 hex digits (`quartet token new` prints it), found \"\(hex)\"")
+                }
+                guard !tokens.contains(where: { $0.sha256 == digest }) else { throw entry.error("sha256", "the same token is listed twice") }
+                tokens.append(TokenGrant(name: name, identity: identity, sha256: digest))
+            }
+        }
+        var configuration = NodeConfiguration(
+            file: file, node: node, dataDirectory: try root.filePath("data"), log: log,
+            peerListen: try peer.address("listen"), apiListen: try api.address("listen"),
+            caCertificate: try tls.filePath("ca"), certificate: try tls.filePath("certificate"), privateKey: try tls.filePath("key"),
+            federationFile: try root.filePath("federation"), logLevel: level)
+        configuration.tokens = tokens
+        guard configuration.peerListen != configuration.apiListen else {
+            throw root.error("api.listen", "the API and the peer port cannot share an address (\(configuration.apiListen))")
+        }
+        for (key, path) in [("tls.ca", configuration.caCertificate), ("tls.certificate", configuration.certificate),
+                            ("tls.key", configuration.privateKey), ("federation", configuration.federationFile)] {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ConfigurationError(file: file, key: key, "expected a readable file, but \(path) \(FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist")")
+            }
+        }
+        return configuration
+    }
+}
