@@ -19,7 +19,8 @@ public struct NodeStartupError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A Quartet node: its data directory, the peer port and the HTTPS API, run as services that
-/// SIGTERM and SIGINT shut down gracefully.
+/// SIGTERM and SIGINT shut down gracefully. This is the composition root: it builds and wires
+/// the parts; the services it runs besides the listeners are in NodeServices.swift.
 public struct Node: Sendable {
     public let configuration: NodeConfiguration
     public let federation: Federation
@@ -130,9 +131,6 @@ public struct Node: Sendable {
         }
     }
 
-    /// Runs until SIGTERM or SIGINT (or `shutdown` from a caller's ServiceGroup), then closes the
-    /// listeners, lets in-flight requests finish, and closes the data directory.
-    /// - Parameter listening: called with the peer and API addresses once both are bound.
     /// The peers this node is connected to (greeted), by id.
     public var connectedPeers: [String] { engine.peers().filter(\.connected).map(\.id) }
 
@@ -155,8 +153,11 @@ public struct Node: Sendable {
             federation: federation, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics, admission: admission)
     }
 
+    /// Runs until SIGTERM or SIGINT (or `shutdown` from a caller's ServiceGroup), then closes the
+    /// listeners, lets in-flight requests finish, and closes the data directory.
     /// - Parameter handleSignals: stop on SIGTERM/SIGINT (false when several nodes share a
     ///   process, as in benchmarks; cancel the task instead).
+    /// - Parameter listening: called with the peer and API addresses once both are bound.
     public func run(handleSignals: Bool = true, listening: (@Sendable (_ peer: SocketAddress, _ api: SocketAddress) -> Void)? = nil) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let addresses = AddressLatch(callback: listening)
@@ -205,119 +206,5 @@ private final class AddressLatch: Sendable {
             return (p, a)
         }
         if let ready { callback?(ready.0, ready.1) }
-    }
-}
-
-/// Starts replication (dialling, anti-entropy) and, on graceful shutdown, closes every peer
-/// connection.
-struct ReplicationService: Service {
-    let engine: ReplicationEngine
-    let recorder: OwnLogRecorder
-    let policy: @Sendable () -> Policy
-
-    func run() async throws {
-        // Records a previous run journalled but did not get into the log (a crash, SIGKILL)
-        // go in before anything is sent.
-        await recorder.recover(known: policy())
-        engine.start()
-        try? await gracefulShutdown()
-        await engine.stop()
-        // What was sent is recorded before the node stops.
-        await recorder.flush()
-    }
-}
-
-/// Purges, at this node, the payloads it holds under agreements that ended (revoked or
-/// expired) unless another agreement in force still gives it full access: the stubs stay, so
-/// the logs still verify, and each purge is recorded in the node's own log (`purge.recorded`).
-final class Purger: Sendable {
-    let store: LedgerStore
-    let view: ViewMaintainer
-    let me: String
-    let ownLog: String
-    let recorder: OwnLogRecorder
-    let logger: Logger
-    private let handled = NIOLockedValueBox<Set<String>>([])
-
-    init(store: LedgerStore, view: ViewMaintainer, me: String, ownLog: String, recorder: OwnLogRecorder, logger: Logger) {
-        self.store = store
-        self.view = view
-        self.me = me
-        self.ownLog = ownLog
-        self.recorder = recorder
-        self.logger = logger
-    }
-
-    /// Purges for `id` (off the caller's thread), and once more a few seconds later: a batch
-    /// that egress or ingress let through just before the end may be stored after the first
-    /// purge.
-    func ended(_ id: String, reason: String) {
-        guard handled.withLockedValue({ $0.insert(id).inserted }) else { return }
-        DispatchQueue.global().async { self.purge(id, reason: reason) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 5) { self.purge(id, reason: reason) }
-    }
-
-    /// Every agreement that has ended by now: revoked, or past its validity.
-    func checkEnded() {
-        let now = wallClockMillis()
-        for (id, state) in view.policy.agreements {
-            if state.contested { ended(id, reason: "contested") }
-            else if state.revoked != nil { ended(id, reason: "revoked") }
-            else if now >= state.agreement.validUntil { ended(id, reason: "expired") }
-        }
-    }
-
-    private func purge(_ id: String, reason: String) {
-        let policy = view.policy
-        for state in ([policy.agreements[id]].compactMap { $0 } + policy.shadowed.filter { $0.agreement.id == id })
-        where state.agreement.holder != ownLog {
-            purge(state, policy: policy, reason: reason)
-        }
-    }
-
-    private func purge(_ state: AgreementState, policy: Policy, reason: String) {
-        let id = state.agreement.id
-        do {
-            guard let log = try store.logs().first(where: { $0.name == state.agreement.holder }) else { return }
-            let now = wallClockMillis()
-            var decisions = Decisions(policy: policy, holder: log.name, recipient: me, at: now)
-            let purged = try view.purge(log: log.name) {
-                try store.purge(log, labels: Set(state.agreement.labels)) { header in
-                    decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis).admitted
-                }
-            }
-            guard !purged.isEmpty else { return }
-            logger.notice("purged payloads held under an agreement that ended", metadata: [
-                "agreement": "\(id)", "reason": "\(reason)", "log": "\(log.name)", "entries": "\(purged.count)"])
-            recorder.recordPurge(["log": log.name, "entries": purged, "agreement": id, "reason": reason, "time": iso8601(now)])
-            // The old page images (payloads included) must not linger in the WAL.
-            do { try store.emptyWAL() } catch {
-                logger.error("purged payloads remain in the WAL; retrying in 5 s", metadata: ["agreement": "\(id)", "error": "\(error)"])
-                DispatchQueue.global().asyncAfter(deadline: .now() + 5) { [store, logger] in
-                    do { try store.emptyWAL() } catch { logger.error("purged payloads still remain in the WAL", metadata: ["error": "\(error)"]) }
-                }
-            }
-        } catch {
-            logger.error("cannot purge", metadata: ["agreement": "\(id)", "error": "\(error)"])
-        }
-    }
-}
-
-/// Checks every second (and at start) for agreements that have ended, until shutdown; a
-/// check is a walk over a handful of agreements, each purged once. Revocations are also purged
-/// as they are folded.
-struct PurgeService: Service {
-    let purger: Purger
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            // After the journal of an earlier run is replayed: a purge recorded now must not be
-            // read back from the journal as one of that run's.
-            while !purger.recorder.recovered && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
-            while !Task.isCancelled {
-                purger.checkEnded()
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
     }
 }
