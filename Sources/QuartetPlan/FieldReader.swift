@@ -1,0 +1,143 @@
+import Foundation
+
+/// Reads the fields of one JSON object, refusing what the schema does not allow, each error
+/// naming the field's path.
+struct FieldReader {
+    let path: String
+    let fields: [String: JSONValue]
+
+    init(_ value: JSONValue, path: String) throws(PlanError) {
+        guard case .object(let fields) = value else { throw PlanError("\(path): expected an object, got \(value.described)") }
+        self.path = path
+        self.fields = fields
+    }
+
+    func at(_ key: String) -> String { "\(path).\(key)" }
+
+    func refuseUnknown(_ known: Set<String>) throws(PlanError) {
+        if let key = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            throw PlanError("\(at(key)): unknown field; expected only \(known.sorted().joined(separator: ", "))")
+        }
+    }
+
+    func has(_ key: String) -> Bool {
+        if let value = fields[key], value != .null { return true }
+        return false
+    }
+
+    func string(_ key: String, maxLength: Int = 4096) throws(PlanError) -> String {
+        guard let value = fields[key] else { throw PlanError("\(at(key)): missing; expected a string") }
+        guard case .string(let text) = value else { throw PlanError("\(at(key)): expected a string, got \(value.described)") }
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw PlanError("\(at(key)): expected a non-empty string") }
+        guard text.count <= maxLength else { throw PlanError("\(at(key)): at most \(maxLength) characters, got \(text.count)") }
+        return text
+    }
+
+    func optionalString(_ key: String, maxLength: Int = 4096) throws(PlanError) -> String? {
+        has(key) ? try string(key, maxLength: maxLength) : nil
+    }
+
+    func matching(_ key: String, _ pattern: IDPattern) throws(PlanError) -> String {
+        let text = try string(key, maxLength: 64)
+        guard pattern.matches(text) else { throw PlanError("\(at(key)): expected \(pattern.description), got \"\(text)\"") }
+        return text
+    }
+
+    func oneOf(_ key: String, _ allowed: [String]) throws(PlanError) -> String {
+        let text = try string(key, maxLength: 64)
+        guard allowed.contains(text) else {
+            throw PlanError("\(at(key)): expected one of \(allowed.joined(separator: ", ")), got \"\(text)\"")
+        }
+        return text
+    }
+
+    func number(_ key: String) throws(PlanError) -> Double {
+        guard let value = fields[key] else { throw PlanError("\(at(key)): missing; expected a number") }
+        guard case .number(let number) = value, number.isFinite else { throw PlanError("\(at(key)): expected a number, got \(value.described)") }
+        return number
+    }
+
+    func integer(_ key: String, in range: ClosedRange<Int>) throws(PlanError) -> Int {
+        let number = try number(key)
+        guard number == number.rounded(), let value = Int(exactly: number), range.contains(value) else {
+            throw PlanError("\(at(key)): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(number)")
+        }
+        return value
+    }
+
+    func optionalInteger(_ key: String, in range: ClosedRange<Int>) throws(PlanError) -> Int? {
+        has(key) ? try integer(key, in: range) : nil
+    }
+
+    func bool(_ key: String) throws(PlanError) -> Bool {
+        guard let value = fields[key] else { throw PlanError("\(at(key)): missing; expected true or false") }
+        guard case .bool(let flag) = value else { throw PlanError("\(at(key)): expected true or false, got \(value.described)") }
+        return flag
+    }
+
+    func strings(_ key: String, required: Bool, pattern: IDPattern? = nil, maxCount: Int = 100) throws(PlanError) -> [String] {
+        guard let value = fields[key], value != .null else {
+            if required { throw PlanError("\(at(key)): missing; expected an array of strings") }
+            return []
+        }
+        guard case .array(let items) = value else { throw PlanError("\(at(key)): expected an array of strings, got \(value.described)") }
+        if required && items.isEmpty { throw PlanError("\(at(key)): expected at least one item") }
+        guard items.count <= maxCount else { throw PlanError("\(at(key)): at most \(maxCount) items, got \(items.count)") }
+        var out: [String] = []
+        for (i, item) in items.enumerated() {
+            guard case .string(let text) = item, !text.isEmpty else { throw PlanError("\(at(key))[\(i)]: expected a non-empty string, got \(item.described)") }
+            if let pattern, !pattern.matches(text) { throw PlanError("\(at(key))[\(i)]: expected \(pattern.description), got \"\(text)\"") }
+            out.append(text)
+        }
+        return out
+    }
+
+    func object(_ key: String) throws(PlanError) -> FieldReader {
+        guard let value = fields[key] else { throw PlanError("\(at(key)): missing; expected an object") }
+        return try FieldReader(value, path: at(key))
+    }
+
+    func date(_ key: String) throws(PlanError) -> String {
+        let text = try string(key, maxLength: 10)
+        guard PlanDate.isValid(text) else { throw PlanError("\(at(key)): expected a date as YYYY-MM-DD, got \"\(text)\"") }
+        return text
+    }
+
+    func link(_ key: String) throws(PlanError) -> String {
+        let text = try string(key, maxLength: 2048)
+        guard let url = URL(string: text), ["https", "http"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+            throw PlanError("\(at(key)): expected an http(s) URL, got \"\(text)\"")
+        }
+        return text
+    }
+}
+
+/// The identifier shapes of the plans: priorities `P1`, actions `P1.A2`, measures `P1.A2.M3`.
+enum IDPattern: CustomStringConvertible {
+    case priority, action, measure
+
+    func matches(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        let letters: [Character]
+        switch self {
+        case .priority: letters = ["P"]
+        case .action: letters = ["P", "A"]
+        case .measure: letters = ["P", "A", "M"]
+        }
+        guard parts.count == letters.count else { return false }
+        for (part, letter) in zip(parts, letters) {
+            guard part.first == letter, part.count >= 2, part.count <= 4 else { return false }
+            let digits = part.dropFirst()
+            guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.first != "0" else { return false }
+        }
+        return true
+    }
+
+    var description: String {
+        switch self {
+        case .priority: return "a priority id like P1"
+        case .action: return "an action id like P1.A2"
+        case .measure: return "a measure id like P1.A2.M3"
+        }
+    }
+}

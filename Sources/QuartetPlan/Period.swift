@@ -1,0 +1,87 @@
+/// Calendar dates (`YYYY-MM-DD`) and reporting periods (`2025`, `2025-Q2`, `2025-03`).
+public enum PlanDate {
+    public static func isValid(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }), parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
+              (1900...2999).contains(year), (1...12).contains(month), day >= 1 else { return false }
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        return day <= days
+    }
+}
+
+/// A reporting period: a year, a quarter of a year or a month.
+public struct Period: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public enum Granularity: String, Sendable {
+        case year, quarter, month
+        var rank: Int {
+            switch self {
+            case .month: return 0
+            case .quarter: return 1
+            case .year: return 2
+            }
+        }
+    }
+    public let year: Int
+    public let granularity: Granularity
+    /// The quarter (1–4) or month (1–12); 0 for a year.
+    public let number: Int
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard let first = parts.first, first.count == 4, first.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let year = Int(first), (1900...2999).contains(year) else { return nil }
+        self.year = year
+        if parts.count == 1 {
+            granularity = .year
+            number = 0
+        } else if parts.count == 2, parts[1].count == 2, parts[1].first == "Q", let q = Int(parts[1].dropFirst()), (1...4).contains(q) {
+            granularity = .quarter
+            number = q
+        } else if parts.count == 2, parts[1].count == 2, parts[1].allSatisfy(\.isNumber), let m = Int(parts[1]), (1...12).contains(m) {
+            granularity = .month
+            number = m
+        } else {
+            return nil
+        }
+    }
+
+    /// A whole year.
+    public init(year: Int) {
+        self.year = year
+        granularity = .year
+        number = 0
+    }
+
+    /// A quarter (1–4) of a year.
+    public init(year: Int, quarter: Int) {
+        self.year = year
+        granularity = .quarter
+        number = quarter
+    }
+
+    public var description: String {
+        switch granularity {
+        case .year: return String(year)
+        case .quarter: return "\(year)-Q\(number)"
+        case .month: return "\(year)-\(number < 10 ? "0" : "")\(number)"
+        }
+    }
+
+    /// The last month the period covers (1–12).
+    public var endMonth: Int {
+        switch granularity {
+        case .year: return 12
+        case .quarter: return number * 3
+        case .month: return number
+        }
+    }
+
+    /// Orders by when the period ends, and among periods ending together the shorter first
+    /// (2025-03, 2025-Q1, ..., 2025-12, 2025-Q4, 2025): so the latest is the one that ends last,
+    /// and a year comes after its own quarters and months.
+    public static func < (a: Period, b: Period) -> Bool {
+        (a.year, a.endMonth, a.granularity.rank) < (b.year, b.endMonth, b.granularity.rank)
+    }
+}
