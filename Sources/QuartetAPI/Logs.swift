@@ -168,6 +168,24 @@ public struct ReceiptBody: Codable, Sendable, Equatable {
     }
 }
 
+extension ReceiptBody {
+    /// `CompactJSONEncoder.encode(self)`, written directly: the answer of every append.
+    public var compactJSON: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + checkpoint.utf8.count + leafHash.utf8.count + log.utf8.count)
+        out.append(contentsOf: #"{"checkpoint":"#.utf8)
+        JSONTree.writeString(checkpoint, to: &out)
+        out.append(contentsOf: #","index":"#.utf8)
+        out.append(contentsOf: String(index).utf8)
+        out.append(contentsOf: #","leaf_hash":"#.utf8)
+        JSONTree.writeString(leafHash, to: &out)
+        out.append(contentsOf: #","log":"#.utf8)
+        JSONTree.writeString(log, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}
+
 /// The answer to an `AppendBatchRequest`: one receipt per item, in order.
 public struct AppendBatchResponse: Codable, Sendable, Equatable {
     public var log: String

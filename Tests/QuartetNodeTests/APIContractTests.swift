@@ -148,6 +148,12 @@ import Yams
         #expect(try CompactJSONEncoder.encode(stub) == Array(JSONWriter.data(oldStub)))
         #expect(stub.isStub && !held.isStub)
 
+        // The append's answer, written directly, is what the encoder writes.
+        let receipt = ReceiptBody(log: "wales", index: 42, leafHash: "q2Sz/+==", checkpoint: "o/wales\n43\nroot=\n\n— o/wales sig\"\u{7f}\n")
+        let oldReceipt: [String: Any] = ["log": "wales", "index": UInt64(42), "leaf_hash": "q2Sz/+==", "checkpoint": receipt.checkpoint]
+        #expect(receipt.compactJSON == (try CompactJSONEncoder.encode(receipt)))
+        #expect(receipt.compactJSON == Array(JSONWriter.data(oldReceipt)))
+
         // A refusal.
         let refusal = APIErrorBody(status: 403, message: "log wales is written by node wales; append there", requestID: "r1")
         let oldRefusal: [String: Any] = ["error": ["status": 403, "message": refusal.error.message], "request_id": "r1"]
