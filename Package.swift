@@ -162,8 +162,9 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .testTarget(name: "QuartetNodeTests", dependencies: [
-            "QuartetNode", "QuartetAPI", "QuartetTestKit", "QuartetReplication", "QuartetCrypto", "QuartetLedger",
+            "QuartetNode", "QuartetAPI", "QuartetTestKit", "QuartetReplication", "QuartetCrypto", "QuartetLedger", "QuartetPlan",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Yams", package: "Yams"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),

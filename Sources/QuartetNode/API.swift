@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import QuartetAPI
 import QuartetCrypto
 import QuartetLedger
 import QuartetPlan
@@ -37,31 +38,23 @@ struct API {
         let probe = HealthProbe(store: store)
         routes.public(.get, "/healthz") { _, _ -> Response in
             // Healthy means the data directory answered a read within the last quarter second.
-            if probe.healthy() { return Self.json(["status": "ok", "node": node]) }
-            return Self.json(["status": "unavailable", "node": node, "error": "the data directory cannot be read"], status: .serviceUnavailable)
+            if probe.healthy() { return Self.json(HealthResponse(status: "ok", node: node)) }
+            return Self.json(HealthResponse(status: "unavailable", node: node, error: "the data directory cannot be read"), status: .serviceUnavailable)
         }
         routes.get("/v1/logs", .reader) { request, context, caller -> Response in
-            let logs: [[String: Any]] = engine.logStatus().map { status in
-                var out: [String: Any] = ["log": status.log.name, "origin": status.log.origin, "own": status.log.isOwn,
-                                          "size": status.head?.size ?? 0, "quarantined": status.quarantined,
-                                          "vkey": federation.members.first { $0.log == status.log.name }?.verifier.vkey ?? status.log.verifier.vkey]
-                if let head = status.head {
-                    out["root"] = head.checkpoint.root.base64
-                    out["checkpoint"] = head.note
-                    if let time = head.checkpoint.timeMillis {
-                        out["checkpoint_time_ms"] = time
-                        out["checkpoint_time"] = iso8601(time)
-                    }
-                }
+            let logs = engine.logStatus().map { status in
+                let size = status.head?.size ?? 0, seen = status.seenSize ?? 0
                 // Everything stored was checked (signature against the pinned key, leaves
                 // against the signed root) before it was stored; a quarantined log's history is
                 // contradicted by its own origin, so it is not verified.
-                out["verified"] = !status.quarantined
-                if let seen = status.seenSize { out["origin_size_seen"] = seen }
-                out["behind"] = (status.seenSize ?? 0) > (status.head?.size ?? 0) ? (status.seenSize! - (status.head?.size ?? 0)) : 0
-                return out
+                return LogsResponse.Log(
+                    log: status.log.name, origin: status.log.origin, own: status.log.isOwn, size: size, quarantined: status.quarantined,
+                    vkey: federation.members.first { $0.log == status.log.name }?.verifier.vkey ?? status.log.verifier.vkey,
+                    root: status.head?.checkpoint.root.base64, checkpoint: status.head?.note,
+                    checkpointTimeMillis: status.head?.checkpoint.timeMillis, checkpointTime: status.head?.checkpoint.timeMillis.map(iso8601),
+                    verified: !status.quarantined, originSizeSeen: status.seenSize, behind: seen > size ? seen - size : 0)
             }
-            return Self.json(["node": node, "logs": logs])
+            return Self.json(LogsResponse(node: node, logs: logs))
         }
         routes.get("/v1/logs/{log}/checkpoint", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
@@ -82,18 +75,18 @@ struct API {
             // Bounded by payload bytes as well as by count (the store stops reading past
             // `maxResponsePayloadBytes`); `next` says where the next page starts.
             let policy = view.policy
-            let shown = entries.map { entryJSON(disclosable($0, to: caller.identity, policy: policy)) }
-            return Self.json(["log": log.name, "from": from, "size": size, "next": from + UInt64(shown.count), "entries": shown])
+            let shown = entries.map { EntryBody(disclosable($0, to: caller.identity, policy: policy)) }
+            return Self.json(EntriesResponse(log: log.name, from: from, size: size, next: from + UInt64(shown.count), entries: shown))
         }
         routes.get("/v1/logs/{log}/proofs/inclusion", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
             guard let index = try Self.number(request, "index") else { throw HTTPError(.badRequest, message: "index is required") }
-            return Self.json(inclusionJSON(try Self.mapStoreError { try store.inclusionProof(log, index: index, size: try Self.number(request, "size")) }))
+            return Self.json(InclusionProofBody(try Self.mapStoreError { try store.inclusionProof(log, index: index, size: try Self.number(request, "size")) }))
         }
         routes.get("/v1/logs/{log}/proofs/consistency", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
             guard let from = try Self.number(request, "from") else { throw HTTPError(.badRequest, message: "from is required") }
-            return Self.json(consistencyJSON(try Self.mapStoreError { try store.consistencyProof(log, from: from, to: try Self.number(request, "to")) }))
+            return Self.json(ConsistencyProofBody(try Self.mapStoreError { try store.consistencyProof(log, from: from, to: try Self.number(request, "to")) }))
         }
         routes.post("/v1/logs/{log}/entries", .operator) { request, context, who -> Response in
             let name = try context.parameters.require("log")
@@ -109,10 +102,10 @@ struct API {
                 guard object.count == 1 else { throw HTTPError(.badRequest, message: "a batch is {\"entries\": [...]} and nothing else") }
                 guard (1...1000).contains(items.count) else { throw HTTPError(.badRequest, message: "entries: expected 1 to 1,000 entries, got \(items.count)") }
                 let receipts = try await admit(items.enumerated().map { ("entries[\($0.offset)].", $0.element) }, author: who.author)
-                return Self.json(["log": ownLog, "entries": receipts.map(Self.receiptJSON)], status: .created)
+                return Self.json(AppendBatchResponse(log: ownLog, entries: receipts.map(ReceiptBody.init)), status: .created)
             }
             let receipt = try await admit([("", .object(object))], author: who.author)[0]
-            return Self.json(Self.receiptJSON(receipt), status: .created)
+            return Self.json(ReceiptBody(receipt), status: .created)
         }
         // Recording progress: the payload is the body, the type is the route.
         for (path, type) in [("/v1/record/status", PlanEntryType.status), ("/v1/record/reading", .reading), ("/v1/record/evidence", .evidence)] {
@@ -123,16 +116,16 @@ struct API {
                 }
                 let item: JSONValue = .object(["type": .string(type.rawValue), "payload": payload])
                 let receipt = try await admit([("", item)], author: who.author)[0]
-                return Self.json(Self.receiptJSON(receipt), status: .created)
+                return Self.json(ReceiptBody(receipt), status: .created)
             }
         }
         routes.get("/v1/peers", .reader) { request, context, caller -> Response in
-            let peers: [[String: Any]] = engine.peers().map { peer in
-                var out: [String: Any] = ["node": peer.id, "role": peer.role, "peer": peer.address, "connected": peer.connected]
-                if let since = peer.since { out["since"] = ISO8601DateFormatter().string(from: since) }
-                return out
+            let formatter = ISO8601DateFormatter()
+            let peers = engine.peers().map { peer in
+                PeersResponse.Peer(node: peer.id, role: peer.role, peer: peer.address, connected: peer.connected,
+                                   since: peer.since.map(formatter.string(from:)))
             }
-            return Self.json(["node": node, "peers": peers])
+            return Self.json(PeersResponse(node: node, peers: peers))
         }
         routes.get("/metrics", .reader) { request, context, caller -> Response in
             // Counters and timers are kept as things happen (NodeMetrics); the state is read now.
@@ -165,16 +158,14 @@ struct API {
         }
         routes.get("/v1/alerts", .reader) { request, context, caller -> Response in
             let formatter = ISO8601DateFormatter()
-            let alerts: [[String: Any]] = engine.alertList().map { item in
-                var out: [String: Any] = ["time": formatter.string(from: item.time), "kind": item.alert.kind.rawValue, "message": item.alert.message]
-                if let log = item.alert.log { out["log"] = log }
-                if let peer = item.alert.peer { out["peer"] = peer }
-                return out
+            let alerts = engine.alertList().map { item in
+                AlertsResponse.Alert(time: formatter.string(from: item.time), kind: item.alert.kind.rawValue, message: item.alert.message,
+                                     log: item.alert.log, peer: item.alert.peer)
             }
-            let evidence: [[String: Any]] = engine.evidenceList().map { e in
-                ["log": e.log, "first": e.first, "second": e.second, "prefix_root": e.prefixRoot.base64, "proof": e.proof.map(\.base64)]
+            let evidence = engine.evidenceList().map { e in
+                AlertsResponse.Evidence(log: e.log, first: e.first, second: e.second, prefixRoot: e.prefixRoot.base64, proof: e.proof.map(\.base64))
             }
-            return Self.json(["node": node, "alerts": alerts, "quarantined": evidence])
+            return Self.json(AlertsResponse(node: node, alerts: alerts, quarantined: evidence))
         }
         return routes.built
     }
@@ -192,7 +183,7 @@ struct API {
         guard let payload = entry.payload else { return entry }
         if let kind = PolicyEntryType(rawValue: entry.header.type), kind == .disclosed || kind == .purged {
             // Disclosure and purge records: the same rule as GET /v1/agreements/{id}/disclosures.
-            let agreement = (try? JSONSerialization.jsonObject(with: Data(payload.bytes)) as? [String: Any])?["agreement"] as? String
+            let agreement = PayloadValue.parse(payload.bytes)?["agreement"]?.string
             let state = agreement.flatMap { policy.agreements[$0] }
             return state.map { AuditRule.mayReadRecords(of: $0.agreement, identity) } == true ? entry : entry.stub
         }
@@ -210,10 +201,6 @@ struct API {
         do { return try await admission.append(items, author: author) } catch let error as AdmissionError {
             throw HTTPError(.badRequest, message: error.message)
         }
-    }
-
-    static func receiptJSON(_ receipt: AppendReceipt) -> [String: Any] {
-        ["log": receipt.log, "index": receipt.index, "leaf_hash": receipt.leafHash.base64, "checkpoint": receipt.checkpoint.note]
     }
 
     func findLog(_ name: String) throws -> LogInfo {
@@ -235,13 +222,31 @@ struct API {
         }
     }
 
+    /// A typed body (QuartetAPI) as the API's JSON: sorted keys, slashes unescaped, by
+    /// `CompactJSONEncoder` (JSONSerialization was 14 % of an append's CPU; docs/architecture.md).
+    static func json<Body: Encodable>(_ body: Body, status: HTTPResponse.Status = .ok) -> Response {
+        var bytes: [UInt8]
+        if let receipt = body as? ReceiptBody {
+            // The append path's answer, written without the Encoder machinery (APIContractTests
+            // checks it writes what CompactJSONEncoder does).
+            bytes = receipt.compactJSON
+        } else {
+            bytes = (try? CompactJSONEncoder.encode(body)) ?? Array("null".utf8)
+        }
+        bytes.append(UInt8(ascii: "\n"))
+        return jsonResponse(bytes, status: status)
+    }
+
+    /// A body still built as a dictionary (the view's answers, until they are typed), by the same
+    /// writer's rules.
     static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        // Sorted keys, slashes unescaped: the form JSONSerialization wrote with those options, by
-        // the writer the view's answers use (JSONSerialization was 14 % of an append's CPU).
-        let data = JSONWriter.data(object)
+        jsonResponse(Array(JSONWriter.data(object) + Data("\n".utf8)), status: status)
+    }
+
+    static func jsonResponse(_ bytes: [UInt8], status: HTTPResponse.Status) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data + Data("\n".utf8))))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
 

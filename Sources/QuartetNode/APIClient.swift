@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import QuartetAPI
 import QuartetTLS
 
 /// A minimal HTTPS client for a node's API over QuartetTLS (no other TLS stack in the package):
@@ -74,6 +75,132 @@ public struct APIClient: Sendable {
         let (status, responseBody) = try await promise.futureResult.get()
         try? await channel.close().get()
         return (status, responseBody)
+    }
+}
+
+/// An answer the client could not use: a refusal (non-2xx, with the node's `APIErrorBody` when
+/// it sent one), or a body that is not the documented shape (a field renamed or missing).
+public struct APIClientError: Error, CustomStringConvertible, Sendable {
+    public enum Code: Sendable, Equatable {
+        /// The node answered with a status outside 2xx.
+        case refused
+        /// The body did not decode as the documented type.
+        case unreadableAnswer
+    }
+
+    public let code: Code
+    /// The request, as `GET /v1/logs`.
+    public let request: String
+    public let status: Int
+    /// The node's refusal body, when it sent one.
+    public let refusal: APIErrorBody?
+    /// What went wrong: the node's message, or where decoding failed.
+    public let message: String
+
+    public var description: String { "\(request): \(status): \(message)" }
+}
+
+extension APIClient {
+    /// Sends a request and decodes the answer as `Answer`; a non-2xx status throws
+    /// `APIClientError.refused` carrying the node's `APIErrorBody`, a body of another shape
+    /// `.unreadableAnswer` naming the field. `accepting` lists other statuses whose body is an
+    /// `Answer` too (`/healthz`'s 503).
+    public func send<Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = nil as AppendItem?,
+                                        as _: Answer.Type = Answer.self, accepting: Set<Int> = []) async throws -> Answer {
+        let data = try body.map { try CompactJSONEncoder.data($0) }
+        let (status, response) = try await request(method, path, body: data)
+        let name = "\(method.rawValue) \(path)"
+        guard (200..<300).contains(status) || accepting.contains(status) else {
+            let refusal = try? JSONDecoder().decode(APIErrorBody.self, from: response)
+            throw APIClientError(code: .refused, request: name, status: status, refusal: refusal,
+                                 message: refusal?.error.message ?? String(decoding: response.prefix(500), as: UTF8.self))
+        }
+        do { return try JSONDecoder().decode(Answer.self, from: response) } catch {
+            throw APIClientError(code: .unreadableAnswer, request: name, status: status, refusal: nil,
+                                 message: "the answer is not a \(Answer.self): \(Self.describe(error))")
+        }
+    }
+
+    /// A decoding error as a sentence naming the field (`logs[2].size: missing`).
+    static func describe(_ error: any Error) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
+        }
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let context)?: return "\(path(context.codingPath + [key])): missing"
+        case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?, .dataCorrupted(let context)?:
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        default: return "\(error)"
+        }
+    }
+
+    static func segment(_ name: String) -> String {
+        name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? name
+    }
+
+    /// `GET /healthz` (answered also when unhealthy: then `status` is `unavailable`).
+    public func health() async throws -> HealthResponse { try await send(.GET, "/healthz", accepting: [503]) }
+
+    /// `GET /v1/logs`.
+    public func logs() async throws -> LogsResponse { try await send(.GET, "/v1/logs") }
+
+    /// `GET /v1/logs/{log}/entries`: at most `limit` (1–1,000) entries from `from`.
+    public func entries(log: String, from: UInt64 = 0, limit: Int = 100) async throws -> EntriesResponse {
+        try await send(.GET, "/v1/logs/\(Self.segment(log))/entries?from=\(from)&limit=\(limit)")
+    }
+
+    /// `GET /v1/logs/{log}/checkpoint`: the latest checkpoint exactly as signed.
+    public func checkpoint(log: String) async throws -> String {
+        let path = "/v1/logs/\(Self.segment(log))/checkpoint"
+        let (status, body) = try await get(path)
+        guard status == 200 else {
+            let refusal = try? JSONDecoder().decode(APIErrorBody.self, from: body)
+            throw APIClientError(code: .refused, request: "GET \(path)", status: status, refusal: refusal,
+                                 message: refusal?.error.message ?? String(decoding: body.prefix(500), as: UTF8.self))
+        }
+        return String(decoding: body, as: UTF8.self)
+    }
+
+    /// `GET /v1/logs/{log}/proofs/inclusion`.
+    public func inclusionProof(log: String, index: UInt64, size: UInt64? = nil) async throws -> InclusionProofBody {
+        try await send(.GET, "/v1/logs/\(Self.segment(log))/proofs/inclusion?index=\(index)" + (size.map { "&size=\($0)" } ?? ""))
+    }
+
+    /// `GET /v1/logs/{log}/proofs/consistency`.
+    public func consistencyProof(log: String, from: UInt64, to: UInt64? = nil) async throws -> ConsistencyProofBody {
+        try await send(.GET, "/v1/logs/\(Self.segment(log))/proofs/consistency?from=\(from)" + (to.map { "&to=\($0)" } ?? ""))
+    }
+
+    /// `POST /v1/logs/{log}/entries` with one item; answered once durable.
+    public func append(log: String, _ item: AppendItem) async throws -> ReceiptBody {
+        try await send(.POST, "/v1/logs/\(Self.segment(log))/entries", body: item)
+    }
+
+    /// `POST /v1/logs/{log}/entries` with up to 1,000 items, in order, all or none.
+    public func append(log: String, batch items: [AppendItem]) async throws -> AppendBatchResponse {
+        try await send(.POST, "/v1/logs/\(Self.segment(log))/entries", body: AppendBatchRequest(entries: items))
+    }
+
+    /// `POST /v1/record/{kind}` (`status`, `reading` or `evidence`): the body is the payload.
+    public func record(_ kind: String, payload: PayloadValue) async throws -> ReceiptBody {
+        try await send(.POST, "/v1/record/\(Self.segment(kind))", body: payload)
+    }
+
+    /// `GET /v1/peers`.
+    public func peers() async throws -> PeersResponse { try await send(.GET, "/v1/peers") }
+
+    /// `GET /v1/alerts`.
+    public func alerts() async throws -> AlertsResponse { try await send(.GET, "/v1/alerts") }
+
+    /// `GET /v1/agreements`.
+    public func agreements() async throws -> AgreementsResponse { try await send(.GET, "/v1/agreements") }
+
+    /// `GET /v1/agreements/{id}`.
+    public func agreement(id: String) async throws -> AgreementBody { try await send(.GET, "/v1/agreements/\(Self.segment(id))") }
+
+    /// `GET /v1/agreements/{id}/disclosures` (the owner's auditors and the holder's operator).
+    public func disclosures(agreement id: String) async throws -> DisclosuresResponse {
+        try await send(.GET, "/v1/agreements/\(Self.segment(id))/disclosures")
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import QuartetAPI
 import QuartetCrypto
 import QuartetPolicy
 import QuartetStore
@@ -10,10 +11,10 @@ extension API {
         routes.get("/v1/agreements", .reader) { request, context, caller -> Response in
             let policy = view.policy
             let now = wallClockMillis()
-            let agreements = policy.agreements.keys.sorted().map { Self.agreementJSON(policy, $0, now: now) }
-            let ignored = policy.ignored.map { ["log": $0.log, "index": $0.index, "reason": $0.reason] as [String: Any] }
-            let owners = federation.owners.keys.sorted().map { ["id": $0, "vkey": federation.owners[$0]!.vkey] }
-            return Self.json(["node": node, "agreements": agreements, "ignored": ignored, "owners": owners])
+            let agreements = policy.agreements.keys.sorted().map { AgreementBody(policy, $0, now: now) }
+            let ignored = policy.ignored.map { AgreementsResponse.Ignored(log: $0.log, index: $0.index, reason: $0.reason) }
+            let owners = federation.owners.keys.sorted().map { AgreementsResponse.Owner(id: $0, vkey: federation.owners[$0]!.vkey) }
+            return Self.json(AgreementsResponse(node: node, agreements: agreements, ignored: ignored, owners: owners))
         }
         routes.get("/v1/agreements/{id}/disclosures", .auditor) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
@@ -25,37 +26,41 @@ extension API {
             guard AuditRule.mayReadRecords(of: state.agreement, identity) else {
                 throw HTTPError(.forbidden, message: "the disclosures of \(id) are for \(state.agreement.owner)'s auditors (quartet://auditor/\(state.agreement.owner.lowercased()) or an auditor token of that name) and the operator of \(state.agreement.holder); this is \(identity.uri)")
             }
-            let items = (policy.disclosures[id] ?? []).map { d -> [String: Any] in
-                ["log": d.log, "ranges": d.ranges.map { [$0.lowerBound, $0.upperBound] }, "count": d.count, "access": d.access, "recipient": d.recipient, "time": d.time,
-                 "record": ["log": d.recordLog, "index": d.recordIndex]]
+            let items = (policy.disclosures[id] ?? []).map { d in
+                DisclosuresResponse.Disclosure(log: d.log, ranges: d.ranges.map { [$0.lowerBound, $0.upperBound] }, count: d.count, access: d.access,
+                                               recipient: d.recipient, time: d.time, record: LedgerRef(log: d.recordLog, index: d.recordIndex))
             }
-            let purges = (policy.purges[id] ?? []).map { p -> [String: Any] in
-                ["log": p.log, "entries": p.entries, "reason": p.reason, "time": p.time, "record": ["log": p.recordLog, "index": p.recordIndex]]
+            let purges = (policy.purges[id] ?? []).map { p in
+                DisclosuresResponse.Purge(log: p.log, entries: p.entries, reason: p.reason, time: p.time, record: LedgerRef(log: p.recordLog, index: p.recordIndex))
             }
-            return Self.json(["agreement": id, "owner": state.agreement.owner, "holder": state.agreement.holder, "disclosures": items, "purges": purges])
+            return Self.json(DisclosuresResponse(agreement: id, owner: state.agreement.owner, holder: state.agreement.holder,
+                                                 disclosures: items, purges: purges))
         }
         routes.get("/v1/agreements/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let policy = view.policy
             guard policy.agreements[id] != nil else { throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node") }
-            return Self.json(Self.agreementJSON(policy, id, now: wallClockMillis()))
+            return Self.json(AgreementBody(policy, id, now: wallClockMillis()))
         }
     }
 
+    /// `AgreementBody` as Foundation objects, for the view's answers and the dashboard that
+    /// still build dictionaries; remove once they use the type.
     static func agreementJSON(_ policy: Policy, _ id: String, now: UInt64) -> [String: Any] {
+        (try? CompactJSONEncoder.foundationObject(AgreementBody(policy, id, now: now))) as? [String: Any] ?? [:]
+    }
+}
+
+extension AgreementBody {
+    /// The agreement `id` as `policy` has it at `now` (it must be there).
+    init(_ policy: Policy, _ id: String, now: UInt64) {
         let state = policy.agreements[id]!
         let a = state.agreement
-        var out: [String: Any] = [
-            "id": a.id, "owner": a.owner, "holder": a.holder, "labels": a.labels.sorted(),
-            "recipients": a.recipients.mapValues(\.rawValue), "purpose": a.purpose,
-            "valid_from": Timestamp.format(a.validFrom), "valid_until": Timestamp.format(a.validUntil), "rounding": a.rounding,
-            "min_cell_size": a.minCellSize, "status": policy.status(id, at: now) ?? "unknown",
-            "entry": ["log": state.ref.log, "index": state.ref.index], "note": state.note,
-        ]
-        if let r = state.revoked {
-            out["revoked"] = ["time": Timestamp.format(r.timeMillis), "reason": r.reason, "index": r.index]
-        }
-        return out
+        self.init(id: a.id, owner: a.owner, holder: a.holder, labels: a.labels.sorted(), recipients: a.recipients.mapValues(\.rawValue),
+                  purpose: a.purpose, validFrom: Timestamp.format(a.validFrom), validUntil: Timestamp.format(a.validUntil),
+                  rounding: a.rounding, minCellSize: a.minCellSize, status: policy.status(id, at: now) ?? "unknown",
+                  entry: LedgerRef(log: state.ref.log, index: state.ref.index), note: state.note,
+                  revoked: state.revoked.map { AgreementBody.Revocation(time: Timestamp.format($0.timeMillis), reason: $0.reason, index: $0.index) })
     }
 }
 

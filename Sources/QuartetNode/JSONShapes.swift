@@ -1,28 +1,47 @@
 import Foundation
-import QuartetPolicy
+import QuartetAPI
 import QuartetLedger
+import QuartetPolicy
 import QuartetStore
 
-/// JSON shapes shared by the CLI's `--format json` output and the API.
+/// The API's typed bodies built from the ledger's values; the CLI's `--format json` prints the
+/// same.
 
-/// An entry: header fields, leaf hash, header bytes, and the payload (parsed, and as the exact
-/// stored bytes with its salt) unless it is a stub.
-public func entryJSON(_ entry: Entry) -> [String: Any] {
-    let h = entry.header
-    var out: [String: Any] = [
-        "log": h.log, "index": h.index, "time_ms": h.timeMillis, "time": iso8601(h.timeMillis), "type": h.type,
-        "classification": h.classification, "author": h.author, "payload_commitment": h.payloadCommitment.base64,
-        "payload_length": h.payloadLength, "leaf_hash": entry.leafHash.base64, "header": Base64.encode(entry.headerBytes),
-    ]
-    if let payload = entry.payload {
-        out["payload"] = (try? JSONSerialization.jsonObject(with: Data(payload.bytes), options: [.fragmentsAllowed])) ?? NSNull()
-        // The exact stored bytes, so anyone can recompute SHA-256(salt || payload).
-        out["payload_base64"] = Base64.encode(payload.bytes)
-        out["salt"] = Base64.encode(payload.salt)
-    } else {
-        out["payload"] = NSNull()
+extension EntryBody {
+    /// An entry: its header, leaf hash and header bytes, and the payload unless it is a stub.
+    public init(_ entry: Entry) {
+        let h = entry.header
+        var payload = PayloadValue.null, payloadBase64: String?, salt: String?
+        if let held = entry.payload {
+            payload = PayloadValue.parse(held.bytes) ?? .null
+            payloadBase64 = Base64.encode(held.bytes)
+            salt = Base64.encode(held.salt)
+        }
+        self.init(log: h.log, index: h.index, timeMillis: h.timeMillis, time: iso8601(h.timeMillis), type: h.type,
+                  classification: h.classification, author: h.author, payloadCommitment: h.payloadCommitment.base64,
+                  payloadLength: UInt64(h.payloadLength), leafHash: entry.leafHash.base64, header: Base64.encode(entry.headerBytes),
+                  payload: payload, payloadBase64: payloadBase64, salt: salt)
     }
-    return out
+}
+
+extension InclusionProofBody {
+    public init(_ proof: InclusionProof) {
+        self.init(log: proof.log, index: proof.index, size: proof.size, leafHash: proof.leafHash.base64,
+                  root: proof.root.base64, proof: proof.proof.map(\.base64))
+    }
+}
+
+extension ConsistencyProofBody {
+    public init(_ proof: ConsistencyProof) {
+        self.init(log: proof.log, from: proof.from, to: proof.to, fromRoot: proof.fromRoot.base64,
+                  root: proof.root.base64, proof: proof.proof.map(\.base64))
+    }
+}
+
+extension ReceiptBody {
+    public init(_ receipt: AppendReceipt) {
+        self.init(log: receipt.log, index: receipt.index, leafHash: receipt.leafHash.base64, checkpoint: receipt.checkpoint.note)
+    }
 }
 
 public func iso8601(_ millis: UInt64) -> String {
@@ -32,15 +51,15 @@ public func iso8601(_ millis: UInt64) -> String {
     return formatter.string(from: Date(timeIntervalSince1970: Double(min(millis, Timestamp.maxMillis)) / 1000))
 }
 
+// The view's provenance answer (ViewAPI) still builds dictionaries around entries and proofs:
+// these give it the typed bodies' JSON. Remove them once ViewAPI uses the types.
 
-/// An inclusion proof, as `quartet proof inclusion --format json` prints it.
-public func inclusionJSON(_ proof: InclusionProof) -> [String: Any] {
-    ["log": proof.log, "index": proof.index, "size": proof.size, "leaf_hash": proof.leafHash.base64,
-     "root": proof.root.base64, "proof": proof.proof.map(\.base64)]
+/// `EntryBody(entry)` as Foundation objects.
+public func entryJSON(_ entry: Entry) -> [String: Any] {
+    (try? CompactJSONEncoder.foundationObject(EntryBody(entry))) as? [String: Any] ?? [:]
 }
 
-/// A consistency proof, as `quartet proof consistency --format json` prints it.
-public func consistencyJSON(_ proof: ConsistencyProof) -> [String: Any] {
-    ["log": proof.log, "from": proof.from, "to": proof.to, "from_root": proof.fromRoot.base64,
-     "root": proof.root.base64, "proof": proof.proof.map(\.base64)]
+/// `InclusionProofBody(proof)` as Foundation objects.
+public func inclusionJSON(_ proof: InclusionProof) -> [String: Any] {
+    (try? CompactJSONEncoder.foundationObject(InclusionProofBody(proof))) as? [String: Any] ?? [:]
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import QuartetAPI
 
 /// Every request: a request id (Hummingbird's, also sent back as `x-request-id`), errors as a
 /// JSON body `{"error": {"status", "message"}, "request_id"}`, one structured log line per
@@ -51,8 +52,7 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         if status == .unauthorized, request.uri.path == "/" || request.uri.path == "/login" {
             return Dashboard.signInPage(message: message, status: status)
         }
-        let body: [String: Any] = ["error": ["status": Int(status.code), "message": message], "request_id": requestID]
-        var response = API.json(body, status: status)
+        var response = API.json(APIErrorBody(status: Int(status.code), message: message, requestID: requestID), status: status)
         if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer realm=\"quartet\"" }
         return response
     }

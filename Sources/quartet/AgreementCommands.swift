@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import NIOHTTP1
+import QuartetAPI
 import QuartetCrypto
 import QuartetLedger
 import QuartetNode
@@ -37,7 +37,7 @@ struct AgreementKeygen: ParsableCommand {
         }
         let vkey = NoteVerifier(name: owner, publicKey: key.publicKey).vkey
         switch output.format {
-        case .json: printJSON(["owner": owner, "key": path, "vkey": vkey])
+        case .json: printJSON(OwnerKeyOutput(owner: owner, key: path, vkey: vkey))
         case .text:
             print("key: \(path) (keep it with the data owner)")
             print("add to the federation file's \"owners\": {\"id\": \"\(owner)\", \"vkey\": \"\(vkey)\", \"labels\": [\"<the owner's labels, or a prefix such as \(owner.lowercased()).*>\"]}")
@@ -95,7 +95,7 @@ struct AgreementEstablish: AsyncParsableCommand {
     func run() async throws {
         let note: String
         do { note = try String(contentsOfFile: file, encoding: .utf8) } catch { throw CLIError("cannot read \(file)") }
-        try await postEntry("/v1/logs/{log}/entries", ["type": "agreement.established", "payload": ["note": note]], node: node,
+        try await postEntry(AppendItem(type: "agreement.established", payload: ["note": .string(note)]), node: node,
                             format: output.format, done: "agreement on the ledger as")
     }
 }
@@ -108,7 +108,7 @@ struct AgreementRevoke: AsyncParsableCommand {
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
-        try await postEntry("/v1/logs/{log}/entries", ["type": "agreement.revoked", "payload": ["id": id, "reason": reason]], node: node,
+        try await postEntry(AppendItem(type: "agreement.revoked", payload: ["id": .string(id), "reason": .string(reason)]), node: node,
                             format: output.format, done: "revoked as")
     }
 }
@@ -120,15 +120,14 @@ struct AgreementList: AsyncParsableCommand {
 
     func run() async throws {
         let (client, configuration) = try node.client()
-        let data = try await call(client, .GET, "/v1/agreements", configuration: configuration)
-        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-        if output.format == .json { printJSON(object); return }
-        for a in object["agreements"] as? [[String: Any]] ?? [] {
-            let recipients = (a["recipients"] as? [String: String] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            print("\(a["id"] ?? "?")  \(a["status"] ?? "?")  owner \(a["owner"] ?? "?")  holder \(a["holder"] ?? "?")  \(recipients)  \(a["valid_from"] ?? "") → \(a["valid_until"] ?? "")")
+        let listing = try await api(configuration) { try await client.agreements() }
+        if output.format == .json { printJSON(listing); return }
+        for a in listing.agreements {
+            let recipients = a.recipients.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            print("\(a.id)  \(a.status)  owner \(a.owner)  holder \(a.holder)  \(recipients)  \(a.validFrom) → \(a.validUntil)")
         }
-        for i in object["ignored"] as? [[String: Any]] ?? [] {
-            print("ignored \(i["log"] ?? "?")/\(i["index"] ?? "?"): \(i["reason"] ?? "")")
+        for i in listing.ignored {
+            print("ignored \(i.log)/\(i.index): \(i.reason)")
         }
     }
 }
@@ -144,31 +143,43 @@ struct AuditCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (client, configuration) = try node.client()
-        let listing = try JSONSerialization.jsonObject(with: try await call(client, .GET, "/v1/agreements", configuration: configuration)) as? [String: Any] ?? [:]
-        let mine = (listing["agreements"] as? [[String: Any]] ?? []).filter { $0["owner"] as? String == owner }
-        var report: [[String: Any]] = []
-        for agreement in mine {
-            let id = agreement["id"] as? String ?? ""
-            let data = try await call(client, .GET, "/v1/agreements/\(id)/disclosures", configuration: configuration)
-            let answer = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-            report.append(["agreement": agreement, "disclosures": answer["disclosures"] as? [[String: Any]] ?? [],
-                           "purges": answer["purges"] as? [[String: Any]] ?? []])
+        let listing = try await api(configuration) { try await client.agreements() }
+        var report: [AuditOutput.Item] = []
+        for agreement in listing.agreements where agreement.owner == owner {
+            let answer = try await api(configuration) { try await client.disclosures(agreement: agreement.id) }
+            report.append(AuditOutput.Item(agreement: agreement, disclosures: answer.disclosures, purges: answer.purges))
         }
-        if output.format == .json { printJSON(["owner": owner, "agreements": report]); return }
+        if output.format == .json { printJSON(AuditOutput(owner: owner, agreements: report)); return }
         if report.isEmpty { print("no agreement of \(owner) on the ledger at \(configuration.node)") }
         for item in report {
-            let a = item["agreement"] as! [String: Any]
-            let disclosures = item["disclosures"] as! [[String: Any]]
-            print("\(a["id"] ?? "?") (\(a["status"] ?? "?"), held by \(a["holder"] ?? "?")): \(disclosures.count) disclosure record\(disclosures.count == 1 ? "" : "s")")
+            let a = item.agreement
+            let disclosures = item.disclosures
+            print("\(a.id) (\(a.status), held by \(a.holder)): \(disclosures.count) disclosure record\(disclosures.count == 1 ? "" : "s")")
             for d in disclosures {
-                let ranges = (d["ranges"] as? [[Any]] ?? []).map { "\($0.first ?? "?")-\($0.last ?? "?")" }.joined(separator: ",")
-                print("  \(d["time"] ?? "?")  \(d["count"] ?? 0) entries of \(d["log"] ?? "?") in \(ranges) → \(d["recipient"] ?? "?")")
+                let ranges = d.ranges.map { "\($0.first.map(String.init) ?? "?")-\($0.last.map(String.init) ?? "?")" }.joined(separator: ",")
+                print("  \(d.time)  \(d.count) entries of \(d.log) in \(ranges) → \(d.recipient)")
             }
-            for p in item["purges"] as? [[String: Any]] ?? [] {
-                let entries = (p["entries"] as? [Any] ?? []).map { "\($0)" }.joined(separator: ",")
-                let by = (p["record"] as? [String: Any])?["log"] ?? "?"
-                print("  \(p["time"] ?? "?")  purged by \(by): \(p["log"] ?? "?")/\(entries) (\(p["reason"] ?? "?"))")
+            for p in item.purges {
+                let entries = p.entries.map(String.init).joined(separator: ",")
+                print("  \(p.time)  purged by \(p.record.log): \(p.log)/\(entries) (\(p.reason))")
             }
         }
     }
+}
+
+/// `quartet agreement keygen --format json`.
+struct OwnerKeyOutput: Encodable {
+    var owner, key, vkey: String
+}
+
+/// `quartet audit --format json`: each agreement of the owner with its disclosures and purges.
+struct AuditOutput: Encodable {
+    struct Item: Encodable {
+        var agreement: AgreementBody
+        var disclosures: [DisclosuresResponse.Disclosure]
+        var purges: [DisclosuresResponse.Purge]
+    }
+
+    var owner: String
+    var agreements: [Item]
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuartetAPI
 import QuartetHarness
 import QuartetNode
 #if canImport(Glibc)
@@ -42,8 +43,9 @@ struct BenchAPI: AsyncParsableCommand {
             let token = try federation.operatorToken("wales")
             let reader = try federation.readerToken()
             let measure = try await federation.countMeasure(of: "wales")
-            let reading = #"{"type":"progress.reading","payload":{"measure":"\#(measure)","period":"2026-Q1","value":7}}"#
-            let batch = #"{"entries":["# + Array(repeating: reading, count: 100).joined(separator: ",") + "]}"
+            let item = AppendItem(type: "progress.reading", payload: ["measure": .string(measure), "period": "2026-Q1", "value": 7])
+            let reading = String(decoding: try CompactJSONEncoder.encode(item), as: UTF8.self)
+            let batch = String(decoding: try CompactJSONEncoder.encode(AppendBatchRequest(entries: Array(repeating: item, count: 100))), as: UTF8.self)
             let scripts = root.appendingPathComponent("wrk")
             try FileManager.default.createDirectory(at: scripts, withIntermediateDirectories: true)
             let sizeBefore = try await federation.logSize("wales", at: "wales")
@@ -237,12 +239,10 @@ final class DemoFederation {
 
     /// The size of `log` as `node` holds it.
     func logSize(_ log: String, at node: String) async throws -> UInt64 {
-        let (status, body) = try await client(node).get("/v1/logs")
-        guard status == 200, let object = try JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let logs = object["logs"] as? [[String: Any]], let size = logs.first(where: { $0["log"] as? String == log })?["size"] as? Int else {
-            throw CLIError("GET /v1/logs at \(node) answered \(status)")
-        }
-        return UInt64(size)
+        let logs: LogsResponse
+        do { logs = try await client(node).logs() } catch { throw CLIError("GET /v1/logs at \(node): \(error)") }
+        guard let size = logs.logs.first(where: { $0.log == log })?.size else { throw CLIError("\(node) holds no log \(log)") }
+        return size
     }
 
     func waitHolding(_ log: String, size: UInt64, at node: String, timeout: Duration) async throws {

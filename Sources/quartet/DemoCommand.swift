@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuartetAPI
 import QuartetCrypto
 import QuartetHarness
 import QuartetLedger
@@ -223,23 +224,27 @@ struct DemoCommand: AsyncParsableCommand {
                 guard let keyPath = ownerKeys[seed.owner] else { continue }
                 let key = try Ed25519PrivateKey(pem: try String(contentsOfFile: keyPath, encoding: .utf8))
                 let note = try NoteSigner(name: seed.owner, key: key).sign(text: seed.agreement.text)
-                _ = try await call(client, .POST, "/v1/logs/\(configuration.log)/entries",
-                                   body: ["type": "agreement.established", "payload": ["note": note.serialized]], configuration: configuration)
+                let log = configuration.log
+                _ = try await api(configuration) {
+                    try await client.append(log: log, AppendItem(type: "agreement.established", payload: ["note": .string(note.serialized)]))
+                }
                 agreements += 1
                 // A restricted dataset under it: OT headcount by band and board (simulated).
                 var random = DemoRandom(seed: UInt64(seed.owner.utf8.reduce(7) { $0 &* 31 &+ UInt64($1) }))
                 let boards = demoBoards[seed.holder] ?? ["all"]
-                var rows: [[String: Any]] = []
+                var rows: [PayloadValue] = []
                 for board in boards {
                     for band in ["5", "6", "7", "8a", "8b+"] {
                         let scale = band == "8b+" ? 4 : (band == "8a" ? 12 : 40)
-                        rows.append(["board": board, "band": band, "count": Int(random.next() % UInt64(scale))])
+                        rows.append(["board": .string(board), "band": .string(band), "count": .number(Double(random.next() % UInt64(scale)))])
                     }
                 }
-                let dataset: [String: Any] = ["dataset": "ot-headcount-by-band-and-board", "period": "2025-03-31", "rows": rows,
-                                              "note": "simulated demo figures"]
-                _ = try await call(client, .POST, "/v1/logs/\(configuration.log)/entries",
-                                   body: ["type": "dataset.rows", "classification": seed.agreement.labels[0], "payload": dataset], configuration: configuration)
+                let dataset: PayloadValue = ["dataset": "ot-headcount-by-band-and-board", "period": "2025-03-31", "rows": .array(rows),
+                                             "note": "simulated demo figures"]
+                let label = seed.agreement.labels[0]
+                _ = try await api(configuration) {
+                    try await client.append(log: log, AppendItem(type: "dataset.rows", classification: label, payload: dataset))
+                }
             }
             say("seeded \(name): \(imported.appended) plan entries (\(imported.plan.planID) plan), \(progress.count) progress entries for 2025, \(agreements) data-sharing agreement\(agreements == 1 ? "" : "s")")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuartetAPI
 import QuartetNode
 import QuartetCrypto
 import QuartetLedger
@@ -34,8 +35,8 @@ struct InitCommand: AsyncParsableCommand {
         let info = try store.addLog(name: log, origin: origin, publicKey: key.publicKey, own: true, nowMillis: wallClockMillis())
         switch output.format {
         case .json:
-            printJSON(["log": info.name, "origin": info.origin, "data": directory.url.path,
-                       "key": directory.keyPath(log: log), "vkey": info.verifier.vkey])
+            printJSON(CreatedLogOutput(log: info.name, origin: info.origin, data: directory.url.path,
+                                       key: directory.keyPath(log: log), vkey: info.verifier.vkey))
         case .text:
             print("created log \(info.name) in \(directory.url.path)")
             print("origin:      \(info.origin)")
@@ -88,8 +89,7 @@ struct AppendCommand: AsyncParsableCommand {
         let receipt = try await writer.append(request)
         switch output.format {
         case .json:
-            printJSON(["log": receipt.log, "index": receipt.index, "leaf_hash": receipt.leafHash.base64,
-                       "checkpoint": receipt.checkpoint.note])
+            printJSON(ReceiptBody(receipt))
         case .text:
             print("appended \(receipt.log)/\(receipt.index)")
             print("leaf hash: \(receipt.leafHash.base64)")
@@ -116,7 +116,7 @@ struct LogCommand: AsyncParsableCommand {
         let entries = try store.entries(info, from: from, limit: limit)
         switch output.format {
         case .json:
-            printJSON(entries.map(entryJSON))
+            printJSON(entries.map(EntryBody.init))
         case .text:
             if entries.isEmpty { print("no entries in \(log) from index \(from)") }
             for entry in entries {
@@ -149,10 +149,8 @@ struct CheckpointCommand: AsyncParsableCommand {
         }
         switch output.format {
         case .json:
-            var out: [String: Any] = ["log": log, "origin": latest.checkpoint.origin, "size": latest.checkpoint.size,
-                                      "root": latest.checkpoint.root.base64, "note": latest.note]
-            if let time = latest.checkpoint.timeMillis { out["time_ms"] = time }
-            printJSON(out)
+            printJSON(CheckpointOutput(log: log, origin: latest.checkpoint.origin, size: latest.checkpoint.size,
+                                       root: latest.checkpoint.root.base64, note: latest.note, timeMillis: latest.checkpoint.timeMillis))
         case .text:
             print(latest.note, terminator: "")
         }
@@ -175,8 +173,8 @@ struct KeyCommand: AsyncParsableCommand {
             let info = try store.log(named: log)
             switch output.format {
             case .json:
-                printJSON(["log": log, "origin": info.origin, "vkey": info.verifier.vkey,
-                           "public_key": Base64.encode(info.publicKey.rawRepresentation)])
+                printJSON(KeyOutput(log: log, origin: info.origin, vkey: info.verifier.vkey,
+                                    publicKey: Base64.encode(info.publicKey.rawRepresentation)))
             case .text:
                 print(info.verifier.vkey)
             }
@@ -203,7 +201,7 @@ struct ProofCommand: AsyncParsableCommand {
             let proof = try store.inclusionProof(try store.log(named: log), index: index, size: size)
             switch output.format {
             case .json:
-                printJSON(inclusionJSON(proof))
+                printJSON(InclusionProofBody(proof))
             case .text:
                 print("inclusion of \(proof.log)/\(proof.index) in the tree of size \(proof.size)")
                 print("leaf hash: \(proof.leafHash.base64)")
@@ -228,7 +226,7 @@ struct ProofCommand: AsyncParsableCommand {
             let proof = try store.consistencyProof(try store.log(named: log), from: from, to: to)
             switch output.format {
             case .json:
-                printJSON(consistencyJSON(proof))
+                printJSON(ConsistencyProofBody(proof))
             case .text:
                 print("consistency of \(proof.log) from size \(proof.from) to \(proof.to)")
                 print("from root: \(proof.fromRoot.base64)")
@@ -261,13 +259,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let report = Self.verify(DataDirectory(path: data.data))
         switch output.format {
         case .json:
-            printJSON([
-                "ok": report.isValid,
-                "logs": report.logs.map { ["log": $0.log, "entries": $0.entries, "checkpoints": $0.checkpoints, "root": $0.root.base64] as [String: Any] },
-                "problems": report.problems.map { problem -> [String: Any] in
-                    ["log": problem.log ?? NSNull(), "index": problem.index.map { $0 as Any } ?? NSNull(), "message": problem.message]
-                },
-            ])
+            printJSON(VerifyOutput(report))
         case .text:
             for log in report.logs {
                 print("ok   \(log.log): \(log.entries) entries, \(log.checkpoints) checkpoints, root \(log.root.base64)")

@@ -44,10 +44,18 @@ struct FormatOptions: ParsableArguments {
     var format: OutputFormat = .text
 }
 
-/// Prints a JSON value (dictionaries, arrays, strings, numbers) with sorted keys.
+/// Prints a JSON value (dictionaries, arrays, strings, numbers) with sorted keys: the
+/// benchmarks' reports, whose fields are free-form measurements.
 func printJSON(_ value: Any) {
     let data = try! JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted])
     FileHandle.standardOutput.write(data + Data("\n".utf8))
+}
+
+/// Prints a typed value (the API's bodies, a command's output) as indented JSON with sorted keys.
+func printJSON<Value: Encodable>(_ value: Value) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+    FileHandle.standardOutput.write(try! encoder.encode(value) + Data("\n".utf8))
 }
 
 /// Writes a line to standard error.

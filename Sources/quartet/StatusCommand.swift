@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuartetAPI
 import QuartetNode
 
 struct StatusCommand: AsyncParsableCommand {
@@ -21,48 +22,67 @@ struct StatusCommand: AsyncParsableCommand {
         let host = ["0.0.0.0", "::", "[::]"].contains(configuration.apiListen.host) ? "127.0.0.1" : configuration.apiListen.host
         let client = try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
                                    node: configuration.node, address: HostPort(host: host, port: configuration.apiListen.port))
-        let peers: [String: Any], logs: [String: Any]
+        let peers: PeersResponse, logs: LogsResponse
         do {
-            peers = try await fetch(client, "/v1/peers")
-            logs = try await fetch(client, "/v1/logs")
-        } catch let error as CLIError {
-            throw error
+            peers = try await client.peers()
+            logs = try await client.logs()
+        } catch let error as APIClientError {
+            throw CLIError("\(error)")
         } catch {
             throw CLIError("cannot reach node \(configuration.node) at https://\(configuration.apiListen): \(error) (is `quartet serve --config \(config)` running?)")
         }
-        let peerList = peers["peers"] as? [[String: Any]] ?? []
-        let logList = logs["logs"] as? [[String: Any]] ?? []
         switch output.format {
         case .json:
-            printJSON(["node": configuration.node, "peers": peerList, "logs": logList.map { log in
-                log.filter { ["log", "size", "root", "own", "quarantined", "behind", "origin_size_seen", "checkpoint_time"].contains($0.key) }
-            }])
+            printJSON(StatusOutput(node: configuration.node, peers: peers.peers, logs: logs.logs.map(StatusOutput.Log.init)))
         case .text:
             print("node \(configuration.node)")
             print("peers:")
-            for peer in peerList {
-                let connected = peer["connected"] as? Bool == true
-                let name = (peer["node"] as? String ?? "?").padding(toLength: 17, withPad: " ", startingAt: 0)
-                print("  \(name) \(connected ? "connected since \(peer["since"] as? String ?? "?")" : "not connected")  (\(peer["peer"] as? String ?? ""))")
+            for peer in peers.peers {
+                let name = peer.node.padding(toLength: 17, withPad: " ", startingAt: 0)
+                print("  \(name) \(peer.connected ? "connected since \(peer.since ?? "?")" : "not connected")  (\(peer.peer))")
             }
             print("logs:")
-            for log in logList {
-                let name = (log["log"] as? String ?? "?").padding(toLength: 17, withPad: " ", startingAt: 0)
-                let size = log["size"] as? Int ?? 0
-                let behind = log["behind"] as? Int ?? 0
-                var line = "  \(name) \(size) entries"
-                if log["own"] as? Bool == true { line += " (own)" } else { line += behind > 0 ? ", \(behind) behind the origin" : ", up to date with what it has seen" }
-                if log["quarantined"] as? Bool == true { line += ", QUARANTINED (equivocation)" }
+            for log in logs.logs {
+                let name = log.log.padding(toLength: 17, withPad: " ", startingAt: 0)
+                var line = "  \(name) \(log.size) entries"
+                if log.own { line += " (own)" } else { line += log.behind > 0 ? ", \(log.behind) behind the origin" : ", up to date with what it has seen" }
+                if log.quarantined { line += ", QUARANTINED (equivocation)" }
                 print(line)
             }
         }
     }
+}
 
-    func fetch(_ client: APIClient, _ path: String) async throws -> [String: Any] {
-        let (status, body) = try await client.get(path)
-        guard status == 200, let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
-            throw CLIError("GET \(path) answered \(status): \(String(decoding: body, as: UTF8.self))")
+/// `quartet status --format json`: the peers as the API has them, and each log's replication
+/// state.
+struct StatusOutput: Encodable {
+    struct Log: Encodable {
+        var log: String
+        var size: UInt64
+        var root: String?
+        var own, quarantined: Bool
+        var behind: UInt64
+        var originSizeSeen: UInt64?
+        var checkpointTime: String?
+
+        init(_ log: LogsResponse.Log) {
+            self.log = log.log
+            size = log.size
+            root = log.root
+            own = log.own
+            quarantined = log.quarantined
+            behind = log.behind
+            originSizeSeen = log.originSizeSeen
+            checkpointTime = log.checkpointTime
         }
-        return object
+
+        enum CodingKeys: String, CodingKey {
+            case log, size, root, own, quarantined, behind
+            case originSizeSeen = "origin_size_seen", checkpointTime = "checkpoint_time"
+        }
     }
+
+    var node: String
+    var peers: [PeersResponse.Peer]
+    var logs: [Log]
 }

@@ -1,0 +1,248 @@
+/// Logs, entries, appends and proofs (docs/openapi.yaml: `/v1/logs...`, `/v1/record/...`).
+/// Optional properties are absent from the JSON when nil; `EntryBody.payload` is `null` for a
+/// stub.
+
+/// `GET /v1/logs`: every log the node holds.
+public struct LogsResponse: Codable, Sendable, Equatable {
+    /// One log as the node holds it.
+    public struct Log: Codable, Sendable, Equatable {
+        public var log: String
+        public var origin: String
+        public var own: Bool
+        public var size: UInt64
+        public var quarantined: Bool
+        /// The pinned note verifier key.
+        public var vkey: String
+        /// The root of the latest checkpoint held (base64); absent before the first.
+        public var root: String?
+        /// The latest checkpoint held, as signed.
+        public var checkpoint: String?
+        public var checkpointTimeMillis: UInt64?
+        public var checkpointTime: String?
+        /// Everything stored was checked before it was stored; false when quarantined.
+        public var verified: Bool
+        /// The largest size of the log seen signed by its origin.
+        public var originSizeSeen: UInt64?
+        /// How far `originSizeSeen` is ahead of `size`.
+        public var behind: UInt64
+
+        public init(log: String, origin: String, own: Bool, size: UInt64, quarantined: Bool, vkey: String, root: String? = nil,
+                    checkpoint: String? = nil, checkpointTimeMillis: UInt64? = nil, checkpointTime: String? = nil, verified: Bool,
+                    originSizeSeen: UInt64? = nil, behind: UInt64) {
+            self.log = log
+            self.origin = origin
+            self.own = own
+            self.size = size
+            self.quarantined = quarantined
+            self.vkey = vkey
+            self.root = root
+            self.checkpoint = checkpoint
+            self.checkpointTimeMillis = checkpointTimeMillis
+            self.checkpointTime = checkpointTime
+            self.verified = verified
+            self.originSizeSeen = originSizeSeen
+            self.behind = behind
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case log, origin, own, size, quarantined, vkey, root, checkpoint, verified, behind
+            case checkpointTimeMillis = "checkpoint_time_ms", checkpointTime = "checkpoint_time", originSizeSeen = "origin_size_seen"
+        }
+    }
+
+    public var node: String
+    public var logs: [Log]
+
+    public init(node: String, logs: [Log]) {
+        self.node = node
+        self.logs = logs
+    }
+}
+
+/// An entry: header fields, leaf hash, header bytes, and the payload (parsed, and as the exact
+/// stored bytes with its salt, so anyone can recompute SHA-256(salt || payload)) unless it is a
+/// stub. `quartet log --format json` prints the same.
+public struct EntryBody: Codable, Sendable, Equatable {
+    public var log: String
+    public var index: UInt64
+    public var timeMillis: UInt64
+    public var time: String
+    public var type: String
+    public var classification: String
+    public var author: String
+    public var payloadCommitment: String
+    public var payloadLength: UInt64
+    public var leafHash: String
+    /// Base64 of the header bytes exactly as signed.
+    public var header: String
+    /// The payload parsed; `null` for a stub.
+    public var payload: PayloadValue
+    public var payloadBase64: String?
+    public var salt: String?
+
+    public init(log: String, index: UInt64, timeMillis: UInt64, time: String, type: String, classification: String, author: String,
+                payloadCommitment: String, payloadLength: UInt64, leafHash: String, header: String, payload: PayloadValue,
+                payloadBase64: String? = nil, salt: String? = nil) {
+        self.log = log
+        self.index = index
+        self.timeMillis = timeMillis
+        self.time = time
+        self.type = type
+        self.classification = classification
+        self.author = author
+        self.payloadCommitment = payloadCommitment
+        self.payloadLength = payloadLength
+        self.leafHash = leafHash
+        self.header = header
+        self.payload = payload
+        self.payloadBase64 = payloadBase64
+        self.salt = salt
+    }
+
+    /// Whether the payload is held (a stub has only its commitment).
+    public var isStub: Bool { payloadBase64 == nil }
+
+    enum CodingKeys: String, CodingKey {
+        case log, index, time, type, classification, author, header, payload, salt
+        case timeMillis = "time_ms", payloadCommitment = "payload_commitment", payloadLength = "payload_length"
+        case leafHash = "leaf_hash", payloadBase64 = "payload_base64"
+    }
+}
+
+/// `GET /v1/logs/{log}/entries`: a page of entries; `next` is where the next page starts.
+public struct EntriesResponse: Codable, Sendable, Equatable {
+    public var log: String
+    public var from: UInt64
+    public var size: UInt64
+    public var next: UInt64
+    public var entries: [EntryBody]
+
+    public init(log: String, from: UInt64, size: UInt64, next: UInt64, entries: [EntryBody]) {
+        self.log = log
+        self.from = from
+        self.size = size
+        self.next = next
+        self.entries = entries
+    }
+}
+
+/// One item to append: `POST /v1/logs/{log}/entries` takes one, or `AppendBatchRequest`.
+public struct AppendItem: Codable, Sendable, Equatable {
+    public var type: String
+    /// `public` when absent.
+    public var classification: String?
+    public var payload: PayloadValue
+
+    public init(type: String, classification: String? = nil, payload: PayloadValue) {
+        self.type = type
+        self.classification = classification
+        self.payload = payload
+    }
+}
+
+/// Up to 1,000 items appended in order, all or none.
+public struct AppendBatchRequest: Codable, Sendable, Equatable {
+    public var entries: [AppendItem]
+    public init(entries: [AppendItem]) { self.entries = entries }
+}
+
+/// The receipt of a durable append (`201` of the append and `/v1/record/...` routes).
+public struct ReceiptBody: Codable, Sendable, Equatable {
+    public var log: String
+    public var index: UInt64
+    /// Base64.
+    public var leafHash: String
+    /// The signed checkpoint of the batch that holds the entry.
+    public var checkpoint: String
+
+    public init(log: String, index: UInt64, leafHash: String, checkpoint: String) {
+        self.log = log
+        self.index = index
+        self.leafHash = leafHash
+        self.checkpoint = checkpoint
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case log, index, checkpoint
+        case leafHash = "leaf_hash"
+    }
+}
+
+extension ReceiptBody {
+    /// `CompactJSONEncoder.encode(self)`, written directly: the answer of every append.
+    public var compactJSON: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + checkpoint.utf8.count + leafHash.utf8.count + log.utf8.count)
+        out.append(contentsOf: #"{"checkpoint":"#.utf8)
+        JSONTree.writeString(checkpoint, to: &out)
+        out.append(contentsOf: #","index":"#.utf8)
+        out.append(contentsOf: String(index).utf8)
+        out.append(contentsOf: #","leaf_hash":"#.utf8)
+        JSONTree.writeString(leafHash, to: &out)
+        out.append(contentsOf: #","log":"#.utf8)
+        JSONTree.writeString(log, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}
+
+/// The answer to an `AppendBatchRequest`: one receipt per item, in order.
+public struct AppendBatchResponse: Codable, Sendable, Equatable {
+    public var log: String
+    public var entries: [ReceiptBody]
+
+    public init(log: String, entries: [ReceiptBody]) {
+        self.log = log
+        self.entries = entries
+    }
+}
+
+/// An RFC 9162 inclusion proof (`GET /v1/logs/{log}/proofs/inclusion`; `quartet proof
+/// inclusion --format json`). Hashes are base64.
+public struct InclusionProofBody: Codable, Sendable, Equatable {
+    public var log: String
+    public var index: UInt64
+    public var size: UInt64
+    public var leafHash: String
+    public var root: String
+    public var proof: [String]
+
+    public init(log: String, index: UInt64, size: UInt64, leafHash: String, root: String, proof: [String]) {
+        self.log = log
+        self.index = index
+        self.size = size
+        self.leafHash = leafHash
+        self.root = root
+        self.proof = proof
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case log, index, size, root, proof
+        case leafHash = "leaf_hash"
+    }
+}
+
+/// An RFC 9162 consistency proof (`GET /v1/logs/{log}/proofs/consistency`; `quartet proof
+/// consistency --format json`). Hashes are base64.
+public struct ConsistencyProofBody: Codable, Sendable, Equatable {
+    public var log: String
+    public var from: UInt64
+    public var to: UInt64
+    public var fromRoot: String
+    public var root: String
+    public var proof: [String]
+
+    public init(log: String, from: UInt64, to: UInt64, fromRoot: String, root: String, proof: [String]) {
+        self.log = log
+        self.from = from
+        self.to = to
+        self.fromRoot = fromRoot
+        self.root = root
+        self.proof = proof
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case log, from, to, root, proof
+        case fromRoot = "from_root"
+    }
+}
