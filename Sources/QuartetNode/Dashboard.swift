@@ -68,7 +68,7 @@ struct Dashboard {
             })
         }
         let keys = charts.map(\.key)
-        let targeted = keys.filter { !$0.contains(":") && chartDefinition($0)?.target != nil }
+        let targeted = keys.filter { key in !key.contains(":") && lookup(key)?.answer.series.first { $0.log == ukLog && $0.id == key }?.target != nil }
         let shared = keys.filter { !$0.contains(":") && !targeted.contains($0) }
         let local = keys.filter { $0.contains(":") }
         let ignored = ignoredAgreements
@@ -113,7 +113,7 @@ struct Dashboard {
     /// A chart for one measure: the UK total per year against the target when it is a summed
     /// count, else each log's readings per period.
     func chart(_ key: String) -> DashboardPage.Chart {
-        guard let (onlyLog, id, answer) = lookup(key) else { return DashboardPage.Chart(title: key, svg: "", caption: nil, note: nil) }
+        guard let (onlyLog, id, answer) = lookup(key) else { return DashboardPage.Chart(title: key, svg: "", total: nil, note: nil) }
         let definition = chartDefinition(key)
         var title = "\(onlyLog.map { ViewQueries.displayName($0) + " " } ?? "")\(id)"
         if let text = definition?.text { title += " — " + text }
@@ -123,8 +123,9 @@ struct Dashboard {
             let series = nations.map { log in BarChart.Series(name: ViewQueries.displayName(log), colour: Self.colour(log), values: yearly.map { $0.contributions[log] }) }
                 .filter { $0.values.contains { $0 != nil } }
             let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target).svg()
-            let caption = "UK total \(latest.year): \(ViewQueries.number(latest.value))\(target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "")"
-            return DashboardPage.Chart(title: title, svg: svg, caption: caption, note: nil, figure: latest.figure)
+            let total = DashboardPage.Total(year: latest.year, value: ViewQueries.number(latest.value),
+                                            target: target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "", figure: latest.figure)
+            return DashboardPage.Chart(title: title, svg: svg, total: total, note: nil)
         }
         var series: [(log: String, values: [Period: Double])] = []
         for m in answer.series {
@@ -139,13 +140,13 @@ struct Dashboard {
         }
         let periods = Set(series.flatMap { $0.values.keys }).sorted()
         guard !periods.isEmpty else {
-            return DashboardPage.Chart(title: title, svg: "", caption: nil, note: nil, textOnly: "/v1/view/measures/\(id)")
+            return DashboardPage.Chart(title: title, svg: "", total: nil, note: nil, textOnly: "/v1/view/measures/\(id)")
         }
         let target = definition?.kind == "percentage" ? definition?.target?.value : nil
         let chart = BarChart(categories: periods.map(\.description),
                              series: series.map { s in BarChart.Series(name: ViewQueries.displayName(s.log), colour: Self.colour(s.log), values: periods.map { s.values[$0] }) },
                              stacked: false, target: target)
-        return DashboardPage.Chart(title: title, svg: chart.svg(), caption: nil, note: definition?.kind == "milestone" ? "1 = achieved, 0 = not achieved" : nil)
+        return DashboardPage.Chart(title: title, svg: chart.svg(), total: nil, note: definition?.kind == "milestone" ? "1 = achieved, 0 = not achieved" : nil)
     }
 
     func aggregate(_ a: ViewAggregate) -> DashboardPage.Aggregate {

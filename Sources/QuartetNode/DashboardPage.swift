@@ -36,11 +36,19 @@ struct DashboardPage {
     struct Chart {
         var title: String
         var svg: String
-        var caption: String?
+        /// Under a chart of UK totals: the latest.
+        var total: Total?
         var note: String?
-        var figure: String? = nil
         /// Set when the measure's readings are text or categories: where to read them.
         var textOnly: String? = nil
+    }
+
+    struct Total {
+        var year: Int
+        var value: String
+        /// " of a target of N a year", or empty.
+        var target: String
+        var figure: String
     }
 
     struct Agreement {

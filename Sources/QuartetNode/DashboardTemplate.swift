@@ -108,7 +108,7 @@ enum DashboardTemplate {
 
     /// One chart (a partial of the page).
     static let chartSource = #"""
-        {{% CONTENT_TYPE: QUARTET_HTML }}<figure class=chart><figcaption>{{title}}</figcaption>{{{svg}}}{{#caption}}<p class=small>{{caption}}{{#figure}} · figure <code>{{figure}}</code>{{/figure}}</p>{{/caption}}{{#note}}<p class=small>{{note}}</p>{{/note}}{{#textOnly}}<p class=muted>Readings of this measure are text or categories; see <code>{{textOnly}}</code>.</p>{{/textOnly}}</figure>
+        {{% CONTENT_TYPE: QUARTET_HTML }}<figure class=chart><figcaption>{{title}}</figcaption>{{{svg}}}{{#total}}<p class=small>UK total {{year}}: <b>{{value}}</b>{{target}} · figure <code>{{figure}}</code></p>{{/total}}{{#note}}<p class=small>{{note}}</p>{{/note}}{{#textOnly}}<p class=muted>Readings of this measure are text or categories; see <code>{{textOnly}}</code>.</p>{{/textOnly}}</figure>
         """#
 
     /// One count of an aggregate, or * when suppressed.

@@ -84,7 +84,7 @@ import Testing
         let html = page(aggregateLabel: "\u{600}<meta http-equiv=refresh content=0>", priorities: true).html()
         #expect(html.hasPrefix("<!doctype html>"))
         for needle in ["Priorities × nations", "Grow &lt;the&gt; workforce", "<b>50%</b> on track or done", "✓ verified", "1 alert",
-                       "UK measures with a target", "target 10", "UK total 2025: 7 of a target of 10 a year", "total:P2.A2.M1:2025",
+                       "UK measures with a target", "target 10", "UK total 2025: <b>7</b> of a target of 10 a year", "total:P2.A2.M1:2025",
                        "http-equiv=refresh", "<span title=suppressed>*</span>", "quartet://reader/&lt;x&gt;", "wales &lt;b&gt;"] {
             #expect(html.contains(needle), "\(needle)")
         }
