@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // The system OpenSSL 3 (Debian libssl-dev), plus shim.h for the macros Swift cannot import.
@@ -111,6 +112,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ]
         ),
         // The federation harness: typed configuration files, the demo's layout, child processes
@@ -144,7 +146,7 @@ let package = Package(
             name: "QuartetTestKit",
             dependencies: ["QuartetLedger", "QuartetCrypto", "QuartetStore", "QuartetNode", "QuartetHarness"]
         ),
-        .testTarget(name: "QuartetPlanTests", dependencies: ["QuartetPlan"]),
+        .testTarget(name: "QuartetPlanTests", dependencies: ["QuartetPlan", "QuartetAPI", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "QuartetPolicyTests", dependencies: ["QuartetPolicy", "QuartetLedger", "QuartetCrypto"]),
         .testTarget(name: "QuartetCryptoTests", dependencies: ["QuartetCrypto", "QuartetTestKit"]),
         .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),

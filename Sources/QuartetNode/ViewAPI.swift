@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import QuartetAPI
 import QuartetCrypto
 import QuartetLedger
 import QuartetPlan
@@ -13,24 +14,22 @@ extension API {
             if Self.wantsCSV(request) {
                 return Self.csv(queries().csv(Self.table(request, default: .actions)), name: "view")
             }
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: view.wholeJSON(node: node, health: health()))))
+            return ViewEncoding.response(bytes: view.wholeJSON(node: node, health: health()))
         }
         routes.get("/v1/view/totals", .reader) { request, context, caller -> Response in
             let q = queries(withHealth: false)
             if Self.wantsCSV(request) { return Self.csv(q.csv(.totals), name: "totals") }
-            return Self.viewJSON(["node": node, "totals": q.totalsList()])
+            return ViewEncoding.response(ViewTotals(node: node, totals: q.totalsList()))
         }
         routes.get("/v1/view/aggregates", .reader) { request, context, caller -> Response in
-            return Self.viewJSON(["node": node, "aggregates": queries(withHealth: false).aggregatesList()])
+            return ViewEncoding.response(ViewAggregates(node: node, aggregates: queries(withHealth: false).aggregatesList()))
         }
         routes.get("/v1/view/priorities/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let q = queries(withHealth: false)
-            guard q.view.priorities[id] != nil else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
+            guard let priority = q.priority(id) else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
             if Self.wantsCSV(request) { return Self.csv(q.csv(Self.table(request, default: .actions), priority: id), name: "priority-\(id)") }
-            return Self.viewJSON(q.priority(id))
+            return ViewEncoding.response(priority)
         }
         routes.get("/v1/view/nations/{nation}", .reader) { request, context, caller -> Response in
             let nation = try context.parameters.require("nation")
@@ -39,31 +38,37 @@ extension API {
                 guard q.view.logs[nation] != nil else { throw HTTPError(.notFound, message: "no log named \(nation) in the view") }
                 return Self.csv(q.csv(Self.table(request, default: .actions), log: nation), name: nation)
             }
-            do { return Self.viewJSON(try q.nation(nation)) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
+            do { return ViewEncoding.response(try q.nation(nation)) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
         }
         routes.get("/v1/view/measures/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let period = request.uri.queryParameters.get("period")
             let q = queries(withHealth: false)
-            let result: [String: Any]
+            let result: MeasureView
             do { result = try q.measure(id, period: period) } catch let error as PlanError {
                 throw HTTPError(error.kind == .notFound ? .notFound : .badRequest, message: error.message)
             }
             if Self.wantsCSV(request) { return Self.csv(q.csv(.readings, measure: id), name: "measure-\(id)") }
-            return Self.viewJSON(result)
+            return ViewEncoding.response(result)
         }
         routes.get("/v1/view/figures/{id}/provenance", .reader) { request, context, caller -> Response in
             let figure = try context.parameters.require("id")
             let refs: [EntryRef]
             do { refs = try queries(withHealth: false).provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
-            return Self.json(try provenance(figure: figure, refs: refs, identity: caller.identity))
+            return ViewEncoding.response(try provenance(figure: figure, refs: refs, identity: caller.identity))
         }
         routes.get("/", .reader) { request, context, caller -> Response in
-            var page = Dashboard(queries: queries(), node: node, role: federation.member(node)?.role.rawValue ?? "node",
+            let q = queries()
+            let charts = q.chartedMeasures().compactMap { key -> (key: String, answer: MeasureView)? in
+                let id = key.split(separator: ":").last.map(String.init) ?? key
+                return (try? q.measure(id, period: nil)).map { (key: key, answer: $0) }
+            }
+            let now = wallClockMillis()
+            var page = Dashboard(whole: q.whole(node: node, generatedAt: ViewQueries.iso(q.nowMillis)), charts: charts,
+                                 ukLog: q.view.ukLog, nations: q.nations, role: federation.member(node)?.role.rawValue ?? "node",
                                  viewer: caller.identity.uri, alerts: engine.alertList().suffix(20).map { ($0.time, $0.alert.kind.rawValue, $0.alert.message) })
             let policy = view.policy
-            let now = wallClockMillis()
-            page.agreements = policy.agreements.keys.sorted().map { Self.agreementJSON(policy, $0, now: now) }
+            page.agreements = Dashboard.agreements(policy, now: now)
             page.ignoredAgreements = policy.ignored.count
             return page.response()
         }
@@ -114,9 +119,9 @@ extension API {
 
     /// The entries behind a figure, each with its inclusion proof against the latest checkpoint
     /// of its log, and those checkpoints (signed notes) so anyone can check them offline.
-    func provenance(figure: String, refs: [EntryRef], identity: FederationIdentity) throws -> [String: Any] {
+    func provenance(figure: String, refs: [EntryRef], identity: FederationIdentity) throws -> ViewProvenance {
         var checkpoints: [String: String] = [:]
-        var entries: [[String: Any]] = []
+        var entries: [ViewProvenance.Item] = []
         let logs = Dictionary(uniqueKeysWithValues: try store.logs().map { ($0.name, $0) })
         for ref in refs {
             guard let log = logs[ref.log] else { continue }
@@ -124,18 +129,15 @@ extension API {
             checkpoints[ref.log] = head.note
             guard let entry = try store.entries(log, from: ref.index, limit: 1).first else { continue }
             let proof = try store.inclusionProof(log, index: ref.index, size: head.checkpoint.size)
-            entries.append(["entry": entryJSON(disclosable(entry, to: identity, policy: view.policy)), "inclusion": inclusionJSON(proof)])
+            entries.append(ViewProvenance.Item(entry: try Self.jsonValue(entryJSON(disclosable(entry, to: identity, policy: view.policy))),
+                                               inclusion: try Self.jsonValue(inclusionJSON(proof))))
         }
-        return ["figure": figure, "entries": entries, "checkpoints": checkpoints]
+        return ViewProvenance(figure: figure, entries: entries, checkpoints: checkpoints)
     }
 
-    /// The view's answers (trees of Swift values) through the faster writer.
-    static func viewJSON(_ object: [String: Any]) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        var data = JSONWriter.data(object)
-        data.append(UInt8(ascii: "\n"))
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
+    /// One of the logs side's JSON shapes as a JSON value.
+    static func jsonValue(_ object: [String: Any]) throws -> JSONValue {
+        try JSONValue.parse(Array(JSONWriter.data(object)))
     }
 
     static func wantsCSV(_ request: Request) -> Bool {

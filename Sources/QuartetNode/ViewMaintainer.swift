@@ -210,9 +210,8 @@ public final class ViewMaintainer: Sendable {
 
     /// Renders the whole view's JSON without the cache (benchmarks): its size in bytes.
     public func renderUncached(node: String) -> Int {
-        var object = queries(snapshot, health: [:], now: wallClockMillis()).whole()
-        object["node"] = node
-        return JSONWriter.data(object).count
+        let now = wallClockMillis()
+        return ViewEncoding.data(queries(snapshot, health: [:], now: now).whole(node: node, generatedAt: ViewQueries.iso(now))).count
     }
 
     /// The whole view's JSON, rendered at most once per view version, log health and second
@@ -223,10 +222,7 @@ public final class ViewMaintainer: Sendable {
         let healthKey = health.keys.sorted().map { "\($0)=\(health[$0]!.verified)/\(health[$0]!.alerts.count)" }.joined(separator: ",")
         let (view, cached) = state.withLock { ($0.view, $0.rendered) }
         if let cached, cached.version == view.version, cached.second == second, cached.health == healthKey { return cached.bytes }
-        var object = queries(view, health: health, now: now).whole()
-        object["node"] = node
-        object["generated_at"] = ViewQueries.iso(now)
-        let bytes = JSONWriter.data(object)
+        let bytes = ViewEncoding.data(queries(view, health: health, now: now).whole(node: node, generatedAt: ViewQueries.iso(now)))
         state.withLock { state in
             if (state.rendered?.version ?? 0) <= view.version { state.rendered = (view.version, second, healthKey, bytes) }
         }

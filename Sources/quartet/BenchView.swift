@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import QuartetAPI
+import QuartetHarness
 import QuartetNode
 import QuartetPlan
 import QuartetStore
@@ -31,8 +33,9 @@ struct BenchView: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: root) }
         let demo = try DemoCommand.parse(["--dir", root.path, "--no-start"])
         try demo.create(root)
-        let description = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("demo.json"))) as! [String: Any]
-        let readerToken = (description["reader"] as! [String: Any])["token"] as! String
+        guard let readerToken = try DemoDescription.read(root.appendingPathComponent("demo.json").path).reader.token else {
+            throw CLIError("the demo directory gives no reader token")
+        }
         var quiet = Logger(label: "bench")
         quiet.logLevel = .error
         var nodes: [String: Node] = [:]
@@ -92,9 +95,10 @@ struct BenchView: AsyncParsableCommand {
         let ukConfiguration = try NodeConfiguration.load(path: root.appendingPathComponent("uk/uk.json").path)
         let client = try await KeepAliveClient.connect(certificate: nil, key: nil, ca: ukConfiguration.caCertificate, node: "uk",
                                                        address: ukConfiguration.apiListen, token: readerToken)
-        func timed(_ path: String) async throws -> (p50: Double, p99: Double, max: Double, bytes: Int) {
+        func timed(_ path: String) async throws -> (p50: Double, p99: Double, max: Double, bytes: Int, last: Data) {
             var samples: [Double] = []
             var bytes = 0
+            var last = Data()
             for i in 0..<(queries + 50) {
                 let start = ContinuousClock.now
                 let (status, body) = try await client.get(path)
@@ -102,14 +106,24 @@ struct BenchView: AsyncParsableCommand {
                 guard status == 200 else { throw CLIError("GET \(path): \(status) \(String(decoding: body.prefix(300), as: UTF8.self))") }
                 if i >= 50 { samples.append(ms) }
                 bytes = body.count
+                last = body
             }
             samples.sort()
             func pick(_ p: Double) -> Double { (samples[min(samples.count - 1, Int(Double(samples.count) * p))] * 1000).rounded() / 1000 }
-            return (pick(0.5), pick(0.99), (samples.last! * 1000).rounded() / 1000, bytes)
+            return (pick(0.5), pick(0.99), (samples.last! * 1000).rounded() / 1000, bytes, last)
         }
         let whole = try await timed("/v1/view")
         let measure = try await timed("/v1/view/measures/P2.A2.M1?period=2025")
         await client.close()
+        // The answers as a client reads them: the typed view holds every entry, the measure its
+        // UK series.
+        let combined = try JSONDecoder().decode(CombinedView.self, from: whole.last)
+        let folded = combined.logs.reduce(0) { $0 + $1.entries }
+        guard folded == UInt64(total) else { throw CLIError("GET /v1/view: the logs hold \(folded) entries, expected \(total)") }
+        let measured = try JSONDecoder().decode(MeasureView.self, from: measure.last)
+        guard measured.series.contains(where: { $0.log == "uk" && $0.id == "P2.A2.M1" }) else {
+            throw CLIError("GET /v1/view/measures/P2.A2.M1: no UK series")
+        }
         var renders: [Double] = []
         var renderedBytes = 0
         for _ in 0..<20 {

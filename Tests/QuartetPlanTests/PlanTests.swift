@@ -220,8 +220,8 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(!total.refs.contains(EntryRef(log: "england", index: e1)))
         let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
         let rendered = queries.total(total)
-        #expect(rendered["target"] as? Double == 10)
-        #expect(rendered["progress"] as? Double == 0.7)
+        #expect(rendered.target == 10)
+        #expect(rendered.progress == 0.7)
         // Provenance: the readings and the measure definitions (UK and nations).
         let refs = try queries.provenance("total:P2.A2.M1:2025")
         #expect(refs.contains(EntryRef(log: "scotland", index: s1)))
@@ -237,7 +237,7 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 1)]?.value == 2)
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 2)]?.contributions == ["england": 2])
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 3)] == nil)
-        #expect(queries.total(try #require(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 1)]))["target"] == nil, "targets are yearly")
+        #expect(queries.total(try #require(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 1)])).target == nil, "targets are yearly")
         #expect(try queries.provenance("total:P2.A2.M1:2025-Q1").contains(EntryRef(log: "england", index: e3)))
         // A non-count measure never enters a total.
         _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M3", "period": "2025", "value": 100])
@@ -306,13 +306,13 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         _ = try append(&view, "wales", "progress.status", ["action": "P2.A4", "status": "on-track", "as_of": "2025-03-31", "note": "=cmd"])
         let q = ViewQueries(view: view, health: ["wales": LogHealth(verified: true, alerts: [])], nowMillis: 0,
                             order: ["uk", "wales", "england", "scotland", "northern-ireland"])
-        let whole = q.whole()
-        #expect((whole["priorities"] as? [[String: Any]])?.map { $0["id"] as? String } == ["P1", "P2", "P3", "P4"])
+        let whole = q.whole(node: "uk", generatedAt: ViewQueries.iso(0))
+        #expect(whole.priorities.map(\.id) == ["P1", "P2", "P3", "P4"])
         let measure = try q.measure("P2.A6.M1", period: "2025")
-        let series = try #require(measure["series"] as? [[String: Any]])
+        let series = measure.series
         // The UK measure itself, the adopted ones and Wales's P2.A4.M1 that adds up into it.
-        #expect(series.map { "\($0["log"]!)/\($0["id"]!)" } == ["uk/P2.A6.M1", "wales/P2.A4.M1", "england/P2.A6.M1", "scotland/P2.A6.M1"])
-        #expect((series[1]["readings"] as? [[String: Any]])?.first?["value"] as? Double == 2)
+        #expect(series.map { "\($0.log)/\($0.id)" } == ["uk/P2.A6.M1", "wales/P2.A4.M1", "england/P2.A6.M1", "scotland/P2.A6.M1"])
+        #expect(series[1].readings?.first?.value == 2)
         #expect(throws: PlanError.self) { try q.measure("P2.A6.M1", period: "2025-13") }
         #expect(throws: PlanError.self) { try q.measure("P9.A9.M9", period: nil) }
         let csv = q.csv(.readings, log: "wales")

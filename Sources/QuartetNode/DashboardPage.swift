@@ -1,0 +1,111 @@
+/// What the dashboard's template shows, every value already worded. The template reads these
+/// stored properties by name (swift-mustache looks them up by reflection), and escapes every
+/// `{{value}}`; only `Chart.svg`, which `BarChart` escaped itself, is inserted raw.
+struct DashboardPage {
+    struct Badge {
+        var name: String
+        var colour: String
+        var counts: String
+        var verified: Bool
+        /// fresh, stale, old or none: the CSS class of the checkpoint's age.
+        var freshness: String
+        var checkpointAge: String
+        var alertCount: String?
+        var checkpoint: String?
+    }
+
+    struct Row {
+        var id: String
+        var title: String
+        var cells: [Cell]
+    }
+
+    struct Cell {
+        var colour: String
+        var fill: String
+        var empty: Bool
+        var percent: Int
+        var detail: String
+    }
+
+    struct Legend {
+        var name: String
+        var colour: String
+    }
+
+    struct Chart {
+        var title: String
+        var svg: String
+        /// Under a chart of UK totals: the latest.
+        var total: Total?
+        var note: String?
+        /// Set when the measure's readings are text or categories: where to read them.
+        var textOnly: String? = nil
+    }
+
+    struct Total {
+        var year: Int
+        var value: String
+        /// " of a target of N a year", or empty.
+        var target: String
+        var figure: String
+    }
+
+    struct Agreement {
+        var id: String
+        var owner: String
+        var holder: String
+        var labels: String
+        var recipients: String
+        var validFrom: String
+        var validUntil: String
+        var status: String
+        var pill: String
+    }
+
+    struct Count {
+        /// Nil when suppressed.
+        var value: String?
+    }
+
+    struct AggregateRow {
+        var label: String
+        var cells: [Count]
+        var total: Count
+    }
+
+    struct Aggregate {
+        var caption: String
+        var columns: [String]
+        var rows: [AggregateRow]
+        var hidden: String
+        var minimum: String
+        var rounding: String
+        var figure: String
+    }
+
+    struct Alert {
+        var time: String
+        var kind: String
+        var message: String
+    }
+
+    var title: String
+    var node: String
+    var role: String
+    var generatedAt: String
+    var viewer: String
+    var badges: [Badge]
+    var columns: [String]
+    var rows: [Row]
+    var columnCount: Int
+    var legend: [Legend]
+    var targetedCharts: [Chart]
+    var sharedCharts: [Chart]
+    var localCharts: [Chart]
+    var localCount: Int
+    var agreements: [Agreement]
+    var ignoredAgreements: String?
+    var aggregates: [Aggregate]
+    var alerts: [Alert]
+}

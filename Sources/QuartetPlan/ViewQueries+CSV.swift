@@ -1,0 +1,61 @@
+import Foundation
+
+extension ViewQueries {
+    // MARK: CSV
+
+    /// The tables analysts want: actions, totals and readings.
+    public enum Table: String, CaseIterable, Sendable { case actions, totals, readings }
+
+    public func csv(_ table: Table, log: String? = nil, priority: String? = nil, measure: String? = nil) -> String {
+        var rows: [[String]] = []
+        switch table {
+        case .actions:
+            rows.append(["priority", "nation", "action", "uk_actions", "status", "as_of", "withdrawn", "evidence", "title"])
+            for l in order where log == nil || l == log {
+                for a in (view.logs[l]?.actions.values.map { $0 } ?? []).sorted(by: { Self.idOrder($0.payload.id, $1.payload.id) })
+                where priority == nil || a.payload.priority == priority {
+                    rows.append([a.payload.priority, l, a.payload.id, (a.payload.uk_actions ?? []).joined(separator: " "),
+                                 a.status?.payload.status.rawValue ?? "", a.status?.payload.as_of ?? "", a.withdrawn == nil ? "" : "yes",
+                                 String(a.evidence.count), a.payload.title])
+                }
+            }
+        case .totals:
+            rows.append(["measure", "period", "value", "target", "progress"] + nations + ["entries"])
+            for uk in view.totals.keys.sorted(by: Self.idOrder) where measure == nil || uk == measure {
+                for period in view.totals[uk]!.keys.sorted() {
+                    let t = view.totals[uk]![period]!
+                    let target = view.logs[view.ukLog]?.measures[uk]?.payload.target.flatMap { $0.per == "year" && period.granularity == .year ? $0.value : nil }
+                    rows.append([uk, period.description, Self.number(t.value), target.map(Self.number) ?? "",
+                                 target.map { $0 > 0 ? Self.number(t.value / $0) : "" } ?? ""]
+                                + nations.map { t.contributions[$0].map(Self.number) ?? "" } + [String(t.refs.count)])
+                }
+            }
+        case .readings:
+            rows.append(["nation", "measure", "uk_measure", "kind", "period", "value", "note", "log", "index"])
+            for l in order where log == nil || l == log {
+                for m in (view.logs[l]?.measures.values.map { $0 } ?? []).sorted(by: { Self.idOrder($0.payload.id, $1.payload.id) })
+                where measure == nil || m.payload.id == measure || m.payload.uk_measure == measure {
+                    if let priority, !m.payload.id.hasPrefix(priority + ".") { continue }
+                    for p in m.readings.keys.sorted() {
+                        let r = m.readings[p]!
+                        let value = r.payload.value.map(Self.number) ?? r.payload.achieved.map { $0 ? "achieved" : "not achieved" }
+                            ?? r.payload.categories.map { c in c.keys.sorted().map { k in "\(k)=\(Self.number(c[k]!))" }.joined(separator: "; ") }
+                            ?? r.payload.text ?? ""
+                        rows.append([l, m.payload.id, m.payload.uk_measure ?? "", m.payload.kind.rawValue, p.description, value,
+                                     r.payload.note ?? "", r.ref.log, String(r.ref.index)])
+                    }
+                }
+            }
+        }
+        return rows.map { $0.map(Self.csvField).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
+    }
+
+    /// RFC 4180 quoting; a field starting with = + - @, tab or carriage return is prefixed with '
+    /// so spreadsheets do not run it as a formula.
+    static func csvField(_ text: String) -> String {
+        var t = text
+        if let first = t.first, "=+-@\t\r".contains(first), Double(t) == nil { t = "'" + t }
+        guard t.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return t }
+        return "\"" + t.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,54 @@
+import QuartetAPI
+
+/// One nation's answer and one measure's answer.
+extension ViewQueries {
+    /// `GET /v1/view/nations/{nation}`: the log's actions with their measures and evidence.
+    public func nation(_ log: String) throws(PlanError) -> NationView {
+        guard let v = view.logs[log] else { throw PlanError.notFound("no log named \(log) in the view") }
+        let actions = v.actions.values.sorted { Self.idOrder($0.payload.id, $1.payload.id) }.map { a -> ViewAction in
+            var out = action(a, log: log, withMeasures: true)
+            out.evidenceItems = a.evidence.map { e in
+                ViewEvidence(kind: e.payload.kind.rawValue, title: e.payload.title, link: e.payload.link,
+                             entry: ViewEntryPointer(log: e.ref.log, index: e.ref.index))
+            }
+            return out
+        }
+        return NationView(log: logSummary(log), actions: actions)
+    }
+
+    /// A measure across the logs: the measure of that id in each log, the nation measures that
+    /// add up into it (when it is a UK measure), their readings (those of `period` and, for a
+    /// year, of its quarters and months), and the UK totals.
+    public func measure(_ id: String, period: String?) throws(PlanError) -> MeasureView {
+        guard IDPattern.measure.matches(id) else { throw PlanError("measure: expected \(IDPattern.measure.description), got \"\(id)\"") }
+        var filter: Period?
+        if let period {
+            guard let p = Period(period) else { throw PlanError("period: expected a year (2025), a quarter (2025-Q2) or a month (2025-03), got \"\(period)\"") }
+            filter = p
+        }
+        var series: [ViewMeasure] = []
+        for log in order {
+            guard let v = view.logs[log] else { continue }
+            let matching = v.measures.values.filter { $0.payload.id == id || (log != view.ukLog && $0.payload.uk_measure == id) }
+                .sorted { Self.idOrder($0.payload.id, $1.payload.id) }
+            for m in matching {
+                var item = measureSummary(m, log: log)
+                item.readings = m.readings.keys.sorted().filter { p in
+                    guard let filter else { return true }
+                    return filter.granularity == .year ? p.year == filter.year : p == filter
+                }.map { reading(m.readings[$0]!, period: $0, log: log) }
+                series.append(item)
+            }
+        }
+        guard !series.isEmpty else { throw PlanError.notFound("no log in the view has measure \(id)") }
+        let totals = (view.totals[id] ?? [:]).values.filter { t in
+            guard let filter else { return true }
+            switch filter.granularity {
+            case .year: return t.year == filter.year
+            case .quarter: return t.period == filter
+            case .month: return t.period.granularity == .quarter && t.year == filter.year && t.period.number == (filter.number - 1) / 3 + 1
+            }
+        }.sorted { $0.period < $1.period }.map(total)
+        return MeasureView(measure: id, period: period, series: series, totals: totals)
+    }
+}

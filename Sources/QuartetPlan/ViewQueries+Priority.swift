@@ -1,0 +1,65 @@
+import QuartetAPI
+
+/// The priorities × nations matrix.
+extension ViewQueries {
+    /// One cell of the priorities × nations matrix.
+    public struct Cell: Sendable {
+        public var actions = 0
+        public var counts: [ActionStatus: Int] = [:]
+        public var reported: Int { counts.values.reduce(0, +) }
+        /// Share of the actions done or on track.
+        public var progress: Double { actions == 0 ? 0 : Double((counts[.done] ?? 0) + (counts[.onTrack] ?? 0)) / Double(actions) }
+        /// red: an action off track; amber: one at risk; green: every action reported and on
+        /// track or done; blue: some reported, none at risk; grey: nothing reported.
+        public var colour: String {
+            if (counts[.offTrack] ?? 0) > 0 { return "red" }
+            if (counts[.atRisk] ?? 0) > 0 { return "amber" }
+            if reported == 0 { return "grey" }
+            if reported == actions && (counts[.notStarted] ?? 0) == 0 { return "green" }
+            return "blue"
+        }
+    }
+
+    public func cell(priority: String, log: String) -> Cell {
+        var cell = Cell()
+        for action in (view.logs[log]?.actions.values).map(Array.init) ?? [] where action.payload.priority == priority && action.withdrawn == nil {
+            cell.actions += 1
+            if let s = action.status?.payload.status { cell.counts[s, default: 0] += 1 }
+        }
+        return cell
+    }
+
+    /// One UK priority across the logs, or nil when the view has no priority `id`.
+    public func priority(_ id: String) -> ViewPriority? {
+        guard let p = view.priorities[id] else { return nil }
+        var cells: [String: ViewCell] = [:]
+        for log in order {
+            let c = cell(priority: id, log: log)
+            cells[log] = ViewCell(actions: c.actions, reported: c.reported, progress: c.progress, colour: c.colour,
+                                  statuses: Dictionary(uniqueKeysWithValues: c.counts.map { ($0.key.rawValue, $0.value) }),
+                                  figure: "cell:\(id):\(log)")
+        }
+        let ukActions = (view.logs[view.ukLog]?.actions.values.filter { $0.payload.priority == id } ?? []).sorted { Self.idOrder($0.payload.id, $1.payload.id) }
+        let mapped = ukActions.map { ua in
+            var byNation: [String: [String]] = [:]
+            for log in nations(mappedTo: ua.payload.id) { byNation[log.log] = log.actions }
+            return ViewUKAction(id: ua.payload.id, title: ua.payload.title, nations: byNation, status: ua.status?.payload.status.rawValue)
+        }
+        var actions: [ViewAction] = []
+        for log in order {
+            for a in (view.logs[log]?.actions.values.filter { $0.payload.priority == id } ?? []).sorted(by: { Self.idOrder($0.payload.id, $1.payload.id) }) {
+                actions.append(action(a, log: log, withMeasures: true))
+            }
+        }
+        return ViewPriority(id: id, title: p.payload.title, number: p.payload.number, goals: p.payload.goals ?? [],
+                            figure: "priority:\(id)", nations: cells, ukActions: mapped, actions: actions)
+    }
+
+    func nations(mappedTo ukAction: String) -> [(log: String, actions: [String])] {
+        nations.compactMap { log in
+            let ids = (view.logs[log]?.actions.values.filter { $0.withdrawn == nil && ($0.payload.uk_actions ?? []).contains(ukAction) }.map(\.payload.id) ?? [])
+                .sorted(by: Self.idOrder)
+            return ids.isEmpty ? nil : (log, ids)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+/// Figures: which entries each figure of the answers rests on.
+extension ViewQueries {
+    /// The entries behind a figure, in log order.
+    public func provenance(_ figure: String) throws(PlanError) -> [EntryRef] {
+        let parts = figure.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let unknown = PlanError("figure \"\(figure)\": expected status:<log>:<action>, reading:<log>:<measure>:<period>, total:<measure>:<year>, cell:<priority>:<log> or priority:<id>")
+        switch (parts.first, parts.count) {
+        case ("priority", 2):
+            guard let p = view.priorities[parts[1]] else { throw PlanError("figure \(figure): no priority \(parts[1])") }
+            return [p.ref]
+        case ("aggregate", 3):
+            guard let index = UInt64(parts[2]), view.logs[parts[1]]?.aggregates[index] != nil else {
+                throw PlanError("figure \(figure): no published aggregate at \(parts[1])/\(parts[2])")
+            }
+            return [EntryRef(log: parts[1], index: index)]
+        case ("cell", 3):
+            guard view.priorities[parts[1]] != nil, let v = view.logs[parts[2]] else { throw PlanError("figure \(figure): no priority \(parts[1]) or no log \(parts[2])") }
+            var refs: [EntryRef] = []
+            for a in v.actions.values where a.payload.priority == parts[1] && a.withdrawn == nil {
+                refs += a.refs + (a.status.map { [$0.ref] } ?? [])
+            }
+            return refs.sorted()
+        case ("status", 3):
+            guard let a = view.logs[parts[1]]?.actions[parts[2]] else { throw PlanError("figure \(figure): log \(parts[1]) has no action \(parts[2])") }
+            return a.refs + (a.status.map { [$0.ref] } ?? []) + (a.withdrawn.map { [$0.ref] } ?? [])
+        case ("reading", 4):
+            guard let m = view.logs[parts[1]]?.measures[parts[2]] else { throw PlanError("figure \(figure): log \(parts[1]) has no measure \(parts[2])") }
+            guard let p = Period(parts[3]), let r = m.readings[p] else { throw PlanError("figure \(figure): no reading for period \(parts[3])") }
+            return m.refs + [r.ref]
+        case ("total", 3):
+            guard let period = Period(parts[2]), let t = view.totals[parts[1]]?[period] else { throw PlanError("figure \(figure): no UK total of \(parts[1]) for \(parts[2])") }
+            var refs = Set(t.refs)
+            refs.formUnion(view.logs[view.ukLog]?.measures[parts[1]]?.refs ?? [])
+            for key in view.rollups[parts[1]] ?? [] { refs.formUnion(view.logs[key.log]?.measures[key.measure]?.refs ?? []) }
+            return refs.sorted()
+        default:
+            throw unknown
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import QuartetAPI
+@testable import QuartetNode
+import Testing
+
+/// The dashboard's SVG chart (pure) and its Mustache template.
+@Suite struct BarChartTests {
+    func rects(_ svg: String) -> [(y: Double, height: Double)] {
+        let pattern = #/<rect x="[0-9.]+" y="([0-9.]+)" width="[0-9.]+" height="([0-9.]+)"/#
+        return svg.matches(of: pattern).map { (Double($0.output.1)!, Double($0.output.2)!) }
+    }
+
+    @Test func barsScaleToARoundTopAboveTheTallestStackAndTheTarget() {
+        let chart = BarChart(categories: ["2024", "2025"],
+                             series: [.init(name: "Wales", colour: "#c8102e", values: [3, 10]), .init(name: "England", colour: "#b07d00", values: [nil, 20])],
+                             stacked: true, target: 25)
+        // Stacks of 3 and 30, target 25: 30 × 1.05 = 31.5, rounded up to 40.
+        #expect(chart.maxValue == 40)
+        let bars = rects(chart.svg())
+        #expect(bars.count == 3, "no bar for a missing value")
+        let plot = BarChart.plotHeight
+        for (bar, value) in zip(bars, [3.0, 10, 20]) {
+            #expect(abs(bar.height - plot * value / 40) < 0.11, "\(bar) for \(value)")
+        }
+        // Stacked: England's bar sits on Wales's in 2025.
+        #expect(abs((bars[1].y) - (bars[2].y + bars[2].height)) < 0.11)
+        #expect(chart.svg().contains("target 25"))
+        // Side by side: not stacked, the top follows the tallest single bar.
+        #expect(BarChart(categories: ["a"], series: [.init(name: "x", colour: "#000", values: [7]), .init(name: "y", colour: "#000", values: [9])],
+                         stacked: false, target: nil).maxValue == 10)
+    }
+
+    @Test func niceCeilingsFallOnRoundNumbers() {
+        #expect(BarChart.niceCeiling(0) == 1)
+        #expect(BarChart.niceCeiling(1.5) == 2)
+        #expect(BarChart.niceCeiling(31.5) == 40)
+        #expect(BarChart.niceCeiling(450) == 500)
+        #expect(BarChart.niceCeiling(8_100) == 10_000)
+    }
+
+    @Test func anEmptyChartIsAnEmptyPlotNotACrash() {
+        for chart in [BarChart(categories: [], series: [], stacked: true, target: nil),
+                      BarChart(categories: ["2025"], series: [.init(name: "Wales", colour: "#c8102e", values: [])], stacked: false, target: nil),
+                      BarChart(categories: ["2025"], series: [.init(name: "Wales", colour: "#c8102e", values: [0])], stacked: false, target: nil)] {
+            let svg = chart.svg()
+            #expect(svg.hasPrefix("<svg") && svg.contains("</svg>"))
+            #expect(rects(svg).isEmpty)
+            #expect(!svg.contains("nan") && !svg.contains("inf"), "\(svg)")
+        }
+    }
+
+    @Test func labelsAreEscapedByScalar() {
+        let hostile = "\u{600}<script>alert(1)</script>"
+        let chart = BarChart(categories: [hostile], series: [.init(name: "\"><img src=x>", colour: "red\" onload=\"x", values: [1])], stacked: false, target: nil)
+        let svg = chart.svg()
+        #expect(!svg.contains("<script") && !svg.contains("<img") && !svg.contains("\" onload"), "\(svg)")
+        #expect(svg.contains("&lt;script&gt;"))
+    }
+}
+
+@Suite struct DashboardTemplateTests {
+    func page(aggregateLabel: String, priorities: Bool) -> Dashboard {
+        let log = ViewLogSummary(log: "wales", name: "Wales", entries: 12, stubs: 0, unreadable: 0, actions: 2, measures: 1, verified: true,
+                                 alerts: ["gap"], checkpoint: ViewCheckpointSummary(size: 12, root: "cm9vdA==", time: "2025-01-01T00:00:00.000Z", ageSeconds: 30),
+                                 unreadableSamples: nil)
+        let cell = ViewCell(actions: 2, reported: 1, progress: 0.5, colour: "blue", statuses: ["on-track": 1], figure: "cell:P2:wales")
+        let priority = ViewPriority(id: "P2", title: "Grow <the> workforce", number: 2, goals: [], figure: "priority:P2",
+                                    nations: ["wales": cell], ukActions: [], actions: [])
+        let aggregate = ViewAggregate(figure: "aggregate:wales:9", log: "wales", index: 9, label: "workforce", agreement: "HEIW", dataset: "headcount",
+                                      period: "2025", minCellSize: 10, method: .init(minCellSize: 10, rounding: 5, totals: "sums"),
+                                      rows: .init(name: "board", labels: [aggregateLabel]), columns: .init(name: "band", labels: ["7"]),
+                                      cells: [[nil]], rowTotals: [nil], columnTotals: [nil], grandTotal: nil, suppressed: .init(cells: 1))
+        let whole = CombinedView(node: "uk", generatedAt: "2025-01-01T00:00:30.000Z", viewVersion: 1, logs: [log],
+                                 priorities: priorities ? [priority] : [], totals: [], aggregates: [aggregate])
+        let measure = MeasureView(measure: "P2.A2.M1", period: nil,
+                                  series: [ViewMeasure(id: "P2.A2.M1", log: "uk", text: "Workshops", kind: "count", target: ViewTarget(value: 10, per: "year"))],
+                                  totals: [ViewTotal(figure: "total:P2.A2.M1:2025", measure: "P2.A2.M1", period: "2025", year: 2025, value: 7,
+                                                     contributions: ["wales": 7], entries: 1, target: 10, progress: 0.7)])
+        return Dashboard(whole: whole, charts: [("P2.A2.M1", measure)], ukLog: "uk", nations: ["wales"], role: "aggregator",
+                         viewer: "quartet://reader/<x>", alerts: [(Date(timeIntervalSince1970: 0), "gap", "wales <b>")])
+    }
+
+    @Test func thePageShowsTheTypedViewAndEscapesEveryLabel() {
+        let html = page(aggregateLabel: "\u{600}<meta http-equiv=refresh content=0>", priorities: true).html()
+        #expect(html.hasPrefix("<!doctype html>"))
+        for needle in ["Priorities × nations", "Grow &lt;the&gt; workforce", "<b>50%</b> on track or done", "✓ verified", "1 alert",
+                       "UK measures with a target", "target 10", "UK total 2025: <b>7</b> of a target of 10 a year", "total:P2.A2.M1:2025",
+                       "http-equiv=refresh", "<span title=suppressed>*</span>", "quartet://reader/&lt;x&gt;", "wales &lt;b&gt;"] {
+            #expect(html.contains(needle), "\(needle)")
+        }
+        #expect(!html.contains("<meta http-equiv"), "a label became an element")
+        #expect(html.components(separatedBy: "<svg").count - 1 == 1)
+        #expect(!html.contains("<script") && !html.contains("{{"))
+    }
+
+    @Test func anEmptyViewSaysSo() {
+        let html = page(aggregateLabel: "Cardiff", priorities: false).html()
+        #expect(html.contains("The UK plan has not reached this node yet."))
+        #expect(html.contains("No countersigned agreement on the ledger."))
+    }
+
+    @Test func theSignInPageEscapesItsMessage() {
+        let body = Dashboard.signInHTML(message: "\u{600}<b>bad</b>")
+        #expect(body.contains("\u{600}&lt;b&gt;bad&lt;/b&gt;") && body.contains("<form method=post"))
+    }
+}
