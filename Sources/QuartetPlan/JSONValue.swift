@@ -35,17 +35,19 @@ public enum JSONValue: Sendable, Equatable, Codable {
     }
 
     /// Parses UTF-8 JSON bytes.
+    /// Refuses duplicate keys and nesting deeper than 128 (`JSONValueCoding`).
     public static func parse(_ bytes: [UInt8]) throws(PlanError) -> JSONValue {
-        do { return try JSONDecoder().decode(JSONValue.self, from: Data(bytes)) } catch {
-            throw PlanError("payload: not valid JSON")
+        do { return try JSONValueCoding.parse(bytes) } catch {
+            throw PlanError("payload: \(error.message)")
         }
     }
 
-    /// Encodes with sorted keys and unescaped slashes: the form Quartet writes payloads in.
+    /// Encodes with sorted keys and unescaped slashes: the form Quartet writes payloads in
+    /// (byte for byte `JSONEncoder`'s, written by `JSONValueCoding`).
     public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(self)) ?? Data("null".utf8))
+        var out: [UInt8] = []
+        JSONValueCoding.write(self, to: &out)
+        return out
     }
 
     /// The value as native Swift values (`[String: Any]`, `[Any]`, `String`, `Int` for whole
