@@ -7,6 +7,7 @@ import QuartetPolicy
 import QuartetReplication
 import QuartetStore
 import QuartetTLS
+import Synchronization
 
 /// The NIO shell around the pure `Replicator`: it owns the peer connections, feeds the state
 /// machine their messages, local commits and timer ticks, and carries out its directives against
@@ -23,6 +24,8 @@ final class ReplicationEngine: @unchecked Sendable {
     static let idleTimeout = TimeAmount.seconds(10)
 
     let queue = DispatchQueue(label: "quartet.replication")
+    /// Own commits not yet handed to the replicator (filled by the writer, drained on `queue`).
+    let unpushed = Mutex(CommitCoalescer())
     var replicator: Replicator
     let store: LedgerStore
     private let federation: Federation
@@ -139,12 +142,20 @@ final class ReplicationEngine: @unchecked Sendable {
     }
 
     /// The node committed a batch of its own log.
+    /// Commits that arrive while the queue is busy leave as one batch (`CommitCoalescer`).
     func committed(_ entries: [Entry], checkpoint: StoredCheckpoint, log: String) {
+        guard let first = entries.first else { return }
+        let batch = Batch(log: log, from: first.header.index, note: checkpoint.note, entries: entries.map(WireEntry.init))
+        guard unpushed.withLock({ $0.add(batch, checkpoint: checkpoint.checkpoint) }) else { return }
         queue.async {
-            guard !self.stopped, let first = entries.first else { return }
-            let batch = Batch(log: log, from: first.header.index, note: checkpoint.note, entries: entries.map(WireEntry.init))
-            self.recentRoots[log, default: RecentRoots()].add(size: checkpoint.checkpoint.size, root: checkpoint.checkpoint.root)
-            self.run(self.replicator.committed(batch, checkpoint: checkpoint.checkpoint))
+            let commits = self.unpushed.withLock { $0.drain() }
+            guard !self.stopped else { return }
+            for commit in commits {
+                for checkpoint in commit.checkpoints {
+                    self.recentRoots[commit.batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
+                }
+                self.run(self.replicator.committed(commit.batch, checkpoint: commit.checkpoint))
+            }
         }
     }
 

@@ -131,22 +131,20 @@ struct BenchAPI: AsyncParsableCommand {
 
     /// Runs wrk and returns its summary: requests, failures, latency percentiles in ms.
     static func wrk(_ wrk: URL, url: String, script: URL, connections: Int, seconds: Int) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = wrk
-        process.arguments = ["-t", String(min(2, connections)), "-c", String(connections), "-d", "\(seconds)s", "--timeout", "10s",
-                             "-s", script.path, url]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0,
+        var settings = ChildSettings(executable: wrk.path, arguments: [
+            "-t", String(min(2, connections)), "-c", String(connections), "-d", "\(seconds)s", "--timeout", "10s", "-s", script.path, url])
+        settings.standardOutput = .capture()
+        settings.standardError = .capture()
+        let process: ChildProcess
+        do { process = try ChildProcess.spawn(settings) } catch { throw CLIError("cannot run wrk: \(error)") }
+        let exit = process.wait(timeout: .seconds(seconds + 60)) ?? process.stop()
+        _ = process.waitForOutputEnd(timeout: .seconds(5))
+        let text = process.output(1) + process.output(2)
+        guard exit == .exited(0),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("QUARTET-WRK ") }),
               let summary = try JSONSerialization.jsonObject(with: Data(line.dropFirst("QUARTET-WRK ".count).utf8)) as? [String: Any],
               let errors = summary["errors"] as? [String: Int], let latency = summary["latency_us"] as? [String: Int] else {
-            throw CLIError("wrk failed (status \(process.terminationStatus)):\n\(text)")
+            throw CLIError("wrk failed (\(exit)):\n\(text)")
         }
         let requests = summary["requests"] as! Int
         let failed = errors.values.reduce(0, +)
@@ -164,10 +162,10 @@ struct BenchAPI: AsyncParsableCommand {
 /// `quartet demo` run as a child process: its five nodes, seeded, as people run them.
 final class DemoFederation {
     let root: URL
-    let process: Process
+    let process: ChildProcess
     private(set) var demo: DemoDescription?
 
-    private init(root: URL, process: Process) {
+    private init(root: URL, process: ChildProcess) {
         self.root = root
         self.process = process
     }
@@ -175,16 +173,16 @@ final class DemoFederation {
     /// Starts `quartet demo --dir root` and waits until it has seeded the plans.
     static func start(root: URL, timeout: Duration = .seconds(300)) async throws -> DemoFederation {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         let plans = ["config/plans", "../shared/plans"].first { FileManager.default.fileExists(atPath: "\($0)/uk-plan.yaml") } ?? "config/plans"
-        process.arguments = ["demo", "--dir", root.appendingPathComponent("demo").path, "--plans", plans]
         let log = root.appendingPathComponent("demo.out")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        // In this process's group: a Ctrl-C at the benchmark's terminal stops the demo too, and
+        // the demo's nodes watch the demo's lifeline.
+        var settings = ChildSettings(executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
+                                     arguments: ["demo", "--dir", root.appendingPathComponent("demo").path, "--plans", plans])
+        settings.standardOutput = .file(log.path)
+        settings.standardError = .file(log.path)
+        let process: ChildProcess
+        do { process = try ChildProcess.spawn(settings) } catch { throw CLIError("cannot start quartet demo: \(error)") }
         let federation = DemoFederation(root: root, process: process)
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -193,7 +191,7 @@ final class DemoFederation {
                 return federation
             }
             guard process.isRunning else {
-                throw CLIError("quartet demo exited with status \(process.terminationStatus); see \(log.path):\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+                throw CLIError("quartet demo \(process.exit.map { "\($0)" } ?? "ended"); see \(log.path):\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
             }
             guard ContinuousClock.now < deadline else {
                 federation.stop()
@@ -226,14 +224,8 @@ final class DemoFederation {
 
     /// A count measure of `log`'s plan, from its view.
     func countMeasure(of log: String) async throws -> String {
-        let (status, body) = try await client(log).get("/v1/view/nations/\(log)")
-        guard status == 200, let object = try JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let actions = object["actions"] as? [[String: Any]] else { throw CLIError("GET /v1/view/nations/\(log) answered \(status)") }
-        for action in actions {
-            for measure in action["measures"] as? [[String: Any]] ?? [] where measure["kind"] as? String == "count" {
-                if let id = measure["id"] as? String { return id }
-            }
-        }
+        let nation = try await client(log).viewNation(log)
+        if let measure = nation.actions.flatMap({ $0.measures ?? [] }).first(where: { $0.kind == "count" }) { return measure.id }
         throw CLIError("\(log)'s plan has no count measure to record readings of")
     }
 
@@ -256,12 +248,10 @@ final class DemoFederation {
     /// Stops the demo and its nodes (SIGTERM, then SIGKILL after 15 s) and removes nothing.
     func stop() {
         let pids = (demo?.nodes ?? []).compactMap(\.pid)
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        for pid in pids { kill(pid, SIGTERM) }
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline && (process.isRunning || pids.contains { kill($0, 0) == 0 }) { usleep(50_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        _ = process.stop(signal: SIGTERM, grace: .seconds(15))
+        // The nodes end with the demo's lifeline; any left after the grace are killed.
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < deadline && pids.contains(where: { kill($0, 0) == 0 }) { usleep(50_000) }
         for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
-        process.waitUntilExit()
     }
 }
