@@ -1,6 +1,6 @@
 import Foundation
 
-/// Free JSON inside an API body: an entry's payload as parsed, the payload of an item to append.
+/// Free JSON inside an API body, and QuartetPlan's `JSONValue` (the same type): an entry's payload as parsed, the payload of an item to append.
 /// Booleans, numbers and strings are kept apart (Foundation's `JSONSerialization` makes 0 and 1
 /// booleans on Linux). Whole numbers below 10^15 are written as integers.
 public enum PayloadValue: Sendable, Equatable, Codable {
@@ -34,9 +34,10 @@ public enum PayloadValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// Parses UTF-8 JSON bytes (any value, not only an object); nil if they are not JSON.
-    public static func parse(_ bytes: some Sequence<UInt8>) -> PayloadValue? {
-        try? JSONDecoder().decode(PayloadValue.self, from: Data(bytes))
+    /// Parses UTF-8 JSON bytes (any value, not only an object); nil if they are not JSON
+    /// (`JSONValueCoding`: strict RFC 8259, duplicate keys refused).
+    public static func parseIfValid(_ bytes: some Sequence<UInt8>) -> PayloadValue? {
+        try? JSONValueCoding.parse(Array(bytes))
     }
 
     /// The member `key` of an object, or nil.

@@ -183,7 +183,7 @@ struct API {
         guard let payload = entry.payload else { return entry }
         if let kind = PolicyEntryType(rawValue: entry.header.type), kind == .disclosed || kind == .purged {
             // Disclosure and purge records: the same rule as GET /v1/agreements/{id}/disclosures.
-            let agreement = PayloadValue.parse(payload.bytes)?["agreement"]?.string
+            let agreement = PayloadValue.parseIfValid(payload.bytes)?["agreement"]?.string
             let state = agreement.flatMap { policy.agreements[$0] }
             return state.map { AuditRule.mayReadRecords(of: $0.agreement, identity) } == true ? entry : entry.stub
         }

@@ -13,7 +13,7 @@ extension EntryBody {
         let h = entry.header
         var payload = PayloadValue.null, payloadBase64: String?, salt: String?
         if let held = entry.payload {
-            payload = PayloadValue.parse(held.bytes) ?? .null
+            payload = PayloadValue.parseIfValid(held.bytes) ?? .null
             payloadBase64 = Base64.encode(held.bytes)
             salt = Base64.encode(held.salt)
         }

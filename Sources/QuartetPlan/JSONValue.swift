@@ -1,39 +1,12 @@
 import Foundation
+import QuartetAPI
 
 /// A JSON value as parsed, with booleans, numbers and strings kept apart (Foundation's
 /// `JSONSerialization` blurs booleans and numbers on Linux), so validation can say exactly what
-/// a field held.
-public enum JSONValue: Sendable, Equatable, Codable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+/// a field held. One type with the API contract's free JSON (`QuartetAPI.PayloadValue`).
+public typealias JSONValue = PayloadValue
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .number(let value):
-            if value == value.rounded(), abs(value) < 1e15 { try container.encode(Int64(value)) } else { try container.encode(value) }
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
-
+extension PayloadValue {
     /// Parses UTF-8 JSON bytes.
     /// Refuses duplicate keys and nesting deeper than 128 (`JSONValueCoding`).
     public static func parse(_ bytes: [UInt8]) throws(PlanError) -> JSONValue {

@@ -151,7 +151,7 @@ func importPlan(file: String, catalogue: String?, targets: String?, client: APIC
 
 /// Appends entries in order in one request (at most 1,000).
 func postBatch(_ items: [(type: String, payload: JSONValue)], log: String, client: APIClient, configuration: NodeConfiguration) async throws {
-    let batch = items.map { AppendItem(type: $0.type, payload: PayloadValue.parse($0.payload.encoded()) ?? .null) }
+    let batch = items.map { AppendItem(type: $0.type, payload: $0.payload) }
     _ = try await api(configuration) { try await client.append(log: log, batch: batch) }
 }
 

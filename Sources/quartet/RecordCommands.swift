@@ -107,7 +107,7 @@ struct RecordDataset: AsyncParsableCommand {
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
-        guard let data = FileManager.default.contents(atPath: payload), let object = PayloadValue.parse(data), case .object = object else {
+        guard let data = FileManager.default.contents(atPath: payload), let object = PayloadValue.parseIfValid(data), case .object = object else {
             throw CLIError("--payload: \(payload) is not a readable JSON object")
         }
         try await postEntry(AppendItem(type: "dataset.rows", classification: label, payload: object), node: node,

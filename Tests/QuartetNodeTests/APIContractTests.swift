@@ -133,7 +133,7 @@ import Yams
         // An entry held and a stub: payload parsed, or null with no payload_base64 and salt.
         let payload: [UInt8] = Array(#"{"a":"x\/y","b":[2.5,null,"\u0001 \"q\""],"c":{"d":"é"}}"#.utf8)
         let held = EntryBody(log: "wales", index: 1, timeMillis: 5, time: "t", type: "note", classification: "public", author: "ann",
-                             payloadCommitment: "pc", payloadLength: 40, leafHash: "lh", header: "h", payload: PayloadValue.parse(payload)!,
+                             payloadCommitment: "pc", payloadLength: 40, leafHash: "lh", header: "h", payload: PayloadValue.parseIfValid(payload)!,
                              payloadBase64: "cGF5", salt: "c2FsdA==")
         let oldHeld: [String: Any] = ["log": "wales", "index": UInt64(1), "time_ms": UInt64(5), "time": "t", "type": "note", "classification": "public",
                                       "author": "ann", "payload_commitment": "pc", "payload_length": UInt32(40), "leaf_hash": "lh", "header": "h",
@@ -164,7 +164,7 @@ import Yams
     /// showed the numbers 0 and 1 as false and true; the typed path keeps what was appended.
     @Test func payloadNumbersAreNotBooleans() throws {
         let bytes = Array(#"{"one":1,"zero":0,"yes":true,"big":1e20,"half":0.5}"#.utf8)
-        let value = try #require(PayloadValue.parse(bytes))
+        let value = try #require(PayloadValue.parseIfValid(bytes))
         #expect(String(decoding: try CompactJSONEncoder.encode(value), as: UTF8.self) == #"{"big":1e+20,"half":0.5,"one":1,"yes":true,"zero":0}"#)
     }
 

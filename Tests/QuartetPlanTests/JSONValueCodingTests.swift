@@ -1,5 +1,6 @@
 import Foundation
 @testable import QuartetPlan
+import QuartetAPI
 import Testing
 
 /// `JSONValueCoding` replaces Foundation's coders on the append path; these compare it with them

@@ -1,11 +1,18 @@
 import Foundation
 
-/// Parsing and writing `JSONValue` over bytes, without Foundation's coders: every API append
+/// Parsing and writing `PayloadValue` (QuartetPlan's `JSONValue`) over bytes, without Foundation's coders: every API append
 /// parses its request body and writes its payload once, and `JSONDecoder`/`JSONEncoder` were
 /// 12 % of an append's CPU at the node (perf, `quartet bench api`). The output is byte for byte
 /// what `JSONEncoder` with `.sortedKeys` and `.withoutEscapingSlashes` writes (a test compares
 /// them), so payloads written before and after are the same.
-enum JSONValueCoding {
+/// The error of a parse: what was wrong and at which byte.
+public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+public enum JSONValueCoding {
     /// The deepest nesting parsed: a request body wraps payloads (themselves at most 64 deep,
     /// `JSONValidator.maxDepth`) in a few levels.
     static let maxDepth = 128
@@ -13,8 +20,8 @@ enum JSONValueCoding {
     /// Parses exactly one JSON value (RFC 8259; surrounding whitespace allowed). Refuses
     /// invalid UTF-8, duplicate keys in one object and nesting deeper than `maxDepth`, naming
     /// the byte offset.
-    static func parse(_ bytes: [UInt8]) throws(PlanError) -> JSONValue {
-        try bytes.withUnsafeBufferPointer { (buffer) throws(PlanError) -> JSONValue in
+    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> PayloadValue {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(JSONSyntaxError) -> PayloadValue in
             var parser = Parser(bytes: buffer)
             parser.skipWhitespace()
             let value = try parser.value(depth: 0)
@@ -28,8 +35,8 @@ enum JSONValueCoding {
         let bytes: UnsafeBufferPointer<UInt8>
         var offset = 0
 
-        func error(_ message: String) -> PlanError {
-            PlanError("not valid JSON: \(message) at byte \(offset)")
+        func error(_ message: String) -> JSONSyntaxError {
+            JSONSyntaxError("not valid JSON: \(message) at byte \(offset)")
         }
 
         mutating func skipWhitespace() {
@@ -41,7 +48,7 @@ enum JSONValueCoding {
             }
         }
 
-        mutating func expect(_ literal: StaticString) throws(PlanError) {
+        mutating func expect(_ literal: StaticString) throws(JSONSyntaxError) {
             let count = literal.utf8CodeUnitCount
             guard offset + count <= bytes.count else { throw error("unexpected end") }
             let start = literal.utf8Start
@@ -49,7 +56,7 @@ enum JSONValueCoding {
             offset += count
         }
 
-        mutating func value(depth: Int) throws(PlanError) -> JSONValue {
+        mutating func value(depth: Int) throws(JSONSyntaxError) -> PayloadValue {
             guard offset < bytes.count else { throw error("unexpected end") }
             switch bytes[offset] {
             case UInt8(ascii: "{"):
@@ -76,9 +83,9 @@ enum JSONValueCoding {
             }
         }
 
-        mutating func object(depth: Int) throws(PlanError) -> JSONValue {
+        mutating func object(depth: Int) throws(JSONSyntaxError) -> PayloadValue {
             offset += 1
-            var fields: [String: JSONValue] = [:]
+            var fields: [String: PayloadValue] = [:]
             skipWhitespace()
             if offset < bytes.count, bytes[offset] == UInt8(ascii: "}") {
                 offset += 1
@@ -110,9 +117,9 @@ enum JSONValueCoding {
             }
         }
 
-        mutating func array(depth: Int) throws(PlanError) -> JSONValue {
+        mutating func array(depth: Int) throws(JSONSyntaxError) -> PayloadValue {
             offset += 1
-            var items: [JSONValue] = []
+            var items: [PayloadValue] = []
             skipWhitespace()
             if offset < bytes.count, bytes[offset] == UInt8(ascii: "]") {
                 offset += 1
@@ -133,7 +140,7 @@ enum JSONValueCoding {
             }
         }
 
-        mutating func number() throws(PlanError) -> Double {
+        mutating func number() throws(JSONSyntaxError) -> Double {
             let start = offset
             if bytes[offset] == UInt8(ascii: "-") { offset += 1 }
             guard offset < bytes.count else { throw error("unexpected end of a number") }
@@ -174,7 +181,7 @@ enum JSONValueCoding {
             while offset < bytes.count, isDigit(bytes[offset]) { offset += 1 }
         }
 
-        mutating func string() throws(PlanError) -> String {
+        mutating func string() throws(JSONSyntaxError) -> String {
             offset += 1
             let start = offset
             // The common case: no escapes, so the bytes between the quotes are the string.
@@ -238,7 +245,7 @@ enum JSONValueCoding {
             throw error("an unterminated string")
         }
 
-        mutating func hex4() throws(PlanError) -> UInt32 {
+        mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
             guard offset + 4 <= bytes.count else { throw error("unexpected end of a \\u escape") }
             var value: UInt32 = 0
             for _ in 0 ..< 4 {
@@ -260,7 +267,7 @@ enum JSONValueCoding {
     // MARK: Writing
 
     /// The value as `JSONEncoder` (`.sortedKeys`, `.withoutEscapingSlashes`) writes it.
-    static func write(_ value: JSONValue, to out: inout [UInt8]) {
+    public static func write(_ value: PayloadValue, to out: inout [UInt8]) {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
@@ -285,7 +292,7 @@ enum JSONValueCoding {
         }
     }
 
-    /// Whole numbers below 10^15 as integers (as `JSONValue.encode(to:)` does); any other
+    /// Whole numbers below 10^15 as integers (as `PayloadValue.encode(to:)` does); any other
     /// number exactly as `JSONEncoder` writes a `Double`.
     static func writeNumber(_ number: Double, to out: inout [UInt8]) {
         if number == number.rounded(), abs(number) < 1e15 {
