@@ -31,10 +31,8 @@ enum DashboardTemplate {
         return html
     }
 
-    /// The dashboard: nations, the priorities × nations matrix, charts, agreements, aggregates, alerts.
-    static let pageSource = #"""
-        {{% CONTENT_TYPE: QUARTET_HTML }}<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1">
-        <title>{{title}}</title><style>
+    /// The style sheet both pages share (inline: the CSP allows no other source).
+    static let styles = #"""
         body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
         header{background:#1d3557;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}.sub{margin:4px 0 0;opacity:.85}
         main{padding:8px 24px}section{margin:16px 0}h2{font-size:16px;margin:0 0 8px}
@@ -53,6 +51,13 @@ enum DashboardTemplate {
         figcaption{font-size:13px;font-weight:600;margin-bottom:4px}svg{width:100%;height:auto}.ax{font-size:10px;fill:#555}.tg{font-size:10px;fill:#111}
         .alerts{padding-left:18px}footer{padding:12px 24px;color:#555;font-size:12px}code{font-size:12px}
         form{background:#fff;padding:16px;border-radius:6px;max-width:420px}input{width:100%;padding:6px;margin:6px 0}
+        """#
+
+    /// The dashboard: nations, the priorities × nations matrix, charts, agreements, aggregates, alerts.
+    static let pageSource = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1">
+        <title>{{title}}</title><style>
+        \#(styles)
         </style></head><body>
         <header><h1>UK occupational therapy workforce strategy</h1>
         <p class=sub>Combined strategy view at node <b>{{node}}</b> ({{role}}) · {{generatedAt}} · signed in as {{viewer}}</p></header>
@@ -120,24 +125,7 @@ enum DashboardTemplate {
     static let signInSource = #"""
         {{% CONTENT_TYPE: QUARTET_HTML }}<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1">
         <title>{{title}}</title><style>
-        body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
-        header{background:#1d3557;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}.sub{margin:4px 0 0;opacity:.85}
-        main{padding:8px 24px}section{margin:16px 0}h2{font-size:16px;margin:0 0 8px}
-        .badges{display:flex;flex-wrap:wrap;gap:10px}.badge{background:#fff;border-radius:6px;padding:8px 12px;min-width:190px;box-shadow:0 1px 2px #0002}
-        .badge h3{margin:0 0 4px;font-size:15px}.badge p{margin:2px 0}
-        .pill{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;background:#e9ecef}.ok,.fresh{background:#d8f3dc;color:#1b4332}
-        .bad,.old{background:#ffd6d6;color:#7a0000}.stale{background:#fff3bf;color:#5c4400}.none{background:#e9ecef}
-        table.matrix{border-collapse:separate;border-spacing:4px;width:100%}.matrix th{text-align:left;font-weight:600;vertical-align:top}
-        .matrix td{background:#fff;padding:6px 8px;border-radius:4px;vertical-align:top;min-width:120px}
-        .pid{display:inline-block;background:#1d3557;color:#fff;border-radius:3px;padding:0 5px;font-size:12px}
-        .bar{height:6px;background:#eceff3;border-radius:3px;margin-top:4px}.bar div{height:6px;border-radius:3px}
-        .small{font-size:12px;color:#444}.muted{color:#777}.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
-        .legend span,.keys span{margin-right:12px;font-size:12px}.legend i,.keys i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
-        .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:12px}
-        figure.chart{background:#fff;margin:0;padding:8px 10px;border-radius:6px;box-shadow:0 1px 2px #0002}
-        figcaption{font-size:13px;font-weight:600;margin-bottom:4px}svg{width:100%;height:auto}.ax{font-size:10px;fill:#555}.tg{font-size:10px;fill:#111}
-        .alerts{padding-left:18px}footer{padding:12px 24px;color:#555;font-size:12px}code{font-size:12px}
-        form{background:#fff;padding:16px;border-radius:6px;max-width:420px}input{width:100%;padding:6px;margin:6px 0}
+        \#(styles)
         </style></head><body>
         <header><h1>Quartet</h1><p class=sub>Sign in to the combined strategy view</p></header><main>
         {{#message}}<p class="pill bad">{{message}}</p>{{/message}}

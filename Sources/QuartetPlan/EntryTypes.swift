@@ -1,4 +1,5 @@
 import Foundation
+import QuartetAPI
 
 /// The entry types of the action-plan domain (docs/entries.md). Each names its payload schema.
 public enum PlanEntryType: String, CaseIterable, Sendable {
@@ -66,18 +67,8 @@ public struct WithdrawalPayload: Codable, Sendable, Equatable {
     public var as_of: String
 }
 
-public struct Target: Codable, Sendable, Equatable {
-    public var value: Double
-    public var per: String
-    public var scope: String?
-    public var quote: String?
-    public init(value: Double, per: String, scope: String? = nil, quote: String? = nil) {
-        self.value = value
-        self.per = per
-        self.scope = scope
-        self.quote = quote
-    }
-}
+/// A measure's target: the view shows it as the plan states it, so it is one type with the API's.
+public typealias Target = ViewTarget
 
 public struct MeasurePayload: Codable, Sendable, Equatable {
     public var id: String
