@@ -165,27 +165,12 @@ struct KeyedTree<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 }
 
-struct UnkeyedTree: UnkeyedEncodingContainer {
+struct UnkeyedTree: UnkeyedEncodingContainer, ScalarTreeSink {
     let box: JSONTree.ArrayBox
     var codingPath: [any CodingKey]
     var count: Int { box.items.count }
 
     func put(_ tree: JSONTree) { box.items.append(tree) }
-    mutating func encodeNil() throws { put(.literal("null")) }
-    mutating func encode(_ value: Bool) throws { put(.literal(value ? "true" : "false")) }
-    mutating func encode(_ value: String) throws { put(.string(value)) }
-    mutating func encode(_ value: Double) throws { put(JSONTree.number(value)) }
-    mutating func encode(_ value: Float) throws { put(JSONTree.number(Double(value))) }
-    mutating func encode(_ value: Int) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: Int8) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: Int16) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: Int32) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: Int64) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: UInt) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: UInt8) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: UInt16) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: UInt32) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: UInt64) throws { put(.literal(String(value))) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         box.items.append(try TreeEncoder.tree(value, at: codingPath + [IndexKey(count)]))
     }
@@ -209,11 +194,21 @@ struct UnkeyedTree: UnkeyedEncodingContainer {
     }
 }
 
-struct SingleTree: SingleValueEncodingContainer {
+struct SingleTree: SingleValueEncodingContainer, ScalarTreeSink {
     let encoder: TreeEncoder
     var codingPath: [any CodingKey] { encoder.codingPath }
 
     func put(_ tree: JSONTree) { encoder.root = tree }
+    mutating func encode<T: Encodable>(_ value: T) throws { encoder.root = try TreeEncoder.tree(value, at: codingPath) }
+}
+
+/// An encoder whose value lands in a slot of its parent when it is set (for `superEncoder`).
+/// The scalar encodes of the unkeyed and single-value containers: each puts one tree.
+protocol ScalarTreeSink {
+    func put(_ tree: JSONTree)
+}
+
+extension ScalarTreeSink {
     mutating func encodeNil() throws { put(.literal("null")) }
     mutating func encode(_ value: Bool) throws { put(.literal(value ? "true" : "false")) }
     mutating func encode(_ value: String) throws { put(.string(value)) }
@@ -229,10 +224,8 @@ struct SingleTree: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt16) throws { put(.literal(String(value))) }
     mutating func encode(_ value: UInt32) throws { put(.literal(String(value))) }
     mutating func encode(_ value: UInt64) throws { put(.literal(String(value))) }
-    mutating func encode<T: Encodable>(_ value: T) throws { encoder.root = try TreeEncoder.tree(value, at: codingPath) }
 }
 
-/// An encoder whose value lands in a slot of its parent when it is set (for `superEncoder`).
 final class SlotEncoder: Encoder {
     let inner: TreeEncoder
     let store: (JSONTree) -> Void
