@@ -86,7 +86,7 @@ final class Purger: Sendable {
             guard !purged.isEmpty else { return }
             logger.notice("purged payloads held under an agreement that ended", metadata: [
                 "agreement": "\(id)", "reason": "\(reason)", "log": "\(log.name)", "entries": "\(purged.count)"])
-            recorder.recordPurge(["log": log.name, "entries": purged, "agreement": id, "reason": reason, "time": iso8601(now)])
+            recorder.recordPurge(PurgeRecord(agreement: id, entries: purged, log: log.name, reason: reason, time: iso8601(now)))
             // The old page images (payloads included) must not linger in the WAL.
             do { try store.emptyWAL() } catch {
                 logger.error("purged payloads remain in the WAL; retrying in 5 s", metadata: ["agreement": "\(id)", "error": "\(error)"])

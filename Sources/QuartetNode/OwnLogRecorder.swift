@@ -73,8 +73,8 @@ final class OwnLogRecorder: Sendable {
             item.count += count
             state.disclosures[key] = item
             state.recorded[key] = Self.merge(state.recorded[key] ?? [], span)
-            let line = Self.line(["kind": "disclosure", "recipient": recipient, "log": log, "agreement": agreement, "access": access.rawValue,
-                                  "from": span.lowerBound, "to": span.upperBound, "count": count, "time": now])
+            let line = JournalLine.disclosure(.init(recipient: recipient, log: log, agreement: agreement, access: access,
+                                                    from: span.lowerBound, to: span.upperBound, count: count, time: now)).text
             if state.scheduled { return (false, line) }
             state.scheduled = true
             return (true, line)
@@ -84,9 +84,9 @@ final class OwnLogRecorder: Sendable {
     }
 
     /// A purge happened; its record goes in at once (through the journal).
-    func recordPurge(_ payload: [String: Any]) {
-        appendToJournal(Self.line(["kind": "purge", "payload": payload]))
-        let bytes = Array(Self.line(payload).utf8)
+    func recordPurge(_ record: PurgeRecord) {
+        appendToJournal(JournalLine.purge(record).text)
+        let bytes = JournalLine.encode(record)
         state.withLockedValue { $0.purges.append(bytes) }
         Task { await flush() }
     }
@@ -168,23 +168,23 @@ final class OwnLogRecorder: Sendable {
             let url = directory.appendingPathComponent(file)
             guard let data = try? Data(contentsOf: url) else { continue }
             for raw in data.split(separator: UInt8(ascii: "\n")) {
-                guard let object = try? JSONSerialization.jsonObject(with: Data(raw)) as? [String: Any] else { continue }  // a torn last line
+                // A torn last line (or one of another shape) is skipped.
+                guard let line = try? JSONDecoder().decode(JournalLine.self, from: Data(raw)) else { continue }
                 replayed += 1
-                if object["kind"] as? String == "purge", let payload = object["payload"] as? [String: Any] {
-                    let bytes = Array(Self.line(payload).utf8)
+                switch line {
+                case .purge(let record):
+                    let bytes = JournalLine.encode(record)
                     state.withLockedValue { $0.purges.append(bytes) }
-                } else if let recipient = object["recipient"] as? String, let log = object["log"] as? String,
-                          let agreement = object["agreement"] as? String, let access = (object["access"] as? String).flatMap(Access.init(rawValue:)),
-                          let from = (object["from"] as? NSNumber)?.uint64Value, let to = (object["to"] as? NSNumber)?.uint64Value, from <= to {
-                    let key = Key(recipient: recipient, log: log, agreement: agreement, access: access)
-                    let time = (object["time"] as? NSNumber)?.uint64Value ?? wallClockMillis()
+                case .disclosure(let d):
+                    let key = Key(recipient: d.recipient, log: d.log, agreement: d.agreement, access: d.access)
+                    let time = d.time ?? wallClockMillis()
                     state.withLockedValue { state in
-                        if Self.covers(state.recorded[key] ?? [], from...to) { return }
+                        if Self.covers(state.recorded[key] ?? [], d.from...d.to) { return }
                         var item = state.disclosures[key] ?? PendingDisclosure(key: key, first: time)
-                        item.ranges = Self.merge(item.ranges, from...to)
-                        item.count += (object["count"] as? NSNumber)?.intValue ?? 0
+                        item.ranges = Self.merge(item.ranges, d.from...d.to)
+                        item.count += d.count
                         state.disclosures[key] = item
-                        state.recorded[key] = Self.merge(state.recorded[key] ?? [], from...to)
+                        state.recorded[key] = Self.merge(state.recorded[key] ?? [], d.from...d.to)
                     }
                 }
             }
@@ -194,9 +194,9 @@ final class OwnLogRecorder: Sendable {
         let lines = state.withLockedValue { state in
             state.disclosures.values.flatMap { item in
                 item.ranges.enumerated().map { i, range in
-                    Self.line(["kind": "disclosure", "recipient": item.key.recipient, "log": item.key.log, "agreement": item.key.agreement,
-                               "access": item.key.access.rawValue, "from": range.lowerBound, "to": range.upperBound,
-                               "count": i == 0 ? item.count : 0, "time": item.first])
+                    JournalLine.disclosure(.init(recipient: item.key.recipient, log: item.key.log, agreement: item.key.agreement,
+                                                 access: item.key.access, from: range.lowerBound, to: range.upperBound,
+                                                 count: i == 0 ? item.count : 0, time: item.first)).text
                 }
             } + state.purges.map { #"{"kind":"purge","payload":"# + String(decoding: $0, as: UTF8.self) + "}" }
         }
@@ -227,19 +227,11 @@ final class OwnLogRecorder: Sendable {
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
-    private static func line(_ object: [String: Any]) -> String {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
-
     private static func disclosureRequest(_ item: PendingDisclosure) -> AppendRequest {
-        request(PolicyEntryType.disclosed.rawValue, ["log": item.key.log, "ranges": item.ranges.map { [$0.lowerBound, $0.upperBound] },
-                                                     "count": item.count, "recipient": item.key.recipient, "agreement": item.key.agreement,
-                                                     "access": item.key.access.rawValue, "time": iso8601(item.first)])!
-    }
-
-    private static func request(_ type: String, _ payload: [String: Any]) -> AppendRequest? {
-        guard let bytes = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]) else { return nil }
-        return AppendRequest(type: type, author: "node", payload: Array(bytes))
+        let record = DisclosureRecord(log: item.key.log, ranges: item.ranges.map { [$0.lowerBound, $0.upperBound] }, count: item.count,
+                                      recipient: item.key.recipient, agreement: item.key.agreement, access: item.key.access.rawValue,
+                                      time: iso8601(item.first))
+        return AppendRequest(type: PolicyEntryType.disclosed.rawValue, author: "node", payload: JournalLine.encode(record))
     }
 
     /// Whether `ranges` (sorted, disjoint) cover all of `span`.

@@ -75,7 +75,7 @@ struct BenchAppend: AsyncParsableCommand {
                 roundJSON["ratio_to_raw_with_checkpoint_rows"] = ((result.json["entries_per_second"] as! Double) / withRows * 1000).rounded() / 1000
             }
             rounds.append(roundJSON)
-            if firstRun == nil || ratio == ratios.sorted()[ratios.count / 2] { firstRun = result }
+            if firstRun == nil || ratio == Samples(ratios).percentile(0.5) { firstRun = result }
         }
         var runs: [[String: Any]] = [firstRun!.json]
         if writers == nil {
@@ -89,7 +89,7 @@ struct BenchAppend: AsyncParsableCommand {
             "rounds": rounds,
             "sqlite_raw": ["journal_mode": "wal", "synchronous": "FULL", "api": "SQLite C API, one prepared INSERT, BEGIN/COMMIT per batch",
                            "row": "key, header (\(rowBytes.header) B), leaf hash (32 B), salt (32 B), payload (\(rowBytes.payload) B)"],
-            "quartet_to_raw_ratio_median": (ratios.sorted()[ratios.count / 2] * 1000).rounded() / 1000,
+            "quartet_to_raw_ratio_median": threeDecimals(Samples(ratios).percentile(0.5)!),
         ])
     }
 
@@ -132,11 +132,8 @@ struct BenchAppend: AsyncParsableCommand {
         }
         let elapsed = start.duration(to: clock.now)
         let seconds = elapsed.seconds
-        let sorted = latencies.sorted()
-        func percentile(_ p: Double) -> Double {
-            let d = sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-            return (d.milliseconds * 1000).rounded() / 1000
-        }
+        let samples = Samples(latencies.map(\.milliseconds))
+        func percentile(_ p: Double) -> Double { threeDecimals(samples.percentile(p)!) }
         let histogram = writer.batchSizeHistogram
         let batches = histogram.values.reduce(0, +)
         let total = histogram.reduce(0) { $0 + $1.key * $1.value }

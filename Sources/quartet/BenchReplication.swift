@@ -39,7 +39,6 @@ struct BenchReplication: AsyncParsableCommand {
         let rounds = self.rounds ?? (restrictedHalf ? 5 : 1)
         guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
         let modes = restrictedHalf ? [false, true] : [false]
-        var result: [String: Any] = ["benchmark": "replication", "cores": ProcessInfo.processInfo.activeProcessorCount, "nodes": 5, "rounds": rounds]
 
         // Latency: one in-process federation for every round (with --restricted-half, wales's
         // agreement is in force from the start; plain rounds append public entries only, which
@@ -57,11 +56,11 @@ struct BenchReplication: AsyncParsableCommand {
         }
         federation.stop()
         let propagation = latencies.mapValues(latencyReport)
-        result["propagation"] = propagation[false]!
+        var result = Report(cores: ProcessInfo.processInfo.activeProcessorCount, rounds: rounds, propagation: propagation[false]!)
 
         // Catch-up: each mode's nations are filled and started once; each round starts a fresh
         // uk (its data directory as it was before its first start); modes alternate.
-        var catchUps: [Bool: [[String: Any]]] = [:]
+        var catchUps: [Bool: [CatchUpRun]] = [:]
         if catchupEntries > 0 {
             var federations: [Bool: CatchUpFederation] = [:]
             defer { for federation in federations.values { federation.stop() } }
@@ -69,56 +68,34 @@ struct BenchReplication: AsyncParsableCommand {
             for _ in 0..<rounds {
                 for restricted in modes { catchUps[restricted, default: []].append(try await federations[restricted]!.catchUp()) }
             }
-            result["catch_up"] = catchUpReport(catchUps[false]!)
+            result.catchUp = CatchUpRun.median(of: catchUps[false]!)
         }
         if restrictedHalf {
-            var policy: [String: Any] = ["restricted_fraction": 0.5, "propagation": propagation[true]!]
-            let base = propagation[false]!["latency_ms"] as! [String: Double], with = propagation[true]!["latency_ms"] as! [String: Double]
-            // Latency added, as a fraction of the plain latency.
-            policy["propagation_overhead"] = ["p50": rounded(with["p50"]! / base["p50"]! - 1), "p99": rounded(with["p99"]! / base["p99"]! - 1)]
+            let base = propagation[false]!.latencyMs, with = propagation[true]!.latencyMs
+            var policy = PolicyReport(propagation: propagation[true]!,
+                                      // Latency added, as a fraction of the plain latency.
+                                      propagationOverhead: Latency(p50: threeDecimals(with.p50 / base.p50 - 1), p99: threeDecimals(with.p99 / base.p99 - 1)))
             if let plain = catchUps[false], let restricted = catchUps[true] {
-                let report = catchUpReport(restricted)
-                policy["catch_up"] = report
-                let rate = report["entries_per_second"] as! Double, baseRate = catchUpReport(plain)["entries_per_second"] as! Double
+                let report = CatchUpRun.median(of: restricted)
+                policy.catchUp = report
                 // Throughput lost, as a fraction of the plain rate.
-                policy["catch_up_throughput_overhead"] = rounded(1 - rate / baseRate)
+                policy.catchUpThroughputOverhead = threeDecimals(1 - report.entriesPerSecond / CatchUpRun.median(of: plain).entriesPerSecond)
             }
-            policy["target"] = "overheads under 0.10"
-            result["policy"] = policy
+            result.policy = policy
         }
-        printJSON(result)
+        printJSON(result, snakeCaseKeys: true)
     }
-
-    /// A fraction to three decimals.
-    func rounded(_ fraction: Double) -> Double { (fraction * 1000).rounded() / 1000 }
 
     /// Percentiles over every append of every round, and each round's p50 and p99.
-    func latencyReport(_ rounds: [[Double]]) -> [String: Any] {
-        func percentile(_ sorted: [Double], _ p: Double) -> Double { (sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000).rounded() / 1000 }
-        let latencies = rounds.flatMap { $0 }.sorted()
-        return [
-            "appends": latencies.count, "rate_per_second": rate, "from": "acknowledged at wales", "to": "durable at uk",
-            "latency_ms": ["p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99), "max": (latencies.last! * 1000).rounded() / 1000],
-            "rounds_ms": rounds.map { round in
-                let sorted = round.sorted()
-                return ["p50": percentile(sorted, 0.5), "p99": percentile(sorted, 0.99)]
-            },
-            "targets_ms": ["p50": 3, "p99": 10],
-        ]
-    }
-
-    /// The median round's figures (with an even number of rounds, the slower middle round's,
-    /// and the rate the mean of the middle two), and every round's rate.
-    func catchUpReport(_ runs: [[String: Any]]) -> [String: Any] {
-        let sorted = runs.sorted { ($0["entries_per_second"] as! Double) < ($1["entries_per_second"] as! Double) }
-        var report = sorted[(sorted.count - 1) / 2]
-        if sorted.count % 2 == 0 {
-            let middle = (sorted[sorted.count / 2 - 1]["entries_per_second"] as! Double) + (sorted[sorted.count / 2]["entries_per_second"] as! Double)
-            report["entries_per_second"] = (middle / 2).rounded()
-        }
-        report["rounds_entries_per_second"] = runs.map { $0["entries_per_second"] as! Double }
-        report["uk_peak_rss_mb"] = runs.map { $0["uk_peak_rss_mb"] as! Double }.max()!
-        return report
+    func latencyReport(_ rounds: [[Double]]) -> Propagation {
+        let all = Samples(rounds.flatMap { $0 })
+        func figure(_ samples: Samples, _ p: Double) -> Double { threeDecimals(samples.percentile(p)!) }
+        return Propagation(appends: all.count, ratePerSecond: rate,
+                           latencyMs: Latency(p50: figure(all, 0.5), p99: figure(all, 0.99), max: figure(all, 1)),
+                           roundsMs: rounds.map { round in
+                               let samples = Samples(round)
+                               return Latency(p50: figure(samples, 0.5), p99: figure(samples, 0.99))
+                           })
     }
 
     func makeFederation() throws -> URL {
@@ -195,182 +172,4 @@ struct BenchReplication: AsyncParsableCommand {
         }
         return federation
     }
-}
-
-/// Four running nation processes with filled logs, and a uk that catches up from nothing; the
-/// processes are `quartet serve` children of this one (QuartetHarness), so they end with it.
-final class CatchUpFederation {
-    let root: URL
-    let layout: FederationLayout
-    let nations: [String]
-    let supervisor = ProcessSupervisor()
-    var processes: [String: ChildProcess] = [:]
-    var fillSeconds = 0.0
-    var nationsSeconds = 0.0
-    var ukData: URL { URL(fileURLWithPath: layout.dataDirectory("uk")) }
-    var ukPristine: URL { root.appendingPathComponent("uk/data.pristine") }
-
-    init(root: URL, nations: [String]) {
-        self.root = root
-        layout = FederationLayout(root: root)
-        self.nations = nations
-    }
-
-    /// Starts `name` (its output discarded); returns at once, without waiting for it to listen.
-    func launch(_ name: String) throws {
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        processes[name] = try supervisor.start(ServeChild.settings(executable: executable, config: layout.configFile(name), arguments: ["--log-level", "error"]))
-    }
-
-    func client(_ name: String) throws -> APIClient {
-        let configuration = try NodeConfiguration.load(path: layout.configFile(name))
-        return try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
-                             node: name, address: configuration.apiListen)
-    }
-
-    /// The sizes of the nation logs `name` holds (nil while it does not answer).
-    func held(_ name: String, _ client: APIClient) async -> [String: Int]? {
-        guard let (status, body) = try? await client.get("/v1/logs"), status == 200,
-              let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let logs = object["logs"] as? [[String: Any]] else { return nil }
-        var sizes: [String: Int] = [:]
-        for log in logs { if let name = log["log"] as? String, nations.contains(name) { sizes[name] = log["size"] as? Int ?? 0 } }
-        return sizes
-    }
-
-    /// Waits until `name` holds `total` entries of the nation logs.
-    func waitHolding(_ name: String, atLeast total: Int, timeout: Duration) async throws {
-        let client = try client(name)
-        var count = 0
-        let deadline = ContinuousClock.now + timeout
-        while count < total {
-            guard ContinuousClock.now < deadline, processes[name]!.isRunning else { throw CLIError("\(name) did not catch up (holds \(count) of \(total))") }
-            try await Task.sleep(for: .milliseconds(50))
-            count = (await held(name, client))?.values.reduce(0, +) ?? count
-        }
-    }
-
-    /// One round: a fresh uk, timed from its start until it holds every entry the nations hold
-    /// of their own logs now, verified and durable; its peak RSS from /proc.
-    func catchUp() async throws -> [String: Any] {
-        // What the nations hold of their own logs (they grow a little: disclosure records).
-        var total = 0
-        for nation in nations {
-            guard let size = (await held(nation, try client(nation)))?[nation] else {
-                throw CLIError("\(nation) did not answer GET /v1/logs with its own log's size (is it running? \(processes[nation]?.isRunning == true ? "it is" : "it is not"))")
-            }
-            total += size
-        }
-        try? FileManager.default.removeItem(at: ukData)
-        try FileManager.default.copyItem(at: ukPristine, to: ukData)
-        let start = ContinuousClock.now
-        try launch("uk")
-        defer { processes["uk"]?.stop(signal: SIGKILL) }
-        try await waitHolding("uk", atLeast: total, timeout: .seconds(600))
-        let elapsed = (ContinuousClock.now - start).seconds
-        let status = (try? String(contentsOfFile: "/proc/\(processes["uk"]!.pid)/status", encoding: .utf8)) ?? ""
-        let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
-        processes["uk"]!.stop()
-        return [
-            "entries": total, "logs": nations.count, "fill_seconds": (fillSeconds * 10).rounded() / 10,
-            "nations_replicated_each_other_seconds": (nationsSeconds * 10).rounded() / 10,
-            "seconds": (elapsed * 1000).rounded() / 1000, "entries_per_second": (Double(total) / elapsed).rounded(),
-            "uk_peak_rss_mb": (Double(peakKiB) / 1024 * 10).rounded() / 10,
-            "targets": ["entries_per_second": 100_000, "peak_rss_mb": 200],
-        ]
-    }
-
-    /// Stops every process and removes the directory.
-    func stop() {
-        supervisor.stopAll()
-        try? FileManager.default.removeItem(at: root)
-    }
-}
-
-/// The five nodes in this process for the latency runs; uk tells when each batch of wales's
-/// log is durable there.
-final class LatencyFederation {
-    let bench: BenchReplication
-    let root: URL
-    let wales: Node
-    let tasks: [Task<Void, any Error>]
-    let durable = NIOLockedValueBox<[(size: UInt64, at: ContinuousClock.Instant)]>([])
-
-    init(bench: BenchReplication, agreement: Bool) async throws {
-        self.bench = bench
-        root = try bench.makeFederation()
-        var quiet = Logger(label: "bench")
-        quiet.logLevel = .error
-        var nodes: [String: Node] = [:]
-        let durable = self.durable
-        do {
-            for (name, _) in demoMembers {
-                let configuration = try NodeConfiguration.load(path: FederationLayout(root: root).configFile(name))
-                let record: @Sendable (String, UInt64) -> Void = { log, size in
-                    if log == "wales" { durable.withLockedValue { $0.append((size: size, at: ContinuousClock.now)) } }
-                }
-                nodes[name] = try Node(configuration: configuration, logger: quiet, onStored: name == "uk" ? record : nil)
-            }
-            tasks = try await runMesh(nodes)
-        } catch {
-            try? FileManager.default.removeItem(at: root)
-            throw error
-        }
-        wales = nodes["wales"]!
-        do {
-            if agreement { _ = try await wales.append(try bench.benchAgreement(root: root, holder: "wales")) }
-            // Warm-up.
-            for i in 0..<20 { _ = try await wales.append(AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i))) }
-            try await Task.sleep(for: .milliseconds(300))
-        } catch {
-            stop()
-            throw error
-        }
-    }
-
-    /// One round: each append's time from its acknowledgement at wales until uk holds it, in ms.
-    func round(restricted: Bool) async throws -> [Double] {
-        var acknowledged: [(index: UInt64, at: ContinuousClock.Instant)] = []
-        let interval = Duration.nanoseconds(1_000_000_000 / bench.rate)
-        let start = ContinuousClock.now
-        for i in 0..<bench.appends {
-            let slot = start + interval * i
-            if ContinuousClock.now < slot { try await Task.sleep(until: slot, clock: .continuous) }
-            let receipt = try await wales.append(bench.benchRequest(i, restricted: restricted))
-            acknowledged.append((receipt.index, ContinuousClock.now))
-        }
-        let last = acknowledged.last!.index
-        let deadline = ContinuousClock.now + .seconds(30)
-        while (durable.withLockedValue { $0.last?.size ?? 0 }) <= last {
-            guard ContinuousClock.now < deadline else { throw CLIError("uk did not receive every entry within 30 s") }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        let stored = durable.withLockedValue { $0 }
-        // A pause between rounds, so one round's tail does not run into the next.
-        try await Task.sleep(for: .milliseconds(200))
-        return acknowledged.compactMap { index, ack in
-            // At 0 when uk stored it before the appending task resumed after wales's commit.
-            stored.first(where: { $0.size > index }).map { max(0, ($0.at - ack).milliseconds) }
-        }
-    }
-
-    func stop() {
-        for task in tasks { task.cancel() }
-        try? FileManager.default.removeItem(at: root)
-    }
-}
-
-/// Runs in-process nodes (no signal handling; cancel the tasks to stop them) and waits until
-/// every node is connected to every other.
-func runMesh(_ nodes: [String: Node]) async throws -> [Task<Void, any Error>] {
-    let tasks = nodes.values.map { node in Task { try await node.run(handleSignals: false) } }
-    let deadline = ContinuousClock.now + .seconds(30)
-    while nodes.values.contains(where: { $0.connectedPeers.count < nodes.count - 1 }) {
-        guard ContinuousClock.now < deadline else {
-            for task in tasks { task.cancel() }
-            throw CLIError("the \(nodes.count) nodes did not connect within 30 s")
-        }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return tasks
 }

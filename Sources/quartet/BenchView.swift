@@ -108,9 +108,9 @@ struct BenchView: AsyncParsableCommand {
                 bytes = body.count
                 last = body
             }
-            samples.sort()
-            func pick(_ p: Double) -> Double { (samples[min(samples.count - 1, Int(Double(samples.count) * p))] * 1000).rounded() / 1000 }
-            return (pick(0.5), pick(0.99), (samples.last! * 1000).rounded() / 1000, bytes, last)
+            let sorted = Samples(samples)
+            func pick(_ p: Double) -> Double { threeDecimals(sorted.percentile(p)!) }
+            return (pick(0.5), pick(0.99), pick(1), bytes, last)
         }
         let whole = try await timed("/v1/view")
         let measure = try await timed("/v1/view/measures/P2.A2.M1?period=2025")
@@ -158,11 +158,11 @@ struct BenchView: AsyncParsableCommand {
             "benchmark": "view", "cores": ProcessInfo.processInfo.activeProcessorCount, "nodes": 5,
             "entries": total, "fill_seconds": round(fillSeconds),
             "whole_view": ["path": "/v1/view", "requests": queries, "p50_ms": whole.p50, "p99_ms": whole.p99, "max_ms": whole.max, "bytes": whole.bytes,
-                           "uncached_render_p50_ms": round(renders[renders.count / 2]), "uncached_render_max_ms": round(renders.last!),
+                           "uncached_render_p50_ms": round(Samples(renders).percentile(0.5)!), "uncached_render_max_ms": round(renders.last!),
                            "uncached_bytes": renderedBytes],
             "single_measure": ["path": "/v1/view/measures/P2.A2.M1?period=2025", "requests": queries, "p50_ms": measure.p50, "p99_ms": measure.p99,
                                "max_ms": measure.max, "bytes": measure.bytes],
-            "absorb_batch_of_1000_readings_ms": ["batches": batches, "p50": round(absorbs[absorbs.count / 2]), "max": round(absorbs.last!)],
+            "absorb_batch_of_1000_readings_ms": ["batches": batches, "p50": round(Samples(absorbs).percentile(0.5)!), "max": round(absorbs.last!)],
             "process_peak_rss_mb": (Double(peakKiB) / 1024 * 10).rounded() / 10,
             "targets_ms": ["single_measure_p99": 5, "whole_view_p99": 50, "absorb_1000": 20],
         ])

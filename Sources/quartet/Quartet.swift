@@ -51,10 +51,13 @@ func printJSON(_ value: Any) {
     FileHandle.standardOutput.write(data + Data("\n".utf8))
 }
 
-/// Prints a typed value (the API's bodies, a command's output) as indented JSON with sorted keys.
-func printJSON<Value: Encodable>(_ value: Value) {
+/// Prints a typed value (the API's bodies, a command's output, a benchmark's report) as indented
+/// JSON with sorted keys; `snakeCaseKeys` turns property names into snake_case keys
+/// (`ratePerSecond` → `rate_per_second`), as the benchmarks' reports have them.
+func printJSON<Value: Encodable>(_ value: Value, snakeCaseKeys: Bool = false) {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+    if snakeCaseKeys { encoder.keyEncodingStrategy = .convertToSnakeCase }
     FileHandle.standardOutput.write(try! encoder.encode(value) + Data("\n".utf8))
 }
 

@@ -1,0 +1,123 @@
+import Foundation
+
+/// An entry of a log, by position: what every figure of the view is traced back to.
+public struct EntryRef: Hashable, Sendable, Comparable {
+    public let log: String
+    public let index: UInt64
+    public init(log: String, index: UInt64) {
+        self.log = log
+        self.index = index
+    }
+    public static func < (a: EntryRef, b: EntryRef) -> Bool { (a.log, a.index) < (b.log, b.index) }
+}
+
+/// What the fold needs of an entry: its position, type, time and payload (nil for a stub).
+public struct ViewEntry: Sendable {
+    public let log: String
+    public let index: UInt64
+    public let timeMillis: UInt64
+    public let type: String
+    public let payload: [UInt8]?
+    /// Whether the entry is classified `public`. Plan entries are public by nature: a
+    /// restricted one is not folded (its payload must not reach every reader through the view).
+    public let isPublic: Bool
+    public init(log: String, index: UInt64, timeMillis: UInt64, type: String, payload: [UInt8]?, isPublic: Bool = true) {
+        self.log = log
+        self.index = index
+        self.timeMillis = timeMillis
+        self.type = type
+        self.payload = payload
+        self.isPublic = isPublic
+    }
+    var ref: EntryRef { EntryRef(log: log, index: index) }
+}
+
+/// The signed checkpoint a log's figures were computed from.
+public struct ViewCheckpoint: Sendable, Equatable {
+    public let size: UInt64
+    public let rootBase64: String
+    public let timeMillis: UInt64?
+    public init(size: UInt64, rootBase64: String, timeMillis: UInt64?) {
+        self.size = size
+        self.rootBase64 = rootBase64
+        self.timeMillis = timeMillis
+    }
+}
+
+public struct PriorityState: Sendable {
+    public var payload: PriorityPayload
+    public var ref: EntryRef
+}
+
+public struct StatusState: Sendable {
+    public var payload: StatusPayload
+    public var ref: EntryRef
+}
+
+public struct EvidenceState: Sendable {
+    public var payload: EvidencePayload
+    public var ref: EntryRef
+}
+
+public struct ActionState: Sendable {
+    public var payload: ActionPayload
+    /// The entry that defined the action, then each revision.
+    public var refs: [EntryRef]
+    public var withdrawn: (payload: WithdrawalPayload, ref: EntryRef)?
+    public var status: StatusState?
+    public var evidence: [EvidenceState] = []
+}
+
+public struct ReadingState: Sendable {
+    public var payload: ReadingPayload
+    public var ref: EntryRef
+    /// Earlier readings of the same measure and period that this one replaced.
+    public var replaced: Int
+}
+
+public struct MeasureState: Sendable {
+    public var payload: MeasurePayload
+    public var refs: [EntryRef]
+    public var readings: [Period: ReadingState] = [:]
+
+    /// The reading of the latest period.
+    public var latest: (period: Period, reading: ReadingState)? {
+        readings.max { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+/// One log's part of the view.
+public struct LogView: Sendable {
+    public var log: String
+    /// Entries folded (the next index expected).
+    public var size: UInt64 = 0
+    public var checkpoint: ViewCheckpoint?
+    public var actions: [String: ActionState] = [:]
+    public var measures: [String: MeasureState] = [:]
+    /// Entries held only as stubs (their payload not on this node).
+    public var stubs: UInt64 = 0
+    /// Entries of plan types whose payload does not fit the schema (another node's bug): kept in
+    /// the log, left out of the view, counted and the first few remembered.
+    public var unreadable: UInt64 = 0
+    public var unreadableSamples: [(index: UInt64, reason: String)] = []
+    /// Entries of types the view does not use.
+    public var otherEntries: UInt64 = 0
+    /// Published aggregates of restricted datasets (`dataset.aggregate`) held here, by index
+    /// (dropped when purged).
+    public var aggregates: [UInt64: JSONValue] = [:]
+}
+
+/// A UK total of one comparable count measure for a year or a quarter (years against the
+/// plan's yearly target).
+public struct UKTotal: Sendable {
+    public var measure: String
+    public var period: Period
+    public var year: Int { period.year }
+    public var value: Double
+    /// Each nation's contribution: for a year, its reading for the year, or the sum of its
+    /// quarters, or of its months; for a quarter, its reading for the quarter, or the sum of its
+    /// months in it.
+    public var contributions: [String: Double]
+    /// The readings added (in no particular order).
+    public var refs: [EntryRef]
+}

@@ -1,0 +1,75 @@
+import QuartetLedger
+
+/// The entry types of data-sharing agreements.
+public enum PolicyEntryType: String, Sendable, CaseIterable {
+    case established = "agreement.established"
+    case revoked = "agreement.revoked"
+    /// A sender's record that it disclosed restricted payloads: `{"log", "ranges": [[from, to]],
+    /// "count", "recipient", "agreement", "access", "time"}` — every entry of the log within the
+    /// ranges classified under the agreement's labels (for `aggregate` access, every published
+    /// aggregate) went to the recipient in full — appended to the sender's own log.
+    case disclosed = "disclosure.recorded"
+    /// A recipient's record that it dropped payloads it held under an agreement that ended:
+    /// `{"log", "entries", "agreement", "reason", "time"}`, appended to its own log.
+    case purged = "purge.recorded"
+}
+
+/// One purge record.
+public struct Purge: Sendable, Equatable {
+    public var log: String
+    public var entries: [UInt64]
+    public var agreement: String
+    public var reason: String
+    public var time: String
+    public var recordLog: String
+    public var recordIndex: UInt64
+}
+
+/// One disclosure record: which entries of which log went to whom (every entry within the
+/// ranges classified under the agreement's labels), under which agreement, when, and the entry
+/// that records it.
+public struct Disclosure: Sendable, Equatable {
+    public var log: String
+    public var ranges: [ClosedRange<UInt64>]
+    public var count: Int
+    /// `full`: every entry under the labels in the ranges; `aggregate`: the published aggregates.
+    public var access: String
+    public func covers(_ index: UInt64) -> Bool { ranges.contains { $0.contains(index) } }
+    public var recipient: String
+    public var agreement: String
+    public var time: String
+    /// The disclosure record itself: the sender's log and index.
+    public var recordLog: String
+    public var recordIndex: UInt64
+}
+
+/// An agreement as the ledger has it: where it was appended, whether the owner's
+/// countersignature held, whether and when it was revoked.
+public struct AgreementState: Sendable, Equatable {
+    public var agreement: Agreement
+    /// The signed note exactly as appended.
+    public var note: String
+    public var ref: (log: String, index: UInt64)
+    public var revoked: (timeMillis: UInt64, reason: String, index: UInt64)?
+    /// Its id was also used by another holder: in force nowhere.
+    public var contested = false
+
+    public static func == (a: AgreementState, b: AgreementState) -> Bool {
+        a.agreement == b.agreement && a.note == b.note && a.ref == b.ref && a.revoked?.index == b.revoked?.index && a.contested == b.contested
+    }
+
+    /// In force at `time`: within its validity, not revoked by then, not contested.
+    public func inForce(at time: UInt64) -> Bool {
+        !contested && agreement.isValid(at: time) && (revoked.map { time < $0.timeMillis } ?? true)
+    }
+}
+
+/// What the fold made of an agreement entry.
+public enum PolicyOutcome: Sendable, Equatable {
+    case accepted(String)
+    case revoked(String)
+    /// Left out of the policy: the reason says why (no countersignature, wrong holder, ...).
+    case ignored(String)
+    /// Not an agreement entry.
+    case notPolicy
+}

@@ -1,0 +1,64 @@
+import QuartetLedger
+
+/// The latest signed checkpoint of a log this node holds.
+public struct LogHead: Sendable, Equatable {
+    public var checkpoint: Checkpoint
+    public var note: String
+    public var size: UInt64 { checkpoint.size }
+
+    public init(checkpoint: Checkpoint, note: String) {
+        self.checkpoint = checkpoint
+        self.note = note
+    }
+}
+
+/// Something operators must hear about.
+public struct ReplicationAlert: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Two validly signed checkpoints of a log that cannot both be true.
+        case equivocation
+        /// A batch or checkpoint that failed verification.
+        case rejected
+        /// A peer broke the protocol.
+        case protocolViolation = "protocol"
+        /// Someone holds more of this node's own log than this node does.
+        case ownLogAhead = "own-log-ahead"
+        /// A peer sent a payload no agreement lets this node hold (kept as a stub only).
+        case violation
+    }
+
+    public var kind: Kind
+    public var log: String?
+    public var peer: String?
+    public var message: String
+
+    public init(kind: Kind, log: String?, peer: String?, message: String) {
+        self.kind = kind
+        self.log = log
+        self.peer = peer
+        self.message = message
+    }
+}
+
+/// What the shell around the replicator must do.
+public enum Directive: Sendable, Equatable {
+    /// Send a message to a connected peer.
+    case send(peer: String, Message)
+    /// Verify the batch's leaves against `checkpoint` (already signature-checked) and store it
+    /// atomically; then call `stored` or `rejected`.
+    case store(peer: String, batch: Batch, checkpoint: Checkpoint)
+    /// Read entries of `log` from `from` and send them to `peer` as an `entries` message that ends
+    /// at a stored checkpoint.
+    case serve(peer: String, log: String, from: UInt64)
+    /// A peer showed a validly signed checkpoint no larger than this node's copy of the log:
+    /// compare it with the stored tree and call `inconsistent` with evidence if it differs.
+    case check(peer: String, log: String, note: String, checkpoint: Checkpoint)
+    /// Keep this evidence (the log is now quarantined).
+    case keepEvidence(Evidence)
+    /// Tell operators.
+    case alert(ReplicationAlert)
+    /// Open a connection to `peer` after a delay.
+    case dial(peer: String, afterMillis: UInt64)
+    /// Close the connection to `peer`.
+    case close(peer: String, reason: String)
+}

@@ -1,0 +1,60 @@
+import QuartetLedger
+
+/// What the replicator needs to know about its node and federation.
+public struct ReplicationSettings: Sendable {
+    /// This node's id.
+    public var node: String
+    /// The federation's name (both sides of a connection must agree).
+    public var federation: String
+    /// The log this node writes; entries for it are never accepted from anyone.
+    public var ownLog: String
+    /// Every log of the federation and its pinned note verifier key.
+    public var verifiers: [String: NoteVerifier]
+    /// The other members.
+    public var peers: [String]
+    /// Which node writes each log (by default a log is named after its node).
+    public var writers: [String: String] = [:]
+    /// Anti-entropy period.
+    public var antiEntropyMillis: UInt64 = 2_000
+    /// Reconnect backoff: first delay, ceiling (each failure doubles it, plus up to 50% jitter).
+    public var backoffBaseMillis: UInt64 = 100
+    public var backoffMaxMillis: UInt64 = 1_000
+    /// Rejected batches or bad signatures from one peer before it is disconnected.
+    public var penaltyLimit = 10
+
+    public init(node: String, federation: String, ownLog: String, verifiers: [String: NoteVerifier], peers: [String]) {
+        self.node = node
+        self.federation = federation
+        self.ownLog = ownLog
+        self.verifiers = verifiers
+        self.peers = peers
+    }
+
+    /// The node that writes `log`.
+    public func writer(of log: String) -> String { writers[log] ?? log }
+
+    /// A connection between two members is redialled by the one with the smaller id.
+    public func dials(_ peer: String) -> Bool { node < peer }
+}
+
+/// Which of two connections with the same peer a node keeps. Every node starts by dialling
+/// every peer, and afterwards the member with the smaller id redials, so two connections can
+/// exist for a moment; both sides must keep the same one.
+public enum ConnectionChoice {
+    /// How long after a connection was made a rival from the start-up race may still appear.
+    public static let startRaceMillis: UInt64 = 2_000
+
+    /// Whether a newly verified connection replaces the one held with the same peer.
+    /// - Parameters:
+    ///   - newCanonical: the new one was dialled by the member with the smaller id.
+    ///   - heldCanonical: so was the one held.
+    ///   - heldAgeMillis: how long the one held has been up.
+    public static func keepsNew(newCanonical: Bool, heldCanonical: Bool, heldAgeMillis: UInt64) -> Bool {
+        // A connection the smaller id dialled always wins (it redials only when it has lost
+        // the link, and it wins the start-up race); the newer of two of a kind wins. A
+        // connection the larger id dialled loses to a young canonical one (both dialled at
+        // start) but replaces an old one: the larger id dials only when it starts, so it has
+        // restarted and the old link may be half-open.
+        newCanonical || !heldCanonical || heldAgeMillis >= startRaceMillis
+    }
+}

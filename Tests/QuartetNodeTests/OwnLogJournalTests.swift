@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+@testable import QuartetNode
+import QuartetPolicy
+import QuartetStore
+import QuartetTestKit
+import Testing
+
+/// The recorder's journal (`<data>/pending-records`) as `Codable` lines: written as the
+/// dictionary code wrote them, and a journal left by that code recorded at the next start.
+@Suite struct OwnLogJournalTests {
+    /// A line as the recorder wrote it before `JournalLine`: a dictionary through JSONSerialization.
+    static func oldLine(_ object: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    }
+
+    static var oldDisclosure: [String: Any] {
+        ["kind": "disclosure", "recipient": "england", "log": "wales", "agreement": "HEIW-1", "access": "full",
+         "from": 3, "to": 9, "count": 4, "time": 1_700_000_000_000]
+    }
+    static var oldPurge: [String: Any] {
+        ["log": "uk", "entries": [4, 7], "agreement": "PHS-2", "reason": "revoked", "time": "2026-11-30T10:00:00Z"]
+    }
+
+    @Test func linesAndRecordsAreTheBytesTheOldCodeWrote() throws {
+        let disclosure = JournalLine.disclosure(.init(recipient: "england", log: "wales", agreement: "HEIW-1", access: .full,
+                                                      from: 3, to: 9, count: 4, time: 1_700_000_000_000))
+        #expect(disclosure.text == (try Self.oldLine(Self.oldDisclosure)))
+        let purge = PurgeRecord(agreement: "PHS-2", entries: [4, 7], log: "uk", reason: "revoked", time: "2026-11-30T10:00:00Z")
+        #expect(JournalLine.purge(purge).text == (try Self.oldLine(["kind": "purge", "payload": Self.oldPurge])))
+        #expect(JournalLine.encode(purge) == Array((try Self.oldLine(Self.oldPurge)).utf8))
+        let record = DisclosureRecord(log: "wales", ranges: [[3, 9], [12, 12]], count: 5, recipient: "england", agreement: "HEIW-1",
+                                      access: "full", time: "2026-11-30T10:00:00Z")
+        let old: [String: Any] = ["log": "wales", "ranges": [[3, 9], [12, 12]], "count": 5, "recipient": "england", "agreement": "HEIW-1",
+                                  "access": "full", "time": "2026-11-30T10:00:00Z"]
+        #expect(JournalLine.encode(record) == Array((try Self.oldLine(old)).utf8))
+        // Both read back; a disclosure whose span runs backwards or names no known access does not.
+        for line in [disclosure, .purge(purge)] {
+            #expect(try JSONDecoder().decode(JournalLine.self, from: Data(line.text.utf8)) == line)
+        }
+        var backwards = Self.oldDisclosure
+        backwards["from"] = 10
+        var unknown = Self.oldDisclosure
+        unknown["access"] = "everything"
+        for object in [backwards, unknown] {
+            #expect(throws: DecodingError.self) { _ = try JSONDecoder().decode(JournalLine.self, from: Data((try Self.oldLine(object)).utf8)) }
+        }
+    }
+
+    @Test func aJournalLeftByTheOldCodeIsRecordedInTheOwnLogAtStart() async throws {
+        let dir = try TestKit.temporaryDirectory("journal")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try TestKit.makeStore(log: "wales", at: dir.appendingPathComponent("data"))
+        let writer = try LogWriter(store: store, log: "wales")
+        let journal = dir.appendingPathComponent("pending-records")
+        // Two whole lines and a torn last one (the node was killed while writing it).
+        let lines = [try Self.oldLine(Self.oldDisclosure), try Self.oldLine(["kind": "purge", "payload": Self.oldPurge]), #"{"access":"fu"#]
+        try Data(lines.joined(separator: "\n").utf8).write(to: journal)
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        let recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
+        recorder.writer.withLockedValue { $0 = writer }
+        await recorder.recover(known: Policy(owners: [:]))
+
+        let entries = try store.entries(store.log(named: "wales"), from: 0, limit: 10)
+        #expect(entries.map(\.header.type) == [PolicyEntryType.disclosed.rawValue, PolicyEntryType.purged.rawValue])
+        let disclosure = try JSONDecoder().decode(DisclosureRecord.self, from: Data(try #require(entries.first?.payload).bytes))
+        #expect(disclosure == DisclosureRecord(log: "wales", ranges: [[3, 9]], count: 4, recipient: "england", agreement: "HEIW-1",
+                                               access: "full", time: iso8601(1_700_000_000_000)))
+        #expect(try #require(entries.last?.payload).bytes == Array((try Self.oldLine(Self.oldPurge)).utf8))
+        // Recorded, so the journal is gone.
+        #expect(!FileManager.default.fileExists(atPath: journal.path))
+        try store.close()
+    }
+}
