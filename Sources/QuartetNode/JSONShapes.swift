@@ -54,12 +54,3 @@ public func iso8601(_ millis: UInt64) -> String {
 // The view's provenance answer (ViewAPI) still builds dictionaries around entries and proofs:
 // these give it the typed bodies' JSON. Remove them once ViewAPI uses the types.
 
-/// `EntryBody(entry)` as Foundation objects.
-public func entryJSON(_ entry: Entry) -> [String: Any] {
-    (try? CompactJSONEncoder.foundationObject(EntryBody(entry))) as? [String: Any] ?? [:]
-}
-
-/// `InclusionProofBody(proof)` as Foundation objects.
-public func inclusionJSON(_ proof: InclusionProof) -> [String: Any] {
-    (try? CompactJSONEncoder.foundationObject(InclusionProofBody(proof))) as? [String: Any] ?? [:]
-}

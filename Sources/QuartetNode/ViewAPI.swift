@@ -129,15 +129,10 @@ extension API {
             checkpoints[ref.log] = head.note
             guard let entry = try store.entries(log, from: ref.index, limit: 1).first else { continue }
             let proof = try store.inclusionProof(log, index: ref.index, size: head.checkpoint.size)
-            entries.append(ViewProvenance.Item(entry: try Self.jsonValue(entryJSON(disclosable(entry, to: identity, policy: view.policy))),
-                                               inclusion: try Self.jsonValue(inclusionJSON(proof))))
+            entries.append(ViewProvenance.Item(entry: EntryBody(disclosable(entry, to: identity, policy: view.policy)),
+                                               inclusion: InclusionProofBody(proof)))
         }
         return ViewProvenance(figure: figure, entries: entries, checkpoints: checkpoints)
-    }
-
-    /// One of the logs side's JSON shapes as a JSON value.
-    static func jsonValue(_ object: [String: Any]) throws -> JSONValue {
-        try JSONValue.parse(Array(JSONWriter.data(object)))
     }
 
     static func wantsCSV(_ request: Request) -> Bool {

@@ -33,4 +33,4 @@ enum ViewEncoding {
 /// `GET /v1/logs/{log}/entries` and `.../proof` (docs/openapi.yaml `Entry`, `InclusionProof`),
 /// carried as JSON values until the logs side's typed `Entry` and `InclusionProof` replace
 /// them here.
-public typealias ViewProvenance = FigureProvenance<JSONValue, JSONValue>
+public typealias ViewProvenance = FigureProvenance<EntryBody, InclusionProofBody>

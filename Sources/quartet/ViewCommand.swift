@@ -153,26 +153,12 @@ struct ViewCommand: AsyncParsableCommand {
         printTotals(answer.totals)
     }
 
-    /// A field of the logs side's entry and proof shapes, until they are typed.
-    func field(_ value: JSONValue, _ key: String) -> String {
-        guard case .object(let fields) = value, let item = fields[key] else { return "?" }
-        switch item {
-        case .string(let s): return s
-        case .number(let n): return ViewQueries.number(n)
-        default: return "?"
-        }
-    }
-
-    func hashes(_ proof: JSONValue) -> Int {
-        guard case .object(let fields) = proof, case .array(let items)? = fields["proof"] else { return 0 }
-        return items.count
-    }
-
+    /// The entries behind a figure, each with its inclusion proof, and the checkpoints.
     func printProvenance(_ answer: ViewProvenance) {
         print("figure \(answer.figure) rests on:")
         for item in answer.entries {
             let e = item.entry, proof = item.inclusion
-            print("  \(field(e, "log"))/\(field(e, "index")) \(field(e, "type")) leaf \(field(e, "leaf_hash")) — included in tree size \(field(proof, "size")) (\(hashes(proof)) hashes)")
+            print("  \(e.log)/\(e.index) \(e.type) leaf \(e.leafHash) — included in tree size \(proof.size) (\(proof.proof.count) hashes)")
         }
         for (log, note) in answer.checkpoints.sorted(by: { $0.key < $1.key }) {
             print("checkpoint of \(log):")
