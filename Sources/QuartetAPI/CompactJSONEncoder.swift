@@ -251,31 +251,3 @@ struct IndexKey: CodingKey {
     init?(stringValue: String) { nil }
     init?(intValue: Int) { self.intValue = intValue }
 }
-
-extension CompactJSONEncoder {
-    /// `value` as Foundation objects (`[String: Any]`, `[Any]`, `String`, `Int64`, `Double`,
-    /// `Bool`, `NSNull`): for code still building JSON as dictionaries around a typed value.
-    public static func foundationObject<T: Encodable>(_ value: T) throws -> Any {
-        let encoder = TreeEncoder(codingPath: [])
-        try value.encode(to: encoder)
-        return (encoder.root ?? .literal("null")).foundationObject
-    }
-}
-
-extension JSONTree {
-    var foundationObject: Any {
-        switch self {
-        case .string(let s): return s
-        case .literal("null"): return NSNull()
-        case .literal("true"): return true
-        case .literal("false"): return false
-        case .literal(let text):
-            if let whole = Int64(text) { return whole }
-            if let whole = UInt64(text) { return whole }
-            if let number = Double(text) { return number }
-            return NSNull()
-        case .object(let box): return box.members.mapValues(\.foundationObject)
-        case .array(let box): return box.items.map(\.foundationObject)
-        }
-    }
-}

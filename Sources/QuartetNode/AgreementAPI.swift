@@ -43,12 +43,6 @@ extension API {
             return Self.json(AgreementBody(policy, id, now: wallClockMillis()))
         }
     }
-
-    /// `AgreementBody` as Foundation objects, for the view's answers and the dashboard that
-    /// still build dictionaries; remove once they use the type.
-    static func agreementJSON(_ policy: Policy, _ id: String, now: UInt64) -> [String: Any] {
-        (try? CompactJSONEncoder.foundationObject(AgreementBody(policy, id, now: now))) as? [String: Any] ?? [:]
-    }
 }
 
 extension AgreementBody {
