@@ -204,6 +204,15 @@ extension APIClient {
     }
 }
 
+/// The largest answer body a client keeps (a node's answer is hostile input too): 256 MiB, far
+/// above a page of 1,000 entries.
+let maxAnswerBytes = 256 << 20
+
+/// Refused when a node's answer passes `maxAnswerBytes`.
+struct AnswerTooLarge: Error, CustomStringConvertible {
+    var description: String { "the node's answer is larger than \(maxAnswerBytes >> 20) MiB; refused" }
+}
+
 final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     private let promise: EventLoopPromise<(Int, Data)>
@@ -216,7 +225,9 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head): status = Int(head.status.code)
-        case .body(let buffer): body.append(contentsOf: buffer.readableBytesView)
+        case .body(let buffer):
+            guard body.count + buffer.readableBytes <= maxAnswerBytes else { return errorCaught(context: context, error: AnswerTooLarge()) }
+            body.append(contentsOf: buffer.readableBytesView)
         case .end:
             done = true
             promise.succeed((status, body))
@@ -288,7 +299,9 @@ final class SequentialResponses: ChannelInboundHandler, @unchecked Sendable {
         case .head(let head):
             status = Int(head.status.code)
             body = Data()
-        case .body(let buffer): body.append(contentsOf: buffer.readableBytesView)
+        case .body(let buffer):
+            guard body.count + buffer.readableBytes <= maxAnswerBytes else { return errorCaught(context: context, error: AnswerTooLarge()) }
+            body.append(contentsOf: buffer.readableBytesView)
         case .end:
             if !waiting.isEmpty { waiting.removeFirst().succeed((status, body)) }
         }
