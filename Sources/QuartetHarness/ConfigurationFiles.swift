@@ -118,11 +118,14 @@ public struct FederationFile: Codable, Sendable, Equatable {
     }
 
     public var federation: String
+    /// Raised by one for every change (a node refuses to go back to a lower one).
+    public var version: Int
     public var nodes: [Node]
     public var owners: [Owner]?
 
-    public init(federation: String, nodes: [Node], owners: [Owner]? = nil) {
+    public init(federation: String, version: Int = 1, nodes: [Node], owners: [Owner]? = nil) {
         self.federation = federation
+        self.version = version
         self.nodes = nodes
         self.owners = owners
     }

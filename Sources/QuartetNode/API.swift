@@ -20,7 +20,8 @@ struct API {
     let store: LedgerStore
     let writer: LogWriter
     let engine: ReplicationEngine
-    let federation: Federation
+    /// The federation and TLS contexts in force (a reload replaces them).
+    let live: LiveSettings
     let view: ViewMaintainer
     let tokens: [TokenGrant]
     let logger: Logger
@@ -28,7 +29,10 @@ struct API {
     /// Checks appends and orders them (see `AppendAdmission`).
     let admission: AppendAdmission
 
-    var gate: Gate { Gate(ownLog: ownLog, federation: federation, tokens: tokens) }
+    /// The federation in force now.
+    var federation: Federation { live.federation }
+
+    var gate: Gate { Gate(ownLog: ownLog, live: live, tokens: tokens) }
 
     /// The API's router, and the table of its routes (each with its access level).
     func router<Context: APIRequestContext>(_: Context.Type = NodeRequestContext.self) -> (router: Router<Context>, routes: [RouteEntry]) {
@@ -152,6 +156,10 @@ struct API {
             }
             metrics.gauge("quartet_view_update_seconds_max", help: "The slowest fold of a batch into the combined view since start.")
                 .set(view.slowestUpdateSeconds)
+            metrics.gauge("quartet_federation_version", help: "The version of the federation file in force (accepted at start or by the last reload).")
+                .set(Int64(clamping: live.federation.version))
+            metrics.gauge("quartet_certificate_expiry_timestamp_seconds", help: "When the node's TLS certificate in force expires (Unix time).")
+                .set(live.contexts.notAfter.timeIntervalSince1970)
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))

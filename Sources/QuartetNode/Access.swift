@@ -5,8 +5,8 @@ import QuartetCrypto
 import QuartetTLS
 
 // Access to the API, closed by default: every route is registered through `Routes`, which
-// knows only the four access levels below, and one router middleware (`Authentication`)
-// works out who is asking before any route runs. A route cannot be added to the router in any
+// knows only the four access levels below, each a route group whose middleware
+// (`RequireAccess`) works out who is asking and admits or refuses before the route runs. A route cannot be added to the router in any
 // other way (the router itself stays private to `Routes`), so a new route is never open
 // because someone forgot a check. Tests/QuartetNodeTests/PermissionMatrixTests.swift walks
 // every registered route with every kind of caller.
@@ -82,10 +82,14 @@ public struct NodeRequestContext: APIRequestContext {
 
     public func clientCertificate(for request: Request) async throws -> (identity: FederationIdentity, serial: String)? {
         let channel = self.channel
-        return try await channel.eventLoop.submit {
+        @Sendable func read() throws -> (identity: FederationIdentity, serial: String)? {
             let handler = try channel.pipeline.syncOperations.handler(type: TLSHandler.self)
             return handler.peerIdentity.map { ($0, handler.peerCertificateSerial ?? "?") }
-        }.get()
+        }
+        // On the connection's own event loop (the usual case when `serve` runs Swift
+        // concurrency on NIO's threads) it is read in place, without a hop.
+        if channel.eventLoop.inEventLoop { return try read() }
+        return try await channel.eventLoop.submit(read).get()
     }
 }
 
@@ -93,8 +97,12 @@ public struct NodeRequestContext: APIRequestContext {
 /// the federation's members, its own log.
 struct Gate: Sendable {
     let ownLog: String
-    let federation: Federation
+    /// The federation in force is read at each request: a member removed by a reload is
+    /// refused from its next request on.
+    let live: LiveSettings
     let tokens: [TokenGrant]
+
+    var federation: Federation { live.federation }
 
     static let cookieName = "quartet_token"
 
@@ -172,19 +180,37 @@ struct Gate: Sendable {
 
     static func bearerTokenAndSource(_ request: Request) -> (token: String, viaCookie: Bool)? {
         if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return (String(parts[1]).trimmingCharacters(in: .whitespaces), false) }
+            // `Bearer <token>`, the scheme in any case, spaces and tabs around the token ignored.
+            let bytes = Array(header.utf8)
+            if bytes.count > 7, bytes[6] == UInt8(ascii: " "),
+               zip(bytes[0..<6], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) {
+                return (String(decoding: trimmingBlanks(bytes[7...]), as: UTF8.self), false)
+            }
         }
-        for cookie in request.headers[values: .cookie].flatMap({ $0.split(separator: ";") }) {
-            let pair = cookie.trimmingCharacters(in: .whitespaces)
-            if pair.hasPrefix(Self.cookieName + "=") { return (String(pair.dropFirst(Self.cookieName.count + 1)), true) }
+        let prefix = Array((Self.cookieName + "=").utf8)
+        for header in request.headers[values: .cookie] {
+            for pair in Array(header.utf8).split(separator: UInt8(ascii: ";")) {
+                let pair = trimmingBlanks(pair)
+                if pair.starts(with: prefix) { return (String(decoding: pair.dropFirst(prefix.count), as: UTF8.self), true) }
+            }
         }
         return nil
+    }
+
+    /// `bytes` without the spaces and tabs at either end.
+    private static func trimmingBlanks(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        func blank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var slice = bytes
+        while let first = slice.first, blank(first) { slice = slice.dropFirst() }
+        while let last = slice.last, blank(last) { slice = slice.dropLast() }
+        return slice
     }
 
     /// An entry's author: the role and the credential, printable and at most 255 bytes.
     static func author(_ identity: FederationIdentity, _ credential: String) -> String {
         let text = "\(identity.fileLabel) \(credential)"
+        // The usual case, printable ASCII within the limit, is the text itself.
+        if text.utf8.count <= 255, text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
         let clean = String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) }))
         var out = ""
         for character in clean where out.utf8.count + String(character).utf8.count <= 255 { out.append(character) }
@@ -206,23 +232,17 @@ struct Gate: Sendable {
     }
 }
 
-/// Works out who is asking, once per request, before routing; refuses nothing itself.
-struct AuthenticationMiddleware<Context: APIRequestContext>: RouterMiddleware {
-    let gate: Gate
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var context = context
-        context.authentication = gate.authenticate(request, certificate: try await context.clientCertificate(for: request))
-        return try await next(request, context)
-    }
-}
-
-/// The middleware of one access level's route group: admits the caller or refuses the request.
+/// The middleware of one access level's route group: works out who is asking (once per
+/// request: a request reaches one route, so one group) and admits the caller or refuses the
+/// request. The public group looks at no credentials at all.
 struct RequireAccess<Context: APIRequestContext>: RouterMiddleware {
     let access: RouteAccess
     let gate: Gate
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard access != .public else { return try await next(request, context) }
+        var context = context
+        context.authentication = gate.authenticate(request, certificate: try await context.clientCertificate(for: request))
         _ = try gate.admit(access, context.authentication, request)
         return try await next(request, context)
     }
@@ -236,7 +256,7 @@ public struct RouteEntry: Sendable, Hashable {
 }
 
 /// The only way to add a route to the API: by access level, each level a route group behind
-/// its `RequireAccess` middleware, the router behind one `AuthenticationMiddleware`.
+/// its `RequireAccess` middleware; each group's middleware authenticates the caller.
 final class Routes<Context: APIRequestContext> {
     private let router: Router<Context>
     private let groups: [RouteAccess: RouterGroup<Context>]
@@ -245,7 +265,6 @@ final class Routes<Context: APIRequestContext> {
     init(gate: Gate, outermost: [any MiddlewareProtocol<Request, Response, Context>]) {
         let router = Router(context: Context.self)
         for middleware in outermost { router.add(middleware: middleware) }
-        router.add(middleware: AuthenticationMiddleware<Context>(gate: gate))
         var groups: [RouteAccess: RouterGroup<Context>] = [:]
         for access in RouteAccess.allCases {
             groups[access] = router.group().add(middleware: RequireAccess<Context>(access: access, gate: gate))

@@ -76,6 +76,16 @@ struct ConfigObject {
         return try string(key)
     }
 
+    /// A whole number from 1 to 2^53 (JSON's exact integers); `true` is not 1 here.
+    func positiveInteger(_ key: String) throws(ConfigurationError) -> UInt64 {
+        guard let value = values[key] else { throw error(key, "missing") }
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c", let int = value as? Int,
+              int >= 1, int <= 1 << 53 else {
+            throw error(key, "expected a whole number from 1, found \(describe(value))")
+        }
+        return UInt64(int)
+    }
+
     func address(_ key: String) throws(ConfigurationError) -> HostPort {
         let text = try string(key)
         guard let address = HostPort(parsing: text) else {

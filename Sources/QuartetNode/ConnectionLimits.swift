@@ -103,7 +103,11 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPResponsePart
 
     private let limits: ConnectionLimits
-    private var deadline: Scheduled<Void>?
+    /// When the connection is closed unless something moves it on; nil while a request is
+    /// with the handler. Moving it costs a clock read: the one timer scheduled is looked at
+    /// when it fires and scheduled again for the deadline then in force (no timer per request).
+    private var deadline: NIODeadline?
+    private var timer: (due: NIODeadline, task: Scheduled<Void>)?
     /// Requests whose response has not ended.
     private var inFlight = 0
     private var reading = false
@@ -116,7 +120,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        timer?.task.cancel()
+        timer = nil
         deadline = nil
     }
 
@@ -132,7 +137,6 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             reading = false
             // The handler works on it now; its response ends the wait (a slow handler is not
             // the client's fault).
-            deadline?.cancel()
             deadline = nil
         }
         context.fireChannelRead(data)
@@ -158,8 +162,29 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     private func arm(_ context: ChannelHandlerContext, _ timeout: TimeAmount) {
-        deadline?.cancel()
+        let due = NIODeadline.now() + timeout
+        deadline = due
+        // A timer already due no later than this deadline checks it when it fires.
+        if let timer {
+            guard timer.due > due else { return }
+            timer.task.cancel()
+        }
+        schedule(context, at: due)
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at due: NIODeadline) {
         let channel = context.channel
-        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let task = context.eventLoop.scheduleTask(deadline: due) {
+            let (handler, context) = loopBound.value
+            handler.timer = nil
+            guard let deadline = handler.deadline else { return }
+            if deadline <= .now() {
+                channel.close(promise: nil)
+            } else {
+                handler.schedule(context, at: deadline)
+            }
+        }
+        timer = (due, task)
     }
 }

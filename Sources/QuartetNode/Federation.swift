@@ -26,6 +26,9 @@ public struct Federation: Sendable, Equatable {
     }
 
     public var name: String
+    /// Raised by one for every change; a node never goes back to a lower one
+    /// (`FederationTrust`).
+    public var version: UInt64
     public var members: [Member]
     /// Data owners' note verifier keys (they countersign data-sharing agreements), by owner id.
     public var owners: [String: NoteVerifier] = [:]
@@ -41,8 +44,9 @@ public struct Federation: Sendable, Equatable {
 
     public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> Federation {
         let root = try ConfigObject(file: file, data: data)
-        try root.refuseUnknownKeys(["federation", "nodes", "owners"])
+        try root.refuseUnknownKeys(["federation", "version", "nodes", "owners"])
         let name = try root.string("federation")
+        let version = try root.positiveInteger("version")
         var members: [Member] = []
         let nodes = try root.objects("nodes")
         guard !nodes.isEmpty else { throw root.error("nodes", "expected at least one node") }
@@ -104,7 +108,7 @@ public struct Federation: Sendable, Equatable {
                 throw root.error("nodes", "node id \"\(member.id)\" is the name of \(other.id)'s log; node ids and other members' log names must differ")
             }
         }
-        var federation = Federation(name: name, members: members)
+        var federation = Federation(name: name, version: version, members: members)
         federation.owners = owners
         do { federation.labels = try LabelOwnership(ownerLabels) } catch { throw root.error("owners", error.message) }
         return federation

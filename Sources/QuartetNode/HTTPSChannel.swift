@@ -10,13 +10,14 @@ public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
     public typealias Value = Base.Value
 
     let base: Base
-    let context: TLSContext
+    /// Read for each connection (a reload replaces the certificate).
+    let context: @Sendable () -> TLSContext
     let policy: TLSPeerPolicy
     let handshakeTimeout: TimeAmount
     let logger: Logger
     let cap: ConnectionCap.Counter?
 
-    init(_ base: Base, context: TLSContext, policy: TLSPeerPolicy, handshakeTimeout: TimeAmount, logger: Logger, cap: ConnectionCap.Counter? = nil) {
+    init(_ base: Base, context: @escaping @Sendable () -> TLSContext, policy: TLSPeerPolicy, handshakeTimeout: TimeAmount, logger: Logger, cap: ConnectionCap.Counter? = nil) {
         self.cap = cap
         self.base = base
         self.context = context
@@ -31,7 +32,7 @@ public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
             try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
             if let cap { try channel.pipeline.syncOperations.addHandler(ConnectionCap(cap)) }
             try channel.pipeline.syncOperations.addHandler(
-                TLSHandler(context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: self.logger))
+                TLSHandler(context: context(), policy: policy, handshakeTimeout: handshakeTimeout, logger: self.logger))
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }
@@ -46,7 +47,7 @@ extension HTTPServerBuilder {
     /// HTTP/1.1 over Quartet's TLS 1.3 handler.
     /// Connections past `limits.maxAPIConnections` are closed as they arrive; requests must
     /// keep to `limits`' deadlines.
-    static func quartetTLS(context: TLSContext, policy: TLSPeerPolicy = .anyCertificate, handshakeTimeout: TimeAmount = .seconds(10),
+    static func quartetTLS(context: @escaping @Sendable () -> TLSContext, policy: TLSPeerPolicy = .anyCertificate, handshakeTimeout: TimeAmount = .seconds(10),
                            limits: ConnectionLimits = ConnectionLimits(), cap: ConnectionCap.Counter? = nil, logger: Logger) -> HTTPServerBuilder {
         let counter = cap ?? ConnectionCap.Counter(limit: limits.maxAPIConnections, perAddress: limits.maxAPIConnectionsPerAddress)
         return .init { responder in

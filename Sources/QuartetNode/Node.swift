@@ -23,10 +23,11 @@ public struct NodeStartupError: Error, CustomStringConvertible, Sendable {
 /// the parts; the services it runs besides the listeners are in NodeServices.swift.
 public struct Node: Sendable {
     public let configuration: NodeConfiguration
+    /// The federation as accepted at start (`live` holds the one in force after reloads).
     public let federation: Federation
+    /// What a reload changes: the federation and the TLS contexts.
+    let live: LiveSettings
     let store: LedgerStore
-    let peerContext: TLSContext
-    let apiContext: TLSContext
     let engine: ReplicationEngine
     let writer: LogWriter
     let logger: Logger
@@ -42,7 +43,21 @@ public struct Node: Sendable {
     public init(configuration: NodeConfiguration, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil) throws {
         self.configuration = configuration
         self.logger = logger
-        federation = try Federation.load(path: configuration.federationFile)
+        guard FileManager.default.fileExists(atPath: configuration.dataDirectory) else {
+            throw NodeStartupError("\(configuration.dataDirectory) does not exist; create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`")
+        }
+        // A quorum of members must have signed the file, and it must be no older than the one
+        // this node accepted before (FederationTrust).
+        do {
+            let admission = try FederationTrust.admit(path: configuration.federationFile, dataDirectory: configuration.dataDirectory)
+            federation = admission.federation
+            if let previous = admission.previous, previous != federation.version {
+                logger.notice("accepted a newer federation file", metadata: ["version": "\(federation.version)", "previous": "\(previous)",
+                                                                            "signed_by": "\(admission.signers.joined(separator: ","))"])
+            }
+        } catch let error as FederationTrust.Refusal {
+            throw NodeStartupError("\(error.description)")
+        }
         guard let me = federation.member(configuration.node) else {
             throw NodeStartupError("\(configuration.federationFile) does not list node \(configuration.node) (it lists \(federation.members.map(\.id).joined(separator: ", ")))")
         }
@@ -50,28 +65,8 @@ public struct Node: Sendable {
             throw NodeStartupError("\(configuration.federationFile) says node \(me.id) writes log \(me.log), but \(configuration.file) says \(configuration.log)")
         }
         // The certificate must name this node, or peers would refuse it.
-        let certificate: Certificate
-        do {
-            let pem = try String(contentsOfFile: configuration.certificate, encoding: .utf8)
-            certificate = try Certificate(pem: pem)
-        } catch {
-            throw NodeStartupError("\(configuration.file): tls.certificate: \(error)")
-        }
-        guard FederationIdentity(certificate: certificate) == .node(configuration.node) else {
-            let names = certificate.uriNames.joined(separator: ", ")
-            throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) names \(names.isEmpty ? "no quartet:// identity" : names), expected quartet://node/\(configuration.node)")
-        }
-        let clientContext: TLSContext
-        do {
-            clientContext = try TLSContext(role: .client, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
-                                           trustRoots: configuration.caCertificate)
-            peerContext = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
-                                         trustRoots: configuration.caCertificate, clientAuthentication: .required)
-            apiContext = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
-                                        trustRoots: configuration.caCertificate, clientAuthentication: .optional)
-        } catch {
-            throw NodeStartupError("\(configuration.file): tls: \(error)")
-        }
+        let contexts = try TLSContexts(configuration)
+        live = LiveSettings(federation: federation, contexts: contexts)
         let directory = DataDirectory(path: configuration.dataDirectory)
         try directory.checkOwnership()
         store = try LedgerStore.open(directory, mode: .writer)
@@ -101,8 +96,8 @@ public struct Node: Sendable {
                                       ownLog: configuration.log, logger: logger)
         do {
             try view.load(from: store)
-            let engine = try ReplicationEngine(store: store, federation: federation, node: configuration.node, ownLog: configuration.log,
-                                               clientContext: clientContext, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
+            let engine = try ReplicationEngine(store: store, live: live, node: configuration.node, ownLog: configuration.log,
+                                               group: MultiThreadedEventLoopGroup.singleton, logger: logger,
                                                metrics: metrics, onStored: onStored, onIngest: { log, entries, checkpoint in
                                                    view.absorbReplica(log: log, entries: entries, checkpoint: checkpoint)
                                                }, policy: { view.policy },
@@ -131,6 +126,32 @@ public struct Node: Sendable {
         }
     }
 
+    /// Reads the federation file and the TLS certificate and key again (SIGHUP). A newer
+    /// federation file that a quorum signed replaces the one in force: members added are
+    /// dialled, members removed are cut off at once (their connections closed, their
+    /// certificates refused at the peer port and the API from then on). A renewed certificate
+    /// is presented from the next handshake on. Nothing changes when anything is refused: the
+    /// error says why, and the node goes on as it was.
+    public func reload() throws -> ReloadReport {
+        let (file, admission) = try FederationTrust.evaluate(path: configuration.federationFile, dataDirectory: configuration.dataDirectory)
+        let current = live.federation
+        let new = admission.federation
+        if let conflict = current.reloadConflict(with: new, me: configuration.node) {
+            throw NodeStartupError("\(configuration.federationFile): not reloaded: \(conflict)")
+        }
+        let contexts = try TLSContexts(configuration)
+        try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
+        live.replace(federation: new, contexts: contexts)
+        try engine.reload(federation: new)
+        var report = ReloadReport(federationVersion: new.version, previousVersion: current.version, certificateNotAfter: contexts.notAfter)
+        report.added = new.members.map(\.id).filter { current.member($0) == nil }
+        report.removed = current.members.map(\.id).filter { new.member($0) == nil }
+        report.moved = new.members.filter { m in current.member(m.id).map { $0.peer != m.peer || $0.api != m.api } ?? false }.map(\.id)
+        logger.notice("reloaded", metadata: ["federation.version": "\(new.version)", "added": "\(report.added.joined(separator: ","))",
+                                             "removed": "\(report.removed.joined(separator: ","))", "certificate.not_after": "\(contexts.notAfter)"])
+        return report
+    }
+
     /// The peers this node is connected to (greeted), by id.
     public var connectedPeers: [String] { engine.peers().filter(\.connected).map(\.id) }
 
@@ -150,7 +171,7 @@ public struct Node: Sendable {
     /// The HTTPS API over this node's parts.
     func api() -> API {
         API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
-            federation: federation, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics, admission: admission)
+            live: live, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics, admission: admission)
     }
 
     /// Runs until SIGTERM or SIGINT (or `shutdown` from a caller's ServiceGroup), then closes the
@@ -161,12 +182,12 @@ public struct Node: Sendable {
     public func run(handleSignals: Bool = true, listening: (@Sendable (_ peer: SocketAddress, _ api: SocketAddress) -> Void)? = nil) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let addresses = AddressLatch(callback: listening)
-        let peers = Set(federation.members.map(\.id)).subtracting([configuration.node])
-        let peerListener = PeerListener(address: configuration.peerListen, context: peerContext, members: peers, group: group,
+        let me = configuration.node, live = self.live
+        let peerListener = PeerListener(address: configuration.peerListen, context: { live.contexts.peer }, members: { live.peers(except: me) }, group: group,
                                         engine: engine, logger: logger, bound: { addresses.set(peer: $0) })
         let api = Application(
             router: api().router().router,
-            server: .quartetTLS(context: apiContext, logger: logger),
+            server: .quartetTLS(context: { live.contexts.api }, logger: logger),
             configuration: .init(address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port), serverName: "quartet"),
             onServerRunning: { channel in
                 if let local = channel.localAddress { addresses.set(api: local) }

@@ -10,15 +10,17 @@ import ServiceLifecycle
 /// each connection runs the replication protocol through the engine.
 final class PeerListener: Service, Sendable {
     private let address: HostPort
-    private let context: TLSContext
-    private let members: Set<String>
+    /// The TLS context and the members accepted, read for each new connection (a reload
+    /// changes them).
+    private let context: @Sendable () -> TLSContext
+    private let members: @Sendable () -> Set<String>
     private let logger: Logger
     private let group: any EventLoopGroup
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let bound: @Sendable (SocketAddress) -> Void
     private let engine: ReplicationEngine
 
-    init(address: HostPort, context: TLSContext, members: Set<String>, group: any EventLoopGroup, engine: ReplicationEngine, logger: Logger,
+    init(address: HostPort, context: @escaping @Sendable () -> TLSContext, members: @escaping @Sendable () -> Set<String>, group: any EventLoopGroup, engine: ReplicationEngine, logger: Logger,
          bound: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
         self.engine = engine
         self.address = address
@@ -44,7 +46,7 @@ final class PeerListener: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandlers([
                         ConnectionCap(cap),
                         IdleStateHandler(readTimeout: ReplicationEngine.idleTimeout),
-                        try TLSHandler(context: context, policy: .nodes(members), logger: connectionLogger),
+                        try TLSHandler(context: context(), policy: .nodes(members()), logger: connectionLogger),
                         PeerChannelHandler(engine: engine, logger: connectionLogger),
                     ])
                     let id = ObjectIdentifier(channel)

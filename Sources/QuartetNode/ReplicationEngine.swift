@@ -28,9 +28,12 @@ final class ReplicationEngine: @unchecked Sendable {
     let unpushed = Mutex(CommitCoalescer())
     var replicator: Replicator
     let store: LedgerStore
-    private let federation: Federation
+    /// The federation and TLS contexts in force (a reload replaces them; `reload` tells the
+    /// replicator).
+    private let live: LiveSettings
+    private var federation: Federation { live.federation }
     private let me: String
-    let clientContext: TLSContext
+    var clientContext: TLSContext { live.contexts.client }
     let group: any EventLoopGroup
     let logger: Logger
     /// Equivocation evidence kept on disk (`<data>/evidence`).
@@ -70,7 +73,7 @@ final class ReplicationEngine: @unchecked Sendable {
     /// span, how many payloads, agreement, the recipient's access under it).
     let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void
 
-    init(store: LedgerStore, federation: Federation, node: String, ownLog: String, clientContext: TLSContext,
+    init(store: LedgerStore, live: LiveSettings, node: String, ownLog: String,
          group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
@@ -81,9 +84,9 @@ final class ReplicationEngine: @unchecked Sendable {
         self.policy = policy
         self.onDisclosed = onDisclosed
         self.store = store
-        self.federation = federation
+        self.live = live
+        let federation = live.federation
         self.me = node
-        self.clientContext = clientContext
         self.group = group
         self.logger = logger
         let evidence = EvidenceStore(dataDirectory: store.directory.url)
@@ -112,6 +115,29 @@ final class ReplicationEngine: @unchecked Sendable {
                                            peers: federation.members.map(\.id).filter { $0 != node })
         settings.writers = Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.id) })
         replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, seed: UInt64.random(in: 0...UInt64.max))
+    }
+
+    /// A reload accepted `new` (already in `live`): logs of members added get a place in the
+    /// store, and the replicator dials members added and closes the connections of members
+    /// removed. `Federation.reloadConflict` has checked that no member's log or key changed.
+    func reload(federation new: Federation) throws {
+        try queue.sync {
+            for member in new.members where logs[member.log] == nil {
+                logs[member.log] = try store.addLog(name: member.log, origin: member.verifier.name, publicKey: member.verifier.publicKey,
+                                                    own: false, nowMillis: wallClockMillis())
+            }
+            for member in new.members where logs[member.log]!.verifier != member.verifier {
+                throw NodeStartupError("log \(member.log) in \(store.directory.url.path) has key \(logs[member.log]!.verifier.vkey), but the federation file pins \(member.verifier.vkey)")
+            }
+            // Cut off at once: whatever the replicator knew of them, their connections close.
+            for (peer, channel) in channels where new.member(peer) == nil {
+                logger.notice("closing the connection of a member removed from the federation", metadata: ["peer": "\(peer)"])
+                channel.close(promise: nil)
+            }
+            run(replicator.members(peers: new.members.map(\.id).filter { $0 != me },
+                                   verifiers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.verifier) }),
+                                   writers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.id) })))
+        }
     }
 
     // MARK: Lifecycle

@@ -1,8 +1,12 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
 import QuartetAPI
+
+/// The answer header that carries the request id (made once).
+private let requestIDHeader = HTTPField.Name("x-request-id")!
 
 /// Every request: a request id (Hummingbird's, also sent back as `x-request-id`), errors as a
 /// JSON body `{"error": {"status", "message"}, "request_id"}`, one structured log line per
@@ -26,24 +30,20 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
             context.logger.error("request failed", metadata: ["error": "\(error)"])
             response = Self.errorResponse(status: .internalServerError, message: "internal error (request \(context.id))", requestID: context.id, request: request)
         }
-        response.headers[.init("x-request-id")!] = context.id
+        response.headers[requestIDHeader] = context.id
         let status = Int(response.status.code)
         let elapsed = started.duration(to: .now)
         metrics.httpResponse(status: status, duration: elapsed)
-        let ms = elapsed.milliseconds
+        // Most answers are logged at debug, usually off: the line is built only when it is kept.
+        let level: Logger.Level = status == 401 || status == 403 ? .notice : status >= 500 ? .error : .debug
+        guard context.logger.logLevel <= level else { return response }
         var metadata: Logger.Metadata = [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
-            "ms": "\(String(format: "%.2f", ms))",
+            "ms": "\(String(format: "%.2f", elapsed.milliseconds))",
         ]
         if let remote = context.remoteAddress { metadata["remote"] = "\(remote)" }
         if let reason { metadata["reason"] = "\(reason)" }
-        if status == 401 || status == 403 {
-            context.logger.notice("refused", metadata: metadata)
-        } else if status >= 500 {
-            context.logger.error("request", metadata: metadata)
-        } else {
-            context.logger.debug("request", metadata: metadata)
-        }
+        context.logger.log(level: level, level == .debug ? "request" : level == .notice ? "refused" : "request", metadata: metadata)
         return response
     }
 

@@ -29,7 +29,7 @@ extension API {
             let q = queries(withHealth: false)
             guard let priority = q.priority(id) else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
             if Self.wantsCSV(request) { return Self.csv(q.csv(Self.table(request, default: .actions), priority: id), name: "priority-\(id)") }
-            return ViewEncoding.response(priority)
+            return ViewEncoding.response(bytes: view.answer("priority \(id)", version: q.view.version) { ViewEncoding.body(priority) })
         }
         routes.get("/v1/view/nations/{nation}", .reader) { request, context, caller -> Response in
             let nation = try context.parameters.require("nation")
@@ -44,12 +44,20 @@ extension API {
             let id = try context.parameters.require("id")
             let period = request.uri.queryParameters.get("period")
             let q = queries(withHealth: false)
-            let result: MeasureView
-            do { result = try q.measure(id, period: period) } catch let error as PlanError {
+            if Self.wantsCSV(request) {
+                do { _ = try q.measure(id, period: period) } catch let error as PlanError {
+                    throw HTTPError(error.kind == .notFound ? .notFound : .badRequest, message: error.message)
+                }
+                return Self.csv(q.csv(.readings, measure: id), name: "measure-\(id)")
+            }
+            // The answer depends on the view alone: rendered once per view version.
+            do {
+                return ViewEncoding.response(bytes: try view.answer("measure \(id) \(period ?? "")", version: q.view.version) {
+                    ViewEncoding.body(try q.measure(id, period: period))
+                })
+            } catch let error as PlanError {
                 throw HTTPError(error.kind == .notFound ? .notFound : .badRequest, message: error.message)
             }
-            if Self.wantsCSV(request) { return Self.csv(q.csv(.readings, measure: id), name: "measure-\(id)") }
-            return ViewEncoding.response(result)
         }
         routes.get("/v1/view/figures/{id}/provenance", .reader) { request, context, caller -> Response in
             let figure = try context.parameters.require("id")

@@ -17,9 +17,14 @@ enum ViewEncoding {
 
     /// A 200 answer of `value` as JSON, with the trailing newline the API's answers carry.
     static func response<T: Encodable>(_ value: T) -> Response {
+        response(bytes: body(value))
+    }
+
+    /// `value` as JSON with the trailing newline: an answer's body.
+    static func body<T: Encodable>(_ value: T) -> Data {
         var data = data(value)
         data.append(UInt8(ascii: "\n"))
-        return response(bytes: data)
+        return data
     }
 
     static func response(bytes: Data) -> Response {

@@ -214,6 +214,23 @@ public final class ViewMaintainer: Sendable {
         return ViewEncoding.data(queries(snapshot, health: [:], now: now).whole(node: node, generatedAt: ViewQueries.iso(now))).count
     }
 
+    /// Answers that depend on the view alone (not on the clock or log health), rendered once
+    /// per view version: `key` names the query and its parameters. Only answers that were
+    /// rendered are kept (a query that fails is not), at most `maxCachedAnswers` per version,
+    /// so requests for made-up ids cannot grow it.
+    func answer(_ key: String, version: UInt64, render: () throws -> Data) rethrows -> Data {
+        if let bytes = answers.withLock({ $0.version == version ? $0.bytes[key] : nil }) { return bytes }
+        let bytes = try render()
+        answers.withLock { cache in
+            if cache.version < version { cache = (version, [:]) }
+            if cache.version == version, cache.bytes.count < Self.maxCachedAnswers { cache.bytes[key] = bytes }
+        }
+        return bytes
+    }
+
+    private let answers = Mutex<(version: UInt64, bytes: [String: Data])>((0, [:]))
+    static let maxCachedAnswers = 256
+
     /// The whole view's JSON, rendered at most once per view version, log health and second
     /// (`generated_at` says when; checkpoint ages are as of then).
     func wholeJSON(node: String, health: [String: LogHealth]) -> Data {

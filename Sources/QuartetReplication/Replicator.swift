@@ -5,7 +5,7 @@ import QuartetLedger
 /// local commits and timer ticks, and returns directives. It does no IO and holds no entries;
 /// the shell (QuartetNode, or a simulation) stores and reads them.
 public struct Replicator: Sendable {
-    public let settings: ReplicationSettings
+    public private(set) var settings: ReplicationSettings
 
     private struct Peer {
         var connected = false
@@ -72,6 +72,29 @@ public struct Replicator: Sendable {
         settings.peers.map { .dial(peer: $0, afterMillis: 0) }
     }
 
+    /// The federation changed (a reload): `peers` are the other members now, `verifiers` and
+    /// `writers` the logs. Members added are dialled; members removed are forgotten and their
+    /// connections closed. Heads of logs no longer in the federation are kept but no longer
+    /// announced.
+    public mutating func members(peers new: [String], verifiers: [String: NoteVerifier], writers: [String: String]) -> [Directive] {
+        settings.verifiers = verifiers
+        settings.writers = writers
+        let added = new.filter { peers[$0] == nil }
+        let removed = settings.peers.filter { !new.contains($0) }
+        settings.peers = new
+        var out: [Directive] = []
+        for peer in removed {
+            let wasConnected = peers[peer]?.connected ?? false
+            peers[peer] = nil
+            if wasConnected { out.append(.close(peer: peer, reason: "removed from the federation")) }
+        }
+        for peer in added {
+            peers[peer] = Peer()
+            out.append(.dial(peer: peer, afterMillis: 0))
+        }
+        return out
+    }
+
     /// A TLS connection to a member (verified by its certificate) is up.
     public mutating func connected(_ peer: String) -> [Directive] {
         guard peers[peer] != nil else { return [.close(peer: peer, reason: "not a federation member")] }
@@ -119,7 +142,7 @@ public struct Replicator: Sendable {
     }
 
     private func headList() -> [Message.Head] {
-        heads.keys.sorted().filter { quarantined[$0] == nil }.map { Message.Head(log: $0, note: heads[$0]!.note) }
+        heads.keys.sorted().filter { quarantined[$0] == nil && settings.verifiers[$0] != nil }.map { Message.Head(log: $0, note: heads[$0]!.note) }
     }
 
     /// A message from a connected peer.

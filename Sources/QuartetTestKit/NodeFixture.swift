@@ -1,6 +1,7 @@
 import Foundation
 import QuartetHarness
 import QuartetNode
+import QuartetStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,7 +66,14 @@ public struct NodeFiles: Sendable {
             nodes.append(FederationFile.Node(id: member, role: member == "uk" ? .aggregator : .nation, peer: "127.0.0.1:\(40000 + i)",
                                              api: "https://127.0.0.1:\(41000 + i)", vkey: key))
         }
-        try ProvisionedFile.write(FederationFile(federation: "test", nodes: nodes), to: root.appendingPathComponent("federation.json").path)
+        let federationFile = root.appendingPathComponent("federation.json").path
+        try ProvisionedFile.write(FederationFile(federation: "test", nodes: nodes), to: federationFile)
+        // Every member signs it (a node refuses a file a quorum has not signed).
+        try FederationTrust.sign(file: federationFile, member: node, key: DataDirectory(path: dataPath).readSigningKey(log: node))
+        for member in members {
+            let directory = DataDirectory(path: root.appendingPathComponent("other-\(member)").path)
+            try FederationTrust.sign(file: federationFile, member: member, key: directory.readSigningKey(log: member))
+        }
         let config = NodeConfigurationFile(node: node, data: "data", peer: "127.0.0.1:\(peerPort)", api: "127.0.0.1:\(apiPort)",
                                            tls: .init(ca: pki.caCertificate, certificate: own.certificate, key: own.key), federation: "federation.json")
         try ProvisionedFile.write(config, to: configPath)

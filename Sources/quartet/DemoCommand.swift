@@ -111,6 +111,11 @@ struct DemoCommand: AsyncParsableCommand {
             owners.append(FederationFile.Owner(id: owner, vkey: NoteVerifier(name: owner, publicKey: key.publicKey).vkey, labels: prefixes.sorted()))
         }
         try ProvisionedFile.write(FederationFile(federation: "uk-ot-workforce", nodes: federationNodes, owners: owners), to: layout.federationFile)
+        // Every member signs the federation file (a quorum must; here all five keys are at hand).
+        for member in demoMembers {
+            let key = try DataDirectory(path: layout.dataDirectory(member.id)).readSigningKey(log: member.id)
+            try FederationTrust.sign(file: layout.federationFile, member: member.id, key: key)
+        }
         let demo = DemoDescription(federation: layout.federationFile, caCertificate: layout.caCertificate,
                                    reader: .init(certificate: reader.certificate, key: reader.key, identity: FederationIdentity.reader("analyst").uri, token: readerToken),
                                    ownerKeys: ownerKeys, nodes: nodes)

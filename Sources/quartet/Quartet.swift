@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 
 @main
 struct Quartet: AsyncParsableCommand {
@@ -14,7 +16,7 @@ struct Quartet: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, AppendCommand.self, LogCommand.self, CheckpointCommand.self,
-            KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, ServeCommand.self, DemoCommand.self, StatusCommand.self,
+            KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, FederationCommand.self, ServeCommand.self, DemoCommand.self, StatusCommand.self,
             ImportCommand.self, RecordCommand.self, ViewCommand.self, TokenCommand.self, AgreementCommand.self, AuditCommand.self, BenchCommand.self, DevCommand.self,
         ]
     )
@@ -24,6 +26,13 @@ struct Quartet: AsyncParsableCommand {
     /// Files meant to be shared (certificates) are given their mode explicitly.
     static func main() async {
         umask(0o077)
+        // A node runs Swift concurrency on NIO's event loop threads: a request's handler then
+        // runs where its connection's I/O does, without a hop to the global pool and back per
+        // request (docs/architecture.md, "The API path"). QUARTET_EXECUTOR=dispatch keeps
+        // Swift's own pool (to compare, or should a platform refuse the hook).
+        if CommandLine.arguments.dropFirst().first == "serve", ProcessInfo.processInfo.environment["QUARTET_EXECUTOR"] != "dispatch" {
+            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        }
         await Self.main(nil)
     }
 }

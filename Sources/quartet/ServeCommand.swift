@@ -48,6 +48,20 @@ struct ServeCommand: AsyncParsableCommand {
         unblockShutdownSignals()
         let node: Node
         do { node = try Node(configuration: configuration, logger: logger) } catch { throw CLIError("\(error)") }
+        // SIGHUP: read the federation file and the certificate again (Node.reload).
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        let reloadLogger = logger
+        hangup.setEventHandler {
+            do {
+                let report = try node.reload()
+                reloadLogger.notice("reload done", metadata: ["report": "\(report)"])
+            } catch {
+                reloadLogger.error("reload refused; the node goes on as it was", metadata: ["error": "\(error)"])
+            }
+        }
+        hangup.resume()
+        defer { hangup.cancel() }
         let announce = logger
         try await node.run { peer, api in
             let apiURL = "https://\(HostPort(host: configuration.apiListen.host, port: api.port ?? configuration.apiListen.port))"
@@ -66,5 +80,6 @@ func unblockShutdownSignals() {
     sigemptyset(&set)
     sigaddset(&set, SIGTERM)
     sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGHUP)
     pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }

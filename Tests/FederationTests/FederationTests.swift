@@ -15,6 +15,19 @@ import Testing
 /// A federation made by `quartet demo --no-start`, its nodes run as separate `quartet serve`
 /// processes, read and written through their HTTPS APIs with curl.
 final class LocalFederation: @unchecked Sendable {
+    /// Writes `file` to `path`, signed by every member's log key (a node refuses a federation
+    /// file a quorum has not signed).
+    func writeSigned(_ file: FederationFile, to path: String) throws {
+        try ProvisionedFile.write(file, to: path)
+        let layout = FederationLayout(root: root)
+        for (i, member) in file.nodes.enumerated() {
+            // As each member's operator does it, on its own host: `quartet federation sign`.
+            let signed = try TestKit.quartet(["federation", "sign", "--file", path, "--member", member.id,
+                                              "--data", layout.dataDirectory(member.id)] + (i == 0 ? ["--fresh"] : []))
+            guard signed.status == 0 else { throw TestKitError("quartet federation sign failed: \(signed.stderr)") }
+        }
+    }
+
     let root: URL
     let demo: [String: Any]
     let nodes: [String: [String: Any]]
@@ -303,7 +316,9 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
             var cut = original
             let index = try #require(cut.nodes.firstIndex { $0.id == other })
             cut.nodes[index].peer = "127.0.0.1:\(try TestKit.freePort())"
-            try ProvisionedFile.write(cut, to: "\(layout.nodeDirectory(node))/federation-cut.json")
+            // A change is a new version, signed by a quorum (here every member).
+            cut.version = original.version + 1
+            try federation.writeSigned(cut, to: "\(layout.nodeDirectory(node))/federation-cut.json")
             configs[node] = try ProvisionedFile.read(NodeConfigurationFile.self, from: federation.config(node))
             var config = configs[node]!
             #expect(config.federation == "../federation.json")
@@ -315,8 +330,12 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") == 6 }
         let ukPeers = try federation.get("uk", "/v1/peers")["peers"] as! [[String: Any]]
         #expect(ukPeers.first { $0["node"] as? String == "wales" }?["connected"] as? Bool == false, "\(ukPeers)")
-        // Restore the link: uk restarts with the real federation file and reaches wales.
+        // Restore the link: uk restarts with the real federation file and reaches wales. uk has
+        // accepted the cut file's version, so going back is a newer version again.
         _ = federation.processes["uk"]!.stop()
+        var restored = original
+        restored.version = original.version + 2
+        try federation.writeSigned(restored, to: layout.federationFile)
         try ProvisionedFile.write(configs["uk"]!, to: federation.config("uk"))
         federation.processes["uk"] = try NodeProcess(config: federation.config("uk"))
         try federation.append("wales", #"{"relay":6}"#)

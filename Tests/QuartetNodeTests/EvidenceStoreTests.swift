@@ -30,7 +30,7 @@ import Testing
         }
 
         var federation: Federation {
-            Federation(name: "quartet.test", members: [
+            Federation(name: "quartet.test", version: 1, members: [
                 .init(id: "wales", role: .nation, peer: HostPort(host: "127.0.0.1", port: 7401), api: "https://127.0.0.1:8401", log: "wales",
                       verifier: signer.verifier),
             ])

@@ -102,12 +102,12 @@ import Testing
     }
 
     func federationError(_ nodes: [[String: Any]]) -> ConfigurationError? {
-        let data = try! JSONSerialization.data(withJSONObject: ["federation": "test", "nodes": nodes])
+        let data = try! JSONSerialization.data(withJSONObject: ["federation": "test", "version": 1, "nodes": nodes])
         do { _ = try Federation.parse(data, file: "federation.json"); return nil } catch { return error }
     }
 
     @Test func federationFileParses() throws {
-        let data = try JSONSerialization.data(withJSONObject: ["federation": "uk-ot", "nodes": [member("uk", role: "aggregator"), member("wales")]])
+        let data = try JSONSerialization.data(withJSONObject: ["federation": "uk-ot", "version": 1, "nodes": [member("uk", role: "aggregator"), member("wales")]])
         let federation = try Federation.parse(data, file: "federation.json")
         #expect(federation.members.map(\.id) == ["uk", "wales"])
         #expect(federation.member("uk")?.role == .aggregator)

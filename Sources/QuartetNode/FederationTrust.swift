@@ -1,0 +1,247 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+
+/// Who may change the federation: a quorum of its members, never one operator alone.
+///
+/// The federation file (`federation.json`) carries a `version`; beside it, `federation.json.sig`
+/// is a C2SP signed note whose text states the file's federation name, version and SHA-256:
+///
+///     quartet federation file
+///     uk-ot-workforce
+///     version 3
+///     sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+///
+///     — quartet.ot-workforce.uk/wales Az3f…
+///     — quartet.ot-workforce.uk/england 4n8Q…
+///
+/// and each signature line is a member's, made with its log's signing key (the key the file
+/// itself pins for that member, so the file names who may sign the next one). A node accepts a
+/// file when more than half of the members it already trusts have signed it: the members of the
+/// version it accepted last (kept in its data directory), or — on a node's first start, when it
+/// has accepted none — the members of the file itself. A newer version replaces the accepted
+/// one; an older version is refused, and so is a different file under the same version (two
+/// files with one version would let a quorum show different nodes different federations).
+/// The first line is no valid log origin, so a statement can never pass as a checkpoint, though
+/// both are signed by the same keys. docs/security.md says why members' keys and not the CA's.
+public enum FederationTrust {
+    /// The note's first line: what the signatures are about.
+    static let header = "quartet federation file"
+
+    /// What a signature note states.
+    public struct Statement: Sendable, Equatable {
+        public var federation: String
+        public var version: UInt64
+        public var sha256: [UInt8]
+
+        public init(federation: String, version: UInt64, sha256: [UInt8]) {
+            self.federation = federation
+            self.version = version
+            self.sha256 = sha256
+        }
+
+        /// The statement of a federation file's bytes.
+        public init(file bytes: [UInt8], federation: Federation) {
+            self.init(federation: federation.name, version: federation.version, sha256: SHA256.hash(bytes))
+        }
+
+        /// The note text.
+        public var text: String {
+            "\(FederationTrust.header)\n\(federation)\nversion \(version)\nsha256 \(Hex.encode(sha256))\n"
+        }
+
+        /// Parses a note's text; nil when it is not a statement of this form.
+        public init?(text: String) {
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            guard lines.count == 5, lines[4].isEmpty, lines[0] == FederationTrust.header, !lines[1].isEmpty,
+                  lines[2].hasPrefix("version "), let version = UInt64(lines[2].dropFirst(8)), String(version) == lines[2].dropFirst(8),
+                  lines[3].hasPrefix("sha256 "), let digest = Hex.decode(String(lines[3].dropFirst(7))), digest.count == 32 else { return nil }
+            self.init(federation: String(lines[1]), version: version, sha256: digest)
+        }
+    }
+
+    /// Why a federation file is not accepted.
+    public struct Refusal: Error, CustomStringConvertible, Sendable, Equatable {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// The signature file of a federation file.
+    public static func signaturePath(of file: String) -> String { file + ".sig" }
+
+    /// How many signatures a change needs when `members` are trusted: more than half.
+    public static func quorum(of members: Int) -> Int { members / 2 + 1 }
+
+    /// The members (ids) whose valid signatures `note` carries over `statement`, among
+    /// `trusted`'s members. Lines by other keys, and bad signatures, count for nothing.
+    static func signers(of note: SignedNote, among trusted: Federation) -> [String] {
+        trusted.members.filter { member in (try? member.verifier.verify(note)) != nil }.map(\.id)
+    }
+
+    /// Checks that `note` is a quorum's signature over `bytes` (the file, parsed as
+    /// `federation`), given the version accepted before (`accepted`, with its bytes), if any.
+    /// Returns the members who signed.
+    public static func check(file bytes: [UInt8], federation: Federation, note: SignedNote?,
+                             accepted: (federation: Federation, bytes: [UInt8])?) throws(Refusal) -> [String] {
+        guard let note else {
+            throw Refusal("the federation file is not signed: members sign it with `quartet federation sign`, and a quorum of them must")
+        }
+        guard let stated = Statement(text: note.text) else {
+            throw Refusal("the signature file is not a statement about a federation file (its text must be `\(header)`, the federation, `version N` and `sha256 HEX`)")
+        }
+        let actual = Statement(file: bytes, federation: federation)
+        guard stated.federation == actual.federation, stated.version == actual.version else {
+            throw Refusal("the signatures are for \(stated.federation) version \(stated.version), but the file is \(actual.federation) version \(actual.version)")
+        }
+        guard stated.sha256 == actual.sha256 else {
+            throw Refusal("the signatures are for another file (sha256 \(Hex.encode(stated.sha256)); this file's is \(Hex.encode(actual.sha256))): it changed after it was signed")
+        }
+        if let accepted {
+            guard federation.name == accepted.federation.name else {
+                throw Refusal("the file is for federation \(federation.name), but this node belongs to \(accepted.federation.name)")
+            }
+            if federation.version < accepted.federation.version {
+                throw Refusal("the file is version \(federation.version), older than version \(accepted.federation.version) this node has accepted")
+            }
+            if federation.version == accepted.federation.version && bytes != accepted.bytes {
+                throw Refusal("the file differs from the version \(federation.version) this node has accepted, under the same version number; a change needs a new version")
+            }
+        }
+        let trusted = accepted?.federation ?? federation
+        let signers = signers(of: note, among: trusted)
+        let needed = quorum(of: trusted.members.count)
+        guard signers.count >= needed else {
+            let whose = accepted == nil ? "its own \(trusted.members.count) members" : "the \(trusted.members.count) members of version \(trusted.version)"
+            throw Refusal("signed by \(signers.isEmpty ? "none" : signers.joined(separator: ", ")) of \(whose); \(needed) must sign")
+        }
+        return signers
+    }
+
+    /// `note` (or a new note over `statement` if nil) with `signer`'s signature added; an
+    /// earlier signature by the same key is replaced. Refuses to mix statements.
+    public static func sign(_ statement: Statement, adding signer: NoteSigner, to note: SignedNote?) throws -> SignedNote {
+        if let note, note.text != statement.text {
+            let other = Statement(text: note.text).map { "\($0.federation) version \($0.version), sha256 \(Hex.encode($0.sha256))" } ?? "something else"
+            throw Refusal("the signature file holds signatures over \(other), not this file; start it again (--fresh) so every member signs the file as it is now")
+        }
+        let mine = try signer.sign(text: statement.text).signatures[0]
+        let others = (note?.signatures ?? []).filter { !($0.keyName == mine.keyName && $0.keyID == mine.keyID) }
+        return SignedNote(text: statement.text, signatures: others + [mine])
+    }
+}
+
+// MARK: Files
+
+extension FederationTrust {
+    /// The largest federation file read (a federation of hundreds of members is a few hundred KiB).
+    static let maxFileBytes = 4 << 20
+
+    /// Where a node keeps the federation file it accepted last (and its signatures).
+    public static func acceptedPath(dataDirectory: String) -> String {
+        URL(fileURLWithPath: dataDirectory).appendingPathComponent("federation.accepted.json").path
+    }
+
+    /// A federation file and its signatures as read from disk.
+    public struct SignedFile: Sendable {
+        public let path: String
+        public let bytes: [UInt8]
+        public let federation: Federation
+        public let note: SignedNote?
+    }
+
+    /// Reads and parses `path` and `path.sig` (absent: nil note); bounded sizes.
+    public static func read(_ path: String, signatures: Bool = true) throws -> SignedFile {
+        let bytes = try readBounded(path, limit: maxFileBytes, what: "federation file")
+        let federation = try Federation.parse(Data(bytes), file: path)
+        let sigPath = signaturePath(of: path)
+        guard signatures, FileManager.default.fileExists(atPath: sigPath) else { return SignedFile(path: path, bytes: bytes, federation: federation, note: nil) }
+        let sig = try readBounded(sigPath, limit: SignedNote.maxLength, what: "federation signature file")
+        let note: SignedNote
+        do { note = try SignedNote(parsing: String(decoding: sig, as: UTF8.self)) } catch {
+            throw Refusal("\(sigPath): not a signed note: \(error)")
+        }
+        return SignedFile(path: path, bytes: bytes, federation: federation, note: note)
+    }
+
+    /// What `admit` decided.
+    public struct Admission: Sendable {
+        public let federation: Federation
+        public let signers: [String]
+        /// The version accepted before, if any (nil on a first start).
+        public let previous: UInt64?
+    }
+
+    /// Checks the federation file at `path` against what the node in `dataDirectory` accepted
+    /// before and, if it is newer (or the first), keeps it as the accepted one. Throws `Refusal`
+    /// (or a configuration error) saying why a file is not accepted; nothing is changed then.
+    public static func admit(path: String, dataDirectory: String) throws -> Admission {
+        let (file, admission) = try evaluate(path: path, dataDirectory: dataDirectory)
+        try keep(file, dataDirectory: dataDirectory)
+        return admission
+    }
+
+    /// `admit`'s check alone: what would be accepted, and the file to `keep` once it is.
+    static func evaluate(path: String, dataDirectory: String) throws -> (SignedFile, Admission) {
+        let file = try read(path)
+        let acceptedFile = acceptedPath(dataDirectory: dataDirectory)
+        var accepted: (federation: Federation, bytes: [UInt8])?
+        if FileManager.default.fileExists(atPath: acceptedFile) {
+            let bytes = try readBounded(acceptedFile, limit: maxFileBytes, what: "accepted federation file")
+            accepted = (try Federation.parse(Data(bytes), file: acceptedFile), bytes)
+        }
+        let signers: [String]
+        do { signers = try check(file: file.bytes, federation: file.federation, note: file.note, accepted: accepted) } catch {
+            throw Refusal("\(path): \(error.description)")
+        }
+        return (file, Admission(federation: file.federation, signers: signers, previous: accepted?.federation.version))
+    }
+
+    /// Keeps `file` (checked by `evaluate`) as the accepted federation file.
+    static func keep(_ file: SignedFile, dataDirectory: String) throws {
+        let acceptedFile = acceptedPath(dataDirectory: dataDirectory)
+        let current = try? readBounded(acceptedFile, limit: maxFileBytes, what: "accepted federation file")
+        guard current != file.bytes else { return }
+        if let note = file.note { try writeAtomically(Array(note.serialized.utf8), to: signaturePath(of: acceptedFile)) }
+        try writeAtomically(file.bytes, to: acceptedFile)
+    }
+
+    /// Adds member `id`'s signature (made with `key`, its log's signing key) to the signature
+    /// file of the federation file at `path`, creating it (or starting it again with `fresh`).
+    /// The key must be the one the file pins for that member. Returns the note written.
+    @discardableResult
+    public static func sign(file path: String, member id: String, key: Ed25519PrivateKey, fresh: Bool = false) throws -> SignedNote {
+        let file = try read(path, signatures: !fresh)
+        guard let member = file.federation.member(id) else {
+            throw Refusal("\(path) lists no member \(id) (it lists \(file.federation.members.map(\.id).joined(separator: ", ")))")
+        }
+        guard member.verifier.publicKey.rawRepresentation == key.publicKey.rawRepresentation else {
+            throw Refusal("this key is not the one \(path) pins for \(id) (\(member.verifier.vkey)); sign with the key of log \(member.log)")
+        }
+        let signer = try NoteSigner(name: member.verifier.name, key: key)
+        let note = try sign(Statement(file: file.bytes, federation: file.federation), adding: signer, to: fresh ? nil : file.note)
+        try writeAtomically(Array(note.serialized.utf8), to: signaturePath(of: path), mode: 0o644)
+        return note
+    }
+
+    static func readBounded(_ path: String, limit: Int, what: String) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw Refusal("cannot read the \(what) \(path)") }
+        defer { try? handle.close() }
+        let data = (try? handle.read(upToCount: limit + 1)) ?? Data()
+        guard data.count <= limit else { throw Refusal("the \(what) \(path) is larger than \(limit) bytes") }
+        return Array(data)
+    }
+
+    /// Writes `bytes` to a temporary file, syncs it and renames it over `path`.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws {
+        let temporary = path + ".new"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        guard fd >= 0 else { throw Refusal("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw Refusal("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}

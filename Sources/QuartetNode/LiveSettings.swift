@@ -1,0 +1,105 @@
+import Foundation
+import QuartetCrypto
+import QuartetTLS
+import Synchronization
+
+/// The node's TLS contexts: its certificate and key, as a client (dialling peers) and as the
+/// server of the peer port (client certificates required) and of the API (optional).
+struct TLSContexts: Sendable {
+    let client: TLSContext
+    let peer: TLSContext
+    let api: TLSContext
+
+    /// Loads the configuration's certificate, key and CA, and checks that the certificate
+    /// names this node (peers would refuse it otherwise).
+    init(_ configuration: NodeConfiguration) throws {
+        let certificate: Certificate
+        do {
+            certificate = try Certificate(pem: try String(contentsOfFile: configuration.certificate, encoding: .utf8))
+        } catch {
+            throw NodeStartupError("\(configuration.file): tls.certificate: \(error)")
+        }
+        guard FederationIdentity(certificate: certificate) == .node(configuration.node) else {
+            let names = certificate.uriNames.joined(separator: ", ")
+            throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) names \(names.isEmpty ? "no quartet:// identity" : names), expected quartet://node/\(configuration.node)")
+        }
+        do {
+            client = try TLSContext(role: .client, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
+                                    trustRoots: configuration.caCertificate)
+            peer = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
+                                  trustRoots: configuration.caCertificate, clientAuthentication: .required)
+            api = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
+                                 trustRoots: configuration.caCertificate, clientAuthentication: .optional)
+        } catch {
+            throw NodeStartupError("\(configuration.file): tls: \(error)")
+        }
+        notAfter = certificate.notAfter
+    }
+
+    /// When the node's certificate expires.
+    let notAfter: Date
+}
+
+/// What a reload (SIGHUP) changes while the node runs: the federation as accepted last, and the
+/// TLS contexts. Readers take the current value for each new connection or request, so a
+/// member removed is refused from its next request or handshake on, and a renewed certificate
+/// is presented from the next handshake on (connections made before keep theirs).
+final class LiveSettings: Sendable {
+    private let state: Mutex<(federation: Federation, contexts: TLSContexts)>
+
+    init(federation: Federation, contexts: TLSContexts) {
+        state = Mutex((federation, contexts))
+    }
+
+    var federation: Federation { state.withLock { $0.federation } }
+    var contexts: TLSContexts { state.withLock { $0.contexts } }
+    /// The other members' ids (the peer port accepts these).
+    func peers(except me: String) -> Set<String> { Set(federation.members.map(\.id)).subtracting([me]) }
+
+    func replace(federation: Federation, contexts: TLSContexts) {
+        state.withLock { $0 = (federation, contexts) }
+    }
+}
+
+/// What `Node.reload` did.
+public struct ReloadReport: Sendable, CustomStringConvertible {
+    public var federationVersion: UInt64
+    public var previousVersion: UInt64
+    public var added: [String] = []
+    public var removed: [String] = []
+    public var moved: [String] = []
+    public var certificateNotAfter: Date
+
+    public var description: String {
+        var parts = ["federation version \(federationVersion)" + (previousVersion == federationVersion ? " (unchanged)" : " (was \(previousVersion))")]
+        if !added.isEmpty { parts.append("added \(added.joined(separator: ", "))") }
+        if !removed.isEmpty { parts.append("removed \(removed.joined(separator: ", "))") }
+        if !moved.isEmpty { parts.append("new addresses for \(moved.joined(separator: ", "))") }
+        parts.append("certificate valid until \(ISO8601DateFormatter().string(from: certificateNotAfter))")
+        return parts.joined(separator: "; ")
+    }
+}
+
+extension Federation {
+    /// Why `new` cannot replace `self` in a running node `me` (nil when it can): members keep
+    /// their logs and log keys (a key changes by rotation, in the log), this node stays a member
+    /// with its log, and the aggregator and data owners stay (the view and the agreements are
+    /// folded with them; changing them needs a restart).
+    func reloadConflict(with new: Federation, me: String) -> String? {
+        guard let mine = member(me), let theirs = new.member(me) else { return "the new file does not list this node (\(me))" }
+        if mine.log != theirs.log { return "the new file says this node writes log \(theirs.log), not \(mine.log)" }
+        for old in members {
+            guard let now = new.member(old.id) else { continue }
+            if now.log != old.log || now.verifier != old.verifier { return "member \(old.id)'s log or log key differs; that needs a restart (or a key rotation)" }
+            if now.role != old.role { return "member \(old.id)'s role differs; that needs a restart" }
+        }
+        if new.members.first(where: { $0.role == .aggregator })?.log != members.first(where: { $0.role == .aggregator })?.log {
+            return "the aggregator differs; that needs a restart"
+        }
+        if new.owners != owners || new.labels != labels { return "the data owners or their labels differ; that needs a restart" }
+        for added in new.members where member(added.id) == nil {
+            if let holder = members.first(where: { $0.log == added.log }) { return "new member \(added.id) writes log \(added.log), which was \(holder.id)'s" }
+        }
+        return nil
+    }
+}

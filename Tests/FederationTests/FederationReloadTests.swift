@@ -1,0 +1,125 @@
+import Foundation
+import QuartetHarness
+import QuartetTestKit
+import Testing
+
+/// The signed federation file on running nodes: refused when unsigned, older or under-signed;
+/// reloaded on SIGHUP, cutting a removed member off at once and dialling one added.
+@Suite(.serialized) struct FederationReloadTests {
+    /// Waits until `condition` holds (polling), up to `timeout`.
+    func eventually(_ timeout: TimeInterval = 20, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(200_000)
+        }
+        return try condition()
+    }
+
+    /// Runs `quartet serve` expecting it to refuse to start (killed after 20 s if it does not).
+    func serveRefused(_ config: String) throws -> TestKit.ProcessResult {
+        let timeout = try #require(TestKit.which("timeout"))
+        return try TestKit.run(timeout, ["20", try TestKit.quartetBinary().path, "serve", "--config", config])
+    }
+
+    func connected(_ federation: LocalFederation, at node: String) throws -> Set<String> {
+        let peers = try federation.get(node, "/v1/peers")["peers"] as! [[String: Any]]
+        return Set(peers.filter { $0["connected"] as? Bool == true }.compactMap { $0["node"] as? String })
+    }
+
+    func listed(_ federation: LocalFederation, at node: String) throws -> Set<String> {
+        let peers = try federation.get(node, "/v1/peers")["peers"] as! [[String: Any]]
+        return Set(peers.compactMap { $0["node"] as? String })
+    }
+
+    @Test func aNodeRefusesToStartWithAnUnsignedOrUnderSignedFile() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        let layout = FederationLayout(root: federation.root)
+        let signature = layout.federationFile + ".sig"
+        let good = try Data(contentsOf: URL(fileURLWithPath: signature))
+        try FileManager.default.removeItem(atPath: signature)
+        #expect(throws: (any Error).self) { try NodeProcess(config: federation.config("wales"), timeout: 10) }
+        let unsigned = try serveRefused(federation.config("wales"))
+        #expect(unsigned.status != 0)
+        #expect(unsigned.stderr.contains("the federation file is not signed"), "\(unsigned.stderr)")
+        // Two of five signatures are not a quorum.
+        let file = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
+        for (i, member) in ["uk", "wales"].enumerated() {
+            let signed = try TestKit.quartet(["federation", "sign", "--file", layout.federationFile, "--member", member,
+                                              "--data", layout.dataDirectory(member)] + (i == 0 ? ["--fresh"] : []))
+            #expect(signed.status == 0, "\(signed.stderr)")
+        }
+        let verify = try TestKit.quartet(["federation", "verify", "--file", layout.federationFile])
+        #expect(verify.status == 1 && verify.stderr.contains("signed by uk, wales of its own 5 members; 3 must sign"), "\(verify.stderr)")
+        let underSigned = try serveRefused(federation.config("wales"))
+        #expect(underSigned.status != 0 && underSigned.stderr.contains("3 must sign"), "\(underSigned.stderr)")
+        // With every signature back it starts, and keeps the file as accepted; an older version
+        // (even signed by all) is then refused.
+        try good.write(to: URL(fileURLWithPath: signature))
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        _ = federation.processes["wales"]!.stop()
+        var newer = file
+        newer.version = file.version + 1
+        try federation.writeSigned(newer, to: layout.federationFile)
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        _ = federation.processes["wales"]!.stop()
+        try federation.writeSigned(file, to: layout.federationFile)
+        let older = try serveRefused(federation.config("wales"))
+        #expect(older.status != 0 && older.stderr.contains("older than version 2 this node has accepted"), "\(older.stderr)")
+    }
+
+    @Test func sighupCutsARemovedMemberOffAndDialsOneAddedBack() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start()
+        _ = try federation.waitConverged(LocalFederation.all)
+        #expect(try eventually { try connected(federation, at: "uk").contains("england") })
+        let layout = FederationLayout(root: federation.root)
+        let original = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
+        let others = LocalFederation.all.filter { $0 != "england" }
+        func reload(_ nodes: [String]) { for node in nodes { federation.processes[node]!.child.signal(SIGHUP) } }
+
+        // Version 2 without england, signed by three of the five (england does not consent).
+        var without = original
+        without.version = 2
+        without.nodes.removeAll { $0.id == "england" }
+        try ProvisionedFile.write(without, to: layout.federationFile)
+        for (i, member) in ["uk", "wales", "scotland"].enumerated() {
+            let signed = try TestKit.quartet(["federation", "sign", "--file", layout.federationFile, "--member", member,
+                                              "--data", layout.dataDirectory(member)] + (i == 0 ? ["--fresh"] : []))
+            #expect(signed.status == 0, "\(signed.stderr)")
+        }
+        reload(others)
+        #expect(try eventually { try others.allSatisfy { !(try listed(federation, at: $0)).contains("england") } })
+        #expect(try connected(federation, at: "uk") == Set(others).subtracting(["uk"]))
+        #expect(federation.processes["uk"]!.log.contains("reload done"), "\(federation.processes["uk"]!.log)")
+        // England's node certificate no longer reads the API.
+        let englandPKI = layout.nodePKIDirectory("england")
+        let refused = try federation.curl(["--cert", "\(englandPKI)/england.pem", "--key", "\(englandPKI)/england.key", "\(federation.api("uk"))/v1/logs"])
+        #expect(refused.status == 403, "\(refused.body)")
+        // Appends at wales still reach the others; england stays behind.
+        let index = try federation.append("wales", #"{"after":"removal"}"#)
+        _ = try federation.waitConverged(others) { federation.size($0, "wales") == Int(index) + 1 }
+        #expect(try federation.size(federation.heads("england"), "wales") <= Int(index))
+        // The metric says which version is in force.
+        let metrics = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/metrics"])
+        #expect(metrics.body.contains("quartet_federation_version 2"), "\(metrics.body.prefix(400))")
+
+        // An unsigned version 3 is refused at reload; version 2 stays in force.
+        var unsigned = original
+        unsigned.version = 3
+        try ProvisionedFile.write(unsigned, to: layout.federationFile)
+        try FileManager.default.removeItem(atPath: layout.federationFile + ".sig")
+        reload(["uk"])
+        #expect(eventually { federation.processes["uk"]!.log.contains("reload refused") })
+        #expect(!(try listed(federation, at: "uk")).contains("england"))
+
+        // Version 3 with england again, signed by a quorum of version 2's four members: england
+        // is dialled and catches up.
+        try federation.writeSigned(unsigned, to: layout.federationFile)
+        reload(others)
+        #expect(try eventually(30) { try connected(federation, at: "uk").contains("england") })
+        _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") == Int(index) + 1 }
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+@testable import QuartetNode
+import QuartetTestKit
+import Testing
+
+/// The signed, versioned federation file: who must sign a change, and what a node refuses.
+@Suite struct FederationTrustTests {
+    /// Five members, each with its log key; files are written as JSON text.
+    struct Members {
+        let ids = ["uk", "wales", "england", "scotland", "northern-ireland"]
+        let keys: [String: Ed25519PrivateKey]
+        let outsider: Ed25519PrivateKey
+
+        init() throws {
+            var keys: [String: Ed25519PrivateKey] = [:]
+            for id in ids { keys[id] = try Ed25519PrivateKey() }
+            self.keys = keys
+            outsider = try Ed25519PrivateKey()
+        }
+
+        func vkey(_ id: String, key: Ed25519PrivateKey? = nil) -> String {
+            NoteVerifier(name: "quartet.test/\(id)", publicKey: (key ?? keys[id]!).publicKey).vkey
+        }
+
+        /// The bytes of a federation file of `members` at `version`.
+        func file(version: UInt64, members: [String]? = nil, replacing: [String: Ed25519PrivateKey] = [:]) -> [UInt8] {
+            let nodes = (members ?? ids).enumerated().map { i, id in
+                #"{"id": "\#(id)", "role": "\#(id == "uk" ? "aggregator" : "nation")", "peer": "127.0.0.1:\#(7400 + i)", "api": "https://127.0.0.1:\#(8400 + i)", "vkey": "\#(vkey(id, key: replacing[id]))"}"#
+            }
+            return Array(#"{"federation": "quartet-test", "version": \#(version), "nodes": [\#(nodes.joined(separator: ", "))]}"#.utf8)
+        }
+
+        func parse(_ bytes: [UInt8]) throws -> Federation { try Federation.parse(Data(bytes), file: "federation.json") }
+
+        /// `bytes` signed by `signers` (member ids; their keys unless `keys` says otherwise).
+        func sign(_ bytes: [UInt8], by signers: [String], keys override: [String: Ed25519PrivateKey] = [:]) throws -> SignedNote {
+            let statement = FederationTrust.Statement(file: bytes, federation: try parse(bytes))
+            var note: SignedNote?
+            for id in signers {
+                note = try FederationTrust.sign(statement, adding: try NoteSigner(name: "quartet.test/\(id)", key: override[id] ?? keys[id]!), to: note)
+            }
+            return try #require(note)
+        }
+
+        func check(_ bytes: [UInt8], _ note: SignedNote?, accepted: [UInt8]? = nil) throws -> [String] {
+            try FederationTrust.check(file: bytes, federation: try parse(bytes), note: note, accepted: try accepted.map { (try parse($0), $0) })
+        }
+
+        func refusal(_ bytes: [UInt8], _ note: SignedNote?, accepted: [UInt8]? = nil) -> String? {
+            do { _ = try check(bytes, note, accepted: accepted); return nil } catch { return "\(error)" }
+        }
+    }
+
+    @Test func aFirstFileNeedsMoreThanHalfOfItsOwnMembers() throws {
+        let m = try Members()
+        let file = m.file(version: 1)
+        #expect(try m.check(file, try m.sign(file, by: ["uk", "wales", "england"])) == ["uk", "wales", "england"])
+        #expect(m.refusal(file, try m.sign(file, by: ["uk", "wales"]))?.contains("signed by uk, wales of its own 5 members; 3 must sign") == true)
+        #expect(m.refusal(file, nil)?.contains("not signed") == true)
+        #expect(FederationTrust.quorum(of: 4) == 3 && FederationTrust.quorum(of: 5) == 3 && FederationTrust.quorum(of: 1) == 1)
+    }
+
+    @Test func signaturesByOtherKeysOrBrokenOnesCountForNothing() throws {
+        let m = try Members()
+        let file = m.file(version: 1)
+        // Three lines, but one made by a key the file does not pin for england.
+        let forged = try m.sign(file, by: ["uk", "wales", "england"], keys: ["england": m.outsider])
+        #expect(m.refusal(file, forged)?.contains("signed by uk, wales of") == true)
+        // A signature line with its bytes flipped.
+        var broken = try m.sign(file, by: ["uk", "wales", "england"])
+        broken.signatures[2].signature[0] ^= 1
+        #expect(m.refusal(file, broken)?.contains("3 must sign") == true)
+        // The same member twice is one signer.
+        var doubled = try m.sign(file, by: ["uk", "wales"])
+        doubled.signatures.append(doubled.signatures[1])
+        #expect(m.refusal(file, doubled)?.contains("3 must sign") == true)
+    }
+
+    @Test func aFileChangedAfterSigningIsRefused() throws {
+        let m = try Members()
+        let file = m.file(version: 1)
+        let note = try m.sign(file, by: m.ids)
+        var changed = file
+        changed.append(contentsOf: Array(" ".utf8))
+        #expect(m.refusal(changed, note)?.contains("changed after it was signed") == true)
+        // Signatures over another version of the same federation.
+        #expect(m.refusal(m.file(version: 2), note)?.contains("signatures are for quartet-test version 1, but the file is quartet-test version 2") == true)
+        // A note that is not a statement at all (a checkpoint-shaped text).
+        let other = try NoteSigner(name: "quartet.test/uk", key: m.keys["uk"]!).sign(text: "quartet.test/uk\n3\nAAAA\n")
+        #expect(m.refusal(file, other)?.contains("not a statement about a federation file") == true)
+    }
+
+    @Test func aChangeNeedsAQuorumOfTheMembersTrustedBefore() throws {
+        let m = try Members()
+        let v1 = m.file(version: 1)
+        // Version 2 removes england and scotland and adds nobody: three of the five old members
+        // must sign, not two of the three that remain.
+        let v2 = m.file(version: 2, members: ["uk", "wales", "northern-ireland"])
+        #expect(m.refusal(v2, try m.sign(v2, by: ["uk", "wales"]), accepted: v1)?.contains("of the 5 members of version 1; 3 must sign") == true)
+        #expect(try m.check(v2, try m.sign(v2, by: ["uk", "wales", "northern-ireland"]), accepted: v1).count == 3)
+        // A member whose key the new file replaces (a takeover) cannot sign with the new key.
+        let takeover = m.file(version: 2, replacing: ["wales": m.outsider, "england": m.outsider])
+        let note = try m.sign(takeover, by: ["uk", "wales", "england"], keys: ["wales": m.outsider, "england": m.outsider])
+        #expect(m.refusal(takeover, note, accepted: v1)?.contains("signed by uk of the 5 members of version 1") == true)
+    }
+
+    @Test func olderVersionsAndSameVersionDifferentFilesAreRefused() throws {
+        let m = try Members()
+        let v1 = m.file(version: 1), v2 = m.file(version: 2)
+        #expect(m.refusal(v1, try m.sign(v1, by: m.ids), accepted: v2)?.contains("version 1, older than version 2 this node has accepted") == true)
+        let v2b = m.file(version: 2, members: ["uk", "wales", "england", "scotland"])
+        #expect(m.refusal(v2b, try m.sign(v2b, by: m.ids), accepted: v2)?.contains("under the same version number") == true)
+        // The very file accepted before is accepted again (a restart).
+        #expect(try m.check(v2, try m.sign(v2, by: ["uk", "wales", "england"]), accepted: v2).count == 3)
+    }
+
+    @Test func signingRefusesToMixStatementsAndReplacesItsOwnLine() throws {
+        let m = try Members()
+        let v1 = m.file(version: 1), v2 = m.file(version: 2)
+        let note = try m.sign(v1, by: ["uk"])
+        let statement = FederationTrust.Statement(file: v2, federation: try m.parse(v2))
+        #expect(throws: FederationTrust.Refusal.self) {
+            try FederationTrust.sign(statement, adding: try NoteSigner(name: "quartet.test/wales", key: m.keys["wales"]!), to: note)
+        }
+        let again = try m.sign(v1, by: ["uk", "wales", "uk"])
+        #expect(again.signatures.map(\.keyName) == ["quartet.test/wales", "quartet.test/uk"])
+        #expect(FederationTrust.Statement(text: again.text) == FederationTrust.Statement(file: v1, federation: try m.parse(v1)))
+    }
+
+    @Test func aNodeKeepsTheAcceptedFileAndRefusesToGoBack() throws {
+        let m = try Members()
+        let directory = try TestKit.temporaryDirectory("federation-trust")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("federation.json").path
+        let data = directory.appendingPathComponent("data").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        func write(_ bytes: [UInt8], signedBy signers: [String]) throws {
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            try? FileManager.default.removeItem(atPath: FederationTrust.signaturePath(of: path))
+            for id in signers { try FederationTrust.sign(file: path, member: id, key: m.keys[id]!) }
+        }
+        // Unsigned: refused, and nothing is kept.
+        try Data(m.file(version: 1)).write(to: URL(fileURLWithPath: path))
+        #expect(throws: FederationTrust.Refusal.self) { try FederationTrust.admit(path: path, dataDirectory: data) }
+        #expect(!FileManager.default.fileExists(atPath: FederationTrust.acceptedPath(dataDirectory: data)))
+        // Signing with a key the file does not pin for the member is refused at once.
+        #expect(throws: FederationTrust.Refusal.self) { try FederationTrust.sign(file: path, member: "wales", key: m.outsider) }
+        try write(m.file(version: 2), signedBy: ["uk", "wales", "england"])
+        #expect(try FederationTrust.admit(path: path, dataDirectory: data).previous == nil)
+        #expect(try FederationTrust.admit(path: path, dataDirectory: data).previous == 2)
+        // An older file, even signed by everyone, is refused; the accepted one stays.
+        try write(m.file(version: 1), signedBy: m.ids)
+        #expect(throws: FederationTrust.Refusal.self) { try FederationTrust.admit(path: path, dataDirectory: data) }
+        let kept = try Data(contentsOf: URL(fileURLWithPath: FederationTrust.acceptedPath(dataDirectory: data)))
+        #expect(Array(kept) == m.file(version: 2))
+        try write(m.file(version: 3), signedBy: ["scotland", "england", "northern-ireland"])
+        #expect(try FederationTrust.admit(path: path, dataDirectory: data).federation.version == 3)
+        // A garbage signature file is a clear refusal.
+        try Data("not a note".utf8).write(to: URL(fileURLWithPath: FederationTrust.signaturePath(of: path)))
+        #expect(throws: FederationTrust.Refusal.self) { try FederationTrust.admit(path: path, dataDirectory: data) }
+    }
+}
