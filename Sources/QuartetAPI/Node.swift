@@ -14,6 +14,21 @@ public struct HealthResponse: Codable, Sendable, Equatable {
     }
 }
 
+/// `GET /readyz`: whether the node is ready for traffic (200) or not (503), and why not.
+public struct ReadyResponse: Codable, Sendable, Equatable {
+    /// `ready` or `not ready`.
+    public var status: String
+    public var node: String
+    /// What keeps it from being ready (empty when ready).
+    public var reasons: [String]
+
+    public init(status: String, node: String, reasons: [String]) {
+        self.status = status
+        self.node = node
+        self.reasons = reasons
+    }
+}
+
 /// `GET /v1/peers`: the other members and whether this node is connected to them.
 public struct PeersResponse: Codable, Sendable, Equatable {
     /// One member.

@@ -54,6 +54,8 @@ import Yams
         let document = try #require(try Yams.load(yaml: text) as? [String: Any])
         let calls: [Call] = [
             Self.call("/healthz", HealthResponse.self, template: "/healthz"),
+            // In process the node listens nowhere: connected to no member, so not ready.
+            Self.call("/readyz", ReadyResponse.self, status: .serviceUnavailable, template: "/readyz"),
             Self.call("/v1/logs", LogsResponse.self, template: "/v1/logs"),
             Self.call("/v1/logs/wales/entries", ReceiptBody.self, method: .post, body: #"{"type":"note.test","payload":{"n":1,"ok":true,"x":0.5,"s":"a/b é"}}"#,
                       status: .created, template: "/v1/logs/{log}/entries"),

@@ -1,0 +1,66 @@
+import Foundation
+@testable import QuartetNode
+import QuartetTestKit
+import Testing
+
+/// `quartet config check`: every problem of a node's files, with the file and key.
+@Suite struct ConfigurationCheckTests {
+    func errors(_ problems: [ConfigurationCheck.Problem]) -> [String] { problems.filter { $0.severity == .error }.map(\.description) }
+
+    @Test func aGoodConfigurationHasNoErrorsAndWarnsOfASoonExpiringCertificate() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let problems = ConfigurationCheck.run(path: files.configPath, probePorts: true)
+        #expect(errors(problems).isEmpty, "\(problems)")
+        // The fixture's certificates last 30 days: inside the warning window.
+        #expect(problems.contains { $0.severity == .warning && $0.place.hasSuffix("tls.certificate") && $0.message.contains("renew") }, "\(problems)")
+        // Checked a year on, both certificates have expired.
+        let later = ConfigurationCheck.run(path: files.configPath, now: Date().addingTimeInterval(400 * 86400), probePorts: false)
+        #expect(errors(later).contains { $0.contains("tls.certificate: expired on") }, "\(later)")
+    }
+
+    @Test func everyProblemIsListedWithItsKey() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        // A key readable by others, a certificate of another node, an unsigned federation file,
+        // a data directory open to others: four problems, all reported in one run.
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: files.configPath))) as? [String: Any])
+        var tls = try #require(config["tls"] as? [String: String])
+        tls["certificate"] = files.pki.root.appendingPathComponent("nodes/england/england.pem").path
+        config["tls"] = tls
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: files.configPath))
+        let key = tls
+        chmod(key["key"]!, 0o644)
+        try FileManager.default.removeItem(atPath: files.root.appendingPathComponent("federation.json.sig").path)
+        chmod(files.dataPath, 0o755)
+        let found = errors(ConfigurationCheck.run(path: files.configPath, probePorts: false))
+        #expect(found.contains { $0.contains("tls.certificate: names quartet://node/england, expected quartet://node/wales") }, "\(found)")
+        #expect(found.contains { $0.contains("tls.key:") && $0.contains("readable by other users") }, "\(found)")
+        #expect(found.contains { $0.contains("federation:") && $0.contains("not signed") }, "\(found)")
+        #expect(found.contains { $0.contains("data:") && $0.contains("open to other users") }, "\(found)")
+    }
+
+    @Test func aConfigurationThatDoesNotParseNamesItsFirstMistake() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        try #"{"node": "wales", "nope": 1}"#.write(toFile: files.configPath, atomically: true, encoding: .utf8)
+        let problems = ConfigurationCheck.run(path: files.configPath, probePorts: false)
+        #expect(problems.count == 1 && problems[0].severity == .error, "\(problems)")
+    }
+
+    @Test func aPortInUseIsAWarning() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        defer { _ = node.stop() }
+        let problems = ConfigurationCheck.run(path: files.configPath, probePorts: true)
+        #expect(problems.contains { $0.severity == .warning && $0.place.hasSuffix("api.listen") && $0.message.contains("already running") }, "\(problems)")
+    }
+
+    @Test func readinessNamesWhatIsMissing() {
+        #expect(Readiness.evaluate(storeAnswers: true, peers: [("uk", true), ("england", false)], logs: [("wales", 10, 10)]).isEmpty)
+        #expect(Readiness.evaluate(storeAnswers: true, peers: [], logs: []).isEmpty, "a federation of one has no peers to wait for")
+        let reasons = Readiness.evaluate(storeAnswers: false, peers: [("uk", false)], logs: [("wales", 0, 20_000), ("uk", 5, 6)])
+        #expect(reasons == ["the data directory does not answer", "connected to no other member", "log wales is behind by more than 10000 entries"])
+    }
+}
