@@ -107,7 +107,8 @@ extension FederationPKI {
     /// Reads a request file: a regular file of at most `CertificateRequest.maximumPEMBytes`,
     /// refused before reading if larger, and UTF-8 text.
     static func readRequestFile(_ path: String) throws(CertificateRequestRefusal) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not a file).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw .unreadable("cannot open it: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var info = stat()

@@ -54,6 +54,25 @@ import Testing
         }
     }
 
+    @Test func noRequestWithOneByteChangedIsAccepted() throws {
+        let pem = try CertificateRequest.create(for: walesNames, key: try PrivateKey.generateP256()).pemRepresentation()
+        let der = [UInt8](try #require(Data(base64Encoded: pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined())))
+        // Every position, each changed by a value from a fixed xorshift sequence (reproducible).
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var parsed = 0
+        for position in der.indices {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            let delta = UInt8(truncatingIfNeeded: state) | 1
+            let altered = try tampered(pem) { $0[position] ^= delta }
+            guard let request = try? CertificateRequest(pem: altered), let contents = try? request.contents() else { continue }
+            parsed += 1
+            #expect(throws: CertificateRequestRefusal.self, "byte \(position) ^ \(delta) was accepted") {
+                try CertificateRequestPolicy.check(contents)
+            }
+        }
+        #expect(parsed > der.count / 4, "most single-byte changes still decode, and each must be refused")
+    }
+
     @Test func filesThatAreNotOneRequestAreRefusedSayingWhy() throws {
         let pem = try CertificateRequest.create(for: walesNames, key: try PrivateKey.generateP256()).pemRepresentation()
         #expect(unreadable("hello, CA")?.contains("no -----BEGIN CERTIFICATE REQUEST----- line") == true)
