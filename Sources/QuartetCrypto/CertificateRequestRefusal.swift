@@ -29,6 +29,8 @@ public enum CertificateRequestRefusal: Error, Equatable, Sendable, CustomStringC
     case invalidIPAddress(String)
     case tooManyNames(kind: String, count: Int, limit: Int)
     case duplicateName(GeneralName)
+    /// The CA holder said which identity to certify, and the request names another.
+    case notTheExpectedIdentity(asked: String, expected: String)
 
     public var description: String {
         switch self {
@@ -75,6 +77,8 @@ public enum CertificateRequestRefusal: Error, Equatable, Sendable, CustomStringC
             return "the CSR asks for \(count) \(kind); a certificate carries at most \(limit)"
         case .duplicateName(let name):
             return "the CSR asks for \(printable(name.description)) twice"
+        case .notTheExpectedIdentity(let asked, let expected):
+            return "the CSR asks for \(asked) but the CA was told to sign \(expected)"
         }
     }
 }

@@ -60,8 +60,11 @@ extension FederationPKI {
     /// (default: the request's directory); refuses to overwrite the certificate or a different
     /// `ca.pem`. The certificate's extensions are the CA's own; only the approved names and the
     /// public key come from the request.
+    ///
+    /// `expecting`, when given, is the identity the CA holder means to certify (from the member's
+    /// message, not from the request): a request for any other identity is refused.
     public static func sign(requestAt requestPath: String, caDirectory: String, in directory: String? = nil, days: Int = 365,
-                            now: Date = Date(), notBefore: Date? = nil) throws -> SignedFiles {
+                            expecting: FederationIdentity? = nil, now: Date = Date(), notBefore: Date? = nil) throws -> SignedFiles {
         guard (1...maximumDays).contains(days) else {
             throw PKIError("--days \(days) is outside 1-\(maximumDays): without revocation lists a certificate's lifetime is the only limit on a stolen key")
         }
@@ -69,6 +72,7 @@ extension FederationPKI {
         do throws(CertificateRequestRefusal) {
             request = try CertificateRequest(pem: try readRequestFile(requestPath))
             approved = try CertificateRequestPolicy.check(request.contents())
+            if let expecting, approved.identity != expecting { throw .notTheExpectedIdentity(asked: approved.identity.uri, expected: expecting.uri) }
         } catch {
             throw RequestRefused(path: requestPath, refusal: error)
         }

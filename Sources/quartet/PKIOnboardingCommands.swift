@@ -57,17 +57,24 @@ extension PKICommand {
                 Refuses a request that is over 64 KiB, not one PEM CERTIFICATE REQUEST, not signed by the \
                 key it carries, not ECDSA P-256, or that asks for anything its role does not allow (see \
                 docs/security.md). Writes LABEL.pem and a copy of ca.pem into --out (default: the \
-                request's directory); never overwrites the certificate or a different ca.pem.
+                request's directory); never overwrites the certificate or a different ca.pem. With one of \
+                --node, --operator, --reader or --auditor, refuses a request for any other identity.
                 """)
 
         @Option(help: "The CA directory (from `pki init`).") var ca: String
         @Option(help: "The request file (LABEL.csr from `pki request`, or made with `openssl req`).") var csr: String
         @Option(help: "Days the certificate is valid (1-\(FederationPKI.maximumDays)).") var days: Int = 365
         @Option(help: "Directory for LABEL.pem and ca.pem (default: the request's directory).") var out: String?
+        @Option(help: "Sign only if the request is for this node.") var node: String?
+        @Option(name: .customLong("operator"), help: "Sign only if the request is for this log's operator.") var operatorLog: String?
+        @Option(help: "Sign only if the request is for this reader.") var reader: String?
+        @Option(help: "Sign only if the request is for this auditor.") var auditor: String?
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
-            let files = try FederationPKI.sign(requestAt: csr, caDirectory: ca, in: out, days: days)
+            let expected = [node, operatorLog, reader, auditor].allSatisfy { $0 == nil } ? nil
+                : try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
+            let files = try FederationPKI.sign(requestAt: csr, caDirectory: ca, in: out, days: days, expecting: expected)
             let cert = try Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))
             let formatter = ISO8601DateFormatter()
             let signed = SignOutput(certificate: files.certificate, caCertificate: files.caCertificate, subject: "CN=\(cert.commonName ?? "")",

@@ -111,6 +111,14 @@ import Testing
             #expect(result.stderr.contains(message) && result.stderr.contains(csr), "\(name): \(result.stderr)")
             #expect(!FileManager.default.fileExists(atPath: out.path), "\(name) wrote files")
         }
+        // The CA holder names whom they mean to certify: a request for anyone else is refused.
+        let wales = try opensslRequest(dir, "wales", subject: "/CN=wales", extensions: [san])
+        let wrong = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", wales, "--node", "england", "--out", dir.appendingPathComponent("w").path])
+        #expect(wrong.status != 0 && wrong.stderr.contains("asks for quartet://node/wales but the CA was told to sign quartet://node/england"),
+                "\(wrong.stderr)")
+        let right = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", wales, "--node", "wales", "--out", dir.appendingPathComponent("w").path])
+        #expect(right.status == 0, "\(right.stderr)")
+
         // The role check on the member's own host, before any key is made.
         let reader = try TestKit.quartet(["pki", "request", "--reader", "analyst", "--dns", "analyst.example", "--out", dir.appendingPathComponent("r").path])
         #expect(reader.status != 0 && reader.stderr.contains("reader certificates carry no DNS names"), "\(reader.stderr)")

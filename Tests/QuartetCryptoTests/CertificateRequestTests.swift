@@ -109,6 +109,10 @@ import Testing
         #expect(cert.publicKeySHA256 == files.publicKeySHA256)
         #expect(!FileManager.default.fileExists(atPath: "\(inbox)/wales.key"))
 
+        // A request for another identity than the CA holder expects is refused.
+        #expect(refusal { _ = try FederationPKI.sign(requestAt: "\(inbox)/wales.csr", caDirectory: ca, in: "\(inbox)/x", expecting: .reader("wales")) }
+                == .notTheExpectedIdentity(asked: "quartet://node/wales", expected: "quartet://reader/wales"))
+
         // Nothing is overwritten: the request, the certificate, a ca.pem of another CA.
         #expect(throws: PKIError.self) { try FederationPKI.request(.node("wales"), in: member) }
         #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: "\(inbox)/wales.csr", caDirectory: ca) }
