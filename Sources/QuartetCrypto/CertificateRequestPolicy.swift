@@ -134,7 +134,7 @@ public enum CertificateRequestPolicy {
     /// Checks the DNS names and IP addresses asked for `identity` (also used by `pki request`
     /// before it makes a request); returns them with IP addresses in canonical form.
     public static func checkHostNames(dns: [String], ips: [String], for identity: FederationIdentity) throws(CertificateRequestRefusal) -> ([String], [String]) {
-        if case .node = identity {} else {
+        if !identity.isNode {
             if let host = dns.first { throw .namesNotForRole(role: identity.role, name: .dns(host)) }
             if let address = ips.first { throw .namesNotForRole(role: identity.role, name: .ip(address)) }
         }
@@ -198,6 +198,12 @@ public enum CertificateRequestPolicy {
 }
 
 extension FederationIdentity {
+    /// Whether this is a node: the one role whose certificate names hosts and may serve TLS.
+    public var isNode: Bool {
+        if case .node = self { return true }
+        return false
+    }
+
     /// `node`, `operator`, `reader` or `auditor`.
     public var role: String {
         switch self {

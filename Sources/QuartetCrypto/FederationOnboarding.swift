@@ -86,7 +86,7 @@ extension FederationPKI {
         let cert = try withExtendedLifetime(request) {
             try Certificate.issue(commonName: approved.identity.fileLabel, subjectPublicKey: publicKey, issuer: caCert, issuerKey: caKey,
                                   notBefore: notBefore ?? now.addingTimeInterval(-300), notAfter: notAfter, isCA: false,
-                                  alternativeNames: approved.alternativeNames, clientOnly: approved.identity.role != "node")
+                                  alternativeNames: approved.alternativeNames, clientOnly: !approved.identity.isNode)
         }
         // What was signed is what was asked: the request's key, and a chain that verifies.
         guard cert.publicKeySHA256 == request.publicKeySHA256 else { throw PKIError("internal error: the certificate's key is not the request's") }

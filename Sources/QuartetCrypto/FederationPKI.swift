@@ -124,7 +124,7 @@ public enum FederationPKI {
         if case .node = identity { names += [.dns(name), .dns("localhost"), .ip("127.0.0.1"), .ip("::1")] }
         let cert = try Certificate.issue(commonName: identity.fileLabel, subjectKey: key, issuer: caCert, issuerKey: caKey,
                                          notBefore: notBefore ?? now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(Double(days) * 86400),
-                                         isCA: false, alternativeNames: names, clientOnly: identity.role != "node")
+                                         isCA: false, alternativeNames: names, clientOnly: !identity.isNode)
         let label = identity.fileLabel
         let certPath = "\(directory)/\(label).pem", keyPath = "\(directory)/\(label).key", caPath = "\(directory)/\(caCertificateFile)"
         var files = [(keyPath, try key.pemRepresentation(), 0o600), (certPath, try cert.pemRepresentation(), 0o644)]
