@@ -73,4 +73,21 @@ static inline long quartet_SSL_CTX_set_session_cache_off(SSL_CTX *ctx) {
     return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 }
 
+/// The STACK_OF(X509_EXTENSION) operations are type-safe stack macros (certificate requests).
+static inline STACK_OF(X509_EXTENSION) *quartet_sk_X509_EXTENSION_new_null(void) {
+    return sk_X509_EXTENSION_new_null();
+}
+static inline int quartet_sk_X509_EXTENSION_push(STACK_OF(X509_EXTENSION) *stack, X509_EXTENSION *ext) {
+    return sk_X509_EXTENSION_push(stack, ext);
+}
+static inline int quartet_sk_X509_EXTENSION_num(const STACK_OF(X509_EXTENSION) *stack) {
+    return sk_X509_EXTENSION_num(stack);
+}
+static inline X509_EXTENSION *quartet_sk_X509_EXTENSION_value(const STACK_OF(X509_EXTENSION) *stack, int i) {
+    return sk_X509_EXTENSION_value(stack, i);
+}
+static inline void quartet_sk_X509_EXTENSION_pop_free(STACK_OF(X509_EXTENSION) *stack) {
+    sk_X509_EXTENSION_pop_free(stack, X509_EXTENSION_free);
+}
+
 #endif

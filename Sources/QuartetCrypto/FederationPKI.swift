@@ -117,23 +117,14 @@ public enum FederationPKI {
     public static func issue(_ identity: FederationIdentity, caDirectory: String, in directory: String, days: Int = 365,
                              now: Date = Date(), notBefore: Date? = nil) throws -> IssuedFiles {
         let name = identity.name
-        guard isValidNodeID(name) else {
-            let kind: String
-            switch identity {
-            case .node: kind = "node id"
-            case .operator: kind = "log name"
-            case .reader: kind = "reader name"
-            case .auditor: kind = "auditor name"
-            }
-            throw PKIError("\(kind) \"\(name)\" must be 1-64 of a-z, 0-9 and -, starting with a letter or digit")
-        }
+        try checkName(of: identity)
         let (caCert, caKey) = try loadAuthority(from: caDirectory)
         let key = try PrivateKey.generateP256()
         var names: [SubjectAlternativeName] = [.uri(identity.uri)]
         if case .node = identity { names += [.dns(name), .dns("localhost"), .ip("127.0.0.1"), .ip("::1")] }
         let cert = try Certificate.issue(commonName: identity.fileLabel, subjectKey: key, issuer: caCert, issuerKey: caKey,
                                          notBefore: notBefore ?? now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(Double(days) * 86400),
-                                         isCA: false, alternativeNames: names)
+                                         isCA: false, alternativeNames: names, clientOnly: !identity.isNode)
         let label = identity.fileLabel
         let certPath = "\(directory)/\(label).pem", keyPath = "\(directory)/\(label).key", caPath = "\(directory)/\(caCertificateFile)"
         var files = [(keyPath, try key.pemRepresentation(), 0o600), (certPath, try cert.pemRepresentation(), 0o644)]
@@ -144,20 +135,35 @@ public enum FederationPKI {
         return IssuedFiles(certificate: certPath, key: keyPath, caCertificate: caPath)
     }
 
-    private static func readText(_ path: String) throws -> String {
+    /// Refuses an identity whose name is not 1-64 of a-z, 0-9 and -, naming what kind of name it is.
+    static func checkName(of identity: FederationIdentity) throws {
+        guard !isValidNodeID(identity.name) else { return }
+        let kind: String
+        switch identity {
+        case .node: kind = "node id"
+        case .operator: kind = "log name"
+        case .reader: kind = "reader name"
+        case .auditor: kind = "auditor name"
+        }
+        throw PKIError("\(kind) \"\(printable(identity.name))\" must be 1-64 of a-z, 0-9 and -, starting with a letter or digit")
+    }
+
+    static func readText(_ path: String) throws -> String {
         do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw PKIError("cannot read \(path): \(error.localizedDescription)")
         }
     }
 
-    private static func writeNew(directory: String, files: [(String, String, Int)], allowExisting: Set<String> = []) throws {
+    static func writeNew(directory: String, files: [(String, String, Int)], allowExisting: Set<String> = []) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for (path, _, _) in files where !allowExisting.contains(path) && FileManager.default.fileExists(atPath: path) {
             throw PKIError("\(path) already exists; refusing to overwrite it")
         }
         for (path, text, mode) in files {
-            // Created with its final mode, so a key is never readable by others, even briefly.
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode_t(mode))
+            // Created with its final mode, so a key is never readable by others, even briefly;
+            // O_EXCL, so a file that appeared since the check above is not overwritten either.
+            let flags = allowExisting.contains(path) ? O_WRONLY | O_CREAT | O_TRUNC : O_WRONLY | O_CREAT | O_EXCL
+            let fd = open(path, flags, mode_t(mode))
             guard fd >= 0 else { throw PKIError("cannot create \(path): \(String(cString: strerror(errno)))") }
             defer { close(fd) }
             let bytes = Array(text.utf8)

@@ -122,10 +122,21 @@ public final class Certificate: @unchecked Sendable {
     /// Issues a certificate for `subjectKey`, signed by `issuerKey` (self-signed when `issuer` is nil).
     ///
     /// A CA gets `basicConstraints=critical,CA:TRUE,pathlen:0` and `keyCertSign,cRLSign`; an end
-    /// entity gets `CA:FALSE`, `digitalSignature`, and `serverAuth,clientAuth` (nodes are both).
+    /// entity gets `CA:FALSE`, `digitalSignature`, and `serverAuth,clientAuth` (nodes are both)
+    /// or, with `clientOnly`, `clientAuth` alone (operators, readers, auditors).
     public static func issue(commonName: String, subjectKey: PrivateKey, issuer: Certificate?, issuerKey: PrivateKey,
                              notBefore: Date, notAfter: Date, isCA: Bool,
-                             alternativeNames: [SubjectAlternativeName] = []) throws(CryptoError) -> Certificate {
+                             alternativeNames: [SubjectAlternativeName] = [], clientOnly: Bool = false) throws(CryptoError) -> Certificate {
+        try issue(commonName: commonName, subjectPublicKey: subjectKey.pkey, issuer: issuer, issuerKey: issuerKey, notBefore: notBefore,
+                  notAfter: notAfter, isCA: isCA, alternativeNames: alternativeNames, clientOnly: clientOnly)
+    }
+
+    /// Issues a certificate for a public key held in an `EVP_PKEY` (from a certificate request:
+    /// the CA never has the private key). `clientOnly` limits an end entity's extended key usage
+    /// to `clientAuth`, so the certificate cannot serve TLS under any name.
+    package static func issue(commonName: String, subjectPublicKey: OpaquePointer, issuer: Certificate?, issuerKey: PrivateKey,
+                              notBefore: Date, notAfter: Date, isCA: Bool,
+                              alternativeNames: [SubjectAlternativeName], clientOnly: Bool) throws(CryptoError) -> Certificate {
         guard let x = X509_new() else { throw .fromOpenSSL(.encoding, "X509_new failed") }
         let cert = Certificate(owning: x)
         guard X509_set_version(x, 2) == 1 else { throw .fromOpenSSL(.encoding, "X509_set_version failed") }
@@ -143,7 +154,7 @@ public final class Certificate: @unchecked Sendable {
         guard let name = X509_get_subject_name(x),
               X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, commonName, -1, -1, 0) == 1,
               X509_set_issuer_name(x, issuer.map { X509_get_subject_name($0.x509) } ?? name) == 1,
-              X509_set_pubkey(x, subjectKey.pkey) == 1 else {
+              X509_set_pubkey(x, subjectPublicKey) == 1 else {
             throw .fromOpenSSL(.encoding, "cannot set names or public key")
         }
         var ctx = X509V3_CTX()
@@ -154,7 +165,7 @@ public final class Certificate: @unchecked Sendable {
             extensions += [(NID_basic_constraints, "critical,CA:TRUE,pathlen:0"), (NID_key_usage, "critical,keyCertSign,cRLSign")]
         } else {
             extensions += [(NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"),
-                           (NID_ext_key_usage, "serverAuth,clientAuth"), (NID_authority_key_identifier, "keyid:always")]
+                           (NID_ext_key_usage, clientOnly ? "clientAuth" : "serverAuth,clientAuth"), (NID_authority_key_identifier, "keyid:always")]
         }
         if !alternativeNames.isEmpty {
             extensions.append((NID_subject_alt_name, alternativeNames.map(\.configValue).joined(separator: ",")))

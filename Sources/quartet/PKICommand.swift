@@ -3,8 +3,8 @@ import Foundation
 import QuartetCrypto
 
 struct PKICommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pki", abstract: "The federation's certificate authority and node certificates.",
-                                                    subcommands: [Init.self, Issue.self])
+    static let configuration = CommandConfiguration(commandName: "pki", abstract: "The federation's certificate authority, certificate requests and certificates.",
+                                                    subcommands: [Init.self, Issue.self, Request.self, Sign.self])
 
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "init", abstract: "Create the federation CA (ECDSA P-256): ca.pem and ca.key (0600).")
@@ -43,10 +43,8 @@ struct PKICommand: AsyncParsableCommand {
 
         func run() async throws {
             guard days > 0 else { throw ValidationError("--days must be positive") }
-            let identities = [node.map(FederationIdentity.node), operatorLog.map(FederationIdentity.operator), reader.map(FederationIdentity.reader),
-                              auditor.map(FederationIdentity.auditor)].compactMap { $0 }
-            guard identities.count == 1 else { throw ValidationError("give exactly one of --node, --operator, --reader and --auditor") }
-            let files = try FederationPKI.issue(identities[0], caDirectory: ca, in: out, days: days)
+            let identity = try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
+            let files = try FederationPKI.issue(identity, caDirectory: ca, in: out, days: days)
             let cert = try Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))
             report(files, cert, output.format)
         }
