@@ -32,6 +32,10 @@ public struct Replicator: Sendable {
     private var peers: [String: Peer] = [:]
     /// Logs with a batch being stored (its end).
     private var storing: [String: UInt64] = [:]
+    /// Per log, a verified batch that continues the one being stored (pushes arrive faster
+    /// than batches are stored): stored next, instead of being dropped as a gap and fetched
+    /// again from the sender's store. Consecutive arrivals merge, within the batch limits.
+    private var pending: [String: (peer: String, batch: Batch, checkpoint: Checkpoint)] = [:]
     private var random: SplitMix64
     /// Notes whose signature verified (by note text): a replayed checkpoint costs a lookup,
     /// not an Ed25519 verification on the serial queue.
@@ -302,6 +306,10 @@ public struct Replicator: Sendable {
             // Old news; but a checkpoint is only as good as its consistency with ours.
             return compareWithHeld(batch.log, note: batch.note, checkpoint: checkpoint, from: peer)
         }
+        if let end = storing[batch.log], batch.from >= end {
+            // It continues the batch being stored (or the one waiting after it): keep it.
+            if keepPending(batch, checkpoint: checkpoint, from: peer, after: end) { return [] }
+        }
         guard batch.from == ourSize else {
             // A gap (we missed something): ask for what follows what we hold.
             return request(batch.log, from: peer)
@@ -316,16 +324,46 @@ public struct Replicator: Sendable {
         return out
     }
 
+    /// Keeps `batch` to store after the one storing (ending at `end`) when it starts there, or
+    /// merges it into the waiting one it continues. Returns false when it fits neither (the
+    /// caller treats it as before: a gap, or a duplicate).
+    private mutating func keepPending(_ batch: Batch, checkpoint: Checkpoint, from peer: String, after end: UInt64) -> Bool {
+        guard var waiting = pending[batch.log] else {
+            guard batch.from == end else { return false }
+            pending[batch.log] = (peer, batch, checkpoint)
+            return true
+        }
+        guard batch.from == waiting.batch.end,
+              waiting.batch.entries.count + batch.entries.count <= ProtocolLimits.maxBatchEntries,
+              CommitCoalescer.bytes(waiting.batch.entries) + CommitCoalescer.bytes(batch.entries) <= ProtocolLimits.batchBytesBudget else {
+            // Not the next one, or too much to hold: it is asked for again once these are stored.
+            return batch.from >= waiting.batch.from
+        }
+        waiting.batch.entries += batch.entries
+        waiting.batch.note = batch.note
+        waiting.checkpoint = checkpoint
+        pending[batch.log] = waiting
+        return true
+    }
+
     /// The shell stored a batch received from `peer`.
     public mutating func stored(_ batch: Batch, checkpoint: Checkpoint, from peer: String) -> [Directive] {
         storing[batch.log] = nil
-        return advanced(batch, checkpoint: checkpoint, source: peer)
+        guard let next = pending.removeValue(forKey: batch.log) else { return advanced(batch, checkpoint: checkpoint, source: peer) }
+        // The batch that waited goes in next; what else the peers hold is asked for after it.
+        var out = advanced(batch, checkpoint: checkpoint, source: peer, requestMore: next.batch.from != checkpoint.size)
+        if next.batch.from == heads[batch.log]?.size, quarantined[batch.log] == nil {
+            storing[batch.log] = next.batch.end
+            out.append(.store(peer: next.peer, batch: next.batch, checkpoint: next.checkpoint))
+        }
+        return out
     }
 
     /// The shell refused a batch from `peer` (leaves that do not match the signed root, bad
     /// entries); nothing of it was stored.
     public mutating func rejected(_ batch: Batch, from peer: String, reason: String) -> [Directive] {
         storing[batch.log] = nil
+        pending[batch.log] = nil
         var out = penalize(peer, log: batch.log, "batch of \(batch.log) [\(batch.from), \(batch.end)) rejected: \(reason)")
         // If the peer holds a longer history that contradicts ours (the origin equivocated), our
         // head lets it check ours against its tree and produce the evidence.
@@ -341,6 +379,7 @@ public struct Replicator: Sendable {
     /// sender, until the next anti-entropy round.
     public mutating func refused(_ batch: Batch, from peer: String, reason: String) -> [Directive] {
         storing[batch.log] = nil
+        pending[batch.log] = nil
         peers[peer]?.requested[batch.log] = nil
         peers[peer]?.withheld.insert(batch.log)
         var out = penalize(peer, log: batch.log, "batch of \(batch.log) [\(batch.from), \(batch.end)) from \(peer) refused: \(reason)")
@@ -356,7 +395,7 @@ public struct Replicator: Sendable {
 
     /// A log grew here: push the batch to peers that hold exactly what precedes it, tell the
     /// others the new head, and ask the source for more if it has more.
-    private mutating func advanced(_ batch: Batch, checkpoint: Checkpoint, source: String?) -> [Directive] {
+    private mutating func advanced(_ batch: Batch, checkpoint: Checkpoint, source: String?, requestMore: Bool = true) -> [Directive] {
         heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note)
         noteSeen(batch.log, checkpoint)
         var out: [Directive] = []
@@ -369,8 +408,8 @@ public struct Replicator: Sendable {
                 out.append(.send(peer: peer, .heads([Message.Head(log: batch.log, note: batch.note)])))
             }
         }
-        if batch.log == settings.ownLog {
-            // This node never takes its own log from anyone.
+        if batch.log == settings.ownLog || !requestMore {
+            // This node never takes its own log from anyone (and a batch waiting is stored next).
         } else if let source, let theirs = peers[source]?.sizes[batch.log], theirs > checkpoint.size, peers[source]!.connected {
             out += request(batch.log, from: source)
         } else if let best = seen[batch.log], best.size > checkpoint.size {
@@ -391,6 +430,7 @@ public struct Replicator: Sendable {
         guard quarantined[evidence.log] == nil else { return [] }
         quarantined[evidence.log] = evidence
         storing[evidence.log] = nil
+        pending[evidence.log] = nil
         var out: [Directive] = [
             .keepEvidence(evidence),
             .alert(ReplicationAlert(kind: .equivocation, log: evidence.log, peer: source,
