@@ -115,7 +115,10 @@ shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O "${ignore[@]}" -e "$tree/usr/bin
 
 (cd "$tree" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' | sort | xargs md5sum) > "$tree/DEBIAN/md5sums"
 chmod 0644 "$tree/DEBIAN/md5sums" "$tree/DEBIAN/conffiles"
-installed_size=$(du -sk --exclude=DEBIAN "$tree" | cut -f1)
+# As dpkg-gencontrol counts it: each file's size in KiB rounded up, one per directory or link;
+# from sizes, not disk blocks, so the same tree gives the same number on any file system.
+installed_size=$(cd "$tree" && find . -path ./DEBIAN -prune -o ! -path . -printf '%y %s\n' \
+    | awk '{ total += ($1 == "f") ? int(($2 + 1023) / 1024) : 1 } END { print total }')
 sed -e "s/@VERSION@/$full_version/" -e "s/@ARCH@/$arch/" -e "s/@INSTALLED_SIZE@/$installed_size/" \
     -e "s/@SHLIBS_DEPENDS@/$shlibs/" "$debian/control" > "$tree/DEBIAN/control"
 chmod 0644 "$tree/DEBIAN/control"

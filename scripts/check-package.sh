@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Debian package (deploy/package.sh) and checks it from outside:
+#   - a second build byte for byte the same as the first;
 #   - dpkg-deb --info / --contents: fields, dependencies, conffiles, every file with its mode
 #     and root:root ownership;
 #   - lintian --fail-on error (the accepted warnings are in docs/deploy.md);
@@ -43,6 +44,10 @@ ok() { echo "ok   $*"; }
 deb=$(deploy/package.sh "${package_args[@]}" --output "$work/out")
 [ -f "$deb" ] || { echo "check-package.sh: package.sh printed '$deb', which is not a file" >&2; exit 1; }
 ok "built $(basename "$deb")"
+# Reproducible: the same binary and sources give the same bytes (file times from the
+# changelog, gzip -n, sizes not blocks).
+again=$(deploy/package.sh "${package_args[@]}" --output "$work/again" 2>/dev/null)
+if cmp -s "$deb" "$again"; then ok "a second build is byte for byte the same"; else fail "a second build differs from the first"; fi
 
 # --- Control fields -------------------------------------------------------------------------
 info=$(dpkg-deb --info "$deb")
