@@ -11,8 +11,11 @@
 #     or lower;
 #   - dpkg --root on a scratch root: unpack (files, conffiles registered, dpkg --verify), then
 #     purge with and without node data left in /var/lib/quartet (prerm and postrm run for
-#     real, chrootless, with DPKG_ROOT). postinst (adduser on the running system) and the unit
-#     under a real systemd are not run here: docs/deploy.md says how to check them by hand.
+#     real, chrootless, with DPKG_ROOT);
+#   - dpkg -i, an upgrade over itself and a purge on overlays of /etc, /usr and /var in a
+#     private mount namespace: the real postinst (adduser, /var/lib/quartet 0700), nothing
+#     reaching the machine (skipped where mount namespaces are refused).
+# The unit under a real systemd is not run here: docs/deploy.md says how to check it by hand.
 #
 #   scripts/check-package.sh [--binary PATH] [--allow-shared-swift]
 #
@@ -175,6 +178,67 @@ mkdir -p "$scratch/var/lib/quartet"
 in_scratch --purge quartet >"$work/purge.txt" 2>&1 || { fail "dpkg --root --purge (empty):"; cat "$work/purge.txt" >&2; }
 [ ! -e "$scratch/var/lib/quartet" ] || fail "purge left an empty /var/lib/quartet"
 ok "dpkg --root --purge: node data kept (with a message), an empty /var/lib/quartet removed"
+
+# --- Install for real, on a copy-on-write view of the system -----------------------------
+# dpkg -i, the real postinst (adduser, /var/lib/quartet), an upgrade over itself, and a purge,
+# in a private mount namespace where /etc, /usr and /var are overlays: nothing reaches the
+# machine. Needs CAP_SYS_ADMIN (root in CI); skipped, and said so, where mounts are refused.
+overlay="$work/overlay"
+mkdir -p "$overlay"
+if unshare --mount --propagation private true 2>/dev/null; then
+    # A check-only package (--allow-shared-swift) runs with the toolchain's Swift runtime.
+    runtime=""
+    if [[ " ${package_args[*]} " == *" --allow-shared-swift "* ]] && command -v swift >/dev/null; then
+        runtime="$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift/linux"
+    fi
+    if unshare --mount --propagation private bash -s "$overlay" "$deb" "$runtime" >"$work/install.txt" 2>&1 <<'INSTALL'
+set -euo pipefail
+overlay=$1 deb=$2 runtime=$3
+quartet() { LD_LIBRARY_PATH="$runtime" /usr/bin/quartet "$@"; }
+as_quartet() { LD_LIBRARY_PATH="$runtime" setpriv --reuid=quartet --regid=quartet --clear-groups "$@"; }
+for dir in etc usr var; do
+    mkdir -p "$overlay/$dir/upper" "$overlay/$dir/work"
+    mount -t overlay overlay -o "lowerdir=/$dir,upperdir=$overlay/$dir/upper,workdir=$overlay/$dir/work" "/$dir"
+done
+export DEBIAN_FRONTEND=noninteractive
+check() { if ! eval "$1"; then echo "INSTALL-FAIL: $2"; fi; }
+! getent passwd quartet >/dev/null || { echo "overlay: a quartet user exists already; skipping"; exit 0; }
+dpkg -i "$deb"
+check '[ "$(dpkg-query -W -f="\${Status}" quartet)" = "install ok installed" ]' "not installed"
+check 'getent passwd quartet | grep -q ":/var/lib/quartet:/usr/sbin/nologin$"' "no quartet system user with nologin: $(getent passwd quartet)"
+check 'getent group quartet >/dev/null' "no quartet group"
+check '[ "$(stat -c "%a %U %G" /var/lib/quartet)" = "700 quartet quartet" ]' "/var/lib/quartet is $(stat -c "%a %U %G" /var/lib/quartet)"
+check '[ -f /etc/quartet/wales.example.json ] && [ ! -e /etc/quartet/wales.example.json.dpkg-new ]' "conffiles not in place"
+check 'quartet --version >/dev/null' "the installed binary does not run"
+check 'man -w quartet >/dev/null' "man quartet finds no page"
+# An upgrade over itself: postinst runs again with the old version and repairs the mode.
+chmod 0755 /var/lib/quartet
+dpkg -i "$deb"
+check '[ "$(stat -c "%a" /var/lib/quartet)" = "700" ]' "postinst did not repair the mode of /var/lib/quartet"
+check '[ "$(getent passwd quartet | wc -l)" = 1 ]' "the user was added twice"
+install -d -o quartet -g quartet -m 0700 /var/lib/quartet/wales
+as_quartet /usr/bin/quartet init --log wales --data /var/lib/quartet/wales >/dev/null
+dpkg --purge quartet 2>&1 | tee "$overlay/purge.txt"
+check 'grep -q "still holds node data" "$overlay/purge.txt"' "purge did not say it kept the data"
+check '[ -f /var/lib/quartet/wales/keys/wales.pem ]' "purge removed a node's signing key"
+check '[ ! -e /usr/bin/quartet ] && [ ! -e /etc/quartet/wales.example.json ]' "purge left package files"
+check 'getent passwd quartet >/dev/null' "purge removed the quartet user"
+echo "overlay: done"
+INSTALL
+    then
+        if grep -q '^INSTALL-FAIL' "$work/install.txt"; then
+            fail "install on an overlay:"; grep '^INSTALL-FAIL' "$work/install.txt" >&2
+        elif grep -q '^overlay: done' "$work/install.txt"; then
+            ok "dpkg -i on an overlay of /etc /usr /var: postinst made the quartet user and /var/lib/quartet 0700; upgrade repaired the mode; purge kept a node's key"
+        else
+            echo "skip $(grep '^overlay:' "$work/install.txt" || echo 'install on an overlay: no result')"
+        fi
+    else
+        fail "install on an overlay failed:"; cat "$work/install.txt" >&2
+    fi
+else
+    echo "skip install on an overlay: no mount namespace here (needs CAP_SYS_ADMIN)"
+fi
 
 if [ "$failures" -gt 0 ]; then
     echo "check-package.sh: $failures check(s) failed" >&2
