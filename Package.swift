@@ -153,6 +153,9 @@ let package = Package(
         .testTarget(name: "QuartetReplicationTests", dependencies: ["QuartetReplication", "QuartetLedger", "QuartetCrypto", "QuartetPolicy"]),
         .testTarget(name: "QuartetStoreTests", dependencies: ["QuartetStore", "QuartetTestKit"]),
         .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit", "QuartetHarness"]),
+        // The `quartet` executable's own parts (its JSON log format, sd_notify), imported with
+        // @testable.
+        .testTarget(name: "QuartetCommandTests", dependencies: ["quartet", "QuartetTestKit", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "QuartetHarnessTests", dependencies: ["QuartetHarness", "QuartetNode", "QuartetTestKit", "QuartetLedger", "QuartetCrypto"]),
         // Multi-node runs: real `quartet serve` processes on loopback.
         .testTarget(name: "FederationTests", dependencies: [

@@ -10,10 +10,15 @@
 #   - chromium: the dashboard checked in a real (headless) browser (scripts/check-api.sh)
 #   - wrk: the load generator of `quartet bench api`
 #   - schemathesis (PyPI): the API checked against docs/openapi.yaml (scripts/check-api.sh)
+#   - dpkg-dev, binutils, patchelf, lintian, shellcheck, man-db, systemd, procps: the Debian
+#     package built and checked (deploy/package.sh, scripts/check-package.sh): dpkg-shlibdeps,
+#     strip and readelf, RUNPATH removal, lintian, the maintainer scripts, `man --warnings`,
+#     systemd-analyze verify/security, and /bin/kill which the unit's ExecReload runs
 set -euo pipefail
 
 need=()
-for pkg in libssl-dev libsqlite3-dev pkg-config openssl curl golang-go golang-golang-x-mod-dev python3 chromium wrk; do
+for pkg in libssl-dev libsqlite3-dev pkg-config openssl curl golang-go golang-golang-x-mod-dev python3 chromium wrk \
+           dpkg-dev binutils patchelf lintian shellcheck man-db systemd procps; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

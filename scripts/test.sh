@@ -14,3 +14,4 @@ swift test --skip-build --skip FederationTests --skip DemoSignalTests
 swift test --skip-build --filter FederationTests
 swift test --skip-build --filter DemoSignalTests
 scripts/check-api.sh .build/debug/quartet
+scripts/check-package.sh --allow-shared-swift --binary "${QUARTET_RELEASE_BINARY:-.build/debug/quartet}"

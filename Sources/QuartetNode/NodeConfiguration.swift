@@ -25,8 +25,16 @@ public struct NodeConfiguration: Sendable {
     public var federationFile: String
     /// Log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: Logger.Level
+    /// How log lines are written to standard error: `text` (swift-log's stream format, the
+    /// default) or `json` (one object per line, for log shippers; docs/operations.md).
+    public var logFormat: LogFormat = .text
     /// Bearer tokens the API accepts, each listed only as its SHA-256.
     public var tokens: [TokenGrant] = []
+
+    /// The formats of `log_format`.
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text, json
+    }
 
     /// Reads and checks a configuration file: syntax, types, addresses, that the files it names
     /// exist, and that the node id is well formed.
@@ -37,7 +45,7 @@ public struct NodeConfiguration: Sendable {
     /// Parses a configuration file's bytes; `file` names it in errors and anchors relative paths.
     public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> NodeConfiguration {
         let root = try ConfigObject(file: file, data: data)
-        try root.refuseUnknownKeys(["node", "data", "log", "peer", "api", "tls", "federation", "log_level", "tokens"])
+        try root.refuseUnknownKeys(["node", "data", "log", "peer", "api", "tls", "federation", "log_level", "log_format", "tokens"])
         let node = try root.string("node")
         guard FederationPKI.isValidNodeID(node) else {
             throw root.error("node", "expected a node id (1–64 of a-z, 0-9 and '-', not starting with '-'), found \"\(node)\"")
@@ -58,6 +66,13 @@ public struct NodeConfiguration: Sendable {
                 throw root.error("log_level", "expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(text)\"")
             }
             level = parsed
+        }
+        var format = LogFormat.text
+        if let text = try root.optionalString("log_format") {
+            guard let parsed = LogFormat(rawValue: text) else {
+                throw root.error("log_format", "expected one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(text)\"")
+            }
+            format = parsed
         }
         var tokens: [TokenGrant] = []
         if root.values["tokens"] != nil {
@@ -87,6 +102,7 @@ public struct NodeConfiguration: Sendable {
             caCertificate: try tls.filePath("ca"), certificate: try tls.filePath("certificate"), privateKey: try tls.filePath("key"),
             federationFile: try root.filePath("federation"), logLevel: level)
         configuration.tokens = tokens
+        configuration.logFormat = format
         guard configuration.peerListen != configuration.apiListen else {
             throw root.error("api.listen", "the API and the peer port cannot share an address (\(configuration.apiListen))")
         }

@@ -14,16 +14,21 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Reads the node configuration file (see docs/operations.md and config/). SIGTERM or \
             SIGINT stops the node gracefully: listeners close, open requests finish, the data \
-            directory is closed. Replication is not built yet: the peer port authenticates \
-            federation members and holds their connections, nothing more.
+            directory is closed. SIGHUP asks for a reload. Under systemd (Type=notify) the node \
+            reports READY=1 once both ports listen, STOPPING=1 when it begins to stop, and \
+            RELOADING=1 then READY=1 around a reload, through $NOTIFY_SOCKET.
             """)
 
     @Option(help: "The node configuration file (JSON).") var config: String
     @Option(help: "Override the configuration's log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level?
+    @Option(help: "Override the configuration's log format: text, or json (one object per line, for log shippers).")
+    var logFormat: NodeConfiguration.LogFormat?
     @Option(help: .hidden) var lifelineFd: Int32?
 
     func run() async throws {
+        // A reload request (SIGHUP) must never stop the node, even before its handler is in place.
+        signal(SIGHUP, SIG_IGN)
         // Started by a supervisor (`quartet demo`, a benchmark, a test) with the read end of its
         // lifeline: when the supervisor ends, however it ends, stop too (QuartetHarness.Lifeline).
         if let lifelineFd {
@@ -37,10 +42,18 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration: NodeConfiguration
         do { configuration = try NodeConfiguration.load(path: config) } catch { throw CLIError("\(error)") }
         let level = logLevel ?? configuration.logLevel
+        let format = logFormat ?? configuration.logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         var logger = Logger(label: "quartet")
         logger[metadataKey: "node"] = "\(configuration.node)"
@@ -63,18 +76,53 @@ struct ServeCommand: AsyncParsableCommand {
         hangup.resume()
         defer { hangup.cancel() }
         let announce = logger
+        let manager = ServiceNotifier()
+        if let problem = manager.problem { logger.warning("\(problem)") }
+        let notifyFailed: @Sendable (String) -> Void = { announce.warning("\($0)") }
+        let signalSources = [stoppingSource(SIGTERM, manager, notifyFailed), stoppingSource(SIGINT, manager, notifyFailed),
+                             reloadSource(manager, logger: logger, notifyFailed)]
         try await node.run { peer, api in
             let apiURL = "https://\(HostPort(host: configuration.apiListen.host, port: api.port ?? configuration.apiListen.port))"
             announce.notice("node listening", metadata: ["peer": "\(peer)", "api": "\(apiURL)"])
             // One line on standard output for scripts: the node is ready.
             FileHandle.standardOutput.write(Data("quartet node \(configuration.node) listening: peer \(configuration.peerListen.host):\(peer.port ?? 0), api \(apiURL)\n".utf8))
+            manager.send("READY=1\nSTATUS=listening: peer port \(peer.port ?? 0), api \(apiURL)", error: notifyFailed)
         }
+        signalSources.forEach { $0.cancel() }
+    }
+
+    /// Tells systemd `STOPPING=1` as soon as `signal` arrives. The service group's own source
+    /// for the same signal (it ignores the default action) still begins the graceful shutdown:
+    /// libdispatch delivers a signal to every source registered for it.
+    func stoppingSource(_ signal: Int32, _ manager: ServiceNotifier, _ failed: @escaping @Sendable (String) -> Void) -> any DispatchSourceSignal {
+        let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+        source.setEventHandler { manager.send("STOPPING=1\nSTATUS=stopping", error: failed) }
+        source.resume()
+        return source
+    }
+
+    /// SIGHUP (`systemctl reload quartet@NODE`, ExecReload): `RELOADING=1` with the monotonic
+    /// time, the reload, then `READY=1`. SIGHUP's default action (terminate) is ignored (at the
+    /// start of `run`, and again here so the handler does not depend on that).
+    func reloadSource(_ manager: ServiceNotifier, logger: Logger, _ failed: @escaping @Sendable (String) -> Void) -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler {
+            manager.send("RELOADING=1\n" + ServiceNotifier.monotonicMicroseconds(), error: failed)
+            logger.notice("reload requested")
+            // The node's reload call site, the only one: once QuartetNode's Node has reload()
+            // (federation file, certificates), it is called here, between RELOADING=1 and READY=1.
+            manager.send("READY=1\nSTATUS=reloaded", error: failed)
+        }
+        source.resume()
+        return source
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension NodeConfiguration.LogFormat: ExpressibleByArgument {}
 
-/// Unblocks SIGTERM and SIGINT for this thread so the signal sources of the service group fire.
+/// Unblocks SIGTERM, SIGINT and SIGHUP for this thread so the signal sources of the service group fire.
 func unblockShutdownSignals() {
     var set = sigset_t()
     sigemptyset(&set)

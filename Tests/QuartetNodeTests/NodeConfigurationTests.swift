@@ -42,6 +42,10 @@ import Testing
         #expect(config.peerListen == HostPort(host: "127.0.0.1", port: 7401))
         #expect(config.apiListen == HostPort(host: "::1", port: 8401))
         #expect(config.logLevel == .info)
+        #expect(config.logFormat == .text)
+        var json = Self.valid
+        json["log_format"] = "json"
+        #expect(try parse(json, files).logFormat == .json)
     }
 
     @Test(arguments: [
@@ -54,6 +58,8 @@ import Testing
         ("tls", #"{"ca": "ca.pem", "certificate": "missing.pem", "key": "wales.key"}"#, "tls.certificate", "does not exist"),
         ("federation", "true", "federation", "expected a string, found a boolean"),
         ("log_level", #""loud""#, "log_level", "expected one of trace"),
+        ("log_format", #""xml""#, "log_format", "expected one of text, json, found \"xml\""),
+        ("log_format", "1", "log_format", "expected a string"),
         ("colour", #""blue""#, "colour", "unknown key"),
     ])
     func mistakesNameTheKeyAndWhatWasExpected(key: String, value: String, reported: String, message: String) throws {
