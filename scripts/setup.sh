@@ -14,11 +14,14 @@
 #     package built and checked (deploy/package.sh, scripts/check-package.sh): dpkg-shlibdeps,
 #     strip and readelf, RUNPATH removal, lintian, the maintainer scripts, `man --warnings`,
 #     systemd-analyze verify/security, and /bin/kill which the unit's ExecReload runs
+#   - prometheus: promtool, which checks deploy/prometheus/quartet-rules.yml (AlertRulesTests)
+#   - iproute2, nftables: the federation across network namespaces (scripts/check-netns.sh):
+#     `ip netns`, veth and a bridge; packet loss with nftables (this kernel has no tc netem)
 set -euo pipefail
 
 need=()
 for pkg in libssl-dev libsqlite3-dev pkg-config openssl curl golang-go golang-golang-x-mod-dev python3 chromium wrk \
-           dpkg-dev binutils patchelf lintian shellcheck man-db systemd procps; do
+           dpkg-dev binutils patchelf lintian shellcheck man-db systemd procps prometheus iproute2 nftables; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

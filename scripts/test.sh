@@ -15,3 +15,6 @@ swift test --skip-build --filter FederationTests
 swift test --skip-build --filter DemoSignalTests
 scripts/check-api.sh .build/debug/quartet
 scripts/check-package.sh --allow-shared-swift --binary "${QUARTET_RELEASE_BINARY:-.build/debug/quartet}"
+# Five nodes on five (virtual) hosts: network namespaces, onboarding by certificate requests,
+# the packaged unit's ExecStart line; a partition, packet loss, a member removed (root only).
+scripts/check-netns.sh .build/debug/quartet

@@ -61,26 +61,12 @@ struct ServeCommand: AsyncParsableCommand {
         unblockShutdownSignals()
         let node: Node
         do { node = try Node(configuration: configuration, logger: logger) } catch { throw CLIError("\(error)") }
-        // SIGHUP: read the federation file and the certificate again (Node.reload).
-        signal(SIGHUP, SIG_IGN)
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        let reloadLogger = logger
-        hangup.setEventHandler {
-            do {
-                let report = try node.reload()
-                reloadLogger.notice("reload done", metadata: ["report": "\(report)"])
-            } catch {
-                reloadLogger.error("reload refused; the node goes on as it was", metadata: ["error": "\(error)"])
-            }
-        }
-        hangup.resume()
-        defer { hangup.cancel() }
         let announce = logger
         let manager = ServiceNotifier()
         if let problem = manager.problem { logger.warning("\(problem)") }
         let notifyFailed: @Sendable (String) -> Void = { announce.warning("\($0)") }
         let signalSources = [stoppingSource(SIGTERM, manager, notifyFailed), stoppingSource(SIGINT, manager, notifyFailed),
-                             reloadSource(manager, logger: logger, notifyFailed)]
+                             reloadSource(node, manager, logger: logger, notifyFailed)]
         try await node.run { peer, api in
             let apiURL = "https://\(HostPort(host: configuration.apiListen.host, port: api.port ?? configuration.apiListen.port))"
             announce.notice("node listening", metadata: ["peer": "\(peer)", "api": "\(apiURL)"])
@@ -102,17 +88,26 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// SIGHUP (`systemctl reload quartet@NODE`, ExecReload): `RELOADING=1` with the monotonic
-    /// time, the reload, then `READY=1`. SIGHUP's default action (terminate) is ignored (at the
-    /// start of `run`, and again here so the handler does not depend on that).
-    func reloadSource(_ manager: ServiceNotifier, logger: Logger, _ failed: @escaping @Sendable (String) -> Void) -> any DispatchSourceSignal {
+    /// time, `Node.reload` (the federation file and the certificate read again), then
+    /// `READY=1` with the outcome. A refused reload leaves the node as it was. SIGHUP's default
+    /// action (terminate) is ignored (at the start of `run`, and again here so the handler does
+    /// not depend on that).
+    func reloadSource(_ node: Node, _ manager: ServiceNotifier, logger: Logger, _ failed: @escaping @Sendable (String) -> Void) -> any DispatchSourceSignal {
         signal(SIGHUP, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         source.setEventHandler {
             manager.send("RELOADING=1\n" + ServiceNotifier.monotonicMicroseconds(), error: failed)
             logger.notice("reload requested")
-            // The node's reload call site, the only one: once QuartetNode's Node has reload()
-            // (federation file, certificates), it is called here, between RELOADING=1 and READY=1.
-            manager.send("READY=1\nSTATUS=reloaded", error: failed)
+            let status: String
+            do {
+                let report = try node.reload()
+                logger.notice("reload done", metadata: ["report": "\(report)"])
+                status = "reloaded: \(report)"
+            } catch {
+                logger.error("reload refused; the node goes on as it was", metadata: ["error": "\(error)"])
+                status = "reload refused: \(error)"
+            }
+            manager.send("READY=1\nSTATUS=\(status.split(separator: "\n").joined(separator: " ").prefix(400))", error: failed)
         }
         source.resume()
         return source
