@@ -7,9 +7,9 @@ cannot hold packets back. This switch does it in userspace instead: it makes one
 host (/dev/net/tun, IFF_TAP | IFF_NO_PI) in its own namespace, moves each device into its host's
 namespace (`ip link set TAP netns NS`; the switch's file descriptor stays attached), gives it the
 host's address there and brings it up. Then one loop reads the Ethernet frames every host sends,
-learns which port each source MAC is behind (up to 4096 of them), and forwards each frame (to the learned port, else
-to every other port; broadcast and multicast to every other port) after --delay-ms, counted as
-the frame leaves the switch on the receiver's link. So one frame crosses one delay from host to
+learns which port each source MAC is behind (up to 4096 of them), and forwards each frame (to
+the learned port, else to every other port; broadcast and multicast to every other port) after
+--delay-ms, counted as the frame leaves the switch on the receiver's link. So one frame crosses one delay from host to
 host and a round trip costs two: --delay-ms 10 gives 20 ms, what netem on each link's egress
 would. --loss drops that percentage of the frames leaving the switch, at random.
 
@@ -24,8 +24,10 @@ wait behind the very nodes whose traffic it holds (on a busy two-core machine, f
 its ready line what it got. The kernel's real-time throttling (95 % of a second) still bounds it.
 
 Being userspace, the switch adds its own cost to every crossing: a read, a wake-up and a write
-in Python on a shared machine (tens of microseconds when idle, more when the machine is busy).
-Measure the round trip through it (the caller does, by TCP connect time) rather than assume it.
+in Python on a shared machine. On this two-core machine, with 10 ms, a TCP connect between two
+hosts took 20.3 to 20.6 ms (p50) and frames left on average 0.1 to 0.6 ms late under the
+federation's load, a few up to 20 ms late. Measure the round trip through it (the caller does,
+by TCP connect time) rather than assume it.
 
 Usage (root; the namespaces must exist):
   delayswitch.py --delay-ms 10 [--loss 0] [--tap-prefix dsw] --port NS=ADDRESS/PREFIX ...

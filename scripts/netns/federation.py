@@ -424,8 +424,10 @@ class Checks:
         self.acknowledged[node].append(index)
         return index
 
-    def propagation(self, count=100):
-        """wales -> uk: from wales's acknowledgement to uk holding the entry, in ms."""
+    def propagation(self, count=100, histogram=False):
+        """wales -> uk: from wales's acknowledgement to uk holding the entry, in ms. With
+        `histogram`, also how many samples fell in each 5 ms band: [[20, 7], ...] is 7 samples
+        in [20, 25) ms."""
         samples = []
         for i in range(count):
             index = self.append("wales", {"propagation": i})
@@ -437,8 +439,15 @@ class Checks:
                     samples.append((time.perf_counter() - acknowledged) * 1000)
                     break
         samples.sort()
-        return {"count": count, "p50_ms": round(statistics.median(samples), 2),
-                "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2), "max_ms": round(samples[-1], 2)}
+        result = {"count": count, "p50_ms": round(statistics.median(samples), 2),
+                  "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2), "max_ms": round(samples[-1], 2)}
+        if histogram:
+            bands = {}
+            for sample in samples:
+                band = int(sample // 5) * 5
+                bands[band] = bands.get(band, 0) + 1
+            result["histogram_5ms"] = sorted([band, n] for band, n in bands.items())
+        return result
 
     def nothing_lost(self, heads):
         for node, indices in self.acknowledged.items():
@@ -555,9 +564,9 @@ def delayed_run(args, root, outer):
                       f"the switch delays every crossing: wales -> uk TCP connect {rtt['min_ms']} ms at least (>= 2 x {args.delay_ms} ms)")
         on_hosts = Checks(hosts, Client(ca, *reader_files, topology, namespace=topology.ns("uk")),
                           {"wales": Client(ca, *operator_files["wales"], topology, namespace=topology.ns("wales"))})
-        result.update(on_hosts.propagation())
+        result.update(on_hosts.propagation(histogram=True))
         result["measured"] = PROPAGATION_MEASURED
-        result["via_workstation"] = dict(checks.propagation(), measured=VIA_WORKSTATION_MEASURED)
+        result["via_workstation"] = dict(checks.propagation(histogram=True), measured=VIA_WORKSTATION_MEASURED)
         checks.acknowledged["wales"] += on_hosts.acknowledged["wales"]
         checks.nothing_lost(checks.converge(names))
 
