@@ -62,8 +62,9 @@ public enum ConfigurationCheck {
         } catch {
             fail("tls.key", "\(configuration.privateKey): not a private key in PEM: \(error)")
         }
-        if let mode = permissions(configuration.privateKey), mode & 0o077 != 0 {
-            fail("tls.key", "\(configuration.privateKey) is readable by other users (mode \(String(mode, radix: 8))); run chmod 600 on it")
+        // Group-readable is how a root-owned key is given to the service's group (0640).
+        if let mode = permissions(configuration.privateKey), mode & 0o007 != 0 {
+            fail("tls.key", "\(configuration.privateKey) is readable by every user (mode \(String(mode, radix: 8))); run chmod o-rwx on it")
         }
 
         // The federation file: signed by a quorum, no older than the one accepted, and naming

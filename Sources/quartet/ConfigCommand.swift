@@ -14,7 +14,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 Checks, and lists every problem with the file and key it concerns: the JSON and its \
                 keys; the CA and node certificates (readable, in date, the node's issued by the CA, \
                 naming quartet://node/NODE; expiry within 30 days is a warning); the key (matches the \
-                certificate, mode 600); the federation file (signed by a quorum, no older than the \
+                certificate, not readable by every user); the federation file (signed by a quorum, no older than the \
                 data directory's accepted one, listing this node with its log); the data directory \
                 (there, this user's, mode 700, holding the log and the key the federation file pins); \
                 and the listen addresses (distinct; one that cannot be bound now is a warning — the \
