@@ -1,4 +1,5 @@
 import Foundation
+import QuartetCrypto
 import QuartetHarness
 import QuartetTestKit
 import Testing
@@ -67,6 +68,37 @@ import Testing
         try federation.writeSigned(file, to: layout.federationFile)
         let older = try serveRefused(federation.config("wales"))
         #expect(older.status != 0 && older.stderr.contains("older than version 2 this node has accepted"), "\(older.stderr)")
+    }
+
+    /// The certificate the node's API presents now (a fresh handshake).
+    func presented(_ files: NodeFiles) throws -> Certificate {
+        let out = try TestKit.sClient(["-connect", "127.0.0.1:\(files.apiPort)", "-CAfile", files.pki.caCertificate], input: "", holdOpen: 0.5).stdout
+        let begin = try #require(out.range(of: "-----BEGIN CERTIFICATE-----"), "\(out)")
+        let end = try #require(out.range(of: "-----END CERTIFICATE-----", range: begin.upperBound..<out.endIndex))
+        return try Certificate(pem: String(out[begin.lowerBound..<end.upperBound]))
+    }
+
+    @Test func sighupPresentsARenewedCertificateWithoutARestart() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        defer { _ = node.stop() }
+        let before = try presented(files)
+        // Renewal: a new key and certificate (a year this time) put where the configuration points.
+        let renewed = try files.pki.node("wales", days: 365, label: "renewed")
+        let current = try files.pki.node("wales")
+        for (from, to) in [(renewed.certificate, current.certificate), (renewed.key, current.key)] {
+            try FileManager.default.removeItem(atPath: to)
+            try FileManager.default.copyItem(atPath: from, toPath: to)
+        }
+        chmod(current.key, 0o600)
+        #expect(try presented(files).serialHex == before.serialHex, "nothing changes before the reload")
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.contains("reload done") }, "\(node.log)")
+        let after = try presented(files)
+        #expect(after.serialHex != before.serialHex)
+        #expect(after.notAfter > before.notAfter.addingTimeInterval(300 * 86400))
+        #expect(node.child.isRunning)
     }
 
     @Test func sighupCutsARemovedMemberOffAndDialsOneAddedBack() throws {
