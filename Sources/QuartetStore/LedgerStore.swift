@@ -151,6 +151,17 @@ public final class LedgerStore: Sendable {
     }
 
     /// Every log held, by name.
+    /// Writes a consistent copy of the database to `path` (SQLite's `VACUUM INTO`: one read
+    /// snapshot, compacted), while a node may be writing. Refuses an existing file.
+    public func copy(to path: String) throws(StoreError) {
+        guard !FileManager.default.fileExists(atPath: path) else { throw StoreError(.io, "\(path) already exists; refusing to overwrite it") }
+        do {
+            try pool.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+        } catch {
+            throw StoreError(.io, "cannot copy \(directory.databasePath) to \(path)", cause: UnderlyingError("\(error)"))
+        }
+    }
+
     public func logs() throws(StoreError) -> [LogInfo] {
         try read("list logs") { db in try Self.fetchLogs(db) }
     }

@@ -61,7 +61,8 @@ import Yams
                 }
                 let (output, status) = try federation.curl(arguments + ["\(api)\(path)"])
                 exercised += 1
-                #expect((200..<400).contains(status), "\(method.uppercased()) \(path): \(status) \(output.suffix(300))")
+                // Only uk runs here: /readyz says "not ready" (503), connected to no other member.
+                #expect((200..<400).contains(status) || (template == "/readyz" && status == 503), "\(method.uppercased()) \(path): \(status) \(output.suffix(300))")
                 #expect(responses["\(status)"] != nil, "\(method.uppercased()) \(template) answered \(status), which the document does not list")
                 // The content type is one the document gives for that status.
                 if let response = responses["\(status)"] as? [String: Any], let content = response["content"] as? [String: Any] {
@@ -76,6 +77,6 @@ import Yams
                 }
             }
         }
-        #expect(exercised == 26, "documented operations exercised: \(exercised)")
+        #expect(exercised == 27, "documented operations exercised: \(exercised)")
     }
 }

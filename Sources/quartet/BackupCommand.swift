@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import QuartetLedger
+import QuartetNode
+import QuartetStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `quartet backup`: a consistent copy of a node's data directory, taken while it runs,
+/// verified, with the checkpoints it holds recorded beside it (docs/operations.md, "Backups").
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup", abstract: "Copy a data directory consistently while the node runs, verify the copy, record what it holds.",
+        discussion: """
+            Writes OUT (a new directory, mode 0700) as a data directory `quartet serve` can start \
+            from: quartet.sqlite (SQLite's VACUUM INTO: one consistent snapshot, taken beside a \
+            running node's writes), the log signing keys (keys/, 0600), the accepted federation \
+            file and its signatures, kept equivocation evidence and the disclosure journal. The \
+            copy is then verified as `quartet verify` does (every leaf against every stored \
+            checkpoint); a copy that does not verify is removed and the command fails. \
+            OUT/backup.json records when it was taken and each log's size, root and signed \
+            checkpoint. Restoring: docs/operations.md ("Backups and restore") — a copy older than \
+            what the peers hold of the node's own log must not be appended to before it has caught \
+            up, or the node would sign two histories.
+            """)
+
+    @Option(help: "The node's configuration file (its data directory is copied).") var config: String?
+    @Option(help: "The data directory, instead of --config.") var data: String?
+    @Option(help: "Where to write the copy (a new directory).") var out: String
+    @OptionGroup var output: FormatOptions
+
+    struct Record: Codable {
+        struct Log: Codable {
+            var log: String, own: Bool, size: UInt64, root: String?, checkpoint: String?
+        }
+        var takenAt: String
+        var source: String
+        var logs: [Log]
+        var files: [String]
+    }
+
+    func run() async throws {
+        guard (config == nil) != (data == nil) else { throw ValidationError("give one of --config and --data") }
+        let source: DataDirectory
+        if let config {
+            do { source = DataDirectory(path: try NodeConfiguration.load(path: config).dataDirectory) } catch { throw CLIError("\(error)") }
+        } else {
+            source = DataDirectory(path: data!)
+        }
+        let target = DataDirectory(path: out)
+        let manager = FileManager.default
+        if manager.fileExists(atPath: target.url.path) {
+            guard (try? manager.contentsOfDirectory(atPath: target.url.path))?.isEmpty == true else {
+                throw CLIError("\(target.url.path) exists and is not empty; give a new directory")
+            }
+        }
+        try target.create()
+        chmod(target.url.path, 0o700)
+        var files: [String] = []
+        do {
+            let store = try LedgerStore.open(source)
+            defer { try? store.close() }
+            try store.copy(to: target.databasePath)
+            files.append("quartet.sqlite")
+            // The keys and small files beside the database, each kept private.
+            if manager.fileExists(atPath: source.keysPath) {
+                try manager.createDirectory(atPath: target.keysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                for name in try manager.contentsOfDirectory(atPath: source.keysPath).sorted() where name.hasSuffix(".pem") {
+                    try copyPrivate(source.keysPath + "/" + name, target.keysPath + "/" + name)
+                    files.append("keys/" + name)
+                }
+            }
+            for name in ["federation.accepted.json", "federation.accepted.json.sig", "pending-records"] {
+                let path = source.url.appendingPathComponent(name).path
+                guard manager.fileExists(atPath: path) else { continue }
+                try copyPrivate(path, target.url.appendingPathComponent(name).path)
+                files.append(name)
+            }
+            let evidence = source.url.appendingPathComponent("evidence").path
+            if manager.fileExists(atPath: evidence) {
+                let copied = target.url.appendingPathComponent("evidence").path
+                try manager.createDirectory(atPath: copied, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                for name in try manager.contentsOfDirectory(atPath: evidence).sorted() {
+                    try copyPrivate(evidence + "/" + name, copied + "/" + name)
+                    files.append("evidence/" + name)
+                }
+            }
+        } catch {
+            try? manager.removeItem(at: target.url)
+            throw CLIError("backup of \(source.url.path) failed: \(error)")
+        }
+        // The copy must verify on its own before it counts as a backup.
+        let report = VerifyCommand.verify(target)
+        guard report.isValid else {
+            try? manager.removeItem(at: target.url)
+            throw CLIError("the copy of \(source.url.path) does not verify (removed): \(report.problems.map(\.description).joined(separator: "; "))")
+        }
+        let copy = try LedgerStore.open(target)
+        var logs: [Record.Log] = []
+        for log in try copy.logs() {
+            let head = try copy.latestCheckpoint(log)
+            logs.append(Record.Log(log: log.name, own: log.isOwn, size: try copy.size(log), root: head?.checkpoint.root.base64, checkpoint: head?.note))
+        }
+        try copy.close()
+        let record = Record(takenAt: ISO8601DateFormatter().string(from: Date()), source: source.url.path, logs: logs, files: files)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try (encoder.encode(record) + Data("\n".utf8)).write(to: target.url.appendingPathComponent("backup.json"))
+        switch output.format {
+        case .json:
+            printJSON(record, snakeCaseKeys: true)
+        case .text:
+            print("backup of \(source.url.path) in \(target.url.path), verified")
+            for log in logs { print("  \(log.log)\(log.own ? " (own)" : ""): \(log.size) entries, root \(log.root ?? "-")") }
+            print("recorded in \(target.url.appendingPathComponent("backup.json").path); keep it with the keys, somewhere else")
+        }
+    }
+
+    /// Copies a file, created with mode 0600 (never readable by others, even briefly).
+    private func copyPrivate(_ from: String, _ to: String) throws {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: from))
+        guard FileManager.default.createFile(atPath: to, contents: bytes, attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError("cannot write \(to)")
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import QuartetHarness
+import QuartetTestKit
+import Testing
+
+/// `quartet backup`: a consistent, verified copy of a running node's data directory.
+@Suite struct BackupTests {
+    @Test func aRunningNodesDataIsCopiedVerifiedAndStartsAgain() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let operatorDir = files.root.appendingPathComponent("operator").path
+        let issued = try TestKit.quartet(["pki", "issue", "--ca", files.pki.root.appendingPathComponent("ca").path, "--operator", "wales", "--out", operatorDir])
+        #expect(issued.status == 0, "\(issued.stderr)")
+        let op = (certificate: operatorDir + "/operator-wales.pem", key: operatorDir + "/operator-wales.key")
+        let node = try NodeProcess(config: files.configPath)
+        let curl = try #require(TestKit.which("curl"))
+        // Appends keep arriving while the copy is taken.
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            for i in 0..<40 {
+                _ = try? TestKit.run(curl, ["-sS", "--max-time", "10", "--cacert", files.pki.caCertificate, "--cert", op.certificate, "--key", op.key,
+                                            "-H", "Content-Type: application/json", "-d", #"{"type":"test.note","payload":{"n":\#(i)}}"#,
+                                            "\(files.apiBase)/v1/logs/wales/entries"])
+            }
+            done.signal()
+        }
+        let out = files.root.appendingPathComponent("backup").path
+        let backup = try TestKit.quartet(["backup", "--config", files.configPath, "--out", out, "--format", "json"])
+        done.wait()
+        _ = node.stop()
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/backup.json"))) as? [String: Any])
+        let wales = try #require((record["logs"] as? [[String: Any]])?.first { $0["log"] as? String == "wales" })
+        #expect((wales["size"] as? Int ?? 0) >= 3 && wales["own"] as? Bool == true, "\(wales)")
+        #expect((wales["checkpoint"] as? String)?.hasPrefix("quartet") == true)
+        // Private: the directory, the database and the key.
+        for (path, mode) in [(out, 0o700), (out + "/quartet.sqlite", 0o600), (out + "/keys/wales.pem", 0o600)] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            #expect((attributes[.posixPermissions] as? Int) == mode, "\(path)")
+        }
+        let verify = try TestKit.quartet(["verify", "--data", out])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        // The copy is a data directory a node starts from.
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: files.configPath))) as? [String: Any])
+        config["data"] = out
+        let restored = files.root.appendingPathComponent("restored.json").path
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: restored))
+        let again = try NodeProcess(config: restored)
+        _ = again.stop()
+        // A directory that is not empty is refused, and nothing in it is touched.
+        let refused = try TestKit.quartet(["backup", "--config", files.configPath, "--out", out])
+        #expect(refused.status != 0 && refused.stderr.contains("not empty"), "\(refused.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out + "/backup.json"))
+    }
+}
