@@ -214,7 +214,10 @@ public struct Replicator: Sendable {
         do { (checkpoint, note) = try verified(head.note, by: verifier) } catch {
             return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the pinned key: \(error)")
         }
-        peers[peer]!.sizes[head.log] = checkpoint.size
+        // Never lowered by a head: one the peer sent before a batch pushed to it arrived would
+        // otherwise turn the next push into an announcement and a request (a round trip more).
+        // A peer that really holds less asks for what it lacks; a new connection starts afresh.
+        peers[peer]!.sizes[head.log] = max(peers[peer]!.sizes[head.log] ?? 0, checkpoint.size)
         noteSeen(head.log, checkpoint)
         guard quarantined[head.log] == nil else { return [] }
         let ours = heads[head.log]
