@@ -139,6 +139,7 @@ public struct Node: Sendable {
         if let conflict = current.reloadConflict(with: new, me: configuration.node) {
             throw NodeStartupError("\(configuration.federationFile): not reloaded: \(conflict)")
         }
+        try engine.checkLogs(for: new)
         let contexts = try TLSContexts(configuration)
         try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
         live.replace(federation: new, contexts: contexts)

@@ -117,6 +117,19 @@ final class ReplicationEngine: @unchecked Sendable {
         replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, seed: UInt64.random(in: 0...UInt64.max))
     }
 
+    /// Whether `new` fits the logs this node holds: a log it names that is held here must have
+    /// the key the file pins (a member added under the name of a log held before, with another
+    /// key, is refused before anything changes).
+    func checkLogs(for new: Federation) throws {
+        try queue.sync {
+            for member in new.members {
+                if let held = logs[member.log], held.verifier != member.verifier {
+                    throw NodeStartupError("log \(member.log) in \(store.directory.url.path) has key \(held.verifier.vkey), but the federation file pins \(member.verifier.vkey)")
+                }
+            }
+        }
+    }
+
     /// A reload accepted `new` (already in `live`): logs of members added get a place in the
     /// store, and the replicator dials members added and closes the connections of members
     /// removed. `Federation.reloadConflict` has checked that no member's log or key changed.

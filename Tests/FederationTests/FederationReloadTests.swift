@@ -101,6 +101,44 @@ import Testing
         #expect(node.child.isRunning)
     }
 
+    @Test func aMemberBackUnderAnotherKeyIsRefusedAtReloadAndNothingChanges() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        defer { _ = node.stop() }
+        let path = files.root.appendingPathComponent("federation.json").path
+        let original = try ProvisionedFile.read(FederationFile.self, from: path)
+        func publish(_ file: FederationFile, signers: [(String, String)]) throws {
+            try ProvisionedFile.write(file, to: path)
+            for (i, (member, data)) in signers.enumerated() {
+                let signed = try TestKit.quartet(["federation", "sign", "--file", path, "--member", member, "--data", data] + (i == 0 ? ["--fresh"] : []))
+                #expect(signed.status == 0, "\(signed.stderr)")
+            }
+        }
+        let signers = [("wales", files.dataPath), ("uk", files.root.appendingPathComponent("other-uk").path)]
+        var without = original
+        without.version = 2
+        without.nodes.removeAll { $0.id == "england" }
+        try publish(without, signers: signers)
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.contains("reload done") }, "\(node.log)")
+        // England back, but its log under a key this node never held it with.
+        let impostor = files.root.appendingPathComponent("impostor").path
+        #expect(try TestKit.quartet(["init", "--log", "england", "--data", impostor]).status == 0)
+        let vkey = try TestKit.quartet(["key", "vkey", "--data", impostor, "--log", "england"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        var back = original
+        back.version = 3
+        back.nodes[back.nodes.firstIndex { $0.id == "england" }!].vkey = vkey
+        try publish(back, signers: signers)
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.contains("reload refused") }, "\(node.log)")
+        #expect(node.log.contains("has key"), "\(node.log)")
+        // Nothing changed: the accepted file is still version 2.
+        let accepted = try ProvisionedFile.read(FederationFile.self, from: files.dataPath + "/federation.accepted.json")
+        #expect(accepted.version == 2)
+        #expect(node.child.isRunning)
+    }
+
     @Test func sighupCutsARemovedMemberOffAndDialsOneAddedBack() throws {
         let federation = try LocalFederation()
         defer { federation.stop() }
