@@ -45,13 +45,17 @@ struct API {
             if probe.healthy() { return Self.json(HealthResponse(status: "ok", node: node)) }
             return Self.json(HealthResponse(status: "unavailable", node: node, error: "the data directory cannot be read"), status: .serviceUnavailable)
         }
+        let readiness = Readiness.Cache()
         routes.public(.get, "/readyz") { _, _ -> Response in
-            let readiness = Readiness.evaluate(storeAnswers: probe.healthy(), peers: engine.peers().map { ($0.id, $0.connected) },
-                                               logs: engine.logStatus().map { ($0.log.name, $0.head?.size ?? 0, $0.seenSize ?? 0) })
+            let readiness = readiness.reasons {
+                Readiness.evaluate(storeAnswers: probe.healthy(), peers: engine.peers().map { ($0.id, $0.connected) },
+                                   logs: engine.logStatus().map { ($0.log.name, $0.head?.size ?? 0, $0.seenSize ?? 0) })
+            }
             return Self.json(ReadyResponse(status: readiness.isEmpty ? "ready" : "not ready", node: node, reasons: readiness),
                              status: readiness.isEmpty ? .ok : .serviceUnavailable)
         }
         routes.get("/v1/logs", .reader) { request, context, caller -> Response in
+            let federation = self.federation
             let logs = engine.logStatus().map { status in
                 let size = status.head?.size ?? 0, seen = status.seenSize ?? 0
                 // Everything stored was checked (signature against the pinned key, leaves

@@ -70,6 +70,10 @@ public struct Federation: Sendable, Equatable {
             do { verifier = try NoteVerifier(vkey: vkey) } catch {
                 throw node.error("vkey", "expected a note verifier key as `quartet key vkey` prints it: \(error)")
             }
+            // One key per member: the quorum that signs this file counts members by their keys.
+            if let other = members.first(where: { $0.verifier.publicKey.rawRepresentation == verifier.publicKey.rawRepresentation }) {
+                throw node.error("vkey", "the same key as \(other.id)'s log; every member's log has its own key")
+            }
             members.append(Member(id: id, role: role, peer: try node.address("peer"), api: api, log: log, verifier: verifier))
         }
         guard members.filter({ $0.role == .aggregator }).count <= 1 else {

@@ -74,7 +74,7 @@ public enum FederationTrust {
 
     /// The members (ids) whose valid signatures `note` carries over `statement`, among
     /// `trusted`'s members. Lines by other keys, and bad signatures, count for nothing.
-    static func signers(of note: SignedNote, among trusted: Federation) -> [String] {
+    public static func signers(of note: SignedNote, among trusted: Federation) -> [String] {
         trusted.members.filter { member in (try? member.verifier.verify(note)) != nil }.map(\.id)
     }
 
@@ -224,6 +224,10 @@ extension FederationTrust {
     }
 
     static func readBounded(_ path: String, limit: Int, what: String) throws -> [UInt8] {
+        // A FIFO or device would block the open or never end: only regular files are read.
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw Refusal("cannot read the \(what) \(path): \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw Refusal("the \(what) \(path) is not a regular file") }
         guard let handle = FileHandle(forReadingAtPath: path) else { throw Refusal("cannot read the \(what) \(path)") }
         defer { try? handle.close() }
         let data = (try? handle.read(upToCount: limit + 1)) ?? Data()

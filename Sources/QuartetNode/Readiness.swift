@@ -1,8 +1,26 @@
+import Synchronization
+
 /// When a node is ready for traffic (`GET /readyz`), beside alive (`/healthz`): its data
 /// directory answers, it is connected to at least one other member (a node alone serves only
 /// what it had), and no log it holds is more than `maxBehindEntries` behind the largest
-/// checkpoint it has seen signed for that log. Pure: the route passes what it reads.
+/// checkpoint it has seen signed for that log. `evaluate` is pure: the route passes what it
+/// reads, at most once a second (`Cache`): the route needs no credentials, and its reads wait
+/// on the replication engine's queue.
 enum Readiness {
+    /// The last reasons, reused for a second.
+    final class Cache: Sendable {
+        private let last = Mutex<(at: ContinuousClock.Instant, reasons: [String])?>(nil)
+        static let interval = Duration.seconds(1)
+
+        func reasons(_ evaluate: () -> [String]) -> [String] {
+            let now = ContinuousClock.now
+            if let known = last.withLock({ $0 }), known.at.duration(to: now) < Self.interval { return known.reasons }
+            let reasons = evaluate()
+            last.withLock { $0 = (now, reasons) }
+            return reasons
+        }
+    }
+
     /// A log further behind than this is not ready (catch-up runs at ~100,000 entries/s, so a
     /// healthy node crosses it in well under a second).
     static let maxBehindEntries: UInt64 = 10_000

@@ -336,7 +336,9 @@ public struct Replicator: Sendable {
             pending[batch.log] = (peer, batch, checkpoint)
             return true
         }
-        guard batch.from == waiting.batch.end,
+        // Only the same sender's: a merged batch that is refused counts against one peer, so
+        // another's entries must not ride on it.
+        guard batch.from == waiting.batch.end, waiting.peer == peer,
               waiting.batch.entries.count + batch.entries.count <= ProtocolLimits.maxBatchEntries,
               CommitCoalescer.bytes(waiting.batch.entries) + CommitCoalescer.bytes(batch.entries) <= ProtocolLimits.batchBytesBudget else {
             // Not the next one, or too much to hold: it is asked for again once these are stored.

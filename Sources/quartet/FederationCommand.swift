@@ -45,7 +45,7 @@ struct FederationCommand: AsyncParsableCommand {
             }
             let note = try FederationTrust.sign(file: file, member: member, key: signingKey, fresh: fresh)
             let signed = try FederationTrust.read(file)
-            let signers = signed.federation.members.filter { (try? $0.verifier.verify(note)) != nil }.map(\.id)
+            let signers = FederationTrust.signers(of: note, among: signed.federation)
             let needed = FederationTrust.quorum(of: signed.federation.members.count)
             switch output.format {
             case .json:
@@ -105,7 +105,7 @@ struct FederationCommand: AsyncParsableCommand {
             let signed = try FederationTrust.read(file)
             let federation = signed.federation
             let digest = Hex.encode(SHA256.hash(signed.bytes))
-            let signers = signed.note.map { note in federation.members.filter { (try? $0.verifier.verify(note)) != nil }.map(\.id) } ?? []
+            let signers = signed.note.map { FederationTrust.signers(of: $0, among: federation) } ?? []
             let stated = signed.note.flatMap { FederationTrust.Statement(text: $0.text) }
             let matches = stated == FederationTrust.Statement(file: signed.bytes, federation: federation)
             switch output.format {

@@ -101,8 +101,9 @@ import Testing
         #expect(m.refusal(v2, try m.sign(v2, by: ["uk", "wales"]), accepted: v1)?.contains("of the 5 members of version 1; 3 must sign") == true)
         #expect(try m.check(v2, try m.sign(v2, by: ["uk", "wales", "northern-ireland"]), accepted: v1).count == 3)
         // A member whose key the new file replaces (a takeover) cannot sign with the new key.
-        let takeover = m.file(version: 2, replacing: ["wales": m.outsider, "england": m.outsider])
-        let note = try m.sign(takeover, by: ["uk", "wales", "england"], keys: ["wales": m.outsider, "england": m.outsider])
+        let second = try Ed25519PrivateKey()
+        let takeover = m.file(version: 2, replacing: ["wales": m.outsider, "england": second])
+        let note = try m.sign(takeover, by: ["uk", "wales", "england"], keys: ["wales": m.outsider, "england": second])
         #expect(m.refusal(takeover, note, accepted: v1)?.contains("signed by uk of the 5 members of version 1") == true)
     }
 

@@ -1,4 +1,6 @@
 import Foundation
+import QuartetCrypto
+import QuartetLedger
 import QuartetNode
 import QuartetTestKit
 import Testing
@@ -103,8 +105,10 @@ import Testing
 
     static let vkey = "quartet.ot-workforce.uk/wales+16cbd40f+AT5QqOR/s1lEI6UQl/iH33Lx++kfor3F2ZtnwqHrfDiT"
 
-    func member(_ id: String, role: String = "nation", vkey: String = vkey) -> [String: Any] {
-        ["id": id, "role": role, "peer": "127.0.0.1:7401", "api": "https://127.0.0.1:8401", "vkey": vkey]
+    /// Each member its own log key (wales's is `vkey`): a federation file refuses a key shared.
+    func member(_ id: String, role: String = "nation", vkey: String? = nil) -> [String: Any] {
+        let key = vkey ?? (id == "wales" ? Self.vkey : NoteVerifier(name: "quartet.ot-workforce.uk/\(id)", publicKey: try! Ed25519PrivateKey().publicKey).vkey)
+        return ["id": id, "role": role, "peer": "127.0.0.1:7401", "api": "https://127.0.0.1:8401", "vkey": key]
     }
 
     func federationError(_ nodes: [[String: Any]]) -> ConfigurationError? {
@@ -130,6 +134,7 @@ import Testing
         #expect(federationError([http])?.message.contains("https://") == true)
         #expect(federationError([member("a", role: "aggregator"), member("b", role: "aggregator")])?.message.contains("more than one") == true)
         #expect(federationError([])?.key == "nodes")
+        #expect(federationError([member("wales"), member("uk", vkey: Self.vkey)])?.description == "federation.json: nodes[1].vkey: the same key as wales's log; every member's log has its own key")
     }
 
     // MARK: The examples under config/

@@ -8,7 +8,7 @@ import Testing
 @Suite struct PendingBatchTests {
     /// wales's log with checkpoints at sizes 2, 4 and 5; a fresh uk replicator connected to wales.
     func setUp() throws -> (batches: [Batch], uk: Replicator) {
-        var sim = try Simulation(ids: ["uk", "wales"], seed: 3)
+        var sim = try Simulation(ids: ["uk", "wales", "england"], seed: 3)
         try sim.append("wales", count: 2)
         try sim.append("wales", count: 2)
         try sim.append("wales", count: 1)
@@ -51,6 +51,20 @@ import Testing
         let last = uk.stored(merged, checkpoint: try Checkpoint(parsing: try SignedNote(parsing: batches[2].note).text), from: "wales")
         #expect(!last.contains { isRequest($0) } && !last.contains { if case .store = $0 { return true }; return false })
         #expect(uk.heads["wales"]?.size == 5)
+    }
+
+    @Test func anotherPeersPushIsNotMergedIntoWhatWaits() throws {
+        var (batches, uk) = try setUp()
+        _ = uk.connected("england")
+        _ = uk.received(.hello(version: ProtocolLimits.version, node: "england", federation: "sim"), from: "england")
+        _ = uk.received(.entries(batches[0]), from: "wales")
+        #expect(uk.received(.entries(batches[1]), from: "wales").isEmpty)
+        // england relays [4, 5): a refusal of the merged batch would be counted against wales.
+        #expect(uk.received(.entries(batches[2]), from: "england").isEmpty)
+        let checkpoint = try Checkpoint(parsing: try SignedNote(parsing: batches[0].note).text)
+        let next = uk.stored(batches[0], checkpoint: checkpoint, from: "wales")
+        #expect(next.contains { isStore($0, from: 2, end: 4) }, "\(next)")
+        #expect(!next.contains { isStore($0, from: 2, end: 5) })
     }
 
     @Test func aRejectedBatchDropsWhatWaitedOnIt() throws {
