@@ -49,7 +49,8 @@ struct API {
         routes.public(.get, "/readyz") { _, _ -> Response in
             let readiness = readiness.reasons {
                 Readiness.evaluate(storeAnswers: probe.healthy(), peers: engine.peers().map { ($0.id, $0.connected) },
-                                   logs: engine.logStatus().map { ($0.log.name, $0.head?.size ?? 0, $0.seenSize ?? 0) })
+                                   logs: engine.logStatus().map { ($0.log.name, $0.head?.size ?? 0, $0.seenSize ?? 0) },
+                                   ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name)
             }
             return Self.json(ReadyResponse(status: readiness.isEmpty ? "ready" : "not ready", node: node, reasons: readiness),
                              status: readiness.isEmpty ? .ok : .serviceUnavailable)
@@ -214,10 +215,13 @@ struct API {
         return identity == .operator(entry.header.log) && entry.header.log == ownLog ? entry : entry.stub
     }
 
-    /// Appends through admission; a refusal is a 400 naming what was wrong and where.
+    /// Appends through admission; a refusal is a 400 naming what was wrong and where, and a
+    /// log that takes no appends yet (its node is catching up on it, docs/operations.md) a 503.
     func admit(_ items: [(prefix: String, value: JSONValue)], author: String) async throws -> [AppendReceipt] {
         do { return try await admission.append(items, author: author) } catch let error as AdmissionError {
             throw HTTPError(.badRequest, message: error.message)
+        } catch let error as StoreError where error.code == .unavailable {
+            throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "2"], message: error.message)
         }
     }
 

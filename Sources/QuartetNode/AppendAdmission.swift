@@ -45,6 +45,12 @@ final class AppendAdmission: Sendable {
     /// Checks `items` (each `{type, classification?, payload}`, with the path prefix its errors
     /// name) and appends them in order; returns once they are durable.
     func append(_ items: [(prefix: String, value: JSONValue)], author: String) async throws -> [AppendReceipt] {
+        // Before the lock: a node still learning its own log's length from peers holds appends
+        // (bad input is refused first, without waiting).
+        if writer.unavailableReason != nil {
+            _ = try Self.requests(items, author: author, view: view, log: log, scratch: true)
+            try await writer.waitUntilAvailable()
+        }
         if items.contains(where: { Self.isExclusive($0.value) }) {
             return try await lock.exclusive {
                 try await writer.append(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: true))

@@ -94,18 +94,28 @@ public struct Node: Sendable {
         // Set once the writer exists: disclosures are recorded in the node's own log.
         let recorder = OwnLogRecorder(journal: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("pending-records"),
                                       ownLog: configuration.log, logger: logger)
+        // Appends wait until peers have said how much of this log they hold (OwnLogSync).
+        let syncing = !configuration.onlyCopy && federation.members.count > 1
+        let gate = OwnLogGate(node: configuration.node, log: configuration.log, logger: logger)
         do {
             try view.load(from: store)
+            let ownLog = configuration.log
             let engine = try ReplicationEngine(store: store, live: live, node: configuration.node, ownLog: configuration.log,
                                                group: MultiThreadedEventLoopGroup.singleton, logger: logger,
                                                metrics: metrics, onStored: onStored, onIngest: { log, entries, checkpoint in
-                                                   view.absorbReplica(log: log, entries: entries, checkpoint: checkpoint)
+                                                   // The own log's tail (taken from peers before the first append) is
+                                                   // in the view before appends open.
+                                                   if log == ownLog {
+                                                       view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint)
+                                                   } else {
+                                                       view.absorbReplica(log: log, entries: entries, checkpoint: checkpoint)
+                                                   }
                                                }, policy: { view.policy },
                                                onDisclosed: { recipient, log, span, count, agreement, access in
                                                    recorder.record(recipient: recipient, log: log, span: span, count: count, agreement: agreement, access: access)
-                                               })
+                                               }, syncOwnLog: syncing, onOwnLog: { gate.update($0) })
             let log = configuration.log
-            writer = try LogWriter(store: store, log: log, onCommit: { entries, checkpoint in
+            writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint in
                 // The view sees the batch before its appends are acknowledged.
                 view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
                 engine.committed(entries, checkpoint: checkpoint, log: log)
@@ -113,6 +123,7 @@ public struct Node: Sendable {
                 metrics.ownBatches.increment()
             })
             self.engine = engine
+            gate.attach(writer)
             admission = AppendAdmission(log: log, view: view, writer: writer)
             let ownWriter = writer
             recorder.writer.withLockedValue { $0 = ownWriter }

@@ -30,6 +30,11 @@ public struct NodeConfiguration: Sendable {
     public var logFormat: LogFormat = .text
     /// Bearer tokens the API accepts, each listed only as its SHA-256.
     public var tokens: [TokenGrant] = []
+    /// The operator says no other node holds this node's own log (`serve
+    /// --i-am-the-only-copy`): it appends at once instead of first learning from peers how much
+    /// of its log they hold (docs/operations.md, "Restored an old backup"). Never read from the
+    /// file: it is a decision for one start.
+    public var onlyCopy = false
 
     /// The formats of `log_format`.
     public enum LogFormat: String, Sendable, CaseIterable {

@@ -162,6 +162,8 @@ extension ReplicationEngine {
     /// otherwise the entry travels as a stub. The same rule
     /// holds when this node relays another node's log.
     func egress(_ batch: Batch, to peer: String) -> Batch? {
+        // A log's own node may hold all of it (it takes back a tail it lost, OwnLogSync).
+        guard replicator.settings.writer(of: batch.log) != peer else { return batch }
         guard batch.entries.contains(where: { !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return batch }
         let items = batch.entries.indices.compactMap { i -> (position: Int, header: EntryHeader?, hasPayload: Bool)? in
             let wire = batch.entries[i]

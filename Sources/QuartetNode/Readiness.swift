@@ -3,7 +3,7 @@ import Synchronization
 /// When a node is ready for traffic (`GET /readyz`), beside alive (`/healthz`): its data
 /// directory answers, it is connected to at least one other member (a node alone serves only
 /// what it had), and no log it holds is more than `maxBehindEntries` behind the largest
-/// checkpoint it has seen signed for that log. `evaluate` is pure: the route passes what it
+/// checkpoint it has seen signed for that log, and its own log takes appends. `evaluate` is pure: the route passes what it
 /// reads, at most once a second (`Cache`): the route needs no credentials, and its reads wait
 /// on the replication engine's queue.
 enum Readiness {
@@ -26,9 +26,12 @@ enum Readiness {
     static let maxBehindEntries: UInt64 = 10_000
 
     /// Why the node is not ready (empty: it is). Reasons name logs and peers, never sizes.
-    static func evaluate(storeAnswers: Bool, peers: [(id: String, connected: Bool)], logs: [(name: String, held: UInt64, seen: UInt64)]) -> [String] {
+    /// - Parameter ownLogHeld: the node's own log when it takes no appends yet (`OwnLogGate`).
+    static func evaluate(storeAnswers: Bool, peers: [(id: String, connected: Bool)], logs: [(name: String, held: UInt64, seen: UInt64)],
+                         ownLogHeld: String? = nil) -> [String] {
         var reasons: [String] = []
         if !storeAnswers { reasons.append("the data directory does not answer") }
+        if let ownLogHeld { reasons.append("own log \(ownLogHeld) takes no appends yet: no peer has confirmed how much of it they hold") }
         if !peers.isEmpty && !peers.contains(where: \.connected) { reasons.append("connected to no other member") }
         for log in logs.sorted(by: { $0.name < $1.name }) where log.seen > log.held && log.seen - log.held > maxBehindEntries {
             reasons.append("log \(log.name) is behind by more than \(maxBehindEntries) entries")

@@ -66,19 +66,27 @@ final class ReplicationEngine: @unchecked Sendable {
     /// Told (on the engine's queue) each time a replica batch is durable: log and new size.
     private let onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)?
     /// Given each durable replica batch before it is acknowledged or passed on (the view).
-    private let onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)?
+    let onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)?
     /// The data-sharing agreements as they stand (egress and ingress decide by them).
     let policy: @Sendable () -> Policy
     /// Told of every batch sent with restricted payloads in full: (recipient, log, the batch's
     /// span, how many payloads, agreement, the recipient's access under it).
     let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void
+    /// Told (on the engine's queue) where the node stands with its own log while it may not yet
+    /// append, and once when it may (`OwnLogSync`).
+    private let onOwnLog: @Sendable (OwnLogStatus) -> Void
+    /// The status last told to `onOwnLog` (nil once the node may append and has been told).
+    private var ownLogTold: OwnLogStatus?
 
     init(store: LedgerStore, live: LiveSettings, node: String, ownLog: String,
          group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
-         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in }) throws {
+         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in },
+         syncOwnLog: Bool = false, onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
         self.onStored = onStored
+        self.onOwnLog = onOwnLog
+        self.ownLogTold = OwnLogStatus(synced: false, held: 0, seen: 0, heard: -1)
         self.metrics = metrics
         self.onIngest = onIngest
         self.policy = policy
@@ -114,6 +122,7 @@ final class ReplicationEngine: @unchecked Sendable {
                                            verifiers: Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.verifier) }),
                                            peers: federation.members.map(\.id).filter { $0 != node })
         settings.writers = Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.id) })
+        settings.syncOwnLog = syncOwnLog
         replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, seed: UInt64.random(in: 0...UInt64.max))
     }
 
@@ -206,6 +215,13 @@ final class ReplicationEngine: @unchecked Sendable {
             let more = execute(directive)
             if !more.isEmpty { pending = more[...] + pending }
         }
+        if let told = ownLogTold {
+            let now = replicator.ownLogStatus
+            if now != told {
+                ownLogTold = now.synced ? nil : now
+                onOwnLog(now)
+            }
+        }
     }
 
     private func execute(_ directive: Directive) -> [Directive] {
@@ -215,6 +231,7 @@ final class ReplicationEngine: @unchecked Sendable {
             return []
         case .store(let peer, let batch, let checkpoint):
             guard let log = logs[batch.log] else { return replicator.rejected(batch, from: peer, reason: "unknown log") }
+            if log.isOwn { return storeOwnTail(batch, checkpoint: checkpoint, log: log, from: peer) }
             var pendingAlerts: [ReplicationAlert] = []
             do {
                 var entries: [Entry] = []
@@ -299,6 +316,9 @@ final class ReplicationEngine: @unchecked Sendable {
         case .close(let peer, let reason):
             logger.warning("closing peer connection", metadata: ["peer": "\(peer)", "reason": "\(PeerText.clean(reason))"])
             channels[peer]?.close(promise: nil)
+            return []
+        case .ownLogSynced(let size):
+            logger.notice("own log confirmed by peers; appends open", metadata: ["log": "\(replicator.settings.ownLog)", "size": "\(size)"])
             return []
         }
     }

@@ -23,6 +23,8 @@ public struct ReplicationAlert: Sendable, Equatable {
         case protocolViolation = "protocol"
         /// Someone holds more of this node's own log than this node does.
         case ownLogAhead = "own-log-ahead"
+        /// This node took a tail of its own log from a peer before appending (it had lost it).
+        case ownLogRecovered = "own-log-recovered"
         /// A peer sent a payload no agreement lets this node hold (kept as a stub only).
         case violation
     }
@@ -61,4 +63,7 @@ public enum Directive: Sendable, Equatable {
     case dial(peer: String, afterMillis: UInt64)
     /// Close the connection to `peer`.
     case close(peer: String, reason: String)
+    /// This node holds at least as much of its own log as any peer that answered has shown
+    /// (`size` entries): it may append from here (`ReplicationSettings.syncOwnLog`).
+    case ownLogSynced(size: UInt64)
 }

@@ -21,6 +21,10 @@ public struct ReplicationSettings: Sendable {
     public var backoffMaxMillis: UInt64 = 1_000
     /// Rejected batches or bad signatures from one peer before it is disconnected.
     public var penaltyLimit = 10
+    /// Hold this node's own log until a peer has said what it holds of it, and take from peers
+    /// any tail of it this node lacks (a restored old copy), before the first append
+    /// (`Replicator.ownLogSynced`). Off: the node is the only copy of its log.
+    public var syncOwnLog = false
 
     public init(node: String, federation: String, ownLog: String, verifiers: [String: NoteVerifier], peers: [String]) {
         self.node = node

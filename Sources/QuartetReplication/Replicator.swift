@@ -42,6 +42,8 @@ public struct Replicator: Sendable {
     private var verifiedNotes = BoundedMemo<String, (checkpoint: Checkpoint, note: String)>(capacity: 512)
     /// Smaller checkpoints already compared with the stored tree.
     private var compared = BoundedSet<String>(capacity: 512)
+    /// Whether this node may append to its own log yet (OwnLogSync.swift).
+    var ownSync: OwnLogSync
 
     /// - Parameters:
     ///   - heads: what the store holds at startup.
@@ -53,6 +55,7 @@ public struct Replicator: Sendable {
         self.seen = heads.mapValues(\.checkpoint)
         self.quarantined = quarantined
         self.random = SplitMix64(seed: seed)
+        self.ownSync = OwnLogSync(synced: !settings.syncOwnLog || settings.peers.isEmpty)
         for peer in settings.peers { peers[peer] = Peer() }
     }
 
@@ -65,6 +68,9 @@ public struct Replicator: Sendable {
     /// Whether `peer` understands `unavailable` (protocol version 2 on).
     public func speaksUnavailable(_ peer: String) -> Bool { (peers[peer]?.version ?? 0) >= 2 }
 
+    /// Whether a batch of `log` is being stored.
+    func isStoring(_ log: String) -> Bool { storing[log] != nil }
+
     public var connectedPeers: [String] { peers.filter { $0.value.connected && $0.value.greeted }.map(\.key).sorted() }
 
     // MARK: Events
@@ -73,7 +79,7 @@ public struct Replicator: Sendable {
     /// (a peer that dials it would otherwise be in its backoff); afterwards only the member with
     /// the smaller id redials.
     public mutating func start() -> [Directive] {
-        settings.peers.map { .dial(peer: $0, afterMillis: 0) }
+        settings.peers.map { .dial(peer: $0, afterMillis: 0) } + (settings.syncOwnLog && ownSync.synced ? [.ownLogSynced(size: heads[settings.ownLog]?.size ?? 0)] : [])
     }
 
     /// The federation changed (a reload): `peers` are the other members now, `verifiers` and
@@ -142,7 +148,7 @@ public struct Replicator: Sendable {
             peers[peer]!.withheld = []
             out.append(.send(peer: peer, .heads(headList())))
         }
-        return out
+        return out + ownSyncTick()
     }
 
     private func headList() -> [Message.Head] {
@@ -178,7 +184,7 @@ public struct Replicator: Sendable {
             for (i, head) in list.enumerated() where settings.verifiers[head.log] != nil { last[head.log] = i }
             var out: [Directive] = []
             for i in last.values.sorted() { out += receivedHead(list[i], from: peer) }
-            return out
+            return out + ownSyncHeard(from: peer)
         case .request(let log, let from):
             guard let head = heads[log], quarantined[log] == nil, from < head.size else {
                 // Nothing to give from there: say so, so the peer asks elsewhere at once.
@@ -227,6 +233,9 @@ public struct Replicator: Sendable {
         }
         if head.log == settings.ownLog {
             guard checkpoint.size > ourSize else { return [] }
+            // Before its first append a node takes the tail of its own log that peers hold (a
+            // restored older copy); afterwards a peer holding more is an alarm.
+            if !ownSync.synced { return request(head.log, from: peer) }
             return [.alert(ReplicationAlert(kind: .ownLogAhead, log: head.log, peer: peer,
                                            message: "\(peer) holds \(checkpoint.size) entries of this node's own log \(head.log); this node holds \(ourSize)"))]
         }
@@ -286,7 +295,7 @@ public struct Replicator: Sendable {
         var batch = received
         peers[peer]!.requested[batch.log] = nil
         guard let verifier = settings.verifiers[batch.log] else { return penalize(peer, log: batch.log, "entries for unknown log \(batch.log)") }
-        guard batch.log != settings.ownLog else {
+        guard batch.log != settings.ownLog || !ownSync.synced else {
             return penalize(peer, log: batch.log, "entries for this node's own log \(batch.log); only this node writes it")
         }
         guard quarantined[batch.log] == nil else { return [] }
@@ -413,8 +422,9 @@ public struct Replicator: Sendable {
                 out.append(.send(peer: peer, .heads([Message.Head(log: batch.log, note: batch.note)])))
             }
         }
-        if batch.log == settings.ownLog || !requestMore {
-            // This node never takes its own log from anyone (and a batch waiting is stored next).
+        if (batch.log == settings.ownLog && ownSync.synced) || !requestMore {
+            // Once it appends, this node never takes its own log from anyone (and a batch
+            // waiting is stored next).
         } else if let source, let theirs = peers[source]?.sizes[batch.log], theirs > checkpoint.size, peers[source]!.connected {
             out += request(batch.log, from: source)
         } else if let best = seen[batch.log], best.size > checkpoint.size {
@@ -423,6 +433,7 @@ public struct Replicator: Sendable {
                 out += request(batch.log, from: peer)
             }
         }
+        if batch.log == settings.ownLog && source != nil { out += ownSyncCheck() }
         return out
     }
 

@@ -210,4 +210,11 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
         tip = nil
         committing = false
     }
+
+    /// The log was extended outside this writer while it took no appends (entries recovered
+    /// from peers): later batches build on `tree`. Only when nothing is queued or in flight.
+    mutating func restart(committed tree: Tree) {
+        precondition(pending.isEmpty && !draining && !committing && ready == nil && tip == nil, "restart with appends in flight")
+        committed = tree
+    }
 }

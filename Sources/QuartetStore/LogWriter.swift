@@ -101,6 +101,9 @@ public final class LogWriter: Sendable {
 
     typealias State = GroupCommitState<Pending, Tip, PreparedBatch>
 
+    /// Whether appends are taken now (`Availability`).
+    private let availability: Mutex<Availability>
+
     /// Guards `state`. The prepare stage waits on it for callers or for the commit stage.
     private let condition = NSCondition()
     nonisolated(unsafe) private var state: State
@@ -112,6 +115,7 @@ public final class LogWriter: Sendable {
                 clock: @escaping @Sendable () -> UInt64 = wallClockMillis,
                 salts: @escaping @Sendable (Int) throws -> [UInt8] = { try SaltPool.shared.bytes(count: $0) },
                 maxBatch: Int = 4096,
+                held: Availability = .open,
                 onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint) -> Void)? = nil) throws(StoreError) {
         guard store.isWriter else { throw StoreError(.locked, "the store was opened for reading; open it as a writer to append") }
         let log = try store.log(named: name)
@@ -136,6 +140,68 @@ public final class LogWriter: Sendable {
         self.commitQueue = DispatchQueue(label: "quartet.writer.\(name).commit")
         self.resumer = DispatchQueue(label: "quartet.writer.\(name).resume")
         self.state = State(committed: Tip(frontier: frontier, time: UInt64(lastTime)), maxBatch: maxBatch, maxBatchBytes: Self.maxBatchBytes)
+        self.availability = Mutex(held)
+    }
+
+    /// Whether a writer takes appends. A node starts its writer held until it has learnt from a
+    /// peer that no peer holds more of its own log (a restored old copy would otherwise sign a
+    /// second history, docs/operations.md); while held, appends wait a little and are then
+    /// refused with the reason (`StoreError.Code.unavailable`, 503 at the API).
+    public enum Availability: Sendable, Equatable {
+        /// Appends are taken.
+        case open
+        /// Appends wait (at most until `until`) and are then refused with `reason`.
+        case held(reason: String, until: ContinuousClock.Instant)
+    }
+
+    /// Why appends are refused now (nil: they are taken).
+    public var unavailableReason: String? {
+        availability.withLock { state in
+            guard case .held(let reason, _) = state else { return nil }
+            return reason
+        }
+    }
+
+    /// Changes why appends are held (no effect once they are taken).
+    public func hold(reason: String, until: ContinuousClock.Instant) {
+        availability.withLock { state in
+            guard case .held = state else { return }
+            state = .held(reason: reason, until: until)
+        }
+    }
+
+    /// Takes appends from now on, after reading the log's tree again from the store: while held,
+    /// the node may have stored entries of this log that peers held and it had lost. Nothing
+    /// was queued while held, so no batch is built on the old tree.
+    public func release() throws(StoreError) {
+        let log = self.log
+        let (frontier, lastTime) = try store.read("reload the tree of \(log.name)") { db in
+            (try LedgerStore.frontier(db, log),
+             try Int64.fetchOne(db, sql: "SELECT MAX(time_ms) FROM checkpoints WHERE log_id = ?", arguments: [log.id]) ?? 0)
+        }
+        availability.withLock { state in
+            guard case .held = state else { return }
+            withState { $0.restart(committed: Tip(frontier: frontier, time: UInt64(lastTime))) }
+            state = .open
+        }
+    }
+
+    /// Waits while appends are held and the wait has not run out; throws the reason if they
+    /// are still held then.
+    public func waitUntilAvailable() async throws {
+        while true {
+            let held = availability.withLock { state -> (String, ContinuousClock.Instant)? in
+                guard case .held(let reason, let until) = state else { return nil }
+                return (reason, until)
+            }
+            guard let (reason, until) = held else { return }
+            guard ContinuousClock.now < until else { throw StoreError(.unavailable, reason) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    private func checkAvailable() throws(StoreError) {
+        if let reason = unavailableReason { throw StoreError(.unavailable, reason) }
     }
 
     /// Runs `body` on the state under the lock. `body` must not wait on `condition`.
@@ -158,6 +224,7 @@ public final class LogWriter: Sendable {
     /// one transaction (even beyond the usual batch limits), so they are all durable or none is.
     /// `AppendTicket.receipts()` answers once they are durable, or with the commit's error.
     public func enqueue(contentsOf requests: [AppendRequest]) throws(StoreError) -> AppendTicket {
+        try checkAvailable()
         var payloads: [EntryPayload] = []
         payloads.reserveCapacity(requests.count)
         for request in requests {
@@ -181,13 +248,15 @@ public final class LogWriter: Sendable {
     /// Appends one entry and returns once it is durable. Bad input is refused before batching,
     /// so it never fails anyone else's append.
     public func append(_ request: AppendRequest) async throws -> AppendReceipt {
-        try await enqueue(contentsOf: [request]).receipts()[0]
+        try await waitUntilAvailable()
+        return try await enqueue(contentsOf: [request]).receipts()[0]
     }
 
     /// Appends entries in the given order (consecutive indices) and returns once all are
     /// durable: `enqueue(contentsOf:)`, then its ticket's receipts.
     public func append(contentsOf requests: [AppendRequest]) async throws -> [AppendReceipt] {
-        try await enqueue(contentsOf: requests).receipts()
+        try await waitUntilAvailable()
+        return try await enqueue(contentsOf: requests).receipts()
     }
 
     /// The prepare stage, on `prepareQueue`: takes waiting callers as a batch, prepares it on top

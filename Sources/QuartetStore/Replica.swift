@@ -9,9 +9,11 @@ extension LedgerStore {
     /// stored log ends, that every entry decodes, names this log and its index, and matches its
     /// payload commitment, and that the leaves extend the stored tree to the checkpoint's root.
     /// Anything that does not fit is refused whole and nothing is stored.
-    public func ingest(_ log: LogInfo, from: UInt64, entries: [Entry], note: String, checkpoint: Checkpoint) throws(StoreError) {
+    /// - Parameter ownTail: the batch is of this node's own log, taken from peers before the node
+    ///   appends (a restored older copy catching up; `OwnLogSync`). Without it an own log is refused.
+    public func ingest(_ log: LogInfo, from: UInt64, entries: [Entry], note: String, checkpoint: Checkpoint, ownTail: Bool = false) throws(StoreError) {
         guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading; replicas are stored by the node") }
-        guard !log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; it never takes entries from peers") }
+        guard !log.isOwn || ownTail else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; it never takes entries from peers") }
         guard checkpoint.origin == log.origin else {
             throw StoreError(.invalidInput, "checkpoint origin \(checkpoint.origin) is not log \(log.name)'s origin \(log.origin)")
         }

@@ -24,6 +24,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case corrupt
         /// SQLite or the file system failed.
         case io
+        /// The log takes no appends for now (its writer has not yet learnt from peers that no
+        /// later copy of the log exists); the message says why and what to do.
+        case unavailable
     }
 
     /// The kind of failure.

@@ -93,10 +93,10 @@ public final class NodeProcess: @unchecked Sendable {
     /// The line the node printed when it was ready.
     public let readyLine: String
 
-    /// Starts `quartet serve --config FILE` and waits until it prints that it is listening.
-    public init(config: String, timeout: TimeInterval = 30) throws {
+    /// Starts `quartet serve --config FILE [arguments]` and waits until it prints that it is listening.
+    public init(config: String, arguments: [String] = [], timeout: TimeInterval = 30) throws {
         stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-serve-\(UUID().uuidString).log").path
-        var settings = ServeChild.settings(executable: try TestKit.quartetBinary().path, config: config)
+        var settings = ServeChild.settings(executable: try TestKit.quartetBinary().path, config: config, arguments: arguments)
         settings.standardError = .file(stderrPath)
         child = try ChildProcess.spawn(settings)
         do {

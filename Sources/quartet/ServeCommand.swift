@@ -25,6 +25,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Override the configuration's log format: text, or json (one object per line, for log shippers).")
     var logFormat: NodeConfiguration.LogFormat?
     @Option(help: .hidden) var lifelineFd: Int32?
+    @Flag(name: .customLong("i-am-the-only-copy"), help: """
+        Append at once, without first learning from peers how much of this node's own log they hold.         Only when no other node holds the log (a new federation whose peers are not up yet): a restored         older copy started this way signs a second history (docs/operations.md).
+        """)
+    var onlyCopy = false
 
     func run() async throws {
         // A reload request (SIGHUP) must never stop the node, even before its handler is in place.
@@ -40,7 +44,11 @@ struct ServeCommand: AsyncParsableCommand {
             } catch { throw CLIError("--lifeline-fd: \(error)") }
         }
         let configuration: NodeConfiguration
-        do { configuration = try NodeConfiguration.load(path: config) } catch { throw CLIError("\(error)") }
+        do {
+            var loaded = try NodeConfiguration.load(path: config)
+            loaded.onlyCopy = onlyCopy
+            configuration = loaded
+        } catch { throw CLIError("\(error)") }
         let level = logLevel ?? configuration.logLevel
         let format = logFormat ?? configuration.logFormat
         LoggingSystem.bootstrap { label in

@@ -111,7 +111,7 @@ import Testing
         #expect(entries.contains { $0.header.type == "agreement.revoked" })
         let blanked = entries.map { $0.header.type == "agreement.revoked" ? WireEntry($0.stub) : WireEntry($0) }
 
-        try federation.start(["uk"])
+        try federation.start(["uk"], onlyCopy: true)
         let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
         peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
         _ = try peer.wait(timeout: 30) { if case .heads = $0 { return true }; return false }
@@ -127,7 +127,7 @@ import Testing
         #expect(federation.size(try federation.heads("uk"), "scotland") == Int(ukSize), "uk stored the blanked batch")
 
         // The holder comes back: uk takes the revocation from it and purges.
-        try federation.start(["scotland"])
+        try federation.start(["scotland"], onlyCopy: true)
         var status = ""
         let purgeDeadline = Date().addingTimeInterval(30)
         while Date() < purgeDeadline {
@@ -147,11 +147,11 @@ import Testing
     /// it keeps the payloads it is entitled to and blames no one.
     @Test func aFreshNodeCatchingUpAnAgreementAndItsRowsKeepsThemAndBlamesNoOne() throws {
         let federation = try LocalFederation()
-        try federation.start(["scotland"])
+        try federation.start(["scotland"], onlyCopy: true)
         defer { federation.stop() }
         let marker = "CATCHUP-\(UUID().uuidString)"
         let index = try Self.agreementAndRow(federation, id: "NHS-SCOTLAND-CATCHUP", marker: marker)
-        try federation.start(["uk"])
+        try federation.start(["uk"], onlyCopy: true)
         _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index + 1 }
         let alerts = try federation.get("uk", "/v1/alerts")["alerts"] as! [[String: Any]]
         #expect(!alerts.contains { ["violation", "rejected"].contains($0["kind"] as? String ?? "") }, "\(alerts)")
@@ -177,7 +177,7 @@ import Testing
         while Date() < deadline, federation.size(try federation.heads("uk"), "scotland") <= index { usleep(10_000) }
         _ = federation.processes["scotland"]?.stop(signal: signal)
         federation.processes["scotland"] = nil
-        try federation.start(["scotland"])
+        try federation.start(["scotland"], onlyCopy: true)
         var disclosures: [[String: Any]] = []
         let found = Date().addingTimeInterval(20)
         while Date() < found {
@@ -194,7 +194,7 @@ import Testing
     /// An operator posts raw rows typed as a published aggregate: refused.
     @Test func anAggregateCannotBePosted() throws {
         let federation = try LocalFederation()
-        try federation.start(["wales"])
+        try federation.start(["wales"], onlyCopy: true)
         defer { federation.stop() }
         let body = #"{"type":"dataset.aggregate","classification":"heiw.workforce.headcount","payload":{"rows":[{"count":1}]}}"#
         let (text, status) = try federation.curl(["--cert", federation.path("wales", "operator_certificate"), "--key", federation.path("wales", "operator_key"),
@@ -206,7 +206,7 @@ import Testing
     /// within the first-request deadline; connections past the port's cap are closed at once.
     @Test func idleAndHalfSentConnectionsAreClosedAndThePortIsCapped() throws {
         let federation = try LocalFederation()
-        try federation.start(["uk"])
+        try federation.start(["uk"], onlyCopy: true)
         defer { federation.stop() }
         let api = try #require(URLComponents(string: federation.api("uk")))
         let script = """

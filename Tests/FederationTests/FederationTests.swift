@@ -50,8 +50,10 @@ final class LocalFederation: @unchecked Sendable {
 
     static let all = ["uk", "wales", "england", "scotland", "northern-ireland"]
 
-    func start(_ names: [String] = all) throws {
-        for name in names { processes[name] = try NodeProcess(config: config(name)) }
+    /// Starts `names`. `onlyCopy`: each starts with `--i-am-the-only-copy` (a node started
+    /// alone would otherwise hold appends until a peer says how much of its log it holds).
+    func start(_ names: [String] = all, onlyCopy: Bool = false) throws {
+        for name in names { processes[name] = try NodeProcess(config: config(name), arguments: onlyCopy ? ["--i-am-the-only-copy"] : []) }
     }
 
     func config(_ name: String) -> String { nodes[name]!["config"] as! String }
@@ -275,7 +277,7 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func onlyTheOperatorOfANodesOwnLogMayAppendThere() throws {
         let federation = try LocalFederation()
-        try federation.start(["wales"])
+        try federation.start(["wales"], onlyCopy: true)
         let url = "\(federation.api("wales"))/v1/logs/wales/entries"
         let body = #"{"type":"test.note","payload":{"v":1}}"#
         let pki = federation.root.appendingPathComponent("pki")
@@ -467,7 +469,7 @@ extension FederationTests {
     /// names the sender in a violation.
     @Test func aPayloadSentWithoutAnAgreementIsKeptAsAStubAndReported() async throws {
         let federation = try LocalFederation()
-        try federation.start(["uk"])
+        try federation.start(["uk"], onlyCopy: true)
         defer { federation.stop() }
         let ukPort = Int(federation.path("uk", "peer").split(separator: ":").last!)!
         let peer = try await FakePeer(as: "england", to: "uk", port: ukPort, federation: federation)

@@ -15,7 +15,7 @@ import Yams
         let paths = try #require(document["paths"] as? [String: [String: Any]])
 
         let federation = try LocalFederation()
-        try federation.start(["uk"])
+        try federation.start(["uk"], onlyCopy: true)
         defer { federation.stop() }
         let operatorToken = federation.path("uk", "operator_token")
         let readerToken = (federation.demo["reader"] as! [String: Any])["token"] as! String

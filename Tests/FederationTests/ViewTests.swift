@@ -179,7 +179,7 @@ import Testing
 
     @Test func theViewIsRebuiltFromTheDataDirectoryAfterARestart() throws {
         let federation = try LocalFederation()
-        try federation.start(["wales"])
+        try federation.start(["wales"], onlyCopy: true)
         defer { federation.stop() }
         let walesToken = token(federation, operatorOf: "wales")
         _ = try quartetJSON(["import", "plan", "\(Self.plans)/wales-plan.yaml", "--config", federation.config("wales"), "--token", walesToken])
@@ -205,7 +205,7 @@ import Testing
         #expect(codes.filter { $0 == "400" }.count == 7, "\(codes)")
         let before = try federation.get("wales", "/v1/view/nations/wales")
         _ = federation.processes["wales"]!.stop(signal: SIGKILL, timeout: 5)
-        try federation.start(["wales"])
+        try federation.start(["wales"], onlyCopy: true)
         let after = try federation.get("wales", "/v1/view/nations/wales")
         let status = { (o: [String: Any]) in (o["actions"] as? [[String: Any]])?.first { $0["id"] as? String == "P4.A1" }?["status"] as? String }
         #expect(status(before) == "done")

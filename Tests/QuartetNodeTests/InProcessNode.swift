@@ -21,6 +21,8 @@ struct InProcessNode {
     init(entries: Int = 2) throws {
         files = try NodeFiles(node: "wales", members: ["uk", "england"], entries: entries)
         var configuration = try NodeConfiguration.load(path: files.configPath)
+        // No peer runs: the node is the only copy of its log (OwnLogSync would hold appends).
+        configuration.onlyCopy = true
         configuration.tokens = Self.tokens.map { TokenGrant(name: $0.key, identity: $0.value, sha256: TokenGrant.digest("token-\($0.key)")) }
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical

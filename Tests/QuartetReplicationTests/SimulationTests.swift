@@ -21,6 +21,8 @@ struct SimNode {
     var signer: NoteSigner
     var evidence: [Evidence] = []
     var alerts: [ReplicationAlert] = []
+    /// The size at which the replicator said the node may append to its own log.
+    var synced: UInt64?
 }
 
 /// A deterministic network of simulated nodes, with loss, duplication, reordering and delay.
@@ -201,6 +203,8 @@ struct Simulation {
                 nodes[id]!.evidence.append(evidence)
             case .alert(let alert):
                 nodes[id]!.alerts.append(alert)
+            case .ownLogSynced(let size):
+                nodes[id]!.synced = size
             case .dial, .close:
                 break  // connections are managed by the test
             }

@@ -1,0 +1,91 @@
+import Logging
+import QuartetLedger
+import QuartetReplication
+import QuartetStore
+import Synchronization
+
+/// Holds the own log's writer until the node has learnt from peers that none holds more of its
+/// log than it does (`OwnLogSync` in QuartetReplication decides; the replication engine tells
+/// this gate where the node stands). While held, appends wait a little and then answer 503 with
+/// the reason; once synced the writer reads the log's tree again (entries taken from peers) and
+/// takes appends.
+final class OwnLogGate: Sendable {
+    /// How long an append waits for the node to catch up before it is refused.
+    static let wait = Duration.seconds(5)
+
+    let node: String
+    let log: String
+    private let writer = Mutex<LogWriter?>(nil)
+    private let logger: Logger
+
+    init(node: String, log: String, logger: Logger) {
+        self.node = node
+        self.log = log
+        self.logger = logger
+    }
+
+    /// The writer's availability at start: held while the node learns from peers.
+    func initial(syncing: Bool) -> LogWriter.Availability {
+        syncing ? .held(reason: Self.reason(node: node, log: log, status: nil), until: .now + Self.wait) : .open
+    }
+
+    func attach(_ writer: LogWriter) { self.writer.withLock { $0 = writer } }
+
+    /// The engine's news (on its queue).
+    func update(_ status: OwnLogStatus) {
+        guard let writer = writer.withLock({ $0 }) else { return }
+        guard status.synced else {
+            writer.hold(reason: Self.reason(node: node, log: log, status: status), until: .now + Self.wait)
+            return
+        }
+        do {
+            try writer.release()
+        } catch {
+            // The tree could not be read: appends stay refused, with the reason.
+            logger.error("cannot open the own log for appends", metadata: ["log": "\(log)", "error": "\(error)"])
+            writer.hold(reason: "the tree of log \(log) could not be read: \(error)", until: .now)
+        }
+    }
+
+    /// Why appends wait: nobody has answered yet, or the node is taking its log's tail from peers.
+    static func reason(node: String, log: String, status: OwnLogStatus?) -> String {
+        guard let status, status.heard > 0 else {
+            return "node \(node) has not yet heard from any peer how much of its own log \(log) they hold, and takes no appends until one answers "
+                + "(a restored older copy would otherwise sign a second history); if no other node holds this log, restart it with --i-am-the-only-copy (docs/operations.md)"
+        }
+        if status.seen > status.held {
+            return "node \(node) is taking entries of its own log \(log) that peers hold and it lacks (it holds \(status.held) of \(status.seen)); appends resume once it has them"
+        }
+        return "node \(node) is waiting for the other peers to say how much of its own log \(log) they hold (\(status.heard) answered); appends resume within seconds"
+    }
+}
+
+extension ReplicationEngine {
+    /// Stores a tail of this node's own log that a peer held and this node had lost (a restored
+    /// older copy), before the node's first append (`OwnLogSync`). Verified like a replica
+    /// batch (signature by the replicator, leaves against the stored tree here); no agreement
+    /// keeps the node's own data from it, and entries that come back as stubs (no peer held
+    /// the payload in full) are reported as lost here.
+    func storeOwnTail(_ batch: Batch, checkpoint: Checkpoint, log: LogInfo, from peer: String) -> [Directive] {
+        do {
+            var entries: [Entry] = []
+            entries.reserveCapacity(batch.entries.count)
+            for (i, wire) in batch.entries.enumerated() {
+                do { entries.append(try Entry(headerBytes: wire.headerBytes, payload: wire.payload)) } catch {
+                    throw StoreError(.invalidInput, "entry \(i) of the batch: \(error)")
+                }
+            }
+            try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, ownTail: true)
+            recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
+            let lost = entries.filter { $0.payload == nil }.map(\.header.index)
+            record(ReplicationAlert(kind: .ownLogRecovered, log: batch.log, peer: peer,
+                                    message: "took entries [\(batch.from), \(batch.end)) of this node's own log \(batch.log) from \(peer): it held more than this node's store (a restored older copy)"
+                                        + (lost.isEmpty ? "" : "; \(lost.count) came back without their payload (no peer that answered held it in full), lost here: \(Self.list(lost))")))
+            onIngest?(batch.log, entries, checkpoint)
+            return replicator.stored(batch, checkpoint: checkpoint, from: peer)
+        } catch {
+            return replicator.rejected(batch, from: peer, reason: "\(error)")
+        }
+    }
+
+}

@@ -1,0 +1,71 @@
+/// Whether a node may append to its own log yet.
+///
+/// A node whose data directory was restored from an older copy holds fewer entries of its own
+/// log than its peers do; were it to append, it would sign a second entry at an index peers
+/// already hold — an equivocation that quarantines its log everywhere. So a node (with
+/// `ReplicationSettings.syncOwnLog`) takes no appends until it knows: it waits until a peer has
+/// said what it holds of the log (its heads), takes from peers any tail it lacks (verified
+/// against its own key and the stored tree, like any replica batch), and is synced once it holds
+/// as much as the largest checkpoint any peer has shown, every peer has answered or an
+/// anti-entropy round has passed since the first did. A peer that shows more later is an alarm
+/// (`ownLogAhead`), as before.
+struct OwnLogSync: Sendable {
+    /// The node may append.
+    var synced: Bool
+    /// Peers whose heads arrived while not synced.
+    var heard: Set<String> = []
+    /// Anti-entropy rounds since the first peer answered.
+    var ticks = 0
+}
+
+/// Where a node stands with its own log (for the writer's hold reason and `/readyz`).
+public struct OwnLogStatus: Sendable, Equatable {
+    /// The node may append.
+    public var synced: Bool
+    /// Entries of its own log it holds.
+    public var held: UInt64
+    /// The largest checkpoint of its own log seen signed (its own or a peer's).
+    public var seen: UInt64
+    /// Peers that have said what they hold of it.
+    public var heard: Int
+
+    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int) {
+        self.synced = synced
+        self.held = held
+        self.seen = seen
+        self.heard = heard
+    }
+}
+
+extension Replicator {
+    /// Where this node stands with its own log.
+    public var ownLogStatus: OwnLogStatus {
+        OwnLogStatus(synced: ownSync.synced, held: heads[settings.ownLog]?.size ?? 0, seen: seen[settings.ownLog]?.size ?? 0,
+                     heard: ownSync.heard.count)
+    }
+
+    /// A peer's heads arrived.
+    mutating func ownSyncHeard(from peer: String) -> [Directive] {
+        guard !ownSync.synced else { return [] }
+        ownSync.heard.insert(peer)
+        return ownSyncCheck()
+    }
+
+    /// An anti-entropy round passed.
+    mutating func ownSyncTick() -> [Directive] {
+        guard !ownSync.synced, !ownSync.heard.isEmpty else { return [] }
+        ownSync.ticks += 1
+        return ownSyncCheck()
+    }
+
+    /// Synced once a peer has answered, this node holds at least the largest checkpoint of its
+    /// log seen, nothing of it is being stored, and every peer has answered or a round has passed.
+    mutating func ownSyncCheck() -> [Directive] {
+        guard !ownSync.synced, !ownSync.heard.isEmpty else { return [] }
+        let held = heads[settings.ownLog]?.size ?? 0
+        guard held >= seen[settings.ownLog]?.size ?? 0, !isStoring(settings.ownLog) else { return [] }
+        guard ownSync.ticks >= 1 || Set(settings.peers).isSubset(of: ownSync.heard) else { return [] }
+        ownSync.synced = true
+        return [.ownLogSynced(size: held)]
+    }
+}
