@@ -50,7 +50,7 @@ let package = Package(
         // The replication protocol: wire codec and state machine. Pure: no IO.
         .target(
             name: "QuartetReplication",
-            dependencies: ["QuartetLedger"]
+            dependencies: ["QuartetLedger", "QuartetCrypto"]
         ),
         // The API's contract: Codable request and response types shared by the node, APIClient,
         // the CLI and the dashboard. Pure: Foundation only.

@@ -40,13 +40,21 @@ public struct PeersResponse: Codable, Sendable, Equatable {
         public var connected: Bool
         /// When the connection was made (ISO 8601), while connected.
         public var since: String?
+        /// The replication protocol version agreed with it, while connected.
+        public var protocolVersion: Int?
 
-        public init(node: String, role: String, peer: String, connected: Bool, since: String? = nil) {
+        enum CodingKeys: String, CodingKey {
+            case node, role, peer, connected, since
+            case protocolVersion = "protocol_version"
+        }
+
+        public init(node: String, role: String, peer: String, connected: Bool, since: String? = nil, protocolVersion: Int? = nil) {
             self.node = node
             self.role = role
             self.peer = peer
             self.connected = connected
             self.since = since
+            self.protocolVersion = protocolVersion
         }
     }
 

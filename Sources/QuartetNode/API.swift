@@ -138,7 +138,7 @@ struct API {
             let formatter = ISO8601DateFormatter()
             let peers = engine.peers().map { peer in
                 PeersResponse.Peer(node: peer.id, role: peer.role, peer: peer.address, connected: peer.connected,
-                                   since: peer.since.map(formatter.string(from:)))
+                                   since: peer.since.map(formatter.string(from:)), protocolVersion: peer.protocolVersion.map(Int.init))
             }
             return Self.json(PeersResponse(node: node, peers: peers))
         }

@@ -88,6 +88,9 @@ final class AppendAdmission: Sendable {
                 throw AdmissionError("\(prefix)\(unknown): unknown field; expected type, classification, payload")
             }
             guard case .string(let type)? = fields["type"] else { throw AdmissionError("\(prefix)type: expected a string") }
+            guard type != KeyRotation.entryType else {
+                throw AdmissionError("\(prefix)type: key.rotation entries are made by `quartet key rotate` (docs/operations.md, \"Rotating a log's key\"); they cannot be posted")
+            }
             guard type != Policy.aggregateType else {
                 throw AdmissionError("\(prefix)type: \(Policy.aggregateType) entries are made by the node from rows under an agreement (post dataset.rows); they cannot be posted")
             }

@@ -61,7 +61,8 @@ struct EvidenceStore: Sendable {
 
     /// The kept evidence of every federation log that verifies against the member's pinned key.
     /// A file that cannot be read or does not verify is logged (naming it) and ignored.
-    func load(federation: Federation, logger: Logger) -> [String: Evidence] {
+    /// - Parameter chains: the logs' keys as stored (rotations); the pinned key otherwise.
+    func load(federation: Federation, chains: [String: KeyChain] = [:], logger: Logger) -> [String: Evidence] {
         var result: [String: Evidence] = [:]
         for member in federation.members {
             let url = self.url(log: member.log)
@@ -74,7 +75,7 @@ struct EvidenceStore: Sendable {
                 continue
             }
             do {
-                _ = try evidence.verify(with: member.verifier)
+                _ = try evidence.verify(with: chains[member.log] ?? KeyChain(pinned: member.verifier))
                 result[member.log] = evidence
                 logger.warning("log is quarantined by kept evidence", metadata: ["log": "\(member.log)"])
             } catch {

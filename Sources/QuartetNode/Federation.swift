@@ -23,6 +23,9 @@ public struct Federation: Sendable, Equatable {
         /// The log this node writes, and its pinned note verifier key.
         public var log: String
         public var verifier: NoteVerifier
+        /// Keys of the log the federation revoked (`quartet key revoke`): checkpoints beyond the
+        /// size given signed by the key, and rotations it signs from there on, are refused.
+        public var revoked: [Ed25519PublicKey: UInt64] = [:]
     }
 
     public var name: String
@@ -51,7 +54,7 @@ public struct Federation: Sendable, Equatable {
         let nodes = try root.objects("nodes")
         guard !nodes.isEmpty else { throw root.error("nodes", "expected at least one node") }
         for node in nodes {
-            try node.refuseUnknownKeys(["id", "role", "peer", "api", "log", "vkey"])
+            try node.refuseUnknownKeys(["id", "role", "peer", "api", "log", "vkey", "revoked"])
             let id = try node.string("id")
             guard FederationPKI.isValidNodeID(id) else { throw node.error("id", "expected a node id (lower-case letters, digits and '-'), found \"\(id)\"") }
             guard !members.contains(where: { $0.id == id }) else { throw node.error("id", "node \"\(id)\" is listed twice") }
@@ -74,7 +77,21 @@ public struct Federation: Sendable, Equatable {
             if let other = members.first(where: { $0.verifier.publicKey.rawRepresentation == verifier.publicKey.rawRepresentation }) {
                 throw node.error("vkey", "the same key as \(other.id)'s log; every member's log has its own key")
             }
-            members.append(Member(id: id, role: role, peer: try node.address("peer"), api: api, log: log, verifier: verifier))
+            var member = Member(id: id, role: role, peer: try node.address("peer"), api: api, log: log, verifier: verifier)
+            if node.values["revoked"] != nil {
+                for revocation in try node.objects("revoked") {
+                    try revocation.refuseUnknownKeys(["vkey", "after"])
+                    let revokedKey: NoteVerifier
+                    do { revokedKey = try NoteVerifier(vkey: try revocation.string("vkey")) } catch let error as ConfigurationError { throw error } catch {
+                        throw revocation.error("vkey", "expected a note verifier key of log \(log): \(error)")
+                    }
+                    guard revokedKey.name == verifier.name else {
+                        throw revocation.error("vkey", "names \(revokedKey.name), but log \(log)'s keys sign as \(verifier.name)")
+                    }
+                    member.revoked[revokedKey.publicKey] = try revocation.positiveInteger("after")
+                }
+            }
+            members.append(member)
         }
         guard members.filter({ $0.role == .aggregator }).count <= 1 else {
             throw root.error("nodes", "more than one node has the role aggregator")

@@ -70,6 +70,10 @@ public struct Node: Sendable {
         let directory = DataDirectory(path: configuration.dataDirectory)
         try directory.checkOwnership()
         store = try LedgerStore.open(directory, mode: .writer)
+        if let migration = store.migration {
+            logger.notice("migrated the data directory to this quartet's format", metadata: [
+                "from": "\(migration.from)", "to": "\(Schema.formatVersion)", "copy_before": "\(migration.backup)"])
+        }
         do {
             let log = try store.log(named: configuration.log)
             guard log.isOwn else {
@@ -113,7 +117,7 @@ public struct Node: Sendable {
                                                }, policy: { view.policy },
                                                onDisclosed: { recipient, log, span, count, agreement, access in
                                                    recorder.record(recipient: recipient, log: log, span: span, count: count, agreement: agreement, access: access)
-                                               }, syncOwnLog: syncing, onOwnLog: { gate.update($0) })
+                                               }, syncOwnLog: syncing, protocolVersion: configuration.protocolVersion, onOwnLog: { gate.update($0) })
             let log = configuration.log
             writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint in
                 // The view sees the batch before its appends are acknowledged.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import QuartetCrypto
+import QuartetReplication
 
 /// One node's configuration file (JSON; see docs/operations.md). Relative paths are resolved
 /// against the file's own directory.
@@ -35,6 +36,11 @@ public struct NodeConfiguration: Sendable {
     /// of its log they hold (docs/operations.md, "Restored an old backup"). Never read from the
     /// file: it is a decision for one start.
     public var onlyCopy = false
+    /// The highest replication protocol version the node speaks (`serve --protocol-version`,
+    /// hidden: only to test a federation in which one node runs the previous version).
+    public var protocolVersion = ProtocolLimits.version
+    /// The replication protocol versions this build speaks (`quartet version`).
+    public static let protocolVersions: ClosedRange<UInt16> = ProtocolLimits.accepted
 
     /// The formats of `log_format`.
     public enum LogFormat: String, Sendable, CaseIterable {

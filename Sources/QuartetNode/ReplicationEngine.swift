@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import NIOCore
+import QuartetCrypto
 import QuartetLedger
 import QuartetPolicy
 import QuartetReplication
@@ -83,7 +84,7 @@ final class ReplicationEngine: @unchecked Sendable {
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
          onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in },
-         syncOwnLog: Bool = false, onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
+         syncOwnLog: Bool = false, protocolVersion: UInt16 = ProtocolLimits.version, onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
         self.onStored = onStored
         self.onOwnLog = onOwnLog
         self.ownLogTold = OwnLogStatus(synced: false, held: 0, seen: 0, heard: -1)
@@ -117,13 +118,22 @@ final class ReplicationEngine: @unchecked Sendable {
         for (name, log) in held {
             if let stored = try store.latestCheckpoint(log) { heads[name] = LogHead(checkpoint: stored.checkpoint, note: stored.note) }
         }
-        let quarantined = evidence.load(federation: federation, logger: logger)
+        var chains: [String: KeyChain] = [:]
+        for (name, log) in held { chains[name] = try store.keyChain(log) }
+        let quarantined = evidence.load(federation: federation, chains: chains, logger: logger)
         var settings = ReplicationSettings(node: node, federation: federation.name, ownLog: ownLog,
                                            verifiers: Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.verifier) }),
                                            peers: federation.members.map(\.id).filter { $0 != node })
         settings.writers = Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.id) })
+        settings.revoked = Self.revocations(federation)
         settings.syncOwnLog = syncOwnLog
-        replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, seed: UInt64.random(in: 0...UInt64.max))
+        settings.protocolVersion = protocolVersion
+        replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, rotations: chains.mapValues(\.rotations), seed: UInt64.random(in: 0...UInt64.max))
+    }
+
+    /// The keys the federation revoked, per log.
+    static func revocations(_ federation: Federation) -> [String: [Ed25519PublicKey: UInt64]] {
+        Dictionary(uniqueKeysWithValues: federation.members.filter { !$0.revoked.isEmpty }.map { ($0.log, $0.revoked) })
     }
 
     /// Whether `new` fits the logs this node holds: a log it names that is held here must have
@@ -158,7 +168,8 @@ final class ReplicationEngine: @unchecked Sendable {
             }
             run(replicator.members(peers: new.members.map(\.id).filter { $0 != me },
                                    verifiers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.verifier) }),
-                                   writers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.id) })))
+                                   writers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.id) }),
+                                   revoked: Self.revocations(new)))
         }
     }
 
@@ -341,6 +352,7 @@ final class ReplicationEngine: @unchecked Sendable {
         var address: String
         var connected: Bool
         var since: Date?
+        var protocolVersion: UInt16?
     }
 
     struct LogStatus {
@@ -352,10 +364,11 @@ final class ReplicationEngine: @unchecked Sendable {
 
     func peers() -> [PeerStatus] {
         queue.sync {
-            federation.members.filter { $0.id != me }.map { member in
-                PeerStatus(id: member.id, role: member.role.rawValue, address: "\(member.peer)",
-                           connected: channels[member.id] != nil && replicator.connectedPeers.contains(member.id),
-                           since: connectedSince[member.id])
+            let versions = replicator.peerVersions
+            return federation.members.filter { $0.id != me }.map { member in
+                let connected = channels[member.id] != nil && replicator.connectedPeers.contains(member.id)
+                return PeerStatus(id: member.id, role: member.role.rawValue, address: "\(member.peer)", connected: connected,
+                                  since: connectedSince[member.id], protocolVersion: connected ? versions[member.id] : nil)
             }
         }
     }

@@ -21,10 +21,16 @@ public struct Evidence: Sendable, Equatable, Hashable {
 
     /// Checks the evidence against the log's pinned key; returns the two checkpoints.
     public func verify(with verifier: NoteVerifier) throws(WireError) -> (Checkpoint, Checkpoint) {
+        try verify(with: KeyChain(pinned: verifier))
+    }
+
+    /// Checks the evidence against the log's keys (each checkpoint by the key in force at its
+    /// size); returns the two checkpoints.
+    public func verify(with chain: KeyChain) throws(WireError) -> (Checkpoint, Checkpoint) {
         let a: Checkpoint, b: Checkpoint
         do {
-            a = try verifier.verifyCheckpoint(try SignedNote(parsing: first))
-            b = try verifier.verifyCheckpoint(try SignedNote(parsing: second))
+            a = try chain.verifyCheckpoint(try SignedNote(parsing: first)).checkpoint
+            b = try chain.verifyCheckpoint(try SignedNote(parsing: second)).checkpoint
         } catch {
             throw WireError("evidence for \(log): a checkpoint does not verify: \(error)")
         }

@@ -1,3 +1,4 @@
+import QuartetCrypto
 import QuartetLedger
 
 /// What the replicator needs to know about its node and federation.
@@ -10,6 +11,9 @@ public struct ReplicationSettings: Sendable {
     public var ownLog: String
     /// Every log of the federation and its pinned note verifier key.
     public var verifiers: [String: NoteVerifier]
+    /// Keys the federation revoked, per log: checkpoints beyond the size given signed by the
+    /// key, and rotations it signs from that index on, are refused (`KeyChain`).
+    public var revoked: [String: [Ed25519PublicKey: UInt64]] = [:]
     /// The other members.
     public var peers: [String]
     /// Which node writes each log (by default a log is named after its node).
@@ -25,6 +29,9 @@ public struct ReplicationSettings: Sendable {
     /// any tail of it this node lacks (a restored old copy), before the first append
     /// (`Replicator.ownLogSynced`). Off: the node is the only copy of its log.
     public var syncOwnLog = false
+    /// The highest protocol version this node speaks (`ProtocolLimits.version`; lower only to
+    /// test a federation in which one node still runs the previous version).
+    public var protocolVersion = ProtocolLimits.version
 
     public init(node: String, federation: String, ownLog: String, verifiers: [String: NoteVerifier], peers: [String]) {
         self.node = node

@@ -1,4 +1,5 @@
 // One file over ~350 lines: the state machine's events share its private state, so they stay together.
+import QuartetCrypto
 import QuartetLedger
 
 /// The replication protocol as a pure state machine: it takes connection events, messages,
@@ -14,7 +15,7 @@ public struct Replicator: Sendable {
         var sizes: [String: UInt64] = [:]
         /// Logs we asked it for and have not heard back on, with where each request starts.
         var requested: [String: UInt64] = [:]
-        /// The protocol version its hello named.
+        /// The protocol version agreed with it (the highest both speak; 0 before its hello).
         var version: UInt16 = 0
         /// Logs it answered `unavailable` for since the last anti-entropy round (it holds only
         /// stubs there that we may have in full): asked elsewhere until then.
@@ -44,13 +45,19 @@ public struct Replicator: Sendable {
     private var compared = BoundedSet<String>(capacity: 512)
     /// Whether this node may append to its own log yet (OwnLogSync.swift).
     var ownSync: OwnLogSync
+    /// The keys of each log over its history (KeyChain): the pinned key and the rotations
+    /// stored or verified here, with the federation's revocations.
+    public private(set) var chains: [String: KeyChain]
 
     /// - Parameters:
     ///   - heads: what the store holds at startup.
     ///   - quarantined: evidence kept from earlier runs.
     ///   - seed: for reconnect jitter (fixed in simulations).
-    public init(settings: ReplicationSettings, heads: [String: LogHead], quarantined: [String: Evidence] = [:], seed: UInt64) {
+    ///   - rotations: the key rotations stored per log.
+    public init(settings: ReplicationSettings, heads: [String: LogHead], quarantined: [String: Evidence] = [:],
+                rotations: [String: [KeyRotation]] = [:], seed: UInt64) {
         self.settings = settings
+        self.chains = Self.chains(settings, rotations: rotations)
         self.heads = heads
         self.seen = heads.mapValues(\.checkpoint)
         self.quarantined = quarantined
@@ -67,6 +74,22 @@ public struct Replicator: Sendable {
 
     /// Whether `peer` understands `unavailable` (protocol version 2 on).
     public func speaksUnavailable(_ peer: String) -> Bool { (peers[peer]?.version ?? 0) >= 2 }
+
+    /// The protocol version agreed with each greeted peer.
+    public var peerVersions: [String: UInt16] { peers.filter { $0.value.greeted }.mapValues(\.version) }
+
+    /// Each log's chain: pinned key, `rotations` (those that do not fit are left out: the
+    /// shell stored only rotations that did), revocations.
+    static func chains(_ settings: ReplicationSettings, rotations: [String: [KeyRotation]]) -> [String: KeyChain] {
+        var out: [String: KeyChain] = [:]
+        for (log, verifier) in settings.verifiers {
+            var chain = KeyChain(pinned: verifier)
+            chain.revoked = settings.revoked[log] ?? [:]
+            for rotation in rotations[log] ?? [] { try? chain.apply(rotation) }
+            out[log] = chain
+        }
+        return out
+    }
 
     /// Whether a batch of `log` is being stored.
     func isStoring(_ log: String) -> Bool { storing[log] != nil }
@@ -86,9 +109,14 @@ public struct Replicator: Sendable {
     /// `writers` the logs. Members added are dialled; members removed are forgotten and their
     /// connections closed. Heads of logs no longer in the federation are kept but no longer
     /// announced.
-    public mutating func members(peers new: [String], verifiers: [String: NoteVerifier], writers: [String: String]) -> [Directive] {
+    public mutating func members(peers new: [String], verifiers: [String: NoteVerifier], writers: [String: String],
+                                 revoked: [String: [Ed25519PublicKey: UInt64]] = [:]) -> [Directive] {
         settings.verifiers = verifiers
         settings.writers = writers
+        settings.revoked = revoked
+        // Rotations carry over; revocations are the file's; notes verified before are checked again.
+        chains = Self.chains(settings, rotations: chains.mapValues(\.rotations))
+        verifiedNotes = BoundedMemo(capacity: 512)
         let added = new.filter { peers[$0] == nil }
         let removed = settings.peers.filter { !new.contains($0) }
         settings.peers = new
@@ -114,7 +142,7 @@ public struct Replicator: Sendable {
         peers[peer]!.requested = [:]
         peers[peer]!.withheld = []
         peers[peer]!.version = 0
-        return [.send(peer: peer, .hello(version: ProtocolLimits.version, node: settings.node, federation: settings.federation))]
+        return [.send(peer: peer, .hello(version: settings.protocolVersion, node: settings.node, federation: settings.federation))]
     }
 
     /// The connection closed (or a dial failed).
@@ -162,10 +190,10 @@ public struct Replicator: Sendable {
             guard case .hello(let version, let node, let federation) = message else {
                 return violation(peer, .malformed, "expected hello first, got \(message.name)")
             }
-            guard ProtocolLimits.accepted.contains(version) else {
-                return violation(peer, .version, "protocol version \(version); this node speaks \(ProtocolLimits.accepted.lowerBound) to \(ProtocolLimits.version)")
+            guard let agreed = ProtocolLimits.negotiate(ours: settings.protocolVersion, theirs: version) else {
+                return violation(peer, .version, "protocol version \(version); this node speaks \(ProtocolLimits.oldest) to \(settings.protocolVersion)")
             }
-            peers[peer]!.version = version
+            peers[peer]!.version = agreed
             guard node == peer else { return violation(peer, .identity, "hello names \(node) but the certificate names \(peer)") }
             guard federation == settings.federation else { return violation(peer, .identity, "federation \(federation), expected \(settings.federation)") }
             peers[peer]!.greeted = true
@@ -194,14 +222,17 @@ public struct Replicator: Sendable {
         case .entries(let batch):
             return receivedBatch(batch, from: peer)
         case .evidence(let evidence):
-            guard let verifier = settings.verifiers[evidence.log] else { return penalize(peer, log: evidence.log, "evidence for unknown log \(evidence.log)") }
-            do { _ = try evidence.verify(with: verifier) } catch {
+            guard let chain = chains[evidence.log] else { return penalize(peer, log: evidence.log, "evidence for unknown log \(evidence.log)") }
+            do { _ = try evidence.verify(with: chain) } catch {
                 return penalize(peer, log: evidence.log, "invalid evidence: \(error)")
             }
             return quarantine(evidence, from: peer)
         case .error(let code, let text):
             return [.close(peer: peer, reason: "peer reported error \(code.rawValue): \(text)")]
         case .unavailable(let log, let from):
+            guard speaksUnavailable(peer) else {
+                return violation(peer, .malformed, "unavailable is not a message of protocol version \(peers[peer]!.version), the version agreed")
+            }
             // A relay holding only stubs we may have in full (or nothing from there): ask the
             // writer (or another peer) at once rather than waiting for the next round. Only the
             // answer to the request outstanding now counts; a late one is ignored.
@@ -214,11 +245,18 @@ public struct Replicator: Sendable {
     }
 
     private mutating func receivedHead(_ head: Message.Head, from peer: String) -> [Directive] {
-        guard let verifier = settings.verifiers[head.log] else { return [] }  // a log this federation does not have: ignore
+        guard settings.verifiers[head.log] != nil else { return [] }  // a log this federation does not have: ignore
         let checkpoint: Checkpoint
         let note: String
-        do { (checkpoint, note) = try verified(head.note, by: verifier) } catch {
-            return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the pinned key: \(error)")
+        do { (checkpoint, note) = try verified(head.note, log: head.log) } catch {
+            // Signed by a key this node has not seen yet: the log rotated in entries it does not
+            // hold. Ask for them (they carry the rotation); blame nobody.
+            if let claimed = unknownKeyHead(head) {
+                peers[peer]!.sizes[head.log] = max(peers[peer]!.sizes[head.log] ?? 0, claimed)
+                guard quarantined[head.log] == nil, claimed > heads[head.log]?.size ?? 0 else { return [] }
+                return head.log == settings.ownLog && ownSync.synced ? [] : request(head.log, from: peer)
+            }
+            return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the log's key: \(error)")
         }
         // Never lowered by a head: one the peer sent before a batch pushed to it arrived would
         // otherwise turn the next push into an announcement and a request (a round trip more).
@@ -274,17 +312,53 @@ public struct Replicator: Sendable {
         return [.send(peer: target, .request(log: log, from: from))]
     }
 
-    /// Verifies `text` as a checkpoint signed by `verifier` (remembered), returning it and the
-    /// note with the origin's signature line only.
-    /// Keyed by the origin-only note, so extra signature lines do not defeat the memo.
-    private mutating func verified(_ text: String, by verifier: NoteVerifier) throws -> (checkpoint: Checkpoint, note: String) {
+    /// Verifies `text` as a checkpoint of `log` signed by the key in force at its size
+    /// (remembered), returning it and the note with that key's signature line only. Keyed by
+    /// that note, so extra signature lines do not defeat the memo.
+    private mutating func verified(_ text: String, log: String, chain given: KeyChain? = nil) throws -> (checkpoint: Checkpoint, note: String) {
+        guard let chain = given ?? chains[log] else { throw WireError("unknown log \(log)") }
         let parsed = try SignedNote(parsing: text)
+        let claimed = try Checkpoint(parsing: parsed.text)
+        let verifier = chain.verifier(forSize: claimed.size)
         let key = verifier.originOnly(parsed).serialized
-        if let known = verifiedNotes[key], known.checkpoint.origin == verifier.name { return known }
-        let checkpoint = try verifier.verifyCheckpoint(parsed)
-        let result = (checkpoint, key)
+        if let known = verifiedNotes[key], known.checkpoint.origin == verifier.name,
+           chain.revoked[verifier.publicKey].map({ known.checkpoint.size <= $0 }) ?? true { return known }
+        let (checkpoint, only) = try chain.verifyCheckpoint(parsed)
+        let result = (checkpoint, only.serialized)
         verifiedNotes[key] = result
         return result
+    }
+
+    /// The size a head claims when it is signed under the log's origin by a key its chain does
+    /// not hold (nil for any other failure).
+    private func unknownKeyHead(_ head: Message.Head) -> UInt64? {
+        guard let chain = chains[head.log], let parsed = try? SignedNote(parsing: head.note), chain.signedByUnknownKey(parsed),
+              let claimed = try? Checkpoint(parsing: parsed.text), claimed.origin == chain.origin else { return nil }
+        return claimed.size
+    }
+
+    /// The log's chain with the key rotations among `entries` applied (entries whose header
+    /// names the rotation type are decoded; the rest are not touched).
+    private func chain(_ log: String, extendedBy entries: [WireEntry]) throws -> KeyChain? {
+        guard var chain = chains[log] else { return nil }
+        for wire in entries where Self.mayBeRotation(wire.headerBytes) {
+            let entry = try Entry(headerBytes: wire.headerBytes, payload: wire.payload)
+            if let rotation = try KeyRotation.from(entry, origin: chain.origin) { try chain.apply(rotation) }
+        }
+        return chain
+    }
+
+    private static let rotationType = Array(KeyRotation.entryType.utf8)
+
+    /// Whether the header bytes hold the rotation type's name anywhere (a cheap filter before
+    /// decoding: almost no entry is one).
+    static func mayBeRotation(_ header: [UInt8]) -> Bool {
+        let needle = rotationType
+        guard header.count >= needle.count else { return false }
+        for start in 0...(header.count - needle.count) where header[start] == needle[0] {
+            if header[start..<start + needle.count].elementsEqual(needle) { return true }
+        }
+        return false
     }
 
     private mutating func noteSeen(_ log: String, _ checkpoint: Checkpoint) {
@@ -294,18 +368,33 @@ public struct Replicator: Sendable {
     private mutating func receivedBatch(_ received: Batch, from peer: String) -> [Directive] {
         var batch = received
         peers[peer]!.requested[batch.log] = nil
-        guard let verifier = settings.verifiers[batch.log] else { return penalize(peer, log: batch.log, "entries for unknown log \(batch.log)") }
+        guard settings.verifiers[batch.log] != nil else { return penalize(peer, log: batch.log, "entries for unknown log \(batch.log)") }
         guard batch.log != settings.ownLog || !ownSync.synced else {
             return penalize(peer, log: batch.log, "entries for this node's own log \(batch.log); only this node writes it")
         }
         guard quarantined[batch.log] == nil else { return [] }
+        // Key rotations in the batch change the key its checkpoint must be signed by.
+        let chain: KeyChain?
+        do { chain = try self.chain(batch.log, extendedBy: batch.entries) } catch {
+            if batch.from > storing[batch.log] ?? heads[batch.log]?.size ?? 0 { return request(batch.log, from: peer) }  // a gap: what precedes may explain it
+            return penalize(peer, log: batch.log, "batch of \(batch.log): \(error)")
+        }
         let checkpoint: Checkpoint
         do {
-            // Only the origin's signature line is kept (a relay may have added others).
-            (checkpoint, batch.note) = try verified(batch.note, by: verifier)
+            // Only the signature line of the key in force is kept (a relay may have added others).
+            (checkpoint, batch.note) = try verified(batch.note, log: batch.log, chain: chain)
         } catch {
-            return penalize(peer, log: batch.log, "batch of \(batch.log): checkpoint does not verify against the pinned key: \(error)")
+            // Past a gap, signed by a key this node does not know yet: the entries in the gap
+            // may hold the rotation to it (batches arrive out of order across connections).
+            if batch.from > storing[batch.log] ?? heads[batch.log]?.size ?? 0,
+               let parsed = try? SignedNote(parsing: batch.note), chains[batch.log]?.signedByUnknownKey(parsed) == true {
+                return request(batch.log, from: peer)
+            }
+            return penalize(peer, log: batch.log, "batch of \(batch.log): checkpoint does not verify against the log's key: \(error)")
         }
+        // The rotations are authentic (each signed by the key in force where it stands, and by
+        // its new key) and consistent with those held: later checkpoints are checked by them.
+        if let chain, chain != chains[batch.log] { chains[batch.log] = chain }
         guard checkpoint.size == batch.end else {
             return penalize(peer, log: batch.log, "batch of \(batch.log) covers [\(batch.from), \(batch.end)) but its checkpoint has size \(checkpoint.size)")
         }

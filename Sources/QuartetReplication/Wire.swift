@@ -2,12 +2,22 @@ import QuartetLedger
 
 /// The replication protocol's limits (docs/protocol.md, "Limits").
 public enum ProtocolLimits {
-    /// The protocol version this code speaks.
+    /// The highest protocol version this code speaks.
     /// 2 added `unavailable`.
     public static let version: UInt16 = 2
-    /// The versions a node accepts from a peer: version-1 peers are served as before (they are
-    /// never sent `unavailable`), so a federation can upgrade one node at a time.
-    public static let accepted: ClosedRange<UInt16> = 1...2
+    /// The oldest version it still speaks (the N-1 promise: the current and the previous one,
+    /// so a federation upgrades one node at a time).
+    public static let oldest: UInt16 = 1
+    /// The versions a node can speak with a peer.
+    public static let accepted: ClosedRange<UInt16> = oldest...version
+
+    /// The version two nodes use: the highest both speak. A peer's hello names the highest it
+    /// speaks; one higher than ours is fine (it speaks ours too, by the same promise), one
+    /// below `oldest` is refused. Nil: nothing in common.
+    public static func negotiate(ours: UInt16, theirs: UInt16) -> UInt16? {
+        let agreed = min(ours, theirs)
+        return agreed >= oldest ? agreed : nil
+    }
     /// Largest frame body (type byte included), in bytes.
     public static let maxFrame = 64 << 20
     /// Most entries in one `entries` message.

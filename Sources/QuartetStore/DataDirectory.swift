@@ -25,6 +25,52 @@ public struct DataDirectory: Sendable {
 
     /// The signing key file of `log`.
     public func keyPath(log: String) -> String { "\(keysPath)/\(log).pem" }
+    /// A key `quartet key rotate` made, before the rotation entry is in the log.
+    public func nextKeyPath(log: String) -> String { "\(keysPath)/\(log).next.pem" }
+    /// The key in force before the last rotation, kept while checkpoints carry its signature too.
+    public func previousKeyPath(log: String) -> String { "\(keysPath)/\(log).previous.pem" }
+
+    /// How long after a rotation checkpoints carry the previous key's signature as well.
+    public static let rotationOverlapMillis: UInt64 = 7 * 24 * 3600 * 1000
+
+    /// The keys a writer signs with under `chain`: the key in force, and the previous one while
+    /// it is kept (`previous.pem`). A rotation interrupted after its entry went in but before
+    /// the key files were swapped is finished here.
+    public func signingKeys(log: String, chain: KeyChain) throws(StoreError) -> (current: Ed25519PrivateKey, previous: Ed25519PrivateKey?) {
+        var current = try readSigningKey(log: log)
+        if current.publicKey != chain.current {
+            guard FileManager.default.fileExists(atPath: nextKeyPath(log: log)), let next = try? readSigningKey(path: nextKeyPath(log: log), log: log),
+                  next.publicKey == chain.current else {
+                throw StoreError(.key, "the signing key at \(keyPath(log: log)) is not the key in force for log \(log) (\(NoteVerifier(name: chain.origin, publicKey: chain.current).vkey))")
+            }
+            try finishRotation(log: log)
+            current = next
+        }
+        var previous: Ed25519PrivateKey?
+        if let last = chain.rotations.last, FileManager.default.fileExists(atPath: previousKeyPath(log: log)),
+           let key = try? readSigningKey(path: previousKeyPath(log: log), log: log), key.publicKey == last.previous {
+            previous = key
+        }
+        return (current, previous)
+    }
+
+    /// Makes the next key the key in force: `<log>.pem` becomes `<log>.previous.pem` (or is
+    /// removed with `keepPrevious` false) and `<log>.next.pem` becomes `<log>.pem`; the directory
+    /// is synced.
+    public func finishRotation(log: String, keepPrevious: Bool = true) throws(StoreError) {
+        let current = keyPath(log: log), next = nextKeyPath(log: log), previous = previousKeyPath(log: log)
+        if keepPrevious {
+            guard rename(current, previous) == 0 else { throw StoreError(.key, "cannot move \(current) to \(previous): \(String(cString: strerror(errno)))") }
+        } else {
+            unlink(previous)
+        }
+        guard rename(next, current) == 0 else { throw StoreError(.key, "cannot move \(next) to \(current): \(String(cString: strerror(errno)))") }
+        let dirFD = open(keysPath, O_RDONLY | O_DIRECTORY)
+        if dirFD >= 0 {
+            fsync(dirFD)
+            close(dirFD)
+        }
+    }
 
     /// Whether the directory holds a database.
     public var exists: Bool { FileManager.default.fileExists(atPath: databasePath) }
@@ -41,13 +87,13 @@ public struct DataDirectory: Sendable {
     }
 
     /// Writes a new signing key for `log` with mode 0600. Refuses to overwrite an existing key.
-    public func writeSigningKey(_ key: Ed25519PrivateKey, log: String) throws(StoreError) {
+    public func writeSigningKey(_ key: Ed25519PrivateKey, log: String, path given: String? = nil) throws(StoreError) {
         do {
             try FileManager.default.createDirectory(atPath: keysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw StoreError(.io, "cannot create \(keysPath)", cause: UnderlyingError(error.localizedDescription))
         }
-        let path = keyPath(log: log)
+        let path = given ?? keyPath(log: log)
         let pem: String
         do { pem = try key.pemRepresentation() } catch { throw StoreError(.key, "cannot encode the signing key of \(log)", cause: error) }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
@@ -88,7 +134,11 @@ public struct DataDirectory: Sendable {
 
     /// Reads the signing key of `log`.
     public func readSigningKey(log: String) throws(StoreError) -> Ed25519PrivateKey {
-        let path = keyPath(log: log)
+        try readSigningKey(path: keyPath(log: log), log: log)
+    }
+
+    /// Reads a signing key file of `log` (its mode must keep other users out).
+    public func readSigningKey(path: String, log: String) throws(StoreError) -> Ed25519PrivateKey {
         var info = stat()
         if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
             throw StoreError(.key, "the signing key of log \(log) at \(path) is readable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it")

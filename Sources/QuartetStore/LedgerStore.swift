@@ -13,11 +13,15 @@ public final class LedgerStore: Sendable {
     public let directory: DataDirectory
     let pool: DatabasePool
     private let writerLock: WriterLock?
+    /// The migration this open ran: the format the directory had and where its copy from
+    /// before the migration is (nil: none ran).
+    public let migration: (from: Int, backup: String)?
 
-    private init(directory: DataDirectory, pool: DatabasePool, writerLock: WriterLock?) {
+    private init(directory: DataDirectory, pool: DatabasePool, writerLock: WriterLock?, migration: (from: Int, backup: String)? = nil) {
         self.directory = directory
         self.pool = pool
         self.writerLock = writerLock
+        self.migration = migration
     }
 
     /// How to open a directory.
@@ -48,7 +52,10 @@ public final class LedgerStore: Sendable {
             // SQLite gives its -wal and -shm files the database file's mode.
             chmod(directory.databasePath, 0o600)
         }
-        try checkFormat(pool, directory: directory, allowEmpty: true)
+        if let version = try checkFormat(pool, directory: directory, allowEmpty: true), version < Schema.formatVersion {
+            let backup = try migrate(pool, directory: directory, from: version)
+            return LedgerStore(directory: directory, pool: pool, writerLock: lock, migration: (version, backup))
+        }
         do { try Schema.migrator.migrate(pool) } catch {
             throw StoreError(.io, "cannot create the schema in \(directory.databasePath)", cause: error)
         }
@@ -65,8 +72,32 @@ public final class LedgerStore: Sendable {
         }
         let lock: WriterLock? = mode == .writer ? try WriterLock(path: directory.lockPath) : nil
         let pool = try openPool(directory)
-        try checkFormat(pool, directory: directory, allowEmpty: false)
-        return LedgerStore(directory: directory, pool: pool, writerLock: lock)
+        guard let version = try checkFormat(pool, directory: directory, allowEmpty: false), version < Schema.formatVersion else {
+            return LedgerStore(directory: directory, pool: pool, writerLock: lock)
+        }
+        guard lock != nil else {
+            throw StoreError(.formatVersion, "data directory \(directory.url.path) has format version \(version), older than this quartet's \(Schema.formatVersion); start the node once (it migrates the directory at start, after a backup) or run `quartet backup` on it")
+        }
+        let backup = try migrate(pool, directory: directory, from: version)
+        return LedgerStore(directory: directory, pool: pool, writerLock: lock, migration: (version, backup))
+    }
+
+    /// Brings a directory of an older format to this one: first a copy of the database as it
+    /// is (`before-format-N-<time>.sqlite` in the directory, mode 0600), then each migration in
+    /// its own transaction (`Schema.migrator`). Returns the copy's path.
+    private static func migrate(_ pool: DatabasePool, directory: DataDirectory, from version: Int) throws(StoreError) -> String {
+        let stamp = Int(Date().timeIntervalSince1970)
+        let backup = directory.url.appendingPathComponent("before-format-\(Schema.formatVersion)-\(stamp).sqlite").path
+        do {
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [backup]) }
+            chmod(backup, 0o600)
+        } catch {
+            throw StoreError(.io, "cannot copy \(directory.databasePath) to \(backup) before migrating it from format \(version); nothing was changed", cause: error)
+        }
+        do { try Schema.migrator.migrate(pool) } catch {
+            throw StoreError(.io, "cannot migrate \(directory.databasePath) from format \(version) to \(Schema.formatVersion); the copy from before is \(backup)", cause: error)
+        }
+        return backup
     }
 
     private static func openPool(_ directory: DataDirectory) throws(StoreError) -> DatabasePool {
@@ -98,7 +129,10 @@ public final class LedgerStore: Sendable {
         }
     }
 
-    private static func checkFormat(_ pool: DatabasePool, directory: DataDirectory, allowEmpty: Bool) throws(StoreError) {
+    /// The directory's format version (nil: an empty database, when `allowEmpty`); refuses a
+    /// newer format, and one too old to migrate.
+    @discardableResult
+    private static func checkFormat(_ pool: DatabasePool, directory: DataDirectory, allowEmpty: Bool) throws(StoreError) -> Int? {
         let version: String?
         do {
             version = try pool.read { db -> String? in
@@ -109,12 +143,19 @@ public final class LedgerStore: Sendable {
             throw StoreError(.corrupt, "cannot read \(directory.databasePath)", cause: error)
         }
         guard let version else {
-            if allowEmpty { return }
+            if allowEmpty { return nil }
             throw StoreError(.notADataDirectory, "\(directory.databasePath) has no Quartet format version; it is not a Quartet data directory")
         }
-        guard version == String(Schema.formatVersion) else {
-            throw StoreError(.formatVersion, "data directory \(directory.url.path) has format version \(version); this quartet reads version \(Schema.formatVersion)")
+        guard let number = Int(version), number >= 1 else {
+            throw StoreError(.corrupt, "data directory \(directory.url.path) has format version \"\(version)\", which is not a version number")
         }
+        guard number <= Schema.formatVersion else {
+            throw StoreError(.formatVersion, "data directory \(directory.url.path) has format version \(number), written by a newer quartet; this one reads formats \(Schema.oldestMigrated) to \(Schema.formatVersion). Run the newer quartet, or restore the copy taken before the upgrade (docs/operations.md, \"Upgrades\")")
+        }
+        guard number >= Schema.oldestMigrated else {
+            throw StoreError(.formatVersion, "data directory \(directory.url.path) has format version \(number), older than this quartet migrates (\(Schema.oldestMigrated)); upgrade through an earlier release first")
+        }
+        return number
     }
 
     /// Whether this store holds the writer lock and may append.
@@ -198,7 +239,7 @@ public final class LedgerStore: Sendable {
         }
         let note: String = row["note"]
         do {
-            let parsed = try log.verifier.verifyCheckpoint(try SignedNote(parsing: note))
+            let parsed = try keyChain(db, log).verifyCheckpoint(try SignedNote(parsing: note)).checkpoint
             return StoredCheckpoint(checkpoint: parsed, note: note)
         } catch {
             throw StoreError(.corrupt, "log \(log.name): the latest stored checkpoint does not verify", cause: error)

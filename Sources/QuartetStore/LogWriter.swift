@@ -63,6 +63,9 @@ public final class LogWriter: Sendable {
     public let log: LogInfo
     private let store: LedgerStore
     private let signer: NoteSigner
+    /// The key in force before the last rotation, and until when checkpoints carry its
+    /// signature as well (clients that know only that key still verify them).
+    private let overlap: (signer: NoteSigner, until: UInt64)?
     private let clock: @Sendable () -> UInt64
     private let salts: @Sendable (Int) throws -> [UInt8]
     private let prepareQueue: DispatchQueue
@@ -120,11 +123,18 @@ public final class LogWriter: Sendable {
         guard store.isWriter else { throw StoreError(.locked, "the store was opened for reading; open it as a writer to append") }
         let log = try store.log(named: name)
         guard log.isOwn else { throw StoreError(.notOwnLog, "log \(name) is a replica here; only its origin appends to it") }
-        let key = try store.directory.readSigningKey(log: name)
-        guard key.publicKey == log.publicKey else {
-            throw StoreError(.key, "the signing key at \(store.directory.keyPath(log: name)) is not the key registered for log \(name)")
-        }
-        do { signer = try NoteSigner(name: log.origin, key: key) } catch {
+        // The key in force after the log's rotations (KeyChain), and the previous one in the overlap.
+        let chain = try store.keyChain(log)
+        let keys = try store.directory.signingKeys(log: name, chain: chain)
+        do {
+            signer = try NoteSigner(name: log.origin, key: keys.current)
+            if let previous = keys.previous, let last = chain.rotations.last {
+                let rotated = try store.entries(log, from: last.index, limit: 1).first?.header.timeMillis ?? 0
+                overlap = (try NoteSigner(name: log.origin, key: previous), rotated + DataDirectory.rotationOverlapMillis)
+            } else {
+                overlap = nil
+            }
+        } catch {
             throw StoreError(.key, "cannot sign checkpoints for \(log.origin)", cause: error)
         }
         let (frontier, lastTime) = try store.read("load the tree of \(name)") { db in
@@ -225,6 +235,9 @@ public final class LogWriter: Sendable {
     /// `AppendTicket.receipts()` answers once they are durable, or with the commit's error.
     public func enqueue(contentsOf requests: [AppendRequest]) throws(StoreError) -> AppendTicket {
         try checkAvailable()
+        if requests.contains(where: { $0.type == KeyRotation.entryType }) {
+            throw StoreError(.invalidInput, "type: key.rotation entries are made by `quartet key rotate`, not appended")
+        }
         var payloads: [EntryPayload] = []
         payloads.reserveCapacity(requests.count)
         for request in requests {
@@ -331,7 +344,9 @@ public final class LogWriter: Sendable {
             entries.append(entry)
         }
         let checkpoint = Checkpoint(origin: log.origin, size: frontier.size, root: frontier.root, timeMillis: time)
-        let note = try signer.sign(checkpoint).serialized
+        var signed = try signer.sign(checkpoint)
+        if let overlap, time < overlap.until { signed.signatures += try overlap.signer.sign(checkpoint).signatures }
+        let note = signed.serialized
         return PreparedBatch(pending: batch, entries: entries, nodes: nodes, tip: Tip(frontier: frontier, time: time),
                              checkpoint: StoredCheckpoint(checkpoint: checkpoint, note: note))
     }

@@ -37,6 +37,8 @@ extension LedgerStore {
                 guard frontier.root == checkpoint.root else {
                     throw StoreError(.invalidInput, "the leaves of log \(log.name) [\(from), \(checkpoint.size)) do not give the signed root")
                 }
+                // Key rotations: checked against the stored chain and recorded with the entries.
+                try Self.recordRotations(db, log, entries: entries)
                 try Self.insertBatch(db, log: log, entries: entries, nodes: nodes, checkpoint: checkpoint, note: note,
                                      timeMillis: checkpoint.timeMillis ?? 0)
             }

@@ -2,9 +2,12 @@ import GRDB
 
 /// The on-disk schema (docs/formats.md, "Data directory"). Migrations are never edited once
 /// released; a new format version adds a migration and bumps `formatVersion`.
-enum Schema {
+public enum Schema {
     /// The data directory format this code reads and writes.
-    static let formatVersion = 1
+    /// 2 added `log_keys` (the signing keys a log rotated to, by the index of the rotation entry).
+    public static let formatVersion = 2
+    /// The oldest format this code migrates at start (the N-1 promise).
+    public static let oldestMigrated = 1
 
     /// Perfect subtrees are stored at every level that is a multiple of this (level 0 being the
     /// leaf hashes kept with the entries), so a store writes about 1/15 extra rows per entry
@@ -57,7 +60,20 @@ enum Schema {
                     PRIMARY KEY (log_id, size)
                 ) WITHOUT ROWID;
                 """)
-            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('format_version', ?)", arguments: [String(formatVersion)])
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('format_version', '1')")
+        }
+        // Each migration is one transaction, and ends by writing its format version: a
+        // migration interrupted by a crash leaves the directory as it was.
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE log_keys (
+                    log_id INTEGER NOT NULL,
+                    rotation_index INTEGER NOT NULL,
+                    public_key BLOB NOT NULL,
+                    PRIMARY KEY (log_id, rotation_index)
+                ) WITHOUT ROWID;
+                UPDATE meta SET value = '2' WHERE key = 'format_version';
+                """)
         }
         return migrator
     }

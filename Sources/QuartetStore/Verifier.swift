@@ -57,9 +57,11 @@ extension LedgerStore {
                 }
                 report.problems += try Self.foreignObjects(db)
                 for log in try Self.fetchLogs(db) {
-                    // The database must not be able to vouch for itself: an own log's registered
-                    // key has to be the public half of the signing key file.
-                    if log.isOwn, let key = try? directory.readSigningKey(log: log.name), key.publicKey != log.publicKey {
+                    // The database must not be able to vouch for itself: an own log's key in force
+                    // (the registered key after its rotations) has to be the public half of the
+                    // signing key file.
+                    if log.isOwn, let key = try? directory.readSigningKey(log: log.name),
+                       key.publicKey != ((try? Self.keyChain(db, log))?.current ?? log.publicKey) {
                         report.problems.append(VerificationProblem(log: log.name, index: nil,
                             message: "the public key in the database is not that of \(directory.keyPath(log: log.name))"))
                         continue
@@ -85,7 +87,7 @@ extension LedgerStore {
     /// checkpoints that belong to no registered log.
     static func foreignObjects(_ db: Database) throws -> [VerificationProblem] {
         var problems: [VerificationProblem] = []
-        let expected: Set<String> = ["table meta", "table logs", "table entries", "table nodes", "table checkpoints", "table grdb_migrations"]
+        let expected: Set<String> = ["table meta", "table logs", "table entries", "table nodes", "table checkpoints", "table grdb_migrations", "table log_keys"]
         for row in try Row.fetchAll(db, sql: "SELECT type, name FROM sqlite_master ORDER BY type, name") {
             let type: String = row["type"], name: String = row["name"]
             if expected.contains("\(type) \(name)") { continue }
@@ -93,7 +95,7 @@ extension LedgerStore {
             problems.append(VerificationProblem(log: nil, index: nil, message: "the database holds a \(type) Quartet did not make: \(name)"))
         }
         let migrations = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
-        if migrations != ["v1"] {
+        if migrations != ["v1", "v2"] {
             problems.append(VerificationProblem(log: nil, index: nil, message: "unexpected schema migrations: \(migrations.joined(separator: ", "))"))
         }
         let meta = try String.fetchAll(db, sql: "SELECT key FROM meta ORDER BY key")
@@ -116,13 +118,20 @@ extension LedgerStore {
         func fail(_ index: UInt64?, _ message: String) -> VerificationProblem {
             VerificationProblem(log: log.name, index: index, message: message)
         }
-        // Checkpoints, checked for signature and form up front, then matched against roots.
+        // The log's keys: the pinned key and each rotation recorded, checked from its entry.
+        let chain: KeyChain
+        do { chain = try LedgerStore.keyChain(db, log) } catch {
+            throw fail(nil, "\((error as? StoreError)?.cause.map { "\($0)" } ?? "\(error)")")
+        }
+        let recorded = Set(chain.rotations.map(\.index))
+        // Checkpoints, checked for signature (by the key in force at their size) and form up
+        // front, then matched against roots.
         let checkpointRows = try Row.fetchAll(db, sql: "SELECT size, root, note FROM checkpoints WHERE log_id = ? ORDER BY size", arguments: [log.id])
         var checkpoints: [(size: UInt64, root: Hash)] = []
         for row in checkpointRows {
             let size = UInt64(row["size"] as Int64)
             let checkpoint: Checkpoint
-            do { checkpoint = try log.verifier.verifyCheckpoint(try SignedNote(parsing: row["note"])) } catch {
+            do { checkpoint = try chain.verifyCheckpoint(try SignedNote(parsing: row["note"])).checkpoint } catch {
                 throw fail(size > 0 ? size - 1 : nil, "checkpoint at size \(size): \(error)")
             }
             guard checkpoint.size == size, Array(row["root"] as Data) == checkpoint.root.bytes else {
@@ -162,6 +171,10 @@ extension LedgerStore {
                 guard !log.isOwn || hasPayload else { throw fail(index, "the payload of an entry of this node's own log is missing") }
                 guard Array(row["leaf_hash"] as Data) == entry.leafHash.bytes else {
                     throw fail(index, "stored leaf hash does not match the header")
+                }
+                // Every rotation entry is a recorded key, and every recorded key is an entry (above).
+                if entry.header.type == KeyRotation.entryType && !recorded.contains(index) {
+                    throw fail(index, "a key.rotation entry that is not among the log's keys (forged, or its key table was edited)")
                 }
                 var mismatch: (Int, UInt64)?
                 frontier.append(entry.leafHash) { level, nodeIndex, hash in

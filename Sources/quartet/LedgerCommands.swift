@@ -158,25 +158,30 @@ struct CheckpointCommand: AsyncParsableCommand {
 }
 
 struct KeyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "key", abstract: "Show a log's keys.", subcommands: [VKey.self])
+    static let configuration = CommandConfiguration(commandName: "key", abstract: "Show a log's keys.",
+                                                    subcommands: [VKey.self])
 
     struct VKey: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "vkey", abstract: "Print the note verifier key of a log (name+keyid+key).")
+        static let configuration = CommandConfiguration(
+            commandName: "vkey", abstract: "Print the note verifier key of a log (name+keyid+key): the key in force, or with --pinned the one the federation file pins.")
 
         @OptionGroup var data: DataOptions
         @Option(help: "The log.") var log: String
+        @Flag(help: "The key the log started with (what the federation file pins), not the key in force after rotations.") var pinned = false
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
             let store = try LedgerStore.open(DataDirectory(path: data.data))
             defer { try? store.close() }
             let info = try store.log(named: log)
+            let chain = try store.keyChain(info)
+            let verifier = pinned ? info.verifier : chain.verifier(forSize: UInt64.max)
             switch output.format {
             case .json:
-                printJSON(KeyOutput(log: log, origin: info.origin, vkey: info.verifier.vkey,
-                                    publicKey: Base64.encode(info.publicKey.rawRepresentation)))
+                printJSON(KeyOutput(log: log, origin: info.origin, vkey: verifier.vkey,
+                                    publicKey: Base64.encode(verifier.publicKey.rawRepresentation)))
             case .text:
-                print(info.verifier.vkey)
+                print(verifier.vkey)
             }
         }
     }

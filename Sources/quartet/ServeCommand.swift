@@ -29,6 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
         Append at once, without first learning from peers how much of this node's own log they hold.         Only when no other node holds the log (a new federation whose peers are not up yet): a restored         older copy started this way signs a second history (docs/operations.md).
         """)
     var onlyCopy = false
+    @Option(help: .hidden) var protocolVersion: UInt16?
 
     func run() async throws {
         // A reload request (SIGHUP) must never stop the node, even before its handler is in place.
@@ -47,6 +48,14 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             var loaded = try NodeConfiguration.load(path: config)
             loaded.onlyCopy = onlyCopy
+            if let protocolVersion {
+                // Only to test upgrades: a node that speaks the previous version.
+                let spoken = NodeConfiguration.protocolVersions
+                guard spoken.contains(protocolVersion) else {
+                    throw CLIError("--protocol-version must be from \(spoken.lowerBound) to \(spoken.upperBound)")
+                }
+                loaded.protocolVersion = protocolVersion
+            }
             configuration = loaded
         } catch { throw CLIError("\(error)") }
         let level = logLevel ?? configuration.logLevel

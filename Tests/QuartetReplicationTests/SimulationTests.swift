@@ -180,7 +180,7 @@ struct Simulation {
                 }
             case .serve(let peer, let logName, let from):
                 guard let log = nodes[id]!.logs[logName] else { continue }
-                if logName != id, chance(unavailable) {
+                if logName != id, nodes[id]!.replicator.speaksUnavailable(peer), chance(unavailable) {
                     send(from: id, to: peer, .unavailable(log: logName, from: from))
                     continue
                 }
@@ -644,8 +644,13 @@ struct Simulation {
         var out = replicator.received(.request(log: "uk", from: 0), from: "wales")
         #expect(out.contains { if case .close = $0 { return true }; return false })
         _ = replicator.connected("wales")
-        out = replicator.received(.hello(version: ProtocolLimits.accepted.upperBound + 1, node: "wales", federation: "sim"), from: "wales")
+        out = replicator.received(.hello(version: ProtocolLimits.oldest - 1, node: "wales", federation: "sim"), from: "wales")
         #expect(out.contains { if case .send(_, .error(.version, _)) = $0 { return true }; return false })
+        // A newer peer is fine: both use the highest version both speak (ours).
+        _ = replicator.connected("wales")
+        out = replicator.received(.hello(version: ProtocolLimits.version + 1, node: "wales", federation: "sim"), from: "wales")
+        #expect(out == [.send(peer: "wales", .heads([]))])
+        #expect(replicator.peerVersions == ["wales": ProtocolLimits.version])
         _ = replicator.connected("wales")
         out = replicator.received(.hello(version: ProtocolLimits.version, node: "england", federation: "sim"), from: "wales")
         #expect(out.contains { if case .send(_, .error(.identity, _)) = $0 { return true }; return false })

@@ -291,10 +291,49 @@ import Testing
         #expect((#expect(throws: StoreError.self) { try LedgerStore.open(DataDirectory(path: dir.path + "/nope")) })?.code == .notADataDirectory)
         do {
             let store = try TestKit.makeStore(at: dir)
-            try store.pool.write { try $0.execute(sql: "UPDATE meta SET value = '2' WHERE key = 'format_version'") }
+            try store.pool.write { try $0.execute(sql: "UPDATE meta SET value = '\(Schema.formatVersion + 1)' WHERE key = 'format_version'") }
         }
-        let error = #expect(throws: StoreError.self) { try LedgerStore.open(DataDirectory(path: dir.path)) }
-        #expect(error?.code == .formatVersion && error?.message.contains("format version 2") == true)
+        for mode in [LedgerStore.OpenMode.reader, .writer] {
+            let error = #expect(throws: StoreError.self) { try LedgerStore.open(DataDirectory(path: dir.path), mode: mode) }
+            #expect(error?.code == .formatVersion && error?.message.contains("format version \(Schema.formatVersion + 1), written by a newer quartet") == true)
+        }
+    }
+
+    /// A directory of format 1 (as the previous release wrote it): a reader is told to let the
+    /// node migrate it; a writer copies it aside, migrates it in place, and keeps every entry.
+    @Test func anOlderFormatIsMigratedAtOpenAfterACopy() async throws {
+        let dir = try TestKit.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let directory = DataDirectory(path: dir.path)
+        do {
+            let store = try TestKit.makeStore(at: dir)
+            let writer = try LogWriter(store: store, log: "wales")
+            for i in 0..<5 { _ = try await writer.append(AppendRequest(type: "test.note", payload: Array(#"{"i":\#(i)}"#.utf8))) }
+            // Format 1 as released: no log_keys, only migration v1, format_version 1.
+            try await store.pool.write { db in
+                try db.execute(sql: "DROP TABLE log_keys; DELETE FROM grdb_migrations WHERE identifier = 'v2'; UPDATE meta SET value = '1' WHERE key = 'format_version'")
+            }
+            try store.close()
+        }
+        let refused = #expect(throws: StoreError.self) { try LedgerStore.open(directory, mode: .reader) }
+        #expect(refused?.code == .formatVersion && refused?.message.contains("start the node once") == true)
+
+        let store = try LedgerStore.open(directory, mode: .writer)
+        let migration = try #require(store.migration)
+        #expect(migration.from == 1)
+        let version = try await store.pool.read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'format_version'") }
+        #expect(version == String(Schema.formatVersion))
+        #expect(try store.size(try store.log(named: "wales")) == 5)
+        #expect(store.verify().problems.isEmpty)
+        try store.close()
+        // The copy is the directory as it was: format 1, the same five entries.
+        let copy = try DatabaseQueue(path: migration.backup)
+        #expect(try await copy.read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'format_version'") } == "1")
+        #expect(try await copy.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM entries") } == 5)
+        // Opened again, nothing more is migrated.
+        let again = try LedgerStore.open(directory, mode: .writer)
+        #expect(again.migration == nil)
+        try again.close()
     }
 
     @Test func verifyFindsTamperingByLogAndIndex() async throws {

@@ -1,0 +1,94 @@
+import Foundation
+import GRDB
+import QuartetCrypto
+import QuartetLedger
+
+/// The keys of each log over its history (`KeyChain`): the pinned key in `logs`, and the
+/// rotations in `log_keys` (format 2), each the index of a `key.rotation` entry the log holds.
+/// Rows are written in the transaction that stores the rotation entry, after the rotation was
+/// checked against the chain as it stood; the entry itself stays the evidence (`quartet verify`
+/// checks both agree).
+extension LedgerStore {
+    /// The log's chain as stored: its pinned key and the rotations, each read from its entry.
+    public func keyChain(_ log: LogInfo) throws(StoreError) -> KeyChain {
+        try read("read the keys of \(log.name)") { db in try Self.keyChain(db, log) }
+    }
+
+    static func keyChain(_ db: Database, _ log: LogInfo) throws -> KeyChain {
+        var chain = KeyChain(pinned: log.verifier)
+        let indices = try Int64.fetchAll(db, sql: "SELECT rotation_index FROM log_keys WHERE log_id = ? ORDER BY rotation_index", arguments: [log.id])
+        for index in indices {
+            guard let row = try Row.fetchOne(db, sql: "SELECT key, header, salt, payload FROM entries WHERE key = ?",
+                                             arguments: [Schema.entryKey(logID: log.id, index: UInt64(index))]) else {
+                throw StoreError(.corrupt, "log \(log.name): the key rotation recorded at index \(index) has no entry")
+            }
+            let entry = try decodeEntry(row, log: log)
+            do {
+                guard let rotation = try KeyRotation.from(entry, origin: log.origin) else {
+                    throw LedgerError(.malformed, "entry \(index) is a \(entry.header.type), not a key rotation")
+                }
+                try chain.apply(rotation)
+            } catch {
+                throw StoreError(.corrupt, "log \(log.name): the key rotation recorded at index \(index) does not hold", cause: error)
+            }
+        }
+        return chain
+    }
+
+    /// Records the rotations among `entries` (about to be inserted in the same transaction),
+    /// checked against the stored chain; returns the chain they leave.
+    @discardableResult
+    static func recordRotations(_ db: Database, _ log: LogInfo, entries: [Entry]) throws -> KeyChain? {
+        guard entries.contains(where: { $0.header.type == KeyRotation.entryType }) else { return nil }
+        var chain = try keyChain(db, log)
+        for entry in entries {
+            let rotation: KeyRotation?
+            do {
+                rotation = try KeyRotation.from(entry, origin: log.origin)
+                if let rotation { try chain.apply(rotation) }
+            } catch {
+                throw StoreError(.invalidInput, "log \(log.name) entry \(entry.header.index): \(error)")
+            }
+            guard let rotation else { continue }
+            try db.execute(sql: "INSERT INTO log_keys (log_id, rotation_index, public_key) VALUES (?, ?, ?)",
+                           arguments: [log.id, Int64(rotation.index), Data(rotation.key.rawRepresentation)])
+        }
+        return chain
+    }
+
+    /// Appends a `key.rotation` entry to an own log, from the key in force (`previous`) to `key`,
+    /// in one transaction with its checkpoint, which `key` signs (and `previous` too when
+    /// `overlap`: clients that know only the old key still verify it). The caller holds the
+    /// writer lock and no `LogWriter` of the log is open.
+    public func appendRotation(_ log: LogInfo, previous: Ed25519PrivateKey, key: Ed25519PrivateKey, overlap: Bool,
+                               nowMillis: UInt64 = wallClockMillis()) throws(StoreError) -> (rotation: KeyRotation, checkpoint: StoredCheckpoint) {
+        guard isWriter, log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is not this directory's own log, or the store is not open for writing") }
+        do {
+            return try pool.write { db in
+                let chain = try Self.keyChain(db, log)
+                guard chain.current == previous.publicKey else {
+                    throw StoreError(.key, "the key given is not the key in force for \(log.name) (\(NoteVerifier(name: log.origin, publicKey: chain.current).vkey))")
+                }
+                var frontier = try Self.frontier(db, log)
+                let lastTime = try Int64.fetchOne(db, sql: "SELECT MAX(time_ms) FROM checkpoints WHERE log_id = ?", arguments: [log.id]) ?? 0
+                let time = max(nowMillis, UInt64(lastTime))
+                let rotation = try KeyRotation.make(origin: log.origin, index: frontier.size, previous: previous, key: key)
+                let entry = try Entry(log: log.name, index: frontier.size, timeMillis: time, type: KeyRotation.entryType,
+                                      classification: EntryHeader.publicClassification, author: "quartet key rotate",
+                                      payload: rotation.payload, salt: try SecureRandom.bytes(count: EntryPayload.saltLength))
+                var nodes: [StoredNode] = []
+                Self.extend(&frontier, with: entry.leafHash, collecting: &nodes)
+                let checkpoint = Checkpoint(origin: log.origin, size: frontier.size, root: frontier.root, timeMillis: time)
+                var note = try NoteSigner(name: log.origin, key: key).sign(checkpoint)
+                if overlap { note.signatures += try NoteSigner(name: log.origin, key: previous).sign(checkpoint).signatures }
+                try Self.recordRotations(db, log, entries: [entry])
+                try Self.insertBatch(db, log: log, entries: [entry], nodes: nodes, checkpoint: checkpoint, note: note.serialized, timeMillis: time)
+                return (rotation, StoredCheckpoint(checkpoint: checkpoint, note: note.serialized))
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.io, "cannot append the key rotation of \(log.name)", cause: error)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import QuartetCrypto
+import QuartetLedger
+@testable import QuartetReplication
+import Testing
+
+/// Peers follow a log's key rotations: checkpoints after a rotation entry verify by the new key
+/// (signed by it alone), and a forged rotation is refused by every peer, which stores nothing of it.
+@Suite struct KeyRotationSimulationTests {
+    /// Appends a rotation of `id`'s log to `key` (signed by `previous`, the key in force unless
+    /// forged) with a checkpoint signed by `key` alone; the node signs with `key` from then on.
+    static func rotate(_ sim: inout Simulation, _ id: String, to key: Ed25519PrivateKey, previous: Ed25519PrivateKey) throws {
+        var log = sim.nodes[id]!.logs[id]!
+        let index = UInt64(log.entries.count)
+        let rotation = try KeyRotation.make(origin: Simulation.origin + id, index: index, previous: previous, key: key)
+        let entry = try Entry(log: id, index: index, timeMillis: sim.now, type: KeyRotation.entryType, classification: "public",
+                              author: "sim", payload: rotation.payload, salt: [UInt8](repeating: 7, count: 32))
+        log.entries.append(entry)
+        log.frontier.append(entry.leafHash)
+        let signer = try NoteSigner(name: Simulation.origin + id, key: key)
+        let checkpoint = Checkpoint(origin: Simulation.origin + id, size: log.frontier.size, root: log.frontier.root, timeMillis: sim.now)
+        let note = try signer.sign(checkpoint).serialized
+        log.checkpoints[checkpoint.size] = note
+        sim.nodes[id]!.logs[id] = log
+        sim.nodes[id]!.signer = signer
+        sim.run(id, sim.nodes[id]!.replicator.committed(Batch(log: id, from: index, note: note, entries: [WireEntry(entry)]), checkpoint: checkpoint))
+    }
+
+    /// Three nodes; `a` appends 10 with key `k0` (the simulation's), then rotates.
+    static func federation() throws -> (Simulation, Ed25519PrivateKey) {
+        var sim = try Simulation(ids: ["a", "b", "c"], seed: 5)
+        let k0 = try Ed25519PrivateKey()
+        // The simulation pins each node's signer; give `a` a key the test holds.
+        var verifiers = sim.nodes.mapValues(\.signer.verifier)
+        verifiers["a"] = NoteVerifier(name: Simulation.origin + "a", publicKey: k0.publicKey)
+        for id in ["a", "b", "c"] {
+            var settings = sim.nodes[id]!.replicator.settings
+            settings.verifiers = verifiers
+            sim.nodes[id]!.replicator = Replicator(settings: settings, heads: [:], seed: 5)
+        }
+        sim.nodes["a"]!.signer = try NoteSigner(name: Simulation.origin + "a", key: k0)
+        sim.connectAll()
+        try sim.append("a", count: 10)
+        sim.runUntil(200)
+        #expect(sim.sizes("a") == [10, 10, 10])
+        return (sim, k0)
+    }
+
+    @Test func peersFollowARotationAndVerifyLaterCheckpointsByTheNewKey() throws {
+        var (sim, k0) = try Self.federation()
+        let k1 = try Ed25519PrivateKey(), k2 = try Ed25519PrivateKey()
+        try Self.rotate(&sim, "a", to: k1, previous: k0)
+        try sim.append("a", count: 5)
+        try Self.rotate(&sim, "a", to: k2, previous: k1)
+        try sim.append("a", count: 3)
+        // A node that was away catches up across both rotations from its peers.
+        sim.disconnect("a", "c")
+        sim.disconnect("b", "c")
+        try sim.append("a", count: 2)
+        sim.runUntil(600)
+        sim.connectAll()
+        sim.runUntil(2_000)
+        #expect(sim.sizes("a") == [22, 22, 22])
+        #expect(Set(sim.roots().values.map { $0["a"] }).count == 1)
+        for id in ["b", "c"] {
+            #expect(sim.nodes[id]!.replicator.chains["a"]!.current == k2.publicKey, "\(id)")
+            #expect(!sim.nodes[id]!.alerts.contains { $0.kind == .rejected }, "\(id): \(sim.nodes[id]!.alerts.map(\.message))")
+        }
+    }
+
+    @Test func aForgedRotationIsRefusedByEveryPeer() throws {
+        var (sim, _) = try Self.federation()
+        // Someone without k0 (a thief of the node's host, say) rotates to a key of their own.
+        let thief = try Ed25519PrivateKey(), theirs = try Ed25519PrivateKey()
+        try Self.rotate(&sim, "a", to: theirs, previous: thief)
+        try sim.append("a", count: 3)
+        sim.runUntil(1_000)
+        #expect(sim.sizes("a") == [14, 10, 10])
+        for id in ["b", "c"] {
+            #expect(sim.nodes[id]!.alerts.contains { $0.kind == .rejected && $0.message.contains("key") }, "\(id): \(sim.nodes[id]!.alerts)")
+            #expect(sim.nodes[id]!.replicator.chains["a"]!.rotations.isEmpty)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import GRDB
+import QuartetCrypto
+import QuartetLedger
+@testable import QuartetStore
+import QuartetTestKit
+import Testing
+
+/// Key rotation in the store: the rotation entry and its checkpoint (signed by the new key, and
+/// the old one during the overlap), the writer signing with the key in force afterwards, a
+/// replica recording the rotation, and `verify` following the chain and finding a rotation
+/// whose record was removed.
+@Suite struct KeyRotationStoreTests {
+    @Test func aRotatedLogIsSignedByTheNewKeyAndVerifiesHereAndAtAReplica() async throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let log = try store.log(named: "wales")
+        do {
+            let writer = try LogWriter(store: store, log: "wales")
+            for i in 0..<3 { _ = try await writer.append(AppendRequest(type: "test.note", payload: TestKit.payload(i))) }
+        }
+        let old = try store.directory.readSigningKey(log: "wales"), new = try Ed25519PrivateKey()
+        try store.directory.writeSigningKey(new, log: "wales", path: store.directory.nextKeyPath(log: "wales"))
+        let (rotation, checkpoint) = try store.appendRotation(log, previous: old, key: new, overlap: true)
+        try store.directory.finishRotation(log: "wales")
+        #expect(rotation.index == 3 && checkpoint.checkpoint.size == 4)
+        let chain = try store.keyChain(log)
+        #expect(chain.current == new.publicKey)
+        // The writer signs with the new key, and with the old one too during the overlap.
+        let writer = try LogWriter(store: store, log: "wales")
+        let receipt = try await writer.append(AppendRequest(type: "test.note", payload: TestKit.payload(9)))
+        let note = try SignedNote(parsing: receipt.checkpoint.note)
+        #expect(note.signatures.count == 2)
+        #expect(throws: Never.self) { try NoteVerifier(name: log.origin, publicKey: new.publicKey).verify(note) }
+        #expect(throws: Never.self) { try NoteVerifier(name: log.origin, publicKey: old.publicKey).verify(note) }
+        // Rotations are never posted as ordinary appends.
+        #expect(throws: StoreError.self) { try writer.enqueue(contentsOf: [AppendRequest(type: KeyRotation.entryType, payload: rotation.payload)]) }
+        #expect(store.verify().problems.isEmpty, "\(store.verify().problems)")
+
+        // A replica stores the log, rotation included, and records the new key.
+        let replicaStore = try TestKit.makeStore(log: "england")
+        defer { try? FileManager.default.removeItem(at: replicaStore.directory.url) }
+        let replica = try replicaStore.addLog(name: "wales", origin: log.origin, publicKey: old.publicKey, own: false, nowMillis: 1)
+        let entries = try store.entries(log, from: 0, limit: 10)
+        let head = try #require(try store.latestCheckpoint(log))
+        try replicaStore.ingest(replica, from: 0, entries: entries, note: head.note, checkpoint: head.checkpoint)
+        #expect(try replicaStore.keyChain(replica).current == new.publicKey)
+        #expect(replicaStore.verify().problems.isEmpty, "\(replicaStore.verify().problems)")
+
+        // Remove the record of the rotation: verify names the entry.
+        try await replicaStore.pool.write { try $0.execute(sql: "DELETE FROM log_keys") }
+        let problems = replicaStore.verify().problems
+        #expect(problems.contains { $0.log == "wales" }, "\(problems)")
+    }
+
+    @Test func aForgedRotationIsNotStoredAtAReplica() throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let log = try store.log(named: "wales")
+        let thief = try Ed25519PrivateKey(), theirs = try Ed25519PrivateKey()
+        // What a host without the log's key could make: a rotation signed by the new key and a
+        // key of its own, appended past the writer's checks.
+        let rotation = try KeyRotation.make(origin: log.origin, index: 0, previous: thief, key: theirs)
+        let entry = try Entry(log: "wales", index: 0, timeMillis: 5, type: KeyRotation.entryType, classification: "public",
+                              author: "x", payload: rotation.payload, salt: [UInt8](repeating: 1, count: 32))
+        var frontier = MerkleFrontier()
+        frontier.append(entry.leafHash)
+        let checkpoint = Checkpoint(origin: log.origin, size: 1, root: frontier.root, timeMillis: 5)
+        let note = try NoteSigner(name: log.origin, key: theirs).sign(checkpoint).serialized
+        let replicaStore = try TestKit.makeStore(log: "england")
+        defer { try? FileManager.default.removeItem(at: replicaStore.directory.url) }
+        let replica = try replicaStore.addLog(name: "wales", origin: log.origin, publicKey: log.publicKey, own: false, nowMillis: 1)
+        let error = #expect(throws: StoreError.self) { try replicaStore.ingest(replica, from: 0, entries: [entry], note: note, checkpoint: checkpoint) }
+        #expect(error?.code == .invalidInput)
+        #expect(try replicaStore.size(replica) == 0)
+    }
+}
