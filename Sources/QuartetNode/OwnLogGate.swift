@@ -78,6 +78,8 @@ extension ReplicationEngine {
             try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, ownTail: true)
             recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
             let lost = entries.filter { $0.payload == nil }.map(\.header.index)
+            // Recorded before the stubs are stored: `verify` then knows them for lost, not deleted.
+            try store.directory.recordLostPayloads(log: batch.log, indices: lost)
             ownStubs += lost
             storedFrom[batch.log, default: [:]][peer, default: 0] += UInt64(entries.count)
             record(ReplicationAlert(kind: .ownLogRecovered, log: batch.log, peer: peer,

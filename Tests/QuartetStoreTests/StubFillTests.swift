@@ -46,4 +46,26 @@ import Testing
         let report = replica.verify()
         #expect(report.problems.isEmpty, "\(report.problems)")
     }
+
+    /// A stub in a node's own log is a deleted payload to `verify`, unless its loss is recorded
+    /// (it came back from peers as a stub: `lost-payloads`).
+    @Test func anOwnLogStubVerifiesOnlyWhenItsLossIsRecorded() async throws {
+        let origin = try TestKit.makeStore()
+        let writer = try LogWriter(store: origin, log: "wales")
+        _ = try await writer.append(contentsOf: (0..<4).map { AppendRequest(type: "t", payload: TestKit.payload($0)) })
+        let log = try origin.log(named: "wales")
+        let (entries, note) = try #require(try origin.batch(log, from: 0, maxEntries: 100, maxBytes: 1 << 20))
+        let recovered = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory("recovered").path))
+        let own = try recovered.addLog(name: "wales", origin: log.origin, publicKey: log.publicKey, own: true, nowMillis: 1)
+        let stubbed = entries.enumerated().map { $0.offset == 2 ? $0.element.stub : $0.element }
+        try recovered.ingest(own, from: 0, entries: stubbed, note: note, checkpoint: try log.verifier.verifyCheckpoint(try SignedNote(parsing: note)), ownTail: true)
+        #expect(recovered.verify().problems.map(\.index) == [2])
+        // Another index, or another log, recorded lost excuses nothing.
+        try recovered.directory.recordLostPayloads(log: "wales", indices: [1])
+        try recovered.directory.recordLostPayloads(log: "england", indices: [2])
+        #expect(recovered.verify().problems.map(\.index) == [2])
+        try recovered.directory.recordLostPayloads(log: "wales", indices: [2])
+        #expect(recovered.verify().isValid)
+        #expect(recovered.directory.lostPayloads() == ["wales": [1, 2], "england": [2]])
+    }
 }
