@@ -105,12 +105,17 @@ struct RecoverCommand: AsyncParsableCommand {
                 result = .failure(CLIError(reason))
                 break
             }
-            if ended.withLockedValue({ $0 }) { result = .failure(CLIError("the node stopped before it had recovered")); break }
+            if ended.withLockedValue({ $0 }) {
+                // Its error says why (a port in use: is the node itself still running?).
+                do { try await task.value; result = .failure(CLIError("the node stopped before it had recovered")) } catch { result = .failure(error) }
+                break
+            }
         }
         await shutdown.trigger()
         // Everything stored is durable at its commit; a node slow to stop, or an error while it
         // stops, changes nothing of it.
-        for _ in 0..<300 where !ended.withLockedValue({ $0 }) { try? await Task.sleep(for: .milliseconds(100)) }
+        let stopBy = ContinuousClock.now + .seconds(30)
+        while !ended.withLockedValue({ $0 }) && ContinuousClock.now < stopBy { try? await Task.sleep(for: .milliseconds(100)) }
         if ended.withLockedValue({ $0 }) {
             do { try await task.value } catch { logger.warning("the node reported an error while stopping", metadata: ["error": "\(error)"]) }
         } else {
