@@ -195,7 +195,9 @@ public struct Node: Sendable {
     /// - Parameter handleSignals: stop on SIGTERM/SIGINT (false when several nodes share a
     ///   process, as in benchmarks; cancel the task instead).
     /// - Parameter listening: called with the peer and API addresses once both are bound.
-    public func run(handleSignals: Bool = true, listening: (@Sendable (_ peer: SocketAddress, _ api: SocketAddress) -> Void)? = nil) async throws {
+    /// - Parameter shutdown: stops the node gracefully when triggered (a node run in-process).
+    public func run(handleSignals: Bool = true, shutdown: NodeShutdown? = nil,
+                    listening: (@Sendable (_ peer: SocketAddress, _ api: SocketAddress) -> Void)? = nil) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let addresses = AddressLatch(callback: listening)
         let me = configuration.node, live = self.live
@@ -216,6 +218,7 @@ public struct Node: Sendable {
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
         logger.info("node starting", metadata: ["node": "\(configuration.node)", "data": "\(configuration.dataDirectory)"])
+        await shutdown?.attach(services)
         do {
             try await services.run()
         } catch {

@@ -78,6 +78,10 @@ extension ReplicationEngine {
             try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, ownTail: true)
             recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
             let lost = entries.filter { $0.payload == nil }.map(\.header.index)
+            // Recorded before the stubs are stored: `verify` then knows them for lost, not deleted.
+            try store.directory.recordLostPayloads(log: batch.log, indices: lost)
+            ownStubs += lost
+            storedFrom[batch.log, default: [:]][peer, default: 0] += UInt64(entries.count)
             record(ReplicationAlert(kind: .ownLogRecovered, log: batch.log, peer: peer,
                                     message: "took entries [\(batch.from), \(batch.end)) of this node's own log \(batch.log) from \(peer): it held more than this node's store (a restored older copy)"
                                         + (lost.isEmpty ? "" : "; \(lost.count) came back without their payload (no peer that answered held it in full), lost here: \(Self.list(lost))")))

@@ -51,7 +51,10 @@ extension ReplicationEngine {
             self.connectedSince[peer] = nil
             self.connectedAt[peer] = nil
             self.logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
-            if !self.stopped { self.run(self.replicator.disconnected(peer)) }
+            if !self.stopped {
+                self.run(self.replicator.disconnected(peer))
+                self.backfillDisconnected(peer)
+            }
         }
     }
 
@@ -63,6 +66,8 @@ extension ReplicationEngine {
                 self.logger.debug("a request was answered unavailable", metadata: ["peer": "\(peer)", "log": "\(log)", "from": "\(from)"])
                 self.metrics.unavailable(sent: false, log: log)
             }
+            // The answer to a request for payloads of own-log stubs (OwnLogBackfill.swift).
+            if self.backfillReceived(message, from: peer) { return }
             self.run(self.replicator.received(message, from: peer))
         }
     }

@@ -78,6 +78,12 @@ final class ReplicationEngine: @unchecked Sendable {
     private let onOwnLog: @Sendable (OwnLogStatus) -> Void
     /// The status last told to `onOwnLog` (nil once the node may append and has been told).
     private var ownLogTold: OwnLogStatus?
+    /// Own-log entries that came back from peers as stubs this run (OwnLogBackfill.swift).
+    var ownStubs: [UInt64] = []
+    /// Asking other peers for those payloads once the own log is synced (nil when not needed).
+    var backfill: PayloadBackfill?
+    /// Entries stored here this run, per log and the peer that sent them (`quartet recover`).
+    var storedFrom: [String: [String: UInt64]] = [:]
 
     init(store: LedgerStore, live: LiveSettings, node: String, ownLog: String,
          group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
@@ -185,6 +191,7 @@ final class ReplicationEngine: @unchecked Sendable {
                     guard !self.stopped else { return }
                     self.closeStalled()
                     self.run(self.replicator.tick())
+                    self.continueBackfill()
                 }
             }
         }
@@ -281,6 +288,7 @@ final class ReplicationEngine: @unchecked Sendable {
                 onIngest?(batch.log, entries, checkpoint)
                 logger.debug("stored batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "to": "\(batch.end)", "peer": "\(peer)"])
                 onStored?(batch.log, batch.end)
+                storedFrom[batch.log, default: [:]][peer, default: 0] += UInt64(batch.entries.count)
                 return replicator.stored(batch, checkpoint: checkpoint, from: peer)
             } catch {
                 return replicator.rejected(batch, from: peer, reason: "\(error)")
@@ -330,6 +338,7 @@ final class ReplicationEngine: @unchecked Sendable {
             return []
         case .ownLogSynced(let size):
             logger.notice("own log confirmed by peers; appends open", metadata: ["log": "\(replicator.settings.ownLog)", "size": "\(size)"])
+            startBackfill()
             return []
         }
     }

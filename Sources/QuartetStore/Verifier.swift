@@ -56,6 +56,7 @@ extension LedgerStore {
                     report.problems.append(VerificationProblem(log: nil, index: nil, message: "SQLite integrity check: \(integrity.prefix(5).joined(separator: "; "))"))
                 }
                 report.problems += try Self.foreignObjects(db)
+                let lost = directory.lostPayloads()
                 for log in try Self.fetchLogs(db) {
                     // The database must not be able to vouch for itself: an own log's key in force
                     // (the registered key after its rotations) has to be the public half of the
@@ -67,7 +68,7 @@ extension LedgerStore {
                         continue
                     }
                     do {
-                        report.logs.append(try Self.verifyLog(db, log))
+                        report.logs.append(try Self.verifyLog(db, log, lost: log.isOwn ? lost[log.name] ?? [] : []))
                     } catch let problem as VerificationProblem {
                         report.problems.append(problem)
                     } catch {
@@ -114,7 +115,8 @@ extension LedgerStore {
         return problems
     }
 
-    private static func verifyLog(_ db: Database, _ log: LogInfo) throws -> LogVerification {
+    /// - Parameter lost: own-log indices whose payloads are recorded as lost (`LostPayloads.swift`).
+    private static func verifyLog(_ db: Database, _ log: LogInfo, lost: Set<UInt64>) throws -> LogVerification {
         func fail(_ index: UInt64?, _ message: String) -> VerificationProblem {
             VerificationProblem(log: log.name, index: index, message: message)
         }
@@ -167,8 +169,9 @@ extension LedgerStore {
                 }
                 let hasSalt = (row["salt"] as Data?) != nil, hasPayload = (row["payload"] as Data?) != nil
                 guard hasSalt == hasPayload else { throw fail(index, "a payload without its salt, or a salt without its payload") }
-                // The writer holds every payload of its own log; a missing one was deleted.
-                guard !log.isOwn || hasPayload else { throw fail(index, "the payload of an entry of this node's own log is missing") }
+                // The writer holds every payload of its own log; a missing one was deleted,
+                // unless it is recorded as lost when the log came back from peers.
+                guard !log.isOwn || hasPayload || lost.contains(index) else { throw fail(index, "the payload of an entry of this node's own log is missing") }
                 guard Array(row["leaf_hash"] as Data) == entry.leafHash.bytes else {
                     throw fail(index, "stored leaf hash does not match the header")
                 }

@@ -71,7 +71,7 @@ struct BackupCommand: AsyncParsableCommand {
                     files.append("keys/" + name)
                 }
             }
-            for name in ["federation.accepted.json", "federation.accepted.json.sig", "pending-records"] {
+            for name in ["federation.accepted.json", "federation.accepted.json.sig", "pending-records", "lost-payloads"] {
                 let path = source.url.appendingPathComponent(name).path
                 guard manager.fileExists(atPath: path) else { continue }
                 try copyPrivate(path, target.url.appendingPathComponent(name).path)

@@ -1,0 +1,89 @@
+import QuartetLedger
+import QuartetReplication
+import QuartetStore
+
+/// The engine's side of `PayloadBackfill`: once the own log is synced, entries of it that came
+/// back from peers as stubs this run are asked of the other peers, and a payload that comes
+/// back fills its stub only where it matches the header's commitment (`fillStubs`). Runs on
+/// the engine's queue, as the rest of the engine does. The view folded those entries as stubs;
+/// it sees the payloads at the node's next start (it is loaded from the store), which
+/// `quartet recover` always is.
+extension ReplicationEngine {
+    /// The own log's name.
+    private var ownLogName: String { replicator.settings.ownLog }
+
+    /// Whether payloads of own-log stubs are still being asked for.
+    var backfilling: Bool {
+        guard let backfill else { return false }
+        return !backfill.finished(offered: replicator.connectedPeers)
+    }
+
+    /// The own log is synced: ask for the payloads of the stubs taken this run, if any.
+    func startBackfill() {
+        guard backfill == nil, !ownStubs.isEmpty else { return }
+        backfill = PayloadBackfill(log: ownLogName, stubs: ownStubs)
+        logger.notice("asking peers for payloads of own-log entries that came back as stubs", metadata: ["log": "\(ownLogName)", "stubs": "\(ownStubs.count)"])
+        continueBackfill()
+    }
+
+    /// Sends the next request if one is due (a peer connected since, or the last one ended).
+    func continueBackfill() {
+        guard var state = backfill, !stopped else { return }
+        let ask = state.next(peers: replicator.connectedPeers)
+        backfill = state
+        ask.map(sendBackfill)
+    }
+
+    func backfillDisconnected(_ peer: String) {
+        guard var state = backfill else { return }
+        let ask = state.disconnected(peer, peers: replicator.connectedPeers)
+        backfill = state
+        ask.map(sendBackfill)
+    }
+
+    /// Takes `message` if it answers the backfill's request; returns false for anything else.
+    func backfillReceived(_ message: Message, from peer: String) -> Bool {
+        guard var state = backfill, !stopped else { return false }
+        let ask: PayloadBackfill.Ask?
+        switch message {
+        case .entries(let batch) where state.isAnswer(log: batch.log, from: batch.from, peer: peer):
+            var filled: [UInt64] = []
+            // Only entries that decode, carry a payload and are still stubs here.
+            let entries = batch.entries.compactMap { wire -> Entry? in
+                guard wire.payload != nil, let entry = try? Entry(headerBytes: wire.headerBytes, payload: wire.payload),
+                      state.missing.contains(entry.header.index) else { return nil }
+                return entry
+            }
+            if let log = logs[ownLogName], !entries.isEmpty {
+                do { filled = try store.fillStubs(log, with: entries) } catch {
+                    logger.error("cannot fill own-log stubs", metadata: ["log": "\(ownLogName)", "peer": "\(peer)", "error": "\(error)"])
+                }
+            }
+            if !filled.isEmpty {
+                record(ReplicationAlert(kind: .ownLogRecovered, log: ownLogName, peer: peer,
+                                        message: "the payloads of \(filled.count) entr\(filled.count == 1 ? "y" : "ies") of this node's own log \(ownLogName) that came back as stubs came from \(peer): \(Self.list(filled))"))
+            }
+            ask = state.answered(end: batch.end, stored: filled, peers: replicator.connectedPeers)
+        case .unavailable(let log, let from) where state.isAnswer(log: log, from: from, peer: peer):
+            ask = state.unavailable(peers: replicator.connectedPeers)
+        default:
+            return false
+        }
+        backfill = state
+        if let ask {
+            sendBackfill(ask)
+        } else if state.finished(offered: replicator.connectedPeers) {
+            let lost = state.lost
+            logger.notice("own-log payload backfill finished", metadata: ["log": "\(ownLogName)", "lost": "\(lost.count)"])
+            if !lost.isEmpty {
+                record(ReplicationAlert(kind: .ownLogRecovered, log: ownLogName, peer: nil,
+                                        message: "no connected peer holds the payload of \(lost.count) entr\(lost.count == 1 ? "y" : "ies") of this node's own log \(ownLogName); lost here (stubs kept, the log verifies): \(Self.list(lost))"))
+            }
+        }
+        return true
+    }
+
+    private func sendBackfill(_ ask: PayloadBackfill.Ask) {
+        send(.request(log: ownLogName, from: ask.from), to: ask.peer)
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import QuartetStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Setting up an empty data directory for `quartet recover`: the node's own log registered
+/// with the key from the operator's key backup, nothing else. The node then starts as usual
+/// and, holding nothing, takes its own log from peers before it appends (`OwnLogSync`) and
+/// every replica as any new member does. The checks come first, so a refusal leaves nothing
+/// behind: the directory must not hold anything yet (never overwrite a node's data), the
+/// federation file must be one a quorum signed, and the key must be the one it pins for this
+/// node's log (another key would sign checkpoints no peer accepts).
+public enum Recovery {
+    /// What the federation file says about this node, checked without writing anything.
+    public struct Plan: Sendable {
+        public let federation: Federation
+        public let member: Federation.Member
+        /// The other members.
+        public var peers: [Federation.Member] { federation.members.filter { $0.id != member.id } }
+    }
+
+    /// Reads and checks the federation file (quorum signatures; against the accepted copy if
+    /// the data directory holds one) and finds this node in it. Writes nothing.
+    public static func plan(_ configuration: NodeConfiguration) throws -> Plan {
+        let federation: Federation
+        do {
+            federation = try FederationTrust.evaluate(path: configuration.federationFile, dataDirectory: configuration.dataDirectory).1.federation
+        } catch let error as FederationTrust.Refusal {
+            throw NodeStartupError(error.description)
+        }
+        guard let me = federation.member(configuration.node) else {
+            throw NodeStartupError("\(configuration.federationFile) does not list node \(configuration.node) (it lists \(federation.members.map(\.id).joined(separator: ", ")))")
+        }
+        guard me.log == configuration.log else {
+            throw NodeStartupError("\(configuration.federationFile) says node \(me.id) writes log \(me.log), but \(configuration.file) says \(configuration.log)")
+        }
+        guard federation.members.count > 1 else {
+            throw NodeStartupError("\(configuration.federationFile) lists no member besides \(me.id): there is no peer to recover from")
+        }
+        return Plan(federation: federation, member: me)
+    }
+
+    /// Refuses a key that is not the one the federation file pins for this node's log.
+    public static func check(key: Ed25519PrivateKey, plan: Plan, keyFile: String) throws {
+        guard key.publicKey == plan.member.verifier.publicKey else {
+            let given = NoteVerifier(name: plan.member.verifier.name, publicKey: key.publicKey).vkey
+            throw NodeStartupError("\(keyFile) is not the signing key of log \(plan.member.log): its public key gives \(given), but the federation file pins \(plan.member.verifier.vkey); "
+                                   + "use the key from the operator's backup of this node's keys")
+        }
+    }
+
+    /// Refuses a data directory that holds anything (a database above all: never overwritten).
+    public static func checkEmpty(_ configuration: NodeConfiguration) throws {
+        let directory = DataDirectory(path: configuration.dataDirectory)
+        if directory.exists {
+            throw NodeStartupError("\(directory.url.path) holds a database (\(directory.databasePath)); recover never overwrites a node's data. "
+                                   + "If this node's data is lost, move the directory aside and run recover again")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.url.path, isDirectory: &isDirectory) else { return }
+        guard isDirectory.boolValue else { throw NodeStartupError("\(directory.url.path) is not a directory") }
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory.url.path)) ?? ["?"]
+        guard contents.isEmpty else {
+            throw NodeStartupError("\(directory.url.path) is not empty (it holds \(contents.sorted().prefix(5).joined(separator: ", "))); recover writes only into an empty or new directory")
+        }
+    }
+
+    /// Creates the data directory (mode 0700) with the own log registered under the pinned
+    /// origin and key, and the key written (0600). Returns whether the directory was created
+    /// (so a failed recovery can remove it again).
+    @discardableResult
+    public static func prepare(_ configuration: NodeConfiguration, plan: Plan, key: Ed25519PrivateKey) throws -> Bool {
+        try checkEmpty(configuration)
+        let directory = DataDirectory(path: configuration.dataDirectory)
+        let created = !FileManager.default.fileExists(atPath: directory.url.path)
+        let store = try LedgerStore.create(directory)
+        defer { try? store.close() }
+        chmod(directory.url.path, 0o700)
+        try directory.writeSigningKey(key, log: plan.member.log)
+        _ = try store.addLog(name: plan.member.log, origin: plan.member.verifier.name, publicKey: key.publicKey, own: true, nowMillis: wallClockMillis())
+        return created
+    }
+
+    /// Undoes `prepare` after a failed recovery: removes what it wrote (the directory itself
+    /// if it made it), so the operator can run it again.
+    public static func discard(_ configuration: NodeConfiguration, created: Bool) {
+        let url = DataDirectory(path: configuration.dataDirectory).url
+        if created {
+            try? FileManager.default.removeItem(at: url)
+        } else {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [] {
+                try? FileManager.default.removeItem(at: url.appendingPathComponent(name))
+            }
+        }
+    }
+}

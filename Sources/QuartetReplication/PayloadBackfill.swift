@@ -1,0 +1,117 @@
+/// Asking peers, one at a time, for the payloads of own-log entries that came back as stubs.
+///
+/// A node that took its own log back from peers (a restored copy, or `quartet recover` from an
+/// empty directory; `OwnLogSync`) takes each batch from whichever peer answered its request. A
+/// peer outside the data-sharing agreements holds restricted entries as stubs only, so they come
+/// back as stubs even when another peer (a full-access recipient) holds them in full. Once the
+/// own log is synced, this state asks the other peers for the ranges holding those stubs with
+/// the ordinary `request`; the answers (`entries`, sent in full to a log's own node wherever the
+/// sender holds the payload) fill a stub only where salt and payload match the header's
+/// commitment (the store checks it), so nothing a peer sends can change the log.
+///
+/// Pure: the engine feeds it peers, answers and disconnections, and sends the requests it
+/// returns. One request is outstanding at a time (stubs are rare; asking every peer at once
+/// would make each read and send the same ranges). A peer is asked through the end of the
+/// stubs before the next one is; a peer that answers `unavailable`, disconnects, or sends
+/// something that is not the answer is done. Finished when no stub is left or every peer
+/// offered has been asked through; what is left then is lost.
+public struct PayloadBackfill: Sendable, Equatable {
+    /// A request to send.
+    public struct Ask: Sendable, Equatable {
+        public var peer: String
+        public var from: UInt64
+
+        public init(peer: String, from: UInt64) {
+            self.peer = peer
+            self.from = from
+        }
+    }
+
+    /// The own log.
+    public let log: String
+    /// Indices still held as stubs, ascending (filled ones are dropped lazily).
+    private var order: [UInt64]
+    /// Indices still held as stubs.
+    public private(set) var missing: Set<UInt64>
+    /// The request outstanding.
+    public private(set) var outstanding: Ask?
+    /// Peers asked through the end (or done for another reason).
+    public private(set) var done: Set<String> = []
+    /// Per peer, where its next request starts.
+    private var cursor: [String: UInt64] = [:]
+    /// Payloads filled, per peer that sent them.
+    public private(set) var filled: [String: Int] = [:]
+
+    /// - Parameter stubs: the indices of the own log held as stubs.
+    public init(log: String, stubs: [UInt64]) {
+        self.log = log
+        order = Array(Set(stubs)).sorted()
+        missing = Set(stubs)
+    }
+
+    /// No stub is left, or no peer offered has anything more to be asked.
+    public func finished(offered peers: [String]) -> Bool {
+        missing.isEmpty || (outstanding == nil && peers.allSatisfy { done.contains($0) })
+    }
+
+    /// The indices still lost, ascending.
+    public var lost: [UInt64] { order.filter { missing.contains($0) } }
+
+    /// The connected peers now (sorted by the caller): the next request, if one is due.
+    public mutating func next(peers: [String]) -> Ask? {
+        guard outstanding == nil, !missing.isEmpty else { return nil }
+        for peer in peers where !done.contains(peer) {
+            guard let from = firstMissing(atOrAfter: cursor[peer] ?? 0) else {
+                done.insert(peer)
+                continue
+            }
+            let ask = Ask(peer: peer, from: from)
+            outstanding = ask
+            return ask
+        }
+        return nil
+    }
+
+    /// Whether an `entries` or `unavailable` message of `log` from `peer` starting at `from`
+    /// answers the request outstanding (only those are the backfill's; anything else goes to
+    /// the replicator as before).
+    public func isAnswer(log: String, from: UInt64, peer: String) -> Bool {
+        log == self.log && outstanding == Ask(peer: peer, from: from)
+    }
+
+    /// The answer arrived: entries `[from, end)`, of which the store filled `stored` (payloads
+    /// that matched their commitments). Returns the next request, if any.
+    public mutating func answered(end: UInt64, stored: [UInt64], peers: [String]) -> Ask? {
+        guard let ask = outstanding else { return nil }
+        outstanding = nil
+        for index in stored where missing.remove(index) != nil { filled[ask.peer, default: 0] += 1 }
+        if end > ask.from { cursor[ask.peer] = end } else { done.insert(ask.peer) }
+        return next(peers: peers)
+    }
+
+    /// The peer holds nothing from there (or sent no answer we can use).
+    public mutating func unavailable(peers: [String]) -> Ask? {
+        guard let ask = outstanding else { return nil }
+        outstanding = nil
+        done.insert(ask.peer)
+        return next(peers: peers)
+    }
+
+    /// A peer's connection closed: it is done; if it had the request, the next one is due.
+    public mutating func disconnected(_ peer: String, peers: [String]) -> Ask? {
+        done.insert(peer)
+        guard outstanding?.peer == peer else { return nil }
+        outstanding = nil
+        return next(peers: peers)
+    }
+
+    /// The first index still missing at or after `start`.
+    private func firstMissing(atOrAfter start: UInt64) -> UInt64? {
+        var low = 0, high = order.count
+        while low < high {
+            let mid = (low + high) / 2
+            if order[mid] < start { low = mid + 1 } else { high = mid }
+        }
+        return order[low...].first { missing.contains($0) }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The record of own-log payloads this node lost: entries of its own log that came back from
+/// peers as stubs (a restored older copy, or `quartet recover`) because no peer that answered
+/// held them in full. The writer holds every payload of its own log, so `verify` takes a stub
+/// there for a deleted payload, except at an index recorded here: the stub is what the
+/// federation had, the leaf and every checkpoint still verify, and the loss is known.
+///
+/// `<data>/lost-payloads`, one `LOG INDEX` line per entry, appended (and fsynced) before the
+/// stubs are stored, so a crash in between leaves an index recorded that is no stub, never a
+/// stub unrecorded; an index whose payload came back later is simply no stub any more.
+extension DataDirectory {
+    public var lostPayloadsPath: String { url.appendingPathComponent("lost-payloads").path }
+
+    /// At most this much of the record is read (4 million indices of a long log name).
+    static let lostPayloadsLimit = 256 << 20
+
+    /// Appends `indices` of `log` to the record.
+    public func recordLostPayloads(log: String, indices: [UInt64]) throws(StoreError) {
+        guard !indices.isEmpty else { return }
+        let fd = open(lostPayloadsPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError(.io, "cannot open \(lostPayloadsPath): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = Array(indices.map { "\(log) \($0)\n" }.joined().utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count, fsync(fd) == 0 else {
+            throw StoreError(.io, "cannot write \(lostPayloadsPath): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The recorded indices per log (empty when there is no record). Lines that do not parse
+    /// are skipped: they excuse nothing.
+    public func lostPayloads() -> [String: Set<UInt64>] {
+        guard let handle = FileHandle(forReadingAtPath: lostPayloadsPath) else { return [:] }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: Self.lostPayloadsLimit) else { return [:] }
+        var out: [String: Set<UInt64>] = [:]
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            let parts = line.split(separator: UInt8(ascii: " "))
+            guard parts.count == 2, let index = UInt64(String(decoding: parts[1], as: UTF8.self)) else { continue }
+            out[String(decoding: parts[0], as: UTF8.self), default: []].insert(index)
+        }
+        return out
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import QuartetCrypto
+import QuartetNode
+import QuartetStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `quartet recover`: rebuilds a node's lost data directory from the federation (issue 15,
+/// docs/operations.md "Lost disk"). The node runs in this process with an empty directory: it
+/// takes its own log back from peers before it could append (`OwnLogSync`), asks other peers
+/// for payloads that came back as stubs (`PayloadBackfill`), takes every replica as a new
+/// member would, and stops once it holds everything the peers showed. Everything it stores is
+/// verified as replication always verifies it (signatures against the pinned keys, leaves
+/// against the signed roots, payloads against their commitments).
+struct RecoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recover", abstract: "Rebuild a lost data directory from the federation's copies: the own log and every replica, verified.",
+        discussion: """
+            The data directory named by --config must not exist or be empty (recover never \
+            overwrites). --key is this node's log signing key from the operator's key backup; \
+            it must be the key the federation file pins. Runs the node in this process until it \
+            holds its own log and every replica to the largest checkpoint any peer shows, then \
+            stops and reports per log what came back and from whom, and, for the own log, the \
+            indices whose payload no peer held in full (they stay as stubs; the log verifies). \
+            Start the node with `quartet serve` afterwards: it appends after the federation's \
+            latest checkpoint of its log. --dry-run asks each peer what it holds and writes nothing.
+            """)
+
+    @Option(help: "The node's configuration file.") var config: String
+    @Option(help: "This node's log signing key (PKCS#8 PEM) from the operator's key backup.") var key: String?
+    @Flag(help: "Only ask the peers what they hold and say what would come back; write nothing.") var dryRun = false
+    @Option(help: "Seconds to wait for a first peer to answer, and at most between two steps of progress.") var timeout: Int = 60
+    @Option(help: "Log level of the node while it recovers.") var logLevel: Logger.Level = .warning
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        guard (1...3600).contains(timeout) else { throw ValidationError("--timeout must be 1 to 3600 seconds") }
+        let configuration: NodeConfiguration
+        do {
+            var loaded = try NodeConfiguration.load(path: config)
+            loaded.onlyCopy = false  // The whole point is to learn from peers.
+            configuration = loaded
+        } catch { throw CLIError("\(error)") }
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "quartet.recover")
+        let plan = try Recovery.plan(configuration)
+        let signingKey = try key.map(Self.readKey)
+        if let signingKey { try Recovery.check(key: signingKey, plan: plan, keyFile: key!) }
+        if dryRun {
+            try await RecoverDryRun(configuration: configuration, plan: plan, format: output.format).run(timeout: timeout, logger: logger)
+            return
+        }
+        guard let signingKey else { throw ValidationError("--key is required (this node's log signing key from the operator's key backup), or give --dry-run") }
+        let created = try Recovery.prepare(configuration, plan: plan, key: signingKey)
+        let started = ContinuousClock.now
+        let status: RecoveryStatus
+        do {
+            status = try await recover(configuration, logger: logger)
+        } catch {
+            Recovery.discard(configuration, created: created)
+            throw CLIError("\(error) (nothing is kept in \(configuration.dataDirectory); run recover again once peers are reachable)")
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        let report = try RecoverReport(configuration: configuration, plan: plan, status: status, seconds: seconds)
+        report.print(format: output.format)
+    }
+
+    /// Runs the node until it holds everything the peers show; returns where it stood then.
+    func recover(_ configuration: NodeConfiguration, logger: Logger) async throws -> RecoveryStatus {
+        let node = try Node(configuration: configuration, logger: logger)
+        let ended = NIOLockedValueBox(false)
+        let shutdown = NodeShutdown()
+        let task = Task {
+            defer { ended.withLockedValue { $0 = true } }
+            try await node.run(handleSignals: false, shutdown: shutdown)
+        }
+        let limit = Duration.seconds(timeout)
+        var lastProgress = ContinuousClock.now
+        var last = ""
+        var result: Result<RecoveryStatus, any Error>
+        while true {
+            try? await Task.sleep(for: .milliseconds(100))
+            let status = node.recoveryStatus()
+            if status.complete { result = .success(status); break }
+            // Anything that moved counts as progress: a peer answering, entries stored, payloads filled.
+            let now = "\(status.heard) \(status.held) \(status.ownSynced) \(status.filledFrom.values.reduce(0, +))"
+            if now != last {
+                last = now
+                lastProgress = .now
+            }
+            if ContinuousClock.now - lastProgress > limit {
+                let reason = status.heard == 0
+                    ? "no peer answered within \(timeout) s (connected: \(status.connected.isEmpty ? "none" : status.connected.joined(separator: ", ")))"
+                    : "no progress for \(timeout) s (holds \(status.held) entries; "
+                        + status.logs.filter { $0.held < $0.seen }.map { "\($0.name) \($0.held) of \($0.seen)" }.joined(separator: ", ") + ")"
+                result = .failure(CLIError(reason))
+                break
+            }
+            if ended.withLockedValue({ $0 }) {
+                // Its error says why (a port in use: is the node itself still running?).
+                do { try await task.value; result = .failure(CLIError("the node stopped before it had recovered")) } catch { result = .failure(error) }
+                break
+            }
+        }
+        await shutdown.trigger()
+        // Everything stored is durable at its commit; a node slow to stop, or an error while it
+        // stops, changes nothing of it.
+        let stopBy = ContinuousClock.now + .seconds(30)
+        while !ended.withLockedValue({ $0 }) && ContinuousClock.now < stopBy { try? await Task.sleep(for: .milliseconds(100)) }
+        if ended.withLockedValue({ $0 }) {
+            do { try await task.value } catch { logger.warning("the node reported an error while stopping", metadata: ["error": "\(error)"]) }
+        } else {
+            logger.warning("the node did not stop within 30 s; reporting what is stored")
+        }
+        return try result.get()
+    }
+
+    /// Reads a PEM private key file, bounded (a key is a few hundred bytes).
+    static func readKey(_ path: String) throws -> Ed25519PrivateKey {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw CLIError("--key: cannot read \(path): \(String(cString: strerror(errno)))") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CLIError("--key: \(path) is not a regular file") }
+        guard info.st_size <= 16_384 else { throw CLIError("--key: \(path) is \(info.st_size) bytes; a PEM Ed25519 key is a few hundred") }
+        guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("--key: cannot read \(path) as text") }
+        do { return try Ed25519PrivateKey(pem: pem) } catch { throw CLIError("--key: \(path) is not an Ed25519 private key (PKCS#8 PEM): \(error)") }
+    }
+}

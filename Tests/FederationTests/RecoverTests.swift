@@ -1,0 +1,145 @@
+import Foundation
+import QuartetTestKit
+import Testing
+
+/// A node that lost its disk rebuilds it from the federation with `quartet recover` (issue 15,
+/// part 2): its own log and every replica come back verified, a restricted payload comes back
+/// from the full-access recipient that holds it, one no peer held in full is reported lost, and
+/// the node then appends after the federation's latest checkpoint without equivocating.
+@Suite(.serialized) struct RecoverTests {
+    /// `quartet recover --format json` for wales with `key`.
+    static func recover(_ federation: LocalFederation, key: String, extra: [String] = []) throws -> (result: TestKit.ProcessResult, report: [String: Any]?) {
+        let result = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--key", key, "--format", "json", "--timeout", "30"] + extra)
+        let report = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        return (result, report)
+    }
+
+    static func log(_ report: [String: Any]?, _ name: String) -> [String: Any]? {
+        (report?["logs"] as? [[String: Any]])?.first { $0["log"] as? String == name }
+    }
+
+    /// Wales's key saved the way an operator's key backup holds it; wales stopped and its data
+    /// directory gone. Returns the key's path.
+    static func loseWalesDisk(_ federation: LocalFederation) throws -> String {
+        let key = federation.root.appendingPathComponent("wales-key-backup.pem").path
+        try FileManager.default.copyItem(atPath: federation.path("wales", "data") + "/keys/wales.pem", toPath: key)
+        _ = federation.processes.removeValue(forKey: "wales")?.stop()
+        try FileManager.default.removeItem(atPath: federation.path("wales", "data"))
+        return key
+    }
+
+    /// A restricted row at wales under an agreement of HEIW giving `recipients`; its index.
+    static func restrictedRow(_ federation: LocalFederation, recipients: [String]) throws -> Int {
+        let note = try federation.signAgreement(id: "HEIW-2024", recipients: recipients)
+        let established = try federation.establishAgreement(note)
+        guard established.status == 0 else { throw TestKitError("agreement establish: \(established)") }
+        let recorded = try federation.recordRows(["rows": [["band": "7", "count": 14, "note": "RECOVER-\(UUID().uuidString)"]]])
+        guard let index = LocalFederation.index(recorded) else { throw TestKitError("record dataset: \(recorded)") }
+        return index
+    }
+
+    static func checkNoEquivocation(_ federation: LocalFederation, _ nodes: [String]) throws {
+        for node in nodes {
+            let (kinds, quarantined) = try RestoreTests.alerts(federation, at: node)
+            #expect(!kinds.contains("equivocation") && !kinds.contains("own-log-ahead"), "\(node): \(kinds)")
+            #expect(quarantined == 0, "\(node) quarantined a log")
+        }
+    }
+
+    @Test func walesRebuildsItsDiskFromPeersAndAppendsWhereTheFederationLeftOff() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        let nodes = ["uk", "wales", "england"]
+        try federation.start(nodes)
+        // england may hold the row in full, uk only its aggregate: a row that came back from uk
+        // is a stub whose payload england sends back.
+        let row = try Self.restrictedRow(federation, recipients: ["england=full", "uk=aggregate"])
+        _ = try RestoreTests.appendMany(federation, count: 300, tag: "before")
+        try federation.append("england", #"{"from":"england"}"#)
+        let heads = try federation.waitConverged(nodes) { federation.size($0, "wales") > row + 300 && federation.size($0, "england") >= 1 }
+        let size = federation.size(heads, "wales")
+        let key = try Self.loseWalesDisk(federation)
+
+        // The dry run says what would come back, and writes nothing.
+        let dry = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--dry-run", "--format", "json"])
+        #expect(dry.status == 0, "\(dry)")
+        let plan = try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any]
+        #expect((plan?["would_recover"] as? [String: Int])?["wales"] == size, "\(dry.stdout)")
+        let answered = (plan?["peers"] as? [[String: Any]] ?? []).filter { $0["answered"] as? Bool == true }.compactMap { $0["peer"] as? String }
+        #expect(Set(answered) == ["uk", "england"], "\(dry.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: federation.path("wales", "data")), "the dry run left a data directory")
+
+        // Another log's key is refused before anything is written.
+        let wrong = try Self.recover(federation, key: federation.path("england", "data") + "/keys/england.pem")
+        #expect(wrong.result.status != 0 && wrong.result.stderr.contains("is not the signing key of log wales"), "\(wrong.result)")
+        #expect(!FileManager.default.fileExists(atPath: federation.path("wales", "data")))
+
+        let (result, report) = try Self.recover(federation, key: key)
+        #expect(result.status == 0, "\(result)")
+        let own = try #require(Self.log(report, "wales"), "\(result.stdout)")
+        #expect(own["own"] as? Bool == true && own["entries"] as? Int == size, "\(own)")
+        #expect((own["lost"] as? [Int]) == [], "england held the row in full: \(own)")
+        // (england may have grown since: it records what it discloses.)
+        #expect((Self.log(report, "england")?["entries"] as? Int ?? 0) >= federation.size(heads, "england"), "\(result.stdout)")
+        // Never over a directory that holds data.
+        let again = try Self.recover(federation, key: key)
+        #expect(again.result.status != 0 && again.result.stderr.contains("holds a database"), "\(again.result)")
+
+        let verify = try TestKit.quartet(["verify", "--data", federation.path("wales", "data")])
+        #expect(verify.status == 0, "\(verify)")
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        // The row's payload is back at wales.
+        let entry = try federation.curl(["-H", "authorization: Bearer \(federation.operatorToken("wales"))",
+                                         "\(federation.api("wales"))/v1/logs/wales/entries?from=\(row)&limit=1"])
+        #expect(entry.status == 200 && entry.body.contains("RECOVER-"), "\(entry)")
+        // wales appends after the federation's latest checkpoint of its log.
+        let next = try federation.append("wales", #"{"after":"recover"}"#)
+        #expect(next >= UInt64(size), "index \(next) is below the \(size) entries the federation held")
+        _ = try federation.waitConverged(nodes) { federation.size($0, "wales") > Int(next) }
+        try Self.checkNoEquivocation(federation, nodes)
+    }
+
+    @Test func aPayloadNoPeerHeldInFullIsReportedLostAndTheLogStillVerifies() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        let nodes = ["uk", "wales"]
+        try federation.start(nodes)
+        // Only wales ever held the row in full (uk may have the aggregate only).
+        let row = try Self.restrictedRow(federation, recipients: ["england=none", "uk=aggregate"])
+        try federation.append("wales", #"{"after":"the row"}"#)
+        let heads = try federation.waitConverged(nodes) { federation.size($0, "wales") > row + 1 }
+        let size = federation.size(heads, "wales")
+        let key = try Self.loseWalesDisk(federation)
+
+        let (result, report) = try Self.recover(federation, key: key)
+        #expect(result.status == 0, "\(result)")
+        let own = try #require(Self.log(report, "wales"), "\(result.stdout)")
+        #expect(own["entries"] as? Int == size)
+        #expect((own["lost"] as? [Int]) == [row], "\(own)")
+        #expect((own["from"] as? [String: Int])?["uk"] == size, "\(own)")
+        // The lost payload is recorded as such: the log verifies.
+        let text = try TestKit.quartet(["verify", "--data", federation.path("wales", "data")])
+        #expect(text.status == 0, "\(text)")
+        let record = try String(contentsOfFile: federation.path("wales", "data") + "/lost-payloads", encoding: .utf8)
+        #expect(record.split(separator: "\n").contains("wales \(row)"), "\(record)")
+
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        let next = try federation.append("wales", #"{"after":"recover"}"#)
+        #expect(next >= UInt64(size))
+        _ = try federation.waitConverged(nodes) { federation.size($0, "wales") > Int(next) }
+        try Self.checkNoEquivocation(federation, nodes)
+    }
+
+    @Test func recoverFailsCleanlyWhenNoPeerAnswers() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        let key = federation.root.appendingPathComponent("wales-key-backup.pem").path
+        try FileManager.default.copyItem(atPath: federation.path("wales", "data") + "/keys/wales.pem", toPath: key)
+        try FileManager.default.removeItem(atPath: federation.path("wales", "data"))
+        let result = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--key", key, "--timeout", "3"])
+        #expect(result.status != 0 && result.stderr.contains("no peer answered"), "\(result)")
+        #expect(!FileManager.default.fileExists(atPath: federation.path("wales", "data")), "a failed recovery left its directory behind")
+        let dry = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--dry-run", "--timeout", "2"])
+        #expect(dry.status != 0 && dry.stderr.contains("no peer answered"), "\(dry)")
+    }
+}

@@ -1,0 +1,56 @@
+import QuartetReplication
+import Testing
+
+/// Asking peers for the payloads of own-log stubs (`PayloadBackfill`), without IO: one request
+/// at a time, each peer through the end of the stubs, and what no peer filled is lost.
+@Suite struct PayloadBackfillTests {
+    @Test func eachPeerIsAskedFromItsNextStubAndWhatNoPeerHoldsIsLost() {
+        var state = PayloadBackfill(log: "wales", stubs: [40, 5, 900, 41, 5])
+        let peers = ["england", "uk"]
+        #expect(state.lost == [5, 40, 41, 900])
+        let first = state.next(peers: peers)
+        #expect(first == .init(peer: "england", from: 5))
+        // One request at a time.
+        #expect(state.next(peers: peers) == nil)
+        #expect(state.isAnswer(log: "wales", from: 5, peer: "england"))
+        #expect(!state.isAnswer(log: "wales", from: 5, peer: "uk"))
+        #expect(!state.isAnswer(log: "england", from: 5, peer: "england"))
+        #expect(!state.isAnswer(log: "wales", from: 6, peer: "england"))
+
+        // england's batch [5, 100) held 5 and 41 in full; it is asked on from the next stub.
+        #expect(state.answered(end: 100, stored: [5, 41], peers: peers) == .init(peer: "england", from: 900))
+        #expect(state.filled == ["england": 2])
+        // It has nothing from 900: uk is asked from the first stub still missing.
+        #expect(state.unavailable(peers: peers) == .init(peer: "uk", from: 40))
+        // uk sends stubs only: nothing filled, asked on past its batch.
+        #expect(state.answered(end: 64, stored: [], peers: peers) == .init(peer: "uk", from: 900))
+        #expect(!state.finished(offered: peers))
+        #expect(state.answered(end: 1_000, stored: [], peers: peers) == nil)
+        #expect(state.finished(offered: peers))
+        #expect(state.lost == [40, 900])
+    }
+
+    @Test func aPeerThatDisconnectsIsDoneAndANewPeerIsAskedLater() {
+        var state = PayloadBackfill(log: "wales", stubs: [7])
+        #expect(state.next(peers: ["uk"]) == .init(peer: "uk", from: 7))
+        // uk goes away with the request: nobody else is connected yet.
+        #expect(state.disconnected("uk", peers: []) == nil)
+        #expect(state.finished(offered: []))
+        // england connects: asked at the next round; it fills the stub.
+        #expect(state.next(peers: ["england", "uk"]) == .init(peer: "england", from: 7))
+        #expect(!state.finished(offered: ["england"]))
+        #expect(state.answered(end: 8, stored: [7], peers: ["england"]) == nil)
+        #expect(state.finished(offered: ["england"]) && state.lost.isEmpty)
+        // Nothing more is asked once nothing is missing.
+        #expect(state.next(peers: ["scotland"]) == nil)
+    }
+
+    @Test func indicesAStoreDidNotFillStayMissingEvenIfAPeerClaimsThem() {
+        var state = PayloadBackfill(log: "wales", stubs: [3])
+        _ = state.next(peers: ["uk"])
+        // The store reports what it filled; an index that was never a stub counts for nothing.
+        _ = state.answered(end: 10, stored: [4], peers: ["uk"])
+        #expect(state.lost == [3] && state.filled.isEmpty)
+        #expect(state.finished(offered: ["uk"]))
+    }
+}
