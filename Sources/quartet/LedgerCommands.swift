@@ -159,7 +159,7 @@ struct CheckpointCommand: AsyncParsableCommand {
 
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "key", abstract: "Show a log's keys.",
-                                                    subcommands: [VKey.self])
+                                                    subcommands: [VKey.self, KeyRotate.self, KeyRevoke.self])
 
     struct VKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

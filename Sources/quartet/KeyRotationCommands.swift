@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import QuartetNode
+import QuartetStore
+
+/// `quartet key rotate`: a new signing key for a node's own log, inside the log
+/// (docs/operations.md, "Rotating a log's key").
+struct KeyRotate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate", abstract: "Move a node's own log to a new signing key, recorded in the log.",
+        discussion: """
+            Stop the node first (the command takes the data directory's writer lock). It makes a \
+            new Ed25519 key (keys/<log>.next.pem, 0600), appends a key.rotation entry stating it, \
+            signed by the key in force and by the new key, with a checkpoint signed by the new key \
+            (and, unless --no-overlap, by the old one too: for 7 days checkpoints carry both, so \
+            clients that know only the old key still verify them), then makes the new key the \
+            log's key file (the old one is kept as keys/<log>.previous.pem for the overlap). The log \
+            keeps its origin; peers and `quartet verify` follow the rotation from the key the \
+            federation file pins. Back the new key up at once. After a compromise use \
+            --no-overlap, then `quartet key revoke`.
+            """)
+
+    @Option(help: "The node's configuration file.") var config: String
+    @Flag(help: "Do not sign with the old key any more (it is compromised); removes keys/<log>.previous.pem.") var noOverlap = false
+    @OptionGroup var output: FormatOptions
+
+    func run() async throws {
+        let configuration: NodeConfiguration
+        do { configuration = try NodeConfiguration.load(path: config) } catch { throw CLIError("\(error)") }
+        let directory = DataDirectory(path: configuration.dataDirectory)
+        let store: LedgerStore
+        do { store = try LedgerStore.open(directory, mode: .writer) } catch {
+            guard error.code == .locked else { throw error }
+            throw CLIError("the node is running (it holds \(directory.lockPath)); stop it, rotate, then start it again")
+        }
+        defer { try? store.close() }
+        let log = try store.log(named: configuration.log)
+        let chain = try store.keyChain(log)
+        let keys = try directory.signingKeys(log: log.name, chain: chain)
+        // A key left by a rotation that never reached the log is not used: a fresh one is made.
+        unlink(directory.nextKeyPath(log: log.name))
+        let key = try Ed25519PrivateKey()
+        try directory.writeSigningKey(key, log: log.name, path: directory.nextKeyPath(log: log.name))
+        let appended: (rotation: KeyRotation, checkpoint: StoredCheckpoint) = try store.appendRotation(log, previous: keys.current, key: key, overlap: !noOverlap)
+        let rotation: KeyRotation = appended.rotation, checkpoint: StoredCheckpoint = appended.checkpoint
+        try directory.finishRotation(log: log.name, keepPrevious: !noOverlap)
+        let previous: String = NoteVerifier(name: log.origin, publicKey: rotation.previous).vkey
+        let after: UInt64 = rotation.index + 1
+        let revoke: String = "quartet key revoke --file \(configuration.federationFile) --member \(configuration.node) --vkey \(previous) --after \(after)"
+        switch output.format {
+        case .json:
+            var report: [String: Any] = ["log": log.name, "index": Int(rotation.index), "vkey": rotation.verifier.vkey]
+            report["previous"] = previous
+            report["overlap"] = !noOverlap
+            report["checkpoint"] = checkpoint.note
+            report["revoke"] = revoke
+            printJSON(report)
+        case .text:
+            print("log \(log.name) rotated to a new key at index \(rotation.index)")
+            print("new key:      \(rotation.verifier.vkey)  (in \(directory.keyPath(log: log.name)); back it up now)")
+            let note: String = noOverlap ? "" : " (co-signs checkpoints for 7 days)"
+            print("previous key: \(previous)\(note)")
+            print("if the previous key is compromised, revoke it with a federation update:\n  \(revoke)")
+        }
+    }
+}
+
+/// `quartet key revoke`: marks a log key as compromised in the federation file, beyond a size.
+struct KeyRevoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke", abstract: "Revoke a member's log key beyond a log size, in the federation file (raises its version).",
+        discussion: """
+            Adds {"vkey", "after"} to the member's "revoked" list and raises the file's version by \
+            one. The change takes effect once a quorum of members has signed the file (`quartet \
+            federation sign`) and the nodes reload it: peers then refuse checkpoints larger than \
+            --after signed by that key, and rotations it signs at or beyond --after. Rotate the \
+            key first (`quartet key rotate --no-overlap`) and give the rotation's index + 1.
+            """)
+
+    @Option(help: "The federation file to change.") var file: String
+    @Option(help: "The member whose log key is revoked.") var member: String
+    @Option(help: "The revoked key (name+keyid+key).") var vkey: String
+    @Option(help: "The largest log size whose checkpoints that key may still sign.") var after: UInt64
+
+    func run() async throws {
+        let verifier: NoteVerifier
+        do { verifier = try NoteVerifier(vkey: vkey) } catch { throw CLIError("--vkey: \(error)") }
+        guard after > 0 else { throw CLIError("--after must be positive") }
+        let text: Data = try Data(contentsOf: URL(fileURLWithPath: file))
+        let parsed: Any = try JSONSerialization.jsonObject(with: text)
+        guard var root: [String: Any] = parsed as? [String: Any], var nodes: [[String: Any]] = root["nodes"] as? [[String: Any]],
+              let version: Int = root["version"] as? Int else {
+            throw CLIError("\(file): not a federation file (an object with version and nodes)")
+        }
+        guard let position: Int = nodes.firstIndex(where: { (node: [String: Any]) -> Bool in (node["id"] as? String) == member }) else {
+            throw CLIError("\(file) lists no member \(member)")
+        }
+        let pinned: String = (nodes[position]["vkey"] as? String) ?? ""
+        guard let pinnedKey: NoteVerifier = try? NoteVerifier(vkey: pinned), pinnedKey.name == verifier.name else {
+            throw CLIError("--vkey signs as \(verifier.name), not as member \(member)'s log")
+        }
+        var revoked: [[String: Any]] = (nodes[position]["revoked"] as? [[String: Any]]) ?? []
+        revoked.removeAll { (item: [String: Any]) -> Bool in (item["vkey"] as? String) == vkey }
+        let entry: [String: Any] = ["vkey": vkey, "after": Int(after)]
+        revoked.append(entry)
+        nodes[position]["revoked"] = revoked
+        root["nodes"] = nodes
+        root["version"] = version + 1
+        var data: Data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        data.append(0x0A)
+        let temporary: String = file + ".new"
+        try data.write(to: URL(fileURLWithPath: temporary), options: .atomic)
+        guard rename(temporary, file) == 0 else { throw CLIError("cannot replace \(file): \(String(cString: strerror(errno)))") }
+        print("\(file): version \(version + 1) revokes \(vkey) beyond size \(after); now have a quorum of members sign it (quartet federation sign) and reload the nodes")
+    }
+}

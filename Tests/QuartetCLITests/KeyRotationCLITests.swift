@@ -1,0 +1,63 @@
+import Foundation
+import QuartetTestKit
+import Testing
+
+/// `quartet key rotate` and `key revoke` (issue 15, part 4): the log moves to a new key inside
+/// the log; Go's sumdb/note verifies later checkpoints with the new verifier key (and with the
+/// old one while it co-signs); `quartet verify` follows the chain; a running node's directory is
+/// refused; the revocation goes into the federation file.
+@Suite(.serialized) struct KeyRotationCLITests {
+    @Test func aRotatedLogIsCheckedByGoWithTheNewKeyAndVerifies() throws {
+        let files = try NodeFiles(node: "wales", members: ["uk", "england"], entries: 3)
+        defer { files.remove() }
+        let data = files.dataPath
+        let checker = try InteropTests.buildGoChecker()
+        func vkey() throws -> String { try TestKit.quartet(["key", "vkey", "--data", data, "--log", "wales"]).stdout.trimmingCharacters(in: .newlines) }
+        func goAccepts(_ key: String) throws -> Bool {
+            let note = try TestKit.quartet(["checkpoint", "--data", data, "--log", "wales"]).stdout
+            let input = try JSONSerialization.data(withJSONObject: ["vkey": key, "note": note])
+            return try TestKit.run(checker, [], stdin: Array(input)).status == 0
+        }
+        let first = try vkey()
+        let rotated = try TestKit.quartet(["key", "rotate", "--config", files.configPath, "--format", "json"])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as? [String: Any])
+        #expect(report["index"] as? Int == 3 && report["previous"] as? String == first)
+        let second = try vkey()
+        #expect(second == report["vkey"] as? String && second != first)
+        #expect(try TestKit.quartet(["key", "vkey", "--data", data, "--log", "wales", "--pinned"]).stdout.trimmingCharacters(in: .newlines) == first)
+        // Appends after it: signed by the new key, co-signed by the old one in the overlap.
+        let appended = try TestKit.quartet(["append", "--data", data, "--type", "test.note", "--payload", "-"], stdin: Array(#"{"after":"rotation"}"#.utf8))
+        #expect(appended.status == 0, "\(appended.stderr)")
+        #expect(try goAccepts(second) && goAccepts(first))
+        // A rotation for a compromised key: no overlap; the old keys no longer sign.
+        let again = try TestKit.quartet(["key", "rotate", "--config", files.configPath, "--no-overlap"])
+        #expect(again.status == 0, "\(again.stderr)")
+        _ = try TestKit.quartet(["append", "--data", data, "--type", "test.note", "--payload", "-"], stdin: Array(#"{"after":"second"}"#.utf8))
+        let third = try vkey()
+        #expect(try goAccepts(third))
+        #expect(try !goAccepts(second) && !goAccepts(first))
+        let verified = try TestKit.quartet(["verify", "--data", data])
+        #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+        // Rotations are made by the command only.
+        let posted = try TestKit.quartet(["append", "--data", data, "--type", "key.rotation", "--payload", "-"], stdin: Array("{}".utf8))
+        #expect(posted.status != 0)
+
+        // While the node runs, its directory is locked: the command says to stop it.
+        let node = try NodeProcess(config: files.configPath, arguments: ["--i-am-the-only-copy"])
+        let refused = try TestKit.quartet(["key", "rotate", "--config", files.configPath])
+        _ = node.stop()
+        #expect(refused.status != 0 && refused.stderr.contains("the node is running"), "\(refused.stderr)")
+
+        // The revocation: into the federation file, with its version raised.
+        let federationFile = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: files.root.appendingPathComponent("federation.json").path))) as? [String: Any])
+        let version = try #require(federationFile["version"] as? Int)
+        let revoked = try TestKit.quartet(["key", "revoke", "--file", files.root.appendingPathComponent("federation.json").path,
+                                           "--member", "wales", "--vkey", first, "--after", "4"])
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+        let updated = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: files.root.appendingPathComponent("federation.json").path))) as? [String: Any])
+        #expect(updated["version"] as? Int == version + 1)
+        let wales = try #require((updated["nodes"] as? [[String: Any]])?.first { $0["id"] as? String == "wales" })
+        #expect((wales["revoked"] as? [[String: Any]])?.first?["after"] as? Int == 4)
+    }
+}
