@@ -68,13 +68,7 @@ extension ReplicationEngine {
     /// the payload in full) are reported as lost here.
     func storeOwnTail(_ batch: Batch, checkpoint: Checkpoint, log: LogInfo, from peer: String) -> [Directive] {
         do {
-            var entries: [Entry] = []
-            entries.reserveCapacity(batch.entries.count)
-            for (i, wire) in batch.entries.enumerated() {
-                do { entries.append(try Entry(headerBytes: wire.headerBytes, payload: wire.payload)) } catch {
-                    throw StoreError(.invalidInput, "entry \(i) of the batch: \(error)")
-                }
-            }
+            let entries = try Self.entries(of: batch)
             try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, ownTail: true)
             recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
             let lost = entries.filter { $0.payload == nil }.map(\.header.index)

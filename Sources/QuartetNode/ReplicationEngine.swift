@@ -252,13 +252,7 @@ final class ReplicationEngine: @unchecked Sendable {
             if log.isOwn { return storeOwnTail(batch, checkpoint: checkpoint, log: log, from: peer) }
             var pendingAlerts: [ReplicationAlert] = []
             do {
-                var entries: [Entry] = []
-                entries.reserveCapacity(batch.entries.count)
-                for (i, wire) in batch.entries.enumerated() {
-                    do { entries.append(try Entry(headerBytes: wire.headerBytes, payload: wire.payload)) } catch {
-                        throw StoreError(.invalidInput, "entry \(i) of the batch: \(error)")
-                    }
-                }
+                var entries = try Self.entries(of: batch)
                 // Ingress (DataFlow): payloads this node may not hold are kept as stubs only
                 // and the sender named; stubs of what it may hold refuse the batch.
                 if batch.entries.contains(where: { $0.payload == nil || !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
@@ -341,6 +335,18 @@ final class ReplicationEngine: @unchecked Sendable {
             startBackfill()
             return []
         }
+    }
+
+    /// Decodes a batch's entries, naming the first that does not decode.
+    static func entries(of batch: Batch) throws(StoreError) -> [Entry] {
+        var entries: [Entry] = []
+        entries.reserveCapacity(batch.entries.count)
+        for (i, wire) in batch.entries.enumerated() {
+            do { entries.append(try Entry(headerBytes: wire.headerBytes, payload: wire.payload)) } catch {
+                throw StoreError(.invalidInput, "entry \(i) of the batch: \(error)")
+            }
+        }
+        return entries
     }
 
     /// Logs, counts and keeps an alert (on the engine's queue).
