@@ -75,14 +75,4 @@ public struct KeyChain: Sendable, Equatable {
         let known = Set(([pinned] + rotations.map(\.key)).map { noteKeyID(name: origin, publicKey: $0) })
         return note.signatures.contains { $0.keyName == origin && !known.contains($0.keyID) }
     }
-
-    /// The chain extended by the rotations among `entries` (a batch about to be stored), or
-    /// the error of the first that is not valid.
-    public func extended(by entries: [Entry]) throws(LedgerError) -> KeyChain {
-        var chain = self
-        for entry in entries {
-            if let rotation = try KeyRotation.from(entry, origin: origin) { try chain.apply(rotation) }
-        }
-        return chain
-    }
 }

@@ -376,7 +376,7 @@ public struct Replicator: Sendable {
         // Key rotations in the batch change the key its checkpoint must be signed by.
         let chain: KeyChain?
         do { chain = try self.chain(batch.log, extendedBy: batch.entries) } catch {
-            if batch.from > storing[batch.log] ?? heads[batch.log]?.size ?? 0 { return request(batch.log, from: peer) }  // a gap: what precedes may explain it
+            if pastGap(batch) { return request(batch.log, from: peer) }  // what precedes the gap may explain it
             return penalize(peer, log: batch.log, "batch of \(batch.log): \(error)")
         }
         let checkpoint: Checkpoint
@@ -386,8 +386,7 @@ public struct Replicator: Sendable {
         } catch {
             // Past a gap, signed by a key this node does not know yet: the entries in the gap
             // may hold the rotation to it (batches arrive out of order across connections).
-            if batch.from > storing[batch.log] ?? heads[batch.log]?.size ?? 0,
-               let parsed = try? SignedNote(parsing: batch.note), chains[batch.log]?.signedByUnknownKey(parsed) == true {
+            if pastGap(batch), let parsed = try? SignedNote(parsing: batch.note), chains[batch.log]?.signedByUnknownKey(parsed) == true {
                 return request(batch.log, from: peer)
             }
             return penalize(peer, log: batch.log, "batch of \(batch.log): checkpoint does not verify against the log's key: \(error)")
@@ -423,6 +422,11 @@ public struct Replicator: Sendable {
             out = request(batch.log, from: peer, at: batch.end) + out
         }
         return out
+    }
+
+    /// Whether `batch` starts beyond what is held or being stored (entries are missing before it).
+    private func pastGap(_ batch: Batch) -> Bool {
+        batch.from > storing[batch.log] ?? heads[batch.log]?.size ?? 0
     }
 
     /// Keeps `batch` to store after the one storing (ending at `end`) when it starts there, or

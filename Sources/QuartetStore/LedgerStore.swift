@@ -239,7 +239,7 @@ public final class LedgerStore: Sendable {
         }
         let note: String = row["note"]
         do {
-            let parsed = try keyChain(db, log).verifyCheckpoint(try SignedNote(parsing: note)).checkpoint
+            let parsed = try keyInForce(db, log, size: try Checkpoint(parsing: SignedNote(parsing: note).text).size).verifyCheckpoint(try SignedNote(parsing: note))
             return StoredCheckpoint(checkpoint: parsed, note: note)
         } catch {
             throw StoreError(.corrupt, "log \(log.name): the latest stored checkpoint does not verify", cause: error)
