@@ -115,6 +115,15 @@ public struct EntryHeader: Hashable, Sendable {
         return bytes[(offset + 1)...(offset + 6)].elementsEqual("public".utf8)
     }
 
+    /// The payload commitment of an encoded header, read in place: the 32 bytes before the
+    /// trailing 4-byte payload length. Nil if the bytes are too short to hold them. Used where a
+    /// header's bytes come from the node's own store and only travel on; `init(decoding:)`
+    /// is what checks a header.
+    public static func payloadCommitment(encoded bytes: [UInt8]) -> Hash? {
+        guard bytes.count >= 1 + 1 + 16 + 3 + 32 + 4 else { return nil }
+        return Hash(digest: Array(bytes[(bytes.count - 36)..<(bytes.count - 4)]))
+    }
+
     /// Decodes a header, refusing anything that is not exactly what `encoded()` would produce.
     public init(decoding bytes: [UInt8]) throws(LedgerError) {
         var reader = ByteReader(bytes)
@@ -168,6 +177,17 @@ public struct EntryPayload: Hashable, Sendable {
         self.salt = salt
         self.bytes = bytes
         self.commitment = salt.withUnsafeBytes { s in bytes.withUnsafeBytes { b in Hash(digest: SHA256.hash(parts: [s, b])) } }
+    }
+
+    /// A payload read back from the node's own store only to be sent on, with the commitment of
+    /// the header it was stored under instead of one recomputed here. Every receiver recomputes
+    /// it (`Entry(headerBytes:payload:)` refuses a payload that does not match), and `quartet
+    /// verify` checks the store, so a corrupted copy is caught where its bytes are used. Never
+    /// for bytes from outside the node.
+    public init(stored salt: [UInt8], bytes: [UInt8], commitment: Hash) {
+        self.salt = salt
+        self.bytes = bytes
+        self.commitment = commitment
     }
 }
 

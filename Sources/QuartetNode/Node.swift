@@ -40,7 +40,10 @@ public struct Node: Sendable {
 
     /// Loads everything the node needs and checks that it fits together, before listening.
     /// - Parameter onStored: told each time a replica batch is durable here (benchmarks).
-    public init(configuration: NodeConfiguration, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil) throws {
+    /// `foldsView: false` is for `quartet recover`: the process only stores what peers hold and
+    /// stops, and the node that then serves folds its view from the store at start, as every
+    /// start does; the agreements are still folded (ingress and egress judge batches by them).
+    public init(configuration: NodeConfiguration, logger: Logger, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil, foldsView: Bool = true) throws {
         self.configuration = configuration
         self.logger = logger
         guard FileManager.default.fileExists(atPath: configuration.dataDirectory) else {
@@ -93,7 +96,8 @@ public struct Node: Sendable {
         let order = [ukLog] + federation.members.map(\.log).filter { $0 != ukLog }
         let metrics = NodeMetrics(ownLog: configuration.log)
         self.metrics = metrics
-        let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, labels: federation.labels, store: store, metrics: metrics, logger: logger)
+        let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, labels: federation.labels, store: store, metrics: metrics,
+                                    foldsView: foldsView, logger: logger)
         self.view = view
         // Set once the writer exists: disclosures are recorded in the node's own log.
         let recorder = OwnLogRecorder(journal: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("pending-records"),

@@ -105,7 +105,7 @@ extension ReplicationEngine {
                 send(.unavailable(log: logName, from: from), to: peer)
                 return
             }
-            send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map(WireEntry.init))), to: peer, answering: true)
+            send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map { WireEntry(headerBytes: $0.headerBytes, payload: $0.payload) })), to: peer, answering: true)
         } catch {
             logger.error("cannot serve a batch", metadata: ["log": "\(logName)", "from": "\(from)", "error": "\(error)"])
             send(.unavailable(log: logName, from: from), to: peer)

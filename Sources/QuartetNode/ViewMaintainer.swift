@@ -39,11 +39,16 @@ public final class ViewMaintainer: Sendable {
 
     /// Where missing entries are read from if a batch ever arrives ahead of the view.
     private let store: LedgerStore
+    /// Whether entries are folded into the view at all (not while `quartet recover` runs: only
+    /// the agreements are folded then, and the serving node folds its view at start).
+    let foldsView: Bool
     /// Told when an agreement is revoked (after the fold; the purge runs elsewhere).
     let onAgreementEnded = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
 
-    init(ukLog: String, order: [String], owners: [String: NoteVerifier], labels: LabelOwnership, store: LedgerStore, metrics: NodeMetrics, logger: Logger) {
+    init(ukLog: String, order: [String], owners: [String: NoteVerifier], labels: LabelOwnership, store: LedgerStore, metrics: NodeMetrics,
+         foldsView: Bool = true, logger: Logger) {
         self.metrics = metrics
+        self.foldsView = foldsView
         self.order = order
         self.store = store
         self.logger = logger
@@ -121,6 +126,7 @@ public final class ViewMaintainer: Sendable {
                 }
             }
         }
+        guard foldsView else { return }
         let elapsed = state.withLock { state in
             let viewEntries = entries.map { entry in
                 ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes,

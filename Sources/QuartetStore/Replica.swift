@@ -52,8 +52,12 @@ extension LedgerStore {
     /// What to send a peer that asked for `log` from `from`: the entries up to the largest stored
     /// checkpoint no more than `maxEntries` (and, past the first checkpoint, `maxBytes` of
     /// payload) beyond `from`, and that checkpoint's note. Nil if nothing is stored beyond `from`.
-    public func batch(_ log: LogInfo, from: UInt64, maxEntries: Int, maxBytes: Int) throws(StoreError) -> (entries: [Entry], note: String)? {
-        try read("read a batch of \(log.name)") { db -> (entries: [Entry], note: String)? in
+    ///
+    /// The entries are the stored bytes as they are (header and payload, not decoded or hashed
+    /// again): they only travel on, and every receiver checks them in full. What a receiver
+    /// refuses is never stored anywhere, and `quartet verify` checks the store itself.
+    public func batch(_ log: LogInfo, from: UInt64, maxEntries: Int, maxBytes: Int) throws(StoreError) -> (entries: [StoredEntryBytes], note: String)? {
+        try read("read a batch of \(log.name)") { db -> (entries: [StoredEntryBytes], note: String)? in
             let sizes = try Int64.fetchAll(db, sql: "SELECT size FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ? ORDER BY size",
                                            arguments: [log.id, Int64(from), Int64(from) + Int64(maxEntries)])
             var end: UInt64
@@ -81,8 +85,20 @@ extension LedgerStore {
                 }
             }
             let first = Schema.entryKey(logID: log.id, index: from)
-            let entries = try Row.fetchAll(db, sql: "SELECT key, header, salt, payload FROM entries WHERE key BETWEEN ? AND ? ORDER BY key",
-                                           arguments: [first, Schema.entryKey(logID: log.id, index: end - 1)]).map { try Self.decodeEntry($0, log: log) }
+            var entries: [StoredEntryBytes] = []
+            entries.reserveCapacity(Int(end - from))
+            try RawStatement(db, sql: "SELECT header, salt, payload FROM entries WHERE key BETWEEN ? AND ? ORDER BY key")
+                .query(.integer(first), .integer(Schema.entryKey(logID: log.id, index: end - 1))) { row in
+                    guard let header = row.bytes(0) else { throw StoreError(.corrupt, "log \(log.name): entry \(from + UInt64(entries.count)) has no header") }
+                    var payload: EntryPayload?
+                    if let salt = row.bytes(1), let bytes = row.bytes(2) {
+                        guard salt.count == EntryPayload.saltLength, let commitment = EntryHeader.payloadCommitment(encoded: header) else {
+                            throw StoreError(.corrupt, "log \(log.name): entry \(from + UInt64(entries.count)) does not decode")
+                        }
+                        payload = EntryPayload(stored: salt, bytes: bytes, commitment: commitment)
+                    }
+                    entries.append(StoredEntryBytes(headerBytes: header, payload: payload))
+                }
             guard entries.count == Int(end - from),
                   let note = try String.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(end)]) else {
                 throw StoreError(.corrupt, "log \(log.name): entries [\(from), \(end)) are not all stored")
@@ -148,5 +164,18 @@ extension LedgerStore {
         } catch {
             throw StoreError(.io, "cannot purge payloads of \(log.name)", cause: UnderlyingError("\(error)"))
         }
+    }
+}
+
+/// An entry as stored, to be sent on: its header bytes and, unless it is a stub here, its payload.
+public struct StoredEntryBytes: Sendable {
+    public let headerBytes: [UInt8]
+    public let payload: EntryPayload?
+
+    /// The entry decoded and checked as a receiver checks it (the payload's commitment
+    /// recomputed, not the one taken from the header).
+    public func decoded() throws(LedgerError) -> Entry {
+        let payload = try payload.map { p throws(LedgerError) in try EntryPayload(salt: p.salt, bytes: p.bytes) }
+        return try Entry(headerBytes: headerBytes, payload: payload)
     }
 }

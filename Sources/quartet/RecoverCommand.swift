@@ -76,7 +76,7 @@ struct RecoverCommand: AsyncParsableCommand {
 
     /// Runs the node until it holds everything the peers show; returns where it stood then.
     func recover(_ configuration: NodeConfiguration, logger: Logger) async throws -> RecoveryStatus {
-        let node = try Node(configuration: configuration, logger: logger)
+        let node = try Node(configuration: configuration, logger: logger, foldsView: false)
         let ended = NIOLockedValueBox(false)
         let shutdown = NodeShutdown()
         let task = Task {

@@ -35,7 +35,7 @@ import Testing
     @Test func batchesServedByTheOriginAreStoredAndTheReplicaVerifies() async throws {
         let (origin, replica, log, replicaLog) = try await pair(batches: 6, perBatch: 5)
         var from: UInt64 = 0
-        while let (entries, note) = try origin.batch(log, from: from, maxEntries: 12, maxBytes: 1 << 20) {
+        while let (entries, note) = try origin.decodedBatch(log, from: from, maxEntries: 12, maxBytes: 1 << 20) {
             #expect(entries.count <= 12)
             try replica.ingest(replicaLog, from: from, entries: entries, note: note, checkpoint: try checkpoint(note, log))
             from += UInt64(entries.count)
@@ -52,7 +52,7 @@ import Testing
 
     @Test func batchesThatDoNotFitAreRefusedWholeAndNothingIsStored() async throws {
         let (origin, replica, log, replicaLog) = try await pair(batches: 2, perBatch: 4)
-        let (entries, note) = try #require(try origin.batch(log, from: 0, maxEntries: 100, maxBytes: 1 << 20))
+        let (entries, note) = try #require(try origin.decodedBatch(log, from: 0, maxEntries: 100, maxBytes: 1 << 20))
         let signed = try checkpoint(note, log)
         // A changed entry: its leaf no longer leads to the signed root.
         var changed = entries
@@ -78,21 +78,44 @@ import Testing
         #expect(try replica.size(replicaLog) == 8)
     }
 
+    /// A batch is served as the stored bytes, not decoded or hashed again: a payload corrupted
+    /// on the sender's disk travels as it is, and the receiver's checks refuse it.
+    @Test func aPayloadCorruptedOnTheSendersDiskIsRefusedByTheReceiver() async throws {
+        let (origin, replica, log, replicaLog) = try await pair(batches: 1, perBatch: 4)
+        try syncExecute(origin, "UPDATE entries SET payload = ? WHERE key = ?", [Data(TestKit.payload(999)), Schema.entryKey(logID: log.id, index: 2)])
+        let (stored, note) = try #require(try origin.batch(log, from: 0, maxEntries: 100, maxBytes: 1 << 20))
+        #expect(stored.count == 4)
+        let refusal = #expect(throws: LedgerError.self) { try stored[2].decoded() }
+        #expect(refusal?.message.contains("entry wales/2: payload") == true, "\(String(describing: refusal))")
+        // The other entries decode; without entry 2's payload (a stub) the batch still verifies.
+        let entries = try stored.enumerated().map { $0.offset == 2 ? try Entry(headerBytes: $0.element.headerBytes, payload: nil) : try $0.element.decoded() }
+        try replica.ingest(replicaLog, from: 0, entries: entries, note: note, checkpoint: try checkpoint(note, log))
+        #expect(try replica.stubIndices(replicaLog) == [2])
+    }
+
     @Test func aServedBatchEndsAtAStoredCheckpointWithinTheBudgets() async throws {
         // One entry per batch: a checkpoint at every size from 1 to 15.
         let (origin, _, log, _) = try await pair(batches: 15, perBatch: 1)
-        let (entries, note) = try #require(try origin.batch(log, from: 2, maxEntries: 7, maxBytes: 1 << 20))
+        let (entries, note) = try #require(try origin.decodedBatch(log, from: 2, maxEntries: 7, maxBytes: 1 << 20))
         let size = try checkpoint(note, log).size
         #expect(entries.count == 7 && size == 9 && entries.first?.header.index == 2)
         // A byte budget smaller than one entry still sends up to the first checkpoint.
-        let (small, smallNote) = try #require(try origin.batch(log, from: 0, maxEntries: 100, maxBytes: 1))
+        let (small, smallNote) = try #require(try origin.decodedBatch(log, from: 0, maxEntries: 100, maxBytes: 1))
         let smallSize = try checkpoint(smallNote, log).size
         #expect(small.count == 1 && smallSize == 1)
         // A budget of about three entries stops at the checkpoint before it is exceeded.
         let one = entries[0].headerBytes.count + (entries[0].payload?.bytes.count ?? 0)
-        let (three, _) = try #require(try origin.batch(log, from: 0, maxEntries: 100, maxBytes: one * 3 + one / 2))
+        let (three, _) = try #require(try origin.decodedBatch(log, from: 0, maxEntries: 100, maxBytes: one * 3 + one / 2))
         #expect(three.count == 3)
-        let none = try origin.batch(log, from: 15, maxEntries: 100, maxBytes: 1 << 20)
+        let none = try origin.decodedBatch(log, from: 15, maxEntries: 100, maxBytes: 1 << 20)
         #expect(none == nil)
+    }
+}
+
+extension LedgerStore {
+    /// A served batch, each entry decoded and checked as a receiver would.
+    func decodedBatch(_ log: LogInfo, from: UInt64, maxEntries: Int, maxBytes: Int) throws -> (entries: [Entry], note: String)? {
+        guard let (stored, note) = try batch(log, from: from, maxEntries: maxEntries, maxBytes: maxBytes) else { return nil }
+        return (try stored.map { try $0.decoded() }, note)
     }
 }

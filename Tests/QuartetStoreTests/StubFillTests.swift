@@ -14,7 +14,7 @@ import Testing
         let writer = try LogWriter(store: origin, log: "wales")
         _ = try await writer.append(contentsOf: (0..<6).map { AppendRequest(type: "t", payload: TestKit.payload($0)) })
         let log = try origin.log(named: "wales")
-        let (entries, note) = try #require(try origin.batch(log, from: 0, maxEntries: 100, maxBytes: 1 << 20))
+        let (entries, note) = try #require(try origin.decodedBatch(log, from: 0, maxEntries: 100, maxBytes: 1 << 20))
         let replica = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory("stubs").path))
         let replicaLog = try replica.addLog(name: "wales", origin: log.origin, publicKey: log.publicKey, own: false, nowMillis: 1)
         let stubbed = entries.enumerated().map { [1, 3, 4].contains($0.offset) ? $0.element.stub : $0.element }
@@ -54,7 +54,7 @@ import Testing
         let writer = try LogWriter(store: origin, log: "wales")
         _ = try await writer.append(contentsOf: (0..<4).map { AppendRequest(type: "t", payload: TestKit.payload($0)) })
         let log = try origin.log(named: "wales")
-        let (entries, note) = try #require(try origin.batch(log, from: 0, maxEntries: 100, maxBytes: 1 << 20))
+        let (entries, note) = try #require(try origin.decodedBatch(log, from: 0, maxEntries: 100, maxBytes: 1 << 20))
         let recovered = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory("recovered").path))
         let own = try recovered.addLog(name: "wales", origin: log.origin, publicKey: log.publicKey, own: true, nowMillis: 1)
         let stubbed = entries.enumerated().map { $0.offset == 2 ? $0.element.stub : $0.element }
