@@ -115,6 +115,18 @@ public struct EntryHeader: Hashable, Sendable {
         return bytes[(offset + 1)...(offset + 6)].elementsEqual("public".utf8)
     }
 
+    /// Whether an encoded header's type is `type` (its UTF-8 bytes), read in place without
+    /// decoding the header; false if the bytes do not reach the type.
+    public static func hasType(_ type: [UInt8], encoded bytes: [UInt8]) -> Bool {
+        var offset = 1
+        guard bytes.count > offset else { return false }
+        offset += 1 + Int(bytes[offset]) + 16          // log, index, time
+        guard bytes.count > offset else { return false }
+        let length = Int(bytes[offset])
+        guard length == type.count, bytes.count >= offset + 1 + length else { return false }
+        return bytes[(offset + 1)..<(offset + 1 + length)].elementsEqual(type)
+    }
+
     /// The payload commitment of an encoded header, read in place: the 32 bytes before the
     /// trailing 4-byte payload length. Nil if the bytes are too short to hold them. Used where a
     /// header's bytes come from the node's own store and only travel on; `init(decoding:)`

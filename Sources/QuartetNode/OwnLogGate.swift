@@ -68,7 +68,7 @@ extension ReplicationEngine {
     /// the payload in full) are reported as lost here.
     func storeOwnTail(_ batch: Batch, checkpoint: Checkpoint, log: LogInfo, from peer: String) -> [Directive] {
         do {
-            let entries = try Self.entries(of: batch)
+            let entries = try decodedEntries(of: batch)
             try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, ownTail: true)
             recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
             let lost = entries.filter { $0.payload == nil }.map(\.header.index)

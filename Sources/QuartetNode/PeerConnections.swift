@@ -59,8 +59,16 @@ extension ReplicationEngine {
     }
 
     func received(_ message: Message, from peer: String, channel: any Channel) {
+        // Here, on the connection's event loop, a large batch is decoded while the engine's
+        // queue may still be storing the one before it (DecodedBatches).
+        let decoded: (Batch, Result<[Entry], StoreError>)? = if case .entries(let batch) = message, DecodedBatches.worthDecodingAhead(batch) {
+            (batch, Result { () throws(StoreError) in try Self.entries(of: batch) })
+        } else {
+            nil
+        }
         queue.async {
             guard !self.stopped, self.channels[peer] === channel else { return }
+            if let decoded { self.decodedAhead.add(decoded.0, decoded.1) }
             if case .unavailable(let log, let from) = message, self.logs[log] != nil {
                 // (Counted only for logs of this federation: a peer's names never become series.)
                 self.logger.debug("a request was answered unavailable", metadata: ["peer": "\(peer)", "log": "\(log)", "from": "\(from)"])

@@ -84,6 +84,8 @@ final class ReplicationEngine: @unchecked Sendable {
     var backfill: PayloadBackfill?
     /// Entries stored here this run, per log and the peer that sent them (`quartet recover`).
     var storedFrom: [String: [String: UInt64]] = [:]
+    /// Entries of large received batches, decoded on the event loop as they arrived.
+    var decodedAhead = DecodedBatches()
 
     init(store: LedgerStore, live: LiveSettings, node: String, ownLog: String,
          group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
@@ -252,7 +254,7 @@ final class ReplicationEngine: @unchecked Sendable {
             if log.isOwn { return storeOwnTail(batch, checkpoint: checkpoint, log: log, from: peer) }
             var pendingAlerts: [ReplicationAlert] = []
             do {
-                var entries = try Self.entries(of: batch)
+                var entries = try decodedEntries(of: batch)
                 // Ingress (DataFlow): payloads this node may not hold are kept as stubs only
                 // and the sender named; stubs of what it may hold refuse the batch.
                 if batch.entries.contains(where: { $0.payload == nil || !EntryHeader.isPublic(encoded: $0.headerBytes) }) {

@@ -108,7 +108,8 @@ public final class ViewMaintainer: Sendable {
         var ended: [String] = []
         defer { for id in ended { onAgreementEnded.withLockedValue { $0 }?(id) } }
         // Agreements first: a batch's data entries are judged by the agreements before them.
-        if entries.contains(where: { PolicyEntryType(rawValue: $0.header.type) != nil }) {
+        // (By index: a closure over the elements copies each entry, a dozen retains apiece.)
+        if entries.indices.contains(where: { PolicyEntryType(rawValue: entries[$0].header.type) != nil }) {
             policyState.withLock { policy in
                 for entry in entries where PolicyEntryType(rawValue: entry.header.type) != nil {
                     let h = entry.header

@@ -341,8 +341,9 @@ public struct Replicator: Sendable {
     /// names the rotation type are decoded; the rest are not touched).
     private func chain(_ log: String, extendedBy entries: [WireEntry]) throws -> KeyChain? {
         guard var chain = chains[log] else { return nil }
-        for wire in entries where Self.mayBeRotation(wire.headerBytes) {
-            let entry = try Entry(headerBytes: wire.headerBytes, payload: wire.payload)
+        // By index: iterating the elements copies each one.
+        for i in entries.indices where Self.mayBeRotation(entries[i].headerBytes) {
+            let entry = try Entry(headerBytes: entries[i].headerBytes, payload: entries[i].payload)
             if let rotation = try KeyRotation.from(entry, origin: chain.origin) { try chain.apply(rotation) }
         }
         return chain
@@ -350,15 +351,10 @@ public struct Replicator: Sendable {
 
     private static let rotationType = Array(KeyRotation.entryType.utf8)
 
-    /// Whether the header bytes hold the rotation type's name anywhere (a cheap filter before
-    /// decoding: almost no entry is one).
+    /// Whether the header bytes name the rotation type (read in place, a cheap filter before
+    /// decoding: almost no entry is one; a header that does not decode fails where it is stored).
     static func mayBeRotation(_ header: [UInt8]) -> Bool {
-        let needle = rotationType
-        guard header.count >= needle.count else { return false }
-        for start in 0...(header.count - needle.count) where header[start] == needle[0] {
-            if header[start..<start + needle.count].elementsEqual(needle) { return true }
-        }
-        return false
+        EntryHeader.hasType(rotationType, encoded: header)
     }
 
     private mutating func noteSeen(_ log: String, _ checkpoint: Checkpoint) {

@@ -49,7 +49,7 @@ extension LedgerStore {
     /// checked against the stored chain; returns the chain they leave.
     @discardableResult
     static func recordRotations(_ db: Database, _ log: LogInfo, entries: [Entry]) throws -> KeyChain? {
-        guard entries.contains(where: { $0.header.type == KeyRotation.entryType }) else { return nil }
+        guard entries.indices.contains(where: { entries[$0].header.type == KeyRotation.entryType }) else { return nil }
         var chain = try keyChain(db, log)
         for entry in entries {
             let rotation: KeyRotation?

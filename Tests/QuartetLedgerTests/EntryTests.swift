@@ -26,6 +26,23 @@ import Testing
         #expect(try EntryHeader(decoding: bytes) == Self.header)
     }
 
+    /// The in-place reads (served batches, the rotation filter) agree with decoding, and a
+    /// header too short for the field answers false or nil rather than reading past its end.
+    @Test func fieldsReadInPlaceAgreeWithDecoding() throws {
+        let bytes = try Self.header.encoded()
+        #expect(EntryHeader.payloadCommitment(encoded: bytes) == Self.commitment)
+        #expect(EntryHeader.hasType(Array("progress.reading".utf8), encoded: bytes))
+        #expect(!EntryHeader.hasType(Array("progress.readings".utf8), encoded: bytes))
+        #expect(!EntryHeader.hasType(Array("progress.readin".utf8), encoded: bytes))
+        #expect(!EntryHeader.hasType(Array("public".utf8), encoded: bytes), "the classification is not the type")
+        for cut in 0..<bytes.count {
+            let short = Array(bytes.prefix(cut))
+            #expect(!EntryHeader.hasType(Array("progress.reading".utf8), encoded: short) || cut >= 1 + 1 + 5 + 16 + 1 + 16)
+            _ = EntryHeader.payloadCommitment(encoded: short)
+        }
+        #expect(EntryHeader.payloadCommitment(encoded: [1, 2, 3]) == nil)
+    }
+
     @Test func decodingRefusesAnythingElse() throws {
         let bytes = try Self.header.encoded()
         for cut in 0..<bytes.count {
