@@ -74,8 +74,16 @@ public enum FederationTrust {
 
     /// The members (ids) whose valid signatures `note` carries over `statement`, among
     /// `trusted`'s members. Lines by other keys, and bad signatures, count for nothing.
-    public static func signers(of note: SignedNote, among trusted: Federation) -> [String] {
-        trusted.members.filter { member in (try? member.verifier.verify(note)) != nil }.map(\.id)
+    /// A member whose pinned key is revoked (`quartet key revoke`, in `trusted` or in
+    /// `revocations`, the file being checked) counts for nothing either: whoever holds a
+    /// compromised key must not help make a quorum. (Its new key is known only from its log's
+    /// rotation entries, not from the file, so until then such a member does not sign.)
+    public static func signers(of note: SignedNote, among trusted: Federation, revocations: Federation? = nil) -> [String] {
+        trusted.members.filter { member in
+            let key = member.verifier.publicKey
+            guard member.revoked[key] == nil, revocations?.member(member.id)?.revoked[key] == nil else { return false }
+            return (try? member.verifier.verify(note)) != nil
+        }.map(\.id)
     }
 
     /// Checks that `note` is a quorum's signature over `bytes` (the file, parsed as
@@ -108,7 +116,7 @@ public enum FederationTrust {
             }
         }
         let trusted = accepted?.federation ?? federation
-        let signers = signers(of: note, among: trusted)
+        let signers = signers(of: note, among: trusted, revocations: federation)
         let needed = quorum(of: trusted.members.count)
         guard signers.count >= needed else {
             let whose = accepted == nil ? "its own \(trusted.members.count) members" : "the \(trusted.members.count) members of version \(trusted.version)"

@@ -107,6 +107,24 @@ import Testing
         #expect(m.refusal(takeover, note, accepted: v1)?.contains("signed by uk of the 5 members of version 1") == true)
     }
 
+    /// A compromised key helps make no quorum: once the file (the accepted one, or the one
+    /// being checked) revokes a member's pinned key, that member's signature counts for nothing.
+    @Test func aMemberWhosePinnedKeyIsRevokedDoesNotCount() throws {
+        let m = try Members()
+        let v1 = m.file(version: 1)
+        var text = String(decoding: m.file(version: 2), as: UTF8.self)
+        text = text.replacingOccurrences(of: "\"vkey\": \"\(m.vkey("wales"))\"",
+                                         with: "\"vkey\": \"\(m.vkey("wales"))\", \"revoked\": [{\"vkey\": \"\(m.vkey("wales"))\", \"after\": 10}]")
+        let v2 = Array(text.utf8)
+        #expect(try m.parse(v2).member("wales")?.revoked.isEmpty == false)
+        // The revoking file itself: wales's signature is not one of the three.
+        #expect(m.refusal(v2, try m.sign(v2, by: ["uk", "wales", "england"]), accepted: v1)?.contains("signed by uk, england of the 5 members of version 1") == true)
+        #expect(try m.check(v2, try m.sign(v2, by: ["uk", "england", "scotland"]), accepted: v1) == ["uk", "england", "scotland"])
+        // Once accepted, the next version: still not.
+        let v3 = Array(text.replacingOccurrences(of: "\"version\": 2", with: "\"version\": 3").utf8)
+        #expect(m.refusal(v3, try m.sign(v3, by: ["uk", "wales", "england"]), accepted: v2)?.contains("signed by uk, england of the 5 members of version 2") == true)
+    }
+
     @Test func olderVersionsAndSameVersionDifferentFilesAreRefused() throws {
         let m = try Members()
         let v1 = m.file(version: 1), v2 = m.file(version: 2)
