@@ -3,7 +3,10 @@
 #   1. the dashboard in a real browser (headless Chromium from Debian): the page renders, shows
 #      the priorities x nations matrix and SVG charts, loads nothing external; a screenshot is
 #      kept in $OUT/dashboard.png for people to look at;
-#   2. schemathesis (PyPI) against docs/openapi.yaml on the UK node: no 5xx and no response that
+#   2. the web interface driven by Selenium (Tests/Browser/web_test.py): a reader's path from
+#      the home page to a measure's provenance, verified in the browser; tampered proofs shown
+#      as failed; axe-core with zero violations on every page; screenshots in $OUT/web;
+#   3. schemathesis (PyPI) against docs/openapi.yaml on the UK node: no 5xx and no response that
 #      contradicts the document (status codes, content types, schemas, headers).
 # Usage: scripts/check-api.sh [QUARTET_BINARY]   (default .build/debug/quartet)
 set -euo pipefail
@@ -76,7 +79,11 @@ assert "<img" not in html.lower(), "a label injected an <img> element"
 print("check-api: dashboard rendered in Chromium (%dx%d, %d bytes, %d charts) -> %s" % (w, h, len(data), html.count("<svg"), png))
 PY
 
-# 2. schemathesis against the OpenAPI document, as the UK operator (who may also read).
+# 2. The web interface, a reader's path through it, in-browser verification and axe-core
+#    (Tests/Browser/web_test.py; screenshots of every page in $OUT/web).
+python3 Tests/Browser/web_test.py "$dir/demo.json" "$OUT/web" || { echo "check-api: the browser tests failed" >&2; exit 1; }
+
+# 3. schemathesis against the OpenAPI document, as the UK operator (who may also read).
 schemathesis run docs/openapi.yaml --url "$api" -H "Authorization: Bearer $operator" --tls-verify "$ca" \
     -n "${SCHEMATHESIS_EXAMPLES:-20}" --generation-deterministic \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \

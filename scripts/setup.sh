@@ -7,7 +7,11 @@
 #   - golang-go, golang-golang-x-mod-dev: Go's sumdb note/tlog packages, the independent
 #     signed-note and RFC 6962 proof verifier in the interop tests
 #   - python3 + cryptography: the independent Ed25519 check of checkpoint signatures
-#   - chromium: the dashboard checked in a real (headless) browser (scripts/check-api.sh)
+#   - chromium, chromium-driver: the web interface checked in a real (headless) browser
+#     (scripts/check-api.sh, Tests/Browser/web_test.py)
+#   - selenium, axe-playwright-python (PyPI, for the axe-core 4.12 it bundles; its Playwright
+#     side is not installed): the browser driven by the tests, and axe-core's
+#     accessibility rules (WCAG 2.2 AA) run on every page
 #   - wrk: the load generator of `quartet bench api`
 #   - schemathesis (PyPI): the API checked against docs/openapi.yaml (scripts/check-api.sh)
 #   - dpkg-dev, binutils, patchelf, lintian, shellcheck, man-db, systemd, procps: the Debian
@@ -20,7 +24,7 @@
 set -euo pipefail
 
 need=()
-for pkg in libssl-dev libsqlite3-dev pkg-config openssl curl golang-go golang-golang-x-mod-dev python3 chromium wrk \
+for pkg in libssl-dev libsqlite3-dev pkg-config openssl curl golang-go golang-golang-x-mod-dev python3 chromium chromium-driver wrk \
            dpkg-dev binutils patchelf lintian shellcheck man-db systemd procps prometheus iproute2 nftables; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
@@ -43,6 +47,11 @@ fi
 if ! command -v schemathesis >/dev/null 2>&1; then
     echo "setup: installing schemathesis"
     python3 -m pip install --quiet schemathesis 2>/dev/null || python3 -m pip install --quiet --break-system-packages schemathesis
+fi
+if ! python3 -c "import selenium, importlib.util, sys; sys.exit(importlib.util.find_spec('axe_playwright_python') is None)" 2>/dev/null; then
+    echo "setup: installing selenium and axe-core (axe-playwright-python, its axe.min.js only)"
+    python3 -m pip install --quiet selenium && python3 -m pip install --quiet --no-deps axe-playwright-python 2>/dev/null \
+        || { python3 -m pip install --quiet --break-system-packages selenium && python3 -m pip install --quiet --break-system-packages --no-deps axe-playwright-python; }
 fi
 if ! command -v swift >/dev/null 2>&1; then
     if [ -x /opt/swift/usr/bin/swift ]; then

@@ -39,6 +39,7 @@ struct API {
         let routes = Routes<Context>(gate: gate, outermost: [RequestLogMiddleware<Context>(metrics: metrics)])
         addViewRoutes(to: routes)
         addAgreementRoutes(to: routes)
+        addWebRoutes(to: routes)
         let probe = HealthProbe(store: store)
         routes.public(.get, "/healthz") { _, _ -> Response in
             // Healthy means the data directory answered a read within the last quarter second.

@@ -52,23 +52,23 @@ struct Dashboard {
             let age = s.checkpoint?.ageSeconds
             let alerts = s.alerts.count
             return DashboardPage.Badge(
-                name: s.name, colour: Self.colour(s.log), counts: "\(s.entries) entries · \(s.actions) actions · \(s.measures) measures",
+                name: s.name, href: WebPage.nationHref(s.log), colour: Self.colour(s.log), counts: "\(s.entries) entries · \(s.actions) actions · \(s.measures) measures",
                 verified: s.verified, freshness: age.map { $0 < 300 ? "fresh" : ($0 < 3600 ? "stale" : "old") } ?? "none",
                 checkpointAge: age.map { "checkpoint \(Self.age($0)) old" } ?? "no checkpoint",
                 alertCount: alerts > 0 ? "\(alerts) alert\(alerts == 1 ? "" : "s")" : nil,
                 checkpoint: s.checkpoint.map { "size \($0.size) · root \(String($0.root.prefix(16)))…" })
         }
         let rows = whole.priorities.map { p in
-            DashboardPage.Row(id: p.id, title: p.title, cells: logs.map { log in
+            DashboardPage.Row(id: p.id, href: WebPage.priorityHref(p.id), title: p.title, cells: logs.map { log in
                 let cell = p.nations[log.log] ?? ViewCell(actions: 0, reported: 0, progress: 0, colour: "grey", statuses: [:], figure: "")
                 let percent = Int((cell.progress * 100).rounded())
                 let parts = ActionStatus.allCases.compactMap { s in cell.statuses[s.rawValue].map { "\($0) \(s.rawValue)" } }
-                return DashboardPage.Cell(colour: cell.colour, fill: Self.statusColours[cell.colour] ?? "#ccc", empty: cell.actions == 0, percent: percent,
+                return DashboardPage.Cell(href: WebPage.priorityHref(p.id) + "#nation-\(log.log)", colour: cell.colour, fill: Self.statusColours[cell.colour] ?? "#ccc", empty: cell.actions == 0, percent: percent,
                                           detail: "\(cell.actions) actions" + (parts.isEmpty ? ", none reported" : ": " + parts.joined(separator: ", ")))
             })
         }
         let keys = charts.map(\.key)
-        let targeted = keys.filter { key in !key.contains(":") && lookup(key)?.answer.series.first { $0.log == ukLog && $0.id == key }?.target != nil }
+        let targeted = keys.filter { key in !key.contains(":") && MeasureCharts(charts: charts, ukLog: ukLog, nations: nations).lookup(key)?.answer.series.first { $0.log == ukLog && $0.id == key }?.target != nil }
         let shared = keys.filter { !$0.contains(":") && !targeted.contains($0) }
         let local = keys.filter { $0.contains(":") }
         let ignored = ignoredAgreements
@@ -77,7 +77,7 @@ struct Dashboard {
             viewer: viewer, badges: badges, columns: logs.map(\.name), rows: rows, columnCount: logs.count + 1,
             legend: [("off track", "red"), ("at risk", "amber"), ("all on track or done", "green"), ("in progress", "blue"), ("nothing reported", "grey")]
                 .map { DashboardPage.Legend(name: $0.0, colour: Self.statusColours[$0.1]!) },
-            targetedCharts: targeted.map(chart), sharedCharts: shared.map(chart), localCharts: local.map(chart), localCount: local.count,
+            targetedCharts: targeted.map(chart), sharedCharts: shared.map(link), localCharts: local.map(link), localCount: local.count,
             agreements: agreements,
             ignoredAgreements: ignored > 0 ? "\(ignored) agreement entr\(ignored == 1 ? "y" : "ies") ignored (no valid countersignature, wrong holder, or repeated): see /v1/agreements" : nil,
             aggregates: whole.aggregates.suffix(12).map(aggregate),
@@ -97,56 +97,20 @@ struct Dashboard {
         }
     }
 
-    func lookup(_ key: String) -> (log: String?, id: String, answer: MeasureView)? {
-        guard let found = charts.first(where: { $0.key == key }) else { return nil }
+    /// A measure listed by its title with a link to its page (only measures with a target are
+    /// drawn on the overview; every other chart is on its measure's page).
+    func link(_ key: String) -> DashboardPage.Chart {
+        let charts = MeasureCharts(charts: charts, ukLog: ukLog, nations: nations)
         let parts = key.split(separator: ":").map(String.init)
-        return parts.count == 2 ? (parts[0], parts[1], found.answer) : (nil, key, found.answer)
+        let id = parts.last ?? key
+        var title = "\(parts.count == 2 ? ViewQueries.displayName(parts[0]) + " " : "")\(id)"
+        if let text = charts.chartDefinition(key)?.text { title += " — " + text }
+        return DashboardPage.Chart(title: title, href: WebPage.measureHref(id), svg: "", total: nil, note: nil)
     }
 
-    /// The measure a chart is titled by: the UK's (or the nation's own), else the first nation
-    /// measure that adds up into it.
-    func chartDefinition(_ key: String) -> ViewMeasure? {
-        guard let (log, id, answer) = lookup(key) else { return nil }
-        return answer.series.first { $0.log == (log ?? ukLog) && $0.id == id } ?? answer.series.first { $0.log != ukLog && $0.ukMeasure == id }
-    }
-
-    /// A chart for one measure: the UK total per year against the target when it is a summed
-    /// count, else each log's readings per period.
+    /// The chart of a charted measure (`MeasureCharts`).
     func chart(_ key: String) -> DashboardPage.Chart {
-        guard let (onlyLog, id, answer) = lookup(key) else { return DashboardPage.Chart(title: key, svg: "", total: nil, note: nil) }
-        let definition = chartDefinition(key)
-        var title = "\(onlyLog.map { ViewQueries.displayName($0) + " " } ?? "")\(id)"
-        if let text = definition?.text { title += " — " + text }
-        let yearly = answer.totals.filter { !$0.period.contains("-") }.sorted { $0.year < $1.year }
-        if onlyLog == nil, let latest = yearly.last {
-            let target = definition?.target.flatMap { $0.per == "year" ? $0.value : nil }
-            let series = nations.map { log in BarChart.Series(name: ViewQueries.displayName(log), colour: Self.colour(log), values: yearly.map { $0.contributions[log] }) }
-                .filter { $0.values.contains { $0 != nil } }
-            let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target).svg()
-            let total = DashboardPage.Total(year: latest.year, value: ViewQueries.number(latest.value),
-                                            target: target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "", figure: latest.figure)
-            return DashboardPage.Chart(title: title, svg: svg, total: total, note: nil)
-        }
-        var series: [(log: String, values: [Period: Double])] = []
-        for m in answer.series {
-            let belongs = onlyLog != nil ? (m.log == onlyLog && m.id == id) : (m.log == ukLog ? m.id == id : m.ukMeasure == id)
-            guard belongs else { continue }
-            var values: [Period: Double] = [:]
-            for r in m.readings ?? [] {
-                guard let p = Period(r.period) else { continue }
-                if let v = r.value { values[p] = v } else if let a = r.achieved { values[p] = a ? 1 : 0 }
-            }
-            if !values.isEmpty { series.append((m.log, values)) }
-        }
-        let periods = Set(series.flatMap { $0.values.keys }).sorted()
-        guard !periods.isEmpty else {
-            return DashboardPage.Chart(title: title, svg: "", total: nil, note: nil, textOnly: "/v1/view/measures/\(id)")
-        }
-        let target = definition?.kind == "percentage" ? definition?.target?.value : nil
-        let chart = BarChart(categories: periods.map(\.description),
-                             series: series.map { s in BarChart.Series(name: ViewQueries.displayName(s.log), colour: Self.colour(s.log), values: periods.map { s.values[$0] }) },
-                             stacked: false, target: target)
-        return DashboardPage.Chart(title: title, svg: chart.svg(), total: nil, note: definition?.kind == "milestone" ? "1 = achieved, 0 = not achieved" : nil)
+        MeasureCharts(charts: charts, ukLog: ukLog, nations: nations).chart(key)
     }
 
     func aggregate(_ a: ViewAggregate) -> DashboardPage.Aggregate {

@@ -34,13 +34,32 @@ struct BarChart: Sendable {
         return Self.niceCeiling(highest * 1.05)
     }
 
+    /// The chart's text alternative (its `aria-label`): every category's values by series, at
+    /// most `maxDescription` characters (the measure page also has the full table).
+    var description: String {
+        var parts: [String] = []
+        for (i, category) in categories.enumerated() {
+            let values = series.compactMap { s -> String? in
+                guard i < s.values.count, let v = s.values[i] else { return nil }
+                return "\(s.name) \(ViewQueries.number(v))"
+            }
+            if !values.isEmpty { parts.append("\(category): \(values.joined(separator: ", "))") }
+        }
+        var text = parts.isEmpty ? "Bar chart with no values" : "Bar chart. " + parts.joined(separator: "; ")
+        if let target { text += "; target \(ViewQueries.number(target))" }
+        if text.count > Self.maxDescription { text = String(text.prefix(Self.maxDescription - 1)) + "…" }
+        return text
+    }
+
+    static let maxDescription = 600
+
     /// The `<svg>` element followed by the key (`<p class=keys>`).
     func svg() -> String {
         let (width, height, left, top) = (Self.width, Self.height, Self.left, Self.top)
         let plotW = Self.plotWidth, plotH = Self.plotHeight
         let maxValue = self.maxValue
         let slot = plotW / Double(max(categories.count, 1))
-        var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=img xmlns=\"http://www.w3.org/2000/svg\">"
+        var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=img aria-label=\"\(e(description))\" xmlns=\"http://www.w3.org/2000/svg\">"
         for step in 0...4 {
             let v = maxValue * Double(step) / 4
             let y = top + plotH - plotH * Double(step) / 4

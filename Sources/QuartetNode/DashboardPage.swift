@@ -4,6 +4,8 @@
 struct DashboardPage {
     struct Badge {
         var name: String
+        /// The nation's page.
+        var href: String
         var colour: String
         var counts: String
         var verified: Bool
@@ -16,11 +18,15 @@ struct DashboardPage {
 
     struct Row {
         var id: String
+        /// The priority's page.
+        var href: String
         var title: String
         var cells: [Cell]
     }
 
     struct Cell {
+        /// The priority's page at this nation's actions.
+        var href: String
         var colour: String
         var fill: String
         var empty: Bool
@@ -35,6 +41,8 @@ struct DashboardPage {
 
     struct Chart {
         var title: String
+        /// The measure's page (nil where there is none).
+        var href: String? = nil
         var svg: String
         /// Under a chart of UK totals: the latest.
         var total: Total?

@@ -44,11 +44,15 @@ enum DashboardTemplate {
         .matrix td{background:#fff;padding:6px 8px;border-radius:4px;vertical-align:top;min-width:120px}
         .pid{display:inline-block;background:#1d3557;color:#fff;border-radius:3px;padding:0 5px;font-size:12px}
         .bar{height:6px;background:#eceff3;border-radius:3px;margin-top:4px}.bar div{height:6px;border-radius:3px}
-        .small{font-size:12px;color:#444}.muted{color:#777}.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
+        .small{font-size:12px;color:#383f43}.muted{color:#505a5f}.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
         .legend span,.keys span{margin-right:12px;font-size:12px}.legend i,.keys i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
         .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:12px}
         figure.chart{background:#fff;margin:0;padding:8px 10px;border-radius:6px;box-shadow:0 1px 2px #0002}
         figcaption{font-size:13px;font-weight:600;margin-bottom:4px}svg{width:100%;height:auto}.ax{font-size:10px;fill:#555}.tg{font-size:10px;fill:#111}
+        a{color:#1d4ed8}a:visited{color:#4c2c92}a:focus,button:focus,input:focus,select:focus,summary:focus{outline:3px solid #ffbf47;outline-offset:0;background:#ffbf47;color:#0b0c0c}
+        header a{color:#fff;text-decoration:none}header a:visited{color:#fff}.skip{position:absolute;left:-9999px}.skip:focus{left:8px;top:8px;z-index:9;padding:6px}
+        header nav{margin-top:6px}header nav a{margin-right:16px;text-decoration:underline}
+        ul.measures li a{display:inline-block;min-height:24px;line-height:24px}
         .alerts{padding-left:18px}footer{padding:12px 24px;color:#555;font-size:12px}code{font-size:12px}
         form{background:#fff;padding:16px;border-radius:6px;max-width:420px}input{width:100%;padding:6px;margin:6px 0}
         """#
@@ -59,12 +63,14 @@ enum DashboardTemplate {
         <title>{{title}}</title><style>
         \#(styles)
         </style></head><body>
+        <a class=skip href="#main">Skip to main content</a>
         <header><h1>UK occupational therapy workforce strategy</h1>
-        <p class=sub>Combined strategy view at node <b>{{node}}</b> ({{role}}) · {{generatedAt}} · signed in as {{viewer}}</p></header>
-        <main>
+        <p class=sub>Combined strategy view at node <b>{{node}}</b> ({{role}}) · {{generatedAt}} · signed in as {{viewer}}</p>
+        <nav aria-label="Service"><a href="/">Overview</a><a href="/search">Search</a></nav></header>
+        <main id=main>
         <section><h2>Nations</h2><div class=badges>
         {{#badges}}
-        <div class="badge" style="border-top:4px solid {{colour}}"><h3>{{name}}</h3>
+        <div class="badge" style="border-top:4px solid {{colour}}"><h3><a href="{{href}}">{{name}}</a></h3>
         <p>{{counts}}</p>
         <p>{{#verified}}<span class="pill ok">✓ verified</span>{{/verified}}{{^verified}}<span class="pill bad">✗ not verified</span>{{/verified}} <span class="pill {{freshness}}">{{checkpointAge}}</span>{{#alertCount}} <span class="pill bad">{{alertCount}}</span>{{/alertCount}}</p>
         {{#checkpoint}}<p class=mono>{{checkpoint}}</p>{{/checkpoint}}
@@ -73,8 +79,8 @@ enum DashboardTemplate {
         </div></section>
         <section><h2>Priorities × nations</h2><table class=matrix><thead><tr><th>UK workforce priority</th>{{#columns}}<th>{{.}}</th>{{/columns}}</tr></thead><tbody>
         {{#rows}}
-        <tr><th><span class=pid>{{id}}</span> {{title}}</th>
-        {{#cells}}<td class="cell {{colour}}" style="border-left:6px solid {{fill}}">{{#empty}}<span class=muted>no actions</span>{{/empty}}{{^empty}}<b>{{percent}}%</b> on track or done<br><span class=small>{{detail}}</span><div class=bar><div style="width:{{percent}}%;background:{{fill}}"></div></div>{{/empty}}</td>{{/cells}}
+        <tr><th><a href="{{href}}"><span class=pid>{{id}}</span> {{title}}</a></th>
+        {{#cells}}<td class="cell {{colour}}" style="border-left:6px solid {{fill}}">{{#empty}}<span class=muted>no actions</span>{{/empty}}{{^empty}}<a href="{{href}}"><b>{{percent}}%</b> on track or done</a><br><span class=small>{{detail}}</span><div class=bar><div style="width:{{percent}}%;background:{{fill}}"></div></div>{{/empty}}</td>{{/cells}}
         </tr>
         {{/rows}}
         {{#empty(rows)}}<tr><td colspan={{columnCount}} class=muted>The UK plan has not reached this node yet.</td></tr>{{/empty(rows)}}
@@ -83,13 +89,12 @@ enum DashboardTemplate {
         {{#targetedCharts}}{{> chart}}{{/targetedCharts}}
         {{#empty(targetedCharts)}}<p class=muted>No readings of a measure with a target yet.</p>{{/empty(targetedCharts)}}
         </div></section>
-        <section><h2>UK measures</h2><div class=charts>
-        {{#sharedCharts}}{{> chart}}{{/sharedCharts}}
+        <section><h2>UK measures</h2>
         {{#empty(sharedCharts)}}<p class=muted>No measure readings yet.</p>{{/empty(sharedCharts)}}
-        </div></section>
-        {{^empty(localCharts)}}<section><details><summary><h2 style="display:inline">Measures of one nation's own plan ({{localCount}})</h2></summary><div class=charts>
-        {{#localCharts}}{{> chart}}{{/localCharts}}
-        </div></details></section>{{/empty(localCharts)}}
+        {{^empty(sharedCharts)}}<ul class=measures>{{#sharedCharts}}<li><a href="{{href}}">{{title}}</a></li>{{/sharedCharts}}</ul>{{/empty(sharedCharts)}}
+        </section>
+        {{^empty(localCharts)}}<section><h2>Measures of one nation's own plan ({{localCount}})</h2>
+        <ul class=measures>{{#localCharts}}<li><a href="{{href}}">{{title}}</a></li>{{/localCharts}}</ul></section>{{/empty(localCharts)}}
         <section><h2>Data-sharing agreements</h2>
         {{#empty(agreements)}}<p class=muted>No countersigned agreement on the ledger.</p>{{/empty(agreements)}}
         {{^empty(agreements)}}<table class=matrix><thead><tr><th>Agreement</th><th>Data owner</th><th>Holder</th><th>Data</th><th>Recipients</th><th>Valid</th><th>State</th><th>Disclosures</th></tr></thead><tbody>
@@ -113,7 +118,7 @@ enum DashboardTemplate {
 
     /// One chart (a partial of the page).
     static let chartSource = #"""
-        {{% CONTENT_TYPE: QUARTET_HTML }}<figure class=chart><figcaption>{{title}}</figcaption>{{{svg}}}{{#total}}<p class=small>UK total {{year}}: <b>{{value}}</b>{{target}} · figure <code>{{figure}}</code></p>{{/total}}{{#note}}<p class=small>{{note}}</p>{{/note}}{{#textOnly}}<p class=muted>Readings of this measure are text or categories; see <code>{{textOnly}}</code>.</p>{{/textOnly}}</figure>
+        {{% CONTENT_TYPE: QUARTET_HTML }}<figure class=chart><figcaption>{{#href}}<a href="{{href}}">{{title}}</a>{{/href}}{{^href}}{{title}}{{/href}}</figcaption>{{{svg}}}{{#total}}<p class=small>UK total {{year}}: <b>{{value}}</b>{{target}} · <a href="/figures/{{figure}}">How do we know?</a></p>{{/total}}{{#note}}<p class=small>{{note}}</p>{{/note}}{{#textOnly}}<p class=muted>Readings of this measure are text or categories; see <code>{{textOnly}}</code>.</p>{{/textOnly}}</figure>
         """#
 
     /// One count of an aggregate, or * when suppressed.

@@ -139,6 +139,8 @@ public struct StrategyView: Sendable {
         case .status:
             let p = try FlatJSON.parse(payload).flatMap(FlatJSON.statusPayload) ?? Self.decoder.decode(StatusPayload.self, from: Data(payload))
             guard logs[log]!.actions[p.action] != nil else { throw PlanError("status of unknown action \(p.action)") }
+            logs[log]!.actions[p.action]!.history.append(StatusState(payload: p, ref: ref))
+            if logs[log]!.actions[p.action]!.history.count > ActionState.historyLimit { logs[log]!.actions[p.action]!.history.removeFirst() }
             // The latest as-of date wins; on equal dates, the later entry.
             if let current = logs[log]!.actions[p.action]!.status, current.payload.as_of > p.as_of { return }
             logs[log]!.actions[p.action]!.status = StatusState(payload: p, ref: ref)
@@ -146,8 +148,11 @@ public struct StrategyView: Sendable {
             let p = try FlatJSON.parse(payload).flatMap(FlatJSON.readingPayload) ?? Self.decoder.decode(ReadingPayload.self, from: Data(payload))
             guard logs[log]!.measures[p.measure] != nil else { throw PlanError("reading of unknown measure \(p.measure)") }
             guard let period = Period(p.period) else { throw PlanError("reading period \"\(p.period)\" is not a period") }
-            let replaced = logs[log]!.measures[p.measure]!.readings[period].map { $0.replaced + 1 } ?? 0
-            logs[log]!.measures[p.measure]!.readings[period] = ReadingState(payload: p, ref: ref, replaced: replaced)
+            let previous = logs[log]!.measures[p.measure]!.readings[period]
+            var superseded = previous.map { $0.superseded + [$0.ref] } ?? []
+            if superseded.count > ReadingState.supersededLimit { superseded.removeFirst(superseded.count - ReadingState.supersededLimit) }
+            logs[log]!.measures[p.measure]!.readings[period] = ReadingState(payload: p, ref: ref, replaced: previous.map { $0.replaced + 1 } ?? 0,
+                                                                             superseded: superseded)
             recomputeTotals(for: MeasureKey(log: log, measure: p.measure), year: period.year)
         case .evidence:
             let p = try Self.decoder.decode(EvidencePayload.self, from: Data(payload))

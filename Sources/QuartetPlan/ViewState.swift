@@ -65,7 +65,12 @@ public struct ActionState: Sendable {
     public var refs: [EntryRef]
     public var withdrawn: (payload: WithdrawalPayload, ref: EntryRef)?
     public var status: StatusState?
+    /// Every status update in log order, the latest `historyLimit` of them (the action page's
+    /// timeline; the log holds them all).
+    public var history: [StatusState] = []
     public var evidence: [EvidenceState] = []
+
+    public static let historyLimit = 100
 }
 
 public struct ReadingState: Sendable {
@@ -73,6 +78,10 @@ public struct ReadingState: Sendable {
     public var ref: EntryRef
     /// Earlier readings of the same measure and period that this one replaced.
     public var replaced: Int
+    /// The entries of those earlier readings, oldest first (the latest `supersededLimit`).
+    public var superseded: [EntryRef] = []
+
+    public static let supersededLimit = 20
 }
 
 public struct MeasureState: Sendable {

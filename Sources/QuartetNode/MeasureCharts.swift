@@ -1,0 +1,63 @@
+import Foundation
+import QuartetAPI
+import QuartetPlan
+
+/// The charts of measures, shared by the dashboard and the measure pages: per charted measure
+/// (a UK measure id, or `<log>:<id>` for a nation's own) its answer, drawn as a `BarChart`.
+struct MeasureCharts {
+    let charts: [(key: String, answer: MeasureView)]
+    let ukLog: String
+    let nations: [String]
+
+    func lookup(_ key: String) -> (log: String?, id: String, answer: MeasureView)? {
+        guard let found = charts.first(where: { $0.key == key }) else { return nil }
+        let parts = key.split(separator: ":").map(String.init)
+        return parts.count == 2 ? (parts[0], parts[1], found.answer) : (nil, key, found.answer)
+    }
+
+    /// The measure a chart is titled by: the UK's (or the nation's own), else the first nation
+    /// measure that adds up into it.
+    func chartDefinition(_ key: String) -> ViewMeasure? {
+        guard let (log, id, answer) = lookup(key) else { return nil }
+        return answer.series.first { $0.log == (log ?? ukLog) && $0.id == id } ?? answer.series.first { $0.log != ukLog && $0.ukMeasure == id }
+    }
+
+    /// A chart for one measure: the UK total per year against the target when it is a summed
+    /// count, else each log's readings per period.
+    func chart(_ key: String) -> DashboardPage.Chart {
+        guard let (onlyLog, id, answer) = lookup(key) else { return DashboardPage.Chart(title: key, svg: "", total: nil, note: nil) }
+        let definition = chartDefinition(key)
+        var title = "\(onlyLog.map { ViewQueries.displayName($0) + " " } ?? "")\(id)"
+        if let text = definition?.text { title += " — " + text }
+        let yearly = answer.totals.filter { !$0.period.contains("-") }.sorted { $0.year < $1.year }
+        if onlyLog == nil, let latest = yearly.last {
+            let target = definition?.target.flatMap { $0.per == "year" ? $0.value : nil }
+            let series = nations.map { log in BarChart.Series(name: ViewQueries.displayName(log), colour: Dashboard.colour(log), values: yearly.map { $0.contributions[log] }) }
+                .filter { $0.values.contains { $0 != nil } }
+            let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target).svg()
+            let total = DashboardPage.Total(year: latest.year, value: ViewQueries.number(latest.value),
+                                            target: target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "", figure: latest.figure)
+            return DashboardPage.Chart(title: title, href: WebPage.measureHref(id), svg: svg, total: total, note: nil)
+        }
+        var series: [(log: String, values: [Period: Double])] = []
+        for m in answer.series {
+            let belongs = onlyLog != nil ? (m.log == onlyLog && m.id == id) : (m.log == ukLog ? m.id == id : m.ukMeasure == id)
+            guard belongs else { continue }
+            var values: [Period: Double] = [:]
+            for r in m.readings ?? [] {
+                guard let p = Period(r.period) else { continue }
+                if let v = r.value { values[p] = v } else if let a = r.achieved { values[p] = a ? 1 : 0 }
+            }
+            if !values.isEmpty { series.append((m.log, values)) }
+        }
+        let periods = Set(series.flatMap { $0.values.keys }).sorted()
+        guard !periods.isEmpty else {
+            return DashboardPage.Chart(title: title, href: WebPage.measureHref(id), svg: "", total: nil, note: nil, textOnly: "/v1/view/measures/\(id)")
+        }
+        let target = definition?.kind == "percentage" ? definition?.target?.value : nil
+        let chart = BarChart(categories: periods.map(\.description),
+                             series: series.map { s in BarChart.Series(name: ViewQueries.displayName(s.log), colour: Dashboard.colour(s.log), values: periods.map { s.values[$0] }) },
+                             stacked: false, target: target)
+        return DashboardPage.Chart(title: title, href: WebPage.measureHref(id), svg: chart.svg(), total: nil, note: definition?.kind == "milestone" ? "1 = achieved, 0 = not achieved" : nil)
+    }
+}

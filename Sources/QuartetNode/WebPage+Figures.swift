@@ -1,0 +1,151 @@
+import Foundation
+import QuartetAPI
+import QuartetLedger
+import QuartetPlan
+import QuartetStore
+
+/// The measure page, the "How do we know?" page and search.
+extension WebPage {
+    // MARK: Measure
+
+    struct MeasureBody {
+        struct Definition { var nation: String; var text: String; var unit: String?; var target: String? }
+        struct Total { var period: String; var value: String; var target: String; var entries: String; var href: String }
+        struct Reading { var period: String; var nation: String; var measure: String; var value: String; var note: String; var corrections: [String]; var href: String }
+        var heading: String
+        var definitions: [Definition]
+        var chartTitle: String
+        var svg: String?
+        var totals: [Total]
+        var readings: [Reading]
+        var csvHref: String
+    }
+
+    static func measure(_ id: String, _ q: ViewQueries, store: LedgerStore) throws -> Built {
+        let answer: MeasureView
+        do { answer = try q.measure(id, period: nil) } catch { throw NotFound(error.message) }
+        // A UK measure is charted with its nations' contributions; a nation's own measure alone.
+        let key = answer.series.contains { $0.log == q.view.ukLog || $0.ukMeasure == id } ? id : "\(answer.series[0].log):\(id)"
+        let chart = MeasureCharts(charts: [(key, answer)], ukLog: q.view.ukLog, nations: q.nations).chart(key)
+        var readings: [MeasureBody.Reading] = []
+        var superseded: [EntryRef] = []
+        for m in answer.series {
+            for r in m.readings ?? [] {
+                if let state = q.view.logs[m.log]?.measures[m.id], let p = Period(r.period) { superseded += state.readings[p]?.superseded ?? [] }
+            }
+        }
+        let headers = try entryHeaders(superseded, store: store)
+        for m in answer.series {
+            for r in m.readings ?? [] {
+                var corrections: [String] = []
+                if let state = q.view.logs[m.log]?.measures[m.id], let p = Period(r.period), let reading = state.readings[p] {
+                    corrections = reading.superseded.map { ref in
+                        let h = headers[ref]
+                        return "replaces entry \(ref.log)/\(ref.index)" + (h.map { ", recorded \(ViewQueries.iso($0.timeMillis)) by \($0.author.isEmpty ? "(no author)" : $0.author)" } ?? "")
+                    }
+                    if reading.replaced > reading.superseded.count { corrections.append("and \(reading.replaced - reading.superseded.count) earlier") }
+                }
+                readings.append(MeasureBody.Reading(period: r.period, nation: ViewQueries.displayName(m.log), measure: m.id, value: readingText(r).replacingOccurrences(of: " (\(r.period))", with: ""),
+                                                    note: r.note ?? "", corrections: corrections, href: figureHref(r.figure)))
+            }
+        }
+        readings.sort { ($0.period, $0.nation) < ($1.period, $1.nation) }
+        let totals = answer.totals.map { t in
+            MeasureBody.Total(period: t.period, value: ViewQueries.number(t.value), target: t.target.map(ViewQueries.number) ?? "", entries: String(t.entries), href: figureHref(t.figure))
+        }
+        let definitions = answer.series.map { m in
+            MeasureBody.Definition(nation: "\(ViewQueries.displayName(m.log)) \(m.id)", text: m.text, unit: m.unit,
+                                   target: m.target.map { "\(ViewQueries.number($0.value)) per \($0.per)" + ($0.quote.map { " — “\($0)”" } ?? "") })
+        }
+        let body = MeasureBody(heading: chart.title, definitions: definitions, chartTitle: chart.title, svg: chart.svg.isEmpty ? nil : chart.svg,
+                               totals: totals, readings: readings, csvHref: "/v1/view/measures/\(path(id))?format=csv")
+        return ("Measure \(id)", [home, Crumb(name: "Measure \(id)")], "measure", body)
+    }
+
+    // MARK: How do we know?
+
+    struct FigureBody {
+        struct Checkpoint { var log: String; var size: String; var root: String; var vkey: String; var rotated: Bool; var pinned: String }
+        struct Entry { var position: Int; var log: String; var index: String; var type: String; var time: String; var author: String; var content: String }
+        var figure: String
+        var count: Int
+        var checkpoints: [Checkpoint]
+        var entries: [Entry]
+        /// The answer with the keys, as JSON safe inside a script element.
+        var data: String
+    }
+
+    /// What the browser checks: the provenance answer and, per log, the verifier key.
+    struct VerifyData: Encodable {
+        var figure: String
+        var entries: [ViewProvenance.Item]
+        var checkpoints: [String: String]
+        var keys: [String: String]
+    }
+
+    static func figure(_ answer: ViewProvenance, keys: [String: (vkey: String, pinned: String)], _ q: ViewQueries) throws -> Built {
+        let checkpoints = answer.checkpoints.keys.sorted().map { log -> FigureBody.Checkpoint in
+            let lines = answer.checkpoints[log]!.split(separator: "\n", omittingEmptySubsequences: false)
+            let key = keys[log]
+            return FigureBody.Checkpoint(log: log, size: lines.count > 1 ? String(lines[1]) : "?", root: lines.count > 2 ? String(lines[2]) : "?",
+                                         vkey: key?.vkey ?? "unknown", rotated: key.map { $0.vkey != $0.pinned } ?? false, pinned: key?.pinned ?? "")
+        }
+        let entries = answer.entries.enumerated().map { i, item in
+            let e = item.entry
+            var content = "(payload not held here: a stub)"
+            if e.payload != .null, let json = try? CompactJSONEncoder.encode(e.payload) {
+                content = String(decoding: json.prefix(240), as: UTF8.self) + (json.count > 240 ? "…" : "")
+            }
+            return FigureBody.Entry(position: i, log: e.log, index: String(e.index), type: e.type, time: e.time, author: e.author, content: content)
+        }
+        let data = VerifyData(figure: answer.figure, entries: answer.entries, checkpoints: answer.checkpoints, keys: keys.mapValues(\.vkey))
+        let body = FigureBody(figure: answer.figure, count: answer.entries.count, checkpoints: checkpoints, entries: entries,
+                              data: scriptJSON(ViewEncoding.body(data)))
+        return ("How do we know? \(answer.figure)", [home, Crumb(name: "How do we know? \(answer.figure)")], "figure", body)
+    }
+
+    /// JSON text made safe inside `<script type=application/json>`: no `<` can end the element
+    /// or open a comment (a `<` only occurs inside JSON strings, where `\u003c` means the same).
+    static func scriptJSON(_ json: Data) -> String {
+        String(decoding: json, as: UTF8.self).replacingOccurrences(of: "<", with: "\\u003c")
+    }
+
+    // MARK: Search
+
+    struct SearchBody {
+        struct Result { var label: String; var href: String; var detail: String }
+        var query: String
+        var searched: Bool
+        var resultCount: String
+        var results: [Result]
+    }
+
+    static let maxQuery = 100, maxResults = 50
+
+    static func search(_ query: String?, _ q: ViewQueries) throws -> Built {
+        let text = (query ?? "").trimmingCharacters(in: .whitespaces)
+        guard text.count <= maxQuery else { throw NotFound("search: at most \(maxQuery) characters") }
+        var results: [SearchBody.Result] = []
+        if !text.isEmpty {
+            let words = text.lowercased().split(separator: " ").map(String.init)
+            func matches(_ id: String, _ title: String) -> Bool {
+                let hay = (id + " " + title).lowercased()
+                return words.allSatisfy { hay.contains($0) }
+            }
+            outer: for log in q.order {
+                guard let v = q.view.logs[log] else { continue }
+                for a in v.actions.values.sorted(by: { ViewQueries.idOrder($0.payload.id, $1.payload.id) }) where matches(a.payload.id, a.payload.title) {
+                    results.append(SearchBody.Result(label: "\(ViewQueries.displayName(log)) action \(a.payload.id)", href: actionHref(log, a.payload.id), detail: a.payload.title))
+                    if results.count >= maxResults { break outer }
+                }
+                for m in v.measures.values.sorted(by: { ViewQueries.idOrder($0.payload.id, $1.payload.id) }) where matches(m.payload.id, m.payload.text) {
+                    results.append(SearchBody.Result(label: "\(ViewQueries.displayName(log)) measure \(m.payload.id)", href: measureHref(m.payload.id), detail: m.payload.text))
+                    if results.count >= maxResults { break outer }
+                }
+            }
+        }
+        let count = results.count >= maxResults ? "The first \(maxResults) results" : "\(results.count) result\(results.count == 1 ? "" : "s")"
+        let body = SearchBody(query: text, searched: !text.isEmpty, resultCount: count, results: results)
+        return ("Search", [home, Crumb(name: "Search")], "search", body)
+    }
+}

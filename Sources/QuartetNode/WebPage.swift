@@ -1,0 +1,198 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import QuartetAPI
+import QuartetLedger
+import QuartetPlan
+import QuartetStore
+
+/// What each web page shows, every value already worded; the templates (WebTemplates.swift)
+/// read these stored properties by name and escape them. Pure apart from the store reads the
+/// action and measure pages make for who recorded what, and when.
+enum WebPage {
+    struct NotFound: Error { let message: String; init(_ message: String) { self.message = message } }
+
+    struct Crumb { var name: String; var href: String? }
+
+    /// The frame every page shares: header, breadcrumbs, footer.
+    struct Frame {
+        let node: String
+        let viewer: String
+
+        struct Page {
+            var title: String
+            var node: String
+            var viewer: String
+            var breadcrumbs: [Crumb]
+            var script: Bool
+            var body: Any
+        }
+
+        func render(_ template: String, title: String, crumbs: [Crumb], script: Bool, body: Any) -> String {
+            WebTemplate.render(template, Page(title: title, node: ViewQueries.displayName(node), viewer: viewer, breadcrumbs: crumbs, script: script, body: body))
+        }
+    }
+
+    typealias Built = (title: String, crumbs: [Crumb], template: String, body: Any)
+
+    static func response(_ html: String, status: HTTPResponse.Status) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.init("content-security-policy")!] =
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        headers[.cacheControl] = "no-store"
+        headers[.init("x-content-type-options")!] = "nosniff"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static let home = Crumb(name: "UK overview", href: "/")
+
+    /// A path segment made safe to put in a URL (ids are checked patterns, but escape anyway).
+    static func path(_ segment: String) -> String {
+        segment.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~:"))) ?? segment
+    }
+
+    static func nationHref(_ log: String) -> String { "/nations/\(path(log))" }
+    static func actionHref(_ log: String, _ id: String) -> String { "/nations/\(path(log))/actions/\(path(id))" }
+    static func measureHref(_ id: String) -> String { "/measures/\(path(id))" }
+    static func priorityHref(_ id: String) -> String { "/priorities/\(path(id))" }
+    static func figureHref(_ figure: String) -> String { "/figures/\(path(figure))" }
+
+    /// The tag colour of an action status (GOV.UK tag colours: green done or on track, amber at
+    /// risk, red off track, grey not started or not reported).
+    static func tag(_ status: String?) -> String {
+        switch status {
+        case "on-track", "done": "green"
+        case "at-risk": "amber"
+        case "off-track": "red"
+        default: "grey"
+        }
+    }
+
+    // MARK: Priority
+
+    struct PriorityBody {
+        struct Row { var id: String; var href: String; var title: String; var status: String; var tag: String; var asOf: String }
+        struct Nation { var log: String; var name: String; var summary: String; var actions: [Row] }
+        var heading: String
+        var goals: [String]
+        var figureHref: String
+        var nations: [Nation]
+    }
+
+    static func priority(_ id: String, _ q: ViewQueries) throws -> Built {
+        guard let p = q.priority(id) else { throw NotFound("no priority \(id) in the view") }
+        let nations = q.nations.map { log -> PriorityBody.Nation in
+            let cell = p.nations[log]
+            let rows = p.actions.filter { $0.log == log }.map { a in
+                PriorityBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, status: a.status ?? "not reported", tag: tag(a.status), asOf: a.asOf ?? "")
+            }
+            let summary = cell.map { "\($0.actions) action\($0.actions == 1 ? "" : "s"), \(Int(($0.progress * 100).rounded())) % on track or done" } ?? "no actions"
+            return PriorityBody.Nation(log: log, name: ViewQueries.displayName(log), summary: summary, actions: rows)
+        }
+        let heading = "\(p.id) \(p.title)"
+        return (heading, [home, Crumb(name: "Priority \(p.id)")], "priority",
+                PriorityBody(heading: heading, goals: p.goals, figureHref: figureHref(p.figure), nations: nations))
+    }
+
+    // MARK: Nation
+
+    struct NationBody {
+        struct Row { var id: String; var href: String; var title: String; var priority: String; var priorityHref: String; var status: String; var tag: String; var asOf: String; var measures: String }
+        var heading: String
+        var name: String
+        var entries: String
+        var actions: String
+        var measures: String
+        var verified: Bool
+        var checkpoint: String
+        var freshness: String
+        var freshnessTag: String
+        var rows: [Row]
+        var alerts: [String]
+    }
+
+    static func nation(_ log: String, _ q: ViewQueries) throws -> Built {
+        let answer: NationView
+        do { answer = try q.nation(log) } catch { throw NotFound(error.message) }
+        let s = answer.log
+        let age = s.checkpoint?.ageSeconds
+        let rows = answer.actions.map { a in
+            NationBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, priority: a.priority, priorityHref: priorityHref(a.priority),
+                           status: a.status ?? "not reported", tag: tag(a.status), asOf: a.asOf ?? "", measures: String(a.measures?.count ?? 0))
+        }
+        let name = ViewQueries.displayName(log)
+        let body = NationBody(
+            heading: "\(name): plan and progress", name: name, entries: "\(s.entries) (\(s.stubs) held as stubs)", actions: String(s.actions), measures: String(s.measures),
+            verified: s.verified, checkpoint: s.checkpoint.map { "size \($0.size), root \($0.root)" } ?? "none yet",
+            freshness: age.map { "checkpoint \(Dashboard.age($0)) old" } ?? "no checkpoint",
+            freshnessTag: age.map { $0 < 300 ? "green" : ($0 < 3600 ? "amber" : "red") } ?? "grey", rows: rows, alerts: s.alerts)
+        return (body.heading, [home, Crumb(name: name)], "nation", body)
+    }
+
+    // MARK: Action
+
+    struct ActionBody {
+        struct Status { var status: String; var tag: String; var asOf: String; var time: String; var author: String; var entry: String; var note: String? }
+        struct Evidence { var kind: String; var title: String; var link: String }
+        struct Measure { var id: String; var href: String; var text: String; var latest: String; var target: String }
+        var heading: String
+        var nation: String
+        var nationHref: String
+        var priority: String
+        var priorityHref: String
+        var ukActions: String?
+        var timeframe: String?
+        var status: String
+        var tag: String
+        var asOf: String?
+        var withdrawn: String?
+        var figureHref: String
+        var history: [Status]
+        var evidence: [Evidence]
+        var measures: [Measure]
+    }
+
+    static func action(_ id: String, log: String, _ q: ViewQueries, store: LedgerStore) throws -> Built {
+        guard let state = q.view.logs[log]?.actions[id] else { throw NotFound("log \(log) has no action \(id)") }
+        let a = q.action(state, log: log, withMeasures: true)
+        let headers = try entryHeaders(state.history.map(\.ref), store: store)
+        let history = state.history.reversed().map { s in
+            let h = headers[s.ref]
+            return ActionBody.Status(status: s.payload.status.rawValue, tag: tag(s.payload.status.rawValue), asOf: s.payload.as_of,
+                                     time: h.map { ViewQueries.iso($0.timeMillis) } ?? "", author: h.map { $0.author.isEmpty ? "(no author)" : $0.author } ?? "",
+                                     entry: "\(s.ref.log)/\(s.ref.index)", note: s.payload.note)
+        }
+        let measures = (a.measures ?? []).map { m in
+            ActionBody.Measure(id: m.id, href: measureHref(m.id), text: m.text, latest: m.latest.map(readingText) ?? "no reading",
+                               target: m.target.map { "\(ViewQueries.number($0.value)) per \($0.per)" } ?? "")
+        }
+        let name = ViewQueries.displayName(log)
+        let body = ActionBody(
+            heading: "\(name) action \(a.id): \(a.title)", nation: name, nationHref: nationHref(log), priority: a.priority, priorityHref: priorityHref(a.priority),
+            ukActions: a.ukActions.isEmpty ? nil : a.ukActions.joined(separator: ", "), timeframe: a.timeframe,
+            status: a.status ?? "not reported", tag: tag(a.status), asOf: a.asOf, withdrawn: a.withdrawn.map { "\($0.reason) (as of \($0.asOf))" },
+            figureHref: figureHref(a.figure), history: history,
+            evidence: state.evidence.map { ActionBody.Evidence(kind: $0.payload.kind.rawValue, title: $0.payload.title, link: $0.payload.link) },
+            measures: measures)
+        return (body.heading, [home, Crumb(name: name, href: nationHref(log)), Crumb(name: "Action \(a.id)")], "action", body)
+    }
+
+    /// The headers of `refs` (who recorded each, and when), read from the store.
+    static func entryHeaders(_ refs: [EntryRef], store: LedgerStore) throws -> [EntryRef: EntryHeader] {
+        guard !refs.isEmpty else { return [:] }
+        let logs = Dictionary(uniqueKeysWithValues: try store.logs().map { ($0.name, $0) })
+        var out: [EntryRef: EntryHeader] = [:]
+        for ref in refs {
+            guard let log = logs[ref.log], let entry = try store.entries(log, from: ref.index, limit: 1).first, entry.header.index == ref.index else { continue }
+            out[ref] = entry.header
+        }
+        return out
+    }
+
+    static func readingText(_ r: ViewReading) -> String {
+        var text = r.value.map(ViewQueries.number) ?? r.achieved.map { $0 ? "achieved" : "not achieved" } ?? r.text ?? ""
+        if let c = r.categories, !c.isEmpty { text = c.keys.sorted().map { "\($0): \(ViewQueries.number(c[$0]!))" }.joined(separator: ", ") }
+        return "\(text) (\(r.period))"
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import QuartetAPI
+import QuartetLedger
+import QuartetPlan
+
+/// The web interface's reader pages (docs/web.md): UK → priority → action → measure, nation →
+/// action, search, and "How do we know?" on every figure, whose page the reader's browser
+/// checks itself (`WebScript`). Server-rendered from the same typed answers as the JSON API
+/// (`ViewQueries`), every value escaped by the templates; each page has a stable URL.
+extension API {
+    func addWebRoutes<Context: APIRequestContext>(to routes: Routes<Context>) {
+        // The one script: no data in it, so no credentials needed.
+        routes.public(.get, "/assets/verify.js") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/javascript; charset=utf-8"
+            headers[.cacheControl] = "no-cache"
+            headers[.init("x-content-type-options")!] = "nosniff"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: WebScript.verify)))
+        }
+        routes.get("/priorities/{id}", .reader) { _, context, caller -> Response in
+            let id = try context.parameters.require("id")
+            return try web(caller) { q in try WebPage.priority(id, q) }
+        }
+        routes.get("/nations/{log}", .reader) { _, context, caller -> Response in
+            let log = try context.parameters.require("log")
+            return try web(caller) { q in try WebPage.nation(log, q) }
+        }
+        routes.get("/nations/{log}/actions/{id}", .reader) { _, context, caller -> Response in
+            let log = try context.parameters.require("log")
+            let id = try context.parameters.require("id")
+            return try web(caller) { q in try WebPage.action(id, log: log, q, store: store) }
+        }
+        routes.get("/measures/{id}", .reader) { _, context, caller -> Response in
+            let id = try context.parameters.require("id")
+            return try web(caller) { q in try WebPage.measure(id, q, store: store) }
+        }
+        routes.get("/figures/{figure}", .reader) { _, context, caller -> Response in
+            let figure = try context.parameters.require("figure")
+            return try web(caller, script: true) { q in
+                let refs: [EntryRef]
+                do { refs = try q.provenance(figure) } catch let error as PlanError { throw WebPage.NotFound(error.message) }
+                let answer = try provenance(figure: figure, refs: refs, identity: caller.identity)
+                return try WebPage.figure(answer, keys: provenanceKeys(Set(answer.checkpoints.keys)), q)
+            }
+        }
+        routes.get("/search", .reader) { request, _, caller -> Response in
+            let query: String? = request.uri.queryParameters.get("q").map { String($0) }
+            return try web(caller) { q in try WebPage.search(query, q) }
+        }
+    }
+
+    /// Renders a page for `caller`; an unknown id is a 404 page in the same layout.
+    func web(_ caller: Caller, script: Bool = false, _ build: (ViewQueries) throws -> (title: String, crumbs: [WebPage.Crumb], template: String, body: Any)) throws -> Response {
+        let q = queries(withHealth: true)
+        let frame = WebPage.Frame(node: node, viewer: caller.identity.uri)
+        do {
+            let page = try build(q)
+            return WebPage.response(frame.render(page.template, title: page.title, crumbs: page.crumbs, script: script, body: page.body), status: .ok)
+        } catch let missing as WebPage.NotFound {
+            throw HTTPError(.notFound, message: missing.message)
+        }
+    }
+
+    /// Per log, the verifier key in force at its latest checkpoint and the key the federation
+    /// file pins (they differ after a rotation).
+    func provenanceKeys(_ logs: Set<String>) throws -> [String: (vkey: String, pinned: String)] {
+        var out: [String: (vkey: String, pinned: String)] = [:]
+        for log in try store.logs() where logs.contains(log.name) {
+            let size = try store.size(log)
+            let inForce = try store.keyChain(log).verifier(forSize: size).vkey
+            out[log.name] = (inForce, federation.members.first { $0.log == log.name }?.verifier.vkey ?? log.verifier.vkey)
+        }
+        return out
+    }
+}

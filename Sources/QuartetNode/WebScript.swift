@@ -1,0 +1,162 @@
+/// The one script of the web interface, served by the node at `/assets/verify.js`: it checks a
+/// provenance page in the reader's browser, so the reader need not trust the node that
+/// rendered it (docs/web.md). Written from the specs, sharing no code with the node:
+/// - the checkpoint's signature: a C2SP signed note, Ed25519 over the note's text, checked with
+///   WebCrypto against the verifier key (`name+hash+base64(0x01 || key)`; the key hash is the
+///   first 4 bytes of SHA-256(name || "\n" || 0x01 || key));
+/// - the checkpoint's body: origin, size, base64 root (C2SP tlog-checkpoint);
+/// - each entry: its leaf hash SHA-256(0x00 || header) recomputed from the header bytes, the
+///   header's log and index, the payload against the header's commitment SHA-256(salt ||
+///   payload), and the RFC 9162 inclusion proof (section 2.1.3.2) recomputed to the signed root.
+/// Everything it checks is in the page (`<script type=application/json id=provenance-data>`);
+/// it fetches nothing. Each entry's row shows a tick or exactly which check failed.
+enum WebScript {
+    static let verify = #"""
+        "use strict";
+        (function () {
+          const enc = new TextEncoder();
+          function b64(s) { const bin = atob(s); const out = new Uint8Array(bin.length); for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i); return out; }
+          function hex(u) { return Array.from(u, b => b.toString(16).padStart(2, "0")).join(""); }
+          function concat(...parts) { let n = 0; for (const p of parts) n += p.length; const out = new Uint8Array(n); let o = 0; for (const p of parts) { out.set(p, o); o += p.length; } return out; }
+          function equal(a, b) { if (a.length !== b.length) return false; for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false; return true; }
+          async function sha256(bytes) { return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)); }
+
+          // A verifier key: name+hash+base64(0x01 || 32-byte key).
+          async function parseVkey(vkey) {
+            const parts = vkey.split("+");
+            if (parts.length !== 3) throw new Error("verifier key: expected name+hash+key");
+            const [name, hashHex, keyB64] = parts;
+            const raw = b64(keyB64);
+            if (raw.length !== 33 || raw[0] !== 1) throw new Error("verifier key: not an Ed25519 key");
+            const key = raw.slice(1);
+            const id = (await sha256(concat(enc.encode(name + "\n"), new Uint8Array([1]), key))).slice(0, 4);
+            if (hex(id) !== hashHex) throw new Error("verifier key: its hash does not match its name and key");
+            return { name, id, key };
+          }
+
+          // A signed note: text, a blank line, then lines "— name base64(keyid(4) || signature)".
+          function parseNote(note) {
+            const split = note.lastIndexOf("\n\n");
+            if (split < 0) throw new Error("the checkpoint is not a signed note (no blank line)");
+            const text = note.slice(0, split + 1);
+            const sigs = note.slice(split + 2).split("\n").filter(l => l.length > 0).map(line => {
+              const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+              if (!m) throw new Error("a signature line is malformed");
+              const bytes = b64(m[2]);
+              return { name: m[1], id: bytes.slice(0, 4), sig: bytes.slice(4) };
+            });
+            return { text, sigs };
+          }
+
+          async function verifyNote(note, vkey) {
+            const v = await parseVkey(vkey);
+            const parsed = parseNote(note);
+            const line = parsed.sigs.find(s => s.name === v.name && equal(s.id, v.id) && s.sig.length === 64);
+            if (!line) throw new Error("no signature by the log's key " + v.name + "+" + hex(v.id));
+            const key = await crypto.subtle.importKey("raw", v.key, { name: "Ed25519" }, false, ["verify"]);
+            const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, line.sig, enc.encode(parsed.text));
+            if (!ok) throw new Error("the checkpoint's Ed25519 signature does not verify");
+            const lines = parsed.text.split("\n");
+            if (lines.length < 4 || lines[0] !== v.name) throw new Error("the checkpoint's origin is not " + v.name);
+            if (!/^[0-9]+$/.test(lines[1])) throw new Error("the checkpoint's size is not a number");
+            const root = b64(lines[2]);
+            if (root.length !== 32) throw new Error("the checkpoint's root is not 32 bytes");
+            return { size: Number(lines[1]), root };
+          }
+
+          // The header's fields, as docs/formats.md lays them out.
+          function parseHeader(h) {
+            let o = 0;
+            const need = n => { if (o + n > h.length) throw new Error("the header is truncated"); };
+            const byte = () => { need(1); return h[o++]; };
+            const str = () => { const n = byte(); need(n); const s = new TextDecoder().decode(h.slice(o, o + n)); o += n; return s; };
+            const u64 = () => { need(8); let v = 0; for (let i = 0; i < 8; i++) v = v * 256 + h[o++]; return v; };
+            if (byte() !== 1) throw new Error("the header's format version is not 1");
+            const log = str(), index = u64(), time = u64(), type = str(), classification = str(), author = str();
+            need(36); const commitment = h.slice(o, o + 32); o += 32;
+            const length = ((h[o] << 24) >>> 0) + (h[o + 1] << 16) + (h[o + 2] << 8) + h[o + 3]; o += 4;
+            if (o !== h.length) throw new Error("the header has bytes after its payload length");
+            return { log, index, time, type, classification, author, commitment, length };
+          }
+
+          // RFC 9162 section 2.1.3.2.
+          async function rootFromInclusion(index, size, leaf, proof) {
+            if (index >= size) throw new Error("the index is beyond the tree");
+            let fn = index, sn = size - 1, r = leaf;
+            for (const p of proof) {
+              if (sn === 0) throw new Error("the proof is longer than the tree allows");
+              if (fn % 2 === 1 || fn === sn) {
+                r = await sha256(concat(new Uint8Array([1]), p, r));
+                if (fn % 2 === 0) { while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); } }
+              } else {
+                r = await sha256(concat(new Uint8Array([1]), r, p));
+              }
+              fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+            }
+            if (sn !== 0) throw new Error("the proof is shorter than the tree needs");
+            return r;
+          }
+
+          async function checkEntry(item, heads) {
+            const e = item.entry, inc = item.inclusion;
+            const head = heads[e.log];
+            if (!head) throw new Error("no verified checkpoint of log " + e.log);
+            if (head.error) throw new Error(head.error);
+            const header = b64(e.header);
+            const fields = parseHeader(header);
+            if (fields.log !== e.log || fields.index !== e.index) throw new Error("the header names " + fields.log + "/" + fields.index + ", not " + e.log + "/" + e.index);
+            const leaf = await sha256(concat(new Uint8Array([0]), header));
+            if (e.payloadBase64 != null && e.salt != null) {
+              const payload = b64(e.payloadBase64);
+              const commitment = await sha256(concat(b64(e.salt), payload));
+              if (!equal(commitment, fields.commitment) || payload.length !== fields.length) throw new Error("the payload does not match the header's commitment");
+            }
+            if (inc.size !== head.size) throw new Error("the proof is for size " + inc.size + ", the signed checkpoint has size " + head.size);
+            const root = await rootFromInclusion(e.index, inc.size, leaf, inc.proof.map(b64));
+            if (!equal(root, head.root)) throw new Error("the inclusion proof does not lead to the signed root");
+            return "header, payload and inclusion in " + e.log + " checkpoint " + head.size + " verified";
+          }
+
+          async function run() {
+            const data = JSON.parse(document.getElementById("provenance-data").textContent);
+            const summary = document.getElementById("verify-summary");
+            if (!window.crypto || !crypto.subtle) { summary.textContent = "This browser cannot check: WebCrypto is unavailable (the page must be served over HTTPS)."; return; }
+            const heads = {};
+            for (const log of Object.keys(data.checkpoints)) {
+              const cell = document.querySelector('[data-checkpoint="' + log + '"]');
+              try {
+                heads[log] = await verifyNote(data.checkpoints[log], data.keys[log]);
+                if (cell) { cell.textContent = "\u2713 signature verified (size " + heads[log].size + ")"; cell.className = "tag tag-green"; }
+              } catch (err) {
+                heads[log] = { error: "checkpoint of " + log + ": " + err.message };
+                if (cell) { cell.textContent = "\u2717 " + err.message; cell.className = "tag tag-red"; }
+              }
+            }
+            let good = 0, bad = 0;
+            for (let i = 0; i < data.entries.length; i++) {
+              const cell = document.querySelector('[data-entry="' + i + '"]');
+              try {
+                const what = await checkEntry(data.entries[i], heads);
+                good++;
+                if (cell) { cell.textContent = "\u2713 verified"; cell.title = what; cell.className = "tag tag-green"; }
+              } catch (err) {
+                bad++;
+                if (cell) { cell.textContent = "\u2717 " + err.message; cell.className = "tag tag-red"; }
+              }
+            }
+            summary.textContent = bad === 0
+              ? "\u2713 All " + good + " entries verified in this browser against the signed checkpoints."
+              : "\u2717 " + bad + " of " + (good + bad) + " entries failed verification in this browser.";
+            summary.className = bad === 0 ? "verify-ok" : "verify-failed";
+            document.body.dataset.verified = bad === 0 ? "ok" : "failed";
+          }
+          window.quartetVerify = run;
+          document.addEventListener("DOMContentLoaded", () => {
+            const again = document.getElementById("verify-again");
+            if (again) { again.hidden = false; again.addEventListener("click", run); }
+            run();
+          });
+        })();
+
+        """#
+}

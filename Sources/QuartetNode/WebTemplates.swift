@@ -1,0 +1,172 @@
+import Mustache
+
+/// The web interface's pages (docs/web.md) as Mustache templates, in the source as the
+/// dashboard's are (one self-contained executable). Every `{{value}}` is escaped by scalar
+/// (`HTMLText.escape`, the QUARTET_HTML content type); only `{{{svg}}}` (escaped by `BarChart`)
+/// and `{{{data}}}` (JSON made safe for a script element by `WebPage.scriptJSON`) go in raw.
+/// Conventions of UK public-sector services: a header with the service name, breadcrumbs, one
+/// `h1` per page, summary lists, status tags, tables with captions and header cells.
+enum WebTemplate {
+    static let library: MustacheLibrary = {
+        MustacheContentTypes.register(DashboardTemplate.ScalarHTML(), named: "QUARTET_HTML")
+        var library = MustacheLibrary()
+        do {
+            try library.register(top, named: "top")
+            try library.register(bottom, named: "bottom")
+            try library.register(priority, named: "priority")
+            try library.register(nation, named: "nation")
+            try library.register(action, named: "action")
+            try library.register(measure, named: "measure")
+            try library.register(figure, named: "figure")
+            try library.register(search, named: "search")
+        } catch {
+            preconditionFailure("the web interface's templates do not parse: \(error)")
+        }
+        return library
+    }()
+
+    static func render(_ name: String, _ object: Any) -> String {
+        guard let html = library.render(object, withTemplate: name) else { preconditionFailure("no template \(name)") }
+        return html
+    }
+
+    /// Styles beyond the dashboard's: layout, breadcrumbs, summary lists, tags, tables, focus.
+    static let styles = DashboardTemplate.styles + #"""
+        .breadcrumbs{list-style:none;margin:12px 0 0;padding:0;font-size:13px}.breadcrumbs li{display:inline}.breadcrumbs li+li::before{content:" › ";color:#505a5f}
+        h1{font-size:24px;margin:12px 0}main{max-width:1100px}
+        dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;background:#fff;padding:12px;border-radius:6px}dl.summary dt{font-weight:600}dl.summary dd{margin:0}
+        table.data{border-collapse:collapse;background:#fff;width:100%;margin:8px 0}table.data caption{text-align:left;font-weight:600;padding:6px 0;font-size:15px}
+        table.data th,table.data td{border-bottom:1px solid #b1b4b6;padding:6px 8px;text-align:left;vertical-align:top}table.data th{background:#f3f2f1}
+        .tag{display:inline-block;padding:1px 8px;font-weight:600;font-size:12px;border-radius:2px;background:#e9ecef;color:#0b0c0c}
+        .tag-green{background:#cce2d8;color:#005a30}.tag-red{background:#f6d7d2;color:#942514}.tag-amber{background:#fff7bf;color:#594d00}.tag-blue{background:#d2e2f1;color:#144e81}.tag-grey{background:#e9ecef;color:#383f43}
+        ol.timeline{list-style:none;padding:0;border-left:3px solid #b1b4b6;margin-left:6px}ol.timeline li{padding:0 0 12px 14px}
+        .verify-ok{background:#cce2d8;color:#005a30;padding:8px;font-weight:600}.verify-failed{background:#f6d7d2;color:#942514;padding:8px;font-weight:600}
+        .howknow{font-size:12px}
+        """#
+
+    static let top = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}<!doctype html><html lang=en-GB><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1">
+        <title>{{title}} — Quartet</title><style>
+        \#(styles)
+        </style></head><body>
+        <a class=skip href="#main">Skip to main content</a>
+        <header><p style="margin:0;font-size:20px;font-weight:700"><a href="/">UK occupational therapy workforce strategy</a></p>
+        <p class=sub>Node <b>{{node}}</b> · signed in as {{viewer}}</p>
+        <nav aria-label="Service"><a href="/">Overview</a><a href="/search">Search</a></nav></header>
+        <main id=main>
+        <nav aria-label="Breadcrumb"><ol class=breadcrumbs>{{#breadcrumbs}}<li>{{#href}}<a href="{{href}}">{{name}}</a>{{/href}}{{^href}}<span aria-current=page>{{name}}</span>{{/href}}</li>{{/breadcrumbs}}</ol></nav>
+        """#
+
+    static let bottom = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}</main><footer>Every figure traces to signed ledger entries: follow “How do we know?”. JSON at <code>/v1/view</code>.</footer>
+        {{#script}}<script src="/assets/verify.js"></script>{{/script}}</body></html>
+        """#
+
+    static let priority = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
+        <h1>{{heading}}</h1>
+        {{^empty(goals)}}<ul>{{#goals}}<li>{{.}}</li>{{/goals}}</ul>{{/empty(goals)}}
+        <p class=howknow><a href="{{figureHref}}">How do we know? The entry that defines this priority, verified in your browser</a></p>
+        {{#nations}}
+        <table class=data id="nation-{{log}}"><caption>{{name}}: {{summary}}</caption>
+        <thead><tr><th scope=col>Action</th><th scope=col>Title</th><th scope=col>Status</th><th scope=col>As of</th></tr></thead><tbody>
+        {{#actions}}<tr><td><a href="{{href}}">{{id}}</a></td><td>{{title}}</td><td><span class="tag tag-{{tag}}">{{status}}</span></td><td>{{asOf}}</td></tr>{{/actions}}
+        {{^actions}}<tr><td colspan=4>No actions under this priority.</td></tr>{{/actions}}
+        </tbody></table>
+        {{/nations}}
+        {{/body}}{{> bottom}}
+        """#
+
+    static let nation = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
+        <h1>{{heading}}</h1>
+        <dl class=summary>
+        <dt>Entries</dt><dd>{{entries}}</dd>
+        <dt>Actions</dt><dd>{{actions}}</dd>
+        <dt>Measures</dt><dd>{{measures}}</dd>
+        <dt>Log</dt><dd>{{#verified}}<span class="tag tag-green">verified</span>{{/verified}}{{^verified}}<span class="tag tag-red">not verified</span>{{/verified}}</dd>
+        <dt>Latest checkpoint</dt><dd>{{checkpoint}}</dd>
+        <dt>Freshness</dt><dd><span class="tag tag-{{freshnessTag}}">{{freshness}}</span></dd>
+        </dl>
+        <table class=data><caption>Actions of {{name}}'s plan</caption>
+        <thead><tr><th scope=col>Action</th><th scope=col>Title</th><th scope=col>Priority</th><th scope=col>Status</th><th scope=col>As of</th><th scope=col>Measures</th></tr></thead><tbody>
+        {{#rows}}<tr><td><a href="{{href}}">{{id}}</a></td><td>{{title}}</td><td><a href="{{priorityHref}}">{{priority}}</a></td><td><span class="tag tag-{{tag}}">{{status}}</span></td><td>{{asOf}}</td><td>{{measures}}</td></tr>{{/rows}}
+        {{^rows}}<tr><td colspan=6>No actions in this log yet.</td></tr>{{/rows}}
+        </tbody></table>
+        <h2>Alerts about this log</h2>
+        {{^empty(alerts)}}<ul>{{#alerts}}<li>{{.}}</li>{{/alerts}}</ul>{{/empty(alerts)}}{{^alerts}}<p>None.</p>{{/alerts}}
+        {{/body}}{{> bottom}}
+        """#
+
+    static let action = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
+        <h1>{{heading}}</h1>
+        <dl class=summary>
+        <dt>Nation</dt><dd><a href="{{nationHref}}">{{nation}}</a></dd>
+        <dt>Priority</dt><dd><a href="{{priorityHref}}">{{priority}}</a></dd>
+        {{#ukActions}}<dt>UK actions</dt><dd>{{ukActions}}</dd>{{/ukActions}}
+        {{#timeframe}}<dt>Timeframe</dt><dd>{{timeframe}}</dd>{{/timeframe}}
+        <dt>Status</dt><dd><span class="tag tag-{{tag}}">{{status}}</span> {{#asOf}}as of {{asOf}}{{/asOf}}</dd>
+        {{#withdrawn}}<dt>Withdrawn</dt><dd>{{withdrawn}}</dd>{{/withdrawn}}
+        </dl>
+        <p class=howknow><a href="{{figureHref}}">How do we know? The entries behind this action and its status, verified in your browser</a></p>
+        <h2>Status history</h2>
+        {{^empty(history)}}<ol class=timeline>{{#history}}<li><span class="tag tag-{{tag}}">{{status}}</span> as of {{asOf}} — recorded {{time}} by {{author}} (entry {{entry}}){{#note}}<br>{{note}}{{/note}}</li>{{/history}}</ol>{{/empty(history)}}
+        {{^history}}<p>No status recorded yet.</p>{{/history}}
+        <h2>Evidence</h2>
+        {{^empty(evidence)}}<ul>{{#evidence}}<li>{{kind}}: {{title}} <span class=mono>{{link}}</span></li>{{/evidence}}</ul>{{/empty(evidence)}}
+        {{^evidence}}<p>No evidence recorded.</p>{{/evidence}}
+        <table class=data><caption>Measures of this action</caption>
+        <thead><tr><th scope=col>Measure</th><th scope=col>What it measures</th><th scope=col>Latest</th><th scope=col>Target</th></tr></thead><tbody>
+        {{#measures}}<tr><td><a href="{{href}}">{{id}}</a></td><td>{{text}}</td><td>{{latest}}</td><td>{{target}}</td></tr>{{/measures}}
+        {{^measures}}<tr><td colspan=4>No measures.</td></tr>{{/measures}}
+        </tbody></table>
+        {{/body}}{{> bottom}}
+        """#
+
+    static let measure = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
+        <h1>{{heading}}</h1>
+        {{#definitions}}<dl class=summary><dt>{{nation}}</dt><dd>{{text}}{{#unit}} ({{unit}}){{/unit}}</dd>{{#target}}<dt>Target</dt><dd>{{target}}</dd>{{/target}}</dl>{{/definitions}}
+        {{#svg}}<figure class=chart aria-labelledby=chart-caption><figcaption id=chart-caption>{{chartTitle}} (the table below has the same data)</figcaption><div aria-hidden=true>{{{svg}}}</div></figure>{{/svg}}
+        {{^empty(totals)}}<table class=data><caption>UK totals</caption>
+        <thead><tr><th scope=col>Period</th><th scope=col>Total</th><th scope=col>Target</th><th scope=col>Entries</th><th scope=col>Provenance</th></tr></thead><tbody>
+        {{#totals}}<tr><td>{{period}}</td><td>{{value}}</td><td>{{target}}</td><td>{{entries}}</td><td><a href="{{href}}">How do we know?</a></td></tr>{{/totals}}
+        </tbody></table>{{/empty(totals)}}
+        <table class=data id=readings><caption>Readings per period per nation</caption>
+        <thead><tr><th scope=col>Period</th><th scope=col>Nation</th><th scope=col>Measure</th><th scope=col>Reading</th><th scope=col>Note</th><th scope=col>Corrections</th><th scope=col>Provenance</th></tr></thead><tbody>
+        {{#readings}}<tr><td>{{period}}</td><td>{{nation}}</td><td>{{measure}}</td><td>{{value}}</td><td>{{note}}</td><td>{{^empty(corrections)}}<ul>{{#corrections}}<li>{{.}}</li>{{/corrections}}</ul>{{/empty(corrections)}}{{^corrections}}none{{/corrections}}</td><td><a href="{{href}}">How do we know?</a></td></tr>{{/readings}}
+        {{^readings}}<tr><td colspan=7>No readings yet.</td></tr>{{/readings}}
+        </tbody></table>
+        <p><a href="{{csvHref}}" download>Download this table as CSV</a></p>
+        {{/body}}{{> bottom}}
+        """#
+
+    static let figure = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
+        <h1>How do we know? <span class=mono>{{figure}}</span></h1>
+        <p>This figure rests on the {{count}} ledger entries below. Your browser checks each one itself, with no trust in this node: the checkpoint's Ed25519 signature against the log's key, each entry's header and payload against its leaf, and each inclusion proof (RFC 9162) up to the signed root.</p>
+        <p id=verify-summary role=status aria-live=polite>Checking in this browser… (needs JavaScript; without it, the same data is at <code>/v1/view/figures/{{figure}}/provenance</code> for any verifier, such as Go's sumdb/note and sumdb/tlog)</p>
+        <p><button type=button id=verify-again hidden>Check again</button></p>
+        <table class=data><caption>Signed checkpoints</caption>
+        <thead><tr><th scope=col>Log</th><th scope=col>Size</th><th scope=col>Root</th><th scope=col>Verifier key</th><th scope=col>Signature</th></tr></thead><tbody>
+        {{#checkpoints}}<tr><td>{{log}}</td><td>{{size}}</td><td class=mono>{{root}}</td><td class=mono>{{vkey}}{{#rotated}}<br>(a rotated key; the federation file pins {{pinned}}){{/rotated}}</td><td><span class=tag data-checkpoint="{{log}}">not checked</span></td></tr>{{/checkpoints}}
+        </tbody></table>
+        <table class=data><caption>Entries</caption>
+        <thead><tr><th scope=col>Log</th><th scope=col>Index</th><th scope=col>Type</th><th scope=col>Recorded</th><th scope=col>By</th><th scope=col>Content</th><th scope=col>Check</th></tr></thead><tbody>
+        {{#entries}}<tr><td>{{log}}</td><td>{{index}}</td><td>{{type}}</td><td>{{time}}</td><td>{{author}}</td><td class=mono>{{content}}</td><td><span class=tag data-entry="{{position}}">not checked</span></td></tr>{{/entries}}
+        </tbody></table>
+        <script type="application/json" id=provenance-data>{{{data}}}</script>
+        {{/body}}{{> bottom}}
+        """#
+
+    static let search = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
+        <h1>Search actions and measures</h1>
+        <form method=get action="/search" role=search><label for=q>Action or measure id, or words from its title</label>
+        <input id=q name=q type=search value="{{query}}" autocomplete=off><button type=submit>Search</button></form>
+        {{#searched}}<h2>{{resultCount}}</h2>
+        {{^empty(results)}}<ul>{{#results}}<li><a href="{{href}}">{{label}}</a> — {{detail}}</li>{{/results}}</ul>{{/empty(results)}}{{/searched}}
+        {{/body}}{{> bottom}}
+        """#
+}

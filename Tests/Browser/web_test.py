@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""The web interface in a real browser (Selenium driving Debian's Chromium), against a seeded
+demo federation (scripts/check-api.sh starts it and passes its demo.json):
+
+1. a reader signs in and follows links from the home page: a nation, an action, a priority, a
+   measure and its "How do we know?" page, where the page's own script verifies every entry's
+   inclusion proof and the checkpoint's Ed25519 signature with WebCrypto (every row ticked);
+2. a tampered proof and a tampered checkpoint signature in the served page are shown as failed,
+   saying what failed;
+3. search finds an action by words;
+4. every page passes axe-core 4.12 (WCAG 2.0/2.1/2.2 A and AA rules) with zero violations, starts
+   with a skip link reachable by keyboard, and a chart's data is in a table as well;
+5. a screenshot of each page is kept in OUT.
+
+Usage: web_test.py DEMO_JSON OUT_DIR
+"""
+import json
+import os
+import sys
+import time
+
+import importlib.util
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def axe_source():
+    """axe-core 4.12 as the axe-playwright-python package bundles it (read as a file, the
+    package is not imported: Selenium injects it). axe-selenium-python bundles axe-core 3.x,
+    which has no WCAG 2.1 or 2.2 rules."""
+    spec = importlib.util.find_spec("axe_playwright_python")
+    if spec is None:
+        fail("axe-playwright-python is not installed (scripts/setup.sh installs it)")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "axe.min.js")
+    return open(path, encoding="utf-8").read()
+
+
+def fail(message):
+    print("web-test: FAIL: " + message, file=sys.stderr)
+    sys.exit(1)
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors", "--window-size=1280,1600",
+                 "--disable-dev-shm-usage", "--no-first-run"]:
+        options.add_argument(flag)
+    options.accept_insecure_certs = True
+    options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_script_timeout(120)
+    return driver
+
+
+class Visit:
+    def __init__(self, driver, out):
+        self.driver, self.out, self.pages = driver, out, []
+        self.axe = axe_source()
+
+    def check(self, name):
+        """axe with zero violations, a skip link first by keyboard, a screenshot."""
+        d = self.driver
+        d.execute_script(self.axe)
+        # Only the violations come back (the whole result, with every pass, is slow to carry).
+        violations = json.loads(d.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, {runOnly: {type: 'tag', values: %s}})"
+            ".then(r => done(JSON.stringify(r.violations))).catch(e => done(JSON.stringify([{id: 'axe-error', impact: String(e), nodes: [{html: ''}]}])));"
+            % json.dumps(AXE_TAGS)))
+        if violations:
+            detail = "; ".join("%s (%s): %s" % (v["id"], v["impact"], v["nodes"][0]["html"][:160]) for v in violations)
+            fail("%s: axe found %d violation(s): %s" % (name, len(violations), detail))
+        d.save_screenshot(os.path.join(self.out, name + ".png"))
+        body = d.find_element(By.TAG_NAME, "body")
+        d.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0,0)")
+        body.send_keys(Keys.TAB)
+        first = d.switch_to.active_element
+        if first.get_attribute("href") is None or not first.get_attribute("href").endswith("#main"):
+            fail("%s: the first element reached by Tab is not the skip link (got %r)" % (name, first.get_attribute("outerHTML")[:120]))
+        first.send_keys(Keys.ENTER)  # the skip link moves on to the main content
+        if not d.execute_script("return location.hash === '#main'"):
+            fail("%s: the skip link does not lead to the main content" % name)
+        if len(d.find_elements(By.TAG_NAME, "h1")) != 1:
+            fail("%s: expected exactly one h1" % name)
+        self.pages.append((name, d.current_url, len(d.page_source.encode())))
+
+    def follow(self, css, name):
+        links = self.driver.find_elements(By.CSS_SELECTOR, css)
+        if not links:
+            fail("no link %r on %s" % (css, self.driver.current_url))
+        href = links[0].get_attribute("href")
+        links[0].click()
+        WebDriverWait(self.driver, 20).until(EC.url_to_be(href))
+        self.check(name)
+        return href
+
+
+def wait_verified(driver, timeout=30):
+    WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    return driver.find_element(By.TAG_NAME, "body").get_attribute("data-verified")
+
+
+def main():
+    demo_json, out = sys.argv[1], sys.argv[2]
+    os.makedirs(out, exist_ok=True)
+    demo = json.load(open(demo_json))
+    uk = [n for n in demo["nodes"] if n["name"] == "uk"][0]
+    api, reader = uk["api"], demo["reader"]["token"]
+    d = browser()
+    try:
+        v = Visit(d, out)
+        d.get(api + "/login?token=" + reader)
+        WebDriverWait(d, 20).until(EC.presence_of_element_located((By.TAG_NAME, "main")))
+        v.check("home")
+        home = d.current_url
+        # Home -> nation -> action (its status timeline).
+        v.follow("div.badge h3 a[href^='/nations/wales']", "nation")
+        v.follow("table.data tbody a[href*='/actions/']", "action")
+        if not d.find_elements(By.CSS_SELECTOR, "ol.timeline li"):
+            fail("the action page shows no status history")
+        # Home -> priority (a matrix row).
+        d.get(home)
+        v.follow("table.matrix tbody th a[href^='/priorities/']", "priority")
+        # Home -> a measure with a target -> its readings table and chart.
+        d.get(home)
+        v.follow("figure.chart figcaption a[href^='/measures/']", "measure")
+        rows = d.find_elements(By.CSS_SELECTOR, "#readings tbody tr")
+        if len(rows) < 2:
+            fail("the measure page's table has %d rows" % len(rows))
+        if d.find_elements(By.CSS_SELECTOR, "figure.chart svg") and not d.find_elements(By.CSS_SELECTOR, "figure.chart figcaption"):
+            fail("the chart has no caption pointing at its table")
+        # The measure's figure: verified in the browser.
+        v.follow("#readings a[href^='/figures/']", "figure")
+        state = wait_verified(d)
+        summary = d.find_element(By.ID, "verify-summary").text
+        ticks = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-entry]")]
+        signatures = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint]")]
+        if state != "ok" or not ticks or not all(t.startswith("\u2713") for t in ticks + signatures):
+            fail("the provenance page did not verify: %s %s %s" % (summary, ticks, signatures))
+        print("web-test: %d entries verified in the browser (%s)" % (len(ticks), summary))
+        d.save_screenshot(os.path.join(out, "figure-verified.png"))
+
+        # A tampered proof: one hash of the first entry's proof changed in the served data.
+        d.execute_script("""
+            const el = document.getElementById('provenance-data');
+            const data = JSON.parse(el.textContent);
+            const inc = data.entries[0].inclusion;
+            if (inc.proof.length > 0) { inc.proof[0] = btoa(String.fromCharCode(...new Uint8Array(32).fill(7))); }
+            else { data.entries[0].header = btoa(atob(data.entries[0].header) + 'x'); }
+            el.textContent = JSON.stringify(data);
+            window.quartetVerify();""")
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-entry='0']").text.startswith("\u2717"))
+        state = wait_verified(d)
+        bad = d.find_element(By.CSS_SELECTOR, "[data-entry='0']").text
+        if state != "failed" or ("inclusion proof" not in bad and "header" not in bad):
+            fail("a tampered proof was not shown as failed: %r" % bad)
+        print("web-test: a tampered proof is shown as failed: %s" % bad)
+        d.save_screenshot(os.path.join(out, "figure-tampered-proof.png"))
+
+        # A tampered checkpoint: one byte of its signature changed.
+        d.refresh()
+        wait_verified(d)
+        d.execute_script("""
+            const el = document.getElementById('provenance-data');
+            const data = JSON.parse(el.textContent);
+            const log = Object.keys(data.checkpoints)[0];
+            const note = data.checkpoints[log];
+            const at = note.lastIndexOf(' ') + 10;
+            data.checkpoints[log] = note.slice(0, at) + (note[at] === 'A' ? 'B' : 'A') + note.slice(at + 1);
+            el.textContent = JSON.stringify(data);
+            window.quartetVerify();""")
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
+        cp = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint]") if e.text.startswith("\u2717")]
+        if not cp or "signature" not in cp[0]:
+            fail("a tampered checkpoint signature was not shown as failed: %r" % cp)
+        print("web-test: a tampered checkpoint signature is shown as failed: %s" % cp[0])
+
+        # Search by words.
+        d.get(api + "/search")
+        v.check("search")
+        box = d.find_element(By.ID, "q")
+        box.send_keys("workforce")
+        box.send_keys(Keys.ENTER)
+        WebDriverWait(d, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR, "main ul li a")))
+        v.check("search-results")
+        # Pages are small.
+        for name, url, size in v.pages:
+            if size > 100_000:
+                fail("%s (%s) is %d bytes; pages must stay under 100 KB" % (name, url, size))
+        print("web-test: ok: %s" % ", ".join("%s %d B" % (n, s) for n, _, s in v.pages))
+    finally:
+        d.quit()
+
+
+if __name__ == "__main__":
+    main()
