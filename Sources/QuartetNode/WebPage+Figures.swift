@@ -124,7 +124,7 @@ extension WebPage {
 
     static func search(_ query: String?, _ q: ViewQueries) throws -> Built {
         let text = (query ?? "").trimmingCharacters(in: .whitespaces)
-        guard text.count <= maxQuery else { throw NotFound("search: at most \(maxQuery) characters") }
+        guard text.count <= maxQuery else { throw NotFound("search: at most \(maxQuery) characters, got \(text.count)", status: .badRequest) }
         var results: [SearchBody.Result] = []
         if !text.isEmpty {
             let words = text.lowercased().split(separator: " ").map(String.init)

@@ -10,7 +10,12 @@ import QuartetStore
 /// read these stored properties by name and escape them. Pure apart from the store reads the
 /// action and measure pages make for who recorded what, and when.
 enum WebPage {
-    struct NotFound: Error { let message: String; init(_ message: String) { self.message = message } }
+    /// A page that cannot be shown: an unknown id (404) or a bad query (400), with the reason.
+    struct NotFound: Error {
+        let message: String
+        var status: HTTPResponse.Status = .notFound
+        init(_ message: String, status: HTTPResponse.Status = .notFound) { self.message = message; self.status = status }
+    }
 
     struct Crumb { var name: String; var href: String? }
 

@@ -59,7 +59,7 @@ extension API {
             let page = try build(q)
             return WebPage.response(frame.render(page.template, title: page.title, crumbs: page.crumbs, script: script, body: page.body), status: .ok)
         } catch let missing as WebPage.NotFound {
-            throw HTTPError(.notFound, message: missing.message)
+            throw HTTPError(missing.status, message: missing.message)
         }
     }
 

@@ -20,13 +20,15 @@ struct BenchView: AsyncParsableCommand {
             --entries in all, replicated to uk. Queries: GET /v1/view and GET \
             /v1/view/measures/P2.A2.M1?period=2025 at uk over one keep-alive HTTPS connection \
             with a reader token, --queries of each, p50 and p99; plus the whole view rendered \
-            without its cache. Absorb: batches of 1,000 readings appended at wales (one commit \
+            without its cache, and each kind of web page (--page-requests of each: the overview, \
+            a priority, a nation, an action, a measure, a reading's provenance, a search). Absorb: batches of 1,000 readings appended at wales (one commit \
             each) and the time uk's view takes to fold each replicated batch.
             """)
 
     @Option(help: "Entries over the five logs.") var entries: Int = 1_000_000
     @Option(help: "Requests of each query.") var queries: Int = 2000
     @Option(help: "Batches of 1,000 readings for the absorb figure.") var batches: Int = 10
+    @Option(help: "Requests of each web page.") var pageRequests: Int = 200
 
     func run() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-bench-view-\(UUID().uuidString)")
@@ -114,6 +116,28 @@ struct BenchView: AsyncParsableCommand {
         }
         let whole = try await timed("/v1/view")
         let measure = try await timed("/v1/view/measures/P2.A2.M1?period=2025")
+        // The web pages (docs/web.md), rendered at uk for a reader: one of each kind.
+        let readingFigure = try JSONDecoder().decode(MeasureView.self, from: measure.last).series.compactMap { $0.readings?.first?.figure }.first ?? "priority:P2"
+        var pages: [[String: Any]] = []
+        for path in ["/", "/priorities/P2", "/nations/wales", "/nations/wales/actions/\(actions["wales"]!.first!)", "/measures/P2.A2.M1",
+                     "/figures/\(readingFigure)", "/search?q=workforce"] {
+            let page = try await timedPage(path)
+            pages.append(["path": path, "p50_ms": page.p50, "p99_ms": page.p99, "max_ms": page.max, "bytes": page.bytes])
+        }
+        func timedPage(_ path: String) async throws -> (p50: Double, p99: Double, max: Double, bytes: Int) {
+            var samples: [Double] = []
+            var bytes = 0
+            for i in 0..<(pageRequests + 10) {
+                let start = ContinuousClock.now
+                let (status, body) = try await client.get(path)
+                let ms = (ContinuousClock.now - start).milliseconds
+                guard status == 200 else { throw CLIError("GET \(path): \(status) \(String(decoding: body.prefix(300), as: UTF8.self))") }
+                if i >= 10 { samples.append(ms) }
+                bytes = body.count
+            }
+            let sorted = Samples(samples)
+            return (threeDecimals(sorted.percentile(0.5)!), threeDecimals(sorted.percentile(0.99)!), threeDecimals(sorted.percentile(1)!), bytes)
+        }
         await client.close()
         // The answers as a client reads them: the typed view holds every entry, the measure its
         // UK series.
@@ -163,8 +187,10 @@ struct BenchView: AsyncParsableCommand {
             "single_measure": ["path": "/v1/view/measures/P2.A2.M1?period=2025", "requests": queries, "p50_ms": measure.p50, "p99_ms": measure.p99,
                                "max_ms": measure.max, "bytes": measure.bytes],
             "absorb_batch_of_1000_readings_ms": ["batches": batches, "p50": round(Samples(absorbs).percentile(0.5)!), "max": round(absorbs.last!)],
+            "web_pages": pages,
             "process_peak_rss_mb": (Double(peakKiB) / 1024 * 10).rounded() / 10,
-            "targets_ms": ["single_measure_p99": 5, "whole_view_p99": 50, "absorb_1000": 20],
+            "targets_ms": ["single_measure_p99": 5, "whole_view_p99": 50, "absorb_1000": 20, "web_page_p99": 20],
+            "targets_bytes": ["web_page": 100_000],
         ])
     }
 

@@ -1,0 +1,79 @@
+import Foundation
+import QuartetAPI
+@testable import QuartetNode
+import QuartetPlan
+import QuartetTestKit
+import Testing
+
+/// The web pages rendered from a view without a node: what entries say is shown as text, the
+/// measure page's table carries the chart's data and the corrections, the provenance data
+/// cannot end its script element, and search is bounded.
+@Suite struct WebPageTests {
+    static let plans = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("config/plans").path
+    static let hostile = "<script>alert(1)</script>\u{0600}<img src=x onerror=alert(2)>"
+
+    /// The UK plan at uk, two status updates of P1.A1 (one with a hostile note) and a reading of
+    /// P2.A2.M1 for 2025 recorded, then corrected.
+    static func queries() throws -> ViewQueries {
+        var view = StrategyView(ukLog: "uk", logs: ["uk", "wales"])
+        var index: UInt64 = 0
+        func apply(_ type: String, _ payload: [UInt8]) throws {
+            try view.apply(ViewEntry(log: "uk", index: index, timeMillis: 1_767_225_600_000 + index, type: type, payload: payload))
+            index += 1
+        }
+        for e in try PlanImport(planFile: "\(plans)/uk-plan.yaml").entries(for: "uk") { try apply(e.type.rawValue, e.payload.encoded()) }
+        try apply("progress.status", Array(#"{"action":"P1.A1","as_of":"2025-03-31","status":"at-risk"}"#.utf8))
+        let note = String(decoding: try JSONEncoder().encode(hostile), as: UTF8.self)
+        try apply("progress.status", Array(#"{"action":"P1.A1","as_of":"2025-06-30","status":"on-track","note":\#(note)}"#.utf8))
+        try apply("progress.reading", Array(#"{"measure":"P2.A2.M1","period":"2025","value":3}"#.utf8))
+        try apply("progress.reading", Array(#"{"measure":"P2.A2.M1","period":"2025","value":4,"note":"corrected"}"#.utf8))
+        return ViewQueries(view: view, health: [:], nowMillis: 1_767_225_700_000, order: ["uk", "wales"])
+    }
+
+    static func render(_ built: WebPage.Built) -> String {
+        WebPage.Frame(node: "uk", viewer: "quartet://reader/\(hostile)").render(built.template, title: built.title, crumbs: built.crumbs, script: false, body: built.body)
+    }
+
+    @Test func theActionPageShowsItsStatusHistoryAsText() throws {
+        let html = Self.render(try WebPage.action("P1.A1", log: "uk", try Self.queries(), store: try TestKit.makeStore()))
+        #expect(html.contains("<ol class=timeline>"))
+        #expect(html.components(separatedBy: "<li><span class=\"tag tag-").count - 1 == 2, "two status updates, newest first")
+        #expect(html.range(of: "on-track")!.lowerBound < html.range(of: "at-risk")!.lowerBound)
+        #expect(!html.contains("<script>alert") && !html.contains("<img src=x"))
+        #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(html.contains("href=\"/figures/status:uk:P1.A1\""))
+        #expect(html.contains("aria-label=\"Breadcrumb\"") && html.contains("href=\"/nations/uk\""))
+    }
+
+    @Test func theMeasurePagesTableHasTheChartsDataAndTheCorrection() throws {
+        let html = Self.render(try WebPage.measure("P2.A2.M1", try Self.queries(), store: try TestKit.makeStore()))
+        #expect(html.contains("<table class=data id=readings>") && html.contains("<caption>Readings per period per nation</caption>"))
+        #expect(html.contains("<td>2025</td><td>UK</td><td>P2.A2.M1</td><td>4</td><td>corrected</td>"))
+        #expect(html.contains("replaces entry uk/"), "the superseded reading is named")
+        #expect(html.contains("href=\"/figures/reading:uk:P2.A2.M1:2025\""))
+        #expect(html.contains("href=\"/v1/view/measures/P2.A2.M1?format=csv\""))
+        #expect(throws: WebPage.NotFound.self) { try WebPage.measure("P9.A9.M9", try Self.queries(), store: try TestKit.makeStore()) }
+    }
+
+    @Test func provenanceDataCannotEndItsScriptElement() throws {
+        let json = Data(#"{"note":"</script><script>alert(1)</script><!--"}"#.utf8)
+        let safe = WebPage.scriptJSON(json)
+        #expect(!safe.contains("<"))
+        let back = try JSONSerialization.jsonObject(with: Data(safe.utf8)) as? [String: String]
+        #expect(back?["note"] == "</script><script>alert(1)</script><!--", "the same JSON once parsed")
+    }
+
+    @Test func searchFindsByWordsAndIsBounded() throws {
+        let q = try Self.queries()
+        let found = try WebPage.search("workforce reform", q)
+        let html = Self.render(found)
+        #expect(html.contains("href=\"/measures/P2.A2.M1\""), "the workshops measure's text has both words")
+        let none = Self.render(try WebPage.search("zzzz-no-such-thing", q))
+        #expect(none.contains("0 results"))
+        let long = #expect(throws: WebPage.NotFound.self) { try WebPage.search(String(repeating: "a", count: WebPage.maxQuery + 1), q) }
+        #expect(long?.status == .badRequest)
+        let html2 = Self.render(try WebPage.search(Self.hostile, q))
+        #expect(!html2.contains("<script>alert") && html2.contains("value=\"&lt;script&gt;"))
+    }
+}
