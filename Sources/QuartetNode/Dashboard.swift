@@ -20,6 +20,8 @@ struct Dashboard {
     let role: String
     let viewer: String
     let alerts: [(time: Date, kind: String, message: String)]
+    /// The other charted measures: key (as `charts`) and title, each a link to its page.
+    var links: [(key: String, title: String)] = []
     var agreements: [DashboardPage.Agreement] = []
     var ignoredAgreements = 0
 
@@ -35,12 +37,14 @@ struct Dashboard {
     /// Kept for the escaping tests: the dashboard's escaper.
     static func escape(_ text: String) -> String { HTMLText.escape(text) }
 
-    func response() -> Response {
+    func response() -> Response { Self.response(html: Data(html().utf8)) }
+
+    static func response(html: Data) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.init("content-security-policy")!] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'"
         headers[.cacheControl] = "no-store"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html())))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: html)))
     }
 
     func html() -> String { DashboardTemplate.render("page", page()) }
@@ -69,8 +73,9 @@ struct Dashboard {
         }
         let keys = charts.map(\.key)
         let targeted = keys.filter { key in !key.contains(":") && MeasureCharts(charts: charts, ukLog: ukLog, nations: nations).lookup(key)?.answer.series.first { $0.log == ukLog && $0.id == key }?.target != nil }
-        let shared = keys.filter { !$0.contains(":") && !targeted.contains($0) }
-        let local = keys.filter { $0.contains(":") }
+        let linked = keys.filter { !targeted.contains($0) }.map { (key: $0, title: chart($0).title) } + links
+        let shared = linked.filter { !$0.key.contains(":") }
+        let local = linked.filter { $0.key.contains(":") }
         let ignored = ignoredAgreements
         return DashboardPage(
             title: "Quartet — \(ViewQueries.displayName(whole.node)) node", node: whole.node, role: role, generatedAt: whole.generatedAt,
@@ -99,13 +104,9 @@ struct Dashboard {
 
     /// A measure listed by its title with a link to its page (only measures with a target are
     /// drawn on the overview; every other chart is on its measure's page).
-    func link(_ key: String) -> DashboardPage.Chart {
-        let charts = MeasureCharts(charts: charts, ukLog: ukLog, nations: nations)
-        let parts = key.split(separator: ":").map(String.init)
-        let id = parts.last ?? key
-        var title = "\(parts.count == 2 ? ViewQueries.displayName(parts[0]) + " " : "")\(id)"
-        if let text = charts.chartDefinition(key)?.text { title += " — " + text }
-        return DashboardPage.Chart(title: title, href: WebPage.measureHref(id), svg: "", total: nil, note: nil)
+    func link(_ item: (key: String, title: String)) -> DashboardPage.Chart {
+        DashboardPage.Chart(title: item.title, href: WebPage.measureHref(item.key.split(separator: ":").last.map(String.init) ?? item.key),
+                            svg: "", total: nil, note: nil)
     }
 
     /// The chart of a charted measure (`MeasureCharts`).

@@ -5,6 +5,7 @@ import QuartetAPI
 import QuartetCrypto
 import QuartetLedger
 import QuartetPlan
+import QuartetReplication
 import QuartetStore
 
 /// The combined strategy view's routes, the dashboard and its sign-in.
@@ -66,19 +67,15 @@ extension API {
             return ViewEncoding.response(try provenance(figure: figure, refs: refs, identity: caller.identity))
         }
         routes.get("/", .reader) { request, context, caller -> Response in
-            let q = queries()
-            let charts = q.chartedMeasures().compactMap { key -> (key: String, answer: MeasureView)? in
-                let id = key.split(separator: ":").last.map(String.init) ?? key
-                return (try? q.measure(id, period: nil)).map { (key: key, answer: $0) }
-            }
-            let now = wallClockMillis()
-            var page = Dashboard(whole: q.whole(node: node, generatedAt: ViewQueries.iso(q.nowMillis)), charts: charts,
-                                 ukLog: q.view.ukLog, nations: q.nations, role: federation.member(node)?.role.rawValue ?? "node",
-                                 viewer: caller.identity.uri, alerts: engine.alertList().suffix(20).map { ($0.time, $0.alert.kind.rawValue, $0.alert.message) })
-            let policy = view.policy
-            page.agreements = Dashboard.agreements(policy, now: now)
-            page.ignoredAgreements = policy.ignored.count
-            return page.response()
+            // Rendered at most once per view version, viewer, 10 seconds (the ages it shows),
+            // alerts and log health.
+            let health = health()
+            let alerts = engine.alertList()
+            let q = view.queries(view.snapshot, health: health, now: wallClockMillis())
+            let key = "page:/|\(caller.identity.uri)|\(q.nowMillis / 10_000)|\(alerts.count)|\(alerts.last.map { "\($0.time.timeIntervalSince1970)" } ?? "")|"
+                + health.keys.sorted().map { "\($0):\(health[$0]!.verified):\(health[$0]!.alerts.count)" }.joined(separator: ",")
+            let html = view.page(key, version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
+            return Dashboard.response(html: html)
         }
         // Signing in to the dashboard with a bearer token: the token goes into an HttpOnly,
         // Secure, SameSite=Strict cookie, then back to the dashboard.
@@ -97,6 +94,33 @@ extension API {
             guard let token, !token.isEmpty else { return Dashboard.signInPage(message: "enter a token", status: .badRequest) }
             return try signIn(token: token)
         }
+    }
+
+    /// The overview page (`/`): nations, the priorities × nations matrix, the measures with a
+    /// target drawn (their answers computed), every other charted measure a link to its page.
+    func overview(_ q: ViewQueries, caller: Caller, alerts: [(time: Date, alert: ReplicationAlert)]) -> Dashboard {
+        var charts: [(key: String, answer: MeasureView)] = []
+        var links: [(key: String, title: String)] = []
+        for key in q.chartedMeasures() {
+            let parts = key.split(separator: ":").map(String.init)
+            let id = parts.last ?? key
+            if parts.count == 1, q.view.logs[q.view.ukLog]?.measures[id]?.payload.target != nil {
+                if let answer = try? q.measure(id, period: nil) { charts.append((key, answer)) }
+            } else {
+                let log = parts.count == 2 ? parts[0] : q.view.ukLog
+                let text = q.view.logs[log]?.measures[id]?.payload.text
+                    ?? q.view.logs.values.lazy.compactMap { $0.measures.values.first { $0.payload.uk_measure == id }?.payload.text }.first
+                links.append((key, "\(parts.count == 2 ? ViewQueries.displayName(parts[0]) + " " : "")\(id)" + (text.map { " — " + $0 } ?? "")))
+            }
+        }
+        var page = Dashboard(whole: q.whole(node: node, generatedAt: ViewQueries.iso(q.nowMillis)), charts: charts,
+                             ukLog: q.view.ukLog, nations: q.nations, role: federation.member(node)?.role.rawValue ?? "node",
+                             viewer: caller.identity.uri, alerts: alerts.suffix(20).map { ($0.time, $0.alert.kind.rawValue, $0.alert.message) })
+        let policy = view.policy
+        page.links = links
+        page.agreements = Dashboard.agreements(policy, now: q.nowMillis)
+        page.ignoredAgreements = policy.ignored.count
+        return page
     }
 
     func signIn(token: String) throws -> Response {

@@ -236,6 +236,22 @@ public final class ViewMaintainer: Sendable {
     }
 
     private let answers = Mutex<(version: UInt64, bytes: [String: Data])>((0, [:]))
+
+    /// Rendered web pages that depend on more than the view (the viewer, the clock in coarse
+    /// steps, alerts): kept per view version under a key naming all of that, and emptied when
+    /// full (at most `maxCachedPages`), so old clock steps never pile up.
+    func page(_ key: String, version: UInt64, render: () throws -> Data) rethrows -> Data {
+        if let bytes = pages.withLock({ $0.version == version ? $0.bytes[key] : nil }) { return bytes }
+        let bytes = try render()
+        pages.withLock { cache in
+            if cache.version != version || cache.bytes.count >= Self.maxCachedPages { cache = (version, [:]) }
+            cache.bytes[key] = bytes
+        }
+        return bytes
+    }
+
+    private let pages = Mutex<(version: UInt64, bytes: [String: Data])>((0, [:]))
+    static let maxCachedPages = 64
     static let maxCachedAnswers = 256
 
     /// The whole view's JSON, rendered at most once per view version, log health and second

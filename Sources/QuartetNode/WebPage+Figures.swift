@@ -12,54 +12,68 @@ extension WebPage {
         struct Definition { var nation: String; var text: String; var unit: String?; var target: String? }
         struct Total { var period: String; var value: String; var target: String; var entries: String; var href: String }
         struct Reading { var period: String; var nation: String; var measure: String; var value: String; var note: String; var corrections: [String]; var href: String }
+        struct Year { var year: String; var href: String; var current: Bool }
         var heading: String
         var definitions: [Definition]
         var chartTitle: String
         var svg: String?
+        var year: String
+        var years: [Year]
         var totals: [Total]
         var readings: [Reading]
         var csvHref: String
     }
 
-    static func measure(_ id: String, _ q: ViewQueries, store: LedgerStore) throws -> Built {
-        let answer: MeasureView
-        do { answer = try q.measure(id, period: nil) } catch { throw NotFound(error.message) }
+    /// A measure's page for one year (`year`, default the latest with readings): its chart,
+    /// its totals and readings as tables (the chart's data as text), with links to the other
+    /// years. Each corrected reading names the entry it replaced (one store read per row).
+    static func measure(_ id: String, year requested: String?, _ q: ViewQueries, store: LedgerStore) throws -> Built {
+        let all: MeasureView
+        do { all = try q.measure(id, period: nil) } catch { throw NotFound(error.message) }
+        let years = Set(all.series.flatMap { ($0.readings ?? []).compactMap { Period($0.period)?.year } } + all.totals.map(\.year)).sorted()
+        var year = years.last
+        if let requested {
+            guard let p = Period(requested), p.granularity == .year else { throw NotFound("year: expected a year such as 2025, got \"\(requested)\"", status: .badRequest) }
+            year = p.year
+        }
+        var answer = all
+        for i in answer.series.indices { answer.series[i].readings = answer.series[i].readings?.filter { Period($0.period)?.year == year } }
         // A UK measure is charted with its nations' contributions; a nation's own measure alone.
         let key = answer.series.contains { $0.log == q.view.ukLog || $0.ukMeasure == id } ? id : "\(answer.series[0].log):\(id)"
         let chart = MeasureCharts(charts: [(key, answer)], ukLog: q.view.ukLog, nations: q.nations).chart(key)
-        var readings: [MeasureBody.Reading] = []
-        var superseded: [EntryRef] = []
+        var latestReplaced: [EntryRef] = []
         for m in answer.series {
             for r in m.readings ?? [] {
-                if let state = q.view.logs[m.log]?.measures[m.id], let p = Period(r.period) { superseded += state.readings[p]?.superseded ?? [] }
+                if let p = Period(r.period), let last = q.view.logs[m.log]?.measures[m.id]?.readings[p]?.superseded.last { latestReplaced.append(last) }
             }
         }
-        let headers = try entryHeaders(superseded, store: store)
+        let headers = try entryHeaders(latestReplaced, store: store)
+        var readings: [MeasureBody.Reading] = []
         for m in answer.series {
             for r in m.readings ?? [] {
                 var corrections: [String] = []
-                if let state = q.view.logs[m.log]?.measures[m.id], let p = Period(r.period), let reading = state.readings[p] {
-                    corrections = reading.superseded.map { ref in
-                        let h = headers[ref]
-                        return "replaces entry \(ref.log)/\(ref.index)" + (h.map { ", recorded \(ViewQueries.iso($0.timeMillis)) by \($0.author.isEmpty ? "(no author)" : $0.author)" } ?? "")
-                    }
-                    if reading.replaced > reading.superseded.count { corrections.append("and \(reading.replaced - reading.superseded.count) earlier") }
+                if let p = Period(r.period), let reading = q.view.logs[m.log]?.measures[m.id]?.readings[p], let ref = reading.superseded.last {
+                    let h = headers[ref]
+                    corrections.append("corrected \(reading.replaced) time\(reading.replaced == 1 ? "" : "s"); replaces entry \(ref.log)/\(ref.index)"
+                                       + (h.map { ", recorded \(ViewQueries.iso($0.timeMillis)) by \($0.author.isEmpty ? "(no author)" : $0.author)" } ?? ""))
                 }
                 readings.append(MeasureBody.Reading(period: r.period, nation: ViewQueries.displayName(m.log), measure: m.id, value: readingText(r).replacingOccurrences(of: " (\(r.period))", with: ""),
                                                     note: r.note ?? "", corrections: corrections, href: figureHref(r.figure)))
             }
         }
         readings.sort { ($0.period, $0.nation) < ($1.period, $1.nation) }
-        let totals = answer.totals.map { t in
+        let totals = answer.totals.filter { $0.year == year }.map { t in
             MeasureBody.Total(period: t.period, value: ViewQueries.number(t.value), target: t.target.map(ViewQueries.number) ?? "", entries: String(t.entries), href: figureHref(t.figure))
         }
         let definitions = answer.series.map { m in
             MeasureBody.Definition(nation: "\(ViewQueries.displayName(m.log)) \(m.id)", text: m.text, unit: m.unit,
                                    target: m.target.map { "\(ViewQueries.number($0.value)) per \($0.per)" + ($0.quote.map { " — “\($0)”" } ?? "") })
         }
+        let shown = year.map(String.init) ?? ""
         let body = MeasureBody(heading: chart.title, definitions: definitions, chartTitle: chart.title, svg: chart.svg.isEmpty ? nil : chart.svg,
-                               totals: totals, readings: readings, csvHref: "/v1/view/measures/\(path(id))?format=csv")
-        return ("Measure \(id)", [home, Crumb(name: "Measure \(id)")], "measure", body)
+                               year: shown, years: years.map { MeasureBody.Year(year: String($0), href: measureHref(id) + "?year=\($0)", current: $0 == year) },
+                               totals: totals, readings: readings, csvHref: "/v1/view/measures/\(path(id))?format=csv" + (year.map { "&period=\($0)" } ?? ""))
+        return ("Measure \(id)" + (shown.isEmpty ? "" : ", \(shown)"), [home, Crumb(name: "Measure \(id)")], "measure", body)
     }
 
     // MARK: How do we know?

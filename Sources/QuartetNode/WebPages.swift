@@ -32,9 +32,10 @@ extension API {
             let id = try context.parameters.require("id")
             return try web(caller) { q in try WebPage.action(id, log: log, q, store: store) }
         }
-        routes.get("/measures/{id}", .reader) { _, context, caller -> Response in
+        routes.get("/measures/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
-            return try web(caller) { q in try WebPage.measure(id, q, store: store) }
+            let year: String? = request.uri.queryParameters.get("year").map { String($0) }
+            return try web(caller) { q in try WebPage.measure(id, year: year, q, store: store) }
         }
         routes.get("/figures/{figure}", .reader) { _, context, caller -> Response in
             let figure = try context.parameters.require("figure")

@@ -23,9 +23,10 @@ enum WebScript {
 
           // A verifier key: name+hash+base64(0x01 || 32-byte key).
           async function parseVkey(vkey) {
-            const parts = vkey.split("+");
-            if (parts.length !== 3) throw new Error("verifier key: expected name+hash+key");
-            const [name, hashHex, keyB64] = parts;
+            // The name holds no "+", the hash is 8 hex digits; the base64 key may hold "+".
+            const m = /^([^+]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(vkey);
+            if (!m) throw new Error("verifier key: expected name+hash+key");
+            const [, name, hashHex, keyB64] = m;
             const raw = b64(keyB64);
             if (raw.length !== 33 || raw[0] !== 1) throw new Error("verifier key: not an Ed25519 key");
             const key = raw.slice(1);
@@ -151,6 +152,7 @@ enum WebScript {
             document.body.dataset.verified = bad === 0 ? "ok" : "failed";
           }
           window.quartetVerify = run;
+          window.quartetParseVkey = parseVkey;  // for the browser tests
           document.addEventListener("DOMContentLoaded", () => {
             const again = document.getElementById("verify-again");
             if (again) { again.hidden = false; again.addEventListener("click", run); }

@@ -133,7 +133,8 @@ enum WebTemplate {
         <thead><tr><th scope=col>Period</th><th scope=col>Total</th><th scope=col>Target</th><th scope=col>Entries</th><th scope=col>Provenance</th></tr></thead><tbody>
         {{#totals}}<tr><td>{{period}}</td><td>{{value}}</td><td>{{target}}</td><td>{{entries}}</td><td><a href="{{href}}">How do we know?</a></td></tr>{{/totals}}
         </tbody></table>{{/empty(totals)}}
-        <table class=data id=readings><caption>Readings per period per nation</caption>
+        {{^empty(years)}}<nav aria-label="Years"><p>Year: {{#years}}{{#current}}<b aria-current=page>{{year}}</b> {{/current}}{{^current}}<a href="{{href}}">{{year}}</a> {{/current}}{{/years}}</p></nav>{{/empty(years)}}
+        <table class=data id=readings><caption>Readings per period per nation{{#year}}, {{year}}{{/year}}</caption>
         <thead><tr><th scope=col>Period</th><th scope=col>Nation</th><th scope=col>Measure</th><th scope=col>Reading</th><th scope=col>Note</th><th scope=col>Corrections</th><th scope=col>Provenance</th></tr></thead><tbody>
         {{#readings}}<tr><td>{{period}}</td><td>{{nation}}</td><td>{{measure}}</td><td>{{value}}</td><td>{{note}}</td><td>{{^empty(corrections)}}<ul>{{#corrections}}<li>{{.}}</li>{{/corrections}}</ul>{{/empty(corrections)}}{{^corrections}}none{{/corrections}}</td><td><a href="{{href}}">How do we know?</a></td></tr>{{/readings}}
         {{^readings}}<tr><td colspan=7>No readings yet.</td></tr>{{/readings}}

@@ -146,6 +146,27 @@ def main():
         print("web-test: %d entries verified in the browser (%s)" % (len(ticks), summary))
         d.save_screenshot(os.path.join(out, "figure-verified.png"))
 
+        # Verifier keys whose base64 holds "+" and "/" parse (names never hold "+"), and one
+        # whose hash does not match its key is refused.
+        import base64, hashlib
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+        while True:
+            raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            text = base64.b64encode(b"\x01" + raw).decode()
+            if "+" in text and "/" in text:
+                break
+        name = "quartet.test/key"
+        khash = hashlib.sha256(name.encode() + b"\n\x01" + raw).digest()[:4].hex()
+        good = d.execute_async_script("const done = arguments[arguments.length - 1];"
+                                      "window.quartetParseVkey(arguments[0]).then(v => done(v.name)).catch(e => done('error: ' + e.message));",
+                                      "%s+%s+%s" % (name, khash, text))
+        bad = d.execute_async_script("const done = arguments[arguments.length - 1];"
+                                     "window.quartetParseVkey(arguments[0]).then(v => done(v.name)).catch(e => done('error: ' + e.message));",
+                                     "%s+%s+%s" % (name, "00000000" if khash != "00000000" else "11111111", text))
+        if good != name or "hash does not match" not in bad:
+            fail("verifier keys: %r / %r" % (good, bad))
+
         # A tampered proof: one hash of the first entry's proof changed in the served data.
         d.execute_script("""
             const el = document.getElementById('provenance-data');
