@@ -40,6 +40,7 @@ struct API {
         addViewRoutes(to: routes)
         addAgreementRoutes(to: routes)
         addWebRoutes(to: routes)
+        addFormRoutes(to: routes)
         let probe = HealthProbe(store: store)
         routes.public(.get, "/healthz") { _, _ -> Response in
             // Healthy means the data directory answered a read within the last quarter second.

@@ -157,7 +157,17 @@ struct Gate: Sendable {
             guard identity == .operator(ownLog) else {
                 throw HTTPError(.forbidden, message: "this needs the operator of \(ownLog) (certificate quartet://operator/\(ownLog) or an operator token of this node); this is \(identity.uri)")
             }
-            if caller.viaCookie { try Self.checkSameOrigin(request) }
+            // A form post, whatever the credential (browsers send certificates as they send
+            // cookies): this node's origin and the form's token. Other writes by cookie: JSON
+            // from this node's origin.
+            // Reading (GET, HEAD: the forms themselves) changes nothing and needs neither.
+            if request.method != .get && request.method != .head {
+                if FormToken.isForm(request) {
+                    try FormToken.check(request, author: caller.author)
+                } else if caller.viaCookie {
+                    try Self.checkSameOrigin(request)
+                }
+            }
         }
         return caller
     }

@@ -28,23 +28,26 @@ extension WebPage {
     /// its totals and readings as tables (the chart's data as text), with links to the other
     /// years. Each corrected reading names the entry it replaced (one store read per row).
     static func measure(_ id: String, year requested: String?, _ q: ViewQueries, store: LedgerStore) throws -> Built {
-        let all: MeasureView
-        do { all = try q.measure(id, period: nil) } catch { throw NotFound(error.message) }
-        let years = Set(all.series.flatMap { ($0.readings ?? []).compactMap { Period($0.period)?.year } } + all.totals.map(\.year)).sorted()
+        // The years with readings, from the view (the answer is computed for one year only).
+        var yearSet = Set<Int>()
+        for v in q.view.logs.values {
+            for m in v.measures.values where m.payload.id == id || m.payload.uk_measure == id { yearSet.formUnion(m.readings.keys.map(\.year)) }
+        }
+        let years = yearSet.sorted()
         var year = years.last
         if let requested {
             guard let p = Period(requested), p.granularity == .year else { throw NotFound("year: expected a year such as 2025, got \"\(requested)\"", status: .badRequest) }
             year = p.year
         }
-        var answer = all
-        for i in answer.series.indices { answer.series[i].readings = answer.series[i].readings?.filter { Period($0.period)?.year == year } }
+        let answer: MeasureView
+        do { answer = try q.measure(id, period: year.map(String.init)) } catch { throw NotFound(error.message) }
         // A UK measure is charted with its nations' contributions; a nation's own measure alone.
         let key = answer.series.contains { $0.log == q.view.ukLog || $0.ukMeasure == id } ? id : "\(answer.series[0].log):\(id)"
         let chart = MeasureCharts(charts: [(key, answer)], ukLog: q.view.ukLog, nations: q.nations).chart(key)
         var latestReplaced: [EntryRef] = []
         for m in answer.series {
             for r in m.readings ?? [] {
-                if let p = Period(r.period), let last = q.view.logs[m.log]?.measures[m.id]?.readings[p]?.superseded.last { latestReplaced.append(last) }
+                if let p = Period(r.period), let last = q.view.logs[m.log]?.measures[m.id]?.readings[p]?.superseded { latestReplaced.append(last) }
             }
         }
         let headers = try entryHeaders(latestReplaced, store: store)
@@ -52,7 +55,7 @@ extension WebPage {
         for m in answer.series {
             for r in m.readings ?? [] {
                 var corrections: [String] = []
-                if let p = Period(r.period), let reading = q.view.logs[m.log]?.measures[m.id]?.readings[p], let ref = reading.superseded.last {
+                if let p = Period(r.period), let reading = q.view.logs[m.log]?.measures[m.id]?.readings[p], let ref = reading.superseded {
                     let h = headers[ref]
                     corrections.append("corrected \(reading.replaced) time\(reading.replaced == 1 ? "" : "s"); replaces entry \(ref.log)/\(ref.index)"
                                        + (h.map { ", recorded \(ViewQueries.iso($0.timeMillis)) by \($0.author.isEmpty ? "(no author)" : $0.author)" } ?? ""))
@@ -62,7 +65,7 @@ extension WebPage {
             }
         }
         readings.sort { ($0.period, $0.nation) < ($1.period, $1.nation) }
-        let totals = answer.totals.filter { $0.year == year }.map { t in
+        let totals = answer.totals.map { t in
             MeasureBody.Total(period: t.period, value: ViewQueries.number(t.value), target: t.target.map(ViewQueries.number) ?? "", entries: String(t.entries), href: figureHref(t.figure))
         }
         let definitions = answer.series.map { m in

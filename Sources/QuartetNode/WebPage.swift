@@ -40,14 +40,16 @@ enum WebPage {
 
     typealias Built = (title: String, crumbs: [Crumb], template: String, body: Any)
 
-    static func response(_ html: String, status: HTTPResponse.Status) -> Response {
+    static func response(_ html: String, status: HTTPResponse.Status) -> Response { response(Data(html.utf8), status: status) }
+
+    static func response(_ html: Data, status: HTTPResponse.Status) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.init("content-security-policy")!] =
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         headers[.cacheControl] = "no-store"
         headers[.init("x-content-type-options")!] = "nosniff"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: html)))
     }
 
     static let home = Crumb(name: "UK overview", href: "/")

@@ -35,7 +35,7 @@ extension API {
         routes.get("/measures/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let year: String? = request.uri.queryParameters.get("year").map { String($0) }
-            return try web(caller) { q in try WebPage.measure(id, year: year, q, store: store) }
+            return try web(caller, cacheKey: "measure|\(id)|\(year ?? "")") { q in try WebPage.measure(id, year: year, q, store: store) }
         }
         routes.get("/figures/{figure}", .reader) { _, context, caller -> Response in
             let figure = try context.parameters.require("figure")
@@ -53,12 +53,19 @@ extension API {
     }
 
     /// Renders a page for `caller`; an unknown id is a 404 page in the same layout.
-    func web(_ caller: Caller, script: Bool = false, _ build: (ViewQueries) throws -> (title: String, crumbs: [WebPage.Crumb], template: String, body: Any)) throws -> Response {
-        let q = queries(withHealth: true)
+    /// - Parameter cacheKey: for a page that depends only on the view and its parameters (a
+    ///   measure's): rendered once per view version and viewer (`ViewMaintainer.page`).
+    func web(_ caller: Caller, script: Bool = false, cacheKey: String? = nil,
+             _ build: (ViewQueries) throws -> (title: String, crumbs: [WebPage.Crumb], template: String, body: Any)) throws -> Response {
+        let q = queries(withHealth: cacheKey == nil)
         let frame = WebPage.Frame(node: node, viewer: caller.identity.uri)
         do {
-            let page = try build(q)
-            return WebPage.response(frame.render(page.template, title: page.title, crumbs: page.crumbs, script: script, body: page.body), status: .ok)
+            func render() throws -> Data {
+                let page = try build(q)
+                return Data(frame.render(page.template, title: page.title, crumbs: page.crumbs, script: script, body: page.body).utf8)
+            }
+            let html = try cacheKey.map { key in try view.page("\(key)|\(caller.identity.uri)", version: q.view.version, render: render) } ?? render()
+            return WebPage.response(html, status: .ok)
         } catch let missing as WebPage.NotFound {
             throw HTTPError(missing.status, message: missing.message)
         }

@@ -19,6 +19,7 @@ enum WebTemplate {
             try library.register(measure, named: "measure")
             try library.register(figure, named: "figure")
             try library.register(search, named: "search")
+            try library.register(form, named: "form")
         } catch {
             preconditionFailure("the web interface's templates do not parse: \(error)")
         }
@@ -42,6 +43,10 @@ enum WebTemplate {
         ol.timeline{list-style:none;padding:0;border-left:3px solid #b1b4b6;margin-left:6px}ol.timeline li{padding:0 0 12px 14px}
         .verify-ok{background:#cce2d8;color:#005a30;padding:8px;font-weight:600}.verify-failed{background:#f6d7d2;color:#942514;padding:8px;font-weight:600}
         .howknow{font-size:12px}
+        form .field{margin:0 0 16px}form label{display:block;font-weight:600}.hint{color:#505a5f;margin:2px 0}form select,form textarea{width:100%;max-width:640px;padding:6px;font:inherit}
+        .field-error{border-left:4px solid #d4351c;padding-left:10px}.error-message{color:#d4351c;font-weight:600;margin:2px 0}.error-summary{border:4px solid #d4351c;padding:12px;background:#fff;margin:12px 0}
+        .receipt{border:4px solid #00703c;padding:12px;background:#fff;margin:12px 0}.visually-hidden{position:absolute;left:-9999px}
+        button{font:inherit;padding:6px 14px;background:#00703c;color:#fff;border:0;border-radius:2px;box-shadow:0 2px 0 #002d18;min-height:32px}
         """#
 
     static let top = #"""
@@ -158,6 +163,23 @@ enum WebTemplate {
         {{#entries}}<tr><td>{{log}}</td><td>{{index}}</td><td>{{type}}</td><td>{{time}}</td><td>{{author}}</td><td class=mono>{{content}}</td><td><span class=tag data-entry="{{position}}">not checked</span></td></tr>{{/entries}}
         </tbody></table>
         <script type="application/json" id=provenance-data>{{{data}}}</script>
+        {{/body}}{{> bottom}}
+        """#
+
+    static let form = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
+        <h1>{{heading}}</h1>
+        {{#receipt}}<div class=receipt role=status><h2>Saved in the log</h2><dl class=summary><dt>Entry</dt><dd>{{entry}}</dd><dt>Index</dt><dd>{{index}}</dd><dt>Checkpoint</dt><dd class=mono>{{checkpoint}}</dd></dl>
+        {{#aggregatorHref}}<p><a href="{{aggregatorHref}}">See it at the UK aggregator</a> (it arrives within seconds)</p>{{/aggregatorHref}}</div>{{/receipt}}
+        {{#summaryError}}<div class=error-summary role=alert tabindex=-1><h2>There is a problem</h2><p>{{summaryError}}</p></div>{{/summaryError}}
+        <form method=post action="{{action}}" novalidate>
+        {{#fields}}<div class="field{{#error}} field-error{{/error}}"><label for="f-{{name}}">{{label}}</label>
+        {{#hint}}<p class=hint id="h-{{name}}">{{hint}}</p>{{/hint}}{{#error}}<p class=error-message id="e-{{name}}"><span class=visually-hidden>Error:</span> {{error}}</p>{{/error}}
+        {{#isSelect}}<select id="f-{{name}}" name="{{name}}"{{#describedBy}} aria-describedby="{{describedBy}}"{{/describedBy}}>{{#options}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/options}}</select>{{/isSelect}}
+        {{^isSelect}}{{#textarea}}<textarea id="f-{{name}}" name="{{name}}" rows=3{{#describedBy}} aria-describedby="{{describedBy}}"{{/describedBy}}>{{value}}</textarea>{{/textarea}}{{^textarea}}<input id="f-{{name}}" name="{{name}}" type="{{type}}" value="{{value}}"{{#describedBy}} aria-describedby="{{describedBy}}"{{/describedBy}}>{{/textarea}}{{/isSelect}}
+        </div>{{/fields}}
+        <button type=submit>Save</button></form>
+        <p>{{#others}}<a href="{{href}}">{{name}}</a> · {{/others}}</p>
         {{/body}}{{> bottom}}
         """#
 

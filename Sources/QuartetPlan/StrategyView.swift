@@ -149,10 +149,8 @@ public struct StrategyView: Sendable {
             guard logs[log]!.measures[p.measure] != nil else { throw PlanError("reading of unknown measure \(p.measure)") }
             guard let period = Period(p.period) else { throw PlanError("reading period \"\(p.period)\" is not a period") }
             let previous = logs[log]!.measures[p.measure]!.readings[period]
-            var superseded = previous.map { $0.superseded + [$0.ref] } ?? []
-            if superseded.count > ReadingState.supersededLimit { superseded.removeFirst(superseded.count - ReadingState.supersededLimit) }
             logs[log]!.measures[p.measure]!.readings[period] = ReadingState(payload: p, ref: ref, replaced: previous.map { $0.replaced + 1 } ?? 0,
-                                                                             superseded: superseded)
+                                                                             superseded: previous?.ref)
             recomputeTotals(for: MeasureKey(log: log, measure: p.measure), year: period.year)
         case .evidence:
             let p = try Self.decoder.decode(EvidencePayload.self, from: Data(payload))

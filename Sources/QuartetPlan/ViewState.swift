@@ -78,10 +78,8 @@ public struct ReadingState: Sendable {
     public var ref: EntryRef
     /// Earlier readings of the same measure and period that this one replaced.
     public var replaced: Int
-    /// The entries of those earlier readings, oldest first (the latest `supersededLimit`).
-    public var superseded: [EntryRef] = []
-
-    public static let supersededLimit = 20
+    /// The entry of the reading this one replaced (the measure page names it).
+    public var superseded: EntryRef? = nil
 }
 
 public struct MeasureState: Sendable {

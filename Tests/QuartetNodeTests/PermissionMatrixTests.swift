@@ -45,7 +45,7 @@ struct CertificateHeaderContext: APIRequestContext {
     enum Outcome: Equatable { case unauthorized, forbidden, admitted }
 
     /// What each access level gives each caller (by the caller's name below).
-    static func expected(_ access: RouteAccess, _ caller: String) -> Outcome {
+    static func expected(_ access: RouteAccess, _ caller: String, method: HTTPRequest.Method) -> Outcome {
         switch caller {
         case "none", "bad token", "certificate from another CA":
             return access == .public ? .admitted : .unauthorized
@@ -55,8 +55,9 @@ struct CertificateHeaderContext: APIRequestContext {
             return access == .operator ? .forbidden : .admitted
         case "operator of this log", "operator of this log (token)":
             return .admitted
-        case "operator of this log (cookie, no Origin)":
-            return access == .operator ? .forbidden : .admitted
+        case "operator of this log (cookie, no Origin)", "operator of this log (form post, no token)":
+            // A write needs this node's origin (and a form its token); reading a form does not.
+            return access == .operator && method != .get ? .forbidden : .admitted
         case "member node":
             return [.public, .reader].contains(access) ? .admitted : .forbidden
         case "node outside the federation":
@@ -93,6 +94,7 @@ struct CertificateHeaderContext: APIRequestContext {
             Caller(description: "operator of this log", headers: headers([(CertificateHeaderContext.header, try certificate(.operator("wales"), from: files.pki))])),
             Caller(description: "operator of this log (token)", headers: headers([(.authorization, "Bearer token-wales-op")])),
             Caller(description: "operator of this log (cookie, no Origin)", headers: headers([(.cookie, "quartet_token=token-wales-op"), (.contentType, "application/json")])),
+            Caller(description: "operator of this log (form post, no token)", headers: headers([(.authorization, "Bearer token-wales-op"), (.contentType, "application/x-www-form-urlencoded")])),
             Caller(description: "operator of another log", headers: headers([(.authorization, "Bearer token-england-op")])),
             Caller(description: "member node", headers: headers([(CertificateHeaderContext.header, try certificate(.node("uk"), from: files.pki))])),
             Caller(description: "node outside the federation", headers: headers([(CertificateHeaderContext.header, try certificate(.node("mallory"), from: files.pki))])),
@@ -104,7 +106,8 @@ struct CertificateHeaderContext: APIRequestContext {
             // must be there (a route missing from the table would be one the matrix never tries).
             let table = Set(routes.map { "\($0.method) \($0.path)" })
             for known in ["GET /healthz", "GET /v1/logs", "POST /v1/logs/{log}/entries", "GET /v1/view", "GET /v1/agreements/{id}/disclosures",
-                          "GET /", "POST /login", "GET /metrics", "POST /v1/record/reading"] {
+                          "GET /", "POST /login", "GET /metrics", "POST /v1/record/reading", "GET /measures/{id}", "GET /figures/{figure}",
+                          "GET /record/reading", "POST /record/reading", "GET /assets/verify.js"] {
                 #expect(table.contains(known), "the route table lacks \(known)")
             }
             #expect(routes.count == table.count, "a route is registered twice")
@@ -112,12 +115,12 @@ struct CertificateHeaderContext: APIRequestContext {
             for route in routes {
                 let path = route.path
                     .replacingOccurrences(of: "{log}", with: "wales").replacingOccurrences(of: "{nation}", with: "wales")
-                    .replacingOccurrences(of: "{id}", with: "none-such")
+                    .replacingOccurrences(of: "{id}", with: "none-such").replacingOccurrences(of: "{figure}", with: "none-such")
                 for caller in callers {
                     let body: ByteBuffer? = route.method == .post ? ByteBuffer(string: "{}") : nil
                     let status = try await client.execute(uri: path, method: route.method, headers: caller.headers, body: body) { $0.status }
                     let outcome: Outcome = status == .unauthorized ? .unauthorized : status == .forbidden ? .forbidden : .admitted
-                    #expect(outcome == Self.expected(route.access, caller.description),
+                    #expect(outcome == Self.expected(route.access, caller.description, method: route.method),
                             "\(route.method) \(route.path) [\(route.access)] as \(caller): \(status)")
                 }
             }
