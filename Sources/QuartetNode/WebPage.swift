@@ -117,9 +117,11 @@ enum WebPage {
         var freshnessTag: String
         var rows: [Row]
         var alerts: [String]
+        /// Shown only to the operator of this log at its own node.
+        var canRecord: Bool = false
     }
 
-    static func nation(_ log: String, _ q: ViewQueries) throws -> Built {
+    static func nation(_ log: String, _ q: ViewQueries, canRecord: Bool = false) throws -> Built {
         let answer: NationView
         do { answer = try q.nation(log) } catch { throw NotFound(error.message) }
         let s = answer.log
@@ -133,7 +135,7 @@ enum WebPage {
             heading: "\(name): plan and progress", name: name, entries: "\(s.entries) (\(s.stubs) held as stubs)", actions: String(s.actions), measures: String(s.measures),
             verified: s.verified, checkpoint: s.checkpoint.map { "size \($0.size), root \($0.root)" } ?? "none yet",
             freshness: age.map { "checkpoint \(Dashboard.age($0)) old" } ?? "no checkpoint",
-            freshnessTag: age.map { $0 < 300 ? "green" : ($0 < 3600 ? "amber" : "red") } ?? "grey", rows: rows, alerts: s.alerts)
+            freshnessTag: age.map { $0 < 300 ? "green" : ($0 < 3600 ? "amber" : "red") } ?? "grey", rows: rows, alerts: s.alerts, canRecord: canRecord)
         return (body.heading, [home, Crumb(name: name)], "nation", body)
     }
 

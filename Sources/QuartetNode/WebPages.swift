@@ -25,7 +25,8 @@ extension API {
         }
         routes.get("/nations/{log}", .reader) { _, context, caller -> Response in
             let log = try context.parameters.require("log")
-            return try web(caller) { q in try WebPage.nation(log, q) }
+            let operatorHere = log == ownLog && caller.identity == .operator(ownLog)
+            return try web(caller) { q in try WebPage.nation(log, q, canRecord: operatorHere) }
         }
         routes.get("/nations/{log}/actions/{id}", .reader) { _, context, caller -> Response in
             let log = try context.parameters.require("log")

@@ -85,6 +85,7 @@ enum WebTemplate {
     static let nation = #"""
         {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
         <h1>{{heading}}</h1>
+        {{#canRecord}}<p>Record progress: <a href="/record/status">a status update</a> · <a href="/record/reading">a reading</a> · <a href="/record/evidence">evidence</a></p>{{/canRecord}}
         <dl class=summary>
         <dt>Entries</dt><dd>{{entries}}</dd>
         <dt>Actions</dt><dd>{{actions}}</dd>

@@ -7,6 +7,9 @@ demo federation (scripts/check-api.sh starts it and passes its demo.json):
    inclusion proof and the checkpoint's Ed25519 signature with WebCrypto (every row ticked);
 2. a tampered proof and a tampered checkpoint signature in the served page are shown as failed,
    saying what failed;
+2a. wales's operator records a reading through the form (a bad value is reported beside its
+   field first), sees the receipt, and a reader finds it on uk's measure page within seconds;
+   a reader gets no form;
 3. search finds an action by words;
 4. every page passes axe-core 4.12 (WCAG 2.0/2.1/2.2 A and AA rules) with zero violations, starts
    with a skip link reachable by keyboard, and a chart's data is in a table as well;
@@ -201,6 +204,63 @@ def main():
         if not cp or "signature" not in cp[0]:
             fail("a tampered checkpoint signature was not shown as failed: %r" % cp)
         print("web-test: a tampered checkpoint signature is shown as failed: %s" % cp[0])
+
+        # An operator records a reading through the form at wales; it appears on uk's page.
+        wales = [n for n in demo["nodes"] if n["name"] == "wales"][0]
+        d.get(wales["api"] + "/login?token=" + wales["operator_token"])
+        d.get(wales["api"] + "/record/reading")
+        WebDriverWait(d, 20).until(EC.presence_of_element_located((By.ID, "f-measure")))
+        v.check("record-reading")
+        options = [o for o in d.find_elements(By.CSS_SELECTOR, "#f-measure option") if o.text.endswith("(count)")]
+        if not options:
+            fail("the reading form offers no count measure")
+        measure = options[0].get_attribute("value")
+        marker = "browser-test-%d" % int(time.time() * 1000)
+
+        def fill(value):
+            d.find_element(By.CSS_SELECTOR, "#f-measure option[value='%s']" % measure).click()
+            period = d.find_element(By.ID, "f-period")
+            period.clear()
+            period.send_keys("2026")
+            box = d.find_element(By.ID, "f-value")
+            box.clear()
+            box.send_keys(value)
+            note = d.find_element(By.ID, "f-note")
+            note.clear()
+            note.send_keys(marker)
+            d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+        # A value that is not a number: the message beside the field, the values kept.
+        fill("twelve")
+        WebDriverWait(d, 20).until(EC.presence_of_element_located((By.ID, "e-value")))
+        if "expected a number" not in d.find_element(By.ID, "e-value").text or d.find_element(By.ID, "f-note").get_attribute("value") != marker:
+            fail("a bad value was not reported beside its field with the form kept")
+        v.check("record-reading-error")
+        fill("7")
+        WebDriverWait(d, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".receipt")))
+        receipt = d.find_element(By.CSS_SELECTOR, ".receipt").text
+        if "Saved in the log" not in receipt or "wales/" not in receipt:
+            fail("no receipt after saving: %r" % receipt)
+        v.check("record-reading-saved")
+        print("web-test: an operator recorded a reading through the form: %s" % receipt.replace("\n", " | "))
+        # A reader of uk (the cookie is per host, so sign in again) sees it within seconds.
+        d.get(api + "/login?token=" + reader)
+        seen = False
+        for _ in range(40):
+            d.get(api + "/measures/%s?year=2026" % measure)
+            if marker in d.page_source:
+                seen = True
+                break
+            time.sleep(0.5)
+        if not seen:
+            fail("the reading recorded at wales did not appear on uk's measure page within 20 s")
+        print("web-test: the reading is on uk's measure page")
+        # A reader gets no form: wales refuses its form page to a reader.
+        d.get(wales["api"] + "/login?token=" + reader)
+        d.get(wales["api"] + "/record/reading")
+        if d.find_elements(By.CSS_SELECTOR, "form select, form input[name=value]"):
+            fail("a reader was shown the operator's form")
+        d.get(api + "/login?token=" + reader)
 
         # Search by words.
         d.get(api + "/search")

@@ -1,0 +1,59 @@
+import Foundation
+import QuartetAPI
+@testable import QuartetNode
+import QuartetPlan
+import Testing
+
+/// The operator's forms without a node: decoding a posted form, the payload each kind makes,
+/// where a refusal is shown, and the token a form needs.
+@Suite struct WebFormTests {
+    @Test func aPostedFormDecodesBoundedAndFirstValueWins() {
+        let v = WebForm.decode("measure=P2.A4.M1&note=two+words%20%26%3D&period=2025&measure=P9.A9.M9&empty=&%ZZ=bad")
+        #expect(v["measure"] == "P2.A4.M1", "a repeated field keeps its first value")
+        #expect(v["note"] == "two words &=")
+        #expect(v["empty"] == "")
+        let long = WebForm.decode("note=" + String(repeating: "a", count: WebForm.maxValueBytes + 50))
+        #expect(long["note"]?.utf8.count == WebForm.maxValueBytes)
+        let many = WebForm.decode((0..<100).map { "f\($0)=1" }.joined(separator: "&"))
+        #expect(many.count == WebForm.maxFields)
+    }
+
+    @Test func eachKindMakesItsPayloadAndAReadingsValueFollowsTheMeasuresKind() throws {
+        let kinds: [String: MeasureKind] = ["P2.A4.M1": .count, "P1.A2.M2": .milestone, "P3.A1.M1": .qualitative, "P4.A5.M1": .distribution]
+        let status = try WebForm.payload(.status, ["action": " P1.A1 ", "status": "on-track", "as_of": "2025-03-31", "note": ""], measures: kinds)
+        #expect(status == .object(["action": .string("P1.A1"), "status": .string("on-track"), "as_of": .string("2025-03-31")]), "trimmed; an empty note left out")
+        let count = try WebForm.payload(.reading, ["measure": "P2.A4.M1", "period": "2025", "value": "12", "note": "n"], measures: kinds)
+        #expect(count == .object(["measure": .string("P2.A4.M1"), "period": .string("2025"), "value": .number(12), "note": .string("n")]))
+        let milestone = try WebForm.payload(.reading, ["measure": "P1.A2.M2", "period": "2025-Q1", "achieved": "yes"], measures: kinds)
+        #expect(milestone == .object(["measure": .string("P1.A2.M2"), "period": .string("2025-Q1"), "achieved": .bool(true)]))
+        let text = try WebForm.payload(.reading, ["measure": "P3.A1.M1", "period": "2025", "text": "Reported"], measures: kinds)
+        #expect(text == .object(["measure": .string("P3.A1.M1"), "period": .string("2025"), "text": .string("Reported")]))
+        for (values, field) in [(["measure": "P2.A4.M1", "value": "twelve"], "value"), (["measure": "P2.A4.M1", "value": "nan"], "value"),
+                                (["measure": "P1.A2.M2", "achieved": "maybe"], "achieved"), (["measure": "P4.A5.M1"], "measure"), (["measure": "P9.A9.M9"], "measure")] {
+            let refusal = #expect(throws: WebForm.FieldError.self) { try WebForm.payload(.reading, values, measures: kinds) }
+            #expect(refusal?.field == field, "\(values)")
+        }
+    }
+
+    @Test func theValidatorsMessageIsShownBesideTheFieldItNames() {
+        let error = WebForm.FieldError(message: "payload.as_of: expected a date as YYYY-MM-DD, got \"2025-02-30\"")
+        #expect(error.field == "as_of")
+        #expect(WebForm.FieldError(message: "the log is held").field == nil)
+        let body = WebForm.Body(kind: .status, values: ["as_of": "2025-02-30", "note": "<b>kept</b>"], error: error, token: "t0k", actions: [("P1.A1", "Title")],
+                                measures: [], receipt: nil)
+        let asOf = body.fields.first { $0.name == "as_of" }
+        #expect(asOf?.error == error.message && asOf?.describedBy == "h-as_of e-as_of" && asOf?.value == "2025-02-30")
+        #expect(body.fields.filter { $0.error != nil }.count == 1)
+        #expect(body.action == "/record/status?csrf=t0k")
+        let html = WebPage.Frame(node: "wales", viewer: "quartet://operator/wales").render("form", title: "t", crumbs: [], script: false, body: body)
+        #expect(html.contains("id=\"e-as_of\"") && html.contains("aria-describedby=\"h-as_of e-as_of\""))
+        #expect(html.contains("&lt;b&gt;kept&lt;/b&gt;") && !html.contains("<b>kept"))
+        #expect(html.contains("<option value=\"P1.A1\">P1.A1 — Title</option>"))
+    }
+
+    @Test func aFormTokenIsPerCallerAndPerProcess() {
+        let a = FormToken.token(for: "operator-wales token one")
+        #expect(a.count == 32 && a == FormToken.token(for: "operator-wales token one"))
+        #expect(a != FormToken.token(for: "operator-wales token two"))
+    }
+}
