@@ -41,6 +41,7 @@ struct API {
         addAgreementRoutes(to: routes)
         addWebRoutes(to: routes)
         addFormRoutes(to: routes)
+        addOperationsPages(to: routes)
         let probe = HealthProbe(store: store)
         routes.public(.get, "/healthz") { _, _ -> Response in
             // Healthy means the data directory answered a read within the last quarter second.

@@ -35,6 +35,9 @@ public struct Caller: Sendable, Equatable {
     public var author: String
     /// Whether the token came in the dashboard's cookie (not the `Authorization` header).
     public var viaCookie: Bool
+    /// Whether the credential was a token in the `Authorization` header (not a cookie or a
+    /// client certificate, which a browser sends by itself).
+    public var viaAuthorizationHeader: Bool = false
 }
 
 /// What the authentication middleware found: nothing, a caller, or credentials it refused (a
@@ -114,7 +117,8 @@ struct Gate: Sendable {
         }
         guard let (token, viaCookie) = Self.bearerTokenAndSource(request) else { return .anonymous }
         guard let grant = grant(for: token) else { return .refused("the bearer token is not one this node accepts") }
-        return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: viaCookie))
+        return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: viaCookie,
+                              viaAuthorizationHeader: !viaCookie))
     }
 
     /// The grant whose digest is the token's; every grant's digest is compared in full (no early
@@ -157,15 +161,20 @@ struct Gate: Sendable {
             guard identity == .operator(ownLog) else {
                 throw HTTPError(.forbidden, message: "this needs the operator of \(ownLog) (certificate quartet://operator/\(ownLog) or an operator token of this node); this is \(identity.uri)")
             }
-            // A form post, whatever the credential (browsers send certificates as they send
-            // cookies): this node's origin and the form's token. Other writes by cookie: JSON
-            // from this node's origin.
-            // Reading (GET, HEAD: the forms themselves) changes nothing and needs neither.
-            if request.method != .get && request.method != .head {
+            // A write with a credential a browser sends by itself (a cookie, or a client
+            // certificate: browsers send both to any site's forms and fetches) must come from
+            // this node's pages: a form with this node's origin and the form's token, or JSON
+            // (a cross-site page cannot send JSON without a preflight this node never answers)
+            // — from this node's origin too when signed in by cookie. A token in the
+            // Authorization header is sent only by a client that holds it. Reading (GET, HEAD:
+            // the forms themselves) changes nothing and needs none of this.
+            if request.method != .get && request.method != .head && !caller.viaAuthorizationHeader {
                 if FormToken.isForm(request) {
                     try FormToken.check(request, author: caller.author)
                 } else if caller.viaCookie {
                     try Self.checkSameOrigin(request)
+                } else {
+                    try Self.checkJSON(request)
                 }
             }
         }
@@ -230,6 +239,15 @@ struct Gate: Sendable {
     /// A write authenticated by the dashboard's cookie must come from this node's own pages: a
     /// JSON body (a cross-site form cannot send one without a preflight) and an `Origin` naming
     /// this very host and port (cookies are shared by every port of a host; the origin is not).
+    /// A write by client certificate without a form token must be JSON (so a cross-site page
+    /// could only send it after a preflight): a missing or other content type is refused.
+    static func checkJSON(_ request: Request) throws {
+        let type = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard type == "application/json" else {
+            throw HTTPError(.forbidden, message: "a write signed in by client certificate needs Content-Type: application/json (or, from this node's pages, a form with its token)")
+        }
+    }
+
     static func checkSameOrigin(_ request: Request) throws {
         let type = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard type == "application/json" else {

@@ -95,7 +95,7 @@ struct Dashboard {
             let a = policy.agreements[id]!.agreement
             let status = policy.status(id, at: now) ?? "unknown"
             return DashboardPage.Agreement(
-                id: a.id, owner: a.owner, holder: ViewQueries.displayName(a.holder), labels: a.labels.sorted().joined(separator: " "),
+                id: a.id, owner: a.owner, ownerHref: "/owners/\(WebPage.path(a.owner))", holder: ViewQueries.displayName(a.holder), labels: a.labels.sorted().joined(separator: " "),
                 recipients: a.recipients.sorted { $0.key < $1.key }.map { "\(ViewQueries.displayName($0.key)): \($0.value.rawValue)" }.joined(separator: ", "),
                 validFrom: String(Timestamp.format(a.validFrom).prefix(10)), validUntil: String(Timestamp.format(a.validUntil).prefix(10)),
                 status: status, pill: status == "in-force" ? "ok" : (status == "pending" ? "stale" : "bad"))

@@ -57,11 +57,14 @@ struct DashboardPage {
         /// " of a target of N a year", or empty.
         var target: String
         var figure: String
+        var figureHref: String
     }
 
     struct Agreement {
         var id: String
         var owner: String
+        /// The owner's audit page.
+        var ownerHref: String
         var holder: String
         var labels: String
         var recipients: String

@@ -98,7 +98,7 @@ enum DashboardTemplate {
         <section><h2>Data-sharing agreements</h2>
         {{#empty(agreements)}}<p class=muted>No countersigned agreement on the ledger.</p>{{/empty(agreements)}}
         {{^empty(agreements)}}<table class=matrix><thead><tr><th>Agreement</th><th>Data owner</th><th>Holder</th><th>Data</th><th>Recipients</th><th>Valid</th><th>State</th><th>Disclosures</th></tr></thead><tbody>
-        {{#agreements}}<tr><td class=mono>{{id}}</td><td>{{owner}}</td><td>{{holder}}</td><td class=mono>{{labels}}</td><td>{{recipients}}</td><td class=small>{{validFrom}} to {{validUntil}}</td><td><span class="pill {{pill}}">{{status}}</span></td><td class=small>for auditors: <code>/v1/agreements/{{id}}/disclosures</code></td></tr>
+        {{#agreements}}<tr><td class=mono>{{id}}</td><td>{{owner}}</td><td>{{holder}}</td><td class=mono>{{labels}}</td><td>{{recipients}}</td><td class=small>{{validFrom}} to {{validUntil}}</td><td><span class="pill {{pill}}">{{status}}</span></td><td class=small><a href="{{ownerHref}}">{{owner}}'s audit page</a> (for its auditors)</td></tr>
         {{/agreements}}</tbody></table>{{/empty(agreements)}}
         {{#ignoredAgreements}}<p class="pill bad">{{ignoredAgreements}}</p>{{/ignoredAgreements}}
         <p class=small>Restricted data reaches a node only where an agreement in force gives it full access; elsewhere the entries are stubs. Disclosure records are in each sender's log; auditors read them at <code>/v1/agreements/{id}/disclosures</code>.</p></section>
@@ -118,7 +118,7 @@ enum DashboardTemplate {
 
     /// One chart (a partial of the page).
     static let chartSource = #"""
-        {{% CONTENT_TYPE: QUARTET_HTML }}<figure class=chart><figcaption>{{#href}}<a href="{{href}}">{{title}}</a>{{/href}}{{^href}}{{title}}{{/href}}</figcaption>{{{svg}}}{{#total}}<p class=small>UK total {{year}}: <b>{{value}}</b>{{target}} · <a href="/figures/{{figure}}">How do we know?</a></p>{{/total}}{{#note}}<p class=small>{{note}}</p>{{/note}}{{#textOnly}}<p class=muted>Readings of this measure are text or categories; see <code>{{textOnly}}</code>.</p>{{/textOnly}}</figure>
+        {{% CONTENT_TYPE: QUARTET_HTML }}<figure class=chart><figcaption>{{#href}}<a href="{{href}}">{{title}}</a>{{/href}}{{^href}}{{title}}{{/href}}</figcaption>{{{svg}}}{{#total}}<p class=small>UK total {{year}}: <b>{{value}}</b>{{target}} · <a href="{{figureHref}}">How do we know?</a></p>{{/total}}{{#note}}<p class=small>{{note}}</p>{{/note}}{{#textOnly}}<p class=muted>Readings of this measure are text or categories; see <code>{{textOnly}}</code>.</p>{{/textOnly}}</figure>
         """#
 
     /// One count of an aggregate, or * when suppressed.

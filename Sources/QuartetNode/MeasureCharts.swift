@@ -36,7 +36,7 @@ struct MeasureCharts {
                 .filter { $0.values.contains { $0 != nil } }
             let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target).svg()
             let total = DashboardPage.Total(year: latest.year, value: ViewQueries.number(latest.value),
-                                            target: target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "", figure: latest.figure)
+                                            target: target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "", figure: latest.figure, figureHref: WebPage.figureHref(latest.figure))
             return DashboardPage.Chart(title: title, href: WebPage.measureHref(id), svg: svg, total: total, note: nil)
         }
         var series: [(log: String, values: [Period: Double])] = []

@@ -244,6 +244,8 @@ public final class ViewMaintainer: Sendable {
         if let bytes = pages.withLock({ $0.version == version ? $0.bytes[key] : nil }) { return bytes }
         let bytes = try render()
         pages.withLock { cache in
+            // A slow render of an older view never replaces newer pages.
+            guard version >= cache.version else { return }
             if cache.version != version || cache.bytes.count >= Self.maxCachedPages { cache = (version, [:]) }
             cache.bytes[key] = bytes
         }

@@ -29,10 +29,12 @@ extension API {
                     let receipt = try await admit([("", .object(["type": .string(kind.entryType.rawValue), "payload": payload]))], author: who.author)[0]
                     // Where the new entry shows at the aggregator (a reading: its measure's page).
                     let aggregator = federation.members.first { $0.role == .aggregator }?.api
-                    let href = aggregator.map { "\($0)" + (kind == .reading ? WebPage.measureHref(values["measure"] ?? "") : WebPage.nationHref(ownLog)) }
+                    let measure = (values["measure"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                    let href = aggregator.map { "\($0)" + (kind == .reading ? WebPage.measureHref(measure) : WebPage.nationHref(ownLog)) }
                     return formPage(kind, who: who, values: [:], error: nil, receipt: (receipt, href), status: .created)
-                } catch let error as HTTPError where error.status == .badRequest {
-                    return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: error.body ?? "refused"), receipt: nil, status: .badRequest)
+                } catch let error as HTTPError where error.status == .badRequest || error.status == .serviceUnavailable {
+                    // The API's message; a 503 (the node taking its own log back) says when to retry.
+                    return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: error.body ?? "refused"), receipt: nil, status: error.status)
                 }
             }
         }

@@ -17,7 +17,7 @@ extension WebPage {
         var definitions: [Definition]
         var chartTitle: String
         var svg: String?
-        var year: String
+        var year: String?
         var years: [Year]
         var totals: [Total]
         var readings: [Reading]
@@ -74,15 +74,15 @@ extension WebPage {
         }
         let shown = year.map(String.init) ?? ""
         let body = MeasureBody(heading: chart.title, definitions: definitions, chartTitle: chart.title, svg: chart.svg.isEmpty ? nil : chart.svg,
-                               year: shown, years: years.map { MeasureBody.Year(year: String($0), href: measureHref(id) + "?year=\($0)", current: $0 == year) },
-                               totals: totals, readings: readings, csvHref: "/v1/view/measures/\(path(id))?format=csv" + (year.map { "&period=\($0)" } ?? ""))
+                               year: year.map(String.init), years: years.map { MeasureBody.Year(year: String($0), href: measureHref(id) + "?year=\($0)", current: $0 == year) },
+                               totals: totals, readings: readings, csvHref: "/v1/view/measures/\(path(id))?format=csv")
         return ("Measure \(id)" + (shown.isEmpty ? "" : ", \(shown)"), [home, Crumb(name: "Measure \(id)")], "measure", body)
     }
 
     // MARK: How do we know?
 
     struct FigureBody {
-        struct Checkpoint { var log: String; var size: String; var root: String; var vkey: String; var rotated: Bool; var pinned: String }
+        struct Checkpoint { var position: Int; var log: String; var size: String; var root: String; var vkey: String; var rotated: Bool; var pinned: String }
         struct Entry { var position: Int; var log: String; var index: String; var type: String; var time: String; var author: String; var content: String }
         var figure: String
         var count: Int
@@ -94,17 +94,19 @@ extension WebPage {
 
     /// What the browser checks: the provenance answer and, per log, the verifier key.
     struct VerifyData: Encodable {
+        struct Key: Encodable { var vkey: String; var pinned: String }
         var figure: String
         var entries: [ViewProvenance.Item]
         var checkpoints: [String: String]
-        var keys: [String: String]
+        var keys: [String: Key]
     }
 
     static func figure(_ answer: ViewProvenance, keys: [String: (vkey: String, pinned: String)], _ q: ViewQueries) throws -> Built {
-        let checkpoints = answer.checkpoints.keys.sorted().map { log -> FigureBody.Checkpoint in
+        // In the order the script walks them (the JSON object's key order, which is sorted).
+        let checkpoints = answer.checkpoints.keys.sorted().enumerated().map { position, log -> FigureBody.Checkpoint in
             let lines = answer.checkpoints[log]!.split(separator: "\n", omittingEmptySubsequences: false)
             let key = keys[log]
-            return FigureBody.Checkpoint(log: log, size: lines.count > 1 ? String(lines[1]) : "?", root: lines.count > 2 ? String(lines[2]) : "?",
+            return FigureBody.Checkpoint(position: position, log: log, size: lines.count > 1 ? String(lines[1]) : "?", root: lines.count > 2 ? String(lines[2]) : "?",
                                          vkey: key?.vkey ?? "unknown", rotated: key.map { $0.vkey != $0.pinned } ?? false, pinned: key?.pinned ?? "")
         }
         let entries = answer.entries.enumerated().map { i, item in
@@ -115,7 +117,8 @@ extension WebPage {
             }
             return FigureBody.Entry(position: i, log: e.log, index: String(e.index), type: e.type, time: e.time, author: e.author, content: content)
         }
-        let data = VerifyData(figure: answer.figure, entries: answer.entries, checkpoints: answer.checkpoints, keys: keys.mapValues(\.vkey))
+        let data = VerifyData(figure: answer.figure, entries: answer.entries, checkpoints: answer.checkpoints,
+                              keys: keys.mapValues { VerifyData.Key(vkey: $0.vkey, pinned: $0.pinned) })
         let body = FigureBody(figure: answer.figure, count: answer.entries.count, checkpoints: checkpoints, entries: entries,
                               data: scriptJSON(ViewEncoding.body(data)))
         return ("How do we know? \(answer.figure)", [home, Crumb(name: "How do we know? \(answer.figure)")], "figure", body)

@@ -49,6 +49,8 @@ enum WebPage {
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         headers[.cacheControl] = "no-store"
         headers[.init("x-content-type-options")!] = "nosniff"
+        // Form actions carry their anti-forgery token in the URL: never in a Referer elsewhere.
+        headers[.init("referrer-policy")!] = "same-origin"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: html)))
     }
 
@@ -160,6 +162,9 @@ enum WebPage {
         var history: [Status]
         var evidence: [Evidence]
         var measures: [Measure]
+        /// For a UK action: each nation's actions mapped to it.
+        var mapped: [Mapped]
+        struct Mapped { var nation: String; var id: String; var href: String; var title: String; var status: String; var tag: String }
     }
 
     static func action(_ id: String, log: String, _ q: ViewQueries, store: LedgerStore) throws -> Built {
@@ -183,7 +188,14 @@ enum WebPage {
             status: a.status ?? "not reported", tag: tag(a.status), asOf: a.asOf, withdrawn: a.withdrawn.map { "\($0.reason) (as of \($0.asOf))" },
             figureHref: figureHref(a.figure), history: history,
             evidence: state.evidence.map { ActionBody.Evidence(kind: $0.payload.kind.rawValue, title: $0.payload.title, link: $0.payload.link) },
-            measures: measures)
+            measures: measures,
+            mapped: log != q.view.ukLog ? [] : q.nations.flatMap { nation in
+                (q.view.logs[nation]?.actions.values ?? [:].values)
+                    .filter { ($0.payload.uk_actions ?? [$0.payload.id]).contains(id) && $0.withdrawn == nil }  // adopted UK actions keep their ids
+                    .sorted { ViewQueries.idOrder($0.payload.id, $1.payload.id) }
+                    .map { m in ActionBody.Mapped(nation: ViewQueries.displayName(nation), id: m.payload.id, href: actionHref(nation, m.payload.id), title: m.payload.title,
+                                                  status: m.status?.payload.status.rawValue ?? "not reported", tag: tag(m.status?.payload.status.rawValue)) }
+            })
         return (body.heading, [home, Crumb(name: name, href: nationHref(log)), Crumb(name: "Action \(a.id)")], "action", body)
     }
 

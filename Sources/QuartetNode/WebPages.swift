@@ -48,7 +48,8 @@ extension API {
             }
         }
         routes.get("/search", .reader) { request, _, caller -> Response in
-            let query: String? = request.uri.queryParameters.get("q").map { String($0) }
+            // A GET form sends spaces as "+", which the query parser leaves as they are.
+            let query: String? = request.uri.queryParameters.get("q").map { String($0).replacingOccurrences(of: "+", with: " ") }
             return try web(caller) { q in try WebPage.search(query, q) }
         }
     }

@@ -7,7 +7,10 @@
 /// - the checkpoint's body: origin, size, base64 root (C2SP tlog-checkpoint);
 /// - each entry: its leaf hash SHA-256(0x00 || header) recomputed from the header bytes, the
 ///   header's log and index, the payload against the header's commitment SHA-256(salt ||
-///   payload), and the RFC 9162 inclusion proof (section 2.1.3.2) recomputed to the signed root.
+///   payload), and the RFC 9162 inclusion proof (section 2.1.3.2) recomputed to the signed root;
+///   a verified row's type, time, author and content are then shown from the verified bytes.
+/// A checkpoint signed by a key other than the one the federation file pins (a rotation the node
+/// reports) is marked as such: the rotation chain is not checked in the browser.
 /// Everything it checks is in the page (`<script type=application/json id=provenance-data>`);
 /// it fetches nothing. Each entry's row shows a tick or exactly which check failed.
 enum WebScript {
@@ -59,7 +62,7 @@ enum WebScript {
             if (!ok) throw new Error("the checkpoint's Ed25519 signature does not verify");
             const lines = parsed.text.split("\n");
             if (lines.length < 4 || lines[0] !== v.name) throw new Error("the checkpoint's origin is not " + v.name);
-            if (!/^[0-9]+$/.test(lines[1])) throw new Error("the checkpoint's size is not a number");
+            if (!/^(0|[1-9][0-9]{0,15})$/.test(lines[1]) || Number(lines[1]) > Number.MAX_SAFE_INTEGER) throw new Error("the checkpoint's size is not a number this page can check");
             const root = b64(lines[2]);
             if (root.length !== 32) throw new Error("the checkpoint's root is not 32 bytes");
             return { size: Number(lines[1]), root };
@@ -71,7 +74,7 @@ enum WebScript {
             const need = n => { if (o + n > h.length) throw new Error("the header is truncated"); };
             const byte = () => { need(1); return h[o++]; };
             const str = () => { const n = byte(); need(n); const s = new TextDecoder().decode(h.slice(o, o + n)); o += n; return s; };
-            const u64 = () => { need(8); let v = 0; for (let i = 0; i < 8; i++) v = v * 256 + h[o++]; return v; };
+            const u64 = () => { need(8); let v = 0; for (let i = 0; i < 8; i++) v = v * 256 + h[o++]; if (v > Number.MAX_SAFE_INTEGER) throw new Error("a header number is beyond what this page can check"); return v; };
             if (byte() !== 1) throw new Error("the header's format version is not 1");
             const log = str(), index = u64(), time = u64(), type = str(), classification = str(), author = str();
             need(36); const commitment = h.slice(o, o + 32); o += 32;
@@ -107,28 +110,57 @@ enum WebScript {
             const fields = parseHeader(header);
             if (fields.log !== e.log || fields.index !== e.index) throw new Error("the header names " + fields.log + "/" + fields.index + ", not " + e.log + "/" + e.index);
             const leaf = await sha256(concat(new Uint8Array([0]), header));
-            if (e.payloadBase64 != null && e.salt != null) {
-              const payload = b64(e.payloadBase64);
+            let content = null;
+            if (e.payload !== null && e.payload !== undefined) {
+              // The page shows a payload: it must be the one the header committed to.
+              if (typeof e.payload_base64 !== "string" || typeof e.salt !== "string") throw new Error("a payload is shown without the bytes to check it against the header");
+              const payload = b64(e.payload_base64);
               const commitment = await sha256(concat(b64(e.salt), payload));
               if (!equal(commitment, fields.commitment) || payload.length !== fields.length) throw new Error("the payload does not match the header's commitment");
+              content = new TextDecoder("utf-8", { fatal: true }).decode(payload);
             }
             if (inc.size !== head.size) throw new Error("the proof is for size " + inc.size + ", the signed checkpoint has size " + head.size);
             const root = await rootFromInclusion(e.index, inc.size, leaf, inc.proof.map(b64));
             if (!equal(root, head.root)) throw new Error("the inclusion proof does not lead to the signed root");
-            return "header, payload and inclusion in " + e.log + " checkpoint " + head.size + " verified";
+            return { fields, content, what: (content === null ? "header (a stub here: no payload to check)" : "header and payload") + " and inclusion in " + e.log + " checkpoint " + head.size + " verified" };
+          }
+
+          // After a check, the row's cells show what the verified bytes say, not what the page said.
+          function showVerified(i, result) {
+            const row = document.querySelector('[data-row="' + i + '"]');
+            if (!row) return;
+            const set = (name, text) => { const cell = row.querySelector('[data-field="' + name + '"]'); if (cell) cell.textContent = text; };
+            set("type", result.fields.type);
+            set("time", new Date(result.fields.time).toISOString());
+            set("author", result.fields.author);
+            set("content", result.content === null ? "(payload not held here: a stub)" : (result.content.length > 240 ? result.content.slice(0, 240) + "\u2026" : result.content));
           }
 
           async function run() {
             const data = JSON.parse(document.getElementById("provenance-data").textContent);
             const summary = document.getElementById("verify-summary");
             if (!window.crypto || !crypto.subtle) { summary.textContent = "This browser cannot check: WebCrypto is unavailable (the page must be served over HTTPS)."; return; }
-            const heads = {};
-            for (const log of Object.keys(data.checkpoints)) {
-              const cell = document.querySelector('[data-checkpoint="' + log + '"]');
+            const heads = Object.create(null);
+            let badCheckpoints = 0, rotated = 0;
+            const logs = Object.keys(data.checkpoints);
+            for (let n = 0; n < logs.length; n++) {
+              const log = logs[n];
+              const cell = document.querySelector('[data-checkpoint-row="' + n + '"]');
               try {
-                heads[log] = await verifyNote(data.checkpoints[log], data.keys[log]);
-                if (cell) { cell.textContent = "\u2713 signature verified (size " + heads[log].size + ")"; cell.className = "tag tag-green"; }
+                const key = data.keys[log];
+                if (!key || typeof key.vkey !== "string") throw new Error("no verifier key for log " + log);
+                heads[log] = await verifyNote(data.checkpoints[log], key.vkey);
+                // A key other than the federation file's is one the node says the log rotated
+                // to: the signature holds, but the rotation itself is not checked here.
+                const pinned = key.vkey === key.pinned;
+                if (!pinned) rotated++;
+                if (cell) {
+                  cell.textContent = pinned ? "\u2713 signature verified with the key the federation file pins (size " + heads[log].size + ")"
+                                            : "\u26a0 signature verified with a rotated key this node reports; check the rotation with quartet verify";
+                  cell.className = pinned ? "tag tag-green" : "tag tag-amber";
+                }
               } catch (err) {
+                badCheckpoints++;
                 heads[log] = { error: "checkpoint of " + log + ": " + err.message };
                 if (cell) { cell.textContent = "\u2717 " + err.message; cell.className = "tag tag-red"; }
               }
@@ -137,19 +169,22 @@ enum WebScript {
             for (let i = 0; i < data.entries.length; i++) {
               const cell = document.querySelector('[data-entry="' + i + '"]');
               try {
-                const what = await checkEntry(data.entries[i], heads);
+                const result = await checkEntry(data.entries[i], heads);
                 good++;
-                if (cell) { cell.textContent = "\u2713 verified"; cell.title = what; cell.className = "tag tag-green"; }
+                showVerified(i, result);
+                if (cell) { cell.textContent = "\u2713 verified"; cell.title = result.what; cell.className = "tag tag-green"; }
               } catch (err) {
                 bad++;
                 if (cell) { cell.textContent = "\u2717 " + err.message; cell.className = "tag tag-red"; }
               }
             }
-            summary.textContent = bad === 0
-              ? "\u2713 All " + good + " entries verified in this browser against the signed checkpoints."
-              : "\u2717 " + bad + " of " + (good + bad) + " entries failed verification in this browser.";
-            summary.className = bad === 0 ? "verify-ok" : "verify-failed";
-            document.body.dataset.verified = bad === 0 ? "ok" : "failed";
+            const ok = bad === 0 && badCheckpoints === 0 && good > 0;
+            summary.textContent = ok
+              ? "\u2713 All " + good + " entries verified in this browser against the signed checkpoints" + (rotated ? " (" + rotated + " signed by a rotated key: see below)." : ".")
+              : (good + bad === 0 ? "\u2717 There is no entry on this page to check."
+                 : "\u2717 " + bad + " of " + (good + bad) + " entries and " + badCheckpoints + " checkpoint(s) failed verification in this browser.");
+            summary.className = ok ? "verify-ok" : "verify-failed";
+            document.body.dataset.verified = ok ? (rotated ? "rotated" : "ok") : "failed";
           }
           window.quartetVerify = run;
           window.quartetParseVkey = parseVkey;  // for the browser tests

@@ -20,6 +20,8 @@ enum WebTemplate {
             try library.register(figure, named: "figure")
             try library.register(search, named: "search")
             try library.register(form, named: "form")
+            try library.register(status, named: "status")
+            try library.register(owner, named: "owner")
         } catch {
             preconditionFailure("the web interface's templates do not parse: \(error)")
         }
@@ -42,7 +44,7 @@ enum WebTemplate {
         .tag-green{background:#cce2d8;color:#005a30}.tag-red{background:#f6d7d2;color:#942514}.tag-amber{background:#fff7bf;color:#594d00}.tag-blue{background:#d2e2f1;color:#144e81}.tag-grey{background:#e9ecef;color:#383f43}
         ol.timeline{list-style:none;padding:0;border-left:3px solid #b1b4b6;margin-left:6px}ol.timeline li{padding:0 0 12px 14px}
         .verify-ok{background:#cce2d8;color:#005a30;padding:8px;font-weight:600}.verify-failed{background:#f6d7d2;color:#942514;padding:8px;font-weight:600}
-        .howknow{font-size:12px}
+        .howknow{font-size:12px}dl.summary a,table.data a,nav[aria-label=Years] a,form~p a{display:inline-block;min-height:24px;line-height:24px}
         form .field{margin:0 0 16px}form label{display:block;font-weight:600}.hint{color:#505a5f;margin:2px 0}form select,form textarea{width:100%;max-width:640px;padding:6px;font:inherit}
         .field-error{border-left:4px solid #d4351c;padding-left:10px}.error-message{color:#d4351c;font-weight:600;margin:2px 0}.error-summary{border:4px solid #d4351c;padding:12px;background:#fff;margin:12px 0}
         .receipt{border:4px solid #00703c;padding:12px;background:#fff;margin:12px 0}.visually-hidden{position:absolute;left:-9999px}
@@ -85,7 +87,7 @@ enum WebTemplate {
     static let nation = #"""
         {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
         <h1>{{heading}}</h1>
-        {{#canRecord}}<p>Record progress: <a href="/record/status">a status update</a> · <a href="/record/reading">a reading</a> · <a href="/record/evidence">evidence</a></p>{{/canRecord}}
+        {{#canRecord}}<p>Record progress: <a href="/record/status">a status update</a> · <a href="/record/reading">a reading</a> · <a href="/record/evidence">evidence</a> · <a href="/status">Node status</a></p>{{/canRecord}}
         <dl class=summary>
         <dt>Entries</dt><dd>{{entries}}</dd>
         <dt>Actions</dt><dd>{{actions}}</dd>
@@ -116,6 +118,10 @@ enum WebTemplate {
         {{#withdrawn}}<dt>Withdrawn</dt><dd>{{withdrawn}}</dd>{{/withdrawn}}
         </dl>
         <p class=howknow><a href="{{figureHref}}">How do we know? The entries behind this action and its status, verified in your browser</a></p>
+        {{^empty(mapped)}}<table class=data><caption>The nations' actions mapped to this UK action</caption>
+        <thead><tr><th scope=col>Nation</th><th scope=col>Action</th><th scope=col>Title</th><th scope=col>Status</th></tr></thead><tbody>
+        {{#mapped}}<tr><td>{{nation}}</td><td><a href="{{href}}">{{id}}</a></td><td>{{title}}</td><td><span class="tag tag-{{tag}}">{{status}}</span></td></tr>{{/mapped}}
+        </tbody></table>{{/empty(mapped)}}
         <h2>Status history</h2>
         {{^empty(history)}}<ol class=timeline>{{#history}}<li><span class="tag tag-{{tag}}">{{status}}</span> as of {{asOf}} — recorded {{time}} by {{author}} (entry {{entry}}){{#note}}<br>{{note}}{{/note}}</li>{{/history}}</ol>{{/empty(history)}}
         {{^history}}<p>No status recorded yet.</p>{{/history}}
@@ -145,7 +151,7 @@ enum WebTemplate {
         {{#readings}}<tr><td>{{period}}</td><td>{{nation}}</td><td>{{measure}}</td><td>{{value}}</td><td>{{note}}</td><td>{{^empty(corrections)}}<ul>{{#corrections}}<li>{{.}}</li>{{/corrections}}</ul>{{/empty(corrections)}}{{^corrections}}none{{/corrections}}</td><td><a href="{{href}}">How do we know?</a></td></tr>{{/readings}}
         {{^readings}}<tr><td colspan=7>No readings yet.</td></tr>{{/readings}}
         </tbody></table>
-        <p><a href="{{csvHref}}" download>Download this table as CSV</a></p>
+        <p><a href="{{csvHref}}" download>Download every reading of this measure (all years) as CSV</a></p>
         {{/body}}{{> bottom}}
         """#
 
@@ -157,11 +163,11 @@ enum WebTemplate {
         <p><button type=button id=verify-again hidden>Check again</button></p>
         <table class=data><caption>Signed checkpoints</caption>
         <thead><tr><th scope=col>Log</th><th scope=col>Size</th><th scope=col>Root</th><th scope=col>Verifier key</th><th scope=col>Signature</th></tr></thead><tbody>
-        {{#checkpoints}}<tr><td>{{log}}</td><td>{{size}}</td><td class=mono>{{root}}</td><td class=mono>{{vkey}}{{#rotated}}<br>(a rotated key; the federation file pins {{pinned}}){{/rotated}}</td><td><span class=tag data-checkpoint="{{log}}">not checked</span></td></tr>{{/checkpoints}}
+        {{#checkpoints}}<tr><td>{{log}}</td><td>{{size}}</td><td class=mono>{{root}}</td><td class=mono>{{vkey}}{{#rotated}}<br>(a rotated key; the federation file pins {{pinned}}){{/rotated}}</td><td><span class=tag data-checkpoint-row="{{position}}">not checked</span></td></tr>{{/checkpoints}}
         </tbody></table>
         <table class=data><caption>Entries</caption>
         <thead><tr><th scope=col>Log</th><th scope=col>Index</th><th scope=col>Type</th><th scope=col>Recorded</th><th scope=col>By</th><th scope=col>Content</th><th scope=col>Check</th></tr></thead><tbody>
-        {{#entries}}<tr><td>{{log}}</td><td>{{index}}</td><td>{{type}}</td><td>{{time}}</td><td>{{author}}</td><td class=mono>{{content}}</td><td><span class=tag data-entry="{{position}}">not checked</span></td></tr>{{/entries}}
+        {{#entries}}<tr data-row="{{position}}"><td>{{log}}</td><td>{{index}}</td><td data-field=type>{{type}}</td><td data-field=time>{{time}}</td><td data-field=author>{{author}}</td><td class=mono data-field=content>{{content}}</td><td><span class=tag data-entry="{{position}}">not checked</span></td></tr>{{/entries}}
         </tbody></table>
         <script type="application/json" id=provenance-data>{{{data}}}</script>
         {{/body}}{{> bottom}}
@@ -181,6 +187,41 @@ enum WebTemplate {
         </div>{{/fields}}
         <button type=submit>Save</button></form>
         <p>{{#others}}<a href="{{href}}">{{name}}</a> · {{/others}}</p>
+        {{/body}}{{> bottom}}
+        """#
+
+    static let status = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
+        <h1>Node status</h1>
+        <dl class=summary><dt>Federation file</dt><dd>{{federation}}</dd><dt>TLS certificate expires</dt><dd><span class="tag tag-{{certificateTag}}">{{certificate}}</span></dd></dl>
+        <table class=data><caption>Peers</caption><thead><tr><th scope=col>Node</th><th scope=col>Role</th><th scope=col>Address</th><th scope=col>Connection</th><th scope=col>Since</th><th scope=col>Protocol</th></tr></thead><tbody>
+        {{#peers}}<tr><td>{{id}}</td><td>{{role}}</td><td class=mono>{{address}}</td><td>{{#connected}}<span class="tag tag-green">connected</span>{{/connected}}{{^connected}}<span class="tag tag-red">not connected</span>{{/connected}}</td><td>{{since}}</td><td>{{version}}</td></tr>{{/peers}}
+        </tbody></table>
+        <table class=data><caption>Logs held here</caption><thead><tr><th scope=col>Log</th><th scope=col>Entries</th><th scope=col>Behind what was seen</th><th scope=col>Checkpoint age</th><th scope=col>Peers behind this node</th><th scope=col>State</th></tr></thead><tbody>
+        {{#logs}}<tr><td>{{name}}{{#own}} (own){{/own}}</td><td>{{held}}</td><td>{{behind}}</td><td>{{age}}</td><td>{{peersBehind}}</td><td>{{#quarantined}}<span class="tag tag-red">quarantined</span>{{/quarantined}}{{^quarantined}}<span class="tag tag-green">verified</span>{{/quarantined}}</td></tr>{{/logs}}
+        </tbody></table>
+        <h2>Alerts (newest first)</h2>
+        {{^empty(alerts)}}<ul>{{#alerts}}<li>{{.}}</li>{{/alerts}}</ul>{{/empty(alerts)}}{{#empty(alerts)}}<p>None since this node started.</p>{{/empty(alerts)}}
+        {{/body}}{{> bottom}}
+        """#
+
+    static let owner = #"""
+        {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
+        <h1>Data owner {{owner}}: where its data went</h1>
+        <p>Every disclosure of this owner's data and every purge, as the holders and recipients recorded them in their logs. <a href="{{csvHref}}" download>Download as CSV</a></p>
+        {{#hidden}}<p>{{hidden}} more agreement(s) of this owner are held by another node's log: their records are for that log's operator and the owner's auditors.</p>{{/hidden}}
+        {{#agreements}}
+        <h2>Agreement {{id}} <span class="tag tag-{{tag}}">{{status}}</span></h2>
+        <dl class=summary><dt>Holder</dt><dd>{{holder}}</dd><dt>Recipients</dt><dd>{{recipients}}</dd><dt>Valid</dt><dd>{{valid}}</dd><dt>Data</dt><dd class=mono>{{labels}}</dd></dl>
+        <table class=data><caption>Disclosures under {{id}}</caption><thead><tr><th scope=col>Time</th><th scope=col>Recipient</th><th scope=col>Access</th><th scope=col>Log</th><th scope=col>Entries</th><th scope=col>Count</th><th scope=col>Record</th></tr></thead><tbody>
+        {{#disclosures}}<tr><td>{{time}}</td><td>{{recipient}}</td><td>{{access}}</td><td>{{log}}</td><td class=mono>{{ranges}}</td><td>{{count}}</td><td>{{record}}</td></tr>{{/disclosures}}
+        {{^disclosures}}<tr><td colspan=7>None.</td></tr>{{/disclosures}}
+        </tbody></table>
+        <table class=data><caption>Purges under {{id}}</caption><thead><tr><th scope=col>Time</th><th scope=col>Log</th><th scope=col>Entries</th><th scope=col>Reason</th><th scope=col>Record</th></tr></thead><tbody>
+        {{#purges}}<tr><td>{{time}}</td><td>{{log}}</td><td>{{entries}}</td><td>{{reason}}</td><td>{{record}}</td></tr>{{/purges}}
+        {{^purges}}<tr><td colspan=5>None.</td></tr>{{/purges}}
+        </tbody></table>
+        {{/agreements}}
         {{/body}}{{> bottom}}
         """#
 

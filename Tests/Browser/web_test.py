@@ -9,7 +9,8 @@ demo federation (scripts/check-api.sh starts it and passes its demo.json):
    saying what failed;
 2a. wales's operator records a reading through the form (a bad value is reported beside its
    field first), sees the receipt, and a reader finds it on uk's measure page within seconds;
-   a reader gets no form;
+   a reader gets no form; the node status page and a data owner's audit page (for the
+   holder's operator) render;
 3. search finds an action by words;
 4. every page passes axe-core 4.12 (WCAG 2.0/2.1/2.2 A and AA rules) with zero violations, starts
    with a skip link reachable by keyboard, and a chart's data is in a table as well;
@@ -105,7 +106,7 @@ class Visit:
 
 
 def wait_verified(driver, timeout=30):
-    WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "rotated", "failed"))
     return driver.find_element(By.TAG_NAME, "body").get_attribute("data-verified")
 
 
@@ -127,6 +128,13 @@ def main():
         v.follow("table.data tbody a[href*='/actions/']", "action")
         if not d.find_elements(By.CSS_SELECTOR, "ol.timeline li"):
             fail("the action page shows no status history")
+        # A UK action lists the nations' actions mapped to it.
+        d.get(api + "/nations/uk/actions/P1.A1")
+        WebDriverWait(d, 20).until(EC.presence_of_element_located((By.TAG_NAME, "h1")))
+        v.check("uk-action")
+        mapped = d.find_elements(By.XPATH, "//table[starts-with(caption, \"The nations' actions mapped\")]//tbody/tr")
+        if len(mapped) < 3:
+            fail("the UK action P1.A1 shows %d nations' actions mapped to it" % len(mapped))
         # Home -> priority (a matrix row).
         d.get(home)
         v.follow("table.matrix tbody th a[href^='/priorities/']", "priority")
@@ -143,7 +151,7 @@ def main():
         state = wait_verified(d)
         summary = d.find_element(By.ID, "verify-summary").text
         ticks = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-entry]")]
-        signatures = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint]")]
+        signatures = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint-row]")]
         if state != "ok" or not ticks or not all(t.startswith("\u2713") for t in ticks + signatures):
             fail("the provenance page did not verify: %s %s %s" % (summary, ticks, signatures))
         print("web-test: %d entries verified in the browser (%s)" % (len(ticks), summary))
@@ -187,6 +195,23 @@ def main():
         print("web-test: a tampered proof is shown as failed: %s" % bad)
         d.save_screenshot(os.path.join(out, "figure-tampered-proof.png"))
 
+        # A tampered payload: the bytes shown are not the ones the header committed to.
+        d.refresh()
+        wait_verified(d)
+        d.execute_script("""
+            const el = document.getElementById('provenance-data');
+            const data = JSON.parse(el.textContent);
+            const i = data.entries.findIndex(item => typeof item.entry.payload_base64 === 'string');
+            const bytes = atob(data.entries[i].entry.payload_base64);
+            data.entries[i].entry.payload_base64 = btoa(bytes.slice(0, -2) + (bytes.slice(-2, -1) === '1' ? '2' : '1') + bytes.slice(-1));
+            el.textContent = JSON.stringify(data);
+            window.quartetVerify();""")
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
+        bad = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-entry]") if e.text.startswith("\u2717")]
+        if not bad or "payload does not match" not in bad[0]:
+            fail("a tampered payload was not shown as failed: %r" % bad)
+        print("web-test: a tampered payload is shown as failed: %s" % bad[0])
+
         # A tampered checkpoint: one byte of its signature changed.
         d.refresh()
         wait_verified(d)
@@ -200,7 +225,7 @@ def main():
             el.textContent = JSON.stringify(data);
             window.quartetVerify();""")
         WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
-        cp = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint]") if e.text.startswith("\u2717")]
+        cp = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint-row]") if e.text.startswith("\u2717")]
         if not cp or "signature" not in cp[0]:
             fail("a tampered checkpoint signature was not shown as failed: %r" % cp)
         print("web-test: a tampered checkpoint signature is shown as failed: %s" % cp[0])
@@ -243,6 +268,22 @@ def main():
             fail("no receipt after saving: %r" % receipt)
         v.check("record-reading-saved")
         print("web-test: an operator recorded a reading through the form: %s" % receipt.replace("\n", " | "))
+        # The node status page and a data owner's audit page, for wales's operator.
+        d.get(wales["api"] + "/status")
+        WebDriverWait(d, 20).until(EC.presence_of_element_located((By.TAG_NAME, "h1")))
+        v.check("status")
+        if len(d.find_elements(By.XPATH, "//table[caption='Peers']//span[text()='connected']")) < 3:
+            fail("the status page does not show wales's peers connected")
+        d.get(wales["api"] + "/v1/agreements")
+        agreements = json.loads(d.find_element(By.TAG_NAME, "pre").text)["agreements"]
+        held = sorted({a["owner"] for a in agreements if a["holder"] == "wales"})
+        if not held:
+            fail("the demo has no agreement held by wales")
+        d.get(wales["api"] + "/owners/" + held[0])
+        WebDriverWait(d, 20).until(EC.presence_of_element_located((By.TAG_NAME, "h1")))
+        v.check("owner")
+        if not d.find_elements(By.XPATH, "//table[starts-with(caption, 'Disclosures under')]"):
+            fail("the owner page lists no agreement's disclosures")
         # A reader of uk (the cookie is per host, so sign in again) sees it within seconds.
         d.get(api + "/login?token=" + reader)
         seen = False
@@ -258,15 +299,15 @@ def main():
         # A reader gets no form: wales refuses its form page to a reader.
         d.get(wales["api"] + "/login?token=" + reader)
         d.get(wales["api"] + "/record/reading")
-        if d.find_elements(By.CSS_SELECTOR, "form select, form input[name=value]"):
-            fail("a reader was shown the operator's form")
+        if d.find_elements(By.CSS_SELECTOR, "form select, form input[name=value]") or "this needs the operator of wales" not in d.page_source:
+            fail("a reader was not refused the operator's form: %r" % d.page_source[:300])
         d.get(api + "/login?token=" + reader)
 
         # Search by words.
         d.get(api + "/search")
         v.check("search")
         box = d.find_element(By.ID, "q")
-        box.send_keys("workforce")
+        box.send_keys("workforce reform")
         box.send_keys(Keys.ENTER)
         WebDriverWait(d, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR, "main ul li a")))
         v.check("search-results")

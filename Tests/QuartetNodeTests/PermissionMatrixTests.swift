@@ -55,7 +55,10 @@ struct CertificateHeaderContext: APIRequestContext {
             return access == .operator ? .forbidden : .admitted
         case "operator of this log", "operator of this log (token)":
             return .admitted
-        case "operator of this log (cookie, no Origin)", "operator of this log (form post, no token)":
+        case "operator of this log (token, form post)":
+            // A token in the Authorization header is never sent by a browser on its own.
+            return .admitted
+        case "operator of this log (cookie, no Origin)", "operator of this log (form post, no token)", "operator of this log (certificate, no content type)":
             // A write needs this node's origin (and a form its token); reading a form does not.
             return access == .operator && method != .get ? .forbidden : .admitted
         case "member node":
@@ -86,15 +89,18 @@ struct CertificateHeaderContext: APIRequestContext {
             for (name, value) in pairs { fields.append(HTTPField(name: name, value: value)) }
             return fields
         }
+        let walesOperator = try certificate(.operator("wales"), from: files.pki)
         let callers = [
             Caller(description: "none", headers: [:]),
             Caller(description: "bad token", headers: headers([(.authorization, "Bearer not-a-token")])),
             Caller(description: "reader", headers: headers([(.authorization, "Bearer token-reader")])),
             Caller(description: "auditor", headers: headers([(CertificateHeaderContext.header, try certificate(.auditor("heiw"), from: files.pki))])),
-            Caller(description: "operator of this log", headers: headers([(CertificateHeaderContext.header, try certificate(.operator("wales"), from: files.pki))])),
+            Caller(description: "operator of this log", headers: headers([(CertificateHeaderContext.header, walesOperator), (.contentType, "application/json")])),
             Caller(description: "operator of this log (token)", headers: headers([(.authorization, "Bearer token-wales-op")])),
             Caller(description: "operator of this log (cookie, no Origin)", headers: headers([(.cookie, "quartet_token=token-wales-op"), (.contentType, "application/json")])),
-            Caller(description: "operator of this log (form post, no token)", headers: headers([(.authorization, "Bearer token-wales-op"), (.contentType, "application/x-www-form-urlencoded")])),
+            Caller(description: "operator of this log (form post, no token)", headers: headers([(CertificateHeaderContext.header, walesOperator), (.contentType, "application/x-www-form-urlencoded")])),
+            Caller(description: "operator of this log (certificate, no content type)", headers: headers([(CertificateHeaderContext.header, walesOperator)])),
+            Caller(description: "operator of this log (token, form post)", headers: headers([(.authorization, "Bearer token-wales-op"), (.contentType, "application/x-www-form-urlencoded")])),
             Caller(description: "operator of another log", headers: headers([(.authorization, "Bearer token-england-op")])),
             Caller(description: "member node", headers: headers([(CertificateHeaderContext.header, try certificate(.node("uk"), from: files.pki))])),
             Caller(description: "node outside the federation", headers: headers([(CertificateHeaderContext.header, try certificate(.node("mallory"), from: files.pki))])),

@@ -57,3 +57,11 @@ import Testing
         #expect(a != FormToken.token(for: "operator-wales token two"))
     }
 }
+
+/// The audit page's CSV lines.
+@Suite struct CSVRowTests {
+    @Test func fieldsAreQuotedAndFormulasDefused() {
+        #expect(CSVRow.line(["a", "b,c", "say \"hi\""]) == "\"a\",\"b,c\",\"say \"\"hi\"\"\"\n")
+        #expect(CSVRow.line(["=HYPERLINK(\"x\")", "+1", "-2", "@a", "ok"]) == "\"'=HYPERLINK(\"\"x\"\")\",\"'+1\",\"'-2\",\"'@a\",\"ok\"\n")
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import QuartetAPI
+import QuartetPlan
+import QuartetPolicy
+import QuartetStore
+
+/// Two more pages (docs/web.md): the node's status for its operator (peers, connections, lag
+/// per log, alerts, the certificate's expiry) and a data owner's audit page (its agreements,
+/// every disclosure and purge of its data, CSV) — what `quartet status` and `quartet audit
+/// --owner` print, in the browser.
+extension API {
+    func addOperationsPages<Context: APIRequestContext>(to routes: Routes<Context>) {
+        routes.get("/status", .operator) { _, _, who -> Response in
+            let now = Date()
+            let peers = engine.peers().map { p in
+                StatusBody.Peer(id: p.id, role: p.role, address: p.address, connected: p.connected,
+                                since: p.since.map { ISO8601DateFormatter().string(from: $0) } ?? "", version: p.protocolVersion.map(String.init) ?? "")
+            }
+            let lag = engine.peerLag()
+            let logs = engine.logStatus().map { s -> StatusBody.Log in
+                let held = s.head?.size ?? 0, seen = s.seenSize ?? 0
+                let behindPeers = lag.filter { $0.log == s.log.name && $0.behind > 0 }.map { "\($0.peer) \($0.behind)" }
+                let age = s.head?.checkpoint.timeMillis.map { Dashboard.age(Double(wallClockMillis() &- $0) / 1000) } ?? "no checkpoint"
+                return StatusBody.Log(name: s.log.name, own: s.log.isOwn, held: String(held), behind: String(seen > held ? seen - held : 0), age: age,
+                                      quarantined: s.quarantined, peersBehind: behindPeers.isEmpty ? "none" : behindPeers.joined(separator: ", "))
+            }
+            let expiry = live.contexts.notAfter
+            let days = Int(expiry.timeIntervalSince(now) / 86400)
+            let body = StatusBody(peers: peers, logs: logs,
+                                  alerts: engine.alertList().suffix(50).reversed().map { "\(ISO8601DateFormatter().string(from: $0.time)) \($0.alert.kind.rawValue): \($0.alert.message)" },
+                                  certificate: "\(ISO8601DateFormatter().string(from: expiry)) (\(days) days)",
+                                  certificateTag: days < 0 ? "red" : (days < 30 ? "amber" : "green"),
+                                  federation: "\(federation.name) version \(federation.version)")
+            let html = WebPage.Frame(node: node, viewer: who.identity.uri).render("status", title: "Node status", crumbs: [WebPage.home, WebPage.Crumb(name: "Node status")],
+                                                                                   script: false, body: body)
+            return WebPage.response(html, status: .ok)
+        }
+        routes.get("/owners/{owner}", .auditor) { request, context, who -> Response in
+            let owner = try context.parameters.require("owner")
+            let policy = view.policy
+            let mine = policy.agreements.values.filter { $0.agreement.owner.lowercased() == owner.lowercased() }.sorted { $0.agreement.id < $1.agreement.id }
+            guard !mine.isEmpty else { throw HTTPError(.notFound, message: "no agreement of data owner \(owner) on the ledger at this node") }
+            let readable = mine.filter { AuditRule.mayReadRecords(of: $0.agreement, who.identity) }
+            guard !readable.isEmpty else {
+                throw HTTPError(.forbidden, message: "the records of \(owner)'s data are for its auditors (quartet://auditor/\(owner.lowercased())) and the holders' operators; this is \(who.identity.uri)")
+            }
+            let now = wallClockMillis()
+            let agreements = readable.map { state -> OwnerBody.Agreement in
+                let a = state.agreement
+                let id = a.id
+                let status = policy.status(id, at: now) ?? "unknown"
+                return OwnerBody.Agreement(
+                    id: id, status: status, tag: status == "in-force" ? "green" : (status == "pending" ? "amber" : "grey"), holder: ViewQueries.displayName(a.holder),
+                    recipients: a.recipients.sorted { $0.key < $1.key }.map { "\(ViewQueries.displayName($0.key)): \($0.value.rawValue)" }.joined(separator: ", "),
+                    valid: "\(Timestamp.format(a.validFrom).prefix(10)) to \(Timestamp.format(a.validUntil).prefix(10))", labels: a.labels.sorted().joined(separator: " "),
+                    disclosures: (policy.disclosures[id] ?? []).map { d in
+                        OwnerBody.Disclosure(time: d.time, recipient: ViewQueries.displayName(d.recipient), access: d.access, log: d.log,
+                                             ranges: d.ranges.map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: ", "), count: String(d.count),
+                                             record: "\(d.recordLog)/\(d.recordIndex)")
+                    },
+                    purges: (policy.purges[id] ?? []).map { p in
+                        OwnerBody.Purge(time: p.time, log: p.log, entries: String(p.entries.count), reason: p.reason, record: "\(p.recordLog)/\(p.recordIndex)")
+                    })
+            }
+            if request.uri.queryParameters.get("format") == "csv" {
+                var csv = "agreement,kind,time,recipient_or_log,access_or_reason,log,ranges_or_entries,count,record\n"
+                for a in agreements {
+                    for d in a.disclosures { csv += CSVRow.line([a.id, "disclosure", d.time, d.recipient, d.access, d.log, d.ranges, d.count, d.record]) }
+                    for p in a.purges { csv += CSVRow.line([a.id, "purge", p.time, p.log, p.reason, p.log, p.entries, p.entries, p.record]) }
+                }
+                return Self.csv(csv, name: "audit-\(owner.lowercased())")
+            }
+            let body = OwnerBody(owner: owner, agreements: agreements, csvHref: "/owners/\(WebPage.path(owner))?format=csv",
+                                 hidden: mine.count > readable.count ? String(mine.count - readable.count) : nil)
+            let html = WebPage.Frame(node: node, viewer: who.identity.uri).render("owner", title: "Data owner \(owner)",
+                                                                                   crumbs: [WebPage.home, WebPage.Crumb(name: "Data owner \(owner)")], script: false, body: body)
+            return WebPage.response(html, status: .ok)
+        }
+    }
+}
+
+/// A CSV line: every field quoted, quotes doubled; a field that starts like a formula gets a
+/// leading apostrophe (spreadsheets would run it).
+enum CSVRow {
+    static func line(_ fields: [String]) -> String {
+        fields.map { field -> String in
+            var f = field
+            if let first = f.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { f = "'" + f }
+            return "\"" + f.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }.joined(separator: ",") + "\n"
+    }
+}
+
+struct StatusBody {
+    struct Peer { var id: String; var role: String; var address: String; var connected: Bool; var since: String; var version: String }
+    struct Log { var name: String; var own: Bool; var held: String; var behind: String; var age: String; var quarantined: Bool; var peersBehind: String }
+    var peers: [Peer]
+    var logs: [Log]
+    var alerts: [String]
+    var certificate: String
+    var certificateTag: String
+    var federation: String
+}
+
+struct OwnerBody {
+    struct Disclosure { var time: String; var recipient: String; var access: String; var log: String; var ranges: String; var count: String; var record: String }
+    struct Purge { var time: String; var log: String; var entries: String; var reason: String; var record: String }
+    struct Agreement { var id: String; var status: String; var tag: String; var holder: String; var recipients: String; var valid: String; var labels: String
+                       var disclosures: [Disclosure]; var purges: [Purge] }
+    var owner: String
+    var agreements: [Agreement]
+    var csvHref: String
+    /// How many agreements of this owner the caller may not read the records of (another
+    /// holder's), nil for none (a section shows for any value, 0 included).
+    var hidden: String?
+}
