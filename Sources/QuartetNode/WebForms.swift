@@ -9,14 +9,16 @@ import QuartetStore
 /// browser. Only the operator of this node's own log reaches them (the operator route group);
 /// a form post also needs this node's origin and the form's token (`FormToken`, checked by the
 /// access middleware). Entries go through the same admission as the API, so a form shows the
-/// API's messages, each next to the field it names; a saved entry shows its receipt.
+/// API's messages, each next to the field it names; a saved entry redirects (303) to its
+/// receipt, so reloading it records nothing twice.
 extension API {
     static let maxFormBody = 16 * 1024
 
     func addFormRoutes<Context: APIRequestContext>(to routes: Routes<Context>) {
         for kind in WebForm.Kind.allCases {
-            routes.get("/record/\(kind.rawValue)", .operator) { _, _, who -> Response in
-                formPage(kind, who: who, values: [:], error: nil, receipt: nil)
+            routes.get("/record/\(kind.rawValue)", .operator) { request, _, who -> Response in
+                if let saved = request.uri.queryParameters.get("saved") { return try savedPage(kind, who: who, index: String(saved)) }
+                return formPage(kind, who: who, values: [:], error: nil, receipt: nil)
             }
             routes.post("/record/\(kind.rawValue)", .operator) { request, _, who -> Response in
                 let body = try await request.body.collect(upTo: Self.maxFormBody)
@@ -27,11 +29,10 @@ extension API {
                 }
                 do {
                     let receipt = try await admit([("", .object(["type": .string(kind.entryType.rawValue), "payload": payload]))], author: who.author)[0]
-                    // Where the new entry shows at the aggregator (a reading: its measure's page).
-                    let aggregator = federation.members.first { $0.role == .aggregator }?.api
-                    let measure = (values["measure"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-                    let href = aggregator.map { "\($0)" + (kind == .reading ? WebPage.measureHref(measure) : WebPage.nationHref(ownLog)) }
-                    return formPage(kind, who: who, values: [:], error: nil, receipt: (receipt, href), status: .created)
+                    // Post, redirect, get: reloading the receipt shows it again, it posts nothing.
+                    var headers = HTTPFields()
+                    headers[.location] = "/record/\(kind.rawValue)?saved=\(receipt.index)"
+                    return Response(status: .seeOther, headers: headers)
                 } catch let error as HTTPError where error.status == .badRequest || error.status == .serviceUnavailable {
                     // The API's message; a 503 (the node taking its own log back) says when to retry.
                     return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: error.body ?? "refused"), receipt: nil, status: error.status)
@@ -40,22 +41,39 @@ extension API {
         }
     }
 
+    /// The receipt of entry `index` of the own log, which must be of `kind`: the entry, the
+    /// latest checkpoint (which includes it), and where it shows at the aggregator (a reading:
+    /// its measure's page).
+    func savedPage(_ kind: WebForm.Kind, who: Caller, index text: String) throws -> Response {
+        guard text.count <= 20, let index = UInt64(text) else { throw HTTPError(.badRequest, message: "saved: expected an entry index, got \"\(text.prefix(40))\"") }
+        let log = try store.log(named: ownLog)
+        guard let head = try store.latestCheckpoint(log), index < head.checkpoint.size,
+              let entry = try store.entries(log, from: index, limit: 1).first, entry.header.type == kind.entryType.rawValue else {
+            throw HTTPError(.notFound, message: "no \(kind.noun) at index \(index) of log \(ownLog)")
+        }
+        var target = WebPage.nationHref(ownLog)
+        if kind == .reading, let bytes = entry.payload?.bytes, let reading = try? JSONDecoder().decode(ReadingPayload.self, from: Data(bytes)) {
+            target = WebPage.measureHref(reading.measure) + (Period(reading.period).map { "?year=\($0.year)" } ?? "")
+        }
+        let aggregator = federation.members.first { $0.role == .aggregator }?.api
+        let receipt = WebForm.Receipt(index: String(index), checkpoint: "size \(head.checkpoint.size), root \(head.checkpoint.root.base64)",
+                                      entry: "\(ownLog)/\(index)", aggregatorHref: aggregator.map { "\($0)" + target })
+        return formPage(kind, who: who, values: [:], error: nil, receipt: receipt)
+    }
+
     /// The kinds of this node's own measures, by id (a reading's value field depends on it).
     func ownMeasureKinds() -> [String: MeasureKind] {
         (view.snapshot.logs[ownLog]?.measures ?? [:]).mapValues(\.payload.kind)
     }
 
-    func formPage(_ kind: WebForm.Kind, who: Caller, values: [String: String], error: WebForm.FieldError?, receipt: (AppendReceipt, href: String?)?,
+    func formPage(_ kind: WebForm.Kind, who: Caller, values: [String: String], error: WebForm.FieldError?, receipt: WebForm.Receipt?,
                   status: HTTPResponse.Status = .ok) -> Response {
         let own = view.snapshot.logs[ownLog]
         let actions = (own?.actions.values.sorted { ViewQueries.idOrder($0.payload.id, $1.payload.id) } ?? []).filter { $0.withdrawn == nil }
         let measures = (own?.measures.values.sorted { ViewQueries.idOrder($0.payload.id, $1.payload.id) } ?? []).filter { $0.payload.kind != .distribution }
         let body = WebForm.Body(kind: kind, values: values, error: error, token: FormToken.token(for: who.author),
                                 actions: actions.map { ($0.payload.id, $0.payload.title) }, measures: measures.map { ($0.payload.id, $0.payload.text, $0.payload.kind) },
-                                receipt: receipt.map { r, href in
-                                    WebForm.Receipt(index: String(r.index), checkpoint: "size \(r.checkpoint.checkpoint.size), root \(r.checkpoint.checkpoint.root.base64)",
-                                                    entry: "\(r.log)/\(r.index)", aggregatorHref: href)
-                                })
+                                receipt: receipt)
         let name = ViewQueries.displayName(ownLog)
         let html = WebPage.Frame(node: node, viewer: who.identity.uri).render(
             "form", title: "\(name): record \(kind.noun)", crumbs: [WebPage.home, WebPage.Crumb(name: name, href: WebPage.nationHref(ownLog)), WebPage.Crumb(name: "Record \(kind.noun)")],

@@ -176,7 +176,7 @@ enum WebTemplate {
     static let form = #"""
         {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
         <h1>{{heading}}</h1>
-        {{#receipt}}<div class=receipt role=status><h2>Saved in the log</h2><dl class=summary><dt>Entry</dt><dd>{{entry}}</dd><dt>Index</dt><dd>{{index}}</dd><dt>Checkpoint</dt><dd class=mono>{{checkpoint}}</dd></dl>
+        {{#receipt}}<div class=receipt role=status><h2>Saved in the log</h2><dl class=summary><dt>Entry</dt><dd>{{entry}}</dd><dt>Index</dt><dd>{{index}}</dd><dt>Latest checkpoint (it includes the entry)</dt><dd class=mono>{{checkpoint}}</dd></dl>
         {{#aggregatorHref}}<p><a href="{{aggregatorHref}}">See it at the UK aggregator</a> (it arrives within seconds)</p>{{/aggregatorHref}}</div>{{/receipt}}
         {{#summaryError}}<div class=error-summary role=alert tabindex=-1><h2>There is a problem</h2><p>{{summaryError}}</p></div>{{/summaryError}}
         <form method=post action="{{action}}" novalidate>

@@ -97,16 +97,16 @@ struct BenchView: AsyncParsableCommand {
         let ukConfiguration = try NodeConfiguration.load(path: root.appendingPathComponent("uk/uk.json").path)
         let client = try await KeepAliveClient.connect(certificate: nil, key: nil, ca: ukConfiguration.caCertificate, node: "uk",
                                                        address: ukConfiguration.apiListen, token: readerToken)
-        func timed(_ path: String) async throws -> (p50: Double, p99: Double, max: Double, bytes: Int, last: Data) {
+        func timed(_ path: String, requests: Int? = nil, warmup: Int = 50) async throws -> (p50: Double, p99: Double, max: Double, bytes: Int, last: Data) {
             var samples: [Double] = []
             var bytes = 0
             var last = Data()
-            for i in 0..<(queries + 50) {
+            for i in 0..<((requests ?? queries) + warmup) {
                 let start = ContinuousClock.now
                 let (status, body) = try await client.get(path)
                 let ms = (ContinuousClock.now - start).milliseconds
                 guard status == 200 else { throw CLIError("GET \(path): \(status) \(String(decoding: body.prefix(300), as: UTF8.self))") }
-                if i >= 50 { samples.append(ms) }
+                if i >= warmup { samples.append(ms) }
                 bytes = body.count
                 last = body
             }
@@ -121,22 +121,8 @@ struct BenchView: AsyncParsableCommand {
         var pages: [[String: Any]] = []
         for path in ["/", "/priorities/P2", "/nations/wales", "/nations/wales/actions/\(actions["wales"]!.first!)", "/measures/P2.A2.M1",
                      "/figures/\(readingFigure)", "/search?q=workforce"] {
-            let page = try await timedPage(path)
+            let page = try await timed(path, requests: pageRequests, warmup: 10)
             pages.append(["path": path, "p50_ms": page.p50, "p99_ms": page.p99, "max_ms": page.max, "bytes": page.bytes])
-        }
-        func timedPage(_ path: String) async throws -> (p50: Double, p99: Double, max: Double, bytes: Int) {
-            var samples: [Double] = []
-            var bytes = 0
-            for i in 0..<(pageRequests + 10) {
-                let start = ContinuousClock.now
-                let (status, body) = try await client.get(path)
-                let ms = (ContinuousClock.now - start).milliseconds
-                guard status == 200 else { throw CLIError("GET \(path): \(status) \(String(decoding: body.prefix(300), as: UTF8.self))") }
-                if i >= 10 { samples.append(ms) }
-                bytes = body.count
-            }
-            let sorted = Samples(samples)
-            return (threeDecimals(sorted.percentile(0.5)!), threeDecimals(sorted.percentile(0.99)!), threeDecimals(sorted.percentile(1)!), bytes)
         }
         await client.close()
         // The answers as a client reads them: the typed view holds every entry, the measure its

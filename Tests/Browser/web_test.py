@@ -105,6 +105,17 @@ class Visit:
         return href
 
 
+def tamper(driver, change):
+    """Changes the page's provenance data with the JavaScript `change` (it sees `data`), then
+    has the page check it again, as if the node had served it so."""
+    driver.execute_script(
+        "const el = document.getElementById('provenance-data');"
+        "const data = JSON.parse(el.textContent);"
+        + change +
+        "el.textContent = JSON.stringify(data);"
+        "window.quartetVerify();")
+
+
 def wait_verified(driver, timeout=30):
     WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "rotated", "failed"))
     return driver.find_element(By.TAG_NAME, "body").get_attribute("data-verified")
@@ -179,14 +190,10 @@ def main():
             fail("verifier keys: %r / %r" % (good, bad))
 
         # A tampered proof: one hash of the first entry's proof changed in the served data.
-        d.execute_script("""
-            const el = document.getElementById('provenance-data');
-            const data = JSON.parse(el.textContent);
+        tamper(d, """
             const inc = data.entries[0].inclusion;
             if (inc.proof.length > 0) { inc.proof[0] = btoa(String.fromCharCode(...new Uint8Array(32).fill(7))); }
-            else { data.entries[0].header = btoa(atob(data.entries[0].header) + 'x'); }
-            el.textContent = JSON.stringify(data);
-            window.quartetVerify();""")
+            else { data.entries[0].entry.header = btoa(atob(data.entries[0].entry.header) + 'x'); }""")
         WebDriverWait(d, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-entry='0']").text.startswith("\u2717"))
         state = wait_verified(d)
         bad = d.find_element(By.CSS_SELECTOR, "[data-entry='0']").text
@@ -198,14 +205,10 @@ def main():
         # A tampered payload: the bytes shown are not the ones the header committed to.
         d.refresh()
         wait_verified(d)
-        d.execute_script("""
-            const el = document.getElementById('provenance-data');
-            const data = JSON.parse(el.textContent);
+        tamper(d, """
             const i = data.entries.findIndex(item => typeof item.entry.payload_base64 === 'string');
             const bytes = atob(data.entries[i].entry.payload_base64);
-            data.entries[i].entry.payload_base64 = btoa(bytes.slice(0, -2) + (bytes.slice(-2, -1) === '1' ? '2' : '1') + bytes.slice(-1));
-            el.textContent = JSON.stringify(data);
-            window.quartetVerify();""")
+            data.entries[i].entry.payload_base64 = btoa(bytes.slice(0, -2) + (bytes.slice(-2, -1) === '1' ? '2' : '1') + bytes.slice(-1));""")
         WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
         bad = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-entry]") if e.text.startswith("\u2717")]
         if not bad or "payload does not match" not in bad[0]:
@@ -215,15 +218,11 @@ def main():
         # A tampered checkpoint: one byte of its signature changed.
         d.refresh()
         wait_verified(d)
-        d.execute_script("""
-            const el = document.getElementById('provenance-data');
-            const data = JSON.parse(el.textContent);
+        tamper(d, """
             const log = Object.keys(data.checkpoints)[0];
             const note = data.checkpoints[log];
             const at = note.lastIndexOf(' ') + 10;
-            data.checkpoints[log] = note.slice(0, at) + (note[at] === 'A' ? 'B' : 'A') + note.slice(at + 1);
-            el.textContent = JSON.stringify(data);
-            window.quartetVerify();""")
+            data.checkpoints[log] = note.slice(0, at) + (note[at] === 'A' ? 'B' : 'A') + note.slice(at + 1);""")
         WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
         cp = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint-row]") if e.text.startswith("\u2717")]
         if not cp or "signature" not in cp[0]:
@@ -264,8 +263,13 @@ def main():
         fill("7")
         WebDriverWait(d, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".receipt")))
         receipt = d.find_element(By.CSS_SELECTOR, ".receipt").text
-        if "Saved in the log" not in receipt or "wales/" not in receipt:
-            fail("no receipt after saving: %r" % receipt)
+        if "Saved in the log" not in receipt or "wales/" not in receipt or "?saved=" not in d.current_url:
+            fail("no receipt after saving (at %s): %r" % (d.current_url, receipt))
+        # The receipt is a page of its own (post, redirect, get): reloading it records nothing.
+        saved_at = d.current_url
+        d.refresh()
+        if d.current_url != saved_at or "Saved in the log" not in d.find_element(By.CSS_SELECTOR, ".receipt").text:
+            fail("reloading the receipt did not show it again")
         v.check("record-reading-saved")
         print("web-test: an operator recorded a reading through the form: %s" % receipt.replace("\n", " | "))
         # The node status page and a data owner's audit page, for wales's operator.
