@@ -54,7 +54,9 @@ import Testing
         let pid = try #require(federation.processes["uk"]?.pid)
         let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
         peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
-        _ = try peer.wait(timeout: 30) { if case .heads = $0 { return true }; return false }
+        // Under the whole suite on two cores uk has twice not answered within 30 s (cause not
+        // found yet); the first heads are not what this test measures.
+        _ = try peer.wait(timeout: 90) { if case .heads = $0 { return true }; return false }
         let before = Self.rss(pid)
         // Stop reading, then ask 1,000 times (each a different start, so none is a plain replay).
         try await peer.channel.setOption(ChannelOptions.autoRead, value: false).get()
@@ -114,7 +116,9 @@ import Testing
         try federation.start(["uk"], onlyCopy: true)
         let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
         peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
-        _ = try peer.wait(timeout: 30) { if case .heads = $0 { return true }; return false }
+        // Under the whole suite on two cores uk has twice not answered within 30 s (cause not
+        // found yet); the first heads are not what this test measures.
+        _ = try peer.wait(timeout: 90) { if case .heads = $0 { return true }; return false }
         peer.send(.entries(Batch(log: "scotland", from: ukSize, note: checkpoint.note, entries: blanked)))
         var alerts: [[String: Any]] = []
         let deadline = Date().addingTimeInterval(15)

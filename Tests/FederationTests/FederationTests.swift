@@ -170,8 +170,18 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
     init(inbox: NIOLockedValueBox<[Message]>) { self.inbox = inbox }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         decoder.feed(unwrapInboundIn(data).readableBytesView)
-        while let body = try? decoder.next(), let message = try? Message(body: body) {
-            inbox.withLockedValue { $0.append(message) }
+        // A frame or message that does not decode is recorded (as an error message naming why),
+        // not dropped: a test waiting for a message then says what came instead.
+        do {
+            while let body = try decoder.next() {
+                let message: Message
+                do { message = try Message(body: body) } catch {
+                    message = .error(code: .malformed, message: "the fake peer could not decode a message: \(error)")
+                }
+                inbox.withLockedValue { $0.append(message) }
+            }
+        } catch {
+            inbox.withLockedValue { $0.append(.error(code: .malformed, message: "the fake peer could not decode a frame: \(error)")) }
         }
     }
 }

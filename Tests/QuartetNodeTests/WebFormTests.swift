@@ -1,4 +1,7 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
 import QuartetAPI
 @testable import QuartetNode
 import QuartetPlan
@@ -63,5 +66,33 @@ import Testing
     @Test func fieldsAreQuotedAndFormulasDefused() {
         #expect(CSVRow.line(["a", "b,c", "say \"hi\""]) == "\"a\",\"b,c\",\"say \"\"hi\"\"\"\n")
         #expect(CSVRow.line(["=HYPERLINK(\"x\")", "+1", "-2", "@a", "ok"]) == "\"'=HYPERLINK(\"\"x\"\")\",\"'+1\",\"'-2\",\"'@a\",\"ok\"\n")
+    }
+}
+
+/// The form check the access middleware runs on a form post: this node's origin and the token
+/// made for the same caller, nothing less.
+@Suite struct FormTokenCheckTests {
+    static func post(origin: String?, csrf: String?, authority: String = "wales.example:8443") -> Request {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/x-www-form-urlencoded"
+        if let origin { fields[.origin] = origin }
+        let path = "/record/status" + (csrf.map { "?csrf=\($0)" } ?? "")
+        return Request(head: HTTPRequest(method: .post, scheme: "https", authority: authority, path: path, headerFields: fields), body: .init(buffer: ByteBuffer()))
+    }
+
+    @Test func onlyThisOriginWithThisCallersTokenPasses() throws {
+        let author = "operator-wales cert 1A2B"
+        let token = FormToken.token(for: author)
+        #expect(FormToken.isForm(Self.post(origin: nil, csrf: nil)))
+        try FormToken.check(Self.post(origin: "https://wales.example:8443", csrf: token), author: author)
+        for (request, why) in [(Self.post(origin: nil, csrf: token), "no Origin"),
+                               (Self.post(origin: "https://evil.example", csrf: token), "another origin"),
+                               (Self.post(origin: "https://wales.example:9999", csrf: token), "another port"),
+                               (Self.post(origin: "https://wales.example:8443", csrf: nil), "no token"),
+                               (Self.post(origin: "https://wales.example:8443", csrf: FormToken.token(for: "operator-wales token other")), "another caller's token"),
+                               (Self.post(origin: "https://wales.example:8443", csrf: String(token.dropLast())), "a cut token")] {
+            let refusal = #expect(throws: HTTPError.self, "\(why)") { try FormToken.check(request, author: author) }
+            #expect(refusal?.status == .forbidden, "\(why)")
+        }
     }
 }
