@@ -105,7 +105,8 @@ struct Dashboard {
     /// A measure listed by its title with a link to its page (only measures with a target are
     /// drawn on the overview; every other chart is on its measure's page).
     func link(_ item: (key: String, title: String)) -> DashboardPage.Chart {
-        DashboardPage.Chart(title: item.title, href: WebPage.measureHref(item.key.split(separator: ":").last.map(String.init) ?? item.key),
+        let parts = item.key.split(separator: ":").map(String.init)
+        return DashboardPage.Chart(title: item.title, href: WebPage.measureHref(parts.last ?? item.key, log: parts.count == 2 ? parts[0] : nil),
                             svg: "", total: nil, note: nil)
     }
 

@@ -37,7 +37,7 @@ struct MeasureCharts {
             let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target).svg()
             let total = DashboardPage.Total(year: latest.year, value: ViewQueries.number(latest.value),
                                             target: target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "", figure: latest.figure, figureHref: WebPage.figureHref(latest.figure))
-            return DashboardPage.Chart(title: title, href: WebPage.measureHref(id), svg: svg, total: total, note: nil)
+            return DashboardPage.Chart(title: title, href: WebPage.measureHref(id, log: onlyLog), svg: svg, total: total, note: nil)
         }
         var series: [(log: String, values: [Period: Double])] = []
         for m in answer.series {
@@ -52,12 +52,12 @@ struct MeasureCharts {
         }
         let periods = Set(series.flatMap { $0.values.keys }).sorted()
         guard !periods.isEmpty else {
-            return DashboardPage.Chart(title: title, href: WebPage.measureHref(id), svg: "", total: nil, note: nil, textOnly: "/v1/view/measures/\(id)")
+            return DashboardPage.Chart(title: title, href: WebPage.measureHref(id, log: onlyLog), svg: "", total: nil, note: nil, textOnly: "/v1/view/measures/\(id)")
         }
         let target = definition?.kind == "percentage" ? definition?.target?.value : nil
         let chart = BarChart(categories: periods.map(\.description),
                              series: series.map { s in BarChart.Series(name: ViewQueries.displayName(s.log), colour: Dashboard.colour(s.log), values: periods.map { s.values[$0] }) },
                              stacked: false, target: target)
-        return DashboardPage.Chart(title: title, href: WebPage.measureHref(id), svg: chart.svg(), total: nil, note: definition?.kind == "milestone" ? "1 = achieved, 0 = not achieved" : nil)
+        return DashboardPage.Chart(title: title, href: WebPage.measureHref(id, log: onlyLog), svg: chart.svg(), total: nil, note: definition?.kind == "milestone" ? "1 = achieved, 0 = not achieved" : nil)
     }
 }

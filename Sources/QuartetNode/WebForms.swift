@@ -53,7 +53,9 @@ extension API {
         }
         var target = WebPage.nationHref(ownLog)
         if kind == .reading, let bytes = entry.payload?.bytes, let reading = try? JSONDecoder().decode(ReadingPayload.self, from: Data(bytes)) {
-            target = WebPage.measureHref(reading.measure) + (Period(reading.period).map { "?year=\($0.year)" } ?? "")
+            let own = view.snapshot.logs[ownLog]?.measures[reading.measure]?.payload
+            let local = ownLog != view.snapshot.ukLog && own?.uk_measure == nil
+            target = WebPage.measureHref(reading.measure, log: local ? ownLog : nil, year: Period(reading.period)?.year)
         }
         let aggregator = federation.members.first { $0.role == .aggregator }?.api
         let receipt = WebForm.Receipt(index: String(index), checkpoint: "size \(head.checkpoint.size), root \(head.checkpoint.root.base64)",

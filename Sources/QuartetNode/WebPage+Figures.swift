@@ -27,11 +27,14 @@ extension WebPage {
     /// A measure's page for one year (`year`, default the latest with readings): its chart,
     /// its totals and readings as tables (the chart's data as text), with links to the other
     /// years. Each corrected reading names the entry it replaced (one store read per row).
-    static func measure(_ id: String, year requested: String?, _ q: ViewQueries, store: LedgerStore) throws -> Built {
+    /// With `log`, only that log's measure of the id (a nation's own measure: nations' plans
+    /// may use the same id for different measures).
+    static func measure(_ id: String, log: String? = nil, year requested: String?, _ q: ViewQueries, store: LedgerStore) throws -> Built {
+        if let log, q.view.logs[log] == nil { throw NotFound("no log named \(log) in the view") }
         // The years with readings, from the view (the answer is computed for one year only).
         var yearSet = Set<Int>()
-        for v in q.view.logs.values {
-            for m in v.measures.values where m.payload.id == id || m.payload.uk_measure == id { yearSet.formUnion(m.readings.keys.map(\.year)) }
+        for (name, v) in q.view.logs where log == nil || name == log {
+            for m in v.measures.values where m.payload.id == id || (log == nil && m.payload.uk_measure == id) { yearSet.formUnion(m.readings.keys.map(\.year)) }
         }
         let years = yearSet.sorted()
         var year = years.last
@@ -39,10 +42,16 @@ extension WebPage {
             guard let p = Period(requested), p.granularity == .year else { throw NotFound("year: expected a year such as 2025, got \"\(requested)\"", status: .badRequest) }
             year = p.year
         }
-        let answer: MeasureView
+        var answer: MeasureView
         do { answer = try q.measure(id, period: year.map(String.init)) } catch { throw NotFound(error.message) }
+        if let log {
+            answer.series = answer.series.filter { $0.log == log && $0.id == id }
+            answer.totals = log == q.view.ukLog ? answer.totals : []
+            guard !answer.series.isEmpty else { throw NotFound("log \(log) has no measure \(id)") }
+        }
         // A UK measure is charted with its nations' contributions; a nation's own measure alone.
-        let key = answer.series.contains { $0.log == q.view.ukLog || $0.ukMeasure == id } ? id : "\(answer.series[0].log):\(id)"
+        let key = log.map { $0 == q.view.ukLog ? id : "\($0):\(id)" }
+            ?? (answer.series.contains { $0.log == q.view.ukLog || $0.ukMeasure == id } ? id : "\(answer.series[0].log):\(id)")
         let chart = MeasureCharts(charts: [(key, answer)], ukLog: q.view.ukLog, nations: q.nations).chart(key)
         var latestReplaced: [EntryRef] = []
         for m in answer.series {
@@ -74,9 +83,11 @@ extension WebPage {
         }
         let shown = year.map(String.init) ?? ""
         let body = MeasureBody(heading: chart.title, definitions: definitions, chartTitle: chart.title, svg: chart.svg.isEmpty ? nil : chart.svg,
-                               year: year.map(String.init), years: years.map { MeasureBody.Year(year: String($0), href: measureHref(id) + "?year=\($0)", current: $0 == year) },
+                               year: year.map(String.init), years: years.map { MeasureBody.Year(year: String($0), href: measureHref(id, log: log, year: $0), current: $0 == year) },
                                totals: totals, readings: readings, csvHref: "/v1/view/measures/\(path(id))?format=csv")
-        return ("Measure \(id)" + (shown.isEmpty ? "" : ", \(shown)"), [home, Crumb(name: "Measure \(id)")], "measure", body)
+        let name = (log.map { ViewQueries.displayName($0) + " " } ?? "") + "measure \(id)"
+        return (name.prefix(1).uppercased() + name.dropFirst() + (shown.isEmpty ? "" : ", \(shown)"),
+                [home] + (log.map { [Crumb(name: ViewQueries.displayName($0), href: nationHref($0))] } ?? []) + [Crumb(name: "Measure \(id)")], "measure", body)
     }
 
     // MARK: How do we know?
@@ -159,7 +170,8 @@ extension WebPage {
                     if results.count >= maxResults { break outer }
                 }
                 for m in v.measures.values.sorted(by: { ViewQueries.idOrder($0.payload.id, $1.payload.id) }) where matches(m.payload.id, m.payload.text) {
-                    results.append(SearchBody.Result(label: "\(ViewQueries.displayName(log)) measure \(m.payload.id)", href: measureHref(m.payload.id), detail: m.payload.text))
+                    results.append(SearchBody.Result(label: "\(ViewQueries.displayName(log)) measure \(m.payload.id)",
+                                                     href: measureHref(m.payload.id, log: log == q.view.ukLog || m.payload.uk_measure != nil ? nil : log), detail: m.payload.text))
                     if results.count >= maxResults { break outer }
                 }
             }

@@ -63,7 +63,12 @@ enum WebPage {
 
     static func nationHref(_ log: String) -> String { "/nations/\(path(log))" }
     static func actionHref(_ log: String, _ id: String) -> String { "/nations/\(path(log))/actions/\(path(id))" }
-    static func measureHref(_ id: String) -> String { "/measures/\(path(id))" }
+    /// A measure's page; `log` for a nation's own measure (one that adds into no UK measure),
+    /// `year` for one year of it.
+    static func measureHref(_ id: String, log: String? = nil, year: Int? = nil) -> String {
+        let query = [log.map { "log=\(path($0))" }, year.map { "year=\($0)" }].compactMap { $0 }
+        return "/measures/\(path(id))" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+    }
     static func priorityHref(_ id: String) -> String { "/priorities/\(path(id))" }
     static func figureHref(_ figure: String) -> String { "/figures/\(path(figure))" }
 
@@ -178,7 +183,7 @@ enum WebPage {
                                      entry: "\(s.ref.log)/\(s.ref.index)", note: s.payload.note)
         }
         let measures = (a.measures ?? []).map { m in
-            ActionBody.Measure(id: m.id, href: measureHref(m.id), text: m.text, latest: m.latest.map(readingText) ?? "no reading",
+            ActionBody.Measure(id: m.id, href: measureHref(m.id, log: log == q.view.ukLog || m.ukMeasure != nil ? nil : log), text: m.text, latest: m.latest.map(readingText) ?? "no reading",
                                target: m.target.map { "\(ViewQueries.number($0.value)) per \($0.per)" } ?? "")
         }
         let name = ViewQueries.displayName(log)

@@ -36,7 +36,8 @@ extension API {
         routes.get("/measures/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let year: String? = request.uri.queryParameters.get("year").map { String($0) }
-            return try web(caller, cacheKey: "measure|\(id)|\(year ?? "")") { q in try WebPage.measure(id, year: year, q, store: store) }
+            let log: String? = request.uri.queryParameters.get("log").map { String($0) }
+            return try web(caller, cacheKey: "measure|\(id)|\(log ?? "")|\(year ?? "")") { q in try WebPage.measure(id, log: log, year: year, q, store: store) }
         }
         routes.get("/figures/{figure}", .reader) { _, context, caller -> Response in
             let figure = try context.parameters.require("figure")

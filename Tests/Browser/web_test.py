@@ -18,12 +18,16 @@ demo federation (scripts/check-api.sh starts it and passes its demo.json):
 
 Usage: web_test.py DEMO_JSON OUT_DIR
 """
+import http.server
+import importlib.util
 import json
 import os
+import ssl
 import sys
+import threading
 import time
+import urllib.request
 
-import importlib.util
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -103,6 +107,45 @@ class Visit:
         WebDriverWait(self.driver, 20).until(EC.url_to_be(href))
         self.check(name)
         return href
+
+
+def tampering_node(api, token, ca, figure_path):
+    """A test node that serves the real node's "How do we know?" page and its script, with the
+    first entry's inclusion proof changed (or, for an entry with an empty proof, its header):
+    what a lying node would serve. Plain HTTP on 127.0.0.1, which browsers treat as a secure
+    context (WebCrypto works). Returns its address and the server (to shut down)."""
+    context = ssl.create_default_context(cafile=ca)
+
+    def get(path):
+        request = urllib.request.Request(api + path, headers={"Authorization": "Bearer " + token})
+        return urllib.request.urlopen(request, context=context, timeout=20).read()
+    page = get(figure_path).decode()
+    script = get("/assets/verify.js")
+    marker = "id=provenance-data>"
+    start = page.index(marker) + len(marker)
+    end = page.index("</script>", start)
+    data = json.loads(page[start:end])
+    inclusion = data["entries"][0]["inclusion"]
+    if inclusion["proof"]:
+        inclusion["proof"][0] = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="
+    else:
+        data["entries"][0]["entry"]["header"] = data["entries"][0]["entry"]["header"][:-4] + "AAAA"
+    tampered = (page[:start] + json.dumps(data).replace("<", "\\u003c") + page[end:]).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body, kind = (script, "text/javascript") if self.path == "/assets/verify.js" else (tampered, "text/html; charset=utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return "http://127.0.0.1:%d/figure" % server.server_address[1], server
 
 
 def tamper(driver, change):
@@ -189,18 +232,22 @@ def main():
         if good != name or "hash does not match" not in bad:
             fail("verifier keys: %r / %r" % (good, bad))
 
-        # A tampered proof: one hash of the first entry's proof changed in the served data.
-        tamper(d, """
-            const inc = data.entries[0].inclusion;
-            if (inc.proof.length > 0) { inc.proof[0] = btoa(String.fromCharCode(...new Uint8Array(32).fill(7))); }
-            else { data.entries[0].entry.header = btoa(atob(data.entries[0].entry.header) + 'x'); }""")
-        WebDriverWait(d, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-entry='0']").text.startswith("\u2717"))
-        state = wait_verified(d)
-        bad = d.find_element(By.CSS_SELECTOR, "[data-entry='0']").text
-        if state != "failed" or ("inclusion proof" not in bad and "header" not in bad):
-            fail("a tampered proof was not shown as failed: %r" % bad)
-        print("web-test: a tampered proof is shown as failed: %s" % bad)
-        d.save_screenshot(os.path.join(out, "figure-tampered-proof.png"))
+        # A lying node serves the same page with the first entry's proof changed: the reader's
+        # browser shows exactly what failed.
+        figure_path = d.current_url[d.current_url.index("/figures/"):]
+        liar, server = tampering_node(api, reader, demo["ca_certificate"], figure_path)
+        try:
+            d.get(liar)
+            state = wait_verified(d)
+            bad = d.find_element(By.CSS_SELECTOR, "[data-entry='0']").text
+            if state != "failed" or ("inclusion proof" not in bad and "header" not in bad):
+                fail("a proof tampered by a lying node was not shown as failed: %r" % bad)
+            print("web-test: a proof served tampered by a test node is shown as failed: %s" % bad)
+            d.save_screenshot(os.path.join(out, "figure-tampered-proof.png"))
+        finally:
+            server.shutdown()
+        d.get(api + figure_path)
+        wait_verified(d)
 
         # A tampered payload: the bytes shown are not the ones the header committed to.
         d.refresh()

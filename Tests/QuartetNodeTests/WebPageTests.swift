@@ -28,6 +28,12 @@ import Testing
         try apply("progress.status", Array(#"{"action":"P1.A1","as_of":"2025-06-30","status":"on-track","note":\#(note)}"#.utf8))
         try apply("progress.reading", Array(#"{"measure":"P2.A2.M1","period":"2025","value":3}"#.utf8))
         try apply("progress.reading", Array(#"{"measure":"P2.A2.M1","period":"2025","value":4,"note":"corrected"}"#.utf8))
+        // The Wales plan, whose own P2.A2.M1 is another measure than the UK's.
+        var walesIndex: UInt64 = 0
+        for e in try PlanImport(planFile: "\(plans)/wales-plan.yaml").entries(for: "wales") {
+            try view.apply(ViewEntry(log: "wales", index: walesIndex, timeMillis: 1_767_225_600_000, type: e.type.rawValue, payload: e.payload.encoded()))
+            walesIndex += 1
+        }
         return ViewQueries(view: view, health: [:], nowMillis: 1_767_225_700_000, order: ["uk", "wales"])
     }
 
@@ -58,6 +64,19 @@ import Testing
         #expect(bad?.status == .badRequest)
         let empty = Self.render(try WebPage.measure("P2.A2.M1", year: "2024", try Self.queries(), store: try TestKit.makeStore()))
         #expect(empty.contains("No readings yet.") && empty.contains("href=\"/measures/P2.A2.M1?year=2025\""))
+    }
+
+    /// Nations' plans reuse ids for other measures: `?log=` shows only that log's.
+    @Test func aNationsOwnMeasureHasItsOwnPage() throws {
+        let q = try Self.queries()
+        let wales = try #require(q.view.logs["wales"]?.measures["P2.A2.M1"]?.payload)
+        #expect(wales.text != q.view.logs["uk"]?.measures["P2.A2.M1"]?.payload.text)
+        let html = Self.render(try WebPage.measure("P2.A2.M1", log: "wales", year: nil, q, store: try TestKit.makeStore()))
+        #expect(html.contains(HTMLText.escape(wales.text)) && html.contains("Wales P2.A2.M1"))
+        #expect(!html.contains("UK P2.A2.M1"), "only the log asked for")
+        #expect(html.contains("href=\"/nations/wales\""), "the breadcrumbs go through the nation")
+        #expect(throws: WebPage.NotFound.self) { try WebPage.measure("P2.A2.M1", log: "nowhere", year: nil, q, store: try TestKit.makeStore()) }
+        #expect(WebPage.measureHref("P2.A2.M1", log: "wales", year: 2025) == "/measures/P2.A2.M1?log=wales&year=2025")
     }
 
     @Test func provenanceDataCannotEndItsScriptElement() throws {
