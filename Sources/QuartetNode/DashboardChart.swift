@@ -18,6 +18,12 @@ struct BarChart: Sendable {
     var series: [Series]
     var stacked: Bool
     var target: Double?
+    /// Per category, a page its bars link to (a year's readings): each category's column, full
+    /// height, is one link, so a short bar is still a target of at least 24 px. Links are drawn
+    /// only when every column is that wide; the chart is then a group of links, not an image.
+    var links: [String?] = []
+
+    static let minimumTarget = 24.0
 
     static let width = 420.0, height = 190.0, left = 36.0, bottom = 26.0, top = 10.0
     static var plotWidth: Double { width - left - 8 }
@@ -59,7 +65,8 @@ struct BarChart: Sendable {
         let plotW = Self.plotWidth, plotH = Self.plotHeight
         let maxValue = self.maxValue
         let slot = plotW / Double(max(categories.count, 1))
-        var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=img aria-label=\"\(e(description))\" xmlns=\"http://www.w3.org/2000/svg\">"
+        let linked = !links.isEmpty && links.count == categories.count && slot >= Self.minimumTarget && links.contains { $0 != nil }
+        var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\(linked ? "group" : "img") aria-label=\"\(e(description))\" xmlns=\"http://www.w3.org/2000/svg\">"
         for step in 0...4 {
             let v = maxValue * Double(step) / 4
             let y = top + plotH - plotH * Double(step) / 4
@@ -88,6 +95,14 @@ struct BarChart: Sendable {
             }
             if categories.count <= 16 || i % max(1, categories.count / 12) == 0 {
                 svg += "<text x=\"\(f(x0 + slot / 2))\" y=\"\(f(height - 8))\" text-anchor=middle class=ax>\(e(category))</text>"
+            }
+        }
+        if linked {
+            for (i, link) in links.enumerated() {
+                guard let link else { continue }
+                let values = series.compactMap { s -> String? in i < s.values.count ? s.values[i].map { "\(s.name) \(ViewQueries.number($0))" } : nil }
+                let label = "\(categories[i]): \(values.isEmpty ? "no values" : values.joined(separator: ", ")) — see the readings"
+                svg += "<a href=\"\(e(link))\" aria-label=\"\(e(label))\"><rect class=col x=\"\(f(left + slot * Double(i)))\" y=\"\(f(top))\" width=\"\(f(slot))\" height=\"\(f(plotH))\" fill=\"transparent\"/></a>"
             }
         }
         if let target {

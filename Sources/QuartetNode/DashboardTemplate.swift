@@ -52,6 +52,7 @@ enum DashboardTemplate {
         a{color:#1d4ed8}a:visited{color:#4c2c92}a:focus,button:focus,input:focus,select:focus,summary:focus{outline:3px solid #ffbf47;outline-offset:0;background:#ffbf47;color:#0b0c0c}
         header a{color:#fff;text-decoration:none}header a:visited{color:#fff}.skip{position:absolute;left:-9999px}.skip:focus{left:8px;top:8px;z-index:9;padding:6px}
         header nav{margin-top:6px}header nav a{margin-right:16px;text-decoration:underline}
+        svg a:focus rect.col,svg a:hover rect.col{fill:#ffbf4733;stroke:#0b0c0c;stroke-width:3}
         ul.measures li a{display:inline-block;min-height:24px;line-height:24px}
         .alerts{padding-left:18px}footer{padding:12px 24px;color:#555;font-size:12px}code{font-size:12px}
         form{background:#fff;padding:16px;border-radius:6px;max-width:420px}input{width:100%;padding:6px;margin:6px 0}

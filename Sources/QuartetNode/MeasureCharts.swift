@@ -34,7 +34,8 @@ struct MeasureCharts {
             let target = definition?.target.flatMap { $0.per == "year" ? $0.value : nil }
             let series = nations.map { log in BarChart.Series(name: ViewQueries.displayName(log), colour: Dashboard.colour(log), values: yearly.map { $0.contributions[log] }) }
                 .filter { $0.values.contains { $0 != nil } }
-            let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target).svg()
+            let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target,
+                               links: yearly.map { WebPage.measureHref(id, year: $0.year) }).svg()
             let total = DashboardPage.Total(year: latest.year, value: ViewQueries.number(latest.value),
                                             target: target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "", figure: latest.figure, figureHref: WebPage.figureHref(latest.figure))
             return DashboardPage.Chart(title: title, href: WebPage.measureHref(id, log: onlyLog), svg: svg, total: total, note: nil)

@@ -192,7 +192,16 @@ def main():
         # Home -> priority (a matrix row).
         d.get(home)
         v.follow("table.matrix tbody th a[href^='/priorities/']", "priority")
-        # Home -> a measure with a target -> its readings table and chart.
+        # Home -> a bar of a target chart -> that year's readings.
+        d.get(home)
+        bars = d.find_elements(By.CSS_SELECTOR, "figure.chart svg a")
+        if not bars:
+            fail("the overview's target charts have no bar links")
+        year_href = bars[-1].get_attribute("href")
+        d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", bars[-1])
+        WebDriverWait(d, 20).until(EC.url_contains("year="))
+        if not d.find_elements(By.CSS_SELECTOR, "#readings caption"):
+            fail("a bar did not lead to its year's readings (%s)" % year_href)
         d.get(home)
         v.follow("figure.chart figcaption a[href^='/measures/']", "measure")
         rows = d.find_elements(By.CSS_SELECTOR, "#readings tbody tr")

@@ -10,6 +10,22 @@ import Testing
         return svg.matches(of: pattern).map { (Double($0.output.1)!, Double($0.output.2)!) }
     }
 
+    /// Each year's column is one link, full height, when columns are wide enough to be a target;
+    /// the chart is then a group of links, not an image.
+    @Test func barsLinkToTheirYearWhenColumnsAreWideEnough() {
+        let series = [BarChart.Series(name: "Wales", colour: "#c8102e", values: [3, 1])]
+        let linked = BarChart(categories: ["2024", "2025"], series: series, stacked: true, target: nil,
+                              links: ["/measures/P2.A2.M1?year=2024", "/measures/P2.A2.M1?year=2025\"><script>"]).svg()
+        #expect(linked.contains("role=group") && !linked.contains("role=img"))
+        #expect(linked.components(separatedBy: "<a href=").count - 1 == 2)
+        #expect(linked.contains("aria-label=\"2025: Wales 1 — see the readings\""))
+        #expect(!linked.contains("\"><script>") && linked.contains("&quot;&gt;&lt;script&gt;"))
+        let many = (0..<40).map { String(2000 + $0) }
+        let narrow = BarChart(categories: many, series: [BarChart.Series(name: "Wales", colour: "#c8102e", values: many.map { _ in 1 })], stacked: true, target: nil,
+                              links: many.map { "/measures/X?year=\($0)" }).svg()
+        #expect(narrow.contains("role=img") && !narrow.contains("<a href="), "columns under 24 px are not links")
+    }
+
     @Test func barsScaleToARoundTopAboveTheTallestStackAndTheTarget() {
         let chart = BarChart(categories: ["2024", "2025"],
                              series: [.init(name: "Wales", colour: "#c8102e", values: [3, 10]), .init(name: "England", colour: "#b07d00", values: [nil, 20])],
