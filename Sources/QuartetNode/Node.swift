@@ -188,6 +188,24 @@ public struct Node: Sendable {
     /// Log sizes as this node's view has folded them.
     public var viewSizes: [String: UInt64] { view.snapshot.logs.mapValues(\.size) }
 
+    /// The overview rendered for a reader without its cache: what the first request after the
+    /// view changes costs (`bench view`). Returns the page's size.
+    public func renderOverviewUncached() -> Int {
+        let api = api()
+        let q = view.queries(view.snapshot, health: api.health(), now: wallClockMillis())
+        return api.overview(q, caller: Self.benchReader, alerts: engine.alertList()).html().utf8.count
+    }
+
+    /// Measure `id`'s page (its latest year) rendered for a reader without its cache.
+    public func renderMeasurePageUncached(_ id: String) throws -> Int {
+        let q = view.queries(view.snapshot, health: [:], now: wallClockMillis())
+        let page = try WebPage.measure(id, year: nil, q, store: store)
+        return WebPage.Frame(node: configuration.node, viewer: Self.benchReader.identity.uri)
+            .render(page.template, title: page.title, crumbs: page.crumbs, script: false, body: page.body).utf8.count
+    }
+
+    static let benchReader = Caller(identity: .reader("bench"), author: "reader-bench", viaCookie: false)
+
     /// The HTTPS API over this node's parts.
     func api() -> API {
         API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
