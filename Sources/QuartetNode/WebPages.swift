@@ -55,7 +55,7 @@ extension API {
         }
     }
 
-    /// Renders a page for `caller`; an unknown id is a 404 page in the same layout.
+    /// Renders a page for `caller`; an unknown id is a 404, a bad parameter a 400 (the API's JSON error).
     /// - Parameter cacheKey: for a page that depends only on the view and its parameters (a
     ///   measure's): rendered once per view version and viewer (`ViewMaintainer.page`).
     func web(_ caller: Caller, script: Bool = false, cacheKey: String? = nil,
