@@ -29,6 +29,7 @@ struct BenchView: AsyncParsableCommand {
     @Option(help: "Requests of each query.") var queries: Int = 2000
     @Option(help: "Batches of 1,000 readings for the absorb figure.") var batches: Int = 10
     @Option(help: "Requests of each web page.") var pageRequests: Int = 200
+    @Option(help: "Renders of the overview and a measure page without their caches.") var pageRenders: Int = 20
 
     func run() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-bench-view-\(UUID().uuidString)")
@@ -128,7 +129,7 @@ struct BenchView: AsyncParsableCommand {
         // The overview and the measure page are cached while the view does not change; what the
         // first request after a change costs is their render without the cache.
         var overviewRenders: [Double] = [], measureRenders: [Double] = []
-        for _ in 0..<20 {
+        for _ in 0..<max(1, pageRenders) {
             var start = ContinuousClock.now
             _ = uk.renderOverviewUncached()
             overviewRenders.append((ContinuousClock.now - start).milliseconds)
