@@ -9,9 +9,9 @@ extension ViewQueries {
                 ids.insert(log == view.ukLog ? m.payload.id : (m.payload.uk_measure ?? "\(log):\(m.payload.id)"))
             }
         }
-        return ids.sorted { a, b in
-            let x = a.split(separator: ":").last.map(String.init) ?? a, y = b.split(separator: ":").last.map(String.init) ?? b
-            return x == y ? a < b : Self.idOrder(x, y)
-        }
+        // Each key's id is taken once, not in every comparison (this runs for every overview).
+        return ids.map { (key: $0, id: $0.split(separator: ":").last.map(String.init) ?? $0) }
+            .sorted { $0.id == $1.id ? $0.key < $1.key : Self.idOrder($0.id, $1.id) }
+            .map(\.key)
     }
 }

@@ -64,8 +64,7 @@ public struct ViewQueries {
         return pa.count < pb.count
     }
 
-    ///
-    /// Written out by hand (UTC, `yyyy-MM-ddTHH:mm:ss.SSSZ`, as `ISO8601DateFormatter` with
+    /// A time in milliseconds since 1970 as ISO 8601, written out by hand (UTC, `yyyy-MM-ddTHH:mm:ss.SSSZ`, as `ISO8601DateFormatter` with
     /// internet date-time and fractional seconds writes it): making a formatter per call was a
     /// sixth of a web page's render. Days to a civil date by Howard Hinnant's algorithm.
     public static func iso(_ millis: UInt64) -> String {
