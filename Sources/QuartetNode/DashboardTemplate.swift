@@ -12,21 +12,24 @@ enum DashboardTemplate {
     }
 
     /// The parsed templates: the page (with its partials) and the sign-in page.
-    static let library: MustacheLibrary = {
+    static let library = makeLibrary(["page": pageSource, "chart": chartSource, "count": countSource, "signIn": signInSource], what: "the dashboard's")
+
+    static func render(_ name: String, _ object: Any) -> String { render(library, name, object) }
+
+    /// A library of `templates` (name → source), escaping with `ScalarHTML`; a template that
+    /// does not parse stops the process at first use (and so the first test that renders it).
+    static func makeLibrary(_ templates: [String: String], what: String) -> MustacheLibrary {
         MustacheContentTypes.register(ScalarHTML(), named: "QUARTET_HTML")
         var library = MustacheLibrary()
         do {
-            try library.register(pageSource, named: "page")
-            try library.register(chartSource, named: "chart")
-            try library.register(countSource, named: "count")
-            try library.register(signInSource, named: "signIn")
+            for (name, source) in templates { try library.register(source, named: name) }
         } catch {
-            preconditionFailure("the dashboard's templates do not parse: \(error)")
+            preconditionFailure("\(what) templates do not parse: \(error)")
         }
         return library
-    }()
+    }
 
-    static func render(_ name: String, _ object: Any) -> String {
+    static func render(_ library: MustacheLibrary, _ name: String, _ object: Any) -> String {
         guard let html = library.render(object, withTemplate: name) else { preconditionFailure("no template \(name)") }
         return html
     }

@@ -37,7 +37,10 @@ extension API {
             let id = try context.parameters.require("id")
             let year: String? = request.uri.queryParameters.get("year").map { String($0) }
             let log: String? = request.uri.queryParameters.get("log").map { String($0) }
-            return try web(caller, cacheKey: "measure|\(id)|\(log ?? "")|\(year ?? "")") { q in try WebPage.measure(id, log: log, year: year, q, store: store) }
+            // Only the default page (the latest year) is cached: any reader may name any of
+            // thousands of years, and each would push others out of the shared page cache.
+            let key: String? = year == nil ? "measure|\(id)|\(log ?? "")" : nil
+            return try web(caller, cacheKey: key) { q in try WebPage.measure(id, log: log, year: year, q, store: store) }
         }
         routes.get("/figures/{figure}", .reader) { _, context, caller -> Response in
             let figure = try context.parameters.require("figure")

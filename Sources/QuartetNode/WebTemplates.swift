@@ -7,31 +7,12 @@ import Mustache
 /// Conventions of UK public-sector services: a header with the service name, breadcrumbs, one
 /// `h1` per page, summary lists, status tags, tables with captions and header cells.
 enum WebTemplate {
-    static let library: MustacheLibrary = {
-        MustacheContentTypes.register(DashboardTemplate.ScalarHTML(), named: "QUARTET_HTML")
-        var library = MustacheLibrary()
-        do {
-            try library.register(top, named: "top")
-            try library.register(bottom, named: "bottom")
-            try library.register(priority, named: "priority")
-            try library.register(nation, named: "nation")
-            try library.register(action, named: "action")
-            try library.register(measure, named: "measure")
-            try library.register(figure, named: "figure")
-            try library.register(search, named: "search")
-            try library.register(form, named: "form")
-            try library.register(status, named: "status")
-            try library.register(owner, named: "owner")
-        } catch {
-            preconditionFailure("the web interface's templates do not parse: \(error)")
-        }
-        return library
-    }()
+    static let library = DashboardTemplate.makeLibrary([
+        "top": top, "bottom": bottom, "priority": priority, "nation": nation, "action": action, "measure": measure,
+        "figure": figure, "search": search, "form": form, "status": status, "owner": owner,
+    ], what: "the web interface's")
 
-    static func render(_ name: String, _ object: Any) -> String {
-        guard let html = library.render(object, withTemplate: name) else { preconditionFailure("no template \(name)") }
-        return html
-    }
+    static func render(_ name: String, _ object: Any) -> String { DashboardTemplate.render(library, name, object) }
 
     /// Styles beyond the dashboard's: layout, breadcrumbs, summary lists, tags, tables, focus.
     static let styles = DashboardTemplate.styles + #"""
