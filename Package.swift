@@ -174,6 +174,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Mustache", package: "swift-mustache"),
         ]),
         .testTarget(name: "QuartetTLSTests", dependencies: [
             "QuartetTLS", "QuartetCrypto", "QuartetTestKit",
