@@ -90,14 +90,17 @@ public struct FederationFile: Codable, Sendable, Equatable {
         public var log: String?
         /// That log's note verifier key, as `quartet key vkey` prints it.
         public var vkey: String
+        /// Its witness key (C2SP tlog-cosignature), as `quartet key witness-vkey` prints it.
+        public var witness: String?
 
-        public init(id: String, role: Role, peer: String, api: String, log: String? = nil, vkey: String) {
+        public init(id: String, role: Role, peer: String, api: String, log: String? = nil, vkey: String, witness: String? = nil) {
             self.id = id
             self.role = role
             self.peer = peer
             self.api = api
             self.log = log
             self.vkey = vkey
+            self.witness = witness
         }
     }
 

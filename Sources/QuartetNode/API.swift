@@ -28,6 +28,8 @@ struct API {
     let metrics: NodeMetrics
     /// Checks appends and orders them (see `AppendAdmission`).
     let admission: AppendAdmission
+    let witness: WitnessService
+    let collector: WitnessCollector
 
     /// The federation in force now.
     var federation: Federation { live.federation }
@@ -81,7 +83,21 @@ struct API {
             }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: checkpoint.note)))
+            // This node's own log: the origin's signature line, then the cosignatures its
+            // witnesses gave this checkpoint (each verified when it came).
+            let cosignatures = log.name == ownLog ? (try self.witness.store.cosignatures(log: log.name, size: checkpoint.checkpoint.size)) : [:]
+            let lines = cosignatures.keys.sorted().map { cosignatures[$0]!.line + "\n" }.joined()
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: checkpoint.note + lines)))
+        }
+        // C2SP tlog-witness: this node cosigns the other members' checkpoints (docs/witness.md).
+        // Open to any federation identity (the spec asks for none beyond the checkpoint's
+        // signature; this API port admits federation identities only).
+        routes.post("/witness/add-checkpoint", .reader) { request, context, caller -> Response in
+            let body = try await request.body.collect(upTo: Witnessing.maxBodyBytes)
+            let answer = self.witness.addCheckpoint(Array(body.readableBytesView), nowMillis: wallClockMillis())
+            var headers = HTTPFields()
+            headers[.contentType] = answer.contentType
+            return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))
         }
         routes.get("/v1/logs/{log}/entries", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))

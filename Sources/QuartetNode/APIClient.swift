@@ -51,7 +51,16 @@ public struct APIClient: Sendable {
         try await request(.POST, path, body: json)
     }
 
-    public func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, accept: String? = nil) async throws -> (status: Int, body: Data) {
+    /// A client presenting `context`'s certificate (a node's own, for its witness requests).
+    init(context: TLSContext, node: String, address: HostPort) {
+        self.context = context
+        self.node = node
+        self.address = address
+        self.token = nil
+    }
+
+    public func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, accept: String? = nil,
+                        contentType: String = "application/json") async throws -> (status: Int, body: Data) {
         let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (Int, Data).self)
         let channel: any Channel
         do {
@@ -66,7 +75,7 @@ public struct APIClient: Sendable {
         if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let accept { head.headers.add(name: "Accept", value: accept) }
         if let body {
-            head.headers.add(name: "Content-Type", value: "application/json")
+            head.headers.add(name: "Content-Type", value: contentType)
             head.headers.add(name: "Content-Length", value: String(body.count))
         }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)

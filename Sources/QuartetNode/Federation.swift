@@ -26,6 +26,9 @@ public struct Federation: Sendable, Equatable {
         /// Keys of the log the federation revoked (`quartet key revoke`): checkpoints beyond the
         /// size given signed by the key, and rotations it signs from there on, are refused.
         public var revoked: [Ed25519PublicKey: UInt64] = [:]
+        /// The node's witness key (C2SP tlog-cosignature), if it witnesses the other members'
+        /// logs; never its log key.
+        public var witness: CosignatureVerifier? = nil
     }
 
     public var name: String
@@ -54,7 +57,7 @@ public struct Federation: Sendable, Equatable {
         let nodes = try root.objects("nodes")
         guard !nodes.isEmpty else { throw root.error("nodes", "expected at least one node") }
         for node in nodes {
-            try node.refuseUnknownKeys(["id", "role", "peer", "api", "log", "vkey", "revoked"])
+            try node.refuseUnknownKeys(["id", "role", "peer", "api", "log", "vkey", "revoked", "witness"])
             let id = try node.string("id")
             guard FederationPKI.isValidNodeID(id) else { throw node.error("id", "expected a node id (lower-case letters, digits and '-'), found \"\(id)\"") }
             guard !members.contains(where: { $0.id == id }) else { throw node.error("id", "node \"\(id)\" is listed twice") }
@@ -74,10 +77,21 @@ public struct Federation: Sendable, Equatable {
                 throw node.error("vkey", "expected a note verifier key as `quartet key vkey` prints it: \(error)")
             }
             // One key per member: the quorum that signs this file counts members by their keys.
-            if let other = members.first(where: { $0.verifier.publicKey.rawRepresentation == verifier.publicKey.rawRepresentation }) {
+            if let other = members.first(where: { $0.verifier.publicKey == verifier.publicKey || $0.witness?.publicKey == verifier.publicKey }) {
                 throw node.error("vkey", "the same key as \(other.id)'s log; every member's log has its own key")
             }
             var member = Member(id: id, role: role, peer: try node.address("peer"), api: api, log: log, verifier: verifier)
+            if let text = try node.optionalString("witness") {
+                let witness: CosignatureVerifier
+                do { witness = try CosignatureVerifier(vkey: text) } catch {
+                    throw node.error("witness", "expected a witness verifier key as `quartet key witness-vkey` prints it: \(error)")
+                }
+                guard witness.publicKey != verifier.publicKey else { throw node.error("witness", "the witness key must not be the log's own key") }
+                if let other = members.first(where: { $0.witness?.publicKey == witness.publicKey || $0.verifier.publicKey == witness.publicKey }) {
+                    throw node.error("witness", "the same key as one of \(other.id)'s; every witness has its own key")
+                }
+                member.witness = witness
+            }
             if node.values["revoked"] != nil {
                 for revocation in try node.objects("revoked") {
                     try revocation.refuseUnknownKeys(["vkey", "after"])

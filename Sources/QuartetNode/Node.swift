@@ -37,6 +37,9 @@ public struct Node: Sendable {
     let purger: Purger
     let recorder: OwnLogRecorder
     let admission: AppendAdmission
+    /// This node as a witness of the other members' logs, and its log's witnesses' answers.
+    let witness: WitnessService
+    let collector: WitnessCollector
 
     /// Loads everything the node needs and checks that it fits together, before listening.
     /// - Parameter onStored: told each time a replica batch is durable here (benchmarks).
@@ -123,13 +126,24 @@ public struct Node: Sendable {
                                                    recorder.record(recipient: recipient, log: log, span: span, count: count, agreement: agreement, access: access)
                                                }, syncOwnLog: syncing, protocolVersion: configuration.protocolVersion, onOwnLog: { gate.update($0) })
             let log = configuration.log
+            let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger)
+            if let listed = me.witness, listed != witness.signer.verifier {
+                throw NodeStartupError("\(configuration.federationFile) lists \(listed.vkey) as node \(me.id)'s witness key, but \(WitnessStore.keyPath(directory)) holds \(witness.signer.verifier.vkey)")
+            }
+            self.witness = witness
+            let collector = WitnessCollector(store: witness.store, ledger: store, live: live, me: configuration.node, ownLog: configuration.log, logger: logger)
+            self.collector = collector
+            witness.onSplitView.withLockedValue { $0 = { engine.witnessCaught($0) } }
             writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint in
                 // The view sees the batch before its appends are acknowledged.
                 view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
                 engine.committed(entries, checkpoint: checkpoint, log: log)
                 metrics.ownAppends.increment(by: entries.count)
                 metrics.ownBatches.increment()
+                // After the view and the engine: witnessing never holds an append.
+                collector.checkpointed(checkpoint)
             })
+            if let latest = try store.latestCheckpoint(try store.log(named: log)) { collector.checkpointed(latest) }
             self.engine = engine
             gate.attach(writer)
             admission = AppendAdmission(log: log, view: view, writer: writer)
@@ -209,7 +223,8 @@ public struct Node: Sendable {
     /// The HTTPS API over this node's parts.
     func api() -> API {
         API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
-            live: live, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics, admission: admission)
+            live: live, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics, admission: admission,
+            witness: witness, collector: collector)
     }
 
     /// Runs until SIGTERM or SIGINT (or `shutdown` from a caller's ServiceGroup), then closes the

@@ -418,6 +418,20 @@ final class ReplicationEngine: @unchecked Sendable {
         queue.sync { alerts.list }
     }
     func evidenceList() -> [Evidence] { queue.sync { Array(replicator.quarantined.values) } }
+
+    /// This node's witness was shown two checkpoints of one log that cannot both be true: the
+    /// log is quarantined and the evidence goes to every peer, as for equivocation seen in
+    /// replication. Evidence that does not verify against the log's keys is dropped.
+    func witnessCaught(_ evidence: Evidence) {
+        queue.async {
+            guard !self.stopped, let log = self.logs[evidence.log] else { return }
+            guard (try? evidence.verify(with: log.verifier)) != nil || (try? self.store.keyChain(log)).map({ (try? evidence.verify(with: $0)) != nil }) == true else {
+                self.logger.error("a witness conflict did not make verifiable evidence", metadata: ["log": "\(evidence.log)"])
+                return
+            }
+            self.run(self.replicator.inconsistent(evidence))
+        }
+    }
 }
 
 /// The roots of the last checkpoints stored of one log, by size (at most `capacity`).

@@ -104,6 +104,20 @@ public enum TestKit {
 
     /// Finds a program on PATH.
     public static func which(_ name: String) -> URL? { ChildProcess.onPath(name) }
+
+    /// Builds Tests/Interop/tlogcheck, the checker over Go's golang.org/x/mod/sumdb/note and
+    /// .../tlog (Debian golang-golang-x-mod-dev), and returns the binary.
+    public static func goNoteChecker() throws -> URL {
+        guard let go = which("go") else { throw TestKitError("Go is not installed; run scripts/setup.sh") }
+        let out = try temporaryDirectory("go")
+        let binary = out.appendingPathComponent("tlogcheck")
+        let result = try run(go, ["build", "-o", binary.path, "."],
+                             environment: ["GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOCACHE": out.appendingPathComponent("cache").path,
+                                           "GOFLAGS": "-mod=mod"],
+                             currentDirectory: repositoryRoot.appendingPathComponent("Tests/Interop/tlogcheck"))
+        guard result.status == 0 else { throw TestKitError("go build tlogcheck failed (is golang-golang-x-mod-dev installed?): \(result.stderr)") }
+        return binary
+    }
 }
 
 /// A fixture that could not be set up.

@@ -83,7 +83,10 @@ struct DemoCommand: AsyncParsableCommand {
             let peer = "127.0.0.1:\(ports[i])", api = "https://127.0.0.1:\(ports[demoMembers.count + i])"
             let role: FederationFile.Node.Role = member.role == "aggregator" ? .aggregator : .nation
             let operatorToken = try TokenGrant.newToken()
-            federationNodes.append(FederationFile.Node(id: member.id, role: role, peer: peer, api: api, vkey: info.verifier.vkey))
+            // Each node witnesses the others' logs with a key of its own (docs/witness.md).
+            let witnessKey = try WitnessStore.witnessKey(directory)
+            let witness = CosignatureVerifier(name: WitnessStore.keyName(origin: info.origin), publicKey: witnessKey.publicKey)
+            federationNodes.append(FederationFile.Node(id: member.id, role: role, peer: peer, api: api, vkey: info.verifier.vkey, witness: witness.vkey))
             let configuration = layout.configuration(node: member.id, peer: peer, api: "127.0.0.1:\(ports[demoMembers.count + i])", tokens: [
                 .init(name: "analyst", role: .reader, sha256: readerHash),
                 .init(name: "\(member.id)-operator", role: .operator, sha256: TokenGrant.hex(TokenGrant.digest(operatorToken))),

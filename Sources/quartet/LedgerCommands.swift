@@ -159,7 +159,26 @@ struct CheckpointCommand: AsyncParsableCommand {
 
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "key", abstract: "Show a log's keys.",
-                                                    subcommands: [VKey.self, KeyRotate.self, KeyRevoke.self])
+                                                    subcommands: [VKey.self, WitnessVKey.self, KeyRotate.self, KeyRevoke.self])
+
+    struct WitnessVKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "witness-vkey",
+            abstract: "Print the node's witness verifier key (C2SP tlog-cosignature, type 0x04), making the witness key if the data directory has none; it goes in the federation file as the node's \"witness\".")
+
+        @OptionGroup var data: DataOptions
+        @Option(help: "The node's own log (its origin names the witness key).") var log: String
+
+        func run() async throws {
+            let directory = DataDirectory(path: data.data)
+            let store = try LedgerStore.open(directory)
+            let info = try store.log(named: log)
+            try store.close()
+            guard info.isOwn else { throw ValidationError("log \(log) in \(data.data) is a replica; name the node's own log") }
+            let key = try WitnessStore.witnessKey(directory)
+            print(CosignatureVerifier(name: WitnessStore.keyName(origin: info.origin), publicKey: key.publicKey).vkey)
+        }
+    }
 
     struct VKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

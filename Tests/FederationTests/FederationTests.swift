@@ -157,6 +157,7 @@ final class FakePeer: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let found = inbox.withLockedValue({ $0.first(where: match) }) { return found }
+            if isClosed { throw TestKitError("the connection closed before a matching message; got \(inbox.withLockedValue { $0.map(\.name) })") }
             usleep(20_000)
         }
         throw TestKitError("no matching message within \(timeout) s; got \(inbox.withLockedValue { $0.map(\.name) })")

@@ -6,17 +6,7 @@ import Testing
 /// golang.org/x/mod/sumdb/note and .../tlog (Debian golang-golang-x-mod-dev) and Python's
 /// `cryptography`. scripts/setup.sh installs both.
 @Suite(.serialized) struct InteropTests {
-    static func buildGoChecker() throws -> URL {
-        let go = try #require(TestKit.which("go"), "Go is not installed; run scripts/setup.sh")
-        let out = try TestKit.temporaryDirectory("go")
-        let binary = out.appendingPathComponent("tlogcheck")
-        let result = try TestKit.run(go, ["build", "-o", binary.path, "."],
-                                     environment: ["GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOCACHE": out.appendingPathComponent("cache").path,
-                                                   "GOFLAGS": "-mod=mod"],
-                                     currentDirectory: TestKit.repositoryRoot.appendingPathComponent("Tests/Interop/tlogcheck"))
-        guard result.status == 0 else { throw TestKitError("go build tlogcheck failed (is golang-golang-x-mod-dev installed?): \(result.stderr)") }
-        return binary
-    }
+    static func buildGoChecker() throws -> URL { try TestKit.goNoteChecker() }
 
     @Test func goNoteAndTlogAcceptCheckpointsAndEveryProof() throws {
         let dir = try populatedDirectory(count: 13)

@@ -1,0 +1,203 @@
+/// A C2SP tlog-policy file: the logs a verifier accepts, the witnesses it knows, groups of them
+/// with thresholds, and the quorum a checkpoint's cosignatures must meet.
+///
+///     log <vkey> [<url>]
+///     witness <name> <vkey> [<url>]
+///     group <name> all|any|<k> <name>...
+///     quorum <name>|none
+///
+/// Lines are split on spaces and tabs; blank lines and `#` comments are ignored; a group or the
+/// quorum may name only witnesses and groups defined above it; each name is a member of one
+/// group at most once; duplicate keys are refused. Limits: 32 logs, 32 witnesses, 32 groups
+/// (the spec's recommended minimum, kept as the maximum so a hostile file costs little).
+public struct WitnessPolicy: Sendable, Equatable {
+    public struct Witness: Sendable, Equatable {
+        public var name: String
+        public var verifier: CosignatureVerifier
+        public var url: String?
+
+        public init(name: String, verifier: CosignatureVerifier, url: String? = nil) {
+            self.name = name
+            self.verifier = verifier
+            self.url = url
+        }
+    }
+
+    public struct Group: Sendable, Equatable {
+        public var name: String
+        public var threshold: Int
+        public var members: [String]
+
+        public init(name: String, threshold: Int, members: [String]) {
+            self.name = name
+            self.threshold = threshold
+            self.members = members
+        }
+    }
+
+    public static let maxLogs = 32, maxWitnesses = 32, maxGroups = 32
+    public static let maxBytes = 64 << 10
+
+    public var logs: [NoteVerifier]
+    public var logURLs: [String?]
+    public var witnesses: [Witness]
+    public var groups: [Group]
+    /// The name of the witness or group that must witness a checkpoint; nil for `quorum none`.
+    public var quorum: String?
+
+    public init(logs: [NoteVerifier], logURLs: [String?]? = nil, witnesses: [Witness], groups: [Group], quorum: String?) {
+        self.logs = logs
+        self.logURLs = logURLs ?? logs.map { _ in nil }
+        self.witnesses = witnesses
+        self.groups = groups
+        self.quorum = quorum
+    }
+
+    public init(parsing text: String) throws(LedgerError) {
+        guard text.utf8.count <= Self.maxBytes else { throw LedgerError(.malformed, "policy: longer than \(Self.maxBytes) bytes") }
+        if let bad = text.utf8.first(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A) || $0 == 0x7F }) {
+            throw LedgerError(.malformed, "policy: control character 0x\(String(bad, radix: 16)) (only tab and newline are allowed)")
+        }
+        var logs: [NoteVerifier] = [], urls: [String?] = [], witnesses: [Witness] = [], groups: [Group] = []
+        var quorum: String?? = nil
+        // Names are opaque octet strings (the spec): kept and compared as bytes, never as
+        // Swift Strings, which would equate canonically equivalent names (K and the Kelvin sign).
+        var defined = Set<[UInt8]>()
+        var grouped = Set<[UInt8]>()
+        // Two different names that Unicode calls equivalent are refused rather than told apart
+        // (results are reported by name, and a reader could not tell them apart either).
+        var lookalikes = Set<String>()
+        func newName(_ name: String, line: Int) throws(LedgerError) {
+            guard name != "none", !defined.contains(Array(name.utf8)) else { throw LedgerError(.malformed, "policy line \(line): the name \(name) is already defined") }
+            guard !lookalikes.contains(name) else {
+                throw LedgerError(.malformed, "policy line \(line): the name \(name) differs from one defined above only in Unicode form; use a different name")
+            }
+            defined.insert(Array(name.utf8))
+            lookalikes.insert(name)
+        }
+        for (number, raw) in Array(text.utf8).split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            let line = number + 1
+            let words = raw.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).map { String(decoding: $0, as: UTF8.self) }
+            guard let keyword = words.first, !keyword.hasPrefix("#") else { continue }
+            func fail(_ message: String) -> LedgerError { LedgerError(.malformed, "policy line \(line): \(message)") }
+            switch keyword {
+            case "log":
+                guard words.count == 2 || words.count == 3 else { throw fail("expected `log <vkey> [<url>]`") }
+                let verifier: NoteVerifier
+                do { verifier = try NoteVerifier(vkey: words[1]) } catch { throw fail(error.message) }
+                guard !logs.contains(where: { $0.publicKey == verifier.publicKey }) else { throw fail("the key of log \(verifier.name) is listed twice") }
+                guard logs.count < Self.maxLogs else { throw fail("more than \(Self.maxLogs) logs") }
+                logs.append(verifier)
+                urls.append(words.count == 3 ? words[2] : nil)
+            case "witness":
+                guard words.count == 3 || words.count == 4 else { throw fail("expected `witness <name> <vkey> [<url>]`") }
+                let name = words[1]
+                try newName(name, line: line)
+                let verifier: CosignatureVerifier
+                do { verifier = try CosignatureVerifier(vkey: words[2]) } catch { throw fail(error.message) }
+                guard !witnesses.contains(where: { $0.verifier.publicKey == verifier.publicKey }) else { throw fail("the key of witness \(name) is listed twice") }
+                guard witnesses.count < Self.maxWitnesses else { throw fail("more than \(Self.maxWitnesses) witnesses") }
+                witnesses.append(Witness(name: name, verifier: verifier, url: words.count == 4 ? words[3] : nil))
+            case "group":
+                guard words.count >= 4 else { throw fail("expected `group <name> all|any|<k> <name>...`") }
+                let name = words[1]
+                let members = Array(words[3...])
+                guard Set(members.map { Array($0.utf8) }).count == members.count else { throw fail("group \(name) lists a member twice") }
+                for member in members {
+                    guard defined.contains(Array(member.utf8)) else { throw fail("group \(name) names \(member), which is not defined above it") }
+                    guard !grouped.contains(Array(member.utf8)) else { throw fail("\(member) is a member of more than one group") }
+                    grouped.insert(Array(member.utf8))
+                }
+                let threshold: Int
+                switch words[2] {
+                case "all": threshold = members.count
+                case "any": threshold = 1
+                default:
+                    guard let k = Int(words[2]), words[2].allSatisfy(\.isASCII), k >= 1, k <= members.count else {
+                        throw fail("group \(name): threshold must be all, any or a number from 1 to \(members.count), got \(words[2])")
+                    }
+                    threshold = k
+                }
+                guard groups.count < Self.maxGroups else { throw fail("more than \(Self.maxGroups) groups") }
+                try newName(name, line: line)
+                groups.append(Group(name: name, threshold: threshold, members: members))
+            case "quorum":
+                guard words.count == 2 else { throw fail("expected `quorum <name>`") }
+                guard quorum == nil else { throw fail("a second quorum line") }
+                guard words[1] == "none" || defined.contains(Array(words[1].utf8)) else { throw fail("quorum names \(words[1]), which is not defined above it") }
+                quorum = .some(words[1] == "none" ? nil : words[1])
+            default:
+                throw fail("unknown keyword \(keyword) (expected log, witness, group or quorum)")
+            }
+        }
+        guard let quorum else { throw LedgerError(.malformed, "policy: no quorum line") }
+        self.init(logs: logs, logURLs: urls, witnesses: witnesses, groups: groups, quorum: quorum)
+    }
+
+    /// The policy as a file.
+    public var text: String {
+        var out = ""
+        for (log, url) in zip(logs, logURLs) { out += "log \(log.vkey)" + (url.map { " \($0)" } ?? "") + "\n" }
+        for w in witnesses { out += "witness \(w.name) \(w.verifier.vkey)" + (w.url.map { " \($0)" } ?? "") + "\n" }
+        for g in groups {
+            let k = g.threshold == g.members.count ? "all" : g.threshold == 1 ? "any" : String(g.threshold)
+            out += "group \(g.name) \(k) \(g.members.joined(separator: " "))\n"
+        }
+        out += "quorum \(quorum ?? "none")\n"
+        return out
+    }
+
+    /// What a checkpoint verified against the policy shows.
+    public struct Verified: Sendable, Equatable {
+        public var checkpoint: Checkpoint
+        /// The log key that signed it.
+        public var log: String
+        /// The witnesses (policy names) whose cosignatures verified, with their times.
+        public var witnesses: [String: UInt64]
+    }
+
+    /// Checks `note`: signed by one of the policy's logs, and cosigned by witnesses meeting the
+    /// quorum. Cosignatures that do not verify count as absent (and are named in the error if
+    /// the quorum then fails); lines of unknown keys are ignored.
+    public func verify(_ note: SignedNote) throws(LedgerError) -> Verified {
+        var checkpoint: Checkpoint?
+        var logName = ""
+        var lastError: LedgerError?
+        for log in logs where note.signatures.contains(where: { $0.keyName == log.name && $0.keyID == log.keyID }) {
+            do {
+                checkpoint = try log.verifyCheckpoint(note)
+                logName = log.name
+                break
+            } catch { lastError = error }
+        }
+        guard let checkpoint else {
+            throw lastError ?? LedgerError(.badSignature, "the checkpoint is not signed by any log of the policy")
+        }
+        var signed: [String: UInt64] = [:]
+        var refused: [String] = []
+        for w in witnesses where note.signatures.contains(where: w.verifier.owns) {
+            do { signed[w.name] = try w.verifier.verify(note) } catch { refused.append("\(w.name): \(error.message)") }
+        }
+        guard let quorum else { return Verified(checkpoint: checkpoint, log: logName, witnesses: signed) }
+        guard satisfied(quorum, by: Set(signed.keys)) else {
+            let names = signed.keys.sorted()
+            throw LedgerError(.badSignature, "the checkpoint of \(checkpoint.origin) at size \(checkpoint.size) does not meet the quorum \(quorum)"
+                              + " (\(describe(quorum))): cosigned by \(names.isEmpty ? "no witness of the policy" : names.joined(separator: ", "))"
+                              + (refused.isEmpty ? "" : "; refused: " + refused.joined(separator: "; ")))
+        }
+        return Verified(checkpoint: checkpoint, log: logName, witnesses: signed)
+    }
+
+    /// Whether witness or group `name` has witnessed, given the witnesses that cosigned.
+    public func satisfied(_ name: String, by signed: Set<String>) -> Bool {
+        let bytes = Array(name.utf8)
+        if witnesses.contains(where: { Array($0.name.utf8) == bytes }) { return signed.contains { Array($0.utf8) == bytes } }
+        guard let group = groups.first(where: { Array($0.name.utf8) == bytes }) else { return false }
+        return group.members.filter { satisfied($0, by: signed) }.count >= group.threshold
+    }
+
+    func describe(_ name: String) -> String {
+        guard let group = groups.first(where: { Array($0.name.utf8) == Array(name.utf8) }) else { return "witness \(name)" }
+        return "\(group.threshold) of \(group.members.joined(separator: ", "))"
+    }
+}

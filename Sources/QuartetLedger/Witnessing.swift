@@ -1,0 +1,141 @@
+/// The witness side of C2SP tlog-witness `add-checkpoint`, without IO: parse the request body,
+/// then decide it against the logs the witness knows and the checkpoint it last cosigned for the
+/// origin. The shell must run `decide` and store its result atomically (one transaction per
+/// origin), or two requests could roll the witness back (the spec's race).
+public enum Witnessing {
+    /// The most consistency-proof lines a request may carry (the spec).
+    public static let maxProofLines = 63
+    /// The largest request body: the old size line, 63 proof lines and a checkpoint note.
+    public static let maxBodyBytes = 32 + maxProofLines * 45 + SignedNote.maxLength
+
+    /// A parsed request.
+    public struct Request: Sendable, Equatable {
+        public var oldSize: UInt64
+        public var proof: [Hash]
+        public var note: SignedNote
+
+        public init(oldSize: UInt64, proof: [Hash], note: SignedNote) {
+            self.oldSize = oldSize
+            self.proof = proof
+            self.note = note
+        }
+
+        /// The body as sent: `old <size>`, the proof lines, a blank line, the checkpoint.
+        public var body: String {
+            "old \(oldSize)\n" + proof.map { $0.base64 + "\n" }.joined() + "\n" + note.serialized
+        }
+
+        public init(parsing body: [UInt8]) throws(Refusal) {
+            guard body.count <= Witnessing.maxBodyBytes else { throw Refusal(.badRequest, "the request is longer than \(Witnessing.maxBodyBytes) bytes") }
+            guard let blank = (0..<max(body.count - 1, 0)).first(where: { body[$0] == 0x0A && body[$0 + 1] == 0x0A }) else {
+                throw Refusal(.badRequest, "the request has no blank line between the proof and the checkpoint")
+            }
+            let head = body[...blank].split(separator: 0x0A).map { String(decoding: $0, as: UTF8.self) }
+            guard let first = head.first, first.hasPrefix("old "), let size = Witnessing.decimal(first.dropFirst(4)) else {
+                throw Refusal(.badRequest, "the first line must be `old <size>` (a decimal with no leading zeroes)")
+            }
+            let lines = head.dropFirst()
+            guard lines.count <= Witnessing.maxProofLines else { throw Refusal(.badRequest, "more than \(Witnessing.maxProofLines) consistency proof lines") }
+            var proof: [Hash] = []
+            for (i, line) in lines.enumerated() {
+                do { proof.append(try Hash(base64: line)) } catch {
+                    throw Refusal(.badRequest, "consistency proof line \(i + 1) is not the base64 of a 32-byte hash")
+                }
+            }
+            let note: SignedNote
+            do { note = try SignedNote(parsing: String(decoding: body[(blank + 2)...], as: UTF8.self)) } catch {
+                throw Refusal(.badRequest, "the checkpoint: \(error.message)")
+            }
+            self.init(oldSize: size, proof: proof, note: note)
+        }
+    }
+
+    /// Why a request was refused, with the HTTP status the spec gives it.
+    public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
+        public enum Status: Int, Sendable {
+            case badRequest = 400
+            case forbidden = 403
+            case notFound = 404
+            case conflict = 409
+            case unprocessable = 422
+        }
+
+        public var status: Status
+        public var message: String
+        /// For 409: the size the witness last cosigned (the response body).
+        public var size: UInt64?
+        /// A checkpoint the log signed that conflicts with the one the witness cosigned at the
+        /// same size: evidence of a split view (the stored note and this one).
+        public var conflicting: SignedNote?
+
+        public init(_ status: Status, _ message: String, size: UInt64? = nil, conflicting: SignedNote? = nil) {
+            self.status = status
+            self.message = message
+            self.size = size
+            self.conflicting = conflicting
+        }
+
+        public var description: String { "\(status.rawValue): \(message)" }
+    }
+
+    /// What the witness holds for an origin: the checkpoint it last cosigned.
+    public struct Latest: Sendable, Equatable {
+        public var size: UInt64
+        public var root: Hash
+        public var note: SignedNote
+
+        public init(size: UInt64, root: Hash, note: SignedNote) {
+            self.size = size
+            self.root = root
+            self.note = note
+        }
+    }
+
+    /// Decides `request`: the checkpoint to cosign (and store as the latest), or why not.
+    /// - Parameters:
+    ///   - logs: the log keys the witness trusts, by origin.
+    ///   - latest: what it last cosigned for the checkpoint's origin, if anything.
+    ///   - held: the root of the log at the checkpoint's size in the witness's own replica, if it
+    ///     holds that much: a checkpoint with another root is refused as a split view.
+    public static func decide(_ request: Request, logs: [String: [NoteVerifier]], latest: Latest?, held: Hash? = nil) throws(Refusal) -> Checkpoint {
+        let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+        guard let keys = logs[origin], !keys.isEmpty else { throw Refusal(.notFound, "this witness does not know the log \(origin)") }
+        var checkpoint: Checkpoint?
+        for key in keys where request.note.signatures.contains(where: { $0.keyName == key.name && $0.keyID == key.keyID }) {
+            if let verified = try? key.verifyCheckpoint(request.note) { checkpoint = verified; break }
+        }
+        guard let checkpoint else { throw Refusal(.forbidden, "no signature on the checkpoint verifies with a key of \(origin) this witness trusts") }
+        guard request.oldSize <= checkpoint.size else {
+            throw Refusal(.badRequest, "old size \(request.oldSize) is beyond the checkpoint's size \(checkpoint.size)")
+        }
+        let known = latest?.size ?? 0
+        guard request.oldSize == known else {
+            throw Refusal(.conflict, "old size \(request.oldSize) is not the size this witness last cosigned for \(origin), \(known)", size: known)
+        }
+        if let latest {
+            if checkpoint.size == latest.size {
+                guard checkpoint.root == latest.root else {
+                    throw Refusal(.conflict, "\(origin) signed two different roots for size \(checkpoint.size); this witness cosigned the other",
+                                  size: known, conflicting: request.note)
+                }
+            } else {
+                do { try Merkle.verifyConsistency(from: latest.size, to: checkpoint.size, firstRoot: latest.root, secondRoot: checkpoint.root, proof: request.proof) } catch {
+                    throw Refusal(.unprocessable, "the consistency proof from \(latest.size) to \(checkpoint.size) does not verify: \(error.message)")
+                }
+            }
+        } else if !request.proof.isEmpty {
+            throw Refusal(.unprocessable, "a consistency proof from size 0 must be empty")
+        }
+        if let held, held != checkpoint.root {
+            throw Refusal(.conflict, "\(origin) at size \(checkpoint.size) has another root in this witness's replica; a split view",
+                          size: known, conflicting: request.note)
+        }
+        return checkpoint
+    }
+
+    /// A decimal with no leading zeroes (or `0`), as the spec writes sizes.
+    public static func decimal(_ text: Substring) -> UInt64? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), text == "0" || text.first != "0" else { return nil }
+        return UInt64(text)
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import QuartetLedger
+import QuartetStore
+
+/// The log side of witnessing: each new checkpoint of this node's log goes, with a consistency
+/// proof, to the witness of every other member that has one (C2SP tlog-witness), and the
+/// cosignatures that verify are kept (`WitnessStore`) and served with the checkpoint.
+///
+/// Cadence: at most one request in flight per witness. A checkpoint signed while one is in
+/// flight waits, and when the request ends the witness is sent the newest checkpoint then (so
+/// under load each witness sees a checkpoint per round trip, not per commit). A 409 names the
+/// size the witness holds; the next request starts from it. Other failures back off (1 s
+/// doubling to 60 s). Witnessing never holds an append: it runs after the commit, off the
+/// writer's path.
+final class WitnessCollector: Sendable {
+    struct Witness: Sendable {
+        /// The size this witness last cosigned, as far as this node knows (nil: not asked yet).
+        var cosigned: UInt64?
+        var inFlight = false
+        var failures = 0
+        var retryAt: ContinuousClock.Instant?
+        var lastError: String?
+        /// When its newest cosignature of this log was made (POSIX seconds).
+        var cosignedTime: UInt64?
+    }
+
+    private struct State {
+        var latest: StoredCheckpoint?
+        var witnesses: [String: Witness] = [:]
+        var stopped = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let store: WitnessStore
+    private let ledger: LedgerStore
+    private let live: LiveSettings
+    private let me: String
+    private let ownLog: String
+    private let logger: Logger
+    /// Called when a cosignature of this node's log is kept (the view, metrics).
+    let onCosigned: NIOLockedValueBox<(@Sendable () -> Void)?> = .init(nil)
+
+    init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String, ownLog: String, logger: Logger) {
+        self.store = store
+        self.ledger = ledger
+        self.live = live
+        self.me = me
+        self.ownLog = ownLog
+        self.logger = logger
+        // What was cosigned before a restart is known again without asking.
+        if let newest = try? store.newestCosigned(log: ownLog) {
+            state.withLockedValue { s in
+                for (witness, known) in newest { s.witnesses[witness] = Witness(cosigned: known.size, cosignedTime: known.time) }
+            }
+        }
+    }
+
+    /// The members whose witnesses this log asks.
+    var witnessMembers: [Federation.Member] { live.federation.members.filter { $0.id != me && $0.witness != nil } }
+
+    /// A new checkpoint of this node's log was committed.
+    func checkpointed(_ checkpoint: StoredCheckpoint) {
+        state.withLockedValue { s in
+            if (s.latest?.checkpoint.size ?? 0) <= checkpoint.checkpoint.size { s.latest = checkpoint }
+        }
+        kick()
+    }
+
+    func stop() { state.withLockedValue { $0.stopped = true } }
+
+    /// Per witness (member id): the size it last cosigned and when, and its last error.
+    func status() -> [String: Witness] { state.withLockedValue { $0.witnesses } }
+
+    /// Starts a request to every witness that is idle, due and behind the newest checkpoint.
+    func kick() {
+        let now = ContinuousClock.now
+        let members = witnessMembers
+        let started: [(Federation.Member, StoredCheckpoint, UInt64)] = state.withLockedValue { s in
+            guard !s.stopped, let latest = s.latest else { return [] }
+            var out: [(Federation.Member, StoredCheckpoint, UInt64)] = []
+            for member in members {
+                var w = s.witnesses[member.id] ?? Witness()
+                guard !w.inFlight, w.cosigned != latest.checkpoint.size, w.retryAt.map({ $0 <= now }) ?? true else { continue }
+                w.inFlight = true
+                s.witnesses[member.id] = w
+                out.append((member, latest, w.cosigned ?? 0))
+            }
+            return out
+        }
+        for (member, checkpoint, old) in started {
+            Task { await self.submit(to: member, checkpoint, old: old) }
+        }
+    }
+
+    private func submit(to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64) async {
+        var outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>
+        do {
+            outcome = try await request(member, checkpoint, old: old)
+        } catch {
+            outcome = .failure(WitnessFailure(message: "\(error)"))
+        }
+        let retry: Bool = state.withLockedValue { s in
+            var w = s.witnesses[member.id] ?? Witness()
+            w.inFlight = false
+            switch outcome {
+            case .success(let result):
+                w.cosigned = result.size
+                if let time = result.time { w.cosignedTime = time }
+                w.failures = 0
+                w.retryAt = nil
+                w.lastError = nil
+            case .failure(let failure):
+                w.failures += 1
+                let delay = min(60_000, 1000 << min(w.failures - 1, 6))
+                w.retryAt = .now + .milliseconds(delay)
+                w.lastError = failure.message
+            }
+            s.witnesses[member.id] = w
+            if case .failure = outcome { return true }
+            return false
+        }
+        if case .failure(let failure) = outcome {
+            logger.warning("witness request failed", metadata: ["witness": "\(member.id)", "size": "\(checkpoint.checkpoint.size)", "error": "\(failure.message)"])
+        } else {
+            onCosigned.withLockedValue { $0 }?()
+        }
+        if retry {
+            // Try again when the back-off ends (or sooner, on the next commit).
+            let delay = state.withLockedValue { $0.witnesses[member.id]?.retryAt }.map { $0 - .now } ?? .seconds(1)
+            Task {
+                try? await Task.sleep(for: max(delay, .milliseconds(10)))
+                self.kick()
+            }
+        } else {
+            kick()
+        }
+    }
+
+    struct WitnessFailure: Error { var message: String }
+
+    /// One add-checkpoint request (and at most one more after a 409): the size the witness now
+    /// holds and the cosignature's time when it cosigned.
+    private func request(_ member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64) async throws -> Result<(size: UInt64, time: UInt64?), WitnessFailure> {
+        guard let verifier = member.witness, let url = URL(string: member.api), let host = url.host, let port = url.port else {
+            return .failure(WitnessFailure(message: "\(member.id) has no witness key or API address"))
+        }
+        let client = APIClient(context: live.contexts.client, node: member.id, address: HostPort(host: host, port: port))
+        let note = try SignedNote(parsing: checkpoint.note)
+        var old = old
+        for _ in 0..<2 {
+            let size = checkpoint.checkpoint.size
+            guard old <= size else {
+                return .failure(WitnessFailure(message: "witness \(member.id) holds size \(old) of \(ownLog), beyond this node's \(size): this log lost entries it once published"))
+            }
+            let proof = old == 0 ? [] : try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof
+            let body = Witnessing.Request(oldSize: old, proof: proof, note: note).body
+            let (status, answer) = try await client.request(.POST, "/witness/add-checkpoint", body: Data(body.utf8), contentType: "text/plain; charset=utf-8")
+            let text = String(decoding: answer, as: UTF8.self)
+            switch status {
+            case 200:
+                // The answer is signature lines; those of this member's witness key must verify.
+                let cosigned = try SignedNote(parsing: note.text + "\n" + text)
+                guard let line = cosigned.signatures.first(where: verifier.owns) else {
+                    return .failure(WitnessFailure(message: "witness \(member.id) answered without a cosignature by its key \(verifier.name)"))
+                }
+                let time: UInt64
+                do { time = try verifier.verify(line, body: note.text) } catch {
+                    return .failure(WitnessFailure(message: "witness \(member.id): \(error.message)"))
+                }
+                let serialized = SignedNote(text: note.text, signatures: [line]).serialized.dropFirst(note.text.count + 1).dropLast()
+                try store.keepCosignature(log: ownLog, size: size, witness: member.id, line: String(serialized), time: time)
+                return .success((size, time))
+            case 409:
+                guard let held = Witnessing.decimal(Substring(text.hasSuffix("\n") ? String(text.dropLast()) : text)) else {
+                    return .failure(WitnessFailure(message: "witness \(member.id) answered 409 without a size: \(text.prefix(200))"))
+                }
+                if held == old {
+                    // Its size is the one sent: it cosigned another root at this size (a split view).
+                    return .failure(WitnessFailure(message: "witness \(member.id) refuses size \(size) of \(ownLog): it holds another root at size \(held)"))
+                }
+                old = held
+            default:
+                return .failure(WitnessFailure(message: "witness \(member.id) answered \(status): \(text.prefix(300))"))
+            }
+        }
+        return .failure(WitnessFailure(message: "witness \(member.id) kept answering 409"))
+    }
+}

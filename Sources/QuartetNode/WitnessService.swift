@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import QuartetLedger
+import QuartetReplication
+import QuartetStore
+
+/// This node as a witness (C2SP tlog-witness) for the other members' logs: it cosigns a
+/// checkpoint of a member's log only if the member's pinned key signed it and it grows
+/// consistently from the checkpoint it last cosigned for that log (and, where this node holds
+/// the log, only if its replica has the same root at that size). docs/witness.md.
+final class WitnessService: Sendable {
+    let store: WitnessStore
+    let signer: CosignatureSigner
+    private let ledger: LedgerStore
+    private let live: LiveSettings
+    private let me: String
+    private let logger: Logger
+    /// Requests answered, by status (for /metrics).
+    let answered = NIOLockedValueBox<[Int: Int]>([:])
+    /// Told of a split view caught (two checkpoints of one size): the engine quarantines the log
+    /// and shares the evidence.
+    let onSplitView = NIOLockedValueBox<(@Sendable (Evidence) -> Void)?>(nil)
+
+    init(directory: DataDirectory, ledger: LedgerStore, live: LiveSettings, me: String, origin: String, logger: Logger) throws {
+        store = try WitnessStore(directory)
+        signer = try CosignatureSigner(name: WitnessStore.keyName(origin: origin), key: try WitnessStore.witnessKey(directory))
+        self.ledger = ledger
+        self.live = live
+        self.me = me
+        self.logger = logger
+    }
+
+    /// The answer to an add-checkpoint request body: status, content type and body.
+    func addCheckpoint(_ body: [UInt8], nowMillis: UInt64) -> (status: Int, contentType: String, body: String) {
+        let answer = answer(body, nowMillis: nowMillis)
+        answered.withLockedValue { $0[answer.status, default: 0] += 1 }
+        return answer
+    }
+
+    private func answer(_ body: [UInt8], nowMillis: UInt64) -> (status: Int, contentType: String, body: String) {
+        let request: Witnessing.Request
+        do { request = try Witnessing.Request(parsing: body) } catch { return refusal(error) }
+        // The logs this witness trusts: every other member's, under its pinned key and the key in
+        // force in this node's replica (after a rotation inside the log).
+        var logs: [String: [NoteVerifier]] = [:]
+        for member in live.federation.members where member.id != me {
+            var keys = [member.verifier]
+            if let info = try? ledger.log(named: member.log), let chain = try? ledger.keyChain(info) {
+                let current = NoteVerifier(name: chain.origin, publicKey: chain.current)
+                if current != member.verifier, member.revoked[chain.current] == nil { keys.append(current) }
+            }
+            logs[member.verifier.name] = keys
+        }
+        let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+        // Where this node holds the log at the checkpoint's size, its replica must agree.
+        let held: Hash? = {
+            guard let member = live.federation.members.first(where: { $0.verifier.name == origin && $0.id != me }),
+                  let info = try? ledger.log(named: member.log),
+                  let checkpoint = try? Checkpoint(parsing: request.note.text),
+                  let proof = try? ledger.consistencyProof(info, from: checkpoint.size, to: checkpoint.size) else { return nil }
+            return proof.root
+        }()
+        let decided: Result<Checkpoint, Witnessing.Refusal>
+        do {
+            decided = try store.witness(origin: origin, note: request.note, nowMillis: nowMillis) { latest throws(Witnessing.Refusal) in
+                try Witnessing.decide(request, logs: logs, latest: latest, held: held)
+            }
+        } catch {
+            logger.error("cannot store a witnessed checkpoint", metadata: ["origin": "\(origin)", "error": "\(error)"])
+            return (500, "text/plain; charset=utf-8", "the witness cannot store its state\n")
+        }
+        switch decided {
+        case .failure(let refusal):
+            if let conflicting = refusal.conflicting {
+                logger.critical("split view: a log signed a checkpoint that conflicts with one this witness cosigned; kept as evidence",
+                                metadata: ["origin": "\(origin)", "reason": "\(refusal.message)"])
+                if let latest = try? store.latest(origin), let other = try? Checkpoint(parsing: conflicting.text), other.size == latest.size,
+                   let log = live.federation.members.first(where: { $0.verifier.name == origin })?.log {
+                    onSplitView.withLockedValue { $0 }?(Evidence(log: log, first: latest.note.serialized, second: conflicting.serialized,
+                                                                 prefixRoot: other.root, proof: []))
+                }
+            }
+            return self.refusal(refusal)
+        case .success:
+            do {
+                let line = try signer.cosign(body: request.note.text, time: nowMillis / 1000)
+                let note = SignedNote(text: request.note.text, signatures: [line])
+                // The cosignature line as the note serializes it, without the body.
+                let text = note.serialized.dropFirst(note.text.count + 1)
+                return (200, "text/plain; charset=utf-8", String(text))
+            } catch {
+                logger.error("cannot cosign", metadata: ["origin": "\(origin)", "error": "\(error)"])
+                return (500, "text/plain; charset=utf-8", "the witness cannot sign\n")
+            }
+        }
+    }
+
+    private func refusal(_ refusal: Witnessing.Refusal) -> (status: Int, contentType: String, body: String) {
+        if refusal.status == .conflict, let size = refusal.size { return (409, "text/x.tlog.size", "\(size)\n") }
+        return (refusal.status.rawValue, "text/plain; charset=utf-8", refusal.message + "\n")
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import GRDB
+import QuartetCrypto
+import QuartetLedger
+
+/// What this node keeps as a witness (C2SP tlog-witness) and as a log gathering cosignatures, in
+/// its own SQLite file, `witness/witness.sqlite` (WAL, `synchronous=FULL`), beside the witness key
+/// `witness/key.pem`:
+/// - `latest`: per origin, the checkpoint this witness last cosigned. A witness that lost it must
+///   not witness again under the same key (it could cosign a fork); docs/witness.md says how to
+///   retire and replace it.
+/// - `evidence`: signed checkpoints that conflict with what it cosigned (a split view).
+/// - `cosignatures`: verified cosignature lines other witnesses gave this node's checkpoints.
+public final class WitnessStore: Sendable {
+    private let queue: DatabaseQueue
+    public let path: String
+
+    /// The witness key name of the node writing the log of origin `origin`.
+    public static func keyName(origin: String) -> String { "\(origin)/witness" }
+
+    /// The witness key file of `directory`.
+    public static func keyPath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/key.pem").path }
+    public static func databasePath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/witness.sqlite").path }
+
+    /// Opens (creating if needed) the witness database of `directory`.
+    public init(_ directory: DataDirectory) throws(StoreError) {
+        let folder = directory.url.appendingPathComponent("witness").path
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
+            throw StoreError(.io, "cannot create \(folder)", cause: UnderlyingError(error.localizedDescription))
+        }
+        path = Self.databasePath(directory)
+        var config = Configuration()
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        config.busyMode = .timeout(10)
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+            try queue.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS latest (
+                        origin TEXT PRIMARY KEY NOT NULL,
+                        size INTEGER NOT NULL,
+                        root BLOB NOT NULL,
+                        note TEXT NOT NULL,
+                        time_ms INTEGER NOT NULL
+                    );
+                    CREATE TABLE IF NOT EXISTS evidence (
+                        origin TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        cosigned TEXT NOT NULL,
+                        conflicting TEXT NOT NULL,
+                        time_ms INTEGER NOT NULL,
+                        PRIMARY KEY (origin, size, conflicting)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS cosignatures (
+                        log TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        witness TEXT NOT NULL,
+                        line TEXT NOT NULL,
+                        time INTEGER NOT NULL,
+                        PRIMARY KEY (log, size, witness)
+                    ) WITHOUT ROWID;
+                    """)
+            }
+        } catch {
+            throw StoreError(.corrupt, "cannot open the witness database \(path)", cause: error)
+        }
+    }
+
+    /// Reads the witness key, or creates one (mode 0600) if there is none yet.
+    public static func witnessKey(_ directory: DataDirectory) throws(StoreError) -> Ed25519PrivateKey {
+        let path = keyPath(directory)
+        if FileManager.default.fileExists(atPath: path) { return try directory.readSigningKey(path: path, log: "witness") }
+        let key: Ed25519PrivateKey
+        do { key = try Ed25519PrivateKey() } catch { throw StoreError(.key, "cannot make a witness key", cause: error) }
+        do {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StoreError(.io, "cannot create the witness folder of \(directory.url.path)", cause: UnderlyingError(error.localizedDescription))
+        }
+        try directory.writeSigningKey(key, log: "witness", path: path)
+        return key
+    }
+
+    /// The checkpoint last cosigned for `origin`.
+    public func latest(_ origin: String) throws(StoreError) -> Witnessing.Latest? {
+        do { return try queue.read { db in try Self.latest(db, origin) } } catch {
+            throw StoreError(.io, "cannot read the witness database", cause: error)
+        }
+    }
+
+    static func latest(_ db: Database, _ origin: String) throws -> Witnessing.Latest? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT size, root, note FROM latest WHERE origin = ?", arguments: [origin]) else { return nil }
+        let size: Int64 = row["size"]
+        return Witnessing.Latest(size: UInt64(size), root: try Hash([UInt8](row["root"] as Data)), note: try SignedNote(parsing: row["note"]))
+    }
+
+    /// Runs `decide` on what is stored for `origin` and stores the checkpoint it accepts, with
+    /// `note` (the signed checkpoint as submitted, kept whole so that a later conflict has both
+    /// signed sides), in one write transaction: no two requests interleave between the check and
+    /// the store (the spec's rollback race), and it is durable before this returns. A refusal
+    /// carrying a conflicting checkpoint is kept as evidence. The same checkpoint again writes
+    /// nothing.
+    public func witness(origin: String, note: SignedNote, nowMillis: UInt64,
+                        decide: (Witnessing.Latest?) throws(Witnessing.Refusal) -> Checkpoint) throws -> Result<Checkpoint, Witnessing.Refusal> {
+        try queue.write { db -> Result<Checkpoint, Witnessing.Refusal> in
+            let latest = try Self.latest(db, origin)
+            let decision = Result { () throws(Witnessing.Refusal) -> Checkpoint in try decide(latest) }
+            switch decision {
+            case .success(let checkpoint):
+                if latest?.size != checkpoint.size || latest?.root != checkpoint.root {
+                    try db.execute(sql: """
+                        INSERT INTO latest (origin, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, time_ms = excluded.time_ms
+                        """, arguments: [origin, Int64(checkpoint.size), Data(checkpoint.root.bytes), note.serialized, Int64(nowMillis)])
+                }
+            case .failure(let refusal):
+                if let conflicting = refusal.conflicting {
+                    try db.execute(sql: "INSERT OR IGNORE INTO evidence (origin, size, cosigned, conflicting, time_ms) VALUES (?, ?, ?, ?, ?)",
+                                   arguments: [origin, Int64(latest?.size ?? 0), latest?.note.serialized ?? "", conflicting.serialized, Int64(nowMillis)])
+                }
+            }
+            return decision
+        }
+    }
+
+    /// A split view this witness caught: the checkpoint it cosigned and one that conflicts.
+    public struct Conflict: Sendable, Equatable {
+        public var origin: String
+        public var size: UInt64
+        public var cosigned: String
+        public var conflicting: String
+        public var timeMillis: UInt64
+    }
+
+    /// The conflicts kept, oldest first.
+    public func evidence() throws(StoreError) -> [Conflict] {
+        do {
+            return try queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT origin, size, cosigned, conflicting, time_ms FROM evidence ORDER BY time_ms").map { row in
+                    Conflict(origin: row["origin"], size: UInt64(row["size"] as Int64), cosigned: row["cosigned"], conflicting: row["conflicting"],
+                             timeMillis: UInt64(row["time_ms"] as Int64))
+                }
+            }
+        } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
+    }
+
+    /// Keeps verified cosignature `line` (serialized, without its newline) of witness `witness`
+    /// on `log`'s checkpoint at `size`.
+    public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64) throws(StoreError) {
+        do {
+            try queue.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [log, Int64(size), witness, line, Int64(time)])
+                // Only the newest few sizes are served; older cosignatures are dropped.
+                try db.execute(sql: "DELETE FROM cosignatures WHERE log = ? AND size < (SELECT MAX(size) FROM cosignatures WHERE log = ?) - 100000",
+                               arguments: [log, log])
+            }
+        } catch { throw StoreError(.io, "cannot write the witness database", cause: error) }
+    }
+
+    /// The cosignature lines kept for `log` at `size`, by witness.
+    public func cosignatures(log: String, size: UInt64) throws(StoreError) -> [String: (line: String, time: UInt64)] {
+        do {
+            return try queue.read { db in
+                var out: [String: (line: String, time: UInt64)] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT witness, line, time FROM cosignatures WHERE log = ? AND size = ?", arguments: [log, Int64(size)]) {
+                    out[row["witness"]] = (row["line"], UInt64(row["time"] as Int64))
+                }
+                return out
+            }
+        } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
+    }
+
+    /// Per witness, the largest size of `log` it cosigned (from what is kept).
+    public func newestCosigned(log: String) throws(StoreError) -> [String: (size: UInt64, time: UInt64)] {
+        do {
+            return try queue.read { db in
+                var out: [String: (size: UInt64, time: UInt64)] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT witness, MAX(size) AS size, time FROM cosignatures WHERE log = ? GROUP BY witness", arguments: [log]) {
+                    out[row["witness"]] = (UInt64(row["size"] as Int64), UInt64(row["time"] as Int64))
+                }
+                return out
+            }
+        } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
+    }
+}

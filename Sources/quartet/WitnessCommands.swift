@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import QuartetLedger
+import QuartetNode
+
+/// `quartet policy`: the federation's C2SP tlog-policy file (docs/witness.md).
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Write the C2SP tlog-policy of the federation's logs and witnesses.",
+        discussion: """
+            With --log, the policy of that log: its key, the witnesses of every other member, and a \
+            quorum of a majority of them (so two conflicting checkpoints can never both gather one \
+            while a majority is honest). Without --log, every log and every witness, with a \
+            majority of all witnesses. --quorum sets another threshold.
+            """)
+
+    @Option(help: "The federation file.") var federation: String
+    @Option(help: "Only this log (a node's log name).") var log: String?
+    @Option(help: "The number of witnesses that must cosign (default: a majority).") var quorum: Int?
+
+    func run() async throws {
+        let federation = try Federation.load(path: federation)
+        print(try Self.policy(federation, log: log, quorum: quorum).text, terminator: "")
+    }
+
+    static func policy(_ federation: Federation, log: String?, quorum: Int?) throws -> WitnessPolicy {
+        var logs = federation.members
+        if let log {
+            guard let member = federation.members.first(where: { $0.log == log }) else {
+                throw ValidationError("the federation file has no log \(log) (it has \(federation.members.map(\.log).joined(separator: ", ")))")
+            }
+            logs = [member]
+        }
+        let witnesses = federation.members.filter { m in m.witness != nil && !(log != nil && m.log == log) }
+        guard !witnesses.isEmpty else {
+            throw ValidationError("no member lists a witness key in the federation file; add each node's `quartet key witness-vkey` as its \"witness\"")
+        }
+        let k = quorum ?? witnesses.count / 2 + 1
+        guard (1...witnesses.count).contains(k) else { throw ValidationError("--quorum must be from 1 to \(witnesses.count), the witnesses listed") }
+        return WitnessPolicy(logs: logs.map(\.verifier), logURLs: logs.map { $0.api },
+                             witnesses: witnesses.map { .init(name: $0.id, verifier: $0.witness!, url: $0.api + "/witness") },
+                             groups: [.init(name: "members", threshold: k, members: witnesses.map(\.id))], quorum: "members")
+    }
+}
+
+/// `quartet verify-checkpoint`: checks a (cosigned) checkpoint against a policy, offline.
+struct VerifyCheckpointCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-checkpoint",
+        abstract: "Check a checkpoint against a C2SP tlog-policy file: a log's signature and a quorum of witness cosignatures. No node is involved.")
+
+    @Option(help: "The policy file (`quartet policy` writes the federation's).") var policy: String
+    @Argument(help: "The signed checkpoint (a file, or - for standard input), as GET /v1/logs/{log}/checkpoint serves it.") var note: String
+    @OptionGroup var output: FormatOptions
+
+    struct Report: Encodable {
+        var origin: String
+        var size: UInt64
+        var root: String
+        var log: String
+        var witnesses: [String: UInt64]
+        var quorum: String
+    }
+
+    func run() async throws {
+        let policyText: String
+        do { policyText = try String(contentsOfFile: policy, encoding: .utf8) } catch { throw ValidationError("cannot read \(policy): \(error.localizedDescription)") }
+        let parsed: WitnessPolicy
+        do { parsed = try WitnessPolicy(parsing: policyText) } catch { throw ValidationError("\(policy): \(error.message)") }
+        let data: Data
+        if note == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            do { data = try Data(contentsOf: URL(fileURLWithPath: note)) } catch { throw ValidationError("cannot read \(note): \(error.localizedDescription)") }
+        }
+        guard data.count <= SignedNote.maxLength, let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("\(note): not a UTF-8 signed note of at most \(SignedNote.maxLength) bytes")
+        }
+        let signed: SignedNote
+        do { signed = try SignedNote(parsing: text) } catch { throw ValidationError("\(note): \(error.message)") }
+        let verified: WitnessPolicy.Verified
+        do { verified = try parsed.verify(signed) } catch { throw ValidationError("\(note): \(error.message)") }
+        let quorum = parsed.quorum.map { q in parsed.groups.first { $0.name == q }.map { "\($0.threshold) of \($0.members.joined(separator: ", "))" } ?? q } ?? "none"
+        switch output.format {
+        case .json:
+            printJSON(Report(origin: verified.checkpoint.origin, size: verified.checkpoint.size, root: verified.checkpoint.root.base64,
+                             log: verified.log, witnesses: verified.witnesses, quorum: quorum), snakeCaseKeys: true)
+        case .text:
+            print("ok: \(verified.checkpoint.origin) size \(verified.checkpoint.size) root \(verified.checkpoint.root.base64)")
+            print("cosigned by \(verified.witnesses.keys.sorted().joined(separator: ", ")) (quorum: \(quorum))")
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import QuartetStore
+import QuartetTestKit
+import Testing
+
+/// Nations witness each other (C2SP tlog-witness and tlog-cosignature) on the running demo
+/// federation, checked by a verifier holding only the policy, by Python `cryptography` written
+/// from the spec, and by Go's sumdb/note; and a split view shown by a modified wales node.
+@Suite(.serialized) struct WitnessFederationTests {
+    static let origin = "quartet.ot-workforce.uk/wales"
+
+    /// The witness vkeys the federation file lists, by node.
+    static func witnessKeys(_ federation: LocalFederation) throws -> [String: String] {
+        let file = try JSONSerialization.jsonObject(with: Data(contentsOf: federation.root.appendingPathComponent("federation.json"))) as! [String: Any]
+        var out: [String: String] = [:]
+        for node in file["nodes"] as! [[String: Any]] { out[node["id"] as! String] = node["witness"] as? String }
+        return out
+    }
+
+    /// wales's checkpoint as wales serves it, once it is at `size` with `count` cosignatures.
+    static func cosigned(_ federation: LocalFederation, size: UInt64, count: Int, timeout: TimeInterval = 30) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = ""
+        while Date() < deadline {
+            last = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key,
+                                        "\(federation.api("wales"))/v1/logs/wales/checkpoint"]).body
+            let lines = last.split(separator: "\n").filter { $0.hasPrefix("\u{2014} ") }
+            if last.contains("\n\(size)\n"), lines.count >= 1 + count { return last }
+            usleep(100_000)
+        }
+        throw TestKitError("wales's checkpoint did not reach size \(size) with \(count) cosignatures within \(timeout) s: \(last)")
+    }
+
+    func verify(_ federation: LocalFederation, policy: String, note: String) throws -> TestKit.ProcessResult {
+        let file = federation.root.appendingPathComponent("note-\(UUID().uuidString).txt")
+        try Data(note.utf8).write(to: file)
+        return try TestKit.quartet(["verify-checkpoint", "--policy", policy, file.path, "--format", "json"])
+    }
+
+    @Test func everyNationCosignsAndAModifiedNodeCannotShowTwoHistories() throws {
+        let federation = try LocalFederation()
+        try federation.start()
+        defer { federation.stop() }
+        let keys = try Self.witnessKeys(federation)
+        #expect(Set(keys.keys) == Set(LocalFederation.all) && keys.values.allSatisfy { $0.contains("/witness+") }, "\(keys)")
+        for i in 0..<3 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        // wales's four witnesses cosign its checkpoint.
+        let note = try Self.cosigned(federation, size: 3, count: 4)
+
+        // A verifier holding only the policy (`quartet policy`: a majority of wales's witnesses).
+        let policyText = try TestKit.quartet(["policy", "--federation", federation.root.appendingPathComponent("federation.json").path, "--log", "wales"])
+        #expect(policyText.status == 0 && policyText.stdout.contains("group members 3 uk england scotland northern-ireland"), "\(policyText)")
+        let policy = federation.root.appendingPathComponent("wales.policy")
+        try Data(policyText.stdout.utf8).write(to: policy)
+        let ok = try verify(federation, policy: policy.path, note: note)
+        #expect(ok.status == 0 && ok.stdout.contains("\"size\" : 3"), "\(ok)")
+
+        // Python `cryptography`, from the spec, and Go's sumdb/note with wales's own key.
+        let python = try #require(TestKit.which("python3"))
+        let noteFile = federation.root.appendingPathComponent("cosigned.txt")
+        try Data(note.utf8).write(to: noteFile)
+        let script = TestKit.repositoryRoot.appendingPathComponent("Tests/Interop/check_cosignatures.py").path
+        let others = ["uk", "england", "scotland", "northern-ireland"]
+        let independent = try TestKit.run(python, [script, noteFile.path] + others.map { keys[$0]! })
+        #expect(independent.status == 0 && independent.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == 4, "\(independent)")
+        let go = try TestKit.goNoteChecker()
+        let walesKey = federation.path("wales", "vkey")
+        let opened = try TestKit.run(go, [], stdin: Array(try JSONSerialization.data(withJSONObject: ["vkey": walesKey, "note": note])))
+        #expect(opened.status == 0 && opened.stdout.contains("ok note \(Self.origin) size 3"), "\(opened)")
+
+        // A modified wales signs a checkpoint of size 4 with a leaf it never published, and shows
+        // it to scotland's witness alone, with a valid consistency proof from size 3.
+        let entries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=3")["entries"] as! [[String: Any]]
+        var leaves = try entries.map { try Hash(base64: $0["leaf_hash"] as! String) }
+        leaves.append(Hash.leaf(Array("a history only scotland sees".utf8)))
+        let subtree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: leaves, level: level, index: index) }
+        let proof = try Merkle.consistencyProof(from: 3, to: 4, subtree: subtree)
+        let key = try DataDirectory(path: federation.path("wales", "data")).readSigningKey(log: "wales")
+        let fork = try NoteSigner(name: Self.origin, key: key)
+            .sign(Checkpoint(origin: Self.origin, size: 4, root: Merkle.root(ofLeaves: leaves), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
+        let body = federation.root.appendingPathComponent("add-checkpoint.txt")
+        try Data(("old 3\n" + proof.map { $0.base64 + "\n" }.joined() + "\n" + fork.serialized).utf8).write(to: body)
+        let shown = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
+                                         "\(federation.api("scotland"))/witness/add-checkpoint"])
+        #expect(shown.status == 200 && shown.body.hasPrefix("\u{2014} quartet.ot-workforce.uk/scotland/witness "), "\(shown)")
+        let forkCosigned = fork.serialized + shown.body
+
+        // The real wales appends its own entry 3: the witnesses that saw only it cosign it;
+        // scotland, which cosigned the fork, refuses (409) and keeps the conflict as evidence.
+        try federation.append("wales", #"{"i":3}"#)
+        let real = try Self.cosigned(federation, size: 4, count: 3)
+        let realFile = federation.root.appendingPathComponent("real.txt")
+        try Data(real.utf8).write(to: realFile)
+        let realCheck = try TestKit.run(python, [script, realFile.path] + others.map { keys[$0]! })
+        #expect(realCheck.stdout.contains("absent quartet.ot-workforce.uk/scotland/witness"), "\(realCheck)")
+        #expect(realCheck.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == 3, "\(realCheck)")
+        // At most one history meets the quorum: the real one does, the fork does not.
+        #expect(try verify(federation, policy: policy.path, note: real).status == 0)
+        let refused = try verify(federation, policy: policy.path, note: forkCosigned)
+        #expect(refused.status != 0 && refused.stderr.contains("does not meet the quorum members (3 of uk, england, scotland, northern-ireland): cosigned by scotland"),
+                "\(refused)")
+        // scotland answers the real checkpoint with 409 and the size it holds, and the
+        // conflict travels as equivocation evidence: the other nodes quarantine wales's log.
+        try Data(("old 4\n\n" + (try SignedNote(parsing: real)).serialized).utf8).write(to: body)
+        let again = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
+                                         "-D", "-", "\(federation.api("scotland"))/witness/add-checkpoint"])
+        #expect(again.status == 409 && again.body.contains("text/x.tlog.size") && again.body.hasSuffix("\r\n\r\n4\n"), "\(again)")
+        let deadline = Date().addingTimeInterval(15)
+        var alerts: [[String: Any]] = []
+        while Date() < deadline {
+            alerts = try federation.get("uk", "/v1/alerts")["alerts"] as! [[String: Any]]
+            if alerts.contains(where: { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }) { break }
+            usleep(200_000)
+        }
+        #expect(alerts.contains { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }, "\(alerts)")
+    }
+}

@@ -1,0 +1,204 @@
+import QuartetCrypto
+@testable import QuartetLedger
+import Testing
+
+/// C2SP tlog-cosignature, tlog-policy and the witness's add-checkpoint decision, without IO.
+@Suite struct CosignatureTests {
+    static let body = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+
+    @Test func aCosignatureIsTheTimeAndASignatureOverTheHeaderAndTheBody() throws {
+        let key = try Ed25519PrivateKey()
+        let signer = try CosignatureSigner(name: "witness.example/w1", key: key)
+        let line = try signer.cosign(body: Self.body, time: 1_679_315_147)
+        // Key id: SHA-256(name || \n || 0x04 || key)[:4], written out here, not through the code.
+        let id = Array(SHA256.hash(Array("witness.example/w1\n".utf8) + [0x04] + key.publicKey.rawRepresentation).prefix(4))
+        #expect(line.keyID == id)
+        #expect(line.signature.count == 72)
+        #expect(Array(line.signature.prefix(8)) == [0, 0, 0, 0, 0x64, 0x18, 0x50, 0xCB], "1679315147 big-endian")
+        let message = Array("cosignature/v1\ntime 1679315147\n\(Self.body)".utf8)
+        #expect(key.publicKey.isValidSignature(Array(line.signature.dropFirst(8)), for: message))
+        let note = SignedNote(text: Self.body, signatures: [line])
+        #expect(try signer.verifier.verify(note) == 1_679_315_147)
+        // The vkey round-trips and names type 0x04.
+        let vkey = signer.verifier.vkey
+        #expect(try CosignatureVerifier(vkey: vkey) == signer.verifier)
+        #expect(Base64.decode(String(vkey.split(separator: "+", maxSplits: 2)[2]))?.first == 0x04)
+    }
+
+    @Test func aCosignatureOnAnotherBodyOrTimeOrFromALogKeyDoesNotVerify() throws {
+        let key = try Ed25519PrivateKey()
+        let signer = try CosignatureSigner(name: "w1", key: key)
+        var line = try signer.cosign(body: Self.body, time: 100)
+        let other = Self.body.replacingOccurrences(of: "20852163", with: "20852164")
+        #expect(throws: LedgerError.self) { try signer.verifier.verify(SignedNote(text: other, signatures: [line])) }
+        line.signature[7] ^= 1
+        #expect(throws: LedgerError.self) { try signer.verifier.verify(SignedNote(text: Self.body, signatures: [line])) }
+        // A log's note signature by the same key is not a cosignature (its key id differs).
+        let logLine = try NoteSigner(name: "w1", key: key).sign(text: Self.body).signatures[0]
+        #expect(!signer.verifier.owns(logLine))
+        // A log vkey (type 0x01) is refused as a witness key, with a reason.
+        let logVkey = NoteVerifier(name: "w1", publicKey: key.publicKey).vkey
+        #expect { try CosignatureVerifier(vkey: logVkey) } throws: { ($0 as? LedgerError)?.message.contains("0x04") == true }
+        // Lines of other witnesses are ignored; a missing line is named.
+        #expect { try signer.verifier.verify(SignedNote(text: Self.body, signatures: [logLine])) } throws: {
+            ($0 as? LedgerError)?.message == "no cosignature by witness w1"
+        }
+    }
+}
+
+@Suite struct WitnessPolicyTests {
+    struct Parties {
+        let log: NoteSigner
+        let witnesses: [CosignatureSigner]
+        init(count: Int = 3) throws {
+            log = try NoteSigner(name: "quartet.example/wales", key: Ed25519PrivateKey())
+            witnesses = try (0..<count).map { try CosignatureSigner(name: "quartet.example/witness/w\($0)", key: Ed25519PrivateKey()) }
+        }
+
+        func policy(_ quorum: String) -> String {
+            "# the federation's policy\nlog \(log.verifier.vkey) https://wales.example\n"
+                + witnesses.enumerated().map { "witness W\($0.offset) \($0.element.verifier.vkey)\n" }.joined()
+                + "\tgroup nations \(quorum) " + witnesses.indices.map { "W\($0)" }.joined(separator: " ") + "  \n\nquorum nations\n"
+        }
+
+        func note(cosignedBy: [Int], size: UInt64 = 5) throws -> SignedNote {
+            let checkpoint = Checkpoint(origin: log.name, size: size, root: Hash.leaf([1]))
+            var note = try log.sign(checkpoint)
+            for i in cosignedBy { note.signatures.append(try witnesses[i].cosign(body: note.text, time: 1_700_000_000)) }
+            return note
+        }
+    }
+
+    @Test func aCheckpointMeetsTheQuorumOnlyWithEnoughValidCosignatures() throws {
+        let parties = try Parties()
+        let policy = try WitnessPolicy(parsing: parties.policy("2"))
+        #expect(policy.groups == [.init(name: "nations", threshold: 2, members: ["W0", "W1", "W2"])])
+        #expect(policy.logURLs == ["https://wales.example"])
+        let verified = try policy.verify(try parties.note(cosignedBy: [0, 2]))
+        #expect(verified.witnesses.keys.sorted() == ["W0", "W2"] && verified.checkpoint.size == 5)
+        #expect { try policy.verify(try parties.note(cosignedBy: [1])) } throws: {
+            ($0 as? LedgerError)?.message.contains("does not meet the quorum nations (2 of W0, W1, W2): cosigned by W1") == true
+        }
+        // A forged second cosignature does not count, and is named.
+        var forged = try parties.note(cosignedBy: [0, 1])
+        forged.signatures[2].signature[20] ^= 1
+        #expect { try policy.verify(forged) } throws: { ($0 as? LedgerError)?.message.contains("refused: W1") == true }
+        // Lines from keys the policy does not know are ignored.
+        let stranger = try CosignatureSigner(name: "stranger", key: Ed25519PrivateKey())
+        var extra = try parties.note(cosignedBy: [0, 1])
+        extra.signatures.append(try stranger.cosign(body: extra.text, time: 1))
+        #expect(try policy.verify(extra).witnesses.count == 2)
+        // A checkpoint of a log outside the policy is refused.
+        let other = try NoteSigner(name: "quartet.example/wales", key: Ed25519PrivateKey()).sign(Checkpoint(origin: "quartet.example/wales", size: 5, root: Hash.leaf([1])))
+        #expect(throws: LedgerError.self) { try policy.verify(other) }
+        // `quorum none` needs no witness; `all` and `any` are thresholds.
+        #expect(try WitnessPolicy(parsing: "log \(parties.log.verifier.vkey)\nquorum none\n").verify(try parties.note(cosignedBy: [])).witnesses.isEmpty)
+        #expect(try WitnessPolicy(parsing: parties.policy("all")).groups[0].threshold == 3)
+        #expect(try WitnessPolicy(parsing: parties.policy("any")).groups[0].threshold == 1)
+        // The written form parses back to the same policy.
+        #expect(try WitnessPolicy(parsing: policy.text) == policy)
+    }
+
+    @Test func malformedPoliciesAreRefusedWithTheLineAndTheReason() throws {
+        let parties = try Parties(count: 2)
+        let w0 = "witness W0 \(parties.witnesses[0].verifier.vkey)\n"
+        let w1 = "witness W1 \(parties.witnesses[1].verifier.vkey)\n"
+        let cases: [(String, String)] = [
+            (w0 + "quorum W1\n", "line 2: quorum names W1, which is not defined above it"),
+            (w0 + w1, "no quorum line"),
+            (w0 + "quorum W0\nquorum W0\n", "line 3: a second quorum line"),
+            (w0 + w1 + "group g 3 W0 W1\nquorum g\n", "threshold must be all, any or a number from 1 to 2, got 3"),
+            (w0 + w1 + "group g 0 W0 W1\nquorum g\n", "got 0"),
+            (w0 + w1 + "group g 1 W0 W0\nquorum g\n", "lists a member twice"),
+            (w0 + w1 + "group g any W0\ngroup h any W0 W1\nquorum h\n", "W0 is a member of more than one group"),
+            (w0 + "witness W0 \(parties.witnesses[1].verifier.vkey)\nquorum W0\n", "line 2: the name W0 is already defined"),
+            (w0 + "witness W9 \(parties.witnesses[0].verifier.vkey)\nquorum W0\n", "the key of witness W9 is listed twice"),
+            ("witness none \(parties.witnesses[0].verifier.vkey)\nquorum none\n", "the name none is already defined"),
+            ("witness W0 \(parties.log.verifier.vkey)\nquorum W0\n", "0x04"),
+            (w0 + "quorum W0\nfrobnicate\n", "line 3: unknown keyword frobnicate"),
+            (w0 + "quorum W0\r\n", "control character 0xd"),
+            ("witness K \(parties.witnesses[0].verifier.vkey)\nwitness \u{212A} \(parties.witnesses[1].verifier.vkey)\nquorum K\n", "only in Unicode form"),
+            (String(repeating: "#\n", count: 40_000), "longer than"),
+        ]
+        for (text, expected) in cases {
+            #expect { try WitnessPolicy(parsing: text) } throws: { ($0 as? LedgerError)?.message.contains(expected) == true }
+        }
+    }
+}
+
+@Suite struct WitnessingTests {
+    static let leaves = (0..<20).map { Hash.leaf([UInt8($0)]) }
+    static func root(_ size: Int) -> Hash { Merkle.root(ofLeaves: Array(leaves.prefix(size))) }
+    static func proof(_ from: UInt64, _ to: UInt64) throws -> [Hash] {
+        let leaves = Array(Self.leaves.prefix(Int(to)))
+        return try Merkle.consistencyProof(from: from, to: to) { level, index in try Merkle.subtreeHash(of: leaves, level: level, index: index) }
+    }
+
+    let log: NoteSigner
+    let logs: [String: [NoteVerifier]]
+    init() throws {
+        log = try NoteSigner(name: "quartet.example/wales", key: Ed25519PrivateKey())
+        logs = [log.name: [log.verifier]]
+    }
+
+    func note(_ size: Int, root: Hash? = nil) throws -> SignedNote {
+        try log.sign(Checkpoint(origin: log.name, size: UInt64(size), root: root ?? Self.root(size)))
+    }
+
+    func refusal(_ request: Witnessing.Request, latest: Witnessing.Latest?, held: Hash? = nil) -> Witnessing.Refusal? {
+        do { _ = try Witnessing.decide(request, logs: logs, latest: latest, held: held); return nil } catch { return error }
+    }
+
+    @Test func theRequestBodyParsesAndRoundTrips() throws {
+        let request = Witnessing.Request(oldSize: 4, proof: try Self.proof(4, 9), note: try note(9))
+        #expect(try Witnessing.Request(parsing: Array(request.body.utf8)) == request)
+        let bad: [(String, String)] = [
+            ("old 04\n\n" + (try note(9)).serialized, "no leading zeroes"),
+            ("old -1\n\n" + (try note(9)).serialized, "`old <size>`"),
+            ("size 4\n\n" + (try note(9)).serialized, "`old <size>`"),
+            ("old 4\nnot-a-hash\n\n" + (try note(9)).serialized, "line 1 is not the base64"),
+            ("old 4\n" + String(repeating: Self.leaves[0].base64 + "\n", count: 64) + "\n" + (try note(9)).serialized, "more than 63"),
+            ("old 4\n", "no blank line"),
+            ("old 4\n\nquartet.example/wales\n9\n", "the checkpoint"),
+        ]
+        for (body, expected) in bad {
+            #expect { try Witnessing.Request(parsing: Array(body.utf8)) } throws: {
+                guard let r = $0 as? Witnessing.Refusal else { return false }
+                return r.status == .badRequest && r.message.contains(expected)
+            }
+        }
+    }
+
+    @Test func theWitnessCosignsOnlyConsistentGrowthFromWhatItLastCosigned() throws {
+        let latest = Witnessing.Latest(size: 4, root: Self.root(4), note: try note(4))
+        // First contact: old 0, no proof.
+        #expect(try Witnessing.decide(.init(oldSize: 0, proof: [], note: try note(4)), logs: logs, latest: nil).size == 4)
+        #expect(refusal(.init(oldSize: 0, proof: try Self.proof(2, 4), note: try note(4)), latest: nil)?.status == .unprocessable)
+        // Growth with a good proof.
+        #expect(try Witnessing.decide(.init(oldSize: 4, proof: try Self.proof(4, 9), note: try note(9)), logs: logs, latest: latest).size == 9)
+        // Old size not what it cosigned: 409 naming its size.
+        let stale = refusal(.init(oldSize: 0, proof: [], note: try note(9)), latest: latest)
+        #expect(stale?.status == .conflict && stale?.size == 4)
+        // A proof that does not lead from its root: 422.
+        #expect(refusal(.init(oldSize: 4, proof: try Self.proof(3, 9), note: try note(9)), latest: latest)?.status == .unprocessable)
+        // Old size past the checkpoint: 400.
+        #expect(refusal(.init(oldSize: 10, proof: [], note: try note(9)), latest: latest)?.status == .badRequest)
+        // Unknown origin: 404; no trusted signature: 403.
+        let stranger = try NoteSigner(name: "quartet.example/mars", key: Ed25519PrivateKey()).sign(Checkpoint(origin: "quartet.example/mars", size: 1, root: Self.root(1)))
+        #expect(refusal(.init(oldSize: 0, proof: [], note: stranger), latest: nil)?.status == .notFound)
+        let impostor = try NoteSigner(name: log.name, key: Ed25519PrivateKey()).sign(Checkpoint(origin: log.name, size: 4, root: Self.root(4)))
+        #expect(refusal(.init(oldSize: 0, proof: [], note: impostor), latest: nil)?.status == .forbidden)
+    }
+
+    @Test func twoRootsForOneSizeAreRefusedAndKeptAsEvidence() throws {
+        let latest = Witnessing.Latest(size: 4, root: Self.root(4), note: try note(4))
+        let fork = try note(4, root: Hash.leaf([0xFF]))
+        let refused = refusal(.init(oldSize: 4, proof: [], note: fork), latest: latest)
+        #expect(refused?.status == .conflict && refused?.size == 4 && refused?.conflicting == fork)
+        // The same root again is cosigned again.
+        #expect(try Witnessing.decide(.init(oldSize: 4, proof: [], note: try note(4)), logs: logs, latest: latest).size == 4)
+        // A witness holding the log refuses a checkpoint its replica contradicts.
+        let held = refusal(.init(oldSize: 0, proof: [], note: try note(9)), latest: nil, held: Hash.leaf([7]))
+        #expect(held?.status == .conflict && held?.conflicting != nil)
+    }
+}
