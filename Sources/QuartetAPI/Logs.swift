@@ -25,10 +25,33 @@ public struct LogsResponse: Codable, Sendable, Equatable {
         public var originSizeSeen: UInt64?
         /// How far `originSizeSeen` is ahead of `size`.
         public var behind: UInt64
+        /// Its witnessing, as this node knows it (docs/witness.md); absent before any cosignature.
+        public var witnessed: Witnessed?
+
+        /// The newest checkpoint a quorum (a majority of the log's witnesses) cosigned, or else
+        /// the newest any witness cosigned.
+        public struct Witnessed: Codable, Sendable, Equatable {
+            public var size: UInt64
+            /// The members whose witnesses cosigned it.
+            public var witnesses: [String]
+            /// How many witnesses the log has.
+            public var of: Int
+            public var quorum: Bool
+            /// The newest of those cosignatures' times.
+            public var time: String
+
+            public init(size: UInt64, witnesses: [String], of: Int, quorum: Bool, time: String) {
+                self.size = size
+                self.witnesses = witnesses
+                self.of = of
+                self.quorum = quorum
+                self.time = time
+            }
+        }
 
         public init(log: String, origin: String, own: Bool, size: UInt64, quarantined: Bool, vkey: String, root: String? = nil,
                     checkpoint: String? = nil, checkpointTimeMillis: UInt64? = nil, checkpointTime: String? = nil, verified: Bool,
-                    originSizeSeen: UInt64? = nil, behind: UInt64) {
+                    originSizeSeen: UInt64? = nil, behind: UInt64, witnessed: Witnessed? = nil) {
             self.log = log
             self.origin = origin
             self.own = own
@@ -42,10 +65,11 @@ public struct LogsResponse: Codable, Sendable, Equatable {
             self.verified = verified
             self.originSizeSeen = originSizeSeen
             self.behind = behind
+            self.witnessed = witnessed
         }
 
         enum CodingKeys: String, CodingKey {
-            case log, origin, own, size, quarantined, vkey, root, checkpoint, verified, behind
+            case log, origin, own, size, quarantined, vkey, root, checkpoint, verified, behind, witnessed
             case checkpointTimeMillis = "checkpoint_time_ms", checkpointTime = "checkpoint_time", originSizeSeen = "origin_size_seen"
         }
     }

@@ -72,7 +72,10 @@ struct API {
                     vkey: federation.members.first { $0.log == status.log.name }?.verifier.vkey ?? status.log.verifier.vkey,
                     root: status.head?.checkpoint.root.base64, checkpoint: status.head?.note,
                     checkpointTimeMillis: status.head?.checkpoint.timeMillis, checkpointTime: status.head?.checkpoint.timeMillis.map(iso8601),
-                    verified: !status.quarantined, originSizeSeen: status.seenSize, behind: seen > size ? seen - size : 0)
+                    verified: !status.quarantined, originSizeSeen: status.seenSize, behind: seen > size ? seen - size : 0,
+                    witnessed: self.collector.summary(log: status.log.name).map {
+                        LogsResponse.Log.Witnessed(size: $0.size, witnesses: $0.witnesses, of: $0.of, quorum: $0.quorum, time: iso8601($0.time * 1000))
+                    })
             }
             return Self.json(LogsResponse(node: node, logs: logs))
         }
@@ -183,6 +186,22 @@ struct API {
             for lag in engine.peerLag() {
                 metrics.gauge("quartet_peer_log_behind_entries", [("peer", lag.peer), ("log", lag.log)],
                               help: "Entries of a log this node holds beyond what the peer last said it holds.").set(Int64(clamping: lag.behind))
+            }
+            // Witnessing of this node's log: how far each witness is behind, and since when.
+            let ownSize = logs.first { $0.log.name == ownLog }?.head?.size ?? 0
+            for (witness, state) in self.collector.status() {
+                let label = [("witness", witness)]
+                metrics.gauge("quartet_witness_behind_entries", label, help: "Entries of this node's log beyond the checkpoint the witness last cosigned.")
+                    .set(Int64(clamping: ownSize > (state.cosigned ?? 0) ? ownSize - (state.cosigned ?? 0) : 0))
+                if let time = state.cosignedTime {
+                    metrics.gauge("quartet_witness_cosignature_age_seconds", label, help: "Seconds since the witness's newest cosignature of this node's log.")
+                        .set(Double(now / 1000 > time ? now / 1000 - time : 0))
+                }
+                metrics.gauge("quartet_witness_failing", label, help: "1 if the last request to the witness failed.").set(Int64(state.lastError == nil ? 0 : 1))
+            }
+            for (status, count) in self.witness.answered.withLockedValue({ $0 }) {
+                metrics.gauge("quartet_witness_requests_answered", [("status", String(status))], help: "add-checkpoint requests this node's witness answered, by status.")
+                    .set(Int64(count))
             }
             metrics.gauge("quartet_view_update_seconds_max", help: "The slowest fold of a batch into the combined view since start.")
                 .set(view.slowestUpdateSeconds)

@@ -24,6 +24,8 @@ struct Dashboard {
     var links: [(key: String, title: String)] = []
     var agreements: [DashboardPage.Agreement] = []
     var ignoredAgreements = 0
+    /// Per log: "witnessed by k of n at size S · age", and whether k is a quorum (a majority).
+    var witnessed: [String: (text: String, quorum: Bool)] = [:]
 
     static let palette: [String: String] = [
         "uk": "#1d3557", "wales": "#c8102e", "england": "#b07d00", "scotland": "#0065bd", "northern-ireland": "#2a9d8f",
@@ -60,7 +62,8 @@ struct Dashboard {
                 verified: s.verified, freshness: age.map { $0 < 300 ? "fresh" : ($0 < 3600 ? "stale" : "old") } ?? "none",
                 checkpointAge: age.map { "checkpoint \(Self.age($0)) old" } ?? "no checkpoint",
                 alertCount: alerts > 0 ? "\(alerts) alert\(alerts == 1 ? "" : "s")" : nil,
-                checkpoint: s.checkpoint.map { "size \($0.size) · root \(String($0.root.prefix(16)))…" })
+                checkpoint: s.checkpoint.map { "size \($0.size) · root \(String($0.root.prefix(16)))…" },
+                witnessed: witnessed[s.log]?.text ?? "not witnessed yet", witnessQuorum: witnessed[s.log]?.quorum ?? false)
         }
         let rows = whole.priorities.map { p in
             DashboardPage.Row(id: p.id, href: WebPage.priorityHref(p.id), title: p.title, cells: logs.map { log in

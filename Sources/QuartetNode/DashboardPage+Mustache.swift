@@ -43,6 +43,8 @@ extension DashboardPage.Badge: MustacheParent {
         case "checkpointAge": checkpointAge
         case "alertCount": alertCount
         case "checkpoint": checkpoint
+        case "witnessed": witnessed
+        case "witnessQuorum": witnessQuorum
         default: nil
         }
     }

@@ -14,6 +14,9 @@ struct DashboardPage {
         var checkpointAge: String
         var alertCount: String?
         var checkpoint: String?
+        /// "witnessed by k of n at size S · age" (docs/witness.md), and whether k is a quorum.
+        var witnessed: String
+        var witnessQuorum: Bool
     }
 
     struct Row {

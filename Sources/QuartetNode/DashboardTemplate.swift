@@ -78,6 +78,7 @@ enum DashboardTemplate {
         <p>{{counts}}</p>
         <p>{{#verified}}<span class="pill ok">✓ verified</span>{{/verified}}{{^verified}}<span class="pill bad">✗ not verified</span>{{/verified}} <span class="pill {{freshness}}">{{checkpointAge}}</span>{{#alertCount}} <span class="pill bad">{{alertCount}}</span>{{/alertCount}}</p>
         {{#checkpoint}}<p class=mono>{{checkpoint}}</p>{{/checkpoint}}
+        <p class=small><span class="pill {{#witnessQuorum}}ok{{/witnessQuorum}}{{^witnessQuorum}}stale{{/witnessQuorum}}">{{witnessed}}</span></p>
         </div>
         {{/badges}}
         </div></section>

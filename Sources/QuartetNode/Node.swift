@@ -251,7 +251,7 @@ public struct Node: Sendable {
             logger: logger)
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: peerListener), .init(service: ReplicationService(engine: engine, recorder: recorder, policy: { view.policy })), .init(service: PurgeService(purger: purger)),
-                       .init(service: api)],
+                       .init(service: WitnessingService(collector: collector)), .init(service: api)],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
         logger.info("node starting", metadata: ["node": "\(configuration.node)", "data": "\(configuration.dataDirectory)"])

@@ -118,3 +118,21 @@ struct PurgeService: Service {
         }
     }
 }
+
+/// Witnessing in the background, until shutdown: every `WitnessCollector.refreshSeconds` the
+/// cosignatures the other members' logs gathered are read from their nodes (for the view's
+/// "witnessed by k of n"), and this log's witnesses are asked again if a request is due.
+struct WitnessingService: Service {
+    let collector: WitnessCollector
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await collector.refreshOthers()
+                collector.kick()
+                try? await Task.sleep(for: .seconds(WitnessCollector.refreshSeconds))
+            }
+        }
+        collector.stop()
+    }
+}

@@ -120,6 +120,12 @@ extension API {
         page.links = links
         page.agreements = Dashboard.agreements(policy, now: q.nowMillis)
         page.ignoredAgreements = policy.ignored.count
+        for log in q.view.logs.keys {
+            guard let summary = collector.summary(log: log) else { continue }
+            let age = q.nowMillis / 1000 > summary.time ? q.nowMillis / 1000 - summary.time : 0
+            page.witnessed[log] = (text: "witnessed by \(summary.witnesses.count) of \(summary.of) at size \(summary.size) · \(Dashboard.age(Double(age))) ago",
+                                   quorum: summary.quorum)
+        }
         return page
     }
 

@@ -8,12 +8,14 @@ import QuartetStore
 /// proof, to the witness of every other member that has one (C2SP tlog-witness), and the
 /// cosignatures that verify are kept (`WitnessStore`) and served with the checkpoint.
 ///
-/// Cadence: at most one request in flight per witness. A checkpoint signed while one is in
-/// flight waits, and when the request ends the witness is sent the newest checkpoint then (so
-/// under load each witness sees a checkpoint per round trip, not per commit). A 409 names the
-/// size the witness holds; the next request starts from it. Other failures back off (1 s
-/// doubling to 60 s). Witnessing never holds an append: it runs after the commit, off the
-/// writer's path.
+/// Cadence: in rounds. A round sends one checkpoint (the newest when it starts) to every
+/// witness, at most one request in flight per witness; the next round starts when every
+/// witness of this one has answered, or after `roundMillis` (a slow or absent witness is not
+/// waited for, and joins the round in force when its request ends). Under load each round
+/// cosigns one checkpoint by all witnesses that answer, rather than each witness a different
+/// one. A 409 names the size the witness holds; the request is sent again from it. Other
+/// failures back off (1 s doubling to 60 s). Witnessing never holds an append: it runs after
+/// the commit, off the writer's path.
 final class WitnessCollector: Sendable {
     struct Witness: Sendable {
         /// The size this witness last cosigned, as far as this node knows (nil: not asked yet).
@@ -28,9 +30,15 @@ final class WitnessCollector: Sendable {
 
     private struct State {
         var latest: StoredCheckpoint?
+        /// The checkpoint of the round in force, and when the round started.
+        var round: StoredCheckpoint?
+        var roundStarted = ContinuousClock.now
         var witnesses: [String: Witness] = [:]
         var stopped = false
     }
+
+    /// A round is not waited on for longer than this.
+    static let roundMillis = 2000
 
     private let state = NIOLockedValueBox(State())
     private let store: WitnessStore
@@ -79,13 +87,21 @@ final class WitnessCollector: Sendable {
         let members = witnessMembers
         let started: [(Federation.Member, StoredCheckpoint, UInt64)] = state.withLockedValue { s in
             guard !s.stopped, let latest = s.latest else { return [] }
+            // A new round when the one in force is done (every witness answered) or overdue.
+            let busy = members.contains { s.witnesses[$0.id]?.inFlight == true }
+            if s.round == nil || (s.round!.checkpoint.size < latest.checkpoint.size
+                                  && (!busy || now - s.roundStarted > .milliseconds(Self.roundMillis))) {
+                s.round = latest
+                s.roundStarted = now
+            }
+            let round = s.round!
             var out: [(Federation.Member, StoredCheckpoint, UInt64)] = []
             for member in members {
                 var w = s.witnesses[member.id] ?? Witness()
-                guard !w.inFlight, w.cosigned != latest.checkpoint.size, w.retryAt.map({ $0 <= now }) ?? true else { continue }
+                guard !w.inFlight, (w.cosigned ?? 0) < round.checkpoint.size || w.cosigned == nil, w.retryAt.map({ $0 <= now }) ?? true else { continue }
                 w.inFlight = true
                 s.witnesses[member.id] = w
-                out.append((member, latest, w.cosigned ?? 0))
+                out.append((member, round, w.cosigned ?? 0))
             }
             return out
         }
@@ -139,6 +155,54 @@ final class WitnessCollector: Sendable {
     }
 
     struct WitnessFailure: Error { var message: String }
+
+    /// How often the other members' cosigned checkpoints are read.
+    static let refreshSeconds: Int64 = 5
+
+    /// Reads each other member's checkpoint as its node serves it and keeps the cosignatures on
+    /// it that verify under the federation's witness keys (its log signature checked first).
+    /// A member that does not answer is skipped until the next refresh.
+    func refreshOthers() async {
+        let federation = live.federation
+        for member in federation.members where member.id != me {
+            guard let url = URL(string: member.api), let host = url.host, let port = url.port else { continue }
+            let client = APIClient(context: live.contexts.client, node: member.id, address: HostPort(host: host, port: port))
+            guard let (status, body) = try? await client.request(.GET, "/v1/logs/\(APIClient.segment(member.log))/checkpoint"), status == 200,
+                  let note = try? SignedNote(parsing: String(decoding: body, as: UTF8.self)) else { continue }
+            var keys = [member.verifier]
+            if let info = try? ledger.log(named: member.log), let chain = try? ledger.keyChain(info) {
+                keys.append(NoteVerifier(name: chain.origin, publicKey: chain.current))
+            }
+            guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first else { continue }
+            for witness in federation.members where witness.id != member.id {
+                guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
+                      let time = try? verifier.verify(line, body: note.text) else { continue }
+                let serialized = SignedNote(text: note.text, signatures: [line]).serialized.dropFirst(note.text.count + 1).dropLast()
+                try? store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: String(serialized), time: time)
+            }
+        }
+    }
+
+    /// A log's witnessing, for the view and /metrics: the newest checkpoint a quorum (a majority
+    /// of the log's witnesses) cosigned, or else the newest any cosigned.
+    struct Summary: Sendable, Equatable {
+        var size: UInt64
+        var witnesses: [String]
+        /// The witnesses the log has (members with a witness key, not its own node).
+        var of: Int
+        var quorum: Bool
+        /// The newest cosignature's time (POSIX seconds).
+        var time: UInt64
+    }
+
+    func summary(log: String) -> Summary? {
+        let federation = live.federation
+        let of = federation.members.filter { $0.log != log && $0.witness != nil }.count
+        guard of > 0, let rows = try? store.witnessed(log: log), !rows.isEmpty else { return nil }
+        let quorum = of / 2 + 1
+        let best = rows.first { $0.witnesses.count >= quorum } ?? rows[0]
+        return Summary(size: best.size, witnesses: best.witnesses, of: of, quorum: best.witnesses.count >= quorum, time: best.time)
+    }
 
     /// One add-checkpoint request (and at most one more after a 409): the size the witness now
     /// holds and the cosignature's time when it cosigned.

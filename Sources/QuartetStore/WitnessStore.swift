@@ -172,6 +172,24 @@ public final class WitnessStore: Sendable {
         } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
     }
 
+    /// The newest sizes of `log` with cosignatures kept (at most `limit`), newest first: which
+    /// witnesses cosigned each, and the newest cosignature's time.
+    public func witnessed(log: String, limit: Int = 20) throws(StoreError) -> [(size: UInt64, witnesses: [String], time: UInt64)] {
+        do {
+            return try queue.read { db in
+                var out: [(size: UInt64, witnesses: [String], time: UInt64)] = []
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT size, group_concat(witness, ' ') AS witnesses, MAX(time) AS time FROM cosignatures
+                    WHERE log = ? GROUP BY size ORDER BY size DESC LIMIT ?
+                    """, arguments: [log, limit]) {
+                    let names = (row["witnesses"] as String? ?? "").split(separator: " ").map(String.init).sorted()
+                    out.append((UInt64(row["size"] as Int64), names, UInt64(row["time"] as Int64)))
+                }
+                return out
+            }
+        } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
+    }
+
     /// Per witness, the largest size of `log` it cosigned (from what is kept).
     public func newestCosigned(log: String) throws(StoreError) -> [String: (size: UInt64, time: UInt64)] {
         do {

@@ -70,6 +70,23 @@ import Testing
         let opened = try TestKit.run(go, [], stdin: Array(try JSONSerialization.data(withJSONObject: ["vkey": walesKey, "note": note])))
         #expect(opened.status == 0 && opened.stdout.contains("ok note \(Self.origin) size 3"), "\(opened)")
 
+        // uk's view (which reads the other members' cosigned checkpoints every few seconds)
+        // shows wales witnessed by 4 of 4; wales's /metrics shows each witness's lag.
+        var witnessed: [String: Any] = [:]
+        let viewDeadline = Date().addingTimeInterval(20)
+        while Date() < viewDeadline {
+            let logs = try federation.get("uk", "/v1/logs")["logs"] as! [[String: Any]]
+            witnessed = logs.first { $0["log"] as? String == "wales" }?["witnessed"] as? [String: Any] ?? [:]
+            if witnessed["size"] as? Int == 3, (witnessed["witnesses"] as? [String])?.count == 4 { break }
+            usleep(250_000)
+        }
+        #expect(witnessed["quorum"] as? Bool == true && witnessed["of"] as? Int == 4
+                && witnessed["witnesses"] as? [String] == ["england", "northern-ireland", "scotland", "uk"], "\(witnessed)")
+        let dashboard = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/"])
+        #expect(dashboard.body.contains("witnessed by 4 of 4 at size 3"), "the overview does not show wales witnessed")
+        let metrics = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("wales"))/metrics"])
+        #expect(metrics.body.contains("quartet_witness_behind_entries{witness=\"england\"} 0"), "\(metrics.body.prefix(300))")
+
         // A modified wales signs a checkpoint of size 4 with a leaf it never published, and shows
         // it to scotland's witness alone, with a valid consistency proof from size 3.
         let entries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=3")["entries"] as! [[String: Any]]

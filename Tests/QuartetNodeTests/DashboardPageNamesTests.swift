@@ -14,7 +14,8 @@ import Testing
         let page = DashboardPage(
             title: "t", node: "uk", role: "aggregator", generatedAt: "now", viewer: "v",
             badges: [.init(name: "Wales", href: "/n", colour: "#c", counts: "1", verified: true, freshness: "fresh",
-                           checkpointAge: "1 s", alertCount: "1 alert", checkpoint: "cp")],
+                           checkpointAge: "1 s", alertCount: "1 alert", checkpoint: "cp",
+                           witnessed: "witnessed by 3 of 4", witnessQuorum: true)],
             columns: ["Wales"], rows: [.init(id: "P1", href: "/p", title: "t", cells: [cell])], columnCount: 2,
             legend: [.init(name: "on track", colour: "#0f0")], targetedCharts: [chart], sharedCharts: [chart],
             localCharts: [chart], localCount: 1,
