@@ -270,3 +270,61 @@ public struct ConsistencyProofBody: Codable, Sendable, Equatable {
         case fromRoot = "from_root"
     }
 }
+
+/// `GET /v1/witnesses`: how this node's log is being witnessed.
+public struct WitnessesResponse: Codable, Sendable, Equatable {
+    public struct Witness: Codable, Sendable, Equatable {
+        /// The member whose witness it is.
+        public var id: String
+        public var vkey: String
+        /// The size of this log it last cosigned, as far as this node knows.
+        public var cosignedSize: UInt64?
+        public var cosignedTime: String?
+        public var failing: Bool
+        public var lastError: String?
+
+        public init(id: String, vkey: String, cosignedSize: UInt64?, cosignedTime: String?, failing: Bool, lastError: String?) {
+            self.id = id
+            self.vkey = vkey
+            self.cosignedSize = cosignedSize
+            self.cosignedTime = cosignedTime
+            self.failing = failing
+            self.lastError = lastError
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, vkey, failing
+            case cosignedSize = "cosigned_size", cosignedTime = "cosigned_time", lastError = "last_error"
+        }
+    }
+
+    /// A checkpoint that reached a quorum, and the milliseconds from its signing to that.
+    public struct QuorumSample: Codable, Sendable, Equatable {
+        public var size: UInt64
+        public var millis: Double
+
+        public init(size: UInt64, millis: Double) {
+            self.size = size
+            self.millis = millis
+        }
+    }
+
+    public var log: String
+    /// The number of cosignatures that make a quorum (a majority of the witnesses).
+    public var quorum: Int
+    public var witnesses: [Witness]
+    /// The newest (at most 1,000) checkpoints that reached a quorum.
+    public var quorumLatency: [QuorumSample]
+
+    public init(log: String, quorum: Int, witnesses: [Witness], quorumLatency: [QuorumSample]) {
+        self.log = log
+        self.quorum = quorum
+        self.witnesses = witnesses
+        self.quorumLatency = quorumLatency
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case log, quorum, witnesses
+        case quorumLatency = "quorum_latency_ms"
+    }
+}

@@ -92,6 +92,17 @@ struct API {
             let lines = cosignatures.keys.sorted().map { cosignatures[$0]!.line + "\n" }.joined()
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: checkpoint.note + lines)))
         }
+        routes.get("/v1/witnesses", .reader) { request, context, caller -> Response in
+            let status = self.collector.status()
+            let members = self.collector.witnessMembers
+            let witnesses = members.map { m in
+                let w = status[m.id]
+                return WitnessesResponse.Witness(id: m.id, vkey: m.witness?.vkey ?? "", cosignedSize: w?.cosigned, cosignedTime: w?.cosignedTime.map { iso8601($0 * 1000) },
+                                                 failing: w?.lastError != nil, lastError: w?.lastError)
+            }
+            return Self.json(WitnessesResponse(log: ownLog, quorum: members.count / 2 + 1, witnesses: witnesses,
+                                               quorumLatency: self.collector.quorumLatency().map { .init(size: $0.size, millis: $0.millis) }))
+        }
         // C2SP tlog-witness: this node cosigns the other members' checkpoints (docs/witness.md).
         // Open to any federation identity (the spec asks for none beyond the checkpoint's
         // signature; this API port admits federation identities only).

@@ -271,6 +271,39 @@ public final class KeepAliveClient: @unchecked Sendable {
         return KeepAliveClient(channel: channel, collector: collector, host: address.host, token: token)
     }
 
+    /// A connection presenting `context`'s certificate (a node's own, to the other members'
+    /// witnesses).
+    static func connect(context: TLSContext, node: String, address: HostPort) async throws -> KeepAliveClient {
+        let collector = SequentialResponses()
+        let channel = try await APIClient.open(context: context, node: node, address: address, handler: collector)
+        return KeepAliveClient(channel: channel, collector: collector, host: address.host, token: nil)
+    }
+
+    var isOpen: Bool { channel.isActive }
+
+    /// One POST; call again only after it returns. Without an answer within `timeout` the
+    /// connection is closed and the request fails.
+    func post(_ path: String, body: Data, contentType: String, timeout: TimeAmount = .seconds(10)) async throws -> (status: Int, body: Data) {
+        let promise = channel.eventLoop.makePromise(of: (Int, Data).self)
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+        head.headers.add(name: "Host", value: host)
+        head.headers.add(name: "Content-Type", value: contentType)
+        head.headers.add(name: "Content-Length", value: String(body.count))
+        let channel = self.channel, collector = self.collector, request = head
+        channel.eventLoop.execute {
+            collector.waiting.append(promise)
+            channel.write(HTTPClientRequestPart.head(request), promise: nil)
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        }
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            promise.fail(ChannelError.connectTimeout(timeout))
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        return try await promise.futureResult.get()
+    }
+
     init(channel: any Channel, collector: SequentialResponses, host: String, token: String?) {
         self.channel = channel
         self.collector = collector

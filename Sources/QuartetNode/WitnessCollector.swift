@@ -35,12 +35,18 @@ final class WitnessCollector: Sendable {
         var roundStarted = ContinuousClock.now
         var witnesses: [String: Witness] = [:]
         var stopped = false
+        /// Cosignatures gathered per size of the newest rounds, to see when one reaches a quorum.
+        var gathered: [UInt64: Int] = [:]
+        /// For the newest checkpoints that reached a quorum: the milliseconds from signing to it.
+        var quorumLatency: [(size: UInt64, millis: Double)] = []
     }
 
     /// A round is not waited on for longer than this.
     static let roundMillis = 2000
 
     private let state = NIOLockedValueBox(State())
+    /// One keep-alive connection per witness (used by one request at a time: the round's).
+    private let connections = NIOLockedValueBox<[String: (address: HostPort, client: KeepAliveClient)]>([:])
     private let store: WitnessStore
     private let ledger: LedgerStore
     private let live: LiveSettings
@@ -76,7 +82,14 @@ final class WitnessCollector: Sendable {
         kick()
     }
 
-    func stop() { state.withLockedValue { $0.stopped = true } }
+    func stop() {
+        state.withLockedValue { $0.stopped = true }
+        let open = connections.withLockedValue { connections in
+            defer { connections = [:] }
+            return connections.values.map(\.client)
+        }
+        for client in open { Task { await client.close() } }
+    }
 
     /// Per witness (member id): the size it last cosigned and when, and its last error.
     func status() -> [String: Witness] { state.withLockedValue { $0.witnesses } }
@@ -110,7 +123,12 @@ final class WitnessCollector: Sendable {
         }
     }
 
+    /// The newest checkpoints (at most 1,000) that reached a quorum, with the milliseconds from
+    /// their signing to the quorum.
+    func quorumLatency() -> [(size: UInt64, millis: Double)] { state.withLockedValue { $0.quorumLatency } }
+
     private func submit(to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64) async {
+        let members = witnessMembers
         var outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>
         do {
             outcome = try await request(member, checkpoint, old: old)
@@ -122,6 +140,16 @@ final class WitnessCollector: Sendable {
             w.inFlight = false
             switch outcome {
             case .success(let result):
+                if w.cosigned != result.size {
+                    s.gathered[result.size, default: 0] += 1
+                    let quorum = members.count / 2 + 1
+                    if s.gathered[result.size] == quorum, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
+                        let now = Double(Date().timeIntervalSince1970 * 1000)
+                        s.quorumLatency.append((result.size, max(0, now - Double(signed))))
+                        if s.quorumLatency.count > 1000 { s.quorumLatency.removeFirst(s.quorumLatency.count - 1000) }
+                    }
+                    if s.gathered.count > 64, let oldest = s.gathered.keys.min() { s.gathered[oldest] = nil }
+                }
                 w.cosigned = result.size
                 if let time = result.time { w.cosignedTime = time }
                 w.failures = 0
@@ -210,7 +238,18 @@ final class WitnessCollector: Sendable {
         guard let verifier = member.witness, let url = URL(string: member.api), let host = url.host, let port = url.port else {
             return .failure(WitnessFailure(message: "\(member.id) has no witness key or API address"))
         }
-        let client = APIClient(context: live.contexts.client, node: member.id, address: HostPort(host: host, port: port))
+        let address = HostPort(host: host, port: port)
+        let client: KeepAliveClient
+        if let held = connections.withLockedValue({ $0[member.id] }), held.address == address, held.client.isOpen {
+            client = held.client
+        } else {
+            client = try await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address)
+            let old = connections.withLockedValue { connections in
+                defer { connections[member.id] = (address, client) }
+                return connections[member.id]?.client
+            }
+            if let old { await old.close() }
+        }
         let note = try SignedNote(parsing: checkpoint.note)
         var old = old
         for _ in 0..<2 {
@@ -220,7 +259,7 @@ final class WitnessCollector: Sendable {
             }
             let proof = old == 0 ? [] : try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof
             let body = Witnessing.Request(oldSize: old, proof: proof, note: note).body
-            let (status, answer) = try await client.request(.POST, "/witness/add-checkpoint", body: Data(body.utf8), contentType: "text/plain; charset=utf-8")
+            let (status, answer) = try await client.post("/witness/add-checkpoint", body: Data(body.utf8), contentType: "text/plain; charset=utf-8")
             let text = String(decoding: answer, as: UTF8.self)
             switch status {
             case 200:

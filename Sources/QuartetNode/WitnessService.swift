@@ -41,26 +41,26 @@ final class WitnessService: Sendable {
     private func answer(_ body: [UInt8], nowMillis: UInt64) -> (status: Int, contentType: String, body: String) {
         let request: Witnessing.Request
         do { request = try Witnessing.Request(parsing: body) } catch { return refusal(error) }
-        // The logs this witness trusts: every other member's, under its pinned key and the key in
-        // force in this node's replica (after a rotation inside the log).
+        // The log this checkpoint claims to be, if it is another member's: trusted under its
+        // pinned key and the key in force in this node's replica (after a rotation inside the
+        // log, unless the federation revoked it).
+        let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
         var logs: [String: [NoteVerifier]] = [:]
-        for member in live.federation.members where member.id != me {
+        var held: Hash?
+        if let member = live.federation.members.first(where: { $0.verifier.name == origin && $0.id != me }) {
             var keys = [member.verifier]
-            if let info = try? ledger.log(named: member.log), let chain = try? ledger.keyChain(info) {
+            let info = try? ledger.log(named: member.log)
+            if let info, let chain = try? ledger.keyChain(info) {
                 let current = NoteVerifier(name: chain.origin, publicKey: chain.current)
                 if current != member.verifier, member.revoked[chain.current] == nil { keys.append(current) }
             }
-            logs[member.verifier.name] = keys
+            logs[origin] = keys
+            // Where this node holds the log at the checkpoint's size, its replica must agree.
+            if let info, let checkpoint = try? Checkpoint(parsing: request.note.text),
+               let proof = try? ledger.consistencyProof(info, from: checkpoint.size, to: checkpoint.size) {
+                held = proof.root
+            }
         }
-        let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
-        // Where this node holds the log at the checkpoint's size, its replica must agree.
-        let held: Hash? = {
-            guard let member = live.federation.members.first(where: { $0.verifier.name == origin && $0.id != me }),
-                  let info = try? ledger.log(named: member.log),
-                  let checkpoint = try? Checkpoint(parsing: request.note.text),
-                  let proof = try? ledger.consistencyProof(info, from: checkpoint.size, to: checkpoint.size) else { return nil }
-            return proof.root
-        }()
         let decided: Result<Checkpoint, Witnessing.Refusal>
         do {
             decided = try store.witness(origin: origin, note: request.note, nowMillis: nowMillis) { latest throws(Witnessing.Refusal) in

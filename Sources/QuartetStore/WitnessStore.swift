@@ -12,7 +12,11 @@ import QuartetLedger
 /// - `evidence`: signed checkpoints that conflict with what it cosigned (a split view).
 /// - `cosignatures`: verified cosignature lines other witnesses gave this node's checkpoints.
 public final class WitnessStore: Sendable {
+    /// The witness's state (`latest`, `evidence`): WAL, `synchronous=FULL`, durable before an answer.
     private let queue: DatabaseQueue
+    /// Cosignatures gathered (`witness/cosignatures.sqlite`): WAL, `synchronous=NORMAL`. One lost
+    /// in a power cut is asked for again (a witness cosigns the checkpoint it holds again).
+    private let gathered: DatabaseQueue
     public let path: String
 
     /// The witness key name of the node writing the log of origin `origin`.
@@ -29,11 +33,30 @@ public final class WitnessStore: Sendable {
             throw StoreError(.io, "cannot create \(folder)", cause: UnderlyingError(error.localizedDescription))
         }
         path = Self.databasePath(directory)
-        var config = Configuration()
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        config.busyMode = .timeout(10)
+        func open(_ path: String, synchronous: String) throws -> DatabaseQueue {
+            var config = Configuration()
+            config.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            }
+            config.busyMode = .timeout(10)
+            return try DatabaseQueue(path: path, configuration: config)
+        }
         do {
-            queue = try DatabaseQueue(path: path, configuration: config)
+            queue = try open(path, synchronous: "FULL")
+            gathered = try open(directory.url.appendingPathComponent("witness/cosignatures.sqlite").path, synchronous: "NORMAL")
+            try gathered.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS cosignatures (
+                        log TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        witness TEXT NOT NULL,
+                        line TEXT NOT NULL,
+                        time INTEGER NOT NULL,
+                        PRIMARY KEY (log, size, witness)
+                    ) WITHOUT ROWID;
+                    """)
+            }
             try queue.write { db in
                 try db.execute(sql: """
                     CREATE TABLE IF NOT EXISTS latest (
@@ -50,14 +73,6 @@ public final class WitnessStore: Sendable {
                         conflicting TEXT NOT NULL,
                         time_ms INTEGER NOT NULL,
                         PRIMARY KEY (origin, size, conflicting)
-                    ) WITHOUT ROWID;
-                    CREATE TABLE IF NOT EXISTS cosignatures (
-                        log TEXT NOT NULL,
-                        size INTEGER NOT NULL,
-                        witness TEXT NOT NULL,
-                        line TEXT NOT NULL,
-                        time INTEGER NOT NULL,
-                        PRIMARY KEY (log, size, witness)
                     ) WITHOUT ROWID;
                     """)
             }
@@ -149,7 +164,7 @@ public final class WitnessStore: Sendable {
     /// on `log`'s checkpoint at `size`.
     public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64) throws(StoreError) {
         do {
-            try queue.write { db in
+            try gathered.write { db in
                 try db.execute(sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time) VALUES (?, ?, ?, ?, ?)",
                                arguments: [log, Int64(size), witness, line, Int64(time)])
                 // Only the newest few sizes are served; older cosignatures are dropped.
@@ -162,7 +177,7 @@ public final class WitnessStore: Sendable {
     /// The cosignature lines kept for `log` at `size`, by witness.
     public func cosignatures(log: String, size: UInt64) throws(StoreError) -> [String: (line: String, time: UInt64)] {
         do {
-            return try queue.read { db in
+            return try gathered.read { db in
                 var out: [String: (line: String, time: UInt64)] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT witness, line, time FROM cosignatures WHERE log = ? AND size = ?", arguments: [log, Int64(size)]) {
                     out[row["witness"]] = (row["line"], UInt64(row["time"] as Int64))
@@ -176,7 +191,7 @@ public final class WitnessStore: Sendable {
     /// witnesses cosigned each, and the newest cosignature's time.
     public func witnessed(log: String, limit: Int = 20) throws(StoreError) -> [(size: UInt64, witnesses: [String], time: UInt64)] {
         do {
-            return try queue.read { db in
+            return try gathered.read { db in
                 var out: [(size: UInt64, witnesses: [String], time: UInt64)] = []
                 for row in try Row.fetchAll(db, sql: """
                     SELECT size, group_concat(witness, ' ') AS witnesses, MAX(time) AS time FROM cosignatures
@@ -193,7 +208,7 @@ public final class WitnessStore: Sendable {
     /// Per witness, the largest size of `log` it cosigned (from what is kept).
     public func newestCosigned(log: String) throws(StoreError) -> [String: (size: UInt64, time: UInt64)] {
         do {
-            return try queue.read { db in
+            return try gathered.read { db in
                 var out: [String: (size: UInt64, time: UInt64)] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT witness, MAX(size) AS size, time FROM cosignatures WHERE log = ? GROUP BY witness", arguments: [log]) {
                     out[row["witness"]] = (UInt64(row["size"] as Int64), UInt64(row["time"] as Int64))

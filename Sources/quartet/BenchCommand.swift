@@ -7,7 +7,7 @@ import QuartetStore
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "System benchmarks; each prints JSON.",
-                                                    subcommands: [BenchAppend.self, BenchAPI.self, BenchTLS.self, BenchReplication.self, BenchRecover.self, BenchView.self])
+                                                    subcommands: [BenchAppend.self, BenchAPI.self, BenchTLS.self, BenchReplication.self, BenchRecover.self, BenchView.self, BenchWitness.self])
 }
 
 /// A payload the size and shape of a measure reading.

@@ -25,6 +25,18 @@ import Testing
         #expect(Base64.decode(String(vkey.split(separator: "+", maxSplits: 2)[2]))?.first == 0x04)
     }
 
+    /// The worked example of docs/formats.md section 11, computed with Python `cryptography`
+    /// from the spec text (seed bytes 1…32): Quartet must produce the same key and line.
+    @Test func theWorkedExampleMatchesAnIndependentImplementation() throws {
+        let key = try Ed25519PrivateKey(rawRepresentation: Array(1...32))
+        let signer = try CosignatureSigner(name: "quartet.ot-workforce.uk/scotland/witness", key: key)
+        #expect(signer.verifier.vkey == "quartet.ot-workforce.uk/scotland/witness+4b05f7a2+BHm1Vi6P5lT5QHixEuipi6eQH4U65pW+1+DjkQutBJZk")
+        let body = "quartet.ot-workforce.uk/wales\n3\nZ3T+4j1PlvyMw1zI6tiRQkMYiTN3Oi0dKKsOqNsLkqA=\nquartet-time 1764590400000\n"
+        let line = try signer.cosign(body: body, time: 1_764_590_401)
+        let serialized = SignedNote(text: body, signatures: [line]).serialized.dropFirst(body.count + 1)
+        #expect(serialized == "\u{2014} quartet.ot-workforce.uk/scotland/witness SwX3ogAAAABpLYNBi2YquyzYLkSPD9974VB0u+Elqt18o9CnhCeIBnwvymEbzcpsNV/pwlE+dexnUN8KXl+voHBO5JFJMwHGIrMrCg==\n")
+    }
+
     @Test func aCosignatureOnAnotherBodyOrTimeOrFromALogKeyDoesNotVerify() throws {
         let key = try Ed25519PrivateKey()
         let signer = try CosignatureSigner(name: "w1", key: key)

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import NIOHTTP1
+import QuartetAPI
+import QuartetHarness
+import QuartetLedger
+import QuartetNode
+
+/// Witnessing on the running demo federation: how long a checkpoint waits for a quorum of
+/// cosignatures, and how many add-checkpoint requests one witness answers per second.
+struct BenchWitness: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "witness",
+        abstract: "Time from a checkpoint being signed to a quorum of witnesses cosigning it, and witness requests/s (the demo federation, HTTPS).",
+        discussion: """
+            Starts `quartet demo` (five `quartet serve` processes on loopback, seeded), then appends \
+            --appends entries one at a time at wales through its API, --gap-ms apart, and reads from \
+            wales (GET /v1/witnesses) the milliseconds from each checkpoint's signing (the time in \
+            the checkpoint) to the moment the third of its four witnesses' cosignatures was verified \
+            and kept: p50 and p99 over the checkpoints of the run that reached a quorum. Then drives \
+            uk's POST /witness/add-checkpoint with wrk (--clients keep-alive connections, a reader \
+            token) with wales's newest checkpoint: each request is parsed, its log signature and \
+            the witness state checked and a cosignature signed. Needs wrk.
+            """)
+
+    @Option(help: "Entries appended, one at a time.") var appends: Int = 300
+    @Option(help: "Milliseconds between appends.") var gapMs: Int = 20
+    @Option(help: "Keep-alive connections for the requests/s run.") var clients: Int = 16
+    @Option(help: "Seconds of the requests/s run.") var seconds: Int = 10
+
+    func run() async throws {
+        guard (1...100_000).contains(appends), (0...10_000).contains(gapMs), (1...1024).contains(clients), (1...600).contains(seconds) else {
+            throw ValidationError("--appends 1–100,000, --gap-ms 0–10,000, --clients 1–1,024, --seconds 1–600")
+        }
+        guard let wrk = ChildProcess.onPath("wrk") else { throw CLIError("bench witness needs wrk on PATH (scripts/setup.sh installs it)") }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-bench-witness-\(UUID().uuidString)")
+        let federation = try await DemoFederation.start(root: root)
+        var report: [String: Any] = ["benchmark": "witness", "cores": ProcessInfo.processInfo.activeProcessorCount, "appends": appends, "gap_ms": gapMs]
+        do {
+            let wales = try federation.node("wales")
+            let configuration = try NodeConfiguration.load(path: wales.config)
+            let operatorClient = try APIClient(certificate: nil, key: nil, ca: configuration.caCertificate, node: "wales",
+                                               address: configuration.apiListen, token: try federation.operatorToken("wales"))
+            let reader = try federation.client("wales")
+            let before = try await federation.logSize("wales", at: "wales")
+            let body = Data(#"{"type":"test.note","payload":{"bench":"witness"}}"#.utf8)
+            for _ in 0..<appends {
+                let (status, answer) = try await operatorClient.post("/v1/logs/wales/entries", json: body)
+                guard status == 201 else { throw CLIError("append at wales: \(status) \(String(decoding: answer, as: UTF8.self))") }
+                if gapMs > 0 { try await Task.sleep(for: .milliseconds(gapMs)) }
+            }
+            let after = try await federation.logSize("wales", at: "wales")
+            // The last checkpoint's round, then what wales measured.
+            var witnesses = try await reader.send(.GET, "/v1/witnesses", as: WitnessesResponse.self)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !(witnesses.quorumLatency.contains { $0.size >= after }) && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                witnesses = try await reader.send(.GET, "/v1/witnesses", as: WitnessesResponse.self)
+            }
+            let samples = witnesses.quorumLatency.filter { $0.size > before }.map(\.millis).sorted()
+            guard !samples.isEmpty else { throw CLIError("no checkpoint of the run reached a quorum: \(witnesses)") }
+            func percentile(_ p: Double) -> Double { (samples[min(samples.count - 1, Int(Double(samples.count) * p))] * 100).rounded() / 100 }
+            report["quorum"] = "\(witnesses.quorum) of \(witnesses.witnesses.count)"
+            report["checkpoints_with_quorum"] = samples.count
+            report["signed_to_quorum_ms"] = ["p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99), "max": samples.last!]
+            report["witnesses"] = witnesses.witnesses.map { ["id": $0.id, "cosigned_size": $0.cosignedSize.map { Int($0) } ?? -1, "failing": $0.failing] }
+
+            // Requests/s at uk's witness: wales's newest checkpoint, from the size uk cosigned.
+            let note = String(decoding: try await reader.request(.GET, "/v1/logs/wales/checkpoint").body, as: UTF8.self)
+            let signed = try SignedNote(parsing: note)
+            let origin = SignedNote(text: signed.text, signatures: [signed.signatures[0]])
+            let size = try Checkpoint(parsing: signed.text).size
+            let uk = try federation.node("uk")
+            let ukConfiguration = try NodeConfiguration.load(path: uk.config)
+            let ukClient = try APIClient(certificate: nil, key: nil, ca: ukConfiguration.caCertificate, node: "uk", address: ukConfiguration.apiListen,
+                                         token: try federation.readerToken())
+            let request = Witnessing.Request(oldSize: size, proof: [], note: origin).body
+            let (status, answer) = try await ukClient.request(.POST, "/witness/add-checkpoint", body: Data(request.utf8), contentType: "text/plain")
+            guard status == 200 else { throw CLIError("uk's witness answered \(status) to wales's checkpoint of size \(size): \(String(decoding: answer, as: UTF8.self))") }
+            let scripts = root.appendingPathComponent("wrk")
+            try FileManager.default.createDirectory(at: scripts, withIntermediateDirectories: true)
+            let script = scripts.appendingPathComponent("witness.lua")
+            try Data(BenchAPI.luaScript(method: "POST", token: try federation.readerToken(), body: request).utf8).write(to: script)
+            var run = try BenchAPI.wrk(wrk, url: uk.api + "/witness/add-checkpoint", script: script, connections: clients, seconds: seconds)
+            run["requests_per_second"] = (Double(run["requests"] as! Int) / (Double(run["duration_us"] as! Int) / 1_000_000)).rounded()
+            run["connections"] = clients
+            report["witness_requests"] = run
+            report["wales_appended"] = Int(after - before)
+        } catch {
+            federation.stop()
+            throw error
+        }
+        federation.stop()
+        report["targets"] = ["signed_to_quorum_p50_ms": 5, "signed_to_quorum_p99_ms": 20]
+        try? FileManager.default.removeItem(at: root)
+        printJSON(report)
+    }
+}
