@@ -58,22 +58,8 @@ public struct CosignatureVerifier: Hashable, Sendable {
     }
 
     public init(vkey: String) throws(LedgerError) {
-        let parts = vkey.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, Checkpoint.isValidOrigin(String(parts[0])) else {
-            throw LedgerError(.malformed, "witness verifier key: expected name+keyid+key")
-        }
-        guard parts[1].count == 8, let id = Hex.decode(String(parts[1])) else {
-            throw LedgerError(.malformed, "witness verifier key \(parts[0]): key id must be 8 hex digits")
-        }
-        guard let raw = Base64.decode(String(parts[2])), raw.count == 33, raw[0] == Cosignature.signatureType else {
-            throw LedgerError(.malformed, "witness verifier key \(parts[0]): key must be base64 of 0x04 and a 32-byte Ed25519 key (a log key, type 0x01, is not a witness key)")
-        }
-        let key: Ed25519PublicKey
-        do { key = try Ed25519PublicKey(rawRepresentation: Array(raw.dropFirst())) } catch {
-            throw LedgerError(.malformed, "witness verifier key \(parts[0]): \(error)")
-        }
-        self.init(name: String(parts[0]), publicKey: key)
-        guard keyID == id else { throw LedgerError(.malformed, "witness verifier key \(parts[0]): key id \(parts[1]) does not match the key") }
+        let parsed = try VerifierKey.parse(vkey, type: Cosignature.signatureType, what: "witness verifier key", keyID: Cosignature.keyID)
+        self.init(name: parsed.name, publicKey: parsed.key)
     }
 
     public var vkey: String { "\(name)+\(Hex.encode(keyID))+\(Base64.encode([Cosignature.signatureType] + publicKey.rawRepresentation))" }

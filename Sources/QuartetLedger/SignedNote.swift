@@ -137,23 +137,8 @@ public struct NoteVerifier: Hashable, Sendable {
     /// Parses a verifier key string `name+hex(key id)+base64(0x01 || public key)`, the form Go's
     /// `golang.org/x/mod/sumdb/note` prints.
     public init(vkey: String) throws(LedgerError) {
-        // The name and key id cannot hold '+'; the base64 key can.
-        let parts = vkey.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, Checkpoint.isValidOrigin(String(parts[0])) else {
-            throw LedgerError(.malformed, "verifier key: expected name+keyid+key")
-        }
-        guard parts[1].count == 8, let id = Hex.decode(String(parts[1])) else {
-            throw LedgerError(.malformed, "verifier key: key id must be 8 hex digits")
-        }
-        guard let raw = Base64.decode(String(parts[2])), raw.count == 33, raw[0] == 0x01 else {
-            throw LedgerError(.malformed, "verifier key: key must be base64 of 0x01 and a 32-byte Ed25519 key")
-        }
-        let key: Ed25519PublicKey
-        do { key = try Ed25519PublicKey(rawRepresentation: Array(raw.dropFirst())) } catch {
-            throw LedgerError(.malformed, "verifier key: \(error)")
-        }
-        self.init(name: String(parts[0]), publicKey: key)
-        guard keyID == id else { throw LedgerError(.malformed, "verifier key: key id \(parts[1]) does not match the key") }
+        let parsed = try VerifierKey.parse(vkey, type: 0x01, what: "verifier key", keyID: noteKeyID)
+        self.init(name: parsed.name, publicKey: parsed.key)
     }
 
     /// The verifier key string `name+hex(key id)+base64(0x01 || public key)`.
@@ -188,4 +173,34 @@ public struct NoteVerifier: Hashable, Sendable {
         }
         return checkpoint
     }
+}
+
+/// The vkey form of C2SP signed-note keys, `name+hex(key id)+base64(type || public key)`, for
+/// Ed25519 keys of one signature type (0x01 note signatures, 0x04 cosignatures).
+enum VerifierKey {
+    static func parse(_ vkey: String, type: UInt8, what: String,
+                      keyID: (_ name: String, _ key: Ed25519PublicKey) -> [UInt8]) throws(LedgerError) -> (name: String, key: Ed25519PublicKey) {
+        // The name and key id cannot hold '+'; the base64 key can.
+        let parts = vkey.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, Checkpoint.isValidOrigin(String(parts[0])) else {
+            throw LedgerError(.malformed, "\(what): expected name+keyid+key")
+        }
+        guard parts[1].count == 8, let id = Hex.decode(String(parts[1])) else {
+            throw LedgerError(.malformed, "\(what) \(parts[0]): key id must be 8 hex digits")
+        }
+        guard let raw = Base64.decode(String(parts[2])), raw.count == 33, raw[0] == type else {
+            let kind = type == 0x01 ? "a note key (0x01)" : "a cosignature key (0x04; a log key, type 0x01, is not a witness key)"
+            throw LedgerError(.malformed, "\(what) \(parts[0]): key must be base64 of 0x\(String(format2: type)) and a 32-byte Ed25519 key: \(kind)")
+        }
+        let key: Ed25519PublicKey
+        do { key = try Ed25519PublicKey(rawRepresentation: Array(raw.dropFirst())) } catch {
+            throw LedgerError(.malformed, "\(what) \(parts[0]): \(error)")
+        }
+        guard keyID(String(parts[0]), key) == id else { throw LedgerError(.malformed, "\(what) \(parts[0]): key id \(parts[1]) does not match the key") }
+        return (String(parts[0]), key)
+    }
+}
+
+private extension String {
+    init(format2 byte: UInt8) { self = byte < 0x10 ? "0" + String(byte, radix: 16) : String(byte, radix: 16) }
 }

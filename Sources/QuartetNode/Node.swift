@@ -135,13 +135,13 @@ public struct Node: Sendable {
             self.collector = collector
             witness.onSplitView.withLockedValue { $0 = { engine.witnessCaught($0) } }
             writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint in
+                // Witnessing first: it only starts requests on other tasks, and never holds an append.
+                collector.checkpointed(checkpoint)
                 // The view sees the batch before its appends are acknowledged.
                 view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
                 engine.committed(entries, checkpoint: checkpoint, log: log)
                 metrics.ownAppends.increment(by: entries.count)
                 metrics.ownBatches.increment()
-                // After the view and the engine: witnessing never holds an append.
-                collector.checkpointed(checkpoint)
             })
             if let latest = try store.latestCheckpoint(try store.log(named: log)) { collector.checkpointed(latest) }
             self.engine = engine

@@ -45,6 +45,8 @@ final class WitnessCollector: Sendable {
     static let roundMillis = 2000
 
     private let state = NIOLockedValueBox(State())
+    /// The request bodies of the round in force, by old size (most witnesses share one).
+    private let bodies = NIOLockedValueBox<(size: UInt64, byOld: [UInt64: String])>((0, [:]))
     /// One keep-alive connection per witness (used by one request at a time: the round's).
     private let connections = NIOLockedValueBox<[String: (address: HostPort, client: KeepAliveClient)]>([:])
     private let store: WitnessStore
@@ -184,6 +186,19 @@ final class WitnessCollector: Sendable {
 
     struct WitnessFailure: Error { var message: String }
 
+    /// The add-checkpoint body for checkpoint `note` of `size` from `old`, made once per round
+    /// and old size (a consistency proof is a few reads of the store).
+    private func requestBody(_ note: SignedNote, size: UInt64, old: UInt64) throws -> String {
+        if let body = bodies.withLockedValue({ $0.size == size ? $0.byOld[old] : nil }) { return body }
+        let proof = old == 0 ? [] : try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof
+        let body = Witnessing.Request(oldSize: old, proof: proof, note: note).body
+        bodies.withLockedValue { cache in
+            if cache.size != size { cache = (size, [:]) }
+            cache.byOld[old] = body
+        }
+        return body
+    }
+
     /// How often the other members' cosigned checkpoints are read.
     static let refreshSeconds: Int64 = 5
 
@@ -257,8 +272,7 @@ final class WitnessCollector: Sendable {
             guard old <= size else {
                 return .failure(WitnessFailure(message: "witness \(member.id) holds size \(old) of \(ownLog), beyond this node's \(size): this log lost entries it once published"))
             }
-            let proof = old == 0 ? [] : try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof
-            let body = Witnessing.Request(oldSize: old, proof: proof, note: note).body
+            let body = try requestBody(note, size: size, old: old)
             let (status, answer) = try await client.post("/witness/add-checkpoint", body: Data(body.utf8), contentType: "text/plain; charset=utf-8")
             let text = String(decoding: answer, as: UTF8.self)
             switch status {
