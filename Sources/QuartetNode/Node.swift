@@ -127,8 +127,17 @@ public struct Node: Sendable {
                                                }, syncOwnLog: syncing, protocolVersion: configuration.protocolVersion, onOwnLog: { gate.update($0) })
             let log = configuration.log
             let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger)
-            if let listed = me.witness, listed != witness.signer.verifier {
-                throw NodeStartupError("\(configuration.federationFile) lists \(listed.vkey) as node \(me.id)'s witness key, but \(WitnessStore.keyPath(directory)) holds \(witness.signer.verifier.vkey)")
+            // A witness that lost what it cosigned (a restored or recovered data directory) must
+            // not cosign again under its key; one whose key is not the listed one is trusted by no
+            // one. The node runs either way, without witnessing, and says what to do.
+            let newKey = "add \(witness.signer.verifier.vkey) to \(configuration.federationFile) as node \(me.id)'s \"witness\" and have the members sign it (docs/witness.md)"
+            if witness.stateLost {
+                witness.disabled.withLockedValue { $0 = "its witness state is missing beside its key (a restored or recovered data directory); a witness must not forget what it cosigned: delete \(WitnessStore.keyPath(directory)), then \(newKey.replacingOccurrences(of: witness.signer.verifier.vkey, with: "the new key `quartet key witness-vkey` makes"))" }
+            } else if let listed = me.witness, listed != witness.signer.verifier {
+                witness.disabled.withLockedValue { $0 = "\(configuration.federationFile) lists \(listed.vkey) as this node's witness key, but \(WitnessStore.keyPath(directory)) holds another: \(newKey)" }
+            }
+            if let reason = witness.disabled.withLockedValue({ $0 }) {
+                logger.warning("this node does not witness the other members' logs", metadata: ["reason": "\(reason)"])
             }
             self.witness = witness
             let collector = WitnessCollector(store: witness.store, ledger: store, live: live, me: configuration.node, ownLog: configuration.log, logger: logger)

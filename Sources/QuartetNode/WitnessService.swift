@@ -22,9 +22,18 @@ final class WitnessService: Sendable {
     /// and shares the evidence.
     let onSplitView = NIOLockedValueBox<(@Sendable (Evidence) -> Void)?>(nil)
 
+    /// Why this node does not witness, if it does not (its answer is 503 with the reason).
+    let disabled = NIOLockedValueBox<String?>(nil)
+    /// Whether the witness key was there at start but its state was not (a restored or
+    /// recovered data directory): such a witness must not cosign again under that key.
+    let stateLost: Bool
+
     init(directory: DataDirectory, ledger: LedgerStore, live: LiveSettings, me: String, origin: String, logger: Logger) throws {
-        store = try WitnessStore(directory)
+        let keyExisted = FileManager.default.fileExists(atPath: WitnessStore.keyPath(directory))
+        let stateExisted = FileManager.default.fileExists(atPath: WitnessStore.databasePath(directory))
         signer = try CosignatureSigner(name: WitnessStore.keyName(origin: origin), key: try WitnessStore.witnessKey(directory))
+        store = try WitnessStore(directory)
+        stateLost = keyExisted && !stateExisted
         self.ledger = ledger
         self.live = live
         self.me = me
@@ -39,6 +48,7 @@ final class WitnessService: Sendable {
     }
 
     private func answer(_ body: [UInt8], nowMillis: UInt64) -> (status: Int, contentType: String, body: String) {
+        if let reason = disabled.withLockedValue({ $0 }) { return (503, "text/plain; charset=utf-8", "this node does not witness: \(reason)\n") }
         let request: Witnessing.Request
         do { request = try Witnessing.Request(parsing: body) } catch { return refusal(error) }
         // The log this checkpoint claims to be, if it is another member's: trusted under its

@@ -94,6 +94,8 @@ public final class WitnessStore: Sendable {
             throw StoreError(.io, "cannot create the witness folder of \(directory.url.path)", cause: UnderlyingError(error.localizedDescription))
         }
         try directory.writeSigningKey(key, log: "witness", path: path)
+        // The state is made with the key: a key without its state is a witness that lost it.
+        _ = try WitnessStore(directory)
         return key
     }
 

@@ -133,4 +133,33 @@ import Testing
         }
         #expect(alerts.contains { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }, "\(alerts)")
     }
+
+    /// A node whose witness lost its state (a restored or recovered data directory) or whose
+    /// key is not the one the federation file lists still runs, and its witness answers 503
+    /// saying why and what to do, instead of cosigning.
+    @Test func aWitnessThatLostItsStateOrKeyRefusesToCosignAndSaysWhy() throws {
+        let federation = try LocalFederation()
+        let witness = URL(fileURLWithPath: federation.path("uk", "data")).appendingPathComponent("witness")
+        let key = try DataDirectory(path: federation.path("wales", "data")).readSigningKey(log: "wales")
+        let note = try NoteSigner(name: Self.origin, key: key)
+            .sign(Checkpoint(origin: Self.origin, size: 0, root: .emptyTree, timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
+        let body = federation.root.appendingPathComponent("add.txt")
+        try Data(("old 0\n\n" + note.serialized).utf8).write(to: body)
+        func submit() throws -> (body: String, status: Int) {
+            try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
+                                 "\(federation.api("uk"))/witness/add-checkpoint"])
+        }
+        // The state gone, the key kept.
+        try FileManager.default.removeItem(at: witness.appendingPathComponent("witness.sqlite"))
+        try federation.start(["uk"], onlyCopy: true)
+        let lost = try submit()
+        #expect(lost.status == 503 && lost.body.contains("witness state is missing beside its key"), "\(lost)")
+        federation.stop()
+        // Both gone: a new key, which the federation file does not list.
+        try FileManager.default.removeItem(at: witness)
+        try federation.start(["uk"], onlyCopy: true)
+        let unlisted = try submit()
+        #expect(unlisted.status == 503 && unlisted.body.contains("as this node's witness key, but") && unlisted.body.contains("/uk/witness+"), "\(unlisted)")
+        #expect(try federation.get("uk", "/healthz")["status"] as? String == "ok")
+    }
 }
