@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import QuartetLedger
+import QuartetReplication
 import QuartetStore
 
 /// The log side of witnessing: each new checkpoint of this node's log goes, with a consistency
@@ -55,8 +56,6 @@ final class WitnessCollector: Sendable {
     private let me: String
     private let ownLog: String
     private let logger: Logger
-    /// Called when a cosignature of this node's log is kept (the view, metrics).
-    let onCosigned: NIOLockedValueBox<(@Sendable () -> Void)?> = .init(nil)
 
     init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String, ownLog: String, logger: Logger) {
         self.store = store
@@ -169,8 +168,6 @@ final class WitnessCollector: Sendable {
         }
         if case .failure(let failure) = outcome {
             logger.warning("witness request failed", metadata: ["witness": "\(member.id)", "size": "\(checkpoint.checkpoint.size)", "error": "\(failure.message)"])
-        } else {
-            onCosigned.withLockedValue { $0 }?()
         }
         if retry {
             // Try again when the back-off ends (or sooner, on the next commit).
@@ -213,7 +210,7 @@ final class WitnessCollector: Sendable {
             guard let (status, body) = try? await client.request(.GET, "/v1/logs/\(APIClient.segment(member.log))/checkpoint"), status == 200,
                   let note = try? SignedNote(parsing: String(decoding: body, as: UTF8.self)) else { continue }
             var keys = [member.verifier]
-            if let info = try? ledger.log(named: member.log), let chain = try? ledger.keyChain(info) {
+            if let info = try? ledger.log(named: member.log), let chain = try? ledger.keyChain(info), member.revoked[chain.current] == nil {
                 keys.append(NoteVerifier(name: chain.origin, publicKey: chain.current))
             }
             guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first else { continue }
@@ -291,7 +288,7 @@ final class WitnessCollector: Sendable {
                 return .success((size, time))
             case 409:
                 guard let held = Witnessing.decimal(Substring(text.hasSuffix("\n") ? String(text.dropLast()) : text)) else {
-                    return .failure(WitnessFailure(message: "witness \(member.id) answered 409 without a size: \(text.prefix(200))"))
+                    return .failure(WitnessFailure(message: "witness \(member.id) answered 409 without a size: \(PeerText.clean(String(text.prefix(200))))"))
                 }
                 if held == old {
                     // Its size is the one sent: it cosigned another root at this size (a split view).
@@ -299,7 +296,7 @@ final class WitnessCollector: Sendable {
                 }
                 old = held
             default:
-                return .failure(WitnessFailure(message: "witness \(member.id) answered \(status): \(text.prefix(300))"))
+                return .failure(WitnessFailure(message: "witness \(member.id) answered \(status): \(PeerText.clean(String(text.prefix(300))))"))
             }
         }
         return .failure(WitnessFailure(message: "witness \(member.id) kept answering 409"))
