@@ -104,14 +104,35 @@ public struct FigureProvenance<Entry: Codable & Sendable, Inclusion: Codable & S
         }
     }
 
+    /// Who witnessed a checkpoint (docs/witness.md).
+    public struct Witnessed: Codable, Sendable, Equatable {
+        /// The members whose witnesses cosigned it (their cosignature lines follow the log's
+        /// signature in the checkpoint).
+        public var witnesses: [String]
+        /// How many witnesses the log has.
+        public var of: Int
+        /// Whether they are a quorum (a majority).
+        public var quorum: Bool
+
+        public init(witnesses: [String], of: Int, quorum: Bool) {
+            self.witnesses = witnesses
+            self.of = of
+            self.quorum = quorum
+        }
+    }
+
     public var figure: String
     public var entries: [Item]
-    /// Per log, its latest checkpoint as a signed note.
+    /// Per log, the checkpoint the proofs lead to, as a signed note with its cosignatures: the
+    /// newest a quorum of witnesses cosigned that holds the entries, or else the latest.
     public var checkpoints: [String: String]
+    /// Per log, who witnessed that checkpoint.
+    public var witnessed: [String: Witnessed]?
 
-    public init(figure: String, entries: [Item], checkpoints: [String: String]) {
+    public init(figure: String, entries: [Item], checkpoints: [String: String], witnessed: [String: Witnessed]? = nil) {
         self.figure = figure
         self.entries = entries
         self.checkpoints = checkpoints
+        self.witnessed = witnessed
     }
 }

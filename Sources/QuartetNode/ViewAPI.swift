@@ -159,18 +159,39 @@ extension API {
     /// of its log, and those checkpoints (signed notes) so anyone can check them offline.
     func provenance(figure: String, refs: [EntryRef], identity: FederationIdentity) throws -> ViewProvenance {
         var checkpoints: [String: String] = [:]
+        var witnessed: [String: ViewProvenance.Witnessed] = [:]
+        var sizes: [String: UInt64] = [:]
         var entries: [ViewProvenance.Item] = []
         let logs = Dictionary(uniqueKeysWithValues: try store.logs().map { ($0.name, $0) })
+        // Per log, the checkpoint the proofs go to: the newest that a quorum of its witnesses
+        // cosigned and that holds every entry of the figure (with those cosignatures), or else
+        // the latest, with whatever cosignatures it has.
+        var needed: [String: UInt64] = [:]
+        for ref in refs { needed[ref.log] = max(needed[ref.log] ?? 0, ref.index + 1) }
+        let federation = self.federation
+        for (name, least) in needed {
+            guard let log = logs[name], let head = try store.latestCheckpoint(log) else { continue }
+            let of = federation.members.filter { $0.log != name && $0.witness != nil }.count
+            let quorum = of / 2 + 1
+            var chosen = head
+            if of > 0, let rows = try? witness.store.witnessed(log: name) {
+                for row in rows where row.witnesses.count >= quorum && row.size >= least && row.size <= head.checkpoint.size {
+                    if let stored = try store.checkpoint(log, size: row.size) { chosen = stored; break }
+                }
+            }
+            let lines = (try? witness.store.cosignatures(log: name, size: chosen.checkpoint.size)) ?? [:]
+            checkpoints[name] = chosen.note + lines.keys.sorted().map { lines[$0]!.line + "\n" }.joined()
+            sizes[name] = chosen.checkpoint.size
+            if of > 0 { witnessed[name] = .init(witnesses: lines.keys.sorted(), of: of, quorum: lines.count >= quorum) }
+        }
         for ref in refs {
-            guard let log = logs[ref.log] else { continue }
-            guard let head = try store.latestCheckpoint(log) else { continue }
-            checkpoints[ref.log] = head.note
+            guard let log = logs[ref.log], let size = sizes[ref.log] else { continue }
             guard let entry = try store.entries(log, from: ref.index, limit: 1).first else { continue }
-            let proof = try store.inclusionProof(log, index: ref.index, size: head.checkpoint.size)
+            let proof = try store.inclusionProof(log, index: ref.index, size: size)
             entries.append(ViewProvenance.Item(entry: EntryBody(disclosable(entry, to: identity, policy: view.policy)),
                                                inclusion: InclusionProofBody(proof)))
         }
-        return ViewProvenance(figure: figure, entries: entries, checkpoints: checkpoints)
+        return ViewProvenance(figure: figure, entries: entries, checkpoints: checkpoints, witnessed: witnessed)
     }
 
     static func wantsCSV(_ request: Request) -> Bool {

@@ -93,7 +93,7 @@ extension WebPage {
     // MARK: How do we know?
 
     struct FigureBody {
-        struct Checkpoint { var position: Int; var log: String; var size: String; var root: String; var vkey: String; var rotated: Bool; var pinned: String }
+        struct Checkpoint { var position: Int; var log: String; var size: String; var root: String; var vkey: String; var rotated: Bool; var pinned: String; var witnessed: String; var quorum: Bool }
         struct Entry { var position: Int; var log: String; var index: String; var type: String; var time: String; var author: String; var content: String }
         var figure: String
         var count: Int
@@ -117,8 +117,12 @@ extension WebPage {
         let checkpoints = answer.checkpoints.keys.sorted().enumerated().map { position, log -> FigureBody.Checkpoint in
             let lines = answer.checkpoints[log]!.split(separator: "\n", omittingEmptySubsequences: false)
             let key = keys[log]
+            let w = answer.witnessed?[log]
+            let witnessed = w.map { "\($0.witnesses.count) of \($0.of)" + ($0.witnesses.isEmpty ? "" : ": " + $0.witnesses.map(ViewQueries.displayName).joined(separator: ", ")) }
+                ?? "no witnesses listed"
             return FigureBody.Checkpoint(position: position, log: log, size: lines.count > 1 ? String(lines[1]) : "?", root: lines.count > 2 ? String(lines[2]) : "?",
-                                         vkey: key?.vkey ?? "unknown", rotated: key.map { $0.vkey != $0.pinned } ?? false, pinned: key?.pinned ?? "")
+                                         vkey: key?.vkey ?? "unknown", rotated: key.map { $0.vkey != $0.pinned } ?? false, pinned: key?.pinned ?? "",
+                                         witnessed: witnessed, quorum: w?.quorum ?? false)
         }
         let entries = answer.entries.enumerated().map { i, item in
             let e = item.entry

@@ -120,6 +120,8 @@ extension WebPage.FigureBody.Checkpoint: MustacheParent {
         case "vkey": vkey
         case "rotated": rotated
         case "pinned": pinned
+        case "witnessed": witnessed
+        case "quorum": quorum
         default: nil
         }
     }

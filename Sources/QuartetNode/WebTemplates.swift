@@ -143,8 +143,8 @@ enum WebTemplate {
         <p id=verify-summary role=status aria-live=polite>Checking in this browser… (needs JavaScript; without it, the same data is at <code>/v1/view/figures/{{figure}}/provenance</code> for any verifier, such as Go's sumdb/note and sumdb/tlog)</p>
         <p><button type=button id=verify-again hidden>Check again</button></p>
         <table class=data><caption>Signed checkpoints</caption>
-        <thead><tr><th scope=col>Log</th><th scope=col>Size</th><th scope=col>Root</th><th scope=col>Verifier key</th><th scope=col>Signature</th></tr></thead><tbody>
-        {{#checkpoints}}<tr><td>{{log}}</td><td>{{size}}</td><td class=mono>{{root}}</td><td class=mono>{{vkey}}{{#rotated}}<br>(a rotated key; the federation file pins {{pinned}}){{/rotated}}</td><td><span class=tag data-checkpoint-row="{{position}}">not checked</span></td></tr>{{/checkpoints}}
+        <thead><tr><th scope=col>Log</th><th scope=col>Size</th><th scope=col>Root</th><th scope=col>Verifier key</th><th scope=col>Witnessed by (checked by this node)</th><th scope=col>Signature</th></tr></thead><tbody>
+        {{#checkpoints}}<tr><td>{{log}}</td><td>{{size}}</td><td class=mono>{{root}}</td><td class=mono>{{vkey}}{{#rotated}}<br>(a rotated key; the federation file pins {{pinned}}){{/rotated}}</td><td>{{witnessed}}{{^quorum}} <strong>— not a quorum</strong>{{/quorum}}</td><td><span class=tag data-checkpoint-row="{{position}}">not checked</span></td></tr>{{/checkpoints}}
         </tbody></table>
         <table class=data><caption>Entries</caption>
         <thead><tr><th scope=col>Log</th><th scope=col>Index</th><th scope=col>Type</th><th scope=col>Recorded</th><th scope=col>By</th><th scope=col>Content</th><th scope=col>Check</th></tr></thead><tbody>

@@ -246,6 +246,21 @@ public final class LedgerStore: Sendable {
         }
     }
 
+    /// The checkpoint of `log` stored at exactly `size`, verified as the latest is; nil if none.
+    public func checkpoint(_ log: LogInfo, size: UInt64) throws(StoreError) -> StoredCheckpoint? {
+        try read("read a checkpoint of \(log.name)") { db in
+            guard let note = try String.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(size)]) else {
+                return nil
+            }
+            do {
+                let signed = try SignedNote(parsing: note)
+                return StoredCheckpoint(checkpoint: try Self.keyInForce(db, log, size: size).verifyCheckpoint(signed), note: note)
+            } catch {
+                throw StoreError(.corrupt, "log \(log.name): the stored checkpoint of size \(size) does not verify", cause: error)
+            }
+        }
+    }
+
     /// The number of entries in `log` covered by its latest checkpoint.
     public func size(_ log: LogInfo) throws(StoreError) -> UInt64 {
         try latestCheckpoint(log)?.checkpoint.size ?? 0

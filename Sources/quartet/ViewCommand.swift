@@ -161,7 +161,8 @@ struct ViewCommand: AsyncParsableCommand {
             print("  \(e.log)/\(e.index) \(e.type) leaf \(e.leafHash) — included in tree size \(proof.size) (\(proof.proof.count) hashes)")
         }
         for (log, note) in answer.checkpoints.sorted(by: { $0.key < $1.key }) {
-            print("checkpoint of \(log):")
+            let w = answer.witnessed?[log]
+            print("checkpoint of \(log)" + (w.map { ", witnessed by \($0.witnesses.count) of \($0.of)\($0.witnesses.isEmpty ? "" : " (" + $0.witnesses.joined(separator: ", ") + ")")\($0.quorum ? "" : ": NOT a quorum")" } ?? "") + ":")
             print(note.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         }
     }

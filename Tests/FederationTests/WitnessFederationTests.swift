@@ -87,6 +87,30 @@ import Testing
         let metrics = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("wales"))/metrics"])
         #expect(metrics.body.contains("quartet_witness_behind_entries{witness=\"england\"} 0"), "\(metrics.body.prefix(300))")
 
+        // A figure's provenance at uk goes to a checkpoint of uk's log that a quorum cosigned,
+        // and says who; a verifier with uk's policy accepts that checkpoint as served.
+        let plans = TestKit.repositoryRoot.appendingPathComponent("config/plans").path
+        let imported = try TestKit.quartet(["import", "plan", "\(plans)/uk-plan.yaml", "--config", federation.config("uk"),
+                                            "--token", federation.path("uk", "operator_token")])
+        #expect(imported.status == 0, "\(imported)")
+        var provenance: [String: Any] = [:]
+        let provenanceDeadline = Date().addingTimeInterval(20)
+        while Date() < provenanceDeadline {
+            provenance = try federation.get("uk", "/v1/view/figures/priority:P1/provenance")
+            if ((provenance["witnessed"] as? [String: Any])?["uk"] as? [String: Any])?["quorum"] as? Bool == true { break }
+            usleep(250_000)
+        }
+        let ukWitnessed = try #require((provenance["witnessed"] as? [String: Any])?["uk"] as? [String: Any], "\(provenance.keys)")
+        #expect(ukWitnessed["quorum"] as? Bool == true && ukWitnessed["of"] as? Int == 4, "\(ukWitnessed)")
+        let ukNote = try #require((provenance["checkpoints"] as? [String: String])?["uk"])
+        let ukPolicy = federation.root.appendingPathComponent("uk.policy")
+        try Data(try TestKit.quartet(["policy", "--federation", federation.root.appendingPathComponent("federation.json").path, "--log", "uk"]).stdout.utf8).write(to: ukPolicy)
+        let ukChecked = try verify(federation, policy: ukPolicy.path, note: ukNote)
+        #expect(ukChecked.status == 0, "\(ukChecked)")
+        // Every entry's proof leads to that checkpoint's size.
+        let ukSize = Int(ukNote.split(separator: "\n")[1])!
+        #expect((provenance["entries"] as! [[String: Any]]).allSatisfy { ($0["inclusion"] as! [String: Any])["size"] as? Int == ukSize })
+
         // A modified wales signs a checkpoint of size 4 with a leaf it never published, and shows
         // it to scotland's witness alone, with a valid consistency proof from size 3.
         let entries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=3")["entries"] as! [[String: Any]]

@@ -65,7 +65,8 @@ func everyPropertyIsNamed(_ value: some MustacheParent, sourceLocation: SourceLo
         everyPropertyIsNamed(year)
         everyPropertyIsNamed(WebPage.MeasureBody(heading: "h", definitions: [definition], chartTitle: "c", svg: "<svg/>", year: "2025", years: [year],
                                   totals: [total], readings: [reading], csvHref: "/c"))
-        let checkpoint = WebPage.FigureBody.Checkpoint(position: 1, log: "wales", size: "1", root: "r", vkey: "k", rotated: false, pinned: "p")
+        let checkpoint = WebPage.FigureBody.Checkpoint(position: 1, log: "wales", size: "1", root: "r", vkey: "k", rotated: false, pinned: "p",
+                                                       witnessed: "3 of 4", quorum: true)
         let entry = WebPage.FigureBody.Entry(position: 1, log: "wales", index: "0", type: "t", time: "t", author: "a", content: "c")
         everyPropertyIsNamed(checkpoint)
         everyPropertyIsNamed(entry)
