@@ -34,7 +34,8 @@ enum WebPage {
         }
 
         func render(_ template: String, title: String, crumbs: [Crumb], script: Bool, body: Any) -> String {
-            WebTemplate.render(template, Page(title: title, node: ViewQueries.displayName(node), viewer: viewer, breadcrumbs: crumbs, script: script, body: body))
+            WebTemplate.render(template, Page(title: title, node: ViewQueries.displayName(node), viewer: viewer, breadcrumbs: crumbs, script: script,
+                                              body: TemplateValue.of(body)))
         }
     }
 

@@ -166,8 +166,11 @@ final class WitnessCollector: Sendable {
             if case .failure = outcome { return true }
             return false
         }
+        // The first failure of a streak is a warning, the rest are on /v1/witnesses and /metrics.
+        let failures = state.withLockedValue { $0.witnesses[member.id]?.failures ?? 0 }
         if case .failure(let failure) = outcome {
-            logger.warning("witness request failed", metadata: ["witness": "\(member.id)", "size": "\(checkpoint.checkpoint.size)", "error": "\(failure.message)"])
+            logger.log(level: failures == 1 ? .warning : .debug, "witness request failed",
+                       metadata: ["witness": "\(member.id)", "size": "\(checkpoint.checkpoint.size)", "failures": "\(failures)", "error": "\(failure.message)"])
         }
         if retry {
             // Try again when the back-off ends (or sooner, on the next commit).

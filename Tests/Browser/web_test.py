@@ -277,7 +277,10 @@ def main():
         tamper(d, """
             const log = Object.keys(data.checkpoints)[0];
             const note = data.checkpoints[log];
-            const at = note.lastIndexOf(' ') + 10;
+            // The log's own signature line: the first after the blank line (witnesses'
+            // cosignature lines follow it).
+            const first = note.indexOf('\\n\\n') + 2;
+            const at = note.lastIndexOf(' ', note.indexOf('\\n', first)) + 10;
             data.checkpoints[log] = note.slice(0, at) + (note[at] === 'A' ? 'B' : 'A') + note.slice(at + 1);""")
         WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
         cp = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint-row]") if e.text.startswith("\u2717")]
