@@ -65,7 +65,7 @@ public struct CosignatureVerifier: Hashable, Sendable {
     public var vkey: String { "\(name)+\(Hex.encode(keyID))+\(Base64.encode([Cosignature.signatureType] + publicKey.rawRepresentation))" }
 
     /// Whether `signature` is a line of this key (by name and key id; its validity aside).
-    public func owns(_ signature: SignedNote.Signature) -> Bool { signature.keyName == name && signature.keyID == keyID }
+    public func owns(_ signature: SignedNote.Signature) -> Bool { signature.keyName.utf8.elementsEqual(name.utf8) && signature.keyID == keyID }
 
     /// Checks this witness's cosignature line on `note` (the first line of this key decides, as
     /// for log signatures) and returns its time. Lines of other keys are ignored.

@@ -112,7 +112,7 @@ public struct NoteSigner: Sendable {
 
     /// Signs a checkpoint. The key name must be the checkpoint's origin.
     public func sign(_ checkpoint: Checkpoint) throws -> SignedNote {
-        guard checkpoint.origin == name else {
+        guard checkpoint.origin.utf8.elementsEqual(name.utf8) else {
             throw LedgerError(.invalidArgument, "checkpoint origin \(checkpoint.origin) differs from the key name \(name)")
         }
         return try sign(text: checkpoint.body)
@@ -150,7 +150,7 @@ public struct NoteVerifier: Hashable, Sendable {
     /// ignored. As Go's note package does, the first signature by this key decides: a bad one
     /// is not excused by a good one after it.
     public func verify(_ note: SignedNote) throws(LedgerError) {
-        guard let mine = note.signatures.first(where: { $0.keyName == name && $0.keyID == keyID }) else {
+        guard let mine = note.signatures.first(where: { $0.keyName.utf8.elementsEqual(name.utf8) && $0.keyID == keyID }) else {
             throw LedgerError(.badSignature, "note carries no signature by \(name)+\(Hex.encode(keyID))")
         }
         guard publicKey.isValidSignature(mine.signature, for: Array(note.text.utf8)) else {
@@ -161,14 +161,14 @@ public struct NoteVerifier: Hashable, Sendable {
     /// `note` with only this key's (first) signature line: what a node stores and serves of a
     /// checkpoint it received, so a relay cannot add lines to what is served "as signed".
     public func originOnly(_ note: SignedNote) -> SignedNote {
-        SignedNote(text: note.text, signatures: note.signatures.first(where: { $0.keyName == name && $0.keyID == keyID }).map { [$0] } ?? [])
+        SignedNote(text: note.text, signatures: note.signatures.first(where: { $0.keyName.utf8.elementsEqual(name.utf8) && $0.keyID == keyID }).map { [$0] } ?? [])
     }
 
     /// Verifies a signed checkpoint: the signature, then the body; the origin must be the key name.
     public func verifyCheckpoint(_ note: SignedNote) throws(LedgerError) -> Checkpoint {
         try verify(note)
         let checkpoint = try Checkpoint(parsing: note.text)
-        guard checkpoint.origin == name else {
+        guard checkpoint.origin.utf8.elementsEqual(name.utf8) else {
             throw LedgerError(.badSignature, "checkpoint origin \(checkpoint.origin) is not the key name \(name)")
         }
         return checkpoint

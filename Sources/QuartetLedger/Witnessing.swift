@@ -95,16 +95,22 @@ public enum Witnessing {
     /// - Parameters:
     ///   - logs: the log keys the witness trusts, by origin.
     ///   - latest: what it last cosigned for the checkpoint's origin, if anything.
-    ///   - held: the root of the log at the checkpoint's size in the witness's own replica, if it
-    ///     holds that much: a checkpoint with another root is refused as a split view.
-    public static func decide(_ request: Request, logs: [String: [NoteVerifier]], latest: Latest?, held: Hash? = nil) throws(Refusal) -> Checkpoint {
+    ///   - held: the root of the log at a size in the witness's own replica, if it holds that
+    ///     much (asked only once the signature verified): a checkpoint with another root is
+    ///     refused as a split view.
+    public static func decide(_ request: Request, logs: [String: [NoteVerifier]], latest: Latest?,
+                              held: (UInt64) -> Hash? = { _ in nil }) throws(Refusal) -> Checkpoint {
         let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
-        guard let keys = logs[origin], !keys.isEmpty else { throw Refusal(.notFound, "this witness does not know the log \(origin)") }
+        // Origins are matched as bytes: a name Unicode calls equivalent is another log.
+        guard let keys = logs.first(where: { $0.key.utf8.elementsEqual(origin.utf8) })?.value, !keys.isEmpty else {
+            throw Refusal(.notFound, "this witness does not know the log \(origin)")
+        }
         var checkpoint: Checkpoint?
-        for key in keys where request.note.signatures.contains(where: { $0.keyName == key.name && $0.keyID == key.keyID }) {
+        for key in keys where request.note.signatures.contains(where: { $0.keyName.utf8.elementsEqual(key.name.utf8) && $0.keyID == key.keyID }) {
             if let verified = try? key.verifyCheckpoint(request.note) { checkpoint = verified; break }
         }
         guard let checkpoint else { throw Refusal(.forbidden, "no signature on the checkpoint verifies with a key of \(origin) this witness trusts") }
+        guard checkpoint.size <= UInt64(Int64.max) else { throw Refusal(.badRequest, "a tree size of 2^63 or more is beyond what this witness stores") }
         guard request.oldSize <= checkpoint.size else {
             throw Refusal(.badRequest, "old size \(request.oldSize) is beyond the checkpoint's size \(checkpoint.size)")
         }
@@ -126,9 +132,10 @@ public enum Witnessing {
         } else if !request.proof.isEmpty {
             throw Refusal(.unprocessable, "a consistency proof from size 0 must be empty")
         }
-        if let held, held != checkpoint.root {
-            throw Refusal(.conflict, "\(origin) at size \(checkpoint.size) has another root in this witness's replica; a split view",
-                          size: known, conflicting: request.note)
+        // (Not shareable evidence: the replica's side is not a checkpoint signed at this size;
+        // replication raises the equivocation when the two meet.)
+        if let root = held(checkpoint.size), root != checkpoint.root {
+            throw Refusal(.conflict, "\(origin) at size \(checkpoint.size) has another root in this witness's replica; a split view", size: known)
         }
         return checkpoint
     }

@@ -74,7 +74,7 @@ struct API {
                     checkpointTimeMillis: status.head?.checkpoint.timeMillis, checkpointTime: status.head?.checkpoint.timeMillis.map(iso8601),
                     verified: !status.quarantined, originSizeSeen: status.seenSize, behind: seen > size ? seen - size : 0,
                     witnessed: self.collector.summary(log: status.log.name).map {
-                        LogsResponse.Log.Witnessed(size: $0.size, witnesses: $0.witnesses, of: $0.of, quorum: $0.quorum, time: iso8601($0.time * 1000))
+                        LogsResponse.Log.Witnessed(size: $0.size, witnesses: $0.witnesses, of: $0.of, quorum: $0.quorum, time: iso8601(min($0.time, UInt64.max / 1000) * 1000))
                     })
             }
             return Self.json(LogsResponse(node: node, logs: logs))
@@ -97,7 +97,7 @@ struct API {
             let members = self.collector.witnessMembers
             let witnesses = members.map { m in
                 let w = status[m.id]
-                return WitnessesResponse.Witness(id: m.id, vkey: m.witness?.vkey ?? "", cosignedSize: w?.cosigned, cosignedTime: w?.cosignedTime.map { iso8601($0 * 1000) },
+                return WitnessesResponse.Witness(id: m.id, vkey: m.witness?.vkey ?? "", cosignedSize: w?.cosigned, cosignedTime: w?.cosignedTime.map { iso8601(min($0, UInt64.max / 1000) * 1000) },
                                                  failing: w?.lastError != nil, lastError: w?.lastError)
             }
             return Self.json(WitnessesResponse(log: ownLog, quorum: members.count / 2 + 1, witnesses: witnesses,

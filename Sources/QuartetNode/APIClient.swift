@@ -273,8 +273,8 @@ public final class KeepAliveClient: @unchecked Sendable {
 
     /// A connection presenting `context`'s certificate (a node's own, to the other members'
     /// witnesses).
-    static func connect(context: TLSContext, node: String, address: HostPort) async throws -> KeepAliveClient {
-        let collector = SequentialResponses()
+    static func connect(context: TLSContext, node: String, address: HostPort, answerLimit: Int = maxAnswerBytes) async throws -> KeepAliveClient {
+        let collector = SequentialResponses(limit: answerLimit)
         let channel = try await APIClient.open(context: context, node: node, address: address, handler: collector)
         return KeepAliveClient(channel: channel, collector: collector, host: address.host, token: nil)
     }
@@ -284,16 +284,24 @@ public final class KeepAliveClient: @unchecked Sendable {
     /// One POST; call again only after it returns. Without an answer within `timeout` the
     /// connection is closed and the request fails.
     func post(_ path: String, body: Data, contentType: String, timeout: TimeAmount = .seconds(10)) async throws -> (status: Int, body: Data) {
+        try await send(.POST, path, body: body, contentType: contentType, timeout: timeout)
+    }
+
+    /// One request; call again only after it returns. Without an answer within `timeout` the
+    /// connection is closed and the request fails.
+    func send(_ method: HTTPMethod, _ path: String, body: Data? = nil, contentType: String? = nil, timeout: TimeAmount) async throws -> (status: Int, body: Data) {
         let promise = channel.eventLoop.makePromise(of: (Int, Data).self)
-        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: host)
-        head.headers.add(name: "Content-Type", value: contentType)
-        head.headers.add(name: "Content-Length", value: String(body.count))
+        if let body {
+            if let contentType { head.headers.add(name: "Content-Type", value: contentType) }
+            head.headers.add(name: "Content-Length", value: String(body.count))
+        }
         let channel = self.channel, collector = self.collector, request = head
         channel.eventLoop.execute {
             collector.waiting.append(promise)
             channel.write(HTTPClientRequestPart.head(request), promise: nil)
-            channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
+            if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         }
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
@@ -333,6 +341,9 @@ public final class KeepAliveClient: @unchecked Sendable {
 final class SequentialResponses: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     var waiting: [EventLoopPromise<(Int, Data)>] = []
+    /// The largest answer taken (a witness's is a few lines).
+    let limit: Int
+    init(limit: Int = maxAnswerBytes) { self.limit = limit }
     private var status = 0
     private var body = Data()
 
@@ -342,7 +353,7 @@ final class SequentialResponses: ChannelInboundHandler, @unchecked Sendable {
             status = Int(head.status.code)
             body = Data()
         case .body(let buffer):
-            guard body.count + buffer.readableBytes <= maxAnswerBytes else { return errorCaught(context: context, error: AnswerTooLarge()) }
+            guard body.count + buffer.readableBytes <= limit else { return errorCaught(context: context, error: AnswerTooLarge()) }
             body.append(contentsOf: buffer.readableBytesView)
         case .end:
             if !waiting.isEmpty { waiting.removeFirst().succeed((status, body)) }

@@ -179,7 +179,14 @@ extension API {
                     if let stored = try store.checkpoint(log, size: row.size) { chosen = stored; break }
                 }
             }
-            let lines = (try? witness.store.cosignatures(log: name, size: chosen.checkpoint.size)) ?? [:]
+            // Only lines that verify over this note, by the witness keys the federation lists.
+            let text = (try? SignedNote(parsing: chosen.note))?.text ?? ""
+            let kept = (try? witness.store.cosignatures(log: name, size: chosen.checkpoint.size)) ?? [:]
+            let lines = kept.filter { id, entry in
+                guard let verifier = federation.member(id)?.witness,
+                      let line = (try? SignedNote(parsing: text + "\n" + entry.line + "\n"))?.signatures.first else { return false }
+                return (try? verifier.verify(line, body: text)) != nil
+            }
             checkpoints[name] = chosen.note + lines.keys.sorted().map { lines[$0]!.line + "\n" }.joined()
             sizes[name] = chosen.checkpoint.size
             if of > 0 { witnessed[name] = .init(witnesses: lines.keys.sorted(), of: of, quorum: lines.count >= quorum) }

@@ -207,24 +207,42 @@ final class WitnessCollector: Sendable {
     /// A member that does not answer is skipped until the next refresh.
     func refreshOthers() async {
         let federation = live.federation
-        for member in federation.members where member.id != me {
-            guard let url = URL(string: member.api), let host = url.host, let port = url.port else { continue }
-            let client = APIClient(context: live.contexts.client, node: member.id, address: HostPort(host: host, port: port))
-            guard let (status, body) = try? await client.request(.GET, "/v1/logs/\(APIClient.segment(member.log))/checkpoint"), status == 200,
-                  let note = try? SignedNote(parsing: String(decoding: body, as: UTF8.self)) else { continue }
-            var keys = [member.verifier]
-            if let info = try? ledger.log(named: member.log), let chain = try? ledger.keyChain(info), member.revoked[chain.current] == nil {
-                keys.append(NoteVerifier(name: chain.origin, publicKey: chain.current))
-            }
-            guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first else { continue }
-            for witness in federation.members where witness.id != member.id {
-                guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
-                      let time = try? verifier.verify(line, body: note.text) else { continue }
-                let serialized = SignedNote(text: note.text, signatures: [line]).serialized.dropFirst(note.text.count + 1).dropLast()
-                try? store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: String(serialized), time: time)
+        await withTaskGroup(of: Void.self) { group in
+            for member in federation.members where member.id != me {
+                group.addTask { await self.refresh(member, federation: federation) }
             }
         }
     }
+
+    /// The largest answer taken from a witness or for a checkpoint: a note is at most 64 KiB.
+    static let answerLimit = 128 << 10
+
+    private func refresh(_ member: Federation.Member, federation: Federation) async {
+        guard let url = URL(string: member.api), let host = url.host, let port = url.port,
+              let client = try? await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: HostPort(host: host, port: port),
+                                                              answerLimit: Self.answerLimit) else { return }
+        defer { Task { await client.close() } }
+        guard let (status, body) = try? await client.send(.GET, "/v1/logs/\(APIClient.segment(member.log))/checkpoint", timeout: .seconds(5)), status == 200,
+              let note = try? SignedNote(parsing: String(decoding: body, as: UTF8.self)),
+              let size = (try? Checkpoint(parsing: note.text))?.size,
+              let info = try? ledger.log(named: member.log),
+              // Only cosignatures of the history this node holds: the checkpoint's root must be
+              // its replica's at that size (a member cannot get cosignatures of another root
+              // counted, nor of a size this node cannot check).
+              let held = try? ledger.consistencyProof(info, from: size, to: size).root else { return }
+        let keys = WitnessService.trustedKeys(member, size: size, ledger: ledger, info: info)
+        guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first, checkpoint.root == held else { return }
+        let now = UInt64(Date().timeIntervalSince1970)
+        for witness in federation.members where witness.id != member.id {
+            guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
+                  let time = try? verifier.verify(line, body: note.text), time <= now + Self.maxClockSkewSeconds else { continue }
+            let serialized = SignedNote(text: note.text, signatures: [line]).serialized.dropFirst(note.text.count + 1).dropLast()
+            try? store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: String(serialized), time: time)
+        }
+    }
+
+    /// A cosignature dated further ahead than this is refused.
+    static let maxClockSkewSeconds: UInt64 = 600
 
     /// A log's witnessing, for the view and /metrics: the newest checkpoint a quorum (a majority
     /// of the log's witnesses) cosigned, or else the newest any cosigned.
@@ -258,7 +276,7 @@ final class WitnessCollector: Sendable {
         if let held = connections.withLockedValue({ $0[member.id] }), held.address == address, held.client.isOpen {
             client = held.client
         } else {
-            client = try await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address)
+            client = try await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address, answerLimit: Self.answerLimit)
             let old = connections.withLockedValue { connections in
                 defer { connections[member.id] = (address, client) }
                 return connections[member.id]?.client
@@ -285,6 +303,9 @@ final class WitnessCollector: Sendable {
                 let time: UInt64
                 do { time = try verifier.verify(line, body: note.text) } catch {
                     return .failure(WitnessFailure(message: "witness \(member.id): \(error.message)"))
+                }
+                guard time <= UInt64(Date().timeIntervalSince1970) + Self.maxClockSkewSeconds else {
+                    return .failure(WitnessFailure(message: "witness \(member.id) dated its cosignature \(time), more than \(Self.maxClockSkewSeconds) s ahead of this node's clock"))
                 }
                 let serialized = SignedNote(text: note.text, signatures: [line]).serialized.dropFirst(note.text.count + 1).dropLast()
                 try store.keepCosignature(log: ownLog, size: size, witness: member.id, line: String(serialized), time: time)

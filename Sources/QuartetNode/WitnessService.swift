@@ -31,9 +31,13 @@ final class WitnessService: Sendable {
     init(directory: DataDirectory, ledger: LedgerStore, live: LiveSettings, me: String, origin: String, logger: Logger) throws {
         let keyExisted = FileManager.default.fileExists(atPath: WitnessStore.keyPath(directory))
         let stateExisted = FileManager.default.fileExists(atPath: WitnessStore.databasePath(directory))
+        let marker = WitnessStore.lostMarkerPath(directory)
+        // A key found without its state is marked, so the (new, empty) state made below does
+        // not pass for the witness's at the next start; a new key clears the mark.
+        if keyExisted && !stateExisted { _ = FileManager.default.createFile(atPath: marker, contents: Data("the witness state was lost\n".utf8)) }
         signer = try CosignatureSigner(name: WitnessStore.keyName(origin: origin), key: try WitnessStore.witnessKey(directory))
         store = try WitnessStore(directory)
-        stateLost = keyExisted && !stateExisted
+        stateLost = FileManager.default.fileExists(atPath: marker)
         self.ledger = ledger
         self.live = live
         self.me = me
@@ -56,25 +60,20 @@ final class WitnessService: Sendable {
         // log, unless the federation revoked it).
         let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
         var logs: [String: [NoteVerifier]] = [:]
-        var held: Hash?
-        if let member = live.federation.members.first(where: { $0.verifier.name == origin && $0.id != me }) {
-            var keys = [member.verifier]
-            let info = try? ledger.log(named: member.log)
-            if let info, let chain = try? ledger.keyChain(info) {
-                let current = NoteVerifier(name: chain.origin, publicKey: chain.current)
-                if current != member.verifier, member.revoked[chain.current] == nil { keys.append(current) }
-            }
-            logs[origin] = keys
-            // Where this node holds the log at the checkpoint's size, its replica must agree.
-            if let info, let checkpoint = try? Checkpoint(parsing: request.note.text),
-               let proof = try? ledger.consistencyProof(info, from: checkpoint.size, to: checkpoint.size) {
-                held = proof.root
-            }
+        var info: LogInfo?
+        if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }),
+           let size = (try? Checkpoint(parsing: request.note.text))?.size {
+            info = try? ledger.log(named: member.log)
+            logs[origin] = Self.trustedKeys(member, size: size, ledger: ledger, info: info)
         }
         let decided: Result<Checkpoint, Witnessing.Refusal>
         do {
             decided = try store.witness(origin: origin, note: request.note, nowMillis: nowMillis) { latest throws(Witnessing.Refusal) in
-                try Witnessing.decide(request, logs: logs, latest: latest, held: held)
+                // Where this node holds the log at the checkpoint's size, its replica must agree
+                // (read only once the signature verified).
+                try Witnessing.decide(request, logs: logs, latest: latest, held: { size in
+                    info.flatMap { try? self.ledger.consistencyProof($0, from: size, to: size).root }
+                })
             }
         } catch {
             logger.error("cannot store a witnessed checkpoint", metadata: ["origin": "\(origin)", "error": "\(error)"])
@@ -104,6 +103,19 @@ final class WitnessService: Sendable {
                 return (500, "text/plain; charset=utf-8", "the witness cannot sign\n")
             }
         }
+    }
+
+    /// The keys of `member`'s log a checkpoint of `size` may be signed by: the pinned key and
+    /// the key in force in this node's replica (after a rotation inside the log), each unless
+    /// the federation revoked it at or below that size.
+    static func trustedKeys(_ member: Federation.Member, size: UInt64, ledger: LedgerStore, info: LogInfo?) -> [NoteVerifier] {
+        func allowed(_ key: NoteVerifier) -> Bool { member.revoked[key.publicKey].map { size <= $0 } ?? true }
+        var keys = [member.verifier].filter(allowed)
+        if let info, let chain = try? ledger.keyChain(info) {
+            let current = NoteVerifier(name: chain.origin, publicKey: chain.current)
+            if current != member.verifier, allowed(current) { keys.append(current) }
+        }
+        return keys
     }
 
     private func refusal(_ refusal: Witnessing.Refusal) -> (status: Int, contentType: String, body: String) {

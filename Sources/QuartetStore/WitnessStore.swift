@@ -22,6 +22,9 @@ public final class WitnessStore: Sendable {
     /// The witness key name of the node writing the log of origin `origin`.
     public static func keyName(origin: String) -> String { "\(origin)/witness" }
 
+    /// The mark left when a witness key was found without its state (docs/witness.md).
+    public static func lostMarkerPath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/STATE-LOST").path }
+
     /// The witness key file of `directory`.
     public static func keyPath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/key.pem").path }
     public static func databasePath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/witness.sqlite").path }
@@ -95,6 +98,8 @@ public final class WitnessStore: Sendable {
         }
         try directory.writeSigningKey(key, log: "witness", path: path)
         // The state is made with the key: a key without its state is a witness that lost it.
+        // A new key starts clean.
+        try? FileManager.default.removeItem(atPath: lostMarkerPath(directory))
         _ = try WitnessStore(directory)
         return key
     }
@@ -132,9 +137,11 @@ public final class WitnessStore: Sendable {
                         """, arguments: [origin, Int64(checkpoint.size), Data(checkpoint.root.bytes), note.serialized, Int64(nowMillis)])
                 }
             case .failure(let refusal):
-                if let conflicting = refusal.conflicting {
+                // One conflict proves the split view; of a log that keeps signing them, the first 100 are kept.
+                if let conflicting = refusal.conflicting, let latest,
+                   try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM evidence WHERE origin = ?", arguments: [origin]) ?? 0 < 100 {
                     try db.execute(sql: "INSERT OR IGNORE INTO evidence (origin, size, cosigned, conflicting, time_ms) VALUES (?, ?, ?, ?, ?)",
-                                   arguments: [origin, Int64(latest?.size ?? 0), latest?.note.serialized ?? "", conflicting.serialized, Int64(nowMillis)])
+                                   arguments: [origin, Int64(latest.size), latest.note.serialized, conflicting.serialized, Int64(nowMillis)])
                 }
             }
             return decision
@@ -165,6 +172,7 @@ public final class WitnessStore: Sendable {
     /// Keeps verified cosignature `line` (serialized, without its newline) of witness `witness`
     /// on `log`'s checkpoint at `size`.
     public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64) throws(StoreError) {
+        guard size <= UInt64(Int64.max), time <= UInt64(Int64.max) else { throw StoreError(.invalidInput, "a cosignature of size \(size) at time \(time) is beyond what is stored") }
         do {
             try gathered.write { db in
                 try db.execute(sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time) VALUES (?, ?, ?, ?, ?)",

@@ -32,6 +32,16 @@ struct PolicyCommand: AsyncParsableCommand {
             }
             logs = [member]
         }
+        // A log whose pinned key the federation revoked: a policy naming that key would accept
+        // what a thief of it signs, and the file does not name the key the log moved to.
+        let revoked = logs.filter { $0.revoked[$0.verifier.publicKey] != nil }
+        if let log, !revoked.isEmpty {
+            throw ValidationError("log \(log)'s pinned key is revoked (after size \(revoked[0].revoked[revoked[0].verifier.publicKey]!)); the federation file does not name the key it moved to, so no policy is written for it")
+        }
+        for member in revoked {
+            FileHandle.standardError.write(Data("quartet policy: left out log \(member.log): its pinned key is revoked\n".utf8))
+        }
+        logs.removeAll { $0.revoked[$0.verifier.publicKey] != nil }
         let witnesses = federation.members.filter { m in m.witness != nil && !(log != nil && m.log == log) }
         guard !witnesses.isEmpty else {
             throw ValidationError("no member lists a witness key in the federation file; add each node's `quartet key witness-vkey` as its \"witness\"")

@@ -158,7 +158,7 @@ import Testing
     }
 
     func refusal(_ request: Witnessing.Request, latest: Witnessing.Latest?, held: Hash? = nil) -> Witnessing.Refusal? {
-        do { _ = try Witnessing.decide(request, logs: logs, latest: latest, held: held); return nil } catch { return error }
+        do { _ = try Witnessing.decide(request, logs: logs, latest: latest, held: { _ in held }); return nil } catch { return error }
     }
 
     @Test func theRequestBodyParsesAndRoundTrips() throws {
@@ -211,6 +211,17 @@ import Testing
         #expect(try Witnessing.decide(.init(oldSize: 4, proof: [], note: try note(4)), logs: logs, latest: latest).size == 4)
         // A witness holding the log refuses a checkpoint its replica contradicts.
         let held = refusal(.init(oldSize: 0, proof: [], note: try note(9)), latest: nil, held: Hash.leaf([7]))
-        #expect(held?.status == .conflict && held?.conflicting != nil)
+        #expect(held?.status == .conflict && held?.conflicting == nil)
+        // A size of 2^63 or more is refused before anything is stored.
+        let huge = try log.sign(Checkpoint(origin: log.name, size: UInt64(Int64.max) + 1, root: Hash.leaf([1])))
+        #expect(refusal(.init(oldSize: 0, proof: [], note: huge), latest: nil)?.status == .badRequest)
+        // An origin that is another spelling of a known one under Unicode (K and the Kelvin
+        // sign) is another log: unknown.
+        let kelvin = try NoteSigner(name: "quartet.example/\u{212A}", key: Ed25519PrivateKey())
+        let known: [String: [NoteVerifier]] = ["quartet.example/K": [kelvin.verifier]]
+        let variant = try kelvin.sign(Checkpoint(origin: kelvin.name, size: 1, root: Self.root(1)))
+        #expect { try Witnessing.decide(.init(oldSize: 0, proof: [], note: variant), logs: known, latest: nil) } throws: {
+            ($0 as? Witnessing.Refusal)?.status == .notFound
+        }
     }
 }
