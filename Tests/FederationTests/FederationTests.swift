@@ -127,6 +127,10 @@ final class FakePeer: @unchecked Sendable {
     let channel: any Channel
     private let inbox = NIOLockedValueBox<[Message]>([])
     private let closed = NIOLockedValueBox(false)
+    /// Its own event loop thread: the test process's shared loops also carry the other suites'
+    /// clients, and a fake peer's hello once sat unsent behind them (twice in one run, while uk
+    /// answered every other member).
+    private let group: MultiThreadedEventLoopGroup
 
     init(as node: String, to target: String, port: Int, federation: LocalFederation) async throws {
         let pki = federation.root.appendingPathComponent("pki")
@@ -136,18 +140,27 @@ final class FakePeer: @unchecked Sendable {
         logger.logLevel = .critical
         let quiet = logger
         let inbox = self.inbox, closed = self.closed
-        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        try TLSHandler(context: context, policy: .node(target), serverName: target, logger: quiet),
-                        FrameCollector(inbox: inbox),
-                    ])
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.group = group
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            try TLSHandler(context: context, policy: .node(target), serverName: target, logger: quiet),
+                            FrameCollector(inbox: inbox),
+                        ])
+                    }
                 }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
         channel.closeFuture.whenComplete { _ in closed.withLockedValue { $0 = true } }
     }
+
+    deinit { group.shutdownGracefully { _ in } }
 
     func send(_ message: Message) { send(raw: message.frame()) }
     func send(raw bytes: [UInt8]) { channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }
