@@ -138,6 +138,8 @@ struct AuditCommand: AsyncParsableCommand {
         abstract: "For a data owner: every agreement of theirs and every disclosure of their data recorded on the ledger.",
         discussion: "Needs an auditor's credentials (quartet://auditor/NAME or an auditor token), or the holder's operator.")
     @Option(help: "The data owner, e.g. HEIW.") var owner: String
+    @Flag(help: "Fail unless each log holding the owner's records has a checkpoint that a quorum of witnesses cosigned and that covers them (docs/witness.md).")
+    var requireWitnessed = false
     @OptionGroup var node: NodeClientOptions
     @OptionGroup var output: FormatOptions
 
@@ -149,7 +151,36 @@ struct AuditCommand: AsyncParsableCommand {
             let answer = try await api(configuration) { try await client.disclosures(agreement: agreement.id) }
             report.append(AuditOutput.Item(agreement: agreement, disclosures: answer.disclosures, purges: answer.purges))
         }
-        if output.format == .json { printJSON(AuditOutput(owner: owner, agreements: report)); return }
+        // The logs the records are in, and how far: each must be covered by a checkpoint a
+        // quorum of the log's witnesses cosigned, or an outsider has only this node's word.
+        var needed: [String: UInt64] = [:]
+        for item in report {
+            for r in item.disclosures.map(\.record) + item.purges.map(\.record) { needed[r.log] = max(needed[r.log] ?? 0, r.index + 1) }
+        }
+        let logs = needed.isEmpty ? [] : try await api(configuration) { try await client.logs() }.logs
+        var witnessing: [String: AuditOutput.Witnessing] = [:]
+        for (log, upTo) in needed {
+            let w = logs.first { $0.log == log }?.witnessed
+            witnessing[log] = AuditOutput.Witnessing(recordsUpTo: upTo, size: w?.size, witnesses: w?.witnesses ?? [], of: w?.of ?? 0,
+                                                     covered: w.map { $0.quorum && $0.size >= upTo } ?? false)
+        }
+        let uncovered = witnessing.filter { !$0.value.covered }.keys.sorted()
+        defer {
+            if requireWitnessed && !uncovered.isEmpty {
+                FileHandle.standardError.write(Data("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned\n".utf8))
+            }
+        }
+        if output.format == .json {
+            printJSON(AuditOutput(owner: owner, agreements: report, witnessing: witnessing))
+            if requireWitnessed && !uncovered.isEmpty { throw ExitCode(3) }
+            return
+        }
+        for (log, w) in witnessing.sorted(by: { $0.key < $1.key }) {
+            let who = w.witnesses.isEmpty ? "" : " (\(w.witnesses.joined(separator: ", ")))"
+            print("records in \(log) up to index \(w.recordsUpTo - 1): " + (w.covered
+                ? "covered by size \(w.size!), witnessed by \(w.witnesses.count) of \(w.of)\(who)"
+                : "NOT covered by a checkpoint a quorum of witnesses cosigned" + (w.size.map { " (newest witnessed: size \($0), \(w.witnesses.count) of \(w.of)\(who))" } ?? "")))
+        }
         if report.isEmpty { print("no agreement of \(owner) on the ledger at \(configuration.node)") }
         for item in report {
             let a = item.agreement
@@ -164,6 +195,7 @@ struct AuditCommand: AsyncParsableCommand {
                 print("  \(p.time)  purged by \(p.record.log): \(p.log)/\(entries) (\(p.reason))")
             }
         }
+        if requireWitnessed && !uncovered.isEmpty { throw ExitCode(3) }
     }
 }
 
@@ -180,6 +212,17 @@ struct AuditOutput: Encodable {
         var purges: [DisclosuresResponse.Purge]
     }
 
+    /// Per log holding the owner's records: how far the records go and whether a checkpoint a
+    /// quorum of witnesses cosigned covers them.
+    struct Witnessing: Encodable {
+        var recordsUpTo: UInt64
+        var size: UInt64?
+        var witnesses: [String]
+        var of: Int
+        var covered: Bool
+    }
+
     var owner: String
     var agreements: [Item]
+    var witnessing: [String: Witnessing]
 }

@@ -240,6 +240,17 @@ extension RestrictedDataTests {
         #expect(asAuditor.status == 200 && asAuditor.body.contains("england"), "\(asAuditor)")
         let audit = try TestKit.quartet(["audit", "--owner", "HEIW", "--config", federation.config("wales"), "--token", walesToken])
         #expect(audit.status == 0 && audit.stdout.contains("HEIW-2024") && audit.stdout.contains("→ england"), "\(audit)")
+        // With --require-witnessed the audit passes once the records are under a checkpoint a
+        // quorum of wales's witnesses cosigned, and says who.
+        var witnessedAudit = audit
+        let auditDeadline = Date().addingTimeInterval(20)
+        repeat {
+            witnessedAudit = try TestKit.quartet(["audit", "--owner", "HEIW", "--require-witnessed", "--config", federation.config("wales"), "--token", walesToken])
+            if witnessedAudit.status == 0 { break }
+            usleep(250_000)
+        } while Date() < auditDeadline
+        #expect(witnessedAudit.status == 0 && witnessedAudit.stdout.contains("records in wales up to index") && witnessedAudit.stdout.contains("witnessed by"),
+                "\(witnessedAudit)")
 
         // Revocation: england purges the row (the stub stays), records the purge, and nothing new flows.
         let revoked = try TestKit.quartet(["agreement", "revoke", "--id", "HEIW-2024", "--reason", "consent withdrawn",
