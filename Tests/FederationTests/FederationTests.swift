@@ -127,9 +127,9 @@ final class FakePeer: @unchecked Sendable {
     let channel: any Channel
     private let inbox = NIOLockedValueBox<[Message]>([])
     private let closed = NIOLockedValueBox(false)
-    /// Its own event loop thread: the test process's shared loops also carry the other suites'
-    /// clients, and a fake peer's hello once sat unsent behind them (twice in one run, while uk
-    /// answered every other member).
+    /// Its own event loop thread, so nothing else in the test process can delay what it sends.
+    /// (Tried against a flake where uk answers a fake member's hello with silence: it did not
+    /// cure it; AttackTests.greeted redials, as a real member would.)
     private let group: MultiThreadedEventLoopGroup
 
     init(as node: String, to target: String, port: Int, federation: LocalFederation) async throws {
