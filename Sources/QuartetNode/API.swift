@@ -88,7 +88,8 @@ struct API {
             headers[.contentType] = "text/plain; charset=utf-8"
             // This node's own log: the origin's signature line, then the cosignatures its
             // witnesses gave this checkpoint (each verified when it came).
-            let cosignatures = log.name == ownLog ? (try self.witness.store.cosignatures(log: log.name, size: checkpoint.checkpoint.size)) : [:]
+            // (A witness database that cannot be read costs the cosignatures, not the checkpoint.)
+            let cosignatures = log.name == ownLog ? ((try? self.witness.store.cosignatures(log: log.name, size: checkpoint.checkpoint.size)) ?? [:]) : [:]
             let lines = cosignatures.keys.sorted().map { cosignatures[$0]!.line + "\n" }.joined()
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: checkpoint.note + lines)))
         }

@@ -25,16 +25,16 @@ import Testing
 
     static let scotlandLabel = "nhss.workforce.headcount"
 
-    /// A fake member `node` connected to uk, greeted and sent its first heads. uk closes a peer
-    /// that says nothing for 10 s, and a real member then redials; the fake does that once too.
-    /// Under the whole suite on two cores uk has a few times sent its hello and then not
-    /// answered the fake's (the connection went silent until uk closed it; cause not found):
-    /// the redial is reported on standard error with uk's log, and a second silence fails.
+    /// A fake member `node` connected to uk, greeted and sent its first heads. Its hello leaves
+    /// from the connection's event loop (FakePeer's `hello`): sent from the test's task, it once
+    /// left after uk had closed the connection as silent (10 s), the task starved of threads by
+    /// the suites running beside it. uk closes a silent peer and a real member redials; the fake
+    /// does that once too, reporting it on standard error with uk's log; a second silence fails.
     static func greeted(as node: String, _ federation: LocalFederation) async throws -> FakePeer {
         var failure = ""
         for attempt in 1...2 {
-            let peer = try await FakePeer(as: node, to: "uk", port: peerPort(federation, "uk"), federation: federation)
-            peer.send(.hello(version: ProtocolLimits.version, node: node, federation: "uk-ot-workforce"))
+            let peer = try await FakePeer(as: node, to: "uk", port: peerPort(federation, "uk"), federation: federation,
+                                          hello: .hello(version: ProtocolLimits.version, node: node, federation: "uk-ot-workforce"))
             do {
                 _ = try peer.wait(timeout: 45) { if case .heads = $0 { return true }; return false }
                 if attempt > 1 { FileHandle.standardError.write(Data("AttackTests: uk answered \(node) only after a redial; first attempt: \(failure)\n".utf8)) }

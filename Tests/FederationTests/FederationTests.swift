@@ -128,11 +128,13 @@ final class FakePeer: @unchecked Sendable {
     private let inbox = NIOLockedValueBox<[Message]>([])
     private let closed = NIOLockedValueBox(false)
     /// Its own event loop thread, so nothing else in the test process can delay what it sends.
-    /// (Tried against a flake where uk answers a fake member's hello with silence: it did not
-    /// cure it; AttackTests.greeted redials, as a real member would.)
     private let group: MultiThreadedEventLoopGroup
 
-    init(as node: String, to target: String, port: Int, federation: LocalFederation) async throws {
+    /// - Parameter hello: sent by the connection's event loop as soon as it connects (held by
+    ///   TLS until the handshake ends), not by the test's task: with the suites in parallel on
+    ///   two cores a test task can resume more than 10 s later, when uk has already closed the
+    ///   connection as silent.
+    init(as node: String, to target: String, port: Int, federation: LocalFederation, hello: Message? = nil) async throws {
         let pki = federation.root.appendingPathComponent("pki")
         let context = try TLSContext(role: .client, certificateChain: pki.appendingPathComponent("\(node)/\(node).pem").path,
                                      privateKey: pki.appendingPathComponent("\(node)/\(node).key").path, trustRoots: federation.ca)
@@ -152,7 +154,12 @@ final class FakePeer: @unchecked Sendable {
                         ])
                     }
                 }
-                .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port)
+                .flatMap { channel in
+                    guard let hello else { return channel.eventLoop.makeSucceededFuture(channel) }
+                    return channel.writeAndFlush(ByteBuffer(bytes: hello.frame())).map { channel }
+                }
+                .get()
         } catch {
             try? await group.shutdownGracefully()
             throw error
