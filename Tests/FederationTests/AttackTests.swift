@@ -28,20 +28,23 @@ import Testing
     /// A fake member `node` connected to uk, greeted and sent its first heads. Its hello leaves
     /// from the connection's event loop (FakePeer's `hello`): sent from the test's task, it once
     /// left after uk had closed the connection as silent (10 s), the task starved of threads by
-    /// the suites running beside it. uk closes a silent peer and a real member redials; the fake
-    /// does that once too, reporting it on standard error with uk's log; a second silence fails.
+    /// the suites running beside it. uk closes a silent peer (or, loaded, a slow handshake) and a
+    /// real member redials; the fake does that up to twice, reporting it on standard error with
+    /// uk's log; a third failure fails the test.
     static func greeted(as node: String, _ federation: LocalFederation) async throws -> FakePeer {
         var failure = ""
-        for attempt in 1...2 {
-            let peer = try await FakePeer(as: node, to: "uk", port: peerPort(federation, "uk"), federation: federation,
-                                          hello: .hello(version: ProtocolLimits.version, node: node, federation: "uk-ot-workforce"))
+        for attempt in 1...3 {
+            var peer: FakePeer?
             do {
-                _ = try peer.wait(timeout: 45) { if case .heads = $0 { return true }; return false }
-                if attempt > 1 { FileHandle.standardError.write(Data("AttackTests: uk answered \(node) only after a redial; first attempt: \(failure)\n".utf8)) }
-                return peer
+                let connected = try await FakePeer(as: node, to: "uk", port: peerPort(federation, "uk"), federation: federation,
+                                                   hello: .hello(version: ProtocolLimits.version, node: node, federation: "uk-ot-workforce"))
+                peer = connected
+                _ = try connected.wait(timeout: 45) { if case .heads = $0 { return true }; return false }
+                if attempt > 1 { FileHandle.standardError.write(Data("AttackTests: uk answered \(node) only at attempt \(attempt); before: \(failure)\n".utf8)) }
+                return connected
             } catch {
                 failure = "\(error)\nuk's log:\n\(federation.processes["uk"]?.log.suffix(6000) ?? "")"
-                try? await peer.channel.close()
+                try? await peer?.channel.close()
             }
         }
         throw TestKitError(failure)
