@@ -157,6 +157,13 @@ final class FakePeer: @unchecked Sendable {
                 .connect(host: "127.0.0.1", port: port)
                 .flatMap { channel in
                     guard let hello else { return channel.eventLoop.makeSucceededFuture(channel) }
+                    // A member is never silent for long (heads every anti-entropy round); the
+                    // fake says an empty heads every 3 s from its event loop, so a starved test
+                    // task cannot make uk close it as silent (10 s).
+                    let keepAlive = channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(3), delay: .seconds(3)) { _ in
+                        channel.writeAndFlush(ByteBuffer(bytes: Message.heads([]).frame()), promise: nil)
+                    }
+                    channel.closeFuture.whenComplete { _ in keepAlive.cancel() }
                     return channel.writeAndFlush(ByteBuffer(bytes: hello.frame())).map { channel }
                 }
                 .get()
