@@ -88,6 +88,9 @@ final class WitnessCollector: Sendable {
         let open = connections.withLockedValue { connections in
             defer { connections = [:] }
             return connections.values.map(\.client)
+        } + readers.withLockedValue { readers in
+            defer { readers = [:] }
+            return readers.values.map(\.client)
         }
         for client in open { Task { await client.close() } }
     }
@@ -217,11 +220,25 @@ final class WitnessCollector: Sendable {
     /// The largest answer taken from a witness or for a checkpoint: a note is at most 64 KiB.
     static let answerLimit = 128 << 10
 
+    /// One keep-alive connection per member for these reads (not the witness requests', which
+    /// may be in flight at the same time): no TLS handshake every 5 s.
+    private let readers = NIOLockedValueBox<[String: (address: HostPort, client: KeepAliveClient)]>([:])
+
     private func refresh(_ member: Federation.Member, federation: Federation) async {
-        guard let url = URL(string: member.api), let host = url.host, let port = url.port,
-              let client = try? await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: HostPort(host: host, port: port),
-                                                              answerLimit: Self.answerLimit) else { return }
-        defer { Task { await client.close() } }
+        guard let url = URL(string: member.api), let host = url.host, let port = url.port else { return }
+        let address = HostPort(host: host, port: port)
+        var client = readers.withLockedValue { $0[member.id] }.flatMap { $0.address == address && $0.client.isOpen ? $0.client : nil }
+        if client == nil {
+            guard let made = try? await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address,
+                                                                answerLimit: Self.answerLimit) else { return }
+            let old = readers.withLockedValue { readers in
+                defer { readers[member.id] = (address, made) }
+                return readers[member.id]?.client
+            }
+            if let old { await old.close() }
+            client = made
+        }
+        guard let client else { return }
         guard let (status, body) = try? await client.send(.GET, "/v1/logs/\(APIClient.segment(member.log))/checkpoint", timeout: .seconds(5)), status == 200,
               let note = try? SignedNote(parsing: String(decoding: body, as: UTF8.self)),
               let size = (try? Checkpoint(parsing: note.text))?.size,
