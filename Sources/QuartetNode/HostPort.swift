@@ -35,18 +35,27 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    /// A port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
+    /// A port on 127.0.0.1 that was free a moment ago. Chosen at random below Linux's
+    /// ephemeral range (32768–60999), where the kernel's choice for port 0 would fall: a port
+    /// from that range can be taken, before the node binds it, as the source port of any
+    /// outgoing connection on the machine (the nodes' own connections to each other included).
     public static func freeLoopbackPort() throws(ConfigurationError) -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<32_000)
+            if canBind(port) { return port }
+        }
+        throw ConfigurationError(file: "-", key: nil, "cannot find a free port on 127.0.0.1 between 20000 and 32000")
+    }
+
+    static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ConfigurationError(file: "-", key: nil, "cannot open a socket to find a free port") }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
-            && withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } } == 0
-        guard ok else { throw ConfigurationError(file: "-", key: nil, "cannot find a free port on 127.0.0.1") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
     }
 }

@@ -63,7 +63,9 @@ struct DemoCommand: AsyncParsableCommand {
         _ = try FederationPKI.createAuthority(in: ca)
         var ports: [Int] = []
         for i in 0..<(demoMembers.count * 2) {
-            ports.append(basePort == 0 ? try HostPort.freeLoopbackPort() : basePort + (i < demoMembers.count ? i : 100 + i - demoMembers.count))
+            var port = basePort == 0 ? try HostPort.freeLoopbackPort() : basePort + (i < demoMembers.count ? i : 100 + i - demoMembers.count)
+            while basePort == 0 && ports.contains(port) { port = try HostPort.freeLoopbackPort() }
+            ports.append(port)
         }
         var nodes: [DemoDescription.Node] = []
         var federationNodes: [FederationFile.Node] = []
