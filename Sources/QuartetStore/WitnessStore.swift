@@ -148,27 +148,6 @@ public final class WitnessStore: Sendable {
         }
     }
 
-    /// A split view this witness caught: the checkpoint it cosigned and one that conflicts.
-    public struct Conflict: Sendable, Equatable {
-        public var origin: String
-        public var size: UInt64
-        public var cosigned: String
-        public var conflicting: String
-        public var timeMillis: UInt64
-    }
-
-    /// The conflicts kept, oldest first.
-    public func evidence() throws(StoreError) -> [Conflict] {
-        do {
-            return try queue.read { db in
-                try Row.fetchAll(db, sql: "SELECT origin, size, cosigned, conflicting, time_ms FROM evidence ORDER BY time_ms").map { row in
-                    Conflict(origin: row["origin"], size: UInt64(row["size"] as Int64), cosigned: row["cosigned"], conflicting: row["conflicting"],
-                             timeMillis: UInt64(row["time_ms"] as Int64))
-                }
-            }
-        } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
-    }
-
     /// Keeps verified cosignature `line` (serialized, without its newline) of witness `witness`
     /// on `log`'s checkpoint at `size`.
     public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64) throws(StoreError) {
