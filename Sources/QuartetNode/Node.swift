@@ -121,6 +121,8 @@ public struct Node: Sendable {
                                                    } else {
                                                        view.absorbReplica(log: log, entries: entries, checkpoint: checkpoint)
                                                    }
+                                               }, onStubsFilled: { log in
+                                                   view.refold(reason: "payloads of stubs of \(log) came from peers")
                                                }, policy: { view.policy },
                                                onDisclosed: { recipient, log, span, count, agreement, access in
                                                    recorder.record(recipient: recipient, log: log, span: span, count: count, agreement: agreement, access: access)

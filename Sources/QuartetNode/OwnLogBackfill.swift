@@ -5,9 +5,10 @@ import QuartetStore
 /// The engine's side of `PayloadBackfill`: once the own log is synced, entries of it that came
 /// back from peers as stubs this run are asked of the other peers, and a payload that comes
 /// back fills its stub only where it matches the header's commitment (`fillStubs`). Runs on
-/// the engine's queue, as the rest of the engine does. The view folded those entries as stubs;
-/// it sees the payloads at the node's next start (it is loaded from the store), which
-/// `quartet recover` always is.
+/// the engine's queue, as the rest of the engine does. The view folded those entries as stubs,
+/// so it is folded again from the store once payloads are filled (`onStubsFilled`,
+/// `ViewMaintainer.refold`); `quartet recover` folds no view, and the node it prepares
+/// folds its view from the store at start.
 extension ReplicationEngine {
     /// The own log's name.
     private var ownLogName: String { replicator.settings.ownLog }
@@ -60,6 +61,7 @@ extension ReplicationEngine {
                 }
             }
             if !filled.isEmpty {
+                onStubsFilled?(ownLogName)
                 record(ReplicationAlert(kind: .ownLogRecovered, log: ownLogName, peer: peer,
                                         message: "the payloads of \(filled.count) entr\(filled.count == 1 ? "y" : "ies") of this node's own log \(ownLogName) that came back as stubs came from \(peer): \(Self.list(filled))"))
             }

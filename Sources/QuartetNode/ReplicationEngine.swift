@@ -68,6 +68,8 @@ final class ReplicationEngine: @unchecked Sendable {
     private let onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)?
     /// Given each durable replica batch before it is acknowledged or passed on (the view).
     let onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)?
+    /// Told when stored stubs of a log got their payloads (the view folds them again).
+    let onStubsFilled: (@Sendable (_ log: String) -> Void)?
     /// The data-sharing agreements as they stand (egress and ingress decide by them).
     let policy: @Sendable () -> Policy
     /// Told of every batch sent with restricted payloads in full: (recipient, log, the batch's
@@ -90,6 +92,7 @@ final class ReplicationEngine: @unchecked Sendable {
     init(store: LedgerStore, live: LiveSettings, node: String, ownLog: String,
          group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
+         onStubsFilled: (@Sendable (_ log: String) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
          onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in },
          syncOwnLog: Bool = false, protocolVersion: UInt16 = ProtocolLimits.version, onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
@@ -98,6 +101,7 @@ final class ReplicationEngine: @unchecked Sendable {
         self.ownLogTold = OwnLogStatus(synced: false, held: 0, seen: 0, heard: -1)
         self.metrics = metrics
         self.onIngest = onIngest
+        self.onStubsFilled = onStubsFilled
         self.policy = policy
         self.onDisclosed = onDisclosed
         self.store = store

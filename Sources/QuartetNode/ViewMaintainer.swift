@@ -20,6 +20,8 @@ public final class ViewMaintainer: Sendable {
         var view: StrategyView
         var rendered: (version: UInt64, second: UInt64, health: String, bytes: Data)?
         var maxUpdateSeconds: Double = 0
+        /// Purges so far: a refold that saw one start during it folds again.
+        var purges = 0
     }
 
     private let state: Mutex<State>
@@ -78,6 +80,74 @@ public final class ViewMaintainer: Sendable {
         logger.info("view loaded", metadata: ["entries": "\(total)", "seconds": "\(elapsed.seconds)"])
     }
 
+    /// Folds the view again from the store, soon, off the paths that wait for it: for entries
+    /// whose payloads arrived after they were folded as stubs (own-log stubs filled by peers,
+    /// OwnLogBackfill.swift). The fold depends on order (a reading replaces the one before it,
+    /// a status the last), so a payload cannot be patched in: a new view is folded from the
+    /// store on a queue of its own, then brought up to what the live view folded meanwhile and
+    /// swapped in on the view's queue, so appends wait only for that last step. Requests made
+    /// while one runs are served by one more refold after it.
+    func refold(reason: String) {
+        guard foldsView, !refoldWanted.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        refolding.async {
+            self.refoldWanted.store(false, ordering: .releasing)
+            let started = ContinuousClock.now
+            do {
+                // A purge during the fold may have left payloads in the new view: fold again.
+                for _ in 0..<3 where try !self.refoldOnce() {}
+                self.logger.notice("view folded again from the store", metadata: ["reason": "\(reason)", "seconds": "\(started.duration(to: .now).seconds)"])
+            } catch {
+                self.logger.error("view: cannot fold again from the store; the view lacks those payloads until the next start", metadata: ["reason": "\(reason)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private let refolding = DispatchQueue(label: "quartet.view.refold")
+    private let refoldWanted = Atomic<Bool>(false)
+
+    /// One refold; false (nothing swapped) when a purge ran during it.
+    private func refoldOnce() throws -> Bool {
+        let (ukLog, purges) = state.withLock { ($0.view.ukLog, $0.purges) }
+        var fresh = StrategyView(ukLog: ukLog, logs: order)
+        let logs = try store.logs()
+        for log in logs {
+            try Self.fold(store, log: log, upTo: try store.size(log), into: &fresh)
+        }
+        return try queue.sync {
+            try state.withLock { state in
+                guard state.purges == purges else { return false }
+                for log in logs {
+                    // Entries the live view folded after the store was read are durable: read them.
+                    try Self.fold(store, log: log, upTo: state.view.logs[log.name]?.size ?? 0, into: &fresh)
+                    if let checkpoint = state.view.logs[log.name]?.checkpoint { fresh.setCheckpoint(checkpoint, log: log.name) }
+                }
+                fresh.succeed(state.view)
+                state.view = fresh
+                state.rendered = nil
+                return true
+            }
+        }
+    }
+
+    /// Folds `log`'s stored entries from what `view` holds of it up to `end`.
+    private static func fold(_ store: LedgerStore, log: LogInfo, upTo end: UInt64, into view: inout StrategyView) throws {
+        var from = view.logs[log.name]?.size ?? 0
+        while from < end {
+            let entries = try store.entries(log, from: from, limit: Int(min(4096, end - from)))
+            guard !entries.isEmpty else { break }
+            try view.apply(contentsOf: viewEntries(log: log.name, entries))
+            from += UInt64(entries.count)
+        }
+    }
+
+    /// What the view is given of `entries`.
+    static func viewEntries(log: String, _ entries: [Entry]) -> [ViewEntry] {
+        entries.map { entry in
+            ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes,
+                      isPublic: entry.header.classification == EntryHeader.publicClassification)
+        }
+    }
+
     /// Folds a durable batch of the node's own log before returning.
     func absorbOwn(log: String, entries: [Entry], checkpoint: Checkpoint) {
         queue.sync { absorb(log: log, entries: entries, checkpoint: checkpoint) }
@@ -129,29 +199,15 @@ public final class ViewMaintainer: Sendable {
         }
         guard foldsView else { return }
         let elapsed = state.withLock { state in
-            let viewEntries = entries.map { entry in
-                ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes,
-                          isPublic: entry.header.classification == EntryHeader.publicClassification)
-            }
             do {
-                try state.view.apply(contentsOf: viewEntries)
+                try state.view.apply(contentsOf: Self.viewEntries(log: log, entries))
             } catch {
                 // Entries reach the view in log order, so this should not happen; if it does,
                 // fold what is missing from the store, so the view does not stop for this log.
                 logger.error("view: a batch arrived ahead of the view; reading the gap from the store", metadata: ["log": "\(log)", "error": "\(error)"])
                 do {
                     guard let info = try store.logs().first(where: { $0.name == log }) else { throw PlanError("no log \(log) in the store") }
-                    var from = state.view.logs[log]?.size ?? 0
-                    let end = (entries.last?.header.index ?? 0) + 1
-                    while from < end {
-                        let missing = try store.entries(info, from: from, limit: Int(min(4096, end - from)))
-                        guard !missing.isEmpty else { break }
-                        try state.view.apply(contentsOf: missing.map { e in
-                            ViewEntry(log: log, index: e.header.index, timeMillis: e.header.timeMillis, type: e.header.type, payload: e.payload?.bytes,
-                                      isPublic: e.header.classification == EntryHeader.publicClassification)
-                        })
-                        from += UInt64(missing.count)
-                    }
+                    try Self.fold(store, log: info, upTo: (entries.last?.header.index ?? 0) + 1, into: &state.view)
                 } catch {
                     logger.error("view: cannot repair the gap", metadata: ["log": "\(log)", "error": "\(error)"])
                 }
@@ -188,6 +244,7 @@ public final class ViewMaintainer: Sendable {
             if !purged.isEmpty {
                 state.view.dropPayloads(log: log, indices: purged)
                 state.rendered = nil
+                state.purges += 1
             }
             return purged
         }

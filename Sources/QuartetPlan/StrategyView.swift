@@ -88,6 +88,13 @@ public struct StrategyView: Sendable {
         }
     }
 
+    /// Takes the place of `older`, a view this one was folded again to replace (payloads that
+    /// arrived after their entries were folded): the version moves on from the older view's,
+    /// so caches keyed on it never go back.
+    public mutating func succeed(_ older: StrategyView) {
+        version = max(version, older.version) &+ 1
+    }
+
     /// Records the checkpoint the log's figures now stand on.
     public mutating func setCheckpoint(_ checkpoint: ViewCheckpoint, log: String) {
         logs[log, default: LogView(log: log)].checkpoint = checkpoint

@@ -147,3 +147,11 @@ public struct TestPKI: Sendable {
 
     public func remove() { try? FileManager.default.removeItem(at: root) }
 }
+
+extension LedgerStore {
+    /// A served batch, each entry decoded and checked as a receiver would.
+    public func decodedBatch(_ log: LogInfo, from: UInt64, maxEntries: Int, maxBytes: Int) throws -> (entries: [Entry], note: String)? {
+        guard let (stored, note) = try batch(log, from: from, maxEntries: maxEntries, maxBytes: maxBytes) else { return nil }
+        return (try stored.map { try $0.decoded() }, note)
+    }
+}

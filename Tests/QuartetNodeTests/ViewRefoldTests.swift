@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import QuartetLedger
+@testable import QuartetNode
+import QuartetPlan
+import QuartetPolicy
+@testable import QuartetStore
+import QuartetTestKit
+import Testing
+
+/// The view folded again from the store when stubs it folded get their payloads while the node
+/// serves (own-log stubs filled by peers): what they hold reaches the view without a restart,
+/// and nothing folded in the meantime is lost.
+@Suite struct ViewRefoldTests {
+    func priority(_ id: String) -> AppendRequest {
+        AppendRequest(type: "plan.priority", payload: Array(#"{"id":"\#(id)","title":"Priority \#(id)"}"#.utf8))
+    }
+
+    /// Waits (up to 10 s) until `done` holds of the view's snapshot.
+    func waitFor(_ view: ViewMaintainer, _ done: (StrategyView) -> Bool) async throws -> Bool {
+        for _ in 0..<200 {
+            if done(view.snapshot) { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return done(view.snapshot)
+    }
+
+    @Test func filledStubsReachTheViewAndLaterEntriesStay() async throws {
+        // The origin of log uk, with three priorities; a replica holding P2 as a stub.
+        let origin = try TestKit.makeStore(log: "uk")
+        let writer = try LogWriter(store: origin, log: "uk")
+        _ = try await writer.append(contentsOf: ["P1", "P2", "P3"].map(priority))
+        let originLog = try origin.log(named: "uk")
+        let (entries, note) = try #require(try origin.decodedBatch(originLog, from: 0, maxEntries: 100, maxBytes: 1 << 20))
+        let replica = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory("refold").path))
+        let log = try replica.addLog(name: "uk", origin: originLog.origin, publicKey: originLog.publicKey, own: false, nowMillis: 1)
+        try replica.ingest(log, from: 0, entries: [entries[0], entries[1].stub, entries[2]], note: note,
+                           checkpoint: log.verifier.verifyCheckpoint(try SignedNote(parsing: note)))
+
+        let view = ViewMaintainer(ukLog: "uk", order: ["uk"], owners: [:], labels: try LabelOwnership([:]), store: replica,
+                                  metrics: NodeMetrics(ownLog: "uk"), logger: Logger(label: "test"))
+        try view.load(from: replica)
+        let before = view.snapshot
+        #expect(Set(before.priorities.keys) == ["P1", "P3"])
+        #expect(before.logs["uk"]?.stubs == 1)
+
+        // The payload comes back; one more entry is folded before the refold runs.
+        #expect(try replica.fillStubs(log, with: [entries[1]]) == [1])
+        _ = try await writer.append(contentsOf: [priority("P4")])
+        let (more, moreNote) = try #require(try origin.decodedBatch(originLog, from: 3, maxEntries: 100, maxBytes: 1 << 20))
+        let checkpoint = try log.verifier.verifyCheckpoint(try SignedNote(parsing: moreNote))
+        try replica.ingest(log, from: 3, entries: more, note: moreNote, checkpoint: checkpoint)
+        view.absorbReplica(log: "uk", entries: more, checkpoint: checkpoint)
+        #expect(try await waitFor(view) { $0.priorities["P4"] != nil })
+        #expect(view.snapshot.priorities["P2"] == nil, "the stub's payload is not in the view before the refold")
+
+        view.refold(reason: "test")
+        #expect(try await waitFor(view) { $0.priorities["P2"] != nil }, "the filled payload did not reach the view")
+        let after = view.snapshot
+        #expect(Set(after.priorities.keys) == ["P1", "P2", "P3", "P4"])
+        #expect(after.logs["uk"]?.stubs == 0)
+        #expect(after.logs["uk"]?.size == 4)
+        #expect(after.logs["uk"]?.checkpoint?.size == 4, "the refolded view keeps the checkpoint it stood on")
+        #expect(after.version > before.version, "caches keyed on the version must see a new one")
+    }
+}
