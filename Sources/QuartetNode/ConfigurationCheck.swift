@@ -102,8 +102,19 @@ public enum ConfigurationCheck {
             }
             do {
                 let key = try directory.readSigningKey(log: configuration.log)
-                if let pinned = federation?.member(configuration.node)?.verifier, pinned.publicKey.rawRepresentation != key.publicKey.rawRepresentation {
-                    fail("data", "the signing key of log \(configuration.log) in \(configuration.dataDirectory) is not the key the federation file pins (\(pinned.vkey))")
+                if let pinned = federation?.member(configuration.node)?.verifier {
+                    // The key in force: the pinned one, or where the log's rotations moved it.
+                    var inForce = pinned
+                    if directory.exists, let store = try? LedgerStore.open(directory) {
+                        if let log = try? store.log(named: configuration.log), let chain = try? store.keyChain(log) {
+                            inForce = NoteVerifier(name: chain.origin, publicKey: chain.current)
+                        }
+                        try? store.close()
+                    }
+                    if inForce.publicKey.rawRepresentation != key.publicKey.rawRepresentation {
+                        let which = inForce.publicKey == pinned.publicKey ? "the key the federation file pins" : "after the log's rotations"
+                        fail("data", "the signing key of log \(configuration.log) in \(configuration.dataDirectory) is not the key in force (\(inForce.vkey), \(which))")
+                    }
                 }
             } catch {
                 fail("data", error.message)

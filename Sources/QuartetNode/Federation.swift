@@ -29,6 +29,22 @@ public struct Federation: Sendable, Equatable {
         /// The node's witness key (C2SP tlog-cosignature), if it witnesses the other members'
         /// logs; never its log key.
         public var witness: CosignatureVerifier? = nil
+        /// The key the member's log signs with now, when it has rotated away from the pinned
+        /// one (`current_vkey`, written by `quartet key current`). Peers follow the log's own
+        /// rotation entries from the pinned key whatever this says; it names the key whose
+        /// signature on a federation file is the member's, and the log key `quartet policy`
+        /// writes. A change to it is a new file, signed by a quorum of the members trusted before.
+        public var current: NoteVerifier? = nil
+
+        /// The key whose signature on a federation file counts as this member's.
+        public var signingVerifier: NoteVerifier { current ?? verifier }
+
+        /// Whether the federation revoked the key whose signature counts as this member's (a
+        /// member with a revoked key and no `current_vkey` signs nothing).
+        public var signingKeyRevoked: Bool { revoked[signingVerifier.publicKey] != nil }
+
+        /// Every key the member is listed with.
+        var keys: [Ed25519PublicKey] { [verifier.publicKey] + [current?.publicKey, witness?.publicKey].compactMap { $0 } }
     }
 
     public var name: String
@@ -57,7 +73,7 @@ public struct Federation: Sendable, Equatable {
         let nodes = try root.objects("nodes")
         guard !nodes.isEmpty else { throw root.error("nodes", "expected at least one node") }
         for node in nodes {
-            try node.refuseUnknownKeys(["id", "role", "peer", "api", "log", "vkey", "revoked", "witness"])
+            try node.refuseUnknownKeys(["id", "role", "peer", "api", "log", "vkey", "current_vkey", "revoked", "witness"])
             let id = try node.string("id")
             guard FederationPKI.isValidNodeID(id) else { throw node.error("id", "expected a node id (lower-case letters, digits and '-'), found \"\(id)\"") }
             guard !members.contains(where: { $0.id == id }) else { throw node.error("id", "node \"\(id)\" is listed twice") }
@@ -77,8 +93,9 @@ public struct Federation: Sendable, Equatable {
                 throw node.error("vkey", "expected a note verifier key as `quartet key vkey` prints it: \(error)")
             }
             // One key per member: the quorum that signs this file counts members by their keys.
-            if let other = members.first(where: { $0.verifier.publicKey == verifier.publicKey || $0.witness?.publicKey == verifier.publicKey }) {
-                throw node.error("vkey", "the same key as \(other.id)'s log; every member's log has its own key")
+            if let other = members.first(where: { $0.keys.contains(verifier.publicKey) }) {
+                let whose = other.verifier.publicKey == verifier.publicKey ? "\(other.id)'s log" : "one of \(other.id)'s"
+                throw node.error("vkey", "the same key as \(whose); every member's log has its own key")
             }
             var member = Member(id: id, role: role, peer: try node.address("peer"), api: api, log: log, verifier: verifier)
             if let text = try node.optionalString("witness") {
@@ -87,7 +104,7 @@ public struct Federation: Sendable, Equatable {
                     throw node.error("witness", "expected a witness verifier key as `quartet key witness-vkey` prints it: \(error)")
                 }
                 guard witness.publicKey != verifier.publicKey else { throw node.error("witness", "the witness key must not be the log's own key") }
-                if let other = members.first(where: { $0.witness?.publicKey == witness.publicKey || $0.verifier.publicKey == witness.publicKey }) {
+                if let other = members.first(where: { $0.keys.contains(witness.publicKey) }) {
                     throw node.error("witness", "the same key as one of \(other.id)'s; every witness has its own key")
                 }
                 member.witness = witness
@@ -104,6 +121,25 @@ public struct Federation: Sendable, Equatable {
                     }
                     member.revoked[revokedKey.publicKey] = try revocation.positiveInteger("after")
                 }
+            }
+            if let text = try node.optionalString("current_vkey") {
+                let current: NoteVerifier
+                do { current = try NoteVerifier(vkey: text) } catch {
+                    throw node.error("current_vkey", "expected a note verifier key as `quartet key vkey` prints it: \(error)")
+                }
+                guard current.name == verifier.name else {
+                    throw node.error("current_vkey", "names \(current.name), but log \(log)'s keys sign as \(verifier.name)")
+                }
+                guard current.publicKey != verifier.publicKey else {
+                    throw node.error("current_vkey", "is the pinned key itself; leave current_vkey out until the log rotates")
+                }
+                guard member.revoked[current.publicKey] == nil else {
+                    throw node.error("current_vkey", "is a key the file revokes for log \(log)")
+                }
+                if current.publicKey == member.witness?.publicKey || members.contains(where: { $0.keys.contains(current.publicKey) }) {
+                    throw node.error("current_vkey", "is a key already listed; every member's log has its own key")
+                }
+                member.current = current
             }
             members.append(member)
         }

@@ -16,7 +16,8 @@ import QuartetLedger
 ///     — quartet.ot-workforce.uk/england 4n8Q…
 ///
 /// and each signature line is a member's, made with its log's signing key (the key the file
-/// itself pins for that member, so the file names who may sign the next one). A node accepts a
+/// names for that member — its `current_vkey` once its log has rotated, else the pinned
+/// `vkey` — so the file names who may sign the next one). A node accepts a
 /// file when more than half of the members it already trusts have signed it: the members of the
 /// version it accepted last (kept in its data directory), or — on a node's first start, when it
 /// has accepted none — the members of the file itself. A newer version replaces the accepted
@@ -73,16 +74,17 @@ public enum FederationTrust {
     public static func quorum(of members: Int) -> Int { members / 2 + 1 }
 
     /// The members (ids) whose valid signatures `note` carries over `statement`, among
-    /// `trusted`'s members. Lines by other keys, and bad signatures, count for nothing.
-    /// A member whose pinned key is revoked (`quartet key revoke`, in `trusted` or in
-    /// `revocations`, the file being checked) counts for nothing either: whoever holds a
-    /// compromised key must not help make a quorum. (Its new key is known only from its log's
-    /// rotation entries, not from the file, so until then such a member does not sign.)
+    /// `trusted`'s members, each by the key `trusted` names for it (`signingVerifier`). Lines
+    /// by other keys, and bad signatures, count for nothing. A member whose key is revoked
+    /// (`quartet key revoke`, in `trusted` or in `revocations`, the file being checked) counts
+    /// for nothing either: whoever holds a compromised key must not help make a quorum. Such
+    /// a member signs again once a file naming its new key (`current_vkey`) is accepted — a
+    /// file the others' quorum signed, since its new key counts only from then.
     public static func signers(of note: SignedNote, among trusted: Federation, revocations: Federation? = nil) -> [String] {
         trusted.members.filter { member in
-            let key = member.verifier.publicKey
+            let key = member.signingVerifier.publicKey
             guard member.revoked[key] == nil, revocations?.member(member.id)?.revoked[key] == nil else { return false }
-            return (try? member.verifier.verify(note)) != nil
+            return (try? member.signingVerifier.verify(note)) != nil
         }.map(\.id)
     }
 
@@ -215,15 +217,19 @@ extension FederationTrust {
 
     /// Adds member `id`'s signature (made with `key`, its log's signing key) to the signature
     /// file of the federation file at `path`, creating it (or starting it again with `fresh`).
-    /// The key must be the one the file pins for that member. Returns the note written.
+    /// The key must be one the file names for that member: its pinned key (unless revoked) or
+    /// its `current_vkey` (which one counts is decided by the file each node trusts). Returns
+    /// the note written.
     @discardableResult
     public static func sign(file path: String, member id: String, key: Ed25519PrivateKey, fresh: Bool = false) throws -> SignedNote {
         let file = try read(path, signatures: !fresh)
         guard let member = file.federation.member(id) else {
             throw Refusal("\(path) lists no member \(id) (it lists \(file.federation.members.map(\.id).joined(separator: ", ")))")
         }
-        guard member.verifier.publicKey.rawRepresentation == key.publicKey.rawRepresentation else {
-            throw Refusal("this key is not the one \(path) pins for \(id) (\(member.verifier.vkey)); sign with the key of log \(member.log)")
+        let named = [member.verifier, member.current].compactMap { $0 }.filter { member.revoked[$0.publicKey] == nil }
+        guard named.contains(where: { $0.publicKey.rawRepresentation == key.publicKey.rawRepresentation }) else {
+            let keys = named.isEmpty ? "none: its pinned key is revoked and it names no current_vkey" : named.map(\.vkey).joined(separator: " or ")
+            throw Refusal("this key is not one \(path) names for \(id) (\(keys)); sign with the key of log \(member.log)")
         }
         let signer = try NoteSigner(name: member.verifier.name, key: key)
         let note = try sign(Statement(file: file.bytes, federation: file.federation), adding: signer, to: fresh ? nil : file.note)

@@ -41,9 +41,10 @@ final class OwnLogGate: Sendable {
         do {
             try writer.release()
         } catch {
-            // The tree could not be read: appends stay refused, with the reason.
+            // The tree could not be read, or the key file is not the key in force after the
+            // tail taken from peers: appends stay refused, with the reason.
             logger.error("cannot open the own log for appends", metadata: ["log": "\(log)", "error": "\(error)"])
-            writer.hold(reason: "the tree of log \(log) could not be read: \(error)", until: .now)
+            writer.hold(reason: "log \(log) cannot take appends: \(error)", until: .now)
         }
     }
 

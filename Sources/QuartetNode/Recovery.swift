@@ -43,12 +43,21 @@ public enum Recovery {
         return Plan(federation: federation, member: me)
     }
 
-    /// Refuses a key that is not the one the federation file pins for this node's log.
+    /// Refuses a key that is neither the one the federation file pins for this node's log nor
+    /// the one it names as the log's current key (`current_vkey`, after a rotation). A key the
+    /// federation revoked is refused too. Whether it is the key in force is known once the own
+    /// log is back: the node then opens it for appends only with that key.
     public static func check(key: Ed25519PrivateKey, plan: Plan, keyFile: String) throws {
-        guard key.publicKey == plan.member.verifier.publicKey else {
-            let given = NoteVerifier(name: plan.member.verifier.name, publicKey: key.publicKey).vkey
-            throw NodeStartupError("\(keyFile) is not the signing key of log \(plan.member.log): its public key gives \(given), but the federation file pins \(plan.member.verifier.vkey); "
-                                   + "use the key from the operator's backup of this node's keys")
+        let member = plan.member
+        let named = [member.verifier, member.current].compactMap { $0 }
+        let given = NoteVerifier(name: member.verifier.name, publicKey: key.publicKey).vkey
+        guard named.contains(where: { $0.publicKey == key.publicKey }) else {
+            let current = member.current.map { " or its current key \($0.vkey)" } ?? ""
+            throw NodeStartupError("\(keyFile) is not the signing key of log \(member.log): its public key gives \(given), but the federation file pins \(member.verifier.vkey)\(current); "
+                                   + "use the key from the operator's backup of this node's keys (the newest, if the log rotated)")
+        }
+        if let after = member.revoked[key.publicKey] {
+            throw NodeStartupError("\(keyFile) holds \(given), which the federation file revokes beyond size \(after); use the key the log rotated to")
         }
     }
 
@@ -69,7 +78,8 @@ public enum Recovery {
     }
 
     /// Creates the data directory (mode 0700) with the own log registered under the pinned
-    /// origin and key, and the key written (0600). Returns whether the directory was created
+    /// origin and key (the chain of rotations comes back with the log), and the key written
+    /// (0600). Returns whether the directory was created
     /// (so a failed recovery can remove it again).
     @discardableResult
     public static func prepare(_ configuration: NodeConfiguration, plan: Plan, key: Ed25519PrivateKey) throws -> Bool {
@@ -80,7 +90,7 @@ public enum Recovery {
         defer { try? store.close() }
         chmod(directory.url.path, 0o700)
         try directory.writeSigningKey(key, log: plan.member.log)
-        _ = try store.addLog(name: plan.member.log, origin: plan.member.verifier.name, publicKey: key.publicKey, own: true, nowMillis: wallClockMillis())
+        _ = try store.addLog(name: plan.member.log, origin: plan.member.verifier.name, publicKey: plan.member.verifier.publicKey, own: true, nowMillis: wallClockMillis())
         return created
     }
 

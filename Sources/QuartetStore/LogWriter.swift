@@ -62,10 +62,9 @@ public final class LogWriter: Sendable {
     /// The log written.
     public let log: LogInfo
     private let store: LedgerStore
-    private let signer: NoteSigner
-    /// The key in force before the last rotation, and until when checkpoints carry its
-    /// signature as well (clients that know only that key still verify them).
-    private let overlap: (signer: NoteSigner, until: UInt64)?
+    /// The signing keys; nil only while a held writer's key file is not (yet) the key in
+    /// force (resolved again by `release`, WriterKeys.swift).
+    private let keys: Mutex<WriterKeys?>
     private let clock: @Sendable () -> UInt64
     private let salts: @Sendable (Int) throws -> [UInt8]
     private let prepareQueue: DispatchQueue
@@ -123,19 +122,14 @@ public final class LogWriter: Sendable {
         guard store.isWriter else { throw StoreError(.locked, "the store was opened for reading; open it as a writer to append") }
         let log = try store.log(named: name)
         guard log.isOwn else { throw StoreError(.notOwnLog, "log \(name) is a replica here; only its origin appends to it") }
-        // The key in force after the log's rotations (KeyChain), and the previous one in the overlap.
-        let chain = try store.keyChain(log)
-        let keys = try store.directory.signingKeys(log: name, chain: chain)
+        // The key in force after the log's rotations (KeyChain), and the previous one in the
+        // overlap. A held writer may start without it: the tail its peers hold may rotate the
+        // log to the key the data directory has (`quartet recover` with a rotated log's key).
         do {
-            signer = try NoteSigner(name: log.origin, key: keys.current)
-            if let previous = keys.previous, let last = chain.rotations.last {
-                let rotated = try store.entries(log, from: last.index, limit: 1).first?.header.timeMillis ?? 0
-                overlap = (try NoteSigner(name: log.origin, key: previous), rotated + DataDirectory.rotationOverlapMillis)
-            } else {
-                overlap = nil
-            }
+            keys = Mutex(try WriterKeys.resolve(store: store, log: log))
         } catch {
-            throw StoreError(.key, "cannot sign checkpoints for \(log.origin)", cause: error)
+            guard case .held = held else { throw error }
+            keys = Mutex(nil)
         }
         let (frontier, lastTime) = try store.read("load the tree of \(name)") { db in
             (try LedgerStore.frontier(db, log),
@@ -180,17 +174,22 @@ public final class LogWriter: Sendable {
         }
     }
 
-    /// Takes appends from now on, after reading the log's tree again from the store: while held,
-    /// the node may have stored entries of this log that peers held and it had lost. Nothing
-    /// was queued while held, so no batch is built on the old tree.
+    /// Takes appends from now on, after reading the log's tree and its signing keys again from
+    /// the store: while held, the node may have stored entries of this log that peers held and
+    /// it had lost, rotations among them. Nothing was queued while held, so no batch is built
+    /// on the old tree. Throws (and stays held) when the key file is not the key in force.
     public func release() throws(StoreError) {
         let log = self.log
         let (frontier, lastTime) = try store.read("reload the tree of \(log.name)") { db in
             (try LedgerStore.frontier(db, log),
              try Int64.fetchOne(db, sql: "SELECT MAX(time_ms) FROM checkpoints WHERE log_id = ?", arguments: [log.id]) ?? 0)
         }
+        guard case .held = availability.withLock({ $0 }) else { return }
+        // The tail taken while held may hold rotations: sign with the key in force after them.
+        let resolved = try WriterKeys.resolve(store: store, log: log)
         availability.withLock { state in
             guard case .held = state else { return }
+            keys.withLock { $0 = resolved }
             withState { $0.restart(committed: Tip(frontier: frontier, time: UInt64(lastTime))) }
             state = .open
         }
@@ -344,9 +343,8 @@ public final class LogWriter: Sendable {
             entries.append(entry)
         }
         let checkpoint = Checkpoint(origin: log.origin, size: frontier.size, root: frontier.root, timeMillis: time)
-        var signed = try signer.sign(checkpoint)
-        if let overlap, time < overlap.until { signed.signatures += try overlap.signer.sign(checkpoint).signatures }
-        let note = signed.serialized
+        guard let keys = keys.withLock({ $0 }) else { throw StoreError(.key, "log \(log.name) has no signing key in force here") }
+        let note = try keys.sign(checkpoint, time: time).serialized
         return PreparedBatch(pending: batch, entries: entries, nodes: nodes, tip: Tip(frontier: frontier, time: time),
                              checkpoint: StoredCheckpoint(checkpoint: checkpoint, note: note))
     }

@@ -112,14 +112,19 @@ struct FederationCommand: AsyncParsableCommand {
             case .json:
                 printJSON([
                     "federation": federation.name, "version": federation.version, "sha256": digest,
-                    "members": federation.members.map { ["id": $0.id, "role": $0.role.rawValue, "log": $0.log, "peer": "\($0.peer)", "api": $0.api, "vkey": $0.verifier.vkey] },
+                    "members": federation.members.map { member -> [String: Any] in
+                        var entry: [String: Any] = ["id": member.id, "role": member.role.rawValue, "log": member.log, "peer": "\(member.peer)", "api": member.api, "vkey": member.verifier.vkey]
+                        if let current = member.current { entry["current_vkey"] = current.vkey }
+                        return entry
+                    },
                     "owners": federation.owners.keys.sorted(),
                     "signed_by": matches ? signers : [], "signatures_match_file": matches, "quorum": FederationTrust.quorum(of: federation.members.count),
                 ] as [String: Any])
             case .text:
                 print("federation \(federation.name), version \(federation.version), sha256 \(digest)")
                 for member in federation.members {
-                    print("  \(member.id) (\(member.role.rawValue)) log \(member.log), peer \(member.peer), api \(member.api)")
+                    let current = member.current.map { ", signs with \($0.vkey) (rotated)" } ?? ""
+                    print("  \(member.id) (\(member.role.rawValue)) log \(member.log), peer \(member.peer), api \(member.api)\(current)")
                 }
                 if !federation.owners.isEmpty { print("data owners: \(federation.owners.keys.sorted().joined(separator: ", "))") }
                 if signed.note == nil {

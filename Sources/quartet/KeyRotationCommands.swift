@@ -48,7 +48,8 @@ struct KeyRotate: AsyncParsableCommand {
         try directory.finishRotation(log: log.name, keepPrevious: !noOverlap)
         let previous: String = NoteVerifier(name: log.origin, publicKey: rotation.previous).vkey
         let after: UInt64 = rotation.index + 1
-        let revoke: String = "quartet key revoke --file \(configuration.federationFile) --member \(configuration.node) --vkey \(previous) --after \(after)"
+        let revoke: String = "quartet key revoke --file \(configuration.federationFile) --member \(configuration.node) --vkey \(previous) --after \(after) --current \(rotation.verifier.vkey)"
+        let name: String = "quartet key current --file \(configuration.federationFile) --member \(configuration.node) --vkey \(rotation.verifier.vkey)"
         switch output.format {
         case .json:
             var report: [String: Any] = ["log": log.name, "index": Int(rotation.index), "vkey": rotation.verifier.vkey]
@@ -56,13 +57,15 @@ struct KeyRotate: AsyncParsableCommand {
             report["overlap"] = !noOverlap
             report["checkpoint"] = checkpoint.note
             report["revoke"] = revoke
+            report["name_current"] = name
             printJSON(report)
         case .text:
             print("log \(log.name) rotated to a new key at index \(rotation.index)")
             print("new key:      \(rotation.verifier.vkey)  (in \(directory.keyPath(log: log.name)); back it up now)")
             let note: String = noOverlap ? "" : " (co-signs checkpoints for 7 days)"
             print("previous key: \(previous)\(note)")
-            print("if the previous key is compromised, revoke it with a federation update:\n  \(revoke)")
+            print("so that \(configuration.node) signs federation files with the new key, name it in a federation update:\n  \(name)")
+            print("if the previous key is compromised, revoke it instead (this also names the new key):\n  \(revoke)")
         }
     }
 }
@@ -76,18 +79,65 @@ struct KeyRevoke: AsyncParsableCommand {
             one. The change takes effect once a quorum of members has signed the file (`quartet \
             federation sign`) and the nodes reload it: peers then refuse checkpoints larger than \
             --after signed by that key, and rotations it signs at or beyond --after. Rotate the \
-            key first (`quartet key rotate --no-overlap`) and give the rotation's index + 1.
+            key first (`quartet key rotate --no-overlap`) and give the rotation's index + 1, and \
+            --current with the new key, so the member signs federation files again.
             """)
 
     @Option(help: "The federation file to change.") var file: String
     @Option(help: "The member whose log key is revoked.") var member: String
     @Option(help: "The revoked key (name+keyid+key).") var vkey: String
     @Option(help: "The largest log size whose checkpoints that key may still sign.") var after: UInt64
+    @Option(help: "The key the log signs with now (as `quartet key rotate` printed it), named as the member's current_vkey.") var current: String?
 
     func run() async throws {
-        let verifier: NoteVerifier
-        do { verifier = try NoteVerifier(vkey: vkey) } catch { throw CLIError("--vkey: \(error)") }
         guard after > 0 else { throw CLIError("--after must be positive") }
+        let revokedKey = try FederationFileEdit.verifier(vkey, option: "--vkey")
+        let currentKey = try current.map { try FederationFileEdit.verifier($0, option: "--current") }
+        if let currentKey, currentKey.publicKey == revokedKey.publicKey { throw CLIError("--current is the key being revoked") }
+        let version = try FederationFileEdit.change(file, member: member, keysOf: revokedKey) { node in
+            var revoked: [[String: Any]] = (node["revoked"] as? [[String: Any]]) ?? []
+            revoked.removeAll { (item: [String: Any]) -> Bool in (item["vkey"] as? String) == vkey }
+            revoked.append(["vkey": vkey, "after": Int(after)])
+            node["revoked"] = revoked
+            if let currentKey { node["current_vkey"] = currentKey.vkey }
+        }
+        let named = currentKey.map { " and names \($0.vkey) as its current key" } ?? ""
+        print("\(file): version \(version) revokes \(vkey) beyond size \(after)\(named); now have a quorum of members sign it (quartet federation sign) and reload the nodes")
+    }
+}
+
+/// `quartet key current`: names the key a member's log signs with after a rotation.
+struct KeyCurrent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "current", abstract: "Name the key a member's log signs with now, in the federation file (raises its version).",
+        discussion: """
+            Sets the member's "current_vkey" (the key `quartet key rotate` printed, or `quartet key \
+            vkey` prints) and raises the file's version by one. Once a quorum of the members \
+            trusted before has signed the file and the nodes reload it, the member signs \
+            federation files with that key, and `quartet policy` names it as the log's key. Peers \
+            follow the log's rotation entries whatever the file says.
+            """)
+
+    @Option(help: "The federation file to change.") var file: String
+    @Option(help: "The member whose log rotated.") var member: String
+    @Option(help: "The key its log signs with now (name+keyid+key).") var vkey: String
+
+    func run() async throws {
+        let key = try FederationFileEdit.verifier(vkey, option: "--vkey")
+        let version = try FederationFileEdit.change(file, member: member, keysOf: key) { node in node["current_vkey"] = key.vkey }
+        print("\(file): version \(version) names \(vkey) as \(member)'s current key; now have a quorum of members sign it (quartet federation sign) and reload the nodes")
+    }
+}
+
+/// Edits of a member's entry in a federation file, by the key commands.
+enum FederationFileEdit {
+    static func verifier(_ vkey: String, option: String) throws -> NoteVerifier {
+        do { return try NoteVerifier(vkey: vkey) } catch { throw CLIError("\(option): \(error)") }
+    }
+
+    /// Changes member `member`'s entry of `file` with `body` and raises the version by one;
+    /// `key` must sign as that member's log. Returns the new version.
+    static func change(_ file: String, member: String, keysOf key: NoteVerifier, _ body: (inout [String: Any]) -> Void) throws -> Int {
         let text: Data = try Data(contentsOf: URL(fileURLWithPath: file))
         let parsed: Any = try JSONSerialization.jsonObject(with: text)
         guard var root: [String: Any] = parsed as? [String: Any], var nodes: [[String: Any]] = root["nodes"] as? [[String: Any]],
@@ -98,21 +148,20 @@ struct KeyRevoke: AsyncParsableCommand {
             throw CLIError("\(file) lists no member \(member)")
         }
         let pinned: String = (nodes[position]["vkey"] as? String) ?? ""
-        guard let pinnedKey: NoteVerifier = try? NoteVerifier(vkey: pinned), pinnedKey.name == verifier.name else {
-            throw CLIError("--vkey signs as \(verifier.name), not as member \(member)'s log")
+        guard let pinnedKey: NoteVerifier = try? NoteVerifier(vkey: pinned), pinnedKey.name == key.name else {
+            throw CLIError("the key signs as \(key.name), not as member \(member)'s log")
         }
-        var revoked: [[String: Any]] = (nodes[position]["revoked"] as? [[String: Any]]) ?? []
-        revoked.removeAll { (item: [String: Any]) -> Bool in (item["vkey"] as? String) == vkey }
-        let entry: [String: Any] = ["vkey": vkey, "after": Int(after)]
-        revoked.append(entry)
-        nodes[position]["revoked"] = revoked
+        body(&nodes[position])
         root["nodes"] = nodes
         root["version"] = version + 1
         var data: Data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         data.append(0x0A)
+        // The changed file must be one a node loads (a revoked, pinned or other member's key
+        // as current_vkey is refused), or nothing is written.
+        do { _ = try Federation.parse(data, file: file) } catch { throw CLIError("not changed: \(error)") }
         let temporary: String = file + ".new"
         try data.write(to: URL(fileURLWithPath: temporary), options: .atomic)
         guard rename(temporary, file) == 0 else { throw CLIError("cannot replace \(file): \(String(cString: strerror(errno)))") }
-        print("\(file): version \(version + 1) revokes \(vkey) beyond size \(after); now have a quorum of members sign it (quartet federation sign) and reload the nodes")
+        return version + 1
     }
 }

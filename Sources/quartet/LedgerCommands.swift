@@ -159,7 +159,7 @@ struct CheckpointCommand: AsyncParsableCommand {
 
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "key", abstract: "Show a log's keys.",
-                                                    subcommands: [VKey.self, WitnessVKey.self, KeyRotate.self, KeyRevoke.self])
+                                                    subcommands: [VKey.self, WitnessVKey.self, KeyRotate.self, KeyCurrent.self, KeyRevoke.self])
 
     struct WitnessVKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

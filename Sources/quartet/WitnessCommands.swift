@@ -32,23 +32,24 @@ struct PolicyCommand: AsyncParsableCommand {
             }
             logs = [member]
         }
-        // A log whose pinned key the federation revoked: a policy naming that key would accept
-        // what a thief of it signs, and the file does not name the key the log moved to.
-        let revoked = logs.filter { $0.revoked[$0.verifier.publicKey] != nil }
-        if let log, !revoked.isEmpty {
-            throw ValidationError("log \(log)'s pinned key is revoked (after size \(revoked[0].revoked[revoked[0].verifier.publicKey]!)); the federation file does not name the key it moved to, so no policy is written for it")
+        // A log whose key the federation revoked, with no current key named: a policy naming
+        // that key would accept what a thief of it signs. Otherwise the key in force is named
+        // (`current_vkey` once the log has rotated).
+        let revoked = logs.filter(\.signingKeyRevoked)
+        if let log, let member = revoked.first {
+            throw ValidationError("log \(log)'s key \(member.signingVerifier.vkey) is revoked (after size \(member.revoked[member.signingVerifier.publicKey]!)) and the federation file names no current_vkey for it (quartet key current), so no policy is written for it")
         }
         for member in revoked {
-            FileHandle.standardError.write(Data("quartet policy: left out log \(member.log): its pinned key is revoked\n".utf8))
+            FileHandle.standardError.write(Data("quartet policy: left out log \(member.log): its key is revoked and the federation file names no current_vkey for it\n".utf8))
         }
-        logs.removeAll { $0.revoked[$0.verifier.publicKey] != nil }
+        logs.removeAll(where: \.signingKeyRevoked)
         let witnesses = federation.members.filter { m in m.witness != nil && !(log != nil && m.log == log) }
         guard !witnesses.isEmpty else {
             throw ValidationError("no member lists a witness key in the federation file; add each node's `quartet key witness-vkey` as its \"witness\"")
         }
         let k = quorum ?? witnesses.count / 2 + 1
         guard (1...witnesses.count).contains(k) else { throw ValidationError("--quorum must be from 1 to \(witnesses.count), the witnesses listed") }
-        return WitnessPolicy(logs: logs.map(\.verifier), logURLs: logs.map { $0.api },
+        return WitnessPolicy(logs: logs.map(\.signingVerifier), logURLs: logs.map { $0.api },
                              witnesses: witnesses.map { .init(name: $0.id, verifier: $0.witness!, url: $0.api + "/witness") },
                              groups: [.init(name: "members", threshold: k, members: witnesses.map(\.id))], quorum: "members")
     }

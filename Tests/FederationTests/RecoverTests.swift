@@ -1,4 +1,5 @@
 import Foundation
+import QuartetHarness
 import QuartetTestKit
 import Testing
 
@@ -128,6 +129,62 @@ import Testing
         #expect(next >= UInt64(size))
         _ = try federation.waitConverged(nodes) { federation.size($0, "wales") > Int(next) }
         try Self.checkNoEquivocation(federation, nodes)
+    }
+
+    /// A log that rotated its key is recovered with the key it rotated to (the one in the
+    /// operator's newest key backup): the directory starts from the pinned key, the rotation
+    /// comes back with the log, and the node signs with the new key once it holds it.
+    @Test func aRotatedLogIsRecoveredWithTheKeyItRotatedTo() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        let nodes = ["uk", "wales", "england"]
+        try federation.start(nodes)
+        _ = try RestoreTests.appendMany(federation, count: 20, tag: "before")
+        _ = federation.processes.removeValue(forKey: "wales")?.stop()
+        let rotated = try TestKit.quartet(["key", "rotate", "--config", federation.config("wales"), "--no-overlap", "--format", "json"])
+        #expect(rotated.status == 0, "\(rotated)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as? [String: Any])
+        let newKey = try #require(report["vkey"] as? String)
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        let last = try federation.append("wales", #"{"after":"rotation"}"#)
+        let heads = try federation.waitConverged(nodes) { federation.size($0, "wales") > Int(last) }
+        let size = federation.size(heads, "wales")
+        // The federation names the new key as wales's current one (a quorum signs; the running
+        // members reload it), as the rotation's printout tells the operator to.
+        let layout = FederationLayout(root: federation.root)
+        let named = try TestKit.quartet(["key", "current", "--file", layout.federationFile, "--member", "wales", "--vkey", newKey])
+        #expect(named.status == 0, "\(named)")
+        for (i, member) in ["uk", "england", "scotland"].enumerated() {
+            let signed = try TestKit.quartet(["federation", "sign", "--file", layout.federationFile, "--member", member,
+                                              "--data", layout.dataDirectory(member)] + (i == 0 ? ["--fresh"] : []))
+            #expect(signed.status == 0, "\(signed)")
+        }
+        for member in ["uk", "england"] {
+            let node = try #require(federation.processes[member])
+            node.child.signal(SIGHUP)
+            let deadline = Date().addingTimeInterval(20)
+            while !node.log.contains("reload done") && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+            #expect(node.log.contains("reload done"), "\(member): \(node.log.suffix(2000))")
+        }
+        // A data owner's policy names the key the log signs with now.
+        let policy = try TestKit.quartet(["policy", "--federation", layout.federationFile, "--log", "wales"])
+        #expect(policy.status == 0 && policy.stdout.contains("log \(newKey)"), "\(policy)")
+        // The newest key backup (the rotated key) is what the operator recovers with.
+        let key = try Self.loseWalesDisk(federation)
+
+        let (result, recovered) = try Self.recover(federation, key: key)
+        #expect(result.status == 0, "\(result)")
+        #expect(Self.log(recovered, "wales")?["entries"] as? Int == size, "\(result.stdout)")
+        let vkey = try TestKit.quartet(["key", "vkey", "--data", federation.path("wales", "data"), "--log", "wales"])
+        #expect(vkey.stdout.trimmingCharacters(in: .newlines) == newKey, "\(vkey)")
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        let next = try federation.append("wales", #"{"after":"recover"}"#)
+        #expect(next >= UInt64(size))
+        // The peers take checkpoints signed by the new key: they converge, with no alert.
+        _ = try federation.waitConverged(nodes) { federation.size($0, "wales") > Int(next) }
+        try Self.checkNoEquivocation(federation, nodes)
+        let verify = try TestKit.quartet(["verify", "--data", federation.path("wales", "data")])
+        #expect(verify.status == 0, "\(verify)")
     }
 
     @Test func recoverFailsCleanlyWhenNoPeerAnswers() throws {

@@ -59,5 +59,26 @@ import Testing
         #expect(updated["version"] as? Int == version + 1)
         let wales = try #require((updated["nodes"] as? [[String: Any]])?.first { $0["id"] as? String == "wales" })
         #expect((wales["revoked"] as? [[String: Any]])?.first?["after"] as? Int == 4)
+
+        // The key in force is named as wales's current key: it signs federation files again,
+        // and `quartet policy` names it. The pinned key is refused, and nothing is written.
+        let federationPath = files.root.appendingPathComponent("federation.json").path
+        for refusedKey in [first] {
+            let before = try Data(contentsOf: URL(fileURLWithPath: federationPath))
+            let refused = try TestKit.quartet(["key", "current", "--file", federationPath, "--member", "wales", "--vkey", refusedKey])
+            #expect(refused.status != 0 && refused.stderr.contains("not changed"), "\(refused)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: federationPath)) == before)
+        }
+        // (The second rotation is at index 5: revoke its old key after 6, as for a compromise, naming third.)
+        let named = try TestKit.quartet(["key", "revoke", "--file", federationPath, "--member", "wales", "--vkey", second, "--after", "6", "--current", third])
+        #expect(named.status == 0, "\(named)")
+        let shown = try TestKit.quartet(["federation", "show", "--file", federationPath, "--format", "json"])
+        let members = (try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["members"] as? [[String: Any]]
+        #expect(members?.first { $0["id"] as? String == "wales" }?["current_vkey"] as? String == third, "\(shown)")
+        let signed = try TestKit.quartet(["federation", "sign", "--file", federationPath, "--member", "wales", "--data", data, "--fresh"])
+        #expect(signed.status == 0, "wales signs with the key in force: \(signed)")
+        // The config check takes the key in force after the rotations.
+        let checked = try TestKit.quartet(["config", "check", "--config", files.configPath])
+        #expect(!checked.stdout.contains("signing key") && !checked.stderr.contains("signing key"), "\(checked)")
     }
 }

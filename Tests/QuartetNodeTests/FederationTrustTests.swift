@@ -125,6 +125,58 @@ import Testing
         #expect(m.refusal(v3, try m.sign(v3, by: ["uk", "wales", "england"]), accepted: v2)?.contains("signed by uk, england of the 5 members of version 2") == true)
     }
 
+    /// A member whose log rotated signs again once a file naming its new key (`current_vkey`)
+    /// is accepted; that file needs the others' quorum (the new key counts only from then on),
+    /// and the old key counts for nothing once the new one is named.
+    @Test func aRotatedMemberSignsWithTheKeyTheFileNamesAsCurrent() throws {
+        let m = try Members()
+        let newKey = try Ed25519PrivateKey()
+        let v1 = m.file(version: 1)
+        func named(_ version: Int, revoked: Bool) -> [UInt8] {
+            var text = String(decoding: m.file(version: UInt64(version)), as: UTF8.self)
+            let revocation = revoked ? ", \"revoked\": [{\"vkey\": \"\(m.vkey("wales"))\", \"after\": 10}]" : ""
+            text = text.replacingOccurrences(of: "\"vkey\": \"\(m.vkey("wales"))\"",
+                                             with: "\"vkey\": \"\(m.vkey("wales"))\", \"current_vkey\": \"\(m.vkey("wales", key: newKey))\"\(revocation)")
+            return Array(text.utf8)
+        }
+        let v2 = named(2, revoked: true)
+        let parsed = try m.parse(v2)
+        #expect(parsed.member("wales")?.signingVerifier.publicKey == newKey.publicKey)
+        #expect(parsed.member("wales")?.signingKeyRevoked == false)
+        // The file naming the new key: wales's new signature does not count under version 1.
+        #expect(m.refusal(v2, try m.sign(v2, by: ["uk", "wales", "england"], keys: ["wales": newKey]), accepted: v1)?
+            .contains("signed by uk, england of the 5 members of version 1") == true)
+        #expect(try m.check(v2, try m.sign(v2, by: ["uk", "england", "scotland"]), accepted: v1) == ["uk", "england", "scotland"])
+        // Once it is accepted, wales signs with its new key, and no longer with the old one.
+        let v3 = named(3, revoked: true)
+        #expect(try m.check(v3, try m.sign(v3, by: ["uk", "wales", "england"], keys: ["wales": newKey]), accepted: v2) == ["uk", "wales", "england"])
+        #expect(m.refusal(v3, try m.sign(v3, by: ["uk", "wales", "england"]), accepted: v2)?.contains("signed by uk, england of") == true)
+        // A routine rotation (the old key not revoked): the current key is the one that counts.
+        let r2 = named(2, revoked: false), r3 = named(3, revoked: false)
+        #expect(try m.check(r2, try m.sign(r2, by: ["uk", "wales", "england"]), accepted: v1) == ["uk", "wales", "england"])
+        #expect(try m.check(r3, try m.sign(r3, by: ["uk", "wales", "england"], keys: ["wales": newKey]), accepted: r2) == ["uk", "wales", "england"])
+        #expect(m.refusal(r3, try m.sign(r3, by: ["uk", "wales", "england"]), accepted: r2)?.contains("signed by uk, england of") == true)
+    }
+
+    /// `current_vkey` must be a key of the member's log that is new, unrevoked and no one else's.
+    @Test func aCurrentKeyThatIsNotNewAndTheMembersOwnIsRefused() throws {
+        let m = try Members()
+        let base = String(decoding: m.file(version: 1), as: UTF8.self)
+        func refusal(_ extra: String) -> String? {
+            let text = base.replacingOccurrences(of: "\"vkey\": \"\(m.vkey("wales"))\"", with: "\"vkey\": \"\(m.vkey("wales"))\", \(extra)")
+            do { _ = try m.parse(Array(text.utf8)); return nil } catch { return "\(error)" }
+        }
+        let other = try Ed25519PrivateKey()
+        #expect(refusal("\"current_vkey\": \"\(m.vkey("wales"))\"")?.contains("is the pinned key itself") == true)
+        #expect(refusal("\"current_vkey\": \"\(m.vkey("england"))\"")?.contains("names quartet.test/england") == true)
+        #expect(refusal("\"current_vkey\": \"\(NoteVerifier(name: "quartet.test/wales", publicKey: m.keys["england"]!.publicKey).vkey)\"")?
+            .contains("every member's log has its own key") == true)
+        #expect(refusal("\"current_vkey\": \"\(m.vkey("wales", key: other))\", \"revoked\": [{\"vkey\": \"\(m.vkey("wales", key: other))\", \"after\": 3}]")?
+            .contains("a key the file revokes") == true)
+        #expect(refusal("\"current_vkey\": \"not a key\"")?.contains("current_vkey") == true)
+        #expect(refusal("\"current_vkey\": \"\(m.vkey("wales", key: other))\"") == nil)
+    }
+
     @Test func olderVersionsAndSameVersionDifferentFilesAreRefused() throws {
         let m = try Members()
         let v1 = m.file(version: 1), v2 = m.file(version: 2)
@@ -164,8 +216,14 @@ import Testing
         try Data(m.file(version: 1)).write(to: URL(fileURLWithPath: path))
         #expect(throws: FederationTrust.Refusal.self) { try FederationTrust.admit(path: path, dataDirectory: data) }
         #expect(!FileManager.default.fileExists(atPath: FederationTrust.acceptedPath(dataDirectory: data)))
-        // Signing with a key the file does not pin for the member is refused at once.
+        // Signing with a key the file does not name for the member is refused at once.
         #expect(throws: FederationTrust.Refusal.self) { try FederationTrust.sign(file: path, member: "wales", key: m.outsider) }
+        // A key the file names as the member's current one is taken.
+        let rotated = String(decoding: m.file(version: 1), as: UTF8.self)
+            .replacingOccurrences(of: "\"vkey\": \"\(m.vkey("wales"))\"", with: "\"vkey\": \"\(m.vkey("wales"))\", \"current_vkey\": \"\(m.vkey("wales", key: m.outsider))\"")
+        try Data(rotated.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try FederationTrust.sign(file: path, member: "wales", key: m.outsider).signatures.count == 1)
+        try? FileManager.default.removeItem(atPath: FederationTrust.signaturePath(of: path))
         try write(m.file(version: 2), signedBy: ["uk", "wales", "england"])
         #expect(try FederationTrust.admit(path: path, dataDirectory: data).previous == nil)
         #expect(try FederationTrust.admit(path: path, dataDirectory: data).previous == 2)
