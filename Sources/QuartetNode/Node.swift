@@ -52,6 +52,9 @@ public struct Node: Sendable {
         guard FileManager.default.fileExists(atPath: configuration.dataDirectory) else {
             throw NodeStartupError("\(configuration.dataDirectory) does not exist; create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`")
         }
+        if foldsView, Recovery.isUnfinished(configuration.dataDirectory) {
+            throw NodeStartupError("\(configuration.dataDirectory) is a recovery that did not finish (quartet recover was interrupted): it may lack part of the logs; run `quartet recover` again, which starts it over")
+        }
         // A quorum of members must have signed the file, and it must be no older than the one
         // this node accepted before (FederationTrust).
         do {

@@ -61,20 +61,57 @@ public enum Recovery {
         }
     }
 
-    /// Refuses a data directory that holds anything (a database above all: never overwritten).
-    public static func checkEmpty(_ configuration: NodeConfiguration) throws {
+    /// The file that marks a data directory as a recovery in progress: written before anything
+    /// else, removed once the recovery finished. A directory holding it is what an interrupted
+    /// `recover` left (SIGINT, SIGKILL, a power cut): `serve` refuses it and the next `recover`
+    /// starts it over.
+    static let markerName = "RECOVERING"
+
+    /// Whether `dataDirectory` is a recovery that did not finish.
+    public static func isUnfinished(_ dataDirectory: String) -> Bool {
+        FileManager.default.fileExists(atPath: URL(fileURLWithPath: dataDirectory).appendingPathComponent(markerName).path)
+    }
+
+    /// Marks the recovery in `configuration`'s data directory finished (the marker removed, the
+    /// directory synced).
+    public static func finish(_ configuration: NodeConfiguration) throws {
+        let url = URL(fileURLWithPath: configuration.dataDirectory)
+        guard unlink(url.appendingPathComponent(markerName).path) == 0 || errno == ENOENT else {
+            throw NodeStartupError("cannot remove \(url.appendingPathComponent(markerName).path): \(String(cString: strerror(errno)))")
+        }
+        syncDirectory(url.path)
+    }
+
+    private static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+
+    /// Refuses a data directory that holds anything (a database above all: never overwritten),
+    /// except what an interrupted recovery left (its marker present), which is cleared first.
+    /// Returns whether such a leftover was cleared.
+    @discardableResult
+    public static func checkEmpty(_ configuration: NodeConfiguration, clearUnfinished: Bool = false) throws -> Bool {
         let directory = DataDirectory(path: configuration.dataDirectory)
+        if isUnfinished(configuration.dataDirectory) {
+            guard clearUnfinished else { return false }
+            discard(configuration, created: false)
+            return true
+        }
         if directory.exists {
             throw NodeStartupError("\(directory.url.path) holds a database (\(directory.databasePath)); recover never overwrites a node's data. "
                                    + "If this node's data is lost, move the directory aside and run recover again")
         }
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.url.path, isDirectory: &isDirectory) else { return }
+        guard FileManager.default.fileExists(atPath: directory.url.path, isDirectory: &isDirectory) else { return false }
         guard isDirectory.boolValue else { throw NodeStartupError("\(directory.url.path) is not a directory") }
         let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory.url.path)) ?? ["?"]
         guard contents.isEmpty else {
             throw NodeStartupError("\(directory.url.path) is not empty (it holds \(contents.sorted().prefix(5).joined(separator: ", "))); recover writes only into an empty or new directory")
         }
+        return false
     }
 
     /// Creates the data directory (mode 0700) with the own log registered under the pinned
@@ -86,6 +123,14 @@ public enum Recovery {
         try checkEmpty(configuration)
         let directory = DataDirectory(path: configuration.dataDirectory)
         let created = !FileManager.default.fileExists(atPath: directory.url.path)
+        // The marker first, so an interruption at any later point leaves a directory that
+        // `serve` refuses and `recover` clears.
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let marker = directory.url.appendingPathComponent(markerName).path
+        guard FileManager.default.createFile(atPath: marker, contents: Data("quartet recover started \(wallClockMillis())\n".utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw NodeStartupError("cannot write \(marker)")
+        }
+        syncDirectory(directory.url.path)
         let store = try LedgerStore.create(directory)
         defer { try? store.close() }
         chmod(directory.url.path, 0o700)

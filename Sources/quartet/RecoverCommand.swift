@@ -21,8 +21,9 @@ struct RecoverCommand: AsyncParsableCommand {
         commandName: "recover", abstract: "Rebuild a lost data directory from the federation's copies: the own log and every replica, verified.",
         discussion: """
             The data directory named by --config must not exist or be empty (recover never \
-            overwrites). --key is this node's log signing key from the operator's key backup; \
-            it must be the key the federation file pins. Runs the node in this process until it \
+            overwrites), or what an interrupted recover left there (it starts over). --key is \
+            this node's log signing key from the operator's key backup: the key the federation \
+            file pins, or its current_vkey if the log rotated. Runs the node in this process until it \
             holds its own log and every replica to the largest checkpoint any peer shows, then \
             stops and reports per log what came back and from whom, and, for the own log, the \
             indices whose payload no peer held in full (they stay as stubs; the log verifies). \
@@ -60,6 +61,9 @@ struct RecoverCommand: AsyncParsableCommand {
             return
         }
         guard let signingKey else { throw ValidationError("--key is required (this node's log signing key from the operator's key backup), or give --dry-run") }
+        if try Recovery.checkEmpty(configuration, clearUnfinished: true) {
+            FileHandle.standardError.write(Data("quartet recover: \(configuration.dataDirectory) held a recovery that did not finish; starting it over\n".utf8))
+        }
         let created = try Recovery.prepare(configuration, plan: plan, key: signingKey)
         let started = ContinuousClock.now
         let status: RecoveryStatus
@@ -70,6 +74,7 @@ struct RecoverCommand: AsyncParsableCommand {
             throw CLIError("\(error) (nothing is kept in \(configuration.dataDirectory); run recover again once peers are reachable)")
         }
         let seconds = (ContinuousClock.now - started).seconds
+        try Recovery.finish(configuration)
         let report = try RecoverReport(configuration: configuration, plan: plan, status: status, seconds: seconds)
         report.print(format: output.format)
     }

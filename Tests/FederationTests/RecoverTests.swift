@@ -198,5 +198,22 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: federation.path("wales", "data")), "a failed recovery left its directory behind")
         let dry = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--dry-run", "--timeout", "2"])
         #expect(dry.status != 0 && dry.stderr.contains("no peer answered"), "\(dry)")
+
+        // A recovery killed midway leaves a marked directory: serve refuses it, and the next
+        // recover starts it over (here it fails again, no peer answering, and removes it).
+        let data = federation.path("wales", "data")
+        let killed = try ChildProcess.spawn(ChildSettings(executable: try TestKit.quartetBinary().path,
+                                                          arguments: ["recover", "--config", federation.config("wales"), "--key", key, "--timeout", "60"]))
+        let deadline = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: data + "/quartet.sqlite") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        killed.signal(SIGKILL)
+        _ = killed.wait(timeout: .seconds(10))
+        #expect(FileManager.default.fileExists(atPath: data + "/RECOVERING"), "the interrupted recovery left no marker")
+        let serve = try TestKit.quartet(["serve", "--config", federation.config("wales")])
+        #expect(serve.status != 0 && serve.stderr.contains("recovery that did not finish"), "\(serve)")
+        let over = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--key", key, "--timeout", "2"])
+        #expect(over.status != 0 && over.stderr.contains("starting it over") && over.stderr.contains("no peer answered"), "\(over)")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: data)) ?? []
+        #expect(left.isEmpty, "a failed recovery left \(left) behind")
     }
 }
