@@ -79,7 +79,7 @@ extension LedgerStore {
                 guard chain.current == previous.publicKey else {
                     throw StoreError(.key, "the key given is not the key in force for \(log.name) (\(NoteVerifier(name: log.origin, publicKey: chain.current).vkey))")
                 }
-                var frontier = try Self.frontier(db, log)
+                var frontier = try self.frontier(db, log)
                 let lastTime = try Int64.fetchOne(db, sql: "SELECT MAX(time_ms) FROM checkpoints WHERE log_id = ?", arguments: [log.id]) ?? 0
                 let time = max(nowMillis, UInt64(lastTime))
                 let rotation = try KeyRotation.make(origin: log.origin, index: frontier.size, previous: previous, key: key)

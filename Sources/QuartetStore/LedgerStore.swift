@@ -16,6 +16,8 @@ public final class LedgerStore: Sendable {
     /// The migration this open ran: the format the directory had and where its copy from
     /// before the migration is (nil: none ran).
     public let migration: (from: Int, backup: String)?
+    /// Checkpoint notes verified on reading, not verified again while unchanged.
+    let verifiedNotes = VerifiedNotes()
 
     private init(directory: DataDirectory, pool: DatabasePool, writerLock: WriterLock?, migration: (from: Int, backup: String)? = nil) {
         self.directory = directory
@@ -230,16 +232,21 @@ public final class LedgerStore: Sendable {
 
     /// The latest signed checkpoint of `log`, or nil if nothing was appended yet.
     public func latestCheckpoint(_ log: LogInfo) throws(StoreError) -> StoredCheckpoint? {
-        try read("read the checkpoint of \(log.name)") { db in try Self.latestCheckpoint(db, log) }
+        try read("read the checkpoint of \(log.name)") { db in try latestCheckpoint(db, log) }
     }
 
-    static func latestCheckpoint(_ db: Database, _ log: LogInfo) throws -> StoredCheckpoint? {
+    /// The latest checkpoint of `log`, its signature checked against the key in force at its
+    /// size (unless this very note was verified before: `VerifiedNotes`).
+    func latestCheckpoint(_ db: Database, _ log: LogInfo) throws -> StoredCheckpoint? {
         guard let row = try Row.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? ORDER BY size DESC LIMIT 1", arguments: [log.id]) else {
             return nil
         }
         let note: String = row["note"]
+        if let known = verifiedNotes.checkpoint(log: log.id, note: note) { return StoredCheckpoint(checkpoint: known, note: note) }
         do {
-            let parsed = try keyInForce(db, log, size: try Checkpoint(parsing: SignedNote(parsing: note).text).size).verifyCheckpoint(try SignedNote(parsing: note))
+            let signed = try SignedNote(parsing: note)
+            let parsed = try Self.keyInForce(db, log, size: try Checkpoint(parsing: signed.text).size).verifyCheckpoint(signed)
+            verifiedNotes.verified(log: log.id, note: note, checkpoint: parsed)
             return StoredCheckpoint(checkpoint: parsed, note: note)
         } catch {
             throw StoreError(.corrupt, "log \(log.name): the latest stored checkpoint does not verify", cause: error)
@@ -252,6 +259,7 @@ public final class LedgerStore: Sendable {
             guard let note = try String.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(size)]) else {
                 return nil
             }
+            if let known = verifiedNotes.checkpoint(log: log.id, note: note) { return StoredCheckpoint(checkpoint: known, note: note) }
             do {
                 let signed = try SignedNote(parsing: note)
                 return StoredCheckpoint(checkpoint: try Self.keyInForce(db, log, size: size).verifyCheckpoint(signed), note: note)
@@ -313,7 +321,7 @@ public final class LedgerStore: Sendable {
     /// The inclusion proof of entry `index` in the tree of `size` leaves (default: the latest checkpoint's).
     public func inclusionProof(_ log: LogInfo, index: UInt64, size: UInt64? = nil) throws(StoreError) -> InclusionProof {
         try read("prove inclusion in \(log.name)") { db in
-            let current = try Self.latestCheckpoint(db, log)?.checkpoint.size ?? 0
+            let current = try latestCheckpoint(db, log)?.checkpoint.size ?? 0
             let n = size ?? current
             guard n <= current else { throw StoreError(.outOfRange, "log \(log.name) has \(current) entries; no tree of size \(n)") }
             guard index < n else { throw StoreError(.outOfRange, "log \(log.name): index \(index) is not below tree size \(n)") }
@@ -332,7 +340,7 @@ public final class LedgerStore: Sendable {
     /// The consistency proof from the tree of `from` leaves to that of `to` (default: the latest).
     public func consistencyProof(_ log: LogInfo, from: UInt64, to: UInt64? = nil) throws(StoreError) -> ConsistencyProof {
         try read("prove consistency in \(log.name)") { db in
-            let current = try Self.latestCheckpoint(db, log)?.checkpoint.size ?? 0
+            let current = try latestCheckpoint(db, log)?.checkpoint.size ?? 0
             let n = to ?? current
             guard n <= current else { throw StoreError(.outOfRange, "log \(log.name) has \(current) entries; no tree of size \(n)") }
             guard from <= n else { throw StoreError(.outOfRange, "log \(log.name): consistency from \(from) to the smaller size \(n)") }
@@ -390,9 +398,9 @@ public final class LedgerStore: Sendable {
     }
 
     /// The frontier of `log` at its latest checkpoint, rebuilt from stored subtrees.
-    static func frontier(_ db: Database, _ log: LogInfo) throws -> MerkleFrontier {
+    func frontier(_ db: Database, _ log: LogInfo) throws -> MerkleFrontier {
         let size = try latestCheckpoint(db, log)?.checkpoint.size ?? 0
-        return try MerkleFrontier(size: size, subtree: subtreeReader(db, log))
+        return try MerkleFrontier(size: size, subtree: Self.subtreeReader(db, log))
     }
 
     // MARK: Helpers

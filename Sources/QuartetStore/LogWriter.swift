@@ -132,7 +132,7 @@ public final class LogWriter: Sendable {
             keys = Mutex(nil)
         }
         let (frontier, lastTime) = try store.read("load the tree of \(name)") { db in
-            (try LedgerStore.frontier(db, log),
+            (try store.frontier(db, log),
              try Int64.fetchOne(db, sql: "SELECT MAX(time_ms) FROM checkpoints WHERE log_id = ?", arguments: [log.id]) ?? 0)
         }
         self.log = log
@@ -181,7 +181,7 @@ public final class LogWriter: Sendable {
     public func release() throws(StoreError) {
         let log = self.log
         let (frontier, lastTime) = try store.read("reload the tree of \(log.name)") { db in
-            (try LedgerStore.frontier(db, log),
+            (try store.frontier(db, log),
              try Int64.fetchOne(db, sql: "SELECT MAX(time_ms) FROM checkpoints WHERE log_id = ?", arguments: [log.id]) ?? 0)
         }
         guard case .held = availability.withLock({ $0 }) else { return }
@@ -309,7 +309,7 @@ public final class LogWriter: Sendable {
                 // The transaction rolled back; rebuild the tree from disk in case the failure
                 // came after SQLite had made some of it durable.
                 let log = self.log
-                let reloaded = try? store.read("reload the tree of \(log.name)") { db in try LedgerStore.frontier(db, log) }
+                let reloaded = try? store.read("reload the tree of \(log.name)") { db in try store.frontier(db, log) }
                 withState { state in
                     state.commitFailed(reloaded: reloaded.map { Tip(frontier: $0, time: state.committed.time) })
                     condition.broadcast()

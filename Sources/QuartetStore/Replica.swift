@@ -22,7 +22,7 @@ extension LedgerStore {
         }
         do {
             try pool.write { db in
-                var frontier = try Self.frontier(db, log)
+                var frontier = try self.frontier(db, log)
                 guard frontier.size == from else {
                     throw StoreError(.outOfRange, "log \(log.name) holds \(frontier.size) entries; a batch from \(from) does not follow")
                 }

@@ -258,6 +258,27 @@ import Testing
         #expect((#expect(throws: StoreError.self) { try store.inclusionProof(log, index: 18) })?.code == .corrupt)
     }
 
+    /// A checkpoint read once is not verified again while its note is unchanged; a note changed
+    /// on disk afterwards (another signature, another size) is verified, and refused.
+    @Test func aCheckpointChangedOnDiskAfterItWasReadIsStillRefused() async throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let writer = try LogWriter(store: store, log: "wales")
+        for i in 0..<5 { _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
+        let log = try store.log(named: "wales")
+        let read = try #require(try store.latestCheckpoint(log))
+        #expect(try store.latestCheckpoint(log)?.note == read.note)
+        // The same text under a signature by another key of the same name.
+        let forged = try NoteSigner(name: log.origin, key: try Ed25519PrivateKey()).sign(read.checkpoint).serialized
+        try syncExecute(store, "UPDATE checkpoints SET note = ? WHERE log_id = ? AND size = ?", [forged, log.id, Int64(read.checkpoint.size)])
+        #expect((#expect(throws: StoreError.self) { try store.latestCheckpoint(log) })?.code == .corrupt)
+        #expect((#expect(throws: StoreError.self) { try store.checkpoint(log, size: read.checkpoint.size) })?.code == .corrupt)
+        #expect((#expect(throws: StoreError.self) { try store.size(log) })?.code == .corrupt)
+        // Put back, it verifies again.
+        try syncExecute(store, "UPDATE checkpoints SET note = ? WHERE log_id = ? AND size = ?", [read.note, log.id, Int64(read.checkpoint.size)])
+        #expect(try store.size(log) == 5)
+    }
+
     @Test func verifyChecksTheDatabaseKeyAgainstTheKeyFile() throws {
         let store = try TestKit.makeStore()
         defer { try? FileManager.default.removeItem(at: store.directory.url) }
