@@ -1,4 +1,5 @@
 internal import COpenSSL
+import Synchronization
 
 /// An Ed25519 private key held by OpenSSL (`EVP_PKEY`).
 ///
@@ -101,15 +102,13 @@ public struct Ed25519PublicKey: Hashable, Sendable {
     /// The raw 32 bytes.
     public let rawRepresentation: [UInt8]
 
-    /// A key from its raw 32 bytes; fails on any other length or on bytes OpenSSL refuses.
+    /// A key from its raw 32 bytes; fails on any other length. (OpenSSL loads any 32 bytes as
+    /// a raw Ed25519 public key and checks the point when a signature is verified, so loading
+    /// one here, as this did, only cost an `EVP_PKEY` per key read from a store row.)
     public init(rawRepresentation: [UInt8]) throws(CryptoError) {
         guard rawRepresentation.count == Self.byteCount else {
             throw CryptoError(code: .invalidKey, message: "an Ed25519 public key is 32 bytes, got \(rawRepresentation.count)")
         }
-        guard let key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, rawRepresentation, rawRepresentation.count) else {
-            throw .fromOpenSSL(.invalidKey, "cannot load an Ed25519 public key")
-        }
-        EVP_PKEY_free(key)
         self.rawRepresentation = rawRepresentation
     }
 
@@ -149,12 +148,13 @@ public struct Ed25519PublicKey: Hashable, Sendable {
     /// Whether `signature` is a valid Ed25519 signature of `message` under this key.
     public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         guard signature.count == 64 else { return false }
-        guard let key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, rawRepresentation, rawRepresentation.count) else {
+        guard let handle = VerifyingKeys.shared.key(rawRepresentation) else {
             _ = drainOpenSSLErrors()
             return false
         }
-        defer { EVP_PKEY_free(key) }
+        let key = handle.pkey
         guard let ctx = EVP_MD_CTX_new() else { return false }
+        defer { withExtendedLifetime(handle) {} }
         defer { EVP_MD_CTX_free(ctx) }
         guard EVP_DigestVerifyInit(ctx, nil, nil, nil, key) == 1 else {
             _ = drainOpenSSLErrors()
@@ -165,6 +165,37 @@ public struct Ed25519PublicKey: Hashable, Sendable {
         }
         if ok != 1 { _ = drainOpenSSLErrors() }
         return ok == 1
+    }
+}
+
+/// OpenSSL public keys made once per key and kept for verifying: making an `EVP_PKEY` from raw
+/// bytes fetches the key manager by name each time, a large part of a verification. A key is
+/// shared by threads (each verification has its own `EVP_MD_CTX`); at most `limit` are kept,
+/// and a full cache starts again (a handle in use stays alive with its user).
+final class VerifyingKeys: Sendable {
+    static let shared = VerifyingKeys()
+    static let limit = 1024
+
+    final class Handle: @unchecked Sendable {
+        // Immutable after creation; freed when the last user lets go.
+        let pkey: OpaquePointer
+        init(_ pkey: OpaquePointer) { self.pkey = pkey }
+        deinit { EVP_PKEY_free(pkey) }
+    }
+
+    private let keys = Mutex<[[UInt8]: Handle]>([:])
+
+    /// The OpenSSL key of `raw` (32 bytes), or nil if OpenSSL refuses it.
+    func key(_ raw: [UInt8]) -> Handle? {
+        if let known = keys.withLock({ $0[raw] }) { return known }
+        guard let pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, raw, raw.count) else { return nil }
+        let handle = Handle(pkey)
+        return keys.withLock { keys in
+            if let known = keys[raw] { return known }
+            if keys.count >= Self.limit { keys.removeAll() }
+            keys[raw] = handle
+            return handle
+        }
     }
 }
 

@@ -246,7 +246,7 @@ final class WitnessCollector: Sendable {
               // Only cosignatures of the history this node holds: the checkpoint's root must be
               // its replica's at that size (a member cannot get cosignatures of another root
               // counted, nor of a size this node cannot check).
-              let held = try? ledger.consistencyProof(info, from: size, to: size).root else { return }
+              let held = try? ledger.root(info, size: size) else { return }
         let keys = WitnessService.trustedKeys(member, size: size, ledger: ledger, info: info)
         guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first, checkpoint.root == held else { return }
         let now = UInt64(Date().timeIntervalSince1970)

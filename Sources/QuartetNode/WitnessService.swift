@@ -72,7 +72,7 @@ final class WitnessService: Sendable {
                 // Where this node holds the log at the checkpoint's size, its replica must agree
                 // (read only once the signature verified).
                 try Witnessing.decide(request, logs: logs, latest: latest, held: { size in
-                    info.flatMap { try? self.ledger.consistencyProof($0, from: size, to: size).root }
+                    info.flatMap { try? self.ledger.root($0, size: size) }
                 })
             }
         } catch {

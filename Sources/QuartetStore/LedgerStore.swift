@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import QuartetCrypto
 import QuartetLedger
+import Synchronization
 
 /// SQLite persistence of every log a node holds (GRDB, WAL, `synchronous=FULL`).
 ///
@@ -18,6 +19,9 @@ public final class LedgerStore: Sendable {
     public let migration: (from: Int, backup: String)?
     /// Checkpoint notes verified on reading, not verified again while unchanged.
     let verifiedNotes = VerifiedNotes()
+    /// The logs held, read once by a writer (no other process adds logs while it holds the
+    /// writer lock; `addLog` here forgets them). Readers read them each time.
+    private let knownLogs = Mutex<(generation: Int, logs: [LogInfo]?)>((0, nil))
 
     private init(directory: DataDirectory, pool: DatabasePool, writerLock: WriterLock?, migration: (from: Int, backup: String)? = nil) {
         self.directory = directory
@@ -179,6 +183,8 @@ public final class LedgerStore: Sendable {
     /// Registers a log this directory writes, with its public key. The key file is written by the caller.
     @discardableResult
     public func addLog(name: String, origin: String, publicKey: Ed25519PublicKey, own: Bool, nowMillis: UInt64) throws(StoreError) -> LogInfo {
+        // Forgotten once the new row is committed; a read that began before cannot keep its list.
+        defer { knownLogs.withLock { $0 = ($0.generation + 1, nil) } }
         do {
             return try pool.write { db in
                 if try Row.fetchOne(db, sql: "SELECT 1 FROM logs WHERE name = ? OR origin = ?", arguments: [name, origin]) != nil {
@@ -206,7 +212,11 @@ public final class LedgerStore: Sendable {
     }
 
     public func logs() throws(StoreError) -> [LogInfo] {
-        try read("list logs") { db in try Self.fetchLogs(db) }
+        let (generation, known) = knownLogs.withLock { $0 }
+        if let known { return known }
+        let logs = try read("list logs") { db in try Self.fetchLogs(db) }
+        if isWriter { knownLogs.withLock { if $0.generation == generation { $0.logs = logs } } }
+        return logs
     }
 
     /// The log named `name`; the error lists the logs that are held.
@@ -352,6 +362,19 @@ public final class LedgerStore: Sendable {
                 throw StoreError(.corrupt, "log \(log.name): stored hashes between sizes \(from) and \(n) are inconsistent; run `quartet verify`", cause: error)
             }
             return ConsistencyProof(log: log.name, from: from, to: n, fromRoot: fromRoot, root: root, proof: proof)
+        }
+    }
+
+    /// The root of `log`'s first `size` leaves as this store holds them; nil when it holds fewer.
+    /// At the latest checkpoint's size, that checkpoint's (verified) root, with no hashing;
+    /// below it, from stored subtrees, checked against a checkpoint of that size if one is stored.
+    public func root(_ log: LogInfo, size: UInt64) throws(StoreError) -> Hash? {
+        try read("read a root of \(log.name)") { db in
+            let latest = try latestCheckpoint(db, log)
+            let current = latest?.checkpoint.size ?? 0
+            guard size <= current else { return nil }
+            if size == current { return latest?.checkpoint.root ?? .emptyTree }
+            return try Self.checkedRoot(db, log, size: size, subtree: Self.subtreeReader(db, log))
         }
     }
 
