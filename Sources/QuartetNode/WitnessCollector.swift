@@ -190,16 +190,18 @@ final class WitnessCollector: Sendable {
     struct WitnessFailure: Error { var message: String }
 
     /// The add-checkpoint body for checkpoint `note` of `size` from `old`, made once per round
-    /// and old size (a consistency proof is a few reads of the store).
+    /// and old size (a consistency proof is a few reads of the store). Made under the cache's
+    /// lock: the witnesses' requests of a round start together, and all but the first wait for
+    /// its body rather than each proving the same consistency again.
     private func requestBody(_ note: SignedNote, size: UInt64, old: UInt64) throws -> String {
-        if let body = bodies.withLockedValue({ $0.size == size ? $0.byOld[old] : nil }) { return body }
-        let proof = old == 0 ? [] : try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof
-        let body = Witnessing.Request(oldSize: old, proof: proof, note: note).body
-        bodies.withLockedValue { cache in
+        try bodies.withLockedValue { cache in
+            if cache.size == size, let body = cache.byOld[old] { return body }
+            let proof = old == 0 ? [] : try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof
+            let body = Witnessing.Request(oldSize: old, proof: proof, note: note).body
             if cache.size != size { cache = (size, [:]) }
             cache.byOld[old] = body
+            return body
         }
-        return body
     }
 
     /// How often the other members' cosigned checkpoints are read.

@@ -350,13 +350,17 @@ public final class LedgerStore: Sendable {
     /// The consistency proof from the tree of `from` leaves to that of `to` (default: the latest).
     public func consistencyProof(_ log: LogInfo, from: UInt64, to: UInt64? = nil) throws(StoreError) -> ConsistencyProof {
         try read("prove consistency in \(log.name)") { db in
-            let current = try latestCheckpoint(db, log)?.checkpoint.size ?? 0
+            let latest = try latestCheckpoint(db, log)
+            let current = latest?.checkpoint.size ?? 0
             let n = to ?? current
             guard n <= current else { throw StoreError(.outOfRange, "log \(log.name) has \(current) entries; no tree of size \(n)") }
             guard from <= n else { throw StoreError(.outOfRange, "log \(log.name): consistency from \(from) to the smaller size \(n)") }
             let subtree = Self.subtreeReader(db, log)
-            let root = try Self.checkedRoot(db, log, size: n, subtree: subtree)
-            let fromRoot = try Self.checkedRoot(db, log, size: from, subtree: subtree)
+            // At the latest size its signed root; below, the root hashed from stored subtrees.
+            // The smaller size's root may come from its stored checkpoint row: the proof must
+            // still lead from it to the larger root, which pins both (a wrong row is refused).
+            let root = n == current ? latest?.checkpoint.root ?? .emptyTree : try Self.checkedRoot(db, log, size: n, subtree: subtree)
+            let fromRoot = try Self.storedRoot(db, log, size: from) ?? Self.checkedRoot(db, log, size: from, subtree: subtree)
             let proof = try Merkle.consistencyProof(from: from, to: n, subtree: subtree)
             do { try Merkle.verifyConsistency(from: from, to: n, firstRoot: fromRoot, secondRoot: root, proof: proof) } catch {
                 throw StoreError(.corrupt, "log \(log.name): stored hashes between sizes \(from) and \(n) are inconsistent; run `quartet verify`", cause: error)
@@ -376,6 +380,14 @@ public final class LedgerStore: Sendable {
             if size == current { return latest?.checkpoint.root ?? .emptyTree }
             return try Self.checkedRoot(db, log, size: size, subtree: Self.subtreeReader(db, log))
         }
+    }
+
+    /// The root column of `log`'s stored checkpoint of `size`, if one is stored (not checked:
+    /// only for use where a proof checks it against a signed root).
+    static func storedRoot(_ db: Database, _ log: LogInfo, size: UInt64) throws -> Hash? {
+        if size == 0 { return .emptyTree }
+        guard let stored = try Data.fetchOne(db, sql: "SELECT root FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(size)]) else { return nil }
+        return try Hash(Array(stored))
     }
 
     /// The root of the first `size` leaves from stored subtrees; where a signed checkpoint of that

@@ -373,6 +373,8 @@ public final class LogWriter: Sendable {
     private func succeed(_ batch: PreparedBatch) {
         let log = self.log.name
         let onCommit = self.onCommit
+        // The note this writer signed and committed: readers need not verify it again.
+        store.verifiedNotes.verified(log: self.log.id, note: batch.checkpoint.note, checkpoint: batch.checkpoint.checkpoint)
         resumer.async {
             // Batches reach the observer in commit order (this queue is serial).
             onCommit?(batch.entries, batch.checkpoint)

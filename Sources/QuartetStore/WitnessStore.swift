@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import QuartetCrypto
 import QuartetLedger
+import Synchronization
 
 /// What this node keeps as a witness (C2SP tlog-witness) and as a log gathering cosignatures, in
 /// its own SQLite file, `witness/witness.sqlite` (WAL, `synchronous=FULL`), beside the witness key
@@ -17,6 +18,8 @@ public final class WitnessStore: Sendable {
     /// Cosignatures gathered (`witness/cosignatures.sqlite`): WAL, `synchronous=NORMAL`. One lost
     /// in a power cut is asked for again (a witness cosigns the checkpoint it holds again).
     private let gathered: DatabaseQueue
+    /// Cosignatures kept since the last pruning of old ones.
+    private let keptSincePruning = Atomic<Int>(0)
     public let path: String
 
     /// The witness key name of the node writing the log of origin `origin`.
@@ -153,12 +156,14 @@ public final class WitnessStore: Sendable {
     public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64) throws(StoreError) {
         guard size <= UInt64(Int64.max), time <= UInt64(Int64.max) else { throw StoreError(.invalidInput, "a cosignature of size \(size) at time \(time) is beyond what is stored") }
         do {
+            // Only the newest sizes are served; older cosignatures are dropped every 1,000 kept.
+            let prune = keptSincePruning.add(1, ordering: .relaxed).newValue % 1000 == 0
             try gathered.write { db in
-                try db.execute(sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [log, Int64(size), witness, line, Int64(time)])
-                // Only the newest few sizes are served; older cosignatures are dropped.
-                try db.execute(sql: "DELETE FROM cosignatures WHERE log = ? AND size < (SELECT MAX(size) FROM cosignatures WHERE log = ?) - 100000",
-                               arguments: [log, log])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time) VALUES (?, ?, ?, ?, ?)")
+                    .execute(arguments: [log, Int64(size), witness, line, Int64(time)])
+                if prune {
+                    try db.execute(sql: "DELETE FROM cosignatures WHERE size < (SELECT MAX(size) FROM cosignatures AS newest WHERE newest.log = cosignatures.log) - 100000")
+                }
             }
         } catch { throw StoreError(.io, "cannot write the witness database", cause: error) }
     }
