@@ -298,14 +298,22 @@ public struct WitnessesResponse: Codable, Sendable, Equatable {
         }
     }
 
-    /// A checkpoint that reached a quorum, and the milliseconds from its signing to that.
+    /// A checkpoint that reached a quorum, the milliseconds from its signing to that, and when
+    /// (POSIX milliseconds).
     public struct QuorumSample: Codable, Sendable, Equatable {
         public var size: UInt64
         public var millis: Double
+        public var at: UInt64
 
-        public init(size: UInt64, millis: Double) {
+        public init(size: UInt64, millis: Double, at: UInt64) {
             self.size = size
             self.millis = millis
+            self.at = at
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case size, millis
+            case at = "at_ms"
         }
     }
 

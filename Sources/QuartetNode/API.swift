@@ -102,7 +102,7 @@ struct API {
                                                  failing: w?.lastError != nil, lastError: w?.lastError)
             }
             return Self.json(WitnessesResponse(log: ownLog, quorum: members.count / 2 + 1, witnesses: witnesses,
-                                               quorumLatency: self.collector.quorumLatency().map { .init(size: $0.size, millis: $0.millis) }))
+                                               quorumLatency: self.collector.quorumLatency().map { .init(size: $0.size, millis: $0.millis, at: $0.at) }))
         }
         // C2SP tlog-witness: this node cosigns the other members' checkpoints (docs/witness.md).
         // Open to any federation identity (the spec asks for none beyond the checkpoint's

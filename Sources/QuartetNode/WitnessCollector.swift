@@ -12,9 +12,13 @@ import QuartetStore
 /// Cadence: in rounds. A round sends one checkpoint (the newest when it starts) to every
 /// witness, at most one request in flight per witness; the next round starts when every
 /// witness of this one has answered, or after `roundMillis` (a slow or absent witness is not
-/// waited for, and joins the round in force when its request ends). Under load each round
-/// cosigns one checkpoint by all witnesses that answer, rather than each witness a different
-/// one. A 409 names the size the witness holds; the request is sent again from it. Other
+/// waited for, and joins the round in force when its request ends), and no sooner than
+/// `minRoundMillis` after the one before. So a checkpoint is witnessed on its own when
+/// appends are further apart than that, and under load at most 1000 / `minRoundMillis` rounds
+/// a second are run, each cosigning the newest checkpoint (which covers the ones before it):
+/// witnessing costs the federation a bounded share of its CPU whatever the append rate. Each
+/// round cosigns one checkpoint by all witnesses that answer, rather than each witness a
+/// different one. A 409 names the size the witness holds; the request is sent again from it. Other
 /// failures back off (1 s doubling to 60 s). Witnessing never holds an append: it runs after
 /// the commit, off the writer's path.
 final class WitnessCollector: Sendable {
@@ -38,12 +42,17 @@ final class WitnessCollector: Sendable {
         var stopped = false
         /// Cosignatures gathered per size of the newest rounds, to see when one reaches a quorum.
         var gathered: [UInt64: Int] = [:]
-        /// For the newest checkpoints that reached a quorum: the milliseconds from signing to it.
-        var quorumLatency: [(size: UInt64, millis: Double)] = []
+        /// For the newest checkpoints that reached a quorum: the milliseconds from signing to it,
+        /// and when (POSIX milliseconds).
+        var quorumLatency: [(size: UInt64, millis: Double, at: UInt64)] = []
+        /// A kick is scheduled for when the next round may start.
+        var kickScheduled = false
     }
 
     /// A round is not waited on for longer than this.
     static let roundMillis = 2000
+    /// Rounds start at least this far apart.
+    static let minRoundMillis = 50
 
     private let state = NIOLockedValueBox(State())
     /// The request bodies of the round in force, by old size (most witnesses share one).
@@ -102,14 +111,22 @@ final class WitnessCollector: Sendable {
     func kick() {
         let now = ContinuousClock.now
         let members = witnessMembers
+        var wakeAt: ContinuousClock.Instant?
         let started: [(Federation.Member, StoredCheckpoint, UInt64)] = state.withLockedValue { s in
             guard !s.stopped, let latest = s.latest else { return [] }
-            // A new round when the one in force is done (every witness answered) or overdue.
+            // A new round when the one in force is done (every witness answered) or overdue,
+            // and not sooner than minRoundMillis after it started (else: a kick then).
             let busy = members.contains { s.witnesses[$0.id]?.inFlight == true }
             if s.round == nil || (s.round!.checkpoint.size < latest.checkpoint.size
                                   && (!busy || now - s.roundStarted > .milliseconds(Self.roundMillis))) {
-                s.round = latest
-                s.roundStarted = now
+                let earliest = s.roundStarted + .milliseconds(Self.minRoundMillis)
+                if s.round == nil || now >= earliest {
+                    s.round = latest
+                    s.roundStarted = now
+                } else if !s.kickScheduled {
+                    s.kickScheduled = true
+                    wakeAt = earliest
+                }
             }
             let round = s.round!
             var out: [(Federation.Member, StoredCheckpoint, UInt64)] = []
@@ -125,11 +142,18 @@ final class WitnessCollector: Sendable {
         for (member, checkpoint, old) in started {
             Task { await self.submit(to: member, checkpoint, old: old) }
         }
+        if let wakeAt {
+            Task {
+                try? await Task.sleep(until: wakeAt, clock: .continuous)
+                self.state.withLockedValue { $0.kickScheduled = false }
+                self.kick()
+            }
+        }
     }
 
     /// The newest checkpoints (at most 1,000) that reached a quorum, with the milliseconds from
     /// their signing to the quorum.
-    func quorumLatency() -> [(size: UInt64, millis: Double)] { state.withLockedValue { $0.quorumLatency } }
+    func quorumLatency() -> [(size: UInt64, millis: Double, at: UInt64)] { state.withLockedValue { $0.quorumLatency } }
 
     private func submit(to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64) async {
         let members = witnessMembers
@@ -149,7 +173,7 @@ final class WitnessCollector: Sendable {
                     let quorum = members.count / 2 + 1
                     if s.gathered[result.size] == quorum, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
                         let now = Double(Date().timeIntervalSince1970 * 1000)
-                        s.quorumLatency.append((result.size, max(0, now - Double(signed))))
+                        s.quorumLatency.append((result.size, max(0, now - Double(signed)), UInt64(now)))
                         if s.quorumLatency.count > 1000 { s.quorumLatency.removeFirst(s.quorumLatency.count - 1000) }
                     }
                     if s.gathered.count > 64, let oldest = s.gathered.keys.min() { s.gathered[oldest] = nil }

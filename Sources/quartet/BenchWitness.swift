@@ -44,9 +44,13 @@ struct BenchWitness: AsyncParsableCommand {
             let reader = try federation.client("wales")
             let before = try await federation.logSize("wales", at: "wales")
             let body = Data(#"{"type":"test.note","payload":{"bench":"witness"}}"#.utf8)
+            // Each entry's index and when the checkpoint that first held it was signed.
+            var entries: [(index: UInt64, time: UInt64)] = []
             for _ in 0..<appends {
                 let (status, answer) = try await operatorClient.post("/v1/logs/wales/entries", json: body)
                 guard status == 201 else { throw CLIError("append at wales: \(status) \(String(decoding: answer, as: UTF8.self))") }
+                let receipt = try JSONDecoder().decode(ReceiptBody.self, from: answer)
+                if let time = try Checkpoint(parsing: try SignedNote(parsing: receipt.checkpoint).text).timeMillis { entries.append((receipt.index, time)) }
                 if gapMs > 0 { try await Task.sleep(for: .milliseconds(gapMs)) }
             }
             let after = try await federation.logSize("wales", at: "wales")
@@ -59,10 +63,20 @@ struct BenchWitness: AsyncParsableCommand {
             }
             let samples = witnesses.quorumLatency.filter { $0.size > before }.map(\.millis).sorted()
             guard !samples.isEmpty else { throw CLIError("no checkpoint of the run reached a quorum: \(witnesses)") }
-            func percentile(_ p: Double) -> Double { (samples[min(samples.count - 1, Int(Double(samples.count) * p))] * 100).rounded() / 100 }
+            func percentiles(_ samples: [Double]) -> [String: Double] {
+                func at(_ p: Double) -> Double { (samples[min(samples.count - 1, Int(Double(samples.count) * p))] * 100).rounded() / 100 }
+                return ["p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": samples.last!]
+            }
             report["quorum"] = "\(witnesses.quorum) of \(witnesses.witnesses.count)"
             report["checkpoints_with_quorum"] = samples.count
-            report["signed_to_quorum_ms"] = ["p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99), "max": samples.last!]
+            report["signed_to_quorum_ms"] = percentiles(samples)
+            // Per entry: from the signing of the checkpoint that first held it to the first
+            // quorum on a checkpoint that covers it (under load not every checkpoint has a round
+            // of its own: a later one covers it).
+            let quorums = witnesses.quorumLatency.filter { $0.size > before }.sorted { $0.at < $1.at }
+            let covered = entries.compactMap { entry in quorums.first { $0.size > entry.index }.map { Double($0.at) - Double(entry.time) } }.sorted()
+            if !covered.isEmpty { report["entry_signed_to_quorum_ms"] = percentiles(covered) }
+            report["entries_covered_by_a_quorum"] = covered.count
             report["witnesses"] = witnesses.witnesses.map { ["id": $0.id, "cosigned_size": $0.cosignedSize.map { Int($0) } ?? -1, "failing": $0.failing] }
 
             // Requests/s at uk's witness: wales's newest checkpoint, from the size uk cosigned.
