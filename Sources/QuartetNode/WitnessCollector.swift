@@ -13,12 +13,13 @@ import QuartetStore
 /// witness, at most one request in flight per witness; the next round starts when every
 /// witness of this one has answered, or after `roundMillis` (a slow or absent witness is not
 /// waited for, and joins the round in force when its request ends), and no sooner than
-/// `minRoundMillis` after the one before. So a checkpoint is witnessed on its own when
-/// appends are further apart than that, and under load at most 1000 / `minRoundMillis` rounds
-/// a second are run, each cosigning the newest checkpoint (which covers the ones before it):
-/// witnessing costs the federation a bounded share of its CPU whatever the append rate. Each
-/// round cosigns one checkpoint by all witnesses that answer, rather than each witness a
-/// different one. A 409 names the size the witness holds; the request is sent again from it. Other
+/// `minRoundMillis` after the one before: by the first commit after that (so the round takes
+/// a checkpoint just signed), or `idleRoundMillis` after the round before if no commit comes.
+/// So a checkpoint is witnessed on its own when appends are further apart than that, and under
+/// load at most 1000 / `minRoundMillis` rounds a second are run, each cosigning the newest
+/// checkpoint (which covers the ones before it): witnessing costs the federation a bounded
+/// share of its CPU whatever the append rate. Each round cosigns one checkpoint by all
+/// witnesses that answer, rather than each witness a different one. A 409 names the size the witness holds; the request is sent again from it. Other
 /// failures back off (1 s doubling to 60 s). Witnessing never holds an append: it runs after
 /// the commit, off the writer's path.
 final class WitnessCollector: Sendable {
@@ -53,6 +54,9 @@ final class WitnessCollector: Sendable {
     static let roundMillis = 2000
     /// Rounds start at least this far apart.
     static let minRoundMillis = 50
+    /// A checkpoint left waiting by `minRoundMillis` is sent this long after the round before
+    /// at the latest, if no newer commit started a round sooner.
+    static let idleRoundMillis = 250
 
     private let state = NIOLockedValueBox(State())
     /// The request bodies of the round in force, by old size (most witnesses share one).
@@ -125,7 +129,7 @@ final class WitnessCollector: Sendable {
                     s.roundStarted = now
                 } else if !s.kickScheduled {
                     s.kickScheduled = true
-                    wakeAt = earliest
+                    wakeAt = s.roundStarted + .milliseconds(Self.idleRoundMillis)
                 }
             }
             let round = s.round!
