@@ -20,7 +20,9 @@ struct BenchWitness: AsyncParsableCommand {
             and kept: p50 and p99 over the checkpoints of the run that reached a quorum. Then drives \
             uk's POST /witness/add-checkpoint with wrk (--clients keep-alive connections, a reader \
             token) with wales's newest checkpoint: each request is parsed, its log signature and \
-            the witness state checked and a cosignature signed. Needs wrk.
+            the witness state checked and a cosignature signed. Also each entry's time from its \
+            checkpoint's signing to the first quorum on a checkpoint that covers it, and the CPU \
+            each node used per append while appending (/proc). Needs wrk.
             """)
 
     @Option(help: "Entries appended, one at a time.") var appends: Int = 300
@@ -46,12 +48,27 @@ struct BenchWitness: AsyncParsableCommand {
             let body = Data(#"{"type":"test.note","payload":{"bench":"witness"}}"#.utf8)
             // Each entry's index and when the checkpoint that first held it was signed.
             var entries: [(index: UInt64, time: UInt64)] = []
+            // The nodes' CPU over the appends (all of it: an append's replication, witnessing
+            // and view folds at every node), from /proc.
+            let pids = (federation.demo?.nodes ?? []).compactMap { node in node.pid.map { (node.name, $0) } }
+            let cpuBefore = Dictionary(uniqueKeysWithValues: pids.map { ($0.0, Self.cpuSeconds($0.1)) })
             for _ in 0..<appends {
                 let (status, answer) = try await operatorClient.post("/v1/logs/wales/entries", json: body)
                 guard status == 201 else { throw CLIError("append at wales: \(status) \(String(decoding: answer, as: UTF8.self))") }
                 let receipt = try JSONDecoder().decode(ReceiptBody.self, from: answer)
                 if let time = try Checkpoint(parsing: try SignedNote(parsing: receipt.checkpoint).text).timeMillis { entries.append((receipt.index, time)) }
                 if gapMs > 0 { try await Task.sleep(for: .milliseconds(gapMs)) }
+            }
+            // Let the last append's work end before reading the CPU.
+            try await Task.sleep(for: .seconds(1))
+            var cpu: [String: Double] = [:]
+            for (name, pid) in pids {
+                guard let before = cpuBefore[name] ?? nil, let now = Self.cpuSeconds(pid) else { continue }
+                cpu[name] = ((now - before) * 1000 / Double(appends) * 100).rounded() / 100
+            }
+            if !cpu.isEmpty {
+                report["cpu_ms_per_append"] = cpu
+                report["cpu_ms_per_append_all_nodes"] = (cpu.values.reduce(0, +) * 100).rounded() / 100
             }
             let after = try await federation.logSize("wales", at: "wales")
             // The last checkpoint's round, then what wales measured.
@@ -108,5 +125,16 @@ struct BenchWitness: AsyncParsableCommand {
         report["targets"] = ["signed_to_quorum_p50_ms": 5, "signed_to_quorum_p99_ms": 20]
         try? FileManager.default.removeItem(at: root)
         printJSON(report)
+    }
+
+    /// The user and system CPU seconds process `pid` has used (/proc/PID/stat), nil if unreadable.
+    static func cpuSeconds(_ pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // After the command name: state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return (user + system) / ticks
     }
 }
