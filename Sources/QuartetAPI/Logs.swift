@@ -299,13 +299,13 @@ public struct WitnessesResponse: Codable, Sendable, Equatable {
     }
 
     /// A checkpoint that reached a quorum, the milliseconds from its signing to that, and when
-    /// (POSIX milliseconds).
+    /// (POSIX milliseconds; absent from nodes older than this field).
     public struct QuorumSample: Codable, Sendable, Equatable {
         public var size: UInt64
         public var millis: Double
-        public var at: UInt64
+        public var at: UInt64?
 
-        public init(size: UInt64, millis: Double, at: UInt64) {
+        public init(size: UInt64, millis: Double, at: UInt64?) {
             self.size = size
             self.millis = millis
             self.at = at

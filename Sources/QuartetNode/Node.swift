@@ -110,7 +110,13 @@ public struct Node: Sendable {
                                       ownLog: configuration.log, logger: logger)
         // Appends wait until peers have said how much of this log they hold (OwnLogSync).
         let syncing = !configuration.onlyCopy && federation.members.count > 1
-        let gate = OwnLogGate(node: configuration.node, log: configuration.log, logger: logger)
+        let ownLogName = configuration.log, nodeID = configuration.node
+        let gate = OwnLogGate(node: configuration.node, log: configuration.log, logger: logger, keyCheck: { [live, store] in
+            guard let current = live.federation.member(nodeID)?.current,
+                  let info = try? store.log(named: ownLogName), let chain = try? store.keyChain(info),
+                  !([chain.pinned] + chain.rotations.map(\.key)).contains(current.publicKey) else { return nil }
+            return "the federation file names \(current.vkey) as its current key, but its rotations here have not reached it (the peers that answered lack them): restart the node once a peer that holds them is up"
+        })
         do {
             try view.load(from: store)
             let ownLog = configuration.log

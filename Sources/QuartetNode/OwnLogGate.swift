@@ -17,11 +17,18 @@ final class OwnLogGate: Sendable {
     let log: String
     private let writer = Mutex<LogWriter?>(nil)
     private let logger: Logger
+    /// Why the log may not open even though synced (nil: it may): the federation names a
+    /// current key that the log's rotations here have not reached — a restored or recovered
+    /// copy whose peers lacked the rotation would otherwise append under a key no longer in force.
+    private let keyCheck: @Sendable () -> String?
+    /// The last reason the log could not open, logged once until it changes.
+    private let lastRefusal = Mutex<String?>(nil)
 
-    init(node: String, log: String, logger: Logger) {
+    init(node: String, log: String, logger: Logger, keyCheck: @escaping @Sendable () -> String? = { nil }) {
         self.node = node
         self.log = log
         self.logger = logger
+        self.keyCheck = keyCheck
     }
 
     /// The writer's availability at start: held while the node learns from peers.
@@ -39,12 +46,16 @@ final class OwnLogGate: Sendable {
             return
         }
         do {
+            if let reason = keyCheck() { throw StoreError(.key, reason) }
             try writer.release()
         } catch {
             // The tree could not be read, or the key file is not the key in force after the
-            // tail taken from peers: appends stay refused, with the reason.
-            logger.error("cannot open the own log for appends", metadata: ["log": "\(log)", "error": "\(error)"])
-            writer.hold(reason: "log \(log) cannot take appends: \(error)", until: .now)
+            // tail taken from peers: appends stay refused, with the reason (logged once).
+            let reason = "log \(log) cannot take appends: \(error)"
+            if lastRefusal.withLock({ last in defer { last = reason }; return last != reason }) {
+                logger.error("cannot open the own log for appends", metadata: ["log": "\(log)", "error": "\(error)"])
+            }
+            writer.hold(reason: reason, until: .now)
         }
     }
 

@@ -43,17 +43,18 @@ public enum Recovery {
         return Plan(federation: federation, member: me)
     }
 
-    /// Refuses a key that is neither the one the federation file pins for this node's log nor
-    /// the one it names as the log's current key (`current_vkey`, after a rotation). A key the
-    /// federation revoked is refused too. Whether it is the key in force is known once the own
-    /// log is back: the node then opens it for appends only with that key.
+    /// Refuses a key that is not the log's key as the federation file names it: its current
+    /// key (`current_vkey`) once the file names one (the log rotated: the pinned key, kept in an
+    /// old backup, would sign a second history if the peers that answer lacked the rotation),
+    /// else the pinned key. A key the federation revoked is refused too. Whether it is the key
+    /// in force is known once the own log is back: the node opens it for appends only then.
     public static func check(key: Ed25519PrivateKey, plan: Plan, keyFile: String) throws {
         let member = plan.member
-        let named = [member.verifier, member.current].compactMap { $0 }
+        let expected = member.current ?? member.verifier
         let given = NoteVerifier(name: member.verifier.name, publicKey: key.publicKey).vkey
-        guard named.contains(where: { $0.publicKey == key.publicKey }) else {
-            let current = member.current.map { " or its current key \($0.vkey)" } ?? ""
-            throw NodeStartupError("\(keyFile) is not the signing key of log \(member.log): its public key gives \(given), but the federation file pins \(member.verifier.vkey)\(current); "
+        guard expected.publicKey == key.publicKey else {
+            let which = member.current == nil ? "pins" : "names as its current key (current_vkey; the log rotated)"
+            throw NodeStartupError("\(keyFile) is not the signing key of log \(member.log): its public key gives \(given), but the federation file \(which) \(expected.vkey); "
                                    + "use the key from the operator's backup of this node's keys (the newest, if the log rotated)")
         }
         if let after = member.revoked[key.publicKey] {
@@ -89,15 +90,21 @@ public enum Recovery {
         close(fd)
     }
 
-    /// Refuses a data directory that holds anything (a database above all: never overwritten),
-    /// except what an interrupted recovery left (its marker present), which is cleared first.
-    /// Returns whether such a leftover was cleared.
+    /// Refuses a data directory that holds anything (a database above all: never overwritten).
+    /// What an interrupted recovery left (its marker present) is refused too, unless
+    /// `clearUnfinished`: then it is cleared first, under the writer lock (refused while any
+    /// process, a recovery still running or the node, holds the directory). Returns whether such
+    /// a leftover was cleared.
     @discardableResult
     public static func checkEmpty(_ configuration: NodeConfiguration, clearUnfinished: Bool = false) throws -> Bool {
         let directory = DataDirectory(path: configuration.dataDirectory)
         if isUnfinished(configuration.dataDirectory) {
-            guard clearUnfinished else { return false }
-            discard(configuration, created: false)
+            guard clearUnfinished else {
+                throw NodeStartupError("\(directory.url.path) holds a recovery that did not finish (quartet recover was interrupted); `quartet recover` starts it over")
+            }
+            do { try directory.clearHoldingLock() } catch {
+                throw NodeStartupError("cannot start the unfinished recovery in \(directory.url.path) over: \(error.message)")
+            }
             return true
         }
         if directory.exists {
@@ -107,7 +114,8 @@ public enum Recovery {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.url.path, isDirectory: &isDirectory) else { return false }
         guard isDirectory.boolValue else { throw NodeStartupError("\(directory.url.path) is not a directory") }
-        let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory.url.path)) ?? ["?"]
+        // (A lock file alone is what clearing an unfinished recovery leaves.)
+        let contents = ((try? FileManager.default.contentsOfDirectory(atPath: directory.url.path)) ?? ["?"]).filter { $0 != DataDirectory.lockFileName }
         guard contents.isEmpty else {
             throw NodeStartupError("\(directory.url.path) is not empty (it holds \(contents.sorted().prefix(5).joined(separator: ", "))); recover writes only into an empty or new directory")
         }

@@ -66,11 +66,22 @@ public enum RecoveryProbe {
             var answer = Answer(peer: member.id, sizes: [:])
             for head in heads {
                 guard let owner = plan.federation.members.first(where: { $0.log == head.log }) else { continue }
-                do {
-                    let checkpoint = try owner.verifier.verifyCheckpoint(try SignedNote(parsing: head.note))
+                // The pinned key, or the current key the file names after a rotation (each unless
+                // revoked at or below the checkpoint's size).
+                let note: SignedNote
+                do { note = try SignedNote(parsing: head.note) } catch {
+                    answer.problems.append("its checkpoint of \(head.log) is not a signed note: \(error)")
+                    continue
+                }
+                let keys = [owner.verifier, owner.current].compactMap { $0 }
+                let verified = keys.lazy.compactMap { key -> Checkpoint? in
+                    guard let checkpoint = try? key.verifyCheckpoint(note) else { return nil }
+                    return owner.revoked[key.publicKey].map { checkpoint.size <= $0 } ?? true ? checkpoint : nil
+                }.first
+                if let checkpoint = verified {
                     answer.sizes![head.log] = max(answer.sizes![head.log] ?? 0, checkpoint.size)
-                } catch {
-                    answer.problems.append("its checkpoint of \(head.log) does not verify against the pinned key: \(error)")
+                } else {
+                    answer.problems.append("its checkpoint of \(head.log) does not verify against the pinned key\(owner.current == nil ? "" : " or the current key the federation file names")")
                 }
             }
             return answer

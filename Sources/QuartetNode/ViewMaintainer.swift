@@ -94,8 +94,13 @@ public final class ViewMaintainer: Sendable {
             let started = ContinuousClock.now
             do {
                 // A purge during the fold may have left payloads in the new view: fold again.
-                for _ in 0..<3 where try !self.refoldOnce() {}
-                self.logger.notice("view folded again from the store", metadata: ["reason": "\(reason)", "seconds": "\(started.duration(to: .now).seconds)"])
+                var swapped = false
+                for _ in 0..<3 where !swapped { swapped = try self.refoldOnce() }
+                if swapped {
+                    self.logger.notice("view folded again from the store", metadata: ["reason": "\(reason)", "seconds": "\(started.duration(to: .now).seconds)"])
+                } else {
+                    self.logger.warning("view: purges kept interrupting the fold from the store; the view lacks those payloads until the next start", metadata: ["reason": "\(reason)"])
+                }
             } catch {
                 self.logger.error("view: cannot fold again from the store; the view lacks those payloads until the next start", metadata: ["reason": "\(reason)", "error": "\(error)"])
             }
@@ -116,7 +121,8 @@ public final class ViewMaintainer: Sendable {
         return try queue.sync {
             try state.withLock { state in
                 guard state.purges == purges else { return false }
-                for log in logs {
+                // Logs added meanwhile (a federation reload) are folded from the start.
+                for log in try store.logs() {
                     // Entries the live view folded after the store was read are durable: read them.
                     try Self.fold(store, log: log, upTo: state.view.logs[log.name]?.size ?? 0, into: &fresh)
                     if let checkpoint = state.view.logs[log.name]?.checkpoint { fresh.setCheckpoint(checkpoint, log: log.name) }

@@ -143,8 +143,19 @@ final class WitnessCollector: Sendable {
             }
             return out
         }
-        for (member, checkpoint, old) in started {
-            Task { await self.submit(to: member, checkpoint, old: old) }
+        // The requests of one checkpoint from one old size share a body: it is made once (a
+        // consistency proof, read from the store) before they start.
+        var groups: [String: [(Federation.Member, StoredCheckpoint, UInt64)]] = [:]
+        for request in started { groups["\(request.1.checkpoint.size) \(request.2)", default: []].append(request) }
+        for group in groups.values {
+            Task {
+                if let (_, checkpoint, old) = group.first, let note = try? SignedNote(parsing: checkpoint.note) {
+                    _ = try? self.requestBody(note, size: checkpoint.checkpoint.size, old: old)
+                }
+                for (member, checkpoint, old) in group {
+                    Task { await self.submit(to: member, checkpoint, old: old) }
+                }
+            }
         }
         if let wakeAt {
             Task {
@@ -218,18 +229,17 @@ final class WitnessCollector: Sendable {
     struct WitnessFailure: Error { var message: String }
 
     /// The add-checkpoint body for checkpoint `note` of `size` from `old`, made once per round
-    /// and old size (a consistency proof is a few reads of the store). Made under the cache's
-    /// lock: the witnesses' requests of a round start together, and all but the first wait for
-    /// its body rather than each proving the same consistency again.
+    /// and old size (a consistency proof is a few reads of the store; `kick` makes it before a
+    /// round's requests start, so they find it here).
     private func requestBody(_ note: SignedNote, size: UInt64, old: UInt64) throws -> String {
-        try bodies.withLockedValue { cache in
-            if cache.size == size, let body = cache.byOld[old] { return body }
-            let proof = old == 0 ? [] : try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof
-            let body = Witnessing.Request(oldSize: old, proof: proof, note: note).body
+        if let body = bodies.withLockedValue({ $0.size == size ? $0.byOld[old] : nil }) { return body }
+        let proof = old == 0 ? [] : try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof
+        let body = Witnessing.Request(oldSize: old, proof: proof, note: note).body
+        bodies.withLockedValue { cache in
             if cache.size != size { cache = (size, [:]) }
             cache.byOld[old] = body
-            return body
         }
+        return body
     }
 
     /// How often the other members' cosigned checkpoints are read.

@@ -22,6 +22,21 @@ public struct DataDirectory: Sendable {
     public var keysPath: String { url.appendingPathComponent("keys").path }
     /// The writer lock file.
     public var lockPath: String { url.appendingPathComponent("writer.lock").path }
+    /// Its name in the directory.
+    public static let lockFileName = "writer.lock"
+
+    /// Removes everything in the directory but its lock file, holding the writer lock meanwhile
+    /// (for what an interrupted `quartet recover` left): refused (`.locked`) while a process
+    /// holds the directory, and an entry that cannot be removed is an error.
+    public func clearHoldingLock() throws(StoreError) {
+        let lock = try WriterLock(path: lockPath)
+        defer { lock.release() }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [] where name != Self.lockFileName {
+            do { try FileManager.default.removeItem(at: url.appendingPathComponent(name)) } catch {
+                throw StoreError(.io, "cannot remove \(name) from \(url.path)", cause: UnderlyingError("\(error)"))
+            }
+        }
+    }
 
     /// The signing key file of `log`.
     public func keyPath(log: String) -> String { "\(keysPath)/\(log).pem" }

@@ -128,7 +128,9 @@ public final class LogWriter: Sendable {
         do {
             keys = Mutex(try WriterKeys.resolve(store: store, log: log))
         } catch {
-            guard case .held = held else { throw error }
+            // Only a readable key that is not (yet) the key in force; a missing or broken key
+            // file, or anything else, stops the start.
+            guard case .held = held, error.code == .key, (try? store.directory.readSigningKey(log: name)) != nil else { throw error }
             keys = Mutex(nil)
         }
         let (frontier, lastTime) = try store.read("load the tree of \(name)") { db in

@@ -90,7 +90,8 @@ struct BenchWitness: AsyncParsableCommand {
             // Per entry: from the signing of the checkpoint that first held it to the first
             // quorum on a checkpoint that covers it (under load not every checkpoint has a round
             // of its own: a later one covers it).
-            let quorums = witnesses.quorumLatency.filter { $0.size > before }.sorted { $0.at < $1.at }
+            let quorums = witnesses.quorumLatency.compactMap { sample in sample.at.map { (size: sample.size, at: $0) } }
+                .filter { $0.size > before }.sorted { $0.at < $1.at }
             let covered = entries.compactMap { entry in quorums.first { $0.size > entry.index }.map { Double($0.at) - Double(entry.time) } }.sorted()
             if !covered.isEmpty { report["entry_signed_to_quorum_ms"] = percentiles(covered) }
             report["entries_covered_by_a_quorum"] = covered.count

@@ -54,6 +54,7 @@ struct FederationCommand: AsyncParsableCommand {
             case .text:
                 print("signed \(file) version \(signed.federation.version) as \(member): \(FederationTrust.signaturePath(of: file))")
                 print("signed by \(signers.joined(separator: ", ")) (\(signers.count) of \(signed.federation.members.count); a first start needs \(needed))")
+                print("(counted by this file's keys; a node counts them by the version it accepted before: `quartet federation verify --accepted` checks that)")
             }
         }
     }

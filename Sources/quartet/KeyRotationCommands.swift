@@ -94,12 +94,19 @@ struct KeyRevoke: AsyncParsableCommand {
         let revokedKey = try FederationFileEdit.verifier(vkey, option: "--vkey")
         let currentKey = try current.map { try FederationFileEdit.verifier($0, option: "--current") }
         if let currentKey, currentKey.publicKey == revokedKey.publicKey { throw CLIError("--current is the key being revoked") }
-        let version = try FederationFileEdit.change(file, member: member, keysOf: revokedKey) { node in
+        let version: Int
+        do {
+            version = try FederationFileEdit.change(file, member: member, keysOf: revokedKey) { node in
             var revoked: [[String: Any]] = (node["revoked"] as? [[String: Any]]) ?? []
             revoked.removeAll { (item: [String: Any]) -> Bool in (item["vkey"] as? String) == vkey }
             revoked.append(["vkey": vkey, "after": Int(after)])
             node["revoked"] = revoked
             if let currentKey { node["current_vkey"] = currentKey.vkey }
+            }
+        } catch {
+            // (A plain catch: a pattern with a `where` clause here slows the compiler badly.)
+            guard currentKey == nil, "\(error)".contains("current_vkey") else { throw error }
+            throw CLIError("\(error) (revoking the member's current key: name the key its log moved to with --current)")
         }
         let named = currentKey.map { " and names \($0.vkey) as its current key" } ?? ""
         print("\(file): version \(version) revokes \(vkey) beyond size \(after)\(named); now have a quorum of members sign it (quartet federation sign) and reload the nodes")

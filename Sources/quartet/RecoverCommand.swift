@@ -67,20 +67,26 @@ struct RecoverCommand: AsyncParsableCommand {
         let created = try Recovery.prepare(configuration, plan: plan, key: signingKey)
         let started = ContinuousClock.now
         let status: RecoveryStatus
+        let stopped: Bool
         do {
-            status = try await recover(configuration, logger: logger)
+            (status, stopped) = try await recover(configuration, logger: logger)
         } catch {
             Recovery.discard(configuration, created: created)
             throw CLIError("\(error) (nothing is kept in \(configuration.dataDirectory); run recover again once peers are reachable)")
         }
         let seconds = (ContinuousClock.now - started).seconds
+        // A node that did not stop may still be writing: the directory stays marked unfinished.
+        guard stopped else {
+            throw CLIError("the recovering node did not stop within 30 s; \(configuration.dataDirectory) stays marked as an unfinished recovery (serve refuses it): end this process and run recover again")
+        }
         try Recovery.finish(configuration)
         let report = try RecoverReport(configuration: configuration, plan: plan, status: status, seconds: seconds)
         report.print(format: output.format)
     }
 
-    /// Runs the node until it holds everything the peers show; returns where it stood then.
-    func recover(_ configuration: NodeConfiguration, logger: Logger) async throws -> RecoveryStatus {
+    /// Runs the node until it holds everything the peers show; returns where it stood then, and
+    /// whether the node stopped.
+    func recover(_ configuration: NodeConfiguration, logger: Logger) async throws -> (RecoveryStatus, stopped: Bool) {
         let node = try Node(configuration: configuration, logger: logger, foldsView: false)
         let ended = NIOLockedValueBox(false)
         let shutdown = NodeShutdown()
@@ -121,12 +127,11 @@ struct RecoverCommand: AsyncParsableCommand {
         // stops, changes nothing of it.
         let stopBy = ContinuousClock.now + .seconds(30)
         while !ended.withLockedValue({ $0 }) && ContinuousClock.now < stopBy { try? await Task.sleep(for: .milliseconds(100)) }
-        if ended.withLockedValue({ $0 }) {
+        let stopped = ended.withLockedValue { $0 }
+        if stopped {
             do { try await task.value } catch { logger.warning("the node reported an error while stopping", metadata: ["error": "\(error)"]) }
-        } else {
-            logger.warning("the node did not stop within 30 s; reporting what is stored")
         }
-        return try result.get()
+        return (try result.get(), stopped)
     }
 
     /// Reads a PEM private key file, bounded (a key is a few hundred bytes).

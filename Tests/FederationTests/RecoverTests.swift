@@ -141,6 +141,8 @@ import Testing
         try federation.start(nodes)
         _ = try RestoreTests.appendMany(federation, count: 20, tag: "before")
         _ = federation.processes.removeValue(forKey: "wales")?.stop()
+        let pinnedKey = federation.root.appendingPathComponent("wales-old-key.pem").path
+        try FileManager.default.copyItem(atPath: federation.path("wales", "data") + "/keys/wales.pem", toPath: pinnedKey)
         let rotated = try TestKit.quartet(["key", "rotate", "--config", federation.config("wales"), "--no-overlap", "--format", "json"])
         #expect(rotated.status == 0, "\(rotated)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as? [String: Any])
@@ -171,6 +173,13 @@ import Testing
         #expect(policy.status == 0 && policy.stdout.contains("log \(newKey)"), "\(policy)")
         // The newest key backup (the rotated key) is what the operator recovers with.
         let key = try Self.loseWalesDisk(federation)
+        // The dry run takes the peers' checkpoints signed by the new key (the old one no longer signs).
+        let dry = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--dry-run", "--format", "json"])
+        let plan = try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any]
+        #expect(dry.status == 0 && (plan?["would_recover"] as? [String: Int])?["wales"] == size, "\(dry)")
+        // The old key, which would sign a second history if the peers lacked the rotation, is refused.
+        let old = try Self.recover(federation, key: pinnedKey)
+        #expect(old.result.status != 0 && old.result.stderr.contains("names as its current key"), "\(old.result)")
 
         let (result, recovered) = try Self.recover(federation, key: key)
         #expect(result.status == 0, "\(result)")
@@ -213,7 +222,17 @@ import Testing
         #expect(serve.status != 0 && serve.stderr.contains("recovery that did not finish"), "\(serve)")
         let over = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--key", key, "--timeout", "2"])
         #expect(over.status != 0 && over.stderr.contains("starting it over") && over.stderr.contains("no peer answered"), "\(over)")
-        let left = (try? FileManager.default.contentsOfDirectory(atPath: data)) ?? []
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: data)) ?? []).filter { $0 != "writer.lock" }
         #expect(left.isEmpty, "a failed recovery left \(left) behind")
+
+        // A recovery still running is not cleared by a second one.
+        let running = try ChildProcess.spawn(ChildSettings(executable: try TestKit.quartetBinary().path,
+                                                           arguments: ["recover", "--config", federation.config("wales"), "--key", key, "--timeout", "60"]))
+        defer { _ = running.stop(signal: SIGKILL) }
+        let started = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: data + "/quartet.sqlite") && Date() < started { Thread.sleep(forTimeInterval: 0.05) }
+        let second = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--key", key, "--timeout", "2"])
+        #expect(second.status != 0 && second.stderr.contains("another process"), "\(second)")
+        #expect(FileManager.default.fileExists(atPath: data + "/quartet.sqlite"), "the second recover removed the running one's database")
     }
 }
