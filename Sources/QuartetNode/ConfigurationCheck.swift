@@ -102,14 +102,26 @@ public enum ConfigurationCheck {
             }
             do {
                 let key = try directory.readSigningKey(log: configuration.log)
-                if let pinned = federation?.member(configuration.node)?.verifier {
+                if let member = federation?.member(configuration.node) {
+                    let pinned = member.verifier
                     // The key in force: the pinned one, or where the log's rotations moved it.
                     var inForce = pinned
-                    if directory.exists, let store = try? LedgerStore.open(directory) {
-                        if let log = try? store.log(named: configuration.log), let chain = try? store.keyChain(log) {
+                    if directory.exists {
+                        do {
+                            let store = try LedgerStore.open(directory)
+                            defer { try? store.close() }
+                            let log = try store.log(named: configuration.log)
+                            let chain = try store.keyChain(log)
                             inForce = NoteVerifier(name: chain.origin, publicKey: chain.current)
+                            if chain.pinned != pinned.publicKey {
+                                fail("data", "log \(configuration.log) in \(configuration.dataDirectory) is registered under \(NoteVerifier(name: chain.origin, publicKey: chain.pinned).vkey), but the federation file pins \(pinned.vkey)")
+                            }
+                            if let current = member.current, current.publicKey != chain.current {
+                                warn("data", "the federation file names \(current.vkey) as log \(configuration.log)'s current key, but the key in force here is \(inForce.vkey) (a rotation not yet named, or not yet taken from peers)")
+                            }
+                        } catch {
+                            fail("data", "cannot read the key chain of log \(configuration.log) in \(configuration.dataDirectory): \(error)")
                         }
-                        try? store.close()
                     }
                     if inForce.publicKey.rawRepresentation != key.publicKey.rawRepresentation {
                         let which = inForce.publicKey == pinned.publicKey ? "the key the federation file pins" : "after the log's rotations"
