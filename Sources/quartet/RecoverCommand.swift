@@ -23,7 +23,7 @@ struct RecoverCommand: AsyncParsableCommand {
             The data directory named by --config must not exist or be empty (recover never \
             overwrites), or what an interrupted recover left there (it starts over). --key is \
             this node's log signing key from the operator's key backup: the key the federation \
-            file pins, or its current_vkey if the log rotated. Runs the node in this process until it \
+            file names (its current_vkey once the log rotated, else the pinned key). Runs the node in this process until it \
             holds its own log and every replica to the largest checkpoint any peer shows, then \
             stops and reports per log what came back and from whom, and, for the own log, the \
             indices whose payload no peer held in full (they stay as stubs; the log verifies). \
