@@ -19,9 +19,9 @@ import QuartetStore
 /// load at most 1000 / `minRoundMillis` rounds a second are run, each cosigning the newest
 /// checkpoint (which covers the ones before it): witnessing costs the federation a bounded
 /// share of its CPU whatever the append rate. Each round cosigns one checkpoint by all
-/// witnesses that answer, rather than each witness a different one. A 409 names the size the witness holds; the request is sent again from it. Other
-/// failures back off (1 s doubling to 60 s). Witnessing never holds an append: it runs after
-/// the commit, off the writer's path.
+/// witnesses that answer, rather than each witness a different one. A 409 names the size the
+/// witness holds; the request is sent again from it. Other failures back off (1 s doubling to
+/// 60 s). Witnessing never holds an append: it runs after the commit, off the writer's path.
 final class WitnessCollector: Sendable {
     struct Witness: Sendable {
         /// The size this witness last cosigned, as far as this node knows (nil: not asked yet).
