@@ -280,8 +280,8 @@ import Testing
         defer { federation.stop() }
         for i in 0..<3 { try federation.append("wales", #"{"warm":\#(i)}"#) }
         _ = try federation.waitConverged(["uk", "wales"]) { federation.size($0, "wales") >= 3 }
-        let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
-        peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
+        let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation,
+                                      hello: .hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
         guard case .heads(let heads) = try peer.wait(timeout: 30, for: { if case .heads = $0 { return true }; return false }),
               let wales = heads.first(where: { $0.log == "wales" }) else { Issue.record("no heads from uk"); return }
         let replay = Message.heads(Array(repeating: wales, count: ProtocolLimits.maxHeads)).frame()

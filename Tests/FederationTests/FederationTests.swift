@@ -398,8 +398,8 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         _ = try federation.waitConverged(["uk", "wales"])
 
         // England's certificate and key, but not the england node: a peer under test control.
-        let peer = try await FakePeer(as: "england", to: "uk", port: ukPort, federation: federation)
-        peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
+        let peer = try await FakePeer(as: "england", to: "uk", port: ukPort, federation: federation,
+                                      hello: .hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
         _ = try peer.wait { if case .hello = $0 { return true }; return false }
         _ = try peer.wait { if case .heads = $0 { return true }; return false }
 
@@ -457,8 +457,8 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         #expect(metricValue(metrics.body, #"quartet_log_quarantined{log="wales"}"#) == 0, "\(metrics.body)")
 
         // 3. A malformed frame (and an oversized one) closes only that connection.
-        let rogue = try await FakePeer(as: "northern-ireland", to: "uk", port: ukPort, federation: federation)
-        rogue.send(.hello(version: ProtocolLimits.version, node: "northern-ireland", federation: "uk-ot-workforce"))
+        let rogue = try await FakePeer(as: "northern-ireland", to: "uk", port: ukPort, federation: federation,
+                                       hello: .hello(version: ProtocolLimits.version, node: "northern-ireland", federation: "uk-ot-workforce"))
         _ = try rogue.wait { if case .heads = $0 { return true }; return false }
         rogue.send(raw: [0, 0, 0, 3, 42, 1, 2])
         let error = try rogue.wait { if case .error = $0 { return true }; return false }
@@ -466,8 +466,8 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         let closeDeadline = Date().addingTimeInterval(5)
         while !rogue.isClosed && Date() < closeDeadline { usleep(20_000) }
         #expect(rogue.isClosed)
-        let huge = try await FakePeer(as: "scotland", to: "uk", port: ukPort, federation: federation)
-        huge.send(.hello(version: ProtocolLimits.version, node: "scotland", federation: "uk-ot-workforce"))
+        let huge = try await FakePeer(as: "scotland", to: "uk", port: ukPort, federation: federation,
+                                      hello: .hello(version: ProtocolLimits.version, node: "scotland", federation: "uk-ot-workforce"))
         _ = try huge.wait { if case .heads = $0 { return true }; return false }
         huge.send(raw: [0x7F, 0xFF, 0xFF, 0xFF, 1])
         _ = try huge.wait { if case .error(.malformed, let text) = $0 { return text.contains("exceeds the limit") }; return false }
@@ -510,8 +510,8 @@ extension FederationTests {
         try federation.start(["uk"], onlyCopy: true)
         defer { federation.stop() }
         let ukPort = Int(federation.path("uk", "peer").split(separator: ":").last!)!
-        let peer = try await FakePeer(as: "england", to: "uk", port: ukPort, federation: federation)
-        peer.send(.hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
+        let peer = try await FakePeer(as: "england", to: "uk", port: ukPort, federation: federation,
+                                      hello: .hello(version: ProtocolLimits.version, node: "england", federation: "uk-ot-workforce"))
         _ = try peer.wait { if case .heads = $0 { return true }; return false }
         // England's real key signs a batch holding a restricted row, payload included.
         let marker = "LEAK-\(UUID().uuidString)"
