@@ -43,6 +43,12 @@ public struct Federation: Sendable, Equatable {
         /// member with a revoked key and no `current_vkey` signs nothing).
         public var signingKeyRevoked: Bool { revoked[signingVerifier.publicKey] != nil }
 
+        /// The keys the federation names for this member's log that may sign a checkpoint of
+        /// `size`: the pinned key and the current key, each unless revoked at or below `size`.
+        public func logKeys(forSize size: UInt64) -> [NoteVerifier] {
+            [verifier, current].compactMap { $0 }.filter { key in revoked[key.publicKey].map { size <= $0 } ?? true }
+        }
+
         /// Every key the member is listed with.
         var keys: [Ed25519PublicKey] { [verifier.publicKey] + [current?.publicKey, witness?.publicKey].compactMap { $0 } }
     }

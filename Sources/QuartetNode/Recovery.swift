@@ -50,15 +50,15 @@ public enum Recovery {
     /// in force is known once the own log is back: the node opens it for appends only then.
     public static func check(key: Ed25519PrivateKey, plan: Plan, keyFile: String) throws {
         let member = plan.member
-        let expected = member.current ?? member.verifier
+        let expected = member.signingVerifier
         let given = NoteVerifier(name: member.verifier.name, publicKey: key.publicKey).vkey
         guard expected.publicKey == key.publicKey else {
             let which = member.current == nil ? "pins" : "names as its current key (current_vkey; the log rotated)"
             throw NodeStartupError("\(keyFile) is not the signing key of log \(member.log): its public key gives \(given), but the federation file \(which) \(expected.vkey); "
                                    + "use the key from the operator's backup of this node's keys (the newest, if the log rotated)")
         }
-        if let after = member.revoked[key.publicKey] {
-            throw NodeStartupError("\(keyFile) holds \(given), which the federation file revokes beyond size \(after); use the key the log rotated to")
+        if member.signingKeyRevoked {
+            throw NodeStartupError("\(keyFile) holds \(given), which the federation file revokes beyond size \(member.revoked[key.publicKey]!); use the key the log rotated to")
         }
     }
 

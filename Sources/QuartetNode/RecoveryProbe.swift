@@ -73,11 +73,8 @@ public enum RecoveryProbe {
                     answer.problems.append("its checkpoint of \(head.log) is not a signed note: \(error)")
                     continue
                 }
-                let keys = [owner.verifier, owner.current].compactMap { $0 }
-                let verified = keys.lazy.compactMap { key -> Checkpoint? in
-                    guard let checkpoint = try? key.verifyCheckpoint(note) else { return nil }
-                    return owner.revoked[key.publicKey].map { checkpoint.size <= $0 } ?? true ? checkpoint : nil
-                }.first
+                let size = (try? Checkpoint(parsing: note.text))?.size ?? 0
+                let verified = owner.logKeys(forSize: size).lazy.compactMap { try? $0.verifyCheckpoint(note) }.first
                 if let checkpoint = verified {
                     answer.sizes![head.log] = max(answer.sizes![head.log] ?? 0, checkpoint.size)
                 } else {

@@ -105,15 +105,14 @@ final class WitnessService: Sendable {
         }
     }
 
-    /// The keys of `member`'s log a checkpoint of `size` may be signed by: the pinned key and
-    /// the key in force in this node's replica (after a rotation inside the log), each unless
-    /// the federation revoked it at or below that size.
+    /// The keys of `member`'s log a checkpoint of `size` may be signed by: those the federation
+    /// names (`Member.logKeys`) and the key in force in this node's replica (after a rotation
+    /// inside the log), each unless the federation revoked it at or below that size.
     static func trustedKeys(_ member: Federation.Member, size: UInt64, ledger: LedgerStore, info: LogInfo?) -> [NoteVerifier] {
-        func allowed(_ key: NoteVerifier) -> Bool { member.revoked[key.publicKey].map { size <= $0 } ?? true }
-        var keys = [member.verifier].filter(allowed)
+        var keys = member.logKeys(forSize: size)
         if let info, let chain = try? ledger.keyChain(info) {
             let current = NoteVerifier(name: chain.origin, publicKey: chain.current)
-            if current != member.verifier, allowed(current) { keys.append(current) }
+            if !keys.contains(current), member.revoked[current.publicKey].map({ size <= $0 }) ?? true { keys.append(current) }
         }
         return keys
     }

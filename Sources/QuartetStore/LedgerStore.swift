@@ -251,15 +251,25 @@ public final class LedgerStore: Sendable {
         guard let row = try Row.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? ORDER BY size DESC LIMIT 1", arguments: [log.id]) else {
             return nil
         }
-        let note: String = row["note"]
-        if let known = verifiedNotes.checkpoint(log: log.id, note: note) { return StoredCheckpoint(checkpoint: known, note: note) }
+        return try verified(db, log, note: row["note"], size: nil)
+    }
+
+    /// A stored checkpoint note of `log` checked against the key in force at its size (which
+    /// must be `size` when given), unless this very note was verified before (`VerifiedNotes`).
+    private func verified(_ db: Database, _ log: LogInfo, note: String, size: UInt64?) throws -> StoredCheckpoint {
+        if let known = verifiedNotes.checkpoint(log: log.id, note: note), size.map({ $0 == known.size }) ?? true {
+            return StoredCheckpoint(checkpoint: known, note: note)
+        }
+        let which = size.map { "the stored checkpoint of size \($0)" } ?? "the latest stored checkpoint"
         do {
             let signed = try SignedNote(parsing: note)
-            let parsed = try Self.keyInForce(db, log, size: try Checkpoint(parsing: signed.text).size).verifyCheckpoint(signed)
-            verifiedNotes.verified(log: log.id, note: note, checkpoint: parsed)
-            return StoredCheckpoint(checkpoint: parsed, note: note)
+            let stated = try Checkpoint(parsing: signed.text).size
+            guard size.map({ $0 == stated }) ?? true else { throw StoreError(.corrupt, "it states size \(stated)") }
+            let checkpoint = try Self.keyInForce(db, log, size: stated).verifyCheckpoint(signed)
+            verifiedNotes.verified(log: log.id, note: note, checkpoint: checkpoint)
+            return StoredCheckpoint(checkpoint: checkpoint, note: note)
         } catch {
-            throw StoreError(.corrupt, "log \(log.name): the latest stored checkpoint does not verify", cause: error)
+            throw StoreError(.corrupt, "log \(log.name): \(which) does not verify", cause: error)
         }
     }
 
@@ -269,13 +279,7 @@ public final class LedgerStore: Sendable {
             guard let note = try String.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(size)]) else {
                 return nil
             }
-            if let known = verifiedNotes.checkpoint(log: log.id, note: note) { return StoredCheckpoint(checkpoint: known, note: note) }
-            do {
-                let signed = try SignedNote(parsing: note)
-                return StoredCheckpoint(checkpoint: try Self.keyInForce(db, log, size: size).verifyCheckpoint(signed), note: note)
-            } catch {
-                throw StoreError(.corrupt, "log \(log.name): the stored checkpoint of size \(size) does not verify", cause: error)
-            }
+            return try verified(db, log, note: note, size: size)
         }
     }
 

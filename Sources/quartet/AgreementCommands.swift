@@ -155,7 +155,8 @@ struct AuditCommand: AsyncParsableCommand {
         // quorum of the log's witnesses cosigned, or an outsider has only this node's word.
         var needed: [String: UInt64] = [:]
         for item in report {
-            for r in item.disclosures.map(\.record) + item.purges.map(\.record) { needed[r.log] = max(needed[r.log] ?? 0, r.index + 1) }
+            // (An index is the node's word: one at UInt64.max must not trap the count.)
+            for r in item.disclosures.map(\.record) + item.purges.map(\.record) { needed[r.log] = max(needed[r.log] ?? 0, min(r.index, UInt64.max - 1) + 1) }
         }
         let logs = needed.isEmpty ? [] : try await api(configuration) { try await client.logs() }.logs
         var witnessing: [String: AuditOutput.Witnessing] = [:]
@@ -164,24 +165,26 @@ struct AuditCommand: AsyncParsableCommand {
             witnessing[log] = AuditOutput.Witnessing(recordsUpTo: upTo, size: w?.size, witnesses: w?.witnesses ?? [], of: w?.of ?? 0,
                                                      covered: w.map { $0.quorum && $0.size >= upTo } ?? false)
         }
-        let uncovered = witnessing.filter { !$0.value.covered }.keys.sorted()
-        defer {
-            if requireWitnessed && !uncovered.isEmpty {
-                FileHandle.standardError.write(Data("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned\n".utf8))
-            }
-        }
         if output.format == .json {
             printJSON(AuditOutput(owner: owner, agreements: report, witnessing: witnessing))
-            if requireWitnessed && !uncovered.isEmpty { throw ExitCode(3) }
-            return
+        } else {
+            printText(report, witnessing: witnessing, node: configuration.node)
         }
+        let uncovered = witnessing.filter { !$0.value.covered }.keys.sorted()
+        if requireWitnessed && !uncovered.isEmpty {
+            FileHandle.standardError.write(Data("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned\n".utf8))
+            throw ExitCode(3)
+        }
+    }
+
+    private func printText(_ report: [AuditOutput.Item], witnessing: [String: AuditOutput.Witnessing], node: String) {
         for (log, w) in witnessing.sorted(by: { $0.key < $1.key }) {
             let who = w.witnesses.isEmpty ? "" : " (\(w.witnesses.joined(separator: ", ")))"
             print("records in \(log) up to index \(w.recordsUpTo - 1): " + (w.covered
                 ? "covered by size \(w.size!), witnessed by \(w.witnesses.count) of \(w.of)\(who)"
                 : "NOT covered by a checkpoint a quorum of witnesses cosigned" + (w.size.map { " (newest witnessed: size \($0), \(w.witnesses.count) of \(w.of)\(who))" } ?? "")))
         }
-        if report.isEmpty { print("no agreement of \(owner) on the ledger at \(configuration.node)") }
+        if report.isEmpty { print("no agreement of \(owner) on the ledger at \(node)") }
         for item in report {
             let a = item.agreement
             let disclosures = item.disclosures
@@ -195,7 +198,6 @@ struct AuditCommand: AsyncParsableCommand {
                 print("  \(p.time)  purged by \(p.record.log): \(p.log)/\(entries) (\(p.reason))")
             }
         }
-        if requireWitnessed && !uncovered.isEmpty { throw ExitCode(3) }
     }
 }
 
