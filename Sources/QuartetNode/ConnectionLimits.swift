@@ -18,8 +18,10 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// From a request's head to its end (bodies are at most 16 MiB). Default 60 s.
     public var requestTimeout = TimeAmount.seconds(60)
     /// Connections from one address at once, per port: one source cannot take a port's whole
-    /// cap. Defaults: 64 on the API, 32 on the peer port (a member needs two at most; members on one host, as in the demo, share an address).
-    public var maxAPIConnectionsPerAddress = 64
+    /// cap. Defaults: 128 on the API (half the cap: a gateway or a host of several clients fits,
+    /// and each member's witness and checkpoint reads hold two more), 32 on the peer port (a
+    /// member needs two at most; members on one host, as in the demo, share an address).
+    public var maxAPIConnectionsPerAddress = 128
     public var maxPeerConnectionsPerAddress = 32
     /// An API connection is closed after the response that ends past this age (clients
     /// reconnect; nobody holds a slot for ever). Default 15 min.

@@ -282,7 +282,8 @@ final class ReplicationEngine: @unchecked Sendable {
                         }
                     }
                 }
-                try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint)
+                try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint,
+                                 verifiedWith: replicator.chains[batch.log]?.verifier(forSize: checkpoint.size).publicKey)
                 recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
                 for alert in pendingAlerts { record(alert) }
                 onIngest?(batch.log, entries, checkpoint)

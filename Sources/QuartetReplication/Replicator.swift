@@ -502,7 +502,13 @@ public struct Replicator: Sendable {
         heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note)
         noteSeen(batch.log, checkpoint)
         var out: [Directive] = []
-        for peer in connectedPeers where peer != source {
+        // A batch the log's writer pushed reached the other connected members from the writer
+        // too: relaying it (entries or a head) sent each member up to three more copies of
+        // every batch, each checked and most refused as old news. Relays go on for batches taken
+        // from anyone else (a member cut off from the writer gets them from those who hold
+        // them), and the anti-entropy round still shows every peer every head.
+        let pushedByWriter = source.map { $0 == settings.writer(of: batch.log) } ?? false
+        for peer in connectedPeers where peer != source && !pushedByWriter {
             let theirs = peers[peer]!.sizes[batch.log]
             if theirs == batch.from && settings.writer(of: batch.log) != peer {
                 out.append(.send(peer: peer, .entries(batch)))

@@ -19,6 +19,8 @@ public final class LedgerStore: Sendable {
     public let migration: (from: Int, backup: String)?
     /// Checkpoint notes verified on reading, not verified again while unchanged.
     let verifiedNotes = VerifiedNotes()
+    /// Replica frontiers kept from one stored batch to the next.
+    let replicaFrontiers = ReplicaFrontiers()
     /// The logs held, read once by a writer (no other process adds logs while it holds the
     /// writer lock; `addLog` here forgets them). Readers read them each time.
     private let knownLogs = Mutex<(generation: Int, logs: [LogInfo]?)>((0, nil))

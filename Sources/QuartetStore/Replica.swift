@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QuartetCrypto
 import QuartetLedger
 
 extension LedgerStore {
@@ -11,7 +12,11 @@ extension LedgerStore {
     /// Anything that does not fit is refused whole and nothing is stored.
     /// - Parameter ownTail: the batch is of this node's own log, taken from peers before the node
     ///   appends (a restored older copy catching up; `OwnLogSync`). Without it an own log is refused.
-    public func ingest(_ log: LogInfo, from: UInt64, entries: [Entry], note: String, checkpoint: Checkpoint, ownTail: Bool = false) throws(StoreError) {
+    /// - Parameter verifiedWith: the key the caller verified the note with. The note is checked
+    ///   against the key in force at its size here; when that is the key given, the signature
+    ///   is not verified a second time.
+    public func ingest(_ log: LogInfo, from: UInt64, entries: [Entry], note: String, checkpoint: Checkpoint, ownTail: Bool = false,
+                       verifiedWith: Ed25519PublicKey? = nil) throws(StoreError) {
         guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading; replicas are stored by the node") }
         guard !log.isOwn || ownTail else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; it never takes entries from peers") }
         guard checkpoint.origin == log.origin else {
@@ -21,8 +26,14 @@ extension LedgerStore {
             throw StoreError(.invalidInput, "batch [\(from), \(from + UInt64(entries.count))) does not end at the checkpoint's size \(checkpoint.size)")
         }
         do {
-            try pool.write { db in
-                var frontier = try self.frontier(db, log)
+            let (stored, signed) = try pool.write { db -> (MerkleFrontier, Checkpoint) in
+                let latest = try self.latestCheckpoint(db, log)
+                var frontier: MerkleFrontier
+                if let latest, let kept = replicaFrontiers.frontier(log: log.id, size: latest.checkpoint.size, root: latest.checkpoint.root) {
+                    frontier = kept
+                } else {
+                    frontier = try MerkleFrontier(size: latest?.checkpoint.size ?? 0, subtree: Self.subtreeReader(db, log))
+                }
                 guard frontier.size == from else {
                     throw StoreError(.outOfRange, "log \(log.name) holds \(frontier.size) entries; a batch from \(from) does not follow")
                 }
@@ -40,9 +51,27 @@ extension LedgerStore {
                 }
                 // Key rotations: checked against the stored chain and recorded with the entries.
                 try Self.recordRotations(db, log, entries: entries)
+                // The note, checked as every later read of it would check it (against the key
+                // in force at its size, rotations of this batch included), so those reads
+                // find it verified (`VerifiedNotes`). The caller verified it already with the
+                // key it names: with the same key, its signature is not verified twice.
+                let signed: Checkpoint
+                do {
+                    let key = try Self.keyInForce(db, log, size: checkpoint.size)
+                    let parsed = try SignedNote(parsing: note)
+                    signed = key.publicKey == verifiedWith ? try Checkpoint(parsing: parsed.text) : try key.verifyCheckpoint(parsed)
+                } catch {
+                    throw StoreError(.invalidInput, "the checkpoint of log \(log.name) at size \(checkpoint.size) does not verify with the key in force there", cause: error)
+                }
+                guard signed.size == checkpoint.size, signed.root == checkpoint.root else {
+                    throw StoreError(.invalidInput, "the note of log \(log.name) signs size \(signed.size), not the checkpoint of size \(checkpoint.size) given with it")
+                }
                 try Self.insertBatch(db, log: log, entries: entries, nodes: nodes, checkpoint: checkpoint, note: note,
                                      timeMillis: checkpoint.timeMillis ?? 0)
+                return (frontier, signed)
             }
+            verifiedNotes.verified(log: log.id, note: note, checkpoint: signed)
+            replicaFrontiers.stored(log: log.id, stored)
         } catch let error as StoreError {
             throw error
         } catch {
