@@ -25,6 +25,8 @@ final class ReplicationEngine: @unchecked Sendable {
     static let idleTimeout = TimeAmount.seconds(10)
 
     let queue = DispatchQueue(label: "quartet.replication")
+    /// Where replica batches are stored, off `queue` (`ingest`).
+    private let storeQueue = DispatchQueue(label: "quartet.replication.store")
     /// Own commits not yet handed to the replicator (filled by the writer, drained on `queue`).
     let unpushed = Mutex(CommitCoalescer())
     var replicator: Replicator
@@ -211,6 +213,36 @@ final class ReplicationEngine: @unchecked Sendable {
             return Array(channels.values)
         }
         for channel in open { try? await channel.close().get() }
+        // A batch being stored finishes before the store is let go.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in storeQueue.async { done.resume() } }
+    }
+
+    /// Stores a replica batch on `storeQueue` and tells the replicator on `queue` once it is
+    /// durable (or refused). Meanwhile the engine goes on taking messages: pushes that continue
+    /// the batch wait in the replicator, merged, and go in as one batch next (one transaction,
+    /// fsync and view fold for all of them) instead of each waiting for the queue in turn.
+    private func ingest(_ batch: Batch, entries: [Entry], checkpoint: Checkpoint, log: LogInfo, from peer: String, alerts: [ReplicationAlert]) {
+        let verifiedWith = replicator.chains[batch.log]?.verifier(forSize: checkpoint.size).publicKey
+        storeQueue.async {
+            let result = Result { () throws(StoreError) in
+                try self.store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, verifiedWith: verifiedWith)
+            }
+            self.queue.async {
+                guard !self.stopped else { return }
+                switch result {
+                case .success:
+                    self.recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
+                    for alert in alerts { self.record(alert) }
+                    self.onIngest?(batch.log, entries, checkpoint)
+                    self.logger.debug("stored batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "to": "\(batch.end)", "peer": "\(peer)"])
+                    self.onStored?(batch.log, batch.end)
+                    self.storedFrom[batch.log, default: [:]][peer, default: 0] += UInt64(batch.entries.count)
+                    self.run(self.replicator.stored(batch, checkpoint: checkpoint, from: peer))
+                case .failure(let error):
+                    self.run(self.replicator.rejected(batch, from: peer, reason: "\(error)"))
+                }
+            }
+        }
     }
 
     /// The node committed a batch of its own log.
@@ -282,15 +314,8 @@ final class ReplicationEngine: @unchecked Sendable {
                         }
                     }
                 }
-                try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint,
-                                 verifiedWith: replicator.chains[batch.log]?.verifier(forSize: checkpoint.size).publicKey)
-                recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
-                for alert in pendingAlerts { record(alert) }
-                onIngest?(batch.log, entries, checkpoint)
-                logger.debug("stored batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "to": "\(batch.end)", "peer": "\(peer)"])
-                onStored?(batch.log, batch.end)
-                storedFrom[batch.log, default: [:]][peer, default: 0] += UInt64(batch.entries.count)
-                return replicator.stored(batch, checkpoint: checkpoint, from: peer)
+                ingest(batch, entries: entries, checkpoint: checkpoint, log: log, from: peer, alerts: pendingAlerts)
+                return []
             } catch {
                 return replicator.rejected(batch, from: peer, reason: "\(error)")
             }

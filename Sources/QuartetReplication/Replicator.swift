@@ -452,6 +452,11 @@ public struct Replicator: Sendable {
     /// The shell stored a batch received from `peer`.
     public mutating func stored(_ batch: Batch, checkpoint: Checkpoint, from peer: String) -> [Directive] {
         storing[batch.log] = nil
+        // Quarantined while it was being stored: held, but passed on to nobody.
+        if quarantined[batch.log] != nil {
+            if checkpoint.size > heads[batch.log]?.size ?? 0 { heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note) }
+            return []
+        }
         guard let next = pending.removeValue(forKey: batch.log) else { return advanced(batch, checkpoint: checkpoint, source: peer) }
         // The batch that waited goes in next; what else the peers hold is asked for after it.
         var out = advanced(batch, checkpoint: checkpoint, source: peer, requestMore: next.batch.from != checkpoint.size)

@@ -39,8 +39,8 @@ extension LedgerStore {
     /// indexed read; the rotations themselves were checked when stored, and `verify` checks
     /// them again), else the pinned key. Reads on the proof and checkpoint paths use this.
     static func keyInForce(_ db: Database, _ log: LogInfo, size: UInt64) throws -> NoteVerifier {
-        let row = try Data.fetchOne(db, sql: "SELECT public_key FROM log_keys WHERE log_id = ? AND rotation_index < ? ORDER BY rotation_index DESC LIMIT 1",
-                                    arguments: [log.id, Int64(clamping: size)])
+        let statement = try db.cachedStatement(sql: "SELECT public_key FROM log_keys WHERE log_id = ? AND rotation_index < ? ORDER BY rotation_index DESC LIMIT 1")
+        let row = try Data.fetchOne(statement, arguments: [log.id, Int64(clamping: size)])
         guard let row else { return log.verifier }
         return NoteVerifier(name: log.origin, publicKey: try Ed25519PublicKey(rawRepresentation: Array(row)))
     }

@@ -250,7 +250,9 @@ public final class LedgerStore: Sendable {
     /// The latest checkpoint of `log`, its signature checked against the key in force at its
     /// size (unless this very note was verified before: `VerifiedNotes`).
     func latestCheckpoint(_ db: Database, _ log: LogInfo) throws -> StoredCheckpoint? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? ORDER BY size DESC LIMIT 1", arguments: [log.id]) else {
+        // A cached statement: this runs on most reads and on every stored batch.
+        let statement = try db.cachedStatement(sql: "SELECT note FROM checkpoints WHERE log_id = ? ORDER BY size DESC LIMIT 1")
+        guard let row = try Row.fetchOne(statement, arguments: [log.id]) else {
             return nil
         }
         return try verified(db, log, note: row["note"], size: nil)
