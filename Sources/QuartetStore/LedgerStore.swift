@@ -394,7 +394,7 @@ public final class LedgerStore: Sendable {
     /// only for use where a proof checks it against a signed root).
     static func storedRoot(_ db: Database, _ log: LogInfo, size: UInt64) throws -> Hash? {
         if size == 0 { return .emptyTree }
-        guard let stored = try Data.fetchOne(db, sql: "SELECT root FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(size)]) else { return nil }
+        guard let stored = try Data.fetchOne(db.cachedStatement(sql: "SELECT root FROM checkpoints WHERE log_id = ? AND size = ?"), arguments: [log.id, Int64(size)]) else { return nil }
         return try Hash(Array(stored))
     }
 
@@ -403,7 +403,7 @@ public final class LedgerStore: Sendable {
     static func checkedRoot(_ db: Database, _ log: LogInfo, size: UInt64, subtree: Merkle.SubtreeHashes) throws -> Hash {
         if size == 0 { return .emptyTree }
         let root = try Merkle.rangeHash(0, size, subtree: subtree)
-        if let signed = try Data.fetchOne(db, sql: "SELECT root FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(size)]),
+        if let signed = try Data.fetchOne(db.cachedStatement(sql: "SELECT root FROM checkpoints WHERE log_id = ? AND size = ?"), arguments: [log.id, Int64(size)]),
            Array(signed) != root.bytes {
             throw StoreError(.corrupt, "log \(log.name): stored hashes give a root for size \(size) that differs from the signed checkpoint; run `quartet verify`")
         }
@@ -419,11 +419,12 @@ public final class LedgerStore: Sendable {
             let span = UInt64(1) << UInt64(level - base)
             let first = index * span
             let hashes: [Data]
+            // Cached statements: a proof or a frontier reads a dozen of these.
             if base == 0 {
-                hashes = try Data.fetchAll(db, sql: "SELECT leaf_hash FROM entries WHERE key BETWEEN ? AND ? ORDER BY key",
+                hashes = try Data.fetchAll(db.cachedStatement(sql: "SELECT leaf_hash FROM entries WHERE key BETWEEN ? AND ? ORDER BY key"),
                                            arguments: [Schema.entryKey(logID: log.id, index: first), Schema.entryKey(logID: log.id, index: first + span - 1)])
             } else {
-                hashes = try Data.fetchAll(db, sql: "SELECT hash FROM nodes WHERE log_id = ? AND level = ? AND idx BETWEEN ? AND ? ORDER BY idx",
+                hashes = try Data.fetchAll(db.cachedStatement(sql: "SELECT hash FROM nodes WHERE log_id = ? AND level = ? AND idx BETWEEN ? AND ? ORDER BY idx"),
                                            arguments: [log.id, base, Int64(first), Int64(first + span - 1)])
             }
             guard hashes.count == Int(span) else {

@@ -73,9 +73,42 @@ import Testing
         #expect(try replica.entries(replicaLog, from: 0, limit: 100).isEmpty)
         // The origin's own log never takes a batch.
         #expect(throws: StoreError.self) { try origin.ingest(log, from: 8, entries: entries, note: note, checkpoint: signed) }
+        // A note that is not the log's (signed by another key) is refused, whatever key the
+        // caller says it checked it with.
+        let stranger = try Ed25519PrivateKey()
+        let forged = try NoteSigner(name: log.origin, key: stranger).sign(text: try SignedNote(parsing: note).text)
+        let wrongKey = #expect(throws: StoreError.self) {
+            try replica.ingest(replicaLog, from: 0, entries: entries, note: forged.serialized, checkpoint: signed, verifiedWith: stranger.publicKey)
+        }
+        #expect(wrongKey?.message.contains("does not verify with the key in force") == true)
         // And the right batch still goes in afterwards.
         try replica.ingest(replicaLog, from: 0, entries: entries, note: note, checkpoint: signed)
         #expect(try replica.size(replicaLog) == 8)
+        // Replica batches commit without waiting for the disk; the connection is back to
+        // synchronous=FULL after each, refused ones included, so own appends stay durable.
+        #expect(try replica.writerDurability().synchronous == 2)
+    }
+
+    /// The frontier kept from one stored batch to the next is used only while it matches the
+    /// latest stored checkpoint: a store reopened (or written by anything else) rebuilds it.
+    @Test func theKeptFrontierFollowsTheStoredLog() async throws {
+        let (origin, replica, log, replicaLog) = try await pair(batches: 4, perBatch: 3)
+        var from: UInt64 = 0
+        var batches: [(entries: [Entry], note: String)] = []
+        while let batch = try origin.decodedBatch(log, from: from, maxEntries: 3, maxBytes: 1 << 20) {
+            batches.append(batch)
+            from += UInt64(batch.entries.count)
+        }
+        #expect(batches.count == 4)
+        try replica.ingest(replicaLog, from: 0, entries: batches[0].entries, note: batches[0].note, checkpoint: try checkpoint(batches[0].note, log))
+        try replica.ingest(replicaLog, from: 3, entries: batches[1].entries, note: batches[1].note, checkpoint: try checkpoint(batches[1].note, log))
+        try replica.close()
+        let reopened = try LedgerStore.open(replica.directory, mode: .writer)
+        try reopened.ingest(replicaLog, from: 6, entries: batches[2].entries, note: batches[2].note, checkpoint: try checkpoint(batches[2].note, log))
+        try reopened.ingest(replicaLog, from: 9, entries: batches[3].entries, note: batches[3].note, checkpoint: try checkpoint(batches[3].note, log))
+        #expect(try reopened.latestCheckpoint(replicaLog)?.checkpoint.root == (try origin.latestCheckpoint(log))?.checkpoint.root)
+        #expect(reopened.verify().problems.isEmpty)
+        #expect(try reopened.writerDurability().synchronous == 2)
     }
 
     /// A batch is served as the stored bytes, not decoded or hashed again: a payload corrupted
