@@ -106,13 +106,19 @@ extension WebPage {
     /// What the browser checks: the provenance answer and, per log, the verifier key.
     struct VerifyData: Encodable {
         struct Key: Encodable { var vkey: String; var pinned: String }
+        /// A witness key (`name+hash+base64(0x04 || key)`) and the member it belongs to.
+        struct Witness: Encodable { var member: String; var vkey: String }
+        /// A log's witnesses and how many of them must cosign.
+        struct Witnesses: Encodable { var quorum: Int; var keys: [Witness] }
         var figure: String
         var entries: [ViewProvenance.Item]
         var checkpoints: [String: String]
         var keys: [String: Key]
+        var witnesses: [String: Witnesses]
     }
 
-    static func figure(_ answer: ViewProvenance, keys: [String: (vkey: String, pinned: String)], _ q: ViewQueries) throws -> Built {
+    static func figure(_ answer: ViewProvenance, keys: [String: (vkey: String, pinned: String)], witnesses: [String: VerifyData.Witnesses],
+                       _ q: ViewQueries) throws -> Built {
         // In the order the script walks them (the JSON object's key order, which is sorted).
         let checkpoints = answer.checkpoints.keys.sorted().enumerated().map { position, log -> FigureBody.Checkpoint in
             let lines = answer.checkpoints[log]!.split(separator: "\n", omittingEmptySubsequences: false)
@@ -133,7 +139,7 @@ extension WebPage {
             return FigureBody.Entry(position: i, log: e.log, index: String(e.index), type: e.type, time: e.time, author: e.author, content: content)
         }
         let data = VerifyData(figure: answer.figure, entries: answer.entries, checkpoints: answer.checkpoints,
-                              keys: keys.mapValues { VerifyData.Key(vkey: $0.vkey, pinned: $0.pinned) })
+                              keys: keys.mapValues { VerifyData.Key(vkey: $0.vkey, pinned: $0.pinned) }, witnesses: witnesses)
         let body = FigureBody(figure: answer.figure, count: answer.entries.count, checkpoints: checkpoints, entries: entries,
                               data: scriptJSON(ViewEncoding.body(data)))
         return ("How do we know? \(answer.figure)", [home, Crumb(name: "How do we know? \(answer.figure)")], "figure", body)

@@ -48,7 +48,8 @@ extension API {
                 let refs: [EntryRef]
                 do { refs = try q.provenance(figure) } catch let error as PlanError { throw WebPage.NotFound(error.message) }
                 let answer = try provenance(figure: figure, refs: refs, identity: caller.identity)
-                return try WebPage.figure(answer, keys: provenanceKeys(Set(answer.checkpoints.keys)), q)
+                let logs = Set(answer.checkpoints.keys)
+                return try WebPage.figure(answer, keys: provenanceKeys(logs), witnesses: provenanceWitnesses(logs), q)
             }
         }
         routes.get("/search", .reader) { request, _, caller -> Response in
@@ -85,6 +86,20 @@ extension API {
             let size = try store.size(log)
             let inForce = try store.keyChain(log).verifier(forSize: size).vkey
             out[log.name] = (inForce, federation.members.first { $0.log == log.name }?.verifier.vkey ?? log.verifier.vkey)
+        }
+        return out
+    }
+
+    /// Per log, the witness keys of the other members (as the federation file lists them) and
+    /// the quorum `quartet policy` writes by default (a majority): what the browser checks the
+    /// checkpoint's cosignature lines against.
+    func provenanceWitnesses(_ logs: Set<String>) -> [String: WebPage.VerifyData.Witnesses] {
+        var out: [String: WebPage.VerifyData.Witnesses] = [:]
+        for log in logs {
+            let keys = federation.members.filter { $0.log != log }.compactMap { member in
+                member.witness.map { WebPage.VerifyData.Witness(member: member.id, vkey: $0.vkey) }
+            }
+            if !keys.isEmpty { out[log] = .init(quorum: keys.count / 2 + 1, keys: keys) }
         }
         return out
     }

@@ -9,6 +9,9 @@
 ///   header's log and index, the payload against the header's commitment SHA-256(salt ||
 ///   payload), and the RFC 9162 inclusion proof (section 2.1.3.2) recomputed to the signed root;
 ///   a verified row's type, time, author and content are then shown from the verified bytes.
+/// - each checkpoint's cosignature lines (C2SP tlog-cosignature) against the witness keys the
+///   federation file lists for the log's witnesses, and whether they make the quorum a default
+///   `quartet policy` sets (a majority); a listed witness's line that does not verify fails.
 /// A checkpoint signed by a key other than the one the federation file pins (a rotation the node
 /// reports) is marked as such: the rotation chain is not checked in the browser.
 /// Everything it checks is in the page (`<script type=application/json id=provenance-data>`);
@@ -24,16 +27,17 @@ enum WebScript {
           function equal(a, b) { if (a.length !== b.length) return false; for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false; return true; }
           async function sha256(bytes) { return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)); }
 
-          // A verifier key: name+hash+base64(0x01 || 32-byte key).
-          async function parseVkey(vkey) {
+          // A verifier key: name+hash+base64(type || 32-byte key); type 0x01 for a log's
+          // Ed25519 key (signed-note), 0x04 for a witness's cosignature key (tlog-cosignature).
+          async function parseVkey(vkey, type = 1) {
             // The name holds no "+", the hash is 8 hex digits; the base64 key may hold "+".
             const m = /^([^+]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(vkey);
             if (!m) throw new Error("verifier key: expected name+hash+key");
             const [, name, hashHex, keyB64] = m;
             const raw = b64(keyB64);
-            if (raw.length !== 33 || raw[0] !== 1) throw new Error("verifier key: not an Ed25519 key");
+            if (raw.length !== 33 || raw[0] !== type) throw new Error(type === 4 ? "witness key: not an Ed25519 cosignature key" : "verifier key: not an Ed25519 key");
             const key = raw.slice(1);
-            const id = (await sha256(concat(enc.encode(name + "\n"), new Uint8Array([1]), key))).slice(0, 4);
+            const id = (await sha256(concat(enc.encode(name + "\n"), new Uint8Array([type]), key))).slice(0, 4);
             if (hex(id) !== hashHex) throw new Error("verifier key: its hash does not match its name and key");
             return { name, id, key };
           }
@@ -66,6 +70,32 @@ enum WebScript {
             const root = b64(lines[2]);
             if (root.length !== 32) throw new Error("the checkpoint's root is not 32 bytes");
             return { size: Number(lines[1]), root };
+          }
+
+          // C2SP tlog-cosignature: a witness's line is "— name base64(keyid(4) || time(8) ||
+          // signature(64))", the key id SHA-256(name || "\n" || 0x04 || key)[:4], the time
+          // big-endian POSIX seconds, the Ed25519 signature over "cosignature/v1\ntime <t>\n"
+          // and then the checkpoint's text. Returns the members whose witness cosigned; a line
+          // of a listed witness that does not verify is a failure (a node made it up).
+          async function verifyCosignatures(note, witnesses) {
+            const parsed = parseNote(note);
+            const signed = [];
+            for (const w of witnesses.keys) {
+              const v = await parseVkey(w.vkey, 4);
+              const line = parsed.sigs.find(s => s.name === v.name && equal(s.id, v.id));
+              if (!line) continue;
+              if (line.sig.length !== 72) throw new Error("the cosignature of " + w.member + " is not a time and a signature (72 bytes)");
+              let time = 0;
+              for (let i = 0; i < 8; i++) time = time * 256 + line.sig[i];
+              if (time > Number.MAX_SAFE_INTEGER) throw new Error("the cosignature of " + w.member + " has a time this page cannot check");
+              const key = await crypto.subtle.importKey("raw", v.key, { name: "Ed25519" }, false, ["verify"]);
+              const message = enc.encode("cosignature/v1\ntime " + time + "\n" + parsed.text);
+              if (!await crypto.subtle.verify({ name: "Ed25519" }, key, line.sig.slice(8), message)) {
+                throw new Error("the cosignature of " + w.member + "'s witness does not verify");
+              }
+              signed.push(w.member);
+            }
+            return { signed, of: witnesses.keys.length, quorum: witnesses.quorum };
           }
 
           // The header's fields, as docs/formats.md lays them out.
@@ -141,7 +171,7 @@ enum WebScript {
             const summary = document.getElementById("verify-summary");
             if (!window.crypto || !crypto.subtle) { summary.textContent = "This browser cannot check: WebCrypto is unavailable (the page must be served over HTTPS)."; return; }
             const heads = Object.create(null);
-            let badCheckpoints = 0, rotated = 0;
+            let badCheckpoints = 0, rotated = 0, unwitnessed = 0;
             const logs = Object.keys(data.checkpoints);
             for (let n = 0; n < logs.length; n++) {
               const log = logs[n];
@@ -154,10 +184,19 @@ enum WebScript {
                 // to: the signature holds, but the rotation itself is not checked here.
                 const pinned = key.vkey === key.pinned;
                 if (!pinned) rotated++;
+                // Cosigned by a quorum of the other members' witnesses: then no one node could
+                // have shown this reader a history the others did not see.
+                const listed = data.witnesses && data.witnesses[log];
+                const w = listed ? await verifyCosignatures(data.checkpoints[log], listed) : { signed: [], of: 0, quorum: 1 };
+                const quorum = w.signed.length >= w.quorum;
+                if (!quorum) unwitnessed++;
+                const cosigned = w.of === 0 ? "; no witnesses listed for this log"
+                  : "; cosigned by " + w.signed.length + " of " + w.of + " witnesses" + (w.signed.length ? " (" + w.signed.join(", ") + ")" : "")
+                    + (quorum ? ", a quorum" : ", below the quorum of " + w.quorum + ": this checkpoint rests on the log's signature alone");
                 if (cell) {
-                  cell.textContent = pinned ? "\u2713 signature verified with the key the federation file pins (size " + heads[log].size + ")"
-                                            : "\u26a0 signature verified with a rotated key this node reports; check the rotation with quartet verify";
-                  cell.className = pinned ? "tag tag-green" : "tag tag-amber";
+                  cell.textContent = (pinned ? "\u2713 signature verified with the key the federation file pins (size " + heads[log].size + ")"
+                                             : "\u26a0 signature verified with a rotated key this node reports; check the rotation with quartet verify") + cosigned;
+                  cell.className = pinned && quorum ? "tag tag-green" : "tag tag-amber";
                 }
               } catch (err) {
                 badCheckpoints++;
@@ -183,7 +222,11 @@ enum WebScript {
               ? "\u2713 All " + good + " entries verified in this browser against the signed checkpoints" + (rotated ? " (" + rotated + " signed by a rotated key: see below)." : ".")
               : (good + bad === 0 ? "\u2717 There is no entry on this page to check."
                  : "\u2717 " + bad + " of " + (good + bad) + " entries and " + badCheckpoints + " checkpoint(s) failed verification in this browser.");
+            if (ok) summary.textContent += unwitnessed
+              ? " " + unwitnessed + " checkpoint(s) lack a quorum of witness cosignatures: they rest on one node's signature."
+              : " Every checkpoint is cosigned by a quorum of the other members' witnesses, checked here too.";
             summary.className = ok ? "verify-ok" : "verify-failed";
+            document.body.dataset.witnessed = badCheckpoints ? "failed" : (unwitnessed ? "below-quorum" : "quorum");
             document.body.dataset.verified = ok ? (rotated ? "rotated" : "ok") : "failed";
           }
           window.quartetVerify = run;

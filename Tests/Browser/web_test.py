@@ -217,6 +217,10 @@ def main():
         signatures = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint-row]")]
         if state != "ok" or not ticks or not all(t.startswith("\u2713") for t in ticks + signatures):
             fail("the provenance page did not verify: %s %s %s" % (summary, ticks, signatures))
+        # The checkpoints' cosignatures, checked in the browser against the witness keys.
+        witnessed = d.find_element(By.TAG_NAME, "body").get_attribute("data-witnessed")
+        if witnessed != "quorum" or not all("a quorum" in s for s in signatures):
+            fail("the provenance page's checkpoints are not shown cosigned by a quorum: %s %s" % (witnessed, signatures))
         print("web-test: %d entries verified in the browser (%s)" % (len(ticks), summary))
         d.save_screenshot(os.path.join(out, "figure-verified.png"))
 
@@ -287,6 +291,45 @@ def main():
         if not cp or "signature" not in cp[0]:
             fail("a tampered checkpoint signature was not shown as failed: %r" % cp)
         print("web-test: a tampered checkpoint signature is shown as failed: %s" % cp[0])
+
+        # A tampered cosignature: one byte of a witness's signature (past its key id and time)
+        # changed. A line a listed witness did not make is a failure, not a missing witness.
+        d.refresh()
+        wait_verified(d)
+        tamper(d, """
+            const log = Object.keys(data.checkpoints)[0];
+            const note = data.checkpoints[log];
+            const lines = note.split('\\n');
+            const blank = lines.indexOf('');
+            // The second signature line is the first witness's.
+            const i = blank + 2;
+            const at = lines[i].lastIndexOf(' ') + 20;
+            lines[i] = lines[i].slice(0, at) + (lines[i][at] === 'A' ? 'B' : 'A') + lines[i].slice(at + 1);
+            data.checkpoints[log] = lines.join('\\n');""")
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
+        cp = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint-row]") if e.text.startswith("\u2717")]
+        if not cp or "cosignature" not in cp[0] or d.find_element(By.TAG_NAME, "body").get_attribute("data-witnessed") != "failed":
+            fail("a tampered cosignature was not shown as failed: %r" % cp)
+        print("web-test: a tampered cosignature is shown as failed: %s" % cp[0])
+
+        # Cosignatures stripped (what a node showing a history no witness saw would serve):
+        # the entries still verify against the log's signature, but the page says no quorum.
+        d.refresh()
+        wait_verified(d)
+        tamper(d, """
+            for (const log of Object.keys(data.checkpoints)) {
+              const note = data.checkpoints[log];
+              const lines = note.split('\\n');
+              const blank = lines.indexOf('');
+              data.checkpoints[log] = lines.slice(0, blank + 2).join('\\n') + '\\n';
+            }""")
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-witnessed") == "below-quorum")
+        state = d.find_element(By.TAG_NAME, "body").get_attribute("data-verified")
+        cp = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint-row]")]
+        summary = d.find_element(By.ID, "verify-summary").text
+        if state != "ok" or not all("below the quorum" in c for c in cp) or "lack a quorum" not in summary:
+            fail("a checkpoint without cosignatures was not shown below the quorum: %s %r %r" % (state, cp, summary))
+        print("web-test: a checkpoint stripped of its cosignatures is shown below the quorum: %s" % cp[0])
 
         # An operator records a reading through the form at wales; it appears on uk's page.
         wales = [n for n in demo["nodes"] if n["name"] == "wales"][0]
