@@ -77,6 +77,7 @@ final class WitnessCollector: Sendable {
         self.me = me
         self.ownLog = ownLog
         self.logger = logger
+        self.others = OtherCosignatures(store: store, ledger: ledger, live: live, me: me)
         // What was cosigned before a restart is known again without asking.
         if let newest = try? store.newestCosigned(log: ownLog) {
             state.withLockedValue { s in
@@ -101,10 +102,7 @@ final class WitnessCollector: Sendable {
         let open = connections.withLockedValue { connections in
             defer { connections = [:] }
             return connections.values.map(\.client)
-        } + readers.withLockedValue { readers in
-            defer { readers = [:] }
-            return readers.values.map(\.client)
-        }
+        } + others.stop()
         for client in open { Task { await client.close() } }
     }
 
@@ -242,61 +240,16 @@ final class WitnessCollector: Sendable {
         return body
     }
 
-    /// How often the other members' cosigned checkpoints are read.
+    /// How often the other members' cosigned checkpoints are read (`OtherCosignatures`).
     static let refreshSeconds: Int64 = 5
-
-    /// Reads each other member's checkpoint as its node serves it and keeps the cosignatures on
-    /// it that verify under the federation's witness keys (its log signature checked first).
-    /// A member that does not answer is skipped until the next refresh.
-    func refreshOthers() async {
-        let federation = live.federation
-        await withTaskGroup(of: Void.self) { group in
-            for member in federation.members where member.id != me {
-                group.addTask { await self.refresh(member, federation: federation) }
-            }
-        }
-    }
 
     /// The largest answer taken from a witness or for a checkpoint: a note is at most 64 KiB.
     static let answerLimit = 128 << 10
 
-    /// One keep-alive connection per member for these reads (not the witness requests', which
-    /// may be in flight at the same time): no TLS handshake every 5 s.
-    private let readers = NIOLockedValueBox<[String: (address: HostPort, client: KeepAliveClient)]>([:])
+    /// Reads the cosignatures the other members' logs gathered.
+    let others: OtherCosignatures
 
-    private func refresh(_ member: Federation.Member, federation: Federation) async {
-        guard let url = URL(string: member.api), let host = url.host, let port = url.port else { return }
-        let address = HostPort(host: host, port: port)
-        var client = readers.withLockedValue { $0[member.id] }.flatMap { $0.address == address && $0.client.isOpen ? $0.client : nil }
-        if client == nil {
-            guard let made = try? await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address,
-                                                                answerLimit: Self.answerLimit) else { return }
-            let old = readers.withLockedValue { readers in
-                defer { readers[member.id] = (address, made) }
-                return readers[member.id]?.client
-            }
-            if let old { await old.close() }
-            client = made
-        }
-        guard let client else { return }
-        guard let (status, body) = try? await client.send(.GET, "/v1/logs/\(APIClient.segment(member.log))/checkpoint", timeout: .seconds(5)), status == 200,
-              let note = try? SignedNote(parsing: String(decoding: body, as: UTF8.self)),
-              let size = (try? Checkpoint(parsing: note.text))?.size,
-              let info = try? ledger.log(named: member.log),
-              // Only cosignatures of the history this node holds: the checkpoint's root must be
-              // its replica's at that size (a member cannot get cosignatures of another root
-              // counted, nor of a size this node cannot check).
-              let held = try? ledger.root(info, size: size) else { return }
-        let keys = WitnessService.trustedKeys(member, size: size, ledger: ledger, info: info)
-        guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first, checkpoint.root == held else { return }
-        let now = UInt64(Date().timeIntervalSince1970)
-        for witness in federation.members where witness.id != member.id {
-            guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
-                  let time = try? verifier.verify(line, body: note.text), time <= now + Self.maxClockSkewSeconds else { continue }
-            let serialized = SignedNote(text: note.text, signatures: [line]).serialized.dropFirst(note.text.count + 1).dropLast()
-            try? store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: String(serialized), time: time)
-        }
-    }
+    func refreshOthers() async { await others.refresh() }
 
     /// A cosignature dated further ahead than this is refused.
     static let maxClockSkewSeconds: UInt64 = 600

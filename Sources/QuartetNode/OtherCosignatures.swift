@@ -1,0 +1,88 @@
+import Foundation
+import NIOConcurrencyHelpers
+import QuartetLedger
+import QuartetStore
+
+/// The cosignatures of the other members' logs, for the view's "witnessed by k of n": every
+/// `WitnessCollector.refreshSeconds` each member's checkpoint is read as its node serves it,
+/// and the cosignature lines on it that verify under the federation's witness keys are kept
+/// (`WitnessStore`). They travel by reading, not in the replication protocol (docs/witness.md).
+final class OtherCosignatures: Sendable {
+    private let store: WitnessStore
+    private let ledger: LedgerStore
+    private let live: LiveSettings
+    private let me: String
+
+    init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String) {
+        self.store = store
+        self.ledger = ledger
+        self.live = live
+        self.me = me
+    }
+
+    /// Forgets the open connections and returns them, to be closed.
+    func stop() -> [KeepAliveClient] {
+        readers.withLockedValue { readers in
+            defer { readers = [:] }
+            return readers.values.map(\.client)
+        }
+    }
+
+    /// Reads each other member's checkpoint as its node serves it and keeps the cosignatures on
+    /// it that verify under the federation's witness keys (its log signature checked first).
+    /// A member that does not answer is skipped until the next refresh.
+    func refresh() async {
+        let federation = live.federation
+        await withTaskGroup(of: Void.self) { group in
+            for member in federation.members where member.id != me {
+                group.addTask { await self.refresh(member, federation: federation) }
+            }
+        }
+    }
+
+    /// One keep-alive connection per member for these reads (not the witness requests', which
+    /// may be in flight at the same time): no TLS handshake every 5 s.
+    private let readers = NIOLockedValueBox<[String: (address: HostPort, client: KeepAliveClient)]>([:])
+
+    private func refresh(_ member: Federation.Member, federation: Federation) async {
+        guard let url = URL(string: member.api), let host = url.host, let port = url.port else { return }
+        let address = HostPort(host: host, port: port)
+        var client = readers.withLockedValue { $0[member.id] }.flatMap { $0.address == address && $0.client.isOpen ? $0.client : nil }
+        if client == nil {
+            guard let made = try? await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address,
+                                                                answerLimit: WitnessCollector.answerLimit) else { return }
+            let old = readers.withLockedValue { readers in
+                defer { readers[member.id] = (address, made) }
+                return readers[member.id]?.client
+            }
+            if let old { await old.close() }
+            client = made
+        }
+        guard let client else { return }
+        guard let (status, body) = try? await client.send(.GET, "/v1/logs/\(APIClient.segment(member.log))/checkpoint", timeout: .seconds(5)), status == 200 else { return }
+        // The same note as last time: its cosignatures are kept already (an idle federation
+        // otherwise checked every member's checkpoint and cosignatures again every 5 s).
+        let text = String(decoding: body, as: UTF8.self)
+        guard lastRead.withLockedValue({ $0[member.id] }) != text else { return }
+        guard let note = try? SignedNote(parsing: text),
+              let size = (try? Checkpoint(parsing: note.text))?.size,
+              let info = try? ledger.log(named: member.log),
+              // Only cosignatures of the history this node holds: the checkpoint's root must be
+              // its replica's at that size (a member cannot get cosignatures of another root
+              // counted, nor of a size this node cannot check).
+              let held = try? ledger.root(info, size: size) else { return }
+        let keys = WitnessService.trustedKeys(member, size: size, ledger: ledger, info: info)
+        guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first, checkpoint.root == held else { return }
+        let now = UInt64(Date().timeIntervalSince1970)
+        for witness in federation.members where witness.id != member.id {
+            guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
+                  let time = try? verifier.verify(line, body: note.text), time <= now + WitnessCollector.maxClockSkewSeconds else { continue }
+            let serialized = SignedNote(text: note.text, signatures: [line]).serialized.dropFirst(note.text.count + 1).dropLast()
+            try? store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: String(serialized), time: time)
+        }
+        lastRead.withLockedValue { $0[member.id] = text }
+    }
+
+    /// The checkpoint note each member served at the last read whose cosignatures were kept.
+    private let lastRead = NIOLockedValueBox<[String: String]>([:])
+}
