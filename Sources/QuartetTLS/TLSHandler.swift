@@ -22,8 +22,9 @@ public enum TLSEvent: Sendable, Equatable {
 /// A SwiftNIO handler that runs TLS 1.3 through OpenSSL with memory BIOs, for a server or a
 /// client. Below it flows ciphertext, above it plaintext. It knows nothing of ledgers.
 ///
-/// Writes made before the handshake completes are held and sent after it; a handshake that does
-/// not finish within `handshakeTimeout` is abandoned; `close` sends close_notify first.
+/// Writes made before the handshake completes are held and sent after it; later writes are
+/// encrypted at the flush (small ones joined into one record); a handshake that does not
+/// finish within `handshakeTimeout` is abandoned; `close` sends close_notify first.
 public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -44,6 +45,13 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let handshakeTimeout: TimeAmount
     private var timeout: Scheduled<Void>?
     private var pendingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    /// Plaintext written since the last flush, encrypted together when the flush comes: one
+    /// `SSL_write` and one TLS record for a response's head and body instead of one each
+    /// (as NIOSSLHandler does). Written to the socket in the order written.
+    private var unflushed: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    /// Writes up to this many bytes in all are joined into one record at a flush; larger ones
+    /// are encrypted as they are (joining would only copy them).
+    static let joinedWriteLimit = 16 * 1024
     private var logger: Logger
 
     /// The verified peer identity, once the handshake has completed.
@@ -190,7 +198,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let buffer = unwrapOutboundIn(data)
         switch state {
         case .active:
-            encrypt(context, buffer, promise)
+            unflushed.append((buffer, promise))
         case .idle, .handshaking:
             pendingWrites.append((buffer, promise))
         case .closing, .closed:
@@ -212,11 +220,41 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func flush(context: ChannelHandlerContext) {
-        if case .active = state { context.flush() }
+        guard case .active = state else { return }
+        encryptUnflushed(context)
+        context.flush()
+    }
+
+    /// Encrypts what was written since the last flush: small writes joined into one buffer,
+    /// one promise completing theirs once the ciphertext is written.
+    private func encryptUnflushed(_ context: ChannelHandlerContext) {
+        guard !unflushed.isEmpty else { return }
+        let writes = unflushed
+        unflushed = []
+        let total = writes.reduce(0) { $0 + $1.0.readableBytes }
+        guard writes.count > 1, total <= Self.joinedWriteLimit else {
+            for (buffer, promise) in writes {
+                guard case .active = state else { promise?.fail(ChannelError.ioOnClosedChannel); continue }
+                encrypt(context, buffer, promise)
+            }
+            return
+        }
+        var joined = context.channel.allocator.buffer(capacity: total)
+        var promise: EventLoopPromise<Void>?
+        for (buffer, each) in writes {
+            var buffer = buffer
+            joined.writeBuffer(&buffer)
+            guard let each else { continue }
+            if promise == nil { promise = context.eventLoop.makePromise() }
+            promise!.futureResult.cascade(to: each)
+        }
+        encrypt(context, joined, promise)
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if case .active = state, mode != .input {
+            // What was written goes before the close_notify.
+            encryptUnflushed(context)
             state = .closing
             connection.shutdown()
             sendCiphertext(context, flush: true)
@@ -263,8 +301,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         state = .closed
         timeout?.cancel()
         timeout = nil
-        let writes = pendingWrites
+        let writes = pendingWrites + unflushed
         pendingWrites = []
+        unflushed = []
         for (_, promise) in writes { promise?.fail(error) }
     }
 }

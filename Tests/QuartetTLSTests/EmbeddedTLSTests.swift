@@ -217,6 +217,36 @@ struct EmbeddedPair {
         #expect(outcome.withLockedValue { $0 } == "sent")
     }
 
+    /// Writes between flushes are encrypted at the flush, small ones as one TLS record: a
+    /// response's head and body do not cost two records and two `SSL_write`s.
+    @Test func writesBetweenFlushesLeaveAsOneRecordAtTheFlush() throws {
+        defer { pki.remove() }
+        let pair = try EmbeddedPair(client: try context(.client, "wales"), server: try context(.server, "uk"), clientPolicy: .node("uk"))
+        pair.shuttle()
+        #expect(pair.clientHandler.peerIdentity == .node("uk"))
+        let promises = (0..<3).map { _ in pair.server.eventLoop.makePromise(of: Void.self) }
+        let outcomes = NIOLockedValueBox<[Bool]>([])
+        let parts = ["HTTP/1.1 200 OK\r\n\r\n", "{\"status\":", "\"ok\"}"]
+        for (i, part) in parts.enumerated() {
+            pair.server.write(ByteBuffer(string: part), promise: promises[i])
+            promises[i].futureResult.whenComplete { result in outcomes.withLockedValue { $0.append((try? result.get()) != nil) } }
+        }
+        // Nothing leaves before the flush.
+        #expect(try pair.server.readOutbound(as: ByteBuffer.self) == nil)
+        pair.server.flush()
+        var records: [ByteBuffer] = []
+        while let out = try pair.server.readOutbound(as: ByteBuffer.self) { records.append(out) }
+        // One write to the socket holding one application-data record (type 23, then its
+        // length): 5 bytes of header, the bytes written, a content type byte, a 16-byte tag.
+        #expect(records.count == 1)
+        let record = try #require(records.first)
+        #expect(record.getInteger(at: record.readerIndex, as: UInt8.self) == 23)
+        #expect(record.readableBytes == 5 + parts.map(\.utf8.count).reduce(0, +) + 1 + 16, "\(record.readableBytes) bytes")
+        #expect(outcomes.withLockedValue { $0 } == [true, true, true])
+        for record in records { try pair.client.writeInbound(record) }
+        #expect(pair.clientRecorder.received == ByteBuffer(string: "HTTP/1.1 200 OK\r\n\r\n{\"status\":\"ok\"}"))
+    }
+
     @Test func heldWritesFailWhenTheHandshakeFailsOrTheHandlerIsRemoved() throws {
         defer { pki.remove() }
         var logger = Logger(label: "test")
