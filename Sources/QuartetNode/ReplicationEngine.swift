@@ -218,9 +218,9 @@ final class ReplicationEngine: @unchecked Sendable {
     }
 
     /// Stores a replica batch on `storeQueue` and tells the replicator on `queue` once it is
-    /// durable (or refused). Meanwhile the engine goes on taking messages: pushes that continue
-    /// the batch wait in the replicator, merged, and go in as one batch next (one transaction,
-    /// fsync and view fold for all of them) instead of each waiting for the queue in turn.
+    /// stored (or refused). Meanwhile the engine goes on taking messages: pushes that continue
+    /// the batch wait in the replicator, merged, and go in as one batch next (one transaction
+    /// and one view fold for all of them) instead of each waiting for the queue in turn.
     private func ingest(_ batch: Batch, entries: [Entry], checkpoint: Checkpoint, log: LogInfo, from peer: String, alerts: [ReplicationAlert]) {
         let verifiedWith = replicator.chains[batch.log]?.verifier(forSize: checkpoint.size).publicKey
         storeQueue.async {

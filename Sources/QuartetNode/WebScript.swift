@@ -80,22 +80,32 @@ enum WebScript {
           async function verifyCosignatures(note, witnesses) {
             const parsed = parseNote(note);
             const signed = [];
+            // Each public key counts once (the signed message names no witness, so one key
+            // listed under two names would count one signature twice), and the quorum is at
+            // least a majority of the keys, whatever number the page states.
+            const keys = [], seen = new Set();
             for (const w of witnesses.keys) {
               const v = await parseVkey(w.vkey, 4);
+              if (seen.has(hex(v.key))) continue;
+              seen.add(hex(v.key));
+              keys.push({ member: w.member, v });
+            }
+            const quorum = Math.max(Math.floor(keys.length / 2) + 1, Number.isInteger(witnesses.quorum) ? witnesses.quorum : 0);
+            for (const { member, v } of keys) {
               const line = parsed.sigs.find(s => s.name === v.name && equal(s.id, v.id));
               if (!line) continue;
-              if (line.sig.length !== 72) throw new Error("the cosignature of " + w.member + " is not a time and a signature (72 bytes)");
+              if (line.sig.length !== 72) throw new Error("the cosignature of " + member + " is not a time and a signature (72 bytes)");
               let time = 0;
               for (let i = 0; i < 8; i++) time = time * 256 + line.sig[i];
-              if (time > Number.MAX_SAFE_INTEGER) throw new Error("the cosignature of " + w.member + " has a time this page cannot check");
+              if (time > Number.MAX_SAFE_INTEGER) throw new Error("the cosignature of " + member + " has a time this page cannot check");
               const key = await crypto.subtle.importKey("raw", v.key, { name: "Ed25519" }, false, ["verify"]);
               const message = enc.encode("cosignature/v1\ntime " + time + "\n" + parsed.text);
               if (!await crypto.subtle.verify({ name: "Ed25519" }, key, line.sig.slice(8), message)) {
-                throw new Error("the cosignature of " + w.member + "'s witness does not verify");
+                throw new Error("the cosignature of " + member + "'s witness does not verify");
               }
-              signed.push(w.member);
+              signed.push(member);
             }
-            return { signed, of: witnesses.keys.length, quorum: witnesses.quorum };
+            return { signed, of: keys.length, quorum };
           }
 
           // The header's fields, as docs/formats.md lays them out.
