@@ -35,6 +35,8 @@ public struct KeyChain: Sendable, Equatable {
 
     /// The key in force after every rotation.
     public var current: Ed25519PublicKey { rotations.last?.key ?? pinned }
+    /// Every key the log has signed with: the pinned key, then each it rotated to.
+    public var keys: [Ed25519PublicKey] { [pinned] + rotations.map(\.key) }
 
     /// The verifier for checkpoints of `size`.
     public func verifier(forSize size: UInt64) -> NoteVerifier { NoteVerifier(name: origin, publicKey: key(forSize: size)) }
@@ -72,7 +74,7 @@ public struct KeyChain: Sendable, Equatable {
     /// Whether `note` is signed under this origin by a key the chain does not hold (a rotation
     /// this node has not stored yet): worth asking for the entries, not a forgery to blame.
     public func signedByUnknownKey(_ note: SignedNote) -> Bool {
-        let known = Set(([pinned] + rotations.map(\.key)).map { noteKeyID(name: origin, publicKey: $0) })
+        let known = Set(keys.map { noteKeyID(name: origin, publicKey: $0) })
         return note.signatures.contains { $0.keyName == origin && !known.contains($0.keyID) }
     }
 }

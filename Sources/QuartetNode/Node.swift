@@ -114,7 +114,7 @@ public struct Node: Sendable {
         let gate = OwnLogGate(node: configuration.node, log: configuration.log, logger: logger, keyCheck: { [live, store] in
             guard let current = live.federation.member(nodeID)?.current,
                   let info = try? store.log(named: ownLogName), let chain = try? store.keyChain(info),
-                  !([chain.pinned] + chain.rotations.map(\.key)).contains(current.publicKey) else { return nil }
+                  !chain.keys.contains(current.publicKey) else { return nil }
             return "the federation file names \(current.vkey) as its current key, but its rotations here have not reached it (the peers that answered lack them): restart the node once a peer that holds them is up"
         })
         do {

@@ -74,13 +74,15 @@ final class OtherCosignatures: Sendable {
         let keys = WitnessService.trustedKeys(member, size: size, ledger: ledger, info: info)
         guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first, checkpoint.root == held else { return }
         let now = UInt64(Date().timeIntervalSince1970)
+        var keptAll = true
         for witness in federation.members where witness.id != member.id {
             guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
                   let time = try? verifier.verify(line, body: note.text), time <= now + WitnessCollector.maxClockSkewSeconds else { continue }
             let serialized = SignedNote(text: note.text, signatures: [line]).serialized.dropFirst(note.text.count + 1).dropLast()
-            try? store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: String(serialized), time: time)
+            do { try store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: String(serialized), time: time) } catch { keptAll = false }
         }
-        lastRead.withLockedValue { $0[member.id] = text }
+        // A note whose cosignatures could not all be written is read and checked again next time.
+        if keptAll { lastRead.withLockedValue { $0[member.id] = text } }
     }
 
     /// The checkpoint note each member served at the last read whose cosignatures were kept.

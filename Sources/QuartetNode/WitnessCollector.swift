@@ -141,11 +141,9 @@ final class WitnessCollector: Sendable {
             }
             return out
         }
-        // The requests of one checkpoint from one old size share a body: it is made once (a
-        // consistency proof, read from the store) before they start.
-        var groups: [String: [(Federation.Member, StoredCheckpoint, UInt64)]] = [:]
-        for request in started { groups["\(request.1.checkpoint.size) \(request.2)", default: []].append(request) }
-        for group in groups.values {
+        // The requests from one old size share a body (all of a kick's are of the round's
+        // checkpoint): it is made once (a consistency proof, read from the store) before they start.
+        for group in Dictionary(grouping: started, by: \.2).values {
             Task {
                 if let (_, checkpoint, old) = group.first, let note = try? SignedNote(parsing: checkpoint.note) {
                     _ = try? self.requestBody(note, size: checkpoint.checkpoint.size, old: old)

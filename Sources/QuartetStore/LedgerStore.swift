@@ -403,8 +403,7 @@ public final class LedgerStore: Sendable {
     static func checkedRoot(_ db: Database, _ log: LogInfo, size: UInt64, subtree: Merkle.SubtreeHashes) throws -> Hash {
         if size == 0 { return .emptyTree }
         let root = try Merkle.rangeHash(0, size, subtree: subtree)
-        if let signed = try Data.fetchOne(db.cachedStatement(sql: "SELECT root FROM checkpoints WHERE log_id = ? AND size = ?"), arguments: [log.id, Int64(size)]),
-           Array(signed) != root.bytes {
+        if let signed = try storedRoot(db, log, size: size), signed != root {
             throw StoreError(.corrupt, "log \(log.name): stored hashes give a root for size \(size) that differs from the signed checkpoint; run `quartet verify`")
         }
         return root
@@ -441,10 +440,13 @@ public final class LedgerStore: Sendable {
         }
     }
 
-    /// The frontier of `log` at its latest checkpoint, rebuilt from stored subtrees.
+    /// The frontier of `log` at its latest checkpoint: the one a stored replica batch left
+    /// (`ReplicaFrontiers`) while it has that checkpoint's size and root, else rebuilt from
+    /// stored subtrees.
     func frontier(_ db: Database, _ log: LogInfo) throws -> MerkleFrontier {
-        let size = try latestCheckpoint(db, log)?.checkpoint.size ?? 0
-        return try MerkleFrontier(size: size, subtree: Self.subtreeReader(db, log))
+        guard let latest = try latestCheckpoint(db, log)?.checkpoint else { return MerkleFrontier() }
+        if let kept = replicaFrontiers.frontier(log: log.id, size: latest.size, root: latest.root) { return kept }
+        return try MerkleFrontier(size: latest.size, subtree: Self.subtreeReader(db, log))
     }
 
     // MARK: Helpers

@@ -29,13 +29,7 @@ extension LedgerStore {
             // Another node's log is committed without waiting for the disk (`replicaWrite`);
             // a tail of this node's own log is durable before the node appends on top of it.
             let store = { (db: Database) throws -> (MerkleFrontier, Checkpoint) in
-                let latest = try self.latestCheckpoint(db, log)
-                var frontier: MerkleFrontier
-                if let latest, let kept = self.replicaFrontiers.frontier(log: log.id, size: latest.checkpoint.size, root: latest.checkpoint.root) {
-                    frontier = kept
-                } else {
-                    frontier = try MerkleFrontier(size: latest?.checkpoint.size ?? 0, subtree: Self.subtreeReader(db, log))
-                }
+                var frontier = try self.frontier(db, log)
                 guard frontier.size == from else {
                     throw StoreError(.outOfRange, "log \(log.name) holds \(frontier.size) entries; a batch from \(from) does not follow")
                 }

@@ -1,8 +1,9 @@
 import QuartetLedger
 import Synchronization
 
-/// The frontier of each replica log as its last stored batch left it, so that storing the next
-/// batch does not rebuild it from the stored subtrees.
+/// The frontier of each log as the last batch `ingest` stored left it (a replica's, or a tail of
+/// the own log taken from peers), so that storing the next batch does not rebuild it from the
+/// stored subtrees (`LedgerStore.frontier` answers from it).
 ///
 /// Rebuilding read a few hundred hashes across a dozen queries and hashed them again: a third
 /// of a replica's CPU per small batch under load. A kept frontier is used only while it has the

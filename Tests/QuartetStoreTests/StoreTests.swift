@@ -7,6 +7,14 @@ import QuartetTestKit
 import Testing
 
 @Suite struct StoreTests {
+    /// A new store whose writer appended `count` entries to wales (the caller removes it).
+    func walesStore(appending count: Int) async throws -> (store: LedgerStore, writer: LogWriter, log: LogInfo) {
+        let store = try TestKit.makeStore()
+        let writer = try LogWriter(store: store, log: "wales")
+        for i in 0..<count { _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
+        return (store, writer, try store.log(named: "wales"))
+    }
+
     @Test func aCallersBatchIsAppendedInOrderInOneTransaction() async throws {
         let dir = try TestKit.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -169,11 +177,8 @@ import Testing
     }
 
     @Test func aFailedCommitFailsItsCallersAndTheWriterRecovers() async throws {
-        let store = try TestKit.makeStore()
+        let (store, writer, log) = try await walesStore(appending: 5)
         defer { try? FileManager.default.removeItem(at: store.directory.url) }
-        let writer = try LogWriter(store: store, log: "wales")
-        for i in 0..<5 { _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
-        let log = try store.log(named: "wales")
         // A row in the way of index 5 makes every transaction fail until it is gone.
         try syncExecute(store, "INSERT INTO entries (key, header, leaf_hash) VALUES (?, x'00', x'00')", [Schema.entryKey(logID: log.id, index: 5)])
         let outcomes = await withTaskGroup(of: Bool.self) { group in
@@ -244,11 +249,8 @@ import Testing
     }
 
     @Test func proofsRefuseHashesThatContradictTheSignedCheckpoint() async throws {
-        let store = try TestKit.makeStore()
+        let (store, _, log) = try await walesStore(appending: 20)
         defer { try? FileManager.default.removeItem(at: store.directory.url) }
-        let writer = try LogWriter(store: store, log: "wales")
-        for i in 0..<20 { _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
-        let log = try store.log(named: "wales")
         try syncExecute(store, "UPDATE entries SET leaf_hash = zeroblob(32) WHERE key = ?", [Schema.entryKey(logID: log.id, index: 3)])
         let error = #expect(throws: StoreError.self) { try store.inclusionProof(log, index: 3) }
         #expect(error?.code == .corrupt)
@@ -261,11 +263,8 @@ import Testing
     /// A checkpoint read once is not verified again while its note is unchanged; a note changed
     /// on disk afterwards (another signature, another size) is verified, and refused.
     @Test func aCheckpointChangedOnDiskAfterItWasReadIsStillRefused() async throws {
-        let store = try TestKit.makeStore()
+        let (store, _, log) = try await walesStore(appending: 5)
         defer { try? FileManager.default.removeItem(at: store.directory.url) }
-        let writer = try LogWriter(store: store, log: "wales")
-        for i in 0..<5 { _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
-        let log = try store.log(named: "wales")
         let read = try #require(try store.latestCheckpoint(log))
         #expect(try store.latestCheckpoint(log)?.note == read.note)
         // The same text under a signature by another key of the same name.
@@ -359,10 +358,8 @@ import Testing
 
     @Test func verifyFindsTamperingByLogAndIndex() async throws {
         func tampered(_ sql: String, _ arguments: (LogInfo) -> StatementArguments) async throws -> VerificationProblem? {
-            let store = try TestKit.makeStore()
+            let (store, _, _) = try await walesStore(appending: 40)
             defer { try? FileManager.default.removeItem(at: store.directory.url) }
-            let writer = try LogWriter(store: store, log: "wales")
-            for i in 0..<40 { _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(i))) }
             #expect(store.verify().isValid)
             let log = try store.log(named: "wales")
             try syncExecute(store, sql, arguments(log))
