@@ -100,6 +100,14 @@ public enum Witnessing {
     ///     refused as a split view.
     public static func decide(_ request: Request, logs: [String: [NoteVerifier]], latest: Latest?,
                               held: (UInt64) -> Hash? = { _ in nil }) throws(Refusal) -> Checkpoint {
+        try decide(request, checkpoint: verify(request, logs: logs), latest: latest, held: held)
+    }
+
+    /// The first half of `decide`, which needs nothing the witness stores: the checkpoint, if a
+    /// key the witness trusts for its origin signed it and its sizes are ones the witness can
+    /// hold. A shell may run it before taking its per-origin lock (it is the costly half: a
+    /// signature verification), then `decide(_:checkpoint:latest:held:)` under the lock.
+    public static func verify(_ request: Request, logs: [String: [NoteVerifier]]) throws(Refusal) -> Checkpoint {
         let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
         // Origins are matched as bytes: a name Unicode calls equivalent is another log.
         guard let keys = logs.first(where: { $0.key.utf8.elementsEqual(origin.utf8) })?.value, !keys.isEmpty else {
@@ -114,6 +122,14 @@ public enum Witnessing {
         guard request.oldSize <= checkpoint.size else {
             throw Refusal(.badRequest, "old size \(request.oldSize) is beyond the checkpoint's size \(checkpoint.size)")
         }
+        return checkpoint
+    }
+
+    /// The second half of `decide`: `checkpoint` (what `verify` returned for `request`) against
+    /// what the witness last cosigned for its origin and what its replica holds.
+    public static func decide(_ request: Request, checkpoint: Checkpoint, latest: Latest?,
+                              held: (UInt64) -> Hash? = { _ in nil }) throws(Refusal) -> Checkpoint {
+        let origin = checkpoint.origin
         let known = latest?.size ?? 0
         guard request.oldSize == known else {
             throw Refusal(.conflict, "old size \(request.oldSize) is not the size this witness last cosigned for \(origin), \(known)", size: known)

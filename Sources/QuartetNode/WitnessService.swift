@@ -66,12 +66,14 @@ final class WitnessService: Sendable {
             info = try? ledger.log(named: member.log)
             logs[origin] = Self.trustedKeys(member, size: size, ledger: ledger, info: info)
         }
+        // The signature is checked before the witness state is locked (it needs none of it).
+        let signed: Checkpoint
+        do { signed = try Witnessing.verify(request, logs: logs) } catch { return refusal(error) }
         let decided: Result<Checkpoint, Witnessing.Refusal>
         do {
             decided = try store.witness(origin: origin, note: request.note, nowMillis: nowMillis) { latest throws(Witnessing.Refusal) in
-                // Where this node holds the log at the checkpoint's size, its replica must agree
-                // (read only once the signature verified).
-                try Witnessing.decide(request, logs: logs, latest: latest, held: { size in
+                // Where this node holds the log at the checkpoint's size, its replica must agree.
+                try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in
                     info.flatMap { try? self.ledger.root($0, size: size) }
                 })
             }

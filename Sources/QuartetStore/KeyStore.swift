@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import QuartetCrypto
 import QuartetLedger
+import Synchronization
 
 /// The keys of each log over its history (`KeyChain`): the pinned key in `logs`, and the
 /// rotations in `log_keys` (format 2), each the index of a `key.rotation` entry the log holds.
@@ -10,8 +11,19 @@ import QuartetLedger
 /// checks both agree).
 extension LedgerStore {
     /// The log's chain as stored: its pinned key and the rotations, each read from its entry.
+    ///
+    /// A writer keeps each chain it read until this process stores a rotation of any log (it is
+    /// the directory's only writer: `quartet key rotate` needs the node stopped); a reader reads
+    /// it each time.
     public func keyChain(_ log: LogInfo) throws(StoreError) -> KeyChain {
-        try read("read the keys of \(log.name)") { db in try Self.keyChain(db, log) }
+        guard isWriter else { return try read("read the keys of \(log.name)") { db in try Self.keyChain(db, log) } }
+        // The generation is taken before the read: a rotation committed after it makes what
+        // this read returns stale, and its `rotationsStored` makes the generation move on.
+        let generation = keyChains.generation
+        if let kept = keyChains.chain(log: log.id, generation: generation) { return kept }
+        let chain = try read("read the keys of \(log.name)") { db in try Self.keyChain(db, log) }
+        keyChains.keep(chain, log: log.id, generation: generation)
+        return chain
     }
 
     static func keyChain(_ db: Database, _ log: LogInfo) throws -> KeyChain {
@@ -73,6 +85,8 @@ extension LedgerStore {
     public func appendRotation(_ log: LogInfo, previous: Ed25519PrivateKey, key: Ed25519PrivateKey, overlap: Bool,
                                nowMillis: UInt64 = wallClockMillis()) throws(StoreError) -> (rotation: KeyRotation, checkpoint: StoredCheckpoint) {
         guard isWriter, log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is not this directory's own log, or the store is not open for writing") }
+        // Kept chains are read again after this, whatever its outcome.
+        defer { keyChains.rotationsStored() }
         do {
             return try pool.write { db in
                 let chain = try Self.keyChain(db, log)
@@ -99,6 +113,36 @@ extension LedgerStore {
             throw error
         } catch {
             throw StoreError(.io, "cannot append the key rotation of \(log.name)", cause: error)
+        }
+    }
+}
+
+/// The key chains a writer read, kept until it stores a key rotation (`LedgerStore.keyChain`):
+/// the witness asks for a log's chain at every request.
+final class KeyChainCache: Sendable {
+    private let state = Mutex<(generation: UInt64, chains: [Int64: KeyChain])>((0, [:]))
+
+    /// Moves on each time a rotation is stored.
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// The chain kept for `log`, if kept in `generation` (the current one).
+    func chain(log: Int64, generation: UInt64) -> KeyChain? {
+        state.withLock { $0.generation == generation ? $0.chains[log] : nil }
+    }
+
+    /// Keeps `chain`, read after `generation` was taken, unless a rotation was stored since.
+    func keep(_ chain: KeyChain, log: Int64, generation: UInt64) {
+        state.withLock { state in
+            guard state.generation == generation else { return }
+            state.chains[log] = chain
+        }
+    }
+
+    /// A transaction that stored a rotation committed: every kept chain is read again.
+    func rotationsStored() {
+        state.withLock { state in
+            state.generation &+= 1
+            state.chains = [:]
         }
     }
 }

@@ -21,6 +21,8 @@ public final class LedgerStore: Sendable {
     let verifiedNotes = VerifiedNotes()
     /// Replica frontiers kept from one stored batch to the next.
     let replicaFrontiers = ReplicaFrontiers()
+    /// Key chains a writer read, until it stores a rotation.
+    let keyChains = KeyChainCache()
     /// The logs held, read once by a writer (no other process adds logs while it holds the
     /// writer lock; `addLog` here forgets them). Readers read them each time.
     private let knownLogs = Mutex<(generation: Int, logs: [LogInfo]?)>((0, nil))

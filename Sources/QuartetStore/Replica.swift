@@ -25,6 +25,8 @@ extension LedgerStore {
         guard !entries.isEmpty, checkpoint.size == from + UInt64(entries.count) else {
             throw StoreError(.invalidInput, "batch [\(from), \(from + UInt64(entries.count))) does not end at the checkpoint's size \(checkpoint.size)")
         }
+        // Whether the batch holds a key rotation: kept key chains are read again after it.
+        let rotates = entries.contains { $0.header.type == KeyRotation.entryType }
         do {
             // Another node's log is committed without waiting for the disk (`replicaWrite`);
             // a tail of this node's own log is durable before the node appends on top of it.
@@ -66,7 +68,13 @@ extension LedgerStore {
                                      timeMillis: checkpoint.timeMillis ?? 0)
                 return (frontier, signed)
             }
-            let (stored, signed) = ownTail ? try pool.write(store) : try replicaWrite(store)
+            let (stored, signed): (MerkleFrontier, Checkpoint)
+            do { (stored, signed) = ownTail ? try pool.write(store) : try replicaWrite(store) } catch {
+                // A failed transaction may still have been the one that stored a rotation.
+                if rotates { keyChains.rotationsStored() }
+                throw error
+            }
+            if rotates { keyChains.rotationsStored() }
             verifiedNotes.verified(log: log.id, note: note, checkpoint: signed)
             replicaFrontiers.stored(log: log.id, stored)
         } catch let error as StoreError {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import QuartetCrypto
 import QuartetLedger
 import Synchronization
@@ -20,6 +21,9 @@ public final class WitnessStore: Sendable {
     private let gathered: DatabaseQueue
     /// Cosignatures kept since the last pruning of old ones.
     private let keptSincePruning = Atomic<Int>(0)
+    /// What was last cosigned per origin, as stored (nil inside: read, none stored); an origin
+    /// absent is read from the file (`witness`).
+    private let known = Mutex<[String: Witnessing.Latest?]>([:])
     public let path: String
 
     /// The witness key name of the node writing the log of origin `origin`.
@@ -122,32 +126,65 @@ public final class WitnessStore: Sendable {
 
     /// Runs `decide` on what is stored for `origin` and stores the checkpoint it accepts, with
     /// `note` (the signed checkpoint as submitted, kept whole so that a later conflict has both
-    /// signed sides), in one write transaction: no two requests interleave between the check and
-    /// the store (the spec's rollback race), and it is durable before this returns. A refusal
-    /// carrying a conflicting checkpoint is kept as evidence. The same checkpoint again writes
-    /// nothing.
+    /// signed sides), durably before this returns. Requests are serialized on the witness
+    /// database's connection from the read of what is stored to the commit, so no two interleave
+    /// between the check and the store (the spec's rollback race). A refusal carrying a
+    /// conflicting checkpoint is kept as evidence. The same checkpoint again writes nothing.
+    ///
+    /// What was last cosigned per origin is read from the file once and then kept in memory:
+    /// only this method writes it, and the data directory's lock keeps other processes out.
     public func witness(origin: String, note: SignedNote, nowMillis: UInt64,
                         decide: (Witnessing.Latest?) throws(Witnessing.Refusal) -> Checkpoint) throws -> Result<Checkpoint, Witnessing.Refusal> {
-        try queue.write { db -> Result<Checkpoint, Witnessing.Refusal> in
-            let latest = try Self.latest(db, origin)
+        try queue.writeWithoutTransaction { db -> Result<Checkpoint, Witnessing.Refusal> in
+            let latest: Witnessing.Latest?
+            if let kept = known.withLock({ $0[origin] }) { latest = kept } else {
+                latest = try Self.latest(db, origin)
+                known.withLock { $0[origin] = .some(latest) }
+            }
             let decision = Result { () throws(Witnessing.Refusal) -> Checkpoint in try decide(latest) }
-            switch decision {
-            case .success(let checkpoint):
-                if latest?.size != checkpoint.size || latest?.root != checkpoint.root {
-                    try db.execute(sql: """
-                        INSERT INTO latest (origin, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, time_ms = excluded.time_ms
-                        """, arguments: [origin, Int64(checkpoint.size), Data(checkpoint.root.bytes), note.serialized, Int64(nowMillis)])
+            do {
+                switch decision {
+                case .success(let checkpoint):
+                    guard latest?.size != checkpoint.size || latest?.root != checkpoint.root else { break }
+                    // The transaction is driven through the C API (as the log writer's is): GRDB's
+                    // transaction bookkeeping costs more than this one upsert.
+                    try Self.transaction(db) {
+                        try RawStatement(db, sql: """
+                            INSERT INTO latest (origin, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)
+                            ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, time_ms = excluded.time_ms
+                            """).execute(.text(origin), .integer(Int64(checkpoint.size)), .blob(checkpoint.root.bytes), .text(note.serialized), .integer(Int64(nowMillis)))
+                    }
+                    known.withLock { $0[origin] = .some(Witnessing.Latest(size: checkpoint.size, root: checkpoint.root, note: note)) }
+                case .failure(let refusal):
+                    // One conflict proves the split view; of a log that keeps signing them, the first 100 are kept.
+                    guard let conflicting = refusal.conflicting, let latest else { break }
+                    try Self.transaction(db) {
+                        guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM evidence WHERE origin = ?", arguments: [origin]) ?? 0 < 100 else { return }
+                        try db.execute(sql: "INSERT OR IGNORE INTO evidence (origin, size, cosigned, conflicting, time_ms) VALUES (?, ?, ?, ?, ?)",
+                                       arguments: [origin, Int64(latest.size), latest.note.serialized, conflicting.serialized, Int64(nowMillis)])
+                    }
                 }
-            case .failure(let refusal):
-                // One conflict proves the split view; of a log that keeps signing them, the first 100 are kept.
-                if let conflicting = refusal.conflicting, let latest,
-                   try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM evidence WHERE origin = ?", arguments: [origin]) ?? 0 < 100 {
-                    try db.execute(sql: "INSERT OR IGNORE INTO evidence (origin, size, cosigned, conflicting, time_ms) VALUES (?, ?, ?, ?, ?)",
-                                   arguments: [origin, Int64(latest.size), latest.note.serialized, conflicting.serialized, Int64(nowMillis)])
-                }
+            } catch {
+                // What is stored is read again before the next request for this origin.
+                known.withLock { $0[origin] = nil }
+                throw error
             }
             return decision
+        }
+    }
+
+    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE` … `COMMIT`, rolled back whole if
+    /// anything fails), on a connection used without GRDB's transactions.
+    private static func transaction(_ db: Database, _ body: () throws -> Void) throws {
+        try RawStatement(db, sql: "BEGIN IMMEDIATE").execute()
+        do {
+            try body()
+            try RawStatement(db, sql: "COMMIT").execute()
+        } catch {
+            if let connection = db.sqliteConnection, sqlite3_get_autocommit(connection) == 0 {
+                _ = sqlite3_exec(connection, "ROLLBACK", nil, nil, nil)
+            }
+            throw error
         }
     }
 
@@ -158,11 +195,13 @@ public final class WitnessStore: Sendable {
         do {
             // Only the newest sizes are served; older cosignatures are dropped every 1,000 kept.
             let prune = keptSincePruning.add(1, ordering: .relaxed).newValue % 1000 == 0
-            try gathered.write { db in
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time) VALUES (?, ?, ?, ?, ?)")
-                    .execute(arguments: [log, Int64(size), witness, line, Int64(time)])
-                if prune {
-                    try db.execute(sql: "DELETE FROM cosignatures WHERE size < (SELECT MAX(size) FROM cosignatures AS newest WHERE newest.log = cosignatures.log) - 100000")
+            try gathered.writeWithoutTransaction { db in
+                try Self.transaction(db) {
+                    try RawStatement(db, sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time) VALUES (?, ?, ?, ?, ?)")
+                        .execute(.text(log), .integer(Int64(size)), .text(witness), .text(line), .integer(Int64(time)))
+                    if prune {
+                        try db.execute(sql: "DELETE FROM cosignatures WHERE size < (SELECT MAX(size) FROM cosignatures AS newest WHERE newest.log = cosignatures.log) - 100000")
+                    }
                 }
             }
         } catch { throw StoreError(.io, "cannot write the witness database", cause: error) }

@@ -20,6 +20,8 @@ import Testing
             for i in 0..<3 { _ = try await writer.append(AppendRequest(type: "test.note", payload: TestKit.payload(i))) }
         }
         let old = try store.directory.readSigningKey(log: "wales"), new = try Ed25519PrivateKey()
+        // Read (and kept by the writer) before the rotation: the rotation makes it read again.
+        #expect(try store.keyChain(log).current == old.publicKey)
         try store.directory.writeSigningKey(new, log: "wales", path: store.directory.nextKeyPath(log: "wales"))
         let (rotation, checkpoint) = try store.appendRotation(log, previous: old, key: new, overlap: true)
         try store.directory.finishRotation(log: "wales")
@@ -43,6 +45,7 @@ import Testing
         let replica = try replicaStore.addLog(name: "wales", origin: log.origin, publicKey: old.publicKey, own: false, nowMillis: 1)
         let entries = try store.entries(log, from: 0, limit: 10)
         let head = try #require(try store.latestCheckpoint(log))
+        #expect(try replicaStore.keyChain(replica).current == old.publicKey)
         try replicaStore.ingest(replica, from: 0, entries: entries, note: head.note, checkpoint: head.checkpoint)
         #expect(try replicaStore.keyChain(replica).current == new.publicKey)
         #expect(replicaStore.verify().problems.isEmpty, "\(replicaStore.verify().problems)")

@@ -1,0 +1,68 @@
+import Foundation
+import GRDB
+import QuartetCrypto
+import QuartetLedger
+@testable import QuartetStore
+import QuartetTestKit
+import Testing
+
+/// The witness state on disk: what a witness last cosigned per origin reaches `decide` whether it
+/// was stored by this open or an earlier one (it is kept in memory after the first read), an
+/// accepted checkpoint is in the file when `witness` returns, and a refused conflicting
+/// checkpoint is kept as evidence without moving what was cosigned.
+@Suite struct WitnessStoreTests {
+    let origin = "quartet.test/wales"
+
+    func signed(size: UInt64, root: Hash, key: Ed25519PrivateKey) throws -> (Checkpoint, SignedNote) {
+        let checkpoint = Checkpoint(origin: origin, size: size, root: root)
+        return (checkpoint, try NoteSigner(name: origin, key: key).sign(checkpoint))
+    }
+
+    /// The sizes stored in the file, read through a connection of its own.
+    func stored(_ directory: DataDirectory) throws -> (latest: [Int64], evidence: Int) {
+        let queue = try DatabaseQueue(path: WitnessStore.databasePath(directory))
+        return try queue.read { db in
+            (try Int64.fetchAll(db, sql: "SELECT size FROM latest WHERE origin = ?", arguments: [origin]),
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM evidence") ?? 0)
+        }
+    }
+
+    @Test func whatWasCosignedReachesDecideFromMemoryAndFromTheFileAndIsDurable() throws {
+        let url = try TestKit.temporaryDirectory("witness")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let directory = DataDirectory(path: url.path)
+        let key = try Ed25519PrivateKey()
+        let (three, threeNote) = try signed(size: 3, root: Hash.leaf([1]), key: key)
+        let (five, fiveNote) = try signed(size: 5, root: Hash.leaf([2]), key: key)
+        let (otherFive, otherFiveNote) = try signed(size: 5, root: Hash.leaf([3]), key: key)
+        var seen: [UInt64?] = []
+        do {
+            let store = try WitnessStore(directory)
+            for (checkpoint, note) in [(three, threeNote), (five, fiveNote)] {
+                let result = try store.witness(origin: origin, note: note, nowMillis: 1) { latest throws(Witnessing.Refusal) in
+                    seen.append(latest?.size)
+                    return checkpoint
+                }
+                #expect(try result.get() == checkpoint)
+                #expect(try stored(directory).latest == [Int64(checkpoint.size)])
+            }
+            // Another root at the size cosigned: refused, kept as evidence, the latest unchanged.
+            let refused = try store.witness(origin: origin, note: otherFiveNote, nowMillis: 2) { latest throws(Witnessing.Refusal) in
+                seen.append(latest?.size)
+                throw Witnessing.Refusal(.conflict, "two roots", size: latest?.size, conflicting: otherFiveNote)
+            }
+            #expect(throws: Witnessing.Refusal.self) { try refused.get() }
+            #expect(try stored(directory) == ([5], 1))
+            #expect(otherFive.size == 5)
+        }
+        // A new open reads it from the file.
+        let reopened = try WitnessStore(directory)
+        _ = try reopened.witness(origin: origin, note: fiveNote, nowMillis: 3) { latest throws(Witnessing.Refusal) in
+            seen.append(latest?.size)
+            #expect(latest?.root == five.root && latest?.note == fiveNote)
+            return five
+        }
+        #expect(seen == [nil, 3, 5, 5])
+        #expect(try reopened.latest(origin)?.size == 5)
+    }
+}
