@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import QuartetCrypto
 import QuartetLedger
 import Synchronization
@@ -453,8 +454,24 @@ public final class LedgerStore: Sendable {
 
     // MARK: Helpers
 
+    /// Runs `body` in one read transaction (a snapshot across its statements) on a reader
+    /// connection. The transaction is begun and ended through the C API with statements GRDB
+    /// keeps prepared: `DatabasePool.read` prepares `BEGIN` and `COMMIT` anew and keeps its own
+    /// transaction bookkeeping each time, which cost more than most of the reads it wraps.
     func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
-        do { return try pool.read(body) } catch let error as StoreError { throw error } catch {
+        do {
+            return try pool.unsafeRead { db in
+                try RawStatement(db, sql: "BEGIN DEFERRED").execute()
+                defer {
+                    // Always ended, so the connection goes back to the pool outside a snapshot.
+                    if (try? RawStatement(db, sql: "COMMIT").execute()) == nil, let connection = db.sqliteConnection,
+                       sqlite3_get_autocommit(connection) == 0 {
+                        _ = sqlite3_exec(connection, "ROLLBACK", nil, nil, nil)
+                    }
+                }
+                return try body(db)
+            }
+        } catch let error as StoreError { throw error } catch {
             throw StoreError(.io, "cannot \(what)", cause: error)
         }
     }
