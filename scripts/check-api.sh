@@ -83,7 +83,7 @@ PY
 
 # 2. The web interface, a reader's path through it, in-browser verification and axe-core
 #    (Tests/Browser/web_test.py; screenshots of every page in $OUT/web).
-python3 Tests/Browser/web_test.py "$dir/demo.json" "$OUT/web" || { echo "check-api: the browser tests failed" >&2; exit 1; }
+QUARTET_BIN="$Q" python3 Tests/Browser/web_test.py "$dir/demo.json" "$OUT/web" || { echo "check-api: the browser tests failed" >&2; exit 1; }
 
 # 3. schemathesis against the OpenAPI document, as the UK operator (who may also read).
 schemathesis run docs/openapi.yaml --url "$api" -H "Authorization: Bearer $operator" --tls-verify "$ca" \

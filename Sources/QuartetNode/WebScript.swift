@@ -14,6 +14,8 @@
 ///   `quartet policy` sets (a majority); a listed witness's line that does not verify fails.
 /// A checkpoint signed by a key other than the one the federation file pins (a rotation the node
 /// reports) is marked as such: the rotation chain is not checked in the browser.
+/// A reader may instead give the page a C2SP tlog-policy file they hold (`quartet policy`): then
+/// the log keys, witness keys and quorum come from that file alone, not from the node.
 /// Everything it checks is in the page (`<script type=application/json id=provenance-data>`);
 /// it fetches nothing. Each entry's row shows a tick or exactly which check failed.
 enum WebScript {
@@ -92,20 +94,101 @@ enum WebScript {
             }
             const quorum = Math.max(Math.floor(keys.length / 2) + 1, Number.isInteger(witnesses.quorum) ? witnesses.quorum : 0);
             for (const { member, v } of keys) {
-              const line = parsed.sigs.find(s => s.name === v.name && equal(s.id, v.id));
-              if (!line) continue;
-              if (line.sig.length !== 72) throw new Error("the cosignature of " + member + " is not a time and a signature (72 bytes)");
-              let time = 0;
-              for (let i = 0; i < 8; i++) time = time * 256 + line.sig[i];
-              if (time > Number.MAX_SAFE_INTEGER) throw new Error("the cosignature of " + member + " has a time this page cannot check");
-              const key = await crypto.subtle.importKey("raw", v.key, { name: "Ed25519" }, false, ["verify"]);
-              const message = enc.encode("cosignature/v1\ntime " + time + "\n" + parsed.text);
-              if (!await crypto.subtle.verify({ name: "Ed25519" }, key, line.sig.slice(8), message)) {
-                throw new Error("the cosignature of " + member + "'s witness does not verify");
-              }
-              signed.push(member);
+              if (await cosigned(parsed, v, member)) signed.push(member);
             }
             return { signed, of: keys.length, quorum };
+          }
+
+          // Whether the note carries a cosignature line by witness key `v` (false: none); a
+          // line with its name and key hash that does not verify throws.
+          async function cosigned(parsed, v, who) {
+            const line = parsed.sigs.find(s => s.name === v.name && equal(s.id, v.id));
+            if (!line) return false;
+            if (line.sig.length !== 72) throw new Error("the cosignature of " + who + " is not a time and a signature (72 bytes)");
+            let time = 0;
+            for (let i = 0; i < 8; i++) time = time * 256 + line.sig[i];
+            if (time > Number.MAX_SAFE_INTEGER) throw new Error("the cosignature of " + who + " has a time this page cannot check");
+            const key = await crypto.subtle.importKey("raw", v.key, { name: "Ed25519" }, false, ["verify"]);
+            const message = enc.encode("cosignature/v1\ntime " + time + "\n" + parsed.text);
+            if (!await crypto.subtle.verify({ name: "Ed25519" }, key, line.sig.slice(8), message)) {
+              throw new Error("the cosignature of " + who + "'s witness does not verify");
+            }
+            return true;
+          }
+
+          // A C2SP tlog-policy file the reader holds (`quartet policy` writes one): "log <vkey>
+          // [<url>]", "witness <name> <vkey> [<url>]", "group <name> all|any|<k> <name>...",
+          // "quorum <name>|none"; blank lines and "#" comments ignored. A group or the quorum
+          // names only witnesses and groups defined above it. Bounded as the node's parser is
+          // (64 KiB; 32 logs, 32 witnesses, 32 groups); anything else is refused with its line.
+          async function parsePolicy(text) {
+            if (text.length > 65536) throw new Error("the policy file is longer than 64 KiB");
+            const logs = [], witnesses = new Map(), groups = new Map(), names = new Set(), keys = new Set();
+            let quorum;
+            const lines = text.split("\n");
+            for (let i = 0; i < lines.length; i++) {
+              try {
+                if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(lines[i])) throw new Error("a control character (only tab is allowed)");
+                const words = lines[i].split(/[ \t]+/).filter(w => w.length > 0);
+                if (words.length === 0 || words[0].startsWith("#")) continue;
+                const fresh = name => { if (name === "none" || names.has(name)) throw new Error("the name " + name + " is already defined"); names.add(name); };
+                if (words[0] === "log") {
+                  if (words.length < 2 || words.length > 3) throw new Error("expected: log <vkey> [<url>]");
+                  if (logs.length >= 32) throw new Error("more than 32 logs");
+                  logs.push({ vkey: words[1], v: await parseVkey(words[1], 1) });
+                } else if (words[0] === "witness") {
+                  if (words.length < 3 || words.length > 4) throw new Error("expected: witness <name> <vkey> [<url>]");
+                  if (witnesses.size >= 32) throw new Error("more than 32 witnesses");
+                  const v = await parseVkey(words[2], 4);
+                  if (keys.has(hex(v.key))) throw new Error("the key of " + words[1] + " is listed before");
+                  fresh(words[1]);
+                  keys.add(hex(v.key));
+                  witnesses.set(words[1], v);
+                } else if (words[0] === "group") {
+                  if (words.length < 4) throw new Error("expected: group <name> all|any|<k> <name>...");
+                  if (groups.size >= 32) throw new Error("more than 32 groups");
+                  const members = words.slice(3);
+                  if (new Set(members).size !== members.length) throw new Error("the group " + words[1] + " names a member twice");
+                  const missing = members.find(m => !names.has(m));
+                  if (missing !== undefined) throw new Error("the group " + words[1] + " names " + missing + ", not defined above it");
+                  const k = words[2] === "all" ? members.length : words[2] === "any" ? 1
+                    : /^[1-9][0-9]{0,2}$/.test(words[2]) && Number(words[2]) <= members.length ? Number(words[2]) : 0;
+                  if (k === 0) throw new Error("the threshold of " + words[1] + " must be all, any or a number from 1 to " + members.length);
+                  fresh(words[1]);
+                  groups.set(words[1], { k, members });
+                } else if (words[0] === "quorum") {
+                  if (words.length !== 2) throw new Error("expected: quorum <name>|none");
+                  if (quorum !== undefined) throw new Error("a second quorum line");
+                  if (words[1] !== "none" && !names.has(words[1])) throw new Error("the quorum names " + words[1] + ", not defined above it");
+                  quorum = words[1];
+                } else {
+                  throw new Error("unknown line type " + words[0].slice(0, 40));
+                }
+              } catch (err) {
+                throw new Error("policy line " + (i + 1) + ": " + err.message);
+              }
+            }
+            if (logs.length === 0) throw new Error("the policy names no log");
+            if (quorum === undefined) throw new Error("the policy has no quorum line");
+            return { logs, witnesses, groups, quorum };
+          }
+
+          // A checkpoint against the reader's policy alone: the log key the policy gives for
+          // the checkpoint's origin, then each of its witnesses' cosignatures, then its quorum
+          // (groups only name what is defined above them, so the recursion ends).
+          async function verifyWithPolicy(note, policy) {
+            const parsed = parseNote(note);
+            const origin = parsed.text.split("\n")[0];
+            const log = policy.logs.find(l => l.v.name === origin);
+            if (!log) throw new Error("your policy file has no key for the log " + origin);
+            const head = await verifyNote(note, log.vkey);
+            const signed = new Set();
+            for (const [name, v] of policy.witnesses) {
+              if (await cosigned(parsed, v, name)) signed.add(name);
+            }
+            const met = name => name === "none" || signed.has(name)
+              || (policy.groups.has(name) && policy.groups.get(name).members.filter(met).length >= policy.groups.get(name).k);
+            return { head, signed: [...signed], quorum: met(policy.quorum) };
           }
 
           // The header's fields, as docs/formats.md lays them out.
@@ -176,7 +259,10 @@ enum WebScript {
             set("content", result.content === null ? "(payload not held here: a stub)" : (result.content.length > 240 ? result.content.slice(0, 240) + "\u2026" : result.content));
           }
 
-          async function run() {
+          // The policy file the reader chose, if any: then keys and quorum come from it alone.
+          let chosen = null;
+
+          async function run(policy = chosen) {
             const data = JSON.parse(document.getElementById("provenance-data").textContent);
             const summary = document.getElementById("verify-summary");
             if (!window.crypto || !crypto.subtle) { summary.textContent = "This browser cannot check: WebCrypto is unavailable (the page must be served over HTTPS)."; return; }
@@ -187,6 +273,18 @@ enum WebScript {
               const log = logs[n];
               const cell = document.querySelector('[data-checkpoint-row="' + n + '"]');
               try {
+                if (policy) {
+                  const r = await verifyWithPolicy(data.checkpoints[log], policy);
+                  heads[log] = r.head;
+                  if (!r.quorum) unwitnessed++;
+                  if (cell) {
+                    cell.textContent = "\u2713 signature verified with your policy file's key for this log (size " + r.head.size + "); cosigned by "
+                      + (r.signed.length ? r.signed.length + " of its witnesses (" + r.signed.join(", ") + ")" : "none of its witnesses")
+                      + (r.quorum ? ", meeting its quorum" : ", not meeting its quorum: this checkpoint rests on the log's signature alone");
+                    cell.className = r.quorum ? "tag tag-green" : "tag tag-amber";
+                  }
+                  continue;
+                }
                 const key = data.keys[log];
                 if (!key || typeof key.vkey !== "string") throw new Error("no verifier key for log " + log);
                 heads[log] = await verifyNote(data.checkpoints[log], key.vkey);
@@ -233,17 +331,41 @@ enum WebScript {
               : (good + bad === 0 ? "\u2717 There is no entry on this page to check."
                  : "\u2717 " + bad + " of " + (good + bad) + " entries and " + badCheckpoints + " checkpoint(s) failed verification in this browser.");
             if (ok) summary.textContent += unwitnessed
-              ? " " + unwitnessed + " checkpoint(s) lack a quorum of witness cosignatures: they rest on one node's signature."
-              : " Every checkpoint is cosigned by a quorum of the other members' witnesses, checked here too.";
+              ? " " + unwitnessed + " checkpoint(s) lack " + (policy ? "your policy's" : "a") + " quorum of witness cosignatures: they rest on one node's signature."
+              : (policy ? " Every checkpoint meets your policy's quorum of witness cosignatures, checked here too."
+                        : " Every checkpoint is cosigned by a quorum of the other members' witnesses, checked here too.");
+            if (policy) summary.textContent = "Checked against your policy file (its keys and quorum, not this node's): " + summary.textContent;
             summary.className = ok ? "verify-ok" : "verify-failed";
+            document.body.dataset.policy = policy ? "file" : "node";
             document.body.dataset.witnessed = badCheckpoints ? "failed" : (unwitnessed ? "below-quorum" : "quorum");
             document.body.dataset.verified = ok ? (rotated ? "rotated" : "ok") : "failed";
           }
           window.quartetVerify = run;
           window.quartetParseVkey = parseVkey;  // for the browser tests
+          window.quartetParsePolicy = parsePolicy;
           document.addEventListener("DOMContentLoaded", () => {
             const again = document.getElementById("verify-again");
-            if (again) { again.hidden = false; again.addEventListener("click", run); }
+            if (again) { again.hidden = false; again.addEventListener("click", () => run()); }
+            const file = document.getElementById("verify-policy");
+            if (file) {
+              file.closest("p").hidden = false;
+              file.addEventListener("change", async () => {
+                const summary = document.getElementById("verify-summary");
+                try {
+                  const f = file.files[0];
+                  if (!f) { chosen = null; return run(); }
+                  if (f.size > 65536) throw new Error("the policy file is longer than 64 KiB");
+                  chosen = await parsePolicy(await f.text());
+                } catch (err) {
+                  chosen = null;
+                  document.body.dataset.policy = "error";
+                  summary.textContent = "\u2717 Your policy file: " + err.message;
+                  summary.className = "verify-failed";
+                  return;
+                }
+                await run();
+              });
+            }
             run();
           });
         })();

@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -164,6 +165,69 @@ def wait_verified(driver, timeout=30):
     return driver.find_element(By.TAG_NAME, "body").get_attribute("data-verified")
 
 
+def fresh_vkey(name, kind):
+    """A verifier key (signed-note, kind 0x01; tlog-cosignature, 0x04) for a new Ed25519 key."""
+    import base64, hashlib
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    khash = hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + raw).digest()[:4].hex()
+    return "%s+%s+%s" % (name, khash, base64.b64encode(bytes([kind]) + raw).decode())
+
+
+def check_with_policies(d, demo, out):
+    quartet = os.environ.get("QUARTET_BIN")
+    if not quartet:
+        fail("QUARTET_BIN is not set (scripts/check-api.sh sets it to the quartet binary)")
+    policy = subprocess.run([quartet, "policy", "--federation", demo["federation"]], capture_output=True, text=True, check=True).stdout
+
+    def replaced(kind, text):
+        # Every key of one kind swapped for a new key under the same key name.
+        lines = []
+        for line in text.splitlines():
+            words = line.split()
+            if kind == "log" and words[:1] == ["log"]:
+                words[1] = fresh_vkey(words[1].split("+")[0], 1)
+            if kind == "witness" and words[:1] == ["witness"]:
+                words[2] = fresh_vkey(words[2].split("+")[0], 4)
+            lines.append(" ".join(words))
+        return "\n".join(lines) + "\n"
+
+    def use(text, name):
+        path = os.path.abspath(os.path.join(out, name))
+        with open(path, "w") as f:
+            f.write(text)
+        d.refresh()
+        wait_verified(d)
+        d.find_element(By.ID, "verify-policy").send_keys(path)
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-policy") in ("file", "error"))
+        body = d.find_element(By.TAG_NAME, "body")
+        cells = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-checkpoint-row]")]
+        return (body.get_attribute("data-policy"), body.get_attribute("data-verified"), body.get_attribute("data-witnessed"),
+                cells, d.find_element(By.ID, "verify-summary").text)
+
+    got = use(policy, "policy.txt")
+    if got[:3] != ("file", "ok", "quorum") or not all("your policy file's key" in c and "meeting its quorum" in c for c in got[3]):
+        fail("the federation's policy file did not verify the page with a quorum: %r" % (got,))
+    print("web-test: checked against a policy file the reader holds: %s" % got[3][0])
+    d.save_screenshot(os.path.join(out, "figure-policy.png"))
+    # Witness keys the node's witnesses do not hold: the log's signature stands, no quorum.
+    got = use(replaced("witness", policy), "policy-other-witnesses.txt")
+    if got[:3] != ("file", "ok", "below-quorum") or not all("not meeting its quorum" in c for c in got[3]):
+        fail("a policy naming other witness keys still found a quorum: %r" % (got,))
+    print("web-test: a policy with other witness keys finds no quorum: %s" % got[3][0])
+    # Log keys the logs never signed with: every checkpoint fails.
+    got = use(replaced("log", policy), "policy-other-logs.txt")
+    if got[1] != "failed" or not all(c.startswith("\u2717") and "no signature by the log's key" in c for c in got[3]):
+        fail("a policy naming other log keys did not fail the checkpoints: %r" % (got,))
+    print("web-test: a policy with other log keys fails the checkpoints: %s" % got[3][0])
+    # A malformed file is refused with its line.
+    got = use(policy + "group extra 9 uk\n", "policy-malformed.txt")
+    if got[0] != "error" or "policy line" not in got[4] or "threshold of extra" not in got[4]:
+        fail("a malformed policy file was not refused with its line: %r" % (got,))
+    print("web-test: a malformed policy file is refused: %s" % got[4])
+
+
 def main():
     demo_json, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
@@ -223,6 +287,10 @@ def main():
             fail("the provenance page's checkpoints are not shown cosigned by a quorum: %s %s" % (witnessed, signatures))
         print("web-test: %d entries verified in the browser (%s)" % (len(ticks), summary))
         d.save_screenshot(os.path.join(out, "figure-verified.png"))
+
+        # A policy file the reader holds (C2SP tlog-policy, from `quartet policy`): the page then
+        # takes the log keys, witness keys and quorum from it alone, not from the node.
+        check_with_policies(d, demo, out)
 
         # Verifier keys whose base64 holds "+" and "/" parse (names never hold "+"), and one
         # whose hash does not match its key is refused.
