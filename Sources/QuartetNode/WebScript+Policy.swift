@@ -1,0 +1,84 @@
+/// The part of `/assets/verify.js` that checks a provenance page against a C2SP tlog-policy file
+/// the reader gives it (docs/web.md): the file's parser, as strict as the node's
+/// (`WitnessPolicy`), and the check of a checkpoint against its log keys, witnesses and quorum.
+/// Spliced into `WebScript.verify`, in the scope of its helpers (`parseVkey`, `parseNote`,
+/// `verifyNote`, `cosigned`).
+extension WebScript {
+    static let policyFunctions = #"""
+          // A C2SP tlog-policy file the reader holds (`quartet policy` writes one): "log <vkey>
+          // [<url>]", "witness <name> <vkey> [<url>]", "group <name> all|any|<k> <name>...",
+          // "quorum <name>|none"; blank lines and "#" comments ignored. A group or the quorum
+          // names only witnesses and groups defined above it. Bounded as the node's parser is
+          // (64 KiB; 32 logs, 32 witnesses, 32 groups); anything else is refused with its line.
+          async function parsePolicy(text) {
+            if (text.length > 65536) throw new Error("the policy file is longer than 64 KiB");
+            const logs = [], witnesses = new Map(), groups = new Map(), names = new Set(), keys = new Set();
+            let quorum;
+            const lines = text.split("\n");
+            for (let i = 0; i < lines.length; i++) {
+              try {
+                if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(lines[i])) throw new Error("a control character (only tab is allowed)");
+                const words = lines[i].split(/[ \t]+/).filter(w => w.length > 0);
+                if (words.length === 0 || words[0].startsWith("#")) continue;
+                const fresh = name => { if (name === "none" || names.has(name)) throw new Error("the name " + name + " is already defined"); names.add(name); };
+                if (words[0] === "log") {
+                  if (words.length < 2 || words.length > 3) throw new Error("expected: log <vkey> [<url>]");
+                  if (logs.length >= 32) throw new Error("more than 32 logs");
+                  logs.push({ vkey: words[1], v: await parseVkey(words[1], 1) });
+                } else if (words[0] === "witness") {
+                  if (words.length < 3 || words.length > 4) throw new Error("expected: witness <name> <vkey> [<url>]");
+                  if (witnesses.size >= 32) throw new Error("more than 32 witnesses");
+                  const v = await parseVkey(words[2], 4);
+                  if (keys.has(hex(v.key))) throw new Error("the key of " + words[1] + " is listed before");
+                  fresh(words[1]);
+                  keys.add(hex(v.key));
+                  witnesses.set(words[1], v);
+                } else if (words[0] === "group") {
+                  if (words.length < 4) throw new Error("expected: group <name> all|any|<k> <name>...");
+                  if (groups.size >= 32) throw new Error("more than 32 groups");
+                  const members = words.slice(3);
+                  if (new Set(members).size !== members.length) throw new Error("the group " + words[1] + " names a member twice");
+                  const missing = members.find(m => !names.has(m));
+                  if (missing !== undefined) throw new Error("the group " + words[1] + " names " + missing + ", not defined above it");
+                  const k = words[2] === "all" ? members.length : words[2] === "any" ? 1
+                    : /^[1-9][0-9]{0,2}$/.test(words[2]) && Number(words[2]) <= members.length ? Number(words[2]) : 0;
+                  if (k === 0) throw new Error("the threshold of " + words[1] + " must be all, any or a number from 1 to " + members.length);
+                  fresh(words[1]);
+                  groups.set(words[1], { k, members });
+                } else if (words[0] === "quorum") {
+                  if (words.length !== 2) throw new Error("expected: quorum <name>|none");
+                  if (quorum !== undefined) throw new Error("a second quorum line");
+                  if (words[1] !== "none" && !names.has(words[1])) throw new Error("the quorum names " + words[1] + ", not defined above it");
+                  quorum = words[1];
+                } else {
+                  throw new Error("unknown line type " + words[0].slice(0, 40));
+                }
+              } catch (err) {
+                throw new Error("policy line " + (i + 1) + ": " + err.message);
+              }
+            }
+            if (logs.length === 0) throw new Error("the policy names no log");
+            if (quorum === undefined) throw new Error("the policy has no quorum line");
+            return { logs, witnesses, groups, quorum };
+          }
+
+          // A checkpoint against the reader's policy alone: the log key the policy gives for
+          // the checkpoint's origin, then each of its witnesses' cosignatures, then its quorum
+          // (groups only name what is defined above them, so the recursion ends).
+          async function verifyWithPolicy(note, policy) {
+            const parsed = parseNote(note);
+            const origin = parsed.text.split("\n")[0];
+            const log = policy.logs.find(l => l.v.name === origin);
+            if (!log) throw new Error("your policy file has no key for the log " + origin);
+            const head = await verifyNote(note, log.vkey);
+            const signed = new Set();
+            for (const [name, v] of policy.witnesses) {
+              if (await cosigned(parsed, v, name)) signed.add(name);
+            }
+            const met = name => name === "none" || signed.has(name)
+              || (policy.groups.has(name) && policy.groups.get(name).members.filter(met).length >= policy.groups.get(name).k);
+            return { head, signed: [...signed], quorum: met(policy.quorum) };
+          }
+
+        """#
+}
