@@ -95,7 +95,7 @@ public enum ServeChild {
     }
 
     /// The last lines of a log file, for an error message.
-    static func tail(_ log: String?) -> String {
+    public static func tail(_ log: String?) -> String {
         guard let log, let text = try? String(contentsOfFile: log, encoding: .utf8) else { return "" }
         let lines = text.split(separator: "\n").suffix(40)
         return lines.isEmpty ? "; \(log) is empty" : "; the end of \(log):\n" + lines.joined(separator: "\n")

@@ -8,11 +8,14 @@ extension WebScript {
           // A C2SP tlog-policy file the reader holds (`quartet policy` writes one): "log <vkey>
           // [<url>]", "witness <name> <vkey> [<url>]", "group <name> all|any|<k> <name>...",
           // "quorum <name>|none"; blank lines and "#" comments ignored. A group or the quorum
-          // names only witnesses and groups defined above it. Bounded as the node's parser is
-          // (64 KiB; 32 logs, 32 witnesses, 32 groups); anything else is refused with its line.
+          // names only witnesses and groups defined above it, each name in one group at most.
+          // Bounded as the node's parser is (64 KiB; 32 logs, 32 witnesses, 32 groups);
+          // anything else is refused with its line.
           async function parsePolicy(text) {
             if (text.length > 65536) throw new Error("the policy file is longer than 64 KiB");
-            const logs = [], witnesses = new Map(), groups = new Map(), names = new Set(), keys = new Set();
+            // Each name is a member of one group at most (as the node's parser requires), so
+            // the groups form a tree and the quorum is evaluated in linear time.
+            const logs = [], witnesses = new Map(), groups = new Map(), names = new Set(), keys = new Set(), grouped = new Set();
             let quorum;
             const lines = text.split("\n");
             for (let i = 0; i < lines.length; i++) {
@@ -40,10 +43,13 @@ extension WebScript {
                   if (new Set(members).size !== members.length) throw new Error("the group " + words[1] + " names a member twice");
                   const missing = members.find(m => !names.has(m));
                   if (missing !== undefined) throw new Error("the group " + words[1] + " names " + missing + ", not defined above it");
+                  const again = members.find(m => grouped.has(m));
+                  if (again !== undefined) throw new Error(again + " is a member of more than one group");
                   const k = words[2] === "all" ? members.length : words[2] === "any" ? 1
                     : /^[1-9][0-9]{0,2}$/.test(words[2]) && Number(words[2]) <= members.length ? Number(words[2]) : 0;
                   if (k === 0) throw new Error("the threshold of " + words[1] + " must be all, any or a number from 1 to " + members.length);
                   fresh(words[1]);
+                  for (const m of members) grouped.add(m);
                   groups.set(words[1], { k, members });
                 } else if (words[0] === "quorum") {
                   if (words.length !== 2) throw new Error("expected: quorum <name>|none");

@@ -27,10 +27,14 @@ final class CatchUpFederation {
         self.nations = nations
     }
 
-    /// Starts `name` (its output discarded); returns at once, without waiting for it to listen.
+    /// Where `name`'s errors go (`--log-level error`): a failure to catch up ends with its last lines.
+    func logFile(_ name: String) -> String { root.appendingPathComponent("\(name).log").path }
+
+    /// Starts `name` (its errors to `logFile`); returns at once, without waiting for it to listen.
     func launch(_ name: String) throws {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        processes[name] = try supervisor.start(ServeChild.settings(executable: executable, config: layout.configFile(name), arguments: ["--log-level", "error"]))
+        processes[name] = try supervisor.start(ServeChild.settings(executable: executable, config: layout.configFile(name), arguments: ["--log-level", "error"],
+                                                                   log: logFile(name)))
     }
 
     func client(_ name: String) throws -> APIClient {
@@ -55,7 +59,9 @@ final class CatchUpFederation {
         var count = 0
         let deadline = ContinuousClock.now + timeout
         while count < total {
-            guard ContinuousClock.now < deadline, processes[name]!.isRunning else { throw CLIError("\(name) did not catch up (holds \(count) of \(total))") }
+            guard ContinuousClock.now < deadline, processes[name]!.isRunning else {
+                throw CLIError("\(name) did not catch up (holds \(count) of \(total); \(processes[name]!.isRunning ? "running" : "exited"))\(ServeChild.tail(logFile(name)))")
+            }
             try await Task.sleep(for: .milliseconds(50))
             count = (await held(name, client))?.values.reduce(0, +) ?? count
         }

@@ -221,11 +221,32 @@ def check_with_policies(d, demo, out):
     if got[1] != "failed" or not all(c.startswith("\u2717") and "no signature by the log's key" in c for c in got[3]):
         fail("a policy naming other log keys did not fail the checkpoints: %r" % (got,))
     print("web-test: a policy with other log keys fails the checkpoints: %s" % got[3][0])
-    # A malformed file is refused with its line.
-    got = use(policy + "group extra 9 uk\n", "policy-malformed.txt")
-    if got[0] != "error" or "policy line" not in got[4] or "threshold of extra" not in got[4]:
+    # A malformed file is refused with its line: here a witness in two groups (the groups must
+    # form a tree, as the node's parser requires).
+    got = use(policy + "group extra any uk\n", "policy-malformed.txt")
+    if got[0] != "error" or "policy line" not in got[4] or "uk is a member of more than one group" not in got[4]:
         fail("a malformed policy file was not refused with its line: %r" % (got,))
     print("web-test: a malformed policy file is refused: %s" % got[4])
+    # The parser's other refusals, through the page's script itself.
+    parse = ("const done = arguments[arguments.length - 1];"
+             "window.quartetParsePolicy(arguments[0]).then(p => done('parsed')).catch(e => done(e.message));")
+    log_line = "log " + fresh_vkey("example.test/log", 1) + "\n"
+    witness_line = "witness w " + fresh_vkey("example.test/w", 4) + "\n"
+    refusals = {
+        log_line + witness_line + "group g 2 w\nquorum g\n": "policy line 3: the threshold of g must be all, any or a number from 1 to 1",
+        log_line + witness_line + "quorum nobody\n": "policy line 3: the quorum names nobody, not defined above it",
+        log_line + witness_line + witness_line.replace("witness w ", "witness v ") + "quorum w\n": "policy line 3: the key of v is listed before",
+        witness_line + "quorum w\n": "the policy names no log",
+        log_line + "frobnicate x\n": "policy line 2: unknown line type frobnicate",
+        log_line + "quorum none\n" + "#" * 70000: "the policy file is longer than 64 KiB",
+    }
+    for text, expected in refusals.items():
+        said = d.execute_async_script(parse, text)
+        if said != expected:
+            fail("the page's policy parser said %r, not %r" % (said, expected))
+    if d.execute_async_script(parse, log_line + witness_line + "group g any w\nquorum g\n") != "parsed":
+        fail("the page's policy parser refused a good policy")
+    print("web-test: the page's policy parser refuses %d malformed files with their line" % len(refusals))
 
 
 def main():
