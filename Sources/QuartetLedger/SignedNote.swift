@@ -17,6 +17,10 @@ public struct SignedNote: Hashable, Sendable {
             self.keyID = keyID
             self.signature = signature
         }
+
+        /// The signature line as a note carries it, without its newline:
+        /// `— <key name> <base64(key id || signature)>`.
+        public var line: String { "\u{2014} \(keyName) \(Base64.encode(keyID + signature))" }
     }
 
     /// The largest note this code accepts, in bytes.
@@ -36,7 +40,7 @@ public struct SignedNote: Hashable, Sendable {
     public var serialized: String {
         var out = text + "\n"
         for s in signatures {
-            out += "\u{2014} \(s.keyName) \(Base64.encode(s.keyID + s.signature))\n"
+            out += s.line + "\n"
         }
         return out
     }

@@ -78,8 +78,7 @@ final class OtherCosignatures: Sendable {
         for witness in federation.members where witness.id != member.id {
             guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
                   let time = try? verifier.verify(line, body: note.text), time <= now + WitnessCollector.maxClockSkewSeconds else { continue }
-            let serialized = SignedNote(text: note.text, signatures: [line]).serialized.dropFirst(note.text.count + 1).dropLast()
-            do { try store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: String(serialized), time: time) } catch { keptAll = false }
+            do { try store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: line.line, time: time) } catch { keptAll = false }
         }
         // A note whose cosignatures could not all be written is read and checked again next time.
         if keptAll { lastRead.withLockedValue { $0[member.id] = text } }

@@ -142,14 +142,18 @@ final class WitnessCollector: Sendable {
             return out
         }
         // The requests from one old size share a body (all of a kick's are of the round's
-        // checkpoint): it is made here, once (a consistency proof: a few reads of the store),
-        // so that the requests start straight away, with no task hop before them.
+        // checkpoint): one task per old size makes it (a consistency proof: a few reads of the
+        // store, kept off the caller, which may be the writer's queue answering appends), then
+        // starts the others' requests and sends the first itself, with no further hop.
         for (old, group) in Dictionary(grouping: started, by: \.2) {
-            if let (_, checkpoint, _) = group.first, let note = try? SignedNote(parsing: checkpoint.note) {
-                _ = try? requestBody(note, size: checkpoint.checkpoint.size, old: old)
-            }
-            for (member, checkpoint, old) in group {
-                Task { await self.submit(to: member, checkpoint, old: old) }
+            Task {
+                if let (_, checkpoint, _) = group.first, let note = try? SignedNote(parsing: checkpoint.note) {
+                    _ = try? self.requestBody(note, size: checkpoint.checkpoint.size, old: old)
+                }
+                for (member, checkpoint, old) in group.dropFirst() {
+                    Task { await self.submit(to: member, checkpoint, old: old) }
+                }
+                if let (member, checkpoint, old) = group.first { await self.submit(to: member, checkpoint, old: old) }
             }
         }
         if let wakeAt {
@@ -314,8 +318,7 @@ final class WitnessCollector: Sendable {
                 guard time <= UInt64(Date().timeIntervalSince1970) + Self.maxClockSkewSeconds else {
                     return .failure(WitnessFailure(message: "witness \(member.id) dated its cosignature \(time), more than \(Self.maxClockSkewSeconds) s ahead of this node's clock"))
                 }
-                let serialized = SignedNote(text: note.text, signatures: [line]).serialized.dropFirst(note.text.count + 1).dropLast()
-                try store.keepCosignature(log: ownLog, size: size, witness: member.id, line: String(serialized), time: time)
+                try store.keepCosignature(log: ownLog, size: size, witness: member.id, line: line.line, time: time)
                 return .success((size, time))
             case 409:
                 guard let held = Witnessing.decimal(Substring(text.hasSuffix("\n") ? String(text.dropLast()) : text)) else {

@@ -96,10 +96,7 @@ final class WitnessService: Sendable {
         case .success:
             do {
                 let line = try signer.cosign(body: request.note.text, time: nowMillis / 1000)
-                let note = SignedNote(text: request.note.text, signatures: [line])
-                // The cosignature line as the note serializes it, without the body.
-                let text = note.serialized.dropFirst(note.text.count + 1)
-                return (200, "text/plain; charset=utf-8", String(text))
+                return (200, "text/plain; charset=utf-8", line.line + "\n")
             } catch {
                 logger.error("cannot cosign", metadata: ["origin": "\(origin)", "error": "\(error)"])
                 return (500, "text/plain; charset=utf-8", "the witness cannot sign\n")

@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import GRDB
-import GRDBSQLite
 import QuartetCrypto
 import QuartetLedger
 import Synchronization
@@ -355,18 +354,9 @@ public final class LogWriter: Sendable {
     private func write(_ batch: PreparedBatch) throws {
         let log = self.log
         try store.pool.writeWithoutTransaction { db in
-            // The transaction is driven through the C API too: GRDB's transaction bookkeeping
-            // costs more than the inserts of a small batch. Any failure rolls it back whole.
-            try RawStatement(db, sql: "BEGIN IMMEDIATE").execute()
-            do {
+            try RawStatement.transaction(db) {
                 try LedgerStore.insertBatch(db, log: log, entries: batch.entries, nodes: batch.nodes, checkpoint: batch.checkpoint.checkpoint,
                                             note: batch.checkpoint.note, timeMillis: batch.tip.time)
-                try RawStatement(db, sql: "COMMIT").execute()
-            } catch {
-                if let connection = db.sqliteConnection, sqlite3_get_autocommit(connection) == 0 {
-                    _ = sqlite3_exec(connection, "ROLLBACK", nil, nil, nil)
-                }
-                throw error
             }
         }
     }

@@ -94,3 +94,24 @@ struct RawStatement {
         }
     }
 }
+
+extension RawStatement {
+    /// Runs `body` in one write transaction driven through the C API (`BEGIN IMMEDIATE` …
+    /// `COMMIT`, statements kept prepared), rolled back whole if anything fails: GRDB's
+    /// transaction bookkeeping costs more than the inserts of a small batch. For connections
+    /// used without GRDB's transactions (`writeWithoutTransaction`); the connection's
+    /// `synchronous` setting decides whether the commit waits for the disk.
+    static func transaction<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+        try RawStatement(db, sql: "BEGIN IMMEDIATE").execute()
+        do {
+            let value = try body()
+            try RawStatement(db, sql: "COMMIT").execute()
+            return value
+        } catch {
+            if let connection = db.sqliteConnection, sqlite3_get_autocommit(connection) == 0 {
+                _ = sqlite3_exec(connection, "ROLLBACK", nil, nil, nil)
+            }
+            throw error
+        }
+    }
+}

@@ -25,7 +25,6 @@ extension LedgerStore {
         guard !entries.isEmpty, checkpoint.size == from + UInt64(entries.count) else {
             throw StoreError(.invalidInput, "batch [\(from), \(from + UInt64(entries.count))) does not end at the checkpoint's size \(checkpoint.size)")
         }
-        // Whether the batch holds a key rotation: kept key chains are read again after it.
         let rotates = entries.contains { $0.header.type == KeyRotation.entryType }
         do {
             // Another node's log is committed without waiting for the disk (`replicaWrite`);
@@ -68,13 +67,9 @@ extension LedgerStore {
                                      timeMillis: checkpoint.timeMillis ?? 0)
                 return (frontier, signed)
             }
-            let (stored, signed): (MerkleFrontier, Checkpoint)
-            do { (stored, signed) = ownTail ? try pool.write(store) : try replicaWrite(store) } catch {
-                // A failed transaction may still have been the one that stored a rotation.
-                if rotates { keyChains.rotationsStored() }
-                throw error
-            }
-            if rotates { keyChains.rotationsStored() }
+            // Kept key chains are read again after a batch with a rotation, stored or not.
+            defer { if rotates { keyChains.rotationsStored() } }
+            let (stored, signed) = ownTail ? try pool.write(store) : try replicaWrite(store)
             verifiedNotes.verified(log: log.id, note: note, checkpoint: signed)
             replicaFrontiers.stored(log: log.id, stored)
         } catch let error as StoreError {
@@ -97,16 +92,9 @@ extension LedgerStore {
     /// taken from peers, and the witness's state (`WitnessStore`).
     func replicaWrite<T>(_ body: (Database) throws -> T) throws -> T {
         try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            let result = Result { () throws -> T in
-                var value: T?
-                try db.inTransaction {
-                    value = try body(db)
-                    return .commit
-                }
-                return value!
-            }
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try RawStatement(db, sql: "PRAGMA synchronous = NORMAL").execute()
+            let result = Result { () throws -> T in try RawStatement.transaction(db) { try body(db) } }
+            try RawStatement(db, sql: "PRAGMA synchronous = FULL").execute()
             return try result.get()
         }
     }

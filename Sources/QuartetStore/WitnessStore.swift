@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import GRDBSQLite
 import QuartetCrypto
 import QuartetLedger
 import Synchronization
@@ -146,9 +145,7 @@ public final class WitnessStore: Sendable {
                 switch decision {
                 case .success(let checkpoint):
                     guard latest?.size != checkpoint.size || latest?.root != checkpoint.root else { break }
-                    // The transaction is driven through the C API (as the log writer's is): GRDB's
-                    // transaction bookkeeping costs more than this one upsert.
-                    try Self.transaction(db) {
+                    try RawStatement.transaction(db) {
                         try RawStatement(db, sql: """
                             INSERT INTO latest (origin, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)
                             ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, time_ms = excluded.time_ms
@@ -158,7 +155,7 @@ public final class WitnessStore: Sendable {
                 case .failure(let refusal):
                     // One conflict proves the split view; of a log that keeps signing them, the first 100 are kept.
                     guard let conflicting = refusal.conflicting, let latest else { break }
-                    try Self.transaction(db) {
+                    try RawStatement.transaction(db) {
                         guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM evidence WHERE origin = ?", arguments: [origin]) ?? 0 < 100 else { return }
                         try db.execute(sql: "INSERT OR IGNORE INTO evidence (origin, size, cosigned, conflicting, time_ms) VALUES (?, ?, ?, ?, ?)",
                                        arguments: [origin, Int64(latest.size), latest.note.serialized, conflicting.serialized, Int64(nowMillis)])
@@ -173,21 +170,6 @@ public final class WitnessStore: Sendable {
         }
     }
 
-    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE` … `COMMIT`, rolled back whole if
-    /// anything fails), on a connection used without GRDB's transactions.
-    private static func transaction(_ db: Database, _ body: () throws -> Void) throws {
-        try RawStatement(db, sql: "BEGIN IMMEDIATE").execute()
-        do {
-            try body()
-            try RawStatement(db, sql: "COMMIT").execute()
-        } catch {
-            if let connection = db.sqliteConnection, sqlite3_get_autocommit(connection) == 0 {
-                _ = sqlite3_exec(connection, "ROLLBACK", nil, nil, nil)
-            }
-            throw error
-        }
-    }
-
     /// Keeps verified cosignature `line` (serialized, without its newline) of witness `witness`
     /// on `log`'s checkpoint at `size`.
     public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64) throws(StoreError) {
@@ -196,7 +178,7 @@ public final class WitnessStore: Sendable {
             // Only the newest sizes are served; older cosignatures are dropped every 1,000 kept.
             let prune = keptSincePruning.add(1, ordering: .relaxed).newValue % 1000 == 0
             try gathered.writeWithoutTransaction { db in
-                try Self.transaction(db) {
+                try RawStatement.transaction(db) {
                     try RawStatement(db, sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time) VALUES (?, ?, ?, ?, ?)")
                         .execute(.text(log), .integer(Int64(size)), .text(witness), .text(line), .integer(Int64(time)))
                     if prune {
