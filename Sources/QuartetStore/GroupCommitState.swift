@@ -13,6 +13,12 @@ protocol GroupCommitItem {
 /// input returns the action the shell (`LogWriter`) must perform; the shell holds the lock
 /// around every call and does the work (preparing, SQLite, answering callers) outside it.
 ///
+/// One batch is built at a time, by either stage: the prepare stage builds the next batch while
+/// one commits; a commit stage that finds nothing ready builds what is queued itself, on its
+/// own thread, rather than stop and wait for the prepare stage to be woken and hand a batch
+/// back across threads (that hand-off left the commit stage idle before half the batches);
+/// one that finds the prepare stage building waits for that batch.
+///
 /// `Tree` is what a batch is built on (the writer's Merkle frontier and last time); `Batch` is a
 /// prepared batch, opaque here.
 struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
@@ -22,6 +28,8 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
     private(set) var draining = false
     /// Whether the commit stage is running.
     private(set) var committing = false
+    /// Whether a batch is being built (by either stage) and not yet handed back.
+    private(set) var preparing = false
     /// A batch prepared on top of the one committing, waiting for the commit stage (at most one).
     private(set) var ready: Prepared?
     /// The tree as of the last committed batch.
@@ -86,7 +94,7 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
         }
         // A futex wake per append costs more than the append's own work: wake only when the
         // prepare stage's wait condition has become false.
-        return ready == nil && pending.count >= max(1, lastAnswered) ? .wakePrepareStage : .none
+        return ready == nil && !preparing && pending.count >= max(1, lastAnswered) ? .wakePrepareStage : .none
     }
 
     // MARK: Prepare stage
@@ -104,17 +112,24 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
     /// The prepare stage asks for its next batch.
     mutating func nextBatch() -> PrepareAction {
         precondition(draining, "the prepare stage runs only while draining")
-        // At most one batch waits ready; while one commits, give the callers just answered the
-        // time to come back, so batches stay large.
-        if ready != nil || (committing && pending.count < max(1, lastAnswered)) { return .wait }
+        // At most one batch waits ready and one is built at a time; while one commits, give the
+        // callers just answered the time to come back, so batches stay large.
+        if ready != nil || preparing || (committing && pending.count < max(1, lastAnswered)) { return .wait }
         let n = batchLength()
         if n == 0 {
             // Here nothing is committing (or the wait above would have held us).
             draining = false
             return .stop
         }
+        return takeBatch(n)
+    }
+
+    /// Takes the first `n` queued items as the batch to build next, on the tree the batch
+    /// committing (if any) leaves.
+    private mutating func takeBatch(_ n: Int) -> PrepareAction {
         let items = Array(pending.prefix(n))
         pending.removeFirst(n)
+        preparing = true
         let base = committing ? (tip ?? committed) : committed
         return .prepare(items: items, on: base, generation: generation)
     }
@@ -153,6 +168,7 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
 
     /// The prepare stage built `batch` from `items`, leaving `tree`, in `generation`.
     mutating func prepared(_ batch: Batch, items: [Item], tree: Tree, generation: Int) -> PreparedAction {
+        preparing = false
         guard generation == self.generation else {
             // Built on a batch that failed: its callers go back in line, in their order.
             pending.insert(contentsOf: items, at: 0)
@@ -169,26 +185,50 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
         return .startCommitStage(batch)
     }
 
+    /// Building a batch failed (its callers get the error from the shell); nothing else changes.
+    mutating func prepareFailed() {
+        preparing = false
+    }
+
     // MARK: Commit stage
 
-    /// What the commit stage does after a commit. Either way the shell wakes the prepare stage,
-    /// which may be waiting for the ready slot or for the commit to end.
+    /// What the commit stage does next. After a commit the shell wakes the prepare stage, which
+    /// may be waiting for the ready slot or for the commit to end.
     enum CommitAction {
         /// Commit this batch next, straight away (no thread hop between transactions).
         case commit(Batch)
-        /// Nothing is ready: the commit stage ends.
+        /// Nothing is ready or being built: build `items` on `tree` here, hand the batch to
+        /// `prepared` (it waits ready) and ask again.
+        case prepare(items: [Item], on: Tree, generation: Int)
+        /// The prepare stage is building the next batch: wait for `prepared` (or
+        /// `prepareFailed`) and ask again.
+        case wait
+        /// Nothing is ready, being built or queued: the commit stage ends.
         case stop
     }
 
-    /// The batch of `count` items committed, leaving `tree`: its callers are answered by the shell.
+    /// The batch of `count` items committed, leaving `tree`: its callers are answered by the
+    /// shell. Returns what the commit stage does next.
     mutating func committed(count: Int, tree: Tree) -> CommitAction {
         precondition(committing)
         committed = tree
         lastAnswered = count
         batchSizes[count, default: 0] += 1
+        return nextCommit()
+    }
+
+    /// What the running commit stage does next: the ready batch, else the batch being built,
+    /// else what is queued (built by the commit stage itself), else it ends.
+    mutating func nextCommit() -> CommitAction {
+        precondition(committing)
         if let next = ready {
             ready = nil
             return .commit(next.batch)
+        }
+        if preparing { return .wait }
+        let n = batchLength()
+        if n > 0, case .prepare(let items, let base, let generation) = takeBatch(n) {
+            return .prepare(items: items, on: base, generation: generation)
         }
         committing = false
         tip = nil
@@ -214,7 +254,7 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
     /// The log was extended outside this writer while it took no appends (entries recovered
     /// from peers): later batches build on `tree`. Only when nothing is queued or in flight.
     mutating func restart(committed tree: Tree) {
-        precondition(pending.isEmpty && !draining && !committing && ready == nil && tip == nil, "restart with appends in flight")
+        precondition(pending.isEmpty && !draining && !committing && !preparing && ready == nil && tip == nil, "restart with appends in flight")
         committed = tree
     }
 }

@@ -5,50 +5,6 @@ import QuartetCrypto
 import QuartetLedger
 import Synchronization
 
-/// What an operator asks to append.
-public struct AppendRequest: Sendable {
-    /// Entry type, e.g. `progress.reading`.
-    public var type: String
-    /// `public`, or a data label under an agreement.
-    public var classification: String
-    /// The operator submitting it.
-    public var author: String
-    /// UTF-8 JSON; must be an object.
-    public var payload: [UInt8]
-
-    public init(type: String, classification: String = EntryHeader.publicClassification, author: String = "", payload: [UInt8]) {
-        self.type = type
-        self.classification = classification
-        self.author = author
-        self.payload = payload
-    }
-
-    /// Checks the fields and that the payload is a JSON object, naming what is wrong.
-    public func validate() throws(StoreError) {
-        do {
-            try EntryHeader(log: "x", index: 0, timeMillis: 0, type: type, classification: classification, author: author,
-                            payloadCommitment: .emptyTree, payloadLength: UInt32(clamping: payload.count)).validate()
-        } catch {
-            throw StoreError(.invalidInput, error.message)
-        }
-        do { try JSONValidator.validateObject(payload) } catch {
-            throw StoreError(.invalidInput, "payload: \(error.message)")
-        }
-    }
-}
-
-/// The answer to an acknowledged append: the entry is durable when this is returned.
-public struct AppendReceipt: Sendable {
-    /// The log.
-    public let log: String
-    /// The entry's index.
-    public let index: UInt64
-    /// The entry's leaf hash.
-    public let leafHash: Hash
-    /// The signed checkpoint of the batch that holds the entry.
-    public let checkpoint: StoredCheckpoint
-}
-
 /// The single writer of one log: batches concurrent appends into one SQLite transaction and
 /// one signed checkpoint (group commit), and answers each caller only once its batch is durable.
 ///
@@ -289,9 +245,16 @@ public final class LogWriter: Sendable {
             let prepared: PreparedBatch
             do { prepared = try prepare(items, on: base) } catch {
                 fail(items, error)
+                // A commit stage may be waiting for this batch.
+                withState { $0.prepareFailed(); condition.broadcast() }
                 continue
             }
-            let action = withState { $0.prepared(prepared, items: items, tree: prepared.tip, generation: generation) }
+            let action = withState { state in
+                let action = state.prepared(prepared, items: items, tree: prepared.tip, generation: generation)
+                // A commit stage may be waiting for this batch.
+                if case .parked = action { condition.broadcast() }
+                return action
+            }
             if case .startCommitStage(let batch) = action {
                 commitQueue.async { self.commitLoop(batch) }
             }
@@ -299,32 +262,61 @@ public final class LogWriter: Sendable {
     }
 
     /// The commit stage, on `commitQueue`: commits a batch, answers its callers, and goes straight
-    /// on to the batch prepared meanwhile, with no thread hop between transactions.
+    /// on to the batch prepared meanwhile, with no thread hop between transactions; with none
+    /// ready it waits for the one being built, or builds what is queued itself.
     private func commitLoop(_ first: PreparedBatch) {
-        var batch = first
+        var next = State.CommitAction.commit(first)
         while true {
-            do {
-                try write(batch)
-            } catch {
-                fail(batch.pending, error)
-                // The transaction rolled back; rebuild the tree from disk in case the failure
-                // came after SQLite had made some of it durable.
-                let log = self.log
-                let reloaded = try? store.read("reload the tree of \(log.name)") { db in try store.frontier(db, log) }
-                withState { state in
-                    state.commitFailed(reloaded: reloaded.map { Tip(frontier: $0, time: state.committed.time) })
-                    condition.broadcast()
+            switch next {
+            case .commit(let batch):
+                do {
+                    try write(batch)
+                } catch {
+                    fail(batch.pending, error)
+                    // The transaction rolled back; rebuild the tree from disk in case the failure
+                    // came after SQLite had made some of it durable.
+                    let log = self.log
+                    let reloaded = try? store.read("reload the tree of \(log.name)") { db in try store.frontier(db, log) }
+                    withState { state in
+                        state.commitFailed(reloaded: reloaded.map { Tip(frontier: $0, time: state.committed.time) })
+                        condition.broadcast()
+                    }
+                    return
                 }
+                // The state first, so a caller answered sees the writer's new size.
+                next = withState { state in
+                    defer { condition.broadcast() }
+                    return state.committed(count: batch.pending.count, tree: batch.tip)
+                }
+                succeed(batch)
+            case .prepare(let items, let base, let generation):
+                do {
+                    let prepared = try prepare(items, on: base)
+                    next = withState { state in
+                        _ = state.prepared(prepared, items: items, tree: prepared.tip, generation: generation)
+                        // The prepare stage did not build while this one did: it may have callers enough now.
+                        condition.broadcast()
+                        return state.nextCommit()
+                    }
+                } catch {
+                    fail(items, error)
+                    next = withState { state in
+                        state.prepareFailed()
+                        condition.broadcast()
+                        return state.nextCommit()
+                    }
+                }
+            case .wait:
+                condition.lock()
+                next = state.nextCommit()
+                while case .wait = next {
+                    condition.wait()
+                    next = state.nextCommit()
+                }
+                condition.unlock()
+            case .stop:
                 return
             }
-            // The state first, so a caller answered sees the writer's new size.
-            let action = withState { state in
-                defer { condition.broadcast() }
-                return state.committed(count: batch.pending.count, tree: batch.tip)
-            }
-            succeed(batch)
-            guard case .commit(let next) = action else { return }
-            batch = next
         }
     }
 
@@ -379,32 +371,5 @@ public final class LogWriter: Sendable {
 
     private func fail(_ batch: [Pending], _ error: any Error) {
         resumer.async { for pending in batch { pending.waiter.set(pending.position, .failure(error)) } }
-    }
-}
-
-/// Milliseconds since the Unix epoch from the system's real-time clock.
-@Sendable public func wallClockMillis() -> UInt64 {
-    UInt64(Date().timeIntervalSince1970 * 1000)
-}
-
-/// Random bytes for salts, drawn from OpenSSL's DRBG 8 KiB at a time: one `RAND_bytes` call per
-/// 256 salts instead of one per append. Each byte is handed out once.
-public final class SaltPool: Sendable {
-    /// The process-wide pool.
-    public static let shared = SaltPool()
-    private let buffer = Mutex<(bytes: [UInt8], offset: Int)>(([], 0))
-    private let refill = 8192
-
-    /// `count` fresh random bytes.
-    public func bytes(count: Int) throws -> [UInt8] {
-        guard count <= refill else { return try SecureRandom.bytes(count: count) }
-        return try buffer.withLock { state in
-            if state.offset + count > state.bytes.count {
-                state.bytes = try SecureRandom.bytes(count: refill)
-                state.offset = 0
-            }
-            defer { state.offset += count }
-            return Array(state.bytes[state.offset ..< state.offset + count])
-        }
     }
 }

@@ -84,17 +84,19 @@ import Testing
         let first = Self.take(&state)!
         #expect(first.items.map(\.ticket) == [1, 1])
         _ = state.prepared(0..<2, items: first.items, tree: 2, generation: first.generation)
-        _ = state.committed(count: 2, tree: 2)
-        #expect(Self.take(&state)!.items.map(\.ticket) == [2, 2, 2])
+        // The commit stage, finding nothing ready, cuts the next batches itself, the same way.
+        guard case .prepare(let second, _, _) = state.committed(count: 2, tree: 2) else { Issue.record("ticket 2 is queued"); return }
+        #expect(second.map(\.ticket) == [2, 2, 2])
+        state.prepareFailed()
         // A ticket over the limit alone goes whole.
-        let big = Self.take(&state)!
-        #expect(big.items.count == 6 && Set(big.items.map(\.ticket)) == [3])
+        guard case .prepare(let big, _, _) = state.nextCommit() else { Issue.record("ticket 3 is queued"); return }
+        #expect(big.count == 6 && Set(big.map(\.ticket)) == [3])
     }
 
     @Test func aBatchIsBoundedByPayloadBytesButTakesItsFirstItem() {
         var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 25)
         for t in 1...4 { _ = state.enqueue(Self.ticket(UInt64(t), 1, first: t, bytes: 10)) }
-        #expect(Self.take(&state)!.items.map(\.id) == [1, 2])
+        #expect(Self.take(&state)?.items.map(\.id) == [1, 2])
         var alone = State(committed: 0, maxBatch: 100, maxBatchBytes: 25)
         _ = alone.enqueue(Self.ticket(1, 1, first: 0, bytes: 100))
         _ = alone.enqueue(Self.ticket(2, 1, first: 1, bytes: 1))
@@ -143,6 +145,76 @@ import Testing
             return
         }
         #expect(range == 0..<3)
+    }
+
+    @Test func aCommitStageFindingNothingReadyBuildsWhatIsQueuedItself() {
+        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
+        _ = state.enqueue(Self.ticket(1, 3, first: 0))
+        let first = Self.take(&state)!
+        _ = state.prepared(0..<3, items: first.items, tree: 3, generation: first.generation)
+        // Three callers answered: the prepare stage waits for about three to come back.
+        guard case .stop = state.committed(count: 3, tree: 3) else { Issue.record("nothing was queued"); return }
+        _ = state.enqueue(Self.ticket(2, 3, first: 3))
+        let second = Self.take(&state)!
+        _ = state.prepared(3..<6, items: second.items, tree: 6, generation: second.generation)
+        #expect(state.enqueue(Self.ticket(3, 1, first: 6)) == .none, "one caller of three does not wake the prepare stage")
+        guard case .wait = state.nextBatch() else { Issue.record("the prepare stage waits for callers"); return }
+        // The commit ends with nothing ready: the commit stage takes the caller queued itself,
+        // on the tree it just committed, rather than stop.
+        guard case .prepare(let items, let base, let generation) = state.committed(count: 3, tree: 6) else {
+            Issue.record("the commit stage builds what is queued")
+            return
+        }
+        #expect(items.map(\.id) == [6] && base == 6 && generation == 0)
+        #expect(state.committing && state.preparing)
+        // One batch is built at a time: the prepare stage waits, and an enqueue does not wake it.
+        #expect(state.enqueue(Self.ticket(4, 5, first: 7)) == .none)
+        guard case .wait = state.nextBatch() else { Issue.record("one batch is built at a time"); return }
+        guard case .parked = state.prepared(6..<7, items: items, tree: 7, generation: generation) else {
+            Issue.record("the batch the commit stage built waits ready for it")
+            return
+        }
+        guard case .commit(let range) = state.nextCommit() else { Issue.record("the commit stage commits what it built"); return }
+        #expect(range == 6..<7)
+        // The prepare stage goes on building on top of it.
+        let next = Self.take(&state)!
+        #expect(next.items.map(\.id) == [7, 8, 9, 10, 11] && next.on == 7)
+    }
+
+    @Test func aCommitStageWaitsForTheBatchThePrepareStageIsBuilding() {
+        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
+        _ = state.enqueue(Self.ticket(1, 2, first: 0))
+        let first = Self.take(&state)!
+        _ = state.prepared(0..<2, items: first.items, tree: 2, generation: first.generation)
+        _ = state.enqueue(Self.ticket(2, 1, first: 2))
+        let second = Self.take(&state)! // being built while the first batch commits...
+        guard case .wait = state.committed(count: 2, tree: 2) else { Issue.record("the commit stage waits for the batch being built"); return }
+        #expect(state.committing)
+        guard case .parked = state.prepared(2..<3, items: second.items, tree: 3, generation: second.generation) else {
+            Issue.record("the batch waits ready for the waiting commit stage")
+            return
+        }
+        guard case .commit(let range) = state.nextCommit() else { Issue.record("...and then commits it"); return }
+        #expect(range == 2..<3)
+    }
+
+    @Test func aCommitStageWaitingForABatchThatFailedToBuildGoesOn() {
+        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
+        _ = state.enqueue(Self.ticket(1, 1, first: 0))
+        let first = Self.take(&state)!
+        _ = state.prepared(0..<1, items: first.items, tree: 1, generation: first.generation)
+        _ = state.enqueue(Self.ticket(2, 1, first: 1))
+        _ = Self.take(&state)!
+        guard case .wait = state.committed(count: 1, tree: 1) else { Issue.record("the commit stage waits"); return }
+        _ = state.enqueue(Self.ticket(3, 2, first: 2))
+        // Building failed (its callers were answered with the error): the commit stage takes
+        // the callers queued since, and ends once nothing is left.
+        state.prepareFailed()
+        guard case .prepare(let items, let base, _) = state.nextCommit() else { Issue.record("the queued callers are built"); return }
+        #expect(items.map(\.id) == [2, 3] && base == 1)
+        state.prepareFailed()
+        guard case .stop = state.nextCommit() else { Issue.record("nothing left: the commit stage ends"); return }
+        #expect(!state.committing && !state.preparing)
     }
 
     @Test func ticketsAreNumberedInIssueOrder() {
