@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,13 +40,20 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     /// ephemeral range (32768–60999), where the kernel's choice for port 0 would fall: a port
     /// from that range can be taken, before the node binds it, as the source port of any
     /// outgoing connection on the machine (the nodes' own connections to each other included).
+    /// Never the same port twice in one process: two draws for one node (its API and peer
+    /// ports) or for nodes started side by side would otherwise meet about once in 12,000, and
+    /// the second bind would fail.
     public static func freeLoopbackPort() throws(ConfigurationError) -> Int {
         for _ in 0..<200 {
             let port = Int.random(in: 20_000..<32_000)
+            guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
             if canBind(port) { return port }
         }
         throw ConfigurationError(file: "-", key: nil, "cannot find a free port on 127.0.0.1 between 20000 and 32000")
     }
+
+    /// The ports `freeLoopbackPort` gave (or found taken) in this process.
+    private static let handedOut = Mutex<Set<Int>>([])
 
     static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
