@@ -192,8 +192,10 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
 
     // MARK: Commit stage
 
-    /// What the commit stage does next. After a commit the shell wakes the prepare stage, which
-    /// may be waiting for the ready slot or for the commit to end.
+    /// What the commit stage does next. After each of these decisions the shell wakes the
+    /// prepare stage, which may be waiting for the ready slot, for callers (enqueues do not wake
+    /// it while a batch is built or waits ready) or for the commit stage to end (then it stops,
+    /// so the next enqueue starts it).
     enum CommitAction {
         /// Commit this batch next, straight away (no thread hop between transactions).
         case commit(Batch)

@@ -207,6 +207,8 @@ public final class LogWriter: Sendable {
             let ticket = AppendTicket(number: state.issueTicket(), count: requests.count)
             let items = requests.indices.map { Pending(request: requests[$0], payload: payloads[$0], waiter: ticket, position: $0) }
             let action = state.enqueue(items)
+            // One waiter is enough: the commit stage waits only while a batch is being built,
+            // and then no enqueue wakes anyone.
             if action == .wakePrepareStage { condition.signal() }
             return (ticket, action)
         }
@@ -293,7 +295,11 @@ public final class LogWriter: Sendable {
                 do {
                     let prepared = try prepare(items, on: base)
                     next = withState { state in
-                        _ = state.prepared(prepared, items: items, tree: prepared.tip, generation: generation)
+                        // Only this stage fails commits (bumping the generation), and it runs:
+                        // the batch waits ready for it.
+                        guard case .parked = state.prepared(prepared, items: items, tree: prepared.tip, generation: generation) else {
+                            preconditionFailure("a batch the commit stage built must wait ready for it")
+                        }
                         // The prepare stage did not build while this one did: it may have callers enough now.
                         condition.broadcast()
                         return state.nextCommit()
@@ -313,6 +319,10 @@ public final class LogWriter: Sendable {
                     condition.wait()
                     next = state.nextCommit()
                 }
+                // The prepare stage may be waiting too, for callers or for the ready slot this
+                // stage has just taken or the commit stage to end: enqueues did not wake it
+                // while a batch was being built or waited ready.
+                condition.broadcast()
                 condition.unlock()
             case .stop:
                 return

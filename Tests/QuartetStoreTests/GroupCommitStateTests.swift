@@ -85,12 +85,13 @@ import Testing
         #expect(first.items.map(\.ticket) == [1, 1])
         _ = state.prepared(0..<2, items: first.items, tree: 2, generation: first.generation)
         // The commit stage, finding nothing ready, cuts the next batches itself, the same way.
-        guard case .prepare(let second, _, _) = state.committed(count: 2, tree: 2) else { Issue.record("ticket 2 is queued"); return }
+        guard case .prepare(let second, _, let generation) = state.committed(count: 2, tree: 2) else { Issue.record("ticket 2 is queued"); return }
         #expect(second.map(\.ticket) == [2, 2, 2])
-        state.prepareFailed()
+        _ = state.prepared(2..<5, items: second, tree: 5, generation: generation)
+        guard case .commit = state.nextCommit() else { Issue.record("the batch built commits"); return }
         // A ticket over the limit alone goes whole.
-        guard case .prepare(let big, _, _) = state.nextCommit() else { Issue.record("ticket 3 is queued"); return }
-        #expect(big.count == 6 && Set(big.map(\.ticket)) == [3])
+        guard case .prepare(let big, let base, _) = state.committed(count: 3, tree: 5) else { Issue.record("ticket 3 is queued"); return }
+        #expect(big.count == 6 && Set(big.map(\.ticket)) == [3] && base == 5)
     }
 
     @Test func aBatchIsBoundedByPayloadBytesButTakesItsFirstItem() {
@@ -215,6 +216,25 @@ import Testing
         state.prepareFailed()
         guard case .stop = state.nextCommit() else { Issue.record("nothing left: the commit stage ends"); return }
         #expect(!state.committing && !state.preparing)
+    }
+
+    @Test func aPrepareStageWokenAfterTheCommitStageEndedStopsSoTheNextEnqueueStartsIt() {
+        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
+        _ = state.enqueue(Self.ticket(1, 5, first: 0))
+        let first = Self.take(&state)!
+        _ = state.prepared(0..<5, items: first.items, tree: 5, generation: first.generation)
+        _ = state.enqueue(Self.ticket(2, 1, first: 5))
+        _ = Self.take(&state)!
+        guard case .wait = state.committed(count: 5, tree: 5) else { Issue.record("the commit stage waits"); return }
+        state.prepareFailed()
+        // The prepare stage looks first: five callers were answered, none is back, a commit runs.
+        guard case .wait = state.nextBatch() else { Issue.record("the prepare stage waits for callers"); return }
+        guard case .stop = state.nextCommit() else { Issue.record("nothing left: the commit stage ends"); return }
+        // A caller now would not wake the prepare stage (one of five), so the shell wakes it
+        // when the commit stage ends; woken, it stops, and the caller starts it again.
+        guard case .stop = state.nextBatch() else { Issue.record("woken, the prepare stage stops"); return }
+        #expect(!state.draining)
+        #expect(state.enqueue(Self.ticket(3, 1, first: 6)) == .startPrepareStage)
     }
 
     @Test func ticketsAreNumberedInIssueOrder() {
