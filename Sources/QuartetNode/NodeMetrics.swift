@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Prometheus
+import Synchronization
 import QuartetReplication
 
 /// The node's metrics, exposed at `/metrics` in the Prometheus text format.
@@ -21,6 +22,7 @@ final class NodeMetrics: Sendable {
     let httpRefusals: CoreMetrics.Counter
     let httpRequestTime: CoreMetrics.Timer
     let rejectedBatches: CoreMetrics.Counter
+    private let responseCounters = Mutex<[Int: CoreMetrics.Counter]>([:])
 
     init(ownLog: String) {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -46,9 +48,19 @@ final class NodeMetrics: Sendable {
 
     /// An API response: counted by status code (401 and 403 also as refusals) and timed.
     func httpResponse(status: Int, duration: Duration) {
-        CoreMetrics.Counter(label: "quartet_http_responses_total", dimensions: [("code", String(status))], factory: factory).increment()
+        responseCounter(status).increment()
         if status == 401 || status == 403 { httpRefusals.increment() }
         httpRequestTime.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// The counter of one status code, made once: making it looks the metric up in the
+    /// registry by name and labels, which cost more than the rest of a `/healthz` answer's
+    /// bookkeeping. The codes are the server's own, so the table stays small.
+    private func responseCounter(_ status: Int) -> CoreMetrics.Counter {
+        if let counter = responseCounters.withLock({ $0[status] }) { return counter }
+        let counter = CoreMetrics.Counter(label: "quartet_http_responses_total", dimensions: [("code", String(status))], factory: factory)
+        responseCounters.withLock { $0[status] = counter }
+        return counter
     }
 
     /// An `unavailable` answer sent to a peer or received from one.
