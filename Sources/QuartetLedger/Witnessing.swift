@@ -140,6 +140,10 @@ public enum Witnessing {
                     throw Refusal(.conflict, "\(origin) signed two different roots for size \(checkpoint.size); this witness cosigned the other",
                                   size: known, conflicting: request.note)
                 }
+                // RFC 9162: the proof between a tree and itself is empty.
+                guard request.proof.isEmpty else {
+                    throw Refusal(.unprocessable, "a consistency proof from size \(latest.size) to the same size must be empty")
+                }
             } else {
                 do { try Merkle.verifyConsistency(from: latest.size, to: checkpoint.size, firstRoot: latest.root, secondRoot: checkpoint.root, proof: request.proof) } catch {
                     throw Refusal(.unprocessable, "the consistency proof from \(latest.size) to \(checkpoint.size) does not verify: \(error.message)")

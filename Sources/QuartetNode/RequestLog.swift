@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import QuartetAPI
 
 /// The answer header that carries the request id (made once).
@@ -25,6 +26,18 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
             reason = error.body ?? "\(error.status)"
             response = Self.errorResponse(status: error.status, message: reason!, requestID: context.id, request: request)
             if let headers = error.headers[.wwwAuthenticate] { response.headers[.wwwAuthenticate] = headers }
+        } catch let error as NIOTooManyBytesError {
+            // A body over what the route reads (`collect(upTo:)`): the client's fault, not ours.
+            reason = "request body too large"
+            let limit = error.maxBytes.map { " (at most \($0) bytes)" } ?? ""
+            response = Self.errorResponse(status: .contentTooLarge, message: "the request body is larger than \(request.uri.path) takes\(limit)",
+                                          requestID: context.id, request: request)
+            response.headers[.connection] = "close"
+        } catch let error as HTTPParserError {
+            // A body that does not parse (a bad chunk size, an unknown transfer coding).
+            reason = "malformed HTTP: \(error)"
+            response = Self.errorResponse(status: .badRequest, message: "the request is not well-formed HTTP/1.1 (\(error))", requestID: context.id, request: request)
+            response.headers[.connection] = "close"
         } catch {
             reason = "internal error"
             context.logger.error("request failed", metadata: ["error": "\(error)"])

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import QuartetAPI
@@ -79,11 +80,22 @@ extension API {
         }
         // Signing in to the dashboard with a bearer token: the token goes into an HttpOnly,
         // Secure, SameSite=Strict cookie, then back to the dashboard.
+        // Neither signs a browser in from another site (login CSRF: a page elsewhere signing
+        // its visitor in under the attacker's token, so what they then record is the attacker's).
         routes.public(.get, "/login") { request, context -> Response in
             guard let token = request.uri.queryParameters.get("token") else { return Dashboard.signInPage(message: nil, status: .ok) }
+            // A link followed from another site says so (Fetch Metadata); one typed, pasted or
+            // opened from a terminal says `none`, and tools send nothing.
+            if let site = request.headers[Self.fetchSite], site != "none", site != "same-origin" {
+                throw HTTPError(.forbidden, message: "a sign-in link works only when opened directly (typed or pasted), not from another site")
+            }
             return try signIn(token: token)
         }
         routes.public(.post, "/login") { request, context -> Response in
+            // Browsers send Origin with every form post; tools may send none.
+            if let origin = request.headers[.origin], origin != request.head.authority.map({ "https://\($0)" }) {
+                throw HTTPError(.forbidden, message: "sign in from this node's own page (the form was posted from another origin)")
+            }
             let body = try await request.body.collect(upTo: 4096)
             let form = String(buffer: body)
             let token = form.split(separator: "&").compactMap { pair -> String? in
@@ -128,6 +140,9 @@ extension API {
         }
         return page
     }
+
+    /// Fetch Metadata's `Sec-Fetch-Site` request header.
+    static let fetchSite = HTTPField.Name("sec-fetch-site")!
 
     func signIn(token: String) throws -> Response {
         guard gate.grant(for: token) != nil else {

@@ -81,16 +81,9 @@ extension API {
     }
 }
 
-/// A CSV line: every field quoted, quotes doubled; a field that starts like a formula gets a
-/// leading apostrophe (spreadsheets would run it).
+/// A CSV line of the owner's audit download: every field quoted (`CSV`, by Unicode scalar).
 enum CSVRow {
-    static func line(_ fields: [String]) -> String {
-        fields.map { field -> String in
-            var f = field
-            if let first = f.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { f = "'" + f }
-            return "\"" + f.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }.joined(separator: ",") + "\n"
-    }
+    static func line(_ fields: [String]) -> String { CSV.line(fields, quoteAll: true, terminator: "\n") }
 }
 
 struct StatusBody {

@@ -147,8 +147,16 @@ extension WebPage {
 
     /// JSON text made safe inside `<script type=application/json>`: no `<` can end the element
     /// or open a comment (a `<` only occurs inside JSON strings, where `\u003c` means the same).
+    /// By byte: `<` is never part of a longer UTF-8 sequence, whereas a `Character` merges it
+    /// with a combining mark after it (or a prepend mark before), and a Character-based
+    /// replacement left such a `<` in place.
     static func scriptJSON(_ json: Data) -> String {
-        String(decoding: json, as: UTF8.self).replacingOccurrences(of: "<", with: "\\u003c")
+        var out: [UInt8] = []
+        out.reserveCapacity(json.count + 64)
+        for byte in json {
+            if byte == UInt8(ascii: "<") { out.append(contentsOf: Array("\\u003c".utf8)) } else { out.append(byte) }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     // MARK: Search

@@ -59,10 +59,14 @@ final class WitnessService: Sendable {
         // pinned key and the key in force in this node's replica (after a rotation inside the
         // log, unless the federation revoked it).
         let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+        // A body that is not a checkpoint is refused as such (400), not as an unknown log.
+        let size: UInt64
+        do { size = try Checkpoint(parsing: request.note.text).size } catch {
+            return refusal(Witnessing.Refusal(.badRequest, "the checkpoint does not parse: \(error.message)"))
+        }
         var logs: [String: [NoteVerifier]] = [:]
         var info: LogInfo?
-        if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }),
-           let size = (try? Checkpoint(parsing: request.note.text))?.size {
+        if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
             info = try? ledger.log(named: member.log)
             logs[origin] = Self.trustedKeys(member, size: size, ledger: ledger, info: info)
         }

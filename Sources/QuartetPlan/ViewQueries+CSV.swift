@@ -47,15 +47,6 @@ extension ViewQueries {
                 }
             }
         }
-        return rows.map { $0.map(Self.csvField).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
-    }
-
-    /// RFC 4180 quoting; a field starting with = + - @, tab or carriage return is prefixed with '
-    /// so spreadsheets do not run it as a formula.
-    static func csvField(_ text: String) -> String {
-        var t = text
-        if let first = t.first, "=+-@\t\r".contains(first), Double(t) == nil { t = "'" + t }
-        guard t.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return t }
-        return "\"" + t.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return rows.map { CSV.line($0) }.joined()
     }
 }

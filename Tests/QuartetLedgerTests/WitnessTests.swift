@@ -207,8 +207,9 @@ import Testing
         let fork = try note(4, root: Hash.leaf([0xFF]))
         let refused = refusal(.init(oldSize: 4, proof: [], note: fork), latest: latest)
         #expect(refused?.status == .conflict && refused?.size == 4 && refused?.conflicting == fork)
-        // The same root again is cosigned again.
+        // The same root again is cosigned again, with the empty proof a tree has to itself.
         #expect(try Witnessing.decide(.init(oldSize: 4, proof: [], note: try note(4)), logs: logs, latest: latest).size == 4)
+        #expect(refusal(.init(oldSize: 4, proof: [Self.leaves[0]], note: try note(4)), latest: latest)?.status == .unprocessable)
         // A witness holding the log refuses a checkpoint its replica contradicts.
         let held = refusal(.init(oldSize: 0, proof: [], note: try note(9)), latest: nil, held: Hash.leaf([7]))
         #expect(held?.status == .conflict && held?.conflicting == nil)

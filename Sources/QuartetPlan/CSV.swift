@@ -1,0 +1,56 @@
+/// CSV fields for spreadsheets (RFC 4180), made safe against formula injection. One writer for
+/// the view's tables and the owner's audit download.
+///
+/// Everything is decided by Unicode scalar, never by `Character`: a `Character` merges a quote,
+/// comma or line break with a following combining mark (`"` + U+0301) or merges CR LF into one
+/// grapheme, which compares unequal to `"` or `"\n"`, so a Character-based writer left such a
+/// field unquoted or its quote undoubled, and an entry's text could end its cell and start a
+/// new one holding a formula.
+public enum CSV {
+    /// Scalars that make a spreadsheet read a cell as a formula when they start it (OWASP's
+    /// list, with line feed).
+    static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r", "\n"]
+
+    /// One field. A field starting with a formula scalar gets a leading apostrophe unless it is
+    /// a plain decimal number (`-2`, `1.5e3`); a field holding a comma, quote, CR or LF is
+    /// quoted with its quotes doubled (`quoteAll`: every field is quoted).
+    public static func field(_ text: String, quoteAll: Bool = false) -> String {
+        var scalars = text.unicodeScalars[...]
+        var defuse = false
+        if let first = scalars.first, formulaStarts.contains(first), !isPlainNumber(scalars) { defuse = true }
+        let needsQuotes = quoteAll || scalars.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+        var out = String.UnicodeScalarView()
+        if needsQuotes { out.append("\"") }
+        if defuse { out.append("'") }
+        while let scalar = scalars.popFirst() {
+            out.append(scalar)
+            if scalar == "\"" { out.append("\"") }
+        }
+        if needsQuotes { out.append("\"") }
+        return String(out)
+    }
+
+    /// One line of fields joined by commas, ended by `terminator`.
+    public static func line(_ fields: [String], quoteAll: Bool = false, terminator: String = "\r\n") -> String {
+        fields.map { field($0, quoteAll: quoteAll) }.joined(separator: ",") + terminator
+    }
+
+    /// `-?digits(.digits)?([eE][-+]?digits)?`, ASCII only: what the view writes for a number.
+    static func isPlainNumber(_ scalars: Substring.UnicodeScalarView) -> Bool {
+        var s = scalars
+        func digits() -> Bool {
+            var any = false
+            while let c = s.first, ("0"..."9").contains(c) { s.removeFirst(); any = true }
+            return any
+        }
+        if s.first == "-" { s.removeFirst() }
+        guard digits() else { return false }
+        if s.first == "." { s.removeFirst(); guard digits() else { return false } }
+        if s.first == "e" || s.first == "E" {
+            s.removeFirst()
+            if s.first == "-" || s.first == "+" { s.removeFirst() }
+            guard digits() else { return false }
+        }
+        return s.isEmpty
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+@testable import QuartetNode
+import Testing
+
+/// Signing a browser in: never from another site (login CSRF), and a body too large for the
+/// route is the client's error (413), not the node's.
+@Suite(.serialized) struct SignInTests {
+    static let form = ByteBuffer(string: "token=token-reader")
+
+    func headers(_ fields: [(HTTPField.Name, String)]) -> HTTPFields {
+        var h = HTTPFields()
+        for (name, value) in fields { h.append(HTTPField(name: name, value: value)) }
+        return h
+    }
+
+    @Test func aSignInFromAnotherSiteIsRefusedAndOneOpenedDirectlyIsTaken() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        let formType: (HTTPField.Name, String) = (.contentType, "application/x-www-form-urlencoded")
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            // A form posted from another origin: refused, no cookie set.
+            try await client.execute(uri: "/login", method: .post, headers: headers([formType, (.origin, "https://evil.example")]), body: Self.form) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.headers[.setCookie] == nil)
+            }
+            // A tool's post (no Origin): signed in.
+            try await client.execute(uri: "/login", method: .post, headers: headers([formType]), body: Self.form) { response in
+                #expect(response.status == .seeOther)
+                #expect(response.headers[.setCookie]?.hasPrefix("quartet_token=token-reader;") == true)
+            }
+            // The sign-in link followed from another site: refused; opened directly: taken.
+            for (site, status) in [("cross-site", HTTPResponse.Status.forbidden), ("same-site", .forbidden), ("none", .seeOther), ("same-origin", .seeOther)] {
+                try await client.execute(uri: "/login?token=token-reader", method: .get, headers: headers([(API.fetchSite, site)])) { response in
+                    #expect(response.status == status, "Sec-Fetch-Site: \(site)")
+                    #expect((response.headers[.setCookie] != nil) == (status == .seeOther))
+                }
+            }
+        }
+    }
+
+    @Test func aBodyOverTheRoutesLimitIs413WithTheLimit() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let big = ByteBuffer(string: "token=" + String(repeating: "a", count: 5000))
+            try await client.execute(uri: "/login", method: .post, headers: headers([(.contentType, "application/x-www-form-urlencoded")]), body: big) { response in
+                #expect(response.status == .contentTooLarge)
+                let text = String(buffer: response.body)
+                #expect(text.contains("/login") && text.contains("4096"), "\(text)")
+            }
+        }
+    }
+}
