@@ -38,11 +38,7 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        // The same precedence as swift-log's StreamLogHandler: the handler's metadata, then the
-        // provider's, then the statement's.
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let statement = event.metadata { merged.merge(statement) { $1 } }
+        var merged = Logger.Metadata.merging(handler: metadata, provider: metadataProvider, statement: event.metadata)
         if let error = event.error { merged["error"] = .string("\(error)") }
         write(Self.line(time: Date(), level: event.level, label: label, message: event.message.description, metadata: merged))
     }

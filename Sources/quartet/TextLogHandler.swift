@@ -32,12 +32,21 @@ struct TextLogHandler<Inner: LogHandler>: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let statement = event.metadata { merged.merge(statement) { $1 } }
+        let merged = Logger.Metadata.merging(handler: metadata, provider: metadataProvider, statement: event.metadata)
         var event = event
         event.metadata = merged.isEmpty ? nil : merged
         inner.log(event: event)
+    }
+}
+
+extension Logger.Metadata {
+    /// What a line carries: the handler's metadata, then the provider's, then the statement's
+    /// (a later one wins a key), as swift-log's `StreamLogHandler` merges them.
+    static func merging(handler: Logger.Metadata, provider: Logger.MetadataProvider?, statement: Logger.Metadata?) -> Logger.Metadata {
+        var merged = handler
+        if let provided = provider?.get() { merged.merge(provided) { $1 } }
+        if let statement { merged.merge(statement) { $1 } }
+        return merged
     }
 }
 

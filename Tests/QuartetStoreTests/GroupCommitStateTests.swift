@@ -17,6 +17,16 @@ import Testing
         (0..<count).map { Item(ticket: ticket, byteCount: bytes, id: first + $0) }
     }
 
+    /// A state whose first batch (`count` items of ticket 1, ids from 0) was built and is
+    /// committing.
+    static func committingFirstBatch(of count: Int) -> State {
+        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
+        _ = state.enqueue(ticket(1, count, first: 0))
+        let first = take(&state)!
+        _ = state.prepared(0..<count, items: first.items, tree: count, generation: first.generation)
+        return state
+    }
+
     /// What the prepare stage is asked to build, or nil if it is told to wait or stop.
     static func take(_ state: inout State) -> (items: [Item], on: Int, generation: Int)? {
         if case .prepare(let items, let on, let generation) = state.nextBatch() { return (items, on, generation) }
@@ -105,10 +115,7 @@ import Testing
     }
 
     @Test func aFailedCommitRequeuesWhatWasBuiltOnItInOrder() {
-        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
-        _ = state.enqueue(Self.ticket(1, 2, first: 0))
-        let first = Self.take(&state)!
-        _ = state.prepared(0..<2, items: first.items, tree: 2, generation: first.generation)
+        var state = Self.committingFirstBatch(of: 2)
         _ = state.enqueue(Self.ticket(2, 2, first: 2))
         let second = Self.take(&state)!
         _ = state.prepared(2..<4, items: second.items, tree: 4, generation: second.generation)
@@ -125,10 +132,7 @@ import Testing
     }
 
     @Test func aBatchPreparedWhileItsBaseFailedIsRequeued() {
-        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
-        _ = state.enqueue(Self.ticket(1, 1, first: 0))
-        let first = Self.take(&state)!
-        _ = state.prepared(0..<1, items: first.items, tree: 1, generation: first.generation)
+        var state = Self.committingFirstBatch(of: 1)
         _ = state.enqueue(Self.ticket(2, 2, first: 1))
         let second = Self.take(&state)! // being prepared on top of batch 1...
         _ = state.enqueue(Self.ticket(3, 1, first: 3))
@@ -149,10 +153,7 @@ import Testing
     }
 
     @Test func aCommitStageFindingNothingReadyBuildsWhatIsQueuedItself() {
-        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
-        _ = state.enqueue(Self.ticket(1, 3, first: 0))
-        let first = Self.take(&state)!
-        _ = state.prepared(0..<3, items: first.items, tree: 3, generation: first.generation)
+        var state = Self.committingFirstBatch(of: 3)
         // Three callers answered: the prepare stage waits for about three to come back.
         guard case .stop = state.committed(count: 3, tree: 3) else { Issue.record("nothing was queued"); return }
         _ = state.enqueue(Self.ticket(2, 3, first: 3))
@@ -183,10 +184,7 @@ import Testing
     }
 
     @Test func aCommitStageWaitsForTheBatchThePrepareStageIsBuilding() {
-        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
-        _ = state.enqueue(Self.ticket(1, 2, first: 0))
-        let first = Self.take(&state)!
-        _ = state.prepared(0..<2, items: first.items, tree: 2, generation: first.generation)
+        var state = Self.committingFirstBatch(of: 2)
         _ = state.enqueue(Self.ticket(2, 1, first: 2))
         let second = Self.take(&state)! // being built while the first batch commits...
         guard case .wait = state.committed(count: 2, tree: 2) else { Issue.record("the commit stage waits for the batch being built"); return }
@@ -200,10 +198,7 @@ import Testing
     }
 
     @Test func aCommitStageWaitingForABatchThatFailedToBuildGoesOn() {
-        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
-        _ = state.enqueue(Self.ticket(1, 1, first: 0))
-        let first = Self.take(&state)!
-        _ = state.prepared(0..<1, items: first.items, tree: 1, generation: first.generation)
+        var state = Self.committingFirstBatch(of: 1)
         _ = state.enqueue(Self.ticket(2, 1, first: 1))
         _ = Self.take(&state)!
         guard case .wait = state.committed(count: 1, tree: 1) else { Issue.record("the commit stage waits"); return }
@@ -219,10 +214,7 @@ import Testing
     }
 
     @Test func aPrepareStageWokenAfterTheCommitStageEndedStopsSoTheNextEnqueueStartsIt() {
-        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000)
-        _ = state.enqueue(Self.ticket(1, 5, first: 0))
-        let first = Self.take(&state)!
-        _ = state.prepared(0..<5, items: first.items, tree: 5, generation: first.generation)
+        var state = Self.committingFirstBatch(of: 5)
         _ = state.enqueue(Self.ticket(2, 1, first: 5))
         _ = Self.take(&state)!
         guard case .wait = state.committed(count: 5, tree: 5) else { Issue.record("the commit stage waits"); return }
