@@ -1,3 +1,6 @@
+// One file over ~350 lines: the engine executes the replicator's directives against its private
+// connection, flow and store state on one queue; its status readers are in
+// ReplicationEngine+Status.swift.
 import Dispatch
 import Foundation
 import Logging
@@ -34,8 +37,8 @@ final class ReplicationEngine: @unchecked Sendable {
     /// The federation and TLS contexts in force (a reload replaces them; `reload` tells the
     /// replicator).
     private let live: LiveSettings
-    private var federation: Federation { live.federation }
-    private let me: String
+    var federation: Federation { live.federation }
+    let me: String
     var clientContext: TLSContext { live.contexts.client }
     let group: any EventLoopGroup
     let logger: Logger
@@ -64,7 +67,7 @@ final class ReplicationEngine: @unchecked Sendable {
     var stopped = false
     private var antiEntropy: RepeatedTask?
     /// Alerts since start, per kind and peer, oldest first (bounded per key).
-    private var alerts: AlertLog
+    var alerts: AlertLog
     let metrics: NodeMetrics
     /// Told (on the engine's queue) each time a replica batch is durable: log and new size.
     private let onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)?
@@ -391,64 +394,6 @@ final class ReplicationEngine: @unchecked Sendable {
         indices.prefix(20).map(String.init).joined(separator: ", ") + (indices.count > 20 ? " and \(indices.count - 20) more" : "")
     }
 
-    // MARK: Status for the API
-
-    struct PeerStatus {
-        var id: String
-        var role: String
-        var address: String
-        var connected: Bool
-        var since: Date?
-        var protocolVersion: UInt16?
-    }
-
-    struct LogStatus {
-        var log: LogInfo
-        var head: LogHead?
-        var seenSize: UInt64?
-        var quarantined: Bool
-    }
-
-    func peers() -> [PeerStatus] {
-        queue.sync {
-            let versions = replicator.peerVersions
-            return federation.members.filter { $0.id != me }.map { member in
-                let connected = channels[member.id] != nil && replicator.connectedPeers.contains(member.id)
-                return PeerStatus(id: member.id, role: member.role.rawValue, address: "\(member.peer)", connected: connected,
-                                  since: connectedSince[member.id], protocolVersion: connected ? versions[member.id] : nil)
-            }
-        }
-    }
-
-    func logStatus() -> [LogStatus] {
-        queue.sync {
-            logs.values.sorted { $0.name < $1.name }.map { log in
-                LogStatus(log: log, head: replicator.heads[log.name], seenSize: replicator.seen[log.name]?.size,
-                          quarantined: replicator.quarantined[log.name] != nil)
-            }
-        }
-    }
-
-    /// Replication lag per peer and log: how many entries of each log this node holds beyond
-    /// what the peer last said it holds.
-    func peerLag() -> [(peer: String, log: String, behind: UInt64)] {
-        queue.sync {
-            let sizes = replicator.peerSizes
-            return sizes.keys.sorted().flatMap { peer in
-                logs.keys.sorted().map { log in
-                    let mine = replicator.heads[log]?.size ?? 0
-                    let theirs = sizes[peer]?[log] ?? 0
-                    return (peer, log, mine > theirs ? mine - theirs : 0)
-                }
-            }
-        }
-    }
-
-    func alertList() -> [(time: Date, alert: ReplicationAlert)] {
-        queue.sync { alerts.list }
-    }
-    func evidenceList() -> [Evidence] { queue.sync { Array(replicator.quarantined.values) } }
-
     /// This node's witness was shown two checkpoints of one log that cannot both be true: the
     /// log is quarantined and the evidence goes to every peer, as for equivocation seen in
     /// replication. Evidence that does not verify against the log's keys is dropped.
@@ -462,22 +407,4 @@ final class ReplicationEngine: @unchecked Sendable {
             self.run(self.replicator.inconsistent(evidence))
         }
     }
-}
-
-/// The roots of the last checkpoints stored of one log, by size (at most `capacity`).
-struct RecentRoots {
-    static let capacity = 256
-    private var roots: [UInt64: Hash] = [:]
-    private var order: [UInt64] = []
-
-    mutating func add(size: UInt64, root: Hash) {
-        if roots.updateValue(root, forKey: size) == nil { order.append(size) }
-        if order.count > Self.capacity {
-            let drop = order.count - Self.capacity
-            for size in order.prefix(drop) { roots[size] = nil }
-            order.removeFirst(drop)
-        }
-    }
-
-    func root(size: UInt64) -> Hash? { roots[size] }
 }

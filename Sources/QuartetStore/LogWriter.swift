@@ -1,3 +1,5 @@
+// One file over ~350 lines: the shell of GroupCommitState, whose two stages share the lock,
+// the condition and the state, and read more clearly side by side.
 import Dispatch
 import Foundation
 import GRDB
