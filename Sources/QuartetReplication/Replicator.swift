@@ -37,6 +37,12 @@ public struct Replicator: Sendable {
     /// than batches are stored): stored next, instead of being dropped as a gap and fetched
     /// again from the sender's store. Consecutive arrivals merge, within the batch limits.
     private var pending: [String: (peer: String, batch: Batch, checkpoint: Checkpoint)] = [:]
+    /// A log's key chain as the batch being stored (`storingChain`) and the one waiting after
+    /// it (`pendingChain`) extend it. Later batches are checked by them, but `chains` takes
+    /// them only once the batch is stored (its leaves checked against the signed root): a
+    /// rotation in a batch that is never stored (old news, refused, a gap) changes nothing.
+    private var storingChain: [String: KeyChain] = [:]
+    private var pendingChain: [String: KeyChain] = [:]
     private var random: SplitMix64
     /// Notes whose signature verified (by note text): a replayed checkpoint costs a lookup,
     /// not an Ed25519 verification on the serial queue.
@@ -339,8 +345,8 @@ public struct Replicator: Sendable {
 
     /// The log's chain with the key rotations among `entries` applied (entries whose header
     /// names the rotation type are decoded; the rest are not touched).
-    private func chain(_ log: String, extendedBy entries: [WireEntry]) throws -> KeyChain? {
-        guard var chain = chains[log] else { return nil }
+    private func chain(_ log: String, on base: KeyChain? = nil, extendedBy entries: [WireEntry]) throws -> KeyChain? {
+        guard var chain = base ?? chains[log] else { return nil }
         // By index: iterating the elements copies each one.
         for i in entries.indices where Self.mayBeRotation(entries[i].headerBytes) {
             let entry = try Entry(headerBytes: entries[i].headerBytes, payload: entries[i].payload)
@@ -369,9 +375,18 @@ public struct Replicator: Sendable {
             return penalize(peer, log: batch.log, "entries for this node's own log \(batch.log); only this node writes it")
         }
         guard quarantined[batch.log] == nil else { return [] }
-        // Key rotations in the batch change the key its checkpoint must be signed by.
+        // Key rotations in the batch change the key its checkpoint must be signed by, on top
+        // of those in the batches in flight that it continues.
+        let base: KeyChain?
+        if let waiting = pending[batch.log], batch.from >= waiting.batch.end {
+            base = pendingChain[batch.log] ?? storingChain[batch.log]
+        } else if let end = storing[batch.log], batch.from >= end {
+            base = storingChain[batch.log]
+        } else {
+            base = nil
+        }
         let chain: KeyChain?
-        do { chain = try self.chain(batch.log, extendedBy: batch.entries) } catch {
+        do { chain = try self.chain(batch.log, on: base, extendedBy: batch.entries) } catch {
             if pastGap(batch) { return request(batch.log, from: peer) }  // what precedes the gap may explain it
             return penalize(peer, log: batch.log, "batch of \(batch.log): \(error)")
         }
@@ -388,8 +403,7 @@ public struct Replicator: Sendable {
             return penalize(peer, log: batch.log, "batch of \(batch.log): checkpoint does not verify against the log's key: \(error)")
         }
         // The rotations are authentic (each signed by the key in force where it stands, and by
-        // its new key) and consistent with those held: later checkpoints are checked by them.
-        if let chain, chain != chains[batch.log] { chains[batch.log] = chain }
+        // its new key) and consistent with those held; they take effect once the batch is stored.
         guard checkpoint.size == batch.end else {
             return penalize(peer, log: batch.log, "batch of \(batch.log) covers [\(batch.from), \(batch.end)) but its checkpoint has size \(checkpoint.size)")
         }
@@ -404,7 +418,14 @@ public struct Replicator: Sendable {
         }
         if let end = storing[batch.log], batch.from >= end {
             // It continues the batch being stored (or the one waiting after it): keep it.
-            if keepPending(batch, checkpoint: checkpoint, from: peer, after: end) { return [] }
+            switch keepPending(batch, checkpoint: checkpoint, from: peer, after: end) {
+            case .kept:
+                // The waiting batch now ends with this one: its rotations are this one's chain.
+                if let chain { pendingChain[batch.log] = chain }
+                return []
+            case .dropped: return []
+            case .neither: break
+            }
         }
         guard batch.from == ourSize else {
             // A gap (we missed something): ask for what follows what we hold.
@@ -412,6 +433,7 @@ public struct Replicator: Sendable {
         }
         guard storing[batch.log] == nil else { return [] }
         storing[batch.log] = batch.end
+        storingChain[batch.log] = chain
         var out: [Directive] = [.store(peer: peer, batch: batch, checkpoint: checkpoint)]
         // Ask for the next batch now, so the sender reads it while this one is stored.
         if (peers[peer]!.sizes[batch.log] ?? 0) > batch.end {
@@ -425,14 +447,18 @@ public struct Replicator: Sendable {
         batch.from > storing[batch.log] ?? heads[batch.log]?.size ?? 0
     }
 
+    /// What `keepPending` did with a batch.
+    private enum Kept { case kept, dropped, neither }
+
     /// Keeps `batch` to store after the one storing (ending at `end`) when it starts there, or
-    /// merges it into the waiting one it continues. Returns false when it fits neither (the
-    /// caller treats it as before: a gap, or a duplicate).
-    private mutating func keepPending(_ batch: Batch, checkpoint: Checkpoint, from peer: String, after end: UInt64) -> Bool {
+    /// merges it into the waiting one it continues (`kept`); drops one that continues neither
+    /// but starts within or after the waiting one (`dropped`: asked for again later); `neither`
+    /// when it fits none of these (the caller treats it as before: a gap, or a duplicate).
+    private mutating func keepPending(_ batch: Batch, checkpoint: Checkpoint, from peer: String, after end: UInt64) -> Kept {
         guard var waiting = pending[batch.log] else {
-            guard batch.from == end else { return false }
+            guard batch.from == end else { return .neither }
             pending[batch.log] = (peer, batch, checkpoint)
-            return true
+            return .kept
         }
         // Only the same sender's: a merged batch that is refused counts against one peer, so
         // another's entries must not ride on it.
@@ -440,28 +466,32 @@ public struct Replicator: Sendable {
               waiting.batch.entries.count + batch.entries.count <= ProtocolLimits.maxBatchEntries,
               CommitCoalescer.bytes(waiting.batch.entries) + CommitCoalescer.bytes(batch.entries) <= ProtocolLimits.batchBytesBudget else {
             // Not the next one, or too much to hold: it is asked for again once these are stored.
-            return batch.from >= waiting.batch.from
+            return batch.from >= waiting.batch.from ? .dropped : .neither
         }
         waiting.batch.entries += batch.entries
         waiting.batch.note = batch.note
         waiting.checkpoint = checkpoint
         pending[batch.log] = waiting
-        return true
+        return .kept
     }
 
     /// The shell stored a batch received from `peer`.
     public mutating func stored(_ batch: Batch, checkpoint: Checkpoint, from peer: String) -> [Directive] {
         storing[batch.log] = nil
+        // Its rotations are now part of the log here: later checkpoints are checked by them.
+        if let chain = storingChain.removeValue(forKey: batch.log) { chains[batch.log] = chain }
         // Quarantined while it was being stored: held, but passed on to nobody.
         if quarantined[batch.log] != nil {
             if checkpoint.size > heads[batch.log]?.size ?? 0 { heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note) }
             return []
         }
+        let nextChain = pendingChain.removeValue(forKey: batch.log)
         guard let next = pending.removeValue(forKey: batch.log) else { return advanced(batch, checkpoint: checkpoint, source: peer) }
         // The batch that waited goes in next; what else the peers hold is asked for after it.
         var out = advanced(batch, checkpoint: checkpoint, source: peer, requestMore: next.batch.from != checkpoint.size)
         if next.batch.from == heads[batch.log]?.size, quarantined[batch.log] == nil {
             storing[batch.log] = next.batch.end
+            storingChain[batch.log] = nextChain
             out.append(.store(peer: next.peer, batch: next.batch, checkpoint: next.checkpoint))
         }
         return out
@@ -472,6 +502,8 @@ public struct Replicator: Sendable {
     public mutating func rejected(_ batch: Batch, from peer: String, reason: String) -> [Directive] {
         storing[batch.log] = nil
         pending[batch.log] = nil
+        storingChain[batch.log] = nil
+        pendingChain[batch.log] = nil
         var out = penalize(peer, log: batch.log, "batch of \(batch.log) [\(batch.from), \(batch.end)) rejected: \(reason)")
         // If the peer holds a longer history that contradicts ours (the origin equivocated), our
         // head lets it check ours against its tree and produce the evidence.
@@ -488,6 +520,8 @@ public struct Replicator: Sendable {
     public mutating func refused(_ batch: Batch, from peer: String, reason: String) -> [Directive] {
         storing[batch.log] = nil
         pending[batch.log] = nil
+        storingChain[batch.log] = nil
+        pendingChain[batch.log] = nil
         peers[peer]?.requested[batch.log] = nil
         peers[peer]?.withheld.insert(batch.log)
         var out = penalize(peer, log: batch.log, "batch of \(batch.log) [\(batch.from), \(batch.end)) from \(peer) refused: \(reason)")
@@ -547,6 +581,8 @@ public struct Replicator: Sendable {
         quarantined[evidence.log] = evidence
         storing[evidence.log] = nil
         pending[evidence.log] = nil
+        storingChain[evidence.log] = nil
+        pendingChain[evidence.log] = nil
         var out: [Directive] = [
             .keepEvidence(evidence),
             .alert(ReplicationAlert(kind: .equivocation, log: evidence.log, peer: source,

@@ -67,6 +67,29 @@ import Testing
         }
     }
 
+    @Test func aRotationInABatchThatIsNeverStoredChangesNoKey() throws {
+        var (sim, k0) = try Self.federation()
+        // `a`'s writer (holding k0) shows `b` a rotation that is in no log: an "old news" batch
+        // of one made-up rotation entry with the real checkpoint of size 1. Nothing of it is
+        // stored, so nothing of it may change the key `b` checks `a`'s checkpoints by.
+        try sim.append("a", count: 1)
+        sim.runUntil(400)
+        let ghost = try Ed25519PrivateKey()
+        // The rotation claims index 20, beyond the batch [10, 11) it rides in.
+        let rotation = try KeyRotation.make(origin: Simulation.origin + "a", index: 20, previous: k0, key: ghost)
+        let entry = try Entry(log: "a", index: 20, timeMillis: sim.now, type: KeyRotation.entryType, classification: "public",
+                              author: "sim", payload: rotation.payload, salt: [UInt8](repeating: 7, count: 32))
+        let note = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[11])
+        let directives = sim.nodes["b"]!.replicator.received(.entries(Batch(log: "a", from: 10, note: note, entries: [WireEntry(entry)])), from: "a")
+        sim.run("b", directives)
+        #expect(sim.nodes["b"]!.replicator.chains["a"]!.rotations.isEmpty, "a rotation never stored is not in force")
+        // The log goes on under k0 past index 20, and `b` follows it, blaming no honest peer.
+        try sim.append("a", count: 15)
+        sim.runUntil(1_500)
+        #expect(sim.sizes("a") == [26, 26, 26])
+        #expect(!sim.nodes["b"]!.alerts.contains { $0.kind == .rejected && $0.peer == "c" }, "\(sim.nodes["b"]!.alerts.map(\.message))")
+    }
+
     @Test func aForgedRotationIsRefusedByEveryPeer() throws {
         var (sim, _) = try Self.federation()
         // Someone without k0 (a thief of the node's host, say) rotates to a key of their own.
