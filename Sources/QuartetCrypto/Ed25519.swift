@@ -109,7 +109,52 @@ public struct Ed25519PublicKey: Hashable, Sendable {
         guard rawRepresentation.count == Self.byteCount else {
             throw CryptoError(code: .invalidKey, message: "an Ed25519 public key is 32 bytes, got \(rawRepresentation.count)")
         }
+        try Self.checkStrong(rawRepresentation)
         self.rawRepresentation = rawRepresentation
+    }
+
+    /// The encodings (y, the sign bit ignored) of the eight points of small order and of y at
+    /// or past the field's prime `p` that also name them (libsodium's list; each one checked to
+    /// be of order dividing 8 by RFC 8032 arithmetic when it was written down). OpenSSL verifies
+    /// a signature made with no private key at all (R the identity, S zero) under such a key,
+    /// so a log rotated to one, or a witness or log key of that form, could be signed for by anyone.
+    static let smallOrder: [[UInt8]] = [
+        [UInt8](repeating: 0, count: 32),                                            // y = 0: order 4
+        [1] + [UInt8](repeating: 0, count: 31),                                      // y = 1: the identity
+        hex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),     // order 8
+        hex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),     // order 8
+        [0xEC] + [UInt8](repeating: 0xFF, count: 30) + [0x7F],                       // y = p - 1: order 2
+        [0xED] + [UInt8](repeating: 0xFF, count: 30) + [0x7F],                       // y = p, that is 0
+        [0xEE] + [UInt8](repeating: 0xFF, count: 30) + [0x7F],                       // y = p + 1, that is 1
+    ]
+
+    private static func hex(_ text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var digits = text.utf8.makeIterator()
+        while let high = digits.next(), let low = digits.next() {
+            func value(_ c: UInt8) -> UInt8 { c <= 0x39 ? c - 0x30 : c - 0x61 + 10 }
+            out.append(value(high) << 4 | value(low))
+        }
+        return out
+    }
+
+    /// Refuses a key that is a point of small order, or whose y is not below `p` (not the
+    /// canonical encoding): no legitimate key is either (a key is a secret scalar times the base
+    /// point, of prime order), and the first lets anyone sign.
+    static func checkStrong(_ raw: [UInt8]) throws(CryptoError) {
+        for blocked in smallOrder {
+            var difference: UInt8 = 0
+            for i in 0..<31 { difference |= raw[i] ^ blocked[i] }
+            difference |= (raw[31] & 0x7F) ^ blocked[31]
+            if difference == 0 {
+                throw CryptoError(code: .invalidKey, message: "the Ed25519 public key is a point of small order, for which anyone can make signatures")
+            }
+        }
+        // y >= p = 2^255 - 19: bytes 1...30 all 0xFF, the top byte 0x7F (sign bit ignored) and
+        // the lowest at least 0xED.
+        if raw[31] & 0x7F == 0x7F, raw[1..<31].allSatisfy({ $0 == 0xFF }), raw[0] >= 0xED {
+            throw CryptoError(code: .invalidKey, message: "the Ed25519 public key is not canonically encoded (its y is not below the field prime)")
+        }
     }
 
     /// A key from PEM text (`BEGIN PUBLIC KEY`, SubjectPublicKeyInfo).
@@ -130,6 +175,7 @@ public struct Ed25519PublicKey: Hashable, Sendable {
         guard EVP_PKEY_get_raw_public_key(key, &raw, &length) == 1, length == raw.count else {
             throw .fromOpenSSL(.invalidKey, "cannot read an Ed25519 public key")
         }
+        try Self.checkStrong(raw)
         self.rawRepresentation = raw
     }
 

@@ -31,6 +31,45 @@ private func unhex(_ s: String) -> [UInt8] {
 }
 
 @Suite struct Ed25519Tests {
+    /// The points of order dividing 8 (y, little-endian; computed with RFC 8032 arithmetic as
+    /// the eight multiples of an order-8 point) and the non-canonical encodings of y = 0 and 1.
+    static let smallOrderY = [
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ]
+
+    static func bytes(_ hex: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            out.append(UInt8(hex[index..<next], radix: 16)!)
+            index = next
+        }
+        return out
+    }
+
+    @Test func keysAnyoneCouldSignForAreRefused() throws {
+        for y in Self.smallOrderY {
+            for sign: UInt8 in [0, 0x80] {
+                var raw = Self.bytes(y)
+                raw[31] |= sign
+                #expect(throws: CryptoError.self, "\(raw)") { try Ed25519PublicKey(rawRepresentation: raw) }
+            }
+        }
+        // Any y from p up (not canonical): y = p + 5 here.
+        #expect(throws: CryptoError.self) { try Ed25519PublicKey(rawRepresentation: [0xF2] + [UInt8](repeating: 0xFF, count: 30) + [0x7F]) }
+        // Real keys, and keys one bit away from the list, are taken.
+        for _ in 0..<200 { _ = try Ed25519PublicKey(rawRepresentation: try Ed25519PrivateKey().publicKey.rawRepresentation) }
+        _ = try Ed25519PublicKey(rawRepresentation: [2] + [UInt8](repeating: 0, count: 31))
+        _ = try Ed25519PublicKey(rawRepresentation: [0xEC] + [UInt8](repeating: 0xFF, count: 30) + [0x3F])
+    }
+
     // RFC 8032 section 7.1, TEST 1 and TEST 2.
     @Test func rfc8032Vectors() throws {
         let key = try Ed25519PrivateKey(rawRepresentation: unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
