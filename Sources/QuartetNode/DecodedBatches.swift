@@ -8,16 +8,22 @@ import QuartetStore
 /// arrives, it overlaps with the engine storing the batch before it (catch-up, `quartet
 /// recover`). Only large batches are decoded ahead: a live push of a few entries is cheap, and
 /// may be a duplicate the replicator drops. Bounded: at most `capacity` batches are held, the
-/// oldest dropped first (a batch not found is decoded where it is stored, as before). Confined
-/// to the engine's queue.
+/// oldest dropped first, each of at most the bytes a member serves in one batch (a batch not
+/// found is decoded where it is stored, as before). A batch the replicator never stores (old
+/// news, refused) stays until pushed out, so the bound is what a peer can make a node hold:
+/// 8 × 8 MiB of payload (it was 8 batches of up to a 64 MiB frame each, ~0.5 GiB, an attack
+/// found). Confined to the engine's queue.
 struct DecodedBatches {
+    /// Enough for a batch storing and the next of each of the logs a recovery takes at once.
     static let capacity = 8
     /// Batches with fewer entries are decoded where they are stored.
     static let minimumEntries = 64
 
     private var held: [(batch: Batch, entries: Result<[Entry], StoreError>)] = []
 
-    static func worthDecodingAhead(_ batch: Batch) -> Bool { batch.entries.count >= minimumEntries }
+    static func worthDecodingAhead(_ batch: Batch) -> Bool {
+        batch.entries.count >= minimumEntries && CommitCoalescer.bytes(batch.entries) <= ProtocolLimits.batchBytesBudget
+    }
 
     mutating func add(_ batch: Batch, _ entries: Result<[Entry], StoreError>) {
         held.append((batch, entries))

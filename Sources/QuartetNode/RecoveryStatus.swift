@@ -29,7 +29,13 @@ public struct RecoveryStatus: Sendable {
     public var logs: [Log]
 
     /// Everything the peers showed is here.
-    public var complete: Bool { ownSynced && heard > 0 && !backfilling && logs.allSatisfy { $0.held >= $0.seen } }
+    public var complete: Bool { ownComplete && logs.allSatisfy { $0.held >= $0.seen } }
+    /// The own log is whole: synced with what peers hold, its stubs' payloads asked for, and
+    /// held to the largest checkpoint of it seen. What `recover` cannot finish without; other
+    /// members' logs catch up after the node starts, as they would for a node that was away.
+    public var ownComplete: Bool { ownSynced && heard > 0 && !backfilling && logs.allSatisfy { !$0.own || $0.held >= $0.seen } }
+    /// Other members' logs held short of a checkpoint seen signed.
+    public var short: [Log] { logs.filter { !$0.own && $0.held < $0.seen } }
     /// Entries held over every log.
     public var held: UInt64 { logs.reduce(0) { $0 + $1.held } }
 }

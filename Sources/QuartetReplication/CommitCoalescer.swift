@@ -65,7 +65,7 @@ public struct CommitCoalescer: Sendable {
         return waiting
     }
 
-    static func bytes(_ entries: [WireEntry]) -> Int {
+    public static func bytes(_ entries: [WireEntry]) -> Int {
         entries.reduce(0) { $0 + $1.headerBytes.count + ($1.payload.map { $0.bytes.count + $0.salt.count } ?? 0) + 16 }
     }
 }

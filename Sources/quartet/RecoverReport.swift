@@ -21,6 +21,9 @@ struct RecoverReport: Encodable {
         var payloadsFrom: [String: Int]?
         /// Own log: indices held as stubs (no peer that answered held the payload).
         var lost: [UInt64]?
+        /// Another member's log held short of the largest checkpoint of it seen signed, which
+        /// no peer sent entries towards in the whole wait (fetched after the node starts).
+        var seen: UInt64?
     }
 
     var node: String
@@ -38,6 +41,7 @@ struct RecoverReport: Encodable {
         var logs: [Log] = []
         for held in status.logs {
             var log = Log(log: held.name, own: held.own, entries: held.held, from: held.from)
+            if !held.own, held.held < held.seen { log.seen = held.seen }
             if held.own {
                 log.lost = try store.stubIndices(try store.log(named: held.name))
                 log.payloadsFrom = status.filledFrom
@@ -64,6 +68,9 @@ struct RecoverReport: Encodable {
             for log in logs {
                 let from = log.from.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 Swift.print("  \(log.log)\(log.own ? " (own)" : ""): \(log.entries) entries" + (from.isEmpty ? "" : " from \(from)"))
+                if let seen = log.seen {
+                    Swift.print("    short of a checkpoint of \(seen) its writer signed, which no peer sent entries towards; fetched after the node starts")
+                }
                 if let payloads = log.payloadsFrom, !payloads.isEmpty {
                     Swift.print("    payloads of stubs from: " + payloads.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
                 }

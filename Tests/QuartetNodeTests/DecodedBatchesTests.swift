@@ -51,5 +51,12 @@ import Testing
         }
         #expect(!DecodedBatches.worthDecodingAhead(try Self.batch("wales", from: 0, count: DecodedBatches.minimumEntries - 1)))
         #expect(DecodedBatches.worthDecodingAhead(batches[0]))
+        // A batch over what a member serves in one (8 MiB) is decoded where it is stored, not
+        // held ahead: eight of them held were half a gibibyte a peer could pin.
+        var large = try Self.batch("wales", from: 0, count: 64)
+        for i in large.entries.indices {
+            large.entries[i].payload = try EntryPayload(salt: [UInt8](repeating: 1, count: 32), bytes: [UInt8](repeating: 0x20, count: 140 << 10))
+        }
+        #expect(!DecodedBatches.worthDecodingAhead(large))
     }
 }
