@@ -54,7 +54,8 @@ struct API {
         routes.public(.get, "/readyz") { _, _ -> Response in
             let readiness = readiness.reasons {
                 Readiness.evaluate(storeAnswers: probe.healthy(), peers: engine.peers().map { ($0.id, $0.connected) },
-                                   logs: engine.logStatus().map { ($0.log.name, $0.head?.size ?? 0, $0.seenSize ?? 0) },
+                                   // A checkpoint its writer never backed with entries is not a gap (`unbacked`).
+                                   logs: engine.logStatus().map { ($0.log.name, $0.head?.size ?? 0, $0.unbacked ? $0.head?.size ?? 0 : $0.seenSize ?? 0) },
                                    ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name)
             }
             return Self.json(ReadyResponse(status: readiness.isEmpty ? "ready" : "not ready", node: node, reasons: readiness),

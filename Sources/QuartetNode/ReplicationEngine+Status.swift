@@ -19,6 +19,8 @@ extension ReplicationEngine {
         var head: LogHead?
         var seenSize: UInt64?
         var quarantined: Bool
+        /// The size seen is a checkpoint no entries came towards (`Replicator.unbacked`).
+        var unbacked: Bool = false
     }
 
     func peers() -> [PeerStatus] {
@@ -36,7 +38,7 @@ extension ReplicationEngine {
         queue.sync {
             logs.values.sorted { $0.name < $1.name }.map { log in
                 LogStatus(log: log, head: replicator.heads[log.name], seenSize: replicator.seen[log.name]?.size,
-                          quarantined: replicator.quarantined[log.name] != nil)
+                          quarantined: replicator.quarantined[log.name] != nil, unbacked: replicator.unbacked[log.name] != nil)
             }
         }
     }

@@ -27,6 +27,10 @@ public struct ReplicationAlert: Sendable, Equatable {
         case ownLogRecovered = "own-log-recovered"
         /// A peer sent a payload no agreement lets this node hold (kept as a stub only).
         case violation
+        /// A checkpoint its writer signed, which no entries have come towards for a minute while
+        /// this node was connected to the writer and no other peer held more: not counted for
+        /// readiness until entries come (`Replicator.unbacked`).
+        case unbacked = "unbacked-checkpoint"
     }
 
     public var kind: Kind
