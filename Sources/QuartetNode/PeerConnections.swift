@@ -20,6 +20,7 @@ extension ReplicationEngine {
         queue.async {
             guard !self.stopped else { channel.close(promise: nil); return }
             let canonical = dialledHere == self.replicator.settings.dials(peer)
+            var replaced = false
             if let old = self.channels[peer], old !== channel {
                 let age = self.connectedAt[peer].map { ContinuousClock.now - $0 } ?? .zero
                 guard ConnectionChoice.keepsNew(newCanonical: canonical, heldCanonical: self.canonical.contains(peer),
@@ -29,6 +30,7 @@ extension ReplicationEngine {
                     return
                 }
                 old.close(promise: nil)
+                replaced = true
             }
             self.channels[peer] = channel
             self.flows[peer] = OutboundFlow()
@@ -38,6 +40,11 @@ extension ReplicationEngine {
             self.connectedAt[peer] = ContinuousClock.now
             self.logger.info("peer connected", metadata: ["peer": "\(peer)"])
             self.run(self.replicator.connected(peer))
+            // A request for own-log payloads went out on the connection just closed, whose
+            // answer will never come (its `disconnected` is ignored, being replaced): ask again.
+            // Left waiting, `quartet recover` timed out and wiped what it had (an attack that
+            // connected once with a member's certificate during the backfill).
+            if replaced { self.backfillDisconnected(peer) }
         }
     }
 

@@ -28,17 +28,22 @@ public struct Replicator: Sendable {
     public private(set) var heads: [String: LogHead]
     /// The largest validly signed checkpoint seen per log (ours or a peer's).
     public private(set) var seen: [String: Checkpoint]
-    /// Logs held short of the largest checkpoint seen of them, which no entries have come
-    /// towards for `unbackedRounds` anti-entropy rounds while the log's writer was connected and
-    /// no other peer claimed more: the size seen, by log. A writer may sign a checkpoint it
-    /// never sends (an attack held every other node's `/readyz` at 503 with one); readiness
-    /// does not count such a gap until entries come, and an alert names the writer.
+    /// Logs held more than `unbackedEntries` short of the largest checkpoint seen of them, which
+    /// fewer than `unbackedEntries` entries have come towards in `unbackedRounds` anti-entropy
+    /// rounds while the log's writer was connected and no other peer claimed more: the size
+    /// seen, by log. A writer may sign a checkpoint it never sends (an attack held every other
+    /// node's `/readyz` at 503 with one, appending a little now and then); readiness does not
+    /// count such a gap, and an alert names the writer. Entries coming at the pace of a real
+    /// catch-up (or another peer holding more) make it count again.
     public private(set) var unbacked: [String: UInt64] = [:]
-    /// Per log held short of what was seen: the size held at the last round and how many
-    /// rounds since it grew.
+    /// Per log held far short of what was seen: the size held when the current window of rounds
+    /// began, and how many rounds it has run.
     private var stalled: [String: (held: UInt64, rounds: Int)] = [:]
-    /// Rounds (of `antiEntropyMillis`, 2 s by default) before a gap counts as unbacked.
+    /// Rounds (of `antiEntropyMillis`, 2 s by default) a window runs.
     public static let unbackedRounds = 30
+    /// The gap, and the progress in a window, that matter: readiness counts a log behind only
+    /// beyond 10,000 entries, and a catch-up stores that many in well under a second.
+    public static let unbackedEntries: UInt64 = 10_000
     /// Quarantined logs and the evidence against them.
     public private(set) var quarantined: [String: Evidence] = [:]
     private var peers: [String: Peer] = [:]
@@ -196,31 +201,33 @@ public struct Replicator: Sendable {
         return out + ownSyncTick() + checkUnbacked()
     }
 
-    /// One round of `unbacked`: a gap that has not shrunk for `unbackedRounds` rounds, with the
-    /// writer connected (it was asked) and no other connected peer claiming more than is held.
+    /// One round of `unbacked`: a gap over `unbackedEntries` that fewer than that many entries
+    /// came towards in a window of `unbackedRounds` rounds, with the writer connected (it was
+    /// asked) and no other connected peer claiming more than is held.
     private mutating func checkUnbacked() -> [Directive] {
         var out: [Directive] = []
         for log in seen.keys.sorted() where log != settings.ownLog {
             let seenSize = seen[log]!.size
             let held = heads[log]?.size ?? 0
-            guard seenSize > held, quarantined[log] == nil else {
+            let writer = settings.writer(of: log)
+            let connected = connectedPeers
+            let othersHoldMore = connected.contains { $0 != writer && (peers[$0]?.sizes[log] ?? 0) > held }
+            guard seenSize > held, seenSize - held > Self.unbackedEntries, quarantined[log] == nil, !othersHoldMore else {
                 stalled[log] = nil
                 unbacked[log] = nil
                 continue
             }
-            if let last = stalled[log], last.held == held {
-                stalled[log] = (held, last.rounds + 1)
+            if let window = stalled[log], held >= window.held, held - window.held < Self.unbackedEntries {
+                stalled[log] = (window.held, window.rounds + 1)
             } else {
+                // A first round, or entries came at a catch-up's pace: a new window.
                 stalled[log] = (held, 0)
                 unbacked[log] = nil
             }
-            let writer = settings.writer(of: log)
-            let connected = connectedPeers
-            let othersHoldMore = connected.contains { $0 != writer && (peers[$0]?.sizes[log] ?? 0) > held }
-            guard stalled[log]!.rounds >= Self.unbackedRounds, connected.contains(writer), !othersHoldMore, unbacked[log] != seenSize else { continue }
+            guard stalled[log]!.rounds >= Self.unbackedRounds, connected.contains(writer), unbacked[log] != seenSize else { continue }
             unbacked[log] = seenSize
             out.append(.alert(ReplicationAlert(kind: .unbacked, log: log, peer: writer,
-                                               message: "\(log) has a checkpoint of size \(seenSize) signed by its writer, but no entries beyond \(held) came in \(Self.unbackedRounds) rounds while \(writer) was connected and no other peer held more; readiness does not count the gap until they come")))
+                                               message: "\(log) has a checkpoint of size \(seenSize) signed by its writer, but only \(held - stalled[log]!.held) entries (to \(held)) came in \(stalled[log]!.rounds) rounds while \(writer) was connected and no other peer held more; readiness does not count the gap until entries come at a catch-up's pace")))
         }
         return out
     }

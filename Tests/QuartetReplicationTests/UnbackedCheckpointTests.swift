@@ -25,10 +25,37 @@ import Testing
         sim.runUntil(sim.now + 50 * 40)
         let flagged = sim.nodes["b"]!.alerts.filter { $0.kind == .unbacked }
         #expect(flagged.count == 1 && flagged.first?.peer == "a" && flagged.first?.log == "a", "\(flagged)")
-        // Entries come: the gap counts again.
-        try sim.append("a", count: 3)
-        sim.runUntil(sim.now + 200)
+        // A trickle of real entries (the liar appending now and then) does not clear it.
+        for _ in 0..<3 {
+            try sim.append("a", count: 1)
+            sim.runUntil(sim.now + 400)
+        }
         #expect(sim.sizes("a") == [13, 13, 13])
+        #expect(sim.nodes["b"]!.replicator.unbacked["a"] == 1_000_000)
+        #expect(sim.nodes["b"]!.alerts.filter { $0.kind == .unbacked }.count == 1)
+        // Entries at a catch-up's pace do: the gap counts again.
+        for _ in 0..<5 { try sim.append("a", count: Int(Replicator.unbackedEntries) / 5) }
+        let start = sim.now
+        while sim.sizes("a") != [10_013, 10_013, 10_013], sim.now < start + 2_000 { sim.runUntil(sim.now + 50) }
+        sim.runUntil(sim.now + 100)
+        #expect(sim.sizes("a") == [10_013, 10_013, 10_013])
         #expect(sim.nodes["b"]!.replicator.unbacked["a"] == nil)
+        // And when nothing more comes for a window, flagged again.
+        sim.runUntil(sim.now + 50 * UInt64(Replicator.unbackedRounds + 5))
+        #expect(sim.nodes["b"]!.replicator.unbacked["a"] == 1_000_000)
+    }
+
+    @Test func aNodeCatchingUpOnAWriterFarAheadIsNeverFlagged() throws {
+        var sim = try Simulation(ids: ["a", "b"], seed: 4)
+        sim.connectAll()
+        try sim.append("a", count: 5)
+        sim.runUntil(200)
+        sim.disconnect("a", "b")
+        for _ in 0..<10 { try sim.append("a", count: Int(Replicator.unbackedEntries) / 5) }
+        sim.runUntil(sim.now + 100)
+        sim.connect("a", "b")
+        sim.runUntil(sim.now + 50 * UInt64(Replicator.unbackedRounds) * 3)
+        #expect(sim.sizes("a") == [20_005, 20_005])
+        #expect(!sim.nodes["b"]!.alerts.contains { $0.kind == .unbacked }, "\(sim.nodes["b"]!.alerts.map(\.message))")
     }
 }
