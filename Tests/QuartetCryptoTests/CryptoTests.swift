@@ -43,21 +43,10 @@ private func unhex(_ s: String) -> [UInt8] {
         "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
     ]
 
-    static func bytes(_ hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            out.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return out
-    }
-
     @Test func keysAnyoneCouldSignForAreRefused() throws {
         for y in Self.smallOrderY {
             for sign: UInt8 in [0, 0x80] {
-                var raw = Self.bytes(y)
+                var raw = unhex(y)
                 raw[31] |= sign
                 #expect(throws: CryptoError.self, "\(raw)") { try Ed25519PublicKey(rawRepresentation: raw) }
             }
