@@ -121,17 +121,17 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
             draining = false
             return .stop
         }
-        return takeBatch(n)
+        let (items, base) = takeBatch(n)
+        return .prepare(items: items, on: base, generation: generation)
     }
 
     /// Takes the first `n` queued items as the batch to build next, on the tree the batch
     /// committing (if any) leaves.
-    private mutating func takeBatch(_ n: Int) -> PrepareAction {
+    private mutating func takeBatch(_ n: Int) -> (items: [Item], base: Tree) {
         let items = Array(pending.prefix(n))
         pending.removeFirst(n)
         preparing = true
-        let base = committing ? (tip ?? committed) : committed
-        return .prepare(items: items, on: base, generation: generation)
+        return (items, committing ? (tip ?? committed) : committed)
     }
 
     /// How many queued items the next batch takes: up to `maxBatch` and `maxBatchBytes`, never
@@ -229,7 +229,8 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
         }
         if preparing { return .wait }
         let n = batchLength()
-        if n > 0, case .prepare(let items, let base, let generation) = takeBatch(n) {
+        if n > 0 {
+            let (items, base) = takeBatch(n)
             return .prepare(items: items, on: base, generation: generation)
         }
         committing = false

@@ -39,9 +39,10 @@ struct RecoverReport: Encodable {
         let store = try LedgerStore.open(DataDirectory(path: configuration.dataDirectory))
         defer { try? store.close() }
         var logs: [Log] = []
+        let short = Set(status.short.map(\.name))
         for held in status.logs {
             var log = Log(log: held.name, own: held.own, entries: held.held, from: held.from)
-            if !held.own, held.held < held.seen { log.seen = held.seen }
+            if short.contains(held.name) { log.seen = held.seen }
             if held.own {
                 log.lost = try store.stubIndices(try store.log(named: held.name))
                 log.payloadsFrom = status.filledFrom
