@@ -192,17 +192,21 @@ public struct Ed25519PublicKey: Hashable, Sendable {
     }
 
     /// Whether `signature` is a valid Ed25519 signature of `message` under this key.
+    ///
+    /// A triple that verified lately is answered from `RecentlyVerified` (a node checks the
+    /// same signed checkpoint as it replicates it, as a witness, and as it reads cosignatures).
     public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         guard signature.count == 64 else { return false }
+        let digest = RecentlyVerified.digest(key: rawRepresentation, signature: signature, message: message)
+        if RecentlyVerified.shared.contains(digest) { return true }
         guard let handle = VerifyingKeys.shared.key(rawRepresentation) else {
             _ = drainOpenSSLErrors()
             return false
         }
-        let key = handle.pkey
         guard let ctx = EVP_MD_CTX_new() else { return false }
         defer { withExtendedLifetime(handle) {} }
         defer { EVP_MD_CTX_free(ctx) }
-        guard EVP_DigestVerifyInit(ctx, nil, nil, nil, key) == 1 else {
+        guard EVP_DigestVerifyInit(ctx, nil, nil, nil, handle.pkey) == 1 else {
             _ = drainOpenSSLErrors()
             return false
         }
@@ -210,14 +214,58 @@ public struct Ed25519PublicKey: Hashable, Sendable {
             EVP_DigestVerify(ctx, signature, signature.count, m.baseAddress, m.count)
         }
         if ok != 1 { _ = drainOpenSSLErrors() }
+        if ok == 1 { RecentlyVerified.shared.insert(digest) }
         return ok == 1
+    }
+}
+
+/// The signatures verified lately, as SHA-256 of key, signature and message (32 and 64 bytes
+/// then the message, so the parts cannot shift into each other): the same triple is
+/// valid again (verification is deterministic, and SHA-256's collision resistance keeps any
+/// other triple from matching). Only valid ones are kept, at most `limit`, the oldest forgotten
+/// first; hashing a checkpoint costs about a hundredth of verifying it.
+final class RecentlyVerified: Sendable {
+    static let shared = RecentlyVerified()
+    static let limit = 512
+
+    private struct Ring {
+        var known: Set<[UInt8]> = []
+        var order: [[UInt8]] = []
+        var next = 0
+    }
+
+    private let ring = Mutex(Ring())
+
+    static func digest(key: [UInt8], signature: [UInt8], message: [UInt8]) -> [UInt8] {
+        key.withUnsafeBytes { k in
+            signature.withUnsafeBytes { s in
+                message.withUnsafeBytes { m in SHA256.hash(parts: [k, s, m]) }
+            }
+        }
+    }
+
+    func contains(_ digest: [UInt8]) -> Bool { ring.withLock { $0.known.contains(digest) } }
+
+    func insert(_ digest: [UInt8]) {
+        ring.withLock { ring in
+            guard ring.known.insert(digest).inserted else { return }
+            if ring.order.count < Self.limit {
+                ring.order.append(digest)
+            } else {
+                ring.known.remove(ring.order[ring.next])
+                ring.order[ring.next] = digest
+                ring.next = (ring.next + 1) % Self.limit
+            }
+        }
     }
 }
 
 /// OpenSSL public keys made once per key and kept for verifying: making an `EVP_PKEY` from raw
 /// bytes fetches the key manager by name each time, a large part of a verification. A key is
 /// shared by threads (each verification has its own `EVP_MD_CTX`); at most `limit` are kept,
-/// and a full cache starts again (a handle in use stays alive with its user).
+/// and a full cache starts again (a handle in use stays alive with its user). (Copying a
+/// context initialised once per key instead of initialising one per verification measured no
+/// faster with OpenSSL 3.0: 183 against 176 µs.)
 final class VerifyingKeys: Sendable {
     static let shared = VerifyingKeys()
     static let limit = 1024
@@ -258,3 +306,4 @@ private func readMemoryBIO(_ bio: OpaquePointer) -> String {
 /// OpenSSL's default passphrase callback prompts on the terminal, which would hang a daemon
 /// reading an encrypted key; Quartet's keys are unencrypted, so an encrypted one is refused.
 let refusePassphrase: @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, _, _ in 0 }
+

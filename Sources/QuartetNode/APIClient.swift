@@ -283,16 +283,24 @@ public final class KeepAliveClient: @unchecked Sendable {
 
     /// One POST; call again only after it returns. Without an answer within `timeout` the
     /// connection is closed and the request fails.
-    func post(_ path: String, body: Data, contentType: String, timeout: TimeAmount = .seconds(10)) async throws -> (status: Int, body: Data) {
+    public func post(_ path: String, body: Data, contentType: String, timeout: TimeAmount = .seconds(10)) async throws -> (status: Int, body: Data) {
         try await send(.POST, path, body: body, contentType: contentType, timeout: timeout)
     }
 
     /// One request; call again only after it returns. Without an answer within `timeout` the
     /// connection is closed and the request fails.
     func send(_ method: HTTPMethod, _ path: String, body: Data? = nil, contentType: String? = nil, timeout: TimeAmount) async throws -> (status: Int, body: Data) {
+        try await start(method, path, body: body, contentType: contentType, timeout: timeout).get()
+    }
+
+    /// Writes one request to the connection from the calling thread (no task hop) and returns
+    /// its answer's future; start the next only after it completes. Without an answer within
+    /// `timeout` the connection is closed and the request fails.
+    func start(_ method: HTTPMethod, _ path: String, body: Data? = nil, contentType: String? = nil, timeout: TimeAmount) -> EventLoopFuture<(status: Int, body: Data)> {
         let promise = channel.eventLoop.makePromise(of: (Int, Data).self)
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: host)
+        if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             if let contentType { head.headers.add(name: "Content-Type", value: contentType) }
             head.headers.add(name: "Content-Length", value: String(body.count))
@@ -308,8 +316,7 @@ public final class KeepAliveClient: @unchecked Sendable {
             promise.fail(ChannelError.connectTimeout(timeout))
             channel.close(promise: nil)
         }
-        defer { timer.cancel() }
-        return try await promise.futureResult.get()
+        return promise.futureResult.always { _ in timer.cancel() }.map { (status: $0.0, body: $0.1) }
     }
 
     init(channel: any Channel, collector: SequentialResponses, host: String, token: String?) {

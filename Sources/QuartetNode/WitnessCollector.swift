@@ -141,21 +141,11 @@ final class WitnessCollector: Sendable {
             }
             return out
         }
-        // The requests from one old size share a body (all of a kick's are of the round's
-        // checkpoint): one task per old size makes it (a consistency proof: a few reads of the
-        // store, kept off the caller, which may be the writer's queue answering appends), then
-        // starts the others' requests and sends the first itself, with no further hop.
-        for (old, group) in Dictionary(grouping: started, by: \.2) {
-            Task {
-                if let (_, checkpoint, _) = group.first, let note = try? SignedNote(parsing: checkpoint.note) {
-                    _ = try? self.requestBody(note, size: checkpoint.checkpoint.size, old: old)
-                }
-                for (member, checkpoint, old) in group.dropFirst() {
-                    Task { await self.submit(to: member, checkpoint, old: old) }
-                }
-                if let (member, checkpoint, old) = group.first { await self.submit(to: member, checkpoint, old: old) }
-            }
-        }
+        // The requests start here, on the caller's thread (the writer's queue after a commit,
+        // or an event loop after an answer): the body is made once per old size (a consistency
+        // proof: a few reads of the store, at most once per round) and written to each
+        // witness's open connection, with no task hop before the requests leave.
+        for (member, checkpoint, old) in started { submit(to: member, checkpoint, old: old) }
         if let wakeAt {
             Task {
                 try? await Task.sleep(until: wakeAt, clock: .continuous)
@@ -169,14 +159,112 @@ final class WitnessCollector: Sendable {
     /// their signing to the quorum.
     func quorumLatency() -> [(size: UInt64, millis: Double, at: UInt64)] { state.withLockedValue { $0.quorumLatency } }
 
-    private func submit(to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64) async {
-        let members = witnessMembers
-        var outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>
-        do {
-            outcome = try await request(member, checkpoint, old: old)
-        } catch {
-            outcome = .failure(WitnessFailure(message: "\(error)"))
+    /// Sends the round's request to `member` on its open connection, or connects first (on a
+    /// task); the answer is handled where it arrives (`answered`), and the round goes on there.
+    private func submit(to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64) {
+        guard member.witness != nil, let url = URL(string: member.api), let host = url.host, let port = url.port else {
+            return finish(member, checkpoint, .failure(WitnessFailure(message: "\(member.id) has no witness key or API address")))
         }
+        let address = HostPort(host: host, port: port)
+        if let held = connections.withLockedValue({ $0[member.id] }), held.address == address, held.client.isOpen {
+            return send(held.client, to: member, checkpoint, old: old, resent: false)
+        }
+        Task {
+            let client: KeepAliveClient
+            do {
+                client = try await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address, answerLimit: Self.answerLimit)
+            } catch {
+                return finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
+            }
+            let replaced = connections.withLockedValue { connections in
+                defer { connections[member.id] = (address, client) }
+                return connections[member.id]?.client
+            }
+            if let replaced { await replaced.close() }
+            send(client, to: member, checkpoint, old: old, resent: false)
+        }
+    }
+
+    /// One add-checkpoint request from `old`; after a 409 naming another size it is sent once
+    /// more from that size.
+    private func send(_ client: KeepAliveClient, to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64, resent: Bool) {
+        let size = checkpoint.checkpoint.size
+        guard old <= size else {
+            return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) holds size \(old) of \(ownLog), beyond this node's \(size): this log lost entries it once published")))
+        }
+        let note: SignedNote
+        let body: String
+        do {
+            note = try SignedNote(parsing: checkpoint.note)
+            body = try requestBody(note, size: size, old: old)
+        } catch {
+            return finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
+        }
+        client.start(.POST, "/witness/add-checkpoint", body: Data(body.utf8), contentType: "text/plain; charset=utf-8", timeout: .seconds(10)).whenComplete { result in
+            switch result {
+            case .failure(let error):
+                self.finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
+            case .success(let (status, answer)):
+                switch self.answered(member, note: note, size: size, old: old, status: status, answer: answer) {
+                case .done(let outcome):
+                    self.finish(member, checkpoint, outcome)
+                case .resend(let held):
+                    if resent {
+                        self.finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) kept answering 409")))
+                    } else {
+                        self.send(client, to: member, checkpoint, old: held, resent: true)
+                    }
+                }
+            }
+        }
+    }
+
+    private enum Answer {
+        case done(Result<(size: UInt64, time: UInt64?), WitnessFailure>)
+        /// 409: the witness holds this size; send again from it.
+        case resend(from: UInt64)
+    }
+
+    /// A witness's answer to the request for `note` of `size` from `old`: a cosignature by its
+    /// key that verifies (kept), or the size it holds, or a failure.
+    private func answered(_ member: Federation.Member, note: SignedNote, size: UInt64, old: UInt64, status: Int, answer: Data) -> Answer {
+        guard let verifier = member.witness else { return .done(.failure(WitnessFailure(message: "\(member.id) has no witness key"))) }
+        let text = String(decoding: answer, as: UTF8.self)
+        switch status {
+        case 200:
+            // The answer is signature lines; those of this member's witness key must verify.
+            guard let cosigned = try? SignedNote(parsing: note.text + "\n" + text), let line = cosigned.signatures.first(where: verifier.owns) else {
+                return .done(.failure(WitnessFailure(message: "witness \(member.id) answered without a cosignature by its key \(verifier.name)")))
+            }
+            let time: UInt64
+            do { time = try verifier.verify(line, body: note.text) } catch {
+                return .done(.failure(WitnessFailure(message: "witness \(member.id): \(error.message)")))
+            }
+            guard time <= UInt64(Date().timeIntervalSince1970) + Self.maxClockSkewSeconds else {
+                return .done(.failure(WitnessFailure(message: "witness \(member.id) dated its cosignature \(time), more than \(Self.maxClockSkewSeconds) s ahead of this node's clock")))
+            }
+            do { try store.keepCosignature(log: ownLog, size: size, witness: member.id, line: line.line, time: time) } catch {
+                return .done(.failure(WitnessFailure(message: "cannot keep witness \(member.id)'s cosignature: \(error)")))
+            }
+            return .done(.success((size, time)))
+        case 409:
+            guard let held = Witnessing.decimal(Substring(text.hasSuffix("\n") ? String(text.dropLast()) : text)) else {
+                return .done(.failure(WitnessFailure(message: "witness \(member.id) answered 409 without a size: \(PeerText.clean(String(text.prefix(200))))")))
+            }
+            // Its size is the one sent: it cosigned another root at this size (a split view).
+            guard held != old else {
+                return .done(.failure(WitnessFailure(message: "witness \(member.id) refuses size \(size) of \(ownLog): it holds another root at size \(held)")))
+            }
+            return .resend(from: held)
+        default:
+            return .done(.failure(WitnessFailure(message: "witness \(member.id) answered \(status): \(PeerText.clean(String(text.prefix(300))))")))
+        }
+    }
+
+    /// A witness's request of the round ended: its state, the round's quorum, then the next
+    /// requests (or a retry after the back-off).
+    private func finish(_ member: Federation.Member, _ checkpoint: StoredCheckpoint, _ outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>) {
+        let members = witnessMembers
         let retry: Bool = state.withLockedValue { s in
             var w = s.witnesses[member.id] ?? Witness()
             w.inFlight = false
@@ -274,65 +362,5 @@ final class WitnessCollector: Sendable {
         let quorum = of / 2 + 1
         let best = rows.first { $0.witnesses.count >= quorum } ?? rows[0]
         return Summary(size: best.size, witnesses: best.witnesses, of: of, quorum: best.witnesses.count >= quorum, time: best.time)
-    }
-
-    /// One add-checkpoint request (and at most one more after a 409): the size the witness now
-    /// holds and the cosignature's time when it cosigned.
-    private func request(_ member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64) async throws -> Result<(size: UInt64, time: UInt64?), WitnessFailure> {
-        guard let verifier = member.witness, let url = URL(string: member.api), let host = url.host, let port = url.port else {
-            return .failure(WitnessFailure(message: "\(member.id) has no witness key or API address"))
-        }
-        let address = HostPort(host: host, port: port)
-        let client: KeepAliveClient
-        if let held = connections.withLockedValue({ $0[member.id] }), held.address == address, held.client.isOpen {
-            client = held.client
-        } else {
-            client = try await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address, answerLimit: Self.answerLimit)
-            let old = connections.withLockedValue { connections in
-                defer { connections[member.id] = (address, client) }
-                return connections[member.id]?.client
-            }
-            if let old { await old.close() }
-        }
-        let note = try SignedNote(parsing: checkpoint.note)
-        var old = old
-        for _ in 0..<2 {
-            let size = checkpoint.checkpoint.size
-            guard old <= size else {
-                return .failure(WitnessFailure(message: "witness \(member.id) holds size \(old) of \(ownLog), beyond this node's \(size): this log lost entries it once published"))
-            }
-            let body = try requestBody(note, size: size, old: old)
-            let (status, answer) = try await client.post("/witness/add-checkpoint", body: Data(body.utf8), contentType: "text/plain; charset=utf-8")
-            let text = String(decoding: answer, as: UTF8.self)
-            switch status {
-            case 200:
-                // The answer is signature lines; those of this member's witness key must verify.
-                let cosigned = try SignedNote(parsing: note.text + "\n" + text)
-                guard let line = cosigned.signatures.first(where: verifier.owns) else {
-                    return .failure(WitnessFailure(message: "witness \(member.id) answered without a cosignature by its key \(verifier.name)"))
-                }
-                let time: UInt64
-                do { time = try verifier.verify(line, body: note.text) } catch {
-                    return .failure(WitnessFailure(message: "witness \(member.id): \(error.message)"))
-                }
-                guard time <= UInt64(Date().timeIntervalSince1970) + Self.maxClockSkewSeconds else {
-                    return .failure(WitnessFailure(message: "witness \(member.id) dated its cosignature \(time), more than \(Self.maxClockSkewSeconds) s ahead of this node's clock"))
-                }
-                try store.keepCosignature(log: ownLog, size: size, witness: member.id, line: line.line, time: time)
-                return .success((size, time))
-            case 409:
-                guard let held = Witnessing.decimal(Substring(text.hasSuffix("\n") ? String(text.dropLast()) : text)) else {
-                    return .failure(WitnessFailure(message: "witness \(member.id) answered 409 without a size: \(PeerText.clean(String(text.prefix(200))))"))
-                }
-                if held == old {
-                    // Its size is the one sent: it cosigned another root at this size (a split view).
-                    return .failure(WitnessFailure(message: "witness \(member.id) refuses size \(size) of \(ownLog): it holds another root at size \(held)"))
-                }
-                old = held
-            default:
-                return .failure(WitnessFailure(message: "witness \(member.id) answered \(status): \(PeerText.clean(String(text.prefix(300))))"))
-            }
-        }
-        return .failure(WitnessFailure(message: "witness \(member.id) kept answering 409"))
     }
 }

@@ -41,8 +41,10 @@ struct BenchWitness: AsyncParsableCommand {
         do {
             let wales = try federation.node("wales")
             let configuration = try NodeConfiguration.load(path: wales.config)
-            let operatorClient = try APIClient(certificate: nil, key: nil, ca: configuration.caCertificate, node: "wales",
-                                               address: configuration.apiListen, token: try federation.operatorToken("wales"))
+            // One kept-alive connection, as an operator's script would append (a TLS handshake
+            // per append would add its CPU to every round).
+            let operatorClient = try await KeepAliveClient.connect(certificate: nil, key: nil, ca: configuration.caCertificate, node: "wales",
+                                                                   address: configuration.apiListen, token: try federation.operatorToken("wales"))
             let reader = try federation.client("wales")
             let before = try await federation.logSize("wales", at: "wales")
             let body = Data(#"{"type":"test.note","payload":{"bench":"witness"}}"#.utf8)
@@ -53,12 +55,13 @@ struct BenchWitness: AsyncParsableCommand {
             let pids = (federation.demo?.nodes ?? []).compactMap { node in node.pid.map { (node.name, $0) } }
             let cpuBefore = Dictionary(uniqueKeysWithValues: pids.map { ($0.0, Self.cpuSeconds($0.1)) })
             for _ in 0..<appends {
-                let (status, answer) = try await operatorClient.post("/v1/logs/wales/entries", json: body)
+                let (status, answer) = try await operatorClient.post("/v1/logs/wales/entries", body: body, contentType: "application/json")
                 guard status == 201 else { throw CLIError("append at wales: \(status) \(String(decoding: answer, as: UTF8.self))") }
                 let receipt = try JSONDecoder().decode(ReceiptBody.self, from: answer)
                 if let time = try Checkpoint(parsing: try SignedNote(parsing: receipt.checkpoint).text).timeMillis { entries.append((receipt.index, time)) }
                 if gapMs > 0 { try await Task.sleep(for: .milliseconds(gapMs)) }
             }
+            await operatorClient.close()
             // Let the last append's work end before reading the CPU.
             try await Task.sleep(for: .seconds(1))
             var cpu: [String: Double] = [:]

@@ -158,6 +158,28 @@ import Testing
         #expect(alerts.contains { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }, "\(alerts)")
     }
 
+    /// A log that lost the cosignatures it gathered (`witness/cosignatures.sqlite`, kept with
+    /// `synchronous=NORMAL`) asks its witnesses from size 0 again after a restart: each answers
+    /// 409 with the size it holds, the request goes again from that size, and the next
+    /// checkpoint gathers every witness as before.
+    @Test func aLogThatForgotWhatWasCosignedLearnsItFromTheWitnesses() throws {
+        let federation = try LocalFederation()
+        try federation.start()
+        defer { federation.stop() }
+        for i in 0..<3 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        _ = try Self.cosigned(federation, size: 3, count: 4)
+        federation.stop()
+        let witness = URL(fileURLWithPath: federation.path("wales", "data")).appendingPathComponent("witness")
+        try FileManager.default.removeItem(at: witness.appendingPathComponent("cosignatures.sqlite"))
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(at: witness.appendingPathComponent("cosignatures.sqlite" + suffix)) }
+        try federation.start()
+        try federation.append("wales", #"{"i":3}"#)
+        let note = try Self.cosigned(federation, size: 4, count: 4)
+        #expect(note.contains("\n4\n"))
+        let witnesses = try federation.get("wales", "/v1/witnesses")["witnesses"] as! [[String: Any]]
+        #expect(witnesses.count == 4 && witnesses.allSatisfy { $0["cosigned_size"] as? Int == 4 && $0["failing"] as? Bool == false }, "\(witnesses)")
+    }
+
     /// A node whose witness lost its state (a restored or recovered data directory) or whose
     /// key is not the one the federation file lists still runs, and its witness answers 503
     /// saying why and what to do, instead of cosigning.

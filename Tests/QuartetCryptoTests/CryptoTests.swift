@@ -85,6 +85,45 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect(!(try Ed25519PrivateKey()).publicKey.isValidSignature(sig, for: message))
     }
 
+    /// Verifications are answered from a memo of recent valid triples and from a copy of each
+    /// key's initialised context: a signature that verified once still verifies, and nothing
+    /// that differs in key, signature or message is answered from the memo, also when many
+    /// threads verify at once with one key.
+    @Test func repeatedAndConcurrentVerificationsStayExact() async throws {
+        let key = try Ed25519PrivateKey()
+        let other = try Ed25519PrivateKey().publicKey
+        let messages = (0..<64).map { Array("checkpoint \($0)".utf8) }
+        let signatures = try messages.map { try key.signature(for: $0) }
+        let results = await withTaskGroup(of: [Bool].self) { group in
+            for round in 0..<8 {
+                group.addTask {
+                    var out: [Bool] = []
+                    for (i, message) in messages.enumerated() {
+                        var tampered = signatures[i]
+                        tampered[(i + round) % 64] ^= 1
+                        out.append(key.publicKey.isValidSignature(signatures[i], for: message))
+                        out.append(!key.publicKey.isValidSignature(tampered, for: message))
+                        out.append(!key.publicKey.isValidSignature(signatures[i], for: message + [UInt8(round)]))
+                        out.append(!other.isValidSignature(signatures[i], for: message))
+                        out.append(!key.publicKey.isValidSignature(signatures[(i + 1) % 64], for: message))
+                    }
+                    return out
+                }
+            }
+            var all: [Bool] = []
+            for await part in group { all += part }
+            return all
+        }
+        #expect(results.count == 8 * 64 * 5)
+        #expect(results.allSatisfy { $0 })
+        // RFC 8032 TEST 2 under a key only ever seen as public bytes.
+        let public2 = try Ed25519PublicKey(rawRepresentation: unhex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"))
+        let signature2 = unhex("92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00")
+        #expect(public2.isValidSignature(signature2, for: [0x72]))
+        #expect(public2.isValidSignature(signature2, for: [0x72]))
+        #expect(!public2.isValidSignature(signature2, for: [0x73]))
+    }
+
     @Test func pemRoundTrip() throws {
         let key = try Ed25519PrivateKey()
         let pem = try key.pemRepresentation()
