@@ -246,6 +246,9 @@ final class RecentlyVerified: Sendable {
 
     func contains(_ digest: [UInt8]) -> Bool { ring.withLock { $0.known.contains(digest) } }
 
+    /// How many digests are kept.
+    var count: Int { ring.withLock { $0.known.count } }
+
     func insert(_ digest: [UInt8]) {
         ring.withLock { ring in
             guard ring.known.insert(digest).inserted else { return }
@@ -306,4 +309,3 @@ private func readMemoryBIO(_ bio: OpaquePointer) -> String {
 /// OpenSSL's default passphrase callback prompts on the terminal, which would hang a daemon
 /// reading an encrypted key; Quartet's keys are unencrypted, so an encrypted one is refused.
 let refusePassphrase: @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, _, _ in 0 }
-

@@ -255,8 +255,9 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
 }
 
 /// An HTTPS client that keeps one connection open and sends requests on it one after another
-/// (HTTP/1.1 keep-alive), as a dashboard or an analyst's script would: for benchmarks of the
-/// query path without a handshake per request.
+/// (HTTP/1.1 keep-alive), as a dashboard or an analyst's script would: a node's requests to the
+/// other members' witnesses and reads of their checkpoints, and the benchmarks, without a
+/// handshake per request.
 public final class KeepAliveClient: @unchecked Sendable {
     let channel: any Channel
     let collector: SequentialResponses
@@ -307,6 +308,8 @@ public final class KeepAliveClient: @unchecked Sendable {
         }
         let channel = self.channel, collector = self.collector, request = head
         channel.eventLoop.execute {
+            // A connection closed meanwhile (the server's idle timeout) would never answer.
+            guard channel.isActive else { return promise.fail(ChannelError.ioOnClosedChannel) }
             collector.waiting.append(promise)
             channel.write(HTTPClientRequestPart.head(request), promise: nil)
             if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
@@ -326,19 +329,9 @@ public final class KeepAliveClient: @unchecked Sendable {
         self.token = token
     }
 
-    /// One GET; call again only after it returns.
+    /// One GET; call again only after it returns (a minute at most).
     public func get(_ path: String) async throws -> (status: Int, body: Data) {
-        let promise = channel.eventLoop.makePromise(of: (Int, Data).self)
-        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
-        head.headers.add(name: "Host", value: host)
-        if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let channel = self.channel, collector = self.collector, request = head
-        channel.eventLoop.execute {
-            collector.waiting.append(promise)
-            channel.write(HTTPClientRequestPart.head(request), promise: nil)
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        }
-        return try await promise.futureResult.get()
+        try await start(.GET, path, timeout: .seconds(60)).get()
     }
 
     public func close() async { try? await channel.close().get() }

@@ -155,10 +155,9 @@ public struct Node: Sendable {
             self.collector = collector
             witness.onSplitView.withLockedValue { $0 = { engine.witnessCaught($0) } }
             writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint in
-                // The push to the peers is queued first (it runs on the engine's queue), then the
-                // witness requests are written (a consistency proof at most once per round; the
-                // answers are handled where they arrive, never holding an append), then the view
-                // sees the batch, before its appends are acknowledged.
+                // The push to the peers and the witness round are queued (each runs on a queue of
+                // its own, never holding an append), then the view sees the batch, before its
+                // appends are acknowledged.
                 engine.committed(entries, checkpoint: checkpoint, log: log)
                 collector.checkpointed(checkpoint)
                 view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)

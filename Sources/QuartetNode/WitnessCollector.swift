@@ -21,7 +21,10 @@ import QuartetStore
 /// share of its CPU whatever the append rate. Each round cosigns one checkpoint by all
 /// witnesses that answer, rather than each witness a different one. A 409 names the size the
 /// witness holds; the request is sent again from it. Other failures back off (1 s doubling to
-/// 60 s). Witnessing never holds an append: it runs after the commit, off the writer's path.
+/// 60 s). Witnessing never holds an append: it runs after the commit on a serial queue of its
+/// own (`queue`), which makes the request bodies, writes the requests to the witnesses' kept-
+/// alive connections and checks and keeps the answers, off the writer's queue and the event
+/// loops, and with no wait for Swift's cooperative pool.
 final class WitnessCollector: Sendable {
     struct Witness: Sendable {
         /// The size this witness last cosigned, as far as this node knows (nil: not asked yet).
@@ -59,6 +62,8 @@ final class WitnessCollector: Sendable {
     static let idleRoundMillis = 250
 
     private let state = NIOLockedValueBox(State())
+    /// Where rounds start and answers are handled, one at a time.
+    private let queue = DispatchQueue(label: "quartet.witness-collector")
     /// The request bodies of the round in force, by old size (most witnesses share one).
     private let bodies = NIOLockedValueBox<(size: UInt64, byOld: [UInt64: String])>((0, [:]))
     /// One keep-alive connection per witness (used by one request at a time: the round's).
@@ -97,6 +102,10 @@ final class WitnessCollector: Sendable {
         kick()
     }
 
+    /// Starts a request to every witness that is idle, due and behind the newest checkpoint
+    /// (on `queue`).
+    func kick() { queue.async { self.startRound() } }
+
     func stop() {
         state.withLockedValue { $0.stopped = true }
         let open = connections.withLockedValue { connections in
@@ -109,8 +118,8 @@ final class WitnessCollector: Sendable {
     /// Per witness (member id): the size it last cosigned and when, and its last error.
     func status() -> [String: Witness] { state.withLockedValue { $0.witnesses } }
 
-    /// Starts a request to every witness that is idle, due and behind the newest checkpoint.
-    func kick() {
+    private func startRound() {
+        dispatchPrecondition(condition: .onQueue(queue))
         let now = ContinuousClock.now
         let members = witnessMembers
         var wakeAt: ContinuousClock.Instant?
@@ -141,10 +150,9 @@ final class WitnessCollector: Sendable {
             }
             return out
         }
-        // The requests start here, on the caller's thread (the writer's queue after a commit,
-        // or an event loop after an answer): the body is made once per old size (a consistency
-        // proof: a few reads of the store, at most once per round) and written to each
-        // witness's open connection, with no task hop before the requests leave.
+        // The body is made once per round and old size (a consistency proof: a few reads of
+        // the store) and written to each witness's open connection, with no task hop before
+        // the requests leave.
         for (member, checkpoint, old) in started { submit(to: member, checkpoint, old: old) }
         if let wakeAt {
             Task {
@@ -160,7 +168,7 @@ final class WitnessCollector: Sendable {
     func quorumLatency() -> [(size: UInt64, millis: Double, at: UInt64)] { state.withLockedValue { $0.quorumLatency } }
 
     /// Sends the round's request to `member` on its open connection, or connects first (on a
-    /// task); the answer is handled where it arrives (`answered`), and the round goes on there.
+    /// task); the answer is handled on `queue` (`answered`), and the round goes on there.
     private func submit(to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64) {
         guard member.witness != nil, let url = URL(string: member.api), let host = url.host, let port = url.port else {
             return finish(member, checkpoint, .failure(WitnessFailure(message: "\(member.id) has no witness key or API address")))
@@ -174,14 +182,20 @@ final class WitnessCollector: Sendable {
             do {
                 client = try await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address, answerLimit: Self.answerLimit)
             } catch {
-                return finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
+                return queue.async { self.finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)"))) }
             }
-            let replaced = connections.withLockedValue { connections in
+            // Stopped meanwhile: the connection is not kept.
+            let replaced: KeepAliveClient?? = connections.withLockedValue { connections in
+                guard !state.withLockedValue({ $0.stopped }) else { return .none }
                 defer { connections[member.id] = (address, client) }
-                return connections[member.id]?.client
+                return .some(connections[member.id]?.client)
+            }
+            guard let replaced else {
+                await client.close()
+                return queue.async { self.finish(member, checkpoint, .failure(WitnessFailure(message: "stopped"))) }
             }
             if let replaced { await replaced.close() }
-            send(client, to: member, checkpoint, old: old, resent: false)
+            queue.async { self.send(client, to: member, checkpoint, old: old, resent: false) }
         }
     }
 
@@ -201,20 +215,25 @@ final class WitnessCollector: Sendable {
             return finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
         }
         client.start(.POST, "/witness/add-checkpoint", body: Data(body.utf8), contentType: "text/plain; charset=utf-8", timeout: .seconds(10)).whenComplete { result in
-            switch result {
-            case .failure(let error):
-                self.finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
-            case .success(let (status, answer)):
-                switch self.answered(member, note: note, size: size, old: old, status: status, answer: answer) {
-                case .done(let outcome):
-                    self.finish(member, checkpoint, outcome)
-                case .resend(let held):
-                    if resent {
-                        self.finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) kept answering 409")))
-                    } else {
-                        self.send(client, to: member, checkpoint, old: held, resent: true)
-                    }
-                }
+            self.queue.async { self.handle(result, from: client, to: member, checkpoint, note: note, old: old, resent: resent) }
+        }
+    }
+
+    /// The answer to a request (on `queue`).
+    private func handle(_ result: Result<(status: Int, body: Data), any Error>, from client: KeepAliveClient, to member: Federation.Member,
+                        _ checkpoint: StoredCheckpoint, note: SignedNote, old: UInt64, resent: Bool) {
+        let size = checkpoint.checkpoint.size
+        switch result {
+        case .failure(let error):
+            finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
+        case .success(let (status, answer)):
+            switch answered(member, note: note, size: size, old: old, status: status, answer: answer) {
+            case .done(let outcome):
+                finish(member, checkpoint, outcome)
+            case .resend(let held) where resent:
+                finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) kept answering 409 (last holding \(held))")))
+            case .resend(let held):
+                send(client, to: member, checkpoint, old: held, resent: true)
             }
         }
     }
@@ -264,6 +283,7 @@ final class WitnessCollector: Sendable {
     /// A witness's request of the round ended: its state, the round's quorum, then the next
     /// requests (or a retry after the back-off).
     private func finish(_ member: Federation.Member, _ checkpoint: StoredCheckpoint, _ outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>) {
+        dispatchPrecondition(condition: .onQueue(queue))
         let members = witnessMembers
         let retry: Bool = state.withLockedValue { s in
             var w = s.witnesses[member.id] ?? Witness()
@@ -309,15 +329,15 @@ final class WitnessCollector: Sendable {
                 self.kick()
             }
         } else {
-            kick()
+            startRound()
         }
     }
 
     struct WitnessFailure: Error { var message: String }
 
     /// The add-checkpoint body for checkpoint `note` of `size` from `old`, made once per round
-    /// and old size (a consistency proof is a few reads of the store; `kick` makes it before a
-    /// round's requests start, so they find it here).
+    /// and old size (a consistency proof is a few reads of the store) and kept for the round's
+    /// other witnesses.
     private func requestBody(_ note: SignedNote, size: UInt64, old: UInt64) throws -> String {
         if let body = bodies.withLockedValue({ $0.size == size ? $0.byOld[old] : nil }) { return body }
         let proof = old == 0 ? [] : try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof

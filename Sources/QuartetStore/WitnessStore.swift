@@ -175,14 +175,18 @@ public final class WitnessStore: Sendable {
     public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64) throws(StoreError) {
         guard size <= UInt64(Int64.max), time <= UInt64(Int64.max) else { throw StoreError(.invalidInput, "a cosignature of size \(size) at time \(time) is beyond what is stored") }
         do {
-            // Only the newest sizes are served; older cosignatures are dropped every 1,000 kept.
-            let prune = keptSincePruning.add(1, ordering: .relaxed).newValue % 1000 == 0
+            // Only the newest sizes are served; every 1,000 kept, the log just kept drops what is
+            // 100,000 sizes or more below this one (a range of the primary key, not a scan: the
+            // logs kept most often are pruned most often, and a log that stopped growing has
+            // nothing more to drop).
+            let prune = keptSincePruning.add(1, ordering: .relaxed).newValue % 1000 == 0 && size > 100_000
             try gathered.writeWithoutTransaction { db in
                 try RawStatement.transaction(db) {
                     try RawStatement(db, sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time) VALUES (?, ?, ?, ?, ?)")
                         .execute(.text(log), .integer(Int64(size)), .text(witness), .text(line), .integer(Int64(time)))
                     if prune {
-                        try db.execute(sql: "DELETE FROM cosignatures WHERE size < (SELECT MAX(size) FROM cosignatures AS newest WHERE newest.log = cosignatures.log) - 100000")
+                        try RawStatement(db, sql: "DELETE FROM cosignatures WHERE log = ? AND size < ?")
+                            .execute(.text(log), .integer(Int64(size - 100_000)))
                     }
                 }
             }

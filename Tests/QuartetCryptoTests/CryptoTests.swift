@@ -1,5 +1,5 @@
 import Foundation
-import QuartetCrypto
+@testable import QuartetCrypto
 import Testing
 
 private func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
@@ -85,10 +85,9 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect(!(try Ed25519PrivateKey()).publicKey.isValidSignature(sig, for: message))
     }
 
-    /// Verifications are answered from a memo of recent valid triples and from a copy of each
-    /// key's initialised context: a signature that verified once still verifies, and nothing
-    /// that differs in key, signature or message is answered from the memo, also when many
-    /// threads verify at once with one key.
+    /// Verifications are answered from a memo of recent valid triples: a signature that
+    /// verified once still verifies, and nothing that differs in key, signature or message is
+    /// answered from the memo, also when many threads verify at once with one key.
     @Test func repeatedAndConcurrentVerificationsStayExact() async throws {
         let key = try Ed25519PrivateKey()
         let other = try Ed25519PrivateKey().publicKey
@@ -122,6 +121,17 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect(public2.isValidSignature(signature2, for: [0x72]))
         #expect(public2.isValidSignature(signature2, for: [0x72]))
         #expect(!public2.isValidSignature(signature2, for: [0x73]))
+    }
+
+    /// The memo keeps at most `RecentlyVerified.limit` digests and forgets the oldest first.
+    @Test func theMemoOfVerifiedSignaturesIsBounded() {
+        let memo = RecentlyVerified()
+        let digests = (0..<(RecentlyVerified.limit + 10)).map { SHA256.hash(Array("triple \($0)".utf8)) }
+        for digest in digests { memo.insert(digest) }
+        memo.insert(digests.last!)
+        #expect(memo.count == RecentlyVerified.limit)
+        #expect(digests.prefix(10).allSatisfy { !memo.contains($0) })
+        #expect(digests.dropFirst(10).allSatisfy { memo.contains($0) })
     }
 
     @Test func pemRoundTrip() throws {

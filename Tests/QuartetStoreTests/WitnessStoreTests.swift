@@ -65,4 +65,21 @@ import Testing
         #expect(seen == [nil, 3, 5, 5])
         #expect(try reopened.latest(origin)?.size == 5)
     }
+
+    /// Every 1,000 cosignatures kept, the log just kept drops those 100,000 sizes or more below
+    /// it; the newest and other logs' stay.
+    @Test func keptCosignaturesArePrunedPerLogByRange() throws {
+        let url = try TestKit.temporaryDirectory("witness")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let store = try WitnessStore(DataDirectory(path: url.path))
+        try store.keepCosignature(log: "england", size: 3, witness: "uk", line: "england 3", time: 1)
+        for size in 1...998 { try store.keepCosignature(log: "wales", size: UInt64(size), witness: "uk", line: "wales \(size)", time: 1) }
+        #expect(try store.cosignatures(log: "wales", size: 5)["uk"]?.line == "wales 5")
+        try store.keepCosignature(log: "wales", size: 200_000, witness: "uk", line: "wales 200000", time: 1)
+        #expect(try store.cosignatures(log: "wales", size: 5).isEmpty)
+        #expect(try store.cosignatures(log: "wales", size: 998).isEmpty)
+        #expect(try store.cosignatures(log: "wales", size: 200_000)["uk"]?.line == "wales 200000")
+        #expect(try store.cosignatures(log: "england", size: 3)["uk"]?.line == "england 3")
+    }
+
 }
