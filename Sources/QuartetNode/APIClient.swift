@@ -217,9 +217,10 @@ extension APIClient {
 /// above a page of 1,000 entries.
 let maxAnswerBytes = 256 << 20
 
-/// Refused when a node's answer passes `maxAnswerBytes`.
+/// Refused when a node's answer passes what the client takes (`maxAnswerBytes` unless less).
 struct AnswerTooLarge: Error, CustomStringConvertible {
-    var description: String { "the node's answer is larger than \(maxAnswerBytes >> 20) MiB; refused" }
+    var limit = maxAnswerBytes
+    var description: String { "the node's answer is larger than \(limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"); refused" }
 }
 
 final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
@@ -353,7 +354,7 @@ final class SequentialResponses: ChannelInboundHandler, @unchecked Sendable {
             status = Int(head.status.code)
             body = Data()
         case .body(let buffer):
-            guard body.count + buffer.readableBytes <= limit else { return errorCaught(context: context, error: AnswerTooLarge()) }
+            guard body.count + buffer.readableBytes <= limit else { return errorCaught(context: context, error: AnswerTooLarge(limit: limit)) }
             body.append(contentsOf: buffer.readableBytesView)
         case .end:
             if !waiting.isEmpty { waiting.removeFirst().succeed((status, body)) }

@@ -128,8 +128,9 @@ struct WitnessingService: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                await collector.refreshOthers()
+                // The kick first: a member slow to serve its checkpoint must not delay it.
                 collector.kick()
+                await collector.refreshOthers()
                 try? await Task.sleep(for: .seconds(WitnessCollector.refreshSeconds))
             }
         }

@@ -77,7 +77,8 @@ final class OtherCosignatures: Sendable {
         var keptAll = true
         for witness in federation.members where witness.id != member.id {
             guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
-                  let time = try? verifier.verify(line, body: note.text), time <= now + WitnessCollector.maxClockSkewSeconds else { continue }
+                  let time = try? verifier.verify(line, body: note.text), time <= now + WitnessCollector.maxClockSkewSeconds,
+                  checkpoint.timeMillis.map({ WitnessCollector.datedAfterSigning(time, signedMillis: $0) }) ?? true else { continue }
             do { try store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: line.line, time: time) } catch { keptAll = false }
         }
         // A note whose cosignatures could not all be written is read and checked again next time.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 import QuartetLedger
 import QuartetReplication
 import QuartetStore
@@ -55,6 +56,9 @@ final class WitnessCollector: Sendable {
 
     /// A round is not waited on for longer than this.
     static let roundMillis = 2000
+
+    /// A majority of a log's witnesses.
+    static func quorum(of witnesses: Int) -> Int { witnesses / 2 + 1 }
     /// Rounds start at least this far apart.
     static let minRoundMillis = 50
     /// A checkpoint left waiting by `minRoundMillis` is sent this long after the round before
@@ -125,18 +129,23 @@ final class WitnessCollector: Sendable {
         var wakeAt: ContinuousClock.Instant?
         let started: [(Federation.Member, StoredCheckpoint, UInt64)] = state.withLockedValue { s in
             guard !s.stopped, let latest = s.latest else { return [] }
-            // A new round when the one in force is done (every witness answered) or overdue,
-            // and not sooner than minRoundMillis after it started (else: a kick then).
-            let busy = members.contains { s.witnesses[$0.id]?.inFlight == true }
-            if s.round == nil || (s.round!.checkpoint.size < latest.checkpoint.size
-                                  && (!busy || now - s.roundStarted > .milliseconds(Self.roundMillis))) {
+            // A new round when the one in force is done or overdue, and not sooner than
+            // minRoundMillis after it started (else: a kick then). Done means no more witnesses
+            // still waiting for an answer than may be missing from a quorum: one slow or hostile
+            // witness does not hold the others back (it joins the round in force when its
+            // request ends).
+            let waiting = members.filter { s.witnesses[$0.id]?.inFlight == true }.count
+            let busy = waiting > members.count - Self.quorum(of: members.count)
+            if s.round == nil || s.round!.checkpoint.size < latest.checkpoint.size {
+                let overdue = s.roundStarted + .milliseconds(Self.roundMillis)
                 let earliest = s.roundStarted + .milliseconds(Self.minRoundMillis)
-                if s.round == nil || now >= earliest {
+                if s.round == nil || (now >= earliest && (!busy || now >= overdue)) {
                     s.round = latest
                     s.roundStarted = now
                 } else if !s.kickScheduled {
+                    // A newer checkpoint waits: it starts at the latest when the round is overdue.
                     s.kickScheduled = true
-                    wakeAt = s.roundStarted + .milliseconds(Self.idleRoundMillis)
+                    wakeAt = busy ? overdue : s.roundStarted + .milliseconds(Self.idleRoundMillis)
                 }
             }
             let round = s.round!
@@ -175,7 +184,7 @@ final class WitnessCollector: Sendable {
         }
         let address = HostPort(host: host, port: port)
         if let held = connections.withLockedValue({ $0[member.id] }), held.address == address, held.client.isOpen {
-            return send(held.client, to: member, checkpoint, old: old, resent: false)
+            return send(held.client, to: member, checkpoint, old: old, resent: false, deadline: .now() + Self.requestTimeout)
         }
         Task {
             let client: KeepAliveClient
@@ -195,16 +204,19 @@ final class WitnessCollector: Sendable {
                 return queue.async { self.finish(member, checkpoint, .failure(WitnessFailure(message: "stopped"))) }
             }
             if let replaced { await replaced.close() }
-            queue.async { self.send(client, to: member, checkpoint, old: old, resent: false) }
+            queue.async { self.send(client, to: member, checkpoint, old: old, resent: false, deadline: .now() + Self.requestTimeout) }
         }
     }
 
+    /// An add-checkpoint request and its one resend after a 409 are answered within this, or fail.
+    static let requestTimeout = TimeAmount.seconds(10)
+
     /// One add-checkpoint request from `old`; after a 409 naming another size it is sent once
-    /// more from that size.
-    private func send(_ client: KeepAliveClient, to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64, resent: Bool) {
+    /// more from that size, within what is left of the first request's time.
+    private func send(_ client: KeepAliveClient, to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64, resent: Bool, deadline: NIODeadline) {
         let size = checkpoint.checkpoint.size
         guard old <= size else {
-            return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) holds size \(old) of \(ownLog), beyond this node's \(size): this log lost entries it once published")))
+            return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) claims to hold size \(old) of \(ownLog), beyond this node's \(size): the witness is wrong, or this log lost entries it once published")))
         }
         let note: SignedNote
         let body: String
@@ -214,26 +226,27 @@ final class WitnessCollector: Sendable {
         } catch {
             return finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
         }
-        client.start(.POST, "/witness/add-checkpoint", body: Data(body.utf8), contentType: "text/plain; charset=utf-8", timeout: .seconds(10)).whenComplete { result in
-            self.queue.async { self.handle(result, from: client, to: member, checkpoint, note: note, old: old, resent: resent) }
+        let timeout = max(deadline - .now(), .milliseconds(1))
+        client.start(.POST, "/witness/add-checkpoint", body: Data(body.utf8), contentType: "text/plain; charset=utf-8", timeout: timeout).whenComplete { result in
+            self.queue.async { self.handle(result, from: client, to: member, checkpoint, note: note, old: old, resent: resent, deadline: deadline) }
         }
     }
 
     /// The answer to a request (on `queue`).
     private func handle(_ result: Result<(status: Int, body: Data), any Error>, from client: KeepAliveClient, to member: Federation.Member,
-                        _ checkpoint: StoredCheckpoint, note: SignedNote, old: UInt64, resent: Bool) {
+                        _ checkpoint: StoredCheckpoint, note: SignedNote, old: UInt64, resent: Bool, deadline: NIODeadline) {
         let size = checkpoint.checkpoint.size
         switch result {
         case .failure(let error):
             finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
         case .success(let (status, answer)):
-            switch answered(member, note: note, size: size, old: old, status: status, answer: answer) {
+            switch answered(member, note: note, size: size, signedMillis: checkpoint.checkpoint.timeMillis, old: old, status: status, answer: answer) {
             case .done(let outcome):
                 finish(member, checkpoint, outcome)
             case .resend(let held) where resent:
                 finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) kept answering 409 (last holding \(held))")))
             case .resend(let held):
-                send(client, to: member, checkpoint, old: held, resent: true)
+                send(client, to: member, checkpoint, old: held, resent: true, deadline: deadline)
             }
         }
     }
@@ -246,7 +259,7 @@ final class WitnessCollector: Sendable {
 
     /// A witness's answer to the request for `note` of `size` from `old`: a cosignature by its
     /// key that verifies (kept), or the size it holds, or a failure.
-    private func answered(_ member: Federation.Member, note: SignedNote, size: UInt64, old: UInt64, status: Int, answer: Data) -> Answer {
+    private func answered(_ member: Federation.Member, note: SignedNote, size: UInt64, signedMillis: UInt64?, old: UInt64, status: Int, answer: Data) -> Answer {
         guard let verifier = member.witness else { return .done(.failure(WitnessFailure(message: "\(member.id) has no witness key"))) }
         let text = String(decoding: answer, as: UTF8.self)
         switch status {
@@ -261,6 +274,9 @@ final class WitnessCollector: Sendable {
             }
             guard time <= UInt64(Date().timeIntervalSince1970) + Self.maxClockSkewSeconds else {
                 return .done(.failure(WitnessFailure(message: "witness \(member.id) dated its cosignature \(time), more than \(Self.maxClockSkewSeconds) s ahead of this node's clock")))
+            }
+            if let signed = signedMillis, !Self.datedAfterSigning(time, signedMillis: signed) {
+                return .done(.failure(WitnessFailure(message: "witness \(member.id) dated its cosignature \(time), more than \(Self.maxClockSkewSeconds) s before the checkpoint was signed (\(signed / 1000))")))
             }
             do { try store.keepCosignature(log: ownLog, size: size, witness: member.id, line: line.line, time: time) } catch {
                 return .done(.failure(WitnessFailure(message: "cannot keep witness \(member.id)'s cosignature: \(error)")))
@@ -292,7 +308,7 @@ final class WitnessCollector: Sendable {
             case .success(let result):
                 if w.cosigned != result.size {
                     s.gathered[result.size, default: 0] += 1
-                    let quorum = members.count / 2 + 1
+                    let quorum = Self.quorum(of: members.count)
                     if s.gathered[result.size] == quorum, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
                         let now = Double(Date().timeIntervalSince1970 * 1000)
                         s.quorumLatency.append((result.size, max(0, now - Double(signed)), UInt64(now)))
@@ -328,9 +344,9 @@ final class WitnessCollector: Sendable {
                 try? await Task.sleep(for: max(delay, .milliseconds(10)))
                 self.kick()
             }
-        } else {
-            startRound()
         }
+        // The round may go on without this witness (a failed one is kept out by its back-off).
+        startRound()
     }
 
     struct WitnessFailure: Error { var message: String }
@@ -363,6 +379,13 @@ final class WitnessCollector: Sendable {
     /// A cosignature dated further ahead than this is refused.
     static let maxClockSkewSeconds: UInt64 = 600
 
+    /// Whether a cosignature's `time` (POSIX seconds) is no earlier than the checkpoint's
+    /// signing (its `quartet-time`, milliseconds) less the allowed skew: no witness cosigns a
+    /// checkpoint before it was signed.
+    static func datedAfterSigning(_ time: UInt64, signedMillis: UInt64) -> Bool {
+        time + maxClockSkewSeconds >= signedMillis / 1000
+    }
+
     /// A log's witnessing, for the view and /metrics: the newest checkpoint a quorum (a majority
     /// of the log's witnesses) cosigned, or else the newest any cosigned.
     struct Summary: Sendable, Equatable {
@@ -379,7 +402,7 @@ final class WitnessCollector: Sendable {
         let federation = live.federation
         let of = federation.members.filter { $0.log != log && $0.witness != nil }.count
         guard of > 0, let rows = try? store.witnessed(log: log), !rows.isEmpty else { return nil }
-        let quorum = of / 2 + 1
+        let quorum = Self.quorum(of: of)
         let best = rows.first { $0.witnesses.count >= quorum } ?? rows[0]
         return Summary(size: best.size, witnesses: best.witnesses, of: of, quorum: best.witnesses.count >= quorum, time: best.time)
     }

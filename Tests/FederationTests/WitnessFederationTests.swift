@@ -1,5 +1,6 @@
 import Foundation
 import QuartetCrypto
+import QuartetHarness
 import QuartetLedger
 import QuartetStore
 import QuartetTestKit
@@ -178,6 +179,49 @@ import Testing
         #expect(note.contains("\n4\n"))
         let witnesses = try federation.get("wales", "/v1/witnesses")["witnesses"] as! [[String: Any]]
         #expect(witnesses.count == 4 && witnesses.allSatisfy { $0["cosigned_size"] as? Int == 4 && $0["failing"] as? Bool == false }, "\(witnesses)")
+    }
+
+    /// A member whose witness cosigns every request correctly but only after 8 s (so it never
+    /// fails and never backs off) does not hold wales's other witnesses back: each new
+    /// checkpoint is cosigned by uk, england and northern-ireland well before that witness
+    /// answers (a round waits only while more witnesses are out than may be missing from a
+    /// quorum). Found by an attack: the round waited for every witness, up to 10 s.
+    @Test func aSlowWitnessDoesNotHoldTheOthersBack() throws {
+        let federation = try LocalFederation()
+        let python = try #require(TestKit.which("python3"))
+        let pki = federation.root.appendingPathComponent("pki/scotland")
+        let port = try #require(URL(string: federation.api("scotland"))?.port)
+        let slow = try ChildProcess.spawn(ChildSettings(executable: python.path, arguments: [
+            TestKit.repositoryRoot.appendingPathComponent("Tests/Interop/slow_witness.py").path, "\(port)",
+            pki.appendingPathComponent("scotland.pem").path, pki.appendingPathComponent("scotland.key").path, federation.ca,
+            URL(fileURLWithPath: federation.path("scotland", "data")).appendingPathComponent("witness/key.pem").path,
+            "quartet.ot-workforce.uk/scotland/witness", "8"]))
+        defer { _ = slow.stop(signal: SIGKILL, grace: .seconds(5)) }
+        // It answers anything but a witness request with 404 once it listens.
+        let listening = Date().addingTimeInterval(20)
+        while (try? federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("scotland"))/healthz"]))?.status != 404 {
+            guard Date() < listening else { throw TestKitError("the slow witness did not start listening") }
+            usleep(100_000)
+        }
+        try federation.start(["uk", "wales", "england", "northern-ireland"])
+        defer { federation.stop() }
+        for round in 0..<3 {
+            let first = try federation.append("wales", #"{"round":\#(round),"i":0}"#)
+            let size = try federation.append("wales", #"{"round":\#(round),"i":1}"#) + 1
+            #expect(size == first + 2)
+            let started = Date()
+            var cosigned: [String: Int] = [:]
+            while Date().timeIntervalSince(started) < 20 {
+                let witnesses = try federation.get("wales", "/v1/witnesses")["witnesses"] as! [[String: Any]]
+                cosigned = Dictionary(uniqueKeysWithValues: witnesses.map { ($0["id"] as! String, $0["cosigned_size"] as? Int ?? -1) })
+                if ["uk", "england", "northern-ireland"].allSatisfy({ cosigned[$0] ?? -1 >= Int(size) }) { break }
+                usleep(50_000)
+            }
+            let waited = Date().timeIntervalSince(started)
+            #expect(waited < 4, "round \(round): the other witnesses cosigned size \(size) after \(waited) s (\(cosigned))")
+        }
+        // The slow witness's cosignatures verify and count as well, once they come.
+        _ = try Self.cosigned(federation, size: 6, count: 4)
     }
 
     /// A node whose witness lost its state (a restored or recovered data directory) or whose

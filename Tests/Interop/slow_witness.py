@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""A member's witness that cosigns every add-checkpoint request correctly, but only after
+DELAY seconds (so its requests never fail): for the test that one slow witness does not hold a
+log's other witnesses back. Written from C2SP tlog-witness and tlog-cosignature.
+
+usage: slow_witness.py PORT CERT KEY CA WITNESS_KEY_PEM WITNESS_NAME DELAY
+"""
+import base64, hashlib, socket, ssl, struct, sys, threading, time
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, Encoding, PublicFormat
+
+port, cert, key, ca, witness_pem, name, delay = sys.argv[1:8]
+port, delay = int(port), float(delay)
+witness = load_pem_private_key(open(witness_pem, 'rb').read(), None)
+public = witness.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+key_id = hashlib.sha256(name.encode() + b'\n\x04' + public).digest()[:4]
+
+def cosignature(body):
+    now = int(time.time())
+    signature = witness.sign(b'cosignature/v1\ntime %d\n' % now + body)
+    return '\u2014 %s %s\n' % (name, base64.b64encode(key_id + struct.pack('>Q', now) + signature).decode())
+
+def answer(status, body):
+    body = body.encode()
+    return b'HTTP/1.1 %d X\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n' % (status, len(body)) + body
+
+def serve(connection):
+    stream = connection.makefile('rb')
+    try:
+        while True:
+            line = stream.readline()
+            if not line:
+                return
+            headers = {}
+            while True:
+                header = stream.readline()
+                if header in (b'\r\n', b'\n', b''):
+                    break
+                k, v = header.decode().split(':', 1)
+                headers[k.strip().lower()] = v.strip()
+            body = stream.read(int(headers.get('content-length', '0')))
+            if not line.split()[1].startswith(b'/witness/'):
+                connection.sendall(answer(404, 'not here\n'))
+                continue
+            # old N, proof lines, a blank line, then the signed checkpoint: cosign its body.
+            note = body.split(b'\n\n', 1)[1]
+            checkpoint = note.split(b'\n\n')[0] + b'\n'
+            time.sleep(delay)
+            connection.sendall(answer(200, cosignature(checkpoint)))
+    except Exception:
+        pass
+    finally:
+        connection.close()
+
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+context.load_verify_locations(ca)
+context.verify_mode = ssl.CERT_REQUIRED
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(('127.0.0.1', port))
+listener.listen(16)
+print('listening', flush=True)
+while True:
+    raw, _ = listener.accept()
+    def accept(raw=raw):
+        try:
+            serve(context.wrap_socket(raw, server_side=True))
+        except Exception:
+            raw.close()
+    threading.Thread(target=accept, daemon=True).start()
