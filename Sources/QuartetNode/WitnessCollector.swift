@@ -10,10 +10,14 @@ import QuartetStore
 /// proof, to the witness of every other member that has one (C2SP tlog-witness), and the
 /// cosignatures that verify are kept (`WitnessStore`) and served with the checkpoint.
 ///
+/// (Over ~350 lines: the rounds, the requests and the answers are one state machine over one
+/// `State`, kept together.)
+///
 /// Cadence: in rounds. A round sends one checkpoint (the newest when it starts) to every
-/// witness, at most one request in flight per witness; the next round starts when every
-/// witness of this one has answered, or after `roundMillis` (a slow or absent witness is not
-/// waited for, and joins the round in force when its request ends), and no sooner than
+/// witness, at most one request in flight per witness; the next round starts when no more
+/// witnesses are still out than may be missing from a quorum, or after `roundMillis` (a slow,
+/// absent or hostile witness does not hold the others back, and joins the round in force when
+/// its request ends), and no sooner than
 /// `minRoundMillis` after the one before: by the first commit after that (so the round takes
 /// a checkpoint just signed), or `idleRoundMillis` after the round before if no commit comes.
 /// So a checkpoint is witnessed on its own when appends are further apart than that, and under
