@@ -11,6 +11,11 @@
 /// group at most once; duplicate keys are refused. Limits: 32 logs, 32 witnesses, 32 groups
 /// (the spec's recommended minimum, kept as the maximum so a hostile file costs little).
 public struct WitnessPolicy: Sendable, Equatable {
+    /// The federation's default quorum of `witnesses`: a majority, so two conflicting
+    /// checkpoints can never both gather one while a majority is honest. `quartet policy`, the
+    /// log's rounds, the view's "witnessed by k of n" and the browser's check all use it.
+    public static func majority(of witnesses: Int) -> Int { witnesses / 2 + 1 }
+
     public struct Witness: Sendable, Equatable {
         public var name: String
         public var verifier: CosignatureVerifier

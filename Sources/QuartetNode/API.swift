@@ -102,7 +102,7 @@ struct API {
                 return WitnessesResponse.Witness(id: m.id, vkey: m.witness?.vkey ?? "", cosignedSize: w?.cosigned, cosignedTime: w?.cosignedTime.map { iso8601(min($0, UInt64.max / 1000) * 1000) },
                                                  failing: w?.lastError != nil, lastError: w?.lastError)
             }
-            return Self.json(WitnessesResponse(log: ownLog, quorum: WitnessCollector.quorum(of: members.count), witnesses: witnesses,
+            return Self.json(WitnessesResponse(log: ownLog, quorum: WitnessPolicy.majority(of: members.count), witnesses: witnesses,
                                                quorumLatency: self.collector.quorumLatency().map { .init(size: $0.size, millis: $0.millis, at: $0.at) }))
         }
         // C2SP tlog-witness: this node cosigns the other members' checkpoints (docs/witness.md).

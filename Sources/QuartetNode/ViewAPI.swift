@@ -187,7 +187,7 @@ extension API {
         for (name, least) in needed {
             guard let log = logs[name], let head = try store.latestCheckpoint(log) else { continue }
             let of = federation.members.filter { $0.log != name && $0.witness != nil }.count
-            let quorum = WitnessCollector.quorum(of: of)
+            let quorum = WitnessPolicy.majority(of: of)
             var chosen = head
             if of > 0, let rows = try? witness.store.witnessed(log: name) {
                 for row in rows where row.witnesses.count >= quorum && row.size >= least && row.size <= head.checkpoint.size {

@@ -99,7 +99,7 @@ extension API {
             let keys = federation.members.filter { $0.log != log }.compactMap { member in
                 member.witness.map { WebPage.VerifyData.Witness(member: member.id, vkey: $0.vkey) }
             }
-            if !keys.isEmpty { out[log] = .init(quorum: keys.count / 2 + 1, keys: keys) }
+            if !keys.isEmpty { out[log] = .init(quorum: WitnessPolicy.majority(of: keys.count), keys: keys) }
         }
         return out
     }

@@ -5,6 +5,7 @@ import NIOCore
 import QuartetLedger
 import QuartetReplication
 import QuartetStore
+import Synchronization
 
 /// The log side of witnessing: each new checkpoint of this node's log goes, with a consistency
 /// proof, to the witness of every other member that has one (C2SP tlog-witness), and the
@@ -61,8 +62,6 @@ final class WitnessCollector: Sendable {
     /// A round is not waited on for longer than this.
     static let roundMillis = 2000
 
-    /// A majority of a log's witnesses.
-    static func quorum(of witnesses: Int) -> Int { witnesses / 2 + 1 }
     /// Rounds start at least this far apart.
     static let minRoundMillis = 50
     /// A checkpoint left waiting by `minRoundMillis` is sent this long after the round before
@@ -72,6 +71,8 @@ final class WitnessCollector: Sendable {
     private let state = NIOLockedValueBox(State())
     /// Where rounds start and answers are handled, one at a time.
     private let queue = DispatchQueue(label: "quartet.witness-collector")
+    /// A kick waits on `queue` (it reads the state when it runs, so one serves all since).
+    private let kickQueued = Atomic<Bool>(false)
     /// The request bodies of the round in force, by old size (most witnesses share one).
     private let bodies = NIOLockedValueBox<(size: UInt64, byOld: [UInt64: String])>((0, [:]))
     /// One keep-alive connection per witness (used by one request at a time: the round's).
@@ -111,8 +112,15 @@ final class WitnessCollector: Sendable {
     }
 
     /// Starts a request to every witness that is idle, due and behind the newest checkpoint
-    /// (on `queue`).
-    func kick() { queue.async { self.startRound() } }
+    /// (on `queue`). Kicks that come while one waits for the queue are that one: under a
+    /// stream of commits the queue holds one, not one per batch.
+    func kick() {
+        guard kickQueued.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        queue.async {
+            self.kickQueued.store(false, ordering: .releasing)
+            self.startRound()
+        }
+    }
 
     func stop() {
         state.withLockedValue { $0.stopped = true }
@@ -130,6 +138,7 @@ final class WitnessCollector: Sendable {
         dispatchPrecondition(condition: .onQueue(queue))
         let now = ContinuousClock.now
         let members = witnessMembers
+        guard !members.isEmpty else { return }
         var wakeAt: ContinuousClock.Instant?
         let started: [(Federation.Member, StoredCheckpoint, UInt64)] = state.withLockedValue { s in
             guard !s.stopped, let latest = s.latest else { return [] }
@@ -139,7 +148,7 @@ final class WitnessCollector: Sendable {
             // witness does not hold the others back (it joins the round in force when its
             // request ends).
             let waiting = members.filter { s.witnesses[$0.id]?.inFlight == true }.count
-            let busy = waiting > members.count - Self.quorum(of: members.count)
+            let busy = waiting > members.count - WitnessPolicy.majority(of: members.count)
             if s.round == nil || s.round!.checkpoint.size < latest.checkpoint.size {
                 let overdue = s.roundStarted + .milliseconds(Self.roundMillis)
                 let earliest = s.roundStarted + .milliseconds(Self.minRoundMillis)
@@ -312,7 +321,7 @@ final class WitnessCollector: Sendable {
             case .success(let result):
                 if w.cosigned != result.size {
                     s.gathered[result.size, default: 0] += 1
-                    let quorum = Self.quorum(of: members.count)
+                    let quorum = WitnessPolicy.majority(of: members.count)
                     if s.gathered[result.size] == quorum, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
                         let now = Double(Date().timeIntervalSince1970 * 1000)
                         s.quorumLatency.append((result.size, max(0, now - Double(signed)), UInt64(now)))
@@ -387,7 +396,9 @@ final class WitnessCollector: Sendable {
     /// signing (its `quartet-time`, milliseconds) less the allowed skew: no witness cosigns a
     /// checkpoint before it was signed.
     static func datedAfterSigning(_ time: UInt64, signedMillis: UInt64) -> Bool {
-        time + maxClockSkewSeconds >= signedMillis / 1000
+        // No sum of two values a peer chose: neither can overflow into a pass (or a trap).
+        let signed = signedMillis / 1000
+        return time >= signed || signed - time <= maxClockSkewSeconds
     }
 
     /// A log's witnessing, for the view and /metrics: the newest checkpoint a quorum (a majority
@@ -406,7 +417,7 @@ final class WitnessCollector: Sendable {
         let federation = live.federation
         let of = federation.members.filter { $0.log != log && $0.witness != nil }.count
         guard of > 0, let rows = try? store.witnessed(log: log), !rows.isEmpty else { return nil }
-        let quorum = Self.quorum(of: of)
+        let quorum = WitnessPolicy.majority(of: of)
         let best = rows.first { $0.witnesses.count >= quorum } ?? rows[0]
         return Summary(size: best.size, witnesses: best.witnesses, of: of, quorum: best.witnesses.count >= quorum, time: best.time)
     }

@@ -47,7 +47,7 @@ struct PolicyCommand: AsyncParsableCommand {
         guard !witnesses.isEmpty else {
             throw ValidationError("no member lists a witness key in the federation file; add each node's `quartet key witness-vkey` as its \"witness\"")
         }
-        let k = quorum ?? witnesses.count / 2 + 1
+        let k = quorum ?? WitnessPolicy.majority(of: witnesses.count)
         guard (1...witnesses.count).contains(k) else { throw ValidationError("--quorum must be from 1 to \(witnesses.count), the witnesses listed") }
         return WitnessPolicy(logs: logs.map(\.signingVerifier), logURLs: logs.map { $0.api },
                              witnesses: witnesses.map { .init(name: $0.id, verifier: $0.witness!, url: $0.api + "/witness") },
