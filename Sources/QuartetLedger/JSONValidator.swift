@@ -1,6 +1,8 @@
 /// A strict RFC 8259 syntax check over UTF-8 bytes that builds nothing: payloads are stored
 /// exactly as received, so all the ledger needs is to know they are one well-formed JSON
-/// object, and to say where they are not.
+/// object, and to say where they are not. The UTF-8 is checked in the same pass (RFC 3629:
+/// no overlong forms, no surrogates, nothing above U+10FFFF): outside strings JSON is ASCII,
+/// so only a string's bytes can be multi-byte sequences.
 public enum JSONValidator {
     /// The deepest nesting accepted.
     public static let maxDepth = 64
@@ -8,9 +10,6 @@ public enum JSONValidator {
     /// Throws unless `bytes` is exactly one JSON object (surrounding whitespace allowed), naming
     /// the byte offset of the first problem.
     public static func validateObject(_ bytes: [UInt8]) throws(LedgerError) {
-        guard String(validating: bytes, as: UTF8.self) != nil else {
-            throw LedgerError(.invalidArgument, "not valid UTF-8")
-        }
         try bytes.withUnsafeBufferPointer { (buffer) throws(LedgerError) in
             var scanner = Scanner(bytes: buffer)
             scanner.skipWhitespace()
@@ -139,11 +138,36 @@ public enum JSONValidator {
                     }
                 case 0x00..<0x20:
                     throw error("control character in a string (escape it)")
+                case 0x80...:
+                    try scalar(lead: c)
                 default:
                     offset += 1
                 }
             }
             throw error("unterminated string")
+        }
+
+        /// One multi-byte UTF-8 sequence starting with `lead` at `offset` (RFC 3629, Table 3-7
+        /// of the Unicode standard): the second byte's range depends on the lead, which rules
+        /// out overlong forms, surrogates and code points above U+10FFFF.
+        mutating func scalar(lead: UInt8) throws(LedgerError) {
+            let count: Int
+            let second: ClosedRange<UInt8>
+            switch lead {
+            case 0xC2...0xDF: count = 2; second = 0x80...0xBF
+            case 0xE0: count = 3; second = 0xA0...0xBF
+            case 0xE1...0xEC, 0xEE...0xEF: count = 3; second = 0x80...0xBF
+            case 0xED: count = 3; second = 0x80...0x9F
+            case 0xF0: count = 4; second = 0x90...0xBF
+            case 0xF1...0xF3: count = 4; second = 0x80...0xBF
+            case 0xF4: count = 4; second = 0x80...0x8F
+            default: throw error("not valid UTF-8 (byte 0x\(String(lead, radix: 16, uppercase: true)) cannot start a character)")
+            }
+            guard offset + count <= bytes.count, second.contains(bytes[offset + 1]) else { throw error("not valid UTF-8 (a character's bytes are cut short or out of range)") }
+            for i in 2..<count where !(0x80...0xBF).contains(bytes[offset + i]) {
+                throw error("not valid UTF-8 (a character's bytes are cut short or out of range)")
+            }
+            offset += count
         }
 
         mutating func number() throws(LedgerError) {

@@ -134,4 +134,35 @@ import Testing
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
         #expect(throws: LedgerError.self) { try JSONValidator.validateObject(Array("{\"a\":\(deep)}".utf8)) }
     }
+
+    /// UTF-8 is checked in the scanning pass: each kind of bad sequence inside a string is
+    /// refused at its byte, and every well-formed one (up to four bytes) is taken.
+    @Test func refusesBadUTF8InStringsNamingWhere() throws {
+        let bad: [[UInt8]] = [
+            [0x80], [0xBF], [0xC0, 0xAF], [0xC1, 0xBF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0xF0, 0x80, 0x80, 0xAF],
+            [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xFF], [0xC3], [0xE2, 0x82], [0xF0, 0x9F, 0x98], [0xC3, 0x41],
+        ]
+        for sequence in bad {
+            let body: [UInt8] = Array(#"{"ab":"x"#.utf8) + sequence + Array(#"y"}"#.utf8)
+            let error = #expect(throws: LedgerError.self, "\(sequence)") { try JSONValidator.validateObject(body) }
+            #expect(error?.message.contains("at byte 8: not valid UTF-8") == true, "\(sequence): \(error?.message ?? "")")
+        }
+        for text in ["é", "€", "𝄞", "😀", "\u{10FFFF}", "\u{FFFD}", "\u{D7FF}", "\u{E000}"] {
+            try JSONValidator.validateObject(Array(#"{"a":"x\#(text)y"}"#.utf8))
+        }
+    }
+
+    /// Against the standard library's UTF-8 check, on random bytes inside a string: the one
+    /// pass accepts exactly what `String(validating:)` accepts.
+    @Test func agreesWithTheStandardLibrarysUTF8Check() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let count = Int.random(in: 0...6, using: &generator)
+            // No quote, backslash or control byte: only the UTF-8 decides.
+            let inner = (0..<count).map { _ in UInt8.random(in: 0x20...0xFF, using: &generator) }.filter { $0 != 0x22 && $0 != 0x5C && $0 != 0x7F }
+            let body: [UInt8] = Array(#"{"a":""#.utf8) + inner + Array(#""}"#.utf8)
+            let accepted = (try? JSONValidator.validateObject(body)) != nil
+            #expect(accepted == (String(validating: body, as: UTF8.self) != nil), "\(inner)")
+        }
+    }
 }
