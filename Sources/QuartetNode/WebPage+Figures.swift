@@ -114,10 +114,14 @@ extension WebPage {
         var entries: [ViewProvenance.Item]
         var checkpoints: [String: String]
         var keys: [String: Key]
+        /// Per log signed by a key other than the pinned one: its rotation entries, each with
+        /// its inclusion proof to the log's checkpoint on the page.
+        var rotations: [String: [ViewProvenance.Item]]
         var witnesses: [String: Witnesses]
     }
 
-    static func figure(_ answer: ViewProvenance, keys: [String: (vkey: String, pinned: String)], witnesses: [String: VerifyData.Witnesses],
+    static func figure(_ answer: ViewProvenance, keys: [String: (vkey: String, pinned: String)], rotations: [String: [ViewProvenance.Item]] = [:],
+                       witnesses: [String: VerifyData.Witnesses],
                        _ q: ViewQueries) throws -> Built {
         // In the order the script walks them (the JSON object's key order, which is sorted).
         let checkpoints = answer.checkpoints.keys.sorted().enumerated().map { position, log -> FigureBody.Checkpoint in
@@ -139,7 +143,7 @@ extension WebPage {
             return FigureBody.Entry(position: i, log: e.log, index: String(e.index), type: e.type, time: e.time, author: e.author, content: content)
         }
         let data = VerifyData(figure: answer.figure, entries: answer.entries, checkpoints: answer.checkpoints,
-                              keys: keys.mapValues { VerifyData.Key(vkey: $0.vkey, pinned: $0.pinned) }, witnesses: witnesses)
+                              keys: keys.mapValues { VerifyData.Key(vkey: $0.vkey, pinned: $0.pinned) }, rotations: rotations, witnesses: witnesses)
         let body = FigureBody(figure: answer.figure, count: answer.entries.count, checkpoints: checkpoints, entries: entries,
                               data: scriptJSON(ViewEncoding.body(data)))
         return ("How do we know? \(answer.figure)", [home, Crumb(name: "How do we know? \(answer.figure)")], "figure", body)

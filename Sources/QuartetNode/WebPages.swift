@@ -48,8 +48,8 @@ extension API {
                 let refs: [EntryRef]
                 do { refs = try q.provenance(figure) } catch let error as PlanError { throw WebPage.NotFound(error.message) }
                 let answer = try provenance(figure: figure, refs: refs, identity: caller.identity)
-                let logs = Set(answer.checkpoints.keys)
-                return try WebPage.figure(answer, keys: provenanceKeys(logs), witnesses: provenanceWitnesses(logs), q)
+                let keys = try provenanceKeys(answer)
+                return try WebPage.figure(answer, keys: keys.keys, rotations: keys.rotations, witnesses: provenanceWitnesses(Set(answer.checkpoints.keys)), q)
             }
         }
         routes.get("/search", .reader) { request, _, caller -> Response in
@@ -78,16 +78,25 @@ extension API {
         }
     }
 
-    /// Per log, the verifier key in force at its latest checkpoint and the key the federation
-    /// file pins (they differ after a rotation).
-    func provenanceKeys(_ logs: Set<String>) throws -> [String: (vkey: String, pinned: String)] {
-        var out: [String: (vkey: String, pinned: String)] = [:]
-        for log in try store.logs() where logs.contains(log.name) {
-            let size = try store.size(log)
-            let inForce = try store.keyChain(log).verifier(forSize: size).vkey
-            out[log.name] = (inForce, federation.members.first { $0.log == log.name }?.verifier.vkey ?? log.verifier.vkey)
+    /// Per log of a provenance answer: the verifier key in force at the size of the checkpoint
+    /// the page serves (an older one a quorum cosigned may predate a rotation) and the key the
+    /// federation file pins (they differ after a rotation), and the log's rotation entries that
+    /// checkpoint holds, each with its inclusion proof to it: the browser follows them from the
+    /// pinned key to the key that signed the checkpoint.
+    func provenanceKeys(_ answer: ViewProvenance) throws -> (keys: [String: (vkey: String, pinned: String)], rotations: [String: [ViewProvenance.Item]]) {
+        var keys: [String: (vkey: String, pinned: String)] = [:]
+        var rotations: [String: [ViewProvenance.Item]] = [:]
+        for log in try store.logs() {
+            guard let note = answer.checkpoints[log.name] else { continue }
+            let size = try (try? SignedNote(parsing: note)).flatMap { try? Checkpoint(parsing: $0.text).size } ?? store.size(log)
+            let chain = try store.keyChain(log)
+            let pinned = federation.members.first { $0.log == log.name }?.verifier.vkey ?? NoteVerifier(name: chain.origin, publicKey: chain.pinned).vkey
+            keys[log.name] = (chain.verifier(forSize: size).vkey, pinned)
+            let held = try store.rotations(log, size: size)
+            // (Rotation entries are public: no agreement withholds them.)
+            if !held.isEmpty { rotations[log.name] = held.map { ViewProvenance.Item(entry: EntryBody($0.entry), inclusion: InclusionProofBody($0.inclusion)) } }
         }
-        return out
+        return (keys, rotations)
     }
 
     /// Per log, the witness keys of the other members (as the federation file lists them) and

@@ -12,8 +12,11 @@
 /// - each checkpoint's cosignature lines (C2SP tlog-cosignature) against the witness keys the
 ///   federation file lists for the log's witnesses, and whether they make the quorum a default
 ///   `quartet policy` sets (a majority); a listed witness's line that does not verify fails.
-/// A checkpoint signed by a key other than the one the federation file pins (a rotation the node
-/// reports) is marked as such: the rotation chain is not checked in the browser.
+/// - a checkpoint signed by a key other than the one the federation file pins: the log's
+///   `key.rotation` entries the page carries (docs/formats.md), each checked as an entry
+///   (header, payload, inclusion in the verified checkpoint) and its statement signed by the key
+///   in force and by the new key, followed from the pinned key; they must end at the key that
+///   signed the checkpoint.
 /// A reader may instead give the page a C2SP tlog-policy file they hold (`quartet policy`): then
 /// the log keys, witness keys and quorum come from that file alone, not from the node.
 /// Everything it checks is in the page (`<script type=application/json id=provenance-data>`);
@@ -181,6 +184,38 @@ enum WebScript {
             return { fields, content, what: (content === null ? "header (a stub here: no payload to check)" : "header and payload") + " and inclusion in " + e.log + " checkpoint " + head.size + " verified" };
           }
 
+          // docs/formats.md, "Key rotation": from the pinned verifier key, each rotation entry in
+          // index order, included in the verified checkpoint of `log`, its statement
+          // "quartet key rotation\n<origin>\n<index>\n<previous vkey>\n<new vkey>\n" signed by
+          // the key in force and by the new key. Returns the verifier key it ends at.
+          async function followRotations(log, pinned, items, heads) {
+            let inForce = pinned, last = -1;
+            for (const item of items) {
+              if (!item || !item.entry || item.entry.log !== log) throw new Error("a key rotation of another log");
+              const r = await checkEntry(item, heads);
+              const at = r.fields.index;
+              if (r.fields.type !== "key.rotation") throw new Error("entry " + at + " is not a key rotation");
+              if (at <= last) throw new Error("the key rotations are not in index order");
+              last = at;
+              if (r.content === null) throw new Error("key rotation " + at + " has no payload here to check");
+              let p;
+              try { p = JSON.parse(r.content); } catch (e) { throw new Error("key rotation " + at + " is not JSON"); }
+              if (typeof p.vkey !== "string" || typeof p.key !== "string" || typeof p.previous !== "string"
+                  || typeof p.key_signature !== "string" || typeof p.previous_signature !== "string") throw new Error("key rotation " + at + " lacks a field");
+              const before = await parseVkey(inForce), after = await parseVkey(p.vkey);
+              if (after.name !== before.name) throw new Error("key rotation " + at + " names another origin");
+              if (!equal(b64(p.previous), before.key)) throw new Error("key rotation " + at + " does not start from the key in force");
+              if (!equal(b64(p.key), after.key)) throw new Error("key rotation " + at + "'s key and verifier key differ");
+              const statement = enc.encode("quartet key rotation\n" + before.name + "\n" + at + "\n" + inForce + "\n" + p.vkey + "\n");
+              for (const [key, sig, who] of [[before.key, p.previous_signature, "the key in force"], [after.key, p.key_signature, "its new key"]]) {
+                const k = await crypto.subtle.importKey("raw", key, { name: "Ed25519" }, false, ["verify"]);
+                if (!await crypto.subtle.verify({ name: "Ed25519" }, k, b64(sig), statement)) throw new Error("key rotation " + at + " is not signed by " + who);
+              }
+              inForce = p.vkey;
+            }
+            return inForce;
+          }
+
           // After a check, the row's cells show what the verified bytes say, not what the page said.
           function showVerified(i, result) {
             const row = document.querySelector('[data-row="' + i + '"]');
@@ -200,7 +235,7 @@ enum WebScript {
             const summary = document.getElementById("verify-summary");
             if (!window.crypto || !crypto.subtle) { summary.textContent = "This browser cannot check: WebCrypto is unavailable (the page must be served over HTTPS)."; return; }
             const heads = Object.create(null);
-            let badCheckpoints = 0, rotated = 0, unwitnessed = 0;
+            let badCheckpoints = 0, rotated = 0, unwitnessed = 0, rotations = 0, failure = "";
             const logs = Object.keys(data.checkpoints);
             for (let n = 0; n < logs.length; n++) {
               const log = logs[n];
@@ -221,10 +256,19 @@ enum WebScript {
                 const key = data.keys[log];
                 if (!key || typeof key.vkey !== "string") throw new Error("no verifier key for log " + log);
                 heads[log] = await verifyNote(data.checkpoints[log], key.vkey);
-                // A key other than the federation file's is one the node says the log rotated
-                // to: the signature holds, but the rotation itself is not checked here.
+                // A key other than the federation file's must be where the log's rotations,
+                // each in the checkpoint just verified, lead from the pinned key.
                 const pinned = key.vkey === key.pinned;
-                if (!pinned) rotated++;
+                let chain = 0;
+                if (!pinned) {
+                  const items = (data.rotations && data.rotations[log]) || [];
+                  // (A failure here fails the checkpoint, and so every entry of the log.)
+                  const reached = await followRotations(log, key.pinned, items, heads);
+                  if (reached !== key.vkey) throw new Error("the checkpoint is signed by a key the log's rotations on this page do not lead to from the pinned key");
+                  chain = items.length;
+                  rotated++;
+                  rotations += chain;
+                }
                 // Cosigned by a quorum of the other members' witnesses: then no one node could
                 // have shown this reader a history the others did not see.
                 const listed = data.witnesses && data.witnesses[log];
@@ -236,12 +280,14 @@ enum WebScript {
                     + (quorum ? ", a quorum" : ", below the quorum of " + w.quorum + ": this checkpoint rests on the log's signature alone");
                 if (cell) {
                   cell.textContent = (pinned ? "\u2713 signature verified with the key the federation file pins (size " + heads[log].size + ")"
-                                             : "\u26a0 signature verified with a rotated key this node reports; check the rotation with quartet verify") + cosigned;
-                  cell.className = pinned && quorum ? "tag tag-green" : "tag tag-amber";
+                                             : "\u2713 signature verified with the key the log's " + chain + " key rotation" + (chain === 1 ? "" : "s")
+                                               + " lead to from the pinned key, each checked here (size " + heads[log].size + ")") + cosigned;
+                  cell.className = quorum ? "tag tag-green" : "tag tag-amber";
                 }
               } catch (err) {
                 badCheckpoints++;
                 heads[log] = { error: "checkpoint of " + log + ": " + err.message };
+                if (!failure) failure = heads[log].error;
                 if (cell) { cell.textContent = "\u2717 " + err.message; cell.className = "tag tag-red"; }
               }
             }
@@ -260,7 +306,7 @@ enum WebScript {
             }
             const ok = bad === 0 && badCheckpoints === 0 && good > 0;
             summary.textContent = ok
-              ? "\u2713 All " + good + " entries verified in this browser against the signed checkpoints" + (rotated ? " (" + rotated + " signed by a rotated key: see below)." : ".")
+              ? "\u2713 All " + good + " entries verified in this browser against the signed checkpoints" + (rotated ? " (" + rotated + " signed after key rotations, followed here from the pinned keys)." : ".")
               : (good + bad === 0 ? "\u2717 There is no entry on this page to check."
                  : "\u2717 " + bad + " of " + (good + bad) + " entries and " + badCheckpoints + " checkpoint(s) failed verification in this browser.");
             if (ok) summary.textContent += unwitnessed
@@ -271,7 +317,10 @@ enum WebScript {
             summary.className = ok ? "verify-ok" : "verify-failed";
             document.body.dataset.policy = policy ? "file" : "node";
             document.body.dataset.witnessed = badCheckpoints ? "failed" : (unwitnessed ? "below-quorum" : "quorum");
-            document.body.dataset.verified = ok ? (rotated ? "rotated" : "ok") : "failed";
+            document.body.dataset.verified = ok ? "ok" : "failed";
+            document.body.dataset.rotations = String(rotations);
+            // The first checkpoint that failed and why (for tools driving the page).
+            document.body.dataset.failure = failure;
           }
           window.quartetVerify = run;
           window.quartetParseVkey = parseVkey;  // for the browser tests

@@ -26,6 +26,21 @@ extension LedgerStore {
         return chain
     }
 
+    /// The log's `key.rotation` entries that a tree of `size` holds (index below `size`, so
+    /// in force for a checkpoint of that size), in index order, each with its inclusion proof
+    /// to that tree: what a reader follows from the pinned key to the key that signed a
+    /// checkpoint of `size` (the browser's check, docs/web.md).
+    public func rotations(_ log: LogInfo, size: UInt64) throws(StoreError) -> [(entry: Entry, inclusion: InclusionProof)] {
+        var out: [(entry: Entry, inclusion: InclusionProof)] = []
+        for rotation in try keyChain(log).rotations where rotation.index < size {
+            guard let entry = try entries(log, from: rotation.index, limit: 1).first, entry.header.type == KeyRotation.entryType else {
+                throw StoreError(.io, "log \(log.name) records a key rotation at index \(rotation.index) but holds no rotation entry there")
+            }
+            out.append((entry, try inclusionProof(log, index: rotation.index, size: size)))
+        }
+        return out
+    }
+
     static func keyChain(_ db: Database, _ log: LogInfo) throws -> KeyChain {
         var chain = KeyChain(pinned: log.verifier)
         let indices = try Int64.fetchAll(db, sql: "SELECT rotation_index FROM log_keys WHERE log_id = ? ORDER BY rotation_index", arguments: [log.id])

@@ -161,7 +161,7 @@ def tamper(driver, change):
 
 
 def wait_verified(driver, timeout=30):
-    WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "rotated", "failed"))
+    WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
     return driver.find_element(By.TAG_NAME, "body").get_attribute("data-verified")
 
 
@@ -173,6 +173,82 @@ def fresh_vkey(name, kind):
     raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     khash = hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + raw).digest()[:4].hex()
     return "%s+%s+%s" % (name, khash, base64.b64encode(bytes([kind]) + raw).decode())
+
+
+def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"):
+    """A two-entry log written here from docs/formats.md with Python `cryptography`, sharing no
+    code with Quartet: entry 0 a note, entry 1 a `key.rotation` from key 0 (the pinned one) to
+    key 1, and the checkpoint of size 2 signed by key 1. `variant` makes the rotation wrong in
+    one way, the entry still in the tree: "unsigned" (its previous-key signature by key 1),
+    "stolen" (from a third key, signed by it). Returns (JavaScript that adds the log to the
+    page's data, the log's name)."""
+    import base64, hashlib, struct
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    b64 = lambda b: base64.b64encode(b).decode()
+    sha = lambda b: hashlib.sha256(b).digest()
+    keys = [Ed25519PrivateKey.generate() for _ in range(3)]
+    raw = [k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) for k in keys]
+    key_id = lambda pub: sha(origin.encode() + b"\n" + b"\x01" + pub)[:4]
+    vkeys = ["%s+%s+%s" % (origin, key_id(pub).hex(), b64(b"\x01" + pub)) for pub in raw]
+    string = lambda t: bytes([len(t.encode())]) + t.encode()
+
+    def entry(index, kind, payload):
+        salt = os.urandom(32)
+        header = (b"\x01" + string(name) + struct.pack(">QQ", index, 1767225600000 + index) + string(kind) + string("public")
+                  + string("test") + sha(salt + payload) + struct.pack(">I", len(payload)))
+        return header, salt, payload
+
+    previous = 2 if variant == "stolen" else 0
+    statement = ("quartet key rotation\n%s\n1\n%s\n%s\n" % (origin, vkeys[previous], vkeys[1])).encode()
+    fields = {"key": b64(raw[1]), "key_signature": b64(keys[1].sign(statement)), "previous": b64(raw[previous]),
+              "previous_signature": b64(keys[1 if variant == "unsigned" else previous].sign(statement)), "vkey": vkeys[1]}
+    payload = json.dumps(fields, separators=(",", ":")).encode()
+    h0, _, _ = entry(0, "test.note", b'{"n":0}')
+    h1, salt, payload = entry(1, "key.rotation", payload)
+    leaves = [sha(b"\x00" + h) for h in (h0, h1)]
+    root = sha(b"\x01" + leaves[0] + leaves[1])
+    text = "%s\n2\n%s\n" % (origin, b64(root))
+    note = text + "\n\u2014 %s %s\n" % (origin, b64(key_id(raw[1]) + keys[1].sign(text.encode())))
+    item = {"entry": {"log": name, "index": 1, "header": b64(h1), "payload": fields, "payload_base64": b64(payload), "salt": b64(salt),
+                      "type": "key.rotation"},
+            "inclusion": {"log": name, "index": 1, "size": 2, "proof": [b64(leaves[0])]}}
+    js = ("data.checkpoints[%s] = %s; data.keys[%s] = {vkey: %s, pinned: %s}; data.rotations = data.rotations || {}; data.rotations[%s] = [%s];"
+          % tuple(json.dumps(x) for x in (name, note, name, vkeys[1], vkeys[0], name, item)))
+    return js, name
+
+
+def check_rotations(d):
+    """The page follows a log's key rotations from the pinned key (a made-up log added to the
+    page's data, signed by its second key): all checked, it passes; a rotation not signed by the
+    key in force, one missing, or one not in the checkpoint fails it, saying why."""
+    def verdict(change):
+        d.refresh()
+        wait_verified(d)
+        tamper(d, "document.body.dataset.verified = ''; " + change)
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+        body = d.find_element(By.TAG_NAME, "body")
+        return body.get_attribute("data-verified"), body.get_attribute("data-rotations"), d.find_element(By.ID, "verify-summary").text
+
+    js, name = rotated_log()
+    state, rotations, summary = verdict(js)
+    if state != "ok" or rotations != "1" or "key rotations" not in summary:
+        fail("a log signed after a valid key rotation was not verified: %r %r %r" % (state, rotations, summary))
+    print("web-test: a checkpoint signed after a key rotation is verified along the chain: %s" % summary)
+    quoted = json.dumps(name)
+    for what, change, expected in [
+        ("a rotation not signed by the key in force", rotated_log("unsigned")[0], "not signed by the key in force"),
+        ("a rotation from a key that was not in force", rotated_log("stolen")[0], "does not start from the key in force"),
+        ("the rotation left out", js + "data.rotations[%s] = [];" % quoted, "do not lead to"),
+        ("the rotation's proof changed", js + "data.rotations[%s][0].inclusion.proof = [btoa('x'.repeat(32))];" % quoted, "inclusion proof"),
+        ("the rotation's payload changed",
+         js + "const r = data.rotations[%s][0].entry; r.payload_base64 = btoa(atob(r.payload_base64).replace('vkey', 'vkez'));" % quoted,
+         "payload does not match"),
+    ]:
+        state, rotations, summary = verdict(change)
+        if state != "failed" or expected not in d.execute_script("return document.body.dataset.failure || ''"):
+            fail("%s was not shown as failed (%s): %r %r" % (what, expected, state, d.execute_script("return document.body.dataset.failure || ''")))
+        print("web-test: %s fails the checkpoint: %s" % (what, d.execute_script("return document.body.dataset.failure")))
 
 
 def check_with_policies(d, demo, out):
@@ -421,6 +497,9 @@ def main():
         if state != "ok" or not all("below the quorum" in c for c in cp) or "lack a quorum" not in summary:
             fail("a checkpoint without cosignatures was not shown below the quorum: %s %r %r" % (state, cp, summary))
         print("web-test: a checkpoint stripped of its cosignatures is shown below the quorum: %s" % cp[0])
+
+        # Key rotations followed from the pinned key, in the browser.
+        check_rotations(d)
 
         # An operator records a reading through the form at wales; it appears on uk's page.
         wales = [n for n in demo["nodes"] if n["name"] == "wales"][0]

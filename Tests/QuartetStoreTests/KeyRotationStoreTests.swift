@@ -39,6 +39,20 @@ import Testing
         #expect(throws: StoreError.self) { try writer.enqueue(contentsOf: [AppendRequest(type: KeyRotation.entryType, payload: rotation.payload)]) }
         #expect(store.verify().problems.isEmpty, "\(store.verify().problems)")
 
+        // What a reader follows from the pinned key (the browser's check): the rotation entries
+        // a tree of a size holds, each with its inclusion proof to that tree.
+        #expect(try store.rotations(log, size: 3).isEmpty)
+        for size: UInt64 in [4, 5] {
+            let held = try store.rotations(log, size: size)
+            #expect(held.count == 1 && held[0].entry.header.index == 3 && held[0].entry.header.type == KeyRotation.entryType)
+            // Against the signed root of that size, not the proof's own.
+            let root = try #require(try store.checkpoint(log, size: size)).checkpoint.root
+            #expect(throws: Never.self) {
+                try Merkle.verifyInclusion(index: 3, size: size, leaf: held[0].entry.leafHash, proof: held[0].inclusion.proof, root: root)
+            }
+            #expect(try KeyRotation(origin: log.origin, index: 3, payload: held[0].entry.payload!.bytes) == rotation)
+        }
+
         // A replica stores the log, rotation included, and records the new key.
         let replicaStore = try TestKit.makeStore(log: "england")
         defer { try? FileManager.default.removeItem(at: replicaStore.directory.url) }
