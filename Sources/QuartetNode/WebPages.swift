@@ -87,14 +87,20 @@ extension API {
         var keys: [String: (vkey: String, pinned: String)] = [:]
         var rotations: [String: [ViewProvenance.Item]] = [:]
         for log in try store.logs() {
-            guard let note = answer.checkpoints[log.name] else { continue }
-            let size = try (try? SignedNote(parsing: note)).flatMap { try? Checkpoint(parsing: $0.text).size } ?? store.size(log)
-            let chain = try store.keyChain(log)
-            let pinned = federation.members.first { $0.log == log.name }?.verifier.vkey ?? NoteVerifier(name: chain.origin, publicKey: chain.pinned).vkey
-            keys[log.name] = (chain.verifier(forSize: size).vkey, pinned)
-            let held = try store.rotations(log, size: size)
-            // (Rotation entries are public: no agreement withholds them.)
-            if !held.isEmpty { rotations[log.name] = held.map { ViewProvenance.Item(entry: EntryBody($0.entry), inclusion: InclusionProofBody($0.inclusion)) } }
+            // The size of the checkpoint the page serves, as the browser reads it.
+            guard let note = answer.checkpoints[log.name], let size = (try? SignedNote(parsing: note)).flatMap({ try? Checkpoint(parsing: $0.text).size }) else { continue }
+            // A log whose keys cannot be read here is left out: the browser fails its checkpoint
+            // ("no verifier key"), not the whole page.
+            do {
+                let chain = try store.keyChain(log)
+                let pinned = federation.members.first { $0.log == log.name }?.verifier.vkey ?? NoteVerifier(name: chain.origin, publicKey: chain.pinned).vkey
+                // (Rotation entries are public: no agreement withholds them.)
+                let held = try store.rotations(log, size: size).map { ViewProvenance.Item(entry: EntryBody($0.entry), inclusion: InclusionProofBody($0.inclusion)) }
+                keys[log.name] = (chain.verifier(forSize: size).vkey, pinned)
+                if !held.isEmpty { rotations[log.name] = held }
+            } catch {
+                logger.error("cannot read the keys of a log for a provenance page", metadata: ["log": "\(log.name)", "error": "\(error)"])
+            }
         }
         return (keys, rotations)
     }

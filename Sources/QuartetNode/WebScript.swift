@@ -194,7 +194,7 @@ enum WebScript {
               if (!item || !item.entry || item.entry.log !== log) throw new Error("a key rotation of another log");
               const r = await checkEntry(item, heads);
               const at = r.fields.index;
-              if (r.fields.type !== "key.rotation") throw new Error("entry " + at + " is not a key rotation");
+              if (r.fields.type !== "key.rotation" || r.fields.classification !== "public") throw new Error("entry " + at + " is not a public key rotation");
               if (at <= last) throw new Error("the key rotations are not in index order");
               last = at;
               if (r.content === null) throw new Error("key rotation " + at + " has no payload here to check");
@@ -202,10 +202,15 @@ enum WebScript {
               try { p = JSON.parse(r.content); } catch (e) { throw new Error("key rotation " + at + " is not JSON"); }
               if (typeof p.vkey !== "string" || typeof p.key !== "string" || typeof p.previous !== "string"
                   || typeof p.key_signature !== "string" || typeof p.previous_signature !== "string") throw new Error("key rotation " + at + " lacks a field");
+              // The one fixed form the format allows, byte for byte (as every node requires).
+              const form = '{"key":"' + p.key + '","key_signature":"' + p.key_signature + '","previous":"' + p.previous
+                + '","previous_signature":"' + p.previous_signature + '","vkey":"' + p.vkey + '"}';
+              if (form !== r.content) throw new Error("key rotation " + at + " is not in the format's fixed form");
               const before = await parseVkey(inForce), after = await parseVkey(p.vkey);
               if (after.name !== before.name) throw new Error("key rotation " + at + " names another origin");
               if (!equal(b64(p.previous), before.key)) throw new Error("key rotation " + at + " does not start from the key in force");
               if (!equal(b64(p.key), after.key)) throw new Error("key rotation " + at + "'s key and verifier key differ");
+              if (equal(after.key, before.key)) throw new Error("key rotation " + at + " rotates to the key in force");
               const statement = enc.encode("quartet key rotation\n" + before.name + "\n" + at + "\n" + inForce + "\n" + p.vkey + "\n");
               for (const [key, sig, who] of [[before.key, p.previous_signature, "the key in force"], [after.key, p.key_signature, "its new key"]]) {
                 const k = await crypto.subtle.importKey("raw", key, { name: "Ed25519" }, false, ["verify"]);

@@ -34,7 +34,7 @@ extension LedgerStore {
         var out: [(entry: Entry, inclusion: InclusionProof)] = []
         for rotation in try keyChain(log).rotations where rotation.index < size {
             guard let entry = try entries(log, from: rotation.index, limit: 1).first, entry.header.type == KeyRotation.entryType else {
-                throw StoreError(.io, "log \(log.name) records a key rotation at index \(rotation.index) but holds no rotation entry there")
+                throw StoreError(.corrupt, "log \(log.name) records a key rotation at index \(rotation.index) but holds no rotation entry there")
             }
             out.append((entry, try inclusionProof(log, index: rotation.index, size: size)))
         }

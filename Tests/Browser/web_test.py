@@ -180,7 +180,8 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     code with Quartet: entry 0 a note, entry 1 a `key.rotation` from key 0 (the pinned one) to
     key 1, and the checkpoint of size 2 signed by key 1. `variant` makes the rotation wrong in
     one way, the entry still in the tree: "unsigned" (its previous-key signature by key 1),
-    "stolen" (from a third key, signed by it). Returns (JavaScript that adds the log to the
+    "stolen" (from a third key, signed by it), "spaced" (signed, but not the payload's one fixed
+    form). Returns (JavaScript that adds the log to the
     page's data, the log's name)."""
     import base64, hashlib, struct
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -203,7 +204,7 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     statement = ("quartet key rotation\n%s\n1\n%s\n%s\n" % (origin, vkeys[previous], vkeys[1])).encode()
     fields = {"key": b64(raw[1]), "key_signature": b64(keys[1].sign(statement)), "previous": b64(raw[previous]),
               "previous_signature": b64(keys[1 if variant == "unsigned" else previous].sign(statement)), "vkey": vkeys[1]}
-    payload = json.dumps(fields, separators=(",", ":")).encode()
+    payload = json.dumps(fields, separators=(", ", ": ") if variant == "spaced" else (",", ":")).encode()
     h0, _, _ = entry(0, "test.note", b'{"n":0}')
     h1, salt, payload = entry(1, "key.rotation", payload)
     leaves = [sha(b"\x00" + h) for h in (h0, h1)]
@@ -239,6 +240,7 @@ def check_rotations(d):
     for what, change, expected in [
         ("a rotation not signed by the key in force", rotated_log("unsigned")[0], "not signed by the key in force"),
         ("a rotation from a key that was not in force", rotated_log("stolen")[0], "does not start from the key in force"),
+        ("a rotation not in the fixed form", rotated_log("spaced")[0], "fixed form"),
         ("the rotation left out", js + "data.rotations[%s] = [];" % quoted, "do not lead to"),
         ("the rotation's proof changed", js + "data.rotations[%s][0].inclusion.proof = [btoa('x'.repeat(32))];" % quoted, "inclusion proof"),
         ("the rotation's payload changed",
