@@ -202,15 +202,21 @@ struct API {
             }
             // Witnessing of this node's log: how far each witness is behind, and since when.
             let ownSize = logs.first { $0.log.name == ownLog }?.head?.size ?? 0
+            let behind = ("quartet_witness_behind_entries", "Entries of this node's log beyond the checkpoint the witness last cosigned.")
+            let age = ("quartet_witness_cosignature_age_seconds", "Seconds since the witness's newest cosignature of this node's log.")
+            let failing = ("quartet_witness_failing", "1 if the last request to the witness failed.")
+            // A member a reload removed: its series go, rather than stay at their last values.
+            for gone in self.collector.forgetRemoved() {
+                for (name, help) in [behind, age, failing] { metrics.removeGauge(name, [("witness", gone)], help: help) }
+            }
             for (witness, state) in self.collector.status() {
                 let label = [("witness", witness)]
-                metrics.gauge("quartet_witness_behind_entries", label, help: "Entries of this node's log beyond the checkpoint the witness last cosigned.")
+                metrics.gauge(behind.0, label, help: behind.1)
                     .set(Int64(clamping: ownSize > (state.cosigned ?? 0) ? ownSize - (state.cosigned ?? 0) : 0))
                 if let time = state.cosignedTime {
-                    metrics.gauge("quartet_witness_cosignature_age_seconds", label, help: "Seconds since the witness's newest cosignature of this node's log.")
-                        .set(Double(now / 1000 > time ? now / 1000 - time : 0))
+                    metrics.gauge(age.0, label, help: age.1).set(Double(now / 1000 > time ? now / 1000 - time : 0))
                 }
-                metrics.gauge("quartet_witness_failing", label, help: "1 if the last request to the witness failed.").set(Int64(state.lastError == nil ? 0 : 1))
+                metrics.gauge(failing.0, label, help: failing.1).set(Int64(state.lastError == nil ? 0 : 1))
             }
             for (status, count) in self.witness.answered.withLockedValue({ $0 }) {
                 metrics.gauge("quartet_witness_requests_answered", [("status", String(status))], help: "add-checkpoint requests this node's witness answered, by status.")

@@ -73,6 +73,11 @@ final class NodeMetrics: Sendable {
         registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
     }
 
+    /// Removes a gauge's series (its last value would otherwise stay in every scrape).
+    func removeGauge(_ name: String, _ labels: [(String, String)] = [], help: String) {
+        registry.unregisterGauge(gauge(name, labels, help: help))
+    }
+
     /// The text exposition of everything registered.
     func exposition() -> [UInt8] {
         var buffer: [UInt8] = []

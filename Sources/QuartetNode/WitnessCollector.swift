@@ -134,6 +134,18 @@ final class WitnessCollector: Sendable {
     /// Per witness (member id): the size it last cosigned and when, and its last error.
     func status() -> [String: Witness] { state.withLockedValue { $0.witnesses } }
 
+    /// Forgets the witnesses of members the federation no longer lists with a witness key (a
+    /// reload removed them) and returns their ids (each once, unless a request to it was still
+    /// in flight and brought it back).
+    func forgetRemoved() -> [String] {
+        let current = Set(witnessMembers.map(\.id))
+        return state.withLockedValue { s in
+            let gone = s.witnesses.keys.filter { !current.contains($0) }.sorted()
+            for id in gone { s.witnesses[id] = nil }
+            return gone
+        }
+    }
+
     private func startRound() {
         dispatchPrecondition(condition: .onQueue(queue))
         let now = ContinuousClock.now

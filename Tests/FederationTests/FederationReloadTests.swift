@@ -145,6 +145,12 @@ import Testing
         try federation.start()
         _ = try federation.waitConverged(LocalFederation.all)
         #expect(try eventually { try connected(federation, at: "uk").contains("england") })
+        // uk's log is witnessed by england (so england has series in uk's /metrics).
+        try federation.append("uk", #"{"before":"removal"}"#)
+        func ukMetrics() throws -> String {
+            try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/metrics"]).body
+        }
+        #expect(try eventually { try ukMetrics().contains(#"quartet_witness_behind_entries{witness="england"}"#) })
         let layout = FederationLayout(root: federation.root)
         let original = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
         let others = LocalFederation.all.filter { $0 != "england" }
@@ -175,6 +181,9 @@ import Testing
         // The metric says which version is in force.
         let metrics = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/metrics"])
         #expect(metrics.body.contains("quartet_federation_version 2"), "\(metrics.body.prefix(400))")
+        // The removed member's witness series are gone, not frozen at their last values.
+        #expect(!metrics.body.contains(#"witness="england""#), "\(metrics.body)")
+        #expect(metrics.body.contains(#"quartet_witness_behind_entries{witness="wales"}"#))
 
         // An unsigned version 3 is refused at reload; version 2 stays in force.
         var unsigned = original
