@@ -70,20 +70,35 @@ extension WebScript {
 
           // A checkpoint against the reader's policy alone: the log key the policy gives for
           // the checkpoint's origin, then each of its witnesses' cosignatures, then its quorum
-          // (groups only name what is defined above them, so the recursion ends).
-          async function verifyWithPolicy(note, policy) {
+          // (groups only name what is defined above them, so the recursion ends). A log that
+          // rotated its key after the policy was written: the rotations on the page, each in
+          // this checkpoint, followed from the policy's key, must lead to the key that signed it.
+          async function verifyWithPolicy(note, policy, name, rotations, heads) {
             const parsed = parseNote(note);
             const origin = parsed.text.split("\n")[0];
             const log = policy.logs.find(l => l.v.name === origin);
             if (!log) throw new Error("your policy file has no key for the log " + origin);
-            const head = await verifyNote(note, log.vkey);
+            let head, followed = 0;
+            try {
+              head = await verifyNote(note, log.vkey);
+            } catch (err) {
+              if (!rotations || rotations.length === 0) throw err;
+              // The key the last rotation names (not trusted until the chain is checked).
+              let claimed;
+              try { claimed = JSON.parse(new TextDecoder().decode(b64(rotations[rotations.length - 1].entry.payload_base64))).vkey; } catch (e) { throw err; }
+              if (typeof claimed !== "string") throw err;
+              head = await verifyNote(note, claimed);
+              heads[name] = head;
+              if (await followRotations(name, log.vkey, rotations, heads) !== claimed) throw new Error("the log's key rotations on this page do not lead from your policy file's key to the key that signed the checkpoint");
+              followed = rotations.length;
+            }
             const signed = new Set();
             for (const [name, v] of policy.witnesses) {
               if (await cosigned(parsed, v, name)) signed.add(name);
             }
             const met = name => name === "none" || signed.has(name)
               || (policy.groups.has(name) && policy.groups.get(name).members.filter(met).length >= policy.groups.get(name).k);
-            return { head, signed: [...signed], quorum: met(policy.quorum) };
+            return { head, signed: [...signed], quorum: met(policy.quorum), followed };
           }
 
         """#

@@ -247,11 +247,13 @@ enum WebScript {
               const cell = document.querySelector('[data-checkpoint-row="' + n + '"]');
               try {
                 if (policy) {
-                  const r = await verifyWithPolicy(data.checkpoints[log], policy);
+                  const r = await verifyWithPolicy(data.checkpoints[log], policy, log, (data.rotations && data.rotations[log]) || [], heads);
                   heads[log] = r.head;
+                  rotations += r.followed;
                   if (!r.quorum) unwitnessed++;
                   if (cell) {
-                    cell.textContent = "\u2713 signature verified with your policy file's key for this log (size " + r.head.size + "); cosigned by "
+                    cell.textContent = "\u2713 signature verified with " + (r.followed ? "the key the log's " + r.followed + " key rotation" + (r.followed === 1 ? "" : "s") + " lead to from your policy file's key, each checked here" : "your policy file's key for this log")
+                      + " (size " + r.head.size + "); cosigned by "
                       + (r.signed.length ? r.signed.length + " of its witnesses (" + r.signed.join(", ") + ")" : "none of its witnesses")
                       + (r.quorum ? ", meeting its quorum" : ", not meeting its quorum: this checkpoint rests on the log's signature alone");
                     cell.className = r.quorum ? "tag tag-green" : "tag tag-amber";

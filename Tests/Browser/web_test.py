@@ -216,6 +216,7 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
             "inclusion": {"log": name, "index": 1, "size": 2, "proof": [b64(leaves[0])]}}
     js = ("data.checkpoints[%s] = %s; data.keys[%s] = {vkey: %s, pinned: %s}; data.rotations = data.rotations || {}; data.rotations[%s] = [%s];"
           % tuple(json.dumps(x) for x in (name, note, name, vkeys[1], vkeys[0], name, item)))
+    rotated_log.pinned = vkeys[0]
     return js, name
 
 
@@ -289,6 +290,21 @@ def check_with_policies(d, demo, out):
         fail("the federation's policy file did not verify the page with a quorum: %r" % (got,))
     print("web-test: checked against a policy file the reader holds: %s" % got[3][0])
     d.save_screenshot(os.path.join(out, "figure-policy.png"))
+    # A policy written before a log rotated its key (it names the pinned key): the page follows
+    # the log's rotations from the policy's key; left out, the checkpoint fails.
+    cases = [("rotations on the page", None, "", None), ("rotations left out", None, 'data.rotations["zz-rotated"] = [];', "no signature by the log's key"),
+             ("a rotation from a key that was not in force", "stolen", "", "does not start from the key in force")]
+    for what, variant, extra, failure in cases:
+        # Each log made has keys of its own: the policy names its pinned key.
+        change = rotated_log(variant)[0] + extra
+        use(policy + "log " + rotated_log.pinned + "\n", "policy-rotated.txt")
+        tamper(d, "document.body.dataset.verified = ''; " + change)
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+        body = d.find_element(By.TAG_NAME, "body")
+        state = (body.get_attribute("data-policy"), body.get_attribute("data-verified"), body.get_attribute("data-rotations"), body.get_attribute("data-failure"))
+        if state[0] != "file" or (failure is None and state[1:3] != ("ok", "1")) or (failure is not None and (state[1] != "failed" or failure not in state[3])):
+            fail("a policy naming a log's key before its rotation, %s: %r" % (what, state))
+        print("web-test: a policy written before a key rotation, %s: %s %s" % (what, state[1], state[3] or ""))
     # Witness keys the node's witnesses do not hold: the log's signature stands, no quorum.
     got = use(replaced("witness", policy), "policy-other-witnesses.txt")
     if got[:3] != ("file", "ok", "below-quorum") or not all("not meeting its quorum" in c for c in got[3]):
