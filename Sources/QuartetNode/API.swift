@@ -205,11 +205,12 @@ struct API {
             let behind = ("quartet_witness_behind_entries", "Entries of this node's log beyond the checkpoint the witness last cosigned.")
             let age = ("quartet_witness_cosignature_age_seconds", "Seconds since the witness's newest cosignature of this node's log.")
             let failing = ("quartet_witness_failing", "1 if the last request to the witness failed.")
-            // A member a reload removed: its series go, rather than stay at their last values.
-            for gone in self.collector.forgetRemoved() {
-                for (name, help) in [behind, age, failing] { metrics.removeGauge(name, [("witness", gone)], help: help) }
-            }
-            for (witness, state) in self.collector.status() {
+            // The federation's witnesses now: a member a reload removed loses its series.
+            let current = Set(self.collector.witnessMembers.map(\.id))
+            let witnesses = self.collector.status().filter { current.contains($0.key) }
+            for (name, help) in [behind, failing] { metrics.keepOnly(name, label: "witness", help: help, values: Set(witnesses.keys)) }
+            metrics.keepOnly(age.0, label: "witness", help: age.1, values: Set(witnesses.filter { $0.value.cosignedTime != nil }.keys))
+            for (witness, state) in witnesses {
                 let label = [("witness", witness)]
                 metrics.gauge(behind.0, label, help: behind.1)
                     .set(Int64(clamping: ownSize > (state.cosigned ?? 0) ? ownSize - (state.cosigned ?? 0) : 0))

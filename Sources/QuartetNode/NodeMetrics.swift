@@ -23,6 +23,8 @@ final class NodeMetrics: Sendable {
     let httpRequestTime: CoreMetrics.Timer
     let rejectedBatches: CoreMetrics.Counter
     private let responseCounters = Mutex<[Int: CoreMetrics.Counter]>([:])
+    /// Per gauge name set through `keepOnly`: the label values its series had at the last scrape.
+    private let labelled = Mutex<[String: Set<String>]>([:])
 
     init(ownLog: String) {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -73,9 +75,15 @@ final class NodeMetrics: Sendable {
         registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
     }
 
-    /// Removes a gauge's series (its last value would otherwise stay in every scrape).
-    func removeGauge(_ name: String, _ labels: [(String, String)] = [], help: String) {
-        registry.unregisterGauge(gauge(name, labels, help: help))
+    /// For a gauge set when scraped, one series per value of `label`: the series whose value is
+    /// not among `values` any more (a witness a reload removed, say) are removed, where their
+    /// last value would otherwise stay in every scrape.
+    func keepOnly(_ name: String, label: String, help: String, values: Set<String>) {
+        let gone = labelled.withLock { held -> Set<String> in
+            defer { held[name] = values }
+            return (held[name] ?? []).subtracting(values)
+        }
+        for value in gone { registry.unregisterGauge(gauge(name, [(label, value)], help: help)) }
     }
 
     /// The text exposition of everything registered.

@@ -73,12 +73,11 @@ final class OtherCosignatures: Sendable {
               let held = try? ledger.root(info, size: size) else { return }
         let keys = WitnessService.trustedKeys(member, size: size, ledger: ledger, info: info)
         guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first, checkpoint.root == held else { return }
-        let now = UInt64(Date().timeIntervalSince1970)
         var keptAll = true
         for witness in federation.members where witness.id != member.id {
             guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
-                  let time = try? verifier.verify(line, body: note.text), time <= now + WitnessCollector.maxClockSkewSeconds,
-                  checkpoint.timeMillis.map({ WitnessCollector.datedAfterSigning(time, signedMillis: $0) }) ?? true else { continue }
+                  let time = try? verifier.verify(line, body: note.text),
+                  WitnessCollector.dateRefusal(time, signedMillis: checkpoint.timeMillis) == nil else { continue }
             do { try store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: line.line, time: time) } catch { keptAll = false }
         }
         // A note whose cosignatures could not all be written is read and checked again next time.

@@ -134,18 +134,6 @@ final class WitnessCollector: Sendable {
     /// Per witness (member id): the size it last cosigned and when, and its last error.
     func status() -> [String: Witness] { state.withLockedValue { $0.witnesses } }
 
-    /// Forgets the witnesses of members the federation no longer lists with a witness key (a
-    /// reload removed them) and returns their ids (each once, unless a request to it was still
-    /// in flight and brought it back).
-    func forgetRemoved() -> [String] {
-        let current = Set(witnessMembers.map(\.id))
-        return state.withLockedValue { s in
-            let gone = s.witnesses.keys.filter { !current.contains($0) }.sorted()
-            for id in gone { s.witnesses[id] = nil }
-            return gone
-        }
-    }
-
     private func startRound() {
         dispatchPrecondition(condition: .onQueue(queue))
         let now = ContinuousClock.now
@@ -297,11 +285,8 @@ final class WitnessCollector: Sendable {
             do { time = try verifier.verify(line, body: note.text) } catch {
                 return .done(.failure(WitnessFailure(message: "witness \(member.id): \(error.message)")))
             }
-            guard time <= UInt64(Date().timeIntervalSince1970) + Self.maxClockSkewSeconds else {
-                return .done(.failure(WitnessFailure(message: "witness \(member.id) dated its cosignature \(time), more than \(Self.maxClockSkewSeconds) s ahead of this node's clock")))
-            }
-            if let signed = signedMillis, !Self.datedAfterSigning(time, signedMillis: signed) {
-                return .done(.failure(WitnessFailure(message: "witness \(member.id) dated its cosignature \(time), more than \(Self.maxClockSkewSeconds) s before the checkpoint was signed (\(signed / 1000))")))
+            if let refusal = Self.dateRefusal(time, signedMillis: signedMillis) {
+                return .done(.failure(WitnessFailure(message: "witness \(member.id) dated its cosignature \(time), \(refusal)")))
             }
             do { try store.keepCosignature(log: ownLog, size: size, witness: member.id, line: line.line, time: time) } catch {
                 return .done(.failure(WitnessFailure(message: "cannot keep witness \(member.id)'s cosignature: \(error)")))
@@ -403,6 +388,18 @@ final class WitnessCollector: Sendable {
 
     /// A cosignature dated further ahead than this is refused.
     static let maxClockSkewSeconds: UInt64 = 600
+
+    /// Why a cosignature dated `time` (POSIX seconds) is not believed, or nil: dated more than
+    /// the allowed skew ahead of `now`, or before its checkpoint was signed (`signedMillis`, the
+    /// checkpoint's `quartet-time`, if it has one). Every cosignature this node keeps, its own
+    /// log's or another's, passes it.
+    static func dateRefusal(_ time: UInt64, signedMillis: UInt64?, now: UInt64 = UInt64(Date().timeIntervalSince1970)) -> String? {
+        if time > now, time - now > maxClockSkewSeconds { return "more than \(maxClockSkewSeconds) s ahead of this node's clock" }
+        if let signed = signedMillis, !datedAfterSigning(time, signedMillis: signed) {
+            return "more than \(maxClockSkewSeconds) s before the checkpoint was signed (\(signed / 1000))"
+        }
+        return nil
+    }
 
     /// Whether a cosignature's `time` (POSIX seconds) is no earlier than the checkpoint's
     /// signing (its `quartet-time`, milliseconds) less the allowed skew: no witness cosigns a

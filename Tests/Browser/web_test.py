@@ -182,7 +182,7 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     one way, the entry still in the tree: "unsigned" (its previous-key signature by key 1),
     "stolen" (from a third key, signed by it), "spaced" (signed, but not the payload's one fixed
     form). Returns (JavaScript that adds the log to the
-    page's data, the log's name)."""
+    page's data, the log's name, its pinned verifier key)."""
     import base64, hashlib, struct
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -216,8 +216,17 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
             "inclusion": {"log": name, "index": 1, "size": 2, "proof": [b64(leaves[0])]}}
     js = ("data.checkpoints[%s] = %s; data.keys[%s] = {vkey: %s, pinned: %s}; data.rotations = data.rotations || {}; data.rotations[%s] = [%s];"
           % tuple(json.dumps(x) for x in (name, note, name, vkeys[1], vkeys[0], name, item)))
-    rotated_log.pinned = vkeys[0]
-    return js, name
+    return js, name, vkeys[0]
+
+
+def rerun(d, change):
+    """Changes the page's data with `change` and waits for the page's check of it: the body's
+    data-verified, data-rotations and data-failure, and the summary."""
+    tamper(d, "document.body.dataset.verified = ''; " + change)
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    body = d.find_element(By.TAG_NAME, "body")
+    return (body.get_attribute("data-verified"), body.get_attribute("data-rotations"), body.get_attribute("data-failure"),
+            d.find_element(By.ID, "verify-summary").text)
 
 
 def check_rotations(d):
@@ -227,13 +236,10 @@ def check_rotations(d):
     def verdict(change):
         d.refresh()
         wait_verified(d)
-        tamper(d, "document.body.dataset.verified = ''; " + change)
-        WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
-        body = d.find_element(By.TAG_NAME, "body")
-        return body.get_attribute("data-verified"), body.get_attribute("data-rotations"), d.find_element(By.ID, "verify-summary").text
+        return rerun(d, change)
 
-    js, name = rotated_log()
-    state, rotations, summary = verdict(js)
+    js, name, _ = rotated_log()
+    state, rotations, _, summary = verdict(js)
     if state != "ok" or rotations != "1" or "key rotations" not in summary:
         fail("a log signed after a valid key rotation was not verified: %r %r %r" % (state, rotations, summary))
     print("web-test: a checkpoint signed after a key rotation is verified along the chain: %s" % summary)
@@ -248,10 +254,10 @@ def check_rotations(d):
          js + "const r = data.rotations[%s][0].entry; r.payload_base64 = btoa(atob(r.payload_base64).replace('vkey', 'vkez'));" % quoted,
          "payload does not match"),
     ]:
-        state, rotations, summary = verdict(change)
-        if state != "failed" or expected not in d.execute_script("return document.body.dataset.failure || ''"):
-            fail("%s was not shown as failed (%s): %r %r" % (what, expected, state, d.execute_script("return document.body.dataset.failure || ''")))
-        print("web-test: %s fails the checkpoint: %s" % (what, d.execute_script("return document.body.dataset.failure")))
+        state, _, failure, _ = verdict(change)
+        if state != "failed" or expected not in failure:
+            fail("%s was not shown as failed (%s): %r %r" % (what, expected, state, failure))
+        print("web-test: %s fails the checkpoint: %s" % (what, failure))
 
 
 def check_with_policies(d, demo, out):
@@ -296,15 +302,13 @@ def check_with_policies(d, demo, out):
              ("a rotation from a key that was not in force", "stolen", "", "does not start from the key in force")]
     for what, variant, extra, failure in cases:
         # Each log made has keys of its own: the policy names its pinned key.
-        change = rotated_log(variant)[0] + extra
-        use(policy + "log " + rotated_log.pinned + "\n", "policy-rotated.txt")
-        tamper(d, "document.body.dataset.verified = ''; " + change)
-        WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
-        body = d.find_element(By.TAG_NAME, "body")
-        state = (body.get_attribute("data-policy"), body.get_attribute("data-verified"), body.get_attribute("data-rotations"), body.get_attribute("data-failure"))
-        if state[0] != "file" or (failure is None and state[1:3] != ("ok", "1")) or (failure is not None and (state[1] != "failed" or failure not in state[3])):
-            fail("a policy naming a log's key before its rotation, %s: %r" % (what, state))
-        print("web-test: a policy written before a key rotation, %s: %s %s" % (what, state[1], state[3] or ""))
+        js, _, pinned = rotated_log(variant)
+        use(policy + "log " + pinned + "\n", "policy-rotated.txt")
+        state = rerun(d, js + extra)
+        policy_used = d.find_element(By.TAG_NAME, "body").get_attribute("data-policy")
+        if policy_used != "file" or (failure is None and state[:2] != ("ok", "1")) or (failure is not None and (state[0] != "failed" or failure not in state[2])):
+            fail("a policy naming a log's key before its rotation, %s: %r %r" % (what, policy_used, state))
+        print("web-test: a policy written before a key rotation, %s: %s %s" % (what, state[0], state[2] or ""))
     # Witness keys the node's witnesses do not hold: the log's signature stands, no quorum.
     got = use(replaced("witness", policy), "policy-other-witnesses.txt")
     if got[:3] != ("file", "ok", "below-quorum") or not all("not meeting its quorum" in c for c in got[3]):
