@@ -135,7 +135,7 @@ public struct Node: Sendable {
                                                }, policy: { view.policy },
                                                onDisclosed: { recipient, log, span, count, agreement, access in
                                                    recorder.record(recipient: recipient, log: log, span: span, count: count, agreement: agreement, access: access)
-                                               }, syncOwnLog: syncing, protocolVersion: configuration.protocolVersion, onOwnLog: { gate.update($0) })
+                                               }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion, onOwnLog: { gate.update($0) })
             let log = configuration.log
             let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger)
             // A witness that lost what it cosigned (a restored or recovered data directory) must

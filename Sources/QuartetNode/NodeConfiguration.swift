@@ -36,6 +36,10 @@ public struct NodeConfiguration: Sendable {
     /// of its log they hold (docs/operations.md, "Restored an old backup"). Never read from the
     /// file: it is a decision for one start.
     public var onlyCopy = false
+    /// Peers that must say what they hold of the own log before the node appends (`serve
+    /// --peer-answers`); nil: as many as meet every witness quorum of the log
+    /// (`ReplicationSettings.ownSyncAnswers`). Never read from the file, like `onlyCopy`.
+    public var peerAnswers: Int?
     /// The highest replication protocol version the node speaks (`serve --protocol-version`,
     /// hidden: only to test a federation in which one node runs the previous version).
     public var protocolVersion = ProtocolLimits.version

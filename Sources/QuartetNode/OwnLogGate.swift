@@ -68,6 +68,10 @@ final class OwnLogGate: Sendable {
         if status.seen > status.held {
             return "node \(node) is taking entries of its own log \(log) that peers hold and it lacks (it holds \(status.held) of \(status.seen)); appends resume once it has them"
         }
+        if status.heard < status.needed {
+            return "node \(node) has heard from \(status.heard) of the \(status.needed) peers that must say how much of its own log \(log) they hold before it appends "
+                + "(so one stale or hostile peer cannot open a restored older copy); appends resume once \(status.needed - status.heard) more answer"
+        }
         return "node \(node) is waiting for the other peers to say how much of its own log \(log) they hold (\(status.heard) answered); appends resume within seconds"
     }
 }

@@ -20,6 +20,8 @@ public struct RecoveryStatus: Sendable {
     public var ownSynced: Bool
     /// Peers that have said what they hold of the own log.
     public var heard: Int
+    /// Peers that must have said it before the own log opens (`OwnLogStatus.needed`).
+    public var needed: Int = 1
     /// Peers connected (and greeted) now.
     public var connected: [String]
     /// Payloads of own-log stubs still being asked for.
@@ -44,7 +46,7 @@ extension ReplicationEngine {
     func recoveryStatus() -> RecoveryStatus {
         queue.sync {
             let own = replicator.ownLogStatus
-            return RecoveryStatus(ownSynced: own.synced, heard: own.heard, connected: replicator.connectedPeers, backfilling: backfilling,
+            return RecoveryStatus(ownSynced: own.synced, heard: own.heard, needed: own.needed, connected: replicator.connectedPeers, backfilling: backfilling,
                                   filledFrom: backfill?.filled ?? [:],
                                   logs: logs.values.sorted { $0.name < $1.name }.map { log in
                                       RecoveryStatus.Log(name: log.name, own: log.isOwn, held: replicator.heads[log.name]?.size ?? 0,

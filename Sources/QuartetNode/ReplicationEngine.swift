@@ -39,6 +39,8 @@ final class ReplicationEngine: @unchecked Sendable {
     private let live: LiveSettings
     var federation: Federation { live.federation }
     let me: String
+    /// The operator's `serve --peer-answers` (nil: the federation's witnesses decide).
+    let peerAnswers: Int?
     var clientContext: TLSContext { live.contexts.client }
     let group: any EventLoopGroup
     let logger: Logger
@@ -100,7 +102,7 @@ final class ReplicationEngine: @unchecked Sendable {
          onStubsFilled: (@Sendable (_ log: String) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
          onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in },
-         syncOwnLog: Bool = false, protocolVersion: UInt16 = ProtocolLimits.version, onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
+         syncOwnLog: Bool = false, peerAnswers: Int? = nil, protocolVersion: UInt16 = ProtocolLimits.version, onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
         self.onStored = onStored
         self.onOwnLog = onOwnLog
         self.ownLogTold = OwnLogStatus(synced: false, held: 0, seen: 0, heard: -1)
@@ -144,8 +146,16 @@ final class ReplicationEngine: @unchecked Sendable {
         settings.writers = Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.id) })
         settings.revoked = Self.revocations(federation)
         settings.syncOwnLog = syncOwnLog
+        self.peerAnswers = peerAnswers
+        settings.ownSyncAnswers = peerAnswers ?? Self.ownSyncAnswers(federation, node: node)
         settings.protocolVersion = protocolVersion
         replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, rotations: chains.mapValues(\.rotations), seed: UInt64.random(in: 0...UInt64.max))
+    }
+
+    /// The peers that must answer before this node's own log opens: as many as meet every
+    /// witness quorum of its log (`ReplicationSettings.ownSyncAnswers(witnesses:)`).
+    static func ownSyncAnswers(_ federation: Federation, node: String) -> Int {
+        ReplicationSettings.ownSyncAnswers(witnesses: federation.members.filter { $0.id != node && $0.witness != nil }.count)
     }
 
     /// The keys the federation revoked, per log.
@@ -186,7 +196,7 @@ final class ReplicationEngine: @unchecked Sendable {
             run(replicator.members(peers: new.members.map(\.id).filter { $0 != me },
                                    verifiers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.verifier) }),
                                    writers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.id) }),
-                                   revoked: Self.revocations(new)))
+                                   revoked: Self.revocations(new), ownSyncAnswers: peerAnswers ?? Self.ownSyncAnswers(new, node: me)))
         }
     }
 

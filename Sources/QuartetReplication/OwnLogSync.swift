@@ -3,12 +3,14 @@
 /// A node whose data directory was restored from an older copy holds fewer entries of its own
 /// log than its peers do; were it to append, it would sign a second entry at an index peers
 /// already hold — an equivocation that quarantines its log everywhere. So a node (with
-/// `ReplicationSettings.syncOwnLog`) takes no appends until it knows: it waits until a peer has
-/// said what it holds of the log (its heads), takes from peers any tail it lacks (verified
-/// against its own key and the stored tree, like any replica batch), and is synced once it holds
-/// as much as the largest checkpoint any peer has shown, every peer has answered or an
-/// anti-entropy round has passed since the first did. A peer that shows more later is an alarm
-/// (`ownLogAhead`), as before.
+/// `ReplicationSettings.syncOwnLog`) takes no appends until it knows: it waits until enough
+/// peers (`ReplicationSettings.ownSyncAnswers`: as many as meet every witness quorum of the log,
+/// 2 of 4 in the demo) have said what they hold of the log (their heads), takes from peers any
+/// tail it lacks (verified against its own key and the stored tree, like any replica batch), and
+/// is synced once it holds as much as the largest checkpoint any peer has shown, and every peer
+/// has answered or an anti-entropy round has passed since the first did. One peer answering
+/// alone — stale, or hostile and hiding the tail — cannot open it. A peer that shows more later
+/// is an alarm (`ownLogAhead`), as before.
 struct OwnLogSync: Sendable {
     /// The node may append.
     var synced: Bool
@@ -28,12 +30,16 @@ public struct OwnLogStatus: Sendable, Equatable {
     public var seen: UInt64
     /// Peers that have said what they hold of it.
     public var heard: Int
+    /// Peers that must have said it before the node may append (`ReplicationSettings.ownSyncAnswers`,
+    /// at most the peers there are).
+    public var needed: Int
 
-    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int) {
+    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int, needed: Int = 1) {
         self.synced = synced
         self.held = held
         self.seen = seen
         self.heard = heard
+        self.needed = needed
     }
 }
 
@@ -41,8 +47,11 @@ extension Replicator {
     /// Where this node stands with its own log.
     public var ownLogStatus: OwnLogStatus {
         OwnLogStatus(synced: ownSync.synced, held: heads[settings.ownLog]?.size ?? 0, seen: seen[settings.ownLog]?.size ?? 0,
-                     heard: ownSync.heard.count)
+                     heard: ownSync.heard.count, needed: ownSyncNeeded)
     }
+
+    /// Peers whose answer the sync waits for: `ownSyncAnswers`, or every peer if there are fewer.
+    var ownSyncNeeded: Int { max(1, min(settings.ownSyncAnswers, settings.peers.count)) }
 
     /// A peer's heads arrived.
     mutating func ownSyncHeard(from peer: String) -> [Directive] {
@@ -58,10 +67,12 @@ extension Replicator {
         return ownSyncCheck()
     }
 
-    /// Synced once a peer has answered, this node holds at least the largest checkpoint of its
-    /// log seen, nothing of it is being stored, and every peer has answered or a round has passed.
+    /// Synced once enough peers have answered (`ownSyncNeeded`; members removed by a reload do
+    /// not count), this node holds at least the largest checkpoint of its log seen, nothing of
+    /// it is being stored, and every peer has answered or a round has passed.
     mutating func ownSyncCheck() -> [Directive] {
         guard !ownSync.synced, !ownSync.heard.isEmpty else { return [] }
+        guard ownSync.heard.intersection(settings.peers).count >= ownSyncNeeded else { return [] }
         let held = heads[settings.ownLog]?.size ?? 0
         guard held >= seen[settings.ownLog]?.size ?? 0, !isStoring(settings.ownLog) else { return [] }
         guard ownSync.ticks >= 1 || Set(settings.peers).isSubset(of: ownSync.heard) else { return [] }

@@ -29,6 +29,11 @@ public struct ReplicationSettings: Sendable {
     /// any tail of it this node lacks (a restored old copy), before the first append
     /// (`Replicator.ownLogSynced`). Off: the node is the only copy of its log.
     public var syncOwnLog = false
+    /// With `syncOwnLog`: how many peers must have said what they hold of the own log before
+    /// the node may append — enough that every witness quorum of the log includes one of them
+    /// (`ownSyncAnswers(witnesses:)`), so no single stale or hostile peer can open a restored copy
+    /// alone. With fewer peers than this, every peer must answer.
+    public var ownSyncAnswers = 1
     /// The highest protocol version this node speaks (`ProtocolLimits.version`; lower only to
     /// test a federation in which one node still runs the previous version).
     public var protocolVersion = ProtocolLimits.version
@@ -39,6 +44,14 @@ public struct ReplicationSettings: Sendable {
         self.ownLog = ownLog
         self.verifiers = verifiers
         self.peers = peers
+    }
+
+    /// The answers `ownSyncAnswers` asks for with `witnesses` witnesses of the own log and the
+    /// federation's default quorum (a majority): `witnesses - quorum + 1`, the fewest witnesses
+    /// that meet every quorum (4 witnesses: 2; 2: 1), and 1 with none.
+    public static func ownSyncAnswers(witnesses: Int) -> Int {
+        guard witnesses > 0 else { return 1 }
+        return witnesses - WitnessPolicy.majority(of: witnesses) + 1
     }
 
     /// The node that writes `log`.

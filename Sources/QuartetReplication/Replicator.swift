@@ -132,8 +132,9 @@ public struct Replicator: Sendable {
     /// connections closed. Heads of logs no longer in the federation are kept but no longer
     /// announced.
     public mutating func members(peers new: [String], verifiers: [String: NoteVerifier], writers: [String: String],
-                                 revoked: [String: [Ed25519PublicKey: UInt64]] = [:]) -> [Directive] {
+                                 revoked: [String: [Ed25519PublicKey: UInt64]] = [:], ownSyncAnswers: Int? = nil) -> [Directive] {
         settings.verifiers = verifiers
+        if let ownSyncAnswers { settings.ownSyncAnswers = ownSyncAnswers }
         settings.writers = writers
         settings.revoked = revoked
         // Rotations carry over; revocations are the file's; notes verified before are checked again.
@@ -152,7 +153,8 @@ public struct Replicator: Sendable {
             peers[peer] = Peer()
             out.append(.dial(peer: peer, afterMillis: 0))
         }
-        return out
+        // Fewer peers may now be enough for the own log's sync (or more needed).
+        return out + ownSyncCheck()
     }
 
     /// A TLS connection to a member (verified by its certificate) is up.

@@ -36,14 +36,18 @@ struct RecoverCommand: AsyncParsableCommand {
     @Flag(help: "Only ask the peers what they hold and say what would come back; write nothing.") var dryRun = false
     @Option(help: "Seconds to wait for a first peer to answer, and at most between two steps of progress.") var timeout: Int = 60
     @Option(help: "Log level of the node while it recovers.") var logLevel: Logger.Level = .warning
+    @Option(help: "Peers that must say what they hold of this node's log (as `serve --peer-answers`; default: as many as meet every witness quorum of it).")
+    var peerAnswers: Int?
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
         guard (1...3600).contains(timeout) else { throw ValidationError("--timeout must be 1 to 3600 seconds") }
+        if let peerAnswers, !(1...1_000).contains(peerAnswers) { throw ValidationError("--peer-answers must be from 1 to 1,000") }
         let configuration: NodeConfiguration
         do {
             var loaded = try NodeConfiguration.load(path: config)
             loaded.onlyCopy = false  // The whole point is to learn from peers.
+            loaded.peerAnswers = peerAnswers
             configuration = loaded
         } catch { throw CLIError("\(error)") }
         let level = logLevel
@@ -117,8 +121,11 @@ struct RecoverCommand: AsyncParsableCommand {
                     result = .success(status)
                     break
                 }
+                let connected = status.connected.isEmpty ? "none" : status.connected.joined(separator: ", ")
                 let reason = status.heard == 0
-                    ? "no peer answered within \(timeout) s (connected: \(status.connected.isEmpty ? "none" : status.connected.joined(separator: ", ")))"
+                    ? "no peer answered within \(timeout) s (connected: \(connected))"
+                    : !status.ownSynced && status.heard < status.needed
+                    ? "only \(status.heard) of the \(status.needed) peers that must say what they hold of this node's log answered within \(timeout) s (connected: \(connected))"
                     : "no progress for \(timeout) s (holds \(status.held) entries; "
                         + status.logs.filter { $0.held < $0.seen }.map { "\($0.name) \($0.held) of \($0.seen)" }.joined(separator: ", ") + ")"
                 result = .failure(CLIError(reason))

@@ -29,6 +29,13 @@ struct ServeCommand: AsyncParsableCommand {
         Append at once, without first learning from peers how much of this node's own log they hold.         Only when no other node holds the log (a new federation whose peers are not up yet): a restored         older copy started this way signs a second history (docs/operations.md).
         """)
     var onlyCopy = false
+    @Option(help: """
+        Peers that must say how much of this node's own log they hold before it appends \
+        (default: as many as meet every witness quorum of the log, 2 of the 4 peers of a \
+        five-member federation). Lower it only knowingly, while fewer members are up: one stale \
+        or hostile peer answering alone can then open a restored older copy (docs/operations.md).
+        """)
+    var peerAnswers: Int?
     @Option(help: .hidden) var protocolVersion: UInt16?
 
     func run() async throws {
@@ -48,6 +55,11 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             var loaded = try NodeConfiguration.load(path: config)
             loaded.onlyCopy = onlyCopy
+            if let peerAnswers {
+                // More than the peers there are means every peer.
+                guard (1...1_000).contains(peerAnswers) else { throw CLIError("--peer-answers must be from 1 to 1,000, got \(peerAnswers)") }
+                loaded.peerAnswers = peerAnswers
+            }
             if let protocolVersion {
                 // Only to test upgrades: a node that speaks the previous version.
                 let spoken = NodeConfiguration.protocolVersions

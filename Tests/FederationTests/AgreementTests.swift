@@ -45,7 +45,7 @@ extension LocalFederation {
 @Suite(.serialized) struct AgreementLedgerTests {
     @Test func onlyAgreementsCountersignedByTheOwnerAreHonoured() throws {
         let federation = try LocalFederation()
-        try federation.start(["uk", "wales"])
+        try federation.start(["uk", "wales"], onePeerAnswers: true)
         defer { federation.stop() }
         let ownerKeys = try #require(federation.demo["owner_keys"] as? [String: String])
         let walesToken = federation.operatorToken("wales")
@@ -76,7 +76,7 @@ extension LocalFederation {
         try JSONSerialization.data(withJSONObject: ["note": note]).write(to: payload)
         let appended = try TestKit.quartet(["append", "--data", federation.path("wales", "data"), "--type", "agreement.established", "--payload", payload.path])
         #expect(appended.status == 0, "\(appended)")
-        try federation.start(["uk", "wales"])
+        try federation.start(["uk", "wales"], onePeerAnswers: true)
 
         // uk honours the countersigned agreement and ignores the forged one.
         var listing: [String: Any] = [:]
@@ -281,7 +281,7 @@ extension RestrictedDataTests {
 extension RestrictedDataTests {
     @Test func whenAnAgreementExpiresTheFlowStopsAndRecipientsPurge() throws {
         let federation = try LocalFederation()
-        try federation.start(["wales", "england"])
+        try federation.start(["wales", "england"], onePeerAnswers: true)
         defer { federation.stop() }
         let walesToken = federation.operatorToken("wales")
         // In force for the next few seconds only.

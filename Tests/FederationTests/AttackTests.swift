@@ -63,7 +63,7 @@ import Testing
     /// its writes back up (or cuts it off), its memory stays put, and other peers replicate on.
     @Test func aMemberThatAsksAndNeverReadsCannotExhaustMemory() async throws {
         let federation = try LocalFederation()
-        try federation.start(["uk", "wales"])
+        try federation.start(["uk", "wales"], onePeerAnswers: true)
         defer { federation.stop() }
         // About 12 MiB in uk's own log, so every request is answered with a full batch.
         let blob = String(repeating: "x", count: 120_000)
@@ -107,7 +107,7 @@ import Testing
     /// the holder and purges.
     @Test func aRevocationSentAsAStubIsRefusedAndTakenFromTheHolder() async throws {
         let federation = try LocalFederation()
-        try federation.start(["uk", "scotland"])
+        try federation.start(["uk", "scotland"], onePeerAnswers: true)
         defer { federation.stop() }
         let marker = "ROW-\(UUID().uuidString)"
         let index = try Self.agreementAndRow(federation, id: "NHS-SCOTLAND-FULL", marker: marker)
@@ -185,7 +185,7 @@ import Testing
     @Test(arguments: [SIGKILL, SIGTERM])
     func aDisclosureSurvivesTheSenderStoppingAtOnce(signal: Int32) throws {
         let federation = try LocalFederation()
-        try federation.start(["uk", "scotland"])
+        try federation.start(["uk", "scotland"], onePeerAnswers: true)
         defer { federation.stop() }
         let label = "nhss.workforce.headcount"
         let note = try federation.signAgreement(id: "NHS-SCOTLAND-KILL", owner: "NHS-SCOTLAND", holder: "scotland", label: label, recipients: ["uk=full"])
@@ -276,7 +276,7 @@ import Testing
     /// lookup, not a signature check on the serial queue, so uk keeps taking wales's entries.
     @Test func replayedValidMessagesCannotStallReplication() async throws {
         let federation = try LocalFederation()
-        try federation.start(["uk", "wales"])
+        try federation.start(["uk", "wales"], onePeerAnswers: true)
         defer { federation.stop() }
         for i in 0..<3 { try federation.append("wales", #"{"warm":\#(i)}"#) }
         _ = try federation.waitConverged(["uk", "wales"]) { federation.size($0, "wales") >= 3 }

@@ -10,13 +10,13 @@ import Testing
     @Test func peersFollowARotationFromThePinnedKey() throws {
         let federation = try LocalFederation()
         defer { federation.stop() }
-        try federation.start(["uk", "wales"])
+        try federation.start(["uk", "wales"], onePeerAnswers: true)
         for i in 0..<5 { try federation.append("wales", #"{"i":\#(i)}"#) }
         _ = try federation.waitConverged(["uk", "wales"]) { federation.size($0, "wales") == 5 }
         _ = federation.processes.removeValue(forKey: "wales")?.stop()
         let rotated = try TestKit.quartet(["key", "rotate", "--config", federation.config("wales"), "--no-overlap"])
         #expect(rotated.status == 0, "\(rotated.stderr)")
-        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"), arguments: LocalFederation.onePeerAnswers)
         for i in 0..<5 { try federation.append("wales", #"{"after":\#(i)}"#) }
         _ = try federation.waitConverged(["uk", "wales"]) { federation.size($0, "wales") == 11 }
         let kinds = (try federation.get("uk", "/v1/alerts")["alerts"] as! [[String: Any]]).map { $0["kind"] as! String }
@@ -36,7 +36,7 @@ import Testing
     @Test func aFigurePageCarriesTheRotationToItsCheckpoint() throws {
         let federation = try LocalFederation()
         defer { federation.stop() }
-        try federation.start(["uk", "wales"])
+        try federation.start(["uk", "wales"], onePeerAnswers: true)
         let plans = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("config/plans").path
         func run(_ arguments: [String]) throws {
@@ -60,7 +60,7 @@ import Testing
         _ = federation.processes.removeValue(forKey: "wales")?.stop()
         let rotated = try TestKit.quartet(["key", "rotate", "--config", federation.config("wales"), "--no-overlap"])
         #expect(rotated.status == 0, "\(rotated.stderr)")
-        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"), arguments: LocalFederation.onePeerAnswers)
         try reading("6")
         let heads = try federation.waitConverged(["uk", "wales"])
         let walesSize = UInt64(federation.size(heads, "wales"))

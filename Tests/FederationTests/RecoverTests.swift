@@ -104,7 +104,7 @@ import Testing
         let federation = try LocalFederation()
         defer { federation.stop() }
         let nodes = ["uk", "wales"]
-        try federation.start(nodes)
+        try federation.start(nodes, onePeerAnswers: true)
         // Only wales ever held the row in full (uk may have the aggregate only).
         let row = try Self.restrictedRow(federation, recipients: ["england=none", "uk=aggregate"])
         try federation.append("wales", #"{"after":"the row"}"#)
@@ -112,7 +112,7 @@ import Testing
         let size = federation.size(heads, "wales")
         let key = try Self.loseWalesDisk(federation)
 
-        let (result, report) = try Self.recover(federation, key: key)
+        let (result, report) = try Self.recover(federation, key: key, extra: LocalFederation.onePeerAnswers)
         #expect(result.status == 0, "\(result)")
         let own = try #require(Self.log(report, "wales"), "\(result.stdout)")
         #expect(own["entries"] as? Int == size)
@@ -124,7 +124,7 @@ import Testing
         let record = try String(contentsOfFile: federation.path("wales", "data") + "/lost-payloads", encoding: .utf8)
         #expect(record.split(separator: "\n").contains("wales \(row)"), "\(record)")
 
-        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"), arguments: LocalFederation.onePeerAnswers)
         let next = try federation.append("wales", #"{"after":"recover"}"#)
         #expect(next >= UInt64(size))
         _ = try federation.waitConverged(nodes) { federation.size($0, "wales") > Int(next) }
@@ -186,7 +186,7 @@ import Testing
         #expect(Self.log(recovered, "wales")?["entries"] as? Int == size, "\(result.stdout)")
         let vkey = try TestKit.quartet(["key", "vkey", "--data", federation.path("wales", "data"), "--log", "wales"])
         #expect(vkey.stdout.trimmingCharacters(in: .newlines) == newKey, "\(vkey)")
-        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"), arguments: LocalFederation.onePeerAnswers)
         let next = try federation.append("wales", #"{"after":"recover"}"#)
         #expect(next >= UInt64(size))
         // The peers take checkpoints signed by the new key: they converge, with no alert.

@@ -67,7 +67,8 @@ import Testing
         sim.runUntil(1_000)
         #expect(sim.nodes["a"]!.synced == nil)
         #expect(sim.nodes["a"]!.replicator.ownLogStatus.heard == 0)
-        // One peer answers and a round passes: that is enough (the other may be down for a week).
+        // One peer answers and a round passes: with two peers (each a witness, a quorum of
+        // both) one answer meets every quorum, so that is enough (the other may be down for a week).
         sim.connect("a", "b")
         sim.runUntil(1_200)
         #expect(sim.nodes["a"]!.synced == 30)
@@ -91,6 +92,95 @@ import Testing
         alone.nodes["solo"]!.replicator = Replicator(settings: settings, heads: [:], seed: 1)
         alone.run("solo", alone.nodes["solo"]!.replicator.start())
         #expect(alone.nodes["solo"]!.synced == 0)
+    }
+
+    /// Five nodes; `b` is cut off while `a` appends 20 more after the copy is taken, so it holds
+    /// only the first 10; then `a` is replaced by a node started from the copy (needing
+    /// `answers` peers), and only `b` — stale, or hostile and hiding the tail — reaches it.
+    static func restoredBehindAStalePeer(answers: Int) throws -> Simulation {
+        var sim = try Simulation(ids: ["a", "b", "c", "d", "e"], seed: 5)
+        sim.connectAll()
+        try sim.append("a", count: 10)
+        sim.runUntil(200)
+        let copy = sim.nodes["a"]!
+        for peer in ["a", "c", "d", "e"] {
+            sim.disconnect("b", peer)
+            sim.cut.insert(["b", peer].sorted())
+        }
+        try sim.append("a", count: 20)
+        sim.runUntil(400)
+        #expect(sim.sizes("a") == [30, 10, 30, 30, 30])
+        for peer in ["c", "d", "e"] {
+            sim.disconnect("a", peer)
+            sim.cut.insert(["a", peer].sorted())
+        }
+        var settings = copy.replicator.settings
+        settings.syncOwnLog = true
+        settings.ownSyncAnswers = answers
+        var node = copy
+        node.replicator = Replicator(settings: settings, heads: copy.replicator.heads, seed: 5)
+        node.synced = nil
+        sim.nodes["a"] = node
+        sim.cut.remove(["a", "b"])
+        sim.connect("a", "b")
+        return sim
+    }
+
+    /// What the rule below prevents, so the test after it can fail: with one answer enough, the
+    /// stale peer alone opens the restored copy at 10, and its next append is a second history.
+    @Test func oneStalePeerAnsweringAloneWouldOpenARestoredCopy() throws {
+        var sim = try Self.restoredBehindAStalePeer(answers: 1)
+        sim.runUntil(1_000)
+        #expect(sim.nodes["a"]!.synced == 10)
+        try sim.append("a", count: 5)
+        sim.cut = []
+        sim.connectAll()
+        sim.runUntil(3_000)
+        #expect(!Self.equivocations(sim).isEmpty)
+    }
+
+    /// With four witnesses of the log (a majority quorum of 3), two peers must answer: any two
+    /// meet every quorum. The stale peer alone keeps the copy held; a second answer brings the
+    /// tail, and the node appends after it with no second history.
+    @Test func aRestoredCopyWaitsForAsManyPeersAsMeetEveryWitnessQuorum() throws {
+        let answers = ReplicationSettings.ownSyncAnswers(witnesses: 4)
+        #expect(answers == 2)
+        var sim = try Self.restoredBehindAStalePeer(answers: answers)
+        sim.runUntil(1_000)
+        #expect(sim.nodes["a"]!.synced == nil)
+        #expect(sim.nodes["a"]!.replicator.ownLogStatus == OwnLogStatus(synced: false, held: 10, seen: 10, heard: 1, needed: 2))
+        sim.cut.remove(["a", "c"])
+        sim.connect("a", "c")
+        sim.runUntil(2_000)
+        #expect(sim.nodes["a"]!.synced == 30)
+        try sim.append("a", count: 5)
+        sim.cut = []
+        sim.connectAll()
+        sim.runUntil(4_000)
+        #expect(sim.sizes("a") == [35, 35, 35, 35, 35])
+        #expect(Self.equivocations(sim).isEmpty)
+    }
+
+    @Test func theAnswersNeededMeetEveryMajorityQuorumOfTheWitnesses() {
+        // witnesses → answers: n - (n/2 + 1) + 1; 1 with no witnesses.
+        let expected = [0: 1, 1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 3, 31: 16]
+        for (witnesses, answers) in expected {
+            #expect(ReplicationSettings.ownSyncAnswers(witnesses: witnesses) == answers, "\(witnesses) witnesses")
+            // Any `answers` of them and any quorum share a witness.
+            if witnesses > 0 { #expect(answers + WitnessPolicy.majority(of: witnesses) > witnesses) }
+        }
+    }
+
+    /// A reload that removes the peers not yet heard from re-checks the sync: with fewer peers
+    /// than answers needed, every remaining one answering is enough.
+    @Test func aReloadThatRemovesUnheardPeersRechecksTheSync() throws {
+        var sim = try Self.restoredBehindAStalePeer(answers: 2)
+        sim.runUntil(1_000)
+        #expect(sim.nodes["a"]!.synced == nil)
+        var replicator = sim.nodes["a"]!.replicator
+        let out = replicator.members(peers: ["b"], verifiers: replicator.settings.verifiers, writers: replicator.settings.writers)
+        #expect(out.contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false })
+        #expect(replicator.ownLogStatus.needed == 1)
     }
 
     /// A peer that shows a longer own log under a checkpoint not signed by the node's key is
