@@ -1,5 +1,5 @@
 import QuartetCrypto
-import QuartetLedger
+@testable import QuartetLedger
 import Testing
 
 @Suite struct CheckpointTests {
@@ -12,6 +12,34 @@ import Testing
         #expect(parsed == checkpoint && parsed.timeMillis == 1_700_000_000_123)
         #expect(try Checkpoint(parsing: "o\n0\n\(Hash.emptyTree.base64)\n").extensions.isEmpty)
         #expect(try Checkpoint(parsing: "o\n0\n\(Hash.emptyTree.base64)\nquartet-time +5\n").timeMillis == nil)
+    }
+
+    /// The ASCII fast path of `isValidOrigin` decides exactly as the Unicode rule does: every
+    /// ASCII byte alone, in the middle of a name, and random mixes with non-ASCII scalars.
+    @Test func originsAreJudgedAsTheUnicodeRuleJudgesThem() {
+        func byRule(_ origin: String) -> Bool {
+            !origin.isEmpty && origin.utf8.count <= 255 && origin.unicodeScalars.allSatisfy(Checkpoint.isOriginScalar)
+        }
+        for byte in UInt8(0)...0x7F {
+            let scalar = String(UnicodeScalar(byte))
+            for origin in [scalar, "quartet.test/\(scalar)wales", "\(scalar)a"] {
+                #expect(Checkpoint.isValidOrigin(origin) == byRule(origin), "byte \(byte)")
+            }
+        }
+        // Spaces and controls outside ASCII still count (no-break space, NEL, line separator, ideographic space).
+        for origin in ["a\u{A0}b", "a\u{85}b", "a\u{2028}b", "a\u{3000}b", "a\u{200B}b", "café.example/log", "ωмега"] {
+            #expect(Checkpoint.isValidOrigin(origin) == byRule(origin), "\(origin.unicodeScalars.map { $0.value })")
+        }
+        #expect(!Checkpoint.isValidOrigin("a\u{A0}b") && Checkpoint.isValidOrigin("café.example/log"))
+        var random = SystemRandomNumberGenerator()
+        let pool: [UInt32] = [0x09, 0x20, 0x2B, 0x41, 0x7F, 0x85, 0xA0, 0xE9, 0x1680, 0x2028, 0x3000, 0xFEFF, 0x1F600]
+        for _ in 0..<2_000 {
+            let origin = String(String.UnicodeScalarView((0..<Int.random(in: 0...6, using: &random)).map { _ in
+                Unicode.Scalar(pool.randomElement(using: &random)!)!
+            }))
+            #expect(Checkpoint.isValidOrigin(origin) == byRule(origin), "\(origin.unicodeScalars.map { $0.value })")
+        }
+        #expect(!Checkpoint.isValidOrigin(String(repeating: "a", count: 256)) && Checkpoint.isValidOrigin(String(repeating: "a", count: 255)))
     }
 
     @Test func malformedBodiesAreRefused() {
