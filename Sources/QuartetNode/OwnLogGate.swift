@@ -66,7 +66,8 @@ final class OwnLogGate: Sendable {
                 + "(a restored older copy would otherwise sign a second history); if no other node holds this log, restart it with --i-am-the-only-copy (docs/operations.md)"
         }
         if status.seen > status.held {
-            return "node \(node) is taking entries of its own log \(log) that peers hold and it lacks (it holds \(status.held) of \(status.seen)); appends resume once it has them"
+            return "node \(node) is taking entries of its own log \(log) that peers hold, or that a peer's witness cosigned, and it lacks (it holds \(status.held) of \(status.seen)); "
+                + "appends resume once it has them (if no peer holds them they are lost, and appending would sign a second history: docs/operations.md)"
         }
         if status.heard < status.needed {
             return "node \(node) has heard from \(status.heard) of the \(status.needed) peers that must say how much of its own log \(log) they hold before it appends "

@@ -32,6 +32,9 @@ final class ReplicationEngine: @unchecked Sendable {
     private let storeQueue = DispatchQueue(label: "quartet.replication.store")
     /// Own commits not yet handed to the replicator (filled by the writer, drained on `queue`).
     let unpushed = Mutex(CommitCoalescer())
+    /// The signed checkpoint of an origin this node's witness cosigned last (set once the
+    /// witness exists): told to that log's writer when it connects (`Message.witnessed`).
+    let witnessedLatest = Mutex<(@Sendable (_ origin: String) -> String?)?>(nil)
     var replicator: Replicator
     let store: LedgerStore
     /// The federation and TLS contexts in force (a reload replaces them; `reload` tells the

@@ -1,3 +1,5 @@
+import QuartetLedger
+
 /// Whether a node may append to its own log yet.
 ///
 /// A node whose data directory was restored from an older copy holds fewer entries of its own
@@ -78,5 +80,44 @@ extension Replicator {
         guard ownSync.ticks >= 1 || Set(settings.peers).isSubset(of: ownSync.heard) else { return [] }
         ownSync.synced = true
         return [.ownLogSynced(size: held)]
+    }
+}
+
+extension Replicator {
+    /// This node's witness cosigned `note`, a checkpoint of `log` (the shell tells it at start
+    /// from the witness state, and after each cosignature). Only a larger one replaces what is kept.
+    public mutating func witnessCosigned(log: String, note: String) {
+        guard let size = Self.size(ofNote: note) else { return }
+        if let kept = witnessedNotes[log], let keptSize = Self.size(ofNote: kept), keptSize >= size { return }
+        witnessedNotes[log] = note
+    }
+
+    static func size(ofNote note: String) -> UInt64? {
+        (try? SignedNote(parsing: note)).flatMap { try? Checkpoint(parsing: $0.text).size }
+    }
+
+    /// The `witnessed` messages for a peer just greeted: what this node's witness cosigned of
+    /// the logs the peer writes (version 3 on).
+    func witnessedFor(_ peer: String) -> [Directive] {
+        guard speaksWitnessed(peer) else { return [] }
+        return witnessedNotes.keys.sorted().filter { settings.writer(of: $0) == peer && settings.verifiers[$0] != nil }
+            .map { .send(peer: peer, .witnessed(log: $0, note: witnessedNotes[$0]!)) }
+    }
+
+    /// A peer's witness says it cosigned `note` of `log`. Only the log's writer listens, and only
+    /// before its first append: a checkpoint of its own log that verifies under its key raises
+    /// the size it must hold before it opens (`seen`), even if no peer's replica holds that
+    /// much — then it stays held (the entries are lost; appending would contradict a checkpoint
+    /// a witness holds signed). One that does not verify is counted against the sender; one
+    /// signed by a key this node has not seen (a rotation in entries it lacks) is left to the heads.
+    mutating func receivedWitnessed(log: String, note: String, from peer: String) -> [Directive] {
+        guard log == settings.ownLog, !ownSync.synced else { return [] }
+        let checkpoint: Checkpoint
+        do { checkpoint = try verified(note, log: log).checkpoint } catch {
+            if unknownKeyHead(Message.Head(log: log, note: note)) != nil { return [] }
+            return penalize(peer, log: log, "the checkpoint of \(log) its witness cosigned does not verify against the log's key: \(error)")
+        }
+        noteSeen(log, checkpoint)
+        return []
     }
 }

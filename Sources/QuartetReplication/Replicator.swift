@@ -67,6 +67,9 @@ public struct Replicator: Sendable {
     private var compared = BoundedSet<String>(capacity: 512)
     /// Whether this node may append to its own log yet (OwnLogSync.swift).
     var ownSync: OwnLogSync
+    /// Per log, the newest checkpoint this node's witness cosigned (signed note), told to the
+    /// log's writer when a connection is greeted (`witnessed`).
+    public internal(set) var witnessedNotes: [String: String] = [:]
     /// The keys of each log over its history (KeyChain): the pinned key and the rotations
     /// stored or verified here, with the federation's revocations.
     public private(set) var chains: [String: KeyChain]
@@ -96,6 +99,9 @@ public struct Replicator: Sendable {
 
     /// Whether `peer` understands `unavailable` (protocol version 2 on).
     public func speaksUnavailable(_ peer: String) -> Bool { (peers[peer]?.version ?? 0) >= 2 }
+
+    /// Whether `peer` understands `witnessed` (protocol version 3 on).
+    public func speaksWitnessed(_ peer: String) -> Bool { (peers[peer]?.version ?? 0) >= 3 }
 
     /// The protocol version agreed with each greeted peer.
     public var peerVersions: [String: UInt16] { peers.filter { $0.value.greeted }.mapValues(\.version) }
@@ -253,8 +259,10 @@ public struct Replicator: Sendable {
             guard federation == settings.federation else { return violation(peer, .identity, "federation \(federation), expected \(settings.federation)") }
             peers[peer]!.greeted = true
             peers[peer]!.failures = 0
+            // What this node's witness cosigned of the peer's own log goes before the heads, so a
+            // restored writer knows it by the time it counts this peer's answer (OwnLogSync).
             // Evidence travels to every peer, including those that connect after it was found.
-            return [.send(peer: peer, .heads(headList()))]
+            return witnessedFor(peer) + [.send(peer: peer, .heads(headList()))]
                 + quarantined.keys.sorted().map { .send(peer: peer, .evidence(quarantined[$0]!)) }
         }
         switch message {
@@ -284,6 +292,11 @@ public struct Replicator: Sendable {
             return quarantine(evidence, from: peer)
         case .error(let code, let text):
             return [.close(peer: peer, reason: "peer reported error \(code.rawValue): \(text)")]
+        case .witnessed(let log, let note):
+            guard speaksWitnessed(peer) else {
+                return violation(peer, .malformed, "witnessed is not a message of protocol version \(peers[peer]!.version), the version agreed")
+            }
+            return receivedWitnessed(log: log, note: note, from: peer)
         case .unavailable(let log, let from):
             guard speaksUnavailable(peer) else {
                 return violation(peer, .malformed, "unavailable is not a message of protocol version \(peers[peer]!.version), the version agreed")
@@ -370,7 +383,7 @@ public struct Replicator: Sendable {
     /// Verifies `text` as a checkpoint of `log` signed by the key in force at its size
     /// (remembered), returning it and the note with that key's signature line only. Keyed by
     /// that note, so extra signature lines do not defeat the memo.
-    private mutating func verified(_ text: String, log: String, chain given: KeyChain? = nil) throws -> (checkpoint: Checkpoint, note: String) {
+    mutating func verified(_ text: String, log: String, chain given: KeyChain? = nil) throws -> (checkpoint: Checkpoint, note: String) {
         guard let chain = given ?? chains[log] else { throw WireError("unknown log \(log)") }
         let parsed = try SignedNote(parsing: text)
         let claimed = try Checkpoint(parsing: parsed.text)
@@ -386,7 +399,7 @@ public struct Replicator: Sendable {
 
     /// The size a head claims when it is signed under the log's origin by a key its chain does
     /// not hold (nil for any other failure).
-    private func unknownKeyHead(_ head: Message.Head) -> UInt64? {
+    func unknownKeyHead(_ head: Message.Head) -> UInt64? {
         guard let chain = chains[head.log], let parsed = try? SignedNote(parsing: head.note), chain.signedByUnknownKey(parsed),
               let claimed = try? Checkpoint(parsing: parsed.text), claimed.origin == chain.origin else { return nil }
         return claimed.size
@@ -412,7 +425,7 @@ public struct Replicator: Sendable {
         EntryHeader.hasType(rotationType, encoded: header)
     }
 
-    private mutating func noteSeen(_ log: String, _ checkpoint: Checkpoint) {
+    mutating func noteSeen(_ log: String, _ checkpoint: Checkpoint) {
         if checkpoint.size > seen[log]?.size ?? 0 || seen[log] == nil { seen[log] = checkpoint }
     }
 
@@ -643,7 +656,7 @@ public struct Replicator: Sendable {
         return out
     }
 
-    private mutating func penalize(_ peer: String, log: String?, _ reason: String) -> [Directive] {
+    mutating func penalize(_ peer: String, log: String?, _ reason: String) -> [Directive] {
         peers[peer]?.penalties += 1
         var out: [Directive] = [.alert(ReplicationAlert(kind: .rejected, log: log, peer: peer, message: reason))]
         if (peers[peer]?.penalties ?? 0) >= settings.penaltyLimit {

@@ -3,8 +3,8 @@ import QuartetLedger
 /// The replication protocol's limits (docs/protocol.md, "Limits").
 public enum ProtocolLimits {
     /// The highest protocol version this code speaks.
-    /// 2 added `unavailable`.
-    public static let version: UInt16 = 2
+    /// 2 added `unavailable`; 3 added `witnessed`.
+    public static let version: UInt16 = 3
     /// The oldest version it still speaks (the N-1 promise: the current and the previous one,
     /// so a federation upgrades one node at a time).
     public static let oldest: UInt16 = 1
@@ -75,7 +75,7 @@ public struct Batch: Sendable, Equatable {
     public var end: UInt64 { from + UInt64(entries.count) }
 }
 
-/// The messages of replication protocol version 2 (docs/protocol.md).
+/// The messages of replication protocol version 3 (docs/protocol.md).
 public enum Message: Sendable, Equatable {
     /// First message on a connection, from both sides.
     case hello(version: UInt16, node: String, federation: String)
@@ -93,6 +93,10 @@ public enum Message: Sendable, Equatable {
     /// holds only stubs of entries there that the holder's agreements let the requester have
     /// in full (ask the holder).
     case unavailable(log: String, from: UInt64)
+    /// The newest checkpoint of `log` the sender's witness has cosigned (version 3), sent to the
+    /// log's writer when a connection is greeted, before `heads`: a writer restored from an older
+    /// copy learns what was witnessed of its log even where the sender's replica holds less.
+    case witnessed(log: String, note: String)
 
     public struct Head: Sendable, Equatable {
         public var log: String
@@ -111,7 +115,7 @@ public enum Message: Sendable, Equatable {
     }
 
     enum Kind: UInt8 {
-        case hello = 1, heads, request, entries, evidence, error, unavailable
+        case hello = 1, heads, request, entries, evidence, error, unavailable, witnessed
     }
 
     // MARK: Encoding
@@ -146,6 +150,8 @@ public enum Message: Sendable, Equatable {
             w.u8(Kind.error.rawValue); w.u16(code.rawValue); w.string(Self.prefix(of: message, utf8Bytes: 1000))
         case .unavailable(let log, let from):
             w.u8(Kind.unavailable.rawValue); w.string(log); w.u64(from)
+        case .witnessed(let log, let note):
+            w.u8(Kind.witnessed.rawValue); w.string(log); w.string(note)
         }
         var bytes = w.bytes
         let length = UInt32(bytes.count - 4)
@@ -224,6 +230,8 @@ public enum Message: Sendable, Equatable {
             self = .error(code: ErrorCode(rawValue: raw) ?? .malformed, message: message)
         case .unavailable:
             self = .unavailable(log: try r.string("unavailable.log"), from: try r.u64("unavailable.from"))
+        case .witnessed:
+            self = .witnessed(log: try r.string("witnessed.log"), note: try r.string("witnessed.note"))
         }
         guard r.remaining == 0 else { throw WireError("\(r.remaining) unexpected bytes after a \(kind) message") }
     }
@@ -238,6 +246,7 @@ public enum Message: Sendable, Equatable {
         case .evidence: return "evidence"
         case .error: return "error"
         case .unavailable: return "unavailable"
+        case .witnessed: return "witnessed"
         }
     }
 }

@@ -19,7 +19,7 @@ import Testing
         #expect(federation.size(heads, "england") == 20)
         let peers = try federation.get("uk", "/v1/peers")["peers"] as! [[String: Any]]
         let versions = Dictionary(uniqueKeysWithValues: peers.compactMap { peer in (peer["protocol_version"] as? Int).map { (peer["node"] as! String, $0) } })
-        #expect(versions == ["england": 1, "wales": 2])
+        #expect(versions == ["england": 1, "wales": 3])
         for node in ["uk", "wales", "england"] {
             let kinds = (try federation.get(node, "/v1/alerts")["alerts"] as! [[String: Any]]).map { $0["kind"] as! String }
             #expect(kinds.isEmpty, "\(node): \(kinds)")

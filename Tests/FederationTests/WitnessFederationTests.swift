@@ -2,6 +2,7 @@ import Foundation
 import QuartetCrypto
 import QuartetHarness
 import QuartetLedger
+import QuartetReplication
 import QuartetStore
 import QuartetTestKit
 import Testing
@@ -179,6 +180,34 @@ import Testing
         #expect(note.contains("\n4\n"))
         let witnesses = try federation.get("wales", "/v1/witnesses")["witnesses"] as! [[String: Any]]
         #expect(witnesses.count == 4 && witnesses.allSatisfy { $0["cosigned_size"] as? Int == 4 && $0["failing"] as? Bool == false }, "\(witnesses)")
+    }
+
+    /// A witness tells a log's writer, when the writer connects, the newest checkpoint of its
+    /// log it cosigned (`witnessed`, protocol 3), before its heads: a writer restored from an
+    /// older copy learns what was witnessed even where no replica holds it (OwnLogSyncTests has
+    /// the rule). Here a hand-driven "wales" greets uk and must hear it first.
+    @Test func aWitnessTellsTheWriterWhatItCosignedBeforeItsHeads() async throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk", "wales", "england"])
+        defer { federation.stop() }
+        for i in 0..<3 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        _ = try Self.cosigned(federation, size: 3, count: 2)
+        _ = federation.processes.removeValue(forKey: "wales")?.stop()
+        let peer = try await AttackTests.greeted(as: "wales", federation)
+        // The first of the two in the order uk sent them.
+        let first = try peer.wait { message in
+            if case .witnessed = message { return true }
+            if case .heads = message { return true }
+            return false
+        }
+        guard case .witnessed(let log, let note) = first else { Issue.record("uk sent \(first.name) before witnessed"); return }
+        #expect(log == "wales")
+        let signed = try SignedNote(parsing: note)
+        let checkpoint = try Checkpoint(parsing: signed.text)
+        #expect(checkpoint.origin == Self.origin && checkpoint.size == 3)
+        let vkey = try #require(((try JSONSerialization.jsonObject(with: Data(contentsOf: federation.root.appendingPathComponent("federation.json"))) as? [String: Any])?["nodes"]
+            as? [[String: Any]])?.first { $0["id"] as? String == "wales" }?["vkey"] as? String)
+        _ = try NoteVerifier(vkey: vkey).verifyCheckpoint(signed)
     }
 
     /// A member whose witness cosigns every request correctly but only after 8 s (so it never

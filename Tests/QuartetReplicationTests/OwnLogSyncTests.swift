@@ -97,7 +97,7 @@ import Testing
     /// Five nodes; `b` is cut off while `a` appends 20 more after the copy is taken, so it holds
     /// only the first 10; then `a` is replaced by a node started from the copy (needing
     /// `answers` peers), and only `b` — stale, or hostile and hiding the tail — reaches it.
-    static func restoredBehindAStalePeer(answers: Int) throws -> Simulation {
+    static func restoredBehindAStalePeer(answers: Int, bWitnessedTheTail: Bool = false) throws -> Simulation {
         var sim = try Simulation(ids: ["a", "b", "c", "d", "e"], seed: 5)
         sim.connectAll()
         try sim.append("a", count: 10)
@@ -110,6 +110,8 @@ import Testing
         try sim.append("a", count: 20)
         sim.runUntil(400)
         #expect(sim.sizes("a") == [30, 10, 30, 30, 30])
+        // b's witness cosigned size 30 over HTTP, though its replica missed the entries.
+        if bWitnessedTheTail { sim.nodes["b"]!.replicator.witnessCosigned(log: "a", note: try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[30])) }
         for peer in ["c", "d", "e"] {
             sim.disconnect("a", peer)
             sim.cut.insert(["a", peer].sorted())
@@ -159,6 +161,74 @@ import Testing
         sim.runUntil(4_000)
         #expect(sim.sizes("a") == [35, 35, 35, 35, 35])
         #expect(Self.equivocations(sim).isEmpty)
+    }
+
+    /// The one peer that answers holds only 10 entries in its replica, but its witness cosigned
+    /// size 30: told so (`witnessed`, before its heads), the restored copy stays held at 10 of 30
+    /// even with one answer enough, and opens once a peer that holds the tail gives it.
+    @Test func whatAPeersWitnessCosignedKeepsARestoredCopyHeldUntilItHoldsThat() throws {
+        var sim = try Self.restoredBehindAStalePeer(answers: 1, bWitnessedTheTail: true)
+        sim.runUntil(1_000)
+        #expect(sim.nodes["a"]!.synced == nil)
+        #expect(sim.nodes["a"]!.replicator.ownLogStatus == OwnLogStatus(synced: false, held: 10, seen: 30, heard: 1, needed: 1))
+        sim.cut.remove(["a", "c"])
+        sim.connect("a", "c")
+        sim.runUntil(2_000)
+        #expect(sim.nodes["a"]!.synced == 30)
+        try sim.append("a", count: 5)
+        sim.cut = []
+        sim.connectAll()
+        sim.runUntil(4_000)
+        #expect(sim.sizes("a") == [35, 35, 35, 35, 35])
+        #expect(Self.equivocations(sim).isEmpty)
+    }
+
+    /// `witnessed` goes only to the log's writer, only at protocol version 3, before the heads;
+    /// the writer takes it only before its first append, and only under its own key.
+    @Test func witnessedIsSentToTheWriterFirstAndCheckedByIt() throws {
+        let sim = try Self.restoredBehindAStalePeer(answers: 2)
+        let note = try #require(sim.nodes["c"]!.logs["a"]!.checkpoints[30])
+        let smaller = try #require(sim.nodes["c"]!.logs["a"]!.checkpoints[10])
+        func greeted(_ node: String, by peer: String, version: UInt16) -> [Directive] {
+            var replicator = sim.nodes[node]!.replicator
+            replicator.witnessCosigned(log: "a", note: note)
+            replicator.witnessCosigned(log: "a", note: smaller)  // a smaller one later is ignored
+            _ = replicator.disconnected(peer)
+            _ = replicator.connected(peer)
+            return replicator.received(.hello(version: version, node: peer, federation: "sim"), from: peer)
+        }
+        let sent = greeted("c", by: "a", version: ProtocolLimits.version).compactMap { directive -> String? in
+            guard case .send("a", let message) = directive else { return nil }
+            if case .witnessed("a", note) = message { return "witnessed" }
+            return message.name
+        }
+        #expect(sent.prefix(2) == ["witnessed", "heads"])
+        // Not to a peer on version 2, and not to a peer that does not write the log.
+        #expect(!greeted("c", by: "a", version: 2).contains { if case .send(_, .witnessed) = $0 { return true }; return false })
+        #expect(!greeted("c", by: "d", version: ProtocolLimits.version).contains { if case .send(_, .witnessed) = $0 { return true }; return false })
+
+        // The restored writer: one whose signature fails under its key is counted against the
+        // sender; one under a key it does not know (a rotation it may lack) is left to the heads;
+        // on version 2 the message is a violation.
+        var a = sim.nodes["a"]!.replicator
+        _ = a.disconnected("d")
+        _ = a.connected("d")
+        _ = a.received(.hello(version: ProtocolLimits.version, node: "d", federation: "sim"), from: "d")
+        let forger = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey())
+        let fake = try forger.sign(Checkpoint(origin: Simulation.origin + "a", size: 40, root: Hash.emptyTree, timeMillis: 1)).serialized
+        #expect(a.received(.witnessed(log: "a", note: fake), from: "d").isEmpty)
+        let real = try SignedNote(parsing: note)
+        let changed = Checkpoint(origin: Simulation.origin + "a", size: 40, root: Hash.emptyTree, timeMillis: 1).body
+        let tampered = SignedNote(text: changed, signatures: real.signatures).serialized
+        let refused = a.received(.witnessed(log: "a", note: tampered), from: "d")
+        #expect(refused.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected }; return false })
+        #expect(a.ownLogStatus.seen == 10)
+        #expect(a.received(.witnessed(log: "a", note: note), from: "d").isEmpty)
+        #expect(a.ownLogStatus.seen == 30)
+        _ = a.disconnected("e")
+        _ = a.connected("e")
+        _ = a.received(.hello(version: 2, node: "e", federation: "sim"), from: "e")
+        #expect(a.received(.witnessed(log: "a", note: note), from: "e").contains { if case .close = $0 { return true }; return false })
     }
 
     @Test func theAnswersNeededMeetEveryMajorityQuorumOfTheWitnesses() {

@@ -28,6 +28,7 @@ import Testing
             .evidence(Evidence(log: "wales", first: "x\n", second: "y\n", prefixRoot: .emptyTree, proof: [.emptyTree, .leaf([1])])),
             .error(code: .tooLarge, message: "frame too large"),
             .unavailable(log: "wales", from: 4096),
+            .witnessed(log: "wales", note: "quartet.test/wales\n3\nroot\n\n— sig\n"),
         ]
         for message in messages { #expect(try roundTrip(message) == message) }
     }
