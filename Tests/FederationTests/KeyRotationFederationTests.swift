@@ -33,48 +33,66 @@ import Testing
     /// A figure's "How do we know?" page after a rotation names the key in force at the size of
     /// the checkpoint it serves and carries the log's rotation entry with its inclusion proof to
     /// that checkpoint: what the reader's browser follows from the pinned key (docs/web.md).
+    /// Runs `quartet arguments` until it succeeds (20 s at most): a node just restarted may hold
+    /// appends for a moment while its peers confirm its log.
+    static func run(_ arguments: [String]) throws {
+        let deadline = Date().addingTimeInterval(20)
+        while true {
+            let result = try TestKit.quartet(arguments)
+            if result.status == 0 { return }
+            guard Date() < deadline else { throw TestKitError("quartet \(arguments.joined(separator: " ")): \(result.stdout) \(result.stderr)") }
+            usleep(300_000)
+        }
+    }
+
+    /// The seed plans of uk and wales imported.
+    static func importPlans(_ federation: LocalFederation) throws {
+        let plans = TestKit.repositoryRoot.appendingPathComponent("config/plans").path
+        for (node, plan) in [("uk", "uk-plan.yaml"), ("wales", "wales-plan.yaml")] {
+            try run(["import", "plan", "\(plans)/\(plan)", "--config", federation.config(node), "--token", federation.path(node, "operator_token")])
+        }
+    }
+
+    /// Wales's reading of P2.A4.M1 for 2025.
+    static func reading(_ federation: LocalFederation, _ value: String) throws {
+        try run(["record", "reading", "--measure", "P2.A4.M1", "--period", "2025", "--value", value, "--config", federation.config("wales"),
+                 "--token", federation.path("wales", "operator_token")])
+    }
+
+    /// The data the "How do we know?" page of that reading at uk gives its script.
+    static func pageData(_ federation: LocalFederation) throws -> [String: Any] {
+        let page = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key,
+                                        "\(federation.api("uk"))/figures/reading:wales:P2.A4.M1:2025"])
+        guard page.status == 200 else { throw TestKitError("the figure page at uk: \(page.status) \(page.body.prefix(300))") }
+        let open = #"<script type="application/json" id=provenance-data>"#
+        let start = try #require(page.body.range(of: open)), end = try #require(page.body.range(of: "</script>", range: start.upperBound..<page.body.endIndex))
+        return try #require(try JSONSerialization.jsonObject(with: Data(page.body[start.upperBound..<end.lowerBound].utf8)) as? [String: Any])
+    }
+
+    /// Wales's pinned key, as the federation file lists it.
+    static func pinnedKey(_ federation: LocalFederation) throws -> String {
+        let file = try JSONSerialization.jsonObject(with: Data(contentsOf: federation.root.appendingPathComponent("federation.json"))) as! [String: Any]
+        return try #require((file["nodes"] as! [[String: Any]]).first { $0["id"] as? String == "wales" }?["vkey"] as? String)
+    }
+
     @Test func aFigurePageCarriesTheRotationToItsCheckpoint() throws {
         let federation = try LocalFederation()
         defer { federation.stop() }
         try federation.start(["uk", "wales"], onePeerAnswers: true)
-        let plans = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("config/plans").path
-        func run(_ arguments: [String]) throws {
-            // A node just restarted may hold appends for a moment while a peer confirms its log.
-            let deadline = Date().addingTimeInterval(20)
-            while true {
-                let result = try TestKit.quartet(arguments)
-                if result.status == 0 { return }
-                guard Date() < deadline else { throw TestKitError("quartet \(arguments.joined(separator: " ")): \(result.stdout) \(result.stderr)") }
-                usleep(300_000)
-            }
-        }
-        for (node, plan) in [("uk", "uk-plan.yaml"), ("wales", "wales-plan.yaml")] {
-            try run(["import", "plan", "\(plans)/\(plan)", "--config", federation.config(node), "--token", federation.path(node, "operator_token")])
-        }
-        func reading(_ value: String) throws {
-            try run(["record", "reading", "--measure", "P2.A4.M1", "--period", "2025", "--value", value, "--config", federation.config("wales"),
-                     "--token", federation.path("wales", "operator_token")])
-        }
-        try reading("4")
+        try Self.importPlans(federation)
+        try Self.reading(federation, "4")
         _ = federation.processes.removeValue(forKey: "wales")?.stop()
         let rotated = try TestKit.quartet(["key", "rotate", "--config", federation.config("wales"), "--no-overlap"])
         #expect(rotated.status == 0, "\(rotated.stderr)")
         federation.processes["wales"] = try NodeProcess(config: federation.config("wales"), arguments: LocalFederation.onePeerAnswers)
-        try reading("6")
+        try Self.reading(federation, "6")
         let heads = try federation.waitConverged(["uk", "wales"])
         let walesSize = UInt64(federation.size(heads, "wales"))
 
         // The page at uk, and the data its script checks.
-        let page = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key,
-                                        "\(federation.api("uk"))/figures/reading:wales:P2.A4.M1:2025"])
-        #expect(page.status == 200, "\(page.body.prefix(300))")
-        let open = #"<script type="application/json" id=provenance-data>"#
-        let start = try #require(page.body.range(of: open)), end = try #require(page.body.range(of: "</script>", range: start.upperBound..<page.body.endIndex))
-        let data = try #require(try JSONSerialization.jsonObject(with: Data(page.body[start.upperBound..<end.lowerBound].utf8)) as? [String: Any])
+        let data = try Self.pageData(federation)
         let keys = try #require((data["keys"] as? [String: [String: String]])?["wales"])
-        let federationFile = try JSONSerialization.jsonObject(with: Data(contentsOf: federation.root.appendingPathComponent("federation.json"))) as! [String: Any]
-        let pinned = try #require((federationFile["nodes"] as! [[String: Any]]).first { $0["id"] as? String == "wales" }?["vkey"] as? String)
+        let pinned = try Self.pinnedKey(federation)
         #expect(keys["pinned"] == pinned && keys["vkey"] != pinned, "\(keys)")
         // The served checkpoint is signed by the key in force, after the rotation.
         let note = try #require((data["checkpoints"] as? [String: String])?["wales"])
@@ -93,5 +111,48 @@ import Testing
         let rotation = try KeyRotation(origin: checkpoint.origin, index: index, payload: try #require(Base64.decode(entry["payload_base64"] as! String)))
         #expect(NoteVerifier(name: checkpoint.origin, publicKey: rotation.previous).vkey == pinned)
         #expect(NoteVerifier(name: checkpoint.origin, publicKey: rotation.key).vkey == keys["vkey"])
+    }
+
+    /// A page whose reading's newest quorum-cosigned checkpoint predates a rotation serves that
+    /// checkpoint, with the key in force at its size (the pinned one) and no rotation (none is
+    /// inside it): the key was once taken at the log's latest size, and the reader's browser
+    /// then failed a checkpoint a quorum had cosigned.
+    @Test func aPageServingACheckpointFromBeforeARotationNamesTheKeyOfThatCheckpoint() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start()
+        try Self.importPlans(federation)
+        try Self.reading(federation, "4")
+        // Until the page at uk serves a checkpoint a quorum (3 of wales's 4 witnesses) cosigned.
+        func lines(_ data: [String: Any]) -> Int {
+            ((data["checkpoints"] as? [String: String])?["wales"]).map { note in note.split(separator: "\n").filter { $0.hasPrefix("— ") }.count } ?? 0
+        }
+        let deadline = Date().addingTimeInterval(40)
+        var before = try Self.pageData(federation)
+        while lines(before) < 4, Date() < deadline {
+            usleep(500_000)
+            before = try Self.pageData(federation)
+        }
+        #expect(lines(before) >= 4, "\(before["checkpoints"] ?? "none")")
+        let witnessedSize = try Checkpoint(parsing: try SignedNote(parsing: try #require((before["checkpoints"] as? [String: String])?["wales"])).text).size
+
+        // Two witnesses go; wales rotates and appends: its later checkpoints gather 2 of 4.
+        for node in ["england", "scotland"] { _ = federation.processes.removeValue(forKey: node)?.stop() }
+        _ = federation.processes.removeValue(forKey: "wales")?.stop()
+        let rotated = try TestKit.quartet(["key", "rotate", "--config", federation.config("wales"), "--no-overlap"])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        var size: UInt64 = 0
+        for i in 0..<3 { size = try federation.append("wales", #"{"after":\#(i)}"#) + 1 }
+        _ = try federation.waitConverged(["uk", "wales", "northern-ireland"]) { federation.size($0, "wales") == Int(size) }
+
+        let data = try Self.pageData(federation)
+        let pinned = try Self.pinnedKey(federation)
+        let keys = try #require((data["keys"] as? [String: [String: String]])?["wales"])
+        #expect(keys["pinned"] == pinned && keys["vkey"] == pinned, "\(keys)")
+        #expect((data["rotations"] as? [String: Any])?["wales"] == nil, "\(data["rotations"] ?? "none")")
+        let note = try SignedNote(parsing: try #require((data["checkpoints"] as? [String: String])?["wales"]))
+        let checkpoint = try NoteVerifier(vkey: pinned).verifyCheckpoint(note)
+        #expect(checkpoint.size == witnessedSize && checkpoint.size < size, "served \(checkpoint.size), witnessed \(witnessedSize), log \(size)")
     }
 }
