@@ -20,6 +20,13 @@ struct OwnLogSync: Sendable {
     var heard: Set<String> = []
     /// Anti-entropy rounds since the first peer answered.
     var ticks = 0
+    /// The own log's size at the last round, and rounds since it last grew: a peer that claims
+    /// more than is held (under a key this node has not seen, a rotation in the entries it
+    /// lacks) is waited for while the tail keeps coming, and for `claimRounds` rounds without
+    /// progress at most, so a peer that claims and never gives cannot hold the node.
+    var heldAtTick: UInt64 = 0
+    var roundsWithoutProgress = 0
+    static let claimRounds = 3
 }
 
 /// Where a node stands with its own log (for the writer's hold reason and `/readyz`).
@@ -49,11 +56,11 @@ extension Replicator {
     /// Where this node stands with its own log.
     public var ownLogStatus: OwnLogStatus {
         OwnLogStatus(synced: ownSync.synced, held: heads[settings.ownLog]?.size ?? 0, seen: seen[settings.ownLog]?.size ?? 0,
-                     heard: ownSync.heard.count, needed: ownSyncNeeded)
+                     heard: ownSync.heard.intersection(ownSyncVoters).count, needed: ownSyncNeeded)
     }
 
     /// Peers whose answer the sync waits for: `ownSyncAnswers`, or every peer if there are fewer.
-    var ownSyncNeeded: Int { max(1, min(settings.ownSyncAnswers, settings.peers.count)) }
+    var ownSyncNeeded: Int { max(1, min(settings.ownSyncAnswers, ownSyncVoters.count)) }
 
     /// A peer's heads arrived.
     mutating func ownSyncHeard(from peer: String) -> [Directive] {
@@ -64,19 +71,44 @@ extension Replicator {
 
     /// An anti-entropy round passed.
     mutating func ownSyncTick() -> [Directive] {
-        guard !ownSync.synced, !ownSync.heard.isEmpty else { return [] }
+        guard !ownSync.synced else { return [] }
+        let held = heads[settings.ownLog]?.size ?? 0
+        if held > ownSync.heldAtTick {
+            ownSync.heldAtTick = held
+            ownSync.roundsWithoutProgress = 0
+        } else {
+            ownSync.roundsWithoutProgress += 1
+        }
+        guard !ownSync.heard.isEmpty || settings.peers.isEmpty else { return [] }
         ownSync.ticks += 1
         return ownSyncCheck()
     }
 
-    /// Synced once enough peers have answered (`ownSyncNeeded`; members removed by a reload do
-    /// not count), this node holds at least the largest checkpoint of its log seen, nothing of
-    /// it is being stored, and every peer has answered or a round has passed.
+    /// The peers whose answers count: the log's witnesses among the peers (`ownSyncWitnesses`),
+    /// or every peer when none is named or none of them is a peer any more.
+    var ownSyncVoters: Set<String> {
+        let peers = Set(settings.peers)
+        guard let witnesses = settings.ownSyncWitnesses?.intersection(peers), !witnesses.isEmpty else { return peers }
+        return witnesses
+    }
+
+    /// Synced once enough of the log's witnesses among the peers have answered (`ownSyncNeeded`;
+    /// members removed by a reload do not count), this node holds at least the largest
+    /// checkpoint of its log seen and what every peer that answered claims (see
+    /// `OwnLogSync.claimRounds`), nothing of it is being stored, and every peer has answered or
+    /// a round has passed. With no peer left (a reload), the node is the only copy.
     mutating func ownSyncCheck() -> [Directive] {
-        guard !ownSync.synced, !ownSync.heard.isEmpty else { return [] }
-        guard ownSync.heard.intersection(settings.peers).count >= ownSyncNeeded else { return [] }
+        guard !ownSync.synced else { return [] }
         let held = heads[settings.ownLog]?.size ?? 0
+        if settings.peers.isEmpty {
+            guard !isStoring(settings.ownLog) else { return [] }
+            ownSync.synced = true
+            return [.ownLogSynced(size: held)]
+        }
+        guard !ownSync.heard.isEmpty, ownSync.heard.intersection(ownSyncVoters).count >= ownSyncNeeded else { return [] }
         guard held >= seen[settings.ownLog]?.size ?? 0, !isStoring(settings.ownLog) else { return [] }
+        let claimed = ownSync.heard.compactMap { connectedClaim($0, log: settings.ownLog) }.max() ?? 0
+        guard claimed <= held || ownSync.roundsWithoutProgress >= OwnLogSync.claimRounds else { return [] }
         guard ownSync.ticks >= 1 || Set(settings.peers).isSubset(of: ownSync.heard) else { return [] }
         ownSync.synced = true
         return [.ownLogSynced(size: held)]
@@ -84,8 +116,8 @@ extension Replicator {
 }
 
 extension Replicator {
-    /// This node's witness cosigned `note`, a checkpoint of `log` (the shell tells it at start
-    /// from the witness state, and after each cosignature). Only a larger one replaces what is kept.
+    /// This node's witness cosigned `note`, a checkpoint of `log` (the shell reads it from the
+    /// witness state when the log's writer connects). Only a larger one replaces what is kept.
     public mutating func witnessCosigned(log: String, note: String) {
         guard let size = Self.size(ofNote: note) else { return }
         if let kept = witnessedNotes[log], let keptSize = Self.size(ofNote: kept), keptSize >= size { return }

@@ -34,6 +34,9 @@ public struct ReplicationSettings: Sendable {
     /// (`ownSyncAnswers(witnesses:)`), so no single stale or hostile peer can open a restored copy
     /// alone. With fewer peers than this, every peer must answer.
     public var ownSyncAnswers = 1
+    /// The peers whose answers count for `ownSyncAnswers`: the own log's witnesses (their
+    /// answers are what meets every witness quorum). Nil: every peer's.
+    public var ownSyncWitnesses: Set<String>?
     /// The highest protocol version this node speaks (`ProtocolLimits.version`; lower only to
     /// test a federation in which one node still runs the previous version).
     public var protocolVersion = ProtocolLimits.version

@@ -47,6 +47,12 @@ public struct Replicator: Sendable {
     /// Quarantined logs and the evidence against them.
     public private(set) var quarantined: [String: Evidence] = [:]
     private var peers: [String: Peer] = [:]
+
+    /// The size of `log` that `peer` last claimed to hold, if it is connected (for OwnLogSync).
+    func connectedClaim(_ peer: String, log: String) -> UInt64? {
+        guard let state = peers[peer], state.connected else { return nil }
+        return state.sizes[log]
+    }
     /// Logs with a batch being stored (its end).
     private var storing: [String: UInt64] = [:]
     /// Per log, a verified batch that continues the one being stored (pushes arrive faster
@@ -138,9 +144,11 @@ public struct Replicator: Sendable {
     /// connections closed. Heads of logs no longer in the federation are kept but no longer
     /// announced.
     public mutating func members(peers new: [String], verifiers: [String: NoteVerifier], writers: [String: String],
-                                 revoked: [String: [Ed25519PublicKey: UInt64]] = [:], ownSyncAnswers: Int? = nil) -> [Directive] {
+                                 revoked: [String: [Ed25519PublicKey: UInt64]] = [:], ownSyncAnswers: Int? = nil,
+                                 ownSyncWitnesses: Set<String>?? = nil) -> [Directive] {
         settings.verifiers = verifiers
         if let ownSyncAnswers { settings.ownSyncAnswers = ownSyncAnswers }
+        if let ownSyncWitnesses { settings.ownSyncWitnesses = ownSyncWitnesses }
         settings.writers = writers
         settings.revoked = revoked
         // Rotations carry over; revocations are the file's; notes verified before are checked again.

@@ -67,6 +67,40 @@ import Testing
         }
     }
 
+    /// A copy of `a` restored from before a rotation, whose peers hold the tail in several served
+    /// batches: their heads are signed by a key the copy has not seen, so only their claims say
+    /// how far the log goes. The copy opens only once it holds all of it (not after the first
+    /// batch, where what it holds equals the largest checkpoint it could verify), and no peer
+    /// is blamed for sending the rest.
+    @Test func aCopyRestoredFromBeforeARotationOpensOnlyAtTheEndOfTheTail() throws {
+        var (sim, k0) = try Self.federation()
+        let copy = sim.nodes["a"]!
+        // Each batch stored apart at the peers, so each has its checkpoint to serve from.
+        var at: UInt64 = 200
+        func settle() { at += 50; sim.runUntil(at) }
+        for _ in 0..<4 { try sim.append("a", count: 5); settle() }
+        let k1 = try Ed25519PrivateKey()
+        try Self.rotate(&sim, "a", to: k1, previous: k0)
+        settle()
+        for _ in 0..<2 { try sim.append("a", count: 5); settle() }
+        #expect(sim.sizes("a") == [41, 41, 41])
+        for peer in ["b", "c"] { sim.disconnect("a", peer) }
+        var settings = copy.replicator.settings
+        settings.syncOwnLog = true
+        var node = copy
+        node.replicator = Replicator(settings: settings, heads: copy.replicator.heads, seed: 5)
+        node.synced = nil
+        sim.nodes["a"] = node
+        sim.maxServe = 5
+        sim.connectAll()
+        sim.runUntil(at + 2_000)
+        #expect(sim.nodes["a"]!.synced == 41)
+        #expect(sim.nodes["a"]!.replicator.chains["a"]!.current == k1.publicKey)
+        for id in ["a", "b", "c"] {
+            #expect(!sim.nodes[id]!.alerts.contains { $0.kind == .rejected }, "\(id): \(sim.nodes[id]!.alerts.map(\.message))")
+        }
+    }
+
     @Test func aRotationInABatchThatIsNeverStoredChangesNoKey() throws {
         var (sim, k0) = try Self.federation()
         // `a`'s writer (holding k0) shows `b` a rotation that is in no log: an "old news" batch

@@ -97,7 +97,7 @@ import Testing
     /// Five nodes; `b` is cut off while `a` appends 20 more after the copy is taken, so it holds
     /// only the first 10; then `a` is replaced by a node started from the copy (needing
     /// `answers` peers), and only `b` — stale, or hostile and hiding the tail — reaches it.
-    static func restoredBehindAStalePeer(answers: Int, bWitnessedTheTail: Bool = false) throws -> Simulation {
+    static func restoredBehindAStalePeer(answers: Int, bWitnessedTheTail: Bool = false, witnesses: Set<String>? = nil) throws -> Simulation {
         var sim = try Simulation(ids: ["a", "b", "c", "d", "e"], seed: 5)
         sim.connectAll()
         try sim.append("a", count: 10)
@@ -119,6 +119,7 @@ import Testing
         var settings = copy.replicator.settings
         settings.syncOwnLog = true
         settings.ownSyncAnswers = answers
+        settings.ownSyncWitnesses = witnesses
         var node = copy
         node.replicator = Replicator(settings: settings, heads: copy.replicator.heads, seed: 5)
         node.synced = nil
@@ -241,16 +242,58 @@ import Testing
         }
     }
 
-    /// A reload that removes the peers not yet heard from re-checks the sync: with fewer peers
-    /// than answers needed, every remaining one answering is enough.
-    @Test func aReloadThatRemovesUnheardPeersRechecksTheSync() throws {
-        var sim = try Self.restoredBehindAStalePeer(answers: 2)
+    /// Only the log's witnesses' answers count (theirs meet every quorum): a member without a
+    /// witness key answering, stale, does not open the copy even with one answer enough.
+    @Test func onlyTheWitnessesAnswersCount() throws {
+        var sim = try Self.restoredBehindAStalePeer(answers: 1, witnesses: ["c", "d", "e"])
         sim.runUntil(1_000)
         #expect(sim.nodes["a"]!.synced == nil)
+        #expect(sim.nodes["a"]!.replicator.ownLogStatus == OwnLogStatus(synced: false, held: 10, seen: 10, heard: 0, needed: 1))
+        sim.cut.remove(["a", "c"])
+        sim.connect("a", "c")
+        sim.runUntil(2_000)
+        #expect(sim.nodes["a"]!.synced == 30)
+    }
+
+    /// A reload that removes peers not yet heard from re-checks the sync: with fewer peers than
+    /// answers needed, every remaining one answering is enough (here after the tail came from
+    /// the up-to-date one); and a node left with no peer at all is the only copy.
+    @Test func aReloadThatRemovesUnheardPeersRechecksTheSync() throws {
+        var sim = try Self.restoredBehindAStalePeer(answers: 3)
+        sim.cut.remove(["a", "c"])
+        sim.connect("a", "c")
+        sim.runUntil(1_000)
+        #expect(sim.nodes["a"]!.synced == nil)
+        #expect(sim.nodes["a"]!.replicator.ownLogStatus == OwnLogStatus(synced: false, held: 30, seen: 30, heard: 2, needed: 3))
         var replicator = sim.nodes["a"]!.replicator
-        let out = replicator.members(peers: ["b"], verifiers: replicator.settings.verifiers, writers: replicator.settings.writers)
-        #expect(out.contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false })
-        #expect(replicator.ownLogStatus.needed == 1)
+        let out = replicator.members(peers: ["b", "c"], verifiers: replicator.settings.verifiers, writers: replicator.settings.writers)
+        #expect(out.contains { if case .ownLogSynced(size: 30) = $0 { return true }; return false })
+        #expect(replicator.ownLogStatus.needed == 2)
+
+        var alone = try Self.restoredBehindAStalePeer(answers: 2).nodes["a"]!.replicator
+        #expect(!alone.ownLogStatus.synced)
+        let left = alone.members(peers: [], verifiers: alone.settings.verifiers, writers: alone.settings.writers)
+        #expect(left.contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false })
+    }
+
+    /// A peer that claims more of the own log under a key the node has not seen (as if the log
+    /// had rotated in the entries it lacks) and never gives it holds the node for a few rounds
+    /// (`OwnLogSync.claimRounds`), not for ever.
+    @Test func aClaimNobodyBacksHoldsTheNodeOnlyForAFewRounds() throws {
+        var replicator = try Self.restored(sync: true).nodes["a"]!.replicator
+        _ = replicator.connected("b")
+        _ = replicator.received(.hello(version: ProtocolLimits.version, node: "b", federation: "sim"), from: "b")
+        let forger = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey())
+        let fake = Checkpoint(origin: Simulation.origin + "a", size: 1_000, root: Hash.emptyTree, timeMillis: 1)
+        _ = replicator.received(.heads([Message.Head(log: "a", note: try forger.sign(fake).serialized)]), from: "b")
+        #expect(replicator.connectedClaim("b", log: "a") == 1_000)
+        func opened(_ directives: [Directive]) -> Bool { directives.contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false } }
+        // The first round sees the 10 entries held as progress; three more without any open it.
+        for round in 1...OwnLogSync.claimRounds {
+            #expect(!opened(replicator.tick()), "round \(round)")
+            #expect(!replicator.ownLogStatus.synced)
+        }
+        #expect(opened(replicator.tick()))
     }
 
     /// A peer that shows a longer own log under a checkpoint not signed by the node's key is
