@@ -274,12 +274,7 @@ final class ReplicationEngine: @unchecked Sendable {
         guard let first = entries.first else { return }
         let batch = Batch(log: log, from: first.header.index, note: checkpoint.note, entries: entries.map(WireEntry.init))
         guard unpushed.withLock({ $0.add(batch, checkpoint: checkpoint.checkpoint) }) else { return }
-        // At most one push per `pushInterval`: a commit soon after the last push waits for the
-        // rest of it, and the commits meanwhile go out with it as one batch.
-        let now = DispatchTime.now()
-        let due = lastPush.withLock { last in last.map { DispatchTime(uptimeNanoseconds: $0.uptimeNanoseconds + Self.pushInterval) } }
-        let drain: @Sendable () -> Void = {
-            self.lastPush.withLock { $0 = DispatchTime.now() }
+        queue.async {
             let commits = self.unpushed.withLock { $0.drain() }
             guard !self.stopped else { return }
             for commit in commits {
@@ -289,19 +284,7 @@ final class ReplicationEngine: @unchecked Sendable {
                 self.run(self.replicator.committed(commit.batch, checkpoint: commit.checkpoint))
             }
         }
-        if let due, due > now { queue.asyncAfter(deadline: due, execute: drain) } else { queue.async(execute: drain) }
     }
-
-    /// The shortest time between two pushes of the own log (nanoseconds). Under load each push
-    /// then carries the commits of about this long as one batch, and every replica checks one
-    /// signature, stores one transaction and folds its view once for them: through the API
-    /// with 64 clients, 4 ms took appends from 4,471 / 4,595 / 4,649 to 5,032 / 4,947 / 5,116 a
-    /// second (alternating runs, docs/architecture.md). An append more than this after the
-    /// last push goes out at once, so isolated appends and the propagation benchmark (100 a
-    /// second) are not delayed.
-    static let pushInterval: UInt64 = 4_000_000
-    /// When the own log was last pushed.
-    let lastPush = Mutex<DispatchTime?>(nil)
 
     // MARK: Directives
 
