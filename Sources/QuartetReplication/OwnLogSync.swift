@@ -150,6 +150,8 @@ extension Replicator {
             return penalize(peer, log: log, "the checkpoint of \(log) its witness cosigned does not verify against the log's key: \(error)")
         }
         noteSeen(log, checkpoint)
+        // One no larger than what is held must agree with it, as a head must.
+        guard checkpoint.size > heads[log]?.size ?? 0 else { return compareWithHeld(log, note: note, checkpoint: checkpoint, from: peer) }
         return []
     }
 }

@@ -360,7 +360,7 @@ public struct Replicator: Sendable {
     /// A validly signed checkpoint no larger than what is held must agree with it: at the same
     /// size the roots are compared here (a difference is evidence as it stands); below it the
     /// shell compares it with the stored tree.
-    private mutating func compareWithHeld(_ log: String, note: String, checkpoint: Checkpoint, from peer: String) -> [Directive] {
+    mutating func compareWithHeld(_ log: String, note: String, checkpoint: Checkpoint, from peer: String) -> [Directive] {
         guard let ours = heads[log], checkpoint.size == ours.size else {
             // A checkpoint already compared with the stored tree is not compared again (a
             // member replaying old heads or batches would make the shell read the tree each time).

@@ -226,6 +226,10 @@ import Testing
         #expect(a.ownLogStatus.seen == 10)
         #expect(a.received(.witnessed(log: "a", note: note), from: "d").isEmpty)
         #expect(a.ownLogStatus.seen == 30)
+        // One at the size held with another root, under the log's own key, is evidence.
+        let other = Checkpoint(origin: Simulation.origin + "a", size: 10, root: Hash.emptyTree, timeMillis: 1)
+        let split = a.received(.witnessed(log: "a", note: try sim.nodes["a"]!.signer.sign(other).serialized), from: "d")
+        #expect(split.contains { if case .alert(let alert) = $0 { return alert.kind == .equivocation }; return false }, "\(split)")
         _ = a.disconnected("e")
         _ = a.connected("e")
         _ = a.received(.hello(version: 2, node: "e", federation: "sim"), from: "e")
