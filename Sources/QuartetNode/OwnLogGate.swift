@@ -62,12 +62,16 @@ final class OwnLogGate: Sendable {
     /// Why appends wait: nobody has answered yet, or the node is taking its log's tail from peers.
     static func reason(node: String, log: String, status: OwnLogStatus?) -> String {
         guard let status, status.heard > 0 else {
-            return "node \(node) has not yet heard from any peer how much of its own log \(log) they hold, and takes no appends until one answers "
+            return "node \(node) has not yet heard from any of its log's witnesses how much of its own log \(log) they hold, and takes no appends until they answer "
                 + "(a restored older copy would otherwise sign a second history); if no other node holds this log, restart it with --i-am-the-only-copy (docs/operations.md)"
         }
         if status.seen > status.held {
             return "node \(node) is taking entries of its own log \(log) that peers hold, or that a peer's witness cosigned, and it lacks (it holds \(status.held) of \(status.seen)); "
                 + "appends resume once it has them (if no peer holds them they are lost, and appending would sign a second history: docs/operations.md)"
+        }
+        if status.claimed > status.held {
+            return "node \(node) is taking entries of its own log \(log) that a peer claims under a key it has not seen yet (a rotation in the tail it lacks): "
+                + "it holds \(status.held), the peer claims \(status.claimed); appends resume once it has them (a peer that gives nothing for three rounds is no longer waited for)"
         }
         if status.heard < status.needed {
             return "node \(node) has heard from \(status.heard) of the \(status.needed) peers that must say how much of its own log \(log) they hold before it appends "

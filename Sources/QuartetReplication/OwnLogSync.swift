@@ -20,13 +20,21 @@ struct OwnLogSync: Sendable {
     var heard: Set<String> = []
     /// Anti-entropy rounds since the first peer answered.
     var ticks = 0
-    /// The own log's size at the last round, and rounds since it last grew: a peer that claims
-    /// more than is held (under a key this node has not seen, a rotation in the entries it
-    /// lacks) is waited for while the tail keeps coming, and for `claimRounds` rounds without
-    /// progress at most, so a peer that claims and never gives cannot hold the node.
-    var heldAtTick: UInt64 = 0
-    var roundsWithoutProgress = 0
+    /// Claims of more of the own log than this node can verify (a head or a `witnessed` note
+    /// signed by a key it has not seen: a rotation in the entries it lacks), per peer, the
+    /// largest: the node holds them all before it opens, whether the peer is connected or not.
+    var claims: [String: UInt64] = [:]
+    /// Per claimant, rounds that ended with the claim above what is held and the claimant
+    /// asked without answering (its request still out, or answered `unavailable`) or not
+    /// connected. At `claimRounds` its claim is dropped for the rest of the sync, and it is not
+    /// asked for the own log again: a peer that claims and never gives cannot hold the node,
+    /// nor keep the request from a peer that would give.
+    var strikes: [String: Int] = [:]
+    var dropped: Set<String> = []
     static let claimRounds = 3
+
+    /// The largest claim still counted.
+    var claimed: UInt64 { claims.filter { !dropped.contains($0.key) }.values.max() ?? 0 }
 }
 
 /// Where a node stands with its own log (for the writer's hold reason and `/readyz`).
@@ -42,13 +50,16 @@ public struct OwnLogStatus: Sendable, Equatable {
     /// Peers that must have said it before the node may append (`ReplicationSettings.ownSyncAnswers`,
     /// at most the peers there are).
     public var needed: Int
+    /// The largest size of it a peer claims under a key this node has not seen yet (0: none).
+    public var claimed: UInt64
 
-    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int, needed: Int = 1) {
+    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int, needed: Int = 1, claimed: UInt64 = 0) {
         self.synced = synced
         self.held = held
         self.seen = seen
         self.heard = heard
         self.needed = needed
+        self.claimed = claimed
     }
 }
 
@@ -56,7 +67,7 @@ extension Replicator {
     /// Where this node stands with its own log.
     public var ownLogStatus: OwnLogStatus {
         OwnLogStatus(synced: ownSync.synced, held: heads[settings.ownLog]?.size ?? 0, seen: seen[settings.ownLog]?.size ?? 0,
-                     heard: ownSync.heard.intersection(ownSyncVoters).count, needed: ownSyncNeeded)
+                     heard: ownSync.heard.intersection(ownSyncVoters).count, needed: ownSyncNeeded, claimed: ownSync.synced ? 0 : ownSync.claimed)
     }
 
     /// Peers whose answer the sync waits for: `ownSyncAnswers`, or every peer if there are fewer.
@@ -69,17 +80,32 @@ extension Replicator {
         return ownSyncCheck()
     }
 
+    /// A peer claims `size` entries of the own log under a key this node cannot verify yet.
+    mutating func ownSyncClaim(_ peer: String, size: UInt64) {
+        guard !ownSync.synced else { return }
+        ownSync.claims[peer] = max(ownSync.claims[peer] ?? 0, size)
+    }
+
+    /// Whether the own log is asked of `peer` no more (its claim was dropped).
+    func ownSyncDropped(_ peer: String) -> Bool { !ownSync.synced && ownSync.dropped.contains(peer) }
+
+    /// An anti-entropy round ends (before its requests are forgotten): strikes for claimants
+    /// above what is held that were asked and gave nothing, or are away (`OwnLogSync.strikes`).
+    mutating func ownSyncRoundEnds() {
+        guard !ownSync.synced else { return }
+        let own = settings.ownLog
+        let held = heads[own]?.size ?? 0
+        for (peer, size) in ownSync.claims.sorted(by: { $0.key < $1.key }) where size > held && !ownSync.dropped.contains(peer) {
+            let gaveNothing = peerState(peer).map { !$0.connected || $0.asked || $0.withheld } ?? true
+            guard gaveNothing else { continue }
+            ownSync.strikes[peer, default: 0] += 1
+            if ownSync.strikes[peer]! >= OwnLogSync.claimRounds { ownSync.dropped.insert(peer) }
+        }
+    }
+
     /// An anti-entropy round passed.
     mutating func ownSyncTick() -> [Directive] {
-        guard !ownSync.synced else { return [] }
-        let held = heads[settings.ownLog]?.size ?? 0
-        if held > ownSync.heldAtTick {
-            ownSync.heldAtTick = held
-            ownSync.roundsWithoutProgress = 0
-        } else {
-            ownSync.roundsWithoutProgress += 1
-        }
-        guard !ownSync.heard.isEmpty || settings.peers.isEmpty else { return [] }
+        guard !ownSync.synced, !ownSync.heard.isEmpty || settings.peers.isEmpty else { return [] }
         ownSync.ticks += 1
         return ownSyncCheck()
     }
@@ -100,15 +126,14 @@ extension Replicator {
     mutating func ownSyncCheck() -> [Directive] {
         guard !ownSync.synced else { return [] }
         let held = heads[settings.ownLog]?.size ?? 0
+        // Below a checkpoint of its log seen signed, or while storing a tail, never.
+        guard held >= seen[settings.ownLog]?.size ?? 0, !isStoring(settings.ownLog) else { return [] }
         if settings.peers.isEmpty {
-            guard !isStoring(settings.ownLog) else { return [] }
             ownSync.synced = true
             return [.ownLogSynced(size: held)]
         }
         guard !ownSync.heard.isEmpty, ownSync.heard.intersection(ownSyncVoters).count >= ownSyncNeeded else { return [] }
-        guard held >= seen[settings.ownLog]?.size ?? 0, !isStoring(settings.ownLog) else { return [] }
-        let claimed = ownSync.heard.compactMap { connectedClaim($0, log: settings.ownLog) }.max() ?? 0
-        guard claimed <= held || ownSync.roundsWithoutProgress >= OwnLogSync.claimRounds else { return [] }
+        guard ownSync.claimed <= held else { return [] }
         guard ownSync.ticks >= 1 || Set(settings.peers).isSubset(of: ownSync.heard) else { return [] }
         ownSync.synced = true
         return [.ownLogSynced(size: held)]
@@ -146,7 +171,13 @@ extension Replicator {
         guard log == settings.ownLog, !ownSync.synced else { return [] }
         let checkpoint: Checkpoint
         do { checkpoint = try verified(note, log: log).checkpoint } catch {
-            if unknownKeyHead(Message.Head(log: log, note: note)) != nil { return [] }
+            // A key this node has not seen: a claim, as a head under it is (OwnLogSync.claims).
+            if let claimed = unknownKeyHead(Message.Head(log: log, note: note)) {
+                // Asked for it like a claimant by head, so that giving nothing counts against it.
+                ownSyncClaim(peer, size: claimed)
+                offered(peer, log: log, size: claimed)
+                return []
+            }
             return penalize(peer, log: log, "the checkpoint of \(log) its witness cosigned does not verify against the log's key: \(error)")
         }
         noteSeen(log, checkpoint)

@@ -48,10 +48,16 @@ public struct Replicator: Sendable {
     public private(set) var quarantined: [String: Evidence] = [:]
     private var peers: [String: Peer] = [:]
 
-    /// The size of `log` that `peer` last claimed to hold, if it is connected (for OwnLogSync).
-    func connectedClaim(_ peer: String, log: String) -> UInt64? {
-        guard let state = peers[peer], state.connected else { return nil }
-        return state.sizes[log]
+    /// `peer` claims `size` entries of `log` it could give: it may be asked for them.
+    mutating func offered(_ peer: String, log: String, size: UInt64) {
+        guard peers[peer] != nil else { return }
+        peers[peer]!.sizes[log] = max(peers[peer]!.sizes[log] ?? 0, size)
+    }
+
+    /// Whether `peer` is connected, and whether at this moment a request for the own log is out
+    /// to it or it answered `unavailable` for it this round (for OwnLogSync).
+    func peerState(_ peer: String) -> (connected: Bool, asked: Bool, withheld: Bool)? {
+        peers[peer].map { ($0.connected, $0.requested[settings.ownLog] != nil, $0.withheld.contains(settings.ownLog)) }
     }
     /// Logs with a batch being stored (its end).
     private var storing: [String: UInt64] = [:]
@@ -208,6 +214,7 @@ public struct Replicator: Sendable {
     /// The periodic anti-entropy round: every connected peer hears all our heads again, and
     /// forgotten requests are forgotten.
     public mutating func tick() -> [Directive] {
+        ownSyncRoundEnds()
         var out: [Directive] = []
         for peer in connectedPeers {
             peers[peer]!.requested = [:]
@@ -329,6 +336,7 @@ public struct Replicator: Sendable {
             // hold. Ask for them (they carry the rotation); blame nobody.
             if let claimed = unknownKeyHead(head) {
                 peers[peer]!.sizes[head.log] = max(peers[peer]!.sizes[head.log] ?? 0, claimed)
+                if head.log == settings.ownLog { ownSyncClaim(peer, size: claimed) }
                 guard quarantined[head.log] == nil, claimed > heads[head.log]?.size ?? 0 else { return [] }
                 return head.log == settings.ownLog && ownSync.synced ? [] : request(head.log, from: peer)
             }
@@ -381,6 +389,8 @@ public struct Replicator: Sendable {
         guard !peers.values.contains(where: { $0.requested[log] != nil }) else { return [] }
         func offers(_ candidate: String) -> Bool {
             guard let state = peers[candidate], state.connected, state.greeted, !state.withheld.contains(log) else { return false }
+            // A claimant of the own log that gave nothing is not asked again (OwnLogSync).
+            if log == settings.ownLog && ownSyncDropped(candidate) { return false }
             return (state.sizes[log] ?? 0) > from
         }
         guard let target = [settings.writer(of: log), peer].first(where: offers) ?? connectedPeers.first(where: offers) else { return [] }

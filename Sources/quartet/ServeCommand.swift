@@ -31,8 +31,8 @@ struct ServeCommand: AsyncParsableCommand {
     var onlyCopy = false
     @Option(help: """
         Peers that must say how much of this node's own log they hold before it appends; only \
-        the log's witnesses count (default: as many as meet every witness quorum of the log, 2 of \
-        the 4 peers of a five-member federation). Lower it only knowingly, while fewer members are up: one stale \
+        the log's witnesses count, and more than there are means all of them (default: as many as \
+        meet every witness quorum of the log, 2 of the 4 peers of a five-member federation). Lower it only knowingly, while fewer members are up: one stale \
         or hostile peer answering alone can then open a restored older copy (docs/operations.md).
         """)
     var peerAnswers: Int?

@@ -72,7 +72,8 @@ import Testing
     /// how far the log goes. The copy opens only once it holds all of it (not after the first
     /// batch, where what it holds equals the largest checkpoint it could verify), and no peer
     /// is blamed for sending the rest.
-    @Test func aCopyRestoredFromBeforeARotationOpensOnlyAtTheEndOfTheTail() throws {
+    @Test(arguments: [false, true])
+    func aCopyRestoredFromBeforeARotationOpensOnlyAtTheEndOfTheTail(bGivesNothing: Bool) throws {
         var (sim, k0) = try Self.federation()
         let copy = sim.nodes["a"]!
         // Each batch stored apart at the peers, so each has its checkpoint to serve from.
@@ -92,6 +93,10 @@ import Testing
         node.synced = nil
         sim.nodes["a"] = node
         sim.maxServe = 5
+        // With `bGivesNothing`, b claims the tail (its heads are signed by the key the copy has
+        // not seen) but answers no request: a request it swallows is asked of c at the next
+        // round at the latest, and after a few rounds of nothing b is not asked again.
+        if bGivesNothing { sim.swallowsRequests = ["b"] }
         sim.connectAll()
         sim.runUntil(at + 2_000)
         #expect(sim.nodes["a"]!.synced == 41)

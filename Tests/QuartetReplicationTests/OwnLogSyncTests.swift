@@ -278,26 +278,43 @@ import Testing
         #expect(!alone.ownLogStatus.synced)
         let left = alone.members(peers: [], verifiers: alone.settings.verifiers, writers: alone.settings.writers)
         #expect(left.contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false })
+        // But never below a checkpoint of its log it has seen signed (here what b's witness cosigned).
+        var behind = try Self.restoredBehindAStalePeer(answers: 2, bWitnessedTheTail: true)
+        behind.runUntil(1_000)
+        var short = behind.nodes["a"]!.replicator
+        #expect(short.ownLogStatus.seen == 30 && short.ownLogStatus.held == 10)
+        #expect(!short.members(peers: [], verifiers: short.settings.verifiers, writers: short.settings.writers).contains {
+            if case .ownLogSynced = $0 { return true }; return false
+        })
+        #expect(!short.ownLogStatus.synced)
     }
 
     /// A peer that claims more of the own log under a key the node has not seen (as if the log
     /// had rotated in the entries it lacks) and never gives it holds the node for a few rounds
-    /// (`OwnLogSync.claimRounds`), not for ever.
-    @Test func aClaimNobodyBacksHoldsTheNodeOnlyForAFewRounds() throws {
+    /// in which it was asked (`OwnLogSync.claimRounds`), not for ever, and is not asked again;
+    /// rounds before anyone answered count for nothing.
+    @Test func aClaimNobodyBacksHoldsTheNodeOnlyForAFewRoundsOfAsking() throws {
         var replicator = try Self.restored(sync: true).nodes["a"]!.replicator
+        // Rounds with no peer at all: no strike can come of them.
+        for _ in 0..<5 { _ = replicator.tick() }
         _ = replicator.connected("b")
         _ = replicator.received(.hello(version: ProtocolLimits.version, node: "b", federation: "sim"), from: "b")
         let forger = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey())
         let fake = Checkpoint(origin: Simulation.origin + "a", size: 1_000, root: Hash.emptyTree, timeMillis: 1)
-        _ = replicator.received(.heads([Message.Head(log: "a", note: try forger.sign(fake).serialized)]), from: "b")
-        #expect(replicator.connectedClaim("b", log: "a") == 1_000)
+        let head = Message.heads([Message.Head(log: "a", note: try forger.sign(fake).serialized)])
+        let asked = replicator.received(head, from: "b")
+        #expect(asked.contains { if case .send("b", .request(log: "a", from: 10)) = $0 { return true }; return false })
+        #expect(replicator.ownSync.claimed == 1_000)
         func opened(_ directives: [Directive]) -> Bool { directives.contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false } }
-        // The first round sees the 10 entries held as progress; three more without any open it.
-        for round in 1...OwnLogSync.claimRounds {
+        // Each round it is asked again (its head repeated) and gives nothing.
+        for round in 1..<OwnLogSync.claimRounds {
             #expect(!opened(replicator.tick()), "round \(round)")
+            _ = replicator.received(head, from: "b")
             #expect(!replicator.ownLogStatus.synced)
         }
         #expect(opened(replicator.tick()))
+        // Once dropped, it is not asked for the own log again.
+        #expect(replicator.ownSync.dropped == ["b"])
     }
 
     /// A peer that shows a longer own log under a checkpoint not signed by the node's key is

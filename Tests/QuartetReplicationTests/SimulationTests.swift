@@ -61,6 +61,8 @@ struct Simulation {
     /// Members that misbehave as senders: they blank public payloads to stubs and send
     /// restricted payloads to anyone; they keep whatever they receive.
     var hostile: Set<String> = []
+    /// Members that never answer a request (requests sent to them are lost).
+    var swallowsRequests: Set<String> = []
     /// Payloads honest nodes sent in full, by (sender, recipient, log, index), and whether the
     /// egress decision counted each as a disclosure.
     var sentInFull: [String: Bool] = [:]
@@ -213,6 +215,7 @@ struct Simulation {
 
     mutating func send(from: String, to: String, _ original: Message) {
         guard !isCut(from, to) else { return }
+        if case .request = original, swallowsRequests.contains(to) { return }
         var message = original
         if policies != nil, case .entries(let batch) = original {
             guard let shaped = shape(batch, from: from, to: to) else {
