@@ -129,16 +129,36 @@ import Testing
         return sim
     }
 
+    /// The restored copy is held (`expecting`) while only the stale `b` reaches it; once `c`
+    /// does, it takes the tail, opens at 30 and appends after it with no second history.
+    static func heldUntilCGivesTheTail(_ sim: inout Simulation, expecting status: OwnLogStatus) throws {
+        sim.runUntil(1_000)
+        #expect(sim.nodes["a"]!.synced == nil)
+        #expect(sim.nodes["a"]!.replicator.ownLogStatus == status)
+        sim.cut.remove(["a", "c"])
+        sim.connect("a", "c")
+        sim.runUntil(2_000)
+        #expect(sim.nodes["a"]!.synced == 30)
+        try Self.appendAfterEveryLinkIsBack(&sim, until: 4_000)
+        #expect(sim.sizes("a") == [35, 35, 35, 35, 35])
+        #expect(Self.equivocations(sim).isEmpty)
+    }
+
+    /// `a` appends 5, every link comes back, and the network runs until `until`.
+    static func appendAfterEveryLinkIsBack(_ sim: inout Simulation, until: UInt64) throws {
+        try sim.append("a", count: 5)
+        sim.cut = []
+        sim.connectAll()
+        sim.runUntil(until)
+    }
+
     /// What the rule below prevents, so the test after it can fail: with one answer enough, the
     /// stale peer alone opens the restored copy at 10, and its next append is a second history.
     @Test func oneStalePeerAnsweringAloneWouldOpenARestoredCopy() throws {
         var sim = try Self.restoredBehindAStalePeer(answers: 1)
         sim.runUntil(1_000)
         #expect(sim.nodes["a"]!.synced == 10)
-        try sim.append("a", count: 5)
-        sim.cut = []
-        sim.connectAll()
-        sim.runUntil(3_000)
+        try Self.appendAfterEveryLinkIsBack(&sim, until: 3_000)
         #expect(!Self.equivocations(sim).isEmpty)
     }
 
@@ -149,19 +169,7 @@ import Testing
         let answers = ReplicationSettings.ownSyncAnswers(witnesses: 4)
         #expect(answers == 2)
         var sim = try Self.restoredBehindAStalePeer(answers: answers)
-        sim.runUntil(1_000)
-        #expect(sim.nodes["a"]!.synced == nil)
-        #expect(sim.nodes["a"]!.replicator.ownLogStatus == OwnLogStatus(synced: false, held: 10, seen: 10, heard: 1, needed: 2))
-        sim.cut.remove(["a", "c"])
-        sim.connect("a", "c")
-        sim.runUntil(2_000)
-        #expect(sim.nodes["a"]!.synced == 30)
-        try sim.append("a", count: 5)
-        sim.cut = []
-        sim.connectAll()
-        sim.runUntil(4_000)
-        #expect(sim.sizes("a") == [35, 35, 35, 35, 35])
-        #expect(Self.equivocations(sim).isEmpty)
+        try Self.heldUntilCGivesTheTail(&sim, expecting: OwnLogStatus(synced: false, held: 10, seen: 10, heard: 1, needed: 2))
     }
 
     /// The one peer that answers holds only 10 entries in its replica, but its witness cosigned
@@ -169,19 +177,7 @@ import Testing
     /// even with one answer enough, and opens once a peer that holds the tail gives it.
     @Test func whatAPeersWitnessCosignedKeepsARestoredCopyHeldUntilItHoldsThat() throws {
         var sim = try Self.restoredBehindAStalePeer(answers: 1, bWitnessedTheTail: true)
-        sim.runUntil(1_000)
-        #expect(sim.nodes["a"]!.synced == nil)
-        #expect(sim.nodes["a"]!.replicator.ownLogStatus == OwnLogStatus(synced: false, held: 10, seen: 30, heard: 1, needed: 1))
-        sim.cut.remove(["a", "c"])
-        sim.connect("a", "c")
-        sim.runUntil(2_000)
-        #expect(sim.nodes["a"]!.synced == 30)
-        try sim.append("a", count: 5)
-        sim.cut = []
-        sim.connectAll()
-        sim.runUntil(4_000)
-        #expect(sim.sizes("a") == [35, 35, 35, 35, 35])
-        #expect(Self.equivocations(sim).isEmpty)
+        try Self.heldUntilCGivesTheTail(&sim, expecting: OwnLogStatus(synced: false, held: 10, seen: 30, heard: 1, needed: 1))
     }
 
     /// `witnessed` goes only to the log's writer, only at protocol version 3, before the heads;
@@ -250,13 +246,7 @@ import Testing
     /// witness key answering, stale, does not open the copy even with one answer enough.
     @Test func onlyTheWitnessesAnswersCount() throws {
         var sim = try Self.restoredBehindAStalePeer(answers: 1, witnesses: ["c", "d", "e"])
-        sim.runUntil(1_000)
-        #expect(sim.nodes["a"]!.synced == nil)
-        #expect(sim.nodes["a"]!.replicator.ownLogStatus == OwnLogStatus(synced: false, held: 10, seen: 10, heard: 0, needed: 1))
-        sim.cut.remove(["a", "c"])
-        sim.connect("a", "c")
-        sim.runUntil(2_000)
-        #expect(sim.nodes["a"]!.synced == 30)
+        try Self.heldUntilCGivesTheTail(&sim, expecting: OwnLogStatus(synced: false, held: 10, seen: 10, heard: 0, needed: 1))
     }
 
     /// A reload that removes peers not yet heard from re-checks the sync: with fewer peers than
