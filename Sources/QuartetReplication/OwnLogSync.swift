@@ -31,6 +31,12 @@ struct OwnLogSync: Sendable {
     /// nor keep the request from a peer that would give.
     var strikes: [String: Int] = [:]
     var dropped: Set<String> = []
+    /// What was held when the last round ended: a round in which it grew strikes nobody (a
+    /// long catch-up has a request out at nearly every round's end).
+    var heldAtRoundEnd: UInt64?
+    /// Peers asked for the own log during the sync: a late answer of theirs after it is old
+    /// news, not a peer writing this node's log.
+    var asked: Set<String> = []
     static let claimRounds = 3
 
     /// The largest claim still counted.
@@ -95,6 +101,9 @@ extension Replicator {
         guard !ownSync.synced else { return }
         let own = settings.ownLog
         let held = heads[own]?.size ?? 0
+        // The first round, or one in which the tail grew, strikes nobody.
+        defer { ownSync.heldAtRoundEnd = held }
+        guard let before = ownSync.heldAtRoundEnd, held <= before else { return }
         for (peer, size) in ownSync.claims.sorted(by: { $0.key < $1.key }) where size > held && !ownSync.dropped.contains(peer) {
             let gaveNothing = peerState(peer).map { !$0.connected || $0.asked || $0.withheld } ?? true
             guard gaveNothing else { continue }
@@ -166,7 +175,8 @@ extension Replicator {
     /// the size it must hold before it opens (`seen`), even if no peer's replica holds that
     /// much — then it stays held (the entries are lost; appending would contradict a checkpoint
     /// a witness holds signed). One that does not verify is counted against the sender; one
-    /// signed by a key this node has not seen (a rotation in entries it lacks) is left to the heads.
+    /// signed by a key this node has not seen (a rotation in entries it lacks) is a claim, as a
+    /// head under such a key is (`OwnLogSync.claims`).
     mutating func receivedWitnessed(log: String, note: String, from peer: String) -> [Directive] {
         guard log == settings.ownLog, !ownSync.synced else { return [] }
         let checkpoint: Checkpoint

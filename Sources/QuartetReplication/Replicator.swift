@@ -395,6 +395,7 @@ public struct Replicator: Sendable {
         }
         guard let target = [settings.writer(of: log), peer].first(where: offers) ?? connectedPeers.first(where: offers) else { return [] }
         peers[target]!.requested[log] = from
+        if log == settings.ownLog && !ownSync.synced { ownSync.asked.insert(target) }
         return [.send(peer: target, .request(log: log, from: from))]
     }
 
@@ -452,6 +453,9 @@ public struct Replicator: Sendable {
         peers[peer]!.requested[batch.log] = nil
         guard settings.verifiers[batch.log] != nil else { return penalize(peer, log: batch.log, "entries for unknown log \(batch.log)") }
         guard batch.log != settings.ownLog || !ownSync.synced else {
+            // A late answer to a request of the sync (a slow peer's, asked before the round
+            // moved on to another) that holds nothing new is old news, nobody's fault.
+            if ownSync.asked.contains(peer), batch.end <= heads[batch.log]?.size ?? 0 { return [] }
             return penalize(peer, log: batch.log, "entries for this node's own log \(batch.log); only this node writes it")
         }
         guard quarantined[batch.log] == nil else { return [] }

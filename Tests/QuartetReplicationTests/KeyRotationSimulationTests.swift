@@ -72,8 +72,8 @@ import Testing
     /// how far the log goes. The copy opens only once it holds all of it (not after the first
     /// batch, where what it holds equals the largest checkpoint it could verify), and no peer
     /// is blamed for sending the rest.
-    @Test(arguments: [false, true])
-    func aCopyRestoredFromBeforeARotationOpensOnlyAtTheEndOfTheTail(bGivesNothing: Bool) throws {
+    @Test(arguments: [(false, UInt64(5)), (true, 5), (false, 80)])
+    func aCopyRestoredFromBeforeARotationOpensOnlyAtTheEndOfTheTail(bGivesNothing: Bool, maxDelay: UInt64) throws {
         var (sim, k0) = try Self.federation()
         let copy = sim.nodes["a"]!
         // Each batch stored apart at the peers, so each has its checkpoint to serve from.
@@ -97,8 +97,11 @@ import Testing
         // not seen) but answers no request: a request it swallows is asked of c at the next
         // round at the latest, and after a few rounds of nothing b is not asked again.
         if bGivesNothing { sim.swallowsRequests = ["b"] }
+        // With `maxDelay` 80 (rounds every 50), a request is out at nearly every round's end
+        // while the tail comes: an honest catch-up, not a peer giving nothing.
+        sim.maxDelay = maxDelay
         sim.connectAll()
-        sim.runUntil(at + 2_000)
+        sim.runUntil(at + 6_000)
         #expect(sim.nodes["a"]!.synced == 41)
         #expect(sim.nodes["a"]!.replicator.chains["a"]!.current == k1.publicKey)
         for id in ["a", "b", "c"] {
