@@ -73,6 +73,20 @@ public enum Recovery {
         FileManager.default.fileExists(atPath: URL(fileURLWithPath: dataDirectory).appendingPathComponent(markerName).path)
     }
 
+    /// The recovery still running into `dataDirectory`, by the process id its marker names: a
+    /// live process other than this one whose arguments hold `recover` (a reused id of another
+    /// program does not count). The writer lock alone cannot tell: between `prepare` and the
+    /// node's start nobody holds it, and a second recover clearing the directory then wiped the
+    /// running one's database.
+    static func runningRecovery(_ dataDirectory: String) -> Int32? {
+        let marker = URL(fileURLWithPath: dataDirectory).appendingPathComponent(markerName)
+        guard let text = try? String(contentsOf: marker, encoding: .utf8), let range = text.range(of: " pid ") else { return nil }
+        guard let pid = Int32(text[range.upperBound...].prefix { $0.isASCII && $0.isNumber }), pid > 0, pid != getpid() else { return nil }
+        guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
+        guard let arguments = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return nil }
+        return arguments.split(separator: 0).contains { $0.elementsEqual("recover".utf8) } ? pid : nil
+    }
+
     /// Marks the recovery in `configuration`'s data directory finished (the marker removed, the
     /// directory synced).
     public static func finish(_ configuration: NodeConfiguration) throws {
@@ -99,6 +113,9 @@ public enum Recovery {
     public static func checkEmpty(_ configuration: NodeConfiguration, clearUnfinished: Bool = false) throws -> Bool {
         let directory = DataDirectory(path: configuration.dataDirectory)
         if isUnfinished(configuration.dataDirectory) {
+            if let pid = runningRecovery(configuration.dataDirectory) {
+                throw NodeStartupError("another process (pid \(pid)) is recovering into \(directory.url.path): let it finish, or end it and run recover again")
+            }
             guard clearUnfinished else {
                 throw NodeStartupError("\(directory.url.path) holds a recovery that did not finish (quartet recover was interrupted); `quartet recover` starts it over")
             }
@@ -135,7 +152,8 @@ public enum Recovery {
         // `serve` refuses and `recover` clears.
         try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let marker = directory.url.appendingPathComponent(markerName).path
-        guard FileManager.default.createFile(atPath: marker, contents: Data("quartet recover started \(wallClockMillis())\n".utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard FileManager.default.createFile(atPath: marker, contents: Data("quartet recover started \(wallClockMillis()) pid \(getpid())\n".utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
             throw NodeStartupError("cannot write \(marker)")
         }
         syncDirectory(directory.url.path)

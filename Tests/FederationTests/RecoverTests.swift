@@ -235,4 +235,30 @@ import Testing
         #expect(second.status != 0 && second.stderr.contains("another process"), "\(second)")
         #expect(FileManager.default.fileExists(atPath: data + "/quartet.sqlite"), "the second recover removed the running one's database")
     }
+
+    /// A second recover never clears a running one, even in the moment nobody holds the data
+    /// directory's lock (between preparing it and starting the node: once seen wiping a running
+    /// recovery's database): the marker names the recovering process. Here, deterministically,
+    /// a marker naming a live process whose arguments hold `recover`; once it ends, the leftover
+    /// is started over.
+    @Test func aSecondRecoverNeverClearsARunningOne() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        let key = federation.root.appendingPathComponent("wales-key-backup.pem").path
+        let data = federation.path("wales", "data")
+        try FileManager.default.copyItem(atPath: data + "/keys/wales.pem", toPath: key)
+        try FileManager.default.removeItem(atPath: data)
+        let python = try #require(TestKit.which("python3"))
+        let holder = try ChildProcess.spawn(ChildSettings(executable: python.path, arguments: ["-c", "import time; time.sleep(60)", "recover"]))
+        defer { _ = holder.stop(signal: SIGKILL, grace: .seconds(5)) }
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try Data("quartet recover started 1 pid \(holder.pid)\n".utf8).write(to: URL(fileURLWithPath: data + "/RECOVERING"))
+        try Data("the running recovery's database".utf8).write(to: URL(fileURLWithPath: data + "/quartet.sqlite"))
+        let second = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--key", key, "--timeout", "2"])
+        #expect(second.status != 0 && second.stderr.contains("another process (pid \(holder.pid)) is recovering"), "\(second)")
+        #expect(FileManager.default.fileExists(atPath: data + "/quartet.sqlite"), "the second recover removed the running one's database")
+        _ = holder.stop(signal: SIGKILL, grace: .seconds(5))
+        let over = try TestKit.quartet(["recover", "--config", federation.config("wales"), "--key", key, "--timeout", "2"])
+        #expect(over.status != 0 && over.stderr.contains("starting it over") && over.stderr.contains("no peer answered"), "\(over)")
+    }
 }
