@@ -123,7 +123,8 @@ struct RecoverCommand: AsyncParsableCommand {
                 }
                 let connected = status.connected.isEmpty ? "none" : status.connected.joined(separator: ", ")
                 let reason = status.heard == 0
-                    ? "no peer answered within \(timeout) s (connected: \(connected))"
+                    ? (status.connected.isEmpty ? "no peer answered within \(timeout) s (connected: none)"
+                        : "none of this log's witnesses answered within \(timeout) s (connected: \(connected); only the witnesses' answers count)")
                     : !status.ownSynced && status.heard < status.needed
                     ? "only \(status.heard) of the \(status.needed) peers that must say what they hold of this node's log answered within \(timeout) s (connected: \(connected))"
                     : "no progress for \(timeout) s (holds \(status.held) entries; "
