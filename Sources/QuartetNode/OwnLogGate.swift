@@ -71,7 +71,7 @@ final class OwnLogGate: Sendable {
         }
         if status.claimed > status.held {
             return "node \(node) is taking entries of its own log \(log) that a peer claims under a key it has not seen yet (a rotation in the tail it lacks): "
-                + "it holds \(status.held), the peer claims \(status.claimed); appends resume once it has them (a peer that gives nothing for three rounds is no longer waited for)"
+                + "it holds \(status.held), the peer claims \(status.claimed); appends resume once it has them (a peer that gives nothing for \(OwnLogStatus.claimRounds) rounds is no longer waited for)"
         }
         if status.heard < status.needed {
             return "node \(node) has heard from \(status.heard) of the \(status.needed) peers that must say how much of its own log \(log) they hold before it appends "

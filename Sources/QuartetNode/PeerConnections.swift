@@ -85,10 +85,9 @@ extension ReplicationEngine {
             if self.backfillReceived(message, from: peer) { return }
             // Before the greeting is answered: what this node's witness cosigned of the logs the
             // peer writes, read now (a connection is greeted rarely), goes to it first.
-            if case .hello = message, let latest = self.witnessedLatest.withLock({ $0 }) {
-                for member in self.federation.members where member.id == peer {
-                    if let note = latest(member.verifier.name) { self.replicator.witnessCosigned(log: member.log, note: note) }
-                }
+            if case .hello = message, let latest = self.witnessedLatest.withLock({ $0 }), let member = self.federation.member(peer),
+               let note = latest(member.verifier.name) {
+                self.replicator.witnessCosigned(log: member.log, note: note)
             }
             self.run(self.replicator.received(message, from: peer))
         }

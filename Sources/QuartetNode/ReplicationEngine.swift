@@ -205,8 +205,8 @@ final class ReplicationEngine: @unchecked Sendable {
             run(replicator.members(peers: new.members.map(\.id).filter { $0 != me },
                                    verifiers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.verifier) }),
                                    writers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.id) }),
-                                   revoked: Self.revocations(new), ownSyncAnswers: peerAnswers ?? Self.ownSyncAnswers(new, node: me),
-                                   ownSyncWitnesses: .some(Self.witnessPeers(new, node: me))))
+                                   revoked: Self.revocations(new),
+                                   ownSync: (peerAnswers ?? Self.ownSyncAnswers(new, node: me), Self.witnessPeers(new, node: me))))
         }
     }
 

@@ -95,7 +95,7 @@ extension API {
                 let chain = try store.keyChain(log)
                 let pinned = federation.members.first { $0.log == log.name }?.verifier.vkey ?? NoteVerifier(name: chain.origin, publicKey: chain.pinned).vkey
                 // (Rotation entries are public: no agreement withholds them.)
-                let held = try store.rotations(log, size: size).map { ViewProvenance.Item(entry: EntryBody($0.entry), inclusion: InclusionProofBody($0.inclusion)) }
+                let held = try store.rotations(log, size: size, chain: chain).map { ViewProvenance.Item(entry: EntryBody($0.entry), inclusion: InclusionProofBody($0.inclusion)) }
                 keys[log.name] = (chain.verifier(forSize: size).vkey, pinned)
                 if !held.isEmpty { rotations[log.name] = held }
             } catch {

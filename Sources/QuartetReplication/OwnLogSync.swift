@@ -58,6 +58,8 @@ public struct OwnLogStatus: Sendable, Equatable {
     public var needed: Int
     /// The largest size of it a peer claims under a key this node has not seen yet (0: none).
     public var claimed: UInt64
+    /// Rounds a claimant may give nothing before its claim no longer counts (`OwnLogSync.claimRounds`).
+    public static let claimRounds = OwnLogSync.claimRounds
 
     public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int, needed: Int = 1, claimed: UInt64 = 0) {
         self.synced = synced
@@ -105,7 +107,7 @@ extension Replicator {
         defer { ownSync.heldAtRoundEnd = held }
         guard let before = ownSync.heldAtRoundEnd, held <= before else { return }
         for (peer, size) in ownSync.claims.sorted(by: { $0.key < $1.key }) where size > held && !ownSync.dropped.contains(peer) {
-            let gaveNothing = peerState(peer).map { !$0.connected || $0.asked || $0.withheld } ?? true
+            let gaveNothing = peerState(peer).map { !$0.connected || $0.requestOut || $0.withheld } ?? true
             guard gaveNothing else { continue }
             ownSync.strikes[peer, default: 0] += 1
             if ownSync.strikes[peer]! >= OwnLogSync.claimRounds { ownSync.dropped.insert(peer) }
@@ -182,10 +184,9 @@ extension Replicator {
         let checkpoint: Checkpoint
         do { checkpoint = try verified(note, log: log).checkpoint } catch {
             // A key this node has not seen: a claim, as a head under it is (OwnLogSync.claims).
-            if let claimed = unknownKeyHead(Message.Head(log: log, note: note)) {
+            if let size = unknownKeyHead(Message.Head(log: log, note: note)) {
                 // Asked for it like a claimant by head, so that giving nothing counts against it.
-                ownSyncClaim(peer, size: claimed)
-                offered(peer, log: log, size: claimed)
+                claimed(peer, log: log, size: size)
                 return []
             }
             return penalize(peer, log: log, "the checkpoint of \(log) its witness cosigned does not verify against the log's key: \(error)")

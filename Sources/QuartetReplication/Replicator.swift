@@ -48,15 +48,18 @@ public struct Replicator: Sendable {
     public private(set) var quarantined: [String: Evidence] = [:]
     private var peers: [String: Peer] = [:]
 
-    /// `peer` claims `size` entries of `log` it could give: it may be asked for them.
-    mutating func offered(_ peer: String, log: String, size: UInt64) {
+    /// `peer` claims `size` entries of `log` under a key this node has not seen (a head or a
+    /// `witnessed` note): it may be asked for them, and for the own log the sync holds the claim
+    /// (`OwnLogSync.claims`).
+    mutating func claimed(_ peer: String, log: String, size: UInt64) {
         guard peers[peer] != nil else { return }
         peers[peer]!.sizes[log] = max(peers[peer]!.sizes[log] ?? 0, size)
+        if log == settings.ownLog { ownSyncClaim(peer, size: size) }
     }
 
     /// Whether `peer` is connected, and whether at this moment a request for the own log is out
     /// to it or it answered `unavailable` for it this round (for OwnLogSync).
-    func peerState(_ peer: String) -> (connected: Bool, asked: Bool, withheld: Bool)? {
+    func peerState(_ peer: String) -> (connected: Bool, requestOut: Bool, withheld: Bool)? {
         peers[peer].map { ($0.connected, $0.requested[settings.ownLog] != nil, $0.withheld.contains(settings.ownLog)) }
     }
     /// Logs with a batch being stored (its end).
@@ -150,11 +153,13 @@ public struct Replicator: Sendable {
     /// connections closed. Heads of logs no longer in the federation are kept but no longer
     /// announced.
     public mutating func members(peers new: [String], verifiers: [String: NoteVerifier], writers: [String: String],
-                                 revoked: [String: [Ed25519PublicKey: UInt64]] = [:], ownSyncAnswers: Int? = nil,
-                                 ownSyncWitnesses: Set<String>?? = nil) -> [Directive] {
+                                 revoked: [String: [Ed25519PublicKey: UInt64]] = [:],
+                                 ownSync: (answers: Int, witnesses: Set<String>)? = nil) -> [Directive] {
         settings.verifiers = verifiers
-        if let ownSyncAnswers { settings.ownSyncAnswers = ownSyncAnswers }
-        if let ownSyncWitnesses { settings.ownSyncWitnesses = ownSyncWitnesses }
+        if let ownSync {
+            settings.ownSyncAnswers = ownSync.answers
+            settings.ownSyncWitnesses = ownSync.witnesses
+        }
         settings.writers = writers
         settings.revoked = revoked
         // Rotations carry over; revocations are the file's; notes verified before are checked again.
@@ -334,10 +339,9 @@ public struct Replicator: Sendable {
         do { (checkpoint, note) = try verified(head.note, log: head.log) } catch {
             // Signed by a key this node has not seen yet: the log rotated in entries it does not
             // hold. Ask for them (they carry the rotation); blame nobody.
-            if let claimed = unknownKeyHead(head) {
-                peers[peer]!.sizes[head.log] = max(peers[peer]!.sizes[head.log] ?? 0, claimed)
-                if head.log == settings.ownLog { ownSyncClaim(peer, size: claimed) }
-                guard quarantined[head.log] == nil, claimed > heads[head.log]?.size ?? 0 else { return [] }
+            if let size = unknownKeyHead(head) {
+                claimed(peer, log: head.log, size: size)
+                guard quarantined[head.log] == nil, size > heads[head.log]?.size ?? 0 else { return [] }
                 return head.log == settings.ownLog && ownSync.synced ? [] : request(head.log, from: peer)
             }
             return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the log's key: \(error)")

@@ -30,9 +30,12 @@ extension LedgerStore {
     /// in force for a checkpoint of that size), in index order, each with its inclusion proof
     /// to that tree: what a reader follows from the pinned key to the key that signed a
     /// checkpoint of `size` (the browser's check, docs/web.md).
-    public func rotations(_ log: LogInfo, size: UInt64) throws(StoreError) -> [(entry: Entry, inclusion: InclusionProof)] {
+    /// `chain`: the log's chain if the caller has read it already.
+    public func rotations(_ log: LogInfo, size: UInt64, chain: KeyChain? = nil) throws(StoreError) -> [(entry: Entry, inclusion: InclusionProof)] {
         var out: [(entry: Entry, inclusion: InclusionProof)] = []
-        for rotation in try keyChain(log).rotations where rotation.index < size {
+        let known: KeyChain
+        if let chain { known = chain } else { known = try keyChain(log) }
+        for rotation in known.rotations where rotation.index < size {
             guard let entry = try entries(log, from: rotation.index, limit: 1).first, entry.header.type == KeyRotation.entryType else {
                 throw StoreError(.corrupt, "log \(log.name) records a key rotation at index \(rotation.index) but holds no rotation entry there")
             }
