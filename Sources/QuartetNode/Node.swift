@@ -155,12 +155,12 @@ public struct Node: Sendable {
             self.collector = collector
             witness.onSplitView.withLockedValue { $0 = { engine.witnessCaught($0) } }
             engine.witnessedLatest.withLock { [store = witness.store] in $0 = { origin in (try? store.latest(origin))?.note.serialized } }
-            writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint in
+            writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint, signedAt in
                 // The push to the peers and the witness round are queued (each runs on a queue of
                 // its own, never holding an append), then the view sees the batch, before its
                 // appends are acknowledged.
                 engine.committed(entries, checkpoint: checkpoint, log: log)
-                collector.checkpointed(checkpoint)
+                collector.checkpointed(checkpoint, signedAt: signedAt)
                 view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
                 metrics.ownAppends.increment(by: entries.count)
                 metrics.ownBatches.increment()

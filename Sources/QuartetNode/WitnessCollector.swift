@@ -55,6 +55,11 @@ final class WitnessCollector: Sendable {
         /// For the newest checkpoints that reached a quorum: the milliseconds from signing to it,
         /// and when (POSIX milliseconds).
         var quorumLatency: [(size: UInt64, millis: Double, at: UInt64)] = []
+        /// When the newest checkpoints this writer committed were signed, by size (at most
+        /// `signedKept`): the latency is measured from there on the monotonic clock, where the
+        /// checkpoint's own time is whole wall-clock milliseconds (on average half a millisecond
+        /// before the signature).
+        var signedAt: [UInt64: ContinuousClock.Instant] = [:]
         /// A kick is scheduled for when the next round may start.
         var kickScheduled = false
     }
@@ -103,13 +108,21 @@ final class WitnessCollector: Sendable {
     /// The members whose witnesses this log asks.
     var witnessMembers: [Federation.Member] { live.federation.members.filter { $0.id != me && $0.witness != nil } }
 
-    /// A new checkpoint of this node's log was committed.
-    func checkpointed(_ checkpoint: StoredCheckpoint) {
+    /// A new checkpoint of this node's log was committed (signed at `signedAt`, when this
+    /// writer signed it).
+    func checkpointed(_ checkpoint: StoredCheckpoint, signedAt: ContinuousClock.Instant? = nil) {
         state.withLockedValue { s in
             if (s.latest?.checkpoint.size ?? 0) <= checkpoint.checkpoint.size { s.latest = checkpoint }
+            if let signedAt {
+                s.signedAt[checkpoint.checkpoint.size] = signedAt
+                if s.signedAt.count > Self.signedKept, let oldest = s.signedAt.keys.min() { s.signedAt[oldest] = nil }
+            }
         }
         kick()
     }
+
+    /// Signing instants kept for the quorum latency (rounds run at most every `minRoundMillis`).
+    static let signedKept = 64
 
     /// Starts a request to every witness that is idle, due and behind the newest checkpoint
     /// (on `queue`). Kicks that come while one waits for the queue are that one: under a
@@ -321,7 +334,8 @@ final class WitnessCollector: Sendable {
                     let quorum = WitnessPolicy.majority(of: members.count)
                     if s.gathered[result.size] == quorum, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
                         let now = Double(Date().timeIntervalSince1970 * 1000)
-                        s.quorumLatency.append((result.size, max(0, now - Double(signed)), UInt64(now)))
+                        let millis = s.signedAt[result.size].map { ($0.duration(to: .now)).milliseconds } ?? now - Double(signed)
+                        s.quorumLatency.append((result.size, max(0, millis), UInt64(now)))
                         if s.quorumLatency.count > 1000 { s.quorumLatency.removeFirst(s.quorumLatency.count - 1000) }
                     }
                     if s.gathered.count > 64, let oldest = s.gathered.keys.min() { s.gathered[oldest] = nil }

@@ -29,7 +29,9 @@ public final class LogWriter: Sendable {
     private let resumer: DispatchQueue
     /// Payload bytes in one batch (the first entry of a batch is always taken).
     static let maxBatchBytes = 8 << 20
-    private let onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint) -> Void)?
+    /// Told of each batch once durable, in commit order, with the instant its checkpoint was
+    /// signed (monotonic: the checkpoint's own time is whole milliseconds of the wall clock).
+    private let onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint, _ signedAt: ContinuousClock.Instant) -> Void)?
 
     /// One queued entry: its request, its salted payload and the ticket waiting for it.
     struct Pending: GroupCommitItem {
@@ -56,6 +58,8 @@ public final class LogWriter: Sendable {
         let nodes: [StoredNode]
         let tip: Tip
         let checkpoint: StoredCheckpoint
+        /// When the checkpoint was signed.
+        let signedAt: ContinuousClock.Instant
     }
 
     typealias State = GroupCommitState<Pending, Tip, PreparedBatch>
@@ -75,7 +79,7 @@ public final class LogWriter: Sendable {
                 salts: @escaping @Sendable (Int) throws -> [UInt8] = { try SaltPool.shared.bytes(count: $0) },
                 maxBatch: Int = 4096,
                 held: Availability = .open,
-                onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint) -> Void)? = nil) throws(StoreError) {
+                onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint, _ signedAt: ContinuousClock.Instant) -> Void)? = nil) throws(StoreError) {
         guard store.isWriter else { throw StoreError(.locked, "the store was opened for reading; open it as a writer to append") }
         let log = try store.log(named: name)
         guard log.isOwn else { throw StoreError(.notOwnLog, "log \(name) is a replica here; only its origin appends to it") }
@@ -351,7 +355,7 @@ public final class LogWriter: Sendable {
         guard let keys = keys.withLock({ $0 }) else { throw StoreError(.key, "log \(log.name) has no signing key in force here") }
         let note = try keys.sign(checkpoint, time: time).serialized
         return PreparedBatch(pending: batch, entries: entries, nodes: nodes, tip: Tip(frontier: frontier, time: time),
-                             checkpoint: StoredCheckpoint(checkpoint: checkpoint, note: note))
+                             checkpoint: StoredCheckpoint(checkpoint: checkpoint, note: note), signedAt: .now)
     }
 
     /// The commit stage: one transaction holding the batch's entries, subtree hashes and checkpoint.
@@ -373,7 +377,7 @@ public final class LogWriter: Sendable {
         store.verifiedNotes.verified(log: self.log.id, note: batch.checkpoint.note, checkpoint: batch.checkpoint.checkpoint)
         resumer.async {
             // Batches reach the observer in commit order (this queue is serial).
-            onCommit?(batch.entries, batch.checkpoint)
+            onCommit?(batch.entries, batch.checkpoint, batch.signedAt)
             for (pending, entry) in zip(batch.pending, batch.entries) {
                 pending.waiter.set(pending.position, .success(AppendReceipt(log: log, index: entry.header.index, leafHash: entry.leafHash,
                                                                              checkpoint: batch.checkpoint)))

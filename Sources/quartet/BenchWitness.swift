@@ -15,8 +15,8 @@ struct BenchWitness: AsyncParsableCommand {
         discussion: """
             Starts `quartet demo` (five `quartet serve` processes on loopback, seeded), then appends \
             --appends entries one at a time at wales through its API, --gap-ms apart, and reads from \
-            wales (GET /v1/witnesses) the milliseconds from each checkpoint's signing (the time in \
-            the checkpoint) to the moment the third of its four witnesses' cosignatures was verified \
+            wales (GET /v1/witnesses) the milliseconds from each checkpoint's signing (the moment wales \
+            signed it, on the monotonic clock) to the moment the third of its four witnesses' cosignatures was verified \
             and kept: p50 and p99 over the checkpoints of the run that reached a quorum. Then drives \
             uk's POST /witness/add-checkpoint with wrk (--clients keep-alive connections, a reader \
             token) with wales's newest checkpoint: each request is parsed, its log signature and \
