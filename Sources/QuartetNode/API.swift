@@ -266,9 +266,13 @@ struct API {
         }
         guard entry.header.classification != EntryHeader.publicClassification else { return entry }
         if entry.header.type == Policy.aggregateType {
-            // A published aggregate goes to readers only where an agreement grants some node
-            // aggregate (or full) access to it; otherwise it is the holder's alone.
-            if policy.publishes(label: entry.header.classification, holder: entry.header.log, at: wallClockMillis()) { return entry }
+            // A published aggregate goes to readers only while the agreement it was made under
+            // is in force, covers it and grants some node aggregate (or full) access; otherwise
+            // (revoked, expired, or recorded before that agreement's valid-from) it is the
+            // holder's alone, whatever other agreement is in force now.
+            let agreement = PayloadValue.parseIfValid(payload.bytes)?["agreement"]?.string
+            if policy.publishes(aggregate: agreement, label: entry.header.classification, holder: entry.header.log,
+                                recorded: entry.header.timeMillis, at: wallClockMillis()) { return entry }
         }
         return identity == .operator(entry.header.log) && entry.header.log == ownLog ? entry : entry.stub
     }

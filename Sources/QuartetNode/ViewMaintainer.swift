@@ -269,12 +269,15 @@ public final class ViewMaintainer: Sendable {
     /// The slowest fold since start, in seconds.
     var slowestUpdateSeconds: Double { state.withLock { $0.maxUpdateSeconds } }
 
-    /// Queries over `view` that list only published aggregates (some agreement in force gives
-    /// some node access to them): the holder's unpublished ones are not for readers.
+    /// Queries over `view` that list only published aggregates (the agreement each was made
+    /// under, in force, covers it and gives some node access): the holder's others are not for
+    /// readers.
     func queries(_ view: StrategyView, health: [String: LogHealth], now: UInt64) -> ViewQueries {
         var queries = ViewQueries(view: view, health: health, nowMillis: now, order: order)
         let policy = self.policy
-        queries.published = { log, label in policy.publishes(label: label, holder: log, at: now) }
+        queries.published = { log, label, agreement, recorded in
+            policy.publishes(aggregate: agreement, label: label, holder: log, recorded: recorded, at: now)
+        }
         return queries
     }
 

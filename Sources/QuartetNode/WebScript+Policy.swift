@@ -27,7 +27,7 @@ extension WebScript {
                 if (words[0] === "log") {
                   if (words.length < 2 || words.length > 3) throw new Error("expected: log <vkey> [<url>]");
                   if (logs.length >= 32) throw new Error("more than 32 logs");
-                  logs.push({ vkey: words[1], v: await parseVkey(words[1], 1) });
+                  logs.push({ vkey: words[1], v: await parseVkey(words[1], 1), url: words[2] });
                 } else if (words[0] === "witness") {
                   if (words.length < 3 || words.length > 4) throw new Error("expected: witness <name> <vkey> [<url>]");
                   if (witnesses.size >= 32) throw new Error("more than 32 witnesses");
@@ -78,6 +78,15 @@ extension WebScript {
             const origin = parsed.text.split("\n")[0];
             const log = policy.logs.find(l => l.v.name === origin);
             if (!log) throw new Error("your policy file has no key for the log " + origin);
+            // The page files this checkpoint under log `name`, and its entries' headers name
+            // that log: the policy's line must name the same log, by its URL (`quartet policy`
+            // writes .../v1/logs/<log>) or, with no such URL, by an origin ending in /<log>.
+            // Otherwise a member could file its own checkpoint under another member's name, with
+            // entries in its own tree that claim to be that member's.
+            const named = log.url ? /\/logs\/([^\/?#]+)\/?$/.exec(log.url) : null;
+            if (named ? named[1] !== name : !origin.endsWith("/" + name)) {
+              throw new Error("your policy file's line for " + origin + " names " + (named ? "the log " + named[1] : "no log " + name + " (its origin does not end in /" + name + ")") + ", but the page shows this checkpoint as log " + name + "'s");
+            }
             let head, followed = 0;
             try {
               head = await verifyNote(note, log.vkey);

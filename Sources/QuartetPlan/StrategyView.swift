@@ -70,7 +70,7 @@ public struct StrategyView: Sendable {
         guard let type = PlanEntryType(rawValue: entry.type) else {
             logs[entry.log]!.otherEntries += 1
             if entry.type == "dataset.aggregate", let payload = entry.payload, let value = try? JSONValue.parse(payload) {
-                logs[entry.log]!.aggregates[entry.index] = value
+                logs[entry.log]!.aggregates[entry.index] = HeldAggregate(payload: value, recorded: entry.timeMillis)
             }
             return
         }

@@ -9,7 +9,7 @@ extension ViewQueries {
             guard let p = view.priorities[parts[1]] else { throw PlanError("figure \(figure): no priority \(parts[1])") }
             return [p.ref]
         case ("aggregate", 3):
-            guard let index = UInt64(parts[2]), view.logs[parts[1]]?.aggregates[index] != nil else {
+            guard let index = UInt64(parts[2]), publishedAggregate(log: parts[1], index: index) != nil else {
                 throw PlanError("figure \(figure): no published aggregate at \(parts[1])/\(parts[2])")
             }
             return [EntryRef(log: parts[1], index: index)]

@@ -50,8 +50,8 @@ extension ViewQueries {
     /// A stored aggregate not of the shape `Suppression.aggregate` writes is left out.
     public func aggregatesList() -> [ViewAggregate] {
         order.flatMap { log -> [ViewAggregate] in
-            (view.logs[log]?.aggregates ?? [:]).sorted { $0.key < $1.key }.compactMap { index, value in
-                guard case .object(var fields) = value, case .string(let label)? = fields["label"], published(log, label) else { return nil }
+            (view.logs[log]?.aggregates ?? [:]).keys.sorted().compactMap { index in
+                guard let held = publishedAggregate(log: log, index: index), case .object(var fields) = held.payload else { return nil }
                 fields["figure"] = .string("aggregate:\(log):\(index)")
                 fields["log"] = .string(log)
                 fields["index"] = .number(Double(index))

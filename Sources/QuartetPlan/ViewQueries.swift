@@ -24,9 +24,17 @@ public struct ViewQueries {
     /// Log names in display order: the UK log first, then the nations as configured.
     public let order: [String]
 
-    /// Whether an aggregate of `label` held by `log` is published: some agreement in force gives
-    /// some node access to it. Others stay the holder's (default: all are).
-    public var published: @Sendable (_ log: String, _ label: String) -> Bool = { _, _ in true }
+    /// Whether an aggregate of `label` held by `log`, made under `agreement` (as its payload
+    /// says) and recorded at `recorded`, is published: that agreement, in force, covers it and
+    /// gives some node access to it. Others stay the holder's (default: all are).
+    public var published: @Sendable (_ log: String, _ label: String, _ agreement: String?, _ recorded: UInt64) -> Bool = { _, _, _, _ in true }
+
+    /// The aggregate at `log`/`index` if the view holds it and it is published.
+    func publishedAggregate(log: String, index: UInt64) -> HeldAggregate? {
+        guard let held = view.logs[log]?.aggregates[index], case .object(let fields) = held.payload, case .string(let label)? = fields["label"],
+              published(log, label, held.agreement, held.recorded) else { return nil }
+        return held
+    }
 
     public init(view: StrategyView, health: [String: LogHealth], nowMillis: UInt64, order: [String]) {
         self.view = view

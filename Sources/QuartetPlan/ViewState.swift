@@ -111,7 +111,19 @@ public struct LogView: Sendable {
     public var otherEntries: UInt64 = 0
     /// Published aggregates of restricted datasets (`dataset.aggregate`) held here, by index
     /// (dropped when purged).
-    public var aggregates: [UInt64: JSONValue] = [:]
+    public var aggregates: [UInt64: HeldAggregate] = [:]
+}
+
+/// An aggregate payload the view holds, with its entry's time: whether it is published depends
+/// on the agreement it names and on when it was recorded (`ViewQueries.published`).
+public struct HeldAggregate: Sendable {
+    public var payload: JSONValue
+    public var recorded: UInt64
+    /// The agreement the payload says it was made under.
+    public var agreement: String? {
+        guard case .object(let fields) = payload, case .string(let id)? = fields["agreement"] else { return nil }
+        return id
+    }
 }
 
 /// A UK total of one comparable count measure for a year or a quarter (years against the

@@ -109,10 +109,16 @@ public struct Policy: Sendable {
         return decisions.access(label: label, recorded: recorded ?? .max)
     }
 
-    /// Whether aggregates of `label` held by `holder` are published at `time`: some agreement in
-    /// force gives some node access to them (otherwise they are the holder's alone).
-    public func publishes(label: String, holder: String, at time: UInt64) -> Bool {
-        inForce(label: label, holder: holder, at: time).contains { $0.agreement.recipients.values.contains { $0 != .none } }
+    /// Whether an aggregate of `label` held by `holder`, recorded at `recorded` under the
+    /// agreement `agreement` (as its payload names it), is published at `time`: that agreement
+    /// is in force, covers the label from before the aggregate was recorded, and gives some node
+    /// access (otherwise the aggregate is the holder's alone). Another agreement in force does
+    /// not publish it: an aggregate made under one that was revoked, or before a later one's
+    /// `valid-from`, or suppressed to another agreement's minimum cell size, stays unpublished.
+    public func publishes(aggregate agreement: String?, label: String, holder: String, recorded: UInt64, at time: UInt64) -> Bool {
+        guard let agreement, !contested.contains(agreement), let state = agreements[agreement] else { return false }
+        return state.agreement.holder == holder && state.agreement.labels.contains(label) && state.inForce(at: time)
+            && recorded >= state.agreement.validFrom && state.agreement.recipients.values.contains { $0 != .none }
     }
 
     /// The type of the derived aggregate entries a holder publishes of restricted rows.

@@ -11,13 +11,16 @@ struct PolicyCommand: AsyncParsableCommand {
         discussion: """
             With --log, the policy of that log: its key, the witnesses of every other member, and a \
             quorum of a majority of them (so two conflicting checkpoints can never both gather one \
-            while a majority is honest). Without --log, every log and every witness, with a \
-            majority of all witnesses. --quorum sets another threshold.
+            while a majority is honest). Without --log, every log and every witness, and one quorum \
+            for all: a log's own node is among the witnesses and may cosign its own forks, so the \
+            quorum is one more than a majority of the others (4 of 5 in the demo): two conflicting \
+            checkpoints of one log still share as many honest witnesses as under its own policy. \
+            --quorum sets another threshold (below that one, a warning says what it gives up).
             """)
 
     @Option(help: "The federation file.") var federation: String
     @Option(help: "Only this log (a node's log name).") var log: String?
-    @Option(help: "The number of witnesses that must cosign (default: a majority).") var quorum: Int?
+    @Option(help: "The number of witnesses that must cosign (default: a majority of the log's witnesses; without --log, one more than a majority of each log's others).") var quorum: Int?
 
     func run() async throws {
         let federation = try Federation.load(path: federation)
@@ -47,9 +50,22 @@ struct PolicyCommand: AsyncParsableCommand {
         guard !witnesses.isEmpty else {
             throw ValidationError("no member lists a witness key in the federation file; add each node's `quartet key witness-vkey` as its \"witness\"")
         }
-        let k = quorum ?? WitnessPolicy.majority(of: witnesses.count)
+        // One quorum for every log of the file: where a log's own node witnesses too, it counts
+        // towards its own checkpoints, so the threshold is one more than a majority of the
+        // others (the per-log quorum): any two quorums then share a majority's overlap of
+        // witnesses besides the log's own, and no log can show two histories to readers of
+        // this file that it could not show under its own policy.
+        let ownWitness = log == nil && logs.contains { l in witnesses.contains { $0.id == l.id } }
+        let safe = ownWitness ? WitnessPolicy.majority(of: witnesses.count - 1) + 1 : WitnessPolicy.majority(of: witnesses.count)
+        guard safe <= witnesses.count else {
+            throw ValidationError("a policy for every log needs at least two witnesses besides each log's own node (the federation file lists \(witnesses.count)); write one per log with --log")
+        }
+        let k = quorum ?? safe
         guard (1...witnesses.count).contains(k) else { throw ValidationError("--quorum must be from 1 to \(witnesses.count), the witnesses listed") }
-        return WitnessPolicy(logs: logs.map(\.signingVerifier), logURLs: logs.map { $0.api },
+        if k < safe {
+            FileHandle.standardError.write(Data("quartet policy: warning: a quorum of \(k) \(ownWitness ? "counts each log's own node's witness, so a log and \(k - 1) other witness\(k == 2 ? "" : "es") can" : "lets a minority of the witnesses") cosign a second history; \(safe) would not\n".utf8))
+        }
+        return WitnessPolicy(logs: logs.map(\.signingVerifier), logURLs: logs.map { $0.api + "/v1/logs/" + $0.log },
                              witnesses: witnesses.map { .init(name: $0.id, verifier: $0.witness!, url: $0.api + "/witness") },
                              groups: [.init(name: "members", threshold: k, members: witnesses.map(\.id))], quorum: "members")
     }

@@ -291,11 +291,24 @@ def check_with_policies(d, demo, out):
         return (body.get_attribute("data-policy"), body.get_attribute("data-verified"), body.get_attribute("data-witnessed"),
                 cells, d.find_element(By.ID, "verify-summary").text)
 
+    # The policy of every log asks one more cosignature than a log's own quorum (its own node
+    # is among the witnesses): the page's checkpoints meet it once all four others cosigned,
+    # which the idle demo reaches within moments of its last append.
+    deadline = time.time() + 30
     got = use(policy, "policy.txt")
+    while got[:3] != ("file", "ok", "quorum") and time.time() < deadline:
+        time.sleep(1)
+        got = use(policy, "policy.txt")
     if got[:3] != ("file", "ok", "quorum") or not all("your policy file's key" in c and "meeting its quorum" in c for c in got[3]):
         fail("the federation's policy file did not verify the page with a quorum: %r" % (got,))
     print("web-test: checked against a policy file the reader holds: %s" % got[3][0])
     d.save_screenshot(os.path.join(out, "figure-policy.png"))
+    # A log's checkpoint filed under another log's name (a member showing its own tree, with
+    # entries that claim to be another member's): the policy's line names the log, so it fails.
+    state = rerun(d, 'const first = Object.keys(data.checkpoints)[0]; data.checkpoints["zz-elsewhere"] = data.checkpoints[first];')
+    if state[0] != "failed" or "the page shows this checkpoint as log zz-elsewhere's" not in state[2]:
+        fail("a checkpoint filed under another log's name was not failed: %r" % (state,))
+    print("web-test: a checkpoint filed under another log's name fails: %s" % state[2])
     # A policy written before a log rotated its key (it names the pinned key): the page follows
     # the log's rotations from the policy's key; left out, the checkpoint fails.
     cases = [("rotations on the page", None, "", None), ("rotations left out", None, 'data.rotations["zz-rotated"] = [];', "no signature by the log's key"),

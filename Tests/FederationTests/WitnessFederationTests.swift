@@ -59,6 +59,26 @@ import Testing
         let ok = try verify(federation, policy: policy.path, note: note)
         #expect(ok.status == 0 && ok.stdout.contains("\"size\" : 3"), "\(ok)")
 
+        // The policy of every log (no --log): one quorum for all, and each log's own node is
+        // among its witnesses, so it asks one more than a majority of the others (4 of 5). A
+        // checkpoint wales cosigns itself, with two of the others, is not enough (3 of 5 was:
+        // a log and two honest witnesses on each side could give two histories a quorum).
+        let everyText = try TestKit.quartet(["policy", "--federation", federation.root.appendingPathComponent("federation.json").path])
+        #expect(everyText.status == 0 && everyText.stdout.contains("group members 4 uk wales england scotland northern-ireland"), "\(everyText)")
+        let every = federation.root.appendingPathComponent("every.policy")
+        try Data(everyText.stdout.utf8).write(to: every)
+        #expect(try verify(federation, policy: every.path, note: note).status == 0, "four others' cosignatures meet it")
+        let parsed = try SignedNote(parsing: note)
+        let walesWitness = try CosignatureSigner(name: Self.origin + "/witness",
+                                                 key: try WitnessStore.witnessKey(DataDirectory(path: federation.path("wales", "data"))))
+        let twoOthers = parsed.signatures.filter { $0.keyName == Self.origin || $0.keyName.hasSuffix("/witness") }.prefix(3)
+        let selfCosigned = SignedNote(text: parsed.text, signatures: Array(twoOthers)
+                                      + [try walesWitness.cosign(body: parsed.text, time: UInt64(Date().timeIntervalSince1970))]).serialized
+        let selfRefused = try verify(federation, policy: every.path, note: selfCosigned)
+        #expect(selfRefused.status != 0 && selfRefused.stderr.contains("does not meet the quorum members (4 of"), "\(selfRefused)")
+        let weak = try TestKit.quartet(["policy", "--federation", federation.root.appendingPathComponent("federation.json").path, "--quorum", "3"])
+        #expect(weak.status == 0 && weak.stderr.contains("warning") && weak.stdout.contains("group members 3 "), "\(weak)")
+
         // Python `cryptography`, from the spec, and Go's sumdb/note with wales's own key.
         let python = try #require(TestKit.which("python3"))
         let noteFile = federation.root.appendingPathComponent("cosigned.txt")

@@ -1,6 +1,7 @@
 import Foundation
 import QuartetAPI
 @testable import QuartetPlan
+import Synchronization
 import Testing
 import Yams
 
@@ -161,6 +162,24 @@ import Yams
         #expect(aggregate["grand_total"] == .null)
         #expect(aggregate["cells"] == .array([.array([.number(15), .null]), .array([.number(20), .number(25)])]))
         #expect(aggregate["figure"] == .string("aggregate:wales:\(aggregates[0].index)"))
+    }
+
+    /// The list and the figure's provenance ask whether each aggregate is published with the
+    /// agreement its payload names and its entry's time; one that is not is in neither.
+    @Test func anUnpublishedAggregateIsNeitherListedNorAFigure() throws {
+        var q = try queries()
+        let index = try #require(q.aggregatesList().first).index
+        let asked = Mutex<[String]>([])
+        q.published = { log, label, agreement, recorded in
+            asked.withLock { $0.append("\(log) \(label) \(agreement ?? "-") \(recorded)") }
+            return false
+        }
+        #expect(q.aggregatesList().isEmpty)
+        #expect(throws: PlanError.self) { try q.provenance("aggregate:wales:\(index)") }
+        #expect(asked.withLock { $0 }.contains("wales workforce.headcount HEIW-2024 0"))
+        q.published = { _, _, agreement, _ in agreement == "HEIW-2024" }
+        #expect(q.aggregatesList().count == 1)
+        #expect(try q.provenance("aggregate:wales:\(index)") == [EntryRef(log: "wales", index: index)])
     }
 
     @Test func answersDecodeBackToThemselves() throws {

@@ -118,6 +118,48 @@ func payload(_ note: SignedNote) -> [UInt8] {
         #expect(policy.apply(log: "wales", index: 2, timeMillis: revokedAt, type: "agreement.revoked", payload: revocation) == .ignored("agreement HEIW-WALES-2025-01 is already revoked"))
     }
 
+    /// An aggregate is published only under the agreement it was made under (its payload names
+    /// it): in force, covering the label from before the aggregate was recorded, giving some
+    /// node access. Another agreement in force later does not publish it again (a revoked one's
+    /// aggregate reappeared at its holder once the owner signed a new agreement).
+    @Test func anAggregateIsPublishedOnlyUnderTheAgreementItWasMadeUnder() throws {
+        var policy = Policy(owners: owners)
+        let a = try heiwAgreement()
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established", payload: payload(try signed(a)))
+        let recorded = try #require(Timestamp.parse("2025-06-01T00:00:00Z"))
+        let later = try #require(Timestamp.parse("2025-06-02T00:00:00Z"))
+        #expect(policy.publishes(aggregate: a.id, label: label, holder: "wales", recorded: recorded, at: later))
+        // Named nothing, an unknown agreement, another label or another holder: not published.
+        #expect(!policy.publishes(aggregate: nil, label: label, holder: "wales", recorded: recorded, at: later))
+        #expect(!policy.publishes(aggregate: "HEIW-OTHER", label: label, holder: "wales", recorded: recorded, at: later))
+        #expect(!policy.publishes(aggregate: a.id, label: "heiw.workforce.vacancies", holder: "wales", recorded: recorded, at: later))
+        #expect(!policy.publishes(aggregate: a.id, label: label, holder: "england", recorded: recorded, at: later))
+        // Recorded before the agreement's valid-from: not covered.
+        #expect(!policy.publishes(aggregate: a.id, label: label, holder: "wales", recorded: a.validFrom - 1, at: later))
+
+        // Revoked; then the owner signs a new agreement from a later date.
+        let revokedAt = try #require(Timestamp.parse("2025-07-01T00:00:00Z"))
+        policy.apply(log: "wales", index: 1, timeMillis: revokedAt, type: "agreement.revoked",
+                     payload: Array(#"{"id":"HEIW-WALES-2025-01","reason":"owner withdrew consent"}"#.utf8))
+        var b = try heiwAgreement(from: "2025-07-01T12:00:00Z")
+        b.id = "HEIW-WALES-2025-07"
+        #expect(policy.apply(log: "wales", index: 2, timeMillis: revokedAt, type: "agreement.established", payload: payload(try signed(b))) == .accepted(b.id))
+        let after = try #require(Timestamp.parse("2025-07-02T00:00:00Z"))
+        // The old aggregate stays unpublished: its agreement is revoked, and the new one does not
+        // cover what was recorded before its valid-from.
+        #expect(!policy.publishes(aggregate: a.id, label: label, holder: "wales", recorded: recorded, at: after))
+        #expect(!policy.publishes(aggregate: b.id, label: label, holder: "wales", recorded: recorded, at: after))
+        // One made under the new agreement after its valid-from is published.
+        #expect(policy.publishes(aggregate: b.id, label: label, holder: "wales", recorded: try #require(Timestamp.parse("2025-07-01T13:00:00Z")), at: after))
+
+        // An agreement that gives no node access publishes nothing.
+        var closed = try heiwAgreement()
+        closed.id = "HEIW-WALES-CLOSED"
+        closed.recipients = ["uk": .none]
+        policy.apply(log: "wales", index: 3, timeMillis: revokedAt, type: "agreement.established", payload: payload(try signed(closed)))
+        #expect(!policy.publishes(aggregate: closed.id, label: label, holder: "wales", recorded: try #require(Timestamp.parse("2025-07-01T13:00:00Z")), at: after))
+    }
+
     @Test func agreementsWithoutTheOwnersCountersignatureAreIgnored() throws {
         var policy = Policy(owners: owners)
         let a = try heiwAgreement()
