@@ -79,8 +79,9 @@ final class Purger: Sendable {
             let now = wallClockMillis()
             var decisions = Decisions(policy: policy, holder: log.name, recipient: me, at: now)
             let purged = try view.purge(log: log.name) {
-                try store.purge(log, labels: Set(state.agreement.labels)) { header in
-                    decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis).admitted
+                try store.purge(log, labels: Set(state.agreement.labels)) { header, payload in
+                    // A published aggregate is kept only under the agreement it names.
+                    decisions.admits(header, payload: payload).admitted
                 }
             }
             guard !purged.isEmpty else { return }

@@ -184,7 +184,8 @@ extension ReplicationEngine {
     }
 
     /// Egress: each restricted payload goes to `peer` only if the agreements of the log's holder
-    /// in force now give it full access (or aggregate access, for a published aggregate);
+    /// in force now give it full access (or aggregate access, for a published aggregate, under
+    /// the agreement the aggregate names);
     /// otherwise the entry travels as a stub. The same rule
     /// holds when this node relays another node's log.
     func egress(_ batch: Batch, to peer: String) -> Batch? {
@@ -196,7 +197,12 @@ extension ReplicationEngine {
             guard !EntryHeader.isPublic(encoded: wire.headerBytes) else { return nil }
             return (i, try? EntryHeader(decoding: wire.headerBytes), wire.payload != nil)
         }
-        switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: policy(), at: wallClockMillis()) {
+        // A published aggregate goes only under the agreement its payload names.
+        var named: [Int: String] = [:]
+        for item in items where item.header?.type == Policy.aggregateType {
+            if let payload = batch.entries[item.position].payload, let id = DataFlow.namedAgreement(payload.bytes) { named[item.position] = id }
+        }
+        switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: policy(), at: wallClockMillis(), aggregateAgreements: named) {
         case .withhold:
             // A relay holding only the stub of an entry the peer may have in full: the peer
             // would refuse the batch. It gets it from a node that holds the payload (the holder

@@ -49,7 +49,8 @@ public enum DataFlow {
     ///   agreement it names (an agreement of the holder covering its label), and where the
     ///   batch also carries its rows in full, exactly the table derived from them; otherwise
     ///   its payload is dropped and reported (refusing the batch would stall the log: the
-    ///   writer would send the same entry again).
+    ///   writer would send the same entry again). A true one is held only under the agreement
+    ///   it names (`Decisions.admitsAggregate`), not under another in force.
     /// - The batch's agreement entries count for all of it: a node catching up "agreement, then
     ///   rows" keeps the rows it is entitled to, and rows before a revocation in the same batch
     ///   are judged with the revocation, as the sender judged them.
@@ -107,9 +108,21 @@ public enum DataFlow {
                     forged.append(header.index)
                     continue
                 }
+                // A true aggregate travels only under the agreement it names (revoked, or not
+                // covering its time, another agreement in force does not carry it).
+                if !decisions.admits(header, payload: payload).admitted {
+                    strip.append(i)
+                    if current && !earlier.admits(header, payload: payload).admitted { violations.append(header.index) }
+                    continue
+                }
             }
         }
         return .keep(strip: strip, violations: violations, forged: forged)
+    }
+
+    /// The agreement a published aggregate's payload names (`agreement`), if it is one.
+    public static func namedAgreement(_ payload: [UInt8]) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])?["agreement"] as? String
     }
 
     /// Whether `payload` is a published aggregate of `label` that the method of the agreement it
@@ -159,8 +172,10 @@ public enum DataFlow {
     /// Decides a batch for one recipient. Items are the batch's restricted entries only
     /// (public ones always go as they are), with their positions; `hasPayload` whether this
     /// node holds the payload.
+    /// `aggregateAgreements`: the agreement each published aggregate held in full names (its
+    /// payload's `agreement`), by position: it goes only under that agreement.
     public static func egress(_ items: [(position: Int, header: EntryHeader?, hasPayload: Bool)], holder: String, recipient: String,
-                              policy: Policy, at now: UInt64) -> EgressDecision {
+                              policy: Policy, at now: UInt64, aggregateAgreements: [Int: String] = [:]) -> EgressDecision {
         var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
         var strip: [Int] = []
         var disclosed: [String: Disclosed] = [:]
@@ -169,7 +184,9 @@ public enum DataFlow {
                 strip.append(item.position)
                 continue
             }
-            let decision = decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
+            let decision = header.type == Policy.aggregateType && item.hasPayload
+                ? decisions.admitsAggregate(label: header.classification, recorded: header.timeMillis, named: aggregateAgreements[item.position])
+                : decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
             if !item.hasPayload {
                 if decision.admitted { return .withhold }
             } else if decision.admitted, let agreement = decision.agreement {

@@ -56,4 +56,25 @@ public struct Decisions {
         guard let best = candidates.first(where: { recorded >= $0.validFrom }) else { return (.none, nil) }
         return (best.access, best.agreement)
     }
+
+    /// Whether the recipient may have a published aggregate of `label` recorded at `recorded`
+    /// that names the agreement `named` (its payload's `agreement`): only under that one, in
+    /// force, covering the recording time and giving the recipient some access. Another
+    /// agreement in force does not carry it: the aggregate was made (and suppressed) under the
+    /// one it names, which may have been revoked, or had a smaller minimum cell size.
+    public mutating func admitsAggregate(label: String, recorded: UInt64, named: String?) -> (admitted: Bool, access: Access, agreement: String?) {
+        if label == EntryHeader.publicClassification || recipient == holder { return (true, .full, nil) }
+        _ = access(label: label, recorded: recorded)
+        guard let named, let under = byLabel[label]?.first(where: { $0.agreement == named && recorded >= $0.validFrom }) else { return (false, .none, nil) }
+        return (under.access.admits(type: Policy.aggregateType), under.access, under.agreement)
+    }
+
+    /// `admits`, with a published aggregate's payload judged by the agreement it names
+    /// (`admitsAggregate`); a stub, or any other type, by its label.
+    public mutating func admits(_ header: EntryHeader, payload: [UInt8]?) -> (admitted: Bool, access: Access, agreement: String?) {
+        if header.type == Policy.aggregateType, let payload {
+            return admitsAggregate(label: header.classification, recorded: header.timeMillis, named: DataFlow.namedAgreement(payload))
+        }
+        return admits(label: header.classification, type: header.type, recorded: header.timeMillis)
+    }
 }

@@ -186,10 +186,10 @@ extension LedgerStore {
         throw StoreError(.io, "the WAL of \(directory.url.path) could not be emptied: readers kept the checkpoint busy for 5 s")
     }
 
-    /// Drops the payloads of `log`'s entries under `labels` that `keep` does not keep (stubs
-    /// stay). The old page images remain in the WAL until `emptyWAL()`, which the caller runs
+    /// Drops the payloads of `log`'s entries under `labels` that `keep` does not keep, given
+    /// each entry's header and payload (stubs stay). The old page images remain in the WAL until `emptyWAL()`, which the caller runs
     /// next (and retries).
-    public func purge(_ log: LogInfo, labels: Set<String>, keep: (EntryHeader) -> Bool) throws(StoreError) -> [UInt64] {
+    public func purge(_ log: LogInfo, labels: Set<String>, keep: (EntryHeader, [UInt8]) -> Bool) throws(StoreError) -> [UInt64] {
         guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading") }
         guard !log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; its payloads are never purged") }
         do {
@@ -199,10 +199,10 @@ extension LedgerStore {
                 let first = Schema.entryKey(logID: log.id, index: 0)
                 let last = Schema.entryKey(logID: log.id, index: (1 << Schema.indexBits) - 1)
                 var purged: [UInt64] = []
-                let rows = try Row.fetchAll(db, sql: "SELECT key, header FROM entries WHERE key BETWEEN ? AND ? AND payload IS NOT NULL", arguments: [first, last])
+                let rows = try Row.fetchAll(db, sql: "SELECT key, header, payload FROM entries WHERE key BETWEEN ? AND ? AND payload IS NOT NULL", arguments: [first, last])
                 for row in rows {
                     let header = try EntryHeader(decoding: Array(row["header"] as Data))
-                    guard labels.contains(header.classification), !keep(header) else { continue }
+                    guard labels.contains(header.classification), !keep(header, Array(row["payload"] as Data)) else { continue }
                     try db.execute(sql: "UPDATE entries SET salt = NULL, payload = NULL WHERE key = ?", arguments: [row["key"] as Int64])
                     purged.append(header.index)
                 }

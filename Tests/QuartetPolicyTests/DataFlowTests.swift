@@ -169,6 +169,48 @@ import Testing
         #expect(strip == [1] && forged == [2])
     }
 
+    /// A published aggregate travels and stays only under the agreement it names: once that one
+    /// is revoked, another agreement in force that covers the same label and time (possibly with
+    /// a larger minimum cell size) does not carry it, at egress, at ingress or in a purge.
+    @Test func anAggregateTravelsOnlyUnderTheAgreementItNames() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        let first = try established(try full(["uk": .aggregate]))
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: first.header.type, payload: first.payload)
+        let rows: [String: Any] = ["rows": [["board": "Powys", "count": 30], ["board": "Cardiff", "count": 40]]]
+        let made = try DatasetAggregate.make(rows: rows, label: label, minCellSize: 5, agreement: "HEIW-WALES-2025-01")
+        let aggregate = item(index: 3, type: Policy.aggregateType, classification: label, payload: try DatasetAggregate.encoded(made))
+        let items = [(position: 0, header: Optional(aggregate.header), hasPayload: true)]
+        let named = [0: "HEIW-WALES-2025-01"]
+        #expect(DataFlow.ingress([aggregate], holder: "wales", recipient: "uk", policy: policy, at: during) == .keep(strip: [], violations: []))
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "uk", policy: policy, at: during, aggregateAgreements: named)
+                == .send(strip: [], disclosed: [.init(agreement: "HEIW-WALES-2025-01", access: .aggregate, count: 1)]))
+
+        // Revoked; a second agreement from the start of the year, minimum cell size 50.
+        let revokedAt = during + 1000
+        policy.apply(log: "wales", index: 4, timeMillis: revokedAt, type: "agreement.revoked",
+                     payload: Array(#"{"id":"HEIW-WALES-2025-01","reason":"withdrawn"}"#.utf8))
+        var stricter = try full(["uk": .aggregate])
+        stricter.id = "HEIW-WALES-2025-STRICT"
+        stricter.minCellSize = 50
+        let second = try established(stricter, index: 5, time: revokedAt)
+        policy.apply(log: "wales", index: 5, timeMillis: revokedAt, type: second.header.type, payload: second.payload)
+        // Past the clock tolerance (within it the sender is not blamed: its clock may lag).
+        let now = revokedAt + DataFlow.clockToleranceMillis + 1000
+        // By its label alone the aggregate is still admitted (the stricter agreement covers it)...
+        var decisions = Decisions(policy: policy, holder: "wales", recipient: "uk", at: now)
+        #expect(decisions.admits(label: label, type: Policy.aggregateType, recorded: during).agreement == "HEIW-WALES-2025-STRICT")
+        // ...but it goes nowhere under it: egress strips it, ingress drops it and names the
+        // sender, a purge drops it.
+        #expect(decisions.admits(aggregate.header, payload: aggregate.payload).admitted == false)
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "uk", policy: policy, at: now, aggregateAgreements: named) == .send(strip: [0], disclosed: []))
+        #expect(DataFlow.ingress([aggregate], holder: "wales", recipient: "uk", policy: policy, at: now) == .keep(strip: [0], violations: [3]))
+        // One made under the stricter agreement goes under it.
+        let strictMade = try DatasetAggregate.make(rows: rows, label: label, minCellSize: 50, agreement: "HEIW-WALES-2025-STRICT")
+        let strictAggregate = item(index: 6, time: now, type: Policy.aggregateType, classification: label, payload: try DatasetAggregate.encoded(strictMade))
+        #expect(DataFlow.ingress([strictAggregate], holder: "wales", recipient: "uk", policy: policy, at: now) == .keep(strip: [], violations: []))
+        #expect(decisions.admits(strictAggregate.header, payload: strictAggregate.payload) == (true, .aggregate, "HEIW-WALES-2025-STRICT"))
+    }
+
     @Test func timesAWriterChoosesFormatInConstantTimeAndRoundTrip() throws {
         #expect(Timestamp.format(UInt64.max) == "9999-12-31T23:59:59Z")
         #expect(Timestamp.format(0) == "1970-01-01T00:00:00Z")

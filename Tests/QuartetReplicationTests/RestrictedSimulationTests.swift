@@ -122,7 +122,7 @@ import Testing
                 for entry in entries {
                     let h = entry.header
                     let entitled = h.classification == "public"
-                        || decisions.admits(label: h.classification, type: h.type, recorded: h.timeMillis).admitted
+                        || decisions.admits(h, payload: entry.payload?.bytes).admitted
                     guard held.entries.indices.contains(Int(h.index)) else {
                         Issue.record("seed \(seed): \(node) lacks \(holder)/\(h.index) altogether")
                         break

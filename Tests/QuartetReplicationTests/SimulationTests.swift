@@ -288,7 +288,12 @@ struct Simulation {
             EntryHeader.isPublic(encoded: batch.entries[i].headerBytes) ? nil
                 : (i, try? EntryHeader(decoding: batch.entries[i].headerBytes), batch.entries[i].payload != nil)
         }
-        switch DataFlow.egress(items, holder: batch.log, recipient: to, policy: policies![from]!, at: nowMillis) {
+        // As the node does (PeerConnections.egress): an aggregate goes under the agreement it names.
+        var named: [Int: String] = [:]
+        for item in items where item.header?.type == Policy.aggregateType {
+            if let payload = batch.entries[item.position].payload, let id = DataFlow.namedAgreement(payload.bytes) { named[item.position] = id }
+        }
+        switch DataFlow.egress(items, holder: batch.log, recipient: to, policy: policies![from]!, at: nowMillis, aggregateAgreements: named) {
         case .withhold:
             return nil
         case .send(let strip, let disclosed):
@@ -319,7 +324,7 @@ struct Simulation {
             var decisions = Decisions(policy: policy, holder: name, recipient: id, at: nowMillis)
             var changed = log
             for (i, entry) in log.entries.enumerated() where entry.payload != nil && entry.header.classification != "public" {
-                if !decisions.admits(label: entry.header.classification, type: entry.header.type, recorded: entry.header.timeMillis).admitted {
+                if !decisions.admits(entry.header, payload: entry.payload?.bytes).admitted {
                     changed.entries[i] = entry.stub
                 }
             }
@@ -338,7 +343,7 @@ struct Simulation {
                     let h = entry.header
                     if h.classification == "public" {
                         if entry.payload == nil { violations.append("t=\(now): \(id) holds a stub of public \(name)/\(h.index)") }
-                    } else if entry.payload != nil, !decisions.admits(label: h.classification, type: h.type, recorded: h.timeMillis).admitted {
+                    } else if entry.payload != nil, !decisions.admits(h, payload: entry.payload?.bytes).admitted {
                         violations.append("t=\(now): \(id) holds \(name)/\(h.index) (\(h.classification) \(h.type)) that no agreement lets it hold")
                     }
                 }
