@@ -162,7 +162,7 @@ public enum FederationPKI {
         for (path, text, mode) in files {
             // Created with its final mode, so a key is never readable by others, even briefly;
             // O_EXCL, so a file that appeared since the check above is not overwritten either.
-            let flags = allowExisting.contains(path) ? O_WRONLY | O_CREAT | O_TRUNC : O_WRONLY | O_CREAT | O_EXCL
+            let flags = (allowExisting.contains(path) ? O_WRONLY | O_CREAT | O_TRUNC : O_WRONLY | O_CREAT | O_EXCL) | O_NOFOLLOW
             let fd = open(path, flags, mode_t(mode))
             guard fd >= 0 else { throw PKIError("cannot create \(path): \(String(cString: strerror(errno)))") }
             defer { close(fd) }

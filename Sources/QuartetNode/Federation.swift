@@ -92,6 +92,9 @@ public struct Federation: Sendable, Equatable {
                 throw node.error("api", "expected an https:// base URL, found \"\(api)\"")
             }
             let log = try node.optionalString("log") ?? id
+            // As a node configuration requires: the name becomes file names (evidence/<log>.json)
+            // and terminal output.
+            guard FederationPKI.isValidNodeID(log) else { throw node.error("log", "expected a log name (lower-case letters, digits and '-'), found \(log.debugDescription)") }
             guard !members.contains(where: { $0.log == log }) else { throw node.error("log", "log \"\(log)\" is written by two nodes") }
             let vkey = try node.string("vkey")
             let verifier: NoteVerifier

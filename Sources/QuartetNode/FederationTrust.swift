@@ -252,7 +252,10 @@ extension FederationTrust {
     /// Writes `bytes` to a temporary file, syncs it and renames it over `path`.
     static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws {
         let temporary = path + ".new"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        // A fresh file of our own: a `.new` left there (or planted, as a symlink to a file
+        // elsewhere, in a directory others can write) is removed, not written through.
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw Refusal("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0

@@ -280,6 +280,10 @@ public struct Node: Sendable {
         await shutdown?.attach(services)
         do {
             try await services.run()
+        } catch let error as IOError where "\(error)".contains("bind") {
+            // Hummingbird's bind error names no address.
+            try? store.close()
+            throw ListenError(what: "api.listen", address: configuration.apiListen, cause: error)
         } catch {
             try? store.close()
             throw error

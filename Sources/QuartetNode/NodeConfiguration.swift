@@ -118,8 +118,12 @@ public struct NodeConfiguration: Sendable {
             federationFile: try root.filePath("federation"), logLevel: level)
         configuration.tokens = tokens
         configuration.logFormat = format
-        guard configuration.peerListen != configuration.apiListen else {
-            throw root.error("api.listen", "the API and the peer port cannot share an address (\(configuration.apiListen))")
+        // One port on two addresses where either is a wildcard (0.0.0.0, ::) overlaps too.
+        let wildcard: Set<String> = ["0.0.0.0", "::", "[::]", "*"]
+        guard configuration.peerListen != configuration.apiListen
+            && !(configuration.peerListen.port == configuration.apiListen.port
+                 && (wildcard.contains(configuration.peerListen.host) || wildcard.contains(configuration.apiListen.host))) else {
+            throw root.error("api.listen", "the API and the peer port cannot share an address (api \(configuration.apiListen), peer \(configuration.peerListen); a wildcard address takes its port on every address)")
         }
         for (key, path) in [("tls.ca", configuration.caCertificate), ("tls.certificate", configuration.certificate),
                             ("tls.key", configuration.privateKey), ("federation", configuration.federationFile)] {

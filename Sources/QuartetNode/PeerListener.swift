@@ -34,7 +34,7 @@ final class PeerListener: Service, Sendable {
     func run() async throws {
         let context = self.context, members = self.members, logger = self.logger, connections = self.connections, engine = self.engine
         let cap = ConnectionCap.Counter(limit: ConnectionLimits().maxPeerConnections, perAddress: ConnectionLimits().maxPeerConnectionsPerAddress)
-        let server = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -54,12 +54,22 @@ final class PeerListener: Service, Sendable {
                     channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
                 }
             }
-            .bind(host: address.host, port: address.port).get()
+        let server: any Channel
+        do { server = try await bootstrap.bind(host: address.host, port: address.port).get() } catch {
+            throw ListenError(what: "peer.listen", address: address, cause: error)
+        }
         if let local = server.localAddress { bound(local) }
         logger.info("peer port listening", metadata: ["peer.listen": "\(address)"])
-        try await withGracefulShutdownHandler {
-            try await server.closeFuture.get()
-        } onGracefulShutdown: {
+        // Ends on graceful shutdown, and on cancellation too: the service group cancels every
+        // service when one fails (the API port cannot be bound, say), and a node waiting here
+        // for ever would ignore SIGTERM.
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await server.closeFuture.get()
+            } onGracefulShutdown: {
+                server.close(promise: nil)
+            }
+        } onCancel: {
             server.close(promise: nil)
         }
         // Close accepted connections with close_notify.
@@ -69,3 +79,10 @@ final class PeerListener: Service, Sendable {
     }
 }
 
+/// A listening address that could not be bound: which setting, which address, and why.
+struct ListenError: Error, CustomStringConvertible {
+    let what: String
+    let address: HostPort
+    let cause: any Error
+    var description: String { "cannot listen on \(what) \(address): \(cause)" }
+}

@@ -158,6 +158,7 @@ enum FederationFileEdit {
         guard let pinnedKey: NoteVerifier = try? NoteVerifier(vkey: pinned), pinnedKey.name == key.name else {
             throw CLIError("the key signs as \(key.name), not as member \(member)'s log")
         }
+        guard (1..<(1 << 53)).contains(version) else { throw CLIError("\(file): version \(version) is not a whole number from 1 to 2^53 - 1") }
         body(&nodes[position])
         root["nodes"] = nodes
         root["version"] = version + 1

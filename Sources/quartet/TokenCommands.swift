@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import QuartetCrypto
 import QuartetNode
 
 struct TokenCommand: ParsableCommand {
@@ -16,13 +18,20 @@ struct TokenNew: ParsableCommand {
 
     func run() throws {
         guard ["reader", "operator", "auditor"].contains(role) else { throw ValidationError("--role must be reader, operator or auditor") }
+        // The configuration refuses other names; checked here too, since the name goes into
+        // the line printed for it.
+        guard FederationPKI.isValidNodeID(name) else { throw ValidationError("--name must be a-z, 0-9 and '-' (found \"\(name.debugDescription.dropFirst().dropLast())\")") }
         let token = try TokenGrant.newToken()
         let hash = TokenGrant.hex(TokenGrant.digest(token))
         switch output.format {
         case .json: printJSON(NewTokenOutput(token: token, config: .init(name: name, role: role, sha256: hash)))
         case .text:
             print("token (shown once; give it to \(name)): \(token)")
-            print("add to the node configuration's \"tokens\": {\"name\": \"\(name)\", \"role\": \"\(role)\", \"sha256\": \"\(hash)\"}")
+            // Encoded, not interpolated: the line is JSON an operator pastes into a configuration.
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let line = try encoder.encode(NewTokenOutput.Grant(name: name, role: role, sha256: hash))
+            print("add to the node configuration's \"tokens\": \(String(decoding: line, as: UTF8.self))")
         }
     }
 }

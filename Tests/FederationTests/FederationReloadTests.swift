@@ -44,8 +44,17 @@ import Testing
         let unsigned = try serveRefused(federation.config("wales"))
         #expect(unsigned.status != 0)
         #expect(unsigned.stderr.contains("the federation file is not signed"), "\(unsigned.stderr)")
+        // A `.new` planted as a symlink (a shared folder others can write) is not written
+        // through: the file it points at stays as it was, and the signature is a file of its own.
+        let victim = federation.root.appendingPathComponent("victim.pem")
+        try Data("precious\n".utf8).write(to: victim)
+        try FileManager.default.createSymbolicLink(atPath: signature + ".new", withDestinationPath: victim.path)
         // Two of five signatures are not a quorum.
         let file = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
+        defer {
+            #expect((try? String(contentsOf: victim, encoding: .utf8)) == "precious\n", "the sign wrote through a planted symlink")
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: signature)) == nil, "the signature is a symlink")
+        }
         for (i, member) in ["uk", "wales"].enumerated() {
             let signed = try TestKit.quartet(["federation", "sign", "--file", layout.federationFile, "--member", member,
                                               "--data", layout.dataDirectory(member)] + (i == 0 ? ["--fresh"] : []))

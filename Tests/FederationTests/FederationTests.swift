@@ -320,6 +320,31 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         federation.stop()
     }
 
+    /// A node whose API address is taken stops at once and says which address (it waited for
+    /// ever, silent, ignoring SIGTERM: the peer listener did not end when the service group
+    /// cancelled it).
+    @Test func aNodeThatCannotListenStopsAtOnceSayingWhere() throws {
+        let federation = try LocalFederation()
+        let port = try #require(URLComponents(string: federation.api("wales"))?.port)
+        let holder = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: port).wait()
+        defer { try? holder.close().wait() }
+        let timeout = try #require(TestKit.which("timeout"))
+        let served = try TestKit.run(timeout, ["-s", "KILL", "30", try TestKit.quartetBinary().path, "serve", "--config", federation.config("wales"),
+                                               "--peer-answers", "1"])
+        #expect(served.status == 1 && served.stderr.contains("cannot listen on api.listen 127.0.0.1:\(port)"), "\(served.status) \(served.stderr.suffix(400))")
+    }
+
+    /// `token new` prints a configuration line: a name that is not one is refused (it made the
+    /// line grant an operator token of the requester's choosing), and the line is JSON.
+    @Test func tokenNewRefusesANameThatIsNotOneAndPrintsItsLineAsJSON() throws {
+        let injected = try TestKit.quartet(["token", "new", "--role", "reader", "--name", #"eve", "role": "operator", "sha256": "00"}, {"name": "eve2"#])
+        #expect(injected.status != 0 && injected.stderr.contains("--name must be a-z, 0-9 and '-'") && !injected.stdout.contains("operator"), "\(injected)")
+        let made = try TestKit.quartet(["token", "new", "--role", "reader", "--name", "eve"])
+        let line = try #require(made.stdout.split(separator: "\n").first { $0.hasPrefix("add to the node configuration's \"tokens\": ") })
+        let grant = try JSONSerialization.jsonObject(with: Data(line.dropFirst("add to the node configuration's \"tokens\": ".count).utf8)) as? [String: String]
+        #expect(grant?["name"] == "eve" && grant?["role"] == "reader" && grant?["sha256"]?.count == 64, "\(made.stdout)")
+    }
+
     @Test func onlyTheOperatorOfANodesOwnLogMayAppendThere() throws {
         let federation = try LocalFederation()
         try federation.start(["wales"], onlyCopy: true)

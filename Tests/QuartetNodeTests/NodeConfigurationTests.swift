@@ -99,6 +99,8 @@ import Testing
         #expect(HostPort(parsing: "host:0") == nil)
         #expect(HostPort(parsing: "host:+80") == nil)
         #expect(HostPort(parsing: "[::1]:8401")?.description == "[::1]:8401")
+        #expect(HostPort(parsing: "ho\u{1B}st:80") == nil && HostPort(parsing: "ho\u{85}st:80") == nil)
+        #expect(HostPort(parsing: String(repeating: "a", count: 254) + ":80") == nil)
     }
 
     // MARK: Federation file
@@ -135,6 +137,16 @@ import Testing
         #expect(federationError([member("a", role: "aggregator"), member("b", role: "aggregator")])?.message.contains("more than one") == true)
         #expect(federationError([])?.key == "nodes")
         #expect(federationError([member("wales"), member("uk", vkey: Self.vkey)])?.description == "federation.json: nodes[1].vkey: the same key as wales's log; every member's log has its own key")
+        // A log name becomes file names (evidence/<log>.json) and terminal output: the node
+        // configuration's rule; a peer host has no control characters.
+        for bad in ["../../../wales", "evil\r\u{1B}[2K", "Wales", ""] {
+            var odd = member("wales")
+            odd["log"] = bad
+            #expect(federationError([odd])?.key == "nodes[0].log", "\(bad.debugDescription)")
+        }
+        var hidden = member("wales")
+        hidden["peer"] = "\u{1B}[2K\u{1B}[1A:7401"
+        #expect(federationError([hidden])?.key == "nodes[0].peer")
     }
 
     // MARK: The examples under config/
