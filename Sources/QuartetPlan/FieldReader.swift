@@ -30,7 +30,26 @@ struct FieldReader {
         guard case .string(let text) = value else { throw PlanError("\(at(key)): expected a string, got \(value.described)") }
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw PlanError("\(at(key)): expected a non-empty string") }
         guard text.count <= maxLength else { throw PlanError("\(at(key)): at most \(maxLength) characters, got \(text.count)") }
+        try Self.refuseControls(text, at: at(key))
         return text
+    }
+
+    /// Plan and progress text is read in terminals (`quartet view`), pages and CSV files on
+    /// every node: control characters (but tab and newline), and the bidirectional overrides
+    /// and isolates that reorder what a reader sees, are refused, naming the first and where.
+    /// `lines`: tab and newline are allowed (notes, statements); a name allows neither.
+    static func refuseControls(_ text: String, at path: String, lines: Bool = true) throws(PlanError) {
+        for (offset, scalar) in text.unicodeScalars.enumerated() where Self.isRefused(scalar, lines: lines) {
+            throw PlanError("\(path): a control character U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1); \(lines ? "only tab and newline are allowed" : "a name allows none")")
+        }
+    }
+
+    static func isRefused(_ scalar: Unicode.Scalar, lines: Bool = true) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A: !lines
+        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
     }
 
     func optionalString(_ key: String, maxLength: Int = 4096) throws(PlanError) -> String? {
@@ -86,6 +105,7 @@ struct FieldReader {
         var out: [String] = []
         for (i, item) in items.enumerated() {
             guard case .string(let text) = item, !text.isEmpty else { throw PlanError("\(at(key))[\(i)]: expected a non-empty string, got \(item.described)") }
+            try Self.refuseControls(text, at: "\(at(key))[\(i)]")
             if let pattern, !pattern.matches(text) { throw PlanError("\(at(key))[\(i)]: expected \(pattern.description), got \"\(text)\"") }
             out.append(text)
         }
@@ -140,4 +160,8 @@ enum IDPattern: CustomStringConvertible {
         case .measure: return "a measure id like P1.A2.M3"
         }
     }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

@@ -124,10 +124,10 @@ struct AgreementList: AsyncParsableCommand {
         if output.format == .json { printJSON(listing); return }
         for a in listing.agreements {
             let recipients = a.recipients.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            print("\(a.id)  \(a.status)  owner \(a.owner)  holder \(a.holder)  \(recipients)  \(a.validFrom) → \(a.validUntil)")
+            printEscaped("\(a.id)  \(a.status)  owner \(a.owner)  holder \(a.holder)  \(recipients)  \(a.validFrom) → \(a.validUntil)")
         }
         for i in listing.ignored {
-            print("ignored \(i.log)/\(i.index): \(i.reason)")
+            printEscaped("ignored \(i.log)/\(i.index): \(i.reason)")
         }
     }
 }
@@ -180,22 +180,22 @@ struct AuditCommand: AsyncParsableCommand {
     private func printText(_ report: [AuditOutput.Item], witnessing: [String: AuditOutput.Witnessing], node: String) {
         for (log, w) in witnessing.sorted(by: { $0.key < $1.key }) {
             let who = w.witnesses.isEmpty ? "" : " (\(w.witnesses.joined(separator: ", ")))"
-            print("records in \(log) up to index \(w.recordsUpTo - 1): " + (w.covered
+            printEscaped("records in \(log) up to index \(w.recordsUpTo - 1): " + (w.covered
                 ? "covered by size \(w.size!), witnessed by \(w.witnesses.count) of \(w.of)\(who)"
                 : "NOT covered by a checkpoint a quorum of witnesses cosigned" + (w.size.map { " (newest witnessed: size \($0), \(w.witnesses.count) of \(w.of)\(who))" } ?? "")))
         }
-        if report.isEmpty { print("no agreement of \(owner) on the ledger at \(node)") }
+        if report.isEmpty { printEscaped("no agreement of \(owner) on the ledger at \(node)") }
         for item in report {
             let a = item.agreement
             let disclosures = item.disclosures
-            print("\(a.id) (\(a.status), held by \(a.holder)): \(disclosures.count) disclosure record\(disclosures.count == 1 ? "" : "s")")
+            printEscaped("\(a.id) (\(a.status), held by \(a.holder)): \(disclosures.count) disclosure record\(disclosures.count == 1 ? "" : "s")")
             for d in disclosures {
                 let ranges = d.ranges.map { "\($0.first.map(String.init) ?? "?")-\($0.last.map(String.init) ?? "?")" }.joined(separator: ",")
-                print("  \(d.time)  \(d.count) entries of \(d.log) in \(ranges) → \(d.recipient)")
+                printEscaped("  \(d.time)  \(d.count) entries of \(d.log) in \(ranges) → \(d.recipient)")
             }
             for p in item.purges {
                 let entries = p.entries.map(String.init).joined(separator: ",")
-                print("  \(p.time)  purged by \(p.record.log): \(p.log)/\(entries) (\(p.reason))")
+                printEscaped("  \(p.time)  purged by \(p.record.log): \(p.log)/\(entries) (\(p.reason))")
             }
         }
     }
@@ -228,3 +228,6 @@ struct AuditOutput: Encodable {
     var agreements: [Item]
     var witnessing: [String: Witnessing]
 }
+
+/// A line made of a node's answer, escaped (`TerminalText`).
+private func printEscaped(_ line: String) { print(TerminalText.escaped(line)) }

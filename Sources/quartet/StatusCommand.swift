@@ -86,3 +86,6 @@ struct StatusOutput: Encodable {
     var peers: [PeersResponse.Peer]
     var logs: [Log]
 }
+
+/// Each line this file prints comes from the node's answer: escaped (`TerminalText`).
+private func print(_ line: String) { Swift.print(TerminalText.escaped(line)) }

@@ -163,7 +163,10 @@ struct ViewCommand: AsyncParsableCommand {
         for (log, note) in answer.checkpoints.sorted(by: { $0.key < $1.key }) {
             let w = answer.witnessed?[log]
             print("checkpoint of \(log)" + (w.map { ", witnessed by \($0.witnesses.count) of \($0.of)\($0.witnesses.isEmpty ? "" : " (" + $0.witnesses.joined(separator: ", ") + ")")\($0.quorum ? "" : ": NOT a quorum")" } ?? "") + ":")
-            print(note.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+            for line in note.split(separator: "\n") { print("  " + line) }
         }
     }
 }
+
+/// Each line this file prints comes from the node's answer: escaped (`TerminalText`).
+private func print(_ line: String) { Swift.print(TerminalText.escaped(line)) }

@@ -21,3 +21,12 @@ import Testing
         #expect(Dashboard.escape("a\u{1B}[2Jb\u{85}c\nd") == "a\u{FFFD}[2Jb\u{FFFD}c\nd")
     }
 }
+
+/// What the CLI prints of a node's answer: no field can break a line or drive the terminal.
+@Suite struct TerminalTextTests {
+    @Test func controlsNewlinesAndBidiOverridesAreShownEscaped() {
+        #expect(TerminalText.escaped("wales P1.A1 on-track") == "wales P1.A1 on-track")
+        #expect(TerminalText.escaped("X\r\u{1B}[2K  england P1.A1 done\n") == "X\\r\\u{1B}[2K  england P1.A1 done\\n")
+        #expect(TerminalText.escaped("a\tb\u{85}c\u{202E}d\u{2066}é") == "a\\tb\\u{85}c\\u{202E}d\\u{2066}é")
+    }
+}

@@ -144,6 +144,32 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(message("plan.action.withdrawn", ["id": "P1.A4", "reason": "merged into P1.A5", "as_of": "2025-06-30"], context) == nil)
     }
 
+    /// Text is read in terminals, pages and CSV files on every node: control characters (but
+    /// tab and newline in text; none in a category's name) and bidirectional overrides are
+    /// refused, naming the character and where (an escape sequence in a note reached other
+    /// nodes' `quartet view` raw).
+    @Test func controlCharactersInTextAreRefused() throws {
+        var (view, context) = try Self.walesContext()
+        func status(_ note: String) -> String? {
+            message("progress.status", ["action": "P1.A1", "status": "on-track", "note": note, "as_of": "2025-03-31"], context)
+        }
+        #expect(status("line one\nline two\twith a tab") == nil)
+        #expect(status("X\r\u{1B}[2K england P1.A1 done") == "payload.note: a control character U+000D at character 2; only tab and newline are allowed")
+        #expect(status("abc\u{85}") == "payload.note: a control character U+0085 at character 4; only tab and newline are allowed")
+        #expect(status("\u{202E}txt.exe") == "payload.note: a control character U+202E at character 1; only tab and newline are allowed")
+        #expect(message("plan.action.revised", ["id": "P1.A1", "priority": "P1", "statements": ["fine", "x\u{1B}[31m"], "reason": "r"], context)?.hasPrefix("payload.statements[1]: a control character U+001B") == true)
+        // A distribution measure's category names: no control character at all.
+        try fold([PlannedEntry(type: .measure, payload: .object(["id": .string("P1.A1.M9"), "action": .string("P1.A1"), "text": .string("Bands"),
+                                                                   "kind": .string("distribution")]))], into: &view, log: "wales")
+        context = LogContext(view: view, log: "wales")
+        func reading(_ categories: [String: Any]) -> String? {
+            message("progress.reading", ["measure": "P1.A1.M9", "period": "2025", "categories": categories], context)
+        }
+        #expect(reading(["band 6": 3, "band 7": 4]) == nil)
+        #expect(reading(["band 6": 3, "a\n\u{1B}[31m": 2]) == "payload.categories (a category's name): a control character U+000A at character 2; a name allows none")
+        #expect(reading(["  ": 1])?.contains("a category's name is empty") == true)
+    }
+
     @Test func errorsNameTheFieldAndWhatWasExpected() throws {
         let (_, context) = try Self.walesContext()
         #expect(message("progress.status", ["action": "P1.A1", "status": "green", "as_of": "2025-03-31"], context)

@@ -1,0 +1,27 @@
+/// Text from a node's answer (or a file) printed on a terminal: control characters, tab and
+/// newline included, and the bidirectional overrides and isolates are shown escaped (`\n`,
+/// `\u{1B}`), so no field can forge another line of the output or drive the terminal. Lines the
+/// command itself breaks are printed one call each.
+public enum TerminalText {
+    public static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            guard needsEscape(scalar) else { out.unicodeScalars.append(scalar); continue }
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default: out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            }
+        }
+        return out
+    }
+
+    public static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+}
