@@ -66,7 +66,13 @@ struct AgreementSign: ParsableCommand {
         for item in recipient {
             let parts = item.split(separator: "=").map(String.init)
             guard parts.count == 2, let access = Access(rawValue: parts[1]) else { throw ValidationError("--recipient expects NODE=full|aggregate|none, got \(item)") }
+            // The agreement's text refuses a recipient twice; the owner must not sign the last one
+            // given thinking it signed the first.
+            guard recipients[parts[0]] == nil else { throw ValidationError("--recipient \(parts[0]) is given twice") }
             recipients[parts[0]] = access
+        }
+        if let scalar = purpose.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) }) {
+            throw ValidationError("--purpose holds a control character (U+\(String(scalar.value, radix: 16, uppercase: true))); the agreement is one line of text per field")
         }
         guard let from = Timestamp.parse(validFrom) else { throw ValidationError("--valid-from expects a UTC time like 2025-01-01T00:00:00Z") }
         guard let until = Timestamp.parse(validUntil) else { throw ValidationError("--valid-until expects a UTC time like 2027-01-01T00:00:00Z") }

@@ -50,7 +50,7 @@ struct RecordReading: AsyncParsableCommand {
         discussion: "Give --value for count and percentage measures, --achieved for milestones, --category NAME=N (repeated) for distributions, --text for qualitative measures.")
     @Option(help: "The measure, e.g. P2.A2.M1.") var measure: String
     @Option(help: "The period: a year (2025), a quarter (2025-Q2) or a month (2025-03).") var period: String
-    @Option(help: "A number (count or percentage).") var value: Double?
+    @Option(help: "A number (count or percentage), in decimal.") var value: String?
     @Option(help: "true or false (milestone).") var achieved: Bool?
     @Option(help: "NAME=N, repeated (distribution).") var category: [String] = []
     @Option(help: "Text (qualitative).") var text: String?
@@ -60,20 +60,31 @@ struct RecordReading: AsyncParsableCommand {
 
     func run() async throws {
         var payload: [String: PayloadValue] = ["measure": .string(measure), "period": .string(period)]
-        if let value { payload["value"] = .number(value) }
+        if let value { payload["value"] = .number(try Self.decimal(value, "--value")) }
         if let achieved { payload["achieved"] = .bool(achieved) }
         if !category.isEmpty {
             var categories: [String: PayloadValue] = [:]
             for item in category {
                 let parts = item.split(separator: "=", maxSplits: 1)
-                guard parts.count == 2, let n = Double(parts[1]) else { throw ValidationError("--category expects NAME=N, got \"\(item)\"") }
-                categories[String(parts[0])] = .number(n)
+                guard parts.count == 2 else { throw ValidationError("--category expects NAME=N, got \"\(item)\"") }
+                let name = String(parts[0])
+                guard categories[name] == nil else { throw ValidationError("--category \(name) is given twice") }
+                categories[name] = .number(try Self.decimal(String(parts[1]), "--category \(name)"))
             }
             payload["categories"] = .object(categories)
         }
         if let text { payload["text"] = .string(text) }
         if let note { payload["note"] = .string(note) }
         try await postRecord("reading", payload, node: node, format: output.format)
+    }
+
+    /// A finite decimal number as a person writes one (Swift's `Double` also reads `0x10`,
+    /// `nan` and `inf`, which the node would take as 16, or refuse for another reason).
+    static func decimal(_ text: String, _ option: String) throws -> Double {
+        guard text.wholeMatch(of: /-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,3})?/) != nil, let n = Double(text), n.isFinite else {
+            throw ValidationError("\(option) must be a decimal number such as 12 or 12.5, got \"\(text)\"")
+        }
+        return n
     }
 }
 

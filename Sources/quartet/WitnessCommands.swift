@@ -91,23 +91,18 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let policyText: String
-        do { policyText = try String(contentsOfFile: policy, encoding: .utf8) } catch { throw ValidationError("cannot read \(policy): \(error.localizedDescription)") }
+        // Both read only up to their limits (a 500 MB "note" is refused having read 64 KiB), and a
+        // checkpoint that fails is a failure (exit 1), not a usage error.
+        let policyData = try Self.read(policy, limit: WitnessPolicy.maxBytes, what: "a C2SP tlog-policy file")
+        guard let policyText = String(data: policyData, encoding: .utf8) else { throw CLIError("\(policy): not UTF-8") }
         let parsed: WitnessPolicy
-        do { parsed = try WitnessPolicy(parsing: policyText) } catch { throw ValidationError("\(policy): \(error.message)") }
-        let data: Data
-        if note == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            do { data = try Data(contentsOf: URL(fileURLWithPath: note)) } catch { throw ValidationError("cannot read \(note): \(error.localizedDescription)") }
-        }
-        guard data.count <= SignedNote.maxLength, let text = String(data: data, encoding: .utf8) else {
-            throw ValidationError("\(note): not a UTF-8 signed note of at most \(SignedNote.maxLength) bytes")
-        }
+        do { parsed = try WitnessPolicy(parsing: policyText) } catch { throw CLIError("\(policy): \(error.message)") }
+        let data = try Self.read(note, limit: SignedNote.maxLength, what: "a signed note")
+        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(note): not UTF-8") }
         let signed: SignedNote
-        do { signed = try SignedNote(parsing: text) } catch { throw ValidationError("\(note): \(error.message)") }
+        do { signed = try SignedNote(parsing: text) } catch { throw CLIError("\(note): \(error.message)") }
         let verified: WitnessPolicy.Verified
-        do { verified = try parsed.verify(signed) } catch { throw ValidationError("\(note): \(error.message)") }
+        do { verified = try parsed.verify(signed) } catch { throw CLIError("\(note): \(error.message)") }
         let quorum = parsed.quorum.map { q in parsed.groups.first { $0.name == q }.map { "\($0.threshold) of \($0.members.joined(separator: ", "))" } ?? q } ?? "none"
         switch output.format {
         case .json:
@@ -117,5 +112,24 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
             print("ok: \(verified.checkpoint.origin) size \(verified.checkpoint.size) root \(verified.checkpoint.root.base64)")
             print("cosigned by \(verified.witnesses.keys.sorted().joined(separator: ", ")) (quorum: \(quorum))")
         }
+    }
+}
+
+extension VerifyCheckpointCommand {
+    /// At most `limit` bytes of `path` (`-`: standard input), refused beyond.
+    static func read(_ path: String, limit: Int, what: String) throws -> Data {
+        let handle: FileHandle
+        if path == "-" { handle = .standardInput } else {
+            guard let opened = FileHandle(forReadingAtPath: path) else { throw CLIError("cannot read \(path)") }
+            handle = opened
+        }
+        defer { if path != "-" { try? handle.close() } }
+        var data = Data()
+        while data.count <= limit {
+            guard let chunk = try? handle.read(upToCount: limit + 1 - data.count), !chunk.isEmpty else { break }
+            data.append(chunk)
+        }
+        guard data.count <= limit else { throw CLIError("\(path): longer than \(limit) bytes; not \(what)") }
+        return data
     }
 }

@@ -75,7 +75,10 @@ import Testing
         let selfCosigned = SignedNote(text: parsed.text, signatures: Array(twoOthers)
                                       + [try walesWitness.cosign(body: parsed.text, time: UInt64(Date().timeIntervalSince1970))]).serialized
         let selfRefused = try verify(federation, policy: every.path, note: selfCosigned)
-        #expect(selfRefused.status != 0 && selfRefused.stderr.contains("does not meet the quorum members (4 of"), "\(selfRefused)")
+        #expect(selfRefused.status == 1 && selfRefused.stderr.contains("does not meet the quorum members (4 of"), "\(selfRefused)")
+        // A note beyond a signed note's limit is refused having read only that much.
+        let huge = try verify(federation, policy: every.path, note: String(repeating: "x", count: 4 << 20))
+        #expect(huge.status == 1 && huge.stderr.contains("longer than"), "\(huge.stderr)")
         let weak = try TestKit.quartet(["policy", "--federation", federation.root.appendingPathComponent("federation.json").path, "--quorum", "3"])
         #expect(weak.status == 0 && weak.stderr.contains("warning") && weak.stdout.contains("group members 3 "), "\(weak)")
 
