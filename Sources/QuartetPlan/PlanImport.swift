@@ -27,10 +27,25 @@ public struct PlanImport: Sendable {
         let directory = (planFile as NSString).deletingLastPathComponent
         func load<T: Decodable>(_ type: T.Type, _ path: String) throws(PlanError) -> T {
             let text: String
-            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            do {
+                let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
+                guard size <= Self.maxFileBytes else { throw PlanError("\(path): \(size) bytes; a plan file is at most \(Self.maxFileBytes)") }
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch let error as PlanError { throw error } catch {
                 throw PlanError("\(path): cannot read: \((error as NSError).localizedDescription)")
             }
-            do { return try YAMLDecoder().decode(T.self, from: text) } catch let error as DecodingError {
+            do {
+                // Composed first and counted with its aliases expanded, before anything is
+                // decoded: a small file of aliases of aliases would otherwise take gigabytes.
+                guard let node = try Yams.compose(yaml: text) else { throw PlanError("\(path): empty") }
+                var budget = Self.maxValues
+                guard Self.fits(node, budget: &budget) else {
+                    throw PlanError("\(path): more than \(Self.maxValues) values once its aliases are expanded")
+                }
+                return try YAMLDecoder().decode(T.self, from: node)
+            } catch let error as PlanError {
+                throw error
+            } catch let error as DecodingError {
                 throw PlanError("\(path): \(Self.describe(error))")
             } catch {
                 throw PlanError("\(path): not valid YAML: \(error)")
@@ -43,6 +58,26 @@ public struct PlanImport: Sendable {
         self.planFile = planFile
     }
 
+    /// A plan, catalogue or targets file: at most this many bytes, and this many values (mapping
+    /// keys, values and sequence items) with its aliases expanded (the seed files hold ~6,000).
+    static let maxFileBytes = 4 << 20
+    static let maxValues = 200_000
+
+    /// Whether `node` holds at most `budget` values, counted down as it is walked.
+    static func fits(_ node: Node, budget: inout Int) -> Bool {
+        budget -= 1
+        guard budget >= 0 else { return false }
+        switch node {
+        case .scalar, .alias: return true
+        case .mapping(let mapping):
+            for (key, value) in mapping where !fits(key, budget: &budget) || !fits(value, budget: &budget) { return false }
+            return true
+        case .sequence(let sequence):
+            for item in sequence where !fits(item, budget: &budget) { return false }
+            return true
+        }
+    }
+
     static func describe(_ error: DecodingError) -> String {
         func path(_ keys: [any CodingKey]) -> String {
             keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
@@ -51,7 +86,10 @@ public struct PlanImport: Sendable {
         case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])): missing"
         case .typeMismatch(let type, let context): return "\(path(context.codingPath)): expected \(type)"
         case .valueNotFound(let type, let context): return "\(path(context.codingPath)): expected \(type), found null"
-        case .dataCorrupted(let context): return "\(path(context.codingPath)): \(context.debugDescription)"
+        case .dataCorrupted(let context):
+            // Yams's own error (line, column, what it found) is the underlying one.
+            let reason = context.underlyingError.map { ": \($0)" } ?? ""
+            return "\(path(context.codingPath)): \(context.debugDescription)\(reason)"
         @unknown default: return "\(error)"
         }
     }
@@ -74,6 +112,7 @@ public struct PlanImport: Sendable {
         let ukIndex = Dictionary((catalogue.measure_index[ukLog] ?? []).map { ($0.ref, $0.kinds) }, uniquingKeysWith: { a, _ in a })
         var out: [PlannedEntry] = []
         var measures: [PlannedEntry] = []
+        var planned: Set<String> = []
         let source = (planFile as NSString).lastPathComponent
         for priority in document.priorities {
             if !adopting && log == ukLog {
@@ -101,8 +140,22 @@ public struct PlanImport: Sendable {
                 for (i, text) in action.measures.enumerated() {
                     let id = measureIDs[i]
                     let kindIDs = measureKinds[id] ?? []
+                    // A kind the catalogue does not define, or a value type it does not know, is a
+                    // mistake in the files, not a qualitative measure (its target and cadence
+                    // would be dropped without a word).
+                    if let unknown = kindIDs.first(where: { kinds[$0] == nil }) {
+                        throw PlanError("\(source): measure \(id) has kind \(unknown) in the measures catalogue's index, which defines no such kind")
+                    }
                     let first = kindIDs.first.flatMap { kinds[$0] }
-                    let kind = first.map { Self.kind($0.value_type) } ?? .qualitative
+                    let kind: MeasureKind
+                    if let first {
+                        guard let known = Self.kind(first.value_type) else {
+                            throw PlanError("measures catalogue: kind \(first.id) has value_type \"\(first.value_type)\"; expected count, percentage, boolean_milestone, recurring_milestone, categorical_distribution or qualitative")
+                        }
+                        kind = known
+                    } else {
+                        kind = .qualitative
+                    }
                     var m: [String: JSONValue] = ["id": .string(id), "action": .string(action.id), "text": .string(text), "kind": .string(kind.rawValue)]
                     if let unit = first?.unit { m["unit"] = .string(unit) }
                     // Which UK measure this one adds up into.
@@ -124,24 +177,39 @@ public struct PlanImport: Sendable {
                         if let quote = t.quote { target["quote"] = .string(quote) }
                         m["target"] = .object(target)
                     }
-                    if let cadence = targets.first(where: { $0.plan == targetPlan && $0.ref == id && $0.cadence != nil })?.cadence.flatMap(Self.cadence) {
+                    if let text = targets.first(where: { $0.plan == targetPlan && $0.ref == id && $0.cadence != nil })?.cadence {
+                        guard let cadence = Self.cadence(text) else {
+                            throw PlanError("quantitative targets: measure \(id)'s cadence \"\(text)\" is none of annual, quarterly, monthly, every three years")
+                        }
                         m["cadence"] = .string(cadence.rawValue)
                     }
+                    planned.insert(id)
                     measures.append(PlannedEntry(type: .measure, payload: .object(m)))
                 }
             }
         }
+        // A target of this plan whose measure the plan does not have is a mistake in the files.
+        let targetPlan = adopting ? ukLog : planID
+        if let stray = targets.first(where: { $0.plan == targetPlan && ($0.ref.map { MeasureID.looksLike($0) && !planned.contains($0) } ?? false) }) {
+            throw PlanError("quantitative targets: a \(stray.kind) of the \(targetPlan) plan names measure \(stray.ref!), which the plan does not have")
+        }
         return out + measures
     }
 
-    static func kind(_ valueType: String) -> MeasureKind {
+    static func kind(_ valueType: String) -> MeasureKind? {
         switch valueType {
         case "count": return .count
         case "percentage": return .percentage
         case "boolean_milestone", "recurring_milestone": return .milestone
         case "categorical_distribution": return .distribution
-        default: return .qualitative
+        case "qualitative", "text", "narrative": return .qualitative
+        default: return nil
         }
+    }
+
+    /// Measure ids (`P<n>.A<m>.M<k>`) as the targets file names them (others name actions).
+    enum MeasureID {
+        static func looksLike(_ text: String) -> Bool { text.wholeMatch(of: /P[0-9]+\.A[0-9]+\.M[0-9]+/) != nil }
     }
 
     static func cadence(_ text: String) -> Cadence? {

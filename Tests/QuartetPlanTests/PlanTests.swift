@@ -23,6 +23,54 @@ func payload(_ object: [String: Any]) -> [UInt8] {
 }
 
 @Suite struct PlanImportTests {
+    /// A small file of aliases of aliases is refused before it is decoded (112 KB of them took
+    /// 630 MB), and a YAML syntax error says where and what (it said only "not valid YAML").
+    /// Mistakes across the files are refused by name, not dropped: a measure whose kind the
+    /// catalogue does not define (it became a qualitative measure, its target lost), a target
+    /// naming a measure the plan does not have, a cadence no one reads.
+    @Test func referencesAcrossTheFilesMustResolve() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let catalogue = try String(contentsOfFile: "\(plansDirectory)/measures-catalogue.yaml", encoding: .utf8)
+        let targets = try String(contentsOfFile: "\(plansDirectory)/quantitative-targets.yaml", encoding: .utf8)
+        func refusal(catalogue c: String = catalogue, targets t: String = targets) throws -> String? {
+            try Data(c.utf8).write(to: directory.appendingPathComponent("c.yaml"))
+            try Data(t.utf8).write(to: directory.appendingPathComponent("t.yaml"))
+            do {
+                _ = try PlanImport(planFile: "\(plansDirectory)/uk-plan.yaml", catalogueFile: directory.appendingPathComponent("c.yaml").path,
+                                   targetsFile: directory.appendingPathComponent("t.yaml").path).entries(for: "uk")
+                return nil
+            } catch { return error.message }
+        }
+        #expect(try refusal() == nil)
+        #expect(try refusal(catalogue: catalogue.replacingOccurrences(of: "id: ADVANCED-PRACTICE-HEADCOUNT\n", with: "id: ADVANCED-PRACTICE-HEADCOUNTS\n"))?
+            .contains("has kind ADVANCED-PRACTICE-HEADCOUNT in the measures catalogue's index, which defines no such kind") == true)
+        #expect(try refusal(targets: targets.replacingOccurrences(of: "ref: P2.A2.M1\n", with: "ref: P2.A2.M9\n"))
+                == "quantitative targets: a count_target of the uk plan names measure P2.A2.M9, which the plan does not have")
+        #expect(try refusal(targets: targets.replacingOccurrences(of: "cadence: annual\n", with: "cadence: fortnightly\n"))?.contains("cadence \"fortnightly\"") == true)
+    }
+
+    @Test func aliasAmplificationAndSyntaxErrorsAreRefusedSayingWhy() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var lines = ["plan:", "  id: wales", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+        for i in 1...8 { lines.append("a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]") }
+        func refusal(_ text: String) throws -> String? {
+            let file = directory.appendingPathComponent("p.yaml")
+            try Data(text.utf8).write(to: file)
+            do {
+                _ = try PlanImport(planFile: file.path, catalogueFile: "\(plansDirectory)/measures-catalogue.yaml",
+                                   targetsFile: "\(plansDirectory)/quantitative-targets.yaml")
+                return nil
+            } catch { return error.message }
+        }
+        #expect(try refusal(lines.joined(separator: "\n") + "\n")?.hasSuffix("p.yaml: more than 200000 values once its aliases are expanded") == true)
+        let syntax = try refusal("plan:\n  id: wales\n  title: [unclosed\n")
+        #expect(syntax?.contains("line 3, column 10") == true, "\(syntax ?? "-")")
+    }
+
     @Test func ukPlanBecomesPrioritiesActionsAndMeasures() throws {
         let plan = try PlanImport(planFile: "\(plansDirectory)/uk-plan.yaml")
         let entries = try plan.entries(for: "uk")
