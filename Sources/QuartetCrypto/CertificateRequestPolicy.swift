@@ -180,17 +180,24 @@ public enum CertificateRequestPolicy {
     }
 
     /// The canonical text of an IPv4 or IPv6 address (`inet_pton` then `inet_ntop`), or nil if
-    /// `text` is neither or is the unspecified address (0.0.0.0, ::), which names no host.
+    /// `text` is neither or names no one host: the unspecified address (0.0.0.0, ::), the
+    /// limited broadcast 255.255.255.255, a multicast group (224.0.0.0/4, ff00::/8), or the
+    /// IPv4-mapped form of any of these (::ffff:0.0.0.0).
     public static func canonicalIPAddress(_ text: String) -> String? {
         guard text.utf8.count <= 64, !text.utf8.contains(0) else { return nil }
         var v4 = in_addr(), v6 = in6_addr()
+        func namesAHost(v4 bytes: [UInt8]) -> Bool {
+            bytes != [0, 0, 0, 0] && bytes != [255, 255, 255, 255] && !(224...239).contains(bytes[0])
+        }
         if inet_pton(AF_INET, text, &v4) == 1 {
-            guard v4.s_addr != 0 else { return nil }
-            return withUnsafeBytes(of: &v4) { ipText(Array($0)) }
+            let bytes = withUnsafeBytes(of: &v4) { Array($0) }
+            guard namesAHost(v4: bytes) else { return nil }
+            return ipText(bytes)
         }
         if inet_pton(AF_INET6, text, &v6) == 1 {
             let bytes = withUnsafeBytes(of: &v6) { Array($0) }
-            guard bytes.contains(where: { $0 != 0 }) else { return nil }
+            guard bytes.contains(where: { $0 != 0 }), bytes[0] != 0xFF else { return nil }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF, !namesAHost(v4: Array(bytes[12..<16])) { return nil }
             return ipText(bytes)
         }
         return nil

@@ -1,4 +1,5 @@
 import Foundation
+import QuartetAPI
 
 /// A configuration file that cannot be used: which file, which key, and what was expected.
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -41,6 +42,12 @@ struct ConfigObject {
 
     /// Parses a whole file's bytes.
     init(file: String, data: Data) throws(ConfigurationError) {
+        // A key given twice is refused: JSONSerialization keeps the last, and a federation file
+        // its members review (`federation show`, jq) must not mean one thing to a reader and
+        // another to a node.
+        do { _ = try JSONValueCoding.parse(Array(data)) } catch {
+            throw ConfigurationError(file: file, key: nil, "not valid JSON: \(error.message)")
+        }
         let parsed: Any
         do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
             let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"

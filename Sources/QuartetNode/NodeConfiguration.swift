@@ -130,6 +130,19 @@ public struct NodeConfiguration: Sendable {
             guard FileManager.default.isReadableFile(atPath: path) else {
                 throw ConfigurationError(file: file, key: key, "expected a readable file, but \(path) \(FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist")")
             }
+            // A FIFO or a device would hang the reader or feed it for ever (and OpenSSL then
+            // says "permission denied"): only regular files, symlinks to them followed.
+            let type = (try? FileManager.default.attributesOfItem(atPath: (path as NSString).resolvingSymlinksInPath)[.type]) as? FileAttributeType
+            guard type == .typeRegular else {
+                let what: String = switch type {
+                case .typeDirectory?: "a directory"
+                case .typeCharacterSpecial?: "a character device"
+                case .typeBlockSpecial?: "a block device"
+                case .typeSocket?: "a socket"
+                default: "not a regular file (a FIFO?)"
+                }
+                throw ConfigurationError(file: file, key: key, "expected a regular file, but \(path) is \(what)")
+            }
         }
         return configuration
     }

@@ -118,12 +118,13 @@ import Testing
     }
 
     @Test func ipAddressesMustBeHostAddresses() throws {
-        for address in ["300.1.1.1", "0.0.0.0", "::", "<5 bytes>", "fe80::1%eth0", "wales", "1.2.3", ""] {
+        for address in ["300.1.1.1", "0.0.0.0", "::", "<5 bytes>", "fe80::1%eth0", "wales", "1.2.3", "", "255.255.255.255", "::ffff:0.0.0.0", "224.0.0.1", "ff02::1", "::ffff:255.255.255.255"] {
             #expect(refusal(wales { $0.alternativeNames[2] = .ip(address) }) == .invalidIPAddress(address), "\(address)")
         }
         let approved = try CertificateRequestPolicy.check(wales { $0.alternativeNames[2] = .ip("2001:DB8:0:0::1") })
         #expect(approved.ipAddresses == ["2001:db8::1"])
         #expect(CertificateRequestPolicy.canonicalIPAddress("10.1.2.3") == "10.1.2.3")
+        #expect(CertificateRequestPolicy.canonicalIPAddress("::ffff:10.1.2.3") != nil && CertificateRequestPolicy.canonicalIPAddress("127.0.0.1") == "127.0.0.1")
     }
 
     @Test func namesAreBoundedAndNotRepeated() {

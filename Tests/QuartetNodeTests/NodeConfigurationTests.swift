@@ -58,6 +58,7 @@ import Testing
         ("peer", #"{"listen": "127.0.0.1:7401", "port": 1}"#, "peer.port", "unknown key"),
         ("api", #""127.0.0.1:8401""#, "api", "expected an object, found a string"),
         ("tls", #"{"ca": "ca.pem", "certificate": "missing.pem", "key": "wales.key"}"#, "tls.certificate", "does not exist"),
+        ("tls", #"{"ca": "/dev/zero", "certificate": "wales.pem", "key": "wales.key"}"#, "tls.ca", "expected a regular file, but /dev/zero is a character device"),
         ("federation", "true", "federation", "expected a string, found a boolean"),
         ("log_level", #""loud""#, "log_level", "expected one of trace"),
         ("log_format", #""xml""#, "log_format", "expected one of text, json, found \"xml\""),
@@ -144,6 +145,10 @@ import Testing
             odd["log"] = bad
             #expect(federationError([odd])?.key == "nodes[0].log", "\(bad.debugDescription)")
         }
+        // A key given twice means one thing to one parser and another to the next: refused.
+        let twice = Data(#"{"federation": "test", "version": 99, "version": 1, "nodes": []}"#.utf8)
+        #expect(throws: ConfigurationError.self) { try Federation.parse(twice, file: "federation.json") }
+        do { _ = try Federation.parse(twice, file: "federation.json") } catch { #expect(error.message.contains("version"), "\(error)") }
         var hidden = member("wales")
         hidden["peer"] = "\u{1B}[2K\u{1B}[1A:7401"
         #expect(federationError([hidden])?.key == "nodes[0].peer")
