@@ -50,13 +50,38 @@ struct BackupCommand: AsyncParsableCommand {
         }
         let target = DataDirectory(path: out)
         let manager = FileManager.default
-        if manager.fileExists(atPath: target.url.path) {
+        // Not inside the directory it copies (a backup of a backup, growing each time).
+        let sourcePath = source.url.resolvingSymlinksInPath().standardizedFileURL.path
+        let targetPath = target.url.resolvingSymlinksInPath().standardizedFileURL.path
+        guard targetPath != sourcePath, !targetPath.hasPrefix(sourcePath + "/") else {
+            throw CLIError("--out \(target.url.path) is inside the data directory it would copy; give a directory elsewhere")
+        }
+        let existed = manager.fileExists(atPath: target.url.path)
+        if existed {
             guard (try? manager.contentsOfDirectory(atPath: target.url.path))?.isEmpty == true else {
                 throw CLIError("\(target.url.path) exists and is not empty; give a new directory")
             }
         }
         try target.create()
-        chmod(target.url.path, 0o700)
+        // Private, or no backup: a directory this user cannot make private (another's, mode
+        // 0777) would leave the keys readable to others.
+        guard chmod(target.url.path, 0o700) == 0 else {
+            throw CLIError("cannot make \(target.url.path) private (chmod 700: \(String(cString: strerror(errno)))); give a directory of your own")
+        }
+        // One backup at a time into it: the marker is made with O_EXCL, so a second backup
+        // started alongside finds it and stops instead of clearing this one's files.
+        let marker = target.url.appendingPathComponent(".backup-in-progress").path
+        let fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw CLIError("\(target.url.path): another backup is writing into it") }
+        close(fd)
+        // On failure, what this backup wrote goes; a directory that was there before stays.
+        func clear() {
+            if existed {
+                for name in (try? manager.contentsOfDirectory(atPath: target.url.path)) ?? [] { try? manager.removeItem(at: target.url.appendingPathComponent(name)) }
+            } else {
+                try? manager.removeItem(at: target.url)
+            }
+        }
         var files: [String] = []
         do {
             let store = try LedgerStore.open(source)
@@ -87,13 +112,13 @@ struct BackupCommand: AsyncParsableCommand {
                 }
             }
         } catch {
-            try? manager.removeItem(at: target.url)
+            clear()
             throw CLIError("backup of \(source.url.path) failed: \(error)")
         }
         // The copy must verify on its own before it counts as a backup.
         let report = VerifyCommand.verify(target)
         guard report.isValid else {
-            try? manager.removeItem(at: target.url)
+            clear()
             throw CLIError("the copy of \(source.url.path) does not verify (removed): \(report.problems.map(\.description).joined(separator: "; "))")
         }
         let copy = try LedgerStore.open(target)
@@ -108,6 +133,7 @@ struct BackupCommand: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         try (encoder.encode(record) + Data("\n".utf8)).write(to: target.url.appendingPathComponent("backup.json"))
+        unlink(marker)
         switch output.format {
         case .json:
             printJSON(record, snakeCaseKeys: true)

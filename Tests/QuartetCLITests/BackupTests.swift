@@ -51,5 +51,17 @@ import Testing
         let refused = try TestKit.quartet(["backup", "--config", files.configPath, "--out", out])
         #expect(refused.status != 0 && refused.stderr.contains("not empty"), "\(refused.stderr)")
         #expect(FileManager.default.fileExists(atPath: out + "/backup.json"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/.backup-in-progress"), "the marker of a finished backup is gone")
+        // Not into the data directory it copies (here the copy itself, a data directory).
+        let inside = try TestKit.quartet(["backup", "--data", out, "--out", out + "/copy"])
+        #expect(inside.status != 0 && inside.stderr.contains("is inside the data directory"), "\(inside.stderr)")
+        // An empty directory given is kept when the backup fails (here: another backup's marker
+        // in it, as if one were writing there), and nothing of the other's is removed.
+        let busy = files.root.appendingPathComponent("busy").path
+        try FileManager.default.createDirectory(atPath: busy, withIntermediateDirectories: false)
+        try Data().write(to: URL(fileURLWithPath: busy + "/.backup-in-progress"))
+        let second = try TestKit.quartet(["backup", "--data", out, "--out", busy])
+        #expect(second.status != 0 && second.stderr.contains("not empty"), "\(second.stderr)")
+        #expect(FileManager.default.fileExists(atPath: busy + "/.backup-in-progress"))
     }
 }
