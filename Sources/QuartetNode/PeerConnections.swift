@@ -202,7 +202,8 @@ extension ReplicationEngine {
         for item in items where item.header?.type == Policy.aggregateType {
             if let payload = batch.entries[item.position].payload, let id = DataFlow.namedAgreement(payload.bytes) { named[item.position] = id }
         }
-        switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: policy(), at: wallClockMillis(), aggregateAgreements: named) {
+        switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: policy(), at: wallClockMillis(), aggregateAgreements: named,
+                               isWriter: replicator.settings.writer(of: batch.log) == me) {
         case .withhold:
             // A relay holding only the stub of an entry the peer may have in full: the peer
             // would refuse the batch. It gets it from a node that holds the payload (the holder

@@ -108,11 +108,10 @@ public enum DataFlow {
                     forged.append(header.index)
                     continue
                 }
-                // A true aggregate travels only under the agreement it names (revoked, or not
-                // covering its time, another agreement in force does not carry it).
+                // A true aggregate is held only under an agreement its suppression meets. A
+                // sender that judged it by its label alone (an older node) is not blamed for it.
                 if !decisions.admits(header, payload: payload).admitted {
                     strip.append(i)
-                    if current && !earlier.admits(header, payload: payload).admitted { violations.append(header.index) }
                     continue
                 }
             }
@@ -173,9 +172,13 @@ public enum DataFlow {
     /// (public ones always go as they are), with their positions; `hasPayload` whether this
     /// node holds the payload.
     /// `aggregateAgreements`: the agreement each published aggregate held in full names (its
-    /// payload's `agreement`), by position: it goes only under that agreement.
+    /// payload's `agreement`), by position: it goes only under an agreement its suppression
+    /// meets (`Decisions.admitsAggregate`). Where its label alone would let the recipient have it
+    /// and that rule does not, the log's writer (`isWriter`) sends the stub, which the recipient
+    /// takes from it; a relay withholds the batch instead (the recipient, judging the stub by its
+    /// label, would refuse it from a relay), so it comes from the writer.
     public static func egress(_ items: [(position: Int, header: EntryHeader?, hasPayload: Bool)], holder: String, recipient: String,
-                              policy: Policy, at now: UInt64, aggregateAgreements: [Int: String] = [:]) -> EgressDecision {
+                              policy: Policy, at now: UInt64, aggregateAgreements: [Int: String] = [:], isWriter: Bool = false) -> EgressDecision {
         var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
         var strip: [Int] = []
         var disclosed: [String: Disclosed] = [:]
@@ -184,9 +187,12 @@ public enum DataFlow {
                 strip.append(item.position)
                 continue
             }
-            let decision = header.type == Policy.aggregateType && item.hasPayload
-                ? decisions.admitsAggregate(label: header.classification, recorded: header.timeMillis, named: aggregateAgreements[item.position])
-                : decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
+            let byLabel = decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
+            var decision = byLabel
+            if header.type == Policy.aggregateType && item.hasPayload {
+                decision = decisions.admitsAggregate(label: header.classification, recorded: header.timeMillis, named: aggregateAgreements[item.position])
+                if !decision.admitted && byLabel.admitted && !isWriter { return .withhold }
+            }
             if !item.hasPayload {
                 if decision.admitted { return .withhold }
             } else if decision.admitted, let agreement = decision.agreement {

@@ -58,15 +58,21 @@ public struct Decisions {
     }
 
     /// Whether the recipient may have a published aggregate of `label` recorded at `recorded`
-    /// that names the agreement `named` (its payload's `agreement`): only under that one, in
-    /// force, covering the recording time and giving the recipient some access. Another
-    /// agreement in force does not carry it: the aggregate was made (and suppressed) under the
-    /// one it names, which may have been revoked, or had a smaller minimum cell size.
+    /// that names the agreement `named` (its payload's `agreement`, whose suppression made it):
+    /// under an agreement in force that covers the recording time, gives the recipient access,
+    /// and asks no more suppression than the named one applied (`Policy.suppresses`). So an
+    /// aggregate of a revoked agreement does not travel under a stricter one in force (nor under
+    /// one that does not cover its time), while one made under the strictest of several
+    /// agreements (as the holder makes them, `Agreement.governing`) goes under each of them.
     public mutating func admitsAggregate(label: String, recorded: UInt64, named: String?) -> (admitted: Bool, access: Access, agreement: String?) {
         if label == EntryHeader.publicClassification || recipient == holder { return (true, .full, nil) }
+        guard let made = policy.aggregateMaker(named, label: label, holder: holder) else { return (false, .none, nil) }
         _ = access(label: label, recorded: recorded)
-        guard let named, let under = byLabel[label]?.first(where: { $0.agreement == named && recorded >= $0.validFrom }) else { return (false, .none, nil) }
-        return (under.access.admits(type: Policy.aggregateType), under.access, under.agreement)
+        for candidate in byLabel[label] ?? [] where recorded >= candidate.validFrom && candidate.access.admits(type: Policy.aggregateType) {
+            guard let under = policy.agreements[candidate.agreement]?.agreement, Policy.suppresses(made, asStrictlyAs: under) else { continue }
+            return (true, candidate.access, candidate.agreement)
+        }
+        return (false, .none, nil)
     }
 
     /// `admits`, with a published aggregate's payload judged by the agreement it names

@@ -109,16 +109,33 @@ public struct Policy: Sendable {
         return decisions.access(label: label, recorded: recorded ?? .max)
     }
 
-    /// Whether an aggregate of `label` held by `holder`, recorded at `recorded` under the
-    /// agreement `agreement` (as its payload names it), is published at `time`: that agreement
-    /// is in force, covers the label from before the aggregate was recorded, and gives some node
-    /// access (otherwise the aggregate is the holder's alone). Another agreement in force does
-    /// not publish it: an aggregate made under one that was revoked, or before a later one's
-    /// `valid-from`, or suppressed to another agreement's minimum cell size, stays unpublished.
+    /// Whether an aggregate of `label` held by `holder`, recorded at `recorded` and made under
+    /// the agreement `agreement` (as its payload names it), is published at `time`: an agreement
+    /// in force covers it (from its `valid-from`), gives some node access, and asks no more
+    /// suppression than the one that made it applied (otherwise the aggregate is the holder's
+    /// alone). An aggregate made under an agreement since revoked is not published again by a
+    /// later one that does not cover its time or asks for a larger minimum cell size.
     public func publishes(aggregate agreement: String?, label: String, holder: String, recorded: UInt64, at time: UInt64) -> Bool {
-        guard let agreement, !contested.contains(agreement), let state = agreements[agreement] else { return false }
-        return state.agreement.holder == holder && state.agreement.labels.contains(label) && state.inForce(at: time)
-            && recorded >= state.agreement.validFrom && state.agreement.recipients.values.contains { $0 != .none }
+        guard let made = aggregateMaker(agreement, label: label, holder: holder) else { return false }
+        return inForce(label: label, holder: holder, at: time).contains { state in
+            recorded >= state.agreement.validFrom && state.agreement.recipients.values.contains { $0 != .none }
+                && Self.suppresses(made, asStrictlyAs: state.agreement)
+        }
+    }
+
+    /// The agreement an aggregate's payload names, if it is one of `holder`'s covering `label`
+    /// and not contested (revoked or expired, it still says how the aggregate was suppressed).
+    public func aggregateMaker(_ id: String?, label: String, holder: String) -> Agreement? {
+        guard let id, !contested.contains(id), let state = agreements[id], !state.contested,
+              state.agreement.holder == holder, state.agreement.labels.contains(label) else { return nil }
+        return state.agreement
+    }
+
+    /// Whether an aggregate suppressed as `made` says meets `under`'s terms: it hides every
+    /// count `under` hides (a minimum cell size at least as large) and rounds at least as
+    /// coarsely (a base that is a multiple of `under`'s).
+    public static func suppresses(_ made: Agreement, asStrictlyAs under: Agreement) -> Bool {
+        made.minCellSize >= under.minCellSize && made.rounding >= under.rounding && made.rounding % under.rounding == 0
     }
 
     /// The type of the derived aggregate entries a holder publishes of restricted rows.

@@ -199,16 +199,45 @@ import Testing
         // By its label alone the aggregate is still admitted (the stricter agreement covers it)...
         var decisions = Decisions(policy: policy, holder: "wales", recipient: "uk", at: now)
         #expect(decisions.admits(label: label, type: Policy.aggregateType, recorded: during).agreement == "HEIW-WALES-2025-STRICT")
-        // ...but it goes nowhere under it: egress strips it, ingress drops it and names the
-        // sender, a purge drops it.
+        // ...but it goes nowhere under it: its suppression (5) is looser than the agreement in
+        // force asks (50). The writer sends the stub; a relay withholds the batch (the recipient
+        // would refuse a relay's stub of what its label lets it hold); ingress drops it without
+        // blaming the sender (an older node judged it by its label); a purge drops it.
         #expect(decisions.admits(aggregate.header, payload: aggregate.payload).admitted == false)
-        #expect(DataFlow.egress(items, holder: "wales", recipient: "uk", policy: policy, at: now, aggregateAgreements: named) == .send(strip: [0], disclosed: []))
-        #expect(DataFlow.ingress([aggregate], holder: "wales", recipient: "uk", policy: policy, at: now) == .keep(strip: [0], violations: [3]))
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "uk", policy: policy, at: now, aggregateAgreements: named, isWriter: true)
+                == .send(strip: [0], disclosed: []))
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "uk", policy: policy, at: now, aggregateAgreements: named) == .withhold)
+        #expect(DataFlow.ingress([aggregate], holder: "wales", recipient: "uk", policy: policy, at: now) == .keep(strip: [0], violations: []))
         // One made under the stricter agreement goes under it.
         let strictMade = try DatasetAggregate.make(rows: rows, label: label, minCellSize: 50, agreement: "HEIW-WALES-2025-STRICT")
         let strictAggregate = item(index: 6, time: now, type: Policy.aggregateType, classification: label, payload: try DatasetAggregate.encoded(strictMade))
         #expect(DataFlow.ingress([strictAggregate], holder: "wales", recipient: "uk", policy: policy, at: now) == .keep(strip: [], violations: []))
         #expect(decisions.admits(strictAggregate.header, payload: strictAggregate.payload) == (true, .aggregate, "HEIW-WALES-2025-STRICT"))
+    }
+
+    /// Two agreements on one label at once: the holder makes each aggregate under the stricter
+    /// (`Agreement.governing`), and it goes to the recipients of both; one made under the looser
+    /// does not go to the stricter one's recipient.
+    @Test func anAggregateOfTheStrictestAgreementGoesUnderEachAgreementItMeets() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        var loose = try full(["uk": .aggregate])
+        loose.id = "HEIW-LOOSE"
+        var strict = try full(["scotland": .aggregate])
+        strict.id = "HEIW-STRICT"
+        strict.minCellSize = 10
+        for (i, a) in [loose, strict].enumerated() {
+            let e = try established(a, index: UInt64(i))
+            policy.apply(log: "wales", index: UInt64(i), timeMillis: 0, type: e.header.type, payload: e.payload)
+        }
+        #expect(Agreement.governing([loose, strict])?.id == "HEIW-STRICT")
+        for (named, recipient, admitted) in [("HEIW-STRICT", "uk", true), ("HEIW-STRICT", "scotland", true),
+                                             ("HEIW-LOOSE", "uk", true), ("HEIW-LOOSE", "scotland", false)] {
+            var decisions = Decisions(policy: policy, holder: "wales", recipient: recipient, at: during)
+            #expect(decisions.admitsAggregate(label: label, recorded: during, named: named).admitted == admitted, "\(named) to \(recipient)")
+        }
+        // Published at the holder while some agreement its suppression meets is in force.
+        #expect(policy.publishes(aggregate: "HEIW-STRICT", label: label, holder: "wales", recorded: during, at: during))
+        #expect(policy.publishes(aggregate: "HEIW-LOOSE", label: label, holder: "wales", recorded: during, at: during))
     }
 
     @Test func timesAWriterChoosesFormatInConstantTimeAndRoundTrip() throws {

@@ -152,12 +152,23 @@ func payload(_ note: SignedNote) -> [UInt8] {
         // One made under the new agreement after its valid-from is published.
         #expect(policy.publishes(aggregate: b.id, label: label, holder: "wales", recorded: try #require(Timestamp.parse("2025-07-01T13:00:00Z")), at: after))
 
-        // An agreement that gives no node access publishes nothing.
+        // An aggregate made under an agreement that gives no node access is published while
+        // another in force covers it with terms its suppression meets; a larger minimum cell
+        // size in force (or none giving access) leaves it the holder's.
         var closed = try heiwAgreement()
         closed.id = "HEIW-WALES-CLOSED"
         closed.recipients = ["uk": .none]
         policy.apply(log: "wales", index: 3, timeMillis: revokedAt, type: "agreement.established", payload: payload(try signed(closed)))
-        #expect(!policy.publishes(aggregate: closed.id, label: label, holder: "wales", recorded: try #require(Timestamp.parse("2025-07-01T13:00:00Z")), at: after))
+        let late = try #require(Timestamp.parse("2025-07-01T13:00:00Z"))
+        #expect(policy.publishes(aggregate: closed.id, label: label, holder: "wales", recorded: late, at: after))
+        var stricter = try heiwAgreement(from: "2025-07-01T12:00:00Z")
+        stricter.id = "HEIW-WALES-STRICT"
+        stricter.minCellSize = 20
+        policy.apply(log: "wales", index: 4, timeMillis: revokedAt, type: "agreement.established", payload: payload(try signed(stricter)))
+        policy.apply(log: "wales", index: 5, timeMillis: after, type: "agreement.revoked", payload: Array(#"{"id":"HEIW-WALES-2025-07","reason":"r"}"#.utf8))
+        let end = after + 1000
+        #expect(!policy.publishes(aggregate: closed.id, label: label, holder: "wales", recorded: late, at: end))
+        #expect(policy.publishes(aggregate: stricter.id, label: label, holder: "wales", recorded: late, at: end))
     }
 
     @Test func agreementsWithoutTheOwnersCountersignatureAreIgnored() throws {

@@ -293,7 +293,8 @@ struct Simulation {
         for item in items where item.header?.type == Policy.aggregateType {
             if let payload = batch.entries[item.position].payload, let id = DataFlow.namedAgreement(payload.bytes) { named[item.position] = id }
         }
-        switch DataFlow.egress(items, holder: batch.log, recipient: to, policy: policies![from]!, at: nowMillis, aggregateAgreements: named) {
+        switch DataFlow.egress(items, holder: batch.log, recipient: to, policy: policies![from]!, at: nowMillis, aggregateAgreements: named,
+                               isWriter: batch.log == from) {
         case .withhold:
             return nil
         case .send(let strip, let disclosed):
