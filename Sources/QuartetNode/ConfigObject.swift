@@ -45,8 +45,10 @@ struct ConfigObject {
         // A key given twice is refused: JSONSerialization keeps the last, and a federation file
         // its members review (`federation show`, jq) must not mean one thing to a reader and
         // another to a node.
-        do { _ = try JSONValueCoding.parse(Array(data)) } catch {
-            throw ConfigurationError(file: file, key: nil, "not valid JSON: \(error.message)")
+        // A UTF-8 byte order mark (some editors write one) is skipped, as JSONSerialization does.
+        let bytes = Array(data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data[...])
+        do { _ = try JSONValueCoding.parse(bytes) } catch {
+            throw ConfigurationError(file: file, key: nil, error.message.hasPrefix("not valid JSON") ? error.message : "not valid JSON: \(error.message)")
         }
         let parsed: Any
         do { parsed = try JSONSerialization.jsonObject(with: data) } catch {

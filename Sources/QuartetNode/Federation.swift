@@ -106,6 +106,10 @@ public struct Federation: Sendable, Equatable {
                 let whose = other.verifier.publicKey == verifier.publicKey ? "\(other.id)'s log" : "one of \(other.id)'s"
                 throw node.error("vkey", "the same key as \(whose); every member's log has its own key")
             }
+            // One origin per log: the key name is the checkpoint origin, a log's identity.
+            if let other = members.first(where: { $0.verifier.name == verifier.name }) {
+                throw node.error("vkey", "names the origin \(verifier.name), which is \(other.id)'s log's; every log has its own")
+            }
             var member = Member(id: id, role: role, peer: try node.address("peer"), api: api, log: log, verifier: verifier)
             if let text = try node.optionalString("witness") {
                 let witness: CosignatureVerifier

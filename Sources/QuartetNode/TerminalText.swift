@@ -1,6 +1,7 @@
 /// Text from a node's answer (or a file) printed on a terminal: control characters, tab and
 /// newline included, and the bidirectional overrides and isolates are shown escaped (`\n`,
-/// `\u{1B}`), so no field can forge another line of the output or drive the terminal. Lines the
+/// `\u{1B}`; a backslash as `\\`, so no escape can be faked), so no field can forge another line
+/// of the output or drive the terminal. Lines the
 /// command itself breaks are printed one call each.
 public enum TerminalText {
     public static func escaped(_ text: String) -> String {
@@ -12,6 +13,7 @@ public enum TerminalText {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
+            case "\\": out += "\\\\"
             default: out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
             }
         }
@@ -20,7 +22,7 @@ public enum TerminalText {
 
     public static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        case 0x00...0x1F, 0x5C, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
         default: false
         }
     }

@@ -57,7 +57,9 @@ enum WebForm {
             func text(_ s: Substring) -> String { (String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "") }
             let name = text(parts[0])
             guard out[name] == nil else { continue }
-            var value = parts.count > 1 ? text(parts[1]) : ""
+            // A textarea's line breaks arrive as CRLF (the HTML form encoding): entries keep
+            // newlines only (text refuses other control characters).
+            var value = parts.count > 1 ? text(parts[1]).replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n") : ""
             if value.utf8.count > maxValueBytes { value = String(decoding: Array(value.utf8.prefix(maxValueBytes)), as: UTF8.self) }
             out[name] = value
         }

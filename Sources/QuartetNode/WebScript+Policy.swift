@@ -80,12 +80,21 @@ extension WebScript {
             if (!log) throw new Error("your policy file has no key for the log " + origin);
             // The page files this checkpoint under log `name`, and its entries' headers name
             // that log: the policy's line must name the same log, by its URL (`quartet policy`
-            // writes .../v1/logs/<log>) or, with no such URL, by an origin ending in /<log>.
-            // Otherwise a member could file its own checkpoint under another member's name, with
-            // entries in its own tree that claim to be that member's.
-            const named = log.url ? /\/logs\/([^\/?#]+)\/?$/.exec(log.url) : null;
-            if (named ? named[1] !== name : !origin.endsWith("/" + name)) {
-              throw new Error("your policy file's line for " + origin + " names " + (named ? "the log " + named[1] : "no log " + name + " (its origin does not end in /" + name + ")") + ", but the page shows this checkpoint as log " + name + "'s");
+            // writes https://<node>/v1/logs/<log>: the last segment of its path, decoded) or,
+            // with no URL, by an origin ending in /<log>. A URL of another form names no log
+            // (no falling back to the origin, which each member chooses). Otherwise a member
+            // could file its own checkpoint under another member's name, with entries in its
+            // own tree that claim to be that member's.
+            let named = null;
+            if (log.url !== undefined) {
+              let path = "";
+              try { path = new URL(log.url).pathname; } catch (e) { path = ""; }
+              const m = /^(?:.*\/)?logs\/([^\/]+)$/.exec(path);
+              try { named = m ? decodeURIComponent(m[1]) : null; } catch (e) { named = null; }
+              if (named === null) throw new Error("your policy file's line for " + origin + " has a URL that names no log (…/v1/logs/<log>): write the file again with quartet policy");
+            }
+            if (named !== null ? named !== name : !origin.endsWith("/" + name)) {
+              throw new Error("your policy file's line for " + origin + " names " + (named !== null ? "the log " + named : "no log " + name + " (its origin does not end in /" + name + ")") + ", but the page shows this checkpoint as log " + name + "'s");
             }
             let head, followed = 0;
             try {

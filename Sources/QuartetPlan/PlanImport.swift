@@ -28,7 +28,9 @@ public struct PlanImport: Sendable {
         func load<T: Decodable>(_ type: T.Type, _ path: String) throws(PlanError) -> T {
             let text: String
             do {
-                let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
+                let attributes = try FileManager.default.attributesOfItem(atPath: (path as NSString).resolvingSymlinksInPath)
+                guard attributes[.type] as? FileAttributeType == .typeRegular else { throw PlanError("\(path): not a regular file") }
+                let size = attributes[.size] as? Int ?? 0
                 guard size <= Self.maxFileBytes else { throw PlanError("\(path): \(size) bytes; a plan file is at most \(Self.maxFileBytes)") }
                 text = try String(contentsOfFile: path, encoding: .utf8)
             } catch let error as PlanError { throw error } catch {

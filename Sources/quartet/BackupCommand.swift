@@ -56,13 +56,16 @@ struct BackupCommand: AsyncParsableCommand {
         guard targetPath != sourcePath, !targetPath.hasPrefix(sourcePath + "/") else {
             throw CLIError("--out \(target.url.path) is inside the data directory it would copy; give a directory elsewhere")
         }
-        let existed = manager.fileExists(atPath: target.url.path)
+        // Whether this backup made the directory is known from mkdir itself (not from a check a
+        // moment before, which a second backup could make true meanwhile).
+        try manager.createDirectory(at: target.url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let existed = mkdir(target.url.path, 0o700) != 0
         if existed {
+            guard errno == EEXIST else { throw CLIError("cannot make \(target.url.path): \(String(cString: strerror(errno)))") }
             guard (try? manager.contentsOfDirectory(atPath: target.url.path))?.isEmpty == true else {
                 throw CLIError("\(target.url.path) exists and is not empty; give a new directory")
             }
         }
-        try target.create()
         // Private, or no backup: a directory this user cannot make private (another's, mode
         // 0777) would leave the keys readable to others.
         guard chmod(target.url.path, 0o700) == 0 else {
@@ -74,6 +77,11 @@ struct BackupCommand: AsyncParsableCommand {
         let fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw CLIError("\(target.url.path): another backup is writing into it") }
         close(fd)
+        // Checked again with the marker held: a backup that finished into it meanwhile left files.
+        guard (try? manager.contentsOfDirectory(atPath: target.url.path)) == [".backup-in-progress"] else {
+            unlink(marker)
+            throw CLIError("\(target.url.path) is not empty (another backup wrote into it); give a new directory")
+        }
         // On failure, what this backup wrote goes; a directory that was there before stays.
         func clear() {
             if existed {

@@ -146,6 +146,9 @@ enum FederationFileEdit {
     /// `key` must sign as that member's log. Returns the new version.
     static func change(_ file: String, member: String, keysOf key: NoteVerifier, _ body: (inout [String: Any]) -> Void) throws -> Int {
         let text: Data = try Data(contentsOf: URL(fileURLWithPath: file))
+        // The file as a node reads it first (a key given twice, say, is refused): the change is
+        // made to the file its members reviewed, not to what JSONSerialization keeps of it.
+        do { _ = try Federation.parse(text, file: file) } catch { throw CLIError("not changed: \(error)") }
         let parsed: Any = try JSONSerialization.jsonObject(with: text)
         guard var root: [String: Any] = parsed as? [String: Any], var nodes: [[String: Any]] = root["nodes"] as? [[String: Any]],
               let version: Int = root["version"] as? Int else {

@@ -58,7 +58,7 @@ struct PolicyCommand: AsyncParsableCommand {
         let ownWitness = log == nil && logs.contains { l in witnesses.contains { $0.id == l.id } }
         let safe = ownWitness ? WitnessPolicy.majority(of: witnesses.count - 1) + 1 : WitnessPolicy.majority(of: witnesses.count)
         guard safe <= witnesses.count else {
-            throw ValidationError("a policy for every log needs at least two witnesses besides each log's own node (the federation file lists \(witnesses.count)); write one per log with --log")
+            throw ValidationError("a policy for every log needs a quorum of \(safe) witnesses, and the federation file lists \(witnesses.count); write one per log with --log")
         }
         let k = quorum ?? safe
         guard (1...witnesses.count).contains(k) else { throw ValidationError("--quorum must be from 1 to \(witnesses.count), the witnesses listed") }

@@ -309,6 +309,14 @@ def check_with_policies(d, demo, out):
     if state[0] != "failed" or "the page shows this checkpoint as log zz-elsewhere's" not in state[2]:
         fail("a checkpoint filed under another log's name was not failed: %r" % (state,))
     print("web-test: a checkpoint filed under another log's name fails: %s" % state[2])
+    # A log line whose URL names no log is refused, not taken by its origin (which each member
+    # chooses); a query string does not make a URL name a log either.
+    for url in ("https://example.org/elsewhere", "https://example.org/v1/logs/wales?x=/logs/england"):
+        odd = "\n".join((l.rsplit(" ", 1)[0] + " " + url) if l.startswith("log ") else l for l in policy.splitlines()) + "\n"
+        got = use(odd, "policy-odd-url.txt")
+        if got[1] != "failed" or not any("names no log" in c or "names the log wales" in c for c in got[3]):
+            fail("a policy whose log URL is %s did not fail the checkpoints: %r" % (url, got))
+    print("web-test: a policy log line whose URL names no log (or another) fails the checkpoints")
     # A policy written before a log rotated its key (it names the pinned key): the page follows
     # the log's rotations from the policy's key; left out, the checkpoint fails.
     cases = [("rotations on the page", None, "", None), ("rotations left out", None, 'data.rotations["zz-rotated"] = [];', "no signature by the log's key"),

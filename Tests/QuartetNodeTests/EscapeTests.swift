@@ -28,5 +28,7 @@ import Testing
         #expect(TerminalText.escaped("wales P1.A1 on-track") == "wales P1.A1 on-track")
         #expect(TerminalText.escaped("X\r\u{1B}[2K  england P1.A1 done\n") == "X\\r\\u{1B}[2K  england P1.A1 done\\n")
         #expect(TerminalText.escaped("a\tb\u{85}c\u{202E}d\u{2066}é") == "a\\tb\\u{85}c\\u{202E}d\\u{2066}é")
+        // A literal backslash-n is not shown as an escaped newline.
+        #expect(TerminalText.escaped("x\\n") == "x\\\\n" && TerminalText.escaped("x\n") == "x\\n")
     }
 }

@@ -149,6 +149,9 @@ import Testing
         let twice = Data(#"{"federation": "test", "version": 99, "version": 1, "nodes": []}"#.utf8)
         #expect(throws: ConfigurationError.self) { try Federation.parse(twice, file: "federation.json") }
         do { _ = try Federation.parse(twice, file: "federation.json") } catch { #expect(error.message.contains("version"), "\(error)") }
+        // Two logs under one origin (the key name): refused.
+        let sameOrigin = member("uk", vkey: NoteVerifier(name: "quartet.ot-workforce.uk/wales", publicKey: try! Ed25519PrivateKey().publicKey).vkey)
+        #expect(federationError([member("wales"), sameOrigin])?.message.contains("names the origin quartet.ot-workforce.uk/wales, which is wales's log's") == true)
         var hidden = member("wales")
         hidden["peer"] = "\u{1B}[2K\u{1B}[1A:7401"
         #expect(federationError([hidden])?.key == "nodes[0].peer")

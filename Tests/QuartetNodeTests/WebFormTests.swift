@@ -19,6 +19,8 @@ import Testing
         #expect(long["note"]?.utf8.count == WebForm.maxValueBytes)
         let many = WebForm.decode((0..<100).map { "f\($0)=1" }.joined(separator: "&"))
         #expect(many.count == WebForm.maxFields)
+        // A textarea's CRLF line breaks become newlines (text refuses a carriage return).
+        #expect(WebForm.decode("note=one%0D%0Atwo%0Dthree%0Afour")["note"] == "one\ntwo\nthree\nfour")
     }
 
     @Test func eachKindMakesItsPayloadAndAReadingsValueFollowsTheMeasuresKind() throws {
