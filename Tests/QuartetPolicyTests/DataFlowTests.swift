@@ -137,13 +137,19 @@ import Testing
         }
     }
 
-    @Test func rawRowsDressedAsAnAggregateAreKeptAsAStubAndReported() throws {
+    /// A policy holding HEIW's agreement (uk: aggregate access, minimum cell size 5), and the
+    /// aggregate of `rows` the holder makes under it, as entry `index`.
+    func aggregateUnderHEIW(_ rows: [String: Any], index: UInt64) throws -> (policy: Policy, made: [String: Any], aggregate: DataFlow.Item) {
         var policy = Policy(owners: owners, labels: labels)
         let agreement = try established(try full(["uk": .aggregate]))
         policy.apply(log: "wales", index: 0, timeMillis: 0, type: agreement.header.type, payload: agreement.payload)
-        let rows: [String: Any] = ["rows": [["board": "Powys", "count": 3], ["board": "Cardiff", "count": 40]]]
         let made = try DatasetAggregate.make(rows: rows, label: label, minCellSize: 5, agreement: "HEIW-WALES-2025-01")
-        let real = item(index: 2, type: Policy.aggregateType, classification: label, payload: try DatasetAggregate.encoded(made))
+        return (policy, made, item(index: index, type: Policy.aggregateType, classification: label, payload: try DatasetAggregate.encoded(made)))
+    }
+
+    @Test func rawRowsDressedAsAnAggregateAreKeptAsAStubAndReported() throws {
+        let rows: [String: Any] = ["rows": [["board": "Powys", "count": 3], ["board": "Cardiff", "count": 40]]]
+        let (policy, made, real) = try aggregateUnderHEIW(rows, index: 2)
         let rowBytes = Array(try JSONSerialization.data(withJSONObject: rows))
         let raw = item(index: 2, type: Policy.aggregateType, classification: label, payload: rowBytes)
         #expect(DataFlow.ingress([real], holder: "wales", recipient: "uk", policy: policy, at: during) == .keep(strip: [], violations: []))
@@ -169,16 +175,13 @@ import Testing
         #expect(strip == [1] && forged == [2])
     }
 
-    /// A published aggregate travels and stays only under the agreement it names: once that one
-    /// is revoked, another agreement in force that covers the same label and time (possibly with
-    /// a larger minimum cell size) does not carry it, at egress, at ingress or in a purge.
-    @Test func anAggregateTravelsOnlyUnderTheAgreementItNames() throws {
-        var policy = Policy(owners: owners, labels: labels)
-        let first = try established(try full(["uk": .aggregate]))
-        policy.apply(log: "wales", index: 0, timeMillis: 0, type: first.header.type, payload: first.payload)
+    /// A published aggregate travels and stays only under an agreement its suppression meets:
+    /// once the agreement that made it is revoked, another in force that covers the same label
+    /// and time but asks a larger minimum cell size does not carry it, at egress, at ingress or
+    /// in a purge.
+    @Test func anAggregateOfARevokedAgreementDoesNotTravelUnderAStricterOne() throws {
         let rows: [String: Any] = ["rows": [["board": "Powys", "count": 30], ["board": "Cardiff", "count": 40]]]
-        let made = try DatasetAggregate.make(rows: rows, label: label, minCellSize: 5, agreement: "HEIW-WALES-2025-01")
-        let aggregate = item(index: 3, type: Policy.aggregateType, classification: label, payload: try DatasetAggregate.encoded(made))
+        var (policy, _, aggregate) = try aggregateUnderHEIW(rows, index: 3)
         let items = [(position: 0, header: Optional(aggregate.header), hasPayload: true)]
         let named = [0: "HEIW-WALES-2025-01"]
         #expect(DataFlow.ingress([aggregate], holder: "wales", recipient: "uk", policy: policy, at: during) == .keep(strip: [], violations: []))
