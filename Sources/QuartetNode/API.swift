@@ -266,10 +266,10 @@ struct API {
         }
         guard entry.header.classification != EntryHeader.publicClassification else { return entry }
         if entry.header.type == Policy.aggregateType {
-            // A published aggregate goes to readers only while the agreement it was made under
-            // is in force, covers it and grants some node aggregate (or full) access; otherwise
-            // (revoked, expired, or recorded before that agreement's valid-from) it is the
-            // holder's alone, whatever other agreement is in force now.
+            // A published aggregate goes to readers only while an agreement in force covers its
+            // recording time, grants some node access and asks no more suppression than the
+            // agreement that made it (its payload names it) applied; otherwise it is the
+            // holder's alone (`Policy.publishes`).
             let agreement = PayloadValue.parseIfValid(payload.bytes)?["agreement"]?.string
             if policy.publishes(aggregate: agreement, label: entry.header.classification, holder: entry.header.log,
                                 recorded: entry.header.timeMillis, at: wallClockMillis()) { return entry }

@@ -80,7 +80,7 @@ final class Purger: Sendable {
             var decisions = Decisions(policy: policy, holder: log.name, recipient: me, at: now)
             let purged = try view.purge(log: log.name) {
                 try store.purge(log, labels: Set(state.agreement.labels)) { header, payload in
-                    // A published aggregate is kept only under the agreement it names.
+                    // A published aggregate is kept only under an agreement its suppression meets.
                     decisions.admits(header, payload: payload).admitted
                 }
             }

@@ -184,8 +184,8 @@ extension ReplicationEngine {
     }
 
     /// Egress: each restricted payload goes to `peer` only if the agreements of the log's holder
-    /// in force now give it full access (or aggregate access, for a published aggregate, under
-    /// the agreement the aggregate names);
+    /// in force now give it full access (or aggregate access, for a published aggregate whose
+    /// suppression meets the agreement's terms);
     /// otherwise the entry travels as a stub. The same rule
     /// holds when this node relays another node's log.
     func egress(_ batch: Batch, to peer: String) -> Batch? {
@@ -197,7 +197,7 @@ extension ReplicationEngine {
             guard !EntryHeader.isPublic(encoded: wire.headerBytes) else { return nil }
             return (i, try? EntryHeader(decoding: wire.headerBytes), wire.payload != nil)
         }
-        // A published aggregate goes only under the agreement its payload names.
+        // The agreement each published aggregate names (whose suppression made it).
         var named: [Int: String] = [:]
         for item in items where item.header?.type == Policy.aggregateType {
             if let payload = batch.entries[item.position].payload, let id = DataFlow.namedAgreement(payload.bytes) { named[item.position] = id }

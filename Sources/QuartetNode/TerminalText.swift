@@ -1,8 +1,8 @@
 /// Text from a node's answer (or a file) printed on a terminal: control characters, tab and
 /// newline included, and the bidirectional overrides and isolates are shown escaped (`\n`,
 /// `\u{1B}`; a backslash as `\\`, so no escape can be faked), so no field can forge another line
-/// of the output or drive the terminal. Lines the
-/// command itself breaks are printed one call each.
+/// of the output or drive the terminal. Lines the command itself breaks are printed one call
+/// each.
 public enum TerminalText {
     public static func escaped(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: needsEscape) else { return text }

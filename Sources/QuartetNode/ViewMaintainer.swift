@@ -269,9 +269,8 @@ public final class ViewMaintainer: Sendable {
     /// The slowest fold since start, in seconds.
     var slowestUpdateSeconds: Double { state.withLock { $0.maxUpdateSeconds } }
 
-    /// Queries over `view` that list only published aggregates (the agreement each was made
-    /// under, in force, covers it and gives some node access): the holder's others are not for
-    /// readers.
+    /// Queries over `view` that list only published aggregates (`Policy.publishes`): the
+    /// holder's others are not for readers.
     func queries(_ view: StrategyView, health: [String: LogHealth], now: UInt64) -> ViewQueries {
         var queries = ViewQueries(view: view, health: health, nowMillis: now, order: order)
         let policy = self.policy

@@ -25,8 +25,9 @@ public struct ViewQueries {
     public let order: [String]
 
     /// Whether an aggregate of `label` held by `log`, made under `agreement` (as its payload
-    /// says) and recorded at `recorded`, is published: that agreement, in force, covers it and
-    /// gives some node access to it. Others stay the holder's (default: all are).
+    /// says) and recorded at `recorded`, is published (`Policy.publishes`: an agreement in force
+    /// covers it, gives some node access and asks no more suppression than `agreement` applied).
+    /// Others stay the holder's (default: all are).
     public var published: @Sendable (_ log: String, _ label: String, _ agreement: String?, _ recorded: UInt64) -> Bool = { _, _, _, _ in true }
 
     /// The aggregate at `log`/`index` if the view holds it and it is published.

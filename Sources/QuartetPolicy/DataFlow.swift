@@ -49,8 +49,8 @@ public enum DataFlow {
     ///   agreement it names (an agreement of the holder covering its label), and where the
     ///   batch also carries its rows in full, exactly the table derived from them; otherwise
     ///   its payload is dropped and reported (refusing the batch would stall the log: the
-    ///   writer would send the same entry again). A true one is held only under the agreement
-    ///   it names (`Decisions.admitsAggregate`), not under another in force.
+    ///   writer would send the same entry again). A true one is held only under an agreement
+    ///   in force whose terms its suppression meets (`Decisions.admitsAggregate`).
     /// - The batch's agreement entries count for all of it: a node catching up "agreement, then
     ///   rows" keeps the rows it is entitled to, and rows before a revocation in the same batch
     ///   are judged with the revocation, as the sender judged them.

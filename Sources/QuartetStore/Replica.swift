@@ -187,8 +187,8 @@ extension LedgerStore {
     }
 
     /// Drops the payloads of `log`'s entries under `labels` that `keep` does not keep, given
-    /// each entry's header and payload (stubs stay). The old page images remain in the WAL until `emptyWAL()`, which the caller runs
-    /// next (and retries).
+    /// each entry's header and payload (stubs stay). The old page images remain in the WAL
+    /// until `emptyWAL()`, which the caller runs next (and retries).
     public func purge(_ log: LogInfo, labels: Set<String>, keep: (EntryHeader, [UInt8]) -> Bool) throws(StoreError) -> [UInt64] {
         guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading") }
         guard !log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; its payloads are never purged") }
