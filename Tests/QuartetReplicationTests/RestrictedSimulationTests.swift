@@ -28,6 +28,67 @@ import Testing
 
     static func rows(_ board: String, _ count: Int) -> [String: Any] { ["rows": [["board": board, "count": count], ["board": "Other", "count": 40]]] }
 
+    /// Two agreements on one label at once, over a lossy network: the holder makes each aggregate
+    /// under the stricter (northern-ireland's, minimum cell size 10), and it reaches scotland
+    /// too under the looser one (minimum 5) until that is revoked; then scotland purges them and
+    /// northern-ireland keeps them. Relays withhold what only the writer may send as a stub, and
+    /// every node ends with exactly what it is entitled to.
+    @Test(arguments: [UInt64(7), 11, 99])
+    func aggregatesOfTheStricterOfTwoAgreementsReachTheRecipientsOfBoth(seed: UInt64) throws {
+        var sim = try Simulation(ids: Self.ids, seed: seed)
+        let heiw = Owner(id: "HEIW", key: try Ed25519PrivateKey())
+        let labels = try LabelOwnership(["HEIW": ["heiw.*"]])
+        sim.policies = Dictionary(uniqueKeysWithValues: Self.ids.map { ($0, Policy(owners: [heiw.id: heiw.verifier], labels: labels)) })
+        sim.loss = 0.2
+        sim.duplication = 0.2
+        sim.unavailable = 0.2
+        sim.maxDelay = 20
+        sim.maxServe = 12
+        sim.connectAll()
+        let far: UInt64 = 10_000_000
+        let looser = Agreement(id: "HEIW-LOOSE", owner: "HEIW", holder: "wales", labels: ["heiw.rows"], recipients: ["scotland": .aggregate],
+                               purpose: "sim", validFrom: 0, validUntil: far, minCellSize: 5)
+        let stricter = Agreement(id: "HEIW-STRICT", owner: "HEIW", holder: "wales", labels: ["heiw.rows"], recipients: ["northern-ireland": .aggregate],
+                                 purpose: "sim", validFrom: 0, validUntil: far, minCellSize: 10)
+        try sim.append("wales", items: [try Self.established(looser, by: heiw), try Self.established(stricter, by: heiw)])
+        #expect(Agreement.governing([looser, stricter])?.id == "HEIW-STRICT")
+        for round in 0..<16 {
+            for id in Self.ids where (round + id.count) % 3 != 0 { try sim.append(id, count: 1 + Int(sim.random.next() % 3)) }
+            let table = Self.rows("B\(round)", round + 3)
+            let aggregate = try DatasetAggregate.make(rows: table, label: "heiw.rows", minCellSize: 10, agreement: "HEIW-STRICT")
+            try sim.append("wales", items: [("dataset.rows", "heiw.rows", Array(try JSONSerialization.data(withJSONObject: table))),
+                                            (Policy.aggregateType, "heiw.rows", try DatasetAggregate.encoded(aggregate))])
+            if round == 8 {
+                try sim.append("wales", items: [("agreement.revoked", "public", Array(#"{"id":"HEIW-LOOSE","reason":"consent withdrawn"}"#.utf8))])
+            }
+            sim.runUntil(sim.now + 10)
+        }
+        sim.loss = 0
+        sim.unavailable = 0
+        sim.runUntil(sim.now + 1500)
+
+        #expect(sim.violations.isEmpty, "seed \(seed): \(sim.violations.prefix(5))")
+        #expect(!sim.sentInFull.values.contains(false), "a full disclosure went uncounted")
+        #expect(sim.sentInFull.keys.contains { $0.contains(" scotland wales ") }, "seed \(seed): scotland never received an aggregate under the looser agreement")
+        for log in Self.ids { #expect(Set(sim.sizes(log)).count == 1, "log \(log) with seed \(seed)") }
+        let truth = sim.policies!["wales"]!
+        let entries = sim.nodes["wales"]!.logs["wales"]!.entries
+        for node in Self.ids where node != "wales" {
+            var decisions = Decisions(policy: truth, holder: "wales", recipient: node, at: sim.nowMillis)
+            let held = try #require(sim.nodes[node]!.logs["wales"])
+            for entry in entries {
+                let h = entry.header
+                let entitled = h.classification == "public" || decisions.admits(h, payload: entry.payload?.bytes).admitted
+                #expect(entitled == (held.entries[Int(h.index)].payload != nil), "seed \(seed): \(node) at wales/\(h.index) (\(h.classification) \(h.type))")
+            }
+        }
+        // After the revocation scotland holds none of them; northern-ireland holds them all.
+        let aggregates = entries.filter { $0.header.type == Policy.aggregateType }
+        #expect(aggregates.count == 16)
+        #expect(aggregates.allSatisfy { sim.nodes["scotland"]!.logs["wales"]!.entries[Int($0.header.index)].payload == nil })
+        #expect(aggregates.allSatisfy { sim.nodes["northern-ireland"]!.logs["wales"]!.entries[Int($0.header.index)].payload != nil })
+    }
+
     @Test(arguments: [UInt64(1), 2, 3, 42, 1234])
     func restrictedDataGoesOnlyWhereAgreementsLetItWhateverTheNetworkAndAHostileMemberDo(seed: UInt64) throws {
         var sim = try Simulation(ids: Self.ids, seed: seed)
