@@ -28,6 +28,48 @@ import Testing
 
     static func rows(_ board: String, _ count: Int) -> [String: Any] { ["rows": [["board": board, "count": count], ["board": "Other", "count": 40]]] }
 
+    /// Loss, duplication, relays that answer `unavailable`, reordering; catch-ups in batches of
+    /// at most 12 entries (a node behind meets rows before a revocation later in the log, sent
+    /// by a writer that already judges by it). Then `settle` ends the loss and lets it converge.
+    static func lossy(_ sim: inout Simulation) {
+        sim.loss = 0.2
+        sim.duplication = 0.2
+        sim.unavailable = 0.2
+        sim.maxDelay = 20
+        sim.maxServe = 12
+        sim.connectAll()
+    }
+
+    static func settle(_ sim: inout Simulation) {
+        sim.loss = 0
+        sim.unavailable = 0
+        sim.runUntil(sim.now + 1500)
+    }
+
+    /// Every one of `nodes` ends with exactly the payloads of `holder`'s log that the holder's
+    /// policy entitles it to, and the same status of each of `agreements`.
+    static func expectEntitled(_ sim: Simulation, holder: String, nodes: [String], agreements: [String], seed: UInt64) throws {
+        let truth = sim.policies![holder]!
+        let entries = sim.nodes[holder]!.logs[holder]!.entries
+        for node in nodes where node != holder {
+            for id in agreements {
+                #expect(sim.policies![node]!.status(id, at: sim.nowMillis) == truth.status(id, at: sim.nowMillis), "\(node) and \(holder) differ on \(id)")
+            }
+            var decisions = Decisions(policy: truth, holder: holder, recipient: node, at: sim.nowMillis)
+            let held = try #require(sim.nodes[node]!.logs[holder])
+            for entry in entries {
+                let h = entry.header
+                let entitled = h.classification == "public" || decisions.admits(h, payload: entry.payload?.bytes).admitted
+                guard held.entries.indices.contains(Int(h.index)) else {
+                    Issue.record("seed \(seed): \(node) lacks \(holder)/\(h.index) altogether")
+                    break
+                }
+                let holds = held.entries[Int(h.index)].payload != nil
+                #expect(entitled == holds, "seed \(seed): \(node) \(holds ? "holds" : "lacks") \(holder)/\(h.index) (\(h.classification) \(h.type))")
+            }
+        }
+    }
+
     /// Two agreements on one label at once, over a lossy network: the holder makes each aggregate
     /// under the stricter (northern-ireland's, minimum cell size 10), and it reaches scotland
     /// too under the looser one (minimum 5) until that is revoked; then scotland purges them and
@@ -39,12 +81,7 @@ import Testing
         let heiw = Owner(id: "HEIW", key: try Ed25519PrivateKey())
         let labels = try LabelOwnership(["HEIW": ["heiw.*"]])
         sim.policies = Dictionary(uniqueKeysWithValues: Self.ids.map { ($0, Policy(owners: [heiw.id: heiw.verifier], labels: labels)) })
-        sim.loss = 0.2
-        sim.duplication = 0.2
-        sim.unavailable = 0.2
-        sim.maxDelay = 20
-        sim.maxServe = 12
-        sim.connectAll()
+        Self.lossy(&sim)
         let far: UInt64 = 10_000_000
         let looser = Agreement(id: "HEIW-LOOSE", owner: "HEIW", holder: "wales", labels: ["heiw.rows"], recipients: ["scotland": .aggregate],
                                purpose: "sim", validFrom: 0, validUntil: far, minCellSize: 5)
@@ -63,25 +100,14 @@ import Testing
             }
             sim.runUntil(sim.now + 10)
         }
-        sim.loss = 0
-        sim.unavailable = 0
-        sim.runUntil(sim.now + 1500)
+        Self.settle(&sim)
 
         #expect(sim.violations.isEmpty, "seed \(seed): \(sim.violations.prefix(5))")
         #expect(!sim.sentInFull.values.contains(false), "a full disclosure went uncounted")
         #expect(sim.sentInFull.keys.contains { $0.contains(" scotland wales ") }, "seed \(seed): scotland never received an aggregate under the looser agreement")
         for log in Self.ids { #expect(Set(sim.sizes(log)).count == 1, "log \(log) with seed \(seed)") }
-        let truth = sim.policies!["wales"]!
+        try Self.expectEntitled(sim, holder: "wales", nodes: Self.ids, agreements: ["HEIW-LOOSE", "HEIW-STRICT"], seed: seed)
         let entries = sim.nodes["wales"]!.logs["wales"]!.entries
-        for node in Self.ids where node != "wales" {
-            var decisions = Decisions(policy: truth, holder: "wales", recipient: node, at: sim.nowMillis)
-            let held = try #require(sim.nodes[node]!.logs["wales"])
-            for entry in entries {
-                let h = entry.header
-                let entitled = h.classification == "public" || decisions.admits(h, payload: entry.payload?.bytes).admitted
-                #expect(entitled == (held.entries[Int(h.index)].payload != nil), "seed \(seed): \(node) at wales/\(h.index) (\(h.classification) \(h.type))")
-            }
-        }
         // After the revocation scotland holds none of them; northern-ireland holds them all.
         let aggregates = entries.filter { $0.header.type == Policy.aggregateType }
         #expect(aggregates.count == 16)
@@ -99,14 +125,7 @@ import Testing
         let owners = Dictionary(uniqueKeysWithValues: [heiw, nhss, nhse].map { ($0.id, $0.verifier) })
         sim.policies = Dictionary(uniqueKeysWithValues: Self.ids.map { ($0, Policy(owners: owners, labels: labels)) })
         sim.hostile = ["england"]
-        sim.loss = 0.2
-        sim.duplication = 0.2
-        sim.unavailable = 0.2
-        sim.maxDelay = 20
-        // Catch-ups in batches of at most 12 entries: a node behind meets rows before the
-        // revocation later in the log, sent by a writer that already judges by it.
-        sim.maxServe = 12
-        sim.connectAll()
+        Self.lossy(&sim)
 
         let far: UInt64 = 10_000_000
         // wales: rows for uk in full and scotland as aggregates, revoked at round 12; other rows
@@ -157,9 +176,7 @@ import Testing
             sim.runUntil(sim.now + 10)
         }
         // Quiet: no more loss or unavailable relays (england goes on misbehaving).
-        sim.loss = 0
-        sim.unavailable = 0
-        sim.runUntil(sim.now + 1500)
+        Self.settle(&sim)
 
         #expect(sim.violations.isEmpty, "seed \(seed): \(sim.violations.prefix(5))")
         #expect(!sim.sentInFull.values.contains(false), "a full disclosure went uncounted")
@@ -172,26 +189,7 @@ import Testing
         }
         // Every honest node ends with exactly the payloads it is entitled to, by the holder's policy.
         for holder in honest {
-            let truth = sim.policies![holder]!
-            let entries = sim.nodes[holder]!.logs[holder]!.entries
-            for node in honest where node != holder {
-                for id in ["HEIW-1", "HEIW-2", "NHS-SCOTLAND-1", "NHS-ENGLAND-1"] {
-                    #expect(sim.policies![node]!.status(id, at: sim.nowMillis) == sim.policies![holder]!.status(id, at: sim.nowMillis), "\(node) and \(holder) differ on \(id)")
-                }
-                var decisions = Decisions(policy: truth, holder: holder, recipient: node, at: sim.nowMillis)
-                let held = try #require(sim.nodes[node]!.logs[holder])
-                for entry in entries {
-                    let h = entry.header
-                    let entitled = h.classification == "public"
-                        || decisions.admits(h, payload: entry.payload?.bytes).admitted
-                    guard held.entries.indices.contains(Int(h.index)) else {
-                        Issue.record("seed \(seed): \(node) lacks \(holder)/\(h.index) altogether")
-                        break
-                    }
-                    let holds = held.entries[Int(h.index)].payload != nil
-                    #expect(entitled == holds, "seed \(seed): \(node) \(holds ? "holds" : "lacks") \(holder)/\(h.index) (\(h.classification) \(h.type))")
-                }
-            }
+            try Self.expectEntitled(sim, holder: holder, nodes: honest, agreements: ["HEIW-1", "HEIW-2", "NHS-SCOTLAND-1", "NHS-ENGLAND-1"], seed: seed)
         }
         // heiw.other rows recorded before HEIW-2's valid-from never reached northern-ireland.
         let early = sim.nodes["wales"]!.logs["wales"]!.entries.filter { $0.header.classification == "heiw.other" && $0.header.timeMillis < 40_000 }
