@@ -13,12 +13,14 @@ public enum CSV {
 
     /// One field. A field starting with a formula scalar gets a leading apostrophe unless it is
     /// a plain decimal number (`-2`, `1.5e3`); a field holding a comma, quote, CR or LF is
-    /// quoted with its quotes doubled (`quoteAll`: every field is quoted).
+    /// quoted with its quotes doubled (`quoteAll`: every field is quoted). A semicolon or a tab
+    /// is quoted too: spreadsheets in locales that split on `;` (or a paste split on tabs) would
+    /// otherwise start a new cell there, which may begin with `=`.
     public static func field(_ text: String, quoteAll: Bool = false) -> String {
         var scalars = text.unicodeScalars[...]
         var defuse = false
         if let first = scalars.first, formulaStarts.contains(first), !isPlainNumber(scalars) { defuse = true }
-        let needsQuotes = quoteAll || scalars.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+        let needsQuotes = quoteAll || scalars.contains { $0 == "," || $0 == ";" || $0 == "\t" || $0 == "\"" || $0 == "\n" || $0 == "\r" }
         var out = String.UnicodeScalarView()
         if needsQuotes { out.append("\"") }
         if defuse { out.append("'") }

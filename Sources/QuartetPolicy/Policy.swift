@@ -198,6 +198,12 @@ public struct Policy: Sendable {
         guard agreement.id.hasPrefix(agreement.owner + "-") else {
             throw PolicyError("agreement \(agreement.id): an agreement id begins with its data owner's id and '-' (e.g. \(agreement.owner)-2025)")
         }
+        // Nor one whose id also begins with a longer owner id ("NHS-SCOTLAND-1" is
+        // NHS-SCOTLAND's, not NHS's): an owner whose id prefixes another's could otherwise take
+        // that owner's ids and contest its agreements out of force.
+        if let other = owners.keys.sorted().first(where: { $0 != agreement.owner && $0.count > agreement.owner.count && agreement.id.hasPrefix($0 + "-") }) {
+            throw PolicyError("agreement \(agreement.id): the id begins with data owner \(other)'s id; \(agreement.owner)'s agreement ids begin with \(agreement.owner)- and not another owner's")
+        }
         guard let verifier = owners[agreement.owner] else {
             throw PolicyError("agreement \(agreement.id): the federation file pins no key for data owner \(agreement.owner)")
         }

@@ -57,6 +57,9 @@ import Testing
         #expect(CSV.field("-inf") == "'-inf")
         #expect(CSV.field("-1.") == "'-1.")
         #expect(CSV.field("a,b") == "\"a,b\"")
+        // A semicolon (or tab) would start a new cell where the spreadsheet splits on it.
+        #expect(CSV.field("a;=HYPERLINK(\"x\")") == "\"a;=HYPERLINK(\"\"x\"\")\"")
+        #expect(CSV.field("a\t=1") == "\"a\t=1\"")
         #expect(CSV.field("ok", quoteAll: true) == "\"ok\"")
     }
 }

@@ -195,6 +195,15 @@ func payload(_ note: SignedNote) -> [UInt8] {
         guard case .ignored(let prefix) = policy.apply(log: "wales", index: 3, timeMillis: 0, type: "agreement.established",
                                                        payload: payload(try signed(taken))) else { Issue.record("accepted"); return }
         #expect(prefix.contains("begins with its data owner's id"))
+        // An owner whose id prefixes another's ("HEIW" of "HEIW-NORTH") cannot take the other's
+        // ids: "HEIW-NORTH-1" is HEIW-NORTH's (HEIW contesting it would put it out of force).
+        let north = try Ed25519PrivateKey()
+        var both = Policy(owners: owners.merging(["HEIW-NORTH": NoteVerifier(name: "HEIW-NORTH", publicKey: north.publicKey)]) { a, _ in a })
+        var squatted = a
+        squatted.id = "HEIW-NORTH-1"
+        guard case .ignored(let squat) = both.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established",
+                                                    payload: payload(try signed(squatted))) else { Issue.record("accepted"); return }
+        #expect(squat.contains("begins with data owner HEIW-NORTH's id"), "\(squat)")
         // The text changed after signing.
         var note = try signed(a)
         note.text = note.text.replacingOccurrences(of: "recipient uk aggregate", with: "recipient uk full")
