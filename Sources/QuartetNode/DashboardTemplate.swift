@@ -70,7 +70,7 @@ enum DashboardTemplate {
         <a class=skip href="#main">Skip to main content</a>
         <header><h1>UK occupational therapy workforce strategy</h1>
         <p class=sub>Combined strategy view at node <b>{{node}}</b> ({{role}}) · {{generatedAt}} · signed in as {{viewer}}</p>
-        <nav aria-label="Service"><a href="/">Overview</a><a href="/search">Search</a></nav></header>
+        <nav aria-label="Service"><a href="/">Overview</a><a href="/search">Search</a><form method=post action="/logout" style="display:inline"><button type=submit>Sign out</button></form></nav></header>
         <main id=main>
         <section><h2>Nations</h2><div class=badges>
         {{#badges}}

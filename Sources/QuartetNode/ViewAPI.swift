@@ -106,6 +106,18 @@ extension API {
             guard let token, !token.isEmpty else { return Dashboard.signInPage(message: "enter a token", status: .badRequest) }
             return try signIn(token: token)
         }
+        // Signing out: the cookie is cleared (it holds the token; the token itself stays valid
+        // until the operator removes it from the configuration). Only from this node's own
+        // pages, like signing in: a page elsewhere cannot sign its visitor out.
+        routes.public(.post, "/logout") { request, context -> Response in
+            if let origin = request.headers[.origin], origin != request.head.authority.map({ "https://\($0)" }) {
+                throw HTTPError(.forbidden, message: "sign out from this node's own page (the form was posted from another origin)")
+            }
+            var headers = HTTPFields()
+            headers[.location] = "/login"
+            headers[.setCookie] = "\(Self.cookieName)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
+            return Response(status: .seeOther, headers: headers)
+        }
     }
 
     /// The overview page (`/`): nations, the priorities × nations matrix, the measures with a

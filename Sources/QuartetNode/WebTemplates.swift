@@ -40,7 +40,7 @@ enum WebTemplate {
         <a class=skip href="#main">Skip to main content</a>
         <header><p style="margin:0;font-size:20px;font-weight:700"><a href="/">UK occupational therapy workforce strategy</a></p>
         <p class=sub>Node <b>{{node}}</b> · signed in as {{viewer}}</p>
-        <nav aria-label="Service"><a href="/">Overview</a><a href="/search">Search</a></nav></header>
+        <nav aria-label="Service"><a href="/">Overview</a><a href="/search">Search</a><form method=post action="/logout" style="display:inline"><button type=submit>Sign out</button></form></nav></header>
         <main id=main>
         <nav aria-label="Breadcrumb"><ol class=breadcrumbs>{{#breadcrumbs}}<li>{{#href}}<a href="{{href}}">{{name}}</a>{{/href}}{{^href}}<span aria-current=page>{{name}}</span>{{/href}}</li>{{/breadcrumbs}}</ol></nav>
         """#

@@ -42,6 +42,22 @@ import Testing
         }
     }
 
+    /// Signing out clears the cookie, and only from this node's own pages.
+    @Test func signingOutClearsTheCookieOnlyFromThisNodesPages() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            try await client.execute(uri: "/logout", method: .post, headers: headers([(.origin, "https://evil.example")])) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.headers[.setCookie] == nil)
+            }
+            try await client.execute(uri: "/logout", method: .post, headers: headers([(.cookie, "quartet_token=token-reader")])) { response in
+                #expect(response.status == .seeOther && response.headers[.location] == "/login")
+                #expect(response.headers[.setCookie]?.hasPrefix("quartet_token=;") == true && response.headers[.setCookie]?.contains("Max-Age=0") == true)
+            }
+        }
+    }
+
     @Test func aBodyOverTheRoutesLimitIs413WithTheLimit() async throws {
         let node = try InProcessNode()
         defer { node.remove() }
