@@ -48,6 +48,7 @@ import Yams
             "POST /v1/record/reading": #"{"measure":"P2.A2.M1","period":"2025","value":3}"#,
             "POST /v1/record/evidence": #"{"action":"P1.A3","kind":"report","title":"t","link":"https://example.org/r"}"#,
             "POST /login": "token=\(readerToken)",
+            "POST /logout": "",
             // wales's empty log, signed with its key (wales does not run): uk's witness cosigns it.
             "POST /witness/add-checkpoint": "old 0\n\n" + (try NoteSigner(name: "quartet.ot-workforce.uk/wales", key: DataDirectory(path: federation.path("wales", "data")).readSigningKey(log: "wales"))
                 .sign(Checkpoint(origin: "quartet.ot-workforce.uk/wales", size: 0, root: .emptyTree, timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))).serialized,
@@ -82,6 +83,6 @@ import Yams
                 }
             }
         }
-        #expect(exercised == 29, "documented operations exercised: \(exercised)")
+        #expect(exercised == 30, "documented operations exercised: \(exercised)")
     }
 }
