@@ -567,7 +567,7 @@ def main():
             note = d.find_element(By.ID, "f-note")
             note.clear()
             note.send_keys(marker)
-            d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+            d.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
 
         # A value that is not a number: the message beside the field, the values kept.
         fill("twelve")
