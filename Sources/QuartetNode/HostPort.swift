@@ -1,4 +1,5 @@
 import Foundation
+import QuartetPlan
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -30,7 +31,7 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         }
         // A host name or an address literal: no whitespace, no control characters (they reached
         // terminals raw through `federation show`), at most a DNS name's 253 bytes.
-        guard !host.isEmpty, host.utf8.count <= 253, !host.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }),
+        guard !host.isEmpty, host.utf8.count <= 253, !host.unicodeScalars.contains(where: { $0.properties.isWhitespace || ShownText.isControl($0) }),
               !portText.isEmpty, portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(portText), (1...65535).contains(port) else { return nil }
         self.host = String(host)
         self.port = port

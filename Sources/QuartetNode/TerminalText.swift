@@ -1,3 +1,5 @@
+import QuartetPlan
+
 /// Text from a node's answer (or a file) printed on a terminal: control characters, tab and
 /// newline included, and the bidirectional overrides and isolates are shown escaped (`\n`,
 /// `\u{1B}`; a backslash as `\\`, so no escape can be faked), so no field can forge another line
@@ -21,9 +23,6 @@ public enum TerminalText {
     }
 
     public static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x00...0x1F, 0x5C, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
-        default: false
-        }
+        scalar == "\\" || ShownText.isControl(scalar)
     }
 }

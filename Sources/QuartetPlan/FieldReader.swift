@@ -39,18 +39,11 @@ struct FieldReader {
     /// and isolates that reorder what a reader sees, are refused, naming the first and where.
     /// `lines`: tab and newline are allowed (notes, statements); a name allows neither.
     static func refuseControls(_ text: String, at path: String, lines: Bool = true) throws(PlanError) {
-        for (offset, scalar) in text.unicodeScalars.enumerated() where Self.isRefused(scalar, lines: lines) {
+        for (offset, scalar) in text.unicodeScalars.enumerated() where ShownText.isControl(scalar, allowingLines: lines) {
             throw PlanError("\(path): a control character U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1); \(lines ? "only tab and newline are allowed" : "a name allows none")")
         }
     }
 
-    static func isRefused(_ scalar: Unicode.Scalar, lines: Bool = true) -> Bool {
-        switch scalar.value {
-        case 0x09, 0x0A: !lines
-        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
-        default: false
-        }
-    }
 
     func optionalString(_ key: String, maxLength: Int = 4096) throws(PlanError) -> String? {
         has(key) ? try string(key, maxLength: maxLength) : nil
@@ -164,4 +157,19 @@ enum IDPattern: CustomStringConvertible {
 
 private extension String {
     func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}
+
+/// Text people read (terminals, pages, CSV files): the one rule for the characters it must not
+/// hold raw, used where text is admitted (`FieldReader`), where it is printed (`TerminalText`)
+/// and where it is signed (`agreement sign --purpose`).
+public enum ShownText {
+    /// C0 and C1 control characters and DEL, and the bidirectional overrides and isolates that
+    /// reorder what a reader sees; tab and newline too unless `allowingLines`.
+    public static func isControl(_ scalar: Unicode.Scalar, allowingLines: Bool = false) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A: !allowingLines
+        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
 }

@@ -4,6 +4,7 @@ import QuartetAPI
 import QuartetCrypto
 import QuartetLedger
 import QuartetNode
+import QuartetPlan
 import QuartetPolicy
 
 struct AgreementCommand: AsyncParsableCommand {
@@ -71,7 +72,7 @@ struct AgreementSign: ParsableCommand {
             guard recipients[parts[0]] == nil else { throw ValidationError("--recipient \(parts[0]) is given twice") }
             recipients[parts[0]] = access
         }
-        if let scalar = purpose.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) }) {
+        if let scalar = purpose.unicodeScalars.first(where: { ShownText.isControl($0) }) {
             throw ValidationError("--purpose holds a control character (U+\(String(scalar.value, radix: 16, uppercase: true))); the agreement is one line of text per field")
         }
         guard let from = Timestamp.parse(validFrom) else { throw ValidationError("--valid-from expects a UTC time like 2025-01-01T00:00:00Z") }
