@@ -151,7 +151,8 @@ public struct Node: Sendable {
                 logger.warning("this node does not witness the other members' logs", metadata: ["reason": "\(reason)"])
             }
             self.witness = witness
-            let collector = WitnessCollector(store: witness.store, ledger: store, live: live, me: configuration.node, ownLog: configuration.log, logger: logger)
+            let collector = WitnessCollector(store: witness.store, ledger: store, live: live, me: configuration.node, ownLog: configuration.log, logger: logger,
+                                             cosignOwn: { note, now in witness.cosignOwn(note, nowMillis: now) })
             self.collector = collector
             witness.onSplitView.withLockedValue { $0 = { engine.witnessCaught($0) } }
             engine.witnessedLatest.withLock { [store = witness.store] in $0 = { origin in (try? store.latest(origin))?.note.serialized } }

@@ -74,7 +74,9 @@ final class OtherCosignatures: Sendable {
         let keys = WitnessService.trustedKeys(member, size: size, ledger: ledger, info: info)
         guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first, checkpoint.root == held else { return }
         var keptAll = true
-        for witness in federation.members where witness.id != member.id {
+        // Every member's witness, the log's own node's too (served on, not counted as one of
+        // the log's witnesses: a policy of every log counts it).
+        for witness in federation.members {
             guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
                   let time = try? verifier.verify(line, body: note.text),
                   WitnessCollector.dateRefusal(time, signedMillis: checkpoint.timeMillis) == nil else { continue }

@@ -201,7 +201,8 @@ extension API {
             let of = federation.members.filter { $0.log != name && $0.witness != nil }.count
             let quorum = WitnessPolicy.majority(of: of)
             var chosen = head
-            if of > 0, let rows = try? witness.store.witnessed(log: name) {
+            let owners = WitnessCollector.owners(of: name, federation)
+            if of > 0, let rows = try? witness.store.witnessed(log: name, excluding: owners) {
                 for row in rows where row.witnesses.count >= quorum && row.size >= least && row.size <= head.checkpoint.size {
                     if let stored = try store.checkpoint(log, size: row.size) { chosen = stored; break }
                 }
@@ -214,9 +215,12 @@ extension API {
                       let line = (try? SignedNote(parsing: text + "\n" + entry.line + "\n"))?.signatures.first else { return false }
                 return (try? verifier.verify(line, body: text)) != nil
             }
+            // The log's own node's line is served too (a policy of every log counts it), but
+            // is not one of the log's witnesses.
             checkpoints[name] = chosen.note + lines.keys.sorted().map { lines[$0]!.line + "\n" }.joined()
             sizes[name] = chosen.checkpoint.size
-            if of > 0 { witnessed[name] = .init(witnesses: lines.keys.sorted(), of: of, quorum: lines.count >= quorum) }
+            let others = lines.keys.filter { !owners.contains($0) }.sorted()
+            if of > 0 { witnessed[name] = .init(witnesses: others, of: of, quorum: others.count >= quorum) }
         }
         for ref in refs {
             guard let log = logs[ref.log], let size = sizes[ref.log] else { continue }

@@ -108,8 +108,10 @@ extension WebPage {
         struct Key: Encodable { var vkey: String; var pinned: String }
         /// A witness key (`name+hash+base64(0x04 || key)`) and the member it belongs to.
         struct Witness: Encodable { var member: String; var vkey: String }
-        /// A log's witnesses and how many of them must cosign.
-        struct Witnesses: Encodable { var quorum: Int; var keys: [Witness] }
+        /// A log's witnesses and how many of them must cosign; `own`, the log's own node's
+        /// witness, whose line (which a policy of every log counts) must verify if present but
+        /// is not one of the log's witnesses.
+        struct Witnesses: Encodable { var quorum: Int; var keys: [Witness]; var own: Witness? = nil }
         var figure: String
         var entries: [ViewProvenance.Item]
         var checkpoints: [String: String]

@@ -107,14 +107,18 @@ extension API {
 
     /// Per log, the witness keys of the other members (as the federation file lists them) and
     /// the quorum `quartet policy` writes by default (a majority): what the browser checks the
-    /// checkpoint's cosignature lines against.
+    /// checkpoint's cosignature lines against; and the log's own node's witness key, whose line
+    /// is checked too but not counted.
     func provenanceWitnesses(_ logs: Set<String>) -> [String: WebPage.VerifyData.Witnesses] {
         var out: [String: WebPage.VerifyData.Witnesses] = [:]
         for log in logs {
             let keys = federation.members.filter { $0.log != log }.compactMap { member in
                 member.witness.map { WebPage.VerifyData.Witness(member: member.id, vkey: $0.vkey) }
             }
-            if !keys.isEmpty { out[log] = .init(quorum: WitnessPolicy.majority(of: keys.count), keys: keys) }
+            let own = federation.members.first { $0.log == log }.flatMap { member in
+                member.witness.map { WebPage.VerifyData.Witness(member: member.id, vkey: $0.vkey) }
+            }
+            if !keys.isEmpty { out[log] = .init(quorum: WitnessPolicy.majority(of: keys.count), keys: keys, own: own) }
         }
         return out
     }

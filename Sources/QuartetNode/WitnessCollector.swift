@@ -62,6 +62,8 @@ final class WitnessCollector: Sendable {
         var signedAt: [UInt64: ContinuousClock.Instant] = [:]
         /// A kick is scheduled for when the next round may start.
         var kickScheduled = false
+        /// The largest size of this log this node's own witness cosigned.
+        var selfCosigned: UInt64 = 0
     }
 
     /// A round is not waited on for longer than this.
@@ -88,8 +90,12 @@ final class WitnessCollector: Sendable {
     private let me: String
     private let ownLog: String
     private let logger: Logger
+    /// This node's own witness cosigning a checkpoint of its log (`WitnessService.cosignOwn`).
+    private let cosignOwn: (@Sendable (SignedNote, UInt64) -> SignedNote.Signature?)?
 
-    init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String, ownLog: String, logger: Logger) {
+    init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String, ownLog: String, logger: Logger,
+         cosignOwn: (@Sendable (SignedNote, UInt64) -> SignedNote.Signature?)? = nil) {
+        self.cosignOwn = cosignOwn
         self.store = store
         self.ledger = ledger
         self.live = live
@@ -100,7 +106,8 @@ final class WitnessCollector: Sendable {
         // What was cosigned before a restart is known again without asking.
         if let newest = try? store.newestCosigned(log: ownLog) {
             state.withLockedValue { s in
-                for (witness, known) in newest { s.witnesses[witness] = Witness(cosigned: known.size, cosignedTime: known.time) }
+                for (witness, known) in newest where witness != me { s.witnesses[witness] = Witness(cosigned: known.size, cosignedTime: known.time) }
+                s.selfCosigned = newest[me]?.size ?? 0
             }
         }
     }
@@ -153,6 +160,7 @@ final class WitnessCollector: Sendable {
         let members = witnessMembers
         guard !members.isEmpty else { return }
         var wakeAt: ContinuousClock.Instant?
+        var ownToCosign: StoredCheckpoint?
         let started: [(Federation.Member, StoredCheckpoint, UInt64)] = state.withLockedValue { s in
             guard !s.stopped, let latest = s.latest else { return [] }
             // A new round when the one in force is done or overdue, and not sooner than
@@ -175,6 +183,10 @@ final class WitnessCollector: Sendable {
                 }
             }
             let round = s.round!
+            if round.checkpoint.size > s.selfCosigned {
+                s.selfCosigned = round.checkpoint.size
+                ownToCosign = round
+            }
             var out: [(Federation.Member, StoredCheckpoint, UInt64)] = []
             for member in members {
                 var w = s.witnesses[member.id] ?? Witness()
@@ -189,12 +201,27 @@ final class WitnessCollector: Sendable {
         // the store) and written to each witness's open connection, with no task hop before
         // the requests leave.
         for (member, checkpoint, old) in started { submit(to: member, checkpoint, old: old) }
+        // Then this node's own witness, once per round, after the requests have left.
+        if let ownToCosign { cosignOwnCheckpoint(ownToCosign) }
         if let wakeAt {
             Task {
                 try? await Task.sleep(until: wakeAt, clock: .continuous)
                 self.state.withLockedValue { $0.kickScheduled = false }
                 self.kick()
             }
+        }
+    }
+
+    /// This node's witness cosigns its own log's checkpoint of the round (committed: the writer
+    /// signs one root per size) and the line is kept with the others' and served with them. It
+    /// does not count towards the log's own quorum (a majority of the other members'
+    /// witnesses): it is for a policy of every log, which counts each log's own witness.
+    private func cosignOwnCheckpoint(_ checkpoint: StoredCheckpoint) {
+        guard let cosignOwn, live.federation.member(me)?.witness != nil, let note = try? SignedNote(parsing: checkpoint.note) else { return }
+        let now = wallClockMillis()
+        guard let line = cosignOwn(note, now) else { return }
+        do { try store.keepCosignature(log: ownLog, size: checkpoint.checkpoint.size, witness: me, line: line.line, time: now / 1000) } catch {
+            logger.warning("cannot keep this node's cosignature of its own checkpoint", metadata: ["size": "\(checkpoint.checkpoint.size)", "error": "\(error)"])
         }
     }
 
@@ -439,9 +466,16 @@ final class WitnessCollector: Sendable {
     func summary(log: String) -> Summary? {
         let federation = live.federation
         let of = federation.members.filter { $0.log != log && $0.witness != nil }.count
-        guard of > 0, let rows = try? store.witnessed(log: log), !rows.isEmpty else { return nil }
+        // The log's own node's cosignature is kept and served, but is not one of its witnesses.
+        guard of > 0, let rows = try? store.witnessed(log: log, excluding: Self.owners(of: log, federation)), !rows.isEmpty else { return nil }
         let quorum = WitnessPolicy.majority(of: of)
         let best = rows.first { $0.witnesses.count >= quorum } ?? rows[0]
         return Summary(size: best.size, witnesses: best.witnesses, of: of, quorum: best.witnesses.count >= quorum, time: best.time)
+    }
+
+    /// The members whose node writes `log`: their witnesses' cosignatures of it are kept and
+    /// served, and are not counted among its witnesses.
+    static func owners(of log: String, _ federation: Federation) -> [String] {
+        federation.members.filter { $0.log == log }.map(\.id)
     }
 }

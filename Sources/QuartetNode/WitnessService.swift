@@ -108,6 +108,19 @@ final class WitnessService: Sendable {
         }
     }
 
+    /// This node's cosignature of its own log's checkpoint `note`, dated `nowMillis` (nil while
+    /// it does not witness). Its own log needs no witness state beside the ledger: the writer
+    /// signs one root per size, and only checkpoints it committed are given here
+    /// (`WitnessCollector`); it lets a policy of every log, which counts each log's own witness
+    /// (`quartet policy` without `--log`), be met with one other witness down (docs/witness.md).
+    func cosignOwn(_ note: SignedNote, nowMillis: UInt64) -> SignedNote.Signature? {
+        guard disabled.withLockedValue({ $0 }) == nil else { return nil }
+        do { return try signer.cosign(body: note.text, time: nowMillis / 1000) } catch {
+            logger.error("cannot cosign this node's own checkpoint", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
     /// The keys of `member`'s log a checkpoint of `size` may be signed by: those the federation
     /// names (`Member.logKeys`) and the key in force in this node's replica (after a rotation
     /// inside the log), each unless the federation revoked it at or below that size.

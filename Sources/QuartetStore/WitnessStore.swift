@@ -207,15 +207,20 @@ public final class WitnessStore: Sendable {
     }
 
     /// The newest sizes of `log` with cosignatures kept (at most `limit`), newest first: which
-    /// witnesses cosigned each, and the newest cosignature's time.
-    public func witnessed(log: String, limit: Int = 20) throws(StoreError) -> [(size: UInt64, witnesses: [String], time: UInt64)] {
+    /// witnesses cosigned each, and the newest cosignature's time; the cosignatures of the
+    /// witnesses in `excluding` left out (a log's own node's, which is not one of its witnesses).
+    public func witnessed(log: String, excluding: [String] = [], limit: Int = 20) throws(StoreError) -> [(size: UInt64, witnesses: [String], time: UInt64)] {
         do {
             return try gathered.read { db in
                 var out: [(size: UInt64, witnesses: [String], time: UInt64)] = []
+                let others = excluding.isEmpty ? "" : " AND witness NOT IN (" + excluding.map { _ in "?" }.joined(separator: ", ") + ")"
+                var arguments: [any DatabaseValueConvertible] = [log]
+                arguments += excluding
+                arguments.append(limit)
                 for row in try Row.fetchAll(db, sql: """
                     SELECT size, group_concat(witness, ' ') AS witnesses, MAX(time) AS time FROM cosignatures
-                    WHERE log = ? GROUP BY size ORDER BY size DESC LIMIT ?
-                    """, arguments: [log, limit]) {
+                    WHERE log = ?\(others) GROUP BY size ORDER BY size DESC LIMIT ?
+                    """, arguments: StatementArguments(arguments)) {
                     let names = (row["witnesses"] as String? ?? "").split(separator: " ").map(String.init).sorted()
                     out.append((UInt64(row["size"] as Int64), names, UInt64(row["time"] as Int64)))
                 }

@@ -15,6 +15,8 @@ struct PolicyCommand: AsyncParsableCommand {
             for all: a log's own node is among the witnesses and may cosign its own forks, so the \
             quorum is one more than a majority of the others (4 of 5 in the demo): two conflicting \
             checkpoints of one log still share as many honest witnesses as under its own policy. \
+            Each node cosigns its own log's checkpoints too, so an honest checkpoint meets it with \
+            one other witness down. \
             --quorum sets another threshold (below that one, a warning says what it gives up).
             """)
 

@@ -21,19 +21,23 @@ import Testing
         return out
     }
 
-    /// wales's checkpoint as wales serves it, once it is at `size` with `count` cosignatures.
+    /// wales's checkpoint as wales serves it, once it is at `size` with `count` cosignatures of
+    /// other members' witnesses (wales's own witness's line comes besides: `ownCosignature`).
     static func cosigned(_ federation: LocalFederation, size: UInt64, count: Int, timeout: TimeInterval = 30) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         var last = ""
         while Date() < deadline {
             last = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key,
                                         "\(federation.api("wales"))/v1/logs/wales/checkpoint"]).body
-            let lines = last.split(separator: "\n").filter { $0.hasPrefix("\u{2014} ") }
+            let lines = last.split(separator: "\n").filter { $0.hasPrefix("\u{2014} ") && !$0.hasPrefix(ownCosignature) }
             if last.contains("\n\(size)\n"), lines.count >= 1 + count { return last }
             usleep(100_000)
         }
         throw TestKitError("wales's checkpoint did not reach size \(size) with \(count) cosignatures within \(timeout) s: \(last)")
     }
+
+    /// The start of wales's own witness's cosignature line.
+    static let ownCosignature = "\u{2014} \(origin)/witness "
 
     func verify(_ federation: LocalFederation, policy: String, note: String) throws -> TestKit.ProcessResult {
         let file = federation.root.appendingPathComponent("note-\(UUID().uuidString).txt")
@@ -181,6 +185,42 @@ import Testing
             usleep(200_000)
         }
         #expect(alerts.contains { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }, "\(alerts)")
+    }
+
+    /// A log's own node cosigns its checkpoints too, so the policy of every log (one quorum for
+    /// all, 4 of 5, counting each log's own witness) is met with one member's witness down:
+    /// wales and three others. Its own line does not count as one of its witnesses ("3 of 4"
+    /// at wales and at uk), and without it the three others are not enough.
+    @Test func thePolicyOfEveryLogHoldsWithOneWitnessDown() throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk", "wales", "england", "scotland"])
+        defer { federation.stop() }
+        for i in 0..<3 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        let note = try Self.cosigned(federation, size: 3, count: 3)
+        let lines = note.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.contains { $0.hasPrefix(Self.ownCosignature) }, "wales did not cosign its own checkpoint: \(note)")
+        let everyText = try TestKit.quartet(["policy", "--federation", federation.root.appendingPathComponent("federation.json").path])
+        #expect(everyText.status == 0 && everyText.stdout.contains("group members 4 "), "\(everyText)")
+        let every = federation.root.appendingPathComponent("every.policy")
+        try Data(everyText.stdout.utf8).write(to: every)
+        let met = try verify(federation, policy: every.path, note: note)
+        #expect(met.status == 0 && met.stdout.contains("\"wales\""), "\(met)")
+        let withoutOwn = lines.filter { !$0.hasPrefix(Self.ownCosignature) }.joined(separator: "\n")
+        let short = try verify(federation, policy: every.path, note: withoutOwn)
+        #expect(short.status == 1 && short.stderr.contains("does not meet the quorum members (4 of"), "\(short)")
+        // Counted among its witnesses nowhere: wales's and uk's /v1/logs say 3 of 4.
+        for node in ["wales", "uk"] {
+            var witnessed: [String: Any] = [:]
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                let logs = try federation.get(node, "/v1/logs")["logs"] as! [[String: Any]]
+                witnessed = logs.first { $0["log"] as? String == "wales" }?["witnessed"] as? [String: Any] ?? [:]
+                if witnessed["size"] as? Int == 3 { break }
+                usleep(250_000)
+            }
+            #expect(witnessed["of"] as? Int == 4 && witnessed["quorum"] as? Bool == true
+                    && witnessed["witnesses"] as? [String] == ["england", "scotland", "uk"], "\(node): \(witnessed)")
+        }
     }
 
     /// A log that lost the cosignatures it gathered (`witness/cosignatures.sqlite`, kept with
