@@ -108,9 +108,11 @@ public struct StrategyView: Sendable {
         case .priority:
             guard log == ukLog else { throw PlanError("priorities belong to the \(ukLog) log") }
             let p = try Self.decoder.decode(PriorityPayload.self, from: Data(payload))
+            try p.refuseControls()
             priorities[p.id] = PriorityState(payload: p, ref: ref)
         case .action:
             let p = try Self.decoder.decode(ActionPayload.self, from: Data(payload))
+            try p.refuseControls()
             if var existing = logs[log]!.actions[p.id] {
                 existing.payload = p
                 existing.refs.append(ref)
@@ -120,15 +122,18 @@ public struct StrategyView: Sendable {
             }
         case .actionRevised:
             let p = try Self.decoder.decode(ActionPayload.self, from: Data(payload))
+            try p.refuseControls()
             guard logs[log]!.actions[p.id] != nil else { throw PlanError("revises unknown action \(p.id)") }
             logs[log]!.actions[p.id]!.payload = p
             logs[log]!.actions[p.id]!.refs.append(ref)
         case .actionWithdrawn:
             let p = try Self.decoder.decode(WithdrawalPayload.self, from: Data(payload))
+            try p.refuseControls()
             guard logs[log]!.actions[p.id] != nil else { throw PlanError("withdraws unknown action \(p.id)") }
             logs[log]!.actions[p.id]!.withdrawn = (p, ref)
         case .measure:
             let p = try Self.decoder.decode(MeasurePayload.self, from: Data(payload))
+            try p.refuseControls()
             let key = MeasureKey(log: log, measure: p.id)
             let oldUK = logs[log]!.measures[p.id]?.payload.uk_measure
             if let oldUK { rollups[oldUK]?.remove(key) }
@@ -145,6 +150,7 @@ public struct StrategyView: Sendable {
             }
         case .status:
             let p = try FlatJSON.parse(payload).flatMap(FlatJSON.statusPayload) ?? Self.decoder.decode(StatusPayload.self, from: Data(payload))
+            try p.refuseControls()
             guard logs[log]!.actions[p.action] != nil else { throw PlanError("status of unknown action \(p.action)") }
             logs[log]!.actions[p.action]!.history.append(StatusState(payload: p, ref: ref))
             if logs[log]!.actions[p.action]!.history.count > ActionState.historyLimit { logs[log]!.actions[p.action]!.history.removeFirst() }
@@ -153,6 +159,7 @@ public struct StrategyView: Sendable {
             logs[log]!.actions[p.action]!.status = StatusState(payload: p, ref: ref)
         case .reading:
             let p = try FlatJSON.parse(payload).flatMap(FlatJSON.readingPayload) ?? Self.decoder.decode(ReadingPayload.self, from: Data(payload))
+            try p.refuseControls()
             guard logs[log]!.measures[p.measure] != nil else { throw PlanError("reading of unknown measure \(p.measure)") }
             guard let period = Period(p.period) else { throw PlanError("reading period \"\(p.period)\" is not a period") }
             let previous = logs[log]!.measures[p.measure]!.readings[period]
@@ -161,6 +168,7 @@ public struct StrategyView: Sendable {
             recomputeTotals(for: MeasureKey(log: log, measure: p.measure), year: period.year)
         case .evidence:
             let p = try Self.decoder.decode(EvidencePayload.self, from: Data(payload))
+            try p.refuseControls()
             guard logs[log]!.actions[p.action] != nil else { throw PlanError("evidence for unknown action \(p.action)") }
             logs[log]!.actions[p.action]!.evidence.append(EvidenceState(payload: p, ref: ref))
         }

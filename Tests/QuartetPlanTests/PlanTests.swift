@@ -374,6 +374,27 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(w.otherEntries == 1)
     }
 
+    /// Text the append refuses (control characters, and tab or newline in a name) is not folded
+    /// when a modified node wrote it into its own log past its API: the entry is unreadable,
+    /// naming the field, and what it would have changed stays as it was.
+    @Test func controlCharactersAPeerWroteAreNotFolded() throws {
+        var view = try Self.federationView()
+        let before = view.logs["wales"]!.unreadable
+        _ = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "on-track", "as_of": "2025-03-31", "note": "fine\tand\nlines"])
+        let folded = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "at-risk", "as_of": "2025-06-30", "note": "ok\u{1b}[2Jforged"])
+        _ = try append(&view, "wales", "progress.status", ["action": "P4.A1\u{202e}", "status": "at-risk", "as_of": "2025-07-31"])
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P4.A1.M1", "period": "2025", "categories": ["a\nb": 1]])
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P4.A1.M1", "period": "2025", "value": 1, "note": "\u{7}"])
+        let w = try #require(view.logs["wales"])
+        #expect(w.unreadable == before + 4)
+        let reasons = w.unreadableSamples.suffix(4).map(\.reason)
+        #expect(reasons.count == 4 && reasons[0].contains("payload.note: a control character U+001B at character 3"), "\(reasons)")
+        #expect(reasons[1].contains("payload.action") && reasons[2].contains("payload.categories") && reasons[3].contains("U+0007"), "\(reasons)")
+        // The status with tab and newline was folded; the forged one was not.
+        let status = try #require(view.logs["wales"]?.actions["P4.A1"]?.status)
+        #expect(status.payload.note == "fine\tand\nlines" && status.ref.index != folded)
+    }
+
     @Test func queriesAndCSV() throws {
         var view = try Self.federationView()
         _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q1", "value": 2, "note": "Cardiff, \"Swansea\""])
