@@ -42,11 +42,7 @@ struct Dashboard {
     func response() -> Response { Self.response(html: Data(html().utf8)) }
 
     static func response(html: Data) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "text/html; charset=utf-8"
-        headers[.init("content-security-policy")!] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'"
-        headers[.cacheControl] = "no-store"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: html)))
+        Response(status: .ok, headers: WebPage.htmlHeaders(scripts: false), body: .init(byteBuffer: ByteBuffer(data: html)))
     }
 
     func html() -> String { DashboardTemplate.render("page", page()) }
@@ -132,10 +128,7 @@ struct Dashboard {
 
     /// The page a browser without credentials sees: a form to sign in with a bearer token.
     static func signInPage(message: String?, status: HTTPResponse.Status) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "text/html; charset=utf-8"
-        headers[.cacheControl] = "no-store"
-        headers[.init("content-security-policy")!] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+        var headers = WebPage.htmlHeaders(scripts: false)
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"quartet\"" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: signInHTML(message: message))))
     }

@@ -8,6 +8,7 @@ import QuartetAPI
 
 /// The answer header that carries the request id (made once).
 private let requestIDHeader = HTTPField.Name("x-request-id")!
+private let nosniffHeader = HTTPField.Name("x-content-type-options")!
 
 /// Every request: a request id (Hummingbird's, also sent back as `x-request-id`), errors as a
 /// JSON body `{"error": {"status", "message"}, "request_id"}`, one structured log line per
@@ -18,6 +19,8 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
+        var context = context
+        context.logger[metadataKey: "hb.request.id"] = .string(Self.opaqueID(context.id))
         var response: Response
         var reason: String?
         do {
@@ -44,6 +47,11 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
             response = Self.errorResponse(status: .internalServerError, message: "internal error (request \(context.id))", requestID: context.id, request: request)
         }
         response.headers[requestIDHeader] = context.id
+        // Every answer may carry what only its caller may see (restricted payloads, disclosure
+        // records, CSV downloads): no cache keeps it, unless the route said otherwise, and no
+        // browser takes it for another type than it says.
+        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
+        if response.headers[nosniffHeader] == nil { response.headers[nosniffHeader] = "nosniff" }
         let status = Int(response.status.code)
         let elapsed = started.duration(to: .now)
         metrics.httpResponse(status: status, duration: elapsed)
@@ -58,6 +66,17 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         if let reason { metadata["reason"] = "\(reason)" }
         context.logger.log(level: level, level == .debug ? "request" : level == .notice ? "refused" : "request", metadata: metadata)
         return response
+    }
+
+    /// Hummingbird's request id is a per-process prefix and a counter: sent back as
+    /// `x-request-id` (to anyone, `/healthz` included) it would tell an outsider how many
+    /// requests the node served between two of theirs. The id logged and sent is a keyed hash
+    /// of it instead (`Hasher` is seeded at random per process): as unique, and opaque.
+    static func opaqueID(_ id: String) -> String {
+        var hasher = Hasher()
+        hasher.combine(id)
+        let hex = String(UInt64(bitPattern: Int64(hasher.finalize())), radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     static func errorResponse(status: HTTPResponse.Status, message: String, requestID: String, request: Request) -> Response {

@@ -44,15 +44,23 @@ enum WebPage {
     static func response(_ html: String, status: HTTPResponse.Status) -> Response { response(Data(html.utf8), status: status) }
 
     static func response(_ html: Data, status: HTTPResponse.Status) -> Response {
+        Response(status: status, headers: htmlHeaders(scripts: true), body: .init(byteBuffer: ByteBuffer(data: html)))
+    }
+
+    /// The headers of every HTML answer (these pages, the overview, the sign-in page): a
+    /// Content-Security-Policy that runs no script but the node's own (`scripts`; none
+    /// otherwise), loads nothing from elsewhere and lets no other page frame it; no-store;
+    /// nosniff; no Referer beyond this origin.
+    static func htmlHeaders(scripts: Bool) -> HTTPFields {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.init("content-security-policy")!] =
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \(scripts ? "script-src 'self'; " : "")form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         headers[.cacheControl] = "no-store"
         headers[.init("x-content-type-options")!] = "nosniff"
         // Form actions carry their anti-forgery token in the URL: never in a Referer elsewhere.
         headers[.init("referrer-policy")!] = "same-origin"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: html)))
+        return headers
     }
 
     static let home = Crumb(name: "UK overview", href: "/")

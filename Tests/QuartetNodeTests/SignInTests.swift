@@ -70,4 +70,37 @@ import Testing
             }
         }
     }
+
+    /// Every answer is kept by no cache and sniffed by no browser unless its route says
+    /// otherwise (restricted payloads and audit CSVs reached disk caches); every HTML page,
+    /// the overview and the sign-in page too, refuses to be framed; and the request id says
+    /// nothing of how many requests the node served.
+    @Test func everyAnswerIsNoStoreAndNosniffAndPagesAreNotFramed() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        let reader = (HTTPField.Name.authorization, "Bearer token-reader")
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            var ids: [String] = []
+            for (uri, auth) in [("/healthz", false), ("/v1/logs", true), ("/v1/view", true), ("/nowhere", true), ("/v1/logs", false)] {
+                try await client.execute(uri: uri, method: .get, headers: headers(auth ? [reader] : [])) { response in
+                    #expect(response.headers[.cacheControl] == "no-store", "\(uri)")
+                    #expect(response.headers[HTTPField.Name("x-content-type-options")!] == "nosniff", "\(uri)")
+                    if let id = response.headers[HTTPField.Name("x-request-id")!] { ids.append(id) }
+                }
+            }
+            // Sixteen hex digits each, none the one before plus one (Hummingbird's are a counter).
+            #expect(ids.count == 5 && ids.allSatisfy { $0.count == 16 && UInt64($0, radix: 16) != nil }, "\(ids)")
+            let numbers = ids.compactMap { UInt64($0, radix: 16) }
+            #expect(zip(numbers, numbers.dropFirst()).allSatisfy { $1 != $0 &+ 1 }, "\(ids)")
+            // The sign-in page (no credentials) and the overview (a reader).
+            for auth in [false, true] {
+                try await client.execute(uri: "/", method: .get, headers: headers(auth ? [reader] : [])) { response in
+                    #expect(response.status == (auth ? .ok : .unauthorized))
+                    let policy = response.headers[HTTPField.Name("content-security-policy")!] ?? ""
+                    #expect(policy.contains("frame-ancestors 'none'") && policy.contains("base-uri 'none'") && !policy.contains("script-src"), "\(policy)")
+                    #expect(response.headers[.cacheControl] == "no-store" && response.headers[HTTPField.Name("referrer-policy")!] == "same-origin")
+                }
+            }
+        }
+    }
 }
