@@ -23,7 +23,8 @@ struct API {
     /// The federation and TLS contexts in force (a reload replaces them).
     let live: LiveSettings
     let view: ViewMaintainer
-    let tokens: [TokenGrant]
+    /// The browsers signed in.
+    let sessions: WebSessions
     let logger: Logger
     let metrics: NodeMetrics
     /// Checks appends and orders them (see `AppendAdmission`).
@@ -34,7 +35,7 @@ struct API {
     /// The federation in force now.
     var federation: Federation { live.federation }
 
-    var gate: Gate { Gate(ownLog: ownLog, live: live, tokens: tokens) }
+    var gate: Gate { Gate(node: node, ownLog: ownLog, live: live, sessions: sessions) }
 
     /// The API's router, and the table of its routes (each with its access level).
     func router<Context: APIRequestContext>(_: Context.Type = NodeRequestContext.self) -> (router: Router<Context>, routes: [RouteEntry]) {
@@ -246,8 +247,6 @@ struct API {
         }
         return routes.built
     }
-
-    static let cookieName = Gate.cookieName
 
     static let maxBody = 16 << 20
     /// Payload bytes in one page of entries (besides the count limit): 4 MiB.

@@ -99,34 +99,46 @@ public struct NodeRequestContext: APIRequestContext {
 /// The node's rules for who is who and who may do what: the token grants of its configuration,
 /// the federation's members, its own log.
 struct Gate: Sendable {
+    let node: String
     let ownLog: String
-    /// The federation in force is read at each request: a member removed by a reload is
-    /// refused from its next request on.
+    /// The federation and the token grants in force are read at each request: a member or a
+    /// token removed by a reload is refused from its next request on.
     let live: LiveSettings
-    let tokens: [TokenGrant]
+    /// The browsers signed in (`WebSessions`).
+    let sessions: WebSessions
 
     var federation: Federation { live.federation }
 
-    static let cookieName = "quartet_token"
+    /// The sign-in cookie: named after the node, since a browser sends a host's cookies to
+    /// every port of it (`__Host-`: only ever set Secure, for the whole host, by the host).
+    var cookieName: String { Self.cookieName(node: node) }
+    static func cookieName(node: String) -> String { "__Host-quartet-" + node }
 
     /// Who is asking: the identity in the client's certificate, else the holder of a bearer
-    /// token (the `Authorization` header, or the dashboard's cookie) listed in the configuration.
+    /// token listed in the configuration (the `Authorization` header), else a browser signed in
+    /// with one (the sign-in cookie names a session, `WebSessions`).
     func authenticate(_ request: Request, certificate: (identity: FederationIdentity, serial: String)?) -> Authentication {
         if let (identity, serial) = certificate {
             return .caller(Caller(identity: identity, author: Self.author(identity, "cert \(serial)"), viaCookie: false))
         }
-        guard let (token, viaCookie) = Self.bearerTokenAndSource(request) else { return .anonymous }
-        guard let grant = grant(for: token) else { return .refused("the bearer token is not one this node accepts") }
-        return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: viaCookie,
-                              viaAuthorizationHeader: !viaCookie))
+        if let token = Self.bearerToken(request) {
+            guard let grant = grant(digest: TokenGrant.digest(token)) else { return .refused("the bearer token is not one this node accepts") }
+            return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: false,
+                                  viaAuthorizationHeader: true))
+        }
+        guard let session = Self.cookie(cookieName, in: request) else { return .anonymous }
+        guard let digest = sessions.digest(of: session) else {
+            return .refused("the sign-in has ended (it expired, was signed out, or the node restarted); sign in again")
+        }
+        guard let grant = grant(digest: digest) else { return .refused("the token signed in with is no longer one this node accepts") }
+        return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: true))
     }
 
-    /// The grant whose digest is the token's; every grant's digest is compared in full (no early
-    /// exit on the first byte that differs).
-    func grant(for token: String) -> TokenGrant? {
-        let digest = TokenGrant.digest(token)
+    /// The grant of the token whose SHA-256 is `digest`; every grant's digest is compared in
+    /// full (no early exit on the first byte that differs).
+    func grant(digest: [UInt8]) -> TokenGrant? {
         var found: TokenGrant?
-        for grant in tokens {
+        for grant in live.tokens {
             var difference: UInt8 = 0
             for (a, b) in zip(grant.sha256, digest) { difference |= a ^ b }
             if difference == 0 && grant.sha256.count == digest.count { found = grant }
@@ -197,20 +209,22 @@ struct Gate: Sendable {
         return identity
     }
 
-    static func bearerTokenAndSource(_ request: Request) -> (token: String, viaCookie: Bool)? {
-        if let header = request.headers[.authorization] {
-            // `Bearer <token>`, the scheme in any case, spaces and tabs around the token ignored.
-            let bytes = Array(header.utf8)
-            if bytes.count > 7, bytes[6] == UInt8(ascii: " "),
-               zip(bytes[0..<6], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) {
-                return (String(decoding: trimmingBlanks(bytes[7...]), as: UTF8.self), false)
-            }
-        }
-        let prefix = Array((Self.cookieName + "=").utf8)
+    /// The token of an `Authorization: Bearer` header.
+    static func bearerToken(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization] else { return nil }
+        // `Bearer <token>`, the scheme in any case, spaces and tabs around the token ignored.
+        let bytes = Array(header.utf8)
+        guard bytes.count > 7, bytes[6] == UInt8(ascii: " "), zip(bytes[0..<6], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
+        return String(decoding: trimmingBlanks(bytes[7...]), as: UTF8.self)
+    }
+
+    /// The value of cookie `name` in `request`'s `Cookie` headers.
+    static func cookie(_ name: String, in request: Request) -> String? {
+        let prefix = Array((name + "=").utf8)
         for header in request.headers[values: .cookie] {
             for pair in Array(header.utf8).split(separator: UInt8(ascii: ";")) {
                 let pair = trimmingBlanks(pair)
-                if pair.starts(with: prefix) { return (String(decoding: pair.dropFirst(prefix.count), as: UTF8.self), true) }
+                if pair.starts(with: prefix) { return String(decoding: pair.dropFirst(prefix.count), as: UTF8.self) }
             }
         }
         return nil

@@ -40,24 +40,27 @@ struct TLSContexts: Sendable {
     let notAfter: Date
 }
 
-/// What a reload (SIGHUP) changes while the node runs: the federation as accepted last, and the
-/// TLS contexts. Readers take the current value for each new connection or request, so a
-/// member removed is refused from its next request or handshake on, and a renewed certificate
-/// is presented from the next handshake on (connections made before keep theirs).
+/// What a reload (SIGHUP) changes while the node runs: the federation as accepted last, the
+/// TLS contexts and the configuration's token grants. Readers take the current value for each
+/// new connection or request, so a member removed is refused from its next request or
+/// handshake on, a token removed from its next request on (browser sign-ins with it too), and a
+/// renewed certificate is presented from the next handshake on (connections made before keep
+/// theirs).
 final class LiveSettings: Sendable {
-    private let state: Mutex<(federation: Federation, contexts: TLSContexts)>
+    private let state: Mutex<(federation: Federation, contexts: TLSContexts, tokens: [TokenGrant])>
 
-    init(federation: Federation, contexts: TLSContexts) {
-        state = Mutex((federation, contexts))
+    init(federation: Federation, contexts: TLSContexts, tokens: [TokenGrant] = []) {
+        state = Mutex((federation, contexts, tokens))
     }
 
     var federation: Federation { state.withLock { $0.federation } }
     var contexts: TLSContexts { state.withLock { $0.contexts } }
+    var tokens: [TokenGrant] { state.withLock { $0.tokens } }
     /// The other members' ids (the peer port accepts these).
     func peers(except me: String) -> Set<String> { Set(federation.members.map(\.id)).subtracting([me]) }
 
-    func replace(federation: Federation, contexts: TLSContexts) {
-        state.withLock { $0 = (federation, contexts) }
+    func replace(federation: Federation, contexts: TLSContexts, tokens: [TokenGrant]) {
+        state.withLock { $0 = (federation, contexts, tokens) }
     }
 }
 
@@ -69,12 +72,17 @@ public struct ReloadReport: Sendable, CustomStringConvertible {
     public var removed: [String] = []
     public var moved: [String] = []
     public var certificateNotAfter: Date
+    /// Token grants the configuration added and removed (by name and role).
+    public var tokensAdded: [String] = []
+    public var tokensRemoved: [String] = []
 
     public var description: String {
         var parts = ["federation version \(federationVersion)" + (previousVersion == federationVersion ? " (unchanged)" : " (was \(previousVersion))")]
         if !added.isEmpty { parts.append("added \(added.joined(separator: ", "))") }
         if !removed.isEmpty { parts.append("removed \(removed.joined(separator: ", "))") }
         if !moved.isEmpty { parts.append("new addresses for \(moved.joined(separator: ", "))") }
+        if !tokensAdded.isEmpty { parts.append("tokens added \(tokensAdded.joined(separator: ", "))") }
+        if !tokensRemoved.isEmpty { parts.append("tokens removed \(tokensRemoved.joined(separator: ", ")) (their browser sign-ins ended)") }
         parts.append("certificate valid until \(ISO8601DateFormatter().string(from: certificateNotAfter))")
         return parts.joined(separator: "; ")
     }

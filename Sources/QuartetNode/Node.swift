@@ -25,8 +25,10 @@ public struct Node: Sendable {
     public let configuration: NodeConfiguration
     /// The federation as accepted at start (`live` holds the one in force after reloads).
     public let federation: Federation
-    /// What a reload changes: the federation and the TLS contexts.
+    /// What a reload changes: the federation, the TLS contexts and the token grants.
     let live: LiveSettings
+    /// The browsers signed in to the API's pages.
+    let sessions = WebSessions()
     let store: LedgerStore
     let engine: ReplicationEngine
     let writer: LogWriter
@@ -75,7 +77,7 @@ public struct Node: Sendable {
         }
         // The certificate must name this node, or peers would refuse it.
         let contexts = try TLSContexts(configuration)
-        live = LiveSettings(federation: federation, contexts: contexts)
+        live = LiveSettings(federation: federation, contexts: contexts, tokens: configuration.tokens)
         let directory = DataDirectory(path: configuration.dataDirectory)
         try directory.checkOwnership()
         store = try LedgerStore.open(directory, mode: .writer)
@@ -197,16 +199,37 @@ public struct Node: Sendable {
         }
         try engine.checkLogs(for: new)
         let contexts = try TLSContexts(configuration)
+        // The token grants, from the configuration file as it is now (a token removed is
+        // refused from the next request on, browser sign-ins with it too).
+        let tokens = try reloadedTokens()
         try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
-        live.replace(federation: new, contexts: contexts)
+        let oldTokens = live.tokens
+        live.replace(federation: new, contexts: contexts, tokens: tokens)
         try engine.reload(federation: new)
         var report = ReloadReport(federationVersion: new.version, previousVersion: current.version, certificateNotAfter: contexts.notAfter)
         report.added = new.members.map(\.id).filter { current.member($0) == nil }
         report.removed = current.members.map(\.id).filter { new.member($0) == nil }
         report.moved = new.members.filter { m in current.member(m.id).map { $0.peer != m.peer || $0.api != m.api } ?? false }.map(\.id)
+        func described(_ grant: TokenGrant) -> String { "\(grant.name) (\(grant.identity.fileLabel))" }
+        report.tokensAdded = tokens.filter { t in !oldTokens.contains(t) }.map(described)
+        report.tokensRemoved = oldTokens.filter { t in !tokens.contains(t) }.map(described)
         logger.notice("reloaded", metadata: ["federation.version": "\(new.version)", "added": "\(report.added.joined(separator: ","))",
                                              "removed": "\(report.removed.joined(separator: ","))", "certificate.not_after": "\(contexts.notAfter)"])
         return report
+    }
+
+    /// The token grants of the configuration file as it is now, for a reload. Refused (the reload
+    /// changes nothing) when the file no longer parses or names another node or log, which
+    /// need a restart.
+    func reloadedTokens() throws -> [TokenGrant] {
+        let now: NodeConfiguration
+        do { now = try NodeConfiguration.load(path: configuration.file) } catch {
+            throw NodeStartupError("\(configuration.file): not reloaded: \(error)")
+        }
+        guard now.node == configuration.node, now.log == configuration.log else {
+            throw NodeStartupError("\(configuration.file): not reloaded: it now names node \(now.node) and log \(now.log), not \(configuration.node) and \(configuration.log); that needs a restart")
+        }
+        return now.tokens
     }
 
     /// The peers this node is connected to (greeted), by id.
@@ -246,7 +269,7 @@ public struct Node: Sendable {
     /// The HTTPS API over this node's parts.
     func api() -> API {
         API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
-            live: live, view: view, tokens: configuration.tokens, logger: logger, metrics: metrics, admission: admission,
+            live: live, view: view, sessions: sessions, logger: logger, metrics: metrics, admission: admission,
             witness: witness, collector: collector)
     }
 

@@ -108,6 +108,8 @@ public struct NodeConfiguration: Sendable {
                     throw entry.error("sha256", "expected the token's SHA-256 as 64 hex digits (`quartet token new` prints it), found \"\(hex)\"")
                 }
                 guard !tokens.contains(where: { $0.sha256 == digest }) else { throw entry.error("sha256", "the same token is listed twice") }
+                // The name is how entries name who appended ("token alice"): one name, one token.
+                guard !tokens.contains(where: { $0.name == name }) else { throw entry.error("name", "another token is named \(name); a name says which token appended, so each must be one token's") }
                 tokens.append(TokenGrant(name: name, identity: identity, sha256: digest))
             }
         }

@@ -17,8 +17,13 @@ public struct TokenGrant: Sendable, Equatable {
 
     /// A new random token: `qt_` and 43 base64url characters (32 random bytes).
     public static func newToken() throws -> String {
-        let bytes = try SecureRandom.bytes(count: 32)
-        return "qt_" + Base64.encode(bytes).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        "qt_" + (try randomBase64URL())
+    }
+
+    /// 32 random bytes as 43 base64url characters (RFC 4648 section 5, no padding): a token's
+    /// secret part, or a sign-in's session id (`WebSessions`).
+    static func randomBase64URL() throws -> String {
+        Base64.encode(try SecureRandom.bytes(count: 32)).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 

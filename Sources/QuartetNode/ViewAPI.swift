@@ -78,8 +78,10 @@ extension API {
             let html = view.page(key, version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
             return Dashboard.response(html: html)
         }
-        // Signing in to the dashboard with a bearer token: the token goes into an HttpOnly,
-        // Secure, SameSite=Strict cookie, then back to the dashboard.
+        // Signing in to the dashboard with a bearer token: a session (`WebSessions`) whose id
+        // goes into an HttpOnly, Secure, SameSite=Strict cookie named after this node, then back
+        // to the dashboard. The token itself never goes into a cookie (cookies go to every port
+        // of the host).
         // Neither signs a browser in from another site (login CSRF: a page elsewhere signing
         // its visitor in under the attacker's token, so what they then record is the attacker's).
         routes.public(.get, "/login") { request, context -> Response in
@@ -106,16 +108,19 @@ extension API {
             guard let token, !token.isEmpty else { return Dashboard.signInPage(message: "enter a token", status: .badRequest) }
             return try signIn(token: token)
         }
-        // Signing out: the cookie is cleared (it holds the token; the token itself stays valid
-        // until the operator removes it from the configuration). Only from this node's own
-        // pages, like signing in: a page elsewhere cannot sign its visitor out.
+        // Signing out: the session ends here and the cookie is cleared (the token itself stays
+        // valid until the operator removes it from the configuration). Only from this node's
+        // own pages, like signing in: a page elsewhere cannot sign its visitor out.
         routes.public(.post, "/logout") { request, context -> Response in
             if let origin = request.headers[.origin], origin != request.head.authority.map({ "https://\($0)" }) {
                 throw HTTPError(.forbidden, message: "sign out from this node's own page (the form was posted from another origin)")
             }
+            if let session = Gate.cookie(gate.cookieName, in: request) { sessions.close(session) }
             var headers = HTTPFields()
             headers[.location] = "/login"
-            headers[.setCookie] = "\(Self.cookieName)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
+            headers[.setCookie] = "\(gate.cookieName)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
+            // The cookie of versions before 2026-12-02, which held the token itself.
+            headers.append(HTTPField(name: .setCookie, value: "\(Self.legacyCookie)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
             return Response(status: .seeOther, headers: headers)
         }
     }
@@ -157,14 +162,22 @@ extension API {
     static let fetchSite = HTTPField.Name("sec-fetch-site")!
 
     func signIn(token: String) throws -> Response {
-        guard gate.grant(for: token) != nil else {
+        let digest = TokenGrant.digest(token)
+        guard gate.grant(digest: digest) != nil else {
             throw HTTPError(.unauthorized, message: "the token is not one this node accepts")
         }
+        let session = try sessions.open(digest: digest)
         var headers = HTTPFields()
         headers[.location] = "/"
-        headers[.setCookie] = "\(Self.cookieName)=\(token); Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=28800"
+        headers[.setCookie] = "\(gate.cookieName)=\(session); Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=\(Int(WebSessions.lifetime.components.seconds))"
+        // A cookie of versions before 2026-12-02 held the token itself: cleared.
+        headers.append(HTTPField(name: .setCookie, value: "\(Self.legacyCookie)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
         return Response(status: .seeOther, headers: headers)
     }
+
+    /// The sign-in cookie before 2026-12-02: the token itself, for every port of the host. No
+    /// longer read; cleared at sign-in and sign-out.
+    static let legacyCookie = "quartet_token"
 
     /// The view as it stands, with each log's health when the answer reports it.
     func queries(withHealth: Bool = true) -> ViewQueries {

@@ -71,6 +71,9 @@ struct CertificateHeaderContext: APIRequestContext {
         }
     }
 
+    /// Stands for a new sign-in session of wales's operator in a caller's `Cookie` header.
+    static let newSession = "new-session"
+
     @Test func everyRouteRefusesEveryCallerItsAccessLevelDoesNotAdmit() async throws {
         let node = try InProcessNode()
         defer { node.remove() }
@@ -97,7 +100,9 @@ struct CertificateHeaderContext: APIRequestContext {
             Caller(description: "auditor", headers: headers([(CertificateHeaderContext.header, try certificate(.auditor("heiw"), from: files.pki))])),
             Caller(description: "operator of this log", headers: headers([(CertificateHeaderContext.header, walesOperator), (.contentType, "application/json")])),
             Caller(description: "operator of this log (token)", headers: headers([(.authorization, "Bearer token-wales-op")])),
-            Caller(description: "operator of this log (cookie, no Origin)", headers: headers([(.cookie, "quartet_token=token-wales-op"), (.contentType, "application/json")])),
+            // A browser signed in with the operator's token (a new session for each request:
+            // `POST /logout` ends the one it is sent with).
+            Caller(description: "operator of this log (cookie, no Origin)", headers: headers([(.cookie, Self.newSession), (.contentType, "application/json")])),
             Caller(description: "operator of this log (form post, no token)", headers: headers([(CertificateHeaderContext.header, walesOperator), (.contentType, "application/x-www-form-urlencoded")])),
             Caller(description: "operator of this log (certificate, no content type)", headers: headers([(CertificateHeaderContext.header, walesOperator)])),
             Caller(description: "operator of this log (token, form post)", headers: headers([(.authorization, "Bearer token-wales-op"), (.contentType, "application/x-www-form-urlencoded")])),
@@ -124,7 +129,11 @@ struct CertificateHeaderContext: APIRequestContext {
                     .replacingOccurrences(of: "{id}", with: "none-such").replacingOccurrences(of: "{figure}", with: "none-such")
                 for caller in callers {
                     let body: ByteBuffer? = route.method == .post ? ByteBuffer(string: "{}") : nil
-                    let status = try await client.execute(uri: path, method: route.method, headers: caller.headers, body: body) { $0.status }
+                    var sent = caller.headers
+                    if sent[.cookie] == Self.newSession {
+                        sent[.cookie] = "__Host-quartet-wales=" + (try node.node.sessions.open(digest: TokenGrant.digest("token-wales-op")))
+                    }
+                    let status = try await client.execute(uri: path, method: route.method, headers: sent, body: body) { $0.status }
                     let outcome: Outcome = status == .unauthorized ? .unauthorized : status == .forbidden ? .forbidden : .admitted
                     #expect(outcome == Self.expected(route.access, caller.description, method: route.method),
                             "\(route.method) \(route.path) [\(route.access)] as \(caller): \(status)")

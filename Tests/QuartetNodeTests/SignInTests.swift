@@ -27,10 +27,11 @@ import Testing
                 #expect(response.status == .forbidden)
                 #expect(response.headers[.setCookie] == nil)
             }
-            // A tool's post (no Origin): signed in.
+            // A tool's post (no Origin): signed in, with a session id, not the token.
             try await client.execute(uri: "/login", method: .post, headers: headers([formType]), body: Self.form) { response in
                 #expect(response.status == .seeOther)
-                #expect(response.headers[.setCookie]?.hasPrefix("quartet_token=token-reader;") == true)
+                let cookie = response.headers[.setCookie] ?? ""
+                #expect(cookie.hasPrefix("__Host-quartet-wales=") && !cookie.contains("token-reader") && cookie.contains("Secure; HttpOnly; SameSite=Strict"), "\(cookie)")
             }
             // The sign-in link followed from another site: refused; opened directly: taken.
             for (site, status) in [("cross-site", HTTPResponse.Status.forbidden), ("same-site", .forbidden), ("none", .seeOther), ("same-origin", .seeOther)] {
@@ -42,18 +43,64 @@ import Testing
         }
     }
 
-    /// Signing out clears the cookie, and only from this node's own pages.
-    @Test func signingOutClearsTheCookieOnlyFromThisNodesPages() async throws {
+    /// Signs in with `token` and returns the `Cookie` header the browser then sends.
+    func signIn(_ client: any TestClientProtocol, token: String) async throws -> String {
+        try await client.execute(uri: "/login", method: .post, headers: headers([(.contentType, "application/x-www-form-urlencoded")]),
+                                 body: ByteBuffer(string: "token=" + token)) { response in
+            let cookie = response.headers[.setCookie] ?? ""
+            return String(cookie.prefix { $0 != ";" })
+        }
+    }
+
+    /// Signing out ends the session (the same cookie is refused after) and clears the cookie,
+    /// and only from this node's own pages; the cookie of earlier versions, which held the
+    /// token itself, is no longer taken.
+    @Test func signingOutEndsTheSessionOnlyFromThisNodesPages() async throws {
         let node = try InProcessNode()
         defer { node.remove() }
         try await node.test(CertificateHeaderContext.self) { client, _ in
-            try await client.execute(uri: "/logout", method: .post, headers: headers([(.origin, "https://evil.example")])) { response in
+            let cookie = try await signIn(client, token: "token-reader")
+            try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.cookie, cookie)])) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/logout", method: .post, headers: headers([(.origin, "https://evil.example"), (.cookie, cookie)])) { response in
                 #expect(response.status == .forbidden)
                 #expect(response.headers[.setCookie] == nil)
             }
-            try await client.execute(uri: "/logout", method: .post, headers: headers([(.cookie, "quartet_token=token-reader")])) { response in
+            try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.cookie, cookie)])) { response in
+                #expect(response.status == .ok, "a sign-out from another site ended the session")
+            }
+            try await client.execute(uri: "/logout", method: .post, headers: headers([(.cookie, cookie)])) { response in
                 #expect(response.status == .seeOther && response.headers[.location] == "/login")
-                #expect(response.headers[.setCookie]?.hasPrefix("quartet_token=;") == true && response.headers[.setCookie]?.contains("Max-Age=0") == true)
+                let cleared = response.headers[values: .setCookie]
+                #expect(cleared.contains { $0.hasPrefix("__Host-quartet-wales=;") && $0.contains("Max-Age=0") }, "\(cleared)")
+            }
+            try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.cookie, cookie)])) { response in
+                #expect(response.status == .unauthorized && String(buffer: response.body).contains("sign-in has ended"))
+            }
+            try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.cookie, "quartet_token=token-reader")])) { response in
+                #expect(response.status == .unauthorized, "the token itself in a cookie was taken")
+            }
+        }
+    }
+
+    /// A token removed from the configuration and reloaded (SIGHUP) is refused from the next
+    /// request on, and so is every browser signed in with it; the reload says so.
+    @Test func aTokenRemovedByAReloadEndsItsSignIns() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let cookie = try await signIn(client, token: "token-reader")
+            try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.cookie, cookie)])) { response in
+                #expect(response.status == .ok)
+            }
+            // The configuration file lists no tokens (the test gave them to the node in memory).
+            let report = try node.node.reload()
+            #expect(report.tokensRemoved.contains("reader (reader-analyst)") || report.tokensRemoved.contains { $0.hasPrefix("reader ") }, "\(report)")
+            for credential in [(HTTPField.Name.cookie, cookie), (.authorization, "Bearer token-reader")] {
+                try await client.execute(uri: "/v1/logs", method: .get, headers: headers([credential])) { response in
+                    #expect(response.status == .unauthorized, "\(credential.0) still admitted after the reload")
+                }
             }
         }
     }

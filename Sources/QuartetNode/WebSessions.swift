@@ -1,0 +1,65 @@
+import Foundation
+import Synchronization
+
+/// The browser sign-ins of this node (docs/web.md, "Signing in").
+///
+/// Signing in with a token gives the browser a session id, not the token: a cookie belongs to a
+/// host, not a port, so it goes to every service on that host (the other nodes of a test
+/// federation, anything else listening there), and a token in it would be handed to each. A
+/// session id is 256 random bits that only this process knows; it names the token's grant
+/// (by its SHA-256) and ends at `lifetime`, at sign-out, when a reload removes the token from
+/// the configuration (the grant is looked up again at every request) or when the process ends.
+/// At most `limit` sessions are kept: a flood of sign-ins drops the oldest first.
+final class WebSessions: Sendable {
+    struct Session: Sendable {
+        /// The SHA-256 of the token signed in with (a grant's `sha256`).
+        let digest: [UInt8]
+        let expires: ContinuousClock.Instant
+    }
+
+    static let lifetime: Duration = .seconds(8 * 3600)
+    static let limit = 10_000
+
+    private let sessions = Mutex<[String: Session]>([:])
+    private let clock: @Sendable () -> ContinuousClock.Instant
+
+    init(clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+        self.clock = clock
+    }
+
+    /// A new session for the token whose SHA-256 is `digest`: its id (43 base64url characters).
+    func open(digest: [UInt8]) throws -> String {
+        let id = try TokenGrant.randomBase64URL()
+        let now = clock()
+        sessions.withLock { sessions in
+            if sessions.count >= Self.limit {
+                sessions = sessions.filter { $0.value.expires > now }
+                while sessions.count >= Self.limit, let oldest = sessions.min(by: { $0.value.expires < $1.value.expires })?.key {
+                    sessions[oldest] = nil
+                }
+            }
+            sessions[id] = Session(digest: digest, expires: now + Self.lifetime)
+        }
+        return id
+    }
+
+    /// The token digest of session `id` while it lasts (nil: unknown, signed out or expired).
+    func digest(of id: String) -> [UInt8]? {
+        let now = clock()
+        return sessions.withLock { sessions in
+            guard let session = sessions[id] else { return nil }
+            guard session.expires > now else {
+                sessions[id] = nil
+                return nil
+            }
+            return session.digest
+        }
+    }
+
+    /// Ends session `id` (signing out).
+    func close(_ id: String) {
+        _ = sessions.withLock { $0.removeValue(forKey: id) }
+    }
+
+    var count: Int { sessions.withLock { $0.count } }
+}
