@@ -54,6 +54,7 @@ public struct Node: Sendable {
         guard FileManager.default.fileExists(atPath: configuration.dataDirectory) else {
             throw NodeStartupError("\(configuration.dataDirectory) does not exist; create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`")
         }
+        if let refusal = CopyMarkers.startRefusal(configuration.dataDirectory) { throw NodeStartupError(refusal) }
         if foldsView, Recovery.isUnfinished(configuration.dataDirectory) {
             throw NodeStartupError("\(configuration.dataDirectory) is a recovery that did not finish (quartet recover was interrupted): it may lack part of the logs; run `quartet recover` again, which starts it over")
         }
@@ -118,7 +119,9 @@ public struct Node: Sendable {
                   let info = try? store.log(named: ownLogName), let chain = try? store.keyChain(info),
                   !chain.keys.contains(current.publicKey) else { return nil }
             return "the federation file names \(current.vkey) as its current key, but its rotations here have not reached it (the peers that answered lack them): restart the node once a peer that holds them is up"
-        })
+        }, confirmed: { [dataDirectory = configuration.dataDirectory] in CopyMarkers.confirm(dataDirectory) })
+        // Not synced with peers (the only copy, or the only member): the copy is what there is.
+        if !syncing { CopyMarkers.confirm(configuration.dataDirectory) }
         do {
             try view.load(from: store)
             let ownLog = configuration.log

@@ -23,12 +23,15 @@ final class OwnLogGate: Sendable {
     private let keyCheck: @Sendable () -> String?
     /// The last reason the log could not open, logged once until it changes.
     private let lastRefusal = Mutex<String?>(nil)
+    /// Told when the log opens: the node knows its own log's end (`CopyMarkers.confirm`).
+    private let confirmed: @Sendable () -> Void
 
-    init(node: String, log: String, logger: Logger, keyCheck: @escaping @Sendable () -> String? = { nil }) {
+    init(node: String, log: String, logger: Logger, keyCheck: @escaping @Sendable () -> String? = { nil }, confirmed: @escaping @Sendable () -> Void = {}) {
         self.node = node
         self.log = log
         self.logger = logger
         self.keyCheck = keyCheck
+        self.confirmed = confirmed
     }
 
     /// The writer's availability at start: held while the node learns from peers.
@@ -48,6 +51,7 @@ final class OwnLogGate: Sendable {
         do {
             if let reason = keyCheck() { throw StoreError(.key, reason) }
             try writer.release()
+            confirmed()
         } catch {
             // The tree could not be read, or the key file is not the key in force after the
             // tail taken from peers: appends stay refused, with the reason (logged once).

@@ -94,15 +94,9 @@ public enum Recovery {
         guard unlink(url.appendingPathComponent(markerName).path) == 0 || errno == ENOENT else {
             throw NodeStartupError("cannot remove \(url.appendingPathComponent(markerName).path): \(String(cString: strerror(errno)))")
         }
-        syncDirectory(url.path)
+        DataDirectory.syncDirectory(url.path)
     }
 
-    private static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
-    }
 
     /// Refuses a data directory that holds anything (a database above all: never overwritten).
     /// What an interrupted recovery left (its marker present) is refused too, unless
@@ -156,7 +150,7 @@ public enum Recovery {
                                              attributes: [.posixPermissions: 0o600]) else {
             throw NodeStartupError("cannot write \(marker)")
         }
-        syncDirectory(directory.url.path)
+        DataDirectory.syncDirectory(directory.url.path)
         let store = try LedgerStore.create(directory)
         defer { try? store.close() }
         chmod(directory.url.path, 0o700)

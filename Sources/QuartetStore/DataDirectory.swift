@@ -44,6 +44,9 @@ public struct DataDirectory: Sendable {
     public func nextKeyPath(log: String) -> String { "\(keysPath)/\(log).next.pem" }
     /// The key in force before the last rotation, kept while checkpoints carry its signature too.
     public func previousKeyPath(log: String) -> String { "\(keysPath)/\(log).previous.pem" }
+    /// Written by `quartet key rotate --no-overlap` before its entry goes in: a rotation
+    /// interrupted after that is finished without keeping the old (compromised) key.
+    public func noOverlapPath(log: String) -> String { "\(keysPath)/\(log).next.no-overlap" }
 
     /// How long after a rotation checkpoints carry the previous key's signature as well.
     public static let rotationOverlapMillis: UInt64 = 7 * 24 * 3600 * 1000
@@ -52,15 +55,21 @@ public struct DataDirectory: Sendable {
     /// it is kept (`previous.pem`). A rotation interrupted after its entry went in but before
     /// the key files were swapped is finished here.
     public func signingKeys(log: String, chain: KeyChain) throws(StoreError) -> (current: Ed25519PrivateKey, previous: Ed25519PrivateKey?) {
-        var current = try readSigningKey(log: log)
-        if current.publicKey != chain.current {
+        // A rotation interrupted by a crash of a version before 2026-12-02 between its two
+        // renames left no `<log>.pem`, the key in force only in `<log>.next.pem`.
+        let missing = !FileManager.default.fileExists(atPath: keyPath(log: log))
+        var current: Ed25519PrivateKey? = missing ? nil : try readSigningKey(log: log)
+        if current?.publicKey != chain.current {
             guard FileManager.default.fileExists(atPath: nextKeyPath(log: log)), let next = try? readSigningKey(path: nextKeyPath(log: log), log: log),
                   next.publicKey == chain.current else {
+                if missing { _ = try readSigningKey(log: log) }
                 throw StoreError(.key, "the signing key at \(keyPath(log: log)) is not the key in force for log \(log) (\(NoteVerifier(name: chain.origin, publicKey: chain.current).vkey))")
             }
-            try finishRotation(log: log)
+            // As the interrupted `key rotate` was told: without the old key if `--no-overlap`.
+            try finishRotation(log: log, keepPrevious: !FileManager.default.fileExists(atPath: noOverlapPath(log: log)))
             current = next
         }
+        guard let current else { throw StoreError(.key, "log \(log) has no signing key in force at \(keyPath(log: log))") }
         var previous: Ed25519PrivateKey?
         if let last = chain.rotations.last, FileManager.default.fileExists(atPath: previousKeyPath(log: log)),
            let key = try? readSigningKey(path: previousKeyPath(log: log), log: log), key.publicKey == last.previous {
@@ -69,22 +78,30 @@ public struct DataDirectory: Sendable {
         return (current, previous)
     }
 
-    /// Makes the next key the key in force: `<log>.pem` becomes `<log>.previous.pem` (or is
-    /// removed with `keepPrevious` false) and `<log>.next.pem` becomes `<log>.pem`; the directory
-    /// is synced.
+    /// Makes the next key the key in force: `<log>.pem` is kept as `<log>.previous.pem` (or
+    /// `previous.pem` removed with `keepPrevious` false) and `<log>.next.pem` becomes `<log>.pem`;
+    /// the directory is synced. A crash at any step leaves `<log>.pem` in place (the old key, or
+    /// the new one): the old key is linked as `previous` first, then the next key renamed over
+    /// it, and only then is anything removed; `signingKeys` finishes what was interrupted.
     public func finishRotation(log: String, keepPrevious: Bool = true) throws(StoreError) {
         let current = keyPath(log: log), next = nextKeyPath(log: log), previous = previousKeyPath(log: log)
-        if keepPrevious {
-            guard rename(current, previous) == 0 else { throw StoreError(.key, "cannot move \(current) to \(previous): \(String(cString: strerror(errno)))") }
-        } else {
+        if keepPrevious, FileManager.default.fileExists(atPath: current) {
             unlink(previous)
+            guard link(current, previous) == 0 else { throw StoreError(.key, "cannot keep \(current) as \(previous): \(String(cString: strerror(errno)))") }
+            Self.syncDirectory(keysPath)
         }
         guard rename(next, current) == 0 else { throw StoreError(.key, "cannot move \(next) to \(current): \(String(cString: strerror(errno)))") }
-        let dirFD = open(keysPath, O_RDONLY | O_DIRECTORY)
-        if dirFD >= 0 {
-            fsync(dirFD)
-            close(dirFD)
-        }
+        if !keepPrevious { unlink(previous) }
+        unlink(noOverlapPath(log: log))
+        Self.syncDirectory(keysPath)
+    }
+
+    /// Makes the entries of directory `path` (files created, renamed or removed) durable.
+    public static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
     }
 
     /// Whether the directory holds a database.
@@ -102,6 +119,19 @@ public struct DataDirectory: Sendable {
     }
 
     /// Writes a new signing key for `log` with mode 0600. Refuses to overwrite an existing key.
+    /// Records (durably) that the rotation under way keeps no overlap (`noOverlapPath`).
+    public func writeNoOverlapMarker(log: String) throws(StoreError) {
+        let path = noOverlapPath(log: log)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600)
+        guard fd >= 0, fsync(fd) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if fd >= 0 { close(fd) }
+            throw StoreError(.key, "cannot write \(path): \(reason)")
+        }
+        close(fd)
+        Self.syncDirectory(keysPath)
+    }
+
     public func writeSigningKey(_ key: Ed25519PrivateKey, log: String, path given: String? = nil) throws(StoreError) {
         do {
             try FileManager.default.createDirectory(atPath: keysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -123,11 +153,7 @@ public struct DataDirectory: Sendable {
             throw StoreError(.key, "cannot write signing key file \(path): \(String(cString: strerror(errno)))")
         }
         // Make the new directory entry durable too, or a power cut could keep the log and lose its key.
-        let dirFD = open(keysPath, O_RDONLY | O_DIRECTORY)
-        if dirFD >= 0 {
-            fsync(dirFD)
-            close(dirFD)
-        }
+        Self.syncDirectory(keysPath)
     }
 
     /// Refuses a data directory that other users could change: the directory, its key folder,

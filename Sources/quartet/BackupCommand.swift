@@ -73,12 +73,12 @@ struct BackupCommand: AsyncParsableCommand {
         }
         // One backup at a time into it: the marker is made with O_EXCL, so a second backup
         // started alongside finds it and stops instead of clearing this one's files.
-        let marker = target.url.appendingPathComponent(".backup-in-progress").path
+        let marker = target.url.appendingPathComponent(CopyMarkers.backupInProgress).path
         let fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw CLIError("\(target.url.path): another backup is writing into it") }
         close(fd)
         // Checked again with the marker held: a backup that finished into it meanwhile left files.
-        guard (try? manager.contentsOfDirectory(atPath: target.url.path)) == [".backup-in-progress"] else {
+        guard (try? manager.contentsOfDirectory(atPath: target.url.path)) == [CopyMarkers.backupInProgress] else {
             unlink(marker)
             throw CLIError("\(target.url.path) is not empty (another backup wrote into it); give a new directory")
         }
@@ -124,7 +124,7 @@ struct BackupCommand: AsyncParsableCommand {
             throw CLIError("backup of \(source.url.path) failed: \(error)")
         }
         // The copy must verify on its own before it counts as a backup.
-        let report = VerifyCommand.verify(target)
+        let report = VerifyCommand.verify(target, markers: false)
         guard report.isValid else {
             clear()
             throw CLIError("the copy of \(source.url.path) does not verify (removed): \(report.problems.map(\.description).joined(separator: "; "))")
@@ -141,6 +141,13 @@ struct BackupCommand: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         try (encoder.encode(record) + Data("\n".utf8)).write(to: target.url.appendingPathComponent("backup.json"))
+        // A restored copy is written to offline only once a node has confirmed its own log's
+        // end with its peers (CopyMarkers).
+        guard FileManager.default.createFile(atPath: target.url.appendingPathComponent(CopyMarkers.unconfirmed).path,
+                                             contents: Data("a copy made by quartet backup: start the node once before writing to it offline\n".utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError("cannot write \(CopyMarkers.unconfirmed) into \(target.url.path)")
+        }
         unlink(marker)
         switch output.format {
         case .json:

@@ -30,6 +30,7 @@ struct KeyRotate: AsyncParsableCommand {
         let configuration: NodeConfiguration
         do { configuration = try NodeConfiguration.load(path: config) } catch { throw CLIError("\(error)") }
         let directory = DataDirectory(path: configuration.dataDirectory)
+        if let refusal = CopyMarkers.offlineWriteRefusal(directory.url.path) { throw CLIError(refusal) }
         let store: LedgerStore
         do { store = try LedgerStore.open(directory, mode: .writer) } catch {
             guard error.code == .locked else { throw error }
@@ -41,8 +42,11 @@ struct KeyRotate: AsyncParsableCommand {
         let keys = try directory.signingKeys(log: log.name, chain: chain)
         // A key left by a rotation that never reached the log is not used: a fresh one is made.
         unlink(directory.nextKeyPath(log: log.name))
+        unlink(directory.noOverlapPath(log: log.name))
         let key = try Ed25519PrivateKey()
         try directory.writeSigningKey(key, log: log.name, path: directory.nextKeyPath(log: log.name))
+        // Kept before the entry goes in: a rotation interrupted after it is finished as asked.
+        if noOverlap { try directory.writeNoOverlapMarker(log: log.name) }
         let appended: (rotation: KeyRotation, checkpoint: StoredCheckpoint) = try store.appendRotation(log, previous: keys.current, key: key, overlap: !noOverlap)
         let rotation: KeyRotation = appended.rotation, checkpoint: StoredCheckpoint = appended.checkpoint
         try directory.finishRotation(log: log.name, keepPrevious: !noOverlap)

@@ -83,6 +83,7 @@ struct AppendCommand: AsyncParsableCommand {
             let source = payload == "-" ? "standard input" : payload
             throw CLIError("payload from \(source): \(error.message.replacingOccurrences(of: "payload: ", with: ""))")
         }
+        if let refusal = CopyMarkers.offlineWriteRefusal(data.data) { throw CLIError(refusal) }
         let store = try LedgerStore.open(DataDirectory(path: data.data), mode: .writer)
         defer { try? store.close() }
         let writer = try LogWriter(store: store, log: try ownLog(store, named: log))
@@ -263,7 +264,14 @@ struct ProofCommand: AsyncParsableCommand {
 
 struct VerifyCommand: AsyncParsableCommand {
     /// Verifies a directory; a file SQLite cannot even open is reported as a problem, not thrown.
-    static func verify(_ directory: DataDirectory) -> VerificationReport {
+    /// `markers`: a directory an unfinished backup left fails (`CopyMarkers`); `backup` checks
+    /// its own copy before it is finished.
+    static func verify(_ directory: DataDirectory, markers: Bool = true) -> VerificationReport {
+        if markers, let refusal = CopyMarkers.startRefusal(directory.url.path) {
+            var unfinished = VerificationReport()
+            unfinished.problems = [VerificationProblem(log: nil, index: nil, message: refusal)]
+            return unfinished
+        }
         let store: LedgerStore
         do { store = try LedgerStore.open(directory) } catch {
             var damaged = VerificationReport()

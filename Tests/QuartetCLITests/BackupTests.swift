@@ -45,8 +45,29 @@ import Testing
         config["data"] = out
         let restored = files.root.appendingPathComponent("restored.json").path
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: restored))
-        let again = try NodeProcess(config: restored)
+        // Not written to offline until a node has learnt its own log's end from its peers: the
+        // log may have grown since the copy (a fork with a key rotation no peer even reports).
+        #expect(FileManager.default.fileExists(atPath: out + "/UNCONFIRMED-COPY"))
+        let note = files.root.appendingPathComponent("note.json").path
+        try Data(#"{"n":"offline"}"#.utf8).write(to: URL(fileURLWithPath: note))
+        let early = try TestKit.quartet(["append", "--data", out, "--type", "test.note", "--payload", note])
+        #expect(early.status != 0 && early.stderr.contains("UNCONFIRMED-COPY") && early.stderr.contains("Start the node once"), "\(early.stderr)")
+        let rotated = try TestKit.quartet(["key", "rotate", "--config", restored, "--no-overlap"])
+        #expect(rotated.status != 0 && rotated.stderr.contains("UNCONFIRMED-COPY"), "\(rotated.stderr)")
+        // A copy of an unfinished backup is refused by verify, serve and offline writes.
+        let half = files.root.appendingPathComponent("half").path
+        try FileManager.default.copyItem(atPath: out, toPath: half)
+        try Data().write(to: URL(fileURLWithPath: half + "/.backup-in-progress"))
+        let halfVerify = try TestKit.quartet(["verify", "--data", half])
+        #expect(halfVerify.status == 1 && halfVerify.stdout.contains("did not finish"), "\(halfVerify.stdout)")
+        let halfAppend = try TestKit.quartet(["append", "--data", half, "--type", "test.note", "--payload", note])
+        #expect(halfAppend.status != 0 && halfAppend.stderr.contains("did not finish"), "\(halfAppend.stderr)")
+        // Started as the only copy (here no peer runs), the node confirms the copy.
+        let again = try NodeProcess(config: restored, arguments: ["--i-am-the-only-copy"])
         _ = again.stop()
+        #expect(!FileManager.default.fileExists(atPath: out + "/UNCONFIRMED-COPY"))
+        let later = try TestKit.quartet(["append", "--data", out, "--type", "test.note", "--payload", note])
+        #expect(later.status == 0, "\(later.stderr)")
         // A directory that is not empty is refused, and nothing in it is touched.
         let refused = try TestKit.quartet(["backup", "--config", files.configPath, "--out", out])
         #expect(refused.status != 0 && refused.stderr.contains("not empty"), "\(refused.stderr)")

@@ -11,6 +11,31 @@ import Testing
 /// replica recording the rotation, and `verify` following the chain and finding a rotation
 /// whose record was removed.
 @Suite struct KeyRotationStoreTests {
+    /// A rotation interrupted after its entry went in is finished at the next use of the keys:
+    /// without the old key when `--no-overlap` asked for that (its marker is written before the
+    /// entry), and from what a crash between the two renames of earlier versions left (no
+    /// `<log>.pem`, the key in force only in `next.pem`).
+    @Test func anInterruptedRotationIsFinishedAsItWasAsked() throws {
+        for (noOverlap, oldCrash) in [(true, false), (false, true), (false, false)] {
+            let store = try TestKit.makeStore()
+            defer { try? FileManager.default.removeItem(at: store.directory.url) }
+            let directory = store.directory
+            let log = try store.log(named: "wales")
+            let old = try directory.readSigningKey(log: "wales"), new = try Ed25519PrivateKey()
+            try directory.writeSigningKey(new, log: "wales", path: directory.nextKeyPath(log: "wales"))
+            if noOverlap { try directory.writeNoOverlapMarker(log: "wales") }
+            _ = try store.appendRotation(log, previous: old, key: new, overlap: !noOverlap)
+            if oldCrash { #expect(rename(directory.keyPath(log: "wales"), directory.previousKeyPath(log: "wales")) == 0) }
+            let keys = try directory.signingKeys(log: "wales", chain: try store.keyChain(log))
+            #expect(keys.current.publicKey == new.publicKey, "noOverlap \(noOverlap), oldCrash \(oldCrash)")
+            #expect(try directory.readSigningKey(log: "wales").publicKey == new.publicKey)
+            #expect(!FileManager.default.fileExists(atPath: directory.nextKeyPath(log: "wales")))
+            #expect(!FileManager.default.fileExists(atPath: directory.noOverlapPath(log: "wales")))
+            #expect(FileManager.default.fileExists(atPath: directory.previousKeyPath(log: "wales")) == !noOverlap, "noOverlap \(noOverlap)")
+            #expect((keys.previous?.publicKey == old.publicKey) == !noOverlap)
+        }
+    }
+
     @Test func aRotatedLogIsSignedByTheNewKeyAndVerifiesHereAndAtAReplica() async throws {
         let store = try TestKit.makeStore()
         defer { try? FileManager.default.removeItem(at: store.directory.url) }
