@@ -65,6 +65,9 @@ final class OwnLogGate: Sendable {
 
     /// Why appends wait: nobody has answered yet, or the node is taking its log's tail from peers.
     static func reason(node: String, log: String, status: OwnLogStatus?) -> String {
+        if let conflict = status?.conflict {
+            return "node \(node) takes no appends: its own log \(log) conflicts with what its peers hold (\(conflict))"
+        }
         guard let status, status.heard > 0 else {
             return "node \(node) has not yet heard from any of its log's witnesses how much of its own log \(log) they hold, and takes no appends until they answer "
                 + "(a restored older copy would otherwise sign a second history); if no other node holds this log, restart it with --i-am-the-only-copy (docs/operations.md)"

@@ -41,6 +41,9 @@ struct OwnLogSync: Sendable {
 
     /// The largest claim still counted.
     var claimed: UInt64 { claims.filter { !dropped.contains($0.key) }.values.max() ?? 0 }
+    /// Why the peers hold another history of the own log than this copy (`ownLogConflict`):
+    /// the node never opens while it is set (appending would extend a second history).
+    var conflict: String?
 }
 
 /// Where a node stands with its own log (for the writer's hold reason and `/readyz`).
@@ -58,10 +61,13 @@ public struct OwnLogStatus: Sendable, Equatable {
     public var needed: Int
     /// The largest size of it a peer claims under a key this node has not seen yet (0: none).
     public var claimed: UInt64
+    /// Why the peers hold another history of it than this copy (nil: none seen).
+    public var conflict: String?
     /// Rounds a claimant may give nothing before its claim no longer counts (`OwnLogSync.claimRounds`).
     public static let claimRounds = OwnLogSync.claimRounds
 
-    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int, needed: Int = 1, claimed: UInt64 = 0) {
+    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int, needed: Int = 1, claimed: UInt64 = 0, conflict: String? = nil) {
+        self.conflict = conflict
         self.synced = synced
         self.held = held
         self.seen = seen
@@ -75,7 +81,8 @@ extension Replicator {
     /// Where this node stands with its own log.
     public var ownLogStatus: OwnLogStatus {
         OwnLogStatus(synced: ownSync.synced, held: heads[settings.ownLog]?.size ?? 0, seen: seen[settings.ownLog]?.size ?? 0,
-                     heard: ownSync.heard.intersection(ownSyncVoters).count, needed: ownSyncNeeded, claimed: ownSync.synced ? 0 : ownSync.claimed)
+                     heard: ownSync.heard.intersection(ownSyncVoters).count, needed: ownSyncNeeded, claimed: ownSync.synced ? 0 : ownSync.claimed,
+                     conflict: ownSync.conflict)
     }
 
     /// Peers whose answer the sync waits for: `ownSyncAnswers`, or every peer if there are fewer.
@@ -135,7 +142,7 @@ extension Replicator {
     /// `OwnLogSync.claimRounds`), nothing of it is being stored, and every peer has answered or
     /// a round has passed. With no peer left (a reload), the node is the only copy.
     mutating func ownSyncCheck() -> [Directive] {
-        guard !ownSync.synced else { return [] }
+        guard !ownSync.synced, ownSync.conflict == nil else { return [] }
         let held = heads[settings.ownLog]?.size ?? 0
         // Below a checkpoint of its log seen signed, or while storing a tail, never.
         guard held >= seen[settings.ownLog]?.size ?? 0, !isStoring(settings.ownLog) else { return [] }
@@ -183,6 +190,7 @@ extension Replicator {
         guard log == settings.ownLog, !ownSync.synced else { return [] }
         let checkpoint: Checkpoint
         do { checkpoint = try verified(note, log: log).checkpoint } catch {
+            if let conflict = ownLogConflict(note) { return ownLogConflicts(conflict, peer: peer) }
             // A key this node has not seen: a claim, as a head under it is (OwnLogSync.claims).
             if let size = unknownKeyHead(Message.Head(log: log, note: note)) {
                 // Asked for it like a claimant by head, so that giving nothing counts against it.
@@ -195,5 +203,34 @@ extension Replicator {
         // One no larger than what is held must agree with it, as a head must.
         guard checkpoint.size > heads[log]?.size ?? 0 else { return compareWithHeld(log, note: note, checkpoint: checkpoint, from: peer) }
         return []
+    }
+
+    /// Whether `note`, a checkpoint of this node's own log that does not verify under the key
+    /// in force at its size here, shows that the peers hold another history: it is signed by
+    /// the key this copy rotated away from, at a size beyond that rotation, and not by the key
+    /// it rotated to — in the peers' history entry `index` is not this rotation (a copy
+    /// restored or taken from the disk and then rotated offline: a second history). Not when
+    /// the federation revoked that key at or below the size (a thief of a revoked key proves
+    /// nothing). Nil: no such sign.
+    func ownLogConflict(_ note: String) -> String? {
+        guard let chain = chains[settings.ownLog], let parsed = try? SignedNote(parsing: note),
+              let claimed = try? Checkpoint(parsing: parsed.text), claimed.origin == chain.origin else { return nil }
+        for rotation in chain.rotations where rotation.index < claimed.size {
+            if let revokedAfter = chain.revoked[rotation.previous], claimed.size > revokedAfter { continue }
+            guard (try? NoteVerifier(name: chain.origin, publicKey: rotation.previous).verify(parsed)) != nil else { continue }
+            return "a checkpoint of size \(claimed.size) that the peers hold is signed by the key this copy rotated away from at index \(rotation.index), and not by the key it rotated to: "
+                + "in the history the peers hold, entry \(rotation.index) is not this rotation. This copy was written to (rotated) after it was restored or copied, and is a second history; "
+                + "restore the newest copy and recover the rest from the peers (docs/operations.md)"
+        }
+        return nil
+    }
+
+    /// The peers hold another history of the own log (`ownLogConflict`): the node stays held
+    /// (or, already open, is told), and the peer is not blamed.
+    mutating func ownLogConflicts(_ conflict: String, peer: String) -> [Directive] {
+        let first = ownSync.conflict == nil
+        if !ownSync.synced { ownSync.conflict = ownSync.conflict ?? conflict }
+        guard first || ownSync.synced else { return [] }
+        return [.alert(ReplicationAlert(kind: .ownLogAhead, log: settings.ownLog, peer: peer, message: "this node's own log \(settings.ownLog) conflicts with what \(peer) holds: \(conflict)"))]
     }
 }

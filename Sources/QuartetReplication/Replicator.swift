@@ -337,6 +337,8 @@ public struct Replicator: Sendable {
         let checkpoint: Checkpoint
         let note: String
         do { (checkpoint, note) = try verified(head.note, log: head.log) } catch {
+            // Of its own log, by the key this copy rotated away from: another history (blame nobody).
+            if head.log == settings.ownLog, let conflict = ownLogConflict(head.note) { return ownLogConflicts(conflict, peer: peer) }
             // Signed by a key this node has not seen yet: the log rotated in entries it does not
             // hold. Ask for them (they carry the rotation); blame nobody.
             if let size = unknownKeyHead(head) {

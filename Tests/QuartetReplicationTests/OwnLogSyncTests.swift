@@ -307,6 +307,47 @@ import Testing
         #expect(replicator.ownSync.dropped == ["b"])
     }
 
+    /// A copy rotated offline after it was restored (its rotation at index 3 never reached the
+    /// peers): the peers' longer log is signed by the key the copy rotated away from, and not
+    /// by the key it rotated to. That is another history: the node stays held for good, says
+    /// why, and blames nobody (it opened after penalising the honest peers before). When the
+    /// federation revoked that key below the size, the head proves nothing and is refused.
+    @Test func aCopyRotatedAfterItsPeersMovedOnNeverOpens() throws {
+        let origin = Simulation.origin + "a"
+        let old = try Ed25519PrivateKey(), new = try Ed25519PrivateKey()
+        let rotation = try KeyRotation.make(origin: origin, index: 3, previous: old, key: new)
+        let oldSigner = try NoteSigner(name: origin, key: old), newSigner = try NoteSigner(name: origin, key: new)
+        func node(revokedAfter: UInt64?) throws -> Replicator {
+            var verifiers: [String: NoteVerifier] = ["a": oldSigner.verifier]
+            for id in ["b", "c"] { verifiers[id] = try NoteSigner(name: Simulation.origin + id, key: try Ed25519PrivateKey()).verifier }
+            var settings = ReplicationSettings(node: "a", federation: "sim", ownLog: "a", verifiers: verifiers, peers: ["b", "c"])
+            settings.syncOwnLog = true
+            if let revokedAfter { settings.revoked = ["a": [old.publicKey: revokedAfter]] }
+            let head = Checkpoint(origin: origin, size: 4, root: Hash.leaf([4]), timeMillis: 1)
+            var replicator = Replicator(settings: settings, heads: ["a": LogHead(checkpoint: head, note: try newSigner.sign(head).serialized)],
+                                        rotations: ["a": [rotation]], seed: 3)
+            for peer in ["b", "c"] {
+                _ = replicator.connected(peer)
+                _ = replicator.received(.hello(version: ProtocolLimits.version, node: peer, federation: "sim"), from: peer)
+            }
+            return replicator
+        }
+        let theirs = Message.heads([Message.Head(log: "a", note: try oldSigner.sign(Checkpoint(origin: origin, size: 9, root: Hash.leaf([9]), timeMillis: 2)).serialized)])
+        var replicator = try node(revokedAfter: nil)
+        var out = replicator.received(theirs, from: "b") + replicator.received(theirs, from: "c")
+        for _ in 0..<5 { out += replicator.tick() }
+        #expect(!replicator.ownLogStatus.synced && !out.contains { if case .ownLogSynced = $0 { return true }; return false })
+        #expect(replicator.ownLogStatus.conflict?.contains("entry 3 is not this rotation") == true, "\(String(describing: replicator.ownLogStatus.conflict))")
+        #expect(out.contains { if case .alert(let alert) = $0 { return alert.kind == .ownLogAhead && alert.message.contains("conflicts") }; return false })
+        #expect(!out.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected }; return false }, "an honest peer was blamed")
+        #expect(!out.contains { if case .send(_, .request(log: "a", from: _)) = $0 { return true }; return false })
+        // The key revoked beyond size 3: a checkpoint of 9 under it proves nothing.
+        replicator = try node(revokedAfter: 3)
+        let refused = replicator.received(theirs, from: "b")
+        #expect(replicator.ownLogStatus.conflict == nil)
+        #expect(refused.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected }; return false }, "\(refused)")
+    }
+
     /// A peer that shows a longer own log under a checkpoint not signed by the node's key is
     /// penalised, and the node neither asks for it nor opens.
     @Test func aForgedTailIsRefusedAndTheNodeStaysHeld() throws {
