@@ -249,14 +249,31 @@ extension FederationTrust {
         return Array(data)
     }
 
-    /// Writes `bytes` to a temporary file, syncs it and renames it over `path`.
-    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws {
+    /// Writes `bytes` to a temporary file, syncs it and renames it over `path`, with `mode`
+    /// exactly (the process's umask does not narrow it). `keepingOwnership`: the mode, owner and
+    /// group of the file replaced, where it exists (a federation file readable by the node's
+    /// service user stays so when root edits it).
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, keepingOwnership: Bool = false) throws {
         let temporary = path + ".new"
+        var mode = mode
+        var owner: (uid_t, gid_t)?
+        var existing = stat()
+        if keepingOwnership, stat(path, &existing) == 0 {
+            mode = existing.st_mode & 0o777
+            owner = (existing.st_uid, existing.st_gid)
+        }
         // A fresh file of our own: a `.new` left there (or planted, as a symlink to a file
         // elsewhere, in a directory others can write) is removed, not written through.
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw Refusal("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        // Only root may give a file away; anyone else keeps the file as theirs.
+        if let (uid, gid) = owner { _ = fchown(fd, uid, gid) }
+        guard fchmod(fd, mode) == 0 else {
+            close(fd)
+            unlink(temporary)
+            throw Refusal("cannot set the mode of \(temporary): \(String(cString: strerror(errno)))")
+        }
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0
         close(fd)

@@ -143,15 +143,7 @@ public struct Node: Sendable {
                                                }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion, onOwnLog: { gate.update($0) })
             let log = configuration.log
             let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger)
-            // A witness that lost what it cosigned (a restored or recovered data directory) must
-            // not cosign again under its key; one whose key is not the listed one is trusted by no
-            // one. The node runs either way, without witnessing, and says what to do.
-            let newKey = "add \(witness.signer.verifier.vkey) to \(configuration.federationFile) as node \(me.id)'s \"witness\" and have the members sign it (docs/witness.md)"
-            if witness.stateLost {
-                witness.disabled.withLockedValue { $0 = "its witness state is missing beside its key (a restored or recovered data directory); a witness must not forget what it cosigned: delete \(WitnessStore.keyPath(directory)), then \(newKey.replacingOccurrences(of: witness.signer.verifier.vkey, with: "the new key `quartet key witness-vkey` makes"))" }
-            } else if let listed = me.witness, listed != witness.signer.verifier {
-                witness.disabled.withLockedValue { $0 = "\(configuration.federationFile) lists \(listed.vkey) as this node's witness key, but \(WitnessStore.keyPath(directory)) holds another: \(newKey)" }
-            }
+            witness.disabled.withLockedValue { $0 = Self.witnessDisabled(witness, listed: me.witness, configuration: configuration) }
             if let reason = witness.disabled.withLockedValue({ $0 }) {
                 logger.warning("this node does not witness the other members' logs", metadata: ["reason": "\(reason)"])
             }
@@ -208,6 +200,16 @@ public struct Node: Sendable {
         try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
         let oldTokens = live.tokens
         live.replace(federation: new, contexts: contexts, tokens: tokens)
+        // A file that now lists this node's witness key turns witnessing on (one listing
+        // another key turns it off), saying so.
+        let witnessWas = witness.disabled.withLockedValue { $0 }
+        let witnessNow = Self.witnessDisabled(witness, listed: new.member(configuration.node)?.witness, configuration: configuration)
+        witness.disabled.withLockedValue { $0 = witnessNow }
+        if witnessWas != witnessNow {
+            if let witnessNow { logger.warning("this node does not witness the other members' logs", metadata: ["reason": "\(witnessNow)"]) } else {
+                logger.notice("this node witnesses the other members' logs again: the federation file lists its witness key")
+            }
+        }
         try engine.reload(federation: new)
         var report = ReloadReport(federationVersion: new.version, previousVersion: current.version, certificateNotAfter: contexts.notAfter)
         report.added = new.members.map(\.id).filter { current.member($0) == nil }
@@ -219,6 +221,23 @@ public struct Node: Sendable {
         logger.notice("reloaded", metadata: ["federation.version": "\(new.version)", "added": "\(report.added.joined(separator: ","))",
                                              "removed": "\(report.removed.joined(separator: ","))", "certificate.not_after": "\(contexts.notAfter)"])
         return report
+    }
+
+    /// Why this node's witness does not cosign (nil: it does). A witness that lost what it
+    /// cosigned (a restored or recovered data directory) must not cosign again under its key;
+    /// one whose key is not the one the federation file lists (`listed`) is trusted by no one.
+    /// The node runs either way, without witnessing, and says what to do. Decided at start and
+    /// again at each reload (a federation file that now lists the node's new key turns it on).
+    static func witnessDisabled(_ witness: WitnessService, listed: CosignatureVerifier?, configuration: NodeConfiguration) -> String? {
+        let keyPath = WitnessStore.keyPath(DataDirectory(path: configuration.dataDirectory))
+        let add = "to \(configuration.federationFile) as node \(configuration.node)'s \"witness\" and have the members sign it (docs/witness.md)"
+        if witness.stateLost {
+            return "its witness state is missing beside its key (a restored or recovered data directory); a witness must not forget what it cosigned: delete \(keyPath), then add the new key `quartet key witness-vkey` makes \(add)"
+        }
+        if let listed, listed != witness.signer.verifier {
+            return "\(configuration.federationFile) lists \(listed.vkey) as this node's witness key, but \(keyPath) holds another: add \(witness.signer.verifier.vkey) \(add)"
+        }
+        return nil
     }
 
     /// The token grants of the configuration file as it is now, for a reload. Refused (the reload

@@ -174,9 +174,9 @@ enum FederationFileEdit {
         // The changed file must be one a node loads (a revoked, pinned or other member's key
         // as current_vkey is refused), or nothing is written.
         do { _ = try Federation.parse(data, file: file) } catch { throw CLIError("not changed: \(error)") }
-        let temporary: String = file + ".new"
-        try data.write(to: URL(fileURLWithPath: temporary), options: .atomic)
-        guard rename(temporary, file) == 0 else { throw CLIError("cannot replace \(file): \(String(cString: strerror(errno)))") }
+        // Written as `federation sign` writes: no planted `.new` followed, and the file keeps its
+        // mode, owner and group (the nodes' service user must still read it).
+        do { try FederationTrust.writeAtomically(Array(data), to: file, keepingOwnership: true) } catch { throw CLIError("\(error)") }
         return version + 1
     }
 }

@@ -52,11 +52,15 @@ import Testing
         // The revocation: into the federation file, with its version raised.
         let federationFile = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: files.root.appendingPathComponent("federation.json").path))) as? [String: Any])
         let version = try #require(federationFile["version"] as? Int)
+        // The file keeps its mode (the nodes' service user reads it; this process's umask is 077).
+        #expect(chmod(files.root.appendingPathComponent("federation.json").path, 0o644) == 0)
         let revoked = try TestKit.quartet(["key", "revoke", "--file", files.root.appendingPathComponent("federation.json").path,
                                            "--member", "wales", "--vkey", first, "--after", "4"])
         #expect(revoked.status == 0, "\(revoked.stderr)")
         let updated = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: files.root.appendingPathComponent("federation.json").path))) as? [String: Any])
         #expect(updated["version"] as? Int == version + 1)
+        let mode = try FileManager.default.attributesOfItem(atPath: files.root.appendingPathComponent("federation.json").path)[.posixPermissions] as? Int
+        #expect(mode == 0o644, "the federation file is now \(String(mode ?? 0, radix: 8))")
         let wales = try #require((updated["nodes"] as? [[String: Any]])?.first { $0["id"] as? String == "wales" })
         #expect((wales["revoked"] as? [[String: Any]])?.first?["after"] as? Int == 4)
 

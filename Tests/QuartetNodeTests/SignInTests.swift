@@ -4,6 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 @testable import QuartetNode
+import QuartetCrypto
+import QuartetLedger
 import Testing
 
 /// Signing a browser in: never from another site (login CSRF), and a body too large for the
@@ -149,5 +151,23 @@ import Testing
                 }
             }
         }
+    }
+}
+
+/// What a reload (SIGHUP) decides again besides the federation and the tokens.
+@Suite(.serialized) struct ReloadTests {
+    /// A reload decides again whether the node witnesses: a file that lists the node's witness
+    /// key turns it on (it stayed off until a restart), one listing another key turns it off.
+    @Test func aReloadDecidesAgainWhetherTheNodeWitnesses() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        let witness = node.node.witness
+        #expect(witness.disabled.withLockedValue { $0 } == nil)
+        let other = try CosignatureSigner(name: "quartet.ot-workforce.uk/wales/witness", key: try Ed25519PrivateKey()).verifier
+        let refused = Node.witnessDisabled(witness, listed: other, configuration: node.node.configuration)
+        #expect(refused?.contains(other.vkey) == true && refused?.contains(witness.signer.verifier.vkey) == true, "\(String(describing: refused))")
+        witness.disabled.withLockedValue { $0 = refused }
+        _ = try node.node.reload()
+        #expect(witness.disabled.withLockedValue { $0 } == nil, "the reload of a file listing the node's key left witnessing off")
     }
 }
