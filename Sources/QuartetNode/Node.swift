@@ -59,14 +59,14 @@ public struct Node: Sendable {
             throw NodeStartupError("\(configuration.dataDirectory) is a recovery that did not finish (quartet recover was interrupted): it may lack part of the logs; run `quartet recover` again, which starts it over")
         }
         // A quorum of members must have signed the file, and it must be no older than the one
-        // this node accepted before (FederationTrust).
+        // this node accepted before (FederationTrust). It is kept as the accepted one only once
+        // the data directory has been opened and checked: a start refused (a directory of a
+        // newer format, another owner's, another log) changes nothing in it.
+        let admittedFile: FederationTrust.SignedFile
+        let trust: FederationTrust.Admission
         do {
-            let admission = try FederationTrust.admit(path: configuration.federationFile, dataDirectory: configuration.dataDirectory)
-            federation = admission.federation
-            if let previous = admission.previous, previous != federation.version {
-                logger.notice("accepted a newer federation file", metadata: ["version": "\(federation.version)", "previous": "\(previous)",
-                                                                            "signed_by": "\(admission.signers.joined(separator: ","))"])
-            }
+            (admittedFile, trust) = try FederationTrust.evaluate(path: configuration.federationFile, dataDirectory: configuration.dataDirectory)
+            federation = trust.federation
         } catch let error as FederationTrust.Refusal {
             throw NodeStartupError("\(error.description)")
         }
@@ -100,6 +100,14 @@ public struct Node: Sendable {
                 throw NodeStartupError("\(configuration.dataDirectory) holds no log \(configuration.log); create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`")
             }
             throw error
+        }
+        do { try FederationTrust.keep(admittedFile, dataDirectory: configuration.dataDirectory) } catch {
+            try? store.close()
+            throw NodeStartupError("\(error)")
+        }
+        if let previous = trust.previous, previous != federation.version {
+            logger.notice("accepted a newer federation file", metadata: ["version": "\(federation.version)", "previous": "\(previous)",
+                                                                        "signed_by": "\(trust.signers.joined(separator: ","))"])
         }
         let ukLog = federation.members.first { $0.role == .aggregator }?.log ?? "uk"
         let order = [ukLog] + federation.members.map(\.log).filter { $0 != ukLog }

@@ -87,7 +87,7 @@ public final class LedgerStore: Sendable {
             return LedgerStore(directory: directory, pool: pool, writerLock: lock)
         }
         guard lock != nil else {
-            throw StoreError(.formatVersion, "data directory \(directory.url.path) has format version \(version), older than this quartet's \(Schema.formatVersion); start the node once (it migrates the directory at start, after a backup) or run `quartet backup` on it")
+            throw StoreError(.formatVersion, "data directory \(directory.url.path) has format version \(version), older than this quartet's \(Schema.formatVersion); start the node once (it migrates the directory at start, keeping a copy of it as it was first), then run this again")
         }
         let backup = try migrate(pool, directory: directory, from: version)
         return LedgerStore(directory: directory, pool: pool, writerLock: lock, migration: (version, backup))
@@ -97,6 +97,15 @@ public final class LedgerStore: Sendable {
     /// is (`before-format-N-<time>.sqlite` in the directory, mode 0600), then each migration in
     /// its own transaction (`Schema.migrator`). Returns the copy's path.
     private static func migrate(_ pool: DatabasePool, directory: DataDirectory, from version: Int) throws(StoreError) -> String {
+        // Its migrations all done while its format says otherwise: changed by hand. Migrating
+        // would change nothing, and a copy would be made at every open.
+        let pending: Bool
+        do { pending = try pool.read { db in try !Schema.migrator.hasCompletedMigrations(db) } } catch {
+            throw StoreError(.io, "cannot read the schema migrations of \(directory.databasePath)", cause: error)
+        }
+        guard pending else {
+            throw StoreError(.formatVersion, "\(directory.databasePath) says format version \(version), but its schema is already this quartet's (\(Schema.formatVersion)): its meta table was changed; restore a backup, or `quartet recover`")
+        }
         let stamp = Int(Date().timeIntervalSince1970)
         let backup = directory.url.appendingPathComponent("before-format-\(Schema.formatVersion)-\(stamp).sqlite").path
         do {

@@ -275,7 +275,9 @@ struct VerifyCommand: AsyncParsableCommand {
         let store: LedgerStore
         do { store = try LedgerStore.open(directory) } catch {
             var damaged = VerificationReport()
-            damaged.problems = [VerificationProblem(log: nil, index: nil, message: "\(directory.databasePath) is damaged or truncated: \(error)")]
+            // A format this quartet does not read is not damage.
+            let message = error.code == .formatVersion ? "\(error)" : "\(directory.databasePath) is damaged or truncated: \(error)"
+            damaged.problems = [VerificationProblem(log: nil, index: nil, message: message)]
             return damaged
         }
         defer { try? store.close() }

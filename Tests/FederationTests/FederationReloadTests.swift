@@ -77,6 +77,17 @@ import Testing
         try federation.writeSigned(file, to: layout.federationFile)
         let older = try serveRefused(federation.config("wales"))
         #expect(older.status != 0 && older.stderr.contains("older than version 2 this node has accepted"), "\(older.stderr)")
+        // A start refused for its data directory (here: a newer format, as an older binary
+        // would meet) keeps nothing of the federation file, however new.
+        var third = file
+        third.version = file.version + 2
+        try federation.writeSigned(third, to: layout.federationFile)
+        let database = layout.dataDirectory("wales") + "/quartet.sqlite"
+        _ = try TestKit.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute(\"UPDATE meta SET value = '9' WHERE key = 'format_version'\"); db.commit()", database])
+        let newerFormat = try serveRefused(federation.config("wales"))
+        #expect(newerFormat.status != 0 && newerFormat.stderr.contains("newer quartet"), "\(newerFormat.stderr)")
+        let accepted = try ProvisionedFile.read(FederationFile.self, from: layout.dataDirectory("wales") + "/federation.accepted.json")
+        #expect(accepted.version == file.version + 1, "a refused start kept version \(accepted.version)")
     }
 
     /// The certificate the node's API presents now (a fresh handshake).

@@ -57,6 +57,20 @@ import Testing
         _ = federation.processes.removeValue(forKey: "wales")?.stop()
         let verified = try TestKit.quartet(["verify", "--data", data])
         #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+        // A format the meta table says is older than the schema it holds (changed by hand) is
+        // refused, with no copy made at each open (there were three after three appends).
+        func setFormat(_ value: Int) throws {
+            _ = try TestKit.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute(\"UPDATE meta SET value = '\(value)' WHERE key = 'format_version'\"); db.commit()", database])
+        }
+        try setFormat(1)
+        let note = URL(fileURLWithPath: data).deletingLastPathComponent().appendingPathComponent("note.json").path
+        try Data(#"{"n":1}"#.utf8).write(to: URL(fileURLWithPath: note))
+        for _ in 0..<2 {
+            let tampered = try TestKit.quartet(["append", "--data", data, "--type", "test.note", "--payload", note])
+            #expect(tampered.status != 0 && tampered.stderr.contains("its meta table was changed"), "\(tampered.stderr)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data).filter { $0.hasPrefix("before-format-2-") }.count == 1)
+        try setFormat(2)
         // An older binary (here: a directory marked with a newer format) is refused with the reason.
         _ = try TestKit.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute(\"UPDATE meta SET value = '3' WHERE key = 'format_version'\"); db.commit()", database])
         #expect(throws: (any Error).self) { try NodeProcess(config: federation.config("wales"), arguments: ["--i-am-the-only-copy"], timeout: 10) }
