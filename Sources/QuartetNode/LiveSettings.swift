@@ -19,6 +19,12 @@ struct TLSContexts: Sendable {
         } catch {
             throw NodeStartupError("\(configuration.file): tls.certificate: \(error)")
         }
+        // As `config check` refuses it: a key every user may read is no key of this node's
+        // (group-readable is how a root-owned key is given to the service's group, 0640).
+        var info = stat()
+        if stat(configuration.privateKey, &info) == 0, info.st_mode & 0o007 != 0 {
+            throw NodeStartupError("\(configuration.file): tls.key: \(configuration.privateKey) is readable by every user (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod o-rwx on it")
+        }
         guard FederationIdentity(certificate: certificate) == .node(configuration.node) else {
             let names = certificate.uriNames.joined(separator: ", ")
             throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) names \(names.isEmpty ? "no quartet:// identity" : names), expected quartet://node/\(configuration.node)")
