@@ -62,10 +62,7 @@ public enum ConfigurationCheck {
         } catch {
             fail("tls.key", "\(configuration.privateKey): not a private key in PEM: \(error)")
         }
-        // Group-readable is how a root-owned key is given to the service's group (0640).
-        if let mode = permissions(configuration.privateKey), mode & 0o007 != 0 {
-            fail("tls.key", "\(configuration.privateKey) is readable by every user (mode \(String(mode, radix: 8))); run chmod o-rwx on it")
-        }
+        if let problem = TLSContexts.openToEveryone(configuration.privateKey) { fail("tls.key", problem) }
 
         // The federation file: signed by a quorum, no older than the one accepted, and naming
         // this node with the log and key the data directory holds.

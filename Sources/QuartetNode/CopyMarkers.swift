@@ -18,8 +18,11 @@ public enum CopyMarkers {
     public static let backupInProgress = ".backup-in-progress"
     public static let unconfirmed = "UNCONFIRMED-COPY"
 
+    /// Whether anything is there by that name: a symlink counts, even one that leads nowhere
+    /// (`lstat`, not following it), so a marker cannot be hidden behind one.
     static func exists(_ name: String, in dataDirectory: String) -> Bool {
-        FileManager.default.fileExists(atPath: URL(fileURLWithPath: dataDirectory).appendingPathComponent(name).path)
+        var info = stat()
+        return lstat(URL(fileURLWithPath: dataDirectory).appendingPathComponent(name).path, &info) == 0
     }
 
     /// Why `serve` must not start on `dataDirectory` because of a marker (nil: no such reason).
@@ -42,9 +45,14 @@ public enum CopyMarkers {
     }
 
     /// The node's own log is synced with its peers: the copy is confirmed (the marker goes).
-    public static func confirm(_ dataDirectory: String) {
+    /// Returns why the marker could not be removed (nil: removed, or there was none).
+    @discardableResult
+    public static func confirm(_ dataDirectory: String) -> String? {
         let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent(unconfirmed).path
-        guard unlink(path) == 0 else { return }
+        guard unlink(path) == 0 else {
+            return errno == ENOENT ? nil : "cannot remove \(path): \(String(cString: strerror(errno))); offline writes to this directory stay refused until it is removed"
+        }
         DataDirectory.syncDirectory(dataDirectory)
+        return nil
     }
 }

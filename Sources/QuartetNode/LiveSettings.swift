@@ -19,12 +19,8 @@ struct TLSContexts: Sendable {
         } catch {
             throw NodeStartupError("\(configuration.file): tls.certificate: \(error)")
         }
-        // As `config check` refuses it: a key every user may read is no key of this node's
-        // (group-readable is how a root-owned key is given to the service's group, 0640).
-        var info = stat()
-        if stat(configuration.privateKey, &info) == 0, info.st_mode & 0o007 != 0 {
-            throw NodeStartupError("\(configuration.file): tls.key: \(configuration.privateKey) is readable by every user (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod o-rwx on it")
-        }
+        // As `config check` refuses it (one rule, `openToEveryone`).
+        if let problem = Self.openToEveryone(configuration.privateKey) { throw NodeStartupError("\(configuration.file): tls.key: \(problem)") }
         guard FederationIdentity(certificate: certificate) == .node(configuration.node) else {
             let names = certificate.uriNames.joined(separator: ", ")
             throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) names \(names.isEmpty ? "no quartet:// identity" : names), expected quartet://node/\(configuration.node)")
@@ -44,6 +40,15 @@ struct TLSContexts: Sendable {
 
     /// When the node's certificate expires.
     let notAfter: Date
+
+    /// Why the private key at `path` is no key of this node's (nil: it may be): every user has
+    /// some access to it. Group access is how a root-owned key is given to the service's group
+    /// (0640).
+    static func openToEveryone(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & 0o007 != 0 else { return nil }
+        return "\(path) gives every user access (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod o-rwx on it"
+    }
 }
 
 /// What a reload (SIGHUP) changes while the node runs: the federation as accepted last, the

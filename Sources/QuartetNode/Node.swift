@@ -127,9 +127,13 @@ public struct Node: Sendable {
                   let info = try? store.log(named: ownLogName), let chain = try? store.keyChain(info),
                   !chain.keys.contains(current.publicKey) else { return nil }
             return "the federation file names \(current.vkey) as its current key, but its rotations here have not reached it (the peers that answered lack them): restart the node once a peer that holds them is up"
-        }, confirmed: { [dataDirectory = configuration.dataDirectory] in CopyMarkers.confirm(dataDirectory) })
+        }, confirmed: { [dataDirectory = configuration.dataDirectory, logger] in
+            if let problem = CopyMarkers.confirm(dataDirectory) { logger.warning("the copy is confirmed, but its marker stays", metadata: ["error": "\(problem)"]) }
+        })
         // Not synced with peers (the only copy, or the only member): the copy is what there is.
-        if !syncing { CopyMarkers.confirm(configuration.dataDirectory) }
+        if !syncing, let problem = CopyMarkers.confirm(configuration.dataDirectory) {
+            logger.warning("the copy is confirmed, but its marker stays", metadata: ["error": "\(problem)"])
+        }
         do {
             try view.load(from: store)
             let ownLog = configuration.log
@@ -157,7 +161,7 @@ public struct Node: Sendable {
             }
             self.witness = witness
             let collector = WitnessCollector(store: witness.store, ledger: store, live: live, me: configuration.node, ownLog: configuration.log, logger: logger,
-                                             cosignOwn: { note, now in witness.cosignOwn(note, nowMillis: now) })
+                                             cosignOwn: { note, now in witness.cosignOwn(note, nowMillis: now) }, ownLogOpen: { gate.isOpen })
             self.collector = collector
             witness.onSplitView.withLockedValue { $0 = { engine.witnessCaught($0) } }
             engine.witnessedLatest.withLock { [store = witness.store] in $0 = { origin in (try? store.latest(origin))?.note.serialized } }
@@ -223,9 +227,12 @@ public struct Node: Sendable {
         report.added = new.members.map(\.id).filter { current.member($0) == nil }
         report.removed = current.members.map(\.id).filter { new.member($0) == nil }
         report.moved = new.members.filter { m in current.member(m.id).map { $0.peer != m.peer || $0.api != m.api } ?? false }.map(\.id)
+        // A token is its digest: a new name or role for the same token is not a removal.
         func described(_ grant: TokenGrant) -> String { "\(grant.name) (\(grant.identity.fileLabel))" }
-        report.tokensAdded = tokens.filter { t in !oldTokens.contains(t) }.map(described)
-        report.tokensRemoved = oldTokens.filter { t in !tokens.contains(t) }.map(described)
+        let newDigests = Set(tokens.map(\.sha256)), oldDigests = Set(oldTokens.map(\.sha256))
+        report.tokensAdded = tokens.filter { !oldDigests.contains($0.sha256) }.map(described)
+        report.tokensRemoved = oldTokens.filter { !newDigests.contains($0.sha256) }.map(described)
+        sessions.retain(digests: newDigests)
         logger.notice("reloaded", metadata: ["federation.version": "\(new.version)", "added": "\(report.added.joined(separator: ","))",
                                              "removed": "\(report.removed.joined(separator: ","))", "certificate.not_after": "\(contexts.notAfter)"])
         return report

@@ -41,6 +41,12 @@ final class OwnLogGate: Sendable {
 
     func attach(_ writer: LogWriter) { self.writer.withLock { $0 = writer } }
 
+    /// Whether the own log takes appends now.
+    var isOpen: Bool {
+        guard let writer = writer.withLock({ $0 }) else { return false }
+        return writer.unavailableReason == nil
+    }
+
     /// The engine's news (on its queue).
     func update(_ status: OwnLogStatus) {
         guard let writer = writer.withLock({ $0 }) else { return }

@@ -8,7 +8,9 @@ import Synchronization
 /// federation, anything else listening there), and a token in it would be handed to each. A
 /// session id is 256 random bits that only this process knows; it names the token's grant
 /// (by its SHA-256) and ends at `lifetime`, at sign-out, when a reload removes the token from
-/// the configuration (the grant is looked up again at every request) or when the process ends.
+/// the configuration (`retain`; the grant is also looked up again at every request) or when
+/// the process ends. The id still goes to every port of the host for its 8 hours: one host
+/// name per node keeps it to that node (docs/web.md).
 /// At most `limit` sessions are kept: a flood of sign-ins drops the oldest first.
 final class WebSessions: Sendable {
     struct Session: Sendable {
@@ -54,6 +56,12 @@ final class WebSessions: Sendable {
             }
             return session.digest
         }
+    }
+
+    /// Ends every session whose token is not among `digests` (a reload removed it): they do
+    /// not come back if the token is listed again later.
+    func retain(digests: Set<[UInt8]>) {
+        sessions.withLock { sessions in sessions = sessions.filter { digests.contains($0.value.digest) } }
     }
 
     /// Ends session `id` (signing out).

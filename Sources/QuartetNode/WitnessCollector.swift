@@ -92,10 +92,16 @@ final class WitnessCollector: Sendable {
     private let logger: Logger
     /// This node's own witness cosigning a checkpoint of its log (`WitnessService.cosignOwn`).
     private let cosignOwn: (@Sendable (SignedNote, UInt64) -> SignedNote.Signature?)?
+    /// Whether the own log takes appends (its end confirmed with the peers, `OwnLogGate`): the
+    /// node's witness cosigns its own log only then, never a restored copy's checkpoint first.
+    private let ownLogOpen: @Sendable () -> Bool
+    /// A retry of the own cosignature is scheduled (the own log was not open yet).
+    private let ownRetryScheduled = Atomic<Bool>(false)
 
     init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String, ownLog: String, logger: Logger,
-         cosignOwn: (@Sendable (SignedNote, UInt64) -> SignedNote.Signature?)? = nil) {
+         cosignOwn: (@Sendable (SignedNote, UInt64) -> SignedNote.Signature?)? = nil, ownLogOpen: @escaping @Sendable () -> Bool = { true }) {
         self.cosignOwn = cosignOwn
+        self.ownLogOpen = ownLogOpen
         self.store = store
         self.ledger = ledger
         self.live = live
@@ -183,10 +189,7 @@ final class WitnessCollector: Sendable {
                 }
             }
             let round = s.round!
-            if round.checkpoint.size > s.selfCosigned {
-                s.selfCosigned = round.checkpoint.size
-                ownToCosign = round
-            }
+            if round.checkpoint.size > s.selfCosigned { ownToCosign = round }
             var out: [(Federation.Member, StoredCheckpoint, UInt64)] = []
             for member in members {
                 var w = s.witnesses[member.id] ?? Witness()
@@ -217,12 +220,26 @@ final class WitnessCollector: Sendable {
     /// does not count towards the log's own quorum (a majority of the other members'
     /// witnesses): it is for a policy of every log, which counts each log's own witness.
     private func cosignOwnCheckpoint(_ checkpoint: StoredCheckpoint) {
+        dispatchPrecondition(condition: .onQueue(queue))
         guard let cosignOwn, live.federation.member(me)?.witness != nil, let note = try? SignedNote(parsing: checkpoint.note) else { return }
+        guard ownLogOpen() else {
+            // Held (a restored copy learning its log's end): asked again each second until open.
+            if ownRetryScheduled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+                Task {
+                    try? await Task.sleep(for: .seconds(1))
+                    self.ownRetryScheduled.store(false, ordering: .releasing)
+                    self.kick()
+                }
+            }
+            return
+        }
         let now = wallClockMillis()
         guard let line = cosignOwn(note, now) else { return }
         do { try store.keepCosignature(log: ownLog, size: checkpoint.checkpoint.size, witness: me, line: line.line, time: now / 1000) } catch {
             logger.warning("cannot keep this node's cosignature of its own checkpoint", metadata: ["size": "\(checkpoint.checkpoint.size)", "error": "\(error)"])
+            return
         }
+        state.withLockedValue { $0.selfCosigned = max($0.selfCosigned, checkpoint.checkpoint.size) }
     }
 
     /// The newest checkpoints (at most 1,000) that reached a quorum, with the milliseconds from

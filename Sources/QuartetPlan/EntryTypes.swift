@@ -287,8 +287,10 @@ public enum PlanValidator {
 /// A payload's text that people read (pages, CSV, `quartet view`): the fold refuses an entry
 /// whose text holds a control character the append would have refused, so an entry a modified
 /// node wrote past its own API's checks is counted unreadable at every other node, not folded
-/// (docs/entries.md). Identifiers and category names allow none; other text allows tab and
-/// newline, as `FieldReader.refuseControls`.
+/// (docs/entries.md). Identifiers, dates, periods, links and category names allow none; other
+/// text allows tab and newline. The append's checks (`PlanValidator`, `FieldReader`) must refuse
+/// at least this much, or an entry appended through the API would be folded nowhere
+/// (`theFoldRefusesNothingTheAppendTakes` tries every field).
 protocol ShownPayload {
     /// Calls `body` with each text field's name, its text and whether it may hold lines.
     func eachShownText(_ body: (_ field: String, _ text: String, _ lines: Bool) throws(PlanError) -> Void) throws(PlanError)

@@ -38,9 +38,10 @@ struct FieldReader {
     /// every node: control characters (but tab and newline), and the bidirectional overrides
     /// and isolates that reorder what a reader sees, are refused, naming the first and where.
     /// `lines`: tab and newline are allowed (notes, statements); a name allows neither.
-    static func refuseControls(_ text: String, at path: String, lines: Bool = true) throws(PlanError) {
+    /// `what`: the kind of text that allows none, for the message.
+    static func refuseControls(_ text: String, at path: String, lines: Bool = true, what: String = "a name") throws(PlanError) {
         for (offset, scalar) in text.unicodeScalars.enumerated() where ShownText.isControl(scalar, allowingLines: lines) {
-            throw PlanError("\(path): a control character U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1); \(lines ? "only tab and newline are allowed" : "a name allows none")")
+            throw PlanError("\(path): a control character U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1); \(lines ? "only tab and newline are allowed" : "\(what) allows none")")
         }
     }
 
@@ -118,6 +119,8 @@ struct FieldReader {
 
     func link(_ key: String) throws(PlanError) -> String {
         let text = try string(key, maxLength: 2048)
+        // As the fold checks it (`ShownPayload`): a link holds no tab or newline either.
+        try Self.refuseControls(text, at: at(key), lines: false, what: "a link")
         guard let url = URL(string: text), ["https", "http"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
             throw PlanError("\(at(key)): expected an http(s) URL, got \"\(text)\"")
         }

@@ -41,8 +41,11 @@ struct OwnLogSync: Sendable {
 
     /// The largest claim still counted.
     var claimed: UInt64 { claims.filter { !dropped.contains($0.key) }.values.max() ?? 0 }
-    /// Why the peers hold another history of the own log than this copy (`ownLogConflict`):
-    /// the node never opens while it is set (appending would extend a second history).
+    /// Peers whose head (or `witnessed` note) showed another history of the own log than this
+    /// copy (`ownLogConflict`), with what it showed.
+    var conflicting: [String: String] = [:]
+    /// Set once as many witnesses as must answer showed another history: the node never opens
+    /// while it is set (appending would extend a second history). One peer alone cannot set it.
     var conflict: String?
 }
 
@@ -206,12 +209,15 @@ extension Replicator {
     }
 
     /// Whether `note`, a checkpoint of this node's own log that does not verify under the key
-    /// in force at its size here, shows that the peers hold another history: it is signed by
-    /// the key this copy rotated away from, at a size beyond that rotation, and not by the key
-    /// it rotated to — in the peers' history entry `index` is not this rotation (a copy
-    /// restored or taken from the disk and then rotated offline: a second history). Not when
-    /// the federation revoked that key at or below the size (a thief of a revoked key proves
-    /// nothing). Nil: no such sign.
+    /// in force at its size here, is a sign that the peers hold another history: it is signed
+    /// by the key this copy rotated away from, at a size beyond that rotation, and not by the key
+    /// it rotated to — in the history of a peer that sends it, entry `index` is not this rotation
+    /// (a copy restored or taken from the disk and then rotated offline). A sign, not a proof:
+    /// checkpoints of the real history carry the old key's signature too during a rotation's
+    /// overlap, and anyone may strip the new key's line; honest peers keep and send the line of
+    /// the key in force only. So it counts only from as many peers as must answer before the
+    /// node opens (`ownLogConflicts`). Not when the federation revoked that key at or below
+    /// the size (a thief of a revoked key proves nothing). Nil: no such sign.
     func ownLogConflict(_ note: String) -> String? {
         guard let chain = chains[settings.ownLog], let parsed = try? SignedNote(parsing: note),
               let claimed = try? Checkpoint(parsing: parsed.text), claimed.origin == chain.origin else { return nil }
@@ -225,12 +231,20 @@ extension Replicator {
         return nil
     }
 
-    /// The peers hold another history of the own log (`ownLogConflict`): the node stays held
-    /// (or, already open, is told), and the peer is not blamed.
+    /// A peer showed a sign of another history of the own log (`ownLogConflict`). Before the
+    /// node opens the peer is not blamed (in a real fork every honest peer sends such heads), and
+    /// once as many of the log's witnesses as must answer (`ownSyncNeeded`) have, the node stays
+    /// held for good, with one alert saying why. After it opened, no honest peer sends one (it
+    /// sends the line of the key in force): the sender is penalised, as for any bad signature.
     mutating func ownLogConflicts(_ conflict: String, peer: String) -> [Directive] {
-        let first = ownSync.conflict == nil
-        if !ownSync.synced { ownSync.conflict = ownSync.conflict ?? conflict }
-        guard first || ownSync.synced else { return [] }
-        return [.alert(ReplicationAlert(kind: .ownLogAhead, log: settings.ownLog, peer: peer, message: "this node's own log \(settings.ownLog) conflicts with what \(peer) holds: \(conflict)"))]
+        guard !ownSync.synced else {
+            return penalize(peer, log: settings.ownLog, "checkpoint of \(settings.ownLog) signed by the key it rotated away from, not the key in force: \(conflict)")
+        }
+        ownSync.conflicting[peer] = conflict
+        let voters = Set(ownSync.conflicting.keys).intersection(ownSyncVoters)
+        guard ownSync.conflict == nil, voters.count >= ownSyncNeeded else { return [] }
+        ownSync.conflict = conflict
+        return [.alert(ReplicationAlert(kind: .ownLogAhead, log: settings.ownLog, peer: peer,
+                                        message: "this node's own log \(settings.ownLog) conflicts with what \(voters.sorted().joined(separator: ", ")) hold: \(conflict)"))]
     }
 }

@@ -148,7 +148,10 @@ struct BackupCommand: AsyncParsableCommand {
                                              attributes: [.posixPermissions: 0o600]) else {
             throw CLIError("cannot write \(CopyMarkers.unconfirmed) into \(target.url.path)")
         }
+        // Durable before the in-progress marker goes: a crash between leaves one of the two.
+        DataDirectory.syncDirectory(target.url.path)
         unlink(marker)
+        DataDirectory.syncDirectory(target.url.path)
         switch output.format {
         case .json:
             printJSON(record, snakeCaseKeys: true)

@@ -3,6 +3,7 @@ import Foundation
 import GRDBSQLite
 import QuartetCrypto
 import QuartetLedger
+import QuartetNode
 import QuartetStore
 
 struct BenchCommand: AsyncParsableCommand {
@@ -222,6 +223,7 @@ struct DevCommand: AsyncParsableCommand {
         @Option var writers: Int = 8
 
         func run() async throws {
+            if let refusal = CopyMarkers.offlineWriteRefusal(data.data) { throw CLIError(refusal) }
             let store = try LedgerStore.open(DataDirectory(path: data.data), mode: .writer)
             defer { try? store.close() }
             let writer = try LogWriter(store: store, log: try ownLog(store, named: log))

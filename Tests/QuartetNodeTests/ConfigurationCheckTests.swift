@@ -35,7 +35,7 @@ import Testing
         chmod(files.dataPath, 0o755)
         let found = errors(ConfigurationCheck.run(path: files.configPath, probePorts: false))
         #expect(found.contains { $0.contains("tls.certificate: names quartet://node/england, expected quartet://node/wales") }, "\(found)")
-        #expect(found.contains { $0.contains("tls.key:") && $0.contains("readable by every user") }, "\(found)")
+        #expect(found.contains { $0.contains("tls.key:") && $0.contains("gives every user access") }, "\(found)")
         #expect(found.contains { $0.contains("federation:") && $0.contains("not signed") }, "\(found)")
         #expect(found.contains { $0.contains("data:") && $0.contains("open to other users") }, "\(found)")
     }

@@ -104,6 +104,13 @@ import Testing
                     #expect(response.status == .unauthorized, "\(credential.0) still admitted after the reload")
                 }
             }
+            // The token listed again: the browser signed in before stays signed out.
+            #expect(node.node.sessions.count == 0)
+            node.node.live.replace(federation: node.node.live.federation, contexts: node.node.live.contexts,
+                                   tokens: [TokenGrant(name: "reader", identity: .reader("analyst"), sha256: TokenGrant.digest("token-reader"))])
+            try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.cookie, cookie)])) { response in
+                #expect(response.status == .unauthorized, "a sign-in came back with its token")
+            }
         }
     }
 

@@ -192,6 +192,45 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(message("plan.action.withdrawn", ["id": "P1.A4", "reason": "merged into P1.A5", "as_of": "2025-06-30"], context) == nil)
     }
 
+    /// The append and the fold judge text by one table: whatever the append takes, the fold
+    /// folds. Every string of a valid payload of each type, with a tab, a newline or an escape
+    /// put in it: if `PlanValidator` takes it, the view folds it (a tab in a link was taken by
+    /// the API and then counted unreadable by every node's view).
+    @Test func theFoldRefusesNothingTheAppendTakes() throws {
+        let (view, context) = try Self.walesContext()
+        let samples: [(String, [String: Any])] = [
+            ("progress.status", ["action": "P1.A1", "status": "on-track", "note": "Framework launched", "as_of": "2025-03-31"]),
+            ("progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q1", "value": 3, "note": "n"]),
+            ("progress.evidence", ["action": "P1.A3", "kind": "case-study", "title": "Acute to community", "link": "https://example.org/cs/1",
+                                   "summary": "s", "date": "2025-01-31"]),
+            ("plan.action.withdrawn", ["id": "P1.A4", "reason": "merged into P1.A5", "as_of": "2025-06-30"]),
+            ("plan.action", ["id": "P1.A9", "priority": "P1", "statements": ["a", "b"], "source": "s", "timeframe": ["text": "t"]]),
+        ]
+        var tried = 0
+        for (type, base) in samples {
+            #expect(message(type, base, context) == nil, "\(type): the sample itself is refused")
+            for key in base.keys.sorted() {
+                for mark in ["\t", "\n", "\u{1b}"] {
+                    var changed = base
+                    switch base[key] {
+                    case let text as String: changed[key] = text + mark + "x"
+                    case let list as [String]: changed[key] = list.map { $0 + mark + "x" }
+                    case let object as [String: String]: changed[key] = object.mapValues { $0 + mark + "x" }
+                    default: continue
+                    }
+                    tried += 1
+                    guard message(type, changed, context) == nil else { continue }
+                    var folded = view
+                    let before = folded.logs["wales"]!.unreadable
+                    try folded.apply(ViewEntry(log: "wales", index: folded.logs["wales"]!.size, timeMillis: 0, type: type, payload: payload(changed)))
+                    #expect(folded.logs["wales"]!.unreadable == before,
+                            "\(type).\(key) with \(mark.debugDescription): appended, but the fold refuses it: \(folded.logs["wales"]!.unreadableSamples.last?.reason ?? "")")
+                }
+            }
+        }
+        #expect(tried > 40)
+    }
+
     /// Text is read in terminals, pages and CSV files on every node: control characters (but
     /// tab and newline in text; none in a category's name) and bidirectional overrides are
     /// refused, naming the character and where (an escape sequence in a note reached other

@@ -309,9 +309,12 @@ import Testing
 
     /// A copy rotated offline after it was restored (its rotation at index 3 never reached the
     /// peers): the peers' longer log is signed by the key the copy rotated away from, and not
-    /// by the key it rotated to. That is another history: the node stays held for good, says
-    /// why, and blames nobody (it opened after penalising the honest peers before). When the
-    /// federation revoked that key below the size, the head proves nothing and is refused.
+    /// by the key it rotated to. From as many witnesses as must answer (2 of 4) that is another
+    /// history: the node stays held for good, says why, and blames nobody (it opened after
+    /// penalising the honest peers before). From one peer alone it is not (anyone can strip the
+    /// new key's line from a checkpoint of the rotation's overlap, signed by both keys); once
+    /// open, such a head is penalised. When the federation revoked that key below the size, the
+    /// head proves nothing and is refused.
     @Test func aCopyRotatedAfterItsPeersMovedOnNeverOpens() throws {
         let origin = Simulation.origin + "a"
         let old = try Ed25519PrivateKey(), new = try Ed25519PrivateKey()
@@ -319,14 +322,15 @@ import Testing
         let oldSigner = try NoteSigner(name: origin, key: old), newSigner = try NoteSigner(name: origin, key: new)
         func node(revokedAfter: UInt64?) throws -> Replicator {
             var verifiers: [String: NoteVerifier] = ["a": oldSigner.verifier]
-            for id in ["b", "c"] { verifiers[id] = try NoteSigner(name: Simulation.origin + id, key: try Ed25519PrivateKey()).verifier }
-            var settings = ReplicationSettings(node: "a", federation: "sim", ownLog: "a", verifiers: verifiers, peers: ["b", "c"])
+            for id in ["b", "c", "d", "e"] { verifiers[id] = try NoteSigner(name: Simulation.origin + id, key: try Ed25519PrivateKey()).verifier }
+            var settings = ReplicationSettings(node: "a", federation: "sim", ownLog: "a", verifiers: verifiers, peers: ["b", "c", "d", "e"])
             settings.syncOwnLog = true
+            settings.ownSyncAnswers = ReplicationSettings.ownSyncAnswers(witnesses: 4)
             if let revokedAfter { settings.revoked = ["a": [old.publicKey: revokedAfter]] }
             let head = Checkpoint(origin: origin, size: 4, root: Hash.leaf([4]), timeMillis: 1)
             var replicator = Replicator(settings: settings, heads: ["a": LogHead(checkpoint: head, note: try newSigner.sign(head).serialized)],
                                         rotations: ["a": [rotation]], seed: 3)
-            for peer in ["b", "c"] {
+            for peer in ["b", "c", "d", "e"] {
                 _ = replicator.connected(peer)
                 _ = replicator.received(.hello(version: ProtocolLimits.version, node: peer, federation: "sim"), from: peer)
             }
@@ -334,13 +338,25 @@ import Testing
         }
         let theirs = Message.heads([Message.Head(log: "a", note: try oldSigner.sign(Checkpoint(origin: origin, size: 9, root: Hash.leaf([9]), timeMillis: 2)).serialized)])
         var replicator = try node(revokedAfter: nil)
-        var out = replicator.received(theirs, from: "b") + replicator.received(theirs, from: "c")
+        // One peer alone: not enough, and not blamed.
+        var out = replicator.received(theirs, from: "b")
+        #expect(replicator.ownLogStatus.conflict == nil && out.isEmpty, "\(out)")
+        out += replicator.received(theirs, from: "c")
         for _ in 0..<5 { out += replicator.tick() }
         #expect(!replicator.ownLogStatus.synced && !out.contains { if case .ownLogSynced = $0 { return true }; return false })
         #expect(replicator.ownLogStatus.conflict?.contains("entry 3 is not this rotation") == true, "\(String(describing: replicator.ownLogStatus.conflict))")
         #expect(out.contains { if case .alert(let alert) = $0 { return alert.kind == .ownLogAhead && alert.message.contains("conflicts") }; return false })
         #expect(!out.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected }; return false }, "an honest peer was blamed")
         #expect(!out.contains { if case .send(_, .request(log: "a", from: _)) = $0 { return true }; return false })
+        // A node that opened (here: its peers showed nothing of the kind) blames the sender.
+        var open = try node(revokedAfter: nil)
+        let ours = Message.heads([Message.Head(log: "a", note: try newSigner.sign(Checkpoint(origin: origin, size: 4, root: Hash.leaf([4]), timeMillis: 1)).serialized)])
+        for peer in ["b", "c", "d", "e"] { _ = open.received(ours, from: peer) }
+        _ = open.tick()
+        _ = open.tick()
+        #expect(open.ownLogStatus.synced)
+        let blamed = open.received(theirs, from: "b")
+        #expect(blamed.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected }; return false }, "\(blamed)")
         // The key revoked beyond size 3: a checkpoint of 9 under it proves nothing.
         replicator = try node(revokedAfter: 3)
         let refused = replicator.received(theirs, from: "b")
