@@ -1,0 +1,47 @@
+import Foundation
+@testable import QuartetNode
+import Synchronization
+import Testing
+
+/// Browser sessions: ids that say nothing of the token, an end after `lifetime`, the oldest
+/// dropped when `limit` is reached, and sessions of tokens a reload removed dropped for good.
+@Suite struct WebSessionsTests {
+    final class Clock: Sendable {
+        let now = Mutex(ContinuousClock.now)
+        func advance(_ duration: Duration) { now.withLock { $0 += duration } }
+    }
+
+    @Test func sessionsEndAtTheirLifetimeAtTheLimitAndWithTheirToken() throws {
+        let clock = Clock()
+        let sessions = WebSessions(clock: { clock.now.withLock { $0 } })
+        let reader: [UInt8] = Array(repeating: 1, count: 32), operator_: [UInt8] = Array(repeating: 2, count: 32)
+        let first = try sessions.open(digest: reader)
+        #expect(first.count == 43 && first.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+        #expect(try sessions.open(digest: reader) != first, "two sign-ins share an id")
+        #expect(sessions.digest(of: first) == reader)
+        clock.advance(WebSessions.lifetime - .seconds(1))
+        #expect(sessions.digest(of: first) == reader)
+        clock.advance(.seconds(2))
+        #expect(sessions.digest(of: first) == nil, "a session outlived its lifetime")
+        // A reload that keeps only the operator's token drops the reader's sessions.
+        let kept = try sessions.open(digest: operator_), dropped = try sessions.open(digest: reader)
+        sessions.retain(digests: [operator_])
+        #expect(sessions.digest(of: kept) == operator_ && sessions.digest(of: dropped) == nil)
+        sessions.close(kept)
+        #expect(sessions.digest(of: kept) == nil)
+    }
+
+    @Test func aFloodOfSignInsDropsTheOldestFirst() throws {
+        let clock = Clock()
+        let sessions = WebSessions(clock: { clock.now.withLock { $0 } })
+        let oldest = try sessions.open(digest: [1])
+        clock.advance(.seconds(1))
+        let second = try sessions.open(digest: [1])
+        for _ in 0..<(WebSessions.limit - 2) { _ = try sessions.open(digest: [2]) }
+        #expect(sessions.count == WebSessions.limit)
+        clock.advance(.seconds(1))
+        _ = try sessions.open(digest: [3])
+        #expect(sessions.count == WebSessions.limit)
+        #expect(sessions.digest(of: oldest) == nil && sessions.digest(of: second) == [1])
+    }
+}
