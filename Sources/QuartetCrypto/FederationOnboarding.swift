@@ -111,27 +111,12 @@ extension FederationPKI {
     /// Reads a request file: a regular file of at most `CertificateRequest.maximumPEMBytes`,
     /// refused before reading if larger, and UTF-8 text.
     static func readRequestFile(_ path: String) throws(CertificateRequestRefusal) -> String {
-        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not a file).
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw .unreadable("cannot open it: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw .unreadable("it is not a regular file") }
-        let limit = CertificateRequest.maximumPEMBytes
-        guard info.st_size <= limit else {
-            throw .unreadable("the file is \(info.st_size) bytes; a certificate request is a few hundred bytes and the CA reads at most \(limit)")
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(path, limit: CertificateRequest.maximumPEMBytes) } catch {
+            guard case .tooLarge(let size, let limit) = error else { throw .unreadable(error.description) }
+            throw .unreadable("the file is \(size) bytes; a certificate request is a few hundred bytes and the CA reads at most \(limit)")
         }
-        // Read at most limit + 1 bytes, whatever fstat said, in case the file grows meanwhile.
-        var bytes = [UInt8](repeating: 0, count: limit + 1), count = 0
-        while count < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw .unreadable("cannot read it: \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            count += n
-        }
-        guard count <= limit else { throw .unreadable("the file is over \(limit) bytes; the CA reads at most \(limit)") }
-        guard let text = String(validating: bytes.prefix(count), as: UTF8.self), !bytes.prefix(count).contains(0) else {
+        guard let text = String(validating: bytes, as: UTF8.self), !bytes.contains(0) else {
             throw .unreadable("the file is not PEM text (a DER request? convert it with `openssl req -inform DER -in FILE -out FILE.csr`)")
         }
         return text

@@ -239,14 +239,13 @@ extension FederationTrust {
 
     static func readBounded(_ path: String, limit: Int, what: String) throws -> [UInt8] {
         // A FIFO or device would block the open or never end: only regular files are read.
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw Refusal("cannot read the \(what) \(path): \(String(cString: strerror(errno)))") }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw Refusal("the \(what) \(path) is not a regular file") }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw Refusal("cannot read the \(what) \(path)") }
-        defer { try? handle.close() }
-        let data = (try? handle.read(upToCount: limit + 1)) ?? Data()
-        guard data.count <= limit else { throw Refusal("the \(what) \(path) is larger than \(limit) bytes") }
-        return Array(data)
+        do { return try RegularFile.read(path, limit: limit) } catch {
+            switch error {
+            case .notRegular: throw Refusal("the \(what) \(path) is not a regular file")
+            case .tooLarge: throw Refusal("the \(what) \(path) is larger than \(limit) bytes")
+            case .cannotOpen(let reason), .cannotRead(let reason): throw Refusal("cannot read the \(what) \(path): \(reason)")
+            }
+        }
     }
 
     /// Writes `bytes` to a temporary file, syncs it and renames it over `path`, with `mode`

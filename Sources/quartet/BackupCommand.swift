@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuartetCrypto
 import QuartetLedger
 import QuartetNode
 import QuartetStore
@@ -50,6 +51,11 @@ struct BackupCommand: AsyncParsableCommand {
         }
         let target = DataDirectory(path: out)
         let manager = FileManager.default
+        // As the directory's owner (the node's user): root copying what the node may write would
+        // read whatever a compromised node planted for it (docs/operations.md, "Backups").
+        do { try source.checkOwnership() } catch {
+            throw CLIError("quartet backup runs as the data directory's owner (sudo -u <the node's user> quartet backup …): \(error.message)")
+        }
         // Not inside the directory it copies (a backup of a backup, growing each time).
         let sourcePath = source.url.resolvingSymlinksInPath().standardizedFileURL.path
         let targetPath = target.url.resolvingSymlinksInPath().standardizedFileURL.path
@@ -96,26 +102,28 @@ struct BackupCommand: AsyncParsableCommand {
             defer { try? store.close() }
             try store.copy(to: target.databasePath)
             files.append("quartet.sqlite")
-            // The keys and small files beside the database, each kept private.
-            if manager.fileExists(atPath: source.keysPath) {
+            // The keys and small files beside the database, each kept private; regular files and
+            // real directories only (`copyPrivate`, `isDirectory`).
+            if try Self.isDirectory(source.keysPath) {
                 try manager.createDirectory(atPath: target.keysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 for name in try manager.contentsOfDirectory(atPath: source.keysPath).sorted() where name.hasSuffix(".pem") {
-                    try copyPrivate(source.keysPath + "/" + name, target.keysPath + "/" + name)
+                    try copyPrivate(source.keysPath + "/" + name, target.keysPath + "/" + name, limit: 65_536)
                     files.append("keys/" + name)
                 }
             }
-            for name in ["federation.accepted.json", "federation.accepted.json.sig", "pending-records", "lost-payloads"] {
+            for (name, limit) in [("federation.accepted.json", 4 << 20), ("federation.accepted.json.sig", 1 << 20), ("pending-records", 64 << 20), ("lost-payloads", 64 << 20)] {
                 let path = source.url.appendingPathComponent(name).path
-                guard manager.fileExists(atPath: path) else { continue }
-                try copyPrivate(path, target.url.appendingPathComponent(name).path)
+                var info = stat()
+                guard lstat(path, &info) == 0 else { continue }
+                try copyPrivate(path, target.url.appendingPathComponent(name).path, limit: limit)
                 files.append(name)
             }
             let evidence = source.url.appendingPathComponent("evidence").path
-            if manager.fileExists(atPath: evidence) {
+            if try Self.isDirectory(evidence) {
                 let copied = target.url.appendingPathComponent("evidence").path
                 try manager.createDirectory(atPath: copied, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 for name in try manager.contentsOfDirectory(atPath: evidence).sorted() {
-                    try copyPrivate(evidence + "/" + name, copied + "/" + name)
+                    try copyPrivate(evidence + "/" + name, copied + "/" + name, limit: 64 << 20)
                     files.append("evidence/" + name)
                 }
             }
@@ -162,10 +170,25 @@ struct BackupCommand: AsyncParsableCommand {
         }
     }
 
-    /// Copies a file, created with mode 0600 (never readable by others, even briefly).
-    private func copyPrivate(_ from: String, _ to: String) throws {
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: from))
-        guard FileManager.default.createFile(atPath: to, contents: bytes, attributes: [.posixPermissions: 0o600]) else {
+    /// Whether `path` is a real directory (false: nothing there); a symlink or anything else
+    /// there is refused.
+    static func isDirectory(_ path: String) throws -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return false }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw CLIError("\(path) is not a directory (a symlink is not followed); the copy takes only the data directory's own files") }
+        return true
+    }
+
+    /// Copies a file, created with mode 0600 (never readable by others, even briefly). Only a
+    /// regular file of at most `limit` bytes, and never through a symlink: the data directory
+    /// is the node's, and a compromised node could plant links to anything the user running
+    /// the backup may read.
+    private func copyPrivate(_ from: String, _ to: String, limit: Int = 1 << 20) throws {
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(from, limit: limit, followSymlinks: false) } catch {
+            throw CLIError("\(from): \(error); the copy takes only regular files of the data directory")
+        }
+        guard FileManager.default.createFile(atPath: to, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
             throw CLIError("cannot write \(to)")
         }
     }

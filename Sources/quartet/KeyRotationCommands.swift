@@ -31,6 +31,10 @@ struct KeyRotate: AsyncParsableCommand {
         do { configuration = try NodeConfiguration.load(path: config) } catch { throw CLIError("\(error)") }
         let directory = DataDirectory(path: configuration.dataDirectory)
         if let refusal = CopyMarkers.offlineWriteRefusal(directory.url.path) { throw CLIError(refusal) }
+        // As the directory's owner: a key written by root would be one the node cannot read.
+        do { try directory.checkOwnership() } catch {
+            throw CLIError("quartet key rotate runs as the data directory's owner (sudo -u <the node's user> quartet key rotate …): \(error.message)")
+        }
         let store: LedgerStore
         do { store = try LedgerStore.open(directory, mode: .writer) } catch {
             guard error.code == .locked else { throw error }

@@ -152,11 +152,15 @@ struct RecoverCommand: AsyncParsableCommand {
 
     /// Reads a PEM private key file, bounded (a key is a few hundred bytes).
     static func readKey(_ path: String) throws -> Ed25519PrivateKey {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw CLIError("--key: cannot read \(path): \(String(cString: strerror(errno)))") }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CLIError("--key: \(path) is not a regular file") }
-        guard info.st_size <= 16_384 else { throw CLIError("--key: \(path) is \(info.st_size) bytes; a PEM Ed25519 key is a few hundred") }
-        guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("--key: cannot read \(path) as text") }
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(path, limit: 16_384) } catch {
+            switch error {
+            case .notRegular: throw CLIError("--key: \(path) is not a regular file")
+            case .tooLarge(let size, _): throw CLIError("--key: \(path) is \(size) bytes; a PEM Ed25519 key is a few hundred")
+            case .cannotOpen(let reason), .cannotRead(let reason): throw CLIError("--key: cannot read \(path): \(reason)")
+            }
+        }
+        guard let pem = String(validating: bytes, as: UTF8.self) else { throw CLIError("--key: cannot read \(path) as text") }
         do { return try Ed25519PrivateKey(pem: pem) } catch { throw CLIError("--key: \(path) is not an Ed25519 private key (PKCS#8 PEM): \(error)") }
     }
 }

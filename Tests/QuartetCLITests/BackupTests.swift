@@ -84,5 +84,18 @@ import Testing
         let second = try TestKit.quartet(["backup", "--data", out, "--out", busy])
         #expect(second.status != 0 && second.stderr.contains("not empty"), "\(second.stderr)")
         #expect(FileManager.default.fileExists(atPath: busy + "/.backup-in-progress"))
+        // A link planted in the data directory (by a compromised node, for a backup run by a
+        // user who may read more than the node) is not followed: the backup fails naming it.
+        let secret = files.root.appendingPathComponent("secret").path
+        try Data("ROOT-ONLY\n".utf8).write(to: URL(fileURLWithPath: secret))
+        for (planted, isDirectory) in [(out + "/keys/stolen.pem", false), (out + "/lost-payloads", false), (out + "/evidence", true)] {
+            try? FileManager.default.removeItem(atPath: planted)
+            try FileManager.default.createSymbolicLink(atPath: planted, withDestinationPath: isDirectory ? files.root.path : secret)
+            let target = files.root.appendingPathComponent("linked-\(UUID().uuidString)").path
+            let linked = try TestKit.quartet(["backup", "--data", out, "--out", target])
+            #expect(linked.status != 0 && linked.stderr.contains("symlink"), "\(planted): \(linked.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: target + "/keys/stolen.pem") && !FileManager.default.fileExists(atPath: target + "/lost-payloads"))
+            try FileManager.default.removeItem(atPath: planted)
+        }
     }
 }

@@ -1,0 +1,60 @@
+import Glibc
+
+/// Reads files a process is handed (keys, requests, federation files, a data directory's small
+/// files) as regular files of bounded size: a FIFO or a device would block the open or never
+/// end, a file larger than anything of its kind is refused before it is read, and, where asked,
+/// a symlink is not followed (a root-run command copying a directory another user can write
+/// must not read what a planted link points at).
+public enum RegularFile {
+    public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
+        /// It cannot be opened: the system's reason (a symlink not followed says so).
+        case cannotOpen(String)
+        /// It is not a regular file (a directory, FIFO, device or socket).
+        case notRegular
+        /// It is larger than `limit` bytes (its size when known).
+        case tooLarge(size: Int, limit: Int)
+        /// Reading it failed: the system's reason.
+        case cannotRead(String)
+
+        public var description: String {
+            switch self {
+            case .cannotOpen(let reason): "cannot open it: \(reason)"
+            case .notRegular: "it is not a regular file"
+            case .tooLarge(let size, let limit): "it is \(size) bytes, over the \(limit) read"
+            case .cannotRead(let reason): "cannot read it: \(reason)"
+            }
+        }
+    }
+
+    /// The bytes of the regular file at `path`, at most `limit` of them (refused, not cut, when
+    /// larger, even if it grows while it is read). `followSymlinks` false: a symlink at `path`
+    /// is refused.
+    public static func read(_ path: String, limit: Int, followSymlinks: Bool = true) throws(Failure) -> [UInt8] {
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not a file).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (followSymlinks ? 0 : O_NOFOLLOW))
+        guard fd >= 0 else {
+            let reason = errno == ELOOP && !followSymlinks ? "it is a symlink, which is not followed" : String(cString: strerror(errno))
+            throw .cannotOpen(reason)
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw .notRegular }
+        guard info.st_size <= limit else { throw .tooLarge(size: Int(info.st_size), limit: limit) }
+        // At most limit + 1 bytes, whatever fstat said, in case the file grows meanwhile; room
+        // for what fstat said and one byte more, grown only if it did grow.
+        var bytes = [UInt8](repeating: 0, count: min(limit, Int(info.st_size)) + 1), count = 0
+        while true {
+            if count == bytes.count {
+                guard bytes.count <= limit else { break }
+                bytes += [UInt8](repeating: 0, count: min(limit + 1, bytes.count * 2) - bytes.count)
+            }
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw .cannotRead(String(cString: strerror(errno))) }
+            if n == 0 { break }
+            count += n
+        }
+        guard count <= limit else { throw .tooLarge(size: count, limit: limit) }
+        return Array(bytes.prefix(count))
+    }
+}
