@@ -207,14 +207,15 @@ dpkg -i "$deb"
 check '[ "$(dpkg-query -W -f="\${Status}" quartet)" = "install ok installed" ]' "not installed"
 check 'getent passwd quartet | grep -q ":/var/lib/quartet:/usr/sbin/nologin$"' "no quartet system user with nologin: $(getent passwd quartet)"
 check 'getent group quartet >/dev/null' "no quartet group"
-check '[ "$(stat -c "%a %U %G" /var/lib/quartet)" = "700 quartet quartet" ]' "/var/lib/quartet is $(stat -c "%a %U %G" /var/lib/quartet)"
+check '[ "$(stat -c "%a %U %G" /var/lib/quartet)" = "755 root root" ]' "/var/lib/quartet is $(stat -c "%a %U %G" /var/lib/quartet)"
 check '[ -f /etc/quartet/wales.example.json ] && [ ! -e /etc/quartet/wales.example.json.dpkg-new ]' "conffiles not in place"
 check 'quartet --version >/dev/null' "the installed binary does not run"
 check 'man -w quartet >/dev/null' "man quartet finds no page"
 # An upgrade over itself: postinst runs again with the old version and repairs the mode.
-chmod 0755 /var/lib/quartet
+chmod 0777 /var/lib/quartet
+chown quartet:quartet /var/lib/quartet
 dpkg -i "$deb"
-check '[ "$(stat -c "%a" /var/lib/quartet)" = "700" ]' "postinst did not repair the mode of /var/lib/quartet"
+check '[ "$(stat -c "%a %U" /var/lib/quartet)" = "755 root" ]' "postinst did not repair the mode and owner of /var/lib/quartet"
 check '[ "$(getent passwd quartet | wc -l)" = 1 ]' "the user was added twice"
 install -d -o quartet -g quartet -m 0700 /var/lib/quartet/wales
 as_quartet /usr/bin/quartet init --log wales --data /var/lib/quartet/wales >/dev/null
@@ -229,7 +230,7 @@ INSTALL
         if grep -q '^INSTALL-FAIL' "$work/install.txt"; then
             fail "install on an overlay:"; grep '^INSTALL-FAIL' "$work/install.txt" >&2
         elif grep -q '^overlay: done' "$work/install.txt"; then
-            ok "dpkg -i on an overlay of /etc /usr /var: postinst made the quartet user and /var/lib/quartet 0700; upgrade repaired the mode; purge kept a node's key"
+            ok "dpkg -i on an overlay of /etc /usr /var: postinst made the quartet user and /var/lib/quartet 0755 root; upgrade repaired its mode and owner; purge kept a node's key"
         else
             echo "skip $(grep '^overlay:' "$work/install.txt" || echo 'install on an overlay: no result')"
         fi
