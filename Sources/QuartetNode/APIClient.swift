@@ -13,6 +13,9 @@ public struct APIClient: Sendable {
     let node: String
     let address: HostPort
     let token: String?
+    /// A request not answered in full within this fails and its connection is closed: a node
+    /// that never answers, or trickles its answer, must not hold a command for ever.
+    public var timeout: TimeAmount = .seconds(60)
 
     /// - Parameters:
     ///   - certificate, key: the client certificate and key, or nil to go without (then give `token`).
@@ -81,6 +84,11 @@ public struct APIClient: Sendable {
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        let deadline = channel.eventLoop.scheduleTask(in: timeout) { [timeout] in
+            // On the channel's loop, as the collector's other events.
+            (try? channel.pipeline.syncOperations.handler(type: ResponseCollector.self))?.expire(after: timeout, channel: channel)
+        }
+        defer { deadline.cancel() }
         let (status, responseBody) = try await promise.futureResult.get()
         try? await channel.close().get()
         return (status, responseBody)
@@ -213,9 +221,16 @@ extension APIClient {
     }
 }
 
-/// The largest answer body a client keeps (a node's answer is hostile input too): 256 MiB, far
-/// above a page of 1,000 entries.
-let maxAnswerBytes = 256 << 20
+/// The largest answer body a client keeps (a node's answer is hostile input too): 32 MiB, above
+/// anything the API sends (a page of entries holds at most 4 MiB of payload), and a bound on
+/// what decoding an answer may cost.
+let maxAnswerBytes = 32 << 20
+
+/// A node did not answer in full within the client's time.
+struct AnswerTimedOut: Error, CustomStringConvertible {
+    var after: TimeAmount
+    var description: String { "the node did not answer within \(after.nanoseconds / 1_000_000_000) s; gave up" }
+}
 
 /// Refused when a node's answer passes what the client takes (`maxAnswerBytes` unless less).
 struct AnswerTooLarge: Error, CustomStringConvertible {
@@ -247,6 +262,12 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if !done { done = true; promise.fail(error) }
         context.close(promise: nil)
+    }
+
+    /// The request's time ran out (on the channel's event loop): it fails, unless answered.
+    func expire(after timeout: TimeAmount, channel: any Channel) {
+        if !done { done = true; promise.fail(AnswerTimedOut(after: timeout)) }
+        channel.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -1,6 +1,7 @@
 import Foundation
 import QuartetCrypto
 import QuartetLedger
+import QuartetPlan
 import QuartetPolicy
 
 /// The federation file every node loads: the members, their addresses and roles, and each log's
@@ -74,6 +75,11 @@ public struct Federation: Sendable, Equatable {
         let root = try ConfigObject(file: file, data: data)
         try root.refuseUnknownKeys(["federation", "version", "nodes", "owners"])
         let name = try root.string("federation")
+        // Shown to every member who reviews a change before signing it (`federation show`):
+        // nothing in it may move the cursor or rewrite a line.
+        guard !name.isEmpty, name.utf8.count <= 255, !name.unicodeScalars.contains(where: { ShownText.isControl($0) }) else {
+            throw root.error("federation", "expected a name of at most 255 bytes without control characters")
+        }
         let version = try root.positiveInteger("version")
         var members: [Member] = []
         let nodes = try root.objects("nodes")
@@ -88,8 +94,10 @@ public struct Federation: Sendable, Equatable {
                 throw node.error("role", "expected one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(roleText)\"")
             }
             let api = try node.string("api")
-            guard let url = URL(string: api), url.scheme == "https", url.host != nil else {
-                throw node.error("api", "expected an https:// base URL, found \"\(api)\"")
+            // Printable ASCII only (an escape sequence in it could hide another member's line
+            // from the members who review the file before signing it).
+            guard api.utf8.count <= 2048, api.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), let url = URL(string: api), url.scheme == "https", url.host != nil else {
+                throw node.error("api", "expected an https:// base URL of printable ASCII, found \"\(TerminalText.escaped(String(api.prefix(200))))\"")
             }
             let log = try node.optionalString("log") ?? id
             // As a node configuration requires: the name becomes file names (evidence/<log>.json)

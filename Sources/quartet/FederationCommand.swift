@@ -122,10 +122,10 @@ struct FederationCommand: AsyncParsableCommand {
                     "signed_by": matches ? signers : [], "signatures_match_file": matches, "quorum": FederationTrust.quorum(of: federation.members.count),
                 ] as [String: Any])
             case .text:
-                print("federation \(federation.name), version \(federation.version), sha256 \(digest)")
+                print(TerminalText.escaped("federation \(federation.name), version \(federation.version), sha256 \(digest)"))
                 for member in federation.members {
                     let current = member.current.map { ", signs with \($0.vkey) (rotated)" } ?? ""
-                    print("  \(member.id) (\(member.role.rawValue)) log \(member.log), peer \(member.peer), api \(member.api)\(current)")
+                    print(TerminalText.escaped("  \(member.id) (\(member.role.rawValue)) log \(member.log), peer \(member.peer), api \(member.api)\(current)"))
                 }
                 if !federation.owners.isEmpty { print("data owners: \(federation.owners.keys.sorted().joined(separator: ", "))") }
                 if signed.note == nil {

@@ -12,6 +12,7 @@ struct NodeClientOptions: ParsableArguments {
     @Option(help: "A bearer token (default: $QUARTET_TOKEN).") var token: String?
     @Option(help: "A client certificate from the federation CA (operator, reader or auditor).") var cert: String?
     @Option(help: "The client certificate's private key.") var key: String?
+    @Option(help: "Seconds a request may take before it is given up.") var timeout: Int = 60
 
     func client() throws -> (APIClient, NodeConfiguration) {
         let configuration: NodeConfiguration
@@ -19,8 +20,9 @@ struct NodeClientOptions: ParsableArguments {
         let host = ["0.0.0.0", "::", "[::]"].contains(configuration.apiListen.host) ? "127.0.0.1" : configuration.apiListen.host
         let address = HostPort(host: host, port: configuration.apiListen.port)
         guard (cert == nil) == (key == nil) else { throw ValidationError("give --cert and --key together") }
+        guard (1...3600).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 3,600 seconds") }
         let token = self.token ?? ProcessInfo.processInfo.environment["QUARTET_TOKEN"]
-        let client: APIClient
+        var client: APIClient
         if let cert, let key {
             client = try APIClient(certificate: cert, key: key, ca: configuration.caCertificate, node: configuration.node, address: address)
         } else if let token, !token.isEmpty {
@@ -29,6 +31,7 @@ struct NodeClientOptions: ParsableArguments {
             client = try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
                                    node: configuration.node, address: address)
         }
+        client.timeout = .seconds(Int64(timeout))
         return (client, configuration)
     }
 }
@@ -126,15 +129,23 @@ func importPlan(file: String, catalogue: String?, targets: String?, client: APIC
     do { planned = try plan.entries(for: log) } catch { throw CLIError(error.message) }
     // What the log holds now (and, for the UK log, its priorities), folded as the view does.
     var view = StrategyView(ukLog: log == plan.planID ? plan.planID : "uk")
+    // Up to the size the first page gave: pages must go on from where the last ended, with
+    // the entries in order, and end there (a node answering the same page for ever, or pages
+    // that never end, is refused rather than followed).
     var from: UInt64 = 0
-    while true {
-        let entries = try await api(configuration) { try await client.entries(log: log, from: from, limit: 1000).entries }
-        for entry in entries {
+    var size: UInt64?
+    while from < size ?? .max {
+        let page = try await api(configuration) { try await client.entries(log: log, from: from, limit: 1000) }
+        if size == nil { size = page.size }
+        guard page.from == from, page.entries.enumerated().allSatisfy({ $0.element.index == from + UInt64($0.offset) }) else {
+            throw CLIError("the node's page of \(log) from \(from) does not hold the entries from \(from) in order; refused")
+        }
+        guard !page.entries.isEmpty else { break }
+        for entry in page.entries {
             let payload = entry.payloadBase64.flatMap { Data(base64Encoded: $0) }.map { Array($0) }
             try? view.apply(ViewEntry(log: log, index: from, timeMillis: 0, type: entry.type, payload: payload))
             from += 1
         }
-        if entries.count < 1000 { break }
     }
     let changes: [PlannedEntry]
     do { changes = try PlanImport.changes(planned, log: view.logs[log], priorities: view.priorities) } catch { throw CLIError(error.message) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import QuartetNode
 
 @main
 struct Quartet: AsyncParsableCommand {
@@ -33,7 +34,28 @@ struct Quartet: AsyncParsableCommand {
         if CommandLine.arguments.dropFirst().first == "serve", ProcessInfo.processInfo.environment["QUARTET_EXECUTOR"] != "dispatch" {
             NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         }
-        await Self.main(nil)
+        // Parsed as ArgumentParser's own `main` does; the errors of running a command are
+        // printed escaped (below).
+        let command: any ParsableCommand
+        do { command = try parseAsRoot(nil) } catch { exit(withError: error) }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand { try await asyncCommand.run() } else {
+                var command = command
+                try command.run()
+            }
+        } catch {
+            exit(withError: Self.printable(error))
+        }
+    }
+
+    /// An error of a running command as it may be printed: ArgumentParser's own (an exit code,
+    /// a usage error) as they are, any other with its text escaped line by line
+    /// (`TerminalText`), since much of it comes from a node's answer or a file — a refusal's
+    /// message, a field name in a decoding error — which must not drive the terminal.
+    static func printable(_ error: any Error) -> any Error {
+        if error is ExitCode || error is CleanExit || error is ValidationError { return error }
+        let text = "\(error)".split(separator: "\n", omittingEmptySubsequences: false).map { TerminalText.escaped(String($0)) }.joined(separator: "\n")
+        return CLIError(text)
     }
 }
 

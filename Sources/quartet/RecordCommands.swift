@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuartetAPI
+import QuartetNode
 
 struct RecordCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,7 +25,7 @@ func postRecord(_ kind: String, _ payload: [String: PayloadValue], node: NodeCli
 func printReceipt(_ receipt: ReceiptBody, format: OutputFormat, done: String) {
     switch format {
     case .json: printJSON(receipt)
-    case .text: print("\(done) \(receipt.log)/\(receipt.index)")
+    case .text: print(TerminalText.escaped("\(done) \(receipt.log)/\(receipt.index)"))
     }
 }
 

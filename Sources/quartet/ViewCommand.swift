@@ -50,7 +50,14 @@ struct ViewCommand: AsyncParsableCommand {
             if let nation { path += "/nations/\(nation)" }
             if let measure { path = APIClient.viewPath(measure: measure, period: period) }
             if totals { path += "/totals" }
-            FileHandle.standardOutput.write(try await client.viewCSV(path, table: table))
+            let csv = try await client.viewCSV(path, table: table)
+            // Defused by the node, which may be the hostile party: on a terminal, each line is
+            // shown escaped (a file or a pipe gets the bytes as they came).
+            if isatty(STDOUT_FILENO) == 1 {
+                for line in String(decoding: csv, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) { print(String(line)) }
+            } else {
+                FileHandle.standardOutput.write(csv)
+            }
             return
         }
         if let priority {
@@ -58,7 +65,7 @@ struct ViewCommand: AsyncParsableCommand {
             if format == .json { return printJSON(answer) }
             print("\(answer.id) \(answer.title)")
             for (log, c) in answer.nations.sorted(by: { $0.key < $1.key }) where c.actions > 0 {
-                print("  \(pad(ViewQueries.displayName(log), 17)) \(Int((c.progress * 100).rounded()))% on track or done, \(c.colour)")
+                print("  \(pad(ViewQueries.displayName(log), 17)) \(percent(c.progress))% on track or done, \(c.colour)")
             }
             printActions(answer.actions)
         } else if let nation {
@@ -92,13 +99,16 @@ struct ViewCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(((try? encoder.encode(value)) ?? Data("null".utf8)) + Data("\n".utf8))
     }
 
+    /// A share as a whole percentage, whatever number the node sent (clamped to 0–100).
+    func percent(_ share: Double) -> Int { share.isNaN ? 0 : Int((min(max(share, 0), 1) * 100).rounded()) }
+
     func pad(_ s: String, _ n: Int) -> String { s.count >= n ? String(s.prefix(n)) : s.padding(toLength: n, withPad: " ", startingAt: 0) }
 
     func printWhole(_ view: CombinedView) {
         print("combined strategy view at \(view.node) (\(view.generatedAt))")
         print("logs:")
         for log in view.logs {
-            let age = log.checkpoint?.ageSeconds.map { "checkpoint \(Int($0)) s old" } ?? "no checkpoint"
+            let age = log.checkpoint?.ageSeconds.map { "checkpoint \(Int(exactly: $0.rounded(.down)).map(String.init) ?? "?") s old" } ?? "no checkpoint"
             let verified = log.verified ? "verified" : "NOT VERIFIED"
             let alerts = log.alerts.count
             print("  \(pad(log.name, 17)) \(pad("\(log.entries) entries", 14)) \(pad(age, 26)) \(verified)\(alerts > 0 ? ", \(alerts) alerts" : "")")
@@ -109,7 +119,7 @@ struct ViewCommand: AsyncParsableCommand {
         for p in view.priorities {
             let row = names.map { n -> String in
                 guard let c = p.nations[n], c.actions > 0 else { return pad("-", 17) }
-                return pad("\(Int((c.progress * 100).rounded()))% \(c.colour)", 17)
+                return pad("\(percent(c.progress))% \(c.colour)", 17)
             }
             print("  " + pad("\(p.id) \(p.title)", 38) + row.joined())
         }
@@ -153,16 +163,18 @@ struct ViewCommand: AsyncParsableCommand {
         printTotals(answer.totals)
     }
 
-    /// The entries behind a figure, each with its inclusion proof, and the checkpoints.
+    /// The entries behind a figure, each with its inclusion proof, and the checkpoints — as the
+    /// node says: nothing here is checked (the figure page's script checks it in the browser;
+    /// `quartet verify-checkpoint --policy` checks a checkpoint with nothing but a policy).
     func printProvenance(_ answer: ViewProvenance) {
-        print("figure \(answer.figure) rests on:")
+        print("figure \(answer.figure) rests on (as the node says, not checked here; check with `--format json` and `quartet verify-checkpoint`, or the figure's page):")
         for item in answer.entries {
             let e = item.entry, proof = item.inclusion
-            print("  \(e.log)/\(e.index) \(e.type) leaf \(e.leafHash) — included in tree size \(proof.size) (\(proof.proof.count) hashes)")
+            print("  \(e.log)/\(e.index) \(e.type) leaf \(e.leafHash) — the node gives a proof of it in tree size \(proof.size) (\(proof.proof.count) hashes)")
         }
         for (log, note) in answer.checkpoints.sorted(by: { $0.key < $1.key }) {
             let w = answer.witnessed?[log]
-            print("checkpoint of \(log)" + (w.map { ", witnessed by \($0.witnesses.count) of \($0.of)\($0.witnesses.isEmpty ? "" : " (" + $0.witnesses.joined(separator: ", ") + ")")\($0.quorum ? "" : ": NOT a quorum")" } ?? "") + ":")
+            print("checkpoint of \(log)" + (w.map { ", the node says witnessed by \($0.witnesses.count) of \($0.of)\($0.witnesses.isEmpty ? "" : " (" + $0.witnesses.joined(separator: ", ") + ")")\($0.quorum ? "" : ": NOT a quorum")" } ?? "") + ":")
             for line in note.split(separator: "\n") { print("  " + line) }
         }
     }

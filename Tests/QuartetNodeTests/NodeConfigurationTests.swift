@@ -155,6 +155,12 @@ import Testing
         var hidden = member("wales")
         hidden["peer"] = "\u{1B}[2K\u{1B}[1A:7401"
         #expect(federationError([hidden])?.key == "nodes[0].peer")
+        // Nor an API address (one erased the line of a member added, in `federation show`,
+        // from the members reviewing the file before they sign it): printable ASCII only.
+        var erasing = member("wales")
+        erasing["api"] = "https://127.0.0.1:8401/\u{1B}7\u{1B}[1A\u{1B}[2K\u{1B}8"
+        let refused = federationError([erasing])
+        #expect(refused?.key == "nodes[0].api" && refused?.message.contains("\\u{1B}") == true, "\(String(describing: refused))")
     }
 
     // MARK: The examples under config/

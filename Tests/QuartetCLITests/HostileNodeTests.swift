@@ -1,0 +1,46 @@
+import Foundation
+import QuartetHarness
+import QuartetTestKit
+import Testing
+
+/// The CLI facing a hostile node (a member gone bad, with its real certificate): a node that
+/// never answers does not hold a command for ever, and what it says in a refusal reaches the
+/// terminal escaped.
+@Suite struct HostileNodeTests {
+    func hostile(_ files: NodeFiles, mode: String) throws -> ChildProcess {
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: files.configPath))) as? [String: Any])
+        let tls = try #require(config["tls"] as? [String: Any])
+        let python = try #require(TestKit.which("python3"))
+        var settings = ChildSettings(executable: python.path, arguments: [
+            TestKit.repositoryRoot.appendingPathComponent("Tests/Interop/hostile_api.py").path, "\(files.apiPort)",
+            try #require(tls["certificate"] as? String), try #require(tls["key"] as? String), mode])
+        settings.standardOutput = .capture()
+        let server = try ChildProcess.spawn(settings)
+        _ = try server.waitForLine(timeout: .seconds(20)) { $0.hasPrefix("listening") }
+        return server
+    }
+
+    @Test func aNodeThatNeverAnswersIsGivenUpOn() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let server = try hostile(files, mode: "silent")
+        defer { _ = server.stop(signal: SIGKILL, grace: .seconds(2)) }
+        let started = Date()
+        let result = try TestKit.quartet(["view", "--config", files.configPath, "--timeout", "2"])
+        #expect(result.status == 1 && result.stderr.contains("did not answer within 2 s"), "\(result.stderr)")
+        #expect(Date().timeIntervalSince(started) < 15)
+    }
+
+    @Test func aRefusalsTextReachesTheTerminalEscaped() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let server = try hostile(files, mode: "escape")
+        defer { _ = server.stop(signal: SIGKILL, grace: .seconds(2)) }
+        for command in [["view"], ["agreement", "list"], ["status"]] {
+            let result = try TestKit.quartet(command + ["--config", files.configPath])
+            #expect(result.status != 0, "\(command)")
+            #expect(!result.stderr.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(command): a raw escape reached the terminal: \(result.stderr.debugDescription)")
+            #expect(result.stderr.contains("\\u{1B}[2J"), "\(command): \(result.stderr.debugDescription)")
+        }
+    }
+}
