@@ -221,21 +221,22 @@ extension APIClient {
     }
 }
 
-/// The largest answer body a client keeps (a node's answer is hostile input too): 32 MiB, above
-/// anything the API sends (a page of entries holds at most 4 MiB of payload), and a bound on
-/// what decoding an answer may cost.
+/// The largest answer body a client keeps (a node's answer is hostile input too): 32 MiB, well
+/// above a page of entries (at most 4 MiB of payload, about 7 MB of JSON) and the view, and a
+/// bound on what decoding an answer may cost. The unpaged lists (an agreement's disclosures,
+/// alerts) pass it only past ~150,000 records.
 let maxAnswerBytes = 32 << 20
 
 /// A node did not answer in full within the client's time.
-struct AnswerTimedOut: Error, CustomStringConvertible {
+public struct AnswerTimedOut: Error, CustomStringConvertible {
     var after: TimeAmount
-    var description: String { "the node did not answer within \(after.nanoseconds / 1_000_000_000) s; gave up" }
+    public var description: String { "the node did not answer within \(after.nanoseconds / 1_000_000_000) s; gave up" }
 }
 
 /// Refused when a node's answer passes what the client takes (`maxAnswerBytes` unless less).
-struct AnswerTooLarge: Error, CustomStringConvertible {
+public struct AnswerTooLarge: Error, CustomStringConvertible {
     var limit = maxAnswerBytes
-    var description: String { "the node's answer is larger than \(limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"); refused" }
+    public var description: String { "the node's answer is larger than \(limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"); refused" }
 }
 
 final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {

@@ -97,7 +97,7 @@ public struct Federation: Sendable, Equatable {
             // Printable ASCII only (an escape sequence in it could hide another member's line
             // from the members who review the file before signing it).
             guard api.utf8.count <= 2048, api.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), let url = URL(string: api), url.scheme == "https", url.host != nil else {
-                throw node.error("api", "expected an https:// base URL of printable ASCII, found \"\(TerminalText.escaped(String(api.prefix(200))))\"")
+                throw node.error("api", "expected an https:// base URL of printable ASCII, found \"\(api.prefix(200))\"")
             }
             let log = try node.optionalString("log") ?? id
             // As a node configuration requires: the name becomes file names (evidence/<log>.json)

@@ -16,7 +16,7 @@ extension DataDirectory {
     public var lostPayloadsPath: String { url.appendingPathComponent("lost-payloads").path }
 
     /// At most this much of the record is read (4 million indices of a long log name).
-    static let lostPayloadsLimit = 256 << 20
+    public static let lostPayloadsLimit = 256 << 20
 
     /// Appends `indices` of `log` to the record.
     public func recordLostPayloads(log: String, indices: [UInt64]) throws(StoreError) {

@@ -179,7 +179,7 @@ struct AuditCommand: AsyncParsableCommand {
         }
         let uncovered = witnessing.filter { !$0.value.covered }.keys.sorted()
         if requireWitnessed && !uncovered.isEmpty {
-            FileHandle.standardError.write(Data("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned\n".utf8))
+            FileHandle.standardError.write(Data((TerminalText.escaped("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned") + "\n").utf8))
             throw ExitCode(3)
         }
     }

@@ -53,8 +53,12 @@ struct BackupCommand: AsyncParsableCommand {
         let manager = FileManager.default
         // As the directory's owner (the node's user): root copying what the node may write would
         // read whatever a compromised node planted for it (docs/operations.md, "Backups").
+        var owner = stat()
+        if stat(source.url.path, &owner) == 0, owner.st_uid != geteuid() {
+            throw CLIError("quartet backup runs as the data directory's owner, user \(owner.st_uid) (sudo -u <that user> quartet backup …; --out must be writable by it); this is user \(geteuid())")
+        }
         do { try source.checkOwnership() } catch {
-            throw CLIError("quartet backup runs as the data directory's owner (sudo -u <the node's user> quartet backup …): \(error.message)")
+            throw CLIError("quartet backup: \(error.message)")
         }
         // Not inside the directory it copies (a backup of a backup, growing each time).
         let sourcePath = source.url.resolvingSymlinksInPath().standardizedFileURL.path
@@ -111,7 +115,7 @@ struct BackupCommand: AsyncParsableCommand {
                     files.append("keys/" + name)
                 }
             }
-            for (name, limit) in [("federation.accepted.json", 4 << 20), ("federation.accepted.json.sig", 1 << 20), ("pending-records", 64 << 20), ("lost-payloads", 64 << 20)] {
+            for (name, limit) in [("federation.accepted.json", 4 << 20), ("federation.accepted.json.sig", 1 << 20), ("pending-records", 256 << 20), ("lost-payloads", DataDirectory.lostPayloadsLimit)] {
                 let path = source.url.appendingPathComponent(name).path
                 var info = stat()
                 guard lstat(path, &info) == 0 else { continue }

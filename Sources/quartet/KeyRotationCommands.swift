@@ -32,8 +32,12 @@ struct KeyRotate: AsyncParsableCommand {
         let directory = DataDirectory(path: configuration.dataDirectory)
         if let refusal = CopyMarkers.offlineWriteRefusal(directory.url.path) { throw CLIError(refusal) }
         // As the directory's owner: a key written by root would be one the node cannot read.
+        var owner = stat()
+        if stat(directory.url.path, &owner) == 0, owner.st_uid != geteuid() {
+            throw CLIError("quartet key rotate runs as the data directory's owner, user \(owner.st_uid) (sudo -u <that user> quartet key rotate …); this is user \(geteuid())")
+        }
         do { try directory.checkOwnership() } catch {
-            throw CLIError("quartet key rotate runs as the data directory's owner (sudo -u <the node's user> quartet key rotate …): \(error.message)")
+            throw CLIError("quartet key rotate: \(error.message)")
         }
         let store: LedgerStore
         do { store = try LedgerStore.open(directory, mode: .writer) } catch {

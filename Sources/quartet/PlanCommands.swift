@@ -43,6 +43,10 @@ func api<Answer>(_ configuration: NodeConfiguration, _ calls: () async throws ->
         throw CLIError(error.description)
     } catch let error as CLIError {
         throw error
+    } catch let error as AnswerTimedOut {
+        throw CLIError("node \(configuration.node) at https://\(configuration.apiListen): \(error)")
+    } catch let error as AnswerTooLarge {
+        throw CLIError("node \(configuration.node) at https://\(configuration.apiListen): \(error)")
     } catch {
         throw CLIError(unreachable(configuration, error))
     }
@@ -120,6 +124,9 @@ struct ImportPlanCommand: AsyncParsableCommand {
 
 /// Imports a plan file into the node's own log through its API (`quartet import plan`, and the
 /// demo): reads what the log holds, appends what it lacks, in batches of at most 1,000.
+/// The most entries of its log `import plan` reads from a node (a plan's log is thousands).
+let importMaxLogEntries: UInt64 = 50_000_000
+
 func importPlan(file: String, catalogue: String?, targets: String?, client: APIClient, configuration: NodeConfiguration,
                 dryRun: Bool) async throws -> (plan: PlanImport, planned: [PlannedEntry], changes: [PlannedEntry], appended: Int) {
     let plan: PlanImport
@@ -136,11 +143,20 @@ func importPlan(file: String, catalogue: String?, targets: String?, client: APIC
     var size: UInt64?
     while from < size ?? .max {
         let page = try await api(configuration) { try await client.entries(log: log, from: from, limit: 1000) }
-        if size == nil { size = page.size }
+        if size == nil {
+            // A plan's log is thousands of entries; one a node says holds more than this is
+            // not read to the end (it would be pages for ever).
+            guard page.size <= importMaxLogEntries else {
+                throw CLIError("node \(configuration.node) says log \(log) holds \(page.size) entries; import plan reads at most \(importMaxLogEntries)")
+            }
+            size = page.size
+        }
         guard page.from == from, page.entries.enumerated().allSatisfy({ $0.element.index == from + UInt64($0.offset) }) else {
             throw CLIError("the node's page of \(log) from \(from) does not hold the entries from \(from) in order; refused")
         }
-        guard !page.entries.isEmpty else { break }
+        guard !page.entries.isEmpty else {
+            throw CLIError("the node's page of \(log) from \(from) is empty, but it said the log holds \(page.size) entries; refused")
+        }
         for entry in page.entries {
             let payload = entry.payloadBase64.flatMap { Data(base64Encoded: $0) }.map { Array($0) }
             try? view.apply(ViewEntry(log: log, index: from, timeMillis: 0, type: entry.type, payload: payload))

@@ -53,7 +53,8 @@ struct Quartet: AsyncParsableCommand {
     /// (`TerminalText`), since much of it comes from a node's answer or a file — a refusal's
     /// message, a field name in a decoding error — which must not drive the terminal.
     static func printable(_ error: any Error) -> any Error {
-        if error is ExitCode || error is CleanExit || error is ValidationError { return error }
+        // ArgumentParser's own, help among them (`--help` runs its help command, which throws).
+        if error is ExitCode || error is CleanExit || error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") { return error }
         let text = "\(error)".split(separator: "\n", omittingEmptySubsequences: false).map { TerminalText.escaped(String($0)) }.joined(separator: "\n")
         return CLIError(text)
     }

@@ -54,7 +54,11 @@ struct ViewCommand: AsyncParsableCommand {
             // Defused by the node, which may be the hostile party: on a terminal, each line is
             // shown escaped (a file or a pipe gets the bytes as they came).
             if isatty(STDOUT_FILENO) == 1 {
-                for line in String(decoding: csv, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) { print(String(line)) }
+                // By bytes: the node's CSV ends lines with CRLF, which Swift's `String` holds as
+                // one character that is not "\n".
+                for line in Array(csv).split(separator: 0x0A, omittingEmptySubsequences: false) {
+                    print(String(decoding: line.last == 0x0D ? line.dropLast() : line, as: UTF8.self))
+                }
             } else {
                 FileHandle.standardOutput.write(csv)
             }

@@ -26,6 +26,19 @@ func populatedDirectory(count: Int) throws -> URL {
 }
 
 @Suite(.serialized) struct CLITests {
+    /// Help and version come out as ArgumentParser prints them, exit 0 (the command errors the
+    /// CLI escapes must not include its help, which it throws).
+    @Test func helpAndVersionExitZero() throws {
+        for arguments in [["--help"], ["help", "backup"], ["backup", "--help"], ["serve", "-h"], ["key", "rotate", "--help"]] {
+            let result = try TestKit.quartet(arguments)
+            #expect(result.status == 0 && result.stdout.contains("USAGE:") && !result.stderr.contains("Error"), "\(arguments): \(result)")
+        }
+        let version = try TestKit.quartet(["--version"])
+        #expect(version.status == 0 && !version.stdout.isEmpty, "\(version)")
+        let unknown = try TestKit.quartet(["no-such-command"])
+        #expect(unknown.status == 64, "\(unknown)")
+    }
+
     @Test func initWritesAKeyOpenSSLReads() throws {
         let dir = try TestKit.temporaryDirectory("cli")
         defer { try? FileManager.default.removeItem(at: dir) }
