@@ -154,8 +154,11 @@ func importPlan(file: String, catalogue: String?, targets: String?, client: APIC
         guard page.from == from, page.entries.enumerated().allSatisfy({ $0.element.index == from + UInt64($0.offset) }) else {
             throw CLIError("the node's page of \(log) from \(from) does not hold the entries from \(from) in order; refused")
         }
-        guard !page.entries.isEmpty else {
-            throw CLIError("the node's page of \(log) from \(from) is empty, but it said the log holds \(page.size) entries; refused")
+        if page.entries.isEmpty {
+            guard from >= size ?? 0 else {
+                throw CLIError("the node's page of \(log) from \(from) is empty, but it said the log holds \(size ?? 0) entries; refused")
+            }
+            break
         }
         for entry in page.entries {
             let payload = entry.payloadBase64.flatMap { Data(base64Encoded: $0) }.map { Array($0) }

@@ -6,7 +6,8 @@ member gone bad would) and answers every request in MODE:
 
 usage: hostile_api.py PORT CERT KEY MODE
 """
-import socket, ssl, sys, threading, time
+import sys, time
+import tls_server
 
 port, cert, key, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 
@@ -24,18 +25,4 @@ def serve(connection):
     finally:
         connection.close()
 
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(cert, key)
-listener = socket.socket()
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(('127.0.0.1', port))
-listener.listen(16)
-print('listening', flush=True)
-while True:
-    raw, _ = listener.accept()
-    def accept(raw=raw):
-        try:
-            serve(context.wrap_socket(raw, server_side=True))
-        except Exception:
-            raw.close()
-    threading.Thread(target=accept, daemon=True).start()
+tls_server.run(port, cert, key, serve)

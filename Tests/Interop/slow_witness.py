@@ -5,7 +5,8 @@ log's other witnesses back. Written from C2SP tlog-witness and tlog-cosignature.
 
 usage: slow_witness.py PORT CERT KEY CA WITNESS_KEY_PEM WITNESS_NAME DELAY
 """
-import base64, hashlib, socket, ssl, struct, sys, threading, time
+import base64, hashlib, struct, sys, time
+import tls_server
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, Encoding, PublicFormat
 
 port, cert, key, ca, witness_pem, name, delay = sys.argv[1:8]
@@ -51,20 +52,4 @@ def serve(connection):
     finally:
         connection.close()
 
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(cert, key)
-context.load_verify_locations(ca)
-context.verify_mode = ssl.CERT_REQUIRED
-listener = socket.socket()
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(('127.0.0.1', port))
-listener.listen(16)
-print('listening', flush=True)
-while True:
-    raw, _ = listener.accept()
-    def accept(raw=raw):
-        try:
-            serve(context.wrap_socket(raw, server_side=True))
-        except Exception:
-            raw.close()
-    threading.Thread(target=accept, daemon=True).start()
+tls_server.run(port, cert, key, serve, ca=ca)
