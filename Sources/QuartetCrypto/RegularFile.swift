@@ -26,6 +26,14 @@ public enum RegularFile {
         }
     }
 
+    /// The text (UTF-8) of the regular file at `path`, at most `limit` bytes: a key or a
+    /// small configuration file.
+    public static func readText(_ path: String, limit: Int, followSymlinks: Bool = true) throws(Failure) -> String {
+        let bytes = try read(path, limit: limit, followSymlinks: followSymlinks)
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .cannotRead("it is not UTF-8 text") }
+        return text
+    }
+
     /// The bytes of the regular file at `path`, at most `limit` of them (refused, not cut, when
     /// larger, even if it grows while it is read). `followSymlinks` false: a symlink at `path`
     /// is refused.

@@ -185,8 +185,8 @@ public struct DataDirectory: Sendable {
             throw StoreError(.key, "the signing key of log \(log) at \(path) is readable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it")
         }
         let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw StoreError(.key, "cannot read the signing key of log \(log) at \(path)", cause: UnderlyingError(error.localizedDescription))
+        do { text = try RegularFile.readText(path, limit: 65_536) } catch {
+            throw StoreError(.key, "cannot read the signing key of log \(log) at \(path)", cause: UnderlyingError(error.description))
         }
         do { return try Ed25519PrivateKey(pem: text) } catch {
             throw StoreError(.key, "the signing key of log \(log) at \(path) is not a usable Ed25519 PKCS#8 PEM key", cause: error)

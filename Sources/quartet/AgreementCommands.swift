@@ -82,7 +82,7 @@ struct AgreementSign: ParsableCommand {
         // Check it as a node will.
         do { _ = try Agreement(text: agreement.text) } catch { throw CLIError(error.message) }
         let pem: String
-        do { pem = try String(contentsOfFile: key, encoding: .utf8) } catch { throw CLIError("--key: cannot read \(key)") }
+        do { pem = try RegularFile.readText(key, limit: 65_536) } catch { throw CLIError("--key: cannot read \(key): \(error)") }
         let note = try NoteSigner(name: owner, key: try Ed25519PrivateKey(pem: pem)).sign(text: agreement.text)
         if let out {
             try Data(note.serialized.utf8).write(to: URL(fileURLWithPath: out))

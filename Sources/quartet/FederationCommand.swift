@@ -41,7 +41,9 @@ struct FederationCommand: AsyncParsableCommand {
             if let data {
                 signingKey = try DataDirectory(path: data).readSigningKey(log: me.log)
             } else {
-                signingKey = try Ed25519PrivateKey(pem: String(contentsOfFile: key!, encoding: .utf8))
+                let pem: String
+                do { pem = try RegularFile.readText(key!, limit: 65_536) } catch { throw CLIError("--key: \(key!): \(error)") }
+                signingKey = try Ed25519PrivateKey(pem: pem)
             }
             let note = try FederationTrust.sign(file: file, member: member, key: signingKey, fresh: fresh)
             let signed = try FederationTrust.read(file)
