@@ -144,7 +144,7 @@ public enum FederationTrust {
 
 extension FederationTrust {
     /// The largest federation file read (a federation of hundreds of members is a few hundred KiB).
-    static let maxFileBytes = 4 << 20
+    public static let maxFileBytes = 4 << 20
 
     /// Where a node keeps the federation file it accepted last (and its signatures).
     public static func acceptedPath(dataDirectory: String) -> String {

@@ -115,7 +115,7 @@ struct BackupCommand: AsyncParsableCommand {
                     files.append("keys/" + name)
                 }
             }
-            for (name, limit) in [("federation.accepted.json", 4 << 20), ("federation.accepted.json.sig", 1 << 20), ("pending-records", 256 << 20), ("lost-payloads", DataDirectory.lostPayloadsLimit)] {
+            for (name, limit) in [("federation.accepted.json", FederationTrust.maxFileBytes), ("federation.accepted.json.sig", SignedNote.maxLength), ("pending-records", 256 << 20), ("lost-payloads", DataDirectory.lostPayloadsLimit)] {
                 let path = source.url.appendingPathComponent(name).path
                 var info = stat()
                 guard lstat(path, &info) == 0 else { continue }

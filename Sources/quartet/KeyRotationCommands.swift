@@ -158,7 +158,7 @@ enum FederationFileEdit {
     /// `key` must sign as that member's log. Returns the new version.
     static func change(_ file: String, member: String, keysOf key: NoteVerifier, _ body: (inout [String: Any]) -> Void) throws -> Int {
         let text: Data
-        do { text = Data(try RegularFile.read(file, limit: 4 << 20)) } catch { throw CLIError("\(file): \(error)") }
+        do { text = Data(try RegularFile.read(file, limit: FederationTrust.maxFileBytes)) } catch { throw CLIError("\(file): \(error)") }
         // The file as a node reads it first (a key given twice, say, is refused): the change is
         // made to the file its members reviewed, not to what JSONSerialization keeps of it.
         do { _ = try Federation.parse(text, file: file) } catch { throw CLIError("not changed: \(error)") }

@@ -43,9 +43,8 @@ func api<Answer>(_ configuration: NodeConfiguration, _ calls: () async throws ->
         throw CLIError(error.description)
     } catch let error as CLIError {
         throw error
-    } catch let error as AnswerTimedOut {
-        throw CLIError("node \(configuration.node) at https://\(configuration.apiListen): \(error)")
-    } catch let error as AnswerTooLarge {
+    } catch where error is AnswerTimedOut || error is AnswerTooLarge {
+        // The node was reached: it answered too slowly, or too much.
         throw CLIError("node \(configuration.node) at https://\(configuration.apiListen): \(error)")
     } catch {
         throw CLIError(unreachable(configuration, error))
