@@ -159,19 +159,50 @@ public final class ViewMaintainer: Sendable {
         queue.sync { absorb(log: log, entries: entries, checkpoint: checkpoint) }
     }
 
-    /// Folds a durable replicated batch on the view's queue; waits only when the backlog is full.
+    /// Folds a durable replicated batch on the view's queue, in the next fold pass: one runs
+    /// `replicaFoldMillis` after the first batch that waits for it and folds every batch that
+    /// came meanwhile, in the order they were stored. So the view's work leaves the moment a
+    /// commit's replication and witnessing run (a witness's answer would wait for the CPU the
+    /// fold takes), and a stream of batches costs one pass per interval. A batch with
+    /// agreement entries is folded at once (with those before it): egress and ingress judge
+    /// the next batches by the agreements. Waits only when the backlog is full.
     func absorbReplica(log: String, entries: [Entry], checkpoint: Checkpoint) {
         let waiting = backlog.add(entries.count, ordering: .relaxed).newValue
+        let agreements = entries.indices.contains { PolicyEntryType(rawValue: entries[$0].header.type) != nil }
+        let schedule = waitingBatches.withLock { waiting in
+            waiting.batches.append((log, entries, checkpoint))
+            defer { waiting.scheduled = true }
+            return !waiting.scheduled
+        }
         if waiting > Self.maxBacklog {
-            queue.sync { absorb(log: log, entries: entries, checkpoint: checkpoint) }
-            backlog.subtract(entries.count, ordering: .relaxed)
-        } else {
-            queue.async {
-                self.absorb(log: log, entries: entries, checkpoint: checkpoint)
-                self.backlog.subtract(entries.count, ordering: .relaxed)
-            }
+            queue.sync { foldWaiting() }
+        } else if agreements {
+            queue.async { self.foldWaiting() }
+        } else if schedule {
+            queue.asyncAfter(deadline: .now() + .milliseconds(Self.replicaFoldMillis)) { self.foldWaiting() }
         }
     }
+
+    /// A replicated batch is folded at most this long after it was stored (`absorbReplica`).
+    static let replicaFoldMillis = 20
+    /// Replicated batches waiting for the next fold pass, in the order they were stored.
+    private let waitingBatches = Mutex<(batches: [(log: String, entries: [Entry], checkpoint: Checkpoint)], scheduled: Bool)>(([], false))
+
+    /// Folds the replicated batches waiting (on `queue`).
+    private func foldWaiting() {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let batches = waitingBatches.withLock { waiting in
+            defer { waiting = ([], false) }
+            return waiting.batches
+        }
+        for batch in batches {
+            absorb(log: batch.log, entries: batch.entries, checkpoint: batch.checkpoint)
+            backlog.subtract(batch.entries.count, ordering: .relaxed)
+        }
+    }
+
+    /// Replicated entries stored and not yet folded.
+    var unfolded: Int { backlog.load(ordering: .relaxed) }
 
     /// The most recent folds (at most 256), numbered from 1, newest last.
     public var recentFolds: [(sequence: Int, log: String, entries: Int, seconds: Double)] { recent.withLock { $0.folds } }

@@ -64,6 +64,9 @@ final class WitnessCollector: Sendable {
         var kickScheduled = false
         /// The largest size of this log this node's own witness cosigned.
         var selfCosigned: UInt64 = 0
+        /// The round's checkpoint this node's own witness cosigns once the round's quorum is
+        /// gathered (or `ownCosignMillis` after the round started, whichever comes first).
+        var ownPending: StoredCheckpoint?
     }
 
     /// A round is not waited on for longer than this.
@@ -166,7 +169,7 @@ final class WitnessCollector: Sendable {
         let members = witnessMembers
         guard !members.isEmpty else { return }
         var wakeAt: ContinuousClock.Instant?
-        var ownToCosign: StoredCheckpoint?
+        var ownScheduled = false
         let started: [(Federation.Member, StoredCheckpoint, UInt64)] = state.withLockedValue { s in
             guard !s.stopped, let latest = s.latest else { return [] }
             // A new round when the one in force is done or overdue, and not sooner than
@@ -189,7 +192,10 @@ final class WitnessCollector: Sendable {
                 }
             }
             let round = s.round!
-            if round.checkpoint.size > s.selfCosigned { ownToCosign = round }
+            if round.checkpoint.size > max(s.selfCosigned, s.ownPending?.checkpoint.size ?? 0) {
+                s.ownPending = round
+                ownScheduled = true
+            }
             var out: [(Federation.Member, StoredCheckpoint, UInt64)] = []
             for member in members {
                 var w = s.witnesses[member.id] ?? Witness()
@@ -204,8 +210,11 @@ final class WitnessCollector: Sendable {
         // the store) and written to each witness's open connection, with no task hop before
         // the requests leave.
         for (member, checkpoint, old) in started { submit(to: member, checkpoint, old: old) }
-        // Then this node's own witness, once per round, after the requests have left.
-        if let ownToCosign { cosignOwnCheckpoint(ownToCosign) }
+        // Then this node's own witness, once per round, when the round's quorum is gathered:
+        // its signature and row would take CPU the witnesses' answers wait for.
+        if ownScheduled {
+            queue.asyncAfter(deadline: .now() + .milliseconds(Self.ownCosignMillis)) { self.cosignOwnPending() }
+        }
         if let wakeAt {
             Task {
                 try? await Task.sleep(until: wakeAt, clock: .continuous)
@@ -213,6 +222,19 @@ final class WitnessCollector: Sendable {
                 self.kick()
             }
         }
+    }
+
+    /// The own witness's cosignature waits at most this long for the round's quorum.
+    static let ownCosignMillis = 50
+
+    /// This node's witness cosigns the checkpoint waiting for it (on `queue`).
+    private func cosignOwnPending() {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard let pending = state.withLockedValue({ s in
+            defer { s.ownPending = nil }
+            return s.ownPending
+        }) else { return }
+        cosignOwnCheckpoint(pending)
     }
 
     /// This node's witness cosigns its own log's checkpoint of the round (committed: the writer
@@ -368,6 +390,7 @@ final class WitnessCollector: Sendable {
     private func finish(_ member: Federation.Member, _ checkpoint: StoredCheckpoint, _ outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>) {
         dispatchPrecondition(condition: .onQueue(queue))
         let members = witnessMembers
+        var quorumGathered = false
         let retry: Bool = state.withLockedValue { s in
             var w = s.witnesses[member.id] ?? Witness()
             w.inFlight = false
@@ -376,7 +399,8 @@ final class WitnessCollector: Sendable {
                 if w.cosigned != result.size {
                     s.gathered[result.size, default: 0] += 1
                     let quorum = WitnessPolicy.majority(of: members.count)
-                    if s.gathered[result.size] == quorum, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
+                    quorumGathered = s.gathered[result.size] == quorum
+                    if quorumGathered, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
                         let now = Double(Date().timeIntervalSince1970 * 1000)
                         let millis = s.signedAt[result.size].map { ($0.duration(to: .now)).milliseconds } ?? now - Double(signed)
                         s.quorumLatency.append((result.size, max(0, millis), UInt64(now)))
@@ -413,7 +437,9 @@ final class WitnessCollector: Sendable {
                 self.kick()
             }
         }
-        // The round may go on without this witness (a failed one is kept out by its back-off).
+        // The own witness's turn once the quorum is in; then the round may go on without this
+        // witness (a failed one is kept out by its back-off).
+        if quorumGathered { cosignOwnPending() }
         startRound()
     }
 

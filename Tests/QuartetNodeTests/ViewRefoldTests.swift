@@ -63,4 +63,35 @@ import Testing
         #expect(after.logs["uk"]?.checkpoint?.size == 4, "the refolded view keeps the checkpoint it stood on")
         #expect(after.version > before.version, "caches keyed on the version must see a new one")
     }
+
+    /// Replicated batches wait for a fold pass and are folded in the order they were stored,
+    /// each once, whatever pass takes them.
+    @Test func replicatedBatchesFoldInTheOrderTheyWereStored() async throws {
+        let origin = try TestKit.makeStore(log: "uk")
+        let writer = try LogWriter(store: origin, log: "uk")
+        let originLog = try origin.log(named: "uk")
+        let replica = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory("fold-passes").path))
+        let log = try replica.addLog(name: "uk", origin: originLog.origin, publicKey: originLog.publicKey, own: false, nowMillis: 1)
+        let view = ViewMaintainer(ukLog: "uk", order: ["uk"], owners: [:], labels: try LabelOwnership([:]), store: replica,
+                                  metrics: NodeMetrics(ownLog: "uk"), logger: Logger(label: "test"))
+        try view.load(from: replica)
+        let folded = view.foldCount
+        // Three batches of 3, 1 and 2 entries, stored and handed to the view one after another.
+        var sizes: [Int] = []
+        for ids in [["A", "B", "C"], ["D"], ["E", "F"]] {
+            let from = try origin.size(originLog)
+            _ = try await writer.append(contentsOf: ids.map(priority))
+            let (entries, note) = try #require(try origin.decodedBatch(originLog, from: from, maxEntries: 100, maxBytes: 1 << 20))
+            let checkpoint = try log.verifier.verifyCheckpoint(try SignedNote(parsing: note))
+            try replica.ingest(log, from: from, entries: entries, note: note, checkpoint: checkpoint)
+            view.absorbReplica(log: "uk", entries: entries, checkpoint: checkpoint)
+            sizes.append(entries.count)
+        }
+        #expect(try await waitFor(view) { $0.logs["uk"]?.size == 6 })
+        #expect(Set(view.snapshot.priorities.keys) == ["A", "B", "C", "D", "E", "F"])
+        #expect(view.snapshot.logs["uk"]?.checkpoint?.size == 6, "the view stands on the newest batch's checkpoint")
+        let folds = view.recentFolds.filter { $0.sequence > folded }
+        #expect(folds.map(\.entries) == sizes, "each batch folded once, in the order it was stored")
+        #expect(view.unfolded == 0)
+    }
 }
