@@ -1,38 +1,49 @@
 import Foundation
 import FuzzSupport
-import QuartetPolicy
+@testable import QuartetPolicy
 
-/// Small-cell suppression through its JSON entry point: a `dataset.rows` payload, parsed with
-/// JSONSerialization and handed to `DatasetAggregate.make` exactly as the API does
+/// The disclosure-control method through its JSON entry point: a `dataset.rows` payload, parsed
+/// with JSONSerialization and handed to `DatasetAggregate.make` exactly as the API does
 /// (Sources/QuartetNode/API.swift), then written with JSONSerialization as the API writes the
-/// `dataset.aggregate` payload. Kept small on purpose: Suppression.swift is being rewritten, and
-/// only `aggregate(payload:minCellSize:)` below touches its API.
+/// `dataset.aggregate` payload.
 ///
-/// The input is the payload; the minimum cell size is picked from the input's length (1, 2, 3,
-/// 5, 10 or 1000). Checked, for an aggregate that is made (docs/agreements.md, "Small-cell
-/// suppression"):
-/// - nothing traps, and the aggregate is valid JSON for JSONSerialization;
-/// - the table is the rows' counts cross-tabulated: shown cells and totals are the true sums;
-/// - every count from 1 to min-cell-size − 1 is hidden (zero is shown), and `primary` counts them;
-/// - no row or column whose total is shown has exactly one hidden cell;
-/// - (disclosure) no hidden cell's value follows from the shown totals and cells by any
-///   combination of sums and differences (checked for tables of up to 64 hidden cells).
+/// The input is the payload; the minimum cell size and the rounding base are picked from the
+/// input's length. What is expected is computed here from docs/agreements.md ("Disclosure
+/// control: what an aggregate publishes"), not with Suppression.swift's code:
+/// - nothing traps; rows the method cannot tabulate are refused, and rows it can are not;
+/// - the aggregate is valid JSON for JSONSerialization, with the rows' labels and the method as
+///   applied (a minimum of 1 applied as 2, the base, totals "published-cells");
+/// - each cell is what its own true count publishes: hidden below the minimum (zero included),
+///   hidden when its rounded value is 0 or stands for fewer than two true counts, else the count
+///   rounded half up to the base;
+/// - every value shown stands for at least two true counts, and so does every null;
+/// - row, column and grand totals are the sums of the published cells (null for a line with
+///   none), and `suppressed.cells` is the number of nulls;
+/// - `DatasetAggregate.check` and `checkDerived` accept the aggregate, and `check` refuses it
+///   with one published cell moved off what the method publishes.
+/// Since each published cell depends on its own count alone and the totals on the published
+/// cells alone, these checks are the disclosure property: no cell, and no sum or difference of
+/// cells, is narrowed below two true counts by anything published.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSuppression(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = fuzzInput(data, size)
     guard let payload = (try? JSONSerialization.jsonObject(with: Data(input))) as? [String: Any] else { return 0 }
-    let minCellSize = [1, 2, 3, 5, 10, 1000][input.count % 6]
-    guard let truth = Table(payload: payload) else {
-        // Not a table of whole counts: make must refuse it, not trap.
-        if (try? aggregate(payload: payload, minCellSize: minCellSize)) != nil {
-            fuzzFailure("make accepted rows the harness cannot tabulate", describe(input))
+    let minCellSize = [1, 2, 3, 5, 7, 10, 14, 1000][input.count % 8]
+    let rounding = [2, 3, 4, 5, 10, 31, 1000][(input.count / 8) % 7]
+    let model = Model(minCellSize: minCellSize, rounding: rounding)
+    let truth: Table
+    switch Table.tabulate(payload) {
+    case .failure(let reason):
+        if (try? aggregate(payload: payload, minCellSize: minCellSize, rounding: rounding)) != nil {
+            fuzzFailure("make accepted rows it must refuse (\(reason))", describe(input))
         }
         return 0
+    case .success(let table):
+        truth = table
     }
-    if KnownIssues.skip("suppression-overflow", truth.overflows) { return 0 }
 
     let out: [String: Any]
-    do { out = try aggregate(payload: payload, minCellSize: minCellSize) } catch {
+    do { out = try aggregate(payload: payload, minCellSize: minCellSize, rounding: rounding) } catch {
         fuzzFailure("make refused rows of whole counts: \(error)", describe(input))
     }
     fuzzCheck(JSONSerialization.isValidJSONObject(out), "the aggregate is not a JSON object JSONSerialization can write", describe(input))
@@ -42,6 +53,11 @@ public func fuzzSuppression(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     let columnLabels = (out["columns"] as? [String: Any])?["labels"] as? [String] ?? []
     fuzzCheck(rowLabels == truth.rowLabels && columnLabels == truth.columnLabels, "the aggregate's labels are not the rows' values",
               "rows \(rowLabels) vs \(truth.rowLabels), columns \(columnLabels) vs \(truth.columnLabels)")
+    let method = out["method"] as? [String: Any]
+    fuzzCheck(out["min_cell_size"] as? Int == model.minimum && method?["min_cell_size"] as? Int == model.minimum
+              && method?["rounding"] as? Int == rounding && method?["totals"] as? String == "published-cells",
+              "the aggregate's method is not the one applied (minimum \(model.minimum), base \(rounding)): \(method ?? [:])")
+
     func optionalInts(_ value: Any?) -> [Int?] { (value as? [Any] ?? []).map { $0 as? Int } }
     let cells = (out["cells"] as? [Any] ?? []).map(optionalInts)
     let rowTotals = optionalInts(out["row_totals"]), columnTotals = optionalInts(out["column_totals"])
@@ -49,134 +65,140 @@ public func fuzzSuppression(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     fuzzCheck(cells.count == rows && cells.allSatisfy { $0.count == columns } && rowTotals.count == rows && columnTotals.count == columns,
               "the aggregate's table is not \(rows) × \(columns)")
 
-    var primary = 0
+    var nulls = 0
     for r in 0..<rows {
         for c in 0..<columns {
-            let value = truth.cells[r][c]
-            if value > 0 && value < minCellSize { primary += 1 }
+            let count = truth.cells[r][c]
+            let expected = model.publish(count)
+            fuzzCheck(cells[r][c] == expected, "cell (\(r), \(c)) of true count \(count) shows \(cells[r][c].map(String.init) ?? "null"), the method publishes \(expected.map(String.init) ?? "null") (minimum \(model.minimum), base \(rounding))", describe(input))
             if let shown = cells[r][c] {
-                fuzzCheck(shown == value, "cell (\(r), \(c)) shows \(shown), the rows add up to \(value)")
-                fuzzCheck(shown == 0 || shown >= minCellSize, "cell (\(r), \(c)) shows \(shown), under min-cell-size \(minCellSize)", describe(input))
+                fuzzCheck(model.countsShownAs(shown) >= 2, "cell (\(r), \(c)) shows \(shown), which stands for fewer than two true counts", describe(input))
+            } else {
+                nulls += 1
             }
         }
     }
-    let suppressed = out["suppressed"] as? [String: Any]
-    fuzzCheck(suppressed?["primary"] as? Int == primary, "suppressed.primary is \(suppressed?["primary"] ?? "absent"), \(primary) cells are small")
-    for r in 0..<rows {
-        if let total = rowTotals[r] { fuzzCheck(total == truth.cells[r].reduce(0, +), "row total \(r) is not the row's sum") }
-        let hidden = (0..<columns).filter { cells[r][$0] == nil }.count
-        fuzzCheck(rowTotals[r] == nil || hidden != 1, "row \(r) shows its total with exactly one hidden cell", describe(input))
-    }
-    for c in 0..<columns {
-        if let total = columnTotals[c] { fuzzCheck(total == truth.cells.reduce(0) { $0 + $1[c] }, "column total \(c) is not the column's sum") }
-        let hidden = (0..<rows).filter { cells[$0][c] == nil }.count
-        fuzzCheck(columnTotals[c] == nil || hidden != 1, "column \(c) shows its total with exactly one hidden cell", describe(input))
-    }
+    // A null stands for 0 to minimum − 1 at least: two counts or more.
+    fuzzCheck(model.minimum >= 2, "the minimum applied is \(model.minimum): a null would stand for one count")
 
-    if !KnownIssues.skip("suppression-disclosure", true),
-       let cell = Disclosure.recoverableCell(cells: cells, rowTotals: rowTotals, columnTotals: columnTotals) {
-        fuzzFailure("hidden cell (\(cell.row), \(cell.column)) = \(truth.cells[cell.row][cell.column]) follows from the published totals",
-                    "min-cell-size \(minCellSize); table \(truth.cells); published \(cells), row totals \(rowTotals), column totals \(columnTotals)\n\(describe(input))")
+    func sum(_ values: [Int?]) -> Int? { values.contains { $0 != nil } ? values.reduce(0) { $0 + ($1 ?? 0) } : nil }
+    for r in 0..<rows { fuzzCheck(rowTotals[r] == sum(cells[r]), "row total \(r) is \(rowTotals[r].map(String.init) ?? "null"), not the sum of the row's published cells") }
+    for c in 0..<columns {
+        fuzzCheck(columnTotals[c] == sum(cells.map { $0[c] }), "column total \(c) is \(columnTotals[c].map(String.init) ?? "null"), not the sum of the column's published cells")
+    }
+    fuzzCheck(out["grand_total"] as? Int == sum(cells.flatMap { $0 }), "the grand total is not the sum of the published cells")
+    fuzzCheck((out["suppressed"] as? [String: Any])?["cells"] as? Int == nulls && (out["suppressed"] as? [String: Any])?.count == 1,
+              "suppressed is \(out["suppressed"] ?? "absent"), the table has \(nulls) nulls and nothing else may be said")
+
+    do {
+        try DatasetAggregate.check(aggregate: out, minCellSize: minCellSize, rounding: rounding)
+        try DatasetAggregate.checkDerived(aggregate: out, rows: payload, label: label, minCellSize: minCellSize, rounding: rounding, agreement: agreement)
+    } catch {
+        fuzzFailure("the checks refuse what make published: \(error)", describe(input))
+    }
+    // One published cell moved by one: a value the method never publishes (not a multiple of
+    // the base), which `check` must refuse whatever the totals say.
+    if let (r, c) = (0..<rows).lazy.flatMap({ r in (0..<columns).lazy.map { (r, $0) } }).first(where: { cells[$0.0][$0.1] != nil }) {
+        var forged = out
+        var forgedCells = cells
+        forgedCells[r][c]! += 1
+        forged["cells"] = forgedCells.map { $0.map { $0.map { $0 as Any } ?? NSNull() } }
+        forged["row_totals"] = (0..<rows).map { sum(forgedCells[$0]).map { $0 as Any } ?? NSNull() }
+        forged["column_totals"] = (0..<columns).map { c in sum(forgedCells.map { $0[c] }).map { $0 as Any } ?? NSNull() }
+        forged["grand_total"] = sum(forgedCells.flatMap { $0 }).map { $0 as Any } ?? NSNull()
+        fuzzCheck(!DatasetAggregate.conforms(aggregate: forged, minCellSize: minCellSize, rounding: rounding),
+                  "check accepts cell (\(r), \(c)) published as \(forgedCells[r][c]!), which the method never publishes", describe(input))
     }
     return 0
 }
 
-/// The one call into Suppression.swift's API.
-func aggregate(payload: [String: Any], minCellSize: Int) throws -> [String: Any] {
-    try DatasetAggregate.make(rows: payload, label: "heiw.workforce.headcount", minCellSize: minCellSize, agreement: "HEIW-WALES-2025-01")
+let label = "heiw.workforce.headcount"
+let agreement = "HEIW-WALES-2025-01"
+
+/// The one call that makes an aggregate.
+func aggregate(payload: [String: Any], minCellSize: Int, rounding: Int) throws -> [String: Any] {
+    try DatasetAggregate.make(rows: payload, label: label, minCellSize: minCellSize, rounding: rounding, agreement: agreement)
 }
 
-/// The rows cross-tabulated independently of Suppression.swift, as docs/agreements.md describes:
+/// The method as docs/agreements.md states it, cell by cell.
+struct Model {
+    /// The minimum applied: the agreement's, but at least 2.
+    let minimum: Int
+    let base: Int
+    static let maxCount = 1_000_000_000
+
+    init(minCellSize: Int, rounding: Int) {
+        minimum = max(minCellSize, 2)
+        base = rounding
+    }
+
+    /// Half up: a remainder of half the base or more rounds up (base 5: 0–2 down, 3–4 up).
+    func rounded(_ count: Int) -> Int {
+        let remainder = count % base
+        return count - remainder + (2 * remainder >= base ? base : 0)
+    }
+
+    /// How many true counts the method would publish as `value` (counts from the minimum to
+    /// `maxCount` whose rounded value it is), by the bounds of its rounding bucket.
+    func countsShownAs(_ value: Int) -> Int {
+        guard value > 0, value % base == 0 else { return 0 }
+        let firstUp = (base + 1) / 2  // the smallest remainder that rounds up
+        let low = max(minimum, value - base + firstUp), high = min(Self.maxCount, value + firstUp - 1)
+        return max(0, high - low + 1)
+    }
+
+    /// What is published of a true count: nil (hidden) or its rounded value.
+    func publish(_ count: Int) -> Int? {
+        guard count >= minimum else { return nil }
+        let value = rounded(count)
+        return value > 0 && countsShownAs(value) >= 2 ? value : nil
+    }
+}
+
+/// The rows cross-tabulated independently of DatasetAggregate, as docs/agreements.md describes:
 /// by the first row's first two text fields in name order (`count` and `note` excepted), a
-/// missing field reading as "all".
+/// missing field reading as "all"; whole counts from 0 to 10^9 (JSON `true` is not 1), a cell's
+/// counts adding up to 10^9 at most, at most 100,000 rows, 1,000 labels per dimension and
+/// 10,000 cells.
 struct Table {
     let rowLabels: [String]
     let columnLabels: [String]
     let cells: [[Int]]
-    /// Whether the counts add up beyond Int (every cell and total is at most the grand total).
-    let overflows: Bool
 
-    init?(payload: [String: Any]) {
-        guard let rows = payload["rows"] as? [[String: Any]], !rows.isEmpty else { return nil }
-        var counts: [Int] = []
-        for row in rows {
-            guard let count = row["count"] as? Int, count >= 0 else { return nil }
-            counts.append(count)
+    static func tabulate(_ payload: [String: Any]) -> Result<Table, Refusal> {
+        guard let list = payload["rows"] as? [Any], !list.isEmpty else { return .failure(Refusal("no rows")) }
+        guard list.count <= 100_000 else { return .failure(Refusal("too many rows")) }
+        var rows: [([String: Any], Int)] = []
+        for item in list {
+            guard let row = item as? [String: Any] else { return .failure(Refusal("a row is not an object")) }
+            // Whole-number reading (JSON true, 1.5, "1" refused) is DatasetAggregate's own; the
+            // method is what is checked here.
+            guard let count = DatasetAggregate.wholeNumber(row["count"]), (0...Model.maxCount).contains(count) else {
+                return .failure(Refusal("a count is not a whole number from 0 to 10^9"))
+            }
+            rows.append((row, count))
         }
-        let first = rows[0]
+        let first = rows[0].0
         let dimensions = first.keys.filter { $0 != "count" && $0 != "note" && first[$0] is String }.sorted().prefix(2)
         let rowKey = dimensions.first, columnKey = dimensions.dropFirst().first
         func value(_ row: [String: Any], _ key: String?) -> String { key.flatMap { row[$0] as? String } ?? "all" }
-        rowLabels = Set(rows.map { value($0, rowKey) }).sorted()
-        columnLabels = Set(rows.map { value($0, columnKey) }).sorted()
+        let rowLabels = Set(rows.map { value($0.0, rowKey) }).sorted()
+        let columnLabels = Set(rows.map { value($0.0, columnKey) }).sorted()
+        guard rowLabels.count <= 1_000, columnLabels.count <= 1_000 else { return .failure(Refusal("too many labels")) }
+        guard rowLabels.count * columnLabels.count <= 10_000 else { return .failure(Refusal("too many cells")) }
+        let rowIndex = Dictionary(uniqueKeysWithValues: rowLabels.enumerated().map { ($1, $0) })
+        let columnIndex = Dictionary(uniqueKeysWithValues: columnLabels.enumerated().map { ($1, $0) })
         var cells = Array(repeating: Array(repeating: 0, count: columnLabels.count), count: rowLabels.count)
-        var total = 0, overflows = false
-        for (row, count) in zip(rows, counts) {
-            let (sum, overflow) = total.addingReportingOverflow(count)
-            total = sum
-            overflows = overflows || overflow
-            if overflows { break }
-            cells[rowLabels.firstIndex(of: value(row, rowKey))!][columnLabels.firstIndex(of: value(row, columnKey))!] += count
+        for (row, count) in rows {
+            let r = rowIndex[value(row, rowKey)]!, c = columnIndex[value(row, columnKey)]!
+            cells[r][c] += count
+            guard cells[r][c] <= Model.maxCount else { return .failure(Refusal("a cell's counts add up beyond 10^9")) }
         }
-        self.cells = cells
-        self.overflows = overflows
-    }
-}
-
-/// Whether a suppressed cell's value is determined by what is published: the hidden cells are
-/// the unknowns, each row and column with a shown total gives one linear equation (its total
-/// minus its shown cells), and a cell is determined when its unit vector lies in the span of
-/// those equations. Exact arithmetic over small integers is not needed: the coefficients are
-/// 0 and 1 and elimination runs on Doubles with a tolerance, over at most 64 unknowns.
-enum Disclosure {
-    static func recoverableCell(cells: [[Int?]], rowTotals: [Int?], columnTotals: [Int?]) -> (row: Int, column: Int)? {
-        var unknowns: [(row: Int, column: Int)] = []
-        for (r, row) in cells.enumerated() { for (c, cell) in row.enumerated() where cell == nil { unknowns.append((r, c)) } }
-        guard !unknowns.isEmpty, unknowns.count <= 64 else { return nil }
-        var equations: [[Double]] = []
-        for (r, total) in rowTotals.enumerated() where total != nil {
-            let eq = unknowns.map { $0.row == r ? 1.0 : 0.0 }
-            if eq.contains(1) { equations.append(eq) }
-        }
-        for (c, total) in columnTotals.enumerated() where total != nil {
-            let eq = unknowns.map { $0.column == c ? 1.0 : 0.0 }
-            if eq.contains(1) { equations.append(eq) }
-        }
-        let basis = reduced(equations, width: unknowns.count)
-        for (i, cell) in unknowns.enumerated() {
-            var unit = Array(repeating: 0.0, count: unknowns.count)
-            unit[i] = 1
-            if inSpan(unit, basis) { return cell }
-        }
-        return nil
+        return .success(Table(rowLabels: rowLabels, columnLabels: columnLabels, cells: cells))
     }
 
-    /// Row-reduced echelon form: (pivot column, row) pairs.
-    static func reduced(_ rows: [[Double]], width: Int) -> [(Int, [Double])] {
-        var basis: [(Int, [Double])] = []
-        for var row in rows {
-            for (pivot, b) in basis where abs(row[pivot]) > 1e-9 {
-                let f = row[pivot]
-                for k in 0..<width { row[k] -= f * b[k] }
-            }
-            guard let pivot = (0..<width).first(where: { abs(row[$0]) > 1e-9 }) else { continue }
-            let f = row[pivot]
-            for k in 0..<width { row[k] /= f }
-            for j in basis.indices where abs(basis[j].1[pivot]) > 1e-9 {
-                let g = basis[j].1[pivot]
-                for k in 0..<width { basis[j].1[k] -= g * row[k] }
-            }
-            basis.append((pivot, row))
-        }
-        return basis
-    }
-
-    static func inSpan(_ vector: [Double], _ basis: [(Int, [Double])]) -> Bool {
-        var v = vector
-        for (pivot, b) in basis where abs(v[pivot]) > 1e-9 {
-            let f = v[pivot]
-            for k in v.indices { v[k] -= f * b[k] }
-        }
-        return v.allSatisfy { abs($0) < 1e-9 }
+    struct Refusal: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
     }
 }

@@ -113,6 +113,9 @@ func checkBody(_ body: [UInt8]) {
     case .evidence(let evidence):
         fuzzCheck(evidence.proof.count <= ProtocolLimits.maxProof, "evidence: \(evidence.proof.count) proof hashes decoded, over the limit")
         _ = try? evidence.verify(with: verifier)
+    case .witnessed(_, let note):
+        // The writer reads the witnessed checkpoint with its own log's key.
+        _ = try? verifier.verifyCheckpoint(try SignedNote(parsing: note))
     case .request, .error, .unavailable:
         break
     }
