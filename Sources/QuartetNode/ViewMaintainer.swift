@@ -163,9 +163,10 @@ public final class ViewMaintainer: Sendable {
     /// `replicaFoldMillis` after the first batch that waits for it and folds every batch that
     /// came meanwhile, in the order they were stored. So the view's work leaves the moment a
     /// commit's replication and witnessing run (a witness's answer would wait for the CPU the
-    /// fold takes), and a stream of batches costs one pass per interval. A batch with
-    /// agreement entries is folded at once (with those before it): egress and ingress judge
-    /// the next batches by the agreements. Waits only when the backlog is full.
+    /// fold takes), and a stream of batches costs one pass per interval. A batch with policy
+    /// entries (agreements, disclosure and purge records) is folded at once (with those before
+    /// it): egress and ingress judge the next batches by the agreements. Waits only when the
+    /// backlog is full. A purge strips what it removed from the batches waiting (`purge`).
     func absorbReplica(log: String, entries: [Entry], checkpoint: Checkpoint) {
         let waiting = backlog.add(entries.count, ordering: .relaxed).newValue
         let agreements = entries.indices.contains { PolicyEntryType(rawValue: entries[$0].header.type) != nil }
@@ -279,6 +280,16 @@ public final class ViewMaintainer: Sendable {
         try state.withLock { state in
             let purged = try body()
             if !purged.isEmpty {
+                // Batches stored before the purge and waiting for a fold pass hold the payloads
+                // in memory: they are folded as stubs.
+                let gone = Set(purged)
+                waitingBatches.withLock { waiting in
+                    for b in waiting.batches.indices where waiting.batches[b].log == log {
+                        for e in waiting.batches[b].entries.indices where gone.contains(waiting.batches[b].entries[e].header.index) {
+                            waiting.batches[b].entries[e] = waiting.batches[b].entries[e].stub
+                        }
+                    }
+                }
                 state.view.dropPayloads(log: log, indices: purged)
                 state.rendered = nil
                 state.purges += 1

@@ -64,8 +64,9 @@ final class WitnessCollector: Sendable {
         var kickScheduled = false
         /// The largest size of this log this node's own witness cosigned.
         var selfCosigned: UInt64 = 0
-        /// The round's checkpoint this node's own witness cosigns once the round's quorum is
-        /// gathered (or `ownCosignMillis` after the round started, whichever comes first).
+        /// The round's checkpoint this node's own witness cosigns once a quorum is gathered on
+        /// it (or `ownCosignMillis` after the round's requests left, whichever comes first); a
+        /// newer round's checkpoint replaces it (the newer one is cosigned instead).
         var ownPending: StoredCheckpoint?
     }
 
@@ -210,8 +211,8 @@ final class WitnessCollector: Sendable {
         // the store) and written to each witness's open connection, with no task hop before
         // the requests leave.
         for (member, checkpoint, old) in started { submit(to: member, checkpoint, old: old) }
-        // Then this node's own witness, once per round, when the round's quorum is gathered:
-        // its signature and row would take CPU the witnesses' answers wait for.
+        // Then this node's own witness, when the round's quorum is gathered: its signature and
+        // row would take CPU the witnesses' answers wait for.
         if ownScheduled {
             queue.asyncAfter(deadline: .now() + .milliseconds(Self.ownCosignMillis)) { self.cosignOwnPending() }
         }
@@ -227,12 +228,14 @@ final class WitnessCollector: Sendable {
     /// The own witness's cosignature waits at most this long for the round's quorum.
     static let ownCosignMillis = 50
 
-    /// This node's witness cosigns the checkpoint waiting for it (on `queue`).
-    private func cosignOwnPending() {
+    /// This node's witness cosigns the checkpoint waiting for it (on `queue`): when a quorum
+    /// gathered on a size at least its own (`quorumAt`), or at the timer (nil).
+    private func cosignOwnPending(quorumAt size: UInt64? = nil) {
         dispatchPrecondition(condition: .onQueue(queue))
-        guard let pending = state.withLockedValue({ s in
-            defer { s.ownPending = nil }
-            return s.ownPending
+        guard let pending = state.withLockedValue({ s -> StoredCheckpoint? in
+            guard !s.stopped, let pending = s.ownPending, size.map({ $0 >= pending.checkpoint.size }) ?? true else { return nil }
+            s.ownPending = nil
+            return pending
         }) else { return }
         cosignOwnCheckpoint(pending)
     }
@@ -390,7 +393,7 @@ final class WitnessCollector: Sendable {
     private func finish(_ member: Federation.Member, _ checkpoint: StoredCheckpoint, _ outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>) {
         dispatchPrecondition(condition: .onQueue(queue))
         let members = witnessMembers
-        var quorumGathered = false
+        var quorumGathered: UInt64?
         let retry: Bool = state.withLockedValue { s in
             var w = s.witnesses[member.id] ?? Witness()
             w.inFlight = false
@@ -399,8 +402,8 @@ final class WitnessCollector: Sendable {
                 if w.cosigned != result.size {
                     s.gathered[result.size, default: 0] += 1
                     let quorum = WitnessPolicy.majority(of: members.count)
-                    quorumGathered = s.gathered[result.size] == quorum
-                    if quorumGathered, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
+                    if s.gathered[result.size] == quorum { quorumGathered = result.size }
+                    if quorumGathered != nil, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
                         let now = Double(Date().timeIntervalSince1970 * 1000)
                         let millis = s.signedAt[result.size].map { ($0.duration(to: .now)).milliseconds } ?? now - Double(signed)
                         s.quorumLatency.append((result.size, max(0, millis), UInt64(now)))
@@ -439,7 +442,7 @@ final class WitnessCollector: Sendable {
         }
         // The own witness's turn once the quorum is in; then the round may go on without this
         // witness (a failed one is kept out by its back-off).
-        if quorumGathered { cosignOwnPending() }
+        if let quorumGathered { cosignOwnPending(quorumAt: quorumGathered) }
         startRound()
     }
 

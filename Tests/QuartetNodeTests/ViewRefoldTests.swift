@@ -87,11 +87,34 @@ import Testing
             view.absorbReplica(log: "uk", entries: entries, checkpoint: checkpoint)
             sizes.append(entries.count)
         }
-        #expect(try await waitFor(view) { $0.logs["uk"]?.size == 6 })
+        // Folded, and each fold recorded (a fold is recorded before it leaves the backlog).
+        #expect(try await waitFor(view) { $0.logs["uk"]?.size == 6 && view.unfolded == 0 })
         #expect(Set(view.snapshot.priorities.keys) == ["A", "B", "C", "D", "E", "F"])
         #expect(view.snapshot.logs["uk"]?.checkpoint?.size == 6, "the view stands on the newest batch's checkpoint")
         let folds = view.recentFolds.filter { $0.sequence > folded }
         #expect(folds.map(\.entries) == sizes, "each batch folded once, in the order it was stored")
-        #expect(view.unfolded == 0)
+    }
+
+    /// A purge that runs while a replicated batch waits for its fold pass: what it removed is
+    /// not folded into the view from the batch's copy in memory.
+    @Test func aPurgeReachesBatchesWaitingForTheirFold() async throws {
+        let origin = try TestKit.makeStore(log: "uk")
+        let writer = try LogWriter(store: origin, log: "uk")
+        let originLog = try origin.log(named: "uk")
+        let replica = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory("fold-purge").path))
+        let log = try replica.addLog(name: "uk", origin: originLog.origin, publicKey: originLog.publicKey, own: false, nowMillis: 1)
+        let view = ViewMaintainer(ukLog: "uk", order: ["uk"], owners: [:], labels: try LabelOwnership([:]), store: replica,
+                                  metrics: NodeMetrics(ownLog: "uk"), logger: Logger(label: "test"))
+        try view.load(from: replica)
+        let aggregates = ["a", "b", "c"].map { AppendRequest(type: "dataset.aggregate", payload: Array(#"{"label":"\#($0)"}"#.utf8)) }
+        _ = try await writer.append(contentsOf: aggregates)
+        let (entries, note) = try #require(try origin.decodedBatch(originLog, from: 0, maxEntries: 100, maxBytes: 1 << 20))
+        let checkpoint = try log.verifier.verifyCheckpoint(try SignedNote(parsing: note))
+        try replica.ingest(log, from: 0, entries: entries, note: note, checkpoint: checkpoint)
+        view.absorbReplica(log: "uk", entries: entries, checkpoint: checkpoint)
+        // The store's purge of entry 1 (as an ended agreement's), while the batch waits.
+        #expect(view.purge(log: "uk") { [1] } == [1])
+        #expect(try await waitFor(view) { $0.logs["uk"]?.size == 3 && view.unfolded == 0 })
+        #expect(view.snapshot.logs["uk"]?.aggregates.keys.sorted() == [0, 2], "the purged aggregate came back from the waiting batch")
     }
 }
