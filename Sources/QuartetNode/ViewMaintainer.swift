@@ -197,10 +197,34 @@ public final class ViewMaintainer: Sendable {
             return waiting.batches
         }
         for batch in batches {
-            absorb(log: batch.log, entries: batch.entries, checkpoint: batch.checkpoint)
+            absorb(log: batch.log, entries: afterPurges(batch.log, batch.entries), checkpoint: batch.checkpoint)
             backlog.subtract(batch.entries.count, ordering: .relaxed)
         }
     }
+
+    /// A batch's entries as the store holds them now, if a purge of its log ran in the last
+    /// `purgeRereadSeconds`: a batch stored before the purge and handed to the view after it
+    /// (between the store and `absorbReplica`, where `purge` cannot strip it) would bring what
+    /// the purge removed back into the view. Read again, the purged payloads are gone; if the
+    /// read fails, the batch is folded as stubs.
+    private func afterPurges(_ log: String, _ entries: [Entry]) -> [Entry] {
+        guard let first = entries.first, let purged = purgedAt.withLock({ $0[log] }),
+              purged.duration(to: .now) < .seconds(Self.purgeRereadSeconds) else { return entries }
+        do {
+            guard let info = try store.logs().first(where: { $0.name == log }) else { throw PlanError("no log \(log) in the store") }
+            let stored = try store.entries(info, from: first.header.index, limit: entries.count)
+            if stored.count == entries.count { return stored }
+            throw PlanError("the store gave \(stored.count) of the batch's \(entries.count) entries")
+        } catch {
+            logger.warning("view: cannot read a batch again after a purge; folded without its payloads", metadata: ["log": "\(log)", "error": "\(error)"])
+            return entries.map(\.stub)
+        }
+    }
+
+    /// For how long after a purge of a log its replicated batches are read from the store.
+    static let purgeRereadSeconds: Int64 = 60
+    /// When each log was last purged.
+    private let purgedAt = Mutex<[String: ContinuousClock.Instant]>([:])
 
     /// Replicated entries stored and not yet folded.
     var unfolded: Int { backlog.load(ordering: .relaxed) }
@@ -281,7 +305,9 @@ public final class ViewMaintainer: Sendable {
             let purged = try body()
             if !purged.isEmpty {
                 // Batches stored before the purge and waiting for a fold pass hold the payloads
-                // in memory: they are folded as stubs.
+                // in memory: they are folded as stubs (and those not waiting yet are read again
+                // from the store, `afterPurges`).
+                purgedAt.withLock { $0[log] = .now }
                 let gone = Set(purged)
                 waitingBatches.withLock { waiting in
                     for b in waiting.batches.indices where waiting.batches[b].log == log {

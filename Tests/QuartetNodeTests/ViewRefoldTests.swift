@@ -64,17 +64,31 @@ import Testing
         #expect(after.version > before.version, "caches keyed on the version must see a new one")
     }
 
-    /// Replicated batches wait for a fold pass and are folded in the order they were stored,
-    /// each once, whatever pass takes them.
-    @Test func replicatedBatchesFoldInTheOrderTheyWereStored() async throws {
+    /// Three published aggregates, the second under `restrictedOne` (which a purge removes).
+    static func aggregates(restrictedOne: String) -> [AppendRequest] {
+        [AppendRequest(type: "dataset.aggregate", payload: Array(#"{"label":"a"}"#.utf8)),
+         AppendRequest(type: "dataset.aggregate", classification: restrictedOne, payload: Array(#"{"label":"b"}"#.utf8)),
+         AppendRequest(type: "dataset.aggregate", payload: Array(#"{"label":"c"}"#.utf8))]
+    }
+
+    /// Log uk's origin store and writer, an empty replica of it, and the replica's view.
+    func replicaAndView(_ name: String) throws -> (origin: LedgerStore, writer: LogWriter, replica: LedgerStore, view: ViewMaintainer) {
         let origin = try TestKit.makeStore(log: "uk")
         let writer = try LogWriter(store: origin, log: "uk")
         let originLog = try origin.log(named: "uk")
-        let replica = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory("fold-passes").path))
-        let log = try replica.addLog(name: "uk", origin: originLog.origin, publicKey: originLog.publicKey, own: false, nowMillis: 1)
+        let replica = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory(name).path))
+        _ = try replica.addLog(name: "uk", origin: originLog.origin, publicKey: originLog.publicKey, own: false, nowMillis: 1)
         let view = ViewMaintainer(ukLog: "uk", order: ["uk"], owners: [:], labels: try LabelOwnership([:]), store: replica,
                                   metrics: NodeMetrics(ownLog: "uk"), logger: Logger(label: "test"))
         try view.load(from: replica)
+        return (origin, writer, replica, view)
+    }
+
+    /// Replicated batches wait for a fold pass and are folded in the order they were stored,
+    /// each once, whatever pass takes them.
+    @Test func replicatedBatchesFoldInTheOrderTheyWereStored() async throws {
+        let (origin, writer, replica, view) = try replicaAndView("fold-passes")
+        let originLog = try origin.log(named: "uk"), log = try replica.log(named: "uk")
         let folded = view.foldCount
         // Three batches of 3, 1 and 2 entries, stored and handed to the view one after another.
         var sizes: [Int] = []
@@ -98,23 +112,33 @@ import Testing
     /// A purge that runs while a replicated batch waits for its fold pass: what it removed is
     /// not folded into the view from the batch's copy in memory.
     @Test func aPurgeReachesBatchesWaitingForTheirFold() async throws {
-        let origin = try TestKit.makeStore(log: "uk")
-        let writer = try LogWriter(store: origin, log: "uk")
-        let originLog = try origin.log(named: "uk")
-        let replica = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory("fold-purge").path))
-        let log = try replica.addLog(name: "uk", origin: originLog.origin, publicKey: originLog.publicKey, own: false, nowMillis: 1)
-        let view = ViewMaintainer(ukLog: "uk", order: ["uk"], owners: [:], labels: try LabelOwnership([:]), store: replica,
-                                  metrics: NodeMetrics(ownLog: "uk"), logger: Logger(label: "test"))
-        try view.load(from: replica)
-        let aggregates = ["a", "b", "c"].map { AppendRequest(type: "dataset.aggregate", payload: Array(#"{"label":"\#($0)"}"#.utf8)) }
-        _ = try await writer.append(contentsOf: aggregates)
+        let (origin, writer, replica, view) = try replicaAndView("fold-purge")
+        let originLog = try origin.log(named: "uk"), log = try replica.log(named: "uk")
+        let restricted = "heiw.workforce.headcount"
+        _ = try await writer.append(contentsOf: Self.aggregates(restrictedOne: restricted))
         let (entries, note) = try #require(try origin.decodedBatch(originLog, from: 0, maxEntries: 100, maxBytes: 1 << 20))
         let checkpoint = try log.verifier.verifyCheckpoint(try SignedNote(parsing: note))
         try replica.ingest(log, from: 0, entries: entries, note: note, checkpoint: checkpoint)
         view.absorbReplica(log: "uk", entries: entries, checkpoint: checkpoint)
-        // The store's purge of entry 1 (as an ended agreement's), while the batch waits.
-        #expect(view.purge(log: "uk") { [1] } == [1])
+        // The purge of entry 1 (as an ended agreement's), while the batch waits.
+        #expect(try view.purge(log: "uk") { try replica.purge(log, labels: [restricted]) { _, _ in false } } == [1])
         #expect(try await waitFor(view) { $0.logs["uk"]?.size == 3 && view.unfolded == 0 })
         #expect(view.snapshot.logs["uk"]?.aggregates.keys.sorted() == [0, 2], "the purged aggregate came back from the waiting batch")
+    }
+
+    /// A purge that runs while a stored batch is on its way to the view (after the store, before
+    /// `absorbReplica`): the batch is read again from the store, without what the purge removed.
+    @Test func aBatchHandedToTheViewAfterAPurgeIsReadAgainFromTheStore() async throws {
+        let (origin, writer, replica, view) = try replicaAndView("fold-after-purge")
+        let originLog = try origin.log(named: "uk"), log = try replica.log(named: "uk")
+        let restricted = "heiw.workforce.headcount"
+        _ = try await writer.append(contentsOf: Self.aggregates(restrictedOne: restricted))
+        let (entries, note) = try #require(try origin.decodedBatch(originLog, from: 0, maxEntries: 100, maxBytes: 1 << 20))
+        let checkpoint = try log.verifier.verifyCheckpoint(try SignedNote(parsing: note))
+        try replica.ingest(log, from: 0, entries: entries, note: note, checkpoint: checkpoint)
+        #expect(try view.purge(log: "uk") { try replica.purge(log, labels: [restricted]) { _, _ in false } } == [1])
+        view.absorbReplica(log: "uk", entries: entries, checkpoint: checkpoint)
+        #expect(try await waitFor(view) { $0.logs["uk"]?.size == 3 && view.unfolded == 0 })
+        #expect(view.snapshot.logs["uk"]?.aggregates.keys.sorted() == [0, 2], "the purged aggregate came back from the batch's copy in memory")
     }
 }
