@@ -109,9 +109,11 @@ import Testing
         #expect(folds.map(\.entries) == sizes, "each batch folded once, in the order it was stored")
     }
 
-    /// A purge that runs while a replicated batch waits for its fold pass: what it removed is
-    /// not folded into the view from the batch's copy in memory.
-    @Test func aPurgeReachesBatchesWaitingForTheirFold() async throws {
+    /// A purge of a replicated batch's entry while the batch is on its way to the view: waiting
+    /// for its fold pass (the waiting copy is stripped), or stored and not yet handed to the
+    /// view (the batch is read again from the store). Either way the view does not fold what
+    /// the purge removed from the batch's copy in memory.
+    @Test(arguments: [false, true]) func aPurgeIsNotUndoneByABatchOnItsWayToTheView(purgeBeforeHandOver: Bool) async throws {
         let (origin, writer, replica, view) = try replicaAndView("fold-purge")
         let originLog = try origin.log(named: "uk"), log = try replica.log(named: "uk")
         let restricted = "heiw.workforce.headcount"
@@ -119,25 +121,11 @@ import Testing
         let (entries, note) = try #require(try origin.decodedBatch(originLog, from: 0, maxEntries: 100, maxBytes: 1 << 20))
         let checkpoint = try log.verifier.verifyCheckpoint(try SignedNote(parsing: note))
         try replica.ingest(log, from: 0, entries: entries, note: note, checkpoint: checkpoint)
+        // The purge of entry 1 (as an ended agreement's).
+        let purge = { try view.purge(log: "uk") { try replica.purge(log, labels: [restricted]) { _, _ in false } } }
+        if purgeBeforeHandOver { #expect(try purge() == [1]) }
         view.absorbReplica(log: "uk", entries: entries, checkpoint: checkpoint)
-        // The purge of entry 1 (as an ended agreement's), while the batch waits.
-        #expect(try view.purge(log: "uk") { try replica.purge(log, labels: [restricted]) { _, _ in false } } == [1])
-        #expect(try await waitFor(view) { $0.logs["uk"]?.size == 3 && view.unfolded == 0 })
-        #expect(view.snapshot.logs["uk"]?.aggregates.keys.sorted() == [0, 2], "the purged aggregate came back from the waiting batch")
-    }
-
-    /// A purge that runs while a stored batch is on its way to the view (after the store, before
-    /// `absorbReplica`): the batch is read again from the store, without what the purge removed.
-    @Test func aBatchHandedToTheViewAfterAPurgeIsReadAgainFromTheStore() async throws {
-        let (origin, writer, replica, view) = try replicaAndView("fold-after-purge")
-        let originLog = try origin.log(named: "uk"), log = try replica.log(named: "uk")
-        let restricted = "heiw.workforce.headcount"
-        _ = try await writer.append(contentsOf: Self.aggregates(restrictedOne: restricted))
-        let (entries, note) = try #require(try origin.decodedBatch(originLog, from: 0, maxEntries: 100, maxBytes: 1 << 20))
-        let checkpoint = try log.verifier.verifyCheckpoint(try SignedNote(parsing: note))
-        try replica.ingest(log, from: 0, entries: entries, note: note, checkpoint: checkpoint)
-        #expect(try view.purge(log: "uk") { try replica.purge(log, labels: [restricted]) { _, _ in false } } == [1])
-        view.absorbReplica(log: "uk", entries: entries, checkpoint: checkpoint)
+        if !purgeBeforeHandOver { #expect(try purge() == [1]) }
         #expect(try await waitFor(view) { $0.logs["uk"]?.size == 3 && view.unfolded == 0 })
         #expect(view.snapshot.logs["uk"]?.aggregates.keys.sorted() == [0, 2], "the purged aggregate came back from the batch's copy in memory")
     }
