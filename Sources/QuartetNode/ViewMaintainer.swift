@@ -11,8 +11,9 @@ import Synchronization
 /// from the data directory once at start, then entry by entry as batches become durable. The
 /// node's own commits are folded before their appends are acknowledged (an operator who just
 /// added an action can record its status at once); replicated batches are folded on the
-/// view's own queue, off the replication path, with at most `maxBacklog` entries waiting
-/// (beyond that, ingest waits for the view). Queries read a snapshot (the view is a value;
+/// view's own queue, off the replication path, in passes up to 20 ms after they are stored
+/// (`absorbReplica`), with at most `maxBacklog` entries waiting (beyond that, ingest waits for
+/// the view). Queries read a snapshot (the view is a value;
 /// taking one is a copy-on-write reference) and the whole view's JSON is rendered once per
 /// view version and second.
 public final class ViewMaintainer: Sendable {
@@ -169,7 +170,7 @@ public final class ViewMaintainer: Sendable {
     /// backlog is full. A purge strips what it removed from the batches waiting (`purge`).
     func absorbReplica(log: String, entries: [Entry], checkpoint: Checkpoint) {
         let waiting = backlog.add(entries.count, ordering: .relaxed).newValue
-        let agreements = entries.indices.contains { PolicyEntryType(rawValue: entries[$0].header.type) != nil }
+        let policyEntries = entries.indices.contains { PolicyEntryType(rawValue: entries[$0].header.type) != nil }
         let schedule = waitingBatches.withLock { waiting in
             waiting.batches.append((log, entries, checkpoint))
             defer { waiting.scheduled = true }
@@ -177,7 +178,7 @@ public final class ViewMaintainer: Sendable {
         }
         if waiting > Self.maxBacklog {
             queue.sync { foldWaiting() }
-        } else if agreements {
+        } else if policyEntries {
             queue.async { self.foldWaiting() }
         } else if schedule {
             queue.asyncAfter(deadline: .now() + .milliseconds(Self.replicaFoldMillis)) { self.foldWaiting() }
