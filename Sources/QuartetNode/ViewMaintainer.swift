@@ -167,7 +167,7 @@ public final class ViewMaintainer: Sendable {
     /// fold takes), and a stream of batches costs one pass per interval. A batch with policy
     /// entries (agreements, disclosure and purge records) is folded at once (with those before
     /// it): egress and ingress judge the next batches by the agreements. Waits only when the
-    /// backlog is full. A purge strips what it removed from the batches waiting (`purge`).
+    /// backlog is full. After a purge, batches are read again from the store (`afterPurges`).
     func absorbReplica(log: String, entries: [Entry], checkpoint: Checkpoint) {
         let waiting = backlog.add(entries.count, ordering: .relaxed).newValue
         let policyEntries = entries.indices.contains { PolicyEntryType(rawValue: entries[$0].header.type) != nil }
@@ -204,16 +204,16 @@ public final class ViewMaintainer: Sendable {
     }
 
     /// A batch's entries as the store holds them now, if a purge of its log ran in the last
-    /// `purgeRereadSeconds`: a batch stored before the purge and handed to the view after it
-    /// (between the store and `absorbReplica`, where `purge` cannot strip it) would bring what
-    /// the purge removed back into the view. Read again, the purged payloads are gone; if the
-    /// read fails, the batch is folded as stubs.
+    /// `purgeRereadSeconds`: a batch stored before the purge and folded after it (waiting for
+    /// its pass, or still between the store and `absorbReplica`) would bring what the purge
+    /// removed back into the view from its copy in memory. Read again, the purged payloads are
+    /// gone; if the read fails, the batch is folded as stubs. (A batch folds within a pass, or
+    /// within the backlog's 50,000 entries: well inside the window.)
     private func afterPurges(_ log: String, _ entries: [Entry]) -> [Entry] {
         guard let first = entries.first, let purged = purgedAt.withLock({ $0[log] }),
               purged.duration(to: .now) < .seconds(Self.purgeRereadSeconds) else { return entries }
         do {
-            guard let info = try store.logs().first(where: { $0.name == log }) else { throw PlanError("no log \(log) in the store") }
-            let stored = try store.entries(info, from: first.header.index, limit: entries.count)
+            let stored = try store.entries(try store.log(named: log), from: first.header.index, limit: entries.count)
             if stored.count == entries.count { return stored }
             throw PlanError("the store gave \(stored.count) of the batch's \(entries.count) entries")
         } catch {
@@ -305,18 +305,9 @@ public final class ViewMaintainer: Sendable {
         try state.withLock { state in
             let purged = try body()
             if !purged.isEmpty {
-                // Batches stored before the purge and waiting for a fold pass hold the payloads
-                // in memory: they are folded as stubs (and those not waiting yet are read again
-                // from the store, `afterPurges`).
+                // Batches stored before the purge and not folded yet hold the payloads in memory:
+                // they are read again from the store when folded (`afterPurges`).
                 purgedAt.withLock { $0[log] = .now }
-                let gone = Set(purged)
-                waitingBatches.withLock { waiting in
-                    for b in waiting.batches.indices where waiting.batches[b].log == log {
-                        for e in waiting.batches[b].entries.indices where gone.contains(waiting.batches[b].entries[e].header.index) {
-                            waiting.batches[b].entries[e] = waiting.batches[b].entries[e].stub
-                        }
-                    }
-                }
                 state.view.dropPayloads(log: log, indices: purged)
                 state.rendered = nil
                 state.purges += 1

@@ -110,9 +110,9 @@ import Testing
     }
 
     /// A purge of a replicated batch's entry while the batch is on its way to the view: waiting
-    /// for its fold pass (the waiting copy is stripped), or stored and not yet handed to the
-    /// view (the batch is read again from the store). Either way the view does not fold what
-    /// the purge removed from the batch's copy in memory.
+    /// for its fold pass, or stored and not yet handed to the view. Either way the batch is
+    /// read again from the store, and the view does not fold what the purge removed from the
+    /// batch's copy in memory.
     @Test(arguments: [false, true]) func aPurgeIsNotUndoneByABatchOnItsWayToTheView(purgeBeforeHandOver: Bool) async throws {
         let (origin, writer, replica, view) = try replicaAndView("fold-purge")
         let originLog = try origin.log(named: "uk"), log = try replica.log(named: "uk")
