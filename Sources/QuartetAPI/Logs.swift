@@ -27,6 +27,10 @@ public struct LogsResponse: Codable, Sendable, Equatable {
         public var behind: UInt64
         /// Its witnessing, as this node knows it (docs/witness.md); absent before any cosignature.
         public var witnessed: Witnessed?
+        /// How many of the log's entries the node's combined view has folded; replicated batches
+        /// are folded in passes a few ms after they are stored, so this can trail `size` briefly.
+        /// Absent while the view is not folded (during `quartet recover`).
+        public var viewSize: UInt64?
 
         /// The newest checkpoint a quorum (a majority of the log's witnesses) cosigned, or else
         /// the newest any witness cosigned.
@@ -51,7 +55,7 @@ public struct LogsResponse: Codable, Sendable, Equatable {
 
         public init(log: String, origin: String, own: Bool, size: UInt64, quarantined: Bool, vkey: String, root: String? = nil,
                     checkpoint: String? = nil, checkpointTimeMillis: UInt64? = nil, checkpointTime: String? = nil, verified: Bool,
-                    originSizeSeen: UInt64? = nil, behind: UInt64, witnessed: Witnessed? = nil) {
+                    originSizeSeen: UInt64? = nil, behind: UInt64, witnessed: Witnessed? = nil, viewSize: UInt64? = nil) {
             self.log = log
             self.origin = origin
             self.own = own
@@ -66,11 +70,13 @@ public struct LogsResponse: Codable, Sendable, Equatable {
             self.originSizeSeen = originSizeSeen
             self.behind = behind
             self.witnessed = witnessed
+            self.viewSize = viewSize
         }
 
         enum CodingKeys: String, CodingKey {
             case log, origin, own, size, quarantined, vkey, root, checkpoint, verified, behind, witnessed
             case checkpointTimeMillis = "checkpoint_time_ms", checkpointTime = "checkpoint_time", originSizeSeen = "origin_size_seen"
+            case viewSize = "view_size"
         }
     }
 

@@ -105,22 +105,36 @@ final class LocalFederation: @unchecked Sendable {
 
     /// (size, root) of every log `node` holds.
     func heads(_ node: String) throws -> [String: String] {
-        var out: [String: String] = [:]
-        for log in try get(node, "/v1/logs")["logs"] as! [[String: Any]] {
-            out[log["log"] as! String] = "\(log["size"] as! Int) \(log["root"] as? String ?? "-")"
-        }
-        return out
+        try headsAndFolded(node).heads
     }
 
-    /// Waits until every node in `names` holds the same heads and `check` accepts them.
+    /// (size, root) of every log `node` holds, and whether its view has folded all of them
+    /// (replicated batches are folded a few ms after they are stored: `view_size`).
+    func headsAndFolded(_ node: String) throws -> (heads: [String: String], folded: Bool) {
+        var out: [String: String] = [:]
+        var folded = true
+        for log in try get(node, "/v1/logs")["logs"] as! [[String: Any]] {
+            out[log["log"] as! String] = "\(log["size"] as! Int) \(log["root"] as? String ?? "-")"
+            if let viewSize = log["view_size"] as? Int, viewSize < log["size"] as! Int { folded = false }
+        }
+        return (out, folded)
+    }
+
+    /// Waits until every node in `names` holds the same heads, has folded them into its view,
+    /// and `check` accepts them.
     func waitConverged(_ names: [String], timeout: TimeInterval = 30, check: ([String: String]) -> Bool = { _ in true }) throws -> [String: String] {
         let deadline = Date().addingTimeInterval(timeout)
         var last: [String: [String: String]] = [:]
         while Date() < deadline {
             last = [:]
-            for name in names { last[name] = try? heads(name) }
+            var folded = true
+            for name in names {
+                guard let got = try? headsAndFolded(name) else { continue }
+                last[name] = got.heads
+                folded = folded && got.folded
+            }
             let distinct = Set(last.values.map { $0.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") })
-            if last.count == names.count, distinct.count == 1, let heads = last.values.first, check(heads) { return heads }
+            if last.count == names.count, distinct.count == 1, folded, let heads = last.values.first, check(heads) { return heads }
             usleep(200_000)
         }
         throw TestKitError("no convergence within \(timeout) s: \(last)")

@@ -123,6 +123,7 @@ import Testing
         try federation.start()
         try Self.importPlans(federation)
         try Self.reading(federation, "4")
+        _ = try federation.waitConverged(["uk", "wales"])
         // Until the page at uk serves a checkpoint a quorum (3 of wales's 4 witnesses) cosigned.
         func lines(_ data: [String: Any]) -> Int {
             ((data["checkpoints"] as? [String: String])?["wales"]).map { note in note.split(separator: "\n").filter { $0.hasPrefix("— ") }.count } ?? 0
