@@ -49,7 +49,30 @@ read -r wales_api wales_token < "$OUT/hostile.json.target"
 curl -sS --fail-with-body --cacert "$ca" -H "Authorization: Bearer $wales_token" -H "content-type: application/json" \
     --data-binary "@$OUT/hostile.json" "$wales_api/v1/logs/wales/entries" > "$OUT/hostile.out" \
     || { cat "$OUT/hostile.out"; echo "check-api: could not record the hostile rows" >&2; exit 1; }
-sleep 2   # let the nations' last batches reach the aggregator
+# Until the aggregator holds every nation's log as far as its writer does and its view has
+# folded it all (replicated batches are folded a few ms after they are stored: view_size).
+python3 - "$dir/demo.json" "$ca" <<'PY' || exit 1
+import json, ssl, sys, time, urllib.request
+d, ca = json.load(open(sys.argv[1])), sys.argv[2]
+context = ssl.create_default_context(cafile=ca)
+def logs(node):
+    request = urllib.request.Request(node["api"] + "/v1/logs", headers={"Authorization": "Bearer " + d["reader"]["token"]})
+    return {l["log"]: l for l in json.load(urllib.request.urlopen(request, context=context, timeout=10))["logs"]}
+uk = [n for n in d["nodes"] if n["name"] == "uk"][0]
+deadline, last = time.time() + 60, None
+while time.time() < deadline:
+    try:
+        own = {n["name"]: logs(n)[n["name"]]["size"] for n in d["nodes"]}
+        held = logs(uk)
+        last = {name: (own[name], held[name]["size"], held[name].get("view_size")) for name in own}
+        if all(h == o and v is not None and v >= o for o, h, v in last.values()):
+            sys.exit(0)
+    except Exception as error:
+        last = error
+    time.sleep(0.2)
+print("check-api: the aggregator did not hold and fold every nation's log within 60 s (log: writer, held, folded): %s" % (last,), file=sys.stderr)
+sys.exit(1)
+PY
 
 # 1. The dashboard in Chromium. The sign-in URL sets the cookie and redirects to /.
 browser=$(command -v chromium || command -v chromium-browser || true)

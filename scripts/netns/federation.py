@@ -402,16 +402,22 @@ class Checks:
     def heads(self, node):
         return {l["log"]: (l["size"], l.get("root")) for l in self.reader.json(node, "/v1/logs")["logs"]}
 
+    def folded(self, node):
+        """Whether `node`'s view has folded every entry it holds (view_size, docs/openapi.yaml)."""
+        return all(l.get("view_size") is None or l["view_size"] >= l["size"] for l in self.reader.json(node, "/v1/logs")["logs"])
+
     def converge(self, nodes, timeout=60):
-        """Waits until `nodes` hold the same size and root of every log; returns the heads."""
+        """Waits until `nodes` hold the same size and root of every log, folded into their
+        views; returns the heads."""
         deadline, last = time.time() + timeout, {}
         while time.time() < deadline:
             try:
                 last = {n: self.heads(n) for n in nodes}
+                folded = all(self.folded(n) for n in nodes)
             except (OSError, RuntimeError, http.client.HTTPException):
                 time.sleep(0.3)
                 continue
-            if len({json.dumps(h, sort_keys=True) for h in last.values()}) == 1:
+            if folded and len({json.dumps(h, sort_keys=True) for h in last.values()}) == 1:
                 return next(iter(last.values()))
             time.sleep(0.3)
         raise AssertionError(f"no convergence within {timeout} s: {json.dumps(last, sort_keys=True)[:2000]}")
