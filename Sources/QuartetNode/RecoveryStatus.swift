@@ -42,6 +42,63 @@ public struct RecoveryStatus: Sendable {
     public var held: UInt64 { logs.reduce(0) { $0 + $1.held } }
 }
 
+/// When `quartet recover` stops waiting, decided from the node's status polled now and then;
+/// pure (the clock is an argument), so its timings are tested without a node
+/// (`RecoveryStatusTests`).
+/// - Everything the peers showed is here: finished.
+/// - The own log is whole: the other logs get at most `limit` more, progress or not (a member
+///   trickling a batch of its own log now and then must not keep the recovery running; the
+///   node fetches what is left after it starts, and the report says so).
+/// - Nothing moved for `limit` (a peer answering, entries stored, payloads filled): finished if
+///   the own log is whole, else failed, saying what was missing.
+public struct RecoveryWatch: Sendable {
+    public enum Decision: Sendable, Equatable {
+        case wait
+        case finished
+        case failed(String)
+    }
+
+    public let limit: Duration
+    private var lastProgress: ContinuousClock.Instant
+    private var last = ""
+    private var ownCompleteSince: ContinuousClock.Instant?
+
+    public init(limit: Duration, now: ContinuousClock.Instant) {
+        self.limit = limit
+        lastProgress = now
+    }
+
+    public mutating func next(_ status: RecoveryStatus, now: ContinuousClock.Instant) -> Decision {
+        if status.complete { return .finished }
+        if !status.ownComplete {
+            ownCompleteSince = nil
+        } else if let since = ownCompleteSince {
+            if now - since > limit { return .finished }
+        } else {
+            ownCompleteSince = now
+        }
+        let moved = "\(status.heard) \(status.held) \(status.ownSynced) \(status.filledFrom.values.reduce(0, +))"
+        if moved != last {
+            last = moved
+            lastProgress = now
+        }
+        guard now - lastProgress > limit else { return .wait }
+        // Only other members' logs short, and nothing came for them in the whole wait: a
+        // checkpoint their writer signed that no peer backs with entries (a writer may sign what
+        // it never sends) must not fail, and so wipe, a recovery whose own log is whole.
+        if status.ownComplete { return .finished }
+        let seconds = limit.components.seconds
+        let connected = status.connected.isEmpty ? "none" : status.connected.joined(separator: ", ")
+        return .failed(status.heard == 0
+            ? (status.connected.isEmpty ? "no peer answered within \(seconds) s (connected: none)"
+                : "none of this log's witnesses answered within \(seconds) s (connected: \(connected); only the witnesses' answers count)")
+            : !status.ownSynced && status.heard < status.needed
+            ? "only \(status.heard) of the \(status.needed) peers that must say what they hold of this node's log answered within \(seconds) s (connected: \(connected))"
+            : "no progress for \(seconds) s (holds \(status.held) entries; "
+                + status.logs.filter { $0.held < $0.seen }.map { "\($0.name) \($0.held) of \($0.seen)" }.joined(separator: ", ") + ")")
+    }
+}
+
 extension ReplicationEngine {
     func recoveryStatus() -> RecoveryStatus {
         queue.sync {

@@ -98,50 +98,17 @@ struct RecoverCommand: AsyncParsableCommand {
             defer { ended.withLockedValue { $0 = true } }
             try await node.run(handleSignals: false, shutdown: shutdown)
         }
-        let limit = Duration.seconds(timeout)
-        var lastProgress = ContinuousClock.now
-        var last = ""
-        // Once the own log is whole, the rest gets at most `timeout` more, progress or not: a
-        // member trickling a batch of its own log now and then must not keep the recovery
-        // running (the node fetches what is left after it starts; the report says so).
-        var ownCompleteSince: ContinuousClock.Instant?
+        // When to stop waiting (`RecoveryWatch`): once the own log is whole the rest gets at most
+        // `timeout` more, progress or not; nothing moving for `timeout` ends it either way.
+        var watch = RecoveryWatch(limit: .seconds(timeout), now: .now)
         var result: Result<RecoveryStatus, any Error>
-        while true {
+        polling: while true {
             try? await Task.sleep(for: .milliseconds(100))
             let status = node.recoveryStatus()
-            if status.complete { result = .success(status); break }
-            if !status.ownComplete {
-                ownCompleteSince = nil
-            } else if let since = ownCompleteSince {
-                if ContinuousClock.now - since > limit { result = .success(status); break }
-            } else {
-                ownCompleteSince = .now
-            }
-            // Anything that moved counts as progress: a peer answering, entries stored, payloads filled.
-            let now = "\(status.heard) \(status.held) \(status.ownSynced) \(status.filledFrom.values.reduce(0, +))"
-            if now != last {
-                last = now
-                lastProgress = .now
-            }
-            if ContinuousClock.now - lastProgress > limit {
-                // Only other members' logs short, and nothing came for them in the whole wait: a
-                // checkpoint their writer signed that no peer backs with entries (a writer may
-                // sign what it never sends) must not fail, and so wipe, a recovery whose own
-                // log is whole. The node fetches the rest after it starts; the report says so.
-                if status.ownComplete {
-                    result = .success(status)
-                    break
-                }
-                let connected = status.connected.isEmpty ? "none" : status.connected.joined(separator: ", ")
-                let reason = status.heard == 0
-                    ? (status.connected.isEmpty ? "no peer answered within \(timeout) s (connected: none)"
-                        : "none of this log's witnesses answered within \(timeout) s (connected: \(connected); only the witnesses' answers count)")
-                    : !status.ownSynced && status.heard < status.needed
-                    ? "only \(status.heard) of the \(status.needed) peers that must say what they hold of this node's log answered within \(timeout) s (connected: \(connected))"
-                    : "no progress for \(timeout) s (holds \(status.held) entries; "
-                        + status.logs.filter { $0.held < $0.seen }.map { "\($0.name) \($0.held) of \($0.seen)" }.joined(separator: ", ") + ")"
-                result = .failure(CLIError(reason))
-                break
+            switch watch.next(status, now: .now) {
+            case .wait: break
+            case .finished: result = .success(status); break polling
+            case .failed(let reason): result = .failure(CLIError(reason)); break polling
             }
             if ended.withLockedValue({ $0 }) {
                 // Its error says why (a port in use: is the node itself still running?).
