@@ -64,7 +64,8 @@ struct API {
         }
         routes.get("/v1/logs", .reader) { request, context, caller -> Response in
             let federation = self.federation
-            let folded = view.foldsView ? view.snapshot.logs.mapValues(\.size) : [:]
+            // A log the view has folded nothing of yet (added by a reload) counts as 0, not absent.
+            let folded = view.foldsView ? view.snapshot.logs.mapValues(\.size) : nil
             let logs = engine.logStatus().map { status in
                 let size = status.head?.size ?? 0, seen = status.seenSize ?? 0
                 // Everything stored was checked (signature against the pinned key, leaves
@@ -78,7 +79,7 @@ struct API {
                     verified: !status.quarantined, originSizeSeen: status.seenSize, behind: seen > size ? seen - size : 0,
                     witnessed: self.collector.summary(log: status.log.name).map {
                         LogsResponse.Log.Witnessed(size: $0.size, witnesses: $0.witnesses, of: $0.of, quorum: $0.quorum, time: iso8601(min($0.time, UInt64.max / 1000) * 1000))
-                    }, viewSize: folded[status.log.name])
+                    }, viewSize: folded.map { $0[status.log.name] ?? 0 })
             }
             return Self.json(LogsResponse(node: node, logs: logs))
         }

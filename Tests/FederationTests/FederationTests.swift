@@ -125,19 +125,20 @@ final class LocalFederation: @unchecked Sendable {
     func waitConverged(_ names: [String], timeout: TimeInterval = 30, check: ([String: String]) -> Bool = { _ in true }) throws -> [String: String] {
         let deadline = Date().addingTimeInterval(timeout)
         var last: [String: [String: String]] = [:]
+        var unfolded: [String] = []
         while Date() < deadline {
             last = [:]
-            var folded = true
+            unfolded = []
             for name in names {
                 guard let got = try? headsAndFolded(name) else { continue }
                 last[name] = got.heads
-                folded = folded && got.folded
+                if !got.folded { unfolded.append(name) }
             }
             let distinct = Set(last.values.map { $0.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") })
-            if last.count == names.count, distinct.count == 1, folded, let heads = last.values.first, check(heads) { return heads }
+            if last.count == names.count, distinct.count == 1, unfolded.isEmpty, let heads = last.values.first, check(heads) { return heads }
             usleep(200_000)
         }
-        throw TestKitError("no convergence within \(timeout) s: \(last)")
+        throw TestKitError("no convergence within \(timeout) s: \(last); views not yet folded to what is held at: \(unfolded)")
     }
 
     func size(_ heads: [String: String], _ log: String) -> Int { Int(heads[log]?.split(separator: " ").first ?? "0") ?? 0 }

@@ -96,6 +96,25 @@ import Yams
         }
     }
 
+    /// Each log says how far the node's view has folded it: the own log's appends are folded
+    /// before they are acknowledged, so its `view_size` is its size; every log of the view has
+    /// one, folded or not yet (the federation tests wait for replicas' views by it).
+    @Test func eachLogSaysHowFarTheViewHasFoldedIt() async throws {
+        let node = try InProcessNode(entries: 3)
+        defer { node.remove() }
+        let served = Mutex<Data?>(nil)
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer token-wales-op"
+            let body = try await client.execute(uri: "/v1/logs", method: .get, headers: headers) { Data($0.body.readableBytesView) }
+            served.withLock { $0 = body }
+        }
+        let logs = try JSONDecoder().decode(LogsResponse.self, from: try #require(served.withLock { $0 })).logs
+        let wales = try #require(logs.first { $0.log == "wales" })
+        #expect(wales.size == 3 && wales.viewSize == 3, "\(wales)")
+        #expect(logs.allSatisfy { $0.viewSize != nil && $0.viewSize! <= $0.size }, "\(logs)")
+    }
+
     /// A field renamed on one side only does not read as missing: the client refuses the answer,
     /// naming the field.
     @Test func aRenamedFieldIsRefusedNamingIt() throws {

@@ -57,6 +57,14 @@ import Testing
         }
         #expect(whole.next(wholeStatus, now: Self.at(10_100)) == .finished)
         #expect(short.next(shortStatus, now: Self.at(10_100)) == .failed("no progress for 10 s (holds 478 entries; wales 100 of 500)"))
+        // The own log whole only from 5 s on (its stubs' payloads asked for by then), nothing else
+        // moving: finished when nothing has moved for the wait, not 10 s after it became whole.
+        var late = RecoveryWatch(limit: .seconds(10), now: Self.at(0))
+        var asking = wholeStatus
+        asking.backfilling = true
+        for ms in stride(from: 0, to: 5_000, by: 100) { #expect(late.next(asking, now: Self.at(ms)) == .wait) }
+        for ms in stride(from: 5_000, through: 10_000, by: 100) { #expect(late.next(wholeStatus, now: Self.at(ms)) == .wait) }
+        #expect(late.next(wholeStatus, now: Self.at(10_100)) == .finished)
     }
 
     /// Progress on a short own log keeps the recovery waiting however long it takes; the own log
@@ -88,4 +96,5 @@ import Testing
         #expect(watch.next(silent, now: Self.at(5_000)) == .wait)
         #expect(watch.next(silent, now: Self.at(5_001)) == .failed("no peer answered within 5 s (connected: none)"))
     }
+
 }

@@ -400,27 +400,31 @@ class Checks:
             self.failures.append(message)
 
     def heads(self, node):
-        return {l["log"]: (l["size"], l.get("root")) for l in self.reader.json(node, "/v1/logs")["logs"]}
+        return self.heads_and_folded(node)[0]
 
-    def folded(self, node):
-        """Whether `node`'s view has folded every entry it holds (view_size, docs/openapi.yaml)."""
-        return all(l.get("view_size") is None or l["view_size"] >= l["size"] for l in self.reader.json(node, "/v1/logs")["logs"])
+    def heads_and_folded(self, node):
+        """The (size, root) of every log `node` holds, and whether its view has folded them all
+        (view_size, docs/openapi.yaml)."""
+        logs = self.reader.json(node, "/v1/logs")["logs"]
+        return ({l["log"]: (l["size"], l.get("root")) for l in logs},
+                all(l.get("view_size") is None or l["view_size"] >= l["size"] for l in logs))
 
     def converge(self, nodes, timeout=60):
         """Waits until `nodes` hold the same size and root of every log, folded into their
         views; returns the heads."""
-        deadline, last = time.time() + timeout, {}
+        deadline, last, unfolded = time.time() + timeout, {}, []
         while time.time() < deadline:
             try:
-                last = {n: self.heads(n) for n in nodes}
-                folded = all(self.folded(n) for n in nodes)
+                got = {n: self.heads_and_folded(n) for n in nodes}
             except (OSError, RuntimeError, http.client.HTTPException):
                 time.sleep(0.3)
                 continue
-            if folded and len({json.dumps(h, sort_keys=True) for h in last.values()}) == 1:
+            last = {n: heads for n, (heads, _) in got.items()}
+            unfolded = [n for n, (_, folded) in got.items() if not folded]
+            if not unfolded and len({json.dumps(h, sort_keys=True) for h in last.values()}) == 1:
                 return next(iter(last.values()))
             time.sleep(0.3)
-        raise AssertionError(f"no convergence within {timeout} s: {json.dumps(last, sort_keys=True)[:2000]}")
+        raise AssertionError(f"no convergence within {timeout} s (views not yet folded at: {unfolded}): {json.dumps(last, sort_keys=True)[:2000]}")
 
     def append(self, node, payload):
         status, body = self.operators[node].request(node, "POST", f"/v1/logs/{node}/entries", {"type": "test.note", "payload": payload})
