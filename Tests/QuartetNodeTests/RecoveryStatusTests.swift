@@ -96,5 +96,4 @@ import Testing
         #expect(watch.next(silent, now: Self.at(5_000)) == .wait)
         #expect(watch.next(silent, now: Self.at(5_001)) == .failed("no peer answered within 5 s (connected: none)"))
     }
-
 }
