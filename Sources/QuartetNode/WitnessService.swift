@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import QuartetCrypto
 import QuartetLedger
 import QuartetReplication
 import QuartetStore
@@ -121,16 +122,26 @@ final class WitnessService: Sendable {
         }
     }
 
-    /// The keys of `member`'s log a checkpoint of `size` may be signed by: those the federation
-    /// names (`Member.logKeys`) and the key in force in this node's replica (after a rotation
-    /// inside the log), each unless the federation revoked it at or below that size.
+    /// The keys of `member`'s log a checkpoint of `size` may be signed by (`trustedKeys(size:…)`),
+    /// from this node's copy of the log where it holds one.
     static func trustedKeys(_ member: Federation.Member, size: UInt64, ledger: LedgerStore, info: LogInfo?) -> [NoteVerifier] {
-        var keys = member.logKeys(forSize: size)
-        if let info, let chain = try? ledger.keyChain(info) {
-            let current = NoteVerifier(name: chain.origin, publicKey: chain.current)
-            if !keys.contains(current), member.revoked[current.publicKey].map({ size <= $0 }) ?? true { keys.append(current) }
+        guard let info, let chain = try? ledger.keyChain(info), let held = try? ledger.size(info) else {
+            return member.logKeys(forSize: size)
         }
-        return keys
+        return trustedKeys(size: size, chain: chain, held: held, current: member.current, revoked: member.revoked)
+    }
+
+    /// The keys a checkpoint of `size` of a log this node holds `held` entries of may be signed
+    /// by, as replication checks them: the key in force at that size in the log's key chain
+    /// (`chain`: the pinned key and the rotations held) — a key the log rotated away from signs
+    /// nothing beyond its rotation, so whoever still has it cannot get a fork cosigned (it was
+    /// trusted at every size until the federation revoked it). Beyond what is held a rotation
+    /// not replicated yet may have moved the key: the key the federation names as current
+    /// (`current_vkey`) too. A key the federation revoked at or below `size` is never trusted.
+    static func trustedKeys(size: UInt64, chain: KeyChain, held: UInt64, current: NoteVerifier?, revoked: [Ed25519PublicKey: UInt64]) -> [NoteVerifier] {
+        var keys = [chain.verifier(forSize: size)]
+        if size > held, let current, current.publicKey != keys[0].publicKey { keys.append(current) }
+        return keys.filter { key in revoked[key.publicKey].map { size <= $0 } ?? true }
     }
 
     private func refusal(_ refusal: Witnessing.Refusal) -> (status: Int, contentType: String, body: String) {

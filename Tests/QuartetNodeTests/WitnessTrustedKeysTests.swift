@@ -1,0 +1,42 @@
+import QuartetCrypto
+import QuartetLedger
+@testable import QuartetNode
+import Testing
+
+/// The log keys a witness trusts for a checkpoint of a member's log it holds a copy of
+/// (`WitnessService.trustedKeys`): the key in force at the checkpoint's size, as replication
+/// checks it, never a key the log rotated away from; beyond what it holds, also the key the
+/// federation names as current; never a key the federation revoked at or below the size.
+@Suite struct WitnessTrustedKeysTests {
+    static let origin = "quartet.test/wales"
+
+    static func keys(_ size: UInt64, chain: KeyChain, held: UInt64, current: Ed25519PrivateKey? = nil,
+                     revoked: [Ed25519PublicKey: UInt64] = [:]) -> [Ed25519PublicKey] {
+        WitnessService.trustedKeys(size: size, chain: chain, held: held, current: current.map { NoteVerifier(name: origin, publicKey: $0.publicKey) },
+                                   revoked: revoked).map(\.publicKey)
+    }
+
+    @Test func aKeyTheLogRotatedAwayFromSignsNothingAfterTheRotation() throws {
+        let old = try Ed25519PrivateKey(), new = try Ed25519PrivateKey(), newer = try Ed25519PrivateKey()
+        var chain = KeyChain(pinned: NoteVerifier(name: Self.origin, publicKey: old.publicKey))
+        try chain.apply(try KeyRotation.make(origin: Self.origin, index: 7, previous: old, key: new))
+        // Held to 10 entries, the rotation at index 7 among them.
+        #expect(Self.keys(5, chain: chain, held: 10) == [old.publicKey])
+        #expect(Self.keys(9, chain: chain, held: 10) == [new.publicKey], "the old key, leaked or not, signs nothing beyond the rotation")
+        #expect(Self.keys(12, chain: chain, held: 10) == [new.publicKey], "nor beyond what is held")
+        // A rotation beyond what is held, named in the federation file: trusted beyond what is held only.
+        #expect(Self.keys(12, chain: chain, held: 10, current: newer) == [new.publicKey, newer.publicKey])
+        #expect(Self.keys(9, chain: chain, held: 10, current: newer) == [new.publicKey])
+        // A key the federation revoked beyond a size signs nothing larger.
+        #expect(Self.keys(12, chain: chain, held: 10, current: newer, revoked: [new.publicKey: 10]) == [newer.publicKey])
+        #expect(Self.keys(9, chain: chain, held: 10, current: newer, revoked: [new.publicKey: 10]) == [new.publicKey])
+    }
+
+    @Test func aRotationNotHeldYetLeavesThePinnedKeyAndTheCurrentOneBeyondWhatIsHeld() throws {
+        let old = try Ed25519PrivateKey(), new = try Ed25519PrivateKey()
+        let chain = KeyChain(pinned: NoteVerifier(name: Self.origin, publicKey: old.publicKey))
+        #expect(Self.keys(8, chain: chain, held: 10, current: new) == [old.publicKey])
+        #expect(Self.keys(12, chain: chain, held: 10, current: new) == [old.publicKey, new.publicKey])
+        #expect(Self.keys(12, chain: chain, held: 10, current: old) == [old.publicKey], "the current key named twice is trusted once")
+    }
+}
