@@ -67,12 +67,16 @@ public enum Witnessing {
         /// A checkpoint the log signed that conflicts with the one the witness cosigned at the
         /// same size: evidence of a split view (the stored note and this one).
         public var conflicting: SignedNote?
+        /// With `conflicting`: the checkpoint the witness cosigned at that size, as the decision
+        /// saw it (read again later, a concurrent request may have moved it on).
+        public var cosigned: SignedNote?
 
-        public init(_ status: Status, _ message: String, size: UInt64? = nil, conflicting: SignedNote? = nil) {
+        public init(_ status: Status, _ message: String, size: UInt64? = nil, conflicting: SignedNote? = nil, cosigned: SignedNote? = nil) {
             self.status = status
             self.message = message
             self.size = size
             self.conflicting = conflicting
+            self.cosigned = cosigned
         }
 
         public var description: String { "\(status.rawValue): \(message)" }
@@ -138,7 +142,7 @@ public enum Witnessing {
             if checkpoint.size == latest.size {
                 guard checkpoint.root == latest.root else {
                     throw Refusal(.conflict, "\(origin) signed two different roots for size \(checkpoint.size); this witness cosigned the other",
-                                  size: known, conflicting: request.note)
+                                  size: known, conflicting: request.note, cosigned: latest.note)
                 }
                 // RFC 9162: the proof between a tree and itself is empty.
                 guard request.proof.isEmpty else {

@@ -91,9 +91,11 @@ final class WitnessService: Sendable {
             if let conflicting = refusal.conflicting {
                 logger.critical("split view: a log signed a checkpoint that conflicts with one this witness cosigned; kept as evidence",
                                 metadata: ["origin": "\(origin)", "reason": "\(refusal.message)"])
-                if let latest = try? store.latest(origin), let other = try? Checkpoint(parsing: conflicting.text), other.size == latest.size,
+                // The checkpoint cosigned at that size as the decision saw it: read again here, a
+                // request advancing the origin meanwhile would lose the evidence.
+                if let cosigned = refusal.cosigned, let other = try? Checkpoint(parsing: conflicting.text),
                    let log = live.federation.members.first(where: { $0.verifier.name == origin })?.log {
-                    onSplitView.withLockedValue { $0 }?(Evidence(log: log, first: latest.note.serialized, second: conflicting.serialized,
+                    onSplitView.withLockedValue { $0 }?(Evidence(log: log, first: cosigned.serialized, second: conflicting.serialized,
                                                                  prefixRoot: other.root, proof: []))
                 }
             }

@@ -207,6 +207,8 @@ import Testing
         let fork = try note(4, root: Hash.leaf([0xFF]))
         let refused = refusal(.init(oldSize: 4, proof: [], note: fork), latest: latest)
         #expect(refused?.status == .conflict && refused?.size == 4 && refused?.conflicting == fork)
+        // With the checkpoint cosigned at that size, as the decision saw it: the evidence's other half.
+        #expect(refused?.cosigned == latest.note)
         // The same root again is cosigned again, with the empty proof a tree has to itself.
         #expect(try Witnessing.decide(.init(oldSize: 4, proof: [], note: try note(4)), logs: logs, latest: latest).size == 4)
         #expect(refusal(.init(oldSize: 4, proof: [Self.leaves[0]], note: try note(4)), latest: latest)?.status == .unprocessable)
