@@ -1,6 +1,7 @@
 import Foundation
 import QuartetCrypto
 import QuartetLedger
+import QuartetStore
 import QuartetTestKit
 import Testing
 
@@ -155,5 +156,37 @@ import Testing
         let note = try SignedNote(parsing: try #require((data["checkpoints"] as? [String: String])?["wales"]))
         let checkpoint = try NoteVerifier(vkey: pinned).verifyCheckpoint(note)
         #expect(checkpoint.size == witnessedSize && checkpoint.size < size, "served \(checkpoint.size), witnessed \(witnessedSize), log \(size)")
+    }
+
+    /// A key the log rotated away from gets nothing cosigned beyond the rotation (docs/security.md,
+    /// finding 60): whoever kept wales's old key signs a checkpoint beyond the rotation and shows
+    /// it to scotland's witness, which holds the rotation: refused as signed by no key it trusts
+    /// (403). The witness used to trust the pinned key at every size and cosign (200, or 409 with
+    /// its size).
+    @Test func aKeyRotatedAwayFromGetsNothingCosignedBeyondTheRotation() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start(["uk", "wales", "scotland"], onePeerAnswers: true)
+        for i in 0..<3 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        _ = try federation.waitConverged(["scotland", "wales"]) { federation.size($0, "wales") == 3 }
+        let old = try DataDirectory(path: federation.path("wales", "data")).readSigningKey(log: "wales")
+        _ = federation.processes.removeValue(forKey: "wales")?.stop()
+        let rotated = try TestKit.quartet(["key", "rotate", "--config", federation.config("wales"), "--no-overlap"])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        federation.processes["wales"] = try NodeProcess(config: federation.config("wales"), arguments: LocalFederation.onePeerAnswers)
+        var size: UInt64 = 0
+        for i in 0..<2 { size = try federation.append("wales", #"{"after":\#(i)}"#) + 1 }
+        _ = try federation.waitConverged(["scotland", "wales"]) { federation.size($0, "wales") == Int(size) }
+
+        let logs = try federation.get("scotland", "/v1/logs")["logs"] as! [[String: Any]]
+        let origin = try #require(logs.first { $0["log"] as? String == "wales" }?["origin"] as? String)
+        let forged = try NoteSigner(name: origin, key: old)
+            .sign(Checkpoint(origin: origin, size: size + 5, root: Hash.leaf(Array("a history wales never wrote".utf8)),
+                             timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
+        let body = federation.root.appendingPathComponent("old-key.txt")
+        try Data(("old 0\n\n" + forged.serialized).utf8).write(to: body)
+        let answer = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
+                                          "\(federation.api("scotland"))/witness/add-checkpoint"])
+        #expect(answer.status == 403, "\(answer)")
     }
 }
