@@ -74,13 +74,18 @@ final class WitnessService: Sendable {
         // The signature is checked before the witness state is locked (it needs none of it).
         let signed: Checkpoint
         do { signed = try Witnessing.verify(request, logs: logs) } catch { return refusal(error) }
+        // Where this node holds the log at the checkpoint's size, its replica must agree: the
+        // root read first (a replica only grows), and a store that cannot say refuses the
+        // request rather than skipping the check.
+        let heldRoot: Hash?
+        do { heldRoot = try info.flatMap { info throws(StoreError) in try ledger.root(info, size: signed.size) } } catch {
+            logger.error("cannot read this node's copy of a witnessed log", metadata: ["origin": "\(origin)", "error": "\(error)"])
+            return (500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log to check the checkpoint against it\n")
+        }
         let decided: Result<Checkpoint, Witnessing.Refusal>
         do {
             decided = try store.witness(origin: origin, note: request.note, nowMillis: nowMillis) { latest throws(Witnessing.Refusal) in
-                // Where this node holds the log at the checkpoint's size, its replica must agree.
-                try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in
-                    info.flatMap { try? self.ledger.root($0, size: size) }
-                })
+                try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil })
             }
         } catch {
             logger.error("cannot store a witnessed checkpoint", metadata: ["origin": "\(origin)", "error": "\(error)"])
