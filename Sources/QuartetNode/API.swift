@@ -65,7 +65,7 @@ struct API {
         routes.get("/v1/logs", .reader) { request, context, caller -> Response in
             let federation = self.federation
             // A log the view has folded nothing of yet (added by a reload) counts as 0, not absent.
-            let folded = view.foldsView ? view.snapshot.logs.mapValues(\.size) : nil
+            let folded = view.foldsView ? view.foldedSizes : nil
             let logs = engine.logStatus().map { status in
                 let size = status.head?.size ?? 0, seen = status.seenSize ?? 0
                 // Everything stored was checked (signature against the pinned key, leaves

@@ -283,7 +283,7 @@ public struct Node: Sendable {
     }
 
     /// Log sizes as this node's view has folded them.
-    public var viewSizes: [String: UInt64] { view.snapshot.logs.mapValues(\.size) }
+    public var viewSizes: [String: UInt64] { view.foldedSizes }
 
     /// The overview rendered for a reader without its cache: what the first request after the
     /// view changes costs (`bench view`). Returns the page's size.

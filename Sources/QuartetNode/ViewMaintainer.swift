@@ -230,6 +230,9 @@ public final class ViewMaintainer: Sendable {
     /// Replicated entries stored and not yet folded.
     var unfolded: Int { backlog.load(ordering: .relaxed) }
 
+    /// Entries folded per log (`view_size` in the log listing; `Node.viewSizes`).
+    var foldedSizes: [String: UInt64] { snapshot.logs.mapValues(\.size) }
+
     /// The most recent folds (at most 256), numbered from 1, newest last.
     public var recentFolds: [(sequence: Int, log: String, entries: Int, seconds: Double)] { recent.withLock { $0.folds } }
     /// How many folds there have been.

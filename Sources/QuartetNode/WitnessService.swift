@@ -130,11 +130,12 @@ final class WitnessService: Sendable {
     }
 
     /// The keys of `member`'s log a checkpoint of `size` may be signed by (`trustedKeys(size:…)`),
-    /// from this node's copy of the log where it holds one.
+    /// from this node's copy of the log where it holds one; none while that copy cannot be read
+    /// (falling back to every key the federation names would trust a key the log rotated away
+    /// from, for as long as the store fails).
     static func trustedKeys(_ member: Federation.Member, size: UInt64, ledger: LedgerStore, info: LogInfo?) -> [NoteVerifier] {
-        guard let info, let chain = try? ledger.keyChain(info), let held = try? ledger.size(info) else {
-            return member.logKeys(forSize: size)
-        }
+        guard let info else { return member.logKeys(forSize: size) }
+        guard let chain = try? ledger.keyChain(info), let held = try? ledger.size(info) else { return [] }
         return trustedKeys(size: size, chain: chain, held: held, current: member.current, revoked: member.revoked)
     }
 
