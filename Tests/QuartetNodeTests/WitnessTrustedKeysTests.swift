@@ -1,6 +1,10 @@
+import Foundation
+import GRDB
 import QuartetCrypto
 import QuartetLedger
 @testable import QuartetNode
+@testable import QuartetStore
+import QuartetTestKit
 import Testing
 
 /// The log keys a witness trusts for a checkpoint of a member's log it holds a copy of
@@ -38,5 +42,33 @@ import Testing
         #expect(Self.keys(8, chain: chain, held: 10, current: new) == [old.publicKey])
         #expect(Self.keys(12, chain: chain, held: 10, current: new) == [old.publicKey, new.publicKey])
         #expect(Self.keys(12, chain: chain, held: 10, current: old) == [old.publicKey], "the current key named twice is trusted once")
+    }
+
+    /// Read from this node's copy of the log: the pinned key while the copy holds no rotation;
+    /// no key at all while the copy cannot be read (here: it records a rotation with no entry
+    /// behind it), never the federation's keys in its place, which would trust a key the log
+    /// may have rotated away from for as long as the store fails.
+    @Test func aCopyThatCannotBeReadTrustsNoKey() throws {
+        let store = try LedgerStore.create(DataDirectory(path: try TestKit.temporaryDirectory("witness-keys").path))
+        let pinned = try Ed25519PrivateKey(), current = try Ed25519PrivateKey()
+        func member(_ log: String) -> Federation.Member {
+            Federation.Member(id: log, role: .nation, peer: HostPort(host: "127.0.0.1", port: 1), api: "https://127.0.0.1:2", log: log,
+                              verifier: NoteVerifier(name: "quartet.test/\(log)", publicKey: pinned.publicKey),
+                              current: NoteVerifier(name: "quartet.test/\(log)", publicKey: current.publicKey))
+        }
+        let wales = try store.addLog(name: "wales", origin: "quartet.test/wales", publicKey: pinned.publicKey, own: false, nowMillis: 0)
+        let scotland = try store.addLog(name: "scotland", origin: "quartet.test/scotland", publicKey: pinned.publicKey, own: false, nowMillis: 0)
+        try store.pool.write { db in
+            try db.execute(sql: "INSERT INTO log_keys (log_id, rotation_index, public_key) VALUES (?, 3, ?)",
+                           arguments: [scotland.id, Data(current.publicKey.rawRepresentation)])
+        }
+        #expect(throws: StoreError.self) { try store.keyChain(scotland) }
+        // Size 0 is held (nothing beyond it): the key chain's key only.
+        #expect(WitnessService.trustedKeys(member("wales"), size: 0, ledger: store, info: wales).map(\.publicKey) == [pinned.publicKey])
+        #expect(WitnessService.trustedKeys(member("wales"), size: 5, ledger: store, info: wales).map(\.publicKey) == [pinned.publicKey, current.publicKey])
+        #expect(WitnessService.trustedKeys(member("scotland"), size: 0, ledger: store, info: scotland).isEmpty)
+        #expect(WitnessService.trustedKeys(member("scotland"), size: 5, ledger: store, info: scotland).isEmpty)
+        // A log this node holds no copy of: the keys the federation names.
+        #expect(WitnessService.trustedKeys(member("england"), size: 5, ledger: store, info: nil).map(\.publicKey) == [pinned.publicKey, current.publicKey])
     }
 }
