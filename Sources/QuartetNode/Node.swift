@@ -21,6 +21,8 @@ public struct NodeStartupError: Error, CustomStringConvertible, Sendable {
 /// A Quartet node: its data directory, the peer port and the HTTPS API, run as services that
 /// SIGTERM and SIGINT shut down gracefully. This is the composition root: it builds and wires
 /// the parts; the services it runs besides the listeners are in NodeServices.swift.
+///
+/// (Over ~350 lines: the composition root wires every part in one place, in start order.)
 public struct Node: Sendable {
     public let configuration: NodeConfiguration
     /// The federation as accepted at start (`live` holds the one in force after reloads).

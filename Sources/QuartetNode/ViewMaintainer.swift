@@ -16,6 +16,9 @@ import Synchronization
 /// the view). Queries read a snapshot (the view is a value;
 /// taking one is a copy-on-write reference) and the whole view's JSON is rendered once per
 /// view version and second.
+///
+/// (Over ~350 lines: the folds and the answers rendered from the folded view share one state
+/// and its version.)
 public final class ViewMaintainer: Sendable {
     private struct State {
         var view: StrategyView

@@ -2,6 +2,7 @@ import Foundation
 import QuartetAPI
 
 /// The entry types of the action-plan domain (docs/entries.md). Each names its payload schema.
+/// (Over ~350 lines: every payload schema of docs/entries.md, side by side as the doc lists them.)
 public enum PlanEntryType: String, CaseIterable, Sendable {
     case priority = "plan.priority"
     case action = "plan.action"
