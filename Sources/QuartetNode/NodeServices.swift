@@ -129,9 +129,10 @@ struct WitnessingService: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                // The kick first: a member slow to serve its checkpoint must not delay it.
+                // The kick first; the reads of the other members' checkpoints run on their own
+                // (one slow to serve its checkpoint delays neither this loop nor the others).
                 collector.kick()
-                await collector.refreshOthers()
+                collector.refreshOthers()
                 try? await Task.sleep(for: .seconds(WitnessCollector.refreshSeconds))
             }
         }

@@ -24,20 +24,45 @@ final class OtherCosignatures: Sendable {
     func stop() -> [KeepAliveClient] {
         readers.withLockedValue { readers in
             defer { readers = [:] }
+            stopped.withLockedValue { $0 = true }
             return readers.values.map(\.client)
         }
     }
 
+    /// Stopped: a read still connecting does not keep its connection.
+    private let stopped = NIOLockedValueBox(false)
+
     /// Reads each other member's checkpoint as its node serves it and keeps the cosignatures on
     /// it that verify under the federation's witness keys (its log signature checked first).
-    /// A member that does not answer is skipped until the next refresh.
-    func refresh() async {
+    /// Each member's read runs on its own: one that is slow or never answers (a connection it
+    /// black-holes waits out the connect and request timeouts) is not read again until its read
+    /// ends, and holds back neither the others' reads nor the next refresh. Returns the reads
+    /// started (tests wait for them).
+    @discardableResult
+    func refresh() -> [Task<Void, Never>] {
         let federation = live.federation
-        await withTaskGroup(of: Void.self) { group in
-            for member in federation.members where member.id != me {
-                group.addTask { await self.refresh(member, federation: federation) }
+        let due = inFlight.withLockedValue { $0.start(federation.members.map(\.id).filter { $0 != me }) }
+        return federation.members.filter { due.contains($0.id) }.map { member in
+            Task {
+                await self.refresh(member, federation: federation)
+                self.inFlight.withLockedValue { $0.end(member.id) }
             }
         }
+    }
+
+    /// The members whose read is under way.
+    private let inFlight = NIOLockedValueBox(InFlight())
+
+    /// Which members' reads are under way: a member is read again only once its read ended.
+    struct InFlight: Equatable {
+        private(set) var members: Set<String> = []
+
+        /// Of `candidates`, those not being read now, marked as being read.
+        mutating func start(_ candidates: [String]) -> [String] {
+            candidates.filter { members.insert($0).inserted }
+        }
+
+        mutating func end(_ member: String) { members.remove(member) }
     }
 
     /// One keep-alive connection per member for these reads (not the witness requests', which
@@ -51,10 +76,12 @@ final class OtherCosignatures: Sendable {
         if client == nil {
             guard let made = try? await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address,
                                                                 answerLimit: WitnessCollector.answerLimit) else { return }
-            let old = readers.withLockedValue { readers in
+            let old: KeepAliveClient?? = readers.withLockedValue { readers in
+                guard !stopped.withLockedValue({ $0 }) else { return .none }
                 defer { readers[member.id] = (address, made) }
-                return readers[member.id]?.client
+                return .some(readers[member.id]?.client)
             }
+            guard let old else { return await made.close() }
             if let old { await old.close() }
             client = made
         }

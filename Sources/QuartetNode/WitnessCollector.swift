@@ -471,7 +471,7 @@ final class WitnessCollector: Sendable {
     /// Reads the cosignatures the other members' logs gathered.
     let others: OtherCosignatures
 
-    func refreshOthers() async { await others.refresh() }
+    func refreshOthers() { others.refresh() }
 
     /// A cosignature dated further ahead than this is refused.
     static let maxClockSkewSeconds: UInt64 = 600
