@@ -54,14 +54,21 @@ struct BenchWitness: AsyncParsableCommand {
             // and view folds at every node), from /proc.
             let pids = (federation.demo?.nodes ?? []).compactMap { node in node.pid.map { (node.name, $0) } }
             let cpuBefore = Dictionary(uniqueKeysWithValues: pids.map { ($0.0, Self.cpuSeconds($0.1)) })
+            // The receipts are read after the run: decoding them as they come would put the load
+            // generator's CPU into the very moments the witnesses' answers are timed.
+            var receipts: [Data] = []
+            receipts.reserveCapacity(appends)
             for _ in 0..<appends {
                 let (status, answer) = try await operatorClient.post("/v1/logs/wales/entries", body: body, contentType: "application/json")
                 guard status == 201 else { throw CLIError("append at wales: \(status) \(String(decoding: answer, as: UTF8.self))") }
-                let receipt = try JSONDecoder().decode(ReceiptBody.self, from: answer)
-                if let time = try Checkpoint(parsing: try SignedNote(parsing: receipt.checkpoint).text).timeMillis { entries.append((receipt.index, time)) }
+                receipts.append(answer)
                 if gapMs > 0 { try await Task.sleep(for: .milliseconds(gapMs)) }
             }
             await operatorClient.close()
+            for answer in receipts {
+                let receipt = try JSONDecoder().decode(ReceiptBody.self, from: answer)
+                if let time = try Checkpoint(parsing: try SignedNote(parsing: receipt.checkpoint).text).timeMillis { entries.append((receipt.index, time)) }
+            }
             // Let the last append's work end before reading the CPU.
             try await Task.sleep(for: .seconds(1))
             var cpu: [String: Double] = [:]
