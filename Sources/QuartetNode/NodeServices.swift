@@ -137,5 +137,8 @@ struct WitnessingService: Service {
             }
         }
         collector.stop()
+        // The reads of the other members' checkpoints still under way end within their
+        // timeouts, before the node closes the stores they write to.
+        await collector.drainReads()
     }
 }

@@ -20,50 +20,41 @@ final class OtherCosignatures: Sendable {
         self.me = me
     }
 
-    /// Forgets the open connections and returns them, to be closed.
+    /// Forgets the open connections and returns them, to be closed; reads under way end within
+    /// their timeouts (`drain`) and keep no connection.
     func stop() -> [KeepAliveClient] {
         readers.withLockedValue { readers in
             defer { readers = [:] }
-            stopped.withLockedValue { $0 = true }
+            reads.stop()
             return readers.values.map(\.client)
         }
     }
 
-    /// Stopped: a read still connecting does not keep its connection.
-    private let stopped = NIOLockedValueBox(false)
+    /// Waits for the reads under way (after `stop`: each ends within its connect and request
+    /// timeouts, about 10 s at most), so nothing reads the stores once the node closes them.
+    func drain() async { await reads.drain() }
 
     /// Reads each other member's checkpoint as its node serves it and keeps the cosignatures on
     /// it that verify under the federation's witness keys (its log signature checked first).
-    /// Each member's read runs on its own: one that is slow or never answers (a connection it
-    /// black-holes waits out the connect and request timeouts) is not read again until its read
-    /// ends, and holds back neither the others' reads nor the next refresh. Returns the reads
-    /// started (tests wait for them).
-    @discardableResult
-    func refresh() -> [Task<Void, Never>] {
+    /// Each member's read runs on its own (`MemberReads`): one that is slow or never answers (a
+    /// connection it black-holes waits out the connect and request timeouts) is not read again
+    /// until its read ends, and holds back neither the others' reads nor the next refresh. What
+    /// is kept for a member the federation no longer lists is dropped.
+    func refresh() {
         let federation = live.federation
-        let due = inFlight.withLockedValue { $0.start(federation.members.map(\.id).filter { $0 != me }) }
-        return federation.members.filter { due.contains($0.id) }.map { member in
-            Task {
-                await self.refresh(member, federation: federation)
-                self.inFlight.withLockedValue { $0.end(member.id) }
-            }
+        let listed = Set(federation.members.map(\.id))
+        let dropped = readers.withLockedValue { readers in
+            let gone = readers.keys.filter { !listed.contains($0) }
+            defer { for id in gone { readers[id] = nil } }
+            return gone.compactMap { readers[$0]?.client }
         }
+        lastRead.withLockedValue { $0 = $0.filter { listed.contains($0.key) } }
+        for client in dropped { Task { await client.close() } }
+        reads.start(federation.members.filter { $0.id != me }) { member in await self.refresh(member, federation: federation) }
     }
 
-    /// The members whose read is under way.
-    private let inFlight = NIOLockedValueBox(InFlight())
-
-    /// Which members' reads are under way: a member is read again only once its read ended.
-    struct InFlight: Equatable {
-        private(set) var members: Set<String> = []
-
-        /// Of `candidates`, those not being read now, marked as being read.
-        mutating func start(_ candidates: [String]) -> [String] {
-            candidates.filter { members.insert($0).inserted }
-        }
-
-        mutating func end(_ member: String) { members.remove(member) }
-    }
+    /// The reads under way, one per member at most.
+    private let reads = MemberReads()
 
     /// One keep-alive connection per member for these reads (not the witness requests', which
     /// may be in flight at the same time): no TLS handshake every 5 s.
@@ -74,10 +65,11 @@ final class OtherCosignatures: Sendable {
         let address = HostPort(host: host, port: port)
         var client = readers.withLockedValue { $0[member.id] }.flatMap { $0.address == address && $0.client.isOpen ? $0.client : nil }
         if client == nil {
+            guard !reads.stopped else { return }
             guard let made = try? await KeepAliveClient.connect(context: live.contexts.client, node: member.id, address: address,
                                                                 answerLimit: WitnessCollector.answerLimit) else { return }
             let old: KeepAliveClient?? = readers.withLockedValue { readers in
-                guard !stopped.withLockedValue({ $0 }) else { return .none }
+                guard !reads.stopped else { return .none }
                 defer { readers[member.id] = (address, made) }
                 return .some(readers[member.id]?.client)
             }
@@ -115,4 +107,43 @@ final class OtherCosignatures: Sendable {
 
     /// The checkpoint note each member served at the last read whose cosignatures were kept.
     private let lastRead = NIOLockedValueBox<[String: String]>([:])
+}
+
+/// Reads of the members, each on a task of its own and at most one per member at a time: a
+/// member whose read is under way is skipped until it ends, and the others are started
+/// meanwhile. After `stop` none starts; `drain` waits for those under way.
+final class MemberReads: Sendable {
+    private struct State {
+        var reads: [String: Task<Void, Never>] = [:]
+        var stopped = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    /// Starts `read` for each of `members` whose read is not under way (none once stopped).
+    func start(_ members: [Federation.Member], read: @escaping @Sendable (Federation.Member) async -> Void) {
+        state.withLockedValue { state in
+            guard !state.stopped else { return }
+            for member in members where state.reads[member.id] == nil {
+                // The read's entry is removed by the read itself, after it is added here (the
+                // lock orders the two).
+                state.reads[member.id] = Task {
+                    await read(member)
+                    self.state.withLockedValue { _ = $0.reads.removeValue(forKey: member.id) }
+                }
+            }
+        }
+    }
+
+    /// The members whose read is under way.
+    var underWay: Set<String> { state.withLockedValue { Set($0.reads.keys) } }
+
+    var stopped: Bool { state.withLockedValue { $0.stopped } }
+
+    func stop() { state.withLockedValue { $0.stopped = true } }
+
+    /// Waits for every read under way.
+    func drain() async {
+        for read in state.withLockedValue({ Array($0.reads.values) }) { await read.value }
+    }
 }

@@ -473,6 +473,9 @@ final class WitnessCollector: Sendable {
 
     func refreshOthers() { others.refresh() }
 
+    /// Waits for the other members' checkpoint reads still under way (after `stop`).
+    func drainReads() async { await others.drain() }
+
     /// A cosignature dated further ahead than this is refused.
     static let maxClockSkewSeconds: UInt64 = 600
 

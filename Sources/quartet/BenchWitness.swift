@@ -65,16 +65,16 @@ struct BenchWitness: AsyncParsableCommand {
                 if gapMs > 0 { try await Task.sleep(for: .milliseconds(gapMs)) }
             }
             await operatorClient.close()
-            for answer in receipts {
-                let receipt = try JSONDecoder().decode(ReceiptBody.self, from: answer)
-                if let time = try Checkpoint(parsing: try SignedNote(parsing: receipt.checkpoint).text).timeMillis { entries.append((receipt.index, time)) }
-            }
             // Let the last append's work end before reading the CPU.
             try await Task.sleep(for: .seconds(1))
             var cpu: [String: Double] = [:]
             for (name, pid) in pids {
                 guard let before = cpuBefore[name] ?? nil, let now = Self.cpuSeconds(pid) else { continue }
                 cpu[name] = ((now - before) * 1000 / Double(appends) * 100).rounded() / 100
+            }
+            for answer in receipts {
+                let receipt = try JSONDecoder().decode(ReceiptBody.self, from: answer)
+                if let time = try Checkpoint(parsing: try SignedNote(parsing: receipt.checkpoint).text).timeMillis { entries.append((receipt.index, time)) }
             }
             if !cpu.isEmpty {
                 report["cpu_ms_per_append"] = cpu
