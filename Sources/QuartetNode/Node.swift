@@ -186,7 +186,7 @@ public struct Node: Sendable {
             self.recorder = recorder
             let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, logger: logger)
             self.purger = purger
-            view.onAgreementEnded.withLockedValue { $0 = { id in purger.ended(id, reason: "revoked") } }
+            view.onAgreementEnded.withLockedValue { $0 = { id in purger.ended(id) } }
         } catch {
             try? store.close()
             throw error

@@ -47,8 +47,11 @@ final class Purger: Sendable {
 
     /// Purges for `id` (off the caller's thread), and once more a few seconds later: a batch
     /// that egress or ingress let through just before the end may be stored after the first
-    /// purge.
-    func ended(_ id: String, reason: String) {
+    /// purge. Only once the agreement has ended by this node's clock (`AgreementState.ended(by:)`): a revocation
+    /// folded here before its time (this clock behind the holder's, or the holder's log stamping
+    /// times ahead) is purged when its time comes, by `checkEnded`, not marked done unpurged.
+    func ended(_ id: String) {
+        guard let reason = view.policy.agreements[id]?.ended(by: wallClockMillis()) else { return }
         guard handled.withLockedValue({ $0.insert(id).inserted }) else { return }
         DispatchQueue.global().async { self.purge(id, reason: reason) }
         DispatchQueue.global().asyncAfter(deadline: .now() + 5) { self.purge(id, reason: reason) }
@@ -56,12 +59,7 @@ final class Purger: Sendable {
 
     /// Every agreement that has ended by now: revoked, or past its validity.
     func checkEnded() {
-        let now = wallClockMillis()
-        for (id, state) in view.policy.agreements {
-            if state.contested { ended(id, reason: "contested") }
-            else if state.revoked != nil { ended(id, reason: "revoked") }
-            else if now >= state.agreement.validUntil { ended(id, reason: "expired") }
-        }
+        for id in view.policy.agreements.keys { ended(id) }
     }
 
     private func purge(_ id: String, reason: String) {

@@ -62,6 +62,17 @@ public struct AgreementState: Sendable, Equatable {
     public func inForce(at time: UInt64) -> Bool {
         !contested && agreement.isValid(at: time) && (revoked.map { time < $0.timeMillis } ?? true)
     }
+
+    /// Why it has ended by `time` (POSIX ms), or nil while it has not: contested; revoked at or
+    /// before `time` (the revocation entry's time, as the fold and the data flow judge it: a
+    /// revocation folded before its time has not ended it yet); past its validity. What a
+    /// holder's purge acts on: it decides at the same time, so a purge run before the end would
+    /// keep everything.
+    public func ended(by time: UInt64) -> String? {
+        if contested { return "contested" }
+        if let revoked { return time >= revoked.timeMillis ? "revoked" : nil }
+        return time >= agreement.validUntil ? "expired" : nil
+    }
 }
 
 /// What the fold made of an agreement entry.

@@ -118,6 +118,30 @@ func payload(_ note: SignedNote) -> [UInt8] {
         #expect(policy.apply(log: "wales", index: 2, timeMillis: revokedAt, type: "agreement.revoked", payload: revocation) == .ignored("agreement HEIW-WALES-2025-01 is already revoked"))
     }
 
+    /// A holder purges an agreement's payloads once it has ended by its own clock, and only
+    /// then: a revocation folded before its entry time (this node's clock behind the revoking
+    /// log's) has not ended the agreement yet — a purge then, deciding at that time, would keep
+    /// everything and, marked done, never run again.
+    @Test func anAgreementHasEndedOnlyFromItsRevocationOrItsValiditysEnd() throws {
+        var policy = Policy(owners: owners)
+        let a = try heiwAgreement(until: "2027-01-01T00:00:00Z")
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established", payload: payload(try signed(a)))
+        let revokedAt = try #require(Timestamp.parse("2025-07-01T00:00:00Z"))
+        let validUntil = try #require(Timestamp.parse("2027-01-01T00:00:00Z"))
+        #expect(try #require(policy.agreements[a.id]).ended(by: revokedAt) == nil)
+        #expect(try #require(policy.agreements[a.id]).ended(by: validUntil - 1) == nil)
+        #expect(try #require(policy.agreements[a.id]).ended(by: validUntil) == "expired")
+        policy.apply(log: "wales", index: 1, timeMillis: revokedAt, type: "agreement.revoked",
+                     payload: Array(#"{"id":"HEIW-WALES-2025-01","reason":"owner withdrew consent"}"#.utf8))
+        let revoked = try #require(policy.agreements[a.id])
+        // Folded six seconds before its time by this node's clock: not ended yet.
+        #expect(revoked.ended(by: revokedAt - 6_000) == nil)
+        #expect(revoked.inForce(at: revokedAt - 6_000))
+        #expect(revoked.ended(by: revokedAt) == "revoked")
+        #expect(!revoked.inForce(at: revokedAt))
+        #expect(revoked.ended(by: validUntil) == "revoked")
+    }
+
     /// An aggregate is published only under the agreement it was made under (its payload names
     /// it): in force, covering the label from before the aggregate was recorded, giving some
     /// node access. Another agreement in force later does not publish it again (a revoked one's
