@@ -135,6 +135,7 @@ final class ReplicationEngine: @unchecked Sendable {
                 throw NodeStartupError("log \(log.name) in \(store.directory.url.path) has key \(log.verifier.vkey), but the federation file pins \(member.verifier.vkey)")
             }
         }
+        if let problem = Self.nodeNamedAfterAHeldLog(federation, held: Set(held.keys)) { throw NodeStartupError(problem) }
         logs = held
         var heads: [String: LogHead] = [:]
         for (name, log) in held {
@@ -182,7 +183,19 @@ final class ReplicationEngine: @unchecked Sendable {
                     throw NodeStartupError("log \(member.log) in \(store.directory.url.path) has key \(held.verifier.vkey), but the federation file pins \(member.verifier.vkey)")
                 }
             }
+            if let problem = Self.nodeNamedAfterAHeldLog(new, held: Set(logs.keys)) { throw NodeStartupError(problem) }
         }
+    }
+
+    /// Why `federation` cannot be taken with the logs `held` here, if it cannot: a member whose
+    /// node id is the name of a held log it does not write (a removed member's log, which stays
+    /// in every store). A log's holder is known by its name, and a log no member writes falls back
+    /// to its name as its writer, so such a member would be sent that log's restricted payloads
+    /// as their holder's, with no disclosure recorded. (`Federation` refuses an id that names a
+    /// current member's log; this covers the logs of members no longer listed.)
+    static func nodeNamedAfterAHeldLog(_ federation: Federation, held: Set<String>) -> String? {
+        guard let member = federation.members.first(where: { held.contains($0.id) && $0.log != $0.id }) else { return nil }
+        return "node id \"\(member.id)\" is the name of a log this node holds that \(member.id) does not write (a member's log no longer listed); node ids and log names held must differ: give the member another id"
     }
 
     /// A reload accepted `new` (already in `live`): logs of members added get a place in the

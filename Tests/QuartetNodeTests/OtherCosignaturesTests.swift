@@ -98,3 +98,22 @@ import Testing
         #expect(counts.now == ["england": 1, "scotland": 1])
     }
 }
+
+/// A member named after a log this node holds but that it does not write (a removed member's
+/// log, which stays in every store) is refused at start and at reload: a log's holder is known
+/// by its name, so such a member would be sent that log's restricted payloads as its holder.
+@Suite struct NodeNamedAfterAHeldLogTests {
+    @Test func aMemberNamedAfterARemovedMembersLogIsRefused() throws {
+        let members = try MemberReadsTests.members(["uk", "wales", "beta"])
+        var federation = Federation(name: "test", version: 2, members: members)
+        federation.members[2].log = "beta2"
+        // "beta" was the log of a member since removed: this node still holds it.
+        let problem = ReplicationEngine.nodeNamedAfterAHeldLog(federation, held: ["uk", "wales", "beta", "beta2"])
+        #expect(problem?.contains("node id \"beta\" is the name of a log this node holds") == true, "\(problem ?? "nil")")
+        // Its own log named after it, or no such log held: taken.
+        federation.members[2].log = "beta"
+        #expect(ReplicationEngine.nodeNamedAfterAHeldLog(federation, held: ["uk", "wales", "beta"]) == nil)
+        federation.members[2].log = "beta2"
+        #expect(ReplicationEngine.nodeNamedAfterAHeldLog(federation, held: ["uk", "wales", "beta2"]) == nil)
+    }
+}
