@@ -149,7 +149,9 @@ final class AppendAdmission: Sendable {
                 } catch {
                     throw AdmissionError(prefix + "\(error)")
                 }
-                out.append(AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: bytes))
+                // Padded as the rows are: its length (label lengths, digit counts, how many cells
+                // were suppressed) is in the header too, and not every aggregate is published.
+                out.append(AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: padded(bytes)))
             }
         }
         return out

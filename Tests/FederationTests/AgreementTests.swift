@@ -184,6 +184,11 @@ extension LocalFederation {
         let atUK = try federation.get("uk", "/v1/logs/wales/entries?from=\(index)&limit=1")
         let stub = try #require((atUK["entries"] as? [[String: Any]])?.first)
         #expect(stub["payload"] is NSNull && stub["classification"] as? String == "heiw.workforce.headcount")
+        // The row and its aggregate are padded to 4 KiB: their lengths, in headers every node and
+        // reader sees, say nothing of the counts (nor, for the aggregate, of what it suppressed).
+        let pair = try #require(try federation.get("uk", "/v1/logs/wales/entries?from=\(index)&limit=2")["entries"] as? [[String: Any]])
+        #expect(pair.count == 2 && pair.last?["type"] as? String == "dataset.aggregate", "\(pair)")
+        #expect(pair.allSatisfy { ($0["payload_length"] as? Int).map { $0 > 0 && $0 % 4096 == 0 } == true }, "\(pair.map { $0["payload_length"] ?? "?" })")
         // Through wales's API: its operator sees the row, a reader the stub.
         let asOperator = try federation.curl(["-H", "authorization: Bearer \(walesToken)", "\(federation.api("wales"))/v1/logs/wales/entries?from=\(index)&limit=1"])
         #expect(asOperator.body.contains(marker))
