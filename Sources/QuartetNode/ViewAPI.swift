@@ -69,11 +69,12 @@ extension API {
         }
         routes.get("/", .reader) { request, context, caller -> Response in
             // Rendered at most once per view version, viewer, 10 seconds (the ages it shows),
-            // alerts and log health.
+            // agreement boundary passed (an aggregate whose agreement ended leaves the page at
+            // once), alerts and log health.
             let health = health()
             let alerts = engine.alertList()
             let q = view.queries(view.snapshot, health: health, now: wallClockMillis())
-            let key = "page:/|\(caller.identity.uri)|\(q.nowMillis / 10_000)|\(alerts.count)|\(alerts.last.map { "\($0.time.timeIntervalSince1970)" } ?? "")|"
+            let key = "page:/|\(caller.identity.uri)|\(q.nowMillis / 10_000)|\(view.policy.boundariesPassed(by: q.nowMillis))|\(alerts.count)|\(alerts.last.map { "\($0.time.timeIntervalSince1970)" } ?? "")|"
                 + health.keys.sorted().map { "\($0):\(health[$0]!.verified):\(health[$0]!.alerts.count)" }.joined(separator: ",")
             let html = view.page(key, version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
             return Dashboard.response(html: html)

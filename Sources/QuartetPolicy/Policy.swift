@@ -17,6 +17,16 @@ public struct Policy: Sendable {
     /// marked contested; the others are here, so recipients purge what either let them hold).
     public private(set) var contested: Set<String> = []
     public private(set) var shadowed: [AgreementState] = []
+
+    /// How many of the agreements' boundaries — a validity's start or end, a revocation's time —
+    /// have passed by `time` (POSIX ms). It moves whenever what the agreements allow as of now may
+    /// change with no new entry folded (an agreement expiring, a revocation's time arriving): a
+    /// page cached per view version keys on it too.
+    public func boundariesPassed(by time: UInt64) -> Int {
+        (Array(agreements.values) + shadowed).reduce(0) { count, state in
+            count + [state.agreement.validFrom, state.agreement.validUntil, state.revoked?.timeMillis].compactMap { $0 }.filter { $0 <= time }.count
+        }
+    }
     /// Agreement entries left out, with why (oldest first; at most 100 per log, so one log's
     /// flood of bad entries cannot push out what another log's show).
     public private(set) var ignored: [(log: String, index: UInt64, reason: String)] = []

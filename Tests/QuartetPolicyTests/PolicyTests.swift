@@ -142,6 +142,23 @@ func payload(_ note: SignedNote) -> [UInt8] {
         #expect(revoked.ended(by: validUntil) == "revoked")
     }
 
+    /// The count of agreement boundaries passed moves when an agreement starts, ends or is
+    /// revoked by the clock alone: the dashboard's cached page keys on it.
+    @Test func theBoundariesPassedMoveWithTheClockAlone() throws {
+        var policy = Policy(owners: owners)
+        let a = try heiwAgreement(from: "2025-01-01T00:00:00Z", until: "2027-01-01T00:00:00Z")
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established", payload: payload(try signed(a)))
+        let from = try #require(Timestamp.parse("2025-01-01T00:00:00Z")), until = try #require(Timestamp.parse("2027-01-01T00:00:00Z"))
+        let revokedAt = try #require(Timestamp.parse("2025-07-01T00:00:00Z"))
+        #expect(policy.boundariesPassed(by: from - 1) == 0)
+        #expect(policy.boundariesPassed(by: from) == 1)
+        #expect(policy.boundariesPassed(by: until) == 2)
+        policy.apply(log: "wales", index: 1, timeMillis: revokedAt, type: "agreement.revoked",
+                     payload: Array(#"{"id":"HEIW-WALES-2025-01","reason":"r"}"#.utf8))
+        #expect(policy.boundariesPassed(by: revokedAt - 1) == 1)
+        #expect(policy.boundariesPassed(by: revokedAt) == 2)
+    }
+
     /// An aggregate is published only under the agreement it was made under (its payload names
     /// it): in force, covering the label from before the aggregate was recorded, giving some
     /// node access. Another agreement in force later does not publish it again (a revoked one's
