@@ -128,11 +128,16 @@ public struct FigureProvenance<Entry: Codable & Sendable, Inclusion: Codable & S
     public var checkpoints: [String: String]
     /// Per log, who witnessed that checkpoint.
     public var witnessed: [String: Witnessed]?
+    /// How many of the figure's entries were left out to keep the answer bounded (the oldest:
+    /// the first, what made the figure, is kept where the bound allows; absent when none were): a figure built from more entries than one
+    /// answer holds cannot be checked whole.
+    public var omitted: Int?
 
-    public init(figure: String, entries: [Item], checkpoints: [String: String], witnessed: [String: Witnessed]? = nil) {
+    public init(figure: String, entries: [Item], checkpoints: [String: String], witnessed: [String: Witnessed]? = nil, omitted: Int? = nil) {
         self.figure = figure
         self.entries = entries
         self.checkpoints = checkpoints
         self.witnessed = witnessed
+        self.omitted = omitted
     }
 }

@@ -198,7 +198,10 @@ extension API {
 
     /// The entries behind a figure, each with its inclusion proof against the latest checkpoint
     /// of its log, and those checkpoints (signed notes) so anyone can check them offline.
-    func provenance(figure: String, refs: [EntryRef], identity: FederationIdentity) throws -> ViewProvenance {
+    func provenance(figure: String, refs all: [EntryRef], identity: FederationIdentity) throws -> ViewProvenance {
+        // Bounded like a page of entries: a figure a log's operator inflated (an action revised
+        // thousands of times) costs one answer, not one read, proof and payload per revision.
+        let refs = Self.boundedRefs(all)
         var checkpoints: [String: String] = [:]
         var witnessed: [String: ViewProvenance.Witnessed] = [:]
         var sizes: [String: UInt64] = [:]
@@ -236,15 +239,34 @@ extension API {
             let others = lines.keys.filter { !owners.contains($0) }.sorted()
             if of > 0 { witnessed[name] = .init(witnesses: others, of: of, quorum: others.count >= quorum) }
         }
-        for ref in refs {
+        // Newest first, so the payload budget keeps the entries that make the figure now.
+        var bytes = 0
+        var left = all.count - refs.count
+        for (position, ref) in refs.enumerated().reversed() {
             guard let log = logs[ref.log], let size = sizes[ref.log] else { continue }
             guard let entry = try store.entries(log, from: ref.index, limit: 1).first else { continue }
+            bytes += entry.payload?.bytes.count ?? 0
+            if bytes > API.maxResponsePayloadBytes, !entries.isEmpty {
+                left += position + 1
+                break
+            }
             let proof = try store.inclusionProof(log, index: ref.index, size: size)
             entries.append(ViewProvenance.Item(entry: EntryBody(disclosable(entry, to: identity, policy: view.policy)),
                                                inclusion: InclusionProofBody(proof)))
         }
-        return ViewProvenance(figure: figure, entries: entries, checkpoints: checkpoints, witnessed: witnessed)
+        entries.reverse()
+        return ViewProvenance(figure: figure, entries: entries, checkpoints: checkpoints, witnessed: witnessed, omitted: left > 0 ? left : nil)
     }
+
+    /// At most `maxProvenanceEntries` of a figure's entries: the first (what made it) and the
+    /// newest, in order.
+    static func boundedRefs(_ refs: [EntryRef], max: Int = maxProvenanceEntries) -> [EntryRef] {
+        guard refs.count > max, max > 1 else { return refs.count > max ? Array(refs.suffix(max)) : refs }
+        return [refs[0]] + refs.suffix(max - 1)
+    }
+
+    /// The most entries one provenance answer holds (as a page of `/v1/logs/{log}/entries`).
+    static let maxProvenanceEntries = 1000
 
     static func wantsCSV(_ request: Request) -> Bool {
         if let format = request.uri.queryParameters.get("format") { return format == "csv" }

@@ -11,7 +11,8 @@ import Synchronization
 /// the configuration (`retain`; the grant is also looked up again at every request) or when
 /// the process ends. The id still goes to every port of the host for its 8 hours: one host
 /// name per node keeps it to that node (docs/web.md).
-/// At most `limit` sessions are kept: a flood of sign-ins drops the oldest first.
+/// At most `limit` sessions are kept, `perToken` of one token: a flood of sign-ins drops the
+/// oldest first, its own before anyone else's.
 final class WebSessions: Sendable {
     struct Session: Sendable {
         /// The SHA-256 of the token signed in with (a grant's `sha256`).
@@ -21,6 +22,8 @@ final class WebSessions: Sendable {
 
     static let lifetime: Duration = .seconds(8 * 3600)
     static let limit = 10_000
+    /// Sessions one token holds at once (browsers and devices of one person).
+    static let perToken = 64
 
     private let sessions = Mutex<[String: Session]>([:])
     private let clock: @Sendable () -> ContinuousClock.Instant
@@ -34,6 +37,12 @@ final class WebSessions: Sendable {
         let id = try TokenGrant.randomBase64URL()
         let now = clock()
         sessions.withLock { sessions in
+            // One token's sign-ins push out its own oldest first: a reader signing in in a loop
+            // cannot push everyone else's sessions out of the table.
+            let own = sessions.filter { $0.value.digest == digest }
+            if own.count >= Self.perToken {
+                for old in own.sorted(by: { $0.value.expires < $1.value.expires }).prefix(own.count - Self.perToken + 1) { sessions[old.key] = nil }
+            }
             if sessions.count >= Self.limit {
                 sessions = sessions.filter { $0.value.expires > now }
                 while sessions.count >= Self.limit, let oldest = sessions.min(by: { $0.value.expires < $1.value.expires })?.key {

@@ -37,11 +37,26 @@ import Testing
         let oldest = try sessions.open(digest: [1])
         clock.advance(.seconds(1))
         let second = try sessions.open(digest: [1])
-        for _ in 0..<(WebSessions.limit - 2) { _ = try sessions.open(digest: [2]) }
+        for i in 0..<(WebSessions.limit - 2) { _ = try sessions.open(digest: [2, UInt8(i % 256), UInt8(i / 256)]) }
         #expect(sessions.count == WebSessions.limit)
         clock.advance(.seconds(1))
         _ = try sessions.open(digest: [3])
         #expect(sessions.count == WebSessions.limit)
         #expect(sessions.digest(of: oldest) == nil && sessions.digest(of: second) == [1])
+    }
+
+    @Test func oneTokenSigningInInALoopPushesOutOnlyItsOwnSessions() throws {
+        let clock = Clock()
+        let sessions = WebSessions(clock: { clock.now.withLock { $0 } })
+        let operatorSession = try sessions.open(digest: [9])
+        var flood: [String] = []
+        for _ in 0..<(WebSessions.perToken * 3) {
+            clock.advance(.seconds(1))
+            flood.append(try sessions.open(digest: [7]))
+        }
+        #expect(sessions.count == WebSessions.perToken + 1)
+        #expect(sessions.digest(of: operatorSession) == [9], "another token's session was pushed out")
+        #expect(sessions.digest(of: flood[0]) == nil && sessions.digest(of: flood.last!) == [7])
+        #expect(flood.suffix(WebSessions.perToken).allSatisfy { sessions.digest(of: $0) == [7] })
     }
 }
