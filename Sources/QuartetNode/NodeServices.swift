@@ -47,19 +47,25 @@ final class Purger: Sendable {
 
     /// Purges for `id` (off the caller's thread), and once more a few seconds later: a batch
     /// that egress or ingress let through just before the end may be stored after the first
-    /// purge. Only once the agreement has ended by this node's clock (`AgreementState.ended(by:)`): a revocation
-    /// folded here before its time (this clock behind the holder's, or the holder's log stamping
-    /// times ahead) is purged when its time comes, by `checkEnded`, not marked done unpurged.
+    /// purge. Only once the agreement has ended by this node's clock (`AgreementState.ended(by:)`):
+    /// a revocation folded here before its time (this clock behind the holder's, or the holder's
+    /// log stamping times ahead) is purged when its time comes, by `checkEnded`, not marked done
+    /// unpurged.
     func ended(_ id: String) {
-        guard let reason = view.policy.agreements[id]?.ended(by: wallClockMillis()) else { return }
-        guard handled.withLockedValue({ $0.insert(id).inserted }) else { return }
-        DispatchQueue.global().async { self.purge(id, reason: reason) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 5) { self.purge(id, reason: reason) }
+        if let state = view.policy.agreements[id] { ended(id, state, now: wallClockMillis()) }
     }
 
     /// Every agreement that has ended by now: revoked, or past its validity.
     func checkEnded() {
-        for id in view.policy.agreements.keys { ended(id) }
+        let now = wallClockMillis()
+        for (id, state) in view.policy.agreements { ended(id, state, now: now) }
+    }
+
+    private func ended(_ id: String, _ state: AgreementState, now: UInt64) {
+        guard let reason = state.ended(by: now) else { return }
+        guard handled.withLockedValue({ $0.insert(id).inserted }) else { return }
+        DispatchQueue.global().async { self.purge(id, reason: reason) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 5) { self.purge(id, reason: reason) }
     }
 
     private func purge(_ id: String, reason: String) {

@@ -261,7 +261,8 @@ extension API {
     /// At most `maxProvenanceEntries` of a figure's entries: the first (what made it) and the
     /// newest, in order.
     static func boundedRefs(_ refs: [EntryRef], max: Int = maxProvenanceEntries) -> [EntryRef] {
-        guard refs.count > max, max > 1 else { return refs.count > max ? Array(refs.suffix(max)) : refs }
+        guard refs.count > max else { return refs }
+        guard max > 1 else { return Array(refs.suffix(max)) }
         return [refs[0]] + refs.suffix(max - 1)
     }
 
