@@ -2,6 +2,7 @@ import HummingbirdCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTPTypes
+import QuartetTLS
 
 /// How many connections a port holds at once, and for how long one may sit without finishing a
 /// request. Defaults are written beside each field.
@@ -23,6 +24,13 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// member needs two at most; members on one host, as in the demo, share an address).
     public var maxAPIConnectionsPerAddress = 128
     public var maxPeerConnectionsPerAddress = 32
+    /// Slots beyond the shared ones, per port, that only connections presenting a federation
+    /// certificate keep (members, operators): a connection the shared slots refuse is let in
+    /// provisionally and closed after its handshake if it shows none (`ConnectionSlots`).
+    /// Defaults: 32 on each port, 16 from one address (the demo's members share one).
+    public var reservedAPIConnections = 32
+    public var reservedPeerConnections = 32
+    public var reservedConnectionsPerAddress = 16
     /// An API connection is closed after the response that ends past this age (clients
     /// reconnect; nobody holds a slot for ever). Default 15 min.
     public var maxConnectionAge = TimeAmount.minutes(15)
@@ -31,49 +39,96 @@ public struct ConnectionLimits: Sendable, Equatable {
 }
 
 /// Counts a port's open connections and closes those past the cap at once (before TLS, so a
-/// flood costs no handshakes). One instance per listening port: the API port and the peer port
-/// have separate caps, so clients cannot take the file descriptors peers need.
+/// flood costs no handshakes), keeping a reserve that only certificate holders keep
+/// (`ConnectionSlots`). One instance per listening port: the API port and the peer port
+/// have separate caps, so clients cannot take the file descriptors peers need. Sits first in
+/// the pipeline; `ConnectionCap.AfterHandshake` sits after the TLS handler.
 final class ConnectionCap: ChannelInboundHandler, Sendable {
     typealias InboundIn = NIOAny
 
-    /// The count shared by every connection of one port.
+    /// The slots shared by every connection of one port, and the channels holding them (to
+    /// close one whose reserve slot a newcomer took).
     final class Counter: Sendable {
-        let limit: Int
-        let perAddress: Int
-        private let open = NIOLockedValueBox((total: 0, byAddress: [String: Int]()))
-        init(limit: Int, perAddress: Int) {
-            self.limit = limit
-            self.perAddress = perAddress
+        private let state: NIOLockedValueBox<(slots: ConnectionSlots<ObjectIdentifier>, channels: [ObjectIdentifier: any Channel])>
+        init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int) {
+            state = NIOLockedValueBox((ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress), [:]))
         }
-        func enter(_ address: String) -> Bool {
-            open.withLockedValue { state in
-                guard state.total < limit, state.byAddress[address, default: 0] < perAddress else { return false }
-                state.total += 1
-                state.byAddress[address, default: 0] += 1
-                return true
+
+        /// Whether `channel` may stay; a displaced provisional connection is closed.
+        func enter(_ channel: any Channel) -> Bool {
+            let id = ObjectIdentifier(channel)
+            let address = channel.remoteAddress.map(Self.key) ?? "?"
+            let (admission, displaced) = state.withLockedValue { state -> (ConnectionSlots<ObjectIdentifier>.Admission, (any Channel)?) in
+                let admission = state.slots.enter(id, address: address)
+                if admission != .refused { state.channels[id] = channel }
+                guard case .provisional(let victim?) = admission else { return (admission, nil) }
+                return (admission, state.channels.removeValue(forKey: victim))
+            }
+            displaced?.close(promise: nil)
+            return admission != .refused
+        }
+
+        func handshakeCompleted(_ channel: any Channel, certified: Bool) -> Bool {
+            let id = ObjectIdentifier(channel)
+            return state.withLockedValue { state in
+                let stays = state.slots.handshakeCompleted(id, certified: certified)
+                if !stays { state.channels[id] = nil }
+                return stays
             }
         }
-        func leave(_ address: String) {
-            open.withLockedValue { state in
-                state.total -= 1
-                let left = state.byAddress[address, default: 1] - 1
-                state.byAddress[address] = left > 0 ? left : nil
+
+        func leave(_ channel: any Channel) {
+            let id = ObjectIdentifier(channel)
+            state.withLockedValue { state in
+                guard state.channels.removeValue(forKey: id) != nil else { return }
+                state.slots.leave(id)
             }
+        }
+
+        var inUse: (shared: Int, reserve: Int) { state.withLockedValue { ($0.slots.sharedInUse, $0.slots.reserveInUse) } }
+
+        static func key(_ address: SocketAddress) -> String {
+            switch address {
+            case .v4(let v4):
+                return withUnsafeBytes(of: v4.address.sin_addr) { SlotAddress.key(ipv4: Array($0)) }
+            case .v6(let v6):
+                return withUnsafeBytes(of: v6.address.sin6_addr) { SlotAddress.key(ipv6: Array($0)) }
+            case .unixDomainSocket:
+                return "unix"
+            }
+        }
+    }
+
+    /// Closes a provisional connection whose handshake completed without a certificate, and
+    /// marks a certified one as kept.
+    final class AfterHandshake: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+        typealias InboundIn = NIOAny
+        private let counter: Counter
+        init(_ counter: Counter) { self.counter = counter }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case .handshakeCompleted(let peer, _)? = event as? TLSEvent {
+                guard counter.handshakeCompleted(context.channel, certified: peer != nil) else {
+                    context.close(promise: nil)
+                    return
+                }
+            }
+            context.fireUserInboundEventTriggered(event)
         }
     }
 
     private let counter: Counter
-    private let admitted = NIOLockedValueBox<String?>(nil)
+    private let admitted = NIOLockedValueBox(false)
 
     init(_ counter: Counter) { self.counter = counter }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let address = context.channel.remoteAddress?.ipAddress ?? "?"
-        if counter.enter(address) { admitted.withLockedValue { $0 = address } }
+        let admitted = counter.enter(context.channel)
+        self.admitted.withLockedValue { $0 = admitted }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        guard admitted.withLockedValue({ $0 }) != nil else {
+        guard admitted.withLockedValue({ $0 }) else {
             context.close(promise: nil)
             return
         }
@@ -81,11 +136,11 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        let was = admitted.withLockedValue { value -> String? in
-            defer { value = nil }
+        let was = admitted.withLockedValue { value -> Bool in
+            defer { value = false }
             return value
         }
-        if let was { counter.leave(was) }
+        if was { counter.leave(context.channel) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

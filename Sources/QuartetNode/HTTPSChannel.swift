@@ -33,6 +33,7 @@ public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
             if let cap { try channel.pipeline.syncOperations.addHandler(ConnectionCap(cap)) }
             try channel.pipeline.syncOperations.addHandler(
                 TLSHandler(context: context(), policy: policy, handshakeTimeout: handshakeTimeout, logger: self.logger))
+            if let cap { try channel.pipeline.syncOperations.addHandler(ConnectionCap.AfterHandshake(cap)) }
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }
@@ -45,11 +46,13 @@ public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 over Quartet's TLS 1.3 handler.
-    /// Connections past `limits.maxAPIConnections` are closed as they arrive; requests must
-    /// keep to `limits`' deadlines.
+    /// Connections past `limits.maxAPIConnections` are closed as they arrive, unless they take
+    /// a reserve slot and show a federation certificate; requests must keep to `limits`'
+    /// deadlines.
     static func quartetTLS(context: @escaping @Sendable () -> TLSContext, policy: TLSPeerPolicy = .anyCertificate, handshakeTimeout: TimeAmount = .seconds(10),
                            limits: ConnectionLimits = ConnectionLimits(), cap: ConnectionCap.Counter? = nil, logger: Logger) -> HTTPServerBuilder {
-        let counter = cap ?? ConnectionCap.Counter(limit: limits.maxAPIConnections, perAddress: limits.maxAPIConnectionsPerAddress)
+        let counter = cap ?? ConnectionCap.Counter(limit: limits.maxAPIConnections, perAddress: limits.maxAPIConnectionsPerAddress,
+                                                         reserve: limits.reservedAPIConnections, reservePerAddress: limits.reservedConnectionsPerAddress)
         return .init { responder in
             QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits)])),
                               context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: logger, cap: counter)

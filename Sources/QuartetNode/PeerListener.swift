@@ -33,7 +33,9 @@ final class PeerListener: Service, Sendable {
 
     func run() async throws {
         let context = self.context, members = self.members, logger = self.logger, connections = self.connections, engine = self.engine
-        let cap = ConnectionCap.Counter(limit: ConnectionLimits().maxPeerConnections, perAddress: ConnectionLimits().maxPeerConnectionsPerAddress)
+        let limits = ConnectionLimits()
+        let cap = ConnectionCap.Counter(limit: limits.maxPeerConnections, perAddress: limits.maxPeerConnectionsPerAddress,
+                                        reserve: limits.reservedPeerConnections, reservePerAddress: limits.reservedConnectionsPerAddress)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -47,6 +49,7 @@ final class PeerListener: Service, Sendable {
                         ConnectionCap(cap),
                         IdleStateHandler(readTimeout: ReplicationEngine.idleTimeout),
                         try TLSHandler(context: context(), policy: .nodes(members()), logger: connectionLogger),
+                        ConnectionCap.AfterHandshake(cap),
                         PeerChannelHandler(engine: engine, logger: connectionLogger),
                     ])
                     let id = ObjectIdentifier(channel)

@@ -271,6 +271,65 @@ import Testing
         #expect(try federation.curl(["\(federation.api("uk"))/healthz"]).status == 200)
     }
 
+    /// Two addresses with no credentials hold every shared slot of the API port and stall
+    /// handshakes in its reserve: a certificate holder (a member's witness request, an operator)
+    /// still gets in, from a third address, and a client without one is closed after its
+    /// handshake instead of keeping the reserve slot.
+    @Test func aPortHeldByTwoAddressesStillLetsCertificateHoldersIn() throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk"], onlyCopy: true)
+        defer { federation.stop() }
+        let api = try #require(URLComponents(string: federation.api("uk")))
+        let script = """
+        import socket, ssl, sys, time
+        host, port, ca, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+        def raw(source):
+            s = socket.socket(); s.bind((source, 0)); s.connect((host, port)); return s
+        held = [raw(source) for source in ("127.0.0.2", "127.0.0.3") for _ in range(144)]
+        time.sleep(1.0)
+        def still_open(sockets):
+            n = 0
+            for s in sockets:
+                s.setblocking(False)
+                try:
+                    s.recv(1)
+                except BlockingIOError: n += 1
+                except OSError: pass
+            return n
+        def healthz(source, certified):
+            ctx = ssl.create_default_context(cafile=ca); ctx.check_hostname = False
+            if certified: ctx.load_cert_chain(cert, key)
+            try:
+                s = socket.socket(); s.settimeout(10); s.bind((source, 0)); s.connect((host, port))
+                t = ctx.wrap_socket(s, server_hostname="uk")
+                t.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: uk\\r\\nConnection: close\\r\\n\\r\\n")
+                data = b""
+                while True:
+                    chunk = t.recv(65536)
+                    if not chunk: break
+                    data += chunk
+                return data.split(b"\\r\\n", 1)[0].decode() or "closed"
+            except Exception as e:
+                return "error-" + type(e).__name__
+        print("held", still_open(held))
+        print("certified", healthz("127.0.0.4", True))
+        print("anonymous", healthz("127.0.0.5", False))
+        print("certified", healthz("127.0.0.6", True))
+        """
+        let file = federation.root.appendingPathComponent("hold.py")
+        try Data(script.utf8).write(to: file)
+        let python = try #require(TestKit.which("python3"))
+        let result = try TestKit.run(python, [file.path, api.host ?? "127.0.0.1", "\(api.port ?? 0)", federation.ca,
+                                              federation.path("uk", "operator_certificate"), federation.path("uk", "operator_key")])
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ", maxSplits: 1).map(String.init) }
+        try #require(lines.count == 4, "\(result.stdout) \(result.stderr)")
+        // 128 shared slots per address and 16 reserve slots per address, all held.
+        #expect(lines[0] == ["held", "288"], "\(result.stdout)")
+        #expect(lines[1] == ["certified", "HTTP/1.1 200 OK"], "a certificate holder was shut out: \(result.stdout)")
+        #expect(lines[2].count == 2 && !lines[2][1].hasPrefix("HTTP/1.1 2"), "a client without a certificate kept a reserve slot: \(result.stdout)")
+        #expect(lines[3] == ["certified", "HTTP/1.1 200 OK"], "\(result.stdout)")
+    }
+
     /// A member replays valid old messages: heads repeating one checkpoint 1,024 times, over and
     /// over, and a frame announced at 64 MiB whose bytes trickle in. Each replayed head costs a
     /// lookup, not a signature check on the serial queue, so uk keeps taking wales's entries.

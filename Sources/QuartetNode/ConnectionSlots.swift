@@ -1,0 +1,148 @@
+/// Which connections a port holds, decided before and just after TLS (no IO: the handlers in
+/// `ConnectionLimits.swift` carry it out, `ConnectionSlotsTests` tests it).
+///
+/// Before TLS nothing is known of a connection but its address, so anyone can take the shared
+/// slots (`limit`, at most `perAddress` from one address): two addresses with no credentials
+/// could hold a whole port, and with it the other members' witness requests and checkpoint
+/// reads, which arrive on the API port. So a port also keeps `reserve` slots that only
+/// connections presenting a federation certificate may keep:
+/// - A connection the shared slots refuse (full, or its address at its share) is let in
+///   *provisionally* to the reserve, at most `reservePerAddress` from one address.
+/// - Once its handshake completes, a provisional connection with a certificate (a member, an
+///   operator: the TLS context has checked it against the federation CA) keeps its slot; one
+///   without is closed before it can send a request.
+/// - When the reserve is full, a newcomer takes the slot of the oldest provisional connection
+///   still in its handshake from the address holding the most such connections, provided that
+///   address holds more reserve slots than the newcomer's; certified connections are never
+///   displaced.
+///   A few addresses stalling handshakes cannot keep a member out: the member's address holds
+///   fewer, so the stalled ones give way.
+/// Addresses are counted as IPv4 addresses and IPv6 /64 prefixes (`SlotAddress`): one host
+/// commonly holds a whole /64.
+struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
+    let limit: Int
+    let perAddress: Int
+    let reserve: Int
+    let reservePerAddress: Int
+
+    enum Admission: Equatable, Sendable {
+        /// One of the shared slots.
+        case shared
+        /// A reserve slot, kept only with a certificate; `displacing` is a provisional
+        /// connection to close, whose slot this one took.
+        case provisional(displacing: ID?)
+        case refused
+    }
+
+    private struct Held {
+        let address: String
+        let serial: UInt64
+        var shared: Bool
+        var certified = false
+    }
+
+    private var held: [ID: Held] = [:]
+    private var sharedTotal = 0
+    private var sharedByAddress: [String: Int] = [:]
+    private var reserveTotal = 0
+    private var reserveByAddress: [String: Int] = [:]
+    private var serial: UInt64 = 0
+
+    init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int) {
+        self.limit = limit
+        self.perAddress = perAddress
+        self.reserve = reserve
+        self.reservePerAddress = reservePerAddress
+    }
+
+    var sharedInUse: Int { sharedTotal }
+    var reserveInUse: Int { reserveTotal }
+
+    mutating func enter(_ id: ID, address: String) -> Admission {
+        guard held[id] == nil else { return .refused }
+        serial &+= 1
+        if sharedTotal < limit, sharedByAddress[address, default: 0] < perAddress {
+            sharedTotal += 1
+            sharedByAddress[address, default: 0] += 1
+            held[id] = Held(address: address, serial: serial, shared: true)
+            return .shared
+        }
+        let mine = reserveByAddress[address, default: 0]
+        guard mine < reservePerAddress else { return .refused }
+        var displaced: ID?
+        if reserveTotal >= reserve {
+            guard let victim = displaceable(against: mine) else { return .refused }
+            remove(victim)
+            displaced = victim
+        }
+        reserveTotal += 1
+        reserveByAddress[address, default: 0] += 1
+        held[id] = Held(address: address, serial: serial, shared: false)
+        return .provisional(displacing: displaced)
+    }
+
+    /// The handshake completed: whether the connection may stay. A provisional one without a
+    /// certificate may not (its slot is freed at once).
+    mutating func handshakeCompleted(_ id: ID, certified: Bool) -> Bool {
+        guard var slot = held[id] else { return false }
+        if !slot.shared && !certified {
+            remove(id)
+            return false
+        }
+        slot.certified = certified
+        held[id] = slot
+        return true
+    }
+
+    mutating func leave(_ id: ID) {
+        remove(id)
+    }
+
+    private mutating func remove(_ id: ID) {
+        guard let slot = held.removeValue(forKey: id) else { return }
+        if slot.shared {
+            sharedTotal -= 1
+            let left = sharedByAddress[slot.address, default: 1] - 1
+            sharedByAddress[slot.address] = left > 0 ? left : nil
+        } else {
+            reserveTotal -= 1
+            let left = reserveByAddress[slot.address, default: 1] - 1
+            reserveByAddress[slot.address] = left > 0 ? left : nil
+        }
+    }
+
+    /// The oldest uncertified reserve connection of the address with the most of them (the
+    /// oldest first among equals), if that address holds more than the newcomer's does.
+    private func displaceable(against newcomerHolds: Int) -> ID? {
+        var pending: [String: (count: Int, oldest: (ID, UInt64))] = [:]
+        for (id, slot) in held where !slot.shared && !slot.certified {
+            if var entry = pending[slot.address] {
+                entry.count += 1
+                if slot.serial < entry.oldest.1 { entry.oldest = (id, slot.serial) }
+                pending[slot.address] = entry
+            } else {
+                pending[slot.address] = (1, (id, slot.serial))
+            }
+        }
+        guard let heaviest = pending.values.max(by: { $0.count != $1.count ? $0.count < $1.count : $0.oldest.1 > $1.oldest.1 }),
+              heaviest.count > newcomerHolds else { return nil }
+        return heaviest.oldest.0
+    }
+}
+
+/// The key a connection's address is counted under: an IPv4 address as it is, an IPv6 address
+/// by its /64 prefix (an IPv4-mapped one as its IPv4 address).
+enum SlotAddress {
+    static func key(ipv4 bytes: [UInt8]) -> String {
+        bytes.map(String.init).joined(separator: ".")
+    }
+
+    static func key(ipv6 bytes: [UInt8]) -> String {
+        guard bytes.count == 16 else { return "?" }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff {
+            return key(ipv4: Array(bytes[12..<16]))
+        }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
+    }
+}

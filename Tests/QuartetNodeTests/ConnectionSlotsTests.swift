@@ -1,0 +1,110 @@
+@testable import QuartetNode
+import Testing
+
+/// A port's slots: the shared ones by address, the reserve that only certificate holders keep,
+/// and who gives way when the reserve is full (no sockets: the handlers carry out these answers;
+/// AttackTests drives the real port).
+@Suite struct ConnectionSlotsTests {
+    /// The slots behind a reference, so `#expect` can call the mutating methods.
+    final class Slots {
+        var slots: ConnectionSlots<Int>
+        init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int) {
+            slots = ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress)
+        }
+        func enter(_ id: Int, address: String) -> ConnectionSlots<Int>.Admission { slots.enter(id, address: address) }
+        func handshakeCompleted(_ id: Int, certified: Bool) -> Bool { slots.handshakeCompleted(id, certified: certified) }
+        func leave(_ id: Int) { slots.leave(id) }
+        var sharedInUse: Int { slots.sharedInUse }
+        var reserveInUse: Int { slots.reserveInUse }
+    }
+
+    @Test func sharedSlotsAreCappedInAllAndPerAddress() {
+        let slots = Slots(limit: 4, perAddress: 2, reserve: 0, reservePerAddress: 0)
+        #expect(slots.enter(1, address: "a") == .shared)
+        #expect(slots.enter(2, address: "a") == .shared)
+        #expect(slots.enter(3, address: "a") == .refused, "a third from one address")
+        #expect(slots.enter(4, address: "b") == .shared)
+        #expect(slots.enter(5, address: "c") == .shared)
+        #expect(slots.enter(6, address: "d") == .refused, "past the cap")
+        #expect(slots.enter(1, address: "d") == .refused, "one id entered twice")
+        slots.leave(1)
+        #expect(slots.enter(6, address: "d") == .shared)
+        slots.leave(42)
+        #expect(slots.sharedInUse == 4)
+    }
+
+    @Test func theReserveKeepsOnlyCertifiedConnections() {
+        let slots = Slots(limit: 2, perAddress: 2, reserve: 2, reservePerAddress: 2)
+        #expect(slots.enter(1, address: "attacker") == .shared)
+        #expect(slots.enter(2, address: "attacker") == .shared)
+        // The port is held: newcomers are provisional.
+        #expect(slots.enter(3, address: "member") == .provisional(displacing: nil))
+        #expect(slots.enter(4, address: "reader") == .provisional(displacing: nil))
+        #expect(slots.handshakeCompleted(3, certified: true))
+        #expect(!slots.handshakeCompleted(4, certified: false), "a reserve slot kept without a certificate")
+        #expect(slots.reserveInUse == 1)
+        // A shared connection stays with or without one.
+        #expect(slots.handshakeCompleted(1, certified: false))
+        // A displaced or unknown connection may not stay.
+        #expect(!slots.handshakeCompleted(99, certified: true))
+    }
+
+    @Test func stalledHandshakesGiveWayToAnAddressHoldingFewer() {
+        let slots = Slots(limit: 0, perAddress: 0, reserve: 4, reservePerAddress: 3)
+        // Two addresses stall handshakes in every reserve slot.
+        #expect(slots.enter(1, address: "x") == .provisional(displacing: nil))
+        #expect(slots.enter(2, address: "x") == .provisional(displacing: nil))
+        #expect(slots.enter(3, address: "y") == .provisional(displacing: nil))
+        #expect(slots.enter(4, address: "x") == .provisional(displacing: nil))
+        // x holds the most: its oldest stalled connection gives way to the member.
+        #expect(slots.enter(10, address: "member") == .provisional(displacing: 1))
+        #expect(slots.handshakeCompleted(10, certified: true))
+        // y (holding 1) may take one of x's (holding 2), but not one more once it holds the most.
+        #expect(slots.enter(5, address: "y") == .provisional(displacing: 2))
+        #expect(slots.enter(6, address: "y") == .refused, "y holds 2, as many as any address")
+        // x (holding 1) takes the oldest of y's two.
+        #expect(slots.enter(7, address: "x") == .provisional(displacing: 3))
+        // The member (holding 1, certified) takes the oldest of x's two stalled ones.
+        #expect(slots.enter(11, address: "member") == .provisional(displacing: 4))
+        #expect(slots.enter(12, address: "member") == .refused, "the member holds 2, x and y 1 each")
+        #expect(slots.reserveInUse == 4)
+        #expect(slots.handshakeCompleted(10, certified: true))
+        // A displaced connection's handshake completing does not bring it back.
+        #expect(!slots.handshakeCompleted(1, certified: true))
+        #expect(!slots.handshakeCompleted(2, certified: true))
+    }
+
+    @Test func certifiedSlotsAreNeverDisplaced() {
+        let slots = Slots(limit: 0, perAddress: 0, reserve: 2, reservePerAddress: 2)
+        #expect(slots.enter(1, address: "m") == .provisional(displacing: nil))
+        #expect(slots.enter(2, address: "m") == .provisional(displacing: nil))
+        #expect(slots.handshakeCompleted(1, certified: true))
+        #expect(slots.handshakeCompleted(2, certified: true))
+        #expect(slots.enter(3, address: "x") == .refused)
+        slots.leave(1)
+        #expect(slots.enter(3, address: "x") == .provisional(displacing: nil))
+    }
+
+    @Test func theReservePerAddressBounds() {
+        let slots = Slots(limit: 0, perAddress: 0, reserve: 10, reservePerAddress: 2)
+        #expect(slots.enter(1, address: "x") != .refused)
+        #expect(slots.enter(2, address: "x") != .refused)
+        #expect(slots.enter(3, address: "x") == .refused)
+    }
+
+    @Test func addressesAreCountedByIPv4AndByIPv6Prefix() {
+        #expect(SlotAddress.key(ipv4: [10, 0, 0, 7]) == "10.0.0.7")
+        let a: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8]
+        var b = a
+        b[15] = 9
+        b[8] = 0xff
+        #expect(SlotAddress.key(ipv6: a) == "2001:db8:1:2::/64")
+        #expect(SlotAddress.key(ipv6: a) == SlotAddress.key(ipv6: b), "one /64 counted as many addresses")
+        var c = a
+        c[7] = 3
+        #expect(SlotAddress.key(ipv6: a) != SlotAddress.key(ipv6: c))
+        let mapped: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1]
+        #expect(SlotAddress.key(ipv6: mapped) == "192.0.2.1")
+        #expect(SlotAddress.key(ipv6: [1, 2]) == "?")
+    }
+}
