@@ -2,6 +2,7 @@ import HummingbirdCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTPTypes
+import QuartetCrypto
 import QuartetTLS
 
 /// How many connections a port holds at once, and for how long one may sit without finishing a
@@ -12,7 +13,8 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// Connections held at once on the peer port; a federation needs two per member at most.
     /// Default 64.
     public var maxPeerConnections = 64
-    /// After TLS, the first request head must arrive within this. Default 10 s.
+    /// From the connection's start (TLS included), the first request head must arrive within
+    /// this. Default 10 s.
     public var firstRequestTimeout = TimeAmount.seconds(10)
     /// Between requests on a kept-alive connection. Default 30 s.
     public var idleTimeout = TimeAmount.seconds(30)
@@ -27,10 +29,12 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// Slots beyond the shared ones, per port, that only connections presenting a federation
     /// certificate keep (members, operators): a connection the shared slots refuse is let in
     /// provisionally and closed after its handshake if it shows none (`ConnectionSlots`).
-    /// Defaults: 32 on each port, 16 from one address (the demo's members share one).
+    /// Defaults: 32 on each port; 16 from one address in their handshake at once (certified
+    /// ones do not count: the demo's members share one); 8 per certificate identity.
     public var reservedAPIConnections = 32
     public var reservedPeerConnections = 32
     public var reservedConnectionsPerAddress = 16
+    public var reservedConnectionsPerIdentity = 8
     /// An API connection is closed after the response that ends past this age (clients
     /// reconnect; nobody holds a slot for ever). Default 15 min.
     public var maxConnectionAge = TimeAmount.minutes(15)
@@ -50,8 +54,14 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
     /// close one whose reserve slot a newcomer took).
     final class Counter: Sendable {
         private let state: NIOLockedValueBox<(slots: ConnectionSlots<ObjectIdentifier>, channels: [ObjectIdentifier: any Channel])>
-        init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int) {
-            state = NIOLockedValueBox((ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress), [:]))
+        /// Which certificate identities keep a reserve slot (the federation in force is read per
+        /// connection).
+        let keepsReserve: @Sendable (FederationIdentity) -> Bool
+        init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int,
+             keepsReserve: @escaping @Sendable (FederationIdentity) -> Bool) {
+            state = NIOLockedValueBox((ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress,
+                                                       reservePerIdentity: reservePerIdentity), [:]))
+            self.keepsReserve = keepsReserve
         }
 
         /// Whether `channel` may stay; a displaced provisional connection is closed.
@@ -68,10 +78,11 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
             return admission != .refused
         }
 
-        func handshakeCompleted(_ channel: any Channel, certified: Bool) -> Bool {
+        func handshakeCompleted(_ channel: any Channel, peer: FederationIdentity?) -> Bool {
             let id = ObjectIdentifier(channel)
+            let certified = peer.flatMap { keepsReserve($0) ? $0.uri : nil }
             return state.withLockedValue { state in
-                let stays = state.slots.handshakeCompleted(id, certified: certified)
+                let stays = state.slots.handshakeCompleted(id, certifiedAs: certified)
                 if !stays { state.channels[id] = nil }
                 return stays
             }
@@ -99,8 +110,8 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
         }
     }
 
-    /// Closes a provisional connection whose handshake completed without a certificate, and
-    /// marks a certified one as kept.
+    /// Closes a provisional connection whose handshake completed without a certificate that
+    /// keeps the reserve, and marks a certified one as kept.
     final class AfterHandshake: ChannelInboundHandler, RemovableChannelHandler, Sendable {
         typealias InboundIn = NIOAny
         private let counter: Counter
@@ -108,7 +119,7 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
             if case .handshakeCompleted(let peer, _)? = event as? TLSEvent {
-                guard counter.handshakeCompleted(context.channel, certified: peer != nil) else {
+                guard counter.handshakeCompleted(context.channel, peer: peer) else {
                     context.close(promise: nil)
                     return
                 }

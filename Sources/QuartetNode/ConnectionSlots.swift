@@ -8,13 +8,15 @@
 /// connections presenting a federation certificate may keep:
 /// - A connection the shared slots refuse (full, or its address at its share) is let in
 ///   *provisionally* to the reserve, at most `reservePerAddress` from one address.
-/// - Once its handshake completes, a provisional connection with a certificate (a member, an
-///   operator: the TLS context has checked it against the federation CA) keeps its slot; one
-///   without is closed before it can send a request.
+/// - Once its handshake completes, a provisional connection with a certificate that keeps the
+///   reserve (a member node's, an operator's of a federation log: the TLS context has checked
+///   it against the federation CA, the handler checks it against the federation in force)
+///   keeps its slot; any other is closed before it can send a request.
 /// - When the reserve is full, a newcomer takes the slot of the oldest provisional connection
 ///   still in its handshake from the address holding the most such connections, provided that
-///   address holds more reserve slots than the newcomer's; certified connections are never
-///   displaced.
+///   address holds more of them than the newcomer's; certified connections are never
+///   displaced. At most `reservePerAddress` of an address's connections may be in their
+///   handshake in the reserve at once (its certified ones do not count).
 ///   A few addresses stalling handshakes cannot keep a member out: the member's address holds
 ///   fewer, so the stalled ones give way.
 /// Addresses are counted as IPv4 addresses and IPv6 /64 prefixes (`SlotAddress`): one host
@@ -24,6 +26,9 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     let perAddress: Int
     let reserve: Int
     let reservePerAddress: Int
+    /// Reserve slots one certificate identity keeps at once (a hostile member cannot take the
+    /// whole reserve with its own certificate).
+    let reservePerIdentity: Int
 
     enum Admission: Equatable, Sendable {
         /// One of the shared slots.
@@ -38,21 +43,27 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         let address: String
         let serial: UInt64
         var shared: Bool
-        var certified = false
+        /// The certificate identity that keeps a reserve slot, once its handshake completed.
+        var certified: String?
     }
 
     private var held: [ID: Held] = [:]
     private var sharedTotal = 0
     private var sharedByAddress: [String: Int] = [:]
     private var reserveTotal = 0
-    private var reserveByAddress: [String: Int] = [:]
+    /// Reserve connections still in their handshake, per address, and in the order they came
+    /// (ids of connections since certified or gone are skipped when met).
+    private var pendingByAddress: [String: Int] = [:]
+    private var pendingOrder: [ID] = []
+    private var certifiedByIdentity: [String: Int] = [:]
     private var serial: UInt64 = 0
 
-    init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int) {
+    init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int) {
         self.limit = limit
         self.perAddress = perAddress
         self.reserve = reserve
         self.reservePerAddress = reservePerAddress
+        self.reservePerIdentity = reservePerIdentity
     }
 
     var sharedInUse: Int { sharedTotal }
@@ -64,10 +75,13 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         if sharedTotal < limit, sharedByAddress[address, default: 0] < perAddress {
             sharedTotal += 1
             sharedByAddress[address, default: 0] += 1
-            held[id] = Held(address: address, serial: serial, shared: true)
+            held[id] = Held(address: address, serial: serial, shared: true, certified: nil)
             return .shared
         }
-        let mine = reserveByAddress[address, default: 0]
+        // Only connections still in their handshake count against an address here: a host's
+        // certified connections (members sharing a host, a member's second connection) do not
+        // keep it from opening one more.
+        let mine = pendingByAddress[address, default: 0]
         guard mine < reservePerAddress else { return .refused }
         var displaced: ID?
         if reserveTotal >= reserve {
@@ -76,20 +90,25 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
             displaced = victim
         }
         reserveTotal += 1
-        reserveByAddress[address, default: 0] += 1
-        held[id] = Held(address: address, serial: serial, shared: false)
+        pendingByAddress[address, default: 0] += 1
+        held[id] = Held(address: address, serial: serial, shared: false, certified: nil)
+        pendingOrder.append(id)
         return .provisional(displacing: displaced)
     }
 
-    /// The handshake completed: whether the connection may stay. A provisional one without a
-    /// certificate may not (its slot is freed at once).
-    mutating func handshakeCompleted(_ id: ID, certified: Bool) -> Bool {
+    /// The handshake completed, with a certificate that keeps the reserve (`certifiedAs`, its
+    /// identity) or without one: whether the connection may stay. A provisional one may not
+    /// without one, nor past `reservePerIdentity` for its identity (its slot is freed at once).
+    mutating func handshakeCompleted(_ id: ID, certifiedAs identity: String?) -> Bool {
         guard var slot = held[id] else { return false }
-        if !slot.shared && !certified {
+        guard !slot.shared, slot.certified == nil else { return true }
+        guard let identity, certifiedByIdentity[identity, default: 0] < reservePerIdentity else {
             remove(id)
             return false
         }
-        slot.certified = certified
+        dropPending(slot.address)
+        certifiedByIdentity[identity, default: 0] += 1
+        slot.certified = identity
         held[id] = slot
         return true
     }
@@ -106,27 +125,34 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
             sharedByAddress[slot.address] = left > 0 ? left : nil
         } else {
             reserveTotal -= 1
-            let left = reserveByAddress[slot.address, default: 1] - 1
-            reserveByAddress[slot.address] = left > 0 ? left : nil
+            if let identity = slot.certified {
+                let left = certifiedByIdentity[identity, default: 1] - 1
+                certifiedByIdentity[identity] = left > 0 ? left : nil
+            } else {
+                dropPending(slot.address)
+            }
+        }
+        // The order list keeps ids of connections gone; trimmed when it is mostly those.
+        if pendingOrder.count > 4 * max(reserve, 1) {
+            let held = self.held
+            pendingOrder.removeAll { held[$0].map { $0.shared || $0.certified != nil } ?? true }
         }
     }
 
-    /// The oldest uncertified reserve connection of the address with the most of them (the
-    /// oldest first among equals), if that address holds more than the newcomer's does.
+    private mutating func dropPending(_ address: String) {
+        let left = pendingByAddress[address, default: 1] - 1
+        pendingByAddress[address] = left > 0 ? left : nil
+    }
+
+    /// The oldest reserve connection still in its handshake from the address with the most of
+    /// them (the oldest first among equals), if that address holds more of them than the
+    /// newcomer's does.
     private func displaceable(against newcomerHolds: Int) -> ID? {
-        var pending: [String: (count: Int, oldest: (ID, UInt64))] = [:]
-        for (id, slot) in held where !slot.shared && !slot.certified {
-            if var entry = pending[slot.address] {
-                entry.count += 1
-                if slot.serial < entry.oldest.1 { entry.oldest = (id, slot.serial) }
-                pending[slot.address] = entry
-            } else {
-                pending[slot.address] = (1, (id, slot.serial))
-            }
+        guard let heaviest = pendingByAddress.values.max(), heaviest > newcomerHolds else { return nil }
+        return pendingOrder.first { id in
+            guard let slot = held[id], !slot.shared, slot.certified == nil else { return false }
+            return pendingByAddress[slot.address] == heaviest
         }
-        guard let heaviest = pending.values.max(by: { $0.count != $1.count ? $0.count < $1.count : $0.oldest.1 > $1.oldest.1 }),
-              heaviest.count > newcomerHolds else { return nil }
-        return heaviest.oldest.0
     }
 }
 

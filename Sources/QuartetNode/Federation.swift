@@ -67,6 +67,17 @@ public struct Federation: Sendable, Equatable {
 
     public func member(_ id: String) -> Member? { members.first { $0.id == id } }
 
+    /// Whether a connection presenting `identity`'s certificate keeps a port's reserve slot
+    /// (`ConnectionSlots`): a member node's, or an operator's of one of the members' logs;
+    /// not a reader's or an auditor's, nor a removed member's.
+    func keepsConnectionReserve(_ identity: FederationIdentity) -> Bool {
+        switch identity {
+        case .node(let id): return member(id) != nil
+        case .operator(let log): return members.contains { $0.log == log }
+        case .reader, .auditor: return false
+        }
+    }
+
     public static func load(path: String) throws(ConfigurationError) -> Federation {
         try parse(try ConfigObject.read(path, what: "federation file"), file: path)
     }

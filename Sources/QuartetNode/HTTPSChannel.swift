@@ -1,6 +1,7 @@
 import HummingbirdCore
 import Logging
 import NIOCore
+import QuartetCrypto
 import QuartetTLS
 
 /// Wraps a Hummingbird child channel (HTTP/1.1) in Quartet's OpenSSL TLS handler, in the way
@@ -47,12 +48,14 @@ public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
 extension HTTPServerBuilder {
     /// HTTP/1.1 over Quartet's TLS 1.3 handler.
     /// Connections past `limits.maxAPIConnections` are closed as they arrive, unless they take
-    /// a reserve slot and show a federation certificate; requests must keep to `limits`'
-    /// deadlines.
+    /// a reserve slot and show a certificate `keepsReserve` accepts; requests must keep to
+    /// `limits`' deadlines.
     static func quartetTLS(context: @escaping @Sendable () -> TLSContext, policy: TLSPeerPolicy = .anyCertificate, handshakeTimeout: TimeAmount = .seconds(10),
-                           limits: ConnectionLimits = ConnectionLimits(), cap: ConnectionCap.Counter? = nil, logger: Logger) -> HTTPServerBuilder {
+                           limits: ConnectionLimits = ConnectionLimits(), cap: ConnectionCap.Counter? = nil,
+                           keepsReserve: @escaping @Sendable (FederationIdentity) -> Bool = { _ in false }, logger: Logger) -> HTTPServerBuilder {
         let counter = cap ?? ConnectionCap.Counter(limit: limits.maxAPIConnections, perAddress: limits.maxAPIConnectionsPerAddress,
-                                                         reserve: limits.reservedAPIConnections, reservePerAddress: limits.reservedConnectionsPerAddress)
+                                                         reserve: limits.reservedAPIConnections, reservePerAddress: limits.reservedConnectionsPerAddress,
+                                                         reservePerIdentity: limits.reservedConnectionsPerIdentity, keepsReserve: keepsReserve)
         return .init { responder in
             QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits)])),
                               context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: logger, cap: counter)

@@ -327,7 +327,7 @@ public struct Node: Sendable {
                                         engine: engine, logger: logger, bound: { addresses.set(peer: $0) })
         let api = Application(
             router: api().router().router,
-            server: .quartetTLS(context: { live.contexts.api }, logger: logger),
+            server: .quartetTLS(context: { live.contexts.api }, keepsReserve: { live.federation.keepsConnectionReserve($0) }, logger: logger),
             configuration: .init(address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port), serverName: "quartet"),
             onServerRunning: { channel in
                 if let local = channel.localAddress { addresses.set(api: local) }

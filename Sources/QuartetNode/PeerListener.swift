@@ -35,7 +35,10 @@ final class PeerListener: Service, Sendable {
         let context = self.context, members = self.members, logger = self.logger, connections = self.connections, engine = self.engine
         let limits = ConnectionLimits()
         let cap = ConnectionCap.Counter(limit: limits.maxPeerConnections, perAddress: limits.maxPeerConnectionsPerAddress,
-                                        reserve: limits.reservedPeerConnections, reservePerAddress: limits.reservedConnectionsPerAddress)
+                                        reserve: limits.reservedPeerConnections, reservePerAddress: limits.reservedConnectionsPerAddress,
+                                        reservePerIdentity: limits.reservedConnectionsPerIdentity,
+                                        // The TLS handler admits members only.
+                                        keepsReserve: { _ in true })
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -8,11 +8,12 @@ import Testing
     /// The slots behind a reference, so `#expect` can call the mutating methods.
     final class Slots {
         var slots: ConnectionSlots<Int>
-        init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int) {
-            slots = ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress)
+        init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int = 8) {
+            slots = ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress,
+                                    reservePerIdentity: reservePerIdentity)
         }
         func enter(_ id: Int, address: String) -> ConnectionSlots<Int>.Admission { slots.enter(id, address: address) }
-        func handshakeCompleted(_ id: Int, certified: Bool) -> Bool { slots.handshakeCompleted(id, certified: certified) }
+        func handshakeCompleted(_ id: Int, as identity: String?) -> Bool { slots.handshakeCompleted(id, certifiedAs: identity) }
         func leave(_ id: Int) { slots.leave(id) }
         var sharedInUse: Int { slots.sharedInUse }
         var reserveInUse: Int { slots.reserveInUse }
@@ -31,6 +32,8 @@ import Testing
         #expect(slots.enter(6, address: "d") == .shared)
         slots.leave(42)
         #expect(slots.sharedInUse == 4)
+        // A shared connection stays with or without a certificate.
+        #expect(slots.handshakeCompleted(2, as: nil))
     }
 
     @Test func theReserveKeepsOnlyCertifiedConnections() {
@@ -40,13 +43,14 @@ import Testing
         // The port is held: newcomers are provisional.
         #expect(slots.enter(3, address: "member") == .provisional(displacing: nil))
         #expect(slots.enter(4, address: "reader") == .provisional(displacing: nil))
-        #expect(slots.handshakeCompleted(3, certified: true))
-        #expect(!slots.handshakeCompleted(4, certified: false), "a reserve slot kept without a certificate")
+        #expect(slots.handshakeCompleted(3, as: "quartet://node/wales"))
+        #expect(!slots.handshakeCompleted(4, as: nil), "a reserve slot kept without a certificate")
         #expect(slots.reserveInUse == 1)
-        // A shared connection stays with or without one.
-        #expect(slots.handshakeCompleted(1, certified: false))
         // A displaced or unknown connection may not stay.
-        #expect(!slots.handshakeCompleted(99, certified: true))
+        #expect(!slots.handshakeCompleted(99, as: "quartet://node/wales"))
+        // Everything left: nothing held.
+        for id in [1, 2, 3, 4] { slots.leave(id) }
+        #expect(slots.sharedInUse == 0 && slots.reserveInUse == 0)
     }
 
     @Test func stalledHandshakesGiveWayToAnAddressHoldingFewer() {
@@ -58,38 +62,80 @@ import Testing
         #expect(slots.enter(4, address: "x") == .provisional(displacing: nil))
         // x holds the most: its oldest stalled connection gives way to the member.
         #expect(slots.enter(10, address: "member") == .provisional(displacing: 1))
-        #expect(slots.handshakeCompleted(10, certified: true))
-        // y (holding 1) may take one of x's (holding 2), but not one more once it holds the most.
+        #expect(slots.handshakeCompleted(10, as: "quartet://node/wales"))
+        // y (1 stalled) may take one of x's (2), but not one more once it holds the most.
         #expect(slots.enter(5, address: "y") == .provisional(displacing: 2))
-        #expect(slots.enter(6, address: "y") == .refused, "y holds 2, as many as any address")
-        // x (holding 1) takes the oldest of y's two.
+        #expect(slots.enter(6, address: "y") == .refused, "y holds 2 stalled, as many as any address")
+        // x (1) takes the oldest of y's two.
         #expect(slots.enter(7, address: "x") == .provisional(displacing: 3))
-        // The member (holding 1, certified) takes the oldest of x's two stalled ones.
+        // The member's certified connection does not count against it: it takes the oldest
+        // of x's two stalled ones.
         #expect(slots.enter(11, address: "member") == .provisional(displacing: 4))
-        #expect(slots.enter(12, address: "member") == .refused, "the member holds 2, x and y 1 each")
+        #expect(slots.enter(12, address: "member") == .refused, "the member has 1 stalled, x and y 1 each")
         #expect(slots.reserveInUse == 4)
-        #expect(slots.handshakeCompleted(10, certified: true))
+        #expect(slots.handshakeCompleted(10, as: "quartet://node/wales"), "asked again: still kept")
         // A displaced connection's handshake completing does not bring it back.
-        #expect(!slots.handshakeCompleted(1, certified: true))
-        #expect(!slots.handshakeCompleted(2, certified: true))
+        #expect(!slots.handshakeCompleted(1, as: "quartet://node/wales"))
+        #expect(!slots.handshakeCompleted(2, as: "quartet://node/wales"))
     }
 
-    @Test func certifiedSlotsAreNeverDisplaced() {
-        let slots = Slots(limit: 0, perAddress: 0, reserve: 2, reservePerAddress: 2)
+    @Test func manyAddressesWithOneStalledHandshakeEachDoNotKeepAMemberOut() {
+        let slots = Slots(limit: 0, perAddress: 0, reserve: 32, reservePerAddress: 16)
+        #expect(slots.enter(1000, address: "member") == .provisional(displacing: nil))
+        #expect(slots.handshakeCompleted(1000, as: "quartet://node/wales"))
+        for i in 0..<31 { #expect(slots.enter(i, address: "a\(i)") == .provisional(displacing: nil)) }
+        // The reserve is full; 33 addresses hold it, the member one certified connection. Its
+        // second connection (checkpoint reads beside the witness requests) still gets in.
+        #expect(slots.enter(1001, address: "member") == .provisional(displacing: 0))
+        #expect(slots.handshakeCompleted(1001, as: "quartet://node/wales"))
+        // An attacker's address with one stalled handshake may not displace another's.
+        #expect(slots.enter(100, address: "a1") == .refused)
+    }
+
+    @Test func certifiedSlotsAreNeverDisplacedAndOneIdentityKeepsAFew() {
+        let slots = Slots(limit: 0, perAddress: 0, reserve: 4, reservePerAddress: 4, reservePerIdentity: 2)
         #expect(slots.enter(1, address: "m") == .provisional(displacing: nil))
         #expect(slots.enter(2, address: "m") == .provisional(displacing: nil))
-        #expect(slots.handshakeCompleted(1, certified: true))
-        #expect(slots.handshakeCompleted(2, certified: true))
-        #expect(slots.enter(3, address: "x") == .refused)
+        #expect(slots.enter(3, address: "m") == .provisional(displacing: nil))
+        #expect(slots.handshakeCompleted(1, as: "quartet://node/hostile"))
+        #expect(slots.handshakeCompleted(2, as: "quartet://node/hostile"))
+        #expect(!slots.handshakeCompleted(3, as: "quartet://node/hostile"), "a third reserve slot for one certificate")
+        #expect(slots.enter(4, address: "x") == .provisional(displacing: nil))
+        #expect(slots.enter(5, address: "x") == .provisional(displacing: nil))
+        #expect(slots.enter(6, address: "y") == .provisional(displacing: 4), "x's stalled ones give way, the certified do not")
+        #expect(slots.handshakeCompleted(5, as: "quartet://node/wales"))
+        #expect(slots.handshakeCompleted(6, as: "quartet://operator/wales"))
+        #expect(slots.enter(7, address: "z") == .refused, "every reserve slot certified")
         slots.leave(1)
-        #expect(slots.enter(3, address: "x") == .provisional(displacing: nil))
+        #expect(slots.enter(7, address: "z") == .provisional(displacing: nil))
+        // A slot its identity freed can be taken by it again (z's stalled one gives way).
+        #expect(slots.enter(8, address: "m") == .provisional(displacing: 7))
+        #expect(slots.handshakeCompleted(8, as: "quartet://node/hostile"))
     }
 
-    @Test func theReservePerAddressBounds() {
+    @Test func theReservePerAddressBoundsStalledHandshakes() {
         let slots = Slots(limit: 0, perAddress: 0, reserve: 10, reservePerAddress: 2)
         #expect(slots.enter(1, address: "x") != .refused)
         #expect(slots.enter(2, address: "x") != .refused)
         #expect(slots.enter(3, address: "x") == .refused)
+        #expect(slots.handshakeCompleted(1, as: "quartet://operator/wales"))
+        #expect(slots.enter(3, address: "x") != .refused, "a certified connection does not count against its address")
+    }
+
+    @Test func aLongRunOfConnectionsLeavesNothingHeld() {
+        let slots = Slots(limit: 3, perAddress: 2, reserve: 4, reservePerAddress: 2, reservePerIdentity: 2)
+        var open: [Int] = []
+        var generator = SystemRandomNumberGenerator()
+        for id in 0..<5_000 {
+            if slots.enter(id, address: "a\(id % 7)") != .refused { open.append(id) }
+            if id % 3 == 0, let some = open.randomElement(using: &generator) {
+                _ = slots.handshakeCompleted(some, as: Bool.random(using: &generator) ? "quartet://node/n\(some % 3)" : nil)
+            }
+            if open.count > 6 { slots.leave(open.removeFirst()) }
+            #expect(slots.sharedInUse <= 3 && slots.reserveInUse <= 4)
+        }
+        for id in open { slots.leave(id) }
+        #expect(slots.sharedInUse == 0 && slots.reserveInUse == 0)
     }
 
     @Test func addressesAreCountedByIPv4AndByIPv6Prefix() {
