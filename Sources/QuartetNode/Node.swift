@@ -163,9 +163,10 @@ public struct Node: Sendable {
             }
             self.witness = witness
             let collector = WitnessCollector(store: witness.store, ledger: store, live: live, me: configuration.node, ownLog: configuration.log, logger: logger,
-                                             cosignOwn: { note, now in witness.cosignOwn(note, nowMillis: now) }, ownLogOpen: { gate.isOpen })
+                                             cosignOwn: { note, now in witness.cosignOwn(note, nowMillis: now) }, ownLogOpen: { gate.isOpen },
+                                             splitViews: witness.splitViews)
             self.collector = collector
-            witness.onSplitView.withLockedValue { $0 = { engine.witnessCaught($0) } }
+            witness.splitViews.connect { engine.witnessCaught($0) }
             engine.witnessedLatest.withLock { [store = witness.store] in $0 = { origin in (try? store.latest(origin))?.note.serialized } }
             writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint, signedAt in
                 // The push to the peers and the witness round are queued (each runs on a queue of
@@ -336,7 +337,7 @@ public struct Node: Sendable {
             logger: logger)
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: peerListener), .init(service: ReplicationService(engine: engine, recorder: recorder, policy: { view.policy })), .init(service: PurgeService(purger: purger)),
-                       .init(service: WitnessingService(collector: collector)), .init(service: api)],
+                       .init(service: WitnessingService(collector: collector, witness: witness)), .init(service: api)],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
         logger.info("node starting", metadata: ["node": "\(configuration.node)", "data": "\(configuration.dataDirectory)"])

@@ -126,9 +126,12 @@ struct PurgeService: Service {
 
 /// Witnessing in the background, until shutdown: every `WitnessCollector.refreshSeconds` the
 /// cosignatures the other members' logs gathered are read from their nodes (for the view's
-/// "witnessed by k of n"), and this log's witnesses are asked again if a request is due.
+/// "witnessed by k of n"), this log's witnesses are asked again if a request is due, and what
+/// this node's witness cosigned is set against its copies of the logs.
 struct WitnessingService: Service {
     let collector: WitnessCollector
+    /// This node's witness: what it cosigned is set against its copies as they grow.
+    var witness: WitnessService?
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -137,6 +140,7 @@ struct WitnessingService: Service {
                 // (one slow to serve its checkpoint delays neither this loop nor the others).
                 collector.kick()
                 collector.refreshOthers()
+                witness?.checkCosignedAgainstCopies()
                 try? await Task.sleep(for: .seconds(WitnessCollector.refreshSeconds))
             }
         }

@@ -12,8 +12,10 @@ final class OtherCosignatures: Sendable {
     private let ledger: LedgerStore
     private let live: LiveSettings
     private let me: String
+    private let splitViews: SplitViewReports
 
-    init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String) {
+    init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String, splitViews: SplitViewReports = SplitViewReports()) {
+        self.splitViews = splitViews
         self.store = store
         self.ledger = ledger
         self.live = live
@@ -91,7 +93,15 @@ final class OtherCosignatures: Sendable {
               // counted, nor of a size this node cannot check).
               let held = try? ledger.root(info, size: size) else { return }
         let keys = WitnessService.trustedKeys(member, size: size, ledger: ledger, info: info)
-        guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first, checkpoint.root == held else { return }
+        guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first else { return }
+        guard checkpoint.root == held else {
+            // The member serves a checkpoint its log's key signed over another root than this
+            // node's copy holds at that size: a split view, reported as evidence (once).
+            if let evidence = try? CopyContradiction.evidence(ledger: ledger, info: info, note: note.serialized, checkpoint: checkpoint) {
+                splitViews.report(evidence)
+            }
+            return
+        }
         var keptAll = true
         // Every member's witness, the log's own node's too (served on, not counted as one of
         // the log's witnesses: a policy of every log counts it).

@@ -103,7 +103,8 @@ final class WitnessCollector: Sendable {
     private let ownRetryScheduled = Atomic<Bool>(false)
 
     init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String, ownLog: String, logger: Logger,
-         cosignOwn: (@Sendable (SignedNote, UInt64) -> SignedNote.Signature?)? = nil, ownLogOpen: @escaping @Sendable () -> Bool = { true }) {
+         cosignOwn: (@Sendable (SignedNote, UInt64) -> SignedNote.Signature?)? = nil, ownLogOpen: @escaping @Sendable () -> Bool = { true },
+         splitViews: SplitViewReports = SplitViewReports()) {
         self.cosignOwn = cosignOwn
         self.ownLogOpen = ownLogOpen
         self.store = store
@@ -112,7 +113,7 @@ final class WitnessCollector: Sendable {
         self.me = me
         self.ownLog = ownLog
         self.logger = logger
-        self.others = OtherCosignatures(store: store, ledger: ledger, live: live, me: me)
+        self.others = OtherCosignatures(store: store, ledger: ledger, live: live, me: me, splitViews: splitViews)
         // What was cosigned before a restart is known again without asking.
         if let newest = try? store.newestCosigned(log: ownLog) {
             state.withLockedValue { s in
@@ -311,6 +312,14 @@ final class WitnessCollector: Sendable {
     private func send(_ client: KeepAliveClient, to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64, resent: Bool, deadline: NIODeadline) {
         let size = checkpoint.checkpoint.size
         guard old <= size else {
+            // The witness cosigned a later checkpoint of this log than the round's: anyone may
+            // submit a log's checkpoints (another member, a reader racing this node's requests
+            // to make them fail). This node's newest committed checkpoint is sent from there
+            // instead, as the same request; only a size beyond everything this node committed
+            // is a failure.
+            if let newest = try? ledger.latestCheckpoint(try ledger.log(named: ownLog)), newest.checkpoint.size >= old, newest.checkpoint.size > size {
+                return send(client, to: member, newest, old: old, resent: resent, deadline: deadline)
+            }
             return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) claims to hold size \(old) of \(ownLog), beyond this node's \(size): the witness is wrong, or this log lost entries it once published")))
         }
         let note: SignedNote
@@ -514,12 +523,31 @@ final class WitnessCollector: Sendable {
 
     func summary(log: String) -> Summary? {
         let federation = live.federation
-        let of = federation.members.filter { $0.log != log && $0.witness != nil }.count
+        let listed = federation.members.filter { $0.log != log && $0.witness != nil }
+        let of = listed.count
         // The log's own node's cosignature is kept and served, but is not one of its witnesses.
         guard of > 0, let rows = try? store.witnessed(log: log, excluding: Self.owners(of: log, federation)), !rows.isEmpty else { return nil }
         let quorum = WitnessPolicy.majority(of: of)
-        let best = rows.first { $0.witnesses.count >= quorum } ?? rows[0]
-        return Summary(size: best.size, witnesses: best.witnesses, of: of, quorum: best.witnesses.count >= quorum, time: best.time)
+        // Only witnesses listed now count, by the key listed now: kept lines of a member a
+        // reload removed, or under a witness key since replaced, say nothing today. A row's
+        // lines are read only where its ids alone could make it the answer.
+        let keys = Dictionary(listed.map { ($0.id, $0.witness!) }, uniquingKeysWith: { a, _ in a })
+        var newest: Summary?
+        for row in rows {
+            let named = row.witnesses.filter { keys[$0] != nil }
+            guard !named.isEmpty, named.count >= quorum || newest == nil else { continue }
+            let lines = (try? store.cosignatures(log: log, size: row.size)) ?? [:]
+            let counted = named.filter { id in
+                guard let line = lines[id]?.line, let key = keys[id],
+                      let signature = try? SignedNote(parsing: "x\n\n" + line + "\n").signatures.first else { return false }
+                return key.owns(signature)
+            }
+            guard !counted.isEmpty else { continue }
+            let summary = Summary(size: row.size, witnesses: counted, of: of, quorum: counted.count >= quorum, time: row.time)
+            if summary.quorum { return summary }
+            if newest == nil { newest = summary }
+        }
+        return newest
     }
 
     /// The members whose node writes `log`: their witnesses' cosignatures of it are kept and

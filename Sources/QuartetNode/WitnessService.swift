@@ -19,9 +19,9 @@ final class WitnessService: Sendable {
     private let logger: Logger
     /// Requests answered, by status (for /metrics).
     let answered = NIOLockedValueBox<[Int: Int]>([:])
-    /// Told of a split view caught (two checkpoints of one size): the engine quarantines the log
-    /// and shares the evidence.
-    let onSplitView = NIOLockedValueBox<(@Sendable (Evidence) -> Void)?>(nil)
+    /// Told of a split view caught (two checkpoints of one size, or a checkpoint this node's
+    /// copy contradicts), each once: the engine quarantines the log and shares the evidence.
+    let splitViews = SplitViewReports()
 
     /// Why this node does not witness, if it does not (its answer is 503 with the reason).
     let disabled = NIOLockedValueBox<String?>(nil)
@@ -82,6 +82,13 @@ final class WitnessService: Sendable {
             logger.error("cannot read this node's copy of a witnessed log", metadata: ["origin": "\(origin)", "error": "\(error)"])
             return (500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log to check the checkpoint against it\n")
         }
+        // The copy holds another root at this size: the request's checkpoint and the copy's
+        // newest are evidence of a split view (the decision below refuses the request).
+        if let heldRoot, heldRoot != signed.root, let info,
+           let evidence = try? CopyContradiction.evidence(ledger: ledger, info: info, note: request.note.serialized, checkpoint: signed),
+           splitViews.report(evidence) {
+            logger.critical("split view: a log signed a checkpoint its copy here contradicts; reported as evidence", metadata: ["origin": "\(origin)", "size": "\(signed.size)"])
+        }
         let decided: Result<Checkpoint, Witnessing.Refusal>
         do {
             decided = try store.witness(origin: origin, note: request.note, nowMillis: nowMillis) { latest throws(Witnessing.Refusal) in
@@ -94,14 +101,14 @@ final class WitnessService: Sendable {
         switch decided {
         case .failure(let refusal):
             if let conflicting = refusal.conflicting {
-                logger.critical("split view: a log signed a checkpoint that conflicts with one this witness cosigned; kept as evidence",
-                                metadata: ["origin": "\(origin)", "reason": "\(refusal.message)"])
                 // The checkpoint cosigned at that size as the decision saw it: read again here, a
-                // request advancing the origin meanwhile would lose the evidence.
+                // request advancing the origin meanwhile would lose the evidence. Logged once
+                // per evidence (a replayed request repeats nothing but the refusal).
                 if let cosigned = refusal.cosigned, let other = try? Checkpoint(parsing: conflicting.text),
-                   let log = live.federation.members.first(where: { $0.verifier.name == origin })?.log {
-                    onSplitView.withLockedValue { $0 }?(Evidence(log: log, first: cosigned.serialized, second: conflicting.serialized,
-                                                                 prefixRoot: other.root, proof: []))
+                   let log = live.federation.members.first(where: { $0.verifier.name == origin })?.log,
+                   splitViews.report(Evidence(log: log, first: cosigned.serialized, second: conflicting.serialized, prefixRoot: other.root, proof: [])) {
+                    logger.critical("split view: a log signed a checkpoint that conflicts with one this witness cosigned; kept as evidence",
+                                    metadata: ["origin": "\(origin)", "reason": "\(refusal.message)"])
                 }
             }
             return self.refusal(refusal)
@@ -115,6 +122,37 @@ final class WitnessService: Sendable {
             }
         }
     }
+
+    /// Sets what this witness cosigned against its copies of the logs, once they reach that
+    /// size: a log that got a checkpoint cosigned here before the copy held it, then pushed the
+    /// copy another history, is caught (and reported, once) the next time this runs
+    /// (every `WitnessCollector.refreshSeconds`). A pair already checked is not read again.
+    func checkCosignedAgainstCopies() {
+        guard disabled.withLockedValue({ $0 }) == nil else { return }
+        for member in live.federation.members where member.id != me {
+            let origin = member.verifier.name
+            guard let latest = try? store.latest(origin), let info = try? ledger.log(named: member.log),
+                  let held = try? ledger.size(info), held >= latest.size else { continue }
+            let pair = CheckedPair(size: latest.size, root: latest.root, held: held)
+            guard checked.withLockedValue({ $0[origin] }) != pair else { continue }
+            guard let checkpoint = try? Checkpoint(parsing: latest.note.text) else { continue }
+            do {
+                if let evidence = try CopyContradiction.evidence(ledger: ledger, info: info, note: latest.note.serialized, checkpoint: checkpoint),
+                   splitViews.report(evidence) {
+                    logger.critical("split view: a checkpoint this witness cosigned contradicts its copy of the log, which has grown past it; reported as evidence",
+                                    metadata: ["origin": "\(origin)", "size": "\(latest.size)"])
+                }
+            } catch { continue }
+            checked.withLockedValue { checked in
+                checked = checked.filter { key, _ in live.federation.members.contains { $0.verifier.name == key } }
+                checked[origin] = pair
+            }
+        }
+    }
+
+    private struct CheckedPair: Equatable { let size: UInt64; let root: Hash; let held: UInt64 }
+    /// Per origin, the cosigned checkpoint and copy size last set against each other.
+    private let checked = NIOLockedValueBox<[String: CheckedPair]>([:])
 
     /// This node's cosignature of its own log's checkpoint `note`, dated `nowMillis` (nil while
     /// it does not witness). Its own log needs no witness state beside the ledger: the writer
