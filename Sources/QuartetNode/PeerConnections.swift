@@ -18,6 +18,8 @@ extension ReplicationEngine {
     /// peer both sides keep the same one (`ConnectionChoice`) and close the other.
     func connected(_ peer: String, channel: any Channel, dialledHere: Bool) {
         queue.async {
+            // A dial of this node's ended with a connection (kept or not).
+            if dialledHere { self.dialing.remove(peer) }
             guard !self.stopped else { channel.close(promise: nil); return }
             let canonical = dialledHere == self.replicator.settings.dials(peer)
             var replaced = false
@@ -249,7 +251,10 @@ extension ReplicationEngine {
                     break  // PeerChannelHandler reports the connection, or its failure.
                 case .failure(let error):
                     engine.logger.debug("cannot reach peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
-                    engine.queue.async { if !engine.stopped && engine.channels[peer] == nil { engine.run(engine.replicator.disconnected(peer)) } }
+                    engine.queue.async {
+                        engine.dialing.remove(peer)
+                        if !engine.stopped && engine.channels[peer] == nil { engine.run(engine.replicator.disconnected(peer)) }
+                    }
                 }
             }
     }
@@ -258,6 +263,7 @@ extension ReplicationEngine {
     /// this node is the one that redials).
     func dialFailed(_ peer: String) {
         queue.async {
+            self.dialing.remove(peer)
             guard !self.stopped, self.channels[peer] == nil else { return }
             self.run(self.replicator.disconnected(peer))
         }

@@ -53,6 +53,10 @@ final class ReplicationEngine: @unchecked Sendable {
     var channels: [String: any Channel] = [:]
     /// Peers whose connection was dialled by the member with the smaller id.
     var canonical: Set<String> = []
+    /// Members with a dial scheduled or under way: at most one per member. Every close of a
+    /// connection asks for a redial, so without this a member that connects in and closes over
+    /// and over (while refusing this node's dials) left one redial loop running per connection.
+    var dialing: Set<String> = []
     var connectedSince: [String: Date] = [:]
     var connectedAt: [String: ContinuousClock.Instant] = [:]
     /// Backpressure per connected peer: unwritten bytes and the requests waiting on them.
@@ -388,10 +392,16 @@ final class ReplicationEngine: @unchecked Sendable {
             record(alert)
             return []
         case .dial(let peer, let after):
-            guard !stopped, let member = federation.member(peer) else { return [] }
+            guard !stopped, let member = federation.member(peer), dialing.insert(peer).inserted else { return [] }
             group.next().scheduleTask(in: .milliseconds(Int64(after))) {
                 // Not if the peer connected meanwhile (it dialled this node).
-                self.queue.async { if !self.stopped && self.channels[peer] == nil { self.group.next().execute { self.dial(member) } } }
+                self.queue.async {
+                    guard !self.stopped && self.channels[peer] == nil else {
+                        self.dialing.remove(peer)
+                        return
+                    }
+                    self.group.next().execute { self.dial(member) }
+                }
             }
             return []
         case .close(let peer, let reason):

@@ -334,6 +334,52 @@ import Testing
         #expect(lines[4] == ["certified", "HTTP/1.1 200 OK"], "\(result.stdout)")
     }
 
+    /// A member that connects in and closes, over and over, while refusing this node's dials:
+    /// every close asked for a redial, and each failed dial for another, so every connection
+    /// left one more redial loop running (thousands of connects a second, file descriptors held
+    /// by connects that hang). england dials wales (its id sorts first); wales's peer port here
+    /// accepts and closes each dial before TLS. After 30 connections by a fake wales, england
+    /// still redials about once a second.
+    @Test func aMemberConnectingAndClosingOverAndOverLeavesOneRedialLoop() async throws {
+        let federation = try LocalFederation()
+        try federation.start(["england"], onlyCopy: true)
+        defer { federation.stop() }
+        let script = """
+        import socket, sys, time
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(512); s.settimeout(0.2)
+        start = time.time(); stamps = []
+        print("listening", flush=True)
+        while time.time() - start < float(sys.argv[2]):
+            try:
+                c, _ = s.accept(); stamps.append(time.time() - start); c.close()
+            except socket.timeout: pass
+        print(len([t for t in stamps if t >= float(sys.argv[2]) - 6]))
+        """
+        let file = federation.root.appendingPathComponent("dials.py")
+        try Data(script.utf8).write(to: file)
+        let listener = Process()
+        listener.executableURL = try #require(TestKit.which("python3"))
+        listener.arguments = [file.path, "\(Self.peerPort(federation, "wales"))", "16"]
+        let out = Pipe()
+        listener.standardOutput = out
+        try listener.run()
+        defer { if listener.isRunning { listener.terminate() } }
+        let englandPort = Self.peerPort(federation, "england")
+        for _ in 0..<30 {
+            let peer = try await FakePeer(as: "wales", to: "england", port: englandPort, federation: federation,
+                                          hello: .hello(version: ProtocolLimits.version, node: "wales", federation: "uk-ot-workforce"))
+            _ = try? peer.wait(timeout: 5) { if case .hello = $0 { return true }; return false }
+            peer.close()
+        }
+        listener.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let lines = text.split(separator: "\n")
+        let dials = try #require(lines.count == 2 ? Int(lines[1]) : nil, "\(text)")
+        // One loop: a dial, its failure, a back-off of up to 1.5 s: at most about 6 in 6 s.
+        #expect(dials >= 1 && dials <= 12, "england dialled wales \(dials) times in the last 6 s")
+    }
+
     /// A member replays valid old messages: heads repeating one checkpoint 1,024 times, over and
     /// over, and a frame announced at 64 MiB whose bytes trickle in. Each replayed head costs a
     /// lookup, not a signature check on the serial queue, so uk keeps taking wales's entries.

@@ -201,6 +201,7 @@ final class FakePeer: @unchecked Sendable {
     func send(_ message: Message) { send(raw: message.frame()) }
     func send(raw bytes: [UInt8]) { channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }
     var isClosed: Bool { closed.withLockedValue { $0 } }
+    func close() { channel.close(promise: nil) }
 
     func wait(timeout: TimeInterval = 10, for match: (Message) -> Bool) throws -> Message {
         let deadline = Date().addingTimeInterval(timeout)
