@@ -156,8 +156,8 @@ public enum Witnessing {
         } else if !request.proof.isEmpty {
             throw Refusal(.unprocessable, "a consistency proof from size 0 must be empty")
         }
-        // (Not shareable evidence: the replica's side is not a checkpoint signed at this size;
-        // replication raises the equivocation when the two meet.)
+        // (The node reports the evidence: this checkpoint with the replica's newest signed one
+        // and a consistency proof to it, `CopyContradiction` in QuartetNode.)
         if let root = held(checkpoint.size), root != checkpoint.root {
             throw Refusal(.conflict, "\(origin) at size \(checkpoint.size) has another root in this witness's replica; a split view", size: known)
         }

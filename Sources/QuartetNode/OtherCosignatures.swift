@@ -97,9 +97,10 @@ final class OtherCosignatures: Sendable {
         guard checkpoint.root == held else {
             // The member serves a checkpoint its log's key signed over another root than this
             // node's copy holds at that size: a split view, reported as evidence (once).
-            if let evidence = try? CopyContradiction.evidence(ledger: ledger, info: info, note: note.serialized, checkpoint: checkpoint) {
-                splitViews.report(evidence)
-            }
+            let ledger = self.ledger
+            splitViews.report(log: info.name, checkpointText: note.text) { try? CopyContradiction.evidence(ledger: ledger, info: info, note: note, checkpoint: checkpoint) }
+            // Not checked again until the member serves another note.
+            lastRead.withLockedValue { $0[member.id] = text }
             return
         }
         var keptAll = true

@@ -220,7 +220,9 @@ extension API {
             var chosen = head
             let owners = WitnessCollector.owners(of: name, federation)
             if of > 0, let rows = try? witness.store.witnessed(log: name, excluding: owners) {
-                for row in rows where row.witnesses.count >= quorum && row.size >= least && row.size <= head.checkpoint.size {
+                // Only members listed now with a witness key count (their lines are checked below).
+                for row in rows where row.witnesses.filter({ federation.member($0)?.witness != nil }).count >= quorum
+                    && row.size >= least && row.size <= head.checkpoint.size {
                     if let stored = try store.checkpoint(log, size: row.size) { chosen = stored; break }
                 }
             }

@@ -542,8 +542,8 @@ final class WitnessCollector: Sendable {
                       let signature = try? SignedNote(parsing: "x\n\n" + line + "\n").signatures.first else { return false }
                 return key.owns(signature)
             }
-            guard !counted.isEmpty else { continue }
-            let summary = Summary(size: row.size, witnesses: counted, of: of, quorum: counted.count >= quorum, time: row.time)
+            guard !counted.isEmpty, let time = counted.compactMap({ lines[$0]?.time }).max() else { continue }
+            let summary = Summary(size: row.size, witnesses: counted, of: of, quorum: counted.count >= quorum, time: time)
             if summary.quorum { return summary }
             if newest == nil { newest = summary }
         }

@@ -84,31 +84,50 @@ final class WitnessService: Sendable {
         }
         // The copy holds another root at this size: the request's checkpoint and the copy's
         // newest are evidence of a split view (the decision below refuses the request).
-        if let heldRoot, heldRoot != signed.root, let info,
-           let evidence = try? CopyContradiction.evidence(ledger: ledger, info: info, note: request.note.serialized, checkpoint: signed),
-           splitViews.report(evidence) {
-            logger.critical("split view: a log signed a checkpoint its copy here contradicts; reported as evidence", metadata: ["origin": "\(origin)", "size": "\(signed.size)"])
+        if let heldRoot, heldRoot != signed.root, let info {
+            reportSplitView(origin: origin, log: info.name, note: request.note, checkpoint: signed, info: info,
+                            "split view: a log signed a checkpoint its copy here contradicts; reported as evidence")
         }
+        // What this witness cosigned last, set against its copy before anything more is
+        // cosigned (once per size): a log that got a fork cosigned while the copy lagged, then
+        // pushed the copy another history, cannot move the witness on along the fork faster
+        // than the copy grows. The copy's stored checkpoint at that size is one read.
+        var contradicted: Witnessing.Latest?
         let decided: Result<Checkpoint, Witnessing.Refusal>
         do {
             decided = try store.witness(origin: origin, note: request.note, nowMillis: nowMillis) { latest throws(Witnessing.Refusal) in
-                try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil })
+                if let latest, let info, latest.size != signed.size, agreed.withLockedValue({ $0[origin] }) != latest.size {
+                    if CopyContradiction.contradicts(ledger: ledger, info: info, size: latest.size, root: latest.root) {
+                        contradicted = latest
+                        throw Witnessing.Refusal(.forbidden, "\(origin): the checkpoint this witness cosigned at size \(latest.size) contradicts its copy of the log (a split view); it cosigns no more of this log")
+                    }
+                    if let held = try? ledger.size(info), held >= latest.size { agreed.withLockedValue { $0[origin] = latest.size } }
+                }
+                return try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil })
             }
         } catch {
             logger.error("cannot store a witnessed checkpoint", metadata: ["origin": "\(origin)", "error": "\(error)"])
             return (500, "text/plain; charset=utf-8", "the witness cannot store its state\n")
+        }
+        if let contradicted, let info, let checkpoint = try? Checkpoint(parsing: contradicted.note.text) {
+            reportSplitView(origin: origin, log: info.name, note: contradicted.note, checkpoint: checkpoint, info: info,
+                            "split view: a checkpoint this witness cosigned contradicts its copy of the log; reported as evidence")
         }
         switch decided {
         case .failure(let refusal):
             if let conflicting = refusal.conflicting {
                 // The checkpoint cosigned at that size as the decision saw it: read again here, a
                 // request advancing the origin meanwhile would lose the evidence. Logged once
-                // per evidence (a replayed request repeats nothing but the refusal).
+                // per conflicting checkpoint (a replayed request repeats nothing but the refusal).
                 if let cosigned = refusal.cosigned, let other = try? Checkpoint(parsing: conflicting.text),
-                   let log = live.federation.members.first(where: { $0.verifier.name == origin })?.log,
-                   splitViews.report(Evidence(log: log, first: cosigned.serialized, second: conflicting.serialized, prefixRoot: other.root, proof: [])) {
-                    logger.critical("split view: a log signed a checkpoint that conflicts with one this witness cosigned; kept as evidence",
-                                    metadata: ["origin": "\(origin)", "reason": "\(refusal.message)"])
+                   let log = live.federation.members.first(where: { $0.verifier.name == origin })?.log {
+                    let origins = { (note: SignedNote) in SignedNote(text: note.text, signatures: note.signatures.filter { $0.keyName.utf8.elementsEqual(origin.utf8) }) }
+                    if splitViews.report(log: log, checkpointText: conflicting.text, {
+                        Evidence(log: log, first: origins(cosigned).serialized, second: origins(conflicting).serialized, prefixRoot: other.root, proof: [])
+                    }) {
+                        logger.critical("split view: a log signed a checkpoint that conflicts with one this witness cosigned; kept as evidence",
+                                        metadata: ["origin": "\(origin)", "reason": "\(refusal.message)"])
+                    }
                 }
             }
             return self.refusal(refusal)
@@ -135,20 +154,28 @@ final class WitnessService: Sendable {
                   let held = try? ledger.size(info), held >= latest.size else { continue }
             let pair = CheckedPair(size: latest.size, root: latest.root, held: held)
             guard checked.withLockedValue({ $0[origin] }) != pair else { continue }
-            guard let checkpoint = try? Checkpoint(parsing: latest.note.text) else { continue }
-            do {
-                if let evidence = try CopyContradiction.evidence(ledger: ledger, info: info, note: latest.note.serialized, checkpoint: checkpoint),
-                   splitViews.report(evidence) {
-                    logger.critical("split view: a checkpoint this witness cosigned contradicts its copy of the log, which has grown past it; reported as evidence",
-                                    metadata: ["origin": "\(origin)", "size": "\(latest.size)"])
-                }
-            } catch { continue }
+            if let checkpoint = try? Checkpoint(parsing: latest.note.text) {
+                reportSplitView(origin: origin, log: info.name, note: latest.note, checkpoint: checkpoint, info: info,
+                                "split view: a checkpoint this witness cosigned contradicts its copy of the log, which has grown past it; reported as evidence")
+            }
+            // Checked (a copy that cannot be read is not read again until either side moves).
             checked.withLockedValue { checked in
                 checked = checked.filter { key, _ in live.federation.members.contains { $0.verifier.name == key } }
                 checked[origin] = pair
             }
         }
     }
+
+    /// Builds and reports the evidence that `note` contradicts the copy, once (`SplitViewReports`).
+    private func reportSplitView(origin: String, log: String, note: SignedNote, checkpoint: Checkpoint, info: LogInfo, _ message: Logger.Message) {
+        let ledger = self.ledger
+        if splitViews.report(log: log, checkpointText: note.text, { try? CopyContradiction.evidence(ledger: ledger, info: info, note: note, checkpoint: checkpoint) }) {
+            logger.critical(message, metadata: ["origin": "\(origin)", "size": "\(checkpoint.size)"])
+        }
+    }
+
+    /// Per origin, the size last cosigned that the copy was found to agree with.
+    private let agreed = NIOLockedValueBox<[String: UInt64]>([:])
 
     private struct CheckedPair: Equatable { let size: UInt64; let root: Hash; let held: UInt64 }
     /// Per origin, the cosigned checkpoint and copy size last set against each other.

@@ -173,6 +173,21 @@ import Testing
         let refused = try verify(federation, policy: policy.path, note: forkCosigned)
         #expect(refused.status != 0 && refused.stderr.contains("does not meet the quorum members (3 of uk, england, scotland, northern-ireland): cosigned by scotland"),
                 "\(refused)")
+        // wales cannot move scotland's witness on along the fork once scotland's copy holds
+        // size 4 of the real history: the fork's size 4, set against the copy, refuses it.
+        let copyDeadline = Date().addingTimeInterval(15)
+        while Date() < copyDeadline, (try federation.get("scotland", "/v1/logs")["logs"] as! [[String: Any]])
+                .first(where: { $0["log"] as? String == "wales" })?["size"] as? Int ?? 0 < 4 { usleep(100_000) }
+        var longer = leaves
+        longer.append(Hash.leaf(Array("more of the history only scotland sees".utf8)))
+        let longerTree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: longer, level: level, index: index) }
+        let onward = try NoteSigner(name: Self.origin, key: key)
+            .sign(Checkpoint(origin: Self.origin, size: 5, root: Merkle.root(ofLeaves: longer), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
+        let onwardProof = try Merkle.consistencyProof(from: 4, to: 5, subtree: longerTree)
+        try Data(("old 4\n" + onwardProof.map { $0.base64 + "\n" }.joined() + "\n" + onward.serialized).utf8).write(to: body)
+        let movedOn = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
+                                           "\(federation.api("scotland"))/witness/add-checkpoint"])
+        #expect(movedOn.status == 403 && movedOn.body.contains("contradicts its copy"), "\(movedOn)")
         // scotland answers the real checkpoint with 409 and the size it holds, and the
         // conflict travels as equivocation evidence: the other nodes quarantine wales's log.
         try Data(("old 4\n\n" + (try SignedNote(parsing: real)).serialized).utf8).write(to: body)

@@ -1,9 +1,11 @@
 import Foundation
+import QuartetCrypto
 import QuartetLedger
 @testable import QuartetNode
 import QuartetReplication
 @testable import QuartetStore
 import QuartetTestKit
+import Synchronization
 import Testing
 
 /// A checkpoint the log's key signed, set against this node's copy of the log: evidence every
@@ -25,37 +27,53 @@ import Testing
 
         // The copy's own checkpoints agree with it; a size beyond the copy says nothing yet.
         let agreeing = try #require(try store.checkpoint(info, size: 4) ?? store.latestCheckpoint(info))
-        #expect(try CopyContradiction.evidence(ledger: store, info: info, note: agreeing.note, checkpoint: agreeing.checkpoint) == nil)
-        let beyond = Checkpoint(origin: "quartet.test/wales", size: 12, root: try! Hash(Array(repeating: 7, count: 32)))
-        #expect(try CopyContradiction.evidence(ledger: store, info: info, note: try signer.sign(beyond).serialized, checkpoint: beyond) == nil)
+        #expect(try CopyContradiction.evidence(ledger: store, info: info, note: SignedNote(parsing: agreeing.note), checkpoint: agreeing.checkpoint) == nil)
+        #expect(!CopyContradiction.contradicts(ledger: store, info: info, size: agreeing.checkpoint.size, root: agreeing.checkpoint.root))
+        let beyond = Checkpoint(origin: "quartet.test/wales", size: 12, root: try Hash(Array(repeating: 7, count: 32)))
+        #expect(try CopyContradiction.evidence(ledger: store, info: info, note: try signer.sign(beyond), checkpoint: beyond) == nil)
+        #expect(!CopyContradiction.contradicts(ledger: store, info: info, size: 12, root: beyond.root))
 
-        // The fork: size 6 (and 10) signed over other roots.
+        // The fork: sizes 6 and 10 signed over other roots, carrying a junk line too.
+        let junk = try NoteSigner(name: "junk.example/key", key: try Ed25519PrivateKey())
         for size: UInt64 in [6, 10] {
             let fork = Checkpoint(origin: "quartet.test/wales", size: size, root: try Hash(Array(repeating: UInt8(size), count: 32)))
-            let note = try signer.sign(fork).serialized
+            var note = try signer.sign(fork)
+            note.signatures += try junk.sign(text: note.text).signatures
+            #expect(CopyContradiction.contradicts(ledger: store, info: info, size: size, root: fork.root))
             let evidence = try #require(try CopyContradiction.evidence(ledger: store, info: info, note: note, checkpoint: fork))
             let (first, second) = try evidence.verify(with: signer.verifier)
             #expect(first.size == size && second.size == 10 && evidence.log == "wales")
             #expect(evidence.proof.isEmpty == (size == 10))
+            #expect(!evidence.first.contains("junk.example"), "lines by other keys kept in the evidence")
         }
         try store.close()
     }
 
-    @Test func eachSplitViewIsReportedOnce() {
-        let reports = SplitViewReports()
+    @Test func eachContradictedCheckpointIsReportedOnceAndALogAtMostOnceAMinute() {
+        let now = Mutex(ContinuousClock.now)
+        let reports = SplitViewReports(clock: { now.withLock { $0 } })
         let seen = NIOLockedBox(0)
         reports.connect { _ in seen.add() }
-        let a = Evidence(log: "wales", first: "a", second: "b", prefixRoot: try! Hash(Array(repeating: 1, count: 32)), proof: [])
-        let b = Evidence(log: "wales", first: "a", second: "c", prefixRoot: try! Hash(Array(repeating: 1, count: 32)), proof: [])
-        #expect(reports.report(a))
-        #expect(!reports.report(a), "a replayed request reported again")
-        #expect(reports.report(b))
-        // Older ones are forgotten past the bound (memory stays bounded).
-        for i in 0..<SplitViewReports.remembered {
-            reports.report(Evidence(log: "wales", first: "\(i)", second: "x", prefixRoot: try! Hash(Array(repeating: 2, count: 32)), proof: []))
-        }
-        #expect(reports.report(a))
-        #expect(seen.value == 3 + SplitViewReports.remembered)
+        let evidence = Evidence(log: "wales", first: "a", second: "b", prefixRoot: try! Hash(Array(repeating: 1, count: 32)), proof: [])
+        let built = NIOLockedBox(0)
+        func report(_ log: String, _ text: String) -> Bool { reports.report(log: log, checkpointText: text) { built.add(); return evidence } }
+        #expect(report("wales", "fork 1"))
+        #expect(!report("wales", "fork 1"), "a replayed checkpoint reported again")
+        #expect(!report("wales", "fork 2"), "a second fork of one log within the minute")
+        #expect(report("scotland", "fork 1"), "another log's")
+        #expect(built.value == 2, "evidence built for a report that was not due")
+        now.withLock { $0 += .seconds(61) }
+        #expect(!report("wales", "fork 1"))
+        #expect(report("wales", "fork 2"))
+        // Nothing to report (the copy agrees): nothing remembered either.
+        now.withLock { $0 += .seconds(61) }
+        #expect(!reports.report(log: "wales", checkpointText: "fork 3") { nil })
+        #expect(report("wales", "fork 3"))
+        // Older checkpoints are forgotten past the bound (memory stays bounded).
+        for i in 0..<SplitViewReports.remembered { _ = report("log\(i)", "x") }
+        now.withLock { $0 += .seconds(61) }
+        #expect(report("wales", "fork 1"))
+        #expect(seen.value == built.value)
     }
 
     final class NIOLockedBox: @unchecked Sendable {
