@@ -104,9 +104,13 @@ final class OtherCosignatures: Sendable {
             return
         }
         var keptAll = true
+        // Only sizes no older than what each witness has kept of this log: a member serving an
+        // older checkpoint each time (every one of its sizes verifies against the copy) would
+        // otherwise add a row per read that pruning, which drops below the newest, never meets.
+        let newest = (try? store.newestCosigned(log: member.log)) ?? [:]
         // Every member's witness, the log's own node's too (served on, not counted as one of
         // the log's witnesses: a policy of every log counts it).
-        for witness in federation.members {
+        for witness in federation.members where newest[witness.id].map({ checkpoint.size >= $0.size }) ?? true {
             guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
                   let time = try? verifier.verify(line, body: note.text),
                   WitnessCollector.dateRefusal(time, signedMillis: checkpoint.timeMillis) == nil else { continue }

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import QuartetAPI
+import QuartetTLS
 
 /// The answer header that carries the request id (made once).
 private let requestIDHeader = HTTPField.Name("x-request-id")!
@@ -58,10 +59,20 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         // Most answers are logged at debug, usually off: the line is built only when it is kept.
         let level: Logger.Level = status == 401 || status == 403 ? .notice : status >= 500 ? .error : .debug
         guard context.logger.logLevel <= level else { return response }
+        // Anyone can be refused: at most 120 lines a minute of refusals (the metric counts all).
+        var dropped = 0
+        if level == .notice {
+            let budget = refusalLines.take()
+            guard budget.write else { return response }
+            dropped = budget.dropped
+        }
+        // A path is at most 256 bytes in the log (the rest is the client's, not the log's).
+        let path = request.uri.path
         var metadata: Logger.Metadata = [
-            "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
-            "ms": "\(String(format: "%.2f", elapsed.milliseconds))",
+            "method": "\(request.method)", "path": "\(path.utf8.count > 256 ? String(decoding: path.utf8.prefix(256), as: UTF8.self) + "…" : path)",
+            "status": "\(status)", "ms": "\(String(format: "%.2f", elapsed.milliseconds))",
         ]
+        if dropped > 0 { metadata["refusals_not_logged"] = "\(dropped)" }
         if let remote = context.remoteAddress { metadata["remote"] = "\(remote)" }
         if let reason { metadata["reason"] = "\(reason)" }
         context.logger.log(level: level, level == .debug ? "request" : level == .notice ? "refused" : "request", metadata: metadata)
@@ -89,3 +100,6 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         return response
     }
 }
+
+/// The refusal lines of the API, per process (`LogBudget`).
+let refusalLines = LogBudget(lines: 120, per: .seconds(60))

@@ -64,7 +64,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     ///   - policy: which verified identities to accept; a client given a `serverName` and no policy
     ///     accepts only the node of that name.
     public init(context: TLSContext, policy: TLSPeerPolicy? = nil, serverName: String? = nil,
-                handshakeTimeout: TimeAmount = .seconds(10), logger: Logger) throws(TLSError) {
+                handshakeTimeout: TimeAmount = .seconds(10), logger: Logger, refusalLines: LogBudget = TLSHandler.refusals) throws(TLSError) {
+        self.refusalLines = refusalLines
         self.connection = try TLSConnection(context: context, serverName: serverName)
         if let policy {
             self.policy = policy
@@ -269,12 +270,16 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        if case .handshaking = state {
-            logger.warning("TLS connection closed during the handshake")
+        if case .handshaking = state, case let (write, dropped) = refusalLines.take(), write {
+            logger.warning("TLS connection closed during the handshake", metadata: dropped > 0 ? ["tls.lines_dropped": "\(dropped)"] : [:])
         }
         finish(ChannelError.eof)
         context.fireChannelInactive()
     }
+
+    /// The lines of failed and abandoned handshakes, per process (by default).
+    public static let refusals = LogBudget(lines: 60, per: .seconds(60))
+    private let refusalLines: LogBudget
 
     private func sendCiphertext(_ context: ChannelHandlerContext, flush: Bool) {
         guard let ciphertext = connection.takeCiphertext(allocator: context.channel.allocator) else { return }
@@ -290,7 +295,12 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if case .closed = state { return }
         let wasActive: Bool
         if case .active = state { wasActive = true } else { wasActive = false }
-        logger.warning(wasActive ? "TLS connection failed" : "TLS connection refused", metadata: ["tls.error": "\(error.code.rawValue)", "tls.reason": "\(error)"])
+        // Anyone can make handshakes fail: at most 60 lines a minute of these, per process.
+        if case let (write, dropped) = refusalLines.take(), write {
+            var metadata: Logger.Metadata = ["tls.error": "\(error.code.rawValue)", "tls.reason": "\(error)"]
+            if dropped > 0 { metadata["tls.lines_dropped"] = "\(dropped)" }
+            logger.warning(wasActive ? "TLS connection failed" : "TLS connection refused", metadata: metadata)
+        }
         sendCiphertext(context, flush: true)
         finish(error)
         context.fireErrorCaught(error)

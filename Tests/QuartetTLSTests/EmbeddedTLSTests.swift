@@ -175,8 +175,10 @@ struct EmbeddedPair {
         defer { pki.remove() }
         let lines = LogCapture()
         let logger = Logger(label: "capture") { _ in lines }
-        let client = try TLSHandler(context: try context(.client, "mallory"), policy: .node("uk"), logger: logger)
-        let server = try TLSHandler(context: try context(.server, "uk"), policy: .nodes(["wales"]), logger: logger)
+        // A budget of their own: the process-wide one is shared by every test's handshakes.
+        let budget = LogBudget(lines: 10, per: .seconds(60))
+        let client = try TLSHandler(context: try context(.client, "mallory"), policy: .node("uk"), logger: logger, refusalLines: budget)
+        let server = try TLSHandler(context: try context(.server, "uk"), policy: .nodes(["wales"]), logger: logger, refusalLines: budget)
         let clientChannel = EmbeddedChannel(), serverChannel = EmbeddedChannel()
         try clientChannel.pipeline.syncOperations.addHandler(client)
         try serverChannel.pipeline.syncOperations.addHandler(server)
