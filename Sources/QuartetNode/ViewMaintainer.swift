@@ -249,13 +249,14 @@ public final class ViewMaintainer: Sendable {
         // Agreements first: a batch's data entries are judged by the agreements before them.
         // (By index: a closure over the elements copies each entry, a dozen retains apiece.)
         if entries.indices.contains(where: { PolicyEntryType(rawValue: entries[$0].header.type) != nil }) {
+            let now = wallClockMillis()
             policyState.withLock { policy in
                 for entry in entries where PolicyEntryType(rawValue: entry.header.type) != nil {
                     let h = entry.header
                     // Agreements are public by nature: a restricted one would be in force only at
                     // the nodes that hold its payload, so no node honours it.
                     let payload = h.classification == EntryHeader.publicClassification ? entry.payload?.bytes : nil
-                    switch policy.apply(log: log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: payload) {
+                    switch policy.apply(log: log, index: h.index, timeMillis: Policy.effectiveTime(h.timeMillis, now: now), type: h.type, payload: payload) {
                     case .ignored(let reason):
                         logger.warning("agreement entry ignored", metadata: ["log": "\(log)", "index": "\(h.index)", "reason": "\(reason)"])
                     case .revoked(let id):

@@ -73,7 +73,10 @@ public enum DataFlow {
         var policy = policy
         for item in items where item.header.classification == EntryHeader.publicClassification {
             guard let payload = item.payload, let kind = PolicyEntryType(rawValue: item.header.type), kind == .established || kind == .revoked else { continue }
-            policy.apply(log: holder, index: item.header.index, timeMillis: item.header.timeMillis, type: item.header.type, payload: payload)
+            // A revocation takes effect when its entry says or when this node learns of it,
+            // whichever is sooner (`Policy.effectiveTime`).
+            policy.apply(log: holder, index: item.header.index, timeMillis: Policy.effectiveTime(item.header.timeMillis, now: now),
+                         type: item.header.type, payload: payload)
         }
         var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
         var earlier = Decisions(policy: policy, holder: holder, recipient: recipient, at: now >= clockToleranceMillis ? now - clockToleranceMillis : 0)

@@ -40,6 +40,14 @@ public struct Policy: Sendable {
         self.labels = labels
     }
 
+    /// The time to fold an agreement entry stamped `entryMillis` at, learnt at `now`: the
+    /// earlier of the two. A log whose time runs ahead of the wall clock (its clock was ahead
+    /// once, and entry times never go back) stamps its revocations in the future; taken at
+    /// their word, the agreement stayed in force everywhere until then. A revocation stamped in
+    /// the past takes effect at its time, as before (a node whose clock is behind purges once
+    /// its clock passes it: `AgreementState.ended(by:)`).
+    public static func effectiveTime(_ entryMillis: UInt64, now: UInt64) -> UInt64 { min(entryMillis, now) }
+
     /// Folds one entry of `log`.
     @discardableResult
     public mutating func apply(log: String, index: UInt64, timeMillis: UInt64, type: String, payload: [UInt8]?) -> PolicyOutcome {

@@ -82,6 +82,20 @@ import Testing
         #expect(DataFlow.ingress([justRevoked, after], holder: "wales", recipient: "uk", policy: granted, at: during) == .keep(strip: [1], violations: []))
     }
 
+    /// A holder whose log's time runs ahead of the clock stamps its revocation an hour in the
+    /// future: the agreement ends when the node learns of it, not an hour later (the rows after
+    /// it are dropped; no one is blamed, the holder's own time being what it is).
+    @Test func aRevocationStampedInTheFutureEndsTheAgreementWhenLearnt() throws {
+        var granted = Policy(owners: owners, labels: labels)
+        let grant = try established(try full())
+        granted.apply(log: "wales", index: 0, timeMillis: 0, type: grant.header.type, payload: grant.payload)
+        let revoke = item(index: 1, time: during + 3_600_000, type: "agreement.revoked", payload: Array(#"{"id":"HEIW-WALES-2025-01","reason":"ended"}"#.utf8))
+        let after = item(index: 2, time: during + 3_600_001, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
+        #expect(DataFlow.ingress([revoke, after], holder: "wales", recipient: "uk", policy: granted, at: during) == .keep(strip: [1], violations: []))
+        #expect(Policy.effectiveTime(during + 3_600_000, now: during) == during)
+        #expect(Policy.effectiveTime(during - 5, now: during) == during - 5, "a past revocation keeps its time")
+    }
+
     @Test func anAgreementDisclosesNothingRecordedBeforeItsValidFrom() throws {
         var policy = Policy(owners: owners, labels: labels)
         let agreement = try established(try full())
