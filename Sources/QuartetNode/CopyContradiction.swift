@@ -24,11 +24,13 @@ enum CopyContradiction {
         return Evidence(log: info.name, first: first.serialized, second: latest.note, prefixRoot: root, proof: proof)
     }
 
-    /// Whether the copy holds `size` with another root than `root` (a checkpoint row stored at
-    /// that size is compared first: one read; else the root from stored subtrees).
+    /// Whether the copy holds `size` with another root than `root`: the root of a checkpoint
+    /// row stored at that size (one read, its signature checked when it was stored, not again:
+    /// this runs inside every witness request), else the root from stored subtrees. The
+    /// evidence itself is built from checked reads (`evidence`), and the engine checks it.
     static func contradicts(ledger: LedgerStore, info: LogInfo, size: UInt64, root: Hash) -> Bool {
         guard size > 0 else { return false }
-        if let stored = try? ledger.checkpoint(info, size: size) { return stored.checkpoint.root != root }
+        if let stored = try? ledger.storedCheckpointRoot(info, size: size) { return stored != root }
         guard let held = try? ledger.root(info, size: size) else { return false }
         return held != root
     }

@@ -59,6 +59,13 @@ extension LedgerStore {
         }
     }
 
+    /// The root of `log`'s checkpoint of `size` as stored, if a checkpoint of that size is
+    /// stored; its signature not checked again (it was when the checkpoint was stored): one
+    /// indexed read, for checks on a hot path that a wrong row can only make refuse.
+    public func storedCheckpointRoot(_ log: LogInfo, size: UInt64) throws(StoreError) -> Hash? {
+        try read("read a checkpoint root of \(log.name)") { db in try Self.storedRoot(db, log, size: size) }
+    }
+
     /// The root column of `log`'s stored checkpoint of `size`, if one is stored (not checked:
     /// only for use where a proof checks it against a signed root).
     static func storedRoot(_ db: Database, _ log: LogInfo, size: UInt64) throws -> Hash? {
