@@ -27,12 +27,17 @@ enum CopyContradiction {
     /// Whether the copy holds `size` with another root than `root`: the root of a checkpoint
     /// row stored at that size (one read, its signature checked when it was stored, not again:
     /// this runs inside every witness request), else the root from stored subtrees. The
-    /// evidence itself is built from checked reads (`evidence`), and the engine checks it.
-    static func contradicts(ledger: LedgerStore, info: LogInfo, size: UInt64, root: Hash) -> Bool {
+    /// evidence itself is built from checked reads (`evidence`), and the engine checks it. Nil
+    /// when it cannot tell: the copy is shorter, or cannot be read.
+    static func contradicts(ledger: LedgerStore, info: LogInfo, size: UInt64, root: Hash) -> Bool? {
         guard size > 0 else { return false }
-        if let stored = try? ledger.storedCheckpointRoot(info, size: size) { return stored != root }
-        guard let held = try? ledger.root(info, size: size) else { return false }
-        return held != root
+        do {
+            if let stored = try ledger.storedCheckpointRoot(info, size: size) { return stored != root }
+            guard let held = try ledger.root(info, size: size) else { return nil }
+            return held != root
+        } catch {
+            return nil
+        }
     }
 }
 

@@ -97,11 +97,18 @@ final class WitnessService: Sendable {
         do {
             decided = try store.witness(origin: origin, note: request.note, nowMillis: nowMillis) { latest throws(Witnessing.Refusal) in
                 if let latest, let info, latest.size != signed.size, agreed.withLockedValue({ $0[origin] }) != latest.size {
-                    if CopyContradiction.contradicts(ledger: ledger, info: info, size: latest.size, root: latest.root) {
+                    // The copy's size first: only a check made while the copy already held that
+                    // size is remembered (one that found it shorter, or unreadable, is made again).
+                    let heldBefore = try? ledger.size(info)
+                    switch CopyContradiction.contradicts(ledger: ledger, info: info, size: latest.size, root: latest.root) {
+                    case true?:
                         contradicted = latest
                         throw Witnessing.Refusal(.forbidden, "\(origin): the checkpoint this witness cosigned at size \(latest.size) contradicts its copy of the log (a split view); it cosigns no more of this log")
+                    case false? where (heldBefore ?? 0) >= latest.size:
+                        agreed.withLockedValue { $0[origin] = latest.size }
+                    default:
+                        break
                     }
-                    if let held = try? ledger.size(info), held >= latest.size { agreed.withLockedValue { $0[origin] = latest.size } }
                 }
                 return try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil })
             }

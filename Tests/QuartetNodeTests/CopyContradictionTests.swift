@@ -28,10 +28,10 @@ import Testing
         // The copy's own checkpoints agree with it; a size beyond the copy says nothing yet.
         let agreeing = try #require(try store.checkpoint(info, size: 4) ?? store.latestCheckpoint(info))
         #expect(try CopyContradiction.evidence(ledger: store, info: info, note: SignedNote(parsing: agreeing.note), checkpoint: agreeing.checkpoint) == nil)
-        #expect(!CopyContradiction.contradicts(ledger: store, info: info, size: agreeing.checkpoint.size, root: agreeing.checkpoint.root))
+        #expect(CopyContradiction.contradicts(ledger: store, info: info, size: agreeing.checkpoint.size, root: agreeing.checkpoint.root) == false)
         let beyond = Checkpoint(origin: "quartet.test/wales", size: 12, root: try Hash(Array(repeating: 7, count: 32)))
         #expect(try CopyContradiction.evidence(ledger: store, info: info, note: try signer.sign(beyond), checkpoint: beyond) == nil)
-        #expect(!CopyContradiction.contradicts(ledger: store, info: info, size: 12, root: beyond.root))
+        #expect(CopyContradiction.contradicts(ledger: store, info: info, size: 12, root: beyond.root) == nil, "a size beyond the copy: cannot tell")
 
         // The fork: sizes 6 and 10 signed over other roots, carrying a junk line too.
         let junk = try NoteSigner(name: "junk.example/key", key: try Ed25519PrivateKey())
@@ -39,7 +39,7 @@ import Testing
             let fork = Checkpoint(origin: "quartet.test/wales", size: size, root: try Hash(Array(repeating: UInt8(size), count: 32)))
             var note = try signer.sign(fork)
             note.signatures += try junk.sign(text: note.text).signatures
-            #expect(CopyContradiction.contradicts(ledger: store, info: info, size: size, root: fork.root))
+            #expect(CopyContradiction.contradicts(ledger: store, info: info, size: size, root: fork.root) == true)
             let evidence = try #require(try CopyContradiction.evidence(ledger: store, info: info, note: note, checkpoint: fork))
             let (first, second) = try evidence.verify(with: signer.verifier)
             #expect(first.size == size && second.size == 10 && evidence.log == "wales")
