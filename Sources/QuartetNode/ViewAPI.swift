@@ -220,9 +220,12 @@ extension API {
             var chosen = head
             let owners = WitnessCollector.owners(of: name, federation)
             if of > 0, let rows = try? witness.store.witnessed(log: name, excluding: owners) {
-                // Only members listed now with a witness key count (their lines are checked below).
-                for row in rows where row.witnesses.filter({ federation.member($0)?.witness != nil }).count >= quorum
-                    && row.size >= least && row.size <= head.checkpoint.size {
+                // Only members listed now, by the witness key listed now (the lines' signatures
+                // are checked below, over the note chosen).
+                let keys = Dictionary(federation.members.compactMap { m in m.witness.map { (m.id, $0) } }, uniquingKeysWith: { a, _ in a })
+                for row in rows where row.witnesses.filter({ keys[$0] != nil }).count >= quorum && row.size >= least && row.size <= head.checkpoint.size {
+                    let lines = (try? witness.store.cosignatures(log: name, size: row.size)) ?? [:]
+                    guard WitnessCollector.underListedKeys(row.witnesses, lines: lines, keys: keys).count >= quorum else { continue }
                     if let stored = try store.checkpoint(log, size: row.size) { chosen = stored; break }
                 }
             }

@@ -537,17 +537,24 @@ final class WitnessCollector: Sendable {
             let named = row.witnesses.filter { keys[$0] != nil }
             guard !named.isEmpty, named.count >= quorum || newest == nil else { continue }
             let lines = (try? store.cosignatures(log: log, size: row.size)) ?? [:]
-            let counted = named.filter { id in
-                guard let line = lines[id]?.line, let key = keys[id],
-                      let signature = try? SignedNote(parsing: "x\n\n" + line + "\n").signatures.first else { return false }
-                return key.owns(signature)
-            }
+            let counted = Self.underListedKeys(named, lines: lines, keys: keys)
             guard !counted.isEmpty, let time = counted.compactMap({ lines[$0]?.time }).max() else { continue }
             let summary = Summary(size: row.size, witnesses: counted, of: of, quorum: counted.count >= quorum, time: time)
             if summary.quorum { return summary }
             if newest == nil { newest = summary }
         }
         return newest
+    }
+
+    /// Of the witnesses `ids`, those whose kept line (`lines`) is under the key listed for them
+    /// now (`keys`): the key name and id the line names (its signature is checked where it is
+    /// served or verified).
+    static func underListedKeys(_ ids: [String], lines: [String: (line: String, time: UInt64)], keys: [String: CosignatureVerifier]) -> [String] {
+        ids.filter { id in
+            guard let line = lines[id]?.line, let key = keys[id],
+                  let signature = try? SignedNote(parsing: "x\n\n" + line + "\n").signatures.first else { return false }
+            return key.owns(signature)
+        }
     }
 
     /// The members whose node writes `log`: their witnesses' cosignatures of it are kept and
