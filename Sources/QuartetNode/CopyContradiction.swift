@@ -20,8 +20,14 @@ enum CopyContradiction {
         guard checkpoint.size > 0, let latest = try ledger.latestCheckpoint(info), latest.checkpoint.size >= checkpoint.size,
               let root = try ledger.root(info, size: checkpoint.size), root != checkpoint.root else { return nil }
         let proof = latest.checkpoint.size == checkpoint.size ? [] : try ledger.consistencyProof(info, from: checkpoint.size, to: latest.checkpoint.size).proof
-        let first = SignedNote(text: note.text, signatures: note.signatures.filter { $0.keyName.utf8.elementsEqual(checkpoint.origin.utf8) })
-        return Evidence(log: info.name, first: first.serialized, second: latest.note, prefixRoot: root, proof: proof)
+        return Evidence(log: info.name, first: originLines(note, origin: checkpoint.origin).serialized, second: latest.note, prefixRoot: root, proof: proof)
+    }
+
+    /// `note` with the signature lines under the key name `origin` only: what evidence carries
+    /// (a note may carry up to 64 KiB of lines by keys nobody checks, and other lines would
+    /// make the same checkpoint look new to `SplitViewReports`' callers).
+    static func originLines(_ note: SignedNote, origin: String) -> SignedNote {
+        SignedNote(text: note.text, signatures: note.signatures.filter { $0.keyName.utf8.elementsEqual(origin.utf8) })
     }
 
     /// Whether the copy holds `size` with another root than `root`: the root of a checkpoint

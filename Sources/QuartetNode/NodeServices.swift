@@ -48,9 +48,8 @@ final class Purger: Sendable {
     /// Purges for `id` (off the caller's thread), and once more a few seconds later: a batch
     /// that egress or ingress let through just before the end may be stored after the first
     /// purge. Only once the agreement has ended by this node's clock (`AgreementState.ended(by:)`):
-    /// a revocation folded here before its time (this clock behind the holder's, or the holder's
-    /// log stamping times ahead) is purged when its time comes, by `checkEnded`, not marked done
-    /// unpurged.
+    /// a revocation folded here before its time (this clock behind the holder's) is purged when
+    /// its time comes, by `checkEnded`, not marked done unpurged.
     func ended(_ id: String) {
         if let state = view.policy.agreements[id] { ended(id, state, now: wallClockMillis()) }
     }

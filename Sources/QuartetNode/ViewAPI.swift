@@ -213,6 +213,7 @@ extension API {
         var needed: [String: UInt64] = [:]
         for ref in refs { needed[ref.log] = max(needed[ref.log] ?? 0, ref.index + 1) }
         let federation = self.federation
+        let keys = Dictionary(federation.members.compactMap { m in m.witness.map { (m.id, $0) } }, uniquingKeysWith: { a, _ in a })
         for (name, least) in needed {
             guard let log = logs[name], let head = try store.latestCheckpoint(log) else { continue }
             let of = federation.members.filter { $0.log != name && $0.witness != nil }.count
@@ -222,7 +223,6 @@ extension API {
             if of > 0, let rows = try? witness.store.witnessed(log: name, excluding: owners) {
                 // Only members listed now, by the witness key listed now (the lines' signatures
                 // are checked below, over the note chosen).
-                let keys = Dictionary(federation.members.compactMap { m in m.witness.map { (m.id, $0) } }, uniquingKeysWith: { a, _ in a })
                 for row in rows where row.witnesses.filter({ keys[$0] != nil }).count >= quorum && row.size >= least && row.size <= head.checkpoint.size {
                     let lines = (try? witness.store.cosignatures(log: name, size: row.size)) ?? [:]
                     guard WitnessCollector.underListedKeys(row.witnesses, lines: lines, keys: keys).count >= quorum else { continue }

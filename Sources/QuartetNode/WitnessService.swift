@@ -92,33 +92,17 @@ final class WitnessService: Sendable {
         // cosigned (once per size): a log that got a fork cosigned while the copy lagged, then
         // pushed the copy another history, cannot move the witness on along the fork faster
         // than the copy grows. The copy's stored checkpoint at that size is one read.
-        var contradicted: Witnessing.Latest?
         let decided: Result<Checkpoint, Witnessing.Refusal>
         do {
             decided = try store.witness(origin: origin, note: request.note, nowMillis: nowMillis) { latest throws(Witnessing.Refusal) in
-                if let latest, let info, latest.size != signed.size, agreed.withLockedValue({ $0[origin] }) != latest.size {
-                    // The copy's size first: only a check made while the copy already held that
-                    // size is remembered (one that found it shorter, or unreadable, is made again).
-                    let heldBefore = try? ledger.size(info)
-                    switch CopyContradiction.contradicts(ledger: ledger, info: info, size: latest.size, root: latest.root) {
-                    case true?:
-                        contradicted = latest
-                        throw Witnessing.Refusal(.forbidden, "\(origin): the checkpoint this witness cosigned at size \(latest.size) contradicts its copy of the log (a split view); it cosigns no more of this log")
-                    case false? where (heldBefore ?? 0) >= latest.size:
-                        agreed.withLockedValue { $0[origin] = latest.size }
-                    default:
-                        break
-                    }
+                if let latest, let info, latest.size != signed.size, contradictedByCopy(origin: origin, latest: latest, info: info) {
+                    throw Witnessing.Refusal(.forbidden, "\(origin): the checkpoint this witness cosigned at size \(latest.size) contradicts its copy of the log (a split view); it cosigns no more of this log")
                 }
                 return try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil })
             }
         } catch {
             logger.error("cannot store a witnessed checkpoint", metadata: ["origin": "\(origin)", "error": "\(error)"])
             return (500, "text/plain; charset=utf-8", "the witness cannot store its state\n")
-        }
-        if let contradicted, let info, let checkpoint = try? Checkpoint(parsing: contradicted.note.text) {
-            reportSplitView(origin: origin, log: info.name, note: contradicted.note, checkpoint: checkpoint, info: info,
-                            "split view: a checkpoint this witness cosigned contradicts its copy of the log; reported as evidence")
         }
         switch decided {
         case .failure(let refusal):
@@ -128,9 +112,9 @@ final class WitnessService: Sendable {
                 // per conflicting checkpoint (a replayed request repeats nothing but the refusal).
                 if let cosigned = refusal.cosigned, let other = try? Checkpoint(parsing: conflicting.text),
                    let log = live.federation.members.first(where: { $0.verifier.name == origin })?.log {
-                    let origins = { (note: SignedNote) in SignedNote(text: note.text, signatures: note.signatures.filter { $0.keyName.utf8.elementsEqual(origin.utf8) }) }
                     if splitViews.report(log: log, checkpointText: conflicting.text, {
-                        Evidence(log: log, first: origins(cosigned).serialized, second: origins(conflicting).serialized, prefixRoot: other.root, proof: [])
+                        Evidence(log: log, first: CopyContradiction.originLines(cosigned, origin: origin).serialized,
+                                 second: CopyContradiction.originLines(conflicting, origin: origin).serialized, prefixRoot: other.root, proof: [])
                     }) {
                         logger.critical("split view: a log signed a checkpoint that conflicts with one this witness cosigned; kept as evidence",
                                         metadata: ["origin": "\(origin)", "reason": "\(refusal.message)"])
@@ -152,25 +136,38 @@ final class WitnessService: Sendable {
     /// Sets what this witness cosigned against its copies of the logs, once they reach that
     /// size: a log that got a checkpoint cosigned here before the copy held it, then pushed the
     /// copy another history, is caught (and reported, once) the next time this runs
-    /// (every `WitnessCollector.refreshSeconds`). A pair already checked is not read again.
+    /// (every `WitnessCollector.refreshSeconds`), as the next request of that log would.
     func checkCosignedAgainstCopies() {
         guard disabled.withLockedValue({ $0 }) == nil else { return }
-        for member in live.federation.members where member.id != me {
-            let origin = member.verifier.name
-            guard let latest = try? store.latest(origin), let info = try? ledger.log(named: member.log),
-                  let held = try? ledger.size(info), held >= latest.size else { continue }
-            let pair = CheckedPair(size: latest.size, root: latest.root, held: held)
-            guard checked.withLockedValue({ $0[origin] }) != pair else { continue }
+        let others = live.federation.members.filter { $0.id != me }
+        agreed.withLockedValue { agreed in agreed = agreed.filter { key, _ in others.contains { $0.verifier.name == key } } }
+        for member in others {
+            guard let latest = try? store.latest(member.verifier.name), let info = try? ledger.log(named: member.log) else { continue }
+            _ = contradictedByCopy(origin: member.verifier.name, latest: latest, info: info)
+        }
+    }
+
+    /// Whether what this witness cosigned last of `origin` (`latest`) is contradicted by its copy
+    /// of the log (then reported, once: `SplitViewReports`). A size found agreeing while the copy
+    /// already held it is remembered and not read again; a check that found the copy shorter, or
+    /// could not read it, is made again next time. The copy's size is read first: read after,
+    /// a copy reaching the size between the two reads would be remembered unchecked.
+    private func contradictedByCopy(origin: String, latest: Witnessing.Latest, info: LogInfo) -> Bool {
+        guard agreed.withLockedValue({ $0[origin] }) != latest.size else { return false }
+        let heldBefore = try? ledger.size(info)
+        switch CopyContradiction.contradicts(ledger: ledger, info: info, size: latest.size, root: latest.root) {
+        case true?:
             if let checkpoint = try? Checkpoint(parsing: latest.note.text) {
                 reportSplitView(origin: origin, log: info.name, note: latest.note, checkpoint: checkpoint, info: info,
-                                "split view: a checkpoint this witness cosigned contradicts its copy of the log, which has grown past it; reported as evidence")
+                                "split view: a checkpoint this witness cosigned contradicts its copy of the log; reported as evidence")
             }
-            // Checked (a copy that cannot be read is not read again until either side moves).
-            checked.withLockedValue { checked in
-                checked = checked.filter { key, _ in live.federation.members.contains { $0.verifier.name == key } }
-                checked[origin] = pair
-            }
+            return true
+        case false? where (heldBefore ?? 0) >= latest.size:
+            agreed.withLockedValue { $0[origin] = latest.size }
+        default:
+            break
         }
+        return false
     }
 
     /// Builds and reports the evidence that `note` contradicts the copy, once (`SplitViewReports`).
@@ -183,10 +180,6 @@ final class WitnessService: Sendable {
 
     /// Per origin, the size last cosigned that the copy was found to agree with.
     private let agreed = NIOLockedValueBox<[String: UInt64]>([:])
-
-    private struct CheckedPair: Equatable { let size: UInt64; let root: Hash; let held: UInt64 }
-    /// Per origin, the cosigned checkpoint and copy size last set against each other.
-    private let checked = NIOLockedValueBox<[String: CheckedPair]>([:])
 
     /// This node's cosignature of its own log's checkpoint `note`, dated `nowMillis` (nil while
     /// it does not witness). Its own log needs no witness state beside the ledger: the writer

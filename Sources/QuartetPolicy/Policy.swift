@@ -22,10 +22,13 @@ public struct Policy: Sendable {
     /// have passed by `time` (POSIX ms). It moves whenever what the agreements allow as of now may
     /// change with no new entry folded (an agreement expiring, a revocation's time arriving): a
     /// page cached per view version keys on it too.
+    /// (Every overview request asks: no arrays made per agreement.)
     public func boundariesPassed(by time: UInt64) -> Int {
-        (Array(agreements.values) + shadowed).reduce(0) { count, state in
-            count + [state.agreement.validFrom, state.agreement.validUntil, state.revoked?.timeMillis].compactMap { $0 }.filter { $0 <= time }.count
+        func passed(_ state: AgreementState) -> Int {
+            (state.agreement.validFrom <= time ? 1 : 0) + (state.agreement.validUntil <= time ? 1 : 0)
+                + (state.revoked.map { $0.timeMillis <= time ? 1 : 0 } ?? 0)
         }
+        return agreements.values.reduce(0) { $0 + passed($1) } + shadowed.reduce(0) { $0 + passed($1) }
     }
     /// Agreement entries left out, with why (oldest first; at most 100 per log, so one log's
     /// flood of bad entries cannot push out what another log's show).
