@@ -39,6 +39,25 @@ public struct Checkpoint: Hashable, Sendable {
         return nil
     }
 
+    /// What is wrong with this checkpoint's extension lines for a Quartet log, or nil. A Quartet
+    /// writer signs exactly one, `quartet-time <unix-ms>`; a checkpoint without it (another
+    /// C2SP log's, a test's) is accepted too. Anything else — a modified writer's up to 64 KiB
+    /// of lines, which every node would keep with each batch and every witness would cosign — is
+    /// refused wherever a log's checkpoint is taken from a peer, a witness request or a store.
+    public var extensionRefusal: String? {
+        guard extensions.count <= 1 else {
+            return "checkpoint of \(origin) at size \(size): \(extensions.count) extension lines; a Quartet log signs at most one, `quartet-time <unix-ms>`"
+        }
+        guard let line = extensions.first else { return nil }
+        let digits = line.utf8.dropFirst(Self.timeExtensionPrefix.utf8.count)
+        guard line.utf8.starts(with: Self.timeExtensionPrefix.utf8), (1...20).contains(digits.count),
+              digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), digits.count == 1 || digits.first != 0x30,
+              UInt64(String(decoding: digits, as: UTF8.self)) != nil else {
+            return "checkpoint of \(origin) at size \(size): its extension line (\(line.utf8.count) bytes) is not `quartet-time <unix-ms>`"
+        }
+        return nil
+    }
+
     /// The note text: each line ends with a newline.
     public var body: String {
         var text = "\(origin)\n\(size)\n\(root.base64)\n"

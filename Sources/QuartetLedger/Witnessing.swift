@@ -122,6 +122,7 @@ public enum Witnessing {
             if let verified = try? key.verifyCheckpoint(request.note) { checkpoint = verified; break }
         }
         guard let checkpoint else { throw Refusal(.forbidden, "no signature on the checkpoint verifies with a key of \(origin) this witness trusts") }
+        if let refusal = checkpoint.extensionRefusal { throw Refusal(.badRequest, refusal) }
         guard checkpoint.size <= UInt64(Int64.max) else { throw Refusal(.badRequest, "a tree size of 2^63 or more is beyond what this witness stores") }
         guard request.oldSize <= checkpoint.size else {
             throw Refusal(.badRequest, "old size \(request.oldSize) is beyond the checkpoint's size \(checkpoint.size)")

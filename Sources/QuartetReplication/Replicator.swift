@@ -417,6 +417,7 @@ public struct Replicator: Sendable {
         if let known = verifiedNotes[key], known.checkpoint.origin == verifier.name,
            chain.revoked[verifier.publicKey].map({ known.checkpoint.size <= $0 }) ?? true { return known }
         let (checkpoint, only) = try chain.verifyCheckpoint(parsed)
+        if let refusal = checkpoint.extensionRefusal { throw WireError(refusal) }
         let result = (checkpoint, only.serialized)
         verifiedNotes[key] = result
         return result

@@ -60,6 +60,7 @@ extension LedgerStore {
                 } catch {
                     throw StoreError(.invalidInput, "the checkpoint of log \(log.name) at size \(checkpoint.size) does not verify with the key in force there", cause: error)
                 }
+                if let refusal = signed.extensionRefusal { throw StoreError(.invalidInput, refusal) }
                 guard signed.size == checkpoint.size, signed.root == checkpoint.root else {
                     throw StoreError(.invalidInput, "the note of log \(log.name) signs size \(signed.size), not the checkpoint of size \(checkpoint.size) given with it")
                 }

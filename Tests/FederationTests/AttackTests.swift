@@ -371,7 +371,8 @@ import Testing
         let file = federation.root.appendingPathComponent("dials.py")
         try Data(script.utf8).write(to: file)
         let listener = Process()
-        listener.executableURL = try #require(TestKit.which("python3"))
+        let python: URL = try #require(TestKit.which("python3"))
+        listener.executableURL = python
         listener.arguments = [file.path, "\(Self.peerPort(federation, "wales"))"]
         let out = Pipe(), input = Pipe()
         listener.standardOutput = out

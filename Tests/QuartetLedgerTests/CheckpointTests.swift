@@ -14,6 +14,25 @@ import Testing
         #expect(try Checkpoint(parsing: "o\n0\n\(Hash.emptyTree.base64)\nquartet-time +5\n").timeMillis == nil)
     }
 
+    /// A Quartet log signs one extension line, `quartet-time <unix-ms>` (or none): a modified
+    /// writer's other lines (up to 64 KiB a note, kept with every batch) are refused.
+    @Test func onlyTheSigningTimeMayExtendACheckpoint() throws {
+        func refusal(_ extensions: [String]) -> String? {
+            Checkpoint(origin: "quartet.test/wales", size: 3, root: Self.root, extensions: extensions).extensionRefusal
+        }
+        #expect(refusal([]) == nil)
+        #expect(refusal(["quartet-time 1700000000123"]) == nil && refusal(["quartet-time 0"]) == nil)
+        #expect(refusal(["quartet-time 18446744073709551615"]) == nil)
+        #expect(refusal(["quartet-time 1", "quartet-time 2"])?.contains("2 extension lines") == true)
+        #expect(refusal(["quartet-time 1", String(repeating: "x", count: 60_000)]) != nil)
+        for bad in ["quartet-time ", "quartet-time 01", "quartet-time +5", "quartet-time 18446744073709551616",
+                    "quartet-time 1 ", "quartet-time \u{301}1", "quartet-time\u{A0}1", "quartet-timex 1", "other 1", "quartet-time 1\r"] {
+            #expect(refusal([bad])?.contains("is not `quartet-time <unix-ms>`") == true, "\(bad)")
+        }
+        // What a writer signs passes.
+        #expect(Checkpoint(origin: "o", size: 1, root: Self.root, timeMillis: UInt64.max).extensionRefusal == nil)
+    }
+
     /// The ASCII fast path of `isValidOrigin` decides exactly as the Unicode rule does: every
     /// ASCII byte alone, in the middle of a name, and random mixes with non-ASCII scalars.
     @Test func originsAreJudgedAsTheUnicodeRuleJudgesThem() {

@@ -200,6 +200,10 @@ import Testing
         #expect(refusal(.init(oldSize: 0, proof: [], note: stranger), latest: nil)?.status == .notFound)
         let impostor = try NoteSigner(name: log.name, key: Ed25519PrivateKey()).sign(Checkpoint(origin: log.name, size: 4, root: Self.root(4)))
         #expect(refusal(.init(oldSize: 0, proof: [], note: impostor), latest: nil)?.status == .forbidden)
+        // Signed by the log's key, but with lines a Quartet log never signs: 400, saying why.
+        let padded = try log.sign(Checkpoint(origin: log.name, size: 4, root: Self.root(4), extensions: ["quartet-time 1", String(repeating: "x", count: 30_000)]))
+        let extended = refusal(.init(oldSize: 0, proof: [], note: padded), latest: nil)
+        #expect(extended?.status == .badRequest && extended?.message.contains("2 extension lines") == true)
     }
 
     @Test func twoRootsForOneSizeAreRefusedAndKeptAsEvidence() throws {

@@ -1,4 +1,5 @@
 @testable import QuartetNode
+import QuartetCrypto
 import QuartetLedger
 import Testing
 
@@ -34,5 +35,26 @@ import Testing
 
     @Test func theDefaultQuorumIsAMajority() {
         #expect([1, 2, 3, 4, 5].map(WitnessPolicy.majority(of:)) == [1, 2, 2, 3, 3])
+    }
+
+    /// "Witnessed by k of n" counts a kept line only if it is under the key listed for its
+    /// witness now (finding 72): not a line under a key since replaced, nor one of a witness no
+    /// longer listed, nor another witness's line filed under this one's id.
+    @Test func onlyLinesUnderTheWitnessKeysListedNowAreCounted() throws {
+        let body = "example.org/wales\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+        let old = try CosignatureSigner(name: "england-witness", key: Ed25519PrivateKey())
+        let new = try CosignatureSigner(name: "england-witness", key: Ed25519PrivateKey())
+        let scotland = try CosignatureSigner(name: "scotland-witness", key: Ed25519PrivateKey())
+        func line(_ signer: CosignatureSigner) throws -> (line: String, time: UInt64) { (try signer.cosign(body: body, time: 1_764_000_000).line, 1_764_000_000) }
+        let keys = ["england": new.verifier, "scotland": scotland.verifier]
+        // Both under the keys listed now: both count.
+        #expect(WitnessCollector.underListedKeys(["england", "scotland"], lines: ["england": try line(new), "scotland": try line(scotland)], keys: keys) == ["england", "scotland"])
+        // England's line under its replaced key (same name, another key id): not counted.
+        #expect(WitnessCollector.underListedKeys(["england", "scotland"], lines: ["england": try line(old), "scotland": try line(scotland)], keys: keys) == ["scotland"])
+        // Scotland's line kept under England's id: not England's.
+        #expect(WitnessCollector.underListedKeys(["england"], lines: ["england": try line(scotland)], keys: keys).isEmpty)
+        // A witness no longer listed (no key), and a line that is not a signature line.
+        #expect(WitnessCollector.underListedKeys(["wales"], lines: ["wales": try line(new)], keys: keys).isEmpty)
+        #expect(WitnessCollector.underListedKeys(["england"], lines: ["england": ("not a line", 1)], keys: keys).isEmpty)
     }
 }

@@ -470,6 +470,16 @@ struct Simulation {
         directives = fresh.nodes["scotland"]!.replicator.received(.entries(Batch(log: "wales", from: 0, note: forged, entries: walesLog.entries.map(WireEntry.init))), from: "uk")
         #expect(directives.contains { if case .alert(let a) = $0 { return a.message.contains("does not verify") }; return false })
         #expect(!directives.contains { if case .store = $0 { return true }; return false })
+
+        // Signed by wales's own key, with extension lines a Quartet writer never signs (up to
+        // 64 KiB that every node would keep with the batch): refused, nothing stored.
+        let padded = try sim.nodes["wales"]!.signer.sign(Checkpoint(origin: Simulation.origin + "wales", size: 4, root: walesLog.frontier.root,
+                                                                    extensions: ["quartet-time 1", String(repeating: "x", count: 50_000)])).serialized
+        fresh.connect("scotland", "uk")
+        fresh.runUntil(fresh.now + 5)
+        directives = fresh.nodes["scotland"]!.replicator.received(.entries(Batch(log: "wales", from: 0, note: padded, entries: walesLog.entries.map(WireEntry.init))), from: "uk")
+        #expect(directives.contains { if case .alert(let a) = $0 { return a.message.contains("2 extension lines") }; return false })
+        #expect(!directives.contains { if case .store = $0 { return true }; return false })
     }
 
     @Test func equivocationIsDetectedKeptQuarantinedAndPassedOn() throws {

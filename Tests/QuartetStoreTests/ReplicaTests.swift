@@ -81,6 +81,15 @@ import Testing
             try replica.ingest(replicaLog, from: 0, entries: entries, note: forged.serialized, checkpoint: signed, verifiedWith: stranger.publicKey)
         }
         #expect(wrongKey?.message.contains("does not verify with the key in force") == true)
+        // Signed by the log's own key, but with extension lines a Quartet writer never signs
+        // (a modified writer's, up to 64 KiB kept with every batch): refused.
+        let padded = Checkpoint(origin: signed.origin, size: signed.size, root: signed.root,
+                                extensions: signed.extensions + [String(repeating: "x", count: 40_000)])
+        let extended = try NoteSigner(name: log.origin, key: try origin.directory.readSigningKey(log: "wales")).sign(padded)
+        let lines = #expect(throws: StoreError.self) {
+            try replica.ingest(replicaLog, from: 0, entries: entries, note: extended.serialized, checkpoint: padded)
+        }
+        #expect(lines?.message.contains("2 extension lines") == true)
         // And the right batch still goes in afterwards.
         try replica.ingest(replicaLog, from: 0, entries: entries, note: note, checkpoint: signed)
         #expect(try replica.size(replicaLog) == 8)
