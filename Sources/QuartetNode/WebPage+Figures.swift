@@ -97,6 +97,10 @@ extension WebPage {
         struct Entry { var position: Int; var log: String; var index: String; var type: String; var time: String; var author: String; var content: String }
         var figure: String
         var count: Int
+        /// The value this node states for the figure (JSON), when the page recomputes it.
+        var stated: String?
+        /// How many of the figure's entries the answer left out, when it did.
+        var omitted: String?
         var checkpoints: [Checkpoint]
         var entries: [Entry]
         /// The answer with the keys, as JSON safe inside a script element.
@@ -113,6 +117,13 @@ extension WebPage {
         /// is not one of the log's witnesses.
         struct Witnesses: Encodable { var quorum: Int; var keys: [Witness]; var own: Witness? = nil }
         var figure: String
+        /// The value this node states for the figure, as JSON text (`ViewQueries.statedValue`):
+        /// the script sets it against the value it recomputes from the verified entries.
+        var stated: String?
+        /// How many of the figure's entries the answer left out (then it is not recomputed).
+        var omitted: Int?
+        /// The UK log, whose own measures are not among a UK total's nations.
+        var ukLog: String
         var entries: [ViewProvenance.Item]
         var checkpoints: [String: String]
         var keys: [String: Key]
@@ -144,9 +155,11 @@ extension WebPage {
             }
             return FigureBody.Entry(position: i, log: e.log, index: String(e.index), type: e.type, time: e.time, author: e.author, content: content)
         }
-        let data = VerifyData(figure: answer.figure, entries: answer.entries, checkpoints: answer.checkpoints,
+        let stated = q.statedValue(answer.figure)
+        let data = VerifyData(figure: answer.figure, stated: stated, omitted: answer.omitted, ukLog: q.view.ukLog, entries: answer.entries, checkpoints: answer.checkpoints,
                               keys: keys.mapValues { VerifyData.Key(vkey: $0.vkey, pinned: $0.pinned) }, rotations: rotations, witnesses: witnesses)
-        let body = FigureBody(figure: answer.figure, count: answer.entries.count, checkpoints: checkpoints, entries: entries,
+        let body = FigureBody(figure: answer.figure, count: answer.entries.count, stated: stated, omitted: answer.omitted.map(String.init),
+                              checkpoints: checkpoints, entries: entries,
                               data: scriptJSON(ViewEncoding.body(data)))
         return ("How do we know? \(answer.figure)", [home, Crumb(name: "How do we know? \(answer.figure)")], "figure", body)
     }

@@ -237,6 +237,84 @@ enum WebScript {
             set("content", result.content === null ? "(payload not held here: a stub)" : (result.content.length > 240 ? result.content.slice(0, 240) + "\u2026" : result.content));
           }
 
+          // The figure recomputed from the verified entries alone, as the view folds them
+          // (docs/web.md, "What the page recomputes"): a reading is the newest reading of its
+          // measure and period; a status the one with the latest as-of date (on equal dates the
+          // later entry); a UK total the sum, over the other nations' count measures mapped to
+          // it, of each one's reading for the period, else (for a year) the sum of its quarters'
+          // readings, else of its months', and (for a quarter) else the sum of its months'.
+          // Returns undefined for a kind of figure not recomputed here.
+          function recompute(figure, verified, ukLog) {
+            const parts = figure.split(":");
+            const payload = r => { try { return JSON.parse(r.content); } catch (e) { return null; } };
+            const ofType = type => verified.filter(r => r.fields.type === type && r.content !== null)
+              .map(r => ({ log: r.fields.log, index: r.fields.index, p: payload(r) })).filter(x => x.p && typeof x.p === "object");
+            // The newest of each key (entries of one log fold in index order).
+            const newest = (items, key) => {
+              const out = new Map();
+              for (const x of items) { const k = key(x); if (k === null) continue; const had = out.get(k); if (!had || x.index > had.index) out.set(k, x); }
+              return out;
+            };
+            if (parts[0] === "reading" && parts.length === 4) {
+              const r = newest(ofType("progress.reading").filter(x => x.log === parts[1] && x.p.measure === parts[2] && x.p.period === parts[3]), () => "r").get("r");
+              if (!r) throw new Error("no verified reading of " + parts[2] + " for " + parts[3] + " on this page");
+              return r.p.value ?? r.p.achieved ?? r.p.categories ?? r.p.text ?? null;
+            }
+            if (parts[0] === "status" && parts.length === 3) {
+              let best = null;
+              for (const x of ofType("progress.status")) {
+                if (x.log !== parts[1] || x.p.action !== parts[2] || typeof x.p.as_of !== "string") continue;
+                if (!best || x.p.as_of > best.p.as_of || (x.p.as_of === best.p.as_of && x.index > best.index)) best = x;
+              }
+              return best ? best.p.status : null;  // no status recorded yet
+            }
+            if (parts[0] === "total" && parts.length === 3) {
+              const m = /^([0-9]{4})(?:-Q([1-4]))?$/.exec(parts[2]);
+              if (!m) throw new Error("a total's period is a year or a quarter, not " + parts[2]);
+              const year = m[1], quarter = m[2] ? Number(m[2]) : 0;
+              const defs = newest(ofType("plan.measure"), x => typeof x.p.id === "string" ? x.log + "\n" + x.p.id : null);
+              const readings = newest(ofType("progress.reading"), x => typeof x.p.measure === "string" && typeof x.p.period === "string" ? x.log + "\n" + x.p.measure + "\n" + x.p.period : null);
+              let total = 0, any = false;
+              for (const d of defs.values()) {
+                if (d.log === ukLog || d.p.uk_measure !== parts[1] || d.p.kind !== "count") continue;
+                const yearly = [], quarters = [[], [], [], []], months = [[], [], [], []];
+                for (const r of readings.values()) {
+                  if (r.log !== d.log || r.p.measure !== d.p.id || typeof r.p.value !== "number") continue;
+                  const pm = /^([0-9]{4})(?:-(?:Q([1-4])|([0-9]{2})))?$/.exec(r.p.period);
+                  if (!pm || pm[1] !== year) continue;
+                  if (pm[2]) quarters[Number(pm[2]) - 1].push(r.p.value);
+                  else if (pm[3]) { const n = Number(pm[3]); if (n >= 1 && n <= 12) months[Math.floor((n - 1) / 3)].push(r.p.value); }
+                  else yearly.push(r.p.value);
+                }
+                const sum = list => list.reduce((a, b) => a + b, 0);
+                let part;
+                if (quarter) {
+                  part = quarters[quarter - 1].length ? quarters[quarter - 1][0] : (months[quarter - 1].length ? sum(months[quarter - 1]) : undefined);
+                } else if (yearly.length) {
+                  part = yearly[0];
+                } else if (quarters.some(q => q.length)) {
+                  part = sum(quarters.filter(q => q.length).map(q => q[0]));
+                } else if (months.some(q => q.length)) {
+                  part = sum(months.map(sum));
+                }
+                if (part !== undefined) { total += part; any = true; }
+              }
+              if (!any) throw new Error("no verified reading on this page counts towards " + parts[1] + " for " + parts[2]);
+              return total;
+            }
+            return undefined;
+          }
+
+          // Whether two figures are the same: numbers within rounding (sums in another order),
+          // anything else as JSON with its keys sorted.
+          function sameFigure(a, b) {
+            if (typeof a === "number" && typeof b === "number") return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+            const canon = v => Array.isArray(v) ? "[" + v.map(canon).join(",") + "]"
+              : (v && typeof v === "object") ? "{" + Object.keys(v).sort().map(k => JSON.stringify(k) + ":" + canon(v[k])).join(",") + "}" : JSON.stringify(v);
+            return canon(a) === canon(b);
+          }
+          const shown = v => typeof v === "number" ? v.toLocaleString("en-GB", { maximumFractionDigits: 6 }) : JSON.stringify(v);
+
           // The policy file the reader chose, if any: then keys and quorum come from it alone.
           let chosen = null;
 
@@ -246,7 +324,8 @@ enum WebScript {
             if (!window.crypto || !crypto.subtle) { summary.textContent = "This browser cannot check: WebCrypto is unavailable (the page must be served over HTTPS)."; return; }
             const heads = Object.create(null);
             let badCheckpoints = 0, rotated = 0, unwitnessed = 0, rotations = 0, failure = "";
-            const logs = Object.keys(data.checkpoints);
+            // Sorted as the page's rows are (an object's own keys put all-digit names first).
+            const logs = Object.keys(data.checkpoints).sort();
             for (let n = 0; n < logs.length; n++) {
               const log = logs[n];
               const cell = document.querySelector('[data-checkpoint-row="' + n + '"]');
@@ -304,11 +383,13 @@ enum WebScript {
               }
             }
             let good = 0, bad = 0;
+            const verified = [];
             for (let i = 0; i < data.entries.length; i++) {
               const cell = document.querySelector('[data-entry="' + i + '"]');
               try {
                 const result = await checkEntry(data.entries[i], heads);
                 good++;
+                verified.push(result);
                 showVerified(i, result);
                 if (cell) { cell.textContent = "\u2713 verified"; cell.title = result.what; cell.className = "tag tag-green"; }
               } catch (err) {
@@ -316,15 +397,44 @@ enum WebScript {
                 if (cell) { cell.textContent = "\u2717 " + err.message; cell.className = "tag tag-red"; }
               }
             }
-            const ok = bad === 0 && badCheckpoints === 0 && good > 0;
-            summary.textContent = ok
+            // The figure itself, from the verified entries alone, against what this node states.
+            const figureLine = document.getElementById("figure-check");
+            let figureState = "not-recomputed", figureText = "This page checks the entries this figure rests on; it does not recompute a figure of this kind.";
+            if (data.omitted) {
+              figureState = "incomplete";
+              figureText = "\u2717 " + data.omitted + " of this figure's entries are not on this page (one answer holds at most 1,000 entries and 4 MiB of payloads): it cannot be checked whole here, and is not recomputed.";
+            } else {
+              try {
+                const value = recompute(data.figure, verified, data.ukLog);
+                if (value !== undefined) {
+                  const stated = typeof data.stated === "string" ? JSON.parse(data.stated) : undefined;
+                  if (stated !== undefined && sameFigure(value, stated)) {
+                    figureState = "match";
+                    figureText = "\u2713 Recomputed in this browser from the verified entries: " + shown(value) + ", the figure this node states.";
+                  } else {
+                    figureState = "mismatch";
+                    figureText = "\u2717 The verified entries give " + shown(value) + (stated === undefined ? ", and this node states no figure." : ", not the " + shown(stated) + " this node states.");
+                  }
+                }
+              } catch (err) {
+                figureState = "mismatch";
+                figureText = "\u2717 The figure cannot be recomputed from the verified entries on this page: " + err.message;
+              }
+            }
+            if (figureLine) { figureLine.textContent = figureText; figureLine.className = figureState === "match" ? "verify-ok" : (figureState === "not-recomputed" ? "" : "verify-failed"); }
+            document.body.dataset.figure = figureState;
+            const entriesOk = bad === 0 && badCheckpoints === 0 && good > 0;
+            const ok = entriesOk && figureState !== "mismatch" && figureState !== "incomplete";
+            summary.textContent = entriesOk
               ? "\u2713 All " + good + " entries verified in this browser against the signed checkpoints" + (rotated ? " (" + rotated + " signed after key rotations, followed here from the pinned keys)." : ".")
               : (good + bad === 0 ? "\u2717 There is no entry on this page to check."
                  : "\u2717 " + bad + " of " + (good + bad) + " entries and " + badCheckpoints + " checkpoint(s) failed verification in this browser.");
-            if (ok) summary.textContent += unwitnessed
+            if (entriesOk) summary.textContent += unwitnessed
               ? " " + unwitnessed + " checkpoint(s) lack " + (policy ? "your policy's" : "a") + " quorum of witness cosignatures: they rest on one node's signature."
               : (policy ? " Every checkpoint meets your policy's quorum of witness cosignatures, checked here too."
                         : " Every checkpoint is cosigned by a quorum of the other members' witnesses, checked here too.");
+            // The entries may all verify while the figure does not follow from them.
+            if (entriesOk && !ok) summary.textContent = figureText + " (The " + good + " entries on the page verified themselves.)";
             if (policy) summary.textContent = "Checked against your policy file (its keys and quorum, not this node's): " + summary.textContent;
             summary.className = ok ? "verify-ok" : "verify-failed";
             document.body.dataset.policy = policy ? "file" : "node";

@@ -139,7 +139,9 @@ enum WebTemplate {
     static let figure = #"""
         {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
         <h1>How do we know? <span class=mono>{{figure}}</span></h1>
-        <p>This figure rests on the {{count}} ledger entries below. Your browser checks each one itself, with no trust in this node: the checkpoint's Ed25519 signature against the log's key, each entry's header and payload against its leaf, and each inclusion proof (RFC 9162) up to the signed root.</p>
+        <p>This figure rests on the {{count}} ledger entries below. Your browser checks each one itself: the checkpoint's Ed25519 signature against the log's key, its witnesses' cosignatures, each entry's header and payload against its leaf, and each inclusion proof (RFC 9162) up to the signed root; then it recomputes the figure from the verified entries. The keys and the quorum come from this node unless you choose a policy file of your own below. A node could still leave out an entry made after those shown (a later correction): only reading the whole log up to its checkpoint rules that out.</p>
+        {{#omitted}}<p class=verify-failed><strong>{{omitted}} of this figure's entries are not on this page</strong> (one answer holds at most 1,000 entries and 4 MiB of payloads): this figure cannot be checked whole here.</p>{{/omitted}}
+        <p id=figure-check role=status>{{#stated}}This node states the figure is <span class=mono>{{stated}}</span>; checking it in this browser…{{/stated}}</p>
         <p id=verify-summary role=status aria-live=polite>Checking in this browser… (needs JavaScript; without it, the same data is at <code>/v1/view/figures/{{figure}}/provenance</code> for any verifier, such as Go's sumdb/note and sumdb/tlog)</p>
         <p><button type=button id=verify-again hidden>Check again</button></p>
         <p hidden><label for=verify-policy>Check against a policy file you hold (C2SP tlog-policy, e.g. written by <code>quartet policy</code>): the log keys, witness keys and quorum then come from your file, not from this node</label> <input type=file id=verify-policy accept=".txt,.policy,text/plain"></p>

@@ -229,6 +229,62 @@ def rerun(d, change):
             d.find_element(By.ID, "verify-summary").text)
 
 
+def check_recomputed(d, api, token, ca):
+    """The page recomputes a reading, a UK total and an action's status from the entries it
+    verified and sets them against the value the node states: equal on an honest node; a node
+    stating another value (or one whose entries give another) is shown as failed."""
+    context = ssl.create_default_context(cafile=ca)
+    request = urllib.request.Request(api + "/v1/view", headers={"Authorization": "Bearer " + token})
+    view = json.load(urllib.request.urlopen(request, context=context, timeout=30))
+    totals = [t["figure"] for t in view.get("totals", []) if t.get("figure", "").startswith("total:")]
+    if not totals:
+        fail("the demo's UK view has no totals to recompute")
+    def figures(value, prefix):
+        if isinstance(value, dict):
+            return [f for v in value.values() for f in figures(v, prefix)]
+        if isinstance(value, list):
+            return [f for v in value for f in figures(v, prefix)]
+        return [value] if isinstance(value, str) and value.startswith(prefix) else []
+    statuses = figures(view, "status:")
+    if not statuses:
+        fail("the demo's UK view names no action status figure")
+    reading = d.current_url[d.current_url.index("/figures/"):]
+    figure_line = lambda: d.find_element(By.ID, "figure-check").text
+    for path in [reading, "/figures/" + totals[0], "/figures/" + statuses[0]]:
+        d.get(api + path)
+        state = wait_verified(d)
+        body = d.find_element(By.TAG_NAME, "body")
+        if state != "ok" or body.get_attribute("data-figure") != "match" or not figure_line().startswith("\u2713 Recomputed"):
+            fail("%s was not recomputed to the node's figure: %s %s %r" % (path, state, body.get_attribute("data-figure"), figure_line()))
+        print("web-test: %s recomputed in the browser: %s" % (path, figure_line()))
+    # A node stating a figure its entries do not give: the same entries all verify, the page fails.
+    d.get(api + "/figures/" + totals[0])
+    wait_verified(d)
+    tamper(d, "document.body.dataset.verified = ''; data.stated = JSON.stringify(JSON.parse(data.stated) + 9999);")
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
+    body = d.find_element(By.TAG_NAME, "body")
+    summary = d.find_element(By.ID, "verify-summary").text
+    if body.get_attribute("data-figure") != "mismatch" or "this node states" not in summary:
+        fail("a total stated 9,999 above what its entries give was not shown as failed: %r" % summary)
+    print("web-test: a figure its entries do not give is shown as failed: %s" % summary)
+    # A reading left out of the answer: its nation's part is missing, so the entries give less.
+    tamper(d, """document.body.dataset.verified = '';
+        data.stated = %s;
+        const i = data.entries.findIndex(item => { try { return item.entry.type === 'progress.reading'; } catch (e) { return false; } });
+        data.entries.splice(i, 1);""" % json.dumps(json.dumps(0)))
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    # (Stated 0 now: whatever the rest gives, a total of readings above 0 differs, or none is left.)
+    if d.find_element(By.TAG_NAME, "body").get_attribute("data-figure") != "mismatch":
+        fail("a total with a reading removed and a stated 0 was not shown as a mismatch: %r" % figure_line())
+    # Entries left out by the answer's bound: not recomputed, and said so.
+    tamper(d, "document.body.dataset.verified = ''; data.omitted = 5;")
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
+    if d.find_element(By.TAG_NAME, "body").get_attribute("data-figure") != "incomplete" or "cannot be checked whole" not in figure_line():
+        fail("a figure with entries left out was not shown as incomplete: %r" % figure_line())
+    d.get(api + reading)
+    wait_verified(d)
+
+
 def check_rotations(d):
     """The page follows a log's key rotations from the pinned key (a made-up log added to the
     page's data, signed by its second key): all checked, it passes; a rotation not signed by the
@@ -427,6 +483,7 @@ def main():
             fail("the provenance page's checkpoints are not shown cosigned by a quorum: %s %s" % (witnessed, signatures))
         print("web-test: %d entries verified in the browser (%s)" % (len(ticks), summary))
         d.save_screenshot(os.path.join(out, "figure-verified.png"))
+        check_recomputed(d, api, reader, demo["ca_certificate"])
 
         # A policy file the reader holds (C2SP tlog-policy, from `quartet policy`): the page then
         # takes the log keys, witness keys and quorum from it alone, not from the node.
