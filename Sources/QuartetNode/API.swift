@@ -85,11 +85,23 @@ struct API {
         }
         routes.get("/v1/logs/{log}/checkpoint", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; charset=utf-8"
+            // `?covering=N`: of any log held here, the newest checkpoint a quorum of its
+            // witnesses cosigned that holds its first N entries, with those cosignatures (or
+            // else the latest): what `quartet audit --policy` checks records against.
+            if let text = request.uri.queryParameters.get("covering") {
+                guard let least = UInt64(String(text)) else {
+                    throw HTTPError(.badRequest, message: "covering: expected a number of entries, got \(String(text).prefix(40))")
+                }
+                guard let chosen = try witnessedCheckpoint(log, covering: least) else {
+                    throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")
+                }
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: chosen.note)))
+            }
             guard let checkpoint = try store.latestCheckpoint(log) else {
                 throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")
             }
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; charset=utf-8"
             // This node's own log: the origin's signature line, then the cosignatures its
             // witnesses gave this checkpoint (each verified when it came).
             // (A witness database that cannot be read costs the cosignatures, not the checkpoint.)

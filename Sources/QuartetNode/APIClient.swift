@@ -166,9 +166,11 @@ extension APIClient {
         try await send(.GET, "/v1/logs/\(Self.segment(log))/entries?from=\(from)&limit=\(limit)")
     }
 
-    /// `GET /v1/logs/{log}/checkpoint`: the latest checkpoint exactly as signed.
-    public func checkpoint(log: String) async throws -> String {
-        let path = "/v1/logs/\(Self.segment(log))/checkpoint"
+    /// `GET /v1/logs/{log}/checkpoint`: the latest checkpoint exactly as signed; with
+    /// `covering`, the newest a quorum of the log's witnesses cosigned that holds that many
+    /// entries, with its cosignatures (else the latest).
+    public func checkpoint(log: String, covering: UInt64? = nil) async throws -> String {
+        let path = "/v1/logs/\(Self.segment(log))/checkpoint" + (covering.map { "?covering=\($0)" } ?? "")
         let (status, body) = try await get(path)
         guard status == 200 else {
             let refusal = try? JSONDecoder().decode(APIErrorBody.self, from: body)

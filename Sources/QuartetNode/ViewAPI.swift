@@ -212,37 +212,11 @@ extension API {
         // the latest, with whatever cosignatures it has.
         var needed: [String: UInt64] = [:]
         for ref in refs { needed[ref.log] = max(needed[ref.log] ?? 0, ref.index + 1) }
-        let federation = self.federation
-        let keys = Dictionary(federation.members.compactMap { m in m.witness.map { (m.id, $0) } }, uniquingKeysWith: { a, _ in a })
         for (name, least) in needed {
-            guard let log = logs[name], let head = try store.latestCheckpoint(log) else { continue }
-            let of = federation.members.filter { $0.log != name && $0.witness != nil }.count
-            let quorum = WitnessPolicy.majority(of: of)
-            var chosen = head
-            let owners = WitnessCollector.owners(of: name, federation)
-            if of > 0, let rows = try? witness.store.witnessed(log: name, excluding: owners) {
-                // Only members listed now, by the witness key listed now (the lines' signatures
-                // are checked below, over the note chosen).
-                for row in rows where row.witnesses.filter({ keys[$0] != nil }).count >= quorum && row.size >= least && row.size <= head.checkpoint.size {
-                    let lines = (try? witness.store.cosignatures(log: name, size: row.size)) ?? [:]
-                    guard WitnessCollector.underListedKeys(row.witnesses, lines: lines, keys: keys).count >= quorum else { continue }
-                    if let stored = try store.checkpoint(log, size: row.size) { chosen = stored; break }
-                }
-            }
-            // Only lines that verify over this note, by the witness keys the federation lists.
-            let text = (try? SignedNote(parsing: chosen.note))?.text ?? ""
-            let kept = (try? witness.store.cosignatures(log: name, size: chosen.checkpoint.size)) ?? [:]
-            let lines = kept.filter { id, entry in
-                guard let verifier = federation.member(id)?.witness,
-                      let line = (try? SignedNote(parsing: text + "\n" + entry.line + "\n"))?.signatures.first else { return false }
-                return (try? verifier.verify(line, body: text)) != nil
-            }
-            // The log's own node's line is served too (a policy of every log counts it), but
-            // is not one of the log's witnesses.
-            checkpoints[name] = chosen.note + lines.keys.sorted().map { lines[$0]!.line + "\n" }.joined()
-            sizes[name] = chosen.checkpoint.size
-            let others = lines.keys.filter { !owners.contains($0) }.sorted()
-            if of > 0 { witnessed[name] = .init(witnesses: others, of: of, quorum: others.count >= quorum) }
+            guard let log = logs[name], let chosen = try witnessedCheckpoint(log, covering: least) else { continue }
+            checkpoints[name] = chosen.note
+            sizes[name] = chosen.size
+            if let w = chosen.witnessed { witnessed[name] = w }
         }
         // Newest first, so the payload budget keeps the entries that make the figure now.
         var bytes = 0
@@ -261,6 +235,42 @@ extension API {
         }
         entries.reverse()
         return ViewProvenance(figure: figure, entries: entries, checkpoints: checkpoints, witnessed: witnessed, omitted: left > 0 ? left : nil)
+    }
+
+    /// The checkpoint of `log` to show as covering its first `least` entries: the newest that a
+    /// quorum of its witnesses cosigned and that holds them, with those cosignatures, or else the
+    /// latest, with whatever cosignatures it has; nil when the log has no checkpoint. Only lines
+    /// that verify over the note under the witness keys the federation lists are served (the
+    /// log's own node's line too: a policy of every log counts it, though it is not one of the
+    /// log's witnesses). Served by provenance and by `GET /v1/logs/{log}/checkpoint?covering=N`.
+    func witnessedCheckpoint(_ log: LogInfo, covering least: UInt64) throws -> (note: String, size: UInt64, witnessed: ViewProvenance.Witnessed?)? {
+        guard let head = try store.latestCheckpoint(log) else { return nil }
+        let name = log.name
+        let federation = self.federation
+        let keys = Dictionary(federation.members.compactMap { m in m.witness.map { (m.id, $0) } }, uniquingKeysWith: { a, _ in a })
+        let of = federation.members.filter { $0.log != name && $0.witness != nil }.count
+        let quorum = WitnessPolicy.majority(of: of)
+        var chosen = head
+        let owners = WitnessCollector.owners(of: name, federation)
+        if of > 0, let rows = try? witness.store.witnessed(log: name, excluding: owners) {
+            // Only members listed now, by the witness key listed now (the lines' signatures
+            // are checked below, over the note chosen).
+            for row in rows where row.witnesses.filter({ keys[$0] != nil }).count >= quorum && row.size >= least && row.size <= head.checkpoint.size {
+                let lines = (try? witness.store.cosignatures(log: name, size: row.size)) ?? [:]
+                guard WitnessCollector.underListedKeys(row.witnesses, lines: lines, keys: keys).count >= quorum else { continue }
+                if let stored = try store.checkpoint(log, size: row.size) { chosen = stored; break }
+            }
+        }
+        let text = (try? SignedNote(parsing: chosen.note))?.text ?? ""
+        let kept = (try? witness.store.cosignatures(log: name, size: chosen.checkpoint.size)) ?? [:]
+        let lines = kept.filter { id, entry in
+            guard let verifier = federation.member(id)?.witness,
+                  let line = (try? SignedNote(parsing: text + "\n" + entry.line + "\n"))?.signatures.first else { return false }
+            return (try? verifier.verify(line, body: text)) != nil
+        }
+        let others = lines.keys.filter { !owners.contains($0) }.sorted()
+        return (chosen.note + lines.keys.sorted().map { lines[$0]!.line + "\n" }.joined(), chosen.checkpoint.size,
+                of > 0 ? .init(witnesses: others, of: of, quorum: others.count >= quorum) : nil)
     }
 
     /// At most `maxProvenanceEntries` of a figure's entries: the first (what made it) and the

@@ -145,8 +145,10 @@ struct AuditCommand: AsyncParsableCommand {
         abstract: "For a data owner: every agreement of theirs and every disclosure of their data recorded on the ledger.",
         discussion: "Needs an auditor's credentials (quartet://auditor/NAME or an auditor token), or the holder's operator.")
     @Option(help: "The data owner, e.g. HEIW.") var owner: String
-    @Flag(help: "Fail unless each log holding the owner's records has a checkpoint that a quorum of witnesses cosigned and that covers them (docs/witness.md).")
+    @Flag(help: "Fail (exit status 3) unless each log holding the owner's records is covered by a checkpoint a quorum of witnesses cosigned. Without --policy this is the node's own account (docs/witness.md).")
     var requireWitnessed = false
+    @Option(help: "A C2SP tlog-policy file you hold (`quartet policy` writes the federation's). Coverage is then checked here: each log's covering checkpoint against the policy's log key and quorum, and each listed record's entry, its inclusion in that checkpoint and what it says — not the node's summary.")
+    var policy: String?
     @OptionGroup var node: NodeClientOptions
     @OptionGroup var output: FormatOptions
 
@@ -165,12 +167,30 @@ struct AuditCommand: AsyncParsableCommand {
             // (An index is the node's word: one at UInt64.max must not trap the count.)
             for r in item.disclosures.map(\.record) + item.purges.map(\.record) { needed[r.log] = max(needed[r.log] ?? 0, min(r.index, UInt64.max - 1) + 1) }
         }
-        let logs = needed.isEmpty ? [] : try await api(configuration) { try await client.logs() }.logs
         var witnessing: [String: AuditOutput.Witnessing] = [:]
-        for (log, upTo) in needed {
-            let w = logs.first { $0.log == log }?.witnessed
-            witnessing[log] = AuditOutput.Witnessing(recordsUpTo: upTo, size: w?.size, witnesses: w?.witnesses ?? [], of: w?.of ?? 0,
-                                                     covered: w.map { $0.quorum && $0.size >= upTo } ?? false)
+        if let policy {
+            let data = try VerifyCheckpointCommand.read(policy, limit: WitnessPolicy.maxBytes, what: "a C2SP tlog-policy file")
+            guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(policy): not UTF-8") }
+            let parsed: WitnessPolicy
+            do { parsed = try WitnessPolicy(parsing: text) } catch { throw CLIError("\(policy): \(error.message)") }
+            let coverage = AuditCoverage(client: client, policy: parsed)
+            for (log, upTo) in needed.sorted(by: { $0.key < $1.key }) {
+                var records: [AuditCoverage.Expected] = []
+                for item in report {
+                    records += item.disclosures.filter { $0.record.log == log }.map { .init(index: $0.record.index, agreement: item.agreement.id, disclosure: $0) }
+                    records += item.purges.filter { $0.record.log == log }.map { .init(index: $0.record.index, agreement: item.agreement.id, purge: $0) }
+                }
+                let r = await coverage.check(log: log, upTo: upTo, records: records)
+                witnessing[log] = AuditOutput.Witnessing(recordsUpTo: upTo, size: r.size, witnesses: r.witnesses, of: parsed.witnesses.count,
+                                                         covered: r.problem == nil, checkedBy: "policy", recordsChecked: r.checked, problem: r.problem)
+            }
+        } else {
+            let logs = needed.isEmpty ? [] : try await api(configuration) { try await client.logs() }.logs
+            for (log, upTo) in needed {
+                let w = logs.first { $0.log == log }?.witnessed
+                witnessing[log] = AuditOutput.Witnessing(recordsUpTo: upTo, size: w?.size, witnesses: w?.witnesses ?? [], of: w?.of ?? 0,
+                                                         covered: w.map { $0.quorum && $0.size >= upTo } ?? false, checkedBy: "node")
+            }
         }
         if output.format == .json {
             printJSON(AuditOutput(owner: owner, agreements: report, witnessing: witnessing))
@@ -179,7 +199,8 @@ struct AuditCommand: AsyncParsableCommand {
         }
         let uncovered = witnessing.filter { !$0.value.covered }.keys.sorted()
         if requireWitnessed && !uncovered.isEmpty {
-            FileHandle.standardError.write(Data((TerminalText.escaped("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned") + "\n").utf8))
+            FileHandle.standardError.write(Data((TerminalText.escaped("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned"
+                                                                        + (policy == nil ? "" : " (checked against \(policy!))")) + "\n").utf8))
             throw ExitCode(3)
         }
     }
@@ -187,8 +208,14 @@ struct AuditCommand: AsyncParsableCommand {
     private func printText(_ report: [AuditOutput.Item], witnessing: [String: AuditOutput.Witnessing], node: String) {
         for (log, w) in witnessing.sorted(by: { $0.key < $1.key }) {
             let who = w.witnesses.isEmpty ? "" : " (\(w.witnesses.joined(separator: ", ")))"
+            if w.checkedBy == "policy" {
+                printEscaped("records in \(log) up to index \(w.recordsUpTo - 1): " + (w.covered
+                    ? "\(w.recordsChecked ?? 0) record(s) checked here in the checkpoint of size \(w.size!), which meets your policy (cosigned by \(w.witnesses.joined(separator: ", ")))"
+                    : "NOT shown covered under your policy: \(w.problem ?? "unknown")"))
+                continue
+            }
             printEscaped("records in \(log) up to index \(w.recordsUpTo - 1): " + (w.covered
-                ? "covered by size \(w.size!), witnessed by \(w.witnesses.count) of \(w.of)\(who)"
+                ? "covered by size \(w.size!), witnessed by \(w.witnesses.count) of \(w.of)\(who) (as this node reports; --policy checks it)"
                 : "NOT covered by a checkpoint a quorum of witnesses cosigned" + (w.size.map { " (newest witnessed: size \($0), \(w.witnesses.count) of \(w.of)\(who))" } ?? "")))
         }
         if report.isEmpty { printEscaped("no agreement of \(owner) on the ledger at \(node)") }
@@ -229,6 +256,12 @@ struct AuditOutput: Encodable {
         var witnesses: [String]
         var of: Int
         var covered: Bool
+        /// `policy`: checked by this command against the reader's policy file, each record's
+        /// entry and inclusion too; `node`: the node's own account (`/v1/logs`).
+        var checkedBy: String
+        var recordsChecked: Int?
+        /// Why a check against the policy failed.
+        var problem: String?
     }
 
     var owner: String

@@ -256,6 +256,25 @@ extension RestrictedDataTests {
         } while Date() < auditDeadline
         #expect(witnessedAudit.status == 0 && witnessedAudit.stdout.contains("records in wales up to index") && witnessedAudit.stdout.contains("witnessed by"),
                 "\(witnessedAudit)")
+        // With the owner's own policy file, the audit checks it itself: the covering checkpoint
+        // against the policy's keys and quorum, each record's entry and its inclusion.
+        let federationFile = federation.root.appendingPathComponent("federation.json").path
+        let policyFile = federation.root.appendingPathComponent("owner.policy").path
+        try Data(try TestKit.quartet(["policy", "--federation", federationFile]).stdout.utf8).write(to: URL(fileURLWithPath: policyFile))
+        var checkedAudit = audit
+        let checkedDeadline = Date().addingTimeInterval(20)
+        repeat {
+            checkedAudit = try TestKit.quartet(["audit", "--owner", "HEIW", "--require-witnessed", "--policy", policyFile, "--config", federation.config("wales"), "--token", walesToken])
+            if checkedAudit.status == 0 { break }
+            usleep(250_000)
+        } while Date() < checkedDeadline
+        #expect(checkedAudit.status == 0 && checkedAudit.stdout.contains("record(s) checked here in the checkpoint of size")
+                && checkedAudit.stdout.contains("which meets your policy"), "\(checkedAudit)")
+        // A policy that trusts other log keys (scotland's alone): wales's records are not covered.
+        let otherPolicy = federation.root.appendingPathComponent("scotland.policy").path
+        try Data(try TestKit.quartet(["policy", "--federation", federationFile, "--log", "scotland"]).stdout.utf8).write(to: URL(fileURLWithPath: otherPolicy))
+        let outside = try TestKit.quartet(["audit", "--owner", "HEIW", "--require-witnessed", "--policy", otherPolicy, "--config", federation.config("wales"), "--token", walesToken])
+        #expect(outside.status == 3 && outside.stdout.contains("NOT shown covered under your policy") && outside.stdout.contains("does not meet your policy"), "\(outside)")
 
         // Revocation: england purges the row (the stub stays), records the purge, and nothing new flows.
         let revoked = try TestKit.quartet(["agreement", "revoke", "--id", "HEIW-2024", "--reason", "consent withdrawn",

@@ -1,0 +1,127 @@
+import Foundation
+import QuartetAPI
+import QuartetLedger
+import QuartetNode
+import QuartetPolicy
+
+/// `quartet audit --policy FILE`: a data owner's check, with the policy file they hold, that
+/// the records a node lists are in the ledger under a checkpoint the policy's witnesses
+/// cosigned — not the node's own summary of it.
+///
+/// Per log holding records: the node's checkpoint covering them (`GET
+/// /v1/logs/{log}/checkpoint?covering=N`) must verify against the policy (the log's key, the
+/// quorum of witness cosignatures), name that log, and reach the records; then each record's
+/// entry is fetched, its header and payload checked against each other, its inclusion proved to
+/// that checkpoint's root, and its payload must say what the node listed. What it cannot show:
+/// that the node listed every record (a record left out of the listing is not missed); reading
+/// the log whole up to the checkpoint does.
+struct AuditCoverage {
+    let client: APIClient
+    let policy: WitnessPolicy
+
+    /// What one log's check found.
+    struct Result {
+        var size: UInt64?
+        var witnesses: [String] = []
+        var checked = 0
+        var problem: String?
+    }
+
+    /// A listed record and what its entry's payload must say.
+    struct Expected {
+        var index: UInt64
+        var agreement: String
+        var disclosure: DisclosuresResponse.Disclosure?
+        var purge: DisclosuresResponse.Purge?
+    }
+
+    func check(log: String, upTo: UInt64, records: [Expected]) async -> Result {
+        var result = Result()
+        do {
+            let text = try await client.checkpoint(log: log, covering: upTo)
+            let verified: WitnessPolicy.Verified
+            do { verified = try policy.verify(try SignedNote(parsing: text)) } catch {
+                throw CLIError("the checkpoint the node serves for \(log) does not meet your policy: \(error.message)")
+            }
+            let origin = verified.checkpoint.origin
+            guard Array(origin.utf8) == Array(log.utf8) || origin.utf8.reversed().starts(with: Array(("/" + log).utf8).reversed()) else {
+                throw CLIError("the checkpoint served for \(log) is of another log (\(origin))")
+            }
+            result.size = verified.checkpoint.size
+            result.witnesses = verified.witnesses.keys.sorted()
+            guard verified.checkpoint.size >= upTo else {
+                throw CLIError("the newest checkpoint of \(log) that meets your policy has size \(verified.checkpoint.size), short of the records (up to index \(upTo - 1))")
+            }
+            for record in records {
+                try await checkRecord(record, log: log, size: verified.checkpoint.size, root: verified.checkpoint.root)
+                result.checked += 1
+            }
+        } catch let error as CLIError {
+            result.problem = error.description
+        } catch {
+            result.problem = "\(error)"
+        }
+        return result
+    }
+
+    private func checkRecord(_ record: Expected, log: String, size: UInt64, root: Hash) async throws {
+        let at = "record \(log)/\(record.index)"
+        guard let body = try await client.entries(log: log, from: record.index, limit: 1).entries.first, body.index == record.index else {
+            throw CLIError("\(at): the node does not serve the entry")
+        }
+        guard let header = Base64.decode(body.header), let payloadText = body.payloadBase64, let saltText = body.salt,
+              let bytes = Base64.decode(payloadText), let salt = Base64.decode(saltText) else {
+            throw CLIError("\(at): the node serves the entry without its header, payload and salt")
+        }
+        let entry: Entry
+        do { entry = try Entry(headerBytes: header, payload: try EntryPayload(salt: salt, bytes: bytes)) } catch {
+            throw CLIError("\(at): \(error.message)")
+        }
+        guard Array(entry.header.log.utf8) == Array(log.utf8), entry.header.index == record.index else {
+            throw CLIError("\(at): the entry's header names \(entry.header.log)/\(entry.header.index)")
+        }
+        let proof = try await client.inclusionProof(log: log, index: record.index, size: size)
+        do {
+            try Merkle.verifyInclusion(index: record.index, size: size, leaf: entry.leafHash, proof: try proof.proof.map { try Hash(base64: $0) }, root: root)
+        } catch {
+            throw CLIError("\(at): not in the checkpoint of size \(size) that meets your policy: \(error)")
+        }
+        guard let payload = entry.payload?.bytes else { throw CLIError("\(at): no payload") }
+        let decoder = JSONDecoder()
+        if let listed = record.disclosure {
+            guard entry.header.type == PolicyEntryType.disclosed.rawValue,
+                  let said = try? decoder.decode(DisclosurePayload.self, from: Data(payload)),
+                  said.agreement == record.agreement, said.log == listed.log, said.ranges == listed.ranges, said.count ?? 0 == listed.count,
+                  said.access ?? "full" == listed.access, said.recipient == listed.recipient, said.time == listed.time else {
+                throw CLIError("\(at): the signed entry does not say what the node lists for it")
+            }
+        } else if let listed = record.purge {
+            guard entry.header.type == PolicyEntryType.purged.rawValue,
+                  let said = try? decoder.decode(PurgePayload.self, from: Data(payload)),
+                  said.agreement == record.agreement, said.log == listed.log, said.entries == listed.entries,
+                  said.reason == listed.reason, said.time == listed.time else {
+                throw CLIError("\(at): the signed entry does not say what the node lists for it")
+            }
+        }
+    }
+
+    /// `disclosure.recorded`, as docs/agreements.md lays it out.
+    private struct DisclosurePayload: Decodable {
+        var log: String
+        var ranges: [[UInt64]]
+        var count: Int?
+        var recipient: String
+        var agreement: String
+        var access: String?
+        var time: String
+    }
+
+    /// `purge.recorded`.
+    private struct PurgePayload: Decodable {
+        var log: String
+        var entries: [UInt64]
+        var agreement: String
+        var reason: String
+        var time: String
+    }
+}
