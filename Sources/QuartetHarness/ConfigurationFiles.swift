@@ -4,10 +4,17 @@ import Foundation
 /// `quartet serve` reads (`NodeConfiguration.parse` in QuartetNode, which checks every key and
 /// resolves relative paths against the file's directory). Optional keys left nil are omitted.
 public struct NodeConfigurationFile: Codable, Sendable, Equatable {
-    /// `{"listen": "host:port"}`.
+    /// `{"listen": "host:port"}`; the peer port's may also carry
+    /// `read_budget_mib_per_second` (docs/formats.md section 10).
     public struct Listener: Codable, Sendable, Equatable {
         public var listen: String
+        public var readBudgetMibPerSecond: Int?
         public init(_ listen: String) { self.listen = listen }
+
+        enum CodingKeys: String, CodingKey {
+            case listen
+            case readBudgetMibPerSecond = "read_budget_mib_per_second"
+        }
     }
 
     /// The CA certificate, the node certificate and its key (paths).

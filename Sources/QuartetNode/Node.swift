@@ -154,7 +154,8 @@ public struct Node: Sendable {
                                                }, policy: { view.policy },
                                                onDisclosed: { recipient, log, span, count, agreement, access in
                                                    recorder.record(recipient: recipient, log: log, span: span, count: count, agreement: agreement, access: access)
-                                               }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion, onOwnLog: { gate.update($0) })
+                                               }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion,
+                                               readBudget: configuration.peerReadBudget, onOwnLog: { gate.update($0) })
             let log = configuration.log
             let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger)
             witness.disabled.withLockedValue { $0 = Self.witnessDisabled(witness, listed: me.witness, configuration: configuration) }

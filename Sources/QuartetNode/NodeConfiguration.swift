@@ -40,6 +40,10 @@ public struct NodeConfiguration: Sendable {
     /// --peer-answers`); nil: as many as meet every witness quorum of the log
     /// (`ReplicationSettings.ownSyncAnswers`). Never read from the file, like `onlyCopy`.
     public var peerAnswers: Int?
+    /// How many bytes of batches a member may be served a second in answer to its requests
+    /// (`peer.read_budget_mib_per_second`, default 64; at once, four times that):
+    /// `ReadBudget`.
+    public var peerReadBudget = ReadBudget.Settings()
     /// The highest replication protocol version the node speaks (`serve --protocol-version`,
     /// hidden: only to test a federation in which one node runs the previous version).
     public var protocolVersion = ProtocolLimits.version
@@ -70,7 +74,14 @@ public struct NodeConfiguration: Sendable {
             throw root.error("log", "expected a log name (lower-case letters, digits and '-'), found \"\(log)\"")
         }
         let peer = try root.object("peer")
-        try peer.refuseUnknownKeys(["listen"])
+        try peer.refuseUnknownKeys(["listen", "read_budget_mib_per_second"])
+        var readBudget = ReadBudget.Settings()
+        if peer.values["read_budget_mib_per_second"] != nil {
+            let mib = try peer.positiveInteger("read_budget_mib_per_second")
+            guard mib <= 4096 else { throw peer.error("read_budget_mib_per_second", "expected at most 4096 (MiB a second), found \(mib)") }
+            readBudget.bytesPerSecond = Int(mib) << 20
+            readBudget.burstBytes = Int(mib) << 22
+        }
         let api = try root.object("api")
         try api.refuseUnknownKeys(["listen"])
         let tls = try root.object("tls")
@@ -120,6 +131,7 @@ public struct NodeConfiguration: Sendable {
             federationFile: try root.filePath("federation"), logLevel: level)
         configuration.tokens = tokens
         configuration.logFormat = format
+        configuration.peerReadBudget = readBudget
         // One port on two addresses where either is a wildcard (0.0.0.0, ::) overlaps too.
         let wildcard: Set<String> = ["0.0.0.0", "::", "[::]", "*"]
         guard configuration.peerListen != configuration.apiListen

@@ -22,6 +22,8 @@ final class NodeMetrics: Sendable {
     let httpRefusals: CoreMetrics.Counter
     let httpRequestTime: CoreMetrics.Timer
     let rejectedBatches: CoreMetrics.Counter
+    /// Times a peer's requests had to wait for its read budget (`ReadBudget`).
+    let readBudgetWaits: CoreMetrics.Counter
     private let responseCounters = Mutex<[Int: CoreMetrics.Counter]>([:])
     /// Per gauge name set through `keepOnly`: the label values its series had at the last scrape.
     private let labelled = Mutex<[String: Set<String>]>([:])
@@ -40,6 +42,7 @@ final class NodeMetrics: Sendable {
         httpRefusals = CoreMetrics.Counter(label: "quartet_http_refusals_total", factory: factory)
         httpRequestTime = CoreMetrics.Timer(label: "quartet_http_request_seconds", factory: factory)
         rejectedBatches = CoreMetrics.Counter(label: "quartet_rejected_batches_total", factory: factory)
+        readBudgetWaits = CoreMetrics.Counter(label: "quartet_peer_read_budget_waits_total", factory: factory)
         // Every alert kind is shown from zero, so a rule can watch for the first one.
         for kind in ReplicationAlert.Kind.allCases { _ = alertCounter(kind) }
     }

@@ -140,7 +140,40 @@ extension ReplicationEngine {
         guard channels[peer] === channel, flows[peer] != nil else { return }
         flows[peer]!.written(bytes)
         lastWriteProgress[peer] = .now
-        while let next = flows[peer]?.next() { serve(next.log, from: next.from, to: peer) }
+        serveWaiting(peer)
+    }
+
+    /// Serves `peer`'s waiting requests while its connection and its read budget allow; if its
+    /// budget stops them, they are served when it is back.
+    func serveWaiting(_ peer: String) {
+        while let next = flows[peer]?.next(allowed: budgetAllows(peer)) { serve(next.log, from: next.from, to: peer) }
+        if flows[peer]?.waiting.isEmpty == false, !budgetAllows(peer) { wakeWhenBudgetIsBack(peer) }
+    }
+
+    /// Milliseconds on the engine's monotonic clock.
+    var monotonicMillis: UInt64 {
+        let elapsed = (ContinuousClock.now - clockStart).components
+        return UInt64(max(0, elapsed.seconds)) * 1000 + UInt64(max(0, elapsed.attoseconds / 1_000_000_000_000_000))
+    }
+
+    /// Whether `peer`'s read budget lets it be served now.
+    func budgetAllows(_ peer: String) -> Bool {
+        let now = monotonicMillis
+        return readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].allows(nowMillis: now)
+    }
+
+    /// Serves `peer`'s waiting requests once its read budget is back (one wake-up at a time).
+    func wakeWhenBudgetIsBack(_ peer: String) {
+        guard !budgetWakes.contains(peer), let budget = readBudgets[peer] else { return }
+        budgetWakes.insert(peer)
+        metrics.readBudgetWaits.increment()
+        logger.debug("a peer's requests wait for its read budget", metadata: ["peer": "\(peer)", "credit": "\(budget.credit)"])
+        let millis = Int(min(budget.millisUntilAllowed(), 60_000))
+        queue.asyncAfter(deadline: .now() + .milliseconds(millis)) {
+            self.budgetWakes.remove(peer)
+            guard self.channels[peer] != nil else { return }
+            self.serveWaiting(peer)
+        }
     }
 
     /// Sends `message` to `peer`; entries pass through egress first. A batch egress withholds
@@ -180,6 +213,11 @@ extension ReplicationEngine {
             return
         }
         let bytes = frame.count
+        // What answers a peer's request counts against its read budget (pushes of new commits do not).
+        if answering {
+            let now = monotonicMillis
+            readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].spent(bytes, nowMillis: now)
+        }
         channel.writeAndFlush(ByteBuffer(bytes: frame)).whenComplete { _ in
             self.queue.async { self.written(bytes, to: peer, channel: channel) }
         }

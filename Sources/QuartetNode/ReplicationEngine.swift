@@ -61,6 +61,13 @@ final class ReplicationEngine: @unchecked Sendable {
     var connectedAt: [String: ContinuousClock.Instant] = [:]
     /// Backpressure per connected peer: unwritten bytes and the requests waiting on them.
     var flows: [String: OutboundFlow] = [:]
+    /// Per member, the bytes it may still be served in answer to its requests, kept across its
+    /// connections (`ReadBudget`), and the members with a wake-up scheduled for when it is back.
+    var readBudgets: [String: ReadBudget] = [:]
+    let readBudgetSettings: ReadBudget.Settings
+    var budgetWakes: Set<String> = []
+    /// The engine's monotonic clock, for read budgets.
+    let clockStart = ContinuousClock.now
     /// The roots of the checkpoints stored lately, per log: a head a relay announces for a
     /// size stored here a moment ago is checked against this instead of a proof from the store.
     var recentRoots: [String: RecentRoots] = [:]
@@ -109,7 +116,9 @@ final class ReplicationEngine: @unchecked Sendable {
          onStubsFilled: (@Sendable (_ log: String) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
          onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in },
-         syncOwnLog: Bool = false, peerAnswers: Int? = nil, protocolVersion: UInt16 = ProtocolLimits.version, onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
+         syncOwnLog: Bool = false, peerAnswers: Int? = nil, protocolVersion: UInt16 = ProtocolLimits.version,
+         readBudget: ReadBudget.Settings = .init(), onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
+        self.readBudgetSettings = readBudget
         self.onStored = onStored
         self.onOwnLog = onOwnLog
         self.ownLogTold = OwnLogStatus(synced: false, held: 0, seen: 0, heard: -1)
@@ -361,11 +370,12 @@ final class ReplicationEngine: @unchecked Sendable {
             }
         case .serve(let peer, let logName, let from):
             guard channels[peer] != nil else { return [] }
-            switch flows[peer, default: OutboundFlow()].request(log: logName, from: from) {
+            let allowed = budgetAllows(peer)
+            switch flows[peer, default: OutboundFlow()].request(log: logName, from: from, allowed: allowed) {
             case .serve:
                 serve(logName, from: from, to: peer)
             case .waiting, .duplicate:
-                break
+                if !allowed { wakeWhenBudgetIsBack(peer) }
             case .overflow(let reason):
                 record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer, message: "\(peer) does not read what it asks for: \(reason); closing the connection"))
                 channels[peer]?.close(promise: nil)

@@ -46,14 +46,15 @@ public struct OutboundFlow: Sendable {
 
     public init(settings: Settings = Settings()) { self.settings = settings }
 
-    /// A request arrived.
-    public mutating func request(log: String, from: UInt64) -> RequestDecision {
+    /// A request arrived. `allowed`: whether the peer's `ReadBudget` lets it be served now
+    /// (if not, it waits as it would for the connection to drain).
+    public mutating func request(log: String, from: UInt64, allowed: Bool = true) -> RequestDecision {
         if let i = waiting.firstIndex(where: { $0.log == log }) {
             if waiting[i].from == from { return .duplicate }
             waiting[i].from = from
             return .waiting
         }
-        guard unwritten > settings.softLimitBytes || !waiting.isEmpty else { return .serve }
+        guard unwritten > settings.softLimitBytes || !waiting.isEmpty || !allowed else { return .serve }
         guard waiting.count < settings.maxWaitingLogs else {
             return .overflow("more than \(settings.maxWaitingLogs) logs with requests waiting while \(unwritten) bytes are unwritten")
         }
@@ -73,10 +74,11 @@ public struct OutboundFlow: Sendable {
         unwritten = max(0, unwritten - max(0, bytes))
     }
 
-    /// The next waiting request to serve now that the connection has drained enough, if any.
-    /// The shell calls it until it returns nil (each serve queues bytes, which stops it).
-    public mutating func next() -> (log: String, from: UInt64)? {
-        guard unwritten <= settings.softLimitBytes, !waiting.isEmpty else { return nil }
+    /// The next waiting request to serve now that the connection has drained enough (and the
+    /// peer's read budget `allowed` it), if any. The shell calls it until it returns nil (each
+    /// serve queues bytes and spends budget, which stops it).
+    public mutating func next(allowed: Bool = true) -> (log: String, from: UInt64)? {
+        guard allowed, unwritten <= settings.softLimitBytes, !waiting.isEmpty else { return nil }
         return waiting.removeFirst()
     }
 }

@@ -102,6 +102,54 @@ import Testing
         try? await peer.channel.close()
     }
 
+    /// A member that reads everything it asks for, and asks for the same spans over and over,
+    /// is served at its read budget (here 1 MiB a second, 4 MiB at once), not as fast as the
+    /// disk and the loopback go: each ~30-byte request asks for up to an 8 MiB read.
+    @Test func aMemberAskingForTheSameSpansOverAndOverIsServedAtItsReadBudget() async throws {
+        let federation = try LocalFederation()
+        let configURL = URL(fileURLWithPath: federation.config("uk"))
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
+        var peerSection = try #require(config["peer"] as? [String: Any])
+        peerSection["read_budget_mib_per_second"] = 1
+        config["peer"] = peerSection
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        try federation.start(["uk", "wales"], onePeerAnswers: true)
+        defer { federation.stop() }
+        // About 12 MiB in uk's own log, so every request is answered with a batch of megabytes.
+        let blob = String(repeating: "x", count: 120_000)
+        for _ in 0..<10 {
+            let items = (0..<10).map { _ in #"{"type":"test.note","payload":{"text":"\#(blob)"}}"# }.joined(separator: ",")
+            let body = federation.root.appendingPathComponent("big.json")
+            try Data(#"{"entries":[\#(items)]}"#.utf8).write(to: body)
+            let (text, status) = try federation.curl(["--cert", federation.path("uk", "operator_certificate"), "--key", federation.path("uk", "operator_key"),
+                                                     "-H", "content-type: application/json", "--data-binary", "@\(body.path)",
+                                                     "\(federation.api("uk"))/v1/logs/uk/entries"])
+            #expect(status == 201, "\(text)")
+        }
+        let member = try await Self.greeted(as: "england", federation)
+        _ = member.drainEntryBytes()
+        let started = Date()
+        var asked = 0, bytes = 0
+        while Date().timeIntervalSince(started) < 5 {
+            member.send(.request(log: "uk", from: UInt64(asked % 90)))
+            asked += 1
+            usleep(20_000)
+            bytes += member.drainEntryBytes()
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        usleep(300_000)
+        bytes += member.drainEntryBytes()
+        // 4 MiB at once, 1 MiB a second, and one batch (at most 8 MiB) past the credit left.
+        let allowed = (4 + Int(elapsed.rounded(.up)) + 8) << 20
+        #expect(bytes <= allowed, "england was served \(bytes >> 20) MiB in \(elapsed) s for \(asked) requests")
+        #expect(bytes >= 4 << 20, "england was served only \(bytes) bytes: the budget served nothing")
+        #expect(!member.isClosed, "asking within the rules is not a violation")
+        // uk still replicates wales meanwhile.
+        let index = try federation.append("wales", #"{"after":"budget"}"#)
+        _ = try federation.waitConverged(["uk", "wales"]) { federation.size($0, "wales") > index }
+        try? await member.channel.close()
+    }
+
     /// A member relays the holder's revocation as a stub, hoping uk keeps the rows and the
     /// agreement in force. uk refuses the batch, names the sender, takes the revocation from
     /// the holder and purges.

@@ -203,6 +203,19 @@ final class FakePeer: @unchecked Sendable {
     var isClosed: Bool { closed.withLockedValue { $0 } }
     func close() { channel.close(promise: nil) }
 
+    /// Takes the `entries` messages received so far out of the inbox; returns their payload bytes.
+    func drainEntryBytes() -> Int {
+        inbox.withLockedValue { inbox in
+            var bytes = 0
+            inbox.removeAll { message in
+                guard case .entries(let batch) = message else { return false }
+                bytes += batch.entries.reduce(0) { $0 + ($1.payload?.bytes.count ?? 0) + $1.headerBytes.count }
+                return true
+            }
+            return bytes
+        }
+    }
+
     func wait(timeout: TimeInterval = 10, for match: (Message) -> Bool) throws -> Message {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
