@@ -122,7 +122,6 @@ public enum Witnessing {
             if let verified = try? key.verifyCheckpoint(request.note) { checkpoint = verified; break }
         }
         guard let checkpoint else { throw Refusal(.forbidden, "no signature on the checkpoint verifies with a key of \(origin) this witness trusts") }
-        if let refusal = checkpoint.extensionRefusal { throw Refusal(.badRequest, refusal) }
         guard checkpoint.size <= UInt64(Int64.max) else { throw Refusal(.badRequest, "a tree size of 2^63 or more is beyond what this witness stores") }
         guard request.oldSize <= checkpoint.size else {
             throw Refusal(.badRequest, "old size \(request.oldSize) is beyond the checkpoint's size \(checkpoint.size)")
@@ -162,6 +161,8 @@ public enum Witnessing {
         if let root = held(checkpoint.size), root != checkpoint.root {
             throw Refusal(.conflict, "\(origin) at size \(checkpoint.size) has another root in this witness's replica; a split view", size: known)
         }
+        // Last, so a split view signed with such lines is still refused and kept as one.
+        if let refusal = checkpoint.extensionRefusal { throw Refusal(.badRequest, refusal) }
         return checkpoint
     }
 

@@ -247,8 +247,15 @@ enum WebScript {
           function recompute(figure, verified, ukLog) {
             const parts = figure.split(":");
             const payload = r => { try { return JSON.parse(r.content); } catch (e) { return null; } };
-            const ofType = type => verified.filter(r => r.fields.type === type && r.content !== null)
-              .map(r => ({ log: r.fields.log, index: r.fields.index, p: payload(r) })).filter(x => x.p && typeof x.p === "object");
+            // Only what the view folds: public entries whose strings hold no control or bidi
+            // override characters (tab and newline aside), as the node's admission and fold require.
+            const clean = v => typeof v === "string" ? !/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(v)
+              : Array.isArray(v) ? v.every(clean) : (v && typeof v === "object") ? Object.keys(v).every(k => clean(k) && clean(v[k])) : true;
+            const ofType = type => verified.filter(r => r.fields.type === type && r.fields.classification === "public" && r.content !== null)
+              .map(r => ({ log: r.fields.log, index: r.fields.index, p: payload(r) })).filter(x => x.p && typeof x.p === "object" && !Array.isArray(x.p) && clean(x.p));
+            // The view folds a reading only after its measure's definition, a status only after
+            // its action's: the index of the first definition in the log, or Infinity.
+            const firstDefinition = (type, log, id) => Math.min(Infinity, ...ofType(type).filter(x => x.log === log && x.p.id === id).map(x => x.index));
             // The newest of each key (entries of one log fold in index order).
             const newest = (items, key) => {
               const out = new Map();
@@ -256,14 +263,17 @@ enum WebScript {
               return out;
             };
             if (parts[0] === "reading" && parts.length === 4) {
-              const r = newest(ofType("progress.reading").filter(x => x.log === parts[1] && x.p.measure === parts[2] && x.p.period === parts[3]), () => "r").get("r");
+              const defined = firstDefinition("plan.measure", parts[1], parts[2]);
+              const r = newest(ofType("progress.reading").filter(x => x.log === parts[1] && x.p.measure === parts[2] && x.p.period === parts[3] && x.index > defined), () => "r").get("r");
               if (!r) throw new Error("no verified reading of " + parts[2] + " for " + parts[3] + " on this page");
               return r.p.value ?? r.p.achieved ?? r.p.categories ?? r.p.text ?? null;
             }
             if (parts[0] === "status" && parts.length === 3) {
               let best = null;
+              const defined = firstDefinition("plan.action", parts[1], parts[2]);
+              const statuses = ["not-started", "on-track", "at-risk", "off-track", "done"];
               for (const x of ofType("progress.status")) {
-                if (x.log !== parts[1] || x.p.action !== parts[2] || typeof x.p.as_of !== "string") continue;
+                if (x.log !== parts[1] || x.p.action !== parts[2] || typeof x.p.as_of !== "string" || !statuses.includes(x.p.status) || x.index <= defined) continue;
                 if (!best || x.p.as_of > best.p.as_of || (x.p.as_of === best.p.as_of && x.index > best.index)) best = x;
               }
               return best ? best.p.status : null;  // no status recorded yet
@@ -278,8 +288,9 @@ enum WebScript {
               for (const d of defs.values()) {
                 if (d.log === ukLog || d.p.uk_measure !== parts[1] || d.p.kind !== "count") continue;
                 const yearly = [], quarters = [[], [], [], []], months = [[], [], [], []];
+                const defined = firstDefinition("plan.measure", d.log, d.p.id);
                 for (const r of readings.values()) {
-                  if (r.log !== d.log || r.p.measure !== d.p.id || typeof r.p.value !== "number") continue;
+                  if (r.log !== d.log || r.p.measure !== d.p.id || typeof r.p.value !== "number" || r.index <= defined) continue;
                   const pm = /^([0-9]{4})(?:-(?:Q([1-4])|([0-9]{2})))?$/.exec(r.p.period);
                   if (!pm || pm[1] !== year) continue;
                   if (pm[2]) quarters[Number(pm[2]) - 1].push(r.p.value);
@@ -308,7 +319,8 @@ enum WebScript {
           // Whether two figures are the same: numbers within rounding (sums in another order),
           // anything else as JSON with its keys sorted.
           function sameFigure(a, b) {
-            if (typeof a === "number" && typeof b === "number") return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+            // Whole numbers (counts) exactly; others within rounding of a sum made in another order.
+            if (typeof a === "number" && typeof b === "number") return Number.isInteger(a) && Number.isInteger(b) ? a === b : Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
             const canon = v => Array.isArray(v) ? "[" + v.map(canon).join(",") + "]"
               : (v && typeof v === "object") ? "{" + Object.keys(v).sort().map(k => JSON.stringify(k) + ":" + canon(v[k])).join(",") + "}" : JSON.stringify(v);
             return canon(a) === canon(b);
@@ -400,7 +412,13 @@ enum WebScript {
             // The figure itself, from the verified entries alone, against what this node states.
             const figureLine = document.getElementById("figure-check");
             let figureState = "not-recomputed", figureText = "This page checks the entries this figure rests on; it does not recompute a figure of this kind.";
-            if (data.omitted) {
+            // The figure the reader asked for is the one in the page's address, not the data's.
+            let asked = null;
+            try { asked = decodeURIComponent(location.pathname.replace(/^\/figures\//, "")); } catch (e) { asked = null; }
+            if (asked !== data.figure) {
+              figureState = "mismatch";
+              figureText = "\u2717 The page's data is for the figure " + JSON.stringify(String(data.figure)) + ", not the one this address asks for.";
+            } else if (data.omitted !== undefined && data.omitted !== null && data.omitted !== 0) {
               figureState = "incomplete";
               figureText = "\u2717 " + data.omitted + " of this figure's entries are not on this page (one answer holds at most 1,000 entries and 4 MiB of payloads): it cannot be checked whole here, and is not recomputed.";
             } else {

@@ -417,7 +417,6 @@ public struct Replicator: Sendable {
         if let known = verifiedNotes[key], known.checkpoint.origin == verifier.name,
            chain.revoked[verifier.publicKey].map({ known.checkpoint.size <= $0 }) ?? true { return known }
         let (checkpoint, only) = try chain.verifyCheckpoint(parsed)
-        if let refusal = checkpoint.extensionRefusal { throw WireError(refusal) }
         let result = (checkpoint, only.serialized)
         verifiedNotes[key] = result
         return result
@@ -507,6 +506,9 @@ public struct Replicator: Sendable {
             // Old news; but a checkpoint is only as good as its consistency with ours.
             return compareWithHeld(batch.log, note: batch.note, checkpoint: checkpoint, from: peer)
         }
+        // Nothing is stored under a note with lines a Quartet writer never signs (after the
+        // comparison above, so a fork signed with such lines is still caught as one).
+        if let refusal = checkpoint.extensionRefusal { return penalize(peer, log: batch.log, "batch of \(batch.log): \(refusal)") }
         if let end = storing[batch.log], batch.from >= end {
             // It continues the batch being stored (or the one waiting after it): keep it.
             switch keepPending(batch, checkpoint: checkpoint, from: peer, after: end) {

@@ -43,10 +43,7 @@ struct AuditCoverage {
             do { verified = try policy.verify(try SignedNote(parsing: text)) } catch {
                 throw CLIError("the checkpoint the node serves for \(log) does not meet your policy: \(error.message)")
             }
-            let origin = verified.checkpoint.origin
-            guard Array(origin.utf8) == Array(log.utf8) || origin.utf8.reversed().starts(with: Array(("/" + log).utf8).reversed()) else {
-                throw CLIError("the checkpoint served for \(log) is of another log (\(origin))")
-            }
+            if let refusal = Self.namesAnotherLog(policy, origin: verified.checkpoint.origin, log: log) { throw CLIError(refusal) }
             result.size = verified.checkpoint.size
             result.witnesses = verified.witnesses.keys.sorted()
             guard verified.checkpoint.size >= upTo else {
@@ -62,6 +59,26 @@ struct AuditCoverage {
             result.problem = "\(error)"
         }
         return result
+    }
+
+    /// Why the policy's line for `origin` does not name `log`, or nil: by its URL when it has
+    /// one (`quartet policy` writes `https://<node>/v1/logs/<log>`; a URL of another form names
+    /// no log), else by an origin ending in `/<log>` — the rule the figure page applies
+    /// (docs/web.md). Each member chooses its origin, so a URL, when given, decides alone.
+    static func namesAnotherLog(_ policy: WitnessPolicy, origin: String, log: String) -> String? {
+        guard let i = policy.logs.firstIndex(where: { Array($0.name.utf8) == Array(origin.utf8) }) else {
+            return "your policy file has no key for the log \(origin)"
+        }
+        if let url = policy.logURLs[i] {
+            let path = URLComponents(string: url)?.percentEncodedPath ?? ""
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count >= 2, parts[parts.count - 2] == "logs", let named = String(parts[parts.count - 1]).removingPercentEncoding else {
+                return "your policy file's line for \(origin) has a URL that names no log (…/v1/logs/<log>): write the file again with quartet policy"
+            }
+            return Array(named.utf8) == Array(log.utf8) ? nil : "your policy file's line for \(origin) names the log \(named), not \(log), whose records these are"
+        }
+        return origin.utf8.reversed().starts(with: Array(("/" + log).utf8).reversed()) ? nil
+            : "your policy file's line for \(origin) has no URL and its origin does not end in /\(log), whose records these are"
     }
 
     private func checkRecord(_ record: Expected, log: String, size: UInt64, root: Hash) async throws {

@@ -276,6 +276,13 @@ def check_recomputed(d, api, token, ca):
     # (Stated 0 now: whatever the rest gives, a total of readings above 0 differs, or none is left.)
     if d.find_element(By.TAG_NAME, "body").get_attribute("data-figure") != "mismatch":
         fail("a total with a reading removed and a stated 0 was not shown as a mismatch: %r" % figure_line())
+    # Data for another figure than the page's address asks for fails the page.
+    tamper(d, "document.body.dataset.verified = ''; data.figure = 'total:P9.A9.M9:2025';")
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
+    if d.find_element(By.TAG_NAME, "body").get_attribute("data-figure") != "mismatch" or "not the one this address asks for" not in figure_line():
+        fail("data for another figure than the address was not refused: %r" % figure_line())
+    d.get(api + "/figures/" + totals[0])
+    wait_verified(d)
     # Entries left out by the answer's bound: not recomputed, and said so.
     tamper(d, "document.body.dataset.verified = ''; data.omitted = 5;")
     WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")

@@ -211,6 +211,10 @@ import Testing
         let fork = try note(4, root: Hash.leaf([0xFF]))
         let refused = refusal(.init(oldSize: 4, proof: [], note: fork), latest: latest)
         #expect(refused?.status == .conflict && refused?.size == 4 && refused?.conflicting == fork)
+        // A fork signed with extension lines a Quartet log never signs is still a split view (kept).
+        let extendedFork = try log.sign(Checkpoint(origin: log.name, size: 4, root: Hash.leaf([0xFE]), extensions: ["quartet-time 1", "x"]))
+        let splitView = refusal(.init(oldSize: 4, proof: [], note: extendedFork), latest: latest)
+        #expect(splitView?.status == .conflict && splitView?.conflicting == extendedFork)
         // With the checkpoint cosigned at that size, as the decision saw it: the evidence's other half.
         #expect(refused?.cosigned == latest.note)
         // The same root again is cosigned again, with the empty proof a tree has to itself.
