@@ -55,7 +55,7 @@ enum WebPage {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.init("content-security-policy")!] =
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \(scripts ? "script-src 'self'; " : "")form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \(scripts ? "script-src 'self'; connect-src 'self'; " : "")form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         headers[.cacheControl] = "no-store"
         headers[.init("x-content-type-options")!] = "nosniff"
         // Form actions carry their anti-forgery token in the URL: never in a Referer elsewhere.

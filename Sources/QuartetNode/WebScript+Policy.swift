@@ -68,6 +68,16 @@ extension WebScript {
             return { logs, witnesses, groups, quorum };
           }
 
+          // The log a policy line's URL names (`quartet policy` writes
+          // https://<node>/v1/logs/<log>: the last segment of its path, decoded), or null.
+          function namedLog(url) {
+            if (url === undefined) return null;
+            let path = "";
+            try { path = new URL(url).pathname; } catch (e) { path = ""; }
+            const m = /^(?:.*\/)?logs\/([^\/]+)$/.exec(path);
+            try { return m ? decodeURIComponent(m[1]) : null; } catch (e) { return null; }
+          }
+
           // A checkpoint against the reader's policy alone: the log key the policy gives for
           // the checkpoint's origin, then each of its witnesses' cosignatures, then its quorum
           // (groups only name what is defined above them, so the recursion ends). A log that
@@ -87,10 +97,7 @@ extension WebScript {
             // own tree that claim to be that member's.
             let named = null;
             if (log.url !== undefined) {
-              let path = "";
-              try { path = new URL(log.url).pathname; } catch (e) { path = ""; }
-              const m = /^(?:.*\/)?logs\/([^\/]+)$/.exec(path);
-              try { named = m ? decodeURIComponent(m[1]) : null; } catch (e) { named = null; }
+              named = namedLog(log.url);
               if (named === null) throw new Error("your policy file's line for " + origin + " has a URL that names no log (…/v1/logs/<log>): write the file again with quartet policy");
             }
             if (named !== null ? named !== name : !origin.endsWith("/" + name)) {

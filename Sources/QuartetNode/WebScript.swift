@@ -20,7 +20,10 @@
 /// A reader may instead give the page a C2SP tlog-policy file they hold (`quartet policy`): then
 /// the log keys, witness keys and quorum come from that file alone, not from the node.
 /// Everything it checks is in the page (`<script type=application/json id=provenance-data>`);
-/// it fetches nothing. Each entry's row shows a tick or exactly which check failed.
+/// it fetches nothing, unless the reader asks it to read the page's logs whole ("Check the
+/// whole logs"): then every entry of each up to its verified checkpoint, from this node's
+/// `/v1/logs/{log}/entries`, each checked and all of them against the checkpoint's root, and the
+/// figure recomputed from them. Each entry's row shows a tick or exactly which check failed.
 enum WebScript {
     /// The script: its helpers and checks, with the policy-file functions (WebScript+Policy.swift)
     /// in the same scope.
@@ -165,11 +168,9 @@ enum WebScript {
             return r;
           }
 
-          async function checkEntry(item, heads) {
-            const e = item.entry, inc = item.inclusion;
-            const head = heads[e.log];
-            if (!head) throw new Error("no verified checkpoint of log " + e.log);
-            if (head.error) throw new Error(head.error);
+          // An entry's header and payload, checked against each other: its fields, its payload
+          // text (null for a stub) and its leaf hash SHA-256(0x00 || header).
+          async function checkEntryBytes(e) {
             const header = b64(e.header);
             const fields = parseHeader(header);
             if (fields.log !== e.log || fields.index !== e.index) throw new Error("the header names " + fields.log + "/" + fields.index + ", not " + e.log + "/" + e.index);
@@ -183,6 +184,15 @@ enum WebScript {
               if (!equal(commitment, fields.commitment) || payload.length !== fields.length) throw new Error("the payload does not match the header's commitment");
               content = new TextDecoder("utf-8", { fatal: true }).decode(payload);
             }
+            return { fields, content, leaf };
+          }
+
+          async function checkEntry(item, heads) {
+            const e = item.entry, inc = item.inclusion;
+            const head = heads[e.log];
+            if (!head) throw new Error("no verified checkpoint of log " + e.log);
+            if (head.error) throw new Error(head.error);
+            const { fields, content, leaf } = await checkEntryBytes(e);
             if (inc.size !== head.size) throw new Error("the proof is for size " + inc.size + ", the signed checkpoint has size " + head.size);
             const root = await rootFromInclusion(e.index, inc.size, leaf, inc.proof.map(b64));
             if (!equal(root, head.root)) throw new Error("the inclusion proof does not lead to the signed root");
@@ -327,6 +337,96 @@ enum WebScript {
           }
           const shown = v => typeof v === "number" ? v.toLocaleString("en-GB", { maximumFractionDigits: 6 }) : JSON.stringify(v);
 
+          // RFC 9162 section 2.1.1: the root of `leaves` (leaf hashes), built bottom-up, an odd
+          // node carried up a level, which gives the same tree as the recursive definition.
+          async function merkleRoot(leaves) {
+            if (leaves.length === 0) return await sha256(new Uint8Array(0));
+            let level = leaves;
+            while (level.length > 1) {
+              const next = [];
+              for (let i = 0; i + 1 < level.length; i += 2) next.push(await sha256(concat(new Uint8Array([1]), level[i], level[i + 1])));
+              if (level.length % 2 === 1) next.push(level[level.length - 1]);
+              level = next;
+            }
+            return level[0];
+          }
+
+          // Every entry of `log` up to the verified checkpoint `head`, read from this node's API
+          // (the reader's own sign-in), each checked against itself, and all of them against the
+          // checkpoint's root: nothing left out, nothing added. Returns the checked entries.
+          async function readWholeLog(log, head, progress) {
+            const checked = [], leaves = [];
+            let from = 0;
+            while (from < head.size) {
+              const res = await fetch("/v1/logs/" + encodeURIComponent(log) + "/entries?from=" + from + "&limit=1000",
+                                      { credentials: "same-origin", headers: { accept: "application/json" } });
+              if (!res.ok) throw new Error("reading " + log + " from entry " + from + ": the node answered " + res.status);
+              const page = await res.json();
+              if (!page || !Array.isArray(page.entries) || page.entries.length === 0) throw new Error("the node gave no entries of " + log + " from " + from + ", short of the checkpoint's " + head.size);
+              for (const e of page.entries) {
+                if (from >= head.size) break;
+                if (!e || e.index !== from || e.log !== log) throw new Error("the node gave " + (e && e.log) + "/" + (e && e.index) + " where " + log + "/" + from + " belongs");
+                const r = await checkEntryBytes(e);
+                checked.push(r);
+                leaves.push(r.leaf);
+                from++;
+              }
+              progress(log, from, head.size);
+            }
+            if (!equal(await merkleRoot(leaves), head.root)) throw new Error("the " + head.size + " entries of " + log + " the node served do not give the signed root");
+            return checked;
+          }
+
+          // The heads the last check verified (per log), for the whole-log check.
+          let lastHeads = null;
+
+          // Reads every log on the page whole and recomputes the figure from all their entries.
+          async function checkWhole() {
+            const data = JSON.parse(document.getElementById("provenance-data").textContent);
+            const line = document.getElementById("whole-check");
+            const say = (text, state) => { if (line) { line.textContent = text; line.className = state === "match" ? "verify-ok" : (state ? "verify-failed" : ""); } if (state) document.body.dataset.whole = state; };
+            document.body.dataset.whole = "";
+            try {
+              if (!lastHeads) throw new Error("the checkpoints have not been checked yet");
+              const logs = Object.keys(data.checkpoints).sort();
+              const heads = Object.assign(Object.create(null), lastHeads);
+              // With the reader's policy file, a UK total is read from every log the file names
+              // (by its URL), not only those on the page: a node cannot leave a nation out
+              // whole. Their checkpoints come from this node and must meet the file's quorum.
+              if (chosen && String(data.figure).startsWith("total:")) {
+                for (const l of chosen.logs) {
+                  const named = namedLog(l.url);
+                  if (named === null) throw new Error("your policy file's line for " + l.v.name + " names no log (…/v1/logs/<log>), so its log cannot be read");
+                  if (logs.includes(named)) continue;
+                  const res = await fetch("/v1/logs/" + encodeURIComponent(named) + "/checkpoint?covering=0", { credentials: "same-origin" });
+                  if (!res.ok) throw new Error("the node does not serve the checkpoint of " + named + ", a log your policy file names (" + res.status + ")");
+                  const r = await verifyWithPolicy(await res.text(), chosen, named, [], heads);
+                  if (!r.quorum) throw new Error("the checkpoint of " + named + " does not meet your policy's quorum");
+                  heads[named] = r.head;
+                  logs.push(named);
+                }
+                logs.sort();
+              }
+              let all = [];
+              for (const log of logs) {
+                const head = heads[log];
+                if (!head || head.error) throw new Error("the checkpoint of " + log + " did not verify");
+                all = all.concat(await readWholeLog(log, head, (l, n, size) => say("Reading " + l + ": " + n + " of " + size + " entries checked…", "")));
+              }
+              const value = recompute(data.figure, all, data.ukLog);
+              if (value === undefined) { say("Every entry of " + logs.join(", ") + " up to its checkpoint verified; this kind of figure is not recomputed.", "not-recomputed"); return; }
+              const stated = typeof data.stated === "string" ? JSON.parse(data.stated) : undefined;
+              if (stated !== undefined && sameFigure(value, stated)) {
+                say("\u2713 Read whole, every entry of " + logs.join(", ") + " up to its signed checkpoint (" + all.length + " entries, their root recomputed here): they give " + shown(value) + ", the figure this node states. Nothing was left out of these logs.", "match");
+              } else {
+                say("\u2717 Read whole, the " + all.length + " entries of " + logs.join(", ") + " up to their signed checkpoints give " + shown(value) + (stated === undefined ? "; this node states no figure." : ", not the " + shown(stated) + " this node states: entries were left out of this page."), "mismatch");
+              }
+            } catch (err) {
+              say("\u2717 The whole-log check failed: " + err.message, "failed");
+            }
+          }
+          window.quartetCheckWhole = checkWhole;
+
           // The policy file the reader chose, if any: then keys and quorum come from it alone.
           let chosen = null;
 
@@ -441,6 +541,7 @@ enum WebScript {
             }
             if (figureLine) { figureLine.textContent = figureText; figureLine.className = figureState === "match" ? "verify-ok" : (figureState === "not-recomputed" ? "" : "verify-failed"); }
             document.body.dataset.figure = figureState;
+            lastHeads = heads;
             const entriesOk = bad === 0 && badCheckpoints === 0 && good > 0;
             const ok = entriesOk && figureState !== "mismatch" && figureState !== "incomplete";
             summary.textContent = entriesOk
@@ -468,6 +569,8 @@ enum WebScript {
           document.addEventListener("DOMContentLoaded", () => {
             const again = document.getElementById("verify-again");
             if (again) { again.hidden = false; again.addEventListener("click", () => run()); }
+            const whole = document.getElementById("check-whole");
+            if (whole) { whole.closest("p").hidden = false; whole.addEventListener("click", () => checkWhole()); }
             const file = document.getElementById("verify-policy");
             if (file) {
               file.closest("p").hidden = false;

@@ -257,6 +257,35 @@ def check_recomputed(d, api, token, ca):
         if state != "ok" or body.get_attribute("data-figure") != "match" or not figure_line().startswith("\u2713 Recomputed"):
             fail("%s was not recomputed to the node's figure: %s %s %r" % (path, state, body.get_attribute("data-figure"), figure_line()))
         print("web-test: %s recomputed in the browser: %s" % (path, figure_line()))
+    # The whole logs, read and checked against the signed roots: the same figure.
+    d.get(api + "/figures/" + totals[0])
+    wait_verified(d)
+    whole_line = lambda: d.find_element(By.ID, "whole-check").text
+    d.execute_script("document.body.dataset.whole = ''; window.quartetCheckWhole();")
+    WebDriverWait(d, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-whole") in ("match", "mismatch", "failed", "not-recomputed"))
+    if d.find_element(By.TAG_NAME, "body").get_attribute("data-whole") != "match":
+        fail("the whole-log check of %s did not match: %r" % (totals[0], whole_line()))
+    print("web-test: the whole logs of %s read in the browser: %s" % (totals[0], whole_line()))
+    # A node leaving a reading out and stating what the rest give: the page's own check cannot
+    # tell; reading the logs whole does.
+    tamper(d, """document.body.dataset.verified = '';
+        const i = data.entries.findIndex(item => item.entry.type === 'progress.reading');
+        data.entries.splice(i, 1);
+        data.stated = JSON.stringify(-1);""")
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
+    import re
+    rest = re.search(r"entries give ([0-9,.]+),", figure_line())
+    if not rest:
+        fail("no figure given by the entries left: %r" % figure_line())
+    tamper(d, "document.body.dataset.verified = ''; data.stated = JSON.stringify(%s);" % rest.group(1).replace(",", ""))
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    if d.find_element(By.TAG_NAME, "body").get_attribute("data-figure") != "match":
+        fail("the page's own check did not take the consistent omission (as designed): %r" % figure_line())
+    d.execute_script("document.body.dataset.whole = ''; window.quartetCheckWhole();")
+    WebDriverWait(d, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-whole") in ("match", "mismatch", "failed", "not-recomputed"))
+    if d.find_element(By.TAG_NAME, "body").get_attribute("data-whole") != "mismatch" or "left out" not in whole_line():
+        fail("a reading left out with the figure stated to match was not caught by reading the logs whole: %r" % whole_line())
+    print("web-test: a reading left out (the figure stated to match the rest) is caught by reading the logs whole: %s" % whole_line())
     # A node stating a figure its entries do not give: the same entries all verify, the page fails.
     d.get(api + "/figures/" + totals[0])
     wait_verified(d)
@@ -290,6 +319,46 @@ def check_recomputed(d, api, token, ca):
         fail("a figure with entries left out was not shown as incomplete: %r" % figure_line())
     d.get(api + reading)
     wait_verified(d)
+
+
+def check_whole_with_policy(d, api, demo, out):
+    """With the reader's policy file, the whole-log check of a UK total reads every log the
+    file names: a node that leaves a whole nation off the page (its entries and checkpoint) and
+    states what the others give is caught."""
+    quartet = os.environ["QUARTET_BIN"]
+    policy = subprocess.run([quartet, "policy", "--federation", demo["federation"]], capture_output=True, text=True, check=True).stdout
+    path = os.path.abspath(os.path.join(out, "policy-whole.txt"))
+    with open(path, "w") as f:
+        f.write(policy)
+    context = ssl.create_default_context(cafile=demo["ca_certificate"])
+    request = urllib.request.Request(api + "/v1/view", headers={"Authorization": "Bearer " + demo["reader"]["token"]})
+    view = json.load(urllib.request.urlopen(request, context=context, timeout=30))
+    total = [t["figure"] for t in view.get("totals", []) if t.get("figure", "").startswith("total:")][0]
+    d.get(api + "/figures/" + total)
+    wait_verified(d)
+    d.find_element(By.ID, "verify-policy").send_keys(path)
+    WebDriverWait(d, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-policy") == "file"
+                               and d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    figure_line = lambda: d.find_element(By.ID, "figure-check").text
+    whole_line = lambda: d.find_element(By.ID, "whole-check").text
+    # The first nation with a reading on the page, left off whole.
+    tamper(d, """document.body.dataset.verified = '';
+        const gone = data.entries.find(item => item.entry.type === 'progress.reading').entry.log;
+        data.entries = data.entries.filter(item => item.entry.log !== gone);
+        delete data.checkpoints[gone];
+        data.stated = JSON.stringify(-1);""")
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
+    import re
+    rest = re.search(r"entries give ([0-9,.]+),", figure_line())
+    if not rest:
+        fail("no figure given by the other nations' entries: %r" % figure_line())
+    tamper(d, "document.body.dataset.verified = ''; data.stated = JSON.stringify(%s);" % rest.group(1).replace(",", ""))
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    d.execute_script("document.body.dataset.whole = ''; window.quartetCheckWhole();")
+    WebDriverWait(d, 90).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-whole") in ("match", "mismatch", "failed", "not-recomputed"))
+    if d.find_element(By.TAG_NAME, "body").get_attribute("data-whole") != "mismatch":
+        fail("a nation left off a UK total whole was not caught with the reader's policy file: %r" % whole_line())
+    print("web-test: a nation left off a UK total whole is caught by reading every log the policy names: %s" % whole_line())
 
 
 def check_rotations(d):
@@ -490,11 +559,15 @@ def main():
             fail("the provenance page's checkpoints are not shown cosigned by a quorum: %s %s" % (witnessed, signatures))
         print("web-test: %d entries verified in the browser (%s)" % (len(ticks), summary))
         d.save_screenshot(os.path.join(out, "figure-verified.png"))
+        figure_path_first = d.current_url[d.current_url.index("/figures/"):]
         check_recomputed(d, api, reader, demo["ca_certificate"])
 
         # A policy file the reader holds (C2SP tlog-policy, from `quartet policy`): the page then
         # takes the log keys, witness keys and quorum from it alone, not from the node.
         check_with_policies(d, demo, out)
+        check_whole_with_policy(d, api, demo, out)
+        d.get(api + figure_path_first)
+        wait_verified(d)
 
         # Verifier keys whose base64 holds "+" and "/" parse (names never hold "+"), and one
         # whose hash does not match its key is refused.
