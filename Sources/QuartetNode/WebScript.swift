@@ -184,6 +184,11 @@ enum WebScript {
               if (!equal(commitment, fields.commitment) || payload.length !== fields.length) throw new Error("the payload does not match the header's commitment");
               content = new TextDecoder("utf-8", { fatal: true }).decode(payload);
             }
+            // Every node holds, and shows any reader, every public plan and progress payload (a
+            // stub of one is refused wherever it comes from; only disclosure and purge records
+            // are kept from readers): one shown without it is withheld, which would take it out
+            // of the figure.
+            if (content === null && fields.classification === "public" && /^(plan|progress)\./.test(fields.type)) throw new Error("a public entry is shown without its payload");
             return { fields, content, leaf };
           }
 

@@ -286,6 +286,17 @@ def check_recomputed(d, api, token, ca):
     if d.find_element(By.TAG_NAME, "body").get_attribute("data-whole") != "mismatch" or "left out" not in whole_line():
         fail("a reading left out with the figure stated to match was not caught by reading the logs whole: %r" % whole_line())
     print("web-test: a reading left out (the figure stated to match the rest) is caught by reading the logs whole: %s" % whole_line())
+    # A public entry shown as a stub (its payload withheld, so the figure would leave it out):
+    # that entry fails.
+    d.get(api + "/figures/" + totals[0])
+    wait_verified(d)
+    tamper(d, """document.body.dataset.verified = '';
+        const item = data.entries.find(item => item.entry.type === 'progress.reading');
+        item.entry.payload = null; delete item.entry.payload_base64; delete item.entry.salt;""")
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
+    stubbed = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-entry]") if e.text.startswith("\u2717")]
+    if not stubbed or "public entry is shown without its payload" not in stubbed[0]:
+        fail("a public reading shown as a stub was not failed: %r" % stubbed)
     # A node stating a figure its entries do not give: the same entries all verify, the page fails.
     d.get(api + "/figures/" + totals[0])
     wait_verified(d)
