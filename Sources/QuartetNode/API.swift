@@ -35,7 +35,9 @@ struct API {
     /// The federation in force now.
     var federation: Federation { live.federation }
 
-    var gate: Gate { Gate(node: node, ownLog: ownLog, live: live, sessions: sessions) }
+    /// The API port's connection slots, when the node serves the API (`Node.run`).
+    var slots: ConnectionCap.Counter? = nil
+    var gate: Gate { Gate(node: node, ownLog: ownLog, live: live, sessions: sessions, slots: slots) }
 
     /// The API's router, and the table of its routes (each with its access level).
     func router<Context: APIRequestContext>(_: Context.Type = NodeRequestContext.self) -> (router: Router<Context>, routes: [RouteEntry]) {

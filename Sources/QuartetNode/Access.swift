@@ -57,6 +57,12 @@ public protocol APIRequestContext: RequestContext where Source == ApplicationReq
     var authentication: Authentication { get set }
     /// The client's address, for the request log.
     var remoteAddress: SocketAddress? { get }
+    /// The connection the request came on (its port's slots know it by this), if any.
+    var connectionID: ObjectIdentifier? { get }
+}
+
+extension APIRequestContext {
+    public var connectionID: ObjectIdentifier? { nil }
 }
 
 extension APIRequestContext {
@@ -82,6 +88,7 @@ public struct NodeRequestContext: APIRequestContext {
     }
 
     public var remoteAddress: SocketAddress? { channel.remoteAddress }
+    public var connectionID: ObjectIdentifier? { ObjectIdentifier(channel) }
 
     public func clientCertificate(for request: Request) async throws -> (identity: FederationIdentity, serial: String)? {
         let channel = self.channel
@@ -106,6 +113,9 @@ struct Gate: Sendable {
     let live: LiveSettings
     /// The browsers signed in (`WebSessions`).
     let sessions: WebSessions
+    /// The API port's connection slots: a connection let in provisionally keeps a slot past
+    /// its first request only if that request brings credentials (`ConnectionSlots`).
+    var slots: ConnectionCap.Counter?
 
     var federation: Federation { live.federation }
 
@@ -282,6 +292,14 @@ struct RequireAccess<Context: APIRequestContext>: RouterMiddleware {
     let gate: Gate
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // The first request of a connection let in provisionally (the port was full): it keeps
+        // its slot only if the request brings credentials the node accepts; otherwise this
+        // response is its last. (One atomic read for every other connection.)
+        if let slots = gate.slots, let id = context.connectionID, slots.awaitsFirstRequest(id) {
+            let found = gate.authenticate(request, certificate: try await context.clientCertificate(for: request))
+            let credential: String? = if case .caller(let caller) = found { caller.author } else { nil }
+            _ = slots.request(on: id, credential: credential)
+        }
         guard access != .public else { return try await next(request, context) }
         var context = context
         context.authentication = gate.authenticate(request, certificate: try await context.clientCertificate(for: request))

@@ -1,5 +1,6 @@
 import HummingbirdCore
 import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 import NIOHTTPTypes
 import QuartetCrypto
@@ -35,6 +36,11 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var reservedPeerConnections = 32
     public var reservedConnectionsPerAddress = 16
     public var reservedConnectionsPerIdentity = 8
+    /// On the API port, slots for connections let in provisionally that showed no member's
+    /// certificate but whose first request carried credentials the node accepts (a reader's
+    /// or auditor's token or sign-in): 32, at most 4 per credential (`ConnectionSlots`).
+    public var credentialAPIConnections = 32
+    public var credentialConnectionsPerIdentity = 4
     /// An API connection is closed after the response that ends past this age (clients
     /// reconnect; nobody holds a slot for ever). Default 15 min.
     public var maxConnectionAge = TimeAmount.minutes(15)
@@ -53,16 +59,43 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
     /// The slots shared by every connection of one port, and the channels holding them (to
     /// close one whose reserve slot a newcomer took).
     final class Counter: Sendable {
-        private let state: NIOLockedValueBox<(slots: ConnectionSlots<ObjectIdentifier>, channels: [ObjectIdentifier: any Channel])>
+        private struct State {
+            var slots: ConnectionSlots<ObjectIdentifier>
+            var channels: [ObjectIdentifier: any Channel] = [:]
+            /// Provisional connections waiting for their first request's credentials, and
+            /// those to close once their response is written.
+            var awaiting: Set<ObjectIdentifier> = []
+            var closing: Set<ObjectIdentifier> = []
+        }
+        private let state: NIOLockedValueBox<State>
+        /// `awaiting.count + closing.count`, read without the lock on every request and
+        /// response (nearly always 0).
+        private let watched = Atomic<Int>(0)
         /// Which certificate identities keep a reserve slot (the federation in force is read per
         /// connection).
         let keepsReserve: @Sendable (FederationIdentity) -> Bool
+        /// Whether a provisional connection without such a certificate waits for its first
+        /// request's credentials (the API port) rather than being closed after its handshake.
+        let awaitsCredentials: Bool
         init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int,
+             credentialPool: Int = 0, credentialPerIdentity: Int = 0,
              keepsReserve: @escaping @Sendable (FederationIdentity) -> Bool) {
-            state = NIOLockedValueBox((ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress,
-                                                       reservePerIdentity: reservePerIdentity), [:]))
+            state = NIOLockedValueBox(State(slots: ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress,
+                                                                   reservePerIdentity: reservePerIdentity, credentialPool: credentialPool,
+                                                                   credentialPerIdentity: credentialPerIdentity)))
             self.keepsReserve = keepsReserve
+            awaitsCredentials = credentialPool > 0
         }
+
+        /// The API port's slots under `limits`.
+        convenience init(limits: ConnectionLimits, keepsReserve: @escaping @Sendable (FederationIdentity) -> Bool) {
+            self.init(limit: limits.maxAPIConnections, perAddress: limits.maxAPIConnectionsPerAddress,
+                      reserve: limits.reservedAPIConnections, reservePerAddress: limits.reservedConnectionsPerAddress,
+                      reservePerIdentity: limits.reservedConnectionsPerIdentity, credentialPool: limits.credentialAPIConnections,
+                      credentialPerIdentity: limits.credentialConnectionsPerIdentity, keepsReserve: keepsReserve)
+        }
+
+        private func recount(_ state: State) { watched.store(state.awaiting.count + state.closing.count, ordering: .relaxed) }
 
         /// Whether `channel` may stay; a displaced provisional connection is closed.
         func enter(_ channel: any Channel) -> Bool {
@@ -72,6 +105,7 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
                 let admission = state.slots.enter(id, address: address)
                 if admission != .refused { state.channels[id] = channel }
                 guard case .provisional(let victim?) = admission else { return (admission, nil) }
+                if state.awaiting.remove(victim) != nil { recount(state) }
                 return (admission, state.channels.removeValue(forKey: victim))
             }
             displaced?.close(promise: nil)
@@ -82,21 +116,58 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
             let id = ObjectIdentifier(channel)
             let certified = peer.flatMap { keepsReserve($0) ? $0.uri : nil }
             return state.withLockedValue { state in
-                let stays = state.slots.handshakeCompleted(id, certifiedAs: certified)
+                let stays = state.slots.handshakeCompleted(id, certifiedAs: certified, awaitingCredentials: awaitsCredentials)
                 if !stays { state.channels[id] = nil }
+                if stays && state.slots.awaitsCredentials(id) {
+                    state.awaiting.insert(id)
+                    recount(state)
+                }
                 return stays
             }
+        }
+
+        /// A request arrived on connection `id` with `credential` (nil: none the node accepts).
+        /// Returns false when the connection must close once it is answered: a provisional one
+        /// whose first request brought no credentials, or no room for them.
+        func request(on id: ObjectIdentifier, credential: @autoclosure () -> String?) -> Bool {
+            guard watched.load(ordering: .relaxed) > 0 else { return true }
+            return state.withLockedValue { state in
+                guard state.awaiting.remove(id) != nil else { return true }
+                let stays = state.slots.firstRequest(id, credential: credential())
+                if !stays {
+                    state.channels[id] = nil
+                    state.closing.insert(id)
+                }
+                recount(state)
+                return stays
+            }
+        }
+
+        /// Whether the connection must close now its response is written.
+        func closesAfterResponse(_ id: ObjectIdentifier) -> Bool {
+            guard watched.load(ordering: .relaxed) > 0 else { return false }
+            return state.withLockedValue { state in
+                guard state.closing.remove(id) != nil else { return false }
+                recount(state)
+                return true
+            }
+        }
+
+        /// Whether connection `id` waits for its first request's credentials.
+        func awaitsFirstRequest(_ id: ObjectIdentifier) -> Bool {
+            watched.load(ordering: .relaxed) > 0 && state.withLockedValue { $0.awaiting.contains(id) }
         }
 
         func leave(_ channel: any Channel) {
             let id = ObjectIdentifier(channel)
             state.withLockedValue { state in
+                if state.awaiting.remove(id) != nil || state.closing.remove(id) != nil { recount(state) }
                 guard state.channels.removeValue(forKey: id) != nil else { return }
                 state.slots.leave(id)
             }
         }
 
-        var inUse: (shared: Int, reserve: Int) { state.withLockedValue { ($0.slots.sharedInUse, $0.slots.reserveInUse) } }
+        var inUse: (shared: Int, reserve: Int, credential: Int) { state.withLockedValue { ($0.slots.sharedInUse, $0.slots.reserveInUse, $0.slots.credentialInUse) } }
 
         static func key(_ address: SocketAddress) -> String {
             switch address {
@@ -171,6 +242,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPResponsePart
 
     private let limits: ConnectionLimits
+    /// The port's slots: a provisional connection whose first request brought no credentials
+    /// is closed once that response is written.
+    private let slots: ConnectionCap.Counter?
     /// When the connection is closed unless something moves it on; nil while a request is
     /// with the handler. Moving it costs a clock read: the one timer scheduled is looked at
     /// when it fires and scheduled again for the deadline then in force (no timer per request).
@@ -181,7 +255,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var reading = false
     private let opened = NIODeadline.now()
 
-    init(limits: ConnectionLimits) { self.limits = limits }
+    init(limits: ConnectionLimits, slots: ConnectionCap.Counter? = nil) {
+        self.limits = limits
+        self.slots = slots
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         arm(context, limits.firstRequestTimeout)
@@ -213,18 +290,19 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             inFlight = max(0, inFlight - 1)
-            if inFlight == 0 && !reading {
-                if NIODeadline.now() - opened > limits.maxConnectionAge {
-                    // Old enough: this response is the last (the client reconnects).
-                    let channel = context.channel
-                    let written = context.eventLoop.makePromise(of: Void.self)
-                    written.futureResult.whenComplete { _ in channel.close(promise: nil) }
-                    promise.map { written.futureResult.cascade(to: $0) }
-                    context.write(data, promise: written)
-                    return
-                }
-                arm(context, limits.idleTimeout)
+            // A provisional connection whose first request brought no credentials: this
+            // response is its last. An old enough one likewise, once nothing else is under way
+            // (the client reconnects).
+            let last = slots?.closesAfterResponse(ObjectIdentifier(context.channel)) == true
+            if last || (inFlight == 0 && !reading && NIODeadline.now() - opened > limits.maxConnectionAge) {
+                let channel = context.channel
+                let written = context.eventLoop.makePromise(of: Void.self)
+                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                promise.map { written.futureResult.cascade(to: $0) }
+                context.write(data, promise: written)
+                return
             }
+            if inFlight == 0 && !reading { arm(context, limits.idleTimeout) }
         }
         context.write(data, promise: promise)
     }

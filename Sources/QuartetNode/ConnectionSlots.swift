@@ -19,6 +19,14 @@
 ///   handshake in the reserve at once (its certified ones do not count).
 ///   A few addresses stalling handshakes cannot keep a member out: the member's address holds
 ///   fewer, so the stalled ones give way.
+/// - On the API port, a provisional connection without such a certificate may instead wait,
+///   still in the reserve and displaceable, for its first request: if that request carries
+///   credentials the node accepts (a reader's or an auditor's token or sign-in, a certificate
+///   that does not keep the reserve), the connection moves to `credentialPool`, slots of its
+///   own, at most `credentialPerIdentity` per credential; otherwise it is closed after that
+///   one response. So strangers holding the shared slots cannot shut out people with tokens
+///   either (a browser signing in makes one request per connection until it has a session),
+///   and a hostile reader cannot take the members' reserve.
 /// Addresses are counted as IPv4 addresses and IPv6 /64 prefixes (`SlotAddress`): one host
 /// commonly holds a whole /64.
 struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
@@ -29,6 +37,10 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     /// Reserve slots one certificate identity keeps at once (a hostile member cannot take the
     /// whole reserve with its own certificate).
     let reservePerIdentity: Int
+    /// Slots for connections moved out of the reserve by the credentials of their first
+    /// request, and how many one credential keeps (0: none; the peer port has none).
+    let credentialPool: Int
+    let credentialPerIdentity: Int
 
     enum Admission: Equatable, Sendable {
         /// One of the shared slots.
@@ -45,6 +57,8 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         var shared: Bool
         /// The certificate identity that keeps a reserve slot, once its handshake completed.
         var certified: String?
+        /// The credential that moved it to the credential pool, once its first request came.
+        var credentialed: String?
     }
 
     private var held: [ID: Held] = [:]
@@ -56,18 +70,24 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     private var pendingByAddress: [String: Int] = [:]
     private var pendingOrder: [ID] = []
     private var certifiedByIdentity: [String: Int] = [:]
+    private var credentialTotal = 0
+    private var credentialedByIdentity: [String: Int] = [:]
     private var serial: UInt64 = 0
 
-    init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int) {
+    init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int,
+         credentialPool: Int = 0, credentialPerIdentity: Int = 0) {
         self.limit = limit
         self.perAddress = perAddress
         self.reserve = reserve
         self.reservePerAddress = reservePerAddress
         self.reservePerIdentity = reservePerIdentity
+        self.credentialPool = credentialPool
+        self.credentialPerIdentity = credentialPerIdentity
     }
 
     var sharedInUse: Int { sharedTotal }
     var reserveInUse: Int { reserveTotal }
+    var credentialInUse: Int { credentialTotal }
 
     mutating func enter(_ id: ID, address: String) -> Admission {
         guard held[id] == nil else { return .refused }
@@ -75,7 +95,7 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         if sharedTotal < limit, sharedByAddress[address, default: 0] < perAddress {
             sharedTotal += 1
             sharedByAddress[address, default: 0] += 1
-            held[id] = Held(address: address, serial: serial, shared: true, certified: nil)
+            held[id] = Held(address: address, serial: serial, shared: true)
             return .shared
         }
         // Only connections still in their handshake count against an address here: a host's
@@ -91,7 +111,7 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         }
         reserveTotal += 1
         pendingByAddress[address, default: 0] += 1
-        held[id] = Held(address: address, serial: serial, shared: false, certified: nil)
+        held[id] = Held(address: address, serial: serial, shared: false)
         pendingOrder.append(id)
         return .provisional(displacing: displaced)
     }
@@ -99,9 +119,12 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     /// The handshake completed, with a certificate that keeps the reserve (`certifiedAs`, its
     /// identity) or without one: whether the connection may stay. A provisional one may not
     /// without one, nor past `reservePerIdentity` for its identity (its slot is freed at once).
-    mutating func handshakeCompleted(_ id: ID, certifiedAs identity: String?) -> Bool {
+    /// With `awaitingCredentials` (the API port), a provisional connection without such a
+    /// certificate stays, still pending, until `firstRequest` says what its credentials are.
+    mutating func handshakeCompleted(_ id: ID, certifiedAs identity: String?, awaitingCredentials: Bool = false) -> Bool {
         guard var slot = held[id] else { return false }
         guard !slot.shared, slot.certified == nil else { return true }
+        if identity == nil && awaitingCredentials && credentialPool > 0 { return true }
         guard let identity, certifiedByIdentity[identity, default: 0] < reservePerIdentity else {
             remove(id)
             return false
@@ -109,6 +132,32 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         dropPending(slot.address)
         certifiedByIdentity[identity, default: 0] += 1
         slot.certified = identity
+        held[id] = slot
+        return true
+    }
+
+    /// Whether a provisional connection awaits its first request's credentials.
+    func awaitsCredentials(_ id: ID) -> Bool {
+        guard let slot = held[id] else { return false }
+        return !slot.shared && slot.certified == nil && slot.credentialed == nil
+    }
+
+    /// The first request of a connection came, with credentials the node accepts (`credential`,
+    /// naming the token, session's token or certificate) or none: whether the connection may
+    /// stay after answering it. A provisional one moves to the credential pool, room allowing
+    /// (its reserve slot freed); any other connection is not affected.
+    mutating func firstRequest(_ id: ID, credential: String?) -> Bool {
+        guard var slot = held[id] else { return false }
+        guard awaitsCredentials(id) else { return true }
+        guard let credential, credentialTotal < credentialPool, credentialedByIdentity[credential, default: 0] < credentialPerIdentity else {
+            remove(id)
+            return false
+        }
+        reserveTotal -= 1
+        dropPending(slot.address)
+        credentialTotal += 1
+        credentialedByIdentity[credential, default: 0] += 1
+        slot.credentialed = credential
         held[id] = slot
         return true
     }
@@ -123,6 +172,10 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
             sharedTotal -= 1
             let left = sharedByAddress[slot.address, default: 1] - 1
             sharedByAddress[slot.address] = left > 0 ? left : nil
+        } else if let credential = slot.credentialed {
+            credentialTotal -= 1
+            let left = credentialedByIdentity[credential, default: 1] - 1
+            credentialedByIdentity[credential] = left > 0 ? left : nil
         } else {
             reserveTotal -= 1
             if let identity = slot.certified {
@@ -135,7 +188,7 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         // The order list keeps ids of connections gone; trimmed when it is mostly those.
         if pendingOrder.count > 4 * max(reserve, 1) {
             let held = self.held
-            pendingOrder.removeAll { held[$0].map { $0.shared || $0.certified != nil } ?? true }
+            pendingOrder.removeAll { held[$0].map { $0.shared || $0.certified != nil || $0.credentialed != nil } ?? true }
         }
     }
 
@@ -150,7 +203,7 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     private func displaceable(against newcomerHolds: Int) -> ID? {
         guard let heaviest = pendingByAddress.values.max(), heaviest > newcomerHolds else { return nil }
         return pendingOrder.first { id in
-            guard let slot = held[id], !slot.shared, slot.certified == nil else { return false }
+            guard let slot = held[id], !slot.shared, slot.certified == nil, slot.credentialed == nil else { return false }
             return pendingByAddress[slot.address] == heaviest
         }
     }

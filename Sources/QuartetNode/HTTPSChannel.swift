@@ -53,11 +53,9 @@ extension HTTPServerBuilder {
     static func quartetTLS(context: @escaping @Sendable () -> TLSContext, policy: TLSPeerPolicy = .anyCertificate, handshakeTimeout: TimeAmount = .seconds(10),
                            limits: ConnectionLimits = ConnectionLimits(), cap: ConnectionCap.Counter? = nil,
                            keepsReserve: @escaping @Sendable (FederationIdentity) -> Bool = { _ in false }, logger: Logger) -> HTTPServerBuilder {
-        let counter = cap ?? ConnectionCap.Counter(limit: limits.maxAPIConnections, perAddress: limits.maxAPIConnectionsPerAddress,
-                                                         reserve: limits.reservedAPIConnections, reservePerAddress: limits.reservedConnectionsPerAddress,
-                                                         reservePerIdentity: limits.reservedConnectionsPerIdentity, keepsReserve: keepsReserve)
+        let counter = cap ?? ConnectionCap.Counter(limits: limits, keepsReserve: keepsReserve)
         return .init { responder in
-            QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits)])),
+            QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits, slots: counter)])),
                               context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: logger, cap: counter)
         }
     }

@@ -327,9 +327,12 @@ public struct Node: Sendable {
         let me = configuration.node, live = self.live
         let peerListener = PeerListener(address: configuration.peerListen, context: { live.contexts.peer }, members: { live.peers(except: me) }, group: group,
                                         engine: engine, logger: logger, bound: { addresses.set(peer: $0) })
+        let slots = ConnectionCap.Counter(limits: ConnectionLimits(), keepsReserve: { live.federation.keepsConnectionReserve($0) })
+        var routes = api()
+        routes.slots = slots
         let api = Application(
-            router: api().router().router,
-            server: .quartetTLS(context: { live.contexts.api }, keepsReserve: { live.federation.keepsConnectionReserve($0) }, logger: logger),
+            router: routes.router().router,
+            server: .quartetTLS(context: { live.contexts.api }, cap: slots, logger: logger),
             configuration: .init(address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port), serverName: "quartet"),
             onServerRunning: { channel in
                 if let local = channel.localAddress { addresses.set(api: local) }

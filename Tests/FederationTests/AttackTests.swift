@@ -329,7 +329,7 @@ import Testing
         defer { federation.stop() }
         let api = try #require(URLComponents(string: federation.api("uk")))
         let script = """
-        import socket, ssl, sys, time
+        import http.client, socket, ssl, sys, time
         host, port, ca, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
         def raw(source):
             s = socket.socket(); s.bind((source, 0)); s.connect((host, port)); return s
@@ -344,26 +344,27 @@ import Testing
                 except BlockingIOError: n += 1
                 except OSError: pass
             return n
-        def healthz(source, certificate):
+        def healthz(source, certificate, token=None):
+            # Two requests on one kept-alive connection: the second tells whether it kept its slot.
             ctx = ssl.create_default_context(cafile=ca); ctx.check_hostname = False
             if certificate: ctx.load_cert_chain(*certificate)
+            headers = {"Authorization": "Bearer " + token} if token else {}
+            out = []
             try:
-                s = socket.socket(); s.settimeout(10); s.bind((source, 0)); s.connect((host, port))
-                t = ctx.wrap_socket(s, server_hostname="uk")
-                t.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: uk\\r\\nConnection: close\\r\\n\\r\\n")
-                data = b""
-                while True:
-                    chunk = t.recv(65536)
-                    if not chunk: break
-                    data += chunk
-                return data.split(b"\\r\\n", 1)[0].decode() or "closed"
+                c = http.client.HTTPSConnection(host, port, context=ctx, timeout=10, source_address=(source, 0))
+                for _ in range(2):
+                    c.request("GET", "/healthz", headers=headers)
+                    r = c.getresponse(); r.read()
+                    out.append(str(r.status))
             except Exception as e:
-                return "error-" + type(e).__name__
+                out.append("closed" if isinstance(e, (http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)) else "error-" + type(e).__name__)
+            return " ".join(out)
         print("held", still_open(held))
         opened = time.time()
         print("certified", healthz("127.0.0.4", (cert, key)))
         print("anonymous", healthz("127.0.0.5", None))
         print("reader", healthz("127.0.0.7", (sys.argv[6], sys.argv[7])))
+        print("token", healthz("127.0.0.8", None, sys.argv[8]))
         print("certified", healthz("127.0.0.6", (cert, key)))
         # The held sockets never start TLS: the node closes them 10 s after they came. The
         # probes above must have run while they still held the port.
@@ -374,21 +375,24 @@ import Testing
         let python = try #require(TestKit.which("python3"))
         let result = try TestKit.run(python, [file.path, api.host ?? "127.0.0.1", "\(api.port ?? 0)", federation.ca,
                                               federation.path("uk", "operator_certificate"), federation.path("uk", "operator_key"),
-                                              federation.reader.certificate, federation.reader.key])
+                                              federation.reader.certificate, federation.reader.key, federation.readerToken])
         let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ", maxSplits: 1).map(String.init) }
-        try #require(lines.count == 6, "\(result.stdout) \(result.stderr)")
-        // The probes took at most four stalled reserve slots (two, as it goes: the refused
-        // ones free theirs); the 256 shared ones stay held.
-        let still = lines[5].count == 2 ? Int(lines[5][1].split(separator: " ")[0]) ?? 0 : 0
-        try #require(lines[5].first == "still" && still >= 284,
+        try #require(lines.count == 7, "\(result.stdout) \(result.stderr)")
+        // The probes took at most a few stalled reserve slots (the refused ones free theirs);
+        // the 256 shared ones stay held.
+        let still = lines[6].count == 2 ? Int(lines[6][1].split(separator: " ")[0]) ?? 0 : 0
+        try #require(lines[6].first == "still" && still >= 284,
                      "the held connections were gone before the probes ended (a machine too slow for this test?): \(result.stdout)")
         // 128 shared slots per address and 16 reserve slots per address, all held.
         #expect(lines[0] == ["held", "288"], "\(result.stdout)")
-        #expect(lines[1] == ["certified", "HTTP/1.1 200 OK"], "a certificate holder was shut out: \(result.stdout)")
-        #expect(lines[2].count == 2 && !lines[2][1].hasPrefix("HTTP/1.1 2"), "a client without a certificate kept a reserve slot: \(result.stdout)")
-        // A reader's certificate is the federation CA's too, but it does not keep the reserve.
-        #expect(lines[3].count == 2 && !lines[3][1].hasPrefix("HTTP/1.1 2"), "a reader's certificate kept a reserve slot: \(result.stdout)")
-        #expect(lines[4] == ["certified", "HTTP/1.1 200 OK"], "\(result.stdout)")
+        #expect(lines[1] == ["certified", "200 200"], "a certificate holder was shut out: \(result.stdout)")
+        // Without credentials: its one request answered, then closed (it keeps no slot).
+        #expect(lines[2] == ["anonymous", "200 closed"], "a client without credentials kept a reserve slot: \(result.stdout)")
+        // A reader's certificate does not keep the members' reserve, but its credentials, like a
+        // reader's token (no certificate), keep one of the credential slots.
+        #expect(lines[3] == ["reader", "200 200"], "a reader's certificate was shut out: \(result.stdout)")
+        #expect(lines[4] == ["token", "200 200"], "a reader with a token was shut out: \(result.stdout)")
+        #expect(lines[5] == ["certified", "200 200"], "\(result.stdout)")
     }
 
     /// A member that connects in and closes, over and over, while refusing this node's dials:

@@ -8,12 +8,16 @@ import Testing
     /// The slots behind a reference, so `#expect` can call the mutating methods.
     final class Slots {
         var slots: ConnectionSlots<Int>
-        init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int = 8) {
+        init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int = 8,
+             credentialPool: Int = 0, credentialPerIdentity: Int = 0) {
             slots = ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress,
-                                    reservePerIdentity: reservePerIdentity)
+                                    reservePerIdentity: reservePerIdentity, credentialPool: credentialPool, credentialPerIdentity: credentialPerIdentity)
         }
         func enter(_ id: Int, address: String) -> ConnectionSlots<Int>.Admission { slots.enter(id, address: address) }
         func handshakeCompleted(_ id: Int, as identity: String?) -> Bool { slots.handshakeCompleted(id, certifiedAs: identity) }
+        func handshakeCompleted(awaiting id: Int) -> Bool { slots.handshakeCompleted(id, certifiedAs: nil, awaitingCredentials: true) }
+        func firstRequest(_ id: Int, _ credential: String?) -> Bool { slots.firstRequest(id, credential: credential) }
+        var credentialInUse: Int { slots.credentialInUse }
         func leave(_ id: Int) { slots.leave(id) }
         var sharedInUse: Int { slots.sharedInUse }
         var reserveInUse: Int { slots.reserveInUse }
@@ -152,5 +156,46 @@ import Testing
         let mapped: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1]
         #expect(SlotAddress.key(ipv6: mapped) == "192.0.2.1")
         #expect(SlotAddress.key(ipv6: [1, 2]) == "?")
+    }
+
+    /// On the API port a provisional connection without a member's certificate waits for its
+    /// first request: credentials move it to slots of their own (a few per credential), none
+    /// close it after that answer; meanwhile it gives way like a stalled handshake.
+    @Test func aFirstRequestWithCredentialsKeepsACredentialSlot() {
+        let slots = Slots(limit: 1, perAddress: 1, reserve: 2, reservePerAddress: 2, credentialPool: 3, credentialPerIdentity: 2)
+        #expect(slots.enter(1, address: "attacker") == .shared)
+        #expect(slots.enter(2, address: "reader") == .provisional(displacing: nil))
+        #expect(slots.enter(3, address: "attacker") == .provisional(displacing: nil))
+        #expect(slots.handshakeCompleted(awaiting: 2) && slots.handshakeCompleted(awaiting: 3))
+        // The reader's token: a credential slot, the reserve slot freed.
+        #expect(slots.firstRequest(2, "reader-alice token alice"))
+        #expect(slots.reserveInUse == 1 && slots.credentialInUse == 1)
+        // No credentials: answered once, then gone.
+        #expect(!slots.firstRequest(3, nil))
+        #expect(slots.reserveInUse == 0)
+        // Asking again changes nothing for a connection already decided.
+        #expect(slots.firstRequest(2, nil) && slots.firstRequest(1, nil), "a credentialed or shared connection stays")
+        // At most two per credential, three in all.
+        #expect(slots.enter(4, address: "reader") == .provisional(displacing: nil))
+        #expect(slots.enter(5, address: "reader") == .provisional(displacing: nil))
+        #expect(slots.enter(6, address: "reader") == .refused, "two awaiting from one address already")
+        #expect(slots.handshakeCompleted(awaiting: 4) && slots.handshakeCompleted(awaiting: 5))
+        #expect(slots.firstRequest(4, "reader-alice token alice"))
+        #expect(!slots.firstRequest(5, "reader-alice token alice"), "a third connection of one credential")
+        #expect(slots.credentialInUse == 2)
+        // A pending connection awaiting its request still gives way to a member from an
+        // address holding fewer.
+        #expect(slots.enter(7, address: "x") == .provisional(displacing: nil))
+        #expect(slots.enter(8, address: "x") == .provisional(displacing: nil))
+        #expect(slots.handshakeCompleted(awaiting: 7))
+        #expect(slots.enter(9, address: "member") == .provisional(displacing: 7))
+        // Without a credential pool (the peer port) nothing waits: closed after the handshake.
+        let peer = Slots(limit: 0, perAddress: 0, reserve: 1, reservePerAddress: 1)
+        #expect(peer.enter(1, address: "x") == .provisional(displacing: nil))
+        #expect(!peer.handshakeCompleted(awaiting: 1))
+        // Leaving frees a credential slot.
+        slots.leave(2)
+        slots.leave(4)
+        #expect(slots.credentialInUse == 0)
     }
 }
