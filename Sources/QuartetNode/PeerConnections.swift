@@ -128,6 +128,11 @@ extension ReplicationEngine {
                 send(.unavailable(log: logName, from: from), to: peer)
                 return
             }
+            // What was read for the peer counts against its read budget, whatever egress then
+            // strips or withholds (pushes of new commits do not count).
+            let now = monotonicMillis
+            readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)]
+                .spent(entries.reduce(note.utf8.count) { $0 + $1.headerBytes.count + ($1.payload?.bytes.count ?? 0) }, nowMillis: now)
             send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map { WireEntry(headerBytes: $0.headerBytes, payload: $0.payload) })), to: peer, answering: true)
         } catch {
             logger.error("cannot serve a batch", metadata: ["log": "\(logName)", "from": "\(from)", "error": "\(error)"])
@@ -213,11 +218,6 @@ extension ReplicationEngine {
             return
         }
         let bytes = frame.count
-        // What answers a peer's request counts against its read budget (pushes of new commits do not).
-        if answering {
-            let now = monotonicMillis
-            readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].spent(bytes, nowMillis: now)
-        }
         channel.writeAndFlush(ByteBuffer(bytes: frame)).whenComplete { _ in
             self.queue.async { self.written(bytes, to: peer, channel: channel) }
         }

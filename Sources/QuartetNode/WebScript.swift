@@ -81,7 +81,9 @@ enum WebScript {
             if (!/^(0|[1-9][0-9]{0,15})$/.test(lines[1]) || Number(lines[1]) > Number.MAX_SAFE_INTEGER) throw new Error("the checkpoint's size is not a number this page can check");
             const root = b64(lines[2]);
             if (root.length !== 32) throw new Error("the checkpoint's root is not 32 bytes");
-            return { size: Number(lines[1]), root };
+            // Quartet's signing time (`quartet-time <ms>`), shown beside a whole-log check.
+            const stamp = lines.slice(3).find(l => /^quartet-time [0-9]{1,16}$/.test(l));
+            return { size: Number(lines[1]), root, time: stamp ? Number(stamp.slice(13)) : null };
           }
 
           // C2SP tlog-cosignature: a witness's line is "— name base64(keyid(4) || time(8) ||
@@ -259,15 +261,62 @@ enum WebScript {
           // it, of each one's reading for the period, else (for a year) the sum of its quarters'
           // readings, else of its months', and (for a quarter) else the sum of its months'.
           // Returns undefined for a kind of figure not recomputed here.
+          // Whether JSON `text` gives a key twice in one object: the node's decoder keeps the
+          // first, JSON.parse the last, so such an entry cannot be folded here as the view folds it.
+          function repeatsAKey(text) {
+            const stack = [];
+            let i = 0, expectKey = false;
+            while (i < text.length) {
+              const c = text[i];
+              if (c === '"') {
+                let j = i + 1, raw = "";
+                while (j < text.length && text[j] !== '"') { if (text[j] === "\\") { raw += text[j]; j++; } raw += text[j]; j++; }
+                if (expectKey && stack.length && stack[stack.length - 1] !== null) {
+                  let key;
+                  try { key = JSON.parse('"' + raw + '"'); } catch (e) { return true; }
+                  const keys = stack[stack.length - 1];
+                  if (keys.has(key)) return true;
+                  keys.add(key);
+                  expectKey = false;
+                }
+                i = j + 1;
+                continue;
+              }
+              if (c === "{") { stack.push(new Set()); expectKey = true; }
+              else if (c === "[") { stack.push(null); }
+              else if (c === "}" || c === "]") { stack.pop(); }
+              else if (c === ",") { expectKey = stack.length > 0 && stack[stack.length - 1] !== null; }
+              i++;
+            }
+            return false;
+          }
+
+          // The shapes the view's decoder takes (docs/formats.md): an entry of another shape is
+          // refused by the fold, and so left out here too. Names and dates are single-line.
+          const str = v => typeof v === "string", line = v => str(v) && !/[\t\n]/.test(v), opt = (v, f) => v === undefined || v === null || f(v);
+          const shapes = {
+            "progress.reading": p => line(p.measure) && line(p.period) && opt(p.value, v => typeof v === "number" && isFinite(v))
+              && opt(p.achieved, v => typeof v === "boolean") && opt(p.text, str) && opt(p.note, str)
+              && opt(p.categories, v => v && typeof v === "object" && !Array.isArray(v) && Object.values(v).every(n => typeof n === "number" && isFinite(n))),
+            "progress.status": p => line(p.action) && line(p.as_of) && ["not-started", "on-track", "at-risk", "off-track", "done"].includes(p.status) && opt(p.note, str),
+            "plan.measure": p => line(p.id) && line(p.action) && str(p.text) && ["count", "percentage", "milestone", "distribution", "qualitative"].includes(p.kind)
+              && opt(p.unit, line) && opt(p.uk_measure, line),
+            "plan.action": p => line(p.id),
+          };
+
           function recompute(figure, verified, ukLog) {
             const parts = figure.split(":");
-            const payload = r => { try { return JSON.parse(r.content); } catch (e) { return null; } };
+            const payload = r => {
+              if (repeatsAKey(r.content)) throw new Error("entry " + r.fields.log + "/" + r.fields.index + " gives a key twice, which the node's decoder and this page read differently");
+              try { return JSON.parse(r.content); } catch (e) { return null; }
+            };
             // Only what the view folds: public entries whose strings hold no control or bidi
             // override characters (tab and newline aside), as the node's admission and fold require.
             const clean = v => typeof v === "string" ? !/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(v)
               : Array.isArray(v) ? v.every(clean) : (v && typeof v === "object") ? Object.keys(v).every(k => clean(k) && clean(v[k])) : true;
             const ofType = type => verified.filter(r => r.fields.type === type && r.fields.classification === "public" && r.content !== null)
-              .map(r => ({ log: r.fields.log, index: r.fields.index, p: payload(r) })).filter(x => x.p && typeof x.p === "object" && !Array.isArray(x.p) && clean(x.p));
+              .map(r => ({ log: r.fields.log, index: r.fields.index, p: payload(r) }))
+              .filter(x => x.p && typeof x.p === "object" && !Array.isArray(x.p) && clean(x.p) && (!shapes[type] || shapes[type](x.p)));
             // The view folds a reading only after its measure's definition, a status only after
             // its action's: the index of the first definition in the log, or Infinity.
             const firstDefinition = (type, log, id) => Math.min(Infinity, ...ofType(type).filter(x => x.log === log && x.p.id === id).map(x => x.index));
@@ -289,6 +338,8 @@ enum WebScript {
               const statuses = ["not-started", "on-track", "at-risk", "off-track", "done"];
               for (const x of ofType("progress.status")) {
                 if (x.log !== parts[1] || x.p.action !== parts[2] || typeof x.p.as_of !== "string" || !statuses.includes(x.p.status) || x.index <= defined) continue;
+                // Dates are compared as the node compares strings only when they are ASCII.
+                if (/[^\x20-\x7e]/.test(x.p.as_of)) throw new Error("status entry " + x.log + "/" + x.index + " has an as-of date this page cannot order as the node does");
                 if (!best || x.p.as_of > best.p.as_of || (x.p.as_of === best.p.as_of && x.index > best.index)) best = x;
               }
               return best ? best.p.status : null;  // no status recorded yet
@@ -298,6 +349,8 @@ enum WebScript {
               if (!m) throw new Error("a total's period is a year or a quarter, not " + parts[2]);
               const year = m[1], quarter = m[2] ? Number(m[2]) : 0;
               const defs = newest(ofType("plan.measure"), x => typeof x.p.id === "string" ? x.log + "\n" + x.p.id : null);
+              // The UK log (the node names it; the result says which) defines the UK measure.
+              if (![...defs.values()].some(d => d.log === ukLog && d.p.id === parts[1])) throw new Error("the log named as the UK's, " + JSON.stringify(String(ukLog)) + ", does not define the measure " + parts[1] + " among these entries");
               const readings = newest(ofType("progress.reading"), x => typeof x.p.measure === "string" && typeof x.p.period === "string" ? x.log + "\n" + x.p.measure + "\n" + x.p.period : null);
               let total = 0, any = false;
               for (const d of defs.values()) {
@@ -382,8 +435,9 @@ enum WebScript {
             return checked;
           }
 
-          // The heads the last check verified (per log), for the whole-log check.
-          let lastHeads = null;
+          // The heads the last finished check verified (per log), with the policy file it used
+          // and whether each met the quorum, for the whole-log check; checks in progress.
+          let lastRun = null, running = 0;
 
           // Reads every log on the page whole and recomputes the figure from all their entries.
           async function checkWhole() {
@@ -392,9 +446,22 @@ enum WebScript {
             const say = (text, state) => { if (line) { line.textContent = text; line.className = state === "match" ? "verify-ok" : (state ? "verify-failed" : ""); } if (state) document.body.dataset.whole = state; };
             document.body.dataset.whole = "";
             try {
-              if (!lastHeads) throw new Error("the checkpoints have not been checked yet");
+              if (running || !lastRun) throw new Error("the checkpoints are being checked; try again in a moment");
+              if (lastRun.policy !== chosen) throw new Error("the checkpoints were checked without the policy file chosen since; check again first");
+              let asked = null;
+              try { asked = decodeURIComponent(location.pathname.replace(/^\/figures\//, "")); } catch (e) { asked = null; }
+              if (asked !== data.figure) throw new Error("the page's data is for another figure than this address asks for");
               const logs = Object.keys(data.checkpoints).sort();
-              const heads = Object.assign(Object.create(null), lastHeads);
+              const heads = Object.assign(Object.create(null), lastRun.heads);
+              // With the reader's policy file every checkpoint read must meet its quorum.
+              if (chosen) {
+                const short = logs.filter(l => !lastRun.quorum[l]);
+                if (short.length) throw new Error("the checkpoints of " + short.join(", ") + " do not meet your policy's quorum");
+              }
+              // A reading's or a status's own log must be among those read.
+              const parts = String(data.figure).split(":");
+              if ((parts[0] === "reading" || parts[0] === "status") && !logs.includes(parts[1])) throw new Error("the page holds no checkpoint of " + parts[1] + ", whose figure this is");
+              if (parts[0] === "total" && !logs.includes(data.ukLog)) throw new Error("the page holds no checkpoint of the log it names as the UK's");
               // With the reader's policy file, a UK total is read from every log the file names
               // (by its URL), not only those on the page: a node cannot leave a nation out
               // whole. Their checkpoints come from this node and must meet the file's quorum.
@@ -413,18 +480,21 @@ enum WebScript {
                 logs.sort();
               }
               let all = [];
+              const read = [];
               for (const log of logs) {
                 const head = heads[log];
                 if (!head || head.error) throw new Error("the checkpoint of " + log + " did not verify");
                 all = all.concat(await readWholeLog(log, head, (l, n, size) => say("Reading " + l + ": " + n + " of " + size + " entries checked…", "")));
+                read.push(log + " to size " + head.size + (head.time !== null && head.time !== undefined ? " (signed " + new Date(head.time).toISOString() + ")" : ""));
               }
+              const which = read.join(", ") + (parts[0] === "total" ? "; " + data.ukLog + " taken as the UK log, as this node says" : "");
               const value = recompute(data.figure, all, data.ukLog);
-              if (value === undefined) { say("Every entry of " + logs.join(", ") + " up to its checkpoint verified; this kind of figure is not recomputed.", "not-recomputed"); return; }
+              if (value === undefined) { say("Every entry of " + which + " verified; this kind of figure is not recomputed.", "not-recomputed"); return; }
               const stated = typeof data.stated === "string" ? JSON.parse(data.stated) : undefined;
               if (stated !== undefined && sameFigure(value, stated)) {
-                say("\u2713 Read whole, every entry of " + logs.join(", ") + " up to its signed checkpoint (" + all.length + " entries, their root recomputed here): they give " + shown(value) + ", the figure this node states. Nothing was left out of these logs.", "match");
+                say("\u2713 Read whole, every entry of " + which + " (" + all.length + " entries, their roots recomputed here" + (chosen ? ", each checkpoint meeting your policy's quorum" : "") + "): they give " + shown(value) + ", the figure this node states. Nothing was left out of these logs up to those checkpoints.", "match");
               } else {
-                say("\u2717 Read whole, the " + all.length + " entries of " + logs.join(", ") + " up to their signed checkpoints give " + shown(value) + (stated === undefined ? "; this node states no figure." : ", not the " + shown(stated) + " this node states: entries were left out of this page."), "mismatch");
+                say("\u2717 Read whole, the " + all.length + " entries of " + which + ": they give " + shown(value) + (stated === undefined ? "; this node states no figure." : ", not the " + shown(stated) + " this node states: entries were left out of this page, or the figure moved on after these checkpoints."), "mismatch");
               }
             } catch (err) {
               say("\u2717 The whole-log check failed: " + err.message, "failed");
@@ -435,11 +505,20 @@ enum WebScript {
           // The policy file the reader chose, if any: then keys and quorum come from it alone.
           let chosen = null;
 
+          // Each check in turn; only the last one started may leave its heads for the whole-log check.
+          let runCount = 0;
           async function run(policy = chosen) {
+            running++;
+            const generation = ++runCount;
+            try { await check(policy, generation); } finally { running--; }
+          }
+
+          async function check(policy, generation) {
             const data = JSON.parse(document.getElementById("provenance-data").textContent);
             const summary = document.getElementById("verify-summary");
             if (!window.crypto || !crypto.subtle) { summary.textContent = "This browser cannot check: WebCrypto is unavailable (the page must be served over HTTPS)."; return; }
             const heads = Object.create(null);
+            const quorumOf = Object.create(null);
             let badCheckpoints = 0, rotated = 0, unwitnessed = 0, rotations = 0, failure = "";
             // Sorted as the page's rows are (an object's own keys put all-digit names first).
             const logs = Object.keys(data.checkpoints).sort();
@@ -452,6 +531,7 @@ enum WebScript {
                   heads[log] = r.head;
                   rotations += r.followed;
                   if (!r.quorum) unwitnessed++;
+                  quorumOf[log] = r.quorum;
                   if (cell) {
                     cell.textContent = "\u2713 signature verified with " + (r.followed ? "the key the log's " + r.followed + " key rotation" + (r.followed === 1 ? "" : "s") + " lead to from your policy file's key, each checked here" : "your policy file's key for this log")
                       + " (size " + r.head.size + "); cosigned by "
@@ -483,6 +563,7 @@ enum WebScript {
                 const w = listed ? await verifyCosignatures(data.checkpoints[log], listed) : { signed: [], of: 0, quorum: 1 };
                 const quorum = w.signed.length >= w.quorum;
                 if (!quorum) unwitnessed++;
+                quorumOf[log] = quorum;
                 const cosigned = w.of === 0 ? "; no witnesses listed for this log"
                   : "; cosigned by " + w.signed.length + " of " + w.of + " witnesses" + (w.signed.length ? " (" + w.signed.join(", ") + ")" : "")
                     + (quorum ? ", a quorum" : ", below the quorum of " + w.quorum + ": this checkpoint rests on the log's signature alone");
@@ -546,7 +627,7 @@ enum WebScript {
             }
             if (figureLine) { figureLine.textContent = figureText; figureLine.className = figureState === "match" ? "verify-ok" : (figureState === "not-recomputed" ? "" : "verify-failed"); }
             document.body.dataset.figure = figureState;
-            lastHeads = heads;
+            if (generation === runCount) lastRun = { heads, policy, quorum: quorumOf };
             const entriesOk = bad === 0 && badCheckpoints === 0 && good > 0;
             const ok = entriesOk && figureState !== "mismatch" && figureState !== "incomplete";
             summary.textContent = entriesOk
