@@ -152,8 +152,8 @@ public struct Node: Sendable {
                                                }, onStubsFilled: { log in
                                                    view.refold(reason: "payloads of stubs of \(log) came from peers")
                                                }, policy: { view.policy },
-                                               onDisclosed: { recipient, log, span, count, agreement, access in
-                                                   recorder.record(recipient: recipient, log: log, span: span, count: count, agreement: agreement, access: access)
+                                               onDisclosed: { recipient, log, ranges, agreement, access in
+                                                   recorder.record(recipient: recipient, log: log, ranges: ranges, agreement: agreement, access: access)
                                                }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion,
                                                readBudget: configuration.peerReadBudget, onOwnLog: { gate.update($0) })
             let log = configuration.log

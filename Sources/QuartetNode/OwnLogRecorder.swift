@@ -61,25 +61,33 @@ final class OwnLogRecorder: Sendable {
 
     // MARK: Recording
 
-    /// The engine is about to send `count` restricted payloads of `log` within `span` to
-    /// `recipient` under `agreement`. Journalled before it returns.
-    func record(recipient: String, log: String, span: ClosedRange<UInt64>, count: Int, agreement: String, access: Access) {
+    /// The engine is about to send the restricted payloads of `log` at exactly the indices in
+    /// `ranges` to `recipient` under `agreement`. Only indices not recorded before (or
+    /// waiting) for the same recipient, log, agreement and access are recorded, so a peer
+    /// asking again, or for spans one entry longer each time, adds nothing but what it was
+    /// newly given. Journalled before it returns.
+    func record(recipient: String, log: String, ranges: [ClosedRange<UInt64>], agreement: String, access: Access) {
         let key = Key(recipient: recipient, log: log, agreement: agreement, access: access)
         let now = wallClockMillis()
-        let (schedule, line) = state.withLockedValue { state -> (Bool, String?) in
-            if Self.covers(state.recorded[key] ?? [], span) { return (false, nil) }
-            var item = state.disclosures[key] ?? PendingDisclosure(key: key, first: now)
-            item.ranges = Self.merge(item.ranges, span)
-            item.count += count
-            state.disclosures[key] = item
-            state.recorded[key] = Self.merge(state.recorded[key] ?? [], span)
-            let line = JournalLine.disclosure(.init(recipient: recipient, log: log, agreement: agreement, access: access,
-                                                    from: span.lowerBound, to: span.upperBound, count: count, time: now)).text
-            if state.scheduled { return (false, line) }
+        let (schedule, lines) = state.withLockedValue { state -> (Bool, [String]) in
+            var lines: [String] = []
+            for range in ranges {
+                for new in Self.uncovered(range, by: state.recorded[key] ?? []) {
+                    var item = state.disclosures[key] ?? PendingDisclosure(key: key, first: now)
+                    let count = Int(clamping: new.upperBound - new.lowerBound + 1)
+                    item.ranges = Self.merge(item.ranges, new)
+                    item.count += count
+                    state.disclosures[key] = item
+                    state.recorded[key] = Self.merge(state.recorded[key] ?? [], new)
+                    lines.append(JournalLine.disclosure(.init(recipient: recipient, log: log, agreement: agreement, access: access,
+                                                              from: new.lowerBound, to: new.upperBound, count: count, time: now)).text)
+                }
+            }
+            if lines.isEmpty || state.scheduled { return (false, lines) }
             state.scheduled = true
-            return (true, line)
+            return (true, lines)
         }
-        if let line { appendToJournal(line) }
+        for line in lines { appendToJournal(line) }
         if schedule { DispatchQueue.global().asyncAfter(deadline: .now() + 1) { Task { await self.flush() } } }
     }
 
@@ -237,6 +245,22 @@ final class OwnLogRecorder: Sendable {
     /// Whether `ranges` (sorted, disjoint) cover all of `span`.
     static func covers(_ ranges: [ClosedRange<UInt64>], _ span: ClosedRange<UInt64>) -> Bool {
         ranges.contains { $0.lowerBound <= span.lowerBound && span.upperBound <= $0.upperBound }
+    }
+
+    /// The parts of `span` that no range of `ranges` (sorted and merged, as `merge` keeps
+    /// them) covers, in order.
+    static func uncovered(_ span: ClosedRange<UInt64>, by ranges: [ClosedRange<UInt64>]) -> [ClosedRange<UInt64>] {
+        var out: [ClosedRange<UInt64>] = []
+        var next = span.lowerBound
+        for range in ranges {
+            if range.upperBound < next { continue }
+            if range.lowerBound > span.upperBound { break }
+            if range.lowerBound > next { out.append(next...(range.lowerBound - 1)) }
+            if range.upperBound >= span.upperBound { return out }
+            next = range.upperBound + 1
+        }
+        out.append(next...span.upperBound)
+        return out
     }
 
     /// `ranges` with `span` added, kept sorted and merged (adjacent ones joined).

@@ -253,9 +253,12 @@ extension ReplicationEngine {
             var out = batch
             for i in strip { out.entries[i].payload = nil }
             for item in disclosed {
-                // The batch's span: within it every entry under the agreement's labels that its
-                // access lets through went in full.
-                onDisclosed(peer, batch.log, batch.from...(batch.end - 1), item.count, item.agreement, item.access)
+                // Exactly the entries that went in full under the agreement, as index ranges.
+                var ranges: [ClosedRange<UInt64>] = []
+                for index in item.positions.map({ batch.from + UInt64($0) }).sorted() {
+                    if let last = ranges.last, last.upperBound + 1 == index { ranges[ranges.count - 1] = last.lowerBound...index } else { ranges.append(index...index) }
+                }
+                onDisclosed(peer, batch.log, ranges, item.agreement, item.access)
             }
             return out
         }

@@ -95,7 +95,7 @@ final class ReplicationEngine: @unchecked Sendable {
     let policy: @Sendable () -> Policy
     /// Told of every batch sent with restricted payloads in full: (recipient, log, the batch's
     /// span, how many payloads, agreement, the recipient's access under it).
-    let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void
+    let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ ranges: [ClosedRange<UInt64>], _ agreement: String, _ access: Access) -> Void
     /// Told (on the engine's queue) where the node stands with its own log while it may not yet
     /// append, and once when it may (`OwnLogSync`).
     private let onOwnLog: @Sendable (OwnLogStatus) -> Void
@@ -115,7 +115,7 @@ final class ReplicationEngine: @unchecked Sendable {
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
          onStubsFilled: (@Sendable (_ log: String) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
-         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ span: ClosedRange<UInt64>, _ count: Int, _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _, _ in },
+         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ ranges: [ClosedRange<UInt64>], _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _ in },
          syncOwnLog: Bool = false, peerAnswers: Int? = nil, protocolVersion: UInt16 = ProtocolLimits.version,
          readBudget: ReadBudget.Settings = .init(), onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
         self.readBudgetSettings = readBudget

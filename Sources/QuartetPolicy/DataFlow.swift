@@ -150,24 +150,25 @@ public enum DataFlow {
 
     /// What a node sends a peer of a batch of `holder`'s log.
     public enum EgressDecision: Sendable, Equatable {
-        /// Send it with the payloads at `strip` (positions) removed; `disclosed` counts the
-        /// restricted payloads that go in full, by agreement, with the recipient's access.
+        /// Send it with the payloads at `strip` (positions) removed; `disclosed` names the
+        /// restricted payloads that go in full (positions), by agreement, with the recipient's access.
         case send(strip: [Int], disclosed: [Disclosed])
         /// Do not send it: it holds only the stub of an entry the peer may have in full (the
         /// peer would have to refuse it). A request is answered `unavailable` instead.
         case withhold
     }
 
-    /// Restricted payloads disclosed under one agreement.
+    /// Restricted payloads disclosed under one agreement: their positions in the batch.
     public struct Disclosed: Sendable, Equatable {
         public var agreement: String
         public var access: Access
-        public var count: Int
+        public var positions: [Int]
+        public var count: Int { positions.count }
 
-        public init(agreement: String, access: Access, count: Int) {
+        public init(agreement: String, access: Access, positions: [Int]) {
             self.agreement = agreement
             self.access = access
-            self.count = count
+            self.positions = positions
         }
     }
 
@@ -199,7 +200,7 @@ public enum DataFlow {
             if !item.hasPayload {
                 if decision.admitted { return .withhold }
             } else if decision.admitted, let agreement = decision.agreement {
-                disclosed[agreement, default: Disclosed(agreement: agreement, access: decision.access, count: 0)].count += 1
+                disclosed[agreement, default: Disclosed(agreement: agreement, access: decision.access, positions: [])].positions.append(item.position)
             } else if !decision.admitted {
                 strip.append(item.position)
             }

@@ -72,4 +72,29 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: journal.path))
         try store.close()
     }
+
+    /// A span asked for again, or one entry longer each time, is recorded only for the indices
+    /// not recorded before (finding 85): the parts of a span no recorded range covers.
+    @Test func onlyIndicesNotRecordedBeforeAreRecorded() {
+        func uncovered(_ span: ClosedRange<UInt64>, _ ranges: [ClosedRange<UInt64>]) -> [ClosedRange<UInt64>] { OwnLogRecorder.uncovered(span, by: ranges) }
+        #expect(uncovered(3...9, []) == [3...9])
+        #expect(uncovered(3...9, [3...9]).isEmpty)
+        #expect(uncovered(3...10, [3...9]) == [10...10], "one entry longer: the one new index")
+        #expect(uncovered(0...20, [3...9, 12...12]) == [0...2, 10...11, 13...20])
+        #expect(uncovered(5...6, [0...2, 10...12]) == [5...6])
+        #expect(uncovered(10...12, [0...10]) == [11...12])
+        #expect(uncovered(0...0, [1...5]) == [0...0])
+        #expect(uncovered(UInt64.max...UInt64.max, [0...(UInt64.max - 1)]) == [UInt64.max...UInt64.max])
+        #expect(uncovered(0...UInt64.max, [0...UInt64.max]).isEmpty)
+        // Asked one longer, over and over: each record holds one index, never the whole span again.
+        var recorded: [ClosedRange<UInt64>] = []
+        var records: [[ClosedRange<UInt64>]] = []
+        for end in UInt64(5)...9 {
+            let new = uncovered(0...end, recorded)
+            records.append(new)
+            for range in new { recorded = OwnLogRecorder.merge(recorded, range) }
+        }
+        #expect(records == [[0...5], [6...6], [7...7], [8...8], [9...9]])
+        #expect(recorded == [0...9])
+    }
 }

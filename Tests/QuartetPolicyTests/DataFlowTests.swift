@@ -104,7 +104,7 @@ import Testing
         let before = item(index: 1, time: validFrom - 1, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
         let onTime = item(index: 2, time: validFrom, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
         #expect(DataFlow.egress([(0, before.header, true), (1, onTime.header, true)], holder: "wales", recipient: "uk", policy: policy, at: during)
-                == .send(strip: [0], disclosed: [DataFlow.Disclosed(agreement: "HEIW-WALES-2025-01", access: .full, count: 1)]))
+                == .send(strip: [0], disclosed: [DataFlow.Disclosed(agreement: "HEIW-WALES-2025-01", access: .full, positions: [1])]))
         #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: during, recorded: validFrom - 1).access == .none)
     }
 
@@ -200,7 +200,7 @@ import Testing
         let named = [0: "HEIW-WALES-2025-01"]
         #expect(DataFlow.ingress([aggregate], holder: "wales", recipient: "uk", policy: policy, at: during) == .keep(strip: [], violations: []))
         #expect(DataFlow.egress(items, holder: "wales", recipient: "uk", policy: policy, at: during, aggregateAgreements: named)
-                == .send(strip: [], disclosed: [.init(agreement: "HEIW-WALES-2025-01", access: .aggregate, count: 1)]))
+                == .send(strip: [], disclosed: [.init(agreement: "HEIW-WALES-2025-01", access: .aggregate, positions: [0])]))
 
         // Revoked; a second agreement from the start of the year, minimum cell size 50.
         let revokedAt = during + 1000
