@@ -292,18 +292,29 @@ struct RequireAccess<Context: APIRequestContext>: RouterMiddleware {
     let gate: Gate
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        // The first request of a connection let in provisionally (the port was full): it keeps
-        // its slot only if the request brings credentials the node accepts; otherwise this
-        // response is its last. (One atomic read for every other connection.)
-        if let slots = gate.slots, let id = context.connectionID, slots.awaitsFirstRequest(id) {
-            let found = gate.authenticate(request, certificate: try await context.clientCertificate(for: request))
-            let credential: String? = if case .caller(let caller) = found { caller.author } else { nil }
-            _ = slots.request(on: id, credential: credential)
-        }
         guard access != .public else { return try await next(request, context) }
         var context = context
         context.authentication = gate.authenticate(request, certificate: try await context.clientCertificate(for: request))
         _ = try gate.admit(access, context.authentication, request)
+        return try await next(request, context)
+    }
+}
+
+/// The first request of a connection let in provisionally (the API port was full): it keeps
+/// its place only if the request brings credentials the node accepts — a federation identity
+/// the reader level admits (a token, a sign-in, a certificate of a listed member or of a
+/// reader, auditor or member log's operator); otherwise this response is its last
+/// (`ConnectionSlots`). Router-level, so every request passes it, an unknown route's too.
+/// One atomic read for every other connection.
+struct FirstRequestCheck<Context: APIRequestContext>: RouterMiddleware {
+    let gate: Gate
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let slots = gate.slots, let id = context.connectionID, slots.awaitsFirstRequest(id) {
+            let found = gate.authenticate(request, certificate: try await context.clientCertificate(for: request))
+            let credential: String? = if case .caller(let caller) = found, (try? gate.admit(.reader, found, request)) != nil { caller.author } else { nil }
+            _ = slots.request(on: id, credential: credential)
+        }
         return try await next(request, context)
     }
 }
@@ -325,6 +336,7 @@ final class Routes<Context: APIRequestContext> {
     init(gate: Gate, outermost: [any MiddlewareProtocol<Request, Response, Context>]) {
         let router = Router(context: Context.self)
         for middleware in outermost { router.add(middleware: middleware) }
+        router.add(middleware: FirstRequestCheck<Context>(gate: gate))
         var groups: [RouteAccess: RouterGroup<Context>] = [:]
         for access in RouteAccess.allCases {
             groups[access] = router.group().add(middleware: RequireAccess<Context>(access: access, gate: gate))

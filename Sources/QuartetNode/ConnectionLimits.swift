@@ -134,10 +134,8 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
             return state.withLockedValue { state in
                 guard state.awaiting.remove(id) != nil else { return true }
                 let stays = state.slots.firstRequest(id, credential: credential())
-                if !stays {
-                    state.channels[id] = nil
-                    state.closing.insert(id)
-                }
+                // Kept (counted, displaceable) until it is closed and leaves.
+                if !stays { state.closing.insert(id) }
                 recount(state)
                 return stays
             }
@@ -295,6 +293,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             // (the client reconnects).
             let last = slots?.closesAfterResponse(ObjectIdentifier(context.channel)) == true
             if last || (inFlight == 0 && !reading && NIODeadline.now() - opened > limits.maxConnectionAge) {
+                // Closed once written; a client that does not read it is closed all the same.
+                arm(context, limits.firstRequestTimeout)
                 let channel = context.channel
                 let written = context.eventLoop.makePromise(of: Void.self)
                 written.futureResult.whenComplete { _ in channel.close(promise: nil) }

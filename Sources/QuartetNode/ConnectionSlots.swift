@@ -24,7 +24,7 @@
 ///   credentials the node accepts (a reader's or an auditor's token or sign-in, a certificate
 ///   that does not keep the reserve), the connection moves to `credentialPool`, slots of its
 ///   own, at most `credentialPerIdentity` per credential; otherwise it is closed after that
-///   one response. So strangers holding the shared slots cannot shut out people with tokens
+///   one response (counted, and displaceable, until it is gone). So strangers holding the shared slots cannot shut out people with tokens
 ///   either (a browser signing in makes one request per connection until it has a session),
 ///   and a hostile reader cannot take the members' reserve.
 /// Addresses are counted as IPv4 addresses and IPv6 /64 prefixes (`SlotAddress`): one host
@@ -59,6 +59,9 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         var certified: String?
         /// The credential that moved it to the credential pool, once its first request came.
         var credentialed: String?
+        /// Its first request brought no credentials: it is closed once answered, and until it
+        /// is gone it keeps its place (pending, displaceable) so it counts against the port.
+        var answeredOnce = false
     }
 
     private var held: [ID: Held] = [:]
@@ -139,7 +142,7 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     /// Whether a provisional connection awaits its first request's credentials.
     func awaitsCredentials(_ id: ID) -> Bool {
         guard let slot = held[id] else { return false }
-        return !slot.shared && slot.certified == nil && slot.credentialed == nil
+        return !slot.shared && slot.certified == nil && slot.credentialed == nil && !slot.answeredOnce
     }
 
     /// The first request of a connection came, with credentials the node accepts (`credential`,
@@ -148,9 +151,13 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     /// (its reserve slot freed); any other connection is not affected.
     mutating func firstRequest(_ id: ID, credential: String?) -> Bool {
         guard var slot = held[id] else { return false }
+        if slot.answeredOnce { return false }
         guard awaitsCredentials(id) else { return true }
         guard let credential, credentialTotal < credentialPool, credentialedByIdentity[credential, default: 0] < credentialPerIdentity else {
-            remove(id)
+            // Not freed yet: the connection still exists until its answer is written and it is
+            // closed (`leave`), and a slow reader must not hold it uncounted.
+            slot.answeredOnce = true
+            held[id] = slot
             return false
         }
         reserveTotal -= 1

@@ -25,11 +25,11 @@ final class OwnLogRecorder: Sendable {
     private let ownLog: String
     private let logger: Logger
 
-    private struct Key: Hashable {
+    struct Key: Hashable {
         var recipient: String, log: String, agreement: String, access: Access
     }
 
-    private struct PendingDisclosure {
+    struct PendingDisclosure {
         var key: Key
         var ranges: [ClosedRange<UInt64>] = []
         var count = 0
@@ -73,12 +73,13 @@ final class OwnLogRecorder: Sendable {
             var lines: [String] = []
             for range in ranges {
                 for new in Self.uncovered(range, by: state.recorded[key] ?? []) {
-                    var item = state.disclosures[key] ?? PendingDisclosure(key: key, first: now)
-                    let count = Int(clamping: new.upperBound - new.lowerBound + 1)
-                    item.ranges = Self.merge(item.ranges, new)
-                    item.count += count
-                    state.disclosures[key] = item
-                    state.recorded[key] = Self.merge(state.recorded[key] ?? [], new)
+                    let count = new.upperBound - new.lowerBound >= UInt64(Int.max) ? Int.max : Int(new.upperBound - new.lowerBound) + 1
+                    // In place: a copy of the pending ranges per new range would be quadratic.
+                    if state.disclosures[key] == nil { state.disclosures[key] = PendingDisclosure(key: key, first: now) }
+                    Self.insert(new, into: &state.disclosures[key]!.ranges)
+                    let total = state.disclosures[key]!.count.addingReportingOverflow(count)
+                    state.disclosures[key]!.count = total.overflow ? Int.max : total.partialValue
+                    Self.insert(new, into: &state.recorded[key, default: []])
                     lines.append(JournalLine.disclosure(.init(recipient: recipient, log: log, agreement: agreement, access: access,
                                                               from: new.lowerBound, to: new.upperBound, count: count, time: now)).text)
                 }
@@ -87,7 +88,7 @@ final class OwnLogRecorder: Sendable {
             state.scheduled = true
             return (true, lines)
         }
-        for line in lines { appendToJournal(line) }
+        if !lines.isEmpty { appendToJournal(lines.joined(separator: "\n")) }
         if schedule { DispatchQueue.global().asyncAfter(deadline: .now() + 1) { Task { await self.flush() } } }
     }
 
@@ -120,7 +121,7 @@ final class OwnLogRecorder: Sendable {
             let moved = (try? FileManager.default.moveItem(at: journal, to: renamed)) != nil
             return (state.disclosures.values.sorted { $0.first < $1.first }, state.purges, moved ? renamed : nil)
         }
-        let requests = items.map(Self.disclosureRequest) + purges.map { AppendRequest(type: PolicyEntryType.purged.rawValue, author: "node", payload: $0) }
+        let requests = items.flatMap(Self.disclosureRequests) + purges.map { AppendRequest(type: PolicyEntryType.purged.rawValue, author: "node", payload: $0) }
         guard !requests.isEmpty else {
             if let renamed { try? FileManager.default.removeItem(at: renamed) }
             return
@@ -138,7 +139,7 @@ final class OwnLogRecorder: Sendable {
             let retry = state.withLockedValue { state -> Bool in
                 for item in items {
                     var merged = state.disclosures[item.key] ?? PendingDisclosure(key: item.key, first: item.first)
-                    for range in item.ranges { merged.ranges = Self.merge(merged.ranges, range) }
+                    for range in item.ranges { Self.insert(range, into: &merged.ranges) }
                     merged.count += item.count
                     merged.first = min(merged.first, item.first)
                     state.disclosures[item.key] = merged
@@ -161,7 +162,7 @@ final class OwnLogRecorder: Sendable {
                 for d in list where d.recordLog == ownLog {
                     guard let access = Access(rawValue: d.access) else { continue }
                     let key = Key(recipient: d.recipient, log: d.log, agreement: agreement, access: access)
-                    for range in d.ranges { state.recorded[key] = Self.merge(state.recorded[key] ?? [], range) }
+                    for range in d.ranges { Self.insert(range, into: &state.recorded[key, default: []]) }
                 }
             }
         }
@@ -189,10 +190,10 @@ final class OwnLogRecorder: Sendable {
                     state.withLockedValue { state in
                         if Self.covers(state.recorded[key] ?? [], d.from...d.to) { return }
                         var item = state.disclosures[key] ?? PendingDisclosure(key: key, first: time)
-                        item.ranges = Self.merge(item.ranges, d.from...d.to)
+                        Self.insert(d.from...d.to, into: &item.ranges)
                         item.count += d.count
                         state.disclosures[key] = item
-                        state.recorded[key] = Self.merge(state.recorded[key] ?? [], d.from...d.to)
+                        Self.insert(d.from...d.to, into: &state.recorded[key, default: []])
                     }
                 }
             }
@@ -235,11 +236,29 @@ final class OwnLogRecorder: Sendable {
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
-    private static func disclosureRequest(_ item: PendingDisclosure) -> AppendRequest {
-        let record = DisclosureRecord(log: item.key.log, ranges: item.ranges.map { [$0.lowerBound, $0.upperBound] }, count: item.count,
-                                      recipient: item.key.recipient, agreement: item.key.agreement, access: item.key.access.rawValue,
-                                      time: iso8601(item.first))
-        return AppendRequest(type: PolicyEntryType.disclosed.rawValue, author: "node", payload: JournalLine.encode(record))
+    /// At most this many ranges in one record: ~180 KB of JSON, well inside an entry's 1 MiB
+    /// (a second's disclosures of a log alternating restricted and public entries can hold
+    /// tens of thousands of ranges; one record too large for an entry would block every
+    /// record after it, retried for ever).
+    static let maxRangesPerRecord = 10_000
+
+    /// The records of one pending disclosure: one, or one per `maxRangesPerRecord` ranges, each
+    /// counting the payloads of its own ranges (the first takes what the count holds beyond them).
+    static func disclosureRequests(_ item: PendingDisclosure) -> [AppendRequest] {
+        let chunks = stride(from: 0, to: max(item.ranges.count, 1), by: maxRangesPerRecord).map {
+            Array(item.ranges[$0..<min($0 + maxRangesPerRecord, item.ranges.count)])
+        }
+        // (Saturating: no index range a log can hold comes near, but nothing here may trap.)
+        func plus(_ a: Int, _ b: Int) -> Int { let (sum, overflow) = a.addingReportingOverflow(b); return overflow ? Int.max : sum }
+        let lengths = chunks.map { $0.reduce(0) { plus($0, plus(Int(clamping: $1.upperBound - $1.lowerBound), 1)) } }
+        let rest = lengths.dropFirst().reduce(0, plus)
+        return chunks.enumerated().map { i, ranges in
+            let record = DisclosureRecord(log: item.key.log, ranges: ranges.map { [$0.lowerBound, $0.upperBound] },
+                                          count: i == 0 ? max(0, item.count - rest) : lengths[i],
+                                          recipient: item.key.recipient, agreement: item.key.agreement, access: item.key.access.rawValue,
+                                          time: iso8601(item.first))
+            return AppendRequest(type: PolicyEntryType.disclosed.rawValue, author: "node", payload: JournalLine.encode(record))
+        }
     }
 
     /// Whether `ranges` (sorted, disjoint) cover all of `span`.
@@ -252,7 +271,13 @@ final class OwnLogRecorder: Sendable {
     static func uncovered(_ span: ClosedRange<UInt64>, by ranges: [ClosedRange<UInt64>]) -> [ClosedRange<UInt64>] {
         var out: [ClosedRange<UInt64>] = []
         var next = span.lowerBound
-        for range in ranges {
+        // From the first range that ends at or after the span's start (binary search).
+        var low = 0, high = ranges.count
+        while low < high {
+            let mid = (low + high) / 2
+            if ranges[mid].upperBound < span.lowerBound { low = mid + 1 } else { high = mid }
+        }
+        for range in ranges[low...] {
             if range.upperBound < next { continue }
             if range.lowerBound > span.upperBound { break }
             if range.lowerBound > next { out.append(next...(range.lowerBound - 1)) }
@@ -265,18 +290,31 @@ final class OwnLogRecorder: Sendable {
 
     /// `ranges` with `span` added, kept sorted and merged (adjacent ones joined).
     static func merge(_ ranges: [ClosedRange<UInt64>], _ span: ClosedRange<UInt64>) -> [ClosedRange<UInt64>] {
-        var out: [ClosedRange<UInt64>] = []
-        var current = span
-        for range in ranges {
-            if range.upperBound < current.lowerBound && current.lowerBound - range.upperBound > 1 {
-                out.append(range)
-            } else if current.upperBound < range.lowerBound && range.lowerBound - current.upperBound > 1 {
-                out.append(range)
-            } else {
-                current = min(range.lowerBound, current.lowerBound)...max(range.upperBound, current.upperBound)
-            }
+        var out = ranges
+        insert(span, into: &out)
+        return out
+    }
+
+    /// Adds `span` to `ranges` (sorted, disjoint, adjacent ones joined), in place: found by
+    /// binary search, so a span past the last (the usual case: a log served in order) is
+    /// appended in O(1), and only the ranges it touches are replaced. A log of alternating
+    /// restricted and public entries keeps one range per restricted entry: inserting each by a
+    /// scan and a copy of them all made catching up on it quadratic.
+    static func insert(_ span: ClosedRange<UInt64>, into ranges: inout [ClosedRange<UInt64>]) {
+        // The first range that ends at or after span.lowerBound - 1 (touching or overlapping).
+        let reach = span.lowerBound == 0 ? 0 : span.lowerBound - 1
+        var low = 0, high = ranges.count
+        while low < high {
+            let mid = (low + high) / 2
+            if ranges[mid].upperBound < reach { low = mid + 1 } else { high = mid }
         }
-        out.append(current)
-        return out.sorted { $0.lowerBound < $1.lowerBound }
+        var end = low
+        var merged = span
+        // Every range that starts at or before span.upperBound + 1 joins it.
+        while end < ranges.count && (span.upperBound == UInt64.max || ranges[end].lowerBound <= span.upperBound + 1) {
+            merged = min(merged.lowerBound, ranges[end].lowerBound)...max(merged.upperBound, ranges[end].upperBound)
+            end += 1
+        }
+        ranges.replaceSubrange(low..<end, with: [merged])
     }
 }

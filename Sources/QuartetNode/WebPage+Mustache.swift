@@ -102,6 +102,8 @@ extension WebPage.FigureBody: MustacheParent {
         switch name {
         case "figure": figure
         case "count": count
+        case "stated": stated
+        case "omitted": omitted
         case "checkpoints": checkpoints
         case "entries": entries
         case "data": data

@@ -5,9 +5,11 @@ public enum PolicyEntryType: String, Sendable, CaseIterable {
     case established = "agreement.established"
     case revoked = "agreement.revoked"
     /// A sender's record that it disclosed restricted payloads: `{"log", "ranges": [[from, to]],
-    /// "count", "recipient", "agreement", "access", "time"}` — every entry of the log within the
-    /// ranges classified under the agreement's labels (for `aggregate` access, every published
-    /// aggregate) went to the recipient in full — appended to the sender's own log.
+    /// "count", "recipient", "agreement", "access", "time"}` — the entries of the log at exactly
+    /// those indices went to the recipient in full under the agreement (records made before
+    /// 2026-12-03 named whole batch spans: every entry within them classified under the
+    /// agreement's labels, for `aggregate` access every published aggregate) — appended to the
+    /// sender's own log.
     case disclosed = "disclosure.recorded"
     /// A recipient's record that it dropped payloads it held under an agreement that ended:
     /// `{"log", "entries", "agreement", "reason", "time"}`, appended to its own log.

@@ -170,8 +170,11 @@ import Testing
         // The reader's token: a credential slot, the reserve slot freed.
         #expect(slots.firstRequest(2, "reader-alice token alice"))
         #expect(slots.reserveInUse == 1 && slots.credentialInUse == 1)
-        // No credentials: answered once, then gone.
+        // No credentials: answered once, then closed; counted (and displaceable) until it is gone.
         #expect(!slots.firstRequest(3, nil))
+        #expect(slots.reserveInUse == 1)
+        #expect(!slots.firstRequest(3, "reader-alice token alice"), "no second chance on the same connection")
+        slots.leave(3)
         #expect(slots.reserveInUse == 0)
         // Asking again changes nothing for a connection already decided.
         #expect(slots.firstRequest(2, nil) && slots.firstRequest(1, nil), "a credentialed or shared connection stays")
@@ -183,6 +186,7 @@ import Testing
         #expect(slots.firstRequest(4, "reader-alice token alice"))
         #expect(!slots.firstRequest(5, "reader-alice token alice"), "a third connection of one credential")
         #expect(slots.credentialInUse == 2)
+        slots.leave(5)
         // A pending connection awaiting its request still gives way to a member from an
         // address holding fewer.
         #expect(slots.enter(7, address: "x") == .provisional(displacing: nil))

@@ -70,6 +70,6 @@ func everyPropertyIsNamed(_ value: some MustacheParent, sourceLocation: SourceLo
         let entry = WebPage.FigureBody.Entry(position: 1, log: "wales", index: "0", type: "t", time: "t", author: "a", content: "c")
         everyPropertyIsNamed(checkpoint)
         everyPropertyIsNamed(entry)
-        everyPropertyIsNamed(WebPage.FigureBody(figure: "f", count: 1, checkpoints: [checkpoint], entries: [entry], data: "{}"))
+        everyPropertyIsNamed(WebPage.FigureBody(figure: "f", count: 1, stated: "45", omitted: "3", checkpoints: [checkpoint], entries: [entry], data: "{}"))
     }
 }

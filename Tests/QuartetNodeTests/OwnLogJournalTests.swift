@@ -97,4 +97,52 @@ import Testing
         #expect(records == [[0...5], [6...6], [7...7], [8...8], [9...9]])
         #expect(recorded == [0...9])
     }
+
+    /// Ranges kept sorted and merged in place, by binary search: what a log of alternating
+    /// restricted and public entries needs (one range per entry) without quadratic work.
+    @Test func rangesAreInsertedInPlaceSortedAndMerged() {
+        var ranges: [ClosedRange<UInt64>] = []
+        for i in stride(from: UInt64(0), to: 200_000, by: 2) { OwnLogRecorder.insert(i...i, into: &ranges) }
+        #expect(ranges.count == 100_000 && ranges.first == 0...0 && ranges.last == 199_998...199_998)
+        // Filling a gap joins its neighbours; an overlap spanning several merges them all.
+        OwnLogRecorder.insert(1...1, into: &ranges)
+        #expect(ranges.prefix(2) == [0...2, 4...4])
+        OwnLogRecorder.insert(5...11, into: &ranges)
+        #expect(ranges.prefix(3) == [0...2, 4...12, 14...14])
+        var small: [ClosedRange<UInt64>] = [3...5, 9...9]
+        OwnLogRecorder.insert(0...1, into: &small)
+        #expect(small == [0...1, 3...5, 9...9])
+        OwnLogRecorder.insert(2...2, into: &small)
+        #expect(small == [0...5, 9...9])
+        OwnLogRecorder.insert(7...UInt64.max, into: &small)
+        #expect(small == [0...5, 7...UInt64.max])
+        OwnLogRecorder.insert(6...6, into: &small)
+        #expect(small == [0...UInt64.max])
+        // The uncovered parts of a span come from a binary search too.
+        #expect(OwnLogRecorder.uncovered(150_001...150_004, by: ranges) == [150_001...150_001, 150_003...150_003])
+    }
+
+    /// A second's disclosures of such a log can hold tens of thousands of ranges: they go in
+    /// several records, each well inside an entry's 1 MiB, counts adding up.
+    @Test func aDisclosureOfVeryManyRangesIsSplitIntoRecordsThatFit() throws {
+        var item = OwnLogRecorder.PendingDisclosure(key: .init(recipient: "england", log: "wales", agreement: "HEIW-1", access: .full),
+                                                    first: 1_700_000_000_000)
+        for i in stride(from: UInt64(0), to: 50_000, by: 2) { OwnLogRecorder.insert(i...i, into: &item.ranges) }
+        item.count = 25_000
+        let requests = OwnLogRecorder.disclosureRequests(item)
+        #expect(requests.count == 3)
+        var total = 0, ranges = 0
+        for request in requests {
+            #expect(request.payload.count < 256 << 10, "\(request.payload.count) bytes")
+            let record = try JSONDecoder().decode(DisclosureRecord.self, from: Data(request.payload))
+            total += record.count
+            ranges += record.ranges.count
+        }
+        #expect(total == 25_000 && ranges == 25_000)
+        // One record when it fits.
+        var one = item
+        one.ranges = [0...9]
+        one.count = 10
+        #expect(OwnLogRecorder.disclosureRequests(one).count == 1)
+    }
 }
