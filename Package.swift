@@ -152,7 +152,7 @@ let package = Package(
         .testTarget(name: "QuartetLedgerTests", dependencies: ["QuartetLedger", "QuartetTestKit"]),
         .testTarget(name: "QuartetReplicationTests", dependencies: ["QuartetReplication", "QuartetLedger", "QuartetCrypto", "QuartetPolicy"]),
         .testTarget(name: "QuartetStoreTests", dependencies: ["QuartetStore", "QuartetTestKit"]),
-        .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit", "QuartetHarness"]),
+        .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit", "QuartetHarness", "QuartetCrypto"]),
         // The `quartet` executable's own parts (its JSON log format, sd_notify), imported with
         // @testable.
         .testTarget(name: "QuartetCommandTests", dependencies: ["quartet", "QuartetTestKit", .product(name: "Logging", package: "swift-log")]),

@@ -9,7 +9,7 @@ import QuartetPlan
 /// credentials — a bearer token, or a client certificate, or else the node's own certificate.
 struct NodeClientOptions: ParsableArguments {
     @Option(help: "The node's configuration file (API address, CA certificate).") var config: String
-    @Option(help: "A bearer token (default: $QUARTET_TOKEN).") var token: String?
+    @Option(help: "A bearer token (default: $QUARTET_TOKEN, sent only to a node whose configuration lists it).") var token: String?
     @Option(help: "A client certificate from the federation CA (operator, reader or auditor).") var cert: String?
     @Option(help: "The client certificate's private key.") var key: String?
     @Option(help: "Seconds a request may take before it is given up.") var timeout: Int = 60
@@ -21,7 +21,18 @@ struct NodeClientOptions: ParsableArguments {
         let address = HostPort(host: host, port: configuration.apiListen.port)
         guard (cert == nil) == (key == nil) else { throw ValidationError("give --cert and --key together") }
         guard (1...3600).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 3,600 seconds") }
-        let token = self.token ?? ProcessInfo.processInfo.environment["QUARTET_TOKEN"]
+        var token = self.token
+        if token == nil, let environment = ProcessInfo.processInfo.environment["QUARTET_TOKEN"], !environment.isEmpty {
+            // A token is one node's credential: sent from the environment only to a node whose
+            // configuration lists it (an operator's exported token must not reach another
+            // member's node with a command meant to read that node).
+            let digest = TokenGrant.digest(environment)
+            guard configuration.tokens.contains(where: { $0.sha256 == digest }) else {
+                throw CLIError("QUARTET_TOKEN is not a token \(configuration.node) accepts (\(config) lists no such token), so it is not sent there: "
+                               + "a token sent to another member's node is that member's to use. Give it with --token to send it anyway, or use --cert and --key.")
+            }
+            token = environment
+        }
         var client: APIClient
         if let cert, let key {
             client = try APIClient(certificate: cert, key: key, ca: configuration.caCertificate, node: configuration.node, address: address)

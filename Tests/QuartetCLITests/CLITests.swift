@@ -1,4 +1,5 @@
 import Foundation
+import QuartetCrypto
 import QuartetTestKit
 import Testing
 
@@ -26,6 +27,26 @@ func populatedDirectory(count: Int) throws -> URL {
 }
 
 @Suite(.serialized) struct CLITests {
+    /// A token is one node's credential: `$QUARTET_TOKEN` goes only to a node whose
+    /// configuration lists it (an operator's exported token must not reach another member's
+    /// node); `--token` still sends one on purpose. Decided before any connection.
+    @Test func anExportedTokenIsSentOnlyToANodeThatAcceptsIt() throws {
+        let fixture = try NodeFiles()
+        defer { fixture.remove() }
+        let token = "qt_exported-operator-token"
+        let quartet = try TestKit.quartetBinary()
+        let refused = try TestKit.run(quartet, ["view", "--config", fixture.configPath, "--timeout", "2"], environment: ["QUARTET_TOKEN": token])
+        #expect(refused.status != 0 && refused.stderr.contains("QUARTET_TOKEN is not a token wales accepts"), "\(refused)")
+        // Listed in the configuration: sent (the node is not running, so the connection fails instead).
+        let url = URL(fileURLWithPath: fixture.configPath)
+        var config = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let digest = SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        config["tokens"] = [["name": "op", "role": "operator", "sha256": digest]]
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let sent = try TestKit.run(quartet, ["view", "--config", fixture.configPath, "--timeout", "2"], environment: ["QUARTET_TOKEN": token])
+        #expect(sent.status != 0 && !sent.stderr.contains("QUARTET_TOKEN"), "\(sent)")
+    }
+
     /// Help and version come out as ArgumentParser prints them, exit 0 (the command errors the
     /// CLI escapes must not include its help, which it throws).
     @Test func helpAndVersionExitZero() throws {
