@@ -200,7 +200,8 @@ final class WriterLock: Sendable {
     private let fd: Mutex<Int32?>
 
     init(path: String) throws(StoreError) {
-        let fd = open(path, O_RDWR | O_CREAT, 0o600)
+        // Not through a symlink: the node can write its directory, and root may take this lock.
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw StoreError(.io, "cannot open lock file \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)

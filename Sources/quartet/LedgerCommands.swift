@@ -24,6 +24,7 @@ struct InitCommand: AsyncParsableCommand {
                             payloadCommitment: .emptyTree, payloadLength: 0).validate()
         } catch { throw ValidationError("--log: \(error.message.replacingOccurrences(of: "log: ", with: ""))") }
         guard Checkpoint.isValidOrigin(origin) else { throw ValidationError("--origin must be non-empty, without spaces or +") }
+        try requireDataDirectoryOwner(data.data, command: "init")
         let directory = DataDirectory(path: data.data)
         let store = try LedgerStore.create(directory)
         defer { try? store.close() }
@@ -84,6 +85,7 @@ struct AppendCommand: AsyncParsableCommand {
             throw CLIError("payload from \(source): \(error.message.replacingOccurrences(of: "payload: ", with: ""))")
         }
         if let refusal = CopyMarkers.offlineWriteRefusal(data.data) { throw CLIError(refusal) }
+        try requireDataDirectoryOwner(data.data, command: "append")
         let store = try LedgerStore.open(DataDirectory(path: data.data), mode: .writer)
         defer { try? store.close() }
         let writer = try LogWriter(store: store, log: try ownLog(store, named: log))
@@ -171,6 +173,8 @@ struct KeyCommand: AsyncParsableCommand {
         @Option(help: "The node's own log (its origin names the witness key).") var log: String
 
         func run() async throws {
+            // It may make the witness key: as the node's user, or the node cannot read it.
+            try requireDataDirectoryOwner(data.data, command: "key witness-vkey")
             let directory = DataDirectory(path: data.data)
             let store = try LedgerStore.open(directory)
             let info = try store.log(named: log)

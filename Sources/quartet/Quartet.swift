@@ -99,6 +99,17 @@ func printError(_ text: String) {
 }
 
 /// A command failure that is not a usage error: printed as `Error: ...`, exit status 1.
+/// A command that writes a data directory runs as its owner (the node's user): root writing
+/// there would leave files the node cannot read, and could be led by what the node wrote there
+/// (a planted symlink) to write elsewhere. A directory not there yet is the caller's to make.
+func requireDataDirectoryOwner(_ path: String, command: String) throws {
+    var owner = stat()
+    guard stat(path, &owner) == 0 else { return }
+    guard owner.st_uid == geteuid() else {
+        throw CLIError("quartet \(command) runs as the data directory's owner, user \(owner.st_uid) (sudo -u <that user> quartet \(command) …); this is user \(geteuid())")
+    }
+}
+
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

@@ -50,6 +50,7 @@ struct RecoverCommand: AsyncParsableCommand {
             loaded.peerAnswers = peerAnswers
             configuration = loaded
         } catch { throw CLIError("\(error)") }
+        try requireDataDirectoryOwner(configuration.dataDirectory, command: "recover")
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
