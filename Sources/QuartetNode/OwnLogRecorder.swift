@@ -49,6 +49,23 @@ final class OwnLogRecorder: Sendable {
         var recorded: [Key: [ClosedRange<UInt64>]] = [:]
         var scheduled = false
         var generation = 0
+
+        /// `range` (none of it recorded yet for `key`) disclosed: `count` payloads, waiting for
+        /// the next record, and remembered as recorded. In place: a copy of the ranges per call
+        /// would make a log of alternating restricted and public entries quadratic.
+        mutating func disclose(_ range: ClosedRange<UInt64>, count: Int, key: Key, first: UInt64) {
+            if disclosures[key] == nil { disclosures[key] = PendingDisclosure(key: key, first: first) }
+            OwnLogRecorder.insert(range, into: &disclosures[key]!.ranges)
+            let total = disclosures[key]!.count.addingReportingOverflow(count)
+            disclosures[key]!.count = total.overflow ? Int.max : total.partialValue
+            disclosures[key]!.first = min(disclosures[key]!.first, first)
+            OwnLogRecorder.insert(range, into: &recorded[key, default: []])
+        }
+    }
+
+    /// How many indices `range` holds (saturating).
+    static func length(_ range: ClosedRange<UInt64>) -> Int {
+        range.upperBound - range.lowerBound >= UInt64(Int.max) ? Int.max : Int(range.upperBound - range.lowerBound) + 1
     }
 
     private let state = NIOLockedValueBox(State())
@@ -73,13 +90,8 @@ final class OwnLogRecorder: Sendable {
             var lines: [String] = []
             for range in ranges {
                 for new in Self.uncovered(range, by: state.recorded[key] ?? []) {
-                    let count = new.upperBound - new.lowerBound >= UInt64(Int.max) ? Int.max : Int(new.upperBound - new.lowerBound) + 1
-                    // In place: a copy of the pending ranges per new range would be quadratic.
-                    if state.disclosures[key] == nil { state.disclosures[key] = PendingDisclosure(key: key, first: now) }
-                    Self.insert(new, into: &state.disclosures[key]!.ranges)
-                    let total = state.disclosures[key]!.count.addingReportingOverflow(count)
-                    state.disclosures[key]!.count = total.overflow ? Int.max : total.partialValue
-                    Self.insert(new, into: &state.recorded[key, default: []])
+                    let count = Self.length(new)
+                    state.disclose(new, count: count, key: key, first: now)
                     lines.append(JournalLine.disclosure(.init(recipient: recipient, log: log, agreement: agreement, access: access,
                                                               from: new.lowerBound, to: new.upperBound, count: count, time: now)).text)
                 }
@@ -138,11 +150,11 @@ final class OwnLogRecorder: Sendable {
             logger.error("cannot record disclosures and purges; retrying in 5 s (the journal keeps them)", metadata: ["error": "\(error)"])
             let retry = state.withLockedValue { state -> Bool in
                 for item in items {
-                    var merged = state.disclosures[item.key] ?? PendingDisclosure(key: item.key, first: item.first)
-                    for range in item.ranges { Self.insert(range, into: &merged.ranges) }
-                    merged.count += item.count
-                    merged.first = min(merged.first, item.first)
-                    state.disclosures[item.key] = merged
+                    if state.disclosures[item.key] == nil { state.disclosures[item.key] = PendingDisclosure(key: item.key, first: item.first) }
+                    for range in item.ranges { Self.insert(range, into: &state.disclosures[item.key]!.ranges) }
+                    let total = state.disclosures[item.key]!.count.addingReportingOverflow(item.count)
+                    state.disclosures[item.key]!.count = total.overflow ? Int.max : total.partialValue
+                    state.disclosures[item.key]!.first = min(state.disclosures[item.key]!.first, item.first)
                 }
                 state.purges = purges + state.purges
                 if let renamed { state.unflushed.append(renamed) }
@@ -188,12 +200,14 @@ final class OwnLogRecorder: Sendable {
                     let key = Key(recipient: d.recipient, log: d.log, agreement: d.agreement, access: d.access)
                     let time = d.time ?? wallClockMillis()
                     state.withLockedValue { state in
-                        if Self.covers(state.recorded[key] ?? [], d.from...d.to) { return }
-                        var item = state.disclosures[key] ?? PendingDisclosure(key: key, first: time)
-                        Self.insert(d.from...d.to, into: &item.ranges)
-                        item.count += d.count
-                        state.disclosures[key] = item
-                        Self.insert(d.from...d.to, into: &state.recorded[key, default: []])
+                        // What is not recorded yet of the line's span, as `record` takes it (a line
+                        // of an older build counted fewer payloads than its span holds).
+                        var left = d.count
+                        for piece in Self.uncovered(d.from...d.to, by: state.recorded[key] ?? []) {
+                            let count = min(left, Self.length(piece))
+                            left -= count
+                            state.disclose(piece, count: count, key: key, first: time)
+                        }
                     }
                 }
             }
@@ -262,11 +276,7 @@ final class OwnLogRecorder: Sendable {
     }
 
     /// Whether `ranges` (sorted, disjoint) cover all of `span`.
-    static func covers(_ ranges: [ClosedRange<UInt64>], _ span: ClosedRange<UInt64>) -> Bool {
-        ranges.contains { $0.lowerBound <= span.lowerBound && span.upperBound <= $0.upperBound }
-    }
-
-    /// The parts of `span` that no range of `ranges` (sorted and merged, as `merge` keeps
+    /// The parts of `span` that no range of `ranges` (sorted and merged, as `insert` keeps
     /// them) covers, in order.
     static func uncovered(_ span: ClosedRange<UInt64>, by ranges: [ClosedRange<UInt64>]) -> [ClosedRange<UInt64>] {
         var out: [ClosedRange<UInt64>] = []
@@ -285,13 +295,6 @@ final class OwnLogRecorder: Sendable {
             next = range.upperBound + 1
         }
         out.append(next...span.upperBound)
-        return out
-    }
-
-    /// `ranges` with `span` added, kept sorted and merged (adjacent ones joined).
-    static func merge(_ ranges: [ClosedRange<UInt64>], _ span: ClosedRange<UInt64>) -> [ClosedRange<UInt64>] {
-        var out = ranges
-        insert(span, into: &out)
         return out
     }
 

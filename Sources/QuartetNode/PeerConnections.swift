@@ -176,7 +176,7 @@ extension ReplicationEngine {
         let millis = Int(min(budget.millisUntilAllowed(), 60_000))
         queue.asyncAfter(deadline: .now() + .milliseconds(millis)) {
             self.budgetWakes.remove(peer)
-            guard self.channels[peer] != nil else { return }
+            guard !self.stopped, self.channels[peer] != nil else { return }
             self.serveWaiting(peer)
         }
     }

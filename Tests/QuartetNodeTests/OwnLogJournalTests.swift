@@ -92,7 +92,7 @@ import Testing
         for end in UInt64(5)...9 {
             let new = uncovered(0...end, recorded)
             records.append(new)
-            for range in new { recorded = OwnLogRecorder.merge(recorded, range) }
+            for range in new { OwnLogRecorder.insert(range, into: &recorded) }
         }
         #expect(records == [[0...5], [6...6], [7...7], [8...8], [9...9]])
         #expect(recorded == [0...9])
