@@ -22,6 +22,7 @@ import http.server
 import importlib.util
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -229,6 +230,19 @@ def rerun(d, change):
             d.find_element(By.ID, "verify-summary").text)
 
 
+def omit_and_state_the_rest(d, omit):
+    """Has the page's data leave entries out (the JavaScript `omit`) and state the figure the
+    rest give, as a node hiding entries would: the page's own check then matches."""
+    tamper(d, "document.body.dataset.verified = ''; " + omit + " data.stated = JSON.stringify(-1);")
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
+    line = d.find_element(By.ID, "figure-check").text
+    rest = re.search(r"entries give ([0-9,.]+),", line)
+    if not rest:
+        fail("no figure given by the entries left: %r" % line)
+    tamper(d, "document.body.dataset.verified = ''; data.stated = JSON.stringify(%s);" % rest.group(1).replace(",", ""))
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+
+
 def check_recomputed(d, api, token, ca):
     """The page recomputes a reading, a UK total and an action's status from the entries it
     verified and sets them against the value the node states: equal on an honest node; a node
@@ -268,17 +282,8 @@ def check_recomputed(d, api, token, ca):
     print("web-test: the whole logs of %s read in the browser: %s" % (totals[0], whole_line()))
     # A node leaving a reading out and stating what the rest give: the page's own check cannot
     # tell; reading the logs whole does.
-    tamper(d, """document.body.dataset.verified = '';
-        const i = data.entries.findIndex(item => item.entry.type === 'progress.reading');
-        data.entries.splice(i, 1);
-        data.stated = JSON.stringify(-1);""")
-    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
-    import re
-    rest = re.search(r"entries give ([0-9,.]+),", figure_line())
-    if not rest:
-        fail("no figure given by the entries left: %r" % figure_line())
-    tamper(d, "document.body.dataset.verified = ''; data.stated = JSON.stringify(%s);" % rest.group(1).replace(",", ""))
-    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    omit_and_state_the_rest(d, """const i = data.entries.findIndex(item => item.entry.type === 'progress.reading');
+        data.entries.splice(i, 1);""")
     if d.find_element(By.TAG_NAME, "body").get_attribute("data-figure") != "match":
         fail("the page's own check did not take the consistent omission (as designed): %r" % figure_line())
     d.execute_script("document.body.dataset.whole = ''; window.quartetCheckWhole();")
@@ -350,21 +355,11 @@ def check_whole_with_policy(d, api, demo, out):
     d.find_element(By.ID, "verify-policy").send_keys(path)
     WebDriverWait(d, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-policy") == "file"
                                and d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
-    figure_line = lambda: d.find_element(By.ID, "figure-check").text
     whole_line = lambda: d.find_element(By.ID, "whole-check").text
     # The first nation with a reading on the page, left off whole.
-    tamper(d, """document.body.dataset.verified = '';
-        const gone = data.entries.find(item => item.entry.type === 'progress.reading').entry.log;
+    omit_and_state_the_rest(d, """const gone = data.entries.find(item => item.entry.type === 'progress.reading').entry.log;
         data.entries = data.entries.filter(item => item.entry.log !== gone);
-        delete data.checkpoints[gone];
-        data.stated = JSON.stringify(-1);""")
-    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
-    import re
-    rest = re.search(r"entries give ([0-9,.]+),", figure_line())
-    if not rest:
-        fail("no figure given by the other nations' entries: %r" % figure_line())
-    tamper(d, "document.body.dataset.verified = ''; data.stated = JSON.stringify(%s);" % rest.group(1).replace(",", ""))
-    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+        delete data.checkpoints[gone];""")
     d.execute_script("document.body.dataset.whole = ''; window.quartetCheckWhole();")
     WebDriverWait(d, 90).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-whole") in ("match", "mismatch", "failed", "not-recomputed"))
     if d.find_element(By.TAG_NAME, "body").get_attribute("data-whole") != "mismatch":

@@ -61,11 +61,9 @@ import Testing
 
     /// A member that asks for batch after batch and never reads: the node stops serving it once
     /// its writes back up (or cuts it off), its memory stays put, and other peers replicate on.
-    @Test func aMemberThatAsksAndNeverReadsCannotExhaustMemory() async throws {
-        let federation = try LocalFederation()
-        try federation.start(["uk", "wales"], onePeerAnswers: true)
-        defer { federation.stop() }
-        // About 12 MiB in uk's own log, so every request is answered with a full batch.
+    /// About 12 MiB in uk's own log, so every request for it is answered with a batch of
+    /// megabytes.
+    static func fillOwnLog(_ federation: LocalFederation) throws {
         let blob = String(repeating: "x", count: 120_000)
         for _ in 0..<10 {
             let items = (0..<10).map { _ in #"{"type":"test.note","payload":{"text":"\#(blob)"}}"# }.joined(separator: ",")
@@ -76,6 +74,13 @@ import Testing
                                                      "\(federation.api("uk"))/v1/logs/uk/entries"])
             #expect(status == 201, "\(text)")
         }
+    }
+
+    @Test func aMemberThatAsksAndNeverReadsCannotExhaustMemory() async throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk", "wales"], onePeerAnswers: true)
+        defer { federation.stop() }
+        try Self.fillOwnLog(federation)
         let pid = try #require(federation.processes["uk"]?.pid)
         let peer = try await Self.greeted(as: "england", federation)
         let before = Self.rss(pid)
@@ -115,17 +120,7 @@ import Testing
         try JSONSerialization.data(withJSONObject: config).write(to: configURL)
         try federation.start(["uk", "wales"], onePeerAnswers: true)
         defer { federation.stop() }
-        // About 12 MiB in uk's own log, so every request is answered with a batch of megabytes.
-        let blob = String(repeating: "x", count: 120_000)
-        for _ in 0..<10 {
-            let items = (0..<10).map { _ in #"{"type":"test.note","payload":{"text":"\#(blob)"}}"# }.joined(separator: ",")
-            let body = federation.root.appendingPathComponent("big.json")
-            try Data(#"{"entries":[\#(items)]}"#.utf8).write(to: body)
-            let (text, status) = try federation.curl(["--cert", federation.path("uk", "operator_certificate"), "--key", federation.path("uk", "operator_key"),
-                                                     "-H", "content-type: application/json", "--data-binary", "@\(body.path)",
-                                                     "\(federation.api("uk"))/v1/logs/uk/entries"])
-            #expect(status == 201, "\(text)")
-        }
+        try Self.fillOwnLog(federation)
         let member = try await Self.greeted(as: "england", federation)
         _ = member.drainEntryBytes()
         let started = Date()
