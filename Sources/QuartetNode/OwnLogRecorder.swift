@@ -264,7 +264,7 @@ final class OwnLogRecorder: Sendable {
         }
         // (Saturating: no index range a log can hold comes near, but nothing here may trap.)
         func plus(_ a: Int, _ b: Int) -> Int { let (sum, overflow) = a.addingReportingOverflow(b); return overflow ? Int.max : sum }
-        let lengths = chunks.map { $0.reduce(0) { plus($0, plus(Int(clamping: $1.upperBound - $1.lowerBound), 1)) } }
+        let lengths = chunks.map { $0.reduce(0) { plus($0, length($1)) } }
         let rest = lengths.dropFirst().reduce(0, plus)
         return chunks.enumerated().map { i, ranges in
             let record = DisclosureRecord(log: item.key.log, ranges: ranges.map { [$0.lowerBound, $0.upperBound] },

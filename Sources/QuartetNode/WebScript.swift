@@ -315,12 +315,17 @@ enum WebScript {
             // override characters (tab and newline aside), as the node's admission and fold require.
             const clean = v => typeof v === "string" ? !/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(v)
               : Array.isArray(v) ? v.every(clean) : (v && typeof v === "object") ? Object.keys(v).every(k => clean(k) && clean(v[k])) : true;
-            const ofType = type => verified.filter(r => r.fields.type === type && r.fields.classification === "public" && r.content !== null)
-              .map(r => ({ log: r.fields.log, index: r.fields.index, p: payload(r) }))
-              .filter(x => x.p && typeof x.p === "object" && !Array.isArray(x.p) && clean(x.p) && (!shapes[type] || shapes[type](x.p)));
+            // Each type's entries parsed once (a whole log's measures are asked for per measure).
+            const parsed = new Map();
+            const ofType = type => {
+              if (!parsed.has(type)) parsed.set(type, verified.filter(r => r.fields.type === type && r.fields.classification === "public" && r.content !== null)
+                .map(r => ({ log: r.fields.log, index: r.fields.index, p: payload(r) }))
+                .filter(x => x.p && typeof x.p === "object" && !Array.isArray(x.p) && clean(x.p) && (!shapes[type] || shapes[type](x.p))));
+              return parsed.get(type);
+            };
             // The view folds a reading only after its measure's definition, a status only after
             // its action's: the index of the first definition in the log, or Infinity.
-            const firstDefinition = (type, log, id) => Math.min(Infinity, ...ofType(type).filter(x => x.log === log && x.p.id === id).map(x => x.index));
+            const firstDefinition = (type, log, id) => ofType(type).reduce((first, x) => x.log === log && x.p.id === id ? Math.min(first, x.index) : first, Infinity);
             // The newest of each key (entries of one log fold in index order).
             const newest = (items, key) => {
               const out = new Map();
@@ -329,7 +334,8 @@ enum WebScript {
             };
             if (parts[0] === "reading" && parts.length === 4) {
               const defined = firstDefinition("plan.measure", parts[1], parts[2]);
-              const r = newest(ofType("progress.reading").filter(x => x.log === parts[1] && x.p.measure === parts[2] && x.p.period === parts[3] && x.index > defined), () => "r").get("r");
+              const r = ofType("progress.reading").filter(x => x.log === parts[1] && x.p.measure === parts[2] && x.p.period === parts[3] && x.index > defined)
+                .reduce((best, x) => !best || x.index > best.index ? x : best, null);
               if (!r) throw new Error("no verified reading of " + parts[2] + " for " + parts[3] + " on this page");
               return r.p.value ?? r.p.achieved ?? r.p.categories ?? r.p.text ?? null;
             }
@@ -383,6 +389,11 @@ enum WebScript {
             return undefined;
           }
 
+          // The figure the page's address asks for (the data must be for it), or null.
+          function askedFigure() {
+            try { return decodeURIComponent(location.pathname.replace(/^\/figures\//, "")); } catch (e) { return null; }
+          }
+
           // Whether two figures are the same: numbers within rounding (sums in another order),
           // anything else as JSON with its keys sorted.
           function sameFigure(a, b) {
@@ -434,6 +445,9 @@ enum WebScript {
             return checked;
           }
 
+          // The most entries the whole-log check reads, over all its logs.
+          const maxWholeEntries = 2000000;
+
           // The heads the last finished check verified (per log), with the policy file it used
           // and whether each met the quorum, for the whole-log check; checks in progress.
           let lastRun = null, running = 0;
@@ -449,9 +463,7 @@ enum WebScript {
               // One policy (or none) for the whole check, whatever the reader picks while it reads.
               const policy = chosen;
               if (lastRun.policy !== policy) throw new Error("the checkpoints were checked without the policy file chosen since; check again first");
-              let asked = null;
-              try { asked = decodeURIComponent(location.pathname.replace(/^\/figures\//, "")); } catch (e) { asked = null; }
-              if (asked !== data.figure) throw new Error("the page's data is for another figure than this address asks for");
+              if (askedFigure() !== data.figure) throw new Error("the page's data is for another figure than this address asks for");
               const logs = Object.keys(data.checkpoints).sort();
               const heads = Object.assign(Object.create(null), lastRun.heads);
               // With the reader's policy file every checkpoint read must meet its quorum.
@@ -482,6 +494,9 @@ enum WebScript {
                 }
                 logs.sort();
               }
+              // Bounded: a log's key could sign a checkpoint of any size, and this reads it all.
+              const total = logs.reduce((n, log) => n + (heads[log] && !heads[log].error ? heads[log].size : 0), 0);
+              if (total > maxWholeEntries) throw new Error("these logs hold " + total + " entries up to their checkpoints, more than this page reads (" + maxWholeEntries + "); check them with quartet verify on a copy");
               let all = [];
               const read = [];
               for (const log of logs) {
@@ -602,9 +617,7 @@ enum WebScript {
             const figureLine = document.getElementById("figure-check");
             let figureState = "not-recomputed", figureText = "This page checks the entries this figure rests on; it does not recompute a figure of this kind.";
             // The figure the reader asked for is the one in the page's address, not the data's.
-            let asked = null;
-            try { asked = decodeURIComponent(location.pathname.replace(/^\/figures\//, "")); } catch (e) { asked = null; }
-            if (asked !== data.figure) {
+            if (askedFigure() !== data.figure) {
               figureState = "mismatch";
               figureText = "\u2717 The page's data is for the figure " + JSON.stringify(String(data.figure)) + ", not the one this address asks for.";
             } else if (data.omitted !== undefined && data.omitted !== null && data.omitted !== 0) {
