@@ -124,6 +124,10 @@ extension WebPage {
         var omitted: Int?
         /// The UK log, whose own measures are not among a UK total's nations.
         var ukLog: String
+        /// Per log, how many of its entries this node's view had read when it stated the figure
+        /// (the same snapshot): the whole-log check recomputes the figure from those entries,
+        /// read up to a checkpoint that covers them, and says what any newer ones change.
+        var folded: [String: UInt64]
         var entries: [ViewProvenance.Item]
         var checkpoints: [String: String]
         var keys: [String: Key]
@@ -156,7 +160,8 @@ extension WebPage {
             return FigureBody.Entry(position: i, log: e.log, index: String(e.index), type: e.type, time: e.time, author: e.author, content: content)
         }
         let stated = q.statedValue(answer.figure)
-        let data = VerifyData(figure: answer.figure, stated: stated, omitted: answer.omitted, ukLog: q.view.ukLog, entries: answer.entries, checkpoints: answer.checkpoints,
+        let data = VerifyData(figure: answer.figure, stated: stated, omitted: answer.omitted, ukLog: q.view.ukLog,
+                              folded: q.view.logs.mapValues(\.size), entries: answer.entries, checkpoints: answer.checkpoints,
                               keys: keys.mapValues { VerifyData.Key(vkey: $0.vkey, pinned: $0.pinned) }, rotations: rotations, witnesses: witnesses)
         let body = FigureBody(figure: answer.figure, count: answer.entries.count, stated: stated, omitted: answer.omitted.map(String.init),
                               checkpoints: checkpoints, entries: entries,

@@ -452,6 +452,36 @@ enum WebScript {
           // and whether each met the quorum, for the whole-log check; checks in progress.
           let lastRun = null, running = 0;
 
+          // A checkpoint of `log` covering its first `want` entries, read from this node and
+          // verified as the page's was: the key the page's checkpoint was verified with (the
+          // policy file's, or the one the log's rotations on the page lead to), and with the
+          // policy file its quorum (a newer checkpoint may not be cosigned yet: try again).
+          async function headCovering(data, log, want, policy) {
+            const res = await fetch("/v1/logs/" + encodeURIComponent(log) + "/checkpoint?covering=" + want, { credentials: "same-origin" });
+            if (!res.ok) throw new Error("the node serves no checkpoint of " + log + " covering the " + want + " entries its figure rests on (" + res.status + ")");
+            const text = await res.text();
+            let head, quorum;
+            try {
+              if (policy) {
+                // (A log rotated since the policy file was written fails here: write it again.)
+                const r = await verifyWithPolicy(text, policy, log, [], Object.create(null));
+                head = r.head, quorum = r.quorum;
+              } else {
+                const key = data.keys[log];
+                if (!key || typeof key.vkey !== "string") throw new Error("no verifier key");
+                head = await verifyNote(text, key.vkey);
+                const listed = data.witnesses && data.witnesses[log];
+                const w = listed ? await verifyCosignatures(text, listed) : { signed: [], quorum: 0 };
+                quorum = w.signed.length >= w.quorum;
+              }
+            } catch (err) {
+              throw new Error("the newer checkpoint of " + log + " the figure needs: " + err.message);
+            }
+            if (head.size < want) throw new Error("the node's checkpoint of " + log + " holds " + head.size + " entries, fewer than the " + want + " its figure rests on");
+            if ((policy || lastRun.quorum[log]) && !quorum) throw new Error("the checkpoint of " + log + " covering the figure's " + want + " entries is not yet cosigned by " + (policy ? "your policy's" : "a") + " quorum of witnesses; try again in a moment");
+            return head;
+          }
+
           // Reads every log on the page whole and recomputes the figure from all their entries.
           async function checkWhole() {
             const data = JSON.parse(document.getElementById("provenance-data").textContent);
@@ -483,7 +513,8 @@ enum WebScript {
                   const named = namedLog(l.url);
                   if (named === null) throw new Error("your policy file's line for " + l.v.name + " names no log (…/v1/logs/<log>), so its log cannot be read");
                   if (logs.includes(named)) continue;
-                  const res = await fetch("/v1/logs/" + encodeURIComponent(named) + "/checkpoint?covering=0", { credentials: "same-origin" });
+                  const least = data.folded && Number.isSafeInteger(data.folded[named]) ? data.folded[named] : 0;
+                  const res = await fetch("/v1/logs/" + encodeURIComponent(named) + "/checkpoint?covering=" + least, { credentials: "same-origin" });
                   if (!res.ok) throw new Error("the node does not serve the checkpoint of " + named + ", a log your policy file names (" + res.status + ")");
                   // (Its key rotations are not on the page: a policy file written before a rotation
                   // of this log fails here; write it again with quartet policy.)
@@ -494,25 +525,49 @@ enum WebScript {
                 }
                 logs.sort();
               }
-              // Bounded: a log's key could sign a checkpoint of any size, and this reads it all.
-              const total = logs.reduce((n, log) => n + (heads[log] && !heads[log].error ? heads[log].size : 0), 0);
-              if (total > maxWholeEntries) throw new Error("these logs hold " + total + " entries up to their checkpoints, more than this page reads (" + maxWholeEntries + "); check them with quartet verify on a copy");
-              let all = [];
-              const read = [];
+              // How far this node's view had read each log when it stated the figure (the same
+              // snapshot as the page): the figure is recomputed from exactly those entries, read
+              // up to a checkpoint that covers them; a log read past them says what the newer
+              // entries change. A view ahead of the page's checkpoint needs a newer one.
+              const folded = data.folded && typeof data.folded === "object" ? data.folded : Object.create(null);
+              const upTo = Object.create(null);
               for (const log of logs) {
                 const head = heads[log];
                 if (!head || head.error) throw new Error("the checkpoint of " + log + " did not verify");
-                all = all.concat(await readWholeLog(log, head, (l, n, size) => say("Reading " + l + ": " + n + " of " + size + " entries checked…", "")));
-                read.push(log + " to size " + head.size + (head.time !== null && head.time !== undefined ? " (signed " + new Date(head.time).toISOString() + ")" : ""));
+                const want = Object.prototype.hasOwnProperty.call(folded, log) ? folded[log] : head.size;
+                if (!Number.isSafeInteger(want) || want < 0) throw new Error("this node gives no sensible size for what its view read of " + log);
+                if (want > head.size) heads[log] = await headCovering(data, log, want, policy);
+                upTo[log] = want;
+              }
+              // Bounded: a log's key could sign a checkpoint of any size, and this reads it all.
+              const total = logs.reduce((n, log) => n + heads[log].size, 0);
+              if (total > maxWholeEntries) throw new Error("these logs hold " + total + " entries up to their checkpoints, more than this page reads (" + maxWholeEntries + "); check them with quartet verify on a copy");
+              let all = [], asOf = [];
+              const read = [];
+              for (const log of logs) {
+                const head = heads[log];
+                const checked = await readWholeLog(log, head, (l, n, size) => say("Reading " + l + ": " + n + " of " + size + " entries checked…", ""));
+                // The page's own checkpoint of a log read further must be a prefix of what was read.
+                const first = lastRun.heads[log];
+                if (first && !first.error && first !== head && !equal(await merkleRoot(checked.slice(0, first.size).map(r => r.leaf)), first.root)) {
+                  throw new Error("the checkpoints of " + log + " at sizes " + first.size + " and " + head.size + " are of two different histories");
+                }
+                all = all.concat(checked);
+                asOf = asOf.concat(checked.slice(0, upTo[log]));
+                read.push(log + " to size " + head.size + (head.time !== null && head.time !== undefined ? " (signed " + new Date(head.time).toISOString() + ")" : "")
+                          + (upTo[log] < head.size ? ", the figure as of its first " + upTo[log] : ""));
               }
               const which = read.join(", ") + (parts[0] === "total" ? "; " + data.ukLog + " taken as the UK log, as this node says" : "");
-              const value = recompute(data.figure, all, data.ukLog);
+              const value = recompute(data.figure, asOf, data.ukLog);
               if (value === undefined) { say("Every entry of " + which + " verified; this kind of figure is not recomputed.", "not-recomputed"); return; }
+              // Entries past what the view had read (it folds after storing) may change the figure.
+              const newer = asOf.length < all.length ? recompute(data.figure, all, data.ukLog) : value;
+              const movedOn = sameFigure(newer, value) ? "" : " The " + (all.length - asOf.length === 1 ? "newer entry" : (all.length - asOf.length) + " newer entries") + " up to the checkpoints give" + (all.length - asOf.length === 1 ? "s " : " ") + shown(newer) + ": the figure has moved on since this page was made (load it again).";
               const stated = typeof data.stated === "string" ? JSON.parse(data.stated) : undefined;
               if (stated !== undefined && sameFigure(value, stated)) {
-                say("\u2713 Read whole, every entry of " + which + " (" + all.length + " entries, their roots recomputed here" + (policy ? ", each checkpoint meeting your policy's quorum" : "") + "): they give " + shown(value) + ", the figure this node states. Nothing was left out of these logs up to those checkpoints.", "match");
+                say("\u2713 Read whole, every entry of " + which + " (" + all.length + " entries, their roots recomputed here" + (policy ? ", each checkpoint meeting your policy's quorum" : "") + "): they give " + shown(value) + ", the figure this node states. Nothing was left out of these logs up to those checkpoints." + movedOn, movedOn ? "moved-on" : "match");
               } else {
-                say("\u2717 Read whole, the " + all.length + " entries of " + which + ": they give " + shown(value) + (stated === undefined ? "; this node states no figure." : ", not the " + shown(stated) + " this node states: entries were left out of this page, or the figure moved on after these checkpoints."), "mismatch");
+                say("\u2717 Read whole, the " + asOf.length + " entries of " + which + ": they give " + shown(value) + (stated === undefined ? "; this node states no figure." : ", not the " + shown(stated) + " this node states: entries were left out of this page.") + movedOn, "mismatch");
               }
             } catch (err) {
               say("\u2717 The whole-log check failed: " + err.message, "failed");

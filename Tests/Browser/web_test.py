@@ -367,6 +367,84 @@ def check_whole_with_policy(d, api, demo, out):
     print("web-test: a nation left off a UK total whole is caught by reading every log the policy names: %s" % whole_line())
 
 
+def figures_in(value, prefix):
+    """Every figure id (a string starting with `prefix`) anywhere in a view answer."""
+    if isinstance(value, dict):
+        return [f for v in value.values() for f in figures_in(v, prefix)]
+    if isinstance(value, list):
+        return [f for v in value for f in figures_in(v, prefix)]
+    return [value] if isinstance(value, str) and value.startswith(prefix) else []
+
+
+def check_moved_on(d, api, demo):
+    """The whole-log check recomputes a figure from the entries the node's view had read when
+    it stated it: a view ahead of the page's checkpoint is read up to a newer one that covers
+    it (checked as the page's was, and against it); entries newer than what the view had read
+    are said to move the figure on, not taken as a lie."""
+    context = ssl.create_default_context(cafile=demo["ca_certificate"])
+    wales = [n for n in demo["nodes"] if n["name"] == "wales"][0]
+    def call(base, path, token, body=None, raw=False):
+        request = urllib.request.Request(base + path, data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+        answer = urllib.request.urlopen(request, context=context, timeout=30).read()
+        return answer.decode() if raw else json.loads(answer)
+    view = call(api, "/v1/view", demo["reader"]["token"])
+    whole_line = lambda: d.find_element(By.ID, "whole-check").text
+    body = lambda: d.find_element(By.TAG_NAME, "body")
+    def stated():
+        return d.execute_script("return JSON.parse(JSON.parse(document.getElementById('provenance-data').textContent).stated || 'null')")
+    # A wales reading whose figure is a number.
+    figure = None
+    for candidate in figures_in(view, "reading:wales:"):
+        d.get(api + "/figures/" + candidate)
+        wait_verified(d)
+        if isinstance(stated(), (int, float)) and not isinstance(stated(), bool):
+            figure = candidate
+            break
+    if figure is None:
+        fail("the demo's UK view has no numeric wales reading to correct")
+    _, _, measure, period = figure.split(":", 3)
+    before = stated()
+    page_size = d.execute_script("return Number(JSON.parse(document.getElementById('provenance-data').textContent).checkpoints.wales.split('\\n')[1])")
+    # A correction of it at wales; waited for at this node, witnessed by a quorum.
+    receipt = call(wales["api"], "/v1/logs/wales/entries", wales["operator_token"],
+                   {"type": "progress.reading", "payload": {"measure": measure, "period": period, "value": before + 1}})
+    needed = receipt["index"] + 1
+    deadline = time.time() + 60
+    while True:
+        try:
+            note = call(api, "/v1/logs/wales/checkpoint?covering=%d" % needed, demo["reader"]["token"], raw=True)
+            if int(note.split("\n")[1]) >= needed and note.count("\u2014 ") >= 4:
+                break
+        except urllib.error.HTTPError:
+            pass
+        if time.time() > deadline:
+            fail("the correction wales/%d did not reach this node witnessed in 60 s" % receipt["index"])
+        time.sleep(0.5)
+    # The page still holds the older checkpoint; its data says the view read the correction
+    # and states its value, as the node would have a moment later.
+    tamper(d, "data.folded.wales = %d; data.stated = JSON.stringify(%s);" % (needed, json.dumps(before + 1)))
+    wait_verified(d)
+    d.execute_script("document.body.dataset.whole = ''; window.quartetCheckWhole();")
+    WebDriverWait(d, 60).until(lambda d: body().get_attribute("data-whole") in ("match", "moved-on", "mismatch", "failed", "not-recomputed"))
+    if body().get_attribute("data-whole") != "match" or "wales to size %d" % page_size in whole_line():
+        fail("a view ahead of the page's checkpoint (wales %d against %d) was not read up to a newer checkpoint: %r" % (needed, page_size, whole_line()))
+    print("web-test: a figure the view read past the page's checkpoint is read whole up to a newer one: %s" % whole_line())
+    # The page made after the correction, but stating the figure as of before it: the newer
+    # entry is read, and said to move the figure on.
+    d.get(api + "/figures/" + figure)
+    wait_verified(d)
+    if stated() != before + 1:
+        fail("the figure did not take the correction: %r" % stated())
+    tamper(d, "data.folded.wales = %d; data.stated = JSON.stringify(%s);" % (receipt["index"], json.dumps(before)))
+    wait_verified(d)
+    d.execute_script("document.body.dataset.whole = ''; window.quartetCheckWhole();")
+    WebDriverWait(d, 60).until(lambda d: body().get_attribute("data-whole") in ("match", "moved-on", "mismatch", "failed", "not-recomputed"))
+    if body().get_attribute("data-whole") != "moved-on" or "moved on" not in whole_line():
+        fail("entries newer than what the view had read were not said to move the figure on: %s %r" % (body().get_attribute("data-whole"), whole_line()))
+    print("web-test: newer entries than the view had read move the figure on: %s" % whole_line())
+
+
 def check_rotations(d):
     """The page follows a log's key rotations from the pinned key (a made-up log added to the
     page's data, signed by its second key): all checked, it passes; a rotation not signed by the
@@ -572,6 +650,7 @@ def main():
         # takes the log keys, witness keys and quorum from it alone, not from the node.
         check_with_policies(d, demo, out)
         check_whole_with_policy(d, api, demo, out)
+        check_moved_on(d, api, demo)
         d.get(api + figure_path_first)
         wait_verified(d)
 
