@@ -176,9 +176,27 @@ extension ReplicationEngine {
         let millis = Int(min(budget.millisUntilAllowed(), 60_000))
         queue.asyncAfter(deadline: .now() + .milliseconds(millis)) {
             self.budgetWakes.remove(peer)
-            guard !self.stopped, self.channels[peer] != nil else { return }
+            guard !self.stopped else { return }
+            self.runPendingChecks(peer)
+            guard self.channels[peer] != nil else { return }
             self.serveWaiting(peer)
         }
+    }
+
+    /// What one comparison of a peer's checkpoint with the stored tree counts against its read
+    /// budget: a consistency proof's reads (a few pages each), rounded up. At the default
+    /// budget a member may have ~1,000 of its checkpoints compared a second.
+    static let checkReadCost = 64 << 10
+
+    /// Compares the checkpoints `peer` showed that waited for its read budget, while it allows.
+    /// Those of a member since disconnected too: a checkpoint it relayed may be the evidence.
+    func runPendingChecks(_ peer: String) {
+        while budgetAllows(peer), let (log, waiting) = pendingChecks[peer]?.first {
+            pendingChecks[peer]![log] = nil
+            if pendingChecks[peer]!.isEmpty { pendingChecks[peer] = nil }
+            run([.check(peer: peer, log: log, note: waiting.note, checkpoint: waiting.checkpoint)])
+        }
+        if pendingChecks[peer] != nil { wakeWhenBudgetIsBack(peer) }
     }
 
     /// Sends `message` to `peer`; entries pass through egress first. A batch egress withholds

@@ -66,6 +66,9 @@ final class ReplicationEngine: @unchecked Sendable {
     var readBudgets: [String: ReadBudget] = [:]
     let readBudgetSettings: ReadBudget.Settings
     var budgetWakes: Set<String> = []
+    /// Per member and log, the newest checkpoint it showed that waits for its read budget to be
+    /// compared with the stored tree (`.check`): at most one per member and log.
+    var pendingChecks: [String: [String: (note: String, checkpoint: Checkpoint)]] = [:]
     /// The engine's monotonic clock, for read budgets.
     let clockStart = ContinuousClock.now
     /// The roots of the checkpoints stored lately, per log: a head a relay announces for a
@@ -384,6 +387,17 @@ final class ReplicationEngine: @unchecked Sendable {
         case .check(let peer, let logName, let note, let checkpoint):
             guard let log = logs[logName] else { return [] }
             if let root = recentRoots[logName]?.root(size: checkpoint.size), root == checkpoint.root { return [] }
+            // A proof's worth of the stored tree is read for it: it counts against the member's
+            // read budget like a batch served (the replicator compares a note once, but remembers
+            // only the last 512: a member holding more of a log's old checkpoints could cycle
+            // them). Past the budget the newest per log waits for it (`runPendingChecks`).
+            guard budgetAllows(peer) else {
+                pendingChecks[peer, default: [:]][logName] = (note, checkpoint)
+                wakeWhenBudgetIsBack(peer)
+                return []
+            }
+            let now = monotonicMillis
+            readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].spent(Self.checkReadCost, nowMillis: now)
             do {
                 let prefix = try store.prefix(log, size: checkpoint.size)
                 guard prefix.root != checkpoint.root else { return [] }

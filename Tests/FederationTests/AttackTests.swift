@@ -145,6 +145,59 @@ import Testing
         try? await member.channel.close()
     }
 
+    /// A member shows uk checkpoints of uk's own log older than what uk holds, each validly
+    /// signed and each a new note (the replicator compares a note once, but remembers only the
+    /// last 512): every comparison with the stored tree reads a proof's worth of it, and counts
+    /// against the member's read budget; past it they wait.
+    @Test func aMemberShowingOldCheckpointsOverAndOverIsComparedAtItsReadBudget() async throws {
+        let federation = try LocalFederation()
+        let configURL = URL(fileURLWithPath: federation.config("uk"))
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
+        var peerSection = try #require(config["peer"] as? [String: Any])
+        peerSection["read_budget_mib_per_second"] = 1
+        config["peer"] = peerSection
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        try federation.start(["uk", "wales"], onePeerAnswers: true)
+        defer { federation.stop() }
+        // One commit of ten entries: size 1 is no checkpoint uk stored (nor among its recent
+        // roots), and its root is the first entry's leaf hash.
+        let items = (0..<10).map { #"{"type":"test.note","payload":{"n":\#($0)}}"# }.joined(separator: ",")
+        let (text, status) = try federation.curl(["--cert", federation.path("uk", "operator_certificate"), "--key", federation.path("uk", "operator_key"),
+                                                  "-H", "content-type: application/json", "-d", #"{"entries":[\#(items)]}"#,
+                                                  "\(federation.api("uk"))/v1/logs/uk/entries"])
+        #expect(status == 201, "\(text)")
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        let first = try #require((answer["entries"] as? [[String: Any]])?.first)
+        try #require(first["index"] as? Int == 0, "uk's log was not empty: \(first)")
+        let old = (size: UInt64(1), root: try Hash(base64: try #require(first["leaf_hash"] as? String)))
+        let origin = "quartet.ot-workforce.uk/uk"
+        let signer = try NoteSigner(name: origin, key: try DataDirectory(path: federation.path("uk", "data")).readSigningKey(log: "uk"))
+        let member = try await Self.greeted(as: "england", federation)
+        let metrics = { try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/metrics"]).body }
+        let waitsBefore = metricValue(try metrics(), "quartet_peer_read_budget_waits_total") ?? 0
+        // 300 notes of the same old size and root, each at another time: 300 comparisons asked
+        // for, against a budget of 4 MiB at once and 1 MiB a second (64 KiB each).
+        for i in 0..<300 {
+            let note = try signer.sign(Checkpoint(origin: origin, size: old.size, root: old.root, timeMillis: 1_000 + UInt64(i))).serialized
+            member.send(.heads([Message.Head(log: "uk", note: note)]))
+        }
+        var waits = waitsBefore
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            waits = metricValue(try metrics(), "quartet_peer_read_budget_waits_total") ?? 0
+            if waits > waitsBefore { break }
+            usleep(100_000)
+        }
+        #expect(waits > waitsBefore, "300 comparisons of old checkpoints never waited for england's read budget")
+        #expect(!member.isClosed, "old checkpoints of the right history are not a violation")
+        // Nothing was taken for evidence, and uk still replicates wales meanwhile.
+        let alerts = try federation.get("uk", "/v1/alerts")["alerts"] as? [[String: Any]] ?? []
+        #expect(!alerts.contains { ($0["kind"] as? String ?? "").contains("equivoc") }, "\(alerts)")
+        let index = try federation.append("wales", #"{"after":"checks"}"#)
+        _ = try federation.waitConverged(["uk", "wales"]) { federation.size($0, "wales") > index }
+        try? await member.channel.close()
+    }
+
     /// A member relays the holder's revocation as a stub, hoping uk keeps the rows and the
     /// agreement in force. uk refuses the batch, names the sender, takes the revocation from
     /// the holder and purges.
