@@ -23,7 +23,10 @@ struct AlertLog {
     mutating func record(_ raw: ReplicationAlert, at time: Date = Date()) {
         var alert = raw
         alert.message = PeerText.clean(raw.message)
-        let metadata: Logger.Metadata = ["alert": "\(alert.kind.rawValue)", "log": "\(PeerText.clean(alert.log ?? "-", limit: 64))", "peer": "\(alert.peer ?? "-")"]
+        // A log name can come from a peer (a log this federation does not have): kept cleaned
+        // and short, as it is logged, not as the peer sent it (up to 64 KiB).
+        alert.log = raw.log.map { PeerText.clean($0, limit: 64) }
+        let metadata: Logger.Metadata = ["alert": "\(alert.kind.rawValue)", "log": "\(alert.log ?? "-")", "peer": "\(alert.peer ?? "-")"]
         switch alert.kind {
         case .equivocation: logger.critical("\(alert.message)", metadata: metadata)
         default: logger.warning("\(alert.message)", metadata: metadata)

@@ -126,8 +126,8 @@ public struct Federation: Sendable, Equatable {
                 throw node.error("vkey", "the same key as \(whose); every member's log has its own key")
             }
             // One origin per log: the key name is the checkpoint origin, a log's identity.
-            if let other = members.first(where: { $0.verifier.name == verifier.name }) {
-                throw node.error("vkey", "names the origin \(verifier.name), which is \(other.id)'s log's; every log has its own")
+            if let other = members.first(where: { $0.verifier.name == verifier.name || $0.witness?.name == verifier.name }) {
+                throw node.error("vkey", "names the origin \(verifier.name), which is \(other.id)'s \(other.verifier.name == verifier.name ? "log's" : "witness key's"); every log has its own")
             }
             var member = Member(id: id, role: role, peer: try node.address("peer"), api: api, log: log, verifier: verifier)
             if let text = try node.optionalString("witness") {
@@ -138,6 +138,15 @@ public struct Federation: Sendable, Equatable {
                 guard witness.publicKey != verifier.publicKey else { throw node.error("witness", "the witness key must not be the log's own key") }
                 if let other = members.first(where: { $0.keys.contains(witness.publicKey) }) {
                     throw node.error("witness", "the same key as one of \(other.id)'s; every witness has its own key")
+                }
+                // Verifiers take the first signature line whose name and key id match: a second
+                // key under a name already used (its id ground to match) would mask the other's
+                // lines, so names are unique across the file's log and witness keys.
+                if witness.name == verifier.name {
+                    throw node.error("witness", "names \(witness.name), the name of this member's log key; a witness key has a name of its own")
+                }
+                if let other = members.first(where: { $0.witness?.name == witness.name || $0.verifier.name == witness.name }) {
+                    throw node.error("witness", "names \(witness.name), a key name \(other.id) uses already; every key in the file has its own name")
                 }
                 member.witness = witness
             }

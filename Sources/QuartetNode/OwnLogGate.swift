@@ -101,13 +101,22 @@ extension ReplicationEngine {
     /// keeps the node's own data from it, and entries that come back as stubs (no peer held
     /// the payload in full) are reported as lost here.
     func storeOwnTail(_ batch: Batch, checkpoint: Checkpoint, log: LogInfo, from peer: String) -> [Directive] {
+        let entries: [Entry]
+        do { entries = try decodedEntries(of: batch) } catch {
+            return replicator.rejected(batch, from: peer, reason: "\(error)")
+        }
+        let lost = entries.filter { $0.payload == nil }.map(\.header.index)
+        // Recorded before the stubs are stored: `verify` then knows them for lost, not deleted
+        // (a crash between the two leaves a record of stubs not stored, which is harmless). A
+        // record that cannot be written is this node's trouble, not the peer's: nothing is
+        // stored, nobody is blamed, and the tail is asked for again.
+        do { try store.directory.recordLostPayloads(log: batch.log, indices: lost) } catch {
+            logger.error("cannot record the payloads lost from a tail of the own log; it is not stored", metadata: ["log": "\(batch.log)", "error": "\(error)"])
+            return replicator.notStored(batch)
+        }
         do {
-            let entries = try decodedEntries(of: batch)
             try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, ownTail: true)
             recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
-            let lost = entries.filter { $0.payload == nil }.map(\.header.index)
-            // Recorded before the stubs are stored: `verify` then knows them for lost, not deleted.
-            try store.directory.recordLostPayloads(log: batch.log, indices: lost)
             ownStubs += lost
             storedFrom[batch.log, default: [:]][peer, default: 0] += UInt64(entries.count)
             record(ReplicationAlert(kind: .ownLogRecovered, log: batch.log, peer: peer,

@@ -606,6 +606,16 @@ public struct Replicator: Sendable {
         return out
     }
 
+    /// The shell could not store a batch for a reason of its own (its disk), not the batch's:
+    /// nothing was stored and nobody is blamed; the range is asked for again at the next round.
+    public mutating func notStored(_ batch: Batch) -> [Directive] {
+        storing[batch.log] = nil
+        pending[batch.log] = nil
+        storingChain[batch.log] = nil
+        pendingChain[batch.log] = nil
+        return []
+    }
+
     /// The shell refused a batch in a form this node may not take from anyone (a stub of an
     /// entry it may hold in full, a forged aggregate): nothing was stored, the sender is
     /// reported, and the range is asked of the log's writer (or another peer), not of the

@@ -110,7 +110,9 @@ struct BackupCommand: AsyncParsableCommand {
             // real directories only (`copyPrivate`, `isDirectory`).
             if try Self.isDirectory(source.keysPath) {
                 try manager.createDirectory(atPath: target.keysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                for name in try manager.contentsOfDirectory(atPath: source.keysPath).sorted() where name.hasSuffix(".pem") {
+                // With the marker of a `key rotate --no-overlap` not finished yet (`<log>.next.no-overlap`):
+                // without it a restored copy would finish the rotation keeping the old key.
+                for name in try manager.contentsOfDirectory(atPath: source.keysPath).sorted() where name.hasSuffix(".pem") || name.hasSuffix(".next.no-overlap") {
                     try copyPrivate(source.keysPath + "/" + name, target.keysPath + "/" + name, limit: 65_536)
                     files.append("keys/" + name)
                 }

@@ -32,4 +32,16 @@ import Testing
         #expect(text.contains("quartet_alerts_total{kind=\"protocol\"} \(flood)"))
         #expect(text.contains("quartet_alerts_total{kind=\"rejected\"} 1"))
     }
+
+    /// A log name a peer made up (a log the federation does not have) is kept cleaned and
+    /// short, not as sent.
+    @Test func aPeersLogNameIsKeptCleanedAndShort() {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        var log = AlertLog(logger: logger, metrics: NodeMetrics(ownLog: "wales"))
+        log.record(ReplicationAlert(kind: .protocolViolation, log: String(repeating: "x", count: 65_536) + "\u{1b}[31m", peer: "england", message: "m"))
+        let kept = try? #require(log.list.first?.alert.log)
+        #expect((kept?.utf8.count ?? .max) <= 256, "kept \(kept?.utf8.count ?? 0) bytes of the peer's log name")
+        #expect(kept?.contains("\u{1b}") == false)
+    }
 }

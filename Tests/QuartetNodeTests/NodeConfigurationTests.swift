@@ -152,6 +152,22 @@ import Testing
         // Two logs under one origin (the key name): refused.
         let sameOrigin = member("uk", vkey: NoteVerifier(name: "quartet.ot-workforce.uk/wales", publicKey: try! Ed25519PrivateKey().publicKey).vkey)
         #expect(federationError([member("wales"), sameOrigin])?.message.contains("names the origin quartet.ot-workforce.uk/wales, which is wales's log's") == true)
+        // Two witness keys under one name (a key id ground to match masks the other's lines),
+        // or a witness key named as a log: refused.
+        func witness(_ name: String) -> String { CosignatureVerifier(name: name, publicKey: try! Ed25519PrivateKey().publicKey).vkey }
+        var witnessed = member("wales")
+        witnessed["witness"] = witness("quartet.ot-workforce.uk/wales-witness")
+        var sameWitnessName = member("uk")
+        sameWitnessName["witness"] = witness("quartet.ot-workforce.uk/wales-witness")
+        #expect(federationError([witnessed, sameWitnessName])?.message.contains("a key name wales uses already") == true)
+        var witnessAsLog = member("uk")
+        witnessAsLog["witness"] = witness("quartet.ot-workforce.uk/wales")
+        #expect(federationError([member("wales"), witnessAsLog])?.key == "nodes[1].witness")
+        var ownName = member("uk")
+        ownName["witness"] = witness("quartet.ot-workforce.uk/uk")
+        #expect(federationError([ownName])?.message.contains("the name of this member's log key") == true)
+        let logAsWitness = member("uk", vkey: NoteVerifier(name: "quartet.ot-workforce.uk/wales-witness", publicKey: try! Ed25519PrivateKey().publicKey).vkey)
+        #expect(federationError([witnessed, logAsWitness])?.message.contains("which is wales's witness key's") == true)
         var hidden = member("wales")
         hidden["peer"] = "\u{1B}[2K\u{1B}[1A:7401"
         #expect(federationError([hidden])?.key == "nodes[0].peer")
