@@ -61,6 +61,13 @@ public struct Period: Hashable, Sendable, Comparable, CustomStringConvertible {
         number = quarter
     }
 
+    /// A month (1–12) of a year.
+    public init(year: Int, month: Int) {
+        self.year = year
+        granularity = .month
+        number = month
+    }
+
     public var description: String {
         switch granularity {
         case .year: return String(year)

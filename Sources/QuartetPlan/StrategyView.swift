@@ -145,7 +145,7 @@ public struct StrategyView: Sendable {
                 rollups[uk, default: []].insert(key)
             }
             // A changed mapping or kind moves the measure's readings between totals.
-            for year in Set(state.readings.keys.map(\.year)) {
+            for year in state.years {
                 for uk in Set([oldUK, p.uk_measure].compactMap { $0 }) { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
             }
         case .status:
@@ -163,6 +163,7 @@ public struct StrategyView: Sendable {
             guard logs[log]!.measures[p.measure] != nil else { throw PlanError("reading of unknown measure \(p.measure)") }
             guard let period = Period(p.period) else { throw PlanError("reading period \"\(p.period)\" is not a period") }
             let previous = logs[log]!.measures[p.measure]!.readings[period]
+            logs[log]!.measures[p.measure]!.years.insert(period.year)
             logs[log]!.measures[p.measure]!.readings[period] = ReadingState(payload: p, ref: ref, replaced: previous.map { $0.replaced + 1 } ?? 0,
                                                                              superseded: previous?.ref)
             recomputeTotals(for: MeasureKey(log: log, measure: p.measure), year: period.year)
@@ -210,24 +211,26 @@ public struct StrategyView: Sendable {
         if totals[uk]?.isEmpty == true { totals[uk] = nil }
     }
 
-    /// A measure's values in a year, in one pass over its readings: for the year, its reading
-    /// for the year, else the sum of its quarters, else the sum of its months; for each
-    /// quarter, its reading for the quarter, else the sum of its months in it.
+    /// A measure's values in a year, from its readings of that year's 17 periods (looked up,
+    /// not found by a pass over every reading of every year: a measure may hold readings of a
+    /// thousand years, and a batch may touch each): for the year, its reading for the year,
+    /// else the sum of its quarters, else the sum of its months; for each quarter, its reading
+    /// for the quarter, else the sum of its months in it (months summed in calendar order).
     static func contributions(_ measure: MeasureState, year: Int) -> (year: (Double, [EntryRef])?, quarters: [(Double, [EntryRef])?]) {
-        var yearly: (Double, [EntryRef])?
-        var quarters = [(Double, [EntryRef])?](repeating: nil, count: 4)
+        let readings = measure.readings
+        func reading(_ period: Period) -> (Double, EntryRef)? {
+            guard let r = readings[period], let value = r.payload.value else { return nil }
+            return (value, r.ref)
+        }
+        let yearly: (Double, [EntryRef])? = reading(Period(year: year)).map { ($0.0, [$0.1]) }
+        let quarters: [(Double, [EntryRef])?] = (1...4).map { q in reading(Period(year: year, quarter: q)).map { ($0.0, [$0.1]) } }
         var months = [(Double, [EntryRef])?](repeating: nil, count: 4)
-        for (period, reading) in measure.readings where period.year == year {
-            guard let value = reading.payload.value else { continue }
-            switch period.granularity {
-            case .year: yearly = (value, [reading.ref])
-            case .quarter: quarters[period.number - 1] = (value, [reading.ref])
-            case .month:
-                let q = (period.number - 1) / 3
-                if months[q] == nil { months[q] = (0, []) }
-                months[q]!.0 += value
-                months[q]!.1.append(reading.ref)
-            }
+        for m in 1...12 {
+            guard let (value, ref) = reading(Period(year: year, month: m)) else { continue }
+            let q = (m - 1) / 3
+            if months[q] == nil { months[q] = (0, []) }
+            months[q]!.0 += value
+            months[q]!.1.append(ref)
         }
         let byQuarter = (0..<4).map { quarters[$0] ?? months[$0] }
         if let yearly { return (yearly, byQuarter) }

@@ -86,6 +86,9 @@ public struct MeasureState: Sendable {
     public var payload: MeasurePayload
     public var refs: [EntryRef]
     public var readings: [Period: ReadingState] = [:]
+    /// The years its readings fall in (a changed mapping moves those years' totals, found here
+    /// rather than by a pass over every reading).
+    public var years: Set<Int> = []
 
     /// The reading of the latest period.
     public var latest: (period: Period, reading: ReadingState)? {

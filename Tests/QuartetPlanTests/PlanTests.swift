@@ -361,13 +361,23 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         var view = try Self.federationView()
         _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 4])
         #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)]?.contributions["wales"] == 4)
+        // Readings of other years (months summed into their quarter and year) move too.
+        for (period, value) in [("2031-01", 1.5), ("2031-02", 2.0), ("2031-05", 4.0), ("1999-Q3", 7.0)] {
+            _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": period, "value": value])
+        }
+        #expect(view.logs["wales"]?.measures["P2.A4.M1"]?.years == [2025, 2031, 1999])
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2031)]?.value == 7.5)
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2031, quarter: 1)]?.value == 3.5)
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 1999)]?.value == 7)
         // Wales maps its events measure to the workshops measure instead.
         var measure = try #require(view.logs["wales"]?.measures["P2.A4.M1"]?.payload)
         measure.uk_measure = "P2.A2.M1"
         let data = try JSONEncoder().encode(measure)
         try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(data)))
-        #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)] == nil)
+        #expect(view.totals["P2.A6.M1"] == nil, "every year's total moved")
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2025)]?.contributions == ["wales": 4])
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2031, quarter: 2)]?.value == 4)
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 1999)]?.contributions == ["wales": 7])
         // And as a qualitative measure it leaves every total.
         measure.kind = .qualitative
         try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(measure))))
