@@ -173,9 +173,20 @@ public struct Node: Sendable {
                 // The push to the peers and the witness round are queued (each runs on a queue of
                 // its own, never holding an append), then the view sees the batch, before its
                 // appends are acknowledged.
-                engine.committed(entries, checkpoint: checkpoint, log: log)
-                collector.checkpointed(checkpoint, signedAt: signedAt)
-                view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
+                // A batch with policy entries (an agreement established or revoked, disclosure
+                // and purge records) is folded first: egress judges what the push carries by the
+                // agreements in force, the batch's own among them (as ingress folds a batch's
+                // agreements first), and rows admitted beside an agreement, or beside its
+                // revocation in the same group commit, go out as that agreement decides.
+                if entries.contains(where: { PolicyEntryType(rawValue: $0.header.type) != nil }) {
+                    view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
+                    engine.committed(entries, checkpoint: checkpoint, log: log)
+                    collector.checkpointed(checkpoint, signedAt: signedAt)
+                } else {
+                    engine.committed(entries, checkpoint: checkpoint, log: log)
+                    collector.checkpointed(checkpoint, signedAt: signedAt)
+                    view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
+                }
                 metrics.ownAppends.increment(by: entries.count)
                 metrics.ownBatches.increment()
             })

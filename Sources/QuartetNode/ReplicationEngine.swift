@@ -158,7 +158,13 @@ final class ReplicationEngine: @unchecked Sendable {
             if let stored = try store.latestCheckpoint(log) { heads[name] = LogHead(checkpoint: stored.checkpoint, note: stored.note) }
         }
         var chains: [String: KeyChain] = [:]
-        for (name, log) in held { chains[name] = try store.keyChain(log) }
+        let revoked = Self.revocations(federation)
+        for (name, log) in held {
+            chains[name] = try store.keyChain(log)
+            // Kept evidence is checked with the federation's revocations too (a key revoked
+            // since can no longer make it).
+            chains[name]!.revoked = revoked[name] ?? [:]
+        }
         let quarantined = evidence.load(federation: federation, chains: chains, logger: logger)
         var settings = ReplicationSettings(node: node, federation: federation.name, ownLog: ownLog,
                                            verifiers: Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.verifier) }),
@@ -463,11 +469,13 @@ final class ReplicationEngine: @unchecked Sendable {
 
     /// This node's witness was shown two checkpoints of one log that cannot both be true: the
     /// log is quarantined and the evidence goes to every peer, as for equivocation seen in
-    /// replication. Evidence that does not verify against the log's keys is dropped.
+    /// replication. Evidence that does not verify against the log's chain as this node follows
+    /// it (its rotations and the federation's revocations, not the pinned key alone: the pinned
+    /// key rotated away from must not make evidence beyond its rotation) is dropped.
     func witnessCaught(_ evidence: Evidence) {
         queue.async {
-            guard !self.stopped, let log = self.logs[evidence.log] else { return }
-            guard (try? evidence.verify(with: log.verifier)) != nil || (try? self.store.keyChain(log)).map({ (try? evidence.verify(with: $0)) != nil }) == true else {
+            guard !self.stopped, self.logs[evidence.log] != nil, let chain = self.replicator.chains[evidence.log] else { return }
+            guard (try? evidence.verify(with: chain)) != nil else {
                 self.logger.error("a witness conflict did not make verifiable evidence", metadata: ["log": "\(evidence.log)"])
                 return
             }
