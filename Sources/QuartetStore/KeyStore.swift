@@ -46,8 +46,11 @@ extension LedgerStore {
 
     static func keyChain(_ db: Database, _ log: LogInfo) throws -> KeyChain {
         var chain = KeyChain(pinned: log.verifier)
-        let indices = try Int64.fetchAll(db, sql: "SELECT rotation_index FROM log_keys WHERE log_id = ? ORDER BY rotation_index", arguments: [log.id])
-        for index in indices {
+        let rows = try Row.fetchAll(db, sql: "SELECT rotation_index, public_key FROM log_keys WHERE log_id = ? ORDER BY rotation_index", arguments: [log.id])
+        for recordedRow in rows {
+            guard let index = try? recordedRow.decode(Int64.self, atIndex: 0), index >= 0 else {
+                throw StoreError(.corrupt, "log \(log.name): a key rotation is recorded at no index, or a negative one")
+            }
             guard let row = try Row.fetchOne(db, sql: "SELECT key, header, salt, payload FROM entries WHERE key = ?",
                                              arguments: [Schema.entryKey(logID: log.id, index: UInt64(index))]) else {
                 throw StoreError(.corrupt, "log \(log.name): the key rotation recorded at index \(index) has no entry")
@@ -58,6 +61,11 @@ extension LedgerStore {
                     throw LedgerError(.malformed, "entry \(index) is a \(entry.header.type), not a key rotation")
                 }
                 try chain.apply(rotation)
+                // The key the proof and checkpoint reads take (`keyInForce`) must be the one the
+                // entry rotates to: `verify` reads this chain, `serve` that column.
+                guard let recorded = try? recordedRow.decode(Data.self, atIndex: 1), Array(recorded) == rotation.key.rawRepresentation else {
+                    throw LedgerError(.malformed, "the key recorded beside it is not the key the entry rotates to")
+                }
             } catch {
                 throw StoreError(.corrupt, "log \(log.name): the key rotation recorded at index \(index) does not hold", cause: error)
             }

@@ -89,6 +89,15 @@ import Testing
         #expect(try replicaStore.keyChain(replica).current == new.publicKey)
         #expect(replicaStore.verify().problems.isEmpty, "\(replicaStore.verify().problems)")
 
+        // The key recorded beside the rotation (which the proof and checkpoint reads take)
+        // changed to another: verify names the log.
+        let other = Data(try Ed25519PrivateKey().publicKey.rawRepresentation)
+        try await replicaStore.pool.write { try $0.execute(sql: "UPDATE log_keys SET public_key = ?", arguments: [other]) }
+        let swapped = replicaStore.verify().problems
+        #expect(swapped.contains { $0.log == "wales" && $0.message.contains("recorded beside it") }, "\(swapped)")
+        try await replicaStore.pool.write { try $0.execute(sql: "UPDATE log_keys SET public_key = ?", arguments: [Data(new.publicKey.rawRepresentation)]) }
+        #expect(replicaStore.verify().problems.isEmpty, "\(replicaStore.verify().problems)")
+
         // Remove the record of the rotation: verify names the entry.
         try await replicaStore.pool.write { try $0.execute(sql: "DELETE FROM log_keys") }
         let problems = replicaStore.verify().problems
