@@ -27,12 +27,20 @@ extension ReplicationEngine {
         continueBackfill()
     }
 
-    /// Sends the next request if one is due (a peer connected since, or the last one ended).
+    /// Each anti-entropy round: sends the next request if one is due (a peer connected since,
+    /// or the last one ended), giving up on a peer that left its request unanswered too long.
     func continueBackfill() {
         guard var state = backfill, !stopped else { return }
-        let ask = state.next(peers: replicator.connectedPeers)
+        let before = state.silent
+        let ask = state.tick(peers: replicator.connectedPeers)
         backfill = state
+        let gaveUp = state.silent.subtracting(before)
+        for peer in gaveUp {
+            record(ReplicationAlert(kind: .protocolViolation, log: ownLogName, peer: peer,
+                                    message: "\(peer) left a request for payloads of this node's own log \(ownLogName) unanswered for \(PayloadBackfill.patienceRounds) rounds; asking the other peers"))
+        }
         ask.map(sendBackfill)
+        if ask == nil, !gaveUp.isEmpty, state.finished(offered: replicator.connectedPeers) { finishedBackfill(state) }
     }
 
     func backfillDisconnected(_ peer: String) {
@@ -75,14 +83,23 @@ extension ReplicationEngine {
         if let ask {
             sendBackfill(ask)
         } else if state.finished(offered: replicator.connectedPeers) {
-            let lost = state.lost
-            logger.notice("own-log payload backfill finished", metadata: ["log": "\(ownLogName)", "lost": "\(lost.count)"])
-            if !lost.isEmpty {
-                record(ReplicationAlert(kind: .ownLogRecovered, log: ownLogName, peer: nil,
-                                        message: "no connected peer holds the payload of \(lost.count) entr\(lost.count == 1 ? "y" : "ies") of this node's own log \(ownLogName); lost here (stubs kept, the log verifies): \(Self.list(lost))"))
-            }
+            finishedBackfill(state)
         }
         return true
+    }
+
+    /// Says, once, what the backfill could not fill.
+    private func finishedBackfill(_ state: PayloadBackfill) {
+        guard !backfillReported else { return }
+        backfillReported = true
+        let lost = state.lost
+        logger.notice("own-log payload backfill finished", metadata: ["log": "\(ownLogName)", "lost": "\(lost.count)"])
+        if !lost.isEmpty {
+            record(ReplicationAlert(kind: .ownLogRecovered, log: ownLogName, peer: nil,
+                                    message: "no connected peer holds the payload of \(lost.count) entr\(lost.count == 1 ? "y" : "ies") of this node's own log \(ownLogName)"
+                                        + (state.silent.isEmpty ? "" : " (\(state.silent.sorted().joined(separator: ", ")) left the request unanswered)")
+                                        + "; lost here (stubs kept, the log verifies): \(Self.list(lost))"))
+        }
     }
 
     private func sendBackfill(_ ask: PayloadBackfill.Ask) {

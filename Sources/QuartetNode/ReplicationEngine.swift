@@ -108,6 +108,8 @@ final class ReplicationEngine: @unchecked Sendable {
     var ownStubs: [UInt64] = []
     /// Asking other peers for those payloads once the own log is synced (nil when not needed).
     var backfill: PayloadBackfill?
+    /// Whether what the backfill could not fill was said (once).
+    var backfillReported = false
     /// Entries stored here this run, per log and the peer that sent them (`quartet recover`).
     var storedFrom: [String: [String: UInt64]] = [:]
     /// Entries of large received batches, decoded on the event loop as they arrived.

@@ -12,9 +12,11 @@
 /// Pure: the engine feeds it peers, answers and disconnections, and sends the requests it
 /// returns. One request is outstanding at a time (stubs are rare; asking every peer at once
 /// would make each read and send the same ranges). A peer is asked through the end of the
-/// stubs before the next one is; a peer that answers `unavailable`, disconnects, or sends
-/// something that is not the answer is done. Finished when no stub is left or every peer
-/// offered has been asked through; what is left then is lost.
+/// stubs before the next one is; a peer that answers `unavailable`, disconnects, or leaves the
+/// request unanswered for `patienceRounds` anti-entropy rounds (`tick`) is done — one member
+/// that never answers cannot hold the backfill, and a `quartet recover` waiting for it, for
+/// ever. Finished when no stub is left or every peer offered has been asked through; what is
+/// left then is lost.
 public struct PayloadBackfill: Sendable, Equatable {
     /// A request to send.
     public struct Ask: Sendable, Equatable {
@@ -41,6 +43,12 @@ public struct PayloadBackfill: Sendable, Equatable {
     private var cursor: [String: UInt64] = [:]
     /// Payloads filled, per peer that sent them.
     public private(set) var filled: [String: Int] = [:]
+    /// Anti-entropy rounds the outstanding request has waited.
+    public private(set) var waited = 0
+    /// Peers given up on because they left a request unanswered.
+    public private(set) var silent: Set<String> = []
+    /// Rounds an answer may take (at 2 s a round, 10 s: an answer is at most 8 MiB).
+    public static let patienceRounds = 5
 
     /// - Parameter stubs: the indices of the own log held as stubs.
     public init(log: String, stubs: [UInt64]) {
@@ -67,6 +75,7 @@ public struct PayloadBackfill: Sendable, Equatable {
             }
             let ask = Ask(peer: peer, from: from)
             outstanding = ask
+            waited = 0
             return ask
         }
         return nil
@@ -102,6 +111,19 @@ public struct PayloadBackfill: Sendable, Equatable {
         done.insert(peer)
         guard outstanding?.peer == peer else { return nil }
         outstanding = nil
+        return next(peers: peers)
+    }
+
+    /// An anti-entropy round passed: a request unanswered for `patienceRounds` gives its peer
+    /// up (done, named in `silent`); returns the next request, if one is due.
+    public mutating func tick(peers: [String]) -> Ask? {
+        if let ask = outstanding {
+            waited += 1
+            guard waited >= Self.patienceRounds else { return nil }
+            outstanding = nil
+            done.insert(ask.peer)
+            silent.insert(ask.peer)
+        }
         return next(peers: peers)
     }
 

@@ -30,6 +30,25 @@ import Testing
         #expect(state.lost == [40, 900])
     }
 
+    /// A peer that stays connected and never answers holds the backfill only for
+    /// `patienceRounds` rounds; then the next peer is asked, and a late answer is not taken.
+    @Test func aPeerThatNeverAnswersIsGivenUpAfterItsRounds() {
+        var state = PayloadBackfill(log: "wales", stubs: [7, 8])
+        let peers = ["england", "uk"]
+        #expect(state.tick(peers: peers) == .init(peer: "england", from: 7))
+        for _ in 1..<PayloadBackfill.patienceRounds { #expect(state.tick(peers: peers) == nil) }
+        #expect(state.silent.isEmpty && !state.finished(offered: peers))
+        #expect(state.tick(peers: peers) == .init(peer: "uk", from: 7))
+        #expect(state.silent == ["england"])
+        #expect(!state.isAnswer(log: "wales", from: 7, peer: "england"), "england's late answer is not the backfill's")
+        // uk answers within its rounds: its clock starts afresh with each request.
+        #expect(state.tick(peers: peers) == nil)
+        #expect(state.answered(end: 8, stored: [7], peers: peers) == .init(peer: "uk", from: 8))
+        for _ in 1..<PayloadBackfill.patienceRounds { #expect(state.tick(peers: peers) == nil) }
+        #expect(state.answered(end: 9, stored: [8], peers: peers) == nil)
+        #expect(state.finished(offered: peers) && state.lost.isEmpty)
+    }
+
     @Test func aPeerThatDisconnectsIsDoneAndANewPeerIsAskedLater() {
         var state = PayloadBackfill(log: "wales", stubs: [7])
         #expect(state.next(peers: ["uk"]) == .init(peer: "uk", from: 7))
