@@ -21,7 +21,7 @@ extension ViewQueries {
             }
         case .totals:
             rows.append(["measure", "period", "value", "target", "progress"] + nations + ["entries"])
-            for uk in view.totals.keys.sorted(by: Self.idOrder) where measure == nil || uk == measure {
+            for uk in totalMeasures where measure == nil || uk == measure {
                 for period in view.totals[uk]!.keys.sorted() {
                     let t = view.totals[uk]![period]!
                     let target = view.logs[view.ukLog]?.measures[uk]?.payload.target.flatMap { $0.per == "year" && period.granularity == .year ? $0.value : nil }

@@ -41,7 +41,7 @@ extension ViewQueries {
             }
         }
         guard !series.isEmpty else { throw PlanError.notFound("no log in the view has measure \(id)") }
-        let totals = (view.totals[id] ?? [:]).values.filter { t in
+        let totals = (ukTotals(id) ?? [:]).values.filter { t in
             guard let filter else { return true }
             switch filter.granularity {
             case .year: return t.year == filter.year

@@ -28,7 +28,7 @@ extension ViewQueries {
             guard let p = Period(parts[3]), let r = m.readings[p] else { throw PlanError("figure \(figure): no reading for period \(parts[3])") }
             return m.refs + [r.ref]
         case ("total", 3):
-            guard let period = Period(parts[2]), let t = view.totals[parts[1]]?[period] else { throw PlanError("figure \(figure): no UK total of \(parts[1]) for \(parts[2])") }
+            guard let period = Period(parts[2]), let t = ukTotals(parts[1])?[period] else { throw PlanError("figure \(figure): no UK total of \(parts[1]) for \(parts[2])") }
             var refs = Set(t.refs)
             refs.formUnion(view.logs[view.ukLog]?.measures[parts[1]]?.refs ?? [])
             for key in view.rollups[parts[1]] ?? [] { refs.formUnion(view.logs[key.log]?.measures[key.measure]?.refs ?? []) }
@@ -51,7 +51,7 @@ extension ViewQueries {
                 ?? v.categories.map { .object($0.mapValues { .number($0) }) } ?? v.text.map { .string($0) } ?? .null
             return String(decoding: value.encoded(), as: UTF8.self)
         case ("total", 3):
-            guard let period = Period(parts[2]), let t = view.totals[parts[1]]?[period] else { return nil }
+            guard let period = Period(parts[2]), let t = ukTotals(parts[1])?[period] else { return nil }
             return String(decoding: JSONValue.number(t.value).encoded(), as: UTF8.self)
         case ("status", 3):
             guard let a = view.logs[parts[1]]?.actions[parts[2]] else { return nil }

@@ -23,10 +23,23 @@ extension ViewQueries {
             unreadableSamples: v.unreadableSamples.isEmpty ? nil : v.unreadableSamples.map { ViewUnreadableSample(index: $0.index, reason: $0.reason) })
     }
 
+    /// The UK totals of `uk`, if the UK log defines it as a count measure: a nation mapping
+    /// its measures to a UK measure the UK plan does not have (or has as another kind) makes
+    /// no "UK total" anyone is shown.
+    public func ukTotals(_ uk: String) -> [Period: UKTotal]? {
+        guard view.logs[view.ukLog]?.measures[uk]?.payload.kind == .count else { return nil }
+        return view.totals[uk]
+    }
+
+    /// The UK measures with totals to show (`ukTotals`), in id order.
+    public var totalMeasures: [String] {
+        view.totals.keys.filter { ukTotals($0) != nil }.sorted(by: Self.idOrder)
+    }
+
     /// Every UK total (the whole view carries the yearly ones; quarters are in
     /// `/v1/view/totals` and the measure query).
     public func totalsList(yearsOnly: Bool = false) -> [ViewTotal] {
-        view.totals.keys.sorted(by: Self.idOrder).flatMap { uk in
+        totalMeasures.flatMap { uk in
             view.totals[uk]!.keys.sorted().filter { !yearsOnly || $0.granularity == .year }.map { total(view.totals[uk]![$0]!) }
         }
     }

@@ -357,6 +357,27 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(view.totals["P2.A2.M3"] == nil)
     }
 
+    /// A nation mapping a measure to a UK measure the UK plan does not define (or defines as
+    /// another kind) makes no UK total anyone is shown: not listed, not in the CSV, no figure.
+    @Test func aMappingToAUKMeasureTheUKPlanLacksMakesNoTotal() throws {
+        var view = try Self.federationView()
+        var measure = try #require(view.logs["wales"]?.measures["P2.A4.M1"]?.payload)
+        measure.uk_measure = "P9.A9.M9"
+        try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(measure))))
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 4])
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2025", "value": 3])
+        #expect(view.totals["P9.A9.M9"] != nil, "the fold keeps it (the UK may define the measure later)")
+        let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"])
+        #expect(queries.ukTotals("P9.A9.M9") == nil)
+        #expect(!queries.totalsList().contains { $0.measure == "P9.A9.M9" })
+        #expect(queries.statedValue("total:P9.A9.M9:2025") == nil)
+        #expect(throws: PlanError.self) { try queries.provenance("total:P9.A9.M9:2025") }
+        #expect(!queries.csv(.totals).contains("P9.A9.M9"))
+        // A defined count measure's total is shown as before.
+        #expect(queries.totalsList().contains { $0.figure == "total:P2.A2.M1:2025" && $0.value == 3 })
+        #expect(queries.statedValue("total:P2.A2.M1:2025") == "3")
+    }
+
     @Test func redefiningAMeasureMovesItsReadingsBetweenTotals() throws {
         var view = try Self.federationView()
         _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 4])
