@@ -81,8 +81,10 @@ final class AppendAdmission: Sendable {
                          scratch folding: Bool) throws(AdmissionError) -> [AppendRequest] {
         var (scratch, policy) = view.snapshots
         var out: [AppendRequest] = []
+        var derived = 0
         let now = wallClockMillis()
         for (prefix, value) in items {
+            let made = out.count
             guard case .object(let fields) = value else { throw AdmissionError("\(prefix.isEmpty ? "body" : String(prefix.dropLast())): expected an object") }
             if let unknown = fields.keys.sorted().first(where: { !["type", "classification", "payload"].contains($0) }) {
                 throw AdmissionError("\(prefix)\(unknown): unknown field; expected type, classification, payload")
@@ -151,11 +153,26 @@ final class AppendAdmission: Sendable {
                 }
                 // Padded as the rows are: its length (label lengths, digit counts, how many cells
                 // were suppressed) is in the header too, and not every aggregate is published.
-                out.append(AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: padded(bytes)))
+                let aggregate = AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: padded(bytes))
+                do { try aggregate.validate() } catch {
+                    throw AdmissionError(prefix + "payload: its published aggregate would be refused: \(error.message); send fewer or smaller rows")
+                }
+                out.append(aggregate)
+            }
+            // What one request makes, aggregates included, is one commit and one push to each
+            // peer: bounded well below a replication frame (a small body of rows shaped for
+            // large tables could make a hundred MiB of padded aggregates).
+            derived += out[made...].reduce(0) { $0 + $1.payload.count }
+            guard derived <= Self.maxDerivedBytes else {
+                throw AdmissionError("\(prefix.isEmpty ? "body" : String(prefix.dropLast())): the entries this request makes (rows with their published aggregates) come to more than \(Self.maxDerivedBytes >> 20) MiB; send fewer per request")
             }
         }
         return out
     }
+
+    /// The most payload bytes the entries of one request may come to, derived aggregates and
+    /// padding included.
+    static let maxDerivedBytes = 32 << 20
 
     /// JSON bytes followed by spaces up to the next multiple of 4,096 (JSON allows trailing
     /// whitespace, and the commitment covers the padded bytes).
