@@ -20,6 +20,10 @@ public struct Replicator: Sendable {
         /// Logs it answered `unavailable` for since the last anti-entropy round (it holds only
         /// stubs there that we may have in full): asked elsewhere until then.
         var withheld: Set<String> = []
+        /// Logs whose size here comes from a claim signed by a key this node has not seen
+        /// (`claimed`), not from a checkpoint it verified: asked only when no peer that
+        /// verifiably holds more is connected, and giving way to one.
+        var unverified: Set<String> = []
         var penalties = 0
         var failures = 0
     }
@@ -53,6 +57,7 @@ public struct Replicator: Sendable {
     /// (`OwnLogSync.claims`).
     mutating func claimed(_ peer: String, log: String, size: UInt64) {
         guard peers[peer] != nil else { return }
+        if size > peers[peer]!.sizes[log] ?? 0 { peers[peer]!.unverified.insert(log) }
         peers[peer]!.sizes[log] = max(peers[peer]!.sizes[log] ?? 0, size)
         if log == settings.ownLog { ownSyncClaim(peer, size: size) }
     }
@@ -351,6 +356,7 @@ public struct Replicator: Sendable {
         // Never lowered by a head: one the peer sent before a batch pushed to it arrived would
         // otherwise turn the next push into an announcement and a request (a round trip more).
         // A peer that really holds less asks for what it lacks; a new connection starts afresh.
+        if checkpoint.size >= peers[peer]!.sizes[head.log] ?? 0 { peers[peer]!.unverified.remove(head.log) }
         peers[peer]!.sizes[head.log] = max(peers[peer]!.sizes[head.log] ?? 0, checkpoint.size)
         noteSeen(head.log, checkpoint)
         guard quarantined[head.log] == nil else { return [] }
@@ -388,18 +394,30 @@ public struct Replicator: Sendable {
     /// Asks for what follows `from` (default: what is held) of `log`, from its writer when that is
     /// connected and has more (so each origin serves its own log and the load spreads), else
     /// from `peer`, else from any connected peer that has more; never from a peer that answered
-    /// `unavailable` for the log this round. At most one request per log is outstanding.
+    /// `unavailable` for the log this round. At most one request per log is outstanding. A
+    /// peer whose size is only an unverified claim (`Peer.unverified`) is asked last, and a
+    /// request out to one gives way to a peer that verifiably holds more: a member announcing
+    /// made-up heads of a log under a key nobody has cannot keep its one request slot.
     private mutating func request(_ log: String, from peer: String, at start: UInt64? = nil) -> [Directive] {
         let from = start ?? heads[log]?.size ?? 0
         guard start != nil || storing[log] == nil else { return [] }
-        guard !peers.values.contains(where: { $0.requested[log] != nil }) else { return [] }
         func offers(_ candidate: String) -> Bool {
             guard let state = peers[candidate], state.connected, state.greeted, !state.withheld.contains(log) else { return false }
             // A claimant of the own log that gave nothing is not asked again (OwnLogSync).
             if log == settings.ownLog && ownSyncDropped(candidate) { return false }
             return (state.sizes[log] ?? 0) > from
         }
-        guard let target = [settings.writer(of: log), peer].first(where: offers) ?? connectedPeers.first(where: offers) else { return [] }
+        func verified(_ candidate: String) -> Bool { peers[candidate]?.unverified.contains(log) != true }
+        let candidates = [settings.writer(of: log), peer] + connectedPeers
+        let target: String
+        if let out = peers.first(where: { $0.value.requested[log] != nil })?.key {
+            guard !verified(out), let better = candidates.first(where: { $0 != out && offers($0) && verified($0) }) else { return [] }
+            peers[out]!.requested[log] = nil
+            target = better
+        } else {
+            guard let chosen = candidates.first(where: { offers($0) && verified($0) }) ?? candidates.first(where: offers) else { return [] }
+            target = chosen
+        }
         peers[target]!.requested[log] = from
         if log == settings.ownLog && !ownSync.synced { ownSync.asked.insert(target) }
         return [.send(peer: target, .request(log: log, from: from))]

@@ -46,6 +46,24 @@ import Testing
         #expect(Set(told.keys) == ["uk", "wales", "scotland"], "\(told)")
     }
 
+    /// A member announcing heads of wales's log under a key nobody has (no signature check can
+    /// fail it: the log may have rotated) is asked only while no one verifiably holds more, and
+    /// its request gives way to a peer whose head verified.
+    @Test func anUnverifiedClaimantGivesWayToAPeerThatVerifiablyHoldsMore() throws {
+        var (batch, _, england) = try setUp()
+        let origin = try #require(england.chains["wales"]).origin
+        let madeUp = try NoteSigner(name: origin, key: try Ed25519PrivateKey())
+            .sign(Checkpoint(origin: origin, size: 1_000_000, root: Hash.leaf([1]), timeMillis: 1)).serialized
+        func requests(_ directives: [Directive]) -> [String] {
+            directives.compactMap { if case .send(let peer, .request(log: "wales", from: _)) = $0 { return peer }; return nil }
+        }
+        #expect(requests(england.received(.heads([Message.Head(log: "wales", note: madeUp)]), from: "uk")) == ["uk"])
+        // uk never answers; scotland's head verifies: the request moves to scotland.
+        #expect(requests(england.received(.heads([Message.Head(log: "wales", note: batch.note)]), from: "scotland")) == ["scotland"])
+        // uk's next made-up head does not take the request back.
+        #expect(requests(england.received(.heads([Message.Head(log: "wales", note: madeUp)]), from: "uk")).isEmpty)
+    }
+
     @Test func aBatchFromAnotherMemberIsPassedOn() throws {
         var (batch, checkpoint, england) = try setUp()
         _ = england.received(.entries(batch), from: "uk")
