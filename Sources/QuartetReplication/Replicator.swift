@@ -24,6 +24,9 @@ public struct Replicator: Sendable {
         /// (`claimed`), not from a checkpoint it verified: asked only when no peer that
         /// verifiably holds more is connected, and giving way to one.
         var unverified: Set<String> = []
+        /// Quarantined logs whose evidence it was sent this round because it still announced
+        /// them (at most once a round each).
+        var toldEvidence: Set<String> = []
         var penalties = 0
         var failures = 0
     }
@@ -229,6 +232,7 @@ public struct Replicator: Sendable {
         for peer in connectedPeers {
             peers[peer]!.requested = [:]
             peers[peer]!.withheld = []
+            peers[peer]!.toldEvidence = []
             out.append(.send(peer: peer, .heads(headList())))
         }
         return out + ownSyncTick() + checkUnbacked()
@@ -312,6 +316,11 @@ public struct Replicator: Sendable {
         case .evidence(let evidence):
             guard let chain = chains[evidence.log] else { return penalize(peer, log: evidence.log, "evidence for unknown log \(evidence.log)") }
             do { _ = try evidence.verify(with: chain) } catch {
+                // Signed by a key this node has not seen yet (a rotation in entries it lacks):
+                // not the sender's fault, and not kept; it comes again each round while this
+                // node still announces the log, and verifies once the rotation is held.
+                let unknownKey = [evidence.first, evidence.second].contains { (try? SignedNote(parsing: $0)).map(chain.signedByUnknownKey) ?? false }
+                if unknownKey { return [] }
                 return penalize(peer, log: evidence.log, "invalid evidence: \(error)")
             }
             return quarantine(evidence, from: peer)
@@ -339,6 +348,13 @@ public struct Replicator: Sendable {
 
     private mutating func receivedHead(_ head: Message.Head, from peer: String) -> [Directive] {
         guard settings.verifiers[head.log] != nil else { return [] }  // a log this federation does not have: ignore
+        // A peer still announcing a log quarantined here has not taken the evidence (it was
+        // away, or could not verify it yet: a rotation it lacked): it is sent again, at most
+        // once a round. Nothing else is done with a quarantined log's heads.
+        if let evidence = quarantined[head.log] {
+            guard peers[peer]!.toldEvidence.insert(head.log).inserted else { return [] }
+            return [.send(peer: peer, .evidence(evidence))]
+        }
         let checkpoint: Checkpoint
         let note: String
         do { (checkpoint, note) = try verified(head.note, log: head.log) } catch {

@@ -513,6 +513,27 @@ struct Simulation {
         // A quarantined log takes no more entries.
         let directives = sim.nodes["uk"]!.replicator.received(.entries(Batch(log: "wales", from: 3, note: evilNote, entries: [])), from: "england")
         #expect(directives.isEmpty)
+        // A peer still announcing the log (it was away, or could not verify the evidence yet)
+        // is sent the evidence again, once a round.
+        let told = { (out: [Directive]) in out.filter { if case .send("england", .evidence(let e)) = $0 { return e == evidence }; return false }.count }
+        let head = [Message.Head(log: "wales", note: evilNote)]
+        _ = sim.nodes["uk"]!.replicator.tick()
+        let firstAnswer = sim.nodes["uk"]!.replicator.received(.heads(head), from: "england")
+        #expect(told(firstAnswer) == 1, "\(firstAnswer)")
+        #expect(told(sim.nodes["uk"]!.replicator.received(.heads(head), from: "england")) == 0, "once a round")
+        _ = sim.nodes["uk"]!.replicator.tick()
+        #expect(told(sim.nodes["uk"]!.replicator.received(.heads(head), from: "england")) == 1)
+        // Evidence whose checkpoints a key this node has not seen signed (a rotation it lacks)
+        // is not the sender's fault: no penalty, nothing kept.
+        let stranger = try NoteSigner(name: Simulation.origin + "england", key: try Ed25519PrivateKey())
+        let unknownNote = { (size: UInt64) in try stranger.sign(Checkpoint(origin: Simulation.origin + "england", size: size, root: Hash.leaf([UInt8(size)]), timeMillis: 1)).serialized }
+        let unverifiable = Evidence(log: "england", first: try unknownNote(2), second: try unknownNote(3), prefixRoot: Hash.leaf([2]), proof: [])
+        let answer = sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")
+        #expect(!answer.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(answer)")
+        #expect(sim.nodes["uk"]!.replicator.quarantined["england"] == nil)
+        // Evidence that fails for any other reason still counts against its sender.
+        let forged = Evidence(log: "england", first: evilNote, second: evilNote, prefixRoot: Hash.leaf([2]), proof: [])
+        #expect(sim.nodes["uk"]!.replicator.received(.evidence(forged), from: "england").contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false })
         // Same size, different root, is evidence with no proof.
         var fresh = try Simulation(ids: ["uk", "wales"], seed: 12)
         fresh.nodes["wales"]!.signer = sim.nodes["wales"]!.signer
