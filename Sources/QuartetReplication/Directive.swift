@@ -31,6 +31,11 @@ public struct ReplicationAlert: Sendable, Equatable {
         /// this node was connected to the writer and no other peer held more: not counted for
         /// readiness until entries come (`Replicator.unbacked`).
         case unbacked = "unbacked-checkpoint"
+        /// A checkpoint validly signed by a key the log rotated away from, at a size beyond that
+        /// rotation: a second history across the rotation (its writer, or whoever holds the old
+        /// key, signed it). The peer showing it is not blamed: it may hold that history in good
+        /// faith. No evidence form carries this yet (docs/security.md).
+        case rotationFork = "rotation-fork"
     }
 
     public var kind: Kind

@@ -367,6 +367,7 @@ public struct Replicator: Sendable {
                 guard quarantined[head.log] == nil, size > heads[head.log]?.size ?? 0 else { return [] }
                 return head.log == settings.ownLog && ownSync.synced ? [] : request(head.log, from: peer)
             }
+            if let fork = signedPastRotation(head.note, log: head.log) { return rotationFork(head.log, fork, shownBy: peer) }
             return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the log's key: \(error)")
         }
         // Never lowered by a head: one the peer sent before a batch pushed to it arrived would
@@ -456,6 +457,24 @@ public struct Replicator: Sendable {
         return result
     }
 
+    /// Where a checkpoint of `log` is validly signed by a key its chain rotated away from, at a
+    /// size beyond that rotation (with no line of the key in force there): the rotation's index
+    /// and the size. nil otherwise.
+    func signedPastRotation(_ text: String, log: String) -> (rotation: UInt64, size: UInt64)? {
+        guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text),
+              claimed.origin == chain.origin else { return nil }
+        for rotation in chain.rotations where claimed.size > rotation.index {
+            if (try? NoteVerifier(name: chain.origin, publicKey: rotation.previous).verify(parsed)) != nil { return (rotation.index, claimed.size) }
+        }
+        return nil
+    }
+
+    /// The alert for `signedPastRotation` (kept per peer like every alert; the peer is not blamed).
+    private func rotationFork(_ log: String, _ fork: (rotation: UInt64, size: UInt64), shownBy peer: String) -> [Directive] {
+        [.alert(ReplicationAlert(kind: .rotationFork, log: log, peer: peer,
+                                 message: "\(peer) showed a checkpoint of \(log) at size \(fork.size) signed by the key \(log) rotated away from at entry \(fork.rotation), and not by the key in force there: a second history of \(log) beyond its key rotation"))]
+    }
+
     /// The size a head claims when it is signed under the log's origin by a key its chain does
     /// not hold (nil for any other failure).
     func unknownKeyHead(_ head: Message.Head) -> UInt64? {
@@ -523,6 +542,19 @@ public struct Replicator: Sendable {
             // may hold the rotation to it (batches arrive out of order across connections).
             if pastGap(batch), let parsed = try? SignedNote(parsing: batch.note), chains[batch.log]?.signedByUnknownKey(parsed) == true {
                 return request(batch.log, from: peer)
+            }
+            if let fork = signedPastRotation(batch.note, log: batch.log) { return rotationFork(batch.log, fork, shownBy: peer) }
+            // Not past a gap, signed by a key this copy's history does not lead to, and carrying
+            // no rotation to it: the peer's copy and this one part before `from` (the other side
+            // of a fork across a rotation, seen from the copy without it). Said, not blamed; the
+            // log is asked of the others this round.
+            // (Only for a batch continuing this copy from somewhere past its start: from 0 no
+            // rotation can precede it, and such a batch is a forgery.)
+            if batch.from > 0, batch.from == heads[batch.log]?.size ?? 0,
+               let parsed = try? SignedNote(parsing: batch.note), chains[batch.log]?.signedByUnknownKey(parsed) == true {
+                peers[peer]!.withheld.insert(batch.log)
+                return [.alert(ReplicationAlert(kind: .rotationFork, log: batch.log, peer: peer,
+                                                message: "\(peer)'s entries of \(batch.log) from \(batch.from) come under a checkpoint signed by a key this copy's history of the log does not lead to, with no rotation to it among them: the two copies part before \(batch.from) (a second history across a key rotation, or a peer sending a made-up checkpoint)"))]
             }
             return penalize(peer, log: batch.log, "batch of \(batch.log): checkpoint does not verify against the log's key: \(error)")
         }

@@ -67,6 +67,45 @@ import Testing
         }
     }
 
+    /// A writer forks across its rotation: one history rotates at 10 (later checkpoints signed
+    /// by the new key alone), the other goes on under the old key. Neither side can build
+    /// evidence both verify, but neither blames the honest peer showing the other history: a
+    /// copy that holds the rotation sees a checkpoint beyond it by the key rotated away from,
+    /// and a copy without it gets entries under a key its history does not lead to; both say
+    /// `rotation-fork`.
+    @Test func aForkAcrossARotationIsSaidAndBlamesNoPeer() throws {
+        var (sim, k0) = try Self.federation()
+        let k1 = try Ed25519PrivateKey()
+        try Self.rotate(&sim, "a", to: k1, previous: k0)
+        try sim.append("a", count: 2)
+        sim.runUntil(sim.now + 200)
+        #expect(sim.nodes["b"]!.replicator.chains["a"]!.current == k1.publicKey)
+        // The other history: 13 entries with no rotation at 10, signed by k0 alone.
+        var other = MerkleFrontier()
+        for i in 0..<13 { other.append(Hash.leaf([UInt8(i), 9])) }
+        let oldSigner = try NoteSigner(name: Simulation.origin + "a", key: k0)
+        let forked = try oldSigner.sign(Checkpoint(origin: Simulation.origin + "a", size: 13, root: other.root, timeMillis: sim.now)).serialized
+        let atB = sim.nodes["b"]!.replicator.received(.heads([Message.Head(log: "a", note: forked)]), from: "c")
+        #expect(atB.contains { if case .alert(let a) = $0 { return a.kind == .rotationFork && a.peer == "c" }; return false }, "\(atB)")
+        #expect(!atB.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(atB)")
+        // A copy holding the old history to 12 (no rotation) gets entries 12… of the rotated one.
+        let newSigner = try NoteSigner(name: Simulation.origin + "a", key: k1)
+        let held = sim.nodes["a"]!.logs["a"]!
+        let rotatedNote = try newSigner.sign(Checkpoint(origin: Simulation.origin + "a", size: UInt64(held.entries.count), root: held.frontier.root, timeMillis: sim.now)).serialized
+        let settings = sim.nodes["c"]!.replicator.settings
+        var twelve = MerkleFrontier()
+        for i in 0..<12 { twelve.append(Hash.leaf([UInt8(i), 9])) }
+        let oldHead = Checkpoint(origin: Simulation.origin + "a", size: 12, root: twelve.root, timeMillis: sim.now)
+        var copy = Replicator(settings: settings, heads: ["a": LogHead(checkpoint: oldHead, note: try oldSigner.sign(oldHead).serialized)], seed: 9)
+        _ = copy.connected("b")
+        _ = copy.received(.hello(version: ProtocolLimits.version, node: "b", federation: "sim"), from: "b")
+        #expect(held.entries.count == 13)
+        let tail = Batch(log: "a", from: 12, note: rotatedNote, entries: held.entries.suffix(from: 12).map(WireEntry.init))
+        let atCopy = copy.received(.entries(tail), from: "b")
+        #expect(atCopy.contains { if case .alert(let a) = $0 { return a.kind == .rotationFork && a.peer == "b" }; return false }, "\(atCopy)")
+        #expect(!atCopy.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(atCopy)")
+    }
+
     /// A copy of `a` restored from before a rotation, whose peers hold the tail in several served
     /// batches: their heads are signed by a key the copy has not seen, so only their claims say
     /// how far the log goes. The copy opens only once it holds all of it (not after the first
