@@ -1,4 +1,5 @@
 import Foundation
+import QuartetCrypto
 import QuartetAPI
 
 /// A configuration file that cannot be used: which file, which key, and what was expected.
@@ -33,12 +34,18 @@ struct ConfigObject {
         self.values = values
     }
 
-    /// Reads a file's bytes; `what` names the file in the error ("configuration file").
-    static func read(_ path: String, what: String) throws(ConfigurationError) -> Data {
-        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw ConfigurationError(file: path, key: nil, "cannot read the \(what): \((error as NSError).localizedDescription)")
+    /// Reads a file's bytes; `what` names the file in the error ("configuration file"). A
+    /// regular file of at most `limit` bytes (a FIFO or `/dev/zero` named by mistake is refused,
+    /// not waited on or read for ever).
+    static func read(_ path: String, what: String, limit: Int = maxFileBytes) throws(ConfigurationError) -> Data {
+        do { return Data(try RegularFile.read(path, limit: limit)) } catch {
+            throw ConfigurationError(file: path, key: nil, "cannot read the \(what): \(error)")
         }
     }
+
+    /// The largest configuration or federation file read (a federation of hundreds of members
+    /// with their keys is well under 1 MiB).
+    static let maxFileBytes = 4 << 20
 
     /// Parses a whole file's bytes.
     init(file: String, data: Data) throws(ConfigurationError) {

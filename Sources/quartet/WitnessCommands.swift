@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuartetCrypto
 import QuartetLedger
 import QuartetNode
 
@@ -120,12 +121,14 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
 extension VerifyCheckpointCommand {
     /// At most `limit` bytes of `path` (`-`: standard input), refused beyond.
     static func read(_ path: String, limit: Int, what: String) throws -> Data {
-        let handle: FileHandle
-        if path == "-" { handle = .standardInput } else {
-            guard let opened = FileHandle(forReadingAtPath: path) else { throw CLIError("cannot read \(path)") }
-            handle = opened
+        // A named file: a regular file only (a FIFO is refused, not waited on), the reason said.
+        if path != "-" {
+            do { return Data(try RegularFile.read(path, limit: limit)) } catch {
+                if case .tooLarge = error { throw CLIError("\(path): longer than \(limit) bytes; not \(what)") }
+                throw CLIError("cannot read \(path): \(error)")
+            }
         }
-        defer { if path != "-" { try? handle.close() } }
+        let handle = FileHandle.standardInput
         var data = Data()
         while data.count <= limit {
             guard let chunk = try? handle.read(upToCount: limit + 1 - data.count), !chunk.isEmpty else { break }

@@ -90,6 +90,11 @@ import Testing
             try NodeConfiguration.load(path: files.dir.appendingPathComponent("nope.json").path)
         }
         #expect(missing?.message.contains("cannot read the configuration file") == true)
+        // A FIFO (or a device) named by mistake is refused, not waited on or read for ever.
+        let fifo = files.dir.appendingPathComponent("fifo.json").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let notFile = #expect(throws: ConfigurationError.self) { try Federation.load(path: fifo) }
+        #expect(notFile?.message.contains("not a regular file") == true, "\(String(describing: notFile))")
     }
 
     @Test func hostPortForms() {
