@@ -19,9 +19,17 @@ extension ReplicationEngine {
         return !backfill.finished(offered: replicator.connectedPeers)
     }
 
-    /// The own log is synced: ask for the payloads of the stubs taken this run, if any.
+    /// The own log is synced: ask for the payloads of its stubs, if any — those taken this run
+    /// and those a run before could not fill (stored stubs of the own log: payloads a restore
+    /// lost, which a peer that was away then may hold).
     func startBackfill() {
-        guard backfill == nil, !ownStubs.isEmpty else { return }
+        guard backfill == nil else { return }
+        if let log = logs[ownLogName] {
+            do { ownStubs = Array(Set(ownStubs).union(try store.stubIndices(log))).sorted() } catch {
+                logger.error("cannot list the own log's stubs", metadata: ["log": "\(ownLogName)", "error": "\(error)"])
+            }
+        }
+        guard !ownStubs.isEmpty else { return }
         backfill = PayloadBackfill(log: ownLogName, stubs: ownStubs)
         logger.notice("asking peers for payloads of own-log entries that came back as stubs", metadata: ["log": "\(ownLogName)", "stubs": "\(ownStubs.count)"])
         continueBackfill()

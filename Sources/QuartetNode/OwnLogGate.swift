@@ -105,17 +105,26 @@ extension ReplicationEngine {
         do { entries = try decodedEntries(of: batch) } catch {
             return replicator.rejected(batch, from: peer, reason: "\(error)")
         }
+        // Every member holds the own log's public payloads in full (agreements restrict only
+        // restricted ones): a public entry sent as a stub is a payload withheld, not lost.
+        if let stub = entries.first(where: { $0.payload == nil && $0.header.classification == EntryHeader.publicClassification }) {
+            return replicator.refused(batch, from: peer, reason: "entry \(stub.header.index) of this node's own log is public but came as a stub; every member holds public payloads in full")
+        }
         let lost = entries.filter { $0.payload == nil }.map(\.header.index)
-        // Recorded before the stubs are stored: `verify` then knows them for lost, not deleted
-        // (a crash between the two leaves a record of stubs not stored, which is harmless). A
-        // record that cannot be written is this node's trouble, not the peer's: nothing is
-        // stored, nobody is blamed, and the tail is asked for again.
-        do { try store.directory.recordLostPayloads(log: batch.log, indices: lost) } catch {
-            logger.error("cannot record the payloads lost from a tail of the own log; it is not stored", metadata: ["log": "\(batch.log)", "error": "\(error)"])
-            return replicator.notStored(batch)
+        // Recorded once the batch passed every check (indices, leaves against the signed root,
+        // the note) and before its stubs are committed, inside the store's transaction: `verify`
+        // then knows them for lost, not deleted; a crash between the two leaves a record of
+        // stubs not stored, which is harmless; a batch refused records nothing. Indices
+        // recorded already are not written again.
+        let directory = store.directory, name = batch.log
+        let recordLost: (() throws -> Void)? = lost.isEmpty ? nil : {
+            let recorded = directory.lostPayloads()[name] ?? []
+            do throws(StoreError) { try directory.recordLostPayloads(log: name, indices: lost.filter { !recorded.contains($0) }) } catch {
+                throw LostPayloadsNotRecorded(cause: error)
+            }
         }
         do {
-            try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, ownTail: true)
+            try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, ownTail: true, beforeCommit: recordLost)
             recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
             ownStubs += lost
             storedFrom[batch.log, default: [:]][peer, default: 0] += UInt64(entries.count)
@@ -125,8 +134,20 @@ extension ReplicationEngine {
             onIngest?(batch.log, entries, checkpoint)
             return replicator.stored(batch, checkpoint: checkpoint, from: peer)
         } catch {
+            // A record that cannot be written is this node's trouble, not the peer's: nothing
+            // is stored, nobody is blamed, and the tail is asked for again.
+            if error.cause is LostPayloadsNotRecorded {
+                logger.error("cannot record the payloads lost from a tail of the own log; it is not stored", metadata: ["log": "\(batch.log)", "error": "\(error)"])
+                return replicator.notStored(batch)
+            }
             return replicator.rejected(batch, from: peer, reason: "\(error)")
         }
     }
 
+}
+
+/// The own tail's lost payloads could not be recorded (`storeOwnTail`): this node's trouble.
+struct LostPayloadsNotRecorded: Error, Sendable, CustomStringConvertible {
+    let cause: StoreError
+    var description: String { "the lost payloads could not be recorded: \(cause)" }
 }

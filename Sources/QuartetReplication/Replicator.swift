@@ -27,6 +27,8 @@ public struct Replicator: Sendable {
         /// Quarantined logs whose evidence it was sent this round because it still announced
         /// them (at most once a round each).
         var toldEvidence: Set<String> = []
+        /// Logs whose evidence from it this node could not verify and excused this round.
+        var excused: Set<String> = []
         var penalties = 0
         var failures = 0
     }
@@ -233,6 +235,7 @@ public struct Replicator: Sendable {
             peers[peer]!.requested = [:]
             peers[peer]!.withheld = []
             peers[peer]!.toldEvidence = []
+            peers[peer]!.excused = []
             out.append(.send(peer: peer, .heads(headList())))
         }
         return out + ownSyncTick() + checkUnbacked()
@@ -291,6 +294,7 @@ public struct Replicator: Sendable {
             // What this node's witness cosigned of the peer's own log goes before the heads, so a
             // restored writer knows it by the time it counts this peer's answer (OwnLogSync).
             // Evidence travels to every peer, including those that connect after it was found.
+            peers[peer]!.toldEvidence = Set(quarantined.keys)
             return witnessedFor(peer) + [.send(peer: peer, .heads(headList()))]
                 + quarantined.keys.sorted().map { .send(peer: peer, .evidence(quarantined[$0]!)) }
         }
@@ -316,11 +320,23 @@ public struct Replicator: Sendable {
         case .evidence(let evidence):
             guard let chain = chains[evidence.log] else { return penalize(peer, log: evidence.log, "evidence for unknown log \(evidence.log)") }
             do { _ = try evidence.verify(with: chain) } catch {
-                // Signed by a key this node has not seen yet (a rotation in entries it lacks):
-                // not the sender's fault, and not kept; it comes again each round while this
-                // node still announces the log, and verifies once the rotation is held.
-                let unknownKey = [evidence.first, evidence.second].contains { (try? SignedNote(parsing: $0)).map(chain.signedByUnknownKey) ?? false }
-                if unknownKey { return [] }
+                // Evidence an honest peer may hold that this node cannot verify is not held
+                // against it, once a round per log (the sender resends it each round while this
+                // node still announces the log); more than that is. Such evidence is:
+                // - of the other side of a fork across a key rotation (a checkpoint beyond the
+                //   rotation by the key rotated away from): said, as finding 93;
+                // - signed by a key this node has not seen, at a size beyond what it holds (a
+                //   rotation in entries it lacks): verified once the rotation is held.
+                let fork = signedPastRotation(evidence.first, log: evidence.log) ?? signedPastRotation(evidence.second, log: evidence.log)
+                let held = heads[evidence.log]?.size ?? 0
+                let unknownKey = [evidence.first, evidence.second].contains { text in
+                    guard let parsed = try? SignedNote(parsing: text), chain.signedByUnknownKey(parsed),
+                          let claimed = try? Checkpoint(parsing: parsed.text) else { return false }
+                    return claimed.size > held
+                }
+                if fork != nil || unknownKey, peers[peer]!.excused.insert(evidence.log).inserted {
+                    return fork.map { rotationFork(evidence.log, $0, shownBy: peer) } ?? []
+                }
                 return penalize(peer, log: evidence.log, "invalid evidence: \(error)")
             }
             return quarantine(evidence, from: peer)

@@ -242,13 +242,22 @@ public final class LedgerStore: Sendable {
     }
 
     static func fetchLogs(_ db: Database) throws -> [LogInfo] {
+        // Decoded with throwing reads: a row someone with the disk edited (a text where an
+        // integer belongs) is a clear error, not a trap.
         try Row.fetchAll(db, sql: "SELECT id, name, origin, public_key, own FROM logs ORDER BY name").map { row in
-            let raw: Data = row["public_key"]
+            let name: String, id: Int64, origin: String, raw: Data, own: Int64
+            do {
+                (name, id, origin) = (try row.decode(forColumn: "name"), try row.decode(forColumn: "id"), try row.decode(forColumn: "origin"))
+                (raw, own) = (try row.decode(forColumn: "public_key"), try row.decode(forColumn: "own"))
+            } catch {
+                throw StoreError(.corrupt, "a row of the logs table is not of the types Quartet writes", cause: UnderlyingError("\(error)"))
+            }
+            guard own == 0 || own == 1 else { throw StoreError(.corrupt, "log \(name): its own flag is \(own), not 0 or 1") }
             let key: Ed25519PublicKey
             do { key = try Ed25519PublicKey(rawRepresentation: Array(raw)) } catch {
-                throw StoreError(.corrupt, "log \(row["name"] as String): stored public key is not an Ed25519 key", cause: error)
+                throw StoreError(.corrupt, "log \(name): stored public key is not an Ed25519 key", cause: error)
             }
-            return LogInfo(id: row["id"], name: row["name"], origin: row["origin"], publicKey: key, isOwn: row["own"])
+            return LogInfo(id: id, name: name, origin: origin, publicKey: key, isOwn: own == 1)
         }
     }
 

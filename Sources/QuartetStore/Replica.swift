@@ -15,8 +15,11 @@ extension LedgerStore {
     /// - Parameter verifiedWith: the key the caller verified the note with. The note is checked
     ///   against the key in force at its size here; when that is the key given, the signature
     ///   is not verified a second time.
+    /// - Parameter beforeCommit: run inside the transaction once every check passed, just
+    ///   before it commits (what must be durable before the entries are: the own tail's lost
+    ///   payloads); if it throws, nothing is stored.
     public func ingest(_ log: LogInfo, from: UInt64, entries: [Entry], note: String, checkpoint: Checkpoint, ownTail: Bool = false,
-                       verifiedWith: Ed25519PublicKey? = nil) throws(StoreError) {
+                       verifiedWith: Ed25519PublicKey? = nil, beforeCommit: (() throws -> Void)? = nil) throws(StoreError) {
         guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading; replicas are stored by the node") }
         guard !log.isOwn || ownTail else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; it never takes entries from peers") }
         guard checkpoint.origin == log.origin else {
@@ -66,6 +69,7 @@ extension LedgerStore {
                 }
                 try Self.insertBatch(db, log: log, entries: entries, nodes: nodes, checkpoint: checkpoint, note: note,
                                      timeMillis: checkpoint.timeMillis ?? 0)
+                try beforeCommit?()
                 return (frontier, signed)
             }
             // Kept key chains are read again after a batch with a rotation, stored or not.

@@ -56,6 +56,13 @@ extension LedgerStore {
                     report.problems.append(VerificationProblem(log: nil, index: nil, message: "SQLite integrity check: \(integrity.prefix(5).joined(separator: "; "))"))
                 }
                 report.problems += try Self.foreignObjects(db)
+                // Rows of other types or sizes than Quartet writes are reported, and nothing is
+                // read further (the reads below take the types as written).
+                let shapes = try Self.columnShapes(db)
+                guard shapes.isEmpty else {
+                    report.problems += shapes
+                    return
+                }
                 let lost = directory.lostPayloads()
                 for log in try Self.fetchLogs(db) {
                     // The database must not be able to vouch for itself: an own log's key in force
@@ -111,6 +118,25 @@ extension LedgerStore {
         for (what, sql) in orphans {
             let n = try Int.fetchOne(db, sql: sql) ?? 0
             if n > 0 { problems.append(VerificationProblem(log: nil, index: nil, message: "\(n) \(what) belong to no registered log")) }
+        }
+        return problems
+    }
+
+    /// Rows whose columns are not of the type and size Quartet writes (someone with the disk
+    /// edited them: a text for an integer, a gigabyte blob for a payload), per table.
+    static func columnShapes(_ db: Database) throws -> [VerificationProblem] {
+        let checks: [(String, String)] = [
+            ("logs", "typeof(id) != 'integer' OR typeof(name) != 'text' OR length(name) > 256 OR typeof(origin) != 'text' OR length(origin) > 1024 OR typeof(public_key) != 'blob' OR length(public_key) != 32 OR typeof(own) != 'integer' OR own NOT IN (0, 1) OR typeof(created_ms) != 'integer'"),
+            ("entries", "typeof(header) != 'blob' OR length(header) > 65536 OR typeof(leaf_hash) != 'blob' OR length(leaf_hash) != 32 OR (salt IS NOT NULL AND (typeof(salt) != 'blob' OR length(salt) != 32)) OR (payload IS NOT NULL AND (typeof(payload) != 'blob' OR length(payload) > \(EntryHeader.maxPayloadLength)))"),
+            ("nodes", "typeof(level) != 'integer' OR level < 0 OR level > 64 OR typeof(idx) != 'integer' OR idx < 0 OR typeof(hash) != 'blob' OR length(hash) != 32"),
+            ("checkpoints", "typeof(size) != 'integer' OR size < 0 OR typeof(root) != 'blob' OR length(root) != 32 OR typeof(note) != 'text' OR length(note) > \(SignedNote.maxLength) OR typeof(time_ms) != 'integer'"),
+            ("log_keys", "typeof(log_id) != 'integer' OR typeof(rotation_index) != 'integer' OR rotation_index < 0 OR typeof(public_key) != 'blob' OR length(public_key) != 32"),
+            ("meta", "typeof(value) != 'text' OR length(value) > 1024"),
+        ]
+        var problems: [VerificationProblem] = []
+        for (table, bad) in checks {
+            let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table) WHERE \(bad)") ?? 0
+            if n > 0 { problems.append(VerificationProblem(log: nil, index: nil, message: "\(n) row\(n == 1 ? "" : "s") of \(table) hold values of other types or sizes than Quartet writes")) }
         }
         return problems
     }

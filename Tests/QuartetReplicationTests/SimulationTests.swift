@@ -531,6 +531,10 @@ struct Simulation {
         let answer = sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")
         #expect(!answer.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(answer)")
         #expect(sim.nodes["uk"]!.replicator.quarantined["england"] == nil)
+        // Once a round: more of it in the same round counts against the sender (a junk key
+        // line must not buy unlimited unverifiable evidence).
+        let again = sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")
+        #expect(again.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(again)")
         // Evidence that fails for any other reason still counts against its sender.
         let forged = Evidence(log: "england", first: evilNote, second: evilNote, prefixRoot: Hash.leaf([2]), proof: [])
         #expect(sim.nodes["uk"]!.replicator.received(.evidence(forged), from: "england").contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false })

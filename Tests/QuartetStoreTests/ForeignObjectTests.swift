@@ -22,7 +22,7 @@ import Testing
         ("CREATE INDEX extra ON entries (leaf_hash)", "index"),
         ("INSERT INTO meta (key, value) VALUES ('note', 'x')", "meta"),
         ("INSERT INTO entries (key, header, leaf_hash) VALUES (\(Int64(99) << 40), x'00', x'00')", "no registered log"),
-        ("INSERT INTO nodes (log_id, level, idx, hash) VALUES (1, 8, 100000, x'00')", "subtree hashes cover entries"),
+        ("INSERT INTO nodes (log_id, level, idx, hash) VALUES (1, 8, 100000, x'0000000000000000000000000000000000000000000000000000000000000000')", "subtree hashes cover entries"),
     ])
     func anythingQuartetDidNotPutThereIsReported(sql: String, expected: String) async throws {
         let (dir, store) = try await storeWithEntries()

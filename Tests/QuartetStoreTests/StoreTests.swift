@@ -260,6 +260,28 @@ import Testing
         #expect((#expect(throws: StoreError.self) { try store.inclusionProof(log, index: 18) })?.code == .corrupt)
     }
 
+    /// Rows someone with the disk edited into other types or sizes (a text for an integer, a
+    /// payload past the limit) are reported by `verify`, which reads nothing further, and a
+    /// logs row of the wrong type is a clear error where the logs are read, not a trap.
+    @Test func rowsOfOtherTypesOrSizesAreReportedNotTrappedOn() async throws {
+        for (edit, table) in [("UPDATE entries SET payload = zeroblob(2000000) WHERE key = (SELECT max(key) FROM entries)", "entries"),
+                              ("UPDATE entries SET leaf_hash = 7 WHERE key = (SELECT max(key) FROM entries)", "entries"),
+                              ("UPDATE checkpoints SET size = -size", "checkpoints")] {
+            let (store, _, _) = try await walesStore(appending: 5)
+            defer { try? FileManager.default.removeItem(at: store.directory.url) }
+            try syncExecute(store, edit, [])
+            let problems = store.verify().problems
+            #expect(problems.contains { $0.message.contains("of \(table) hold values of other types or sizes") }, "\(edit): \(problems)")
+        }
+        let (store, _, _) = try await walesStore(appending: 2)
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        try syncExecute(store, "UPDATE logs SET own = 'yes'", [])
+        #expect(store.verify().problems.contains { $0.message.contains("of logs hold values") })
+        // Where the logs are read it is an error or SQLite's own conversion, never a trap (a
+        // trap would end this test's process).
+        _ = try? store.log(named: "wales")
+    }
+
     /// A checkpoint read once is not verified again while its note is unchanged; a note changed
     /// on disk afterwards (another signature, another size) is verified, and refused.
     @Test func aCheckpointChangedOnDiskAfterItWasReadIsStillRefused() async throws {

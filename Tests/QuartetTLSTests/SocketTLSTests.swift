@@ -145,6 +145,14 @@ func roundTrip(group: EventLoopGroup, port: Int, context: TLSContext, expecting 
         #expect(!tls12.stdout.contains("ping"))
         #expect(tls12.stderr.contains("protocol version") || tls12.stderr.contains("alert"), "\(tls12.stderr)")
 
+        // Key exchange by X25519 or P-256 only: a ClientHello offering only finite-field
+        // Diffie-Hellman (ffdhe8192 costs ~10 ms of the server's CPU) is refused; P-256 works.
+        let ffdhe = try TestKit.sClient(base + ["-cert", wales.certificate, "-key", wales.key, "-groups", "ffdhe8192", "-brief"], input: "ping\n")
+        #expect(!ffdhe.stdout.contains("ping"))
+        #expect(ffdhe.stderr.contains("alert") || ffdhe.stderr.contains("error"), "\(ffdhe.stderr)")
+        let p256 = try TestKit.sClient(base + ["-cert", wales.certificate, "-key", wales.key, "-groups", "P-256", "-brief"], input: "ping from P-256\n")
+        #expect(p256.stdout.contains("ping from P-256"), "\(p256.stdout) \(p256.stderr)")
+
         // Still serving after all that.
         let again = try await roundTrip(group: group, port: server.port, context: try context(.client, "wales"), expecting: "uk", payload: Array("still here".utf8))
         #expect(again == Array("still here".utf8))
