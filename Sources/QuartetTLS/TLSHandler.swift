@@ -167,15 +167,27 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Decrypts what has arrived into as few buffers as it fills: records are read into one
+    /// buffer (grown as needed) until it holds `Self.passOnBytes` or OpenSSL wants more, then it
+    /// is passed up. One buffer per record, as this did, let a stranger sending 1-byte records
+    /// (~23 bytes each on the wire) make the node allocate 16 KiB per byte, which the HTTP
+    /// decoder's slices then kept alive.
     private func readPlaintext(_ context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 16384)
+        func passOn() {
+            guard buffer.readableBytes > 0 else { return }
+            context.fireChannelRead(wrapInboundOut(buffer))
+            buffer = context.channel.allocator.buffer(capacity: 16384)
+        }
         while true {
-            var buffer = context.channel.allocator.buffer(capacity: 16384)
             switch connection.read(into: &buffer) {
             case .data:
-                context.fireChannelRead(wrapInboundOut(buffer))
+                if buffer.readableBytes >= Self.passOnBytes { passOn() }
             case .wantMore:
+                passOn()
                 return
             case .closed:
+                passOn()
                 // The peer sent close_notify: answer with ours and close.
                 if case .active = state {
                     state = .closing
@@ -190,6 +202,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
     }
+
+    /// Plaintext gathered before it is passed up (a record holds at most 16 KiB).
+    static let passOnBytes = 48 << 10
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         context.fireChannelReadComplete()

@@ -14,9 +14,14 @@ final class Recorder: ChannelInboundHandler, @unchecked Sendable {
     var received = ByteBuffer()
     var events: [TLSEvent] = []
     var errors: [any Error] = []
+    /// Buffers passed up, and the most capacity one of them had.
+    var reads = 0
+    var largestCapacity = 0
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        reads += 1
+        largestCapacity = max(largestCapacity, buffer.capacity)
         received.writeBuffer(&buffer)
     }
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -169,6 +174,38 @@ struct EmbeddedPair {
         pair.shuttle(slice: slice)
         #expect(pair.serverRecorder.received == message)
         #expect(pair.clientRecorder.received == ByteBuffer(string: "ack"))
+    }
+
+    /// Many tiny records arriving at once are passed up in few buffers, not a 16 KiB buffer
+    /// each (a stranger's 1-byte records made the node allocate 16 KiB per byte), and large
+    /// amounts in buffers of bounded size.
+    @Test func tinyRecordsArrivingTogetherArePassedUpInFewBuffers() throws {
+        defer { pki.remove() }
+        let pair = try EmbeddedPair(client: try context(.client, "wales"), server: try context(.server, "uk"),
+                                    clientPolicy: .node("uk"), serverPolicy: .nodes(["wales"]))
+        pair.shuttle()
+        var sent = ByteBuffer()
+        for i in 0..<3_000 {
+            let byte = ByteBuffer(bytes: [UInt8(truncatingIfNeeded: i)])
+            sent.writeImmutableBuffer(byte)
+            pair.client.writeAndFlush(byte, promise: nil)
+        }
+        // All 3,000 records (~69 KB of ciphertext) reach the server in one read.
+        var wire = ByteBuffer()
+        while var out = try pair.client.readOutbound(as: ByteBuffer.self) { wire.writeBuffer(&out) }
+        #expect(wire.readableBytes > 3_000 * 20, "the client did not send one record per byte")
+        pair.serverRecorder.reads = 0
+        try pair.server.writeInbound(wire)
+        #expect(pair.serverRecorder.received == sent)
+        #expect(pair.serverRecorder.reads <= 2, "3,000 one-byte records passed up in \(pair.serverRecorder.reads) buffers")
+        // 1 MiB at once: buffers of at most ~64 KiB.
+        var large = ByteBuffer()
+        large.writeRepeatingByte(7, count: 1 << 20)
+        pair.client.writeAndFlush(large, promise: nil)
+        pair.serverRecorder.received.clear()
+        pair.shuttle()
+        #expect(pair.serverRecorder.received.readableBytes == 1 << 20)
+        #expect(pair.serverRecorder.largestCapacity <= 128 << 10, "\(pair.serverRecorder.largestCapacity)")
     }
 
     @Test func refusalsAreLoggedWithTheReason() throws {
