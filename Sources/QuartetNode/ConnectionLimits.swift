@@ -21,6 +21,9 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var idleTimeout = TimeAmount.seconds(30)
     /// From a request's head to its end (bodies are at most 16 MiB). Default 60 s.
     public var requestTimeout = TimeAmount.seconds(60)
+    /// How long a response may wait on a client that takes none of it (the connection stays
+    /// unwritable): then the connection is closed. Default 30 s, as on the peer port.
+    public var writeStallTimeout = TimeAmount.seconds(30)
     /// Connections from one address at once, per port: one source cannot take a port's whole
     /// cap. Defaults: 128 on the API (half the cap: a gateway or a host of several clients fits,
     /// and each member's witness and checkpoint reads hold two more), 32 on the peer port (a
@@ -247,11 +250,17 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// with the handler. Moving it costs a clock read: the one timer scheduled is looked at
     /// when it fires and scheduled again for the deadline then in force (no timer per request).
     private var deadline: NIODeadline?
+    /// While the connection is unwritable (the client takes nothing of a response): when it is
+    /// closed unless it drains. Without it, a client that pipelined requests and stopped
+    /// reading held its slot (and whatever its requests pinned) for ever, and made every
+    /// graceful stop wait on it.
+    private var stalled: NIODeadline?
     private var timer: (due: NIODeadline, task: Scheduled<Void>)?
     /// Requests whose response has not ended.
     private var inFlight = 0
     private var reading = false
-    private let opened = NIODeadline.now()
+    /// When the handler joined the connection (on its event loop's clock, as every deadline here).
+    private var opened = NIODeadline.uptimeNanoseconds(0)
 
     init(limits: ConnectionLimits, slots: ConnectionCap.Counter? = nil) {
         self.limits = limits
@@ -259,6 +268,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        opened = context.eventLoop.now
         arm(context, limits.firstRequestTimeout)
     }
 
@@ -266,6 +276,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         timer?.task.cancel()
         timer = nil
         deadline = nil
+        stalled = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -292,7 +303,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             // response is its last. An old enough one likewise, once nothing else is under way
             // (the client reconnects).
             let last = slots?.closesAfterResponse(ObjectIdentifier(context.channel)) == true
-            if last || (inFlight == 0 && !reading && NIODeadline.now() - opened > limits.maxConnectionAge) {
+            if last || (inFlight == 0 && !reading && context.eventLoop.now - opened > limits.maxConnectionAge) {
                 // Closed once written; a client that does not read it is closed all the same.
                 arm(context, limits.firstRequestTimeout)
                 let channel = context.channel
@@ -307,10 +318,35 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.write(data, promise: promise)
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stalled = nil
+        } else if stalled == nil {
+            let due = context.eventLoop.now + limits.writeStallTimeout
+            stalled = due
+            wake(context, at: due)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// The earlier of the request deadline and the write-stall deadline, if any.
+    private var due: NIODeadline? {
+        switch (deadline, stalled) {
+        case (let a?, let b?): min(a, b)
+        case (let a?, nil): a
+        case (nil, let b?): b
+        case (nil, nil): nil
+        }
+    }
+
     private func arm(_ context: ChannelHandlerContext, _ timeout: TimeAmount) {
-        let due = NIODeadline.now() + timeout
+        let due = context.eventLoop.now + timeout
         deadline = due
-        // A timer already due no later than this deadline checks it when it fires.
+        wake(context, at: due)
+    }
+
+    /// Makes sure the timer fires by `due` (a timer already due no later checks then).
+    private func wake(_ context: ChannelHandlerContext, at due: NIODeadline) {
         if let timer {
             guard timer.due > due else { return }
             timer.task.cancel()
@@ -324,11 +360,11 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         let task = context.eventLoop.scheduleTask(deadline: due) {
             let (handler, context) = loopBound.value
             handler.timer = nil
-            guard let deadline = handler.deadline else { return }
-            if deadline <= .now() {
+            guard let next = handler.due else { return }
+            if next <= context.eventLoop.now {
                 channel.close(promise: nil)
             } else {
-                handler.schedule(context, at: deadline)
+                handler.schedule(context, at: next)
             }
         }
         timer = (due, task)

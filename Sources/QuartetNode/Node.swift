@@ -350,11 +350,16 @@ public struct Node: Sendable {
             },
             eventLoopGroupProvider: .shared(group),
             logger: logger)
-        let services = ServiceGroup(configuration: .init(
+        var serviceConfiguration = ServiceGroupConfiguration(
             services: [.init(service: peerListener), .init(service: ReplicationService(engine: engine, recorder: recorder, policy: { view.policy })), .init(service: PurgeService(purger: purger)),
                        .init(service: WitnessingService(collector: collector, witness: witness)), .init(service: api)],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
-            logger: logger))
+            logger: logger)
+        // A graceful stop waits for requests under way, but not for ever on a client that takes
+        // none of its response: past this the services are cancelled (appends already queued
+        // still commit; the stores close after).
+        serviceConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        let services = ServiceGroup(configuration: serviceConfiguration)
         logger.info("node starting", metadata: ["node": "\(configuration.node)", "data": "\(configuration.dataDirectory)"])
         await shutdown?.attach(services)
         do {

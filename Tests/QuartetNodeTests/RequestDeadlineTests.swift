@@ -1,0 +1,54 @@
+import HTTPTypes
+import NIOCore
+import NIOEmbedded
+import NIOHTTPTypes
+@testable import QuartetNode
+import Testing
+
+/// The API connection's deadlines, on an embedded channel with a virtual clock: a client that
+/// takes none of a response (the connection stays unwritable) is closed after the write-stall
+/// timeout, and one that drains in time is kept.
+@Suite struct RequestDeadlineTests {
+    func connection(_ limits: ConnectionLimits) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // A request read whole: the node works on it (no request deadline meanwhile).
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/healthz")))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        return channel
+    }
+
+    @Test func aClientThatTakesNoneOfAResponseIsClosedAfterTheWriteStallTimeout() throws {
+        var limits = ConnectionLimits()
+        limits.writeStallTimeout = .seconds(30)
+        let channel = try connection(limits)
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
+        #expect(channel.isActive, "closed before the write-stall timeout")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive, "a connection that took nothing for 31 s is still open")
+    }
+
+    @Test func aClientThatDrainsInTimeIsKept() throws {
+        var limits = ConnectionLimits()
+        limits.writeStallTimeout = .seconds(30)
+        let channel = try connection(limits)
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(20))
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(20))
+        #expect(channel.isActive, "a connection that drained in time was closed")
+        // Stalled again later: the timeout counts from then.
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+        _ = try? channel.finish()
+    }
+}
