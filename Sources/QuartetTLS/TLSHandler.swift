@@ -222,18 +222,30 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Encrypts `buffer` a chunk at a time, each chunk's ciphertext taken out of OpenSSL's
+    /// memory buffer before the next: that buffer keeps its largest size for the connection's
+    /// life, so a 64 MiB frame (or a reader's 7 MB page) encrypted at once left the connection
+    /// holding as much again until it closed.
     private func encrypt(_ context: ChannelHandlerContext, _ buffer: ByteBuffer, _ promise: EventLoopPromise<Void>?) {
-        if let error = connection.write(buffer) {
-            promise?.fail(error)
-            fail(context, error)
-            return
-        }
-        if let ciphertext = connection.takeCiphertext(allocator: context.channel.allocator) {
-            context.write(wrapOutboundOut(ciphertext), promise: promise)
-        } else {
-            promise?.succeed(())
-        }
+        var rest = buffer
+        repeat {
+            let chunk = rest.readSlice(length: min(rest.readableBytes, Self.encryptChunk))!
+            if let error = connection.write(chunk) {
+                promise?.fail(error)
+                fail(context, error)
+                return
+            }
+            let last = rest.readableBytes == 0
+            if let ciphertext = connection.takeCiphertext(allocator: context.channel.allocator) {
+                context.write(wrapOutboundOut(ciphertext), promise: last ? promise : nil)
+            } else if last {
+                promise?.succeed(())
+            }
+        } while rest.readableBytes > 0
     }
+
+    /// Plaintext encrypted at a time (four full records).
+    static let encryptChunk = 64 << 10
 
     public func flush(context: ChannelHandlerContext) {
         guard case .active = state else { return }

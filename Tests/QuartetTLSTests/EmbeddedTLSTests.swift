@@ -201,8 +201,18 @@ struct EmbeddedPair {
         // 1 MiB at once: buffers of at most ~64 KiB.
         var large = ByteBuffer()
         large.writeRepeatingByte(7, count: 1 << 20)
-        pair.client.writeAndFlush(large, promise: nil)
+        let written = pair.client.eventLoop.makePromise(of: Void.self)
+        pair.client.writeAndFlush(large, promise: written)
         pair.serverRecorder.received.clear()
+        // Encrypted a chunk at a time: no ciphertext buffer near the whole write's size, and
+        // the write's promise completes once all of it is out.
+        var largestOut = 0
+        while var out = try pair.client.readOutbound(as: ByteBuffer.self) {
+            largestOut = max(largestOut, out.readableBytes)
+            try pair.server.writeInbound(out.readSlice(length: out.readableBytes)!)
+        }
+        #expect(largestOut <= 80 << 10, "a ciphertext buffer of \(largestOut) bytes for a 1 MiB write")
+        #expect(throws: Never.self) { try written.futureResult.wait() }
         pair.shuttle()
         #expect(pair.serverRecorder.received.readableBytes == 1 << 20)
         #expect(pair.serverRecorder.largestCapacity <= 128 << 10, "\(pair.serverRecorder.largestCapacity)")
