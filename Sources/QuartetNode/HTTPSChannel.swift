@@ -33,7 +33,7 @@ public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
             try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
             if let cap { try channel.pipeline.syncOperations.addHandler(ConnectionCap(cap)) }
             try channel.pipeline.syncOperations.addHandler(
-                TLSHandler(context: context(), policy: policy, handshakeTimeout: handshakeTimeout, logger: self.logger))
+                TLSHandler(context: context(), policy: policy, handshakeTimeout: handshakeTimeout, logger: self.logger, refusalLines: TLSHandler.apiRefusals))
             if let cap { try channel.pipeline.syncOperations.addHandler(ConnectionCap.AfterHandshake(cap)) }
         }.flatMap {
             base.setup(channel: channel, logger: logger)

@@ -306,6 +306,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The lines of failed and abandoned handshakes, per process (by default).
     public static let refusals = LogBudget(lines: 60, per: .seconds(60))
+    /// The API port's own budget (anyone may connect there): refusals on it cannot use up the
+    /// lines that say why a member's peer connection was refused.
+    public static let apiRefusals = LogBudget(lines: 60, per: .seconds(60))
     private let refusalLines: LogBudget
 
     private func sendCiphertext(_ context: ChannelHandlerContext, flush: Bool) {
