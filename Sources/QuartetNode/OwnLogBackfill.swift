@@ -84,6 +84,12 @@ extension ReplicationEngine {
             ask = state.answered(end: batch.end, stored: filled, peers: replicator.connectedPeers)
         case .unavailable(let log, let from) where state.isAnswer(log: log, from: from, peer: peer):
             ask = state.unavailable(peers: replicator.connectedPeers)
+        case .entries(let batch) where batch.log == ownLogName && state.silent.contains(peer):
+            // The late answer of a peer given up on (a slow one, perhaps at its read budget):
+            // not the replicator's, and not held against it.
+            return true
+        case .unavailable(ownLogName, _) where state.silent.contains(peer):
+            return true
         default:
             return false
         }

@@ -123,8 +123,11 @@ extension ReplicationEngine {
     func serve(_ logName: String, from: UInt64, to peer: String) {
         guard let log = logs[logName] else { return }
         do {
+            // The own log only up to the engine's head: a commit is served once its hooks ran
+            // (a batch with agreement entries is folded first, so egress judges it by them).
+            let through = logName == replicator.settings.ownLog ? replicator.heads[logName]?.size ?? 0 : .max
             guard let (entries, note) = try store.batch(log, from: from, maxEntries: ProtocolLimits.maxBatchEntries,
-                                                        maxBytes: ProtocolLimits.batchBytesBudget) else {
+                                                        maxBytes: ProtocolLimits.batchBytesBudget, through: through) else {
                 send(.unavailable(log: logName, from: from), to: peer)
                 return
             }

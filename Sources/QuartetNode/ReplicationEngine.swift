@@ -400,6 +400,9 @@ final class ReplicationEngine: @unchecked Sendable {
             // only the last 512: a member holding more of a log's old checkpoints could cycle
             // them). Past the budget the newest per log waits for it (`runPendingChecks`).
             guard budgetAllows(peer) else {
+                // The one waiting before is dropped unmade: forgotten as compared, so whoever
+                // shows it next has it compared.
+                if let dropped = pendingChecks[peer]?[logName] { replicator.forgetCompared(dropped.note) }
                 pendingChecks[peer, default: [:]][logName] = (note, checkpoint)
                 wakeWhenBudgetIsBack(peer)
                 return []

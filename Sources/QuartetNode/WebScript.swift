@@ -356,6 +356,10 @@ enum WebScript {
               if (!m) throw new Error("a total's period is a year or a quarter, not " + parts[2]);
               const year = m[1], quarter = m[2] ? Number(m[2]) : 0;
               const defs = newest(ofType("plan.measure"), x => typeof x.p.id === "string" ? x.log + "\n" + x.p.id : null);
+              // A UK total is one only of a measure the UK log defines as a count measure (as
+              // the node shows totals): a nation mapping to a measure the UK plan lacks makes none.
+              const ukDef = defs.get(ukLog + "\n" + parts[1]);
+              if (!ukDef || ukDef.p.kind !== "count") throw new Error("the verified entries hold no definition of " + parts[1] + " as a count measure in the UK log " + ukLog);
               const readings = newest(ofType("progress.reading"), x => typeof x.p.measure === "string" && typeof x.p.period === "string" ? x.log + "\n" + x.p.measure + "\n" + x.p.period : null);
               let total = 0, any = false;
               for (const d of defs.values()) {
@@ -536,6 +540,9 @@ enum WebScript {
                 if (!head || head.error) throw new Error("the checkpoint of " + log + " did not verify");
                 const want = Object.prototype.hasOwnProperty.call(folded, log) ? folded[log] : head.size;
                 if (!Number.isSafeInteger(want) || want < 0) throw new Error("this node gives no sensible size for what its view read of " + log);
+                // The figure rests on the page's entries: the view had read each of them.
+                const newestOnPage = data.entries.reduce((n, item) => item && item.entry && item.entry.log === log && Number.isSafeInteger(item.entry.index) ? Math.max(n, item.entry.index) : n, -1);
+                if (want <= newestOnPage) throw new Error("this node says its view had read " + want + " entries of " + log + ", but the figure rests on its entry " + newestOnPage);
                 if (want > head.size) heads[log] = await headCovering(data, log, want, policy);
                 upTo[log] = want;
               }
@@ -562,10 +569,10 @@ enum WebScript {
               if (value === undefined) { say("Every entry of " + which + " verified; this kind of figure is not recomputed.", "not-recomputed"); return; }
               // Entries past what the view had read (it folds after storing) may change the figure.
               const newer = asOf.length < all.length ? recompute(data.figure, all, data.ukLog) : value;
-              const movedOn = sameFigure(newer, value) ? "" : " The " + (all.length - asOf.length === 1 ? "newer entry" : (all.length - asOf.length) + " newer entries") + " up to the checkpoints give" + (all.length - asOf.length === 1 ? "s " : " ") + shown(newer) + ": the figure has moved on since this page was made (load it again).";
+              const movedOn = sameFigure(newer, value) ? "" : " But the " + (all.length - asOf.length === 1 ? "newer entry" : (all.length - asOf.length) + " newer entries") + " up to the checkpoints give" + (all.length - asOf.length === 1 ? "s " : " ") + shown(newer) + ": the figure has moved on since this page was made (load it again).";
               const stated = typeof data.stated === "string" ? JSON.parse(data.stated) : undefined;
               if (stated !== undefined && sameFigure(value, stated)) {
-                say("\u2713 Read whole, every entry of " + which + " (" + all.length + " entries, their roots recomputed here" + (policy ? ", each checkpoint meeting your policy's quorum" : "") + "): they give " + shown(value) + ", the figure this node states. Nothing was left out of these logs up to those checkpoints." + movedOn, movedOn ? "moved-on" : "match");
+                say((movedOn ? "\u26a0" : "\u2713") + " Read whole, every entry of " + which + " (" + all.length + " entries, their roots recomputed here" + (policy ? ", each checkpoint meeting your policy's quorum" : "") + "): they give " + shown(value) + ", the figure this node states. Nothing was left out of these logs up to those checkpoints." + movedOn, movedOn ? "moved-on" : "match");
               } else {
                 say("\u2717 Read whole, the " + asOf.length + " entries of " + which + ": they give " + shown(value) + (stated === undefined ? "; this node states no figure." : ", not the " + shown(stated) + " this node states: entries were left out of this page.") + movedOn, "mismatch");
               }

@@ -410,6 +410,10 @@ public struct Replicator: Sendable {
         return request(head.log, from: peer)
     }
 
+    /// The shell dropped a comparison it was asked for (`.check`) without making it (a waiting
+    /// one replaced): the note is compared again when it is next shown, by anyone.
+    public mutating func forgetCompared(_ note: String) { compared.remove(note) }
+
     /// A validly signed checkpoint no larger than what is held must agree with it: at the same
     /// size the roots are compared here (a difference is evidence as it stands); below it the
     /// shell compares it with the stored tree.
@@ -569,7 +573,7 @@ public struct Replicator: Sendable {
             if batch.from > 0, batch.from == heads[batch.log]?.size ?? 0,
                let parsed = try? SignedNote(parsing: batch.note), chains[batch.log]?.signedByUnknownKey(parsed) == true {
                 peers[peer]!.withheld.insert(batch.log)
-                return [.alert(ReplicationAlert(kind: .rotationFork, log: batch.log, peer: peer,
+                return request(batch.log, from: settings.writer(of: batch.log)) + [.alert(ReplicationAlert(kind: .rotationFork, log: batch.log, peer: peer,
                                                 message: "\(peer)'s entries of \(batch.log) from \(batch.from) come under a checkpoint signed by a key this copy's history of the log does not lead to, with no rotation to it among them: the two copies part before \(batch.from) (a second history across a key rotation, or a peer sending a made-up checkpoint)"))]
             }
             return penalize(peer, log: batch.log, "batch of \(batch.log): checkpoint does not verify against the log's key: \(error)")

@@ -24,6 +24,8 @@ struct BoundedSet<Element: Hashable & Sendable>: Sendable {
         memo[element] = true
         return true
     }
+    /// Forgets `element` (a later insert of it is new).
+    mutating func remove(_ element: Element) { memo[element] = nil }
 }
 
 /// A small deterministic generator for jitter (and simulations).

@@ -111,15 +111,18 @@ extension LedgerStore {
     /// The entries are the stored bytes as they are (header and payload, not decoded or hashed
     /// again): they only travel on, and every receiver checks them in full. What a receiver
     /// refuses is never stored anywhere, and `quartet verify` checks the store itself.
-    public func batch(_ log: LogInfo, from: UInt64, maxEntries: Int, maxBytes: Int) throws(StoreError) -> (entries: [StoredEntryBytes], note: String)? {
+    /// - Parameter through: no checkpoint beyond this size is served (what the caller has made
+    ///   public so far: the engine's own head, which moves only after the commit's hooks ran).
+    public func batch(_ log: LogInfo, from: UInt64, maxEntries: Int, maxBytes: Int, through: UInt64 = .max) throws(StoreError) -> (entries: [StoredEntryBytes], note: String)? {
         try read("read a batch of \(log.name)") { db -> (entries: [StoredEntryBytes], note: String)? in
-            let sizes = try Int64.fetchAll(db, sql: "SELECT size FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ? ORDER BY size",
-                                           arguments: [log.id, Int64(from), Int64(from) + Int64(maxEntries)])
+            let limit = Int64(clamping: through)
+            let sizes = try Int64.fetchAll(db, sql: "SELECT size FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ? AND size <= ? ORDER BY size",
+                                           arguments: [log.id, Int64(from), Int64(from) + Int64(maxEntries), limit])
             var end: UInt64
             if sizes.isEmpty {
                 // The next checkpoint is beyond the entry limit (only if a batch was that large).
-                guard let next = try Int64.fetchOne(db, sql: "SELECT MIN(size) FROM checkpoints WHERE log_id = ? AND size > ?",
-                                                    arguments: [log.id, Int64(from)]) else { return nil }
+                guard let next = try Int64.fetchOne(db, sql: "SELECT MIN(size) FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ?",
+                                                    arguments: [log.id, Int64(from), limit]) else { return nil }
                 end = UInt64(next)
             } else {
                 end = UInt64(sizes.last!)

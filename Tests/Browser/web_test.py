@@ -427,7 +427,7 @@ def check_moved_on(d, api, demo):
     wait_verified(d)
     d.execute_script("document.body.dataset.whole = ''; window.quartetCheckWhole();")
     WebDriverWait(d, 60).until(lambda d: body().get_attribute("data-whole") in ("match", "moved-on", "mismatch", "failed", "not-recomputed"))
-    if body().get_attribute("data-whole") != "match" or "wales to size %d" % page_size in whole_line():
+    if body().get_attribute("data-whole") != "match" or re.search(r"wales to size %d\b" % page_size, whole_line()):
         fail("a view ahead of the page's checkpoint (wales %d against %d) was not read up to a newer checkpoint: %r" % (needed, page_size, whole_line()))
     print("web-test: a figure the view read past the page's checkpoint is read whole up to a newer one: %s" % whole_line())
     # The page made after the correction, but stating the figure as of before it: the newer
@@ -436,13 +436,23 @@ def check_moved_on(d, api, demo):
     wait_verified(d)
     if stated() != before + 1:
         fail("the figure did not take the correction: %r" % stated())
-    tamper(d, "data.folded.wales = %d; data.stated = JSON.stringify(%s);" % (receipt["index"], json.dumps(before)))
+    tamper(d, "data.folded.wales = %d; data.stated = JSON.stringify(%s); data.entries = data.entries.filter(item => !(item.entry.log === 'wales' && item.entry.index >= %d));"
+           % (receipt["index"], json.dumps(before), receipt["index"]))
     wait_verified(d)
     d.execute_script("document.body.dataset.whole = ''; window.quartetCheckWhole();")
     WebDriverWait(d, 60).until(lambda d: body().get_attribute("data-whole") in ("match", "moved-on", "mismatch", "failed", "not-recomputed"))
     if body().get_attribute("data-whole") != "moved-on" or "moved on" not in whole_line():
         fail("entries newer than what the view had read were not said to move the figure on: %s %r" % (body().get_attribute("data-whole"), whole_line()))
     print("web-test: newer entries than the view had read move the figure on: %s" % whole_line())
+    # A node saying its view had read fewer entries than the figure's own newest: refused.
+    d.get(api + "/figures/" + figure)
+    wait_verified(d)
+    tamper(d, "data.folded.wales = %d;" % receipt["index"])
+    wait_verified(d)
+    d.execute_script("document.body.dataset.whole = ''; window.quartetCheckWhole();")
+    WebDriverWait(d, 60).until(lambda d: body().get_attribute("data-whole") in ("match", "moved-on", "mismatch", "failed", "not-recomputed"))
+    if body().get_attribute("data-whole") != "failed" or "rests on its entry" not in whole_line():
+        fail("a view said to have read less than the figure's own entries was not refused: %r" % whole_line())
 
 
 def check_rotations(d):
