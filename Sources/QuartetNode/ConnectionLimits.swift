@@ -22,7 +22,8 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// From a request's head to its end (bodies are at most 16 MiB). Default 60 s.
     public var requestTimeout = TimeAmount.seconds(60)
     /// How long a response may wait on a client that takes none of it (the connection stays
-    /// unwritable): then the connection is closed. Default 30 s, as on the peer port.
+    /// unwritable and no 64 KiB part of the response reaches the socket): then the connection
+    /// is closed. Default 30 s, as the peer port's write-progress limit.
     public var writeStallTimeout = TimeAmount.seconds(30)
     /// Connections from one address at once, per port: one source cannot take a port's whole
     /// cap. Defaults: 128 on the API (half the cap: a gateway or a host of several clients fits,
@@ -297,6 +298,25 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // A response body is written in parts of at most `progressChunk`, each of which, once on
+        // the socket, moves the write-stall deadline on: a slow reader that keeps taking a large
+        // page is not cut, only one that takes nothing. (A small part written while the
+        // connection is unwritable reports its progress too.)
+        if case .body(let buffer) = unwrapOutboundIn(data), buffer.readableBytes > Self.progressChunk || stalled != nil {
+            var rest = buffer
+            while rest.readableBytes > 0 {
+                let part = rest.readSlice(length: min(rest.readableBytes, Self.progressChunk))!
+                let written = context.eventLoop.makePromise(of: Void.self)
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                written.futureResult.whenSuccess {
+                    let (handler, context) = loopBound.value
+                    if handler.stalled != nil { handler.stalled = context.eventLoop.now + handler.limits.writeStallTimeout }
+                }
+                if rest.readableBytes == 0, let promise { written.futureResult.cascade(to: promise) }
+                context.write(wrapOutboundOut(.body(part)), promise: written)
+            }
+            return
+        }
         if case .end = unwrapOutboundIn(data) {
             inFlight = max(0, inFlight - 1)
             // A provisional connection whose first request brought no credentials: this
@@ -328,6 +348,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         context.fireChannelWritabilityChanged()
     }
+
+    /// Response body parts whose writing is watched for progress.
+    static let progressChunk = 64 << 10
 
     /// The earlier of the request deadline and the write-stall deadline, if any.
     private var due: NIODeadline? {

@@ -117,15 +117,18 @@ extension ReplicationEngine {
         // stubs not stored, which is harmless; a batch refused records nothing. Indices
         // recorded already are not written again.
         let directory = store.directory, name = batch.log
-        let recordLost: (() throws -> Void)? = lost.isEmpty ? nil : {
-            let recorded = directory.lostPayloads()[name] ?? []
-            do throws(StoreError) { try directory.recordLostPayloads(log: name, indices: lost.filter { !recorded.contains($0) }) } catch {
+        // What the record holds is read once a run (it may be large), then kept up to date here.
+        if !lost.isEmpty, lostRecorded == nil { lostRecorded = directory.lostPayloads()[name] ?? [] }
+        let fresh = lost.filter { lostRecorded?.contains($0) != true }
+        let recordLost: (() throws -> Void)? = fresh.isEmpty ? nil : {
+            do throws(StoreError) { try directory.recordLostPayloads(log: name, indices: fresh) } catch {
                 throw LostPayloadsNotRecorded(cause: error)
             }
         }
         do {
             try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, ownTail: true, beforeCommit: recordLost)
             recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
+            lostRecorded?.formUnion(fresh)
             ownStubs += lost
             storedFrom[batch.log, default: [:]][peer, default: 0] += UInt64(entries.count)
             record(ReplicationAlert(kind: .ownLogRecovered, log: batch.log, peer: peer,

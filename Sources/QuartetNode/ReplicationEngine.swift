@@ -110,6 +110,8 @@ final class ReplicationEngine: @unchecked Sendable {
     var backfill: PayloadBackfill?
     /// Whether what the backfill could not fill was said (once).
     var backfillReported = false
+    /// The own log's indices in the lost-payloads record (read at the first own tail with stubs).
+    var lostRecorded: Set<UInt64>?
     /// Entries stored here this run, per log and the peer that sent them (`quartet recover`).
     var storedFrom: [String: [String: UInt64]] = [:]
     /// Entries of large received batches, decoded on the event loop as they arrived.
@@ -410,7 +412,12 @@ final class ReplicationEngine: @unchecked Sendable {
             let now = monotonicMillis
             readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].spent(Self.checkReadCost, nowMillis: now)
             do {
-                let prefix = try store.prefix(log, size: checkpoint.size)
+                let prefix: (root: Hash, proof: [Hash], note: String)
+                do { prefix = try store.prefix(log, size: checkpoint.size) } catch {
+                    // Not compared after all: compared when it is next shown.
+                    replicator.forgetCompared(note)
+                    throw error
+                }
                 guard prefix.root != checkpoint.root else { return [] }
                 logger.warning("a checkpoint disagrees with the stored tree", metadata: ["log": "\(logName)", "peer": "\(peer)", "size": "\(checkpoint.size)"])
                 return replicator.inconsistent(Evidence(log: logName, first: note, second: prefix.note, prefixRoot: prefix.root, proof: prefix.proof))
@@ -418,6 +425,20 @@ final class ReplicationEngine: @unchecked Sendable {
                 logger.error("cannot check a checkpoint", metadata: ["log": "\(logName)", "error": "\(error)"])
                 return []
             }
+        case .checkFork(let peer, let logName, _, let checkpoint, let rotation):
+            guard let log = logs[logName] else { return [] }
+            let now = monotonicMillis
+            readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].spent(Self.checkReadCost, nowMillis: now)
+            let matches: Bool
+            if let root = recentRoots[logName]?.root(size: checkpoint.size) {
+                matches = root == checkpoint.root
+            } else {
+                do { matches = try store.prefix(log, size: checkpoint.size).root == checkpoint.root } catch {
+                    logger.error("cannot check a checkpoint", metadata: ["log": "\(logName)", "error": "\(error)"])
+                    return []
+                }
+            }
+            return replicator.checkedFork(logName, size: checkpoint.size, rotation: rotation, matchesStored: matches, shownBy: peer)
         case .keepEvidence(let found):
             do { try evidence.keep(found) } catch {
                 logger.error("cannot keep equivocation evidence", metadata: ["log": "\(found.log)", "error": "\(error)"])

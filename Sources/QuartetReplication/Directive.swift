@@ -64,6 +64,10 @@ public enum Directive: Sendable, Equatable {
     /// A peer showed a validly signed checkpoint no larger than this node's copy of the log:
     /// compare it with the stored tree and call `inconsistent` with evidence if it differs.
     case check(peer: String, log: String, note: String, checkpoint: Checkpoint)
+    /// A peer showed a checkpoint no larger than this node's copy, signed only by the key the
+    /// log rotated away from at entry `rotation`: compare it with the stored tree and call
+    /// `checkedFork` with whether it matches.
+    case checkFork(peer: String, log: String, note: String, checkpoint: Checkpoint, rotation: UInt64)
     /// Keep this evidence (the log is now quarantined).
     case keepEvidence(Evidence)
     /// Tell operators.

@@ -90,6 +90,8 @@ public struct Replicator: Sendable {
     private var verifiedNotes = BoundedMemo<String, (checkpoint: Checkpoint, note: String)>(capacity: 512)
     /// Smaller checkpoints already compared with the stored tree.
     private var compared = BoundedSet<String>(capacity: 512)
+    /// Unverifiable evidence already excused (SHA-256 of peer, log and both notes).
+    private var excusedEvidence = BoundedSet<[UInt8]>(capacity: 256)
     /// Whether this node may append to its own log yet (OwnLogSync.swift).
     var ownSync: OwnLogSync
     /// Per log, the newest checkpoint this node's witness cosigned (signed note), told to the
@@ -334,8 +336,15 @@ public struct Replicator: Sendable {
                           let claimed = try? Checkpoint(parsing: parsed.text) else { return false }
                     return claimed.size > held
                 }
-                if fork != nil || unknownKey, peers[peer]!.excused.insert(evidence.log).inserted {
-                    return fork.map { rotationFork(evidence.log, $0, shownBy: peer) } ?? []
+                if fork != nil || unknownKey {
+                    // The same evidence again (its sender's rounds and this node's are not in
+                    // step) is never held against it; new unverifiable evidence once a round.
+                    let digest = SHA256.hash(Array((peer + "\n" + evidence.log + "\n" + evidence.first + "\n" + evidence.second).utf8))
+                    if excusedEvidence.contains(digest) { return [] }
+                    if peers[peer]!.excused.insert(evidence.log).inserted {
+                        _ = excusedEvidence.insert(digest)
+                        return []
+                    }
                 }
                 return penalize(peer, log: evidence.log, "invalid evidence: \(error)")
             }
@@ -383,7 +392,7 @@ public struct Replicator: Sendable {
                 guard quarantined[head.log] == nil, size > heads[head.log]?.size ?? 0 else { return [] }
                 return head.log == settings.ownLog && ownSync.synced ? [] : request(head.log, from: peer)
             }
-            if let fork = signedPastRotation(head.note, log: head.log) { return rotationFork(head.log, fork, shownBy: peer) }
+            if let fork = signedPastRotation(head.note, log: head.log) { return suspectedFork(head.log, note: head.note, fork, from: peer) }
             return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the log's key: \(error)")
         }
         // Never lowered by a head: one the peer sent before a batch pushed to it arrived would
@@ -489,10 +498,27 @@ public struct Replicator: Sendable {
         return nil
     }
 
-    /// The alert for `signedPastRotation` (kept per peer like every alert; the peer is not blamed).
-    private func rotationFork(_ log: String, _ fork: (rotation: UInt64, size: UInt64), shownBy peer: String) -> [Directive] {
-        [.alert(ReplicationAlert(kind: .rotationFork, log: log, peer: peer,
-                                 message: "\(peer) showed a checkpoint of \(log) at size \(fork.size) signed by the key \(log) rotated away from at entry \(fork.rotation), and not by the key in force there: a second history of \(log) beyond its key rotation"))]
+    /// What to do with a checkpoint `signedPastRotation` found. The writer signs with both keys
+    /// during a rotation's overlap, so anyone holding such a note can strip the new key's line:
+    /// only the stored tree tells a second history from this one. Beyond what is held nothing
+    /// can be told yet (it is looked at again when shown once this node holds as much); within
+    /// it the shell compares it with the stored tree (`checkFork`, once per note).
+    private mutating func suspectedFork(_ log: String, note: String, _ fork: (rotation: UInt64, size: UInt64), from peer: String? = nil) -> [Directive] {
+        guard fork.size <= heads[log]?.size ?? 0, let parsed = try? SignedNote(parsing: note), let checkpoint = try? Checkpoint(parsing: parsed.text),
+              compared.insert(note) else { return [] }
+        return [.checkFork(peer: peer ?? "", log: log, note: note, checkpoint: checkpoint, rotation: fork.rotation)]
+    }
+
+    /// The shell's answer to `checkFork`: the checkpoint is not of the stored tree (a second
+    /// history beyond the rotation, signed by the key rotated away from: said, the peer not
+    /// blamed), or it is this history with the line of the key in force removed (blamed: no
+    /// honest node keeps only the old key's line beyond a rotation).
+    public mutating func checkedFork(_ log: String, size: UInt64, rotation: UInt64, matchesStored: Bool, shownBy peer: String) -> [Directive] {
+        if matchesStored {
+            return penalize(peer, log: log, "a checkpoint of \(log) at size \(size), of the history held here, with the line of the key in force there removed (only the key \(log) rotated away from at entry \(rotation) signs it)")
+        }
+        return [.alert(ReplicationAlert(kind: .rotationFork, log: log, peer: peer,
+                                        message: "\(peer) showed a checkpoint of \(log) at size \(size) signed by the key \(log) rotated away from at entry \(rotation), not by the key in force there, and not of the history held here: a second history of \(log) beyond its key rotation"))]
     }
 
     /// The size a head claims when it is signed under the log's origin by a key its chain does
@@ -563,7 +589,10 @@ public struct Replicator: Sendable {
             if pastGap(batch), let parsed = try? SignedNote(parsing: batch.note), chains[batch.log]?.signedByUnknownKey(parsed) == true {
                 return request(batch.log, from: peer)
             }
-            if let fork = signedPastRotation(batch.note, log: batch.log) { return rotationFork(batch.log, fork, shownBy: peer) }
+            if let fork = signedPastRotation(batch.note, log: batch.log) {
+                peers[peer]!.withheld.insert(batch.log)
+                return suspectedFork(batch.log, note: batch.note, fork, from: peer) + request(batch.log, from: settings.writer(of: batch.log))
+            }
             // Not past a gap, signed by a key this copy's history does not lead to, and carrying
             // no rotation to it: the peer's copy and this one part before `from` (the other side
             // of a fork across a rotation, seen from the copy without it). Said, not blamed; the

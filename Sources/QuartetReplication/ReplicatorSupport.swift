@@ -12,6 +12,12 @@ struct BoundedMemo<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             if order.count > capacity { values[order.removeFirst()] = nil }
         }
     }
+    /// Forgets `key`, from the eviction order too (a stale place there would later evict the
+    /// key inserted again early).
+    mutating func remove(_ key: Key) {
+        guard values.removeValue(forKey: key) != nil else { return }
+        order.removeAll { $0 == key }
+    }
 }
 
 /// A set that forgets its oldest members past `capacity`.
@@ -24,8 +30,10 @@ struct BoundedSet<Element: Hashable & Sendable>: Sendable {
         memo[element] = true
         return true
     }
+    /// Whether `element` is there.
+    func contains(_ element: Element) -> Bool { memo[element] != nil }
     /// Forgets `element` (a later insert of it is new).
-    mutating func remove(_ element: Element) { memo[element] = nil }
+    mutating func remove(_ element: Element) { memo.remove(element) }
 }
 
 /// A small deterministic generator for jitter (and simulations).

@@ -31,6 +31,31 @@ import Testing
         #expect(!channel.isActive, "a connection that took nothing for 31 s is still open")
     }
 
+    /// A slow reader of a large page: the connection stays unwritable for longer than the
+    /// timeout, but each 64 KiB part that reaches the socket moves the deadline on.
+    @Test func aSlowReaderThatKeepsTakingALargeResponseIsKept() throws {
+        var limits = ConnectionLimits()
+        limits.writeStallTimeout = .seconds(30)
+        let channel = try connection(limits)
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        var page = ByteBuffer()
+        page.writeRepeatingByte(1, count: 1 << 20)
+        channel.write(HTTPResponsePart.body(page), promise: nil)
+        // EmbeddedChannel completes a write at its flush: one part every 20 s.
+        channel.embeddedEventLoop.advanceTime(by: .seconds(20))
+        channel.flush()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(20))
+        #expect(channel.isActive, "a reader taking the response slowly was cut")
+        var parts = 0
+        while let part = try channel.readOutbound(as: HTTPResponsePart.self) {
+            if case .body(let b) = part { parts += 1; #expect(b.readableBytes <= 64 << 10) }
+        }
+        #expect(parts == 16)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(11))
+        #expect(!channel.isActive, "nothing more taken for 31 s: closed")
+    }
+
     @Test func aClientThatDrainsInTimeIsKept() throws {
         var limits = ConnectionLimits()
         limits.writeStallTimeout = .seconds(30)

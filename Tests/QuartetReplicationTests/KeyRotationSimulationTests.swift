@@ -85,9 +85,29 @@ import Testing
         for i in 0..<13 { other.append(Hash.leaf([UInt8(i), 9])) }
         let oldSigner = try NoteSigner(name: Simulation.origin + "a", key: k0)
         let forked = try oldSigner.sign(Checkpoint(origin: Simulation.origin + "a", size: 13, root: other.root, timeMillis: sim.now)).serialized
-        let atB = sim.nodes["b"]!.replicator.received(.heads([Message.Head(log: "a", note: forked)]), from: "c")
-        #expect(atB.contains { if case .alert(let a) = $0 { return a.kind == .rotationFork && a.peer == "c" }; return false }, "\(atB)")
-        #expect(!atB.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(atB)")
+        // b compares it with its stored tree (the shell's part, as the engine does it): not of
+        // b's history, so a second one beyond the rotation, said and not blamed on c.
+        func atB(_ note: String, from peer: String) throws -> [Directive] {
+            let asked = sim.nodes["b"]!.replicator.received(.heads([Message.Head(log: "a", note: note)]), from: peer)
+            guard case .checkFork(let shownBy, let log, _, let checkpoint, let rotation)? = asked.first(where: { if case .checkFork = $0 { return true }; return false }) else {
+                Issue.record("no comparison with the stored tree asked for: \(asked)")
+                return asked
+            }
+            let held = sim.nodes["b"]!.logs["a"]!
+            let ours = Merkle.root(ofLeaves: Array(held.leaves[0..<Int(checkpoint.size)]))
+            return sim.nodes["b"]!.replicator.checkedFork(log, size: checkpoint.size, rotation: rotation, matchesStored: ours == checkpoint.root, shownBy: shownBy)
+        }
+        let fork = try atB(forked, from: "c")
+        #expect(fork.contains { if case .alert(let a) = $0 { return a.kind == .rotationFork && a.peer == "c" }; return false }, "\(fork)")
+        #expect(!fork.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(fork)")
+        // b's own history signed by the old key alone (what anyone can make of a note the
+        // writer signed with both keys during the overlap, by removing the new key's line):
+        // no fork, and the peer showing it is blamed.
+        let own = sim.nodes["b"]!.logs["a"]!
+        let stripped = try oldSigner.sign(Checkpoint(origin: Simulation.origin + "a", size: 12, root: Merkle.root(ofLeaves: Array(own.leaves[0..<12])), timeMillis: sim.now)).serialized
+        let strippedAnswer = try atB(stripped, from: "c")
+        #expect(strippedAnswer.contains { if case .alert(let a) = $0 { return a.kind == .rejected && a.peer == "c" }; return false }, "\(strippedAnswer)")
+        #expect(!strippedAnswer.contains { if case .alert(let a) = $0 { return a.kind == .rotationFork }; return false }, "\(strippedAnswer)")
         // A copy holding the old history to 12 (no rotation) gets entries 12… of the rotated one.
         let newSigner = try NoteSigner(name: Simulation.origin + "a", key: k1)
         let held = sim.nodes["a"]!.logs["a"]!

@@ -201,6 +201,10 @@ struct Simulation {
                     }
                     run(id, nodes[id]!.replicator.inconsistent(Evidence(log: logName, first: note, second: headNote, prefixRoot: ours, proof: proof)))
                 }
+            case .checkFork(let peer, let logName, _, let checkpoint, let rotation):
+                guard let log = nodes[id]!.logs[logName] else { continue }
+                let ours = Merkle.root(ofLeaves: Array(log.leaves[0..<Int(checkpoint.size)]))
+                run(id, nodes[id]!.replicator.checkedFork(logName, size: checkpoint.size, rotation: rotation, matchesStored: ours == checkpoint.root, shownBy: peer))
             case .keepEvidence(let evidence):
                 nodes[id]!.evidence.append(evidence)
             case .alert(let alert):
@@ -531,9 +535,13 @@ struct Simulation {
         let answer = sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")
         #expect(!answer.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(answer)")
         #expect(sim.nodes["uk"]!.replicator.quarantined["england"] == nil)
-        // Once a round: more of it in the same round counts against the sender (a junk key
-        // line must not buy unlimited unverifiable evidence).
-        let again = sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")
+        // The same evidence again is not held against its sender (its rounds and uk's are not
+        // in step); other unverifiable evidence in the same round is (a junk key line must not
+        // buy unlimited unverifiable evidence).
+        let same = sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")
+        #expect(!same.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(same)")
+        let otherEvidence = Evidence(log: "england", first: try unknownNote(4), second: try unknownNote(5), prefixRoot: Hash.leaf([4]), proof: [])
+        let again = sim.nodes["uk"]!.replicator.received(.evidence(otherEvidence), from: "england")
         #expect(again.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(again)")
         // Evidence that fails for any other reason still counts against its sender.
         let forged = Evidence(log: "england", first: evilNote, second: evilNote, prefixRoot: Hash.leaf([2]), proof: [])
