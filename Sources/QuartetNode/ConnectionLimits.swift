@@ -302,7 +302,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         // the socket, moves the write-stall deadline on: a slow reader that keeps taking a large
         // page is not cut, only one that takes nothing. (A small part written while the
         // connection is unwritable reports its progress too.)
-        if case .body(let buffer) = unwrapOutboundIn(data), buffer.readableBytes > Self.progressChunk || stalled != nil {
+        if case .body(let buffer) = unwrapOutboundIn(data), buffer.readableBytes > Self.progressChunk || (stalled != nil && buffer.readableBytes > 0) {
             var rest = buffer
             while rest.readableBytes > 0 {
                 let part = rest.readSlice(length: min(rest.readableBytes, Self.progressChunk))!

@@ -425,15 +425,22 @@ final class ReplicationEngine: @unchecked Sendable {
                 logger.error("cannot check a checkpoint", metadata: ["log": "\(logName)", "error": "\(error)"])
                 return []
             }
-        case .checkFork(let peer, let logName, _, let checkpoint, let rotation):
+        case .checkFork(let peer, let logName, let note, let checkpoint, let rotation):
             guard let log = logs[logName] else { return [] }
-            let now = monotonicMillis
-            readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].spent(Self.checkReadCost, nowMillis: now)
             let matches: Bool
             if let root = recentRoots[logName]?.root(size: checkpoint.size) {
                 matches = root == checkpoint.root
             } else {
+                // A read of the stored tree, within the member's read budget like `.check`;
+                // past it, not made (and forgotten: compared when shown again).
+                guard budgetAllows(peer) else {
+                    replicator.forgetCompared(note)
+                    return []
+                }
+                let now = monotonicMillis
+                readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].spent(Self.checkReadCost, nowMillis: now)
                 do { matches = try store.prefix(log, size: checkpoint.size).root == checkpoint.root } catch {
+                    replicator.forgetCompared(note)
                     logger.error("cannot check a checkpoint", metadata: ["log": "\(logName)", "error": "\(error)"])
                     return []
                 }

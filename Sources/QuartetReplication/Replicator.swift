@@ -29,6 +29,11 @@ public struct Replicator: Sendable {
         var toldEvidence: Set<String> = []
         /// Logs whose evidence from it this node could not verify and excused this round.
         var excused: Set<String> = []
+        /// Unverifiable evidence from it already excused (SHA-256 of log and both notes): its
+        /// resends are never held against it, whatever others send.
+        var excusedEvidence = BoundedSet<[UInt8]>(capacity: 64)
+        /// Logs a rotation fork was said of this round, shown by it.
+        var forkSaid: Set<String> = []
         var penalties = 0
         var failures = 0
     }
@@ -90,8 +95,6 @@ public struct Replicator: Sendable {
     private var verifiedNotes = BoundedMemo<String, (checkpoint: Checkpoint, note: String)>(capacity: 512)
     /// Smaller checkpoints already compared with the stored tree.
     private var compared = BoundedSet<String>(capacity: 512)
-    /// Unverifiable evidence already excused (SHA-256 of peer, log and both notes).
-    private var excusedEvidence = BoundedSet<[UInt8]>(capacity: 256)
     /// Whether this node may append to its own log yet (OwnLogSync.swift).
     var ownSync: OwnLogSync
     /// Per log, the newest checkpoint this node's witness cosigned (signed note), told to the
@@ -238,6 +241,7 @@ public struct Replicator: Sendable {
             peers[peer]!.withheld = []
             peers[peer]!.toldEvidence = []
             peers[peer]!.excused = []
+            peers[peer]!.forkSaid = []
             out.append(.send(peer: peer, .heads(headList())))
         }
         return out + ownSyncTick() + checkUnbacked()
@@ -339,10 +343,10 @@ public struct Replicator: Sendable {
                 if fork != nil || unknownKey {
                     // The same evidence again (its sender's rounds and this node's are not in
                     // step) is never held against it; new unverifiable evidence once a round.
-                    let digest = SHA256.hash(Array((peer + "\n" + evidence.log + "\n" + evidence.first + "\n" + evidence.second).utf8))
-                    if excusedEvidence.contains(digest) { return [] }
+                    let digest = SHA256.hash(Array((evidence.log + "\n" + evidence.first + "\n" + evidence.second).utf8))
+                    if peers[peer]!.excusedEvidence.contains(digest) { return [] }
                     if peers[peer]!.excused.insert(evidence.log).inserted {
-                        _ = excusedEvidence.insert(digest)
+                        _ = peers[peer]!.excusedEvidence.insert(digest)
                         return []
                     }
                 }
@@ -488,12 +492,15 @@ public struct Replicator: Sendable {
 
     /// Where a checkpoint of `log` is validly signed by a key its chain rotated away from, at a
     /// size beyond that rotation (with no line of the key in force there): the rotation's index
-    /// and the size. nil otherwise.
-    func signedPastRotation(_ text: String, log: String) -> (rotation: UInt64, size: UInt64)? {
+    /// and the size, and the note with that key's line only. nil otherwise, and for a key the
+    /// federation revoked below that size (its thief could sign any root: nothing to tell).
+    func signedPastRotation(_ text: String, log: String) -> (rotation: UInt64, size: UInt64, line: String)? {
         guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text),
               claimed.origin == chain.origin else { return nil }
         for rotation in chain.rotations where claimed.size > rotation.index {
-            if (try? NoteVerifier(name: chain.origin, publicKey: rotation.previous).verify(parsed)) != nil { return (rotation.index, claimed.size) }
+            if let limit = chain.revoked[rotation.previous], claimed.size > limit { continue }
+            let old = NoteVerifier(name: chain.origin, publicKey: rotation.previous)
+            if (try? old.verify(parsed)) != nil { return (rotation.index, claimed.size, old.originOnly(parsed).serialized) }
         }
         return nil
     }
@@ -503,10 +510,12 @@ public struct Replicator: Sendable {
     /// only the stored tree tells a second history from this one. Beyond what is held nothing
     /// can be told yet (it is looked at again when shown once this node holds as much); within
     /// it the shell compares it with the stored tree (`checkFork`, once per note).
-    private mutating func suspectedFork(_ log: String, note: String, _ fork: (rotation: UInt64, size: UInt64), from peer: String? = nil) -> [Directive] {
-        guard fork.size <= heads[log]?.size ?? 0, let parsed = try? SignedNote(parsing: note), let checkpoint = try? Checkpoint(parsing: parsed.text),
-              compared.insert(note) else { return [] }
-        return [.checkFork(peer: peer ?? "", log: log, note: note, checkpoint: checkpoint, rotation: fork.rotation)]
+    /// Keyed by the note with the old key's line only, so lines added to it make no new
+    /// comparison.
+    private mutating func suspectedFork(_ log: String, note: String, _ fork: (rotation: UInt64, size: UInt64, line: String), from peer: String? = nil) -> [Directive] {
+        guard fork.size <= heads[log]?.size ?? 0, let parsed = try? SignedNote(parsing: fork.line), let checkpoint = try? Checkpoint(parsing: parsed.text),
+              compared.insert(fork.line) else { return [] }
+        return [.checkFork(peer: peer ?? "", log: log, note: fork.line, checkpoint: checkpoint, rotation: fork.rotation)]
     }
 
     /// The shell's answer to `checkFork`: the checkpoint is not of the stored tree (a second
@@ -517,6 +526,8 @@ public struct Replicator: Sendable {
         if matchesStored {
             return penalize(peer, log: log, "a checkpoint of \(log) at size \(size), of the history held here, with the line of the key in force there removed (only the key \(log) rotated away from at entry \(rotation) signs it)")
         }
+        // Said once a round per peer and log (each checkpoint of that history would say it).
+        guard peers[peer]?.forkSaid.insert(log).inserted != false else { return [] }
         return [.alert(ReplicationAlert(kind: .rotationFork, log: log, peer: peer,
                                         message: "\(peer) showed a checkpoint of \(log) at size \(size) signed by the key \(log) rotated away from at entry \(rotation), not by the key in force there, and not of the history held here: a second history of \(log) beyond its key rotation"))]
     }

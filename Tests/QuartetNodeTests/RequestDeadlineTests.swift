@@ -42,7 +42,7 @@ import Testing
         var page = ByteBuffer()
         page.writeRepeatingByte(1, count: 1 << 20)
         channel.write(HTTPResponsePart.body(page), promise: nil)
-        // EmbeddedChannel completes a write at its flush: one part every 20 s.
+        // EmbeddedChannel completes the writes at its flush: the parts reach the "socket" at 20 s.
         channel.embeddedEventLoop.advanceTime(by: .seconds(20))
         channel.flush()
         channel.embeddedEventLoop.advanceTime(by: .seconds(20))

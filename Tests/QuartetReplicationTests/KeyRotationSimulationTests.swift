@@ -108,6 +108,13 @@ import Testing
         let strippedAnswer = try atB(stripped, from: "c")
         #expect(strippedAnswer.contains { if case .alert(let a) = $0 { return a.kind == .rejected && a.peer == "c" }; return false }, "\(strippedAnswer)")
         #expect(!strippedAnswer.contains { if case .alert(let a) = $0 { return a.kind == .rotationFork }; return false }, "\(strippedAnswer)")
+        // The same note with a junk signature line added is the same note: not compared again.
+        let junkCheckpoint = try Checkpoint(parsing: try SignedNote(parsing: stripped).text)
+        let junk = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey()).sign(junkCheckpoint).serialized
+        let junkLine = try #require(junk.split(separator: "\n").last { $0.hasPrefix("\u{2014} ") })
+        let padded = stripped + junkLine + "\n"
+        let again = sim.nodes["b"]!.replicator.received(.heads([Message.Head(log: "a", note: padded)]), from: "c")
+        #expect(!again.contains { if case .checkFork = $0 { return true }; return false }, "\(again)")
         // A copy holding the old history to 12 (no rotation) gets entries 12… of the rotated one.
         let newSigner = try NoteSigner(name: Simulation.origin + "a", key: k1)
         let held = sim.nodes["a"]!.logs["a"]!
