@@ -211,23 +211,36 @@ public struct StrategyView: Sendable {
         if totals[uk]?.isEmpty == true { totals[uk] = nil }
     }
 
-    /// A measure's values in a year, from its readings of that year's 17 periods (looked up,
-    /// not found by a pass over every reading of every year: a measure may hold readings of a
-    /// thousand years, and a batch may touch each): for the year, its reading for the year,
-    /// else the sum of its quarters, else the sum of its months; for each quarter, its reading
-    /// for the quarter, else the sum of its months in it (months summed in calendar order).
+    /// A measure's values in a year: for the year, its reading for the year, else the sum of its
+    /// quarters, else the sum of its months; for each quarter, its reading for the quarter, else
+    /// the sum of its months in it (months summed in calendar order). A measure with more
+    /// readings than the year's 17 periods has them looked up rather than passed over (a measure
+    /// may hold readings of a thousand years, and a batch may touch each year).
     static func contributions(_ measure: MeasureState, year: Int) -> (year: (Double, [EntryRef])?, quarters: [(Double, [EntryRef])?]) {
         let readings = measure.readings
-        func reading(_ period: Period) -> (Double, EntryRef)? {
-            guard let r = readings[period], let value = r.payload.value else { return nil }
-            return (value, r.ref)
+        var yearly: (Double, [EntryRef])?
+        var quarters = [(Double, [EntryRef])?](repeating: nil, count: 4)
+        var monthly = [(Double, EntryRef)?](repeating: nil, count: 12)
+        func take(_ period: Period, _ reading: ReadingState) {
+            guard let value = reading.payload.value else { return }
+            switch period.granularity {
+            case .year: yearly = (value, [reading.ref])
+            case .quarter: quarters[period.number - 1] = (value, [reading.ref])
+            case .month: monthly[period.number - 1] = (value, reading.ref)
+            }
         }
-        let yearly: (Double, [EntryRef])? = reading(Period(year: year)).map { ($0.0, [$0.1]) }
-        let quarters: [(Double, [EntryRef])?] = (1...4).map { q in reading(Period(year: year, quarter: q)).map { ($0.0, [$0.1]) } }
+        if readings.count <= 17 {
+            for (period, reading) in readings where period.year == year { take(period, reading) }
+        } else {
+            let whole = Period(year: year)
+            if let reading = readings[whole] { take(whole, reading) }
+            for q in 1...4 { let p = Period(year: year, quarter: q); if let reading = readings[p] { take(p, reading) } }
+            for m in 1...12 { let p = Period(year: year, month: m); if let reading = readings[p] { take(p, reading) } }
+        }
         var months = [(Double, [EntryRef])?](repeating: nil, count: 4)
-        for m in 1...12 {
-            guard let (value, ref) = reading(Period(year: year, month: m)) else { continue }
-            let q = (m - 1) / 3
+        for (m, month) in monthly.enumerated() {
+            guard let (value, ref) = month else { continue }
+            let q = m / 3
             if months[q] == nil { months[q] = (0, []) }
             months[q]!.0 += value
             months[q]!.1.append(ref)
@@ -236,8 +249,8 @@ public struct StrategyView: Sendable {
         if let yearly { return (yearly, byQuarter) }
         let quarterly = quarters.compactMap { $0 }
         if !quarterly.isEmpty { return ((quarterly.reduce(0) { $0 + $1.0 }, quarterly.flatMap(\.1)), byQuarter) }
-        let monthly = months.compactMap { $0 }
-        if !monthly.isEmpty { return ((monthly.reduce(0) { $0 + $1.0 }, monthly.flatMap(\.1)), byQuarter) }
+        let monthSums = months.compactMap { $0 }
+        if !monthSums.isEmpty { return ((monthSums.reduce(0) { $0 + $1.0 }, monthSums.flatMap(\.1)), byQuarter) }
         return (nil, byQuarter)
     }
 }

@@ -390,6 +390,14 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(view.totals["P2.A6.M1"]?[Period(year: 2031)]?.value == 7.5)
         #expect(view.totals["P2.A6.M1"]?[Period(year: 2031, quarter: 1)]?.value == 3.5)
         #expect(view.totals["P2.A6.M1"]?[Period(year: 1999)]?.value == 7)
+        // Past 17 readings a measure's readings of a year are looked up, with the same result.
+        for m in 1...12 { _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": String(format: "2040-%02d", m), "value": Double(m)]) }
+        for q in 1...4 { _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2041-Q\(q)", "value": 10.0 * Double(q)]) }
+        #expect((view.logs["wales"]?.measures["P2.A4.M1"]?.readings.count ?? 0) > 17)
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2040)]?.value == 78)
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2040, quarter: 4)]?.value == 33)
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2041)]?.value == 100)
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2031)]?.value == 7.5)
         // Wales maps its events measure to the workshops measure instead.
         var measure = try #require(view.logs["wales"]?.measures["P2.A4.M1"]?.payload)
         measure.uk_measure = "P2.A2.M1"
@@ -399,6 +407,7 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2025)]?.contributions == ["wales": 4])
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2031, quarter: 2)]?.value == 4)
         #expect(view.totals["P2.A2.M1"]?[Period(year: 1999)]?.contributions == ["wales": 7])
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2040)]?.value == 78)
         // And as a qualitative measure it leaves every total.
         measure.kind = .qualitative
         try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(measure))))
