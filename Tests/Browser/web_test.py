@@ -253,13 +253,7 @@ def check_recomputed(d, api, token, ca):
     totals = [t["figure"] for t in view.get("totals", []) if t.get("figure", "").startswith("total:")]
     if not totals:
         fail("the demo's UK view has no totals to recompute")
-    def figures(value, prefix):
-        if isinstance(value, dict):
-            return [f for v in value.values() for f in figures(v, prefix)]
-        if isinstance(value, list):
-            return [f for v in value for f in figures(v, prefix)]
-        return [value] if isinstance(value, str) and value.startswith(prefix) else []
-    statuses = figures(view, "status:")
+    statuses = figures_in(view, "status:")
     if not statuses:
         fail("the demo's UK view names no action status figure")
     reading = d.current_url[d.current_url.index("/figures/"):]

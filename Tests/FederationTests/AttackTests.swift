@@ -107,10 +107,8 @@ import Testing
         try? await peer.channel.close()
     }
 
-    /// A member that reads everything it asks for, and asks for the same spans over and over,
-    /// is served at its read budget (here 1 MiB a second, 4 MiB at once), not as fast as the
-    /// disk and the loopback go: each ~30-byte request asks for up to an 8 MiB read.
-    @Test func aMemberAskingForTheSameSpansOverAndOverIsServedAtItsReadBudget() async throws {
+    /// A federation whose uk serves each member at most 1 MiB a second (4 MiB at once).
+    static func ukWithReadBudgetOfOneMiB() throws -> LocalFederation {
         let federation = try LocalFederation()
         let configURL = URL(fileURLWithPath: federation.config("uk"))
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
@@ -118,6 +116,14 @@ import Testing
         peerSection["read_budget_mib_per_second"] = 1
         config["peer"] = peerSection
         try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        return federation
+    }
+
+    /// A member that reads everything it asks for, and asks for the same spans over and over,
+    /// is served at its read budget (here 1 MiB a second, 4 MiB at once), not as fast as the
+    /// disk and the loopback go: each ~30-byte request asks for up to an 8 MiB read.
+    @Test func aMemberAskingForTheSameSpansOverAndOverIsServedAtItsReadBudget() async throws {
+        let federation = try Self.ukWithReadBudgetOfOneMiB()
         try federation.start(["uk", "wales"], onePeerAnswers: true)
         defer { federation.stop() }
         try Self.fillOwnLog(federation)
@@ -150,13 +156,7 @@ import Testing
     /// last 512): every comparison with the stored tree reads a proof's worth of it, and counts
     /// against the member's read budget; past it they wait.
     @Test func aMemberShowingOldCheckpointsOverAndOverIsComparedAtItsReadBudget() async throws {
-        let federation = try LocalFederation()
-        let configURL = URL(fileURLWithPath: federation.config("uk"))
-        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
-        var peerSection = try #require(config["peer"] as? [String: Any])
-        peerSection["read_budget_mib_per_second"] = 1
-        config["peer"] = peerSection
-        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        let federation = try Self.ukWithReadBudgetOfOneMiB()
         try federation.start(["uk", "wales"], onePeerAnswers: true)
         defer { federation.stop() }
         // One commit of ten entries: size 1 is no checkpoint uk stored (nor among its recent

@@ -19,12 +19,28 @@ import Testing
         return channel
     }
 
-    @Test func aClientThatTakesNoneOfAResponseIsClosedAfterTheWriteStallTimeout() throws {
-        var limits = ConnectionLimits()
-        limits.writeStallTimeout = .seconds(30)
-        let channel = try connection(limits)
+    /// The client stops taking what the connection sends.
+    func stall(_ channel: EmbeddedChannel) {
         channel.isWritable = false
         channel.pipeline.fireChannelWritabilityChanged()
+    }
+
+    /// And takes it again.
+    func drain(_ channel: EmbeddedChannel) {
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+    }
+
+    /// Thirty seconds' limits.
+    var limits: ConnectionLimits {
+        var limits = ConnectionLimits()
+        limits.writeStallTimeout = .seconds(30)
+        return limits
+    }
+
+    @Test func aClientThatTakesNoneOfAResponseIsClosedAfterTheWriteStallTimeout() throws {
+        let channel = try connection(limits)
+        stall(channel)
         channel.embeddedEventLoop.advanceTime(by: .seconds(29))
         #expect(channel.isActive, "closed before the write-stall timeout")
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
@@ -34,11 +50,8 @@ import Testing
     /// A slow reader of a large page: the connection stays unwritable for longer than the
     /// timeout, but each 64 KiB part that reaches the socket moves the deadline on.
     @Test func aSlowReaderThatKeepsTakingALargeResponseIsKept() throws {
-        var limits = ConnectionLimits()
-        limits.writeStallTimeout = .seconds(30)
         let channel = try connection(limits)
-        channel.isWritable = false
-        channel.pipeline.fireChannelWritabilityChanged()
+        stall(channel)
         var page = ByteBuffer()
         page.writeRepeatingByte(1, count: 1 << 20)
         channel.write(HTTPResponsePart.body(page), promise: nil)
@@ -57,19 +70,14 @@ import Testing
     }
 
     @Test func aClientThatDrainsInTimeIsKept() throws {
-        var limits = ConnectionLimits()
-        limits.writeStallTimeout = .seconds(30)
         let channel = try connection(limits)
-        channel.isWritable = false
-        channel.pipeline.fireChannelWritabilityChanged()
+        stall(channel)
         channel.embeddedEventLoop.advanceTime(by: .seconds(20))
-        channel.isWritable = true
-        channel.pipeline.fireChannelWritabilityChanged()
+        drain(channel)
         channel.embeddedEventLoop.advanceTime(by: .seconds(20))
         #expect(channel.isActive, "a connection that drained in time was closed")
         // Stalled again later: the timeout counts from then.
-        channel.isWritable = false
-        channel.pipeline.fireChannelWritabilityChanged()
+        stall(channel)
         channel.embeddedEventLoop.advanceTime(by: .seconds(29))
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
