@@ -330,7 +330,8 @@ public struct Replicator: Sendable {
                 // against it, once a round per log (the sender resends it each round while this
                 // node still announces the log); more than that is. Such evidence is:
                 // - of the other side of a fork across a key rotation (a checkpoint beyond the
-                //   rotation by the key rotated away from): said, as finding 93;
+                //   rotation by the key rotated away from): its heads are compared with the
+                //   stored tree and said (finding 93); the evidence itself proves nothing here;
                 // - signed by a key this node has not seen, at a size beyond what it holds (a
                 //   rotation in entries it lacks): verified once the rotation is held.
                 let fork = signedPastRotation(evidence.first, log: evidence.log) ?? signedPastRotation(evidence.second, log: evidence.log)
@@ -613,7 +614,10 @@ public struct Replicator: Sendable {
             if batch.from > 0, batch.from == heads[batch.log]?.size ?? 0,
                let parsed = try? SignedNote(parsing: batch.note), chains[batch.log]?.signedByUnknownKey(parsed) == true {
                 peers[peer]!.withheld.insert(batch.log)
-                return request(batch.log, from: settings.writer(of: batch.log)) + [.alert(ReplicationAlert(kind: .rotationFork, log: batch.log, peer: peer,
+                let asked = request(batch.log, from: settings.writer(of: batch.log))
+                // Said once a round per peer and log.
+                guard peers[peer]!.forkSaid.insert(batch.log).inserted else { return asked }
+                return asked + [.alert(ReplicationAlert(kind: .rotationFork, log: batch.log, peer: peer,
                                                 message: "\(peer)'s entries of \(batch.log) from \(batch.from) come under a checkpoint signed by a key this copy's history of the log does not lead to, with no rotation to it among them: the two copies part before \(batch.from) (a second history across a key rotation, or a peer sending a made-up checkpoint)"))]
             }
             return penalize(peer, log: batch.log, "batch of \(batch.log): checkpoint does not verify against the log's key: \(error)")
