@@ -196,6 +196,7 @@ struct API {
         }
         routes.get("/metrics", .reader) { request, context, caller -> Response in
             // Counters and timers are kept as things happen (NodeMetrics); the state is read now.
+            metrics.countTLSRefusals(api: TLSHandler.apiRefusals.total, peer: TLSHandler.refusals.total)
             let logs = engine.logStatus()
             let now = wallClockMillis()
             for log in logs {

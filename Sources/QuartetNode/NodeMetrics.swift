@@ -68,6 +68,21 @@ final class NodeMetrics: Sendable {
         return counter
     }
 
+    /// TLS handshakes refused or abandoned, per port (the peer port's count includes this
+    /// node's own failed dials), counted from the log budgets at each scrape: every one, logged
+    /// or not.
+    func countTLSRefusals(api: Int, peer: Int) {
+        tlsRefusals.withLock { counted in
+            for (port, total) in [("api", api), ("peer", peer)] {
+                let new = total - (counted[port] ?? 0)
+                guard new > 0 else { continue }
+                CoreMetrics.Counter(label: "quartet_tls_refusals_total", dimensions: [("port", port)], factory: factory).increment(by: new)
+                counted[port] = total
+            }
+        }
+    }
+    private let tlsRefusals = Mutex<[String: Int]>([:])
+
     /// An `unavailable` answer sent to a peer or received from one.
     func unavailable(sent: Bool, log: String) {
         CoreMetrics.Counter(label: "quartet_unavailable_total", dimensions: [("direction", sent ? "sent" : "received"), ("log", log)], factory: factory).increment()

@@ -8,6 +8,10 @@ public final class LogBudget: Sendable {
     private let period: Duration
     private let clock: @Sendable () -> ContinuousClock.Instant
     private let state: Mutex<(start: ContinuousClock.Instant, written: Int, dropped: Int)>
+    private let taken = Atomic<Int>(0)
+
+    /// Every line asked for so far, written or dropped (what the metrics count).
+    public var total: Int { taken.load(ordering: .relaxed) }
 
     public init(lines: Int, per period: Duration, clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.lines = lines
@@ -18,6 +22,7 @@ public final class LogBudget: Sendable {
 
     /// Whether a line may be written now, and if so how many were dropped before it (to say).
     public func take() -> (write: Bool, dropped: Int) {
+        taken.add(1, ordering: .relaxed)
         let now = clock()
         return state.withLock { state in
             if now - state.start >= period { state = (now, 0, state.dropped) }

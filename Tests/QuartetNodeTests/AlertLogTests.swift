@@ -33,6 +33,16 @@ import Testing
         #expect(text.contains("quartet_alerts_total{kind=\"rejected\"} 1"))
     }
 
+    /// TLS refusals counted from the log budgets' totals at each scrape, as counters.
+    @Test func tlsRefusalsAreCountedAtEachScrape() {
+        let metrics = NodeMetrics(ownLog: "wales")
+        metrics.countTLSRefusals(api: 3, peer: 0)
+        metrics.countTLSRefusals(api: 5, peer: 2)
+        let text = String(decoding: metrics.exposition(), as: UTF8.self)
+        #expect(text.contains("quartet_tls_refusals_total{port=\"api\"} 5"), "\(text)")
+        #expect(text.contains("quartet_tls_refusals_total{port=\"peer\"} 2"), "\(text)")
+    }
+
     /// A log name a peer made up (a log the federation does not have) is kept cleaned and
     /// short, not as sent.
     @Test func aPeersLogNameIsKeptCleanedAndShort() {

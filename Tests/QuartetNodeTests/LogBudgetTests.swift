@@ -17,5 +17,7 @@ import Testing
         let next = budget.take()
         #expect(next.write && next.dropped == 8, "\(next)")
         #expect(budget.take() == (true, 0))
+        // Every line asked for is counted, written or dropped (the metrics' count).
+        #expect(budget.total == 13)
     }
 }
