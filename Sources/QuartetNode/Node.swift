@@ -178,15 +178,11 @@ public struct Node: Sendable {
                 // agreements in force, the batch's own among them (as ingress folds a batch's
                 // agreements first), and rows admitted beside an agreement, or beside its
                 // revocation in the same group commit, go out as that agreement decides.
-                if entries.contains(where: { PolicyEntryType(rawValue: $0.header.type) != nil }) {
-                    view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
-                    engine.committed(entries, checkpoint: checkpoint, log: log)
-                    collector.checkpointed(checkpoint, signedAt: signedAt)
-                } else {
-                    engine.committed(entries, checkpoint: checkpoint, log: log)
-                    collector.checkpointed(checkpoint, signedAt: signedAt)
-                    view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint)
-                }
+                let foldFirst = entries.contains { PolicyEntryType(rawValue: $0.header.type) != nil }
+                if foldFirst { view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint) }
+                engine.committed(entries, checkpoint: checkpoint, log: log)
+                collector.checkpointed(checkpoint, signedAt: signedAt)
+                if !foldFirst { view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint) }
                 metrics.ownAppends.increment(by: entries.count)
                 metrics.ownBatches.increment()
             })

@@ -20,13 +20,15 @@ extension ReplicationEngine {
     }
 
     /// The own log is synced: ask for the payloads of its stubs, if any — those taken this run
-    /// and those a run before could not fill (stored stubs of the own log: payloads a restore
-    /// lost, which a peer that was away then may hold).
+    /// and those a run before could not fill (the lost-payloads record names every stub the own
+    /// log took, and is looked up index by index, not by a pass over the log: payloads a
+    /// restore lost, which a peer that was away then may hold).
     func startBackfill() {
         guard backfill == nil else { return }
         if let log = logs[ownLogName] {
-            do { ownStubs = Array(Set(ownStubs).union(try store.stubIndices(log))).sorted() } catch {
-                logger.error("cannot list the own log's stubs", metadata: ["log": "\(ownLogName)", "error": "\(error)"])
+            let recorded = lostRecorded ?? store.directory.lostPayloads()[ownLogName] ?? []
+            do { ownStubs = try store.stubIndices(log, among: recorded.union(ownStubs)) } catch {
+                logger.error("cannot look up the own log's stubs", metadata: ["log": "\(ownLogName)", "error": "\(error)"])
             }
         }
         guard !ownStubs.isEmpty else { return }

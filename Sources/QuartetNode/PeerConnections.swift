@@ -197,7 +197,7 @@ extension ReplicationEngine {
         while budgetAllows(peer), let (log, waiting) = pendingChecks[peer]?.first {
             pendingChecks[peer]![log] = nil
             if pendingChecks[peer]!.isEmpty { pendingChecks[peer] = nil }
-            run([.check(peer: peer, log: log, note: waiting.note, checkpoint: waiting.checkpoint)])
+            run([waiting])
         }
         if pendingChecks[peer] != nil { wakeWhenBudgetIsBack(peer) }
     }

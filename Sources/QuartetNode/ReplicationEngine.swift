@@ -66,9 +66,9 @@ final class ReplicationEngine: @unchecked Sendable {
     var readBudgets: [String: ReadBudget] = [:]
     let readBudgetSettings: ReadBudget.Settings
     var budgetWakes: Set<String> = []
-    /// Per member and log, the newest checkpoint it showed that waits for its read budget to be
-    /// compared with the stored tree (`.check`): at most one per member and log.
-    var pendingChecks: [String: [String: (note: String, checkpoint: Checkpoint)]] = [:]
+    /// Per member and log, the newest comparison with the stored tree (`.check`, `.checkFork`)
+    /// of a checkpoint it showed that waits for its read budget: at most one per member and log.
+    var pendingChecks: [String: [String: Directive]] = [:]
     /// The engine's monotonic clock, for read budgets.
     let clockStart = ContinuousClock.now
     /// The roots of the checkpoints stored lately, per log: a head a relay announces for a
@@ -161,15 +161,8 @@ final class ReplicationEngine: @unchecked Sendable {
         for (name, log) in held {
             if let stored = try store.latestCheckpoint(log) { heads[name] = LogHead(checkpoint: stored.checkpoint, note: stored.note) }
         }
-        var chains: [String: KeyChain] = [:]
-        let revoked = Self.revocations(federation)
-        for (name, log) in held {
-            chains[name] = try store.keyChain(log)
-            // Kept evidence is checked with the federation's revocations too (a key revoked
-            // since can no longer make it).
-            chains[name]!.revoked = revoked[name] ?? [:]
-        }
-        let quarantined = evidence.load(federation: federation, chains: chains, logger: logger)
+        var rotations: [String: [KeyRotation]] = [:]
+        for (name, log) in held { rotations[name] = try store.keyChain(log).rotations }
         var settings = ReplicationSettings(node: node, federation: federation.name, ownLog: ownLog,
                                            verifiers: Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.verifier) }),
                                            peers: federation.members.map(\.id).filter { $0 != node })
@@ -180,7 +173,10 @@ final class ReplicationEngine: @unchecked Sendable {
         settings.ownSyncAnswers = peerAnswers ?? Self.ownSyncAnswers(federation, node: node)
         settings.ownSyncWitnesses = Self.witnessPeers(federation, node: node)
         settings.protocolVersion = protocolVersion
-        replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, rotations: chains.mapValues(\.rotations), seed: UInt64.random(in: 0...UInt64.max))
+        // Kept evidence is checked with the chains the replicator follows: rotations and the
+        // federation's revocations (a key revoked since can no longer make it).
+        let quarantined = evidence.load(federation: federation, chains: Replicator.chains(settings, rotations: rotations), logger: logger)
+        replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, rotations: rotations, seed: UInt64.random(in: 0...UInt64.max))
     }
 
     /// The peers that must answer before this node's own log opens: as many as meet every
@@ -397,55 +393,20 @@ final class ReplicationEngine: @unchecked Sendable {
         case .check(let peer, let logName, let note, let checkpoint):
             guard let log = logs[logName] else { return [] }
             if let root = recentRoots[logName]?.root(size: checkpoint.size), root == checkpoint.root { return [] }
-            // A proof's worth of the stored tree is read for it: it counts against the member's
-            // read budget like a batch served (the replicator compares a note once, but remembers
-            // only the last 512: a member holding more of a log's old checkpoints could cycle
-            // them). Past the budget the newest per log waits for it (`runPendingChecks`).
-            guard budgetAllows(peer) else {
-                // The one waiting before is dropped unmade: forgotten as compared, so whoever
-                // shows it next has it compared.
-                if let dropped = pendingChecks[peer]?[logName] { replicator.forgetCompared(dropped.note) }
-                pendingChecks[peer, default: [:]][logName] = (note, checkpoint)
-                wakeWhenBudgetIsBack(peer)
-                return []
-            }
-            let now = monotonicMillis
-            readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].spent(Self.checkReadCost, nowMillis: now)
-            do {
-                let prefix: (root: Hash, proof: [Hash], note: String)
-                do { prefix = try store.prefix(log, size: checkpoint.size) } catch {
-                    // Not compared after all: compared when it is next shown.
-                    replicator.forgetCompared(note)
-                    throw error
-                }
-                guard prefix.root != checkpoint.root else { return [] }
-                logger.warning("a checkpoint disagrees with the stored tree", metadata: ["log": "\(logName)", "peer": "\(peer)", "size": "\(checkpoint.size)"])
-                return replicator.inconsistent(Evidence(log: logName, first: note, second: prefix.note, prefixRoot: prefix.root, proof: prefix.proof))
-            } catch {
-                logger.error("cannot check a checkpoint", metadata: ["log": "\(logName)", "error": "\(error)"])
-                return []
-            }
+            guard let prefix = storedPrefix(for: directive, peer: peer, log: log, note: note, size: checkpoint.size),
+                  prefix.root != checkpoint.root else { return [] }
+            logger.warning("a checkpoint disagrees with the stored tree", metadata: ["log": "\(logName)", "peer": "\(peer)", "size": "\(checkpoint.size)"])
+            return replicator.inconsistent(Evidence(log: logName, first: note, second: prefix.note, prefixRoot: prefix.root, proof: prefix.proof))
         case .checkFork(let peer, let logName, let note, let checkpoint, let rotation):
             guard let log = logs[logName] else { return [] }
-            let matches: Bool
-            if let root = recentRoots[logName]?.root(size: checkpoint.size) {
-                matches = root == checkpoint.root
+            let root: Hash
+            if let recent = recentRoots[logName]?.root(size: checkpoint.size) {
+                root = recent
             } else {
-                // A read of the stored tree, within the member's read budget like `.check`;
-                // past it, not made (and forgotten: compared when shown again).
-                guard budgetAllows(peer) else {
-                    replicator.forgetCompared(note)
-                    return []
-                }
-                let now = monotonicMillis
-                readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].spent(Self.checkReadCost, nowMillis: now)
-                do { matches = try store.prefix(log, size: checkpoint.size).root == checkpoint.root } catch {
-                    replicator.forgetCompared(note)
-                    logger.error("cannot check a checkpoint", metadata: ["log": "\(logName)", "error": "\(error)"])
-                    return []
-                }
+                guard let prefix = storedPrefix(for: directive, peer: peer, log: log, note: note, size: checkpoint.size) else { return [] }
+                root = prefix.root
             }
-            return replicator.checkedFork(logName, size: checkpoint.size, rotation: rotation, matchesStored: matches, shownBy: peer)
+            return replicator.checkedFork(logName, size: checkpoint.size, rotation: rotation, matchesStored: root == checkpoint.root, shownBy: peer)
         case .keepEvidence(let found):
             do { try evidence.keep(found) } catch {
                 logger.error("cannot keep equivocation evidence", metadata: ["log": "\(found.log)", "error": "\(error)"])
@@ -488,6 +449,38 @@ final class ReplicationEngine: @unchecked Sendable {
             }
         }
         return entries
+    }
+
+    /// The stored tree's prefix of `size` (its root, the consistency proof to the head, the
+    /// head's note), read to compare a checkpoint `peer` showed (`.check`, `.checkFork`). A
+    /// proof's worth of the tree is read: it counts against the member's read budget like a
+    /// batch served (the replicator compares a note once, but remembers only the last 512: a
+    /// member holding more of a log's old checkpoints could cycle them). Past the budget the
+    /// directive waits, the newest per member and log (`runPendingChecks`; the one it replaces
+    /// is forgotten as compared, so whoever shows it next has it compared), and nil is
+    /// returned; a read that fails is logged, forgotten likewise, and nil.
+    func storedPrefix(for directive: Directive, peer: String, log: LogInfo, note: String, size: UInt64) -> (root: Hash, proof: [Hash], note: String)? {
+        guard budgetAllows(peer) else {
+            if let dropped = pendingChecks[peer]?[log.name], let droppedNote = Self.comparedNote(dropped) { replicator.forgetCompared(droppedNote) }
+            pendingChecks[peer, default: [:]][log.name] = directive
+            wakeWhenBudgetIsBack(peer)
+            return nil
+        }
+        let now = monotonicMillis
+        readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)].spent(Self.checkReadCost, nowMillis: now)
+        do { return try store.prefix(log, size: size) } catch {
+            replicator.forgetCompared(note)
+            logger.error("cannot check a checkpoint", metadata: ["log": "\(log.name)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// The note a comparison directive compares (what the replicator remembers as compared).
+    static func comparedNote(_ directive: Directive) -> String? {
+        switch directive {
+        case .check(_, _, let note, _), .checkFork(_, _, let note, _, _): note
+        default: nil
+        }
     }
 
     /// Logs, counts and keeps an alert (on the engine's queue).

@@ -138,7 +138,7 @@ public struct Replicator: Sendable {
 
     /// Each log's chain: pinned key, `rotations` (those that do not fit are left out: the
     /// shell stored only rotations that did), revocations.
-    static func chains(_ settings: ReplicationSettings, rotations: [String: [KeyRotation]]) -> [String: KeyChain] {
+    public static func chains(_ settings: ReplicationSettings, rotations: [String: [KeyRotation]]) -> [String: KeyChain] {
         var out: [String: KeyChain] = [:]
         for (log, verifier) in settings.verifiers {
             var chain = KeyChain(pinned: verifier)

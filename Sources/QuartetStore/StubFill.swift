@@ -15,6 +15,19 @@ extension LedgerStore {
         }
     }
 
+    /// Which of `indices` of `log` are held as stubs, ascending: one keyed read each, not a pass
+    /// over the log.
+    public func stubIndices(_ log: LogInfo, among indices: some Collection<UInt64>) throws(StoreError) -> [UInt64] {
+        try read("look up stubs of \(log.name)") { db in
+            let statement = try db.cachedStatement(sql: "SELECT 1 FROM entries WHERE key = ? AND payload IS NULL")
+            var stubs: [UInt64] = []
+            for index in indices.sorted() where index < (1 << Schema.indexBits) {
+                if try Int.fetchOne(statement, arguments: [Schema.entryKey(logID: log.id, index: index)]) != nil { stubs.append(index) }
+            }
+            return stubs
+        }
+    }
+
     /// Gives stubs of `log` their payloads back: each of `entries` that carries a payload fills
     /// the stored entry at its index only if that entry is a stub, its stored header bytes are
     /// exactly the entry's, and the salt and payload hash to the header's commitment (checked

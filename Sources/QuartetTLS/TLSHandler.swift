@@ -182,7 +182,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         while true {
             switch connection.read(into: &buffer) {
             case .data:
-                if buffer.readableBytes >= Self.passOnBytes { passOn() }
+                if buffer.readableBytes >= Self.passOnBytes {
+                    passOn()
+                    // A handler above may have closed the connection on what it was given.
+                    if case .closed = state { return }
+                }
             case .wantMore:
                 passOn()
                 return

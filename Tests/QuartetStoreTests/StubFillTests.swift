@@ -25,6 +25,8 @@ import Testing
     @Test func onlyThePayloadTheHeaderCommittedToFillsAStub() async throws {
         let (entries, replica, log) = try await replicaWithStubs()
         #expect(try replica.stubIndices(log) == [1, 3, 4])
+        // Looked up among given indices: the same answer for those, nothing for others.
+        #expect(try replica.stubIndices(log, among: [4, 0, 1, 2, 99, UInt64.max]) == [1, 4])
 
         // A payload with another salt (or other bytes) does not match entry 3's commitment; an
         // entry of another log at index 4 does not match the stored header: neither fills anything.
