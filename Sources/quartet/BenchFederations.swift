@@ -107,7 +107,7 @@ final class LatencyFederation {
     let bench: BenchReplication
     let root: URL
     let wales: Node
-    let tasks: [Task<Void, any Error>]
+    let mesh: NodeMesh
     let durable = NIOLockedValueBox<[(size: UInt64, at: ContinuousClock.Instant)]>([])
 
     init(bench: BenchReplication, agreement: Bool) async throws {
@@ -125,7 +125,7 @@ final class LatencyFederation {
                 }
                 nodes[name] = try Node(configuration: configuration, logger: quiet, onStored: name == "uk" ? record : nil)
             }
-            tasks = try await runMesh(nodes)
+            mesh = try await runMesh(nodes)
         } catch {
             try? FileManager.default.removeItem(at: root)
             throw error
@@ -137,7 +137,7 @@ final class LatencyFederation {
             for i in 0..<20 { _ = try await wales.append(AppendRequest(type: "progress.reading", author: "bench", payload: benchPayload(i))) }
             try await Task.sleep(for: .milliseconds(300))
         } catch {
-            stop()
+            await stop()
             throw error
         }
     }
@@ -168,23 +168,46 @@ final class LatencyFederation {
         }
     }
 
-    func stop() {
-        for task in tasks { task.cancel() }
+    func stop() async {
+        await mesh.stop()
         try? FileManager.default.removeItem(at: root)
     }
 }
 
-/// Runs in-process nodes (no signal handling; cancel the tasks to stop them) and waits until
+/// Nodes run in this process (benchmarks): stopped as SIGTERM stops `quartet serve`
+/// (`NodeShutdown`), not by cancelling their tasks, which cuts Hummingbird's server off before
+/// its graceful shutdown and leaves it logging "Server shutdown error: Already closed".
+struct NodeMesh: Sendable {
+    let tasks: [Task<Void, any Error>]
+    let shutdowns: [NodeShutdown]
+
+    /// Asks every node to stop and waits for them (their graceful stop is bounded by the
+    /// node's own limit, 20 s); a node still running after `limit` is cancelled.
+    func stop(limit: Duration = .seconds(30)) async {
+        for shutdown in shutdowns { await shutdown.trigger() }
+        let tasks = self.tasks
+        let watchdog = Task {
+            try await Task.sleep(for: limit)
+            for task in tasks { task.cancel() }
+        }
+        for task in tasks { _ = await task.result }
+        watchdog.cancel()
+    }
+}
+
+/// Runs in-process nodes (no signal handling; `NodeMesh.stop` stops them) and waits until
 /// every node is connected to every other.
-func runMesh(_ nodes: [String: Node]) async throws -> [Task<Void, any Error>] {
-    let tasks = nodes.values.map { node in Task { try await node.run(handleSignals: false) } }
+func runMesh(_ nodes: [String: Node]) async throws -> NodeMesh {
+    let shutdowns = nodes.values.map { _ in NodeShutdown() }
+    let mesh = NodeMesh(tasks: zip(nodes.values, shutdowns).map { node, shutdown in Task { try await node.run(handleSignals: false, shutdown: shutdown) } },
+                        shutdowns: shutdowns)
     let deadline = ContinuousClock.now + .seconds(30)
     while nodes.values.contains(where: { $0.connectedPeers.count < nodes.count - 1 }) {
         guard ContinuousClock.now < deadline else {
-            for task in tasks { task.cancel() }
+            await mesh.stop()
             throw CLIError("the \(nodes.count) nodes did not connect within 30 s")
         }
         try await Task.sleep(for: .milliseconds(50))
     }
-    return tasks
+    return mesh
 }

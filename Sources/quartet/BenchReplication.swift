@@ -51,10 +51,10 @@ struct BenchReplication: AsyncParsableCommand {
                 for restricted in modes { latencies[restricted, default: []].append(try await federation.round(restricted: restricted)) }
             }
         } catch {
-            federation.stop()
+            await federation.stop()
             throw error
         }
-        federation.stop()
+        await federation.stop()
         let propagation = latencies.mapValues(latencyReport)
         var result = Report(cores: ProcessInfo.processInfo.activeProcessorCount, rounds: rounds, propagation: propagation[false]!)
 

@@ -46,8 +46,18 @@ struct BenchView: AsyncParsableCommand {
             let configuration = try NodeConfiguration.load(path: root.appendingPathComponent("\(name)/\(name).json").path)
             nodes[name] = try Node(configuration: configuration, logger: quiet)
         }
-        let tasks = try await runMesh(nodes)
-        defer { for task in tasks { task.cancel() } }
+        let mesh = try await runMesh(nodes)
+        let report: [String: Any]
+        do { report = try await measure(nodes: nodes, demo: demo, root: root, readerToken: readerToken) } catch {
+            await mesh.stop()
+            throw error
+        }
+        await mesh.stop()
+        printJSON(report)
+    }
+
+    /// Fills the logs through the in-process nodes, then times the queries, pages and folds.
+    private func measure(nodes: [String: Node], demo: DemoCommand, root: URL, readerToken: String) async throws -> [String: Any] {
 
         // Plans.
         var measures: [String: [MeasurePayload]] = [:]
@@ -178,7 +188,7 @@ struct BenchView: AsyncParsableCommand {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
         let round = { (v: Double) in (v * 1000).rounded() / 1000 }
-        printJSON([
+        return [
             "benchmark": "view", "cores": ProcessInfo.processInfo.activeProcessorCount, "nodes": 5,
             "entries": total, "fill_seconds": round(fillSeconds),
             "whole_view": ["path": "/v1/view", "requests": queries, "p50_ms": whole.p50, "p99_ms": whole.p99, "max_ms": whole.max, "bytes": whole.bytes,
@@ -193,7 +203,7 @@ struct BenchView: AsyncParsableCommand {
             "process_peak_rss_mb": (Double(peakKiB) / 1024 * 10).rounded() / 10,
             "targets_ms": ["single_measure_p99": 5, "whole_view_p99": 50, "absorb_1000": 20, "web_page_p99": 20],
             "targets_bytes": ["web_page": 100_000],
-        ])
+        ]
     }
 
     /// Entry `i` of a nation's fill: mostly readings (monthly periods 2024–2027, so later ones
