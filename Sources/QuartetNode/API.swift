@@ -31,6 +31,8 @@ struct API {
     let admission: AppendAdmission
     let witness: WitnessService
     let collector: WitnessCollector
+    /// Where answers that grow with the data run (`ReadWork`).
+    let reads: ReadWork
 
     /// The federation in force now.
     var federation: Federation { live.federation }
@@ -137,13 +139,16 @@ struct API {
             let from = try Self.number(request, "from") ?? 0
             let limit = try Self.number(request, "limit") ?? 100
             guard (1...1000).contains(limit) else { throw HTTPError(.badRequest, message: "limit must be from 1 to 1000") }
-            let size = try store.size(log)
-            let entries = try store.entries(log, from: from, limit: Int(min(limit, size > from ? size - from : 0)), maxPayloadBytes: Self.maxResponsePayloadBytes)
-            // Bounded by payload bytes as well as by count (the store stops reading past
-            // `maxResponsePayloadBytes`); `next` says where the next page starts.
-            let policy = view.policy
-            let shown = entries.map { EntryBody(disclosable($0, to: caller.identity, policy: policy)) }
-            return Self.json(EntriesResponse(log: log.name, from: from, size: size, next: from + UInt64(shown.count), entries: shown))
+            // Up to 4 MiB of payloads read and encoded: off the event loops (`ReadWork`).
+            return try await reads.run(caller.author) {
+                let size = try store.size(log)
+                let entries = try store.entries(log, from: from, limit: Int(min(limit, size > from ? size - from : 0)), maxPayloadBytes: Self.maxResponsePayloadBytes)
+                // Bounded by payload bytes as well as by count (the store stops reading past
+                // `maxResponsePayloadBytes`); `next` says where the next page starts.
+                let policy = view.policy
+                let shown = entries.map { EntryBody(disclosable($0, to: caller.identity, policy: policy)) }
+                return Self.json(EntriesResponse(log: log.name, from: from, size: size, next: from + UInt64(shown.count), entries: shown))
+            }
         }
         routes.get("/v1/logs/{log}/proofs/inclusion", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
@@ -354,16 +359,11 @@ struct API {
 /// polling `/healthz` hard does not turn into as many SQLite transactions.
 final class HealthProbe: Sendable {
     let store: LedgerStore
-    private let last = Mutex<(at: ContinuousClock.Instant, healthy: Bool)?>(nil)
     static let interval = Duration.milliseconds(250)
+    /// One read at a time; the others are answered the last (`RefreshedValue`).
+    private let last = RefreshedValue<Bool>(interval: HealthProbe.interval)
 
     init(store: LedgerStore) { self.store = store }
 
-    func healthy() -> Bool {
-        let now = ContinuousClock.now
-        if let known = last.withLock({ $0 }), known.at.duration(to: now) < Self.interval { return known.healthy }
-        let healthy = (try? store.logs()) != nil
-        last.withLock { $0 = (now, healthy) }
-        return healthy
-    }
+    func healthy() -> Bool { last.get { (try? store.logs()) != nil } }
 }

@@ -31,6 +31,8 @@ public struct Node: Sendable {
     let live: LiveSettings
     /// The browsers signed in to the API's pages.
     let sessions = WebSessions()
+    /// Where the API's answers that grow with the data run (`ReadWork`).
+    let reads = ReadWork()
     let store: LedgerStore
     let engine: ReplicationEngine
     let writer: LogWriter
@@ -318,7 +320,7 @@ public struct Node: Sendable {
     func api() -> API {
         API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
             live: live, view: view, sessions: sessions, logger: logger, metrics: metrics, admission: admission,
-            witness: witness, collector: collector)
+            witness: witness, collector: collector, reads: reads)
     }
 
     /// Runs until SIGTERM or SIGINT (or `shutdown` from a caller's ServiceGroup), then closes the

@@ -9,16 +9,10 @@ import Synchronization
 enum Readiness {
     /// The last reasons, reused for a second.
     final class Cache: Sendable {
-        private let last = Mutex<(at: ContinuousClock.Instant, reasons: [String])?>(nil)
         static let interval = Duration.seconds(1)
+        private let last = RefreshedValue<[String]>(interval: Cache.interval)
 
-        func reasons(_ evaluate: () -> [String]) -> [String] {
-            let now = ContinuousClock.now
-            if let known = last.withLock({ $0 }), known.at.duration(to: now) < Self.interval { return known.reasons }
-            let reasons = evaluate()
-            last.withLock { $0 = (now, reasons) }
-            return reasons
-        }
+        func reasons(_ evaluate: () -> [String]) -> [String] { last.get(evaluate) }
     }
 
     /// A log further behind than this is not ready (catch-up runs at ~100,000 entries/s, so a
@@ -39,5 +33,39 @@ enum Readiness {
             reasons.append("log \(log.name) is behind by more than \(maxBehindEntries) entries")
         }
         return reasons
+    }
+}
+
+/// A value read at most once per `interval`, by one caller at a time: while one caller
+/// refreshes it, the others are answered the value before (a stranger timing requests to the
+/// moment it expires gets one refresh, not one per request, each waiting on the queues it
+/// reads). Only the very first read, with nothing to answer yet, may run more than once.
+final class RefreshedValue<Value: Sendable>: Sendable {
+    private struct State {
+        var value: Value?
+        var at: ContinuousClock.Instant?
+        var refreshing = false
+    }
+    private let state = Mutex(State())
+    let interval: Duration
+
+    init(interval: Duration) { self.interval = interval }
+
+    func get(now: ContinuousClock.Instant = .now, _ read: () -> Value) -> Value {
+        // The value to answer, or nil: this caller refreshes.
+        let known: Value? = state.withLock { s in
+            if let value = s.value, let at = s.at, at.duration(to: now) < interval { return value }
+            if s.refreshing, let value = s.value { return value }
+            s.refreshing = true
+            return nil
+        }
+        if let known { return known }
+        let value = read()
+        state.withLock { s in
+            s.value = value
+            s.at = now
+            s.refreshing = false
+        }
+        return value
     }
 }

@@ -12,72 +12,93 @@ import QuartetStore
 /// The combined strategy view's routes, the dashboard and its sign-in.
 extension API {
     func addViewRoutes<Context: APIRequestContext>(to routes: Routes<Context>) {
+        // Every answer that grows with the data runs on `reads` (off the event loops, within
+        // each credential's and the node's bounds); the request's parameters are read first.
         routes.get("/v1/view", .reader) { request, context, caller -> Response in
-            if Self.wantsCSV(request) {
-                return Self.csv(queries().csv(Self.table(request, default: .actions)), name: "view")
+            let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
+            return try await reads.run(caller.author) {
+                if let csv { return Self.csv(queries().csv(csv), name: "view") }
+                return ViewEncoding.response(bytes: view.wholeJSON(node: node, health: health()))
             }
-            return ViewEncoding.response(bytes: view.wholeJSON(node: node, health: health()))
         }
         routes.get("/v1/view/totals", .reader) { request, context, caller -> Response in
-            let q = queries(withHealth: false)
-            if Self.wantsCSV(request) { return Self.csv(q.csv(.totals), name: "totals") }
-            return ViewEncoding.response(ViewTotals(node: node, totals: q.totalsList()))
+            let csv = Self.wantsCSV(request)
+            return try await reads.run(caller.author) {
+                let q = queries(withHealth: false)
+                if csv { return Self.csv(q.csv(.totals), name: "totals") }
+                return ViewEncoding.response(ViewTotals(node: node, totals: q.totalsList()))
+            }
         }
         routes.get("/v1/view/aggregates", .reader) { request, context, caller -> Response in
-            return ViewEncoding.response(ViewAggregates(node: node, aggregates: queries(withHealth: false).aggregatesList()))
+            try await reads.run(caller.author) {
+                ViewEncoding.response(ViewAggregates(node: node, aggregates: queries(withHealth: false).aggregatesList()))
+            }
         }
         routes.get("/v1/view/priorities/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
-            let q = queries(withHealth: false)
-            guard let priority = q.priority(id) else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
-            if Self.wantsCSV(request) { return Self.csv(q.csv(Self.table(request, default: .actions), priority: id), name: "priority-\(id)") }
-            return ViewEncoding.response(bytes: view.answer("priority \(id)", version: q.view.version) { ViewEncoding.body(priority) })
+            let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
+            return try await reads.run(caller.author) {
+                let q = queries(withHealth: false)
+                guard let priority = q.priority(id) else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
+                if let csv { return Self.csv(q.csv(csv, priority: id), name: "priority-\(id)") }
+                return ViewEncoding.response(bytes: view.answer("priority \(id)", version: q.view.version) { ViewEncoding.body(priority) })
+            }
         }
         routes.get("/v1/view/nations/{nation}", .reader) { request, context, caller -> Response in
             let nation = try context.parameters.require("nation")
-            let q = queries()
-            if Self.wantsCSV(request) {
-                guard q.view.logs[nation] != nil else { throw HTTPError(.notFound, message: "no log named \(nation) in the view") }
-                return Self.csv(q.csv(Self.table(request, default: .actions), log: nation), name: nation)
+            let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
+            return try await reads.run(caller.author) {
+                let q = queries()
+                if let csv {
+                    guard q.view.logs[nation] != nil else { throw HTTPError(.notFound, message: "no log named \(nation) in the view") }
+                    return Self.csv(q.csv(csv, log: nation), name: nation)
+                }
+                do { return ViewEncoding.response(try q.nation(nation)) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
             }
-            do { return ViewEncoding.response(try q.nation(nation)) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
         }
         routes.get("/v1/view/measures/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
-            let period = request.uri.queryParameters.get("period")
-            let q = queries(withHealth: false)
-            if Self.wantsCSV(request) {
-                do { _ = try q.measure(id, period: period) } catch let error as PlanError {
+            let period = request.uri.queryParameters.get("period").map { String($0) }
+            let csv = Self.wantsCSV(request)
+            return try await reads.run(caller.author) {
+                let q = queries(withHealth: false)
+                if csv {
+                    do { _ = try q.measure(id, period: period) } catch let error as PlanError {
+                        throw HTTPError(error.kind == .notFound ? .notFound : .badRequest, message: error.message)
+                    }
+                    return Self.csv(q.csv(.readings, measure: id), name: "measure-\(id)")
+                }
+                // The answer depends on the view alone: rendered once per view version.
+                do {
+                    return ViewEncoding.response(bytes: try view.answer("measure \(id) \(period ?? "")", version: q.view.version) {
+                        ViewEncoding.body(try q.measure(id, period: period))
+                    })
+                } catch let error as PlanError {
                     throw HTTPError(error.kind == .notFound ? .notFound : .badRequest, message: error.message)
                 }
-                return Self.csv(q.csv(.readings, measure: id), name: "measure-\(id)")
-            }
-            // The answer depends on the view alone: rendered once per view version.
-            do {
-                return ViewEncoding.response(bytes: try view.answer("measure \(id) \(period ?? "")", version: q.view.version) {
-                    ViewEncoding.body(try q.measure(id, period: period))
-                })
-            } catch let error as PlanError {
-                throw HTTPError(error.kind == .notFound ? .notFound : .badRequest, message: error.message)
             }
         }
         routes.get("/v1/view/figures/{id}/provenance", .reader) { request, context, caller -> Response in
             let figure = try context.parameters.require("id")
-            let refs: [EntryRef]
-            do { refs = try queries(withHealth: false).provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
-            return ViewEncoding.response(try provenance(figure: figure, refs: refs, identity: caller.identity))
+            return try await reads.run(caller.author) {
+                let refs: [EntryRef]
+                do { refs = try queries(withHealth: false).provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
+                return ViewEncoding.response(try provenance(figure: figure, refs: refs, identity: caller.identity))
+            }
         }
         routes.get("/", .reader) { request, context, caller -> Response in
             // Rendered at most once per view version, viewer, 10 seconds (the ages it shows),
             // agreement boundary passed (an aggregate whose agreement ended leaves the page at
             // once), alerts and log health.
-            let health = health()
-            let alerts = engine.alertList()
-            let q = view.queries(view.snapshot, health: health, now: wallClockMillis())
-            let key = "page:/|\(caller.identity.uri)|\(q.nowMillis / 10_000)|\(view.policy.boundariesPassed(by: q.nowMillis))|\(alerts.count)|\(alerts.last.map { "\($0.time.timeIntervalSince1970)" } ?? "")|"
-                + health.keys.sorted().map { "\($0):\(health[$0]!.verified):\(health[$0]!.alerts.count)" }.joined(separator: ",")
-            let html = view.page(key, version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
-            return Dashboard.response(html: html)
+            try await reads.run(caller.author) {
+                let health = health()
+                let alerts = engine.alertList()
+                let q = view.queries(view.snapshot, health: health, now: wallClockMillis())
+                let key = "page:/|\(caller.identity.uri)|\(q.nowMillis / 10_000)|\(view.policy.boundariesPassed(by: q.nowMillis))|\(alerts.count)|\(alerts.last.map { "\($0.time.timeIntervalSince1970)" } ?? "")|"
+                    + health.keys.sorted().map { "\($0):\(health[$0]!.verified):\(health[$0]!.alerts.count)" }.joined(separator: ",")
+                let html = view.page(key, version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
+                return Dashboard.response(html: html)
+            }
         }
         // Signing in to the dashboard with a bearer token: a session (`WebSessions`) whose id
         // goes into an HttpOnly, Secure, SameSite=Strict cookie named after this node, then back

@@ -193,17 +193,22 @@ extension WebPage {
         var results: [Result]
     }
 
-    static let maxQuery = 100, maxResults = 50
+    /// A query is at most this many bytes of UTF-8 (not characters: one character may carry
+    /// thousands of combining marks), and is matched byte for byte after lowercasing, so a
+    /// query costs at most its bytes times the titles' bytes whatever it holds.
+    static let maxQueryBytes = 200, maxResults = 50
 
     static func search(_ query: String?, _ q: ViewQueries) throws -> Built {
         let text = (query ?? "").trimmingCharacters(in: .whitespaces)
-        guard text.count <= maxQuery else { throw NotFound("search: at most \(maxQuery) characters, got \(text.count)", status: .badRequest) }
+        guard text.utf8.count <= maxQueryBytes else {
+            throw NotFound("search: at most \(maxQueryBytes) bytes of UTF-8, got \(text.utf8.count)", status: .badRequest)
+        }
         var results: [SearchBody.Result] = []
         if !text.isEmpty {
-            let words = text.lowercased().split(separator: " ").map(String.init)
+            let words = text.lowercased().utf8.split(separator: UInt8(ascii: " ")).map(Array.init)
             func matches(_ id: String, _ title: String) -> Bool {
-                let hay = (id + " " + title).lowercased()
-                return words.allSatisfy { hay.contains($0) }
+                let hay = Array((id + " " + title).lowercased().utf8)
+                return words.allSatisfy { hay.firstRange(of: $0) != nil }
             }
             outer: for log in q.order {
                 guard let v = q.view.logs[log] else { continue }

@@ -21,17 +21,17 @@ extension API {
         }
         routes.get("/priorities/{id}", .reader) { _, context, caller -> Response in
             let id = try context.parameters.require("id")
-            return try web(caller) { q in try WebPage.priority(id, q) }
+            return try await web(caller) { q in try WebPage.priority(id, q) }
         }
         routes.get("/nations/{log}", .reader) { _, context, caller -> Response in
             let log = try context.parameters.require("log")
             let operatorHere = log == ownLog && caller.identity == .operator(ownLog)
-            return try web(caller) { q in try WebPage.nation(log, q, canRecord: operatorHere) }
+            return try await web(caller) { q in try WebPage.nation(log, q, canRecord: operatorHere) }
         }
         routes.get("/nations/{log}/actions/{id}", .reader) { _, context, caller -> Response in
             let log = try context.parameters.require("log")
             let id = try context.parameters.require("id")
-            return try web(caller) { q in try WebPage.action(id, log: log, q, store: store) }
+            return try await web(caller) { q in try WebPage.action(id, log: log, q, store: store) }
         }
         routes.get("/measures/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
@@ -40,11 +40,11 @@ extension API {
             // Only the default page (the latest year) is cached: any reader may name any of
             // thousands of years, and each would push others out of the shared page cache.
             let key: String? = year == nil ? "measure|\(id)|\(log ?? "")" : nil
-            return try web(caller, cacheKey: key) { q in try WebPage.measure(id, log: log, year: year, q, store: store) }
+            return try await web(caller, cacheKey: key) { q in try WebPage.measure(id, log: log, year: year, q, store: store) }
         }
         routes.get("/figures/{figure}", .reader) { _, context, caller -> Response in
             let figure = try context.parameters.require("figure")
-            return try web(caller, script: true) { q in
+            return try await web(caller, script: true) { q in
                 let refs: [EntryRef]
                 do { refs = try q.provenance(figure) } catch let error as PlanError { throw WebPage.NotFound(error.message) }
                 let answer = try provenance(figure: figure, refs: refs, identity: caller.identity)
@@ -55,15 +55,21 @@ extension API {
         routes.get("/search", .reader) { request, _, caller -> Response in
             // A GET form sends spaces as "+", which the query parser leaves as they are.
             let query: String? = request.uri.queryParameters.get("q").map { String($0).replacingOccurrences(of: "+", with: " ") }
-            return try web(caller) { q in try WebPage.search(query, q) }
+            return try await web(caller) { q in try WebPage.search(query, q) }
         }
     }
 
     /// Renders a page for `caller`; an unknown id is a 404, a bad parameter a 400 (the API's JSON error).
     /// - Parameter cacheKey: for a page that depends only on the view and its parameters (a
     ///   measure's): rendered once per view version and viewer (`ViewMaintainer.page`).
+    /// Runs on `reads` (off the event loops, within the caller's and the node's bounds).
     func web(_ caller: Caller, script: Bool = false, cacheKey: String? = nil,
-             _ build: (ViewQueries) throws -> (title: String, crumbs: [WebPage.Crumb], template: String, body: Any)) throws -> Response {
+             _ build: @escaping @Sendable (ViewQueries) throws -> (title: String, crumbs: [WebPage.Crumb], template: String, body: Any)) async throws -> Response {
+        try await reads.run(caller.author) { try renderWeb(caller, script: script, cacheKey: cacheKey, build) }
+    }
+
+    private func renderWeb(_ caller: Caller, script: Bool, cacheKey: String?,
+                           _ build: (ViewQueries) throws -> (title: String, crumbs: [WebPage.Crumb], template: String, body: Any)) throws -> Response {
         let q = queries(withHealth: cacheKey == nil)
         let frame = WebPage.Frame(node: node, viewer: caller.identity.uri)
         do {

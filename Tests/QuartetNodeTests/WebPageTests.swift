@@ -96,8 +96,15 @@ import Testing
         #expect(html.contains("href=\"/measures/P2.A2.M1\""), "the workshops measure's text has both words")
         let none = Self.render(try WebPage.search("zzzz-no-such-thing", q))
         #expect(none.contains("0 results"))
-        let long = #expect(throws: WebPage.NotFound.self) { try WebPage.search(String(repeating: "a", count: WebPage.maxQuery + 1), q) }
+        let long = #expect(throws: WebPage.NotFound.self) { try WebPage.search(String(repeating: "a", count: WebPage.maxQueryBytes + 1), q) }
         #expect(long?.status == .badRequest)
+        // One character of 40,000 combining marks is refused by its bytes, not let through as
+        // one character (each comparison of it would normalise the whole cluster).
+        let marks = #expect(throws: WebPage.NotFound.self) { try WebPage.search("a" + String(repeating: "\u{301}", count: 40_000), q) }
+        #expect(marks?.status == .badRequest)
+        // Up to the bound it is matched byte for byte: a word with a mark finds nothing.
+        let marked = Self.render(try WebPage.search("workforce" + String(repeating: "\u{301}", count: 90), q))
+        #expect(marked.contains("0 results"))
         let html2 = Self.render(try WebPage.search(Self.hostile, q))
         #expect(!html2.contains("<script>alert") && html2.contains("value=\"&lt;script&gt;"))
     }

@@ -1,0 +1,57 @@
+import Dispatch
+import Hummingbird
+import NIOPosix
+import Synchronization
+import Testing
+@testable import QuartetNode
+
+@Suite struct ReadWorkTests {
+    final class Started: Sendable { let count = Atomic<Int>(0) }
+
+    @Test func countsBoundEachCallerAndTheNode() {
+        var counts = ReadWork.Counts(limits: .init(perCaller: 2, total: 3))
+        #expect(counts.admit("a") == nil)
+        #expect(counts.admit("a") == nil)
+        #expect(counts.admit("a") == .caller)
+        #expect(counts.admit("b") == nil)
+        #expect(counts.admit("c") == .node)
+        counts.release("a")
+        #expect(counts.admit("c") == nil)
+        #expect(counts.admitted == 3)
+        // A release of a caller with nothing admitted changes nothing.
+        counts.release("nobody")
+        #expect(counts.admitted == 3)
+        counts.release("a"); counts.release("b"); counts.release("c")
+        #expect(counts.admitted == 0 && counts.byCaller.isEmpty)
+    }
+
+    @Test func refusesPastTheBoundsAndFreesTheSlotWhenWorkEnds() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        let reads = ReadWork(limits: .init(perCaller: 1, total: 2), pool: pool)
+        let gate = DispatchSemaphore(value: 0)
+        let started = Started()
+        func waitStarted(_ n: Int) async throws {
+            while started.count.load(ordering: .acquiring) < n { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        // One long request of "a" holds its slot.
+        let first = Task { try await reads.run("a") { started.count.add(1, ordering: .releasing); gate.wait(); return 1 } }
+        try await waitStarted(1)
+        let again = await #expect(throws: HTTPError.self) { try await reads.run("a") { 2 } }
+        #expect(again?.status == .tooManyRequests)
+        #expect(again?.headers[.retryAfter] == "1")
+        // Another credential still gets in, up to the node's bound.
+        let second = Task { try await reads.run("b") { started.count.add(1, ordering: .releasing); gate.wait(); return 3 } }
+        try await waitStarted(2)
+        let full = await #expect(throws: HTTPError.self) { try await reads.run("c") { 4 } }
+        #expect(full?.status == .serviceUnavailable)
+        gate.signal(); gate.signal()
+        #expect(try await first.value == 1)
+        #expect(try await second.value == 3)
+        // Both slots are free again, and a body that throws frees its slot too.
+        struct Failed: Error {}
+        await #expect(throws: Failed.self) { try await reads.run("a") { throw Failed() } }
+        #expect(try await reads.run("a") { 5 } == 5)
+        try await pool.shutdownGracefully()
+    }
+}
