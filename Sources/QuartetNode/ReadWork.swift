@@ -15,9 +15,9 @@ import NIOPosix
 final class ReadWork: Sendable {
     struct Limits: Sendable {
         /// Requests one credential may have admitted (running or queued) at once.
-        var perCaller = 4
+        var perCaller = 64
         /// Requests admitted at once in all.
-        var total = 64
+        var total = 256
     }
 
     /// The admission counts, pure (tested without threads).

@@ -367,6 +367,11 @@ public final class ViewMaintainer: Sendable {
         return bytes
     }
 
+    /// The answer kept under `key` for view `version`, if one is (no render).
+    func cachedAnswer(_ key: String, version: UInt64) -> Data? {
+        answers.withLock { $0.version == version ? $0.bytes[key] : nil }
+    }
+
     private let answers = Mutex<(version: UInt64, bytes: [String: Data])>((0, [:]))
 
     /// Rendered web pages that depend on more than the view (the viewer, the clock in coarse
