@@ -23,8 +23,16 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var requestTimeout = TimeAmount.seconds(60)
     /// How long a response may wait on a client that takes none of it (the connection stays
     /// unwritable and no 64 KiB part of the response reaches the socket): then the connection
-    /// is closed. Default 30 s, as the peer port's write-progress limit.
+    /// is closed. Default 30 s, as the peer port's write-progress limit. What a client takes
+    /// earns it time at `minDrainBytesPerSecond`, up to this much.
     public var writeStallTimeout = TimeAmount.seconds(30)
+    /// While a response waits on the client (the connection unwritable), each part of it the
+    /// client takes moves that deadline on by the time the part takes at this rate, never
+    /// further than `writeStallTimeout` ahead: a reader taking a large answer at least this
+    /// fast is kept, one trickling it slower (holding the answer's memory and a slot for
+    /// hours by taking 64 KiB every 29 s) runs out of time. Default 16 KiB/s (a 4 MiB page
+    /// in about four minutes at worst).
+    public var minDrainBytesPerSecond = 16 << 10
     /// Connections from one address at once, per port: one source cannot take a port's whole
     /// cap. Defaults: 128 on the API (half the cap: a gateway or a host of several clients fits,
     /// and each member's witness and checkpoint reads hold two more), 32 on the peer port (a
@@ -50,6 +58,14 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var maxConnectionAge = TimeAmount.minutes(15)
 
     public init() {}
+
+    /// The write-stall deadline after the client took `bytes` of a response at `now`, from
+    /// `deadline`: moved on by the time the bytes take at `minDrainBytesPerSecond`, at most
+    /// `writeStallTimeout` from now.
+    func stallDeadline(_ deadline: NIODeadline, took bytes: Int, now: NIODeadline) -> NIODeadline {
+        let credit = TimeAmount.nanoseconds(Int64(bytes) * 1_000_000_000 / Int64(max(1, minDrainBytesPerSecond)))
+        return min(now + writeStallTimeout, deadline + credit)
+    }
 }
 
 /// Counts a port's open connections and closes those past the cap at once (before TLS, so a
@@ -308,9 +324,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 let part = rest.readSlice(length: min(rest.readableBytes, Self.progressChunk))!
                 let written = context.eventLoop.makePromise(of: Void.self)
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let bytes = part.readableBytes
                 written.futureResult.whenSuccess {
                     let (handler, context) = loopBound.value
-                    if handler.stalled != nil { handler.stalled = context.eventLoop.now + handler.limits.writeStallTimeout }
+                    if let stalled = handler.stalled { handler.stalled = handler.limits.stallDeadline(stalled, took: bytes, now: context.eventLoop.now) }
                 }
                 if rest.readableBytes == 0, let promise { written.futureResult.cascade(to: promise) }
                 context.write(wrapOutboundOut(.body(part)), promise: written)

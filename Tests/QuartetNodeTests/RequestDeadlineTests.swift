@@ -69,6 +69,34 @@ import Testing
         #expect(!channel.isActive, "nothing more taken for 31 s: closed")
     }
 
+    /// A reader that takes a 64 KiB part every 25 s (2.6 KiB/s) makes progress within every
+    /// write-stall timeout, yet is closed: each part earns it 4 s at 16 KiB/s, not 30.
+    @Test func aReaderTricklingSlowerThanTheMinimumRateIsClosed() throws {
+        let channel = try connection(limits)
+        stall(channel)
+        var part = ByteBuffer()
+        part.writeRepeatingByte(1, count: 64 << 10)
+        for _ in 0..<3 { channel.write(HTTPResponsePart.body(part), promise: nil) }
+        channel.embeddedEventLoop.advanceTime(by: .seconds(25))
+        channel.flush()  // the first parts reach the socket at 25 s: deadline 30 s + 3 × 4 s
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(16))
+        #expect(channel.isActive, "closed before the time its parts earned")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive, "a reader taking 192 KiB in 43 s (under 16 KiB/s) is still open")
+    }
+
+    @Test func theStallDeadlineMovesByTheBytesTakenAtTheMinimumRate() {
+        var limits = ConnectionLimits()
+        limits.writeStallTimeout = .seconds(30)
+        limits.minDrainBytesPerSecond = 16 << 10
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
+        // 64 KiB earns 4 s; never more than 30 s ahead of now.
+        #expect(limits.stallDeadline(start + .seconds(30), took: 64 << 10, now: start) == start + .seconds(30))
+        #expect(limits.stallDeadline(start + .seconds(10), took: 64 << 10, now: start) == start + .seconds(14))
+        #expect(limits.stallDeadline(start + .seconds(10), took: 1 << 30, now: start + .seconds(5)) == start + .seconds(35))
+    }
+
     @Test func aClientThatDrainsInTimeIsKept() throws {
         let channel = try connection(limits)
         stall(channel)
