@@ -263,6 +263,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// The port's slots: a provisional connection whose first request brought no credentials
     /// is closed once that response is written.
     private let slots: ConnectionCap.Counter?
+    /// The port's large responses not yet taken (`ResponseBudget`).
+    private let budget: ResponseBudget?
     /// When the connection is closed unless something moves it on; nil while a request is
     /// with the handler. Moving it costs a clock read: the one timer scheduled is looked at
     /// when it fires and scheduled again for the deadline then in force (no timer per request).
@@ -279,9 +281,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// When the handler joined the connection (on its event loop's clock, as every deadline here).
     private var opened = NIODeadline.uptimeNanoseconds(0)
 
-    init(limits: ConnectionLimits, slots: ConnectionCap.Counter? = nil) {
+    init(limits: ConnectionLimits, slots: ConnectionCap.Counter? = nil, budget: ResponseBudget? = nil) {
         self.limits = limits
         self.slots = slots
+        self.budget = budget
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -290,6 +293,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        budget?.forget(context.channel)
         timer?.task.cancel()
         timer = nil
         deadline = nil
@@ -325,9 +329,13 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 let written = context.eventLoop.makePromise(of: Void.self)
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 let bytes = part.readableBytes
-                written.futureResult.whenSuccess {
+                budget?.hold(context.channel, bytes)
+                written.futureResult.whenComplete { result in
                     let (handler, context) = loopBound.value
-                    if let stalled = handler.stalled { handler.stalled = handler.limits.stallDeadline(stalled, took: bytes, now: context.eventLoop.now) }
+                    handler.budget?.release(context.channel, bytes)
+                    if case .success = result, let stalled = handler.stalled {
+                        handler.stalled = handler.limits.stallDeadline(stalled, took: bytes, now: context.eventLoop.now)
+                    }
                 }
                 if rest.readableBytes == 0, let promise { written.futureResult.cascade(to: promise) }
                 context.write(wrapOutboundOut(.body(part)), promise: written)
@@ -356,6 +364,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        budget?.stalled(context.channel, !context.channel.isWritable)
         if context.channel.isWritable {
             stalled = nil
         } else if stalled == nil {

@@ -54,8 +54,10 @@ extension HTTPServerBuilder {
                            limits: ConnectionLimits = ConnectionLimits(), cap: ConnectionCap.Counter? = nil,
                            keepsReserve: @escaping @Sendable (FederationIdentity) -> Bool = { _ in false }, logger: Logger) -> HTTPServerBuilder {
         let counter = cap ?? ConnectionCap.Counter(limits: limits, keepsReserve: keepsReserve)
+        // The port's large responses not yet taken, bounded together.
+        let budget = ResponseBudget()
         return .init { responder in
-            QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits, slots: counter)])),
+            QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits, slots: counter, budget: budget)])),
                               context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: logger, cap: counter)
         }
     }

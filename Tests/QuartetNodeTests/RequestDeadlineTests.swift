@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import NIOCore
 import NIOEmbedded
@@ -111,5 +112,57 @@ import Testing
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
         #expect(!channel.isActive)
         _ = try? channel.finish()
+    }
+
+    /// The port's large responses not taken yet are bounded together: past the budget, the
+    /// stalled connection holding the most is closed; one whose client takes what it gets is not.
+    @Test func pastThePortsBudgetTheStalledConnectionHoldingMostIsClosed() throws {
+        let budget = ResponseBudget(limit: 1536 << 10)
+        func open() throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel()
+            try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits, budget: budget))
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/view")))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            return channel
+        }
+        var page = ByteBuffer()
+        page.writeRepeatingByte(1, count: 1 << 20)
+        let slow = try open(), taking = try open()
+        stall(slow)
+        slow.write(HTTPResponsePart.body(page), promise: nil)  // held: nothing flushed
+        #expect(budget.held == 1 << 20)
+        taking.write(HTTPResponsePart.body(page), promise: nil)
+        #expect(!slow.isActive, "the stalled connection holding 1 MiB is still open past the port's budget")
+        #expect(taking.isActive)
+        #expect(budget.held == 1 << 20)
+        taking.flush()
+        #expect(budget.held == 0, "written parts still count")
+        // A client that takes what it gets is never closed for the budget, even alone past it.
+        taking.write(HTTPResponsePart.body(page), promise: nil)
+        taking.write(HTTPResponsePart.body(page), promise: nil)
+        #expect(taking.isActive && budget.held == 2 << 20)
+        _ = try? taking.close().wait()
+        taking.embeddedEventLoop.run()
+        #expect(budget.held == 0, "a closed connection's bytes still count")
+    }
+
+    @Test func theBudgetLedgerChoosesStalledHoldersLargestFirst() {
+        // Kept alive: a freed object's address (its identifier) is reused by the next.
+        let objects = [NSObject(), NSObject(), NSObject()]
+        let a = ObjectIdentifier(objects[0]), b = ObjectIdentifier(objects[1]), c = ObjectIdentifier(objects[2])
+        var ledger = ResponseBudget.Ledger(limit: 100)
+        ledger.stalled(a, true)
+        ledger.stalled(b, true)
+        #expect(ledger.hold(a, 30).isEmpty)
+        #expect(ledger.hold(b, 50).isEmpty)
+        #expect(ledger.hold(c, 40) == [b], "the largest stalled holder goes first")
+        #expect(ledger.total == 70)
+        #expect(ledger.hold(c, 40) == [a])
+        #expect(ledger.total == 80)
+        // Nobody stalled: nothing to close, the total may pass the limit.
+        #expect(ledger.hold(c, 40).isEmpty && ledger.total == 120)
+        ledger.release(c, 500)
+        #expect(ledger.total == 0)
     }
 }

@@ -1,0 +1,94 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The bytes of large responses an API port holds for clients that have not taken them yet,
+/// bounded together: past `limit`, the connection that holds the most while its client takes
+/// nothing (its connection unwritable) is closed, and its bytes freed. A reader who opens every
+/// slot it can, asks each for a 4 MiB page and reads slowly (each connection within the
+/// minimum drain rate) holds at most about `limit`, not slots × pages; clients that take what
+/// they asked for are never chosen (they are not stalled, or hold less).
+///
+/// Only parts the deadline handler watches count (a body over 64 KiB, or any while stalled):
+/// small answers are bounded by the slots alone.
+final class ResponseBudget: Sendable {
+    /// The accounting, pure (tested without channels).
+    struct Ledger {
+        struct Holder {
+            var pending = 0
+            var stalled = false
+        }
+        let limit: Int
+        private(set) var holders: [ObjectIdentifier: Holder] = [:]
+        private(set) var total = 0
+
+        init(limit: Int) { self.limit = limit }
+
+        /// `bytes` more held for connection `id`; the connections to close to get back under
+        /// the limit (stalled ones, most held first), whose bytes no longer count.
+        mutating func hold(_ id: ObjectIdentifier, _ bytes: Int) -> [ObjectIdentifier] {
+            holders[id, default: Holder()].pending += bytes
+            total += bytes
+            var victims: [ObjectIdentifier] = []
+            while total > limit, let victim = holders.filter({ $0.value.stalled && $0.value.pending > 0 }).max(by: { $0.value.pending < $1.value.pending })?.key {
+                victims.append(victim)
+                remove(victim)
+            }
+            return victims
+        }
+
+        /// `bytes` of connection `id` written (or dropped).
+        mutating func release(_ id: ObjectIdentifier, _ bytes: Int) {
+            guard var holder = holders[id] else { return }
+            let freed = min(bytes, holder.pending)
+            holder.pending -= freed
+            total -= freed
+            holders[id] = holder
+        }
+
+        mutating func stalled(_ id: ObjectIdentifier, _ stalled: Bool) {
+            holders[id, default: Holder()].stalled = stalled
+        }
+
+        mutating func remove(_ id: ObjectIdentifier) {
+            if let holder = holders.removeValue(forKey: id) { total -= holder.pending }
+        }
+    }
+
+    /// Default 256 MiB a port.
+    static let defaultLimit = 256 << 20
+
+    private let ledger: NIOLockedValueBox<Ledger>
+    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+
+    init(limit: Int = ResponseBudget.defaultLimit) {
+        ledger = NIOLockedValueBox(Ledger(limit: limit))
+    }
+
+    func hold(_ channel: any Channel, _ bytes: Int) {
+        let id = ObjectIdentifier(channel)
+        channels.withLockedValue { $0[id] = channel }
+        let victims = ledger.withLockedValue { $0.hold(id, bytes) }
+        guard !victims.isEmpty else { return }
+        let closing = channels.withLockedValue { open in victims.compactMap { open.removeValue(forKey: $0) } }
+        for victim in closing { victim.close(promise: nil) }
+    }
+
+    func release(_ channel: any Channel, _ bytes: Int) {
+        let id = ObjectIdentifier(channel)
+        ledger.withLockedValue { $0.release(id, bytes) }
+    }
+
+    func stalled(_ channel: any Channel, _ stalled: Bool) {
+        let id = ObjectIdentifier(channel)
+        ledger.withLockedValue { $0.stalled(id, stalled) }
+    }
+
+    /// The connection closed: nothing of it counts any more.
+    func forget(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        ledger.withLockedValue { $0.remove(id) }
+        channels.withLockedValue { _ = $0.removeValue(forKey: id) }
+    }
+
+    var held: Int { ledger.withLockedValue { $0.total } }
+}
