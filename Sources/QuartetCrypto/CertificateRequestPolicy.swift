@@ -131,6 +131,38 @@ public enum CertificateRequestPolicy {
         return ApprovedRequest(identity: identity, dnsNames: dnsNames, ipAddresses: ipAddresses)
     }
 
+    /// Checks an approved request against what the CA holder said to certify, beside the
+    /// request: `expected`, the identity from the member's own message (nil: the holder said
+    /// nothing, and the request is refused, since anyone can write any identity into a request),
+    /// and, for a node listed in the federation file, `hosts`, the peer and api hosts the file
+    /// gives for it (host names or address literals): the request must then ask for exactly
+    /// those, no more and none fewer (host names compared without case, addresses in canonical
+    /// form). `hosts` nil: the names are not checked against a federation file.
+    public static func checkExpected(_ approved: ApprovedRequest, identity expected: FederationIdentity?,
+                                     hosts: [String]? = nil) throws(CertificateRequestRefusal) {
+        guard let expected else { throw .noExpectedIdentity(asked: approved.identity.uri) }
+        guard approved.identity == expected else { throw .notTheExpectedIdentity(asked: approved.identity.uri, expected: expected.uri) }
+        guard case .node(let node) = expected, let hosts else { return }
+        var listedDNS: [String] = [], listedIPs: [String] = [], listed: [String] = []
+        for host in hosts {
+            if let address = canonicalIPAddress(host) {
+                if !listedIPs.contains(address) { listedIPs.append(address); listed.append(address) }
+            } else if !listedDNS.contains(host.lowercased()) {
+                listedDNS.append(host.lowercased())
+                listed.append(host)
+            }
+        }
+        let askedDNS = approved.dnsNames.map { $0.lowercased() }
+        let unexpected = approved.dnsNames.filter { !listedDNS.contains($0.lowercased()) } + approved.ipAddresses.filter { !listedIPs.contains($0) }
+        let missing = listed.filter { host in
+            if let address = canonicalIPAddress(host) { return !approved.ipAddresses.contains(address) }
+            return !askedDNS.contains(host.lowercased())
+        }
+        guard unexpected.isEmpty, missing.isEmpty else {
+            throw .hostsNotTheMembers(node: node, unexpected: unexpected, missing: missing, listed: listed)
+        }
+    }
+
     /// Checks the DNS names and IP addresses asked for `identity` (also used by `pki request`
     /// before it makes a request); returns them with IP addresses in canonical form.
     public static func checkHostNames(dns: [String], ips: [String], for identity: FederationIdentity) throws(CertificateRequestRefusal) -> ([String], [String]) {

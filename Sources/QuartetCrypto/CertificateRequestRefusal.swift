@@ -31,6 +31,12 @@ public enum CertificateRequestRefusal: Error, Equatable, Sendable, CustomStringC
     case duplicateName(GeneralName)
     /// The CA holder said which identity to certify, and the request names another.
     case notTheExpectedIdentity(asked: String, expected: String)
+    /// The CA holder did not say which identity to certify (`pki sign` without --node,
+    /// --operator, --reader or --auditor): a request's own claim is never enough.
+    case noExpectedIdentity(asked: String)
+    /// A node's request asks for host names other than exactly the peer and api hosts the
+    /// federation file lists for that node: those it asks for beyond them, and those it leaves out.
+    case hostsNotTheMembers(node: String, unexpected: [String], missing: [String], listed: [String])
 
     public var description: String {
         switch self {
@@ -79,6 +85,21 @@ public enum CertificateRequestRefusal: Error, Equatable, Sendable, CustomStringC
             return "the CSR asks for \(printable(name.description)) twice"
         case .notTheExpectedIdentity(let asked, let expected):
             return "the CSR asks for \(asked) but the CA was told to sign \(expected)"
+        case .noExpectedIdentity(let asked):
+            return "the CSR asks for \(printable(asked)); say whom you mean to certify with exactly one of --node ID, --operator LOG, --reader NAME "
+                + "or --auditor NAME (from the member's own message, not from the request: anyone can write any identity into a request)"
+        case .hostsNotTheMembers(let node, let unexpected, let missing, let listed):
+            let shownListed = listed.map(printable).joined(separator: ", ")
+            var parts: [String] = []
+            if !unexpected.isEmpty {
+                parts.append("the CSR for node \(printable(node)) asks for \(unexpected.map(printable).joined(separator: ", ")), "
+                             + "not \(printable(node))'s peer or api host in the federation file (\(shownListed))")
+            }
+            if !missing.isEmpty {
+                parts.append("the CSR for node \(printable(node)) leaves out \(missing.map(printable).joined(separator: ", ")), "
+                             + "\(printable(node))'s peer or api host in the federation file; a node's certificate names exactly those hosts")
+            }
+            return parts.joined(separator: "; ")
         }
     }
 }

@@ -61,10 +61,13 @@ extension FederationPKI {
     /// `ca.pem`. The certificate's extensions are the CA's own; only the approved names and the
     /// public key come from the request.
     ///
-    /// `expecting`, when given, is the identity the CA holder means to certify (from the member's
-    /// message, not from the request): a request for any other identity is refused.
+    /// `expecting` is the identity the CA holder means to certify (from the member's message,
+    /// not from the request): a request for any other identity is refused, and so is every
+    /// request when it is nil (the refusal names the identity the request asks for). `hosts`,
+    /// for a node, are its peer and api hosts from the federation file: the request must ask
+    /// for exactly those (`CertificateRequestPolicy.checkExpected`).
     public static func sign(requestAt requestPath: String, caDirectory: String, in directory: String? = nil, days: Int = 365,
-                            expecting: FederationIdentity? = nil, now: Date = Date(), notBefore: Date? = nil) throws -> SignedFiles {
+                            expecting: FederationIdentity?, hosts: [String]? = nil, now: Date = Date(), notBefore: Date? = nil) throws -> SignedFiles {
         guard (1...maximumDays).contains(days) else {
             throw PKIError("--days \(days) is outside 1-\(maximumDays): without revocation lists a certificate's lifetime is the only limit on a stolen key")
         }
@@ -72,7 +75,7 @@ extension FederationPKI {
         do throws(CertificateRequestRefusal) {
             request = try CertificateRequest(pem: try readRequestFile(requestPath))
             approved = try CertificateRequestPolicy.check(request.contents())
-            if let expecting, approved.identity != expecting { throw .notTheExpectedIdentity(asked: approved.identity.uri, expected: expecting.uri) }
+            try CertificateRequestPolicy.checkExpected(approved, identity: expecting, hosts: hosts)
         } catch {
             throw RequestRefused(path: requestPath, refusal: error)
         }

@@ -22,6 +22,14 @@ struct FederationCommand: AsyncParsableCommand {
                 accepts the file once more than half of the members it trusts (those of the version \
                 it accepted last) have signed. Raise "version" for every change. --fresh starts \
                 FILE.sig again (after the file changed).
+
+                Before signing, prints every change from the version in use, field by field \
+                (members and data owners added or removed; roles, logs, log keys, current keys, \
+                witness keys, revocations, addresses, owner keys and labels): give that version \
+                with --accepted (the node's DATA/federation.accepted.json), or --no-previous for a \
+                federation's first version (every field is then printed as new). One of the two is \
+                required: a member signs the file's SHA-256, so what it has not reviewed it signs \
+                unseen.
                 """)
 
         @Option(help: "The federation file.") var file: String
@@ -29,11 +37,20 @@ struct FederationCommand: AsyncParsableCommand {
         @Option(help: "The member's data directory (its log key is read from keys/LOG.pem).") var data: String?
         @Option(help: "The member's log signing key (PKCS#8 PEM), instead of --data.") var key: String?
         @Flag(help: "Discard the signatures FILE.sig holds and start it again.") var fresh = false
+        @Option(help: "The version in use (e.g. DATA/federation.accepted.json): the changes from it are printed before signing.") var accepted: String?
+        @Flag(name: .customLong("no-previous"), help: "This is the federation's first version: there is none to compare with.") var noPrevious = false
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
             guard (data == nil) != (key == nil) else { throw ValidationError("give one of --data and --key") }
+            guard (accepted == nil) == noPrevious else {
+                throw ValidationError(noPrevious
+                    ? "give one of --accepted and --no-previous"
+                    : "give --accepted FILE, the federation file in use (a node's DATA/federation.accepted.json), to see what this version changes before signing it; or --no-previous if it is the federation's first version")
+            }
             let unsigned = try FederationTrust.read(file, signatures: false)
+            let review = try FederationChanges(proposed: unsigned, acceptedPath: accepted)
+            if output.format == .text { review.printText() }
             guard let me = unsigned.federation.member(member) else {
                 throw CLIError("\(file) lists no member \(member) (it lists \(unsigned.federation.members.map(\.id).joined(separator: ", ")))")
             }
@@ -51,8 +68,10 @@ struct FederationCommand: AsyncParsableCommand {
             let needed = FederationTrust.quorum(of: signed.federation.members.count)
             switch output.format {
             case .json:
-                printJSON(["file": file, "signatures": FederationTrust.signaturePath(of: file), "version": signed.federation.version,
-                           "signed_by": signers, "quorum": needed] as [String: Any])
+                var object: [String: Any] = ["file": file, "signatures": FederationTrust.signaturePath(of: file), "version": signed.federation.version,
+                                             "signed_by": signers, "quorum": needed]
+                review.addJSON(to: &object)
+                printJSON(object)
             case .text:
                 print("signed \(file) version \(signed.federation.version) as \(member): \(FederationTrust.signaturePath(of: file))")
                 print("signed by \(signers.joined(separator: ", ")) (\(signers.count) of \(signed.federation.members.count); a first start needs \(needed))")
@@ -99,9 +118,19 @@ struct FederationCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "show", abstract: "Print the federation file's version, members, owners and signers.")
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "Print every field of the federation file that decides trust, its signers, and what it changes.",
+            discussion: """
+                Prints the federation's name and version, every member's id, role, log, log key \
+                (vkey), current_vkey, witness key, revoked keys, peer and api, every data owner's \
+                key and labels, and who signed. With --accepted (the version in use, e.g. a node's \
+                DATA/federation.accepted.json), also every change from that version, field by field \
+                ("no change" if there is none): what a member reviews before signing (`sign` prints \
+                the same).
+                """)
 
         @Option(help: "The federation file.") var file: String
+        @Option(help: "The version in use (e.g. DATA/federation.accepted.json): print the changes from it.") var accepted: String?
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
@@ -111,25 +140,31 @@ struct FederationCommand: AsyncParsableCommand {
             let signers = signed.note.map { FederationTrust.signers(of: $0, among: federation) } ?? []
             let stated = signed.note.flatMap { FederationTrust.Statement(text: $0.text) }
             let matches = stated == FederationTrust.Statement(file: signed.bytes, federation: federation)
+            let review = try accepted.map { try FederationChanges(proposed: signed, acceptedPath: $0) }
             switch output.format {
             case .json:
-                printJSON([
+                var object: [String: Any] = [
                     "federation": federation.name, "version": federation.version, "sha256": digest,
                     "members": federation.members.map { member -> [String: Any] in
-                        var entry: [String: Any] = ["id": member.id, "role": member.role.rawValue, "log": member.log, "peer": "\(member.peer)", "api": member.api, "vkey": member.verifier.vkey]
+                        var entry: [String: Any] = ["id": member.id, "role": member.role.rawValue, "log": member.log, "peer": "\(member.peer)",
+                                                    "api": member.api, "vkey": member.verifier.vkey]
                         if let current = member.current { entry["current_vkey"] = current.vkey }
+                        if let witness = member.witness { entry["witness"] = witness.vkey }
+                        entry["revoked"] = FederationReview.revocations(of: member).map { ["vkey": $0.vkey, "after": $0.after] as [String: Any] }
                         return entry
                     },
-                    "owners": federation.owners.keys.sorted(),
+                    "owners": FederationReview.ownerIDs(of: federation).map { id -> [String: Any] in
+                        var entry: [String: Any] = ["id": id, "labels": (federation.labels.patterns[id] ?? []).sorted()]
+                        if let key = federation.owners[id] { entry["vkey"] = key.vkey }
+                        return entry
+                    },
                     "signed_by": matches ? signers : [], "signatures_match_file": matches, "quorum": FederationTrust.quorum(of: federation.members.count),
-                ] as [String: Any])
+                ]
+                review?.addJSON(to: &object)
+                printJSON(object)
             case .text:
                 print(TerminalText.escaped("federation \(federation.name), version \(federation.version), sha256 \(digest)"))
-                for member in federation.members {
-                    let current = member.current.map { ", signs with \($0.vkey) (rotated)" } ?? ""
-                    print(TerminalText.escaped("  \(member.id) (\(member.role.rawValue)) log \(member.log), peer \(member.peer), api \(member.api)\(current)"))
-                }
-                if !federation.owners.isEmpty { print("data owners: \(federation.owners.keys.sorted().joined(separator: ", "))") }
+                for line in FederationReview.lines(of: federation).dropFirst() { print(TerminalText.escaped(line)) }
                 if signed.note == nil {
                     print("not signed (no \(FederationTrust.signaturePath(of: file)))")
                 } else if !matches {
@@ -137,7 +172,64 @@ struct FederationCommand: AsyncParsableCommand {
                 } else {
                     print("signed by \(signers.joined(separator: ", ")) (\(signers.count) of \(federation.members.count); a first start needs \(FederationTrust.quorum(of: federation.members.count)))")
                 }
+                review?.printText()
             }
         }
+    }
+}
+
+/// What a federation file changes from the version in use (or, with none, every field as new):
+/// printed by `federation show --accepted` and by `federation sign` before it signs.
+struct FederationChanges {
+    let proposed: FederationTrust.SignedFile
+    /// The version in use, as read; nil for a first version (`sign --no-previous`).
+    let accepted: FederationTrust.SignedFile?
+    let changes: [FederationReview.Change]
+
+    init(proposed: FederationTrust.SignedFile, acceptedPath: String?) throws {
+        self.proposed = proposed
+        accepted = try acceptedPath.map { try FederationTrust.read($0, signatures: false) }
+        changes = FederationReview.diff(from: accepted?.federation, to: proposed.federation)
+    }
+
+    /// Why nodes that accepted `accepted` would refuse the file whatever its signatures, if so.
+    var refusedByNodes: String? {
+        guard let accepted else { return nil }
+        let old = accepted.federation, new = proposed.federation
+        if old.name != new.name { return "the file is for federation \(new.name), but the version in use is for \(old.name): nodes will refuse it" }
+        if new.version < old.version { return "version \(new.version) is older than version \(old.version) in use: nodes will refuse it" }
+        if new.version == old.version && proposed.bytes != accepted.bytes {
+            return "the file differs from version \(old.version) in use under the same version number: nodes will refuse it (raise \"version\")"
+        }
+        return nil
+    }
+
+    func printText() {
+        if let accepted {
+            let what = changes.isEmpty ? " no change" : ""
+            print(TerminalText.escaped("changes from version \(accepted.federation.version) (\(accepted.path)) to version \(proposed.federation.version):\(what)"))
+            if !changes.isEmpty { for line in FederationReview.lines(of: changes) { print(TerminalText.escaped("  \(line)")) } }
+            if let refusedByNodes { print(TerminalText.escaped("warning: \(refusedByNodes)")) }
+        } else {
+            print(TerminalText.escaped("no previous version (--no-previous): every field of version \(proposed.federation.version) is new"))
+            for line in FederationReview.lines(of: changes) { print(TerminalText.escaped("  \(line)")) }
+        }
+    }
+
+    func addJSON(to object: inout [String: Any]) {
+        object["accepted_version"] = accepted.map { $0.federation.version as Any } ?? NSNull()
+        object["changes"] = changes.map { change -> [String: Any] in
+            var entry: [String: Any] = ["kind": change.kind.rawValue]
+            switch change.scope {
+            case .federation: entry["scope"] = "federation"
+            case .member(let id): entry["scope"] = "member"; entry["id"] = id
+            case .owner(let id): entry["scope"] = "owner"; entry["id"] = id
+            }
+            if let field = change.field { entry["field"] = field }
+            if let old = change.old { entry["old"] = old }
+            if let new = change.new { entry["new"] = new }
+            return entry
+        }
+        if let refusedByNodes { object["warning"] = refusedByNodes }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuartetCrypto
+import QuartetNode
 
 // Onboarding without sharing private keys: `pki request` on the member's host, `pki sign` at the
 // CA. See docs/operations.md ("Joining without sending a key") and docs/security.md.
@@ -57,24 +58,47 @@ extension PKICommand {
                 Refuses a request that is over 64 KiB, not one PEM CERTIFICATE REQUEST, not signed by the \
                 key it carries, not ECDSA P-256, or that asks for anything its role does not allow (see \
                 docs/security.md). Writes LABEL.pem and a copy of ca.pem into --out (default: the \
-                request's directory); never overwrites the certificate or a different ca.pem. With one of \
-                --node, --operator, --reader or --auditor, refuses a request for any other identity.
+                request's directory); never overwrites the certificate or a different ca.pem. Exactly one \
+                of --node, --operator, --reader or --auditor is required: the identity you mean to \
+                certify, from the member's own message (a request can name anyone); a request for any \
+                other identity is refused. With --federation FILE, a node must be one the file lists and \
+                its request must name exactly the node's peer and api hosts there, and an operator's \
+                log must be one the file lists.
                 """)
 
         @Option(help: "The CA directory (from `pki init`).") var ca: String
         @Option(help: "The request file (LABEL.csr from `pki request`, or made with `openssl req`).") var csr: String
         @Option(help: "Days the certificate is valid (1-\(FederationPKI.maximumDays)).") var days: Int = 365
         @Option(help: "Directory for LABEL.pem and ca.pem (default: the request's directory).") var out: String?
-        @Option(help: "Sign only if the request is for this node.") var node: String?
-        @Option(name: .customLong("operator"), help: "Sign only if the request is for this log's operator.") var operatorLog: String?
-        @Option(help: "Sign only if the request is for this reader.") var reader: String?
-        @Option(help: "Sign only if the request is for this auditor.") var auditor: String?
+        @Option(help: "The node this certificate is for (one of --node, --operator, --reader, --auditor is required).") var node: String?
+        @Option(name: .customLong("operator"), help: "The log whose operator this certificate is for.") var operatorLog: String?
+        @Option(help: "The reader this certificate is for.") var reader: String?
+        @Option(help: "The auditor this certificate is for.") var auditor: String?
+        @Option(help: "The federation file: a node's request must name exactly its peer and api hosts listed there.") var federation: String?
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
+            // None given: the request is read and refused with the identity it asks for named.
             let expected = [node, operatorLog, reader, auditor].allSatisfy { $0 == nil } ? nil
                 : try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
-            let files = try FederationPKI.sign(requestAt: csr, caDirectory: ca, in: out, days: days, expecting: expected)
+            var hosts: [String]?
+            if let federation, let expected {
+                let file = try Federation.load(path: federation)
+                switch expected {
+                case .node(let id):
+                    guard let member = file.member(id) else {
+                        throw CLIError("\(federation) lists no node \(id) (it lists \(file.members.map(\.id).joined(separator: ", "))); add it there first")
+                    }
+                    hosts = certificateHosts(of: member)
+                case .operator(let log):
+                    guard file.members.contains(where: { $0.log == log }) else {
+                        throw CLIError("\(federation) lists no log \(log) (it lists \(file.members.map(\.log).joined(separator: ", ")))")
+                    }
+                case .reader, .auditor:
+                    break
+                }
+            }
+            let files = try FederationPKI.sign(requestAt: csr, caDirectory: ca, in: out, days: days, expecting: expected, hosts: hosts)
             let cert = try Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))
             let formatter = ISO8601DateFormatter()
             let signed = SignOutput(certificate: files.certificate, caCertificate: files.caCertificate, subject: "CN=\(cert.commonName ?? "")",
@@ -98,6 +122,17 @@ extension PKICommand {
             }
         }
     }
+}
+
+/// The hosts a member's node certificate names: its peer host and its api URL's host (an IPv6
+/// literal without brackets), in that order, each once.
+func certificateHosts(of member: Federation.Member) -> [String] {
+    var hosts = [member.peer.host]
+    if var api = URL(string: member.api)?.host {
+        if api.hasPrefix("["), api.hasSuffix("]") { api = String(api.dropFirst().dropLast()) }
+        if !hosts.contains(where: { $0.lowercased() == api.lowercased() }) { hosts.append(api) }
+    }
+    return hosts
 }
 
 /// The one identity given as --node, --operator, --reader or --auditor.

@@ -57,7 +57,7 @@ import Testing
         }
         for (i, member) in ["uk", "wales"].enumerated() {
             let signed = try TestKit.quartet(["federation", "sign", "--file", layout.federationFile, "--member", member,
-                                              "--data", layout.dataDirectory(member)] + (i == 0 ? ["--fresh"] : []))
+                                              "--data", layout.dataDirectory(member)] + (i == 0 ? ["--fresh"] : []) + (FileManager.default.fileExists(atPath: "\(layout.dataDirectory(member))/federation.accepted.json") ? ["--accepted", "\(layout.dataDirectory(member))/federation.accepted.json"] : ["--no-previous"]))
             #expect(signed.status == 0, "\(signed.stderr)")
         }
         let verify = try TestKit.quartet(["federation", "verify", "--file", layout.federationFile])
@@ -131,7 +131,7 @@ import Testing
         func publish(_ file: FederationFile, signers: [(String, String)]) throws {
             try ProvisionedFile.write(file, to: path)
             for (i, (member, data)) in signers.enumerated() {
-                let signed = try TestKit.quartet(["federation", "sign", "--file", path, "--member", member, "--data", data] + (i == 0 ? ["--fresh"] : []))
+                let signed = try TestKit.quartet(["federation", "sign", "--file", path, "--member", member, "--data", data] + (i == 0 ? ["--fresh"] : []) + (FileManager.default.fileExists(atPath: "\(data)/federation.accepted.json") ? ["--accepted", "\(data)/federation.accepted.json"] : ["--no-previous"]))
                 #expect(signed.status == 0, "\(signed.stderr)")
             }
         }
@@ -183,7 +183,7 @@ import Testing
         try ProvisionedFile.write(without, to: layout.federationFile)
         for (i, member) in ["uk", "wales", "scotland"].enumerated() {
             let signed = try TestKit.quartet(["federation", "sign", "--file", layout.federationFile, "--member", member,
-                                              "--data", layout.dataDirectory(member)] + (i == 0 ? ["--fresh"] : []))
+                                              "--data", layout.dataDirectory(member)] + (i == 0 ? ["--fresh"] : []) + (FileManager.default.fileExists(atPath: "\(layout.dataDirectory(member))/federation.accepted.json") ? ["--accepted", "\(layout.dataDirectory(member))/federation.accepted.json"] : ["--no-previous"]))
             #expect(signed.status == 0, "\(signed.stderr)")
         }
         reload(others)

@@ -23,7 +23,7 @@ final class LocalFederation: @unchecked Sendable {
         for (i, member) in file.nodes.enumerated() {
             // As each member's operator does it, on its own host: `quartet federation sign`.
             let signed = try TestKit.quartet(["federation", "sign", "--file", path, "--member", member.id,
-                                              "--data", layout.dataDirectory(member.id)] + (i == 0 ? ["--fresh"] : []))
+                                              "--data", layout.dataDirectory(member.id)] + (i == 0 ? ["--fresh"] : []) + (FileManager.default.fileExists(atPath: "\(layout.dataDirectory(member.id))/federation.accepted.json") ? ["--accepted", "\(layout.dataDirectory(member.id))/federation.accepted.json"] : ["--no-previous"]))
             guard signed.status == 0 else { throw TestKitError("quartet federation sign failed: \(signed.stderr)") }
         }
     }

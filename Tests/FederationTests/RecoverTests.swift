@@ -158,7 +158,7 @@ import Testing
         #expect(named.status == 0, "\(named)")
         for (i, member) in ["uk", "england", "scotland"].enumerated() {
             let signed = try TestKit.quartet(["federation", "sign", "--file", layout.federationFile, "--member", member,
-                                              "--data", layout.dataDirectory(member)] + (i == 0 ? ["--fresh"] : []))
+                                              "--data", layout.dataDirectory(member)] + (i == 0 ? ["--fresh"] : []) + (FileManager.default.fileExists(atPath: "\(layout.dataDirectory(member))/federation.accepted.json") ? ["--accepted", "\(layout.dataDirectory(member))/federation.accepted.json"] : ["--no-previous"]))
             #expect(signed.status == 0, "\(signed)")
         }
         for member in ["uk", "england"] {

@@ -79,7 +79,7 @@ import Testing
         let shown = try TestKit.quartet(["federation", "show", "--file", federationPath, "--format", "json"])
         let members = (try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["members"] as? [[String: Any]]
         #expect(members?.first { $0["id"] as? String == "wales" }?["current_vkey"] as? String == third, "\(shown)")
-        let signed = try TestKit.quartet(["federation", "sign", "--file", federationPath, "--member", "wales", "--data", data, "--fresh"])
+        let signed = try TestKit.quartet(["federation", "sign", "--file", federationPath, "--member", "wales", "--data", data, "--fresh"] + (FileManager.default.fileExists(atPath: "\(data)/federation.accepted.json") ? ["--accepted", "\(data)/federation.accepted.json"] : ["--no-previous"]))
         #expect(signed.status == 0, "wales signs with the key in force: \(signed)")
         // The config check takes the key in force after the rotations.
         let checked = try TestKit.quartet(["config", "check", "--config", files.configPath])

@@ -39,7 +39,7 @@ import Testing
         let checked = try openssl(["req", "-in", "\(member)/wales.csr", "-noout", "-verify"])
         #expect(checked.status == 0, "\(checked.stderr)")
 
-        let signed = try object(["pki", "sign", "--ca", ca, "--csr", "\(member)/wales.csr", "--days", "30"])
+        let signed = try object(["pki", "sign", "--ca", ca, "--csr", "\(member)/wales.csr", "--node", "wales", "--days", "30"])
         let certificate = "\(member)/wales.pem"
         #expect(signed["certificate"] as? String == certificate && signed["ca_certificate"] as? String == "\(member)/ca.pem")
         #expect(signed["identity"] as? String == "quartet://node/wales" && signed["subject"] as? String == "CN=wales")
@@ -67,7 +67,7 @@ import Testing
         // Nothing is overwritten: a second request or signature into the same place is refused.
         let again = try TestKit.quartet(["pki", "request", "--node", "wales", "--out", member])
         #expect(again.status != 0 && again.stderr.contains("already exists"), "\(again.stderr)")
-        let resign = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", "\(member)/wales.csr"])
+        let resign = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", "\(member)/wales.csr", "--node", "wales"])
         #expect(resign.status != 0 && resign.stderr.contains("already exists"), "\(resign.stderr)")
     }
 
@@ -77,7 +77,7 @@ import Testing
         let ca = try makeCA(dir)
         let csr = try opensslRequest(dir, "wales", subject: "/CN=wales", extensions: ["subjectAltName=URI:quartet://node/wales,DNS:wales.example"])
         let out = dir.appendingPathComponent("issued").path
-        let signed = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", csr, "--out", out])
+        let signed = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", csr, "--node", "wales", "--out", out])
         #expect(signed.status == 0, "\(signed.stderr)")
         #expect(signed.stdout.contains("SHA-256 fingerprint:") && signed.stdout.contains("identity:    quartet://node/wales"), "\(signed.stdout)")
         let verified = try openssl(["verify", "-CAfile", "\(ca)/ca.pem", "\(out)/wales.pem"])
@@ -131,7 +131,7 @@ import Testing
         let ca = try makeCA(dir), out = dir.appendingPathComponent("analyst").path
         let asked = try TestKit.quartet(["pki", "request", "--reader", "analyst", "--out", out])
         #expect(asked.status == 0 && asked.stdout.contains("Send \(out)/reader-analyst.csr (only that file)"), "\(asked.stdout) \(asked.stderr)")
-        _ = try object(["pki", "sign", "--ca", ca, "--csr", "\(out)/reader-analyst.csr"])
+        _ = try object(["pki", "sign", "--ca", ca, "--csr", "\(out)/reader-analyst.csr", "--reader", "analyst"])
         let certificate = "\(out)/reader-analyst.pem"
         #expect(try openssl(["verify", "-purpose", "sslclient", "-CAfile", "\(ca)/ca.pem", certificate]).status == 0)
         #expect(try openssl(["verify", "-purpose", "sslserver", "-CAfile", "\(ca)/ca.pem", certificate]).status != 0)
@@ -163,10 +163,10 @@ import Testing
                                 (big, "the CA reads at most 65536"), (garbage, "no -----BEGIN CERTIFICATE REQUEST----- line"),
                                 (dir.appendingPathComponent("wales.key").path, "never send a key to the CA"),
                                 (dir.appendingPathComponent("missing.csr").path, "cannot open it")] {
-            let result = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", file, "--out", dir.appendingPathComponent("out").path])
+            let result = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", file, "--node", "wales", "--out", dir.appendingPathComponent("out").path])
             #expect(result.status != 0 && result.stderr.contains(message), "\(file): \(result.stderr)")
         }
-        let tooLong = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", csr, "--days", "1000"])
+        let tooLong = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", csr, "--node", "wales", "--days", "1000"])
         #expect(tooLong.status != 0 && tooLong.stderr.contains("outside 1-825"), "\(tooLong.stderr)")
     }
 }

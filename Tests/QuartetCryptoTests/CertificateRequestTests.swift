@@ -99,7 +99,7 @@ import Testing
         // Only the request travels to the CA.
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: files.request, toPath: "\(inbox)/wales.csr")
-        let signed = try FederationPKI.sign(requestAt: "\(inbox)/wales.csr", caDirectory: ca, days: 30)
+        let signed = try FederationPKI.sign(requestAt: "\(inbox)/wales.csr", caDirectory: ca, days: 30, expecting: .node("wales"))
         #expect(signed.certificate == "\(inbox)/wales.pem" && signed.caCertificate == "\(inbox)/ca.pem")
         let cert = try Certificate(pem: String(contentsOfFile: signed.certificate, encoding: .utf8))
         try cert.verify(issuedBy: try Certificate(pem: String(contentsOfFile: "\(ca)/ca.pem", encoding: .utf8)))
@@ -115,12 +115,12 @@ import Testing
 
         // Nothing is overwritten: the request, the certificate, a ca.pem of another CA.
         #expect(throws: PKIError.self) { try FederationPKI.request(.node("wales"), in: member) }
-        #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: "\(inbox)/wales.csr", caDirectory: ca) }
+        #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: "\(inbox)/wales.csr", caDirectory: ca, expecting: .node("wales")) }
         let other = dir.appendingPathComponent("other").path
         _ = try FederationPKI.createAuthority(in: other)
         let wrongCA = try FederationPKI.request(.reader("analyst"), in: "\(dir.path)/r")
         try FileManager.default.copyItem(atPath: "\(other)/ca.pem", toPath: "\(dir.path)/r/ca.pem")
-        #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: wrongCA.request, caDirectory: ca) }
+        #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: wrongCA.request, caDirectory: ca, expecting: .reader("analyst")) }
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/r/reader-analyst.pem"))
     }
 
@@ -131,25 +131,25 @@ import Testing
         _ = try FederationPKI.createAuthority(in: ca, days: 100)
         let files = try FederationPKI.request(.operator("wales"), in: dir.path)
         for days in [0, -1, FederationPKI.maximumDays + 1] {
-            #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: files.request, caDirectory: ca, days: days) }
+            #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: files.request, caDirectory: ca, days: days, expecting: .operator("wales")) }
         }
         // Longer than the CA itself lives.
-        #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: files.request, caDirectory: ca, days: 365) }
-        _ = try FederationPKI.sign(requestAt: files.request, caDirectory: ca, days: 90)
+        #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: files.request, caDirectory: ca, days: 365, expecting: .operator("wales")) }
+        _ = try FederationPKI.sign(requestAt: files.request, caDirectory: ca, days: 90, expecting: .operator("wales"))
 
         let big = dir.appendingPathComponent("big.csr").path
         try Data(repeating: 0x41, count: CertificateRequest.maximumPEMBytes + 1).write(to: URL(fileURLWithPath: big))
-        guard case .unreadable(let why)? = refusal({ _ = try FederationPKI.sign(requestAt: big, caDirectory: ca) }) else {
+        guard case .unreadable(let why)? = refusal({ _ = try FederationPKI.sign(requestAt: big, caDirectory: ca, expecting: .operator("wales")) }) else {
             Issue.record("an oversized file was not refused as unreadable"); return
         }
         #expect(why.contains("65537 bytes"), "\(why)")
         let der = dir.appendingPathComponent("der.csr").path
         try Data([0x30, 0x82, 0x01, 0x00, 0x00, 0xFF]).write(to: URL(fileURLWithPath: der))
-        guard case .unreadable(let derWhy)? = refusal({ _ = try FederationPKI.sign(requestAt: der, caDirectory: ca) }) else {
+        guard case .unreadable(let derWhy)? = refusal({ _ = try FederationPKI.sign(requestAt: der, caDirectory: ca, expecting: .operator("wales")) }) else {
             Issue.record("a binary file was not refused as unreadable"); return
         }
         #expect(derWhy.contains("not PEM text"), "\(derWhy)")
-        guard case .unreadable(let dirWhy)? = refusal({ _ = try FederationPKI.sign(requestAt: dir.path, caDirectory: ca) }) else {
+        guard case .unreadable(let dirWhy)? = refusal({ _ = try FederationPKI.sign(requestAt: dir.path, caDirectory: ca, expecting: .operator("wales")) }) else {
             Issue.record("a directory was not refused as unreadable"); return
         }
         #expect(dirWhy.contains("not a regular file"), "\(dirWhy)")

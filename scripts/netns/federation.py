@@ -240,7 +240,10 @@ class Hosts:
             json.dump(federation, f, indent=2)
             f.write("\n")
         for i, member in enumerate(signers):
-            self.q("federation", "sign", "--file", path, "--member", member, "--data", self.data(member), *(["--fresh"] if i == 0 else []))
+            # Each member reviews the changes from the version its node runs (none on a first start).
+            accepted = os.path.join(self.data(member), "federation.accepted.json")
+            review = ["--accepted", accepted] if os.path.exists(accepted) else ["--no-previous"]
+            self.q("federation", "sign", "--file", path, "--member", member, "--data", self.data(member), *(["--fresh"] if i == 0 else []), *review)
         for node, _, _ in NODES:
             for name in ("federation.json", "federation.json.sig"):
                 shutil.copy(os.path.join(self.workstation, name), os.path.join(self.etc(node), name))
