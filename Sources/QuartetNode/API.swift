@@ -293,7 +293,8 @@ struct API {
             // holder's alone (`Policy.publishes`).
             let agreement = PayloadValue.parseIfValid(payload.bytes)?["agreement"]?.string
             if policy.publishes(aggregate: agreement, label: entry.header.classification, holder: entry.header.log,
-                                recorded: entry.header.timeMillis, at: wallClockMillis()) { return entry }
+                                recorded: entry.header.timeMillis, at: wallClockMillis(),
+                                to: recipient(of: identity)?.node(for: entry.header.log)) { return entry }
         }
         return identity == .operator(entry.header.log) && entry.header.log == ownLog ? entry : entry.stub
     }

@@ -101,6 +101,11 @@ final class AppendAdmission: Sendable {
                 guard case .string(let text) = value else { throw AdmissionError("\(prefix)classification: expected a string") }
                 classification = text
             }
+            // Rows are an owner's data: they go under its label and an agreement, never public
+            // (a public dataset.rows would be served raw to every reader, no cell suppressed).
+            guard type != "dataset.rows" || classification != EntryHeader.publicClassification else {
+                throw AdmissionError("\(prefix)classification: dataset.rows entries are a data owner's rows and need the label of an agreement in force (quartet record dataset --label LABEL); public figures go in public entries")
+            }
             // Restricted data only while an agreement in force covers its label here.
             if classification != EntryHeader.publicClassification {
                 guard !policy.inForce(label: classification, holder: log, at: now).isEmpty else {

@@ -18,6 +18,11 @@ extension API {
             let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
             return try await reads.run(caller.author) {
                 if let csv { return Self.csv(queries().csv(csv), name: "view") }
+                // A member's node or operator may be barred from aggregates readers see: its
+                // view is rendered for it (the cached one is the readers').
+                if recipient(of: caller.identity) != nil {
+                    return ViewEncoding.response(queries(for: caller).whole(node: node, generatedAt: ViewQueries.iso(wallClockMillis())))
+                }
                 return ViewEncoding.response(bytes: view.wholeJSON(node: node, health: health()))
             }
         }
@@ -31,7 +36,7 @@ extension API {
         }
         routes.get("/v1/view/aggregates", .reader) { request, context, caller -> Response in
             try await reads.run(caller.author) {
-                ViewEncoding.response(ViewAggregates(node: node, aggregates: queries(withHealth: false).aggregatesList()))
+                ViewEncoding.response(ViewAggregates(node: node, aggregates: queries(withHealth: false, for: caller).aggregatesList()))
             }
         }
         routes.get("/v1/view/priorities/{id}", .reader) { request, context, caller -> Response in
@@ -85,7 +90,7 @@ extension API {
             let figure = try context.parameters.require("id")
             return try await reads.run(caller.author) {
                 let refs: [EntryRef]
-                do { refs = try queries(withHealth: false).provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
+                do { refs = try queries(withHealth: false, for: caller).provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
                 return ViewEncoding.response(try provenance(figure: figure, refs: refs, identity: caller.identity))
             }
         }
@@ -96,7 +101,7 @@ extension API {
             try await reads.run(caller.author) {
                 let health = health()
                 let alerts = engine.alertList()
-                let q = view.queries(view.snapshot, health: health, now: wallClockMillis())
+                let q = view.queries(view.snapshot, health: health, now: wallClockMillis(), for: recipient(of: caller.identity))
                 let key = "page:/|\(caller.identity.uri)|\(q.nowMillis / 10_000)|\(view.policy.boundariesPassed(by: q.nowMillis))|\(alerts.count)|\(alerts.last.map { "\($0.time.timeIntervalSince1970)" } ?? "")|"
                     + health.keys.sorted().map { "\($0):\(health[$0]!.verified):\(health[$0]!.alerts.count)" }.joined(separator: ",")
                 let html = view.page(key, version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
@@ -205,8 +210,19 @@ extension API {
     static let legacyCookie = "quartet_token"
 
     /// The view as it stands, with each log's health when the answer reports it.
-    func queries(withHealth: Bool = true) -> ViewQueries {
-        view.queries(view.snapshot, health: withHealth ? health() : [:], now: wallClockMillis())
+    func queries(withHealth: Bool = true, for caller: Caller? = nil) -> ViewQueries {
+        view.queries(view.snapshot, health: withHealth ? health() : [:], now: wallClockMillis(), for: caller.flatMap { recipient(of: $0.identity) })
+    }
+
+    /// The member node `identity` speaks for, if any: a member's node certificate, or the
+    /// operator of a member's log. Readers and auditors speak for no node.
+    func recipient(of identity: FederationIdentity) -> ViewMaintainer.Recipient? {
+        let members = federation.members
+        switch identity {
+        case .node(let id): return members.first { $0.id == id }.map { .init(node: $0.id, log: $0.log) }
+        case .operator(let log): return members.first { $0.log == log }.map { .init(node: $0.id, log: $0.log) }
+        default: return nil
+        }
     }
 
     /// Per log: verified (held and not quarantined) and the replication alerts about it.

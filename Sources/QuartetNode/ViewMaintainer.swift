@@ -154,7 +154,7 @@ public final class ViewMaintainer: Sendable {
     static func viewEntries(log: String, _ entries: [Entry]) -> [ViewEntry] {
         entries.map { entry in
             ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes,
-                      isPublic: entry.header.classification == EntryHeader.publicClassification)
+                      isPublic: entry.header.classification == EntryHeader.publicClassification, classification: entry.header.classification)
         }
     }
 
@@ -338,13 +338,24 @@ public final class ViewMaintainer: Sendable {
 
     /// Queries over `view` that list only published aggregates (`Policy.publishes`): the
     /// holder's others are not for readers.
-    func queries(_ view: StrategyView, health: [String: LogHealth], now: UInt64) -> ViewQueries {
+    /// - Parameter recipient: the member a caller speaks for (`API.recipient(of:)`): aggregates
+    ///   of other holders are listed only under agreements that give its node access.
+    func queries(_ view: StrategyView, health: [String: LogHealth], now: UInt64, for recipient: Recipient? = nil) -> ViewQueries {
         var queries = ViewQueries(view: view, health: health, nowMillis: now, order: order)
         let policy = self.policy
         queries.published = { log, label, agreement, recorded in
-            policy.publishes(aggregate: agreement, label: label, holder: log, recorded: recorded, at: now)
+            policy.publishes(aggregate: agreement, label: label, holder: log, recorded: recorded, at: now, to: recipient?.node(for: log))
         }
         return queries
+    }
+
+    /// A member node a caller speaks for: its id and its log.
+    struct Recipient: Sendable, Equatable {
+        let node: String
+        let log: String
+
+        /// The node to judge an aggregate held by `holder` for: none when it is the holder's own.
+        func node(for holder: String) -> String? { holder == log ? nil : node }
     }
 
     /// Renders the whole view's JSON without the cache (benchmarks): its size in bytes.

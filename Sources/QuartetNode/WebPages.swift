@@ -70,7 +70,7 @@ extension API {
 
     private func renderWeb(_ caller: Caller, script: Bool, cacheKey: String?,
                            _ build: (ViewQueries) throws -> (title: String, crumbs: [WebPage.Crumb], template: String, body: Any)) throws -> Response {
-        let q = queries(withHealth: cacheKey == nil)
+        let q = queries(withHealth: cacheKey == nil, for: caller)
         let frame = WebPage.Frame(node: node, viewer: caller.identity.uri)
         do {
             func render() throws -> Data {

@@ -69,7 +69,11 @@ public struct StrategyView: Sendable {
         version &+= 1
         guard let type = PlanEntryType(rawValue: entry.type) else {
             logs[entry.log]!.otherEntries += 1
-            if entry.type == "dataset.aggregate", let payload = entry.payload, let value = try? JSONValue.parse(payload) {
+            // An aggregate is held for publication only as its holder's admission makes it:
+            // classified with the label its payload names (never public, never under another
+            // label, so the agreement judged for it is the one its header's label travels under).
+            if entry.type == "dataset.aggregate", let label = entry.classification, let payload = entry.payload, let value = try? JSONValue.parse(payload),
+               case .object(let fields) = value, case .string(label)? = fields["label"] {
                 logs[entry.log]!.aggregates[entry.index] = HeldAggregate(payload: value, recorded: entry.timeMillis)
             }
             return

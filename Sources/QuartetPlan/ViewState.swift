@@ -21,13 +21,16 @@ public struct ViewEntry: Sendable {
     /// Whether the entry is classified `public`. Plan entries are public by nature: a
     /// restricted one is not folded (its payload must not reach every reader through the view).
     public let isPublic: Bool
-    public init(log: String, index: UInt64, timeMillis: UInt64, type: String, payload: [UInt8]?, isPublic: Bool = true) {
+    /// The label a restricted entry is classified with (nil: public, or not said).
+    public let classification: String?
+    public init(log: String, index: UInt64, timeMillis: UInt64, type: String, payload: [UInt8]?, isPublic: Bool = true, classification: String? = nil) {
         self.log = log
         self.index = index
         self.timeMillis = timeMillis
         self.type = type
         self.payload = payload
         self.isPublic = isPublic
+        self.classification = isPublic ? nil : classification
     }
     var ref: EntryRef { EntryRef(log: log, index: index) }
 }

@@ -136,11 +136,18 @@ public struct Policy: Sendable {
     /// suppression than the one that made it applied (otherwise the aggregate is the holder's
     /// alone). An aggregate made under an agreement since revoked is not published again by a
     /// later one that does not cover its time or asks for a larger minimum cell size.
-    public func publishes(aggregate agreement: String?, label: String, holder: String, recorded: UInt64, at time: UInt64) -> Bool {
+    ///
+    /// `recipient`: the member node a caller speaks for (its node's certificate, its log's
+    /// operator), other than the holder's: published to it only under an agreement that gives
+    /// that node access itself. An owner who wrote `recipient england none` did not let England
+    /// read the aggregate at another node's API (nil: a reader or auditor, who speaks for no node).
+    public func publishes(aggregate agreement: String?, label: String, holder: String, recorded: UInt64, at time: UInt64,
+                          to recipient: String? = nil) -> Bool {
         guard let made = aggregateMaker(agreement, label: label, holder: holder) else { return false }
         return inForce(label: label, holder: holder, at: time).contains { state in
             recorded >= state.agreement.validFrom && state.agreement.recipients.values.contains { $0 != .none }
                 && Self.suppresses(made, asStrictlyAs: state.agreement)
+                && recipient.map { (state.agreement.recipients[$0] ?? .none) != .none } ?? true
         }
     }
 

@@ -4,6 +4,7 @@ import QuartetAPI
 import QuartetNode
 import QuartetCrypto
 import QuartetLedger
+import QuartetPolicy
 import QuartetStore
 
 /// The default checkpoint origin of a log: unique to the log, without spaces or `+`.
@@ -70,6 +71,11 @@ struct AppendCommand: AsyncParsableCommand {
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
+        // What only the node's admission makes correctly (from rows, under an agreement, with
+        // suppression and padding) is not written offline.
+        guard type != Policy.aggregateType && type != "dataset.rows" else {
+            throw ValidationError("--type \(type): restricted rows and their aggregates are made through the node's API (quartet record dataset), which checks the agreement, suppresses small counts and pads the payloads; append does none of that")
+        }
         let bytes: [UInt8]
         if payload == "-" {
             bytes = Array(FileHandle.standardInput.readDataToEndOfFile())

@@ -194,6 +194,19 @@ extension LocalFederation {
         #expect(asOperator.body.contains(marker))
         let asReader = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("wales"))/v1/logs/wales/entries?from=\(index)&limit=1"])
         #expect(asReader.status == 200 && !asReader.body.contains(marker))
+        // England is `none` in the agreement: its operator reads at uk neither the aggregate in
+        // the view nor its payload in the log, though readers do (the agreement publishes it to
+        // them); wales's operator, the holder's, does.
+        let england = ["--cert", federation.path("england", "operator_certificate"), "--key", federation.path("england", "operator_key")]
+        for path in ["/v1/view/aggregates", "/v1/view"] {
+            let seen = try federation.curl(england + ["\(federation.api("uk"))\(path)"])
+            #expect(seen.status == 200 && !seen.body.contains("\"min_cell_size\""), "\(path): \(seen.body.prefix(400))")
+        }
+        let englandEntries = try federation.curl(england + ["\(federation.api("uk"))/v1/logs/wales/entries?from=\(index + 1)&limit=1"])
+        #expect(englandEntries.status == 200 && englandEntries.body.contains("\"payload\":null"), "\(englandEntries.body.prefix(400))")
+        let holder = try federation.curl(["--cert", federation.path("wales", "operator_certificate"), "--key", federation.path("wales", "operator_key"),
+                                          "\(federation.api("uk"))/v1/view/aggregates"])
+        #expect(holder.status == 200 && holder.body.contains("\"min_cell_size\""), "\(holder.body.prefix(400))")
         // Every node still verifies the whole log offline from its bytes after stopping.
         federation.stop()
         for node in LocalFederation.all {

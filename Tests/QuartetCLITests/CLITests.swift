@@ -132,6 +132,13 @@ func populatedDirectory(count: Int) throws -> URL {
         #expect(noDir.status == 1 && noDir.stderr.contains("no data directory"))
         let badType = try TestKit.quartet(["append", "--data", data, "--type", "Bad Type", "--payload", "-"], stdin: Array("{}".utf8))
         #expect(badType.status == 1 && badType.stderr.contains("type:"))
+        // Restricted rows and their aggregates are made by the node's admission only (agreement,
+        // suppression, padding): never written offline, whatever the classification.
+        for type in ["dataset.aggregate", "dataset.rows"] {
+            let forged = try TestKit.quartet(["append", "--data", data, "--type", type, "--classification", "heiw.workforce.headcount", "--payload", "-"],
+                                             stdin: Array(#"{"label":"heiw.workforce.headcount","cells":[[3]]}"#.utf8))
+            #expect(forged.status != 0 && forged.stderr.contains("made through the node's API"), "\(type): \(forged.stderr)")
+        }
 
         // A missing, then an unreadable, signing key.
         let key = dir.appendingPathComponent("data/keys/wales.pem")

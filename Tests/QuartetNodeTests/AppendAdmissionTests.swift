@@ -110,4 +110,17 @@ import Testing
             #expect(try await Self.post(client, status).body.contains("was withdrawn"))
         }
     }
+
+    /// Rows are an owner's data: posted public they would be served raw to every reader.
+    @Test func publicDatasetRowsAreRefused() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let rows = #"{"type":"dataset.rows","payload":{"dataset":"headcount","period":"2025","rows":[{"band":"6","count":3}]}}"#
+            let refused = try await Self.post(client, rows)
+            #expect(refused.status == .badRequest && refused.body.contains("dataset.rows entries are a data owner's rows"), "\(refused)")
+            let stated = #"{"type":"dataset.rows","classification":"public","payload":{"dataset":"headcount","period":"2025","rows":[]}}"#
+            #expect(try await Self.post(client, stated).status == .badRequest)
+        }
+    }
 }

@@ -318,6 +318,24 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         return index
     }
 
+    /// An aggregate is held for publication only as the holder's admission makes it: restricted
+    /// and classified with the label its payload names. A public one, or one whose header says
+    /// another label than its payload (so another agreement would be judged for it), is not.
+    @Test func onlyAggregatesClassifiedWithTheirOwnLabelAreHeld() throws {
+        var view = StrategyView(logs: ["wales"])
+        let body = payload(["label": "heiw.workforce.headcount", "agreement": "HEIW-2024", "cells": [[10]]])
+        var index: UInt64 = 0
+        func add(isPublic: Bool, classification: String?) throws -> UInt64 {
+            defer { index += 1 }
+            try view.apply(ViewEntry(log: "wales", index: index, timeMillis: 0, type: "dataset.aggregate", payload: body, isPublic: isPublic, classification: classification))
+            return index
+        }
+        let asMade = try add(isPublic: false, classification: "heiw.workforce.headcount")
+        let published = try add(isPublic: true, classification: nil)
+        let otherLabel = try add(isPublic: false, classification: "open.statistics")
+        #expect(Set(view.logs["wales"]!.aggregates.keys) == [asMade], "held: \(view.logs["wales"]!.aggregates.keys.sorted()), public \(published), other label \(otherLabel)")
+    }
+
     @Test func ukTotalsAddNationReadingsAgainstTheTarget() throws {
         var view = try Self.federationView()
         // England reports quarterly, Scotland once for the year; a corrected quarter replaces the first.

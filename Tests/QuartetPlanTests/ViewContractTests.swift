@@ -94,8 +94,10 @@ import Yams
             "cells": [[15, NSNull()], [20, 25]], "row_totals": [15, 45], "column_totals": [35, 25], "grand_total": NSNull(),
             "suppressed": ["cells": 1],
         ]
-        try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "dataset.aggregate", payload: payload(aggregate)))
-        try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "dataset.aggregate", payload: payload(["label": "x", "cells": "no"])))
+        try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "dataset.aggregate", payload: payload(aggregate),
+                                 isPublic: false, classification: "workforce.headcount"))
+        try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "dataset.aggregate", payload: payload(["label": "x", "cells": "no"]),
+                                 isPublic: false, classification: "x"))
         return ViewQueries(view: view, health: ["wales": LogHealth(verified: true, alerts: ["gap: wales/3"])], nowMillis: 1_750_000_000_000,
                            order: ["uk", "wales", "england", "scotland", "northern-ireland"])
     }

@@ -170,6 +170,11 @@ func payload(_ note: SignedNote) -> [UInt8] {
         let recorded = try #require(Timestamp.parse("2025-06-01T00:00:00Z"))
         let later = try #require(Timestamp.parse("2025-06-02T00:00:00Z"))
         #expect(policy.publishes(aggregate: a.id, label: label, holder: "wales", recorded: recorded, at: later))
+        // To a member node: only one the agreement gives access (uk), not one it names `none`
+        // (england) or leaves out (scotland).
+        #expect(policy.publishes(aggregate: a.id, label: label, holder: "wales", recorded: recorded, at: later, to: "uk"))
+        #expect(!policy.publishes(aggregate: a.id, label: label, holder: "wales", recorded: recorded, at: later, to: "england"))
+        #expect(!policy.publishes(aggregate: a.id, label: label, holder: "wales", recorded: recorded, at: later, to: "scotland"))
         // Named nothing, an unknown agreement, another label or another holder: not published.
         #expect(!policy.publishes(aggregate: nil, label: label, holder: "wales", recorded: recorded, at: later))
         #expect(!policy.publishes(aggregate: "HEIW-OTHER", label: label, holder: "wales", recorded: recorded, at: later))
