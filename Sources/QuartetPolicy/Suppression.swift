@@ -23,6 +23,8 @@ import Foundation
 /// no relation between cells can be solved from one published table. docs/agreements.md says
 /// what it does not protect against.
 public enum Suppression {
+    /// The smallest count NHS England's HES disclosure control shows (1 to 7 are hidden).
+    public static let nhsSmallestCount = 8
     /// The rounding base when an agreement states none.
     public static let defaultRounding = 5
     /// The rounding bases an agreement may state: 1 would publish exact counts, which this method
@@ -81,6 +83,24 @@ public enum Suppression {
             guard count >= minCellSize, count <= Suppression.maxCount else { return nil }
             let value = rounded(count)
             return trueCounts(publishedAs: value) == nil ? nil : value
+        }
+
+        /// The smallest true count this method publishes (as a rounded value).
+        public var smallestCountPublished: Int {
+            var count = minCellSize
+            while publish(count) == nil { count += 1 }
+            return count
+        }
+
+        /// Why these parameters publish smaller counts than NHS practice allows, if they do:
+        /// NHS England's HES disclosure control hides counts of 1 to 7 (`nhsSmallestCount` is
+        /// the smallest it shows) and rounds the rest to 5. An owner may agree to publish less
+        /// suppressed figures; `quartet agreement sign` says so before signing.
+        public var belowNHSPractice: String? {
+            let smallest = smallestCountPublished
+            guard smallest < Suppression.nhsSmallestCount else { return nil }
+            return "min-cell-size \(minCellSize) with rounding \(rounding) publishes true counts from \(smallest) (shown as \(publish(smallest)!)); "
+                + "NHS England's disclosure control (HES) hides counts of 1 to 7: min-cell-size \(Suppression.nhsSmallestCount) with rounding 5 publishes from 8, shown as 10"
         }
 
         /// The smallest value a published cell may show.

@@ -81,6 +81,10 @@ struct AgreementSign: ParsableCommand {
                                   validFrom: from, validUntil: until, minCellSize: minCellSize, rounding: rounding)
         // Check it as a node will.
         do { _ = try Agreement(text: agreement.text) } catch { throw CLIError(error.message) }
+        // The owner's choice, but said before it is signed.
+        if let weaker = (try? Suppression.Method(minCellSize: minCellSize, rounding: rounding))?.belowNHSPractice {
+            FileHandle.standardError.write(Data("warning: \(weaker)\n".utf8))
+        }
         let pem: String
         do { pem = try RegularFile.readText(key, limit: 65_536) } catch { throw CLIError("--key: cannot read \(key): \(error)") }
         let note = try NoteSigner(name: owner, key: try Ed25519PrivateKey(pem: pem)).sign(text: agreement.text)

@@ -279,14 +279,15 @@ func say(_ text: String) {
 /// Skills for Care, NHS England, HEIW, NHS Scotland and HSCNI"), each held by the node of the
 /// owner's nation (HCPC's, UK-wide, by uk), over the plan period, sharing aggregates with the
 /// aggregator (HCPC's with the nations; NHS Scotland's rows in full, so the demo shows a
-/// disclosure) and suppressing counts under 5. Labels, purpose, access and the minimum cell size
-/// are the demo's choices; the seed documents give none.
+/// disclosure) and suppressing counts under 8 (rounding to 5: NHS England's HES practice, the
+/// smallest figure shown is 10). Labels, purpose, access and the minimum cell size are the
+/// demo's choices; the seed documents give none.
 let demoAgreements: [(owner: String, holder: String, agreement: Agreement)] = {
     let from = Timestamp.parse("2024-01-01T00:00:00Z")!, until = Timestamp.parse("2028-01-01T00:00:00Z")!
     let purpose = "UK occupational therapy workforce strategy: workforce planning (UK plan P4.A5)"
     func make(_ owner: String, _ holder: String, _ label: String, _ recipients: [String: Access]) -> (String, String, Agreement) {
         (owner, holder, Agreement(id: "\(owner)-2024", owner: owner, holder: holder, labels: [label], recipients: recipients,
-                                  purpose: purpose, validFrom: from, validUntil: until, minCellSize: 5))
+                                  purpose: purpose, validFrom: from, validUntil: until, minCellSize: Suppression.nhsSmallestCount))
     }
     return [
         make("HCPC", "uk", "hcpc.register.occupational-therapists", ["wales": .aggregate, "england": .aggregate, "scotland": .aggregate, "northern-ireland": .aggregate]),

@@ -17,6 +17,10 @@ extension LocalFederation {
                                          + ["--purpose", "UK OT workforce planning", "--valid-from", "2024-01-01T00:00:00Z",
                                             "--valid-until", validUntil, "--min-cell-size", "5", "--out", note])
         guard result.status == 0 else { throw TestKitError("agreement sign: \(result.stderr)") }
+        // Minimum 5 publishes counts NHS practice hides (5 to 7): said before signing.
+        guard result.stderr.contains("warning: min-cell-size 5 with rounding 5 publishes true counts from 5") else {
+            throw TestKitError("agreement sign said nothing of a minimum below NHS practice: \(result.stderr)")
+        }
         return note
     }
 

@@ -569,3 +569,18 @@ private func variant(_ table: [[Int]], _ m: Int, _ b: Int, trueTotals: Bool = fa
         #expect(Agreement.governing([]) == nil)
     }
 }
+
+@Suite struct NHSPracticeTests {
+    /// NHS England's HES rule hides 1 to 7: parameters that publish smaller true counts are said.
+    @Test func parametersPublishingCountsBelowEightAreSaid() throws {
+        #expect(try Suppression.Method(minCellSize: 8, rounding: 5).belowNHSPractice == nil)
+        // 7 would show as 5, a value only 7 stands for above the minimum: hidden, so 8 is the smallest.
+        #expect(try Suppression.Method(minCellSize: 7, rounding: 5).smallestCountPublished == 8)
+        #expect(try Suppression.Method(minCellSize: 7, rounding: 5).belowNHSPractice == nil)
+        let demoBefore = try Suppression.Method(minCellSize: 5, rounding: 5)
+        #expect(demoBefore.smallestCountPublished == 5)
+        #expect(demoBefore.belowNHSPractice?.contains("publishes true counts from 5 (shown as 5)") == true)
+        #expect(try Suppression.Method(minCellSize: 2, rounding: 2).belowNHSPractice?.contains("from 3 (shown as 4)") == true)
+        #expect(try Suppression.Method(minCellSize: 20, rounding: 10).belowNHSPractice == nil)
+    }
+}
