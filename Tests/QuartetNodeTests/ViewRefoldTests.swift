@@ -66,9 +66,10 @@ import Testing
 
     /// Three published aggregates, the second under `restrictedOne` (which a purge removes).
     static func aggregates(restrictedOne: String) -> [AppendRequest] {
-        [AppendRequest(type: "dataset.aggregate", payload: Array(#"{"label":"a"}"#.utf8)),
-         AppendRequest(type: "dataset.aggregate", classification: restrictedOne, payload: Array(#"{"label":"b"}"#.utf8)),
-         AppendRequest(type: "dataset.aggregate", payload: Array(#"{"label":"c"}"#.utf8))]
+        // Each classified with the label its payload names (the view holds only those).
+        [AppendRequest(type: "dataset.aggregate", classification: "owner-a.rows", payload: Array(#"{"label":"owner-a.rows"}"#.utf8)),
+         AppendRequest(type: "dataset.aggregate", classification: restrictedOne, payload: Array(#"{"label":"\#(restrictedOne)"}"#.utf8)),
+         AppendRequest(type: "dataset.aggregate", classification: "owner-c.rows", payload: Array(#"{"label":"owner-c.rows"}"#.utf8))]
     }
 
     /// Log uk's origin store and writer, an empty replica of it, and the replica's view.
