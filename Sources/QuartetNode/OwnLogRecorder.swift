@@ -133,7 +133,11 @@ final class OwnLogRecorder: Sendable {
             let moved = (try? FileManager.default.moveItem(at: journal, to: renamed)) != nil
             return (state.disclosures.values.sorted { $0.first < $1.first }, state.purges, moved ? renamed : nil)
         }
-        let requests = items.flatMap(Self.disclosureRequests) + purges.map { AppendRequest(type: PolicyEntryType.purged.rawValue, author: "node", payload: $0) }
+        // Padded like restricted payloads: the records are stubs to readers (only the owner's
+        // auditors and the holder's operator read them), and a stub's length, in its header,
+        // would otherwise tell the agreement, the recipient and how many ranges went.
+        let requests = items.flatMap(Self.disclosureRequests)
+            + purges.map { AppendRequest(type: PolicyEntryType.purged.rawValue, author: "node", payload: AppendAdmission.padded($0)) }
         guard !requests.isEmpty else {
             if let renamed { try? FileManager.default.removeItem(at: renamed) }
             return
@@ -271,7 +275,7 @@ final class OwnLogRecorder: Sendable {
                                           count: i == 0 ? max(0, item.count - rest) : lengths[i],
                                           recipient: item.key.recipient, agreement: item.key.agreement, access: item.key.access.rawValue,
                                           time: iso8601(item.first))
-            return AppendRequest(type: PolicyEntryType.disclosed.rawValue, author: "node", payload: JournalLine.encode(record))
+            return AppendRequest(type: PolicyEntryType.disclosed.rawValue, author: "node", payload: AppendAdmission.padded(JournalLine.encode(record)))
         }
     }
 

@@ -67,7 +67,10 @@ import Testing
         let disclosure = try JSONDecoder().decode(DisclosureRecord.self, from: Data(try #require(entries.first?.payload).bytes))
         #expect(disclosure == DisclosureRecord(log: "wales", ranges: [[3, 9]], count: 4, recipient: "england", agreement: "HEIW-1",
                                                access: "full", time: iso8601(1_700_000_000_000)))
-        #expect(try #require(entries.last?.payload).bytes == Array((try Self.oldLine(Self.oldPurge)).utf8))
+        // The purge's bytes as journalled, padded with spaces to 4 KiB (as every record).
+        let purge = try #require(entries.last?.payload).bytes
+        let journalled = Array(try Self.oldLine(Self.oldPurge).utf8)
+        #expect(purge.count % 4096 == 0 && Array(purge.prefix(journalled.count)) == journalled && purge.dropFirst(journalled.count).allSatisfy { $0 == 0x20 })
         // Recorded, so the journal is gone.
         #expect(!FileManager.default.fileExists(atPath: journal.path))
         try store.close()
@@ -144,5 +147,12 @@ import Testing
         one.ranges = [0...9]
         one.count = 10
         #expect(OwnLogRecorder.disclosureRequests(one).count == 1)
+        // Padded to 4 KiB: a reader's stub of the record (its length in the header) says
+        // nothing of the recipient, the agreement or how many ranges went.
+        #expect(requests.allSatisfy { $0.payload.count % 4096 == 0 })
+        var other = one
+        other.key = .init(recipient: "northern-ireland", log: "wales", agreement: "HEIW-LONGER-AGREEMENT-ID-2025", access: .aggregate)
+        other.ranges = [0...0, 2...2, 4...4, 6...6, 8...8]
+        #expect(OwnLogRecorder.disclosureRequests(one)[0].payload.count == OwnLogRecorder.disclosureRequests(other)[0].payload.count)
     }
 }
