@@ -184,6 +184,9 @@ extension FederationTrust {
     /// Checks the federation file at `path` against what the node in `dataDirectory` accepted
     /// before and, if it is newer (or the first), keeps it as the accepted one. Throws `Refusal`
     /// (or a configuration error) saying why a file is not accepted; nothing is changed then.
+    /// The signatures alone: a node does not use this, since a file must also be admissible
+    /// with the logs it holds before it is kept (`Node` calls `evaluate`, then
+    /// `ReplicationEngine.admissibility`, and `keep` last).
     public static func admit(path: String, dataDirectory: String) throws -> Admission {
         let (file, admission) = try evaluate(path: path, dataDirectory: dataDirectory)
         try keep(file, dataDirectory: dataDirectory)
@@ -206,7 +209,8 @@ extension FederationTrust {
         return (file, Admission(federation: file.federation, signers: signers, previous: accepted?.federation.version))
     }
 
-    /// Keeps `file` (checked by `evaluate`) as the accepted federation file.
+    /// Keeps `file` (checked by `evaluate`) as the accepted federation file. Called only once
+    /// every other check of the file has passed: a file kept is one the node cannot go back from.
     static func keep(_ file: SignedFile, dataDirectory: String) throws {
         let acceptedFile = acceptedPath(dataDirectory: dataDirectory)
         let current = try? readBounded(acceptedFile, limit: maxFileBytes, what: "accepted federation file")

@@ -64,8 +64,11 @@ public struct Node: Sendable {
         }
         // A quorum of members must have signed the file, and it must be no older than the one
         // this node accepted before (FederationTrust). It is kept as the accepted one only once
-        // the data directory has been opened and checked: a start refused (a directory of a
-        // newer format, another owner's, another log) changes nothing in it.
+        // the node has been built with it: the data directory opened and checked, the file found
+        // admissible with the logs held there (`ReplicationEngine.admissibility`) and the engine
+        // built. A start refused (a directory of a newer format, another owner's, another log, a
+        // file naming a held log's origin for a new log) changes nothing in it, so the node
+        // starts again with the file it accepted before.
         let admittedFile: FederationTrust.SignedFile
         let trust: FederationTrust.Admission
         do {
@@ -90,28 +93,15 @@ public struct Node: Sendable {
             logger.notice("migrated the data directory to this quartet's format", metadata: [
                 "from": "\(migration.from)", "to": "\(Schema.formatVersion)", "copy_before": "\(migration.backup)"])
         }
+        // Every check of the file against the logs held here, before anything is built.
         do {
-            let log = try store.log(named: configuration.log)
-            guard log.isOwn else {
-                throw NodeStartupError("log \(log.name) in \(configuration.dataDirectory) is a replica, not this node's own log")
-            }
-            guard log.verifier == me.verifier else {
-                throw NodeStartupError("the key of log \(log.name) in \(configuration.dataDirectory) (\(log.verifier.vkey)) is not the key \(configuration.federationFile) pins (\(me.verifier.vkey))")
+            let held = try store.logs().map(HeldLog.init)
+            if let problem = ReplicationEngine.admissibility(of: federation, held: held, ownLog: configuration.log, directory: configuration.dataDirectory) {
+                throw NodeStartupError(problem)
             }
         } catch {
             try? store.close()
-            if let error = error as? StoreError, error.code == .unknownLog {
-                throw NodeStartupError("\(configuration.dataDirectory) holds no log \(configuration.log); create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`")
-            }
             throw error
-        }
-        do { try FederationTrust.keep(admittedFile, dataDirectory: configuration.dataDirectory) } catch {
-            try? store.close()
-            throw NodeStartupError("\(error)")
-        }
-        if let previous = trust.previous, previous != federation.version {
-            logger.notice("accepted a newer federation file", metadata: ["version": "\(federation.version)", "previous": "\(previous)",
-                                                                        "signed_by": "\(trust.signers.joined(separator: ","))"])
         }
         let ukLog = federation.members.first { $0.role == .aggregator }?.log ?? "uk"
         let order = [ukLog] + federation.members.map(\.log).filter { $0 != ukLog }
@@ -198,9 +188,17 @@ public struct Node: Sendable {
             let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, logger: logger)
             self.purger = purger
             view.onAgreementEnded.withLockedValue { $0 = { id in purger.ended(id) } }
+            // Built with it: the file is now the accepted one.
+            do { try FederationTrust.keep(admittedFile, dataDirectory: configuration.dataDirectory) } catch {
+                throw NodeStartupError("\(error)")
+            }
         } catch {
             try? store.close()
             throw error
+        }
+        if let previous = trust.previous, previous != federation.version {
+            logger.notice("accepted a newer federation file", metadata: ["version": "\(federation.version)", "previous": "\(previous)",
+                                                                        "signed_by": "\(trust.signers.joined(separator: ","))"])
         }
     }
 
@@ -210,6 +208,12 @@ public struct Node: Sendable {
     /// certificates refused at the peer port and the API from then on). A renewed certificate
     /// is presented from the next handshake on. Nothing changes when anything is refused: the
     /// error says why, and the node goes on as it was.
+    ///
+    /// All or nothing: every check comes first (signatures, `reloadConflict`, the logs held
+    /// here by `ReplicationEngine.admissibility`, the TLS files, the configuration's tokens);
+    /// then the logs of members added are registered, then the file is kept as accepted, and
+    /// only then is it put in force (`live` and the replicator switched together, removed
+    /// members' connections closed), which cannot fail.
     public func reload() throws -> ReloadReport {
         let (file, admission) = try FederationTrust.evaluate(path: configuration.federationFile, dataDirectory: configuration.dataDirectory)
         let current = live.federation
@@ -217,14 +221,18 @@ public struct Node: Sendable {
         if let conflict = current.reloadConflict(with: new, me: configuration.node) {
             throw NodeStartupError("\(configuration.federationFile): not reloaded: \(conflict)")
         }
-        try engine.checkLogs(for: new)
+        if let problem = ReplicationEngine.admissibility(of: new, held: try store.logs().map(HeldLog.init), ownLog: configuration.log,
+                                                         directory: configuration.dataDirectory) {
+            throw NodeStartupError("\(configuration.federationFile): not reloaded: \(problem)")
+        }
         let contexts = try TLSContexts(configuration)
         // The token grants, from the configuration file as it is now (a token removed is
         // refused from the next request on, browser sign-ins with it too).
         let tokens = try reloadedTokens()
+        let logs = try engine.register(new)
         try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
         let oldTokens = live.tokens
-        live.replace(federation: new, contexts: contexts, tokens: tokens)
+        engine.apply(new, logs: logs) { live.replace(federation: new, contexts: contexts, tokens: tokens) }
         // A file that now lists this node's witness key turns witnessing on (one listing
         // another key turns it off), saying so.
         let witnessWas = witness.disabled.withLockedValue { $0 }
@@ -235,7 +243,6 @@ public struct Node: Sendable {
                 logger.notice("this node witnesses the other members' logs again: the federation file lists its witness key")
             }
         }
-        try engine.reload(federation: new)
         var report = ReloadReport(federationVersion: new.version, previousVersion: current.version, certificateNotAfter: contexts.notAfter)
         report.added = new.members.map(\.id).filter { current.member($0) == nil }
         report.removed = current.members.map(\.id).filter { new.member($0) == nil }

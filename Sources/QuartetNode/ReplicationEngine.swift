@@ -143,19 +143,18 @@ final class ReplicationEngine: @unchecked Sendable {
         let evidence = EvidenceStore(dataDirectory: store.directory.url)
         self.evidence = evidence
         alerts = AlertLog(logger: logger, metrics: metrics)
-        // Every federation log has a place here: replicas are registered with their pinned keys.
-        var held = Dictionary(uniqueKeysWithValues: try store.logs().map { ($0.name, $0) })
+        // Every check of the federation against the logs held here (`admissibility`) comes
+        // before any of them is registered; then every federation log has a place here:
+        // replicas are registered with their pinned keys.
+        let stored = try store.logs()
+        if let problem = Self.admissibility(of: federation, held: stored.map(HeldLog.init), ownLog: ownLog, directory: store.directory.url.path) {
+            throw NodeStartupError(problem)
+        }
+        var held = Dictionary(uniqueKeysWithValues: stored.map { ($0.name, $0) })
         for member in federation.members where held[member.log] == nil {
             held[member.log] = try store.addLog(name: member.log, origin: member.verifier.name, publicKey: member.verifier.publicKey,
                                                 own: false, nowMillis: wallClockMillis())
         }
-        for member in federation.members {
-            let log = held[member.log]!
-            guard log.verifier == member.verifier else {
-                throw NodeStartupError("log \(log.name) in \(store.directory.url.path) has key \(log.verifier.vkey), but the federation file pins \(member.verifier.vkey)")
-            }
-        }
-        if let problem = Self.nodeNamedAfterAHeldLog(federation, held: Set(held.keys)) { throw NodeStartupError(problem) }
         logs = held
         var heads: [String: LogHead] = [:]
         for (name, log) in held {
@@ -195,20 +194,6 @@ final class ReplicationEngine: @unchecked Sendable {
         Dictionary(uniqueKeysWithValues: federation.members.filter { !$0.revoked.isEmpty }.map { ($0.log, $0.revoked) })
     }
 
-    /// Whether `new` fits the logs this node holds: a log it names that is held here must have
-    /// the key the file pins (a member added under the name of a log held before, with another
-    /// key, is refused before anything changes).
-    func checkLogs(for new: Federation) throws {
-        try queue.sync {
-            for member in new.members {
-                if let held = logs[member.log], held.verifier != member.verifier {
-                    throw NodeStartupError("log \(member.log) in \(store.directory.url.path) has key \(held.verifier.vkey), but the federation file pins \(member.verifier.vkey)")
-                }
-            }
-            if let problem = Self.nodeNamedAfterAHeldLog(new, held: Set(logs.keys)) { throw NodeStartupError(problem) }
-        }
-    }
-
     /// Why `federation` cannot be taken with the logs `held` here, if it cannot: a member whose
     /// node id is the name of a held log it does not write (a removed member's log, which stays
     /// in every store). A log's holder is known by its name, and a log no member writes falls back
@@ -220,18 +205,92 @@ final class ReplicationEngine: @unchecked Sendable {
         return "node id \"\(member.id)\" is the name of a log this node holds that \(member.id) does not write (a member's log no longer listed); node ids and log names held must differ: give the member another id"
     }
 
-    /// A reload accepted `new` (already in `live`): logs of members added get a place in the
-    /// store, and the replicator dials members added and closes the connections of members
-    /// removed. `Federation.reloadConflict` has checked that no member's log or key changed.
-    func reload(federation new: Federation) throws {
+    /// Why this node cannot take `federation` with the logs it holds (`held`, in `directory`), or
+    /// nil when it can. Every check of a federation against what the node holds is here, and
+    /// start (`Node.init`, and `init` here) and reload (`Node.reload`, and `register`) make it
+    /// before anything is registered, kept or switched, so a file refused changes nothing:
+    /// - this node's own log (`ownLog`) is held, as its own;
+    /// - a log the file names that is held keeps its origin and key (a member added under the
+    ///   name of a log held before, with another key, is refused);
+    /// - a log to be registered has an origin (its key name) no held log has, and no other log
+    ///   of the file has (the store refuses a second log of one origin: `LedgerStore.addLog`);
+    /// - no member has a key (log, current or witness) of a held log other than its own, and no
+    ///   witness key is named after a held log's origin (as `Federation.parse` refuses among
+    ///   the members listed; a removed member's log stays in every store);
+    /// - no node id is the name of a held log it does not write (`nodeNamedAfterAHeldLog`).
+    /// Pure: the caller reads `held` (the store's logs).
+    static func admissibility(of federation: Federation, held: [HeldLog], ownLog: String, directory: String) -> String? {
+        guard let own = held.first(where: { $0.name == ownLog }) else {
+            return "\(directory) holds no log \(ownLog); create it with `quartet init --log \(ownLog) --data \(directory)`"
+        }
+        guard own.isOwn else { return "log \(ownLog) in \(directory) is a replica, not this node's own log" }
+        var byName: [String: HeldLog] = [:], origins: [String: String] = [:]
+        for log in held {
+            byName[log.name] = log
+            origins[log.verifier.name] = log.name
+        }
+        for member in federation.members {
+            if let log = byName[member.log] {
+                guard log.verifier == member.verifier else {
+                    if log.name == ownLog {
+                        return "the key of log \(log.name) in \(directory) (\(log.verifier.vkey)) is not the key the federation file pins (\(member.verifier.vkey))"
+                    }
+                    return "log \(log.name) in \(directory) has key \(log.verifier.vkey), but the federation file pins \(member.verifier.vkey)"
+                }
+                continue
+            }
+            if let holder = origins[member.verifier.name] {
+                let whose = byName[holder] != nil ? "log \(holder), which this node holds" : "log \(holder) of the same file"
+                return "member \(member.id)'s log \(member.log) would sign as \(member.verifier.name), the origin (key name) of \(whose); every log has an origin of its own, and a log's origin is never given to another: the member needs a key under another name"
+            }
+            origins[member.verifier.name] = member.log
+        }
+        for member in federation.members {
+            let keys = member.keys
+            if let log = held.first(where: { $0.name != member.log && keys.contains($0.verifier.publicKey) }) {
+                return "member \(member.id) names the key of log \(log.name), which this node holds (\(log.verifier.vkey)); every member's keys are its own"
+            }
+            if let witness = member.witness, let log = held.first(where: { $0.verifier.name == witness.name }) {
+                return "member \(member.id)'s witness key is named \(witness.name), the origin of log \(log.name), which this node holds; a witness key's name is no log's origin"
+            }
+        }
+        return nodeNamedAfterAHeldLog(federation, held: Set(held.map(\.name)))
+    }
+
+    /// A reload found `new` admissible (`admissibility`, against the store's logs): the logs of
+    /// members added get their place in the store, before the file is kept or anything is
+    /// switched. Returns every log `new` names, for `apply`. The check is made again first, so
+    /// nothing is registered for a file it refuses. A failure here leaves at most empty replica
+    /// logs registered (as a member added would have them), and nothing of `new` in force.
+    func register(_ new: Federation) throws -> [String: LogInfo] {
         try queue.sync {
-            for member in new.members where logs[member.log] == nil {
-                logs[member.log] = try store.addLog(name: member.log, origin: member.verifier.name, publicKey: member.verifier.publicKey,
-                                                    own: false, nowMillis: wallClockMillis())
+            let stored = try store.logs()
+            if let problem = Self.admissibility(of: new, held: stored.map(HeldLog.init), ownLog: replicator.settings.ownLog, directory: store.directory.url.path) {
+                throw NodeStartupError(problem)
             }
-            for member in new.members where logs[member.log]!.verifier != member.verifier {
-                throw NodeStartupError("log \(member.log) in \(store.directory.url.path) has key \(logs[member.log]!.verifier.vkey), but the federation file pins \(member.verifier.vkey)")
+            var held = Dictionary(uniqueKeysWithValues: stored.map { ($0.name, $0) })
+            var named: [String: LogInfo] = [:]
+            for member in new.members {
+                if held[member.log] == nil {
+                    held[member.log] = try store.addLog(name: member.log, origin: member.verifier.name, publicKey: member.verifier.publicKey,
+                                                        own: false, nowMillis: wallClockMillis())
+                }
+                named[member.log] = held[member.log]
             }
+            return named
+        }
+    }
+
+    /// Puts `new` in force, once it was found admissible, its logs registered (`register`, which
+    /// gave `logs`) and the file kept: `switching` (the node's `live`, which the API and the
+    /// TLS member check read) runs on the engine's queue, then the connections of members
+    /// removed are closed and the replicator dials members added, before the queue takes
+    /// anything else. Nothing here can fail. `Federation.reloadConflict` has checked that no
+    /// member's log or key changed.
+    func apply(_ new: Federation, logs named: [String: LogInfo], switching: () -> Void) {
+        queue.sync {
+            switching()
+            for (name, log) in named where logs[name] == nil { logs[name] = log }
             // Cut off at once: whatever the replicator knew of them, their connections close.
             for (peer, channel) in channels where new.member(peer) == nil {
                 logger.notice("closing the connection of a member removed from the federation", metadata: ["peer": "\(peer)"])
@@ -508,4 +567,20 @@ final class ReplicationEngine: @unchecked Sendable {
             self.run(self.replicator.inconsistent(evidence))
         }
     }
+}
+
+/// A log this node holds, as `ReplicationEngine.admissibility` sees it: its name, origin and key
+/// (`verifier`), and whether the node writes it.
+struct HeldLog: Sendable, Equatable {
+    let name: String
+    let verifier: NoteVerifier
+    let isOwn: Bool
+
+    init(name: String, verifier: NoteVerifier, isOwn: Bool) {
+        self.name = name
+        self.verifier = verifier
+        self.isOwn = isOwn
+    }
+
+    init(_ log: LogInfo) { self.init(name: log.name, verifier: log.verifier, isOwn: log.isOwn) }
 }

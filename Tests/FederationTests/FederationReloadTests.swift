@@ -221,4 +221,119 @@ import Testing
         #expect(try eventually(30) { try connected(federation, at: "uk").contains("england") })
         _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") == Int(index) + 1 }
     }
+
+    /// Writes `file` to `path` and signs it as `signers` (member, data directory) do.
+    func publish(_ file: FederationFile, to path: String, signers: [(String, String)]) throws {
+        try ProvisionedFile.write(file, to: path)
+        for (i, (member, data)) in signers.enumerated() {
+            let accepted = "\(data)/federation.accepted.json"
+            let signed = try TestKit.quartet(["federation", "sign", "--file", path, "--member", member, "--data", data] + (i == 0 ? ["--fresh"] : [])
+                                             + (FileManager.default.fileExists(atPath: accepted) ? ["--accepted", accepted] : ["--no-previous"]))
+            #expect(signed.status == 0, "\(signed.stderr)")
+        }
+    }
+
+    /// Finding 109's file: version `version` of `original` without england, with a new member
+    /// `wales2` whose log key is named england's origin (a log every node holds). A quorum may
+    /// sign it; the store refuses a second log of one origin.
+    func takingEnglandsOrigin(_ original: FederationFile, version: Int, scratch: URL) throws -> FederationFile {
+        let impostor = scratch.appendingPathComponent("impostor-\(version)").path
+        #expect(try TestKit.quartet(["init", "--log", "england", "--data", impostor]).status == 0)
+        let vkey = try TestKit.quartet(["key", "vkey", "--data", impostor, "--log", "england"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let england = try #require(original.nodes.first { $0.id == "england" })
+        let origin = String(england.vkey.prefix { $0 != "+" })
+        #expect(vkey.hasPrefix(origin + "+") && vkey != england.vkey, "\(vkey) is not another key named \(origin)")
+        var file = original
+        file.version = version
+        file.nodes.removeAll { $0.id == "england" }
+        file.nodes.append(FederationFile.Node(id: "wales2", role: .nation, peer: "127.0.0.1:\(try TestKit.freePort())",
+                                              api: "https://127.0.0.1:\(try TestKit.freePort())", log: "wales2", vkey: vkey))
+        return file
+    }
+
+    /// A reload of a quorum-signed file that removes england and adds a member under the origin
+    /// of a log held is refused before anything changes: the accepted file keeps its bytes, the
+    /// version in force stays, england stays listed and connected, and its certificate still
+    /// reads the API. A file that is admissible is then taken whole, england cut off at once.
+    @Test func aReloadRefusedForAHeldOriginChangesNothing() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start()
+        _ = try federation.waitConverged(LocalFederation.all)
+        #expect(try eventually { try connected(federation, at: "uk").contains("england") })
+        let layout = FederationLayout(root: federation.root)
+        let original = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
+        let accepted = layout.dataDirectory("uk") + "/federation.accepted.json"
+        let acceptedBefore = try Data(contentsOf: URL(fileURLWithPath: accepted))
+        let signatureBefore = try Data(contentsOf: URL(fileURLWithPath: accepted + ".sig"))
+        let connectedBefore = try connected(federation, at: "uk")
+        let signers = ["uk", "wales", "scotland"].map { ($0, layout.dataDirectory($0)) }
+        let uk = federation.processes["uk"]!
+        /// The version in force at uk (`live.federation`), as /metrics says it.
+        func version() throws -> Double? {
+            let metrics = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/metrics"]).body
+            return metrics.split(separator: "\n").first { $0.hasPrefix("quartet_federation_version ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        #expect(try version() == 1)
+
+        try publish(try takingEnglandsOrigin(original, version: 2, scratch: federation.root), to: layout.federationFile, signers: signers)
+        let verified = try TestKit.quartet(["federation", "verify", "--file", layout.federationFile, "--accepted", accepted])
+        #expect(verified.status == 0, "a quorum did not sign it: \(verified.stderr)")
+        uk.child.signal(SIGHUP)
+        #expect(eventually { uk.log.contains("reload refused") }, "\(uk.log)")
+        #expect(uk.log.contains("member wales2's log wales2 would sign as") && uk.log.contains("log england, which this node holds"), "\(uk.log)")
+        #expect(!uk.log.contains("closing the connection of a member removed"), "\(uk.log)")
+        // Nothing changed: the accepted file, the version in force (`live`), the members
+        // listed and connected.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: accepted)) == acceptedBefore, "the refused file was kept as accepted")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: accepted + ".sig")) == signatureBefore)
+        #expect(try version() == 1)
+        let listedNow = try listed(federation, at: "uk")
+        #expect(listedNow.contains("england") && !listedNow.contains("wales2"), "\(listedNow)")
+        usleep(2_000_000)
+        #expect(try connected(federation, at: "uk") == connectedBefore)
+        let englandPKI = layout.nodePKIDirectory("england")
+        let reads = try federation.curl(["--cert", "\(englandPKI)/england.pem", "--key", "\(englandPKI)/england.key", "\(federation.api("uk"))/v1/logs"])
+        #expect(reads.status == 200, "england's certificate was refused after a refused reload: \(reads.body)")
+        #expect(uk.child.isRunning)
+
+        // The same change without the new member is taken whole: england is cut off.
+        var without = original
+        without.version = 2
+        without.nodes.removeAll { $0.id == "england" }
+        try publish(without, to: layout.federationFile, signers: signers)
+        uk.child.signal(SIGHUP)
+        #expect(eventually { uk.log.contains("reload done") }, "\(uk.log)")
+        #expect(try eventually { try !connected(federation, at: "uk").contains("england") && !listed(federation, at: "uk").contains("england") })
+        #expect(try version() == 2)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: accepted)) == Data(contentsOf: URL(fileURLWithPath: layout.federationFile)))
+    }
+
+    /// A start with that file is refused before the file is kept: federation.accepted.json keeps
+    /// its bytes, and the node starts again with the file it accepted before (it was not made
+    /// "older than accepted").
+    @Test func aStartRefusedForAHeldOriginKeepsTheAcceptedFile() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        // A first start accepts version 1 and registers england's log here as a replica.
+        let first = try NodeProcess(config: files.configPath)
+        _ = first.stop()
+        let path = files.root.appendingPathComponent("federation.json").path
+        let accepted = files.dataPath + "/federation.accepted.json"
+        let original = try ProvisionedFile.read(FederationFile.self, from: path)
+        let v1 = try Data(contentsOf: URL(fileURLWithPath: path)), v1Signature = try Data(contentsOf: URL(fileURLWithPath: path + ".sig"))
+        let acceptedBefore = try Data(contentsOf: URL(fileURLWithPath: accepted))
+        #expect(acceptedBefore == v1)
+        let signers = [("wales", files.dataPath), ("uk", files.root.appendingPathComponent("other-uk").path)]
+        try publish(try takingEnglandsOrigin(original, version: 2, scratch: files.root), to: path, signers: signers)
+        let refused = try serveRefused(files.configPath)
+        #expect(refused.status != 0 && refused.stderr.contains("member wales2's log wales2 would sign as"), "\(refused.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: accepted)) == acceptedBefore, "a refused start kept the file as accepted")
+        // Back to version 1: it starts.
+        try v1.write(to: URL(fileURLWithPath: path))
+        try v1Signature.write(to: URL(fileURLWithPath: path + ".sig"))
+        let again = try NodeProcess(config: files.configPath)
+        #expect(again.child.isRunning)
+        #expect(again.stop() == 0)
+    }
 }
