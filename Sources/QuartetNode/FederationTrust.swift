@@ -1,6 +1,7 @@
 import Foundation
 import QuartetCrypto
 import QuartetLedger
+import QuartetStore
 
 /// Who may change the federation: a quorum of its members, never one operator alone.
 ///
@@ -284,5 +285,17 @@ extension FederationTrust {
             unlink(temporary)
             throw Refusal("cannot write \(path): \(String(cString: strerror(errno)))")
         }
+    }
+}
+
+extension FederationTrust {
+    /// Why `federation` could not be taken by a node whose data directory is `dataDirectory`
+    /// and whose own log is `ownLog`, given the logs held there (`ReplicationEngine.admissibility`,
+    /// the check `serve` and a reload make before keeping a file), or nil. Opens the directory
+    /// for reading only (no writer lock: a running node's may be checked).
+    public static func admissibility(of federation: Federation, dataDirectory: String, ownLog: String) throws -> String? {
+        let store = try LedgerStore.open(DataDirectory(path: dataDirectory), mode: .reader)
+        defer { try? store.close() }
+        return ReplicationEngine.admissibility(of: federation, held: try store.logs().map(HeldLog.init), ownLog: ownLog, directory: dataDirectory)
     }
 }

@@ -86,12 +86,18 @@ struct FederationCommand: AsyncParsableCommand {
             discussion: """
                 Without --accepted, FILE is checked as on a node's first start (a quorum of its own \
                 members). With --accepted (a node's DATA/federation.accepted.json, or the version \
-                now in use), FILE must be newer and signed by a quorum of that version's members.
+                now in use), FILE must be newer and signed by a quorum of that version's members. \
+                With --config, FILE must also be one that node can take with the logs its data \
+                directory holds (no new log under a held log's origin or key, its own log held \
+                as its own): what serve and a reload check before keeping a file.
                 """)
 
         @Option(help: "The federation file.") var file: String
         @Option(help: "The version a node accepted before (e.g. DATA/federation.accepted.json).") var accepted: String?
+        @Option(help: "A node's configuration: FILE must also be one this node can take with the logs its data directory holds (as serve and a reload check).") var config: String?
         @OptionGroup var output: FormatOptions
+
+        struct NotAdmissible: Error, CustomStringConvertible { let description: String }
 
         func run() async throws {
             let signed = try FederationTrust.read(file)
@@ -99,8 +105,12 @@ struct FederationCommand: AsyncParsableCommand {
                 let old = try FederationTrust.read(path, signatures: false)
                 return (federation: old.federation, bytes: old.bytes)
             }
+            let node = try config.map { try NodeConfiguration.load(path: $0) }
             do {
                 let signers = try FederationTrust.check(file: signed.bytes, federation: signed.federation, note: signed.note, accepted: previous)
+                if let node, let problem = try FederationTrust.admissibility(of: signed.federation, dataDirectory: node.dataDirectory, ownLog: node.log) {
+                    throw NotAdmissible(description: "node \(node.node) would refuse it: \(problem)")
+                }
                 switch output.format {
                 case .json:
                     printJSON(["file": file, "accepted": true, "version": signed.federation.version, "signed_by": signers] as [String: Any])
@@ -108,9 +118,10 @@ struct FederationCommand: AsyncParsableCommand {
                     print("\(file): version \(signed.federation.version) would be accepted; signed by \(signers.joined(separator: ", "))")
                 }
             } catch {
+                let reason = (error as? CustomStringConvertible)?.description ?? "\(error)"
                 switch output.format {
-                case .json: printJSON(["file": file, "accepted": false, "reason": error.description] as [String: Any])
-                case .text: FileHandle.standardError.write(Data("\(file): refused: \(error.description)\n".utf8))
+                case .json: printJSON(["file": file, "accepted": false, "reason": reason] as [String: Any])
+                case .text: FileHandle.standardError.write(Data("\(file): refused: \(reason)\n".utf8))
                 }
                 throw ExitCode(1)
             }

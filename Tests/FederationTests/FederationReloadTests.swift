@@ -279,6 +279,10 @@ import Testing
         try publish(try takingEnglandsOrigin(original, version: 2, scratch: federation.root), to: layout.federationFile, signers: signers)
         let verified = try TestKit.quartet(["federation", "verify", "--file", layout.federationFile, "--accepted", accepted])
         #expect(verified.status == 0, "a quorum did not sign it: \(verified.stderr)")
+        // Checked against the node's data directory, the operator is told before a reload.
+        let againstUK = try TestKit.quartet(["federation", "verify", "--file", layout.federationFile, "--accepted", accepted, "--config", layout.configFile("uk")])
+        #expect(againstUK.status == 1 && againstUK.stderr.contains("node uk would refuse it") && againstUK.stderr.contains("log england, which this node holds"),
+                "\(againstUK.stderr)")
         uk.child.signal(SIGHUP)
         #expect(eventually { uk.log.contains("reload refused") }, "\(uk.log)")
         #expect(uk.log.contains("member wales2's log wales2 would sign as") && uk.log.contains("log england, which this node holds"), "\(uk.log)")
