@@ -367,40 +367,35 @@ public final class ViewMaintainer: Sendable {
     /// Answers that depend on the view alone (not on the clock or log health), rendered once
     /// per view version: `key` names the query and its parameters. Only answers that were
     /// rendered are kept (a query that fails is not), at most `maxCachedAnswers` per version,
-    /// so requests for made-up ids cannot grow it.
+    /// the least recently used going first, so requests for made-up or rare parameters neither
+    /// grow it nor push out what readers keep asking for.
     func answer(_ key: String, version: UInt64, render: () throws -> Data) rethrows -> Data {
-        if let bytes = answers.withLock({ $0.version == version ? $0.bytes[key] : nil }) { return bytes }
+        if let bytes = answers.withLock({ $0.get(key, version: version) }) { return bytes }
         let bytes = try render()
-        answers.withLock { cache in
-            if cache.version < version { cache = (version, [:]) }
-            if cache.version == version, cache.bytes.count < Self.maxCachedAnswers { cache.bytes[key] = bytes }
-        }
+        answers.withLock { $0.put(key, bytes, version: version) }
         return bytes
     }
 
     /// The answer kept under `key` for view `version`, if one is (no render).
     func cachedAnswer(_ key: String, version: UInt64) -> Data? {
-        answers.withLock { $0.version == version ? $0.bytes[key] : nil }
+        answers.withLock { $0.get(key, version: version) }
     }
 
-    private let answers = Mutex<(version: UInt64, bytes: [String: Data])>((0, [:]))
+    private let answers = Mutex(RenderCache(capacity: ViewMaintainer.maxCachedAnswers))
 
     /// Rendered web pages that depend on more than the view (the viewer, the clock in coarse
-    /// steps, alerts): kept per view version under a key naming all of that, and emptied when
-    /// full (at most `maxCachedPages`), so old clock steps never pile up.
+    /// steps, alerts): kept per view version under a key naming all of that, at most
+    /// `maxCachedPages`, the least recently used going first (old clock steps are not used
+    /// again, so they go; a reader asking for many pages cannot empty the cache of the pages
+    /// everyone reads).
     func page(_ key: String, version: UInt64, render: () throws -> Data) rethrows -> Data {
-        if let bytes = pages.withLock({ $0.version == version ? $0.bytes[key] : nil }) { return bytes }
+        if let bytes = pages.withLock({ $0.get(key, version: version) }) { return bytes }
         let bytes = try render()
-        pages.withLock { cache in
-            // A slow render of an older view never replaces newer pages.
-            guard version >= cache.version else { return }
-            if cache.version != version || cache.bytes.count >= Self.maxCachedPages { cache = (version, [:]) }
-            cache.bytes[key] = bytes
-        }
+        pages.withLock { $0.put(key, bytes, version: version) }
         return bytes
     }
 
-    private let pages = Mutex<(version: UInt64, bytes: [String: Data])>((0, [:]))
+    private let pages = Mutex(RenderCache(capacity: ViewMaintainer.maxCachedPages))
     static let maxCachedPages = 64
     static let maxCachedAnswers = 256
 
@@ -417,5 +412,39 @@ public final class ViewMaintainer: Sendable {
             if (state.rendered?.version ?? 0) <= view.version { state.rendered = (view.version, second, healthKey, bytes) }
         }
         return bytes
+    }
+}
+
+/// Rendered bytes of one view version, at most `capacity`, the least recently used evicted
+/// first; a newer version empties it, an older version's render is not kept. Pure.
+struct RenderCache: Sendable {
+    let capacity: Int
+    private(set) var version: UInt64 = 0
+    private var entries: [String: (bytes: Data, used: UInt64)] = [:]
+    private var tick: UInt64 = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var count: Int { entries.count }
+
+    mutating func get(_ key: String, version: UInt64) -> Data? {
+        guard version == self.version, let entry = entries[key] else { return nil }
+        tick &+= 1
+        entries[key] = (entry.bytes, tick)
+        return entry.bytes
+    }
+
+    mutating func put(_ key: String, _ bytes: Data, version: UInt64) {
+        // A slow render of an older view never replaces newer ones.
+        guard version >= self.version else { return }
+        if version > self.version {
+            self.version = version
+            entries = [:]
+        }
+        if entries[key] == nil, entries.count >= capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {
+            entries[oldest] = nil
+        }
+        tick &+= 1
+        entries[key] = (bytes, tick)
     }
 }

@@ -118,7 +118,7 @@ struct FederationCommand: AsyncParsableCommand {
                     print("\(file): version \(signed.federation.version) would be accepted; signed by \(signers.joined(separator: ", "))")
                 }
             } catch {
-                let reason = (error as? CustomStringConvertible)?.description ?? "\(error)"
+                let reason = String(describing: error)
                 switch output.format {
                 case .json: printJSON(["file": file, "accepted": false, "reason": reason] as [String: Any])
                 case .text: FileHandle.standardError.write(Data("\(file): refused: \(reason)\n".utf8))
