@@ -5,6 +5,12 @@ import QuartetCrypto
 /// index), and the keys the federation revoked beyond a size. Peers, `quartet verify` and the
 /// writer follow it; a checkpoint must carry a valid signature by the key in force at its size
 /// (signatures by other keys, such as the previous key's during an overlap, are ignored).
+///
+/// A chain that checks anything a peer, a witness or a reader relies on is built with the
+/// federation's word on the log (`followed(pinned:rotations:revoked:named:)`, or the
+/// initialiser that takes `revoked` and `named`): its revocations and the keys it names for the
+/// log. `init(pinned:)` is the chain as a store holds it, with no federation (its writer's keys,
+/// offline checks of the bytes).
 public struct KeyChain: Sendable, Equatable {
     /// The log's origin (every key signs under this name).
     public let origin: String
@@ -13,14 +19,59 @@ public struct KeyChain: Sendable, Equatable {
     /// The pinned key.
     public let pinned: Ed25519PublicKey
     /// Keys revoked beyond a size: a checkpoint larger than that signed by the key, and a
-    /// rotation it signs at an index at or beyond it, are refused.
-    public var revoked: [Ed25519PublicKey: UInt64] = [:]
+    /// rotation it signs at an index at or beyond it, are refused; a rotation it signs at any
+    /// index to a key the federation does not name for the log (`names`) is refused too.
+    public private(set) var revoked: [Ed25519PublicKey: UInt64] = [:]
+    /// The keys the federation names for the log besides the pinned key and the revoked ones
+    /// (its `current_vkey`): with them, the only keys a revoked key may rotate to.
+    public private(set) var named: Set<Ed25519PublicKey> = []
 
-    public init(origin: String, pinned: Ed25519PublicKey, rotations: [KeyRotation] = [], revoked: [Ed25519PublicKey: UInt64] = [:]) throws(LedgerError) {
+    /// A chain with the federation's word on the log: `revoked` (its revoked keys and their
+    /// sizes) and `named` (the other keys it names for the log: `current_vkey`). Throws if a
+    /// rotation does not hold (`apply`); `followed` stops there instead.
+    public init(origin: String, pinned: Ed25519PublicKey, rotations: [KeyRotation] = [], revoked: [Ed25519PublicKey: UInt64],
+                named: Set<Ed25519PublicKey>) throws(LedgerError) {
         self.origin = origin
         self.pinned = pinned
         self.revoked = revoked
+        self.named = named
         for rotation in rotations { try apply(rotation) }
+    }
+
+    /// Where `followed` stopped a chain: the first rotation that does not hold with the
+    /// federation's word on the log, why, and the rotations left out (it and every later one).
+    public struct Stop: Sendable, Equatable {
+        public var rotation: KeyRotation
+        public var reason: String
+        public var leftOut: [KeyRotation]
+    }
+
+    /// The one way a log's chain is built from rotations already stored (or carried over) with
+    /// the federation's word on the log: its revocations and the keys it names for it
+    /// (`named`: `current_vkey`; the pinned key and revoked keys count as named). Rotations are
+    /// applied in index order; the first that does not hold — such as a thief's rotation, signed
+    /// by a key the federation revoked, to a key it names nowhere — stops the chain before it:
+    /// it and every later rotation are left out, so no key from there on is in force anywhere
+    /// (checkpoints beyond it verify under the key before it, within that key's revocation, or
+    /// not at all). The caller says so (`Stop`); nothing stored is changed.
+    public static func followed(pinned: NoteVerifier, rotations: [KeyRotation], revoked: [Ed25519PublicKey: UInt64],
+                                named: Set<Ed25519PublicKey>) -> (chain: KeyChain, stopped: Stop?) {
+        var chain = KeyChain(pinned: pinned)
+        chain.revoked = revoked
+        chain.named = named
+        let ordered = rotations.sorted { $0.index < $1.index }
+        for (position, rotation) in ordered.enumerated() {
+            do { try chain.apply(rotation) } catch {
+                return (chain, Stop(rotation: rotation, reason: "\(error)", leftOut: Array(ordered[position...])))
+            }
+        }
+        return (chain, nil)
+    }
+
+    /// Whether the federation names `key` for this log: the pinned key, a key it revoked, or
+    /// one of `named`. A key the federation revoked may rotate only to such a key.
+    public func names(_ key: Ed25519PublicKey) -> Bool {
+        key == pinned || revoked[key] != nil || named.contains(key)
     }
 
     public init(pinned verifier: NoteVerifier) {
@@ -42,7 +93,11 @@ public struct KeyChain: Sendable, Equatable {
     public func verifier(forSize size: UInt64) -> NoteVerifier { NoteVerifier(name: origin, publicKey: key(forSize: size)) }
 
     /// Adds a rotation found in the log. The same rotation again changes nothing; it must come
-    /// after the last one, be signed by the key in force at its index, by a key not revoked there.
+    /// after the last one, be signed by the key in force at its index, by a key not revoked there;
+    /// and a rotation signed by a key the federation revoked (at any index) must rotate to a key
+    /// the federation names for the log (`names`): whoever holds a revoked key can sign rotations
+    /// below its limit, forking the log under a key of their own that no evidence would tie to
+    /// the honest history, on every node whose copy is below the fork (docs/security.md, 115).
     public mutating func apply(_ rotation: KeyRotation) throws(LedgerError) {
         if rotations.contains(rotation) { return }
         guard rotation.origin == origin else { throw LedgerError(.malformed, "key.rotation names \(rotation.origin), not \(origin)") }
@@ -53,8 +108,13 @@ public struct KeyChain: Sendable, Equatable {
         guard rotation.previous == inForce else {
             throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) is not signed by the key in force there (\(NoteVerifier(name: origin, publicKey: inForce).vkey))")
         }
-        if let limit = revoked[inForce], rotation.index >= limit {
-            throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) is signed by a key revoked from size \(limit) on")
+        if let limit = revoked[inForce] {
+            if rotation.index >= limit {
+                throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) is signed by a key revoked from size \(limit) on")
+            }
+            guard names(rotation.key) else {
+                throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) is signed by \(NoteVerifier(name: origin, publicKey: inForce).vkey), a key the federation revoked, and rotates to \(rotation.verifier.vkey), a key the federation names nowhere for this log (not its pinned key, current_vkey or a revoked key)")
+            }
         }
         rotations.append(rotation)
     }

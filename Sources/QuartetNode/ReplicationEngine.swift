@@ -167,6 +167,7 @@ final class ReplicationEngine: @unchecked Sendable {
                                            peers: federation.members.map(\.id).filter { $0 != node })
         settings.writers = Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.id) })
         settings.revoked = Self.revocations(federation)
+        settings.named = Self.namedKeys(federation)
         settings.syncOwnLog = syncOwnLog
         self.peerAnswers = peerAnswers
         settings.ownSyncAnswers = peerAnswers ?? Self.ownSyncAnswers(federation, node: node)
@@ -192,6 +193,12 @@ final class ReplicationEngine: @unchecked Sendable {
     /// The keys the federation revoked, per log.
     static func revocations(_ federation: Federation) -> [String: [Ed25519PublicKey: UInt64]] {
         Dictionary(uniqueKeysWithValues: federation.members.filter { !$0.revoked.isEmpty }.map { ($0.log, $0.revoked) })
+    }
+
+    /// The keys the federation names for each log besides the pinned and revoked ones (its
+    /// `current_vkey`): what a revoked key may still rotate to (`KeyChain.named`).
+    static func namedKeys(_ federation: Federation) -> [String: Set<Ed25519PublicKey>] {
+        Dictionary(uniqueKeysWithValues: federation.members.map { ($0.log, $0.namedLogKeys) })
     }
 
     /// Why `federation` cannot be taken with the logs `held` here, if it cannot: a member whose
@@ -299,7 +306,7 @@ final class ReplicationEngine: @unchecked Sendable {
             run(replicator.members(peers: new.members.map(\.id).filter { $0 != me },
                                    verifiers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.verifier) }),
                                    writers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.id) }),
-                                   revoked: Self.revocations(new),
+                                   revoked: Self.revocations(new), named: Self.namedKeys(new),
                                    ownSync: (peerAnswers ?? Self.ownSyncAnswers(new, node: me), Self.witnessPeers(new, node: me))))
         }
     }
@@ -583,4 +590,18 @@ struct HeldLog: Sendable, Equatable {
     }
 
     init(_ log: LogInfo) { self.init(name: log.name, verifier: log.verifier, isOwn: log.isOwn) }
+}
+
+extension Federation.Member {
+    /// The keys the federation names for this member's log besides the pinned key and the
+    /// revoked ones (which `KeyChain` counts as named): its `current_vkey`.
+    var namedLogKeys: Set<Ed25519PublicKey> { Set([current?.publicKey].compactMap { $0 }) }
+
+    /// This member's log's chain as the federation has it followed, from `rotations` (a copy's,
+    /// as stored): the pinned key, the federation's revocations and named keys
+    /// (`KeyChain.followed`, as replication builds its chains), stopped before a rotation the
+    /// file disowns. What the witness and the provenance pages follow.
+    func keyChain(following rotations: [KeyRotation]) -> (chain: KeyChain, stopped: KeyChain.Stop?) {
+        KeyChain.followed(pinned: verifier, rotations: rotations, revoked: revoked, named: namedLogKeys)
+    }
 }

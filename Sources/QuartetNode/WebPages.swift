@@ -98,8 +98,21 @@ extension API {
             // A log whose keys cannot be read here is left out: the browser fails its checkpoint
             // ("no verifier key"), not the whole page.
             do {
-                let chain = try store.keyChain(log)
-                let pinned = federation.members.first { $0.log == log.name }?.verifier.vkey ?? NoteVerifier(name: chain.origin, publicKey: chain.pinned).vkey
+                // The copy's rotations as the federation has them followed (its revocations and
+                // named keys, as replication and the witness follow them): a rotation the file
+                // disowns (a revoked key's, to a key it names nowhere) stops the chain before
+                // it, so the browser is never led to the key it rotates to.
+                var chain = try store.keyChain(log)
+                let member = federation.members.first { $0.log == log.name }
+                if let member {
+                    let followed = member.keyChain(following: chain.rotations)
+                    chain = followed.chain
+                    if let stop = followed.stopped {
+                        logger.warning("a log's copy holds a key rotation the federation file disowns: provenance pages follow its keys only up to it",
+                                       metadata: ["log": "\(log.name)", "index": "\(stop.rotation.index)", "reason": "\(stop.reason)"])
+                    }
+                }
+                let pinned = member?.verifier.vkey ?? NoteVerifier(name: chain.origin, publicKey: chain.pinned).vkey
                 // (Rotation entries are public: no agreement withholds them.)
                 let held = try store.rotations(log, size: size, chain: chain).map { ViewProvenance.Item(entry: EntryBody($0.entry), inclusion: InclusionProofBody($0.inclusion)) }
                 keys[log.name] = (chain.verifier(forSize: size).vkey, pinned)

@@ -69,7 +69,7 @@ final class WitnessService: Sendable {
         var info: LogInfo?
         if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
             info = try? ledger.log(named: member.log)
-            logs[origin] = Self.trustedKeys(member, size: size, ledger: ledger, info: info)
+            logs[origin] = Self.trustedKeys(member, size: size, ledger: ledger, info: info, stopped: { stop in self.sayStopped(member, stop) })
         }
         // The signature is checked before the witness state is locked (it needs none of it).
         let signed: Checkpoint
@@ -197,12 +197,31 @@ final class WitnessService: Sendable {
     /// The keys of `member`'s log a checkpoint of `size` may be signed by (`trustedKeys(size:…)`),
     /// from this node's copy of the log where it holds one; none while that copy cannot be read
     /// (falling back to every key the federation names would trust a key the log rotated away
-    /// from, for as long as the store fails).
-    static func trustedKeys(_ member: Federation.Member, size: UInt64, ledger: LedgerStore, info: LogInfo?) -> [NoteVerifier] {
+    /// from, for as long as the store fails). The copy's rotations are followed as replication
+    /// follows them, with the federation's revocations and named keys
+    /// (`Federation.Member.keyChain(following:)`): a rotation stored before the federation
+    /// revoked the key that signed it, to a key the federation names nowhere (a thief's), stops
+    /// the chain before it, so neither that key nor any later one is trusted; `stopped` is told.
+    static func trustedKeys(_ member: Federation.Member, size: UInt64, ledger: LedgerStore, info: LogInfo?,
+                            stopped: (KeyChain.Stop) -> Void = { _ in }) -> [NoteVerifier] {
         guard let info else { return member.logKeys(forSize: size) }
-        guard let chain = try? ledger.keyChain(info), let held = try? ledger.size(info) else { return [] }
-        return trustedKeys(size: size, chain: chain, held: held, current: member.current, revoked: member.revoked)
+        guard let stored = try? ledger.keyChain(info), let held = try? ledger.size(info) else { return [] }
+        let followed = member.keyChain(following: stored.rotations)
+        if let stop = followed.stopped { stopped(stop) }
+        return trustedKeys(size: size, chain: followed.chain, held: held, current: member.current, revoked: member.revoked)
     }
+
+    /// Logs once (per log and rotation) that the witness's copy of `member`'s log holds a
+    /// rotation the federation disowns, so its chain stops before it.
+    private func sayStopped(_ member: Federation.Member, _ stop: KeyChain.Stop) {
+        let key = "\(member.log)\u{0}\(stop.rotation.index)\u{0}\(stop.rotation.verifier.vkey)"
+        guard stopsSaid.withLockedValue({ $0.insert(key).inserted }) else { return }
+        logger.warning("the witness's copy of a log holds a key rotation the federation file disowns: the log's keys are followed only up to it, and the key it rotates to (and any later one) is trusted for nothing; the entries are kept",
+                       metadata: ["log": "\(member.log)", "index": "\(stop.rotation.index)", "key": "\(stop.rotation.verifier.vkey)", "reason": "\(stop.reason)"])
+    }
+
+    /// The stopped chains already logged (`sayStopped`).
+    private let stopsSaid = NIOLockedValueBox<Set<String>>([])
 
     /// The keys a checkpoint of `size` of a log this node holds `held` entries of may be signed
     /// by, as replication checks them: the key in force at that size in the log's key chain

@@ -12,8 +12,12 @@ public struct ReplicationSettings: Sendable {
     /// Every log of the federation and its pinned note verifier key.
     public var verifiers: [String: NoteVerifier]
     /// Keys the federation revoked, per log: checkpoints beyond the size given signed by the
-    /// key, and rotations it signs from that index on, are refused (`KeyChain`).
+    /// key, and rotations it signs from that index on, are refused (`KeyChain`); so is a
+    /// rotation it signs at any index to a key the federation does not name for the log.
     public var revoked: [String: [Ed25519PublicKey: UInt64]] = [:]
+    /// The keys the federation names for each log besides its pinned and revoked keys (its
+    /// `current_vkey`): the keys a revoked key may still rotate to (`KeyChain.named`).
+    public var named: [String: Set<Ed25519PublicKey>] = [:]
     /// The other members.
     public var peers: [String]
     /// Which node writes each log (by default a log is named after its node).

@@ -101,8 +101,14 @@ public struct Replicator: Sendable {
     /// log's writer when a connection is greeted (`witnessed`).
     public internal(set) var witnessedNotes: [String: String] = [:]
     /// The keys of each log over its history (KeyChain): the pinned key and the rotations
-    /// stored or verified here, with the federation's revocations.
+    /// stored or verified here, with the federation's revocations and the keys it names.
     public private(set) var chains: [String: KeyChain]
+    /// Logs whose chain stopped before a stored rotation that does not hold with the
+    /// federation's word on the log (`KeyChain.followed`: a rotation by a revoked key to a key
+    /// the federation names nowhere), and where. The rotations left out are kept here, so a
+    /// later federation file that admits them brings them back; said as an alert at start and
+    /// at each reload.
+    public private(set) var stopped: [String: KeyChain.Stop] = [:]
 
     /// - Parameters:
     ///   - heads: what the store holds at startup.
@@ -112,7 +118,7 @@ public struct Replicator: Sendable {
     public init(settings: ReplicationSettings, heads: [String: LogHead], quarantined: [String: Evidence] = [:],
                 rotations: [String: [KeyRotation]] = [:], seed: UInt64) {
         self.settings = settings
-        self.chains = Self.chains(settings, rotations: rotations)
+        (self.chains, self.stopped) = Self.followed(settings, rotations: rotations)
         self.heads = heads
         self.seen = heads.mapValues(\.checkpoint)
         self.quarantined = quarantined
@@ -136,17 +142,43 @@ public struct Replicator: Sendable {
     /// The protocol version agreed with each greeted peer.
     public var peerVersions: [String: UInt16] { peers.filter { $0.value.greeted }.mapValues(\.version) }
 
-    /// Each log's chain: pinned key, `rotations` (those that do not fit are left out: the
-    /// shell stored only rotations that did), revocations.
+    /// Each log's chain: pinned key, `rotations`, the federation's revocations and the keys it
+    /// names (`followed`).
     public static func chains(_ settings: ReplicationSettings, rotations: [String: [KeyRotation]]) -> [String: KeyChain] {
-        var out: [String: KeyChain] = [:]
+        followed(settings, rotations: rotations).chains
+    }
+
+    /// Each log's chain built by `KeyChain.followed`: pinned key, `rotations` in index order up
+    /// to the first that does not hold with the federation's revocations and named keys (the
+    /// shell stored only rotations that held when stored; a revocation since may disown one: a
+    /// thief's rotation stored before the file revoked its key), and where each chain stopped.
+    static func followed(_ settings: ReplicationSettings, rotations: [String: [KeyRotation]]) -> (chains: [String: KeyChain], stopped: [String: KeyChain.Stop]) {
+        var chains: [String: KeyChain] = [:], stopped: [String: KeyChain.Stop] = [:]
         for (log, verifier) in settings.verifiers {
-            var chain = KeyChain(pinned: verifier)
-            chain.revoked = settings.revoked[log] ?? [:]
-            for rotation in rotations[log] ?? [] { try? chain.apply(rotation) }
-            out[log] = chain
+            let followed = KeyChain.followed(pinned: verifier, rotations: rotations[log] ?? [], revoked: settings.revoked[log] ?? [:],
+                                             named: settings.named[log] ?? [])
+            chains[log] = followed.chain
+            stopped[log] = followed.stopped
         }
-        return out
+        return (chains, stopped)
+    }
+
+    /// `chain` (a log's chain as a batch in flight extends it) followed again with the
+    /// federation's word on the log as it is now: a reload may have revoked a key while the
+    /// batch was checked or stored, so no chain reaches `chains` (or checks a later batch) with
+    /// revocations and named keys other than the file's.
+    private func refollowed(_ log: String, _ chain: KeyChain) -> (chain: KeyChain, stopped: KeyChain.Stop?) {
+        KeyChain.followed(pinned: settings.verifiers[log] ?? NoteVerifier(name: chain.origin, publicKey: chain.pinned), rotations: chain.rotations,
+                          revoked: settings.revoked[log] ?? [:], named: settings.named[log] ?? [])
+    }
+
+    /// An alert per log whose chain stopped before a stored rotation (`stopped`; `only`: that
+    /// log's alone).
+    private func stoppedChainAlerts(only: String? = nil) -> [Directive] {
+        stopped.filter { only == nil || $0.key == only }.sorted { $0.key < $1.key }.map { log, stop in
+            .alert(ReplicationAlert(kind: .rotationFork, log: log, peer: nil,
+                                    message: "this node's copy of \(log) holds a key rotation at entry \(stop.rotation.index) that the federation file disowns (\(stop.reason)): \(log)'s keys are followed only up to it; the key it rotates to and any later one sign nothing here (the copy holds a second history across a revoked key's rotation; its entries are kept)"))
+        }
     }
 
     /// Whether a batch of `log` is being stored.
@@ -160,7 +192,8 @@ public struct Replicator: Sendable {
     /// (a peer that dials it would otherwise be in its backoff); afterwards only the member with
     /// the smaller id redials.
     public mutating func start() -> [Directive] {
-        settings.peers.map { .dial(peer: $0, afterMillis: 0) } + (settings.syncOwnLog && ownSync.synced ? [.ownLogSynced(size: heads[settings.ownLog]?.size ?? 0)] : [])
+        stoppedChainAlerts() + settings.peers.map { .dial(peer: $0, afterMillis: 0) }
+            + (settings.syncOwnLog && ownSync.synced ? [.ownLogSynced(size: heads[settings.ownLog]?.size ?? 0)] : [])
     }
 
     /// The federation changed (a reload): `peers` are the other members now, `verifiers` and
@@ -168,7 +201,7 @@ public struct Replicator: Sendable {
     /// connections closed. Heads of logs no longer in the federation are kept but no longer
     /// announced.
     public mutating func members(peers new: [String], verifiers: [String: NoteVerifier], writers: [String: String],
-                                 revoked: [String: [Ed25519PublicKey: UInt64]] = [:],
+                                 revoked: [String: [Ed25519PublicKey: UInt64]] = [:], named: [String: Set<Ed25519PublicKey>] = [:],
                                  ownSync: (answers: Int, witnesses: Set<String>)? = nil) -> [Directive] {
         settings.verifiers = verifiers
         if let ownSync {
@@ -177,8 +210,12 @@ public struct Replicator: Sendable {
         }
         settings.writers = writers
         settings.revoked = revoked
-        // Rotations carry over; revocations are the file's; notes verified before are checked again.
-        chains = Self.chains(settings, rotations: chains.mapValues(\.rotations))
+        settings.named = named
+        // Rotations carry over (those a stopped chain left out too); revocations and named keys
+        // are the file's; notes verified before are checked again.
+        var carried = chains.mapValues(\.rotations)
+        for (log, stop) in stopped { carried[log, default: []] += stop.leftOut.filter { !(carried[log] ?? []).contains($0) } }
+        (chains, stopped) = Self.followed(settings, rotations: carried)
         verifiedNotes = BoundedMemo(capacity: 512)
         let added = new.filter { peers[$0] == nil }
         let removed = settings.peers.filter { !new.contains($0) }
@@ -194,7 +231,7 @@ public struct Replicator: Sendable {
             out.append(.dial(peer: peer, afterMillis: 0))
         }
         // Fewer peers may now be enough for the own log's sync (or more needed).
-        return out + ownSyncCheck()
+        return stoppedChainAlerts() + out + ownSyncCheck()
     }
 
     /// A TLS connection to a member (verified by its certificate) is up.
@@ -587,7 +624,9 @@ public struct Replicator: Sendable {
             base = nil
         }
         let chain: KeyChain?
-        do { chain = try self.chain(batch.log, on: base, extendedBy: batch.entries) } catch {
+        // (A chain in flight is followed again with the file's word as it is now: a reload may
+        // have come since it was made.)
+        do { chain = try self.chain(batch.log, on: base.map { refollowed(batch.log, $0).chain }, extendedBy: batch.entries) } catch {
             if pastGap(batch) { return request(batch.log, from: peer) }  // what precedes the gap may explain it
             return penalize(peer, log: batch.log, "batch of \(batch.log): \(error)")
         }
@@ -701,17 +740,26 @@ public struct Replicator: Sendable {
     /// The shell stored a batch received from `peer`.
     public mutating func stored(_ batch: Batch, checkpoint: Checkpoint, from peer: String) -> [Directive] {
         storing[batch.log] = nil
-        // Its rotations are now part of the log here: later checkpoints are checked by them.
-        if let chain = storingChain.removeValue(forKey: batch.log) { chains[batch.log] = chain }
+        // Its rotations are now part of the log here: later checkpoints are checked by them
+        // (followed with the file's word on the log as it is now; a stop is said).
+        var said: [Directive] = []
+        if let chain = storingChain.removeValue(forKey: batch.log) {
+            let followed = refollowed(batch.log, chain)
+            chains[batch.log] = followed.chain
+            if let stop = followed.stopped {
+                stopped[batch.log] = stop
+                said = stoppedChainAlerts(only: batch.log)
+            }
+        }
         // Quarantined while it was being stored: held, but passed on to nobody.
         if quarantined[batch.log] != nil {
             if checkpoint.size > heads[batch.log]?.size ?? 0 { heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note) }
-            return []
+            return said
         }
         let nextChain = pendingChain.removeValue(forKey: batch.log)
-        guard let next = pending.removeValue(forKey: batch.log) else { return advanced(batch, checkpoint: checkpoint, source: peer) }
+        guard let next = pending.removeValue(forKey: batch.log) else { return said + advanced(batch, checkpoint: checkpoint, source: peer) }
         // The batch that waited goes in next; what else the peers hold is asked for after it.
-        var out = advanced(batch, checkpoint: checkpoint, source: peer, requestMore: next.batch.from != checkpoint.size)
+        var out = said + advanced(batch, checkpoint: checkpoint, source: peer, requestMore: next.batch.from != checkpoint.size)
         if next.batch.from == heads[batch.log]?.size, quarantined[batch.log] == nil {
             storing[batch.log] = next.batch.end
             storingChain[batch.log] = nextChain

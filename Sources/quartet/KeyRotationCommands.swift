@@ -92,7 +92,13 @@ struct KeyRevoke: AsyncParsableCommand {
             federation sign`) and the nodes reload it: peers then refuse checkpoints larger than \
             --after signed by that key, and rotations it signs at or beyond --after. Rotate the \
             key first (`quartet key rotate --no-overlap`) and give the rotation's index + 1, and \
-            --current with the new key, so the member signs federation files again.
+            --current with the new key, so the member signs federation files again. A revoked \
+            key's rotations count only to a key the file names for the log (its pinned key, \
+            current_vkey or a revoked key), so a thief holding it cannot fork the log under a key \
+            of its own below --after: to revoke a key older than the one the log just rotated \
+            from, revoke each key between as well (each at its own rotation's index + 1), or \
+            peers stop the log's chain at the first key the file does not name and say so \
+            (a rotation-fork alert).
             """)
 
     @Option(help: "The federation file to change.") var file: String

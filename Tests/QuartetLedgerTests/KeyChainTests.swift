@@ -64,7 +64,8 @@ import Testing
 
     @Test func aRevokedKeySignsNothingBeyondItsLimit() throws {
         let old = try Ed25519PrivateKey(), new = try Ed25519PrivateKey(), thief = try Ed25519PrivateKey()
-        var chain = try KeyChain(origin: Self.origin, pinned: old.publicKey, revoked: [old.publicKey: 10])
+        // (The federation names the key the owner rotates to: a revoked key rotates to no other.)
+        var chain = try KeyChain(origin: Self.origin, pinned: old.publicKey, revoked: [old.publicKey: 10], named: [new.publicKey])
         // The thief's rotation at 12, signed by the revoked key: refused.
         #expect(throws: LedgerError.self) { try chain.apply(try KeyRotation.make(origin: Self.origin, index: 12, previous: old, key: thief)) }
         // The thief's checkpoint at 11 with the old key: refused; the owner's at 10: fine.
@@ -73,5 +74,67 @@ import Testing
         // The owner's rotation at 9 stands, and the new key signs from 10 on.
         try chain.apply(try KeyRotation.make(origin: Self.origin, index: 9, previous: old, key: new))
         #expect(try chain.verifyCheckpoint(try Self.checkpoint(11, signedBy: [new])).checkpoint.size == 11)
+    }
+
+    /// A rotation signed by a key the federation revoked counts only to a key the federation
+    /// names for the log (its pinned key, `current_vkey` or a revoked key), at any index: below
+    /// the revocation's limit too, where a thief holding the key can still sign (finding 115).
+    @Test func aRevokedKeyRotatesOnlyToAKeyTheFederationNames() throws {
+        let old = try Ed25519PrivateKey(), successor = try Ed25519PrivateKey(), thief = try Ed25519PrivateKey(), other = try Ed25519PrivateKey()
+        func chain(revoked: [Ed25519PublicKey: UInt64], named: Set<Ed25519PublicKey>) throws -> KeyChain {
+            try KeyChain(origin: Self.origin, pinned: old.publicKey, revoked: revoked, named: named)
+        }
+        // The writer rotated old → successor at 10 (`--no-overlap`); the file revokes old after
+        // 11, naming the successor as current_vkey.
+        var revoked = try chain(revoked: [old.publicKey: 11], named: [successor.publicKey])
+        // The thief's rotation to a key of its own, below the fork point of a lagging copy and
+        // at the writer's own index: refused, whatever the index below the limit.
+        for index: UInt64 in [0, 4, 10] {
+            #expect(throws: LedgerError.self) { try revoked.apply(try KeyRotation.make(origin: Self.origin, index: index, previous: old, key: thief)) }
+        }
+        #expect(revoked.rotations.isEmpty)
+        // The writer's rotation to the key the file names: followed.
+        try revoked.apply(try KeyRotation.make(origin: Self.origin, index: 10, previous: old, key: successor))
+        #expect(revoked.key(forSize: 11) == successor.publicKey)
+        // To another key the file revokes (a key it lists): followed too.
+        var toRevoked = try chain(revoked: [old.publicKey: 11, other.publicKey: 20], named: [])
+        try toRevoked.apply(try KeyRotation.make(origin: Self.origin, index: 5, previous: old, key: other))
+        #expect(toRevoked.current == other.publicKey)
+        // A key the file does not revoke may rotate to any key: another key's revocation, or the
+        // named keys, change nothing for it.
+        var unrevoked = try chain(revoked: [other.publicKey: 3], named: [successor.publicKey])
+        try unrevoked.apply(try KeyRotation.make(origin: Self.origin, index: 4, previous: old, key: thief))
+        #expect(unrevoked.current == thief.publicKey)
+        var plain = KeyChain(pinned: NoteVerifier(name: Self.origin, publicKey: old.publicKey))
+        try plain.apply(try KeyRotation.make(origin: Self.origin, index: 4, previous: old, key: thief))
+        #expect(plain.current == thief.publicKey)
+    }
+
+    /// A chain built from rotations already stored stops before the first the federation now
+    /// disowns (a thief's rotation stored before the revocation): neither the key it rotates to
+    /// nor any later key is in force anywhere; the rotations left out are returned.
+    @Test func aStoredRotationTheFederationDisownsStopsTheChain() throws {
+        let old = try Ed25519PrivateKey(), successor = try Ed25519PrivateKey(), thief = try Ed25519PrivateKey(), later = try Ed25519PrivateKey()
+        let pinned = NoteVerifier(name: Self.origin, publicKey: old.publicKey)
+        let stored = [try KeyRotation.make(origin: Self.origin, index: 6, previous: old, key: thief),
+                      try KeyRotation.make(origin: Self.origin, index: 9, previous: thief, key: later)]
+        // Before the revocation (or for a key never revoked) the chain follows them.
+        let before = KeyChain.followed(pinned: pinned, rotations: stored, revoked: [:], named: [])
+        #expect(before.stopped == nil && before.chain.current == later.publicKey)
+        let after = KeyChain.followed(pinned: pinned, rotations: stored, revoked: [old.publicKey: 11], named: [successor.publicKey])
+        #expect(after.chain.rotations.isEmpty && after.chain.current == old.publicKey)
+        #expect(after.stopped?.rotation == stored[0] && after.stopped?.leftOut == stored)
+        #expect(after.stopped?.reason.contains("names nowhere") == true, "\(String(describing: after.stopped))")
+        #expect(after.chain.revoked == [old.publicKey: 11] && after.chain.named == [successor.publicKey])
+        // The thief's checkpoints beyond its rotation verify under nothing; the old key's within
+        // its limit still do.
+        #expect(throws: LedgerError.self) { try after.chain.verifyCheckpoint(try Self.checkpoint(8, signedBy: [thief])) }
+        #expect(throws: LedgerError.self) { try after.chain.verifyCheckpoint(try Self.checkpoint(12, signedBy: [later])) }
+        #expect(throws: LedgerError.self) { try after.chain.verifyCheckpoint(try Self.checkpoint(12, signedBy: [old])) }
+        #expect(try after.chain.verifyCheckpoint(try Self.checkpoint(8, signedBy: [old])).checkpoint.size == 8)
+        // The writer's own rotation to the named key is followed whole.
+        let honest = KeyChain.followed(pinned: pinned, rotations: [try KeyRotation.make(origin: Self.origin, index: 10, previous: old, key: successor)],
+                                       revoked: [old.publicKey: 11], named: [successor.publicKey])
+        #expect(honest.stopped == nil && honest.chain.key(forSize: 11) == successor.publicKey)
     }
 }

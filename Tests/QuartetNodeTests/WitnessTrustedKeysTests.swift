@@ -71,4 +71,56 @@ import Testing
         // A log this node holds no copy of: the keys the federation names.
         #expect(WitnessService.trustedKeys(member("england"), size: 5, ledger: store, info: nil).map(\.publicKey) == [pinned.publicKey, current.publicKey])
     }
+
+    /// A thief holding the log's key rotated it to a key of its own at an index the honest
+    /// writer's copy never reached, and this witness's copy stored that history before the
+    /// federation revoked the key (the writer rotated to its successor at 10 with
+    /// `--no-overlap`; the file revokes the old key after 11, naming the successor as
+    /// current_vkey). After the revocation the witness follows its copy's rotations with the
+    /// federation's word on the log: the thief's rotation stops the chain, its key is trusted
+    /// at no size, and the stop is told (logged once by the service) (finding 115).
+    @Test func aStoredThiefRotationIsNoLongerTrustedOnceTheKeyIsRevoked() throws {
+        let store = try TestKit.makeStore(log: "england")
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let origin = "quartet.test/wales"
+        let old = try Ed25519PrivateKey(), successor = try Ed25519PrivateKey(), thief = try Ed25519PrivateKey()
+        let wales = try store.addLog(name: "wales", origin: origin, publicKey: old.publicKey, own: false, nowMillis: 1)
+        // The thief's history: five entries, then its rotation at 5 (signed by the old key it
+        // holds and by its own), checkpoint of 6 signed by its key.
+        var entries: [Entry] = []
+        for i in 0..<5 {
+            entries.append(try Entry(log: "wales", index: UInt64(i), timeMillis: 5, type: "test.note", classification: "public",
+                                     author: "x", payload: TestKit.payload(i), salt: [UInt8](repeating: UInt8(i + 1), count: 32)))
+        }
+        let rotation = try KeyRotation.make(origin: origin, index: 5, previous: old, key: thief)
+        entries.append(try Entry(log: "wales", index: 5, timeMillis: 5, type: KeyRotation.entryType, classification: "public",
+                                 author: "x", payload: rotation.payload, salt: [UInt8](repeating: 9, count: 32)))
+        var frontier = MerkleFrontier()
+        for entry in entries { frontier.append(entry.leafHash) }
+        let checkpoint = Checkpoint(origin: origin, size: 6, root: frontier.root, timeMillis: 5)
+        try store.ingest(wales, from: 0, entries: entries, note: try NoteSigner(name: origin, key: thief).sign(checkpoint).serialized, checkpoint: checkpoint)
+        #expect(try store.keyChain(wales).current == thief.publicKey)
+
+        var member = Federation.Member(id: "wales", role: .nation, peer: HostPort(host: "127.0.0.1", port: 1), api: "https://127.0.0.1:2", log: "wales",
+                                       verifier: NoteVerifier(name: origin, publicKey: old.publicKey),
+                                       current: NoteVerifier(name: origin, publicKey: successor.publicKey))
+        var stops: [KeyChain.Stop] = []
+        func trusted(_ size: UInt64) -> [Ed25519PublicKey] {
+            WitnessService.trustedKeys(member, size: size, ledger: store, info: wales, stopped: { stops.append($0) }).map(\.publicKey)
+        }
+        // Before the revocation the copy's chain leads to the thief's key (nothing tells it
+        // from a rotation of the writer's).
+        #expect(trusted(6) == [thief.publicKey])
+        #expect(stops.isEmpty)
+        // The revocation: the thief's rotation is disowned; the old key signs within its limit,
+        // the successor beyond what is held, the thief's key nothing.
+        member.revoked = [old.publicKey: 11]
+        #expect(trusted(6) == [old.publicKey])
+        #expect(trusted(8) == [old.publicKey, successor.publicKey])
+        #expect(trusted(12) == [successor.publicKey])
+        for size: UInt64 in [1, 6, 7, 12, 100] { #expect(!trusted(size).contains(thief.publicKey), "size \(size)") }
+        #expect(stops.first?.rotation == rotation && stops.first?.leftOut == [rotation], "\(stops)")
+        // Nothing stored was deleted: the copy still holds the rotation.
+        #expect(try store.keyChain(wales).current == thief.publicKey && store.size(wales) == 6)
+    }
 }

@@ -1,0 +1,114 @@
+import QuartetCrypto
+import QuartetLedger
+@testable import QuartetReplication
+import Testing
+
+/// A thief holding a log key the federation revoked forks the log below the writer's own
+/// rotation, rotating to a key of its own (finding 115). Replication follows a rotation signed
+/// by a revoked key only to a key the federation names for the log, at any index: a copy below
+/// the fork point refuses the thief's batch and takes the writer's; a thief rotation stored
+/// before the revocation stops the chain and is said, and a later file that admits it brings
+/// it back.
+@Suite struct RevokedRotationTests {
+    static let origin = "quartet.test/a"
+
+    struct Keys {
+        let old: Ed25519PrivateKey, successor: Ed25519PrivateKey, thief: Ed25519PrivateKey
+        init() throws {
+            (old, successor, thief) = (try Ed25519PrivateKey(), try Ed25519PrivateKey(), try Ed25519PrivateKey())
+        }
+    }
+
+    /// Node `c`, holding 10 entries of `a`'s log (signed by `old`), connected to `b`; the file
+    /// revokes `old` after 11 and names `successor` when `revoked`.
+    static func node(_ keys: Keys, revoked: Bool, rotations: [KeyRotation] = []) throws -> (Replicator, [Directive]) {
+        let verifiers = ["a": NoteVerifier(name: origin, publicKey: keys.old.publicKey),
+                         "b": try NoteSigner(name: "quartet.test/b", key: try Ed25519PrivateKey()).verifier,
+                         "c": try NoteSigner(name: "quartet.test/c", key: try Ed25519PrivateKey()).verifier]
+        var settings = ReplicationSettings(node: "c", federation: "sim", ownLog: "c", verifiers: verifiers, peers: ["a", "b"])
+        if revoked {
+            settings.revoked = ["a": [keys.old.publicKey: 11]]
+            settings.named = ["a": [keys.successor.publicKey]]
+        }
+        let head = Checkpoint(origin: origin, size: 10, root: Hash.leaf([10]), timeMillis: 1)
+        var replicator = Replicator(settings: settings, heads: ["a": LogHead(checkpoint: head, note: try NoteSigner(name: origin, key: keys.old).sign(head).serialized)],
+                                    rotations: ["a": rotations], seed: 7)
+        let started = replicator.start()
+        _ = replicator.connected("b")
+        _ = replicator.received(.hello(version: ProtocolLimits.version, node: "b", federation: "sim"), from: "b")
+        return (replicator, started)
+    }
+
+    /// A batch of `a` from 10: a rotation at 10 from `old` to `key`, under a checkpoint of 11
+    /// signed by `key`.
+    static func batch(rotatingTo key: Ed25519PrivateKey, _ keys: Keys) throws -> (Batch, KeyRotation) {
+        let rotation = try KeyRotation.make(origin: origin, index: 10, previous: keys.old, key: key)
+        let entry = try Entry(log: "a", index: 10, timeMillis: 2, type: KeyRotation.entryType, classification: "public",
+                              author: "x", payload: rotation.payload, salt: [UInt8](repeating: 3, count: 32))
+        let checkpoint = Checkpoint(origin: origin, size: 11, root: Hash.leaf([11]), timeMillis: 2)
+        return (Batch(log: "a", from: 10, note: try NoteSigner(name: origin, key: key).sign(checkpoint).serialized, entries: [WireEntry(entry)]), rotation)
+    }
+
+    static func stores(_ out: [Directive]) -> Bool { out.contains { if case .store = $0 { return true }; return false } }
+
+    @Test func aCopyBelowTheForkRefusesTheThiefsRotationAndTakesTheWriters() throws {
+        let keys = try Keys()
+        let (thiefs, _) = try Self.batch(rotatingTo: keys.thief, keys)
+        // Without the revocation nothing tells the thief's rotation from the writer's.
+        var unrevoked = try Self.node(keys, revoked: false).0
+        #expect(Self.stores(unrevoked.received(.entries(thiefs), from: "b")))
+        // With it: refused (index 10, below the revocation's limit of 11), and the relay told.
+        var revoked = try Self.node(keys, revoked: true).0
+        let refused = revoked.received(.entries(thiefs), from: "b")
+        #expect(!Self.stores(refused), "\(refused)")
+        #expect(refused.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected && alert.message.contains("names nowhere") }; return false }, "\(refused)")
+        // The writer's rotation to the key the file names is taken.
+        var honest = try Self.node(keys, revoked: true).0
+        #expect(Self.stores(honest.received(.entries(try Self.batch(rotatingTo: keys.successor, keys).0), from: "b")))
+    }
+
+    @Test func aThiefRotationStoredBeforeTheRevocationStopsTheChainAndIsSaid() throws {
+        let keys = try Keys()
+        let (_, rotation) = try Self.batch(rotatingTo: keys.thief, keys)
+        // Stored while the file did not revoke the key: followed.
+        var (replicator, started) = try Self.node(keys, revoked: false, rotations: [rotation])
+        #expect(replicator.chains["a"]?.current == keys.thief.publicKey && replicator.stopped.isEmpty)
+        #expect(!started.contains { if case .alert = $0 { return true }; return false })
+        // A reload revokes the key: the chain stops before the rotation, and that is said.
+        let verifiers = replicator.settings.verifiers
+        var out = replicator.members(peers: ["a", "b"], verifiers: verifiers, writers: [:], revoked: ["a": [keys.old.publicKey: 11]],
+                                     named: ["a": [keys.successor.publicKey]])
+        #expect(replicator.chains["a"]?.rotations.isEmpty == true && replicator.chains["a"]?.current == keys.old.publicKey)
+        #expect(replicator.stopped["a"]?.rotation == rotation)
+        #expect(out.contains { if case .alert(let alert) = $0 { return alert.kind == .rotationFork && alert.log == "a" && alert.peer == nil }; return false }, "\(out)")
+        // At the next start too.
+        (replicator, started) = try Self.node(keys, revoked: true, rotations: [rotation])
+        #expect(replicator.chains["a"]?.rotations.isEmpty == true)
+        #expect(started.contains { if case .alert(let alert) = $0 { return alert.kind == .rotationFork && alert.log == "a" }; return false }, "\(started)")
+        // The thief's checkpoints beyond its rotation verify under nothing here.
+        let thiefHead = Checkpoint(origin: Self.origin, size: 11, root: Hash.leaf([11]), timeMillis: 2)
+        #expect(throws: (any Error).self) { try replicator.verified(try NoteSigner(name: Self.origin, key: keys.thief).sign(thiefHead).serialized, log: "a") }
+        // A file that no longer revokes the key brings the rotation back (nothing was dropped).
+        out = replicator.members(peers: ["a", "b"], verifiers: verifiers, writers: [:])
+        #expect(replicator.chains["a"]?.current == keys.thief.publicKey && replicator.stopped.isEmpty)
+        #expect(!out.contains { if case .alert = $0 { return true }; return false })
+    }
+
+    /// The revocation comes while the thief's batch, checked before it, is being stored: the
+    /// chain the batch extends is followed again with the file's word when it is stored.
+    @Test func aReloadWhileTheThiefsBatchIsStoredStillStopsTheChain() throws {
+        let keys = try Keys()
+        let (thiefs, rotation) = try Self.batch(rotatingTo: keys.thief, keys)
+        var replicator = try Self.node(keys, revoked: false).0
+        let out = replicator.received(.entries(thiefs), from: "b")
+        let checkpoint = try #require(out.lazy.compactMap { directive -> Checkpoint? in
+            if case .store(_, _, let checkpoint) = directive { return checkpoint }
+            return nil
+        }.first)
+        _ = replicator.members(peers: ["a", "b"], verifiers: replicator.settings.verifiers, writers: [:], revoked: ["a": [keys.old.publicKey: 11]],
+                               named: ["a": [keys.successor.publicKey]])
+        let stored = replicator.stored(thiefs, checkpoint: checkpoint, from: "b")
+        #expect(replicator.chains["a"]?.current == keys.old.publicKey && replicator.stopped["a"]?.rotation == rotation)
+        #expect(stored.contains { if case .alert(let alert) = $0 { return alert.kind == .rotationFork && alert.log == "a" }; return false }, "\(stored)")
+    }
+}
