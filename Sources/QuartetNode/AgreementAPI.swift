@@ -18,23 +18,26 @@ extension API {
         }
         routes.get("/v1/agreements/{id}/disclosures", .auditor) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
-            let policy = view.policy
-            guard let state = policy.agreements[id] else {
-                throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node")
+            // Grows with every disclosure record: off the event loops (`ReadWork`).
+            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+                let policy = view.policy
+                guard let state = policy.agreements[id] else {
+                    throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node")
+                }
+                let identity = caller.identity
+                guard AuditRule.mayReadRecords(of: state.agreement, identity) else {
+                    throw HTTPError(.forbidden, message: "the disclosures of \(id) are for \(state.agreement.owner)'s auditors (quartet://auditor/\(state.agreement.owner.lowercased()) or an auditor token of that name) and the operator of \(state.agreement.holder); this is \(identity.uri)")
+                }
+                let items = (policy.disclosures[id] ?? []).map { d in
+                    DisclosuresResponse.Disclosure(log: d.log, ranges: d.ranges.map { [$0.lowerBound, $0.upperBound] }, count: d.count, access: d.access,
+                                                   recipient: d.recipient, time: d.time, record: LedgerRef(log: d.recordLog, index: d.recordIndex))
+                }
+                let purges = (policy.purges[id] ?? []).map { p in
+                    DisclosuresResponse.Purge(log: p.log, entries: p.entries, reason: p.reason, time: p.time, record: LedgerRef(log: p.recordLog, index: p.recordIndex))
+                }
+                return Self.json(DisclosuresResponse(agreement: id, owner: state.agreement.owner, holder: state.agreement.holder,
+                                                     disclosures: items, purges: purges))
             }
-            let identity = caller.identity
-            guard AuditRule.mayReadRecords(of: state.agreement, identity) else {
-                throw HTTPError(.forbidden, message: "the disclosures of \(id) are for \(state.agreement.owner)'s auditors (quartet://auditor/\(state.agreement.owner.lowercased()) or an auditor token of that name) and the operator of \(state.agreement.holder); this is \(identity.uri)")
-            }
-            let items = (policy.disclosures[id] ?? []).map { d in
-                DisclosuresResponse.Disclosure(log: d.log, ranges: d.ranges.map { [$0.lowerBound, $0.upperBound] }, count: d.count, access: d.access,
-                                               recipient: d.recipient, time: d.time, record: LedgerRef(log: d.recordLog, index: d.recordIndex))
-            }
-            let purges = (policy.purges[id] ?? []).map { p in
-                DisclosuresResponse.Purge(log: p.log, entries: p.entries, reason: p.reason, time: p.time, record: LedgerRef(log: p.recordLog, index: p.recordIndex))
-            }
-            return Self.json(DisclosuresResponse(agreement: id, owner: state.agreement.owner, holder: state.agreement.holder,
-                                                 disclosures: items, purges: purges))
         }
         routes.get("/v1/agreements/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")

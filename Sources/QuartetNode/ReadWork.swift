@@ -14,28 +14,60 @@ import NIOPosix
 /// both with `Retry-After`), and nothing of it is kept.
 final class ReadWork: Sendable {
     struct Limits: Sendable {
-        /// Requests one credential may have admitted (running or queued) at once.
+        /// Requests one credential may have admitted (running or waiting) at once.
         var perCaller = 64
-        /// Requests admitted at once in all.
+        /// Of those, how many may be on the pool at once; the rest wait their turn, so the
+        /// pool's queue holds at most this many of any one credential and every credential's
+        /// requests take turns with the others'.
+        var runningPerCaller = 2
+        /// Requests admitted at once in all (operators and member nodes are admitted past it:
+        /// readers filling it do not lock the node's own people out).
         var total = 256
     }
 
-    /// The admission counts, pure (tested without threads).
+    /// The admission counts and turns, pure (tested without threads).
     struct Counts: Sendable {
         var limits: Limits
         private(set) var admitted = 0
         private(set) var byCaller: [String: Int] = [:]
+        private(set) var running: [String: Int] = [:]
+        /// Per credential, the requests waiting for a turn on the pool, oldest first.
+        private(set) var waiting: [String: [UInt64]] = [:]
 
         init(limits: Limits) { self.limits = limits }
 
         enum Refusal: Equatable { case caller, node }
 
         /// Admits one request of `caller`, or says which bound it met.
-        mutating func admit(_ caller: String) -> Refusal? {
+        mutating func admit(_ caller: String, privileged: Bool = false) -> Refusal? {
             if byCaller[caller, default: 0] >= limits.perCaller { return .caller }
-            if admitted >= limits.total { return .node }
+            if admitted >= limits.total && !privileged { return .node }
             admitted += 1
             byCaller[caller, default: 0] += 1
+            return nil
+        }
+
+        /// Whether admitted request `id` of `caller` may go to the pool now; if not it waits
+        /// (`finish` hands it a turn).
+        mutating func start(_ caller: String, id: UInt64) -> Bool {
+            if running[caller, default: 0] < limits.runningPerCaller {
+                running[caller, default: 0] += 1
+                return true
+            }
+            waiting[caller, default: []].append(id)
+            return false
+        }
+
+        /// A request of `caller` left the pool: the waiting request that takes its turn, if any.
+        mutating func finish(_ caller: String) -> UInt64? {
+            release(caller)
+            if var queue = waiting[caller], !queue.isEmpty {
+                let next = queue.removeFirst()
+                waiting[caller] = queue.isEmpty ? nil : queue
+                return next
+            }
+            let left = running[caller, default: 1] - 1
+            running[caller] = left > 0 ? left : nil
             return nil
         }
 
@@ -47,28 +79,61 @@ final class ReadWork: Sendable {
         }
     }
 
-    private let counts: NIOLockedValueBox<Counts>
+    private struct State: Sendable {
+        var counts: Counts
+        var nextID: UInt64 = 0
+        var turns: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private let state: NIOLockedValueBox<State>
     private let pool: NIOThreadPool
 
     init(limits: Limits = Limits(), pool: NIOThreadPool = .singleton) {
-        counts = NIOLockedValueBox(Counts(limits: limits))
+        state = NIOLockedValueBox(State(counts: Counts(limits: limits)))
         self.pool = pool
     }
 
     /// Runs `body` on the pool for `caller` (a credential: `Caller.author` names the token or
-    /// the certificate serial), or refuses the request if `caller` or the node is at its bound.
-    func run<T: Sendable>(_ caller: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-        switch counts.withLockedValue({ $0.admit(caller) }) {
+    /// the certificate serial), in its turn with the credential's other requests, or refuses
+    /// the request if `caller` or the node is at its bound. `privileged` (an operator, a member
+    /// node) is not refused for the node's bound.
+    func run<T: Sendable>(_ caller: String, privileged: Bool = false, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        switch state.withLockedValue({ $0.counts.admit(caller, privileged: privileged) }) {
         case .caller?:
             throw HTTPError(.tooManyRequests, headers: [.retryAfter: "1"],
-                            message: "this credential has \(counts.withLockedValue { $0.limits.perCaller }) expensive requests (pages, proofs, CSV, entries) running already; retry when one has ended")
+                            message: "this credential has \(state.withLockedValue { $0.counts.limits.perCaller }) expensive requests (pages, proofs, CSV, entries) running or waiting already; retry when one has ended")
         case .node?:
             throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "1"],
                             message: "this node has as many expensive requests running as it takes; retry shortly")
         case nil:
             break
         }
-        defer { counts.withLockedValue { $0.release(caller) } }
+        await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in
+            let now = state.withLockedValue { s -> Bool in
+                let id = s.nextID
+                s.nextID &+= 1
+                if s.counts.start(caller, id: id) { return true }
+                s.turns[id] = turn
+                return false
+            }
+            if now { turn.resume() }
+        }
+        defer {
+            let next = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
+                s.counts.finish(caller).flatMap { s.turns.removeValue(forKey: $0) }
+            }
+            next?.resume()
+        }
         return try await pool.runIfActive(body)
+    }
+}
+
+extension Caller {
+    /// A member node or a log's operator: admitted to `ReadWork` past the node's bound.
+    var isNodeOrOperator: Bool {
+        switch identity {
+        case .node, .operator: return true
+        default: return false
+        }
     }
 }

@@ -10,9 +10,11 @@ enum Readiness {
     /// The last reasons, reused for a second.
     final class Cache: Sendable {
         static let interval = Duration.seconds(1)
-        private let last = RefreshedValue<[String]>(interval: Cache.interval)
+        private let last = RefreshedValue<[String]>(interval: Cache.interval, stuckAfter: .seconds(5))
 
-        func reasons(_ evaluate: () -> [String]) -> [String] { last.get(evaluate) }
+        func reasons(_ evaluate: () -> [String]) -> [String] {
+            last.get(stuck: { ["the readiness check has been running for more than 5 s: the data directory or the replication engine does not answer"] }, evaluate)
+        }
     }
 
     /// A log further behind than this is not ready (catch-up runs at ~100,000 entries/s, so a
@@ -36,10 +38,15 @@ enum Readiness {
     }
 }
 
+/// What `RefreshedValue.get` found: a value to answer, a refresh stuck, or nothing (refresh).
+private enum Known<Value> { case value(Value), stuck, none }
+
 /// A value read at most once per `interval`, by one caller at a time: while one caller
 /// refreshes it, the others are answered the value before (a stranger timing requests to the
 /// moment it expires gets one refresh, not one per request, each waiting on the queues it
-/// reads). Only the very first read, with nothing to answer yet, may run more than once.
+/// reads). Only the very first read, with nothing to answer yet, may run more than once. A
+/// refresh still running `stuckAfter` past the value's time answers the others `stuck` instead
+/// (a probe must not say "ok" for ever from before the store hung).
 final class RefreshedValue<Value: Sendable>: Sendable {
     private struct State {
         var value: Value?
@@ -48,18 +55,28 @@ final class RefreshedValue<Value: Sendable>: Sendable {
     }
     private let state = Mutex(State())
     let interval: Duration
+    let stuckAfter: Duration
 
-    init(interval: Duration) { self.interval = interval }
+    init(interval: Duration, stuckAfter: Duration = .seconds(5)) {
+        self.interval = interval
+        self.stuckAfter = stuckAfter
+    }
 
-    func get(now: ContinuousClock.Instant = .now, _ read: () -> Value) -> Value {
-        // The value to answer, or nil: this caller refreshes.
-        let known: Value? = state.withLock { s in
-            if let value = s.value, let at = s.at, at.duration(to: now) < interval { return value }
-            if s.refreshing, let value = s.value { return value }
+    func get(now: ContinuousClock.Instant = .now, stuck: (() -> Value)? = nil, _ read: () -> Value) -> Value {
+        // The value to answer, or none: this caller refreshes.
+        let known: Known<Value> = state.withLock { s in
+            if let value = s.value, let at = s.at, at.duration(to: now) < interval { return .value(value) }
+            if s.refreshing, let value = s.value, let at = s.at {
+                return stuck != nil && at.duration(to: now) >= stuckAfter ? .stuck : .value(value)
+            }
             s.refreshing = true
-            return nil
+            return .none
         }
-        if let known { return known }
+        switch known {
+        case .value(let value): return value
+        case .stuck: return stuck!()
+        case .none: break
+        }
         let value = read()
         state.withLock { s in
             s.value = value

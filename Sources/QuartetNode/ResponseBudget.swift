@@ -2,11 +2,12 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// The bytes of large responses an API port holds for clients that have not taken them yet,
-/// bounded together: past `limit`, the connection that holds the most while its client takes
-/// nothing (its connection unwritable) is closed, and its bytes freed. A reader who opens every
-/// slot it can, asks each for a 4 MiB page and reads slowly (each connection within the
-/// minimum drain rate) holds at most about `limit`, not slots × pages; clients that take what
-/// they asked for are never chosen (they are not stalled, or hold less).
+/// bounded together: past `limit`, the connection whose client has taken nothing for longest
+/// while it holds bytes (its connection unwritable) is closed, and its bytes freed. A reader
+/// who opens every slot it can, asks each for a 4 MiB page and reads slowly holds at most about
+/// `limit`, not slots × pages; a client taking a large answer at full speed is also unwritable
+/// for most of it (the answer waits in the outbound buffer), but it takes a part every few
+/// milliseconds, so the slow readers go first whatever each holds.
 ///
 /// Only parts the deadline handler watches count (a body over 64 KiB, or any while stalled):
 /// small answers are bounded by the slots alone.
@@ -16,6 +17,8 @@ final class ResponseBudget: Sendable {
         struct Holder {
             var pending = 0
             var stalled = false
+            /// When its client last took a part (or, before any, when it first held bytes).
+            var progress: NIODeadline
         }
         let limit: Int
         private(set) var holders: [ObjectIdentifier: Holder] = [:]
@@ -23,30 +26,32 @@ final class ResponseBudget: Sendable {
 
         init(limit: Int) { self.limit = limit }
 
-        /// `bytes` more held for connection `id`; the connections to close to get back under
-        /// the limit (stalled ones, most held first), whose bytes no longer count.
-        mutating func hold(_ id: ObjectIdentifier, _ bytes: Int) -> [ObjectIdentifier] {
-            holders[id, default: Holder()].pending += bytes
+        /// `bytes` more held for connection `id` at `now`; the connections to close to get back
+        /// under the limit (stalled ones, the longest without progress first), whose bytes no
+        /// longer count.
+        mutating func hold(_ id: ObjectIdentifier, _ bytes: Int, now: NIODeadline) -> [ObjectIdentifier] {
+            holders[id, default: Holder(progress: now)].pending += bytes
             total += bytes
             var victims: [ObjectIdentifier] = []
-            while total > limit, let victim = holders.filter({ $0.value.stalled && $0.value.pending > 0 }).max(by: { $0.value.pending < $1.value.pending })?.key {
+            while total > limit, let victim = holders.filter({ $0.value.stalled && $0.value.pending > 0 }).min(by: { $0.value.progress < $1.value.progress })?.key {
                 victims.append(victim)
                 remove(victim)
             }
             return victims
         }
 
-        /// `bytes` of connection `id` written (or dropped).
-        mutating func release(_ id: ObjectIdentifier, _ bytes: Int) {
+        /// `bytes` of connection `id` written (its client took them at `now`), or dropped.
+        mutating func release(_ id: ObjectIdentifier, _ bytes: Int, now: NIODeadline) {
             guard var holder = holders[id] else { return }
             let freed = min(bytes, holder.pending)
             holder.pending -= freed
+            holder.progress = now
             total -= freed
             holders[id] = holder
         }
 
-        mutating func stalled(_ id: ObjectIdentifier, _ stalled: Bool) {
-            holders[id, default: Holder()].stalled = stalled
+        mutating func stalled(_ id: ObjectIdentifier, _ stalled: Bool, now: NIODeadline) {
+            holders[id, default: Holder(progress: now)].stalled = stalled
         }
 
         mutating func remove(_ id: ObjectIdentifier) {
@@ -67,7 +72,8 @@ final class ResponseBudget: Sendable {
     func hold(_ channel: any Channel, _ bytes: Int) {
         let id = ObjectIdentifier(channel)
         channels.withLockedValue { $0[id] = channel }
-        let victims = ledger.withLockedValue { $0.hold(id, bytes) }
+        let now = NIODeadline.now()
+        let victims = ledger.withLockedValue { $0.hold(id, bytes, now: now) }
         guard !victims.isEmpty else { return }
         let closing = channels.withLockedValue { open in victims.compactMap { open.removeValue(forKey: $0) } }
         for victim in closing { victim.close(promise: nil) }
@@ -75,12 +81,14 @@ final class ResponseBudget: Sendable {
 
     func release(_ channel: any Channel, _ bytes: Int) {
         let id = ObjectIdentifier(channel)
-        ledger.withLockedValue { $0.release(id, bytes) }
+        let now = NIODeadline.now()
+        ledger.withLockedValue { $0.release(id, bytes, now: now) }
     }
 
     func stalled(_ channel: any Channel, _ stalled: Bool) {
         let id = ObjectIdentifier(channel)
-        ledger.withLockedValue { $0.stalled(id, stalled) }
+        let now = NIODeadline.now()
+        ledger.withLockedValue { $0.stalled(id, stalled, now: now) }
     }
 
     /// The connection closed: nothing of it counts any more.

@@ -16,7 +16,7 @@ extension API {
         // each credential's and the node's bounds); the request's parameters are read first.
         routes.get("/v1/view", .reader) { request, context, caller -> Response in
             let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
-            return try await reads.run(caller.author) {
+            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 if let csv { return Self.csv(queries().csv(csv), name: "view") }
                 // A member's node or operator may be barred from aggregates readers see: its
                 // view is rendered for it (the cached one is the readers').
@@ -28,21 +28,21 @@ extension API {
         }
         routes.get("/v1/view/totals", .reader) { request, context, caller -> Response in
             let csv = Self.wantsCSV(request)
-            return try await reads.run(caller.author) {
+            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 let q = queries(withHealth: false)
                 if csv { return Self.csv(q.csv(.totals), name: "totals") }
                 return ViewEncoding.response(ViewTotals(node: node, totals: q.totalsList()))
             }
         }
         routes.get("/v1/view/aggregates", .reader) { request, context, caller -> Response in
-            try await reads.run(caller.author) {
+            try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 ViewEncoding.response(ViewAggregates(node: node, aggregates: queries(withHealth: false, for: caller).aggregatesList()))
             }
         }
         routes.get("/v1/view/priorities/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
-            return try await reads.run(caller.author) {
+            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 let q = queries(withHealth: false)
                 guard let priority = q.priority(id) else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
                 if let csv { return Self.csv(q.csv(csv, priority: id), name: "priority-\(id)") }
@@ -52,7 +52,7 @@ extension API {
         routes.get("/v1/view/nations/{nation}", .reader) { request, context, caller -> Response in
             let nation = try context.parameters.require("nation")
             let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
-            return try await reads.run(caller.author) {
+            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 let q = queries()
                 if let csv {
                     guard q.view.logs[nation] != nil else { throw HTTPError(.notFound, message: "no log named \(nation) in the view") }
@@ -68,7 +68,7 @@ extension API {
             // An answer already rendered for this view is sent from here (no render to move).
             let key = "measure \(id) \(period ?? "")"
             if !csv, let bytes = view.cachedAnswer(key, version: view.snapshot.version) { return ViewEncoding.response(bytes: bytes) }
-            return try await reads.run(caller.author) {
+            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 let q = queries(withHealth: false)
                 if csv {
                     do { _ = try q.measure(id, period: period) } catch let error as PlanError {
@@ -88,7 +88,7 @@ extension API {
         }
         routes.get("/v1/view/figures/{id}/provenance", .reader) { request, context, caller -> Response in
             let figure = try context.parameters.require("id")
-            return try await reads.run(caller.author) {
+            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 let refs: [EntryRef]
                 do { refs = try queries(withHealth: false, for: caller).provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
                 return ViewEncoding.response(try provenance(figure: figure, refs: refs, identity: caller.identity))
@@ -98,7 +98,7 @@ extension API {
             // Rendered at most once per view version, viewer, 10 seconds (the ages it shows),
             // agreement boundary passed (an aggregate whose agreement ended leaves the page at
             // once), alerts and log health.
-            try await reads.run(caller.author) {
+            try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 let health = health()
                 let alerts = engine.alertList()
                 let q = view.queries(view.snapshot, health: health, now: wallClockMillis(), for: recipient(of: caller.identity))

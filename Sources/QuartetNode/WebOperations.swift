@@ -39,44 +39,48 @@ extension API {
         }
         routes.get("/owners/{owner}", .auditor) { request, context, who -> Response in
             let owner = try context.parameters.require("owner")
-            let policy = view.policy
-            let mine = policy.agreements.values.filter { $0.agreement.owner.lowercased() == owner.lowercased() }.sorted { $0.agreement.id < $1.agreement.id }
-            guard !mine.isEmpty else { throw HTTPError(.notFound, message: "no agreement of data owner \(owner) on the ledger at this node") }
-            let readable = mine.filter { AuditRule.mayReadRecords(of: $0.agreement, who.identity) }
-            guard !readable.isEmpty else {
-                throw HTTPError(.forbidden, message: "the records of \(owner)'s data are for its auditors (quartet://auditor/\(owner.lowercased())) and the holders' operators; this is \(who.identity.uri)")
-            }
-            let now = wallClockMillis()
-            let agreements = readable.map { state -> OwnerBody.Agreement in
-                let a = state.agreement
-                let id = a.id
-                let status = policy.status(id, at: now) ?? "unknown"
-                return OwnerBody.Agreement(
-                    id: id, status: status, tag: status == "in-force" ? "green" : (status == "pending" ? "amber" : "grey"), holder: ViewQueries.displayName(a.holder),
-                    recipients: a.recipients.sorted { $0.key < $1.key }.map { "\(ViewQueries.displayName($0.key)): \($0.value.rawValue)" }.joined(separator: ", "),
-                    valid: "\(Timestamp.format(a.validFrom).prefix(10)) to \(Timestamp.format(a.validUntil).prefix(10))", labels: a.labels.sorted().joined(separator: " "),
-                    disclosures: (policy.disclosures[id] ?? []).map { d in
-                        OwnerBody.Disclosure(time: d.time, recipient: ViewQueries.displayName(d.recipient), access: d.access, log: d.log,
-                                             ranges: d.ranges.map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: ", "), count: String(d.count),
-                                             record: "\(d.recordLog)/\(d.recordIndex)")
-                    },
-                    purges: (policy.purges[id] ?? []).map { p in
-                        OwnerBody.Purge(time: p.time, log: p.log, entries: String(p.entries.count), reason: p.reason, record: "\(p.recordLog)/\(p.recordIndex)")
-                    })
-            }
-            if request.uri.queryParameters.get("format") == "csv" {
-                var csv = "agreement,kind,time,recipient_or_log,access_or_reason,log,ranges_or_entries,count,record\n"
-                for a in agreements {
-                    for d in a.disclosures { csv += CSVRow.line([a.id, "disclosure", d.time, d.recipient, d.access, d.log, d.ranges, d.count, d.record]) }
-                    for p in a.purges { csv += CSVRow.line([a.id, "purge", p.time, p.log, p.reason, p.log, p.entries, p.entries, p.record]) }
+            let wantsCSV = request.uri.queryParameters.get("format") == "csv"
+            // Grows with every disclosure record: off the event loops (`ReadWork`).
+            return try await reads.run(who.author, privileged: who.isNodeOrOperator) {
+                let policy = view.policy
+                let mine = policy.agreements.values.filter { $0.agreement.owner.lowercased() == owner.lowercased() }.sorted { $0.agreement.id < $1.agreement.id }
+                guard !mine.isEmpty else { throw HTTPError(.notFound, message: "no agreement of data owner \(owner) on the ledger at this node") }
+                let readable = mine.filter { AuditRule.mayReadRecords(of: $0.agreement, who.identity) }
+                guard !readable.isEmpty else {
+                    throw HTTPError(.forbidden, message: "the records of \(owner)'s data are for its auditors (quartet://auditor/\(owner.lowercased())) and the holders' operators; this is \(who.identity.uri)")
                 }
-                return Self.csv(csv, name: "audit-\(owner.lowercased())")
+                let now = wallClockMillis()
+                let agreements = readable.map { state -> OwnerBody.Agreement in
+                    let a = state.agreement
+                    let id = a.id
+                    let status = policy.status(id, at: now) ?? "unknown"
+                    return OwnerBody.Agreement(
+                        id: id, status: status, tag: status == "in-force" ? "green" : (status == "pending" ? "amber" : "grey"), holder: ViewQueries.displayName(a.holder),
+                        recipients: a.recipients.sorted { $0.key < $1.key }.map { "\(ViewQueries.displayName($0.key)): \($0.value.rawValue)" }.joined(separator: ", "),
+                        valid: "\(Timestamp.format(a.validFrom).prefix(10)) to \(Timestamp.format(a.validUntil).prefix(10))", labels: a.labels.sorted().joined(separator: " "),
+                        disclosures: (policy.disclosures[id] ?? []).map { d in
+                            OwnerBody.Disclosure(time: d.time, recipient: ViewQueries.displayName(d.recipient), access: d.access, log: d.log,
+                                                 ranges: d.ranges.map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: ", "), count: String(d.count),
+                                                 record: "\(d.recordLog)/\(d.recordIndex)")
+                        },
+                        purges: (policy.purges[id] ?? []).map { p in
+                            OwnerBody.Purge(time: p.time, log: p.log, entries: String(p.entries.count), reason: p.reason, record: "\(p.recordLog)/\(p.recordIndex)")
+                        })
+                }
+                if wantsCSV {
+                    var csv = "agreement,kind,time,recipient_or_log,access_or_reason,log,ranges_or_entries,count,record\n"
+                    for a in agreements {
+                        for d in a.disclosures { csv += CSVRow.line([a.id, "disclosure", d.time, d.recipient, d.access, d.log, d.ranges, d.count, d.record]) }
+                        for p in a.purges { csv += CSVRow.line([a.id, "purge", p.time, p.log, p.reason, p.log, p.entries, p.entries, p.record]) }
+                    }
+                    return Self.csv(csv, name: "audit-\(owner.lowercased())")
+                }
+                let body = OwnerBody(owner: owner, agreements: agreements, csvHref: "/owners/\(WebPage.path(owner))?format=csv",
+                                     hidden: mine.count > readable.count ? String(mine.count - readable.count) : nil)
+                let html = WebPage.Frame(node: node, viewer: who.identity.uri).render("owner", title: "Data owner \(owner)",
+                                                                                       crumbs: [WebPage.home, WebPage.Crumb(name: "Data owner \(owner)")], script: false, body: body)
+                return WebPage.response(html, status: .ok)
             }
-            let body = OwnerBody(owner: owner, agreements: agreements, csvHref: "/owners/\(WebPage.path(owner))?format=csv",
-                                 hidden: mine.count > readable.count ? String(mine.count - readable.count) : nil)
-            let html = WebPage.Frame(node: node, viewer: who.identity.uri).render("owner", title: "Data owner \(owner)",
-                                                                                   crumbs: [WebPage.home, WebPage.Crumb(name: "Data owner \(owner)")], script: false, body: body)
-            return WebPage.response(html, status: .ok)
         }
     }
 }

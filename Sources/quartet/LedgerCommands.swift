@@ -65,7 +65,7 @@ struct AppendCommand: AsyncParsableCommand {
     @OptionGroup var data: DataOptions
     @Option(help: "The log (default: the directory's only own log).") var log: String?
     @Option(help: "Entry type, e.g. progress.reading.") var type: String
-    @Option(help: "public, or the label of restricted data (replication then sends its payload only where an agreement in force allows).") var classification = EntryHeader.publicClassification
+    @Option(help: "public (restricted data goes through the node's API, which checks its agreement).") var classification = EntryHeader.publicClassification
     @Option(help: "The operator submitting it.") var author = ""
     @Option(help: "A file holding the JSON object payload, or - for standard input.") var payload: String
     @OptionGroup var output: FormatOptions
@@ -75,6 +75,11 @@ struct AppendCommand: AsyncParsableCommand {
         // suppression and padding) is not written offline.
         guard type != Policy.aggregateType && type != "dataset.rows" else {
             throw ValidationError("--type \(type): restricted rows and their aggregates are made through the node's API (quartet record dataset), which checks the agreement, suppresses small counts and pads the payloads; append does none of that")
+        }
+        // Restricted data of any type likewise: only admission checks the agreement covering
+        // its label and pads it.
+        guard classification == EntryHeader.publicClassification else {
+            throw ValidationError("--classification \(classification): restricted data is appended through the node's API, which checks that an agreement in force covers the label and pads the payload; append writes public entries only")
         }
         let bytes: [UInt8]
         if payload == "-" {

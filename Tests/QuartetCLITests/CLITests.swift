@@ -139,6 +139,9 @@ func populatedDirectory(count: Int) throws -> URL {
                                              stdin: Array(#"{"label":"heiw.workforce.headcount","cells":[[3]]}"#.utf8))
             #expect(forged.status != 0 && forged.stderr.contains("made through the node's API"), "\(type): \(forged.stderr)")
         }
+        let restricted = try TestKit.quartet(["append", "--data", data, "--type", "test.note", "--classification", "heiw.workforce.headcount", "--payload", "-"],
+                                             stdin: Array(#"{"count":3}"#.utf8))
+        #expect(restricted.status != 0 && restricted.stderr.contains("append writes public entries only"), "\(restricted.stderr)")
 
         // A missing, then an unreadable, signing key.
         let key = dir.appendingPathComponent("data/keys/wales.pem")

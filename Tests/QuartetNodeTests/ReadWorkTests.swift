@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 import Hummingbird
 import NIOPosix
@@ -9,7 +10,7 @@ import Testing
     final class Started: Sendable { let count = Atomic<Int>(0) }
 
     @Test func countsBoundEachCallerAndTheNode() {
-        var counts = ReadWork.Counts(limits: .init(perCaller: 2, total: 3))
+        var counts = ReadWork.Counts(limits: .init(perCaller: 2, runningPerCaller: 1, total: 3))
         #expect(counts.admit("a") == nil)
         #expect(counts.admit("a") == nil)
         #expect(counts.admit("a") == .caller)
@@ -23,12 +24,32 @@ import Testing
         #expect(counts.admitted == 3)
         counts.release("a"); counts.release("b"); counts.release("c")
         #expect(counts.admitted == 0 && counts.byCaller.isEmpty)
+        // An operator or a member node is admitted past the node's bound (not its own).
+        for caller in ["r1", "r2", "r3"] { #expect(counts.admit(caller) == nil) }
+        #expect(counts.admit("r4") == .node)
+        #expect(counts.admit("operator", privileged: true) == nil)
+    }
+
+    /// One credential's requests take turns on the pool: at most `runningPerCaller` there at
+    /// once, the rest waiting in order, so another credential's request is never behind more
+    /// than that many of one reader's.
+    @Test func aCredentialsRequestsTakeTurns() {
+        var counts = ReadWork.Counts(limits: .init(perCaller: 10, runningPerCaller: 2, total: 100))
+        for id in 0..<4 as Range<UInt64> { #expect(counts.admit("a") == nil); _ = id }
+        #expect(counts.start("a", id: 0) && counts.start("a", id: 1))
+        #expect(!counts.start("a", id: 2) && !counts.start("a", id: 3))
+        #expect(counts.admit("b") == nil && counts.start("b", id: 4), "another credential waits behind a's turns")
+        #expect(counts.finish("a") == 2)
+        #expect(counts.finish("a") == 3)
+        #expect(counts.finish("a") == nil && counts.finish("a") == nil)
+        #expect(counts.finish("b") == nil)
+        #expect(counts.admitted == 0 && counts.running.isEmpty && counts.waiting.isEmpty)
     }
 
     @Test func refusesPastTheBoundsAndFreesTheSlotWhenWorkEnds() async throws {
         let pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
-        let reads = ReadWork(limits: .init(perCaller: 1, total: 2), pool: pool)
+        let reads = ReadWork(limits: .init(perCaller: 1, runningPerCaller: 1, total: 2), pool: pool)
         let gate = DispatchSemaphore(value: 0)
         let started = Started()
         func waitStarted(_ n: Int) async throws {
@@ -49,6 +70,14 @@ import Testing
         #expect(try await first.value == 1)
         #expect(try await second.value == 3)
         // Both slots are free again, and a body that throws frees its slot too.
+        let waited = try await withThrowingTaskGroup(of: Int.self) { group in
+            // With one turn at a time, a's second request waits for its first, then runs.
+            let reads = ReadWork(limits: .init(perCaller: 4, runningPerCaller: 1, total: 8), pool: pool)
+            group.addTask { try await reads.run("a") { Thread.sleep(forTimeInterval: 0.05); return 1 } }
+            group.addTask { try await reads.run("a") { 2 } }
+            return try await group.reduce(0, +)
+        }
+        #expect(waited == 3)
         struct Failed: Error {}
         await #expect(throws: Failed.self) { try await reads.run("a") { throw Failed() } }
         #expect(try await reads.run("a") { 5 } == 5)

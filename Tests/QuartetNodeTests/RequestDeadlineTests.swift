@@ -115,7 +115,7 @@ import Testing
     }
 
     /// The port's large responses not taken yet are bounded together: past the budget, the
-    /// stalled connection holding the most is closed; one whose client takes what it gets is not.
+    /// stalled connection taking nothing is closed; one whose client takes what it gets is not.
     @Test func pastThePortsBudgetTheStalledConnectionHoldingMostIsClosed() throws {
         let budget = ResponseBudget(limit: 1536 << 10)
         func open() throws -> EmbeddedChannel {
@@ -147,22 +147,29 @@ import Testing
         #expect(budget.held == 0, "a closed connection's bytes still count")
     }
 
-    @Test func theBudgetLedgerChoosesStalledHoldersLargestFirst() {
+    /// The victim is the stalled connection whose client has taken nothing for longest, not
+    /// the one holding most: an honest client taking a large answer at full speed is stalled
+    /// too (the answer waits in the outbound buffer) but takes parts all the time.
+    @Test func theBudgetLedgerChoosesTheStalledHolderLongestWithoutProgress() {
         // Kept alive: a freed object's address (its identifier) is reused by the next.
         let objects = [NSObject(), NSObject(), NSObject()]
-        let a = ObjectIdentifier(objects[0]), b = ObjectIdentifier(objects[1]), c = ObjectIdentifier(objects[2])
+        let slow = ObjectIdentifier(objects[0]), fast = ObjectIdentifier(objects[1]), newcomer = ObjectIdentifier(objects[2])
+        let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
         var ledger = ResponseBudget.Ledger(limit: 100)
-        ledger.stalled(a, true)
-        ledger.stalled(b, true)
-        #expect(ledger.hold(a, 30).isEmpty)
-        #expect(ledger.hold(b, 50).isEmpty)
-        #expect(ledger.hold(c, 40) == [b], "the largest stalled holder goes first")
-        #expect(ledger.total == 70)
-        #expect(ledger.hold(c, 40) == [a])
-        #expect(ledger.total == 80)
+        ledger.stalled(slow, true, now: t0)
+        ledger.stalled(fast, true, now: t0)
+        #expect(ledger.hold(slow, 30, now: t0).isEmpty)
+        #expect(ledger.hold(fast, 60, now: t0).isEmpty)
+        // The fast client takes a part now and then; the slow one has not for 4 s.
+        ledger.release(fast, 5, now: t0 + .seconds(4))
+        #expect(ledger.hold(newcomer, 40, now: t0 + .seconds(4)) == [slow], "the holder taking parts was chosen over the one taking none")
+        #expect(ledger.total == 95)
+        // Nobody stalled beyond the fast one, which just took a part: it goes only if still over.
+        #expect(ledger.hold(newcomer, 10, now: t0 + .seconds(5)) == [fast])
+        #expect(ledger.total == 50)
         // Nobody stalled: nothing to close, the total may pass the limit.
-        #expect(ledger.hold(c, 40).isEmpty && ledger.total == 120)
-        ledger.release(c, 500)
+        #expect(ledger.hold(newcomer, 60, now: t0 + .seconds(6)).isEmpty && ledger.total == 110)
+        ledger.release(newcomer, 500, now: t0 + .seconds(6))
         #expect(ledger.total == 0)
     }
 }
