@@ -110,6 +110,12 @@ public struct Federation: Sendable, Equatable {
             guard api.utf8.count <= 2048, api.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), let url = URL(string: api), url.scheme == "https", url.host != nil else {
                 throw node.error("api", "expected an https:// base URL of printable ASCII, found \"\(api.prefix(200))\"")
             }
+            // The host as written, and as dialled: a percent-encoded host decodes to other
+            // letters (lookalikes) than the reviewer reads, and user info before an `@` puts a
+            // trusted-looking name in front of another host.
+            guard let apiHost = apiHost(of: api), isASCIIHost(apiHost), url.host.map(unbracketed)?.lowercased() == apiHost.lowercased() else {
+                throw node.error("api", "node \"\(id)\": the api URL's host must be written as an ASCII host name (letters, digits, '-' and '.') or an IP address, without user info or percent-encoding, found \"\(Self.shown(api.prefix(200)))\"")
+            }
             let log = try node.optionalString("log") ?? id
             // As a node configuration requires: the name becomes file names (evidence/<log>.json)
             // and terminal output.
@@ -129,7 +135,13 @@ public struct Federation: Sendable, Equatable {
             if let other = members.first(where: { $0.verifier.name == verifier.name || $0.witness?.name == verifier.name }) {
                 throw node.error("vkey", "names the origin \(verifier.name), which is \(other.id)'s \(other.verifier.name == verifier.name ? "log's" : "witness key's"); every log has its own")
             }
-            var member = Member(id: id, role: role, peer: try node.address("peer"), api: api, log: log, verifier: verifier)
+            let peer = try node.address("peer")
+            // Lookalike letters (Cyrillic `а` for `a`) and invisible marks would show a reviewer
+            // one host while members dial another: ASCII host names and address literals only.
+            guard isASCIIHost(peer.host) else {
+                throw node.error("peer", "node \"\(id)\": the peer host must be an ASCII host name (letters, digits, '-' and '.') or an IP address, found \"\(Self.shown(peer.host))\"")
+            }
+            var member = Member(id: id, role: role, peer: peer, api: api, log: log, verifier: verifier)
             if let text = try node.optionalString("witness") {
                 let witness: CosignatureVerifier
                 do { witness = try CosignatureVerifier(vkey: text) } catch {
@@ -224,5 +236,73 @@ public struct Federation: Sendable, Equatable {
         federation.owners = owners
         do { federation.labels = try LabelOwnership(ownerLabels) } catch { throw root.error("owners", error.message) }
         return federation
+    }
+}
+
+// MARK: Hosts
+
+extension Federation {
+    /// Whether `host` is a host name of ASCII letters, digits and '-' in dot-separated labels
+    /// (each 1–63 characters, not starting or ending with '-'; at most 253 bytes), an IPv4
+    /// address, or an IPv6 address (without brackets or a zone). Nothing else: no other
+    /// letters (lookalikes of ASCII ones), no invisible or bidi marks, no percent-encoding. A
+    /// name whose last label is all digits must be an IPv4 address (no top-level domain is
+    /// numeric; `1.2.3` or `999.1.1.1` would be read by resolvers in other ways).
+    public static func isASCIIHost(_ host: String) -> Bool {
+        let bytes = Array(host.utf8)
+        guard !bytes.isEmpty, bytes.count <= 253, bytes.allSatisfy({ $0 < 0x80 }) else { return false }
+        func isHex(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 70) || (b >= 97 && b <= 102) }
+        if bytes.contains(UInt8(ascii: ":")) {
+            guard bytes.allSatisfy({ isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else { return false }
+            var address = in6_addr()
+            return inet_pton(AF_INET6, host, &address) == 1
+        }
+        let labels = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        for label in labels {
+            guard (1...63).contains(label.count), label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-"),
+                  label.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == UInt8(ascii: "-") })
+            else { return false }
+        }
+        if let last = labels.last, last.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
+            var address = in_addr()
+            return inet_pton(AF_INET, host, &address) == 1
+        }
+        return true
+    }
+
+    /// The host of an `https://` URL as written (between `://` and the port, path, query or
+    /// fragment; an IPv6 literal without its brackets); nil when the authority carries user
+    /// info (`trusted.example@other.example`) or is not of that form.
+    public static func apiHost(of url: String) -> String? {
+        guard let start = url.range(of: "://") else { return nil }
+        let authority = url[start.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard !authority.contains("@") else { return nil }
+        let host: Substring, rest: Substring
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            rest = authority[authority.index(after: close)...]
+        } else {
+            host = authority.prefix { $0 != ":" }
+            rest = authority[host.endIndex...]
+        }
+        guard rest.isEmpty || (rest.hasPrefix(":") && rest.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber })) else { return nil }
+        return String(host)
+    }
+
+    static func unbracketed(_ host: String) -> String {
+        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    }
+
+    /// `text` for an error message: printable ASCII as it is, anything else as `\u{XXXX}` (a
+    /// lookalike letter or an invisible mark is seen for what it is).
+    static func shown<S: StringProtocol>(_ text: S) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value >= 0x20 && scalar.value < 0x7F { out.unicodeScalars.append(scalar) } else {
+                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            }
+        }
+        return out
     }
 }

@@ -163,6 +163,8 @@ public enum FederationReview {
         case (.owner, "vkey"?, .changed), (.owner, "vkey"?, .removed): return "the key that countersigns this owner's agreements"
         case (.owner, "label"?, _): return "which agreements this owner's key may open"
         case (.federation, "name"?, _): return "nodes of one federation refuse a file of another"
+        case (.member, "peer"?, .changed): return "address changed: members will dial this host"
+        case (.member, "api"?, .changed): return "address changed: members will read this host"
         default: return nil
         }
     }

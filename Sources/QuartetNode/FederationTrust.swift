@@ -164,14 +164,17 @@ extension FederationTrust {
     public static func read(_ path: String, signatures: Bool = true) throws -> SignedFile {
         let bytes = try readBounded(path, limit: maxFileBytes, what: "federation file")
         let federation = try Federation.parse(Data(bytes), file: path)
+        return SignedFile(path: path, bytes: bytes, federation: federation, note: signatures ? try readNote(of: path) : nil)
+    }
+
+    /// The signatures of the federation file at `path` (`path.sig`), or nil when there are none.
+    static func readNote(of path: String) throws -> SignedNote? {
         let sigPath = signaturePath(of: path)
-        guard signatures, FileManager.default.fileExists(atPath: sigPath) else { return SignedFile(path: path, bytes: bytes, federation: federation, note: nil) }
+        guard FileManager.default.fileExists(atPath: sigPath) else { return nil }
         let sig = try readBounded(sigPath, limit: SignedNote.maxLength, what: "federation signature file")
-        let note: SignedNote
-        do { note = try SignedNote(parsing: String(decoding: sig, as: UTF8.self)) } catch {
+        do { return try SignedNote(parsing: String(decoding: sig, as: UTF8.self)) } catch {
             throw Refusal("\(sigPath): not a signed note: \(error)")
         }
-        return SignedFile(path: path, bytes: bytes, federation: federation, note: note)
     }
 
     /// What `admit` decided.
@@ -227,7 +230,18 @@ extension FederationTrust {
     /// the note written.
     @discardableResult
     public static func sign(file path: String, member id: String, key: Ed25519PrivateKey, fresh: Bool = false) throws -> SignedNote {
-        let file = try read(path, signatures: !fresh)
+        try sign(try read(path, signatures: false), member: id, key: key, fresh: fresh)
+    }
+
+    /// Adds member `id`'s signature over `file`'s bytes, as read once and reviewed (`quartet
+    /// federation sign` prints them before it signs), to the signature file beside `file.path`:
+    /// the federation file is not read again, so a file changed after it was read is never
+    /// signed unseen (the statement's SHA-256 is of the bytes reviewed, and a node refuses the
+    /// signatures for any other bytes). The signature file is read now (unless `fresh`), so
+    /// signatures other members added meanwhile are kept; one over other bytes is refused.
+    @discardableResult
+    public static func sign(_ file: SignedFile, member id: String, key: Ed25519PrivateKey, fresh: Bool = false) throws -> SignedNote {
+        let path = file.path
         guard let member = file.federation.member(id) else {
             throw Refusal("\(path) lists no member \(id) (it lists \(file.federation.members.map(\.id).joined(separator: ", ")))")
         }
@@ -237,7 +251,7 @@ extension FederationTrust {
             throw Refusal("this key is not one \(path) names for \(id) (\(keys)); sign with the key of log \(member.log)")
         }
         let signer = try NoteSigner(name: member.verifier.name, key: key)
-        let note = try sign(Statement(file: file.bytes, federation: file.federation), adding: signer, to: fresh ? nil : file.note)
+        let note = try sign(Statement(file: file.bytes, federation: file.federation), adding: signer, to: fresh ? nil : try readNote(of: path))
         try writeAtomically(Array(note.serialized.utf8), to: signaturePath(of: path), mode: 0o644)
         return note
     }
@@ -297,5 +311,56 @@ extension FederationTrust {
         let store = try LedgerStore.open(DataDirectory(path: dataDirectory), mode: .reader)
         defer { try? store.close() }
         return ReplicationEngine.admissibility(of: federation, held: try store.logs().map(HeldLog.init), ownLog: ownLog, directory: dataDirectory)
+    }
+}
+
+// MARK: Reviewing before signing
+
+extension FederationTrust {
+    /// Checks that `bytes` are the file a member reviewed, pinned by the SHA-256 `show` printed
+    /// (`hex`, 64 hex digits, either case). Throws saying both digests otherwise.
+    public static func checkPinned(_ bytes: [UInt8], sha256 hex: String) throws(Refusal) {
+        guard hex.utf8.count == 64, let pinned = Hex.decode(hex.lowercased()), pinned.count == 32 else {
+            throw Refusal("--sha256 expects the 64 hex digits `quartet federation show` prints, found \"\(hex.prefix(80))\"")
+        }
+        let actual = SHA256.hash(bytes)
+        guard actual == pinned else {
+            throw Refusal("the file's sha256 is \(Hex.encode(actual)), not \(Hex.encode(pinned)) as given with --sha256: it is not the file that was reviewed (it changed since); nothing was signed")
+        }
+    }
+
+    /// What the signatures of a baseline (the version in use a change is reviewed against, given
+    /// as `--accepted`) show: nil when it has none (the caller warns that it is unsigned);
+    /// otherwise the members of its own who signed, when they are a quorum of them, as a node
+    /// that accepted nothing before checks a file. Throws when the signatures are not over these
+    /// bytes or are no quorum: a baseline handed over with a change could be made up to hide
+    /// what the change does. (A node's `federation.accepted.json` was accepted on the signatures
+    /// of the version before, which is not kept: a version that changed most of the members can
+    /// fail this check though a node accepted it.)
+    ///
+    /// Signatures about other bytes are refused (a baseline altered to hide what a change does);
+    /// signatures about these bytes by fewer than a quorum of its own members are returned with
+    /// `quorum` false (the caller says so): honest after a change of most members.
+    public static func checkBaseline(file bytes: [UInt8], federation: Federation, note: SignedNote?) throws(Refusal) -> (signers: [String], quorum: Bool)? {
+        guard let note else { return nil }
+        do {
+            return (try check(file: bytes, federation: federation, note: note, accepted: nil), true)
+        } catch {
+            // About these bytes (the statement matches them), yet no quorum: said, not refused.
+            guard let stated = Statement(text: note.text), stated == Statement(file: bytes, federation: federation) else { throw error }
+            return (signers(of: note, among: federation, revocations: federation), false)
+        }
+    }
+
+    /// Why the node `node`, whose data directory is `dataDirectory`, would refuse `federation`
+    /// at a reload for what it changes from the version in force there (the accepted file,
+    /// `Federation.reloadConflict`: a member's log, log key or role, the aggregator, the data
+    /// owners), or nil; nil too when the node has accepted no file yet (a first start makes
+    /// no such check).
+    public static func reloadConflict(of federation: Federation, dataDirectory: String, node: String) throws -> String? {
+        let acceptedFile = acceptedPath(dataDirectory: dataDirectory)
+        guard FileManager.default.fileExists(atPath: acceptedFile) else { return nil }
+        let bytes = try readBounded(acceptedFile, limit: maxFileBytes, what: "accepted federation file")
+        return try Federation.parse(Data(bytes), file: acceptedFile).reloadConflict(with: federation, me: node)
     }
 }

@@ -29,7 +29,13 @@ struct FederationCommand: AsyncParsableCommand {
                 with --accepted (the node's DATA/federation.accepted.json), or --no-previous for a \
                 federation's first version (every field is then printed as new). One of the two is \
                 required: a member signs the file's SHA-256, so what it has not reviewed it signs \
-                unseen.
+                unseen. If the version in use has signatures beside it (FILE.sig, as a node's \
+                federation.accepted.json has), they must be a quorum of its members, or nothing \
+                is signed; an unsigned one is flagged.
+
+                FILE is read once: the bytes printed are the bytes signed, and the output names \
+                their sha256. --sha256 HEX (the digest `quartet federation show` printed when the \
+                file was reviewed) refuses to sign unless the file read is that one.
                 """)
 
         @Option(help: "The federation file.") var file: String
@@ -39,6 +45,7 @@ struct FederationCommand: AsyncParsableCommand {
         @Flag(help: "Discard the signatures FILE.sig holds and start it again.") var fresh = false
         @Option(help: "The version in use (e.g. DATA/federation.accepted.json): the changes from it are printed before signing.") var accepted: String?
         @Flag(name: .customLong("no-previous"), help: "This is the federation's first version: there is none to compare with.") var noPrevious = false
+        @Option(help: "The sha256 of the file as reviewed (`quartet federation show` prints it): sign only if FILE is still that file.") var sha256: String?
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
@@ -48,7 +55,11 @@ struct FederationCommand: AsyncParsableCommand {
                     ? "give one of --accepted and --no-previous"
                     : "give --accepted FILE, the federation file in use (a node's DATA/federation.accepted.json), to see what this version changes before signing it; or --no-previous if it is the federation's first version")
             }
+            // Read once: these bytes are printed and signed (FederationTrust.sign does not read
+            // FILE again), so a file changed meanwhile is never signed unseen.
             let unsigned = try FederationTrust.read(file, signatures: false)
+            if let sha256 { try FederationTrust.checkPinned(unsigned.bytes, sha256: sha256) }
+            let digest = Hex.encode(SHA256.hash(unsigned.bytes))
             let review = try FederationChanges(proposed: unsigned, acceptedPath: accepted)
             if output.format == .text { review.printText() }
             guard let me = unsigned.federation.member(member) else {
@@ -62,19 +73,19 @@ struct FederationCommand: AsyncParsableCommand {
                 do { pem = try RegularFile.readText(key!, limit: 65_536) } catch { throw CLIError("--key: \(key!): \(error)") }
                 signingKey = try Ed25519PrivateKey(pem: pem)
             }
-            let note = try FederationTrust.sign(file: file, member: member, key: signingKey, fresh: fresh)
-            let signed = try FederationTrust.read(file)
-            let signers = FederationTrust.signers(of: note, among: signed.federation)
-            let needed = FederationTrust.quorum(of: signed.federation.members.count)
+            let note = try FederationTrust.sign(unsigned, member: member, key: signingKey, fresh: fresh)
+            let federation = unsigned.federation
+            let signers = FederationTrust.signers(of: note, among: federation)
+            let needed = FederationTrust.quorum(of: federation.members.count)
             switch output.format {
             case .json:
-                var object: [String: Any] = ["file": file, "signatures": FederationTrust.signaturePath(of: file), "version": signed.federation.version,
-                                             "signed_by": signers, "quorum": needed]
+                var object: [String: Any] = ["file": file, "signatures": FederationTrust.signaturePath(of: file), "version": federation.version,
+                                             "sha256": digest, "signed_by": signers, "quorum": needed]
                 review.addJSON(to: &object)
                 printJSON(object)
             case .text:
-                print("signed \(file) version \(signed.federation.version) as \(member): \(FederationTrust.signaturePath(of: file))")
-                print("signed by \(signers.joined(separator: ", ")) (\(signers.count) of \(signed.federation.members.count); a first start needs \(needed))")
+                print(TerminalText.escaped("signed \(file) version \(federation.version) sha256 \(digest) as \(member): \(FederationTrust.signaturePath(of: file))"))
+                print("signed by \(signers.joined(separator: ", ")) (\(signers.count) of \(federation.members.count); a first start needs \(needed))")
                 print("(counted by this file's keys; a node counts them by the version it accepted before: `quartet federation verify --accepted` checks that)")
             }
         }
@@ -87,9 +98,11 @@ struct FederationCommand: AsyncParsableCommand {
                 Without --accepted, FILE is checked as on a node's first start (a quorum of its own \
                 members). With --accepted (a node's DATA/federation.accepted.json, or the version \
                 now in use), FILE must be newer and signed by a quorum of that version's members. \
-                With --config, FILE must also be one that node can take with the logs its data \
-                directory holds (no new log under a held log's origin or key, its own log held \
-                as its own): what serve and a reload check before keeping a file.
+                With --config, FILE must also be one that node can take: at a reload, no change \
+                from the version its data directory accepted that needs a restart (a member's \
+                log, log key or role, the aggregator, the data owners); and with the logs its \
+                data directory holds (no new log under a held log's origin or key, its own log \
+                held as its own): what serve and a reload check before keeping a file.
                 """)
 
         @Option(help: "The federation file.") var file: String
@@ -108,6 +121,11 @@ struct FederationCommand: AsyncParsableCommand {
             let node = try config.map { try NodeConfiguration.load(path: $0) }
             do {
                 let signers = try FederationTrust.check(file: signed.bytes, federation: signed.federation, note: signed.note, accepted: previous)
+                // In Node.reload's order: the signatures, what changes from the version in
+                // force (the accepted file), then the logs held.
+                if let node, let conflict = try FederationTrust.reloadConflict(of: signed.federation, dataDirectory: node.dataDirectory, node: node.node) {
+                    throw NotAdmissible(description: "node \(node.node) would refuse it at a reload: \(conflict)")
+                }
                 if let node, let problem = try FederationTrust.admissibility(of: signed.federation, dataDirectory: node.dataDirectory, ownLog: node.log) {
                     throw NotAdmissible(description: "node \(node.node) would refuse it: \(problem)")
                 }
@@ -196,11 +214,44 @@ struct FederationChanges {
     /// The version in use, as read; nil for a first version (`sign --no-previous`).
     let accepted: FederationTrust.SignedFile?
     let changes: [FederationReview.Change]
+    /// Who signed the version in use (a quorum of its own members); nil when it has no
+    /// signatures beside it (or there is none).
+    let acceptedSigners: [String]?
+    /// Why the version in use's signatures do not show a quorum of its own members, if so.
+    let baselineDoubt: String?
 
     init(proposed: FederationTrust.SignedFile, acceptedPath: String?) throws {
         self.proposed = proposed
-        accepted = try acceptedPath.map { try FederationTrust.read($0, signatures: false) }
+        let accepted = try acceptedPath.map { try FederationTrust.read($0) }
+        // A baseline handed over with a change could be made up to hide what it changes: its
+        // signatures, where it has them (a node's federation.accepted.json does), are checked.
+        // Not a refusal: a node accepted it on the quorum of the version before, which is not
+        // kept, so a version that changed most members can fail this check honestly; said
+        // loudly instead, before anything is signed.
+        var doubt: String?
+        if let accepted {
+            let checked: (signers: [String], quorum: Bool)?
+            do { checked = try FederationTrust.checkBaseline(file: accepted.bytes, federation: accepted.federation, note: accepted.note) } catch {
+                throw CLIError("--accepted \(accepted.path): refused as the version in use: \(error.description) (\(FederationTrust.signaturePath(of: accepted.path))); compare with a node's DATA/federation.accepted.json")
+            }
+            acceptedSigners = checked?.signers
+            if let checked, !checked.quorum {
+                let needed = FederationTrust.quorum(of: accepted.federation.members.count)
+                doubt = "the version in use (\(accepted.path)) is signed by \(checked.signers.isEmpty ? "none" : checked.signers.joined(separator: ", ")) of its own \(accepted.federation.members.count) members, fewer than \(needed): a node may have accepted it on the quorum of the version before (after a change of most members), but compare it with a node's DATA/federation.accepted.json before trusting this review"
+            }
+        } else {
+            acceptedSigners = nil
+        }
+        baselineDoubt = doubt
+        self.accepted = accepted
         changes = FederationReview.diff(from: accepted?.federation, to: proposed.federation)
+    }
+
+    /// Said when the version in use has no signatures: nothing shows a quorum took it.
+    var unsignedBaseline: String? {
+        if let baselineDoubt { return baselineDoubt }
+        guard let accepted, acceptedSigners == nil else { return nil }
+        return "the version in use (\(accepted.path)) is unsigned (no \(FederationTrust.signaturePath(of: accepted.path))): nothing shows the members accepted it; the changes are only as true as it is (a node's DATA/federation.accepted.json has its signatures beside it)"
     }
 
     /// Why nodes that accepted `accepted` would refuse the file whatever its signatures, if so.
@@ -218,6 +269,7 @@ struct FederationChanges {
     func printText() {
         if let accepted {
             let what = changes.isEmpty ? " no change" : ""
+            if let unsignedBaseline { print(TerminalText.escaped("warning: \(unsignedBaseline)")) }
             print(TerminalText.escaped("changes from version \(accepted.federation.version) (\(accepted.path)) to version \(proposed.federation.version):\(what)"))
             if !changes.isEmpty { for line in FederationReview.lines(of: changes) { print(TerminalText.escaped("  \(line)")) } }
             if let refusedByNodes { print(TerminalText.escaped("warning: \(refusedByNodes)")) }
@@ -229,6 +281,10 @@ struct FederationChanges {
 
     func addJSON(to object: inout [String: Any]) {
         object["accepted_version"] = accepted.map { $0.federation.version as Any } ?? NSNull()
+        if accepted != nil {
+            object["accepted_signed_by"] = acceptedSigners.map { $0 as Any } ?? NSNull()
+            if let unsignedBaseline { object["accepted_warning"] = unsignedBaseline }
+        }
         object["changes"] = changes.map { change -> [String: Any] in
             var entry: [String: Any] = ["kind": change.kind.rawValue]
             switch change.scope {

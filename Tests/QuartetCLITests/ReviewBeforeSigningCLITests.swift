@@ -82,6 +82,12 @@ import Testing
                                                          dir.appendingPathComponent("uk/data").path, "--accepted", accepted, "--format", "json"]).stdout)
         #expect((signedJSON["changes"] as? [[String: Any]])?.count == changes.count && signedJSON["signed_by"] as? [String] == ["uk", "wales"], "\(signedJSON)")
 
+        // A third member signs version 2 (later used as the version in use, whose signatures,
+        // beside it, must be a quorum of its members).
+        let englandSigned = try TestKit.quartet(["federation", "sign", "--file", file, "--member", "england", "--data",
+                                           dir.appendingPathComponent("england/data").path, "--accepted", accepted])
+        #expect(englandSigned.status == 0, "\(englandSigned)")
+
         // A first version: every field printed as new.
         let first = try TestKit.quartet(["federation", "sign", "--file", accepted, "--member", "wales", "--data", wales, "--fresh", "--no-previous"])
         #expect(first.status == 0 && first.stdout.contains("every field of version 1 is new") && first.stdout.contains("+ member england (added)"), "\(first)")
@@ -89,6 +95,114 @@ import Testing
         // An older version than the one in use is flagged: nodes would refuse it.
         let older = try TestKit.quartet(["federation", "show", "--file", accepted, "--accepted", file])
         #expect(older.stdout.contains("warning: version 1 is older than version 2 in use"), "\(older.stdout)")
+    }
+
+    /// `object` with node `id` changed by `change`, written to `path` as JSON.
+    func write(_ object: [String: Any], to path: String, node id: String, _ change: (inout [String: Any]) -> Void) throws {
+        var object = object
+        var nodes = try #require(object["nodes"] as? [[String: Any]])
+        let i = try #require(nodes.firstIndex { $0["id"] as? String == id })
+        change(&nodes[i])
+        object["nodes"] = nodes
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func signSignsTheBytesReviewedPinnedByTheirDigestAgainstAChecked() throws {
+        let dir = try demo("review-pin")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let file = path("federation.json"), v1 = path("v1.json"), wales = path("wales/data")
+        // The version in use, with the demo's signatures (all five members) beside it.
+        try FileManager.default.copyItem(atPath: file, toPath: v1)
+        try FileManager.default.copyItem(atPath: file + ".sig", toPath: v1 + ".sig")
+        let base = try object(String(contentsOfFile: file, encoding: .utf8))
+        var v2 = base
+        v2["version"] = 2
+        try write(v2, to: file, node: "england") { $0["peer"] = "england.example.net:7402" }
+
+        // show names the digest, and notes the moved address.
+        let shown = try TestKit.quartet(["federation", "show", "--file", file, "--accepted", v1])
+        #expect(shown.status == 0, "\(shown)")
+        let digest = try #require(shown.stdout.firstMatch(of: /sha256 ([0-9a-f]{64})/)?.1).description
+        #expect(shown.stdout.contains("~ peer: ") && shown.stdout.contains("-> england.example.net:7402   [address changed: members will dial this host]"), "\(shown.stdout)")
+        #expect(!shown.stdout.contains("unsigned"), "\(shown.stdout)")
+        let shownJSON = try object(try TestKit.quartet(["federation", "show", "--file", file, "--accepted", v1, "--format", "json"]).stdout)
+        #expect(shownJSON["accepted_signed_by"] as? [String] == ["uk", "wales", "england", "scotland", "northern-ireland"] && shownJSON["accepted_warning"] == nil, "\(shownJSON)")
+
+        // Another digest than the file's (it changed since it was reviewed): nothing is signed.
+        let sigBefore = try Data(contentsOf: URL(fileURLWithPath: file + ".sig"))
+        let v1Digest = try #require(try TestKit.quartet(["federation", "show", "--file", v1]).stdout.firstMatch(of: /sha256 ([0-9a-f]{64})/)?.1).description
+        let stale = try TestKit.quartet(["federation", "sign", "--file", file, "--member", "wales", "--data", wales, "--fresh", "--accepted", v1, "--sha256", v1Digest])
+        #expect(stale.status != 0 && stale.stderr.contains("not the file that was reviewed") && stale.stderr.contains(digest), "\(stale)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file + ".sig")) == sigBefore)
+        let malformed = try TestKit.quartet(["federation", "sign", "--file", file, "--member", "wales", "--data", wales, "--fresh", "--accepted", v1, "--sha256", "abc"])
+        #expect(malformed.status != 0 && malformed.stderr.contains("64 hex digits"), "\(malformed)")
+
+        // The digest reviewed: signed, and the output says which bytes.
+        let signed = try TestKit.quartet(["federation", "sign", "--file", file, "--member", "wales", "--data", wales, "--fresh", "--accepted", v1,
+                                          "--sha256", digest.uppercased()])
+        #expect(signed.status == 0 && signed.stdout.contains("signed \(file) version 2 sha256 \(digest) as wales"), "\(signed)")
+        let signedJSON = try object(try TestKit.quartet(["federation", "sign", "--file", file, "--member", "uk", "--data", path("uk/data"),
+                                                         "--accepted", v1, "--sha256", digest, "--format", "json"]).stdout)
+        #expect(signedJSON["sha256"] as? String == digest && signedJSON["signed_by"] as? [String] == ["uk", "wales"], "\(signedJSON)")
+
+        // A baseline whose signatures are not over it (England's witness key dropped from the
+        // version in use, to hide that the change drops it): refused, by show and by sign.
+        let forged = path("forged.json")
+        try write(base, to: forged, node: "england") { $0["witness"] = nil }
+        try FileManager.default.copyItem(atPath: v1 + ".sig", toPath: forged + ".sig")
+        for command in [["show", "--file", file], ["sign", "--file", file, "--member", "england", "--data", path("england/data")]] {
+            let refused = try TestKit.quartet(["federation"] + command + ["--accepted", forged])
+            #expect(refused.status != 0 && refused.stderr.contains("refused as the version in use") && refused.stderr.contains("changed after it was signed"), "\(refused)")
+        }
+        // Signed by too few of its own members: said loudly, not refused (a node accepts a
+        // version on the quorum of the version before, which may have had other members).
+        let few = path("few.json")
+        try FileManager.default.copyItem(atPath: v1, toPath: few)
+        #expect(try TestKit.quartet(["federation", "sign", "--file", few, "--member", "wales", "--data", wales, "--no-previous"]).status == 0)
+        let underSigned = try TestKit.quartet(["federation", "show", "--file", file, "--accepted", few])
+        #expect(underSigned.status == 0 && underSigned.stdout.contains("warning: the version in use (\(few)) is signed by wales of its own 5 members, fewer than 3"), "\(underSigned)")
+        // Unsigned: a warning, not a refusal.
+        try FileManager.default.removeItem(atPath: few + ".sig")
+        let unsigned = try TestKit.quartet(["federation", "show", "--file", file, "--accepted", few])
+        #expect(unsigned.status == 0 && unsigned.stdout.contains("warning: the version in use (\(few)) is unsigned"), "\(unsigned)")
+        let unsignedJSON = try object(try TestKit.quartet(["federation", "show", "--file", file, "--accepted", few, "--format", "json"]).stdout)
+        #expect(unsignedJSON["accepted_signed_by"] is NSNull && (unsignedJSON["accepted_warning"] as? String)?.contains("unsigned") == true, "\(unsignedJSON)")
+    }
+
+    @Test func verifyWithConfigRefusesWhatAReloadWould() throws {
+        let dir = try demo("review-reload")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let file = path("federation.json"), config = path("wales/wales.json")
+        // Wales's node has accepted version 1 (as a node that started once keeps it).
+        let accepted = path("wales/data/federation.accepted.json")
+        try FileManager.default.copyItem(atPath: file, toPath: accepted)
+        try FileManager.default.copyItem(atPath: file + ".sig", toPath: accepted + ".sig")
+        var v2 = try object(String(contentsOfFile: file, encoding: .utf8))
+        v2["version"] = 2
+        func signByQuorum(_ target: String) throws {
+            for (i, id) in ["uk", "wales", "england"].enumerated() {
+                let signed = try TestKit.quartet(["federation", "sign", "--file", target, "--member", id, "--data", path("\(id)/data"),
+                                                  "--accepted", accepted] + (i == 0 ? ["--fresh"] : []))
+                #expect(signed.status == 0, "\(signed)")
+            }
+        }
+        // A moved address: a reload takes it.
+        let moved = path("moved.json")
+        try write(v2, to: moved, node: "england") { $0["api"] = "https://england.example.net:8402" }
+        try signByQuorum(moved)
+        let fine = try TestKit.quartet(["federation", "verify", "--file", moved, "--config", config])
+        #expect(fine.status == 0 && fine.stdout.contains("version 2 would be accepted"), "\(fine)")
+        // The aggregator made a nation: signed well enough, but a reload refuses it (a restart would not).
+        let demoted = path("demoted.json")
+        try write(v2, to: demoted, node: "uk") { $0["role"] = "nation" }
+        try signByQuorum(demoted)
+        #expect(try TestKit.quartet(["federation", "verify", "--file", demoted]).status == 0)
+        let refused = try TestKit.quartet(["federation", "verify", "--file", demoted, "--config", config])
+        #expect(refused.status == 1 && refused.stderr.contains("node wales would refuse it at a reload: member uk's role differs; that needs a restart"), "\(refused)")
+        let refusedJSON = try object(try TestKit.quartet(["federation", "verify", "--file", demoted, "--config", config, "--format", "json"]).stdout)
+        #expect(refusedJSON["accepted"] as? Bool == false && (refusedJSON["reason"] as? String)?.contains("at a reload") == true, "\(refusedJSON)")
     }
 
     @Test func pkiSignNeedsTheIdentityAndAListedNodesHosts() throws {

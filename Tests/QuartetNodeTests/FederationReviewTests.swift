@@ -162,6 +162,24 @@ import Testing
         #expect(try diff(withCurrent, keys.base()) == [Change(scope: .member("wales"), kind: .removed, field: "current_vkey", old: current, new: nil)])
     }
 
+    @Test func aChangedPeerOrApiAddressIsNoted() throws {
+        let keys = try Keys()
+        let moved = editing(keys.base(), node: "england") { node in
+            node["peer"] = "england.example.net:7402"
+            node["api"] = "https://england.example.net:8402"
+        }
+        let lines = FederationReview.lines(of: try diff(keys.base(), moved))
+        #expect(lines == [
+            "~ member england",
+            "    ~ peer: england.example:7402 -> england.example.net:7402   [address changed: members will dial this host]",
+            "    ~ api: https://england.example:8402 -> https://england.example.net:8402   [address changed: members will read this host]",
+        ], "\(lines)")
+        // A member added whole gets no note per field (it is new as a whole).
+        var without = keys.base()
+        without["nodes"] = (without["nodes"] as! [[String: Any]]).filter { $0["id"] as? String != "england" }
+        #expect(!FederationReview.lines(of: try diff(without, keys.base())).contains { $0.contains("address changed") })
+    }
+
     @Test func membersAddedAndRemovedWithEveryField() throws {
         let keys = try Keys()
         var without = keys.base()

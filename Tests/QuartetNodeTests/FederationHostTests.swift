@@ -1,0 +1,72 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import QuartetNode
+import Testing
+
+/// `Federation.parse` takes only ASCII host names and address literals for a member's peer and
+/// api: a lookalike letter or an invisible mark would show the members who review a change one
+/// host while they dial another.
+@Suite struct FederationHostTests {
+    /// Why a one-member file with `peer` and `api` is refused, or nil.
+    func refusal(peer: String = "wales.example:7401", api: String = "https://wales.example:8401") throws -> String? {
+        let object: [String: Any] = ["federation": "quartet-test", "version": 1,
+                                     "nodes": [["id": "wales", "role": "nation", "peer": peer, "api": api, "vkey": try Self.key()]]]
+        do {
+            _ = try Federation.parse(try JSONSerialization.data(withJSONObject: object), file: "federation.json")
+            return nil
+        } catch { return "\(error)" }
+    }
+
+    static func key() throws -> String {
+        NoteVerifier(name: "quartet.test/wales", publicKey: try Ed25519PrivateKey().publicKey).vkey
+    }
+
+    @Test func asciiHostNamesAndAddressLiteralsAreTaken() throws {
+        for host in ["wales.example", "localhost", "WALES-1.example.org", "127.0.0.1", "10.0.0.254", "xn--pple-43d.example", "a", "1a.example"] {
+            #expect(Federation.isASCIIHost(host), "\(host)")
+        }
+        for host in ["::1", "fe80::1", "2001:db8::7", "::ffff:192.0.2.1"] { #expect(Federation.isASCIIHost(host), "\(host)") }
+        #expect(try refusal(peer: "[::1]:7401", api: "https://[::1]:8401/v1") == nil)
+        #expect(try refusal(peer: "127.0.0.1:7401", api: "https://127.0.0.1:8401") == nil)
+        #expect(try refusal() == nil)
+    }
+
+    @Test func lookalikesInvisibleMarksAndOddFormsAreNot() throws {
+        let refused = [
+            "w\u{0430}les.example",          // Cyrillic а
+            "wales\u{200B}.example",         // zero-width space
+            "wales.example\u{200E}",         // left-to-right mark
+            "\u{202E}elpmaxe.selaw",         // right-to-left override
+            "wal\u{00E9}s.example",          // é
+            "wales\u{FF0E}example",          // fullwidth full stop
+            "wales_1.example", "wales..example", ".wales.example", "-wales.example", "wales-.example", "wales.example.",
+            "wales%2Eexample", "999.1.1.1", "1.2.3", "010.0.0.1", "fe80::1%eth0", "::g", "",
+            String(repeating: "a", count: 64) + ".example", String(repeating: "abcdefgh.", count: 30) + "example",
+        ]
+        for host in refused { #expect(!Federation.isASCIIHost(host), "\(host.debugDescription)") }
+    }
+
+    @Test func theRefusalNamesTheMemberTheFieldAndTheLetters() throws {
+        let peer = try #require(try refusal(peer: "w\u{0430}les.example:7401"))
+        #expect(peer.contains("nodes[0].peer") && peer.contains("node \"wales\"") && peer.contains("w\\u{430}les.example"), "\(peer)")
+        let invisible = try #require(try refusal(peer: "wales\u{200B}.example:7401"))
+        #expect(invisible.contains("wales\\u{200B}.example"), "\(invisible)")
+        // An api host percent-encoded decodes to other letters; user info puts a trusted name
+        // before another host; a numeric-looking name is no address.
+        for api in ["https://w%D0%B0les.example:8401", "https://wales%2Eexample:8401", "https://wales.example@other.example:8401",
+                    "https://999.1.1.1:8401", "https://wales_1.example:8401"] {
+            let problem = try #require(try refusal(api: api), "\(api) taken")
+            #expect(problem.contains("nodes[0].api") && problem.contains("node \"wales\""), "\(problem)")
+        }
+    }
+
+    @Test func apiHostIsTheHostAsWritten() {
+        #expect(Federation.apiHost(of: "https://wales.example:8401/v1?x#y") == "wales.example")
+        #expect(Federation.apiHost(of: "https://[::1]:8401") == "::1")
+        #expect(Federation.apiHost(of: "https://wales.example") == "wales.example")
+        #expect(Federation.apiHost(of: "https://a@b.example") == nil)
+        #expect(Federation.apiHost(of: "https://wales.example:84x1") == nil)
+        #expect(Federation.apiHost(of: "wales.example") == nil)
+    }
+}
