@@ -88,8 +88,8 @@ public struct Federation: Sendable, Equatable {
         let name = try root.string("federation")
         // Shown to every member who reviews a change before signing it (`federation show`):
         // nothing in it may move the cursor or rewrite a line.
-        guard !name.isEmpty, name.utf8.count <= 255, !name.unicodeScalars.contains(where: { ShownText.isControl($0) }) else {
-            throw root.error("federation", "expected a name of at most 255 bytes without control characters")
+        guard !name.isEmpty, name.utf8.count <= 255, !name.unicodeScalars.contains(where: { ShownText.isControl($0) || ShownText.isInvisible($0) }) else {
+            throw root.error("federation", "expected a name of at most 255 bytes without control characters or invisible marks (zero-width, direction marks)")
         }
         let version = try root.positiveInteger("version")
         var members: [Member] = []

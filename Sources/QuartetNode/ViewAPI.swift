@@ -20,8 +20,13 @@ extension API {
                 if let csv { return Self.csv(queries().csv(csv), name: "view") }
                 // A member's node or operator may be barred from aggregates readers see: its
                 // view is rendered for it (the cached one is the readers').
-                if recipient(of: caller.identity) != nil {
-                    return ViewEncoding.response(queries(for: caller).whole(node: node, generatedAt: ViewQueries.iso(wallClockMillis())))
+                if let recipient = recipient(of: caller.identity) {
+                    // Kept per member and second, as the readers' is per second.
+                    let q = queries(for: caller)
+                    let health = q.health.keys.sorted().map { "\($0)=\(q.health[$0]!.verified)/\(q.health[$0]!.alerts.count)" }.joined(separator: ",")
+                    return ViewEncoding.response(bytes: view.page("view.json|\(recipient.node)|\(q.nowMillis / 1000)|\(health)", version: q.view.version) {
+                        ViewEncoding.data(q.whole(node: node, generatedAt: ViewQueries.iso(q.nowMillis)))
+                    })
                 }
                 return ViewEncoding.response(bytes: view.wholeJSON(node: node, health: health()))
             }

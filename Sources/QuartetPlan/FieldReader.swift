@@ -175,4 +175,15 @@ public enum ShownText {
         default: false
         }
     }
+
+    /// Marks that show nothing (zero-width spaces and joiners, the left-to-right, right-to-left
+    /// and Arabic letter marks, word joiner and invisible operators, the byte order mark): two
+    /// names that differ only by them look the same. Refused in names that identify something
+    /// (a federation's); text in other scripts may need the joiners, so plan text keeps them.
+    public static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x200B...0x200F, 0x2060...0x2064, 0xFEFF, 0x061C, 0x00AD, 0x180E: true
+        default: false
+        }
+    }
 }

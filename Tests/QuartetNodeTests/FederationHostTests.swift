@@ -9,8 +9,8 @@ import Testing
 /// host while they dial another.
 @Suite struct FederationHostTests {
     /// Why a one-member file with `peer` and `api` is refused, or nil.
-    func refusal(peer: String = "wales.example:7401", api: String = "https://wales.example:8401") throws -> String? {
-        let object: [String: Any] = ["federation": "quartet-test", "version": 1,
+    func refusal(peer: String = "wales.example:7401", api: String = "https://wales.example:8401", name: String = "quartet-test") throws -> String? {
+        let object: [String: Any] = ["federation": name, "version": 1,
                                      "nodes": [["id": "wales", "role": "nation", "peer": peer, "api": api, "vkey": try Self.key()]]]
         do {
             _ = try Federation.parse(try JSONSerialization.data(withJSONObject: object), file: "federation.json")
@@ -45,6 +45,16 @@ import Testing
             String(repeating: "a", count: 64) + ".example", String(repeating: "abcdefgh.", count: 30) + "example",
         ]
         for host in refused { #expect(!Federation.isASCIIHost(host), "\(host.debugDescription)") }
+    }
+
+    /// The federation's name is shown to every member reviewing a change and signed in its
+    /// statement: two names that differ by an invisible mark would look the same.
+    @Test func aFederationNameWithInvisibleMarksIsRefused() throws {
+        for mark in ["\u{200B}", "\u{200D}", "\u{200E}", "\u{200F}", "\u{2060}", "\u{FEFF}", "\u{061C}", "\u{00AD}"] {
+            let problem = try #require(try refusal(name: "quartet" + mark + "-test"), "\(mark.unicodeScalars.first!.value) taken")
+            #expect(problem.contains("invisible marks"), "\(problem)")
+        }
+        #expect(try refusal(name: "Quartet OT workforce — UK") == nil)
     }
 
     @Test func theRefusalNamesTheMemberTheFieldAndTheLetters() throws {
