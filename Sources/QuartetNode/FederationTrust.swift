@@ -68,6 +68,21 @@ public enum FederationTrust {
         init(_ description: String) { self.description = description }
     }
 
+    /// Why a file cannot follow the version `accepted`, whatever its signatures.
+    public enum Succession: Sendable, Equatable {
+        case otherFederation, older, sameVersionOtherBytes
+    }
+
+    /// Whether `federation` (as `bytes`) may follow `accepted`: same federation, a version no
+    /// older, and a new version for any change (nil: it may). The one rule for nodes (`check`)
+    /// and for `federation sign`'s warning.
+    public static func succession(_ bytes: [UInt8], _ federation: Federation, after accepted: (federation: Federation, bytes: [UInt8])) -> Succession? {
+        if federation.name != accepted.federation.name { return .otherFederation }
+        if federation.version < accepted.federation.version { return .older }
+        if federation.version == accepted.federation.version && bytes != accepted.bytes { return .sameVersionOtherBytes }
+        return nil
+    }
+
     /// The signature file of a federation file.
     public static func signaturePath(of file: String) -> String { file + ".sig" }
 
@@ -108,14 +123,15 @@ public enum FederationTrust {
             throw Refusal("the signatures are for another file (sha256 \(Hex.encode(stated.sha256)); this file's is \(Hex.encode(actual.sha256))): it changed after it was signed")
         }
         if let accepted {
-            guard federation.name == accepted.federation.name else {
+            switch succession(bytes, federation, after: accepted) {
+            case .otherFederation?:
                 throw Refusal("the file is for federation \(federation.name), but this node belongs to \(accepted.federation.name)")
-            }
-            if federation.version < accepted.federation.version {
+            case .older?:
                 throw Refusal("the file is version \(federation.version), older than version \(accepted.federation.version) this node has accepted")
-            }
-            if federation.version == accepted.federation.version && bytes != accepted.bytes {
+            case .sameVersionOtherBytes?:
                 throw Refusal("the file differs from the version \(federation.version) this node has accepted, under the same version number; a change needs a new version")
+            case nil:
+                break
             }
         }
         let trusted = accepted?.federation ?? federation

@@ -62,41 +62,40 @@ final class ResponseBudget: Sendable {
     /// Default 256 MiB a port.
     static let defaultLimit = 256 << 20
 
-    private let ledger: NIOLockedValueBox<Ledger>
-    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    /// The accounting and the channels it may close, under one lock.
+    private let state: NIOLockedValueBox<(ledger: Ledger, channels: [ObjectIdentifier: any Channel])>
 
     init(limit: Int = ResponseBudget.defaultLimit) {
-        ledger = NIOLockedValueBox(Ledger(limit: limit))
+        state = NIOLockedValueBox((Ledger(limit: limit), [:]))
     }
 
     func hold(_ channel: any Channel, _ bytes: Int) {
-        let id = ObjectIdentifier(channel)
-        channels.withLockedValue { $0[id] = channel }
-        let now = NIODeadline.now()
-        let victims = ledger.withLockedValue { $0.hold(id, bytes, now: now) }
-        guard !victims.isEmpty else { return }
-        let closing = channels.withLockedValue { open in victims.compactMap { open.removeValue(forKey: $0) } }
+        let id = ObjectIdentifier(channel), now = NIODeadline.now()
+        let closing = state.withLockedValue { s -> [any Channel] in
+            s.channels[id] = channel
+            return s.ledger.hold(id, bytes, now: now).compactMap { s.channels.removeValue(forKey: $0) }
+        }
         for victim in closing { victim.close(promise: nil) }
     }
 
     func release(_ channel: any Channel, _ bytes: Int) {
-        let id = ObjectIdentifier(channel)
-        let now = NIODeadline.now()
-        ledger.withLockedValue { $0.release(id, bytes, now: now) }
+        let id = ObjectIdentifier(channel), now = NIODeadline.now()
+        state.withLockedValue { $0.ledger.release(id, bytes, now: now) }
     }
 
     func stalled(_ channel: any Channel, _ stalled: Bool) {
-        let id = ObjectIdentifier(channel)
-        let now = NIODeadline.now()
-        ledger.withLockedValue { $0.stalled(id, stalled, now: now) }
+        let id = ObjectIdentifier(channel), now = NIODeadline.now()
+        state.withLockedValue { $0.ledger.stalled(id, stalled, now: now) }
     }
 
     /// The connection closed: nothing of it counts any more.
     func forget(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
-        ledger.withLockedValue { $0.remove(id) }
-        channels.withLockedValue { _ = $0.removeValue(forKey: id) }
+        state.withLockedValue { s in
+            s.ledger.remove(id)
+            s.channels[id] = nil
+        }
     }
 
-    var held: Int { ledger.withLockedValue { $0.total } }
+    var held: Int { state.withLockedValue { $0.ledger.total } }
 }

@@ -23,8 +23,7 @@ extension API {
                 if let recipient = recipient(of: caller.identity) {
                     // Kept per member and second, as the readers' is per second.
                     let q = queries(for: caller)
-                    let health = q.health.keys.sorted().map { "\($0)=\(q.health[$0]!.verified)/\(q.health[$0]!.alerts.count)" }.joined(separator: ",")
-                    return ViewEncoding.response(bytes: view.page("view.json|\(recipient.node)|\(q.nowMillis / 1000)|\(health)", version: q.view.version) {
+                    return ViewEncoding.response(bytes: view.page("view.json|\(recipient.node)|\(q.nowMillis / 1000)|\(ViewMaintainer.healthKey(q.health))", version: q.view.version) {
                         ViewEncoding.data(q.whole(node: node, generatedAt: ViewQueries.iso(q.nowMillis)))
                     })
                 }

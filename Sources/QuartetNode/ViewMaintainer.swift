@@ -358,6 +358,11 @@ public final class ViewMaintainer: Sendable {
         func node(for holder: String) -> String? { holder == log ? nil : node }
     }
 
+    /// What of the logs' health a cached whole view depends on (verified, alert counts).
+    static func healthKey(_ health: [String: LogHealth]) -> String {
+        health.keys.sorted().map { "\($0)=\(health[$0]!.verified)/\(health[$0]!.alerts.count)" }.joined(separator: ",")
+    }
+
     /// Renders the whole view's JSON without the cache (benchmarks): its size in bytes.
     public func renderUncached(node: String) -> Int {
         let now = wallClockMillis()
@@ -404,7 +409,7 @@ public final class ViewMaintainer: Sendable {
     func wholeJSON(node: String, health: [String: LogHealth]) -> Data {
         let now = wallClockMillis()
         let second = now / 1000
-        let healthKey = health.keys.sorted().map { "\($0)=\(health[$0]!.verified)/\(health[$0]!.alerts.count)" }.joined(separator: ",")
+        let healthKey = Self.healthKey(health)
         let (view, cached) = state.withLock { ($0.view, $0.rendered) }
         if let cached, cached.version == view.version, cached.second == second, cached.health == healthKey { return cached.bytes }
         let bytes = ViewEncoding.data(queries(view, health: health, now: now).whole(node: node, generatedAt: ViewQueries.iso(now)))

@@ -258,12 +258,12 @@ struct FederationChanges {
     var refusedByNodes: String? {
         guard let accepted else { return nil }
         let old = accepted.federation, new = proposed.federation
-        if old.name != new.name { return "the file is for federation \(new.name), but the version in use is for \(old.name): nodes will refuse it" }
-        if new.version < old.version { return "version \(new.version) is older than version \(old.version) in use: nodes will refuse it" }
-        if new.version == old.version && proposed.bytes != accepted.bytes {
-            return "the file differs from version \(old.version) in use under the same version number: nodes will refuse it (raise \"version\")"
+        switch FederationTrust.succession(proposed.bytes, new, after: (old, accepted.bytes)) {
+        case .otherFederation?: return "the file is for federation \(new.name), but the version in use is for \(old.name): nodes will refuse it"
+        case .older?: return "version \(new.version) is older than version \(old.version) in use: nodes will refuse it"
+        case .sameVersionOtherBytes?: return "the file differs from version \(old.version) in use under the same version number: nodes will refuse it (raise \"version\")"
+        case nil: return nil
         }
-        return nil
     }
 
     func printText() {

@@ -128,10 +128,8 @@ extension PKICommand {
 /// literal without brackets), in that order, each once.
 func certificateHosts(of member: Federation.Member) -> [String] {
     var hosts = [member.peer.host]
-    if var api = URL(string: member.api)?.host {
-        if api.hasPrefix("["), api.hasSuffix("]") { api = String(api.dropFirst().dropLast()) }
-        if !hosts.contains(where: { $0.lowercased() == api.lowercased() }) { hosts.append(api) }
-    }
+    // The api host as the federation file's parse checked it (`Federation.apiHost`).
+    if let api = Federation.apiHost(of: member.api), !hosts.contains(where: { $0.lowercased() == api.lowercased() }) { hosts.append(api) }
     return hosts
 }
 
