@@ -59,7 +59,7 @@ let package = Package(
         // strategy view and its queries. Pure: no IO beyond reading a plan file.
         .target(
             name: "QuartetPlan",
-            dependencies: ["QuartetAPI", .product(name: "Yams", package: "Yams")]
+            dependencies: ["QuartetAPI", "QuartetCrypto", .product(name: "Yams", package: "Yams")]
         ),
         // Data-sharing agreements: owner-countersigned agreements, their evaluation, small-cell
         // suppression. Pure.

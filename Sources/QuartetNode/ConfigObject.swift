@@ -43,6 +43,12 @@ struct ConfigObject {
         }
     }
 
+    /// The text of a PEM file the configuration names (certificate, key, CA), read as
+    /// `read` reads: a regular file of at most 1 MiB.
+    static func readPEM(_ path: String, what: String) throws(ConfigurationError) -> String {
+        String(decoding: try read(path, what: what, limit: 1 << 20), as: UTF8.self)
+    }
+
     /// The largest configuration or federation file read (a federation of hundreds of members
     /// with their keys is well under 1 MiB).
     static let maxFileBytes = 4 << 20

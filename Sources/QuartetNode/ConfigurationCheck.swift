@@ -57,7 +57,7 @@ public enum ConfigurationCheck {
             fail("tls.certificate", "names \(names.isEmpty ? "no quartet:// identity" : names), expected quartet://node/\(configuration.node)")
         }
         do {
-            let key = try PrivateKey(pem: try String(contentsOfFile: configuration.privateKey, encoding: .utf8))
+            let key = try PrivateKey(pem: try ConfigObject.readPEM(configuration.privateKey, what: "TLS key"))
             if let leaf, !leaf.matches(key) { fail("tls.key", "\(configuration.privateKey) is not the key of \(configuration.certificate)") }
         } catch {
             fail("tls.key", "\(configuration.privateKey): not a private key in PEM: \(error)")
@@ -143,7 +143,7 @@ public enum ConfigurationCheck {
     }
 
     private static func certificate(_ path: String, key: String, report: (String, String) -> Void) -> Certificate? {
-        do { return try Certificate(pem: try String(contentsOfFile: path, encoding: .utf8)) } catch {
+        do { return try Certificate(pem: try ConfigObject.readPEM(path, what: "certificate")) } catch {
             report(key, "\(path): not a certificate in PEM: \(error)")
             return nil
         }

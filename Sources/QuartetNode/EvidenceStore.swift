@@ -1,7 +1,9 @@
 import Foundation
 import Logging
+import QuartetCrypto
 import QuartetLedger
 import QuartetReplication
+import QuartetStore
 
 /// Equivocation evidence kept on disk, one file per log: `<data>/evidence/<log>.json`, so a
 /// quarantine outlives a restart (it is re-verified against the pinned key at every start).
@@ -69,7 +71,10 @@ struct EvidenceStore: Sendable {
             guard FileManager.default.fileExists(atPath: url.path) else { continue }
             let evidence: Evidence
             do {
-                evidence = try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).evidence(log: member.log)
+                // A regular file within the bound backup copies, never through a link: a restored
+                // data directory's planted FIFO or link to a device would hang or fill memory.
+                let bytes = try RegularFile.read(url.path, limit: DataDirectory.evidenceFileLimit, followSymlinks: false)
+                evidence = try JSONDecoder().decode(File.self, from: Data(bytes)).evidence(log: member.log)
             } catch {
                 logger.error("kept evidence cannot be read; ignoring it", metadata: ["file": "\(url.path)", "error": "\(error)"])
                 continue

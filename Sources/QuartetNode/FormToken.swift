@@ -36,7 +36,7 @@ enum FormToken {
         var difference = UInt8(given.count == expected.count ? 0 : 1)
         for (a, b) in zip(given, expected) { difference |= a ^ b }
         guard difference == 0 else {
-            throw HTTPError(.forbidden, message: "the form's anti-forgery token is not this session's (the node may have restarted); reload the page and submit it again")
+            throw HTTPError(.forbidden, message: "the form's anti-forgery token was not made for this credential (the node may have restarted, or the page was opened signed in as someone else); reload the page and submit it again")
         }
     }
 }

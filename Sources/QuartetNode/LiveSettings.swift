@@ -15,7 +15,7 @@ struct TLSContexts: Sendable {
     init(_ configuration: NodeConfiguration) throws {
         let certificate: Certificate
         do {
-            certificate = try Certificate(pem: try String(contentsOfFile: configuration.certificate, encoding: .utf8))
+            certificate = try Certificate(pem: try ConfigObject.readPEM(configuration.certificate, what: "certificate"))
         } catch {
             throw NodeStartupError("\(configuration.file): tls.certificate: \(error)")
         }

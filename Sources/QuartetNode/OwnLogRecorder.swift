@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import QuartetCrypto
 import QuartetPolicy
 import QuartetStore
 
@@ -191,7 +192,13 @@ final class OwnLogRecorder: Sendable {
         var replayed = 0
         for file in files {
             let url = directory.appendingPathComponent(file)
-            guard let data = try? Data(contentsOf: url) else { continue }
+            // A regular file within the bound backup copies, never through a link (a restored
+            // copy's planted FIFO or link to a device would hang or fill memory at start).
+            let data: [UInt8]
+            do { data = try RegularFile.read(url.path, limit: DataDirectory.pendingRecordsLimit, followSymlinks: false) } catch {
+                logger.error("a journal of disclosure and purge records cannot be read; its records are not replayed", metadata: ["file": "\(url.path)", "error": "\(error)"])
+                continue
+            }
             for raw in data.split(separator: UInt8(ascii: "\n")) {
                 // A torn last line (or one of another shape) is skipped.
                 guard let line = try? JSONDecoder().decode(JournalLine.self, from: Data(raw)) else { continue }

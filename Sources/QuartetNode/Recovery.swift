@@ -80,7 +80,9 @@ public enum Recovery {
     /// running one's database.
     static func runningRecovery(_ dataDirectory: String) -> Int32? {
         let marker = URL(fileURLWithPath: dataDirectory).appendingPathComponent(markerName)
-        guard let text = try? String(contentsOf: marker, encoding: .utf8), let range = text.range(of: " pid ") else { return nil }
+        // The marker is a line this command wrote: read as a small regular file, never through
+        // a link (a restored directory's planted FIFO would hang `recover`).
+        guard let text = try? RegularFile.readText(marker.path, limit: 4096, followSymlinks: false), let range = text.range(of: " pid ") else { return nil }
         guard let pid = Int32(text[range.upperBound...].prefix { $0.isASCII && $0.isNumber }), pid > 0, pid != getpid() else { return nil }
         guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
         guard let arguments = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return nil }

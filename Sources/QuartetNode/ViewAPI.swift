@@ -125,7 +125,13 @@ extension API {
             if let site = request.headers[Self.fetchSite], site != "none", site != "same-origin" {
                 throw HTTPError(.forbidden, message: "a sign-in link works only when opened directly (typed or pasted), not from another site")
             }
-            return try signIn(token: token)
+            // A link leaves its token in the browser's history (and synced history) for as long
+            // as the token is listed, past the session and "Sign out": only a reader's token,
+            // which writes nothing, signs in by link. Operators and auditors use the form.
+            guard case .reader? = gate.grant(digest: TokenGrant.digest(token))?.identity else {
+                throw HTTPError(.forbidden, message: "a sign-in link works only with a reader's token; sign in with this token through the form at /login (a link leaves the token in the browser's history)")
+            }
+            return try signIn(token: token, replacing: Gate.cookie(gate.cookieName, in: request))
         }
         routes.public(.post, "/login") { request, context -> Response in
             // Browsers send Origin with every form post; tools may send none.
@@ -140,7 +146,7 @@ extension API {
                 return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
             }.first
             guard let token, !token.isEmpty else { return Dashboard.signInPage(message: "enter a token", status: .badRequest) }
-            return try signIn(token: token)
+            return try signIn(token: token, replacing: Gate.cookie(gate.cookieName, in: request))
         }
         // Signing out: the session ends here and the cookie is cleared (the token itself stays
         // valid until the operator removes it from the configuration). Only from this node's
@@ -195,12 +201,26 @@ extension API {
     /// Fetch Metadata's `Sec-Fetch-Site` request header.
     static let fetchSite = HTTPField.Name("sec-fetch-site")!
 
-    func signIn(token: String) throws -> Response {
+    /// Opens a session for `token` and sets its cookie. The session the browser held
+    /// (`replacing`) ends here: signing in again, say with a reader's token to drop an
+    /// operator's rights, must not leave the operator's session valid for its remaining hours.
+    /// `afterCheck`: runs between the token's check and the session's opening (a test's reload).
+    func signIn(token: String, replacing previous: String?, afterCheck: () -> Void = {}) throws -> Response {
         let digest = TokenGrant.digest(token)
         guard gate.grant(digest: digest) != nil else {
             throw HTTPError(.unauthorized, message: "the token is not one this node accepts")
         }
+        afterCheck()
+        if let previous { sessions.close(previous) }
         let session = try sessions.open(digest: digest)
+        // A reload that removed the token between the check above and the open would have
+        // dropped its sessions before this one existed: checked again once it is in the table
+        // (the token list is switched before the reload drops sessions, so one of the two sees
+        // the other).
+        guard gate.grant(digest: digest) != nil else {
+            sessions.close(session)
+            throw HTTPError(.unauthorized, message: "the token is not one this node accepts")
+        }
         var headers = HTTPFields()
         headers[.location] = "/"
         headers[.setCookie] = "\(gate.cookieName)=\(session); Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=\(Int(WebSessions.lifetime.components.seconds))"

@@ -29,7 +29,11 @@ struct FieldReader {
         guard let value = fields[key] else { throw PlanError("\(at(key)): missing; expected a string") }
         guard case .string(let text) = value else { throw PlanError("\(at(key)): expected a string, got \(value.described)") }
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw PlanError("\(at(key)): expected a non-empty string") }
-        guard text.count <= maxLength else { throw PlanError("\(at(key)): at most \(maxLength) characters, got \(text.count)") }
+        // Counted in Unicode scalars, not the characters a reader sees: a letter followed by a
+        // megabyte of combining marks is one character, and every node stores, folds and
+        // searches what was meant to be at most `maxLength`.
+        let length = text.unicodeScalars.count
+        guard length <= maxLength else { throw PlanError("\(at(key)): at most \(maxLength) characters (Unicode scalars), got \(length)") }
         try Self.refuseControls(text, at: at(key))
         return text
     }

@@ -1,4 +1,5 @@
 import Foundation
+import QuartetCrypto
 import Yams
 
 /// An entry an import wants in the log.
@@ -26,23 +27,22 @@ public struct PlanImport: Sendable {
     public init(planFile: String, catalogueFile: String? = nil, targetsFile: String? = nil) throws(PlanError) {
         let directory = (planFile as NSString).deletingLastPathComponent
         func load<T: Decodable>(_ type: T.Type, _ path: String) throws(PlanError) -> T {
+            // Checked and read from one descriptor, within the bound (a FIFO or a link to a
+            // device swapped in after a check of the path would hang or fill memory).
             let text: String
-            do {
-                let attributes = try FileManager.default.attributesOfItem(atPath: (path as NSString).resolvingSymlinksInPath)
-                guard attributes[.type] as? FileAttributeType == .typeRegular else { throw PlanError("\(path): not a regular file") }
-                let size = attributes[.size] as? Int ?? 0
-                guard size <= Self.maxFileBytes else { throw PlanError("\(path): \(size) bytes; a plan file is at most \(Self.maxFileBytes)") }
-                text = try String(contentsOfFile: path, encoding: .utf8)
-            } catch let error as PlanError { throw error } catch {
-                throw PlanError("\(path): cannot read: \((error as NSError).localizedDescription)")
+            do { text = try RegularFile.readText(path, limit: Self.maxFileBytes) } catch {
+                throw PlanError("\(path): \(error) (a plan file is a regular UTF-8 file of at most \(Self.maxFileBytes) bytes)")
+            }
+            // No anchors or aliases: composing them costs their expansion before it is counted.
+            if let at = YAMLShape.firstAnchorOrAlias(text) {
+                throw PlanError("\(path): \(at): an anchor or alias; plan files are plain YAML without them")
             }
             do {
-                // Composed first and counted with its aliases expanded, before anything is
-                // decoded: a small file of aliases of aliases would otherwise take gigabytes.
+                // Composed, then counted before anything is decoded.
                 guard let node = try Yams.compose(yaml: text) else { throw PlanError("\(path): empty") }
                 var budget = Self.maxValues
                 guard Self.fits(node, budget: &budget) else {
-                    throw PlanError("\(path): more than \(Self.maxValues) values once its aliases are expanded")
+                    throw PlanError("\(path): more than \(Self.maxValues) values, or a mapping of more than \(Self.maxPairs) keys")
                 }
                 return try YAMLDecoder().decode(T.self, from: node)
             } catch let error as PlanError {
@@ -64,6 +64,9 @@ public struct PlanImport: Sendable {
     /// keys, values and sequence items) with its aliases expanded (the seed files hold ~6,000).
     static let maxFileBytes = 4 << 20
     static let maxValues = 200_000
+    /// Keys in one mapping (the seed files' largest has 14): decoding a mapping into a
+    /// dictionary looks each key up along the mapping, so its cost grows with the square.
+    static let maxPairs = 1_000
 
     /// Whether `node` holds at most `budget` values, counted down as it is walked.
     static func fits(_ node: Node, budget: inout Int) -> Bool {
@@ -72,6 +75,7 @@ public struct PlanImport: Sendable {
         switch node {
         case .scalar, .alias: return true
         case .mapping(let mapping):
+            guard mapping.count <= maxPairs else { return false }
             for (key, value) in mapping where !fits(key, budget: &budget) || !fits(value, budget: &budget) { return false }
             return true
         case .sequence(let sequence):

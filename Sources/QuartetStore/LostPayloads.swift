@@ -1,4 +1,5 @@
 import Foundation
+import QuartetCrypto
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,6 +18,11 @@ extension DataDirectory {
 
     /// At most this much of the record is read (4 million indices of a long log name).
     public static let lostPayloadsLimit = 256 << 20
+    /// At most this much of a log's kept equivocation evidence (`evidence/<log>`) is read.
+    public static let evidenceFileLimit = 64 << 20
+    /// At most this much of the disclosure and purge records' journal (`pending-records`, and
+    /// each `.flushing` copy) is read.
+    public static let pendingRecordsLimit = 256 << 20
 
     /// Appends `indices` of `log` to the record.
     public func recordLostPayloads(log: String, indices: [UInt64]) throws(StoreError) {
@@ -34,9 +40,9 @@ extension DataDirectory {
     /// The recorded indices per log (empty when there is no record). Lines that do not parse
     /// are skipped: they excuse nothing.
     public func lostPayloads() -> [String: Set<UInt64>] {
-        guard let handle = FileHandle(forReadingAtPath: lostPayloadsPath) else { return [:] }
-        defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: Self.lostPayloadsLimit) else { return [:] }
+        // A regular file, never through a link (a restored copy's planted FIFO or link to a
+        // device would hang or fill memory at start).
+        guard let data = try? RegularFile.read(lostPayloadsPath, limit: Self.lostPayloadsLimit, followSymlinks: false) else { return [:] }
         var out: [String: Set<UInt64>] = [:]
         for line in data.split(separator: UInt8(ascii: "\n")) {
             let parts = line.split(separator: UInt8(ascii: " "))

@@ -117,7 +117,7 @@ struct BackupCommand: AsyncParsableCommand {
                     files.append("keys/" + name)
                 }
             }
-            for (name, limit) in [("federation.accepted.json", FederationTrust.maxFileBytes), ("federation.accepted.json.sig", SignedNote.maxLength), ("pending-records", 256 << 20), ("lost-payloads", DataDirectory.lostPayloadsLimit)] {
+            for (name, limit) in [("federation.accepted.json", FederationTrust.maxFileBytes), ("federation.accepted.json.sig", SignedNote.maxLength), ("pending-records", DataDirectory.pendingRecordsLimit), ("lost-payloads", DataDirectory.lostPayloadsLimit)] {
                 let path = source.url.appendingPathComponent(name).path
                 var info = stat()
                 guard lstat(path, &info) == 0 else { continue }
@@ -129,7 +129,7 @@ struct BackupCommand: AsyncParsableCommand {
                 let copied = target.url.appendingPathComponent("evidence").path
                 try manager.createDirectory(atPath: copied, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 for name in try manager.contentsOfDirectory(atPath: evidence).sorted() {
-                    try copyPrivate(evidence + "/" + name, copied + "/" + name, limit: 64 << 20)
+                    try copyPrivate(evidence + "/" + name, copied + "/" + name, limit: DataDirectory.evidenceFileLimit)
                     files.append("evidence/" + name)
                 }
             }

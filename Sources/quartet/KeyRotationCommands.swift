@@ -108,7 +108,9 @@ struct KeyRevoke: AsyncParsableCommand {
     @Option(help: "The key the log signs with now (as `quartet key rotate` printed it), named as the member's current_vkey.") var current: String?
 
     func run() async throws {
-        guard after > 0 else { throw CLIError("--after must be positive") }
+        // What a federation file can hold (`ConfigObject.positiveInteger`); beyond it the value
+        // could not even be written as a JSON integer.
+        guard (1...(UInt64(1) << 53)).contains(after) else { throw CLIError("--after must be a whole number from 1 to 2^53, got \(after)") }
         let revokedKey = try FederationFileEdit.verifier(vkey, option: "--vkey")
         let currentKey = try current.map { try FederationFileEdit.verifier($0, option: "--current") }
         if let currentKey, currentKey.publicKey == revokedKey.publicKey { throw CLIError("--current is the key being revoked") }

@@ -82,13 +82,14 @@ struct AppendCommand: AsyncParsableCommand {
             throw ValidationError("--classification \(classification): restricted data is appended through the node's API, which checks that an agreement in force covers the label and pads the payload; append writes public entries only")
         }
         let bytes: [UInt8]
+        // At most one byte past what an entry holds is read (then refused with the size rule),
+        // from a regular file (a FIFO or a device named here would hang or fill memory).
         if payload == "-" {
-            bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
+            bytes = Array(FileHandle.standardInput.readData(ofLength: EntryHeader.maxPayloadLength + 1))
         } else {
-            guard let contents = FileManager.default.contents(atPath: payload) else {
-                throw CLIError("--payload: cannot read \(payload)")
+            do { bytes = try RegularFile.read(payload, limit: EntryHeader.maxPayloadLength) } catch {
+                throw CLIError("--payload: \(payload): \(error) (a payload is a regular file of at most \(EntryHeader.maxPayloadLength) bytes)")
             }
-            bytes = Array(contents)
         }
         let request = AppendRequest(type: type, classification: classification, author: author, payload: bytes)
         do { try request.validate() } catch {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import QuartetAPI
+import QuartetCrypto
+import QuartetLedger
 import QuartetNode
 
 struct RecordCommand: AsyncParsableCommand {
@@ -119,8 +121,12 @@ struct RecordDataset: AsyncParsableCommand {
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
-        guard let data = FileManager.default.contents(atPath: payload), let object = PayloadValue.parseIfValid(data), case .object = object else {
-            throw CLIError("--payload: \(payload) is not a readable JSON object")
+        let data: Data
+        do { data = Data(try RegularFile.read(payload, limit: EntryHeader.maxPayloadLength)) } catch {
+            throw CLIError("--payload: \(payload): \(error) (a payload is a regular file of at most \(EntryHeader.maxPayloadLength) bytes)")
+        }
+        guard let object = PayloadValue.parseIfValid(data), case .object = object else {
+            throw CLIError("--payload: \(payload) is not a JSON object")
         }
         try await postEntry(AppendItem(type: "dataset.rows", classification: label, payload: object), node: node,
                             format: output.format, done: "recorded as")

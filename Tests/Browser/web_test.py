@@ -772,7 +772,12 @@ def main():
 
         # An operator records a reading through the form at wales; it appears on uk's page.
         wales = [n for n in demo["nodes"] if n["name"] == "wales"][0]
-        d.get(wales["api"] + "/login?token=" + wales["operator_token"])
+        # (An operator signs in through the form: a link takes a reader's token only.)
+        d.get(wales["api"] + "/login")
+        WebDriverWait(d, 20).until(EC.presence_of_element_located((By.NAME, "token")))
+        d.find_element(By.NAME, "token").send_keys(wales["operator_token"])
+        d.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]").click()
+        WebDriverWait(d, 20).until(lambda drv: "/login" not in drv.current_url)
         d.get(wales["api"] + "/record/reading")
         WebDriverWait(d, 20).until(EC.presence_of_element_located((By.ID, "f-measure")))
         v.check("record-reading")

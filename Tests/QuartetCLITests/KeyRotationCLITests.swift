@@ -54,6 +54,12 @@ import Testing
         let version = try #require(federationFile["version"] as? Int)
         // The file keeps its mode (the nodes' service user reads it; this process's umask is 077).
         #expect(chmod(files.root.appendingPathComponent("federation.json").path, 0o644) == 0)
+        // A size no federation file can hold is refused, not a trap, and nothing is written.
+        let unchanged = try Data(contentsOf: files.root.appendingPathComponent("federation.json"))
+        let huge = try TestKit.quartet(["key", "revoke", "--file", files.root.appendingPathComponent("federation.json").path,
+                                        "--member", "wales", "--vkey", first, "--after", "9223372036854775808"])
+        #expect(huge.status == 1 && huge.stderr.contains("--after must be a whole number from 1 to 2^53, got 9223372036854775808"), "\(huge)")
+        #expect(try Data(contentsOf: files.root.appendingPathComponent("federation.json")) == unchanged)
         let revoked = try TestKit.quartet(["key", "revoke", "--file", files.root.appendingPathComponent("federation.json").path,
                                            "--member", "wales", "--vkey", first, "--after", "4"])
         #expect(revoked.status == 0, "\(revoked.stderr)")

@@ -91,4 +91,21 @@ import Testing
         try FileManager.default.removeItem(at: store.url(log: "wales"))
         #expect(store.load(federation: sample.federation, logger: quiet).isEmpty)
     }
+
+    /// A restored data directory is a copy someone handed over: its evidence file planted as a
+    /// FIFO (which would hang the node's start) or as a link (to a device that never ends, or to
+    /// real evidence elsewhere) is refused as unreadable, not waited on or followed.
+    @Test func evidenceThatIsNotARegularFileIsIgnoredWithoutWaiting() throws {
+        let (sample, store) = try Self.fixture()
+        defer { try? FileManager.default.removeItem(at: store.directory.deletingLastPathComponent()) }
+        try FileManager.default.createDirectory(at: store.directory, withIntermediateDirectories: true)
+        #expect(mkfifo(store.url(log: "wales").path, 0o600) == 0)
+        #expect(store.load(federation: sample.federation, logger: quiet).isEmpty)
+        try FileManager.default.removeItem(at: store.url(log: "wales"))
+        // Good evidence, but behind a link: not followed.
+        let elsewhere = store.directory.deletingLastPathComponent().appendingPathComponent("elsewhere.json")
+        try Self.oldBytes(sample.evidence).write(to: elsewhere)
+        try FileManager.default.createSymbolicLink(atPath: store.url(log: "wales").path, withDestinationPath: elsewhere.path)
+        #expect(store.load(federation: sample.federation, logger: quiet).isEmpty)
+    }
 }

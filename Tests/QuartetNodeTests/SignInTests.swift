@@ -112,6 +112,65 @@ import Testing
         }
     }
 
+    /// A sign-in link leaves its token in the browser's history for as long as the token is
+    /// listed: only a reader's token signs in by link; an operator's or an auditor's is refused
+    /// there (no session, no cookie) and taken by the form.
+    @Test func onlyAReadersTokenSignsInByLink() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            for token in ["token-wales-op", "token-auditor"] {
+                let sessions = node.node.sessions.count
+                try await client.execute(uri: "/login?token=\(token)", method: .get, headers: headers([(API.fetchSite, "none")])) { response in
+                    #expect(response.status == .forbidden && response.headers[.setCookie] == nil, "\(token)")
+                    #expect(String(buffer: response.body).contains("works only with a reader's token"), "\(String(buffer: response.body))")
+                }
+                #expect(node.node.sessions.count == sessions)
+                _ = try await signIn(client, token: token)
+            }
+            try await client.execute(uri: "/login?token=token-reader", method: .get, headers: headers([(API.fetchSite, "none")])) { response in
+                #expect(response.status == .seeOther)
+            }
+        }
+    }
+
+    /// Signing in again (say with a reader's token, to drop an operator's rights) ends the
+    /// session the browser held: its id, captured before, no longer reads.
+    @Test func signingInAgainEndsTheSessionTheBrowserHeld() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let operatorCookie = try await signIn(client, token: "token-wales-op")
+            try await client.execute(uri: "/login", method: .post, headers: headers([(.contentType, "application/x-www-form-urlencoded"), (.cookie, operatorCookie)]),
+                                     body: Self.form) { response in
+                #expect(response.status == .seeOther)
+            }
+            try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.cookie, operatorCookie)])) { response in
+                #expect(response.status == .unauthorized, "the operator's session outlived a sign-in as a reader")
+            }
+            #expect(node.node.sessions.count == 1)
+        }
+    }
+
+    /// A sign-in that checked its token just before a reload removed it, and opened its
+    /// session just after the reload dropped the token's sessions, is refused and leaves no
+    /// session (which would come back if the token were listed again).
+    @Test func aSignInRacingTheReloadThatRemovesItsTokenLeavesNoSession() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        // The token list switched after the check: as the reload does, before dropping sessions.
+        let api = node.node.api()
+        let live = node.node.live
+        var refused = false
+        do {
+            _ = try api.signIn(token: "token-reader", replacing: nil, afterCheck: {
+                live.replace(federation: live.federation, contexts: live.contexts, tokens: [])
+            })
+        } catch { refused = true }
+        #expect(refused)
+        #expect(node.node.sessions.count == 0)
+    }
+
     @Test func aBodyOverTheRoutesLimitIs413WithTheLimit() async throws {
         let node = try InProcessNode()
         defer { node.remove() }

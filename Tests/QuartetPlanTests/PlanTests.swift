@@ -66,9 +66,34 @@ func payload(_ object: [String: Any]) -> [UInt8] {
                 return nil
             } catch { return error.message }
         }
-        #expect(try refusal(lines.joined(separator: "\n") + "\n")?.hasSuffix("p.yaml: more than 200000 values once its aliases are expanded") == true)
+        // Refused at the first anchor, before Yams composes anything (composing an alias of
+        // aliases used as a mapping key hashes its whole expansion: hours for ~300 bytes).
+        #expect(try refusal(lines.joined(separator: "\n") + "\n")?.hasSuffix("p.yaml: line 3, column 5: an anchor or alias; plan files are plain YAML without them") == true)
+        let keyed = lines + ["? *a8", ": 1"]
+        #expect(try refusal(keyed.joined(separator: "\n") + "\n")?.contains("an anchor or alias") == true)
+        // '&' and '*' inside scalars are text, not anchors or aliases: the file gets as far as
+        // decoding (and is refused for what it lacks).
+        let text = try refusal("plan:\n  id: wales\n  title: R&D * stars & \"*quoted\"\n")
+        #expect(text?.contains("anchor") == false, "\(text ?? "-")")
+        // A mapping of more keys than any plan file holds (decoding one costs their square).
+        let wide = "plan:\n  id: wales\nwide:\n" + (0...1000).map { "  k\($0): 1" }.joined(separator: "\n") + "\n"
+        #expect(try refusal(wide)?.hasSuffix("p.yaml: more than 200000 values, or a mapping of more than 1000 keys") == true)
         let syntax = try refusal("plan:\n  id: wales\n  title: [unclosed\n")
         #expect(syntax?.contains("line 3, column 10") == true, "\(syntax ?? "-")")
+    }
+
+    @Test func aPlanFileThatIsNotARegularFileIsRefusedWithoutWaiting() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fifo = directory.appendingPathComponent("p.yaml").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        do {
+            _ = try PlanImport(planFile: fifo, catalogueFile: "\(plansDirectory)/measures-catalogue.yaml", targetsFile: "\(plansDirectory)/quantitative-targets.yaml")
+            Issue.record("a FIFO was read as a plan file")
+        } catch {
+            #expect(error.message == "\(fifo): it is not a regular file (a plan file is a regular UTF-8 file of at most 4194304 bytes)")
+        }
     }
 
     @Test func ukPlanBecomesPrioritiesActionsAndMeasures() throws {
@@ -244,6 +269,10 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(status("X\r\u{1B}[2K england P1.A1 done") == "payload.note: a control character U+000D at character 2; only tab and newline are allowed")
         #expect(status("abc\u{85}") == "payload.note: a control character U+0085 at character 4; only tab and newline are allowed")
         #expect(status("\u{202E}txt.exe") == "payload.note: a control character U+202E at character 1; only tab and newline are allowed")
+        // Lengths count Unicode scalars: one letter and 5,000 combining marks is one character
+        // on the screen, and 10 KB on every node.
+        #expect(status("e" + String(repeating: "\u{301}", count: 4_000)) == "payload.note: at most 4000 characters (Unicode scalars), got 4001")
+        #expect(status("é" + String(repeating: "x", count: 3_999)) == nil)
         #expect(message("plan.action.revised", ["id": "P1.A1", "priority": "P1", "statements": ["fine", "x\u{1B}[31m"], "reason": "r"], context)?.hasPrefix("payload.statements[1]: a control character U+001B") == true)
         // A distribution measure's category names: no control character at all.
         try fold([PlannedEntry(type: .measure, payload: .object(["id": .string("P1.A1.M9"), "action": .string("P1.A1"), "text": .string("Bands"),
