@@ -161,7 +161,7 @@ public struct Node: Sendable {
             self.collector = collector
             witness.splitViews.connect { engine.witnessCaught($0) }
             engine.witnessedLatest.withLock { [store = witness.store] in $0 = { origin in (try? store.latest(origin))?.note.serialized } }
-            writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint, signedAt in
+            writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint, signedAt, tree in
                 // The push to the peers and the witness round are queued (each runs on a queue of
                 // its own, never holding an append), then the view sees the batch, before its
                 // appends are acknowledged.
@@ -173,7 +173,7 @@ public struct Node: Sendable {
                 let foldFirst = entries.contains { PolicyEntryType(rawValue: $0.header.type) != nil }
                 if foldFirst { view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint) }
                 engine.committed(entries, checkpoint: checkpoint, log: log)
-                collector.checkpointed(checkpoint, signedAt: signedAt)
+                collector.checkpointed(checkpoint, signedAt: signedAt, leaves: entries.map(\.leafHash), tree: tree)
                 if !foldFirst { view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint) }
                 metrics.ownAppends.increment(by: entries.count)
                 metrics.ownBatches.increment()

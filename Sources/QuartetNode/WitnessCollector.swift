@@ -84,6 +84,10 @@ final class WitnessCollector: Sendable {
     private let queue = DispatchQueue(label: "quartet.witness-collector")
     /// A kick waits on `queue` (it reads the state when it runs, so one serves all since).
     private let kickQueued = Atomic<Bool>(false)
+    /// The own log's newest leaves over its frontier (the writer's commits, in order): a round's
+    /// consistency proofs are made from them with no store read (`RecentTree`; the read was
+    /// most of the time between a commit and its round's requests leaving).
+    private let recent = NIOLockedValueBox(RecentTree())
     /// The request bodies of the round in force, by old size (most witnesses share one).
     private let bodies = NIOLockedValueBox<(size: UInt64, byOld: [UInt64: String])>((0, [:]))
     /// One keep-alive connection per witness (used by one request at a time: the round's).
@@ -127,8 +131,12 @@ final class WitnessCollector: Sendable {
     var witnessMembers: [Federation.Member] { live.federation.members.filter { $0.id != me && $0.witness != nil } }
 
     /// A new checkpoint of this node's log was committed (signed at `signedAt`, when this
-    /// writer signed it).
-    func checkpointed(_ checkpoint: StoredCheckpoint, signedAt: ContinuousClock.Instant? = nil) {
+    /// writer signed it), with the batch's leaf hashes and the tree's frontier after it (kept
+    /// for the rounds' consistency proofs: `recent`).
+    func checkpointed(_ checkpoint: StoredCheckpoint, signedAt: ContinuousClock.Instant? = nil, leaves: [Hash]? = nil, tree: MerkleFrontier? = nil) {
+        if let leaves, let tree, tree.size == checkpoint.checkpoint.size {
+            recent.withLockedValue { $0.committed(from: tree.size - UInt64(leaves.count), leaves: leaves, after: tree) }
+        }
         state.withLockedValue { s in
             if (s.latest?.checkpoint.size ?? 0) <= checkpoint.checkpoint.size { s.latest = checkpoint }
             if let signedAt {
@@ -212,6 +220,9 @@ final class WitnessCollector: Sendable {
         // the store) and written to each witness's open connection, with no task hop before
         // the requests leave.
         for (member, checkpoint, old) in started { submit(to: member, checkpoint, old: old) }
+        // The leaves below the lowest size a witness of the round holds are needed for no proof
+        // the round makes (a witness further behind later is given one read from the store).
+        if let lowest = started.map({ $0.2 }).filter({ $0 > 0 }).min() { recent.withLockedValue { $0.advance(to: lowest) } }
         // Then this node's own witness, when the round's quorum is gathered: its signature and
         // row would take CPU the witnesses' answers wait for.
         if ownScheduled {
@@ -326,7 +337,7 @@ final class WitnessCollector: Sendable {
         let body: String
         do {
             note = try SignedNote(parsing: checkpoint.note)
-            body = try requestBody(note, size: size, old: old)
+            body = try requestBody(note, size: size, root: checkpoint.checkpoint.root, old: old)
         } catch {
             return finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
         }
@@ -460,9 +471,18 @@ final class WitnessCollector: Sendable {
     /// The add-checkpoint body for checkpoint `note` of `size` from `old`, made once per round
     /// and old size (a consistency proof is a few reads of the store) and kept for the round's
     /// other witnesses.
-    private func requestBody(_ note: SignedNote, size: UInt64, old: UInt64) throws -> String {
+    private func requestBody(_ note: SignedNote, size: UInt64, root: Hash, old: UInt64) throws -> String {
         if let body = bodies.withLockedValue({ $0.size == size ? $0.byOld[old] : nil }) { return body }
-        let proof = old == 0 ? [] : try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof
+        // From the kept leaves when they reach from `old` to `size` and make the signed root
+        // (the proof then pins the root at `old` too); else from the store.
+        let proof: [Hash]
+        if old == 0 {
+            proof = []
+        } else if let made = recent.withLockedValue({ $0.proof(from: old, to: size) }), made.root == root {
+            proof = made.proof
+        } else {
+            proof = try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof
+        }
         let body = Witnessing.Request(oldSize: old, proof: proof, note: note).body
         bodies.withLockedValue { cache in
             if cache.size != size { cache = (size, [:]) }

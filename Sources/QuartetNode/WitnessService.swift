@@ -78,7 +78,13 @@ final class WitnessService: Sendable {
         // root read first (a replica only grows), and a store that cannot say refuses the
         // request rather than skipping the check.
         let heldRoot: Hash?
-        do { heldRoot = try info.flatMap { info throws(StoreError) in try ledger.root(info, size: signed.size) } } catch {
+        do {
+            heldRoot = try info.flatMap { info throws(StoreError) -> Hash? in
+                let tip = try ledger.heldTip(info)
+                if signed.size > tip.size { return nil }
+                return signed.size == tip.size ? tip.root : try ledger.root(info, size: signed.size)
+            }
+        } catch {
             logger.error("cannot read this node's copy of a witnessed log", metadata: ["origin": "\(origin)", "error": "\(error)"])
             return (500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log to check the checkpoint against it\n")
         }
@@ -205,7 +211,7 @@ final class WitnessService: Sendable {
     static func trustedKeys(_ member: Federation.Member, size: UInt64, ledger: LedgerStore, info: LogInfo?,
                             stopped: (KeyChain.Stop) -> Void = { _ in }) -> [NoteVerifier] {
         guard let info else { return member.logKeys(forSize: size) }
-        guard let stored = try? ledger.keyChain(info), let held = try? ledger.size(info) else { return [] }
+        guard let stored = try? ledger.keyChain(info), let held = try? ledger.heldTip(info).size else { return [] }
         let followed = member.keyChain(following: stored.rotations)
         if let stop = followed.stopped { stopped(stop) }
         return trustedKeys(size: size, chain: followed.chain, held: held, current: member.current, revoked: member.revoked)

@@ -30,8 +30,9 @@ public final class LogWriter: Sendable {
     /// Payload bytes in one batch (the first entry of a batch is always taken).
     static let maxBatchBytes = 8 << 20
     /// Told of each batch once durable, in commit order, with the instant its checkpoint was
-    /// signed (monotonic: the checkpoint's own time is whole milliseconds of the wall clock).
-    private let onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint, _ signedAt: ContinuousClock.Instant) -> Void)?
+    /// signed (monotonic: the checkpoint's own time is whole milliseconds of the wall clock)
+    /// and the tree's frontier after it.
+    private let onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint, _ signedAt: ContinuousClock.Instant, _ tree: MerkleFrontier) -> Void)?
 
     /// One queued entry: its request, its salted payload and the ticket waiting for it.
     struct Pending: GroupCommitItem {
@@ -79,7 +80,7 @@ public final class LogWriter: Sendable {
                 salts: @escaping @Sendable (Int) throws -> [UInt8] = { try SaltPool.shared.bytes(count: $0) },
                 maxBatch: Int = 4096,
                 held: Availability = .open,
-                onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint, _ signedAt: ContinuousClock.Instant) -> Void)? = nil) throws(StoreError) {
+                onCommit: (@Sendable (_ entries: [Entry], _ checkpoint: StoredCheckpoint, _ signedAt: ContinuousClock.Instant, _ tree: MerkleFrontier) -> Void)? = nil) throws(StoreError) {
         guard store.isWriter else { throw StoreError(.locked, "the store was opened for reading; open it as a writer to append") }
         let log = try store.log(named: name)
         guard log.isOwn else { throw StoreError(.notOwnLog, "log \(name) is a replica here; only its origin appends to it") }
@@ -377,7 +378,7 @@ public final class LogWriter: Sendable {
         store.verifiedNotes.verified(log: self.log.id, note: batch.checkpoint.note, checkpoint: batch.checkpoint.checkpoint)
         resumer.async {
             // Batches reach the observer in commit order (this queue is serial).
-            onCommit?(batch.entries, batch.checkpoint, batch.signedAt)
+            onCommit?(batch.entries, batch.checkpoint, batch.signedAt, batch.tip.frontier)
             for (pending, entry) in zip(batch.pending, batch.entries) {
                 pending.waiter.set(pending.position, .success(AppendReceipt(log: log, index: entry.header.index, leafHash: entry.leafHash,
                                                                              checkpoint: batch.checkpoint)))

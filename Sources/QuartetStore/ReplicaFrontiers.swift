@@ -21,6 +21,13 @@ final class ReplicaFrontiers: Sendable {
         }
     }
 
+    /// The kept frontier of `log`, whatever its size: the log as the last batch stored left it
+    /// (kept only after that batch committed, so it may lag the store by the moment between a
+    /// commit and this, never lead it).
+    func kept(log: Int64) -> MerkleFrontier? {
+        frontiers.withLock { $0[log] }
+    }
+
     /// Keeps `frontier` for `log` (after the batch that made it committed).
     func stored(log: Int64, _ frontier: MerkleFrontier) {
         frontiers.withLock { $0[log] = frontier }
