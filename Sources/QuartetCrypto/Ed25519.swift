@@ -247,14 +247,23 @@ final class RecentlyVerified: Sendable {
 
     /// Whether the triple of `digest` is valid: known lately, else `verify()`'s answer (kept if
     /// valid). While another thread verifies the same triple this waits for it, then answers
-    /// from what it kept (and verifies itself only if that one failed).
+    /// from what it kept; if that one failed, this verifies itself without making others wait
+    /// for it (a run of the same bad signature is checked side by side, not one after another).
     func once(_ digest: [UInt8], verify: () -> Bool) -> Bool {
         if contains(digest) { return true }
         inFlight.lock()
-        while verifying.contains(digest) { inFlight.wait() }
+        var waited = false
+        while verifying.contains(digest) {
+            waited = true
+            inFlight.wait()
+        }
         if contains(digest) {
             inFlight.unlock()
             return true
+        }
+        if waited {
+            inFlight.unlock()
+            return verify()
         }
         verifying.insert(digest)
         inFlight.unlock()

@@ -128,7 +128,8 @@ extension API {
             // A link leaves its token in the browser's history (and synced history) for as long
             // as the token is listed, past the session and "Sign out": only a reader's token,
             // which writes nothing, signs in by link. Operators and auditors use the form.
-            guard case .reader? = gate.grant(digest: TokenGrant.digest(token))?.identity else {
+            // (A token this node does not know is refused by `signIn`, 401, as from the form.)
+            if let grant = gate.grant(digest: TokenGrant.digest(token)), !Self.isReader(grant.identity) {
                 throw HTTPError(.forbidden, message: "a sign-in link works only with a reader's token; sign in with this token through the form at /login (a link leaves the token in the browser's history)")
             }
             return try signIn(token: token, replacing: Gate.cookie(gate.cookieName, in: request))
@@ -196,6 +197,12 @@ extension API {
                                    quorum: summary.quorum)
         }
         return page
+    }
+
+    /// Whether `identity` is a reader's (the one role that signs in by link).
+    static func isReader(_ identity: FederationIdentity) -> Bool {
+        if case .reader = identity { return true }
+        return false
     }
 
     /// Fetch Metadata's `Sec-Fetch-Site` request header.

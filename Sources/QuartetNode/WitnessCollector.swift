@@ -478,7 +478,9 @@ final class WitnessCollector: Sendable {
         let proof: [Hash]
         if old == 0 {
             proof = []
-        } else if let made = recent.withLockedValue({ $0.proof(from: old, to: size) }), made.root == root {
+        } else if let made = recent.withLockedValue({ $0 }).proof(from: old, to: size), made.root == root {
+            // (Built from a copy taken under the lock: the commit hook adding a batch never waits
+            // for the hashing.)
             proof = made.proof
         } else {
             proof = try ledger.consistencyProof(try ledger.log(named: ownLog), from: old, to: size).proof

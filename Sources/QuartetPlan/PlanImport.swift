@@ -33,9 +33,12 @@ public struct PlanImport: Sendable {
             do { text = try RegularFile.readText(path, limit: Self.maxFileBytes) } catch {
                 throw PlanError("\(path): \(error) (a plan file is a regular UTF-8 file of at most \(Self.maxFileBytes) bytes)")
             }
-            // No anchors or aliases: composing them costs their expansion before it is counted.
-            if let at = YAMLShape.firstAnchorOrAlias(text) {
-                throw PlanError("\(path): \(at): an anchor or alias; plan files are plain YAML without them")
+            // No anchors or aliases (composing them costs their expansion before it is counted),
+            // nor brackets deeper than the parser takes.
+            switch YAMLShape.refusal(text) {
+            case .anchorOrAlias(let at)?: throw PlanError("\(path): \(at): an anchor or alias; plan files are plain YAML without them")
+            case .tooDeep(let at)?: throw PlanError("\(path): \(at): brackets nested more than \(YAMLShape.maxFlowDepth) deep")
+            case nil: break
             }
             do {
                 // Composed, then counted before anything is decoded.

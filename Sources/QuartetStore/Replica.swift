@@ -78,8 +78,12 @@ extension LedgerStore {
             verifiedNotes.verified(log: log.id, note: note, checkpoint: signed)
             replicaFrontiers.stored(log: log.id, stored)
         } catch let error as StoreError {
+            // A failure may come after the commit (`replicaWrite` setting FULL again): the kept
+            // frontier is dropped, so `heldTip` reads the store until a batch is stored again.
+            replicaFrontiers.forget(log: log.id)
             throw error
         } catch {
+            replicaFrontiers.forget(log: log.id)
             throw StoreError(.io, "cannot store a batch of \(log.name)", cause: error)
         }
     }

@@ -6,10 +6,13 @@ import Synchronization
 /// stored subtrees (`LedgerStore.frontier` answers from it).
 ///
 /// Rebuilding read a few hundred hashes across a dozen queries and hashed them again: a third
-/// of a replica's CPU per small batch under load. A kept frontier is used only while it has the
-/// size and root of the log's latest stored checkpoint (read, and verified, in the same
-/// transaction), so anything else that wrote the log (a stub fill, a recovery, another process
-/// before this one) makes it rebuilt, never trusted.
+/// of a replica's CPU per small batch under load. To extend it, a kept frontier is used only
+/// while it has the size and root of the log's latest stored checkpoint (read, and verified, in
+/// the same transaction), so anything else that wrote the log (a stub fill, a recovery, another
+/// process before this one) makes it rebuilt, never trusted. As the size and root a witness
+/// checks a request against (`LedgerStore.heldTip`) it is used as it is: kept only after its
+/// batch committed and dropped when storing a batch fails (which may be after its commit), it is
+/// the latest or a moment behind it.
 final class ReplicaFrontiers: Sendable {
     private let frontiers = Mutex<[Int64: MerkleFrontier]>([:])
 
@@ -26,6 +29,11 @@ final class ReplicaFrontiers: Sendable {
     /// commit and this, never lead it).
     func kept(log: Int64) -> MerkleFrontier? {
         frontiers.withLock { $0[log] }
+    }
+
+    /// Forgets the frontier kept for `log` (storing a batch failed, perhaps after its commit).
+    func forget(log: Int64) {
+        _ = frontiers.withLock { $0.removeValue(forKey: log) }
     }
 
     /// Keeps `frontier` for `log` (after the batch that made it committed).

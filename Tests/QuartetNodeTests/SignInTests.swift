@@ -131,6 +131,10 @@ import Testing
             try await client.execute(uri: "/login?token=token-reader", method: .get, headers: headers([(API.fetchSite, "none")])) { response in
                 #expect(response.status == .seeOther)
             }
+            // A token the node does not know: 401, as from the form (not "use the form").
+            try await client.execute(uri: "/login?token=token-nobody", method: .get, headers: headers([(API.fetchSite, "none")])) { response in
+                #expect(response.status == .unauthorized, "\(response.status)")
+            }
         }
     }
 

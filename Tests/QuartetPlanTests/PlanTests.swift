@@ -75,6 +75,12 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         // decoding (and is refused for what it lacks).
         let text = try refusal("plan:\n  id: wales\n  title: R&D * stars & \"*quoted\"\n")
         #expect(text?.contains("anchor") == false, "\(text ?? "-")")
+        // Brackets deeper than the parser takes: the scan stops there (libyaml walks one possible
+        // key per open bracket at every token, so 4 MiB of '[' cost the square of its length).
+        guard case .tooDeep? = YAMLShape.refusal(String(repeating: "[", count: 1001)) else { Issue.record("1,001 brackets deep passed"); return }
+        #expect(YAMLShape.refusal(String(repeating: "[", count: 1000) + String(repeating: "]", count: 1000)) == nil)
+        #expect(try refusal("plan:\n  id: wales\nx: " + String(repeating: "[", count: 2_000_000) + "\n")?
+            .hasSuffix("brackets nested more than 1000 deep") == true)
         // A mapping of more keys than any plan file holds (decoding one costs their square).
         let wide = "plan:\n  id: wales\nwide:\n" + (0...1000).map { "  k\($0): 1" }.joined(separator: "\n") + "\n"
         #expect(try refusal(wide)?.hasSuffix("p.yaml: more than 200000 values, or a mapping of more than 1000 keys") == true)
