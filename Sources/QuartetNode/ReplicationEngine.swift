@@ -595,13 +595,13 @@ struct HeldLog: Sendable, Equatable {
 extension Federation.Member {
     /// The keys the federation names for this member's log besides the pinned key and the
     /// revoked ones (which `KeyChain` counts as named): its `current_vkey`.
-    var namedLogKeys: Set<Ed25519PublicKey> { Set([current?.publicKey].compactMap { $0 }) }
+    public var namedLogKeys: Set<Ed25519PublicKey> { Set([current?.publicKey].compactMap { $0 }) }
 
     /// This member's log's chain as the federation has it followed, from `rotations` (a copy's,
     /// as stored): the pinned key, the federation's revocations and named keys
     /// (`KeyChain.followed`, as replication builds its chains), stopped before a rotation the
     /// file disowns. What the witness and the provenance pages follow.
-    func keyChain(following rotations: [KeyRotation]) -> (chain: KeyChain, stopped: KeyChain.Stop?) {
+    public func keyChain(following rotations: [KeyRotation]) -> (chain: KeyChain, stopped: KeyChain.Stop?) {
         KeyChain.followed(pinned: verifier, rotations: rotations, revoked: revoked, named: namedLogKeys)
     }
 }

@@ -300,13 +300,52 @@ struct VerifyCommand: AsyncParsableCommand {
         return store.verify()
     }
 
+    /// What the members would make of the logs `directory` holds, by `federation`'s word on
+    /// each (`FederationTrust`'s rules, as replication and the witness follow them): the pinned
+    /// key it names, the rotations its revocations and named keys admit (`KeyChain.followed`),
+    /// and whether the latest checkpoint is signed by a key that chain trusts at its size.
+    /// Logs the file does not name are not checked; a store that does not open was reported by
+    /// `verify`.
+    static func federationProblems(_ directory: DataDirectory, _ federation: Federation) -> [VerificationProblem] {
+        guard let store = try? LedgerStore.open(directory) else { return [] }
+        defer { try? store.close() }
+        var problems: [VerificationProblem] = []
+        for info in (try? store.logs()) ?? [] {
+            guard let member = federation.members.first(where: { $0.log == info.name }) else { continue }
+            guard member.verifier == info.verifier else {
+                problems.append(VerificationProblem(log: info.name, index: nil, message: "the store pins \(info.verifier.vkey), the federation file names \(member.verifier.vkey) for this log"))
+                continue
+            }
+            guard let stored = try? store.keyChain(info) else {
+                problems.append(VerificationProblem(log: info.name, index: nil, message: "the log's key rotations cannot be read"))
+                continue
+            }
+            let followed = member.keyChain(following: stored.rotations)
+            if let stop = followed.stopped {
+                problems.append(VerificationProblem(log: info.name, index: stop.rotation.index, message: "the key rotation at index \(stop.rotation.index) (to \(stop.rotation.verifier.vkey)) is one the federation file disowns: \(stop.reason); members follow this log's keys only up to it (a rotation-fork alert), so nothing signed by that key or a later one is trusted"))
+            }
+            guard let latest = try? store.latestCheckpoint(info), let note = try? SignedNote(parsing: latest.note) else { continue }
+            do { _ = try followed.chain.verifyCheckpoint(note) } catch {
+                problems.append(VerificationProblem(log: info.name, index: nil, message: "the latest checkpoint (size \(latest.checkpoint.size)) does not verify under the keys the federation file has in force there: \(error.message)"))
+            }
+        }
+        return problems
+    }
+
     static let configuration = CommandConfiguration(commandName: "verify", abstract: "Re-check a data directory offline from its bytes.")
 
     @OptionGroup var data: DataOptions
     @OptionGroup var output: FormatOptions
+    @Option(help: "Also check each log the file names against it: its pinned key, the key rotations its revocations and named keys admit (as the members follow them), and the latest checkpoint's key. The file's signatures are not checked here (`quartet federation verify` does).")
+    var federation: String?
 
     func run() async throws {
-        let report = Self.verify(DataDirectory(path: data.data))
+        var report = Self.verify(DataDirectory(path: data.data))
+        if let federation {
+            let parsed: Federation
+            do { parsed = try Federation.load(path: federation) } catch { throw CLIError("--federation: \(error)") }
+            report.problems += Self.federationProblems(DataDirectory(path: data.data), parsed)
+        }
         switch output.format {
         case .json:
             printJSON(VerifyOutput(report))

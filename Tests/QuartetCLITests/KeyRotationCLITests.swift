@@ -69,6 +69,13 @@ import Testing
         #expect(mode == 0o644, "the federation file is now \(String(mode ?? 0, radix: 8))")
         let wales = try #require((updated["nodes"] as? [[String: Any]])?.first { $0["id"] as? String == "wales" })
         #expect((wales["revoked"] as? [[String: Any]])?.first?["after"] as? Int == 4)
+        // Checked against the file offline: the rotation first → second at index 3 is signed by
+        // a key the file now revokes, to a key it names nowhere, so members stop the chain there.
+        let disowned = try TestKit.quartet(["verify", "--data", data, "--federation", files.root.appendingPathComponent("federation.json").path])
+        #expect(disowned.status == 1 && disowned.stdout.contains("FAIL ") && disowned.stdout.contains("the key rotation at index 3 (to \(second)) is one the federation file disowns"), "\(disowned)")
+        #expect(disowned.stdout.contains("the latest checkpoint (size 7) does not verify under the keys the federation file has in force there"), "\(disowned)")
+        // Without the file, the store alone verifies.
+        #expect(try TestKit.quartet(["verify", "--data", data]).status == 0)
 
         // The key in force is named as wales's current key: it signs federation files again,
         // and `quartet policy` names it. The pinned key is refused, and nothing is written.
@@ -82,6 +89,21 @@ import Testing
         // (The second rotation is at index 5: revoke its old key after 6, as for a compromise, naming third.)
         let named = try TestKit.quartet(["key", "revoke", "--file", federationPath, "--member", "wales", "--vkey", second, "--after", "6", "--current", third])
         #expect(named.status == 0, "\(named)")
+        // Every key of the chain is now named (the revoked ones and the current one): it holds.
+        let followed = try TestKit.quartet(["verify", "--data", data, "--federation", federationPath])
+        #expect(followed.status == 0, "\(followed)")
+        // A file naming another pinned key for the log: said, not passed.
+        var other = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: federationPath))) as? [String: Any])
+        var nodes = try #require(other["nodes"] as? [[String: Any]])
+        let index = try #require(nodes.firstIndex { $0["id"] as? String == "wales" })
+        nodes[index]["vkey"] = second
+        nodes[index]["revoked"] = nil
+        nodes[index]["current_vkey"] = nil
+        other["nodes"] = nodes
+        let otherPath = files.root.appendingPathComponent("other-federation.json").path
+        try JSONSerialization.data(withJSONObject: other).write(to: URL(fileURLWithPath: otherPath))
+        let pinned = try TestKit.quartet(["verify", "--data", data, "--federation", otherPath])
+        #expect(pinned.status == 1 && pinned.stdout.contains("the store pins \(first), the federation file names"), "\(pinned.stdout) \(pinned.stderr)")
         let shown = try TestKit.quartet(["federation", "show", "--file", federationPath, "--format", "json"])
         let members = (try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["members"] as? [[String: Any]]
         #expect(members?.first { $0["id"] as? String == "wales" }?["current_vkey"] as? String == third, "\(shown)")
