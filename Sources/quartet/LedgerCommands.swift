@@ -304,13 +304,28 @@ struct VerifyCommand: AsyncParsableCommand {
     /// each (`FederationTrust`'s rules, as replication and the witness follow them): the pinned
     /// key it names, the rotations its revocations and named keys admit (`KeyChain.followed`),
     /// and whether the latest checkpoint is signed by a key that chain trusts at its size.
-    /// Logs the file does not name are not checked; a store that does not open was reported by
-    /// `verify`.
+    /// First, what a node with this directory would refuse at start or reload: a file that
+    /// leaves out its own log, or gives a log it holds (its origin or key) to another
+    /// (`FederationTrust.admissibility`, the check `federation verify --config` makes). Logs the
+    /// file does not name are not followed; a store that does not open was reported by `verify`.
     static func federationProblems(_ directory: DataDirectory, _ federation: Federation) -> [VerificationProblem] {
-        guard let store = try? LedgerStore.open(directory) else { return [] }
+        guard let store = try? LedgerStore.open(directory, mode: .reader) else { return [] }
         defer { try? store.close() }
         var problems: [VerificationProblem] = []
-        for info in (try? store.logs()) ?? [] {
+        let logs = (try? store.logs()) ?? []
+        if let own = logs.first(where: \.isOwn) {
+            if !federation.members.contains(where: { $0.log == own.name }) {
+                problems.append(VerificationProblem(log: own.name, index: nil, message: "the federation file names no member whose log is \(own.name), this directory's own log: a node with it would not start"))
+            }
+            do {
+                if let refusal = try FederationTrust.admissibility(of: federation, dataDirectory: directory.url.path, ownLog: own.name) {
+                    problems.append(VerificationProblem(log: nil, index: nil, message: "a node with this directory would refuse the file: \(refusal)"))
+                }
+            } catch {
+                problems.append(VerificationProblem(log: nil, index: nil, message: "the logs held cannot be set against the file: \(error)"))
+            }
+        }
+        for info in logs {
             guard let member = federation.members.first(where: { $0.log == info.name }) else { continue }
             guard member.verifier == info.verifier else {
                 problems.append(VerificationProblem(log: info.name, index: nil, message: "the store pins \(info.verifier.vkey), the federation file names \(member.verifier.vkey) for this log"))
@@ -322,7 +337,7 @@ struct VerifyCommand: AsyncParsableCommand {
             }
             let followed = member.keyChain(following: stored.rotations)
             if let stop = followed.stopped {
-                problems.append(VerificationProblem(log: info.name, index: stop.rotation.index, message: "the key rotation at index \(stop.rotation.index) (to \(stop.rotation.verifier.vkey)) is one the federation file disowns: \(stop.reason); members follow this log's keys only up to it (a rotation-fork alert), so nothing signed by that key or a later one is trusted"))
+                problems.append(VerificationProblem(log: info.name, index: stop.rotation.index, message: "the key rotation to \(stop.rotation.verifier.vkey) is one the federation file disowns: \(stop.reason); members follow this log's keys only up to it (a rotation-fork alert), so nothing signed by that key or a later one is trusted"))
             }
             guard let latest = try? store.latestCheckpoint(info), let note = try? SignedNote(parsing: latest.note) else { continue }
             do { _ = try followed.chain.verifyCheckpoint(note) } catch {
@@ -340,10 +355,12 @@ struct VerifyCommand: AsyncParsableCommand {
     var federation: String?
 
     func run() async throws {
+        // The file first: a mistyped path is said before the whole database is read.
+        let parsed: Federation?
+        do { parsed = try federation.map { path throws(ConfigurationError) in try Federation.load(path: path) } } catch { throw CLIError("--federation: \(error)") }
         var report = Self.verify(DataDirectory(path: data.data))
-        if let federation {
-            let parsed: Federation
-            do { parsed = try Federation.load(path: federation) } catch { throw CLIError("--federation: \(error)") }
+        // A directory an unfinished backup left is refused by `verify` and not opened again.
+        if let parsed, CopyMarkers.startRefusal(data.data) == nil {
             report.problems += Self.federationProblems(DataDirectory(path: data.data), parsed)
         }
         switch output.format {

@@ -72,7 +72,7 @@ import Testing
         // Checked against the file offline: the rotation first → second at index 3 is signed by
         // a key the file now revokes, to a key it names nowhere, so members stop the chain there.
         let disowned = try TestKit.quartet(["verify", "--data", data, "--federation", files.root.appendingPathComponent("federation.json").path])
-        #expect(disowned.status == 1 && disowned.stdout.contains("FAIL ") && disowned.stdout.contains("the key rotation at index 3 (to \(second)) is one the federation file disowns"), "\(disowned)")
+        #expect(disowned.status == 1 && disowned.stdout.contains("FAIL ") && disowned.stdout.contains("index 3: the key rotation to \(second) is one the federation file disowns"), "\(disowned)")
         #expect(disowned.stdout.contains("the latest checkpoint (size 7) does not verify under the keys the federation file has in force there"), "\(disowned)")
         // Without the file, the store alone verifies.
         #expect(try TestKit.quartet(["verify", "--data", data]).status == 0)
@@ -104,6 +104,20 @@ import Testing
         try JSONSerialization.data(withJSONObject: other).write(to: URL(fileURLWithPath: otherPath))
         let pinned = try TestKit.quartet(["verify", "--data", data, "--federation", otherPath])
         #expect(pinned.status == 1 && pinned.stdout.contains("the store pins \(first), the federation file names"), "\(pinned.stdout) \(pinned.stderr)")
+        // A file giving this directory's own log (its origin and key) to a log of another name:
+        // the node would refuse it at start, and verify says so (not a silent pass).
+        var renamed = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: federationPath))) as? [String: Any])
+        var renamedNodes = try #require(renamed["nodes"] as? [[String: Any]])
+        renamedNodes[index]["log"] = "cymru"
+        renamed["nodes"] = renamedNodes
+        let renamedPath = files.root.appendingPathComponent("renamed-federation.json").path
+        try JSONSerialization.data(withJSONObject: renamed).write(to: URL(fileURLWithPath: renamedPath))
+        let refusedFile = try TestKit.quartet(["verify", "--data", data, "--federation", renamedPath])
+        #expect(refusedFile.status == 1 && refusedFile.stdout.contains("the federation file names no member whose log is wales")
+                && refusedFile.stdout.contains("a node with this directory would refuse the file"), "\(refusedFile.stdout) \(refusedFile.stderr)")
+        // A federation file that cannot be read is said first, as a usage error.
+        let missing = try TestKit.quartet(["verify", "--data", data, "--federation", files.root.appendingPathComponent("nowhere.json").path])
+        #expect(missing.status == 1 && missing.stderr.contains("--federation:") && missing.stdout.isEmpty, "\(missing)")
         let shown = try TestKit.quartet(["federation", "show", "--file", federationPath, "--format", "json"])
         let members = (try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["members"] as? [[String: Any]]
         #expect(members?.first { $0["id"] as? String == "wales" }?["current_vkey"] as? String == third, "\(shown)")
