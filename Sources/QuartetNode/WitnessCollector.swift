@@ -468,9 +468,8 @@ final class WitnessCollector: Sendable {
 
     struct WitnessFailure: Error { var message: String }
 
-    /// The add-checkpoint body for checkpoint `note` of `size` from `old`, made once per round
-    /// and old size (a consistency proof is a few reads of the store) and kept for the round's
-    /// other witnesses.
+    /// The add-checkpoint body for checkpoint `note` of `size` (signed root `root`) from `old`,
+    /// made once per round and old size and kept for the round's other witnesses.
     private func requestBody(_ note: SignedNote, size: UInt64, root: Hash, old: UInt64) throws -> String {
         if let body = bodies.withLockedValue({ $0.size == size ? $0.byOld[old] : nil }) { return body }
         // From the kept leaves when they reach from `old` to `size` and make the signed root
