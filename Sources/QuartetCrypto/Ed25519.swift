@@ -1,5 +1,4 @@
 internal import COpenSSL
-import Foundation
 import Synchronization
 
 /// An Ed25519 private key held by OpenSSL (`EVP_PKEY`).
@@ -199,11 +198,7 @@ public struct Ed25519PublicKey: Hashable, Sendable {
     public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         guard signature.count == 64 else { return false }
         let digest = RecentlyVerified.digest(key: rawRepresentation, signature: signature, message: message)
-        return RecentlyVerified.shared.once(digest) { verify(signature, for: message) }
-    }
-
-    /// The verification itself, through OpenSSL.
-    private func verify(_ signature: [UInt8], for message: [UInt8]) -> Bool {
+        if RecentlyVerified.shared.contains(digest) { return true }
         guard let handle = VerifyingKeys.shared.key(rawRepresentation) else {
             _ = drainOpenSSLErrors()
             return false
@@ -219,6 +214,7 @@ public struct Ed25519PublicKey: Hashable, Sendable {
             EVP_DigestVerify(ctx, signature, signature.count, m.baseAddress, m.count)
         }
         if ok != 1 { _ = drainOpenSSLErrors() }
+        if ok == 1 { RecentlyVerified.shared.insert(digest) }
         return ok == 1
     }
 }
@@ -239,42 +235,6 @@ final class RecentlyVerified: Sendable {
     }
 
     private let ring = Mutex(Ring())
-    /// Digests being verified now, by another thread: a second caller waits for that result
-    /// instead of verifying too (a replicated checkpoint and the same checkpoint sent to this
-    /// node's witness arrive together, and each verification is ~150–250 µs of a core).
-    private let inFlight = NSCondition()
-    private nonisolated(unsafe) var verifying: Set<[UInt8]> = []
-
-    /// Whether the triple of `digest` is valid: known lately, else `verify()`'s answer (kept if
-    /// valid). While another thread verifies the same triple this waits for it, then answers
-    /// from what it kept; if that one failed, this verifies itself without making others wait
-    /// for it (a run of the same bad signature is checked side by side, not one after another).
-    func once(_ digest: [UInt8], verify: () -> Bool) -> Bool {
-        if contains(digest) { return true }
-        inFlight.lock()
-        var waited = false
-        while verifying.contains(digest) {
-            waited = true
-            inFlight.wait()
-        }
-        if contains(digest) {
-            inFlight.unlock()
-            return true
-        }
-        if waited {
-            inFlight.unlock()
-            return verify()
-        }
-        verifying.insert(digest)
-        inFlight.unlock()
-        let ok = verify()
-        if ok { insert(digest) }
-        inFlight.lock()
-        verifying.remove(digest)
-        inFlight.broadcast()
-        inFlight.unlock()
-        return ok
-    }
 
     static func digest(key: [UInt8], signature: [UInt8], message: [UInt8]) -> [UInt8] {
         key.withUnsafeBytes { k in

@@ -326,7 +326,12 @@ extension FederationTrust {
     public static func admissibility(of federation: Federation, dataDirectory: String, ownLog: String) throws -> String? {
         let store = try LedgerStore.open(DataDirectory(path: dataDirectory), mode: .reader)
         defer { try? store.close() }
-        return ReplicationEngine.admissibility(of: federation, held: try store.logs().map(HeldLog.init), ownLog: ownLog, directory: dataDirectory)
+        return admissibility(of: federation, held: try store.logs(), ownLog: ownLog, dataDirectory: dataDirectory)
+    }
+
+    /// The same, given the logs the directory holds (read by a caller that has the store open).
+    public static func admissibility(of federation: Federation, held: [LogInfo], ownLog: String, dataDirectory: String) -> String? {
+        ReplicationEngine.admissibility(of: federation, held: held.map(HeldLog.init), ownLog: ownLog, directory: dataDirectory)
     }
 }
 

@@ -125,14 +125,7 @@ extension API {
             if let site = request.headers[Self.fetchSite], site != "none", site != "same-origin" {
                 throw HTTPError(.forbidden, message: "a sign-in link works only when opened directly (typed or pasted), not from another site")
             }
-            // A link leaves its token in the browser's history (and synced history) for as long
-            // as the token is listed, past the session and "Sign out": only a reader's token,
-            // which writes nothing, signs in by link. Operators and auditors use the form.
-            // (A token this node does not know is refused by `signIn`, 401, as from the form.)
-            if let grant = gate.grant(digest: TokenGrant.digest(token)), !Self.isReader(grant.identity) {
-                throw HTTPError(.forbidden, message: "a sign-in link works only with a reader's token; sign in with this token through the form at /login (a link leaves the token in the browser's history)")
-            }
-            return try signIn(token: token, replacing: Gate.cookie(gate.cookieName, in: request))
+            return try signIn(token: token, byLink: true, replacing: Gate.cookie(gate.cookieName, in: request))
         }
         routes.public(.post, "/login") { request, context -> Response in
             // Browsers send Origin with every form post; tools may send none.
@@ -147,7 +140,7 @@ extension API {
                 return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
             }.first
             guard let token, !token.isEmpty else { return Dashboard.signInPage(message: "enter a token", status: .badRequest) }
-            return try signIn(token: token, replacing: Gate.cookie(gate.cookieName, in: request))
+            return try signIn(token: token, byLink: false, replacing: Gate.cookie(gate.cookieName, in: request))
         }
         // Signing out: the session ends here and the cookie is cleared (the token itself stays
         // valid until the operator removes it from the configuration). Only from this node's
@@ -199,23 +192,25 @@ extension API {
         return page
     }
 
-    /// Whether `identity` is a reader's (the one role that signs in by link).
-    static func isReader(_ identity: FederationIdentity) -> Bool {
-        if case .reader = identity { return true }
-        return false
-    }
-
     /// Fetch Metadata's `Sec-Fetch-Site` request header.
     static let fetchSite = HTTPField.Name("sec-fetch-site")!
 
     /// Opens a session for `token` and sets its cookie. The session the browser held
     /// (`replacing`) ends here: signing in again, say with a reader's token to drop an
     /// operator's rights, must not leave the operator's session valid for its remaining hours.
+    /// `byLink`: a link leaves its token in the browser's history (and synced history) for as
+    /// long as the token is listed, past the session and "Sign out", so only a reader's token,
+    /// which writes nothing, signs in that way; operators and auditors use the form.
     /// `afterCheck`: runs between the token's check and the session's opening (a test's reload).
-    func signIn(token: String, replacing previous: String?, afterCheck: () -> Void = {}) throws -> Response {
+    func signIn(token: String, byLink: Bool, replacing previous: String?, afterCheck: () -> Void = {}) throws -> Response {
         let digest = TokenGrant.digest(token)
-        guard gate.grant(digest: digest) != nil else {
+        guard let grant = gate.grant(digest: digest) else {
             throw HTTPError(.unauthorized, message: "the token is not one this node accepts")
+        }
+        if byLink {
+            guard case .reader = grant.identity else {
+                throw HTTPError(.forbidden, message: "a sign-in link works only with a reader's token; sign in with this token through the form at /login (a link leaves the token in the browser's history)")
+            }
         }
         afterCheck()
         if let previous { sessions.close(previous) }

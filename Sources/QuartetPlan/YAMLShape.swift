@@ -36,7 +36,7 @@ enum YAMLShape {
                 var token = yaml_token_t()
                 guard yaml_parser_scan(&parser, &token) == 1 else { return nil }
                 defer { yaml_token_delete(&token) }
-                let at = "line \(token.start_mark.line + 1), column \(token.start_mark.column + 1)"
+                var at: String { "line \(token.start_mark.line + 1), column \(token.start_mark.column + 1)" }
                 if parser.flow_level > Int32(maxFlowDepth) { return .tooDeep(at) }
                 switch token.type {
                 case YAML_ANCHOR_TOKEN, YAML_ALIAS_TOKEN:

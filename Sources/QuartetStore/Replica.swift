@@ -77,13 +77,11 @@ extension LedgerStore {
             let (stored, signed) = ownTail ? try pool.write(store) : try replicaWrite(store)
             verifiedNotes.verified(log: log.id, note: note, checkpoint: signed)
             replicaFrontiers.stored(log: log.id, stored)
-        } catch let error as StoreError {
+        } catch {
             // A failure may come after the commit (`replicaWrite` setting FULL again): the kept
             // frontier is dropped, so `heldTip` reads the store until a batch is stored again.
             replicaFrontiers.forget(log: log.id)
-            throw error
-        } catch {
-            replicaFrontiers.forget(log: log.id)
+            if let error = error as? StoreError { throw error }
             throw StoreError(.io, "cannot store a batch of \(log.name)", cause: error)
         }
     }

@@ -317,12 +317,8 @@ struct VerifyCommand: AsyncParsableCommand {
             if !federation.members.contains(where: { $0.log == own.name }) {
                 problems.append(VerificationProblem(log: own.name, index: nil, message: "the federation file names no member whose log is \(own.name), this directory's own log: a node with it would not start"))
             }
-            do {
-                if let refusal = try FederationTrust.admissibility(of: federation, dataDirectory: directory.url.path, ownLog: own.name) {
-                    problems.append(VerificationProblem(log: nil, index: nil, message: "a node with this directory would refuse the file: \(refusal)"))
-                }
-            } catch {
-                problems.append(VerificationProblem(log: nil, index: nil, message: "the logs held cannot be set against the file: \(error)"))
+            if let refusal = FederationTrust.admissibility(of: federation, held: logs, ownLog: own.name, dataDirectory: directory.url.path) {
+                problems.append(VerificationProblem(log: nil, index: nil, message: "a node with this directory would refuse the file: \(refusal)"))
             }
         }
         for info in logs {

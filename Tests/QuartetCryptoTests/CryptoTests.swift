@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 @testable import QuartetCrypto
 import Testing
 
@@ -133,44 +132,6 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect(memo.count == RecentlyVerified.limit)
         #expect(digests.prefix(10).allSatisfy { !memo.contains($0) })
         #expect(digests.dropFirst(10).allSatisfy { memo.contains($0) })
-    }
-
-    /// Two threads verifying the same triple at once: one verifies, the other waits for it and
-    /// takes its answer; a failed verification is not passed on (the waiter verifies itself,
-    /// and nothing is kept).
-    @Test func aTripleBeingVerifiedIsVerifiedOnceByConcurrentCallers() {
-        final class Tally: Sendable {
-            let calls = Mutex(0)
-            let answers = Mutex<[Bool]>([])
-        }
-        let memo = RecentlyVerified()
-        func run(_ digest: [UInt8], valid: Bool) -> (calls: Int, answers: [Bool]) {
-            let tally = Tally()
-            let done = DispatchSemaphore(value: 0)
-            // Two threads of their own (a pool could run both calls on one thread, one after
-            // the other, and the memo alone would answer the second).
-            for _ in 0..<2 {
-                Thread.detachNewThread {
-                    let answer = memo.once(digest) {
-                        tally.calls.withLock { $0 += 1 }
-                        // Long enough for the other caller to arrive while this one runs.
-                        Thread.sleep(forTimeInterval: 0.2)
-                        return valid
-                    }
-                    tally.answers.withLock { $0.append(answer) }
-                    done.signal()
-                }
-            }
-            done.wait()
-            done.wait()
-            return (tally.calls.withLock { $0 }, tally.answers.withLock { $0 })
-        }
-        let good = SHA256.hash(Array("good triple".utf8))
-        let verified = run(good, valid: true)
-        #expect(verified.calls == 1 && verified.answers == [true, true] && memo.contains(good))
-        let bad = SHA256.hash(Array("bad triple".utf8))
-        let refused = run(bad, valid: false)
-        #expect(refused.calls == 2 && refused.answers == [false, false] && !memo.contains(bad))
     }
 
     @Test func pemRoundTrip() throws {
