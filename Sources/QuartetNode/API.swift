@@ -289,10 +289,10 @@ struct API {
         if entry.header.type == Policy.aggregateType {
             // A published aggregate goes to readers only while an agreement in force covers its
             // recording time, grants some node access and asks no more suppression than the
-            // agreement that made it (its payload names it) applied; otherwise it is the
+            // agreement that made it (its payload names it) applied, that agreement's method is
+            // the label's now, and the table is one that method makes; otherwise it is the
             // holder's alone (`Policy.publishes`).
-            let agreement = PayloadValue.parseIfValid(payload.bytes)?["agreement"]?.string
-            if policy.publishes(aggregate: agreement, label: entry.header.classification, holder: entry.header.log,
+            if policy.publishes(aggregatePayload: payload.bytes, label: entry.header.classification, holder: entry.header.log,
                                 recorded: entry.header.timeMillis, at: wallClockMillis(),
                                 to: recipient(of: identity)?.node(for: entry.header.log)) { return entry }
         }

@@ -343,8 +343,9 @@ public final class ViewMaintainer: Sendable {
     func queries(_ view: StrategyView, health: [String: LogHealth], now: UInt64, for recipient: Recipient? = nil) -> ViewQueries {
         var queries = ViewQueries(view: view, health: health, nowMillis: now, order: order)
         let policy = self.policy
-        queries.published = { log, label, agreement, recorded in
-            policy.publishes(aggregate: agreement, label: label, holder: log, recorded: recorded, at: now, to: recipient?.node(for: log))
+        queries.published = { log, label, held in
+            policy.publishes(aggregatePayload: held.payload.encoded(), label: label, holder: log, recorded: held.recorded, at: now,
+                             to: recipient?.node(for: log))
         }
         return queries
     }

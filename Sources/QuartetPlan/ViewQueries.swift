@@ -24,16 +24,17 @@ public struct ViewQueries {
     /// Log names in display order: the UK log first, then the nations as configured.
     public let order: [String]
 
-    /// Whether an aggregate of `label` held by `log`, made under `agreement` (as its payload
-    /// says) and recorded at `recorded`, is published (`Policy.publishes`: an agreement in force
-    /// covers it, gives some node access and asks no more suppression than `agreement` applied).
+    /// Whether an aggregate of `label` held by `log` (its payload names the agreement it was made
+    /// under; `recorded` is its entry's time) is published (`Policy.publishes`: an agreement in
+    /// force covers it, gives some node access and asks no more suppression than the maker
+    /// applied, the maker's method is the label's now, and the table is one that method makes).
     /// Others stay the holder's (default: all are).
-    public var published: @Sendable (_ log: String, _ label: String, _ agreement: String?, _ recorded: UInt64) -> Bool = { _, _, _, _ in true }
+    public var published: @Sendable (_ log: String, _ label: String, _ aggregate: HeldAggregate) -> Bool = { _, _, _ in true }
 
     /// The aggregate at `log`/`index` if the view holds it and it is published.
     func publishedAggregate(log: String, index: UInt64) -> HeldAggregate? {
         guard let held = view.logs[log]?.aggregates[index], case .object(let fields) = held.payload, case .string(let label)? = fields["label"],
-              published(log, label, held.agreement, held.recorded) else { return nil }
+              published(log, label, held) else { return nil }
         return held
     }
 

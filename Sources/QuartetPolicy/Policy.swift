@@ -141,14 +141,36 @@ public struct Policy: Sendable {
     /// operator), other than the holder's: published to it only under an agreement that gives
     /// that node access itself. An owner who wrote `recipient england none` did not let England
     /// read the aggregate at another node's API (nil: a reader or auditor, who speaks for no node).
+    ///
+    /// One method per label at a time: an aggregate is published only while its maker's minimum
+    /// cell size and rounding base are those of the agreement that governs the label now
+    /// (`Agreement.governing`, the one new aggregates are made under). Two tables of one label
+    /// rounded to different bases (or hidden below different sizes), both shown, pin counts
+    /// each hides: a board of 20 is 18 to base 6 (15–20) and 21 to base 3 (20–22).
     public func publishes(aggregate agreement: String?, label: String, holder: String, recorded: UInt64, at time: UInt64,
                           to recipient: String? = nil) -> Bool {
         guard let made = aggregateMaker(agreement, label: label, holder: holder) else { return false }
-        return inForce(label: label, holder: holder, at: time).contains { state in
+        let states = inForce(label: label, holder: holder, at: time)
+        guard let governing = Agreement.governing(states.map(\.agreement)),
+              made.minCellSize == governing.minCellSize, made.rounding == governing.rounding else { return false }
+        return states.contains { state in
             recorded >= state.agreement.validFrom && state.agreement.recipients.values.contains { $0 != .none }
                 && Self.suppresses(made, asStrictlyAs: state.agreement)
                 && recipient.map { (state.agreement.recipients[$0] ?? .none) != .none } ?? true
         }
+    }
+
+    /// `publishes` for an aggregate's payload as stored (padding allowed): it names its agreement,
+    /// and it must be a table that agreement's method produces (`DatasetAggregate.check`).
+    /// Aggregates made before the method existed, or by a node that did not check, carry exact
+    /// counts and true totals: they are the holder's alone, however they came to be stored.
+    public func publishes(aggregatePayload payload: [UInt8], label: String, holder: String, recorded: UInt64, at time: UInt64,
+                          to recipient: String? = nil) -> Bool {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+              object["label"] as? String == label, let id = object["agreement"] as? String,
+              publishes(aggregate: id, label: label, holder: holder, recorded: recorded, at: time, to: recipient),
+              let made = aggregateMaker(id, label: label, holder: holder) else { return false }
+        return DatasetAggregate.conforms(aggregate: object, minCellSize: made.minCellSize, rounding: made.rounding)
     }
 
     /// The agreement an aggregate's payload names, if it is one of `holder`'s covering `label`

@@ -71,8 +71,10 @@ extension LedgerStore {
     }
 
     /// Entries `from`..<`from+limit` of `log` (fewer at the end of the log).
-    /// - Parameter maxPayloadBytes: stop once the payloads read pass this many bytes (the entry
-    ///   that passes it is included, so a page always makes progress).
+    /// - Parameter maxPayloadBytes: stop once the payload lengths the entries' headers state pass
+    ///   this many bytes (the entry that passes it is included, so a page always makes progress).
+    ///   Stubs count as their payloads would: where a page ends says nothing of which payloads
+    ///   this node holds (a purge finished or not), and what it holds is at most what it counts.
     public func entries(_ log: LogInfo, from: UInt64, limit: Int, maxPayloadBytes: Int = .max) throws(StoreError) -> [Entry] {
         guard limit > 0, from < UInt64(1) << Schema.indexBits else { return [] }
         return try read("read entries of \(log.name)") { db in
@@ -84,7 +86,7 @@ extension LedgerStore {
                                            arguments: [first, last, limit])
             while bytes <= maxPayloadBytes, let row = try rows.next() {
                 let entry = try Self.decodeEntry(row, log: log)
-                bytes += entry.payload?.bytes.count ?? 0
+                bytes += Int(entry.header.payloadLength)
                 out.append(entry)
             }
             return out

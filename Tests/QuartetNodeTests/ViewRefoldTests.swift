@@ -130,4 +130,25 @@ import Testing
         #expect(try await waitFor(view) { $0.logs["uk"]?.size == 3 && view.unfolded == 0 })
         #expect(view.snapshot.logs["uk"]?.aggregates.keys.sorted() == [0, 2], "the purged aggregate came back from the batch's copy in memory")
     }
+
+    /// A page of entries ends where the headers' payload lengths pass the bound, whether this
+    /// node holds the payloads or stubs of them: where the API's page ends does not tell a
+    /// reader which payloads a node holds (a purge done or not).
+    @Test func aPageEndsWhereTheHeadersSayNotWhereHeldPayloadsDo() async throws {
+        let (origin, writer, replica, _) = try replicaAndView("page-cut")
+        let originLog = try origin.log(named: "uk"), log = try replica.log(named: "uk")
+        let restricted = "heiw.workforce.headcount"
+        _ = try await writer.append(contentsOf: Self.aggregates(restrictedOne: restricted))
+        let (entries, note) = try #require(try origin.decodedBatch(originLog, from: 0, maxEntries: 100, maxBytes: 1 << 20))
+        try replica.ingest(log, from: 0, entries: entries, note: note, checkpoint: try log.verifier.verifyCheckpoint(try SignedNote(parsing: note)))
+        // Bound: one byte short of the first two payloads' lengths; the page takes the entry
+        // that passes it, and stops.
+        let bound = entries.prefix(2).reduce(0) { $0 + Int($1.header.payloadLength) } - 1
+        let before = try replica.entries(log, from: 0, limit: 10, maxPayloadBytes: bound).count
+        #expect(try replica.purge(log, labels: [restricted]) { _, _ in false } == [1])
+        let after = try replica.entries(log, from: 0, limit: 10, maxPayloadBytes: bound)
+        #expect(after[1].payload == nil, "entry 1 is a stub now")
+        #expect(after.count == before, "the page ended elsewhere once a payload was purged")
+        #expect(before == 2)
+    }
 }

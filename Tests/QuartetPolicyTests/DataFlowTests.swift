@@ -252,9 +252,55 @@ import Testing
             var decisions = Decisions(policy: policy, holder: "wales", recipient: recipient, at: during)
             #expect(decisions.admitsAggregate(label: label, recorded: during, named: named).admitted == admitted, "\(named) to \(recipient)")
         }
-        // Published at the holder while some agreement its suppression meets is in force.
+        // Published at the holder under the method that governs the label now; one made under
+        // the looser (before the stricter came into force) is the holder's alone meanwhile: the
+        // two tables side by side would pin counts each hides.
         #expect(policy.publishes(aggregate: "HEIW-STRICT", label: label, holder: "wales", recorded: during, at: during))
-        #expect(policy.publishes(aggregate: "HEIW-LOOSE", label: label, holder: "wales", recorded: during, at: during))
+        #expect(!policy.publishes(aggregate: "HEIW-LOOSE", label: label, holder: "wales", recorded: during, at: during))
+    }
+
+    /// Two methods for one label in force at once: only aggregates of the governing one are
+    /// published (a board of 20 is 18 to base 6 and 21 to base 3: both shown, it is 20).
+    @Test func aLabelIsPublishedUnderOneMethodAtATime() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        var coarse = try full(["uk": .aggregate])
+        coarse.id = "HEIW-BASE-3"
+        coarse.minCellSize = 8
+        coarse.rounding = 3
+        let first = try established(coarse, index: 0)
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: first.header.type, payload: first.payload)
+        let rows: [String: Any] = ["rows": [["board": "Powys", "count": 20], ["board": "Cardiff", "count": 40]]]
+        let byThree = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: 8, rounding: 3, agreement: coarse.id))
+        #expect(policy.publishes(aggregatePayload: byThree, label: label, holder: "wales", recorded: during, at: during))
+        var coarser = coarse
+        coarser.id = "HEIW-BASE-6"
+        coarser.rounding = 6
+        coarser.recipients = ["scotland": .aggregate]
+        let second = try established(coarser, index: 1)
+        policy.apply(log: "wales", index: 1, timeMillis: 0, type: second.header.type, payload: second.payload)
+        #expect(Agreement.governing([coarse, coarser])?.id == coarser.id)
+        let bySix = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: 8, rounding: 6, agreement: coarser.id))
+        #expect(policy.publishes(aggregatePayload: bySix, label: label, holder: "wales", recorded: during, at: during))
+        #expect(!policy.publishes(aggregatePayload: byThree, label: label, holder: "wales", recorded: during, at: during))
+        #expect(!policy.publishes(aggregate: coarse.id, label: label, holder: "wales", recorded: during, at: during))
+    }
+
+    /// An aggregate published by its agreement's terms but not a table that agreement's method
+    /// makes (the method before 2026-11-30 kept exact counts and true totals, with no `method`)
+    /// is the holder's alone, however it came to be stored.
+    @Test func anAggregateItsMethodDidNotMakeIsNotPublished() throws {
+        let rows: [String: Any] = ["rows": [["board": "Powys", "count": 3], ["board": "Cardiff", "count": 40]]]
+        let (policy, made, real) = try aggregateUnderHEIW(rows, index: 2)
+        let payload = try #require(real.payload)
+        #expect(policy.publishes(aggregatePayload: payload + Array(repeating: 0x20, count: 100), label: label, holder: "wales", recorded: during, at: during))
+        var old = made
+        old["method"] = nil
+        old["suppressed"] = ["primary": 1, "secondary": 0]
+        #expect(!policy.publishes(aggregatePayload: try DatasetAggregate.encoded(old), label: label, holder: "wales", recorded: during, at: during))
+        var exact = made
+        exact["row_totals"] = [3, 40]
+        #expect(!policy.publishes(aggregatePayload: try DatasetAggregate.encoded(exact), label: label, holder: "wales", recorded: during, at: during))
+        #expect(!policy.publishes(aggregatePayload: payload, label: "heiw.workforce.vacancies", holder: "wales", recorded: during, at: during))
     }
 
     @Test func timesAWriterChoosesFormatInConstantTimeAndRoundTrip() throws {
