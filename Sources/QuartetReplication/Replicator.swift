@@ -17,6 +17,11 @@ public struct Replicator: Sendable {
         var requested: [String: UInt64] = [:]
         /// The protocol version agreed with it (the highest both speak; 0 before its hello).
         var version: UInt16 = 0
+        /// The version this node's hello names to it: its own, unless the peer refused that one
+        /// (a node of the first release, 0.1.0, refuses a hello above the versions it speaks
+        /// instead of taking the lower): then the version it named, or one less, kept across
+        /// reconnections until its hello names this node's version or more.
+        var announce: UInt16?
         /// Logs it answered `unavailable` for since the last anti-entropy round (it holds only
         /// stubs there that we may have in full): asked elsewhere until then.
         var withheld: Set<String> = []
@@ -243,7 +248,7 @@ public struct Replicator: Sendable {
         peers[peer]!.requested = [:]
         peers[peer]!.withheld = []
         peers[peer]!.version = 0
-        return [.send(peer: peer, .hello(version: settings.protocolVersion, node: settings.node, federation: settings.federation))]
+        return [.send(peer: peer, .hello(version: announced(to: peer), node: settings.node, federation: settings.federation))]
     }
 
     /// The connection closed (or a dial failed).
@@ -323,13 +328,16 @@ public struct Replicator: Sendable {
     public mutating func received(_ message: Message, from peer: String) -> [Directive] {
         guard let state = peers[peer], state.connected else { return [] }
         if !state.greeted {
+            if case .error(.version, let text) = message { return refusedVersion(peer, text) }
             guard case .hello(let version, let node, let federation) = message else {
                 return violation(peer, .malformed, "expected hello first, got \(message.name)")
             }
-            guard let agreed = ProtocolLimits.negotiate(ours: settings.protocolVersion, theirs: version) else {
+            guard let agreed = ProtocolLimits.negotiate(ours: announced(to: peer), theirs: version) else {
                 return violation(peer, .version, "protocol version \(version); this node speaks \(ProtocolLimits.oldest) to \(settings.protocolVersion)")
             }
             peers[peer]!.version = agreed
+            // It speaks this node's version (or a later one): the next connection names it again.
+            if version >= settings.protocolVersion { peers[peer]!.announce = nil }
             guard node == peer else { return violation(peer, .identity, "hello names \(node) but the certificate names \(peer)") }
             guard federation == settings.federation else { return violation(peer, .identity, "federation \(federation), expected \(settings.federation)") }
             peers[peer]!.greeted = true
@@ -391,6 +399,8 @@ public struct Replicator: Sendable {
                 return penalize(peer, log: evidence.log, "invalid evidence: \(error)")
             }
             return quarantine(evidence, from: peer)
+        case .error(.version, let text):
+            return refusedVersion(peer, text)
         case .error(let code, let text):
             return [.close(peer: peer, reason: "peer reported error \(code.rawValue): \(text)")]
         case .witnessed(let log, let note):
@@ -883,6 +893,23 @@ public struct Replicator: Sendable {
             out.append(.close(peer: peer, reason: "too many rejected messages"))
         }
         return out
+    }
+
+    /// The version this node's hello names to `peer`.
+    private func announced(to peer: String) -> UInt16 { peers[peer]?.announce ?? settings.protocolVersion }
+
+    /// `peer` refused the version this node's hello named (a node of the first release refuses
+    /// any above its own instead of taking the lower, so a federation upgrading one node at a
+    /// time would otherwise never connect the two): the next connection names the version the
+    /// peer's hello named, or one less than this one named, never below the oldest spoken. A peer
+    /// can only lower the version of its own link this way, which it could refuse anyway.
+    private mutating func refusedVersion(_ peer: String, _ text: String) -> [Directive] {
+        let named = announced(to: peer)
+        let lower = peers[peer]!.version > 0 ? min(peers[peer]!.version, named) : named &- 1
+        let reason = "peer refused protocol version \(named): \(text)"
+        guard lower >= ProtocolLimits.oldest, lower < named else { return [.close(peer: peer, reason: reason)] }
+        peers[peer]!.announce = lower
+        return [.close(peer: peer, reason: reason + "; the next connection offers version \(lower)")]
     }
 
     private mutating func violation(_ peer: String, _ code: Message.ErrorCode, _ reason: String) -> [Directive] {

@@ -106,13 +106,19 @@ public final class LedgerStore: Sendable {
         guard pending else {
             throw StoreError(.formatVersion, "\(directory.databasePath) says format version \(version), but its schema is already this quartet's (\(Schema.formatVersion)): its meta table was changed; restore a backup, or `quartet recover`")
         }
+        // What an interrupted copy left (a kill, a full disk): never a good copy.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.url.path)) ?? []
+        where name.hasPrefix("before-format-") && name.hasSuffix(".sqlite.partial") {
+            unlink(directory.url.appendingPathComponent(name).path)
+        }
         let stamp = Int(Date().timeIntervalSince1970)
         let backup = directory.url.appendingPathComponent("before-format-\(Schema.formatVersion)-\(stamp).sqlite").path
         do {
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [backup]) }
-            chmod(backup, 0o600)
+            try durableCopy(pool, of: directory.databasePath, to: backup) { partial in
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [partial]) }
+            }
         } catch {
-            throw StoreError(.io, "cannot copy \(directory.databasePath) to \(backup) before migrating it from format \(version); nothing was changed", cause: error)
+            throw StoreError(.io, "cannot copy \(directory.databasePath) to \(backup) before migrating it from format \(version); nothing was changed: \(error.message)")
         }
         do { try Schema.migrator.migrate(pool) } catch {
             throw StoreError(.io, "cannot migrate \(directory.databasePath) from format \(version) to \(Schema.formatVersion); the copy from before is \(backup)", cause: error)
@@ -175,6 +181,21 @@ public final class LedgerStore: Sendable {
         guard number >= Schema.oldestMigrated else {
             throw StoreError(.formatVersion, "data directory \(directory.url.path) has format version \(number), older than this quartet migrates (\(Schema.oldestMigrated)); upgrade through an earlier release first")
         }
+        if number == Schema.formatVersion {
+            // Its format says this one: its schema must be all of this one's migrations and no
+            // others (changed by hand, or half restored, it would fail later on a table missing).
+            let (complete, superseded): (Bool, Bool)
+            do {
+                (complete, superseded) = try pool.read { db in
+                    (try Schema.migrator.hasCompletedMigrations(db), try Schema.migrator.hasBeenSuperseded(db))
+                }
+            } catch {
+                throw StoreError(.corrupt, "cannot read the schema migrations of \(directory.databasePath)", cause: error)
+            }
+            guard complete, !superseded else {
+                throw StoreError(.corrupt, "\(directory.databasePath) says format version \(number), but its schema \(superseded ? "has migrations this quartet does not know" : "lacks some of that format's"): its tables were changed; restore a backup, or `quartet recover`")
+            }
+        }
         return number
     }
 
@@ -218,10 +239,53 @@ public final class LedgerStore: Sendable {
     /// snapshot, compacted), while a node may be writing. Refuses an existing file.
     public func copy(to path: String) throws(StoreError) {
         guard !FileManager.default.fileExists(atPath: path) else { throw StoreError(.io, "\(path) already exists; refusing to overwrite it") }
+        // On a read connection: `quartet backup` copies the directory of a running node.
+        try Self.durableCopy(pool, of: directory.databasePath, to: path) { partial in
+            try pool.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [partial]) }
+        }
+    }
+
+    /// A copy of the database at `path`, whole or not at all: `VACUUM INTO` writes
+    /// `<path>.partial` (after checking the file system has room for it), the copy is synced to
+    /// disk (SQLite does not sync what `VACUUM INTO` writes), renamed to `path` and the
+    /// directory synced. A copy that fails or is interrupted leaves no file that looks like a
+    /// good one: the partial file is removed on failure, and the next copy removes one a kill
+    /// left. Mode 0600 (the process's umask is 077; set again in case it is not).
+    static func durableCopy(_ pool: DatabasePool, of source: String, to path: String,
+                            vacuum: (String) throws -> Void) throws(StoreError) {
+        let partial = path + ".partial"
+        let folder = (path as NSString).deletingLastPathComponent
+        unlink(partial)
         do {
-            try pool.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+            let needed: Int64 = try pool.read { db in
+                let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+                let size = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+                return pages * size
+            }
+            var fs = statvfs()
+            if statvfs(folder.isEmpty ? "." : folder, &fs) == 0 {
+                let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+                // The copy is at most the database's pages; keep 64 MiB besides for the node.
+                guard free >= needed + (64 << 20) else {
+                    throw StoreError(.io, "cannot copy \(source) to \(path): it needs up to \(needed >> 20) MiB and \(folder) has \(free >> 20) MiB free (64 MiB is kept besides); nothing was written")
+                }
+            }
+            try vacuum(partial)
+            chmod(partial, 0o600)
+            let fd = Glibc.open(partial, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { throw StoreError(.io, "cannot open \(partial) to sync it: \(String(cString: strerror(errno)))") }
+            let synced = fsync(fd) == 0
+            let failure = errno
+            Glibc.close(fd)
+            guard synced else { throw StoreError(.io, "cannot sync \(partial) to disk: \(String(cString: strerror(failure)))") }
+            guard rename(partial, path) == 0 else { throw StoreError(.io, "cannot rename \(partial) to \(path): \(String(cString: strerror(errno)))") }
+            DataDirectory.syncDirectory(folder.isEmpty ? "." : folder)
+        } catch let error as StoreError {
+            unlink(partial)
+            throw error
         } catch {
-            throw StoreError(.io, "cannot copy \(directory.databasePath) to \(path)", cause: UnderlyingError("\(error)"))
+            unlink(partial)
+            throw StoreError(.io, "cannot copy \(source) to \(path)", cause: UnderlyingError("\(error)"))
         }
     }
 

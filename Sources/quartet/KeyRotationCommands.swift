@@ -45,6 +45,7 @@ struct KeyRotate: AsyncParsableCommand {
             throw CLIError("the node is running (it holds \(directory.lockPath)); stop it, rotate, then start it again")
         }
         defer { try? store.close() }
+        sayMigration(store)
         let log = try store.log(named: configuration.log)
         let chain = try store.keyChain(log)
         let keys = try directory.signingKeys(log: log.name, chain: chain)

@@ -29,6 +29,7 @@ struct InitCommand: AsyncParsableCommand {
         let directory = DataDirectory(path: data.data)
         let store = try LedgerStore.create(directory)
         defer { try? store.close() }
+        sayMigration(store)
         if let existing = try store.logs().first(where: { $0.name == log || $0.origin == origin }) {
             throw StoreError(.logExists, "log \(existing.name) (origin \(existing.origin)) already exists in \(directory.url.path)")
         }
@@ -100,6 +101,7 @@ struct AppendCommand: AsyncParsableCommand {
         try requireDataDirectoryOwner(data.data, command: "append")
         let store = try LedgerStore.open(DataDirectory(path: data.data), mode: .writer)
         defer { try? store.close() }
+        sayMigration(store)
         let writer = try LogWriter(store: store, log: try ownLog(store, named: log))
         let receipt = try await writer.append(request)
         switch output.format {
@@ -370,4 +372,11 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         if !report.isValid { throw ExitCode(1) }
     }
+}
+
+/// Says on standard error that opening the directory migrated it (an offline command opening a
+/// directory of an older format migrates it as `serve` does, copy first), naming the copy.
+func sayMigration(_ store: LedgerStore) {
+    guard let migration = store.migration else { return }
+    FileHandle.standardError.write(Data("quartet: migrated \(store.directory.url.path) from format \(migration.from) to \(Schema.formatVersion); the copy from before is \(migration.backup) (docs/operations.md, \"Upgrade\")\n".utf8))
 }

@@ -88,12 +88,20 @@ struct ServeCommand: AsyncParsableCommand {
         logger[metadataKey: "node"] = "\(configuration.node)"
         // A parent (a test runner, a supervisor) may have blocked these; a daemon must see them.
         unblockShutdownSignals()
-        let node: Node
-        do { node = try Node(configuration: configuration, logger: logger) } catch { throw CLIError("\(error)") }
         let announce = logger
         let manager = ServiceNotifier()
         if let problem = manager.problem { logger.warning("\(problem)") }
         let notifyFailed: @Sendable (String) -> Void = { announce.warning("\($0)") }
+        // Opening can take minutes (a format migration copies the database first; the view is
+        // folded from every entry): systemd's start timeout (90 s unless the unit says) is
+        // pushed on every 20 s until the node is ready, so a large directory is not killed
+        // half-way at every start.
+        let starting = Self.extendStartTimeout(manager, notifyFailed)
+        let node: Node
+        do { node = try Node(configuration: configuration, logger: logger) } catch {
+            starting?.cancel()
+            throw CLIError("\(error)")
+        }
         let signalSources = [stoppingSource(SIGTERM, manager, notifyFailed), stoppingSource(SIGINT, manager, notifyFailed),
                              reloadSource(node, manager, logger: logger, notifyFailed)]
         try await node.run { peer, api in
@@ -101,9 +109,18 @@ struct ServeCommand: AsyncParsableCommand {
             announce.notice("node listening", metadata: ["peer": "\(peer)", "api": "\(apiURL)"])
             // One line on standard output for scripts: the node is ready.
             FileHandle.standardOutput.write(Data("quartet node \(configuration.node) listening: peer \(configuration.peerListen.host):\(peer.port ?? 0), api \(apiURL)\n".utf8))
+            starting?.cancel()
             manager.send("READY=1\nSTATUS=listening: peer port \(peer.port ?? 0), api \(apiURL)", error: notifyFailed)
         }
+        starting?.cancel()
         signalSources.forEach { $0.cancel() }
+    }
+
+    /// Under systemd (`$NOTIFY_SOCKET`): `EXTEND_TIMEOUT_USEC` of 60 s now and every 20 s until
+    /// cancelled. Nil when not started by systemd.
+    static func extendStartTimeout(_ manager: ServiceNotifier, _ failed: @escaping @Sendable (String) -> Void) -> StartTimeoutExtender? {
+        guard manager.isEnabled else { return nil }
+        return StartTimeoutExtender(manager, failed)
     }
 
     /// Tells systemd `STOPPING=1` as soon as `signal` arrives. The service group's own source
@@ -154,4 +171,21 @@ func unblockShutdownSignals() {
     sigaddset(&set, SIGINT)
     sigaddset(&set, SIGHUP)
     pthread_sigmask(SIG_UNBLOCK, &set, nil)
+}
+
+/// A timer telling systemd to wait 60 s more, every 20 s, while the node opens. libdispatch's
+/// sources may be resumed and cancelled from any thread, which is all this does with its timer.
+final class StartTimeoutExtender: @unchecked Sendable {
+    private let timer: any DispatchSourceTimer
+
+    init(_ manager: ServiceNotifier, _ failed: @escaping @Sendable (String) -> Void) {
+        timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now(), repeating: .seconds(20))
+        timer.setEventHandler {
+            _ = manager.send("EXTEND_TIMEOUT_USEC=60000000\nSTATUS=starting: opening the data directory (a format migration or the view's first fold can take minutes)", error: failed)
+        }
+        timer.resume()
+    }
+
+    func cancel() { timer.cancel() }
 }

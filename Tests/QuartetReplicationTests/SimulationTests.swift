@@ -711,4 +711,46 @@ struct Simulation {
         #expect(out == [.send(peer: "wales", .heads([]))])
         #expect(replicator.connectedPeers == ["wales"])
     }
+
+    /// A node of the first release (0.1.0) speaks versions 1 and 2 and refuses a hello above
+    /// them instead of taking the lower: the next connection offers the version its hello named
+    /// (or one less, had it said nothing), until its hello names this node's version again.
+    @Test func aPeerThatRefusesTheVersionIsOfferedItsOwnNextTime() throws {
+        let settings = ReplicationSettings(node: "uk", federation: "sim", ownLog: "uk", verifiers: [:], peers: ["wales", "england"])
+        var replicator = Replicator(settings: settings, heads: [:], seed: 1)
+        func hello(_ out: [Directive], _ peer: String) -> UInt16? {
+            for directive in out { if case .send(peer, .hello(let version, _, _)) = directive { return version } }
+            return nil
+        }
+        #expect(hello(replicator.connected("wales"), "wales") == ProtocolLimits.version)
+        // Its hello (2) first, then its refusal of ours.
+        _ = replicator.received(.hello(version: 2, node: "wales", federation: "sim"), from: "wales")
+        var out = replicator.received(.error(code: .version, message: "unsupported protocol version 3"), from: "wales")
+        #expect(out.contains { if case .close(peer: "wales", _) = $0 { return true }; return false })
+        #expect(!out.contains { if case .alert = $0 { return true }; return false }, "refusing a version is no violation")
+        _ = replicator.disconnected("wales")
+        #expect(hello(replicator.connected("wales"), "wales") == 2)
+        out = replicator.received(.hello(version: 2, node: "wales", federation: "sim"), from: "wales")
+        #expect(replicator.peerVersions["wales"] == 2)
+        // Upgraded: its hello names 3, and the connection after offers 3 again.
+        _ = replicator.disconnected("wales")
+        #expect(hello(replicator.connected("wales"), "wales") == 2)
+        _ = replicator.received(.hello(version: ProtocolLimits.version, node: "wales", federation: "sim"), from: "wales")
+        #expect(replicator.peerVersions["wales"] == 2, "this connection keeps what both named")
+        _ = replicator.disconnected("wales")
+        #expect(hello(replicator.connected("wales"), "wales") == ProtocolLimits.version)
+        // A refusal before any hello: one less each time, never below the oldest; other peers keep theirs.
+        for expected in stride(from: Int(ProtocolLimits.version) - 1, through: Int(ProtocolLimits.oldest), by: -1) {
+            _ = replicator.connected("england")
+            _ = replicator.received(.error(code: .version, message: "no"), from: "england")
+            _ = replicator.disconnected("england")
+            #expect(hello(replicator.connected("england"), "england") == UInt16(expected))
+            _ = replicator.disconnected("england")
+        }
+        _ = replicator.connected("england")
+        _ = replicator.received(.error(code: .version, message: "no"), from: "england")
+        _ = replicator.disconnected("england")
+        #expect(hello(replicator.connected("england"), "england") == ProtocolLimits.oldest)
+        #expect(hello(replicator.connected("wales"), "wales") == ProtocolLimits.version)
+    }
 }

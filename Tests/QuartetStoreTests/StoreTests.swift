@@ -341,6 +341,27 @@ import Testing
         }
     }
 
+    /// A directory whose format says this one but whose schema lacks one of its migrations, or
+    /// has one this quartet does not know, is refused at open (it failed later on a missing
+    /// table), by readers and writers, and `create` does not quietly finish it.
+    @Test func aSchemaThatIsNotItsFormatIsRefusedAtOpen() throws {
+        for change in ["DROP TABLE log_keys; DELETE FROM grdb_migrations WHERE identifier = 'v2'",
+                       "INSERT INTO grdb_migrations (identifier) VALUES ('v99')"] {
+            let dir = try TestKit.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            do {
+                let store = try TestKit.makeStore(at: dir)
+                try store.pool.write { try $0.execute(sql: change) }
+                try store.close()
+            }
+            for mode in [LedgerStore.OpenMode.reader, .writer] {
+                let error = #expect(throws: StoreError.self) { try LedgerStore.open(DataDirectory(path: dir.path), mode: mode) }
+                #expect(error?.code == .corrupt && error?.message.contains("its tables were changed") == true, "\(change): \(String(describing: error))")
+            }
+            #expect(throws: StoreError.self) { try LedgerStore.create(DataDirectory(path: dir.path)) }
+        }
+    }
+
     /// A directory of format 1 (as the previous release wrote it): a reader is told to let the
     /// node migrate it; a writer copies it aside, migrates it in place, and keeps every entry.
     @Test func anOlderFormatIsMigratedAtOpenAfterACopy() async throws {
@@ -359,8 +380,14 @@ import Testing
         }
         let refused = #expect(throws: StoreError.self) { try LedgerStore.open(directory, mode: .reader) }
         #expect(refused?.code == .formatVersion && refused?.message.contains("start the node once") == true)
+        // What a copy killed half-way left is removed, never taken for a copy.
+        let leftover = dir.appendingPathComponent("before-format-\(Schema.formatVersion)-1.sqlite.partial").path
+        #expect(FileManager.default.createFile(atPath: leftover, contents: Data("half a copy".utf8)))
 
         let store = try LedgerStore.open(directory, mode: .writer)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        #expect(!names.contains { $0.hasSuffix(".partial") }, "\(names)")
+        #expect(names.filter { $0.hasPrefix("before-format-") }.count == 1, "\(names)")
         let migration = try #require(store.migration)
         #expect(migration.from == 1)
         let version = try await store.pool.read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'format_version'") }
