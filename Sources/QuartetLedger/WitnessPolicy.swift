@@ -91,6 +91,9 @@ public struct WitnessPolicy: Sendable, Equatable {
                 let verifier: NoteVerifier
                 do { verifier = try NoteVerifier(vkey: words[1]) } catch { throw fail(error.message) }
                 guard !logs.contains(where: { $0.publicKey == verifier.publicKey }) else { throw fail("the key of log \(verifier.name) is listed twice") }
+                // One line per log: with two keys for one origin, verifiers would differ on
+                // which one a checkpoint is checked against (the page takes the first).
+                guard !logs.contains(where: { $0.name.utf8.elementsEqual(verifier.name.utf8) }) else { throw fail("the log \(verifier.name) is listed twice") }
                 guard logs.count < Self.maxLogs else { throw fail("more than \(Self.maxLogs) logs") }
                 logs.append(verifier)
                 urls.append(words.count == 3 ? words[2] : nil)
@@ -118,7 +121,11 @@ public struct WitnessPolicy: Sendable, Equatable {
                 case "all": threshold = members.count
                 case "any": threshold = 1
                 default:
-                    guard let k = Int(words[2]), words[2].allSatisfy(\.isASCII), k >= 1, k <= members.count else {
+                    // Digits only, no sign or leading zero (`+2` and `02` are not thresholds; the
+                    // page's parser refuses them too).
+                    let digits = Array(words[2].utf8)
+                    guard (1...3).contains(digits.count), digits[0] != 0x30, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                          let k = Int(words[2]), k >= 1, k <= members.count else {
                         throw fail("group \(name): threshold must be all, any or a number from 1 to \(members.count), got \(words[2])")
                     }
                     threshold = k

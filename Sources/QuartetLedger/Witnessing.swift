@@ -114,8 +114,13 @@ public enum Witnessing {
     public static func verify(_ request: Request, logs: [String: [NoteVerifier]]) throws(Refusal) -> Checkpoint {
         let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
         // Origins are matched as bytes: a name Unicode calls equivalent is another log.
-        guard let keys = logs.first(where: { $0.key.utf8.elementsEqual(origin.utf8) })?.value, !keys.isEmpty else {
+        guard let keys = logs.first(where: { $0.key.utf8.elementsEqual(origin.utf8) })?.value else {
             throw Refusal(.notFound, "this witness does not know the log \(origin)")
+        }
+        // A member's log whose keys this witness trusts none of now (all revoked at this size,
+        // or its copy unreadable): a refused key, as the spec has it, not an unknown log.
+        guard !keys.isEmpty else {
+            throw Refusal(.forbidden, "this witness trusts no key of \(origin) for this checkpoint")
         }
         var checkpoint: Checkpoint?
         for key in keys where request.note.signatures.contains(where: { $0.keyName.utf8.elementsEqual(key.name.utf8) && $0.keyID == key.keyID }) {
@@ -155,6 +160,10 @@ public enum Witnessing {
             }
         } else if !request.proof.isEmpty {
             throw Refusal(.unprocessable, "a consistency proof from size 0 must be empty")
+        } else if checkpoint.size == 0 && checkpoint.root != Hash.emptyTree {
+            // Kept, it would make every later proof from size 0 fail (RFC 9162 fixes the empty
+            // tree's root): the witness would be stuck on the log for good.
+            throw Refusal(.unprocessable, "a checkpoint of size 0 must have the empty tree's root")
         }
         // (The node reports the evidence: this checkpoint with the replica's newest signed one
         // and a consistency proof to it, `CopyContradiction` in QuartetNode.)

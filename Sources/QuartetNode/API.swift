@@ -129,7 +129,7 @@ struct API {
         // signature; this API port admits federation identities only).
         routes.post("/witness/add-checkpoint", .reader) { request, context, caller -> Response in
             let body = try await request.body.collect(upTo: Witnessing.maxBodyBytes)
-            let answer = self.witness.addCheckpoint(Array(body.readableBytesView), nowMillis: wallClockMillis())
+            let answer = self.witness.addCheckpoint(Array(body.readableBytesView), clock: wallClockMillis)
             var headers = HTTPFields()
             headers[.contentType] = answer.contentType
             return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))

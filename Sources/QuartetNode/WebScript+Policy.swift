@@ -27,7 +27,9 @@ extension WebScript {
                 if (words[0] === "log") {
                   if (words.length < 2 || words.length > 3) throw new Error("expected: log <vkey> [<url>]");
                   if (logs.length >= 32) throw new Error("more than 32 logs");
-                  logs.push({ vkey: words[1], v: await parseVkey(words[1], 1), url: words[2] });
+                  const v = await parseVkey(words[1], 1);
+                  if (logs.some(l => l.v.name === v.name || hex(l.v.key) === hex(v.key))) throw new Error("the log " + v.name + " is listed twice");
+                  logs.push({ vkey: words[1], v, url: words[2] });
                 } else if (words[0] === "witness") {
                   if (words.length < 3 || words.length > 4) throw new Error("expected: witness <name> <vkey> [<url>]");
                   if (witnesses.size >= 32) throw new Error("more than 32 witnesses");

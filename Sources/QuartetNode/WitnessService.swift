@@ -45,14 +45,15 @@ final class WitnessService: Sendable {
         self.logger = logger
     }
 
-    /// The answer to an add-checkpoint request body: status, content type and body.
-    func addCheckpoint(_ body: [UInt8], nowMillis: UInt64) -> (status: Int, contentType: String, body: String) {
-        let answer = answer(body, nowMillis: nowMillis)
+    /// The answer to an add-checkpoint request body: status, content type and body. `clock`
+    /// (ms) dates the cosignature, read once the request is decided.
+    func addCheckpoint(_ body: [UInt8], clock: () -> UInt64) -> (status: Int, contentType: String, body: String) {
+        let answer = answer(body, clock: clock)
         answered.withLockedValue { $0[answer.status, default: 0] += 1 }
         return answer
     }
 
-    private func answer(_ body: [UInt8], nowMillis: UInt64) -> (status: Int, contentType: String, body: String) {
+    private func answer(_ body: [UInt8], clock: () -> UInt64) -> (status: Int, contentType: String, body: String) {
         if let reason = disabled.withLockedValue({ $0 }) { return (503, "text/plain; charset=utf-8", "this node does not witness: \(reason)\n") }
         let request: Witnessing.Request
         do { request = try Witnessing.Request(parsing: body) } catch { return refusal(error) }
@@ -98,9 +99,9 @@ final class WitnessService: Sendable {
         // cosigned (once per size): a log that got a fork cosigned while the copy lagged, then
         // pushed the copy another history, cannot move the witness on along the fork faster
         // than the copy grows. The copy's stored checkpoint at that size is one read.
-        let decided: Result<Checkpoint, Witnessing.Refusal>
+        let decided: Result<WitnessStore.Accepted, Witnessing.Refusal>
         do {
-            decided = try store.witness(origin: origin, note: request.note, nowMillis: nowMillis) { latest throws(Witnessing.Refusal) in
+            decided = try store.witness(origin: origin, note: request.note, clock: clock) { latest throws(Witnessing.Refusal) in
                 if let latest, let info, latest.size != signed.size, contradictedByCopy(origin: origin, latest: latest, info: info) {
                     throw Witnessing.Refusal(.forbidden, "\(origin): the checkpoint this witness cosigned at size \(latest.size) contradicts its copy of the log (a split view); it cosigns no more of this log")
                 }
@@ -128,9 +129,9 @@ final class WitnessService: Sendable {
                 }
             }
             return self.refusal(refusal)
-        case .success:
+        case .success(let accepted):
             do {
-                let line = try signer.cosign(body: request.note.text, time: nowMillis / 1000)
+                let line = try signer.cosign(body: request.note.text, time: accepted.timeMillis / 1000)
                 return (200, "text/plain; charset=utf-8", line.line + "\n")
             } catch {
                 logger.error("cannot cosign", metadata: ["origin": "\(origin)", "error": "\(error)"])

@@ -23,7 +23,16 @@ public final class WitnessStore: Sendable {
     /// What was last cosigned per origin, as stored (nil inside: read, none stored); an origin
     /// absent is read from the file (`witness`).
     private let known = Mutex<[String: Witnessing.Latest?]>([:])
+    /// The time of the last cosignature issued per origin (ms; from the stored `time_ms` once
+    /// read): cosignature times of one origin never go back.
+    private let issued = Mutex<[String: UInt64]>([:])
     public let path: String
+
+    /// A checkpoint accepted, and the time its cosignature is to carry.
+    public struct Accepted: Sendable, Equatable {
+        public let checkpoint: Checkpoint
+        public let timeMillis: UInt64
+    }
 
     /// The witness key name of the node writing the log of origin `origin`.
     public static func keyName(origin: String) -> String { "\(origin)/witness" }
@@ -117,6 +126,12 @@ public final class WitnessStore: Sendable {
         }
     }
 
+    static func latestWithTime(_ db: Database, _ origin: String) throws -> (latest: Witnessing.Latest, timeMillis: UInt64)? {
+        guard let latest = try latest(db, origin) else { return nil }
+        let time = try Int64.fetchOne(db, sql: "SELECT time_ms FROM latest WHERE origin = ?", arguments: [origin]) ?? 0
+        return (latest, UInt64(max(0, time)))
+    }
+
     static func latest(_ db: Database, _ origin: String) throws -> Witnessing.Latest? {
         guard let row = try Row.fetchOne(db, sql: "SELECT size, root, note FROM latest WHERE origin = ?", arguments: [origin]) else { return nil }
         let size: Int64 = row["size"]
@@ -132,15 +147,27 @@ public final class WitnessStore: Sendable {
     ///
     /// What was last cosigned per origin is read from the file once and then kept in memory:
     /// only this method writes it, and the data directory's lock keeps other processes out.
-    public func witness(origin: String, note: SignedNote, nowMillis: UInt64,
-                        decide: (Witnessing.Latest?) throws(Witnessing.Refusal) -> Checkpoint) throws -> Result<Checkpoint, Witnessing.Refusal> {
-        try queue.writeWithoutTransaction { db -> Result<Checkpoint, Witnessing.Refusal> in
+    ///
+    /// The cosignature's time is read from `clock` once the decision is made, in the same
+    /// serialized section, and is never before the last one issued for the origin: a witness
+    /// states "as of t, the largest size I have seen", so a request decided later must not carry
+    /// an earlier time (one that arrived first and waited, or a clock stepped back).
+    public func witness(origin: String, note: SignedNote, clock: () -> UInt64,
+                        decide: (Witnessing.Latest?) throws(Witnessing.Refusal) -> Checkpoint) throws -> Result<Accepted, Witnessing.Refusal> {
+        try queue.writeWithoutTransaction { db -> Result<Accepted, Witnessing.Refusal> in
             let latest: Witnessing.Latest?
             if let kept = known.withLock({ $0[origin] }) { latest = kept } else {
-                latest = try Self.latest(db, origin)
+                let row = try Self.latestWithTime(db, origin)
+                latest = row?.latest
                 known.withLock { $0[origin] = .some(latest) }
+                if let time = row?.timeMillis { issued.withLock { $0[origin] = max($0[origin] ?? 0, time) } }
             }
             let decision = Result { () throws(Witnessing.Refusal) -> Checkpoint in try decide(latest) }
+            let nowMillis = issued.withLock { issued in
+                let time = max(clock(), issued[origin] ?? 0)
+                if case .success = decision { issued[origin] = time }
+                return time
+            }
             do {
                 switch decision {
                 case .success(let checkpoint):
@@ -166,7 +193,7 @@ public final class WitnessStore: Sendable {
                 known.withLock { $0[origin] = nil }
                 throw error
             }
-            return decision
+            return decision.map { Accepted(checkpoint: $0, timeMillis: nowMillis) }
         }
     }
 

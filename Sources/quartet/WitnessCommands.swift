@@ -68,9 +68,16 @@ struct PolicyCommand: AsyncParsableCommand {
         if k < safe {
             FileHandle.standardError.write(Data("quartet policy: warning: a quorum of \(k) \(ownWitness ? "counts each log's own node's witness, so a log and \(k - 1) other witness\(k == 2 ? "" : "es") can" : "lets a minority of the witnesses") cosign a second history; \(safe) would not\n".utf8))
         }
+        // Witnesses and groups share one namespace in a policy, and `none` is the spec's own name
+        // (never a witness's): the group takes a name no member has.
+        if witnesses.contains(where: { $0.id == "none" }) {
+            throw CLIError("a member is called `none`, which a C2SP tlog-policy file reserves (\"none\" is a quorum of no one): no policy naming it as a witness can be parsed")
+        }
+        let ids = Set(witnesses.map(\.id))
+        let group = (["members"] + (2...(ids.count + 2)).map { "members-\($0)" }).first { !ids.contains($0) }!
         return WitnessPolicy(logs: logs.map(\.signingVerifier), logURLs: logs.map { $0.api + "/v1/logs/" + $0.log },
                              witnesses: witnesses.map { .init(name: $0.id, verifier: $0.witness!, url: $0.api + "/witness") },
-                             groups: [.init(name: "members", threshold: k, members: witnesses.map(\.id))], quorum: "members")
+                             groups: [.init(name: group, threshold: k, members: witnesses.map(\.id))], quorum: group)
     }
 }
 

@@ -576,6 +576,9 @@ def check_with_policies(d, demo, out):
         log_line + witness_line + "quorum nobody\n": "policy line 3: the quorum names nobody, not defined above it",
         log_line + witness_line + witness_line.replace("witness w ", "witness v ") + "quorum w\n": "policy line 3: the key of v is listed before",
         witness_line + "quorum w\n": "the policy names no log",
+        log_line + "log " + fresh_vkey("example.test/log", 1) + "\n" + witness_line + "quorum w\n": "policy line 2: the log example.test/log is listed twice",
+        log_line + witness_line + witness_line.replace("witness w ", "witness v ").replace(witness_line.split()[2], fresh_vkey("example.test/v", 4)) + "group g 02 w v\nquorum g\n":
+            "policy line 4: the threshold of g must be all, any or a number from 1 to 2",
         log_line + "frobnicate x\n": "policy line 2: unknown line type frobnicate",
         log_line + "quorum none\n" + "#" * 70000: "the policy file is longer than 64 KiB",
     }

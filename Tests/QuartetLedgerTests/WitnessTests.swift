@@ -121,6 +121,10 @@ import Testing
             (w0 + "quorum W0\nquorum W0\n", "line 3: a second quorum line"),
             (w0 + w1 + "group g 3 W0 W1\nquorum g\n", "threshold must be all, any or a number from 1 to 2, got 3"),
             (w0 + w1 + "group g 0 W0 W1\nquorum g\n", "got 0"),
+            (w0 + w1 + "group g +2 W0 W1\nquorum g\n", "got +2"),
+            (w0 + w1 + "group g 02 W0 W1\nquorum g\n", "got 02"),
+            ("log \(parties.log.verifier.vkey)\nlog \(NoteVerifier(name: parties.log.verifier.name, publicKey: parties.witnesses[0].verifier.publicKey).vkey)\n" + w1 + "quorum W1\n",
+             "line 2: the log \(parties.log.verifier.name) is listed twice"),
             (w0 + w1 + "group g 1 W0 W0\nquorum g\n", "lists a member twice"),
             (w0 + w1 + "group g any W0\ngroup h any W0 W1\nquorum h\n", "W0 is a member of more than one group"),
             (w0 + "witness W0 \(parties.witnesses[1].verifier.vkey)\nquorum W0\n", "line 2: the name W0 is already defined"),
@@ -200,6 +204,16 @@ import Testing
         #expect(refusal(.init(oldSize: 0, proof: [], note: stranger), latest: nil)?.status == .notFound)
         let impostor = try NoteSigner(name: log.name, key: Ed25519PrivateKey()).sign(Checkpoint(origin: log.name, size: 4, root: Self.root(4)))
         #expect(refusal(.init(oldSize: 0, proof: [], note: impostor), latest: nil)?.status == .forbidden)
+        // A member's log none of whose keys is trusted now (all revoked at this size): 403, a
+        // refused key, not 404, an unknown log.
+        #expect { try Witnessing.decide(.init(oldSize: 0, proof: [], note: try note(4)), logs: [log.name: []], latest: nil) } throws: {
+            ($0 as? Witnessing.Refusal)?.status == .forbidden
+        }
+        // Size 0 with a root other than the empty tree's: 422 (kept, every later proof from 0 would fail).
+        let emptyWrong = try log.sign(Checkpoint(origin: log.name, size: 0, root: Self.root(1)))
+        #expect(refusal(.init(oldSize: 0, proof: [], note: emptyWrong), latest: nil)?.status == .unprocessable)
+        let empty = try log.sign(Checkpoint(origin: log.name, size: 0, root: Hash.emptyTree))
+        #expect(try Witnessing.decide(.init(oldSize: 0, proof: [], note: empty), logs: logs, latest: nil).size == 0)
         // Signed by the log's key, but with lines a Quartet log never signs: 400, saying why.
         let padded = try log.sign(Checkpoint(origin: log.name, size: 4, root: Self.root(4), extensions: ["quartet-time 1", String(repeating: "x", count: 30_000)]))
         let extended = refusal(.init(oldSize: 0, proof: [], note: padded), latest: nil)

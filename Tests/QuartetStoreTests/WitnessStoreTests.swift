@@ -39,15 +39,15 @@ import Testing
         do {
             let store = try WitnessStore(directory)
             for (checkpoint, note) in [(three, threeNote), (five, fiveNote)] {
-                let result = try store.witness(origin: origin, note: note, nowMillis: 1) { latest throws(Witnessing.Refusal) in
+                let result = try store.witness(origin: origin, note: note, clock: { 1 }) { latest throws(Witnessing.Refusal) in
                     seen.append(latest?.size)
                     return checkpoint
                 }
-                #expect(try result.get() == checkpoint)
+                #expect(try result.get().checkpoint == checkpoint)
                 #expect(try stored(directory).latest == [Int64(checkpoint.size)])
             }
             // Another root at the size cosigned: refused, kept as evidence, the latest unchanged.
-            let refused = try store.witness(origin: origin, note: otherFiveNote, nowMillis: 2) { latest throws(Witnessing.Refusal) in
+            let refused = try store.witness(origin: origin, note: otherFiveNote, clock: { 2 }) { latest throws(Witnessing.Refusal) in
                 seen.append(latest?.size)
                 throw Witnessing.Refusal(.conflict, "two roots", size: latest?.size, conflicting: otherFiveNote)
             }
@@ -57,13 +57,40 @@ import Testing
         }
         // A new open reads it from the file.
         let reopened = try WitnessStore(directory)
-        _ = try reopened.witness(origin: origin, note: fiveNote, nowMillis: 3) { latest throws(Witnessing.Refusal) in
+        _ = try reopened.witness(origin: origin, note: fiveNote, clock: { 3 }) { latest throws(Witnessing.Refusal) in
             seen.append(latest?.size)
             #expect(latest?.root == five.root && latest?.note == fiveNote)
             return five
         }
         #expect(seen == [nil, 3, 5, 5])
         #expect(try reopened.latest(origin)?.size == 5)
+    }
+
+    /// A cosignature's time is read after the decision and never goes back for an origin: not
+    /// behind the clock of a request decided earlier, nor behind what was stored before a
+    /// restart (a clock stepped back).
+    @Test func cosignatureTimesOfAnOriginNeverGoBack() throws {
+        let url = try TestKit.temporaryDirectory("witness-times")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let directory = DataDirectory(path: url.path)
+        let key = try Ed25519PrivateKey()
+        let (three, threeNote) = try signed(size: 3, root: Hash.leaf([1]), key: key)
+        let (five, fiveNote) = try signed(size: 5, root: Hash.leaf([2]), key: key)
+        do {
+            let store = try WitnessStore(directory)
+            var read = false
+            let first = try store.witness(origin: origin, note: threeNote, clock: { read = true; return 5_000 }) { _ throws(Witnessing.Refusal) in
+                #expect(!read, "the clock was read before the decision")
+                return three
+            }
+            #expect(try first.get().timeMillis == 5_000)
+            // The clock stepped back: the time stays.
+            #expect(try store.witness(origin: origin, note: fiveNote, clock: { 4_000 }) { _ throws(Witnessing.Refusal) in five }.get().timeMillis == 5_000)
+            #expect(try store.witness(origin: origin, note: fiveNote, clock: { 6_000 }) { _ throws(Witnessing.Refusal) in five }.get().timeMillis == 6_000)
+        }
+        // Reopened with a clock behind what was stored: from the file.
+        let reopened = try WitnessStore(directory)
+        #expect(try reopened.witness(origin: origin, note: fiveNote, clock: { 1 }) { _ throws(Witnessing.Refusal) in five }.get().timeMillis >= 5_000)
     }
 
     /// Every 1,000 cosignatures kept, the log just kept drops those 100,000 sizes or more below
