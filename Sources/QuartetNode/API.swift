@@ -286,6 +286,7 @@ struct API {
             return state.map { AuditRule.mayReadRecords(of: $0.agreement, identity) } == true ? entry : entry.stub
         }
         guard entry.header.classification != EntryHeader.publicClassification else { return entry }
+        if identity == .operator(entry.header.log) && entry.header.log == ownLog { return entry }
         if entry.header.type == Policy.aggregateType {
             // A published aggregate goes to readers only while an agreement in force covers its
             // recording time, grants some node access and asks no more suppression than the

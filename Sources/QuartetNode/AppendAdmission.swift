@@ -142,7 +142,7 @@ final class AppendAdmission: Sendable {
             // counts with small cells suppressed, for recipients with aggregate access.
             if type == "dataset.rows", classification != EntryHeader.publicClassification {
                 let agreements = policy.inForce(label: classification, holder: log, at: now)
-                guard let governing = Agreement.governing(agreements.map(\.agreement)) else {
+                guard let governing = Policy.governing(agreements) else {
                     throw AdmissionError("\(prefix)no data-sharing agreement in force covers \(classification)")
                 }
                 guard let rows = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {

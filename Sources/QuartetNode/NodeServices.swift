@@ -81,8 +81,13 @@ final class Purger: Sendable {
             guard let log = try store.logs().first(where: { $0.name == state.agreement.holder }) else { return }
             let now = wallClockMillis()
             var decisions = Decisions(policy: policy, holder: log.name, recipient: me, at: now)
+            // Found before the view's lock and the writer are taken (a header scan of the log),
+            // and nothing more is done where this node holds none of the labels' payloads.
+            let labels = Set(state.agreement.labels)
+            let candidates = try store.purgeCandidates(log, labels: labels)
+            guard !candidates.isEmpty else { return }
             let purged = try view.purge(log: log.name) {
-                try store.purge(log, labels: Set(state.agreement.labels)) { header, payload in
+                try store.purge(log, candidates: candidates, labels: labels) { header, payload in
                     // A published aggregate is kept only under an agreement its suppression meets.
                     decisions.admits(header, payload: payload).admitted
                 }

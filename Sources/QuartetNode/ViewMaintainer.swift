@@ -333,6 +333,11 @@ public final class ViewMaintainer: Sendable {
         return (view, policy)
     }
 
+    /// Whether each aggregate held (by log and index) is a table its method makes
+    /// (`Policy.aggregateConforms`), once checked; at most `conformanceMemoLimit`, then cleared.
+    let conformance = Mutex<[String: Bool]>([:])
+    static let conformanceMemoLimit = 100_000
+
     /// The slowest fold since start, in seconds.
     var slowestUpdateSeconds: Double { state.withLock { $0.maxUpdateSeconds } }
 
@@ -343,9 +348,19 @@ public final class ViewMaintainer: Sendable {
     func queries(_ view: StrategyView, health: [String: LogHealth], now: UInt64, for recipient: Recipient? = nil) -> ViewQueries {
         var queries = ViewQueries(view: view, health: health, nowMillis: now, order: order)
         let policy = self.policy
-        queries.published = { log, label, held in
-            policy.publishes(aggregatePayload: held.payload.encoded(), label: label, holder: log, recorded: held.recorded, at: now,
-                             to: recipient?.node(for: log))
+        queries.published = { [self] log, label, index, held in
+            guard policy.publishes(aggregate: held.agreement, label: label, holder: log, recorded: held.recorded, at: now,
+                                   to: recipient?.node(for: log)) else { return false }
+            // Whether the table is one its method makes: parsed and checked once per entry (an
+            // entry never changes; a purge removes it from the view).
+            let key = "\(log)\u{0}\(index)"
+            if let known = self.conformance.withLock({ $0[key] }) { return known }
+            let conforms = policy.aggregateConforms(held.payload.encoded(), label: label, holder: log)
+            self.conformance.withLock { memo in
+                if memo.count >= Self.conformanceMemoLimit { memo.removeAll(keepingCapacity: true) }
+                memo[key] = conforms
+            }
+            return conforms
         }
         return queries
     }

@@ -29,12 +29,12 @@ public struct ViewQueries {
     /// force covers it, gives some node access and asks no more suppression than the maker
     /// applied, the maker's method is the label's now, and the table is one that method makes).
     /// Others stay the holder's (default: all are).
-    public var published: @Sendable (_ log: String, _ label: String, _ aggregate: HeldAggregate) -> Bool = { _, _, _ in true }
+    public var published: @Sendable (_ log: String, _ label: String, _ index: UInt64, _ aggregate: HeldAggregate) -> Bool = { _, _, _, _ in true }
 
     /// The aggregate at `log`/`index` if the view holds it and it is published.
     func publishedAggregate(log: String, index: UInt64) -> HeldAggregate? {
         guard let held = view.logs[log]?.aggregates[index], case .object(let fields) = held.payload, case .string(let label)? = fields["label"],
-              published(log, label, held) else { return nil }
+              published(log, label, index, held) else { return nil }
         return held
     }
 

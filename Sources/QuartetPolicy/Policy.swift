@@ -151,13 +151,22 @@ public struct Policy: Sendable {
                           to recipient: String? = nil) -> Bool {
         guard let made = aggregateMaker(agreement, label: label, holder: holder) else { return false }
         let states = inForce(label: label, holder: holder, at: time)
-        guard let governing = Agreement.governing(states.map(\.agreement)),
+        guard let governing = Self.governing(states),
               made.minCellSize == governing.minCellSize, made.rounding == governing.rounding else { return false }
         return states.contains { state in
             recorded >= state.agreement.validFrom && state.agreement.recipients.values.contains { $0 != .none }
                 && Self.suppresses(made, asStrictlyAs: state.agreement)
                 && recipient.map { (state.agreement.recipients[$0] ?? .none) != .none } ?? true
         }
+    }
+
+    /// The agreement whose method a label's aggregates are made under (and the only method of
+    /// theirs published) among `states` in force: `Agreement.governing` of those giving some
+    /// node access — one that gives none publishes nothing, and must not make the aggregates
+    /// the others publish unpublishable — or of all when none does.
+    public static func governing(_ states: [AgreementState]) -> Agreement? {
+        let granting = states.filter { $0.agreement.recipients.values.contains { $0 != .none } }
+        return Agreement.governing((granting.isEmpty ? states : granting).map(\.agreement))
     }
 
     /// `publishes` for an aggregate's payload as stored (padding allowed): it names its agreement,
@@ -169,6 +178,16 @@ public struct Policy: Sendable {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
               object["label"] as? String == label, let id = object["agreement"] as? String,
               publishes(aggregate: id, label: label, holder: holder, recorded: recorded, at: time, to: recipient),
+              let made = aggregateMaker(id, label: label, holder: holder) else { return false }
+        return DatasetAggregate.conforms(aggregate: object, minCellSize: made.minCellSize, rounding: made.rounding)
+    }
+
+    /// The payload half of `publishes(aggregatePayload:)`: a table of `label` that the method of
+    /// the agreement it names (one of `holder`'s covering `label`) makes. It depends only on the
+    /// payload and that agreement's fixed terms, so a caller may remember it per entry.
+    public func aggregateConforms(_ payload: [UInt8], label: String, holder: String) -> Bool {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+              object["label"] as? String == label, let id = object["agreement"] as? String,
               let made = aggregateMaker(id, label: label, holder: holder) else { return false }
         return DatasetAggregate.conforms(aggregate: object, minCellSize: made.minCellSize, rounding: made.rounding)
     }

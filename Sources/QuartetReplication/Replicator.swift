@@ -336,8 +336,13 @@ public struct Replicator: Sendable {
                 return violation(peer, .version, "protocol version \(version); this node speaks \(ProtocolLimits.oldest) to \(settings.protocolVersion)")
             }
             peers[peer]!.version = agreed
-            // It speaks this node's version (or a later one): the next connection names it again.
-            if version >= settings.protocolVersion { peers[peer]!.announce = nil }
+            // It speaks this node's version (or a later one) now, upgraded since it refused it:
+            // this link would stay at the lower one until it dropped (without `witnessed`, which
+            // a restored writer waits for), so it is closed and dialled again at this version.
+            if version >= settings.protocolVersion, peers[peer]!.announce != nil {
+                peers[peer]!.announce = nil
+                return [.close(peer: peer, reason: "\(peer) speaks protocol version \(version) now; connecting again at \(settings.protocolVersion)")]
+            }
             guard node == peer else { return violation(peer, .identity, "hello names \(node) but the certificate names \(peer)") }
             guard federation == settings.federation else { return violation(peer, .identity, "federation \(federation), expected \(settings.federation)") }
             peers[peer]!.greeted = true

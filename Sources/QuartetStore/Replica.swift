@@ -200,8 +200,34 @@ extension LedgerStore {
     /// each entry's header and payload (stubs stay). The old page images remain in the WAL
     /// until `emptyWAL()`, which the caller runs next (and retries).
     public func purge(_ log: LogInfo, labels: Set<String>, keep: (EntryHeader, [UInt8]) -> Bool) throws(StoreError) -> [UInt64] {
+        try purge(log, candidates: try purgeCandidates(log, labels: labels), labels: labels, keep: keep)
+    }
+
+    /// The entries of `log` under `labels` whose payloads this store holds (their keys), read
+    /// header by header through a cursor in a read transaction: neither the writer nor any
+    /// payload is held while a large log is scanned (a member's log of many large public
+    /// entries read whole into memory at every purge was a way to exhaust it).
+    public func purgeCandidates(_ log: LogInfo, labels: Set<String>) throws(StoreError) -> [Int64] {
+        guard !labels.isEmpty else { return [] }
+        return try read("find payloads of \(log.name) to purge") { db in
+            let first = Schema.entryKey(logID: log.id, index: 0)
+            let last = Schema.entryKey(logID: log.id, index: (1 << Schema.indexBits) - 1)
+            var keys: [Int64] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT key, header FROM entries WHERE key BETWEEN ? AND ? AND payload IS NOT NULL", arguments: [first, last])
+            while let row = try rows.next() {
+                let header = try EntryHeader(decoding: Array(row[1] as Data))
+                if labels.contains(header.classification) { keys.append(row[0]) }
+            }
+            return keys
+        }
+    }
+
+    /// `purge` of the `candidates` `purgeCandidates` found: each read again in the write
+    /// transaction (its label and payload checked there), so the writer is held only for them.
+    public func purge(_ log: LogInfo, candidates: [Int64], labels: Set<String>, keep: (EntryHeader, [UInt8]) -> Bool) throws(StoreError) -> [UInt64] {
         guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading") }
         guard !log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; its payloads are never purged") }
+        guard !candidates.isEmpty else { return [] }
         do {
             let purged = try pool.write { db -> [UInt64] in
                 // Overwrite the freed bytes rather than leave them in free pages.
@@ -209,11 +235,11 @@ extension LedgerStore {
                 let first = Schema.entryKey(logID: log.id, index: 0)
                 let last = Schema.entryKey(logID: log.id, index: (1 << Schema.indexBits) - 1)
                 var purged: [UInt64] = []
-                let rows = try Row.fetchAll(db, sql: "SELECT key, header, payload FROM entries WHERE key BETWEEN ? AND ? AND payload IS NOT NULL", arguments: [first, last])
-                for row in rows {
-                    let header = try EntryHeader(decoding: Array(row["header"] as Data))
-                    guard labels.contains(header.classification), !keep(header, Array(row["payload"] as Data)) else { continue }
-                    try db.execute(sql: "UPDATE entries SET salt = NULL, payload = NULL WHERE key = ?", arguments: [row["key"] as Int64])
+                for key in candidates where key >= first && key <= last {
+                    guard let row = try Row.fetchOne(db, sql: "SELECT header, payload FROM entries WHERE key = ? AND payload IS NOT NULL", arguments: [key]) else { continue }
+                    let header = try EntryHeader(decoding: Array(row[0] as Data))
+                    guard labels.contains(header.classification), !keep(header, Array(row[1] as Data)) else { continue }
+                    try db.execute(sql: "UPDATE entries SET salt = NULL, payload = NULL WHERE key = ?", arguments: [key])
                     purged.append(header.index)
                 }
                 return purged.sorted()

@@ -28,6 +28,10 @@ public final class WitnessStore: Sendable {
     private let issued = Mutex<[String: UInt64]>([:])
     public let path: String
 
+    /// How far ahead of the clock the last cosignature's time is carried (ms): the skew a
+    /// collector accepts (`WitnessCollector.maxClockSkewSeconds`, 10 minutes).
+    static let maxCarriedMillis: UInt64 = 600_000
+
     /// A checkpoint accepted, and the time its cosignature is to carry.
     public struct Accepted: Sendable, Equatable {
         public let checkpoint: Checkpoint
@@ -163,11 +167,12 @@ public final class WitnessStore: Sendable {
                 if let time = row?.timeMillis { issued.withLock { $0[origin] = max($0[origin] ?? 0, time) } }
             }
             let decision = Result { () throws(Witnessing.Refusal) -> Checkpoint in try decide(latest) }
-            let nowMillis = issued.withLock { issued in
-                let time = max(clock(), issued[origin] ?? 0)
-                if case .success = decision { issued[origin] = time }
-                return time
-            }
+            // The last time issued is carried only while it is within the skew a collector takes
+            // (10 minutes): a clock that ran far ahead once (a VM booted a day fast) must not date
+            // every later cosignature ahead, where every collector refuses it, until then.
+            let clockNow = clock()
+            let floor = issued.withLock { $0[origin] } ?? 0
+            let nowMillis = floor > clockNow && floor - clockNow <= Self.maxCarriedMillis ? floor : clockNow
             do {
                 switch decision {
                 case .success(let checkpoint):
@@ -193,6 +198,8 @@ public final class WitnessStore: Sendable {
                 known.withLock { $0[origin] = nil }
                 throw error
             }
+            // Once stored (a failed write threw above, and moves nothing).
+            if case .success = decision { issued.withLock { $0[origin] = nowMillis } }
             return decision.map { Accepted(checkpoint: $0, timeMillis: nowMillis) }
         }
     }

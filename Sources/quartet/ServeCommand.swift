@@ -102,7 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
             starting?.cancel()
             throw CLIError("\(error)")
         }
-        let signalSources = [stoppingSource(SIGTERM, manager, notifyFailed), stoppingSource(SIGINT, manager, notifyFailed),
+        let signalSources = [stoppingSource(SIGTERM, manager, notifyFailed, starting), stoppingSource(SIGINT, manager, notifyFailed, starting),
                              reloadSource(node, manager, logger: logger, notifyFailed)]
         try await node.run { peer, api in
             let apiURL = "https://\(HostPort(host: configuration.apiListen.host, port: api.port ?? configuration.apiListen.port))"
@@ -126,9 +126,13 @@ struct ServeCommand: AsyncParsableCommand {
     /// Tells systemd `STOPPING=1` as soon as `signal` arrives. The service group's own source
     /// for the same signal (it ignores the default action) still begins the graceful shutdown:
     /// libdispatch delivers a signal to every source registered for it.
-    func stoppingSource(_ signal: Int32, _ manager: ServiceNotifier, _ failed: @escaping @Sendable (String) -> Void) -> any DispatchSourceSignal {
+    func stoppingSource(_ signal: Int32, _ manager: ServiceNotifier, _ failed: @escaping @Sendable (String) -> Void,
+                        _ starting: StartTimeoutExtender? = nil) -> any DispatchSourceSignal {
         let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
-        source.setEventHandler { manager.send("STOPPING=1\nSTATUS=stopping", error: failed) }
+        source.setEventHandler {
+            starting?.cancel()
+            manager.send("STOPPING=1\nSTATUS=stopping", error: failed)
+        }
         source.resume()
         return source
     }
@@ -173,19 +177,35 @@ func unblockShutdownSignals() {
     pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
 
-/// A timer telling systemd to wait 60 s more, every 20 s, while the node opens. libdispatch's
-/// sources may be resumed and cancelled from any thread, which is all this does with its timer.
+/// A timer telling systemd to wait 60 s more, every 20 s, while the node opens: the first
+/// message is sent before `init` returns (so it comes before `READY=1`), none is sent once
+/// cancelled (a lock and a flag: a handler already running when `cancel` is called sends
+/// nothing after), and none after an hour (a start that hangs is still ended by systemd).
 final class StartTimeoutExtender: @unchecked Sendable {
     private let timer: any DispatchSourceTimer
+    private let lock = NSLock()
+    private var done = false
+    private let started = ContinuousClock.now
+    static let message = "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=starting: opening the data directory (a format migration or the view's first fold can take minutes)"
 
     init(_ manager: ServiceNotifier, _ failed: @escaping @Sendable (String) -> Void) {
         timer = DispatchSource.makeTimerSource(queue: .global())
-        timer.schedule(deadline: .now(), repeating: .seconds(20))
-        timer.setEventHandler {
-            _ = manager.send("EXTEND_TIMEOUT_USEC=60000000\nSTATUS=starting: opening the data directory (a format migration or the view's first fold can take minutes)", error: failed)
+        _ = manager.send(Self.message, error: failed)
+        timer.schedule(deadline: .now() + .seconds(20), repeating: .seconds(20))
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            guard !self.done, ContinuousClock.now - self.started < .seconds(3600) else { return }
+            _ = manager.send(Self.message, error: failed)
         }
         timer.resume()
     }
 
-    func cancel() { timer.cancel() }
+    func cancel() {
+        lock.lock()
+        done = true
+        lock.unlock()
+        timer.cancel()
+    }
 }

@@ -172,14 +172,14 @@ import Yams
         var q = try queries()
         let index = try #require(q.aggregatesList().first).index
         let asked = Mutex<[String]>([])
-        q.published = { log, label, held in
+        q.published = { log, label, _, held in
             asked.withLock { $0.append("\(log) \(label) \(held.agreement ?? "-") \(held.recorded)") }
             return false
         }
         #expect(q.aggregatesList().isEmpty)
         #expect(throws: PlanError.self) { try q.provenance("aggregate:wales:\(index)") }
         #expect(asked.withLock { $0 }.contains("wales workforce.headcount HEIW-2024 0"))
-        q.published = { _, _, held in held.agreement == "HEIW-2024" }
+        q.published = { _, _, _, held in held.agreement == "HEIW-2024" }
         #expect(q.aggregatesList().count == 1)
         #expect(try q.provenance("aggregate:wales:\(index)") == [EntryRef(log: "wales", index: index)])
     }

@@ -283,6 +283,17 @@ import Testing
         #expect(policy.publishes(aggregatePayload: bySix, label: label, holder: "wales", recorded: during, at: during))
         #expect(!policy.publishes(aggregatePayload: byThree, label: label, holder: "wales", recorded: during, at: during))
         #expect(!policy.publishes(aggregate: coarse.id, label: label, holder: "wales", recorded: during, at: during))
+        // A stricter agreement that gives no node access governs nothing: it publishes nothing
+        // itself, and the method of those that do stays the label's.
+        var closed = coarse
+        closed.id = "HEIW-CLOSED"
+        closed.minCellSize = 10
+        closed.rounding = 5
+        closed.recipients = ["england": .none]
+        let third = try established(closed, index: 2)
+        policy.apply(log: "wales", index: 2, timeMillis: 0, type: third.header.type, payload: third.payload)
+        #expect(Policy.governing(policy.inForce(label: label, holder: "wales", at: during))?.id == coarser.id)
+        #expect(policy.publishes(aggregatePayload: bySix, label: label, holder: "wales", recorded: during, at: during))
     }
 
     /// An aggregate published by its agreement's terms but not a table that agreement's method
