@@ -24,7 +24,7 @@ public final class WitnessStore: Sendable {
     /// absent is read from the file (`witness`).
     private let known = Mutex<[String: Witnessing.Latest?]>([:])
     /// The time of the last cosignature issued per origin (ms; from the stored `time_ms` once
-    /// read): cosignature times of one origin never go back.
+    /// read): cosignature times of one origin do not go back (`maxCarriedMillis` aside).
     private let issued = Mutex<[String: UInt64]>([:])
     public let path: String
 
@@ -153,9 +153,10 @@ public final class WitnessStore: Sendable {
     /// only this method writes it, and the data directory's lock keeps other processes out.
     ///
     /// The cosignature's time is read from `clock` once the decision is made, in the same
-    /// serialized section, and is never before the last one issued for the origin: a witness
-    /// states "as of t, the largest size I have seen", so a request decided later must not carry
-    /// an earlier time (one that arrived first and waited, or a clock stepped back).
+    /// serialized section, and is not before the last one issued for the origin (unless that is
+    /// more than `maxCarriedMillis` ahead of the clock): a witness states "as of t, the largest
+    /// size I have seen", so a request decided later must not carry an earlier time (one that
+    /// arrived first and waited, or a clock stepped back).
     public func witness(origin: String, note: SignedNote, clock: () -> UInt64,
                         decide: (Witnessing.Latest?) throws(Witnessing.Refusal) -> Checkpoint) throws -> Result<Accepted, Witnessing.Refusal> {
         try queue.writeWithoutTransaction { db -> Result<Accepted, Witnessing.Refusal> in
