@@ -70,7 +70,13 @@ final class WitnessService: Sendable {
         var info: LogInfo?
         if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
             info = try? ledger.log(named: member.log)
-            logs[origin] = Self.trustedKeys(member, size: size, ledger: ledger, info: info, stopped: { stop in self.sayStopped(member, stop) })
+            do {
+                logs[origin] = try Self.readTrustedKeys(member, size: size, ledger: ledger, info: info, stopped: { stop in self.sayStopped(member, stop) })
+            } catch {
+                // The witness's own fault, not a key refused: a 403 would read as final.
+                logger.error("cannot read this node's copy of a witnessed log's keys", metadata: ["origin": "\(origin)", "error": "\(error)"])
+                return (500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log's keys\n")
+            }
         }
         // The signature is checked before the witness state is locked (it needs none of it).
         let signed: Checkpoint
@@ -211,8 +217,15 @@ final class WitnessService: Sendable {
     /// the chain before it, so neither that key nor any later one is trusted; `stopped` is told.
     static func trustedKeys(_ member: Federation.Member, size: UInt64, ledger: LedgerStore, info: LogInfo?,
                             stopped: (KeyChain.Stop) -> Void = { _ in }) -> [NoteVerifier] {
+        (try? readTrustedKeys(member, size: size, ledger: ledger, info: info, stopped: stopped)) ?? []
+    }
+
+    /// `trustedKeys`, throwing when the copy's key chain or size cannot be read.
+    static func readTrustedKeys(_ member: Federation.Member, size: UInt64, ledger: LedgerStore, info: LogInfo?,
+                                stopped: (KeyChain.Stop) -> Void = { _ in }) throws(StoreError) -> [NoteVerifier] {
         guard let info else { return member.logKeys(forSize: size) }
-        guard let stored = try? ledger.keyChain(info), let held = try? ledger.heldTip(info).size else { return [] }
+        let stored = try ledger.keyChain(info)
+        let held = try ledger.heldTip(info).size
         let followed = member.keyChain(following: stored.rotations)
         if let stop = followed.stopped { stopped(stop) }
         return trustedKeys(size: size, chain: followed.chain, held: held, current: member.current, revoked: member.revoked)

@@ -68,6 +68,8 @@ import Testing
         #expect(WitnessService.trustedKeys(member("wales"), size: 5, ledger: store, info: wales).map(\.publicKey) == [pinned.publicKey, current.publicKey])
         #expect(WitnessService.trustedKeys(member("scotland"), size: 0, ledger: store, info: scotland).isEmpty)
         #expect(WitnessService.trustedKeys(member("scotland"), size: 5, ledger: store, info: scotland).isEmpty)
+        // Told apart where the witness answers: its own fault (500), not a refused key (403).
+        #expect(throws: StoreError.self) { try WitnessService.readTrustedKeys(member("scotland"), size: 5, ledger: store, info: scotland) }
         // A log this node holds no copy of: the keys the federation names.
         #expect(WitnessService.trustedKeys(member("england"), size: 5, ledger: store, info: nil).map(\.publicKey) == [pinned.publicKey, current.publicKey])
     }
