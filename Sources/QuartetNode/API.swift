@@ -286,6 +286,7 @@ struct API {
             return state.map { AuditRule.mayReadRecords(of: $0.agreement, identity) } == true ? entry : entry.stub
         }
         guard entry.header.classification != EntryHeader.publicClassification else { return entry }
+        // The holder's own data, to its operator.
         if identity == .operator(entry.header.log) && entry.header.log == ownLog { return entry }
         if entry.header.type == Policy.aggregateType {
             // A published aggregate goes to readers only while an agreement in force covers its
@@ -297,7 +298,7 @@ struct API {
                                 recorded: entry.header.timeMillis, at: wallClockMillis(),
                                 to: recipient(of: identity)?.node(for: entry.header.log)) { return entry }
         }
-        return identity == .operator(entry.header.log) && entry.header.log == ownLog ? entry : entry.stub
+        return entry.stub
     }
 
     /// Appends through admission; a refusal is a 400 naming what was wrong and where, and a

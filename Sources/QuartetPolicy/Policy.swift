@@ -175,20 +175,28 @@ public struct Policy: Sendable {
     /// counts and true totals: they are the holder's alone, however they came to be stored.
     public func publishes(aggregatePayload payload: [UInt8], label: String, holder: String, recorded: UInt64, at time: UInt64,
                           to recipient: String? = nil) -> Bool {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
-              object["label"] as? String == label, let id = object["agreement"] as? String,
-              publishes(aggregate: id, label: label, holder: holder, recorded: recorded, at: time, to: recipient),
-              let made = aggregateMaker(id, label: label, holder: holder) else { return false }
-        return DatasetAggregate.conforms(aggregate: object, minCellSize: made.minCellSize, rounding: made.rounding)
+        guard let (object, id) = Self.aggregateObject(payload, label: label),
+              publishes(aggregate: id, label: label, holder: holder, recorded: recorded, at: time, to: recipient) else { return false }
+        return conforms(object, agreement: id, label: label, holder: holder)
     }
 
     /// The payload half of `publishes(aggregatePayload:)`: a table of `label` that the method of
     /// the agreement it names (one of `holder`'s covering `label`) makes. It depends only on the
     /// payload and that agreement's fixed terms, so a caller may remember it per entry.
     public func aggregateConforms(_ payload: [UInt8], label: String, holder: String) -> Bool {
+        guard let (object, id) = Self.aggregateObject(payload, label: label) else { return false }
+        return conforms(object, agreement: id, label: label, holder: holder)
+    }
+
+    /// An aggregate payload of `label` parsed, and the agreement it names.
+    static func aggregateObject(_ payload: [UInt8], label: String) -> ([String: Any], String)? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
-              object["label"] as? String == label, let id = object["agreement"] as? String,
-              let made = aggregateMaker(id, label: label, holder: holder) else { return false }
+              object["label"] as? String == label, let id = object["agreement"] as? String else { return nil }
+        return (object, id)
+    }
+
+    private func conforms(_ object: [String: Any], agreement id: String, label: String, holder: String) -> Bool {
+        guard let made = aggregateMaker(id, label: label, holder: holder) else { return false }
         return DatasetAggregate.conforms(aggregate: object, minCellSize: made.minCellSize, rounding: made.rounding)
     }
 

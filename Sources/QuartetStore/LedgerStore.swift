@@ -159,11 +159,13 @@ public final class LedgerStore: Sendable {
     /// newer format, and one too old to migrate.
     @discardableResult
     private static func checkFormat(_ pool: DatabasePool, directory: DataDirectory, allowEmpty: Bool) throws(StoreError) -> Int? {
-        let version: String?
+        // The format and the migrations in one snapshot (a migration commits both together).
+        let version: String?, complete: Bool, superseded: Bool
         do {
-            version = try pool.read { db -> String? in
-                guard try db.tableExists("meta") else { return nil }
-                return try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format_version'")
+            (version, complete, superseded) = try pool.read { db in
+                guard try db.tableExists("meta") else { return (nil, false, false) }
+                return (try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format_version'"),
+                        try Schema.migrator.hasCompletedMigrations(db), try Schema.migrator.hasBeenSuperseded(db))
             }
         } catch {
             throw StoreError(.corrupt, "cannot read \(directory.databasePath)", cause: error)
@@ -184,14 +186,6 @@ public final class LedgerStore: Sendable {
         if number == Schema.formatVersion {
             // Its format says this one: its schema must be all of this one's migrations and no
             // others (changed by hand, or half restored, it would fail later on a table missing).
-            let (complete, superseded): (Bool, Bool)
-            do {
-                (complete, superseded) = try pool.read { db in
-                    (try Schema.migrator.hasCompletedMigrations(db), try Schema.migrator.hasBeenSuperseded(db))
-                }
-            } catch {
-                throw StoreError(.corrupt, "cannot read the schema migrations of \(directory.databasePath)", cause: error)
-            }
             guard complete, !superseded else {
                 throw StoreError(.corrupt, "\(directory.databasePath) says format version \(number), but its schema \(superseded ? "has migrations this quartet does not know" : "lacks some of that format's"): its tables were changed; restore a backup, or `quartet recover`")
             }
@@ -247,7 +241,7 @@ public final class LedgerStore: Sendable {
 
     /// A copy of the database at `path`, whole or not at all: `VACUUM INTO` writes
     /// `<path>.partial` (after checking the file system has room for it), the copy is synced to
-    /// disk (SQLite does not sync what `VACUUM INTO` writes), renamed to `path` and the
+    /// disk (SQLite does not sync what `VACUUM INTO` writes), given the name `path` and the
     /// directory synced. A copy that fails or is interrupted leaves no file that looks like a
     /// good one: the partial file is removed on failure, and the next copy removes one a kill
     /// left. Mode 0600 (the process's umask is 077; set again in case it is not).
@@ -278,7 +272,9 @@ public final class LedgerStore: Sendable {
             let failure = errno
             Glibc.close(fd)
             guard synced else { throw StoreError(.io, "cannot sync \(partial) to disk: \(String(cString: strerror(failure)))") }
-            guard rename(partial, path) == 0 else { throw StoreError(.io, "cannot rename \(partial) to \(path): \(String(cString: strerror(errno)))") }
+            // A link, not a rename: a file that appeared at `path` meanwhile is refused, not replaced.
+            guard link(partial, path) == 0 else { throw StoreError(.io, "cannot name the copy \(path): \(String(cString: strerror(errno)))") }
+            unlink(partial)
             DataDirectory.syncDirectory(folder.isEmpty ? "." : folder)
         } catch let error as StoreError {
             unlink(partial)

@@ -125,21 +125,17 @@ public final class WitnessStore: Sendable {
 
     /// The checkpoint last cosigned for `origin`.
     public func latest(_ origin: String) throws(StoreError) -> Witnessing.Latest? {
-        do { return try queue.read { db in try Self.latest(db, origin) } } catch {
+        do { return try queue.read { db in try Self.latest(db, origin)?.latest } } catch {
             throw StoreError(.io, "cannot read the witness database", cause: error)
         }
     }
 
-    static func latestWithTime(_ db: Database, _ origin: String) throws -> (latest: Witnessing.Latest, timeMillis: UInt64)? {
-        guard let latest = try latest(db, origin) else { return nil }
-        let time = try Int64.fetchOne(db, sql: "SELECT time_ms FROM latest WHERE origin = ?", arguments: [origin]) ?? 0
-        return (latest, UInt64(max(0, time)))
-    }
-
-    static func latest(_ db: Database, _ origin: String) throws -> Witnessing.Latest? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT size, root, note FROM latest WHERE origin = ?", arguments: [origin]) else { return nil }
-        let size: Int64 = row["size"]
-        return Witnessing.Latest(size: UInt64(size), root: try Hash([UInt8](row["root"] as Data)), note: try SignedNote(parsing: row["note"]))
+    /// The checkpoint last cosigned for `origin` and the time it was stored (ms), in one read.
+    static func latest(_ db: Database, _ origin: String) throws -> (latest: Witnessing.Latest, timeMillis: UInt64)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT size, root, note, time_ms FROM latest WHERE origin = ?", arguments: [origin]) else { return nil }
+        let size: Int64 = row["size"], time: Int64 = row["time_ms"]
+        return (Witnessing.Latest(size: UInt64(size), root: try Hash([UInt8](row["root"] as Data)), note: try SignedNote(parsing: row["note"])),
+                UInt64(max(0, time)))
     }
 
     /// Runs `decide` on what is stored for `origin` and stores the checkpoint it accepts, with
@@ -162,7 +158,7 @@ public final class WitnessStore: Sendable {
         try queue.writeWithoutTransaction { db -> Result<Accepted, Witnessing.Refusal> in
             let latest: Witnessing.Latest?
             if let kept = known.withLock({ $0[origin] }) { latest = kept } else {
-                let row = try Self.latestWithTime(db, origin)
+                let row = try Self.latest(db, origin)
                 latest = row?.latest
                 known.withLock { $0[origin] = .some(latest) }
                 if let time = row?.timeMillis { issued.withLock { $0[origin] = max($0[origin] ?? 0, time) } }

@@ -96,7 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
         // folded from every entry): systemd's start timeout (90 s unless the unit says) is
         // pushed on every 20 s until the node is ready, so a large directory is not killed
         // half-way at every start.
-        let starting = Self.extendStartTimeout(manager, notifyFailed)
+        let starting = manager.isEnabled ? StartTimeoutExtender(manager, notifyFailed) : nil
         let node: Node
         do { node = try Node(configuration: configuration, logger: logger) } catch {
             starting?.cancel()
@@ -114,13 +114,6 @@ struct ServeCommand: AsyncParsableCommand {
         }
         starting?.cancel()
         signalSources.forEach { $0.cancel() }
-    }
-
-    /// Under systemd (`$NOTIFY_SOCKET`): `EXTEND_TIMEOUT_USEC` of 60 s now and every 20 s until
-    /// cancelled. Nil when not started by systemd.
-    static func extendStartTimeout(_ manager: ServiceNotifier, _ failed: @escaping @Sendable (String) -> Void) -> StartTimeoutExtender? {
-        guard manager.isEnabled else { return nil }
-        return StartTimeoutExtender(manager, failed)
     }
 
     /// Tells systemd `STOPPING=1` as soon as `signal` arrives. The service group's own source
