@@ -355,8 +355,11 @@ public struct Node: Sendable {
             },
             eventLoopGroupProvider: .shared(group),
             logger: logger)
+        let replication = ReplicationService(engine: engine, recorder: recorder, policy: { view.policy }, held: { [store] log, indices in
+            try store.payloadsHeld(store.log(named: log), indices: indices)
+        })
         var serviceConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: peerListener), .init(service: ReplicationService(engine: engine, recorder: recorder, policy: { view.policy })), .init(service: PurgeService(purger: purger)),
+            services: [.init(service: peerListener), .init(service: replication), .init(service: PurgeService(purger: purger)),
                        .init(service: WitnessingService(collector: collector, witness: witness)), .init(service: api)],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger)

@@ -11,11 +11,13 @@ struct ReplicationService: Service {
     let engine: ReplicationEngine
     let recorder: OwnLogRecorder
     let policy: @Sendable () -> Policy
+    /// Which of a copy's entries still have their payloads (`OwnLogRecorder.recover`).
+    let held: @Sendable (String, [UInt64]) throws -> Set<UInt64>
 
     func run() async throws {
         // Records a previous run journalled but did not get into the log (a crash, SIGKILL)
         // go in before anything is sent.
-        await recorder.recover(known: policy())
+        await recorder.recover(known: policy(), held: held)
         engine.start()
         try? await gracefulShutdown()
         await engine.stop()
@@ -86,16 +88,26 @@ final class Purger: Sendable {
             let labels = Set(state.agreement.labels)
             let candidates = try store.purgeCandidates(log, labels: labels)
             guard !candidates.isEmpty else { return }
-            let purged = try view.purge(log: log.name) {
-                try store.purge(log, candidates: candidates, labels: labels) { header, payload in
-                    // A published aggregate is kept only under an agreement its suppression meets.
-                    decisions.admits(header, payload: payload).admitted
+            // Journalled before the commit: a node stopped before the record below records at
+            // its next start what this cleared (`OwnLogRecorder.recover`).
+            let record = PurgeRecord(agreement: id, entries: candidates.map(\.index), log: log.name, reason: reason, time: iso8601(now))
+            let token = recorder.purgeStarting(record)
+            let purged: [UInt64]
+            do {
+                purged = try view.purge(log: log.name) {
+                    try store.purge(log, candidates: candidates, labels: labels) { header, payload in
+                        // A published aggregate is kept only under an agreement its suppression meets.
+                        decisions.admits(header, payload: payload).admitted
+                    }
                 }
+            } catch {
+                recorder.purgeAbandoned(token)
+                throw error
             }
-            guard !purged.isEmpty else { return }
+            guard !purged.isEmpty else { return recorder.purgeAbandoned(token) }
             logger.notice("purged payloads held under an agreement that ended", metadata: [
                 "agreement": "\(id)", "reason": "\(reason)", "log": "\(log.name)", "entries": "\(purged.count)"])
-            recorder.recordPurge(PurgeRecord(agreement: id, entries: purged, log: log.name, reason: reason, time: iso8601(now)))
+            recorder.recordPurge(PurgeRecord(agreement: id, entries: purged, log: log.name, reason: reason, time: iso8601(now)), started: token)
             // The old page images (payloads included) must not linger in the WAL.
             do { try store.emptyWAL() } catch {
                 logger.error("purged payloads remain in the WAL; retrying in 5 s", metadata: ["agreement": "\(id)", "error": "\(error)"])

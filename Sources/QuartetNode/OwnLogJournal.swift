@@ -10,6 +10,23 @@ struct PurgeRecord: Codable, Equatable, Sendable {
     var reason: String
     /// ISO 8601, UTC.
     var time: String
+
+    /// One purge's records share these (a purge of many entries is recorded in several).
+    struct Identity: Hashable {
+        var agreement: String, log: String, reason: String, time: String
+    }
+
+    var identity: Identity { Identity(agreement: agreement, log: log, reason: reason, time: time) }
+
+    /// The record split into records of at most `size` entries each (one if it has none).
+    func chunks(of size: Int) -> [PurgeRecord] {
+        guard entries.count > size else { return [self] }
+        return stride(from: 0, to: entries.count, by: size).map {
+            var part = self
+            part.entries = Array(entries[$0..<min($0 + size, entries.count)])
+            return part
+        }
+    }
 }
 
 /// The payload of a `disclosure.recorded` entry:
@@ -27,11 +44,14 @@ struct DisclosureRecord: Codable, Equatable, Sendable {
 
 /// One line of the recorder's journal (`<data>/pending-records`), compact JSON with sorted keys:
 /// a disclosure `{"access","agreement","count","from","kind":"disclosure","log","recipient",
-/// "time","to"}` (time in Unix milliseconds) or a purge `{"kind":"purge","payload":{...}}` (the
-/// record as it goes in the log). The format is the one the node wrote before this type.
+/// "time","to"}` (time in Unix milliseconds), a purge `{"kind":"purge","payload":{...}}` (the
+/// record as it goes in the log), or a purge about to commit `{"kind":"purge-starting",
+/// "payload":{...}}` (its entries those it may clear; never recorded as such). The format is the
+/// one the node wrote before this type, plus `purge-starting`.
 enum JournalLine: Codable, Equatable {
     case disclosure(Disclosure)
     case purge(PurgeRecord)
+    case purgeStarting(PurgeRecord)
 
     struct Disclosure: Equatable {
         var recipient: String
@@ -51,9 +71,14 @@ enum JournalLine: Codable, Equatable {
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        if try c.decodeIfPresent(String.self, forKey: .kind) == "purge" {
+        switch try c.decodeIfPresent(String.self, forKey: .kind) {
+        case "purge":
             self = .purge(try c.decode(PurgeRecord.self, forKey: .payload))
             return
+        case "purge-starting":
+            self = .purgeStarting(try c.decode(PurgeRecord.self, forKey: .payload))
+            return
+        default: break
         }
         let accessText = try c.decode(String.self, forKey: .access)
         guard let access = Access(rawValue: accessText) else {
@@ -72,6 +97,9 @@ enum JournalLine: Codable, Equatable {
         switch self {
         case .purge(let record):
             try c.encode("purge", forKey: .kind)
+            try c.encode(record, forKey: .payload)
+        case .purgeStarting(let record):
+            try c.encode("purge-starting", forKey: .kind)
             try c.encode(record, forKey: .payload)
         case .disclosure(let d):
             try c.encode("disclosure", forKey: .kind)

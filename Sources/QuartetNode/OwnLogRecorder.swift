@@ -17,6 +17,11 @@ import QuartetStore
 /// the machine (docs/security.md). A record can appear twice after a crash between its append
 /// and the journal's removal; never not at all.
 ///
+/// A purge is journalled twice, durably (fdatasync: purges are rare): before its commit, the
+/// entries it may clear (`purgeStarting`), and after, the entries it cleared (`recordPurge`).
+/// A node that stops between the two records at its next start those of the first that it no
+/// longer holds (`recover`), so a committed purge is never left unrecorded.
+///
 /// Sending the same entries again (a peer asking twice) records nothing new: spans already
 /// recorded, or waiting, for the same recipient, log, agreement and access are skipped, so a
 /// peer cannot make the records grow by repeating requests.
@@ -50,6 +55,10 @@ final class OwnLogRecorder: Sendable {
         var recorded: [Key: [ClosedRange<UInt64>]] = [:]
         var scheduled = false
         var generation = 0
+        /// Journal lines of purges started and not yet recorded: written again to the fresh
+        /// journal after a flush removes the one they were in.
+        var starting: [Int: String] = [:]
+        var nextStarting = 0
 
         /// `range` (none of it recorded yet for `key`) disclosed: `count` payloads, waiting for
         /// the next record, and remembered as recorded. In place: a copy of the ranges per call
@@ -105,11 +114,40 @@ final class OwnLogRecorder: Sendable {
         if schedule { DispatchQueue.global().asyncAfter(deadline: .now() + 1) { Task { await self.flush() } } }
     }
 
-    /// A purge happened; its record goes in at once (through the journal).
-    func recordPurge(_ record: PurgeRecord) {
-        appendToJournal(JournalLine.purge(record).text)
-        let bytes = JournalLine.encode(record)
-        state.withLockedValue { $0.purges.append(bytes) }
+    /// At most this many entries in one purge record: ~700 KB of JSON at the largest indices,
+    /// inside an entry's 1 MiB (a purge of a few hundred thousand entries as one record could
+    /// never be appended, and would block every record after it).
+    static let maxEntriesPerPurgeRecord = 40_000
+
+    /// A purge is about to clear at most the entries of `record` (those it found held): journalled
+    /// durably before its commit, so a stop between the commit and `recordPurge` still leaves
+    /// the purge's trace. Returns the token `recordPurge` or `purgeAbandoned` takes.
+    func purgeStarting(_ record: PurgeRecord) -> Int {
+        let text = record.chunks(of: Self.maxEntriesPerPurgeRecord).map { JournalLine.purgeStarting($0).text }.joined(separator: "\n")
+        let token = state.withLockedValue { state in
+            state.nextStarting += 1
+            state.starting[state.nextStarting] = text
+            return state.nextStarting
+        }
+        appendToJournal(text, durable: true)
+        return token
+    }
+
+    /// The purge `token` named cleared nothing, or failed: nothing to record (its journal line,
+    /// if the node stops before the next flush, is found to have cleared nothing).
+    func purgeAbandoned(_ token: Int) {
+        _ = state.withLockedValue { $0.starting.removeValue(forKey: token) }
+    }
+
+    /// A purge happened; its record goes in at once (through the journal, durably), as one
+    /// record per `maxEntriesPerPurgeRecord` entries.
+    func recordPurge(_ record: PurgeRecord, started token: Int? = nil) {
+        let records = record.chunks(of: Self.maxEntriesPerPurgeRecord)
+        appendToJournal(records.map { JournalLine.purge($0).text }.joined(separator: "\n"), durable: true)
+        state.withLockedValue { state in
+            state.purges.append(contentsOf: records.map { JournalLine.encode($0) })
+            if let token { state.starting.removeValue(forKey: token) }
+        }
         Task { await flush() }
     }
 
@@ -140,6 +178,7 @@ final class OwnLogRecorder: Sendable {
         let requests = items.flatMap(Self.disclosureRequests)
             + purges.map { AppendRequest(type: PolicyEntryType.purged.rawValue, author: "node", payload: AppendAdmission.padded($0)) }
         guard !requests.isEmpty else {
+            rejournalStarting()
             if let renamed { try? FileManager.default.removeItem(at: renamed) }
             return
         }
@@ -149,6 +188,7 @@ final class OwnLogRecorder: Sendable {
                 defer { state.unflushed = [] }
                 return state.unflushed
             }
+            rejournalStarting()
             for url in leftovers + [renamed].compactMap({ $0 }) { try? FileManager.default.removeItem(at: url) }
         } catch {
             // Put them back and try again in 5 s; their journal stays until they are in.
@@ -172,8 +212,11 @@ final class OwnLogRecorder: Sendable {
     }
 
     /// At start: records journalled by an earlier run that did not reach the log. `known` is
-    /// the policy as folded from the log, so spans already recorded are not recorded again.
-    func recover(known policy: Policy) async {
+    /// the policy as folded from the log, so spans already recorded are not recorded again;
+    /// `held(log, indices)` says which of a copy's entries still have their payloads here, so a
+    /// purge journalled as starting (the run stopped before recording it) is recorded for the
+    /// entries it cleared, and for none if it never committed.
+    func recover(known policy: Policy, held: (String, [UInt64]) throws -> Set<UInt64>) async {
         state.withLockedValue { state in
             for (agreement, list) in policy.disclosures {
                 for d in list where d.recordLog == ownLog {
@@ -190,6 +233,7 @@ final class OwnLogRecorder: Sendable {
         defer { state.withLockedValue { $0.recovered = true } }
         guard !files.isEmpty else { return }
         var replayed = 0
+        var started: [PurgeRecord.Identity: [UInt64]] = [:], recordedPurges: [PurgeRecord.Identity: Set<UInt64>] = [:]
         for file in files {
             let url = directory.appendingPathComponent(file)
             // A regular file within the bound backup copies, never through a link (a restored
@@ -205,8 +249,11 @@ final class OwnLogRecorder: Sendable {
                 replayed += 1
                 switch line {
                 case .purge(let record):
-                    let bytes = JournalLine.encode(record)
-                    state.withLockedValue { $0.purges.append(bytes) }
+                    recordedPurges[record.identity, default: []].formUnion(record.entries)
+                    let bytes = record.chunks(of: Self.maxEntriesPerPurgeRecord).map { JournalLine.encode($0) }
+                    state.withLockedValue { $0.purges.append(contentsOf: bytes) }
+                case .purgeStarting(let record):
+                    started[record.identity, default: []].append(contentsOf: record.entries)
                 case .disclosure(let d):
                     let key = Key(recipient: d.recipient, log: d.log, agreement: d.agreement, access: d.access)
                     let time = d.time ?? wallClockMillis()
@@ -222,6 +269,21 @@ final class OwnLogRecorder: Sendable {
                     }
                 }
             }
+        }
+        // A purge started and not recorded: the entries it listed that are no longer held were
+        // cleared by it (nothing runs between the stop and this).
+        for (identity, entries) in started.sorted(by: { $0.key.time < $1.key.time }) {
+            let candidates = Set(entries).subtracting(recordedPurges[identity] ?? [])
+            guard !candidates.isEmpty else { continue }
+            let cleared: [UInt64]
+            do { cleared = candidates.subtracting(try held(identity.log, Array(candidates))).sorted() } catch {
+                logger.error("cannot tell what a purge journalled as starting cleared; it is not recorded", metadata: [
+                    "agreement": "\(identity.agreement)", "log": "\(identity.log)", "error": "\(error)"])
+                continue
+            }
+            guard !cleared.isEmpty else { continue }
+            let record = PurgeRecord(agreement: identity.agreement, entries: cleared, log: identity.log, reason: identity.reason, time: identity.time)
+            state.withLockedValue { $0.purges.append(contentsOf: record.chunks(of: Self.maxEntriesPerPurgeRecord).map { JournalLine.encode($0) }) }
         }
         // Everything read is in memory now: one fresh journal holds it (written, then put in
         // place by rename) until the flush below has it in the log.
@@ -245,20 +307,42 @@ final class OwnLogRecorder: Sendable {
         await flush()
     }
 
+    /// Purges started and not recorded yet keep their lines in the journal that stays (before
+    /// a flush removes the file they were in).
+    private func rejournalStarting() {
+        let starting = state.withLockedValue { $0.starting.sorted { $0.key < $1.key }.map(\.value).joined(separator: "\n") }
+        if !starting.isEmpty { appendToJournal(starting, durable: true) }
+    }
+
     /// Whether the records of an earlier run have been replayed (`recover`).
     var recovered: Bool { state.withLockedValue { $0.recovered } }
 
     // MARK: Helpers
 
-    private func appendToJournal(_ line: String) {
-        let fd = open(journal.path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+    /// Appends `line` (one or more lines) to the journal; `durable`: fdatasync'd, and the
+    /// directory synced when the journal is new.
+    private func appendToJournal(_ line: String, durable: Bool = false) {
+        var fd = open(journal.path, O_WRONLY | O_APPEND)
+        let created = fd < 0 && errno == ENOENT
+        if created { fd = open(journal.path, O_WRONLY | O_CREAT | O_APPEND, 0o600) }
         guard fd >= 0 else {
             logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
             return
         }
         defer { close(fd) }
         let bytes = Array((line + "\n").utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if written != bytes.count {
+            logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
+        }
+        guard durable else { return }
+        if fdatasync(fd) != 0 {
+            logger.error("cannot sync the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
+        }
+        if created {
+            let dir = open(journal.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
+            if dir >= 0 { _ = fsync(dir); close(dir) }
+        }
     }
 
     /// At most this many ranges in one record: ~180 KB of JSON, well inside an entry's 1 MiB

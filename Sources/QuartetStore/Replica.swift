@@ -207,24 +207,37 @@ extension LedgerStore {
     /// header by header through a cursor in a read transaction: neither the writer nor any
     /// payload is held while a large log is scanned (a member's log of many large public
     /// entries read whole into memory at every purge was a way to exhaust it).
-    public func purgeCandidates(_ log: LogInfo, labels: Set<String>) throws(StoreError) -> [Int64] {
+    public func purgeCandidates(_ log: LogInfo, labels: Set<String>) throws(StoreError) -> [PurgeCandidate] {
         guard !labels.isEmpty else { return [] }
         return try read("find payloads of \(log.name) to purge") { db in
             let first = Schema.entryKey(logID: log.id, index: 0)
             let last = Schema.entryKey(logID: log.id, index: (1 << Schema.indexBits) - 1)
-            var keys: [Int64] = []
+            var candidates: [PurgeCandidate] = []
             let rows = try Row.fetchCursor(db, sql: "SELECT key, header FROM entries WHERE key BETWEEN ? AND ? AND payload IS NOT NULL", arguments: [first, last])
             while let row = try rows.next() {
                 let header = try EntryHeader(decoding: Array(row[1] as Data))
-                if labels.contains(header.classification) { keys.append(row[0]) }
+                if labels.contains(header.classification) { candidates.append(PurgeCandidate(key: row[0], index: header.index)) }
             }
-            return keys
+            return candidates
+        }
+    }
+
+    /// Which of `indices` of `log` this store holds the payloads of (not stubs, not missing):
+    /// what a purge journalled before a crash had not yet cleared.
+    public func payloadsHeld(_ log: LogInfo, indices: [UInt64]) throws(StoreError) -> Set<UInt64> {
+        try read("read which payloads of \(log.name) are held") { db in
+            var held: Set<UInt64> = []
+            let statement = try db.cachedStatement(sql: "SELECT 1 FROM entries WHERE key = ? AND payload IS NOT NULL")
+            for index in indices where index < (1 << Schema.indexBits) {
+                if try Row.fetchOne(statement, arguments: [Schema.entryKey(logID: log.id, index: index)]) != nil { held.insert(index) }
+            }
+            return held
         }
     }
 
     /// `purge` of the `candidates` `purgeCandidates` found: each read again in the write
     /// transaction (its label and payload checked there), so the writer is held only for them.
-    public func purge(_ log: LogInfo, candidates: [Int64], labels: Set<String>, keep: (EntryHeader, [UInt8]) -> Bool) throws(StoreError) -> [UInt64] {
+    public func purge(_ log: LogInfo, candidates: [PurgeCandidate], labels: Set<String>, keep: (EntryHeader, [UInt8]) -> Bool) throws(StoreError) -> [UInt64] {
         guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading") }
         guard !log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; its payloads are never purged") }
         guard !candidates.isEmpty else { return [] }
@@ -235,7 +248,7 @@ extension LedgerStore {
                 let first = Schema.entryKey(logID: log.id, index: 0)
                 let last = Schema.entryKey(logID: log.id, index: (1 << Schema.indexBits) - 1)
                 var purged: [UInt64] = []
-                for key in candidates where key >= first && key <= last {
+                for key in candidates.map(\.key) where key >= first && key <= last {
                     guard let row = try Row.fetchOne(db, sql: "SELECT header, payload FROM entries WHERE key = ? AND payload IS NOT NULL", arguments: [key]) else { continue }
                     let header = try EntryHeader(decoding: Array(row[0] as Data))
                     guard labels.contains(header.classification), !keep(header, Array(row[1] as Data)) else { continue }
@@ -251,6 +264,12 @@ extension LedgerStore {
             throw StoreError(.io, "cannot purge payloads of \(log.name)", cause: UnderlyingError("\(error)"))
         }
     }
+}
+
+/// An entry of a copy whose payload a purge may clear: its row and its index in the log.
+public struct PurgeCandidate: Sendable, Equatable {
+    let key: Int64
+    public let index: UInt64
 }
 
 /// An entry as stored, to be sent on: its header bytes and, unless it is a stub here, its payload.

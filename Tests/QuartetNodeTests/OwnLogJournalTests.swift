@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 @testable import QuartetNode
+import QuartetLedger
 import QuartetPolicy
 import QuartetStore
 import QuartetTestKit
@@ -60,7 +61,7 @@ import Testing
         quiet.logLevel = .critical
         let recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
         recorder.writer.withLockedValue { $0 = writer }
-        await recorder.recover(known: Policy(owners: [:]))
+        await recorder.recover(known: Policy(owners: [:]), held: { _, _ in [] })
 
         let entries = try store.entries(store.log(named: "wales"), from: 0, limit: 10)
         #expect(entries.map(\.header.type) == [PolicyEntryType.disclosed.rawValue, PolicyEntryType.purged.rawValue])
@@ -154,5 +155,100 @@ import Testing
         other.key = .init(recipient: "northern-ireland", log: "wales", agreement: "HEIW-LONGER-AGREEMENT-ID-2025", access: .aggregate)
         other.ranges = [0...0, 2...2, 4...4, 6...6, 8...8]
         #expect(OwnLogRecorder.disclosureRequests(one)[0].payload.count == OwnLogRecorder.disclosureRequests(other)[0].payload.count)
+    }
+
+    /// The purge records a start replays from `lines` (the journal an earlier run left), given
+    /// which entries the store still holds, as they went into the own log.
+    static func recovered(_ lines: [String], held: @escaping (String, [UInt64]) throws -> Set<UInt64>) async throws -> [PurgeRecord] {
+        let dir = try TestKit.temporaryDirectory("journal")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try TestKit.makeStore(log: "wales", at: dir.appendingPathComponent("data"))
+        defer { try? store.close() }
+        let writer = try LogWriter(store: store, log: "wales")
+        let journal = dir.appendingPathComponent("pending-records")
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: journal)
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        let recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
+        recorder.writer.withLockedValue { $0 = writer }
+        await recorder.recover(known: Policy(owners: [:]), held: held)
+        #expect(!FileManager.default.fileExists(atPath: journal.path))
+        return try store.entries(store.log(named: "wales"), from: 0, limit: 100).map { entry in
+            #expect(entry.header.type == PolicyEntryType.purged.rawValue)
+            return try JSONDecoder().decode(PurgeRecord.self, from: Data(try #require(entry.payload).bytes))
+        }
+    }
+
+    /// A purge is journalled before its commit with the entries it may clear: a node stopped
+    /// between the commit and the record records, at its next start, those it no longer holds —
+    /// and nothing for a purge that never committed, or for what its record already names.
+    @Test func aPurgeStoppedBeforeItsRecordIsRecordedAtTheNextStart() async throws {
+        let started = PurgeRecord(agreement: "PHS-2", entries: [4, 5, 6, 7], log: "uk", reason: "revoked", time: "2026-11-30T10:00:00Z")
+        // Committed, not recorded: 5 was kept (another agreement still covers it).
+        var asked: [(String, [UInt64])] = []
+        let committed = try await Self.recovered([JournalLine.purgeStarting(started).text], held: { log, indices in
+            asked.append((log, indices.sorted()))
+            return [5]
+        })
+        #expect(committed == [PurgeRecord(agreement: "PHS-2", entries: [4, 6, 7], log: "uk", reason: "revoked", time: "2026-11-30T10:00:00Z")])
+        #expect(asked.count == 1 && asked.first?.0 == "uk" && asked.first?.1 == [4, 5, 6, 7])
+        // Never committed: everything is still held.
+        #expect(try await Self.recovered([JournalLine.purgeStarting(started).text], held: { _, indices in Set(indices) }).isEmpty)
+        // Recorded too: the record goes in once, and only entries it does not name are added.
+        var recorded = started
+        recorded.entries = [4, 7]
+        let both = try await Self.recovered([JournalLine.purgeStarting(started).text, JournalLine.purge(recorded).text], held: { _, _ in [5, 6] })
+        #expect(both == [recorded])
+        // A store that cannot say records nothing made up.
+        struct Unreadable: Error {}
+        #expect(try await Self.recovered([JournalLine.purgeStarting(started).text], held: { _, _ in throw Unreadable() }).isEmpty)
+        // The line reads back as itself, and a build before it skips it as a line of another shape.
+        let line = JournalLine.purgeStarting(started)
+        #expect(try JSONDecoder().decode(JournalLine.self, from: Data(line.text.utf8)) == line)
+        #expect(line.text.hasPrefix(#"{"kind":"purge-starting","payload":{"#))
+    }
+
+    /// A purge of hundreds of thousands of entries goes in as several records, each inside an
+    /// entry's 1 MiB at the largest indices a log can have (one record too large for an entry
+    /// failed every flush, and with it every disclosure record after it).
+    @Test func aPurgeOfVeryManyEntriesIsSplitIntoRecordsThatFit() async throws {
+        let top: UInt64 = (1 << 40) - 1
+        let record = PurgeRecord(agreement: "PHS-2", entries: (0..<100_001).map { top - UInt64($0) }.reversed(), log: "uk", reason: "revoked",
+                                 time: "2026-11-30T10:00:00Z")
+        let parts = record.chunks(of: OwnLogRecorder.maxEntriesPerPurgeRecord)
+        #expect(parts.count == 3 && parts.flatMap(\.entries) == record.entries)
+        for part in parts { #expect(JournalLine.encode(part).count < EntryHeader.maxPayloadLength - 4096) }
+        // Through a start's replay of an old build's single line: three records in the log.
+        let replayed = try await Self.recovered([JournalLine.purge(record).text], held: { _, _ in [] })
+        #expect(replayed == parts)
+    }
+
+    /// A flush while a purge is between its journal line and its commit keeps that line in the
+    /// journal (the flush removes the file it was in); the purge's record removes it.
+    @Test func aFlushDuringAPurgeKeepsItsStartingLine() async throws {
+        let dir = try TestKit.temporaryDirectory("journal")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try TestKit.makeStore(log: "wales", at: dir.appendingPathComponent("data"))
+        defer { try? store.close() }
+        let writer = try LogWriter(store: store, log: "wales")
+        let journal = dir.appendingPathComponent("pending-records")
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        let recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
+        recorder.writer.withLockedValue { $0 = writer }
+        await recorder.recover(known: Policy(owners: [:]), held: { _, _ in [] })
+        let started = PurgeRecord(agreement: "PHS-2", entries: [4, 5], log: "uk", reason: "revoked", time: "2026-11-30T10:00:00Z")
+        let token = recorder.purgeStarting(started)
+        recorder.record(recipient: "england", log: "wales", ranges: [3...9], agreement: "HEIW-1", access: .full)
+        await recorder.flush()
+        let kept = String(decoding: try Data(contentsOf: journal), as: UTF8.self)
+        #expect(kept == JournalLine.purgeStarting(started).text + "\n")
+        var done = started
+        done.entries = [4]
+        recorder.recordPurge(done, started: token)
+        await recorder.flush()
+        #expect(!FileManager.default.fileExists(atPath: journal.path))
+        let types = try store.entries(store.log(named: "wales"), from: 0, limit: 10).map(\.header.type)
+        #expect(types == [PolicyEntryType.disclosed.rawValue, PolicyEntryType.purged.rawValue])
     }
 }
