@@ -99,7 +99,17 @@ public struct KeyChain: Sendable, Equatable {
     /// below its limit, forking the log under a key of their own that no evidence would tie to
     /// the honest history, on every node whose copy is below the fork (docs/security.md, 115).
     public mutating func apply(_ rotation: KeyRotation) throws(LedgerError) {
-        if rotations.contains(rotation) { return }
+        if holds(rotation) { return }
+        try check(rotation)
+        rotations.append(rotation)
+    }
+
+    /// Whether the chain holds `rotation` already (applying it again changes nothing).
+    public func holds(_ rotation: KeyRotation) -> Bool { rotations.contains(rotation) }
+
+    /// `apply`'s checks of `rotation` against the chain, without its signatures (cheap: a caller
+    /// with a rotation whose signatures it has not checked runs these first).
+    public func check(_ rotation: KeyRotation) throws(LedgerError) {
         guard rotation.origin == origin else { throw LedgerError(.malformed, "key.rotation names \(rotation.origin), not \(origin)") }
         if let last = rotations.last, rotation.index <= last.index {
             throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) contradicts the rotation at \(last.index) this node holds")
@@ -116,7 +126,6 @@ public struct KeyChain: Sendable, Equatable {
                 throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) is signed by \(NoteVerifier(name: origin, publicKey: inForce).vkey), a key the federation revoked, and rotates to \(rotation.verifier.vkey), a key the federation names nowhere for this log (not its pinned key, current_vkey or a revoked key)")
             }
         }
-        rotations.append(rotation)
     }
 
     /// Verifies a checkpoint note against the key in force at its size. Returns the checkpoint

@@ -1,15 +1,19 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import QuartetReplication
 import QuartetTLS
 
 /// The handler at the top of every peer connection, both directions: frames in, messages to
 /// the engine. It stops reading while the connection is not writable (the peer is not taking
-/// what it is sent), so a peer that does not read cannot keep asking.
+/// what it is sent), so a peer that does not read cannot keep asking, and while the engine has
+/// not yet handled `InboundBacklog.maxMessages` messages or `maxBytes` bytes of it (frames
+/// that cost the engine more than they cost the peer queued without bound before).
 final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     private var readHeld = false
+    private let backlog = InboundBacklog()
     private let engine: ReplicationEngine
     private let logger: Logger
     private var decoder = FrameDecoder()
@@ -28,7 +32,7 @@ final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             // While this node holds reads the silence is its own doing (the engine closes a
             // peer that takes nothing it is sent for 30 s).
-            if readHeld { return }
+            if readHeld || backlog.held { return }
             // Peers send heads every anti-entropy period; silence this long means a dead link.
             logger.warning("peer connection silent; closing it", metadata: ["peer": "\(peer ?? "-")"])
             context.close(promise: nil)
@@ -47,7 +51,9 @@ final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
         decoder.feed(buffer.readableBytesView)
         do {
             while let body = try decoder.next() {
-                engine.received(try Message(body: body), from: peer, channel: context.channel)
+                let message = try Message(body: body)
+                backlog.add(body.count)
+                engine.received(message, from: peer, channel: context.channel, backlog: backlog, bytes: body.count)
             }
         } catch {
             failed = true
@@ -62,6 +68,7 @@ final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
             readHeld = true
             return
         }
+        if peer != nil && backlog.hold() { return }
         context.read()
     }
 
@@ -84,5 +91,48 @@ final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// The messages of one peer connection handed to the engine and not yet handled: its handler
+/// stops reading while they are many (`hold`), and the engine asks for a read again once they
+/// are few (`done`).
+final class InboundBacklog: Sendable {
+    /// Reads stop at this many messages waiting, or this many bytes (a frame may be 64 MiB:
+    /// one such is let in, not two).
+    static let maxMessages = 256
+    static let maxBytes = 16 << 20
+
+    private struct State {
+        var messages = 0
+        var bytes = 0
+        var held = false
+    }
+    private let state = NIOLockedValueBox(State())
+
+    func add(_ bytes: Int) {
+        state.withLockedValue { $0.messages += 1; $0.bytes += bytes }
+    }
+
+    /// Whether reads must wait now (and, if so, marks them held until `done` frees them).
+    func hold() -> Bool {
+        state.withLockedValue { state in
+            state.held = state.messages >= Self.maxMessages || state.bytes >= Self.maxBytes
+            return state.held
+        }
+    }
+
+    var held: Bool { state.withLockedValue { $0.held } }
+
+    /// The engine handled a message of `bytes`: true if reads were held and may go on now
+    /// (the caller asks the channel for a read; the handler checks again).
+    func done(_ bytes: Int) -> Bool {
+        state.withLockedValue { state in
+            state.messages -= 1
+            state.bytes -= bytes
+            guard state.held, state.messages < Self.maxMessages / 2, state.bytes < Self.maxBytes / 2 else { return false }
+            state.held = false
+            return true
+        }
     }
 }

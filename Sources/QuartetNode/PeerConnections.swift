@@ -53,21 +53,28 @@ extension ReplicationEngine {
     func disconnected(_ peer: String, channel: any Channel) {
         queue.async {
             guard self.channels[peer] === channel else { return }
-            self.channels[peer] = nil
-            self.flows[peer] = nil
-            self.lastWriteProgress[peer] = nil
-            self.canonical.remove(peer)
-            self.connectedSince[peer] = nil
-            self.connectedAt[peer] = nil
-            self.logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
-            if !self.stopped {
-                self.run(self.replicator.disconnected(peer))
-                self.backfillDisconnected(peer)
-            }
+            self.run(self.forget(peer))
         }
     }
 
-    func received(_ message: Message, from peer: String, channel: any Channel) {
+    /// The peer's connection is gone for the engine (closed, or being closed: what was read
+    /// from it and not yet handled is dropped). On the engine's queue.
+    func forget(_ peer: String) -> [Directive] {
+        channels[peer] = nil
+        flows[peer] = nil
+        lastWriteProgress[peer] = nil
+        canonical.remove(peer)
+        connectedSince[peer] = nil
+        connectedAt[peer] = nil
+        logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
+        guard !stopped else { return [] }
+        let directives = replicator.disconnected(peer)
+        backfillDisconnected(peer)
+        return directives
+    }
+
+    /// `message` (`bytes` long) read from `peer`'s `channel`; `backlog` counts it until handled.
+    func received(_ message: Message, from peer: String, channel: any Channel, backlog: InboundBacklog? = nil, bytes: Int = 0) {
         // Here, on the connection's event loop, a large batch is decoded while the engine's
         // queue may still be storing the one before it (DecodedBatches).
         let decoded: (Batch, Result<[Entry], StoreError>)? = if case .entries(let batch) = message, DecodedBatches.worthDecodingAhead(batch) {
@@ -76,6 +83,7 @@ extension ReplicationEngine {
             nil
         }
         queue.async {
+            defer { if backlog?.done(bytes) == true { channel.read() } }
             guard !self.stopped, self.channels[peer] === channel else { return }
             if let decoded { self.decodedAhead.add(decoded.0, decoded.1) }
             if case .unavailable(let log, let from) = message, self.logs[log] != nil {

@@ -496,8 +496,11 @@ final class ReplicationEngine: @unchecked Sendable {
             return []
         case .close(let peer, let reason):
             logger.warning("closing peer connection", metadata: ["peer": "\(peer)", "reason": "\(PeerText.clean(reason))"])
-            channels[peer]?.close(promise: nil)
-            return []
+            guard let channel = channels[peer] else { return [] }
+            channel.close(promise: nil)
+            // Gone for the engine now: frames already read from it (a peer sending thousands
+            // of violations in one record) are not handled one by one until it is closed.
+            return forget(peer)
         case .ownLogSynced(let size):
             logger.notice("own log confirmed by peers; appends open", metadata: ["log": "\(replicator.settings.ownLog)", "size": "\(size)"])
             startBackfill()

@@ -97,6 +97,8 @@ public struct Replicator: Sendable {
     private var random: SplitMix64
     /// Notes whose signature verified (by note text): a replayed checkpoint costs a lookup,
     /// not an Ed25519 verification on the serial queue.
+    /// Key rotations whose signatures were checked (new to the chain, past the cheap checks).
+    public private(set) var rotationsVerified = 0
     private var verifiedNotes = BoundedMemo<String, (checkpoint: Checkpoint, note: String)>(capacity: 512)
     /// Smaller checkpoints already compared with the stored tree.
     private var compared = BoundedSet<String>(capacity: 512)
@@ -593,14 +595,33 @@ public struct Replicator: Sendable {
         return claimed.size
     }
 
+    /// At most this many rotations new to the chain in one batch: each costs two signature
+    /// checks, and a log's writer can make valid ones as fast as it likes (a frame of thousands
+    /// cost a receiver seconds of its engine's queue). A log rotates its key by a ceremony of its
+    /// operator and the federation: a handful in its whole life.
+    static let maxNewRotationsPerBatch = 8
+
     /// The log's chain with the key rotations among `entries` applied (entries whose header
-    /// names the rotation type are decoded; the rest are not touched).
-    private func chain(_ log: String, on base: KeyChain? = nil, extendedBy entries: [WireEntry]) throws -> KeyChain? {
+    /// names the rotation type are decoded; the rest are not touched). A rotation the chain
+    /// holds costs no signature check, and one it does not is checked against the chain (order,
+    /// key in force, revocations) before its signatures.
+    private mutating func chain(_ log: String, on base: KeyChain? = nil, extendedBy entries: [WireEntry]) throws -> KeyChain? {
         guard var chain = base ?? chains[log] else { return nil }
+        var new: [KeyRotation] = []
         // By index: iterating the elements copies each one.
         for i in entries.indices where Self.mayBeRotation(entries[i].headerBytes) {
             let entry = try Entry(headerBytes: entries[i].headerBytes, payload: entries[i].payload)
-            if let rotation = try KeyRotation.from(entry, origin: chain.origin) { try chain.apply(rotation) }
+            guard let rotation = try KeyRotation.from(entry, origin: chain.origin, verifyingSignatures: false), !chain.holds(rotation) else { continue }
+            new.append(rotation)
+            guard new.count <= Self.maxNewRotationsPerBatch else {
+                throw WireError("more than \(Self.maxNewRotationsPerBatch) key rotations new to this node in one batch of \(log)")
+            }
+        }
+        for rotation in new {
+            try chain.check(rotation)
+            rotationsVerified += 1
+            try rotation.verifySignatures()
+            try chain.apply(rotation)
         }
         return chain
     }
@@ -639,9 +660,17 @@ public struct Replicator: Sendable {
             base = nil
         }
         let chain: KeyChain?
+        // A batch past a gap that continues nothing in flight is only answered by asking for
+        // what precedes it: its rotations are not checked (a writer replaying a frame of valid
+        // rotations beyond a gap made every check again, unpenalised); a checkpoint signed by a
+        // key they lead to is asked about below like any key this node does not know yet.
+        let continuesWaiting = pending[batch.log].map { batch.from == $0.batch.end } ?? false
+        let onlyAsks = pastGap(batch) && !continuesWaiting
         // (A chain in flight is followed again with the file's word as it is now: a reload may
         // have come since it was made.)
-        do { chain = try self.chain(batch.log, on: base.map { refollowed(batch.log, $0).chain }, extendedBy: batch.entries) } catch {
+        do {
+            chain = try self.chain(batch.log, on: base.map { refollowed(batch.log, $0).chain }, extendedBy: onlyAsks ? [] : batch.entries)
+        } catch {
             if pastGap(batch) { return request(batch.log, from: peer) }  // what precedes the gap may explain it
             return penalize(peer, log: batch.log, "batch of \(batch.log): \(error)")
         }

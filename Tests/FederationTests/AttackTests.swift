@@ -536,4 +536,26 @@ import Testing
         try? await peer.channel.close()
         try? await second.channel.close()
     }
+
+    /// A member packs thousands of frames that are each a violation into one TLS record (here
+    /// before its hello): the first closes the connection, and what was read with it is not
+    /// handled frame by frame (each was an alert, a warning line and an error frame before).
+    @Test func framesReadWithAViolationAreNotHandledOnceTheConnectionIsClosed() async throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk"])
+        defer { federation.stop() }
+        let peer = try await FakePeer(as: "england", to: "uk", port: Self.peerPort(federation, "uk"), federation: federation)
+        peer.send(raw: Array(Array(repeating: Message.heads([]).frame(), count: 3_000).joined()))
+        let deadline = Date().addingTimeInterval(20)
+        var violations: [[String: Any]] = []
+        while Date() < deadline {
+            let alerts = try federation.get("uk", "/v1/alerts")["alerts"] as? [[String: Any]] ?? []
+            violations = alerts.filter { $0["peer"] as? String == "england" && ($0["message"] as? String ?? "").contains("expected hello first") }
+            if !violations.isEmpty && peer.isClosed { break }
+            usleep(100_000)
+        }
+        #expect(peer.isClosed)
+        #expect((1...2).contains(violations.count), "\(violations.count) violations for one connection")
+        try? await peer.channel.close()
+    }
 }

@@ -211,4 +211,58 @@ import Testing
             #expect(sim.nodes[id]!.replicator.chains["a"]!.rotations.isEmpty)
         }
     }
+
+    /// `count` rotations of `a` chained from `first` (key in force `previous`), at indices from
+    /// `index`, as entries; and the keys rotated to.
+    static func rotations(_ count: Int, from previous: Ed25519PrivateKey, at index: UInt64, now: UInt64) throws -> ([WireEntry], [Ed25519PrivateKey]) {
+        var entries: [WireEntry] = [], keys: [Ed25519PrivateKey] = [], inForce = previous
+        for i in 0..<count {
+            let next = try Ed25519PrivateKey()
+            let rotation = try KeyRotation.make(origin: Simulation.origin + "a", index: index + UInt64(i), previous: inForce, key: next)
+            entries.append(WireEntry(try Entry(log: "a", index: index + UInt64(i), timeMillis: now, type: KeyRotation.entryType, classification: "public",
+                                               author: "sim", payload: rotation.payload, salt: [UInt8](repeating: 7, count: 32))))
+            keys.append(next)
+            inForce = next
+        }
+        return (entries, keys)
+    }
+
+    /// The writer (it holds the key, so every rotation it makes is valid) replays a frame of
+    /// many rotations past a gap: the receiver only asks for what precedes it and checks none
+    /// of them, however often it comes (each was two signature checks on the engine's queue).
+    /// A batch it could store with more than `maxNewRotationsPerBatch` new rotations is
+    /// refused before any is checked, and a rotation not signed by the key in force is refused
+    /// by the cheap checks, before its signatures.
+    @Test func rotationsAreCheckedOnlyWhereTheyCouldBeStoredAndCheapestFirst() throws {
+        var (sim, k0) = try Self.federation()
+        let (entries, keys) = try Self.rotations(Replicator.maxNewRotationsPerBatch, from: k0, at: 20, now: sim.now)
+        let signer = try NoteSigner(name: Simulation.origin + "a", key: try #require(keys.last))
+        // (Its root is not checked: nothing past a gap is stored.)
+        let note = try signer.sign(Checkpoint(origin: Simulation.origin + "a", size: 28, root: try Hash([UInt8](repeating: 1, count: 32)), timeMillis: sim.now)).serialized
+        for _ in 0..<50 {
+            let directives = sim.nodes["b"]!.replicator.received(.entries(Batch(log: "a", from: 20, note: note, entries: entries)), from: "a")
+            for directive in directives {
+                guard case .send(_, .request(let log, let from)) = directive else { Issue.record("\(directive)"); continue }
+                #expect(log == "a" && from == 10)
+            }
+        }
+        #expect(sim.nodes["b"]!.replicator.rotationsVerified == 0)
+        #expect(!sim.nodes["b"]!.alerts.contains { $0.kind == .rejected }, "\(sim.nodes["b"]!.alerts.map(\.message))")
+
+        // Continuing `b`'s copy at 10: nine new rotations are refused unchecked.
+        let (nine, nineKeys) = try Self.rotations(9, from: k0, at: 10, now: sim.now)
+        let ninth = try NoteSigner(name: Simulation.origin + "a", key: try #require(nineKeys.last))
+        let tooMany = try ninth.sign(Checkpoint(origin: Simulation.origin + "a", size: 19, root: try Hash([UInt8](repeating: 1, count: 32)), timeMillis: sim.now)).serialized
+        sim.run("b", sim.nodes["b"]!.replicator.received(.entries(Batch(log: "a", from: 10, note: tooMany, entries: nine)), from: "a"))
+        #expect(sim.nodes["b"]!.replicator.rotationsVerified == 0)
+        #expect(sim.nodes["b"]!.alerts.contains { $0.kind == .rejected && $0.message.contains("key rotations new to this node") },
+                "\(sim.nodes["b"]!.alerts.map(\.message))")
+        // One whose signer is not the key in force at 10: refused by the order and key checks.
+        let stranger = try Ed25519PrivateKey()
+        let (forged, _) = try Self.rotations(1, from: stranger, at: 10, now: sim.now)
+        sim.run("b", sim.nodes["b"]!.replicator.received(.entries(Batch(log: "a", from: 10, note: tooMany, entries: forged)), from: "a"))
+        #expect(sim.nodes["b"]!.replicator.rotationsVerified == 0)
+        #expect(sim.nodes["b"]!.alerts.contains { $0.kind == .rejected && $0.message.contains("not signed by the key in force") })
+        #expect(sim.nodes["b"]!.replicator.chains["a"]!.rotations.isEmpty)
+    }
 }
