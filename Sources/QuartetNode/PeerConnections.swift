@@ -94,8 +94,10 @@ extension ReplicationEngine {
             // The answer to a request for payloads of own-log stubs (OwnLogBackfill.swift).
             if self.backfillReceived(message, from: peer) { return }
             // Before the greeting is answered: what this node's witness cosigned of the logs the
-            // peer writes, read now (a connection is greeted rarely), goes to it first.
-            if case .hello = message, let latest = self.witnessedLatest.withLock({ $0 }), let member = self.federation.member(peer),
+            // peer writes, read now (a connection is greeted rarely), goes to it first. Only for
+            // a hello the replicator will take: each read is on the witness's database, and a
+            // peer sending hellos over and over made one per frame.
+            if case .hello = message, self.replicator.awaitsHello(peer), let latest = self.witnessedLatest.withLock({ $0 }), let member = self.federation.member(peer),
                let note = latest(member.verifier.name) {
                 self.replicator.witnessCosigned(log: member.log, note: note)
             }

@@ -15,6 +15,13 @@ public struct Replicator: Sendable {
         var sizes: [String: UInt64] = [:]
         /// Logs we asked it for and have not heard back on, with where each request starts.
         var requested: [String: UInt64] = [:]
+        /// Logs it left a request for unanswered at a round's end, until it answers one (entries
+        /// or `unavailable`): another peer that offers the log is asked first (a member that
+        /// won the one request per log each round with its heads and never answered held a
+        /// log's catch-up up for as long as it liked).
+        var unanswered: Set<String> = []
+        /// Per log, this round's heads of it whose signature was checked (not in the memo).
+        var headChecks: [String: Int] = [:]
         /// The protocol version agreed with it (the highest both speak; 0 before its hello).
         var version: UInt16 = 0
         /// The version this node's hello names to it: its own, unless the peer refused that one
@@ -99,6 +106,8 @@ public struct Replicator: Sendable {
     /// not an Ed25519 verification on the serial queue.
     /// Key rotations whose signatures were checked (new to the chain, past the cheap checks).
     public private(set) var rotationsVerified = 0
+    /// Checkpoint signatures checked (not answered from the memo).
+    public private(set) var checkpointsVerified = 0
     private var verifiedNotes = BoundedMemo<String, (checkpoint: Checkpoint, note: String)>(capacity: 512)
     /// Smaller checkpoints already compared with the stored tree.
     private var compared = BoundedSet<String>(capacity: 512)
@@ -135,6 +144,10 @@ public struct Replicator: Sendable {
     }
 
     // MARK: Queries
+
+    /// Whether `peer` is connected and its hello not yet taken (the one moment its hello is
+    /// read: a second, or one on a connection refused, is a violation).
+    public func awaitsHello(_ peer: String) -> Bool { peers[peer].map { $0.connected && !$0.greeted } ?? false }
 
     /// Peers connected and greeted.
     /// What each peer last said it holds (or was last sent), per log.
@@ -281,7 +294,9 @@ public struct Replicator: Sendable {
         ownSyncRoundEnds()
         var out: [Directive] = []
         for peer in connectedPeers {
+            peers[peer]!.unanswered.formUnion(peers[peer]!.requested.keys)
             peers[peer]!.requested = [:]
+            peers[peer]!.headChecks = [:]
             peers[peer]!.withheld = []
             peers[peer]!.toldEvidence = []
             peers[peer]!.excused = []
@@ -424,6 +439,7 @@ public struct Replicator: Sendable {
             // answer to the request outstanding now counts; a late one is ignored.
             guard peers[peer]!.requested[log] == from else { return [] }
             peers[peer]!.requested[log] = nil
+            peers[peer]!.unanswered.remove(log)
             peers[peer]!.withheld.insert(log)
             guard quarantined[log] == nil else { return [] }
             return request(log, from: peer, at: storing[log] ?? heads[log]?.size ?? 0)
@@ -439,6 +455,11 @@ public struct Replicator: Sendable {
             guard peers[peer]!.toldEvidence.insert(head.log).inserted else { return [] }
             return [.send(peer: peer, .evidence(evidence))]
         }
+        // A head's signature is checked at most `maxHeadChecksPerRound` times a round per peer
+        // and log (a member cycling through more old checkpoints than the memo holds, or
+        // minting new notes of its own log, made one check per ~300-byte frame, unpenalised:
+        // every one was valid); the rest wait for the next round's heads.
+        if !isMemoized(head.note, log: head.log), !spendHeadCheck(head.log, peer) { return [] }
         let checkpoint: Checkpoint
         let note: String
         do { (checkpoint, note) = try verified(head.note, log: head.log) } catch {
@@ -513,19 +534,42 @@ public struct Replicator: Sendable {
             return (state.sizes[log] ?? 0) > from
         }
         func verified(_ candidate: String) -> Bool { peers[candidate]?.unverified.contains(log) != true }
+        func answers(_ candidate: String) -> Bool { peers[candidate]?.unanswered.contains(log) != true }
         let candidates = [settings.writer(of: log), peer] + connectedPeers
         let target: String
         if let out = peers.first(where: { $0.value.requested[log] != nil })?.key {
-            guard !verified(out), let better = candidates.first(where: { $0 != out && offers($0) && verified($0) }) else { return [] }
+            // An unverified claimant, or one that left a request unanswered before, gives way to
+            // a verified holder that answers.
+            guard !verified(out) || !answers(out),
+                  let better = candidates.first(where: { $0 != out && offers($0) && verified($0) && (answers($0) || !verified(out)) }) else { return [] }
             peers[out]!.requested[log] = nil
             target = better
         } else {
-            guard let chosen = candidates.first(where: { offers($0) && verified($0) }) ?? candidates.first(where: offers) else { return [] }
+            guard let chosen = candidates.first(where: { offers($0) && verified($0) && answers($0) })
+                    ?? candidates.first(where: { offers($0) && verified($0) }) ?? candidates.first(where: offers) else { return [] }
             target = chosen
         }
         peers[target]!.requested[log] = from
         if log == settings.ownLog && !ownSync.synced { ownSync.asked.insert(target) }
         return [.send(peer: target, .request(log: log, from: from))]
+    }
+
+    /// Heads of one log from one peer whose signatures are checked in a round (an honest
+    /// member sends one a round, and one on connecting).
+    static let maxHeadChecksPerRound = 8
+
+    /// One of this round's head checks of `log` for `peer`, if any is left.
+    private mutating func spendHeadCheck(_ log: String, _ peer: String) -> Bool {
+        let checks = peers[peer]!.headChecks[log, default: 0]
+        guard checks < Self.maxHeadChecksPerRound else { return false }
+        peers[peer]!.headChecks[log] = checks + 1
+        return true
+    }
+
+    /// Whether `verified` would answer `text` from its memo (no signature check).
+    func isMemoized(_ text: String, log: String) -> Bool {
+        guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text) else { return false }
+        return verifiedNotes[chain.verifier(forSize: claimed.size).originOnly(parsed).serialized] != nil
     }
 
     /// Verifies `text` as a checkpoint of `log` signed by the key in force at its size
@@ -539,6 +583,7 @@ public struct Replicator: Sendable {
         let key = verifier.originOnly(parsed).serialized
         if let known = verifiedNotes[key], known.checkpoint.origin == verifier.name,
            chain.revoked[verifier.publicKey].map({ known.checkpoint.size <= $0 }) ?? true { return known }
+        checkpointsVerified += 1
         let (checkpoint, only) = try chain.verifyCheckpoint(parsed)
         let result = (checkpoint, only.serialized)
         verifiedNotes[key] = result
@@ -641,6 +686,7 @@ public struct Replicator: Sendable {
     private mutating func receivedBatch(_ received: Batch, from peer: String) -> [Directive] {
         var batch = received
         peers[peer]!.requested[batch.log] = nil
+        peers[peer]!.unanswered.remove(batch.log)
         guard settings.verifiers[batch.log] != nil else { return penalize(peer, log: batch.log, "entries for unknown log \(batch.log)") }
         guard batch.log != settings.ownLog || !ownSync.synced else {
             // A late answer to a request of the sync (a slow peer's, asked before the round
@@ -649,6 +695,9 @@ public struct Replicator: Sendable {
             return penalize(peer, log: batch.log, "entries for this node's own log \(batch.log); only this node writes it")
         }
         guard quarantined[batch.log] == nil else { return [] }
+        // Old news under a note not checked before costs a check like a head, and counts with
+        // them (an empty batch is a head by another name).
+        if batch.end <= heads[batch.log]?.size ?? 0, !isMemoized(batch.note, log: batch.log), !spendHeadCheck(batch.log, peer) { return [] }
         // Key rotations in the batch change the key its checkpoint must be signed by, on top
         // of those in the batches in flight that it continues.
         let base: KeyChain?
