@@ -92,26 +92,35 @@ final class OwnLogRecorder: Sendable {
     /// `ranges` to `recipient` under `agreement`. Only indices not recorded before (or
     /// waiting) for the same recipient, log, agreement and access are recorded, so a peer
     /// asking again, or for spans one entry longer each time, adds nothing but what it was
-    /// newly given. Journalled before it returns.
-    func record(recipient: String, log: String, ranges: [ClosedRange<UInt64>], agreement: String, access: Access) {
+    /// newly given. Journalled before it returns; false if the journal could not be written
+    /// (nothing is then taken as recorded, and the caller must not send the payloads).
+    @discardableResult
+    func record(recipient: String, log: String, ranges: [ClosedRange<UInt64>], agreement: String, access: Access) -> Bool {
         let key = Key(recipient: recipient, log: log, agreement: agreement, access: access)
         let now = wallClockMillis()
-        let (schedule, lines) = state.withLockedValue { state -> (Bool, [String]) in
-            var lines: [String] = []
-            for range in ranges {
-                for new in Self.uncovered(range, by: state.recorded[key] ?? []) {
-                    let count = Self.length(new)
-                    state.disclose(new, count: count, key: key, first: now)
-                    lines.append(JournalLine.disclosure(.init(recipient: recipient, log: log, agreement: agreement, access: access,
-                                                              from: new.lowerBound, to: new.upperBound, count: count, time: now)).text)
+        // What is new, found first; taken as recorded only once its lines are in the journal.
+        let lines = state.withLockedValue { state -> [String] in
+            ranges.flatMap { range in
+                Self.uncovered(range, by: state.recorded[key] ?? []).map { new in
+                    JournalLine.disclosure(.init(recipient: recipient, log: log, agreement: agreement, access: access,
+                                                 from: new.lowerBound, to: new.upperBound, count: Self.length(new), time: now)).text
                 }
             }
-            if lines.isEmpty || state.scheduled { return (false, lines) }
-            state.scheduled = true
-            return (true, lines)
         }
-        if !lines.isEmpty { appendToJournal(lines.joined(separator: "\n")) }
+        guard !lines.isEmpty else { return true }
+        guard appendToJournal(lines.joined(separator: "\n")) else { return false }
+        let schedule = state.withLockedValue { state -> Bool in
+            for range in ranges {
+                for new in Self.uncovered(range, by: state.recorded[key] ?? []) {
+                    state.disclose(new, count: Self.length(new), key: key, first: now)
+                }
+            }
+            if state.scheduled { return false }
+            state.scheduled = true
+            return true
+        }
         if schedule { DispatchQueue.global().asyncAfter(deadline: .now() + 1) { Task { await self.flush() } } }
+        return true
     }
 
     /// At most this many entries in one purge record: ~700 KB of JSON at the largest indices,
@@ -321,28 +330,34 @@ final class OwnLogRecorder: Sendable {
 
     /// Appends `line` (one or more lines) to the journal; `durable`: fdatasync'd, and the
     /// directory synced when the journal is new.
-    private func appendToJournal(_ line: String, durable: Bool = false) {
+    @discardableResult
+    private func appendToJournal(_ line: String, durable: Bool = false) -> Bool {
         var fd = open(journal.path, O_WRONLY | O_APPEND)
         let created = fd < 0 && errno == ENOENT
         if created { fd = open(journal.path, O_WRONLY | O_CREAT | O_APPEND, 0o600) }
         guard fd >= 0 else {
             logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
-            return
+            return false
         }
         defer { close(fd) }
         let bytes = Array((line + "\n").utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written != bytes.count {
+        guard written == bytes.count else {
             logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
+            // A torn line is skipped when read back; the next line starts on its own.
+            if written > 0 { _ = "\n".withCString { write(fd, $0, 1) } }
+            return false
         }
-        guard durable else { return }
+        guard durable else { return true }
         if fdatasync(fd) != 0 {
             logger.error("cannot sync the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
+            return false
         }
         if created {
             let dir = open(journal.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
             if dir >= 0 { _ = fsync(dir); close(dir) }
         }
+        return true
     }
 
     /// At most this many ranges in one record: ~180 KB of JSON, well inside an entry's 1 MiB

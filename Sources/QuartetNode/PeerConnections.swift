@@ -273,7 +273,18 @@ extension ReplicationEngine {
         for item in items where item.header?.type == Policy.aggregateType {
             if let payload = batch.entries[item.position].payload, let id = DataFlow.namedAgreement(payload.bytes) { named[item.position] = id }
         }
-        switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: policy(), at: wallClockMillis(), aggregateAgreements: named,
+        // Judged as the peer will judge it: with the batch's own agreements and revocations
+        // (a relay forwarding a batch that ends with a revocation its view has not folded yet
+        // sent the rows in full, recorded a disclosure under a revoked agreement, and was blamed).
+        let now = wallClockMillis()
+        let policyEntries = batch.entries.compactMap { wire -> DataFlow.Item? in
+            guard EntryHeader.isPublic(encoded: wire.headerBytes), let payload = wire.payload,
+                  EntryHeader.hasType(Self.establishedType, encoded: wire.headerBytes) || EntryHeader.hasType(Self.revokedType, encoded: wire.headerBytes),
+                  let header = try? EntryHeader(decoding: wire.headerBytes) else { return nil }
+            return DataFlow.Item(header: header, payload: payload.bytes)
+        }
+        let judgedBy = policyEntries.isEmpty ? policy() : DataFlow.including(policyEntries, of: batch.log, in: policy(), at: now)
+        switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: judgedBy, at: now, aggregateAgreements: named,
                                isWriter: replicator.settings.writer(of: batch.log) == me) {
         case .withhold:
             // A relay holding only the stub of an entry the peer may have in full: the peer
@@ -289,11 +300,15 @@ extension ReplicationEngine {
                 for index in item.positions.map({ batch.from + UInt64($0) }).sorted() {
                     if let last = ranges.last, last.upperBound + 1 == index { ranges[ranges.count - 1] = last.lowerBound...index } else { ranges.append(index...index) }
                 }
-                onDisclosed(peer, batch.log, ranges, item.agreement, item.access)
+                // Not recorded, not sent: the peer asks again (or is pushed the next commit).
+                guard onDisclosed(peer, batch.log, ranges, item.agreement, item.access) else { return nil }
             }
             return out
         }
     }
+
+    private static let establishedType = Array(PolicyEntryType.established.rawValue.utf8)
+    private static let revokedType = Array(PolicyEntryType.revoked.rawValue.utf8)
 
     // MARK: Dialling
 

@@ -98,7 +98,8 @@ final class ReplicationEngine: @unchecked Sendable {
     let policy: @Sendable () -> Policy
     /// Told of every batch sent with restricted payloads in full: (recipient, log, the batch's
     /// span, how many payloads, agreement, the recipient's access under it).
-    let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ ranges: [ClosedRange<UInt64>], _ agreement: String, _ access: Access) -> Void
+    /// Records a disclosure before it is sent; false if it could not be (the batch is withheld).
+    let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ ranges: [ClosedRange<UInt64>], _ agreement: String, _ access: Access) -> Bool
     /// Told (on the engine's queue) where the node stands with its own log while it may not yet
     /// append, and once when it may (`OwnLogSync`).
     private let onOwnLog: @Sendable (OwnLogStatus) -> Void
@@ -122,7 +123,7 @@ final class ReplicationEngine: @unchecked Sendable {
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
          onStubsFilled: (@Sendable (_ log: String) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
-         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ ranges: [ClosedRange<UInt64>], _ agreement: String, _ access: Access) -> Void = { _, _, _, _, _ in },
+         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ ranges: [ClosedRange<UInt64>], _ agreement: String, _ access: Access) -> Bool = { _, _, _, _, _ in true },
          syncOwnLog: Bool = false, peerAnswers: Int? = nil, protocolVersion: UInt16 = ProtocolLimits.version,
          readBudget: ReadBudget.Settings = .init(), onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
         self.readBudgetSettings = readBudget
@@ -415,6 +416,7 @@ final class ReplicationEngine: @unchecked Sendable {
             var pendingAlerts: [ReplicationAlert] = []
             do {
                 var entries = try decodedEntries(of: batch)
+                var stored = batch
                 // Ingress (DataFlow): payloads this node may not hold are kept as stubs only
                 // and the sender named; stubs of what it may hold refuse the batch.
                 if batch.entries.contains(where: { $0.payload == nil || !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
@@ -427,6 +429,9 @@ final class ReplicationEngine: @unchecked Sendable {
                         return replicator.refused(batch, from: peer, reason: reason)
                     case .keep(let strip, let violations, let forged):
                         for i in strip { entries[i] = entries[i].stub }
+                        // What is relayed is what is stored (the batch as received carried
+                        // payloads this node may not hold, nor pass on).
+                        for i in strip { stored.entries[i].payload = nil }
                         // Reported once the batch is known to be the origin's (stored below).
                         if !forged.isEmpty {
                             pendingAlerts.append(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,
@@ -438,7 +443,7 @@ final class ReplicationEngine: @unchecked Sendable {
                         }
                     }
                 }
-                ingest(batch, entries: entries, checkpoint: checkpoint, log: log, from: peer, alerts: pendingAlerts)
+                ingest(stored, entries: entries, checkpoint: checkpoint, log: log, from: peer, alerts: pendingAlerts)
                 return []
             } catch {
                 return replicator.rejected(batch, from: peer, reason: "\(error)")

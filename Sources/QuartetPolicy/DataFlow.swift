@@ -70,14 +70,7 @@ public enum DataFlow {
         // agreements and revocations count for every entry of it. The sender decided by its
         // policy now, which has them all; judging a row before a revocation in the same batch by
         // the policy before it would refuse what an honest holder sends, for ever.
-        var policy = policy
-        for item in items where item.header.classification == EntryHeader.publicClassification {
-            guard let payload = item.payload, let kind = PolicyEntryType(rawValue: item.header.type), kind == .established || kind == .revoked else { continue }
-            // A revocation takes effect when its entry says or when this node learns of it,
-            // whichever is sooner (`Policy.effectiveTime`).
-            policy.apply(log: holder, index: item.header.index, timeMillis: Policy.effectiveTime(item.header.timeMillis, now: now),
-                         type: item.header.type, payload: payload)
-        }
+        let policy = including(items, of: holder, in: policy, at: now)
         var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
         var earlier = Decisions(policy: policy, holder: holder, recipient: recipient, at: now >= clockToleranceMillis ? now - clockToleranceMillis : 0)
         var strip: [Int] = []
@@ -181,6 +174,20 @@ public enum DataFlow {
     /// and that rule does not, the log's writer (`isWriter`) sends the stub, which the recipient
     /// takes from it; a relay withholds the batch instead (the recipient, judging the stub by its
     /// label, would refuse it from a relay), so it comes from the writer.
+    /// `policy` with the agreements and revocations among `items` (public entries of `holder`'s
+    /// log) applied, as the view will fold them: what a batch's receiver judges it by, so what a
+    /// relay sends it by too. A revocation takes effect when its entry says or when this node
+    /// learns of it, whichever is sooner (`Policy.effectiveTime`).
+    public static func including(_ items: [Item], of holder: String, in policy: Policy, at now: UInt64) -> Policy {
+        var policy = policy
+        for item in items where item.header.classification == EntryHeader.publicClassification {
+            guard let payload = item.payload, let kind = PolicyEntryType(rawValue: item.header.type), kind == .established || kind == .revoked else { continue }
+            policy.apply(log: holder, index: item.header.index, timeMillis: Policy.effectiveTime(item.header.timeMillis, now: now),
+                         type: item.header.type, payload: payload)
+        }
+        return policy
+    }
+
     public static func egress(_ items: [(position: Int, header: EntryHeader?, hasPayload: Bool)], holder: String, recipient: String,
                               policy: Policy, at now: UInt64, aggregateAgreements: [Int: String] = [:], isWriter: Bool = false) -> EgressDecision {
         var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)

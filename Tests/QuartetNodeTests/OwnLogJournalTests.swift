@@ -251,4 +251,24 @@ import Testing
         let types = try store.entries(store.log(named: "wales"), from: 0, limit: 10).map(\.header.type)
         #expect(types == [PolicyEntryType.disclosed.rawValue, PolicyEntryType.purged.rawValue])
     }
+
+    /// A journal that cannot be written fails the record, and nothing of it is taken as
+    /// recorded: the caller withholds the payloads, and the same span is recorded in full once
+    /// the journal can be written (before, it was sent unrecorded, and skipped ever after).
+    @Test func aDisclosureTheJournalCannotTakeIsNotTakenAsRecorded() async throws {
+        let dir = try TestKit.temporaryDirectory("journal")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let missing = dir.appendingPathComponent("missing")
+        let journal = missing.appendingPathComponent("pending-records")
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        let recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
+        #expect(!recorder.record(recipient: "england", log: "wales", ranges: [3...9], agreement: "HEIW-1", access: .full))
+        try FileManager.default.createDirectory(at: missing, withIntermediateDirectories: true)
+        #expect(recorder.record(recipient: "england", log: "wales", ranges: [3...9], agreement: "HEIW-1", access: .full))
+        let line = String(decoding: try Data(contentsOf: journal), as: UTF8.self)
+        let decoded = try JSONDecoder().decode(JournalLine.self, from: Data(line.split(separator: "\n")[0].utf8))
+        guard case .disclosure(let d) = decoded else { Issue.record("\(line)"); return }
+        #expect(d.from == 3 && d.to == 9 && d.count == 7)
+    }
 }

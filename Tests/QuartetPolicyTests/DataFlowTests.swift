@@ -96,6 +96,27 @@ import Testing
         #expect(Policy.effectiveTime(during - 5, now: during) == during - 5, "a past revocation keeps its time")
     }
 
+    /// A relay forwards a batch whose rows come before the holder's revocation in it: judged
+    /// with the batch's own agreement entries (`including`), as the recipient will judge it,
+    /// the rows go as stubs and no disclosure is recorded under the revoked agreement; judged by
+    /// the relay's policy alone (its view has not folded the revocation) they went in full.
+    @Test func aRelayJudgesABatchWithItsOwnRevocation() throws {
+        var granted = Policy(owners: owners, labels: labels)
+        let grant = try established(try full(["uk": .full, "england": .full]))
+        granted.apply(log: "wales", index: 0, timeMillis: 0, type: grant.header.type, payload: grant.payload)
+        let rows = item(index: 1, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
+        let revoke = item(index: 2, time: during - 2 * DataFlow.clockToleranceMillis, type: "agreement.revoked",
+                          payload: Array(#"{"id":"HEIW-WALES-2025-01","reason":"ended"}"#.utf8))
+        let items = [(position: 0, header: Optional(rows.header), hasPayload: true)]
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "england", policy: granted, at: during)
+                == .send(strip: [], disclosed: [DataFlow.Disclosed(agreement: "HEIW-WALES-2025-01", access: .full, positions: [0])]))
+        let judged = DataFlow.including([rows, revoke], of: "wales", in: granted, at: during)
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "england", policy: judged, at: during) == .send(strip: [0], disclosed: []))
+        // The recipient's ingress agrees: the stub is what it may hold, and no one is blamed.
+        let stub = item(index: 1, type: "dataset.rows", classification: label, payload: nil)
+        #expect(DataFlow.ingress([stub, revoke], holder: "wales", recipient: "england", policy: granted, at: during) == .keep(strip: [], violations: []))
+    }
+
     @Test func anAgreementDisclosesNothingRecordedBeforeItsValidFrom() throws {
         var policy = Policy(owners: owners, labels: labels)
         let agreement = try established(try full())
