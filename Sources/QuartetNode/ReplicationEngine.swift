@@ -349,6 +349,15 @@ final class ReplicationEngine: @unchecked Sendable {
     private func ingest(_ batch: Batch, entries: [Entry], checkpoint: Checkpoint, log: LogInfo, from peer: String, alerts: [ReplicationAlert]) {
         let verifiedWith = replicator.chains[batch.log]?.verifier(forSize: checkpoint.size).publicKey
         storeQueue.async {
+            // Judged again as it is stored: an agreement that ended while the batch waited for
+            // the queue (a busy store in a catch-up can hold it past the purge's second pass,
+            // 5 s after the end) must not leave its payloads here until the next start.
+            var kept = entries, relayed = batch
+            for i in self.endedSinceAdmitted(entries, holder: batch.log) {
+                kept[i] = kept[i].stub
+                relayed.entries[i].payload = nil
+            }
+            let entries = kept, batch = relayed
             let result = Result { () throws(StoreError) in
                 try self.store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, verifiedWith: verifiedWith)
             }
@@ -368,6 +377,17 @@ final class ReplicationEngine: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// The entries of a replica batch (as ingress kept them) whose payloads this node may no
+    /// longer hold by the agreements in force now.
+    private func endedSinceAdmitted(_ entries: [Entry], holder: String) -> [Int] {
+        guard entries.contains(where: { $0.payload != nil && $0.header.classification != EntryHeader.publicClassification }) else { return [] }
+        let items = entries.map { DataFlow.Item(header: $0.header, payload: $0.payload?.bytes) }
+        // (As from the writer: stubs are not at issue here, only what is kept.)
+        guard case .keep(let strip, _, _) = DataFlow.ingress(items, holder: holder, recipient: me, policy: policy(), at: wallClockMillis(),
+                                                              fromWriter: true, current: false) else { return [] }
+        return strip
     }
 
     /// The node committed a batch of its own log.
