@@ -65,7 +65,7 @@ let package = Package(
         // suppression. Pure.
         .target(
             name: "QuartetPolicy",
-            dependencies: ["QuartetLedger"]
+            dependencies: ["QuartetLedger", "QuartetCrypto"]
         ),
         // SQLite persistence (GRDB), the data directory, group commit.
         .target(

@@ -17,7 +17,7 @@ import QuartetStore
 /// the machine (docs/security.md). A record can appear twice after a crash between its append
 /// and the journal's removal; never not at all.
 ///
-/// A purge is journalled twice, durably (fdatasync: purges are rare): before its commit, the
+/// A purge is journalled twice, durably (fsync: purges are rare): before its commit, the
 /// entries it may clear (`purgeStarting`), and after, the entries it cleared (`recordPurge`).
 /// A node that stops between the two records at its next start those of the first that it no
 /// longer holds (`recover`), so a committed purge is never left unrecorded.
@@ -79,6 +79,14 @@ final class OwnLogRecorder: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// Held across writing journal lines and taking them into `state`, and across a flush's
+    /// rename and its reading of `state`: a line written to the journal a flush is renaming
+    /// must be in what that flush appends (or it would be removed with the file, kept only in
+    /// memory until the next flush). Taken before `state`'s lock, never after.
+    private let journalLock = NIOLock()
+    /// Whether the journal's directory entry is known synced (false once it is renamed away
+    /// or made anew; a durable line syncs the directory first).
+    private let journalEntrySynced = NIOLockedValueBox(false)
 
     init(journal: URL, ownLog: String, logger: Logger) {
         self.journal = journal
@@ -98,6 +106,8 @@ final class OwnLogRecorder: Sendable {
     func record(recipient: String, log: String, ranges: [ClosedRange<UInt64>], agreement: String, access: Access) -> Bool {
         let key = Key(recipient: recipient, log: log, agreement: agreement, access: access)
         let now = wallClockMillis()
+        journalLock.lock()
+        defer { journalLock.unlock() }
         // What is new, found first; taken as recorded only once its lines are in the journal.
         let lines = state.withLockedValue { state -> [String] in
             ranges.flatMap { range in
@@ -133,13 +143,18 @@ final class OwnLogRecorder: Sendable {
     /// the purge's trace. Returns the token `recordPurge` or `purgeAbandoned` takes.
     func purgeStarting(_ record: PurgeRecord) -> Int {
         let text = record.chunks(of: Self.maxEntriesPerPurgeRecord).map { JournalLine.purgeStarting($0).text }.joined(separator: "\n")
-        let token = state.withLockedValue { state in
-            state.nextStarting += 1
-            state.starting[state.nextStarting] = text
-            return state.nextStarting
+        return journalLock.withLock {
+            let token = state.withLockedValue { state in
+                state.nextStarting += 1
+                state.starting[state.nextStarting] = text
+                return state.nextStarting
+            }
+            if !appendToJournal(text, durable: true) {
+                logger.error("a purge goes ahead without its line in the journal: if the node stops before its record, the purge is not recorded",
+                             metadata: ["agreement": "\(record.agreement)", "log": "\(record.log)"])
+            }
+            return token
         }
-        appendToJournal(text, durable: true)
-        return token
     }
 
     /// The purge `token` named cleared nothing, or failed: nothing to record (its journal line,
@@ -152,10 +167,12 @@ final class OwnLogRecorder: Sendable {
     /// record per `maxEntriesPerPurgeRecord` entries.
     func recordPurge(_ record: PurgeRecord, started token: Int? = nil) {
         let records = record.chunks(of: Self.maxEntriesPerPurgeRecord)
-        appendToJournal(records.map { JournalLine.purge($0).text }.joined(separator: "\n"), durable: true)
-        state.withLockedValue { state in
-            state.purges.append(contentsOf: records.map { JournalLine.encode($0) })
-            if let token { state.starting.removeValue(forKey: token) }
+        journalLock.withLock {
+            appendToJournal(records.map { JournalLine.purge($0).text }.joined(separator: "\n"), durable: true)
+            state.withLockedValue { state in
+                state.purges.append(contentsOf: records.map { JournalLine.encode($0) })
+                if let token { state.starting.removeValue(forKey: token) }
+            }
         }
         Task { await flush() }
     }
@@ -173,14 +190,15 @@ final class OwnLogRecorder: Sendable {
             return true
         }) { try? await Task.sleep(for: .milliseconds(20)) }
         defer { state.withLockedValue { $0.flushInProgress = false } }
-        let (items, purges, renamed) = state.withLockedValue { state -> ([PendingDisclosure], [[UInt8]], URL?) in
+        let (items, purges, renamed) = journalLock.withLock { state.withLockedValue { state -> ([PendingDisclosure], [[UInt8]], URL?) in
             defer { state.disclosures = [:]; state.purges = []; state.scheduled = false }
             state.generation += 1
             // New journal lines go to a fresh file from here on.
             let renamed = journal.appendingPathExtension("\(ProcessInfo.processInfo.processIdentifier).\(state.generation).flushing")
             let moved = (try? FileManager.default.moveItem(at: journal, to: renamed)) != nil
+            journalEntrySynced.withLockedValue { $0 = false }
             return (state.disclosures.values.sorted { $0.first < $1.first }, state.purges, moved ? renamed : nil)
-        }
+        } }
         // Padded like restricted payloads: the records are stubs to readers (only the owner's
         // auditors and the holder's operator read them), and a stub's length, in its header,
         // would otherwise tell the agreement, the recipient and how many ranges went.
@@ -242,7 +260,9 @@ final class OwnLogRecorder: Sendable {
         defer { state.withLockedValue { $0.recovered = true } }
         guard !files.isEmpty else { return }
         var replayed = 0
-        var started: [PurgeRecord.Identity: [UInt64]] = [:], recordedPurges: [PurgeRecord.Identity: Set<UInt64>] = [:]
+        // Entries purge lines name, by agreement and log (a purge abandoned and tried again
+        // 5 s later names the same entries under another time).
+        var started: [PurgeRecord.Identity: [UInt64]] = [:], recordedPurges: [[String]: Set<UInt64>] = [:]
         for file in files {
             let url = directory.appendingPathComponent(file)
             // A regular file within the bound backup copies, never through a link (a restored
@@ -258,7 +278,7 @@ final class OwnLogRecorder: Sendable {
                 replayed += 1
                 switch line {
                 case .purge(let record):
-                    recordedPurges[record.identity, default: []].formUnion(record.entries)
+                    recordedPurges[[record.agreement, record.log], default: []].formUnion(record.entries)
                     let bytes = record.chunks(of: Self.maxEntriesPerPurgeRecord).map { JournalLine.encode($0) }
                     state.withLockedValue { $0.purges.append(contentsOf: bytes) }
                 case .purgeStarting(let record):
@@ -280,9 +300,10 @@ final class OwnLogRecorder: Sendable {
             }
         }
         // A purge started and not recorded: the entries it listed that are no longer held were
-        // cleared by it (nothing runs between the stop and this).
-        for (identity, entries) in started.sorted(by: { $0.key.time < $1.key.time }) {
-            let candidates = Set(entries).subtracting(recordedPurges[identity] ?? [])
+        // cleared by it (nothing runs between the stop and this); the latest such purge of an
+        // agreement and log first, each entry recorded once.
+        for (identity, entries) in started.sorted(by: { $0.key.time > $1.key.time }) {
+            let candidates = Set(entries).subtracting(recordedPurges[[identity.agreement, identity.log]] ?? [])
             guard !candidates.isEmpty else { continue }
             let cleared: [UInt64]
             do { cleared = candidates.subtracting(try held(identity.log, Array(candidates))).sorted() } catch {
@@ -291,6 +312,7 @@ final class OwnLogRecorder: Sendable {
                 continue
             }
             guard !cleared.isEmpty else { continue }
+            recordedPurges[[identity.agreement, identity.log], default: []].formUnion(cleared)
             let record = PurgeRecord(agreement: identity.agreement, entries: cleared, log: identity.log, reason: identity.reason, time: identity.time)
             state.withLockedValue { $0.purges.append(contentsOf: record.chunks(of: Self.maxEntriesPerPurgeRecord).map { JournalLine.encode($0) }) }
         }
@@ -306,8 +328,10 @@ final class OwnLogRecorder: Sendable {
             } + state.purges.map { #"{"kind":"purge","payload":"# + String(decoding: $0, as: UTF8.self) + "}" }
         }
         let fresh = journal.appendingPathExtension("new")
+        // Synced, renamed into place and the directory synced before the files it replaces go:
+        // purges recovered from starting lines exist nowhere else.
         if FileManager.default.createFile(atPath: fresh.path, contents: Data(lines.map { $0 + "\n" }.joined().utf8)),
-           rename(fresh.path, journal.path) == 0 {
+           Self.sync(fresh.path), rename(fresh.path, journal.path) == 0, syncDirectory() {
             for file in files where file != journal.lastPathComponent {
                 try? FileManager.default.removeItem(at: directory.appendingPathComponent(file))
             }
@@ -319,8 +343,31 @@ final class OwnLogRecorder: Sendable {
     /// Purges started and not recorded yet keep their lines in the journal that stays (before
     /// a flush removes the file they were in).
     private func rejournalStarting() {
-        let starting = state.withLockedValue { $0.starting.sorted { $0.key < $1.key }.map(\.value).joined(separator: "\n") }
-        if !starting.isEmpty { appendToJournal(starting, durable: true) }
+        journalLock.withLock {
+            let starting = state.withLockedValue { $0.starting.sorted { $0.key < $1.key }.map(\.value).joined(separator: "\n") }
+            if !starting.isEmpty { appendToJournal(starting, durable: true) }
+        }
+    }
+
+    /// Syncs the file at `path`.
+    private static func sync(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return fsync(fd) == 0
+    }
+
+    /// Syncs the journal's directory (its entry there), noting it synced.
+    private func syncDirectory() -> Bool {
+        let dir = open(journal.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
+        guard dir >= 0, fsync(dir) == 0 else {
+            if dir >= 0 { close(dir) }
+            logger.error("cannot sync the directory of the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
+            return false
+        }
+        close(dir)
+        journalEntrySynced.withLockedValue { $0 = true }
+        return true
     }
 
     /// Whether the records of an earlier run have been replayed (`recover`).
@@ -328,13 +375,16 @@ final class OwnLogRecorder: Sendable {
 
     // MARK: Helpers
 
-    /// Appends `line` (one or more lines) to the journal; `durable`: fdatasync'd, and the
-    /// directory synced when the journal is new.
+    /// Appends `line` (one or more lines) to the journal; `durable`: fsynced, and the
+    /// directory too unless the journal's entry in it is known synced.
     @discardableResult
     private func appendToJournal(_ line: String, durable: Bool = false) -> Bool {
         var fd = open(journal.path, O_WRONLY | O_APPEND)
         let created = fd < 0 && errno == ENOENT
-        if created { fd = open(journal.path, O_WRONLY | O_CREAT | O_APPEND, 0o600) }
+        if created {
+            fd = open(journal.path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            journalEntrySynced.withLockedValue { $0 = false }
+        }
         guard fd >= 0 else {
             logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
             return false
@@ -349,14 +399,11 @@ final class OwnLogRecorder: Sendable {
             return false
         }
         guard durable else { return true }
-        if fdatasync(fd) != 0 {
+        if fsync(fd) != 0 {
             logger.error("cannot sync the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
             return false
         }
-        if created {
-            let dir = open(journal.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
-            if dir >= 0 { _ = fsync(dir); close(dir) }
-        }
+        if !journalEntrySynced.withLockedValue({ $0 }) { return syncDirectory() }
         return true
     }
 

@@ -137,7 +137,8 @@ extension ReplicationEngine {
             // (a batch with agreement entries is folded first, so egress judges it by them).
             let through = logName == replicator.settings.ownLog ? replicator.heads[logName]?.size ?? 0 : .max
             guard let (entries, note) = try store.batch(log, from: from, maxEntries: ProtocolLimits.maxBatchEntries,
-                                                        maxBytes: ProtocolLimits.batchBytesBudget, through: through) else {
+                                                        maxBytes: ProtocolLimits.batchBytesBudget, through: through,
+                                                        maxRotations: Replicator.maxNewRotationsPerBatch) else {
                 send(.unavailable(log: logName, from: from), to: peer)
                 return
             }

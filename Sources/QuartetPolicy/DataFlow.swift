@@ -165,15 +165,6 @@ public enum DataFlow {
         }
     }
 
-    /// Decides a batch for one recipient. Items are the batch's restricted entries only
-    /// (public ones always go as they are), with their positions; `hasPayload` whether this
-    /// node holds the payload.
-    /// `aggregateAgreements`: the agreement each published aggregate held in full names (its
-    /// payload's `agreement`), by position: it goes only under an agreement its suppression
-    /// meets (`Decisions.admitsAggregate`). Where its label alone would let the recipient have it
-    /// and that rule does not, the log's writer (`isWriter`) sends the stub, which the recipient
-    /// takes from it; a relay withholds the batch instead (the recipient, judging the stub by its
-    /// label, would refuse it from a relay), so it comes from the writer.
     /// `policy` with the agreements and revocations among `items` (public entries of `holder`'s
     /// log) applied, as the view will fold them: what a batch's receiver judges it by, so what a
     /// relay sends it by too. A revocation takes effect when its entry says or when this node
@@ -188,6 +179,15 @@ public enum DataFlow {
         return policy
     }
 
+    /// Decides a batch for one recipient. Items are the batch's restricted entries only
+    /// (public ones always go as they are), with their positions; `hasPayload` whether this
+    /// node holds the payload.
+    /// `aggregateAgreements`: the agreement each published aggregate held in full names (its
+    /// payload's `agreement`), by position: it goes only under an agreement its suppression
+    /// meets (`Decisions.admitsAggregate`). Where its label alone would let the recipient have it
+    /// and that rule does not, the log's writer (`isWriter`) sends the stub, which the recipient
+    /// takes from it; a relay withholds the batch instead (the recipient, judging the stub by its
+    /// label, would refuse it from a relay), so it comes from the writer.
     public static func egress(_ items: [(position: Int, header: EntryHeader?, hasPayload: Bool)], holder: String, recipient: String,
                               policy: Policy, at now: UInt64, aggregateAgreements: [Int: String] = [:], isWriter: Bool = false) -> EgressDecision {
         var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)

@@ -1,5 +1,7 @@
 import Foundation
+import QuartetCrypto
 import QuartetLedger
+import Synchronization
 
 /// Every node's view of the agreements on the ledger: folded from the holders' logs in order,
 /// so every node evaluates the same policy. Only agreements countersigned by the data owner's
@@ -284,8 +286,12 @@ public struct Policy: Sendable {
         guard let verifier = owners[agreement.owner] else {
             throw PolicyError("agreement \(agreement.id): the federation file pins no key for data owner \(agreement.owner)")
         }
-        do { try verifier.verify(note) } catch {
-            throw PolicyError("agreement \(agreement.id): not countersigned by data owner \(agreement.owner) (\(error.message))")
+        let checked = SHA256.hash(Array("\(verifier.vkey)\n\(noteText)".utf8))
+        if !CheckedAgreementSignatures.shared.contains(checked) {
+            do { try verifier.verify(note) } catch {
+                throw PolicyError("agreement \(agreement.id): not countersigned by data owner \(agreement.owner) (\(error.message))")
+            }
+            CheckedAgreementSignatures.shared.insert(checked)
         }
         if let labels {
             for label in agreement.labels {
@@ -309,4 +315,27 @@ public struct Policy: Sendable {
         }
         return (id, reason)
     }
+}
+
+/// Owners' signatures on agreements already checked here (by the owner's key and the whole
+/// note): an agreement entry folded again — a relay judges every batch it sends with the
+/// agreement entries in it, and a member can fill its log with copies of one real agreement —
+/// costs a hash and a lookup, not an Ed25519 check. Bounded, oldest first out.
+final class CheckedAgreementSignatures: Sendable {
+    static let shared = CheckedAgreementSignatures()
+    static let capacity = 4096
+    private let state = Mutex<(set: Set<[UInt8]>, order: [[UInt8]])>(([], []))
+
+    func contains(_ key: [UInt8]) -> Bool { state.withLock { $0.set.contains(key) } }
+
+    func insert(_ key: [UInt8]) {
+        state.withLock { state in
+            guard state.set.insert(key).inserted else { return }
+            state.order.append(key)
+            if state.order.count > Self.capacity { state.set.remove(state.order.removeFirst()) }
+        }
+    }
+
+    /// How many are held (for tests).
+    var count: Int { state.withLock { $0.set.count } }
 }

@@ -15,10 +15,11 @@ public struct Replicator: Sendable {
         var sizes: [String: UInt64] = [:]
         /// Logs we asked it for and have not heard back on, with where each request starts.
         var requested: [String: UInt64] = [:]
-        /// Logs it left a request for unanswered at a round's end, until it answers one (entries
-        /// or `unavailable`): another peer that offers the log is asked first (a member that
-        /// won the one request per log each round with its heads and never answered held a
-        /// log's catch-up up for as long as it liked).
+        /// Logs it left a request for unanswered at a round's end (or when it disconnected),
+        /// until it sends a batch of the log that is stored or kept to be, or answers one
+        /// `unavailable`: another peer that offers the log is asked first (a member that won the
+        /// one request per log each round with its heads and never answered held a log's
+        /// catch-up up for as long as it liked; an unasked batch of old news does not count).
         var unanswered: Set<String> = []
         /// Per log, this round's heads of it whose signature was checked (not in the memo).
         var headChecks: [String: Int] = [:]
@@ -102,12 +103,12 @@ public struct Replicator: Sendable {
     private var storingChain: [String: KeyChain] = [:]
     private var pendingChain: [String: KeyChain] = [:]
     private var random: SplitMix64
-    /// Notes whose signature verified (by note text): a replayed checkpoint costs a lookup,
-    /// not an Ed25519 verification on the serial queue.
     /// Key rotations whose signatures were checked (new to the chain, past the cheap checks).
     public private(set) var rotationsVerified = 0
     /// Checkpoint signatures checked (not answered from the memo).
     public private(set) var checkpointsVerified = 0
+    /// Notes whose signature verified (by note text): a replayed checkpoint costs a lookup,
+    /// not an Ed25519 verification on the serial queue.
     private var verifiedNotes = BoundedMemo<String, (checkpoint: Checkpoint, note: String)>(capacity: 512)
     /// Smaller checkpoints already compared with the stored tree.
     private var compared = BoundedSet<String>(capacity: 512)
@@ -271,6 +272,9 @@ public struct Replicator: Sendable {
         guard var state = peers[peer] else { return [] }
         state.connected = false
         state.greeted = false
+        // A request left out when it went counts as unanswered (a member dropping and
+        // redialling before each round's end was never marked).
+        state.unanswered.formUnion(state.requested.keys)
         state.requested = [:]
         state.failures += 1
         peers[peer] = state
@@ -640,11 +644,15 @@ public struct Replicator: Sendable {
         return claimed.size
     }
 
-    /// At most this many rotations new to the chain in one batch: each costs two signature
+    /// A batch with more than `maxNewRotationsPerBatch` rotations new to the chain.
+    struct TooManyRotations: Error { var log: String }
+
+    /// At most this many rotations new to the chain in one batch (a node cuts the batches it
+    /// serves before the next: `LedgerStore.batch(maxRotations:)`): each costs two signature
     /// checks, and a log's writer can make valid ones as fast as it likes (a frame of thousands
     /// cost a receiver seconds of its engine's queue). A log rotates its key by a ceremony of its
     /// operator and the federation: a handful in its whole life.
-    static let maxNewRotationsPerBatch = 8
+    public static let maxNewRotationsPerBatch = 8
 
     /// The log's chain with the key rotations among `entries` applied (entries whose header
     /// names the rotation type are decoded; the rest are not touched). A rotation the chain
@@ -658,9 +666,7 @@ public struct Replicator: Sendable {
             let entry = try Entry(headerBytes: entries[i].headerBytes, payload: entries[i].payload)
             guard let rotation = try KeyRotation.from(entry, origin: chain.origin, verifyingSignatures: false), !chain.holds(rotation) else { continue }
             new.append(rotation)
-            guard new.count <= Self.maxNewRotationsPerBatch else {
-                throw WireError("more than \(Self.maxNewRotationsPerBatch) key rotations new to this node in one batch of \(log)")
-            }
+            guard new.count <= Self.maxNewRotationsPerBatch else { throw TooManyRotations(log: log) }
         }
         for rotation in new {
             try chain.check(rotation)
@@ -686,7 +692,6 @@ public struct Replicator: Sendable {
     private mutating func receivedBatch(_ received: Batch, from peer: String) -> [Directive] {
         var batch = received
         peers[peer]!.requested[batch.log] = nil
-        peers[peer]!.unanswered.remove(batch.log)
         guard settings.verifiers[batch.log] != nil else { return penalize(peer, log: batch.log, "entries for unknown log \(batch.log)") }
         guard batch.log != settings.ownLog || !ownSync.synced else {
             // A late answer to a request of the sync (a slow peer's, asked before the round
@@ -695,9 +700,31 @@ public struct Replicator: Sendable {
             return penalize(peer, log: batch.log, "entries for this node's own log \(batch.log); only this node writes it")
         }
         guard quarantined[batch.log] == nil else { return [] }
+        let ourSize = heads[batch.log]?.size ?? 0
         // Old news under a note not checked before costs a check like a head, and counts with
         // them (an empty batch is a head by another name).
-        if batch.end <= heads[batch.log]?.size ?? 0, !isMemoized(batch.note, log: batch.log), !spendHeadCheck(batch.log, peer) { return [] }
+        if batch.end <= ourSize, !isMemoized(batch.note, log: batch.log), !spendHeadCheck(batch.log, peer) { return [] }
+        // From what is held while a batch from there is being stored: it would be dropped once
+        // checked (a replay of the batch in flight cost its note and its new rotations each time).
+        if batch.from == ourSize, batch.end > ourSize, storing[batch.log] != nil { return [] }
+        // Whether it can be stored (or kept to be, after the batch in flight): only then are
+        // its rotations and note worth their checks without counting.
+        let keepable: Bool
+        if let end = storing[batch.log] {
+            keepable = pending[batch.log].map { batch.from == $0.batch.end && $0.peer == peer } ?? (batch.from == end)
+        } else {
+            keepable = batch.from == ourSize
+        }
+        // A batch past what is held that it cannot store now is only answered by asking for
+        // what precedes it: its rotations are not checked (a writer replaying a frame of valid
+        // rotations beyond a gap made every check again, unpenalised); a checkpoint signed by a
+        // key they lead to is asked about below like any key this node does not know yet.
+        let onlyAsks = batch.from > ourSize && !keepable
+        // Any other batch it cannot store (past a gap, overlapping what is held) costs a check
+        // like a head when its note, or rotations in it, would be checked.
+        if !keepable, batch.end > ourSize,
+           !isMemoized(batch.note, log: batch.log) || (!onlyAsks && batch.entries.contains { Self.mayBeRotation($0.headerBytes) }),
+           !spendHeadCheck(batch.log, peer) { return [] }
         // Key rotations in the batch change the key its checkpoint must be signed by, on top
         // of those in the batches in flight that it continues.
         let base: KeyChain?
@@ -709,16 +736,15 @@ public struct Replicator: Sendable {
             base = nil
         }
         let chain: KeyChain?
-        // A batch past a gap that continues nothing in flight is only answered by asking for
-        // what precedes it: its rotations are not checked (a writer replaying a frame of valid
-        // rotations beyond a gap made every check again, unpenalised); a checkpoint signed by a
-        // key they lead to is asked about below like any key this node does not know yet.
-        let continuesWaiting = pending[batch.log].map { batch.from == $0.batch.end } ?? false
-        let onlyAsks = pastGap(batch) && !continuesWaiting
         // (A chain in flight is followed again with the file's word as it is now: a reload may
         // have come since it was made.)
         do {
             chain = try self.chain(batch.log, on: base.map { refollowed(batch.log, $0).chain }, extendedBy: onlyAsks ? [] : batch.entries)
+        } catch is TooManyRotations {
+            // Not checked, and not held against the peer (a node before this limit cuts its
+            // batches without it): the log is asked of another peer this round.
+            peers[peer]!.withheld.insert(batch.log)
+            return request(batch.log, from: peer)
         } catch {
             if pastGap(batch) { return request(batch.log, from: peer) }  // what precedes the gap may explain it
             return penalize(peer, log: batch.log, "batch of \(batch.log): \(error)")
@@ -763,7 +789,6 @@ public struct Replicator: Sendable {
         // from this node: the leaves, and so the checkpoint, verify all the same.
         noteSeen(batch.log, checkpoint)
         peers[peer]!.sizes[batch.log] = max(peers[peer]!.sizes[batch.log] ?? 0, checkpoint.size)
-        let ourSize = heads[batch.log]?.size ?? 0
         if batch.end <= ourSize {
             // Old news; but a checkpoint is only as good as its consistency with ours.
             return compareWithHeld(batch.log, note: batch.note, checkpoint: checkpoint, from: peer)
@@ -775,6 +800,7 @@ public struct Replicator: Sendable {
             // It continues the batch being stored (or the one waiting after it): keep it.
             switch keepPending(batch, checkpoint: checkpoint, from: peer, after: end) {
             case .kept:
+                peers[peer]!.unanswered.remove(batch.log)
                 // The waiting batch now ends with this one: its rotations are this one's chain.
                 if let chain { pendingChain[batch.log] = chain }
                 return []
@@ -789,6 +815,7 @@ public struct Replicator: Sendable {
         guard storing[batch.log] == nil else { return [] }
         storing[batch.log] = batch.end
         storingChain[batch.log] = chain
+        peers[peer]!.unanswered.remove(batch.log)
         var out: [Directive] = [.store(peer: peer, batch: batch, checkpoint: checkpoint)]
         // Ask for the next batch now, so the sender reads it while this one is stored.
         if (peers[peer]!.sizes[batch.log] ?? 0) > batch.end {

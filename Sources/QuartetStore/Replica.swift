@@ -115,11 +115,21 @@ extension LedgerStore {
     /// refuses is never stored anywhere, and `quartet verify` checks the store itself.
     /// - Parameter through: no checkpoint beyond this size is served (what the caller has made
     ///   public so far: the engine's own head, which moves only after the commit's hooks ran).
-    public func batch(_ log: LogInfo, from: UInt64, maxEntries: Int, maxBytes: Int, through: UInt64 = .max) throws(StoreError) -> (entries: [StoredEntryBytes], note: String)? {
+    /// - Parameter maxRotations: the batch ends before the key rotation after this many (past
+    ///   the first checkpoint): a receiver checks at most that many new rotations in a batch.
+    public func batch(_ log: LogInfo, from: UInt64, maxEntries: Int, maxBytes: Int, through: UInt64 = .max,
+                      maxRotations: Int = .max) throws(StoreError) -> (entries: [StoredEntryBytes], note: String)? {
         try read("read a batch of \(log.name)") { db -> (entries: [StoredEntryBytes], note: String)? in
             let limit = Int64(clamping: through)
+            var furthest = Int64(from) + Int64(maxEntries)
+            if maxRotations < Int.max {
+                let rotations = try Int64.fetchAll(db, sql: "SELECT rotation_index FROM log_keys WHERE log_id = ? AND rotation_index >= ? ORDER BY rotation_index LIMIT ?",
+                                                   arguments: [log.id, Int64(from), maxRotations + 1])
+                // A checkpoint of size s holds the entries before s: up to the rotation left out.
+                if rotations.count > maxRotations { furthest = min(furthest, rotations[maxRotations]) }
+            }
             let sizes = try Int64.fetchAll(db, sql: "SELECT size FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ? AND size <= ? ORDER BY size",
-                                           arguments: [log.id, Int64(from), Int64(from) + Int64(maxEntries), limit])
+                                           arguments: [log.id, Int64(from), furthest, limit])
             var end: UInt64
             if sizes.isEmpty {
                 // The next checkpoint is beyond the entry limit (only if a batch was that large).

@@ -36,6 +36,34 @@ import Testing
         }
     }
 
+    /// A batch served to a peer ends before the key rotation after `maxRotations` (the receiver
+    /// checks at most that many new ones in a batch), at the checkpoint before it.
+    @Test func aServedBatchHoldsAtMostMaxRotations() throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let log = try store.log(named: "wales")
+        var current = try store.directory.readSigningKey(log: "wales")
+        var indices: [UInt64] = []
+        for _ in 0..<10 {
+            let next = try Ed25519PrivateKey()
+            try store.directory.writeSigningKey(next, log: "wales", path: store.directory.nextKeyPath(log: "wales"))
+            let (rotation, _) = try store.appendRotation(log, previous: current, key: next, overlap: true)
+            try store.directory.finishRotation(log: "wales")
+            indices.append(rotation.index)
+            current = next
+        }
+        func rotations(_ batch: (entries: [StoredEntryBytes], note: String)?) throws -> Int {
+            try #require(batch).entries.filter { EntryHeader.hasType(Array(KeyRotation.entryType.utf8), encoded: $0.headerBytes) }.count
+        }
+        let whole = try store.batch(log, from: 0, maxEntries: 4096, maxBytes: 8 << 20)
+        #expect(try rotations(whole) == 10)
+        let cut = try store.batch(log, from: 0, maxEntries: 4096, maxBytes: 8 << 20, maxRotations: 8)
+        #expect(try rotations(cut) == 8 && cut?.entries.count == Int(indices[8]))
+        // From within: counted from `from`.
+        let later = try store.batch(log, from: indices[1], maxEntries: 4096, maxBytes: 8 << 20, maxRotations: 8)
+        #expect(try rotations(later) == 8 && later?.entries.count == Int(indices[9] - indices[1]))
+    }
+
     @Test func aRotatedLogIsSignedByTheNewKeyAndVerifiesHereAndAtAReplica() async throws {
         let store = try TestKit.makeStore()
         defer { try? FileManager.default.removeItem(at: store.directory.url) }
