@@ -459,11 +459,12 @@ public struct Replicator: Sendable {
             guard peers[peer]!.toldEvidence.insert(head.log).inserted else { return [] }
             return [.send(peer: peer, .evidence(evidence))]
         }
-        // A head's signature is checked at most `maxHeadChecksPerRound` times a round per peer
-        // and log (a member cycling through more old checkpoints than the memo holds, or
-        // minting new notes of its own log, made one check per ~300-byte frame, unpenalised:
-        // every one was valid); the rest wait for the next round's heads.
-        if !isMemoized(head.note, log: head.log), !spendHeadCheck(head.log, peer) { return [] }
+        // A head that claims no more than this node and the peer were known to hold is checked
+        // at most `maxHeadChecksPerRound` times a round per peer and log (a member cycling
+        // through more old checkpoints than the memo holds, or minting new notes of its own log
+        // at one size, made one check per ~300-byte frame, unpenalised: every one was valid);
+        // the rest wait for the next round's heads.
+        if !mayCheck(head.note, log: head.log, peer: peer) { return [] }
         let checkpoint: Checkpoint
         let note: String
         do { (checkpoint, note) = try verified(head.note, log: head.log) } catch {
@@ -558,9 +559,22 @@ public struct Replicator: Sendable {
         return [.send(peer: target, .request(log: log, from: from))]
     }
 
-    /// Heads of one log from one peer whose signatures are checked in a round (an honest
-    /// member sends one a round, and one on connecting).
+    /// Heads (and batches that cannot be stored) of one log from one peer whose notes claim
+    /// no progress and are checked in a round: an honest member shows each checkpoint once
+    /// (the anti-entropy round's head, a head of each new commit, which claims progress).
     static let maxHeadChecksPerRound = 8
+
+    /// Whether `text`, a note of `log` from `peer`, may be checked now: it is in the memo (no
+    /// check), it claims more of the log than this node and the peer were known to hold (only
+    /// the log's writer can sign sizes beyond what exists, each moving the mark on, and one
+    /// never backed is said, `unbacked`), or one of this round's head checks is left. A note
+    /// that does not parse is let through to be refused as it is.
+    private mutating func mayCheck(_ text: String, log: String, peer: String) -> Bool {
+        guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text) else { return true }
+        if verifiedNotes[chain.verifier(forSize: claimed.size).originOnly(parsed).serialized] != nil { return true }
+        if claimed.size > max(heads[log]?.size ?? 0, peers[peer]!.sizes[log] ?? 0) { return true }
+        return spendHeadCheck(log, peer)
+    }
 
     /// One of this round's head checks of `log` for `peer`, if any is left.
     private mutating func spendHeadCheck(_ log: String, _ peer: String) -> Bool {
@@ -570,11 +584,6 @@ public struct Replicator: Sendable {
         return true
     }
 
-    /// Whether `verified` would answer `text` from its memo (no signature check).
-    func isMemoized(_ text: String, log: String) -> Bool {
-        guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text) else { return false }
-        return verifiedNotes[chain.verifier(forSize: claimed.size).originOnly(parsed).serialized] != nil
-    }
 
     /// Verifies `text` as a checkpoint of `log` signed by the key in force at its size
     /// (remembered), returning it and the note with that key's signature line only. Keyed by
@@ -703,7 +712,7 @@ public struct Replicator: Sendable {
         let ourSize = heads[batch.log]?.size ?? 0
         // Old news under a note not checked before costs a check like a head, and counts with
         // them (an empty batch is a head by another name).
-        if batch.end <= ourSize, !isMemoized(batch.note, log: batch.log), !spendHeadCheck(batch.log, peer) { return [] }
+        if batch.end <= ourSize, !mayCheck(batch.note, log: batch.log, peer: peer) { return [] }
         // From what is held while a batch from there is being stored: it would be dropped once
         // checked (a replay of the batch in flight cost its note and its new rotations each time).
         if batch.from == ourSize, batch.end > ourSize, storing[batch.log] != nil { return [] }
@@ -721,10 +730,12 @@ public struct Replicator: Sendable {
         // key they lead to is asked about below like any key this node does not know yet.
         let onlyAsks = batch.from > ourSize && !keepable
         // Any other batch it cannot store (past a gap, overlapping what is held) costs a check
-        // like a head when its note, or rotations in it, would be checked.
-        if !keepable, batch.end > ourSize,
-           !isMemoized(batch.note, log: batch.log) || (!onlyAsks && batch.entries.contains { Self.mayBeRotation($0.headerBytes) }),
-           !spendHeadCheck(batch.log, peer) { return [] }
+        // like a head when its note claims no progress, or it overlaps what is held with
+        // rotations in it (whose checks the head checks then count).
+        if !keepable, batch.end > ourSize {
+            let rotations = !onlyAsks && batch.entries.contains { Self.mayBeRotation($0.headerBytes) }
+            if rotations ? !spendHeadCheck(batch.log, peer) : !mayCheck(batch.note, log: batch.log, peer: peer) { return [] }
+        }
         // Key rotations in the batch change the key its checkpoint must be signed by, on top
         // of those in the batches in flight that it continues.
         let base: KeyChain?

@@ -473,7 +473,8 @@ struct Simulation {
             sim.run("b", sim.nodes["b"]!.replicator.received(.entries(Batch(log: "a", from: log.frontier.size, note: note, entries: [])), from: "a"))
         }
         #expect(sim.nodes["b"]!.replicator.checkpointsVerified - before == 3 * Replicator.maxHeadChecksPerRound)
-        // So do batches past what is held that cannot be stored now (answered by a request).
+        // So do batches past what is held that cannot be stored now (answered by a request),
+        // once the first has shown the size they claim (progress is always checked).
         sim.run("b", sim.nodes["b"]!.replicator.tick())
         let ahead = try (81...120).map { i in
             try sim.nodes["a"]!.signer.sign(Checkpoint(origin: Simulation.origin + "a", size: log.frontier.size + 5, root: log.frontier.root,
@@ -482,7 +483,17 @@ struct Simulation {
         for note in ahead {
             sim.run("b", sim.nodes["b"]!.replicator.received(.entries(Batch(log: "a", from: log.frontier.size + 5, note: note, entries: [])), from: "a"))
         }
-        #expect(sim.nodes["b"]!.replicator.checkpointsVerified - before == 4 * Replicator.maxHeadChecksPerRound)
+        #expect(sim.nodes["b"]!.replicator.checkpointsVerified - before == 4 * Replicator.maxHeadChecksPerRound + 1)
+        // Heads of each new commit claim progress and are all checked, however many a round.
+        let checked = sim.nodes["b"]!.replicator.checkpointsVerified
+        let size = sim.nodes["a"]!.logs["a"]!.frontier.size
+        // (Past size + 5, which the batches above claimed.)
+        for _ in 0..<25 { try sim.append("a", count: 1) }
+        for grown in (size + 6)...(size + 25) {
+            let note = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[grown])
+            sim.run("b", sim.nodes["b"]!.replicator.received(.heads([Message.Head(log: "a", note: note)]), from: "a"))
+        }
+        #expect(sim.nodes["b"]!.replicator.checkpointsVerified - checked == 20)
         #expect(!sim.nodes["b"]!.alerts.contains { $0.kind == .rejected || $0.kind == .protocolViolation }, "\(sim.nodes["b"]!.alerts)")
     }
 
