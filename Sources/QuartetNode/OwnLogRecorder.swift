@@ -143,18 +143,19 @@ final class OwnLogRecorder: Sendable {
     /// the purge's trace. Returns the token `recordPurge` or `purgeAbandoned` takes.
     func purgeStarting(_ record: PurgeRecord) -> Int {
         let text = record.chunks(of: Self.maxEntriesPerPurgeRecord).map { JournalLine.purgeStarting($0).text }.joined(separator: "\n")
-        return journalLock.withLock {
+        let (token, fd) = journalLock.withLock {
             let token = state.withLockedValue { state in
                 state.nextStarting += 1
                 state.starting[state.nextStarting] = text
                 return state.nextStarting
             }
-            if !appendToJournal(text, durable: true) {
-                logger.error("a purge goes ahead without its line in the journal: if the node stops before its record, the purge is not recorded",
-                             metadata: ["agreement": "\(record.agreement)", "log": "\(record.log)"])
-            }
-            return token
+            return (token, writeJournal(text))
         }
+        if !(fd.map { finish($0, durable: true) } ?? false) {
+            logger.error("a purge goes ahead without its line in the journal: if the node stops before its record, the purge is not recorded",
+                         metadata: ["agreement": "\(record.agreement)", "log": "\(record.log)"])
+        }
+        return token
     }
 
     /// The purge `token` named cleared nothing, or failed: nothing to record (its journal line,
@@ -167,13 +168,15 @@ final class OwnLogRecorder: Sendable {
     /// record per `maxEntriesPerPurgeRecord` entries.
     func recordPurge(_ record: PurgeRecord, started token: Int? = nil) {
         let records = record.chunks(of: Self.maxEntriesPerPurgeRecord)
-        journalLock.withLock {
-            appendToJournal(records.map { JournalLine.purge($0).text }.joined(separator: "\n"), durable: true)
+        let fd = journalLock.withLock {
+            let fd = writeJournal(records.map { JournalLine.purge($0).text }.joined(separator: "\n"))
             state.withLockedValue { state in
                 state.purges.append(contentsOf: records.map { JournalLine.encode($0) })
                 if let token { state.starting.removeValue(forKey: token) }
             }
+            return fd
         }
+        if let fd { _ = finish(fd, durable: true) }
         Task { await flush() }
     }
 
@@ -343,10 +346,11 @@ final class OwnLogRecorder: Sendable {
     /// Purges started and not recorded yet keep their lines in the journal that stays (before
     /// a flush removes the file they were in).
     private func rejournalStarting() {
-        journalLock.withLock {
+        let fd = journalLock.withLock { () -> Int32? in
             let starting = state.withLockedValue { $0.starting.sorted { $0.key < $1.key }.map(\.value).joined(separator: "\n") }
-            if !starting.isEmpty { appendToJournal(starting, durable: true) }
+            return starting.isEmpty ? nil : writeJournal(starting)
         }
+        if let fd { _ = finish(fd, durable: true) }
     }
 
     /// Syncs the file at `path`.
@@ -379,6 +383,14 @@ final class OwnLogRecorder: Sendable {
     /// directory too unless the journal's entry in it is known synced.
     @discardableResult
     private func appendToJournal(_ line: String, durable: Bool = false) -> Bool {
+        guard let fd = writeJournal(line) else { return false }
+        return finish(fd, durable: durable)
+    }
+
+    /// Writes `line` (one or more lines) to the journal; the descriptor, still open, for
+    /// `finish` (a durable line is synced there, outside `journalLock`: a purge's fsyncs must
+    /// not hold up the engine's records), or nil if it could not be written.
+    private func writeJournal(_ line: String) -> Int32? {
         var fd = open(journal.path, O_WRONLY | O_APPEND)
         let created = fd < 0 && errno == ENOENT
         if created {
@@ -387,17 +399,23 @@ final class OwnLogRecorder: Sendable {
         }
         guard fd >= 0 else {
             logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
-            return false
+            return nil
         }
-        defer { close(fd) }
         let bytes = Array((line + "\n").utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count else {
             logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
             // A torn line is skipped when read back; the next line starts on its own.
             if written > 0 { _ = "\n".withCString { write(fd, $0, 1) } }
-            return false
+            close(fd)
+            return nil
         }
+        return fd
+    }
+
+    /// Syncs (if `durable`) and closes what `writeJournal` wrote.
+    private func finish(_ fd: Int32, durable: Bool) -> Bool {
+        defer { close(fd) }
         guard durable else { return true }
         if fsync(fd) != 0 {
             logger.error("cannot sync the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])

@@ -286,7 +286,9 @@ public struct Policy: Sendable {
         guard let verifier = owners[agreement.owner] else {
             throw PolicyError("agreement \(agreement.id): the federation file pins no key for data owner \(agreement.owner)")
         }
-        let checked = SHA256.hash(Array("\(verifier.vkey)\n\(noteText)".utf8))
+        // Keyed by what the check decides on: the text and the owner key's line (other keys'
+        // lines, which anyone can add, would make each copy of one agreement a new entry).
+        let checked = SHA256.hash(Array("\(verifier.vkey)\n\(verifier.originOnly(note).serialized)".utf8))
         if !CheckedAgreementSignatures.shared.contains(checked) {
             do { try verifier.verify(note) } catch {
                 throw PolicyError("agreement \(agreement.id): not countersigned by data owner \(agreement.owner) (\(error.message))")

@@ -21,8 +21,10 @@ public struct Replicator: Sendable {
         /// one request per log each round with its heads and never answered held a log's
         /// catch-up up for as long as it liked; an unasked batch of old news does not count).
         var unanswered: Set<String> = []
-        /// Per log, this round's heads of it whose signature was checked (not in the memo).
+        /// Per log, this round's heads of it whose signature was checked (not in the memo):
+        /// those claiming no progress, and those claiming progress.
         var headChecks: [String: Int] = [:]
+        var progressChecks: [String: Int] = [:]
         /// The protocol version agreed with it (the highest both speak; 0 before its hello).
         var version: UInt16 = 0
         /// The version this node's hello names to it: its own, unless the peer refused that one
@@ -301,6 +303,7 @@ public struct Replicator: Sendable {
             peers[peer]!.unanswered.formUnion(peers[peer]!.requested.keys)
             peers[peer]!.requested = [:]
             peers[peer]!.headChecks = [:]
+            peers[peer]!.progressChecks = [:]
             peers[peer]!.withheld = []
             peers[peer]!.toldEvidence = []
             peers[peer]!.excused = []
@@ -563,6 +566,11 @@ public struct Replicator: Sendable {
     /// no progress and are checked in a round: an honest member shows each checkpoint once
     /// (the anti-entropy round's head, a head of each new commit, which claims progress).
     static let maxHeadChecksPerRound = 8
+    /// Notes claiming progress checked a round per peer and log: 256 a second at the 2-second
+    /// round, beyond any writer's commits that go as heads rather than pushes; a writer minting
+    /// rising sizes of its own log (only its key can) costs each node at most that many checks,
+    /// ~5 % of a core.
+    static let maxProgressChecksPerRound = 512
 
     /// Whether `text`, a note of `log` from `peer`, may be checked now: it is in the memo (no
     /// check), it claims more of the log than this node and the peer were known to hold (only
@@ -572,7 +580,12 @@ public struct Replicator: Sendable {
     private mutating func mayCheck(_ text: String, log: String, peer: String) -> Bool {
         guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text) else { return true }
         if verifiedNotes[chain.verifier(forSize: claimed.size).originOnly(parsed).serialized] != nil { return true }
-        if claimed.size > max(heads[log]?.size ?? 0, peers[peer]!.sizes[log] ?? 0) { return true }
+        if claimed.size > max(heads[log]?.size ?? 0, peers[peer]!.sizes[log] ?? 0) {
+            let checks = peers[peer]!.progressChecks[log, default: 0]
+            guard checks < Self.maxProgressChecksPerRound else { return false }
+            peers[peer]!.progressChecks[log] = checks + 1
+            return true
+        }
         return spendHeadCheck(log, peer)
     }
 
@@ -655,6 +668,8 @@ public struct Replicator: Sendable {
 
     /// A batch with more than `maxNewRotationsPerBatch` rotations new to the chain.
     struct TooManyRotations: Error { var log: String }
+    /// A batch with new rotations from a peer whose head checks this round are spent.
+    struct RotationChecksSpent: Error {}
 
     /// At most this many rotations new to the chain in one batch (a node cuts the batches it
     /// serves before the next: `LedgerStore.batch(maxRotations:)`): each costs two signature
@@ -667,7 +682,7 @@ public struct Replicator: Sendable {
     /// names the rotation type are decoded; the rest are not touched). A rotation the chain
     /// holds costs no signature check, and one it does not is checked against the chain (order,
     /// key in force, revocations) before its signatures.
-    private mutating func chain(_ log: String, on base: KeyChain? = nil, extendedBy entries: [WireEntry]) throws -> KeyChain? {
+    private mutating func chain(_ log: String, on base: KeyChain? = nil, extendedBy entries: [WireEntry], from peer: String? = nil) throws -> KeyChain? {
         guard var chain = base ?? chains[log] else { return nil }
         var new: [KeyRotation] = []
         // By index: iterating the elements copies each one.
@@ -677,6 +692,10 @@ public struct Replicator: Sendable {
             new.append(rotation)
             guard new.count <= Self.maxNewRotationsPerBatch else { throw TooManyRotations(log: log) }
         }
+        // New rotations from a peer count against its head checks, whether or not the batch
+        // can be stored (a frame of valid rotations under a note that then fails was replayed
+        // for ever, its failure excused as a key not known yet).
+        if !new.isEmpty, let peer, !spendHeadCheck(log, peer) { throw RotationChecksSpent() }
         for rotation in new {
             try chain.check(rotation)
             rotationsVerified += 1
@@ -700,7 +719,10 @@ public struct Replicator: Sendable {
 
     private mutating func receivedBatch(_ received: Batch, from peer: String) -> [Directive] {
         var batch = received
-        peers[peer]!.requested[batch.log] = nil
+        // A request is answered by a verified batch from where it asked (below); anything else
+        // leaves it out, so the round's end marks a peer that sends batches but never the one
+        // asked for (the own log's sync keeps its own account).
+        if batch.log == settings.ownLog { peers[peer]!.requested[batch.log] = nil }
         guard settings.verifiers[batch.log] != nil else { return penalize(peer, log: batch.log, "entries for unknown log \(batch.log)") }
         guard batch.log != settings.ownLog || !ownSync.synced else {
             // A late answer to a request of the sync (a slow peer's, asked before the round
@@ -730,12 +752,8 @@ public struct Replicator: Sendable {
         // key they lead to is asked about below like any key this node does not know yet.
         let onlyAsks = batch.from > ourSize && !keepable
         // Any other batch it cannot store (past a gap, overlapping what is held) costs a check
-        // like a head when its note claims no progress, or it overlaps what is held with
-        // rotations in it (whose checks the head checks then count).
-        if !keepable, batch.end > ourSize {
-            let rotations = !onlyAsks && batch.entries.contains { Self.mayBeRotation($0.headerBytes) }
-            if rotations ? !spendHeadCheck(batch.log, peer) : !mayCheck(batch.note, log: batch.log, peer: peer) { return [] }
-        }
+        // like a head when its note claims no progress (its new rotations count in `chain`).
+        if !keepable, batch.end > ourSize, !mayCheck(batch.note, log: batch.log, peer: peer) { return [] }
         // Key rotations in the batch change the key its checkpoint must be signed by, on top
         // of those in the batches in flight that it continues.
         let base: KeyChain?
@@ -750,7 +768,9 @@ public struct Replicator: Sendable {
         // (A chain in flight is followed again with the file's word as it is now: a reload may
         // have come since it was made.)
         do {
-            chain = try self.chain(batch.log, on: base.map { refollowed(batch.log, $0).chain }, extendedBy: onlyAsks ? [] : batch.entries)
+            chain = try self.chain(batch.log, on: base.map { refollowed(batch.log, $0).chain }, extendedBy: onlyAsks ? [] : batch.entries, from: peer)
+        } catch is RotationChecksSpent {
+            return []
         } catch is TooManyRotations {
             // Not checked, and not held against the peer (a node before this limit cuts its
             // batches without it): the log is asked of another peer this round.
@@ -796,6 +816,7 @@ public struct Replicator: Sendable {
         guard checkpoint.size == batch.end else {
             return penalize(peer, log: batch.log, "batch of \(batch.log) covers [\(batch.from), \(batch.end)) but its checkpoint has size \(checkpoint.size)")
         }
+        if peers[peer]!.requested[batch.log] == batch.from, batch.end > batch.from { peers[peer]!.requested[batch.log] = nil }
         // Entries may arrive as stubs (header only) where data-sharing agreements keep the payload
         // from this node: the leaves, and so the checkpoint, verify all the same.
         noteSeen(batch.log, checkpoint)

@@ -122,19 +122,26 @@ extension LedgerStore {
         try read("read a batch of \(log.name)") { db -> (entries: [StoredEntryBytes], note: String)? in
             let limit = Int64(clamping: through)
             var furthest = Int64(from) + Int64(maxEntries)
+            var cutByRotations = false
             if maxRotations < Int.max {
                 let rotations = try Int64.fetchAll(db, sql: "SELECT rotation_index FROM log_keys WHERE log_id = ? AND rotation_index >= ? ORDER BY rotation_index LIMIT ?",
                                                    arguments: [log.id, Int64(from), maxRotations + 1])
                 // A checkpoint of size s holds the entries before s: up to the rotation left out.
-                if rotations.count > maxRotations { furthest = min(furthest, rotations[maxRotations]) }
+                if rotations.count > maxRotations, rotations[maxRotations] < furthest {
+                    furthest = rotations[maxRotations]
+                    cutByRotations = true
+                }
             }
             let sizes = try Int64.fetchAll(db, sql: "SELECT size FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ? AND size <= ? ORDER BY size",
                                            arguments: [log.id, Int64(from), furthest, limit])
             var end: UInt64
             if sizes.isEmpty {
                 // The next checkpoint is beyond the entry limit (only if a batch was that large).
-                guard let next = try Int64.fetchOne(db, sql: "SELECT MIN(size) FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ?",
-                                                    arguments: [log.id, Int64(from), limit]) else { return nil }
+                // None before the rotation the cut leaves out (a relay that merged batches keeps
+                // only their last checkpoint): nothing is served from here (the peer asks
+                // another, or the writer).
+                guard !cutByRotations, let next = try Int64.fetchOne(db, sql: "SELECT MIN(size) FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ?",
+                                                                     arguments: [log.id, Int64(from), limit]) else { return nil }
                 end = UInt64(next)
             } else {
                 end = UInt64(sizes.last!)
