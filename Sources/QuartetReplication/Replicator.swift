@@ -597,7 +597,6 @@ public struct Replicator: Sendable {
         return true
     }
 
-
     /// Verifies `text` as a checkpoint of `log` signed by the key in force at its size
     /// (remembered), returning it and the note with that key's signature line only. Keyed by
     /// that note, so extra signature lines do not defeat the memo.
