@@ -157,20 +157,35 @@ import Testing
         #expect(OwnLogRecorder.disclosureRequests(one)[0].payload.count == OwnLogRecorder.disclosureRequests(other)[0].payload.count)
     }
 
+    /// A store of the wales log in a temporary directory, and a recorder journalling beside it
+    /// into the log (its writer set).
+    struct Fixture {
+        let dir: URL, store: LedgerStore, journal: URL, recorder: OwnLogRecorder
+
+        init() throws {
+            dir = try TestKit.temporaryDirectory("journal")
+            store = try TestKit.makeStore(log: "wales", at: dir.appendingPathComponent("data"))
+            journal = dir.appendingPathComponent("pending-records")
+            var quiet = Logger(label: "test")
+            quiet.logLevel = .critical
+            recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
+            let writer = try LogWriter(store: store, log: "wales")
+            recorder.writer.withLockedValue { $0 = writer }
+        }
+
+        func close() {
+            try? store.close()
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
     /// The purge records a start replays from `lines` (the journal an earlier run left), given
     /// which entries the store still holds, as they went into the own log.
     static func recovered(_ lines: [String], held: @escaping (String, [UInt64]) throws -> Set<UInt64>) async throws -> [PurgeRecord] {
-        let dir = try TestKit.temporaryDirectory("journal")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try TestKit.makeStore(log: "wales", at: dir.appendingPathComponent("data"))
-        defer { try? store.close() }
-        let writer = try LogWriter(store: store, log: "wales")
-        let journal = dir.appendingPathComponent("pending-records")
+        let fixture = try Fixture()
+        defer { fixture.close() }
+        let (store, journal, recorder) = (fixture.store, fixture.journal, fixture.recorder)
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: journal)
-        var quiet = Logger(label: "test")
-        quiet.logLevel = .critical
-        let recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
-        recorder.writer.withLockedValue { $0 = writer }
         await recorder.recover(known: Policy(owners: [:]), held: held)
         #expect(!FileManager.default.fileExists(atPath: journal.path))
         return try store.entries(store.log(named: "wales"), from: 0, limit: 100).map { entry in
@@ -226,16 +241,9 @@ import Testing
     /// A flush while a purge is between its journal line and its commit keeps that line in the
     /// journal (the flush removes the file it was in); the purge's record removes it.
     @Test func aFlushDuringAPurgeKeepsItsStartingLine() async throws {
-        let dir = try TestKit.temporaryDirectory("journal")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try TestKit.makeStore(log: "wales", at: dir.appendingPathComponent("data"))
-        defer { try? store.close() }
-        let writer = try LogWriter(store: store, log: "wales")
-        let journal = dir.appendingPathComponent("pending-records")
-        var quiet = Logger(label: "test")
-        quiet.logLevel = .critical
-        let recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
-        recorder.writer.withLockedValue { $0 = writer }
+        let fixture = try Fixture()
+        defer { fixture.close() }
+        let (store, journal, recorder) = (fixture.store, fixture.journal, fixture.recorder)
         await recorder.recover(known: Policy(owners: [:]), held: { _, _ in [] })
         let started = PurgeRecord(agreement: "PHS-2", entries: [4, 5], log: "uk", reason: "revoked", time: "2026-11-30T10:00:00Z")
         let token = recorder.purgeStarting(started)
