@@ -400,6 +400,45 @@ struct Simulation {
         #expect(sim.nodes.values.allSatisfy { $0.alerts.isEmpty }, "\(sim.nodes.values.flatMap(\.alerts))")
     }
 
+    /// The silent relay answers its request, just before the round's end, with an empty batch
+    /// of old news under a note already checked (no cost, no fault): that answers nothing, so
+    /// the round's end still marks it, and the next head it shows sends the request to the
+    /// honest relay (before, the batch cleared the request and the relay kept winning it).
+    @Test func oldNewsDoesNotAnswerARequest() throws {
+        var sim = try Simulation(ids: ["a", "b", "c", "h"], seed: 13)
+        sim.cut = [["a", "c"]]
+        sim.swallowsRequests = ["h"]
+        sim.connect("a", "b")
+        sim.connect("a", "h")
+        sim.connect("b", "c")
+        try sim.append("a", count: 20)
+        sim.runUntil(100)
+        #expect(sim.sizes("a") == [20, 20, 20, 20])
+        // c away from b; a grows; c meets h only: its request goes to h, which swallows it.
+        sim.disconnect("b", "c")
+        try sim.append("a", count: 20)
+        sim.runUntil(200)
+        sim.connect("c", "h")
+        sim.runUntil(220, tickEvery: 1_000_000)
+        #expect(sim.swallowed.contains { $0.from == "c" && $0.log == "a" })
+        #expect(sim.sizes("a")[2] == 20)
+        // b comes back while h's request is out: c learns b holds 40, the request stays with h.
+        sim.connect("b", "c")
+        sim.runUntil(225, tickEvery: 1_000_000)
+        // h's "answer", just before the round's end: old news under a note c has checked.
+        let old = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[20])
+        sim.run("c", sim.nodes["c"]!.replicator.received(.entries(Batch(log: "a", from: 20, note: old, entries: [])), from: "h"))
+        sim.run("c", sim.nodes["c"]!.replicator.tick())
+        // After the round's end h shows its head first: b is asked.
+        let note = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[40])
+        let directives = sim.nodes["c"]!.replicator.received(.heads([Message.Head(log: "a", note: note)]), from: "h")
+        let asked = directives.compactMap { directive -> String? in
+            guard case .send(let peer, .request(let log, _)) = directive, log == "a" else { return nil }
+            return peer
+        }
+        #expect(asked == ["b"], "\(directives)")
+    }
+
     /// A member holding a log wins the one request per log with its heads and never answers:
     /// once it has left one unanswered at a round's end, another peer that offers the log is
     /// asked first until it answers, so the catch-up goes on through the honest relay.
