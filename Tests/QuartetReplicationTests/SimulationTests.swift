@@ -400,19 +400,26 @@ struct Simulation {
         #expect(sim.nodes.values.allSatisfy { $0.alerts.isEmpty }, "\(sim.nodes.values.flatMap(\.alerts))")
     }
 
+    /// Writer a, honest relay b, silent relay h (it swallows every request), and c, cut off from
+    /// a (and, unless `bReachesC`, not yet connected to b or h), after a's first 20 entries.
+    static func silentRelay(seed: UInt64, bReachesC: Bool) throws -> Simulation {
+        var sim = try Simulation(ids: ["a", "b", "c", "h"], seed: seed)
+        sim.cut = [["a", "c"]]
+        sim.swallowsRequests = ["h"]
+        sim.connect("a", "b")
+        sim.connect("a", "h")
+        if bReachesC { sim.connect("b", "c") }
+        try sim.append("a", count: 20)
+        sim.runUntil(100)
+        return sim
+    }
+
     /// The silent relay answers its request, just before the round's end, with an empty batch
     /// of old news under a note already checked (no cost, no fault): that answers nothing, so
     /// the round's end still marks it, and the next head it shows sends the request to the
     /// honest relay (before, the batch cleared the request and the relay kept winning it).
     @Test func oldNewsDoesNotAnswerARequest() throws {
-        var sim = try Simulation(ids: ["a", "b", "c", "h"], seed: 13)
-        sim.cut = [["a", "c"]]
-        sim.swallowsRequests = ["h"]
-        sim.connect("a", "b")
-        sim.connect("a", "h")
-        sim.connect("b", "c")
-        try sim.append("a", count: 20)
-        sim.runUntil(100)
+        var sim = try Self.silentRelay(seed: 13, bReachesC: true)
         #expect(sim.sizes("a") == [20, 20, 20, 20])
         // c away from b; a grows; c meets h only: its request goes to h, which swallows it.
         sim.disconnect("b", "c")
@@ -443,13 +450,7 @@ struct Simulation {
     /// once it has left one unanswered at a round's end, another peer that offers the log is
     /// asked first until it answers, so the catch-up goes on through the honest relay.
     @Test func aRelayThatNeverAnswersDoesNotHoldACatchUpUp() throws {
-        var sim = try Simulation(ids: ["a", "b", "c", "h"], seed: 11)
-        sim.cut = [["a", "c"]]
-        sim.swallowsRequests = ["h"]
-        sim.connect("a", "b")
-        sim.connect("a", "h")
-        try sim.append("a", count: 20)
-        sim.runUntil(100)
+        var sim = try Self.silentRelay(seed: 11, bReachesC: false)
         #expect(sim.sizes("a") == [20, 20, 0, 20])
         // c meets the silent holder first, then the honest one.
         sim.connect("c", "h")
