@@ -143,7 +143,7 @@ public struct Node: Sendable {
                                                    }
                                                }, onStubsFilled: { log in
                                                    view.refold(reason: "payloads of stubs of \(log) came from peers")
-                                               }, policy: { view.policy },
+                                               }, policy: { view.policy }, foldedSize: { view.foldedSize(of: $0) },
                                                onDisclosed: { recipient, log, ranges, agreement, access in
                                                    recorder.record(recipient: recipient, log: log, ranges: ranges, agreement: agreement, access: access)
                                                }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion,

@@ -2,7 +2,9 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import QuartetCrypto
+import QuartetLedger
 import QuartetPolicy
+import QuartetReplication
 import QuartetStore
 
 /// The records a node writes in its own log by itself: `disclosure.recorded` for the restricted
@@ -205,8 +207,17 @@ final class OwnLogRecorder: Sendable {
         // Padded like restricted payloads: the records are stubs to readers (only the owner's
         // auditors and the holder's operator read them), and a stub's length, in its header,
         // would otherwise tell the agreement, the recipient and how many ranges went.
-        let requests = items.flatMap(Self.disclosureRequests)
+        var requests = items.flatMap(Self.disclosureRequests)
             + purges.map { AppendRequest(type: PolicyEntryType.purged.rawValue, author: "node", payload: AppendAdmission.padded($0)) }
+        // A record no entry can hold (a journal line with names of megabytes, from a copy
+        // restored from elsewhere) would fail every flush and every record with it: it is said
+        // and dropped; the rest go in.
+        requests.removeAll { request in
+            guard request.payload.count > EntryHeader.maxPayloadLength else { return false }
+            logger.error("a disclosure or purge record too large for an entry is dropped", metadata: [
+                "bytes": "\(request.payload.count)", "start": "\(PeerText.clean(String(decoding: request.payload.prefix(200), as: UTF8.self)))"])
+            return true
+        }
         guard !requests.isEmpty else {
             rejournalStarting()
             if let renamed { try? FileManager.default.removeItem(at: renamed) }

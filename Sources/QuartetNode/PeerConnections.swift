@@ -277,11 +277,14 @@ extension ReplicationEngine {
         // Judged as the peer will judge it: with the batch's own agreements and revocations
         // (a relay forwarding a batch that ends with a revocation its view has not folded yet
         // sent the rows in full, recorded a disclosure under a revoked agreement, and was blamed).
+        // Only those the policy has not folded: each costs its owner's signature check, and a
+        // served span of a member's old entries would repeat them at every request.
         let now = wallClockMillis()
-        let policyEntries = batch.entries.compactMap { wire -> DataFlow.Item? in
+        let folded = foldedSize(batch.log)
+        let policyEntries = batch.end <= folded ? [] : batch.entries.compactMap { wire -> DataFlow.Item? in
             guard EntryHeader.isPublic(encoded: wire.headerBytes), let payload = wire.payload,
                   EntryHeader.hasType(Self.establishedType, encoded: wire.headerBytes) || EntryHeader.hasType(Self.revokedType, encoded: wire.headerBytes),
-                  let header = try? EntryHeader(decoding: wire.headerBytes) else { return nil }
+                  let header = try? EntryHeader(decoding: wire.headerBytes), header.index >= folded else { return nil }
             return DataFlow.Item(header: header, payload: payload.bytes)
         }
         let judgedBy = policyEntries.isEmpty ? policy() : DataFlow.including(policyEntries, of: batch.log, in: policy(), at: now)

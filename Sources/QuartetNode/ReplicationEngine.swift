@@ -96,6 +96,8 @@ final class ReplicationEngine: @unchecked Sendable {
     let onStubsFilled: (@Sendable (_ log: String) -> Void)?
     /// The data-sharing agreements as they stand (egress and ingress decide by them).
     let policy: @Sendable () -> Policy
+    /// How much of a log `policy` has folded: agreement entries before it are in it.
+    let foldedSize: @Sendable (String) -> UInt64
     /// Told of every batch sent with restricted payloads in full: (recipient, log, the batch's
     /// span, how many payloads, agreement, the recipient's access under it).
     /// Records a disclosure before it is sent; false if it could not be (the batch is withheld).
@@ -123,6 +125,7 @@ final class ReplicationEngine: @unchecked Sendable {
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
          onStubsFilled: (@Sendable (_ log: String) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
+         foldedSize: @escaping @Sendable (String) -> UInt64 = { _ in 0 },
          onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ ranges: [ClosedRange<UInt64>], _ agreement: String, _ access: Access) -> Bool = { _, _, _, _, _ in true },
          syncOwnLog: Bool = false, peerAnswers: Int? = nil, protocolVersion: UInt16 = ProtocolLimits.version,
          readBudget: ReadBudget.Settings = .init(), onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
@@ -134,6 +137,7 @@ final class ReplicationEngine: @unchecked Sendable {
         self.onIngest = onIngest
         self.onStubsFilled = onStubsFilled
         self.policy = policy
+        self.foldedSize = foldedSize
         self.onDisclosed = onDisclosed
         self.store = store
         self.live = live
@@ -353,10 +357,7 @@ final class ReplicationEngine: @unchecked Sendable {
             // the queue (a busy store in a catch-up can hold it past the purge's second pass,
             // 5 s after the end) must not leave its payloads here until the next start.
             var kept = entries, relayed = batch
-            for i in self.endedSinceAdmitted(entries, holder: batch.log) {
-                kept[i] = kept[i].stub
-                relayed.entries[i].payload = nil
-            }
+            Self.stub(self.endedSinceAdmitted(entries, holder: batch.log), in: &kept, &relayed)
             let entries = kept, batch = relayed
             let result = Result { () throws(StoreError) in
                 try self.store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, verifiedWith: verifiedWith)
@@ -376,6 +377,14 @@ final class ReplicationEngine: @unchecked Sendable {
                     self.run(self.replicator.rejected(batch, from: peer, reason: "\(error)"))
                 }
             }
+        }
+    }
+
+    /// The entries at `positions` as stubs, both as stored (`entries`) and as relayed (`batch`).
+    static func stub(_ positions: [Int], in entries: inout [Entry], _ batch: inout Batch) {
+        for i in positions {
+            entries[i] = entries[i].stub
+            batch.entries[i].payload = nil
         }
     }
 
@@ -448,10 +457,9 @@ final class ReplicationEngine: @unchecked Sendable {
                     case .refuse(let reason):
                         return replicator.refused(batch, from: peer, reason: reason)
                     case .keep(let strip, let violations, let forged):
-                        for i in strip { entries[i] = entries[i].stub }
                         // What is relayed is what is stored (the batch as received carried
                         // payloads this node may not hold, nor pass on).
-                        for i in strip { stored.entries[i].payload = nil }
+                        Self.stub(strip, in: &entries, &stored)
                         // Reported once the batch is known to be the origin's (stored below).
                         if !forged.isEmpty {
                             pendingAlerts.append(ReplicationAlert(kind: .violation, log: batch.log, peer: peer,

@@ -236,6 +236,10 @@ public final class ViewMaintainer: Sendable {
     /// Entries folded per log (`view_size` in the log listing; `Node.viewSizes`).
     var foldedSizes: [String: UInt64] { snapshot.logs.mapValues(\.size) }
 
+    /// Entries of `log` folded: `policy` holds every agreement entry before it (a batch's
+    /// agreements are folded before its view entries).
+    func foldedSize(of log: String) -> UInt64 { snapshot.logs[log]?.size ?? 0 }
+
     /// The most recent folds (at most 256), numbered from 1, newest last.
     public var recentFolds: [(sequence: Int, log: String, entries: Int, seconds: Double)] { recent.withLock { $0.folds } }
     /// How many folds there have been.

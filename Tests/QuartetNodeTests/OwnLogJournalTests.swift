@@ -279,4 +279,19 @@ import Testing
         guard case .disclosure(let d) = decoded else { Issue.record("\(line)"); return }
         #expect(d.from == 3 && d.to == 9 && d.count == 7)
     }
+
+    /// A journal line whose record no entry can hold (names of megabytes, in a copy restored
+    /// from elsewhere) is said and dropped; the records beside it go in (before, the flush
+    /// failed for ever and took every record with it).
+    @Test func aRecordTooLargeForAnEntryDoesNotBlockTheOthers() async throws {
+        let fixture = try Fixture()
+        defer { fixture.close() }
+        let huge = PurgeRecord(agreement: "PHS-2", entries: [4], log: "uk", reason: String(repeating: "r", count: 2 << 20), time: "2026-11-30T10:00:00Z")
+        let lines = [JournalLine.purge(huge).text, try Self.oldLine(Self.oldDisclosure)]
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: fixture.journal)
+        await fixture.recorder.recover(known: Policy(owners: [:]), held: { _, _ in [] })
+        let entries = try fixture.store.entries(fixture.store.log(named: "wales"), from: 0, limit: 10)
+        #expect(entries.map(\.header.type) == [PolicyEntryType.disclosed.rawValue])
+        #expect(!FileManager.default.fileExists(atPath: fixture.journal.path))
+    }
 }
