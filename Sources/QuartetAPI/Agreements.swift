@@ -35,8 +35,11 @@ public struct AgreementBody: Codable, Sendable, Equatable {
     public var validUntil: String
     public var rounding: Int
     public var minCellSize: Int
-    /// `pending`, `in-force`, `expired` or `revoked`.
+    /// `pending`, `in-force`, `expired`, `revoked`, `contested` or `withdrawn`.
     public var status: String
+    /// Why a `withdrawn` agreement no longer counts (its owner's key changed, the owner retired,
+    /// a label moved to another owner).
+    public var withdrawn: String?
     /// The entry that put it on the ledger.
     public var entry: LedgerRef
     /// The agreement as the signed note appended.
@@ -45,7 +48,8 @@ public struct AgreementBody: Codable, Sendable, Equatable {
 
     public init(id: String, owner: String, holder: String, labels: [String], recipients: [String: String], purpose: String,
                 validFrom: String, validUntil: String, rounding: Int, minCellSize: Int, status: String, entry: LedgerRef,
-                note: String, revoked: Revocation? = nil) {
+                note: String, revoked: Revocation? = nil, withdrawn: String? = nil) {
+        self.withdrawn = withdrawn
         self.id = id
         self.owner = owner
         self.holder = holder
@@ -63,7 +67,7 @@ public struct AgreementBody: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, owner, holder, labels, recipients, purpose, rounding, status, entry, note, revoked
+        case id, owner, holder, labels, recipients, purpose, rounding, status, entry, note, revoked, withdrawn
         case validFrom = "valid_from", validUntil = "valid_until", minCellSize = "min_cell_size"
     }
 }

@@ -118,12 +118,18 @@ public struct FederationFile: Codable, Sendable, Equatable {
         public var vkey: String
         /// Exact labels or `prefix.*` patterns its agreements may open.
         public var labels: [String]?
+        /// The owner's signed changes of its own entry, oldest first (`quartet agreement owner-change`).
+        public var statements: [String]?
+        /// A retired owner: none of its agreements is in force.
+        public var retired: Bool?
 
-        public init(id: String, name: String? = nil, vkey: String, labels: [String]? = nil) {
+        public init(id: String, name: String? = nil, vkey: String, labels: [String]? = nil, statements: [String]? = nil, retired: Bool? = nil) {
             self.id = id
             self.name = name
             self.vkey = vkey
             self.labels = labels
+            self.statements = statements
+            self.retired = retired
         }
     }
 

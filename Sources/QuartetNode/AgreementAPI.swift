@@ -57,7 +57,8 @@ extension AgreementBody {
                   purpose: a.purpose, validFrom: Timestamp.format(a.validFrom), validUntil: Timestamp.format(a.validUntil),
                   rounding: a.rounding, minCellSize: a.minCellSize, status: policy.status(id, at: now) ?? "unknown",
                   entry: LedgerRef(log: state.ref.log, index: state.ref.index), note: state.note,
-                  revoked: state.revoked.map { AgreementBody.Revocation(time: Timestamp.format($0.timeMillis), reason: $0.reason, index: $0.index) })
+                  revoked: state.revoked.map { AgreementBody.Revocation(time: Timestamp.format($0.timeMillis), reason: $0.reason, index: $0.index) },
+                  withdrawn: state.withdrawn)
     }
 }
 

@@ -98,6 +98,15 @@ struct ConfigObject {
         return try string(key)
     }
 
+    /// `true` or `false`, or nil when absent; a number (1, 0) is not a boolean here.
+    func optionalBool(_ key: String) throws(ConfigurationError) -> Bool? {
+        guard let value = values[key], !(value is NSNull) else { return nil }
+        guard let number = value as? NSNumber, ["c", "B"].contains(String(cString: number.objCType)) else {
+            throw error(key, "expected true or false, found \(describe(value))")
+        }
+        return number.boolValue
+    }
+
     /// A whole number from 1 to 2^53 (JSON's exact integers); `true` is not 1 here.
     func positiveInteger(_ key: String) throws(ConfigurationError) -> UInt64 {
         guard let value = values[key] else { throw error(key, "missing") }

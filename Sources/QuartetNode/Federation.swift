@@ -64,6 +64,9 @@ public struct Federation: Sendable, Equatable {
     /// The labels each data owner's agreements may open (`labels` of each owner: exact labels
     /// or `prefix.*`); a label belongs to one owner. An owner listing none opens nothing.
     public var labels = try! LabelOwnership([:])
+    /// Owners' signed statements, past keys and retirement (`owners[].statements`,
+    /// `owners[].retired`), by owner id: only owners with either are here.
+    public var ownerHistory: [String: OwnerHistory] = [:]
 
     public func member(_ id: String) -> Member? { members.first { $0.id == id } }
 
@@ -201,9 +204,10 @@ public struct Federation: Sendable, Equatable {
         }
         var owners: [String: NoteVerifier] = [:]
         var ownerLabels: [String: [String]] = [:]
+        var ownerHistory: [String: OwnerHistory] = [:]
         if root.values["owners"] != nil {
             for owner in try root.objects("owners") {
-                try owner.refuseUnknownKeys(["id", "name", "vkey", "labels"])
+                try owner.refuseUnknownKeys(["id", "name", "vkey", "labels", "statements", "retired"])
                 let id = try owner.string("id")
                 guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 }) else {
                     throw owner.error("id", "expected a data owner id of A-Z, 0-9 and '-' (e.g. HEIW), found \"\(id)\"")
@@ -224,6 +228,21 @@ public struct Federation: Sendable, Equatable {
                     guard names.count <= 1000 else { throw owner.error("labels", "at most 1000 labels per data owner") }
                     ownerLabels[id] = names
                 }
+                let retired = try owner.optionalBool("retired") ?? false
+                var statements: [String] = []
+                if owner.values["statements"] != nil {
+                    guard let list = owner.values["statements"] as? [Any], let notes = list as? [String] else {
+                        throw owner.error("statements", "expected an array of signed notes (`quartet agreement owner-change` prints one)")
+                    }
+                    statements = notes
+                }
+                if retired || !statements.isEmpty {
+                    do {
+                        ownerHistory[id] = try OwnerHistory.verify(owner: id, key: verifier, labels: ownerLabels[id] ?? [], notes: statements, retired: retired)
+                    } catch {
+                        throw owner.error("statements", error.message)
+                    }
+                }
             }
         }
         // A node id that names another member's log would count as that log's holder.
@@ -234,6 +253,7 @@ public struct Federation: Sendable, Equatable {
         }
         var federation = Federation(name: name, version: version, members: members)
         federation.owners = owners
+        federation.ownerHistory = ownerHistory
         do { federation.labels = try LabelOwnership(ownerLabels) } catch { throw root.error("owners", error.message) }
         return federation
     }

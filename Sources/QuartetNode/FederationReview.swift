@@ -1,5 +1,6 @@
 import Foundation
 import QuartetLedger
+import QuartetPolicy
 
 /// What a member reviews before it signs a federation file (`quartet federation show` and
 /// `sign`): every field of the file that decides trust, and a field-by-field diff against the
@@ -85,6 +86,15 @@ public enum FederationReview {
         var fields = [Field("id", id)]
         if let key = federation.owners[id] { fields.append(Field("vkey", key.vkey)) }
         for label in (federation.labels.patterns[id] ?? []).sorted() { fields.append(Field("label", label, item: label)) }
+        if let history = federation.ownerHistory[id] {
+            if history.retired { fields.append(Field("retired", "yes")) }
+            // Each statement as what it says (the chain was checked when the file was read).
+            for (i, text) in history.statements.enumerated() {
+                let said = (try? SignedNote(parsing: text)).flatMap { try? OwnerStatement(note: $0) }
+                    .map { "signed by \($0.from.vkey): key \($0.key.vkey), labels \($0.labels.sorted().joined(separator: " "))" } ?? text
+                fields.append(Field("statement", said, item: String(i)))
+            }
+        }
         return fields
     }
 

@@ -133,6 +133,7 @@ public enum FederationTrust {
             case nil:
                 break
             }
+            if let conflict = federation.ownersConflict(after: accepted.federation) { throw Refusal(conflict) }
         }
         let trusted = accepted?.federation ?? federation
         let signers = signers(of: note, among: trusted, revocations: federation)

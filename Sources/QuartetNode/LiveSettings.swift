@@ -1,6 +1,7 @@
 import Foundation
 import QuartetCrypto
 import QuartetTLS
+import QuartetPolicy
 import Synchronization
 
 /// The node's TLS contexts: its certificate and key, as a client (dialling peers) and as the
@@ -100,6 +101,21 @@ public struct ReloadReport: Sendable, CustomStringConvertible {
 }
 
 extension Federation {
+    /// Owner `id`'s entry as this file states it (nil: not listed).
+    func ownerEntry(_ id: String) -> OwnerHistory.Entry? {
+        owners[id].map { OwnerHistory.Entry(key: $0, labels: labels.patterns[id] ?? [], history: ownerHistory[id] ?? OwnerHistory()) }
+    }
+
+    /// Why this file cannot follow `accepted` as far as the data owners go (nil when it can):
+    /// each owner accepted keeps its entry, or changes it by statements it signed, or is
+    /// retired (`OwnerHistory.succession`). A quorum of members signs the file, not the owners.
+    public func ownersConflict(after accepted: Federation) -> String? {
+        for id in accepted.owners.keys.sorted() {
+            if let conflict = OwnerHistory.succession(owner: id, accepted: accepted.ownerEntry(id)!, new: ownerEntry(id)) { return conflict }
+        }
+        return nil
+    }
+
     /// Why `new` cannot replace `self` in a running node `me` (nil when it can): members keep
     /// their logs and log keys (a key changes by rotation, in the log), this node stays a member
     /// with its log, and the aggregator and data owners stay (the view and the agreements are
@@ -115,7 +131,7 @@ extension Federation {
         if new.members.first(where: { $0.role == .aggregator })?.log != members.first(where: { $0.role == .aggregator })?.log {
             return "the aggregator differs; that needs a restart"
         }
-        if new.owners != owners || new.labels != labels { return "the data owners or their labels differ; that needs a restart" }
+        if new.owners != owners || new.labels != labels || new.ownerHistory != ownerHistory { return "the data owners or their labels differ; that needs a restart" }
         for added in new.members where member(added.id) == nil {
             if let holder = members.first(where: { $0.log == added.log }) { return "new member \(added.id) writes log \(added.log), which was \(holder.id)'s" }
         }

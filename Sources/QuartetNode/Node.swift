@@ -107,7 +107,7 @@ public struct Node: Sendable {
         let order = [ukLog] + federation.members.map(\.log).filter { $0 != ukLog }
         let metrics = NodeMetrics(ownLog: configuration.log)
         self.metrics = metrics
-        let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, labels: federation.labels, store: store, metrics: metrics,
+        let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, labels: federation.labels, history: federation.ownerHistory, store: store, metrics: metrics,
                                     foldsView: foldsView, logger: logger)
         self.view = view
         // Set once the writer exists: disclosures are recorded in the node's own log.

@@ -51,15 +51,15 @@ public final class ViewMaintainer: Sendable {
     /// Told when an agreement is revoked (after the fold; the purge runs elsewhere).
     let onAgreementEnded = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
 
-    init(ukLog: String, order: [String], owners: [String: NoteVerifier], labels: LabelOwnership, store: LedgerStore, metrics: NodeMetrics,
-         foldsView: Bool = true, logger: Logger) {
+    init(ukLog: String, order: [String], owners: [String: NoteVerifier], labels: LabelOwnership, history: [String: OwnerHistory] = [:],
+         store: LedgerStore, metrics: NodeMetrics, foldsView: Bool = true, logger: Logger) {
         self.metrics = metrics
         self.foldsView = foldsView
         self.order = order
         self.store = store
         self.logger = logger
         state = Mutex(State(view: StrategyView(ukLog: ukLog, logs: order)))
-        policyState = Mutex(Policy(owners: owners, labels: labels))
+        policyState = Mutex(Policy(owners: owners, labels: labels, history: history))
     }
 
     /// Folds every stored entry of every log (at start).

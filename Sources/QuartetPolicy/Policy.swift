@@ -13,6 +13,9 @@ public struct Policy: Sendable {
     /// only labels of its own owner. Nil only where no federation file is involved (unit
     /// tests of other rules); a node always passes the federation's map.
     public let labels: LabelOwnership?
+    /// Owners' statements, past keys and retirement (`OwnerHistory`), by owner id; owners
+    /// absent have no past keys and are not retired.
+    public let history: [String: OwnerHistory]
     public private(set) var agreements: [String: AgreementState] = [:]
     /// Agreement ids appended by two different holders: neither is in force, on every node,
     /// whatever order the logs were folded in (the state first folded stays in `agreements`,
@@ -40,9 +43,10 @@ public struct Policy: Sendable {
     /// Purge records, by agreement id, oldest first.
     public private(set) var purges: [String: [Purge]] = [:]
 
-    public init(owners: [String: NoteVerifier], labels: LabelOwnership? = nil) {
+    public init(owners: [String: NoteVerifier], labels: LabelOwnership? = nil, history: [String: OwnerHistory] = [:]) {
         self.owners = owners
         self.labels = labels
+        self.history = history
     }
 
     /// The time to fold an agreement entry stamped `entryMillis` at, learnt at `now`: the
@@ -58,10 +62,16 @@ public struct Policy: Sendable {
     public mutating func apply(log: String, index: UInt64, timeMillis: UInt64, type: String, payload: [UInt8]?) -> PolicyOutcome {
         guard let kind = PolicyEntryType(rawValue: type) else { return .notPolicy }
         guard let payload else { return ignore(log, index, "a stub: the agreement's text is not held here") }
-        do {
+        do throws(PolicyError) {
             switch kind {
             case .established:
-                let (agreement, note) = try Self.verify(payload: payload, owners: owners, labels: labels)
+                let agreement: Agreement, note: String
+                do throws(PolicyError) {
+                    (agreement, note) = try Self.verify(payload: payload, owners: owners, labels: labels, history: history)
+                } catch {
+                    guard let withdrawn = Self.withdrawal(payload: payload, owners: owners, labels: labels, history: history) else { throw error }
+                    return withdraw(withdrawn, log: log, index: index, refused: error.message)
+                }
                 guard agreement.holder == log else { return ignore(log, index, "agreement \(agreement.id) names holder \(agreement.holder), but it is in the \(log) log") }
                 if let held = agreements[agreement.id] {
                     guard held.agreement.holder != log else { return ignore(log, index, "agreement \(agreement.id) is already on the ledger") }
@@ -111,6 +121,20 @@ public struct Policy: Sendable {
         } catch {
             return ignore(log, index, error.message)
         }
+    }
+
+    /// Keeps an agreement its owner signed that the federation file no longer lets count (a key
+    /// rotated away from, a retired owner, a label moved): in force nowhere, ended at once, so
+    /// recipients purge what it let them hold and record it, and its records stay readable by
+    /// its id. Its id stays taken, as any agreement's.
+    private mutating func withdraw(_ withdrawn: (agreement: Agreement, note: String, reason: String), log: String, index: UInt64, refused: String) -> PolicyOutcome {
+        let agreement = withdrawn.agreement
+        guard agreement.holder == log else { return ignore(log, index, "agreement \(agreement.id) names holder \(agreement.holder), but it is in the \(log) log") }
+        guard agreements[agreement.id] == nil, !contested.contains(agreement.id) else {
+            return ignore(log, index, "\(refused); its id is already on the ledger")
+        }
+        agreements[agreement.id] = AgreementState(agreement: agreement, note: withdrawn.note, ref: (log, index), revoked: nil, withdrawn: withdrawn.reason)
+        return .accepted(agreement.id)
     }
 
     private mutating func ignore(_ log: String, _ index: UInt64, _ raw: String) -> PolicyOutcome {
@@ -232,7 +256,7 @@ public struct Policy: Sendable {
     public func check(type: String, payload: [UInt8], log: String) throws(PolicyError) {
         switch PolicyEntryType(rawValue: type) {
         case .established:
-            let (agreement, _) = try Self.verify(payload: payload, owners: owners, labels: labels)
+            let (agreement, _) = try Self.verify(payload: payload, owners: owners, labels: labels, history: history)
             guard !contested.contains(agreement.id) else { throw PolicyError("agreement \(agreement.id): the id is used by more than one holder") }
             guard agreement.holder == log else {
                 throw PolicyError("agreement \(agreement.id): names holder \(agreement.holder); it can only be appended to the \(agreement.holder) log")
@@ -254,6 +278,7 @@ public struct Policy: Sendable {
     public func status(_ id: String, at time: UInt64) -> String? {
         guard let state = agreements[id] else { return nil }
         if state.contested { return "contested" }
+        if state.withdrawn != nil { return "withdrawn" }
         if let revoked = state.revoked, revoked.timeMillis <= time { return "revoked" }
         if time < state.agreement.validFrom { return "pending" }
         if time >= state.agreement.validUntil { return "expired" }
@@ -263,8 +288,26 @@ public struct Policy: Sendable {
     // MARK: Payloads
 
     /// Checks an `agreement.established` payload, `{"note": "<signed note>"}`: the note parses,
-    /// its text is an agreement, and the data owner's pinned key signed it.
-    public static func verify(payload: [UInt8], owners: [String: NoteVerifier], labels: LabelOwnership? = nil) throws(PolicyError) -> (Agreement, String) {
+    /// its text is an agreement, the data owner's pinned key signed it, the owner is not
+    /// retired and the federation file gives it every label the agreement opens.
+    public static func verify(payload: [UInt8], owners: [String: NoteVerifier], labels: LabelOwnership? = nil,
+                              history: [String: OwnerHistory] = [:]) throws(PolicyError) -> (Agreement, String) {
+        let (agreement, note, noteText) = try parse(payload: payload, owners: owners)
+        guard let verifier = owners[agreement.owner] else {
+            throw PolicyError("agreement \(agreement.id): the federation file pins no key for data owner \(agreement.owner)")
+        }
+        do { try checkSignature(note, by: verifier) } catch {
+            throw PolicyError("agreement \(agreement.id): not countersigned by data owner \(agreement.owner) (\(error.message))")
+        }
+        if history[agreement.owner]?.retired == true {
+            throw PolicyError("agreement \(agreement.id): data owner \(agreement.owner) is retired; none of its agreements is in force")
+        }
+        if let labels, let refusal = labelRefusal(agreement, labels) { throw PolicyError("agreement \(agreement.id): \(refusal)") }
+        return (agreement, noteText)
+    }
+
+    /// An agreement entry's note and agreement, with its id checked against the owners' ids.
+    private static func parse(payload: [UInt8], owners: [String: NoteVerifier]) throws(PolicyError) -> (Agreement, SignedNote, String) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any], object.count == 1,
               let noteText = object["note"] as? String else {
             throw PolicyError("payload: expected {\"note\": \"<the agreement as a signed note>\"}")
@@ -283,29 +326,48 @@ public struct Policy: Sendable {
         if let other = owners.keys.sorted().first(where: { $0 != agreement.owner && $0.count > agreement.owner.count && agreement.id.hasPrefix($0 + "-") }) {
             throw PolicyError("agreement \(agreement.id): the id begins with data owner \(other)'s id; \(agreement.owner)'s agreement ids begin with \(agreement.owner)- and not another owner's")
         }
-        guard let verifier = owners[agreement.owner] else {
-            throw PolicyError("agreement \(agreement.id): the federation file pins no key for data owner \(agreement.owner)")
-        }
-        // Keyed by what the check decides on: the text and the owner key's line (other keys'
-        // lines, which anyone can add, would make each copy of one agreement a new entry).
+        return (agreement, note, noteText)
+    }
+
+    /// Checks `verifier`'s signature on `note`, remembered once it verifies. Keyed by what the
+    /// check decides on: the text and the key's line (other keys' lines, which anyone can add,
+    /// would make each copy of one agreement a new entry).
+    private static func checkSignature(_ note: SignedNote, by verifier: NoteVerifier) throws(LedgerError) {
         let checked = SHA256.hash(Array("\(verifier.vkey)\n\(verifier.originOnly(note).serialized)".utf8))
-        if !CheckedAgreementSignatures.shared.contains(checked) {
-            do { try verifier.verify(note) } catch {
-                throw PolicyError("agreement \(agreement.id): not countersigned by data owner \(agreement.owner) (\(error.message))")
-            }
-            CheckedAgreementSignatures.shared.insert(checked)
+        guard !CheckedAgreementSignatures.shared.contains(checked) else { return }
+        try verifier.verify(note)
+        CheckedAgreementSignatures.shared.insert(checked)
+    }
+
+    /// Why the federation file's labels do not let `agreement` open what it names, or nil.
+    private static func labelRefusal(_ agreement: Agreement, _ labels: LabelOwnership) -> String? {
+        for label in agreement.labels {
+            guard let owner = labels.owner(of: label) else { return "label \(label) belongs to no data owner in the federation file" }
+            guard owner == agreement.owner else { return "label \(label) belongs to \(owner); only \(owner) may open it, not \(agreement.owner)" }
         }
-        if let labels {
-            for label in agreement.labels {
-                guard let owner = labels.owner(of: label) else {
-                    throw PolicyError("agreement \(agreement.id): label \(label) belongs to no data owner in the federation file")
-                }
-                guard owner == agreement.owner else {
-                    throw PolicyError("agreement \(agreement.id): label \(label) belongs to \(owner); only \(owner) may open it, not \(agreement.owner)")
-                }
-            }
+        return nil
+    }
+
+    /// An agreement entry that `verify` refuses but its owner did sign, and why it no longer
+    /// counts: signed by a key the owner has rotated away from (its statements in the federation
+    /// file name it), by a retired owner, or over a label the file no longer gives the owner. Nil
+    /// when it is not its owner's at all. At most two signature checks, whatever the note holds:
+    /// the current key's (remembered from `verify` when it passed) and the first past key's whose
+    /// line the note carries (an honest agreement carries one of the owner's lines).
+    static func withdrawal(payload: [UInt8], owners: [String: NoteVerifier], labels: LabelOwnership?,
+                           history: [String: OwnerHistory]) -> (agreement: Agreement, note: String, reason: String)? {
+        guard let (agreement, note, noteText) = try? parse(payload: payload, owners: owners),
+              let current = owners[agreement.owner] else { return nil }
+        let owner = agreement.owner, past = history[owner]?.pastKeys ?? []
+        if (try? checkSignature(note, by: current)) != nil {
+            if history[owner]?.retired == true { return (agreement, noteText, "data owner \(owner) is retired") }
+            if let labels, let refusal = labelRefusal(agreement, labels) { return (agreement, noteText, refusal) }
+            return nil
         }
-        return (agreement, noteText)
+        let lines = note.signatures
+        guard let key = lines.lazy.compactMap({ line in past.first { $0.name == line.keyName && $0.keyID == line.keyID } }).first,
+              (try? checkSignature(note, by: key)) != nil else { return nil }
+        return (agreement, noteText, "signed by \(key.vkey), a key data owner \(owner) has changed from")
     }
 
     /// An `agreement.revoked` payload: `{"id", "reason"}`.

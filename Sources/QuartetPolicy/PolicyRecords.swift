@@ -55,14 +55,27 @@ public struct AgreementState: Sendable, Equatable {
     public var revoked: (timeMillis: UInt64, reason: String, index: UInt64)?
     /// Its id was also used by another holder: in force nowhere.
     public var contested = false
+    /// Why its owner's signature no longer counts (a key rotated away from, the owner retired,
+    /// a label moved: `Policy.withdrawal`): in force nowhere, ended.
+    public var withdrawn: String?
+
+    public init(agreement: Agreement, note: String, ref: (log: String, index: UInt64), revoked: (timeMillis: UInt64, reason: String, index: UInt64)?,
+                contested: Bool = false, withdrawn: String? = nil) {
+        self.agreement = agreement
+        self.note = note
+        self.ref = ref
+        self.revoked = revoked
+        self.contested = contested
+        self.withdrawn = withdrawn
+    }
 
     public static func == (a: AgreementState, b: AgreementState) -> Bool {
-        a.agreement == b.agreement && a.note == b.note && a.ref == b.ref && a.revoked?.index == b.revoked?.index && a.contested == b.contested
+        a.agreement == b.agreement && a.note == b.note && a.ref == b.ref && a.revoked?.index == b.revoked?.index && a.contested == b.contested && a.withdrawn == b.withdrawn
     }
 
     /// In force at `time`: within its validity, not revoked by then, not contested.
     public func inForce(at time: UInt64) -> Bool {
-        !contested && agreement.isValid(at: time) && (revoked.map { time < $0.timeMillis } ?? true)
+        !contested && withdrawn == nil && agreement.isValid(at: time) && (revoked.map { time < $0.timeMillis } ?? true)
     }
 
     /// Why it has ended by `time` (POSIX ms), or nil while it has not: contested; revoked at or
@@ -72,6 +85,7 @@ public struct AgreementState: Sendable, Equatable {
     /// keep everything.
     public func ended(by time: UInt64) -> String? {
         if contested { return "contested" }
+        if withdrawn != nil { return "withdrawn" }
         if let revoked { return time >= revoked.timeMillis ? "revoked" : nil }
         return time >= agreement.validUntil ? "expired" : nil
     }

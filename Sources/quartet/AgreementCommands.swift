@@ -18,7 +18,7 @@ struct AgreementCommand: AsyncParsableCommand {
             (revoke). Nodes honour only agreements countersigned by the owner's pinned key. \
             See docs/agreements.md. Restricted data itself is not accepted yet.
             """,
-        subcommands: [AgreementKeygen.self, AgreementSign.self, AgreementEstablish.self, AgreementRevoke.self, AgreementList.self])
+        subcommands: [AgreementKeygen.self, AgreementSign.self, AgreementOwnerChange.self, AgreementEstablish.self, AgreementRevoke.self, AgreementList.self])
 }
 
 struct AgreementKeygen: ParsableCommand {
@@ -94,6 +94,56 @@ struct AgreementSign: ParsableCommand {
             print(note.serialized, terminator: "")
         }
     }
+}
+
+struct AgreementOwnerChange: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "owner-change",
+        abstract: "As the data owner, sign a change of its own entry in the federation file (a new key, other labels).",
+        discussion: """
+            Signed with the key the owner holds now (the one the nodes have accepted), naming the \
+            key and labels it holds after. Add the note printed to the owner's "statements" in \
+            the federation file (after any already there) and set its "vkey" and "labels" to \
+            what the note names: nodes take a change of an owner's key or labels only so. \
+            Agreements the old key signed end when the file is in force (docs/agreements.md).
+            """)
+    @Option(help: "The data owner's key now (the one the federation file names).") var key: String
+    @Option(help: "The data owner's id.") var owner: String
+    @Option(help: "The owner's verifier key after the change (default: unchanged).") var newVkey: String?
+    @Option(help: "A label or prefix (heiw.*) the owner holds after the change (repeat; all of them).") var label: [String]
+    @OptionGroup var output: FormatOptions
+
+    func run() throws {
+        guard Names.isOwner(owner) else { throw ValidationError("--owner must be A-Z, 0-9 and '-' (e.g. HEIW)") }
+        let pem: String
+        do { pem = try RegularFile.readText(key, limit: 65_536) } catch { throw CLIError("--key: cannot read \(key): \(error)") }
+        let signer = try NoteSigner(name: owner, key: try Ed25519PrivateKey(pem: pem))
+        let next: NoteVerifier
+        if let newVkey {
+            do { next = try NoteVerifier(vkey: newVkey) } catch { throw ValidationError("--new-vkey: \(error)") }
+            guard next.name == owner else { throw ValidationError("--new-vkey is named \(next.name); the owner's keys are named \(owner)") }
+        } else {
+            next = signer.verifier
+        }
+        let statement = OwnerStatement(owner: owner, from: signer.verifier, key: next, labels: label)
+        let note = try signer.sign(text: statement.text)
+        // Checked as a node reads it.
+        do { _ = try OwnerStatement(note: note) } catch { throw CLIError(error.message) }
+        switch output.format {
+        case .json: printJSON(OwnerChangeOutput(owner: owner, from: signer.verifier.vkey, vkey: next.vkey, labels: label, statement: note.serialized))
+        case .text:
+            print(note.serialized, terminator: "")
+            FileHandle.standardError.write(Data("add it to \(owner)'s \"statements\" as a JSON string, and set \"vkey\" to \(next.vkey) and \"labels\" to [\(label.map { "\"\($0)\"" }.joined(separator: ", "))]\n".utf8))
+        }
+    }
+}
+
+struct OwnerChangeOutput: Encodable {
+    let owner: String
+    let from: String
+    let vkey: String
+    let labels: [String]
+    let statement: String
 }
 
 struct AgreementEstablish: AsyncParsableCommand {

@@ -262,7 +262,7 @@ struct FederationChanges {
         case .otherFederation?: return "the file is for federation \(new.name), but the version in use is for \(old.name): nodes will refuse it"
         case .older?: return "version \(new.version) is older than version \(old.version) in use: nodes will refuse it"
         case .sameVersionOtherBytes?: return "the file differs from version \(old.version) in use under the same version number: nodes will refuse it (raise \"version\")"
-        case nil: return nil
+        case nil: return new.ownersConflict(after: old).map { "\($0): nodes will refuse it" }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import QuartetHarness
 import QuartetTestKit
 import Testing
 
@@ -352,5 +353,73 @@ extension RestrictedDataTests {
         #expect(purged, "england did not purge the row after the agreement expired")
         let answer = try federation.curl(["-H", "authorization: Bearer \(walesToken)", "\(federation.api("wales"))/v1/agreements/HEIW-SHORT"])
         #expect(answer.body.contains("\"status\":\"expired\""), "\(answer.body)")
+    }
+
+    /// A data owner rotating its key (a compromise, say) with a statement its old key signs:
+    /// nodes take the new file, and every agreement the old key signed ends — recipients purge
+    /// and record it, and its records stay readable by its id — rather than being dropped
+    /// unpurged (docs/security.md, finding 153).
+    @Test func anOwnersKeyRotationEndsWhatItsOldKeySignedAndRecipientsPurge() throws {
+        let federation = try LocalFederation()
+        try federation.start(["wales", "england"], onePeerAnswers: true)
+        defer { federation.stop() }
+        let walesToken = federation.operatorToken("wales")
+        let note = try federation.signAgreement(id: "HEIW-OLD-KEY", recipients: ["england=full"])
+        #expect(try federation.establishAgreement(note).status == 0)
+        let marker = "ROTATED-\(UUID().uuidString)"
+        let recorded = try federation.recordRows(["rows": [["band": "6", "count": 12, "note": marker]]])
+        let index = try #require(LocalFederation.index(recorded), "\(recorded)")
+        var arrived = false
+        for _ in 0..<100 where !arrived {
+            arrived = try onDisk(marker, under: federation.path("england", "data"))
+            if !arrived { usleep(100_000) }
+        }
+        #expect(arrived, "england has full access while the agreement is in force")
+        federation.stop()
+
+        // HEIW's new key, and its statement signed by the old one; the members sign version 2.
+        let oldKey = try #require((federation.demo["owner_keys"] as? [String: String])?["HEIW"])
+        let made = try TestKit.quartet(["agreement", "keygen", "--owner", "HEIW", "--out", federation.root.appendingPathComponent("heiw-next").path, "--format", "json"])
+        let newVkey = try #require((try JSONSerialization.jsonObject(with: Data(made.stdout.utf8)) as? [String: Any])?["vkey"] as? String, "\(made)")
+        let path = federation.root.appendingPathComponent("federation.json").path
+        var file = try ProvisionedFile.read(FederationFile.self, from: path)
+        let at = try #require(file.owners?.firstIndex { $0.id == "HEIW" })
+        let labels = file.owners![at].labels ?? []
+        let change = try TestKit.quartet(["agreement", "owner-change", "--key", oldKey, "--owner", "HEIW", "--new-vkey", newVkey, "--format", "json"]
+                                         + labels.flatMap { ["--label", $0] })
+        let statement = try #require((try JSONSerialization.jsonObject(with: Data(change.stdout.utf8)) as? [String: Any])?["statement"] as? String, "\(change)")
+        // Without the statement the members' quorum alone cannot change the key: refused at start.
+        file.version += 1
+        file.owners![at].vkey = newVkey
+        try federation.writeSigned(file, to: path)
+        // (killed after 20 s if it does start).
+        let refused = try TestKit.run(try #require(TestKit.which("timeout")), ["20", try TestKit.quartetBinary().path, "serve", "--config", federation.config("wales")])
+        #expect(refused.status != 0 && refused.stderr.contains("without a statement signed by its key"), "\(refused)")
+        file.version += 1
+        file.owners![at].statements = [statement]
+        try federation.writeSigned(file, to: path)
+        try federation.start(["wales", "england"], onePeerAnswers: true)
+
+        // England purges the row and records the purge under the agreement's id.
+        var purged = false
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && !purged {
+            purged = try !onDisk(marker, under: federation.path("england", "data"))
+            if !purged { usleep(250_000) }
+        }
+        #expect(purged, "england still holds a row of an agreement signed by a key HEIW changed from")
+        let agreement = try federation.curl(["-H", "authorization: Bearer \(walesToken)", "\(federation.api("wales"))/v1/agreements/HEIW-OLD-KEY"])
+        #expect(agreement.status == 200 && agreement.body.contains("\"status\":\"withdrawn\""), "\(agreement)")
+        var purges: [[String: Any]] = []
+        let recordDeadline = Date().addingTimeInterval(30)
+        repeat {
+            let answer = try federation.curl(["-H", "authorization: Bearer \(walesToken)", "\(federation.api("wales"))/v1/agreements/HEIW-OLD-KEY/disclosures"])
+            purges = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])?["purges"] as? [[String: Any]] ?? []
+            if purges.isEmpty { usleep(250_000) }
+        } while purges.isEmpty && Date() < recordDeadline
+        #expect(purges.contains { ($0["entries"] as? [Int])?.contains(index) == true && ($0["reason"] as? String) == "withdrawn" }, "\(purges)")
+        // New rows under the old agreement are refused.
+        let late = try federation.recordRows(["rows": [["count": 9, "note": "LATE-\(UUID().uuidString)"]]])
+        #expect(late.status != 0 && late.stderr.contains("no data-sharing agreement in force"), "\(late)")
     }
 }

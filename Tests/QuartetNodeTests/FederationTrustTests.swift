@@ -3,6 +3,7 @@ import QuartetCrypto
 import QuartetLedger
 @testable import QuartetNode
 import QuartetTestKit
+import QuartetPolicy
 import Testing
 
 /// The signed, versioned federation file: who must sign a change, and what a node refuses.
@@ -25,11 +26,12 @@ import Testing
         }
 
         /// The bytes of a federation file of `members` at `version`.
-        func file(version: UInt64, members: [String]? = nil, replacing: [String: Ed25519PrivateKey] = [:]) -> [UInt8] {
+        func file(version: UInt64, members: [String]? = nil, replacing: [String: Ed25519PrivateKey] = [:], owners: [String]? = nil) -> [UInt8] {
             let nodes = (members ?? ids).enumerated().map { i, id in
                 #"{"id": "\#(id)", "role": "\#(id == "uk" ? "aggregator" : "nation")", "peer": "127.0.0.1:\#(7400 + i)", "api": "https://127.0.0.1:\#(8400 + i)", "vkey": "\#(vkey(id, key: replacing[id]))"}"#
             }
-            return Array(#"{"federation": "quartet-test", "version": \#(version), "nodes": [\#(nodes.joined(separator: ", "))]}"#.utf8)
+            let ownerList = owners.map { #", "owners": [\#($0.joined(separator: ", "))]"# } ?? ""
+            return Array(#"{"federation": "quartet-test", "version": \#(version), "nodes": [\#(nodes.joined(separator: ", "))]\#(ownerList)}"#.utf8)
         }
 
         func parse(_ bytes: [UInt8]) throws -> Federation { try Federation.parse(Data(bytes), file: "federation.json") }
@@ -175,6 +177,46 @@ import Testing
             .contains("a key the file revokes") == true)
         #expect(refusal("\"current_vkey\": \"not a key\"")?.contains("current_vkey") == true)
         #expect(refusal("\"current_vkey\": \"\(m.vkey("wales", key: other))\"") == nil)
+    }
+
+    /// A quorum of members signs the file, not the data owners: a node takes a change of an
+    /// owner's key or labels only with the owner's own statement (`OwnerHistory.succession`).
+    @Test func aQuorumCannotChangeAnOwnersKeyOrLabelsWithoutTheOwner() throws {
+        let m = try Members()
+        let heiw = try Ed25519PrivateKey(), next = try Ed25519PrivateKey(), theirs = try Ed25519PrivateKey()
+        func vkey(_ key: Ed25519PrivateKey) -> String { NoteVerifier(name: "HEIW", publicKey: key.publicKey).vkey }
+        func owner(_ key: Ed25519PrivateKey, labels: String = #""heiw.*""#, statements: [String] = [], retired: Bool = false) throws -> String {
+            let list = String(decoding: try JSONSerialization.data(withJSONObject: statements), as: UTF8.self)
+            return #"{"id": "HEIW", "vkey": "\#(vkey(key))", "labels": [\#(labels)], "statements": \#(list)\#(retired ? #", "retired": true"# : "")}"#
+        }
+        let accepted = m.file(version: 1, owners: [try owner(heiw)])
+        let all = Array(m.ids.prefix(3))
+        // The quorum pins a key of its own: refused whatever the signatures.
+        let pinned = m.file(version: 2, owners: [try owner(theirs)])
+        #expect(m.refusal(pinned, try m.sign(pinned, by: all), accepted: accepted)?.contains("without a statement signed by its key") == true)
+        // It moves HEIW's labels to an owner of its own: HEIW's entry changed without HEIW.
+        let hcpcKey = try Ed25519PrivateKey()
+        let moved = m.file(version: 2, owners: [try owner(heiw, labels: #""other.*""#),
+                                                #"{"id": "HCPC", "vkey": "\#(NoteVerifier(name: "HCPC", publicKey: hcpcKey.publicKey).vkey)", "labels": ["heiw.*"]}"#])
+        #expect(m.refusal(moved, try m.sign(moved, by: all), accepted: accepted) != nil)
+        // It leaves HEIW out: refused (an owner is retired, so its agreements end).
+        let left = m.file(version: 2, owners: [])
+        #expect(m.refusal(left, try m.sign(left, by: all), accepted: accepted)?.contains("retired") == true)
+        // HEIW's own rotation: taken.
+        let text = OwnerStatement(owner: "HEIW", from: NoteVerifier(name: "HEIW", publicKey: heiw.publicKey),
+                                  key: NoteVerifier(name: "HEIW", publicKey: next.publicKey), labels: ["heiw.*"]).text
+        let rotation = try NoteSigner(name: "HEIW", key: heiw).sign(text: text).serialized
+        let rotated = m.file(version: 2, owners: [try owner(next, statements: [rotation])])
+        #expect(try m.check(rotated, try m.sign(rotated, by: all), accepted: accepted) == all)
+        // A statement that does not lead to the entry is refused when the file is read.
+        #expect(throws: (any Error).self) { try m.parse(m.file(version: 2, owners: [try owner(theirs, statements: [rotation])])) }
+        // Retired: taken, and final.
+        let retired = m.file(version: 2, owners: [try owner(heiw, retired: true)])
+        #expect(try m.check(retired, try m.sign(retired, by: all), accepted: accepted) == all)
+        let back = m.file(version: 3, owners: [try owner(heiw)])
+        #expect(m.refusal(back, try m.sign(back, by: all), accepted: retired)?.contains("retired") == true)
+        // A first start has nothing to compare with: the file's own chain is all there is.
+        #expect(try m.check(pinned, try m.sign(pinned, by: all)) == all)
     }
 
     @Test func olderVersionsAndSameVersionDifferentFilesAreRefused() throws {
