@@ -10,6 +10,7 @@ import QuartetTLS
 /// The answer header that carries the request id (made once).
 private let requestIDHeader = HTTPField.Name("x-request-id")!
 private let nosniffHeader = HTTPField.Name("x-content-type-options")!
+private let hstsHeader = HTTPField.Name("strict-transport-security")!
 
 /// Every request: a request id (Hummingbird's, also sent back as `x-request-id`), errors as a
 /// JSON body `{"error": {"status", "message"}, "request_id"}`, one structured log line per
@@ -17,6 +18,20 @@ private let nosniffHeader = HTTPField.Name("x-content-type-options")!
 /// responses counted and timed for `/metrics`.
 struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
     let metrics: NodeMetrics
+
+    /// The `Strict-Transport-Security` value for an answer to a request for `host` (its Host
+    /// header, port and all), or nil: a year, this name only (other names under it may be other
+    /// services), never for `localhost` or an IP address.
+    static func strictTransportSecurity(host authority: String?) -> String? {
+        guard let authority, !authority.isEmpty else { return nil }
+        var host = Substring(authority)
+        if host.hasPrefix("[") { return nil }  // an IPv6 literal
+        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        let name = host.lowercased()
+        if name == "localhost" || name.hasSuffix(".localhost") { return nil }
+        if name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) { return nil }
+        return "max-age=31536000"
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
@@ -53,6 +68,10 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         // browser takes it for another type than it says.
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         if response.headers[nosniffHeader] == nil { response.headers[nosniffHeader] = "nosniff" }
+        // The API is HTTPS only: a browser that has been here once never tries plain HTTP for
+        // the name again (an on-path attacker's downgrade). Not for `localhost`, which other
+        // services on a person's machine answer over HTTP; browsers ignore it for IP addresses.
+        if let value = Self.strictTransportSecurity(host: request.head.authority) { response.headers[hstsHeader] = value }
         let status = Int(response.status.code)
         let elapsed = started.duration(to: .now)
         metrics.httpResponse(status: status, duration: elapsed)

@@ -29,6 +29,13 @@ import Testing
         let healthJSON = try #require(try JSONSerialization.jsonObject(with: Data(health.body.utf8)) as? [String: Any])
         #expect(healthJSON["status"] as? String == "ok")
         #expect(healthJSON["node"] as? String == "wales")
+        // Asked by a name, the answer pins HTTPS for it (HSTS); by an IP address or localhost, not.
+        let port = try #require(URL(string: files.apiBase)?.port)
+        let named = try curl(["-I", "--cacert", files.pki.caCertificate, "-k", "--resolve", "wales.quartet.test:\(port):127.0.0.1",
+                              "https://wales.quartet.test:\(port)/healthz"])
+        #expect(named.stdout.lowercased().contains("strict-transport-security: max-age=31536000"), "\(named)")
+        let byAddress = try curl(["-I", "--cacert", files.pki.caCertificate, "\(files.apiBase)/healthz"])
+        #expect(byAddress.status == 0 && !byAddress.stdout.lowercased().contains("strict-transport-security"), "\(byAddress)")
 
         // And with one, as operators' monitoring would.
         let healthWithCertificate = split(try curl(["--cacert", files.pki.caCertificate, "--cert", uk.certificate, "--key", uk.key,
