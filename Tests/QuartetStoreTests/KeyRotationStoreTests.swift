@@ -62,6 +62,20 @@ import Testing
         // From within: counted from `from`.
         let later = try store.batch(log, from: indices[1], maxEntries: 4096, maxBytes: 8 << 20, maxRotations: 8)
         #expect(try rotations(later) == 8 && later?.entries.count == Int(indices[9] - indices[1]))
+
+        // A relay that took all ten in one batch holds no checkpoint before the 9th: it serves
+        // nothing from 0 (the peer asks another, or the writer), not all ten past the cut
+        // (finding 151 e); past the second, the ten end at its one checkpoint within eight.
+        let relayStore = try TestKit.makeStore(log: "england")
+        defer { try? FileManager.default.removeItem(at: relayStore.directory.url) }
+        let pinned = try #require(try store.keyChain(log).keys.first)
+        let relay = try relayStore.addLog(name: "wales", origin: log.origin, publicKey: pinned, own: false, nowMillis: 1)
+        let all = try store.entries(log, from: 0, limit: 4096)
+        let head = try #require(try store.latestCheckpoint(log))
+        try relayStore.ingest(relay, from: 0, entries: all, note: head.note, checkpoint: head.checkpoint)
+        #expect(try relayStore.batch(relay, from: 0, maxEntries: 4096, maxBytes: 8 << 20) != nil)
+        #expect(try relayStore.batch(relay, from: 0, maxEntries: 4096, maxBytes: 8 << 20, maxRotations: 8) == nil)
+        #expect(try rotations(try relayStore.batch(relay, from: indices[2], maxEntries: 4096, maxBytes: 8 << 20, maxRotations: 8)) == 8)
     }
 
     @Test func aRotatedLogIsSignedByTheNewKeyAndVerifiesHereAndAtAReplica() async throws {
