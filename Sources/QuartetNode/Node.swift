@@ -144,9 +144,7 @@ public struct Node: Sendable {
                                                }, onStubsFilled: { log in
                                                    view.refold(reason: "payloads of stubs of \(log) came from peers")
                                                }, policy: { view.policy }, foldedSize: { view.foldedSize(of: $0) },
-                                               onDisclosed: { recipient, log, ranges, agreement, access in
-                                                   recorder.record(recipient: recipient, log: log, ranges: ranges, agreement: agreement, access: access)
-                                               }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion,
+                                               onDisclosed: { recipient, log, disclosed in recorder.record(recipient: recipient, log: log, disclosed) }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion,
                                                readBudget: configuration.peerReadBudget, onOwnLog: { gate.update($0) })
             let log = configuration.log
             let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger)

@@ -106,25 +106,52 @@ final class OwnLogRecorder: Sendable {
     /// (nothing is then taken as recorded, and the caller must not send the payloads).
     @discardableResult
     func record(recipient: String, log: String, ranges: [ClosedRange<UInt64>], agreement: String, access: Access) -> Bool {
-        let key = Key(recipient: recipient, log: log, agreement: agreement, access: access)
+        record(recipient: recipient, log: log, [Disclosed(ranges: ranges, agreement: agreement, access: access)])
+    }
+
+    /// What went to a recipient under one agreement, as index ranges of `log`.
+    struct Disclosed: Sendable {
+        var ranges: [ClosedRange<UInt64>]
+        var agreement: String
+        var access: Access
+    }
+
+    /// Records what one batch discloses to `recipient` under each agreement, all or nothing: the
+    /// lines of every agreement go into the journal in one write, so a batch withheld because
+    /// the journal refused it leaves no record of part of it (a record of more than went).
+    /// False: nothing was recorded, and the batch must not be sent.
+    func record(recipient: String, log: String, _ items: [Disclosed]) -> Bool {
         let now = wallClockMillis()
         journalLock.lock()
         defer { journalLock.unlock() }
-        // What is new, found first; taken as recorded only once its lines are in the journal.
-        let lines = state.withLockedValue { state -> [String] in
-            ranges.flatMap { range in
-                Self.uncovered(range, by: state.recorded[key] ?? []).map { new in
-                    JournalLine.disclosure(.init(recipient: recipient, log: log, agreement: agreement, access: access,
-                                                 from: new.lowerBound, to: new.upperBound, count: Self.length(new), time: now)).text
+        // What is new, found first (per agreement and access, against what is recorded and
+        // what this call adds before it); taken as recorded only once its lines are in the journal.
+        let new = state.withLockedValue { state -> [(key: Key, range: ClosedRange<UInt64>)] in
+            var adding: [Key: [ClosedRange<UInt64>]] = [:]
+            var new: [(key: Key, range: ClosedRange<UInt64>)] = []
+            for item in items {
+                let key = Key(recipient: recipient, log: log, agreement: item.agreement, access: item.access)
+                for range in item.ranges {
+                    for piece in Self.uncovered(range, by: state.recorded[key] ?? []) {
+                        for part in Self.uncovered(piece, by: adding[key] ?? []) {
+                            new.append((key, part))
+                            Self.insert(part, into: &adding[key, default: []])
+                        }
+                    }
                 }
             }
+            return new
         }
-        guard !lines.isEmpty else { return true }
+        guard !new.isEmpty else { return true }
+        let lines = new.map { key, range in
+            JournalLine.disclosure(.init(recipient: key.recipient, log: key.log, agreement: key.agreement, access: key.access,
+                                         from: range.lowerBound, to: range.upperBound, count: Self.length(range), time: now)).text
+        }
         guard appendToJournal(lines.joined(separator: "\n")) else { return false }
         let schedule = state.withLockedValue { state -> Bool in
-            for range in ranges {
-                for new in Self.uncovered(range, by: state.recorded[key] ?? []) {
-                    state.disclose(new, count: Self.length(new), key: key, first: now)
+            for (key, range) in new {
+                for part in Self.uncovered(range, by: state.recorded[key] ?? []) {
+                    state.disclose(part, count: Self.length(part), key: key, first: now)
                 }
             }
             if state.scheduled { return false }

@@ -298,15 +298,17 @@ extension ReplicationEngine {
         case .send(let strip, let disclosed):
             var out = batch
             for i in strip { out.entries[i].payload = nil }
-            for item in disclosed {
-                // Exactly the entries that went in full under the agreement, as index ranges.
+            // Exactly the entries that went in full under each agreement, as index ranges.
+            let records = disclosed.map { item -> OwnLogRecorder.Disclosed in
                 var ranges: [ClosedRange<UInt64>] = []
                 for index in item.positions.map({ batch.from + UInt64($0) }).sorted() {
                     if let last = ranges.last, last.upperBound + 1 == index { ranges[ranges.count - 1] = last.lowerBound...index } else { ranges.append(index...index) }
                 }
-                // Not recorded, not sent: the peer asks again (or is pushed the next commit).
-                guard onDisclosed(peer, batch.log, ranges, item.agreement, item.access) else { return nil }
+                return OwnLogRecorder.Disclosed(ranges: ranges, agreement: item.agreement, access: item.access)
             }
+            // Not recorded (all of it, or none), not sent: the peer asks again (or is pushed the
+            // next commit).
+            guard records.isEmpty || onDisclosed(peer, batch.log, records) else { return nil }
             return out
         }
     }

@@ -101,7 +101,9 @@ final class ReplicationEngine: @unchecked Sendable {
     /// Told of every batch sent with restricted payloads in full: (recipient, log, the batch's
     /// span, how many payloads, agreement, the recipient's access under it).
     /// Records a disclosure before it is sent; false if it could not be (the batch is withheld).
-    let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ ranges: [ClosedRange<UInt64>], _ agreement: String, _ access: Access) -> Bool
+    /// Records what a batch discloses to a recipient, every agreement's part or none (false:
+    /// the batch is not sent).
+    let onDisclosed: @Sendable (_ recipient: String, _ log: String, _ disclosed: [OwnLogRecorder.Disclosed]) -> Bool
     /// Told (on the engine's queue) where the node stands with its own log while it may not yet
     /// append, and once when it may (`OwnLogSync`).
     private let onOwnLog: @Sendable (OwnLogStatus) -> Void
@@ -126,7 +128,7 @@ final class ReplicationEngine: @unchecked Sendable {
          onStubsFilled: (@Sendable (_ log: String) -> Void)? = nil,
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
          foldedSize: @escaping @Sendable (String) -> UInt64 = { _ in 0 },
-         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ ranges: [ClosedRange<UInt64>], _ agreement: String, _ access: Access) -> Bool = { _, _, _, _, _ in true },
+         onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ disclosed: [OwnLogRecorder.Disclosed]) -> Bool = { _, _, _ in true },
          syncOwnLog: Bool = false, peerAnswers: Int? = nil, protocolVersion: UInt16 = ProtocolLimits.version,
          readBudget: ReadBudget.Settings = .init(), onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
         self.readBudgetSettings = readBudget

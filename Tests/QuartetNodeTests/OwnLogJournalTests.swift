@@ -280,6 +280,37 @@ import Testing
         #expect(d.from == 3 && d.to == 9 && d.count == 7)
     }
 
+    /// A batch disclosed under two agreements is recorded in one journal write, all or none:
+    /// before, each agreement's part was a write of its own, so a journal failing at the second
+    /// left the first recorded for a batch that was withheld (a record of more than went).
+    @Test func aBatchUnderTwoAgreementsIsRecordedWholeOrNotAtAll() async throws {
+        let dir = try TestKit.temporaryDirectory("journal")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let missing = dir.appendingPathComponent("missing")
+        let journal = missing.appendingPathComponent("pending-records")
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        let recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
+        let batch = [OwnLogRecorder.Disclosed(ranges: [3...5, 8...9], agreement: "HEIW-1", access: .full),
+                     OwnLogRecorder.Disclosed(ranges: [6...7], agreement: "HCPC-1", access: .full),
+                     // The same agreement twice in one call is recorded once.
+                     OwnLogRecorder.Disclosed(ranges: [4...9], agreement: "HEIW-1", access: .full)]
+        #expect(!recorder.record(recipient: "england", log: "wales", batch))
+        try FileManager.default.createDirectory(at: missing, withIntermediateDirectories: true)
+        #expect(recorder.record(recipient: "england", log: "wales", batch))
+        let lines = try String(decoding: Data(contentsOf: journal), as: UTF8.self).split(separator: "\n").map {
+            try JSONDecoder().decode(JournalLine.self, from: Data($0.utf8))
+        }
+        let spans = lines.compactMap { line -> String? in
+            guard case .disclosure(let d) = line else { return nil }
+            return "\(d.agreement) \(d.from)-\(d.to)"
+        }
+        #expect(spans.sorted() == ["HCPC-1 6-7", "HEIW-1 3-5", "HEIW-1 6-7", "HEIW-1 8-9"], "\(spans)")
+        // Recorded: the same batch again adds nothing.
+        #expect(recorder.record(recipient: "england", log: "wales", batch))
+        #expect(try String(decoding: Data(contentsOf: journal), as: UTF8.self).split(separator: "\n").count == lines.count)
+    }
+
     /// A journal line whose record no entry can hold (names of megabytes, in a copy restored
     /// from elsewhere) is said and dropped; the records beside it go in (before, the flush
     /// failed for ever and took every record with it).
