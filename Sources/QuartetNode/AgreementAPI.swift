@@ -11,7 +11,7 @@ extension API {
         routes.get("/v1/agreements", .reader) { request, context, caller -> Response in
             let policy = view.policy
             let now = wallClockMillis()
-            let agreements = policy.agreements.keys.sorted().map { AgreementBody(policy, $0, now: now) }
+            let agreements = policy.listed.map { AgreementBody(policy, $0, now: now) }
             let ignored = policy.ignored.map { AgreementsResponse.Ignored(log: $0.log, index: $0.index, reason: $0.reason) }
             let owners = federation.owners.keys.sorted().map { AgreementsResponse.Owner(id: $0, vkey: federation.owners[$0]!.vkey) }
             return Self.json(AgreementsResponse(node: node, agreements: agreements, ignored: ignored, owners: owners))
@@ -21,7 +21,7 @@ extension API {
             // Grows with every disclosure record: off the event loops (`ReadWork`).
             return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 let policy = view.policy
-                guard let state = policy.agreements[id] else {
+                guard let state = policy.state(id) else {
                     throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node")
                 }
                 let identity = caller.identity
@@ -42,20 +42,19 @@ extension API {
         routes.get("/v1/agreements/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let policy = view.policy
-            guard policy.agreements[id] != nil else { throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node") }
-            return Self.json(AgreementBody(policy, id, now: wallClockMillis()))
+            guard let state = policy.state(id) else { throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node") }
+            return Self.json(AgreementBody(policy, state, now: wallClockMillis()))
         }
     }
 }
 
 extension AgreementBody {
-    /// The agreement `id` as `policy` has it at `now` (it must be there).
-    init(_ policy: Policy, _ id: String, now: UInt64) {
-        let state = policy.agreements[id]!
+    /// `state`, one of `policy`'s, at `now`.
+    init(_ policy: Policy, _ state: AgreementState, now: UInt64) {
         let a = state.agreement
         self.init(id: a.id, owner: a.owner, holder: a.holder, labels: a.labels.sorted(), recipients: a.recipients.mapValues(\.rawValue),
                   purpose: a.purpose, validFrom: Timestamp.format(a.validFrom), validUntil: Timestamp.format(a.validUntil),
-                  rounding: a.rounding, minCellSize: a.minCellSize, status: policy.status(id, at: now) ?? "unknown",
+                  rounding: a.rounding, minCellSize: a.minCellSize, status: policy.status(of: state, at: now),
                   entry: LedgerRef(log: state.ref.log, index: state.ref.index), note: state.note,
                   revoked: state.revoked.map { AgreementBody.Revocation(time: Timestamp.format($0.timeMillis), reason: $0.reason, index: $0.index) },
                   withdrawn: state.withdrawn)

@@ -90,9 +90,9 @@ struct Dashboard {
 
     /// The agreements as the dashboard lists them.
     static func agreements(_ policy: Policy, now: UInt64) -> [DashboardPage.Agreement] {
-        policy.agreements.keys.sorted().map { id in
-            let a = policy.agreements[id]!.agreement
-            let status = policy.status(id, at: now) ?? "unknown"
+        policy.listed.map { state in
+            let a = state.agreement
+            let status = policy.status(of: state, at: now)
             return DashboardPage.Agreement(
                 id: a.id, owner: a.owner, ownerHref: "/owners/\(WebPage.path(a.owner))", holder: ViewQueries.displayName(a.holder), labels: a.labels.sorted().joined(separator: " "),
                 recipients: a.recipients.sorted { $0.key < $1.key }.map { "\(ViewQueries.displayName($0.key)): \($0.value.rawValue)" }.joined(separator: ", "),

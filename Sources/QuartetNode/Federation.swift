@@ -238,7 +238,7 @@ public struct Federation: Sendable, Equatable {
                 }
                 if retired || !statements.isEmpty {
                     do {
-                        ownerHistory[id] = try OwnerHistory.verify(owner: id, key: verifier, labels: ownerLabels[id] ?? [], notes: statements, retired: retired)
+                        ownerHistory[id] = try OwnerHistory.verify(federation: name, owner: id, key: verifier, labels: ownerLabels[id] ?? [], notes: statements, retired: retired)
                     } catch {
                         throw owner.error("statements", error.message)
                     }

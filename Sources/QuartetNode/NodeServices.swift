@@ -53,26 +53,33 @@ final class Purger: Sendable {
     /// a revocation folded here before its time (this clock behind the holder's) is purged when
     /// its time comes, by `checkEnded`, not marked done unpurged.
     func ended(_ id: String) {
-        if let state = view.policy.agreements[id] { ended(id, state, now: wallClockMillis()) }
+        if let state = view.policy.agreements[id] { ended(state, now: wallClockMillis()) }
     }
 
-    /// Every agreement that has ended by now: revoked, or past its validity.
+    /// Every agreement that has ended by now: revoked, past its validity, contested or withdrawn.
     func checkEnded() {
         let now = wallClockMillis()
-        for (id, state) in view.policy.agreements { ended(id, state, now: now) }
-    }
-
-    private func ended(_ id: String, _ state: AgreementState, now: UInt64) {
-        guard let reason = state.ended(by: now) else { return }
-        guard handled.withLockedValue({ $0.insert(id).inserted }) else { return }
-        DispatchQueue.global().async { self.purge(id, reason: reason) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 5) { self.purge(id, reason: reason) }
-    }
-
-    private func purge(_ id: String, reason: String) {
         let policy = view.policy
-        for state in ([policy.agreements[id]].compactMap { $0 } + policy.shadowed.filter { $0.agreement.id == id })
-        where state.agreement.holder != ownLog {
+        for state in policy.agreements.values { ended(state, now: now) }
+        for states in policy.withdrawn.values { for state in states { ended(state, now: now) } }
+    }
+
+    private func ended(_ state: AgreementState, now: UInt64) {
+        guard let reason = state.ended(by: now) else { return }
+        // A withdrawn copy of an id is handled apart from the agreement of that id that counts.
+        let key = "\(state.agreement.id)\n\(state.withdrawn == nil ? "" : state.agreement.holder)"
+        guard handled.withLockedValue({ $0.insert(key).inserted }) else { return }
+        DispatchQueue.global().async { self.purge(state, reason: reason) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 5) { self.purge(state, reason: reason) }
+    }
+
+    private func purge(_ ended: AgreementState, reason: String) {
+        let policy = view.policy
+        let id = ended.agreement.id
+        // The agreement of the id as the policy has it now, and the copies that contest it; a
+        // withdrawn one alone.
+        let states = ended.withdrawn != nil ? [ended] : [policy.agreements[id]].compactMap { $0 } + policy.shadowed.filter { $0.agreement.id == id }
+        for state in states where state.agreement.holder != ownLog {
             purge(state, policy: policy, reason: reason)
         }
     }

@@ -43,7 +43,7 @@ extension API {
             // Grows with every disclosure record: off the event loops (`ReadWork`).
             return try await reads.run(who.author, privileged: who.isNodeOrOperator) {
                 let policy = view.policy
-                let mine = policy.agreements.values.filter { $0.agreement.owner.lowercased() == owner.lowercased() }.sorted { $0.agreement.id < $1.agreement.id }
+                let mine = policy.listed.filter { $0.agreement.owner.lowercased() == owner.lowercased() }
                 guard !mine.isEmpty else { throw HTTPError(.notFound, message: "no agreement of data owner \(owner) on the ledger at this node") }
                 let readable = mine.filter { AuditRule.mayReadRecords(of: $0.agreement, who.identity) }
                 guard !readable.isEmpty else {
@@ -53,7 +53,7 @@ extension API {
                 let agreements = readable.map { state -> OwnerBody.Agreement in
                     let a = state.agreement
                     let id = a.id
-                    let status = policy.status(id, at: now) ?? "unknown"
+                    let status = policy.status(of: state, at: now)
                     return OwnerBody.Agreement(
                         id: id, status: status, tag: status == "in-force" ? "green" : (status == "pending" ? "amber" : "grey"), holder: ViewQueries.displayName(a.holder),
                         recipients: a.recipients.sorted { $0.key < $1.key }.map { "\(ViewQueries.displayName($0.key)): \($0.value.rawValue)" }.joined(separator: ", "),

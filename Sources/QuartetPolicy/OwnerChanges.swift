@@ -9,7 +9,9 @@ import QuartetLedger
 /// statements signed by the owner, each by the key before it (`OwnerHistory.succession`).
 ///
 ///     quartet data owner
+///     uk-ot-workforce
 ///     HEIW
+///     seq 1
 ///     from HEIW+1f2e3d4c+AQ…
 ///     vkey HEIW+5a6b7c8d+AQ…
 ///     label heiw.*
@@ -20,7 +22,12 @@ public struct OwnerStatement: Sendable, Equatable {
     /// At most this many statements per owner (a key a year for decades).
     public static let maxPerOwner = 64
 
+    /// The federation whose file it is for (a statement is not replayed into another).
+    public var federation: String
     public var owner: String
+    /// Its place in the owner's statements: each one's is greater than the one before it, so an
+    /// old statement cannot be added again after a later one (a label rolled back).
+    public var sequence: UInt64
     /// The key that signs: the owner's key before the change.
     public var from: NoteVerifier
     /// The owner's key after it.
@@ -28,8 +35,10 @@ public struct OwnerStatement: Sendable, Equatable {
     /// Its labels after it.
     public var labels: [String]
 
-    public init(owner: String, from: NoteVerifier, key: NoteVerifier, labels: [String]) {
+    public init(federation: String, owner: String, sequence: UInt64, from: NoteVerifier, key: NoteVerifier, labels: [String]) {
+        self.federation = federation
         self.owner = owner
+        self.sequence = sequence
         self.from = from
         self.key = key
         self.labels = labels
@@ -37,21 +46,24 @@ public struct OwnerStatement: Sendable, Equatable {
 
     /// The note text.
     public var text: String {
-        "\(Self.header)\n\(owner)\nfrom \(from.vkey)\nvkey \(key.vkey)\n" + labels.map { "label \($0)\n" }.joined()
+        "\(Self.header)\n\(federation)\n\(owner)\nseq \(sequence)\nfrom \(from.vkey)\nvkey \(key.vkey)\n" + labels.map { "label \($0)\n" }.joined()
     }
 
     /// Parses and checks a statement as signed: its form, both keys named by the owner, and
     /// the signature of `from`.
     public init(note: SignedNote) throws(PolicyError) {
         let lines = note.text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 5, lines.last == "", lines[0] == Self.header, !lines[1].isEmpty,
-              lines[2].hasPrefix("from "), lines[3].hasPrefix("vkey ") else {
-            throw PolicyError("expected `\(Self.header)`, the owner's id, `from <vkey>`, `vkey <vkey>` and a `label <label>` line per label")
+        guard lines.count >= 7, lines.last == "", lines[0] == Self.header, !lines[1].isEmpty, !lines[2].isEmpty,
+              lines[3].hasPrefix("seq "), let sequence = UInt64(lines[3].dropFirst(4)), String(sequence) == lines[3].dropFirst(4),
+              lines[4].hasPrefix("from "), lines[5].hasPrefix("vkey ") else {
+            throw PolicyError("expected `\(Self.header)`, the federation's name, the owner's id, `seq N`, `from <vkey>`, `vkey <vkey>` and a `label <label>` line per label")
         }
-        owner = String(lines[1])
+        federation = String(lines[1])
+        owner = String(lines[2])
+        self.sequence = sequence
         do {
-            from = try NoteVerifier(vkey: String(lines[2].dropFirst(5)))
-            key = try NoteVerifier(vkey: String(lines[3].dropFirst(5)))
+            from = try NoteVerifier(vkey: String(lines[4].dropFirst(5)))
+            key = try NoteVerifier(vkey: String(lines[5].dropFirst(5)))
         } catch {
             throw PolicyError("a key line is not a verifier key: \(error.message)")
         }
@@ -59,7 +71,7 @@ public struct OwnerStatement: Sendable, Equatable {
             throw PolicyError("both keys must be named by the owner's id (\(owner)); found \(from.name) and \(key.name)")
         }
         var labels: [String] = []
-        for line in lines[4..<(lines.count - 1)] {
+        for line in lines[6..<(lines.count - 1)] {
             guard line.hasPrefix("label "), LabelOwnership.isValid(String(line.dropFirst(6))) else {
                 throw PolicyError("expected `label <label or prefix.*>`, found \"\(line.prefix(80))\"")
             }
@@ -93,7 +105,7 @@ public struct OwnerHistory: Sendable, Equatable {
     /// Checks `notes` (oldest first) as `owner`'s chain ending at its entry (`key`, `labels`):
     /// each statement signed by the key the one before it names (the first by whatever key it
     /// names as `from`), the last naming exactly the entry. Throws what is wrong and where.
-    public static func verify(owner: String, key: NoteVerifier, labels: [String], notes: [String], retired: Bool) throws(PolicyError) -> OwnerHistory {
+    public static func verify(federation: String, owner: String, key: NoteVerifier, labels: [String], notes: [String], retired: Bool) throws(PolicyError) -> OwnerHistory {
         guard notes.count <= OwnerStatement.maxPerOwner else { throw PolicyError("at most \(OwnerStatement.maxPerOwner) statements per data owner") }
         var past: [NoteVerifier] = []
         var previous: OwnerStatement?
@@ -107,16 +119,35 @@ public struct OwnerHistory: Sendable, Equatable {
                 throw PolicyError("statement \(i): not a signed note: \(error)")
             }
             guard statement.owner == owner else { throw PolicyError("statement \(i) is data owner \(statement.owner)'s, not \(owner)'s") }
-            if let previous, previous.key != statement.from {
-                throw PolicyError("statement \(i) is signed by \(statement.from.vkey), but statement \(i - 1) named \(previous.key.vkey): each is signed by the key the one before it names")
+            guard statement.federation == federation else {
+                throw PolicyError("statement \(i) is for federation \(statement.federation), not \(federation)")
             }
-            if statement.from != key, !past.contains(statement.from) { past.append(statement.from) }
+            if let previous {
+                guard previous.key == statement.from else {
+                    throw PolicyError("statement \(i) is signed by \(statement.from.vkey), but statement \(i - 1) named \(previous.key.vkey): each is signed by the key the one before it names")
+                }
+                guard statement.sequence > previous.sequence else {
+                    throw PolicyError("statement \(i) has seq \(statement.sequence), not more than statement \(i - 1)'s \(previous.sequence): an earlier statement does not come again")
+                }
+            }
+            if statement.key != statement.from, !past.contains(statement.from) { past.append(statement.from) }
+            // A key once changed from does not come back: the agreements it signed were withdrawn.
+            guard !past.contains(statement.key) else {
+                throw PolicyError("statement \(i) names \(statement.key.vkey), a key data owner \(owner) has changed from; a key does not come back")
+            }
             previous = statement
         }
         if let last = previous, last.key != key || Set(last.labels) != Set(labels) {
             throw PolicyError("the last statement names key \(last.key.vkey) and labels [\(last.labels.sorted().joined(separator: ", "))], not the owner's entry (\(key.vkey), [\(labels.sorted().joined(separator: ", "))])")
         }
         return OwnerHistory(statements: notes, pastKeys: past, retired: retired)
+    }
+
+    /// The statement that would follow `history` for an owner whose entry is `key`: its
+    /// sequence number (one more than the last).
+    public static func nextSequence(after history: OwnerHistory) -> UInt64 {
+        guard let last = history.statements.last, let note = try? SignedNote(parsing: last), let statement = try? OwnerStatement(note: note) else { return 1 }
+        return statement.sequence + 1
     }
 
     /// One owner's entry as a federation file states it.
@@ -153,11 +184,14 @@ public struct OwnerHistory: Sendable, Equatable {
             return "data owner \(owner)'s statements differ from those accepted; a new version keeps them and adds new ones after"
         }
         let unchanged = new.key == accepted.key && Set(new.labels) == Set(accepted.labels)
-        if unchanged { return nil }
         let added = new.history.statements.dropFirst(accepted.history.statements.count)
-        guard let first = added.first,
-              let note = try? SignedNote(parsing: first), let statement = try? OwnerStatement(note: note), statement.from == accepted.key else {
-            return "data owner \(owner)'s key or labels change without a statement signed by its key \(accepted.key.vkey) (`quartet agreement owner-change`)"
+        guard let first = added.first else {
+            return unchanged ? nil : "data owner \(owner)'s key or labels change without a statement signed by its key \(accepted.key.vkey) (`quartet agreement owner-change`)"
+        }
+        // Added statements start from the key accepted, changed entry or not: a chain a quorum
+        // made from a key of its own would make that key one of the owner's past keys.
+        guard let note = try? SignedNote(parsing: first), let statement = try? OwnerStatement(note: note), statement.from == accepted.key else {
+            return "data owner \(owner)'s new statements do not start from its key \(accepted.key.vkey): the first must be signed by it (`quartet agreement owner-change`)"
         }
         return nil
     }

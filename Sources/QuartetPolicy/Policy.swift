@@ -22,6 +22,22 @@ public struct Policy: Sendable {
     /// marked contested; the others are here, so recipients purge what either let them hold).
     public private(set) var contested: Set<String> = []
     public private(set) var shadowed: [AgreementState] = []
+    /// Agreements their owner signed that the federation file no longer lets count (`judge`),
+    /// by id, one per holder log, sorted by holder: ended, never in force, apart from
+    /// `agreements` so they take no id from an agreement that counts.
+    public private(set) var withdrawn: [String: [AgreementState]] = [:]
+    private var withdrawnPerHolder: [String: Int] = [:]
+
+    /// The agreement `id` as its records are found: the one on the ledger that counts, else its
+    /// withdrawn copy (the first by holder).
+    public func state(_ id: String) -> AgreementState? { agreements[id] ?? withdrawn[id]?.first }
+
+    /// Every agreement listed: those that count and the withdrawn, by id then holder.
+    public var listed: [AgreementState] {
+        (Array(agreements.values) + withdrawn.values.flatMap { $0 }).sorted {
+            ($0.agreement.id, $0.agreement.holder, $0.withdrawn == nil ? 0 : 1) < ($1.agreement.id, $1.agreement.holder, $1.withdrawn == nil ? 0 : 1)
+        }
+    }
 
     /// How many of the agreements' boundaries — a validity's start or end, a revocation's time —
     /// have passed by `time` (POSIX ms). It moves whenever what the agreements allow as of now may
@@ -66,11 +82,10 @@ public struct Policy: Sendable {
             switch kind {
             case .established:
                 let agreement: Agreement, note: String
-                do throws(PolicyError) {
-                    (agreement, note) = try Self.verify(payload: payload, owners: owners, labels: labels, history: history)
-                } catch {
-                    guard let withdrawn = Self.withdrawal(payload: payload, owners: owners, labels: labels, history: history) else { throw error }
-                    return withdraw(withdrawn, log: log, index: index, refused: error.message)
+                switch Self.judge(payload: payload, owners: owners, labels: labels, history: history) {
+                case .counts(let a, let n): (agreement, note) = (a, n)
+                case .withdrawn(let a, let n, let reason): return withdraw(a, note: n, reason: reason, log: log, index: index)
+                case .refused(let error): throw error
                 }
                 guard agreement.holder == log else { return ignore(log, index, "agreement \(agreement.id) names holder \(agreement.holder), but it is in the \(log) log") }
                 if let held = agreements[agreement.id] {
@@ -123,17 +138,29 @@ public struct Policy: Sendable {
         }
     }
 
+    /// At most this many withdrawn agreements are kept per holder's log: an owner's past key,
+    /// compromised, could otherwise mint agreements naming a log of its holder's choosing,
+    /// each kept by every node and purged for at each start. Only that log's own are lost to
+    /// the bound: an honest holder has a handful.
+    public static let maxWithdrawnPerHolder = 64
+
     /// Keeps an agreement its owner signed that the federation file no longer lets count (a key
     /// rotated away from, a retired owner, a label moved): in force nowhere, ended at once, so
     /// recipients purge what it let them hold and record it, and its records stay readable by
-    /// its id. Its id stays taken, as any agreement's.
-    private mutating func withdraw(_ withdrawn: (agreement: Agreement, note: String, reason: String), log: String, index: UInt64, refused: String) -> PolicyOutcome {
-        let agreement = withdrawn.agreement
+    /// its id. Kept apart from the agreements that count (`withdrawn`): it neither takes an id
+    /// from one nor contests one, whatever order the logs are folded in (a compromised past key
+    /// could otherwise copy a live agreement's id into another holder's log and contest it).
+    private mutating func withdraw(_ agreement: Agreement, note: String, reason: String, log: String, index: UInt64) -> PolicyOutcome {
         guard agreement.holder == log else { return ignore(log, index, "agreement \(agreement.id) names holder \(agreement.holder), but it is in the \(log) log") }
-        guard agreements[agreement.id] == nil, !contested.contains(agreement.id) else {
-            return ignore(log, index, "\(refused); its id is already on the ledger")
+        guard !(withdrawn[agreement.id] ?? []).contains(where: { $0.agreement.holder == log }) else {
+            return ignore(log, index, "agreement \(agreement.id) is already on the ledger (withdrawn: \(reason))")
         }
-        agreements[agreement.id] = AgreementState(agreement: agreement, note: withdrawn.note, ref: (log, index), revoked: nil, withdrawn: withdrawn.reason)
+        guard withdrawnPerHolder[log, default: 0] < Self.maxWithdrawnPerHolder else {
+            return ignore(log, index, "agreement \(agreement.id) (withdrawn: \(reason)): this log already holds \(Self.maxWithdrawnPerHolder) withdrawn agreements")
+        }
+        withdrawnPerHolder[log, default: 0] += 1
+        withdrawn[agreement.id, default: []].append(AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil, withdrawn: reason))
+        withdrawn[agreement.id]!.sort { $0.agreement.holder < $1.agreement.holder }
         return .accepted(agreement.id)
     }
 
@@ -274,9 +301,13 @@ public struct Policy: Sendable {
         }
     }
 
-    /// Where an agreement stands at `time`.
+    /// Where an agreement stands at `time` (the one `state(id)` finds).
     public func status(_ id: String, at time: UInt64) -> String? {
-        guard let state = agreements[id] else { return nil }
+        state(id).map { status(of: $0, at: time) }
+    }
+
+    /// Where `state` stands at `time`.
+    public func status(of state: AgreementState, at time: UInt64) -> String {
         if state.contested { return "contested" }
         if state.withdrawn != nil { return "withdrawn" }
         if let revoked = state.revoked, revoked.timeMillis <= time { return "revoked" }
@@ -292,18 +323,55 @@ public struct Policy: Sendable {
     /// retired and the federation file gives it every label the agreement opens.
     public static func verify(payload: [UInt8], owners: [String: NoteVerifier], labels: LabelOwnership? = nil,
                               history: [String: OwnerHistory] = [:]) throws(PolicyError) -> (Agreement, String) {
-        let (agreement, note, noteText) = try parse(payload: payload, owners: owners)
-        guard let verifier = owners[agreement.owner] else {
-            throw PolicyError("agreement \(agreement.id): the federation file pins no key for data owner \(agreement.owner)")
+        switch judge(payload: payload, owners: owners, labels: labels, history: history) {
+        case .counts(let agreement, let note): return (agreement, note)
+        case .withdrawn(let agreement, _, let reason): throw PolicyError("agreement \(agreement.id): \(reason)")
+        case .refused(let error): throw error
         }
-        do { try checkSignature(note, by: verifier) } catch {
-            throw PolicyError("agreement \(agreement.id): not countersigned by data owner \(agreement.owner) (\(error.message))")
+    }
+
+    /// What an agreement entry is under the federation file.
+    enum Judgement {
+        /// Its owner's key in force signed it, the owner is not retired, its labels are the owner's.
+        case counts(Agreement, String)
+        /// Its owner signed it, but the file no longer lets it count: a key the owner has changed
+        /// from (one its statements name), a retired owner, or a label the file gives another
+        /// owner or none. Ended, so recipients purge (`withdraw`).
+        case withdrawn(Agreement, String, reason: String)
+        /// No key of its owner signed it, or it is no agreement: ignored.
+        case refused(PolicyError)
+    }
+
+    /// Judges an agreement entry with at most one signature check, whatever its note holds: by
+    /// the owner's key in force when the note carries its line (an agreement it signed; a line
+    /// that fails is a refusal, not a reason to try past keys), else by the first past key
+    /// whose line it carries (an honest agreement carries one line of its owner's).
+    static func judge(payload: [UInt8], owners: [String: NoteVerifier], labels: LabelOwnership?, history: [String: OwnerHistory]) -> Judgement {
+        let agreement: Agreement, note: SignedNote, noteText: String
+        do { (agreement, note, noteText) = try parse(payload: payload, owners: owners) } catch { return .refused(error) }
+        let owner = agreement.owner
+        guard let current = owners[owner] else {
+            return .refused(PolicyError("agreement \(agreement.id): the federation file pins no key for data owner \(owner)"))
         }
-        if history[agreement.owner]?.retired == true {
-            throw PolicyError("agreement \(agreement.id): data owner \(agreement.owner) is retired; none of its agreements is in force")
+        func carries(_ key: NoteVerifier) -> Bool { note.signatures.contains { $0.keyName.utf8.elementsEqual(key.name.utf8) && $0.keyID == key.keyID } }
+        if carries(current) {
+            do { try checkSignature(note, by: current) } catch {
+                return .refused(PolicyError("agreement \(agreement.id): not countersigned by data owner \(owner) (\(error.message))"))
+            }
+            if history[owner]?.retired == true {
+                return .withdrawn(agreement, noteText, reason: "data owner \(owner) is retired; none of its agreements is in force")
+            }
+            if let labels, let refusal = labelRefusal(agreement, labels) { return .withdrawn(agreement, noteText, reason: refusal) }
+            return .counts(agreement, noteText)
         }
-        if let labels, let refusal = labelRefusal(agreement, labels) { throw PolicyError("agreement \(agreement.id): \(refusal)") }
-        return (agreement, noteText)
+        let past = history[owner]?.pastKeys ?? []
+        guard let key = note.signatures.lazy.compactMap({ line in past.first { $0.name.utf8.elementsEqual(line.keyName.utf8) && $0.keyID == line.keyID } }).first else {
+            return .refused(PolicyError("agreement \(agreement.id): not countersigned by data owner \(owner) (note carries no signature by \(current.name)+\(Hex.encode(current.keyID)))"))
+        }
+        do { try checkSignature(note, by: key) } catch {
+            return .refused(PolicyError("agreement \(agreement.id): not countersigned by data owner \(owner) (\(error.message))"))
+        }
+        return .withdrawn(agreement, noteText, reason: "signed by \(key.vkey), a key data owner \(owner) has changed from")
     }
 
     /// An agreement entry's note and agreement, with its id checked against the owners' ids.
@@ -346,28 +414,6 @@ public struct Policy: Sendable {
             guard owner == agreement.owner else { return "label \(label) belongs to \(owner); only \(owner) may open it, not \(agreement.owner)" }
         }
         return nil
-    }
-
-    /// An agreement entry that `verify` refuses but its owner did sign, and why it no longer
-    /// counts: signed by a key the owner has rotated away from (its statements in the federation
-    /// file name it), by a retired owner, or over a label the file no longer gives the owner. Nil
-    /// when it is not its owner's at all. At most two signature checks, whatever the note holds:
-    /// the current key's (remembered from `verify` when it passed) and the first past key's whose
-    /// line the note carries (an honest agreement carries one of the owner's lines).
-    static func withdrawal(payload: [UInt8], owners: [String: NoteVerifier], labels: LabelOwnership?,
-                           history: [String: OwnerHistory]) -> (agreement: Agreement, note: String, reason: String)? {
-        guard let (agreement, note, noteText) = try? parse(payload: payload, owners: owners),
-              let current = owners[agreement.owner] else { return nil }
-        let owner = agreement.owner, past = history[owner]?.pastKeys ?? []
-        if (try? checkSignature(note, by: current)) != nil {
-            if history[owner]?.retired == true { return (agreement, noteText, "data owner \(owner) is retired") }
-            if let labels, let refusal = labelRefusal(agreement, labels) { return (agreement, noteText, refusal) }
-            return nil
-        }
-        let lines = note.signatures
-        guard let key = lines.lazy.compactMap({ line in past.first { $0.name == line.keyName && $0.keyID == line.keyID } }).first,
-              (try? checkSignature(note, by: key)) != nil else { return nil }
-        return (agreement, noteText, "signed by \(key.vkey), a key data owner \(owner) has changed from")
     }
 
     /// An `agreement.revoked` payload: `{"id", "reason"}`.

@@ -101,39 +101,55 @@ struct AgreementOwnerChange: ParsableCommand {
         commandName: "owner-change",
         abstract: "As the data owner, sign a change of its own entry in the federation file (a new key, other labels).",
         discussion: """
-            Signed with the key the owner holds now (the one the nodes have accepted), naming the \
-            key and labels it holds after. Add the note printed to the owner's "statements" in \
-            the federation file (after any already there) and set its "vkey" and "labels" to \
-            what the note names: nodes take a change of an owner's key or labels only so. \
-            Agreements the old key signed end when the file is in force (docs/agreements.md).
+            Signed with the key the owner holds now (the one the federation file names), naming \
+            the key and labels it holds after, for this federation and as the next of the owner's \
+            statements. Add the note printed to the owner's "statements" in the federation file \
+            (after those already there), set its "vkey" and "labels" to what the note names and \
+            raise "version": nodes take a change of an owner's key or labels only so. Agreements \
+            the old key signed are withdrawn when the file is in force (docs/agreements.md).
             """)
+    @Option(help: "The federation file as in force (its name, the owner's entry and statements are read from it).") var federation: String
     @Option(help: "The data owner's key now (the one the federation file names).") var key: String
     @Option(help: "The data owner's id.") var owner: String
     @Option(help: "The owner's verifier key after the change (default: unchanged).") var newVkey: String?
-    @Option(help: "A label or prefix (heiw.*) the owner holds after the change (repeat; all of them).") var label: [String]
+    @Option(help: "A label or prefix (heiw.*) the owner holds after the change (repeat; all of them; default: unchanged).") var label: [String] = []
     @OptionGroup var output: FormatOptions
 
     func run() throws {
         guard Names.isOwner(owner) else { throw ValidationError("--owner must be A-Z, 0-9 and '-' (e.g. HEIW)") }
+        let file = try FederationTrust.read(federation, signatures: false).federation
+        guard let current = file.owners[owner] else { throw CLIError("\(federation) lists no data owner \(owner)") }
+        if file.ownerHistory[owner]?.retired == true { throw CLIError("data owner \(owner) is retired in \(federation); a retired owner does not change") }
         let pem: String
         do { pem = try RegularFile.readText(key, limit: 65_536) } catch { throw CLIError("--key: cannot read \(key): \(error)") }
         let signer = try NoteSigner(name: owner, key: try Ed25519PrivateKey(pem: pem))
+        guard signer.verifier == current else {
+            throw CLIError("--key is not \(owner)'s key in \(federation) (\(current.vkey)): a change is signed by the key the nodes hold")
+        }
         let next: NoteVerifier
         if let newVkey {
             do { next = try NoteVerifier(vkey: newVkey) } catch { throw ValidationError("--new-vkey: \(error)") }
             guard next.name == owner else { throw ValidationError("--new-vkey is named \(next.name); the owner's keys are named \(owner)") }
         } else {
-            next = signer.verifier
+            next = current
         }
-        let statement = OwnerStatement(owner: owner, from: signer.verifier, key: next, labels: label)
+        let labels = label.isEmpty ? (file.labels.patterns[owner] ?? []) : label
+        let history = file.ownerHistory[owner] ?? OwnerHistory()
+        let statement = OwnerStatement(federation: file.name, owner: owner, sequence: OwnerHistory.nextSequence(after: history),
+                                       from: current, key: next, labels: labels)
         let note = try signer.sign(text: statement.text)
-        // Checked as a node reads it.
-        do { _ = try OwnerStatement(note: note) } catch { throw CLIError(error.message) }
+        // Checked as a node will read the file with it.
+        do {
+            _ = try OwnerHistory.verify(federation: file.name, owner: owner, key: next, labels: labels,
+                                        notes: history.statements + [note.serialized], retired: false)
+        } catch {
+            throw CLIError(error.message)
+        }
         switch output.format {
-        case .json: printJSON(OwnerChangeOutput(owner: owner, from: signer.verifier.vkey, vkey: next.vkey, labels: label, statement: note.serialized))
+        case .json: printJSON(OwnerChangeOutput(owner: owner, from: current.vkey, vkey: next.vkey, labels: labels, statement: note.serialized))
         case .text:
             print(note.serialized, terminator: "")
-            FileHandle.standardError.write(Data("add it to \(owner)'s \"statements\" as a JSON string, and set \"vkey\" to \(next.vkey) and \"labels\" to [\(label.map { "\"\($0)\"" }.joined(separator: ", "))]\n".utf8))
+            FileHandle.standardError.write(Data("add it to \(owner)'s \"statements\" as a JSON string, set \"vkey\" to \(next.vkey) and \"labels\" to [\(labels.map { "\"\($0)\"" }.joined(separator: ", "))], and raise \"version\"\n".utf8))
         }
     }
 }

@@ -4,6 +4,7 @@ import QuartetCrypto
 import QuartetLedger
 import QuartetNode
 import QuartetStore
+import QuartetPolicy
 
 /// `quartet federation sign|verify|show`: the signed, versioned federation file
 /// (docs/security.md, "Membership"; docs/operations.md, "Changing the federation").
@@ -185,6 +186,9 @@ struct FederationCommand: AsyncParsableCommand {
                     "owners": FederationReview.ownerIDs(of: federation).map { id -> [String: Any] in
                         var entry: [String: Any] = ["id": id, "labels": (federation.labels.patterns[id] ?? []).sorted()]
                         if let key = federation.owners[id] { entry["vkey"] = key.vkey }
+                        let history = federation.ownerHistory[id] ?? OwnerHistory()
+                        entry["statements"] = history.statements
+                        entry["retired"] = history.retired
                         return entry
                     },
                     "signed_by": matches ? signers : [], "signatures_match_file": matches, "quorum": FederationTrust.quorum(of: federation.members.count),

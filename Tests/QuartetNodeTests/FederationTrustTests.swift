@@ -203,7 +203,7 @@ import Testing
         let left = m.file(version: 2, owners: [])
         #expect(m.refusal(left, try m.sign(left, by: all), accepted: accepted)?.contains("retired") == true)
         // HEIW's own rotation: taken.
-        let text = OwnerStatement(owner: "HEIW", from: NoteVerifier(name: "HEIW", publicKey: heiw.publicKey),
+        let text = OwnerStatement(federation: "quartet-test", owner: "HEIW", sequence: 1, from: NoteVerifier(name: "HEIW", publicKey: heiw.publicKey),
                                   key: NoteVerifier(name: "HEIW", publicKey: next.publicKey), labels: ["heiw.*"]).text
         let rotation = try NoteSigner(name: "HEIW", key: heiw).sign(text: text).serialized
         let rotated = m.file(version: 2, owners: [try owner(next, statements: [rotation])])

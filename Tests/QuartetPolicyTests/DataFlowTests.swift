@@ -147,7 +147,7 @@ import Testing
         a.id = "HCPC-GRAB"
         let grab = try established(a, key: otherKey)
         policy.apply(log: "wales", index: 0, timeMillis: 0, type: grab.header.type, payload: grab.payload)
-        #expect(policy.agreements["HCPC-GRAB"]?.withdrawn?.contains("belongs to HEIW") == true)
+        #expect(policy.state("HCPC-GRAB")?.withdrawn?.contains("belongs to HEIW") == true)
         #expect(policy.inForce(label: label, holder: "wales", at: during).isEmpty)
         #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: during).access == .none)
         #expect(throws: PolicyError.self) { try LabelOwnership(["A": ["x.*"], "B": ["x.y"]]) }
