@@ -183,7 +183,8 @@ public struct Node: Sendable {
             let ownWriter = writer
             recorder.writer.withLockedValue { $0 = ownWriter }
             self.recorder = recorder
-            let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, logger: logger)
+            let marks = PurgeMarks(path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("purges-done").path, logger: logger)
+            let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, marks: marks, logger: logger)
             self.purger = purger
             view.onAgreementEnded.withLockedValue { $0 = { id in purger.ended(id) } }
             // Built with it: the file is now the accepted one.

@@ -37,14 +37,20 @@ final class Purger: Sendable {
     let recorder: OwnLogRecorder
     let logger: Logger
     private let handled = NIOLockedValueBox<Set<String>>([])
+    /// Purges finished in an earlier run (or this one): not scanned for again.
+    let marks: PurgeMarks?
 
-    init(store: LedgerStore, view: ViewMaintainer, me: String, ownLog: String, recorder: OwnLogRecorder, logger: Logger) {
+    init(store: LedgerStore, view: ViewMaintainer, me: String, ownLog: String, recorder: OwnLogRecorder, marks: PurgeMarks? = nil, logger: Logger) {
         self.store = store
         self.view = view
         self.me = me
         self.ownLog = ownLog
         self.recorder = recorder
+        self.marks = marks
         self.logger = logger
+        if let marks, marks.count > 0 {
+            logger.info("purges finished before are not scanned for again", metadata: ["count": "\(marks.count)", "file": "\(marks.path)"])
+        }
     }
 
     /// Purges for `id` (off the caller's thread), and once more a few seconds later: a batch
@@ -67,34 +73,43 @@ final class Purger: Sendable {
     private func ended(_ state: AgreementState, now: UInt64) {
         guard let reason = state.ended(by: now) else { return }
         // A withdrawn copy of an id is handled apart from the agreement of that id that counts.
-        let key = "\(state.agreement.id)\n\(state.withdrawn == nil ? "" : state.agreement.holder)"
-        guard handled.withLockedValue({ $0.insert(key).inserted }) else { return }
-        DispatchQueue.global().async { self.purge(state, reason: reason) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 5) { self.purge(state, reason: reason) }
+        let key = PurgeMarks.key(state)
+        guard marks?.contains(key) != true, handled.withLockedValue({ $0.insert(key).inserted }) else { return }
+        DispatchQueue.global().async {
+            let first = self.purge(state, reason: reason)
+            DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
+                // Both passes without an error: nothing is left to scan for at a later start.
+                if self.purge(state, reason: reason) && first { self.marks?.markDone(key) }
+            }
+        }
     }
 
-    private func purge(_ ended: AgreementState, reason: String) {
+    /// Purges for `ended`; false if any part of it failed.
+    private func purge(_ ended: AgreementState, reason: String) -> Bool {
         let policy = view.policy
         let id = ended.agreement.id
         // The agreement of the id as the policy has it now, and the copies that contest it; a
         // withdrawn one alone.
         let states = ended.withdrawn != nil ? [ended] : [policy.agreements[id]].compactMap { $0 } + policy.shadowed.filter { $0.agreement.id == id }
+        var done = true
         for state in states where state.agreement.holder != ownLog {
-            purge(state, policy: policy, reason: reason)
+            done = purge(state, policy: policy, reason: reason) && done
         }
+        return done
     }
 
-    private func purge(_ state: AgreementState, policy: Policy, reason: String) {
+    @discardableResult
+    private func purge(_ state: AgreementState, policy: Policy, reason: String) -> Bool {
         let id = state.agreement.id
         do {
-            guard let log = try store.logs().first(where: { $0.name == state.agreement.holder }) else { return }
+            guard let log = try store.logs().first(where: { $0.name == state.agreement.holder }) else { return true }
             let now = wallClockMillis()
             var decisions = Decisions(policy: policy, holder: log.name, recipient: me, at: now)
             // Found before the view's lock and the writer are taken (a header scan of the log),
             // and nothing more is done where this node holds none of the labels' payloads.
             let labels = Set(state.agreement.labels)
             let candidates = try store.purgeCandidates(log, labels: labels)
-            guard !candidates.isEmpty else { return }
+            guard !candidates.isEmpty else { return true }
             // Journalled before the commit: a node stopped before the record below records at
             // its next start what this cleared (`OwnLogRecorder.recover`).
             let record = PurgeRecord(agreement: id, entries: candidates.map(\.index), log: log.name, reason: reason, time: iso8601(now))
@@ -111,7 +126,10 @@ final class Purger: Sendable {
                 recorder.purgeAbandoned(token)
                 throw error
             }
-            guard !purged.isEmpty else { return recorder.purgeAbandoned(token) }
+            guard !purged.isEmpty else {
+                recorder.purgeAbandoned(token)
+                return true
+            }
             logger.notice("purged payloads held under an agreement that ended", metadata: [
                 "agreement": "\(id)", "reason": "\(reason)", "log": "\(log.name)", "entries": "\(purged.count)"])
             recorder.recordPurge(PurgeRecord(agreement: id, entries: purged, log: log.name, reason: reason, time: iso8601(now)), started: token)
@@ -122,8 +140,10 @@ final class Purger: Sendable {
                     do { try store.emptyWAL() } catch { logger.error("purged payloads still remain in the WAL", metadata: ["error": "\(error)"]) }
                 }
             }
+            return true
         } catch {
             logger.error("cannot purge", metadata: ["agreement": "\(id)", "error": "\(error)"])
+            return false
         }
     }
 }

@@ -420,5 +420,17 @@ extension RestrictedDataTests {
         // New rows under the old agreement are refused.
         let late = try federation.recordRows(["rows": [["count": 9, "note": "LATE-\(UUID().uuidString)"]]])
         #expect(late.status != 0 && late.stderr.contains("no data-sharing agreement in force"), "\(late)")
+        // Both passes of england's purge done, a restart does not scan wales's log for it again.
+        let marks = federation.path("england", "data") + "/purges-done"
+        var marked = false
+        let markDeadline = Date().addingTimeInterval(20)
+        while Date() < markDeadline && !marked {
+            marked = ((try? String(contentsOfFile: marks, encoding: .utf8)) ?? "").split(separator: "\n").contains("HEIW-OLD-KEY wales")
+            if !marked { usleep(250_000) }
+        }
+        #expect(marked, "england noted no finished purge")
+        _ = federation.processes["england"]?.stop(signal: SIGTERM, timeout: 10)
+        federation.processes["england"] = try NodeProcess(config: federation.config("england"), arguments: LocalFederation.onePeerAnswers)
+        #expect(federation.processes["england"]!.log.contains("purges finished before are not scanned for again"), "\(federation.processes["england"]!.log)")
     }
 }

@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import QuartetCrypto
+import QuartetPolicy
+
+/// The ended agreements whose purges this data directory has finished (`purges-done`, one
+/// line each: the agreement's id, and its holder for a withdrawn copy): a start does not scan
+/// a holder's log again for each of them. Without it every start scanned, per ended agreement,
+/// every header of its holder's log (seconds for a million entries), twice.
+///
+/// Finished means both passes ran without an error (`Purger`): the first at the end, the
+/// second 5 s later for batches let through just before it. After that nothing arrives under
+/// the agreement (ingress and egress judge at the wall clock, and a replica batch is judged
+/// again as it is stored), so nothing is left to scan for. The file is a cache: lost, or left
+/// out of a backup (`backup` copies it not), it costs one scan per ended agreement at the next
+/// start; an unreadable or oversized one is ignored, said in the log. Lines are appended
+/// without fsync: one lost to a crash is a scan again.
+final class PurgeMarks: Sendable {
+    /// The largest file read (ids of at most 64 bytes: about a million marks).
+    static let limit = 64 << 20
+    let path: String
+    private let logger: Logger
+    private let done: NIOLockedValueBox<Set<String>>
+
+    init(path: String, logger: Logger) {
+        self.path = path
+        self.logger = logger
+        var marks: Set<String> = []
+        if FileManager.default.fileExists(atPath: path) {
+            do {
+                let bytes = try RegularFile.read(path, limit: Self.limit, followSymlinks: false)
+                for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where Self.isKey(line) { marks.insert(String(line)) }
+            } catch {
+                logger.warning("the purges done before are not read; each ended agreement's holder log is scanned again",
+                               metadata: ["file": "\(path)", "error": "\(error)"])
+            }
+        }
+        done = NIOLockedValueBox(marks)
+    }
+
+    /// The mark of `state`'s purge: its id, and its holder for a withdrawn copy (purged apart
+    /// from the agreement of the id that counts).
+    static func key(_ state: AgreementState) -> String {
+        state.withdrawn == nil ? state.agreement.id : "\(state.agreement.id) \(state.agreement.holder)"
+    }
+
+    /// A line as `key` writes it: an agreement id, and a log name after a space (each of the
+    /// characters ids and log names take, at most 64 bytes each): a torn or foreign line is
+    /// not a mark.
+    static func isKey(_ line: Substring) -> Bool {
+        let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+        return (1...2).contains(parts.count) && parts.allSatisfy { part in
+            !part.isEmpty && part.utf8.count <= 64 && part.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F }
+        }
+    }
+
+    func contains(_ key: String) -> Bool { done.withLockedValue { $0.contains(key) } }
+
+    var count: Int { done.withLockedValue { $0.count } }
+
+    /// Marks `key` done, in memory and in the file (a failure to write is logged: a scan again
+    /// at the next start).
+    func markDone(_ key: String) {
+        guard Self.isKey(Substring(key)), done.withLockedValue({ $0.insert(key).inserted }) else { return }
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            logger.warning("cannot note a finished purge", metadata: ["file": "\(path)", "errno": "\(errno)"])
+            return
+        }
+        defer { close(fd) }
+        let bytes = Array((key + "\n").utf8)
+        if bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) != bytes.count {
+            logger.warning("cannot note a finished purge", metadata: ["file": "\(path)", "errno": "\(errno)"])
+        }
+    }
+}

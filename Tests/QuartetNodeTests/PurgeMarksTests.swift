@@ -1,0 +1,32 @@
+import Foundation
+import Logging
+@testable import QuartetNode
+import QuartetTestKit
+import Testing
+
+/// The finished purges a data directory keeps, so a start does not scan for them again.
+@Suite struct PurgeMarksTests {
+    @Test func marksSurviveARestartAndForeignLinesAreNotMarks() throws {
+        let dir = try TestKit.temporaryDirectory("marks")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("purges-done").path
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        let marks = PurgeMarks(path: path, logger: quiet)
+        #expect(!marks.contains("HEIW-2024"))
+        marks.markDone("HEIW-2024")
+        marks.markDone("HEIW-2024 england")
+        marks.markDone("not a mark\nHEIW-2025")
+        #expect(marks.contains("HEIW-2024") && marks.count == 2)
+        // A torn last line, a line of spaces or other letters: not marks.
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data("HEIW-20\u{0}\n a b c\nHEIW-✓\nHCPC-1".utf8))
+        try handle.close()
+        let again = PurgeMarks(path: path, logger: quiet)
+        #expect(again.contains("HEIW-2024") && again.contains("HEIW-2024 england") && again.contains("HCPC-1") && again.count == 3)
+        // Oversized: ignored whole (a scan again), not read.
+        try Data(repeating: 0x41, count: PurgeMarks.limit + 1).write(to: URL(fileURLWithPath: path))
+        #expect(PurgeMarks(path: path, logger: quiet).count == 0)
+    }
+}
