@@ -11,8 +11,12 @@ enum ViewEncoding {
     static func data<T: Encodable>(_ value: T) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Every value here is finite and every key a string: encoding cannot fail.
-        do { return try encoder.encode(value) } catch { preconditionFailure("view JSON: \(error)") }
+        // Every value here is finite (the fold takes only the append's ranges) and every key a
+        // string; should a value not be, it is written as a string rather than stop the process
+        // at every request for the view (a UK total of 1e308 + 1e308 once did).
+        if let data = try? encoder.encode(value) { return data }
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return (try? encoder.encode(value)) ?? Data(#"{"error":"the view could not be written as JSON"}"#.utf8)
     }
 
     /// A 200 answer of `value` as JSON, with the trailing newline the API's answers carry.

@@ -83,6 +83,12 @@ public struct StrategyView: Sendable {
             return
         }
         do {
+            // The append's own checks first, against this log's state as folded so far: the
+            // fold takes nothing the API would refuse (a count of 1e308 made a UK total infinite;
+            // a negative one hid other nations' figures; an unknown field was folded here and
+            // dropped by the browser's check). An entry written past them (a modified node, an
+            // offline append) is counted unreadable everywhere.
+            try validate(type, payload, log: entry.log)
             try fold(type, payload, entry)
         } catch {
             logs[entry.log]!.unreadable += 1
@@ -103,6 +109,13 @@ public struct StrategyView: Sendable {
     public mutating func setCheckpoint(_ checkpoint: ViewCheckpoint, log: String) {
         logs[log, default: LogView(log: log)].checkpoint = checkpoint
         version &+= 1
+    }
+
+    /// `PlanValidator` on `payload` against `log` as folded so far. Not mutating: the context's
+    /// hold on the log's state is gone before the fold writes to it (held across, each write
+    /// would copy the log's dictionaries).
+    private func validate(_ type: PlanEntryType, _ payload: [UInt8], log: String) throws(PlanError) {
+        try PlanValidator.validate(type, JSONValue.parse(payload), context: LogContext(view: self, log: log))
     }
 
     private mutating func fold(_ type: PlanEntryType, _ payload: [UInt8], _ entry: ViewEntry) throws {

@@ -5,6 +5,7 @@ import QuartetNode
 import QuartetCrypto
 import QuartetLedger
 import QuartetPolicy
+import QuartetPlan
 import QuartetStore
 
 /// The default checkpoint origin of a log: unique to the log, without spaces or `+`.
@@ -102,7 +103,28 @@ struct AppendCommand: AsyncParsableCommand {
         let store = try LedgerStore.open(DataDirectory(path: data.data), mode: .writer)
         defer { try? store.close() }
         sayMigration(store)
-        let writer = try LogWriter(store: store, log: try ownLog(store, named: log))
+        let logName = try ownLog(store, named: log)
+        if let kind = PlanEntryType(rawValue: type) {
+            // The API's checks, against the log as folded: every node's fold counts an entry
+            // that fails them unreadable, so one written past them would be lost everywhere.
+            let info = try store.log(named: logName)
+            var view = StrategyView(ukLog: logName, logs: [logName])
+            var from: UInt64 = 0
+            let size = try store.size(info)
+            while from < size {
+                let page = try store.entries(info, from: from, limit: 1000)
+                guard !page.isEmpty else { break }
+                for entry in page {
+                    try? view.apply(ViewEntry(log: logName, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type,
+                                              payload: entry.payload?.bytes, isPublic: entry.header.classification == EntryHeader.publicClassification))
+                }
+                from += UInt64(page.count)
+            }
+            do { try PlanValidator.validate(kind, JSONValue.parse(bytes), context: LogContext(view: view, log: logName)) } catch {
+                throw CLIError("--type \(type): \(error.message) (the nodes' fold refuses what the API refuses)")
+            }
+        }
+        let writer = try LogWriter(store: store, log: logName)
         let receipt = try await writer.append(request)
         switch output.format {
         case .json:

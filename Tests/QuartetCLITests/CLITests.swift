@@ -20,7 +20,7 @@ func populatedDirectory(count: Int) throws -> URL {
     let data = dir.appendingPathComponent("data").path
     _ = try object(["init", "--log", "wales", "--data", data])
     for i in 0..<count {
-        _ = try object(["append", "--data", data, "--type", "progress.reading", "--author", "op-\(i % 3)", "--payload", "-"],
+        _ = try object(["append", "--data", data, "--type", "test.reading", "--author", "op-\(i % 3)", "--payload", "-"],
                        stdin: Array(#"{"measure":"wales.t1.m1","period":"2026-Q\#(i % 4 + 1)","value":\#(i),"marker":"MARKER-\#(i)-END"}"#.utf8))
     }
     return dir
@@ -86,7 +86,7 @@ func populatedDirectory(count: Int) throws -> URL {
         let data = dir.appendingPathComponent("data").path
         let payloadFile = dir.appendingPathComponent("p.json")
         try Data(#"{"status":"on-track","note":"from a file"}"#.utf8).write(to: payloadFile)
-        let appended = try object(["append", "--data", data, "--type", "progress.status", "--classification", "public",
+        let appended = try object(["append", "--data", data, "--type", "test.status", "--classification", "public",
                                    "--author", "op-x", "--payload", payloadFile.path])
         #expect(appended["log"] as? String == "wales" && appended["index"] as? Int == 5)
         let note = try #require(appended["checkpoint"] as? String)
@@ -95,7 +95,7 @@ func populatedDirectory(count: Int) throws -> URL {
 
         let entries = try #require(try json(["log", "--data", data, "--log", "wales", "--from", "4", "--limit", "10"]) as? [[String: Any]])
         #expect(entries.map { $0["index"] as? Int } == [4, 5])
-        #expect(entries[1]["author"] as? String == "op-x" && entries[1]["type"] as? String == "progress.status")
+        #expect(entries[1]["author"] as? String == "op-x" && entries[1]["type"] as? String == "test.status")
         #expect((entries[1]["payload"] as? [String: Any])?["note"] as? String == "from a file")
         #expect(entries[1]["leaf_hash"] as? String == appended["leaf_hash"] as? String)
 
@@ -132,6 +132,13 @@ func populatedDirectory(count: Int) throws -> URL {
         #expect(noDir.status == 1 && noDir.stderr.contains("no data directory"))
         let badType = try TestKit.quartet(["append", "--data", data, "--type", "Bad Type", "--payload", "-"], stdin: Array("{}".utf8))
         #expect(badType.status == 1 && badType.stderr.contains("type:"))
+        // A plan type is checked as the API checks it, against the log as folded: a reading of
+        // a measure the log lacks, or a count of 1e308, would be unreadable at every node.
+        let noMeasure = try TestKit.quartet(["append", "--data", data, "--type", "progress.reading", "--payload", "-"],
+                                            stdin: Array(#"{"measure":"P2.A4.M1","period":"2025","value":1e308}"#.utf8))
+        #expect(noMeasure.status == 1 && noMeasure.stderr.contains("this log has no measure P2.A4.M1"), "\(noMeasure.stderr)")
+        let unknownField = try TestKit.quartet(["append", "--data", data, "--type", "plan.priority", "--payload", "-"], stdin: Array(#"{"id":"P1","title":"One","x":1}"#.utf8))
+        #expect(unknownField.status == 1 && unknownField.stderr.contains("payload"), "\(unknownField.stderr)")
         // Restricted rows and their aggregates are made by the node's admission only (agreement,
         // suppression, padding): never written offline, whatever the classification.
         for type in ["dataset.aggregate", "dataset.rows"] {

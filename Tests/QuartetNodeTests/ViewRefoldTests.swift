@@ -93,7 +93,7 @@ import Testing
         let folded = view.foldCount
         // Three batches of 3, 1 and 2 entries, stored and handed to the view one after another.
         var sizes: [Int] = []
-        for ids in [["A", "B", "C"], ["D"], ["E", "F"]] {
+        for ids in [["P1", "P2", "P3"], ["P4"], ["P5", "P6"]] {
             let from = try origin.size(originLog)
             _ = try await writer.append(contentsOf: ids.map(priority))
             let (entries, note) = try #require(try origin.decodedBatch(originLog, from: from, maxEntries: 100, maxBytes: 1 << 20))
@@ -104,7 +104,7 @@ import Testing
         }
         // Folded, and each fold recorded (a fold is recorded before it leaves the backlog).
         #expect(try await waitFor(view) { $0.logs["uk"]?.size == 6 && view.unfolded == 0 })
-        #expect(Set(view.snapshot.priorities.keys) == ["A", "B", "C", "D", "E", "F"])
+        #expect(Set(view.snapshot.priorities.keys) == ["P1", "P2", "P3", "P4", "P5", "P6"])
         #expect(view.snapshot.logs["uk"]?.checkpoint?.size == 6, "the view stands on the newest batch's checkpoint")
         let folds = view.recentFolds.filter { $0.sequence > folded }
         #expect(folds.map(\.entries) == sizes, "each batch folded once, in the order it was stored")

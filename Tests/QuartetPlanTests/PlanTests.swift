@@ -436,12 +436,12 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 4])
         #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)]?.contributions["wales"] == 4)
         // Readings of other years (months summed into their quarter and year) move too.
-        for (period, value) in [("2031-01", 1.5), ("2031-02", 2.0), ("2031-05", 4.0), ("1999-Q3", 7.0)] {
+        for (period, value) in [("2031-01", 1.0), ("2031-02", 2.0), ("2031-05", 4.0), ("1999-Q3", 7.0)] {
             _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": period, "value": value])
         }
         #expect(view.logs["wales"]?.measures["P2.A4.M1"]?.years == [2025, 2031, 1999])
-        #expect(view.totals["P2.A6.M1"]?[Period(year: 2031)]?.value == 7.5)
-        #expect(view.totals["P2.A6.M1"]?[Period(year: 2031, quarter: 1)]?.value == 3.5)
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2031)]?.value == 7)
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2031, quarter: 1)]?.value == 3)
         #expect(view.totals["P2.A6.M1"]?[Period(year: 1999)]?.value == 7)
         // Past 17 readings a measure's readings of a year are looked up, with the same result.
         for m in 1...12 { _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": String(format: "2040-%02d", m), "value": Double(m)]) }
@@ -450,7 +450,7 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(view.totals["P2.A6.M1"]?[Period(year: 2040)]?.value == 78)
         #expect(view.totals["P2.A6.M1"]?[Period(year: 2040, quarter: 4)]?.value == 33)
         #expect(view.totals["P2.A6.M1"]?[Period(year: 2041)]?.value == 100)
-        #expect(view.totals["P2.A6.M1"]?[Period(year: 2031)]?.value == 7.5)
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2031)]?.value == 7)
         // Wales maps its events measure to the workshops measure instead.
         var measure = try #require(view.logs["wales"]?.measures["P2.A4.M1"]?.payload)
         measure.uk_measure = "P2.A2.M1"
@@ -521,10 +521,29 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(w.unreadable == before + 4)
         let reasons = w.unreadableSamples.suffix(4).map(\.reason)
         #expect(reasons.count == 4 && reasons[0].contains("payload.note: a control character U+001B at character 3"), "\(reasons)")
-        #expect(reasons[1].contains("payload.action") && reasons[2].contains("payload.categories") && reasons[3].contains("U+0007"), "\(reasons)")
+        #expect(reasons[1].contains("payload.action") && reasons[2].contains("categories") && reasons[3].contains("U+0007"), "\(reasons)")
         // The status with tab and newline was folded; the forged one was not.
         let status = try #require(view.logs["wales"]?.actions["P4.A1"]?.status)
         #expect(status.payload.note == "fine\tand\nlines" && status.ref.index != folded)
+    }
+
+    /// The fold takes only what the append takes (`PlanValidator` against the log as folded):
+    /// a count of 1e308 twice made a UK total infinite, and the view's JSON stopped the
+    /// process at every request; a negative count hid other nations' figures; an unknown field
+    /// was folded here and dropped by the browser's check (a review found all three).
+    @Test func readingsTheAppendRefusesAreNotFolded() throws {
+        var view = try Self.federationView()
+        let before = view.logs["wales"]!.unreadable
+        for period in ["2025-Q1", "2025-Q2"] {
+            _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": period, "value": 1e308])
+        }
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q3", "value": -40])
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q4", "value": 2.5])
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2026", "value": 7, "x": "\u{202e}"])
+        #expect(view.logs["wales"]!.unreadable == before + 5)
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)] == nil && view.totals["P2.A6.M1"]?[Period(year: 2026)] == nil)
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 1_000_000_000])
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)]?.value == 1_000_000_000)
     }
 
     @Test func queriesAndCSV() throws {
