@@ -292,17 +292,59 @@ enum WebScript {
             return false;
           }
 
-          // The shapes the view's decoder takes (docs/formats.md): an entry of another shape is
-          // refused by the fold, and so left out here too. Names and dates are single-line.
-          const str = v => typeof v === "string", line = v => str(v) && !/[\t\n]/.test(v), opt = (v, f) => v === undefined || v === null || f(v);
+          // The append's checks (`PlanValidator`, docs/entries.md), which every node's fold runs
+          // too: an entry that fails them is unreadable there, and so left out here. Field by
+          // field: known fields only, ids of the plans' shapes (ASCII), lengths in Unicode
+          // scalars, periods and dates as the node parses them, a reading's value as its
+          // measure's kind takes it (count: a whole number from 0 to 1,000,000,000). What needs
+          // the rest of the log (an action a measure names, a withdrawn action) is not checked.
+          const str = v => typeof v === "string";
+          const has = (p, k) => p[k] !== undefined && p[k] !== null;
+          const only = (p, keys) => Object.keys(p).every(k => keys.includes(k));
+          const text = (v, max) => str(v) && v.trim() !== "" && [...v].length <= max;
+          const optText = (p, k, max) => !has(p, k) || text(p[k], max);
+          const idShapes = { priority: /^P[1-9][0-9]{0,2}$/, action: /^P[1-9][0-9]{0,2}\.A[1-9][0-9]{0,2}$/, measure: /^P[1-9][0-9]{0,2}\.A[1-9][0-9]{0,2}\.M[1-9][0-9]{0,2}$/ };
+          const id = (v, kind) => text(v, 64) && idShapes[kind].test(v);
+          const period = v => text(v, 10) && /^(19[0-9]{2}|2[0-9]{3})(-(Q[1-4]|0[1-9]|1[0-2]))?$/.test(v);
+          const date = v => {
+            if (!text(v, 10) || !/^(19[0-9]{2}|2[0-9]{3})-[0-9]{2}-[0-9]{2}$/.test(v)) return false;
+            const d = new Date(v + "T00:00:00Z");
+            return !isNaN(d.getTime()) && d.toISOString().slice(0, 10) === v;
+          };
+          const number = (v, low, high) => typeof v === "number" && isFinite(v) && v >= low && v <= high;
+          const kinds = ["count", "percentage", "milestone", "distribution", "qualitative"];
           const shapes = {
-            "progress.reading": p => line(p.measure) && line(p.period) && opt(p.value, v => typeof v === "number" && isFinite(v))
-              && opt(p.achieved, v => typeof v === "boolean") && opt(p.text, str) && opt(p.note, str)
-              && opt(p.categories, v => v && typeof v === "object" && !Array.isArray(v) && Object.values(v).every(n => typeof n === "number" && isFinite(n))),
-            "progress.status": p => line(p.action) && line(p.as_of) && ["not-started", "on-track", "at-risk", "off-track", "done"].includes(p.status) && opt(p.note, str),
-            "plan.measure": p => line(p.id) && line(p.action) && str(p.text) && ["count", "percentage", "milestone", "distribution", "qualitative"].includes(p.kind)
-              && opt(p.unit, str) && opt(p.uk_measure, line),
-            "plan.action": p => line(p.id),
+            "progress.reading": p => only(p, ["measure", "period", "value", "achieved", "categories", "text", "note"]) && id(p.measure, "measure")
+              && period(p.period) && optText(p, "note", 4000),
+            "progress.status": p => only(p, ["action", "status", "note", "as_of"]) && id(p.action, "action")
+              && ["not-started", "on-track", "at-risk", "off-track", "done"].includes(p.status) && optText(p, "note", 4000) && date(p.as_of),
+            "plan.measure": p => only(p, ["id", "action", "text", "kind", "unit", "uk_measure", "target", "cadence"]) && id(p.id, "measure")
+              && id(p.action, "action") && p.id.startsWith(p.action + ".") && text(p.text, 2000) && kinds.includes(p.kind) && optText(p, "unit", 200)
+              && (!has(p, "uk_measure") || id(p.uk_measure, "measure")) && (!has(p, "cadence") || ["annual", "quarterly", "monthly", "every-three-years"].includes(p.cadence))
+              && (!has(p, "target") || (p.target && typeof p.target === "object" && !Array.isArray(p.target) && only(p.target, ["value", "per", "scope", "quote"])
+                && number(p.target.value, 0, p.kind === "percentage" ? 100 : 1e9) && (p.kind === "count" || p.kind === "percentage")
+                && ["year", "quarter", "month", "plan"].includes(p.target.per) && (!has(p.target, "scope") || ["uk", "nation"].includes(p.target.scope))
+                && optText(p.target, "quote", 2000))),
+            "plan.action": p => id(p.id, "action"),
+          };
+          // A reading carries exactly the field its measure's kind takes, in that kind's range.
+          const readingFits = (p, kind) => {
+            const expected = { count: "value", percentage: "value", milestone: "achieved", distribution: "categories", qualitative: "text" }[kind];
+            const given = ["value", "achieved", "categories", "text"].filter(k => has(p, k));
+            if (given.length !== 1 || given[0] !== expected) return false;
+            switch (kind) {
+              case "count": return Number.isInteger(p.value) && p.value >= 0 && p.value <= 1e9;
+              case "percentage": return number(p.value, 0, 100);
+              case "milestone": return typeof p.achieved === "boolean";
+              case "distribution": {
+                const c = p.categories;
+                if (!c || typeof c !== "object" || Array.isArray(c)) return false;
+                const keys = Object.keys(c);
+                return keys.length >= 1 && keys.length <= 1000 && keys.every(k => k.trim() !== "" && !/[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(k) && number(c[k], 0, 1e9));
+              }
+              case "qualitative": return text(p.text, 8000);
+              default: return false;
+            }
           };
 
           function recompute(figure, verified, ukLog) {
@@ -318,9 +360,28 @@ enum WebScript {
             // Each type's entries parsed once (a whole log's measures are asked for per measure).
             const parsed = new Map();
             const ofType = type => {
-              if (!parsed.has(type)) parsed.set(type, verified.filter(r => r.fields.type === type && r.fields.classification === "public" && r.content !== null)
-                .map(r => ({ log: r.fields.log, index: r.fields.index, p: payload(r) }))
-                .filter(x => x.p && typeof x.p === "object" && !Array.isArray(x.p) && clean(x.p) && (!shapes[type] || shapes[type](x.p))));
+              if (!parsed.has(type)) {
+                let items = verified.filter(r => r.fields.type === type && r.fields.classification === "public" && r.content !== null)
+                  .map(r => ({ log: r.fields.log, index: r.fields.index, p: payload(r) }))
+                  .filter(x => x.p && typeof x.p === "object" && !Array.isArray(x.p) && clean(x.p) && (!shapes[type] || shapes[type](x.p)));
+                if (type === "progress.reading") {
+                  // Judged by the kind of its measure's newest definition before it, as the fold does.
+                  const byMeasure = new Map();
+                  for (const d of ofType("plan.measure")) {
+                    const k = d.log + "\n" + d.p.id;
+                    if (!byMeasure.has(k)) byMeasure.set(k, []);
+                    byMeasure.get(k).push(d);
+                  }
+                  for (const list of byMeasure.values()) list.sort((a, b) => a.index - b.index);
+                  items = items.filter(x => {
+                    const list = byMeasure.get(x.log + "\n" + x.p.measure) || [];
+                    let def = null;
+                    for (const d of list) { if (d.index < x.index) def = d; else break; }
+                    return def !== null && readingFits(x.p, def.p.kind);
+                  });
+                }
+                parsed.set(type, items);
+              }
               return parsed.get(type);
             };
             // The view folds a reading only after its measure's definition, a status only after
