@@ -8,6 +8,12 @@ struct MeasureCharts {
     let charts: [(key: String, answer: MeasureView)]
     let ukLog: String
     let nations: [String]
+    /// The year now (UTC): a headline is never of a later one.
+    var thisYear: Int = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar.component(.year, from: Date())
+    }()
 
     func lookup(_ key: String) -> (log: String?, id: String, answer: MeasureView)? {
         guard let found = charts.first(where: { $0.key == key }) else { return nil }
@@ -30,14 +36,19 @@ struct MeasureCharts {
         var title = "\(onlyLog.map { ViewQueries.displayName($0) + " " } ?? "")\(id)"
         if let text = definition?.text { title += " — " + text }
         let yearly = answer.totals.filter { !$0.period.contains("-") }.sorted { $0.year < $1.year }
-        if onlyLog == nil, let latest = yearly.last {
+        // The headline is the newest year that has begun: a nation's reading for 2999 (the
+        // periods go that far) would otherwise stand as the UK's figure.
+        if onlyLog == nil, !yearly.isEmpty {
+            let latest = yearly.last { $0.year <= thisYear }
             let target = definition?.target.flatMap { $0.per == "year" ? $0.value : nil }
             let series = nations.map { log in BarChart.Series(name: ViewQueries.displayName(log), colour: Dashboard.colour(log), values: yearly.map { $0.contributions[log] }) }
                 .filter { $0.values.contains { $0 != nil } }
             let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target,
                                links: yearly.map { WebPage.measureHref(id, year: $0.year) }).svg()
-            let total = DashboardPage.Total(year: latest.year, value: ViewQueries.number(latest.value),
-                                            target: target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "", figure: latest.figure, figureHref: WebPage.figureHref(latest.figure))
+            let total = latest.map { latest in
+                DashboardPage.Total(year: latest.year, value: ViewQueries.number(latest.value),
+                                    target: target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "", figure: latest.figure, figureHref: WebPage.figureHref(latest.figure))
+            }
             return DashboardPage.Chart(title: title, href: WebPage.measureHref(id, log: onlyLog), svg: svg, total: total, note: nil)
         }
         var series: [(log: String, values: [Period: Double])] = []

@@ -109,6 +109,24 @@ import Testing
         #expect(!html.contains("<script") && !html.contains("{{"))
     }
 
+    /// A nation's reading for a far year (periods run to 2999) does not become the UK headline:
+    /// the newest year that has begun does (a review found 2999's taking it).
+    @Test func theHeadlineIsTheNewestYearThatHasBegun() {
+        let series = [ViewMeasure(id: "P2.A2.M1", log: "uk", text: "Workshops", kind: "count", target: ViewTarget(value: 10, per: "year"))]
+        func total(_ year: Int, _ value: Double) -> ViewTotal {
+            ViewTotal(figure: "total:P2.A2.M1:\(year)", measure: "P2.A2.M1", period: "\(year)", year: year, value: value,
+                      contributions: ["wales": value], entries: 1, target: 10, progress: value / 10)
+        }
+        let measure = MeasureView(measure: "P2.A2.M1", period: nil, series: series, totals: [total(2025, 7), total(2999, 1_000_000_000)])
+        var charts = MeasureCharts(charts: [("P2.A2.M1", measure)], ukLog: "uk", nations: ["wales"])
+        charts.thisYear = 2026
+        #expect(charts.chart("P2.A2.M1").total?.year == 2025)
+        let future = MeasureView(measure: "P2.A2.M1", period: nil, series: series, totals: [total(2999, 1)])
+        var onlyFuture = MeasureCharts(charts: [("P2.A2.M1", future)], ukLog: "uk", nations: ["wales"])
+        onlyFuture.thisYear = 2026
+        #expect(onlyFuture.chart("P2.A2.M1").total == nil)
+    }
+
     @Test func anEmptyViewSaysSo() {
         let html = page(aggregateLabel: "Cardiff", priorities: false).html()
         #expect(html.contains("The UK plan has not reached this node yet."))
