@@ -282,8 +282,7 @@ struct API {
         if let kind = PolicyEntryType(rawValue: entry.header.type), kind == .disclosed || kind == .purged {
             // Disclosure and purge records: the same rule as GET /v1/agreements/{id}/disclosures.
             let agreement = PayloadValue.parseIfValid(payload.bytes)?["agreement"]?.string
-            let state = agreement.flatMap { policy.state($0) }
-            return state.map { AuditRule.mayReadRecords(of: $0.agreement, identity) } == true ? entry : entry.stub
+            return agreement.map { AuditRule.mayReadRecords(ofID: $0, policy: policy, identity) } == true ? entry : entry.stub
         }
         guard entry.header.classification != EntryHeader.publicClassification else { return entry }
         // The holder's own data, to its operator.

@@ -25,7 +25,7 @@ extension API {
                     throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node")
                 }
                 let identity = caller.identity
-                guard AuditRule.mayReadRecords(of: state.agreement, identity) else {
+                guard AuditRule.mayReadRecords(ofID: id, policy: policy, identity) else {
                     throw HTTPError(.forbidden, message: "the disclosures of \(id) are for \(state.agreement.owner)'s auditors (quartet://auditor/\(state.agreement.owner.lowercased()) or an auditor token of that name) and the operator of \(state.agreement.holder); this is \(identity.uri)")
                 }
                 let items = (policy.disclosures[id] ?? []).map { d in
@@ -70,6 +70,18 @@ enum AuditRule {
         switch identity {
         case .auditor(let name): return name.lowercased() == agreement.owner.lowercased()
         case .operator(let log): return log == agreement.holder
+        case .node, .reader: return false
+        }
+    }
+
+    /// The records of agreement `id` (disclosures and purges, filed by id): its owner's
+    /// auditors, and the operator of its holder as `Policy.recordHolders` names it (withdrawn
+    /// copies held by two holders: neither operator).
+    static func mayReadRecords(ofID id: String, policy: Policy, _ identity: FederationIdentity) -> Bool {
+        guard let state = policy.state(id) else { return false }
+        switch identity {
+        case .auditor(let name): return name.lowercased() == state.agreement.owner.lowercased()
+        case .operator(let log): return policy.recordHolders(of: id).contains(log)
         case .node, .reader: return false
         }
     }

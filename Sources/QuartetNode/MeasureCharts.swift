@@ -35,11 +35,13 @@ struct MeasureCharts {
         let definition = chartDefinition(key)
         var title = "\(onlyLog.map { ViewQueries.displayName($0) + " " } ?? "")\(id)"
         if let text = definition?.text { title += " — " + text }
-        let yearly = answer.totals.filter { !$0.period.contains("-") }.sorted { $0.year < $1.year }
+        // Years that have begun: a far year's total (periods run to 2999) would set the scale
+        // and flatten the real ones (it stays on the measure's page, in the list of totals).
+        let yearly = answer.totals.filter { !$0.period.contains("-") && $0.year <= thisYear }.sorted { $0.year < $1.year }
         // The headline is the newest year that has begun: a nation's reading for 2999 (the
         // periods go that far) would otherwise stand as the UK's figure.
-        if onlyLog == nil, !yearly.isEmpty {
-            let latest = yearly.last { $0.year <= thisYear }
+        if onlyLog == nil, !answer.totals.filter({ !$0.period.contains("-") }).isEmpty {
+            let latest = yearly.last
             let target = definition?.target.flatMap { $0.per == "year" ? $0.value : nil }
             let series = nations.map { log in BarChart.Series(name: ViewQueries.displayName(log), colour: Dashboard.colour(log), values: yearly.map { $0.contributions[log] }) }
                 .filter { $0.values.contains { $0 != nil } }

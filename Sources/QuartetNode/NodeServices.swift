@@ -72,7 +72,7 @@ final class Purger: Sendable {
 
     private func ended(_ state: AgreementState, now: UInt64) {
         guard let reason = state.ended(by: now) else { return }
-        // A withdrawn copy of an id is handled apart from the agreement of that id that counts.
+        // By entry: a withdrawn copy of an id, or one signed again under it, is handled apart.
         let key = PurgeMarks.key(state)
         guard marks?.contains(key) != true, handled.withLockedValue({ $0.insert(key).inserted }) else { return }
         DispatchQueue.global().async {
@@ -139,6 +139,8 @@ final class Purger: Sendable {
                 DispatchQueue.global().asyncAfter(deadline: .now() + 5) { [store, logger] in
                     do { try store.emptyWAL() } catch { logger.error("purged payloads still remain in the WAL", metadata: ["error": "\(error)"]) }
                 }
+                // Not noted as finished: the next start purges (and empties the WAL) again.
+                return false
             }
             return true
         } catch {

@@ -5,7 +5,7 @@ import QuartetCrypto
 import QuartetPolicy
 
 /// The ended agreements whose purges this data directory has finished (`purges-done`, one
-/// line each: the agreement's id, and its holder for a withdrawn copy): a start does not scan
+/// line each: the agreement's id and the log and index of its entry): a start does not scan
 /// a holder's log again for each of them. Without it every start scanned, per ended agreement,
 /// every header of its holder's log (seconds for a million entries), twice.
 ///
@@ -39,18 +39,19 @@ final class PurgeMarks: Sendable {
         done = NIOLockedValueBox(marks)
     }
 
-    /// The mark of `state`'s purge: its id, and its holder for a withdrawn copy (purged apart
-    /// from the agreement of the id that counts).
+    /// The mark of `state`'s purge: the agreement's id and the entry that put it on the ledger
+    /// (its log and index). By entry, not by id: an agreement signed again under its id (after
+    /// a key change) is another entry, whose end needs its own purge.
     static func key(_ state: AgreementState) -> String {
-        state.withdrawn == nil ? state.agreement.id : "\(state.agreement.id) \(state.agreement.holder)"
+        "\(state.agreement.id) \(state.ref.log) \(state.ref.index)"
     }
 
-    /// A line as `key` writes it: an agreement id, and a log name after a space (each of the
-    /// characters ids and log names take, at most 64 bytes each): a torn or foreign line is
-    /// not a mark.
+    /// A line as `key` writes it: an agreement id, a log name and an index (each of the
+    /// characters ids and log names take, at most 64 bytes each): a torn or foreign line, or
+    /// one of an earlier form, is not a mark.
     static func isKey(_ line: Substring) -> Bool {
         let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-        return (1...2).contains(parts.count) && parts.allSatisfy { part in
+        return parts.count == 3 && UInt64(parts[2]) != nil && String(UInt64(parts[2])!) == parts[2] && parts.prefix(2).allSatisfy { part in
             !part.isEmpty && part.utf8.count <= 64 && part.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F }
         }
     }

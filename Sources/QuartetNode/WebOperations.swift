@@ -45,7 +45,7 @@ extension API {
                 let policy = view.policy
                 let mine = policy.listed.filter { $0.agreement.owner.lowercased() == owner.lowercased() }
                 guard !mine.isEmpty else { throw HTTPError(.notFound, message: "no agreement of data owner \(owner) on the ledger at this node") }
-                let readable = mine.filter { AuditRule.mayReadRecords(of: $0.agreement, who.identity) }
+                let readable = mine.filter { AuditRule.mayReadRecords(ofID: $0.agreement.id, policy: policy, who.identity) }
                 guard !readable.isEmpty else {
                     throw HTTPError(.forbidden, message: "the records of \(owner)'s data are for its auditors (quartet://auditor/\(owner.lowercased())) and the holders' operators; this is \(who.identity.uri)")
                 }

@@ -301,7 +301,12 @@ enum WebScript {
           const str = v => typeof v === "string";
           const has = (p, k) => p[k] !== undefined && p[k] !== null;
           const only = (p, keys) => Object.keys(p).every(k => keys.includes(k));
-          const text = (v, max) => str(v) && v.trim() !== "" && [...v].length <= max;
+          // Blank as the node's `.whitespacesAndNewlines` has it (JavaScript's trim() also takes
+          // U+FEFF, which the node keeps as text); a category's name as `.whitespaces` (tab and
+          // space separators only).
+          const blank = v => /^[\t\n\v\f\r\u0085\u2028\u2029\p{Zs}]*$/u.test(v);
+          const blankName = v => /^[\t\p{Zs}]*$/u.test(v);
+          const text = (v, max) => str(v) && !blank(v) && [...v].length <= max;
           const optText = (p, k, max) => !has(p, k) || text(p[k], max);
           const idShapes = { priority: /^P[1-9][0-9]{0,2}$/, action: /^P[1-9][0-9]{0,2}\.A[1-9][0-9]{0,2}$/, measure: /^P[1-9][0-9]{0,2}\.A[1-9][0-9]{0,2}\.M[1-9][0-9]{0,2}$/ };
           const id = (v, kind) => text(v, 64) && idShapes[kind].test(v);
@@ -340,7 +345,7 @@ enum WebScript {
                 const c = p.categories;
                 if (!c || typeof c !== "object" || Array.isArray(c)) return false;
                 const keys = Object.keys(c);
-                return keys.length >= 1 && keys.length <= 1000 && keys.every(k => k.trim() !== "" && !/[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(k) && number(c[k], 0, 1e9));
+                return keys.length >= 1 && keys.length <= 1000 && keys.every(k => !blankName(k) && !/[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(k) && number(c[k], 0, 1e9));
               }
               case "qualitative": return text(p.text, 8000);
               default: return false;

@@ -23,13 +23,13 @@ public struct Policy: Sendable {
     public private(set) var contested: Set<String> = []
     public private(set) var shadowed: [AgreementState] = []
     /// Agreements their owner signed that the federation file no longer lets count (`judge`),
-    /// by id, one per holder log, sorted by holder: ended, never in force, apart from
+    /// by id, sorted by holder and index: ended, never in force, apart from
     /// `agreements` so they take no id from an agreement that counts.
     public private(set) var withdrawn: [String: [AgreementState]] = [:]
     private var withdrawnPerHolder: [String: Int] = [:]
 
     /// The agreement `id` as its records are found: the one on the ledger that counts, else its
-    /// withdrawn copy (the first by holder).
+    /// first withdrawn copy (by holder and index).
     public func state(_ id: String) -> AgreementState? { agreements[id] ?? withdrawn[id]?.first }
 
     /// Every agreement listed: those that count and the withdrawn, by id then holder.
@@ -138,11 +138,13 @@ public struct Policy: Sendable {
         }
     }
 
-    /// At most this many withdrawn agreements are kept per holder's log: an owner's past key,
-    /// compromised, could otherwise mint agreements naming a log of its holder's choosing,
-    /// each kept by every node and purged for at each start. Only that log's own are lost to
-    /// the bound: an honest holder has a handful.
-    public static let maxWithdrawnPerHolder = 64
+    /// At most this many withdrawn agreements are kept per holder's log and owner: an owner's
+    /// past key, compromised, could otherwise have a holder it controls append agreements
+    /// without bound, each kept by every node. Only a holder's own log appends to it, and an
+    /// honest holder appends none a past key signed (`check` refuses them), so the bound is
+    /// reached only by the log that mints them; an honest holder's withdrawn agreements are
+    /// the handful its owners signed for it.
+    public static let maxWithdrawnPerHolder = 256
 
     /// Keeps an agreement its owner signed that the federation file no longer lets count (a key
     /// rotated away from, a retired owner, a label moved): in force nowhere, ended at once, so
@@ -150,18 +152,28 @@ public struct Policy: Sendable {
     /// its id. Kept apart from the agreements that count (`withdrawn`): it neither takes an id
     /// from one nor contests one, whatever order the logs are folded in (a compromised past key
     /// could otherwise copy a live agreement's id into another holder's log and contest it).
+    /// Every such entry is kept, each purged for (an agreement signed again under its id and
+    /// withdrawn at the next key change is a second entry, with its own purge).
     private mutating func withdraw(_ agreement: Agreement, note: String, reason: String, log: String, index: UInt64) -> PolicyOutcome {
         guard agreement.holder == log else { return ignore(log, index, "agreement \(agreement.id) names holder \(agreement.holder), but it is in the \(log) log") }
-        guard !(withdrawn[agreement.id] ?? []).contains(where: { $0.agreement.holder == log }) else {
-            return ignore(log, index, "agreement \(agreement.id) is already on the ledger (withdrawn: \(reason))")
+        let bound = "\(log)\n\(agreement.owner)"
+        guard withdrawnPerHolder[bound, default: 0] < Self.maxWithdrawnPerHolder else {
+            return ignore(log, index, "agreement \(agreement.id) (withdrawn: \(reason)): this log already holds \(Self.maxWithdrawnPerHolder) withdrawn agreements of \(agreement.owner)")
         }
-        guard withdrawnPerHolder[log, default: 0] < Self.maxWithdrawnPerHolder else {
-            return ignore(log, index, "agreement \(agreement.id) (withdrawn: \(reason)): this log already holds \(Self.maxWithdrawnPerHolder) withdrawn agreements")
-        }
-        withdrawnPerHolder[log, default: 0] += 1
+        withdrawnPerHolder[bound, default: 0] += 1
         withdrawn[agreement.id, default: []].append(AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil, withdrawn: reason))
-        withdrawn[agreement.id]!.sort { $0.agreement.holder < $1.agreement.holder }
+        withdrawn[agreement.id]!.sort { ($0.ref.log, $0.ref.index) < ($1.ref.log, $1.ref.index) }
         return .accepted(agreement.id)
+    }
+
+    /// The holders whose operators may read the records of agreement `id`: the holder of the
+    /// one that counts; else, of its withdrawn copies, the holder only when all are one holder's
+    /// (a copy a compromised past key signed for another holder must not open the records of
+    /// the honest one's).
+    public func recordHolders(of id: String) -> Set<String> {
+        if let live = agreements[id] { return [live.agreement.holder] }
+        let holders = Set((withdrawn[id] ?? []).map(\.agreement.holder))
+        return holders.count == 1 ? holders : []
     }
 
     private mutating func ignore(_ log: String, _ index: UInt64, _ raw: String) -> PolicyOutcome {

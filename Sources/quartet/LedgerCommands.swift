@@ -108,7 +108,11 @@ struct AppendCommand: AsyncParsableCommand {
             // The API's checks, against the log as folded: every node's fold counts an entry
             // that fails them unreadable, so one written past them would be lost everywhere.
             let info = try store.log(named: logName)
-            var view = StrategyView(ukLog: logName, logs: [logName])
+            // The UK log (the only one that takes priorities) as the federation the directory
+            // accepted names it; "uk" when it has accepted none.
+            let accepted = try? FederationTrust.read(FederationTrust.acceptedPath(dataDirectory: data.data), signatures: false).federation
+            let ukLog = accepted?.members.first { $0.role == .aggregator }?.log ?? "uk"
+            var view = StrategyView(ukLog: ukLog, logs: [logName])
             var from: UInt64 = 0
             let size = try store.size(info)
             while from < size {

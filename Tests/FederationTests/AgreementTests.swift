@@ -425,7 +425,7 @@ extension RestrictedDataTests {
         var marked = false
         let markDeadline = Date().addingTimeInterval(20)
         while Date() < markDeadline && !marked {
-            marked = ((try? String(contentsOfFile: marks, encoding: .utf8)) ?? "").split(separator: "\n").contains("HEIW-OLD-KEY wales")
+            marked = ((try? String(contentsOfFile: marks, encoding: .utf8)) ?? "").split(separator: "\n").contains { $0.hasPrefix("HEIW-OLD-KEY wales ") }
             if !marked { usleep(250_000) }
         }
         #expect(marked, "england noted no finished purge")

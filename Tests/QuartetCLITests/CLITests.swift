@@ -137,8 +137,9 @@ func populatedDirectory(count: Int) throws -> URL {
         let noMeasure = try TestKit.quartet(["append", "--data", data, "--type", "progress.reading", "--payload", "-"],
                                             stdin: Array(#"{"measure":"P2.A4.M1","period":"2025","value":1e308}"#.utf8))
         #expect(noMeasure.status == 1 && noMeasure.stderr.contains("this log has no measure P2.A4.M1"), "\(noMeasure.stderr)")
-        let unknownField = try TestKit.quartet(["append", "--data", data, "--type", "plan.priority", "--payload", "-"], stdin: Array(#"{"id":"P1","title":"One","x":1}"#.utf8))
-        #expect(unknownField.status == 1 && unknownField.stderr.contains("payload"), "\(unknownField.stderr)")
+        // A priority in a nation's log (the UK log, "uk" with no federation accepted, takes them).
+        let priority = try TestKit.quartet(["append", "--data", data, "--type", "plan.priority", "--payload", "-"], stdin: Array(#"{"id":"P1","title":"One"}"#.utf8))
+        #expect(priority.status == 1 && priority.stderr.contains("belongs in the UK plan's log"), "\(priority.stderr)")
         // Restricted rows and their aggregates are made by the node's admission only (agreement,
         // suppression, padding): never written offline, whatever the classification.
         for type in ["dataset.aggregate", "dataset.rows"] {

@@ -13,18 +13,20 @@ import Testing
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
         let marks = PurgeMarks(path: path, logger: quiet)
-        #expect(!marks.contains("HEIW-2024"))
+        #expect(!marks.contains("HEIW-2024 wales 3"))
+        marks.markDone("HEIW-2024 wales 3")
+        marks.markDone("HEIW-2024 england 12")
+        marks.markDone("not a mark\nHEIW-2025 wales 1")
         marks.markDone("HEIW-2024")
-        marks.markDone("HEIW-2024 england")
-        marks.markDone("not a mark\nHEIW-2025")
-        #expect(marks.contains("HEIW-2024") && marks.count == 2)
-        // A torn last line, a line of spaces or other letters: not marks.
+        #expect(marks.contains("HEIW-2024 wales 3") && marks.count == 2)
+        // A torn last line, a line of spaces or other letters, an index that is no number, an
+        // earlier form (id alone): not marks.
         let handle = try #require(FileHandle(forWritingAtPath: path))
         handle.seekToEndOfFile()
-        handle.write(Data("HEIW-20\u{0}\n a b c\nHEIW-✓\nHCPC-1".utf8))
+        handle.write(Data("HEIW-20\u{0}\n a b c\nHEIW-✓ wales 1\nHEIW-1 wales 01\nHEIW-1 wales x\nHEIW-1\nHCPC-1 uk 7".utf8))
         try handle.close()
         let again = PurgeMarks(path: path, logger: quiet)
-        #expect(again.contains("HEIW-2024") && again.contains("HEIW-2024 england") && again.contains("HCPC-1") && again.count == 3)
+        #expect(again.contains("HEIW-2024 wales 3") && again.contains("HEIW-2024 england 12") && again.contains("HCPC-1 uk 7") && again.count == 3)
         // Oversized: ignored whole (a scan again), not read.
         try Data(repeating: 0x41, count: PurgeMarks.limit + 1).write(to: URL(fileURLWithPath: path))
         #expect(PurgeMarks(path: path, logger: quiet).count == 0)

@@ -168,6 +168,8 @@ import Testing
             #expect(policy.withdrawn[live.id]?.map(\.agreement.holder) == ["england"])
         }
         #expect(walesFirst.listed == englandFirst.listed, "\(walesFirst.ignored)")
+        // The copy's holder may not read the records filed under the id; the live one's may.
+        #expect(walesFirst.recordHolders(of: live.id) == ["wales"])
         // A past key minting agreements for its holder's log: at most 64 are kept.
         var flooded = fresh
         for i in 0..<(Policy.maxWithdrawnPerHolder + 10) {
@@ -177,6 +179,27 @@ import Testing
                           payload: payload(try NoteSigner(name: "HEIW", key: first).sign(text: minted.text)))
         }
         #expect(flooded.withdrawn.count == Policy.maxWithdrawnPerHolder)
+    }
+
+    /// An agreement signed again under its id after a key change, then withdrawn at the next,
+    /// is a second withdrawn entry with a purge of its own (before, the first copy held the
+    /// holder's slot and the second was ignored: never ended, never purged; a review found it).
+    /// Withdrawn copies of one id under two holders open the records to neither operator.
+    @Test func anAgreementSignedAgainUnderItsIdIsWithdrawnAgainAtTheNextChange() throws {
+        let third = try Ed25519PrivateKey()
+        let notes = [try statement(by: first, to: second, labels: [label]), try statement(by: second, to: third, labels: [label], sequence: 2)]
+        let history = ["HEIW": try verify(third, labels: [label], notes)]
+        var policy = Policy(owners: ["HEIW": verifier(third)], labels: try LabelOwnership(["HEIW": [label]]), history: history)
+        let a = try heiwAgreement()
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established", payload: payload(try NoteSigner(name: "HEIW", key: first).sign(text: a.text)))
+        policy.apply(log: "wales", index: 5, timeMillis: 0, type: "agreement.established", payload: payload(try NoteSigner(name: "HEIW", key: second).sign(text: a.text)))
+        #expect(policy.withdrawn[a.id]?.map(\.ref.index) == [0, 5])
+        #expect(policy.recordHolders(of: a.id) == ["wales"])
+        var copy = a
+        copy.holder = "england"
+        copy.recipients = ["uk": .aggregate]
+        policy.apply(log: "england", index: 0, timeMillis: 0, type: "agreement.established", payload: payload(try NoteSigner(name: "HEIW", key: first).sign(text: copy.text)))
+        #expect(policy.withdrawn[a.id]?.count == 3 && policy.recordHolders(of: a.id).isEmpty)
     }
 
     @Test func aRetiredOwnersAndAMovedLabelsAgreementsAreWithdrawn() throws {
