@@ -339,12 +339,28 @@ extension API {
                 of > 0 ? .init(witnesses: others, of: of, quorum: others.count >= quorum) : nil)
     }
 
-    /// At most `maxProvenanceEntries` of a figure's entries: the first (what made it) and the
-    /// newest, in order.
+    /// At most `maxProvenanceEntries` of a figure's entries (`refs` in order), a fair share per
+    /// log — each log's smaller need met first, the rest split evenly — and of each log its
+    /// first (what made it) and its newest, in order. One log's thousands of entries behind a
+    /// UK total no longer push the other nations' off the answer.
     static func boundedRefs(_ refs: [EntryRef], max: Int = maxProvenanceEntries) -> [EntryRef] {
         guard refs.count > max else { return refs }
         guard max > 1 else { return Array(refs.suffix(max)) }
-        return [refs[0]] + refs.suffix(max - 1)
+        let byLog = Dictionary(grouping: refs, by: \.log)
+        var left = max
+        var kept: [EntryRef] = []
+        for (i, log) in byLog.keys.sorted(by: { (byLog[$0]!.count, $0) < (byLog[$1]!.count, $1) }).enumerated() {
+            let list = byLog[log]!
+            let n = min(list.count, left / (byLog.count - i))
+            left -= n
+            switch n {
+            case list.count: kept += list
+            case 0: break
+            case 1: kept.append(list.last!)
+            default: kept += [list[0]] + list.suffix(n - 1)
+            }
+        }
+        return kept.sorted()
     }
 
     /// The most entries one provenance answer holds (as a page of `/v1/logs/{log}/entries`).

@@ -304,8 +304,8 @@ enum WebScript {
           // Blank as the node's `.whitespacesAndNewlines` has it (JavaScript's trim() also takes
           // U+FEFF, which the node keeps as text); a category's name as `.whitespaces` (tab and
           // space separators only).
-          const blank = v => /^[\t\n\v\f\r\u0085\u2028\u2029\p{Zs}]*$/u.test(v);
-          const blankName = v => /^[\t\p{Zs}]*$/u.test(v);
+          const blank = v => /^[\t\n\v\f\r\u0085\u200B\u2028\u2029\p{Zs}]*$/u.test(v);
+          const blankName = v => /^[\t\u200B\p{Zs}]*$/u.test(v);
           const text = (v, max) => str(v) && !blank(v) && [...v].length <= max;
           const optText = (p, k, max) => !has(p, k) || text(p[k], max);
           const idShapes = { priority: /^P[1-9][0-9]{0,2}$/, action: /^P[1-9][0-9]{0,2}\.A[1-9][0-9]{0,2}$/, measure: /^P[1-9][0-9]{0,2}\.A[1-9][0-9]{0,2}\.M[1-9][0-9]{0,2}$/ };

@@ -257,7 +257,7 @@ public enum PlanValidator {
                 guard !c.fields.isEmpty else { throw PlanError("payload.categories: expected at least one category") }
                 guard c.fields.count <= 1000 else { throw PlanError("payload.categories: at most 1,000 categories, got \(c.fields.count)") }
                 for key in c.fields.keys.sorted() {
-                    guard !key.trimmingCharacters(in: .whitespaces).isEmpty else { throw PlanError("payload.categories: a category's name is empty") }
+                    guard !FieldReader.isBlankName(key) else { throw PlanError("payload.categories: a category's name is empty") }
                     try FieldReader.refuseControls(key, at: "payload.categories (a category's name)", lines: false)
                     let n = try c.number(key)
                     guard (0...1_000_000_000).contains(n) else { throw PlanError("payload.categories.\(key): expected a number from 0 to 1,000,000,000, got \(n)") }

@@ -28,7 +28,7 @@ struct FieldReader {
     func string(_ key: String, maxLength: Int = 4096) throws(PlanError) -> String {
         guard let value = fields[key] else { throw PlanError("\(at(key)): missing; expected a string") }
         guard case .string(let text) = value else { throw PlanError("\(at(key)): expected a string, got \(value.described)") }
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw PlanError("\(at(key)): expected a non-empty string") }
+        guard !Self.isBlank(text) else { throw PlanError("\(at(key)): expected a non-empty string") }
         // Counted in Unicode scalars, not the characters a reader sees: a letter followed by a
         // megabyte of combining marks is one character, and every node stores, folds and
         // searches what was meant to be at most `maxLength`.
@@ -36,6 +36,20 @@ struct FieldReader {
         guard length <= maxLength else { throw PlanError("\(at(key)): at most \(maxLength) characters (Unicode scalars), got \(length)") }
         try Self.refuseControls(text, at: at(key))
         return text
+    }
+
+    /// Whether `text` is empty or all white space (Foundation's `whitespacesAndNewlines`: the
+    /// Unicode White_Space property, which is that set). A scan that stops at the first other
+    /// scalar: `trimmingCharacters(in:)` made a new string through NSString for every field of
+    /// every entry, a fifth of the view's fold once every node ran the append's checks there.
+    /// (Foundation here counts U+200B, the zero-width space, as white space too; so does this.)
+    static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { $0.properties.isWhitespace || $0 == "\u{200B}" }
+    }
+
+    /// A category's name is blank when all tab and space separators (Foundation's `whitespaces`).
+    static func isBlankName(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { $0 == "\t" || $0 == "\u{200B}" || $0.properties.generalCategory == .spaceSeparator }
     }
 
     /// Plan and progress text is read in terminals (`quartet view`), pages and CSV files on

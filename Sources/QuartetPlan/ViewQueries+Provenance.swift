@@ -26,17 +26,45 @@ extension ViewQueries {
         case ("reading", 4):
             guard let m = view.logs[parts[1]]?.measures[parts[2]] else { throw PlanError("figure \(figure): log \(parts[1]) has no measure \(parts[2])") }
             guard let p = Period(parts[3]), let r = m.readings[p] else { throw PlanError("figure \(figure): no reading for period \(parts[3])") }
-            return m.refs + [r.ref]
+            return (Set(Self.definitions(m, before: [r.ref])).union([r.ref])).sorted()
         case ("total", 3):
             guard let period = Period(parts[2]), let t = ukTotals(parts[1])?[period] else { throw PlanError("figure \(figure): no UK total of \(parts[1]) for \(parts[2])") }
-            var refs = Set(t.refs)
-            refs.formUnion(view.logs[view.ukLog]?.measures[parts[1]]?.refs ?? [])
-            for key in view.rollups[parts[1]] ?? [] { refs.formUnion(view.logs[key.log]?.measures[key.measure]?.refs ?? []) }
+            // What the total rests on and a reader's recompute needs: the readings summed, the
+            // UK measure's definitions (first and newest), and of each nation measure whose
+            // readings are among them its definitions that decide them (`definitions`). Not
+            // every revision of every measure mapped to it: a nation's thousand redefinitions,
+            // or measures mapped with nothing this period, crowded out the rest (a review).
+            let summed = Set(t.refs)
+            var refs = summed
+            if let uk = view.logs[view.ukLog]?.measures[parts[1]] { refs.formUnion([uk.refs.first, uk.refs.last].compactMap { $0 }) }
+            for key in view.rollups[parts[1]] ?? [] {
+                guard let m = view.logs[key.log]?.measures[key.measure] else { continue }
+                let readings = m.readings.values.map(\.ref).filter(summed.contains)
+                guard !readings.isEmpty else { continue }
+                refs.formUnion(Self.definitions(m, before: readings))
+            }
             return refs.sorted()
         default:
             throw unknown
         }
     }
+    /// The definitions of measure `m` that decide how `readings` of it are read: the first (a
+    /// reading counts only after it), the newest (its mapping and kind now), and the newest
+    /// before each reading (the kind it was judged by).
+    static func definitions(_ m: MeasureState, before readings: [EntryRef]) -> [EntryRef] {
+        var out = [m.refs.first, m.refs.last].compactMap { $0 }
+        for reading in readings {
+            // `refs` are in log order: the last one before the reading.
+            var low = 0, high = m.refs.count
+            while low < high {
+                let mid = (low + high) / 2
+                if m.refs[mid] < reading { low = mid + 1 } else { high = mid }
+            }
+            if low > 0 { out.append(m.refs[low - 1]) }
+        }
+        return out
+    }
+
     /// The value this node states for a figure whose value a reader can recompute from the
     /// entries behind it (`reading:`, `total:`, `status:`), as JSON text, or nil for other kinds.
     /// The "How do we know?" page recomputes it in the reader's browser from the verified entries

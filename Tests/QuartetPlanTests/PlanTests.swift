@@ -527,6 +527,29 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(status.payload.note == "fine\tand\nlines" && status.ref.index != folded)
     }
 
+    /// A total's provenance holds what it rests on and what a reader's recompute needs, not
+    /// every revision of every mapped measure: a nation redefining its measure hundreds of times
+    /// (or mapping measures with nothing in the period) crowded the other nations off the
+    /// bounded answer (a review found it).
+    @Test func aTotalsProvenanceHoldsTheDefinitionsThatDecideItsReadings() throws {
+        var view = try Self.federationView()
+        let early = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q1", "value": 4])
+        let payload = try #require(view.logs["wales"]?.measures["P2.A4.M1"]?.payload)
+        for _ in 0..<300 {
+            try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(payload))))
+        }
+        let late = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q2", "value": 5])
+        let defs = try #require(view.logs["wales"]?.measures["P2.A4.M1"]?.refs)
+        #expect(defs.count > 300)
+        let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+        let refs = try queries.provenance("total:P2.A6.M1:2025")
+        let wales = Set(refs.filter { $0.log == "wales" })
+        let before = { (reading: UInt64) in defs.last { $0.index < reading }! }
+        #expect(wales == [EntryRef(log: "wales", index: early), EntryRef(log: "wales", index: late), defs.first!, defs.last!, before(early), before(late)])
+        let reading = try queries.provenance("reading:wales:P2.A4.M1:2025-Q1")
+        #expect(Set(reading) == [EntryRef(log: "wales", index: early), defs.first!, defs.last!, before(early)])
+    }
+
     /// The fold takes only what the append takes (`PlanValidator` against the log as folded):
     /// a count of 1e308 twice made a UK total infinite, and the view's JSON stopped the
     /// process at every request; a negative count hid other nations' figures; an unknown field
@@ -624,5 +647,19 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(FlatJSON.parse(Array(#"{"a":[1]}"#.utf8)) == nil)
         let status = FlatJSON.parse(Array(#"{"action":"P1.A1","as_of":"2025-03-31","status":"on-track"}"#.utf8)).flatMap(FlatJSON.statusPayload)
         #expect(status == StatusPayload(action: "P1.A1", status: .onTrack, as_of: "2025-03-31"))
+    }
+}
+
+/// The blank tests the append and the fold make are Foundation's trimming, scalar for scalar
+/// (they replaced `trimmingCharacters(in:)`, a fifth of the fold's time).
+@Suite struct BlankTextTests {
+    @Test func blankIsFoundationsWhitespaceForEveryScalarOfTheBasicPlane() {
+        for value in UInt32(0)...0xFFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let text = String(Character(scalar))
+            #expect(FieldReader.isBlank(text) == text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "U+\(String(value, radix: 16))")
+            #expect(FieldReader.isBlankName(text) == text.trimmingCharacters(in: .whitespaces).isEmpty, "U+\(String(value, radix: 16))")
+        }
+        #expect(FieldReader.isBlank("") && FieldReader.isBlank(" \t\n\u{2028}") && !FieldReader.isBlank(" a ") && !FieldReader.isBlank("\u{FEFF}"))
     }
 }
