@@ -15,6 +15,8 @@ struct FieldReader {
     func at(_ key: String) -> String { "\(path).\(key)" }
 
     func refuseUnknown(_ known: Set<String>) throws(PlanError) {
+        // Sorted only to name the first unknown one: the usual entry has none (every fold runs this).
+        guard fields.keys.contains(where: { !known.contains($0) }) else { return }
         if let key = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw PlanError("\(at(key)): unknown field; expected only \(known.sorted().joined(separator: ", "))")
         }
@@ -150,21 +152,35 @@ struct FieldReader {
 enum IDPattern: CustomStringConvertible {
     case priority, action, measure
 
+    /// Letter, then 1–3 ASCII digits not starting with 0, per dot-separated part: read as
+    /// bytes (every node's fold checks every id). Only ASCII matches, so a byte that is not
+    /// (a combining mark, a lookalike letter) fails as it did when read by characters.
     func matches(_ text: String) -> Bool {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        let letters: [Character]
+        let letters: [UInt8]
         switch self {
-        case .priority: letters = ["P"]
-        case .action: letters = ["P", "A"]
-        case .measure: letters = ["P", "A", "M"]
+        case .priority: letters = [UInt8(ascii: "P")]
+        case .action: letters = [UInt8(ascii: "P"), UInt8(ascii: "A")]
+        case .measure: letters = [UInt8(ascii: "P"), UInt8(ascii: "A"), UInt8(ascii: "M")]
         }
-        guard parts.count == letters.count else { return false }
-        for (part, letter) in zip(parts, letters) {
-            guard part.first == letter, part.count >= 2, part.count <= 4 else { return false }
-            let digits = part.dropFirst()
-            guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.first != "0" else { return false }
+        var part = 0, position = 0, digits = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard position > 0, digits >= 1 else { return false }
+                part += 1
+                position = 0
+                digits = 0
+                continue
+            }
+            guard part < letters.count else { return false }
+            if position == 0 {
+                guard byte == letters[part] else { return false }
+            } else {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), !(position == 1 && byte == UInt8(ascii: "0")), digits < 3 else { return false }
+                digits += 1
+            }
+            position += 1
         }
-        return true
+        return part == letters.count - 1 && digits >= 1
     }
 
     var description: String {

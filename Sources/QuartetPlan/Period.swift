@@ -28,20 +28,32 @@ public struct Period: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The quarter (1–4) or month (1–12); 0 for a year.
     public let number: Int
 
+    /// `YYYY`, `YYYY-Qq` or `YYYY-MM`, ASCII digits, years 1900–2999. Read as bytes: every
+    /// node's fold parses every reading's period (twice, with the append's checks).
     public init?(_ text: String) {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard let first = parts.first, first.count == 4, first.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let year = Int(first), (1900...2999).contains(year) else { return nil }
+        var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        for byte in text.utf8 {
+            guard count < 7 else { return nil }
+            withUnsafeMutableBytes(of: &bytes) { $0[count] = byte }
+            count += 1
+        }
+        guard count == 4 || count == 7 else { return nil }
+        let b = [bytes.0, bytes.1, bytes.2, bytes.3, bytes.4, bytes.5, bytes.6]
+        func digit(_ i: Int) -> Int? { b[i] >= 0x30 && b[i] <= 0x39 ? Int(b[i] - 0x30) : nil }
+        guard let d0 = digit(0), let d1 = digit(1), let d2 = digit(2), let d3 = digit(3) else { return nil }
+        let year = d0 * 1000 + d1 * 100 + d2 * 10 + d3
+        guard (1900...2999).contains(year) else { return nil }
         self.year = year
-        if parts.count == 1 {
+        if count == 4 {
             granularity = .year
             number = 0
-        } else if parts.count == 2, parts[1].count == 2, parts[1].first == "Q", let q = Int(parts[1].dropFirst()), (1...4).contains(q) {
+        } else if b[4] == UInt8(ascii: "-"), b[5] == UInt8(ascii: "Q"), let q = digit(6), (1...4).contains(q) {
             granularity = .quarter
             number = q
-        } else if parts.count == 2, parts[1].count == 2, parts[1].allSatisfy(\.isNumber), let m = Int(parts[1]), (1...12).contains(m) {
+        } else if b[4] == UInt8(ascii: "-"), let m1 = digit(5), let m2 = digit(6), (1...12).contains(m1 * 10 + m2) {
             granularity = .month
-            number = m
+            number = m1 * 10 + m2
         } else {
             return nil
         }

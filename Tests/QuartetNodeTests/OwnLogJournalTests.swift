@@ -260,17 +260,23 @@ import Testing
         #expect(types == [PolicyEntryType.disclosed.rawValue, PolicyEntryType.purged.rawValue])
     }
 
-    /// A journal that cannot be written fails the record, and nothing of it is taken as
-    /// recorded: the caller withholds the payloads, and the same span is recorded in full once
-    /// the journal can be written (before, it was sent unrecorded, and skipped ever after).
-    @Test func aDisclosureTheJournalCannotTakeIsNotTakenAsRecorded() async throws {
+    /// A recorder whose journal lies in a directory not made yet (`missing`): it cannot be
+    /// written until the test makes it. Returns the scratch directory to remove.
+    static func recorderInMissingDirectory() throws -> (dir: URL, missing: URL, journal: URL, recorder: OwnLogRecorder) {
         let dir = try TestKit.temporaryDirectory("journal")
-        defer { try? FileManager.default.removeItem(at: dir) }
         let missing = dir.appendingPathComponent("missing")
         let journal = missing.appendingPathComponent("pending-records")
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
-        let recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
+        return (dir, missing, journal, OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet))
+    }
+
+    /// A journal that cannot be written fails the record, and nothing of it is taken as
+    /// recorded: the caller withholds the payloads, and the same span is recorded in full once
+    /// the journal can be written (before, it was sent unrecorded, and skipped ever after).
+    @Test func aDisclosureTheJournalCannotTakeIsNotTakenAsRecorded() async throws {
+        let (dir, missing, journal, recorder) = try Self.recorderInMissingDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         #expect(!recorder.record(recipient: "england", log: "wales", ranges: [3...9], agreement: "HEIW-1", access: .full))
         try FileManager.default.createDirectory(at: missing, withIntermediateDirectories: true)
         #expect(recorder.record(recipient: "england", log: "wales", ranges: [3...9], agreement: "HEIW-1", access: .full))
@@ -284,13 +290,8 @@ import Testing
     /// before, each agreement's part was a write of its own, so a journal failing at the second
     /// left the first recorded for a batch that was withheld (a record of more than went).
     @Test func aBatchUnderTwoAgreementsIsRecordedWholeOrNotAtAll() async throws {
-        let dir = try TestKit.temporaryDirectory("journal")
+        let (dir, missing, journal, recorder) = try Self.recorderInMissingDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let missing = dir.appendingPathComponent("missing")
-        let journal = missing.appendingPathComponent("pending-records")
-        var quiet = Logger(label: "test")
-        quiet.logLevel = .critical
-        let recorder = OwnLogRecorder(journal: journal, ownLog: "wales", logger: quiet)
         let batch = [OwnLogRecorder.Disclosed(ranges: [3...5, 8...9], agreement: "HEIW-1", access: .full),
                      OwnLogRecorder.Disclosed(ranges: [6...7], agreement: "HCPC-1", access: .full),
                      // The same agreement twice in one call is recorded once.

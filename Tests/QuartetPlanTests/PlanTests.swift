@@ -663,3 +663,21 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(FieldReader.isBlank("") && FieldReader.isBlank(" \t\n\u{2028}") && !FieldReader.isBlank(" a ") && !FieldReader.isBlank("\u{FEFF}"))
     }
 }
+
+/// Periods and ids read as bytes (the fold's hot path) take exactly what they took as
+/// characters.
+@Suite struct ByteParsingTests {
+    @Test func periodsAndIdsAsBefore() {
+        for text in ["2025", "1900", "2999", "2025-Q1", "2025-Q4", "2025-01", "2025-12"] { #expect(Period(text) != nil, "\(text)") }
+        for text in ["1899", "3000", "2025-Q0", "2025-Q5", "2025-00", "2025-13", "2025-1", "2025-Q", "25", "२०२५", "2025-Q1x", "2025_01", "+025", "2025-+1", "2025-Q+", ""] {
+            #expect(Period(text) == nil, "\(text)")
+        }
+        #expect(Period("2025-Q2")?.number == 2 && Period("2025-11")?.number == 11 && Period("2025")?.year == 2025)
+        for (text, pattern) in [("P1", IDPattern.priority), ("P999", .priority), ("P1.A2", .action), ("P12.A3.M45", .measure)] { #expect(pattern.matches(text), "\(text)") }
+        for (text, pattern) in [("P0", IDPattern.priority), ("P1000", .priority), ("P", .priority), ("P1.", .priority), ("P01.A1", .action), ("P1.A1", .priority),
+                                ("P1.A1.M1", .action), ("P1.A", .action), ("P1.A1\u{301}", .action), ("Ｐ1", .priority), ("P1..A1", .action), (".P1", .priority),
+                                ("P1.B1", .action), ("P1.A1.M1.X1", .measure)] {
+            #expect(!pattern.matches(text), "\(text)")
+        }
+    }
+}
