@@ -169,10 +169,10 @@ public struct Node: Sendable {
                 // agreements first), and rows admitted beside an agreement, or beside its
                 // revocation in the same group commit, go out as that agreement decides.
                 let foldFirst = entries.contains { PolicyEntryType(rawValue: $0.header.type) != nil }
-                if foldFirst { view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint) }
+                if foldFirst { view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint, admitted: true) }
                 engine.committed(entries, checkpoint: checkpoint, log: log)
                 collector.checkpointed(checkpoint, signedAt: signedAt, leaves: entries.map(\.leafHash), tree: tree)
-                if !foldFirst { view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint) }
+                if !foldFirst { view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint, admitted: true) }
                 metrics.ownAppends.increment(by: entries.count)
                 metrics.ownBatches.increment()
             })

@@ -151,16 +151,21 @@ public final class ViewMaintainer: Sendable {
     }
 
     /// What the view is given of `entries`.
-    static func viewEntries(log: String, _ entries: [Entry]) -> [ViewEntry] {
+    static func viewEntries(log: String, _ entries: [Entry], admitted: Bool = false) -> [ViewEntry] {
         entries.map { entry in
-            ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes,
-                      isPublic: entry.header.classification == EntryHeader.publicClassification, classification: entry.header.classification)
+            var viewEntry = ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes,
+                                      isPublic: entry.header.classification == EntryHeader.publicClassification, classification: entry.header.classification)
+            viewEntry.admitted = admitted
+            return viewEntry
         }
     }
 
-    /// Folds a durable batch of the node's own log before returning.
-    func absorbOwn(log: String, entries: [Entry], checkpoint: Checkpoint) {
-        queue.sync { absorb(log: log, entries: entries, checkpoint: checkpoint) }
+    /// Folds a durable batch of the node's own log before returning. `admitted`: the batch is a
+    /// commit of this node's writer, every plan entry of it checked by its admission against
+    /// the state the fold reaches it in (`AppendAdmission`), so the fold does not check them
+    /// again (the own log's tail taken from peers is checked).
+    func absorbOwn(log: String, entries: [Entry], checkpoint: Checkpoint, admitted: Bool = false) {
+        queue.sync { absorb(log: log, entries: entries, checkpoint: checkpoint, admitted: admitted) }
     }
 
     /// Folds a durable replicated batch on the view's queue, in the next fold pass: one runs
@@ -246,7 +251,7 @@ public final class ViewMaintainer: Sendable {
     public var foldCount: Int { recent.withLock { $0.sequence } }
 
     /// Folds a durable batch of `log` and records the checkpoint it stands on.
-    func absorb(log: String, entries: [Entry], checkpoint: Checkpoint?) {
+    func absorb(log: String, entries: [Entry], checkpoint: Checkpoint?, admitted: Bool = false) {
         let started = ContinuousClock.now
         var ended: [String] = []
         defer { for id in ended { onAgreementEnded.withLockedValue { $0 }?(id) } }
@@ -274,7 +279,7 @@ public final class ViewMaintainer: Sendable {
         guard foldsView else { return }
         let elapsed = state.withLock { state in
             do {
-                try state.view.apply(contentsOf: Self.viewEntries(log: log, entries))
+                try state.view.apply(contentsOf: Self.viewEntries(log: log, entries, admitted: admitted))
             } catch {
                 // Entries reach the view in log order, so this should not happen; if it does,
                 // fold what is missing from the store, so the view does not stop for this log.

@@ -88,7 +88,7 @@ public struct StrategyView: Sendable {
             // a negative one hid other nations' figures; an unknown field was folded here and
             // dropped by the browser's check). An entry written past them (a modified node, an
             // offline append) is counted unreadable everywhere.
-            try validate(type, payload, log: entry.log)
+            if !entry.admitted { try validate(type, payload, log: entry.log) }
             try fold(type, payload, entry)
         } catch {
             logs[entry.log]!.unreadable += 1

@@ -23,6 +23,10 @@ public struct ViewEntry: Sendable {
     public let isPublic: Bool
     /// The label a restricted entry is classified with (nil: public, or not said).
     public let classification: String?
+    /// This node's admission checked it (`PlanValidator`) against the state the fold reaches
+    /// it in, as the node's own commits are: the fold does not check it again. False for
+    /// everything else (replicas, the own log's tail taken from peers, a start's fold).
+    public var admitted = false
     public init(log: String, index: UInt64, timeMillis: UInt64, type: String, payload: [UInt8]?, isPublic: Bool = true, classification: String? = nil) {
         self.log = log
         self.index = index

@@ -567,6 +567,13 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)] == nil && view.totals["P2.A6.M1"]?[Period(year: 2026)] == nil)
         _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 1_000_000_000])
         #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)]?.value == 1_000_000_000)
+        // An entry this node's admission checked is not checked again (its own commits): the
+        // fold trusts the flag, so only the writer's own commits carry it.
+        var admitted = ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "progress.reading",
+                                 payload: payload(["measure": "P2.A4.M1", "period": "2026", "value": 3, "x": 1]))
+        admitted.admitted = true
+        try view.apply(admitted)
+        #expect(view.logs["wales"]!.unreadable == before + 5 && view.totals["P2.A6.M1"]?[Period(year: 2026)]?.value == 3)
     }
 
     @Test func queriesAndCSV() throws {
