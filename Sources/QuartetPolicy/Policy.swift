@@ -32,10 +32,10 @@ public struct Policy: Sendable {
     /// first withdrawn copy (by holder and index).
     public func state(_ id: String) -> AgreementState? { agreements[id] ?? withdrawn[id]?.first }
 
-    /// Every agreement listed: those that count and the withdrawn, by id then holder.
+    /// Every agreement listed: those that count and the withdrawn, by id, holder and entry.
     public var listed: [AgreementState] {
         (Array(agreements.values) + withdrawn.values.flatMap { $0 }).sorted {
-            ($0.agreement.id, $0.agreement.holder, $0.withdrawn == nil ? 0 : 1) < ($1.agreement.id, $1.agreement.holder, $1.withdrawn == nil ? 0 : 1)
+            ($0.agreement.id, $0.agreement.holder, $0.withdrawn == nil ? 0 : 1, $0.ref.index) < ($1.agreement.id, $1.agreement.holder, $1.withdrawn == nil ? 0 : 1, $1.ref.index)
         }
     }
 
