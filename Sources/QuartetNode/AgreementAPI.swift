@@ -61,22 +61,12 @@ extension AgreementBody {
     }
 }
 
-/// Who may read the records of where an agreement's data went (disclosures and purges), the
-/// one rule for every route that reaches them: the data owner's auditors (an auditor named by
-/// the owner's id, in any case: quartet://auditor/heiw for HEIW) and the operator of the log
-/// that holds the data.
+/// Who may read the records of where an agreement's data went (disclosures and purges, filed
+/// by agreement id), the one rule for every route that reaches them: the data owner's auditors
+/// (an auditor named by the owner's id, in any case: quartet://auditor/heiw for HEIW) and the
+/// operator of the log that holds the data as `Policy.recordHolders` names it (withdrawn copies
+/// held by two holders: neither operator).
 enum AuditRule {
-    static func mayReadRecords(of agreement: Agreement, _ identity: FederationIdentity) -> Bool {
-        switch identity {
-        case .auditor(let name): return name.lowercased() == agreement.owner.lowercased()
-        case .operator(let log): return log == agreement.holder
-        case .node, .reader: return false
-        }
-    }
-
-    /// The records of agreement `id` (disclosures and purges, filed by id): its owner's
-    /// auditors, and the operator of its holder as `Policy.recordHolders` names it (withdrawn
-    /// copies held by two holders: neither operator).
     static func mayReadRecords(ofID id: String, policy: Policy, _ identity: FederationIdentity) -> Bool {
         guard let state = policy.state(id) else { return false }
         switch identity {

@@ -51,7 +51,8 @@ final class PurgeMarks: Sendable {
     /// one of an earlier form, is not a mark.
     static func isKey(_ line: Substring) -> Bool {
         let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-        return parts.count == 3 && UInt64(parts[2]) != nil && String(UInt64(parts[2])!) == parts[2] && parts.prefix(2).allSatisfy { part in
+        guard parts.count == 3, let index = UInt64(parts[2]), String(index) == parts[2] else { return false }
+        return parts.prefix(2).allSatisfy { part in
             !part.isEmpty && part.utf8.count <= 64 && part.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F }
         }
     }

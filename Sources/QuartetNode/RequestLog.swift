@@ -23,13 +23,15 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
     /// header, port and all), or nil: a year, this name only (other names under it may be other
     /// services), never for `localhost` or an IP address.
     static func strictTransportSecurity(host authority: String?) -> String? {
-        guard let authority, !authority.isEmpty else { return nil }
-        var host = Substring(authority)
-        if host.hasPrefix("[") { return nil }  // an IPv6 literal
-        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
-        let name = host.lowercased()
-        if name == "localhost" || name.hasSuffix(".localhost") { return nil }
-        if name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) { return nil }
+        // Read as bytes, allocating nothing: every answer asks, and the Host header is the
+        // caller's (only its own answer changes with what it says).
+        guard var host = authority?.utf8[...], let first = host.first, first != UInt8(ascii: "[") else { return nil }  // none, or IPv6
+        if let colon = host.lastIndex(of: UInt8(ascii: ":")) { host = host[..<colon] }
+        // An IPv4 address: digits and dots.
+        if host.allSatisfy({ $0 == UInt8(ascii: ".") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) { return nil }
+        // `localhost`, or a name under it, in any case.
+        let last = host.lastIndex(of: UInt8(ascii: ".")).map { host[host.index(after: $0)...] } ?? host
+        if last.elementsEqual("localhost".utf8, by: { $0 | 0x20 == $1 }) { return nil }
         return "max-age=31536000"
     }
 

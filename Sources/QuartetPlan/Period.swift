@@ -31,15 +31,9 @@ public struct Period: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// `YYYY`, `YYYY-Qq` or `YYYY-MM`, ASCII digits, years 1900–2999. Read as bytes: every
     /// node's fold parses every reading's period (twice, with the append's checks).
     public init?(_ text: String) {
-        var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        for byte in text.utf8 {
-            guard count < 7 else { return nil }
-            withUnsafeMutableBytes(of: &bytes) { $0[count] = byte }
-            count += 1
-        }
+        let count = text.utf8.count
         guard count == 4 || count == 7 else { return nil }
-        let b = [bytes.0, bytes.1, bytes.2, bytes.3, bytes.4, bytes.5, bytes.6]
+        let b = Array(text.utf8)
         func digit(_ i: Int) -> Int? { b[i] >= 0x30 && b[i] <= 0x39 ? Int(b[i] - 0x30) : nil }
         guard let d0 = digit(0), let d1 = digit(1), let d2 = digit(2), let d3 = digit(3) else { return nil }
         let year = d0 * 1000 + d1 * 100 + d2 * 10 + d3

@@ -56,7 +56,7 @@ public struct AgreementState: Sendable, Equatable {
     /// Its id was also used by another holder: in force nowhere.
     public var contested = false
     /// Why its owner's signature no longer counts (a key rotated away from, the owner retired,
-    /// a label moved: `Policy.withdrawal`): in force nowhere, ended.
+    /// a label moved: `Policy.judge`): in force nowhere, ended.
     public var withdrawn: String?
 
     public init(agreement: Agreement, note: String, ref: (log: String, index: UInt64), revoked: (timeMillis: UInt64, reason: String, index: UInt64)?,
