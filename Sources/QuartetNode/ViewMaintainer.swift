@@ -151,7 +151,7 @@ public final class ViewMaintainer: Sendable {
     }
 
     /// What the view is given of `entries`.
-    static func viewEntries(log: String, _ entries: [Entry], admitted: Bool = false) -> [ViewEntry] {
+    public static func viewEntries(log: String, _ entries: [Entry], admitted: Bool = false) -> [ViewEntry] {
         entries.map { entry in
             var viewEntry = ViewEntry(log: log, index: entry.header.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: entry.payload?.bytes,
                                       isPublic: entry.header.classification == EntryHeader.publicClassification, classification: entry.header.classification)
