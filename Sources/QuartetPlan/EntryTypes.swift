@@ -161,8 +161,8 @@ public enum PlanValidator {
             _ = try p.string("title", maxLength: 500)
             _ = try p.strings("goals", required: false)
         case .action, .actionRevised:
-            var known: Set<String> = ["id", "priority", "statements", "measures", "timeframe", "uk_actions", "source"]
-            if type == .actionRevised { known.insert("reason") }
+            var known = ["id", "priority", "statements", "measures", "timeframe", "uk_actions", "source"]
+            if type == .actionRevised { known.append("reason") }
             try p.refuseUnknown(known)
             let id = try p.matching("id", .action)
             let priority = try p.matching("priority", .priority)

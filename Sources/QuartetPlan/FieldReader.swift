@@ -14,8 +14,10 @@ struct FieldReader {
 
     func at(_ key: String) -> String { "\(path).\(key)" }
 
-    func refuseUnknown(_ known: Set<String>) throws(PlanError) {
-        // Sorted only to name the first unknown one: the usual entry has none (every fold runs this).
+    /// `known` is a handful of names, scanned (a set made from the literal on every entry cost
+    /// more than the scans: every fold runs this).
+    func refuseUnknown(_ known: [String]) throws(PlanError) {
+        // Sorted only to name the first unknown one: the usual entry has none.
         guard fields.keys.contains(where: { !known.contains($0) }) else { return }
         if let key = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw PlanError("\(at(key)): unknown field; expected only \(known.sorted().joined(separator: ", "))")
@@ -30,13 +32,22 @@ struct FieldReader {
     func string(_ key: String, maxLength: Int = 4096) throws(PlanError) -> String {
         guard let value = fields[key] else { throw PlanError("\(at(key)): missing; expected a string") }
         guard case .string(let text) = value else { throw PlanError("\(at(key)): expected a string, got \(value.described)") }
-        guard !Self.isBlank(text) else { throw PlanError("\(at(key)): expected a non-empty string") }
+        // One pass over the scalars for the three checks below (every fold runs them on every
+        // field), made in the order they are reported.
+        var blank = true
+        var length = 0
+        var control: (offset: Int, scalar: Unicode.Scalar)?
+        for scalar in text.unicodeScalars {
+            if blank, !Self.isBlankScalar(scalar) { blank = false }
+            if control == nil, ShownText.isControl(scalar, allowingLines: true) { control = (length, scalar) }
+            length += 1
+        }
+        guard !blank else { throw PlanError("\(at(key)): expected a non-empty string") }
         // Counted in Unicode scalars, not the characters a reader sees: a letter followed by a
         // megabyte of combining marks is one character, and every node stores, folds and
         // searches what was meant to be at most `maxLength`.
-        let length = text.unicodeScalars.count
         guard length <= maxLength else { throw PlanError("\(at(key)): at most \(maxLength) characters (Unicode scalars), got \(length)") }
-        try Self.refuseControls(text, at: at(key))
+        if let control { throw Self.controlRefusal(control.scalar, offset: control.offset, at: at(key), lines: true, what: "a name") }
         return text
     }
 
@@ -46,7 +57,13 @@ struct FieldReader {
     /// every entry, a fifth of the view's fold once every node ran the append's checks there.
     /// (Foundation here counts U+200B, the zero-width space, as white space too; so does this.)
     static func isBlank(_ text: String) -> Bool {
-        text.unicodeScalars.allSatisfy { $0.properties.isWhitespace || $0 == "\u{200B}" }
+        text.unicodeScalars.allSatisfy(isBlankScalar)
+    }
+
+    /// One scalar of `isBlank`: ASCII answered without the property tables.
+    static func isBlankScalar(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.value < 0x80 { return scalar.value == 0x20 || (0x09...0x0D).contains(scalar.value) }
+        return scalar.properties.isWhitespace || scalar == "\u{200B}"
     }
 
     /// A category's name is blank when all tab and space separators (Foundation's `whitespaces`).
@@ -59,10 +76,14 @@ struct FieldReader {
     /// and isolates that reorder what a reader sees, are refused, naming the first and where.
     /// `lines`: tab and newline are allowed (notes, statements); a name allows neither.
     /// `what`: the kind of text that allows none, for the message.
-    static func refuseControls(_ text: String, at path: String, lines: Bool = true, what: String = "a name") throws(PlanError) {
+    static func refuseControls(_ text: String, at path: @autoclosure () -> String, lines: Bool = true, what: String = "a name") throws(PlanError) {
         for (offset, scalar) in text.unicodeScalars.enumerated() where ShownText.isControl(scalar, allowingLines: lines) {
-            throw PlanError("\(path): a control character U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1); \(lines ? "only tab and newline are allowed" : "\(what) allows none")")
+            throw controlRefusal(scalar, offset: offset, at: path(), lines: lines, what: what)
         }
+    }
+
+    static func controlRefusal(_ scalar: Unicode.Scalar, offset: Int, at path: String, lines: Bool, what: String) -> PlanError {
+        PlanError("\(path): a control character U+\(String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)) at character \(offset + 1); \(lines ? "only tab and newline are allowed" : "\(what) allows none")")
     }
 
 

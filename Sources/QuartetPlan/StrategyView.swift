@@ -88,8 +88,12 @@ public struct StrategyView: Sendable {
             // a negative one hid other nations' figures; an unknown field was folded here and
             // dropped by the browser's check). An entry written past them (a modified node, an
             // offline append) is counted unreadable everywhere.
-            if !entry.admitted { try validate(type, payload, log: entry.log) }
-            try fold(type, payload, entry)
+            // Progress payloads are read once: the fast reader's fields serve the checks and
+            // the fold alike (`FlatJSON`: where it reads a payload, the full parser reads the
+            // same value).
+            let flat = type == .reading || type == .status ? FlatJSON.parse(payload) : nil
+            if !entry.admitted { try validate(type, flat.map(FlatJSON.value) ?? JSONValue.parse(payload), log: entry.log) }
+            try fold(type, payload, flat, entry)
         } catch {
             logs[entry.log]!.unreadable += 1
             if logs[entry.log]!.unreadableSamples.count < 20 {
@@ -114,11 +118,12 @@ public struct StrategyView: Sendable {
     /// `PlanValidator` on `payload` against `log` as folded so far. Not mutating: the context's
     /// hold on the log's state is gone before the fold writes to it (held across, each write
     /// would copy the log's dictionaries).
-    private func validate(_ type: PlanEntryType, _ payload: [UInt8], log: String) throws(PlanError) {
-        try PlanValidator.validate(type, JSONValue.parse(payload), context: LogContext(view: self, log: log))
+    private func validate(_ type: PlanEntryType, _ payload: JSONValue, log: String) throws(PlanError) {
+        try PlanValidator.validate(type, payload, context: LogContext(view: self, log: log))
     }
 
-    private mutating func fold(_ type: PlanEntryType, _ payload: [UInt8], _ entry: ViewEntry) throws {
+    /// Folds one plan entry; `flat` is its payload as `FlatJSON` read it, where it could.
+    private mutating func fold(_ type: PlanEntryType, _ payload: [UInt8], _ flat: [String: FlatJSON.Value]?, _ entry: ViewEntry) throws {
         let ref = entry.ref
         let log = entry.log
         switch type {
@@ -166,7 +171,7 @@ public struct StrategyView: Sendable {
                 for uk in Set([oldUK, p.uk_measure].compactMap { $0 }) { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
             }
         case .status:
-            let p = try FlatJSON.parse(payload).flatMap(FlatJSON.statusPayload) ?? Self.decoder.decode(StatusPayload.self, from: Data(payload))
+            let p = try flat.flatMap(FlatJSON.statusPayload) ?? Self.decoder.decode(StatusPayload.self, from: Data(payload))
             try p.refuseControls()
             guard logs[log]!.actions[p.action] != nil else { throw PlanError("status of unknown action \(p.action)") }
             logs[log]!.actions[p.action]!.history.append(StatusState(payload: p, ref: ref))
@@ -175,7 +180,7 @@ public struct StrategyView: Sendable {
             if let current = logs[log]!.actions[p.action]!.status, current.payload.as_of > p.as_of { return }
             logs[log]!.actions[p.action]!.status = StatusState(payload: p, ref: ref)
         case .reading:
-            let p = try FlatJSON.parse(payload).flatMap(FlatJSON.readingPayload) ?? Self.decoder.decode(ReadingPayload.self, from: Data(payload))
+            let p = try flat.flatMap(FlatJSON.readingPayload) ?? Self.decoder.decode(ReadingPayload.self, from: Data(payload))
             try p.refuseControls()
             guard logs[log]!.measures[p.measure] != nil else { throw PlanError("reading of unknown measure \(p.measure)") }
             guard let period = Period(p.period) else { throw PlanError("reading period \"\(p.period)\" is not a period") }

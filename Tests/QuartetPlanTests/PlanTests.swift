@@ -642,6 +642,13 @@ func payload(_ object: [String: Any]) -> [UInt8] {
             #expect((fast != nil) == expected, "\(text)")
             if let fast { #expect(fast == slow, "\(text)") }
         }
+        // The fold's checks take the fast path's fields in place of the full parser's value.
+        for text in payloads + [#"{"a":0,"b":-0,"c":1e2,"d":"é","e":true,"f":null,"g":-1.25E-3}"#, #"{}"#] {
+            let bytes = Array(text.utf8)
+            guard let flat = FlatJSON.parse(bytes) else { continue }
+            #expect(FlatJSON.value(flat) == (try JSONValue.parse(bytes)), "\(text)")
+        }
+        #expect(FlatJSON.parse(Array(#"{"a":0.0}"#.utf8)) == nil && FlatJSON.parse(Array(#"{"a":0e1}"#.utf8)) == nil)
         // Where a lenient reader and JSONDecoder would disagree, the fast path steps aside.
         for text in [#"{"measure":"M","period":"2025","value":3,"value":300}"#, #"{"measure":"M","period":"2025","value":01}"#,
                      #"{"measure":"M","period":"2025","value":1.}"#, #"{"measure":"M","period":"2025","value":-.5}"#,

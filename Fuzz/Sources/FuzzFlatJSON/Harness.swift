@@ -8,6 +8,8 @@ import FuzzSupport
 /// - where `FlatJSON.parse` returns an object, JSONDecoder (as `[String: JSONValue]`, the
 ///   validator's reading) and JSONSerialization parse the same bytes to the same members: same
 ///   keys, strings byte for byte, equal numbers, the same booleans and nulls;
+/// - where `FlatJSON.parse` returns an object, `JSONValue.parse` (the fold's checks, which take
+///   the fast path's fields in its place) reads the same value;
 /// - where `readingPayload` / `statusPayload` return a payload, `JSONDecoder` decodes the same
 ///   bytes to an equal `ReadingPayload` / `StatusPayload` (what StrategyView would otherwise read).
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -51,6 +53,14 @@ public func fuzzFlatJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         default:
             fuzzFailure("member \(key.debugDescription): FlatJSON reads \(value), JSONDecoder \(other)", describe(input))
         }
+    }
+
+    // The fold's checks read the fast path's fields in place of the full parser's value.
+    do {
+        let full = try JSONValue.parse(input)
+        fuzzCheck(full == FlatJSON.value(flat), "FlatJSON's fields differ from JSONValue.parse's", describe(input))
+    } catch {
+        fuzzFailure("FlatJSON reads an object JSONValue.parse refuses: \(error)", describe(input))
     }
 
     let decoder = JSONDecoder()
