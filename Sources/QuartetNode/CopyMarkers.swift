@@ -31,6 +31,17 @@ public enum CopyMarkers {
         return "\(dataDirectory) is a `quartet backup` that did not finish (it holds \(backupInProgress)): files of the copy may be missing; restore a backup that finished (it has backup.json), or take the backup again"
     }
 
+    /// Why `serve --i-am-the-only-copy` must not start on `dataDirectory` (nil: it may). A copy
+    /// `quartet backup` made is never the only copy: the log went on at the node it was taken
+    /// from, and peers hold what it signed after. Started without first learning that tail, it
+    /// would append at sizes its peers already hold (an equivocation every peer quarantines).
+    /// Removing the marker by hand stays a deliberate act for the operator who knows better.
+    public static func onlyCopyRefusal(_ dataDirectory: String) -> String? {
+        guard exists(unconfirmed, in: dataDirectory) else { return nil }
+        return "\(dataDirectory) is a copy `quartet backup` made (it holds \(unconfirmed)): it is not the only copy of its log, so --i-am-the-only-copy is refused. "
+            + "Start it without the flag once a peer is up (it takes the tail its peers hold, then removes the marker); only if no other node ever held this log, remove \(unconfirmed) by hand"
+    }
+
     /// Why an offline command may not write to the own log in `dataDirectory` (nil: it may).
     public static func offlineWriteRefusal(_ dataDirectory: String) -> String? {
         if let refusal = startRefusal(dataDirectory) { return refusal }

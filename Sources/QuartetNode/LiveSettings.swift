@@ -74,6 +74,15 @@ final class LiveSettings: Sendable {
     func replace(federation: Federation, contexts: TLSContexts, tokens: [TokenGrant]) {
         state.withLock { $0 = (federation, contexts, tokens) }
     }
+
+    /// Drops the tokens whose digests `kept` does not hold; returns those dropped.
+    func dropTokens(keeping kept: Set<[UInt8]>) -> [TokenGrant] {
+        state.withLock { s in
+            let dropped = s.tokens.filter { !kept.contains($0.sha256) }
+            s.tokens.removeAll { !kept.contains($0.sha256) }
+            return dropped
+        }
+    }
 }
 
 /// What `Node.reload` did.

@@ -59,6 +59,7 @@ public struct Node: Sendable {
             throw NodeStartupError("\(configuration.dataDirectory) does not exist; create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`")
         }
         if let refusal = CopyMarkers.startRefusal(configuration.dataDirectory) { throw NodeStartupError(refusal) }
+        if configuration.onlyCopy, let refusal = CopyMarkers.onlyCopyRefusal(configuration.dataDirectory) { throw NodeStartupError(refusal) }
         if foldsView, Recovery.isUnfinished(configuration.dataDirectory) {
             throw NodeStartupError("\(configuration.dataDirectory) is a recovery that did not finish (quartet recover was interrupted): it may lack part of the logs; run `quartet recover` again, which starts it over")
         }
@@ -213,7 +214,25 @@ public struct Node: Sendable {
     /// then the logs of members added are registered, then the file is kept as accepted, and
     /// only then is it put in force (`live` and the replicator switched together, removed
     /// members' connections closed), which cannot fail.
+    ///
+    /// One thing is not all or nothing: a token taken out of the configuration file is refused
+    /// even when the rest is refused (a stolen token must not outlive a reload refused for a
+    /// reason of its own, a half-renewed certificate or a file short of signatures).
     public func reload() throws -> ReloadReport {
+        // The token grants, from the configuration file as it is now (a token removed is
+        // refused from the next request on, browser sign-ins with it too).
+        let tokens = try reloadedTokens()
+        do { return try reload(tokens: tokens) } catch {
+            let dropped = live.dropTokens(keeping: Set(tokens.map(\.sha256)))
+            guard !dropped.isEmpty else { throw error }
+            sessions.retain(digests: Set(live.tokens.map(\.sha256)))
+            let names = dropped.map { "\($0.name) (\($0.identity.fileLabel))" }.joined(separator: ", ")
+            logger.notice("tokens removed from the configuration are refused, though the reload was not", metadata: ["tokens": "\(names)"])
+            throw NodeStartupError("\(error); the tokens removed from the configuration file are refused all the same: \(names)")
+        }
+    }
+
+    private func reload(tokens: [TokenGrant]) throws -> ReloadReport {
         let (file, admission) = try FederationTrust.evaluate(path: configuration.federationFile, dataDirectory: configuration.dataDirectory)
         let current = live.federation
         let new = admission.federation
@@ -225,9 +244,6 @@ public struct Node: Sendable {
             throw NodeStartupError("\(configuration.federationFile): not reloaded: \(problem)")
         }
         let contexts = try TLSContexts(configuration)
-        // The token grants, from the configuration file as it is now (a token removed is
-        // refused from the next request on, browser sign-ins with it too).
-        let tokens = try reloadedTokens()
         let logs = try engine.register(new)
         try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
         let oldTokens = live.tokens
@@ -266,7 +282,7 @@ public struct Node: Sendable {
         let keyPath = WitnessStore.keyPath(DataDirectory(path: configuration.dataDirectory))
         let add = "to \(configuration.federationFile) as node \(configuration.node)'s \"witness\" and have the members sign it (docs/witness.md)"
         if witness.stateLost {
-            return "its witness state is missing beside its key (a restored or recovered data directory); a witness must not forget what it cosigned: delete \(keyPath), then add the new key `quartet key witness-vkey` makes \(add)"
+            return "its witness state is missing beside its key, or belongs to another key (a restored or recovered data directory, a key copied back); a witness must not forget what it cosigned: delete \(keyPath), then add the new key `quartet key witness-vkey` makes \(add)"
         }
         if let listed, listed != witness.signer.verifier {
             return "\(configuration.federationFile) lists \(listed.vkey) as this node's witness key, but \(keyPath) holds another: add \(witness.signer.verifier.vkey) \(add)"

@@ -36,8 +36,23 @@ final class WitnessService: Sendable {
         // A key found without its state is marked, so the (new, empty) state made below does
         // not pass for the witness's at the next start; a new key clears the mark.
         if keyExisted && !stateExisted { _ = FileManager.default.createFile(atPath: marker, contents: Data("the witness state was lost\n".utf8)) }
-        signer = try CosignatureSigner(name: WitnessStore.keyName(origin: origin), key: try WitnessStore.witnessKey(directory))
+        let key = try WitnessStore.witnessKey(directory)
+        signer = try CosignatureSigner(name: WitnessStore.keyName(origin: origin), key: key)
         store = try WitnessStore(directory)
+        // The state is bound to the key it was made with: a key put back beside another key's
+        // state (an old key copied over the new one a restore made, to avoid a federation change)
+        // is a witness without its state too. A state from before keys were bound takes the key
+        // it is found with (an upgrade), once.
+        switch try store.boundKey() {
+        case nil:
+            try store.bind(to: key.publicKey)
+        case let bound? where bound != key.publicKey:
+            _ = FileManager.default.createFile(atPath: marker, contents: Data("the witness state belongs to another key\n".utf8))
+            logger.critical("the witness key is not the one its state was made with (a key copied back?): this node does not witness under it",
+                            metadata: ["key": "\(WitnessStore.keyPath(directory))"])
+        default:
+            break
+        }
         stateLost = FileManager.default.fileExists(atPath: marker)
         self.ledger = ledger
         self.live = live

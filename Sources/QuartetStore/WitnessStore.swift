@@ -88,6 +88,10 @@ public final class WitnessStore: Sendable {
                         note TEXT NOT NULL,
                         time_ms INTEGER NOT NULL
                     );
+                    CREATE TABLE IF NOT EXISTS bound_key (
+                        one INTEGER PRIMARY KEY CHECK (one = 1),
+                        public_key BLOB NOT NULL
+                    );
                     CREATE TABLE IF NOT EXISTS evidence (
                         origin TEXT NOT NULL,
                         size INTEGER NOT NULL,
@@ -116,11 +120,35 @@ public final class WitnessStore: Sendable {
             throw StoreError(.io, "cannot create the witness folder of \(directory.url.path)", cause: UnderlyingError(error.localizedDescription))
         }
         try directory.writeSigningKey(key, log: "witness", path: path)
-        // The state is made with the key: a key without its state is a witness that lost it.
-        // A new key starts clean.
+        // The state is made with the key and bound to it: a key without its state, or with a
+        // state bound to another key, is a witness that lost its state. A new key starts clean
+        // (any state already there only makes it stricter).
         try? FileManager.default.removeItem(atPath: lostMarkerPath(directory))
-        _ = try WitnessStore(directory)
+        try WitnessStore(directory).bind(to: key.publicKey, replacing: true)
         return key
+    }
+
+    /// The witness key this state belongs to (nil: none recorded: a state made before keys were
+    /// recorded in it).
+    public func boundKey() throws(StoreError) -> Ed25519PublicKey? {
+        do {
+            guard let raw = try queue.read({ db in try Data.fetchOne(db, sql: "SELECT public_key FROM bound_key WHERE one = 1") }) else { return nil }
+            return try Ed25519PublicKey(rawRepresentation: [UInt8](raw))
+        } catch {
+            throw StoreError(.corrupt, "cannot read the witness key the state \(path) belongs to", cause: error)
+        }
+    }
+
+    /// Records that this state is `key`'s (durably): kept if one is recorded, unless `replacing`.
+    public func bind(to key: Ed25519PublicKey, replacing: Bool = false) throws(StoreError) {
+        do {
+            try queue.write { db in
+                try db.execute(sql: "INSERT \(replacing ? "OR REPLACE" : "OR IGNORE") INTO bound_key (one, public_key) VALUES (1, ?)",
+                               arguments: [Data(key.rawRepresentation)])
+            }
+        } catch {
+            throw StoreError(.io, "cannot record the witness key in \(path)", cause: error)
+        }
     }
 
     /// The checkpoint last cosigned for `origin`.

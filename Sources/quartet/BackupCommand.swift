@@ -60,6 +60,12 @@ struct BackupCommand: AsyncParsableCommand {
         do { try source.checkOwnership() } catch {
             throw CLIError("quartet backup: \(error.message)")
         }
+        // Not a copy that is not whole: an unfinished backup's or recovery's files may be
+        // missing, and the marker that says so is not copied (the copy would pass for whole).
+        if let refusal = CopyMarkers.startRefusal(source.url.path) { throw CLIError("quartet backup: \(refusal)") }
+        if Recovery.isUnfinished(source.url.path) {
+            throw CLIError("quartet backup: \(source.url.path) is a recovery that did not finish (quartet recover was interrupted): its files may be missing; run `quartet recover` again before taking a backup")
+        }
         // Not inside the directory it copies (a backup of a backup, growing each time).
         let sourcePath = source.url.resolvingSymlinksInPath().standardizedFileURL.path
         let targetPath = target.url.resolvingSymlinksInPath().standardizedFileURL.path
@@ -154,16 +160,19 @@ struct BackupCommand: AsyncParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        try (encoder.encode(record) + Data("\n".utf8)).write(to: target.url.appendingPathComponent("backup.json"))
-        // A restored copy is written to offline only once a node has confirmed its own log's
-        // end with its peers (CopyMarkers).
-        guard FileManager.default.createFile(atPath: target.url.appendingPathComponent(CopyMarkers.unconfirmed).path,
-                                             contents: Data("a copy made by quartet backup: start the node once before writing to it offline\n".utf8),
-                                             attributes: [.posixPermissions: 0o600]) else {
-            throw CLIError("cannot write \(CopyMarkers.unconfirmed) into \(target.url.path)")
+        do {
+            try Self.writePrivate(Array(encoder.encode(record) + Data("\n".utf8)), to: target.url.appendingPathComponent("backup.json").path)
+            // A restored copy is written to offline only once a node has confirmed its own log's
+            // end with its peers (CopyMarkers).
+            try Self.writePrivate(Array("a copy made by quartet backup: start the node once before writing to it offline\n".utf8),
+                                  to: target.url.appendingPathComponent(CopyMarkers.unconfirmed).path)
+        } catch {
+            clear()
+            throw CLIError("backup of \(source.url.path) failed: \(error)")
         }
-        // Durable before the in-progress marker goes: a crash between leaves one of the two.
-        DataDirectory.syncDirectory(target.url.path)
+        // Every file (each written with fsync) and directory entry durable before the
+        // in-progress marker goes: a power cut after "verified" must not leave an empty key.
+        for directory in [target.keysPath, target.url.appendingPathComponent("evidence").path, target.url.path] { DataDirectory.syncDirectory(directory) }
         unlink(marker)
         DataDirectory.syncDirectory(target.url.path)
         switch output.format {
@@ -172,7 +181,8 @@ struct BackupCommand: AsyncParsableCommand {
         case .text:
             print("backup of \(source.url.path) in \(target.url.path), verified")
             for log in logs { print("  \(log.log)\(log.own ? " (own)" : ""): \(log.size) entries, root \(log.root ?? "-")") }
-            print("recorded in \(target.url.appendingPathComponent("backup.json").path); keep it with the keys, somewhere else")
+            print("recorded in \(target.url.appendingPathComponent("backup.json").path)")
+            print("the copy holds the log's signing keys in the clear (keys/): keep it as private as the node's own keys, somewhere else; payloads purged after today stay in it until it is deleted")
         }
     }
 
@@ -194,8 +204,22 @@ struct BackupCommand: AsyncParsableCommand {
         do { bytes = try RegularFile.read(from, limit: limit, followSymlinks: false) } catch {
             throw CLIError("\(from): \(error); the copy takes only regular files of the data directory")
         }
-        guard FileManager.default.createFile(atPath: to, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
-            throw CLIError("cannot write \(to)")
+        try Self.writePrivate(bytes, to: to)
+    }
+
+    /// Writes a new file with mode 0600 (never through a symlink, never over a file) and
+    /// flushes it to the disk before returning.
+    static func writePrivate(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            done += n
         }
+        guard fsync(fd) == 0 else { throw CLIError("cannot flush \(path) to the disk: \(String(cString: strerror(errno)))") }
     }
 }

@@ -347,6 +347,8 @@ import Testing
             try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
                                  "\(federation.api("uk"))/witness/add-checkpoint"])
         }
+        let keyFile = witness.appendingPathComponent("key.pem")
+        let originalKey = try Data(contentsOf: keyFile)
         // The state gone, the key kept.
         try FileManager.default.removeItem(at: witness.appendingPathComponent("witness.sqlite"))
         try federation.start(["uk"], onlyCopy: true)
@@ -364,5 +366,13 @@ import Testing
         let unlisted = try submit()
         #expect(unlisted.status == 503 && unlisted.body.contains("as this node's witness key, but") && unlisted.body.contains("/uk/witness+"), "\(unlisted)")
         #expect(try federation.get("uk", "/healthz")["status"] as? String == "ok")
+        federation.stop()
+        // The listed key copied back over the new one (to spare a federation change): the state
+        // beside it is the new key's, empty of what the old key cosigned.
+        try FileManager.default.removeItem(at: keyFile)
+        #expect(FileManager.default.createFile(atPath: keyFile.path, contents: originalKey, attributes: [.posixPermissions: 0o600]))
+        try federation.start(["uk"], onlyCopy: true)
+        let copiedBack = try submit()
+        #expect(copiedBack.status == 503 && copiedBack.body.contains("belongs to another key"), "\(copiedBack)")
     }
 }

@@ -67,7 +67,20 @@ import Testing
         #expect(halfVerify.status == 1 && halfVerify.stdout.contains("did not finish"), "\(halfVerify.stdout)")
         let halfAppend = try TestKit.quartet(["append", "--data", half, "--type", "test.note", "--payload", note])
         #expect(halfAppend.status != 0 && halfAppend.stderr.contains("did not finish"), "\(halfAppend.stderr)")
-        // Started as the only copy (here no peer runs), the node confirms the copy.
+        // Nor backed up again: the copy would lack the marker that says it is not whole.
+        let ofHalf = try TestKit.quartet(["backup", "--data", half, "--out", files.root.appendingPathComponent("of-half").path])
+        #expect(ofHalf.status != 0 && ofHalf.stderr.contains("did not finish"), "\(ofHalf.stderr)")
+        try FileManager.default.removeItem(atPath: half + "/.backup-in-progress")
+        try Data("1\n".utf8).write(to: URL(fileURLWithPath: half + "/RECOVERING"))
+        let ofRecovering = try TestKit.quartet(["backup", "--data", half, "--out", files.root.appendingPathComponent("of-recovering").path])
+        #expect(ofRecovering.status != 0 && ofRecovering.stderr.contains("recovery that did not finish"), "\(ofRecovering.stderr)")
+        // A backup's copy is never the only copy of its log: started as one, it would append
+        // at sizes its peers hold. Refused, naming the marker.
+        let onlyCopy = try TestKit.quartet(["serve", "--config", restored, "--i-am-the-only-copy"])
+        #expect(onlyCopy.status != 0 && onlyCopy.stderr.contains("UNCONFIRMED-COPY") && onlyCopy.stderr.contains("not the only copy"), "\(onlyCopy.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out + "/UNCONFIRMED-COPY"))
+        // The operator who knows no other node ever held the log removes the marker by hand.
+        try FileManager.default.removeItem(atPath: out + "/UNCONFIRMED-COPY")
         let again = try NodeProcess(config: restored, arguments: ["--i-am-the-only-copy"])
         _ = again.stop()
         #expect(!FileManager.default.fileExists(atPath: out + "/UNCONFIRMED-COPY"))

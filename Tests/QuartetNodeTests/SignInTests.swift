@@ -112,6 +112,32 @@ import Testing
         }
     }
 
+    /// A token removed from the configuration is refused even when the reload is refused for
+    /// a reason of its own (here a federation file that no longer parses): a stolen token must
+    /// not outlive a refused reload. The rest stays as it was, and the error says both.
+    @Test func aTokenRemovedIsRefusedEvenWhenTheReloadIsNot() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let cookie = try await signIn(client, token: "token-reader")
+            let version = node.node.live.federation.version
+            try Data("{".utf8).write(to: URL(fileURLWithPath: node.node.configuration.federationFile))
+            do {
+                _ = try node.node.reload()
+                Issue.record("a federation file that does not parse was reloaded")
+            } catch {
+                #expect("\(error)".contains("refused all the same") && "\(error)".contains("reader"), "\(error)")
+            }
+            #expect(node.node.live.federation.version == version)
+            for credential in [(HTTPField.Name.cookie, cookie), (.authorization, "Bearer token-reader")] {
+                try await client.execute(uri: "/v1/logs", method: .get, headers: headers([credential])) { response in
+                    #expect(response.status == .unauthorized, "\(credential.0) still admitted after the refused reload")
+                }
+            }
+            #expect(node.node.sessions.count == 0)
+        }
+    }
+
     /// A sign-in link leaves its token in the browser's history for as long as the token is
     /// listed: only a reader's token signs in by link; an operator's or an auditor's is refused
     /// there (no session, no cookie) and taken by the form.
