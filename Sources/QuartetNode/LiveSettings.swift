@@ -42,6 +42,29 @@ struct TLSContexts: Sendable {
     /// When the node's certificate expires.
     let notAfter: Date
 
+    /// Why a reload must not put the configuration's certificate in force (nil: it may): out
+    /// of its validity, or not issued by the CA in `tls.ca` (`config check`'s rules). Without
+    /// this a renewal with the wrong CA or dates was reported reloaded and new handshakes then
+    /// failed until the node was cut off; refused, the node goes on with the certificate it has.
+    static func renewalProblem(_ configuration: NodeConfiguration, now: Date = Date()) -> String? {
+        let iso = { (date: Date) in ISO8601DateFormatter().string(from: date) }
+        let ca: Certificate, leaf: Certificate
+        do {
+            ca = try Certificate(pem: try ConfigObject.readPEM(configuration.caCertificate, what: "certificate"))
+            leaf = try Certificate(pem: try ConfigObject.readPEM(configuration.certificate, what: "certificate"))
+        } catch {
+            return "\(configuration.file): tls: \(error)"
+        }
+        for (key, cert) in [("tls.ca", ca), ("tls.certificate", leaf)] {
+            if cert.notAfter < now { return "\(configuration.file): \(key): expired on \(iso(cert.notAfter))" }
+            if cert.notBefore > now { return "\(configuration.file): \(key): not valid before \(iso(cert.notBefore))" }
+        }
+        do { try leaf.verify(issuedBy: ca, at: now) } catch {
+            return "\(configuration.file): tls.certificate: not issued by the CA in tls.ca (\(configuration.caCertificate)): \(error)"
+        }
+        return nil
+    }
+
     /// Why the private key at `path` is no key of this node's (nil: it may be): every user has
     /// some access to it. Group access is how a root-owned key is given to the service's group
     /// (0640).

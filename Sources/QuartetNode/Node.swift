@@ -244,6 +244,7 @@ public struct Node: Sendable {
             throw NodeStartupError("\(configuration.federationFile): not reloaded: \(problem)")
         }
         let contexts = try TLSContexts(configuration)
+        if let problem = TLSContexts.renewalProblem(configuration) { throw NodeStartupError("not reloaded: \(problem)") }
         let logs = try engine.register(new)
         try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
         let oldTokens = live.tokens

@@ -78,6 +78,12 @@ public struct DataDirectory: Sendable {
         return (current, previous)
     }
 
+    /// Removes the previous key of `log` (its overlap is over), durably.
+    public func removePreviousKey(log: String) {
+        guard unlink(previousKeyPath(log: log)) == 0 else { return }
+        Self.syncDirectory(keysPath)
+    }
+
     /// Makes the next key the key in force: `<log>.pem` is kept as `<log>.previous.pem` (or
     /// `previous.pem` removed with `keepPrevious` false) and `<log>.next.pem` becomes `<log>.pem`;
     /// the directory is synced. A crash at any step leaves `<log>.pem` in place (the old key, or

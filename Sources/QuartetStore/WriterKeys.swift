@@ -16,14 +16,22 @@ struct WriterKeys: Sendable {
 
     /// The keys for `log` as the store and the key files hold them now. Throws when the key
     /// file is not the key in force (the message names the key that is).
-    static func resolve(store: LedgerStore, log: LogInfo) throws(StoreError) -> WriterKeys {
+    static func resolve(store: LedgerStore, log: LogInfo, nowMillis: UInt64 = UInt64(max(0, Date().timeIntervalSince1970 * 1000))) throws(StoreError) -> WriterKeys {
         let chain = try store.keyChain(log)
         let keys = try store.directory.signingKeys(log: log.name, chain: chain)
         do {
             let signer = try NoteSigner(name: log.origin, key: keys.current)
             guard let previous = keys.previous, let last = chain.rotations.last else { return WriterKeys(signer: signer, overlap: nil) }
             let rotated = try store.entries(log, from: last.index, limit: 1).first?.header.timeMillis ?? 0
-            return WriterKeys(signer: signer, overlap: (try NoteSigner(name: log.origin, key: previous), rotated + DataDirectory.rotationOverlapMillis))
+            let until = rotated + DataDirectory.rotationOverlapMillis
+            // Past the overlap the old key signs nothing more: its file goes (else it stayed on
+            // disk, and in every backup, for ever: whoever got it could sign checkpoints up to
+            // the rotation that conflict with the log's and have it quarantined).
+            if nowMillis >= until {
+                store.directory.removePreviousKey(log: log.name)
+                return WriterKeys(signer: signer, overlap: nil)
+            }
+            return WriterKeys(signer: signer, overlap: (try NoteSigner(name: log.origin, key: previous), until))
         } catch {
             throw StoreError(.key, "cannot sign checkpoints for \(log.origin)", cause: error)
         }

@@ -104,14 +104,22 @@ import Testing
         let node = try NodeProcess(config: files.configPath)
         defer { _ = node.stop() }
         let before = try presented(files)
-        // Renewal: a new key and certificate (a year this time) put where the configuration points.
-        let renewed = try files.pki.node("wales", days: 365, label: "renewed")
         let current = try files.pki.node("wales")
-        for (from, to) in [(renewed.certificate, current.certificate), (renewed.key, current.key)] {
-            try FileManager.default.removeItem(atPath: to)
-            try FileManager.default.copyItem(atPath: from, toPath: to)
+        func install(_ renewal: (certificate: String, key: String)) throws {
+            for (from, to) in [(renewal.certificate, current.certificate), (renewal.key, current.key)] {
+                try FileManager.default.removeItem(atPath: to)
+                try FileManager.default.copyItem(atPath: from, toPath: to)
+            }
+            chmod(current.key, 0o600)
         }
-        chmod(current.key, 0o600)
+        // A renewal dated from tomorrow is refused at the reload (new handshakes would fail):
+        // the node goes on presenting the certificate it has, and says why.
+        try install(try files.pki.node("wales", days: 365, notBefore: Date().addingTimeInterval(86_400), label: "early"))
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.contains("reload refused") && node.log.contains("not valid before") }, "\(node.log)")
+        #expect(try presented(files).serialHex == before.serialHex, "a renewal not valid yet was put in force")
+        // Renewal: a new key and certificate (a year this time) put where the configuration points.
+        try install(try files.pki.node("wales", days: 365, label: "renewed"))
         #expect(try presented(files).serialHex == before.serialHex, "nothing changes before the reload")
         node.child.signal(SIGHUP)
         #expect(eventually { node.log.contains("reload done") }, "\(node.log)")

@@ -36,6 +36,26 @@ import Testing
         }
     }
 
+    /// The previous key signs within the overlap, and its file goes once the overlap is over
+    /// (else it stayed on disk, and in every backup, for ever).
+    @Test func thePreviousKeyFileGoesWhenTheOverlapEnds() throws {
+        let store = try TestKit.makeStore()
+        defer { try? FileManager.default.removeItem(at: store.directory.url) }
+        let directory = store.directory
+        let log = try store.log(named: "wales")
+        let old = try directory.readSigningKey(log: "wales"), new = try Ed25519PrivateKey()
+        try directory.writeSigningKey(new, log: "wales", path: directory.nextKeyPath(log: "wales"))
+        let (rotation, _) = try store.appendRotation(log, previous: old, key: new, overlap: true)
+        try directory.finishRotation(log: "wales")
+        let rotated = try #require(try store.entries(log, from: rotation.index, limit: 1).first).header.timeMillis
+        let within = try WriterKeys.resolve(store: store, log: log, nowMillis: rotated + DataDirectory.rotationOverlapMillis - 1)
+        #expect(within.overlap?.signer.verifier.publicKey == old.publicKey)
+        #expect(FileManager.default.fileExists(atPath: directory.previousKeyPath(log: "wales")))
+        let after = try WriterKeys.resolve(store: store, log: log, nowMillis: rotated + DataDirectory.rotationOverlapMillis)
+        #expect(after.overlap == nil && after.signer.verifier.publicKey == new.publicKey)
+        #expect(!FileManager.default.fileExists(atPath: directory.previousKeyPath(log: "wales")), "the old key's file outlived its overlap")
+    }
+
     /// A batch served to a peer ends before the key rotation after `maxRotations` (the receiver
     /// checks at most that many new ones in a batch), at the checkpoint before it.
     @Test func aServedBatchHoldsAtMostMaxRotations() throws {
