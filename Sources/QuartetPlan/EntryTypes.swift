@@ -134,6 +134,16 @@ public protocol PlanContext {
     func action(_ id: String) -> ActionPayload?
     func isWithdrawn(_ action: String) -> Bool
     func measure(_ id: String) -> MeasurePayload?
+    /// The ids of this log's count measures that add up into UK measure `ukMeasure` now.
+    func measuresMapped(to ukMeasure: String) -> [String]
+}
+
+public enum PlanLimits {
+    /// Count measures one log may add up into one UK measure. Every reading of that UK measure,
+    /// any nation's, sums them all again at every node under the view's lock: unbounded, one
+    /// member's thousands of measures mapped to a UK measure made each other nation's reading of
+    /// it cost every node that many sums. A plan maps a handful.
+    public static let measuresPerUKMeasure = 64
 }
 
 /// Validates payloads of the plan entry types before they are appended. Errors name the field
@@ -206,7 +216,16 @@ public enum PlanValidator {
             _ = try p.string("text", maxLength: 2000)
             let kind = MeasureKind(rawValue: try p.oneOf("kind", MeasureKind.allCases.map(\.rawValue)))!
             _ = try p.optionalString("unit", maxLength: 200)
-            if p.has("uk_measure") { _ = try p.matching("uk_measure", .measure) }
+            if p.has("uk_measure") {
+                let uk = try p.matching("uk_measure", .measure)
+                // Only the nations' count measures add up into UK totals (the UK log's own do not).
+                if kind == .count, !context.acceptsPriorities {
+                    let mapped = context.measuresMapped(to: uk)
+                    if !mapped.contains(id), mapped.count >= PlanLimits.measuresPerUKMeasure {
+                        throw PlanError("payload.uk_measure: this log adds \(mapped.count) count measures up into \(uk) already, the most one log may (\(PlanLimits.measuresPerUKMeasure)); map this one elsewhere or to none")
+                    }
+                }
+            }
             if p.has("cadence") { _ = try p.oneOf("cadence", Cadence.allCases.map(\.rawValue)) }
             if p.has("target") {
                 let t = try p.object("target")

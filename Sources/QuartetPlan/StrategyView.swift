@@ -280,11 +280,18 @@ public struct StrategyView: Sendable {
 /// The view answers the validator's questions about one log.
 public struct LogContext: PlanContext {
     let view: LogView?
+    let log: String
+    let rollups: [String: Set<StrategyView.MeasureKey>]
     public let acceptsPriorities: Bool
     /// The context of `log` in `view`; only the UK log takes priorities.
     public init(view: StrategyView, log: String) {
         self.view = view.logs[log]
+        self.log = log
+        rollups = view.rollups
         acceptsPriorities = log == view.ukLog
+    }
+    public func measuresMapped(to ukMeasure: String) -> [String] {
+        (rollups[ukMeasure] ?? []).filter { $0.log == log }.map(\.measure)
     }
     public func action(_ id: String) -> ActionPayload? { view?.actions[id]?.payload }
     public func isWithdrawn(_ action: String) -> Bool { view?.actions[action]?.withdrawn != nil }

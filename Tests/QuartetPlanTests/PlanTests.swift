@@ -576,6 +576,40 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(view.logs["wales"]!.unreadable == before + 5 && view.totals["P2.A6.M1"]?[Period(year: 2026)]?.value == 3)
     }
 
+    /// One log adds at most `PlanLimits.measuresPerUKMeasure` count measures up into one UK
+    /// measure: every reading of it, any nation's, sums them all again at every node (a
+    /// member's thousands made each other nation's reading cost every node that many sums).
+    /// The append refuses the next one and the fold counts it unreadable; redefining a measure
+    /// already mapped, or mapping one elsewhere, still goes in.
+    @Test func oneLogAddsAtMostSoManyMeasuresUpIntoOneUKMeasure() throws {
+        var view = try Self.federationView()
+        let limit = PlanLimits.measuresPerUKMeasure
+        let already = LogContext(view: view, log: "wales").measuresMapped(to: "P2.A6.M1")
+        #expect(already == ["P2.A4.M1"])
+        func measure(_ n: Int, uk: String = "P2.A6.M1") -> [String: Any] {
+            ["id": "P2.A4.M\(n + 100)", "action": "P2.A4", "text": "Count \(n)", "kind": "count", "uk_measure": uk]
+        }
+        for n in 0..<(limit - already.count) { _ = try append(&view, "wales", "plan.measure", measure(n)) }
+        #expect(LogContext(view: view, log: "wales").measuresMapped(to: "P2.A6.M1").count == limit)
+        let unreadable = view.logs["wales"]!.unreadable
+        // The append's check refuses one more, naming the field and the limit.
+        let next = JSONValue.object(measure(limit).mapValues { value in (value as? String).map(JSONValue.string) ?? .null })
+        #expect(throws: PlanError.self) { try PlanValidator.validate(.measure, next, context: LogContext(view: view, log: "wales")) }
+        do { try PlanValidator.validate(.measure, next, context: LogContext(view: view, log: "wales")) } catch {
+            #expect(error.message.contains("payload.uk_measure") && error.message.contains("\(limit)"), "\(error)")
+        }
+        // The fold takes nothing the append refuses.
+        _ = try append(&view, "wales", "plan.measure", measure(limit))
+        #expect(view.logs["wales"]!.unreadable == unreadable + 1)
+        #expect(LogContext(view: view, log: "wales").measuresMapped(to: "P2.A6.M1").count == limit)
+        // A measure mapped already may be defined again; one mapped elsewhere goes in.
+        _ = try append(&view, "wales", "plan.measure", measure(0))
+        _ = try append(&view, "wales", "plan.measure", measure(limit + 1, uk: "P2.A6.M2"))
+        #expect(view.logs["wales"]!.unreadable == unreadable + 1)
+        // Another nation's count is its own.
+        #expect(LogContext(view: view, log: "england").measuresMapped(to: "P2.A6.M1").count < limit)
+    }
+
     @Test func queriesAndCSV() throws {
         var view = try Self.federationView()
         _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q1", "value": 2, "note": "Cardiff, \"Swansea\""])

@@ -88,6 +88,9 @@ struct Context: PlanContext {
     func action(_ id: String) -> ActionPayload? { actions[id] }
     func isWithdrawn(_ action: String) -> Bool { withdrawn.contains(action) }
     func measure(_ id: String) -> MeasurePayload? { measures[id] }
+    func measuresMapped(to ukMeasure: String) -> [String] {
+        measures.values.filter { $0.kind == .count && $0.uk_measure == ukMeasure }.map(\.id)
+    }
 
     static let wales = make(acceptsPriorities: false)
     static let uk = make(acceptsPriorities: true)
