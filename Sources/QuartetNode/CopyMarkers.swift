@@ -10,7 +10,8 @@ import QuartetStore
 ///   after it: written to offline (`quartet append`, `quartet key rotate`) before the node has
 ///   learnt from its peers how much of its log they hold, it would sign a second history — an
 ///   equivocation, or with a rotation a fork no peer even reports. `serve` removes the marker
-///   once its own log is synced with its peers (or started with `--i-am-the-only-copy`).
+///   once its own log is synced with its peers (and refuses `--i-am-the-only-copy` while it
+///   is there: `onlyCopyRefusal`).
 ///
 /// A copy of the disk taken any other way has no marker: start it with `serve` before writing
 /// to it offline.

@@ -16,7 +16,10 @@ struct TLSContexts: Sendable {
     init(_ configuration: NodeConfiguration) throws {
         let certificate: Certificate
         do {
-            certificate = try Certificate(pem: try ConfigObject.readPEM(configuration.certificate, what: "certificate"))
+            let pem = try ConfigObject.readPEM(configuration.certificate, what: "certificate")
+            certificate = try Certificate(pem: pem)
+            let ca = (try? ConfigObject.readPEM(configuration.caCertificate, what: "certificate")) ?? ""
+            files = SHA256.hash(Array(pem.utf8) + [0] + Array(ca.utf8))
         } catch {
             throw NodeStartupError("\(configuration.file): tls.certificate: \(error)")
         }
@@ -41,6 +44,10 @@ struct TLSContexts: Sendable {
 
     /// When the node's certificate expires.
     let notAfter: Date
+    /// The certificate and CA files these contexts were made from (SHA-256): a reload checks
+    /// a certificate's dates and issuer only when they changed (`renewalProblem`), so a node
+    /// whose certificate expired can still take a federation file that removes a member.
+    let files: [UInt8]
 
     /// Why a reload must not put the configuration's certificate in force (nil: it may): out
     /// of its validity, or not issued by the CA in `tls.ca` (`config check`'s rules). Without
@@ -98,11 +105,13 @@ final class LiveSettings: Sendable {
         state.withLock { $0 = (federation, contexts, tokens) }
     }
 
-    /// Drops the tokens whose digests `kept` does not hold; returns those dropped.
-    func dropTokens(keeping kept: Set<[UInt8]>) -> [TokenGrant] {
+    /// Drops the tokens `kept` does not list as they are (digest, name and role); returns those
+    /// dropped. Fails closed: a token whose role changed is refused, not left at the old role.
+    func dropTokens(keeping kept: [TokenGrant]) -> [TokenGrant] {
         state.withLock { s in
-            let dropped = s.tokens.filter { !kept.contains($0.sha256) }
-            s.tokens.removeAll { !kept.contains($0.sha256) }
+            let gone = { (grant: TokenGrant) in !kept.contains(grant) }
+            let dropped = s.tokens.filter(gone)
+            s.tokens.removeAll(where: gone)
             return dropped
         }
     }

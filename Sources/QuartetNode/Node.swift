@@ -206,8 +206,9 @@ public struct Node: Sendable {
     /// federation file that a quorum signed replaces the one in force: members added are
     /// dialled, members removed are cut off at once (their connections closed, their
     /// certificates refused at the peer port and the API from then on). A renewed certificate
-    /// is presented from the next handshake on. Nothing changes when anything is refused: the
-    /// error says why, and the node goes on as it was.
+    /// is presented from the next handshake on. Nothing changes when anything is refused (but
+    /// tokens removed or changed in the configuration, below): the error says why, and the node
+    /// goes on as it was.
     ///
     /// All or nothing: every check comes first (signatures, `reloadConflict`, the logs held
     /// here by `ReplicationEngine.admissibility`, the TLS files, the configuration's tokens);
@@ -215,15 +216,15 @@ public struct Node: Sendable {
     /// only then is it put in force (`live` and the replicator switched together, removed
     /// members' connections closed), which cannot fail.
     ///
-    /// One thing is not all or nothing: a token taken out of the configuration file is refused
-    /// even when the rest is refused (a stolen token must not outlive a reload refused for a
+    /// One thing is not all or nothing: a token taken out of the configuration file, or given
+    /// another name or role there, is refused even when the rest is refused (a stolen token must not outlive a reload refused for a
     /// reason of its own, a half-renewed certificate or a file short of signatures).
     public func reload() throws -> ReloadReport {
         // The token grants, from the configuration file as it is now (a token removed is
         // refused from the next request on, browser sign-ins with it too).
         let tokens = try reloadedTokens()
         do { return try reload(tokens: tokens) } catch {
-            let dropped = live.dropTokens(keeping: Set(tokens.map(\.sha256)))
+            let dropped = live.dropTokens(keeping: tokens)
             guard !dropped.isEmpty else { throw error }
             sessions.retain(digests: Set(live.tokens.map(\.sha256)))
             let names = dropped.map { "\($0.name) (\($0.identity.fileLabel))" }.joined(separator: ", ")
@@ -244,7 +245,11 @@ public struct Node: Sendable {
             throw NodeStartupError("\(configuration.federationFile): not reloaded: \(problem)")
         }
         let contexts = try TLSContexts(configuration)
-        if let problem = TLSContexts.renewalProblem(configuration) { throw NodeStartupError("not reloaded: \(problem)") }
+        // A changed certificate or CA is checked as `config check` would; one unchanged is
+        // in force already (expired, it is the reload that may bring what fixes it).
+        if contexts.files != live.contexts.files, let problem = TLSContexts.renewalProblem(configuration) {
+            throw NodeStartupError("not reloaded: \(problem)")
+        }
         let logs = try engine.register(new)
         try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
         let oldTokens = live.tokens

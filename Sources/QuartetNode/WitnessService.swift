@@ -25,8 +25,9 @@ final class WitnessService: Sendable {
 
     /// Why this node does not witness, if it does not (its answer is 503 with the reason).
     let disabled = NIOLockedValueBox<String?>(nil)
-    /// Whether the witness key was there at start but its state was not (a restored or
-    /// recovered data directory): such a witness must not cosign again under that key.
+    /// Whether the witness key was there at start but its state was not, or the state is
+    /// another key's (a restored or recovered data directory, a key copied back): such a
+    /// witness must not cosign again under that key.
     let stateLost: Bool
 
     init(directory: DataDirectory, ledger: LedgerStore, live: LiveSettings, me: String, origin: String, logger: Logger) throws {

@@ -222,7 +222,7 @@ public enum PlanValidator {
                 if kind == .count, !context.acceptsPriorities {
                     let mapped = context.measuresMapped(to: uk)
                     if !mapped.contains(id), mapped.count >= PlanLimits.measuresPerUKMeasure {
-                        throw PlanError("payload.uk_measure: this log adds \(mapped.count) count measures up into \(uk) already, the most one log may (\(PlanLimits.measuresPerUKMeasure)); map this one elsewhere or to none")
+                        throw PlanError("payload.uk_measure: this log adds \(mapped.count) count measures up into \(uk) already, the most one log may (\(PlanLimits.measuresPerUKMeasure)); map this one elsewhere or to none (a measure of a withdrawn action keeps its place: define it again without uk_measure to free it)")
                     }
                 }
             }

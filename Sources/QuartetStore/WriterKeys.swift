@@ -16,7 +16,9 @@ struct WriterKeys: Sendable {
 
     /// The keys for `log` as the store and the key files hold them now. Throws when the key
     /// file is not the key in force (the message names the key that is).
-    static func resolve(store: LedgerStore, log: LogInfo, nowMillis: UInt64 = UInt64(max(0, Date().timeIntervalSince1970 * 1000))) throws(StoreError) -> WriterKeys {
+    /// `nowMillis`: when the overlap is judged over (default: the time of the log's newest
+    /// checkpoint, which `sign` judges by; not the clock, which may run ahead at one start).
+    static func resolve(store: LedgerStore, log: LogInfo, nowMillis: UInt64? = nil) throws(StoreError) -> WriterKeys {
         let chain = try store.keyChain(log)
         let keys = try store.directory.signingKeys(log: log.name, chain: chain)
         do {
@@ -27,7 +29,8 @@ struct WriterKeys: Sendable {
             // Past the overlap the old key signs nothing more: its file goes (else it stayed on
             // disk, and in every backup, for ever: whoever got it could sign checkpoints up to
             // the rotation that conflict with the log's and have it quarantined).
-            if nowMillis >= until {
+            let newest = try nowMillis ?? store.latestCheckpoint(log)?.checkpoint.timeMillis ?? 0
+            if newest >= until {
                 store.directory.removePreviousKey(log: log.name)
                 return WriterKeys(signer: signer, overlap: nil)
             }

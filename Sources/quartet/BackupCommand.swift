@@ -173,6 +173,7 @@ struct BackupCommand: AsyncParsableCommand {
         // Every file (each written with fsync) and directory entry durable before the
         // in-progress marker goes: a power cut after "verified" must not leave an empty key.
         for directory in [target.keysPath, target.url.appendingPathComponent("evidence").path, target.url.path] { DataDirectory.syncDirectory(directory) }
+        if !existed { DataDirectory.syncDirectory(target.url.deletingLastPathComponent().path) }
         unlink(marker)
         DataDirectory.syncDirectory(target.url.path)
         switch output.format {

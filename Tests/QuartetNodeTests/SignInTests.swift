@@ -135,6 +135,14 @@ import Testing
                 }
             }
             #expect(node.node.sessions.count == 0)
+            // A token whose role changed in the file is refused as well (not left at its old
+            // role) when the reload is refused: here an operator's token made a reader's.
+            let operatorToken = "token-operator-changed"
+            let digest = TokenGrant.digest(operatorToken)
+            node.node.live.replace(federation: node.node.live.federation, contexts: node.node.live.contexts,
+                                   tokens: [TokenGrant(name: "op", identity: .operator("wales"), sha256: digest)])
+            #expect(node.node.live.dropTokens(keeping: [TokenGrant(name: "op", identity: .reader("op"), sha256: digest)]).count == 1)
+            #expect(node.node.live.tokens.isEmpty)
         }
     }
 
