@@ -103,6 +103,21 @@ struct API {
                 }
                 return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: chosen.note)))
             }
+            // `?cosigned-by=ID`: the newest checkpoint of the log held here that member ID's
+            // witness cosigned, with that cosignature: what a witness restored from an older
+            // state asks its peers at start, to learn what it cosigned since (WitnessRecall).
+            if let by = request.uri.queryParameters.get("cosigned-by") {
+                let id = String(by)
+                guard let member = self.federation.member(id), member.witness != nil else {
+                    throw HTTPError(.badRequest, message: "cosigned-by: no member \(id.prefix(64)) with a witness key in the federation")
+                }
+                guard let newest = try? self.witness.store.newestCosigned(log: log.name)[member.id],
+                      let line = (try? self.witness.store.cosignatures(log: log.name, size: newest.size))?[member.id],
+                      let stored = try store.checkpoint(log, size: newest.size) else {
+                    throw HTTPError(.notFound, message: "this node holds no cosignature by \(member.id)'s witness of log \(log.name)")
+                }
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: stored.note + line.line + "\n")))
+            }
             guard let checkpoint = try store.latestCheckpoint(log) else {
                 throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")
             }

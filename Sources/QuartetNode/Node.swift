@@ -148,7 +148,12 @@ public struct Node: Sendable {
                                                onDisclosed: { recipient, log, disclosed in recorder.record(recipient: recipient, log: log, disclosed) }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion,
                                                readBudget: configuration.peerReadBudget, onOwnLog: { gate.update($0) })
             let log = configuration.log
-            let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger)
+            // At start the witness learns from as many peers as the own log's sync waits for
+            // what it cosigned (none: the only copy, or the only member).
+            let peers = federation.members.filter { $0.id != configuration.node }.count
+            let recallAnswers = configuration.onlyCopy || peers == 0 ? 0 : min(peers, configuration.peerAnswers ?? ReplicationEngine.ownSyncAnswers(federation, node: configuration.node))
+            let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger,
+                                             recallAnswers: recallAnswers)
             witness.disabled.withLockedValue { $0 = Self.witnessDisabled(witness, listed: me.witness, configuration: configuration) }
             if let reason = witness.disabled.withLockedValue({ $0 }) {
                 logger.warning("this node does not witness the other members' logs", metadata: ["reason": "\(reason)"])

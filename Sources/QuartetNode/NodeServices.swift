@@ -186,6 +186,13 @@ struct WitnessingService: Service {
                 collector.kick()
                 collector.refreshOthers()
                 witness?.checkCosignedAgainstCopies()
+                // At start, until the peers have said what this witness cosigned (each round on
+                // its own task; a peer that never answers holds back no other work).
+                if let witness, witness.recalling {
+                    Task { await witness.recallStep() }
+                    try? await Task.sleep(for: .milliseconds(500))
+                    continue
+                }
                 try? await Task.sleep(for: .seconds(WitnessCollector.refreshSeconds))
             }
         }

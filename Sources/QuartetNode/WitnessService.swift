@@ -30,7 +30,12 @@ final class WitnessService: Sendable {
     /// witness must not cosign again under that key.
     let stateLost: Bool
 
-    init(directory: DataDirectory, ledger: LedgerStore, live: LiveSettings, me: String, origin: String, logger: Logger) throws {
+    /// What it cosigned, learnt again from its peers at start before it cosigns a log.
+    let recall: WitnessRecall
+
+    /// `recallAnswers`: the peers' answers it waits for per log at start (`WitnessRecall`).
+    init(directory: DataDirectory, ledger: LedgerStore, live: LiveSettings, me: String, origin: String, logger: Logger, recallAnswers: Int = 0) throws {
+        recall = WitnessRecall(required: recallAnswers)
         let keyExisted = FileManager.default.fileExists(atPath: WitnessStore.keyPath(directory))
         let stateExisted = FileManager.default.fileExists(atPath: WitnessStore.databasePath(directory))
         let marker = WitnessStore.lostMarkerPath(directory)
@@ -85,6 +90,7 @@ final class WitnessService: Sendable {
         var logs: [String: [NoteVerifier]] = [:]
         var info: LogInfo?
         if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
+            if let refusal = recall.refusal(origin: origin) { return (503, "text/plain; charset=utf-8", refusal + "\n") }
             info = try? ledger.log(named: member.log)
             do {
                 logs[origin] = try Self.readTrustedKeys(member, size: size, ledger: ledger, info: info, stopped: { stop in self.sayStopped(member, stop) })
@@ -205,6 +211,15 @@ final class WitnessService: Sendable {
         if splitViews.report(log: log, checkpointText: note.text, { try? CopyContradiction.evidence(ledger: ledger, info: info, note: note, checkpoint: checkpoint) }) {
             logger.critical(message, metadata: ["origin": "\(origin)", "size": "\(checkpoint.size)"])
         }
+    }
+
+    /// Whether the witness still waits for its peers' answers on some log (`WitnessRecall`).
+    var recalling: Bool { !recall.done(live.federation.members.filter { $0.id != me }.map(\.verifier.name)) }
+
+    /// One round of asking the peers what this witness cosigned (`WitnessRecall.ask`).
+    func recallStep() async {
+        guard disabled.withLockedValue({ $0 }) == nil else { return }
+        await recall.ask(witness: self, ledger: ledger, live: live, me: me, logger: logger)
     }
 
     /// Per origin, the size last cosigned that the copy was found to agree with.

@@ -229,6 +229,33 @@ public final class WitnessStore: Sendable {
         }
     }
 
+    /// Raises what this witness last cosigned of `origin` to `checkpoint` (signed `note`), which
+    /// a peer showed it had cosigned at `timeMillis` (its own cosignature, checked by the caller):
+    /// a state restored from an older snapshot learns what it cosigned since. Nothing changes
+    /// when the state holds as much already. Returns the size held before, when raised.
+    public func recall(origin: String, note: SignedNote, checkpoint: Checkpoint, timeMillis: UInt64) throws(StoreError) -> UInt64?? {
+        guard checkpoint.size <= UInt64(Int64.max), timeMillis <= UInt64(Int64.max) else { return nil }
+        do {
+            return try queue.writeWithoutTransaction { db -> UInt64?? in
+                let held = try Self.latest(db, origin)
+                if let held, held.latest.size >= checkpoint.size { return nil }
+                try RawStatement.transaction(db) {
+                    try RawStatement(db, sql: """
+                        INSERT INTO latest (origin, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, time_ms = excluded.time_ms
+                        """).execute(.text(origin), .integer(Int64(checkpoint.size)), .blob(checkpoint.root.bytes), .text(note.serialized),
+                                     .integer(Int64(max(timeMillis, held?.timeMillis ?? 0))))
+                }
+                known.withLock { $0[origin] = .some(Witnessing.Latest(size: checkpoint.size, root: checkpoint.root, note: note)) }
+                issued.withLock { $0[origin] = max($0[origin] ?? 0, timeMillis, held?.timeMillis ?? 0) }
+                return .some(held?.latest.size)
+            }
+        } catch {
+            known.withLock { $0[origin] = nil }
+            throw StoreError(.io, "cannot raise what the witness cosigned of \(origin)", cause: error)
+        }
+    }
+
     /// Keeps verified cosignature `line` (serialized, without its newline) of witness `witness`
     /// on `log`'s checkpoint at `size`.
     public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64) throws(StoreError) {

@@ -332,6 +332,72 @@ import Testing
         _ = try Self.cosigned(federation, size: 6, count: 4)
     }
 
+    /// A witness whose key and state were rolled back together (a disk snapshot restored with
+    /// `witness/` in it) cannot tell locally; its peers can. At start it asks them what it
+    /// cosigned (finding 169), raises its state to it, and cosigns no log before they answer.
+    @Test func aWitnessRestoredFromAnOlderSnapshotLearnsWhatItCosignedFromItsPeers() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        let nodes = ["uk", "wales", "england"]
+        try federation.start(nodes)
+        func cosignedByUK(atLeast size: Int) throws -> Int {
+            let deadline = Date().addingTimeInterval(30)
+            var last = -1
+            while Date() < deadline {
+                let witnesses = try federation.get("wales", "/v1/witnesses")["witnesses"] as! [[String: Any]]
+                last = witnesses.first { $0["id"] as? String == "uk" }?["cosigned_size"] as? Int ?? -1
+                if last >= size { return last }
+                usleep(100_000)
+            }
+            throw TestKitError("uk's witness did not cosign wales's size \(size) within 30 s (\(last))")
+        }
+        for i in 0..<3 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        let before = try cosignedByUK(atLeast: 3)
+        // The snapshot: uk stopped, its witness key and state copied.
+        let witness = URL(fileURLWithPath: federation.path("uk", "data")).appendingPathComponent("witness")
+        let snapshot = federation.root.appendingPathComponent("uk-witness-snapshot")
+        _ = federation.processes.removeValue(forKey: "uk")?.stop()
+        try FileManager.default.copyItem(at: witness, to: snapshot)
+        try federation.start(["uk"])
+        for i in 3..<10 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        let after = try cosignedByUK(atLeast: 10)
+        #expect(after > before)
+        // england read uk's cosignature of wales's log (every 5 s, from wales's checkpoint).
+        let reading = Date().addingTimeInterval(20)
+        var shown = ""
+        repeat {
+            shown = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key,
+                                         "\(federation.api("england"))/v1/logs/wales/checkpoint?cosigned-by=uk"]).body
+            if shown.contains("\n\(after)\n") { break }
+            usleep(200_000)
+        } while Date() < reading
+        #expect(shown.contains("\n\(after)\n") && shown.contains("\u{2014} quartet.ot-workforce.uk/uk/witness "), "\(shown)")
+        let note = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("wales"))/v1/logs/wales/checkpoint"]).body
+        // The snapshot restored over uk's witness, and uk started again with wales down (wales
+        // would otherwise heal uk's state at once by resending its checkpoint from uk's old size:
+        // here only england can tell uk what it cosigned, so one answer is enough).
+        _ = federation.processes.removeValue(forKey: "uk")?.stop()
+        _ = federation.processes.removeValue(forKey: "wales")?.stop()
+        try FileManager.default.removeItem(at: witness)
+        try FileManager.default.copyItem(at: snapshot, to: witness)
+        try federation.start(["uk"], onePeerAnswers: true)
+        // Asked from size 0, the witness names the size it holds: what it cosigned before the
+        // restore, learnt from its peers, not the snapshot's (503 while it asks them).
+        let body = federation.root.appendingPathComponent("add-0.txt")
+        try Data(("old 0\n\n" + note).utf8).write(to: body)
+        var answer: (body: String, status: Int) = ("", 0)
+        let deadline = Date().addingTimeInterval(30)
+        repeat {
+            answer = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
+                                          "\(federation.api("uk"))/witness/add-checkpoint"])
+            if answer.status == 503 { #expect(answer.body.contains("learning from its peers")); usleep(100_000) }
+        } while answer.status == 503 && Date() < deadline
+        #expect(answer.status == 409, "\(answer)")
+        let held = Int(answer.body.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        #expect(held >= after, "the restored witness holds size \(held) of wales, below the \(after) it cosigned before the restore (the snapshot had \(before))")
+        #expect(federation.processes["uk"]!.log.contains("raised to what a peer showed it cosigned"))
+    }
+
     /// A node whose witness lost its state (a restored or recovered data directory) or whose
     /// key is not the one the federation file lists still runs, and its witness answers 503
     /// saying why and what to do, instead of cosigning.

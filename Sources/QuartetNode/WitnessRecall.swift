@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import QuartetLedger
+import QuartetStore
+
+/// What this node's witness cosigned, learnt again from its peers at start (docs/witness.md,
+/// "A witness's state must not be lost"; docs/security.md, finding 169).
+///
+/// A witness restored with an older state (a disk or VM snapshot that rolled its key and state
+/// back together) cannot tell locally that it forgot what it cosigned since, and could cosign a
+/// fork of it. Its peers can: every node keeps the cosignatures it read of each log
+/// (`OtherCosignatures`, its own log's from its witnesses). So at start, for each other member's
+/// log, the witness asks its peers for the newest checkpoint they hold that it cosigned
+/// (`GET /v1/logs/{log}/checkpoint?cosigned-by=<this node>`), checks the log's signature and its
+/// own cosignature on it, and raises its state to it (`WitnessStore.recall`). Until as many
+/// peers as the own log's sync waits for (`ReplicationEngine.ownSyncAnswers`: 2 of 4 in a
+/// five-member federation) have answered for a log, it cosigns nothing of that log (503 with the
+/// reason); a peer that holds nothing (404) has answered too.
+final class WitnessRecall: Sendable {
+    private struct State {
+        /// Per origin, the peers that answered.
+        var heard: [String: Set<String>] = [:]
+        /// Origins whose answers are in (witnessed from then on).
+        var open: Set<String> = []
+        var running = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    /// Answers needed per log (0: none, every log open at once).
+    let required: Int
+
+    init(required: Int) {
+        self.required = required
+    }
+
+    /// Why the witness does not cosign `origin`'s checkpoints yet (nil: it does).
+    func refusal(origin: String) -> String? {
+        guard required > 0 else { return nil }
+        return state.withLockedValue { s in
+            guard !s.open.contains(origin) else { return nil }
+            let heard = s.heard[origin]?.count ?? 0
+            return "this witness is learning from its peers what it cosigned of \(origin) since its state was last saved (\(heard) of the \(required) answers it waits for); ask again shortly"
+        }
+    }
+
+    /// Whether every origin of `origins` is open.
+    func done(_ origins: [String]) -> Bool {
+        required == 0 || state.withLockedValue { s in origins.allSatisfy(s.open.contains) }
+    }
+
+    /// `peer` answered for `origin`.
+    func heard(origin: String, from peer: String) {
+        state.withLockedValue { s in
+            s.heard[origin, default: []].insert(peer)
+            if s.heard[origin]!.count >= required { s.open.insert(origin) }
+        }
+    }
+
+    /// Whether `peer` has answered for `origin`.
+    func hasHeard(origin: String, from peer: String) -> Bool {
+        state.withLockedValue { $0.heard[origin]?.contains(peer) ?? false }
+    }
+
+    /// One round of asking: every peer, for every other member's log not yet open, that it has not
+    /// answered for. At most one round at a time.
+    func ask(witness: WitnessService, ledger: LedgerStore, live: LiveSettings, me: String, logger: Logger) async {
+        guard required > 0 else { return }
+        let federation = live.federation
+        let logs = federation.members.filter { $0.id != me }
+        guard !done(logs.map(\.verifier.name)) else { return }
+        guard state.withLockedValue({ s in defer { s.running = true }; return !s.running }) else { return }
+        defer { state.withLockedValue { $0.running = false } }
+        let mine = witness.signer.verifier
+        await withTaskGroup(of: Void.self) { group in
+            for peer in federation.members where peer.id != me {
+                let wanted = logs.filter { !self.hasHeard(origin: $0.verifier.name, from: peer.id) }
+                guard !wanted.isEmpty, let url = URL(string: peer.api), let host = url.host, let port = url.port else { continue }
+                group.addTask {
+                    guard let client = try? await KeepAliveClient.connect(context: live.contexts.client, node: peer.id, address: HostPort(host: host, port: port),
+                                                                          answerLimit: WitnessCollector.answerLimit) else { return }
+                    for log in wanted {
+                        let path = "/v1/logs/\(APIClient.segment(log.log))/checkpoint?cosigned-by=\(APIClient.segment(me))"
+                        guard let (status, body) = try? await client.send(.GET, path, timeout: .seconds(5)) else { break }
+                        switch status {
+                        case 404:
+                            self.heard(origin: log.verifier.name, from: peer.id)
+                        case 200:
+                            // Counted once what it showed is kept (a store that failed asks again).
+                            if self.learn(String(decoding: body, as: UTF8.self), log: log, from: peer.id, mine: mine, witness: witness, ledger: ledger, logger: logger) {
+                                self.heard(origin: log.verifier.name, from: peer.id)
+                            }
+                        default:
+                            // Not an answer (the peer's store failed, a version without the
+                            // query, a refusal): asked again next round.
+                            continue
+                        }
+                    }
+                    await client.close()
+                }
+            }
+        }
+    }
+
+    /// Raises the witness's state of `log` to the checkpoint `text` from `peer`, if it is one the
+    /// log's key signed and this witness's own key cosigned, beyond what the state holds. False
+    /// only when what it showed could not be kept; anything that is not such a checkpoint (a
+    /// peer of a version without the query answers the log's latest) teaches nothing.
+    private func learn(_ text: String, log: Federation.Member, from peer: String, mine: CosignatureVerifier, witness: WitnessService, ledger: LedgerStore, logger: Logger) -> Bool {
+        guard let note = try? SignedNote(parsing: text), let size = (try? Checkpoint(parsing: note.text))?.size,
+              let line = note.signatures.first(where: mine.owns), let time = try? mine.verify(line, body: note.text) else { return true }
+        let info = try? ledger.log(named: log.log)
+        let keys = WitnessService.trustedKeys(log, size: size, ledger: ledger, info: info)
+        guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first else { return true }
+        do {
+            if let before = try witness.store.recall(origin: log.verifier.name, note: note, checkpoint: checkpoint, timeMillis: time * 1000) {
+                logger.warning("this witness had cosigned more of a log than its state held (a state restored from an older copy?): raised to what a peer showed it cosigned",
+                               metadata: ["log": "\(log.log)", "peer": "\(peer)", "held": "\(before.map(String.init) ?? "nothing")", "cosigned": "\(size)"])
+            }
+            return true
+        } catch {
+            logger.error("cannot raise the witness state to what a peer showed it cosigned", metadata: ["log": "\(log.log)", "error": "\(error)"])
+            return false
+        }
+    }
+}
