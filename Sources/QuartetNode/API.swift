@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -36,6 +37,10 @@ struct API {
 
     /// The federation in force now.
     var federation: Federation { live.federation }
+
+    /// Marks an answer to `?cosigned-by=` (a node of a version without the query answers the
+    /// log's latest checkpoint instead, unmarked).
+    static let cosignedByField = HTTPField.Name("Quartet-Cosigned-By")!
 
     /// The API port's connection slots, when the node serves the API (`Node.run`).
     var slots: ConnectionCap.Counter? = nil
@@ -111,12 +116,14 @@ struct API {
                 guard let member = self.federation.member(id), member.witness != nil else {
                     throw HTTPError(.badRequest, message: "cosigned-by: no member \(id.prefix(64)) with a witness key in the federation")
                 }
-                guard let newest = try? self.witness.store.newestCosigned(log: log.name)[member.id],
-                      let line = (try? self.witness.store.cosignatures(log: log.name, size: newest.size))?[member.id],
-                      let stored = try store.checkpoint(log, size: newest.size) else {
-                    throw HTTPError(.notFound, message: "this node holds no cosignature by \(member.id)'s witness of log \(log.name)")
+                // The newest kept whose checkpoint is stored here (a store that cannot say is
+                // a 500, never "none": the witness asking would count it as an answer).
+                for kept in try self.witness.store.cosignatures(log: log.name, by: member.id) {
+                    guard let stored = try store.checkpoint(log, size: kept.size) else { continue }
+                    headers[Self.cosignedByField] = member.id
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: stored.note + kept.line + "\n")))
                 }
-                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: stored.note + line.line + "\n")))
+                throw HTTPError(.notFound, message: "this node holds no cosignature by \(member.id)'s witness of log \(log.name)")
             }
             guard let checkpoint = try store.latestCheckpoint(log) else {
                 throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")

@@ -46,11 +46,20 @@ public final class KeepAliveClient: @unchecked Sendable {
         try await start(method, path, body: body, contentType: contentType, timeout: timeout).get()
     }
 
+    /// `send`, with the answer's headers.
+    func sendWithHeaders(_ method: HTTPMethod, _ path: String, timeout: TimeAmount) async throws -> (status: Int, headers: HTTPHeaders, body: Data) {
+        try await begin(method, path, body: nil, contentType: nil, timeout: timeout).get()
+    }
+
     /// Writes one request to the connection from the calling thread (no task hop) and returns
     /// its answer's future; start the next only after it completes. Without an answer within
     /// `timeout` the connection is closed and the request fails.
     func start(_ method: HTTPMethod, _ path: String, body: Data? = nil, contentType: String? = nil, timeout: TimeAmount) -> EventLoopFuture<(status: Int, body: Data)> {
-        let promise = channel.eventLoop.makePromise(of: (Int, Data).self)
+        begin(method, path, body: body, contentType: contentType, timeout: timeout).map { (status: $0.status, body: $0.body) }
+    }
+
+    private func begin(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?, timeout: TimeAmount) -> EventLoopFuture<(status: Int, headers: HTTPHeaders, body: Data)> {
+        let promise = channel.eventLoop.makePromise(of: (Int, HTTPHeaders, Data).self)
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: host)
         if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -71,7 +80,7 @@ public final class KeepAliveClient: @unchecked Sendable {
             promise.fail(ChannelError.connectTimeout(timeout))
             channel.close(promise: nil)
         }
-        return promise.futureResult.always { _ in timer.cancel() }.map { (status: $0.0, body: $0.1) }
+        return promise.futureResult.always { _ in timer.cancel() }.map { (status: $0.0, headers: $0.1, body: $0.2) }
     }
 
     init(channel: any Channel, collector: SequentialResponses, host: String, token: String?) {
@@ -92,23 +101,25 @@ public final class KeepAliveClient: @unchecked Sendable {
 /// Answers the waiting requests of a keep-alive connection in order.
 final class SequentialResponses: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
-    var waiting: [EventLoopPromise<(Int, Data)>] = []
+    var waiting: [EventLoopPromise<(Int, HTTPHeaders, Data)>] = []
     /// The largest answer taken (a witness's is a few lines).
     let limit: Int
     init(limit: Int = maxAnswerBytes) { self.limit = limit }
     private var status = 0
+    private var headers = HTTPHeaders()
     private var body = Data()
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             status = Int(head.status.code)
+            headers = head.headers
             body = Data()
         case .body(let buffer):
             guard body.count + buffer.readableBytes <= limit else { return errorCaught(context: context, error: AnswerTooLarge(limit: limit)) }
             body.append(contentsOf: buffer.readableBytesView)
         case .end:
-            if !waiting.isEmpty { waiting.removeFirst().succeed((status, body)) }
+            if !waiting.isEmpty { waiting.removeFirst().succeed((status, headers, body)) }
         }
     }
 

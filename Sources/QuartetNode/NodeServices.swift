@@ -179,6 +179,8 @@ struct WitnessingService: Service {
     var witness: WitnessService?
 
     func run() async throws {
+        // The round of asking the peers under way (`WitnessRecall`), awaited before the stores close.
+        let recallRound = NIOLockedValueBox<Task<Void, Never>?>(nil)
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 // The kick first; the reads of the other members' checkpoints run on their own
@@ -189,7 +191,15 @@ struct WitnessingService: Service {
                 // At start, until the peers have said what this witness cosigned (each round on
                 // its own task; a peer that never answers holds back no other work).
                 if let witness, witness.recalling {
-                    Task { await witness.recallStep() }
+                    // One round at a time: a round clears itself when it ends, and the next
+                    // loop starts another.
+                    recallRound.withLockedValue { round in
+                        guard round == nil else { return }
+                        round = Task {
+                            await witness.recallStep()
+                            recallRound.withLockedValue { $0 = nil }
+                        }
+                    }
                     try? await Task.sleep(for: .milliseconds(500))
                     continue
                 }
@@ -200,5 +210,6 @@ struct WitnessingService: Service {
         // The reads of the other members' checkpoints still under way end within their
         // timeouts, before the node closes the stores they write to.
         await collector.drainReads()
+        await recallRound.withLockedValue { $0 }?.value
     }
 }

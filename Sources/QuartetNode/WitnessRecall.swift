@@ -34,27 +34,34 @@ final class WitnessRecall: Sendable {
         self.required = required
     }
 
-    /// Why the witness does not cosign `origin`'s checkpoints yet (nil: it does).
-    func refusal(origin: String) -> String? {
-        guard required > 0 else { return nil }
+    /// The answers a log waits for with `peers` peers now (a reload may have removed some).
+    /// The log's own node's answer counts too: not counting it left a federation running three
+    /// of its five members unable to witness (and the log's node is where its cosignatures are
+    /// kept; a hostile log can keep them from the others anyway, docs/witness.md).
+    private func needed(peers: Int) -> Int { min(required, peers) }
+
+    /// Why the witness does not cosign `origin`'s checkpoints yet (nil: it does). `peers`: the
+    /// peers there are now.
+    func refusal(origin: String, peers: Int) -> String? {
+        let needed = needed(peers: peers)
+        guard needed > 0 else { return nil }
         return state.withLockedValue { s in
-            guard !s.open.contains(origin) else { return nil }
             let heard = s.heard[origin]?.count ?? 0
-            return "this witness is learning from its peers what it cosigned of \(origin) since its state was last saved (\(heard) of the \(required) answers it waits for); ask again shortly"
+            guard heard < needed else { return nil }
+            return "this witness is learning from its peers what it cosigned of \(origin) since its state was last saved (\(heard) of the \(needed) answers it waits for); ask again shortly"
         }
     }
 
-    /// Whether every origin of `origins` is open.
-    func done(_ origins: [String]) -> Bool {
-        required == 0 || state.withLockedValue { s in origins.allSatisfy(s.open.contains) }
+    /// Whether every log of `federation` but `me`'s is open.
+    func done(_ federation: Federation, me: String) -> Bool {
+        guard required > 0 else { return true }
+        let peers = federation.members.filter { $0.id != me }
+        return peers.allSatisfy { log in refusal(origin: log.verifier.name, peers: peers.count) == nil }
     }
 
     /// `peer` answered for `origin`.
     func heard(origin: String, from peer: String) {
-        state.withLockedValue { s in
-            s.heard[origin, default: []].insert(peer)
-            if s.heard[origin]!.count >= required { s.open.insert(origin) }
-        }
+        state.withLockedValue { s in _ = s.heard[origin, default: []].insert(peer) }
     }
 
     /// Whether `peer` has answered for `origin`.
@@ -68,7 +75,7 @@ final class WitnessRecall: Sendable {
         guard required > 0 else { return }
         let federation = live.federation
         let logs = federation.members.filter { $0.id != me }
-        guard !done(logs.map(\.verifier.name)) else { return }
+        guard !done(federation, me: me) else { return }
         guard state.withLockedValue({ s in defer { s.running = true }; return !s.running }) else { return }
         defer { state.withLockedValue { $0.running = false } }
         let mine = witness.signer.verifier
@@ -81,13 +88,17 @@ final class WitnessRecall: Sendable {
                                                                           answerLimit: WitnessCollector.answerLimit) else { return }
                     for log in wanted {
                         let path = "/v1/logs/\(APIClient.segment(log.log))/checkpoint?cosigned-by=\(APIClient.segment(me))"
-                        guard let (status, body) = try? await client.send(.GET, path, timeout: .seconds(5)) else { break }
+                        guard let (status, headers, body) = try? await client.sendWithHeaders(.GET, path, timeout: .seconds(5)) else { break }
                         switch status {
                         case 404:
                             self.heard(origin: log.verifier.name, from: peer.id)
                         case 200:
+                            // An answer to the query is marked; a node of a version without it
+                            // answers the log's latest, which teaches nothing but is its answer.
                             // Counted once what it showed is kept (a store that failed asks again).
-                            if self.learn(String(decoding: body, as: UTF8.self), log: log, from: peer.id, mine: mine, witness: witness, ledger: ledger, logger: logger) {
+                            let text = String(decoding: body, as: UTF8.self)
+                            let marked = headers.first(name: API.cosignedByField.canonicalName) == me
+                            if self.learn(text, log: log, from: peer.id, mine: mine, marked: marked, witness: witness, ledger: ledger, logger: logger) {
                                 self.heard(origin: log.verifier.name, from: peer.id)
                             }
                         default:
@@ -103,15 +114,17 @@ final class WitnessRecall: Sendable {
     }
 
     /// Raises the witness's state of `log` to the checkpoint `text` from `peer`, if it is one the
-    /// log's key signed and this witness's own key cosigned, beyond what the state holds. False
-    /// only when what it showed could not be kept; anything that is not such a checkpoint (a
-    /// peer of a version without the query answers the log's latest) teaches nothing.
-    private func learn(_ text: String, log: Federation.Member, from peer: String, mine: CosignatureVerifier, witness: WitnessService, ledger: LedgerStore, logger: Logger) -> Bool {
+    /// log's key signed and this witness's own key cosigned, beyond what the state holds. Whether
+    /// it is an answer: a `marked` one (to the query) that is not such a checkpoint is not (a
+    /// peer's lie or fault, asked again), nor one that could not be kept; an unmarked one (a
+    /// node of a version without the query answers the log's latest) teaches nothing but is.
+    private func learn(_ text: String, log: Federation.Member, from peer: String, mine: CosignatureVerifier, marked: Bool,
+                       witness: WitnessService, ledger: LedgerStore, logger: Logger) -> Bool {
         guard let note = try? SignedNote(parsing: text), let size = (try? Checkpoint(parsing: note.text))?.size,
-              let line = note.signatures.first(where: mine.owns), let time = try? mine.verify(line, body: note.text) else { return true }
+              let line = note.signatures.first(where: mine.owns), let time = try? mine.verify(line, body: note.text) else { return !marked }
         let info = try? ledger.log(named: log.log)
         let keys = WitnessService.trustedKeys(log, size: size, ledger: ledger, info: info)
-        guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first else { return true }
+        guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first else { return !marked }
         do {
             if let before = try witness.store.recall(origin: log.verifier.name, note: note, checkpoint: checkpoint, timeMillis: time * 1000) {
                 logger.warning("this witness had cosigned more of a log than its state held (a state restored from an older copy?): raised to what a peer showed it cosigned",

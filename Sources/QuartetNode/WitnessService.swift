@@ -90,7 +90,7 @@ final class WitnessService: Sendable {
         var logs: [String: [NoteVerifier]] = [:]
         var info: LogInfo?
         if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
-            if let refusal = recall.refusal(origin: origin) { return (503, "text/plain; charset=utf-8", refusal + "\n") }
+            if let refusal = recall.refusal(origin: origin, peers: live.federation.members.count - 1) { return (503, "text/plain; charset=utf-8", refusal + "\n") }
             info = try? ledger.log(named: member.log)
             do {
                 logs[origin] = try Self.readTrustedKeys(member, size: size, ledger: ledger, info: info, stopped: { stop in self.sayStopped(member, stop) })
@@ -214,7 +214,12 @@ final class WitnessService: Sendable {
     }
 
     /// Whether the witness still waits for its peers' answers on some log (`WitnessRecall`).
-    var recalling: Bool { !recall.done(live.federation.members.filter { $0.id != me }.map(\.verifier.name)) }
+    /// Not while it does not witness (nothing to learn for; asked again once it does).
+    var recalling: Bool {
+        let federation = live.federation
+        guard disabled.withLockedValue({ $0 }) == nil, federation.member(me)?.witness != nil else { return false }
+        return !recall.done(federation, me: me)
+    }
 
     /// One round of asking the peers what this witness cosigned (`WitnessRecall.ask`).
     func recallStep() async {

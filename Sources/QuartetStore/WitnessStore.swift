@@ -292,6 +292,17 @@ public final class WitnessStore: Sendable {
         } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
     }
 
+    /// The newest cosignatures of `log` by `witness` (at most `limit`), newest first: a range of
+    /// the primary key read backwards, whatever else the log holds.
+    public func cosignatures(log: String, by witness: String, limit: Int = 8) throws(StoreError) -> [(size: UInt64, line: String)] {
+        do {
+            return try gathered.read { db in
+                try Row.fetchAll(db, sql: "SELECT size, line FROM cosignatures WHERE log = ? AND witness = ? ORDER BY size DESC LIMIT ?",
+                                 arguments: [log, witness, limit]).map { (UInt64(max(0, $0["size"] as Int64)), $0["line"]) }
+            }
+        } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
+    }
+
     /// The newest sizes of `log` with cosignatures kept (at most `limit`), newest first: which
     /// witnesses cosigned each, and the newest cosignature's time; the cosignatures of the
     /// witnesses in `excluding` left out (a log's own node's, which is not one of its witnesses).
