@@ -11,20 +11,29 @@ import Testing
 /// replica recording the rotation, and `verify` following the chain and finding a rotation
 /// whose record was removed.
 @Suite struct KeyRotationStoreTests {
+    /// A store whose wales log holds a rotation's entry from its first key to a new one, the
+    /// new key in `next.pem` (and, `noOverlap`, its marker written before the entry), as `key
+    /// rotate` leaves it just before the key files are swapped.
+    static func rotationEntered(noOverlap: Bool) throws -> (store: LedgerStore, log: LogInfo, old: Ed25519PrivateKey, new: Ed25519PrivateKey, index: UInt64) {
+        let store = try TestKit.makeStore()
+        let directory = store.directory
+        let log = try store.log(named: "wales")
+        let old = try directory.readSigningKey(log: "wales"), new = try Ed25519PrivateKey()
+        try directory.writeSigningKey(new, log: "wales", path: directory.nextKeyPath(log: "wales"))
+        if noOverlap { try directory.writeNoOverlapMarker(log: "wales") }
+        let (rotation, _) = try store.appendRotation(log, previous: old, key: new, overlap: !noOverlap)
+        return (store, log, old, new, rotation.index)
+    }
+
     /// A rotation interrupted after its entry went in is finished at the next use of the keys:
     /// without the old key when `--no-overlap` asked for that (its marker is written before the
     /// entry), and from what a crash between the two renames of earlier versions left (no
     /// `<log>.pem`, the key in force only in `next.pem`).
     @Test func anInterruptedRotationIsFinishedAsItWasAsked() throws {
         for (noOverlap, oldCrash) in [(true, false), (false, true), (false, false)] {
-            let store = try TestKit.makeStore()
+            let (store, log, old, new, _) = try Self.rotationEntered(noOverlap: noOverlap)
             defer { try? FileManager.default.removeItem(at: store.directory.url) }
             let directory = store.directory
-            let log = try store.log(named: "wales")
-            let old = try directory.readSigningKey(log: "wales"), new = try Ed25519PrivateKey()
-            try directory.writeSigningKey(new, log: "wales", path: directory.nextKeyPath(log: "wales"))
-            if noOverlap { try directory.writeNoOverlapMarker(log: "wales") }
-            _ = try store.appendRotation(log, previous: old, key: new, overlap: !noOverlap)
             if oldCrash { #expect(rename(directory.keyPath(log: "wales"), directory.previousKeyPath(log: "wales")) == 0) }
             let keys = try directory.signingKeys(log: "wales", chain: try store.keyChain(log))
             #expect(keys.current.publicKey == new.publicKey, "noOverlap \(noOverlap), oldCrash \(oldCrash)")
@@ -39,15 +48,11 @@ import Testing
     /// The previous key signs within the overlap, and its file goes once the overlap is over
     /// (else it stayed on disk, and in every backup, for ever).
     @Test func thePreviousKeyFileGoesWhenTheOverlapEnds() throws {
-        let store = try TestKit.makeStore()
+        let (store, log, old, new, index) = try Self.rotationEntered(noOverlap: false)
         defer { try? FileManager.default.removeItem(at: store.directory.url) }
         let directory = store.directory
-        let log = try store.log(named: "wales")
-        let old = try directory.readSigningKey(log: "wales"), new = try Ed25519PrivateKey()
-        try directory.writeSigningKey(new, log: "wales", path: directory.nextKeyPath(log: "wales"))
-        let (rotation, _) = try store.appendRotation(log, previous: old, key: new, overlap: true)
         try directory.finishRotation(log: "wales")
-        let rotated = try #require(try store.entries(log, from: rotation.index, limit: 1).first).header.timeMillis
+        let rotated = try #require(try store.entries(log, from: index, limit: 1).first).header.timeMillis
         let within = try WriterKeys.resolve(store: store, log: log, nowMillis: rotated + DataDirectory.rotationOverlapMillis - 1)
         #expect(within.overlap?.signer.verifier.publicKey == old.publicKey)
         #expect(FileManager.default.fileExists(atPath: directory.previousKeyPath(log: "wales")))
