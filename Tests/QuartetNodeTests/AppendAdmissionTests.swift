@@ -59,6 +59,32 @@ import Testing
         (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["index"] as? Int
     }
 
+    /// A log adds at most `PlanLimits.measuresPerUKMeasure` count measures up into one UK
+    /// measure, counted with what the same request and requests racing it queue: two requests
+    /// of 33 each, valid alone, are not both taken.
+    @Test func theMeasuresMappedToAUKMeasureAreCountedAcrossARequestAndRacingOnes() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            func measures(_ range: Range<Int>) -> String {
+                range.map { #"{"type":"plan.measure","payload":{"id":"P1.A9.M\#($0)","action":"P1.A9","text":"Count \#($0)","kind":"count","uk_measure":"P1.A1.M1"}}"# }
+                    .joined(separator: ",")
+            }
+            let action = #"{"type":"plan.action","payload":{"id":"P1.A9","priority":"P1","statements":["Grow the workforce"]}}"#
+            // 65 in one request: refused whole, naming the entry and the limit.
+            let one = try await Self.post(client, #"{"entries":[\#(action),\#(measures(1..<66))]}"#)
+            #expect(one.status == .badRequest && one.body.contains("uk_measure") && one.body.contains("64"), "\(one)")
+            #expect(try await Self.post(client, #"{"entries":[\#(action)]}"#).status == .created)
+            // Two of 33 at once: one is taken, the other refused whole.
+            let raced = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String).self) { group in
+                group.addTask { try await Self.post(client, #"{"entries":[\#(measures(1..<34))]}"#) }
+                group.addTask { try await Self.post(client, #"{"entries":[\#(measures(34..<67))]}"#) }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(raced.filter { $0.0 == .created }.count == 1 && raced.filter { $0.0 == .badRequest && $0.1.contains("uk_measure") }.count == 1, "\(raced)")
+        }
+    }
+
     @Test func racingAppendsThatAreValidAloneButNotTogetherEndRight() async throws {
         let node = try InProcessNode()
         defer { node.remove() }
