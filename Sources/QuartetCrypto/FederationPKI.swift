@@ -160,15 +160,9 @@ public enum FederationPKI {
             throw PKIError("\(path) already exists; refusing to overwrite it")
         }
         for (path, text, mode) in files {
-            // Created with its final mode, so a key is never readable by others, even briefly;
-            // O_EXCL, so a file that appeared since the check above is not overwritten either.
-            let flags = (allowExisting.contains(path) ? O_WRONLY | O_CREAT | O_TRUNC : O_WRONLY | O_CREAT | O_EXCL) | O_NOFOLLOW
-            let fd = open(path, flags, mode_t(mode))
-            guard fd >= 0 else { throw PKIError("cannot create \(path): \(String(cString: strerror(errno)))") }
-            defer { close(fd) }
-            let bytes = Array(text.utf8)
-            guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fchmod(fd, mode_t(mode)) == 0, fsync(fd) == 0 else {
-                throw PKIError("cannot write \(path): \(String(cString: strerror(errno)))")
+            // Not over a file that appeared since the check above either.
+            do { try RegularFile.writeDurably(Array(text.utf8), to: path, mode: mode_t(mode), replacing: allowExisting.contains(path)) } catch {
+                throw PKIError(error.description)
             }
         }
     }

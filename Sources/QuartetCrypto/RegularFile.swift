@@ -65,4 +65,28 @@ public enum RegularFile {
         guard count <= limit else { throw .tooLarge(size: count, limit: limit) }
         return Array(bytes.prefix(count))
     }
+
+    /// Why `writeDurably` could not make a file: the path and the system's reason.
+    public struct WriteFailure: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// Writes `bytes` as the file at `path` with `mode`, created with it (never readable by
+    /// others, even briefly), never through a symlink, over an existing file only when
+    /// `replacing`, and flushed to the disk before it returns: keys and the small files beside
+    /// them, which a power cut must not leave empty.
+    public static func writeDurably(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, replacing: Bool = false) throws(WriteFailure) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (replacing ? O_TRUNC : O_EXCL), mode)
+        guard fd >= 0 else { throw WriteFailure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw WriteFailure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+            done += n
+        }
+        // The mode again: a file replaced keeps the mode it had.
+        guard fchmod(fd, mode) == 0, fsync(fd) == 0 else { throw WriteFailure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
 }

@@ -40,16 +40,17 @@ public enum ConfigurationCheck {
         let leaf = certificate(configuration.certificate, key: "tls.certificate", report: fail)
         for (key, cert) in [("tls.ca", ca), ("tls.certificate", leaf)] {
             guard let cert else { continue }
-            if cert.notAfter < now {
-                fail(key, "expired on \(iso(cert.notAfter))")
-            } else if cert.notAfter < now.addingTimeInterval(expiryWarning) {
+            if cert.notAfter >= now, cert.notAfter < now.addingTimeInterval(expiryWarning) {
                 warn(key, "expires on \(iso(cert.notAfter)), in \(Int(cert.notAfter.timeIntervalSince(now) / 86400)) days; renew it and reload (SIGHUP)")
             }
-            if cert.notBefore > now { fail(key, "not valid before \(iso(cert.notBefore))") }
         }
         if let ca, let leaf {
-            do { try leaf.verify(issuedBy: ca, at: max(now, leaf.notBefore)) } catch {
-                fail("tls.certificate", "not issued by the CA in tls.ca (\(configuration.caCertificate)): \(error)")
+            for error in certificateErrors(ca: ca, leaf: leaf, caPath: configuration.caCertificate, now: now) { fail(error.key, error.message) }
+        } else {
+            // Each one read is still checked for its dates.
+            for (key, cert) in [("tls.ca", ca), ("tls.certificate", leaf)] {
+                guard let cert else { continue }
+                for error in datesErrors(cert, key: key, now: now) { fail(error.key, error.message) }
             }
         }
         if let leaf, FederationIdentity(certificate: leaf) != .node(configuration.node) {
@@ -176,4 +177,23 @@ public enum ConfigurationCheck {
     }
 
     private static func iso(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+
+    /// What is wrong with a node's certificate and its CA at `now`, by configuration key: out of
+    /// their dates, or the certificate not issued by the CA. `config check` reports these, and
+    /// a reload refuses a renewed certificate with any (`TLSContexts.renewalProblem`).
+    static func certificateErrors(ca: Certificate, leaf: Certificate, caPath: String, now: Date) -> [(key: String, message: String)] {
+        var errors = datesErrors(ca, key: "tls.ca", now: now) + datesErrors(leaf, key: "tls.certificate", now: now)
+        // At its own start if it is not valid yet (that is said above, once).
+        do { try leaf.verify(issuedBy: ca, at: max(now, leaf.notBefore)) } catch {
+            errors.append(("tls.certificate", "not issued by the CA in tls.ca (\(caPath)): \(error)"))
+        }
+        return errors
+    }
+
+    private static func datesErrors(_ cert: Certificate, key: String, now: Date) -> [(key: String, message: String)] {
+        var errors: [(key: String, message: String)] = []
+        if cert.notAfter < now { errors.append((key, "expired on \(iso(cert.notAfter))")) }
+        if cert.notBefore > now { errors.append((key, "not valid before \(iso(cert.notBefore))")) }
+        return errors
+    }
 }

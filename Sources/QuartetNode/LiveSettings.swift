@@ -54,7 +54,6 @@ struct TLSContexts: Sendable {
     /// this a renewal with the wrong CA or dates was reported reloaded and new handshakes then
     /// failed until the node was cut off; refused, the node goes on with the certificate it has.
     static func renewalProblem(_ configuration: NodeConfiguration, now: Date = Date()) -> String? {
-        let iso = { (date: Date) in ISO8601DateFormatter().string(from: date) }
         let ca: Certificate, leaf: Certificate
         do {
             ca = try Certificate(pem: try ConfigObject.readPEM(configuration.caCertificate, what: "certificate"))
@@ -62,14 +61,8 @@ struct TLSContexts: Sendable {
         } catch {
             return "\(configuration.file): tls: \(error)"
         }
-        for (key, cert) in [("tls.ca", ca), ("tls.certificate", leaf)] {
-            if cert.notAfter < now { return "\(configuration.file): \(key): expired on \(iso(cert.notAfter))" }
-            if cert.notBefore > now { return "\(configuration.file): \(key): not valid before \(iso(cert.notBefore))" }
-        }
-        do { try leaf.verify(issuedBy: ca, at: now) } catch {
-            return "\(configuration.file): tls.certificate: not issued by the CA in tls.ca (\(configuration.caCertificate)): \(error)"
-        }
-        return nil
+        let errors = ConfigurationCheck.certificateErrors(ca: ca, leaf: leaf, caPath: configuration.caCertificate, now: now)
+        return errors.isEmpty ? nil : errors.map { "\(configuration.file): \($0.key): \($0.message)" }.joined(separator: "; ")
     }
 
     /// Why the private key at `path` is no key of this node's (nil: it may be): every user has

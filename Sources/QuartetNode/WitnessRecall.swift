@@ -21,9 +21,6 @@ final class WitnessRecall: Sendable {
     private struct State {
         /// Per origin, the peers that answered.
         var heard: [String: Set<String>] = [:]
-        /// Origins whose answers are in (witnessed from then on).
-        var open: Set<String> = []
-        var running = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -70,14 +67,12 @@ final class WitnessRecall: Sendable {
     }
 
     /// One round of asking: every peer, for every other member's log not yet open, that it has not
-    /// answered for. At most one round at a time.
+    /// answered for (the caller runs one round at a time: `WitnessingService`).
     func ask(witness: WitnessService, ledger: LedgerStore, live: LiveSettings, me: String, logger: Logger) async {
         guard required > 0 else { return }
         let federation = live.federation
         let logs = federation.members.filter { $0.id != me }
         guard !done(federation, me: me) else { return }
-        guard state.withLockedValue({ s in defer { s.running = true }; return !s.running }) else { return }
-        defer { state.withLockedValue { $0.running = false } }
         let mine = witness.signer.verifier
         await withTaskGroup(of: Void.self) { group in
             for peer in federation.members where peer.id != me {
@@ -126,7 +121,8 @@ final class WitnessRecall: Sendable {
         let keys = WitnessService.trustedKeys(log, size: size, ledger: ledger, info: info)
         guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first else { return !marked }
         do {
-            if let before = try witness.store.recall(origin: log.verifier.name, note: note, checkpoint: checkpoint, timeMillis: time * 1000) {
+            let millis = time.multipliedReportingOverflow(by: 1000)
+            if let before = try witness.store.recall(origin: log.verifier.name, note: note, checkpoint: checkpoint, timeMillis: millis.overflow ? .max : millis.partialValue) {
                 logger.warning("this witness had cosigned more of a log than its state held (a state restored from an older copy?): raised to what a peer showed it cosigned",
                                metadata: ["log": "\(log.log)", "peer": "\(peer)", "held": "\(before.map(String.init) ?? "nothing")", "cosigned": "\(size)"])
             }

@@ -147,16 +147,8 @@ public struct DataDirectory: Sendable {
         let path = given ?? keyPath(log: log)
         let pem: String
         do { pem = try key.pemRepresentation() } catch { throw StoreError(.key, "cannot encode the signing key of \(log)", cause: error) }
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else {
-            let reason = String(cString: strerror(errno))
-            throw StoreError(.key, "cannot create signing key file \(path): \(reason)")
-        }
-        defer { close(fd) }
-        let bytes = Array(pem.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fsync(fd) == 0 else {
-            throw StoreError(.key, "cannot write signing key file \(path): \(String(cString: strerror(errno)))")
+        do { try RegularFile.writeDurably(Array(pem.utf8), to: path) } catch {
+            throw StoreError(.key, "signing key file: \(error.description)")
         }
         // Make the new directory entry durable too, or a power cut could keep the log and lose its key.
         Self.syncDirectory(keysPath)

@@ -202,12 +202,7 @@ public final class WitnessStore: Sendable {
                 switch decision {
                 case .success(let checkpoint):
                     guard latest?.size != checkpoint.size || latest?.root != checkpoint.root else { break }
-                    try RawStatement.transaction(db) {
-                        try RawStatement(db, sql: """
-                            INSERT INTO latest (origin, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)
-                            ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, time_ms = excluded.time_ms
-                            """).execute(.text(origin), .integer(Int64(checkpoint.size)), .blob(checkpoint.root.bytes), .text(note.serialized), .integer(Int64(nowMillis)))
-                    }
+                    try Self.storeLatest(db, origin: origin, checkpoint: checkpoint, note: note, timeMillis: nowMillis)
                     known.withLock { $0[origin] = .some(Witnessing.Latest(size: checkpoint.size, root: checkpoint.root, note: note)) }
                 case .failure(let refusal):
                     // One conflict proves the split view; of a log that keeps signing them, the first 100 are kept.
@@ -229,6 +224,17 @@ public final class WitnessStore: Sendable {
         }
     }
 
+    /// Stores `checkpoint` (signed `note`) as what the witness last cosigned of `origin`.
+    private static func storeLatest(_ db: Database, origin: String, checkpoint: Checkpoint, note: SignedNote, timeMillis: UInt64) throws {
+        try RawStatement.transaction(db) {
+            try RawStatement(db, sql: """
+                INSERT INTO latest (origin, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, time_ms = excluded.time_ms
+                """).execute(.text(origin), .integer(Int64(clamping: checkpoint.size)), .blob(checkpoint.root.bytes), .text(note.serialized),
+                             .integer(Int64(clamping: timeMillis)))
+        }
+    }
+
     /// Raises what this witness last cosigned of `origin` to `checkpoint` (signed `note`), which
     /// a peer showed it had cosigned at `timeMillis` (its own cosignature, checked by the caller):
     /// a state restored from an older snapshot learns what it cosigned since. Nothing changes
@@ -239,13 +245,7 @@ public final class WitnessStore: Sendable {
             return try queue.writeWithoutTransaction { db -> UInt64?? in
                 let held = try Self.latest(db, origin)
                 if let held, held.latest.size >= checkpoint.size { return nil }
-                try RawStatement.transaction(db) {
-                    try RawStatement(db, sql: """
-                        INSERT INTO latest (origin, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, time_ms = excluded.time_ms
-                        """).execute(.text(origin), .integer(Int64(checkpoint.size)), .blob(checkpoint.root.bytes), .text(note.serialized),
-                                     .integer(Int64(max(timeMillis, held?.timeMillis ?? 0))))
-                }
+                try Self.storeLatest(db, origin: origin, checkpoint: checkpoint, note: note, timeMillis: max(timeMillis, held?.timeMillis ?? 0))
                 known.withLock { $0[origin] = .some(Witnessing.Latest(size: checkpoint.size, root: checkpoint.root, note: note)) }
                 issued.withLock { $0[origin] = max($0[origin] ?? 0, timeMillis, held?.timeMillis ?? 0) }
                 return .some(held?.latest.size)

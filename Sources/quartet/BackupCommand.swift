@@ -161,11 +161,11 @@ struct BackupCommand: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         do {
-            try Self.writePrivate(Array(encoder.encode(record) + Data("\n".utf8)), to: target.url.appendingPathComponent("backup.json").path)
+            try RegularFile.writeDurably(Array(encoder.encode(record) + Data("\n".utf8)), to: target.url.appendingPathComponent("backup.json").path)
             // A restored copy is written to offline only once a node has confirmed its own log's
             // end with its peers (CopyMarkers).
-            try Self.writePrivate(Array("a copy made by quartet backup: start the node once before writing to it offline\n".utf8),
-                                  to: target.url.appendingPathComponent(CopyMarkers.unconfirmed).path)
+            try RegularFile.writeDurably(Array("a copy made by quartet backup: start the node once before writing to it offline\n".utf8),
+                                         to: target.url.appendingPathComponent(CopyMarkers.unconfirmed).path)
         } catch {
             clear()
             throw CLIError("backup of \(source.url.path) failed: \(error)")
@@ -205,22 +205,6 @@ struct BackupCommand: AsyncParsableCommand {
         do { bytes = try RegularFile.read(from, limit: limit, followSymlinks: false) } catch {
             throw CLIError("\(from): \(error); the copy takes only regular files of the data directory")
         }
-        try Self.writePrivate(bytes, to: to)
-    }
-
-    /// Writes a new file with mode 0600 (never through a symlink, never over a file) and
-    /// flushes it to the disk before returning.
-    static func writePrivate(_ bytes: [UInt8], to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
-            done += n
-        }
-        guard fsync(fd) == 0 else { throw CLIError("cannot flush \(path) to the disk: \(String(cString: strerror(errno)))") }
+        do { try RegularFile.writeDurably(bytes, to: to) } catch { throw CLIError(error.description) }
     }
 }
