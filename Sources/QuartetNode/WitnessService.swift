@@ -189,8 +189,13 @@ final class WitnessService: Sendable {
     /// a copy reaching the size between the two reads would be remembered unchecked.
     private func contradictedByCopy(origin: String, latest: Witnessing.Latest, info: LogInfo) -> Bool {
         guard agreed.withLockedValue({ $0[origin] }) != latest.size else { return false }
-        let heldBefore = try? ledger.size(info)
-        switch CopyContradiction.contradicts(ledger: ledger, info: info, size: latest.size, root: latest.root) {
+        // Both from memory when the copy's last batches ended at that size (the usual case: the
+        // witness cosigned a checkpoint its copy was pushed at the same time): on a request's
+        // path, before the witness state is synced, two store reads were a fifteenth of it.
+        let heldBefore = try? ledger.heldTip(info).size
+        let verdict = ledger.recentRoot(info, size: latest.size).map { $0 != latest.root }
+            ?? CopyContradiction.contradicts(ledger: ledger, info: info, size: latest.size, root: latest.root)
+        switch verdict {
         case true?:
             if let checkpoint = try? Checkpoint(parsing: latest.note.text) {
                 reportSplitView(origin: origin, log: info.name, note: latest.note, checkpoint: checkpoint, info: info,

@@ -70,6 +70,12 @@ extension LedgerStore {
         return (latest.checkpoint.size, latest.checkpoint.root)
     }
 
+    /// The root of `log` at `size` where one of the last batches `ingest` stored ended there,
+    /// with no read; nil where this store must be asked (`storedCheckpointRoot`, `root`).
+    public func recentRoot(_ log: LogInfo, size: UInt64) -> Hash? {
+        replicaFrontiers.root(log: log.id, size: size)
+    }
+
     /// Entries `from`..<`from+limit` of `log` (fewer at the end of the log).
     /// - Parameter maxPayloadBytes: stop once the payload lengths the entries' headers state pass
     ///   this many bytes (the entry that passes it is included, so a page always makes progress).

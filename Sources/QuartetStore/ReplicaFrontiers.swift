@@ -14,12 +14,23 @@ import Synchronization
 /// batch committed and dropped when storing a batch fails (which may be after its commit), it is
 /// the latest or a moment behind it.
 final class ReplicaFrontiers: Sendable {
-    private let frontiers = Mutex<[Int64: MerkleFrontier]>([:])
+    private struct Kept {
+        var frontier: MerkleFrontier
+        /// The sizes and roots of the last `rootsKept` batches stored, oldest first: a stored
+        /// root never changes (a log's checkpoints are never deleted, and another root at a
+        /// size stored is a split view the store refuses), so these answer for as long as kept.
+        var roots: [(size: UInt64, root: Hash)]
+    }
+    private let frontiers = Mutex<[Int64: Kept]>([:])
+
+    /// Batch roots kept per log: a witness sets what it cosigned last against its copy, a
+    /// batch or two behind the copy's newest.
+    static let rootsKept = 8
 
     /// The kept frontier of `log` if it is at `size` with `root`.
     func frontier(log: Int64, size: UInt64, root: Hash) -> MerkleFrontier? {
         frontiers.withLock { frontiers in
-            guard let kept = frontiers[log], kept.size == size, kept.root == root else { return nil }
+            guard let kept = frontiers[log]?.frontier, kept.size == size, kept.root == root else { return nil }
             return kept
         }
     }
@@ -28,7 +39,13 @@ final class ReplicaFrontiers: Sendable {
     /// (kept only after that batch committed, so it may lag the store by the moment between a
     /// commit and this, never lead it).
     func kept(log: Int64) -> MerkleFrontier? {
-        frontiers.withLock { $0[log] }
+        frontiers.withLock { $0[log]?.frontier }
+    }
+
+    /// The root of `log` at `size` if one of the last batches stored ended there (nil: not
+    /// known here; the store says).
+    func root(log: Int64, size: UInt64) -> Hash? {
+        frontiers.withLock { frontiers in frontiers[log]?.roots.last { $0.size == size }?.root }
     }
 
     /// Forgets the frontier kept for `log` (storing a batch failed, perhaps after its commit).
@@ -38,6 +55,11 @@ final class ReplicaFrontiers: Sendable {
 
     /// Keeps `frontier` for `log` (after the batch that made it committed).
     func stored(log: Int64, _ frontier: MerkleFrontier) {
-        frontiers.withLock { $0[log] = frontier }
+        frontiers.withLock { frontiers in
+            var roots = frontiers[log]?.roots ?? []
+            if roots.count == Self.rootsKept { roots.removeFirst() }
+            roots.append((frontier.size, frontier.root))
+            frontiers[log] = Kept(frontier: frontier, roots: roots)
+        }
     }
 }

@@ -50,6 +50,31 @@ import Testing
         #expect(prefix.root == (try origin.consistencyProof(log, from: 10)).fromRoot)
     }
 
+    /// The roots a witness sets what it cosigned against come from memory for the copy's last
+    /// batches, and agree with the store; other sizes are left to the store.
+    @Test func theLastBatchesRootsAreKnownWithoutARead() async throws {
+        let (origin, replica, log, replicaLog) = try await pair(batches: 12, perBatch: 2)
+        var from: UInt64 = 0
+        var ends: [UInt64] = []
+        while let (entries, note) = try origin.decodedBatch(log, from: from, maxEntries: 2, maxBytes: 1 << 20) {
+            try replica.ingest(replicaLog, from: from, entries: entries, note: note, checkpoint: try checkpoint(note, log))
+            from += UInt64(entries.count)
+            ends.append(from)
+        }
+        #expect(ends.count > ReplicaFrontiers.rootsKept)
+        for size in ends.suffix(ReplicaFrontiers.rootsKept) {
+            let root = try #require(replica.recentRoot(replicaLog, size: size), "size \(size)")
+            #expect(root == (try replica.storedCheckpointRoot(replicaLog, size: size)))
+            #expect(root == (try origin.root(log, size: size)))
+        }
+        // Older batches, and sizes inside a batch, are the store's to say.
+        for size in ends.dropLast(ReplicaFrontiers.rootsKept) { #expect(replica.recentRoot(replicaLog, size: size) == nil) }
+        #expect(replica.recentRoot(replicaLog, size: from - 1) == nil)
+        // A failed store forgets them (as it forgets the frontier).
+        replica.replicaFrontiers.forget(log: replicaLog.id)
+        #expect(replica.recentRoot(replicaLog, size: from) == nil)
+    }
+
     @Test func batchesThatDoNotFitAreRefusedWholeAndNothingIsStored() async throws {
         let (origin, replica, log, replicaLog) = try await pair(batches: 2, perBatch: 4)
         let (entries, note) = try #require(try origin.decodedBatch(log, from: 0, maxEntries: 100, maxBytes: 1 << 20))
