@@ -66,7 +66,7 @@ struct API {
                 Readiness.evaluate(storeAnswers: probe.healthy(), peers: engine.peers().map { ($0.id, $0.connected) },
                                    // A checkpoint its writer never backed with entries is not a gap (`unbacked`).
                                    logs: engine.logStatus().map { ($0.log.name, $0.head?.size ?? 0, $0.unbacked ? $0.head?.size ?? 0 : $0.seenSize ?? 0) },
-                                   ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name)
+                                   ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name, federation: engine.federationProblems())
             }
             return Self.json(ReadyResponse(status: readiness.isEmpty ? "ready" : "not ready", node: node, reasons: readiness),
                              status: readiness.isEmpty ? .ok : .serviceUnavailable)

@@ -146,6 +146,7 @@ public struct Node: Sendable {
                                                    view.refold(reason: "payloads of stubs of \(log) came from peers")
                                                }, policy: { view.policy }, foldedSize: { view.foldedSize(of: $0) },
                                                onDisclosed: { recipient, log, disclosed in recorder.record(recipient: recipient, log: log, disclosed) }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion,
+                                               federationStatement: admittedFile.note?.serialized,
                                                readBudget: configuration.peerReadBudget, onOwnLog: { gate.update($0) })
             let log = configuration.log
             // At start the witness learns from as many peers as the own log's sync waits for
@@ -258,7 +259,7 @@ public struct Node: Sendable {
         let logs = try engine.register(new)
         try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
         let oldTokens = live.tokens
-        engine.apply(new, logs: logs) { live.replace(federation: new, contexts: contexts, tokens: tokens) }
+        engine.apply(new, statement: file.note?.serialized, logs: logs) { live.replace(federation: new, contexts: contexts, tokens: tokens) }
         // A file that now lists this node's witness key turns witnessing on (one listing
         // another key turns it off), saying so.
         let witnessWas = witness.disabled.withLockedValue { $0 }

@@ -24,7 +24,7 @@ enum Readiness {
     /// Why the node is not ready (empty: it is). Reasons name logs and peers, never sizes.
     /// - Parameter ownLogHeld: the node's own log when it takes no appends yet (`OwnLogGate`).
     static func evaluate(storeAnswers: Bool, peers: [(id: String, connected: Bool)], logs: [(name: String, held: UInt64, seen: UInt64)],
-                         ownLogHeld: String? = nil) -> [String] {
+                         ownLogHeld: String? = nil, federation: [String] = []) -> [String] {
         var reasons: [String] = []
         if !storeAnswers { reasons.append("the data directory does not answer") }
         if let ownLogHeld {
@@ -34,6 +34,8 @@ enum Readiness {
         for log in logs.sorted(by: { $0.name < $1.name }) where log.seen > log.held && log.seen - log.held > maxBehindEntries {
             reasons.append("log \(log.name) is behind by more than \(maxBehindEntries) entries")
         }
+        // A newer federation file a quorum signed, run by peers (`PeerFederation`).
+        reasons += federation
         return reasons
     }
 }

@@ -121,6 +121,11 @@ final class ReplicationEngine: @unchecked Sendable {
     var storedFrom: [String: [String: UInt64]] = [:]
     /// Entries of large received batches, decoded on the event loop as they arrived.
     var decodedAhead = DecodedBatches()
+    /// The statement of the federation file in force here (its `.sig`), told to peers.
+    var federationStatement: String?
+    /// Per peer: the last statement of the federation file it runs, and what it says of the
+    /// file in force here (judged again at each reload). One a member: bounded by the members.
+    var peerFederations: [String: (statement: String, verdict: PeerFederation)] = [:]
 
     init(store: LedgerStore, live: LiveSettings, node: String, ownLog: String,
          group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
@@ -129,7 +134,7 @@ final class ReplicationEngine: @unchecked Sendable {
          policy: @escaping @Sendable () -> Policy = { Policy(owners: [:]) },
          foldedSize: @escaping @Sendable (String) -> UInt64 = { _ in 0 },
          onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ disclosed: [OwnLogRecorder.Disclosed]) -> Bool = { _, _, _ in true },
-         syncOwnLog: Bool = false, peerAnswers: Int? = nil, protocolVersion: UInt16 = ProtocolLimits.version,
+         syncOwnLog: Bool = false, peerAnswers: Int? = nil, protocolVersion: UInt16 = ProtocolLimits.version, federationStatement: String? = nil,
          readBudget: ReadBudget.Settings = .init(), onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
         self.readBudgetSettings = readBudget
         self.onStored = onStored
@@ -180,6 +185,8 @@ final class ReplicationEngine: @unchecked Sendable {
         settings.ownSyncAnswers = peerAnswers ?? Self.ownSyncAnswers(federation, node: node)
         settings.ownSyncWitnesses = Self.witnessPeers(federation, node: node)
         settings.protocolVersion = protocolVersion
+        settings.federationStatement = federationStatement
+        self.federationStatement = federationStatement
         // Kept evidence is checked with the chains the replicator follows: rotations and the
         // federation's revocations (a key revoked since can no longer make it).
         let quarantined = evidence.load(federation: federation, chains: Replicator.chains(settings, rotations: rotations), logger: logger)
@@ -301,9 +308,14 @@ final class ReplicationEngine: @unchecked Sendable {
     /// removed are closed and the replicator dials members added, before the queue takes
     /// anything else. Nothing here can fail. `Federation.reloadConflict` has checked that no
     /// member's log or key changed.
-    func apply(_ new: Federation, logs named: [String: LogInfo], switching: () -> Void) {
+    func apply(_ new: Federation, statement: String?, logs named: [String: LogInfo], switching: () -> Void) {
         queue.sync {
             switching()
+            // The peers hear the new file's statement; theirs are judged again against it.
+            federationStatement = statement
+            run(replicator.stated(federation: statement))
+            peerFederations = peerFederations.filter { new.member($0.key) != nil }
+            for (peer, known) in peerFederations { judgeFederation(of: peer, statement: known.statement) }
             for (name, log) in named where logs[name] == nil { logs[name] = log }
             // Cut off at once: whatever the replicator knew of them, their connections close.
             for (peer, channel) in channels where new.member(peer) == nil {
@@ -540,6 +552,34 @@ final class ReplicationEngine: @unchecked Sendable {
             logger.notice("own log confirmed by peers; appends open", metadata: ["log": "\(replicator.settings.ownLog)", "size": "\(size)"])
             startBackfill()
             return []
+        case .federationStated(let peer, let statement):
+            // The same statement again (each connection greets with it) is not checked again.
+            guard federation.member(peer) != nil, peerFederations[peer]?.statement != statement else { return [] }
+            judgeFederation(of: peer, statement: statement)
+            return []
+        }
+    }
+
+    /// Judges `peer`'s statement of its federation file against the one in force, alerting
+    /// when the verdict is new and one to hear about.
+    func judgeFederation(of peer: String, statement: String) {
+        guard let ours = federationStatement.flatMap({ try? SignedNote(parsing: $0) }).flatMap({ FederationTrust.Statement(text: $0.text) }) else { return }
+        let verdict = PeerFederation.judge(statement, ours: ours, inForce: federation)
+        let before = peerFederations[peer]?.verdict
+        peerFederations[peer] = (statement, verdict)
+        guard verdict != before else { return }
+        if case .older(let version) = verdict {
+            logger.notice("a peer runs an older federation file", metadata: ["peer": "\(peer)", "version": "\(version)", "in_force": "\(ours.version)"])
+        }
+        if let alert = verdict.alert(peer: peer, ours: ours.version) { record(alert) }
+    }
+
+    /// Why the node is not ready for its federation file: a quorum-signed newer (or
+    /// conflicting) file a peer runs.
+    func federationProblems() -> [String] {
+        queue.sync {
+            let ours = federation.version
+            return peerFederations.keys.sorted().compactMap { peer in peerFederations[peer]!.verdict.readinessReason(peer: peer, ours: ours) }
         }
     }
 

@@ -36,6 +36,9 @@ public struct ReplicationAlert: Sendable, Equatable {
         /// key, signed it). The peer showing it is not blamed: it may hold that history in good
         /// faith. No evidence form carries this yet (docs/security.md).
         case rotationFork = "rotation-fork"
+        /// A peer runs a newer federation file than this node, or another one under the same
+        /// version (`Message.federation`).
+        case federationFile = "federation-file"
     }
 
     public var kind: Kind
@@ -79,4 +82,7 @@ public enum Directive: Sendable, Equatable {
     /// This node holds at least as much of its own log as any peer that answered has shown
     /// (`size` entries): it may append from here (`ReplicationSettings.syncOwnLog`).
     case ownLogSynced(size: UInt64)
+    /// A peer stated the federation file it runs (`Message.federation`, at most once a round):
+    /// check its signatures and version against the file in force here.
+    case federationStated(peer: String, statement: String)
 }

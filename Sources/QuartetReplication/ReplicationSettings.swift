@@ -44,6 +44,10 @@ public struct ReplicationSettings: Sendable {
     /// The highest protocol version this node speaks (`ProtocolLimits.version`; lower only to
     /// test a federation in which one node still runs the previous version).
     public var protocolVersion = ProtocolLimits.version
+    /// The signatures of the federation file in force here (its `federation.json.sig`, the
+    /// signed statement of its version and SHA-256), told to peers of protocol version 4 on
+    /// (`Message.federation`). Nil: none told.
+    public var federationStatement: String?
 
     public init(node: String, federation: String, ownLog: String, verifiers: [String: NoteVerifier], peers: [String]) {
         self.node = node

@@ -49,6 +49,10 @@ public struct Replicator: Sendable {
         var excusedEvidence = BoundedSet<[UInt8]>(capacity: 64)
         /// Logs a rotation fork was said of this round, shown by it.
         var forkSaid: Set<String> = []
+        /// It stated its federation file this round: one is checked a round; the newest of any
+        /// more waits for the next round (`pendingStatement`).
+        var statedFederation = false
+        var pendingStatement: String?
         var penalties = 0
         var failures = 0
     }
@@ -162,6 +166,23 @@ public struct Replicator: Sendable {
     /// Whether `peer` understands `witnessed` (protocol version 3 on).
     public func speaksWitnessed(_ peer: String) -> Bool { (peers[peer]?.version ?? 0) >= 3 }
 
+    /// Whether `peer` understands `federation` (protocol version 4 on).
+    public func speaksFederation(_ peer: String) -> Bool { (peers[peer]?.version ?? 0) >= 4 }
+
+    /// The federation file in force here changed (a reload): its statement goes to every
+    /// greeted peer that understands it (each checks it against its own file).
+    public mutating func stated(federation statement: String?) -> [Directive] {
+        guard statement != settings.federationStatement else { return [] }
+        settings.federationStatement = statement
+        return federationStatement(toAll: connectedPeers)
+    }
+
+    /// This node's federation statement for `peers` that understand it (none if it has none).
+    private func federationStatement(toAll peers: [String]) -> [Directive] {
+        guard let statement = settings.federationStatement else { return [] }
+        return peers.filter(speaksFederation).map { .send(peer: $0, .federation(statement: statement)) }
+    }
+
     /// The protocol version agreed with each greeted peer.
     public var peerVersions: [String: UInt16] { peers.filter { $0.value.greeted }.mapValues(\.version) }
 
@@ -266,6 +287,8 @@ public struct Replicator: Sendable {
         peers[peer]!.requested = [:]
         peers[peer]!.withheld = []
         peers[peer]!.version = 0
+        peers[peer]!.statedFederation = false
+        peers[peer]!.pendingStatement = nil
         return [.send(peer: peer, .hello(version: announced(to: peer), node: settings.node, federation: settings.federation))]
     }
 
@@ -308,6 +331,12 @@ public struct Replicator: Sendable {
             peers[peer]!.toldEvidence = []
             peers[peer]!.excused = []
             peers[peer]!.forkSaid = []
+            peers[peer]!.statedFederation = false
+            if let pending = peers[peer]!.pendingStatement {
+                peers[peer]!.pendingStatement = nil
+                peers[peer]!.statedFederation = true
+                out.append(.federationStated(peer: peer, statement: pending))
+            }
             out.append(.send(peer: peer, .heads(headList())))
         }
         return out + ownSyncTick() + checkUnbacked()
@@ -375,7 +404,7 @@ public struct Replicator: Sendable {
             // restored writer knows it by the time it counts this peer's answer (OwnLogSync).
             // Evidence travels to every peer, including those that connect after it was found.
             peers[peer]!.toldEvidence = Set(quarantined.keys)
-            return witnessedFor(peer) + [.send(peer: peer, .heads(headList()))]
+            return federationStatement(toAll: [peer]) + witnessedFor(peer) + [.send(peer: peer, .heads(headList()))]
                 + quarantined.keys.sorted().map { .send(peer: peer, .evidence(quarantined[$0]!)) }
         }
         switch message {
@@ -437,6 +466,18 @@ public struct Replicator: Sendable {
                 return violation(peer, .malformed, "witnessed is not a message of protocol version \(peers[peer]!.version), the version agreed")
             }
             return receivedWitnessed(log: log, note: note, from: peer)
+        case .federation(let statement):
+            guard speaksFederation(peer) else {
+                return violation(peer, .malformed, "federation is not a message of protocol version \(peers[peer]!.version), the version agreed")
+            }
+            // Checking one costs a signature check per member: one a round is checked (a peer
+            // sends one when greeted and one per reload); the newest of more, next round.
+            guard !peers[peer]!.statedFederation else {
+                peers[peer]!.pendingStatement = statement
+                return []
+            }
+            peers[peer]!.statedFederation = true
+            return [.federationStated(peer: peer, statement: statement)]
         case .unavailable(let log, let from):
             guard speaksUnavailable(peer) else {
                 return violation(peer, .malformed, "unavailable is not a message of protocol version \(peers[peer]!.version), the version agreed")

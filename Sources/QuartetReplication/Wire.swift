@@ -3,8 +3,8 @@ import QuartetLedger
 /// The replication protocol's limits (docs/protocol.md, "Limits").
 public enum ProtocolLimits {
     /// The highest protocol version this code speaks.
-    /// 2 added `unavailable`; 3 added `witnessed`.
-    public static let version: UInt16 = 3
+    /// 2 added `unavailable`; 3 added `witnessed`; 4 added `federation`.
+    public static let version: UInt16 = 4
     /// The oldest version it still speaks (the N-1 promise: the current and the previous one,
     /// so a federation upgrades one node at a time).
     public static let oldest: UInt16 = 1
@@ -75,7 +75,7 @@ public struct Batch: Sendable, Equatable {
     public var end: UInt64 { from + UInt64(entries.count) }
 }
 
-/// The messages of replication protocol version 3 (docs/protocol.md).
+/// The messages of replication protocol version 4 (docs/protocol.md).
 public enum Message: Sendable, Equatable {
     /// First message on a connection, from both sides.
     case hello(version: UInt16, node: String, federation: String)
@@ -97,6 +97,12 @@ public enum Message: Sendable, Equatable {
     /// log's writer when a connection is greeted, before `heads`: a writer restored from an older
     /// copy learns what was witnessed of its log even where the sender's replica holds less.
     case witnessed(log: String, note: String)
+    /// The signatures of the federation file the sender runs (version 4): its
+    /// `federation.json.sig`, a signed note stating the federation, the file's version and its
+    /// SHA-256, signed by a quorum of the members of the version before. Sent when a connection
+    /// is greeted and when the sender takes a new file: a node restored with an older file
+    /// learns, from a statement a quorum signed, that the federation has moved on.
+    case federation(statement: String)
 
     public struct Head: Sendable, Equatable {
         public var log: String
@@ -115,7 +121,7 @@ public enum Message: Sendable, Equatable {
     }
 
     enum Kind: UInt8 {
-        case hello = 1, heads, request, entries, evidence, error, unavailable, witnessed
+        case hello = 1, heads, request, entries, evidence, error, unavailable, witnessed, federation
     }
 
     // MARK: Encoding
@@ -152,6 +158,8 @@ public enum Message: Sendable, Equatable {
             w.u8(Kind.unavailable.rawValue); w.string(log); w.u64(from)
         case .witnessed(let log, let note):
             w.u8(Kind.witnessed.rawValue); w.string(log); w.string(note)
+        case .federation(let statement):
+            w.u8(Kind.federation.rawValue); w.string(statement)
         }
         var bytes = w.bytes
         let length = UInt32(bytes.count - 4)
@@ -232,6 +240,8 @@ public enum Message: Sendable, Equatable {
             self = .unavailable(log: try r.string("unavailable.log"), from: try r.u64("unavailable.from"))
         case .witnessed:
             self = .witnessed(log: try r.string("witnessed.log"), note: try r.string("witnessed.note"))
+        case .federation:
+            self = .federation(statement: try r.string("federation.statement"))
         }
         guard r.remaining == 0 else { throw WireError("\(r.remaining) unexpected bytes after a \(kind) message") }
     }
@@ -247,6 +257,7 @@ public enum Message: Sendable, Equatable {
         case .error: return "error"
         case .unavailable: return "unavailable"
         case .witnessed: return "witnessed"
+        case .federation: return "federation"
         }
     }
 }

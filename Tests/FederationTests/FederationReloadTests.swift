@@ -230,6 +230,41 @@ import Testing
         _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") == Int(index) + 1 }
     }
 
+    /// A node left on an older federation file (not reloaded, or restored with its host from
+    /// before a change) hears from its peers, at their reload, the statement of the file they
+    /// run; signed by a quorum of the members it knows, it is more than one peer's word: the
+    /// node says so (an alert) and is not ready until it runs that file.
+    @Test func aNodeLeftOnAnOlderFederationFileIsToldAndNotReady() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start()
+        _ = try federation.waitConverged(LocalFederation.all)
+        func ready(_ node: String) throws -> (Bool, String) {
+            let (body, status) = try federation.curl(["\(federation.api(node))/readyz"])
+            return (status == 200, body)
+        }
+        #expect(try eventually { try ready("scotland").0 })
+        let layout = FederationLayout(root: federation.root)
+        var newer = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
+        newer.version += 1
+        try federation.writeSigned(newer, to: layout.federationFile)
+        let others = LocalFederation.all.filter { $0 != "scotland" }
+        for node in others { federation.processes[node]!.child.signal(SIGHUP) }
+        #expect(eventually { (try? ready("scotland"))?.1.contains("the federation runs version \(newer.version) of its file") == true },
+                "\((try? ready("scotland"))?.1 ?? "")")
+        let alerts = try federation.get("scotland", "/v1/alerts")["alerts"] as! [[String: Any]]
+        #expect(alerts.contains { $0["kind"] as? String == "federation-file" }, "\(alerts)")
+        // The others run the newer file, and are ready; none alerts of scotland's older one.
+        for node in others {
+            #expect(try eventually { try ready(node).0 }, "\(node): \((try? ready(node))?.1 ?? "")")
+            let kinds = (try federation.get(node, "/v1/alerts")["alerts"] as! [[String: Any]]).compactMap { $0["kind"] as? String }
+            #expect(!kinds.contains("federation-file"), "\(node): \(kinds)")
+        }
+        // Reloaded, scotland runs it too and is ready again.
+        federation.processes["scotland"]!.child.signal(SIGHUP)
+        #expect(try eventually { try ready("scotland").0 }, "\((try? ready("scotland"))?.1 ?? "")")
+    }
+
     /// Writes `file` to `path` and signs it as `signers` (member, data directory) do.
     func publish(_ file: FederationFile, to path: String, signers: [(String, String)]) throws {
         try ProvisionedFile.write(file, to: path)

@@ -6,8 +6,9 @@ import Testing
 /// replicates with upgraded ones, and an upgraded binary migrates a data directory of the
 /// previous format at start, after copying it aside.
 @Suite(.serialized) struct UpgradeTests {
-    /// England on version 2 (the previous one: no `witnessed`) and on version 1 (the first).
-    @Test(arguments: [2, 1])
+    /// England on version 3 (the previous one: no `federation`), on version 2 (no `witnessed`)
+    /// and on version 1 (the first).
+    @Test(arguments: [3, 2, 1])
     func aNodeOnAnOlderProtocolVersionConvergesWithUpgradedOnes(version: Int) throws {
         let federation = try LocalFederation()
         defer { federation.stop() }
@@ -21,7 +22,7 @@ import Testing
         #expect(federation.size(heads, "england") == 20)
         let peers = try federation.get("uk", "/v1/peers")["peers"] as! [[String: Any]]
         let versions = Dictionary(uniqueKeysWithValues: peers.compactMap { peer in (peer["protocol_version"] as? Int).map { (peer["node"] as! String, $0) } })
-        #expect(versions == ["england": version, "wales": 3])
+        #expect(versions == ["england": version, "wales": 4])
         for node in ["uk", "wales", "england"] {
             let kinds = (try federation.get(node, "/v1/alerts")["alerts"] as! [[String: Any]]).map { $0["kind"] as! String }
             #expect(kinds.isEmpty, "\(node): \(kinds)")

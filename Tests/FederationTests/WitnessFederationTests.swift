@@ -187,7 +187,9 @@ import Testing
         try Data(("old 4\n" + onwardProof.map { $0.base64 + "\n" }.joined() + "\n" + onward.serialized).utf8).write(to: body)
         let movedOn = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
                                            "\(federation.api("scotland"))/witness/add-checkpoint"])
-        #expect(movedOn.status == 403 && movedOn.body.contains("contradicts its copy"), "\(movedOn)")
+        // (Or, where scotland's copy was quarantined on the evidence before it held size 4: the
+        // evidence its witness keeps refuses the log from then on.)
+        #expect(movedOn.status == 403 && (movedOn.body.contains("contradicts its copy") || movedOn.body.contains("holds evidence")), "\(movedOn)")
         // scotland answers the real checkpoint with 409 and the size it holds, and the
         // conflict travels as equivocation evidence: the other nodes quarantine wales's log.
         try Data(("old 4\n\n" + (try SignedNote(parsing: real)).serialized).utf8).write(to: body)

@@ -4,6 +4,7 @@ import QuartetLedger
 @testable import QuartetNode
 import QuartetTestKit
 import QuartetPolicy
+import QuartetReplication
 import Testing
 
 /// The signed, versioned federation file: who must sign a change, and what a node refuses.
@@ -227,6 +228,42 @@ import Testing
         #expect(m.refusal(v2b, try m.sign(v2b, by: m.ids), accepted: v2)?.contains("under the same version number") == true)
         // The very file accepted before is accepted again (a restart).
         #expect(try m.check(v2, try m.sign(v2, by: ["uk", "wales", "england"]), accepted: v2).count == 3)
+    }
+
+    /// A peer's statement of the file it runs (`Message.federation`) set against the one in
+    /// force: only a newer (or conflicting) file a quorum of the members in force signed takes
+    /// the node out of readiness; one member's word, or a file signed by strangers, is an alert.
+    @Test func aPeersStatementOfItsFileIsJudgedByTheMembersInForce() throws {
+        let m = try Members()
+        let v1 = m.file(version: 1), v2 = m.file(version: 2), v3 = m.file(version: 3, members: ["uk", "wales", "england"])
+        let inForce = try m.parse(v2)
+        let ours = FederationTrust.Statement(file: v2, federation: inForce)
+        func judge(_ bytes: [UInt8], by signers: [String], keys: [String: Ed25519PrivateKey] = [:]) throws -> PeerFederation {
+            PeerFederation.judge(try m.sign(bytes, by: signers, keys: keys).serialized, ours: ours, inForce: inForce)
+        }
+        #expect(try judge(v2, by: ["uk"]) == .same)
+        #expect(try judge(v1, by: ["uk", "wales", "england"]) == .older(version: 1))
+        #expect(try judge(v3, by: ["uk", "wales", "england"]) == .newer(version: 3, signers: ["uk", "wales", "england"]))
+        // Two signatures of five, or three by keys that are not the members', are no quorum.
+        #expect(try judge(v3, by: ["uk", "wales"]) == .newerUnverified(version: 3))
+        let strangers = Dictionary(uniqueKeysWithValues: ["uk", "wales", "england"].map { ($0, try! Ed25519PrivateKey()) })
+        #expect(try judge(v3, by: ["uk", "wales", "england"], keys: strangers) == .newerUnverified(version: 3))
+        // Another file under version 2.
+        let other = m.file(version: 2, members: ["uk", "wales", "england", "scotland"])
+        #expect(try judge(other, by: ["uk", "wales", "england"]) == .conflicting(signers: ["uk", "wales", "england"]))
+        #expect(try judge(other, by: ["scotland"]) == .conflictingUnverified)
+        // Another federation, or something else.
+        let foreign = FederationTrust.Statement(federation: "elsewhere", version: 9, sha256: ours.sha256)
+        var note: SignedNote?
+        for id in ["uk", "wales", "england"] { note = try FederationTrust.sign(foreign, adding: try NoteSigner(name: "quartet.test/\(id)", key: m.keys[id]!), to: note) }
+        guard case .refused(let why) = PeerFederation.judge(try #require(note).serialized, ours: ours, inForce: inForce) else { Issue.record("another federation's file judged"); return }
+        #expect(why.contains("elsewhere"))
+        guard case .refused = PeerFederation.judge("not a note", ours: ours, inForce: inForce) else { Issue.record("a non-note judged"); return }
+        // Only a quorum's word holds readiness; every other verdict but `same` and `older` alerts.
+        #expect(try judge(v3, by: ["uk", "wales", "england"]).readinessReason(peer: "wales", ours: 2)?.contains("version 3") == true)
+        #expect(try judge(v3, by: ["uk", "wales"]).readinessReason(peer: "wales", ours: 2) == nil)
+        #expect(try judge(v3, by: ["uk", "wales"]).alert(peer: "wales", ours: 2)?.kind == .federationFile)
+        #expect(try judge(v1, by: ["uk", "wales", "england"]).alert(peer: "wales", ours: 2) == nil)
     }
 
     @Test func signingRefusesToMixStatementsAndReplacesItsOwnLine() throws {

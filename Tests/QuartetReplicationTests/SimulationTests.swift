@@ -23,6 +23,8 @@ struct SimNode {
     var alerts: [ReplicationAlert] = []
     /// The size at which the replicator said the node may append to its own log.
     var synced: UInt64?
+    /// Federation statements peers gave it (`federationStated`), in order.
+    var statements: [(peer: String, statement: String)] = []
 }
 
 /// A deterministic network of simulated nodes, with loss, duplication, reordering and delay.
@@ -213,6 +215,8 @@ struct Simulation {
                 nodes[id]!.alerts.append(alert)
             case .ownLogSynced(let size):
                 nodes[id]!.synced = size
+            case .federationStated(let peer, let statement):
+                nodes[id]!.statements.append((peer, statement))
             case .dial, .close:
                 break  // connections are managed by the test
             }

@@ -29,6 +29,7 @@ import Testing
             .error(code: .tooLarge, message: "frame too large"),
             .unavailable(log: "wales", from: 4096),
             .witnessed(log: "wales", note: "quartet.test/wales\n3\nroot\n\n— sig\n"),
+            .federation(statement: "quartet federation file\nuk-ot-workforce\nversion 2\nsha256 00\n\n— sig\n"),
         ]
         for message in messages { #expect(try roundTrip(message) == message) }
     }
