@@ -166,6 +166,7 @@ public struct Node: Sendable {
             self.collector = collector
             witness.splitViews.connect { engine.witnessCaught($0) }
             engine.witnessedLatest.withLock { [store = witness.store] in $0 = { origin in (try? store.latest(origin))?.note.serialized } }
+            witness.quarantined.withLockedValue { $0 = { log in engine.quarantinedLogs.withLock { $0.contains(log) } } }
             writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint, signedAt, tree in
                 // The push to the peers and the witness round are queued (each runs on a queue of
                 // its own, never holding an append), then the view sees the batch, before its

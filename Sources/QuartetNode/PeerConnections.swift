@@ -66,6 +66,8 @@ extension ReplicationEngine {
         canonical.remove(peer)
         connectedSince[peer] = nil
         connectedAt[peer] = nil
+        // What it said of its federation file counts while it is connected (it says it again).
+        peerFederations[peer] = nil
         logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
         guard !stopped else { return [] }
         let directives = replicator.disconnected(peer)

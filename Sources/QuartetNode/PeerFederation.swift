@@ -44,19 +44,9 @@ enum PeerFederation: Equatable, Sendable {
         return quorum ? .newer(version: stated.version, signers: signers) : .newerUnverified(version: stated.version)
     }
 
-    /// Why the node is not ready while a peer states this (nil: it does not hold readiness).
-    /// Only a quorum's word counts: one member claiming a newer file cannot take the others
-    /// out of service.
-    func readinessReason(peer: String, ours: UInt64) -> String? {
-        switch self {
-        case .newer(let version, let signers):
-            return "the federation runs version \(version) of its file (shown by \(peer), signed by \(signers.joined(separator: ", "))); this node runs version \(ours): put the current federation file and its .sig in place and reload (SIGHUP)"
-        case .conflicting(let signers):
-            return "\(peer) runs another federation file under version \(ours), signed by \(signers.joined(separator: ", ")): two files of one version"
-        default:
-            return nil
-        }
-    }
+    /// A newer file a quorum of the members in force signed: counted towards readiness
+    /// (`ReplicationEngine.federationProblems`: only when most of the other members say so).
+    var isNewer: Bool { if case .newer = self { return true }; return false }
 
     /// The alert to raise (nil: none): a newer or conflicting file, verified or not, or a
     /// statement that is not one.
@@ -65,8 +55,12 @@ enum PeerFederation: Equatable, Sendable {
         switch self {
         case .same, .older:
             return nil
-        case .newer, .conflicting:
-            return ReplicationAlert(kind: .federationFile, log: nil, peer: peer, message: readinessReason(peer: peer, ours: ours)!)
+        case .newer(let version, let signers):
+            return ReplicationAlert(kind: .federationFile, log: nil, peer: peer,
+                                    message: "\(peer) runs version \(version) of the federation file, signed by \(signers.joined(separator: ", ")); this node runs version \(ours): put the current federation file and its .sig in place and reload (SIGHUP)")
+        case .conflicting(let signers):
+            return ReplicationAlert(kind: .federationFile, log: nil, peer: peer,
+                                    message: "\(peer) runs another federation file under version \(ours), signed by \(signers.joined(separator: ", ")): two files of one version")
         case .newerUnverified(let version):
             return ReplicationAlert(kind: .federationFile, log: nil, peer: peer,
                                     message: "\(peer) runs version \(version) of the federation file, this node version \(ours); \(unverified)")

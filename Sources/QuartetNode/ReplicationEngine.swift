@@ -123,9 +123,15 @@ final class ReplicationEngine: @unchecked Sendable {
     var decodedAhead = DecodedBatches()
     /// The statement of the federation file in force here (its `.sig`), told to peers.
     var federationStatement: String?
-    /// Per peer: the last statement of the federation file it runs, and what it says of the
-    /// file in force here (judged again at each reload). One a member: bounded by the members.
+    /// Per connected peer: the last statement of the federation file it runs, and what it says
+    /// of the file in force here (judged again at each reload; dropped when it disconnects).
     var peerFederations: [String: (statement: String, verdict: PeerFederation)] = [:]
+    /// Per peer, the federation alerts raised lately (a peer alternating statements is
+    /// alerted of each once, not every round).
+    var federationAlerted: [String: [String]] = [:]
+    /// The logs held quarantined (evidence of a split view kept), for the witness: it cosigns
+    /// none of them (`WitnessService`). Released only by a restart without the evidence.
+    let quarantinedLogs = Mutex<Set<String>>([])
 
     init(store: LedgerStore, live: LiveSettings, node: String, ownLog: String,
          group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
@@ -191,6 +197,7 @@ final class ReplicationEngine: @unchecked Sendable {
         // federation's revocations (a key revoked since can no longer make it).
         let quarantined = evidence.load(federation: federation, chains: Replicator.chains(settings, rotations: rotations), logger: logger)
         replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, rotations: rotations, seed: UInt64.random(in: 0...UInt64.max))
+        quarantinedLogs.withLock { $0 = Set(quarantined.keys) }
     }
 
     /// The peers that must answer before this node's own log opens: as many as meet every
@@ -311,11 +318,8 @@ final class ReplicationEngine: @unchecked Sendable {
     func apply(_ new: Federation, statement: String?, logs named: [String: LogInfo], switching: () -> Void) {
         queue.sync {
             switching()
-            // The peers hear the new file's statement; theirs are judged again against it.
-            federationStatement = statement
-            run(replicator.stated(federation: statement))
-            peerFederations = peerFederations.filter { new.member($0.key) != nil }
-            for (peer, known) in peerFederations { judgeFederation(of: peer, statement: known.statement) }
+            // (Below: the peers hear the new file's statement, once members removed are cut off;
+            // theirs are judged again against it.)
             for (name, log) in named where logs[name] == nil { logs[name] = log }
             // Cut off at once: whatever the replicator knew of them, their connections close.
             for (peer, channel) in channels where new.member(peer) == nil {
@@ -327,6 +331,10 @@ final class ReplicationEngine: @unchecked Sendable {
                                    writers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.id) }),
                                    revoked: Self.revocations(new), named: Self.namedKeys(new),
                                    ownSync: (peerAnswers ?? Self.ownSyncAnswers(new, node: me), Self.witnessPeers(new, node: me))))
+            federationStatement = statement
+            run(replicator.stated(federation: statement))
+            peerFederations = peerFederations.filter { new.member($0.key) != nil }
+            for (peer, known) in peerFederations { judgeFederation(of: peer, statement: known.statement) }
         }
     }
 
@@ -521,6 +529,7 @@ final class ReplicationEngine: @unchecked Sendable {
             }
             return replicator.checkedFork(logName, size: checkpoint.size, rotation: rotation, matchesStored: root == checkpoint.root, shownBy: peer)
         case .keepEvidence(let found):
+            quarantinedLogs.withLock { _ = $0.insert(found.log) }
             do { try evidence.keep(found) } catch {
                 logger.error("cannot keep equivocation evidence", metadata: ["log": "\(found.log)", "error": "\(error)"])
             }
@@ -571,15 +580,23 @@ final class ReplicationEngine: @unchecked Sendable {
         if case .older(let version) = verdict {
             logger.notice("a peer runs an older federation file", metadata: ["peer": "\(peer)", "version": "\(version)", "in_force": "\(ours.version)"])
         }
-        if let alert = verdict.alert(peer: peer, ours: ours.version) { record(alert) }
+        guard let alert = verdict.alert(peer: peer, ours: ours.version), !(federationAlerted[peer] ?? []).contains(alert.message) else { return }
+        federationAlerted[peer, default: []].append(alert.message)
+        if federationAlerted[peer]!.count > 8 { federationAlerted[peer]!.removeFirst() }
+        record(alert)
     }
 
-    /// Why the node is not ready for its federation file: a quorum-signed newer (or
-    /// conflicting) file a peer runs.
+    /// Why the node is not ready for its federation file: most of the other members, connected
+    /// now, run a newer file a quorum of the members in force signed — the federation moved on
+    /// without this node. One member's word, or a rollout under way, is an alert only (a
+    /// member replaying a statement a quorum once signed cannot take the others out of
+    /// service; nor does a first reload take out every node not yet reloaded).
     func federationProblems() -> [String] {
         queue.sync {
-            let ours = federation.version
-            return peerFederations.keys.sorted().compactMap { peer in peerFederations[peer]!.verdict.readinessReason(peer: peer, ours: ours) }
+            let others = federation.members.count - 1
+            let newer = peerFederations.values.filter(\.verdict.isNewer).count
+            guard others > 0, newer >= FederationTrust.quorum(of: others) else { return [] }
+            return ["\(newer) of the \(others) other members run a newer federation file than this node: put the current federation file and its .sig in place and reload (SIGHUP); the federation-file alerts say which version"]
         }
     }
 

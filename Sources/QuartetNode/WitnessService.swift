@@ -22,6 +22,8 @@ final class WitnessService: Sendable {
     /// Told of a split view caught (two checkpoints of one size, or a checkpoint this node's
     /// copy contradicts), each once: the engine quarantines the log and shares the evidence.
     let splitViews = SplitViewReports()
+    /// Whether this node holds a log quarantined (set by the node: `ReplicationEngine`).
+    let quarantined = NIOLockedValueBox<(@Sendable (_ log: String) -> Bool)?>(nil)
 
     /// Why this node does not witness, if it does not (its answer is 503 with the reason).
     let disabled = NIOLockedValueBox<String?>(nil)
@@ -133,7 +135,16 @@ final class WitnessService: Sendable {
                 if let latest, let info, latest.size != signed.size, contradictedByCopy(origin: origin, latest: latest, info: info) {
                     throw Witnessing.Refusal(.forbidden, "\(origin): the checkpoint this witness cosigned at size \(latest.size) contradicts its copy of the log (a split view); it cosigns no more of this log")
                 }
-                return try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil })
+                let accepted = try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil })
+                // A log this node holds quarantined (evidence of a split view, its witness's or a
+                // peer's) is cosigned no more, on either history: moving on along one would lend
+                // it a cosignature, and a copy quarantined before it held the size cosigned cannot
+                // say which side a checkpoint is on. (Refusals above keep their answers: a 409
+                // still names the size held.) Released as the quarantine is (docs/operations.md).
+                if let info, self.quarantined.withLockedValue({ $0 })?(info.name) == true {
+                    throw Witnessing.Refusal(.forbidden, "\(origin): this node holds log \(info.name) quarantined on evidence of a split view; its witness cosigns no more of it")
+                }
+                return accepted
             }
         } catch {
             logger.error("cannot store a witnessed checkpoint", metadata: ["origin": "\(origin)", "error": "\(error)"])

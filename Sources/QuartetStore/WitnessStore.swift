@@ -26,8 +26,6 @@ public final class WitnessStore: Sendable {
     /// The time of the last cosignature issued per origin (ms; from the stored `time_ms` once
     /// read): cosignature times of one origin do not go back (`maxCarriedMillis` aside).
     private let issued = Mutex<[String: UInt64]>([:])
-    /// Per origin, whether evidence of a split view is kept (read from the file once).
-    private let split = Mutex<[String: Bool]>([:])
     public let path: String
 
     /// How far ahead of the clock the last cosignature's time is carried (ms): the skew a
@@ -193,14 +191,7 @@ public final class WitnessStore: Sendable {
                 known.withLock { $0[origin] = .some(latest) }
                 if let time = row?.timeMillis { issued.withLock { $0[origin] = max($0[origin] ?? 0, time) } }
             }
-            var decision = Result { () throws(Witnessing.Refusal) -> Checkpoint in try decide(latest) }
-            // A log this witness holds evidence against (it signed two roots at one size) is
-            // cosigned no more: its split view is proven, and moving on along either history
-            // would lend it a cosignature (a copy quarantined before it held the size cosigned
-            // could not say which side it was on).
-            if case .success = decision, try hasEvidence(db, origin) {
-                decision = .failure(Witnessing.Refusal(.forbidden, "\(origin): this witness holds evidence that the log signed two checkpoints of one size (a split view); it cosigns no more of this log"))
-            }
+            let decision = Result { () throws(Witnessing.Refusal) -> Checkpoint in try decide(latest) }
             // The last time issued is carried only while it is within the skew a collector takes
             // (10 minutes): a clock that ran far ahead once (a VM booted a day fast) must not date
             // every later cosignature ahead, where every collector refuses it, until then.
@@ -221,7 +212,6 @@ public final class WitnessStore: Sendable {
                         try db.execute(sql: "INSERT OR IGNORE INTO evidence (origin, size, cosigned, conflicting, time_ms) VALUES (?, ?, ?, ?, ?)",
                                        arguments: [origin, Int64(latest.size), latest.note.serialized, conflicting.serialized, Int64(nowMillis)])
                     }
-                    split.withLock { $0[origin] = true }
                 }
             } catch {
                 // What is stored is read again before the next request for this origin.
@@ -232,14 +222,6 @@ public final class WitnessStore: Sendable {
             if case .success = decision { issued.withLock { $0[origin] = nowMillis } }
             return decision.map { Accepted(checkpoint: $0, timeMillis: nowMillis) }
         }
-    }
-
-    /// Whether evidence of a split view of `origin` is kept (read once, then from memory).
-    private func hasEvidence(_ db: Database, _ origin: String) throws -> Bool {
-        if let known = split.withLock({ $0[origin] }) { return known }
-        let found = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM evidence WHERE origin = ?)", arguments: [origin]) ?? false
-        split.withLock { $0[origin] = found }
-        return found
     }
 
     /// Stores `checkpoint` (signed `note`) as what the witness last cosigned of `origin`.

@@ -187,9 +187,9 @@ import Testing
         try Data(("old 4\n" + onwardProof.map { $0.base64 + "\n" }.joined() + "\n" + onward.serialized).utf8).write(to: body)
         let movedOn = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
                                            "\(federation.api("scotland"))/witness/add-checkpoint"])
-        // (Or, where scotland's copy was quarantined on the evidence before it held size 4: the
-        // evidence its witness keeps refuses the log from then on.)
-        #expect(movedOn.status == 403 && (movedOn.body.contains("contradicts its copy") || movedOn.body.contains("holds evidence")), "\(movedOn)")
+        // (Or, where scotland's copy was quarantined on the evidence before it held size 4: its
+        // witness cosigns no log its node holds quarantined.)
+        #expect(movedOn.status == 403 && (movedOn.body.contains("contradicts its copy") || movedOn.body.contains("quarantined")), "\(movedOn)")
         // scotland answers the real checkpoint with 409 and the size it holds, and the
         // conflict travels as equivocation evidence: the other nodes quarantine wales's log.
         try Data(("old 4\n\n" + (try SignedNote(parsing: real)).serialized).utf8).write(to: body)
@@ -204,6 +204,19 @@ import Testing
             usleep(200_000)
         }
         #expect(alerts.contains { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }, "\(alerts)")
+        // uk, which holds wales's log quarantined now, cosigns it no more: not even a checkpoint
+        // extending the real history it cosigned (a consistency proof from its size 4).
+        let realEntries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=4")["entries"] as! [[String: Any]]
+        var realLeaves = try realEntries.map { try Hash(base64: $0["leaf_hash"] as! String) }
+        realLeaves.append(Hash.leaf(Array("a fifth entry".utf8)))
+        let realTree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: realLeaves, level: level, index: index) }
+        let fifth = try NoteSigner(name: Self.origin, key: key)
+            .sign(Checkpoint(origin: Self.origin, size: 5, root: Merkle.root(ofLeaves: realLeaves), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
+        let fifthProof = try Merkle.consistencyProof(from: 4, to: 5, subtree: realTree)
+        try Data(("old 4\n" + fifthProof.map { $0.base64 + "\n" }.joined() + "\n" + fifth.serialized).utf8).write(to: body)
+        let quarantinedAtUK = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
+                                                   "\(federation.api("uk"))/witness/add-checkpoint"])
+        #expect(quarantinedAtUK.status == 403 && quarantinedAtUK.body.contains("quarantined"), "\(quarantinedAtUK)")
     }
 
     /// A log's own node cosigns its checkpoints too, so the policy of every log (one quorum for

@@ -259,9 +259,11 @@ import Testing
         guard case .refused(let why) = PeerFederation.judge(try #require(note).serialized, ours: ours, inForce: inForce) else { Issue.record("another federation's file judged"); return }
         #expect(why.contains("elsewhere"))
         guard case .refused = PeerFederation.judge("not a note", ours: ours, inForce: inForce) else { Issue.record("a non-note judged"); return }
-        // Only a quorum's word holds readiness; every other verdict but `same` and `older` alerts.
-        #expect(try judge(v3, by: ["uk", "wales", "england"]).readinessReason(peer: "wales", ours: 2)?.contains("version 3") == true)
-        #expect(try judge(v3, by: ["uk", "wales"]).readinessReason(peer: "wales", ours: 2) == nil)
+        // Only a file a quorum signed counts towards readiness; every verdict but `same` and
+        // `older` alerts.
+        #expect(try judge(v3, by: ["uk", "wales", "england"]).isNewer)
+        #expect(try judge(v3, by: ["uk", "wales", "england"]).alert(peer: "wales", ours: 2)?.message.contains("version 3") == true)
+        #expect(try !judge(v3, by: ["uk", "wales"]).isNewer && !judge(other, by: ["uk", "wales", "england"]).isNewer)
         #expect(try judge(v3, by: ["uk", "wales"]).alert(peer: "wales", ours: 2)?.kind == .federationFile)
         #expect(try judge(v1, by: ["uk", "wales", "england"]).alert(peer: "wales", ours: 2) == nil)
     }

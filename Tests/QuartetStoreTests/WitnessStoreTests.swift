@@ -64,16 +64,6 @@ import Testing
         }
         #expect(seen == [nil, 3, 5, 5])
         #expect(try reopened.latest(origin)?.size == 5)
-        // With that evidence kept (read from the file after the reopen), the log is cosigned no
-        // more, on either history, though `decide` would take the checkpoint.
-        let (six, sixNote) = try signed(size: 6, root: Hash.leaf([4]), key: key)
-        let onward = try reopened.witness(origin: origin, note: sixNote, clock: { 4 }) { _ throws(Witnessing.Refusal) in six }
-        #expect(throws: Witnessing.Refusal.self) { try onward.get() }
-        #expect(try reopened.latest(origin)?.size == 5)
-        // Another origin is not held by it.
-        let other = "quartet.test/england"
-        let (one, oneNote) = (Checkpoint(origin: other, size: 1, root: Hash.leaf([5])), try NoteSigner(name: other, key: key).sign(Checkpoint(origin: other, size: 1, root: Hash.leaf([5]))))
-        #expect(try reopened.witness(origin: other, note: oneNote, clock: { 5 }) { _ throws(Witnessing.Refusal) in one }.get().checkpoint == one)
     }
 
     /// A cosignature's time is read after the decision and does not go back for an origin: not
