@@ -121,8 +121,6 @@ final class ReplicationEngine: @unchecked Sendable {
     var storedFrom: [String: [String: UInt64]] = [:]
     /// Entries of large received batches, decoded on the event loop as they arrived.
     var decodedAhead = DecodedBatches()
-    /// The statement of the federation file in force here (its `.sig`), told to peers.
-    var federationStatement: String?
     /// Per connected peer: the last statement of the federation file it runs, and what it says
     /// of the file in force here (judged again at each reload; dropped when it disconnects).
     var peerFederations: [String: (statement: String, verdict: PeerFederation)] = [:]
@@ -192,7 +190,6 @@ final class ReplicationEngine: @unchecked Sendable {
         settings.ownSyncWitnesses = Self.witnessPeers(federation, node: node)
         settings.protocolVersion = protocolVersion
         settings.federationStatement = federationStatement
-        self.federationStatement = federationStatement
         // Kept evidence is checked with the chains the replicator follows: rotations and the
         // federation's revocations (a key revoked since can no longer make it).
         let quarantined = evidence.load(federation: federation, chains: Replicator.chains(settings, rotations: rotations), logger: logger)
@@ -318,8 +315,6 @@ final class ReplicationEngine: @unchecked Sendable {
     func apply(_ new: Federation, statement: String?, logs named: [String: LogInfo], switching: () -> Void) {
         queue.sync {
             switching()
-            // (Below: the peers hear the new file's statement, once members removed are cut off;
-            // theirs are judged again against it.)
             for (name, log) in named where logs[name] == nil { logs[name] = log }
             // Cut off at once: whatever the replicator knew of them, their connections close.
             for (peer, channel) in channels where new.member(peer) == nil {
@@ -331,7 +326,8 @@ final class ReplicationEngine: @unchecked Sendable {
                                    writers: Dictionary(uniqueKeysWithValues: new.members.map { ($0.log, $0.id) }),
                                    revoked: Self.revocations(new), named: Self.namedKeys(new),
                                    ownSync: (peerAnswers ?? Self.ownSyncAnswers(new, node: me), Self.witnessPeers(new, node: me))))
-            federationStatement = statement
+            // Then the peers hear the new file's statement (those removed are cut off), and
+            // theirs are judged again against it.
             run(replicator.stated(federation: statement))
             peerFederations = peerFederations.filter { new.member($0.key) != nil }
             for (peer, known) in peerFederations { judgeFederation(of: peer, statement: known.statement) }
@@ -572,7 +568,7 @@ final class ReplicationEngine: @unchecked Sendable {
     /// Judges `peer`'s statement of its federation file against the one in force, alerting
     /// when the verdict is new and one to hear about.
     func judgeFederation(of peer: String, statement: String) {
-        guard let ours = federationStatement.flatMap({ try? SignedNote(parsing: $0) }).flatMap({ FederationTrust.Statement(text: $0.text) }) else { return }
+        guard let ours = replicator.settings.federationStatement.flatMap({ try? SignedNote(parsing: $0) }).flatMap({ FederationTrust.Statement(text: $0.text) }) else { return }
         let verdict = PeerFederation.judge(statement, ours: ours, inForce: federation)
         let before = peerFederations[peer]?.verdict
         peerFederations[peer] = (statement, verdict)
