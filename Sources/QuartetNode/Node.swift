@@ -165,8 +165,8 @@ public struct Node: Sendable {
                                              splitViews: witness.splitViews)
             self.collector = collector
             witness.splitViews.connect { engine.witnessCaught($0) }
-            engine.witnessedLatest.withLock { [store = witness.store] in $0 = { origin in (try? store.latest(origin))?.note.serialized } }
-            witness.quarantined.withLockedValue { $0 = { log in engine.quarantinedLogs.withLock { $0.contains(log) } } }
+            engine.witnessedLatest.set { [store = witness.store] origin in (try? store.latest(origin))?.note.serialized }
+            witness.quarantined.set { log in engine.quarantinedLogs.withLock { $0.contains(log) } }
             writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint, signedAt, tree in
                 // The push to the peers and the witness round are queued (each runs on a queue of
                 // its own, never holding an append), then the view sees the batch, before its
@@ -194,7 +194,7 @@ public struct Node: Sendable {
             let marks = PurgeMarks(path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("purges-done").path, logger: logger)
             let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, marks: marks, logger: logger)
             self.purger = purger
-            view.onAgreementEnded.withLockedValue { $0 = { id in purger.ended(id) } }
+            view.onAgreementEnded.set { id in purger.ended(id) }
             // Built with it: the file is now the accepted one.
             do { try FederationTrust.keep(admittedFile, dataDirectory: configuration.dataDirectory) } catch {
                 throw NodeStartupError("\(error)")

@@ -99,8 +99,8 @@ extension ReplicationEngine {
             // peer writes, read now (a connection is greeted rarely), goes to it first. Only for
             // a hello the replicator will take: each read is on the witness's database, and a
             // peer sending hellos over and over made one per frame.
-            if case .hello = message, self.replicator.awaitsHello(peer), let latest = self.witnessedLatest.withLock({ $0 }), let member = self.federation.member(peer),
-               let note = latest(member.verifier.name) {
+            if case .hello = message, self.replicator.awaitsHello(peer), let member = self.federation.member(peer),
+               let note = self.witnessedLatest(member.verifier.name) ?? nil {
                 self.replicator.witnessCosigned(log: member.log, note: note)
             }
             self.run(self.replicator.received(message, from: peer))

@@ -34,7 +34,7 @@ final class ReplicationEngine: @unchecked Sendable {
     let unpushed = Mutex(CommitCoalescer())
     /// The signed checkpoint of an origin this node's witness cosigned last (set once the
     /// witness exists): told to that log's writer when it connects (`Message.witnessed`).
-    let witnessedLatest = Mutex<(@Sendable (_ origin: String) -> String?)?>(nil)
+    let witnessedLatest = LateHook<String, String?>()
     var replicator: Replicator
     let store: LedgerStore
     /// The federation and TLS contexts in force (a reload replaces them; `reload` tells the

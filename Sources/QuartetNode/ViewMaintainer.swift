@@ -49,7 +49,7 @@ public final class ViewMaintainer: Sendable {
     /// the agreements are folded then, and the serving node folds its view at start).
     let foldsView: Bool
     /// Told when an agreement is revoked (after the fold; the purge runs elsewhere).
-    let onAgreementEnded = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+    let onAgreementEnded = LateHook<String, Void>()
 
     init(ukLog: String, order: [String], owners: [String: NoteVerifier], labels: LabelOwnership, history: [String: OwnerHistory] = [:],
          store: LedgerStore, metrics: NodeMetrics, foldsView: Bool = true, logger: Logger) {
@@ -254,7 +254,7 @@ public final class ViewMaintainer: Sendable {
     func absorb(log: String, entries: [Entry], checkpoint: Checkpoint?, admitted: Bool = false) {
         let started = ContinuousClock.now
         var ended: [String] = []
-        defer { for id in ended { onAgreementEnded.withLockedValue { $0 }?(id) } }
+        defer { for id in ended { onAgreementEnded(id) } }
         // Agreements first: a batch's data entries are judged by the agreements before them.
         // (By index: a closure over the elements copies each entry, a dozen retains apiece.)
         if entries.indices.contains(where: { PolicyEntryType(rawValue: entries[$0].header.type) != nil }) {

@@ -23,7 +23,7 @@ final class WitnessService: Sendable {
     /// copy contradicts), each once: the engine quarantines the log and shares the evidence.
     let splitViews = SplitViewReports()
     /// Whether this node holds a log quarantined (set by the node: `ReplicationEngine`).
-    let quarantined = NIOLockedValueBox<(@Sendable (_ log: String) -> Bool)?>(nil)
+    let quarantined = LateHook<String, Bool>()
 
     /// Why this node does not witness, if it does not (its answer is 503 with the reason).
     let disabled = NIOLockedValueBox<String?>(nil)
@@ -141,7 +141,7 @@ final class WitnessService: Sendable {
                 // it a cosignature, and a copy quarantined before it held the size cosigned cannot
                 // say which side a checkpoint is on. (Refusals above keep their answers: a 409
                 // still names the size held.) Released as the quarantine is (docs/operations.md).
-                if let info, self.quarantined.withLockedValue({ $0 })?(info.name) == true {
+                if let info, self.quarantined(info.name) == true {
                     throw Witnessing.Refusal(.forbidden, "\(origin): this node holds log \(info.name) quarantined on evidence of a split view; its witness cosigns no more of it")
                 }
                 return accepted
