@@ -27,7 +27,8 @@ enum PeerFederation: Equatable, Sendable {
 
     /// Judges the statement `text` against the file in force (`inForce`, whose own statement
     /// is `ours`). Its signatures are checked only when it claims another file (a member's
-    /// signature each, counted as `FederationTrust.check` counts them).
+    /// signature each, counted as `FederationTrust.check` counts them, but for revocations the
+    /// newer file itself makes: that file is not here to read).
     static func judge(_ text: String, ours: FederationTrust.Statement, inForce: Federation) -> PeerFederation {
         guard let note = try? SignedNote(parsing: text) else { return .refused("its statement of the federation file is not a signed note") }
         guard let stated = FederationTrust.Statement(text: note.text) else {

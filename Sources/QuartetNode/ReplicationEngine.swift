@@ -128,7 +128,9 @@ final class ReplicationEngine: @unchecked Sendable {
     /// alerted of each once, not every round).
     var federationAlerted: [String: [String]] = [:]
     /// The logs held quarantined (evidence of a split view kept), for the witness: it cosigns
-    /// none of them (`WitnessService`). Released only by a restart without the evidence.
+    /// none of them (`WitnessService`), and reads this without waiting for the engine's queue.
+    /// A copy of `replicator.quarantined`'s logs, added to with each `.keepEvidence` (the
+    /// replicator's only way to quarantine); released only by a restart without the evidence.
     let quarantinedLogs = Mutex<Set<String>>([])
 
     init(store: LedgerStore, live: LiveSettings, node: String, ownLog: String,
@@ -330,6 +332,7 @@ final class ReplicationEngine: @unchecked Sendable {
             // theirs are judged again against it.
             run(replicator.stated(federation: statement))
             peerFederations = peerFederations.filter { new.member($0.key) != nil }
+            federationAlerted = federationAlerted.filter { new.member($0.key) != nil }
             for (peer, known) in peerFederations { judgeFederation(of: peer, statement: known.statement) }
         }
     }
@@ -568,11 +571,18 @@ final class ReplicationEngine: @unchecked Sendable {
     /// Judges `peer`'s statement of its federation file against the one in force, alerting
     /// when the verdict is new and one to hear about.
     func judgeFederation(of peer: String, statement: String) {
-        guard let ours = replicator.settings.federationStatement.flatMap({ try? SignedNote(parsing: $0) }).flatMap({ FederationTrust.Statement(text: $0.text) }) else { return }
+        // (Kept even when this node has no statement of its own to judge it by: a reload that
+        // brings one judges it then.)
+        guard let ours = replicator.settings.federationStatement.flatMap({ try? SignedNote(parsing: $0) }).flatMap({ FederationTrust.Statement(text: $0.text) }) else {
+            peerFederations[peer] = (statement, .same)
+            return
+        }
         let verdict = PeerFederation.judge(statement, ours: ours, inForce: federation)
         let before = peerFederations[peer]?.verdict
         peerFederations[peer] = (statement, verdict)
         guard verdict != before else { return }
+        // Back in step, the peer is alerted of again should it move off.
+        if verdict == .same { federationAlerted[peer] = nil }
         if case .older(let version) = verdict {
             logger.notice("a peer runs an older federation file", metadata: ["peer": "\(peer)", "version": "\(version)", "in_force": "\(ours.version)"])
         }
@@ -586,7 +596,8 @@ final class ReplicationEngine: @unchecked Sendable {
     /// now, run a newer file a quorum of the members in force signed — the federation moved on
     /// without this node. One member's word, or a rollout under way, is an alert only (a
     /// member replaying a statement a quorum once signed cannot take the others out of
-    /// service; nor does a first reload take out every node not yet reloaded).
+    /// service; nor does a first reload take out every node not yet reloaded) — except in a
+    /// federation of two, where the one other member is most of them.
     func federationProblems() -> [String] {
         queue.sync {
             let others = federation.members.count - 1

@@ -22,7 +22,8 @@ final class WitnessService: Sendable {
     /// Told of a split view caught (two checkpoints of one size, or a checkpoint this node's
     /// copy contradicts), each once: the engine quarantines the log and shares the evidence.
     let splitViews = SplitViewReports()
-    /// Whether this node holds a log quarantined (set by the node: `ReplicationEngine`).
+    /// Whether this node holds a log quarantined (set by `Node` from the engine's
+    /// `quarantinedLogs`).
     let quarantined = LateHook<String, Bool>()
 
     /// Why this node does not witness, if it does not (its answer is 503 with the reason).
@@ -128,7 +129,8 @@ final class WitnessService: Sendable {
         // What this witness cosigned last, set against its copy before anything more is
         // cosigned (once per size): a log that got a fork cosigned while the copy lagged, then
         // pushed the copy another history, cannot move the witness on along the fork faster
-        // than the copy grows. The copy's stored checkpoint at that size is one read.
+        // than the copy grows. The copy's root at that size is in memory when one of its last
+        // batches ended there (else one read).
         let decided: Result<WitnessStore.Accepted, Witnessing.Refusal>
         do {
             decided = try store.witness(origin: origin, note: request.note, clock: clock) { latest throws(Witnessing.Refusal) in

@@ -1052,6 +1052,8 @@ public struct Replicator: Sendable {
     private mutating func quarantine(_ evidence: Evidence, from source: String?) -> [Directive] {
         guard quarantined[evidence.log] == nil else { return [] }
         quarantined[evidence.log] = evidence
+        // (The engine mirrors the quarantined logs for its witness from the `.keepEvidence` this
+        // returns: a release added here must reach that copy too.)
         storing[evidence.log] = nil
         pending[evidence.log] = nil
         storingChain[evidence.log] = nil

@@ -56,10 +56,11 @@ final class ReplicaFrontiers: Sendable {
     /// Keeps `frontier` for `log` (after the batch that made it committed).
     func stored(log: Int64, _ frontier: MerkleFrontier) {
         frontiers.withLock { frontiers in
-            var roots = frontiers[log]?.roots ?? []
-            if roots.count == Self.rootsKept { roots.removeFirst() }
-            roots.append((frontier.size, frontier.root))
-            frontiers[log] = Kept(frontier: frontier, roots: roots)
+            var kept = frontiers.removeValue(forKey: log) ?? Kept(frontier: frontier, roots: [])
+            if kept.roots.count == Self.rootsKept { kept.roots.removeFirst() }
+            kept.roots.append((frontier.size, frontier.root))
+            kept.frontier = frontier
+            frontiers[log] = kept
         }
     }
 }
