@@ -178,15 +178,19 @@ import Testing
         let copyDeadline = Date().addingTimeInterval(15)
         while Date() < copyDeadline, (try federation.get("scotland", "/v1/logs")["logs"] as! [[String: Any]])
                 .first(where: { $0["log"] as? String == "wales" })?["size"] as? Int ?? 0 < 4 { usleep(100_000) }
-        var longer = leaves
-        longer.append(Hash.leaf(Array("more of the history only scotland sees".utf8)))
-        let longerTree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: longer, level: level, index: index) }
-        let onward = try NoteSigner(name: Self.origin, key: key)
-            .sign(Checkpoint(origin: Self.origin, size: 5, root: Merkle.root(ofLeaves: longer), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
-        let onwardProof = try Merkle.consistencyProof(from: 4, to: 5, subtree: longerTree)
-        try Data(("old 4\n" + onwardProof.map { $0.base64 + "\n" }.joined() + "\n" + onward.serialized).utf8).write(to: body)
-        let movedOn = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
-                                           "\(federation.api("scotland"))/witness/add-checkpoint"])
+        // The four leaves of a history and one more, signed by wales's key at size 5 and sent to
+        // `node`'s witness with a consistency proof from size 4.
+        func extend(_ four: [Hash], with leaf: String, at node: String) throws -> (body: String, status: Int) {
+            let five = four + [Hash.leaf(Array(leaf.utf8))]
+            let tree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: five, level: level, index: index) }
+            let note = try NoteSigner(name: Self.origin, key: key)
+                .sign(Checkpoint(origin: Self.origin, size: 5, root: Merkle.root(ofLeaves: five), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
+            let proof = try Merkle.consistencyProof(from: 4, to: 5, subtree: tree)
+            try Data(("old 4\n" + proof.map { $0.base64 + "\n" }.joined() + "\n" + note.serialized).utf8).write(to: body)
+            return try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
+                                        "\(federation.api(node))/witness/add-checkpoint"])
+        }
+        let movedOn = try extend(leaves, with: "more of the history only scotland sees", at: "scotland")
         // (Or, where scotland's copy was quarantined on the evidence before it held size 4: its
         // witness cosigns no log its node holds quarantined.)
         #expect(movedOn.status == 403 && (movedOn.body.contains("contradicts its copy") || movedOn.body.contains("quarantined")), "\(movedOn)")
@@ -207,15 +211,7 @@ import Testing
         // uk, which holds wales's log quarantined now, cosigns it no more: not even a checkpoint
         // extending the real history it cosigned (a consistency proof from its size 4).
         let realEntries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=4")["entries"] as! [[String: Any]]
-        var realLeaves = try realEntries.map { try Hash(base64: $0["leaf_hash"] as! String) }
-        realLeaves.append(Hash.leaf(Array("a fifth entry".utf8)))
-        let realTree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: realLeaves, level: level, index: index) }
-        let fifth = try NoteSigner(name: Self.origin, key: key)
-            .sign(Checkpoint(origin: Self.origin, size: 5, root: Merkle.root(ofLeaves: realLeaves), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
-        let fifthProof = try Merkle.consistencyProof(from: 4, to: 5, subtree: realTree)
-        try Data(("old 4\n" + fifthProof.map { $0.base64 + "\n" }.joined() + "\n" + fifth.serialized).utf8).write(to: body)
-        let quarantinedAtUK = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
-                                                   "\(federation.api("uk"))/witness/add-checkpoint"])
+        let quarantinedAtUK = try extend(try realEntries.map { try Hash(base64: $0["leaf_hash"] as! String) }, with: "a fifth entry", at: "uk")
         #expect(quarantinedAtUK.status == 403 && quarantinedAtUK.body.contains("quarantined"), "\(quarantinedAtUK)")
     }
 
