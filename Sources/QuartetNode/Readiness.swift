@@ -3,7 +3,8 @@ import Synchronization
 /// When a node is ready for traffic (`GET /readyz`), beside alive (`/healthz`): its data
 /// directory answers, it is connected to at least one other member (a node alone serves only
 /// what it had), and no log it holds is more than `maxBehindEntries` behind the largest
-/// checkpoint it has seen signed for that log, and its own log takes appends. `evaluate` is pure: the route passes what it
+/// checkpoint it has seen signed for that log, its own log takes appends, and most of the other
+/// members do not run a newer federation file (`ReplicationEngine.federationProblems`). `evaluate` is pure: the route passes what it
 /// reads, at most once a second (`Cache`): the route needs no credentials, and its reads wait
 /// on the replication engine's queue.
 enum Readiness {
