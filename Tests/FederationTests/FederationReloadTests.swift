@@ -118,6 +118,13 @@ import Testing
         node.child.signal(SIGHUP)
         #expect(eventually { node.log.contains("reload refused") && node.log.contains("not valid before") }, "\(node.log)")
         #expect(try presented(files).serialHex == before.serialHex, "a renewal not valid yet was put in force")
+        // One issued by another CA (every peer would refuse it) is refused the same way.
+        let stranger = try TestPKI()
+        defer { stranger.remove() }
+        try install(try stranger.node("wales", days: 365, label: "stranger"))
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.contains("not issued by the CA in tls.ca") }, "\(node.log)")
+        #expect(try presented(files).serialHex == before.serialHex, "a certificate of another CA was put in force")
         // Renewal: a new key and certificate (a year this time) put where the configuration points.
         try install(try files.pki.node("wales", days: 365, label: "renewed"))
         #expect(try presented(files).serialHex == before.serialHex, "nothing changes before the reload")
