@@ -45,6 +45,16 @@ enum PeerFederation: Equatable, Sendable {
         return quorum ? .newer(version: stated.version, signers: signers) : .newerUnverified(version: stated.version)
     }
 
+    /// `text` with only the signature lines of `federation`'s members' signing keys (by name
+    /// and key id; not verified), or nil if it is not a signed note: the same statement with
+    /// other lines added is the same statement, not one to check again.
+    static func membersLines(_ text: String, federation: Federation) -> String? {
+        guard let note = try? SignedNote(parsing: text) else { return nil }
+        let keys = federation.members.map(\.signingVerifier)
+        let kept = note.signatures.filter { line in keys.contains { $0.name == line.keyName && $0.keyID == line.keyID } }
+        return SignedNote(text: note.text, signatures: kept).serialized
+    }
+
     /// A newer file a quorum of the members in force signed: counted towards readiness
     /// (`ReplicationEngine.federationProblems`: only when most of the other members say so).
     var isNewer: Bool { if case .newer = self { return true }; return false }

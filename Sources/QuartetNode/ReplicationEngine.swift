@@ -560,8 +560,10 @@ final class ReplicationEngine: @unchecked Sendable {
             logger.notice("own log confirmed by peers; appends open", metadata: ["log": "\(replicator.settings.ownLog)", "size": "\(size)"])
             startBackfill()
             return []
-        case .federationStated(let peer, let statement):
-            // The same statement again (each connection greets with it) is not checked again.
+        case .federationStated(let peer, let stated):
+            // The same statement again (each connection greets with it, and lines of keys no
+            // member signs with change nothing) is not checked again.
+            let statement = PeerFederation.membersLines(stated, federation: federation) ?? stated
             guard federation.member(peer) != nil, peerFederations[peer]?.statement != statement else { return [] }
             judgeFederation(of: peer, statement: statement)
             return []

@@ -266,6 +266,13 @@ import Testing
         #expect(try !judge(v3, by: ["uk", "wales"]).isNewer && !judge(other, by: ["uk", "wales", "england"]).isNewer)
         #expect(try judge(v3, by: ["uk", "wales"]).alert(peer: "wales", ours: 2)?.kind == .federationFile)
         #expect(try judge(v1, by: ["uk", "wales", "england"]).alert(peer: "wales", ours: 2) == nil)
+        // Lines of keys no member signs with make no new statement to check.
+        let signed = try m.sign(v3, by: ["uk", "wales", "england"])
+        let junk = try FederationTrust.sign(FederationTrust.Statement(text: signed.text)!, adding: try NoteSigner(name: "quartet.test/uk", key: m.outsider), to: nil)
+        let padded = SignedNote(text: signed.text, signatures: signed.signatures + junk.signatures)
+        #expect(PeerFederation.membersLines(padded.serialized, federation: inForce) == PeerFederation.membersLines(signed.serialized, federation: inForce))
+        #expect(PeerFederation.membersLines(padded.serialized, federation: inForce) != padded.serialized)
+        #expect(PeerFederation.membersLines("not a note", federation: inForce) == nil)
     }
 
     @Test func signingRefusesToMixStatementsAndReplacesItsOwnLine() throws {
