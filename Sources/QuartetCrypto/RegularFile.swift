@@ -79,6 +79,9 @@ public enum RegularFile {
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (replacing ? O_TRUNC : O_EXCL), mode)
         guard fd >= 0 else { throw WriteFailure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        // The mode before the bytes: a file replaced keeps the mode it had, and a key must not
+        // sit in one others can read, even while it is written.
+        guard fchmod(fd, mode) == 0 else { throw WriteFailure(description: "cannot set the mode of \(path): \(String(cString: strerror(errno)))") }
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
@@ -86,7 +89,6 @@ public enum RegularFile {
             guard n > 0 else { throw WriteFailure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
             done += n
         }
-        // The mode again: a file replaced keeps the mode it had.
-        guard fchmod(fd, mode) == 0, fsync(fd) == 0 else { throw WriteFailure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else { throw WriteFailure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 }

@@ -118,10 +118,16 @@ struct API {
                 }
                 // The newest kept whose checkpoint is stored here (a store that cannot say is
                 // a 500, never "none": the witness asking would count it as an answer).
-                for kept in try self.witness.store.cosignatures(log: log.name, by: member.id) {
-                    guard let stored = try store.checkpoint(log, size: kept.size) else { continue }
+                let kept = try self.witness.store.cosignatures(log: log.name, by: member.id)
+                for row in kept {
+                    guard let stored = try store.checkpoint(log, size: row.size) else { continue }
                     headers[Self.cosignedByField] = member.id
-                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: stored.note + kept.line + "\n")))
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: stored.note + row.line + "\n")))
+                }
+                // Cosignatures kept but none of whose checkpoints is stored yet (the copy lags):
+                // not "none", which the asking witness would count as an answer.
+                guard kept.isEmpty else {
+                    throw HTTPError(.serviceUnavailable, message: "this node holds cosignatures by \(member.id)'s witness of log \(log.name) whose checkpoints it does not hold yet; ask again")
                 }
                 throw HTTPError(.notFound, message: "this node holds no cosignature by \(member.id)'s witness of log \(log.name)")
             }

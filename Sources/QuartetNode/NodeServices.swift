@@ -181,7 +181,11 @@ struct WitnessingService: Service {
     func run() async throws {
         // The round of asking the peers under way (`WitnessRecall`), awaited before the stores close.
         let recallRound = NIOLockedValueBox<Task<Void, Never>?>(nil)
+        // How long to wait between rounds of asking while the answers are not all in: half a
+        // second, doubling to `refreshSeconds` (peers that stay down are not asked twice a
+        // second for ever, each round a connection to each).
         await cancelWhenGracefulShutdown {
+            var recallWait = Duration.milliseconds(500)
             while !Task.isCancelled {
                 // The kick first; the reads of the other members' checkpoints run on their own
                 // (one slow to serve its checkpoint delays neither this loop nor the others).
@@ -200,7 +204,8 @@ struct WitnessingService: Service {
                             recallRound.withLockedValue { $0 = nil }
                         }
                     }
-                    try? await Task.sleep(for: .milliseconds(500))
+                    try? await Task.sleep(for: recallWait)
+                    recallWait = min(recallWait * 2, .seconds(WitnessCollector.refreshSeconds))
                     continue
                 }
                 try? await Task.sleep(for: .seconds(WitnessCollector.refreshSeconds))

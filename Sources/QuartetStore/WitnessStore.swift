@@ -78,6 +78,9 @@ public final class WitnessStore: Sendable {
                         PRIMARY KEY (log, size, witness)
                     ) WITHOUT ROWID;
                     """)
+                // One witness's newest rows of a log (`?cosigned-by=`, a reader's request): by the
+                // primary key (log, size, witness) that was a walk of every row of the log.
+                try db.execute(sql: "CREATE INDEX IF NOT EXISTS cosignatures_by_witness ON cosignatures (log, witness, size)")
             }
             try queue.write { db in
                 try db.execute(sql: """
