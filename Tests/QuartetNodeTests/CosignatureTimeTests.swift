@@ -1,3 +1,4 @@
+import Foundation
 @testable import QuartetNode
 import QuartetCrypto
 import QuartetLedger
@@ -33,6 +34,45 @@ import Testing
         #expect(WitnessCollector.dateRefusal(0, signedMillis: nil, now: now) == nil)
     }
 
+    /// A witness's answer as checked where it arrives (off the collector's queue): only a line
+    /// by the member's witness key that verifies and is dated within the skew is a cosignature.
+    @Test func aWitnessAnswerIsACosignatureOnlyByItsKeyVerifiedAndInDate() throws {
+        let origin = "example.org/wales"
+        let log = try NoteSigner(name: origin, key: Ed25519PrivateKey())
+        let now = UInt64(Date().timeIntervalSince1970)
+        let checkpoint = Checkpoint(origin: origin, size: 7, root: (try Hash([UInt8](repeating: 3, count: 32))), timeMillis: now * 1000)
+        let note = try log.sign(checkpoint)
+        let witness = try CosignatureSigner(name: "example.org/england/witness", key: Ed25519PrivateKey())
+        let other = try CosignatureSigner(name: "example.org/england/witness", key: Ed25519PrivateKey())
+        let member = Federation.Member(id: "england", role: .nation, peer: HostPort(host: "127.0.0.1", port: 1), api: "https://127.0.0.1:2",
+                                       log: "england", verifier: NoteVerifier(name: "example.org/england", publicKey: try Ed25519PrivateKey().publicKey),
+                                       witness: witness.verifier)
+        func check(_ status: Int, _ body: String, member: Federation.Member = member) -> WitnessCollector.Checked {
+            WitnessCollector.check(member, note: note, signedMillis: checkpoint.timeMillis, status: status, answer: Data(body.utf8))
+        }
+        let line = try witness.cosign(body: note.text, time: now).line
+        #expect(check(200, line + "\n") == .cosigned(line: line, time: now))
+        // Beside another key's line, the member's is found.
+        let stranger = try other.cosign(body: note.text, time: now).line
+        #expect(check(200, stranger + "\n" + line + "\n") == .cosigned(line: line, time: now))
+        // Another key under the same name (its key id differs), a line of another body, a
+        // signature altered, a date past the skew, no witness key listed: refused.
+        #expect(check(200, stranger + "\n").isFailure)
+        #expect(check(200, try witness.cosign(body: "example.org/wales\n8\n" + (try Hash([UInt8](repeating: 3, count: 32))).base64 + "\n", time: now).line + "\n").isFailure)
+        var bytes = Array(line.utf8)
+        bytes[bytes.count - 5] = bytes[bytes.count - 5] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        #expect(check(200, String(decoding: bytes, as: UTF8.self) + "\n").isFailure)
+        #expect(check(200, try witness.cosign(body: note.text, time: now + WitnessCollector.maxClockSkewSeconds + 60).line + "\n").isFailure)
+        var unlisted = member
+        unlisted.witness = nil
+        #expect(check(200, line + "\n", member: unlisted).isFailure)
+        #expect(check(200, "not a signature line\n").isFailure)
+        // A 409 names the size held, or fails; other statuses fail.
+        #expect(check(409, "5\n") == .holds(5))
+        #expect(check(409, "five\n").isFailure)
+        #expect(check(500, "the witness cannot store its state\n").isFailure)
+    }
+
     @Test func theDefaultQuorumIsAMajority() {
         #expect([1, 2, 3, 4, 5].map(WitnessPolicy.majority(of:)) == [1, 2, 2, 3, 3])
     }
@@ -57,4 +97,8 @@ import Testing
         #expect(WitnessCollector.underListedKeys(["wales"], lines: ["wales": try line(new)], keys: keys).isEmpty)
         #expect(WitnessCollector.underListedKeys(["england"], lines: ["england": ("not a line", 1)], keys: keys).isEmpty)
     }
+}
+
+extension WitnessCollector.Checked {
+    var isFailure: Bool { if case .failed = self { true } else { false } }
 }
