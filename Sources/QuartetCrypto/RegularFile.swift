@@ -73,22 +73,45 @@ public enum RegularFile {
 
     /// Writes `bytes` as the file at `path` with `mode`, created with it (never readable by
     /// others, even briefly), never through a symlink, over an existing file only when
-    /// `replacing`, and flushed to the disk before it returns: keys and the small files beside
-    /// them, which a power cut must not leave empty.
+    /// `replacing`, and flushed to the disk with its directory entry before it returns: keys and
+    /// the small files beside them, which a power cut must not leave empty or missing. A file
+    /// replaced is written beside it and renamed over it, so a crash leaves the old file or the
+    /// new one, never a part of either.
     public static func writeDurably(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, replacing: Bool = false) throws(WriteFailure) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (replacing ? O_TRUNC : O_EXCL), mode)
-        guard fd >= 0 else { throw WriteFailure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        // The mode before the bytes: a file replaced keeps the mode it had, and a key must not
-        // sit in one others can read, even while it is written.
-        guard fchmod(fd, mode) == 0 else { throw WriteFailure(description: "cannot set the mode of \(path): \(String(cString: strerror(errno)))") }
+        func failure(_ what: String, _ at: String) -> WriteFailure { WriteFailure(description: "cannot \(what) \(at): \(String(cString: strerror(errno)))") }
+        // Written where it is going, or (replacing) beside it first; a copy left by a crash
+        // mid-write is removed, never written through.
+        let target = replacing ? path + ".partial" : path
+        if replacing, unlink(target) != 0, errno != ENOENT { throw failure("remove", target) }
+        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw failure("create", target) }
+        var closed = false
+        defer { if !closed { close(fd) } }
+        // The mode before the bytes (the umask narrowed it at creation).
+        guard fchmod(fd, mode) == 0 else { throw failure("set the mode of", target) }
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw WriteFailure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+            guard n > 0 else { throw failure("write", target) }
             done += n
         }
-        guard fsync(fd) == 0 else { throw WriteFailure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else { throw failure("write", target) }
+        closed = true
+        guard close(fd) == 0 else { throw failure("write", target) }
+        if replacing {
+            guard rename(target, path) == 0 else {
+                let error = failure("replace", path)
+                unlink(target)
+                throw error
+            }
+        }
+        // The directory entry too: without it a power cut can lose the file whole.
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0 else { throw failure("open the folder", directory) }
+        defer { close(dfd) }
+        guard fsync(dfd) == 0 else { throw failure("flush the folder", directory) }
     }
 }

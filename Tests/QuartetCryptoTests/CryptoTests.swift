@@ -162,6 +162,37 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect(memo.claim(unknown) == .claimed)
     }
 
+    /// A durable write creates with the mode asked and refuses to go over a file or through a
+    /// symlink unless replacing; replacing renames a finished copy over the old file (a copy a
+    /// crash left beside it is not written through), and leaves no copy behind.
+    @Test func aDurableWriteReplacesWholeAndNeverThroughALink() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("durable-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/key.pem"
+        try RegularFile.writeDurably(Array("one\n".utf8), to: path)
+        #expect(try RegularFile.readText(path, limit: 100) == "one\n")
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o600)
+        #expect(throws: RegularFile.WriteFailure.self) { try RegularFile.writeDurably(Array("two\n".utf8), to: path) }
+        #expect(try RegularFile.readText(path, limit: 100) == "one\n")
+        // A copy a crash left beside it, made a link to elsewhere by whoever could: removed, not followed.
+        let elsewhere = directory + "/elsewhere"
+        try Data("untouched\n".utf8).write(to: URL(fileURLWithPath: elsewhere))
+        #expect(symlink(elsewhere, path + ".partial") == 0)
+        try RegularFile.writeDurably(Array("two\n".utf8), to: path, mode: 0o640, replacing: true)
+        #expect(try RegularFile.readText(path, limit: 100) == "two\n")
+        #expect(try RegularFile.readText(elsewhere, limit: 100) == "untouched\n")
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o640)
+        #expect(!FileManager.default.fileExists(atPath: path + ".partial"))
+        // A symlink where the file goes: refused when creating, replaced (not followed) when replacing.
+        let link = directory + "/link.pem"
+        #expect(symlink(elsewhere, link) == 0)
+        #expect(throws: RegularFile.WriteFailure.self) { try RegularFile.writeDurably(Array("three\n".utf8), to: link) }
+        try RegularFile.writeDurably(Array("three\n".utf8), to: link, replacing: true)
+        #expect(try RegularFile.readText(elsewhere, limit: 100) == "untouched\n")
+        #expect(try RegularFile.readText(link, limit: 100, followSymlinks: false) == "three\n")
+    }
+
     @Test func pemRoundTrip() throws {
         let key = try Ed25519PrivateKey()
         let pem = try key.pemRepresentation()
