@@ -1,5 +1,4 @@
 internal import COpenSSL
-import Foundation
 import Synchronization
 
 /// An Ed25519 private key held by OpenSSL (`EVP_PKEY`).
@@ -199,36 +198,23 @@ public struct Ed25519PublicKey: Hashable, Sendable {
     public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         guard signature.count == 64 else { return false }
         let digest = RecentlyVerified.digest(key: rawRepresentation, signature: signature, message: message)
-        // The same triple being verified on another thread (a replica checking a pushed
-        // checkpoint while the witness checks it in a request) is waited for, not verified twice.
-        switch RecentlyVerified.shared.claim(digest) {
-        case .valid: return true
-        case .invalid: return false
-        case .claimed: break
-        }
-        var outcome: Bool?
-        defer { RecentlyVerified.shared.finish(digest, valid: outcome) }
-        outcome = verifyWithOpenSSL(signature, for: message)
-        return outcome ?? false
-    }
-
-    /// The verification's outcome, or nil if OpenSSL could not make one (no memory for a context).
-    private func verifyWithOpenSSL(_ signature: [UInt8], for message: [UInt8]) -> Bool? {
+        if RecentlyVerified.shared.contains(digest) { return true }
         guard let handle = VerifyingKeys.shared.key(rawRepresentation) else {
             _ = drainOpenSSLErrors()
             return false
         }
-        guard let ctx = EVP_MD_CTX_new() else { return nil }
+        guard let ctx = EVP_MD_CTX_new() else { return false }
         defer { withExtendedLifetime(handle) {} }
         defer { EVP_MD_CTX_free(ctx) }
         guard EVP_DigestVerifyInit(ctx, nil, nil, nil, handle.pkey) == 1 else {
             _ = drainOpenSSLErrors()
-            return nil
+            return false
         }
         let ok = message.withUnsafeBufferPointer { m in
             EVP_DigestVerify(ctx, signature, signature.count, m.baseAddress, m.count)
         }
         if ok != 1 { _ = drainOpenSSLErrors() }
+        if ok == 1 { RecentlyVerified.shared.insert(digest) }
         return ok == 1
     }
 }
@@ -238,79 +224,17 @@ public struct Ed25519PublicKey: Hashable, Sendable {
 /// valid again (verification is deterministic, and SHA-256's collision resistance keeps any
 /// other triple from matching). Only valid ones are kept, at most `limit`, the oldest forgotten
 /// first; hashing a checkpoint costs about a hundredth of verifying it.
-///
-/// A triple being verified is claimed: another thread asking for it meanwhile waits for that
-/// verification (at most `waitLimit`) rather than making its own, and learns its outcome (a
-/// triple found invalid is kept among the last `refusedLimit` refused). A node is handed each of its
-/// peers' checkpoints twice at once, pushed over replication and in a witness request, and
-/// on two cores the second verification was a tenth of a peer's CPU per append.
-final class RecentlyVerified: @unchecked Sendable {
+final class RecentlyVerified: Sendable {
     static let shared = RecentlyVerified()
     static let limit = 512
-    /// A claimed triple is waited for at most this long, in seconds (a verification takes
-    /// ~0.15 ms; a claimant descheduled longer is overtaken, and the triple verified again).
-    let waitLimit: Double
-
-    init(waitLimit: Double = 0.005) { self.waitLimit = waitLimit }
-    static let refusedLimit = 64
 
     private struct Ring {
         var known: Set<[UInt8]> = []
         var order: [[UInt8]] = []
         var next = 0
-        /// Triples being verified now.
-        var claimed: Set<[UInt8]> = []
-        /// The last triples found invalid, oldest first.
-        var refused: [[UInt8]] = []
-        /// Threads waiting for a claimed triple.
-        var waiting = 0
     }
 
-    // `ring` is read and written only with `condition` held.
-    private var ring = Ring()
-    private let condition = NSCondition()
-
-    enum Claim: Equatable {
-        /// The triple verified lately (or while this waited).
-        case valid
-        /// A verification this waited for found it invalid (or one lately did).
-        case invalid
-        /// The caller verifies it and then calls `finish`.
-        case claimed
-    }
-
-    /// Whether `digest` is known valid, else claims it for the caller to verify (waiting first,
-    /// up to `waitLimit`, for a verification of it under way on another thread).
-    func claim(_ digest: [UInt8]) -> Claim {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date(timeIntervalSinceNow: waitLimit)
-        while ring.claimed.contains(digest) {
-            ring.waiting += 1
-            let woken = condition.wait(until: deadline)
-            ring.waiting -= 1
-            if !woken { break }
-        }
-        if ring.known.contains(digest) { return .valid }
-        if ring.refused.contains(digest) { return .invalid }
-        ring.claimed.insert(digest)
-        return .claimed
-    }
-
-    /// Ends the caller's claim of `digest`, which verified as `valid` (nil: no outcome, nothing
-    /// kept), and wakes those waiting for it.
-    func finish(_ digest: [UInt8], valid: Bool?) {
-        condition.lock()
-        ring.claimed.remove(digest)
-        if valid == true {
-            insertLocked(digest)
-        } else if valid == false, !ring.refused.contains(digest) {
-            ring.refused.append(digest)
-            if ring.refused.count > Self.refusedLimit { ring.refused.removeFirst() }
-        }
-        condition.broadcast()
-        condition.unlock()
-    }
+    private let ring = Mutex(Ring())
 
     static func digest(key: [UInt8], signature: [UInt8], message: [UInt8]) -> [UInt8] {
         key.withUnsafeBytes { k in
@@ -320,40 +244,21 @@ final class RecentlyVerified: @unchecked Sendable {
         }
     }
 
-    func contains(_ digest: [UInt8]) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return ring.known.contains(digest)
-    }
-
-    /// Threads waiting now for a triple another is verifying.
-    var waiting: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return ring.waiting
-    }
+    func contains(_ digest: [UInt8]) -> Bool { ring.withLock { $0.known.contains(digest) } }
 
     /// How many digests are kept.
-    var count: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return ring.known.count
-    }
+    var count: Int { ring.withLock { $0.known.count } }
 
     func insert(_ digest: [UInt8]) {
-        condition.lock()
-        insertLocked(digest)
-        condition.unlock()
-    }
-
-    private func insertLocked(_ digest: [UInt8]) {
-        guard ring.known.insert(digest).inserted else { return }
-        if ring.order.count < Self.limit {
-            ring.order.append(digest)
-        } else {
-            ring.known.remove(ring.order[ring.next])
-            ring.order[ring.next] = digest
-            ring.next = (ring.next + 1) % Self.limit
+        ring.withLock { ring in
+            guard ring.known.insert(digest).inserted else { return }
+            if ring.order.count < Self.limit {
+                ring.order.append(digest)
+            } else {
+                ring.known.remove(ring.order[ring.next])
+                ring.order[ring.next] = digest
+                ring.next = (ring.next + 1) % Self.limit
+            }
         }
     }
 }

@@ -134,34 +134,6 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect(digests.dropFirst(10).allSatisfy { memo.contains($0) })
     }
 
-    /// A triple claimed by one thread is waited for by another, which learns the outcome rather
-    /// than verifying it again; a triple never claimed is the caller's to verify.
-    @Test func aTripleBeingVerifiedIsWaitedForNotVerifiedAgain() async {
-        let memo = RecentlyVerified(waitLimit: 30)
-        let valid = SHA256.hash(Array("valid".utf8)), invalid = SHA256.hash(Array("invalid".utf8))
-        #expect(memo.claim(valid) == .claimed)
-        #expect(memo.claim(invalid) == .claimed)
-        // The waiters block until the claims end (a thread each: they block by design).
-        func claimOnAThread(_ digest: [UInt8]) async -> RecentlyVerified.Claim {
-            await withCheckedContinuation { done in Thread { done.resume(returning: memo.claim(digest)) }.start() }
-        }
-        async let first = claimOnAThread(valid)
-        async let second = claimOnAThread(invalid)
-        // Both are waiting before the claims end (not answered from what was kept after).
-        let until = ContinuousClock.now + .seconds(2)
-        while memo.waiting < 2 && ContinuousClock.now < until { try? await Task.sleep(for: .microseconds(100)) }
-        #expect(memo.waiting == 2)
-        memo.finish(valid, valid: true)
-        memo.finish(invalid, valid: false)
-        #expect(await first == .valid)
-        #expect(await second == .invalid)
-        // An outcome not reached (OpenSSL could not run) is kept neither way.
-        let unknown = SHA256.hash(Array("unknown".utf8))
-        #expect(memo.claim(unknown) == .claimed)
-        memo.finish(unknown, valid: nil)
-        #expect(memo.claim(unknown) == .claimed)
-    }
-
     /// A durable write creates with the mode asked and refuses to go over a file or through a
     /// symlink unless replacing; replacing renames a finished copy over the old file (a copy a
     /// crash left beside it is not written through), and leaves no copy behind.
