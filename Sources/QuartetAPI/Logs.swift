@@ -342,3 +342,19 @@ public struct WitnessesResponse: Codable, Sendable, Equatable {
         case quorumLatency = "quorum_latency_ms"
     }
 }
+
+/// `GET /v1/witness/cosigned`: what this node's witness last cosigned of each other member's
+/// log: per log, the signed checkpoint with this witness's cosignature line (made again at the
+/// time it carried). Its peers keep the lines, so a witness restored from an older state learns
+/// what it cosigned from them even when a log's own node withholds the line (docs/witness.md).
+public struct WitnessCosignedResponse: Codable, Sendable, Equatable {
+    /// The member whose witness this is.
+    public var witness: String
+    /// Signed notes, one per log.
+    public var notes: [String]
+
+    public init(witness: String, notes: [String]) {
+        self.witness = witness
+        self.notes = notes
+    }
+}

@@ -162,6 +162,13 @@ struct API {
             headers[.contentType] = answer.contentType
             return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))
         }
+        // What this node's witness last cosigned of each log, for its peers to keep (finding 169).
+        routes.get("/v1/witness/cosigned", .reader) { request, context, caller -> Response in
+            guard let notes = try Self.mapStoreError({ try self.witness.cosignedNotes() }) else {
+                throw HTTPError(.serviceUnavailable, message: "this node does not witness")
+            }
+            return Self.json(WitnessCosignedResponse(witness: node, notes: notes))
+        }
         routes.get("/v1/logs/{log}/entries", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
             let from = try Self.number(request, "from") ?? 0

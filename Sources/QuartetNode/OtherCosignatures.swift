@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import QuartetAPI
 import QuartetLedger
 import QuartetStore
 
@@ -51,6 +52,7 @@ final class OtherCosignatures: Sendable {
             return gone.compactMap { readers[$0]?.client }
         }
         lastRead.withLockedValue { $0 = $0.filter { listed.contains($0.key) } }
+        lastWitnessRead.withLockedValue { $0 = $0.filter { listed.contains($0.key) } }
         for client in dropped { Task { await client.close() } }
         reads.start(federation.members.filter { $0.id != me }) { member in await self.refresh(member, federation: federation) }
     }
@@ -80,6 +82,8 @@ final class OtherCosignatures: Sendable {
             client = made
         }
         guard let client else { return }
+        // What the member's witness cosigned, read from it (not only from each log's node).
+        if member.witness != nil { await readWitness(member, client: client, federation: federation) }
         guard let (status, body) = try? await client.send(.GET, "/v1/logs/\(APIClient.segment(member.log))/checkpoint", timeout: .seconds(5)), status == 200 else { return }
         // The same note as last time: its cosignatures are kept already (an idle federation
         // otherwise checked every member's checkpoint and cosignatures again every 5 s).
@@ -122,6 +126,42 @@ final class OtherCosignatures: Sendable {
 
     /// The checkpoint note each member served at the last read whose cosignatures were kept.
     private let lastRead = NIOLockedValueBox<[String: String]>([:])
+
+    /// Reads what `member`'s witness last cosigned of each log (`GET /v1/witness/cosigned`) and
+    /// keeps each line that is its witness key's, verifies, and cosigns the very note this node
+    /// holds at that size (the note's signature was checked when it was stored; a note of
+    /// another text, a size not held yet, or a line older than one kept is skipped, the last two
+    /// read again next time). Finding 169: a log's own node could withhold a witness's line from
+    /// everyone, so that a witness restored from an older state learnt nothing of it from its
+    /// peers (`WitnessRecall`) and could be led to cosign a fork; read from the witness itself,
+    /// the line is known to its peers within a refresh.
+    private func readWitness(_ member: Federation.Member, client: KeepAliveClient, federation: Federation) async {
+        guard let verifier = member.witness,
+              let (status, body) = try? await client.send(.GET, "/v1/witness/cosigned", timeout: .seconds(5)), status == 200 else { return }
+        guard lastWitnessRead.withLockedValue({ $0[member.id] }) != body,
+              let answer = try? JSONDecoder().decode(WitnessCosignedResponse.self, from: body) else { return }
+        var keptAll = true
+        // At most one note per log the federation lists.
+        for text in answer.notes.prefix(federation.members.count) {
+            guard let note = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: note.text),
+                  let log = federation.members.first(where: { $0.verifier.name == claimed.origin && $0.id != member.id }),
+                  let line = note.signatures.first(where: verifier.owns) else { continue }
+            guard let info = try? ledger.log(named: log.log), let stored = try? ledger.checkpoint(info, size: claimed.size),
+                  (try? SignedNote(parsing: stored.note))?.text == note.text else {
+                // Not held here yet (or held with another text): tried again next time.
+                keptAll = false
+                continue
+            }
+            guard let time = try? verifier.verify(line, body: note.text),
+                  WitnessCollector.dateRefusal(time, signedMillis: claimed.timeMillis) == nil,
+                  ((try? store.newestCosigned(log: log.log))?[member.id]).map({ claimed.size >= $0.size }) ?? true else { continue }
+            do { try store.keepCosignature(log: log.log, size: claimed.size, witness: member.id, line: line.line, time: time) } catch { keptAll = false }
+        }
+        if keptAll { lastWitnessRead.withLockedValue { $0[member.id] = body } }
+    }
+
+    /// The answer each member's witness gave at the last read whose lines were all kept.
+    private let lastWitnessRead = NIOLockedValueBox<[String: Data]>([:])
 }
 
 /// Reads of the members, each on a task of its own and at most one per member at a time: a

@@ -38,12 +38,13 @@ final class WitnessRecall: Sendable {
     private func needed(peers: Int) -> Int { min(required, peers) }
 
     /// Why the witness does not cosign `origin`'s checkpoints yet (nil: it does). `peers`: the
-    /// peers there are now.
-    func refusal(origin: String, peers: Int) -> String? {
-        let needed = needed(peers: peers)
+    /// peers there are now (the ids of the other members): answers of a member a reload removed
+    /// count no more.
+    func refusal(origin: String, peers: [String]) -> String? {
+        let needed = needed(peers: peers.count)
         guard needed > 0 else { return nil }
         return state.withLockedValue { s in
-            let heard = s.heard[origin]?.count ?? 0
+            let heard = s.heard[origin].map { heard in peers.count { heard.contains($0) } } ?? 0
             guard heard < needed else { return nil }
             return "this witness is learning from its peers what it cosigned of \(origin) since its state was last saved (\(heard) of the \(needed) answers it waits for); ask again shortly"
         }
@@ -53,7 +54,8 @@ final class WitnessRecall: Sendable {
     func done(_ federation: Federation, me: String) -> Bool {
         guard required > 0 else { return true }
         let peers = federation.members.filter { $0.id != me }
-        return peers.allSatisfy { log in refusal(origin: log.verifier.name, peers: peers.count) == nil }
+        let ids = peers.map(\.id)
+        return peers.allSatisfy { log in refusal(origin: log.verifier.name, peers: ids) == nil }
     }
 
     /// `peer` answered for `origin`.

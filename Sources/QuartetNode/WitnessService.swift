@@ -93,7 +93,7 @@ final class WitnessService: Sendable {
         var logs: [String: [NoteVerifier]] = [:]
         var info: LogInfo?
         if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
-            if let refusal = recall.refusal(origin: origin, peers: live.federation.members.count - 1) { return (503, "text/plain; charset=utf-8", refusal + "\n") }
+            if let refusal = recall.refusal(origin: origin, peers: live.federation.members.compactMap { $0.id == me ? nil : $0.id }) { return (503, "text/plain; charset=utf-8", refusal + "\n") }
             info = try? ledger.log(named: member.log)
             do {
                 logs[origin] = try Self.readTrustedKeys(member, size: size, ledger: ledger, info: info, stopped: { stop in self.sayStopped(member, stop) })
@@ -244,6 +244,33 @@ final class WitnessService: Sendable {
         guard disabled.withLockedValue({ $0 }) == nil else { return }
         await recall.ask(witness: self, ledger: ledger, live: live, me: me, logger: logger)
     }
+
+    /// What this witness last cosigned of each other member's log, as signed notes carrying its
+    /// cosignature line, made again at the time it carried (signatures are deterministic: the
+    /// line it gave, or for a state raised by a peer's word, one dated no earlier). Nil while it
+    /// does not witness (a lost state says nothing). Peers keep the lines (`OtherCosignatures`):
+    /// what it cosigned is then known beyond the log's own node, which could withhold it.
+    func cosignedNotes() throws(StoreError) -> [String]? {
+        guard disabled.withLockedValue({ $0 }) == nil, !stateLost else { return nil }
+        let others = Set(live.federation.members.compactMap { $0.id == me ? nil : $0.verifier.name })
+        var notes: [String] = []
+        for (origin, latest, timeMillis) in try store.allLatest() where others.contains(origin) {
+            // Signed again only when what is stored changed (any reader may ask, often).
+            let serialized = latest.note.serialized
+            if let made = cosignedMade.withLockedValue({ $0[origin] }), made.note == serialized, made.timeMillis == timeMillis {
+                notes.append(made.cosigned)
+                continue
+            }
+            guard let line = try? signer.cosign(body: latest.note.text, time: timeMillis / 1000) else { continue }
+            let cosigned = SignedNote(text: latest.note.text, signatures: latest.note.signatures + [line]).serialized
+            cosignedMade.withLockedValue { $0[origin] = (serialized, timeMillis, cosigned) }
+            notes.append(cosigned)
+        }
+        return notes
+    }
+
+    /// Per origin, the last note `cosignedNotes` made, and the stored note and time it was made of.
+    private let cosignedMade = NIOLockedValueBox<[String: (note: String, timeMillis: UInt64, cosigned: String)]>([:])
 
     /// Per origin, the size last cosigned that the copy was found to agree with.
     private let agreed = NIOLockedValueBox<[String: UInt64]>([:])

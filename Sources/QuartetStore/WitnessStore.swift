@@ -154,6 +154,19 @@ public final class WitnessStore: Sendable {
         }
     }
 
+    /// Every checkpoint this witness last cosigned, per origin, and the time its cosignature
+    /// carried (ms).
+    public func allLatest() throws(StoreError) -> [(origin: String, latest: Witnessing.Latest, timeMillis: UInt64)] {
+        do {
+            return try queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT origin FROM latest ORDER BY origin").compactMap { row -> (String, Witnessing.Latest, UInt64)? in
+                    let origin: String = row["origin"]
+                    return try Self.latest(db, origin).map { (origin, $0.latest, $0.timeMillis) }
+                }
+            }
+        } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
+    }
+
     /// The checkpoint last cosigned for `origin`.
     public func latest(_ origin: String) throws(StoreError) -> Witnessing.Latest? {
         do { return try queue.read { db in try Self.latest(db, origin)?.latest } } catch {

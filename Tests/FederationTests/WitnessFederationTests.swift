@@ -409,6 +409,56 @@ import Testing
         #expect(federation.processes["uk"]!.log.contains("raised to what a peer showed it cosigned"))
     }
 
+    /// Finding 169: what a witness cosigned is read from the witness itself by its peers, not
+    /// only from each log's node, which could withhold it. Here uk's witness cosigns a checkpoint
+    /// of wales that wales's node never sees cosigned (wales is down; the checkpoint is submitted
+    /// by hand, as anyone may): england learns it from uk, and a witness restored from an older
+    /// state would learn it from england (`aWitnessRestoredFromAnOlderSnapshotLearnsWhatItCosignedFromItsPeers`).
+    @Test func whatAWitnessCosignedIsKnownToItsPeersWithoutTheLogsNode() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start(["uk", "wales", "england"])
+        for i in 0..<3 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        _ = try federation.waitConverged(["uk", "wales", "england"]) { federation.size($0, "wales") == 3 }
+        // uk away while wales grows to 5 (england holds it), then wales away and uk back.
+        _ = federation.processes.removeValue(forKey: "uk")?.stop()
+        for i in 3..<5 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        _ = try federation.waitConverged(["wales", "england"]) { federation.size($0, "wales") == 5 }
+        _ = federation.processes.removeValue(forKey: "wales")?.stop()
+        try federation.start(["uk"], onePeerAnswers: true)
+        func reader(_ arguments: [String]) throws -> (body: String, status: Int) {
+            try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key] + arguments)
+        }
+        // Wales's checkpoint of size 5 as england holds it, submitted to uk from the size uk holds.
+        let note = try reader(["\(federation.api("england"))/v1/logs/wales/checkpoint"]).body
+        #expect(note.contains("\n5\n"), "\(note)")
+        let body = federation.root.appendingPathComponent("add.txt")
+        func submit(old: Int, proof: [String]) throws -> (body: String, status: Int) {
+            try Data(("old \(old)\n" + proof.map { $0 + "\n" }.joined() + "\n" + note).utf8).write(to: body)
+            return try reader(["--data-binary", "@\(body.path)", "\(federation.api("uk"))/witness/add-checkpoint"])
+        }
+        var answer = try submit(old: 0, proof: [])
+        let deadline = Date().addingTimeInterval(30)
+        while answer.status == 503 && Date() < deadline { usleep(100_000); answer = try submit(old: 0, proof: []) }
+        #expect(answer.status == 409, "\(answer)")
+        let held = Int(answer.body.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        #expect((1...4).contains(held), "\(answer)")
+        let proof = try federation.get("england", "/v1/logs/wales/proofs/consistency?from=\(held)&to=5")["proof"] as! [String]
+        answer = try submit(old: held, proof: proof)
+        #expect(answer.status == 200 && answer.body.hasPrefix("\u{2014} quartet.ot-workforce.uk/uk/witness "), "\(answer)")
+        // uk serves what it cosigned, with its line; england keeps it within a refresh (5 s).
+        let cosigned = try federation.get("uk", "/v1/witness/cosigned")
+        #expect((cosigned["notes"] as? [String])?.contains { $0.contains("\n5\n") && $0.contains("\u{2014} quartet.ot-workforce.uk/uk/witness ") } == true, "\(cosigned)")
+        var shown = (body: "", status: 0)
+        let reading = Date().addingTimeInterval(20)
+        repeat {
+            shown = try reader(["\(federation.api("england"))/v1/logs/wales/checkpoint?cosigned-by=uk"])
+            if shown.status == 200 && shown.body.contains("\n5\n") { break }
+            usleep(200_000)
+        } while Date() < reading
+        #expect(shown.status == 200 && shown.body.contains("\n5\n") && shown.body.contains("\u{2014} quartet.ot-workforce.uk/uk/witness "), "\(shown)")
+    }
+
     /// A node whose witness lost its state (a restored or recovered data directory) or whose
     /// key is not the one the federation file lists still runs, and its witness answers 503
     /// saying why and what to do, instead of cosigning.
