@@ -74,38 +74,46 @@ public enum RegularFile {
     /// Writes `bytes` as the file at `path` with `mode`, created with it (never readable by
     /// others, even briefly), never through a symlink, over an existing file only when
     /// `replacing`, and flushed to the disk with its directory entry before it returns: keys and
-    /// the small files beside them, which a power cut must not leave empty or missing. A file
-    /// replaced is written beside it and renamed over it, so a crash leaves the old file or the
-    /// new one, never a part of either.
+    /// the small files beside them, which a power cut must not leave empty or missing. The bytes
+    /// are written beside it first (`.partial`; a copy a crash left there is removed, never
+    /// written through) and then linked into place (refused if a file is there) or, replacing,
+    /// renamed over it: a crash leaves the old file or the new one, never a part of either, and
+    /// never a partial file where a later write would refuse to go.
     public static func writeDurably(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, replacing: Bool = false) throws(WriteFailure) {
-        func failure(_ what: String, _ at: String) -> WriteFailure { WriteFailure(description: "cannot \(what) \(at): \(String(cString: strerror(errno)))") }
-        // Written where it is going, or (replacing) beside it first; a copy left by a crash
-        // mid-write is removed, never written through.
-        let target = replacing ? path + ".partial" : path
-        if replacing, unlink(target) != 0, errno != ENOENT { throw failure("remove", target) }
-        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-        guard fd >= 0 else { throw failure("create", target) }
-        var closed = false
-        defer { if !closed { close(fd) } }
-        // The mode before the bytes (the umask narrowed it at creation).
-        guard fchmod(fd, mode) == 0 else { throw failure("set the mode of", target) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw failure("write", target) }
-            done += n
+        func failure(_ what: String, _ at: String, _ code: Int32 = errno) -> WriteFailure {
+            WriteFailure(description: "cannot \(what) \(at): \(String(cString: strerror(code)))")
         }
-        guard fsync(fd) == 0 else { throw failure("write", target) }
-        closed = true
-        guard close(fd) == 0 else { throw failure("write", target) }
-        if replacing {
-            guard rename(target, path) == 0 else {
-                let error = failure("replace", path)
-                unlink(target)
-                throw error
+        if !replacing, access(path, F_OK) == 0 { throw failure("create", path, EEXIST) }
+        let partial = path + ".partial"
+        if unlink(partial) != 0, errno != ENOENT { throw failure("remove", partial) }
+        let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw failure("create", partial) }
+        var placed = false
+        defer { if !placed { unlink(partial) } }
+        do {
+            var closed = false
+            defer { if !closed { close(fd) } }
+            // The mode before the bytes (the umask narrowed it at creation).
+            guard fchmod(fd, mode) == 0 else { throw failure("set the mode of", partial) }
+            var done = 0
+            while done < bytes.count {
+                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw failure("write", partial) }
+                done += n
             }
+            guard fsync(fd) == 0 else { throw failure("write", partial) }
+            closed = true
+            guard close(fd) == 0 else { throw failure("write", partial) }
         }
+        if replacing {
+            guard rename(partial, path) == 0 else { throw failure("replace", path) }
+        } else {
+            // A link, not a rename: a file that appeared at `path` meanwhile is not replaced.
+            guard link(partial, path) == 0 else { throw failure("create", path) }
+            unlink(partial)
+        }
+        placed = true
         // The directory entry too: without it a power cut can lose the file whole.
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."

@@ -120,9 +120,10 @@ struct API {
                 // a 500, never "none": the witness asking would count it as an answer).
                 let kept = try self.witness.store.cosignatures(log: log.name, by: member.id)
                 for row in kept {
-                    guard let stored = try store.checkpoint(log, size: row.size) else { continue }
+                    // Over the note kept with it, or else the copy's own note at that size.
+                    guard let note = try row.note ?? store.checkpoint(log, size: row.size)?.note else { continue }
                     headers[Self.cosignedByField] = member.id
-                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: stored.note + row.line + "\n")))
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: note + row.line + "\n")))
                 }
                 // Cosignatures kept but none of whose checkpoints is stored yet (the copy lags):
                 // not "none", which the asking witness would count as an answer.

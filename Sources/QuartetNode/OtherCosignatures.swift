@@ -82,8 +82,15 @@ final class OtherCosignatures: Sendable {
             client = made
         }
         guard let client else { return }
-        // What the member's witness cosigned, read from it (not only from each log's node).
+        await readCheckpoint(member, client: client, federation: federation)
+        // Then what the member's witness cosigned, read from it (not only from each log's node);
+        // last: an answer too large closes the connection, which the checkpoint's read does not
+        // then share (it is made again next time).
         if member.witness != nil { await readWitness(member, client: client, federation: federation) }
+    }
+
+    /// Reads `member`'s checkpoint as its node serves it and keeps the cosignatures on it.
+    private func readCheckpoint(_ member: Federation.Member, client: KeepAliveClient, federation: Federation) async {
         guard let (status, body) = try? await client.send(.GET, "/v1/logs/\(APIClient.segment(member.log))/checkpoint", timeout: .seconds(5)), status == 200 else { return }
         // The same note as last time: its cosignatures are kept already (an idle federation
         // otherwise checked every member's checkpoint and cosignatures again every 5 s).
@@ -108,6 +115,10 @@ final class OtherCosignatures: Sendable {
             return
         }
         var keptAll = true
+        // The lines are over the note served; kept with it when the copy holds another note of
+        // the same tree at that size (a log may sign two: another time), so they are served
+        // over the note they verify against.
+        guard let over = Self.noteKept(note, verifiedBy: keys, copyNote: try? ledger.checkpoint(info, size: size)?.note) else { return }
         // Only sizes no older than what each witness has kept of this log: a member serving an
         // older checkpoint each time (every one of its sizes verifies against the copy) would
         // otherwise add a row per read that pruning, which drops below the newest, never meets.
@@ -118,7 +129,7 @@ final class OtherCosignatures: Sendable {
             guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
                   let time = try? verifier.verify(line, body: note.text),
                   WitnessCollector.dateRefusal(time, signedMillis: checkpoint.timeMillis) == nil else { continue }
-            do { try store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: line.line, time: time) } catch { keptAll = false }
+            do { try store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: line.line, time: time, note: over.note) } catch { keptAll = false }
         }
         // A note whose cosignatures could not all be written is read and checked again next time.
         if keptAll { lastRead.withLockedValue { $0[member.id] = text } }
@@ -128,13 +139,14 @@ final class OtherCosignatures: Sendable {
     private let lastRead = NIOLockedValueBox<[String: String]>([:])
 
     /// Reads what `member`'s witness last cosigned of each log (`GET /v1/witness/cosigned`) and
-    /// keeps each line that is its witness key's, verifies, and cosigns the very note this node
-    /// holds at that size (the note's signature was checked when it was stored; a note of
-    /// another text, a size not held yet, or a line older than one kept is skipped, the last two
-    /// read again next time). Finding 169: a log's own node could withhold a witness's line from
-    /// everyone, so that a witness restored from an older state learnt nothing of it from its
-    /// peers (`WitnessRecall`) and could be led to cosign a fork; read from the witness itself,
-    /// the line is known to its peers within a refresh.
+    /// keeps each line that is its witness key's, verifies, and is dated within the skew, over a
+    /// note the log's key signed whose root this node's copy holds at that size (kept with the
+    /// line when its text is not the copy's note). A size the copy does not hold yet is read
+    /// again next time; a note that fails a check is not (until the answer changes). Finding
+    /// 169: a log's own node could withhold a witness's line from everyone, so that a witness
+    /// restored from an older state learnt nothing of it from its peers (`WitnessRecall`) and
+    /// could be led to cosign a fork; read from the witness itself, the line is known to its
+    /// peers within a refresh.
     private func readWitness(_ member: Federation.Member, client: KeepAliveClient, federation: Federation) async {
         guard let verifier = member.witness,
               let (status, body) = try? await client.send(.GET, "/v1/witness/cosigned", timeout: .seconds(5)), status == 200 else { return }
@@ -144,20 +156,40 @@ final class OtherCosignatures: Sendable {
         // At most one note per log the federation lists.
         for text in answer.notes.prefix(federation.members.count) {
             guard let note = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: note.text),
-                  let log = federation.members.first(where: { $0.verifier.name == claimed.origin && $0.id != member.id }),
-                  let line = note.signatures.first(where: verifier.owns) else { continue }
-            guard let info = try? ledger.log(named: log.log), let stored = try? ledger.checkpoint(info, size: claimed.size),
-                  (try? SignedNote(parsing: stored.note))?.text == note.text else {
-                // Not held here yet (or held with another text): tried again next time.
+                  let log = federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(claimed.origin.utf8) && $0.id != member.id }),
+                  let info = try? ledger.log(named: log.log) else { continue }
+            // Every line under the witness's key is tried (a log can submit lines claiming it).
+            guard let (line, time) = note.signatures.lazy.filter(verifier.owns).compactMap({ line in
+                (try? verifier.verify(line, body: note.text)).map { (line, $0) }
+            }).first, WitnessCollector.dateRefusal(time, signedMillis: claimed.timeMillis) == nil else { continue }
+            guard let held = try? ledger.root(info, size: claimed.size) else {
+                // Not held here yet: read again next time.
                 keptAll = false
                 continue
             }
-            guard let time = try? verifier.verify(line, body: note.text),
-                  WitnessCollector.dateRefusal(time, signedMillis: claimed.timeMillis) == nil,
-                  ((try? store.newestCosigned(log: log.log))?[member.id]).map({ claimed.size >= $0.size }) ?? true else { continue }
-            do { try store.keepCosignature(log: log.log, size: claimed.size, witness: member.id, line: line.line, time: time) } catch { keptAll = false }
+            let keys = WitnessService.trustedKeys(log, size: claimed.size, ledger: ledger, info: info)
+            guard let over = Self.noteKept(note, verifiedBy: keys, copyNote: try? ledger.checkpoint(info, size: claimed.size)?.note) else { continue }
+            guard over.checkpoint.root == held else {
+                // A checkpoint the log's key signed over another root than the copy holds: a
+                // split view, reported as evidence (once).
+                let ledger = self.ledger
+                splitViews.report(log: info.name, checkpointText: note.text) { try? CopyContradiction.evidence(ledger: ledger, info: info, note: note, checkpoint: over.checkpoint) }
+                continue
+            }
+            guard ((try? store.newestCosigned(log: log.log))?[member.id]).map({ claimed.size >= $0.size }) ?? true else { continue }
+            do { try store.keepCosignature(log: log.log, size: claimed.size, witness: member.id, line: line.line, time: time, note: over.note) } catch { keptAll = false }
         }
         if keptAll { lastWitnessRead.withLockedValue { $0[member.id] = body } }
+    }
+
+    /// The checkpoint `note` signs under one of `keys`, and the note to keep with lines over it:
+    /// nil when it is the copy's own note at that size (`copyNote`, compared byte for byte), else
+    /// its text with that key's line alone. Nil overall when no key verifies it.
+    static func noteKept(_ note: SignedNote, verifiedBy keys: [NoteVerifier], copyNote: String?) -> (checkpoint: Checkpoint, note: String?)? {
+        guard let (key, checkpoint) = keys.lazy.compactMap({ key in (try? key.verifyCheckpoint(note)).map { (key, $0) } }).first else { return nil }
+        let copyText = copyNote.flatMap { try? SignedNote(parsing: $0) }?.text
+        if let copyText, copyText.utf8.elementsEqual(note.text.utf8) { return (checkpoint, nil) }
+        return (checkpoint, key.originOnly(note).serialized)
     }
 
     /// The answer each member's witness gave at the last read whose lines were all kept.

@@ -247,30 +247,35 @@ final class WitnessService: Sendable {
 
     /// What this witness last cosigned of each other member's log, as signed notes carrying its
     /// cosignature line, made again at the time it carried (signatures are deterministic: the
-    /// line it gave, or for a state raised by a peer's word, one dated no earlier). Nil while it
+    /// line it gave, or for a state raised by a peer's word, one dated no earlier). Each note
+    /// is the checkpoint's text, the lines of the log's key name that came with it (at most
+    /// `logLinesServed`: a log cannot pad the answer with lines of other names, or bury this
+    /// witness's line under lines claiming its key) and this witness's line last. Nil while it
     /// does not witness (a lost state says nothing). Peers keep the lines (`OtherCosignatures`):
     /// what it cosigned is then known beyond the log's own node, which could withhold it.
+    /// Made once per change of the state (any reader may ask, often).
     func cosignedNotes() throws(StoreError) -> [String]? {
         guard disabled.withLockedValue({ $0 }) == nil, !stateLost else { return nil }
-        let others = Set(live.federation.members.compactMap { $0.id == me ? nil : $0.verifier.name })
+        let federation = live.federation
+        let generation = store.latestGeneration
+        if let made = cosignedMade.withLockedValue({ $0 }), made.generation == generation, made.federation == federation.version { return made.notes }
+        let others = Set(federation.members.compactMap { $0.id == me ? nil : $0.verifier.name })
         var notes: [String] = []
         for (origin, latest, timeMillis) in try store.allLatest() where others.contains(origin) {
-            // Signed again only when what is stored changed (any reader may ask, often).
-            let serialized = latest.note.serialized
-            if let made = cosignedMade.withLockedValue({ $0[origin] }), made.note == serialized, made.timeMillis == timeMillis {
-                notes.append(made.cosigned)
-                continue
-            }
             guard let line = try? signer.cosign(body: latest.note.text, time: timeMillis / 1000) else { continue }
-            let cosigned = SignedNote(text: latest.note.text, signatures: latest.note.signatures + [line]).serialized
-            cosignedMade.withLockedValue { $0[origin] = (serialized, timeMillis, cosigned) }
-            notes.append(cosigned)
+            let logLines = latest.note.signatures.filter { $0.keyName.utf8.elementsEqual(origin.utf8) }.prefix(Self.logLinesServed)
+            notes.append(SignedNote(text: latest.note.text, signatures: Array(logLines) + [line]).serialized)
         }
+        cosignedMade.withLockedValue { $0 = (generation, federation.version, notes) }
         return notes
     }
 
-    /// Per origin, the last note `cosignedNotes` made, and the stored note and time it was made of.
-    private let cosignedMade = NIOLockedValueBox<[String: (note: String, timeMillis: UInt64, cosigned: String)]>([:])
+    /// The lines of a log's key name served with a note it submitted (its key and, across a
+    /// rotation, the next).
+    static let logLinesServed = 2
+
+    /// What `cosignedNotes` last made, and of which state and federation file.
+    private let cosignedMade = NIOLockedValueBox<(generation: Int, federation: UInt64, notes: [String])?>(nil)
 
     /// Per origin, the size last cosigned that the copy was found to agree with.
     private let agreed = NIOLockedValueBox<[String: UInt64]>([:])

@@ -81,6 +81,12 @@ public final class WitnessStore: Sendable {
                 // One witness's newest rows of a log (`?cosigned-by=`, a reader's request): by the
                 // primary key (log, size, witness) that was a walk of every row of the log.
                 try db.execute(sql: "CREATE INDEX IF NOT EXISTS cosignatures_by_witness ON cosignatures (log, witness, size)")
+                // The note a line is over, when it is not the one this node's copy holds at that
+                // size (a log may sign two notes of one tree: same size and root, another time);
+                // NULL for the copy's own note, the usual case.
+                if try !Row.fetchAll(db, sql: "PRAGMA table_info(cosignatures)").contains(where: { ($0["name"] as String?) == "note" }) {
+                    try db.execute(sql: "ALTER TABLE cosignatures ADD COLUMN note TEXT")
+                }
             }
             try queue.write { db in
                 try db.execute(sql: """
@@ -155,17 +161,23 @@ public final class WitnessStore: Sendable {
     }
 
     /// Every checkpoint this witness last cosigned, per origin, and the time its cosignature
-    /// carried (ms).
+    /// carried (ms), in one read.
     public func allLatest() throws(StoreError) -> [(origin: String, latest: Witnessing.Latest, timeMillis: UInt64)] {
         do {
             return try queue.read { db in
-                try Row.fetchAll(db, sql: "SELECT origin FROM latest ORDER BY origin").compactMap { row -> (String, Witnessing.Latest, UInt64)? in
-                    let origin: String = row["origin"]
-                    return try Self.latest(db, origin).map { (origin, $0.latest, $0.timeMillis) }
+                try Row.fetchAll(db, sql: "SELECT origin, size, root, note, time_ms FROM latest ORDER BY origin").map { row in
+                    let size: Int64 = row["size"], time: Int64 = row["time_ms"]
+                    return (row["origin"], Witnessing.Latest(size: UInt64(max(0, size)), root: try Hash([UInt8](row["root"] as Data)), note: try SignedNote(parsing: row["note"])),
+                            UInt64(max(0, time)))
                 }
             }
         } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
     }
+
+    /// Raised at every change of what this witness last cosigned (`witness`, `recall`): what is
+    /// made of it can be kept until it moves.
+    public var latestGeneration: Int { generation.load(ordering: .acquiring) }
+    private let generation = Atomic<Int>(0)
 
     /// The checkpoint last cosigned for `origin`.
     public func latest(_ origin: String) throws(StoreError) -> Witnessing.Latest? {
@@ -219,6 +231,7 @@ public final class WitnessStore: Sendable {
                 case .success(let checkpoint):
                     guard latest?.size != checkpoint.size || latest?.root != checkpoint.root else { break }
                     try Self.storeLatest(db, origin: origin, checkpoint: checkpoint, note: note, timeMillis: nowMillis)
+                    generation.add(1, ordering: .releasing)
                     known.withLock { $0[origin] = .some(Witnessing.Latest(size: checkpoint.size, root: checkpoint.root, note: note)) }
                 case .failure(let refusal):
                     // One conflict proves the split view; of a log that keeps signing them, the first 100 are kept.
@@ -262,6 +275,7 @@ public final class WitnessStore: Sendable {
                 let held = try Self.latest(db, origin)
                 if let held, held.latest.size >= checkpoint.size { return nil }
                 try Self.storeLatest(db, origin: origin, checkpoint: checkpoint, note: note, timeMillis: max(timeMillis, held?.timeMillis ?? 0))
+                generation.add(1, ordering: .releasing)
                 known.withLock { $0[origin] = .some(Witnessing.Latest(size: checkpoint.size, root: checkpoint.root, note: note)) }
                 issued.withLock { $0[origin] = max($0[origin] ?? 0, timeMillis, held?.timeMillis ?? 0) }
                 return .some(held?.latest.size)
@@ -274,7 +288,9 @@ public final class WitnessStore: Sendable {
 
     /// Keeps verified cosignature `line` (serialized, without its newline) of witness `witness`
     /// on `log`'s checkpoint at `size`.
-    public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64) throws(StoreError) {
+    /// `note`: the signed note the line is over (its text and the log's line), when it is not
+    /// the note this node's copy holds at that size (nil).
+    public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64, note: String? = nil) throws(StoreError) {
         guard size <= UInt64(Int64.max), time <= UInt64(Int64.max) else { throw StoreError(.invalidInput, "a cosignature of size \(size) at time \(time) is beyond what is stored") }
         do {
             // Only the newest sizes are served; every 1,000 kept, the log just kept drops what is
@@ -284,8 +300,8 @@ public final class WitnessStore: Sendable {
             let prune = keptSincePruning.add(1, ordering: .relaxed).newValue % 1000 == 0 && size > 100_000
             try gathered.writeWithoutTransaction { db in
                 try RawStatement.transaction(db) {
-                    try RawStatement(db, sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time) VALUES (?, ?, ?, ?, ?)")
-                        .execute(.text(log), .integer(Int64(size)), .text(witness), .text(line), .integer(Int64(time)))
+                    try RawStatement(db, sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time, note) VALUES (?, ?, ?, ?, ?, ?)")
+                        .execute(.text(log), .integer(Int64(size)), .text(witness), .text(line), .integer(Int64(time)), note.map { .text($0) } ?? .null)
                     if prune {
                         try RawStatement(db, sql: "DELETE FROM cosignatures WHERE log = ? AND size < ?")
                             .execute(.text(log), .integer(Int64(size - 100_000)))
@@ -295,12 +311,13 @@ public final class WitnessStore: Sendable {
         } catch { throw StoreError(.io, "cannot write the witness database", cause: error) }
     }
 
-    /// The cosignature lines kept for `log` at `size`, by witness.
+    /// The cosignature lines kept for `log` at `size`, by witness: those over the note this
+    /// node's copy holds at that size (served with it).
     public func cosignatures(log: String, size: UInt64) throws(StoreError) -> [String: (line: String, time: UInt64)] {
         do {
             return try gathered.read { db in
                 var out: [String: (line: String, time: UInt64)] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT witness, line, time FROM cosignatures WHERE log = ? AND size = ?", arguments: [log, Int64(size)]) {
+                for row in try Row.fetchAll(db, sql: "SELECT witness, line, time FROM cosignatures WHERE log = ? AND size = ? AND note IS NULL", arguments: [log, Int64(size)]) {
                     out[row["witness"]] = (row["line"], UInt64(row["time"] as Int64))
                 }
                 return out
@@ -308,13 +325,14 @@ public final class WitnessStore: Sendable {
         } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
     }
 
-    /// The newest cosignatures of `log` by `witness` (at most `limit`), newest first: a range of
-    /// the primary key read backwards, whatever else the log holds.
-    public func cosignatures(log: String, by witness: String, limit: Int = 8) throws(StoreError) -> [(size: UInt64, line: String)] {
+    /// The newest cosignatures of `log` by `witness` (at most `limit`), newest first, each with
+    /// the note it is over when that is not the copy's (`keepCosignature`): a range of the
+    /// index read backwards, whatever else the log holds.
+    public func cosignatures(log: String, by witness: String, limit: Int = 8) throws(StoreError) -> [(size: UInt64, line: String, note: String?)] {
         do {
             return try gathered.read { db in
-                try Row.fetchAll(db, sql: "SELECT size, line FROM cosignatures WHERE log = ? AND witness = ? ORDER BY size DESC LIMIT ?",
-                                 arguments: [log, witness, limit]).map { (UInt64(max(0, $0["size"] as Int64)), $0["line"]) }
+                try Row.fetchAll(db, sql: "SELECT size, line, note FROM cosignatures WHERE log = ? AND witness = ? ORDER BY size DESC LIMIT ?",
+                                 arguments: [log, witness, limit]).map { (UInt64(max(0, $0["size"] as Int64)), $0["line"], $0["note"]) }
             }
         } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
     }

@@ -429,9 +429,16 @@ import Testing
         func reader(_ arguments: [String]) throws -> (body: String, status: Int) {
             try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key] + arguments)
         }
-        // Wales's checkpoint of size 5 as england holds it, submitted to uk from the size uk holds.
-        let note = try reader(["\(federation.api("england"))/v1/logs/wales/checkpoint"]).body
-        #expect(note.contains("\n5\n"), "\(note)")
+        // Wales's checkpoint of size 5 as england holds it, submitted to uk from the size uk holds,
+        // with a line claiming uk's witness key put first (as a hostile log could): it must not
+        // hide uk's own line from the peers.
+        let held5 = try reader(["\(federation.api("england"))/v1/logs/wales/checkpoint"]).body
+        #expect(held5.contains("\n5\n"), "\(held5)")
+        let ukVkey = ((try federation.get("england", "/v1/witnesses")["witnesses"] as! [[String: Any]]).first { $0["id"] as? String == "uk" }?["vkey"] as? String) ?? ""
+        let ukKeyID = try CosignatureVerifier(vkey: ukVkey).keyID
+        let junk = "\u{2014} quartet.ot-workforce.uk/uk/witness " + Data(ukKeyID + [UInt8](repeating: 7, count: 72)).base64EncodedString() + "\n"
+        let parts = held5.components(separatedBy: "\n\n")
+        let note = parts[0] + "\n\n" + junk + parts.dropFirst().joined(separator: "\n\n")
         let body = federation.root.appendingPathComponent("add.txt")
         func submit(old: Int, proof: [String]) throws -> (body: String, status: Int) {
             try Data(("old \(old)\n" + proof.map { $0 + "\n" }.joined() + "\n" + note).utf8).write(to: body)
@@ -446,9 +453,10 @@ import Testing
         let proof = try federation.get("england", "/v1/logs/wales/proofs/consistency?from=\(held)&to=5")["proof"] as! [String]
         answer = try submit(old: held, proof: proof)
         #expect(answer.status == 200 && answer.body.hasPrefix("\u{2014} quartet.ot-workforce.uk/uk/witness "), "\(answer)")
+        #expect(!answer.body.contains(junk))
         // uk serves what it cosigned, with its line; england keeps it within a refresh (5 s).
         let cosigned = try federation.get("uk", "/v1/witness/cosigned")
-        #expect((cosigned["notes"] as? [String])?.contains { $0.contains("\n5\n") && $0.contains("\u{2014} quartet.ot-workforce.uk/uk/witness ") } == true, "\(cosigned)")
+        #expect((cosigned["notes"] as? [String])?.contains { $0.contains("\n5\n") && $0.contains("\u{2014} quartet.ot-workforce.uk/uk/witness ") && !$0.contains(junk) } == true, "\(cosigned)")
         var shown = (body: "", status: 0)
         let reading = Date().addingTimeInterval(20)
         repeat {

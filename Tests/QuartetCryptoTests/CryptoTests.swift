@@ -147,6 +147,12 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o600)
         #expect(throws: RegularFile.WriteFailure.self) { try RegularFile.writeDurably(Array("two\n".utf8), to: path) }
         #expect(try RegularFile.readText(path, limit: 100) == "one\n")
+        // A new file with a copy a crash left beside it: the copy is removed, the file made whole.
+        let fresh = directory + "/fresh.pem"
+        try Data("half".utf8).write(to: URL(fileURLWithPath: fresh + ".partial"))
+        try RegularFile.writeDurably(Array("whole\n".utf8), to: fresh)
+        #expect(try RegularFile.readText(fresh, limit: 100) == "whole\n")
+        #expect(!FileManager.default.fileExists(atPath: fresh + ".partial"))
         // A copy a crash left beside it, made a link to elsewhere by whoever could: removed, not followed.
         let elsewhere = directory + "/elsewhere"
         try Data("untouched\n".utf8).write(to: URL(fileURLWithPath: elsewhere))

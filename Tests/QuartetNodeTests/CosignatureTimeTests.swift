@@ -73,6 +73,31 @@ import Testing
         #expect(check(500, "the witness cannot store its state\n").isFailure)
     }
 
+    /// A line read from a witness or a log's node is kept with the note it is over when the copy
+    /// holds another note of the same tree at that size (a log can sign two, at other times), so
+    /// `?cosigned-by` serves it over the note it verifies against; over the copy's own note,
+    /// nothing more is kept; a note no trusted key signed is not kept at all.
+    @Test func aLineIsKeptWithItsNoteWhenTheCopyHoldsAnotherOfTheSameTree() throws {
+        let origin = "example.org/wales"
+        let key = try NoteSigner(name: origin, key: Ed25519PrivateKey())
+        let root = try Hash([UInt8](repeating: 9, count: 32))
+        let copy = try key.sign(Checkpoint(origin: origin, size: 5, root: root, timeMillis: 1_000))
+        let other = try key.sign(Checkpoint(origin: origin, size: 5, root: root, timeMillis: 2_000))
+        let stranger = try NoteSigner(name: origin, key: Ed25519PrivateKey())
+        // The copy's own note (with more lines beside the log's): nothing to keep with the line.
+        let withLines = SignedNote(text: copy.text, signatures: copy.signatures + (try stranger.sign(text: copy.text)).signatures)
+        let same = try #require(OtherCosignatures.noteKept(withLines, verifiedBy: [key.verifier], copyNote: copy.serialized))
+        #expect(same.checkpoint.size == 5 && same.note == nil)
+        // Another note of the same tree: kept, with the log's line alone.
+        let kept = try #require(OtherCosignatures.noteKept(SignedNote(text: other.text, signatures: (try stranger.sign(text: other.text)).signatures + other.signatures),
+                                                           verifiedBy: [key.verifier], copyNote: copy.serialized))
+        #expect(kept.note == other.serialized)
+        // No note held at that size: kept with the line too.
+        #expect(OtherCosignatures.noteKept(other, verifiedBy: [key.verifier], copyNote: nil)?.note == other.serialized)
+        // Signed by no trusted key.
+        #expect(OtherCosignatures.noteKept(try stranger.sign(text: other.text), verifiedBy: [key.verifier], copyNote: copy.serialized) == nil)
+    }
+
     @Test func theDefaultQuorumIsAMajority() {
         #expect([1, 2, 3, 4, 5].map(WitnessPolicy.majority(of:)) == [1, 2, 2, 3, 3])
     }
