@@ -106,6 +106,35 @@ import Testing
 
     /// Every 1,000 cosignatures kept, the log just kept drops those 100,000 sizes or more below
     /// it; the newest and other logs' stay.
+    /// A cosignatures file from before lines were kept with their note gains the column at
+    /// start, its rows kept; a line kept with a note is served with it (`cosignatures(log:by:)`)
+    /// and not over the copy's note (`cosignatures(log:size:)`).
+    @Test func anOlderCosignaturesFileGainsTheNoteColumnAndLinesKeepTheirNote() throws {
+        let url = try TestKit.temporaryDirectory("witness")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let directory = DataDirectory(path: url.path)
+        try FileManager.default.createDirectory(at: url.appendingPathComponent("witness"), withIntermediateDirectories: true)
+        do {
+            let old = try DatabaseQueue(path: url.appendingPathComponent("witness/cosignatures.sqlite").path)
+            try old.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE cosignatures (log TEXT NOT NULL, size INTEGER NOT NULL, witness TEXT NOT NULL, line TEXT NOT NULL,
+                        time INTEGER NOT NULL, PRIMARY KEY (log, size, witness)) WITHOUT ROWID;
+                    INSERT INTO cosignatures VALUES ('wales', 3, 'uk', 'old line', 1);
+                    """)
+            }
+        }
+        let store = try WitnessStore(directory)
+        #expect(try store.cosignatures(log: "wales", size: 3)["uk"]?.line == "old line")
+        try store.keepCosignature(log: "wales", size: 4, witness: "uk", line: "line over another note", time: 2, note: "the note\n")
+        let byUK = try store.cosignatures(log: "wales", by: "uk")
+        #expect(byUK.map(\.size) == [4, 3])
+        #expect(byUK.first?.note == "the note\n" && byUK.last?.note == nil)
+        #expect(try store.cosignatures(log: "wales", size: 4).isEmpty)
+        // Opened again: the column is there already.
+        _ = try WitnessStore(directory)
+    }
+
     @Test func keptCosignaturesArePrunedPerLogByRange() throws {
         let url = try TestKit.temporaryDirectory("witness")
         defer { try? FileManager.default.removeItem(at: url) }
