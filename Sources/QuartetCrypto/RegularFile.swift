@@ -66,6 +66,30 @@ public enum RegularFile {
         return Array(bytes.prefix(count))
     }
 
+    /// Opens the regular file at `path` to append to it (created with `mode` when `create` and
+    /// it is not there), never through a symlink (ELOOP) and never a FIFO, device or directory
+    /// (ENXIO for a FIFO no one reads, else EINVAL): a planted FIFO would block the open, and
+    /// the writes of whoever holds a lock meanwhile. The descriptor (blocking), or -1 with
+    /// `errno` set.
+    public static func openForAppending(_ path: String, create: Bool, mode: mode_t = 0o600) -> Int32 {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), mode)
+        guard fd >= 0 else { return -1 }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            errno = EINVAL
+            return -1
+        }
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0 else {
+            let code = errno
+            close(fd)
+            errno = code
+            return -1
+        }
+        return fd
+    }
+
     /// Why `writeDurably` could not make a file: the path and the system's reason.
     public struct WriteFailure: Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -75,17 +99,19 @@ public enum RegularFile {
     /// others, even briefly), never through a symlink, over an existing file only when
     /// `replacing`, and flushed to the disk with its directory entry before it returns: keys and
     /// the small files beside them, which a power cut must not leave empty or missing. The bytes
-    /// are written beside it first (`.partial`; a copy a crash left there is removed, never
-    /// written through) and then linked into place (refused if a file is there) or, replacing,
+    /// are written beside it first (`.partial-` and a random name of its own, so two writers
+    /// never share one) and then linked into place (refused if a file is there; on a file
+    /// system without hard links, such as FAT, renamed once nothing is there) or, replacing,
     /// renamed over it: a crash leaves the old file or the new one, never a part of either, and
     /// never a partial file where a later write would refuse to go.
     public static func writeDurably(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, replacing: Bool = false) throws(WriteFailure) {
         func failure(_ what: String, _ at: String, _ code: Int32 = errno) -> WriteFailure {
             WriteFailure(description: "cannot \(what) \(at): \(String(cString: strerror(code)))")
         }
-        if !replacing, access(path, F_OK) == 0 { throw failure("create", path, EEXIST) }
-        let partial = path + ".partial"
-        if unlink(partial) != 0, errno != ENOENT { throw failure("remove", partial) }
+        var existing = stat()
+        if !replacing, lstat(path, &existing) == 0 { throw failure("create", path, EEXIST) }
+        guard let random = try? SecureRandom.bytes(count: 8) else { throw failure("name a file beside", path, EAGAIN) }
+        let partial = path + ".partial-" + random.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
         let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw failure("create", partial) }
         var placed = false
@@ -110,8 +136,16 @@ public enum RegularFile {
             guard rename(partial, path) == 0 else { throw failure("replace", path) }
         } else {
             // A link, not a rename: a file that appeared at `path` meanwhile is not replaced.
-            guard link(partial, path) == 0 else { throw failure("create", path) }
-            unlink(partial)
+            if link(partial, path) != 0 {
+                let code = errno
+                guard [EPERM, EOPNOTSUPP, ENOSYS].contains(code) else { throw failure("create", path, code) }
+                // No hard links here: renamed, after the check a link would have made.
+                var info = stat()
+                guard lstat(path, &info) != 0 else { throw failure("create", path, EEXIST) }
+                guard rename(partial, path) == 0 else { throw failure("create", path) }
+            } else {
+                unlink(partial)
+            }
         }
         placed = true
         // The directory entry too: without it a power cut can lose the file whole.

@@ -126,8 +126,7 @@ final class OtherCosignatures: Sendable {
         // Every member's witness, the log's own node's too (served on, not counted as one of
         // the log's witnesses: a policy of every log counts it).
         for witness in federation.members where newest[witness.id].map({ checkpoint.size >= $0.size }) ?? true {
-            guard let verifier = witness.witness, let line = note.signatures.first(where: verifier.owns),
-                  let time = try? verifier.verify(line, body: note.text),
+            guard let verifier = witness.witness, let (line, time) = Self.verifiedLine(note, by: verifier),
                   WitnessCollector.dateRefusal(time, signedMillis: checkpoint.timeMillis) == nil else { continue }
             do { try store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: line.line, time: time, note: over.note) } catch { keptAll = false }
         }
@@ -158,10 +157,8 @@ final class OtherCosignatures: Sendable {
             guard let note = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: note.text),
                   let log = federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(claimed.origin.utf8) && $0.id != member.id }),
                   let info = try? ledger.log(named: log.log) else { continue }
-            // Every line under the witness's key is tried (a log can submit lines claiming it).
-            guard let (line, time) = note.signatures.lazy.filter(verifier.owns).compactMap({ line in
-                (try? verifier.verify(line, body: note.text)).map { (line, $0) }
-            }).first, WitnessCollector.dateRefusal(time, signedMillis: claimed.timeMillis) == nil else { continue }
+            guard let (line, time) = Self.verifiedLine(note, by: verifier),
+                  WitnessCollector.dateRefusal(time, signedMillis: claimed.timeMillis) == nil else { continue }
             guard let held = try? ledger.root(info, size: claimed.size) else {
                 // Not held here yet: read again next time.
                 keptAll = false
@@ -181,6 +178,18 @@ final class OtherCosignatures: Sendable {
         }
         if keptAll { lastWitnessRead.withLockedValue { $0[member.id] = body } }
     }
+
+    /// The first of `note`'s lines under `verifier`'s key that verifies, and its time, of at most
+    /// `linesTried` lines claiming that key: a line put before the real one (anyone may add
+    /// lines to a note they pass on) does not hide it, and a note full of them costs at most
+    /// that many checks.
+    static func verifiedLine(_ note: SignedNote, by verifier: CosignatureVerifier) -> (SignedNote.Signature, UInt64)? {
+        note.signatures.lazy.filter(verifier.owns).prefix(linesTried).compactMap { line in
+            (try? verifier.verify(line, body: note.text)).map { (line, $0) }
+        }.first
+    }
+
+    static let linesTried = 2
 
     /// The checkpoint `note` signs under one of `keys`, and the note to keep with lines over it:
     /// nil when it is the copy's own note at that size (`copyNote`, compared byte for byte), else

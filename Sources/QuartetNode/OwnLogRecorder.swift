@@ -429,10 +429,11 @@ final class OwnLogRecorder: Sendable {
     /// `finish` (a durable line is synced there, outside `journalLock`: a purge's fsyncs must
     /// not hold up the engine's records), or nil if it could not be written.
     private func writeJournal(_ line: String) -> Int32? {
-        var fd = open(journal.path, O_WRONLY | O_APPEND)
+        // A regular file, never through a link nor a planted FIFO.
+        var fd = RegularFile.openForAppending(journal.path, create: false)
         let created = fd < 0 && errno == ENOENT
         if created {
-            fd = open(journal.path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            fd = RegularFile.openForAppending(journal.path, create: true)
             journalEntrySynced.withLockedValue { $0 = false }
         }
         guard fd >= 0 else {

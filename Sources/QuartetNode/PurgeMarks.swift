@@ -65,7 +65,7 @@ final class PurgeMarks: Sendable {
     /// at the next start).
     func markDone(_ key: String) {
         guard Self.isKey(Substring(key)), done.withLockedValue({ $0.insert(key).inserted }) else { return }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0o600)
+        let fd = RegularFile.openForAppending(path, create: true)
         guard fd >= 0 else {
             logger.warning("cannot note a finished purge", metadata: ["file": "\(path)", "errno": "\(errno)"])
             return

@@ -118,7 +118,7 @@ final class WitnessRecall: Sendable {
     private func learn(_ text: String, log: Federation.Member, from peer: String, mine: CosignatureVerifier, marked: Bool,
                        witness: WitnessService, ledger: LedgerStore, logger: Logger) -> Bool {
         guard let note = try? SignedNote(parsing: text), let size = (try? Checkpoint(parsing: note.text))?.size,
-              let line = note.signatures.first(where: mine.owns), let time = try? mine.verify(line, body: note.text) else { return !marked }
+              let (_, time) = OtherCosignatures.verifiedLine(note, by: mine) else { return !marked }
         let info = try? ledger.log(named: log.log)
         let keys = WitnessService.trustedKeys(log, size: size, ledger: ledger, info: info)
         guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first else { return !marked }

@@ -248,8 +248,8 @@ final class WitnessService: Sendable {
     /// What this witness last cosigned of each other member's log, as signed notes carrying its
     /// cosignature line, made again at the time it carried (signatures are deterministic: the
     /// line it gave, or for a state raised by a peer's word, one dated no earlier). Each note
-    /// is the checkpoint's text, the lines of the log's key name that came with it (at most
-    /// `logLinesServed`: a log cannot pad the answer with lines of other names, or bury this
+    /// is the checkpoint's text, the lines of the keys the log may sign that size with (at most
+    /// `logLinesServed`: a log cannot pad the answer with lines of other keys, or bury this
     /// witness's line under lines claiming its key) and this witness's line last. Nil while it
     /// does not witness (a lost state says nothing). Peers keep the lines (`OtherCosignatures`):
     /// what it cosigned is then known beyond the log's own node, which could withhold it.
@@ -259,12 +259,19 @@ final class WitnessService: Sendable {
         let federation = live.federation
         let generation = store.latestGeneration
         if let made = cosignedMade.withLockedValue({ $0 }), made.generation == generation, made.federation == federation.version { return made.notes }
-        let others = Set(federation.members.compactMap { $0.id == me ? nil : $0.verifier.name })
         var notes: [String] = []
-        for (origin, latest, timeMillis) in try store.allLatest() where others.contains(origin) {
-            guard let line = try? signer.cosign(body: latest.note.text, time: timeMillis / 1000) else { continue }
-            let logLines = latest.note.signatures.filter { $0.keyName.utf8.elementsEqual(origin.utf8) }.prefix(Self.logLinesServed)
-            notes.append(SignedNote(text: latest.note.text, signatures: Array(logLines) + [line]).serialized)
+        for (origin, latest, timeMillis) in try store.allLatest() {
+            guard let member = federation.members.first(where: { $0.id != me && $0.verifier.name.utf8.elementsEqual(origin.utf8) }),
+                  let line = try? signer.cosign(body: latest.note.text, time: timeMillis / 1000) else { continue }
+            // The line of each key the log may sign this size with (the one the witness checked
+            // comes first for its key: Go's rule), nothing else the submitter added.
+            let keys = Self.trustedKeys(member, size: latest.size, ledger: ledger, info: try? ledger.log(named: member.log))
+            var logLines: [SignedNote.Signature] = []
+            for key in keys {
+                guard let mine = key.originOnly(latest.note).signatures.first, !logLines.contains(mine) else { continue }
+                logLines.append(mine)
+            }
+            notes.append(SignedNote(text: latest.note.text, signatures: Array(logLines.prefix(Self.logLinesServed)) + [line]).serialized)
         }
         cosignedMade.withLockedValue { $0 = (generation, federation.version, notes) }
         return notes

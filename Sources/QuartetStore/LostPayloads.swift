@@ -27,8 +27,10 @@ extension DataDirectory {
     /// Appends `indices` of `log` to the record.
     public func recordLostPayloads(log: String, indices: [UInt64]) throws(StoreError) {
         guard !indices.isEmpty else { return }
-        let fd = open(lostPayloadsPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError(.io, "cannot open \(lostPayloadsPath): \(String(cString: strerror(errno)))") }
+        // A regular file, never through a link nor a planted FIFO (this runs inside the store's
+        // write transaction: a blocked open would hold the writer).
+        let fd = RegularFile.openForAppending(lostPayloadsPath, create: true)
+        guard fd >= 0 else { throw StoreError(.io, "cannot open \(lostPayloadsPath) (a regular file, not a link): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let bytes = Array(indices.map { "\(log) \($0)\n" }.joined().utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

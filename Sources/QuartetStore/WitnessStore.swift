@@ -350,7 +350,7 @@ public final class WitnessStore: Sendable {
                 arguments.append(limit)
                 for row in try Row.fetchAll(db, sql: """
                     SELECT size, group_concat(witness, ' ') AS witnesses, MAX(time) AS time FROM cosignatures
-                    WHERE log = ?\(others) GROUP BY size ORDER BY size DESC LIMIT ?
+                    WHERE log = ? AND note IS NULL\(others) GROUP BY size ORDER BY size DESC LIMIT ?
                     """, arguments: StatementArguments(arguments)) {
                     let names = (row["witnesses"] as String? ?? "").split(separator: " ").map(String.init).sorted()
                     out.append((UInt64(row["size"] as Int64), names, UInt64(row["time"] as Int64)))

@@ -83,6 +83,6 @@ import Yams
                 }
             }
         }
-        #expect(exercised == 30, "documented operations exercised: \(exercised)")
+        #expect(exercised == 31, "documented operations exercised: \(exercised)")
     }
 }

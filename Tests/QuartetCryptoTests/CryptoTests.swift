@@ -135,8 +135,8 @@ private func unhex(_ s: String) -> [UInt8] {
     }
 
     /// A durable write creates with the mode asked and refuses to go over a file or through a
-    /// symlink unless replacing; replacing renames a finished copy over the old file (a copy a
-    /// crash left beside it is not written through), and leaves no copy behind.
+    /// symlink unless replacing; replacing renames a finished copy over the old file; a file a
+    /// user left beside it under the old fixed name is not touched, and no copy is left behind.
     @Test func aDurableWriteReplacesWholeAndNeverThroughALink() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("durable-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -147,13 +147,7 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o600)
         #expect(throws: RegularFile.WriteFailure.self) { try RegularFile.writeDurably(Array("two\n".utf8), to: path) }
         #expect(try RegularFile.readText(path, limit: 100) == "one\n")
-        // A new file with a copy a crash left beside it: the copy is removed, the file made whole.
-        let fresh = directory + "/fresh.pem"
-        try Data("half".utf8).write(to: URL(fileURLWithPath: fresh + ".partial"))
-        try RegularFile.writeDurably(Array("whole\n".utf8), to: fresh)
-        #expect(try RegularFile.readText(fresh, limit: 100) == "whole\n")
-        #expect(!FileManager.default.fileExists(atPath: fresh + ".partial"))
-        // A copy a crash left beside it, made a link to elsewhere by whoever could: removed, not followed.
+        // A link beside it, where the old fixed name for the copy was: neither followed nor removed.
         let elsewhere = directory + "/elsewhere"
         try Data("untouched\n".utf8).write(to: URL(fileURLWithPath: elsewhere))
         #expect(symlink(elsewhere, path + ".partial") == 0)
@@ -161,14 +155,45 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect(try RegularFile.readText(path, limit: 100) == "two\n")
         #expect(try RegularFile.readText(elsewhere, limit: 100) == "untouched\n")
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o640)
-        #expect(!FileManager.default.fileExists(atPath: path + ".partial"))
-        // A symlink where the file goes: refused when creating, replaced (not followed) when replacing.
-        let link = directory + "/link.pem"
-        #expect(symlink(elsewhere, link) == 0)
+        // A symlink where the file goes, dangling or not: refused when creating, replaced (not
+        // followed) when replacing.
+        let link = directory + "/link.pem", dangling = directory + "/dangling.pem"
+        #expect(symlink(elsewhere, link) == 0 && symlink(directory + "/nothing", dangling) == 0)
         #expect(throws: RegularFile.WriteFailure.self) { try RegularFile.writeDurably(Array("three\n".utf8), to: link) }
+        #expect(throws: RegularFile.WriteFailure.self) { try RegularFile.writeDurably(Array("three\n".utf8), to: dangling) }
+        #expect(!FileManager.default.fileExists(atPath: directory + "/nothing"))
         try RegularFile.writeDurably(Array("three\n".utf8), to: link, replacing: true)
         #expect(try RegularFile.readText(elsewhere, limit: 100) == "untouched\n")
         #expect(try RegularFile.readText(link, limit: 100, followSymlinks: false) == "three\n")
+        // No copy is left beside any of them.
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".partial-") }
+        #expect(left.isEmpty, "\(left)")
+    }
+
+    /// A record appended to is a regular file: a planted link is not followed and a planted
+    /// FIFO is refused at once (it would block the open, and whoever holds a lock meanwhile).
+    @Test func anAppendOpensNoLinkAndNoFIFO() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("append-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let record = directory + "/record"
+        #expect(RegularFile.openForAppending(record, create: false) < 0 && errno == ENOENT)
+        let fd = RegularFile.openForAppending(record, create: true)
+        #expect(fd >= 0)
+        #expect(write(fd, "a\n", 2) == 2)
+        close(fd)
+        let again = RegularFile.openForAppending(record, create: false)
+        #expect(again >= 0 && write(again, "b\n", 2) == 2)
+        close(again)
+        #expect(try RegularFile.readText(record, limit: 100) == "a\nb\n")
+        let target = directory + "/target", link = directory + "/link", fifo = directory + "/fifo"
+        try Data().write(to: URL(fileURLWithPath: target))
+        #expect(symlink(target, link) == 0 && mkfifo(fifo, 0o600) == 0)
+        #expect(RegularFile.openForAppending(link, create: true) < 0 && errno == ELOOP)
+        // (A FIFO with no reader refuses a non-blocking writer outright: ENXIO; with one, EINVAL.)
+        let refused = RegularFile.openForAppending(fifo, create: true), code = errno
+        #expect(refused < 0 && (code == ENXIO || code == EINVAL), "\(refused) \(code)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: target)).isEmpty)
     }
 
     @Test func pemRoundTrip() throws {
