@@ -25,8 +25,8 @@ struct OwnLogSync: Sendable {
     /// largest: the node holds them all before it opens, whether the peer is connected or not.
     var claims: [String: UInt64] = [:]
     /// Per claimant, rounds that ended with the claim above what is held and the claimant
-    /// asked without answering (its request still out, or answered `unavailable`) or not
-    /// connected. At `claimRounds` its claim is dropped for the rest of the sync, and it is not
+    /// asked without giving (its request still out, answered `unavailable`, or answered in the
+    /// round with nothing new: old news clears a request as an answer does) or not connected. At `claimRounds` its claim is dropped for the rest of the sync, and it is not
     /// asked for the own log again: a peer that claims and never gives cannot hold the node,
     /// nor keep the request from a peer that would give.
     var strikes: [String: Int] = [:]
@@ -37,6 +37,8 @@ struct OwnLogSync: Sendable {
     /// Peers asked for the own log during the sync: a late answer of theirs after it is old
     /// news, not a peer writing this node's log.
     var asked: Set<String> = []
+    /// Peers asked for the own log since the last round ended.
+    var askedInRound: Set<String> = []
     static let claimRounds = 3
 
     /// The largest claim still counted.
@@ -114,10 +116,16 @@ extension Replicator {
         let own = settings.ownLog
         let held = heads[own]?.size ?? 0
         // The first round, or one in which the tail grew, strikes nobody.
-        defer { ownSync.heldAtRoundEnd = held }
+        let asked = ownSync.askedInRound
+        defer {
+            ownSync.heldAtRoundEnd = held
+            ownSync.askedInRound = []
+        }
         guard let before = ownSync.heldAtRoundEnd, held <= before else { return }
         for (peer, size) in ownSync.claims.sorted(by: { $0.key < $1.key }) where size > held && !ownSync.dropped.contains(peer) {
-            let gaveNothing = peerState(peer).map { !$0.connected || $0.requestOut || $0.withheld } ?? true
+            // Asked in a round in which nothing was added: whatever it answered (old news, a
+            // batch that did not fit) gave nothing; a claimant never asked is not blamed.
+            let gaveNothing = peerState(peer).map { !$0.connected || $0.requestOut || $0.withheld || asked.contains(peer) } ?? true
             guard gaveNothing else { continue }
             ownSync.strikes[peer, default: 0] += 1
             if ownSync.strikes[peer]! >= OwnLogSync.claimRounds { ownSync.dropped.insert(peer) }

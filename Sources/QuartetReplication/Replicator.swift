@@ -599,7 +599,10 @@ public struct Replicator: Sendable {
             target = chosen
         }
         peers[target]!.requested[log] = from
-        if log == settings.ownLog && !ownSync.synced { ownSync.asked.insert(target) }
+        if log == settings.ownLog && !ownSync.synced {
+            ownSync.asked.insert(target)
+            ownSync.askedInRound.insert(target)
+        }
         return [.send(peer: target, .request(log: log, from: from))]
     }
 

@@ -307,6 +307,36 @@ import Testing
         #expect(replicator.ownSync.dropped == ["b"])
     }
 
+    /// The same claimant answering each request with old news (a real batch of the own log the
+    /// node holds already, under a note it checked): an answer that clears the request but adds
+    /// nothing is giving nothing, so it holds the node no longer than silence would.
+    @Test func aClaimantAnsweringWithOldNewsHoldsTheNodeOnlyForAFewRoundsOfAsking() throws {
+        let sim = try Self.restored(sync: true)
+        var replicator = sim.nodes["a"]!.replicator
+        let own = try #require(sim.nodes["b"]!.logs["a"])
+        let oldNews = Message.entries(Batch(log: "a", from: 0, note: try #require(own.checkpoints[10]), entries: own.entries[0..<10].map(WireEntry.init)))
+        for _ in 0..<5 { _ = replicator.tick() }
+        _ = replicator.connected("b")
+        _ = replicator.received(.hello(version: ProtocolLimits.version, node: "b", federation: "sim"), from: "b")
+        let forger = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey())
+        let fake = Checkpoint(origin: Simulation.origin + "a", size: 1_000, root: Hash.emptyTree, timeMillis: 1)
+        let head = Message.heads([Message.Head(log: "a", note: try forger.sign(fake).serialized)])
+        let asked = replicator.received(head, from: "b")
+        #expect(asked.contains { if case .send("b", .request(log: "a", from: 10)) = $0 { return true }; return false })
+        func opened(_ directives: [Directive]) -> Bool { directives.contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false } }
+        for round in 1..<OwnLogSync.claimRounds {
+            _ = replicator.received(oldNews, from: "b")
+            #expect(replicator.peerState("b")?.requestOut == false, "round \(round): old news clears the request")
+            #expect(!opened(replicator.tick()), "round \(round)")
+            _ = replicator.received(head, from: "b")
+            #expect(!replicator.ownLogStatus.synced)
+        }
+        _ = replicator.received(oldNews, from: "b")
+        #expect(opened(replicator.tick()))
+        #expect(replicator.ownSync.dropped == ["b"])
+        #expect(replicator.ownLogStatus.held == 10)
+    }
+
     /// A copy rotated offline after it was restored (its rotation at index 3 never reached the
     /// peers): the peers' longer log is signed by the key the copy rotated away from, and not
     /// by the key it rotated to. From as many witnesses as must answer (2 of 4) that is another
