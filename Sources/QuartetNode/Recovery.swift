@@ -68,9 +68,11 @@ public enum Recovery {
     /// starts it over.
     static let markerName = "RECOVERING"
 
-    /// Whether `dataDirectory` is a recovery that did not finish.
+    /// Whether `dataDirectory` is a recovery that did not finish: anything at the marker's name,
+    /// a link too (`lstat`: a dangling link must not hide the mark, as `CopyMarkers` checks).
     public static func isUnfinished(_ dataDirectory: String) -> Bool {
-        FileManager.default.fileExists(atPath: URL(fileURLWithPath: dataDirectory).appendingPathComponent(markerName).path)
+        var info = stat()
+        return lstat(URL(fileURLWithPath: dataDirectory).appendingPathComponent(markerName).path, &info) == 0
     }
 
     /// The recovery still running into `dataDirectory`, by the process id its marker names: a

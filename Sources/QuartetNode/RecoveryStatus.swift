@@ -77,7 +77,11 @@ public struct RecoveryWatch: Sendable {
         } else {
             ownCompleteSince = now
         }
-        let moved = "\(status.heard) \(status.held) \(status.ownSynced) \(status.filledFrom.values.reduce(0, +))"
+        // Progress on the own log only (answers about it, its entries, its payloads): while it is
+        // short, another member appending to its own log must not keep a stuck recovery running
+        // past the wait (and once it is whole the wait above bounds the rest).
+        let ownHeld = status.logs.filter(\.own).map(\.held).reduce(0, +)
+        let moved = "\(status.heard) \(ownHeld) \(status.ownSynced) \(status.filledFrom.values.reduce(0, +))"
         if moved != last {
             last = moved
             lastProgress = now

@@ -75,6 +75,9 @@ struct RecoverCommand: AsyncParsableCommand {
         let stopped: Bool
         do {
             (status, stopped) = try await recover(configuration, logger: logger)
+        } catch let error as NotStopped {
+            // Failed, and the node may still be writing: nothing is removed under it.
+            throw CLIError("\(error.reason); the recovering node did not stop within 30 s, so \(configuration.dataDirectory) stays marked as an unfinished recovery (serve refuses it): end this process and run recover again")
         } catch {
             Recovery.discard(configuration, created: created)
             throw CLIError("\(error) (nothing is kept in \(configuration.dataDirectory); run recover again once peers are reachable)")
@@ -125,9 +128,15 @@ struct RecoverCommand: AsyncParsableCommand {
         let stopped = ended.withLockedValue { $0 }
         if stopped {
             do { try await task.value } catch { logger.warning("the node reported an error while stopping", metadata: ["error": "\(error)"]) }
+        } else if case .failure(let error) = result {
+            // A failure must not discard a directory the node may still write to.
+            throw NotStopped(reason: "\(error)")
         }
         return (try result.get(), stopped)
     }
+
+    /// The recovery failed and the node did not stop in time.
+    struct NotStopped: Error { var reason: String }
 
     /// Reads a PEM private key file, bounded (a key is a few hundred bytes).
     static func readKey(_ path: String) throws -> Ed25519PrivateKey {

@@ -1,3 +1,4 @@
+import Foundation
 @testable import QuartetNode
 import Testing
 
@@ -65,6 +66,31 @@ import Testing
         for ms in stride(from: 0, to: 5_000, by: 100) { #expect(late.next(asking, now: Self.at(ms)) == .wait) }
         for ms in stride(from: 5_000, through: 10_000, by: 100) { #expect(late.next(wholeStatus, now: Self.at(ms)) == .wait) }
         #expect(late.next(wholeStatus, now: Self.at(10_100)) == .finished)
+    }
+
+    /// The own log stuck short while another member's log grows at every poll: the other log's
+    /// progress does not keep the recovery running; it fails after the wait, naming the own log.
+    @Test func anotherLogGrowingDoesNotKeepAStuckRecoveryRunning() {
+        var watch = RecoveryWatch(limit: .seconds(10), now: Self.at(0))
+        var last: (Int, RecoveryWatch.Decision) = (0, .wait)
+        for poll in 0...200 {
+            let held = UInt64(378 + poll)
+            last = (poll * 100, watch.next(Self.status(own: (100, 500), other: (held, held)), now: Self.at(poll * 100)))
+            if last.1 != .wait { break }
+        }
+        #expect(last.0 == 10_100)
+        if case .failed(let reason) = last.1 { #expect(reason.contains("wales 100 of 500"), "\(reason)") } else { Issue.record("\(last.1)") }
+    }
+
+    /// A recovery's marker is found whatever is at its name: a dangling link there (a copied or
+    /// tampered directory) must not pass for a finished recovery.
+    @Test func aMarkerThatIsADanglingLinkStillMarksTheDirectoryUnfinished() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recovering-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(!Recovery.isUnfinished(directory.path))
+        #expect(symlink(directory.appendingPathComponent("nowhere").path, directory.appendingPathComponent(Recovery.markerName).path) == 0)
+        #expect(Recovery.isUnfinished(directory.path))
     }
 
     /// Progress on a short own log keeps the recovery waiting however long it takes; the own log
