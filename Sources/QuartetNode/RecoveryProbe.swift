@@ -62,9 +62,12 @@ public enum RecoveryProbe {
                 deadline.cancel()
                 channel.close(promise: nil)
             }
-            let heads = try await promise.futureResult.get()
+            // One head per log the federation lists (the last of each, as the replicator keeps
+            // them): a frame of thousands of one log's heads costs one check, and one problem.
+            var last: [String: Message.Head] = [:]
+            for head in try await promise.futureResult.get() where plan.federation.members.contains(where: { $0.log == head.log }) { last[head.log] = head }
             var answer = Answer(peer: member.id, sizes: [:])
-            for head in heads {
+            for head in last.values.sorted(by: { $0.log < $1.log }) {
                 guard let owner = plan.federation.members.first(where: { $0.log == head.log }) else { continue }
                 // The pinned key, or the current key the file names after a rotation (each unless
                 // revoked at or below the checkpoint's size).

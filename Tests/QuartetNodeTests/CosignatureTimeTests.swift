@@ -98,6 +98,22 @@ import Testing
         #expect(OtherCosignatures.noteKept(try stranger.sign(text: other.text), verifiedBy: [key.verifier], copyNote: copy.serialized) == nil)
     }
 
+    /// A witness's line is found behind a line claiming its key (anyone passing a note on may add
+    /// one), but only among the first `linesTried` such lines: a note full of them costs that many
+    /// checks, no more.
+    @Test func aWitnessLineIsFoundBehindAJunkLineOfItsKeyWithinTheLinesTried() throws {
+        let text = "example.org/wales\n5\n" + (try Hash([UInt8](repeating: 2, count: 32))).base64 + "\n"
+        let witness = try CosignatureSigner(name: "example.org/uk/witness", key: Ed25519PrivateKey())
+        let real = try witness.cosign(body: text, time: 1_764_000_000)
+        var junk = real
+        junk.signature[20] ^= 0xFF
+        func found(_ lines: [SignedNote.Signature]) -> UInt64? { OtherCosignatures.verifiedLine(SignedNote(text: text, signatures: lines), by: witness.verifier)?.1 }
+        #expect(found([real]) == 1_764_000_000)
+        #expect(found([junk, real]) == 1_764_000_000)
+        #expect(found([junk]) == nil)
+        #expect(found(Array(repeating: junk, count: OtherCosignatures.linesTried) + [real]) == nil)
+    }
+
     @Test func theDefaultQuorumIsAMajority() {
         #expect([1, 2, 3, 4, 5].map(WitnessPolicy.majority(of:)) == [1, 2, 2, 3, 3])
     }
