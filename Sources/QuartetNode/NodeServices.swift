@@ -71,9 +71,14 @@ final class Purger: Sendable {
     }
 
     private func ended(_ state: AgreementState, now: UInt64) {
-        guard let reason = state.ended(by: now) else { return }
         // By entry: a withdrawn copy of an id, or one signed again under it, is handled apart.
         let key = PurgeMarks.key(state)
+        guard let reason = state.ended(by: now) else {
+            // In force (again: its labels returned to their owner, or a clock that ran past its
+            // end set right): its next end is purged again, not skipped as done.
+            if handled.withLockedValue({ $0.remove(key) != nil }) || marks?.contains(key) == true { marks?.forget(key) }
+            return
+        }
         guard marks?.contains(key) != true, handled.withLockedValue({ $0.insert(key).inserted }) else { return }
         DispatchQueue.global().async {
             let first = self.purge(state, reason: reason)

@@ -165,7 +165,7 @@ final class OwnLogRecorder: Sendable {
     /// At most this many entries in one purge record: ~700 KB of JSON at the largest indices,
     /// inside an entry's 1 MiB (a purge of a few hundred thousand entries as one record could
     /// never be appended, and would block every record after it).
-    static let maxEntriesPerPurgeRecord = 40_000
+    static let maxEntriesPerPurgeRecord = Policy.maxEntriesPerPurgeRecord
 
     /// A purge is about to clear at most the entries of `record` (those it found held): journalled
     /// durably before its commit, so a stop between the commit and `recordPurge` still leaves
@@ -468,7 +468,7 @@ final class OwnLogRecorder: Sendable {
     /// (a second's disclosures of a log alternating restricted and public entries can hold
     /// tens of thousands of ranges; one record too large for an entry would block every
     /// record after it, retried for ever).
-    static let maxRangesPerRecord = 10_000
+    static let maxRangesPerRecord = Policy.maxRangesPerDisclosureRecord
 
     /// The records of one pending disclosure: one, or one per `maxRangesPerRecord` ranges, each
     /// counting the payloads of its own ranges (the first takes what the count holds beyond them).

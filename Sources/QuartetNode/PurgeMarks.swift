@@ -61,6 +61,19 @@ final class PurgeMarks: Sendable {
 
     var count: Int { done.withLockedValue { $0.count } }
 
+    /// Forgets `key` (its agreement is in force again: a label returned to its owner, a clock
+    /// that had run past `valid-until` set right), in memory and in the file, so its next end
+    /// is purged again. The file is written again whole, beside and renamed over (a failure is
+    /// logged: the key would be read back at the next start, and that end not purged there).
+    func forget(_ key: String) {
+        guard let left = done.withLockedValue({ marks -> Set<String>? in marks.remove(key) == nil ? nil : marks }) else { return }
+        let text = left.sorted().map { $0 + "\n" }.joined()
+        do { try RegularFile.writeDurably(Array(text.utf8), to: path, replacing: true) } catch {
+            logger.error("cannot forget a finished purge of an agreement in force again; its next end may not be purged at the next start",
+                         metadata: ["file": "\(path)", "key": "\(key)", "error": "\(error)"])
+        }
+    }
+
     /// Marks `key` done, in memory and in the file (a failure to write is logged: a scan again
     /// at the next start).
     func markDone(_ key: String) {

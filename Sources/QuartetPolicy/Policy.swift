@@ -106,6 +106,10 @@ public struct Policy: Sendable {
                       let agreement = o["agreement"] as? String, let time = o["time"] as? String else {
                     return ignore(log, index, "disclosure record: expected {log, ranges, count, recipient, agreement, time}")
                 }
+                // No larger than a writer makes them (each node keeps every record in memory).
+                guard rawRanges.count <= Self.maxRangesPerDisclosureRecord else {
+                    return ignore(log, index, "disclosure record: \(rawRanges.count) ranges, over the \(Self.maxRangesPerDisclosureRecord) a record holds")
+                }
                 let ranges = rawRanges.compactMap { pair -> ClosedRange<UInt64>? in
                     guard pair.count == 2, let a = (pair[0] as? NSNumber)?.uint64Value, let b = (pair[1] as? NSNumber)?.uint64Value, a <= b else { return nil }
                     return a...b
@@ -119,6 +123,9 @@ public struct Policy: Sendable {
                       let source = o["log"] as? String, let entries = o["entries"] as? [Any], let agreement = o["agreement"] as? String,
                       let reason = o["reason"] as? String, let time = o["time"] as? String else {
                     return ignore(log, index, "purge record: expected {log, entries, agreement, reason, time}")
+                }
+                guard entries.count <= Self.maxEntriesPerPurgeRecord else {
+                    return ignore(log, index, "purge record: \(entries.count) entries, over the \(Self.maxEntriesPerPurgeRecord) a record holds")
                 }
                 purges[agreement, default: []].append(Purge(log: source, entries: entries.compactMap { ($0 as? NSNumber)?.uint64Value },
                                                             agreement: agreement, reason: reason, time: time, recordLog: log, recordIndex: index))
@@ -137,6 +144,12 @@ public struct Policy: Sendable {
             return ignore(log, index, error.message)
         }
     }
+
+    /// The most ranges a disclosure record holds, and entries a purge record: what a writer puts
+    /// in one (`OwnLogRecorder` splits larger ones). A record over them is not folded (every
+    /// node keeps every record in memory; a member could otherwise fill it with one entry).
+    public static let maxRangesPerDisclosureRecord = 10_000
+    public static let maxEntriesPerPurgeRecord = 40_000
 
     /// At most this many withdrawn agreements are kept per holder's log and owner: an owner's
     /// past key, compromised, could otherwise have a holder it controls append agreements

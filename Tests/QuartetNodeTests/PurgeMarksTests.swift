@@ -31,4 +31,24 @@ import Testing
         try Data(repeating: 0x41, count: PurgeMarks.limit + 1).write(to: URL(fileURLWithPath: path))
         #expect(PurgeMarks(path: path, logger: quiet).count == 0)
     }
+
+    /// An agreement in force again is forgotten, in the file too: its next end is purged again.
+    @Test func aMarkForgottenStaysForgottenAcrossARestart() throws {
+        let dir = try TestKit.temporaryDirectory("marks")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("purges-done").path
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        let marks = PurgeMarks(path: path, logger: quiet)
+        marks.markDone("HEIW-2024 wales 10")
+        marks.markDone("HCPC-1 uk 7")
+        marks.forget("HEIW-2024 wales 10")
+        marks.forget("never marked wales 1")
+        #expect(!marks.contains("HEIW-2024 wales 10") && marks.contains("HCPC-1 uk 7"))
+        let again = PurgeMarks(path: path, logger: quiet)
+        #expect(!again.contains("HEIW-2024 wales 10") && again.contains("HCPC-1 uk 7") && again.count == 1)
+        // Marked again at its next end.
+        again.markDone("HEIW-2024 wales 10")
+        #expect(PurgeMarks(path: path, logger: quiet).contains("HEIW-2024 wales 10"))
+    }
 }

@@ -346,3 +346,28 @@ import Testing
         #expect(Timestamp.format(951_782_400_000) == "2000-02-29T00:00:00Z")
     }
 }
+
+/// Disclosure and purge records are kept in memory by every node: one larger than a writer
+/// makes is not folded (a member could otherwise fill every node's memory with one entry).
+@Suite struct PolicyRecordBoundsTests {
+    @Test func aRecordLargerThanAWriterMakesIsNotFolded() throws {
+        var policy = Policy(owners: [:])
+        func disclosure(_ ranges: Int) -> [UInt8] {
+            let pairs = (0..<ranges).map { "[\($0),\($0)]" }.joined(separator: ",")
+            return Array(#"{"log":"wales","ranges":[\#(pairs)],"count":1,"recipient":"uk","agreement":"HEIW-1","time":"2026-12-04T00:00:00Z"}"#.utf8)
+        }
+        func purge(_ entries: Int) -> [UInt8] {
+            Array(#"{"log":"wales","entries":[\#((0..<entries).map(String.init).joined(separator: ","))],"agreement":"HEIW-1","reason":"revoked","time":"2026-12-04T00:00:00Z"}"#.utf8)
+        }
+        #expect(policy.apply(log: "uk", index: 0, timeMillis: 0, type: "disclosure.recorded", payload: disclosure(Policy.maxRangesPerDisclosureRecord)) == .accepted("HEIW-1"))
+        guard case .ignored(let why) = policy.apply(log: "uk", index: 1, timeMillis: 0, type: "disclosure.recorded", payload: disclosure(Policy.maxRangesPerDisclosureRecord + 1)) else {
+            Issue.record("a disclosure record over the bound was folded"); return
+        }
+        #expect(why.contains("over the \(Policy.maxRangesPerDisclosureRecord) a record holds"))
+        #expect(policy.apply(log: "uk", index: 2, timeMillis: 0, type: "purge.recorded", payload: purge(Policy.maxEntriesPerPurgeRecord)) == .accepted("HEIW-1"))
+        guard case .ignored = policy.apply(log: "uk", index: 3, timeMillis: 0, type: "purge.recorded", payload: purge(Policy.maxEntriesPerPurgeRecord + 1)) else {
+            Issue.record("a purge record over the bound was folded"); return
+        }
+        #expect(policy.disclosures["HEIW-1"]?.count == 1 && policy.purges["HEIW-1"]?.count == 1)
+    }
+}
