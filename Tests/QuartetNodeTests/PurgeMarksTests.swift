@@ -6,12 +6,17 @@ import Testing
 
 /// The finished purges a data directory keeps, so a start does not scan for them again.
 @Suite struct PurgeMarksTests {
-    @Test func marksSurviveARestartAndForeignLinesAreNotMarks() throws {
+    /// A marks file in a folder of its own (removed by `done`), and a logger that says nothing.
+    static func fresh() throws -> (path: String, quiet: Logger, done: () -> Void) {
         let dir = try TestKit.temporaryDirectory("marks")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("purges-done").path
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
+        return (dir.appendingPathComponent("purges-done").path, quiet, { try? FileManager.default.removeItem(at: dir) })
+    }
+
+    @Test func marksSurviveARestartAndForeignLinesAreNotMarks() throws {
+        let (path, quiet, done) = try Self.fresh()
+        defer { done() }
         let marks = PurgeMarks(path: path, logger: quiet)
         #expect(!marks.contains("HEIW-2024 wales 3"))
         marks.markDone("HEIW-2024 wales 3")
@@ -34,11 +39,8 @@ import Testing
 
     /// An agreement in force again is forgotten, in the file too: its next end is purged again.
     @Test func aMarkForgottenStaysForgottenAcrossARestart() throws {
-        let dir = try TestKit.temporaryDirectory("marks")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("purges-done").path
-        var quiet = Logger(label: "test")
-        quiet.logLevel = .critical
+        let (path, quiet, done) = try Self.fresh()
+        defer { done() }
         let marks = PurgeMarks(path: path, logger: quiet)
         marks.markDone("HEIW-2024 wales 10")
         marks.markDone("HCPC-1 uk 7")

@@ -279,13 +279,9 @@ import Testing
         #expect(!short.ownLogStatus.synced)
     }
 
-    /// A peer that claims more of the own log under a key the node has not seen (as if the log
-    /// had rotated in the entries it lacks) and never gives it holds the node for a few rounds
-    /// in which it was asked (`OwnLogSync.claimRounds`), not for ever, and is not asked again;
-    /// rounds before anyone answered count for nothing.
-    @Test func aClaimNobodyBacksHoldsTheNodeOnlyForAFewRoundsOfAsking() throws {
-        var replicator = try Self.restored(sync: true).nodes["a"]!.replicator
-        // Rounds with no peer at all: no strike can come of them.
+    /// After rounds with no peer at all (no strike can come of them), b connects and claims
+    /// 1,000 entries of a's own log under a key a has not seen; a asks b for them. The head.
+    static func claimedByB(_ replicator: inout Replicator) throws -> Message {
         for _ in 0..<5 { _ = replicator.tick() }
         _ = replicator.connected("b")
         _ = replicator.received(.hello(version: ProtocolLimits.version, node: "b", federation: "sim"), from: "b")
@@ -295,6 +291,16 @@ import Testing
         let asked = replicator.received(head, from: "b")
         #expect(asked.contains { if case .send("b", .request(log: "a", from: 10)) = $0 { return true }; return false })
         #expect(replicator.ownSync.claimed == 1_000)
+        return head
+    }
+
+    /// A peer that claims more of the own log under a key the node has not seen (as if the log
+    /// had rotated in the entries it lacks) and never gives it holds the node for a few rounds
+    /// in which it was asked (`OwnLogSync.claimRounds`), not for ever, and is not asked again;
+    /// rounds before anyone answered count for nothing.
+    @Test func aClaimNobodyBacksHoldsTheNodeOnlyForAFewRoundsOfAsking() throws {
+        var replicator = try Self.restored(sync: true).nodes["a"]!.replicator
+        let head = try Self.claimedByB(&replicator)
         func opened(_ directives: [Directive]) -> Bool { directives.contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false } }
         // Each round it is asked again (its head repeated) and gives nothing.
         for round in 1..<OwnLogSync.claimRounds {
@@ -315,14 +321,7 @@ import Testing
         var replicator = sim.nodes["a"]!.replicator
         let own = try #require(sim.nodes["b"]!.logs["a"])
         let oldNews = Message.entries(Batch(log: "a", from: 0, note: try #require(own.checkpoints[10]), entries: own.entries[0..<10].map(WireEntry.init)))
-        for _ in 0..<5 { _ = replicator.tick() }
-        _ = replicator.connected("b")
-        _ = replicator.received(.hello(version: ProtocolLimits.version, node: "b", federation: "sim"), from: "b")
-        let forger = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey())
-        let fake = Checkpoint(origin: Simulation.origin + "a", size: 1_000, root: Hash.emptyTree, timeMillis: 1)
-        let head = Message.heads([Message.Head(log: "a", note: try forger.sign(fake).serialized)])
-        let asked = replicator.received(head, from: "b")
-        #expect(asked.contains { if case .send("b", .request(log: "a", from: 10)) = $0 { return true }; return false })
+        let head = try Self.claimedByB(&replicator)
         func opened(_ directives: [Directive]) -> Bool { directives.contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false } }
         for round in 1..<OwnLogSync.claimRounds {
             _ = replicator.received(oldNews, from: "b")
