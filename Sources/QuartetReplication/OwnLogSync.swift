@@ -26,7 +26,8 @@ struct OwnLogSync: Sendable {
     var claims: [String: UInt64] = [:]
     /// Per claimant, rounds that ended with the claim above what is held and the claimant
     /// asked without giving (its request still out, answered `unavailable`, or answered in the
-    /// round with nothing new: old news clears a request as an answer does) or not connected. At `claimRounds` its claim is dropped for the rest of the sync, and it is not
+    /// round with nothing new: old news clears a request as an answer does) or not connected.
+    /// At `claimRounds` its claim is dropped for the rest of the sync, and it is not
     /// asked for the own log again: a peer that claims and never gives cannot hold the node,
     /// nor keep the request from a peer that would give.
     var strikes: [String: Int] = [:]
