@@ -192,7 +192,8 @@ public struct Node: Sendable {
             recorder.writer.withLockedValue { $0 = ownWriter }
             self.recorder = recorder
             let marks = PurgeMarks(path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("purges-done").path, logger: logger)
-            let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, marks: marks, logger: logger)
+            let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, marks: marks,
+                                drainStores: { engine.drainStores() }, logger: logger)
             self.purger = purger
             view.onAgreementEnded.set { id in purger.ended(id) }
             // Built with it: the file is now the accepted one.

@@ -39,8 +39,13 @@ final class Purger: Sendable {
     private let handled = NIOLockedValueBox<Set<String>>([])
     /// Purges finished in an earlier run (or this one): not scanned for again.
     let marks: PurgeMarks?
+    /// Waits for the replica batches being stored (`ReplicationEngine.drainStores`): one judged
+    /// just before an end may commit long after (a busy writer), and the second pass must see it.
+    let drainStores: @Sendable () -> Void
 
-    init(store: LedgerStore, view: ViewMaintainer, me: String, ownLog: String, recorder: OwnLogRecorder, marks: PurgeMarks? = nil, logger: Logger) {
+    init(store: LedgerStore, view: ViewMaintainer, me: String, ownLog: String, recorder: OwnLogRecorder, marks: PurgeMarks? = nil,
+         drainStores: @escaping @Sendable () -> Void = {}, logger: Logger) {
+        self.drainStores = drainStores
         self.store = store
         self.view = view
         self.me = me
@@ -83,6 +88,9 @@ final class Purger: Sendable {
         DispatchQueue.global().async {
             let first = self.purge(state, reason: reason)
             DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
+                // After every replica batch already on its way to the store has committed (one
+                // judged before the end could still be waiting for the writer).
+                self.drainStores()
                 // Both passes without an error: nothing is left to scan for at a later start.
                 if self.purge(state, reason: reason) && first { self.marks?.markDone(key) }
             }

@@ -367,6 +367,10 @@ final class ReplicationEngine: @unchecked Sendable {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in storeQueue.async { done.resume() } }
     }
 
+    /// Returns once every replica batch queued to be stored before the call has been stored or
+    /// refused (`Purger`'s second pass).
+    func drainStores() { storeQueue.sync {} }
+
     /// Stores a replica batch on `storeQueue` and tells the replicator on `queue` once it is
     /// stored (or refused). Meanwhile the engine goes on taking messages: pushes that continue
     /// the batch wait in the replicator, merged, and go in as one batch next (one transaction
