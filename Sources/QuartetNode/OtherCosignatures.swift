@@ -104,12 +104,11 @@ final class OtherCosignatures: Sendable {
               // counted, nor of a size this node cannot check).
               let held = try? ledger.root(info, size: size) else { return }
         let keys = WitnessService.trustedKeys(member, size: size, ledger: ledger, info: info)
-        guard let checkpoint = keys.lazy.compactMap({ try? $0.verifyCheckpoint(note) }).first else { return }
+        guard let (key, checkpoint) = Self.signedBy(note, keys) else { return }
         guard checkpoint.root == held else {
             // The member serves a checkpoint its log's key signed over another root than this
             // node's copy holds at that size: a split view, reported as evidence (once).
-            let ledger = self.ledger
-            splitViews.report(log: info.name, checkpointText: note.text) { try? CopyContradiction.evidence(ledger: ledger, info: info, note: note, checkpoint: checkpoint) }
+            reportSplitView(info: info, note: note, checkpoint: checkpoint)
             // Not checked again until the member serves another note.
             lastRead.withLockedValue { $0[member.id] = text }
             return
@@ -118,7 +117,7 @@ final class OtherCosignatures: Sendable {
         // The lines are over the note served; kept with it when the copy holds another note of
         // the same tree at that size (a log may sign two: another time), so they are served
         // over the note they verify against.
-        guard let over = Self.noteKept(note, verifiedBy: keys, copyNote: try? ledger.checkpoint(info, size: size)?.note) else { return }
+        let over = Self.noteToKeep(note, key: key, copyNote: try? ledger.checkpoint(info, size: size)?.note)
         // Only sizes no older than what each witness has kept of this log: a member serving an
         // older checkpoint each time (every one of its sizes verifies against the copy) would
         // otherwise add a row per read that pruning, which drops below the newest, never meets.
@@ -128,7 +127,7 @@ final class OtherCosignatures: Sendable {
         for witness in federation.members where newest[witness.id].map({ checkpoint.size >= $0.size }) ?? true {
             guard let verifier = witness.witness, let (line, time) = Self.verifiedLine(note, by: verifier),
                   WitnessCollector.dateRefusal(time, signedMillis: checkpoint.timeMillis) == nil else { continue }
-            do { try store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: line.line, time: time, note: over.note) } catch { keptAll = false }
+            do { try store.keepCosignature(log: member.log, size: checkpoint.size, witness: witness.id, line: line.line, time: time, note: over) } catch { keptAll = false }
         }
         // A note whose cosignatures could not all be written is read and checked again next time.
         if keptAll { lastRead.withLockedValue { $0[member.id] = text } }
@@ -167,10 +166,8 @@ final class OtherCosignatures: Sendable {
             let keys = WitnessService.trustedKeys(log, size: claimed.size, ledger: ledger, info: info)
             guard let over = Self.noteKept(note, verifiedBy: keys, copyNote: try? ledger.checkpoint(info, size: claimed.size)?.note) else { continue }
             guard over.checkpoint.root == held else {
-                // A checkpoint the log's key signed over another root than the copy holds: a
-                // split view, reported as evidence (once).
-                let ledger = self.ledger
-                splitViews.report(log: info.name, checkpointText: note.text) { try? CopyContradiction.evidence(ledger: ledger, info: info, note: note, checkpoint: over.checkpoint) }
+                // A checkpoint the log's key signed over another root than the copy holds.
+                reportSplitView(info: info, note: note, checkpoint: over.checkpoint)
                 continue
             }
             guard ((try? store.newestCosigned(log: log.log))?[member.id]).map({ claimed.size >= $0.size }) ?? true else { continue }
@@ -195,10 +192,27 @@ final class OtherCosignatures: Sendable {
     /// nil when it is the copy's own note at that size (`copyNote`, compared byte for byte), else
     /// its text with that key's line alone. Nil overall when no key verifies it.
     static func noteKept(_ note: SignedNote, verifiedBy keys: [NoteVerifier], copyNote: String?) -> (checkpoint: Checkpoint, note: String?)? {
-        guard let (key, checkpoint) = keys.lazy.compactMap({ key in (try? key.verifyCheckpoint(note)).map { (key, $0) } }).first else { return nil }
+        guard let (key, checkpoint) = signedBy(note, keys) else { return nil }
+        return (checkpoint, noteToKeep(note, key: key, copyNote: copyNote))
+    }
+
+    /// The first of `keys` that signed `note` as a checkpoint, and the checkpoint.
+    static func signedBy(_ note: SignedNote, _ keys: [NoteVerifier]) -> (key: NoteVerifier, checkpoint: Checkpoint)? {
+        keys.lazy.compactMap { key in (try? key.verifyCheckpoint(note)).map { (key, $0) } }.first
+    }
+
+    /// `noteKept`'s note for `note`, signed by `key`: nil when it is the copy's own note.
+    static func noteToKeep(_ note: SignedNote, key: NoteVerifier, copyNote: String?) -> String? {
         let copyText = copyNote.flatMap { try? SignedNote(parsing: $0) }?.text
-        if let copyText, copyText.utf8.elementsEqual(note.text.utf8) { return (checkpoint, nil) }
-        return (checkpoint, key.originOnly(note).serialized)
+        if let copyText, copyText.utf8.elementsEqual(note.text.utf8) { return nil }
+        return key.originOnly(note).serialized
+    }
+
+    /// Reports `note`, signed by the log's key over another root than this node's copy holds at
+    /// its size, as evidence of a split view (once).
+    private func reportSplitView(info: LogInfo, note: SignedNote, checkpoint: Checkpoint) {
+        let ledger = self.ledger
+        splitViews.report(log: info.name, checkpointText: note.text) { try? CopyContradiction.evidence(ledger: ledger, info: info, note: note, checkpoint: checkpoint) }
     }
 
     /// The answer each member's witness gave at the last read whose lines were all kept.
