@@ -158,12 +158,18 @@ public struct DisclosuresResponse: Codable, Sendable, Equatable {
     public var holder: String
     public var disclosures: [Disclosure]
     public var purges: [Purge]
+    /// `LOG:INDEX` of the page's last record when more follow (ask again with `?after=` it).
+    public var next: String?
+    /// The agreement's records on every page together (absent from nodes before 2026-12-05).
+    public var total: Int?
 
-    public init(agreement: String, owner: String, holder: String, disclosures: [Disclosure], purges: [Purge]) {
+    public init(agreement: String, owner: String, holder: String, disclosures: [Disclosure], purges: [Purge], next: String? = nil, total: Int? = nil) {
         self.agreement = agreement
         self.owner = owner
         self.holder = holder
         self.disclosures = disclosures
         self.purges = purges
+        self.next = next
+        self.total = total
     }
 }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import QuartetAPI
+import QuartetPolicy
 import QuartetTLS
 
 /// A minimal HTTPS client for a node's API over QuartetTLS (no other TLS stack in the package):
@@ -217,16 +218,49 @@ extension APIClient {
     /// `GET /v1/agreements/{id}`.
     public func agreement(id: String) async throws -> AgreementBody { try await send(.GET, "/v1/agreements/\(Self.segment(id))") }
 
-    /// `GET /v1/agreements/{id}/disclosures` (the owner's auditors and the holder's operator).
-    public func disclosures(agreement id: String) async throws -> DisclosuresResponse {
-        try await send(.GET, "/v1/agreements/\(Self.segment(id))/disclosures")
+    /// One page of `GET /v1/agreements/{id}/disclosures` (the owner's auditors and the holder's
+    /// operator): the records after `after` (`LOG:INDEX`, a page's `next`), at most `limit`.
+    public func disclosures(agreement id: String, after: String?, limit: Int) async throws -> DisclosuresResponse {
+        try await send(.GET, "/v1/agreements/\(Self.segment(id))/disclosures?limit=\(limit)" + (after.map { "&after=\(Self.queryValue($0))" } ?? ""))
+    }
+
+    /// Every record of `GET /v1/agreements/{id}/disclosures`, page by page. The node's word is
+    /// hostile input: each `next` must move forward, and at most `maxRecords` are read.
+    public func disclosures(agreement id: String, maxRecords: Int = 1_000_000) async throws -> DisclosuresResponse {
+        var all: DisclosuresResponse?
+        var after: String?
+        while true {
+            let page = try await disclosures(agreement: id, after: after, limit: 1000)
+            if var whole = all {
+                whole.disclosures += page.disclosures
+                whole.purges += page.purges
+                all = whole
+            } else {
+                all = page
+            }
+            let read = all!.disclosures.count + all!.purges.count
+            guard read <= maxRecords else { throw APIClientError(code: .unreadableAnswer, request: "GET /v1/agreements/\(id)/disclosures", status: 200, refusal: nil, message: "more than \(maxRecords) disclosure and purge records; not read whole") }
+            guard let next = page.next else { break }
+            guard page.disclosures.count + page.purges.count > 0, after.map({ Self.recordOrder($0, before: next) }) ?? true else {
+                throw APIClientError(code: .unreadableAnswer, request: "GET /v1/agreements/\(id)/disclosures", status: 200, refusal: nil, message: "the node's page of records did not move forward (next \(next) after \(after ?? "the start"))")
+            }
+            after = next
+        }
+        all!.next = nil
+        return all!
+    }
+
+    /// Whether record ref `a` (`LOG:INDEX`) comes before `b` in the order the node pages in.
+    static func recordOrder(_ a: String, before b: String) -> Bool {
+        guard let x = RecordRef(parsing: a), let y = RecordRef(parsing: b) else { return false }
+        return x < y
     }
 }
 
 /// The largest answer body a client keeps (a node's answer is hostile input too): 32 MiB, well
 /// above a page of entries (at most 4 MiB of payload, about 7 MB of JSON) and the view, and a
-/// bound on what decoding an answer may cost. The unpaged lists (an agreement's disclosures,
-/// alerts) pass it only past ~150,000 records.
+/// bound on what decoding an answer may cost. The unpaged list (alerts) passes it only past
+/// ~150,000 records; an agreement's disclosures come in pages.
 let maxAnswerBytes = 32 << 20
 
 /// A node did not answer in full within the client's time.

@@ -28,15 +28,33 @@ extension API {
                 guard AuditRule.mayReadRecords(ofID: id, policy: policy, identity) else {
                     throw HTTPError(.forbidden, message: "the disclosures of \(id) are for \(state.agreement.owner)'s auditors (quartet://auditor/\(state.agreement.owner.lowercased()) or an auditor token of that name) and the operator of \(state.agreement.holder); this is \(identity.uri)")
                 }
-                let items = (policy.disclosures[id] ?? []).map { d in
+                // In pages, in the order of the entries holding the records (`RecordRef`); a
+                // caller that asks for no page gets them all, or a 400 when they are more than
+                // one page holds (never a silent first page).
+                let after = try request.uri.queryParameters.get("after").map { text in
+                    guard let ref = RecordRef(parsing: text) else {
+                        throw HTTPError(.badRequest, message: "after must be LOG:INDEX (a record's log and index, as `next` gives it), got \"\(text.prefix(80))\"")
+                    }
+                    return ref
+                }
+                let limit = try Self.number(request, "limit")
+                if let limit, !(1...UInt64(Policy.recordsPerPage)).contains(limit) {
+                    throw HTTPError(.badRequest, message: "limit must be 1–\(Policy.recordsPerPage), got \(limit)")
+                }
+                let paged = after != nil || limit != nil
+                let page = policy.records(of: id, after: after, limit: limit.map { Int($0) } ?? (paged ? Policy.recordsPerPage : Int.max))
+                if !paged, page.next != nil {
+                    throw HTTPError(.badRequest, message: "\(id) has \(page.total) records, more than one answer holds: ask in pages (?limit=\(Policy.recordsPerPage), then ?after= each answer's next)")
+                }
+                let items = page.disclosures.map { d in
                     DisclosuresResponse.Disclosure(log: d.log, ranges: d.ranges.map { [$0.lowerBound, $0.upperBound] }, count: d.count, access: d.access,
                                                    recipient: d.recipient, time: d.time, record: LedgerRef(log: d.recordLog, index: d.recordIndex))
                 }
-                let purges = (policy.purges[id] ?? []).map { p in
+                let purges = page.purges.map { p in
                     DisclosuresResponse.Purge(log: p.log, entries: p.entries, reason: p.reason, time: p.time, record: LedgerRef(log: p.recordLog, index: p.recordIndex))
                 }
                 return Self.json(DisclosuresResponse(agreement: id, owner: state.agreement.owner, holder: state.agreement.holder,
-                                                     disclosures: items, purges: purges))
+                                                     disclosures: items, purges: purges, next: page.next?.description, total: page.total))
             }
         }
         routes.get("/v1/agreements/{id}", .reader) { request, context, caller -> Response in

@@ -261,6 +261,37 @@ extension RestrictedDataTests {
         let asAuditor = try federation.curl(["--cert", "\(auditorDir)/auditor-heiw.pem", "--key", "\(auditorDir)/auditor-heiw.key",
                                              "\(federation.api("uk"))/v1/agreements/HEIW-2024/disclosures"])
         #expect(asAuditor.status == 200 && asAuditor.body.contains("england"), "\(asAuditor)")
+        // In pages: one record a page, each page after the last; bad page parameters are 400s.
+        let route = "\(federation.api("wales"))/v1/agreements/HEIW-2024/disclosures"
+        func page(_ query: String) throws -> (status: Int, body: [String: Any]) {
+            let answer = try federation.curl(["-H", "authorization: Bearer \(walesToken)", route + query])
+            return (answer.status, (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any]) ?? [:])
+        }
+        func records(_ body: [String: Any]) -> [String] {
+            ((body["disclosures"] as? [[String: Any]] ?? []) + (body["purges"] as? [[String: Any]] ?? [])).map {
+                let r = $0["record"] as? [String: Any] ?? [:]
+                return "\(r["log"] as? String ?? "?"):\(r["index"] as? Int ?? -1)"
+            }
+        }
+        var paged: [String] = []
+        var after = ""
+        for _ in 0..<50 {
+            let answer = try page("?limit=1" + after)
+            #expect(answer.status == 200 && records(answer.body).count == 1, "\(answer)")
+            paged += records(answer.body)
+            guard let next = answer.body["next"] as? String else { break }
+            #expect(next == paged.last, "next names the page's last record")
+            after = "&after=" + next
+        }
+        let whole = try page("")
+        #expect(paged == records(whole.body).sorted { a, b in
+            let (x, y) = (a.split(separator: ":"), b.split(separator: ":"))
+            return (x[0], Int(x[1])!) < (y[0], Int(y[1])!)
+        } && whole.body["total"] as? Int == paged.count,
+                "\(paged) \(whole)")
+        for bad in ["?limit=0", "?limit=1001", "?limit=-1", "?after=wales", "?after=Wales:1", "?after=wales:x", "?after=:3"] {
+            #expect(try page(bad).status == 400, "\(bad)")
+        }
         let audit = try TestKit.quartet(["audit", "--owner", "HEIW", "--config", federation.config("wales"), "--token", walesToken])
         #expect(audit.status == 0 && audit.stdout.contains("HEIW-2024") && audit.stdout.contains("→ england"), "\(audit)")
         // With --require-witnessed the audit passes once the records are under a checkpoint a

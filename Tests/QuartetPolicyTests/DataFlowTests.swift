@@ -371,3 +371,82 @@ import Testing
         #expect(policy.disclosures["HEIW-1"]?.count == 1 && policy.purges["HEIW-1"]?.count == 1)
     }
 }
+
+/// An agreement's disclosure and purge records come in pages, in the order of the entries that
+/// hold them, whatever order the logs were folded in: bounded by records and by ranges.
+@Suite struct RecordPageTests {
+    func disclosure(_ ranges: Int, start: Int = 0) -> [UInt8] {
+        let pairs = (0..<ranges).map { "[\(start + $0 * 2),\(start + $0 * 2)]" }.joined(separator: ",")
+        return Array(#"{"log":"wales","ranges":[\#(pairs)],"count":\#(ranges),"recipient":"england","agreement":"HEIW-1","time":"2026-12-05T00:00:00Z"}"#.utf8)
+    }
+    let purge = Array(#"{"log":"wales","entries":[1,2,3],"agreement":"HEIW-1","reason":"revoked","time":"2026-12-05T00:00:00Z"}"#.utf8)
+
+    /// Every record of HEIW-1, page by page, and the refs of each page.
+    func pages(_ policy: Policy, limit: Int) -> [[RecordRef]] {
+        var pages: [[RecordRef]] = []
+        var after: RecordRef?
+        for _ in 0..<1000 {
+            let page = policy.records(of: "HEIW-1", after: after, limit: limit)
+            let refs = (page.disclosures.map { RecordRef(log: $0.recordLog, index: $0.recordIndex) }
+                        + page.purges.map { RecordRef(log: $0.recordLog, index: $0.recordIndex) }).sorted()
+            pages.append(refs)
+            guard let next = page.next else { break }
+            #expect(next == refs.last, "next names the page's last record")
+            after = next
+        }
+        return pages
+    }
+
+    @Test func pagesFollowTheEntriesOrderWhateverTheFoldOrder() throws {
+        // Two logs folded interleaved, and in the other order: the same pages.
+        var one = Policy(owners: [:]), other = Policy(owners: [:])
+        var applied: [(String, UInt64, [UInt8], String)] = []
+        for i in 0..<7 {
+            applied.append(("uk", UInt64(i * 3), disclosure(2, start: i), "disclosure.recorded"))
+            applied.append(("england", UInt64(i), i % 2 == 0 ? purge : disclosure(1), i % 2 == 0 ? "purge.recorded" : "disclosure.recorded"))
+        }
+        for (log, index, payload, type) in applied { one.apply(log: log, index: index, timeMillis: 0, type: type, payload: payload) }
+        for (log, index, payload, type) in applied.sorted(by: { $0.0 < $1.0 }).reversed() { other.apply(log: log, index: index, timeMillis: 0, type: type, payload: payload) }
+        let expected = applied.map { RecordRef(log: $0.0, index: $0.1) }.sorted()
+        for limit in [1, 3, 5, 14, 1000] {
+            let paged = pages(one, limit: limit)
+            #expect(paged.flatMap { $0 } == expected, "limit \(limit)")
+            #expect(paged.allSatisfy { $0.count <= limit && !$0.isEmpty })
+            #expect(pages(other, limit: limit) == paged, "the fold order changed the pages at limit \(limit)")
+        }
+        #expect(one.records(of: "HEIW-1", after: nil, limit: 1000).total == 14)
+        // After the last record, nothing; after a ref between records, the next one.
+        let none = one.records(of: "HEIW-1", after: expected.last, limit: 5)
+        #expect(none.disclosures.isEmpty && none.purges.isEmpty && none.next == nil && none.total == 14)
+        let between = one.records(of: "HEIW-1", after: RecordRef(log: "uk", index: 4), limit: 1)
+        #expect(between.disclosures.map(\.recordIndex) == [6] && between.next == RecordRef(log: "uk", index: 6))
+        let unknown = one.records(of: "HEIW-2", after: nil, limit: 10)
+        #expect(unknown.disclosures.isEmpty && unknown.purges.isEmpty && unknown.next == nil && unknown.total == 0)
+    }
+
+    @Test func aPageHoldsAtMostItsRangesButAlwaysOneRecord() throws {
+        var policy = Policy(owners: [:])
+        let big = Policy.maxRangesPerDisclosureRecord
+        for i in 0..<25 {
+            #expect(policy.apply(log: "uk", index: UInt64(i), timeMillis: 0, type: "disclosure.recorded", payload: disclosure(big)) == .accepted("HEIW-1"))
+        }
+        let paged = pages(policy, limit: Policy.recordsPerPage)
+        // Each record weighs its ranges and one: nine fit under the page's ranges, not ten.
+        let perPage = Policy.rangesPerPage / (big + 1)
+        #expect(paged.map(\.count) == [perPage, perPage, 25 - 2 * perPage], "\(paged.map(\.count))")
+        // A limit below one still gives one record (the route refuses it before).
+        #expect(policy.records(of: "HEIW-1", after: nil, limit: 0).disclosures.count == 1)
+    }
+
+    @Test func aRecordRefIsALogNameAndAnIndex() {
+        #expect(RecordRef(parsing: "northern-ireland:17") == RecordRef(log: "northern-ireland", index: 17))
+        #expect(RecordRef(parsing: "uk:18446744073709551615")?.index == UInt64.max)
+        for bad in ["", ":", "uk", "uk:", ":3", "UK:3", "uk:-1", "uk:3x", "uk:18446744073709551616", "u k:3", "uk:+3", "ü:3",
+                    String(repeating: "a", count: 65) + ":1", "a:b:1"] {
+            #expect(RecordRef(parsing: bad) == nil, "\(bad)")
+        }
+        #expect(RecordRef(log: "england", index: 9) < RecordRef(log: "uk", index: 0))
+        #expect(RecordRef(log: "uk", index: 2) < RecordRef(log: "uk", index: 10))
+        #expect(RecordRef(log: "uk", index: 10).description == "uk:10")
+    }
+}
