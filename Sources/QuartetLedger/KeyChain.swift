@@ -92,8 +92,14 @@ public struct KeyChain: Sendable, Equatable {
     /// The verifier for checkpoints of `size`.
     public func verifier(forSize size: UInt64) -> NoteVerifier { NoteVerifier(name: origin, publicKey: key(forSize: size)) }
 
+    /// The most rotations a log holds (one a month for twenty years): every node follows each
+    /// log's chain for every checkpoint it checks, so a writer may not make it long.
+    public static let maxRotations = 256
+
     /// Adds a rotation found in the log. The same rotation again changes nothing; it must come
-    /// after the last one, be signed by the key in force at its index, by a key not revoked there;
+    /// after the last one, be signed by the key in force at its index, by a key not revoked there,
+    /// rotate to a key new to the chain whose key id (the 4 bytes a note's line names it by)
+    /// is no other key's of the log, within `maxRotations`;
     /// and a rotation signed by a key the federation revoked (at any index) must rotate to a key
     /// the federation names for the log (`names`): whoever holds a revoked key can sign rotations
     /// below its limit, forking the log under a key of their own that no evidence would tie to
@@ -113,6 +119,21 @@ public struct KeyChain: Sendable, Equatable {
         guard rotation.origin == origin else { throw LedgerError(.malformed, "key.rotation names \(rotation.origin), not \(origin)") }
         if let last = rotations.last, rotation.index <= last.index {
             throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) contradicts the rotation at \(last.index) this node holds")
+        }
+        guard rotations.count < Self.maxRotations else {
+            throw LedgerError(.invalidArgument, "key.rotation at index \(rotation.index) of \(origin): the log holds \(rotations.count) rotations, the most a log may")
+        }
+        // A key the log signed with before comes back to no use (a thief of an old key, never
+        // revoked after a routine rotation, would fork from there; a writer cycling two keys
+        // would make the chain, and every check of a note against it, as long as it liked).
+        guard !keys.contains(rotation.key) else {
+            throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) rotates to \(rotation.verifier.vkey), a key the log signed with before")
+        }
+        // A note's line names its key by name and 4-byte id: two keys of one log under one id
+        // make a note of one look like a bad signature of the other (an honest relay blamed).
+        let id = noteKeyID(name: origin, publicKey: rotation.key)
+        for other in keys + revoked.keys + named where other != rotation.key && noteKeyID(name: origin, publicKey: other) == id {
+            throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) rotates to \(rotation.verifier.vkey), whose key id is also \(NoteVerifier(name: origin, publicKey: other).vkey)'s")
         }
         let inForce = key(forSize: rotation.index)
         guard rotation.previous == inForce else {

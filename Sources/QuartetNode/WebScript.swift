@@ -213,6 +213,9 @@ enum WebScript {
           // the key in force and by the new key. Returns the verifier key it ends at.
           async function followRotations(log, pinned, items, heads) {
             let inForce = pinned, last = -1;
+            // As every node follows a chain: at most 256 rotations, none back to a key before.
+            if (items.length > 256) throw new Error("more key rotations than a log may hold (256)");
+            const seen = new Set();
             for (const item of items) {
               if (!item || !item.entry || item.entry.log !== log) throw new Error("a key rotation of another log");
               const r = await checkEntry(item, heads);
@@ -234,6 +237,8 @@ enum WebScript {
               if (!equal(b64(p.previous), before.key)) throw new Error("key rotation " + at + " does not start from the key in force");
               if (!equal(b64(p.key), after.key)) throw new Error("key rotation " + at + "'s key and verifier key differ");
               if (equal(after.key, before.key)) throw new Error("key rotation " + at + " rotates to the key in force");
+              seen.add(Array.from(before.key).join(","));
+              if (seen.has(Array.from(after.key).join(","))) throw new Error("key rotation " + at + " rotates to a key the log signed with before");
               const statement = enc.encode("quartet key rotation\n" + before.name + "\n" + at + "\n" + inForce + "\n" + p.vkey + "\n");
               for (const [key, sig, who] of [[before.key, p.previous_signature, "the key in force"], [after.key, p.key_signature, "its new key"]]) {
                 const k = await crypto.subtle.importKey("raw", key, { name: "Ed25519" }, false, ["verify"]);

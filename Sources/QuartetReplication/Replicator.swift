@@ -666,13 +666,26 @@ public struct Replicator: Sendable {
     func signedPastRotation(_ text: String, log: String) -> (rotation: UInt64, size: UInt64, line: String)? {
         guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text),
               claimed.origin == chain.origin else { return nil }
+        // Only keys the note has a line of are checked, each once (a chain's keys are distinct,
+        // as their ids are), and at most `maxPastKeyChecks` of them: a note padded with lines
+        // of every old key costs no more than an honest overlap's note.
+        let lines = Set(parsed.signatures.lazy.filter { $0.keyName == chain.origin }.map(\.keyID).prefix(Self.maxPastKeyChecks + 2))
+        var checked = 0
         for rotation in chain.rotations where claimed.size > rotation.index {
             if let limit = chain.revoked[rotation.previous], claimed.size > limit { continue }
             let old = NoteVerifier(name: chain.origin, publicKey: rotation.previous)
+            guard lines.contains(old.keyID) else { continue }
+            checked += 1
+            if checked > Self.maxPastKeyChecks { break }
             if (try? old.verify(parsed)) != nil { return (rotation.index, claimed.size, old.originOnly(parsed).serialized) }
         }
         return nil
     }
+
+    /// Keys rotated away from that one note is checked against (`signedPastRotation`): an
+    /// honest note beyond a rotation carries the key in force's line and, in the overlap, the
+    /// previous key's.
+    static let maxPastKeyChecks = 2
 
     /// What to do with a checkpoint `signedPastRotation` found. The writer signs with both keys
     /// during a rotation's overlap, so anyone holding such a note can strip the new key's line:

@@ -182,7 +182,7 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     key 1, and the checkpoint of size 2 signed by key 1. `variant` makes the rotation wrong in
     one way, the entry still in the tree: "unsigned" (its previous-key signature by key 1),
     "stolen" (from a third key, signed by it), "spaced" (signed, but not the payload's one fixed
-    form). Returns (JavaScript that adds the log to the
+    form), "back" (two more rotations, signed: key 1 back to key 0, then to key 1 again). Returns (JavaScript that adds the log to the
     page's data, the log's name, its pinned verifier key)."""
     import base64, hashlib, struct
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -209,6 +209,31 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     h0, _, _ = entry(0, "test.note", b'{"n":0}')
     h1, salt, payload = entry(1, "key.rotation", payload)
     leaves = [sha(b"\x00" + h) for h in (h0, h1)]
+    if variant == "back":
+        # Two more rotations, at entries 2 and 3: key 1 back to key 0 (the pinned key), then to
+        # key 1 again; the checkpoint of size 4 is signed by key 1. Every step is signed; the
+        # chain comes back to keys it had.
+        def rotation(index, frm, to):
+            st = ("quartet key rotation\n%s\n%d\n%s\n%s\n" % (origin, index, vkeys[frm], vkeys[to])).encode()
+            f = {"key": b64(raw[to]), "key_signature": b64(keys[to].sign(st)), "previous": b64(raw[frm]),
+                 "previous_signature": b64(keys[frm].sign(st)), "vkey": vkeys[to]}
+            return f, entry(index, "key.rotation", json.dumps(f, separators=(",", ":")).encode())
+        f2, (h2, salt2, payload2) = rotation(2, 1, 0)
+        f3, (h3, salt3, payload3) = rotation(3, 0, 1)
+        leaves += [sha(b"\x00" + h2), sha(b"\x00" + h3)]
+        left, right = sha(b"\x01" + leaves[0] + leaves[1]), sha(b"\x01" + leaves[2] + leaves[3])
+        root = sha(b"\x01" + left + right)
+        text = "%s\n4\n%s\n" % (origin, b64(root))
+        note = text + "\n\u2014 %s %s\n" % (origin, b64(key_id(raw[1]) + keys[1].sign(text.encode())))
+        def item(index, h, salt_, payload_, fields_, proof):
+            return {"entry": {"log": name, "index": index, "header": b64(h), "payload": fields_, "payload_base64": b64(payload_), "salt": b64(salt_),
+                              "type": "key.rotation"},
+                    "inclusion": {"log": name, "index": index, "size": 4, "proof": [b64(x) for x in proof]}}
+        items = [item(1, h1, salt, payload, fields, [leaves[0], right]), item(2, h2, salt2, payload2, f2, [leaves[3], left]),
+                 item(3, h3, salt3, payload3, f3, [leaves[2], left])]
+        js = ("data.checkpoints[%s] = %s; data.keys[%s] = {vkey: %s, pinned: %s}; data.rotations = data.rotations || {}; data.rotations[%s] = %s;"
+              % tuple(json.dumps(x) for x in (name, note, name, vkeys[1], vkeys[0], name, items)))
+        return js, name, vkeys[0]
     root = sha(b"\x01" + leaves[0] + leaves[1])
     text = "%s\n2\n%s\n" % (origin, b64(root))
     note = text + "\n\u2014 %s %s\n" % (origin, b64(key_id(raw[1]) + keys[1].sign(text.encode())))
@@ -468,6 +493,7 @@ def check_rotations(d):
         ("a rotation not signed by the key in force", rotated_log("unsigned")[0], "not signed by the key in force"),
         ("a rotation from a key that was not in force", rotated_log("stolen")[0], "does not start from the key in force"),
         ("a rotation not in the fixed form", rotated_log("spaced")[0], "fixed form"),
+        ("a rotation back to a key the log signed with before", rotated_log("back")[0], "signed with before"),
         ("the rotation left out", js + "data.rotations[%s] = [];" % quoted, "do not lead to"),
         ("the rotation's proof changed", js + "data.rotations[%s][0].inclusion.proof = [btoa('x'.repeat(32))];" % quoted, "inclusion proof"),
         ("the rotation's payload changed",

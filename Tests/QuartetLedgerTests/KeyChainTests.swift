@@ -137,4 +137,48 @@ import Testing
                                        revoked: [old.publicKey: 11], named: [successor.publicKey])
         #expect(honest.stopped == nil && honest.chain.key(forSize: 11) == successor.publicKey)
     }
+
+    /// A log's chain is short and never comes back to a key (finding 180): rotations that cycle
+    /// two keys, or go back to the pinned key a thief kept from before a routine rotation, are
+    /// refused; and a log holds at most `maxRotations`.
+    @Test func aChainNeverReturnsToAKeyAndStaysShort() throws {
+        let pinned = try Ed25519PrivateKey(), second = try Ed25519PrivateKey(), third = try Ed25519PrivateKey()
+        var chain = KeyChain(pinned: NoteVerifier(name: Self.origin, publicKey: pinned.publicKey))
+        try chain.apply(try KeyRotation.make(origin: Self.origin, index: 3, previous: pinned, key: second))
+        for back in [pinned] {
+            #expect(throws: LedgerError.self) { try chain.apply(try KeyRotation.make(origin: Self.origin, index: 5, previous: second, key: back)) }
+        }
+        try chain.apply(try KeyRotation.make(origin: Self.origin, index: 5, previous: second, key: third))
+        for back in [pinned, second] {
+            do {
+                try chain.apply(try KeyRotation.make(origin: Self.origin, index: 9, previous: third, key: back))
+                Issue.record("a rotation back to an earlier key was followed")
+            } catch let error as LedgerError {
+                #expect(error.message.contains("a key the log signed with before"), "\(error)")
+            }
+        }
+        #expect(chain.keys == [pinned.publicKey, second.publicKey, third.publicKey])
+        // Stored rotations that cycle stop the chain where they come back.
+        let cycled = [try KeyRotation.make(origin: Self.origin, index: 1, previous: pinned, key: second),
+                      try KeyRotation.make(origin: Self.origin, index: 2, previous: second, key: pinned),
+                      try KeyRotation.make(origin: Self.origin, index: 4, previous: pinned, key: second)]
+        let followed = KeyChain.followed(pinned: NoteVerifier(name: Self.origin, publicKey: pinned.publicKey), rotations: cycled, revoked: [:], named: [])
+        #expect(followed.chain.rotations == [cycled[0]] && followed.stopped?.leftOut == Array(cycled[1...]))
+
+        // At most maxRotations, each to a new key.
+        var keys = [pinned]
+        var long = KeyChain(pinned: NoteVerifier(name: Self.origin, publicKey: pinned.publicKey))
+        for i in 0..<KeyChain.maxRotations {
+            let next = try Ed25519PrivateKey()
+            try long.apply(try KeyRotation.make(origin: Self.origin, index: UInt64(i), previous: keys.last!, key: next))
+            keys.append(next)
+        }
+        do {
+            try long.apply(try KeyRotation.make(origin: Self.origin, index: UInt64(KeyChain.maxRotations), previous: keys.last!, key: try Ed25519PrivateKey()))
+            Issue.record("a rotation beyond the most a log holds was followed")
+        } catch let error as LedgerError {
+            #expect(error.message.contains("the most a log may"), "\(error)")
+        }
+        #expect(long.rotations.count == KeyChain.maxRotations && long.current == keys.last!.publicKey)
+    }
 }

@@ -133,6 +133,37 @@ import Testing
         #expect(!atCopy.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false }, "\(atCopy)")
     }
 
+    /// A note beyond the rotations is checked against the keys rotated away from only where it
+    /// has their lines, each key once and at most `maxPastKeyChecks` of them (finding 180: a
+    /// note padded with a line of every old key cost a signature check per rotation).
+    @Test func aNotePaddedWithOldKeysLinesCostsAtMostAFewChecks() throws {
+        var (sim, k0) = try Self.federation()
+        let k1 = try Ed25519PrivateKey(), k2 = try Ed25519PrivateKey(), k3 = try Ed25519PrivateKey()
+        try Self.rotate(&sim, "a", to: k1, previous: k0)
+        try Self.rotate(&sim, "a", to: k2, previous: k1)
+        try Self.rotate(&sim, "a", to: k3, previous: k2)
+        sim.runUntil(sim.now + 200)
+        let b = sim.nodes["b"]!.replicator
+        #expect(b.chains["a"]!.keys.count == 4)
+        let origin = Simulation.origin + "a"
+        let checkpoint = Checkpoint(origin: origin, size: 40, root: Hash.leaf([1]), timeMillis: sim.now)
+        func line(_ key: Ed25519PrivateKey, valid: Bool) throws -> String {
+            var note = try NoteSigner(name: origin, key: key).sign(checkpoint)
+            if !valid { note.signatures[0].signature[0] ^= 1 }
+            return note.signatures[0].line
+        }
+        let body = try NoteSigner(name: origin, key: k0).sign(checkpoint).serialized.split(separator: "\n", omittingEmptySubsequences: false)
+        func note(_ lines: [String]) -> String { body.prefix(while: { !$0.isEmpty }).joined(separator: "\n") + "\n\n" + lines.joined(separator: "\n") + "\n" }
+        // The old key's line alone, or behind one bad line of another old key: found.
+        #expect(b.signedPastRotation(note([try line(k2, valid: true)]), log: "a")?.line.contains(try line(k2, valid: true)) == true)
+        #expect(b.signedPastRotation(note([try line(k1, valid: false), try line(k2, valid: true)]), log: "a") != nil)
+        // Behind bad lines of two other old keys, not checked: two checks spent.
+        #expect(b.signedPastRotation(note([try line(k0, valid: false), try line(k1, valid: false), try line(k2, valid: true)]), log: "a") == nil)
+        // Lines of keys the chain does not hold cost nothing and do not count.
+        let strangers = try (0..<5).map { _ in try line(try Ed25519PrivateKey(), valid: true) }
+        #expect(b.signedPastRotation(note(Array(strangers.prefix(1)) + [try line(k2, valid: true)]), log: "a") != nil)
+    }
+
     /// A copy of `a` restored from before a rotation, whose peers hold the tail in several served
     /// batches: their heads are signed by a key the copy has not seen, so only their claims say
     /// how far the log goes. The copy opens only once it holds all of it (not after the first
