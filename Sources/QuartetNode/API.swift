@@ -100,13 +100,18 @@ struct API {
             // witnesses cosigned that holds its first N entries, with those cosignatures (or
             // else the latest): what `quartet audit --policy` checks records against.
             if let text = request.uri.queryParameters.get("covering") {
-                guard let least = UInt64(String(text)) else {
+                guard let least = Self.digits(text) else {
                     throw HTTPError(.badRequest, message: "covering: expected a number of entries, got \(String(text).prefix(40))")
                 }
-                guard let chosen = try witnessedCheckpoint(log, covering: least) else {
-                    throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")
+                // Reads and signature checks in proportion to the cosignatures kept: off the
+                // event loops, in the caller's turn (`ReadWork`).
+                let plain = headers
+                return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+                    guard let chosen = try witnessedCheckpoint(log, covering: least) else {
+                        throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")
+                    }
+                    return Response(status: .ok, headers: plain, body: .init(byteBuffer: ByteBuffer(string: chosen.note)))
                 }
-                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: chosen.note)))
             }
             // `?cosigned-by=ID`: the newest checkpoint of the log held here that member ID's
             // witness cosigned, with that cosignature: what a witness restored from an older
@@ -189,12 +194,19 @@ struct API {
         routes.get("/v1/logs/{log}/proofs/inclusion", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
             guard let index = try Self.number(request, "index") else { throw HTTPError(.badRequest, message: "index is required") }
-            return Self.json(InclusionProofBody(try Self.mapStoreError { try store.inclusionProof(log, index: index, size: try Self.number(request, "size")) }))
+            let size = try Self.number(request, "size")
+            // A proof is some hundred reads: off the event loops, in the caller's turn.
+            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+                Self.json(InclusionProofBody(try Self.mapStoreError { try store.inclusionProof(log, index: index, size: size) }))
+            }
         }
         routes.get("/v1/logs/{log}/proofs/consistency", .reader) { request, context, caller -> Response in
             let log = try findLog(try context.parameters.require("log"))
             guard let from = try Self.number(request, "from") else { throw HTTPError(.badRequest, message: "from is required") }
-            return Self.json(ConsistencyProofBody(try Self.mapStoreError { try store.consistencyProof(log, from: from, to: try Self.number(request, "to")) }))
+            let to = try Self.number(request, "to")
+            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+                Self.json(ConsistencyProofBody(try Self.mapStoreError { try store.consistencyProof(log, from: from, to: to) }))
+            }
         }
         routes.post("/v1/logs/{log}/entries", .operator) { request, context, who -> Response in
             let name = try context.parameters.require("log")
@@ -355,8 +367,16 @@ struct API {
 
     static func number(_ request: Request, _ name: String) throws -> UInt64? {
         guard let text = request.uri.queryParameters.get(name) else { return nil }
-        guard let value = UInt64(text) else { throw HTTPError(.badRequest, message: "\(name) must be a non-negative integer, got \"\(text)\"") }
+        guard let value = Self.digits(text) else {
+            throw HTTPError(.badRequest, message: "\(name) must be a non-negative integer in decimal digits, got \"\(text.prefix(40))\"\(text.count > 40 ? "…" : "")")
+        }
         return value
+    }
+
+    /// A number written in decimal digits only (`UInt64.init` would take a sign), within UInt64.
+    static func digits(_ text: some StringProtocol) -> UInt64? {
+        guard !text.isEmpty, text.utf8.count <= 20, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return UInt64(text)
     }
 
     static func mapStoreError<T>(_ body: () throws -> T) throws -> T {

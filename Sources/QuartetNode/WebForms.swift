@@ -45,7 +45,7 @@ extension API {
     /// latest checkpoint (which includes it), and where it shows at the aggregator (a reading:
     /// its measure's page).
     func savedPage(_ kind: WebForm.Kind, who: Caller, index text: String) throws -> Response {
-        guard text.count <= 20, let index = UInt64(text) else { throw HTTPError(.badRequest, message: "saved: expected an entry index, got \"\(text.prefix(40))\"") }
+        guard let index = API.digits(text) else { throw HTTPError(.badRequest, message: "saved: expected an entry index, got \"\(text.prefix(40))\"") }
         let log = try store.log(named: ownLog)
         guard let head = try store.latestCheckpoint(log), index < head.checkpoint.size,
               let entry = try store.entries(log, from: index, limit: 1).first, entry.header.type == kind.entryType.rawValue else {

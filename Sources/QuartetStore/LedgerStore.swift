@@ -50,6 +50,10 @@ public final class LedgerStore: Sendable {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         config.busyMode = .timeout(10)
+        // Readers at once: the blocking pool's threads (`ReadWork`, one a core), the event
+        // loops' short reads, the engine's and the view's queues, the witness. GRDB's default
+        // of 5 let a few long page reads keep an event loop waiting for a connection.
+        config.maximumReaderCount = max(12, 3 * ProcessInfo.processInfo.activeProcessorCount + 4)
         return config
     }
 

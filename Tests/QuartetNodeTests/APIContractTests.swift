@@ -234,3 +234,14 @@ import Yams
         return found
     }
 }
+
+/// Numbers in query parameters are decimal digits only, within UInt64 (`UInt64.init` alone
+/// takes a sign): `from=+5` or `index=-0` is a 400, not a number.
+@Suite struct QueryNumberTests {
+    @Test func onlyDecimalDigitsAreANumber() {
+        #expect(API.digits("0") == 0 && API.digits("007") == 7 && API.digits("18446744073709551615") == UInt64.max)
+        for bad in ["", "+5", "-0", "-1", " 5", "5 ", "0x10", "1e3", "18446744073709551616", "000000000000000000001", "٣", "5\u{0}"] {
+            #expect(API.digits(bad) == nil, "\(bad.debugDescription)")
+        }
+    }
+}
