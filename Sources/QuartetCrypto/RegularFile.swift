@@ -95,6 +95,39 @@ public enum RegularFile {
         public let description: String
     }
 
+    /// Whether `name` is a copy `writeDurably` writes beside a file before placing it
+    /// (`<file>.partial-` and 16 lower-case hex digits): what a crash mid-write leaves.
+    public static func isPartialCopy(_ name: String) -> Bool {
+        let bytes = Array(name.utf8), marker = Array(".partial-".utf8)
+        guard bytes.count > marker.count + 16 else { return false }
+        let start = bytes.count - 16 - marker.count
+        return Array(bytes[start..<(start + marker.count)]) == marker
+            && bytes[(start + marker.count)...].allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+
+    /// Removes the copies a crash left in `directory` mid-`writeDurably` (regular files only,
+    /// never through a link); the caller must hold what keeps other writers out of it (a data
+    /// directory's writer lock). Returns the names removed.
+    @discardableResult
+    public static func removePartialCopies(in directory: String) -> [String] {
+        var names: [String] = []
+        if let handle = opendir(directory) {
+            while let entry = readdir(handle) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                names.append(name)
+            }
+            closedir(handle)
+        }
+        var removed: [String] = []
+        for name in names where isPartialCopy(name) {
+            let path = directory + "/" + name
+            var info = stat()
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, unlink(path) == 0 else { continue }
+            removed.append(name)
+        }
+        return removed
+    }
+
     /// Writes `bytes` as the file at `path` with `mode`, created with it (never readable by
     /// others, even briefly), never through a symlink, over an existing file only when
     /// `replacing`, and flushed to the disk with its directory entry before it returns: keys and

@@ -25,6 +25,14 @@ public struct DataDirectory: Sendable {
     /// Its name in the directory.
     public static let lockFileName = "writer.lock"
 
+    /// Removes what a crash left mid-write beside the directory's small files and keys
+    /// (`RegularFile.writeDurably`'s `.partial-` copies: a key's among them), with the writer
+    /// lock held (no other writer is at work).
+    func removePartialCopies() {
+        RegularFile.removePartialCopies(in: url.path)
+        RegularFile.removePartialCopies(in: keysPath)
+    }
+
     /// Removes everything in the directory but its lock file, holding the writer lock meanwhile
     /// (for what an interrupted `quartet recover` left): refused (`.locked`) while a process
     /// holds the directory, and an entry that cannot be removed is an error.

@@ -61,6 +61,7 @@ public final class LedgerStore: Sendable {
     public static func create(_ directory: DataDirectory) throws(StoreError) -> LedgerStore {
         try directory.create()
         let lock = try WriterLock(path: directory.lockPath)
+        directory.removePartialCopies()
         let isNew = !directory.exists
         let pool = try openPool(directory)
         if isNew {
@@ -86,6 +87,7 @@ public final class LedgerStore: Sendable {
             throw StoreError(.notADataDirectory, "\(directory.url.path) is not a Quartet data directory (no quartet.sqlite); create one with `quartet init`")
         }
         let lock: WriterLock? = mode == .writer ? try WriterLock(path: directory.lockPath) : nil
+        if lock != nil { directory.removePartialCopies() }
         let pool = try openPool(directory)
         guard let version = try checkFormat(pool, directory: directory, allowEmpty: false), version < Schema.formatVersion else {
             return LedgerStore(directory: directory, pool: pool, writerLock: lock)

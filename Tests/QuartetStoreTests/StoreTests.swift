@@ -341,6 +341,31 @@ import Testing
         }
     }
 
+    /// A crash in the middle of a durable write leaves a `.partial-` copy beside the file (a key
+    /// among them): the next writer to hold the directory removes such copies, in the directory
+    /// and its keys, and nothing else; a reader leaves them.
+    @Test func copiesACrashLeftMidWriteAreRemovedByTheNextWriter() throws {
+        let dir = try TestKit.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try TestKit.makeStore(at: dir).close()
+        let directory = DataDirectory(path: dir.path)
+        let leftovers = [directory.url.path + "/purges-done.partial-0123456789abcdef", directory.keysPath + "/wales.pem.partial-fedcba9876543210"]
+        let kept = [directory.keysPath + "/wales.pem.partial-notours", directory.url.path + "/notes.partial-0123456789ABCDEF",
+                    directory.url.path + "/x.partial-0123456789abcdef0"]
+        for path in leftovers + kept { try Data("secret\n".utf8).write(to: URL(fileURLWithPath: path)) }
+        // A link named like a copy is not followed (its target stays).
+        let target = dir.appendingPathComponent("target").path
+        try Data("target\n".utf8).write(to: URL(fileURLWithPath: target))
+        #expect(symlink(target, directory.url.path + "/link.partial-00112233445566aa") == 0)
+        try LedgerStore.open(directory, mode: .reader).close()
+        #expect(leftovers.allSatisfy { FileManager.default.fileExists(atPath: $0) }, "a reader removed a copy")
+        try LedgerStore.open(directory, mode: .writer).close()
+        #expect(leftovers.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+        #expect(kept.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+        #expect(FileManager.default.fileExists(atPath: target))
+        #expect(RegularFile.isPartialCopy("wales.pem.partial-0123456789abcdef") && !RegularFile.isPartialCopy(".partial-0123456789abcdef"))
+    }
+
     /// A directory whose format says this one but whose schema lacks one of its migrations, or
     /// has one this quartet does not know, is refused at open (it failed later on a missing
     /// table), by readers and writers, and `create` does not quietly finish it.
