@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import QuartetCrypto
+import QuartetLedger
 import QuartetNode
 import QuartetStore
 #if canImport(Glibc)
@@ -90,6 +91,23 @@ struct RecoverCommand: AsyncParsableCommand {
         try Recovery.finish(configuration)
         let report = try RecoverReport(configuration: configuration, plan: plan, status: status, seconds: seconds)
         report.print(format: output.format)
+        // The key given was the federation file's word on the log; the log itself (its
+        // rotations, now held) may have moved on: `serve` would keep it closed to appends.
+        if let problem = try Self.keyProblem(configuration, log: plan.member.log) {
+            throw CLIError("recovered, but \(problem); `serve` keeps the log closed to appends until \(configuration.dataDirectory)/keys/\(plan.member.log).pem is that key (from the operator's key backup; the directory is kept)")
+        }
+    }
+
+    /// Why the recovered directory's signing key cannot sign its log now: the key in force
+    /// after the log's rotations is another. nil when it is the key in force.
+    static func keyProblem(_ configuration: NodeConfiguration, log name: String) throws -> String? {
+        let store = try LedgerStore.open(DataDirectory(path: configuration.dataDirectory), mode: .reader)
+        defer { try? store.close() }
+        let log = try store.log(named: name)
+        let chain = try store.keyChain(log)
+        let key = try store.directory.readSigningKey(log: name)
+        guard key.publicKey != chain.current else { return nil }
+        return "the key given (\(NoteVerifier(name: log.origin, publicKey: key.publicKey).vkey)) is not the key in force after the log's \(chain.rotations.count) rotation\(chain.rotations.count == 1 ? "" : "s") (\(NoteVerifier(name: log.origin, publicKey: chain.current).vkey))"
     }
 
     /// Runs the node until it holds everything the peers show; returns where it stood then, and

@@ -151,6 +151,20 @@ import Testing
         let last = try federation.append("wales", #"{"after":"rotation"}"#)
         let heads = try federation.waitConverged(nodes) { federation.size($0, "wales") > Int(last) }
         let size = federation.size(heads, "wales")
+        // Before the federation names the new key, the disk lost: recovering with the pinned key
+        // the file still names takes the log back with its rotation, and says the key given is
+        // not the key in force (exit status 1, the directory kept): not a success.
+        do {
+            let backup = federation.root.appendingPathComponent("wales-before-recover").path
+            _ = federation.processes.removeValue(forKey: "wales")?.stop()
+            try FileManager.default.moveItem(atPath: federation.path("wales", "data"), toPath: backup)
+            let early = try Self.recover(federation, key: pinnedKey)
+            #expect(early.result.status == 1 && early.result.stderr.contains("is not the key in force after the log's 1 rotation (\(newKey))"), "\(early.result)")
+            #expect(Self.log(early.report, "wales")?["entries"] as? Int ?? 0 >= size, "\(early.result.stdout)")
+            try FileManager.default.removeItem(atPath: federation.path("wales", "data"))
+            try FileManager.default.moveItem(atPath: backup, toPath: federation.path("wales", "data"))
+            federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
+        }
         // The federation names the new key as wales's current one (a quorum signs; the running
         // members reload it), as the rotation's printout tells the operator to.
         let layout = FederationLayout(root: federation.root)
