@@ -44,6 +44,9 @@ extension FederationPKI {
     /// certificate works. 825 days was the CA/Browser Forum's ceiling for server certificates
     /// (2018-2020); the default is 365.
     public static let maximumDays = 825
+    /// A CA's lifetime at most (twenty years; far beyond it, the date no longer fits the
+    /// certificate's time fields).
+    public static let maximumAuthorityDays = 7305
 
     /// What `sign` wrote.
     public struct SignedFiles: Sendable {
@@ -101,7 +104,7 @@ extension FederationPKI {
         let caPEM = try caCert.pemRepresentation()
         if FileManager.default.fileExists(atPath: caPath) {
             // An existing ca.pem must be this CA's; the copy is then already in place.
-            guard let existing = try? Certificate(pem: readText(caPath)), existing.sha256Fingerprint == caCert.sha256Fingerprint else {
+            guard let existing = try? Certificate(pem: readText(caPath, followSymlinks: false)), existing.sha256Fingerprint == caCert.sha256Fingerprint else {
                 throw PKIError("\(caPath) exists and is not this CA's certificate; refusing to overwrite it (choose another --out)")
             }
         } else {

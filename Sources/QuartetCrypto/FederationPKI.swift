@@ -87,6 +87,9 @@ public enum FederationPKI {
     /// Creates a CA in `directory` (`ca.pem`, and `ca.key` with mode 0600). Refuses to overwrite.
     public static func createAuthority(in directory: String, commonName: String = "Quartet federation CA",
                                        days: Int = 3650, now: Date = Date()) throws -> IssuedFiles {
+        guard (1...maximumAuthorityDays).contains(days) else {
+            throw PKIError("--days \(days) is outside 1-\(maximumAuthorityDays) for the CA")
+        }
         let key = try PrivateKey.generateP256()
         let cert = try Certificate.issue(commonName: commonName, subjectKey: key, issuer: nil, issuerKey: key,
                                          notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(Double(days) * 86400), isCA: true)
@@ -118,7 +121,16 @@ public enum FederationPKI {
                              now: Date = Date(), notBefore: Date? = nil) throws -> IssuedFiles {
         let name = identity.name
         try checkName(of: identity)
+        // The bounds `sign` keeps: without revocation lists a certificate's lifetime is the only
+        // limit on a stolen key, and none outlives the CA that vouches for it.
+        guard (1...maximumDays).contains(days) else {
+            throw PKIError("--days \(days) is outside 1-\(maximumDays): without revocation lists a certificate's lifetime is the only limit on a stolen key")
+        }
         let (caCert, caKey) = try loadAuthority(from: caDirectory)
+        guard now.addingTimeInterval(Double(days) * 86400) <= caCert.notAfter else {
+            let left = Int(caCert.notAfter.timeIntervalSince(now) / 86400)
+            throw PKIError("the CA certificate expires at \(ISO8601DateFormatter().string(from: caCert.notAfter)); a certificate for \(days) days would outlive it (use --days \(max(left, 0)) or less, or renew the CA)")
+        }
         let key = try PrivateKey.generateP256()
         var names: [SubjectAlternativeName] = [.uri(identity.uri)]
         if case .node = identity { names += [.dns(name), .dns("localhost"), .ip("127.0.0.1"), .ip("::1")] }
@@ -148,10 +160,16 @@ public enum FederationPKI {
         throw PKIError("\(kind) \"\(printable(identity.name))\" must be 1-64 of a-z, 0-9 and -, starting with a letter or digit")
     }
 
-    static func readText(_ path: String) throws -> String {
-        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw PKIError("cannot read \(path): \(error.localizedDescription)")
+    /// A PEM file of the PKI (a certificate, a key): a regular file of at most 1 MiB (a
+    /// member's inbox may hold a planted `ca.pem`: a FIFO, `/dev/zero`), and with
+    /// `followSymlinks: false` (such a file) never through a link.
+    static func readText(_ path: String, followSymlinks: Bool = true) throws -> String {
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(path, limit: 1 << 20, followSymlinks: followSymlinks) } catch {
+            throw PKIError("cannot read \(path): \(error)")
         }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw PKIError("cannot read \(path): not UTF-8 text") }
+        return text
     }
 
     static func writeNew(directory: String, files: [(String, String, Int)], allowExisting: Set<String> = []) throws {

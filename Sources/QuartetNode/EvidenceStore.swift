@@ -55,10 +55,14 @@ struct EvidenceStore: Sendable {
 
     /// Writes (atomically, replacing any earlier) the evidence against `evidence.log`.
     func keep(_ evidence: Evidence) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: directory.path) {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            DataDirectory.syncDirectory(directory.deletingLastPathComponent().path)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try encoder.encode(File(evidence)).write(to: url(log: evidence.log), options: .atomic)
+        // Durably (file and folder): the evidence is the log's quarantine across restarts.
+        try RegularFile.writeDurably(Array(try encoder.encode(File(evidence))), to: url(log: evidence.log).path, mode: 0o644, replacing: true)
     }
 
     /// The kept evidence of every federation log that verifies against the member's pinned key.

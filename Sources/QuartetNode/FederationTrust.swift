@@ -236,8 +236,10 @@ extension FederationTrust {
         let acceptedFile = acceptedPath(dataDirectory: dataDirectory)
         let current = try? readBounded(acceptedFile, limit: maxFileBytes, what: "accepted federation file")
         guard current != file.bytes else { return }
-        if let note = file.note { try writeAtomically(Array(note.serialized.utf8), to: signaturePath(of: acceptedFile)) }
+        // The file first, then its signatures: a crash between leaves the new file beside the
+        // old statement, which the next start refuses to take for the new file's (and heals).
         try writeAtomically(file.bytes, to: acceptedFile)
+        if let note = file.note { try writeAtomically(Array(note.serialized.utf8), to: signaturePath(of: acceptedFile)) }
     }
 
     /// Adds member `id`'s signature (made with `key`, its log's signing key) to the signature
@@ -316,6 +318,10 @@ extension FederationTrust {
             unlink(temporary)
             throw Refusal("cannot write \(path): \(String(cString: strerror(errno)))")
         }
+        // The new name too, or a power cut could bring back the file it replaced (the accepted
+        // federation file is the floor a node never goes below).
+        let folder = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
+        if folder >= 0 { fsync(folder); close(folder) }
     }
 }
 

@@ -88,7 +88,20 @@ final class OwnLogRecorder: Sendable {
     private let journalLock = NIOLock()
     /// Whether the journal's directory entry is known synced (false once it is renamed away
     /// or made anew; a durable line syncs the directory first).
-    private let journalEntrySynced = NIOLockedValueBox(false)
+    private let journalEntrySynced = NIOLockedValueBox(JournalEntry())
+
+    /// Whether the journal's entry in its directory is known synced. `generation` counts the
+    /// journals made (and moved away): a directory sync started before the current journal
+    /// existed does not count for it.
+    struct JournalEntry: Sendable {
+        var generation: UInt64 = 0
+        var synced = false
+
+        mutating func replaced() {
+            generation &+= 1
+            synced = false
+        }
+    }
 
     init(journal: URL, ownLog: String, logger: Logger) {
         self.journal = journal
@@ -228,7 +241,7 @@ final class OwnLogRecorder: Sendable {
             // New journal lines go to a fresh file from here on.
             let renamed = journal.appendingPathExtension("\(ProcessInfo.processInfo.processIdentifier).\(state.generation).flushing")
             let moved = (try? FileManager.default.moveItem(at: journal, to: renamed)) != nil
-            journalEntrySynced.withLockedValue { $0 = false }
+            journalEntrySynced.withLockedValue { $0.replaced() }
             return (state.disclosures.values.sorted { $0.first < $1.first }, state.purges, moved ? renamed : nil)
         } }
         // Padded like restricted payloads: the records are stubs to readers (only the owner's
@@ -401,6 +414,7 @@ final class OwnLogRecorder: Sendable {
 
     /// Syncs the journal's directory (its entry there), noting it synced.
     private func syncDirectory() -> Bool {
+        let generation = journalEntrySynced.withLockedValue { $0.generation }
         let dir = open(journal.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
         guard dir >= 0, fsync(dir) == 0 else {
             if dir >= 0 { close(dir) }
@@ -408,7 +422,9 @@ final class OwnLogRecorder: Sendable {
             return false
         }
         close(dir)
-        journalEntrySynced.withLockedValue { $0 = true }
+        // Only for the journal that existed when the sync began (another may have been made
+        // meanwhile: its entry is not known synced).
+        journalEntrySynced.withLockedValue { if $0.generation == generation { $0.synced = true } }
         return true
     }
 
@@ -434,7 +450,7 @@ final class OwnLogRecorder: Sendable {
         let created = fd < 0 && errno == ENOENT
         if created {
             fd = RegularFile.openForAppending(journal.path, create: true)
-            journalEntrySynced.withLockedValue { $0 = false }
+            journalEntrySynced.withLockedValue { $0.replaced() }
         }
         guard fd >= 0 else {
             logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
@@ -460,7 +476,7 @@ final class OwnLogRecorder: Sendable {
             logger.error("cannot sync the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
             return false
         }
-        if !journalEntrySynced.withLockedValue({ $0 }) { return syncDirectory() }
+        if !journalEntrySynced.withLockedValue({ $0.synced }) { return syncDirectory() }
         return true
     }
 

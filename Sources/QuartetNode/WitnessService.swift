@@ -44,7 +44,8 @@ final class WitnessService: Sendable {
         let marker = WitnessStore.lostMarkerPath(directory)
         // A key found without its state is marked, so the (new, empty) state made below does
         // not pass for the witness's at the next start; a new key clears the mark.
-        if keyExisted && !stateExisted { _ = FileManager.default.createFile(atPath: marker, contents: Data("the witness state was lost\n".utf8)) }
+        // (Durably: a marker a power cut took back would let the empty state pass.)
+        if keyExisted && !stateExisted { try RegularFile.writeDurably(Array("the witness state was lost\n".utf8), to: marker, mode: 0o644, replacing: true) }
         let key = try WitnessStore.witnessKey(directory)
         signer = try CosignatureSigner(name: WitnessStore.keyName(origin: origin), key: key)
         store = try WitnessStore(directory)
@@ -56,7 +57,7 @@ final class WitnessService: Sendable {
         case nil:
             try store.bind(to: key.publicKey)
         case let bound? where bound != key.publicKey:
-            _ = FileManager.default.createFile(atPath: marker, contents: Data("the witness state belongs to another key\n".utf8))
+            try RegularFile.writeDurably(Array("the witness state belongs to another key\n".utf8), to: marker, mode: 0o644, replacing: true)
             logger.critical("the witness key is not the one its state was made with (a key copied back?): this node does not witness under it",
                             metadata: ["key": "\(WitnessStore.keyPath(directory))"])
         default:

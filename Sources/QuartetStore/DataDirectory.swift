@@ -26,11 +26,12 @@ public struct DataDirectory: Sendable {
     public static let lockFileName = "writer.lock"
 
     /// Removes what a crash left mid-write beside the directory's small files and keys
-    /// (`RegularFile.writeDurably`'s `.partial-` copies: a key's among them), with the writer
+    /// (`RegularFile.writeDurably`'s `.partial-` copies: keys' among them, the witness's too), with the writer
     /// lock held (no other writer is at work).
     func removePartialCopies() {
         RegularFile.removePartialCopies(in: url.path)
         RegularFile.removePartialCopies(in: keysPath)
+        RegularFile.removePartialCopies(in: url.appendingPathComponent("witness").path)
     }
 
     /// Removes everything in the directory but its lock file, holding the writer lock meanwhile
@@ -147,10 +148,14 @@ public struct DataDirectory: Sendable {
     }
 
     public func writeSigningKey(_ key: Ed25519PrivateKey, log: String, path given: String? = nil) throws(StoreError) {
-        do {
-            try FileManager.default.createDirectory(atPath: keysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw StoreError(.io, "cannot create \(keysPath)", cause: UnderlyingError(error.localizedDescription))
+        if !FileManager.default.fileExists(atPath: keysPath) {
+            do {
+                try FileManager.default.createDirectory(atPath: keysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw StoreError(.io, "cannot create \(keysPath)", cause: UnderlyingError(error.localizedDescription))
+            }
+            // The new folder's own entry, or a power cut could lose it with the key in it.
+            Self.syncDirectory(url.path)
         }
         let path = given ?? keyPath(log: log)
         let pem: String

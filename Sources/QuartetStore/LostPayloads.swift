@@ -29,6 +29,7 @@ extension DataDirectory {
         guard !indices.isEmpty else { return }
         // A regular file, never through a link nor a planted FIFO (this runs inside the store's
         // write transaction: a blocked open would hold the writer).
+        let created = !FileManager.default.fileExists(atPath: lostPayloadsPath)
         let fd = RegularFile.openForAppending(lostPayloadsPath, create: true)
         guard fd >= 0 else { throw StoreError(.io, "cannot open \(lostPayloadsPath) (a regular file, not a link): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -37,6 +38,8 @@ extension DataDirectory {
         guard written == bytes.count, fsync(fd) == 0 else {
             throw StoreError(.io, "cannot write \(lostPayloadsPath): \(String(cString: strerror(errno)))")
         }
+        // A new record's name too: the stubs it excuses commit durably right after.
+        if created { Self.syncDirectory(url.path) }
     }
 
     /// The recorded indices per log (empty when there is no record). Lines that do not parse

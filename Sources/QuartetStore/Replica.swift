@@ -239,14 +239,20 @@ extension LedgerStore {
         }
     }
 
-    /// Which of `indices` of `log` this store holds the payloads of (not stubs, not missing):
-    /// what a purge journalled before a crash had not yet cleared.
+    /// Which of `indices` of `log` this store has not cleared the payloads of: what a purge
+    /// journalled before a crash had not yet cleared. Only an entry stored as a stub counts as
+    /// cleared: one not stored at all (its batch, committed without a sync, lost in a power cut
+    /// with the purge that never committed) was cleared by no purge, and counts as held.
     public func payloadsHeld(_ log: LogInfo, indices: [UInt64]) throws(StoreError) -> Set<UInt64> {
         try read("read which payloads of \(log.name) are held") { db in
             var held: Set<UInt64> = []
-            let statement = try db.cachedStatement(sql: "SELECT 1 FROM entries WHERE key = ? AND payload IS NOT NULL")
-            for index in indices where index < (1 << Schema.indexBits) {
-                if try Row.fetchOne(statement, arguments: [Schema.entryKey(logID: log.id, index: index)]) != nil { held.insert(index) }
+            let statement = try db.cachedStatement(sql: "SELECT 1 FROM entries WHERE key = ? AND payload IS NULL")
+            for index in indices {
+                guard index < (1 << Schema.indexBits),
+                      try Row.fetchOne(statement, arguments: [Schema.entryKey(logID: log.id, index: index)]) != nil else {
+                    held.insert(index)
+                    continue
+                }
             }
             return held
         }

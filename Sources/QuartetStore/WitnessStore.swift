@@ -128,12 +128,15 @@ public final class WitnessStore: Sendable {
         } catch {
             throw StoreError(.io, "cannot create the witness folder of \(directory.url.path)", cause: UnderlyingError(error.localizedDescription))
         }
-        try directory.writeSigningKey(key, log: "witness", path: path)
-        // The state is made with the key and bound to it: a key without its state, or with a
-        // state bound to another key, is a witness that lost its state. A new key starts clean
-        // (any state already there only makes it stricter).
-        try? FileManager.default.removeItem(atPath: lostMarkerPath(directory))
+        DataDirectory.syncDirectory(directory.url.path)
+        // The state is made with the key and bound to it, durably, before the key file is
+        // written: a key without its state, or with a state bound to another key, is a witness
+        // that lost its state, and a crash between the two must not make one (a state bound to a
+        // key never written is bound again to the next key made). A new key starts clean (any
+        // state already there only makes it stricter).
+        if unlink(lostMarkerPath(directory)) == 0 { DataDirectory.syncDirectory((path as NSString).deletingLastPathComponent) }
         try WitnessStore(directory).bind(to: key.publicKey, replacing: true)
+        try directory.writeSigningKey(key, log: "witness", path: path)
         return key
     }
 

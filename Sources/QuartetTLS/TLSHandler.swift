@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import QuartetCrypto
@@ -132,6 +133,18 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state = .active
             timeout?.cancel()
             timeout = nil
+            // OpenSSL checks the dates at the handshake only: a connection kept open (a member's,
+            // with a message every few seconds) would carry the identity past its certificate's
+            // end. It is closed then, and the peer must connect again with one in force.
+            if let certificate {
+                let left = certificate.notAfter.timeIntervalSinceNow
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                timeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(max(0, min(left, 1e9)) * 1000))) {
+                    let (handler, context) = loopBound.value
+                    guard case .active = handler.state else { return }
+                    handler.fail(context, TLSError(.peerIdentity, "the peer's certificate (\(identity?.uri ?? "no Quartet identity")) expired at \(certificate.notAfter); the connection ends with it"))
+                }
+            }
             peerIdentity = identity
             peerCertificateSerial = certificate?.serialHex
             logger.debug("TLS handshake completed", metadata: ["tls.peer": "\(identity?.uri ?? "-")", "tls.version": "\(connection.protocolVersion)"])

@@ -63,7 +63,9 @@ extension PKICommand {
                 certify, from the member's own message (a request can name anyone); a request for any \
                 other identity is refused. With --federation FILE, a node must be one the file lists and \
                 its request must name exactly the node's peer and api hosts there, and an operator's \
-                log must be one the file lists.
+                log must be one the file lists. A node the file does not list yet (first onboarding): \
+                --host for each host its request must name, from the member's own message (without \
+                either, the hosts are certified unchecked and named on stderr).
                 """)
 
         @Option(help: "The CA directory (from `pki init`).") var ca: String
@@ -75,13 +77,20 @@ extension PKICommand {
         @Option(help: "The reader this certificate is for.") var reader: String?
         @Option(help: "The auditor this certificate is for.") var auditor: String?
         @Option(help: "The federation file: a node's request must name exactly its peer and api hosts listed there.") var federation: String?
+        @Option(name: .customLong("host"), help: "For a node not yet in the federation file: a host name or address its request must name (repeat for each; exactly these, from the member's own message).")
+        var hosts: [String] = []
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
             // None given: the request is read and refused with the identity it asks for named.
             let expected = [node, operatorLog, reader, auditor].allSatisfy { $0 == nil } ? nil
                 : try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
-            var hosts: [String]?
+            var hosts: [String]? = self.hosts.isEmpty ? nil : self.hosts
+            if !self.hosts.isEmpty {
+                guard case .node? = expected else { throw ValidationError("--host is for a node's certificate (--node)") }
+                guard federation == nil else { throw ValidationError("give --host or --federation, not both (the file lists the node's hosts)") }
+                guard self.hosts.count <= 32 else { throw ValidationError("--host: at most 32") }
+            }
             if let federation, let expected {
                 let file = try Federation.load(path: federation)
                 switch expected {
@@ -99,6 +108,11 @@ extension PKICommand {
                 }
             }
             let files = try FederationPKI.sign(requestAt: csr, caDirectory: ca, in: out, days: days, expecting: expected, hosts: hosts)
+            if case .node? = expected, hosts == nil {
+                // Nothing checked the hosts: say which were certified (browsers trust them).
+                let named = (try? Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))).map { $0.dnsNames + $0.ipAddresses } ?? []
+                FileHandle.standardError.write(Data(TerminalText.escaped("quartet pki sign: the hosts certified were not checked (give --host for each, from the member's own message, or --federation): \(named.joined(separator: ", "))\n").utf8))
+            }
             let cert = try Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))
             let formatter = ISO8601DateFormatter()
             let signed = SignOutput(certificate: files.certificate, caCertificate: files.caCertificate, subject: "CN=\(cert.commonName ?? "")",

@@ -39,7 +39,26 @@ import Testing
         let checked = try openssl(["req", "-in", "\(member)/wales.csr", "-noout", "-verify"])
         #expect(checked.status == 0, "\(checked.stderr)")
 
-        let signed = try object(["pki", "sign", "--ca", ca, "--csr", "\(member)/wales.csr", "--node", "wales", "--days", "30"])
+        // A node not yet in the federation file: its hosts from the member's own message, each
+        // given with --host; a request naming others (or fewer) is refused, nothing written.
+        let hosts = ["wales.example", "ot.wales.example", "192.0.2.7", "2001:db8::7"]
+        for wrong in [Array(hosts.dropLast()), hosts + ["england.example"], ["wales.example", "OT.wales.example", "192.0.2.7", "2001:0db8:0::7"]] {
+            let refused = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", "\(member)/wales.csr", "--node", "wales", "--days", "30"]
+                                              + wrong.flatMap { ["--host", $0] })
+            if wrong.last == "2001:0db8:0::7" {
+                // The same hosts, written otherwise (case, address form): not a difference.
+                #expect(refused.status == 0, "\(refused)")
+                try FileManager.default.removeItem(atPath: "\(member)/wales.pem")
+                try FileManager.default.removeItem(atPath: "\(member)/ca.pem")
+                continue
+            }
+            #expect(refused.status != 0 && !FileManager.default.fileExists(atPath: "\(member)/wales.pem"), "\(wrong): \(refused)")
+        }
+        let operatorHost = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", "\(member)/wales.csr", "--operator", "wales", "--host", "wales.example"])
+        #expect(operatorHost.status != 0 && operatorHost.stderr.contains("--host is for a node"), "\(operatorHost)")
+        let unchecked = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", "\(member)/wales.csr", "--node", "wales", "--days", "30", "--format", "json"])
+        #expect(unchecked.status == 0 && unchecked.stderr.contains("were not checked") && unchecked.stderr.contains("ot.wales.example"), "\(unchecked)")
+        let signed = try #require(try JSONSerialization.jsonObject(with: Data(unchecked.stdout.utf8)) as? [String: Any])
         let certificate = "\(member)/wales.pem"
         #expect(signed["certificate"] as? String == certificate && signed["ca_certificate"] as? String == "\(member)/ca.pem")
         #expect(signed["identity"] as? String == "quartet://node/wales" && signed["subject"] as? String == "CN=wales")

@@ -136,6 +136,22 @@ import Testing
         // Longer than the CA itself lives.
         #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: files.request, caDirectory: ca, days: 365, expecting: .operator("wales")) }
         _ = try FederationPKI.sign(requestAt: files.request, caDirectory: ca, days: 90, expecting: .operator("wales"))
+        // `issue` (the CA holder making the key too) keeps the same bounds, and the CA its own.
+        for days in [0, FederationPKI.maximumDays + 1, 365] {
+            #expect(throws: PKIError.self) { try FederationPKI.issue(.reader("long"), caDirectory: ca, in: "\(dir.path)/long-\(days)", days: days) }
+        }
+        _ = try FederationPKI.issue(.reader("short"), caDirectory: ca, in: "\(dir.path)/short", days: 90)
+        for days in [0, FederationPKI.maximumAuthorityDays + 1, Int.max / 86_400] {
+            #expect(throws: PKIError.self) { try FederationPKI.createAuthority(in: "\(dir.path)/ca-\(days)", days: days) }
+        }
+        // A ca.pem planted in the request's folder as a FIFO (or a link) is refused, not read.
+        let inbox = dir.appendingPathComponent("inbox").path
+        let planted = try FederationPKI.request(.operator("england"), in: inbox)
+        #expect(mkfifo("\(inbox)/ca.pem", 0o644) == 0)
+        #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: planted.request, caDirectory: ca, days: 30, expecting: .operator("england")) }
+        try FileManager.default.removeItem(atPath: "\(inbox)/ca.pem")
+        #expect(symlink("\(ca)/ca.pem", "\(inbox)/ca.pem") == 0)
+        #expect(throws: PKIError.self) { try FederationPKI.sign(requestAt: planted.request, caDirectory: ca, days: 30, expecting: .operator("england")) }
 
         let big = dir.appendingPathComponent("big.csr").path
         try Data(repeating: 0x41, count: CertificateRequest.maximumPEMBytes + 1).write(to: URL(fileURLWithPath: big))

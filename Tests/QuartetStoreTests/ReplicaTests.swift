@@ -50,6 +50,16 @@ import Testing
         #expect(prefix.root == (try origin.consistencyProof(log, from: 10)).fromRoot)
     }
 
+    /// What a purge journalled before a crash cleared: only entries stored as stubs. An entry
+    /// not stored at all (its batch lost with the purge in a power cut) was cleared by no purge.
+    @Test func onlyAStoredStubCountsAsAPayloadNotHeld() async throws {
+        let (origin, replica, log, replicaLog) = try await pair(batches: 1, perBatch: 4)
+        var (entries, note) = try #require(try origin.decodedBatch(log, from: 0, maxEntries: 4, maxBytes: 1 << 20))
+        entries[1] = entries[1].stub
+        try replica.ingest(replicaLog, from: 0, entries: entries, note: note, checkpoint: try checkpoint(note, log))
+        #expect(try replica.payloadsHeld(replicaLog, indices: [0, 1, 2, 3, 10, 1 << 41]) == [0, 2, 3, 10, 1 << 41])
+    }
+
     /// The roots a witness sets what it cosigned against come from memory for the copy's last
     /// batches, and agree with the store; other sizes are left to the store.
     @Test func theLastBatchesRootsAreKnownWithoutARead() async throws {

@@ -388,6 +388,30 @@ struct EmbeddedPair {
         #expect(refusal.description.contains("not yet valid"), "\(refusal)")
     }
 
+    /// OpenSSL checks a certificate's dates at the handshake only: a connection kept open is
+    /// closed when the peer's certificate ends, on both sides (a member cannot carry its
+    /// identity past it by never reconnecting).
+    @Test func aConnectionEndsWithThePeersCertificate() throws {
+        defer { pki.remove() }
+        // Valid for one more minute (issued for a day, a day less a minute ago).
+        let ending = try pki.node("wales", days: 1, now: Date().addingTimeInterval(-86_400 + 60), label: "wales-ending")
+        let client = try TLSContext(role: .client, certificateChain: ending.certificate, privateKey: ending.key, trustRoots: pki.caCertificate)
+        let pair = try EmbeddedPair(client: client, server: try context(.server, "uk"), clientPolicy: .node("uk"), serverPolicy: .nodes(["wales"]))
+        pair.shuttle()
+        #expect(pair.server.isActive && pair.client.isActive)
+        pair.server.embeddedEventLoop.advanceTime(by: .seconds(30))
+        #expect(pair.server.isActive, "closed before the certificate ended")
+        pair.server.embeddedEventLoop.advanceTime(by: .seconds(40))
+        #expect(!pair.server.isActive)
+        let error = try #require(pair.serverRecorder.errors.first as? TLSError)
+        #expect(error.code == .peerIdentity && error.message.contains("expired"), "\(error)")
+        // The client's side ends with the server's certificate (30 days here), not before.
+        pair.client.embeddedEventLoop.advanceTime(by: .seconds(86_400))
+        #expect(pair.client.isActive)
+        pair.client.embeddedEventLoop.advanceTime(by: .seconds(31 * 86_400))
+        #expect(!pair.client.isActive)
+    }
+
     @Test func garbageIsCutOff() throws {
         defer { pki.remove() }
         var logger = Logger(label: "test")

@@ -221,7 +221,9 @@ class Hosts:
             self.q("pki", "request", "--node", node, "--dns", host(node), "--ip", self.topology.address(node), "--out", pki)
             self.q("pki", "request", "--operator", node, "--out", pki)
             # At the CA: the request is checked against its role and signed.
-            self.q("pki", "sign", "--ca", self.ca, "--csr", os.path.join(pki, f"{node}.csr"), "--node", node)
+            # The hosts the member's message names, which its request must name exactly.
+            self.q("pki", "sign", "--ca", self.ca, "--csr", os.path.join(pki, f"{node}.csr"), "--node", node,
+                   "--host", host(node), "--host", self.topology.address(node))
             self.q("pki", "sign", "--ca", self.ca, "--csr", os.path.join(pki, f"operator-{node}.csr"), "--operator", node)
         self.q("pki", "request", "--reader", "analyst", "--out", self.workstation)
         self.q("pki", "sign", "--ca", self.ca, "--csr", os.path.join(self.workstation, "reader-analyst.csr"), "--reader", "analyst")
