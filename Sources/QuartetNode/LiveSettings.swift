@@ -20,6 +20,7 @@ struct TLSContexts: Sendable {
             certificate = try Certificate(pem: pem)
             let ca = (try? ConfigObject.readPEM(configuration.caCertificate, what: "certificate")) ?? ""
             files = SHA256.hash(Array(pem.utf8) + [0] + Array(ca.utf8))
+            trustRoots = SHA256.hash(Array(ca.utf8))
         } catch {
             throw NodeStartupError("\(configuration.file): tls.certificate: \(error)")
         }
@@ -48,6 +49,14 @@ struct TLSContexts: Sendable {
     /// a certificate's dates and issuer only when they changed (`renewalProblem`), so a node
     /// whose certificate expired can still take a federation file that removes a member.
     let files: [UInt8]
+    /// The CA file alone (SHA-256): when a reload changes it, the connections the old CA vouched
+    /// for are closed (`TLSContext.retire`).
+    let trustRoots: [UInt8]
+
+    /// Closes the connections these contexts verified (their CA is no longer the node's).
+    func retire(reason: String) {
+        for context in [client, peer, api] { context.retire(reason: reason) }
+    }
 
     /// Why a reload must not put the configuration's certificate in force (nil: it may): out
     /// of its validity, or not issued by the CA in `tls.ca` (`config check`'s rules). Without

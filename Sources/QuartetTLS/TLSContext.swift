@@ -1,5 +1,6 @@
 internal import COpenSSL
 import QuartetCrypto
+import Synchronization
 
 /// A TLS failure, with OpenSSL's reasons.
 public struct TLSError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -40,6 +41,45 @@ public final class TLSContext: @unchecked Sendable {
     let ctx: OpaquePointer
     /// Which side of the handshake connections made from this context take.
     public let role: Role
+
+    /// The connections whose peer's certificate this context verified, open now: each with how
+    /// to close it. `retire` closes them all (the trust roots they were verified against are no
+    /// longer the node's), and a connection completing its handshake after that is closed at once.
+    private let verified = Mutex<(next: UInt64, closers: [UInt64: @Sendable (String) -> Void], retired: String?)>((0, [:], nil))
+
+    /// Registers an open connection whose peer's certificate this context verified; nil when
+    /// the context was retired (the caller closes the connection with the reason).
+    func register(_ close: @escaping @Sendable (String) -> Void) -> Result<UInt64, RetiredContext> {
+        verified.withLock { state in
+            if let reason = state.retired { return .failure(RetiredContext(reason: reason)) }
+            state.next &+= 1
+            state.closers[state.next] = close
+            return .success(state.next)
+        }
+    }
+
+    /// The connection registered as `id` closed.
+    func unregister(_ id: UInt64) {
+        _ = verified.withLock { $0.closers.removeValue(forKey: id) }
+    }
+
+    /// Why a retired context verifies no more connections.
+    struct RetiredContext: Error { let reason: String }
+
+    /// Closes every open connection whose peer's certificate this context verified, saying
+    /// `reason`, and any that completes its handshake later: the trust roots changed (a CA
+    /// replaced after a compromise must not leave the old CA's certificates connected).
+    public func retire(reason: String) {
+        let closers = verified.withLock { state -> [@Sendable (String) -> Void] in
+            state.retired = reason
+            defer { state.closers = [:] }
+            return Array(state.closers.values)
+        }
+        for close in closers { close(reason) }
+    }
+
+    /// Connections open now whose peer's certificate this context verified (for tests).
+    public var verifiedConnections: Int { verified.withLock { $0.closers.count } }
 
     /// The side of the handshake.
     public enum Role: Sendable {

@@ -45,6 +45,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let policy: TLSPeerPolicy
     private let handshakeTimeout: TimeAmount
     private var timeout: Scheduled<Void>?
+    /// The context that verified the peer's certificate, and this connection's registration
+    /// there (closed if the context is retired: `TLSContext.retire`).
+    private let context: TLSContext
+    private var registration: UInt64?
     private var pendingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     /// Plaintext written since the last flush, encrypted together when the flush comes: one
     /// `SSL_write` and one TLS record for a response's head and body instead of one each
@@ -67,6 +71,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public init(context: TLSContext, policy: TLSPeerPolicy? = nil, serverName: String? = nil,
                 handshakeTimeout: TimeAmount = .seconds(10), logger: Logger, refusalLines: LogBudget = TLSHandler.refusals) throws(TLSError) {
         self.refusalLines = refusalLines
+        self.context = context
         self.connection = try TLSConnection(context: context, serverName: serverName)
         if let policy {
             self.policy = policy
@@ -143,6 +148,23 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     let (handler, context) = loopBound.value
                     guard case .active = handler.state else { return }
                     handler.fail(context, TLSError(.peerIdentity, "the peer's certificate (\(identity?.uri ?? "no Quartet identity")) expired at \(certificate.notAfter); the connection ends with it"))
+                }
+            }
+            if certificate != nil {
+                // Vouched for by this context's trust roots: closed if they are replaced.
+                let loop = context.eventLoop
+                let bound = NIOLoopBound((self, context), eventLoop: loop)
+                switch self.context.register({ reason in
+                    loop.execute {
+                        let (handler, context) = bound.value
+                        guard case .active = handler.state else { return }
+                        handler.fail(context, TLSError(.peerIdentity, reason))
+                    }
+                }) {
+                case .success(let id): registration = id
+                case .failure(let retired):
+                    fail(context, TLSError(.peerIdentity, retired.reason))
+                    return
                 }
             }
             peerIdentity = identity
@@ -358,6 +380,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         state = .closed
         timeout?.cancel()
         timeout = nil
+        if let registration {
+            context.unregister(registration)
+            self.registration = nil
+        }
         let writes = pendingWrites + unflushed
         pendingWrites = []
         unflushed = []

@@ -412,6 +412,33 @@ struct EmbeddedPair {
         #expect(!pair.client.isActive)
     }
 
+    /// A context retired (the node's CA replaced at a reload) closes the connections whose
+    /// peer's certificate it verified, on both sides, and any that completes a handshake later.
+    @Test func retiringAContextClosesTheConnectionsItVerified() throws {
+        defer { pki.remove() }
+        let serverContext = try context(.server, "uk"), clientContext = try context(.client, "wales")
+        let pair = try EmbeddedPair(client: clientContext, server: serverContext, clientPolicy: .node("uk"), serverPolicy: .nodes(["wales"]))
+        pair.shuttle()
+        #expect(pair.server.isActive && pair.client.isActive)
+        #expect(serverContext.verifiedConnections == 1 && clientContext.verifiedConnections == 1)
+        serverContext.retire(reason: "the CA was replaced")
+        pair.server.embeddedEventLoop.run()
+        #expect(!pair.server.isActive)
+        let error = try #require(pair.serverRecorder.errors.first as? TLSError)
+        #expect(error.code == .peerIdentity && error.message.contains("the CA was replaced"), "\(error)")
+        #expect(serverContext.verifiedConnections == 0)
+        // The client's side, verified by its own context: open until that is retired too.
+        #expect(pair.client.isActive)
+        clientContext.retire(reason: "the CA was replaced")
+        pair.client.embeddedEventLoop.run()
+        #expect(!pair.client.isActive && clientContext.verifiedConnections == 0)
+        // A handshake completing on a retired context is closed at once.
+        let late = try EmbeddedPair(client: try context(.client, "wales"), server: serverContext, clientPolicy: .node("uk"), serverPolicy: .nodes(["wales"]))
+        late.shuttle()
+        #expect(!late.server.isActive)
+        #expect((late.serverRecorder.errors.first as? TLSError)?.message.contains("the CA was replaced") == true)
+    }
+
     @Test func garbageIsCutOff() throws {
         defer { pki.remove() }
         var logger = Logger(label: "test")
