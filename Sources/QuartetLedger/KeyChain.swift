@@ -21,10 +21,29 @@ public struct KeyChain: Sendable, Equatable {
     /// Keys revoked beyond a size: a checkpoint larger than that signed by the key, and a
     /// rotation it signs at an index at or beyond it, are refused; a rotation it signs at any
     /// index to a key the federation does not name for the log (`names`) is refused too.
-    public private(set) var revoked: [Ed25519PublicKey: UInt64] = [:]
+    public private(set) var revoked: [Ed25519PublicKey: UInt64] = [:] { didSet { indexKeys() } }
     /// The keys the federation names for the log besides the pinned key and the revoked ones
     /// (its `current_vkey`): with them, the only keys a revoked key may rotate to.
-    public private(set) var named: Set<Ed25519PublicKey> = []
+    public private(set) var named: Set<Ed25519PublicKey> = [] { didSet { indexKeys() } }
+
+    /// The chain's keys (pinned, then each rotated to), and the note key ids of those and of the
+    /// revoked and named keys, kept as the chain grows: a rotation is checked against them in
+    /// constant time, so following a chain costs one key id per rotation, not one per key.
+    private var chainKeys: Set<Ed25519PublicKey> = []
+    private var chainKeyIDs: Set<[UInt8]> = []
+    private var otherKeyIDs: [[UInt8]: Ed25519PublicKey] = [:]
+
+    private mutating func indexKeys() {
+        otherKeyIDs = [:]
+        for key in Array(revoked.keys) + named where !chainKeys.contains(key) {
+            otherKeyIDs[noteKeyID(name: origin, publicKey: key)] = key
+        }
+    }
+
+    private mutating func addToChain(_ key: Ed25519PublicKey) {
+        chainKeys.insert(key)
+        chainKeyIDs.insert(noteKeyID(name: origin, publicKey: key))
+    }
 
     /// A chain with the federation's word on the log: `revoked` (its revoked keys and their
     /// sizes) and `named` (the other keys it names for the log: `current_vkey`). Throws if a
@@ -35,6 +54,8 @@ public struct KeyChain: Sendable, Equatable {
         self.pinned = pinned
         self.revoked = revoked
         self.named = named
+        addToChain(pinned)
+        indexKeys()
         for rotation in rotations { try apply(rotation) }
     }
 
@@ -77,6 +98,7 @@ public struct KeyChain: Sendable, Equatable {
     public init(pinned verifier: NoteVerifier) {
         origin = verifier.name
         pinned = verifier.publicKey
+        addToChain(pinned)
     }
 
     /// The key in force for checkpoints of `size`.
@@ -107,33 +129,72 @@ public struct KeyChain: Sendable, Equatable {
     public mutating func apply(_ rotation: KeyRotation) throws(LedgerError) {
         if holds(rotation) { return }
         try check(rotation)
-        rotations.append(rotation)
+        append(rotation)
     }
 
-    /// Whether the chain holds `rotation` already (applying it again changes nothing).
-    public func holds(_ rotation: KeyRotation) -> Bool { rotations.contains(rotation) }
+    /// Adds a rotation this store already holds, checked by the rules of the chain before
+    /// 2026-12-05 only (order, origin, the key in force, revocations), not `checkLimits`: a node
+    /// upgraded over a copy that took a long or cycling chain still opens it (its peers refuse
+    /// such rotations from now on, and stop following the log there: `followed`).
+    public mutating func applyStored(_ rotation: KeyRotation) throws(LedgerError) {
+        if holds(rotation) { return }
+        try checkStructure(rotation)
+        append(rotation)
+    }
+
+    private mutating func append(_ rotation: KeyRotation) {
+        rotations.append(rotation)
+        addToChain(rotation.key)
+        otherKeyIDs = otherKeyIDs.filter { $0.value != rotation.key }
+    }
+
+    /// Whether the chain holds `rotation` already (applying it again changes nothing). Rotations
+    /// are in index order, so only the one at its index can be it.
+    public func holds(_ rotation: KeyRotation) -> Bool {
+        guard let last = rotations.last, rotation.index <= last.index else { return false }
+        var low = 0, high = rotations.count - 1
+        while low <= high {
+            let middle = (low + high) / 2
+            if rotations[middle].index == rotation.index { return rotations[middle] == rotation }
+            if rotations[middle].index < rotation.index { low = middle + 1 } else { high = middle - 1 }
+        }
+        return false
+    }
 
     /// `apply`'s checks of `rotation` against the chain, without its signatures (cheap: a caller
     /// with a rotation whose signatures it has not checked runs these first).
     public func check(_ rotation: KeyRotation) throws(LedgerError) {
-        guard rotation.origin == origin else { throw LedgerError(.malformed, "key.rotation names \(rotation.origin), not \(origin)") }
-        if let last = rotations.last, rotation.index <= last.index {
-            throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) contradicts the rotation at \(last.index) this node holds")
-        }
+        try checkLimits(rotation)
+        try checkStructure(rotation)
+    }
+
+    /// The rules that keep a chain short and its keys distinct (`LedgerError.Code.chainLimit`).
+    public func checkLimits(_ rotation: KeyRotation) throws(LedgerError) {
         guard rotations.count < Self.maxRotations else {
-            throw LedgerError(.invalidArgument, "key.rotation at index \(rotation.index) of \(origin): the log holds \(rotations.count) rotations, the most a log may")
+            throw LedgerError(.chainLimit, "key.rotation at index \(rotation.index) of \(origin): the log holds \(rotations.count) rotations, the most a log may")
         }
         // A key the log signed with before comes back to no use (a thief of an old key, never
         // revoked after a routine rotation, would fork from there; a writer cycling two keys
         // would make the chain, and every check of a note against it, as long as it liked).
-        guard !keys.contains(rotation.key) else {
-            throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) rotates to \(rotation.verifier.vkey), a key the log signed with before")
+        guard !chainKeys.contains(rotation.key) else {
+            throw LedgerError(.chainLimit, "key.rotation at index \(rotation.index) of \(origin) rotates to \(rotation.verifier.vkey), a key the log signed with before")
         }
         // A note's line names its key by name and 4-byte id: two keys of one log under one id
         // make a note of one look like a bad signature of the other (an honest relay blamed).
         let id = noteKeyID(name: origin, publicKey: rotation.key)
-        for other in keys + revoked.keys + named where other != rotation.key && noteKeyID(name: origin, publicKey: other) == id {
-            throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) rotates to \(rotation.verifier.vkey), whose key id is also \(NoteVerifier(name: origin, publicKey: other).vkey)'s")
+        if chainKeyIDs.contains(id) {
+            throw LedgerError(.chainLimit, "key.rotation at index \(rotation.index) of \(origin) rotates to \(rotation.verifier.vkey), whose key id is also that of a key the log signed with")
+        }
+        if let other = otherKeyIDs[id], other != rotation.key {
+            throw LedgerError(.chainLimit, "key.rotation at index \(rotation.index) of \(origin) rotates to \(rotation.verifier.vkey), whose key id is also \(NoteVerifier(name: origin, publicKey: other).vkey)'s")
+        }
+    }
+
+    /// The rules of the chain itself: origin, order, the key in force, revocations.
+    public func checkStructure(_ rotation: KeyRotation) throws(LedgerError) {
+        guard rotation.origin == origin else { throw LedgerError(.malformed, "key.rotation names \(rotation.origin), not \(origin)") }
+        if let last = rotations.last, rotation.index <= last.index {
+            throw LedgerError(.badSignature, "key.rotation at index \(rotation.index) of \(origin) contradicts the rotation at \(last.index) this node holds")
         }
         let inForce = key(forSize: rotation.index)
         guard rotation.previous == inForce else {
@@ -164,7 +225,6 @@ public struct KeyChain: Sendable, Equatable {
     /// Whether `note` is signed under this origin by a key the chain does not hold (a rotation
     /// this node has not stored yet): worth asking for the entries, not a forgery to blame.
     public func signedByUnknownKey(_ note: SignedNote) -> Bool {
-        let known = Set(keys.map { noteKeyID(name: origin, publicKey: $0) })
-        return note.signatures.contains { $0.keyName == origin && !known.contains($0.keyID) }
+        note.signatures.contains { $0.keyName == origin && !chainKeyIDs.contains($0.keyID) }
     }
 }

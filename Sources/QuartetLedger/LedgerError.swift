@@ -10,6 +10,10 @@ public struct LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
         case proofMismatch = "proof-mismatch"
         /// A signature missing, unknown or not valid.
         case badSignature = "bad-signature"
+        /// A key rotation every signature of which holds, refused by the rules that keep a log's
+        /// key chain short and its keys distinct (`KeyChain.maxRotations`, no key twice, no key
+        /// id shared; since 2026-12-05: nodes before that may hold chains that break them).
+        case chainLimit = "chain-limit"
     }
 
     /// The kind of failure.

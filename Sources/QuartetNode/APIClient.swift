@@ -225,12 +225,27 @@ extension APIClient {
     }
 
     /// Every record of `GET /v1/agreements/{id}/disclosures`, page by page. The node's word is
-    /// hostile input: each `next` must move forward, and at most `maxRecords` are read.
-    public func disclosures(agreement id: String, maxRecords: Int = 1_000_000) async throws -> DisclosuresResponse {
+    /// hostile input: each `next` must move forward, each record on a page must lie after the
+    /// page's start and at most at its `next`, and at most `maxRecords` records and
+    /// `maxRanges` ranges and purged entries are read.
+    public func disclosures(agreement id: String, maxRecords: Int = 1_000_000, maxRanges: Int = 10_000_000) async throws -> DisclosuresResponse {
         var all: DisclosuresResponse?
         var after: String?
+        var ranges = 0
+        func refused(_ message: String) -> APIClientError {
+            APIClientError(code: .unreadableAnswer, request: "GET /v1/agreements/\(id)/disclosures", status: 200, refusal: nil, message: message)
+        }
         while true {
             let page = try await disclosures(agreement: id, after: after, limit: 1000)
+            let start = after.flatMap { RecordRef(parsing: $0) }, end = page.next.flatMap { RecordRef(parsing: $0) }
+            for record in page.disclosures.map(\.record) + page.purges.map(\.record) {
+                let ref = RecordRef(log: record.log, index: record.index)
+                guard start.map({ $0 < ref }) ?? true, end.map({ ref <= $0 }) ?? true else {
+                    throw refused("the node's page after \(after ?? "the start") holds \(ref), outside the page")
+                }
+            }
+            ranges += page.disclosures.reduce(0) { $0 + $1.ranges.count } + page.purges.reduce(0) { $0 + $1.entries.count }
+            guard ranges <= maxRanges else { throw refused("more than \(maxRanges) ranges and purged entries; not read whole") }
             if var whole = all {
                 whole.disclosures += page.disclosures
                 whole.purges += page.purges
@@ -239,10 +254,10 @@ extension APIClient {
                 all = page
             }
             let read = all!.disclosures.count + all!.purges.count
-            guard read <= maxRecords else { throw APIClientError(code: .unreadableAnswer, request: "GET /v1/agreements/\(id)/disclosures", status: 200, refusal: nil, message: "more than \(maxRecords) disclosure and purge records; not read whole") }
+            guard read <= maxRecords else { throw refused("more than \(maxRecords) disclosure and purge records; not read whole") }
             guard let next = page.next else { break }
             guard page.disclosures.count + page.purges.count > 0, after.map({ Self.recordOrder($0, before: next) }) ?? true else {
-                throw APIClientError(code: .unreadableAnswer, request: "GET /v1/agreements/\(id)/disclosures", status: 200, refusal: nil, message: "the node's page of records did not move forward (next \(next) after \(after ?? "the start"))")
+                throw refused("the node's page of records did not move forward (next \(next) after \(after ?? "the start"))")
             }
             after = next
         }

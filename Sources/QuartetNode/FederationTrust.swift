@@ -235,11 +235,14 @@ extension FederationTrust {
     static func keep(_ file: SignedFile, dataDirectory: String) throws {
         let acceptedFile = acceptedPath(dataDirectory: dataDirectory)
         let current = try? readBounded(acceptedFile, limit: maxFileBytes, what: "accepted federation file")
-        guard current != file.bytes else { return }
         // The file first, then its signatures: a crash between leaves the new file beside the
-        // old statement, which the next start refuses to take for the new file's (and heals).
-        try writeAtomically(file.bytes, to: acceptedFile)
-        if let note = file.note { try writeAtomically(Array(note.serialized.utf8), to: signaturePath(of: acceptedFile)) }
+        // old signatures, which the next start (the file unchanged) writes again.
+        if current != file.bytes { try writeAtomically(file.bytes, to: acceptedFile) }
+        if let note = file.note {
+            let signatures = Array(note.serialized.utf8)
+            let kept = try? readBounded(signaturePath(of: acceptedFile), limit: SignedNote.maxLength, what: "accepted federation signature file")
+            if kept != signatures { try writeAtomically(signatures, to: signaturePath(of: acceptedFile)) }
+        }
     }
 
     /// Adds member `id`'s signature (made with `key`, its log's signing key) to the signature

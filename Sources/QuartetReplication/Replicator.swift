@@ -25,6 +25,9 @@ public struct Replicator: Sendable {
         /// those claiming no progress, and those claiming progress.
         var headChecks: [String: Int] = [:]
         var progressChecks: [String: Int] = [:]
+        /// Per log, this round's checks of its notes against keys it rotated away from
+        /// (`signedPastRotation`).
+        var pastKeyChecks: [String: Int] = [:]
         /// The protocol version agreed with it (the highest both speak; 0 before its hello).
         var version: UInt16 = 0
         /// The version this node's hello names to it: its own, unless the peer refused that one
@@ -327,6 +330,7 @@ public struct Replicator: Sendable {
             peers[peer]!.requested = [:]
             peers[peer]!.headChecks = [:]
             peers[peer]!.progressChecks = [:]
+            peers[peer]!.pastKeyChecks = [:]
             peers[peer]!.withheld = []
             peers[peer]!.toldEvidence = []
             peers[peer]!.excused = []
@@ -437,14 +441,19 @@ public struct Replicator: Sendable {
                 //   stored tree and said (finding 93); the evidence itself proves nothing here;
                 // - signed by a key this node has not seen, at a size beyond what it holds (a
                 //   rotation in entries it lacks): verified once the rotation is held.
-                let fork = signedPastRotation(evidence.first, log: evidence.log) ?? signedPastRotation(evidence.second, log: evidence.log)
+                // (A note past an old key whose checks are spent this round cannot be told either.)
+                var pastRotation = false
+                for text in [evidence.first, evidence.second] where !pastRotation {
+                    if case .none = signedPastRotation(text, log: evidence.log, peer: peer) { continue }
+                    pastRotation = true
+                }
                 let held = heads[evidence.log]?.size ?? 0
                 let unknownKey = [evidence.first, evidence.second].contains { text in
                     guard let parsed = try? SignedNote(parsing: text), chain.signedByUnknownKey(parsed),
                           let claimed = try? Checkpoint(parsing: parsed.text) else { return false }
                     return claimed.size > held
                 }
-                if fork != nil || unknownKey {
+                if pastRotation || unknownKey {
                     // The same evidence again (its sender's rounds and this node's are not in
                     // step) is never held against it; new unverifiable evidence once a round.
                     let digest = SHA256.hash(Array((evidence.log + "\n" + evidence.first + "\n" + evidence.second).utf8))
@@ -521,8 +530,11 @@ public struct Replicator: Sendable {
                 guard quarantined[head.log] == nil, size > heads[head.log]?.size ?? 0 else { return [] }
                 return head.log == settings.ownLog && ownSync.synced ? [] : request(head.log, from: peer)
             }
-            if let fork = signedPastRotation(head.note, log: head.log) { return suspectedFork(head.log, note: head.note, fork, from: peer) }
-            return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the log's key: \(error)")
+            switch signedPastRotation(head.note, log: head.log, peer: peer) {
+            case .fork(let rotation, let size, let line): return suspectedFork(head.log, note: head.note, (rotation, size, line), from: peer)
+            case .putOff: return []
+            case .none: return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the log's key: \(error)")
+            }
         }
         // Never lowered by a head: one the peer sent before a batch pushed to it arrived would
         // otherwise turn the next push into an announcement and a request (a round trip more).
@@ -659,33 +671,51 @@ public struct Replicator: Sendable {
         return result
     }
 
-    /// Where a checkpoint of `log` is validly signed by a key its chain rotated away from, at a
-    /// size beyond that rotation (with no line of the key in force there): the rotation's index
-    /// and the size, and the note with that key's line only. nil otherwise, and for a key the
-    /// federation revoked below that size (its thief could sign any root: nothing to tell).
-    func signedPastRotation(_ text: String, log: String) -> (rotation: UInt64, size: UInt64, line: String)? {
+    /// What `signedPastRotation` found of a note.
+    enum PastRotation {
+        /// Not signed by a key the chain rotated away from (beyond its rotation).
+        case none
+        /// Validly signed by such a key, beyond its rotation: the rotation's index, the size,
+        /// and the note with that key's line only.
+        case fork(rotation: UInt64, size: UInt64, line: String)
+        /// Not told: the peer's checks of this log's notes against old keys are spent this round
+        /// (a note padded with lines of every old key); not held against it, looked at again
+        /// when shown in a later round.
+        case putOff
+
+        var fork: (rotation: UInt64, size: UInt64, line: String)? {
+            guard case .fork(let rotation, let size, let line) = self else { return nil }
+            return (rotation, size, line)
+        }
+    }
+
+    /// Whether a checkpoint of `log` is validly signed by a key its chain rotated away from, at
+    /// a size beyond that rotation (with no line of the key in force there); a key the federation
+    /// revoked below that size does not count (its thief could sign any root: nothing to tell).
+    /// Each old key the note carries a line of is checked once (a chain's keys and their ids are
+    /// distinct), each check spending one of the peer's `maxPastKeyChecksPerRound` for the log:
+    /// junk lines in front of a real one cost their sender's budget, never hide the real one
+    /// for good, and never make an honest relay of the note blamed.
+    mutating func signedPastRotation(_ text: String, log: String, peer: String) -> PastRotation {
         guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text),
-              claimed.origin == chain.origin else { return nil }
-        // Only keys the note has a line of are checked, each once (a chain's keys are distinct,
-        // as their ids are), and at most `maxPastKeyChecks` of them: a note padded with lines
-        // of every old key costs no more than an honest overlap's note.
-        let lines = Set(parsed.signatures.lazy.filter { $0.keyName == chain.origin }.map(\.keyID).prefix(Self.maxPastKeyChecks + 2))
-        var checked = 0
+              claimed.origin == chain.origin else { return .none }
+        let lines = Set(parsed.signatures.lazy.filter { $0.keyName == chain.origin }.map(\.keyID))
         for rotation in chain.rotations where claimed.size > rotation.index {
             if let limit = chain.revoked[rotation.previous], claimed.size > limit { continue }
             let old = NoteVerifier(name: chain.origin, publicKey: rotation.previous)
             guard lines.contains(old.keyID) else { continue }
-            checked += 1
-            if checked > Self.maxPastKeyChecks { break }
-            if (try? old.verify(parsed)) != nil { return (rotation.index, claimed.size, old.originOnly(parsed).serialized) }
+            let spent = peers[peer]?.pastKeyChecks[log, default: 0] ?? 0
+            guard spent < Self.maxPastKeyChecksPerRound else { return .putOff }
+            peers[peer]?.pastKeyChecks[log] = spent + 1
+            if (try? old.verify(parsed)) != nil { return .fork(rotation: rotation.index, size: claimed.size, line: old.originOnly(parsed).serialized) }
         }
-        return nil
+        return .none
     }
 
-    /// Keys rotated away from that one note is checked against (`signedPastRotation`): an
-    /// honest note beyond a rotation carries the key in force's line and, in the overlap, the
-    /// previous key's.
-    static let maxPastKeyChecks = 2
+    /// Checks of one peer's notes of one log against keys the log rotated away from, a round:
+    /// an honest note beyond a rotation carries the key in force's line and, in the overlap,
+    /// the previous key's.
+    static let maxPastKeyChecksPerRound = 8
 
     /// What to do with a checkpoint `signedPastRotation` found. The writer signs with both keys
     /// during a rotation's overlap, so anyone holding such a note can strip the new key's line:
@@ -832,6 +862,12 @@ public struct Replicator: Sendable {
             // batches without it): the log is asked of another peer this round.
             peers[peer]!.withheld.insert(batch.log)
             return request(batch.log, from: peer)
+        } catch let error as LedgerError where error.code == .chainLimit && peer != settings.writer(of: batch.log) {
+            // A rotation whose signatures hold but which the chain's limits refuse (a long or
+            // cycling chain): a relay before those limits took it in good faith. Not held
+            // against it; the log is asked of another peer (and stops here at that rotation).
+            peers[peer]!.withheld.insert(batch.log)
+            return request(batch.log, from: peer)
         } catch {
             if pastGap(batch) { return request(batch.log, from: peer) }  // what precedes the gap may explain it
             return penalize(peer, log: batch.log, "batch of \(batch.log): \(error)")
@@ -846,9 +882,16 @@ public struct Replicator: Sendable {
             if pastGap(batch), let parsed = try? SignedNote(parsing: batch.note), chains[batch.log]?.signedByUnknownKey(parsed) == true {
                 return request(batch.log, from: peer)
             }
-            if let fork = signedPastRotation(batch.note, log: batch.log) {
+            switch signedPastRotation(batch.note, log: batch.log, peer: peer) {
+            case .fork(let rotation, let size, let line):
                 peers[peer]!.withheld.insert(batch.log)
-                return suspectedFork(batch.log, note: batch.note, fork, from: peer) + request(batch.log, from: settings.writer(of: batch.log))
+                return suspectedFork(batch.log, note: batch.note, (rotation, size, line), from: peer) + request(batch.log, from: settings.writer(of: batch.log))
+            case .putOff:
+                // Not told this round: not held against the peer; the log is asked elsewhere.
+                peers[peer]!.withheld.insert(batch.log)
+                return request(batch.log, from: peer)
+            case .none:
+                break
             }
             // Not past a gap, signed by a key this copy's history does not lead to, and carrying
             // no rotation to it: the peer's copy and this one part before `from` (the other side

@@ -60,7 +60,9 @@ extension LedgerStore {
                 guard let rotation = try KeyRotation.from(entry, origin: log.origin) else {
                     throw LedgerError(.malformed, "entry \(index) is a \(entry.header.type), not a key rotation")
                 }
-                try chain.apply(rotation)
+                // What is stored is opened by the rules it was stored under (a copy upgraded over
+                // a chain the newer limits refuse still opens; `KeyChain.applyStored`).
+                try chain.applyStored(rotation)
                 // The key the proof and checkpoint reads take (`keyInForce`) must be the one the
                 // entry rotates to: `verify` reads this chain, `serve` that column.
                 guard let recorded = try? recordedRow.decode(Data.self, atIndex: 1), Array(recorded) == rotation.key.rawRepresentation else {

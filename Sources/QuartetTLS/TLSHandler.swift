@@ -141,15 +141,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // OpenSSL checks the dates at the handshake only: a connection kept open (a member's,
             // with a message every few seconds) would carry the identity past its certificate's
             // end. It is closed then, and the peer must connect again with one in force.
-            if let certificate {
-                let left = certificate.notAfter.timeIntervalSinceNow
-                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                timeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(max(0, min(left, 1e9)) * 1000))) {
-                    let (handler, context) = loopBound.value
-                    guard case .active = handler.state else { return }
-                    handler.fail(context, TLSError(.peerIdentity, "the peer's certificate (\(identity?.uri ?? "no Quartet identity")) expired at \(certificate.notAfter); the connection ends with it"))
-                }
-            }
+            if let certificate { armExpiry(context, notAfter: certificate.notAfter, identity: identity) }
             if certificate != nil {
                 // Vouched for by this context's trust roots: closed if they are replaced.
                 let loop = context.eventLoop
@@ -184,6 +176,26 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireUserInboundEventTriggered(TLSEvent.handshakeCompleted(peer: identity, protocolVersion: connection.protocolVersion))
         }
     }
+
+    /// Closes the connection when the peer's certificate ends, by the wall clock: the timer
+    /// (monotonic, which stops while the host sleeps and ignores a clock set forward) waits at
+    /// most an hour at a time and looks at the wall clock again each time it fires.
+    private func armExpiry(_ context: ChannelHandlerContext, notAfter: Date, identity: FederationIdentity?) {
+        let left = notAfter.timeIntervalSinceNow
+        guard left > 0 else {
+            fail(context, TLSError(.peerIdentity, "the peer's certificate (\(identity?.uri ?? "no Quartet identity")) expired at \(notAfter); the connection ends with it"))
+            return
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(min(left, Self.expiryCheckSeconds) * 1000) + 1)) {
+            let (handler, context) = loopBound.value
+            guard case .active = handler.state else { return }
+            handler.armExpiry(context, notAfter: notAfter, identity: identity)
+        }
+    }
+
+    /// The longest the expiry timer waits before it looks at the wall clock again.
+    static let expiryCheckSeconds: TimeInterval = 3600
 
     private func check(_ identity: FederationIdentity?) -> TLSError? {
         switch policy {

@@ -88,17 +88,28 @@ extension PKICommand {
             var hosts: [String]? = self.hosts.isEmpty ? nil : self.hosts
             if !self.hosts.isEmpty {
                 guard case .node? = expected else { throw ValidationError("--host is for a node's certificate (--node)") }
-                guard federation == nil else { throw ValidationError("give --host or --federation, not both (the file lists the node's hosts)") }
                 guard self.hosts.count <= 32 else { throw ValidationError("--host: at most 32") }
             }
             if let federation, let expected {
                 let file = try Federation.load(path: federation)
                 switch expected {
                 case .node(let id):
-                    guard let member = file.member(id) else {
-                        throw CLIError("\(federation) lists no node \(id) (it lists \(file.members.map(\.id).joined(separator: ", "))); add it there first")
+                    if let member = file.member(id) {
+                        guard self.hosts.isEmpty else { throw CLIError("\(federation) lists \(id)'s hosts: give --host only for a node it does not list yet") }
+                        hosts = certificateHosts(of: member)
+                    } else {
+                        guard !self.hosts.isEmpty else {
+                            throw CLIError("\(federation) lists no node \(id) (it lists \(file.members.map(\.id).joined(separator: ", "))); add it there first, or give its hosts with --host")
+                        }
+                        // A new member's hosts from its own message, none of them another
+                        // member's (its certificate would pass for that member's API host).
+                        for other in file.members {
+                            let theirs = certificateHosts(of: other).map { CertificateRequestPolicy.canonicalIPAddress($0) ?? $0.lowercased() }
+                            for host in self.hosts where theirs.contains(CertificateRequestPolicy.canonicalIPAddress(host) ?? host.lowercased()) {
+                                throw CLIError("--host \(host) is \(other.id)'s in \(federation): a certificate for \(id) must not name it")
+                            }
+                        }
                     }
-                    hosts = certificateHosts(of: member)
                 case .operator(let log):
                     guard file.members.contains(where: { $0.log == log }) else {
                         throw CLIError("\(federation) lists no log \(log) (it lists \(file.members.map(\.log).joined(separator: ", ")))")

@@ -236,6 +236,21 @@ import Testing
         // A node or log the file does not list.
         let stranger = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", "\(inbox)/exact/wales.csr", "--node", "cymru", "--federation", federation])
         #expect(stranger.status != 0 && stranger.stderr.contains("lists no node cymru"), "\(stranger.stderr)")
+        // A node the file does not list yet, with its hosts from its own message: none of them
+        // may be another member's there (here every member's is 127.0.0.1).
+        let cymru = try TestKit.quartet(["pki", "request", "--node", "cymru", "--dns", "cymru.example", "--ip", "127.0.0.1", "--out", "\(inbox)/cymru"])
+        #expect(cymru.status == 0, "\(cymru)")
+        let taken = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", "\(inbox)/cymru/cymru.csr", "--node", "cymru", "--federation", federation,
+                                         "--host", "cymru.example", "--host", "127.0.0.1"])
+        #expect(taken.status != 0 && taken.stderr.contains("--host 127.0.0.1 is") && !FileManager.default.fileExists(atPath: "\(inbox)/cymru/cymru.pem"), "\(taken)")
+        let own = try TestKit.quartet(["pki", "request", "--node", "cymru", "--dns", "cymru.example", "--out", "\(inbox)/cymru-own"])
+        #expect(own.status == 0, "\(own)")
+        let newMember = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", "\(inbox)/cymru-own/cymru.csr", "--node", "cymru", "--federation", federation,
+                                             "--host", "cymru.example"])
+        #expect(newMember.status == 0 && !newMember.stderr.contains("were not checked"), "\(newMember)")
+        // A node the file lists takes its hosts from there, not --host.
+        let both = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", "\(inbox)/exact/wales.csr", "--node", "wales", "--federation", federation, "--host", "127.0.0.1"])
+        #expect(both.status != 0 && both.stderr.contains("give --host only for a node it does not list yet"), "\(both)")
         let operatorOK = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", "\(inbox)/operator-england.csr", "--operator", "england", "--federation", federation])
         #expect(operatorOK.status == 0, "\(operatorOK)")
     }

@@ -134,19 +134,23 @@ import Testing
     }
 
     /// A note beyond the rotations is checked against the keys rotated away from only where it
-    /// has their lines, each key once and at most `maxPastKeyChecks` of them (finding 180: a
-    /// note padded with a line of every old key cost a signature check per rotation).
-    @Test func aNotePaddedWithOldKeysLinesCostsAtMostAFewChecks() throws {
+    /// has their lines, each key once, each check spending the peer's budget for the log this
+    /// round (finding 180: a note padded with a line of every old key cost a signature check per
+    /// rotation): junk lines in front of a real one cost their sender's budget, and once it is
+    /// spent the note is put off (not held against the peer), never wrongly judged.
+    @Test func aNotePaddedWithOldKeysLinesCostsItsSenderTheRoundsChecks() throws {
         var (sim, k0) = try Self.federation()
-        let k1 = try Ed25519PrivateKey(), k2 = try Ed25519PrivateKey(), k3 = try Ed25519PrivateKey()
-        try Self.rotate(&sim, "a", to: k1, previous: k0)
-        try Self.rotate(&sim, "a", to: k2, previous: k1)
-        try Self.rotate(&sim, "a", to: k3, previous: k2)
+        var keys = [k0]
+        for _ in 0..<10 {
+            let next = try Ed25519PrivateKey()
+            try Self.rotate(&sim, "a", to: next, previous: keys.last!)
+            keys.append(next)
+        }
         sim.runUntil(sim.now + 200)
-        let b = sim.nodes["b"]!.replicator
-        #expect(b.chains["a"]!.keys.count == 4)
+        var b = sim.nodes["b"]!.replicator
+        #expect(b.chains["a"]!.keys.count == 11)
         let origin = Simulation.origin + "a"
-        let checkpoint = Checkpoint(origin: origin, size: 40, root: Hash.leaf([1]), timeMillis: sim.now)
+        let checkpoint = Checkpoint(origin: origin, size: 60, root: Hash.leaf([1]), timeMillis: sim.now)
         func line(_ key: Ed25519PrivateKey, valid: Bool) throws -> String {
             var note = try NoteSigner(name: origin, key: key).sign(checkpoint)
             if !valid { note.signatures[0].signature[0] ^= 1 }
@@ -154,14 +158,29 @@ import Testing
         }
         let body = try NoteSigner(name: origin, key: k0).sign(checkpoint).serialized.split(separator: "\n", omittingEmptySubsequences: false)
         func note(_ lines: [String]) -> String { body.prefix(while: { !$0.isEmpty }).joined(separator: "\n") + "\n\n" + lines.joined(separator: "\n") + "\n" }
-        // The old key's line alone, or behind one bad line of another old key: found.
-        #expect(b.signedPastRotation(note([try line(k2, valid: true)]), log: "a")?.line.contains(try line(k2, valid: true)) == true)
-        #expect(b.signedPastRotation(note([try line(k1, valid: false), try line(k2, valid: true)]), log: "a") != nil)
-        // Behind bad lines of two other old keys, not checked: two checks spent.
-        #expect(b.signedPastRotation(note([try line(k0, valid: false), try line(k1, valid: false), try line(k2, valid: true)]), log: "a") == nil)
-        // Lines of keys the chain does not hold cost nothing and do not count.
-        let strangers = try (0..<5).map { _ in try line(try Ed25519PrivateKey(), valid: true) }
-        #expect(b.signedPastRotation(note(Array(strangers.prefix(1)) + [try line(k2, valid: true)]), log: "a") != nil)
+        // The old key's line behind bad lines of three other old keys: found (four checks).
+        let real = try line(keys[5], valid: true)
+        let padded = note(try [keys[0], keys[1], keys[2]].map { try line($0, valid: false) } + [real])
+        guard case .fork(let rotation, _, let found) = b.signedPastRotation(padded, log: "a", peer: "c") else {
+            Issue.record("the fork behind three junk lines was not found"); return
+        }
+        #expect(found.contains(real) && rotation == b.chains["a"]!.rotations[5].index)
+        // Lines of keys the chain does not hold cost nothing.
+        let strangers = try (0..<20).map { _ in try line(try Ed25519PrivateKey(), valid: true) }
+        #expect(b.signedPastRotation(note(strangers + [real]), log: "a", peer: "c").fork != nil)
+        // Eight checks a round per peer and log: a note with bad lines of nine old keys is put
+        // off, not judged (and not held against c); another peer's budget is its own.
+        let junk = note(try keys.prefix(9).map { try line($0, valid: false) } + [real])
+        guard case .putOff = b.signedPastRotation(junk, log: "a", peer: "c") else { Issue.record("the budget was not kept"); return }
+        #expect(b.signedPastRotation(padded, log: "a", peer: "c").fork == nil, "c's budget is spent this round")
+        #expect(b.signedPastRotation(padded, log: "a", peer: "d").fork != nil)
+        // A new round, a new budget.
+        _ = b.tick()
+        #expect(b.signedPastRotation(padded, log: "a", peer: "c").fork != nil)
+        // A note with no old key's line: nothing to tell.
+        guard case .none = b.signedPastRotation(note([try line(try Ed25519PrivateKey(), valid: true)]), log: "a", peer: "c") else {
+            Issue.record("a note of no old key was told a fork"); return
+        }
     }
 
     /// A copy of `a` restored from before a rotation, whose peers hold the tail in several served
