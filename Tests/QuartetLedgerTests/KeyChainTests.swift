@@ -164,6 +164,16 @@ import Testing
                       try KeyRotation.make(origin: Self.origin, index: 4, previous: pinned, key: second)]
         let followed = KeyChain.followed(pinned: NoteVerifier(name: Self.origin, publicKey: pinned.publicKey), rotations: cycled, revoked: [:], named: [])
         #expect(followed.chain.rotations == [cycled[0]] && followed.stopped?.leftOut == Array(cycled[1...]))
+        #expect(followed.stopped?.reason.contains("a key the log signed with before") == true)
+        // What a store took before these limits opens as it was stored (an upgrade must not
+        // leave a copy unopenable): the chain's own rules still hold there.
+        var stored = KeyChain(pinned: NoteVerifier(name: Self.origin, publicKey: pinned.publicKey))
+        for rotation in cycled { try stored.applyStored(rotation) }
+        #expect(stored.rotations == cycled && stored.current == second.publicKey)
+        #expect(throws: LedgerError.self) { try stored.applyStored(try KeyRotation.make(origin: Self.origin, index: 3, previous: second, key: third)) }
+        do { try stored.apply(try KeyRotation.make(origin: Self.origin, index: 7, previous: second, key: pinned)); Issue.record("a new cycling rotation was taken") } catch let error as LedgerError {
+            #expect(error.code == .chainLimit, "\(error)")
+        }
 
         // At most maxRotations, each to a new key.
         var keys = [pinned]
