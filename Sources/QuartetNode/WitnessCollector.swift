@@ -68,7 +68,17 @@ final class WitnessCollector: Sendable {
         /// it (or `ownCosignMillis` after the round's requests left, whichever comes first); a
         /// newer round's checkpoint replaces it (the newer one is cosigned instead).
         var ownPending: StoredCheckpoint?
+        /// The witness a round asks last (`heldBackMillis`), and whose turn it is next.
+        var heldBack: (member: Federation.Member, checkpoint: StoredCheckpoint, old: UInt64)?
+        var heldTurn = 0
     }
+
+    /// A round asks a quorum of the witnesses at once and the rest (one of four) once the quorum
+    /// is in, or this long after, whichever comes first; a different witness each round. The
+    /// quorum's answers then do not share the two cores with the last witness's work (its
+    /// request, signature check, fsync and cosignature), and every witness still cosigns every
+    /// round's checkpoint.
+    static let heldBackMillis = 4
 
     /// A round is not waited on for longer than this.
     static let roundMillis = 2000
@@ -180,6 +190,7 @@ final class WitnessCollector: Sendable {
         guard !members.isEmpty else { return }
         var wakeAt: ContinuousClock.Instant?
         var ownScheduled = false
+        var holding = false
         let started: [(Federation.Member, StoredCheckpoint, UInt64)] = state.withLockedValue { s in
             guard !s.stopped, let latest = s.latest else { return [] }
             // A new round when the one in force is done or overdue, and not sooner than
@@ -214,12 +225,20 @@ final class WitnessCollector: Sendable {
                 s.witnesses[member.id] = w
                 out.append((member, round, w.cosigned ?? 0))
             }
+            // Every witness asked at once, more than a quorum: one waits (`heldBackMillis`).
+            if out.count == members.count, out.count > WitnessPolicy.majority(of: members.count), s.heldBack == nil {
+                let held = out.remove(at: s.heldTurn % out.count)
+                s.heldTurn &+= 1
+                s.heldBack = (held.0, held.1, held.2)
+                holding = true
+            }
             return out
         }
         // The body is made once per round and old size (a consistency proof: a few reads of
         // the store) and written to each witness's open connection, with no task hop before
         // the requests leave.
         for (member, checkpoint, old) in started { submit(to: member, checkpoint, old: old) }
+        if holding { queue.asyncAfter(deadline: .now() + .milliseconds(Self.heldBackMillis)) { self.releaseHeldBack() } }
         // The leaves below the lowest size a witness of the round holds are needed for no proof
         // the round makes (a witness further behind later is given one read from the store).
         if let lowest = started.map({ $0.2 }).filter({ $0 > 0 }).min() { recent.withLockedValue { $0.advance(to: lowest) } }
@@ -235,6 +254,17 @@ final class WitnessCollector: Sendable {
                 self.kick()
             }
         }
+    }
+
+    /// Asks the witness a round held back (on `queue`): its quorum is in, or it waited long
+    /// enough (one of the others is slow or failing).
+    private func releaseHeldBack() {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard let held = state.withLockedValue({ s -> (member: Federation.Member, checkpoint: StoredCheckpoint, old: UInt64)? in
+            defer { s.heldBack = nil }
+            return s.stopped ? nil : s.heldBack
+        }) else { return }
+        submit(to: held.member, held.checkpoint, old: held.old)
     }
 
     /// The own witness's cosignature waits at most this long for the round's quorum.
@@ -491,7 +521,10 @@ final class WitnessCollector: Sendable {
         }
         // The own witness's turn once the quorum is in; then the round may go on without this
         // witness (a failed one is kept out by its back-off).
-        if let quorumGathered { cosignOwnPending(quorumAt: quorumGathered) }
+        if let quorumGathered {
+            releaseHeldBack()
+            cosignOwnPending(quorumAt: quorumGathered)
+        }
         startRound()
     }
 
