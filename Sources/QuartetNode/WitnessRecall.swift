@@ -38,8 +38,8 @@ final class WitnessRecall: Sendable {
     private func needed(peers: Int) -> Int { min(required, peers) }
 
     /// Why the witness does not cosign `origin`'s checkpoints yet (nil: it does). `peers`: the
-    /// peers there are now (the ids of the other members): answers of a member a reload removed
-    /// count no more.
+    /// peers there are now (`answerer` of each other member): answers of a member a reload
+    /// removed, or changed, count no more.
     func refusal(origin: String, peers: [String]) -> String? {
         let needed = needed(peers: peers.count)
         guard needed > 0 else { return nil }
@@ -54,8 +54,15 @@ final class WitnessRecall: Sendable {
     func done(_ federation: Federation, me: String) -> Bool {
         guard required > 0 else { return true }
         let peers = federation.members.filter { $0.id != me }
-        let ids = peers.map(\.id)
-        return peers.allSatisfy { log in refusal(origin: log.verifier.name, peers: ids) == nil }
+        let answerers = peers.map(Self.answerer)
+        return peers.allSatisfy { log in refusal(origin: log.verifier.name, peers: answerers) == nil }
+    }
+
+    /// Who an answer is counted for: a member as the federation file has it now (its id, log
+    /// key and API). A member removed and added again under its id with other keys or another
+    /// address is another answerer: what it said before counts no more (finding 169).
+    static func answerer(_ member: Federation.Member) -> String {
+        "\(member.id) \(member.verifier.vkey) \(member.api)"
     }
 
     /// `peer` answered for `origin`.
@@ -78,7 +85,7 @@ final class WitnessRecall: Sendable {
         let mine = witness.signer.verifier
         await withTaskGroup(of: Void.self) { group in
             for peer in federation.members where peer.id != me {
-                let wanted = logs.filter { !self.hasHeard(origin: $0.verifier.name, from: peer.id) }
+                let wanted = logs.filter { !self.hasHeard(origin: $0.verifier.name, from: Self.answerer(peer)) }
                 guard !wanted.isEmpty, let url = URL(string: peer.api), let host = url.host, let port = url.port else { continue }
                 group.addTask {
                     guard let client = try? await KeepAliveClient.connect(context: live.contexts.client, node: peer.id, address: HostPort(host: host, port: port),
@@ -88,7 +95,7 @@ final class WitnessRecall: Sendable {
                         guard let (status, headers, body) = try? await client.sendWithHeaders(.GET, path, timeout: .seconds(5)) else { break }
                         switch status {
                         case 404:
-                            self.heard(origin: log.verifier.name, from: peer.id)
+                            self.heard(origin: log.verifier.name, from: Self.answerer(peer))
                         case 200:
                             // An answer to the query is marked; a node of a version without it
                             // answers the log's latest, which teaches nothing but is its answer.
@@ -96,7 +103,7 @@ final class WitnessRecall: Sendable {
                             let text = String(decoding: body, as: UTF8.self)
                             let marked = headers.first(name: API.cosignedByField.canonicalName) == me
                             if self.learn(text, log: log, from: peer.id, mine: mine, marked: marked, witness: witness, ledger: ledger, logger: logger) {
-                                self.heard(origin: log.verifier.name, from: peer.id)
+                                self.heard(origin: log.verifier.name, from: Self.answerer(peer))
                             }
                         default:
                             // Not an answer (the peer's store failed, a version without the

@@ -94,7 +94,7 @@ final class WitnessService: Sendable {
         var logs: [String: [NoteVerifier]] = [:]
         var info: LogInfo?
         if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
-            if let refusal = recall.refusal(origin: origin, peers: live.federation.members.compactMap { $0.id == me ? nil : $0.id }) { return (503, "text/plain; charset=utf-8", refusal + "\n") }
+            if let refusal = recall.refusal(origin: origin, peers: live.federation.members.compactMap { $0.id == me ? nil : WitnessRecall.answerer($0) }) { return (503, "text/plain; charset=utf-8", refusal + "\n") }
             info = try? ledger.log(named: member.log)
             do {
                 logs[origin] = try Self.readTrustedKeys(member, size: size, ledger: ledger, info: info, stopped: { stop in self.sayStopped(member, stop) })
