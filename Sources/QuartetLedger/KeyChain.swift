@@ -21,28 +21,50 @@ public struct KeyChain: Sendable, Equatable {
     /// Keys revoked beyond a size: a checkpoint larger than that signed by the key, and a
     /// rotation it signs at an index at or beyond it, are refused; a rotation it signs at any
     /// index to a key the federation does not name for the log (`names`) is refused too.
-    public private(set) var revoked: [Ed25519PublicKey: UInt64] = [:] { didSet { indexKeys() } }
+    public private(set) var revoked: [Ed25519PublicKey: UInt64] = [:]
     /// The keys the federation names for the log besides the pinned key and the revoked ones
     /// (its `current_vkey`): with them, the only keys a revoked key may rotate to.
-    public private(set) var named: Set<Ed25519PublicKey> = [] { didSet { indexKeys() } }
+    public private(set) var named: Set<Ed25519PublicKey> = []
 
     /// The chain's keys (pinned, then each rotated to), and the note key ids of those and of the
     /// revoked and named keys, kept as the chain grows: a rotation is checked against them in
     /// constant time, so following a chain costs one key id per rotation, not one per key.
-    private var chainKeys: Set<Ed25519PublicKey> = []
-    private var chainKeyIDs: Set<[UInt8]> = []
-    private var otherKeyIDs: [[UInt8]: Ed25519PublicKey] = [:]
+    /// (In an immutable box, replaced on change: stored beside the chain's other fields as
+    /// three collections, the test process crashed destroying chains, a compiler or runtime
+    /// fault not found; the box keeps the struct's layout as it was.)
+    private var index = KeyIndex()
 
-    private mutating func indexKeys() {
-        otherKeyIDs = [:]
-        for key in Array(revoked.keys) + named where !chainKeys.contains(key) {
-            otherKeyIDs[noteKeyID(name: origin, publicKey: key)] = key
+    final class KeyIndex: Sendable {
+        let chainKeys: Set<Ed25519PublicKey>
+        let chainKeyIDs: Set<[UInt8]>
+        let otherKeyIDs: [[UInt8]: Ed25519PublicKey]
+
+        init(chainKeys: Set<Ed25519PublicKey> = [], chainKeyIDs: Set<[UInt8]> = [], otherKeyIDs: [[UInt8]: Ed25519PublicKey] = [:]) {
+            self.chainKeys = chainKeys
+            self.chainKeyIDs = chainKeyIDs
+            self.otherKeyIDs = otherKeyIDs
         }
     }
 
+    private var chainKeys: Set<Ed25519PublicKey> { index.chainKeys }
+    private var chainKeyIDs: Set<[UInt8]> { index.chainKeyIDs }
+    private var otherKeyIDs: [[UInt8]: Ed25519PublicKey] { index.otherKeyIDs }
+
+    private mutating func indexKeys() {
+        var others: [[UInt8]: Ed25519PublicKey] = [:]
+        for key in Array(revoked.keys) + named where !index.chainKeys.contains(key) {
+            others[noteKeyID(name: origin, publicKey: key)] = key
+        }
+        index = KeyIndex(chainKeys: index.chainKeys, chainKeyIDs: index.chainKeyIDs, otherKeyIDs: others)
+    }
+
     private mutating func addToChain(_ key: Ed25519PublicKey) {
-        chainKeys.insert(key)
-        chainKeyIDs.insert(noteKeyID(name: origin, publicKey: key))
+        index = KeyIndex(chainKeys: index.chainKeys.union([key]), chainKeyIDs: index.chainKeyIDs.union([noteKeyID(name: origin, publicKey: key)]),
+                         otherKeyIDs: index.otherKeyIDs.filter { $0.value != key })
+    }
+
+    public static func == (a: KeyChain, b: KeyChain) -> Bool {
+        a.origin == b.origin && a.rotations == b.rotations && a.pinned == b.pinned && a.revoked == b.revoked && a.named == b.named
     }
 
     /// A chain with the federation's word on the log: `revoked` (its revoked keys and their
@@ -80,6 +102,7 @@ public struct KeyChain: Sendable, Equatable {
         var chain = KeyChain(pinned: pinned)
         chain.revoked = revoked
         chain.named = named
+        chain.indexKeys()
         let ordered = rotations.sorted { $0.index < $1.index }
         for (position, rotation) in ordered.enumerated() {
             do { try chain.apply(rotation) } catch {
@@ -145,21 +168,11 @@ public struct KeyChain: Sendable, Equatable {
     private mutating func append(_ rotation: KeyRotation) {
         rotations.append(rotation)
         addToChain(rotation.key)
-        otherKeyIDs = otherKeyIDs.filter { $0.value != rotation.key }
     }
 
     /// Whether the chain holds `rotation` already (applying it again changes nothing). Rotations
     /// are in index order, so only the one at its index can be it.
-    public func holds(_ rotation: KeyRotation) -> Bool {
-        guard let last = rotations.last, rotation.index <= last.index else { return false }
-        var low = 0, high = rotations.count - 1
-        while low <= high {
-            let middle = (low + high) / 2
-            if rotations[middle].index == rotation.index { return rotations[middle] == rotation }
-            if rotations[middle].index < rotation.index { low = middle + 1 } else { high = middle - 1 }
-        }
-        return false
-    }
+    public func holds(_ rotation: KeyRotation) -> Bool { rotations.contains(rotation) }
 
     /// `apply`'s checks of `rotation` against the chain, without its signatures (cheap: a caller
     /// with a rotation whose signatures it has not checked runs these first).
@@ -228,3 +241,4 @@ public struct KeyChain: Sendable, Equatable {
         note.signatures.contains { $0.keyName == origin && !chainKeyIDs.contains($0.keyID) }
     }
 }
+
