@@ -41,6 +41,10 @@ final class WitnessCollector: Sendable {
         var lastError: String?
         /// When its newest cosignature of this log was made (POSIX seconds).
         var cosignedTime: UInt64?
+        /// When its request in flight was sent, and how long its last request took (a failure
+        /// counts as `requestTimeout`): the slowest are the ones a round holds back.
+        var askedAt: ContinuousClock.Instant?
+        var lastLatency: Duration?
     }
 
     private struct State {
@@ -68,15 +72,18 @@ final class WitnessCollector: Sendable {
         /// it (or `ownCosignMillis` after the round's requests left, whichever comes first); a
         /// newer round's checkpoint replaces it (the newer one is cosigned instead).
         var ownPending: StoredCheckpoint?
-        /// The witness a round asks last (`heldBackMillis`), and whose turn it is next.
-        var heldBack: (member: Federation.Member, checkpoint: StoredCheckpoint, old: UInt64)?
+        /// The witnesses a round asks last (`heldBackMillis`, by member id), with the size of
+        /// the round that held them; and whose turn it is among equals.
+        var heldBack: (ids: [String], round: UInt64)?
         var heldTurn = 0
     }
 
-    /// A round asks a quorum of the witnesses at once and the rest (one of four) once the quorum
-    /// is in, or this long after, whichever comes first; a different witness each round. The
-    /// quorum's answers then do not share the two cores with the last witness's work (its
-    /// request, signature check, fsync and cosignature), and every witness still cosigns every
+    /// A round that asks every witness at once, more than a quorum of them, asks a quorum at
+    /// once and the rest once the quorum is in, one of the first asked fails, or this long after,
+    /// whichever comes first. Those held back are the slowest to answer last time (among equals,
+    /// a different one each round), so a slow witness does not hold the quorum up. The quorum's
+    /// answers then do not share the two cores with the other witnesses' work (their requests,
+    /// signature checks, fsyncs and cosignatures), and every witness still cosigns every
     /// round's checkpoint.
     static let heldBackMillis = 4
 
@@ -191,6 +198,7 @@ final class WitnessCollector: Sendable {
         var wakeAt: ContinuousClock.Instant?
         var ownScheduled = false
         var holding = false
+        var lowestOld: UInt64?
         let started: [(Federation.Member, StoredCheckpoint, UInt64)] = state.withLockedValue { s in
             guard !s.stopped, let latest = s.latest else { return [] }
             // A new round when the one in force is done or overdue, and not sooner than
@@ -222,14 +230,25 @@ final class WitnessCollector: Sendable {
                 var w = s.witnesses[member.id] ?? Witness()
                 guard !w.inFlight, (w.cosigned ?? 0) < round.checkpoint.size || w.cosigned == nil, w.retryAt.map({ $0 <= now }) ?? true else { continue }
                 w.inFlight = true
+                w.askedAt = now
                 s.witnesses[member.id] = w
                 out.append((member, round, w.cosigned ?? 0))
             }
-            // Every witness asked at once, more than a quorum: one waits (`heldBackMillis`).
-            if out.count == members.count, out.count > WitnessPolicy.majority(of: members.count), s.heldBack == nil {
-                let held = out.remove(at: s.heldTurn % out.count)
+            lowestOld = out.map(\.2).filter { $0 > 0 }.min()
+            // Every witness asked at once, more than a quorum: the slowest last time wait
+            // (`heldBackMillis`); among equals, the turn goes round.
+            let quorum = WitnessPolicy.majority(of: members.count)
+            if out.count == members.count, out.count > quorum, s.heldBack == nil {
+                let turn = s.heldTurn
                 s.heldTurn &+= 1
-                s.heldBack = (held.0, held.1, held.2)
+                let order = out.indices.sorted { a, b in
+                    let la = s.witnesses[out[a].0.id]?.lastLatency ?? .zero, lb = s.witnesses[out[b].0.id]?.lastLatency ?? .zero
+                    if la != lb { return la > lb }
+                    return (a - turn % out.count + out.count) % out.count < (b - turn % out.count + out.count) % out.count
+                }
+                let held = Set(order.prefix(out.count - quorum))
+                s.heldBack = (held.sorted().map { out[$0].0.id }, round.checkpoint.size)
+                out = out.indices.filter { !held.contains($0) }.map { out[$0] }
                 holding = true
             }
             return out
@@ -241,7 +260,8 @@ final class WitnessCollector: Sendable {
         if holding { queue.asyncAfter(deadline: .now() + .milliseconds(Self.heldBackMillis)) { self.releaseHeldBack() } }
         // The leaves below the lowest size a witness of the round holds are needed for no proof
         // the round makes (a witness further behind later is given one read from the store).
-        if let lowest = started.map({ $0.2 }).filter({ $0 > 0 }).min() { recent.withLockedValue { $0.advance(to: lowest) } }
+        // (Those held back too: `lowestOld` is over every witness of the round.)
+        if let lowest = lowestOld { recent.withLockedValue { $0.advance(to: lowest) } }
         // Then this node's own witness, when the round's quorum is gathered: its signature and
         // row would take CPU the witnesses' answers wait for.
         if ownScheduled {
@@ -258,13 +278,28 @@ final class WitnessCollector: Sendable {
 
     /// Asks the witness a round held back (on `queue`): its quorum is in, or it waited long
     /// enough (one of the others is slow or failing).
+    /// Each is sent the round in force (a newer round may have started meanwhile) from the size
+    /// it holds, to the member as the federation file has it now (one a reload removed, or left
+    /// without a witness key, is not asked).
     private func releaseHeldBack() {
         dispatchPrecondition(condition: .onQueue(queue))
-        guard let held = state.withLockedValue({ s -> (member: Federation.Member, checkpoint: StoredCheckpoint, old: UInt64)? in
-            defer { s.heldBack = nil }
-            return s.stopped ? nil : s.heldBack
-        }) else { return }
-        submit(to: held.member, held.checkpoint, old: held.old)
+        let members = witnessMembers
+        let now = ContinuousClock.now
+        let sends: [(Federation.Member, StoredCheckpoint, UInt64)] = state.withLockedValue { s in
+            guard let held = s.heldBack else { return [] }
+            s.heldBack = nil
+            var sends: [(Federation.Member, StoredCheckpoint, UInt64)] = []
+            for id in held.ids {
+                guard !s.stopped, let round = s.round, let member = members.first(where: { $0.id == id }) else {
+                    s.witnesses[id]?.inFlight = false
+                    continue
+                }
+                s.witnesses[id]?.askedAt = now
+                sends.append((member, round, s.witnesses[id]?.cosigned ?? 0))
+            }
+            return sends
+        }
+        for (member, checkpoint, old) in sends { submit(to: member, checkpoint, old: old) }
     }
 
     /// The own witness's cosignature waits at most this long for the round's quorum.
@@ -476,6 +511,12 @@ final class WitnessCollector: Sendable {
         let retry: Bool = state.withLockedValue { s in
             var w = s.witnesses[member.id] ?? Witness()
             w.inFlight = false
+            if let asked = w.askedAt {
+                let succeeded: Bool
+                if case .success = outcome { succeeded = true } else { succeeded = false }
+                w.lastLatency = succeeded ? asked.duration(to: .now) : .nanoseconds(Self.requestTimeout.nanoseconds)
+                w.askedAt = nil
+            }
             switch outcome {
             case .success(let result):
                 if w.cosigned != result.size {
@@ -521,10 +562,10 @@ final class WitnessCollector: Sendable {
         }
         // The own witness's turn once the quorum is in; then the round may go on without this
         // witness (a failed one is kept out by its back-off).
-        if let quorumGathered {
-            releaseHeldBack()
-            cosignOwnPending(quorumAt: quorumGathered)
-        }
+        // The witnesses held back go once the quorum is in, or one of the first asked failed
+        // (the quorum needs them then).
+        if quorumGathered != nil || retry { releaseHeldBack() }
+        if let quorumGathered { cosignOwnPending(quorumAt: quorumGathered) }
         startRound()
     }
 
