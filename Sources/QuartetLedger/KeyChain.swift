@@ -170,8 +170,8 @@ public struct KeyChain: Sendable, Equatable {
         addToChain(rotation.key)
     }
 
-    /// Whether the chain holds `rotation` already (applying it again changes nothing). Rotations
-    /// are in index order, so only the one at its index can be it.
+    /// Whether the chain holds `rotation` already (applying it again changes nothing; at most
+    /// `maxRotations` to look through).
     public func holds(_ rotation: KeyRotation) -> Bool { rotations.contains(rotation) }
 
     /// `apply`'s checks of `rotation` against the chain, without its signatures (cheap: a caller

@@ -47,8 +47,8 @@ public final class TLSContext: @unchecked Sendable {
     /// longer the node's), and a connection completing its handshake after that is closed at once.
     private let verified = Mutex<(next: UInt64, closers: [UInt64: @Sendable (String) -> Void], retired: String?)>((0, [:], nil))
 
-    /// Registers an open connection whose peer's certificate this context verified; nil when
-    /// the context was retired (the caller closes the connection with the reason).
+    /// Registers an open connection whose peer's certificate this context verified; a failure
+    /// when the context was retired (the caller closes the connection with the reason).
     func register(_ close: @escaping @Sendable (String) -> Void) -> Result<UInt64, RetiredContext> {
         verified.withLock { state in
             if let reason = state.retired { return .failure(RetiredContext(reason: reason)) }

@@ -142,6 +142,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // with a message every few seconds) would carry the identity past its certificate's
             // end. It is closed then, and the peer must connect again with one in force.
             if let certificate { armExpiry(context, notAfter: certificate.notAfter, identity: identity) }
+            // (Ended already: a certificate past its end by the time the handshake finished.)
+            guard case .active = state else { return }
             if certificate != nil {
                 // Vouched for by this context's trust roots: closed if they are replaced.
                 let loop = context.eventLoop
