@@ -229,46 +229,44 @@ extension APIClient {
     /// page's start and at most at its `next`, and at most `maxRecords` records and
     /// `maxRanges` ranges and purged entries are read.
     public func disclosures(agreement id: String, maxRecords: Int = 1_000_000, maxRanges: Int = 10_000_000) async throws -> DisclosuresResponse {
-        var all: DisclosuresResponse?
-        var after: String?
-        var ranges = 0
         func refused(_ message: String) -> APIClientError {
             APIClientError(code: .unreadableAnswer, request: "GET /v1/agreements/\(id)/disclosures", status: 200, refusal: nil, message: message)
         }
+        var whole: DisclosuresResponse?
+        var after: RecordRef?
+        var ranges = 0
         while true {
-            let page = try await disclosures(agreement: id, after: after, limit: 1000)
-            let start = after.flatMap { RecordRef(parsing: $0) }, end = page.next.flatMap { RecordRef(parsing: $0) }
+            var page = try await disclosures(agreement: id, after: after?.description, limit: 1000)
+            // `next` is a record ref past where this page started, and every record on the page
+            // lies in (start, next]: pages that repeat or go back end the read.
+            let next = try page.next.map { text in
+                guard let ref = RecordRef(parsing: text), after.map({ $0 < ref }) ?? true else {
+                    throw refused("the node's page after \(after?.description ?? "the start") names \(text) as next, which is not further on")
+                }
+                return ref
+            }
             for record in page.disclosures.map(\.record) + page.purges.map(\.record) {
                 let ref = RecordRef(log: record.log, index: record.index)
-                guard start.map({ $0 < ref }) ?? true, end.map({ ref <= $0 }) ?? true else {
-                    throw refused("the node's page after \(after ?? "the start") holds \(ref), outside the page")
+                guard after.map({ $0 < ref }) ?? true, next.map({ ref <= $0 }) ?? true else {
+                    throw refused("the node's page after \(after?.description ?? "the start") holds \(ref), outside the page")
                 }
             }
             ranges += page.disclosures.reduce(0) { $0 + $1.ranges.count } + page.purges.reduce(0) { $0 + $1.entries.count }
             guard ranges <= maxRanges else { throw refused("more than \(maxRanges) ranges and purged entries; not read whole") }
-            if var whole = all {
-                whole.disclosures += page.disclosures
-                whole.purges += page.purges
-                all = whole
+            if whole == nil {
+                page.next = nil
+                whole = page
             } else {
-                all = page
+                whole!.disclosures += page.disclosures
+                whole!.purges += page.purges
             }
-            let read = all!.disclosures.count + all!.purges.count
-            guard read <= maxRecords else { throw refused("more than \(maxRecords) disclosure and purge records; not read whole") }
-            guard let next = page.next else { break }
-            guard page.disclosures.count + page.purges.count > 0, after.map({ Self.recordOrder($0, before: next) }) ?? true else {
-                throw refused("the node's page of records did not move forward (next \(next) after \(after ?? "the start"))")
+            guard whole!.disclosures.count + whole!.purges.count <= maxRecords else {
+                throw refused("more than \(maxRecords) disclosure and purge records; not read whole")
             }
+            guard let next else { return whole! }
+            guard page.disclosures.count + page.purges.count > 0 else { throw refused("the node's page before \(next) holds no record") }
             after = next
         }
-        all!.next = nil
-        return all!
-    }
-
-    /// Whether record ref `a` (`LOG:INDEX`) comes before `b` in the order the node pages in.
-    static func recordOrder(_ a: String, before b: String) -> Bool {
-        guard let x = RecordRef(parsing: a), let y = RecordRef(parsing: b) else { return false }
-        return x < y
     }
 }
 

@@ -72,9 +72,9 @@ final class WitnessCollector: Sendable {
         /// it (or `ownCosignMillis` after the round's requests left, whichever comes first); a
         /// newer round's checkpoint replaces it (the newer one is cosigned instead).
         var ownPending: StoredCheckpoint?
-        /// The witnesses a round asks last (`heldBackMillis`, by member id), with the size of
-        /// the round that held them; and whose turn it is among equals.
-        var heldBack: (ids: [String], round: UInt64)?
+        /// The witnesses a round asks last (`heldBackMillis`, by member id); and whose turn it
+        /// is among equals.
+        var heldBack: [String]?
         var heldTurn = 0
     }
 
@@ -247,7 +247,7 @@ final class WitnessCollector: Sendable {
                     return (a - turn % out.count + out.count) % out.count < (b - turn % out.count + out.count) % out.count
                 }
                 let held = Set(order.prefix(out.count - quorum))
-                s.heldBack = (held.sorted().map { out[$0].0.id }, round.checkpoint.size)
+                s.heldBack = held.sorted().map { out[$0].0.id }
                 out = out.indices.filter { !held.contains($0) }.map { out[$0] }
                 holding = true
             }
@@ -289,7 +289,7 @@ final class WitnessCollector: Sendable {
             guard let held = s.heldBack else { return [] }
             s.heldBack = nil
             var sends: [(Federation.Member, StoredCheckpoint, UInt64)] = []
-            for id in held.ids {
+            for id in held {
                 guard !s.stopped, let round = s.round, let member = members.first(where: { $0.id == id }) else {
                     s.witnesses[id]?.inFlight = false
                     continue
