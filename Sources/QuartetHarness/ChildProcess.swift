@@ -162,9 +162,14 @@ public final class ChildProcess: @unchecked Sendable {
         }
         let child = ChildProcess(pid: pid, commandLine: commandLine)
         child.inputDescriptor = inputWriteEnd
+        // Every stream's buffer exists before any drain thread starts: a thread appends under
+        // the lock while another key added here unlocked would move the dictionary's storage
+        // under it (a heap corruption seen as intermittent crashes in unrelated deinits).
+        child.condition.lock()
         child.openCaptures = captures.count
+        for capture in captures { child.captured[capture.stream] = Data() }
+        child.condition.unlock()
         for capture in captures {
-            child.captured[capture.stream] = Data()
             let thread = Thread { child.drain(capture.fd, stream: capture.stream, copy: capture.copy) }
             thread.name = "quartet-child-\(pid)-\(capture.stream)"
             thread.start()

@@ -27,8 +27,8 @@ public final class PseudoTerminal {
         tcgetattr(device, &settings)
         settings.c_lflag |= tcflag_t(ISIG)
         withUnsafeMutableBytes(of: &settings.c_cc) { $0[Int(VINTR)] = 0x03 }
+        // `self` is whole here: its deinit closes `master` once.
         guard tcsetattr(device, TCSANOW, &settings) == 0 else {
-            close(master)
             throw ChildProcessError(.spawnFailed, "cannot set the modes of \(devicePath): \(String(cString: strerror(errno)))")
         }
     }

@@ -45,8 +45,11 @@ public enum ShutdownSignals {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { number in
                 // Async-signal-safe: one write(2) to a pipe.
+                // errno kept for the thread the signal interrupted.
+                let saved = errno
                 var byte = UInt8(truncatingIfNeeded: number)
                 _ = write(signalPipeWriteEnd, &byte, 1)
+                errno = saved
             }
             sigemptyset(&action.sa_mask)
             action.sa_flags = SA_RESTART

@@ -28,23 +28,34 @@ public struct APIClient: Sendable {
         self.token = token
     }
 
-    /// An HTTPS connection to `node` at `address` (its certificate must name it), with `handler`
-    /// above the HTTP/1.1 client handlers.
-    static func open(context: TLSContext, node: String, address: HostPort, handler: any ChannelHandler & Sendable) async throws -> any Channel {
+    /// An HTTPS connection to `node` at `address` (its certificate must name it), with a handler
+    /// `makeHandler` makes above the HTTP/1.1 client handlers; the connection and that handler.
+    /// A name with several addresses is tried as NIO tries them (Happy Eyeballs), a pipeline per
+    /// attempt: each attempt has a handler of its own, so one that loses and is closed later
+    /// cannot fail the requests of the one that won.
+    static func open<Handler: ChannelHandler & Sendable>(context: TLSContext, node: String, address: HostPort,
+                                                       makeHandler: @escaping @Sendable () -> Handler) async throws -> (channel: any Channel, handler: Handler) {
         var logger = Logger(label: "quartet.client")
         logger.logLevel = .critical
         let quiet = logger
-        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, policy: .node(node), serverName: node, logger: quiet))
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    try channel.pipeline.syncOperations.addHandler(makeHandler())
                 }
             }
             .connect(host: address.host, port: address.port).get()
+        do {
+            let handler = try await channel.eventLoop.submit { try channel.pipeline.syncOperations.handler(type: Handler.self) }.get()
+            return (channel, handler)
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
     }
 
     public func get(_ path: String, accept: String? = nil) async throws -> (status: Int, body: Data) {
@@ -65,13 +76,8 @@ public struct APIClient: Sendable {
 
     public func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, accept: String? = nil,
                         contentType: String = "application/json") async throws -> (status: Int, body: Data) {
-        let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (Int, Data).self)
-        let channel: any Channel
-        do {
-            channel = try await Self.open(context: context, node: node, address: address, handler: ResponseCollector(promise: promise))
-        } catch {
-            promise.fail(error)
-            throw error
+        let (channel, collector) = try await Self.open(context: context, node: node, address: address) {
+            ResponseCollector(promise: MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (Int, Data).self))
         }
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: address.host)
@@ -90,7 +96,7 @@ public struct APIClient: Sendable {
             (try? channel.pipeline.syncOperations.handler(type: ResponseCollector.self))?.expire(after: timeout, channel: channel)
         }
         defer { deadline.cancel() }
-        let (status, responseBody) = try await promise.futureResult.get()
+        let (status, responseBody) = try await collector.answer.get()
         try? await channel.close().get()
         return (status, responseBody)
     }
@@ -297,6 +303,8 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
 
     init(promise: EventLoopPromise<(Int, Data)>) { self.promise = promise }
 
+    var answer: EventLoopFuture<(Int, Data)> { promise.futureResult }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head): status = Int(head.status.code)
@@ -323,5 +331,10 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         if !done { done = true; promise.fail(ChannelError.eof) }
         context.fireChannelInactive()
+    }
+
+    /// An attempt that never connected (or lost to another address) ends its own promise.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if !done { done = true; promise.fail(ChannelError.eof) }
     }
 }

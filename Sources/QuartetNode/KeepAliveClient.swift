@@ -19,16 +19,14 @@ public final class KeepAliveClient: @unchecked Sendable {
     public static func connect(certificate: String?, key: String?, ca: String, node: String, address: HostPort,
                                token: String? = nil) async throws -> KeepAliveClient {
         let context = try TLSContext(role: .client, certificateChain: certificate, privateKey: key, trustRoots: ca)
-        let collector = SequentialResponses()
-        let channel = try await APIClient.open(context: context, node: node, address: address, handler: collector)
+        let (channel, collector) = try await APIClient.open(context: context, node: node, address: address) { SequentialResponses() }
         return KeepAliveClient(channel: channel, collector: collector, host: address.host, token: token)
     }
 
     /// A connection presenting `context`'s certificate (a node's own, to the other members'
     /// witnesses).
     static func connect(context: TLSContext, node: String, address: HostPort, answerLimit: Int = maxAnswerBytes) async throws -> KeepAliveClient {
-        let collector = SequentialResponses(limit: answerLimit)
-        let channel = try await APIClient.open(context: context, node: node, address: address, handler: collector)
+        let (channel, collector) = try await APIClient.open(context: context, node: node, address: address) { SequentialResponses(limit: answerLimit) }
         return KeepAliveClient(channel: channel, collector: collector, host: address.host, token: nil)
     }
 

@@ -38,23 +38,31 @@ public enum RecoveryProbe {
 
     private static func ask(_ member: Federation.Member, client: TLSContext, plan: Recovery.Plan, node: String, timeout: Duration, logger: Logger) async -> Answer {
         let group = MultiThreadedEventLoopGroup.singleton
-        let promise = group.next().makePromise(of: [Message.Head].self)
         var quiet = logger
         quiet[metadataKey: "peer"] = "\(member.id)"
         let hello = Message.hello(version: ProtocolLimits.version, node: node, federation: plan.federation.name)
-        let handler = HeadsHandler(hello: hello, promise: promise)
         let tlsLogger = quiet
         do {
+            // A handler per connection attempt (a name with several addresses is tried on each):
+            // one that loses and closes cannot fail the answer of the one that won.
             let channel = try await ClientBootstrap(group: group)
                 .connectTimeout(.seconds(max(1, timeout.components.seconds)))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers([
-                            try TLSHandler(context: client, policy: .node(member.id), serverName: member.id, logger: tlsLogger), handler,
+                            try TLSHandler(context: client, policy: .node(member.id), serverName: member.id, logger: tlsLogger),
+                            HeadsHandler(hello: hello, promise: channel.eventLoop.makePromise(of: [Message.Head].self)),
                         ])
                     }
                 }
                 .connect(host: member.peer.host, port: member.peer.port).get()
+            let promise: EventLoopPromise<[Message.Head]>
+            do {
+                promise = try await channel.eventLoop.submit { try channel.pipeline.syncOperations.handler(type: HeadsHandler.self).promise }.get()
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
             let deadline = promise.futureResult.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
                 promise.fail(ProbeError("no heads within \(timeout)"))
             }
@@ -86,7 +94,6 @@ public enum RecoveryProbe {
             }
             return answer
         } catch {
-            promise.fail(error)
             return Answer(peer: member.id, sizes: nil, problems: ["\(member.peer): \(error)"])
         }
     }
@@ -102,7 +109,7 @@ public enum RecoveryProbe {
         typealias OutboundOut = ByteBuffer
         private var decoder = FrameDecoder()
         private let hello: Message
-        private let promise: EventLoopPromise<[Message.Head]>
+        let promise: EventLoopPromise<[Message.Head]>
 
         init(hello: Message, promise: EventLoopPromise<[Message.Head]>) {
             self.hello = hello
@@ -139,6 +146,11 @@ public enum RecoveryProbe {
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             promise.fail(error)
             context.close(promise: nil)
+        }
+
+        /// An attempt that never connected (or lost to another address) ends its own promise.
+        func handlerRemoved(context: ChannelHandlerContext) {
+            promise.fail(ProbeError("the connection ended before answering"))
         }
     }
 }

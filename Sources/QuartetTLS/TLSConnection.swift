@@ -50,8 +50,8 @@ final class TLSConnection {
         case .client:
             SSL_set_connect_state(ssl)
             if let serverName, !serverName.isEmpty {
+                // `self` is whole here: its deinit frees `ssl` (and the BIOs it owns) once.
                 guard quartet_SSL_set_tlsext_host_name(ssl, serverName) == 1 else {
-                    SSL_free(ssl)
                     throw TLSError(.configuration, "cannot send the server name \(serverName)", openSSLErrors: drainOpenSSLErrors())
                 }
             }

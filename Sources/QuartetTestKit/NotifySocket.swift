@@ -24,7 +24,12 @@ public final class NotifySocket: @unchecked Sendable {
         } else {
             // /tmp, not a long $TMPDIR: sun_path holds 108 bytes.
             let dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("qn-\(UUID().uuidString.prefix(8))")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            do {
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            } catch {
+                close(fd)  // `self` is not whole yet: no deinit closes it
+                throw error
+            }
             directory = dir
             address = dir.appendingPathComponent("notify").path
             name = Array(address.utf8) + [0]

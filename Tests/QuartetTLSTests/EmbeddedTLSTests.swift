@@ -355,6 +355,18 @@ struct EmbeddedPair {
         #expect(error.description.contains("certificate"), "\(error)")
     }
 
+    @Test func aServerNameOpenSSLRefusesIsAnErrorNotADoubleFree() throws {
+        defer { pki.remove() }
+        // Over 255 bytes: SSL_set_tlsext_host_name fails after the connection is whole; the
+        // connection was freed there and again by its deinit (the process aborted).
+        let name = String(repeating: "a", count: 300)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        #expect(throws: TLSError.self) { _ = try TLSHandler(context: try context(.client, "wales"), serverName: name, logger: logger) }
+        // A usable name still works afterwards (the heap is intact).
+        _ = try TLSHandler(context: try context(.client, "wales"), serverName: "uk", logger: logger)
+    }
+
     @Test func theWrongNodeIsRefused() throws {
         defer { pki.remove() }
         // wales meant to reach uk, but england answered with a valid federation certificate.
