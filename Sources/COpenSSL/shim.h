@@ -40,6 +40,13 @@ static inline int quartet_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int versio
     return (int)SSL_CTX_set_max_proto_version(ctx, version);
 }
 
+/// sk_X509_num / value (a verified chain) are type-safe stack macros.
+static inline int quartet_sk_X509_num(const STACK_OF(X509) *stack) {
+    return sk_X509_num(stack);
+}
+static inline X509 *quartet_sk_X509_value(const STACK_OF(X509) *stack, int i) {
+    return sk_X509_value(stack, i);
+}
 /// sk_GENERAL_NAME_num / value are type-safe stack macros.
 static inline int quartet_sk_GENERAL_NAME_num(const GENERAL_NAMES *names) {
     return sk_GENERAL_NAME_num(names);

@@ -53,11 +53,6 @@ struct TLSContexts: Sendable {
     /// for are closed (`TLSContext.retire`).
     let trustRoots: [UInt8]
 
-    /// Closes the connections these contexts verified (their CA is no longer the node's).
-    func retire(reason: String) {
-        for context in [client, peer, api] { context.retire(reason: reason) }
-    }
-
     /// Why a reload must not put the configuration's certificate in force (nil: it may): out
     /// of its validity, or not issued by the CA in `tls.ca` (`config check`'s rules). Without
     /// this a renewal with the wrong CA or dates was reported reloaded and new handshakes then
@@ -93,6 +88,19 @@ struct TLSContexts: Sendable {
 final class LiveSettings: Sendable {
     private let state: Mutex<(federation: Federation, contexts: TLSContexts, tokens: [TokenGrant])>
 
+    /// A set of contexts a reload replaced, held weakly: it lives as long as a connection it
+    /// verified (each holds its context), so a CA replaced at a later reload can still close
+    /// what it verified — every reload makes a new set, and a connection from before several
+    /// reloads holds one of the oldest.
+    private struct Earlier {
+        weak var client: TLSContext?
+        weak var peer: TLSContext?
+        weak var api: TLSContext?
+        let trustRoots: [UInt8]
+        var gone: Bool { client == nil && peer == nil && api == nil }
+    }
+    private let earlier = Mutex<[Earlier]>([])
+
     init(federation: Federation, contexts: TLSContexts, tokens: [TokenGrant] = []) {
         state = Mutex((federation, contexts, tokens))
     }
@@ -104,7 +112,31 @@ final class LiveSettings: Sendable {
     func peers(except me: String) -> Set<String> { Set(federation.members.map(\.id)).subtracting([me]) }
 
     func replace(federation: Federation, contexts: TLSContexts, tokens: [TokenGrant]) {
-        state.withLock { $0 = (federation, contexts, tokens) }
+        let old = state.withLock { s in
+            defer { s = (federation, contexts, tokens) }
+            return s.contexts
+        }
+        earlier.withLock { list in
+            list.removeAll(where: \.gone)
+            list.append(Earlier(client: old.client, peer: old.peer, api: old.api, trustRoots: old.trustRoots))
+        }
+    }
+
+    /// Retires every set of contexts in force before (`replace`) whose CA file is not
+    /// `trustRoots`: the connections any of them verified are closed, however many reloads ago
+    /// they were made. Whether there was one.
+    @discardableResult
+    func retireEarlierContexts(notTrusting trustRoots: [UInt8], reason: String) -> Bool {
+        let retired = earlier.withLock { list -> [Earlier] in
+            list.removeAll(where: \.gone)
+            let other = list.filter { $0.trustRoots != trustRoots }
+            list.removeAll { $0.trustRoots != trustRoots }
+            return other
+        }
+        for set in retired {
+            for context in [set.client, set.peer, set.api] { context?.retire(reason: reason) }
+        }
+        return !retired.isEmpty
     }
 
     /// Drops the tokens `kept` does not list as they are (digest, name and role); returns those

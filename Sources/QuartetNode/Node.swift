@@ -261,13 +261,13 @@ public struct Node: Sendable {
         let logs = try engine.register(new)
         try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
         let oldTokens = live.tokens
-        let oldContexts = live.contexts
         engine.apply(new, statement: file.note?.serialized, logs: logs) { live.replace(federation: new, contexts: contexts, tokens: tokens) }
         // A CA replaced (after a compromise, say): the certificates the old one vouched for are
         // not the node's to trust, on connections open now either (peers reconnect at once
-        // with certificates of the new CA; readers and operators with theirs).
-        if oldContexts.trustRoots != contexts.trustRoots {
-            oldContexts.retire(reason: "the node's CA (tls.ca) was replaced at a reload: connections its old CA vouched for are closed")
+        // with certificates of the new CA; readers and operators with theirs) — those made
+        // under any earlier set of contexts with another CA, not only the set just replaced.
+        if live.retireEarlierContexts(notTrusting: contexts.trustRoots,
+                                      reason: "the node's CA (tls.ca) was replaced at a reload: connections its old CA vouched for are closed") {
             logger.notice("the CA changed: connections the old CA vouched for are closed")
         }
         // A file that now lists this node's witness key turns witnessing on (one listing

@@ -26,12 +26,13 @@ public struct DataDirectory: Sendable {
     public static let lockFileName = "writer.lock"
 
     /// Removes what a crash left mid-write beside the directory's small files and keys
-    /// (`RegularFile.writeDurably`'s `.partial-` copies: keys' among them, the witness's too), with the writer
-    /// lock held (no other writer is at work).
+    /// (`RegularFile.writeDurably`'s `.partial-` copies: keys' among them, the witness's and the
+    /// evidence's too), with the writer lock held (no other writer is at work).
     func removePartialCopies() {
         RegularFile.removePartialCopies(in: url.path)
         RegularFile.removePartialCopies(in: keysPath)
         RegularFile.removePartialCopies(in: url.appendingPathComponent("witness").path)
+        RegularFile.removePartialCopies(in: url.appendingPathComponent("evidence").path)
     }
 
     /// Removes everything in the directory but its lock file, holding the writer lock meanwhile

@@ -1,4 +1,5 @@
 internal import COpenSSL
+import Foundation
 import NIOCore
 import QuartetCrypto
 
@@ -141,6 +142,20 @@ final class TLSConnection {
     var peerCertificate: Certificate? {
         guard let cert = SSL_get1_peer_certificate(ssl) else { return nil }
         return Certificate(owning: cert)
+    }
+
+    /// The earliest end among the certificates the handshake verified the peer's by (its own,
+    /// any intermediate, the trust root): past it the chain checked then no longer holds. Nil
+    /// without a verified chain.
+    var verifiedChainNotAfter: Date? {
+        guard let chain = SSL_get0_verified_chain(ssl) else { return nil }
+        var earliest: Date?
+        for i in 0..<quartet_sk_X509_num(chain) {
+            guard let x509 = quartet_sk_X509_value(chain, i), X509_up_ref(x509) == 1 else { continue }
+            let end = Certificate(owning: x509).notAfter
+            earliest = min(earliest ?? end, end)
+        }
+        return earliest
     }
 
     /// The negotiated protocol, e.g. `TLSv1.3`.

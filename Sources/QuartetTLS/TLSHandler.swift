@@ -140,8 +140,12 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             timeout = nil
             // OpenSSL checks the dates at the handshake only: a connection kept open (a member's,
             // with a message every few seconds) would carry the identity past its certificate's
-            // end. It is closed then, and the peer must connect again with one in force.
-            if let certificate { armExpiry(context, notAfter: certificate.notAfter, identity: identity) }
+            // end, or past the end of a CA or intermediate that vouched for it. It is closed at
+            // the first of those, and the peer must connect again with a chain in force.
+            if let certificate {
+                let end = min(certificate.notAfter, connection.verifiedChainNotAfter ?? certificate.notAfter)
+                armExpiry(context, notAfter: end, identity: identity)
+            }
             // (Ended already: a certificate past its end by the time the handshake finished.)
             guard case .active = state else { return }
             if certificate != nil {
@@ -185,7 +189,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func armExpiry(_ context: ChannelHandlerContext, notAfter: Date, identity: FederationIdentity?) {
         let left = notAfter.timeIntervalSinceNow
         guard left > 0 else {
-            fail(context, TLSError(.peerIdentity, "the peer's certificate (\(identity?.uri ?? "no Quartet identity")) expired at \(notAfter); the connection ends with it"))
+            fail(context, TLSError(.peerIdentity, "the peer's certificate (\(identity?.uri ?? "no Quartet identity")) or a certificate of its verified chain expired at \(notAfter); the connection ends with it"))
             return
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

@@ -33,8 +33,10 @@ struct AgreementKeygen: ParsableCommand {
         let path = (out as NSString).appendingPathComponent("\(owner).pem")
         guard !FileManager.default.fileExists(atPath: path) else { throw CLIError("\(path) exists; not overwriting a data owner's key") }
         let key = try Ed25519PrivateKey()
-        guard FileManager.default.createFile(atPath: path, contents: Data(try key.pemRepresentation().utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw CLIError("cannot write \(path)")
+        // Durably (file and folder synced) and never over a file made meanwhile: the key its
+        // printed vkey names is the owner's only one.
+        do { try RegularFile.writeDurably(Array(try key.pemRepresentation().utf8), to: path, mode: 0o600) } catch {
+            throw CLIError("cannot write \(path): \(error)")
         }
         let vkey = NoteVerifier(name: owner, publicKey: key.publicKey).vkey
         switch output.format {
@@ -89,7 +91,9 @@ struct AgreementSign: ParsableCommand {
         do { pem = try RegularFile.readText(key, limit: 65_536) } catch { throw CLIError("--key: cannot read \(key): \(error)") }
         let note = try NoteSigner(name: owner, key: try Ed25519PrivateKey(pem: pem)).sign(text: agreement.text)
         if let out {
-            try Data(note.serialized.utf8).write(to: URL(fileURLWithPath: out))
+            do { try RegularFile.writeDurably(Array(note.serialized.utf8), to: out, mode: 0o644, replacing: true) } catch {
+                throw CLIError("cannot write \(out): \(error)")
+            }
         } else {
             print(note.serialized, terminator: "")
         }

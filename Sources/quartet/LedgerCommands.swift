@@ -34,6 +34,13 @@ struct InitCommand: AsyncParsableCommand {
         if let existing = try store.logs().first(where: { $0.name == log || $0.origin == origin }) {
             throw StoreError(.logExists, "log \(existing.name) (origin \(existing.origin)) already exists in \(directory.url.path)")
         }
+        // A key with no log: an `init` killed between the two, or the key of a log whose store
+        // is gone. Never replaced here (the second is a published log's only key).
+        let keyFile = directory.keyPath(log: log)
+        if FileManager.default.fileExists(atPath: keyFile) {
+            throw CLIError("\(keyFile) exists but \(directory.url.path) holds no log \(log): it is left by an interrupted `quartet init` "
+                + "(remove it and run init again) or is the key of a log whose store is gone (keep it: `quartet recover` rebuilds the log from the peers)")
+        }
         let key = try Ed25519PrivateKey()
         try directory.writeSigningKey(key, log: log)
         let info = try store.addLog(name: log, origin: origin, publicKey: key.publicKey, own: true, nowMillis: wallClockMillis())

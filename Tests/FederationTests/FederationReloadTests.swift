@@ -136,6 +136,47 @@ import Testing
         #expect(node.child.isRunning)
     }
 
+    @Test func aCAReplacedAtALaterReloadClosesConnectionsMadeBeforeEveryEarlierReload() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        defer { _ = node.stop() }
+        // england's certificate (the old CA's) on a kept-alive API connection, one request made.
+        let openssl = try #require(TestKit.which("openssl"))
+        let england = try files.pki.node("england")
+        var settings = ChildSettings(executable: openssl.path, arguments: [
+            "s_client", "-connect", "127.0.0.1:\(files.apiPort)", "-CAfile", files.pki.caCertificate,
+            "-cert", england.certificate, "-key", england.key, "-quiet",
+        ])
+        settings.standardInput = .pipe
+        settings.standardOutput = .capture()
+        settings.standardError = .capture()
+        let client = try ChildProcess.spawn(settings)
+        defer { _ = client.stop(signal: SIGKILL) }
+        client.write(Array("GET /healthz HTTP/1.1\r\nHost: wales\r\n\r\n".utf8))
+        _ = try client.waitForLine(timeout: .seconds(10)) { $0.hasPrefix("HTTP/1.1 200") }
+        // A reload that changes nothing TLS-wise makes a new set of contexts: the connection
+        // stays, verified by the set before it.
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.components(separatedBy: "reload done").count == 2 }, "\(node.log)")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(client.isRunning, "a reload with the same CA closed a connection it verified")
+        // Then the CA is replaced (a new CA and the node's certificate from it): the connection
+        // the old CA vouched for, made two sets of contexts ago, is closed.
+        let replacement = try TestPKI()
+        defer { replacement.remove() }
+        let renewed = try replacement.node("wales", days: 365)
+        let current = try files.pki.node("wales")
+        for (from, to) in [(renewed.certificate, current.certificate), (renewed.key, current.key), (replacement.caCertificate, files.pki.caCertificate)] {
+            try FileManager.default.removeItem(atPath: to)
+            try FileManager.default.copyItem(atPath: from, toPath: to)
+        }
+        chmod(current.key, 0o600)
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.contains("the CA changed") }, "\(node.log)")
+        #expect(eventually(10) { !client.isRunning }, "a connection the replaced CA vouched for stayed open")
+    }
+
     @Test func aMemberBackUnderAnotherKeyIsRefusedAtReloadAndNothingChanges() throws {
         let files = try NodeFiles()
         defer { files.remove() }

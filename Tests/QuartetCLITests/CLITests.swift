@@ -78,6 +78,14 @@ func populatedDirectory(count: Int) throws -> URL {
         let again = try TestKit.quartet(["init", "--log", "wales", "--data", data])
         #expect(again.status != 0 && again.stderr.contains("already exists"))
         #expect(try TestKit.quartet(["key", "vkey", "--data", data, "--log", "wales"]).stdout == vkey + "\n")
+        // A key with no log (an init killed between writing the key and adding the log) is
+        // neither replaced nor a bare "File exists": the error says what it may be and what to do.
+        let leftKey = dir.appendingPathComponent("left").path
+        try FileManager.default.createDirectory(atPath: leftKey + "/keys", withIntermediateDirectories: true)
+        try Data("key\n".utf8).write(to: URL(fileURLWithPath: leftKey + "/keys/england.pem"))
+        let left = try TestKit.quartet(["init", "--log", "england", "--data", leftKey])
+        #expect(left.status != 0 && left.stderr.contains("interrupted `quartet init`") && left.stderr.contains("holds no log england"), "\(left)")
+        #expect(try String(contentsOfFile: leftKey + "/keys/england.pem", encoding: .utf8) == "key\n")
     }
 
     @Test func appendListCheckpointProveVerify() throws {

@@ -349,7 +349,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         try TestKit.makeStore(at: dir).close()
         let directory = DataDirectory(path: dir.path)
-        let leftovers = [directory.url.path + "/purges-done.partial-0123456789abcdef", directory.keysPath + "/wales.pem.partial-fedcba9876543210"]
+        try FileManager.default.createDirectory(atPath: directory.url.path + "/evidence", withIntermediateDirectories: true)
+        let leftovers = [directory.url.path + "/purges-done.partial-0123456789abcdef", directory.keysPath + "/wales.pem.partial-fedcba9876543210",
+                         directory.url.path + "/evidence/england.json.partial-00112233445566ff"]
         let kept = [directory.keysPath + "/wales.pem.partial-notours", directory.url.path + "/notes.partial-0123456789ABCDEF",
                     directory.url.path + "/x.partial-0123456789abcdef0"]
         for path in leftovers + kept { try Data("secret\n".utf8).write(to: URL(fileURLWithPath: path)) }

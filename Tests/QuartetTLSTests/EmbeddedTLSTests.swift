@@ -425,6 +425,34 @@ struct EmbeddedPair {
         #expect(pair.client.isActive)
     }
 
+    /// A chain whose CA ends before the leaf (made outside `pki`, which keeps a leaf within its
+    /// CA): the connection ends with the CA, not the leaf.
+    @Test func aConnectionEndsWithTheCAThatVerifiedThePeer() throws {
+        defer { pki.remove() }
+        let now = Date()
+        let caKey = try PrivateKey.generateP256(), leafKey = try PrivateKey.generateP256()
+        let ca = try Certificate.issue(commonName: "short CA", subjectKey: caKey, issuer: nil, issuerKey: caKey,
+                                       notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(2), isCA: true)
+        let leaf = try Certificate.issue(commonName: "wales", subjectKey: leafKey, issuer: ca, issuerKey: caKey,
+                                         notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(86_400), isCA: false,
+                                         alternativeNames: [.uri(FederationIdentity.node("wales").uri)])
+        let dir = pki.root.appendingPathComponent("short").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (name, text) in [("ca.pem", try ca.pemRepresentation()), ("wales.pem", try leaf.pemRepresentation()), ("wales.key", try leafKey.pemRepresentation())] {
+            try text.write(toFile: "\(dir)/\(name)", atomically: true, encoding: .utf8)
+        }
+        let client = try TLSContext(role: .client, certificateChain: "\(dir)/wales.pem", privateKey: "\(dir)/wales.key", trustRoots: pki.caCertificate)
+        let server = try context(.server, "uk", ca: "\(dir)/ca.pem")
+        let pair = try EmbeddedPair(client: client, server: server, clientPolicy: .node("uk"), serverPolicy: .nodes(["wales"]))
+        pair.shuttle()
+        #expect(pair.server.isActive, "\(pair.serverRecorder.errors)")
+        Thread.sleep(forTimeInterval: 2.5)
+        pair.server.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(!pair.server.isActive, "open past the end of the CA that verified the peer")
+        let error = try #require(pair.serverRecorder.errors.first as? TLSError)
+        #expect(error.code == .peerIdentity && error.message.contains("expired"), "\(error)")
+    }
+
     /// A context retired (the node's CA replaced at a reload) closes the connections whose
     /// peer's certificate it verified, on both sides, and any that completes a handshake later.
     @Test func retiringAContextClosesTheConnectionsItVerified() throws {
