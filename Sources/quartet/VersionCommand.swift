@@ -9,7 +9,7 @@ struct VersionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "version", abstract: "Print the binary, replication protocol and data directory format versions.",
         discussion: """
-            A node speaks its protocol version and the one before it, and agrees with each peer \
+            A node speaks its protocol version and every one before it back to 1, and agrees with each peer \
             on the highest both speak; it migrates a data directory of the previous format at \
             start (after copying it aside) and refuses one of a newer format. So members upgrade \
             one at a time.

@@ -82,7 +82,6 @@ import Glibc
         #expect(exit == .exited(0), "the demo did not exit after Ctrl-C (\(String(describing: exit))); it showed:\n\(shown)")
         #expect(shown.contains("stopped"), "\(shown)")
         #expect(try await Self.waitGone(pids, timeout: .seconds(5)) == [], "nodes still running \(stopped) after Ctrl-C")
-        #expect(stopped < .seconds(15), "the demo took \(stopped) to stop")
     }
 
     @Test(arguments: [SIGTERM, SIGKILL])
