@@ -62,11 +62,12 @@ struct API {
         }
         let readiness = Readiness.Cache()
         routes.public(.get, "/readyz") { _, _ -> Response in
-            let readiness = readiness.reasons {
-                Readiness.evaluate(storeAnswers: probe.healthy(), peers: engine.peers().map { ($0.id, $0.connected) },
-                                   // A checkpoint its writer never backed with entries is not a gap (`unbacked`).
-                                   logs: engine.logStatus().map { ($0.log.name, $0.head?.size ?? 0, $0.unbacked ? $0.head?.size ?? 0 : $0.seenSize ?? 0) },
-                                   ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name, federation: engine.federationProblems())
+            let readiness = await readiness.reasons {
+                let status = await engine.status()
+                return Readiness.evaluate(storeAnswers: probe.healthy(), peers: status.peers.map { ($0.id, $0.connected) },
+                                          // A checkpoint its writer never backed with entries is not a gap (`unbacked`).
+                                          logs: status.logs.map { ($0.log.name, $0.head?.size ?? 0, $0.unbacked ? $0.head?.size ?? 0 : $0.seenSize ?? 0) },
+                                          ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name, federation: status.federationProblems)
             }
             return Self.json(ReadyResponse(status: readiness.isEmpty ? "ready" : "not ready", node: node, reasons: readiness),
                              status: readiness.isEmpty ? .ok : .serviceUnavailable)
@@ -75,7 +76,7 @@ struct API {
             let federation = self.federation
             // A log the view has folded nothing of yet (added by a reload) counts as 0, not absent.
             let folded = view.foldsView ? view.foldedSizes : nil
-            let logs = engine.logStatus().map { status in
+            let logs = await engine.status().logs.map { status in
                 let size = status.head?.size ?? 0, seen = status.seenSize ?? 0
                 // Everything stored was checked (signature against the pinned key, leaves
                 // against the signed root) before it was stored; a quarantined log's history is
@@ -163,7 +164,7 @@ struct API {
         // signature; this API port admits federation identities only).
         routes.post("/witness/add-checkpoint", .reader) { request, context, caller -> Response in
             let body = try await request.body.collect(upTo: Witnessing.maxBodyBytes)
-            let answer = self.witness.addCheckpoint(Array(body.readableBytesView), clock: wallClockMillis)
+            let answer = await self.witness.addCheckpointQueued(Array(body.readableBytesView), clock: wallClockMillis)
             var headers = HTTPFields()
             headers[.contentType] = answer.contentType
             return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))
@@ -241,7 +242,7 @@ struct API {
         }
         routes.get("/v1/peers", .reader) { request, context, caller -> Response in
             let formatter = ISO8601DateFormatter()
-            let peers = engine.peers().map { peer in
+            let peers = await engine.status().peers.map { peer in
                 PeersResponse.Peer(node: peer.id, role: peer.role, peer: peer.address, connected: peer.connected,
                                    since: peer.since.map(formatter.string(from:)), protocolVersion: peer.protocolVersion.map(Int.init))
             }
@@ -250,7 +251,8 @@ struct API {
         routes.get("/metrics", .reader) { request, context, caller -> Response in
             // Counters and timers are kept as things happen (NodeMetrics); the state is read now.
             metrics.countTLSRefusals(api: TLSHandler.apiRefusals.total, peer: TLSHandler.refusals.total)
-            let logs = engine.logStatus()
+            let status = await engine.status()
+            let logs = status.logs
             let now = wallClockMillis()
             for log in logs {
                 let name = [("log", log.log.name)]
@@ -264,10 +266,10 @@ struct API {
                         .set(Double(now > t ? now - t : 0) / 1000)
                 }
             }
-            for peer in engine.peers() {
+            for peer in status.peers {
                 metrics.gauge("quartet_peer_connected", [("peer", peer.id)], help: "1 if the peer is connected.").set(Int64(peer.connected ? 1 : 0))
             }
-            for lag in engine.peerLag() {
+            for lag in status.lag {
                 metrics.gauge("quartet_peer_log_behind_entries", [("peer", lag.peer), ("log", lag.log)],
                               help: "Entries of a log this node holds beyond what the peer last said it holds.").set(Int64(clamping: lag.behind))
             }
@@ -306,11 +308,12 @@ struct API {
         }
         routes.get("/v1/alerts", .reader) { request, context, caller -> Response in
             let formatter = ISO8601DateFormatter()
-            let alerts = engine.alertList().map { item in
+            let status = await engine.status()
+            let alerts = status.alerts.map { item in
                 AlertsResponse.Alert(time: formatter.string(from: item.time), kind: item.alert.kind.rawValue, message: item.alert.message,
                                      log: item.alert.log, peer: item.alert.peer)
             }
-            let evidence = engine.evidenceList().map { e in
+            let evidence = status.evidence.map { e in
                 AlertsResponse.Evidence(log: e.log, first: e.first, second: e.second, prefixRoot: e.prefixRoot.base64, proof: e.proof.map(\.base64))
             }
             return Self.json(AlertsResponse(node: node, alerts: alerts, quarantined: evidence))

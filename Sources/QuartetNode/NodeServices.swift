@@ -129,12 +129,13 @@ final class Purger: Sendable {
             let token = recorder.purgeStarting(record)
             let purged: [UInt64]
             do {
-                purged = try view.purge(log: log.name) {
-                    try store.purge(log, candidates: candidates, labels: labels) { header, payload in
-                        // A published aggregate is kept only under an agreement its suppression meets.
-                        decisions.admits(header, payload: payload).admitted
-                    }
-                }
+                // The view's lock is taken once the writer is the purge's (never held while waiting
+                // for it), and held through the commit: no fold re-reads a purged payload from a
+                // snapshot before it, and no reader sees a purged aggregate after it.
+                purged = try store.purge(log, candidates: candidates, labels: labels, keep: { header, payload in
+                    // A published aggregate is kept only under an agreement its suppression meets.
+                    decisions.admits(header, payload: payload).admitted
+                }, holding: { transaction in try view.purge(log: log.name, transaction) })
             } catch {
                 recorder.purgeAbandoned(token)
                 throw error

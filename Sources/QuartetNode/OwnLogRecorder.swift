@@ -49,6 +49,9 @@ final class OwnLogRecorder: Sendable {
         /// Purge records' payloads (JSON).
         var purges: [[UInt8]] = []
         var flushInProgress = false
+        /// Flushes waiting for the one in progress, each handed the turn when it ends (no
+        /// polling: a cancelled task's sleep returns at once, and the poll spun a thread).
+        var flushWaiters: [CheckedContinuation<Void, Never>] = []
         /// Renamed journals whose records failed to go in: removed after the next flush that works.
         var unflushed: [URL] = []
         /// Whether `recover` has run (purges wait for it, so a purge's record is not replayed twice).
@@ -229,12 +232,35 @@ final class OwnLogRecorder: Sendable {
     func flush() async {
         guard let writer = writer.withLockedValue({ $0 }) else { return }
         // One flush at a time (each renames the journal, appends, removes the renamed file).
-        while !state.withLockedValue({ state in
+        let turn = state.withLockedValue { state -> Bool in
             if state.flushInProgress { return false }
             state.flushInProgress = true
             return true
-        }) { try? await Task.sleep(for: .milliseconds(20)) }
-        defer { state.withLockedValue { $0.flushInProgress = false } }
+        }
+        if !turn {
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                let now = state.withLockedValue { state -> Bool in
+                    if !state.flushInProgress {
+                        state.flushInProgress = true
+                        return true
+                    }
+                    state.flushWaiters.append(waiter)
+                    return false
+                }
+                if now { waiter.resume() }
+            }
+        }
+        defer {
+            // The turn passes to the next waiting flush (still in progress), or ends.
+            let next = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                guard !state.flushWaiters.isEmpty else {
+                    state.flushInProgress = false
+                    return nil
+                }
+                return state.flushWaiters.removeFirst()
+            }
+            next?.resume()
+        }
         let (items, purges, renamed) = journalLock.withLock { state.withLockedValue { state -> ([PendingDisclosure], [[UInt8]], URL?) in
             defer { state.disclosures = [:]; state.purges = []; state.scheduled = false }
             state.generation += 1

@@ -13,8 +13,8 @@ enum Readiness {
         static let interval = Duration.seconds(1)
         private let last = RefreshedValue<[String]>(interval: Cache.interval, stuckAfter: .seconds(5))
 
-        func reasons(_ evaluate: () -> [String]) -> [String] {
-            last.get(stuck: { ["the readiness check has been running for more than 5 s: the data directory or the replication engine does not answer"] }, evaluate)
+        func reasons(_ evaluate: () async -> [String]) async -> [String] {
+            await last.get(stuck: { ["the readiness check has been running for more than 5 s: the data directory or the replication engine does not answer"] }, evaluate)
         }
     }
 
@@ -66,7 +66,18 @@ final class RefreshedValue<Value: Sendable>: Sendable {
     }
 
     func get(now: ContinuousClock.Instant = .now, stuck: (() -> Value)? = nil, _ read: () -> Value) -> Value {
-        // The value to answer, or none: this caller refreshes.
+        if let answer = answer(now: now, stuck: stuck) { return answer }
+        return keep(read(), now: now)
+    }
+
+    /// `get`, with a read that awaits (it holds no thread while it waits).
+    func get(now: ContinuousClock.Instant = .now, stuck: (() -> Value)? = nil, _ read: () async -> Value) async -> Value {
+        if let answer = answer(now: now, stuck: stuck) { return answer }
+        return keep(await read(), now: now)
+    }
+
+    /// The value to answer, or nil: this caller refreshes.
+    private func answer(now: ContinuousClock.Instant, stuck: (() -> Value)?) -> Value? {
         let known: Known<Value> = state.withLock { s in
             if let value = s.value, let at = s.at, at.duration(to: now) < interval { return .value(value) }
             if s.refreshing, let value = s.value, let at = s.at {
@@ -78,9 +89,11 @@ final class RefreshedValue<Value: Sendable>: Sendable {
         switch known {
         case .value(let value): return value
         case .stuck: return stuck!()
-        case .none: break
+        case .none: return nil
         }
-        let value = read()
+    }
+
+    private func keep(_ value: Value, now: ContinuousClock.Instant) -> Value {
         state.withLock { s in
             s.value = value
             s.at = now

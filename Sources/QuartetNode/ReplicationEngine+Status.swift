@@ -23,37 +23,63 @@ extension ReplicationEngine {
         var unbacked: Bool = false
     }
 
-    func peers() -> [PeerStatus] {
-        queue.sync {
-            let versions = replicator.peerVersions
-            return federation.members.filter { $0.id != me }.map { member in
-                let connected = channels[member.id] != nil && replicator.connectedPeers.contains(member.id)
-                return PeerStatus(id: member.id, role: member.role.rawValue, address: "\(member.peer)", connected: connected,
-                                  since: connectedSince[member.id], protocolVersion: connected ? versions[member.id] : nil)
+    /// Everything the status routes and pages read, taken in one turn of the engine's queue
+    /// without holding the caller's thread meanwhile (the queue may be busy for a while with an
+    /// ingest; a request handler blocked in `queue.sync` holds one of Swift's cooperative
+    /// threads, two on two cores).
+    struct Status: @unchecked Sendable {
+        var peers: [PeerStatus]
+        var logs: [LogStatus]
+        var lag: [(peer: String, log: String, behind: UInt64)]
+        var alerts: [(time: Date, alert: ReplicationAlert)]
+        var evidence: [Evidence]
+        var federationProblems: [String]
+    }
+
+    func status() async -> Status {
+        await withCheckedContinuation { continuation in
+            queue.async {
+                continuation.resume(returning: Status(peers: self.peersOnQueue(), logs: self.logStatusOnQueue(), lag: self.peerLagOnQueue(),
+                                                      alerts: self.alerts.list, evidence: Array(self.replicator.quarantined.values),
+                                                      federationProblems: self.federationProblemsOnQueue()))
             }
         }
     }
 
-    func logStatus() -> [LogStatus] {
-        queue.sync {
-            logs.values.sorted { $0.name < $1.name }.map { log in
-                LogStatus(log: log, head: replicator.heads[log.name], seenSize: replicator.seen[log.name]?.size,
-                          quarantined: replicator.quarantined[log.name] != nil, unbacked: replicator.unbacked[log.name] != nil)
-            }
+    func peers() -> [PeerStatus] { queue.sync { peersOnQueue() } }
+
+    private func peersOnQueue() -> [PeerStatus] {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let versions = replicator.peerVersions
+        return federation.members.filter { $0.id != me }.map { member in
+            let connected = channels[member.id] != nil && replicator.connectedPeers.contains(member.id)
+            return PeerStatus(id: member.id, role: member.role.rawValue, address: "\(member.peer)", connected: connected,
+                              since: connectedSince[member.id], protocolVersion: connected ? versions[member.id] : nil)
+        }
+    }
+
+    func logStatus() -> [LogStatus] { queue.sync { logStatusOnQueue() } }
+
+    private func logStatusOnQueue() -> [LogStatus] {
+        dispatchPrecondition(condition: .onQueue(queue))
+        return logs.values.sorted { $0.name < $1.name }.map { log in
+            LogStatus(log: log, head: replicator.heads[log.name], seenSize: replicator.seen[log.name]?.size,
+                      quarantined: replicator.quarantined[log.name] != nil, unbacked: replicator.unbacked[log.name] != nil)
         }
     }
 
     /// Replication lag per peer and log: how many entries of each log this node holds beyond
     /// what the peer last said it holds.
-    func peerLag() -> [(peer: String, log: String, behind: UInt64)] {
-        queue.sync {
-            let sizes = replicator.peerSizes
-            return sizes.keys.sorted().flatMap { peer in
-                logs.keys.sorted().map { log in
-                    let mine = replicator.heads[log]?.size ?? 0
-                    let theirs = sizes[peer]?[log] ?? 0
-                    return (peer, log, mine > theirs ? mine - theirs : 0)
-                }
+    func peerLag() -> [(peer: String, log: String, behind: UInt64)] { queue.sync { peerLagOnQueue() } }
+
+    private func peerLagOnQueue() -> [(peer: String, log: String, behind: UInt64)] {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let sizes = replicator.peerSizes
+        return sizes.keys.sorted().flatMap { peer in
+            logs.keys.sorted().map { log in
+                let mine = replicator.heads[log]?.size ?? 0
+                let theirs = sizes[peer]?[log] ?? 0
+                return (peer, log, mine > theirs ? mine - theirs : 0)
             }
         }
     }

@@ -604,13 +604,14 @@ final class ReplicationEngine: @unchecked Sendable {
     /// member replaying a statement a quorum once signed cannot take the others out of
     /// service; nor does a first reload take out every node not yet reloaded) — except in a
     /// federation of two, where the one other member is most of them.
-    func federationProblems() -> [String] {
-        queue.sync {
-            let others = federation.members.count - 1
-            let newer = peerFederations.values.filter(\.verdict.isNewer).count
-            guard others > 0, newer >= FederationTrust.quorum(of: others) else { return [] }
-            return ["\(newer) of the \(others) other members run a newer federation file than this node: put the current federation file and its .sig in place and reload (SIGHUP); the federation-file alerts say which version"]
-        }
+    func federationProblems() -> [String] { queue.sync { federationProblemsOnQueue() } }
+
+    func federationProblemsOnQueue() -> [String] {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let others = federation.members.count - 1
+        let newer = peerFederations.values.filter(\.verdict.isNewer).count
+        guard others > 0, newer >= FederationTrust.quorum(of: others) else { return [] }
+        return ["\(newer) of the \(others) other members run a newer federation file than this node: put the current federation file and its .sig in place and reload (SIGHUP); the federation-file alerts say which version"]
     }
 
     /// Decodes a batch's entries, naming the first that does not decode.

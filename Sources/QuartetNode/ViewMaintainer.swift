@@ -206,7 +206,9 @@ public final class ViewMaintainer: Sendable {
             return waiting.batches
         }
         for batch in batches {
-            absorb(log: batch.log, entries: afterPurges(batch.log, batch.entries), checkpoint: batch.checkpoint)
+            // A purge between the read below and the fold is seen under the view's lock.
+            let purges = state.withLock { $0.purges }
+            absorb(log: batch.log, entries: afterPurges(batch.log, batch.entries), checkpoint: batch.checkpoint, purgesSeen: purges)
             backlog.subtract(batch.entries.count, ordering: .relaxed)
         }
     }
@@ -218,8 +220,14 @@ public final class ViewMaintainer: Sendable {
     /// gone; if the read fails, the batch is folded as stubs. (A batch folds within a pass, or
     /// within the backlog's 50,000 entries: well inside the window.)
     private func afterPurges(_ log: String, _ entries: [Entry]) -> [Entry] {
-        guard let first = entries.first, let purged = purgedAt.withLock({ $0[log] }),
+        guard let purged = purgedAt.withLock({ $0[log] }),
               purged.duration(to: .now) < .seconds(Self.purgeRereadSeconds) else { return entries }
+        return readAgain(log, entries)
+    }
+
+    /// `entries` as the store holds them now (stubs if the read fails).
+    private func readAgain(_ log: String, _ entries: [Entry]) -> [Entry] {
+        guard let first = entries.first else { return entries }
         do {
             let stored = try store.entries(try store.log(named: log), from: first.header.index, limit: entries.count)
             if stored.count == entries.count { return stored }
@@ -251,7 +259,11 @@ public final class ViewMaintainer: Sendable {
     public var foldCount: Int { recent.withLock { $0.sequence } }
 
     /// Folds a durable batch of `log` and records the checkpoint it stands on.
-    func absorb(log: String, entries: [Entry], checkpoint: Checkpoint?, admitted: Bool = false) {
+    /// `purgesSeen`: the view's purge count when `entries` were read (replicated batches): if a
+    /// purge ran since, they are read again under the view's lock, where every purge that ran
+    /// is committed (a purge holds the lock through its commit), so none of its payloads comes
+    /// back from a copy read before it.
+    func absorb(log: String, entries: [Entry], checkpoint: Checkpoint?, admitted: Bool = false, purgesSeen: Int? = nil) {
         let started = ContinuousClock.now
         var ended: [String] = []
         defer { for id in ended { onAgreementEnded(id) } }
@@ -278,6 +290,7 @@ public final class ViewMaintainer: Sendable {
         }
         guard foldsView else { return }
         let elapsed = state.withLock { state in
+            let entries = purgesSeen.map { $0 != state.purges } == true ? readAgain(log, entries) : entries
             do {
                 try state.view.apply(contentsOf: Self.viewEntries(log: log, entries, admitted: admitted))
             } catch {

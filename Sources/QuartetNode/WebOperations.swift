@@ -14,12 +14,13 @@ extension API {
     func addOperationsPages<Context: APIRequestContext>(to routes: Routes<Context>) {
         routes.get("/status", .operator) { _, _, who -> Response in
             let now = Date()
-            let peers = engine.peers().map { p in
+            let status = await engine.status()
+            let peers = status.peers.map { p in
                 StatusBody.Peer(id: p.id, role: p.role, address: p.address, connected: p.connected,
                                 since: p.since.map { ISO8601DateFormatter().string(from: $0) } ?? "", version: p.protocolVersion.map(String.init) ?? "")
             }
-            let lag = engine.peerLag()
-            let logs = engine.logStatus().map { s -> StatusBody.Log in
+            let lag = status.lag
+            let logs = status.logs.map { s -> StatusBody.Log in
                 let held = s.head?.size ?? 0, seen = s.seenSize ?? 0
                 let behindPeers = lag.filter { $0.log == s.log.name && $0.behind > 0 }.map { "\($0.peer) \($0.behind)" }
                 let age = s.head?.checkpoint.timeMillis.map { Dashboard.age(Double(wallClockMillis() &- $0) / 1000) } ?? "no checkpoint"
@@ -29,7 +30,7 @@ extension API {
             let expiry = live.contexts.notAfter
             let days = Int(expiry.timeIntervalSince(now) / 86400)
             let body = StatusBody(peers: peers, logs: logs,
-                                  alerts: engine.alertList().suffix(50).reversed().map { "\(ISO8601DateFormatter().string(from: $0.time)) \($0.alert.kind.rawValue): \($0.alert.message)" },
+                                  alerts: status.alerts.suffix(50).reversed().map { "\(ISO8601DateFormatter().string(from: $0.time)) \($0.alert.kind.rawValue): \($0.alert.message)" },
                                   certificate: "\(ISO8601DateFormatter().string(from: expiry)) (\(days) days)",
                                   certificateTag: days < 0 ? "red" : (days < 30 ? "amber" : "green"),
                                   federation: "\(federation.name) version \(federation.version)")

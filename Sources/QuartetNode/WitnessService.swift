@@ -70,6 +70,19 @@ final class WitnessService: Sendable {
         self.logger = logger
     }
 
+    /// Where requests are answered: each writes the witness state and syncs it, which must not
+    /// hold one of Swift's cooperative threads (two on two cores: two members' requests during a
+    /// slow flush would stop every task of the node meanwhile). Serial: the state's writes are
+    /// one at a time anyway.
+    private let answering = DispatchQueue(label: "quartet.witness-answers")
+
+    /// `addCheckpoint`, on the witness's own queue.
+    func addCheckpointQueued(_ body: [UInt8], clock: @escaping @Sendable () -> UInt64) async -> (status: Int, contentType: String, body: String) {
+        await withCheckedContinuation { continuation in
+            answering.async { continuation.resume(returning: self.addCheckpoint(body, clock: clock)) }
+        }
+    }
+
     /// The answer to an add-checkpoint request body: status, content type and body. `clock`
     /// (ms) dates the cosignature, read once the request is decided.
     func addCheckpoint(_ body: [UInt8], clock: () -> UInt64) -> (status: Int, contentType: String, body: String) {

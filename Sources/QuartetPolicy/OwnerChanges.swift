@@ -51,12 +51,20 @@ public struct OwnerStatement: Sendable, Equatable {
 
     /// Parses and checks a statement as signed: its form, both keys named by the owner, and
     /// the signature of `from`.
+    /// The largest sequence number a statement may carry (2^53: exact in every JSON reader).
+    public static let maxSequence: UInt64 = 1 << 53
+
     public init(note: SignedNote) throws(PolicyError) {
         let lines = note.text.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count >= 7, lines.last == "", lines[0] == Self.header, !lines[1].isEmpty, !lines[2].isEmpty,
               lines[3].hasPrefix("seq "), let sequence = UInt64(lines[3].dropFirst(4)), String(sequence) == lines[3].dropFirst(4),
               lines[4].hasPrefix("from "), lines[5].hasPrefix("vkey ") else {
             throw PolicyError("expected `\(Self.header)`, the federation's name, the owner's id, `seq N`, `from <vkey>`, `vkey <vkey>` and a `label <label>` line per label")
+        }
+        // Bounded, so the next statement's number (one more) is always a number: a statement
+        // at 2^64 - 1 planted in the file would stop the owner's own next change.
+        guard sequence <= Self.maxSequence else {
+            throw PolicyError("seq \(sequence): at most \(Self.maxSequence)")
         }
         federation = String(lines[1])
         owner = String(lines[2])

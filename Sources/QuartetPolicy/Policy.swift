@@ -111,10 +111,12 @@ public struct Policy: Sendable {
                     return ignore(log, index, "disclosure record: \(rawRanges.count) ranges, over the \(Self.maxRangesPerDisclosureRecord) a record holds")
                 }
                 let ranges = rawRanges.compactMap { pair -> ClosedRange<UInt64>? in
-                    guard pair.count == 2, let a = (pair[0] as? NSNumber)?.uint64Value, let b = (pair[1] as? NSNumber)?.uint64Value, a <= b else { return nil }
+                    // Bridged exactly (nil for a negative, fractional or too large number; an
+                    // NSNumber's accessors truncate, and trapped on some Foundations).
+                    guard pair.count == 2, let a = pair[0] as? UInt64, let b = pair[1] as? UInt64, a <= b else { return nil }
                     return a...b
                 }
-                disclosures[agreement, default: []].append(Disclosure(log: source, ranges: ranges, count: (o["count"] as? NSNumber)?.intValue ?? 0,
+                disclosures[agreement, default: []].append(Disclosure(log: source, ranges: ranges, count: o["count"] as? Int ?? 0,
                                                                       access: o["access"] as? String ?? "full",
                                                                       recipient: recipient, agreement: agreement, time: time, recordLog: log, recordIndex: index))
                 return .accepted(agreement)
@@ -127,7 +129,7 @@ public struct Policy: Sendable {
                 guard entries.count <= Self.maxEntriesPerPurgeRecord else {
                     return ignore(log, index, "purge record: \(entries.count) entries, over the \(Self.maxEntriesPerPurgeRecord) a record holds")
                 }
-                purges[agreement, default: []].append(Purge(log: source, entries: entries.compactMap { ($0 as? NSNumber)?.uint64Value },
+                purges[agreement, default: []].append(Purge(log: source, entries: entries.compactMap { $0 as? UInt64 },
                                                             agreement: agreement, reason: reason, time: time, recordLog: log, recordIndex: index))
                 return .accepted(agreement)
             case .revoked:

@@ -43,13 +43,16 @@ public final class LedgerStore: Sendable {
         case writer
     }
 
+    /// How long a connection waits for a lock another holds (SQLite's busy timeout).
+    static let busyTimeoutSeconds = 10
+
     static func configuration() -> Configuration {
         var config = Configuration()
         config.prepareDatabase { db in
             // An append acknowledged to a caller must survive power loss, not only a crash.
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(TimeInterval(Self.busyTimeoutSeconds))
         // Readers at once: the blocking pool's threads (`ReadWork`, one a core), the event
         // loops' short reads, the engine's and the view's queues, the witness. GRDB's default
         // of 5 let a few long page reads keep an event loop waiting for a connection.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import QuartetCrypto
 import QuartetLedger
 
@@ -200,10 +201,18 @@ extension LedgerStore {
     /// Checkpoints the WAL into the database file and truncates it. Readers can keep a
     /// checkpoint from finishing (SQLite answers busy): it is retried for up to 5 s, then
     /// reported as an error (the old page images stay in the WAL until a later checkpoint).
+    /// Each try holds the writer only for the checkpoint's own work: with the connection's
+    /// busy timeout (10 s) a TRUNCATE checkpoint waits for readers holding the writer, and 50
+    /// tries could stall appends and ingest for minutes.
     public func emptyWAL() throws(StoreError) {
         do {
             for _ in 0..<50 {
-                let busy = try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") ?? 1 }
+                let busy = try pool.writeWithoutTransaction { db -> Int in
+                    guard let connection = db.sqliteConnection else { return 1 }
+                    sqlite3_busy_timeout(connection, 0)
+                    defer { sqlite3_busy_timeout(connection, Int32(Self.busyTimeoutSeconds * 1000)) }
+                    return try Int.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") ?? 1
+                }
                 if busy == 0 { return }
                 usleep(100_000)
             }
@@ -260,26 +269,35 @@ extension LedgerStore {
 
     /// `purge` of the `candidates` `purgeCandidates` found: each read again in the write
     /// transaction (its label and payload checked there), so the writer is held only for them.
-    public func purge(_ log: LogInfo, candidates: [PurgeCandidate], labels: Set<String>, keep: (EntryHeader, [UInt8]) -> Bool) throws(StoreError) -> [UInt64] {
+    /// `holding` wraps the transaction, commit included, once the writer is this store's: a
+    /// caller's lock taken there is never held while waiting for the writer (the view's lock,
+    /// held across a wait behind a long ingest, stalled appends and replication).
+    public func purge(_ log: LogInfo, candidates: [PurgeCandidate], labels: Set<String>, keep: (EntryHeader, [UInt8]) -> Bool,
+                      holding: (() throws -> [UInt64]) throws -> [UInt64] = { try $0() }) throws(StoreError) -> [UInt64] {
         guard isWriter else { throw StoreError(.invalidInput, "this store was opened for reading") }
         guard !log.isOwn else { throw StoreError(.notOwnLog, "log \(log.name) is this node's own log; its payloads are never purged") }
         guard !candidates.isEmpty else { return [] }
         do {
-            let purged = try pool.write { db -> [UInt64] in
-                // Overwrite the freed bytes rather than leave them in free pages.
-                try db.execute(sql: "PRAGMA secure_delete = ON")
-                let first = Schema.entryKey(logID: log.id, index: 0)
-                let last = Schema.entryKey(logID: log.id, index: (1 << Schema.indexBits) - 1)
-                var purged: [UInt64] = []
-                for key in candidates.map(\.key) where key >= first && key <= last {
-                    guard let row = try Row.fetchOne(db, sql: "SELECT header, payload FROM entries WHERE key = ? AND payload IS NOT NULL", arguments: [key]) else { continue }
-                    let header = try EntryHeader(decoding: Array(row[0] as Data))
-                    guard labels.contains(header.classification), !keep(header, Array(row[1] as Data)) else { continue }
-                    try db.execute(sql: "UPDATE entries SET salt = NULL, payload = NULL WHERE key = ?", arguments: [key])
-                    purged.append(header.index)
+            let purged = try withoutActuallyEscaping(keep) { keep in try pool.writeWithoutTransaction { db -> [UInt64] in
+                try holding {
+                    var purged: [UInt64] = []
+                    try db.inTransaction {
+                        // Overwrite the freed bytes rather than leave them in free pages.
+                        try db.execute(sql: "PRAGMA secure_delete = ON")
+                        let first = Schema.entryKey(logID: log.id, index: 0)
+                        let last = Schema.entryKey(logID: log.id, index: (1 << Schema.indexBits) - 1)
+                        for key in candidates.map(\.key) where key >= first && key <= last {
+                            guard let row = try Row.fetchOne(db, sql: "SELECT header, payload FROM entries WHERE key = ? AND payload IS NOT NULL", arguments: [key]) else { continue }
+                            let header = try EntryHeader(decoding: Array(row[0] as Data))
+                            guard labels.contains(header.classification), !keep(header, Array(row[1] as Data)) else { continue }
+                            try db.execute(sql: "UPDATE entries SET salt = NULL, payload = NULL WHERE key = ?", arguments: [key])
+                            purged.append(header.index)
+                        }
+                        return .commit
+                    }
+                    return purged.sorted()
                 }
-                return purged.sorted()
-            }
+            } }
             return purged
         } catch let error as StoreError {
             throw error

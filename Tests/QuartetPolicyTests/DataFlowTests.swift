@@ -370,6 +370,19 @@ import Testing
         }
         #expect(policy.disclosures["HEIW-1"]?.count == 1 && policy.purges["HEIW-1"]?.count == 1)
     }
+
+    /// Numbers no writer makes (negative, fractional, past UInt64, a count past Int) are left
+    /// out of what is kept, never truncated or trapped on.
+    @Test func numbersNoWriterMakesAreLeftOut() throws {
+        var policy = Policy(owners: [:])
+        let disclosure = #"{"log":"wales","ranges":[[1,2],[-1,3],[1e30,1e31],[0.5,4],[18446744073709551615,18446744073709551615]],"count":1e30,"recipient":"uk","agreement":"HEIW-1","time":"2026-12-04T00:00:00Z"}"#
+        #expect(policy.apply(log: "uk", index: 0, timeMillis: 0, type: "disclosure.recorded", payload: Array(disclosure.utf8)) == .accepted("HEIW-1"))
+        let kept = try #require(policy.disclosures["HEIW-1"]?.first)
+        #expect(kept.ranges == [1...2, UInt64.max...UInt64.max] && kept.count == 0, "\(kept.ranges) \(kept.count)")
+        let purge = #"{"log":"wales","entries":[3,-4,1e40,2.5,7],"agreement":"HEIW-1","reason":"revoked","time":"2026-12-04T00:00:00Z"}"#
+        #expect(policy.apply(log: "uk", index: 1, timeMillis: 0, type: "purge.recorded", payload: Array(purge.utf8)) == .accepted("HEIW-1"))
+        #expect(policy.purges["HEIW-1"]?.first?.entries == [3, 7])
+    }
 }
 
 /// An agreement's disclosure and purge records come in pages, in the order of the entries that

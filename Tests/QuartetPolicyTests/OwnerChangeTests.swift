@@ -68,6 +68,17 @@ import Testing
         }
     }
 
+    /// A statement numbered at the top of UInt64 (planted by whoever writes the file, under a
+    /// throwaway first key) would make the owner's next statement's number overflow: `quartet
+    /// agreement owner-change` trapped. Numbers are bounded where they are read.
+    @Test func aStatementNumberIsBoundedSoTheNextOneIsANumber() throws {
+        let top = try statement(by: first, to: second, sequence: UInt64.max)
+        #expect(throws: PolicyError.self) { try verify(second, [top]) }
+        let bounded = try statement(by: first, to: second, sequence: OwnerStatement.maxSequence)
+        let history = try verify(second, [bounded])
+        #expect(OwnerHistory.nextSequence(after: history) == OwnerStatement.maxSequence + 1)
+    }
+
     @Test func anOwnersEntryChangesOnlyByItsOwnSignature() throws {
         let accepted = try entry(first)
         // Unchanged: fine, with or without new statements.

@@ -60,6 +60,47 @@ import Testing
         #expect(try replica.payloadsHeld(replicaLog, indices: [0, 1, 2, 3, 10, 1 << 41]) == [0, 2, 3, 10, 1 << 41])
     }
 
+    /// A purge takes its caller's lock (`holding`: the view's, at a node) only once the writer
+    /// is its own, and holds it through the commit: waiting behind another writer (a long
+    /// ingest) with the view's lock held stalled appends and replication meanwhile.
+    @Test func aPurgeTakesItsCallersLockOnlyOnceItHoldsTheWriter() async throws {
+        let (origin, replica, log, replicaLog) = try await pair(batches: 1, perBatch: 4)
+        let (entries, note) = try #require(try origin.decodedBatch(log, from: 0, maxEntries: 4, maxBytes: 1 << 20))
+        try replica.ingest(replicaLog, from: 0, entries: entries, note: note, checkpoint: try checkpoint(note, log))
+        let candidates = try replica.purgeCandidates(replicaLog, labels: [EntryHeader.publicClassification])
+        #expect(candidates.count == 4)
+        // Another writer holds the store's writer until told to go.
+        let writerHeld = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        Thread {
+            try? replica.pool.write { _ in
+                writerHeld.signal()
+                release.wait()
+            }
+        }.start()
+        await withCheckedContinuation { continuation in DispatchQueue.global().async { writerHeld.wait(); continuation.resume() } }
+        let entered = LockedBox<[String]>([])
+        let done = DispatchSemaphore(value: 0)
+        let result = LockedBox<[UInt64]?>(nil)
+        Thread {
+            let purged = try? replica.purge(replicaLog, candidates: candidates, labels: [EntryHeader.publicClassification], keep: { _, _ in false },
+                                            holding: { transaction in
+                                                entered.withLockedValue { $0.append("entered") }
+                                                let purged = try transaction()
+                                                entered.withLockedValue { $0.append("committed") }
+                                                return purged
+                                            })
+            result.withLockedValue { $0 = purged }
+            done.signal()
+        }.start()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(entered.withLockedValue { $0 }.isEmpty, "the caller's lock was taken while the purge waited for the writer")
+        release.signal()
+        await withCheckedContinuation { continuation in DispatchQueue.global().async { done.wait(); continuation.resume() } }
+        #expect(entered.withLockedValue { $0 } == ["entered", "committed"])
+        #expect(result.withLockedValue { $0 } == [0, 1, 2, 3])
+        #expect(try replica.payloadsHeld(replicaLog, indices: [0, 1, 2, 3]).isEmpty)
+    }
+
     /// The roots a witness sets what it cosigned against come from memory for the copy's last
     /// batches, and agree with the store; other sizes are left to the store.
     @Test func theLastBatchesRootsAreKnownWithoutARead() async throws {
@@ -186,5 +227,17 @@ import Testing
         #expect(three.count == 3)
         let none = try origin.decodedBatch(log, from: 15, maxEntries: 100, maxBytes: 1 << 20)
         #expect(none == nil)
+    }
+}
+
+/// A value shared between a test and its threads.
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLockedValue<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
     }
 }
