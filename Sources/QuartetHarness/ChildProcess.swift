@@ -253,10 +253,13 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Writes to the child's standard input (started with `.pipe`).
     public func write(_ bytes: [UInt8]) {
+        // A descriptor of its own: `closeInput` on another thread may close the shared one, and
+        // its number be reused for another file before the write.
         condition.lock()
-        let fd = inputDescriptor
+        let fd = inputDescriptor >= 0 ? fcntl(inputDescriptor, F_DUPFD_CLOEXEC, 0) : -1
         condition.unlock()
         guard fd >= 0 else { return }
+        defer { close(fd) }
         var written = 0
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }

@@ -38,24 +38,21 @@ public struct APIClient: Sendable {
         var logger = Logger(label: "quartet.client")
         logger.logLevel = .critical
         let quiet = logger
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        // The winning attempt's own handler comes back from its initializer (looked up after
+        // the connect, a handshake refused meanwhile had already removed it, hiding the refusal).
+        let (channel, handler) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+            .connect(host: address.host, port: address.port) { channel in
+                channel.eventLoop.makeCompletedFuture { () throws -> (any Channel, Handler) in
                     try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, policy: .node(node), serverName: node, logger: quiet))
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(makeHandler())
+                    let handler = makeHandler()
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    return (channel, handler)
                 }
             }
-            .connect(host: address.host, port: address.port).get()
-        do {
-            let handler = try await channel.eventLoop.submit { try channel.pipeline.syncOperations.handler(type: Handler.self) }.get()
-            return (channel, handler)
-        } catch {
-            channel.close(promise: nil)
-            throw error
-        }
+        return (channel, handler)
     }
 
     public func get(_ path: String, accept: String? = nil) async throws -> (status: Int, body: Data) {

@@ -143,6 +143,10 @@ extension ReplicationEngine {
                 logger.error("cannot record the payloads lost from a tail of the own log; it is not stored", metadata: ["log": "\(batch.log)", "error": "\(error)"])
                 return replicator.notStored(batch)
             }
+            if Self.isLocalFailure(error) {
+                logger.error("cannot store a tail of the own log", metadata: ["log": "\(batch.log)", "peer": "\(peer)", "error": "\(error)"])
+                return replicator.notStored(batch)
+            }
             return replicator.rejected(batch, from: peer, reason: "\(error)")
         }
     }

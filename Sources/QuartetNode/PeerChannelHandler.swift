@@ -5,14 +5,17 @@ import QuartetReplication
 import QuartetTLS
 
 /// The handler at the top of every peer connection, both directions: frames in, messages to
-/// the engine. It stops reading while the connection is not writable (the peer is not taking
-/// what it is sent), so a peer that does not read cannot keep asking, and while the engine has
-/// not yet handled `InboundBacklog.maxMessages` messages or `maxBytes` bytes of it (frames
-/// that cost the engine more than they cost the peer queued without bound before).
+/// the engine. It stops reading while the engine has not yet handled
+/// `InboundBacklog.maxMessages` messages or `maxBytes` bytes of it (frames that cost the engine
+/// more than they cost the peer queued without bound before). It does not stop reading when the
+/// connection is not writable (it did until 2026-12-05): two nodes catching up from each other
+/// each stopped reading the other once its own writes backed up, neither drained, and the link
+/// stalled until the 30 s write-stall close, over and over. A peer that asks and never reads is
+/// held by `OutboundFlow` instead — answers wait past its soft limit, one request per log, and
+/// the connection is closed past its hard limit or after 30 s with nothing taken.
 final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
-    private var readHeld = false
     private let backlog = InboundBacklog()
     private let engine: ReplicationEngine
     private let logger: Logger
@@ -30,9 +33,8 @@ final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            // While this node holds reads the silence is its own doing (the engine closes a
-            // peer that takes nothing it is sent for 30 s).
-            if readHeld || backlog.held { return }
+            // While this node holds reads the silence is its own doing.
+            if backlog.held { return }
             // Peers send heads every anti-entropy period; silence this long means a dead link.
             logger.warning("peer connection silent; closing it", metadata: ["peer": "\(peer ?? "-")"])
             context.close(promise: nil)
@@ -63,21 +65,9 @@ final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func read(context: ChannelHandlerContext) {
         // Before the handshake TLS must read to make progress; afterwards reads wait for the
-        // peer to take what it was sent.
-        if peer != nil && !context.channel.isWritable {
-            readHeld = true
-            return
-        }
+        // engine to take what came.
         if peer != nil && backlog.hold() { return }
         context.read()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable && readHeld {
-            readHeld = false
-            context.read()
-        }
-        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

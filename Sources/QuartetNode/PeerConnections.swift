@@ -242,6 +242,9 @@ extension ReplicationEngine {
         let frame = message.frame()
         guard frame.count - 4 <= ProtocolLimits.maxFrame else {
             logger.error("a \(message.name) message of \(frame.count) bytes exceeds the frame limit; not sent", metadata: ["peer": "\(peer)"])
+            // A request answered with nothing would be left to the round's end, and asked of
+            // this node again: `unavailable` sends the peer elsewhere at once.
+            if answering, case .entries(let batch) = message { send(.unavailable(log: batch.log, from: batch.from), to: peer, answering: true) }
             return
         }
         guard flows[peer, default: OutboundFlow()].queued(frame.count) else {

@@ -45,24 +45,18 @@ public enum RecoveryProbe {
         do {
             // A handler per connection attempt (a name with several addresses is tried on each):
             // one that loses and closes cannot fail the answer of the one that won.
-            let channel = try await ClientBootstrap(group: group)
+            let (channel, promise) = try await ClientBootstrap(group: group)
                 .connectTimeout(.seconds(max(1, timeout.components.seconds)))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
+                .connect(host: member.peer.host, port: member.peer.port) { channel in
+                    channel.eventLoop.makeCompletedFuture { () throws -> (any Channel, EventLoopPromise<[Message.Head]>) in
+                        let promise = channel.eventLoop.makePromise(of: [Message.Head].self)
                         try channel.pipeline.syncOperations.addHandlers([
                             try TLSHandler(context: client, policy: .node(member.id), serverName: member.id, logger: tlsLogger),
-                            HeadsHandler(hello: hello, promise: channel.eventLoop.makePromise(of: [Message.Head].self)),
+                            HeadsHandler(hello: hello, promise: promise),
                         ])
+                        return (channel, promise)
                     }
                 }
-                .connect(host: member.peer.host, port: member.peer.port).get()
-            let promise: EventLoopPromise<[Message.Head]>
-            do {
-                promise = try await channel.eventLoop.submit { try channel.pipeline.syncOperations.handler(type: HeadsHandler.self).promise }.get()
-            } catch {
-                channel.close(promise: nil)
-                throw error
-            }
             let deadline = promise.futureResult.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
                 promise.fail(ProbeError("no heads within \(timeout)"))
             }

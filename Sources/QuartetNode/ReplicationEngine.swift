@@ -398,6 +398,11 @@ final class ReplicationEngine: @unchecked Sendable {
                     self.onStored?(batch.log, batch.end)
                     self.storedFrom[batch.log, default: [:]][peer, default: 0] += UInt64(batch.entries.count)
                     self.run(self.replicator.stored(batch, checkpoint: checkpoint, from: peer))
+                case .failure(let error) where Self.isLocalFailure(error):
+                    // This node's trouble (its disk, its lock), not the batch's: nobody is
+                    // blamed, and the range is asked for again.
+                    self.logger.error("cannot store a batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "peer": "\(peer)", "error": "\(error)"])
+                    self.run(self.replicator.notStored(batch))
                 case .failure(let error):
                     self.run(self.replicator.rejected(batch, from: peer, reason: "\(error)"))
                 }
@@ -612,6 +617,18 @@ final class ReplicationEngine: @unchecked Sendable {
         let newer = peerFederations.values.filter(\.verdict.isNewer).count
         guard others > 0, newer >= FederationTrust.quorum(of: others) else { return [] }
         return ["\(newer) of the \(others) other members run a newer federation file than this node: put the current federation file and its .sig in place and reload (SIGHUP); the federation-file alerts say which version"]
+    }
+
+    /// Whether a batch failed to store for a reason of this node's own — its disk or database
+    /// (`io`, `corrupt`), its writer lock, its own log held (`unavailable`) — rather than the
+    /// batch's: such a failure blames no peer (alerts naming honest peers, and ten of them
+    /// closing every connection streaming batches, while the disk was full).
+    static func isLocalFailure(_ error: any Error) -> Bool {
+        guard let error = error as? StoreError else { return false }
+        switch error.code {
+        case .io, .corrupt, .locked, .unavailable: return true
+        default: return false
+        }
     }
 
     /// Decodes a batch's entries, naming the first that does not decode.

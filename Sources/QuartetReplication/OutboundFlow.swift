@@ -5,9 +5,9 @@
 /// `softLimitBytes` unwritten, at most one waiting request per log (a newer request for a log
 /// replaces the one waiting; an identical one is a replay and is dropped), and a connection
 /// whose unwritten bytes pass `hardLimitBytes` — pushes of new commits to a peer that does not
-/// read, or answers to requests for logs the node does not hold — is closed. The shell also stops
-/// reading from a connection that is not writable, so a peer that does not read cannot keep
-/// feeding requests either.
+/// read, or answers to requests for logs the node does not hold — is closed (and one that takes
+/// nothing for 30 s). The shell keeps reading a connection that is not writable: two nodes
+/// catching up from each other would otherwise each stop reading the other and stall.
 ///
 /// Pure: the shell reports bytes queued and bytes written; this decides.
 public struct OutboundFlow: Sendable {

@@ -287,6 +287,10 @@ public struct Replicator: Sendable {
         peers[peer]!.connected = true
         peers[peer]!.greeted = false
         peers[peer]!.sizes = [:]
+        // A connection that replaced one still open (the shell keeps the newer of two) ends
+        // that one's requests with no `disconnected`: left out, they count as unanswered, or a
+        // member replacing its connection before each round's end would win every request.
+        peers[peer]!.unanswered.formUnion(peers[peer]!.requested.keys)
         peers[peer]!.requested = [:]
         peers[peer]!.withheld = []
         peers[peer]!.version = 0

@@ -201,15 +201,19 @@ extension LedgerStore {
     /// Checkpoints the WAL into the database file and truncates it. Readers can keep a
     /// checkpoint from finishing (SQLite answers busy): it is retried for up to 5 s, then
     /// reported as an error (the old page images stay in the WAL until a later checkpoint).
-    /// Each try holds the writer only for the checkpoint's own work: with the connection's
-    /// busy timeout (10 s) a TRUNCATE checkpoint waits for readers holding the writer, and 50
-    /// tries could stall appends and ingest for minutes.
+    /// Each try waits at most `checkpointWaitMillis` for readers, holding the writer: with the
+    /// connection's busy timeout (10 s) a TRUNCATE checkpoint waited that long, and 50 tries
+    /// could stall appends and ingest for minutes; with none, readers started in the gaps
+    /// between tries (as appends and reads go on) could keep every try from finishing.
+    /// How long one try of `emptyWAL` waits for the readers before it.
+    static let checkpointWaitMillis = 250
+
     public func emptyWAL() throws(StoreError) {
         do {
             for _ in 0..<50 {
                 let busy = try pool.writeWithoutTransaction { db -> Int in
                     guard let connection = db.sqliteConnection else { return 1 }
-                    sqlite3_busy_timeout(connection, 0)
+                    sqlite3_busy_timeout(connection, Int32(Self.checkpointWaitMillis))
                     defer { sqlite3_busy_timeout(connection, Int32(Self.busyTimeoutSeconds * 1000)) }
                     return try Int.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") ?? 1
                 }
@@ -219,7 +223,7 @@ extension LedgerStore {
         } catch {
             throw StoreError(.io, "cannot checkpoint the WAL of \(directory.url.path)", cause: UnderlyingError("\(error)"))
         }
-        throw StoreError(.io, "the WAL of \(directory.url.path) could not be emptied: readers kept the checkpoint busy for 5 s")
+        throw StoreError(.io, "the WAL of \(directory.url.path) could not be emptied: readers kept the checkpoint busy through 50 tries")
     }
 
     /// Drops the payloads of `log`'s entries under `labels` that `keep` does not keep, given

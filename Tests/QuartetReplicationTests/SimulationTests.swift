@@ -483,6 +483,32 @@ struct Simulation {
         #expect(late <= 6, "c was behind at the end of \(late) rounds of 40")
     }
 
+    /// The silent relay replaces its connection (a second one, which the shell keeps, with no
+    /// disconnect for the first) instead of answering: its request still counts as unanswered,
+    /// and the next head it shows sends the request to the honest relay.
+    @Test func aRelayReplacingItsConnectionDoesNotKeepTheRequest() throws {
+        var sim = try Self.silentRelay(seed: 17, bReachesC: true)
+        #expect(sim.sizes("a") == [20, 20, 20, 20])
+        sim.disconnect("b", "c")
+        try sim.append("a", count: 20)
+        sim.runUntil(200)
+        sim.connect("c", "h")
+        sim.runUntil(220, tickEvery: 1_000_000)
+        #expect(sim.swallowed.contains { $0.from == "c" && $0.log == "a" })
+        sim.connect("b", "c")
+        sim.runUntil(225, tickEvery: 1_000_000)
+        // h's new connection replaces the old before the round's end.
+        sim.run("c", sim.nodes["c"]!.replicator.connected("h"))
+        sim.run("c", sim.nodes["c"]!.replicator.received(.hello(version: ProtocolLimits.version, node: "h", federation: "sim"), from: "h"))
+        let note = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[40])
+        let directives = sim.nodes["c"]!.replicator.received(.heads([Message.Head(log: "a", note: note)]), from: "h")
+        let asked = directives.compactMap { directive -> String? in
+            guard case .send(let peer, .request(let log, _)) = directive, log == "a" else { return nil }
+            return peer
+        }
+        #expect(asked == ["b"], "\(directives)")
+    }
+
     /// A member shows heads of new valid notes over and over (a writer can mint any number of
     /// its own log at one size; anyone can cycle through more old ones than the memo holds):
     /// at most `maxHeadChecksPerRound` are checked a round per peer and log, none penalised.
