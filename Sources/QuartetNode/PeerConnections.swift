@@ -113,19 +113,28 @@ extension ReplicationEngine {
             self.record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer, message: error.message))
             let frame = Message.error(code: .malformed, message: error.message).frame()
             channel.writeAndFlush(ByteBuffer(bytes: frame)).whenComplete { _ in channel.close(promise: nil) }
+            // Not kept open waiting on a peer that does not read the error.
+            channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
         }
     }
 
     // MARK: Sending
 
 
-    /// Closes connections with bytes unwritten and no write completed for `writeStallTimeout`.
+    /// Closes connections with bytes unwritten and no write completed for `writeStallTimeout`,
+    /// or whose oldest byte unwritten has waited `untakenTimeout` (a peer reading just enough
+    /// to finish a small frame now and then, never catching up, held its connection for ever).
     func closeStalled() {
         let now = ContinuousClock.now
+        let nowMillis = monotonicMillis
+        let stallMillis = UInt64(Self.untakenTimeout.components.seconds) * 1000
         for (peer, flow) in flows where flow.unwritten > 0 {
-            guard let since = lastWriteProgress[peer], now - since > Self.writeStallTimeout else { continue }
+            let noProgress = lastWriteProgress[peer].map { now - $0 > Self.writeStallTimeout } ?? false
+            let oldest = flow.oldestUnwrittenSinceMillis.map { nowMillis > $0 + stallMillis } ?? false
+            guard noProgress || oldest else { continue }
             record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer,
-                                    message: "\(peer) took none of \(flow.unwritten) bytes sent to it for \(Self.writeStallTimeout); closing the connection"))
+                                    message: noProgress ? "\(peer) took none of \(flow.unwritten) bytes sent to it for \(Self.writeStallTimeout); closing the connection"
+                                        : "\(peer) left bytes sent to it untaken for more than \(Self.untakenTimeout) (\(flow.unwritten) waiting); closing the connection"))
             lastWriteProgress[peer] = now
             channels[peer]?.close(promise: nil)
         }
@@ -247,7 +256,7 @@ extension ReplicationEngine {
             if answering, case .entries(let batch) = message { send(.unavailable(log: batch.log, from: batch.from), to: peer, answering: true) }
             return
         }
-        guard flows[peer, default: OutboundFlow()].queued(frame.count) else {
+        guard flows[peer, default: OutboundFlow()].queued(frame.count, nowMillis: monotonicMillis) else {
             record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer,
                                     message: "\(peer) does not read: more than \(OutboundFlow.Settings().hardLimitBytes >> 20) MiB unwritten; closing the connection"))
             flows[peer] = OutboundFlow()

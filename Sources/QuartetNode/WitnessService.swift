@@ -5,6 +5,7 @@ import QuartetCrypto
 import QuartetLedger
 import QuartetReplication
 import QuartetStore
+import Synchronization
 
 /// This node as a witness (C2SP tlog-witness) for the other members' logs: it cosigns a
 /// checkpoint of a member's log only if the member's pinned key signed it and it grows
@@ -70,15 +71,22 @@ final class WitnessService: Sendable {
         self.logger = logger
     }
 
-    /// Where requests are answered: each writes the witness state and syncs it, which must not
-    /// hold one of Swift's cooperative threads (two on two cores: two members' requests during a
-    /// slow flush would stop every task of the node meanwhile). Serial: the state's writes are
-    /// one at a time anyway.
+    /// Each answer writes the witness state and syncs it. At most one is answered on the
+    /// caller's thread (one of Swift's cooperative threads: two on two cores, and two members'
+    /// requests blocked in a slow flush would stop every task of the node meanwhile); while one
+    /// is, the others go to `answering`, a serial queue of the witness's own. A request alone
+    /// (the usual case: one per round from each other member) takes no thread hop, whose two
+    /// waits for a busy core cost a round's quorum about half a millisecond here.
+    private let answeringInline = Atomic<Bool>(false)
     private let answering = DispatchQueue(label: "quartet.witness-answers")
 
-    /// `addCheckpoint`, on the witness's own queue.
+    /// `addCheckpoint`, on the caller's thread or the witness's own queue (above).
     func addCheckpointQueued(_ body: [UInt8], clock: @escaping @Sendable () -> UInt64) async -> (status: Int, contentType: String, body: String) {
-        await withCheckedContinuation { continuation in
+        if answeringInline.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+            defer { answeringInline.store(false, ordering: .releasing) }
+            return addCheckpoint(body, clock: clock)
+        }
+        return await withCheckedContinuation { continuation in
             answering.async { continuation.resume(returning: self.addCheckpoint(body, clock: clock)) }
         }
     }

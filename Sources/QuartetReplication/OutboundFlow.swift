@@ -62,17 +62,39 @@ public struct OutboundFlow: Sendable {
         return .waiting
     }
 
-    /// `bytes` were handed to the connection. Returns false when the connection is past its hard
-    /// limit and must be closed.
-    public mutating func queued(_ bytes: Int) -> Bool {
+    /// `bytes` were handed to the connection (at `nowMillis`, monotonic). Returns false when the
+    /// connection is past its hard limit and must be closed.
+    public mutating func queued(_ bytes: Int, nowMillis: UInt64 = 0) -> Bool {
         unwritten = unwritten.addingReportingOverflow(max(0, bytes)).partialValue
+        queuedTotal &+= UInt64(max(0, bytes))
+        // At most a mark a second: the time a byte is said queued is never before it was.
+        if marks.last.map({ nowMillis >= $0.atMillis + 1000 }) ?? true {
+            marks.append((nowMillis, queuedTotal))
+        } else {
+            marks[marks.count - 1].total = queuedTotal
+        }
         return unwritten <= settings.hardLimitBytes
     }
 
-    /// `bytes` handed earlier were written (or dropped with a failed write).
+    /// `bytes` handed earlier were written (or dropped with a failed write); writes end in the
+    /// order they were queued.
     public mutating func written(_ bytes: Int) {
         unwritten = max(0, unwritten - max(0, bytes))
+        writtenTotal &+= UInt64(max(0, bytes))
+        while let first = marks.first, first.total <= writtenTotal { marks.removeFirst() }
     }
+
+    /// Since when (monotonic ms) the oldest byte still unwritten has waited, at the latest; nil
+    /// when everything is written. A peer that reads slowly enough to finish a small frame now
+    /// and then, but never catches up, has its oldest byte wait longer and longer: a close at a
+    /// stall of this age holds such a peer too, not only one that reads nothing.
+    public var oldestUnwrittenSinceMillis: UInt64? { unwritten > 0 ? marks.first?.atMillis : nil }
+
+    private var queuedTotal: UInt64 = 0
+    private var writtenTotal: UInt64 = 0
+    /// The bytes queued by each time (`total` counts all queued by `atMillis`, a mark a second
+    /// at most); those written are dropped.
+    private var marks: [(atMillis: UInt64, total: UInt64)] = []
 
     /// The next waiting request to serve now that the connection has drained enough (and the
     /// peer's read budget `allowed` it), if any. The shell calls it until it returns nil (each

@@ -158,6 +158,13 @@ final class TLSConnection {
         return earliest
     }
 
+    /// Updates this side's keys and asks the peer to update its own (a TLS 1.3 KeyUpdate with
+    /// `update_requested`), written to the ciphertext at once. Only the tests use it (a peer
+    /// flooding them).
+    func requestKeyUpdate() -> Bool {
+        SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1 && SSL_do_handshake(ssl) == 1
+    }
+
     /// The negotiated protocol, e.g. `TLSv1.3`.
     var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
 }

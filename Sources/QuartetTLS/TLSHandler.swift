@@ -119,7 +119,42 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .idle, .closed:
             break
         }
-        sendCiphertext(context, flush: true)
+        sendAnswers(context)
+    }
+
+    /// Ciphertext the peer's own records made this side write (its handshake flight, KeyUpdate
+    /// answers, alerts) that the channel has not written yet. A peer sending KeyUpdates and
+    /// reading nothing would grow it without bound (OpenSSL 3 sets no limit on them, and the
+    /// layers above see no message to hold reads by): past `maxAnswersPending`, reads wait for
+    /// it to drain. An honest peer never comes near it.
+    private var answersPending = 0
+    private var readWaiting = false
+    static let maxAnswersPending = 64 << 10
+
+    public func read(context: ChannelHandlerContext) {
+        if answersPending > Self.maxAnswersPending {
+            readWaiting = true
+            return
+        }
+        context.read()
+    }
+
+    /// Sends what reading the peer's records made, counted in `answersPending` until written.
+    private func sendAnswers(_ context: ChannelHandlerContext) {
+        guard let ciphertext = connection.takeCiphertext(allocator: context.channel.allocator) else { return }
+        let bytes = ciphertext.readableBytes
+        answersPending += bytes
+        let written = context.eventLoop.makePromise(of: Void.self)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        written.futureResult.whenComplete { _ in
+            let (handler, context) = loopBound.value
+            handler.answersPending -= bytes
+            if handler.readWaiting && handler.answersPending <= Self.maxAnswersPending {
+                handler.readWaiting = false
+                context.read()
+            }
+        }
+        context.writeAndFlush(wrapOutboundOut(ciphertext), promise: written)
     }
 
     private func handshake(_ context: ChannelHandlerContext) {

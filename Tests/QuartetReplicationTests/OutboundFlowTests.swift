@@ -11,6 +11,30 @@ import Testing
         return s
     }
 
+    /// The oldest byte still unwritten is dated no earlier than it was queued, and moves on as
+    /// writes end: a peer that finishes a small frame now and then but never catches up has
+    /// it grow old.
+    @Test func theOldestUnwrittenByteIsDatedAndMovesOnAsWritesEnd() {
+        var flow = OutboundFlow(settings: settings)
+        #expect(flow.oldestUnwrittenSinceMillis == nil)
+        _ = flow.queued(10, nowMillis: 1_000)
+        _ = flow.queued(10, nowMillis: 1_500)  // within the second: the mark at 1,000 grows
+        _ = flow.queued(10, nowMillis: 2_100)
+        #expect(flow.oldestUnwrittenSinceMillis == 1_000)
+        flow.written(10)
+        #expect(flow.oldestUnwrittenSinceMillis == 1_000, "a byte queued at 1,500 is dated 1,000 at the earliest")
+        flow.written(10)
+        #expect(flow.oldestUnwrittenSinceMillis == 2_100)
+        // A slow reader: one frame taken now and then, more queued each time.
+        for second in 3...40 {
+            _ = flow.queued(10, nowMillis: UInt64(second) * 1_000)
+            flow.written(5)
+        }
+        #expect(flow.oldestUnwrittenSinceMillis.map { $0 <= 21_000 } == true, "\(String(describing: flow.oldestUnwrittenSinceMillis))")
+        flow.written(flow.unwritten)
+        #expect(flow.oldestUnwrittenSinceMillis == nil)
+    }
+
     @Test func requestsWaitWhileTheConnectionIsBackedUpAndAreServedAsItDrains() {
         var flow = OutboundFlow(settings: settings)
         let r1 = flow.request(log: "wales", from: 0)

@@ -480,6 +480,47 @@ struct EmbeddedPair {
         #expect((late.serverRecorder.errors.first as? TLSError)?.message.contains("the CA was replaced") == true)
     }
 
+    /// A peer sending KeyUpdates (each asks for one back) and reading nothing: the answers wait
+    /// unwritten, and once 64 KiB of them do, the server reads no more until they drain.
+    @Test func aPeerAskingForKeyUpdatesAndReadingNothingIsNotReadFurther() throws {
+        defer { pki.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = EmbeddedChannel()
+        let held = HeldWrites()
+        let handler = try TLSHandler(context: try context(.server, "uk"), policy: .nodes(["wales"]), logger: logger)
+        try server.pipeline.syncOperations.addHandlers([held, handler])
+        try server.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let client = try TLSConnection(context: try context(.client, "wales"), serverName: "uk")
+        // The handshake, by hand: the client's flights in, the server's out.
+        for _ in 0..<10 {
+            _ = client.handshake()
+            if let out = client.takeCiphertext(allocator: server.allocator) { try server.writeInbound(out) }
+            while var back = try server.readOutbound(as: ByteBuffer.self) { client.receive(&back) }
+        }
+        guard case .complete = client.handshake() else { Issue.record("the handshake did not complete"); return }
+        held.holding = true
+        // As a socket does: a record comes in only after a read reached the channel.
+        var sent = 0
+        for _ in 0..<10_000 {
+            let reads = held.reads
+            server.pipeline.read()
+            guard held.reads > reads else { break }
+            #expect(client.requestKeyUpdate())
+            if let out = client.takeCiphertext(allocator: server.allocator) { try server.writeInbound(out) }
+            sent += 1
+        }
+        #expect(server.isActive)
+        // Reads stopped once the answers held passed the bound (each is a record of a few dozen bytes).
+        #expect(sent < 10_000, "reads never stopped: \(held.bytes) bytes of answers held")
+        #expect(held.bytes > TLSHandler.maxAnswersPending && held.bytes < TLSHandler.maxAnswersPending + 1024, "\(held.bytes)")
+        // They drain: reading goes on.
+        let before = held.reads
+        held.release()
+        server.embeddedEventLoop.run()
+        #expect(held.reads > before)
+    }
+
     @Test func garbageIsCutOff() throws {
         defer { pki.remove() }
         var logger = Logger(label: "test")
@@ -520,5 +561,33 @@ struct EmbeddedPair {
             try TLSContext(role: .server, certificateChain: files.certificate, privateKey: other.key, trustRoots: pki.caCertificate)
         }
         #expect(mismatch?.description.contains("mismatch") == true || mismatch?.message.contains("does not match") == true, "\(String(describing: mismatch))")
+    }
+}
+
+/// Sits at the head of a pipeline: while `holding`, takes writes and keeps them unwritten (a peer
+/// that reads nothing); counts the reads that reach it.
+final class HeldWrites: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+    var holding = false
+    var reads = 0
+    var bytes = 0
+    private var promises: [EventLoopPromise<Void>] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard holding else { return context.write(data, promise: promise) }
+        bytes += unwrapOutboundIn(data).readableBytes
+        if let promise { promises.append(promise) }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
+
+    func release() {
+        let waiting = promises
+        promises = []
+        bytes = 0
+        for promise in waiting { promise.succeed() }
     }
 }
