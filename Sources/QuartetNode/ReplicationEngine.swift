@@ -79,10 +79,10 @@ final class ReplicationEngine: @unchecked Sendable {
     /// the read-idle timer cannot tell).
     var lastWriteProgress: [String: ContinuousClock.Instant] = [:]
     static let writeStallTimeout = Duration.seconds(30)
-    /// The longest a byte queued to a peer may wait to be taken. What waits is bounded
-    /// (`OutboundFlow`: answers wait past 16 MiB unwritten, plus one batch of at most 8 MiB
-    /// for an ordinary log), so a peer reading at 100 KB/s or more never comes near it.
-    static let untakenTimeout = Duration.seconds(300)
+    /// The longest a byte queued to a peer may wait to be taken. What waits is bounded by
+    /// `OutboundFlow`'s hard limit (80 MiB, pushes of new commits included: answers stop at
+    /// 16 MiB), so a peer taking 100 KB/s or more never comes near it.
+    static let untakenTimeout = Duration.seconds(900)
     /// A peer connection counts as not writable (and its reads are held) only past 16 MiB
     /// unwritten, the backpressure's soft limit: with NIO's 64 KiB default, every batch in
     /// flight stopped the node reading the peer's next request, and catch-up halved.

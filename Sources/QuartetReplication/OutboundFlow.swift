@@ -67,11 +67,13 @@ public struct OutboundFlow: Sendable {
     public mutating func queued(_ bytes: Int, nowMillis: UInt64 = 0) -> Bool {
         unwritten = unwritten.addingReportingOverflow(max(0, bytes)).partialValue
         queuedTotal &+= UInt64(max(0, bytes))
-        // At most a mark a second: the time a byte is said queued is never before it was.
-        if marks.last.map({ nowMillis >= $0.atMillis + 1000 }) ?? true {
-            marks.append((nowMillis, queuedTotal))
+        // At most a mark a second, dated by the last byte it holds: the time a byte is said
+        // queued is never before it was (a peer is never closed early).
+        if marks.last.map({ nowMillis >= $0.firstMillis + 1000 }) ?? true {
+            marks.append((nowMillis, nowMillis, queuedTotal))
         } else {
             marks[marks.count - 1].total = queuedTotal
+            marks[marks.count - 1].atMillis = nowMillis
         }
         return unwritten <= settings.hardLimitBytes
     }
@@ -92,9 +94,10 @@ public struct OutboundFlow: Sendable {
 
     private var queuedTotal: UInt64 = 0
     private var writtenTotal: UInt64 = 0
-    /// The bytes queued by each time (`total` counts all queued by `atMillis`, a mark a second
-    /// at most); those written are dropped.
-    private var marks: [(atMillis: UInt64, total: UInt64)] = []
+    /// The bytes queued by each time (`total` counts all queued by `atMillis`, the last queued
+    /// into the mark; a new mark at most a second after a mark's first); those written are
+    /// dropped.
+    private var marks: [(firstMillis: UInt64, atMillis: UInt64, total: UInt64)] = []
 
     /// The next waiting request to serve now that the connection has drained enough (and the
     /// peer's read budget `allowed` it), if any. The shell calls it until it returns nil (each

@@ -20,9 +20,9 @@ import Testing
         _ = flow.queued(10, nowMillis: 1_000)
         _ = flow.queued(10, nowMillis: 1_500)  // within the second: the mark at 1,000 grows
         _ = flow.queued(10, nowMillis: 2_100)
-        #expect(flow.oldestUnwrittenSinceMillis == 1_000)
+        #expect(flow.oldestUnwrittenSinceMillis == 1_500, "the mark holding bytes queued at 1,000 and 1,500 is dated by the later")
         flow.written(10)
-        #expect(flow.oldestUnwrittenSinceMillis == 1_000, "a byte queued at 1,500 is dated 1,000 at the earliest")
+        #expect(flow.oldestUnwrittenSinceMillis == 1_500, "a byte queued at 1,500 is never dated before it")
         flow.written(10)
         #expect(flow.oldestUnwrittenSinceMillis == 2_100)
         // A slow reader: one frame taken now and then, more queued each time.

@@ -422,10 +422,12 @@ struct Simulation {
     /// of old news under a note already checked (no cost, no fault): that answers nothing, so
     /// the round's end still marks it, and the next head it shows sends the request to the
     /// honest relay (before, the batch cleared the request and the relay kept winning it).
-    @Test func oldNewsDoesNotAnswerARequest() throws {
-        var sim = try Self.silentRelay(seed: 13, bReachesC: true)
+    /// c away from b while a grows; c meets h only, and its request goes to h, which swallows
+    /// it; then b comes back while h's request is out: c learns b holds 40, the request stays
+    /// with h (no round ends meanwhile).
+    static func requestOutToTheSilentRelay(seed: UInt64) throws -> Simulation {
+        var sim = try Self.silentRelay(seed: seed, bReachesC: true)
         #expect(sim.sizes("a") == [20, 20, 20, 20])
-        // c away from b; a grows; c meets h only: its request goes to h, which swallows it.
         sim.disconnect("b", "c")
         try sim.append("a", count: 20)
         sim.runUntil(200)
@@ -433,9 +435,21 @@ struct Simulation {
         sim.runUntil(220, tickEvery: 1_000_000)
         #expect(sim.swallowed.contains { $0.from == "c" && $0.log == "a" })
         #expect(sim.sizes("a")[2] == 20)
-        // b comes back while h's request is out: c learns b holds 40, the request stays with h.
         sim.connect("b", "c")
         sim.runUntil(225, tickEvery: 1_000_000)
+        return sim
+    }
+
+    /// The peers `directives` ask for log `a`.
+    static func askedForA(_ directives: [Directive]) -> [String] {
+        directives.compactMap { directive -> String? in
+            guard case .send(let peer, .request(let log, _)) = directive, log == "a" else { return nil }
+            return peer
+        }
+    }
+
+    @Test func oldNewsDoesNotAnswerARequest() throws {
+        var sim = try Self.requestOutToTheSilentRelay(seed: 13)
         // h's "answer", just before the round's end: old news under a note c has checked.
         let old = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[20])
         sim.run("c", sim.nodes["c"]!.replicator.received(.entries(Batch(log: "a", from: 20, note: old, entries: [])), from: "h"))
@@ -443,11 +457,7 @@ struct Simulation {
         // After the round's end h shows its head first: b is asked.
         let note = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[40])
         let directives = sim.nodes["c"]!.replicator.received(.heads([Message.Head(log: "a", note: note)]), from: "h")
-        let asked = directives.compactMap { directive -> String? in
-            guard case .send(let peer, .request(let log, _)) = directive, log == "a" else { return nil }
-            return peer
-        }
-        #expect(asked == ["b"], "\(directives)")
+        #expect(Self.askedForA(directives) == ["b"], "\(directives)")
     }
 
     /// A member holding a log wins the one request per log with its heads and never answers:
@@ -487,26 +497,13 @@ struct Simulation {
     /// disconnect for the first) instead of answering: its request still counts as unanswered,
     /// and the next head it shows sends the request to the honest relay.
     @Test func aRelayReplacingItsConnectionDoesNotKeepTheRequest() throws {
-        var sim = try Self.silentRelay(seed: 17, bReachesC: true)
-        #expect(sim.sizes("a") == [20, 20, 20, 20])
-        sim.disconnect("b", "c")
-        try sim.append("a", count: 20)
-        sim.runUntil(200)
-        sim.connect("c", "h")
-        sim.runUntil(220, tickEvery: 1_000_000)
-        #expect(sim.swallowed.contains { $0.from == "c" && $0.log == "a" })
-        sim.connect("b", "c")
-        sim.runUntil(225, tickEvery: 1_000_000)
+        var sim = try Self.requestOutToTheSilentRelay(seed: 17)
         // h's new connection replaces the old before the round's end.
         sim.run("c", sim.nodes["c"]!.replicator.connected("h"))
         sim.run("c", sim.nodes["c"]!.replicator.received(.hello(version: ProtocolLimits.version, node: "h", federation: "sim"), from: "h"))
         let note = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[40])
         let directives = sim.nodes["c"]!.replicator.received(.heads([Message.Head(log: "a", note: note)]), from: "h")
-        let asked = directives.compactMap { directive -> String? in
-            guard case .send(let peer, .request(let log, _)) = directive, log == "a" else { return nil }
-            return peer
-        }
-        #expect(asked == ["b"], "\(directives)")
+        #expect(Self.askedForA(directives) == ["b"], "\(directives)")
     }
 
     /// A member shows heads of new valid notes over and over (a writer can mint any number of
