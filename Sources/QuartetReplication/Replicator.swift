@@ -56,7 +56,11 @@ public struct Replicator: Sendable {
         /// more waits for the next round (`pendingStatement`).
         var statedFederation = false
         var pendingStatement: String?
+        /// Faults held against it since its connection opened, less one for each round it
+        /// gave none (`tick`): a peer faulting round after round is closed at the limit, an
+        /// honest one's rare faults (a race, a restart) do not add up over days to a close.
         var penalties = 0
+        var penalizedThisRound = false
         var failures = 0
     }
 
@@ -339,6 +343,8 @@ public struct Replicator: Sendable {
             peers[peer]!.toldEvidence = []
             peers[peer]!.excused = []
             peers[peer]!.forkSaid = []
+            if !peers[peer]!.penalizedThisRound { peers[peer]!.penalties = max(0, peers[peer]!.penalties - 1) }
+            peers[peer]!.penalizedThisRound = false
             peers[peer]!.statedFederation = false
             if let pending = peers[peer]!.pendingStatement {
                 peers[peer]!.pendingStatement = nil
@@ -1134,6 +1140,7 @@ public struct Replicator: Sendable {
 
     mutating func penalize(_ peer: String, log: String?, _ reason: String) -> [Directive] {
         peers[peer]?.penalties += 1
+        peers[peer]?.penalizedThisRound = true
         var out: [Directive] = [.alert(ReplicationAlert(kind: .rejected, log: log, peer: peer, message: reason))]
         if (peers[peer]?.penalties ?? 0) >= settings.penaltyLimit {
             peers[peer]?.penalties = 0

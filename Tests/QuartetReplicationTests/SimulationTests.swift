@@ -506,6 +506,29 @@ struct Simulation {
         #expect(Self.askedForA(directives) == ["b"], "\(directives)")
     }
 
+    /// Faults held against a peer decay by one each round it gives none: an honest peer's
+    /// rare faults never add up to a close, a peer faulting round after round still reaches it.
+    @Test func aPeersRareFaultsDoNotAddUpToAClose() throws {
+        var sim = try Simulation(ids: ["a", "b"], seed: 5)
+        sim.connectAll()
+        sim.runUntil(10)
+        var replicator = sim.nodes["a"]!.replicator
+        func closes(_ out: [Directive]) -> Bool { out.contains { if case .close(peer: "b", _) = $0 { return true }; return false } }
+        let limit = replicator.settings.penaltyLimit
+        for _ in 0..<(limit - 1) { #expect(!closes(replicator.penalize("b", log: nil, "test fault"))) }
+        for _ in 0..<limit { _ = replicator.tick() }
+        // The quiet rounds took them off: as many again in one round, and no close.
+        for _ in 0..<(limit - 1) { #expect(!closes(replicator.penalize("b", log: nil, "test fault"))) }
+        #expect(closes(replicator.penalize("b", log: nil, "test fault")), "the limit in one round closes")
+        // One fault every round: none decays, and the limit is reached.
+        var closedAt: Int?
+        for round in 0..<(2 * limit) {
+            _ = replicator.tick()
+            if closes(replicator.penalize("b", log: nil, "test fault")) { closedAt = round; break }
+        }
+        #expect(closedAt == limit - 1, "\(String(describing: closedAt))")
+    }
+
     /// A member shows heads of new valid notes over and over (a writer can mint any number of
     /// its own log at one size; anyone can cycle through more old ones than the memo holds):
     /// at most `maxHeadChecksPerRound` are checked a round per peer and log, none penalised.
