@@ -23,6 +23,10 @@ final class ReadWork: Sendable {
         /// Requests admitted at once in all (operators and member nodes are admitted past it:
         /// readers filling it do not lock the node's own people out).
         var total = 256
+        /// Once half of `total` is admitted, what one credential may hold at once: four
+        /// credentials at `perCaller` would otherwise fill the node and refuse every other
+        /// reader; past half, the rest is shared out this many at a time.
+        var busyPerCaller = 16
     }
 
     /// The admission counts and turns, pure (tested without threads).
@@ -40,7 +44,9 @@ final class ReadWork: Sendable {
 
         /// Admits one request of `caller`, or says which bound it met.
         mutating func admit(_ caller: String, privileged: Bool = false) -> Refusal? {
-            if byCaller[caller, default: 0] >= limits.perCaller { return .caller }
+            let held = byCaller[caller, default: 0]
+            if held >= limits.perCaller { return .caller }
+            if admitted >= limits.total / 2 && held >= limits.busyPerCaller && !privileged { return .caller }
             if admitted >= limits.total && !privileged { return .node }
             admitted += 1
             byCaller[caller, default: 0] += 1

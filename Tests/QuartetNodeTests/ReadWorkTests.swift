@@ -30,6 +30,25 @@ import Testing
         #expect(counts.admit("operator", privileged: true) == nil)
     }
 
+    /// A few credentials at their own bound cannot fill the node: past half of it, each is held
+    /// to `busyPerCaller`, so readers with other credentials are still admitted.
+    @Test func aFewCredentialsCannotFillTheNode() {
+        var counts = ReadWork.Counts(limits: ReadWork.Limits())
+        let limits = counts.limits
+        var refusedAt: [String: Int] = [:]
+        for caller in ["a", "b", "c", "d"] {
+            for n in 0..<limits.perCaller where counts.admit(caller) != nil {
+                refusedAt[caller] = n
+                break
+            }
+        }
+        #expect(refusedAt["a"] == nil && refusedAt["b"] == nil, "the first two take their share: \(refusedAt)")
+        #expect(refusedAt["c"] == limits.busyPerCaller && refusedAt["d"] == limits.busyPerCaller, "\(refusedAt)")
+        #expect(counts.admitted < limits.total)
+        for caller in ["e", "f", "g"] { #expect(counts.admit(caller) == nil, "\(caller) was locked out") }
+        #expect(counts.admit("operator", privileged: true) == nil)
+    }
+
     /// One credential's requests take turns on the pool: at most `runningPerCaller` there at
     /// once, the rest waiting in order, so another credential's request is never behind more
     /// than that many of one reader's.
