@@ -44,6 +44,9 @@ public struct Checkpoint: Hashable, Sendable {
     /// C2SP log's, a test's) is accepted too. Anything else — a modified writer's up to 64 KiB
     /// of lines, which every node would keep with each batch and every witness would cosign — is
     /// refused wherever a log's checkpoint is taken from a peer, a witness request or a store.
+    /// The largest `quartet-time` taken: 2^63 - 1 ms.
+    public static let maxTimeMillis = UInt64(Int64.max)
+
     public var extensionRefusal: String? {
         guard extensions.count <= 1 else {
             return "checkpoint of \(origin) at size \(size): \(extensions.count) extension lines; a Quartet log signs at most one, `quartet-time <unix-ms>`"
@@ -52,8 +55,13 @@ public struct Checkpoint: Hashable, Sendable {
         let digits = line.utf8.dropFirst(Self.timeExtensionPrefix.utf8.count)
         guard line.utf8.starts(with: Self.timeExtensionPrefix.utf8), (1...20).contains(digits.count),
               digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), digits.count == 1 || digits.first != 0x30,
-              UInt64(String(decoding: digits, as: UTF8.self)) != nil else {
+              let millis = UInt64(String(decoding: digits, as: UTF8.self)) else {
             return "checkpoint of \(origin) at size \(size): its extension line (\(line.utf8.count) bytes) is not `quartet-time <unix-ms>`"
+        }
+        // Stored as SQLite's signed 64-bit integer (a time past it trapped every node storing
+        // the batch: a member could stop all the others with one signed checkpoint).
+        guard millis <= Self.maxTimeMillis else {
+            return "checkpoint of \(origin) at size \(size): quartet-time \(millis) is past the largest time a node stores (\(Self.maxTimeMillis))"
         }
         return nil
     }

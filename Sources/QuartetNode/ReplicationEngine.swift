@@ -83,7 +83,7 @@ final class ReplicationEngine: @unchecked Sendable {
     /// `OutboundFlow`'s hard limit (80 MiB, pushes of new commits included: answers stop at
     /// 16 MiB), so a peer taking 100 KB/s or more never comes near it.
     static let untakenTimeout = Duration.seconds(900)
-    /// A peer connection counts as not writable (and its reads are held) only past 16 MiB
+    /// A peer connection counts as not writable only past 16 MiB
     /// unwritten, the backpressure's soft limit: with NIO's 64 KiB default, every batch in
     /// flight stopped the node reading the peer's next request, and catch-up halved.
     static let peerWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 8 << 20, high: 16 << 20)

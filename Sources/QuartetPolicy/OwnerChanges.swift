@@ -49,11 +49,11 @@ public struct OwnerStatement: Sendable, Equatable {
         "\(Self.header)\n\(federation)\n\(owner)\nseq \(sequence)\nfrom \(from.vkey)\nvkey \(key.vkey)\n" + labels.map { "label \($0)\n" }.joined()
     }
 
-    /// Parses and checks a statement as signed: its form, both keys named by the owner, and
-    /// the signature of `from`.
     /// The largest sequence number a statement may carry (2^53: exact in every JSON reader).
     public static let maxSequence: UInt64 = 1 << 53
 
+    /// Parses and checks a statement as signed: its form, both keys named by the owner, and
+    /// the signature of `from`.
     public init(note: SignedNote) throws(PolicyError) {
         let lines = note.text.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count >= 7, lines.last == "", lines[0] == Self.header, !lines[1].isEmpty, !lines[2].isEmpty,
@@ -61,8 +61,8 @@ public struct OwnerStatement: Sendable, Equatable {
               lines[4].hasPrefix("from "), lines[5].hasPrefix("vkey ") else {
             throw PolicyError("expected `\(Self.header)`, the federation's name, the owner's id, `seq N`, `from <vkey>`, `vkey <vkey>` and a `label <label>` line per label")
         }
-        // Bounded, so the next statement's number (one more) is always a number: a statement
-        // at 2^64 - 1 planted in the file would stop the owner's own next change.
+        // Bounded, so the next statement's number (one more) is always one a statement may
+        // carry: a number planted at the top would stop the owner's own next change.
         guard sequence <= Self.maxSequence else {
             throw PolicyError("seq \(sequence): at most \(Self.maxSequence)")
         }
@@ -136,6 +136,15 @@ public struct OwnerHistory: Sendable, Equatable {
                 }
                 guard statement.sequence > previous.sequence else {
                     throw PolicyError("statement \(i) has seq \(statement.sequence), not more than statement \(i - 1)'s \(previous.sequence): an earlier statement does not come again")
+                }
+                // Numbered one after another (as `agreement owner-change` numbers them): a
+                // number planted near the top would leave the owner's next change none to take.
+                guard statement.sequence == previous.sequence + 1 else {
+                    throw PolicyError("statement \(i) has seq \(statement.sequence), not \(previous.sequence + 1): statements are numbered one after another")
+                }
+            } else {
+                guard statement.sequence == 1 else {
+                    throw PolicyError("statement 0 has seq \(statement.sequence), not 1: an owner's statements are numbered from 1")
                 }
             }
             if statement.key != statement.from, !past.contains(statement.from) { past.append(statement.from) }

@@ -105,6 +105,10 @@ public struct Replicator: Sendable {
     }
     /// Logs with a batch being stored (its end).
     private var storing: [String: UInt64] = [:]
+    /// Logs a batch of which this node could not store this round, for a reason of its own (its
+    /// disk: `notStored`): not asked for again until the next round, or a full disk would fetch
+    /// the same batch from a peer over and over.
+    private var notStoredThisRound: Set<String> = []
     /// Per log, a verified batch that continues the one being stored (pushes arrive faster
     /// than batches are stored): stored next, instead of being dropped as a gap and fetched
     /// again from the sender's store. Consecutive arrivals merge, within the batch limits.
@@ -332,6 +336,7 @@ public struct Replicator: Sendable {
     /// forgotten requests are forgotten.
     public mutating func tick() -> [Directive] {
         ownSyncRoundEnds()
+        notStoredThisRound = []
         var out: [Directive] = []
         for peer in connectedPeers {
             peers[peer]!.unanswered.formUnion(peers[peer]!.requested.keys)
@@ -598,6 +603,7 @@ public struct Replicator: Sendable {
     private mutating func request(_ log: String, from peer: String, at start: UInt64? = nil) -> [Directive] {
         let from = start ?? heads[log]?.size ?? 0
         guard start != nil || storing[log] == nil else { return [] }
+        guard !notStoredThisRound.contains(log) else { return [] }
         func offers(_ candidate: String) -> Bool {
             guard let state = peers[candidate], state.connected, state.greeted, !state.withheld.contains(log) else { return false }
             // A claimant of the own log that gave nothing is not asked again (OwnLogSync).
@@ -1048,6 +1054,7 @@ public struct Replicator: Sendable {
     /// The shell could not store a batch for a reason of its own (its disk), not the batch's:
     /// nothing was stored and nobody is blamed; the range is asked for again at the next round.
     public mutating func notStored(_ batch: Batch) -> [Directive] {
+        notStoredThisRound.insert(batch.log)
         storing[batch.log] = nil
         pending[batch.log] = nil
         storingChain[batch.log] = nil

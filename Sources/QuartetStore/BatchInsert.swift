@@ -29,7 +29,7 @@ extension LedgerStore {
             }
         }
         try RawStatement(db, sql: "INSERT INTO checkpoints (log_id, size, root, note, time_ms) VALUES (?, ?, ?, ?, ?)")
-            .execute(.integer(log.id), .integer(Int64(checkpoint.size)), .blob(checkpoint.root.bytes), .text(note), .integer(Int64(timeMillis)))
+            .execute(.integer(log.id), .integer(Int64(checkpoint.size)), .blob(checkpoint.root.bytes), .text(note), .integer(Int64(clamping: timeMillis)))
     }
 
     /// Extends `frontier` by `leaf`, collecting the subtrees the store keeps.

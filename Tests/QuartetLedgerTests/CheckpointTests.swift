@@ -22,7 +22,12 @@ import Testing
         }
         #expect(refusal([]) == nil)
         #expect(refusal(["quartet-time 1700000000123"]) == nil && refusal(["quartet-time 0"]) == nil)
-        #expect(refusal(["quartet-time 18446744073709551615"]) == nil)
+        #expect(refusal(["quartet-time 9223372036854775807"]) == nil)
+        // Past SQLite's signed 64-bit integer: storing it trapped every node (one member's
+        // signed checkpoint stopped all the others).
+        for past in ["quartet-time 9223372036854775808", "quartet-time 18446744073709551615"] {
+            #expect(refusal([past])?.contains("past the largest time a node stores") == true, "\(past)")
+        }
         #expect(refusal(["quartet-time 1", "quartet-time 2"])?.contains("2 extension lines") == true)
         #expect(refusal(["quartet-time 1", String(repeating: "x", count: 60_000)]) != nil)
         for bad in ["quartet-time ", "quartet-time 01", "quartet-time +5", "quartet-time 18446744073709551616",
@@ -30,7 +35,7 @@ import Testing
             #expect(refusal([bad])?.contains("is not `quartet-time <unix-ms>`") == true, "\(bad)")
         }
         // What a writer signs passes.
-        #expect(Checkpoint(origin: "o", size: 1, root: Self.root, timeMillis: UInt64.max).extensionRefusal == nil)
+        #expect(Checkpoint(origin: "o", size: 1, root: Self.root, timeMillis: Checkpoint.maxTimeMillis).extensionRefusal == nil)
     }
 
     /// The ASCII fast path of `isValidOrigin` decides exactly as the Unicode rule does: every

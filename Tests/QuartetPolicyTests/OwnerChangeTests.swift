@@ -68,15 +68,20 @@ import Testing
         }
     }
 
-    /// A statement numbered at the top of UInt64 (planted by whoever writes the file, under a
-    /// throwaway first key) would make the owner's next statement's number overflow: `quartet
-    /// agreement owner-change` trapped. Numbers are bounded where they are read.
-    @Test func aStatementNumberIsBoundedSoTheNextOneIsANumber() throws {
-        let top = try statement(by: first, to: second, sequence: UInt64.max)
-        #expect(throws: PolicyError.self) { try verify(second, [top]) }
-        let bounded = try statement(by: first, to: second, sequence: OwnerStatement.maxSequence)
-        let history = try verify(second, [bounded])
-        #expect(OwnerHistory.nextSequence(after: history) == OwnerStatement.maxSequence + 1)
+    /// A statement numbered at the top (planted by whoever writes the file, under a throwaway
+    /// first key) made the owner's next statement's number overflow, or pass the bound: `quartet
+    /// agreement owner-change` trapped, or refused its own statement. Statements are numbered
+    /// from 1, one after another, so the next number is always one a statement may carry.
+    @Test func statementsAreNumberedOneAfterAnotherFromOne() throws {
+        #expect(throws: PolicyError.self) { try verify(second, [try statement(by: first, to: second, sequence: UInt64.max)]) }
+        #expect(throws: PolicyError.self) { try verify(second, [try statement(by: first, to: second, sequence: OwnerStatement.maxSequence)]) }
+        let third = try Ed25519PrivateKey()
+        let one = try statement(by: first, to: second, sequence: 1)
+        #expect(throws: PolicyError.self) { try verify(third, [one, try statement(by: second, to: third, sequence: 3)]) }
+        let history = try verify(second, [one])
+        let next = OwnerHistory.nextSequence(after: history)
+        #expect(next == 2)
+        #expect(try verify(third, [one, try statement(by: second, to: third, sequence: next)]).pastKeys == [verifier(first), verifier(second)])
     }
 
     @Test func anOwnersEntryChangesOnlyByItsOwnSignature() throws {

@@ -506,6 +506,30 @@ struct Simulation {
         #expect(Self.askedForA(directives) == ["b"], "\(directives)")
     }
 
+    /// A batch this node could not store for a reason of its own (a full disk) is not asked for
+    /// again in the same round: the next batch's gap would otherwise fetch it over and over.
+    @Test func aBatchNotStoredHereIsAskedForAgainOnlyNextRound() throws {
+        var sim = try Simulation(ids: ["a", "b"], seed: 5)
+        sim.connectAll()
+        sim.runUntil(10)
+        try sim.append("a", count: 2)
+        try sim.append("a", count: 2)
+        let log = sim.nodes["a"]!.logs["a"]!
+        let first = Batch(log: "a", from: 0, note: try #require(log.checkpoints[2]), entries: log.entries.prefix(2).map(WireEntry.init))
+        let second = Batch(log: "a", from: 2, note: try #require(log.checkpoints[4]), entries: log.entries[2..<4].map(WireEntry.init))
+        var replicator = sim.nodes["b"]!.replicator
+        _ = replicator.received(.heads([Message.Head(log: "a", note: second.note)]), from: "a")
+        // The first batch comes and cannot be stored here; the second then finds a gap.
+        let toStore = replicator.received(.entries(first), from: "a")
+        #expect(toStore.contains { if case .store = $0 { return true }; return false }, "\(toStore)")
+        _ = replicator.notStored(first)
+        let gap = replicator.received(.entries(second), from: "a")
+        #expect(!gap.contains { if case .send(_, .request(log: "a", from: 0)) = $0 { return true }; return false }, "asked again at once: \(gap)")
+        _ = replicator.tick()
+        let next = replicator.received(.heads([Message.Head(log: "a", note: second.note)]), from: "a")
+        #expect(next.contains { if case .send("a", .request(log: "a", from: 0)) = $0 { return true }; return false }, "\(next)")
+    }
+
     /// Faults held against a peer decay by one each round it gives none: an honest peer's
     /// rare faults never add up to a close, a peer faulting round after round still reaches it.
     @Test func aPeersRareFaultsDoNotAddUpToAClose() throws {
