@@ -198,16 +198,16 @@ extension LedgerStore {
     /// Drops the payloads (and salts) of entries of a replica log whose classification is one
     /// of `labels` and that `keep` does not keep, leaving their headers — stubs that still
     /// verify. Returns the indices purged. A node's own log is never purged.
+    /// How long one try of `emptyWAL` waits for the readers before it.
+    static let checkpointWaitMillis = 250
+
     /// Checkpoints the WAL into the database file and truncates it. Readers can keep a
-    /// checkpoint from finishing (SQLite answers busy): it is retried for up to 5 s, then
+    /// checkpoint from finishing (SQLite answers busy): it is tried 50 times, 100 ms apart, then
     /// reported as an error (the old page images stay in the WAL until a later checkpoint).
     /// Each try waits at most `checkpointWaitMillis` for readers, holding the writer: with the
     /// connection's busy timeout (10 s) a TRUNCATE checkpoint waited that long, and 50 tries
     /// could stall appends and ingest for minutes; with none, readers started in the gaps
     /// between tries (as appends and reads go on) could keep every try from finishing.
-    /// How long one try of `emptyWAL` waits for the readers before it.
-    static let checkpointWaitMillis = 250
-
     public func emptyWAL() throws(StoreError) {
         do {
             for _ in 0..<50 {
