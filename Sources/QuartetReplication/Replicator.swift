@@ -551,6 +551,10 @@ public struct Replicator: Sendable {
             case .none: return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the log's key: \(error)")
             }
         }
+        // A checkpoint no node would store (a size past SQLite's integers, an extension line a
+        // Quartet writer never signs) is taken for nothing: its size goes nowhere a later
+        // conversion could trap on it.
+        guard checkpoint.size <= UInt64(Int64.max), checkpoint.extensionRefusal == nil else { return [] }
         // Never lowered by a head: one the peer sent before a batch pushed to it arrived would
         // otherwise turn the next push into an announcement and a request (a round trip more).
         // A peer that really holds less asks for what it lacks; a new connection starts afresh.
@@ -764,7 +768,8 @@ public struct Replicator: Sendable {
     /// not hold (nil for any other failure).
     func unknownKeyHead(_ head: Message.Head) -> UInt64? {
         guard let chain = chains[head.log], let parsed = try? SignedNote(parsing: head.note), chain.signedByUnknownKey(parsed),
-              let claimed = try? Checkpoint(parsing: parsed.text), claimed.origin == chain.origin else { return nil }
+              let claimed = try? Checkpoint(parsing: parsed.text), claimed.origin == chain.origin,
+              claimed.size <= UInt64(Int64.max), claimed.extensionRefusal == nil else { return nil }
         return claimed.size
     }
 

@@ -70,7 +70,7 @@ extension LedgerStore {
     /// only for use where a proof checks it against a signed root).
     static func storedRoot(_ db: Database, _ log: LogInfo, size: UInt64) throws -> Hash? {
         if size == 0 { return .emptyTree }
-        guard let stored = try Data.fetchOne(db.cachedStatement(sql: "SELECT root FROM checkpoints WHERE log_id = ? AND size = ?"), arguments: [log.id, Int64(size)]) else { return nil }
+        guard let stored = try Data.fetchOne(db.cachedStatement(sql: "SELECT root FROM checkpoints WHERE log_id = ? AND size = ?"), arguments: [log.id, Int64(clamping: size)]) else { return nil }
         return try Hash(Array(stored))
     }
 

@@ -45,7 +45,7 @@ extension LedgerStore {
     /// The checkpoint of `log` stored at exactly `size`, verified as the latest is; nil if none.
     public func checkpoint(_ log: LogInfo, size: UInt64) throws(StoreError) -> StoredCheckpoint? {
         try read("read a checkpoint of \(log.name)") { db in
-            guard let note = try String.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(size)]) else {
+            guard let note = try String.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE log_id = ? AND size = ?", arguments: [log.id, Int64(clamping: size)]) else {
                 return nil
             }
             return try verified(db, log, note: note, size: size)

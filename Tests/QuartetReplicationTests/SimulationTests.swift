@@ -530,6 +530,20 @@ struct Simulation {
         #expect(next.contains { if case .send("a", .request(log: "a", from: 0)) = $0 { return true }; return false }, "\(next)")
     }
 
+    /// A head whose checkpoint no node would store (a size past SQLite's integers, a time past
+    /// them) is taken for nothing: not seen, not claimed, not asked for.
+    @Test func aHeadNoNodeWouldStoreIsTakenForNothing() throws {
+        var sim = try Simulation(ids: ["a", "b"], seed: 5)
+        sim.connectAll()
+        sim.runUntil(10)
+        for (size, time) in [(UInt64(1) << 63, UInt64(1)), (UInt64(5), UInt64(1) << 63)] {
+            let note = try sim.nodes["a"]!.signer.sign(Checkpoint(origin: Simulation.origin + "a", size: size, root: Hash.emptyTree, timeMillis: time)).serialized
+            let out = sim.nodes["b"]!.replicator.received(.heads([Message.Head(log: "a", note: note)]), from: "a")
+            #expect(!out.contains { if case .send(_, .request(log: "a", from: _)) = $0 { return true }; return false }, "\(out)")
+            #expect(sim.nodes["b"]!.replicator.seen["a"].map { $0.size < 5 } ?? true)
+        }
+    }
+
     /// Faults held against a peer decay by one each round it gives none: an honest peer's
     /// rare faults never add up to a close, a peer faulting round after round still reaches it.
     @Test func aPeersRareFaultsDoNotAddUpToAClose() throws {
