@@ -70,8 +70,7 @@ struct EmbeddedPair {
     let serverHandler: TLSHandler
 
     init(client clientContext: TLSContext, server serverContext: TLSContext, clientPolicy: TLSPeerPolicy, serverPolicy: TLSPeerPolicy = .anyCertificate) throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = EmbeddedTLSTests.quietLogger
         clientHandler = try TLSHandler(context: clientContext, policy: clientPolicy, serverName: nil, logger: logger)
         serverHandler = try TLSHandler(context: serverContext, policy: serverPolicy, logger: logger)
         try client.pipeline.syncOperations.addHandlers([clientHandler, clientRecorder])
@@ -120,6 +119,13 @@ struct EmbeddedPair {
     let pki: TestPKI
 
     init() throws { pki = try TestPKI() }
+
+    /// A logger that says nothing below critical (the refusals these tests provoke on purpose).
+    static var quietLogger: Logger {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }
 
     func context(_ role: TLSContext.Role, _ node: String, ca: String? = nil, label: String? = nil,
                  clientAuthentication: TLSContext.ClientAuthentication = .required) throws -> TLSContext {
@@ -244,8 +250,7 @@ struct EmbeddedPair {
 
     @Test func writesHeldDuringTheHandshakeGoBeforeWritesMadeOnCompletion() throws {
         defer { pki.remove() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Self.quietLogger
         let client = EmbeddedChannel(), server = EmbeddedChannel()
         let serverRecorder = Recorder()
         try client.pipeline.syncOperations.addHandlers([try TLSHandler(context: try context(.client, "wales"), serverName: "uk", logger: logger),
@@ -298,8 +303,7 @@ struct EmbeddedPair {
 
     @Test func heldWritesFailWhenTheHandshakeFailsOrTheHandlerIsRemoved() throws {
         defer { pki.remove() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Self.quietLogger
         let server = EmbeddedChannel()
         let handler = try TLSHandler(context: try context(.server, "uk"), logger: logger)
         try server.pipeline.syncOperations.addHandler(handler)
@@ -360,8 +364,7 @@ struct EmbeddedPair {
         // Over 255 bytes: SSL_set_tlsext_host_name fails after the connection is whole; the
         // connection was freed there and again by its deinit (the process aborted).
         let name = String(repeating: "a", count: 300)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Self.quietLogger
         #expect(throws: TLSError.self) { _ = try TLSHandler(context: try context(.client, "wales"), serverName: name, logger: logger) }
         // A usable name still works afterwards (the heap is intact).
         _ = try TLSHandler(context: try context(.client, "wales"), serverName: "uk", logger: logger)
@@ -484,8 +487,7 @@ struct EmbeddedPair {
     /// unwritten, and once 64 KiB of them do, the server reads no more until they drain.
     @Test func aPeerAskingForKeyUpdatesAndReadingNothingIsNotReadFurther() throws {
         defer { pki.remove() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Self.quietLogger
         let server = EmbeddedChannel()
         let held = HeldWrites()
         let handler = try TLSHandler(context: try context(.server, "uk"), policy: .nodes(["wales"]), logger: logger)
@@ -523,8 +525,7 @@ struct EmbeddedPair {
 
     @Test func garbageIsCutOff() throws {
         defer { pki.remove() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Self.quietLogger
         let server = EmbeddedChannel()
         let recorder = Recorder()
         try server.pipeline.syncOperations.addHandlers([try TLSHandler(context: try context(.server, "uk"), logger: logger), recorder])
@@ -536,8 +537,7 @@ struct EmbeddedPair {
 
     @Test func aStalledHandshakeTimesOut() throws {
         defer { pki.remove() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = Self.quietLogger
         let server = EmbeddedChannel()
         let recorder = Recorder()
         try server.pipeline.syncOperations.addHandlers([try TLSHandler(context: try context(.server, "uk"), handshakeTimeout: .seconds(5), logger: logger), recorder])
