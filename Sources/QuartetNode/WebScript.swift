@@ -335,8 +335,29 @@ enum WebScript {
                 && number(p.target.value, 0, p.kind === "percentage" ? 100 : 1e9) && (p.kind === "count" || p.kind === "percentage")
                 && ["year", "quarter", "month", "plan"].includes(p.target.per) && (!has(p.target, "scope") || ["uk", "nation"].includes(p.target.scope))
                 && optText(p.target, "quote", 2000))),
-            "plan.action": p => id(p.id, "action"),
+            "plan.action": p => actionShape(p, false),
+            "plan.action.revised": p => actionShape(p, true),
+            "plan.action.withdrawn": p => only(p, ["id", "reason", "as_of"]) && id(p.id, "action") && text(p.reason, 2000) && date(p.as_of),
           };
+          // An action as `PlanValidator` takes it: a measure counts only under an action its log
+          // defined, so an action the node refuses must not count here either.
+          function actionShape(p, revised) {
+            const strings = (k, required, shape) => {
+              if (!has(p, k)) return !required;
+              const v = p[k];
+              return Array.isArray(v) && (!required || v.length > 0) && v.length <= 100 && v.every(s => str(s) && s.length > 0 && (!shape || shape(s)));
+            };
+            const year = v => v === undefined || v === null || (Number.isInteger(v) && v >= 2000 && v <= 2100);
+            const tf = p.timeframe;
+            return only(p, ["id", "priority", "statements", "measures", "timeframe", "uk_actions", "source"].concat(revised ? ["reason"] : []))
+              && id(p.id, "action") && id(p.priority, "priority") && p.id.startsWith(p.priority + ".")
+              && strings("statements", true) && strings("measures", false, m => idShapes.measure.test(m) && m.startsWith(p.id + "."))
+              && strings("uk_actions", false, a => idShapes.action.test(a)) && optText(p, "source", 200)
+              && (!has(p, "timeframe") || (tf && typeof tf === "object" && !Array.isArray(tf) && only(tf, ["text", "start_year", "end_year"])
+                  && optText(tf, "text", 100) && year(tf.start_year) && year(tf.end_year)
+                  && !(has(tf, "start_year") && has(tf, "end_year") && tf.end_year < tf.start_year)))
+              && (!revised || text(p.reason, 2000));
+          }
           // A reading carries exactly the field its measure's kind takes, in that kind's range.
           const readingFits = (p, kind) => {
             const expected = { count: "value", percentage: "value", milestone: "achieved", distribution: "categories", qualitative: "text" }[kind];
@@ -367,29 +388,55 @@ enum WebScript {
             // override characters (tab and newline aside), as the node's admission and fold require.
             const clean = v => typeof v === "string" ? !/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(v)
               : Array.isArray(v) ? v.every(clean) : (v && typeof v === "object") ? Object.keys(v).every(k => clean(k) && clean(v[k])) : true;
-            // Each type's entries parsed once (a whole log's measures are asked for per measure).
+            // The fold's checks that need the rest of the log (`PlanValidator` against the log as
+            // folded so far): each log's entries in index order, an entry taken only where the
+            // log allows it then — an action not defined before, a revision or withdrawal of one
+            // it has (withdrawn once), a measure of an action it has and at most 64 count
+            // measures of one log added up into one UK measure, a status of an action not
+            // withdrawn, a reading of a measure it has, by that measure's kind. What is not on
+            // the page counts as absent (the node puts a figure's actions on its page); the cap
+            // holds only when the logs are read whole. Each payload parsed once.
+            const taken = new Map();
+            const byLog = new Map();
+            for (const r of verified) {
+              if (!shapes[r.fields.type] || r.fields.classification !== "public" || r.content === null) continue;
+              if (!byLog.has(r.fields.log)) byLog.set(r.fields.log, []);
+              byLog.get(r.fields.log).push(r);
+            }
+            for (const [log, records] of byLog) {
+              records.sort((a, b) => a.fields.index - b.fields.index);
+              const actions = new Map(), measures = new Map(), mapped = new Map();
+              const rollsUp = m => log !== ukLog && m.kind === "count" && has(m, "uk_measure");
+              for (const r of records) {
+                const type = r.fields.type, p = payload(r);
+                if (!p || typeof p !== "object" || Array.isArray(p) || !clean(p) || !shapes[type](p)) continue;
+                let ok = false;
+                switch (type) {
+                  case "plan.action": ok = !actions.has(p.id); if (ok) actions.set(p.id, { withdrawn: false }); break;
+                  case "plan.action.revised": ok = actions.has(p.id); break;
+                  case "plan.action.withdrawn": ok = actions.has(p.id) && !actions.get(p.id).withdrawn; if (ok) actions.get(p.id).withdrawn = true; break;
+                  case "plan.measure": {
+                    const into = rollsUp(p) ? (mapped.get(p.uk_measure) || new Set()) : null;
+                    ok = actions.has(p.action) && (!into || into.has(p.id) || into.size < 64);
+                    if (!ok) break;
+                    const old = measures.get(p.id);
+                    if (old && has(old, "uk_measure") && mapped.has(old.uk_measure)) mapped.get(old.uk_measure).delete(p.id);
+                    measures.set(p.id, p);
+                    if (into) { into.add(p.id); mapped.set(p.uk_measure, into); }
+                    break;
+                  }
+                  case "progress.status": ok = actions.has(p.action) && !actions.get(p.action).withdrawn; break;
+                  case "progress.reading": ok = measures.has(p.measure) && readingFits(p, measures.get(p.measure).kind); break;
+                }
+                if (ok) taken.set(r, p);
+              }
+            }
+            // Each type's entries taken.
             const parsed = new Map();
             const ofType = type => {
               if (!parsed.has(type)) {
-                let items = verified.filter(r => r.fields.type === type && r.fields.classification === "public" && r.content !== null)
-                  .map(r => ({ log: r.fields.log, index: r.fields.index, p: payload(r) }))
-                  .filter(x => x.p && typeof x.p === "object" && !Array.isArray(x.p) && clean(x.p) && (!shapes[type] || shapes[type](x.p)));
-                if (type === "progress.reading") {
-                  // Judged by the kind of its measure's newest definition before it, as the fold does.
-                  const byMeasure = new Map();
-                  for (const d of ofType("plan.measure")) {
-                    const k = d.log + "\n" + d.p.id;
-                    if (!byMeasure.has(k)) byMeasure.set(k, []);
-                    byMeasure.get(k).push(d);
-                  }
-                  for (const list of byMeasure.values()) list.sort((a, b) => a.index - b.index);
-                  items = items.filter(x => {
-                    const list = byMeasure.get(x.log + "\n" + x.p.measure) || [];
-                    let def = null;
-                    for (const d of list) { if (d.index < x.index) def = d; else break; }
-                    return def !== null && readingFits(x.p, def.p.kind);
-                  });
-                }
+                const items = verified.filter(r => r.fields.type === type && taken.has(r))
+                  .map(r => ({ log: r.fields.log, index: r.fields.index, p: taken.get(r) }));
                 parsed.set(type, items);
               }
               return parsed.get(type);
@@ -779,17 +826,21 @@ enum WebScript {
             document.body.dataset.figure = figureState;
             if (generation === runCount) lastRun = { heads, policy, quorum: quorumOf };
             const entriesOk = bad === 0 && badCheckpoints === 0 && good > 0;
-            const ok = entriesOk && figureState !== "mismatch" && figureState !== "incomplete";
+            // Under the reader's policy file a checkpoint below its quorum is not accepted
+            // (tlog-policy; `quartet verify-checkpoint --policy` refuses it too).
+            const quorumOk = !(policy && unwitnessed);
+            const ok = entriesOk && quorumOk && figureState !== "mismatch" && figureState !== "incomplete";
             summary.textContent = entriesOk
               ? "\u2713 All " + good + " entries verified in this browser against the signed checkpoints" + (rotated ? " (" + rotated + " signed after key rotations, followed here from the pinned keys)." : ".")
               : (good + bad === 0 ? "\u2717 There is no entry on this page to check."
                  : "\u2717 " + bad + " of " + (good + bad) + " entries and " + badCheckpoints + " checkpoint(s) failed verification in this browser.");
             if (entriesOk) summary.textContent += unwitnessed
-              ? " " + unwitnessed + " checkpoint(s) lack " + (policy ? "your policy's" : "a") + " quorum of witness cosignatures: they rest on one node's signature."
+              ? (policy ? " \u2717 But " + unwitnessed + " checkpoint(s) lack your policy's quorum of witness cosignatures: under your policy they are not accepted."
+                        : " " + unwitnessed + " checkpoint(s) lack a quorum of witness cosignatures: they rest on one node's signature.")
               : (policy ? " Every checkpoint meets your policy's quorum of witness cosignatures, checked here too."
                         : " Every checkpoint is cosigned by a quorum of the other members' witnesses, checked here too.");
             // The entries may all verify while the figure does not follow from them.
-            if (entriesOk && !ok) summary.textContent = figureText + " (The " + good + " entries on the page verified themselves.)";
+            if (entriesOk && quorumOk && !ok) summary.textContent = figureText + " (The " + good + " entries on the page verified themselves.)";
             if (policy) summary.textContent = "Checked against your policy file (its keys and quorum, not this node's): " + summary.textContent;
             summary.className = ok ? "verify-ok" : "verify-failed";
             document.body.dataset.policy = policy ? "file" : "node";

@@ -26,7 +26,7 @@ extension ViewQueries {
         case ("reading", 4):
             guard let m = view.logs[parts[1]]?.measures[parts[2]] else { throw PlanError("figure \(figure): log \(parts[1]) has no measure \(parts[2])") }
             guard let p = Period(parts[3]), let r = m.readings[p] else { throw PlanError("figure \(figure): no reading for period \(parts[3])") }
-            return (Set(Self.definitions(m, before: [r.ref])).union([r.ref])).sorted()
+            return (Set(Self.definitions(m, before: [r.ref]) + action(of: m, in: parts[1])).union([r.ref])).sorted()
         case ("total", 3):
             guard let period = Period(parts[2]), let t = ukTotals(parts[1])?[period] else { throw PlanError("figure \(figure): no UK total of \(parts[1]) for \(parts[2])") }
             // What the total rests on and a reader's recompute needs: the readings summed, the
@@ -36,18 +36,27 @@ extension ViewQueries {
             // or measures mapped with nothing this period, crowded out the rest (a review).
             let summed = Set(t.refs)
             var refs = summed
-            if let uk = view.logs[view.ukLog]?.measures[parts[1]] { refs.formUnion([uk.refs.first, uk.refs.last].compactMap { $0 }) }
+            if let uk = view.logs[view.ukLog]?.measures[parts[1]] {
+                refs.formUnion([uk.refs.first, uk.refs.last].compactMap { $0 } + action(of: uk, in: view.ukLog))
+            }
             for key in view.rollups[parts[1]] ?? [] {
                 guard let m = view.logs[key.log]?.measures[key.measure] else { continue }
                 let readings = m.readings.values.map(\.ref).filter(summed.contains)
                 guard !readings.isEmpty else { continue }
-                refs.formUnion(Self.definitions(m, before: readings))
+                refs.formUnion(Self.definitions(m, before: readings) + action(of: m, in: key.log))
             }
             return refs.sorted()
         default:
             throw unknown
         }
     }
+    /// The entry that defined the action measure `m` belongs to: a measure counts only under an
+    /// action its log has, and a reader's recompute checks that too (an action the page left
+    /// out makes the measure count for nothing there).
+    func action(of m: MeasureState, in log: String) -> [EntryRef] {
+        view.logs[log]?.actions[m.payload.action]?.refs.first.map { [$0] } ?? []
+    }
+
     /// The definitions of measure `m` that decide how `readings` of it are read: the first (a
     /// reading counts only after it), the newest (its mapping and kind now), and the newest
     /// before each reading (the kind it was judged by).

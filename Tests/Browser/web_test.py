@@ -245,6 +245,93 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     return js, name, vkeys[0]
 
 
+def made_up_log(name, origin, entries):
+    """A log written here from docs/formats.md with Python `cryptography` (no code shared with
+    Quartet), as a hostile member could sign one: `entries` are (type, payload dict) pairs, all
+    public, and the checkpoint covers them all. Returns JavaScript that puts the log on the
+    page's data (its checkpoint, its key as the node's, every entry with its inclusion proof)."""
+    import base64, hashlib, struct
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    b64 = lambda b: base64.b64encode(b).decode()
+    sha = lambda b: hashlib.sha256(b).digest()
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key_id = sha(origin.encode() + b"\n" + b"\x01" + raw)[:4]
+    vkey = "%s+%s+%s" % (origin, key_id.hex(), b64(b"\x01" + raw))
+    string = lambda t: bytes([len(t.encode())]) + t.encode()
+    made = []
+    for index, (kind, fields) in enumerate(entries):
+        payload = json.dumps(fields, separators=(",", ":")).encode()
+        salt = os.urandom(32)
+        header = (b"\x01" + string(name) + struct.pack(">QQ", index, 1767225600000 + index) + string(kind) + string("public")
+                  + string("test") + sha(salt + payload) + struct.pack(">I", len(payload)))
+        made.append((index, kind, fields, payload, salt, header))
+    leaves = [sha(b"\x00" + m[5]) for m in made]
+
+    # RFC 9162 section 2.1.1 and 2.1.3.1: the tree's root and a leaf's inclusion path.
+    def root(hs):
+        if len(hs) == 1:
+            return hs[0]
+        k = 1
+        while k * 2 < len(hs):
+            k *= 2
+        return sha(b"\x01" + root(hs[:k]) + root(hs[k:]))
+
+    def path(m, hs):
+        if len(hs) == 1:
+            return []
+        k = 1
+        while k * 2 < len(hs):
+            k *= 2
+        return path(m, hs[:k]) + [root(hs[k:])] if m < k else path(m - k, hs[k:]) + [root(hs[:k])]
+
+    text = "%s\n%d\n%s\n" % (origin, len(made), b64(root(leaves)))
+    note = text + "\n\u2014 %s %s\n" % (origin, b64(key_id + key.sign(text.encode())))
+    items = [{"entry": {"log": name, "index": i, "header": b64(h), "payload": f, "payload_base64": b64(pl), "salt": b64(sl), "type": k},
+              "inclusion": {"log": name, "index": i, "size": len(made), "proof": [b64(x) for x in path(i, leaves)]}}
+             for (i, k, f, pl, sl, h) in made]
+    return ("data.checkpoints[%s] = %s; data.keys[%s] = {vkey: %s, pinned: %s}; if (data.witnesses) delete data.witnesses[%s]; data.entries = data.entries.concat(%s);"
+            % tuple(json.dumps(x) for x in (name, note, name, vkey, vkey, name, items)))
+
+
+def check_log_context(d, api, total, status):
+    """A member's own log signed with entries every node's fold refuses for what came before them
+    in that log (a measure of an action the log never defined; a status after its action's
+    withdrawal): the page takes them no more than the nodes do, so a node stating the figure
+    they would give fails, and the figure the nodes give matches."""
+    figure_line = lambda: d.find_element(By.ID, "figure-check").text
+    year = total.split(":")[2]
+    uk_measure = total.split(":")[1]
+    measure = {"id": "P1.A9.M1", "action": "P1.A9", "text": "made up", "kind": "count", "uk_measure": uk_measure}
+    action = {"id": "P1.A9", "priority": "P1", "statements": ["made up"]}
+    reading = {"measure": "P1.A9.M1", "period": year, "value": 1000}
+    for what, entries, adds in [("with its action", [("plan.action", action), ("plan.measure", measure), ("progress.reading", reading)], True),
+                                ("without its action", [("plan.measure", measure), ("progress.reading", reading)], False)]:
+        d.get(api + "/figures/" + total)
+        wait_verified(d)
+        state = rerun(d, made_up_log("zz-member", "example.org/zz-member", entries)
+                      + "data.stated = JSON.stringify(JSON.parse(data.stated) + 1000);")
+        figure = d.find_element(By.TAG_NAME, "body").get_attribute("data-figure")
+        if (figure == "match") != adds:
+            fail("a made-up member's measure %s was %s in the UK total: %s %r" % (what, "left out" if adds else "added", figure, figure_line()))
+        print("web-test: a member's measure %s %s the total: %s" % (what, "adds to" if adds else "does not add to", figure_line()))
+    log, action_id = status.split(":")[1], status.split(":")[2]
+    entries = [("plan.action", {"id": action_id, "priority": action_id.split(".")[0], "statements": ["made up"]}),
+               ("progress.status", {"action": action_id, "status": "on-track", "as_of": "2026-01-01"}),
+               ("plan.action.withdrawn", {"id": action_id, "reason": "made up", "as_of": "2026-01-15"}),
+               ("progress.status", {"action": action_id, "status": "done", "as_of": "2026-02-01"})]
+    for stated, expected in [("done", "mismatch"), ("on-track", "match")]:
+        d.get(api + "/figures/" + status)
+        wait_verified(d)
+        rerun(d, "data.checkpoints = {}; data.keys = {}; data.entries = []; data.rotations = {};"
+              + made_up_log(log, "example.org/" + log, entries) + "data.stated = %s;" % json.dumps(json.dumps(stated)))
+        figure = d.find_element(By.TAG_NAME, "body").get_attribute("data-figure")
+        if figure != expected:
+            fail("a status recorded after its action's withdrawal, stated %s: %s %r" % (stated, figure, figure_line()))
+    print("web-test: a status recorded after its action's withdrawal is left out, as the nodes leave it: %s" % figure_line())
+
+
 def rerun(d, change):
     """Changes the page's data with `change` and waits for the page's check of it: the body's
     data-verified, data-rotations and data-failure, and the summary."""
@@ -354,6 +441,18 @@ def check_recomputed(d, api, token, ca):
         fail("a figure with entries left out was not shown as incomplete: %r" % figure_line())
     d.get(api + reading)
     wait_verified(d)
+
+
+def context_figures(api, token, ca):
+    """A UK total and an action's status the demo's view names."""
+    context = ssl.create_default_context(cafile=ca)
+    request = urllib.request.Request(api + "/v1/view", headers={"Authorization": "Bearer " + token})
+    view = json.load(urllib.request.urlopen(request, context=context, timeout=30))
+    totals = [t["figure"] for t in view.get("totals", []) if t.get("figure", "").startswith("total:")]
+    statuses = figures_in(view, "status:")
+    if not totals or not statuses:
+        fail("the demo's UK view has no total or no status figure")
+    return totals[0], statuses[0]
 
 
 def check_whole_with_policy(d, api, demo, out):
@@ -573,12 +672,16 @@ def check_with_policies(d, demo, out):
         use(policy + "log " + pinned + "\n", "policy-rotated.txt")
         state = rerun(d, js + extra)
         policy_used = d.find_element(By.TAG_NAME, "body").get_attribute("data-policy")
-        if policy_used != "file" or (failure is None and state[:2] != ("ok", "1")) or (failure is not None and (state[0] != "failed" or failure not in state[2])):
+        # (The made-up log has no cosignatures: under the policy's quorum the page fails, but
+        # its rotations are followed and its signature stands.)
+        if policy_used != "file" or (failure is None and (state[:2] != ("failed", "1") or state[2] or "lack your policy's quorum" not in state[3])) \
+                or (failure is not None and (state[0] != "failed" or failure not in state[2])):
             fail("a policy naming a log's key before its rotation, %s: %r %r" % (what, policy_used, state))
         print("web-test: a policy written before a key rotation, %s: %s %s" % (what, state[0], state[2] or ""))
     # Witness keys the node's witnesses do not hold: the log's signature stands, no quorum.
+    # Below the policy's quorum a checkpoint is not accepted (tlog-policy): the page fails.
     got = use(replaced("witness", policy), "policy-other-witnesses.txt")
-    if got[:3] != ("file", "ok", "below-quorum") or not all("not meeting its quorum" in c for c in got[3]):
+    if got[:3] != ("file", "failed", "below-quorum") or not all("not meeting its quorum" in c for c in got[3]) or "lack your policy's quorum" not in got[4]:
         fail("a policy naming other witness keys still found a quorum: %r" % (got,))
     print("web-test: a policy with other witness keys finds no quorum: %s" % got[3][0])
     # Log keys the logs never signed with: every checkpoint fails.
@@ -678,6 +781,7 @@ def main():
         d.save_screenshot(os.path.join(out, "figure-verified.png"))
         figure_path_first = d.current_url[d.current_url.index("/figures/"):]
         check_recomputed(d, api, reader, demo["ca_certificate"])
+        check_log_context(d, api, *context_figures(api, reader, demo["ca_certificate"]))
 
         # A policy file the reader holds (C2SP tlog-policy, from `quartet policy`): the page then
         # takes the log keys, witness keys and quorum from it alone, not from the node.

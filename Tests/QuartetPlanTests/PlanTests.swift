@@ -393,6 +393,8 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(refs.contains(EntryRef(log: "scotland", index: s1)))
         #expect(refs.contains(view.logs["uk"]!.measures["P2.A2.M1"]!.refs[0]))
         #expect(refs.contains(view.logs["england"]!.measures["P2.A2.M1"]!.refs[0]))
+        #expect(refs.contains(view.logs["england"]!.actions["P2.A2"]!.refs[0]), "the nation measure's action")
+        #expect(refs.contains(view.logs["uk"]!.actions["P2.A2"]!.refs[0]), "the UK measure's action")
         #expect(throws: PlanError.self) { try queries.provenance("total:P2.A2.M1:2031") }
         #expect(throws: PlanError.self) { try queries.provenance("nonsense") }
         // What is not there is told apart from what is wrong (the API answers 404 and 400).
@@ -545,9 +547,12 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         let refs = try queries.provenance("total:P2.A6.M1:2025")
         let wales = Set(refs.filter { $0.log == "wales" })
         let before = { (reading: UInt64) in defs.last { $0.index < reading }! }
-        #expect(wales == [EntryRef(log: "wales", index: early), EntryRef(log: "wales", index: late), defs.first!, defs.last!, before(early), before(late)])
+        // And the entry defining the measure's action: a reader's recompute takes a measure only
+        // under an action its log has, as the fold does.
+        let action = try #require(view.logs["wales"]?.actions["P2.A4"]?.refs.first)
+        #expect(wales == [EntryRef(log: "wales", index: early), EntryRef(log: "wales", index: late), defs.first!, defs.last!, before(early), before(late), action])
         let reading = try queries.provenance("reading:wales:P2.A4.M1:2025-Q1")
-        #expect(Set(reading) == [EntryRef(log: "wales", index: early), defs.first!, defs.last!, before(early)])
+        #expect(Set(reading) == [EntryRef(log: "wales", index: early), defs.first!, defs.last!, before(early), action])
     }
 
     /// The fold takes only what the append takes (`PlanValidator` against the log as folded):
