@@ -45,6 +45,12 @@ final class AppendAdmission: Sendable {
     /// Checks `items` (each `{type, classification?, payload}`, with the path prefix its errors
     /// name) and appends them in order; returns once they are durable.
     func append(_ items: [(prefix: String, value: JSONValue)], author: String) async throws -> [AppendReceipt] {
+        // A node being recovered (`quartet recover`) folds no plan: every check against the log
+        // so far would pass or fail against nothing (an action defined twice, the 64-measure
+        // cap passed), signed for good; and a recovery that fails discards the directory.
+        guard view.foldsView else {
+            throw StoreError(.unavailable, "this node is being recovered (quartet recover): it takes appends once it is served again (quartet serve)")
+        }
         // Before the lock: a node still learning its own log's length from peers holds appends
         // (bad input is refused first, without waiting).
         if writer.unavailableReason != nil {

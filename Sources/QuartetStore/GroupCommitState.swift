@@ -24,6 +24,8 @@ protocol GroupCommitItem {
 struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
     /// Appends queued and not yet taken into a batch, in enqueue order.
     private(set) var pending: [Item] = []
+    /// Payload bytes of `pending`.
+    private(set) var pendingBytes = 0
     /// Whether the prepare stage is running (started, and not yet stopped for lack of work).
     private(set) var draining = false
     /// Whether the commit stage is running.
@@ -51,6 +53,10 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
     let maxBatch: Int
     /// Payload bytes in one batch (the first item of a batch is always taken).
     let maxBatchBytes: Int
+    /// Payload bytes queued at most: a ticket that would pass it is refused (`accepts`) unless
+    /// nothing is queued, so callers that outrun the disk (or leave, their entries still
+    /// queued) are told to come back instead of growing the queue without end.
+    let maxQueuedBytes: Int
 
     /// A batch the prepare stage built, with the items it holds and the tree it leaves.
     struct Prepared {
@@ -60,11 +66,23 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
         let generation: Int
     }
 
-    init(committed: Tree, maxBatch: Int, maxBatchBytes: Int) {
-        precondition(maxBatch > 0 && maxBatchBytes > 0)
+    init(committed: Tree, maxBatch: Int, maxBatchBytes: Int, maxQueuedBytes: Int = 64 << 20) {
+        precondition(maxBatch > 0 && maxBatchBytes > 0 && maxQueuedBytes > 0)
         self.committed = committed
         self.maxBatch = maxBatch
         self.maxBatchBytes = maxBatchBytes
+        self.maxQueuedBytes = maxQueuedBytes
+    }
+
+    /// Whether a ticket of `bytes` payload bytes may queue now: always when nothing is queued
+    /// (a ticket alone over the bound still goes), else while the queue stays within the bound.
+    func accepts(bytes: Int) -> Bool {
+        pending.isEmpty || pendingBytes + bytes <= maxQueuedBytes
+    }
+
+    private mutating func requeue(_ items: [Item]) {
+        pending.insert(contentsOf: items, at: 0)
+        pendingBytes += items.reduce(0) { $0 + $1.byteCount }
     }
 
     /// A fresh ticket number for the next `enqueue`.
@@ -88,6 +106,7 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
     /// Queues items (one ticket's) behind everything queued before.
     mutating func enqueue(_ items: [Item]) -> EnqueueAction {
         pending.append(contentsOf: items)
+        pendingBytes += items.reduce(0) { $0 + $1.byteCount }
         if !draining {
             draining = true
             return .startPrepareStage
@@ -130,6 +149,7 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
     private mutating func takeBatch(_ n: Int) -> (items: [Item], base: Tree) {
         let items = Array(pending.prefix(n))
         pending.removeFirst(n)
+        pendingBytes -= items.reduce(0) { $0 + $1.byteCount }
         preparing = true
         return (items, committing ? (tip ?? committed) : committed)
     }
@@ -171,7 +191,7 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
         preparing = false
         guard generation == self.generation else {
             // Built on a batch that failed: its callers go back in line, in their order.
-            pending.insert(contentsOf: items, at: 0)
+            requeue(items)
             return .requeued
         }
         tip = tree
@@ -247,7 +267,7 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
         generation += 1
         if let stale = ready {
             ready = nil
-            pending.insert(contentsOf: stale.items, at: 0)
+            requeue(stale.items)
         }
         if let reloaded { committed = reloaded }
         tip = nil

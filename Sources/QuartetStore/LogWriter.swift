@@ -29,6 +29,9 @@ public final class LogWriter: Sendable {
     private let resumer: DispatchQueue
     /// Payload bytes in one batch (the first entry of a batch is always taken).
     static let maxBatchBytes = 8 << 20
+    /// Payload bytes queued and not yet in a batch, at most (a request alone over it still
+    /// goes): past it, appends are refused as unavailable (the API's 503 with Retry-After).
+    static let maxQueuedBytes = 64 << 20
     /// Told of each batch once durable, in commit order, with the instant its checkpoint was
     /// signed (monotonic: the checkpoint's own time is whole milliseconds of the wall clock)
     /// and the tree's frontier after it.
@@ -107,7 +110,8 @@ public final class LogWriter: Sendable {
         self.prepareQueue = DispatchQueue(label: "quartet.writer.\(name).prepare")
         self.commitQueue = DispatchQueue(label: "quartet.writer.\(name).commit")
         self.resumer = DispatchQueue(label: "quartet.writer.\(name).resume")
-        self.state = State(committed: Tip(frontier: frontier, time: UInt64(lastTime)), maxBatch: maxBatch, maxBatchBytes: Self.maxBatchBytes)
+        self.state = State(committed: Tip(frontier: frontier, time: UInt64(lastTime)), maxBatch: maxBatch, maxBatchBytes: Self.maxBatchBytes,
+                           maxQueuedBytes: Self.maxQueuedBytes)
         self.availability = Mutex(held)
     }
 
@@ -210,7 +214,9 @@ public final class LogWriter: Sendable {
             }
         }
         guard !requests.isEmpty else { return AppendTicket(number: 0, count: 0) }
-        let (ticket, action) = withState { state -> (AppendTicket, State.EnqueueAction) in
+        let bytes = requests.reduce(0) { $0 + $1.payload.count }
+        let queued = withState { state -> (AppendTicket, State.EnqueueAction)? in
+            guard state.accepts(bytes: bytes) else { return nil }
             let ticket = AppendTicket(number: state.issueTicket(), count: requests.count)
             let items = requests.indices.map { Pending(request: requests[$0], payload: payloads[$0], waiter: ticket, position: $0) }
             let action = state.enqueue(items)
@@ -218,6 +224,9 @@ public final class LogWriter: Sendable {
             // and then no enqueue wakes anyone.
             if action == .wakePrepareStage { condition.signal() }
             return (ticket, action)
+        }
+        guard let (ticket, action) = queued else {
+            throw StoreError(.unavailable, "log \(log.name) has more appends queued than its disk has taken (\(Self.maxQueuedBytes >> 20) MiB waiting): try again shortly")
         }
         if action == .startPrepareStage { prepareQueue.async { self.prepareLoop() } }
         return ticket

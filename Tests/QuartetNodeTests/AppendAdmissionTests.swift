@@ -85,6 +85,24 @@ import Testing
         }
     }
 
+    /// A node being recovered folds no plan, so its checks would run against nothing: an
+    /// action the log holds taken again, a status of an action it lacks refused. It takes no
+    /// append at all (a review found `quartet recover` took them for up to an hour).
+    @Test func aNodeBeingRecoveredTakesNoAppend() async throws {
+        let node = try InProcessNode(foldsView: false)
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let action = #"{"type":"plan.action","payload":{"id":"P1.A9","priority":"P1","statements":["Grow the workforce"]}}"#
+            let answer = try await Self.post(client, action)
+            #expect(answer.status == .serviceUnavailable && answer.body.contains("being recovered"), "\(answer)")
+            let status = try await client.execute(uri: "/v1/record/status", method: .post, headers: Self.operatorHeaders,
+                                                  body: ByteBuffer(string: #"{"action":"P1.A1","status":"on-track","as_of":"2026-01-01"}"#)) { $0.status }
+            #expect(status == .serviceUnavailable)
+        }
+        let wales = try #require(try node.node.store.logs().first { $0.name == "wales" })
+        #expect(try node.node.store.size(wales) == 2, "nothing appended")
+    }
+
     @Test func racingAppendsThatAreValidAloneButNotTogetherEndRight() async throws {
         let node = try InProcessNode()
         defer { node.remove() }

@@ -18,7 +18,7 @@ struct InProcessNode {
         "reader": .reader("analyst"), "auditor": .auditor("heiw"), "wales-op": .operator("wales"), "england-op": .operator("england"),
     ]
 
-    init(entries: Int = 2) throws {
+    init(entries: Int = 2, foldsView: Bool = true) throws {
         files = try NodeFiles(node: "wales", members: ["uk", "england"], entries: entries)
         var configuration = try NodeConfiguration.load(path: files.configPath)
         // No peer runs: the node is the only copy of its log (OwnLogSync would hold appends).
@@ -27,7 +27,7 @@ struct InProcessNode {
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
         logger = quiet
-        node = try Node(configuration: configuration, logger: quiet)
+        node = try Node(configuration: configuration, logger: quiet, foldsView: foldsView)
     }
 
     /// Runs `body` with a client of the API in router mode, in `Context`.

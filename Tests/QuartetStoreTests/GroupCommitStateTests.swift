@@ -57,6 +57,30 @@ import Testing
         #expect(state.enqueue(Self.ticket(3, 1, first: 4)) == .startPrepareStage)
     }
 
+    /// The queue is bounded in payload bytes: a ticket that would pass the bound waits for the
+    /// queue to drain (the shell refuses it), one alone over it still goes, and the bytes taken
+    /// into a batch, or put back when a commit fails, are counted out and in again.
+    @Test func theQueueIsBoundedInBytesAndCountsWhatLeavesAndComesBack() {
+        var state = State(committed: 0, maxBatch: 100, maxBatchBytes: 1000, maxQueuedBytes: 100)
+        #expect(state.accepts(bytes: 500), "a ticket alone over the bound goes when nothing is queued")
+        _ = state.enqueue(Self.ticket(1, 5, first: 0, bytes: 10))
+        #expect(state.pendingBytes == 50)
+        #expect(state.accepts(bytes: 50) && !state.accepts(bytes: 51))
+        _ = state.enqueue(Self.ticket(2, 5, first: 5, bytes: 10))
+        #expect(!state.accepts(bytes: 1), "full")
+        let first = Self.take(&state)!
+        #expect(state.pendingBytes == 0 && state.accepts(bytes: 100))
+        _ = state.prepared(0..<10, items: first.items, tree: 10, generation: first.generation)
+        _ = state.enqueue(Self.ticket(3, 2, first: 10, bytes: 30))
+        let second = Self.take(&state)!
+        _ = state.prepared(10..<12, items: second.items, tree: 12, generation: second.generation)
+        #expect(state.pendingBytes == 0)
+        // The first batch fails: the second, ready on top of it, goes back in line.
+        state.commitFailed(reloaded: 0)
+        #expect(state.pendingBytes == 60 && state.pending.map(\.id) == [10, 11])
+        #expect(!state.accepts(bytes: 41))
+    }
+
     @Test func whileABatchCommitsTheNextIsBuiltOnItsTipAndWaitsForAboutLastAnsweredCallers() {
         var state = State(committed: 10, maxBatch: 100, maxBatchBytes: 1000)
         _ = state.enqueue(Self.ticket(1, 5, first: 0))
