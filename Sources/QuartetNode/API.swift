@@ -264,6 +264,11 @@ struct API {
                 if let t = log.head?.checkpoint.timeMillis {
                     metrics.gauge("quartet_log_checkpoint_age_seconds", name, help: "Age of the latest checkpoint held per log (replication lag as time).")
                         .set(Double(now > t ? now - t : 0) / 1000)
+                    // A checkpoint dated ahead reads as age 0 however long nothing arrives: said
+                    // apart, or a stalled log dated ahead (its node's clock ran fast once) is
+                    // never seen stale.
+                    metrics.gauge("quartet_log_checkpoint_ahead_seconds", name, help: "How far the latest checkpoint held per log is dated ahead of this node's clock.")
+                        .set(Double(t > now ? t - now : 0) / 1000)
                 }
             }
             for peer in status.peers {

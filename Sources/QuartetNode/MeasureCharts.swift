@@ -9,11 +9,14 @@ struct MeasureCharts {
     let ukLog: String
     let nations: [String]
     /// The year now (UTC): a headline is never of a later one.
-    var thisYear: Int = {
+    var thisYear: Int = Self.year(ofMillis: UInt64(Date().timeIntervalSince1970 * 1000))
+
+    /// The UTC year of a time in milliseconds since 1970.
+    static func year(ofMillis millis: UInt64) -> Int {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.component(.year, from: Date())
-    }()
+        return calendar.component(.year, from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
 
     func lookup(_ key: String) -> (log: String?, id: String, answer: MeasureView)? {
         guard let found = charts.first(where: { $0.key == key }) else { return nil }

@@ -24,7 +24,9 @@ extension WebPage {
         var csvHref: String
     }
 
-    /// A measure's page for one year (`year`, default the latest with readings): its chart,
+    /// A measure's page for one year (`year`, default the latest with readings that has begun,
+    /// else the first with any: one nation's reading for 2999 made every reader of a UK
+    /// measure land on that year, its chart empty): its chart,
     /// its totals and readings as tables (the chart's data as text), with links to the other
     /// years. Each corrected reading names the entry it replaced (one store read per row).
     /// With `log`, only that log's measure of the id (a nation's own measure: nations' plans
@@ -37,7 +39,8 @@ extension WebPage {
             for m in v.measures.values where m.payload.id == id || (log == nil && m.payload.uk_measure == id) { yearSet.formUnion(m.readings.keys.map(\.year)) }
         }
         let years = yearSet.sorted()
-        var year = years.last
+        let thisYear = MeasureCharts.year(ofMillis: q.nowMillis)
+        var year = years.last { $0 <= thisYear } ?? years.first
         if let requested {
             guard let p = Period(requested), p.granularity == .year else { throw NotFound("year: expected a year such as 2025, got \"\(requested)\"", status: .badRequest) }
             year = p.year

@@ -614,11 +614,16 @@ final class WitnessCollector: Sendable {
 
     /// Why a cosignature dated `time` (POSIX seconds) is not believed, or nil: dated more than
     /// the allowed skew ahead of `now`, or before its checkpoint was signed (`signedMillis`, the
-    /// checkpoint's `quartet-time`, if it has one). Every cosignature this node keeps, its own
-    /// log's or another's, passes it.
+    /// checkpoint's `quartet-time`, if it has one) — or before `now`, where the log dated its
+    /// checkpoint ahead of this node's clock: a log whose clock once ran fast stamps its
+    /// checkpoints ahead until real time catches up (its times never go back), and honest
+    /// witnesses date their cosignatures by their own clocks; bounded by its claimed time, every
+    /// cosignature of that log was refused for the whole lead (a review found it). Every
+    /// cosignature this node keeps, its own log's or another's, passes it.
     static func dateRefusal(_ time: UInt64, signedMillis: UInt64?, now: UInt64 = UInt64(Date().timeIntervalSince1970)) -> String? {
         if time > now, time - now > maxClockSkewSeconds { return "more than \(maxClockSkewSeconds) s ahead of this node's clock" }
-        if let signed = signedMillis, !datedAfterSigning(time, signedMillis: signed) {
+        if let signed = signedMillis.map({ min($0, now.multipliedReportingOverflow(by: 1000).overflow ? UInt64.max : now * 1000) }),
+           !datedAfterSigning(time, signedMillis: signed) {
             return "more than \(maxClockSkewSeconds) s before the checkpoint was signed (\(signed / 1000))"
         }
         return nil

@@ -30,6 +30,14 @@ import Testing
         #expect(WitnessCollector.dateRefusal(now + skew + 1, signedMillis: signed, now: now)?.contains("ahead of this node's clock") == true)
         #expect(WitnessCollector.dateRefusal(UInt64.max, signedMillis: signed, now: now)?.contains("ahead") == true)
         #expect(WitnessCollector.dateRefusal(signed / 1000 - skew - 1, signedMillis: signed, now: now)?.contains("before the checkpoint was signed") == true)
+        // A log whose clock ran a day fast once dates its checkpoints a day ahead; honest
+        // witnesses date their cosignatures by their own clocks: taken, bounded by this node's
+        // clock instead (a 1970 date still refused).
+        let ahead = (now + 86_400) * 1000
+        #expect(WitnessCollector.dateRefusal(now, signedMillis: ahead, now: now) == nil)
+        #expect(WitnessCollector.dateRefusal(now - skew, signedMillis: ahead, now: now) == nil)
+        #expect(WitnessCollector.dateRefusal(now - skew - 1, signedMillis: ahead, now: now)?.contains("before the checkpoint was signed") == true)
+        #expect(WitnessCollector.dateRefusal(0, signedMillis: UInt64.max, now: now) != nil)
         // A checkpoint without a signing time: only the clock bounds it.
         #expect(WitnessCollector.dateRefusal(0, signedMillis: nil, now: now) == nil)
     }

@@ -66,6 +66,23 @@ import Testing
         #expect(empty.contains("No readings yet.") && empty.contains("href=\"/measures/P2.A2.M1?year=2025\""))
     }
 
+    /// A reading for a far year (periods run to 2999) does not become the page a reader of the
+    /// measure lands on: the newest year with readings that has begun does (a review found
+    /// 2999's taking it, its chart empty); a measure with only future readings shows the first.
+    @Test func theMeasurePageOpensOnTheNewestYearThatHasBegun() throws {
+        let q = try Self.queries()
+        var view = q.view
+        try view.apply(ViewEntry(log: "uk", index: view.logs["uk"]!.size, timeMillis: 1_767_225_600_000, type: "progress.reading",
+                                 payload: Array(#"{"measure":"P2.A2.M1","period":"2999","value":1000000000}"#.utf8)))
+        let later = ViewQueries(view: view, health: [:], nowMillis: q.nowMillis, order: ["uk", "wales"])
+        let html = Self.render(try WebPage.measure("P2.A2.M1", year: nil, later, store: try TestKit.makeStore()))
+        #expect(html.contains("<caption>Readings per period per nation, 2025</caption>"), "the page opens on 2025, not 2999")
+        #expect(html.contains("href=\"/measures/P2.A2.M1?year=2999\""), "the far year is still a link")
+        let early = ViewQueries(view: view, health: [:], nowMillis: 1_700_000_000_000, order: ["uk", "wales"])
+        #expect(Self.render(try WebPage.measure("P2.A2.M1", year: nil, early, store: try TestKit.makeStore())).contains("<caption>Readings per period per nation, 2025</caption>"),
+                "with no year begun yet, the first")
+    }
+
     /// Nations' plans reuse ids for other measures: `?log=` shows only that log's.
     @Test func aNationsOwnMeasureHasItsOwnPage() throws {
         let q = try Self.queries()
