@@ -185,7 +185,9 @@ enum WebScript {
               const payload = b64(e.payload_base64);
               const commitment = await sha256(concat(b64(e.salt), payload));
               if (!equal(commitment, fields.commitment) || payload.length !== fields.length) throw new Error("the payload does not match the header's commitment");
-              content = new TextDecoder("utf-8", { fatal: true }).decode(payload);
+              // Kept as the node reads it: a byte-order mark stays (the node's parser refuses
+              // it), and bytes that are not UTF-8 are an unreadable payload, not a failed entry.
+              try { content = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(payload); } catch (err) { content = ""; }
             }
             // Every node holds, and shows any reader, every public plan and progress payload (a
             // stub of one is refused wherever it comes from; only disclosure and purge records
@@ -267,34 +269,95 @@ enum WebScript {
           // it, of each one's reading for the period, else (for a year) the sum of its quarters'
           // readings, else of its months', and (for a quarter) else the sum of its months'.
           // Returns undefined for a kind of figure not recomputed here.
-          // Whether JSON `text` gives a key twice in one object: the node's decoder keeps the
-          // first, JSON.parse the last, so such an entry cannot be folded here as the view folds it.
-          function repeatsAKey(text) {
-            const stack = [];
-            let i = 0, expectKey = false;
-            while (i < text.length) {
-              const c = text[i];
-              if (c === '"') {
-                let j = i + 1, raw = "";
-                while (j < text.length && text[j] !== '"') { if (text[j] === "\\") { raw += text[j]; j++; } raw += text[j]; j++; }
-                if (expectKey && stack.length && stack[stack.length - 1] !== null) {
-                  let key;
-                  try { key = JSON.parse('"' + raw + '"'); } catch (e) { return true; }
-                  const keys = stack[stack.length - 1];
-                  if (keys.has(key)) return true;
-                  keys.add(key);
-                  expectKey = false;
-                }
-                i = j + 1;
-                continue;
-              }
-              if (c === "{") { stack.push(new Set()); expectKey = true; }
-              else if (c === "[") { stack.push(null); }
-              else if (c === "}" || c === "]") { stack.pop(); }
-              else if (c === ",") { expectKey = stack.length > 0 && stack[stack.length - 1] !== null; }
+          // Whether the node's JSON parser (`JSONValueCoding.parse`) takes `text`, which every
+          // node's fold reads payloads with: RFC 8259; whitespace only space, tab, LF and CR (a
+          // byte-order mark is no JSON); strings without control characters or lone UTF-16
+          // surrogates; numbers finite, and no zero written with an exponent or non-zero digits
+          // (1e-400, 0e0: JSON.parse makes them 0); no key twice in one object, keys compared as
+          // Swift compares strings (canonically equivalent ones are one key); nesting at most
+          // 128 deep. A payload it refuses is unreadable at every node, so here too.
+          function nodeReadsJSON(text) {
+            let i = 0;
+            const n = text.length;
+            const fail = () => { throw nodeReadsJSON; };
+            const ws = () => { while (i < n && (text[i] === " " || text[i] === "\t" || text[i] === "\n" || text[i] === "\r")) i++; };
+            const digit = c => c !== undefined && c >= "0" && c <= "9";
+            const digits = () => { while (i < n && digit(text[i])) i++; };
+            const hex4 = () => { const h = text.slice(i, i + 4); if (!/^[0-9a-fA-F]{4}$/.test(h)) fail(); i += 4; return parseInt(h, 16); };
+            function string() {
               i++;
+              let out = "";
+              while (i < n) {
+                const c = text.charCodeAt(i);
+                if (c === 0x22) { i++; return out; }
+                if (c < 0x20) fail();
+                if (c !== 0x5C) {
+                  if (c >= 0xD800 && c <= 0xDFFF) {
+                    const d = text.charCodeAt(i + 1);
+                    if (c > 0xDBFF || !(d >= 0xDC00 && d <= 0xDFFF)) fail();
+                    out += text[i] + text[i + 1];
+                    i += 2;
+                  } else { out += text[i]; i++; }
+                  continue;
+                }
+                i++;
+                const e = text[i++];
+                const simple = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+                if (e !== undefined && Object.prototype.hasOwnProperty.call(simple, e)) { out += simple[e]; continue; }
+                if (e !== "u") fail();
+                const high = hex4();
+                if (high >= 0xDC00 && high <= 0xDFFF) fail();
+                if (high >= 0xD800 && high <= 0xDBFF) {
+                  if (text[i] !== "\\" || text[i + 1] !== "u") fail();
+                  i += 2;
+                  const low = hex4();
+                  if (low < 0xDC00 || low > 0xDFFF) fail();
+                  out += String.fromCharCode(high, low);
+                } else out += String.fromCharCode(high);
+              }
+              fail();
             }
-            return false;
+            function number() {
+              const start = i;
+              if (text[i] === "-") i++;
+              if (text[i] === "0") i++; else if (digit(text[i]) ) digits(); else fail();
+              if (text[i] === ".") { i++; if (!digit(text[i])) fail(); digits(); }
+              if (text[i] === "e" || text[i] === "E") { i++; if (text[i] === "+" || text[i] === "-") i++; if (!digit(text[i])) fail(); digits(); }
+              const t = text.slice(start, i), v = Number(t);
+              if (!isFinite(v) || (v === 0 && /[eE1-9]/.test(t))) fail();
+            }
+            function value(depth) {
+              ws();
+              const c = text[i];
+              if (c === "{" || c === "[") {
+                if (depth >= 128) fail();
+                const close = c === "{" ? "}" : "]", keys = c === "{" ? new Set() : null;
+                i++; ws();
+                if (text[i] === close) { i++; return; }
+                for (;;) {
+                  if (keys) {
+                    ws();
+                    if (text[i] !== '"') fail();
+                    const key = string().normalize("NFD");
+                    if (keys.has(key)) fail();
+                    keys.add(key);
+                    ws();
+                    if (text[i] !== ":") fail();
+                    i++;
+                  }
+                  value(depth + 1);
+                  ws();
+                  if (text[i] === ",") { i++; continue; }
+                  if (text[i] === close) { i++; return; }
+                  fail();
+                }
+              }
+              if (c === '"') { string(); return; }
+              for (const word of ["true", "false", "null"]) if (text.startsWith(word, i)) { i += word.length; return; }
+              if (c === "-" || digit(c)) { number(); return; }
+              fail();
+            }
+            try { value(0); ws(); return i === n; } catch (err) { if (err === nodeReadsJSON) return false; throw err; }
           }
 
           // The append's checks (`PlanValidator`, docs/entries.md), which every node's fold runs
@@ -381,8 +444,8 @@ enum WebScript {
           function recompute(figure, verified, ukLog) {
             const parts = figure.split(":");
             const payload = r => {
-              if (repeatsAKey(r.content)) throw new Error("entry " + r.fields.log + "/" + r.fields.index + " gives a key twice, which the node's decoder and this page read differently");
-              try { return JSON.parse(r.content); } catch (e) { return null; }
+              // What the node's parser refuses is unreadable there: left out here too.
+              return nodeReadsJSON(r.content) ? JSON.parse(r.content) : null;
             };
             // Only what the view folds: public entries whose strings hold no control or bidi
             // override characters (tab and newline aside), as the node's admission and fold require.

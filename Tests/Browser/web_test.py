@@ -247,8 +247,8 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
 
 def made_up_log(name, origin, entries):
     """A log written here from docs/formats.md with Python `cryptography` (no code shared with
-    Quartet), as a hostile member could sign one: `entries` are (type, payload dict) pairs, all
-    public, and the checkpoint covers them all. Returns JavaScript that puts the log on the
+    Quartet), as a hostile member could sign one: `entries` are (type, payload) pairs, the
+    payload a dict or its exact bytes, all public, and the checkpoint covers them all. Returns JavaScript that puts the log on the
     page's data (its checkpoint, its key as the node's, every entry with its inclusion proof)."""
     import base64, hashlib, struct
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -262,7 +262,9 @@ def made_up_log(name, origin, entries):
     string = lambda t: bytes([len(t.encode())]) + t.encode()
     made = []
     for index, (kind, fields) in enumerate(entries):
-        payload = json.dumps(fields, separators=(",", ":")).encode()
+        payload = fields if isinstance(fields, bytes) else json.dumps(fields, separators=(",", ":")).encode()
+        if isinstance(fields, bytes):
+            fields = None
         salt = os.urandom(32)
         header = (b"\x01" + string(name) + struct.pack(">QQ", index, 1767225600000 + index) + string(kind) + string("public")
                   + string("test") + sha(salt + payload) + struct.pack(">I", len(payload)))
@@ -306,8 +308,20 @@ def check_log_context(d, api, total, status):
     measure = {"id": "P1.A9.M1", "action": "P1.A9", "text": "made up", "kind": "count", "uk_measure": uk_measure}
     action = {"id": "P1.A9", "priority": "P1", "statements": ["made up"]}
     reading = {"measure": "P1.A9.M1", "period": year, "value": 1000}
-    for what, entries, adds in [("with its action", [("plan.action", action), ("plan.measure", measure), ("progress.reading", reading)], True),
-                                ("without its action", [("plan.measure", measure), ("progress.reading", reading)], False)]:
+    raw = lambda d: json.dumps(d, separators=(",", ":")).encode()
+    # Payloads the node's JSON parser refuses (so every node's fold leaves them out) and
+    # JSON.parse takes: a byte-order mark, a lone UTF-16 surrogate, a number that is zero only
+    # by underflow; and one with a key twice, which must leave the entry out, not fail the page.
+    surrogate = b'{"id":"P1.A9","priority":"P1","statements":["\\udc00"]}'
+    underflow = raw(measure)[:-1] + b',"target":{"value":1e-400,"per":"year"}}'
+    twice = b'{"action":"P1.A9","action":"P1.A9","status":"done","as_of":"2026-01-01"}'
+    cases = [("with its action", [("plan.action", action), ("plan.measure", measure), ("progress.reading", reading)], True),
+             ("without its action", [("plan.measure", measure), ("progress.reading", reading)], False),
+             ("read with a byte-order mark", [("plan.action", action), ("plan.measure", measure), ("progress.reading", b"\xef\xbb\xbf" + raw(reading))], False),
+             ("of an action with a lone surrogate", [("plan.action", surrogate), ("plan.measure", measure), ("progress.reading", reading)], False),
+             ("with a target of 1e-400", [("plan.action", action), ("plan.measure", underflow), ("progress.reading", reading)], False),
+             ("beside a status giving a key twice", [("plan.action", action), ("progress.status", twice), ("plan.measure", measure), ("progress.reading", reading)], True)]
+    for what, entries, adds in cases:
         d.get(api + "/figures/" + total)
         wait_verified(d)
         state = rerun(d, made_up_log("zz-member", "example.org/zz-member", entries)
