@@ -106,6 +106,57 @@ public enum FederationPKI {
         return (cert, key)
     }
 
+    /// The CA's revocation list, in the CA directory.
+    public static let revocationListFile = "crl.pem"
+
+    /// What `revoke` did: the list's path, the serials it added and every serial it holds.
+    public struct Revocation: Sendable {
+        public let revocationList: String
+        public let added: [String]
+        public let revoked: [String]
+    }
+
+    /// Revokes `certificates` (PEM files the CA issued) and `serials` (hex): writes the CA's
+    /// revocation list (`crl.pem` in `caDirectory`) anew with them and every serial it held
+    /// before (their dates kept), signed by the CA, durably (a crash leaves the old list or
+    /// the new). A certificate of another CA is refused; a serial already revoked is kept once.
+    public static func revoke(certificates: [String], serials: [String], caDirectory: String, now: Date = Date()) throws -> Revocation {
+        let (ca, key) = try loadAuthority(from: caDirectory)
+        var wanted: [String] = []
+        for path in certificates {
+            let certificate = try Certificate(pem: try readText(path))
+            // Issued by this CA: its signature verifies with the CA's key, checked at a time the
+            // certificate was valid (an expired one may still be revoked).
+            do { try certificate.verify(issuedBy: ca, at: certificate.notBefore.addingTimeInterval(1)) } catch {
+                throw PKIError("\(path) was not issued by the CA in \(caDirectory): \(error)")
+            }
+            wanted.append(certificate.serialHex)
+        }
+        for serial in serials {
+            var text = serial.uppercased()
+            if text.hasPrefix("SERIAL=") { text.removeFirst("SERIAL=".count) }
+            text = text.replacingOccurrences(of: ":", with: "")
+            guard !text.isEmpty, text.utf8.count <= 64, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x46).contains($0) }) else {
+                throw PKIError("--serial \(serial): expected the serial in hex, as `openssl x509 -serial -noout` prints it")
+            }
+            wanted.append(text)
+        }
+        let path = "\(caDirectory)/\(revocationListFile)"
+        var before: [String: Date] = [:]
+        if FileManager.default.fileExists(atPath: path) {
+            let existing = try RevocationList(pem: try readText(path))
+            do { try existing.verify(issuedBy: ca) } catch { throw PKIError("\(path) is not this CA's revocation list: \(error)") }
+            for (serial, at) in existing.revoked { before[serial] = at }
+        }
+        // The list's own form of each serial (no leading zero bytes), so one is never listed twice.
+        let made = try RevocationList.make(ca: ca, key: key, serials: Array(before.keys) + wanted, revokedAt: before, now: now)
+        let revoked = made.revoked.map(\.serial)
+        do { try RegularFile.writeDurably(Array(try made.pemRepresentation().utf8), to: path, mode: 0o644, replacing: true) } catch {
+            throw PKIError("cannot write \(path): \(error)")
+        }
+        return Revocation(revocationList: path, added: revoked.filter { before[$0] == nil }, revoked: revoked)
+    }
+
     /// Issues a node certificate: `<node>.pem`, `<node>.key` (0600) and a copy of `ca.pem` in
     /// `directory`. Subject alternative names: `quartet://node/<node>`, DNS `<node>` and
     /// `localhost`, IP 127.0.0.1 and ::1 (so loopback clients such as curl can check it).

@@ -17,15 +17,18 @@ public struct NodeConfigurationFile: Codable, Sendable, Equatable {
         }
     }
 
-    /// The CA certificate, the node certificate and its key (paths).
+    /// The CA certificate, the node certificate and its key (paths), and the CA's revocation
+    /// list if there is one.
     public struct TLS: Codable, Sendable, Equatable {
         public var ca: String
         public var certificate: String
         public var key: String
-        public init(ca: String, certificate: String, key: String) {
+        public var crl: String?
+        public init(ca: String, certificate: String, key: String, crl: String? = nil) {
             self.ca = ca
             self.certificate = certificate
             self.key = key
+            self.crl = crl
         }
     }
 

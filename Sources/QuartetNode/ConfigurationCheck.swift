@@ -57,6 +57,18 @@ public enum ConfigurationCheck {
             let names = leaf.uriNames.joined(separator: ", ")
             fail("tls.certificate", "names \(names.isEmpty ? "no quartet:// identity" : names), expected quartet://node/\(configuration.node)")
         }
+        // The revocation list: the CA's own, and not revoking this node's certificate.
+        if let path = configuration.revocationList, let ca {
+            do {
+                let list = try RevocationList(pem: try ConfigObject.readPEM(path, what: "revocation list"))
+                try list.verify(issuedBy: ca)
+                if let leaf, list.revokes(leaf) {
+                    fail("tls.certificate", "serial \(leaf.serialHex) is revoked by tls.crl \(path): put this node's renewed certificate in place")
+                }
+            } catch {
+                fail("tls.crl", "\(path): \(error)")
+            }
+        }
         do {
             let key = try PrivateKey(pem: try ConfigObject.readPEM(configuration.privateKey, what: "TLS key"))
             if let leaf, !leaf.matches(key) { fail("tls.key", "\(configuration.privateKey) is not the key of \(configuration.certificate)") }

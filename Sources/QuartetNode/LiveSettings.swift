@@ -15,14 +15,24 @@ struct TLSContexts: Sendable {
     /// names this node (peers would refuse it otherwise).
     init(_ configuration: NodeConfiguration) throws {
         let certificate: Certificate
+        let revocationList: RevocationList?
         do {
             let pem = try ConfigObject.readPEM(configuration.certificate, what: "certificate")
             certificate = try Certificate(pem: pem)
             let ca = (try? ConfigObject.readPEM(configuration.caCertificate, what: "certificate")) ?? ""
-            files = SHA256.hash(Array(pem.utf8) + [0] + Array(ca.utf8))
-            trustRoots = SHA256.hash(Array(ca.utf8))
+            (revocationList, revocations) = try Self.revocationList(configuration, ca: ca)
+            let crl = revocations.map { Array($0.utf8) } ?? []
+            files = SHA256.hash(Array(pem.utf8) + [0] + Array(ca.utf8) + [0] + crl)
+            // The list with the CA: a list that changes at a reload closes what was verified
+            // before it, as a new CA does (the certificates it now revokes among them).
+            trustRoots = SHA256.hash(Array(ca.utf8) + [0] + crl)
+        } catch let error as NodeStartupError {
+            throw error
         } catch {
             throw NodeStartupError("\(configuration.file): tls.certificate: \(error)")
+        }
+        if let revocationList, revocationList.revokes(certificate) {
+            throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) (serial \(certificate.serialHex)) is revoked by tls.crl \(configuration.revocationList ?? ""): put this node's renewed certificate in place")
         }
         // As `config check` refuses it (one rule, `openToEveryone`).
         if let problem = Self.openToEveryone(configuration.privateKey) { throw NodeStartupError("\(configuration.file): tls.key: \(problem)") }
@@ -32,11 +42,11 @@ struct TLSContexts: Sendable {
         }
         do {
             client = try TLSContext(role: .client, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
-                                    trustRoots: configuration.caCertificate)
+                                    trustRoots: configuration.caCertificate, revocationList: revocationList)
             peer = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
-                                  trustRoots: configuration.caCertificate, clientAuthentication: .required)
+                                  trustRoots: configuration.caCertificate, clientAuthentication: .required, revocationList: revocationList)
             api = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
-                                 trustRoots: configuration.caCertificate, clientAuthentication: .optional)
+                                 trustRoots: configuration.caCertificate, clientAuthentication: .optional, revocationList: revocationList)
         } catch {
             throw NodeStartupError("\(configuration.file): tls: \(error)")
         }
@@ -49,9 +59,26 @@ struct TLSContexts: Sendable {
     /// a certificate's dates and issuer only when they changed (`renewalProblem`), so a node
     /// whose certificate expired can still take a federation file that removes a member.
     let files: [UInt8]
-    /// The CA file alone (SHA-256): when a reload changes it, the connections the old CA vouched
-    /// for are closed (`TLSContext.retire`).
+    /// The CA file and the revocation list (SHA-256): when a reload changes either, the
+    /// connections verified before are closed (`TLSContext.retire`).
     let trustRoots: [UInt8]
+    /// The revocation list's text, if the configuration names one.
+    let revocations: String?
+
+    /// The configuration's revocation list (`tls.crl`), checked against the CA in `tls.ca`
+    /// (`ca`, its PEM): a list another CA made, or whose signature fails, would fail every
+    /// handshake, so it is refused here, at start or at the reload that brings it.
+    static func revocationList(_ configuration: NodeConfiguration, ca: String) throws -> (RevocationList?, String?) {
+        guard let path = configuration.revocationList else { return (nil, nil) }
+        do {
+            let text = try ConfigObject.readPEM(path, what: "revocation list")
+            let list = try RevocationList(pem: text)
+            try list.verify(issuedBy: try Certificate(pem: ca))
+            return (list, text)
+        } catch {
+            throw NodeStartupError("\(configuration.file): tls.crl: \(path): \(error)")
+        }
+    }
 
     /// Why a reload must not put the configuration's certificate in force (nil: it may): out
     /// of its validity, or not issued by the CA in `tls.ca` (`config check`'s rules). Without

@@ -230,8 +230,8 @@ public struct Node: Sendable {
     public func reload() throws -> ReloadReport {
         // The token grants, from the configuration file as it is now (a token removed is
         // refused from the next request on, browser sign-ins with it too).
-        let tokens = try reloadedTokens()
-        do { return try reload(tokens: tokens) } catch {
+        let (tokens, revocationList) = try reloadedSettings()
+        do { return try reload(tokens: tokens, revocationList: revocationList) } catch {
             let dropped = live.dropTokens(keeping: tokens)
             guard !dropped.isEmpty else { throw error }
             sessions.retain(digests: Set(live.tokens.map(\.sha256)))
@@ -241,7 +241,7 @@ public struct Node: Sendable {
         }
     }
 
-    private func reload(tokens: [TokenGrant]) throws -> ReloadReport {
+    private func reload(tokens: [TokenGrant], revocationList: String?) throws -> ReloadReport {
         let (file, admission) = try FederationTrust.evaluate(path: configuration.federationFile, dataDirectory: configuration.dataDirectory)
         let current = live.federation
         let new = admission.federation
@@ -252,7 +252,11 @@ public struct Node: Sendable {
                                                          directory: configuration.dataDirectory) {
             throw NodeStartupError("\(configuration.federationFile): not reloaded: \(problem)")
         }
-        let contexts = try TLSContexts(configuration)
+        // The revocation list as the configuration names it now (a list added, replaced or
+        // taken out at this reload), the certificate files at the paths it started with.
+        var tls = configuration
+        tls.revocationList = revocationList
+        let contexts = try TLSContexts(tls)
         // A changed certificate or CA is checked as `config check` would; one unchanged is
         // in force already (expired, it is the reload that may bring what fixes it).
         if contexts.files != live.contexts.files, let problem = TLSContexts.renewalProblem(configuration) {
@@ -266,9 +270,11 @@ public struct Node: Sendable {
         // not the node's to trust, on connections open now either (peers reconnect at once
         // with certificates of the new CA; readers and operators with theirs) — those made
         // under any earlier set of contexts with another CA, not only the set just replaced.
+        // A revocation list changed likewise: every connection verified before it is closed,
+        // and those whose certificate it revokes cannot come back.
         if live.retireEarlierContexts(notTrusting: contexts.trustRoots,
-                                      reason: "the node's CA (tls.ca) was replaced at a reload: connections its old CA vouched for are closed") {
-            logger.notice("the CA changed: connections the old CA vouched for are closed")
+                                      reason: "the node's CA (tls.ca) or revocation list (tls.crl) changed at a reload: connections verified before are closed") {
+            logger.notice("the CA or the revocation list changed: connections verified before are closed")
         }
         // A file that now lists this node's witness key turns witnessing on (one listing
         // another key turns it off), saying so.
@@ -315,7 +321,9 @@ public struct Node: Sendable {
     /// The token grants of the configuration file as it is now, for a reload. Refused (the reload
     /// changes nothing) when the file no longer parses or names another node or log, which
     /// need a restart.
-    func reloadedTokens() throws -> [TokenGrant] {
+    /// What a reload takes from the configuration file as it is now: the token grants and the
+    /// revocation list (`tls.crl`); the rest needs a restart.
+    func reloadedSettings() throws -> (tokens: [TokenGrant], revocationList: String?) {
         let now: NodeConfiguration
         do { now = try NodeConfiguration.load(path: configuration.file) } catch {
             throw NodeStartupError("\(configuration.file): not reloaded: \(error)")
@@ -323,7 +331,7 @@ public struct Node: Sendable {
         guard now.node == configuration.node, now.log == configuration.log else {
             throw NodeStartupError("\(configuration.file): not reloaded: it now names node \(now.node) and log \(now.log), not \(configuration.node) and \(configuration.log); that needs a restart")
         }
-        return now.tokens
+        return (now.tokens, now.revocationList)
     }
 
     /// The peers this node is connected to (greeted), by id.

@@ -22,6 +22,9 @@ public struct NodeConfiguration: Sendable {
     public var caCertificate: String
     public var certificate: String
     public var privateKey: String
+    /// The federation CA's revocation list (`tls.crl`, PEM, from `quartet pki revoke`): the
+    /// certificates it names are refused on every port, as peers and as clients.
+    public var revocationList: String?
     /// The federation file every node shares.
     public var federationFile: String
     /// Log level: trace, debug, info, notice, warning, error, critical.
@@ -85,7 +88,7 @@ public struct NodeConfiguration: Sendable {
         let api = try root.object("api")
         try api.refuseUnknownKeys(["listen"])
         let tls = try root.object("tls")
-        try tls.refuseUnknownKeys(["ca", "certificate", "key"])
+        try tls.refuseUnknownKeys(["ca", "certificate", "key", "crl"])
         var level = Logger.Level.info
         if let text = try root.optionalString("log_level") {
             guard let parsed = Logger.Level(rawValue: text) else {
@@ -131,6 +134,7 @@ public struct NodeConfiguration: Sendable {
             federationFile: try root.filePath("federation"), logLevel: level)
         configuration.tokens = tokens
         configuration.logFormat = format
+        if tls.values["crl"] != nil { configuration.revocationList = try tls.filePath("crl") }
         configuration.peerReadBudget = readBudget
         // One port on two addresses where either is a wildcard (0.0.0.0, ::) overlaps too.
         let wildcard: Set<String> = ["0.0.0.0", "::", "[::]", "*"]
@@ -140,7 +144,8 @@ public struct NodeConfiguration: Sendable {
             throw root.error("api.listen", "the API and the peer port cannot share an address (api \(configuration.apiListen), peer \(configuration.peerListen); a wildcard address takes its port on every address)")
         }
         for (key, path) in [("tls.ca", configuration.caCertificate), ("tls.certificate", configuration.certificate),
-                            ("tls.key", configuration.privateKey), ("federation", configuration.federationFile)] {
+                            ("tls.key", configuration.privateKey), ("federation", configuration.federationFile)]
+            + (configuration.revocationList.map { [("tls.crl", $0)] } ?? []) {
             guard FileManager.default.isReadableFile(atPath: path) else {
                 throw ConfigurationError(file: file, key: key, "expected a readable file, but \(path) \(FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist")")
             }

@@ -96,10 +96,12 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     /// Loads `certificateChain` (PEM, leaf first), `privateKey` (PEM) and `trustRoots` (PEM CA
-    /// certificates). TLS 1.3 only; peers are verified against `trustRoots`. A client may go
-    /// without a certificate (nil chain and key), e.g. to authenticate with a bearer token.
+    /// certificates). TLS 1.3 only; peers are verified against `trustRoots`, and with
+    /// `revocationList` (the CA's, checked by the caller) a peer whose certificate it revokes is
+    /// refused, the list's dates aside (a stale list still names what it revoked). A client may
+    /// go without a certificate (nil chain and key), e.g. to authenticate with a bearer token.
     public init(role: Role, certificateChain: String?, privateKey: String?, trustRoots: String,
-                clientAuthentication: ClientAuthentication = .required) throws(TLSError) {
+                clientAuthentication: ClientAuthentication = .required, revocationList: RevocationList? = nil) throws(TLSError) {
         guard let ctx = SSL_CTX_new(TLS_method()) else {
             throw TLSError(.configuration, "SSL_CTX_new failed", openSSLErrors: drainOpenSSLErrors())
         }
@@ -123,10 +125,18 @@ public final class TLSContext: @unchecked Sendable {
             try check(role == .client && certificateChain == nil && privateKey == nil, "a server needs a certificate and key; a client gives both or neither")
         }
         try check(SSL_CTX_load_verify_locations(ctx, trustRoots, nil) == 1, "cannot load trust roots \(trustRoots)")
+        if let revocationList {
+            let store = SSL_CTX_get_cert_store(ctx)
+            try check(store != nil && X509_STORE_add_crl(store, revocationList.crl) == 1, "cannot add the revocation list to the trust store")
+            try check(X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK)) == 1, "cannot turn on the revocation check")
+        }
+        let verify = { (mode: Int32) in
+            if revocationList != nil { quartet_SSL_CTX_set_verify_tolerating_crl_dates(ctx, mode) } else { SSL_CTX_set_verify(ctx, mode, nil) }
+        }
         switch role {
         case .server:
             let mode = clientAuthentication == .required ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER
-            SSL_CTX_set_verify(ctx, mode, nil)
+            verify(mode)
             if let names = SSL_load_client_CA_file(trustRoots) { SSL_CTX_set_client_CA_list(ctx, names) }
             // Every handshake is a full one: no TLS 1.3 tickets (SSL_OP_NO_TICKET alone does not
             // stop them), no session cache, nothing to protect or rotate.
@@ -134,7 +144,7 @@ public final class TLSContext: @unchecked Sendable {
             try check(SSL_CTX_set_num_tickets(ctx, 0) == 1, "cannot turn off session tickets")
             _ = quartet_SSL_CTX_set_session_cache_off(ctx)
         case .client:
-            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+            verify(SSL_VERIFY_PEER)
         }
         _ = drainOpenSSLErrors()
     }

@@ -4,7 +4,7 @@ import QuartetCrypto
 
 struct PKICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pki", abstract: "The federation's certificate authority, certificate requests and certificates.",
-                                                    subcommands: [Init.self, Issue.self, Request.self, Sign.self])
+                                                    subcommands: [Init.self, Issue.self, Request.self, Sign.self, Revoke.self])
 
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "init", abstract: "Create the federation CA (ECDSA P-256): ca.pem and ca.key (0600).")
@@ -47,6 +47,41 @@ struct PKICommand: AsyncParsableCommand {
             let files = try FederationPKI.issue(identity, caDirectory: ca, in: out, days: days)
             let cert = try Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))
             report(files, cert, output.format)
+        }
+    }
+}
+
+extension PKICommand {
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke", abstract: "Revoke certificates the federation CA issued: write its revocation list (crl.pem in the CA directory) with them.",
+            discussion: """
+                For a node's, an operator's, a reader's or an auditor's key that may be exposed: the \
+                list names each certificate by its serial number, signed by the CA, with those revoked \
+                before. Put crl.pem on every node (tls.crl in its configuration) and reload them \
+                (SIGHUP): from then on no node accepts those certificates, as peers or as API \
+                clients, and the connections made before the reload are closed. Issue the holder a \
+                new certificate for a new key first (pki request and pki sign). \
+                openssl crl -in crl.pem -CAfile ca.pem -noout -text shows and checks the list.
+                """)
+
+        @Option(help: "The CA directory (from `pki init`).") var ca: String
+        @Argument(help: "Certificates to revoke (PEM files the CA issued).") var certificates: [String] = []
+        @Option(name: .customLong("serial"), help: "A serial number to revoke (hex, as `openssl x509 -serial -noout` prints it), for a certificate whose file is gone.") var serials: [String] = []
+        @OptionGroup var output: FormatOptions
+
+        func run() async throws {
+            guard !certificates.isEmpty || !serials.isEmpty else { throw ValidationError("name a certificate file, or --serial, to revoke") }
+            let revocation = try FederationPKI.revoke(certificates: certificates, serials: serials, caDirectory: ca)
+            switch output.format {
+            case .json:
+                printJSON(["revocation_list": revocation.revocationList, "added": revocation.added, "revoked": revocation.revoked])
+            case .text:
+                print("revocation list: \(revocation.revocationList) (\(revocation.revoked.count) certificate\(revocation.revoked.count == 1 ? "" : "s") revoked)")
+                for serial in revocation.added { print("revoked:         serial \(serial)") }
+                if revocation.added.isEmpty { print("(every serial named was revoked already)") }
+                print("next: copy it to every node as tls.crl and reload them (SIGHUP)")
+            }
         }
     }
 }

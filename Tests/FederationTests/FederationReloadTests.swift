@@ -173,8 +173,60 @@ import Testing
         }
         chmod(current.key, 0o600)
         node.child.signal(SIGHUP)
-        #expect(eventually { node.log.contains("the CA changed") }, "\(node.log)")
+        #expect(eventually { node.log.contains("the CA or the revocation list changed") }, "\(node.log)")
         #expect(eventually(10) { !client.isRunning }, "a connection the replaced CA vouched for stayed open")
+    }
+
+    /// A member's certificate revoked (`pki revoke`, the list given as `tls.crl`, a reload):
+    /// its connection open since before is closed, a new handshake with it is refused, and
+    /// another member's certificate still connects.
+    @Test func aCertificateRevokedAtAReloadIsCutOffAndRefused() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        defer { _ = node.stop() }
+        let openssl = try #require(TestKit.which("openssl"))
+        func connect(_ node: String) throws -> ChildProcess {
+            let files2 = try files.pki.node(node)
+            var settings = ChildSettings(executable: openssl.path, arguments: [
+                "s_client", "-connect", "127.0.0.1:\(files.apiPort)", "-CAfile", files.pki.caCertificate,
+                "-cert", files2.certificate, "-key", files2.key, "-quiet",
+            ])
+            settings.standardInput = .pipe
+            settings.standardOutput = .capture()
+            settings.standardError = .capture()
+            let client = try ChildProcess.spawn(settings)
+            client.write(Array("GET /healthz HTTP/1.1\r\nHost: wales\r\n\r\n".utf8))
+            return client
+        }
+        let england = try connect("england")
+        defer { _ = england.stop(signal: SIGKILL) }
+        _ = try england.waitForLine(timeout: .seconds(10)) { $0.hasPrefix("HTTP/1.1 200") }
+        // The CA revokes england's certificate; the node is given the list and reloaded.
+        let revoked = try TestKit.quartet(["pki", "revoke", "--ca", files.pki.root.appendingPathComponent("ca").path, try files.pki.node("england").certificate])
+        #expect(revoked.status == 0 && revoked.stdout.contains("revoked:"), "\(revoked.stdout)\(revoked.stderr)")
+        var config = try ProvisionedFile.read(NodeConfigurationFile.self, from: files.configPath)
+        config.tls.crl = files.pki.root.appendingPathComponent("ca/crl.pem").path
+        try ProvisionedFile.write(config, to: files.configPath)
+        #expect(try TestKit.quartet(["config", "check", "--config", files.configPath]).status == 0)
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.contains("the CA or the revocation list changed") }, "\(node.log)")
+        #expect(eventually(10) { !england.isRunning }, "the revoked certificate's connection stayed open")
+        // A new handshake with it is refused; another member's certificate connects.
+        let again = try connect("england")
+        defer { _ = again.stop(signal: SIGKILL) }
+        #expect((try? again.waitForLine(timeout: .seconds(5)) { $0.hasPrefix("HTTP/1.1 200") }) == nil, "a revoked certificate was served")
+        let uk = try connect("uk")
+        defer { _ = uk.stop(signal: SIGKILL) }
+        _ = try uk.waitForLine(timeout: .seconds(10)) { $0.hasPrefix("HTTP/1.1 200") }
+        // The node's own certificate revoked: `config check` says so, and a reload is refused.
+        let own = try TestKit.quartet(["pki", "revoke", "--ca", files.pki.root.appendingPathComponent("ca").path, try files.pki.node("wales").certificate])
+        #expect(own.status == 0)
+        let check = try TestKit.quartet(["config", "check", "--config", files.configPath])
+        #expect(check.status != 0 && (check.stdout + check.stderr).contains("is revoked by tls.crl"), "\(check.stdout)\(check.stderr)")
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.contains("is revoked by tls.crl") }, "\(node.log)")
+        #expect(node.child.isRunning)
     }
 
     @Test func aMemberBackUnderAnotherKeyIsRefusedAtReloadAndNothingChanges() throws {

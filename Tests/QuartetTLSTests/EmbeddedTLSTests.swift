@@ -134,6 +134,39 @@ struct EmbeddedPair {
                               clientAuthentication: clientAuthentication)
     }
 
+    /// A certificate the CA's revocation list names is refused by a context holding the list,
+    /// whichever side presents it; others still connect; a list made long ago still counts (it
+    /// has no next update).
+    @Test func aRevokedCertificateIsRefusedOnEitherSide() throws {
+        defer { pki.remove() }
+        let caDirectory = pki.root.appendingPathComponent("ca").path
+        let revoked = try pki.node("england")
+        _ = try pki.node("wales")
+        let path = try FederationPKI.revoke(certificates: [revoked.certificate], serials: [], caDirectory: caDirectory,
+                                           now: Date(timeIntervalSinceNow: -400 * 86_400)).revocationList
+        let list = try RevocationList(pem: try String(contentsOfFile: path, encoding: .utf8))
+        func withList(_ role: TLSContext.Role, _ node: String) throws -> TLSContext {
+            let files = try pki.node(node)
+            return try TLSContext(role: role, certificateChain: files.certificate, privateKey: files.key, trustRoots: pki.caCertificate, revocationList: list)
+        }
+        // The revoked client, against a server holding the list: refused.
+        let refusedClient = try EmbeddedPair(client: try context(.client, "england"), server: try withList(.server, "uk"),
+                                             clientPolicy: .node("uk"), serverPolicy: .anyCertificate)
+        refusedClient.shuttle()
+        #expect(refusedClient.serverHandler.peerIdentity == nil && !refusedClient.serverRecorder.errors.isEmpty)
+        // The revoked server, against a client holding the list: refused.
+        let refusedServer = try EmbeddedPair(client: try withList(.client, "uk"), server: try context(.server, "england"),
+                                             clientPolicy: .node("england"), serverPolicy: .anyCertificate)
+        refusedServer.shuttle()
+        #expect(refusedServer.clientHandler.peerIdentity == nil && !refusedServer.clientRecorder.errors.isEmpty)
+        // Another certificate of the same CA, both sides holding the list: connected.
+        let accepted = try EmbeddedPair(client: try withList(.client, "wales"), server: try withList(.server, "uk"),
+                                        clientPolicy: .node("uk"), serverPolicy: .anyCertificate)
+        accepted.shuttle()
+        #expect(accepted.serverHandler.peerIdentity == .node("wales") && accepted.clientHandler.peerIdentity == .node("uk"),
+                "\(accepted.serverRecorder.errors) \(accepted.clientRecorder.errors)")
+    }
+
     @Test func handshakeIdentitiesAndDataBothWays() throws {
         defer { pki.remove() }
         let pair = try EmbeddedPair(client: try context(.client, "wales"), server: try context(.server, "uk"),

@@ -1,0 +1,124 @@
+import Foundation
+internal import COpenSSL
+
+/// An X.509 certificate revocation list (RFC 5280 section 5) signed by the federation CA: the
+/// certificates it revoked by serial number. A node given one (`tls.crl`) refuses them on
+/// every handshake, as peer, client or server (OpenSSL's own CRL check), and a reload that
+/// changes it closes the connections made before (docs/operations.md, "Revoking a
+/// certificate"). Made by `quartet pki revoke`; `openssl crl` and `openssl verify -crl_check`
+/// read it too.
+public final class RevocationList: @unchecked Sendable {
+    // Immutable after creation (OpenSSL's store takes its own reference).
+    package let crl: OpaquePointer
+
+    package init(owning crl: OpaquePointer) { self.crl = crl }
+    deinit { X509_CRL_free(crl) }
+
+    /// The first revocation list in PEM text (`-----BEGIN X509 CRL-----`).
+    public convenience init(pem: String) throws(CryptoError) {
+        let crl: OpaquePointer? = withMemoryBIO(pem) { PEM_read_bio_X509_CRL($0, nil, nil, nil) }
+        guard let crl else { throw .fromOpenSSL(.invalidKey, "not a PEM revocation list (X509 CRL)") }
+        self.init(owning: crl)
+    }
+
+    public func pemRepresentation() throws(CryptoError) -> String {
+        try writeMemoryBIO("PEM_write_bio_X509_CRL") { PEM_write_bio_X509_CRL($0, crl) }
+    }
+
+    /// The serial numbers revoked (upper-case hex, as `Certificate.serialHex` and `openssl x509
+    /// -serial` give them) with the time each was revoked.
+    public var revoked: [(serial: String, at: Date)] {
+        guard let stack = X509_CRL_get_REVOKED(crl) else { return [] }
+        var out: [(String, Date)] = []
+        for i in 0..<quartet_sk_X509_REVOKED_num(stack) {
+            guard let entry = quartet_sk_X509_REVOKED_value(stack, i), let serial = X509_REVOKED_get0_serialNumber(entry) else { continue }
+            out.append((Self.hex(serial), Self.date(X509_REVOKED_get0_revocationDate(entry))))
+        }
+        return out
+    }
+
+    /// When the list was made (its `thisUpdate`).
+    public var lastUpdate: Date { Self.date(X509_CRL_get0_lastUpdate(crl)) }
+
+    /// Whether the list revokes `certificate` (its issuer the list's, its serial listed).
+    public func revokes(_ certificate: Certificate) -> Bool {
+        guard let issuer = X509_get_issuer_name(certificate.x509), X509_NAME_cmp(issuer, X509_CRL_get_issuer(crl)) == 0 else { return false }
+        let serial = certificate.serialHex
+        return revoked.contains { $0.serial == serial }
+    }
+
+    /// Checks that `ca` made this list: its issuer is the CA's subject and the CA's key signed
+    /// it. A list from another CA would fail every handshake (OpenSSL finds no list for the
+    /// certificates' issuer), one whose signature fails too: refused when loaded instead.
+    public func verify(issuedBy ca: Certificate) throws(CryptoError) {
+        guard let subject = X509_get_subject_name(ca.x509), X509_NAME_cmp(subject, X509_CRL_get_issuer(crl)) == 0 else {
+            throw CryptoError(code: .invalidKey, message: "the revocation list is not issued by \(ca.commonName ?? "the CA") (its issuer names another CA)")
+        }
+        guard let key = X509_get0_pubkey(ca.x509), X509_CRL_verify(crl, key) == 1 else {
+            throw CryptoError(code: .invalidKey, message: "the revocation list's signature does not verify with the CA's key", openSSLErrors: drainOpenSSLErrors())
+        }
+    }
+
+    /// A list signed by `ca` (with `key`) revoking `serials` (hex) as of `now`: version 2, the
+    /// CA's subject as issuer, `thisUpdate` now and no `nextUpdate` (a node keeps using a list
+    /// until it is given another), a CRL number of the seconds since 1970, entries sorted.
+    /// `revokedAt` keeps the dates of serials revoked before.
+    public static func make(ca: Certificate, key: PrivateKey, serials: [String], revokedAt: [String: Date] = [:], now: Date = Date()) throws(CryptoError) -> RevocationList {
+        guard let crl = X509_CRL_new() else { throw .fromOpenSSL(.encoding, "X509_CRL_new failed") }
+        let list = RevocationList(owning: crl)
+        guard let thisUpdate = ASN1_TIME_set(nil, time_t(now.timeIntervalSince1970)) else { throw .fromOpenSSL(.encoding, "ASN1_TIME_set failed") }
+        defer { ASN1_STRING_free(thisUpdate) }
+        guard X509_CRL_set_version(crl, 1) == 1, X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca.x509)) == 1,
+              X509_CRL_set1_lastUpdate(crl, thisUpdate) == 1 else {
+            throw .fromOpenSSL(.encoding, "cannot set the revocation list's version, issuer or date")
+        }
+        var listed = Set<String>()
+        for serial in serials {
+            guard serial.utf8.count <= 64, !serial.isEmpty, serial.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x46).contains($0) }) else {
+                throw CryptoError(code: .encoding, message: "serial \(serial): expected upper-case hex digits (as openssl x509 -serial prints them), at most 64")
+            }
+            var bn: OpaquePointer?
+            guard BN_hex2bn(&bn, serial) > 0, let bn else { throw .fromOpenSSL(.encoding, "serial \(serial) is not hex") }
+            defer { BN_free(bn) }
+            // One entry per number, however its hex was written (a leading zero or not).
+            guard let canonical = BN_bn2hex(bn) else { throw .fromOpenSSL(.encoding, "BN_bn2hex failed") }
+            let key = String(cString: canonical)
+            quartet_OPENSSL_free(canonical)
+            guard listed.insert(key).inserted else { continue }
+            guard let number = BN_to_ASN1_INTEGER(bn, nil) else { throw .fromOpenSSL(.encoding, "BN_to_ASN1_INTEGER failed") }
+            defer { ASN1_INTEGER_free(number) }
+            guard let when = ASN1_TIME_set(nil, time_t((revokedAt[key] ?? revokedAt[serial] ?? now).timeIntervalSince1970)) else { throw .fromOpenSSL(.encoding, "ASN1_TIME_set failed") }
+            defer { ASN1_STRING_free(when) }
+            guard let entry = X509_REVOKED_new() else { throw .fromOpenSSL(.encoding, "X509_REVOKED_new failed") }
+            guard X509_REVOKED_set_serialNumber(entry, number) == 1, X509_REVOKED_set_revocationDate(entry, when) == 1,
+                  X509_CRL_add0_revoked(crl, entry) == 1 else {
+                X509_REVOKED_free(entry)
+                throw .fromOpenSSL(.encoding, "cannot add serial \(serial) to the revocation list")
+            }
+        }
+        guard X509_CRL_sort(crl) == 1 else { throw .fromOpenSSL(.encoding, "X509_CRL_sort failed") }
+        guard let number = ASN1_INTEGER_new() else { throw .fromOpenSSL(.encoding, "ASN1_INTEGER_new failed") }
+        defer { ASN1_INTEGER_free(number) }
+        guard ASN1_INTEGER_set_int64(number, Int64(now.timeIntervalSince1970)) == 1,
+              X509_CRL_add1_ext_i2d(crl, NID_crl_number, UnsafeMutableRawPointer(number), 0, 0) == 1 else {
+            throw .fromOpenSSL(.encoding, "cannot number the revocation list")
+        }
+        let md = EVP_PKEY_get_base_id(key.pkey) == EVP_PKEY_ED25519 ? nil : EVP_sha256()
+        guard X509_CRL_sign(crl, key.pkey, md) > 0 else { throw .fromOpenSSL(.signing, "X509_CRL_sign failed") }
+        return list
+    }
+
+    static func hex(_ serial: UnsafePointer<ASN1_INTEGER>) -> String {
+        guard let bn = ASN1_INTEGER_to_BN(serial, nil) else { return "?" }
+        defer { BN_free(bn) }
+        guard let hex = BN_bn2hex(bn) else { return "?" }
+        defer { quartet_OPENSSL_free(hex) }
+        return String(cString: hex)
+    }
+
+    static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date {
+        var tm = tm()
+        guard let time, ASN1_TIME_to_tm(time, &tm) == 1 else { return .distantPast }
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&tm)))
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import QuartetCrypto
+import QuartetTestKit
+import Testing
+
+/// The federation CA's revocation list: made and kept by `FederationPKI.revoke`, read by
+/// OpenSSL's own tools the same way.
+@Suite struct RevocationListTests {
+    @Test func aRevokedCertificateIsListedByItsSerialAndTheListIsTheCAs() throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let caDirectory = pki.root.appendingPathComponent("ca").path
+        let wales = try pki.node("wales"), england = try pki.node("england")
+        let walesCert = try Certificate(pem: try String(contentsOfFile: wales.certificate, encoding: .utf8))
+        let englandCert = try Certificate(pem: try String(contentsOfFile: england.certificate, encoding: .utf8))
+        let ca = try Certificate(pem: try String(contentsOfFile: pki.caCertificate, encoding: .utf8))
+
+        let first = try FederationPKI.revoke(certificates: [wales.certificate], serials: [], caDirectory: caDirectory,
+                                             now: Date(timeIntervalSince1970: 1_767_225_600))
+        #expect(first.added == [walesCert.serialHex] && first.revoked == [walesCert.serialHex])
+        let list = try RevocationList(pem: try String(contentsOfFile: first.revocationList, encoding: .utf8))
+        try list.verify(issuedBy: ca)
+        #expect(list.revokes(walesCert) && !list.revokes(englandCert))
+        #expect(list.revoked.first?.at == Date(timeIntervalSince1970: 1_767_225_600))
+
+        // Again, with england by serial as openssl prints it (lower case, `serial=`): wales kept
+        // with its first date, england added, nothing listed twice.
+        let second = try FederationPKI.revoke(certificates: [wales.certificate], serials: ["serial=" + englandCert.serialHex.lowercased()],
+                                              caDirectory: caDirectory, now: Date(timeIntervalSince1970: 1_767_312_000))
+        #expect(second.added == [englandCert.serialHex])
+        #expect(Set(second.revoked) == [walesCert.serialHex, englandCert.serialHex] && second.revoked.count == 2)
+        let both = try RevocationList(pem: try String(contentsOfFile: second.revocationList, encoding: .utf8))
+        #expect(both.revoked.first { $0.serial == walesCert.serialHex }?.at == Date(timeIntervalSince1970: 1_767_225_600))
+        #expect(both.revokes(englandCert))
+
+        // Not the CA's: a certificate another CA issued, a serial that is not hex.
+        let other = try TestPKI()
+        defer { other.remove() }
+        let stranger = try other.node("wales")
+        #expect(throws: PKIError.self) { try FederationPKI.revoke(certificates: [stranger.certificate], serials: [], caDirectory: caDirectory) }
+        #expect(throws: PKIError.self) { try FederationPKI.revoke(certificates: [], serials: ["not-hex"], caDirectory: caDirectory) }
+        // A list the other CA made does not verify as this CA's, nor revokes this CA's certificates.
+        let foreign = try FederationPKI.revoke(certificates: [stranger.certificate], serials: [], caDirectory: other.root.appendingPathComponent("ca").path)
+        let foreignList = try RevocationList(pem: try String(contentsOfFile: foreign.revocationList, encoding: .utf8))
+        #expect(throws: CryptoError.self) { try foreignList.verify(issuedBy: ca) }
+        #expect(!foreignList.revokes(walesCert))
+    }
+
+    /// OpenSSL reads the list as the CA's and refuses the revoked certificate with it.
+    @Test func opensslChecksTheListAndRefusesTheRevokedCertificate() throws {
+        let openssl = try #require(TestKit.which("openssl"))
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let caDirectory = pki.root.appendingPathComponent("ca").path
+        let wales = try pki.node("wales"), england = try pki.node("england")
+        let revocation = try FederationPKI.revoke(certificates: [wales.certificate], serials: [], caDirectory: caDirectory)
+        let crl = try TestKit.run(openssl, ["crl", "-in", revocation.revocationList, "-CAfile", pki.caCertificate, "-noout", "-text"])
+        #expect(crl.status == 0 && (crl.stdout + crl.stderr).contains("verify OK"), "\(crl.stdout)\(crl.stderr)")
+        let serial = try Certificate(pem: try String(contentsOfFile: wales.certificate, encoding: .utf8)).serialHex
+        #expect(crl.stdout.contains("Serial Number: \(serial)"), "\(crl.stdout)")
+        let revoked = try TestKit.run(openssl, ["verify", "-crl_check", "-CAfile", pki.caCertificate, "-CRLfile", revocation.revocationList, wales.certificate])
+        #expect(revoked.status != 0 && (revoked.stdout + revoked.stderr).contains("certificate revoked"), "\(revoked.stdout)\(revoked.stderr)")
+        let kept = try TestKit.run(openssl, ["verify", "-crl_check", "-CAfile", pki.caCertificate, "-CRLfile", revocation.revocationList, england.certificate])
+        #expect(kept.status == 0, "\(kept.stdout)\(kept.stderr)")
+    }
+}
