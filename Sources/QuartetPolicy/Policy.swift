@@ -222,17 +222,24 @@ public struct Policy: Sendable {
     /// that node access itself. An owner who wrote `recipient england none` did not let England
     /// read the aggregate at another node's API (nil: a reader or auditor, who speaks for no node).
     ///
-    /// One method per label at a time: an aggregate is published only while its maker's minimum
-    /// cell size and rounding base are those of the agreement that governs the label now
-    /// (`Agreement.governing`, the one new aggregates are made under). Two tables of one label
-    /// rounded to different bases (or hidden below different sizes), both shown, pin counts
-    /// each hides: a board of 20 is 18 to base 6 (15–20) and 21 to base 3 (20–22).
+    /// One method per label at a time, over every holder: an aggregate is published only while
+    /// its maker's minimum cell size and rounding base are those of the agreement that governs
+    /// the label now at any holder (`Agreement.governing`). Two tables of one label rounded to
+    /// different bases (or hidden below different sizes), both shown, pin counts each hides: a
+    /// board of 20 is 18 to base 6 (15–20) and 21 to base 3 (20–22). And over time: a method
+    /// changes as agreements start and end, and a reader keeps what was shown before, so the
+    /// label's aggregates are published only under a method that protects jointly with every
+    /// method any agreement of the label (giving access) ever stated
+    /// (`Suppression.Method.jointlyProtects`): an owner who agrees base 3 and later base 6 for
+    /// one label publishes neither's tables from then on (a review found the change of method
+    /// gave 20 exactly).
     public func publishes(aggregate agreement: String?, label: String, holder: String, recorded: UInt64, at time: UInt64,
                           to recipient: String? = nil) -> Bool {
         guard let made = aggregateMaker(agreement, label: label, holder: holder) else { return false }
+        guard let governing = Self.governing(inForce(label: label, at: time)),
+              made.minCellSize == governing.minCellSize, made.rounding == governing.rounding,
+              methodsProtectJointly(label: label, with: made) else { return false }
         let states = inForce(label: label, holder: holder, at: time)
-        guard let governing = Self.governing(states),
-              made.minCellSize == governing.minCellSize, made.rounding == governing.rounding else { return false }
         return states.contains { state in
             recorded >= state.agreement.validFrom && state.agreement.recipients.values.contains { $0 != .none }
                 && Self.suppresses(made, asStrictlyAs: state.agreement)
@@ -297,6 +304,23 @@ public struct Policy: Sendable {
 
     /// The type of the derived aggregate entries a holder publishes of restricted rows.
     public static let aggregateType = "dataset.aggregate"
+
+    /// Whether `made`'s method protects jointly with the method of every agreement of `label`
+    /// that gives some node access (any holder, in force or not, not contested).
+    func methodsProtectJointly(label: String, with made: Agreement) -> Bool {
+        guard let mine = try? Suppression.Method(minCellSize: made.minCellSize, rounding: made.rounding) else { return false }
+        for state in agreements.values where !state.contested && !contested.contains(state.agreement.id)
+            && state.agreement.labels.contains(label) && state.agreement.recipients.values.contains(where: { $0 != .none }) {
+            guard let theirs = try? Suppression.Method(minCellSize: state.agreement.minCellSize, rounding: state.agreement.rounding),
+                  mine.jointlyProtects(with: theirs) else { return false }
+        }
+        return true
+    }
+
+    /// The agreements in force at any holder covering `label` at `time`.
+    public func inForce(label: String, at time: UInt64) -> [AgreementState] {
+        agreements.values.filter { $0.agreement.labels.contains(label) && $0.inForce(at: time) }.sorted { $0.agreement.id < $1.agreement.id }
+    }
 
     /// The agreements in force for `holder` covering `label` at `time`.
     public func inForce(label: String, holder: String, at time: UInt64) -> [AgreementState] {

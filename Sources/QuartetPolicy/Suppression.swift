@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Statistical disclosure control for published counts: what a recipient with `aggregate` access
 /// may learn of a restricted table, and nothing it could solve back to a small count.
@@ -98,10 +99,48 @@ public enum Suppression {
         /// suppressed figures; `quartet agreement sign` says so before signing.
         public var belowNHSPractice: String? {
             let smallest = smallestCountPublished
-            guard smallest < Suppression.nhsSmallestCount else { return nil }
-            return "min-cell-size \(minCellSize) with rounding \(rounding) publishes true counts from \(smallest) (shown as \(publish(smallest)!)); "
-                + "NHS England's disclosure control (HES) hides counts of 1 to 7: min-cell-size \(Suppression.nhsSmallestCount) with rounding 5 publishes from 8, shown as 10"
+            if smallest < Suppression.nhsSmallestCount {
+                return "min-cell-size \(minCellSize) with rounding \(rounding) publishes true counts from \(smallest) (shown as \(publish(smallest)!)); "
+                    + "NHS England's disclosure control (HES) hides counts of 1 to 7: min-cell-size \(Suppression.nhsSmallestCount) with rounding 5 publishes from 8, shown as 10"
+            }
+            // Hidden enough, but each value shown stands for fewer counts than HES's five.
+            guard rounding < Suppression.defaultRounding else { return nil }
+            return "rounding \(rounding) shows each count as one of \(rounding) values (\(publish(smallest + rounding)!) stands for \(trueCounts(publishedAs: publish(smallest + rounding)!)!.map(String.init).joined(separator: ", "))); "
+                + "NHS England's disclosure control (HES) rounds to 5"
         }
+
+        /// Whether a reader who sees a count published under this method and under `other` (two
+        /// tables of one label, one before a change of agreement and one after, or at two
+        /// holders) still cannot tell it from another count: every pair of values the two can
+        /// show together (a null or a rounded count each) stands for at least two true counts,
+        /// as each method alone guarantees. Bases 3 and 6 fail it (20 is 21 to base 3, 18 to
+        /// base 6: 20 alone is both); a method and one coarser (base 5 and 10) pass. Checked
+        /// over the counts where the two repeat (from the larger minimum on, the pairs recur
+        /// with the bases' least common multiple); remembered per pair of methods.
+        public func jointlyProtects(with other: Method) -> Bool {
+            if self == other { return true }
+            let key = self.minCellSize < other.minCellSize || (self.minCellSize == other.minCellSize && self.rounding <= other.rounding)
+                ? JointKey(a: self, b: other) : JointKey(a: other, b: self)
+            if let known = Self.joint.withLock({ $0[key] }) { return known }
+            func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+            let period = rounding / gcd(rounding, other.rounding) * other.rounding, widest = max(rounding, other.rounding)
+            // Past the larger minimum (and a bucket) the pairs repeat, shifted by the period;
+            // the counts showing one pair are a run no longer than the wider base.
+            let end = min(Suppression.maxCount, max(minCellSize, other.minCellSize) + period + 2 * widest + 2)
+            var seen: [Pair: Int] = [:]
+            for count in 0...end {
+                seen[Pair(a: publish(count), b: other.publish(count)), default: 0] += 1
+            }
+            // Judged only where a pair's whole run lies inside the range counted.
+            var single = false
+            for count in 0...max(0, end - widest - 1) where seen[Pair(a: publish(count), b: other.publish(count))] == 1 { single = true; break }
+            Self.joint.withLock { $0[key] = !single }
+            return !single
+        }
+
+        private struct Pair: Hashable { let a: Int?; let b: Int? }
+        private struct JointKey: Hashable { let a: Method; let b: Method }
+        private static let joint = Mutex<[JointKey: Bool]>([:])
 
         /// The smallest value a published cell may show.
         public var smallestPublished: Int {

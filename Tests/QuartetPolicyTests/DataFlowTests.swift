@@ -281,28 +281,29 @@ import Testing
     }
 
     /// Two methods for one label in force at once: only aggregates of the governing one are
-    /// published (a board of 20 is 18 to base 6 and 21 to base 3: both shown, it is 20).
+    /// published, and only while it protects jointly with every method the label was ever
+    /// agreed under (a board of 20 is 18 to base 6 and 21 to base 3: both ever shown, it is 20).
     @Test func aLabelIsPublishedUnderOneMethodAtATime() throws {
         var policy = Policy(owners: owners, labels: labels)
         var coarse = try full(["uk": .aggregate])
-        coarse.id = "HEIW-BASE-3"
+        coarse.id = "HEIW-BASE-5"
         coarse.minCellSize = 8
-        coarse.rounding = 3
+        coarse.rounding = 5
         let first = try established(coarse, index: 0)
         policy.apply(log: "wales", index: 0, timeMillis: 0, type: first.header.type, payload: first.payload)
         let rows: [String: Any] = ["rows": [["board": "Powys", "count": 20], ["board": "Cardiff", "count": 40]]]
-        let byThree = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: 8, rounding: 3, agreement: coarse.id))
-        #expect(policy.publishes(aggregatePayload: byThree, label: label, holder: "wales", recorded: during, at: during))
+        let byFive = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: 8, rounding: 5, agreement: coarse.id))
+        #expect(policy.publishes(aggregatePayload: byFive, label: label, holder: "wales", recorded: during, at: during))
         var coarser = coarse
-        coarser.id = "HEIW-BASE-6"
-        coarser.rounding = 6
+        coarser.id = "HEIW-BASE-10"
+        coarser.rounding = 10
         coarser.recipients = ["scotland": .aggregate]
         let second = try established(coarser, index: 1)
         policy.apply(log: "wales", index: 1, timeMillis: 0, type: second.header.type, payload: second.payload)
         #expect(Agreement.governing([coarse, coarser])?.id == coarser.id)
-        let bySix = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: 8, rounding: 6, agreement: coarser.id))
-        #expect(policy.publishes(aggregatePayload: bySix, label: label, holder: "wales", recorded: during, at: during))
-        #expect(!policy.publishes(aggregatePayload: byThree, label: label, holder: "wales", recorded: during, at: during))
+        let byTen = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: 8, rounding: 10, agreement: coarser.id))
+        #expect(policy.publishes(aggregatePayload: byTen, label: label, holder: "wales", recorded: during, at: during))
+        #expect(!policy.publishes(aggregatePayload: byFive, label: label, holder: "wales", recorded: during, at: during))
         #expect(!policy.publishes(aggregate: coarse.id, label: label, holder: "wales", recorded: during, at: during))
         // A stricter agreement that gives no node access governs nothing: it publishes nothing
         // itself, and the method of those that do stays the label's.
@@ -314,7 +315,63 @@ import Testing
         let third = try established(closed, index: 2)
         policy.apply(log: "wales", index: 2, timeMillis: 0, type: third.header.type, payload: third.payload)
         #expect(Policy.governing(policy.inForce(label: label, holder: "wales", at: during))?.id == coarser.id)
-        #expect(policy.publishes(aggregatePayload: bySix, label: label, holder: "wales", recorded: during, at: during))
+        #expect(policy.publishes(aggregatePayload: byTen, label: label, holder: "wales", recorded: during, at: during))
+        // A third method that does not protect jointly with those before (base 6 with base 5:
+        // 27 is 25 and 30, so 27 alone): from then on no table of the label is published, not
+        // the new method's, not the governing one's — a reader kept what it saw before.
+        var other = coarse
+        other.id = "HEIW-BASE-6"
+        other.rounding = 6
+        let sixth = try established(other, index: 3)
+        policy.apply(log: "wales", index: 3, timeMillis: 0, type: sixth.header.type, payload: sixth.payload)
+        let bySix = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: 8, rounding: 6, agreement: other.id))
+        #expect(!policy.publishes(aggregatePayload: byTen, label: label, holder: "wales", recorded: during, at: during))
+        #expect(!policy.publishes(aggregatePayload: bySix, label: label, holder: "wales", recorded: during, at: during))
+    }
+
+    /// Which pairs of methods a reader may see one label under: every pair of values the two
+    /// can show together stands for two true counts or more (the helper's worked examples).
+    @Test func methodsProtectJointlyOnlyWhenNoCountIsAloneInBoth() throws {
+        func m(_ size: Int, _ base: Int) throws -> Suppression.Method { try Suppression.Method(minCellSize: size, rounding: base) }
+        for (a, b, joint) in [((8, 5), (8, 10), true), ((8, 5), (10, 5), true), ((8, 5), (8, 15), true), ((8, 5), (8, 5), true),
+                              ((8, 3), (8, 6), false), ((8, 5), (8, 6), false), ((8, 4), (8, 5), false), ((8, 2), (8, 4), false),
+                              ((8, 999), (8, 1000), false), ((1000, 1000), (1, 2), false)] {
+            #expect(try m(a.0, a.1).jointlyProtects(with: try m(b.0, b.1)) == joint, "\(a) with \(b)")
+            #expect(try m(b.0, b.1).jointlyProtects(with: try m(a.0, a.1)) == joint, "\(b) with \(a)")
+        }
+        // Checked directly for one failing pair: some count is the only one showing its pair.
+        let five = try m(8, 5), six = try m(8, 6)
+        #expect((0...200).contains { count in (0...200).filter { five.publish($0) == five.publish(count) && six.publish($0) == six.publish(count) }.count == 1 })
+    }
+
+    /// One method per label over every holder: the same label held under a coarser method at
+    /// another node publishes only that one's tables; a third holder's method that does not
+    /// protect jointly with it (base 7 with base 10) stops them too.
+    @Test func aLabelHeldAtTwoNodesIsPublishedUnderOneMethod() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        var atWales = try full(["uk": .aggregate])
+        atWales.id = "HEIW-WALES-5"
+        let first = try established(atWales, index: 0)
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: first.header.type, payload: first.payload)
+        let rows: [String: Any] = ["rows": [["board": "Powys", "count": 27], ["board": "Cardiff", "count": 40]]]
+        let wales = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: atWales.minCellSize, rounding: atWales.rounding, agreement: atWales.id))
+        #expect(policy.publishes(aggregatePayload: wales, label: label, holder: "wales", recorded: during, at: during))
+        var atEngland = atWales
+        atEngland.id = "HEIW-ENGLAND-10"
+        atEngland.holder = "england"
+        atEngland.rounding = 10
+        let second = try established(atEngland, index: 0)
+        policy.apply(log: "england", index: 0, timeMillis: 0, type: second.header.type, payload: second.payload)
+        let england = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: atEngland.minCellSize, rounding: 10, agreement: atEngland.id))
+        #expect(policy.publishes(aggregatePayload: england, label: label, holder: "england", recorded: during, at: during))
+        #expect(!policy.publishes(aggregatePayload: wales, label: label, holder: "wales", recorded: during, at: during), "england's method governs the label")
+        var atScotland = atWales
+        atScotland.id = "HEIW-SCOTLAND-7"
+        atScotland.holder = "scotland"
+        atScotland.rounding = 7
+        let third = try established(atScotland, index: 0)
+        policy.apply(log: "scotland", index: 0, timeMillis: 0, type: third.header.type, payload: third.payload)
+        #expect(!policy.publishes(aggregatePayload: england, label: label, holder: "england", recorded: during, at: during))
     }
 
     /// An aggregate published by its agreement's terms but not a table that agreement's method

@@ -582,5 +582,9 @@ private func variant(_ table: [[Int]], _ m: Int, _ b: Int, trueTotals: Bool = fa
         #expect(demoBefore.belowNHSPractice?.contains("publishes true counts from 5 (shown as 5)") == true)
         #expect(try Suppression.Method(minCellSize: 2, rounding: 2).belowNHSPractice?.contains("from 3 (shown as 4)") == true)
         #expect(try Suppression.Method(minCellSize: 20, rounding: 10).belowNHSPractice == nil)
+        // Hidden as HES hides, but rounded more finely than its 5 (a review): said too.
+        #expect(try Suppression.Method(minCellSize: 8, rounding: 2).belowNHSPractice?.contains("rounds to 5") == true)
+        #expect(try Suppression.Method(minCellSize: 8, rounding: 4).belowNHSPractice?.contains("one of 4 values") == true)
+        #expect(try Suppression.Method(minCellSize: 8, rounding: 6).belowNHSPractice == nil)
     }
 }
