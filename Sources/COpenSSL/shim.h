@@ -124,5 +124,8 @@ static int quartet_verify_tolerating_crl_dates(int ok, X509_STORE_CTX *ctx) {
 static inline void quartet_SSL_CTX_set_verify_tolerating_crl_dates(SSL_CTX *ctx, int mode) {
     SSL_CTX_set_verify(ctx, mode, quartet_verify_tolerating_crl_dates);
 }
+static inline void quartet_X509_STORE_set_verify_tolerating_crl_dates(X509_STORE *store) {
+    X509_STORE_set_verify_cb(store, quartet_verify_tolerating_crl_dates);
+}
 
 #endif

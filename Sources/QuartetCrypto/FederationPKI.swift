@@ -120,8 +120,16 @@ public enum FederationPKI {
     /// revocation list (`crl.pem` in `caDirectory`) anew with them and every serial it held
     /// before (their dates kept), signed by the CA, durably (a crash leaves the old list or
     /// the new). A certificate of another CA is refused; a serial already revoked is kept once.
-    public static func revoke(certificates: [String], serials: [String], caDirectory: String, now: Date = Date()) throws -> Revocation {
+    /// `newList`: there is no list yet and one is started (without it a missing `crl.pem` is
+    /// refused: a CA directory restored without its list would drop every earlier revocation).
+    /// One `revoke` at a time per CA directory (a lock beside the list).
+    public static func revoke(certificates: [String], serials: [String], caDirectory: String, newList: Bool = false, now: Date = Date()) throws -> Revocation {
         let (ca, key) = try loadAuthority(from: caDirectory)
+        let lockPath = "\(caDirectory)/.\(revocationListFile).lock"
+        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard lock >= 0 else { throw PKIError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { throw PKIError("another pki revoke is writing \(caDirectory)/\(revocationListFile); try again when it is done") }
         var wanted: [String] = []
         for path in certificates {
             let certificate = try Certificate(pem: try readText(path))
@@ -143,6 +151,9 @@ public enum FederationPKI {
         }
         let path = "\(caDirectory)/\(revocationListFile)"
         var before: [String: Date] = [:]
+        if !FileManager.default.fileExists(atPath: path), !newList {
+            throw PKIError("\(path) does not exist: pass --new-list to start this CA's revocation list (a CA directory restored without its list would otherwise drop every revocation made before)")
+        }
         if FileManager.default.fileExists(atPath: path) {
             let existing = try RevocationList(pem: try readText(path))
             do { try existing.verify(issuedBy: ca) } catch { throw PKIError("\(path) is not this CA's revocation list: \(error)") }

@@ -21,6 +21,47 @@ public final class RevocationList: @unchecked Sendable {
         self.init(owning: crl)
     }
 
+    /// Every revocation list in PEM text (one per CA of a bundle), at most `limit`.
+    public static func all(pem: String, limit: Int = 16) throws(CryptoError) -> [RevocationList] {
+        let bytes = Array(pem.utf8)
+        var lists: [RevocationList] = []
+        let failure: CryptoError? = bytes.withUnsafeBytes { buffer -> CryptoError? in
+            guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return .fromOpenSSL(.encoding, "BIO_new_mem_buf failed") }
+            defer { BIO_free(bio) }
+            while let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) {
+                lists.append(RevocationList(owning: crl))
+                if lists.count > limit { return CryptoError(code: .invalidKey, message: "more than \(limit) revocation lists in one file") }
+            }
+            return nil
+        }
+        _ = drainOpenSSLErrors()
+        if let failure { throw failure }
+        guard !lists.isEmpty else { throw CryptoError(code: .invalidKey, message: "not a PEM revocation list (X509 CRL)") }
+        return lists
+    }
+
+    /// Checks `certificate` as a TLS handshake of a context holding `lists` would: against
+    /// `trustRoots` with OpenSSL's CRL check, a list's dates aside (`TLSContext`). A list that
+    /// loads but refuses every certificate (a critical extension OpenSSL does not know, a scope
+    /// of CA certificates only, a CA without `cRLSign`), or a CA of the bundle without a list,
+    /// fails here as it would fail every peer.
+    public static func check(_ certificate: Certificate, trustRoots: [Certificate], lists: [RevocationList]) throws(CryptoError) {
+        guard let store = X509_STORE_new() else { throw .fromOpenSSL(.encoding, "X509_STORE_new failed") }
+        defer { X509_STORE_free(store) }
+        for root in trustRoots where X509_STORE_add_cert(store, root.x509) != 1 { throw .fromOpenSSL(.encoding, "cannot add a CA to the store") }
+        for list in lists where X509_STORE_add_crl(store, list.crl) != 1 { throw .fromOpenSSL(.encoding, "cannot add a revocation list to the store") }
+        guard X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK)) == 1 else { throw .fromOpenSSL(.encoding, "cannot turn on the revocation check") }
+        quartet_X509_STORE_set_verify_tolerating_crl_dates(store)
+        guard let ctx = X509_STORE_CTX_new() else { throw .fromOpenSSL(.encoding, "X509_STORE_CTX_new failed") }
+        defer { X509_STORE_CTX_free(ctx) }
+        guard X509_STORE_CTX_init(ctx, store, certificate.x509, nil) == 1 else { throw .fromOpenSSL(.encoding, "X509_STORE_CTX_init failed") }
+        if X509_verify_cert(ctx) != 1 {
+            let reason = String(cString: X509_verify_cert_error_string(Int(X509_STORE_CTX_get_error(ctx))))
+            _ = drainOpenSSLErrors()
+            throw CryptoError(code: .invalidKey, message: "certificate \(certificate.commonName ?? "?") (serial \(certificate.serialHex)) does not verify with the revocation list: \(reason)")
+        }
+    }
+
     public func pemRepresentation() throws(CryptoError) -> String {
         try writeMemoryBIO("PEM_write_bio_X509_CRL") { PEM_write_bio_X509_CRL($0, crl) }
     }
@@ -97,6 +138,16 @@ public final class RevocationList: @unchecked Sendable {
             }
         }
         guard X509_CRL_sort(crl) == 1 else { throw .fromOpenSSL(.encoding, "X509_CRL_sort failed") }
+        // The CA's key id: OpenSSL matches a list to its CA by it where two CAs share a name
+        // (a bundle of the old and new CA during a rollover).
+        var ctx = X509V3_CTX()
+        quartet_X509V3_set_ctx_nodb(&ctx)
+        X509V3_set_ctx(&ctx, ca.x509, nil, nil, crl, 0)
+        guard let akid = X509V3_EXT_conf_nid(nil, &ctx, NID_authority_key_identifier, "keyid:always") else {
+            throw .fromOpenSSL(.encoding, "cannot name the CA's key in the revocation list")
+        }
+        defer { X509_EXTENSION_free(akid) }
+        guard X509_CRL_add_ext(crl, akid, -1) == 1 else { throw .fromOpenSSL(.encoding, "X509_CRL_add_ext failed") }
         guard let number = ASN1_INTEGER_new() else { throw .fromOpenSSL(.encoding, "ASN1_INTEGER_new failed") }
         defer { ASN1_INTEGER_free(number) }
         guard ASN1_INTEGER_set_int64(number, Int64(now.timeIntervalSince1970)) == 1,

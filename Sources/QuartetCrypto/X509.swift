@@ -69,6 +69,21 @@ public final class Certificate: @unchecked Sendable {
         self.init(owning: cert)
     }
 
+    /// Every certificate in PEM text (a CA bundle), at most `limit`.
+    public static func all(pem: String, limit: Int = 16) throws(CryptoError) -> [Certificate] {
+        let bytes = Array(pem.utf8)
+        var certificates: [Certificate] = []
+        bytes.withUnsafeBytes { buffer in
+            guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return }
+            defer { BIO_free(bio) }
+            while certificates.count <= limit, let x = PEM_read_bio_X509(bio, nil, nil, nil) { certificates.append(Certificate(owning: x)) }
+        }
+        _ = drainOpenSSLErrors()
+        guard !certificates.isEmpty else { throw .fromOpenSSL(.invalidKey, "not a PEM certificate") }
+        guard certificates.count <= limit else { throw CryptoError(code: .invalidKey, message: "more than \(limit) certificates in one file") }
+        return certificates
+    }
+
     /// The certificate as PEM.
     public func pemRepresentation() throws(CryptoError) -> String {
         try writeMemoryBIO("PEM_write_bio_X509") { PEM_write_bio_X509($0, x509) }

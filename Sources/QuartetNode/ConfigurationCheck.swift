@@ -57,16 +57,11 @@ public enum ConfigurationCheck {
             let names = leaf.uriNames.joined(separator: ", ")
             fail("tls.certificate", "names \(names.isEmpty ? "no quartet:// identity" : names), expected quartet://node/\(configuration.node)")
         }
-        // The revocation list: the CA's own, and not revoking this node's certificate.
-        if let path = configuration.revocationList, let ca {
-            do {
-                let list = try RevocationList(pem: try ConfigObject.readPEM(path, what: "revocation list"))
-                try list.verify(issuedBy: ca)
-                if let leaf, list.revokes(leaf) {
-                    fail("tls.certificate", "serial \(leaf.serialHex) is revoked by tls.crl \(path): put this node's renewed certificate in place")
-                }
-            } catch {
-                fail("tls.crl", "\(path): \(error)")
+        // The revocation lists: the CAs' own, one per CA, the node's certificate verifying with
+        // them as a handshake would (the rules a start and a reload apply).
+        if ca != nil, let leaf, let text = try? ConfigObject.readPEM(configuration.caCertificate, what: "certificate") {
+            do { _ = try TLSContexts.revocationLists(configuration, ca: text, leaf: leaf) } catch {
+                fail(error.key ?? "tls.crl", error.message)
             }
         }
         do {

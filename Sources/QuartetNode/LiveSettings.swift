@@ -15,25 +15,24 @@ struct TLSContexts: Sendable {
     /// names this node (peers would refuse it otherwise).
     init(_ configuration: NodeConfiguration) throws {
         let certificate: Certificate
-        let revocationList: RevocationList?
+        let pem: String, ca: String
         do {
-            let pem = try ConfigObject.readPEM(configuration.certificate, what: "certificate")
+            pem = try ConfigObject.readPEM(configuration.certificate, what: "certificate")
             certificate = try Certificate(pem: pem)
-            let ca = (try? ConfigObject.readPEM(configuration.caCertificate, what: "certificate")) ?? ""
-            (revocationList, revocations) = try Self.revocationList(configuration, ca: ca)
-            let crl = revocations.map { Array($0.utf8) } ?? []
-            files = SHA256.hash(Array(pem.utf8) + [0] + Array(ca.utf8) + [0] + crl)
-            // The list with the CA: a list that changes at a reload closes what was verified
-            // before it, as a new CA does (the certificates it now revokes among them).
-            trustRoots = SHA256.hash(Array(ca.utf8) + [0] + crl)
-        } catch let error as NodeStartupError {
-            throw error
+            ca = (try? ConfigObject.readPEM(configuration.caCertificate, what: "certificate")) ?? ""
         } catch {
             throw NodeStartupError("\(configuration.file): tls.certificate: \(error)")
         }
-        if let revocationList, revocationList.revokes(certificate) {
-            throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) (serial \(certificate.serialHex)) is revoked by tls.crl \(configuration.revocationList ?? ""): put this node's renewed certificate in place")
+        let (lists, text): ([RevocationList], String?)
+        do { (lists, text) = try Self.revocationLists(configuration, ca: ca, leaf: certificate) } catch {
+            throw NodeStartupError("\(error)")
         }
+        revocations = text
+        let crl = text.map { Array($0.utf8) } ?? []
+        files = SHA256.hash(Array(pem.utf8) + [0] + Array(ca.utf8))
+        // The lists with the CA: lists that change at a reload close what was verified before
+        // them, as a new CA does (the certificates they now revoke among them).
+        trustRoots = SHA256.hash(Array(ca.utf8) + [0] + crl)
         // As `config check` refuses it (one rule, `openToEveryone`).
         if let problem = Self.openToEveryone(configuration.privateKey) { throw NodeStartupError("\(configuration.file): tls.key: \(problem)") }
         guard FederationIdentity(certificate: certificate) == .node(configuration.node) else {
@@ -42,11 +41,11 @@ struct TLSContexts: Sendable {
         }
         do {
             client = try TLSContext(role: .client, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
-                                    trustRoots: configuration.caCertificate, revocationList: revocationList)
+                                    trustRoots: configuration.caCertificate, revocationLists: lists)
             peer = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
-                                  trustRoots: configuration.caCertificate, clientAuthentication: .required, revocationList: revocationList)
+                                  trustRoots: configuration.caCertificate, clientAuthentication: .required, revocationLists: lists)
             api = try TLSContext(role: .server, certificateChain: configuration.certificate, privateKey: configuration.privateKey,
-                                 trustRoots: configuration.caCertificate, clientAuthentication: .optional, revocationList: revocationList)
+                                 trustRoots: configuration.caCertificate, clientAuthentication: .optional, revocationLists: lists)
         } catch {
             throw NodeStartupError("\(configuration.file): tls: \(error)")
         }
@@ -65,19 +64,36 @@ struct TLSContexts: Sendable {
     /// The revocation list's text, if the configuration names one.
     let revocations: String?
 
-    /// The configuration's revocation list (`tls.crl`), checked against the CA in `tls.ca`
-    /// (`ca`, its PEM): a list another CA made, or whose signature fails, would fail every
-    /// handshake, so it is refused here, at start or at the reload that brings it.
-    static func revocationList(_ configuration: NodeConfiguration, ca: String) throws -> (RevocationList?, String?) {
-        guard let path = configuration.revocationList else { return (nil, nil) }
-        do {
-            let text = try ConfigObject.readPEM(path, what: "revocation list")
-            let list = try RevocationList(pem: text)
-            try list.verify(issuedBy: try Certificate(pem: ca))
-            return (list, text)
-        } catch {
-            throw NodeStartupError("\(configuration.file): tls.crl: \(path): \(error)")
+    /// The configuration's revocation lists (`tls.crl`: one per CA in `tls.ca`) and their text,
+    /// checked as a handshake would use them (`RevocationList.check`, with `leaf`, the node's
+    /// own certificate): each list the key of a CA in the bundle signed, each CA in the bundle
+    /// with its list (OpenSSL refuses every certificate of a CA without one: a rollover bundle
+    /// of the old and new CA with the new CA's list alone cut off every member still on the
+    /// old), and the node's own certificate verifying with them (a list that loads but refuses
+    /// every peer — a critical extension OpenSSL does not know, a scope of CA certificates only
+    /// — or that revokes this node's certificate). Refused at start, at the reload that brings
+    /// it and by `config check`. A revocation list inside `tls.ca` is refused too: OpenSSL
+    /// would read it beside `tls.crl` and may prefer an older one.
+    static func revocationLists(_ configuration: NodeConfiguration, ca: String, leaf: Certificate) throws(ConfigurationError) -> ([RevocationList], String?) {
+        guard !ca.contains("-----BEGIN X509 CRL-----") else {
+            throw ConfigurationError(file: configuration.file, key: "tls.ca", "\(configuration.caCertificate) holds a revocation list: put revocation lists in the file tls.crl names, and only CA certificates in tls.ca")
         }
+        guard let path = configuration.revocationList else { return ([], nil) }
+        func refuse(_ message: String) -> ConfigurationError { ConfigurationError(file: configuration.file, key: "tls.crl", "\(path): \(message)") }
+        let text = try ConfigObject.readPEM(path, what: "revocation list")
+        let lists: [RevocationList], roots: [Certificate]
+        do { lists = try RevocationList.all(pem: text) } catch { throw refuse("\(error)") }
+        do { roots = try Certificate.all(pem: ca) } catch { throw refuse("the CA file tls.ca: \(error)") }
+        for (i, list) in lists.enumerated() where !roots.contains(where: { (try? list.verify(issuedBy: $0)) != nil }) {
+            throw refuse("revocation list \(i + 1) is not signed by a CA in tls.ca (its issuer, or its signature, is another CA's)")
+        }
+        for root in roots where !lists.contains(where: { (try? $0.verify(issuedBy: root)) != nil }) {
+            throw refuse("the CA \(root.commonName ?? "?") in tls.ca (serial \(root.serialHex)) has no revocation list here: with tls.crl every CA in tls.ca needs its own list (quartet pki revoke --ca DIR --new-list on that CA), or OpenSSL refuses every certificate it issued")
+        }
+        do { try RevocationList.check(leaf, trustRoots: roots, lists: lists) } catch {
+            throw refuse("this node's own certificate \(configuration.certificate): \(error.message)\(lists.contains { $0.revokes(leaf) } ? " (the list revokes it: put this node's renewed certificate in place)" : "")")
+        }
+        return (lists, text)
     }
 
     /// Why a reload must not put the configuration's certificate in force (nil: it may): out

@@ -232,6 +232,12 @@ public struct Node: Sendable {
         // refused from the next request on, browser sign-ins with it too).
         let (tokens, revocationList) = try reloadedSettings()
         do { return try reload(tokens: tokens, revocationList: revocationList) } catch {
+            // A revocation list brought by a reload refused for another reason is not in force:
+            // said, so an operator revoking a stolen key does not take it for done.
+            let listNow = revocationList.flatMap { try? ConfigObject.readPEM($0, what: "revocation list") }
+            let error: any Error = listNow != live.contexts.revocations
+                ? NodeStartupError("\(error); the revocation list (tls.crl) in the configuration is NOT in force: the node keeps the one it had (\(live.contexts.revocations == nil ? "none" : "another"))")
+                : error
             let dropped = live.dropTokens(keeping: tokens)
             guard !dropped.isEmpty else { throw error }
             sessions.retain(digests: Set(live.tokens.map(\.sha256)))

@@ -97,11 +97,12 @@ public final class TLSContext: @unchecked Sendable {
 
     /// Loads `certificateChain` (PEM, leaf first), `privateKey` (PEM) and `trustRoots` (PEM CA
     /// certificates). TLS 1.3 only; peers are verified against `trustRoots`, and with
-    /// `revocationList` (the CA's, checked by the caller) a peer whose certificate it revokes is
-    /// refused, the list's dates aside (a stale list still names what it revoked). A client may
-    /// go without a certificate (nil chain and key), e.g. to authenticate with a bearer token.
+    /// `revocationLists` (one per CA, checked by the caller: `RevocationList.check`) a peer whose
+    /// certificate one revokes is refused, the lists' dates aside (a stale list still names what
+    /// it revoked). A client may go without a certificate (nil chain and key), e.g. to
+    /// authenticate with a bearer token.
     public init(role: Role, certificateChain: String?, privateKey: String?, trustRoots: String,
-                clientAuthentication: ClientAuthentication = .required, revocationList: RevocationList? = nil) throws(TLSError) {
+                clientAuthentication: ClientAuthentication = .required, revocationLists: [RevocationList] = []) throws(TLSError) {
         guard let ctx = SSL_CTX_new(TLS_method()) else {
             throw TLSError(.configuration, "SSL_CTX_new failed", openSSLErrors: drainOpenSSLErrors())
         }
@@ -125,13 +126,16 @@ public final class TLSContext: @unchecked Sendable {
             try check(role == .client && certificateChain == nil && privateKey == nil, "a server needs a certificate and key; a client gives both or neither")
         }
         try check(SSL_CTX_load_verify_locations(ctx, trustRoots, nil) == 1, "cannot load trust roots \(trustRoots)")
-        if let revocationList {
+        if !revocationLists.isEmpty {
             let store = SSL_CTX_get_cert_store(ctx)
-            try check(store != nil && X509_STORE_add_crl(store, revocationList.crl) == 1, "cannot add the revocation list to the trust store")
+            try check(store != nil, "no trust store")
+            for list in revocationLists {
+                try check(X509_STORE_add_crl(store, list.crl) == 1, "cannot add a revocation list to the trust store")
+            }
             try check(X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK)) == 1, "cannot turn on the revocation check")
         }
         let verify = { (mode: Int32) in
-            if revocationList != nil { quartet_SSL_CTX_set_verify_tolerating_crl_dates(ctx, mode) } else { SSL_CTX_set_verify(ctx, mode, nil) }
+            if revocationLists.isEmpty { SSL_CTX_set_verify(ctx, mode, nil) } else { quartet_SSL_CTX_set_verify_tolerating_crl_dates(ctx, mode) }
         }
         switch role {
         case .server:

@@ -68,11 +68,12 @@ extension PKICommand {
         @Option(help: "The CA directory (from `pki init`).") var ca: String
         @Argument(help: "Certificates to revoke (PEM files the CA issued).") var certificates: [String] = []
         @Option(name: .customLong("serial"), help: "A serial number to revoke (hex, as `openssl x509 -serial -noout` prints it), for a certificate whose file is gone.") var serials: [String] = []
+        @Flag(name: .customLong("new-list"), help: "Start the CA's revocation list (the first revocation, or an empty list for a CA of a rollover bundle).") var newList = false
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
-            guard !certificates.isEmpty || !serials.isEmpty else { throw ValidationError("name a certificate file, or --serial, to revoke") }
-            let revocation = try FederationPKI.revoke(certificates: certificates, serials: serials, caDirectory: ca)
+            guard !certificates.isEmpty || !serials.isEmpty || newList else { throw ValidationError("name a certificate file, or --serial, to revoke (or --new-list for an empty list)") }
+            let revocation = try FederationPKI.revoke(certificates: certificates, serials: serials, caDirectory: ca, newList: newList)
             switch output.format {
             case .json:
                 printJSON(["revocation_list": revocation.revocationList, "added": revocation.added, "revoked": revocation.revoked])

@@ -15,7 +15,10 @@ import Testing
         let englandCert = try Certificate(pem: try String(contentsOfFile: england.certificate, encoding: .utf8))
         let ca = try Certificate(pem: try String(contentsOfFile: pki.caCertificate, encoding: .utf8))
 
-        let first = try FederationPKI.revoke(certificates: [wales.certificate], serials: [], caDirectory: caDirectory,
+        // No list yet: started only when asked (a CA directory restored without its list must
+        // not drop every earlier revocation unseen).
+        #expect(throws: PKIError.self) { try FederationPKI.revoke(certificates: [wales.certificate], serials: [], caDirectory: caDirectory) }
+        let first = try FederationPKI.revoke(certificates: [wales.certificate], serials: [], caDirectory: caDirectory, newList: true,
                                              now: Date(timeIntervalSince1970: 1_767_225_600))
         #expect(first.added == [walesCert.serialHex] && first.revoked == [walesCert.serialHex])
         let list = try RevocationList(pem: try String(contentsOfFile: first.revocationList, encoding: .utf8))
@@ -40,7 +43,7 @@ import Testing
         #expect(throws: PKIError.self) { try FederationPKI.revoke(certificates: [stranger.certificate], serials: [], caDirectory: caDirectory) }
         #expect(throws: PKIError.self) { try FederationPKI.revoke(certificates: [], serials: ["not-hex"], caDirectory: caDirectory) }
         // A list the other CA made does not verify as this CA's, nor revokes this CA's certificates.
-        let foreign = try FederationPKI.revoke(certificates: [stranger.certificate], serials: [], caDirectory: other.root.appendingPathComponent("ca").path)
+        let foreign = try FederationPKI.revoke(certificates: [stranger.certificate], serials: [], caDirectory: other.root.appendingPathComponent("ca").path, newList: true)
         let foreignList = try RevocationList(pem: try String(contentsOfFile: foreign.revocationList, encoding: .utf8))
         #expect(throws: CryptoError.self) { try foreignList.verify(issuedBy: ca) }
         #expect(!foreignList.revokes(walesCert))
@@ -53,7 +56,7 @@ import Testing
         defer { pki.remove() }
         let caDirectory = pki.root.appendingPathComponent("ca").path
         let wales = try pki.node("wales"), england = try pki.node("england")
-        let revocation = try FederationPKI.revoke(certificates: [wales.certificate], serials: [], caDirectory: caDirectory)
+        let revocation = try FederationPKI.revoke(certificates: [wales.certificate], serials: [], caDirectory: caDirectory, newList: true)
         let crl = try TestKit.run(openssl, ["crl", "-in", revocation.revocationList, "-CAfile", pki.caCertificate, "-noout", "-text"])
         #expect(crl.status == 0 && (crl.stdout + crl.stderr).contains("verify OK"), "\(crl.stdout)\(crl.stderr)")
         let serial = try Certificate(pem: try String(contentsOfFile: wales.certificate, encoding: .utf8)).serialHex

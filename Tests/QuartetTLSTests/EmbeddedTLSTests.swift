@@ -142,12 +142,12 @@ struct EmbeddedPair {
         let caDirectory = pki.root.appendingPathComponent("ca").path
         let revoked = try pki.node("england")
         _ = try pki.node("wales")
-        let path = try FederationPKI.revoke(certificates: [revoked.certificate], serials: [], caDirectory: caDirectory,
+        let path = try FederationPKI.revoke(certificates: [revoked.certificate], serials: [], caDirectory: caDirectory, newList: true,
                                            now: Date(timeIntervalSinceNow: -400 * 86_400)).revocationList
         let list = try RevocationList(pem: try String(contentsOfFile: path, encoding: .utf8))
         func withList(_ role: TLSContext.Role, _ node: String) throws -> TLSContext {
             let files = try pki.node(node)
-            return try TLSContext(role: role, certificateChain: files.certificate, privateKey: files.key, trustRoots: pki.caCertificate, revocationList: list)
+            return try TLSContext(role: role, certificateChain: files.certificate, privateKey: files.key, trustRoots: pki.caCertificate, revocationLists: [list])
         }
         // The revoked client, against a server holding the list: refused.
         let refusedClient = try EmbeddedPair(client: try context(.client, "england"), server: try withList(.server, "uk"),

@@ -1,0 +1,64 @@
+import Foundation
+import QuartetCrypto
+@testable import QuartetNode
+import QuartetTestKit
+import Testing
+
+/// `tls.crl` as a start, a reload and `config check` take it: lists checked as a handshake would
+/// use them, so a list that would refuse every peer is refused instead (a review).
+@Suite struct RevocationListConfigurationTests {
+    func configuration(ca: String, certificate: String, crl: String?) -> NodeConfiguration {
+        NodeConfiguration(file: "/etc/quartet/wales.json", node: "wales", dataDirectory: "/nonexistent", log: "wales",
+                          peerListen: HostPort(host: "127.0.0.1", port: 1), apiListen: HostPort(host: "127.0.0.1", port: 2),
+                          caCertificate: ca, certificate: certificate, privateKey: "/nonexistent", revocationList: crl,
+                          federationFile: "/nonexistent", logLevel: .info)
+    }
+
+    func text(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
+
+    @Test func everyCAOfARolloverBundleNeedsItsListAndTheNodesOwnCertificateMustVerify() throws {
+        // Two CAs with the same name (pki init names every CA alike), as in a rollover.
+        let old = try TestPKI(), new = try TestPKI()
+        defer { old.remove(); new.remove() }
+        let wales = try old.node("wales"), england = try old.node("england")
+        let walesCert = try Certificate(pem: try text(wales.certificate))
+        let oldList = try FederationPKI.revoke(certificates: [england.certificate], serials: [], caDirectory: old.root.appendingPathComponent("ca").path, newList: true).revocationList
+        let newList = try FederationPKI.revoke(certificates: [], serials: [], caDirectory: new.root.appendingPathComponent("ca").path, newList: true).revocationList
+        let dir = try TestKit.temporaryDirectory("crl-config")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bundle = dir.appendingPathComponent("bundle.pem").path
+        try (try text(old.caCertificate) + text(new.caCertificate)).write(toFile: bundle, atomically: true, encoding: .utf8)
+        let onlyNew = dir.appendingPathComponent("only-new.pem").path, both = dir.appendingPathComponent("both.pem").path
+        try text(newList).write(toFile: onlyNew, atomically: true, encoding: .utf8)
+        try (try text(oldList) + text(newList)).write(toFile: both, atomically: true, encoding: .utf8)
+        let bundleText = try text(bundle)
+
+        // The new CA's list alone: every certificate of the old CA would be refused. Refused here.
+        #expect { try TLSContexts.revocationLists(configuration(ca: bundle, certificate: wales.certificate, crl: onlyNew), ca: bundleText, leaf: walesCert) } throws: {
+            ($0 as? ConfigurationError)?.key == "tls.crl" && "\($0)".contains("has no revocation list here")
+        }
+        // One list per CA: taken, and the old CA's revoked certificate is refused with them.
+        let (lists, _) = try TLSContexts.revocationLists(configuration(ca: bundle, certificate: wales.certificate, crl: both), ca: bundleText, leaf: walesCert)
+        #expect(lists.count == 2)
+        let roots = try Certificate.all(pem: bundleText)
+        #expect(throws: CryptoError.self) { try RevocationList.check(try Certificate(pem: try text(england.certificate)), trustRoots: roots, lists: lists) }
+        try RevocationList.check(try Certificate(pem: try text(new.node("scotland").certificate)), trustRoots: roots, lists: lists)
+        // A list that revokes the node's own certificate.
+        #expect { try TLSContexts.revocationLists(configuration(ca: bundle, certificate: england.certificate, crl: both), ca: bundleText,
+                                                  leaf: try Certificate(pem: try text(england.certificate))) } throws: {
+            "\($0)".contains("the list revokes it")
+        }
+        // A list another CA made (not in the bundle).
+        let stranger = try TestPKI()
+        defer { stranger.remove() }
+        let strangerList = try FederationPKI.revoke(certificates: [], serials: [], caDirectory: stranger.root.appendingPathComponent("ca").path, newList: true).revocationList
+        #expect { try TLSContexts.revocationLists(configuration(ca: old.caCertificate, certificate: wales.certificate, crl: strangerList), ca: try text(old.caCertificate), leaf: walesCert) } throws: {
+            "\($0)".contains("not signed by a CA in tls.ca")
+        }
+        // A list inside the CA file.
+        let mixed = try text(old.caCertificate) + text(oldList)
+        #expect { try TLSContexts.revocationLists(configuration(ca: old.caCertificate, certificate: wales.certificate, crl: nil), ca: mixed, leaf: walesCert) } throws: {
+            ($0 as? ConfigurationError)?.key == "tls.ca"
+        }
+    }
+}
