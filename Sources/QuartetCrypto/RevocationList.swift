@@ -41,7 +41,9 @@ public final class RevocationList: @unchecked Sendable {
     }
 
     /// Checks `certificate` as a TLS handshake of a context holding `lists` would: against
-    /// `trustRoots` with OpenSSL's CRL check, a list's dates aside (`TLSContext`). A list that
+    /// `trustRoots` with OpenSSL's CRL check, a list's dates aside (`TLSContext`), and no date at
+    /// all (the certificate's and the CA's dates are judged elsewhere: a node whose certificate
+    /// expired must still take the reload that brings its renewal or a federation file). A list that
     /// loads but refuses every certificate (a critical extension OpenSSL does not know, a scope
     /// of CA certificates only, a CA without `cRLSign`), or a CA of the bundle without a list,
     /// fails here as it would fail every peer.
@@ -50,7 +52,9 @@ public final class RevocationList: @unchecked Sendable {
         defer { X509_STORE_free(store) }
         for root in trustRoots where X509_STORE_add_cert(store, root.x509) != 1 { throw .fromOpenSSL(.encoding, "cannot add a CA to the store") }
         for list in lists where X509_STORE_add_crl(store, list.crl) != 1 { throw .fromOpenSSL(.encoding, "cannot add a revocation list to the store") }
-        guard X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK)) == 1 else { throw .fromOpenSSL(.encoding, "cannot turn on the revocation check") }
+        guard X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_NO_CHECK_TIME)) == 1 else {
+            throw .fromOpenSSL(.encoding, "cannot turn on the revocation check")
+        }
         quartet_X509_STORE_set_verify_tolerating_crl_dates(store)
         guard let ctx = X509_STORE_CTX_new() else { throw .fromOpenSSL(.encoding, "X509_STORE_CTX_new failed") }
         defer { X509_STORE_CTX_free(ctx) }

@@ -44,10 +44,8 @@ public struct Checkpoint: Hashable, Sendable {
     /// C2SP log's, a test's) is accepted too. Anything else — a modified writer's up to 64 KiB
     /// of lines, which every node would keep with each batch and every witness would cosign — is
     /// refused wherever a log's checkpoint is taken from a peer, a witness request or a store.
-    /// The largest time taken from a peer, a checkpoint's `quartet-time` or an entry's:
-    /// 9999-12-31T23:59:59.999Z. Past it a time is no date (a reader's browser cannot show one
-    /// past year 275,760 and failed every page resting on it; SQLite stores none past 2^63 - 1).
-    public static let maxTimeMillis: UInt64 = 253_402_300_799_999
+    /// The largest `quartet-time` taken: 2^63 - 1 ms.
+    public static let maxTimeMillis = UInt64(Int64.max)
 
     public var extensionRefusal: String? {
         guard extensions.count <= 1 else {
@@ -61,8 +59,7 @@ public struct Checkpoint: Hashable, Sendable {
             return "checkpoint of \(origin) at size \(size): its extension line (\(line.utf8.count) bytes) is not `quartet-time <unix-ms>`"
         }
         // Stored as SQLite's signed 64-bit integer (a time past it trapped every node storing
-        // the batch: a member could stop all the others with one signed checkpoint), and shown
-        // as a date.
+        // the batch: a member could stop all the others with one signed checkpoint).
         guard millis <= Self.maxTimeMillis else {
             return "checkpoint of \(origin) at size \(size): quartet-time \(millis) is past the largest time a node stores (\(Self.maxTimeMillis))"
         }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import QuartetAPI
+import QuartetCrypto
 import QuartetPolicy
 import QuartetTLS
 
@@ -21,8 +22,10 @@ public struct APIClient: Sendable {
     /// - Parameters:
     ///   - certificate, key: the client certificate and key, or nil to go without (then give `token`).
     ///   - node: the node expected at `address` (its certificate must name it).
-    public init(certificate: String?, key: String?, ca: String, node: String, address: HostPort, token: String? = nil) throws {
-        context = try TLSContext(role: .client, certificateChain: certificate, privateKey: key, trustRoots: ca)
+    ///   - revocationLists: the CA's lists (`tls.crl`): a node certificate they revoke is refused.
+    public init(certificate: String?, key: String?, ca: String, node: String, address: HostPort, token: String? = nil,
+                revocationLists: [RevocationList] = []) throws {
+        context = try TLSContext(role: .client, certificateChain: certificate, privateKey: key, trustRoots: ca, revocationLists: revocationLists)
         self.node = node
         self.address = address
         self.token = token

@@ -59,13 +59,13 @@ final class AppendAdmission: Sendable {
         }
         if items.contains(where: { Self.isExclusive($0.value) }) {
             return try await lock.exclusive {
-                try await writer.append(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: true))
+                try await writer.append(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: true), bounded: true)
             }
         }
         // Held only until the entries are queued: the writer keeps queue order, and an exclusive
         // append after them checks nothing they change.
         let ticket = try await lock.shared {
-            try writer.enqueue(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: false))
+            try writer.enqueue(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: false), bounded: true)
         }
         return try await ticket.receipts()
     }

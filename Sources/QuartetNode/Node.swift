@@ -89,6 +89,11 @@ public struct Node: Sendable {
         live = LiveSettings(federation: federation, contexts: contexts, tokens: configuration.tokens)
         let directory = DataDirectory(path: configuration.dataDirectory)
         try directory.checkOwnership()
+        let open = directory.openToOthers()
+        if !open.isEmpty {
+            logger.warning("the data directory is readable by other users of this host (restricted payloads and keys among it): run chmod 700 on the directories and chmod 600 on the files",
+                           metadata: ["paths": "\(open.joined(separator: ", "))"])
+        }
         store = try LedgerStore.open(directory, mode: .writer)
         if let migration = store.migration {
             logger.notice("migrated the data directory to this quartet's format", metadata: [

@@ -165,4 +165,13 @@ public struct NodeConfiguration: Sendable {
         }
         return configuration
     }
+
+    /// The revocation lists `tls.crl` names (none if it names none), for a command-line client
+    /// of this node's API: a certificate they revoke (a stolen node key) is refused as the node.
+    public func clientRevocationLists() throws -> [RevocationList] {
+        guard let revocationList else { return [] }
+        do { return try RevocationList.all(pem: try ConfigObject.readPEM(revocationList, what: "revocation list")) } catch {
+            throw ConfigurationError(file: file, key: "tls.crl", "\(revocationList): \(error)")
+        }
+    }
 }

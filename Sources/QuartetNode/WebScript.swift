@@ -251,13 +251,20 @@ enum WebScript {
             return inForce;
           }
 
+          // A time in milliseconds as a date, or as the number it is when no date is that late
+          // (JavaScript's dates end in year 275,760: a member's entry dated past it must not
+          // make the check of an honest page throw).
+          function shownTime(t) {
+            return typeof t === "number" && isFinite(t) && Math.abs(t) <= 8.64e15 ? new Date(t).toISOString() : t + " ms since 1970 (no date)";
+          }
+
           // After a check, the row's cells show what the verified bytes say, not what the page said.
           function showVerified(i, result) {
             const row = document.querySelector('[data-row="' + i + '"]');
             if (!row) return;
             const set = (name, text) => { const cell = row.querySelector('[data-field="' + name + '"]'); if (cell) cell.textContent = text; };
             set("type", result.fields.type);
-            set("time", new Date(result.fields.time).toISOString());
+            set("time", shownTime(result.fields.time));
             set("author", result.fields.author);
             set("content", result.content === null ? "(payload not held here: a stub)" : (result.content.length > 240 ? result.content.slice(0, 240) + "\u2026" : result.content));
           }
@@ -742,7 +749,7 @@ enum WebScript {
                 }
                 all = all.concat(checked);
                 asOf = asOf.concat(checked.slice(0, upTo[log]));
-                read.push(log + " to size " + head.size + (head.time !== null && head.time !== undefined ? " (signed " + new Date(head.time).toISOString() + ")" : "")
+                read.push(log + " to size " + head.size + (head.time !== null && head.time !== undefined ? " (signed " + shownTime(head.time) + ")" : "")
                           + (upTo[log] < head.size ? ", the figure as of its first " + upTo[log] : ""));
               }
               const which = read.join(", ") + (parts[0] === "total" ? "; " + data.ukLog + " taken as the UK log, as this node says" : "");

@@ -238,7 +238,7 @@ public struct Policy: Sendable {
         guard let made = aggregateMaker(agreement, label: label, holder: holder) else { return false }
         guard let governing = Self.governing(inForce(label: label, at: time)),
               made.minCellSize == governing.minCellSize, made.rounding == governing.rounding,
-              methodsProtectJointly(label: label, with: made) else { return false }
+              methodsProtectJointly(label: label, with: made, by: time) else { return false }
         let states = inForce(label: label, holder: holder, at: time)
         return states.contains { state in
             recorded >= state.agreement.validFrom && state.agreement.recipients.values.contains { $0 != .none }
@@ -306,15 +306,36 @@ public struct Policy: Sendable {
     public static let aggregateType = "dataset.aggregate"
 
     /// Whether `made`'s method protects jointly with the method of every agreement of `label`
-    /// that gives some node access (any holder, in force or not, not contested).
-    func methodsProtectJointly(label: String, with made: Agreement) -> Bool {
+    /// that gives some node access and was in force at some moment up to `time` (any holder,
+    /// in force now or ended; one revoked before it began, or not begun yet, published nothing).
+    func methodsProtectJointly(label: String, with made: Agreement, by time: UInt64) -> Bool {
         guard let mine = try? Suppression.Method(minCellSize: made.minCellSize, rounding: made.rounding) else { return false }
-        for state in agreements.values where !state.contested && !contested.contains(state.agreement.id)
+        for state in agreements.values where !contested.contains(state.agreement.id) && state.wasInForce(by: time)
             && state.agreement.labels.contains(label) && state.agreement.recipients.values.contains(where: { $0 != .none }) {
             guard let theirs = try? Suppression.Method(minCellSize: state.agreement.minCellSize, rounding: state.agreement.rounding),
                   mine.jointlyProtects(with: theirs) else { return false }
         }
         return true
+    }
+
+    /// Why `agreement`'s method would stop a label's tables being shown (it does not protect
+    /// jointly with the method of an agreement of one of its labels already on the ledger that
+    /// gives some node access), or nil. The holder's append refuses it: on an append-only
+    /// ledger such an agreement cannot be taken back.
+    public func methodConflict(_ agreement: Agreement) -> String? {
+        guard agreement.recipients.values.contains(where: { $0 != .none }),
+              let mine = try? Suppression.Method(minCellSize: agreement.minCellSize, rounding: agreement.rounding) else { return nil }
+        for other in agreements.values.sorted(by: { $0.agreement.id < $1.agreement.id }) where !other.contested
+            && other.agreement.recipients.values.contains(where: { $0 != .none }) {
+            guard let label = agreement.labels.first(where: other.agreement.labels.contains),
+                  let theirs = try? Suppression.Method(minCellSize: other.agreement.minCellSize, rounding: other.agreement.rounding),
+                  !mine.jointlyProtects(with: theirs) else { continue }
+            return "its method (min-cell-size \(agreement.minCellSize), rounding \(agreement.rounding)) and agreement \(other.agreement.id)'s "
+                + "(min-cell-size \(other.agreement.minCellSize), rounding \(other.agreement.rounding)) for label \(label) would let a reader who sees tables of both "
+                + "pin counts each hides, so no table of \(label) would be shown again; sign it with a method that protects jointly with the one before "
+                + "(the same, a larger minimum cell size, or a base that is a multiple of \(other.agreement.rounding)) (docs/agreements.md)"
+        }
+        return nil
     }
 
     /// The agreements in force at any holder covering `label` at `time`.
@@ -340,6 +361,7 @@ public struct Policy: Sendable {
                 throw PolicyError("agreement \(agreement.id): names holder \(agreement.holder); it can only be appended to the \(agreement.holder) log")
             }
             guard agreements[agreement.id] == nil else { throw PolicyError("agreement \(agreement.id) is already on the ledger") }
+            if let conflict = methodConflict(agreement) { throw PolicyError("agreement \(agreement.id): \(conflict)") }
         case .revoked:
             let r = try Self.revocation(payload)
             guard let state = agreements[r.id] else { throw PolicyError("payload.id: no agreement \(r.id) on the ledger") }

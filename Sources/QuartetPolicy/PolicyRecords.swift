@@ -73,6 +73,13 @@ public struct AgreementState: Sendable, Equatable {
         a.agreement == b.agreement && a.note == b.note && a.ref == b.ref && a.revoked?.index == b.revoked?.index && a.contested == b.contested && a.withdrawn == b.withdrawn
     }
 
+    /// Whether it was in force at some moment up to `time`: not contested, its validity begun,
+    /// and no revocation before that beginning. What a reader may have seen tables made under.
+    public func wasInForce(by time: UInt64) -> Bool {
+        !contested && agreement.validFrom <= time && agreement.validFrom < agreement.validUntil
+            && (revoked.map { $0.timeMillis > agreement.validFrom } ?? true)
+    }
+
     /// In force at `time`: within its validity, not revoked by then, not contested.
     public func inForce(at time: UInt64) -> Bool {
         !contested && withdrawn == nil && agreement.isValid(at: time) && (revoked.map { time < $0.timeMillis } ?? true)

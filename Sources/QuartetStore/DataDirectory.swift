@@ -185,6 +185,16 @@ public struct DataDirectory: Sendable {
         }
     }
 
+    /// The paths of the directory, its key folder and the database other users may read (mode
+    /// bits for group or others): `config check` refuses them; a node started on them says so
+    /// (every local user could read the restricted payloads).
+    public func openToOthers() -> [String] {
+        [url.path, keysPath, databasePath, databasePath + "-wal", databasePath + "-shm"].filter { path in
+            var info = stat()
+            return stat(path, &info) == 0 && info.st_mode & 0o077 != 0
+        }
+    }
+
     /// Reads the signing key of `log`.
     public func readSigningKey(log: String) throws(StoreError) -> Ed25519PrivateKey {
         try readSigningKey(path: keyPath(log: log), log: log)

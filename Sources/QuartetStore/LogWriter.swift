@@ -200,7 +200,9 @@ public final class LogWriter: Sendable {
     /// request is checked first, so one bad request queues none; the entries are committed in
     /// one transaction (even beyond the usual batch limits), so they are all durable or none is.
     /// `AppendTicket.receipts()` answers once they are durable, or with the commit's error.
-    public func enqueue(contentsOf requests: [AppendRequest]) throws(StoreError) -> AppendTicket {
+    /// - Parameter bounded: refused as unavailable while more than `maxQueuedBytes` wait (the
+    ///   API's appends; the node's own records are not held back by what clients queued).
+    public func enqueue(contentsOf requests: [AppendRequest], bounded: Bool = false) throws(StoreError) -> AppendTicket {
         try checkAvailable()
         if requests.contains(where: { $0.type == KeyRotation.entryType }) {
             throw StoreError(.invalidInput, "type: key.rotation entries are made by `quartet key rotate`, not appended")
@@ -216,7 +218,7 @@ public final class LogWriter: Sendable {
         guard !requests.isEmpty else { return AppendTicket(number: 0, count: 0) }
         let bytes = requests.reduce(0) { $0 + $1.payload.count }
         let queued = withState { state -> (AppendTicket, State.EnqueueAction)? in
-            guard state.accepts(bytes: bytes) else { return nil }
+            guard !bounded || state.accepts(bytes: bytes) else { return nil }
             let ticket = AppendTicket(number: state.issueTicket(), count: requests.count)
             let items = requests.indices.map { Pending(request: requests[$0], payload: payloads[$0], waiter: ticket, position: $0) }
             let action = state.enqueue(items)
@@ -241,9 +243,9 @@ public final class LogWriter: Sendable {
 
     /// Appends entries in the given order (consecutive indices) and returns once all are
     /// durable: `enqueue(contentsOf:)`, then its ticket's receipts.
-    public func append(contentsOf requests: [AppendRequest]) async throws -> [AppendReceipt] {
+    public func append(contentsOf requests: [AppendRequest], bounded: Bool = false) async throws -> [AppendReceipt] {
         try await waitUntilAvailable()
-        return try await enqueue(contentsOf: requests).receipts()
+        return try await enqueue(contentsOf: requests, bounded: bounded).receipts()
     }
 
     /// The prepare stage, on `prepareQueue`: takes waiting callers as a batch, prepares it on top

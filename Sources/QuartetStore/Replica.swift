@@ -45,11 +45,6 @@ extension LedgerStore {
                     guard entries[offset].header.log == log.name, entries[offset].header.index == index else {
                         throw StoreError(.invalidInput, "entry \(offset) of the batch names \(entries[offset].header.log)/\(entries[offset].header.index), expected \(log.name)/\(index)")
                     }
-                    // A time no reader can show as a date (past 9999) fails every page resting
-                    // on the entry, in every reader's browser.
-                    guard entries[offset].header.timeMillis <= Checkpoint.maxTimeMillis else {
-                        throw StoreError(.invalidInput, "entry \(index) of log \(log.name) is dated \(entries[offset].header.timeMillis) ms, past 9999-12-31 (\(Checkpoint.maxTimeMillis))")
-                    }
                     Self.extend(&frontier, with: entries[offset].leafHash, collecting: &nodes)
                 }
                 guard frontier.root == checkpoint.root else {

@@ -34,13 +34,15 @@ struct NodeClientOptions: ParsableArguments {
             token = environment
         }
         var client: APIClient
+        let lists = try configuration.clientRevocationLists()
         if let cert, let key {
-            client = try APIClient(certificate: cert, key: key, ca: configuration.caCertificate, node: configuration.node, address: address)
+            client = try APIClient(certificate: cert, key: key, ca: configuration.caCertificate, node: configuration.node, address: address, revocationLists: lists)
         } else if let token, !token.isEmpty {
-            client = try APIClient(certificate: nil, key: nil, ca: configuration.caCertificate, node: configuration.node, address: address, token: token)
+            client = try APIClient(certificate: nil, key: nil, ca: configuration.caCertificate, node: configuration.node, address: address, token: token,
+                                   revocationLists: lists)
         } else {
             client = try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
-                                   node: configuration.node, address: address)
+                                   node: configuration.node, address: address, revocationLists: lists)
         }
         client.timeout = .seconds(Int64(timeout))
         return (client, configuration)

@@ -21,7 +21,8 @@ struct StatusCommand: AsyncParsableCommand {
         do { configuration = try NodeConfiguration.load(path: config) } catch { throw CLIError("\(error)") }
         let host = ["0.0.0.0", "::", "[::]"].contains(configuration.apiListen.host) ? "127.0.0.1" : configuration.apiListen.host
         let client = try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
-                                   node: configuration.node, address: HostPort(host: host, port: configuration.apiListen.port))
+                                   node: configuration.node, address: HostPort(host: host, port: configuration.apiListen.port),
+                                   revocationLists: try configuration.clientRevocationLists())
         let peers: PeersResponse, logs: LogsResponse
         do {
             peers = try await client.peers()

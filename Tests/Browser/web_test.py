@@ -245,7 +245,7 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     return js, name, vkeys[0]
 
 
-def made_up_log(name, origin, entries):
+def made_up_log(name, origin, entries, time=1767225600000):
     """A log written here from docs/formats.md with Python `cryptography` (no code shared with
     Quartet), as a hostile member could sign one: `entries` are (type, payload) pairs, the
     payload a dict or its exact bytes, all public, and the checkpoint covers them all. Returns JavaScript that puts the log on the
@@ -266,7 +266,7 @@ def made_up_log(name, origin, entries):
         if isinstance(fields, bytes):
             fields = None
         salt = os.urandom(32)
-        header = (b"\x01" + string(name) + struct.pack(">QQ", index, 1767225600000 + index) + string(kind) + string("public")
+        header = (b"\x01" + string(name) + struct.pack(">QQ", index, time + index) + string(kind) + string("public")
                   + string("test") + sha(salt + payload) + struct.pack(">I", len(payload)))
         made.append((index, kind, fields, payload, salt, header))
     leaves = [sha(b"\x00" + m[5]) for m in made]
@@ -321,11 +321,16 @@ def check_log_context(d, api, total, status):
              ("of an action with a lone surrogate", [("plan.action", surrogate), ("plan.measure", measure), ("progress.reading", reading)], False),
              ("with a target of 1e-400", [("plan.action", action), ("plan.measure", underflow), ("progress.reading", reading)], False),
              ("beside a status giving a key twice", [("plan.action", action), ("progress.status", twice), ("plan.measure", measure), ("progress.reading", reading)], True)]
-    for what, entries, adds in cases:
+    # Entries dated past JavaScript's last date (year 275,760) are shown, not a failure.
+    cases.append(("dated past any date", [("plan.action", action), ("plan.measure", measure), ("progress.reading", reading)], True, 9_000_000_000_000_000))
+    for case in cases:
+        what, entries, adds = case[:3]
         d.get(api + "/figures/" + total)
         wait_verified(d)
-        state = rerun(d, made_up_log("zz-member", "example.org/zz-member", entries)
+        state = rerun(d, made_up_log("zz-member", "example.org/zz-member", entries, *case[3:])
                       + "data.stated = JSON.stringify(JSON.parse(data.stated) + 1000);")
+        if state[0] != "ok" and adds:
+            fail("a made-up member's measure %s failed the page: %r" % (what, state))
         figure = d.find_element(By.TAG_NAME, "body").get_attribute("data-figure")
         if (figure == "match") != adds:
             fail("a made-up member's measure %s was %s in the UK total: %s %r" % (what, "left out" if adds else "added", figure, figure_line()))

@@ -55,6 +55,11 @@ import Testing
         #expect { try TLSContexts.revocationLists(configuration(ca: old.caCertificate, certificate: wales.certificate, crl: strangerList), ca: try text(old.caCertificate), leaf: walesCert) } throws: {
             "\($0)".contains("not signed by a CA in tls.ca")
         }
+        // A node whose certificate expired still takes its lists (dates are judged elsewhere:
+        // it must still take the reload that brings its renewal).
+        let expired = try old.node("northern-ireland", days: 1, now: Date(timeIntervalSinceNow: -3 * 86_400))
+        _ = try TLSContexts.revocationLists(configuration(ca: bundle, certificate: expired.certificate, crl: both), ca: bundleText,
+                                            leaf: try Certificate(pem: try text(expired.certificate)))
         // A list inside the CA file.
         let mixed = try text(old.caCertificate) + text(oldList)
         #expect { try TLSContexts.revocationLists(configuration(ca: old.caCertificate, certificate: wales.certificate, crl: nil), ca: mixed, leaf: walesCert) } throws: {

@@ -316,13 +316,27 @@ import Testing
         policy.apply(log: "wales", index: 2, timeMillis: 0, type: third.header.type, payload: third.payload)
         #expect(Policy.governing(policy.inForce(label: label, holder: "wales", at: during))?.id == coarser.id)
         #expect(policy.publishes(aggregatePayload: byTen, label: label, holder: "wales", recorded: during, at: during))
+        // One not yet begun (or revoked before it began) published nothing: it stops nothing.
+        var later = coarse
+        later.id = "HEIW-LATER-6"
+        later.rounding = 6
+        later.validFrom = during + 3_000_000_000_000
+        later.validUntil = during + 4_000_000_000_000
+        let notYet = try established(later, index: 4)
+        policy.apply(log: "wales", index: 4, timeMillis: 0, type: notYet.header.type, payload: notYet.payload)
+        #expect(policy.publishes(aggregatePayload: byTen, label: label, holder: "wales", recorded: during, at: during))
         // A third method that does not protect jointly with those before (base 6 with base 5:
-        // 27 is 25 and 30, so 27 alone): from then on no table of the label is published, not
-        // the new method's, not the governing one's — a reader kept what it saw before.
+        // 27 is 25 and 30, so 27 alone): the holder's append refuses it (an append-only ledger
+        // cannot take it back), and where it is on the ledger all the same, from then on no
+        // table of the label is published, not the new method's, not the governing one's — a
+        // reader kept what it saw before.
         var other = coarse
         other.id = "HEIW-BASE-6"
         other.rounding = 6
         let sixth = try established(other, index: 3)
+        #expect { try policy.check(type: sixth.header.type, payload: sixth.payload!, log: "wales") } throws: {
+            "\($0)".contains("protects jointly") && "\($0)".contains("HEIW-BASE-")
+        }
         policy.apply(log: "wales", index: 3, timeMillis: 0, type: sixth.header.type, payload: sixth.payload)
         let bySix = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: 8, rounding: 6, agreement: other.id))
         #expect(!policy.publishes(aggregatePayload: byTen, label: label, holder: "wales", recorded: during, at: during))

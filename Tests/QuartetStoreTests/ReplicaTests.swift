@@ -176,33 +176,6 @@ import Testing
 
     /// The frontier kept from one stored batch to the next is used only while it matches the
     /// latest stored checkpoint: a store reopened (or written by anything else) rebuilds it.
-    /// A member's entry dated past 9999 (signed, in the signed tree) is refused: no reader's
-    /// browser can show such a time, and every page resting on it failed there (a review).
-    @Test func anEntryDatedPastTheLastDateIsRefused() throws {
-        let store = try TestKit.makeStore(log: "england")
-        defer { try? FileManager.default.removeItem(at: store.directory.url) }
-        let origin = "quartet.test/wales", key = try Ed25519PrivateKey()
-        let wales = try store.addLog(name: "wales", origin: origin, publicKey: key.publicKey, own: false, nowMillis: 1)
-        func batch(_ times: [UInt64]) throws -> (entries: [Entry], note: String, checkpoint: Checkpoint) {
-            let entries = try times.enumerated().map { i, time in
-                try Entry(log: "wales", index: UInt64(i), timeMillis: time, type: "test.note", classification: "public",
-                          author: "x", payload: TestKit.payload(i), salt: [UInt8](repeating: UInt8(i + 1), count: 32))
-            }
-            var frontier = MerkleFrontier()
-            for entry in entries { frontier.append(entry.leafHash) }
-            let checkpoint = Checkpoint(origin: origin, size: UInt64(entries.count), root: frontier.root, timeMillis: 5)
-            return (entries, try NoteSigner(name: origin, key: key).sign(checkpoint).serialized, checkpoint)
-        }
-        let far = try batch([5, Checkpoint.maxTimeMillis + 1])
-        #expect { try store.ingest(wales, from: 0, entries: far.entries, note: far.note, checkpoint: far.checkpoint) } throws: {
-            ($0 as? StoreError)?.code == .invalidInput && "\($0)".contains("past 9999-12-31")
-        }
-        #expect(try store.size(wales) == 0)
-        let last = try batch([5, Checkpoint.maxTimeMillis])
-        try store.ingest(wales, from: 0, entries: last.entries, note: last.note, checkpoint: last.checkpoint)
-        #expect(try store.size(wales) == 2)
-    }
-
     @Test func theKeptFrontierFollowsTheStoredLog() async throws {
         let (origin, replica, log, replicaLog) = try await pair(batches: 4, perBatch: 3)
         var from: UInt64 = 0
