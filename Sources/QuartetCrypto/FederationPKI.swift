@@ -122,12 +122,12 @@ public enum FederationPKI {
     /// the new). A certificate of another CA is refused; a serial already revoked is kept once.
     /// `newList`: there is no list yet and one is started (without it a missing `crl.pem` is
     /// refused: a CA directory restored without its list would drop every earlier revocation).
-    /// One `revoke` at a time per CA directory (a lock beside the list).
+    /// One `revoke` at a time per CA directory (a lock on the directory).
     public static func revoke(certificates: [String], serials: [String], caDirectory: String, newList: Bool = false, now: Date = Date()) throws -> Revocation {
         let (ca, key) = try loadAuthority(from: caDirectory)
-        let lockPath = "\(caDirectory)/.\(revocationListFile).lock"
-        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard lock >= 0 else { throw PKIError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        // The directory itself is the lock (nothing left behind, any user who may write it).
+        let lock = open(caDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard lock >= 0 else { throw PKIError("cannot open \(caDirectory): \(String(cString: strerror(errno)))") }
         defer { close(lock) }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { throw PKIError("another pki revoke is writing \(caDirectory)/\(revocationListFile); try again when it is done") }
         var wanted: [String] = []

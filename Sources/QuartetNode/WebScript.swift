@@ -144,8 +144,11 @@ enum WebScript {
             const byte = () => { need(1); return h[o++]; };
             const str = () => { const n = byte(); need(n); const s = new TextDecoder().decode(h.slice(o, o + n)); o += n; return s; };
             const u64 = () => { need(8); let v = 0; for (let i = 0; i < 8; i++) v = v * 256 + h[o++]; if (v > Number.MAX_SAFE_INTEGER) throw new Error("a header number is beyond what this page can check"); return v; };
+            // The time is only shown (the leaf hash covers its bytes): any value, as the number
+            // nearest to it (a member's entry dated 2^60 ms must not fail an honest page).
+            const u64Shown = () => { need(8); let v = 0; for (let i = 0; i < 8; i++) v = v * 256 + h[o++]; return v; };
             if (byte() !== 1) throw new Error("the header's format version is not 1");
-            const log = str(), index = u64(), time = u64(), type = str(), classification = str(), author = str();
+            const log = str(), index = u64(), time = u64Shown(), type = str(), classification = str(), author = str();
             need(36); const commitment = h.slice(o, o + 32); o += 32;
             const length = ((h[o] << 24) >>> 0) + (h[o + 1] << 16) + (h[o + 2] << 8) + h[o + 3]; o += 4;
             if (o !== h.length) throw new Error("the header has bytes after its payload length");

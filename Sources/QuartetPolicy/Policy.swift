@@ -325,15 +325,17 @@ public struct Policy: Sendable {
     public func methodConflict(_ agreement: Agreement) -> String? {
         guard agreement.recipients.values.contains(where: { $0 != .none }),
               let mine = try? Suppression.Method(minCellSize: agreement.minCellSize, rounding: agreement.rounding) else { return nil }
-        for other in agreements.values.sorted(by: { $0.agreement.id < $1.agreement.id }) where !other.contested
+        // One that can never be in force (revoked before it began, an empty validity) publishes
+        // nothing and blocks nothing: an owner's mistake revoked in time can be corrected.
+        for other in agreements.values.sorted(by: { $0.agreement.id < $1.agreement.id }) where other.wasInForce(by: .max)
             && other.agreement.recipients.values.contains(where: { $0 != .none }) {
             guard let label = agreement.labels.first(where: other.agreement.labels.contains),
                   let theirs = try? Suppression.Method(minCellSize: other.agreement.minCellSize, rounding: other.agreement.rounding),
                   !mine.jointlyProtects(with: theirs) else { continue }
             return "its method (min-cell-size \(agreement.minCellSize), rounding \(agreement.rounding)) and agreement \(other.agreement.id)'s "
                 + "(min-cell-size \(other.agreement.minCellSize), rounding \(other.agreement.rounding)) for label \(label) would let a reader who sees tables of both "
-                + "pin counts each hides, so no table of \(label) would be shown again; sign it with a method that protects jointly with the one before "
-                + "(the same, a larger minimum cell size, or a base that is a multiple of \(other.agreement.rounding)) (docs/agreements.md)"
+                + "pin counts each hides, so no table of \(label) would be shown again; sign it with the same method, or one that protects jointly with it "
+                + "(not every larger base or minimum does: base 5 with 10 does, 3 with 6 does not; docs/agreements.md)"
         }
         return nil
     }

@@ -185,9 +185,9 @@ public struct DataDirectory: Sendable {
         }
     }
 
-    /// The paths of the directory, its key folder and the database other users may read (mode
-    /// bits for group or others): `config check` refuses them; a node started on them says so
-    /// (every local user could read the restricted payloads).
+    /// The paths of the directory, its key folder and the database open to other users (any
+    /// mode bit for group or others): a node started on them says so (every local user could
+    /// read the restricted payloads); `config check` refuses such a directory.
     public func openToOthers() -> [String] {
         [url.path, keysPath, databasePath, databasePath + "-wal", databasePath + "-shm"].filter { path in
             var info = stat()

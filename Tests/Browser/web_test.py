@@ -323,6 +323,7 @@ def check_log_context(d, api, total, status):
              ("beside a status giving a key twice", [("plan.action", action), ("progress.status", twice), ("plan.measure", measure), ("progress.reading", reading)], True)]
     # Entries dated past JavaScript's last date (year 275,760) are shown, not a failure.
     cases.append(("dated past any date", [("plan.action", action), ("plan.measure", measure), ("progress.reading", reading)], True, 9_000_000_000_000_000))
+    cases.append(("dated 2^60 ms", [("plan.action", action), ("plan.measure", measure), ("progress.reading", reading)], True, 1 << 60))
     for case in cases:
         what, entries, adds = case[:3]
         d.get(api + "/figures/" + total)

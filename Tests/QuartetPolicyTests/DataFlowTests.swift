@@ -325,6 +325,22 @@ import Testing
         let notYet = try established(later, index: 4)
         policy.apply(log: "wales", index: 4, timeMillis: 0, type: notYet.header.type, payload: notYet.payload)
         #expect(policy.publishes(aggregatePayload: byTen, label: label, holder: "wales", recorded: during, at: during))
+        // An owner's mistakes revoked before they began (base 3, and the base 6 above: never in
+        // force) block nothing: an agreement with the governing method is still taken. Not
+        // revoked, the base 6 one blocks it (below, the third method).
+        var mistake = coarse
+        mistake.id = "HEIW-MISTAKE-3"
+        mistake.rounding = 3
+        mistake.validFrom = during + 1_000_000
+        let mistaken = try established(mistake, index: 5)
+        policy.apply(log: "wales", index: 5, timeMillis: 0, type: mistaken.header.type, payload: mistaken.payload)
+        var again = coarser
+        again.id = "HEIW-BASE-10-AGAIN"
+        #expect(throws: PolicyError.self) { try policy.check(type: "agreement.established", payload: try established(again, index: 7).payload!, log: "wales") }
+        policy.apply(log: "wales", index: 6, timeMillis: during, type: "agreement.revoked", payload: Array(#"{"id":"HEIW-MISTAKE-3","reason":"wrong base"}"#.utf8))
+        policy.apply(log: "wales", index: 7, timeMillis: during, type: "agreement.revoked", payload: Array(#"{"id":"HEIW-LATER-6","reason":"wrong base"}"#.utf8))
+        #expect(throws: Never.self) { try policy.check(type: "agreement.established", payload: try established(again, index: 8).payload!, log: "wales") }
+        #expect(policy.publishes(aggregatePayload: byTen, label: label, holder: "wales", recorded: during, at: during))
         // A third method that does not protect jointly with those before (base 6 with base 5:
         // 27 is 25 and 30, so 27 alone): the holder's append refuses it (an append-only ledger
         // cannot take it back), and where it is on the ledger all the same, from then on no
