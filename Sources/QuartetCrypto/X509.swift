@@ -206,9 +206,16 @@ public final class Certificate: @unchecked Sendable {
     /// Checks this certificate against `ca` at `time` with OpenSSL's chain verifier; throws
     /// with OpenSSL's reason (e.g. "certificate has expired") if it does not verify.
     public func verify(issuedBy ca: Certificate, at time: Date = Date()) throws(CryptoError) {
+        try verify(issuedByAnyOf: [ca], at: time)
+    }
+
+    /// Checks this certificate against a bundle of CAs (any of them may have issued it: the old
+    /// and the new CA during a rollover) at `time`.
+    public func verify(issuedByAnyOf cas: [Certificate], at time: Date = Date()) throws(CryptoError) {
         guard let store = X509_STORE_new() else { throw .fromOpenSSL(.encoding, "X509_STORE_new failed") }
         defer { X509_STORE_free(store) }
-        guard X509_STORE_add_cert(store, ca.x509) == 1, let ctx = X509_STORE_CTX_new() else {
+        for ca in cas where X509_STORE_add_cert(store, ca.x509) != 1 { throw .fromOpenSSL(.encoding, "cannot build a certificate store") }
+        guard let ctx = X509_STORE_CTX_new() else {
             throw .fromOpenSSL(.encoding, "cannot build a certificate store")
         }
         defer { X509_STORE_CTX_free(ctx) }

@@ -45,7 +45,8 @@ public enum ConfigurationCheck {
             }
         }
         if let ca, let leaf {
-            for error in certificateErrors(ca: ca, leaf: leaf, caPath: configuration.caCertificate, now: now) { fail(error.key, error.message) }
+            let cas = (try? Certificate.all(pem: ConfigObject.readPEM(configuration.caCertificate, what: "certificate"))) ?? [ca]
+            for error in certificateErrors(cas: cas, leaf: leaf, caPath: configuration.caCertificate, now: now) { fail(error.key, error.message) }
         } else {
             // Each one read is still checked for its dates.
             for (key, cert) in [("tls.ca", ca), ("tls.certificate", leaf)] {
@@ -188,10 +189,12 @@ public enum ConfigurationCheck {
     /// What is wrong with a node's certificate and its CA at `now`, by configuration key: out of
     /// their dates, or the certificate not issued by the CA. `config check` reports these, and
     /// a reload refuses a renewed certificate with any (`TLSContexts.renewalProblem`).
-    static func certificateErrors(ca: Certificate, leaf: Certificate, caPath: String, now: Date) -> [(key: String, message: String)] {
-        var errors = datesErrors(ca, key: "tls.ca", now: now) + datesErrors(leaf, key: "tls.certificate", now: now)
+    /// `cas`: every CA in `tls.ca` (a rollover bundle holds the old and the new): each one's
+    /// dates are checked, and the certificate may be any one's.
+    static func certificateErrors(cas: [Certificate], leaf: Certificate, caPath: String, now: Date) -> [(key: String, message: String)] {
+        var errors = cas.flatMap { datesErrors($0, key: "tls.ca", now: now) } + datesErrors(leaf, key: "tls.certificate", now: now)
         // At its own start if it is not valid yet (that is said above, once).
-        do { try leaf.verify(issuedBy: ca, at: max(now, leaf.notBefore)) } catch {
+        do { try leaf.verify(issuedByAnyOf: cas, at: max(now, leaf.notBefore)) } catch {
             errors.append(("tls.certificate", "not issued by the CA in tls.ca (\(caPath)): \(error)"))
         }
         return errors

@@ -101,14 +101,14 @@ struct TLSContexts: Sendable {
     /// this a renewal with the wrong CA or dates was reported reloaded and new handshakes then
     /// failed until the node was cut off; refused, the node goes on with the certificate it has.
     static func renewalProblem(_ configuration: NodeConfiguration, now: Date = Date()) -> String? {
-        let ca: Certificate, leaf: Certificate
+        let cas: [Certificate], leaf: Certificate
         do {
-            ca = try Certificate(pem: try ConfigObject.readPEM(configuration.caCertificate, what: "certificate"))
+            cas = try Certificate.all(pem: try ConfigObject.readPEM(configuration.caCertificate, what: "certificate"))
             leaf = try Certificate(pem: try ConfigObject.readPEM(configuration.certificate, what: "certificate"))
         } catch {
             return "\(configuration.file): tls: \(error)"
         }
-        let errors = ConfigurationCheck.certificateErrors(ca: ca, leaf: leaf, caPath: configuration.caCertificate, now: now)
+        let errors = ConfigurationCheck.certificateErrors(cas: cas, leaf: leaf, caPath: configuration.caCertificate, now: now)
         return errors.isEmpty ? nil : errors.map { "\(configuration.file): \($0.key): \($0.message)" }.joined(separator: "; ")
     }
 

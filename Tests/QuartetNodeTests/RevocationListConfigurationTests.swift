@@ -60,6 +60,11 @@ import Testing
         let expired = try old.node("northern-ireland", days: 1, now: Date(timeIntervalSinceNow: -3 * 86_400))
         _ = try TLSContexts.revocationLists(configuration(ca: bundle, certificate: expired.certificate, crl: both), ca: bundleText,
                                             leaf: try Certificate(pem: try text(expired.certificate)))
+        // A certificate renewed under the bundle's second CA is the CA file's (config check and
+        // the reload's renewal check read every CA of the bundle, not the first alone).
+        let renewed = try Certificate(pem: try text(new.node("wales", label: "renewed").certificate))
+        #expect(ConfigurationCheck.certificateErrors(cas: roots, leaf: renewed, caPath: bundle, now: Date()).isEmpty)
+        #expect(!ConfigurationCheck.certificateErrors(cas: [roots[0]], leaf: renewed, caPath: bundle, now: Date()).isEmpty)
         // A list inside the CA file.
         let mixed = try text(old.caCertificate) + text(oldList)
         #expect { try TLSContexts.revocationLists(configuration(ca: old.caCertificate, certificate: wales.certificate, crl: nil), ca: mixed, leaf: walesCert) } throws: {
