@@ -142,18 +142,8 @@ import Testing
         let node = try NodeProcess(config: files.configPath)
         defer { _ = node.stop() }
         // england's certificate (the old CA's) on a kept-alive API connection, one request made.
-        let openssl = try #require(TestKit.which("openssl"))
-        let england = try files.pki.node("england")
-        var settings = ChildSettings(executable: openssl.path, arguments: [
-            "s_client", "-connect", "127.0.0.1:\(files.apiPort)", "-CAfile", files.pki.caCertificate,
-            "-cert", england.certificate, "-key", england.key, "-quiet",
-        ])
-        settings.standardInput = .pipe
-        settings.standardOutput = .capture()
-        settings.standardError = .capture()
-        let client = try ChildProcess.spawn(settings)
+        let client = try Self.healthzClient(files, as: "england")
         defer { _ = client.stop(signal: SIGKILL) }
-        client.write(Array("GET /healthz HTTP/1.1\r\nHost: wales\r\n\r\n".utf8))
         _ = try client.waitForLine(timeout: .seconds(10)) { $0.hasPrefix("HTTP/1.1 200") }
         // A reload that changes nothing TLS-wise makes a new set of contexts: the connection
         // stays, verified by the set before it.
@@ -177,6 +167,23 @@ import Testing
         #expect(eventually(10) { !client.isRunning }, "a connection the replaced CA vouched for stayed open")
     }
 
+    /// `openssl s_client` to the node's API with `member`'s certificate, kept alive, one
+    /// `GET /healthz` sent.
+    static func healthzClient(_ files: NodeFiles, as member: String) throws -> ChildProcess {
+        let openssl = try #require(TestKit.which("openssl"))
+        let pair = try files.pki.node(member)
+        var settings = ChildSettings(executable: openssl.path, arguments: [
+            "s_client", "-connect", "127.0.0.1:\(files.apiPort)", "-CAfile", files.pki.caCertificate,
+            "-cert", pair.certificate, "-key", pair.key, "-quiet",
+        ])
+        settings.standardInput = .pipe
+        settings.standardOutput = .capture()
+        settings.standardError = .capture()
+        let client = try ChildProcess.spawn(settings)
+        client.write(Array("GET /healthz HTTP/1.1\r\nHost: wales\r\n\r\n".utf8))
+        return client
+    }
+
     /// A member's certificate revoked (`pki revoke`, the list given as `tls.crl`, a reload):
     /// its connection open since before is closed, a new handshake with it is refused, and
     /// another member's certificate still connects.
@@ -185,20 +192,7 @@ import Testing
         defer { files.remove() }
         let node = try NodeProcess(config: files.configPath)
         defer { _ = node.stop() }
-        let openssl = try #require(TestKit.which("openssl"))
-        func connect(_ node: String) throws -> ChildProcess {
-            let files2 = try files.pki.node(node)
-            var settings = ChildSettings(executable: openssl.path, arguments: [
-                "s_client", "-connect", "127.0.0.1:\(files.apiPort)", "-CAfile", files.pki.caCertificate,
-                "-cert", files2.certificate, "-key", files2.key, "-quiet",
-            ])
-            settings.standardInput = .pipe
-            settings.standardOutput = .capture()
-            settings.standardError = .capture()
-            let client = try ChildProcess.spawn(settings)
-            client.write(Array("GET /healthz HTTP/1.1\r\nHost: wales\r\n\r\n".utf8))
-            return client
-        }
+        func connect(_ node: String) throws -> ChildProcess { try Self.healthzClient(files, as: node) }
         let england = try connect("england")
         defer { _ = england.stop(signal: SIGKILL) }
         _ = try england.waitForLine(timeout: .seconds(10)) { $0.hasPrefix("HTTP/1.1 200") }

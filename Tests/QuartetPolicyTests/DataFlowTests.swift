@@ -386,21 +386,21 @@ import Testing
         let rows: [String: Any] = ["rows": [["board": "Powys", "count": 27], ["board": "Cardiff", "count": 40]]]
         let wales = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: atWales.minCellSize, rounding: atWales.rounding, agreement: atWales.id))
         #expect(policy.publishes(aggregatePayload: wales, label: label, holder: "wales", recorded: during, at: during))
-        var atEngland = atWales
-        atEngland.id = "HEIW-ENGLAND-10"
-        atEngland.holder = "england"
-        atEngland.rounding = 10
-        let second = try established(atEngland, index: 0)
-        policy.apply(log: "england", index: 0, timeMillis: 0, type: second.header.type, payload: second.payload)
+        // The same label under another agreement at another holder, with its own base.
+        func held(at holder: String, id: String, rounding: Int) throws -> Agreement {
+            var other = atWales
+            other.id = id
+            other.holder = holder
+            other.rounding = rounding
+            let entry = try established(other, index: 0)
+            policy.apply(log: holder, index: 0, timeMillis: 0, type: entry.header.type, payload: entry.payload)
+            return other
+        }
+        let atEngland = try held(at: "england", id: "HEIW-ENGLAND-10", rounding: 10)
         let england = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: atEngland.minCellSize, rounding: 10, agreement: atEngland.id))
         #expect(policy.publishes(aggregatePayload: england, label: label, holder: "england", recorded: during, at: during))
         #expect(!policy.publishes(aggregatePayload: wales, label: label, holder: "wales", recorded: during, at: during), "england's method governs the label")
-        var atScotland = atWales
-        atScotland.id = "HEIW-SCOTLAND-7"
-        atScotland.holder = "scotland"
-        atScotland.rounding = 7
-        let third = try established(atScotland, index: 0)
-        policy.apply(log: "scotland", index: 0, timeMillis: 0, type: third.header.type, payload: third.payload)
+        _ = try held(at: "scotland", id: "HEIW-SCOTLAND-7", rounding: 7)
         #expect(!policy.publishes(aggregatePayload: england, label: label, holder: "england", recorded: during, at: during))
     }
 
