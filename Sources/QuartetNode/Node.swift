@@ -329,11 +329,9 @@ public struct Node: Sendable {
         return nil
     }
 
-    /// The token grants of the configuration file as it is now, for a reload. Refused (the reload
-    /// changes nothing) when the file no longer parses or names another node or log, which
-    /// need a restart.
     /// What a reload takes from the configuration file as it is now: the token grants and the
-    /// revocation list (`tls.crl`); the rest needs a restart.
+    /// revocation list (`tls.crl`); the rest needs a restart. Refused (the reload changes
+    /// nothing) when the file no longer parses or names another node or log.
     func reloadedSettings() throws -> (tokens: [TokenGrant], revocationList: String?) {
         let now: NodeConfiguration
         do { now = try NodeConfiguration.load(path: configuration.file) } catch {
