@@ -310,12 +310,20 @@ public struct Policy: Sendable {
     /// in force now or ended; one revoked before it began, or not begun yet, published nothing).
     func methodsProtectJointly(label: String, with made: Agreement, by time: UInt64) -> Bool {
         guard let mine = try? Suppression.Method(minCellSize: made.minCellSize, rounding: made.rounding) else { return false }
-        for state in agreements.values where !contested.contains(state.agreement.id) && state.wasInForce(by: time)
+        for state in methodRecords where state.mayHavePublished(by: time)
             && state.agreement.labels.contains(label) && state.agreement.recipients.values.contains(where: { $0 != .none }) {
             guard let theirs = try? Suppression.Method(minCellSize: state.agreement.minCellSize, rounding: state.agreement.rounding),
                   mine.jointlyProtects(with: theirs) else { return false }
         }
         return true
+    }
+
+    /// Every agreement record a reader may have seen tables under, whatever became of it: those
+    /// that count, the second holder's copies of a disputed id, and those withdrawn by an
+    /// owner's key change or retirement (a re-signed agreement at another base after a key
+    /// change pinned counts as a new method does; a review).
+    var methodRecords: [AgreementState] {
+        Array(agreements.values) + shadowed + withdrawn.values.flatMap { $0 }
     }
 
     /// Why `agreement`'s method would stop a label's tables being shown (it does not protect
@@ -327,7 +335,7 @@ public struct Policy: Sendable {
               let mine = try? Suppression.Method(minCellSize: agreement.minCellSize, rounding: agreement.rounding) else { return nil }
         // One that can never be in force (revoked before it began, an empty validity) publishes
         // nothing and blocks nothing: an owner's mistake revoked in time can be corrected.
-        for other in agreements.values.sorted(by: { $0.agreement.id < $1.agreement.id }) where other.wasInForce(by: .max)
+        for other in methodRecords.sorted(by: { $0.agreement.id < $1.agreement.id }) where other.mayHavePublished(by: .max)
             && other.agreement.recipients.values.contains(where: { $0 != .none }) {
             guard let label = agreement.labels.first(where: other.agreement.labels.contains),
                   let theirs = try? Suppression.Method(minCellSize: other.agreement.minCellSize, rounding: other.agreement.rounding),

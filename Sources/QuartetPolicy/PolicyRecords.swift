@@ -74,9 +74,16 @@ public struct AgreementState: Sendable, Equatable {
     }
 
     /// Whether it was in force at some moment up to `time`: not contested, its validity begun,
-    /// and no revocation before that beginning. What a reader may have seen tables made under.
+    /// and no revocation before that beginning.
     public func wasInForce(by time: UInt64) -> Bool {
-        !contested && agreement.validFrom <= time && agreement.validFrom < agreement.validUntil
+        !contested && mayHavePublished(by: time)
+    }
+
+    /// Whether tables made under it may have been shown by `time`, whatever became of it since
+    /// (contested by a second holder, withdrawn by a key change or a retired owner): its
+    /// validity begun, and no revocation before that beginning. What a reader may have kept.
+    public func mayHavePublished(by time: UInt64) -> Bool {
+        agreement.validFrom <= time && agreement.validFrom < agreement.validUntil
             && (revoked.map { $0.timeMillis > agreement.validFrom } ?? true)
     }
 

@@ -359,6 +359,32 @@ import Testing
         #expect(!policy.publishes(aggregatePayload: bySix, label: label, holder: "wales", recorded: during, at: during))
     }
 
+    /// A method stays counted once its agreement no longer counts: an id disputed by a second
+    /// holder (contested) still showed tables before, so a later agreement at a base that does
+    /// not protect jointly with it is refused and publishes nothing (a review: the dispute made
+    /// the method forgotten).
+    @Test func aDisputedAgreementsMethodIsStillCounted() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        var first = try full(["uk": .aggregate])
+        first.id = "HEIW-BASE-5"
+        let atWales = try established(first, index: 0)
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: atWales.header.type, payload: atWales.payload)
+        var copy = first
+        copy.holder = "england"
+        let atEngland = try established(copy, index: 0)
+        policy.apply(log: "england", index: 0, timeMillis: 0, type: atEngland.header.type, payload: atEngland.payload)
+        #expect(policy.contested.contains(first.id))
+        var next = first
+        next.id = "HEIW-BASE-6"
+        next.rounding = 6
+        let later = try established(next, index: 1)
+        #expect { try policy.check(type: later.header.type, payload: later.payload!, log: "wales") } throws: { "\($0)".contains("protects jointly") }
+        policy.apply(log: "wales", index: 1, timeMillis: 0, type: later.header.type, payload: later.payload)
+        let rows: [String: Any] = ["rows": [["board": "Powys", "count": 27], ["board": "Cardiff", "count": 40]]]
+        let bySix = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: next.minCellSize, rounding: 6, agreement: next.id))
+        #expect(!policy.publishes(aggregatePayload: bySix, label: label, holder: "wales", recorded: during, at: during))
+    }
+
     /// Which pairs of methods a reader may see one label under: every pair of values the two
     /// can show together stands for two true counts or more (the helper's worked examples).
     @Test func methodsProtectJointlyOnlyWhenNoCountIsAloneInBoth() throws {
