@@ -359,16 +359,23 @@ import Testing
         #expect(!policy.publishes(aggregatePayload: bySix, label: label, holder: "wales", recorded: during, at: during))
     }
 
+    /// A policy holding one agreement of HEIW's for `label` at wales (uk given aggregates).
+    func policyWithOneAgreement(_ id: String) throws -> (Policy, Agreement) {
+        var policy = Policy(owners: owners, labels: labels)
+        var agreement = try full(["uk": .aggregate])
+        agreement.id = id
+        let entry = try established(agreement, index: 0)
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: entry.header.type, payload: entry.payload)
+        return (policy, agreement)
+    }
+
     /// A method stays counted once its agreement no longer counts: an id disputed by a second
     /// holder (contested) still showed tables before, so a later agreement at a base that does
     /// not protect jointly with it is refused and publishes nothing (a review: the dispute made
     /// the method forgotten).
     @Test func aDisputedAgreementsMethodIsStillCounted() throws {
-        var policy = Policy(owners: owners, labels: labels)
-        var first = try full(["uk": .aggregate])
-        first.id = "HEIW-BASE-5"
-        let atWales = try established(first, index: 0)
-        policy.apply(log: "wales", index: 0, timeMillis: 0, type: atWales.header.type, payload: atWales.payload)
+        let (start, first) = try policyWithOneAgreement("HEIW-BASE-5")
+        var policy = start
         var copy = first
         copy.holder = "england"
         let atEngland = try established(copy, index: 0)
@@ -404,11 +411,8 @@ import Testing
     /// another node publishes only that one's tables; a third holder's method that does not
     /// protect jointly with it (base 7 with base 10) stops them too.
     @Test func aLabelHeldAtTwoNodesIsPublishedUnderOneMethod() throws {
-        var policy = Policy(owners: owners, labels: labels)
-        var atWales = try full(["uk": .aggregate])
-        atWales.id = "HEIW-WALES-5"
-        let first = try established(atWales, index: 0)
-        policy.apply(log: "wales", index: 0, timeMillis: 0, type: first.header.type, payload: first.payload)
+        let (start, atWales) = try policyWithOneAgreement("HEIW-WALES-5")
+        var policy = start
         let rows: [String: Any] = ["rows": [["board": "Powys", "count": 27], ["board": "Cardiff", "count": 40]]]
         let wales = try DatasetAggregate.encoded(try DatasetAggregate.make(rows: rows, label: label, minCellSize: atWales.minCellSize, rounding: atWales.rounding, agreement: atWales.id))
         #expect(policy.publishes(aggregatePayload: wales, label: label, holder: "wales", recorded: during, at: during))
