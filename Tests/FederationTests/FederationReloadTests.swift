@@ -213,6 +213,12 @@ import Testing
         let uk = try connect("uk")
         defer { _ = uk.stop(signal: SIGKILL) }
         _ = try uk.waitForLine(timeout: .seconds(10)) { $0.hasPrefix("HTTP/1.1 200") }
+        // A reload with the same list closes nothing (only a changed CA or list does).
+        let reloads = node.log.components(separatedBy: "reload done").count
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.components(separatedBy: "reload done").count > reloads }, "\(node.log)")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(uk.isRunning, "a reload with an unchanged revocation list closed a connection it verified")
         // The node's own certificate revoked: `config check` says so, and a reload is refused.
         let own = try TestKit.quartet(["pki", "revoke", "--ca", files.pki.root.appendingPathComponent("ca").path, try files.pki.node("wales").certificate])
         #expect(own.status == 0)
