@@ -140,14 +140,12 @@ public enum FederationPKI {
             }
             wanted.append(certificate.serialHex)
         }
+        // As `openssl x509 -serial` prints it (`serial=`, colons, either case); the digits are
+        // checked where the list is made (`RevocationList.make`).
         for serial in serials {
             var text = serial.uppercased()
             if text.hasPrefix("SERIAL=") { text.removeFirst("SERIAL=".count) }
-            text = text.replacingOccurrences(of: ":", with: "")
-            guard !text.isEmpty, text.utf8.count <= 64, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x46).contains($0) }) else {
-                throw PKIError("--serial \(serial): expected the serial in hex, as `openssl x509 -serial -noout` prints it")
-            }
-            wanted.append(text)
+            wanted.append(text.replacingOccurrences(of: ":", with: ""))
         }
         let path = "\(caDirectory)/\(revocationListFile)"
         var before: [String: Date] = [:]
@@ -160,7 +158,10 @@ public enum FederationPKI {
             for (serial, at) in existing.revoked { before[serial] = at }
         }
         // The list's own form of each serial (no leading zero bytes), so one is never listed twice.
-        let made = try RevocationList.make(ca: ca, key: key, serials: Array(before.keys) + wanted, revokedAt: before, now: now)
+        let made: RevocationList
+        do { made = try RevocationList.make(ca: ca, key: key, serials: Array(before.keys) + wanted, revokedAt: before, now: now) } catch {
+            throw PKIError("cannot make the revocation list: \(error)")
+        }
         let revoked = made.revoked.map(\.serial)
         do { try RegularFile.writeDurably(Array(try made.pemRepresentation().utf8), to: path, mode: 0o644, replacing: true) } catch {
             throw PKIError("cannot write \(path): \(error)")

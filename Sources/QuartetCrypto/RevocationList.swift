@@ -23,21 +23,7 @@ public final class RevocationList: @unchecked Sendable {
 
     /// Every revocation list in PEM text (one per CA of a bundle), at most `limit`.
     public static func all(pem: String, limit: Int = 16) throws(CryptoError) -> [RevocationList] {
-        let bytes = Array(pem.utf8)
-        var lists: [RevocationList] = []
-        let failure: CryptoError? = bytes.withUnsafeBytes { buffer -> CryptoError? in
-            guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return .fromOpenSSL(.encoding, "BIO_new_mem_buf failed") }
-            defer { BIO_free(bio) }
-            while let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) {
-                lists.append(RevocationList(owning: crl))
-                if lists.count > limit { return CryptoError(code: .invalidKey, message: "more than \(limit) revocation lists in one file") }
-            }
-            return nil
-        }
-        _ = drainOpenSSLErrors()
-        if let failure { throw failure }
-        guard !lists.isEmpty else { throw CryptoError(code: .invalidKey, message: "not a PEM revocation list (X509 CRL)") }
-        return lists
+        try everyPEMObject(in: pem, limit: limit, what: "revocation list (X509 CRL)") { PEM_read_bio_X509_CRL($0, nil, nil, nil).map(RevocationList.init(owning:)) }
     }
 
     /// Checks `certificate` as a TLS handshake of a context holding `lists` would: against
@@ -48,22 +34,7 @@ public final class RevocationList: @unchecked Sendable {
     /// of CA certificates only, a CA without `cRLSign`), or a CA of the bundle without a list,
     /// fails here as it would fail every peer.
     public static func check(_ certificate: Certificate, trustRoots: [Certificate], lists: [RevocationList]) throws(CryptoError) {
-        guard let store = X509_STORE_new() else { throw .fromOpenSSL(.encoding, "X509_STORE_new failed") }
-        defer { X509_STORE_free(store) }
-        for root in trustRoots where X509_STORE_add_cert(store, root.x509) != 1 { throw .fromOpenSSL(.encoding, "cannot add a CA to the store") }
-        for list in lists where X509_STORE_add_crl(store, list.crl) != 1 { throw .fromOpenSSL(.encoding, "cannot add a revocation list to the store") }
-        guard X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_NO_CHECK_TIME)) == 1 else {
-            throw .fromOpenSSL(.encoding, "cannot turn on the revocation check")
-        }
-        quartet_X509_STORE_set_verify_tolerating_crl_dates(store)
-        guard let ctx = X509_STORE_CTX_new() else { throw .fromOpenSSL(.encoding, "X509_STORE_CTX_new failed") }
-        defer { X509_STORE_CTX_free(ctx) }
-        guard X509_STORE_CTX_init(ctx, store, certificate.x509, nil) == 1 else { throw .fromOpenSSL(.encoding, "X509_STORE_CTX_init failed") }
-        if X509_verify_cert(ctx) != 1 {
-            let reason = String(cString: X509_verify_cert_error_string(Int(X509_STORE_CTX_get_error(ctx))))
-            _ = drainOpenSSLErrors()
-            throw CryptoError(code: .invalidKey, message: "certificate \(certificate.commonName ?? "?") (serial \(certificate.serialHex)) does not verify with the revocation list: \(reason)")
-        }
+        try certificate.verify(issuedByAnyOf: trustRoots, at: nil, revocationLists: lists)
     }
 
     public func pemRepresentation() throws(CryptoError) -> String {
@@ -77,13 +48,13 @@ public final class RevocationList: @unchecked Sendable {
         var out: [(String, Date)] = []
         for i in 0..<quartet_sk_X509_REVOKED_num(stack) {
             guard let entry = quartet_sk_X509_REVOKED_value(stack, i), let serial = X509_REVOKED_get0_serialNumber(entry) else { continue }
-            out.append((Self.hex(serial), Self.date(X509_REVOKED_get0_revocationDate(entry))))
+            out.append((serialText(serial), Certificate.date(X509_REVOKED_get0_revocationDate(entry))))
         }
         return out
     }
 
     /// When the list was made (its `thisUpdate`).
-    public var lastUpdate: Date { Self.date(X509_CRL_get0_lastUpdate(crl)) }
+    public var lastUpdate: Date { Certificate.date(X509_CRL_get0_lastUpdate(crl)) }
 
     /// Whether the list revokes `certificate` (its issuer the list's, its serial listed).
     public func revokes(_ certificate: Certificate) -> Bool {
@@ -161,19 +132,5 @@ public final class RevocationList: @unchecked Sendable {
         let md = EVP_PKEY_get_base_id(key.pkey) == EVP_PKEY_ED25519 ? nil : EVP_sha256()
         guard X509_CRL_sign(crl, key.pkey, md) > 0 else { throw .fromOpenSSL(.signing, "X509_CRL_sign failed") }
         return list
-    }
-
-    static func hex(_ serial: UnsafePointer<ASN1_INTEGER>) -> String {
-        guard let bn = ASN1_INTEGER_to_BN(serial, nil) else { return "?" }
-        defer { BN_free(bn) }
-        guard let hex = BN_bn2hex(bn) else { return "?" }
-        defer { quartet_OPENSSL_free(hex) }
-        return String(cString: hex)
-    }
-
-    static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date {
-        var tm = tm()
-        guard let time, ASN1_TIME_to_tm(time, &tm) == 1 else { return .distantPast }
-        return Date(timeIntervalSince1970: TimeInterval(timegm(&tm)))
     }
 }

@@ -71,17 +71,7 @@ public final class Certificate: @unchecked Sendable {
 
     /// Every certificate in PEM text (a CA bundle), at most `limit`.
     public static func all(pem: String, limit: Int = 16) throws(CryptoError) -> [Certificate] {
-        let bytes = Array(pem.utf8)
-        var certificates: [Certificate] = []
-        bytes.withUnsafeBytes { buffer in
-            guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return }
-            defer { BIO_free(bio) }
-            while certificates.count <= limit, let x = PEM_read_bio_X509(bio, nil, nil, nil) { certificates.append(Certificate(owning: x)) }
-        }
-        _ = drainOpenSSLErrors()
-        guard !certificates.isEmpty else { throw .fromOpenSSL(.invalidKey, "not a PEM certificate") }
-        guard certificates.count <= limit else { throw CryptoError(code: .invalidKey, message: "more than \(limit) certificates in one file") }
-        return certificates
+        try everyPEMObject(in: pem, limit: limit, what: "certificate") { PEM_read_bio_X509($0, nil, nil, nil).map(Certificate.init(owning:)) }
     }
 
     /// The certificate as PEM.
@@ -101,11 +91,7 @@ public final class Certificate: @unchecked Sendable {
     /// The serial number in upper-case hex (as `openssl x509 -serial` prints it), naming this
     /// certificate in records of who did what.
     public var serialHex: String {
-        guard let serial = X509_get_serialNumber(x509), let bn = ASN1_INTEGER_to_BN(serial, nil) else { return "?" }
-        defer { BN_free(bn) }
-        guard let hex = BN_bn2hex(bn) else { return "?" }
-        defer { quartet_OPENSSL_free(hex) }
-        return String(cString: hex)
+        X509_get_serialNumber(x509).map { serialText(UnsafePointer($0)) } ?? "?"
     }
 
     /// The URI subject alternative names.
@@ -128,7 +114,7 @@ public final class Certificate: @unchecked Sendable {
     /// Not valid after (seconds since the epoch).
     public var notAfter: Date { Self.date(X509_get0_notAfter(x509)) }
 
-    private static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date {
+    static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date {
         var tm = tm()
         guard let time, ASN1_TIME_to_tm(time, &tm) == 1 else { return .distantPast }
         return Date(timeIntervalSince1970: TimeInterval(timegm(&tm)))
@@ -212,20 +198,56 @@ public final class Certificate: @unchecked Sendable {
     /// Checks this certificate against a bundle of CAs (any of them may have issued it: the old
     /// and the new CA during a rollover) at `time`.
     public func verify(issuedByAnyOf cas: [Certificate], at time: Date = Date()) throws(CryptoError) {
+        try verify(issuedByAnyOf: cas, at: time, revocationLists: [])
+    }
+
+    /// OpenSSL's chain verifier over `cas` and, if any, `revocationLists` (the CRL check, the
+    /// lists' dates tolerated as `TLSContext` tolerates them), at `time` or (nil) at no time at
+    /// all. The one store both kinds of check build.
+    func verify(issuedByAnyOf cas: [Certificate], at time: Date?, revocationLists: [RevocationList]) throws(CryptoError) {
         guard let store = X509_STORE_new() else { throw .fromOpenSSL(.encoding, "X509_STORE_new failed") }
         defer { X509_STORE_free(store) }
         for ca in cas where X509_STORE_add_cert(store, ca.x509) != 1 { throw .fromOpenSSL(.encoding, "cannot build a certificate store") }
+        for list in revocationLists where X509_STORE_add_crl(store, list.crl) != 1 { throw .fromOpenSSL(.encoding, "cannot add a revocation list to the store") }
+        var flags = revocationLists.isEmpty ? 0 : X509_V_FLAG_CRL_CHECK
+        if time == nil { flags |= X509_V_FLAG_NO_CHECK_TIME }
+        if flags != 0, X509_STORE_set_flags(store, UInt(flags)) != 1 { throw .fromOpenSSL(.encoding, "cannot set the verification flags") }
+        if !revocationLists.isEmpty { quartet_X509_STORE_set_verify_tolerating_crl_dates(store) }
         guard let ctx = X509_STORE_CTX_new() else {
             throw .fromOpenSSL(.encoding, "cannot build a certificate store")
         }
         defer { X509_STORE_CTX_free(ctx) }
         guard X509_STORE_CTX_init(ctx, store, x509, nil) == 1 else { throw .fromOpenSSL(.encoding, "X509_STORE_CTX_init failed") }
-        X509_STORE_CTX_set_time(ctx, 0, time_t(time.timeIntervalSince1970))
+        if let time { X509_STORE_CTX_set_time(ctx, 0, time_t(time.timeIntervalSince1970)) }
         if X509_verify_cert(ctx) != 1 {
             let reason = String(cString: X509_verify_cert_error_string(Int(X509_STORE_CTX_get_error(ctx))))
-            throw CryptoError(code: .invalidKey, message: "certificate \(commonName ?? "?") does not verify: \(reason)", openSSLErrors: drainOpenSSLErrors())
+            throw CryptoError(code: .invalidKey, message: "certificate \(commonName ?? "?") (serial \(serialHex)) does not verify\(revocationLists.isEmpty ? "" : " with the revocation list"): \(reason)",
+                              openSSLErrors: drainOpenSSLErrors())
         }
     }
+}
+
+/// A serial number (or any ASN.1 integer) in upper-case hex, as `openssl x509 -serial` prints it.
+func serialText(_ serial: UnsafePointer<ASN1_INTEGER>) -> String {
+    guard let bn = ASN1_INTEGER_to_BN(serial, nil) else { return "?" }
+    defer { BN_free(bn) }
+    guard let hex = BN_bn2hex(bn) else { return "?" }
+    defer { quartet_OPENSSL_free(hex) }
+    return String(cString: hex)
+}
+
+/// Every object `read` takes from PEM text, in order (other blocks skipped), at most `limit`:
+/// a CA bundle's certificates, a file's revocation lists.
+func everyPEMObject<T>(in pem: String, limit: Int, what: String, read: (OpaquePointer) -> T?) throws(CryptoError) -> [T] {
+    var objects: [T] = []
+    _ = withMemoryBIO(pem) { bio -> Bool? in
+        while objects.count <= limit, let object = read(bio) { objects.append(object) }
+        return true
+    }
+    _ = drainOpenSSLErrors()
+    guard !objects.isEmpty else { throw CryptoError(code: .invalidKey, message: "not a PEM \(what)") }
+    guard objects.count <= limit else { throw CryptoError(code: .invalidKey, message: "more than \(limit) of \(what) in one file") }
+    return objects
 }
 
 func withMemoryBIO<T>(_ text: String, _ body: (OpaquePointer) -> T?) -> T? {

@@ -143,12 +143,12 @@ enum WebScript {
             const need = n => { if (o + n > h.length) throw new Error("the header is truncated"); };
             const byte = () => { need(1); return h[o++]; };
             const str = () => { const n = byte(); need(n); const s = new TextDecoder().decode(h.slice(o, o + n)); o += n; return s; };
-            const u64 = () => { need(8); let v = 0; for (let i = 0; i < 8; i++) v = v * 256 + h[o++]; if (v > Number.MAX_SAFE_INTEGER) throw new Error("a header number is beyond what this page can check"); return v; };
-            // The time is only shown (the leaf hash covers its bytes): any value, as the number
-            // nearest to it (a member's entry dated 2^60 ms must not fail an honest page).
-            const u64Shown = () => { need(8); let v = 0; for (let i = 0; i < 8; i++) v = v * 256 + h[o++]; return v; };
+            // `exact`: a number the page compares must be one JavaScript holds exactly; the time is
+            // only shown (the leaf hash covers its bytes), so any value, as the number nearest to it
+            // (a member's entry dated 2^60 ms must not fail an honest page).
+            const u64 = (exact = true) => { need(8); let v = 0; for (let i = 0; i < 8; i++) v = v * 256 + h[o++]; if (exact && v > Number.MAX_SAFE_INTEGER) throw new Error("a header number is beyond what this page can check"); return v; };
             if (byte() !== 1) throw new Error("the header's format version is not 1");
-            const log = str(), index = u64(), time = u64Shown(), type = str(), classification = str(), author = str();
+            const log = str(), index = u64(), time = u64(false), type = str(), classification = str(), author = str();
             need(36); const commitment = h.slice(o, o + 32); o += 32;
             const length = ((h[o] << 24) >>> 0) + (h[o + 1] << 16) + (h[o + 2] << 8) + h[o + 3]; o += 4;
             if (o !== h.length) throw new Error("the header has bytes after its payload length");
@@ -286,6 +286,7 @@ enum WebScript {
           // (1e-400, 0e0: JSON.parse makes them 0); no key twice in one object, keys compared as
           // Swift compares strings (canonically equivalent ones are one key); nesting at most
           // 128 deep. A payload it refuses is unreadable at every node, so here too.
+          const jsonEscapes = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
           function nodeReadsJSON(text) {
             let i = 0;
             const n = text.length;
@@ -312,8 +313,7 @@ enum WebScript {
                 }
                 i++;
                 const e = text[i++];
-                const simple = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
-                if (e !== undefined && Object.prototype.hasOwnProperty.call(simple, e)) { out += simple[e]; continue; }
+                if (e !== undefined && Object.prototype.hasOwnProperty.call(jsonEscapes, e)) { out += jsonEscapes[e]; continue; }
                 if (e !== "u") fail();
                 const high = hex4();
                 if (high >= 0xDC00 && high <= 0xDFFF) fail();

@@ -622,8 +622,8 @@ final class WitnessCollector: Sendable {
     /// cosignature this node keeps, its own log's or another's, passes it.
     static func dateRefusal(_ time: UInt64, signedMillis: UInt64?, now: UInt64 = UInt64(Date().timeIntervalSince1970)) -> String? {
         if time > now, time - now > maxClockSkewSeconds { return "more than \(maxClockSkewSeconds) s ahead of this node's clock" }
-        if let signed = signedMillis.map({ min($0, now.multipliedReportingOverflow(by: 1000).overflow ? UInt64.max : now * 1000) }),
-           !datedAfterSigning(time, signedMillis: signed) {
+        let nowMillis = now > UInt64.max / 1000 ? UInt64.max : now * 1000
+        if let signed = signedMillis.map({ min($0, nowMillis) }), !datedAfterSigning(time, signedMillis: signed) {
             return "more than \(maxClockSkewSeconds) s before the checkpoint was signed (\(signed / 1000))"
         }
         return nil

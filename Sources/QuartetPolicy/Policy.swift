@@ -236,12 +236,13 @@ public struct Policy: Sendable {
     public func publishes(aggregate agreement: String?, label: String, holder: String, recorded: UInt64, at time: UInt64,
                           to recipient: String? = nil) -> Bool {
         guard let made = aggregateMaker(agreement, label: label, holder: holder) else { return false }
-        guard let governing = Self.governing(inForce(label: label, at: time)),
+        let inForceForLabel = inForce(label: label, at: time)
+        guard let governing = Self.governing(inForceForLabel),
               made.minCellSize == governing.minCellSize, made.rounding == governing.rounding,
               methodsProtectJointly(label: label, with: made, by: time) else { return false }
-        let states = inForce(label: label, holder: holder, at: time)
-        return states.contains { state in
-            recorded >= state.agreement.validFrom && state.agreement.recipients.values.contains { $0 != .none }
+        return inForceForLabel.contains { state in
+            state.agreement.holder == holder
+                && recorded >= state.agreement.validFrom && state.agreement.recipients.values.contains { $0 != .none }
                 && Self.suppresses(made, asStrictlyAs: state.agreement)
                 && recipient.map { (state.agreement.recipients[$0] ?? .none) != .none } ?? true
         }
@@ -310,12 +311,12 @@ public struct Policy: Sendable {
     /// in force now or ended; one revoked before it began, or not begun yet, published nothing).
     func methodsProtectJointly(label: String, with made: Agreement, by time: UInt64) -> Bool {
         guard let mine = try? Suppression.Method(minCellSize: made.minCellSize, rounding: made.rounding) else { return false }
-        for state in methodRecords where state.mayHavePublished(by: time)
-            && state.agreement.labels.contains(label) && state.agreement.recipients.values.contains(where: { $0 != .none }) {
-            guard let theirs = try? Suppression.Method(minCellSize: state.agreement.minCellSize, rounding: state.agreement.rounding),
-                  mine.jointlyProtects(with: theirs) else { return false }
+        return allMethodRecords { state in
+            guard state.mayHavePublished(by: time), state.agreement.labels.contains(label),
+                  state.agreement.recipients.values.contains(where: { $0 != .none }) else { return true }
+            guard let theirs = try? Suppression.Method(minCellSize: state.agreement.minCellSize, rounding: state.agreement.rounding) else { return false }
+            return mine.jointlyProtects(with: theirs)
         }
-        return true
     }
 
     /// Every agreement record a reader may have seen tables under, whatever became of it: those
@@ -324,6 +325,12 @@ public struct Policy: Sendable {
     /// change pinned counts as a new method does; a review).
     var methodRecords: [AgreementState] {
         Array(agreements.values) + shadowed + withdrawn.values.flatMap { $0 }
+    }
+
+    /// Whether `body` holds for every one of `methodRecords`, without collecting them (it runs
+    /// for each aggregate a reader's answer lists).
+    func allMethodRecords(_ body: (AgreementState) -> Bool) -> Bool {
+        agreements.values.allSatisfy(body) && shadowed.allSatisfy(body) && withdrawn.values.allSatisfy { $0.allSatisfy(body) }
     }
 
     /// Why `agreement`'s method would stop a label's tables being shown (it does not protect
