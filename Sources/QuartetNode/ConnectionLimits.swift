@@ -310,9 +310,22 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             break
         case .end:
             reading = false
-            // The handler works on it now; its response ends the wait (a slow handler is not
-            // the client's fault).
-            deadline = nil
+            if inFlight == 0 {
+                // Answered before it was read whole (a refusal by the access check, a 404, a
+                // route that reads no body): the response's end armed nothing while the body
+                // was coming, so the connection is idle from now — and closed now if it is old
+                // enough (a body that outlasted the age the response's end would have closed it at).
+                if context.eventLoop.now - opened > limits.maxConnectionAge {
+                    context.fireChannelRead(data)
+                    context.close(promise: nil)
+                    return
+                }
+                arm(context, limits.idleTimeout)
+            } else {
+                // The handler works on it now; its response ends the wait (a slow handler is
+                // not the client's fault).
+                deadline = nil
+            }
         }
         context.fireChannelRead(data)
     }
@@ -409,7 +422,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         let task = context.eventLoop.scheduleTask(deadline: due) {
             let (handler, context) = loopBound.value
             handler.timer = nil
-            guard let next = handler.due else { return }
+            guard let next = handler.due else {
+                // Nothing under way and no deadline: never left so (the connection would be
+                // held for ever); idle from now.
+                if handler.inFlight == 0 && !handler.reading { handler.arm(context, handler.limits.idleTimeout) }
+                return
+            }
             if next <= context.eventLoop.now {
                 channel.close(promise: nil)
             } else {

@@ -66,6 +66,9 @@ public struct Replicator: Sendable {
 
     /// What this node holds, per log.
     public private(set) var heads: [String: LogHead]
+    /// Logs whose stored head no longer verifies under the chain followed now (a key revoked
+    /// below its size since it was stored): not announced (`disownRevokedHeads`).
+    private var disowned: Set<String> = []
     /// The largest validly signed checkpoint seen per log (ours or a peer's).
     public private(set) var seen: [String: Checkpoint]
     /// Logs held more than `unbackedEntries` short of the largest checkpoint seen of them, which
@@ -247,7 +250,7 @@ public struct Replicator: Sendable {
     /// (a peer that dials it would otherwise be in its backoff); afterwards only the member with
     /// the smaller id redials.
     public mutating func start() -> [Directive] {
-        stoppedChainAlerts() + settings.peers.map { .dial(peer: $0, afterMillis: 0) }
+        stoppedChainAlerts() + disownRevokedHeads() + settings.peers.map { .dial(peer: $0, afterMillis: 0) }
             + (settings.syncOwnLog && ownSync.synced ? [.ownLogSynced(size: heads[settings.ownLog]?.size ?? 0)] : [])
     }
 
@@ -286,7 +289,7 @@ public struct Replicator: Sendable {
             out.append(.dial(peer: peer, afterMillis: 0))
         }
         // Fewer peers may now be enough for the own log's sync (or more needed).
-        return stoppedChainAlerts() + out + ownSyncCheck()
+        return stoppedChainAlerts() + disownRevokedHeads() + out + ownSyncCheck()
     }
 
     /// A TLS connection to a member (verified by its certificate) is up.
@@ -393,7 +396,26 @@ public struct Replicator: Sendable {
     }
 
     private func headList() -> [Message.Head] {
-        heads.keys.sorted().filter { quarantined[$0] == nil && settings.verifiers[$0] != nil }.map { Message.Head(log: $0, note: heads[$0]!.note) }
+        heads.keys.sorted().filter { quarantined[$0] == nil && settings.verifiers[$0] != nil && !disowned.contains($0) }
+            .map { Message.Head(log: $0, note: heads[$0]!.note) }
+    }
+
+    /// Checks every stored head again under the chain now followed (at a start, and after a
+    /// reload changed the federation's word on a log): one signed by a key revoked below its size
+    /// (stored in good faith before the revocation reached this node) is no longer announced —
+    /// every node holding the log's real history would refuse it and blame this one, every round
+    /// — and is said once, here.
+    private mutating func disownRevokedHeads() -> [Directive] {
+        var out: [Directive] = []
+        var now: Set<String> = []
+        for (log, head) in heads.sorted(by: { $0.key < $1.key }) where settings.verifiers[log] != nil && (try? verified(head.note, log: log)) == nil {
+            now.insert(log)
+            guard !disowned.contains(log) else { continue }
+            out.append(.alert(ReplicationAlert(kind: .rejected, log: log, peer: nil,
+                                               message: "this node's copy of \(log) holds a checkpoint of size \(head.checkpoint.size) that no longer verifies under the log's keys as the federation file has them (a key revoked below that size): it is not announced to peers; the entries are kept (docs/operations.md, \"Compromised signing key\")")))
+        }
+        disowned = now
+        return out
     }
 
     /// A message from a connected peer.
@@ -548,7 +570,12 @@ public struct Replicator: Sendable {
             switch signedPastRotation(head.note, log: head.log, peer: peer) {
             case .fork(let rotation, let size, let line): return suspectedFork(head.log, note: head.note, (rotation, size, line), from: peer)
             case .putOff: return []
-            case .none: return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the log's key: \(error)")
+            case .none:
+                // Signed by a key the federation revoked below its size: a copy stored before the
+                // revocation reached its holder, relayed in good faith (or the thief's own). Nothing
+                // to tell and no one to blame: the note is simply not taken.
+                if signedPastRevocation(head.note, log: head.log, peer: peer) { return [] }
+                return penalize(peer, log: head.log, "checkpoint of \(head.log) does not verify against the log's key: \(error)")
             }
         }
         // A checkpoint no node would store (a size past SQLite's integers, an extension line a
@@ -730,6 +757,23 @@ public struct Replicator: Sendable {
             if (try? old.verify(parsed)) != nil { return .fork(rotation: rotation.index, size: claimed.size, line: old.originOnly(parsed).serialized) }
         }
         return .none
+    }
+
+    /// Whether a checkpoint of `log` is validly signed by a key the federation revoked below its
+    /// size. Each revoked key the note carries a line of is checked once, from the same budget as
+    /// `signedPastRotation` (a spent budget puts the note off, as there).
+    mutating func signedPastRevocation(_ text: String, log: String, peer: String) -> Bool {
+        guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text),
+              claimed.origin == chain.origin else { return false }
+        let lines = Set(parsed.signatures.lazy.filter { $0.keyName == chain.origin }.map(\.keyID))
+        let revoked = chain.revoked.filter { claimed.size > $0.value }.map { NoteVerifier(name: chain.origin, publicKey: $0.key) }
+        for verifier in revoked.sorted(by: { $0.keyID.lexicographicallyPrecedes($1.keyID) }) where lines.contains(verifier.keyID) {
+            let spent = peers[peer]?.pastKeyChecks[log, default: 0] ?? 0
+            guard spent < Self.maxPastKeyChecksPerRound else { return true }
+            peers[peer]?.pastKeyChecks[log] = spent + 1
+            if (try? verifier.verify(parsed)) != nil { return true }
+        }
+        return false
     }
 
     /// Checks of one peer's notes of one log against keys the log rotated away from, a round:
@@ -1025,7 +1069,10 @@ public struct Replicator: Sendable {
         }
         // Quarantined while it was being stored: held, but passed on to nobody.
         if quarantined[batch.log] != nil {
-            if checkpoint.size > heads[batch.log]?.size ?? 0 { heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note) }
+            if checkpoint.size > heads[batch.log]?.size ?? 0 {
+                heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note)
+                disowned.remove(batch.log)
+            }
             return said
         }
         let nextChain = pendingChain.removeValue(forKey: batch.log)
@@ -1093,6 +1140,7 @@ public struct Replicator: Sendable {
     /// others the new head, and ask the source for more if it has more.
     private mutating func advanced(_ batch: Batch, checkpoint: Checkpoint, source: String?, requestMore: Bool = true) -> [Directive] {
         heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note)
+        disowned.remove(batch.log)
         noteSeen(batch.log, checkpoint)
         var out: [Directive] = []
         // A batch the log's writer pushed reached the other connected members from the writer

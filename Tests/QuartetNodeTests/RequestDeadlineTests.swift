@@ -39,6 +39,43 @@ import Testing
         return limits
     }
 
+    /// A request answered before its body was read (the access check's 401, a 404) and its
+    /// body sent after the answer: nothing was under way and no deadline was armed, so the
+    /// connection was held for ever with no traffic (finding 208). It is idle from the body's
+    /// end; one past its age is closed then.
+    @Test func aRequestAnsweredBeforeItsBodyEndsLeavesTheConnectionIdleNotUnlimited() throws {
+        var limits = self.limits
+        limits.idleTimeout = .seconds(30)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/v1/logs/uk/entries")))
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .unauthorized)))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "{}")))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
+        #expect(channel.isActive, "closed before the idle timeout")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive, "a connection idle for 31 s after a body read past its answer is still open")
+
+        // The same past the connection's age: closed when the body ends.
+        limits.maxConnectionAge = .seconds(60)
+        limits.requestTimeout = .seconds(120)
+        let old = EmbeddedChannel()
+        try old.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try old.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try old.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/v1/logs/uk/entries")))
+        old.embeddedEventLoop.advanceTime(by: .seconds(50))
+        try old.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .unauthorized)))
+        try old.writeOutbound(HTTPResponsePart.end(nil))
+        old.embeddedEventLoop.advanceTime(by: .seconds(11))
+        #expect(old.isActive)
+        try old.writeInbound(HTTPRequestPart.end(nil))
+        #expect(!old.isActive, "a connection past its age stayed open after its request's end")
+    }
+
     @Test func aClientThatTakesNoneOfAResponseIsClosedAfterTheWriteStallTimeout() throws {
         let channel = try connection(limits)
         stall(channel)

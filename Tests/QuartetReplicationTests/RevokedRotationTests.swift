@@ -21,7 +21,7 @@ import Testing
 
     /// Node `c`, holding 10 entries of `a`'s log (signed by `old`), connected to `b`; the file
     /// revokes `old` after 11 and names `successor` when `revoked`.
-    static func node(_ keys: Keys, revoked: Bool, rotations: [KeyRotation] = []) throws -> (Replicator, [Directive]) {
+    static func node(_ keys: Keys, revoked: Bool, rotations: [KeyRotation] = [], headSize: UInt64 = 10) throws -> (Replicator, [Directive]) {
         let verifiers = ["a": NoteVerifier(name: origin, publicKey: keys.old.publicKey),
                          "b": try NoteSigner(name: "quartet.test/b", key: try Ed25519PrivateKey()).verifier,
                          "c": try NoteSigner(name: "quartet.test/c", key: try Ed25519PrivateKey()).verifier]
@@ -30,7 +30,7 @@ import Testing
             settings.revoked = ["a": [keys.old.publicKey: 11]]
             settings.named = ["a": [keys.successor.publicKey]]
         }
-        let head = Checkpoint(origin: origin, size: 10, root: Hash.leaf([10]), timeMillis: 1)
+        let head = Checkpoint(origin: origin, size: headSize, root: Hash.leaf([UInt8(truncatingIfNeeded: headSize)]), timeMillis: 1)
         var replicator = Replicator(settings: settings, heads: ["a": LogHead(checkpoint: head, note: try NoteSigner(name: origin, key: keys.old).sign(head).serialized)],
                                     rotations: ["a": rotations], seed: 7)
         let started = replicator.start()
@@ -110,5 +110,51 @@ import Testing
         let stored = replicator.stored(thiefs, checkpoint: checkpoint, from: "b")
         #expect(replicator.chains["a"]?.current == keys.old.publicKey && replicator.stopped["a"]?.rotation == rotation)
         #expect(stored.contains { if case .alert(let alert) = $0 { return alert.kind == .rotationFork && alert.log == "a" }; return false }, "\(stored)")
+    }
+
+    /// `a`'s heads in a round's heads messages.
+    static func announces(_ out: [Directive], _ log: String) -> Bool {
+        out.contains { if case .send(_, .heads(let heads)) = $0 { return heads.contains { $0.log == log } }; return false }
+    }
+
+    /// A node that stored `a`'s checkpoint of 12 signed by `old` before the file revoked `old`
+    /// after 11 (a thief's second history, relayed in good faith; finding 207): every node
+    /// holding the real history refused it every round and blamed the relay (closing its
+    /// connection every ten rounds, for good). Now nobody is blamed for a note signed past a
+    /// revocation, and the relay stops announcing it once its own file revokes the key.
+    @Test func aHeadSignedPastARevocationBlamesNobodyAndIsNoLongerAnnounced() throws {
+        let keys = try Keys()
+        let past = Checkpoint(origin: Self.origin, size: 12, root: Hash.leaf([12]), timeMillis: 3)
+        let note = try NoteSigner(name: Self.origin, key: keys.old).sign(past).serialized
+        var (node, _) = try Self.node(keys, revoked: true)
+        for _ in 0..<12 {
+            let out = node.received(.heads([Message.Head(log: "a", note: note)]), from: "b")
+            #expect(out.isEmpty, "\(out)")
+            _ = node.tick()
+        }
+        // A note under the revoked key's id whose signature does not verify is still blamed.
+        var parsed = try SignedNote(parsing: note)
+        parsed.signatures[0].signature[0] ^= 1
+        let forged = node.received(.heads([Message.Head(log: "a", note: parsed.serialized)]), from: "b")
+        #expect(forged.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected && alert.peer == "b" }; return false }, "\(forged)")
+
+        // The relay: it holds the note, announced until its file revokes the key, then not.
+        var (relay, _) = try Self.node(keys, revoked: false, headSize: 12)
+        #expect(Self.announces(relay.tick(), "a"))
+        let reloaded = relay.members(peers: ["a", "b"], verifiers: relay.settings.verifiers, writers: [:],
+                                     revoked: ["a": [keys.old.publicKey: 11]], named: ["a": [keys.successor.publicKey]])
+        #expect(reloaded.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected && alert.log == "a" && alert.peer == nil }; return false },
+                "\(reloaded)")
+        #expect(!Self.announces(relay.tick(), "a"))
+        // Said once, not at every reload; a file that no longer revokes the key announces it again.
+        let again = relay.members(peers: ["a", "b"], verifiers: relay.settings.verifiers, writers: [:],
+                                  revoked: ["a": [keys.old.publicKey: 11]], named: ["a": [keys.successor.publicKey]])
+        #expect(!again.contains { if case .alert = $0 { return true }; return false }, "\(again)")
+        _ = relay.members(peers: ["a", "b"], verifiers: relay.settings.verifiers, writers: [:])
+        #expect(Self.announces(relay.tick(), "a"))
+        // At a start under the revoking file: said, and not announced.
+        var (restarted, started) = try Self.node(keys, revoked: true, headSize: 12)
+        #expect(started.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected && alert.log == "a" }; return false }, "\(started)")
+        #expect(!Self.announces(restarted.tick(), "a"))
     }
 }
