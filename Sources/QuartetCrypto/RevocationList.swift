@@ -53,6 +53,18 @@ public final class RevocationList: @unchecked Sendable {
         return out
     }
 
+    /// What the list revokes, each as its issuer's name (SHA-256 of its DER, hex) and serial:
+    /// comparable between lists, so a list replacing another can say which revocations it takes
+    /// back.
+    public var revocations: Set<String> {
+        var der: UnsafeMutablePointer<UInt8>?
+        let length = i2d_X509_NAME(X509_CRL_get_issuer(crl), &der)
+        guard length > 0, let der else { return [] }
+        defer { quartet_OPENSSL_free(der) }
+        let issuer = SHA256.hash(Array(UnsafeBufferPointer(start: der, count: Int(length)))).map { String(format: "%02x", $0) }.joined()
+        return Set(revoked.map { "\(issuer)/\($0.serial)" })
+    }
+
     /// When the list was made (its `thisUpdate`).
     public var lastUpdate: Date { Certificate.date(X509_CRL_get0_lastUpdate(crl)) }
 

@@ -28,6 +28,7 @@ struct TLSContexts: Sendable {
             throw NodeStartupError("\(error)")
         }
         revocations = text
+        revokedCertificates = lists.reduce(into: []) { $0.formUnion($1.revocations) }
         let crl = text.map { Array($0.utf8) } ?? []
         files = SHA256.hash(Array(pem.utf8) + [0] + Array(ca.utf8))
         // The lists with the CA: lists that change at a reload close what was verified before
@@ -63,6 +64,15 @@ struct TLSContexts: Sendable {
     let trustRoots: [UInt8]
     /// The revocation list's text, if the configuration names one.
     let revocations: String?
+    /// The certificates the lists revoke (`RevocationList.revocations`: issuer and serial).
+    let revokedCertificates: Set<String>
+
+    /// The revocations in force in `earlier` that these contexts take back (a list taken out,
+    /// an older list put back, a serial left out of a new one): the serials, to be said at a
+    /// reload — a certificate revoked after a theft must not come back without a word.
+    func revocationsTakenBack(since earlier: TLSContexts) -> [String] {
+        earlier.revokedCertificates.subtracting(revokedCertificates).map { String($0.split(separator: "/").last ?? "") }.sorted()
+    }
 
     /// The configuration's revocation lists (`tls.crl`: one per CA in `tls.ca`) and their text,
     /// checked as a handshake would use them (`RevocationList.check`, with `leaf`, the node's
@@ -205,6 +215,8 @@ public struct ReloadReport: Sendable, CustomStringConvertible {
     /// Token grants the configuration added and removed (by name and role).
     public var tokensAdded: [String] = []
     public var tokensRemoved: [String] = []
+    /// Serials of certificates revoked before the reload and not by the revocation lists now.
+    public var revocationsTakenBack: [String] = []
 
     public var description: String {
         var parts = ["federation version \(federationVersion)" + (previousVersion == federationVersion ? " (unchanged)" : " (was \(previousVersion))")]
@@ -213,6 +225,9 @@ public struct ReloadReport: Sendable, CustomStringConvertible {
         if !moved.isEmpty { parts.append("new addresses for \(moved.joined(separator: ", "))") }
         if !tokensAdded.isEmpty { parts.append("tokens added \(tokensAdded.joined(separator: ", "))") }
         if !tokensRemoved.isEmpty { parts.append("tokens removed \(tokensRemoved.joined(separator: ", ")) (their browser sign-ins ended)") }
+        if !revocationsTakenBack.isEmpty {
+            parts.append("REVOCATIONS TAKEN BACK: certificates with serials \(revocationsTakenBack.joined(separator: ", ")) are no longer revoked here (tls.crl taken out, or an older or shorter list)")
+        }
         parts.append("certificate valid until \(ISO8601DateFormatter().string(from: certificateNotAfter))")
         return parts.joined(separator: "; ")
     }

@@ -276,6 +276,7 @@ public struct Node: Sendable {
         let logs = try engine.register(new)
         try FederationTrust.keep(file, dataDirectory: configuration.dataDirectory)
         let oldTokens = live.tokens
+        let contextsBefore = live.contexts
         engine.apply(new, statement: file.note?.serialized, logs: logs) { live.replace(federation: new, contexts: contexts, tokens: tokens) }
         // A CA replaced (after a compromise, say): the certificates the old one vouched for are
         // not the node's to trust, on connections open now either (peers reconnect at once
@@ -307,6 +308,11 @@ public struct Node: Sendable {
         report.tokensAdded = tokens.filter { !oldDigests.contains($0.sha256) }.map(described)
         report.tokensRemoved = oldTokens.filter { !newDigests.contains($0.sha256) }.map(described)
         sessions.retain(digests: newDigests)
+        report.revocationsTakenBack = contexts.revocationsTakenBack(since: contextsBefore)
+        if !report.revocationsTakenBack.isEmpty {
+            logger.warning("certificates revoked before this reload are no longer revoked: tls.crl was taken out, or replaced by an older or shorter list",
+                           metadata: ["serials": "\(report.revocationsTakenBack.joined(separator: ","))"])
+        }
         logger.notice("reloaded", metadata: ["federation.version": "\(new.version)", "added": "\(report.added.joined(separator: ","))",
                                              "removed": "\(report.removed.joined(separator: ","))", "certificate.not_after": "\(contexts.notAfter)"])
         return report

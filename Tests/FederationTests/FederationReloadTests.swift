@@ -219,6 +219,20 @@ import Testing
         #expect(eventually { node.log.components(separatedBy: "reload done").count > reloads }, "\(node.log)")
         Thread.sleep(forTimeInterval: 0.5)
         #expect(uk.isRunning, "a reload with an unchanged revocation list closed a connection it verified")
+        // tls.crl taken out: england's revocation is taken back, and the reload says so (the
+        // serial named); put back, nothing is said.
+        let serial = try Certificate(pem: String(contentsOfFile: try files.pki.node("england").certificate, encoding: .utf8)).serialHex
+        config.tls.crl = nil
+        try ProvisionedFile.write(config, to: files.configPath)
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.contains("REVOCATIONS TAKEN BACK") }, "\(node.log)")
+        #expect(node.log.contains(serial) && node.log.contains("no longer revoked"), "\(node.log)")
+        config.tls.crl = files.pki.root.appendingPathComponent("ca/crl.pem").path
+        try ProvisionedFile.write(config, to: files.configPath)
+        let reloadsBefore = node.log.components(separatedBy: "reload done").count
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.components(separatedBy: "reload done").count > reloadsBefore }, "\(node.log)")
+        #expect(node.log.components(separatedBy: "REVOCATIONS TAKEN BACK").count == 2, "\(node.log)")
         // The node's own certificate revoked: `config check` says so, and a reload is refused.
         let own = try TestKit.quartet(["pki", "revoke", "--ca", files.pki.root.appendingPathComponent("ca").path, try files.pki.node("wales").certificate])
         #expect(own.status == 0)
