@@ -55,6 +55,9 @@ extension FederationPKI {
         public let caCertificate: String
         /// What the certificate names.
         public let approved: ApprovedRequest
+        /// The certificate issued, as made: what `pki sign` prints (never read back from
+        /// `certificate`, a path in a directory the member's side may write: finding 210).
+        public let issued: Certificate
     }
 
     /// Checks the request at `requestPath` (at most 64 KiB, one PEM block, proof of possession,
@@ -110,8 +113,9 @@ extension FederationPKI {
         } else {
             files.append((caPath, caPEM, 0o644))
         }
+        try recordIssued(cert, identity: approved.identity.uri, caDirectory: caDirectory, now: now)
         try writeNew(directory: out, files: files)
-        return SignedFiles(certificate: certPath, caCertificate: caPath, approved: approved)
+        return SignedFiles(certificate: certPath, caCertificate: caPath, approved: approved, issued: cert)
     }
 
     /// Reads a request file: a regular file of at most `CertificateRequest.maximumPEMBytes`,

@@ -82,6 +82,25 @@ public enum FederationPKI {
         public let certificate: String
         public let key: String
         public let caCertificate: String
+        /// The certificate issued, as made (never read back from `certificate`, a path in a
+        /// directory others may write).
+        public let issued: Certificate
+    }
+
+    /// The CA directory's record of what it issued: a line per certificate (`issuedRecord`).
+    public static let issuedRecordFile = "issued.txt"
+
+    /// Appends a line for `cert` to the CA's record (`issued.txt`, 0600, never through a link):
+    /// the time, serial, identity, SHA-256 fingerprint and public key SHA-256, so a certificate
+    /// can be found (and revoked by serial) later whatever became of the file it was written to.
+    static func recordIssued(_ cert: Certificate, identity: String, caDirectory: String, now: Date) throws {
+        let path = "\(caDirectory)/\(issuedRecordFile)"
+        let fd = RegularFile.openForAppending(path, create: true)
+        guard fd >= 0 else { throw PKIError("cannot record the certificate in \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let line = Array("\(ISO8601DateFormatter().string(from: now)) serial=\(cert.serialHex) identity=\(identity) sha256=\(cert.sha256Fingerprint) key-sha256=\(cert.publicKeySHA256)\n".utf8)
+        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == line.count, fsync(fd) == 0 else { throw PKIError("cannot record the certificate in \(path): \(String(cString: strerror(errno)))") }
     }
 
     /// Creates a CA in `directory` (`ca.pem`, and `ca.key` with mode 0600). Refuses to overwrite.
@@ -95,7 +114,7 @@ public enum FederationPKI {
                                          notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(Double(days) * 86400), isCA: true)
         let certPath = "\(directory)/\(caCertificateFile)", keyPath = "\(directory)/\(caKeyFile)"
         try writeNew(directory: directory, files: [(keyPath, try key.pemRepresentation(), 0o600), (certPath, try cert.pemRepresentation(), 0o644)])
-        return IssuedFiles(certificate: certPath, key: keyPath, caCertificate: certPath)
+        return IssuedFiles(certificate: certPath, key: keyPath, caCertificate: certPath, issued: cert)
     }
 
     /// Loads the CA of a PKI directory.
@@ -206,8 +225,9 @@ public enum FederationPKI {
         if URL(fileURLWithPath: directory).standardized != URL(fileURLWithPath: caDirectory).standardized {
             files.append((caPath, try caCert.pemRepresentation(), 0o644))
         }
+        try recordIssued(cert, identity: identity.uri, caDirectory: caDirectory, now: now)
         try writeNew(directory: directory, files: files, allowExisting: [caPath])
-        return IssuedFiles(certificate: certPath, key: keyPath, caCertificate: caPath)
+        return IssuedFiles(certificate: certPath, key: keyPath, caCertificate: caPath, issued: cert)
     }
 
     /// Refuses an identity whose name is not 1-64 of a-z, 0-9 and -, naming what kind of name it is.

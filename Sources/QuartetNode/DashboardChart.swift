@@ -133,8 +133,9 @@ enum HTMLText {
     /// Escapes by Unicode scalar: a `Character` can merge `<` with a preceding prepend mark
     /// (U+0600) or a following combining mark into one grapheme that compares unequal to "<",
     /// and would be copied through (swift-mustache's own HTML escaping walks Characters, so the
-    /// dashboard's template uses this one). Control characters other than tab and newline
-    /// become U+FFFD.
+    /// dashboard's template uses this one). Control characters other than tab and newline,
+    /// and the bidirectional overrides and isolates (an entry's author or a peer's alert may
+    /// hold them: they would reorder the rest of the line it is shown in), become U+FFFD.
     static func escape(_ text: String) -> String {
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
@@ -146,7 +147,11 @@ enum HTMLText {
             case "'": out.append(contentsOf: "&#39;".unicodeScalars)
             case "\t", "\n": out.append(scalar)
             default:
-                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) { out.append("\u{FFFD}") } else { out.append(scalar) }
+                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value) {
+                    out.append("\u{FFFD}")
+                } else {
+                    out.append(scalar)
+                }
             }
         }
         return String(out)

@@ -37,7 +37,10 @@ struct MeasureCharts {
         guard let (onlyLog, id, answer) = lookup(key) else { return DashboardPage.Chart(title: key, svg: "", total: nil, note: nil) }
         let definition = chartDefinition(key)
         var title = "\(onlyLog.map { ViewQueries.displayName($0) + " " } ?? "")\(id)"
-        if let text = definition?.text { title += " — " + text }
+        if let definition {
+            // Worded by a nation for a UK measure: said to be its wording, never the UK's.
+            title += " — " + definition.text + (definition.log == (onlyLog ?? ukLog) ? "" : " (\(ViewQueries.displayName(definition.log))'s wording)")
+        }
         // Years that have begun: a far year's total (periods run to 2999) would set the scale
         // and flatten the real ones (it stays on the measure's page, in the list of totals).
         let yearly = answer.totals.filter { !$0.period.contains("-") && $0.year <= thisYear }.sorted { $0.year < $1.year }

@@ -52,9 +52,11 @@ extension WebPage {
             answer.totals = log == q.view.ukLog ? answer.totals : []
             guard !answer.series.isEmpty else { throw NotFound("log \(log) has no measure \(id)") }
         }
-        // A UK measure is charted with its nations' contributions; a nation's own measure alone.
+        // A UK measure is charted with its nations' contributions; a nation's own measure alone
+        // (one mapped to a UK measure the UK log does not define too: its wording is the
+        // nation's, and shown as the nation's).
         let key = log.map { $0 == q.view.ukLog ? id : "\($0):\(id)" }
-            ?? (answer.series.contains { $0.log == q.view.ukLog || $0.ukMeasure == id } ? id : "\(answer.series[0].log):\(id)")
+            ?? (answer.series.contains { $0.log == q.view.ukLog } ? id : "\(answer.series[0].log):\(answer.series[0].id)")
         let chart = MeasureCharts(charts: [(key, answer)], ukLog: q.view.ukLog, nations: q.nations).chart(key)
         var latestReplaced: [EntryRef] = []
         for m in answer.series {

@@ -265,7 +265,8 @@ enum WebScript {
           function showVerified(i, result) {
             const row = document.querySelector('[data-row="' + i + '"]');
             if (!row) return;
-            const set = (name, text) => { const cell = row.querySelector('[data-field="' + name + '"]'); if (cell) cell.textContent = text; };
+            // As the server's escape: controls, bidirectional overrides and isolates shown as U+FFFD.
+            const set = (name, text) => { const cell = row.querySelector('[data-field="' + name + '"]'); if (cell) cell.textContent = (text == null ? "" : String(text)).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "\ufffd"); };
             set("type", result.fields.type);
             set("time", shownTime(result.fields.time));
             set("author", result.fields.author);

@@ -175,7 +175,9 @@ struct AgreementEstablish: AsyncParsableCommand {
 
     func run() async throws {
         let note: String
-        do { note = try String(contentsOfFile: file, encoding: .utf8) } catch { throw CLIError("cannot read \(file)") }
+        // A signed note is at most `SignedNote.maxLength` bytes: a larger file (or a FIFO, a
+        // device) is refused before it is read whole.
+        do { note = try RegularFile.readText(file, limit: SignedNote.maxLength) } catch { throw CLIError("cannot read \(file): \(error)") }
         try await postEntry(AppendItem(type: "agreement.established", payload: ["note": .string(note)]), node: node,
                             format: output.format, done: "agreement on the ledger as")
     }

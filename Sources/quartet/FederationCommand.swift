@@ -140,7 +140,9 @@ struct FederationCommand: AsyncParsableCommand {
                 let reason = String(describing: error)
                 switch output.format {
                 case .json: printJSON(["file": file, "accepted": false, "reason": reason] as [String: Any])
-                case .text: FileHandle.standardError.write(Data("\(file): refused: \(reason)\n".utf8))
+                // The reason quotes the file's own text (a name from its signatures): escaped,
+                // so a crafted file cannot redraw the screen to read as accepted.
+                case .text: FileHandle.standardError.write(Data((TerminalText.escaped("\(file): refused: \(reason)") + "\n").utf8))
                 }
                 throw ExitCode(1)
             }

@@ -169,10 +169,12 @@ struct LogCommand: AsyncParsableCommand {
             if entries.isEmpty { print("no entries in \(log) from index \(from)") }
             for entry in entries {
                 let h = entry.header
-                print("\(h.log)/\(h.index)  \(iso8601(h.timeMillis))  \(h.type)  [\(h.classification)]  author=\(h.author.isEmpty ? "-" : h.author)")
+                // Another member's log holds what its signer chose (terminal controls, bidi
+                // overrides in an author or a payload): printed escaped (finding 212).
+                print(TerminalText.escaped("\(h.log)/\(h.index)  \(iso8601(h.timeMillis))  \(h.type)  [\(h.classification)]  author=\(h.author.isEmpty ? "-" : h.author)"))
                 print("  leaf \(entry.leafHash.base64)  commitment \(h.payloadCommitment.base64)")
                 if let payload = entry.payload {
-                    print("  " + String(decoding: payload.bytes, as: UTF8.self))
+                    print("  " + TerminalText.escaped(String(decoding: payload.bytes, as: UTF8.self)))
                 } else {
                     print("  (stub: payload of \(h.payloadLength) bytes not held)")
                 }

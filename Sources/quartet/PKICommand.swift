@@ -17,8 +17,7 @@ struct PKICommand: AsyncParsableCommand {
         func run() async throws {
             guard days > 0 else { throw ValidationError("--days must be positive") }
             let files = try FederationPKI.createAuthority(in: out, commonName: name, days: days)
-            let cert = try Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))
-            report(files, cert, output.format)
+            report(files, files.issued, output.format)
         }
     }
 
@@ -45,8 +44,7 @@ struct PKICommand: AsyncParsableCommand {
             guard days > 0 else { throw ValidationError("--days must be positive") }
             let identity = try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
             let files = try FederationPKI.issue(identity, caDirectory: ca, in: out, days: days)
-            let cert = try Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))
-            report(files, cert, output.format)
+            report(files, files.issued, output.format)
         }
     }
 }

@@ -121,10 +121,11 @@ extension PKICommand {
             let files = try FederationPKI.sign(requestAt: csr, caDirectory: ca, in: out, days: days, expecting: expected, hosts: hosts)
             if case .node? = expected, hosts == nil {
                 // Nothing checked the hosts: say which were certified (browsers trust them).
-                let named = (try? Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))).map { $0.dnsNames + $0.ipAddresses } ?? []
+                let named = files.issued.dnsNames + files.issued.ipAddresses
                 FileHandle.standardError.write(Data(TerminalText.escaped("quartet pki sign: the hosts certified were not checked (give --host for each, from the member's own message, or --federation): \(named.joined(separator: ", "))\n").utf8))
             }
-            let cert = try Certificate(pem: String(contentsOfFile: files.certificate, encoding: .utf8))
+            // What was issued, as made: the file may be replaced before it is read again.
+            let cert = files.issued
             let formatter = ISO8601DateFormatter()
             let signed = SignOutput(certificate: files.certificate, caCertificate: files.caCertificate, subject: "CN=\(cert.commonName ?? "")",
                                     identity: files.approved.identity.uri, dnsNames: cert.dnsNames, ipAddresses: cert.ipAddresses,

@@ -172,6 +172,13 @@ func populatedDirectory(count: Int) throws -> URL {
         try FileManager.default.removeItem(at: key)
         try FileManager.default.moveItem(at: moved, to: key)
 
+        // An "agreement" of 200 KB (a signed note is at most 64 KiB): refused before it is read
+        // whole (finding 211; a 1 GiB file took 2 GB).
+        let big = dir.appendingPathComponent("agreement.note")
+        try Data(repeating: UInt8(ascii: "a"), count: 200_000).write(to: big)
+        let tooBig = try TestKit.quartet(["agreement", "establish", big.path, "--config", dir.appendingPathComponent("none.json").path])
+        #expect(tooBig.status != 0 && tooBig.stderr.contains("200000 bytes"), "\(tooBig.stderr)")
+
         #expect(try TestKit.quartet(["checkpoint", "--data", data, "--log", "wales"]).stdout == before)
         #expect(try TestKit.quartet(["verify", "--data", data]).status == 0)
     }

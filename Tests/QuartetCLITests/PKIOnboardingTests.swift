@@ -104,6 +104,14 @@ import Testing
         let names = try openssl(["x509", "-in", "\(out)/wales.pem", "-noout", "-ext", "subjectAltName"])
         #expect(names.stdout.contains("URI:quartet://node/wales") && names.stdout.contains("DNS:wales.example"), "\(names.stdout)")
         #expect(!names.stdout.contains("localhost"), "only the asked names: \(names.stdout)")
+        // What was printed is the certificate issued (as made, not read back from the output
+        // directory: finding 210), and the CA keeps a record of it for a later revocation.
+        let serial = try openssl(["x509", "-in", "\(out)/wales.pem", "-noout", "-serial"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "serial=", with: "")
+        #expect(signed.stdout.contains("serial:      \(serial)"), "\(signed.stdout) \(serial)")
+        let record = try String(contentsOfFile: "\(ca)/issued.txt", encoding: .utf8)
+        #expect(record.contains("serial=\(serial) identity=quartet://node/wales"), "\(record)")
+        #expect(try FileManager.default.attributesOfItem(atPath: "\(ca)/issued.txt")[.posixPermissions] as? Int == 0o600)
     }
 
     @Test func requestsAskingForMoreThanTheirRoleAllowsAreRefused() throws {

@@ -203,6 +203,16 @@ import Testing
         #expect(refused.status == 1 && refused.stderr.contains("node wales would refuse it at a reload: member uk's role differs; that needs a restart"), "\(refused)")
         let refusedJSON = try object(try TestKit.quartet(["federation", "verify", "--file", demoted, "--config", config, "--format", "json"]).stdout)
         #expect(refusedJSON["accepted"] as? Bool == false && (refusedJSON["reason"] as? String)?.contains("at a reload") == true, "\(refusedJSON)")
+        // A signature file whose statement names the federation with terminal controls (a CSI
+        // that would erase the refusal and draw "would be accepted"): the refusal quotes it
+        // escaped (finding 211).
+        let hostile = path("hostile.json")
+        try FileManager.default.copyItem(atPath: file, toPath: hostile)
+        var statement = try String(contentsOfFile: file + ".sig", encoding: .utf8).components(separatedBy: "\n")
+        statement[1] += "\u{9B}2K\u{9B}G"
+        try statement.joined(separator: "\n").write(toFile: hostile + ".sig", atomically: true, encoding: .utf8)
+        let escaped = try TestKit.quartet(["federation", "verify", "--file", hostile])
+        #expect(escaped.status == 1 && !escaped.stderr.contains("\u{9B}") && escaped.stderr.contains("\\u{9B}2K"), "\(escaped)")
     }
 
     @Test func pkiSignNeedsTheIdentityAndAListedNodesHosts() throws {

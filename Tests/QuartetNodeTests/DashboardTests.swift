@@ -72,6 +72,15 @@ import Testing
         #expect(!svg.contains("<script") && !svg.contains("<img") && !svg.contains("\" onload"), "\(svg)")
         #expect(svg.contains("&lt;script&gt;"))
     }
+
+    /// An entry's author or a peer's alert may hold bidirectional overrides and isolates (the
+    /// header refuses only controls): shown as U+FFFD, so they cannot reorder the rest of the
+    /// line (finding 212).
+    @Test func bidirectionalOverridesAndIsolatesAreNotPassedToThePage() {
+        let escaped = HTMLText.escape("operator-wales \u{202E}lanigiro\u{202C} \u{2067}x\u{2069} \u{9B}2J")
+        #expect(!escaped.unicodeScalars.contains { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) || $0.value == 0x9B }, "\(escaped)")
+        #expect(escaped == "operator-wales \u{FFFD}lanigiro\u{FFFD} \u{FFFD}x\u{FFFD} \u{FFFD}2J")
+    }
 }
 
 @Suite struct DashboardTemplateTests {

@@ -428,6 +428,10 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(queries.statedValue("total:P9.A9.M9:2025") == nil)
         #expect(throws: PlanError.self) { try queries.provenance("total:P9.A9.M9:2025") }
         #expect(!queries.csv(.totals).contains("P9.A9.M9"))
+        // Nor a UK chart: the overview charts it as Wales's own measure (its wording would
+        // otherwise stand as the UK's: finding 212).
+        #expect(!queries.chartedMeasures().contains("P9.A9.M9") && queries.chartedMeasures().contains("wales:P2.A4.M1"), "\(queries.chartedMeasures())")
+        #expect(queries.chartedMeasures().contains("P2.A2.M1"))
         // A defined count measure's total is shown as before.
         #expect(queries.totalsList().contains { $0.figure == "total:P2.A2.M1:2025" && $0.value == 3 })
         #expect(queries.statedValue("total:P2.A2.M1:2025") == "3")
