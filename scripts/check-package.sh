@@ -214,10 +214,14 @@ check 'man -w quartet >/dev/null' "man quartet finds no page"
 # An upgrade over itself: postinst runs again with the old version and repairs the mode.
 chmod 0777 /var/lib/quartet
 chown quartet:quartet /var/lib/quartet
+# What the node's user may have left there while it owned the directory (0.1.0): a link to a
+# root directory, where root would later make a node's directory, is moved aside.
+ln -s /etc /var/lib/quartet/staging
 dpkg -i "$deb"
 check '[ "$(stat -c "%a %U" /var/lib/quartet)" = "755 root" ]' "postinst did not repair the mode and owner of /var/lib/quartet"
+check '[ ! -e /var/lib/quartet/staging ] && [ ! -L /var/lib/quartet/staging ] && [ -L /var/lib/quartet.moved-aside/staging ]' "postinst left a planted link in /var/lib/quartet"
 check '[ "$(getent passwd quartet | wc -l)" = 1 ]' "the user was added twice"
-install -d -o quartet -g quartet -m 0700 /var/lib/quartet/wales
+mkdir -m 0700 /var/lib/quartet/wales && chown -h quartet:quartet /var/lib/quartet/wales
 as_quartet /usr/bin/quartet init --log wales --data /var/lib/quartet/wales >/dev/null
 dpkg --purge quartet 2>&1 | tee "$overlay/purge.txt"
 check 'grep -q "still holds node data" "$overlay/purge.txt"' "purge did not say it kept the data"
@@ -230,7 +234,7 @@ INSTALL
         if grep -q '^INSTALL-FAIL' "$work/install.txt"; then
             fail "install on an overlay:"; grep '^INSTALL-FAIL' "$work/install.txt" >&2
         elif grep -q '^overlay: done' "$work/install.txt"; then
-            ok "dpkg -i on an overlay of /etc /usr /var: postinst made the quartet user and /var/lib/quartet 0755 root; upgrade repaired its mode and owner; purge kept a node's key"
+            ok "dpkg -i on an overlay of /etc /usr /var: postinst made the quartet user and /var/lib/quartet 0755 root; upgrade repaired its mode and owner and moved a planted link aside; purge kept a node's key"
         else
             echo "skip $(grep '^overlay:' "$work/install.txt" || echo 'install on an overlay: no result')"
         fi

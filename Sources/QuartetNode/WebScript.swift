@@ -927,6 +927,12 @@ enum WebScript {
           window.quartetVerify = run;
           window.quartetParseVkey = parseVkey;  // for the browser tests
           window.quartetParsePolicy = parsePolicy;
+          // For the browser tests: a payload's bytes (base64) read as the page reads them.
+          window.quartetNodeReads = text => {
+            let content;
+            try { content = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(b64(text)); } catch (err) { content = ""; }
+            return nodeReadsJSON(content);
+          };
           document.addEventListener("DOMContentLoaded", () => {
             const again = document.getElementById("verify-again");
             if (again) { again.hidden = false; again.addEventListener("click", () => run()); }

@@ -209,6 +209,9 @@ extension Replicator {
                 claimed(peer, log: log, size: size)
                 return []
             }
+            // Signed by a key revoked below its size: proves nothing, and blames nobody (a witness
+            // may have cosigned it in good faith before the revocation reached it).
+            if signedPastRevocation(note, log: log, peer: peer) { return [] }
             return penalize(peer, log: log, "the checkpoint of \(log) its witness cosigned does not verify against the log's key: \(error)")
         }
         noteSeen(log, checkpoint)

@@ -69,6 +69,9 @@ public struct Replicator: Sendable {
     /// Logs whose stored head no longer verifies under the chain followed now (a key revoked
     /// below its size since it was stored): not announced (`disownRevokedHeads`).
     private var disowned: Set<String> = []
+    /// Notes found validly signed by a key revoked below their size: shown again, they cost a
+    /// lookup (forgotten at a reload, whose revocations may differ).
+    private var pastRevocation = BoundedSet<String>(capacity: 256)
     /// The largest validly signed checkpoint seen per log (ours or a peer's).
     public private(set) var seen: [String: Checkpoint]
     /// Logs held more than `unbackedEntries` short of the largest checkpoint seen of them, which
@@ -275,6 +278,7 @@ public struct Replicator: Sendable {
         for (log, stop) in stopped { carried[log, default: []] += stop.leftOut.filter { !(carried[log] ?? []).contains($0) } }
         (chains, stopped) = Self.followed(settings, rotations: carried)
         verifiedNotes = BoundedMemo(capacity: 512)
+        pastRevocation = BoundedSet(capacity: 256)
         let added = new.filter { peers[$0] == nil }
         let removed = settings.peers.filter { !new.contains($0) }
         settings.peers = new
@@ -412,7 +416,7 @@ public struct Replicator: Sendable {
             now.insert(log)
             guard !disowned.contains(log) else { continue }
             out.append(.alert(ReplicationAlert(kind: .rejected, log: log, peer: nil,
-                                               message: "this node's copy of \(log) holds a checkpoint of size \(head.checkpoint.size) that no longer verifies under the log's keys as the federation file has them (a key revoked below that size): it is not announced to peers; the entries are kept (docs/operations.md, \"Compromised signing key\")")))
+                                               message: "this node's copy of \(log) holds a checkpoint of size \(head.checkpoint.size) that no longer verifies under the log's keys as the federation file has them (a key revoked below that size): it is not announced to peers, served or compared with theirs, and no more of the log is taken into this copy; the entries are kept. To follow the log again, recover this node's data from its peers (quartet recover; docs/operations.md, \"Compromised signing key\")")))
         }
         disowned = now
         return out
@@ -460,7 +464,7 @@ public struct Replicator: Sendable {
             for i in last.values.sorted() { out += receivedHead(list[i], from: peer) }
             return out + ownSyncHeard(from: peer)
         case .request(let log, let from):
-            guard let head = heads[log], quarantined[log] == nil, from < head.size else {
+            guard let head = heads[log], quarantined[log] == nil, !disowned.contains(log), from < head.size else {
                 // Nothing to give from there: say so, so the peer asks elsewhere at once.
                 return speaksUnavailable(peer) ? [.send(peer: peer, .unavailable(log: log, from: from))] : []
             }
@@ -479,8 +483,11 @@ public struct Replicator: Sendable {
                 // - signed by a key this node has not seen, at a size beyond what it holds (a
                 //   rotation in entries it lacks): verified once the rotation is held.
                 // (A note past an old key whose checks are spent this round cannot be told either.)
+                // - signed by a key the federation revoked below its size (a copy that stored a
+                //   thief's checkpoint before the revocation reached it compares it in good faith).
                 var pastRotation = false
                 for text in [evidence.first, evidence.second] where !pastRotation {
+                    if signedPastRevocation(text, log: evidence.log, peer: peer) { pastRotation = true; continue }
                     if case .none = signedPastRotation(text, log: evidence.log, peer: peer) { continue }
                     pastRotation = true
                 }
@@ -554,6 +561,12 @@ public struct Replicator: Sendable {
         // through more old checkpoints than the memo holds, or minting new notes of its own log
         // at one size, made one check per ~300-byte frame, unpenalised: every one was valid);
         // the rest wait for the next round's heads.
+        // A log whose copy here holds a checkpoint signed past a revocation: its heads are
+        // neither compared with that copy (evidence no one could verify, blaming this node) nor
+        // asked after (the copy cannot take the real history); said at the reload.
+        if disowned.contains(head.log) { return [] }
+        // A note found signed past a revocation before: nothing again, at the cost of a lookup.
+        if pastRevocation.contains(head.note) { return [] }
         if !mayCheck(head.note, log: head.log, peer: peer) { return [] }
         let checkpoint: Checkpoint
         let note: String
@@ -632,6 +645,7 @@ public struct Replicator: Sendable {
     /// request out to one gives way to a peer that verifiably holds more: a member announcing
     /// made-up heads of a log under a key nobody has cannot keep its one request slot.
     private mutating func request(_ log: String, from peer: String, at start: UInt64? = nil) -> [Directive] {
+        guard !disowned.contains(log) else { return [] }
         let from = start ?? heads[log]?.size ?? 0
         guard start != nil || storing[log] == nil else { return [] }
         guard !notStoredThisRound.contains(log) else { return [] }
@@ -768,10 +782,15 @@ public struct Replicator: Sendable {
         let lines = Set(parsed.signatures.lazy.filter { $0.keyName == chain.origin }.map(\.keyID))
         let revoked = chain.revoked.filter { claimed.size > $0.value }.map { NoteVerifier(name: chain.origin, publicKey: $0.key) }
         for verifier in revoked.sorted(by: { $0.keyID.lexicographicallyPrecedes($1.keyID) }) where lines.contains(verifier.keyID) {
+            // Past the budget it is not excused: an honest relay shows a log's head once a
+            // round, and junk under a revoked key's id is blamed as before.
             let spent = peers[peer]?.pastKeyChecks[log, default: 0] ?? 0
-            guard spent < Self.maxPastKeyChecksPerRound else { return true }
+            guard spent < Self.maxPastKeyChecksPerRound else { return false }
             peers[peer]?.pastKeyChecks[log] = spent + 1
-            if (try? verifier.verify(parsed)) != nil { return true }
+            if (try? verifier.verify(parsed)) != nil {
+                _ = pastRevocation.insert(text)
+                return true
+            }
         }
         return false
     }
@@ -881,7 +900,9 @@ public struct Replicator: Sendable {
             if ownSync.asked.contains(peer), batch.end <= heads[batch.log]?.size ?? 0 { return [] }
             return penalize(peer, log: batch.log, "entries for this node's own log \(batch.log); only this node writes it")
         }
-        guard quarantined[batch.log] == nil else { return [] }
+        // A copy holding a checkpoint signed past a revocation takes nothing more of the log
+        // (the real history does not continue it): nobody's fault, said at the reload.
+        guard quarantined[batch.log] == nil, !disowned.contains(batch.log) else { return [] }
         let ourSize = heads[batch.log]?.size ?? 0
         // Old news under a note not checked before costs a check like a head, and counts with
         // them (an empty batch is a head by another name).
@@ -957,6 +978,12 @@ public struct Replicator: Sendable {
                 return request(batch.log, from: peer)
             case .none:
                 break
+            }
+            // Signed by a key revoked below its size (a relay not reloaded yet passing on a
+            // thief's batch): nothing of it is taken, nobody is blamed, the log is asked elsewhere.
+            if signedPastRevocation(batch.note, log: batch.log, peer: peer) {
+                peers[peer]!.withheld.insert(batch.log)
+                return request(batch.log, from: peer)
             }
             // Not past a gap, signed by a key this copy's history does not lead to, and carrying
             // no rotation to it: the peer's copy and this one part before `from` (the other side
@@ -1097,7 +1124,7 @@ public struct Replicator: Sendable {
         var out = penalize(peer, log: batch.log, "batch of \(batch.log) [\(batch.from), \(batch.end)) rejected: \(reason)")
         // If the peer holds a longer history that contradicts ours (the origin equivocated), our
         // head lets it check ours against its tree and produce the evidence.
-        if let head = heads[batch.log], peers[peer]?.connected == true, peers[peer]?.greeted == true {
+        if let head = heads[batch.log], !disowned.contains(batch.log), peers[peer]?.connected == true, peers[peer]?.greeted == true {
             out.append(.send(peer: peer, .heads([Message.Head(log: batch.log, note: head.note)])))
         }
         return out

@@ -75,6 +75,11 @@ struct BackupCommand: AsyncParsableCommand {
         // Whether this backup made the directory is known from mkdir itself (not from a check a
         // moment before, which a second backup could make true meanwhile).
         try manager.createDirectory(at: target.url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        // Every directory above it this user's or root's, and none other users may write (but
+        // sticky ones, as /tmp): another user able to rename entries there could swap the new
+        // directory for a link to one of its own between the checks below and the writes,
+        // and read (or change) the copy, restricted payloads and all (finding 213).
+        if let problem = Self.sharedAncestor(of: target.url.path) { throw CLIError("--out \(target.url.path): \(problem)") }
         let existed = mkdir(target.url.path, 0o700) != 0
         if existed {
             guard errno == EEXIST else { throw CLIError("cannot make \(target.url.path): \(String(cString: strerror(errno)))") }
@@ -83,8 +88,16 @@ struct BackupCommand: AsyncParsableCommand {
             }
         }
         // Private, or no backup: a directory this user cannot make private (another's, mode
-        // 0777) would leave the keys readable to others.
-        guard chmod(target.url.path, 0o700) == 0 else {
+        // 0777) would leave the keys readable to others. Opened without following a link, and
+        // made private through that descriptor: this user's own directory, not what a name led to.
+        let pinned = open(target.url.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard pinned >= 0 else {
+            throw CLIError("cannot open \(target.url.path) as a directory (a symlink is not followed: \(String(cString: strerror(errno)))); give a directory of your own")
+        }
+        var made = stat()
+        let privateNow = fchmod(pinned, 0o700) == 0 && fstat(pinned, &made) == 0 && made.st_uid == geteuid() && made.st_mode & 0o077 == 0
+        close(pinned)
+        guard privateNow else {
             throw CLIError("cannot make \(target.url.path) private (chmod 700: \(String(cString: strerror(errno)))); give a directory of your own")
         }
         // One backup at a time into it: the marker is made with O_EXCL, so a second backup
@@ -185,6 +198,32 @@ struct BackupCommand: AsyncParsableCommand {
             print("recorded in \(target.url.appendingPathComponent("backup.json").path)")
             print("the copy holds the log's signing keys in the clear (keys/): keep it as private as the node's own keys, somewhere else; payloads purged after today stay in it until it is deleted")
         }
+    }
+
+    /// Why a directory at `path` would not be this user's alone to write into (nil: it would):
+    /// a directory above it (as given, and as its links resolve) owned by another user than
+    /// this one and root, or writable by others without the sticky bit.
+    static func sharedAncestor(of path: String) -> String? {
+        let given = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
+        var seen = Set<String>()
+        for start in [given, given.resolvingSymlinksInPath()] {
+            var directory = start
+            while seen.insert(directory.path).inserted {
+                var info = stat()
+                if stat(directory.path, &info) == 0 {
+                    if info.st_uid != 0 && info.st_uid != geteuid() {
+                        return "\(directory.path) belongs to user \(info.st_uid): give a directory only you (or root) can change the entries of"
+                    }
+                    if info.st_mode & 0o022 != 0 && info.st_mode & UInt32(S_ISVTX) == 0 {
+                        return "\(directory.path) is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8))) without the sticky bit: another user could replace the backup's directory; give a directory only you (or root) can change the entries of"
+                    }
+                }
+                let up = directory.deletingLastPathComponent()
+                if up.path == directory.path { break }
+                directory = up
+            }
+        }
+        return nil
     }
 
     /// Whether `path` is a real directory (false: nothing there); a symlink or anything else

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GRDBSQLite
+import QuartetAPI
 import QuartetCrypto
 import QuartetLedger
 import QuartetNode
@@ -211,7 +212,23 @@ struct BenchAppend: AsyncParsableCommand {
 
 struct DevCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "dev", abstract: "Tools for Quartet's own tests.",
-                                                    shouldDisplay: false, subcommands: [AppendLoop.self])
+                                                    shouldDisplay: false, subcommands: [AppendLoop.self, JSONReads.self])
+
+    /// For each line of standard input (a payload's bytes in base64), `1` if the node's JSON
+    /// parser (`JSONValueCoding.parse`, which every node's fold reads payloads with) takes them,
+    /// else `0`: the browser test compares the page's own parser with it, input by input.
+    struct JSONReads: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "json-reads")
+
+        func run() async throws {
+            var out = ""
+            while let line = readLine(strippingNewline: true) {
+                guard let bytes = Data(base64Encoded: line) else { throw CLIError("json-reads: a line is not base64: \(TerminalText.escaped(String(line.prefix(40))))") }
+                out += (try? JSONValueCoding.parse(Array(bytes))) != nil ? "1\n" : "0\n"
+            }
+            FileHandle.standardOutput.write(Data(out.utf8))
+        }
+    }
 
     /// Appends until killed, printing `ack INDEX LEAF_HASH` once each append is acknowledged:
     /// the durability test kills it with SIGKILL and checks every acknowledged entry survived.

@@ -352,6 +352,73 @@ def check_log_context(d, api, total, status):
     print("web-test: a status recorded after its action's withdrawal is left out, as the nodes leave it: %s" % figure_line())
 
 
+def json_corpus(count=3000, seed=2026):
+    """Payload bytes for the differential check of the two JSON parsers: hand-picked edges of
+    the node's rules (a byte-order mark, surrogates escaped and encoded, zeros by exponent or
+    underflow, keys equal only canonically, control characters, nesting at the bound, bytes that
+    are not UTF-8) and random edits of well-formed payloads over JSON's own characters."""
+    import random
+    seeds = [b'{"measure":"P1.A1.M1","period":"2025-Q1","value":7}',
+             b'{"a":[1,2,{"b":null}],"c":true,"d":false,"e":"x","f":-0.5e3}',
+             '{"id":"P1.A1","priority":"P1","statements":["T\u00e9st é  "]}'.encode(),
+             rb'[{"k":"\"\\\/\b\f\n\r\t\u0041"}]']
+    edges = [b"\xef\xbb\xbf{}", b"{}", b"", b" ", b"1", b'"x"', b"null", b"true false", b"{} {}",
+             b'{"a":"\\ud800"}', b'{"a":"\\udc00"}', b'{"a":"\\ud800\\u0041"}', b'{"a":"\\ud83d\\ude00"}',
+             b'{"a":"\xed\xa0\x80"}', b'{"a":"\xf0\x9f\x98\x80"}', b'{"a":"\xff"}', b'{"a":"\xc0\xaf"}', b'{"a":"\xe2\x82"}',
+             b'{"a":1e-400}', b'{"a":0e0}', b'{"a":-0}', b'{"a":-0.0}', b'{"a":0.000}', b'{"a":1e400}', b'{"a":-1e400}',
+             b'{"a":01}', b'{"a":1.}', b'{"a":.5}', b'{"a":+1}', b'{"a":1e+5}', b'{"a":-}', b'{"a":1E-5}', b'{"a":2.4e-324}',
+             b'{"a":4.9e-324}', b'{"a":1e-323}', b'{"a":123456789012345678901234567890}', b'{"a":1.7976931348623157e308}',
+             b'{"a":1.7976931348623159e308}', b'{"a":0.0e-0}', b'{"a":-0e5}',
+             b'{"a":1,"a":2}', '{"é":1,"é":2}'.encode(), '{"\\u00e9":1,"é":2}'.encode(), b'{"a":1,"A":2}',
+             b'{"a":"\x01"}', b'{"a":"\\u0000"}', b'{"a":"\x7f"}', b'{"a":"\xc2\x80"}', b'{"a":"\t"}',
+             b'{ "a" :\t1\r\n}', b'{\x0c"a":1}', b'\xc2\xa0{}', b'{"a":1,}', b'[1,]', b'{"a":"\\x"}', b'{"a":"\\U0041"}',
+             '{"a":"￿"}'.encode(), b'{"a":"\\uffff"}', b'{"a":"\\u00"}', b'{"a":tru}', b'{"a":nul}', b'{"a" 1}', b'{1:2}']
+    for depth in (126, 127, 128, 129, 200):
+        edges.append(b"[" * depth + b"]" * depth)
+        edges.append(b'{"a":' * depth + b"1" + b"}" * depth)
+    alphabet = list(b'{}[]":,\\ue-+.0123456789 \t\n\rEabtrfln') + [0xc3, 0xa9, 0xef, 0xbb, 0xbf, 0xed, 0xa0, 0x80, 0x01, 0x7f]
+    rng = random.Random(seed)
+    out = list(edges)
+    while len(out) < count:
+        b = bytearray(rng.choice(seeds + edges[:10]))
+        for _ in range(rng.randint(1, 3)):
+            op, at = rng.randint(0, 2), rng.randint(0, len(b))
+            if op == 0:
+                b[at:at] = bytes([rng.choice(alphabet)])
+            elif op == 1 and at < len(b):
+                del b[at]
+            elif at < len(b):
+                b[at] = rng.choice(alphabet)
+        out.append(bytes(b))
+    return out
+
+
+def check_json_parsers(d):
+    """The page's parser (`nodeReadsJSON`, which decides what the page folds) against the node's
+    (`JSONValueCoding.parse`, through `quartet dev json-reads`), input by input: a payload one
+    takes and the other refuses would make the page's figure differ from every node's."""
+    import base64
+    quartet = os.environ.get("QUARTET_BIN")
+    if not quartet:
+        fail("QUARTET_BIN is not set (scripts/check-api.sh sets it to the quartet binary)")
+    if not d.execute_script("return typeof window.quartetNodeReads === 'function'"):
+        fail("the figure page has no window.quartetNodeReads")
+    corpus = json_corpus()
+    encoded = [base64.b64encode(b).decode() for b in corpus]
+    swift = subprocess.run([quartet, "dev", "json-reads"], input="\n".join(encoded) + "\n", capture_output=True, text=True, check=True).stdout.split()
+    page = d.execute_script("return arguments[0].map(x => window.quartetNodeReads(x) ? '1' : '0')", encoded)
+    if len(swift) != len(corpus) or len(page) != len(corpus):
+        fail("json-reads answered %d and the page %d of %d inputs" % (len(swift), len(page), len(corpus)))
+    differ = [(corpus[i], swift[i], page[i]) for i in range(len(corpus)) if swift[i] != page[i]]
+    if differ:
+        fail("the page's JSON parser and the node's differ on %d of %d inputs, e.g. %s" % (
+            len(differ), len(corpus), "; ".join("%r node %s page %s" % c for c in differ[:8])))
+    taken = swift.count("1")
+    if taken < 100 or len(corpus) - taken < 100:
+        fail("the JSON corpus is one-sided: %d of %d taken" % (taken, len(corpus)))
+    print("web-test: the page's JSON parser and the node's agree on %d inputs (%d taken, %d refused)" % (len(corpus), taken, len(corpus) - taken))
+
+
 def rerun(d, change):
     """Changes the page's data with `change` and waits for the page's check of it: the body's
     data-verified, data-rotations and data-failure, and the summary."""
@@ -801,6 +868,9 @@ def main():
         d.save_screenshot(os.path.join(out, "figure-verified.png"))
         figure_path_first = d.current_url[d.current_url.index("/figures/"):]
         check_recomputed(d, api, reader, demo["ca_certificate"])
+        d.get(api + figure_path_first)
+        wait_verified(d)
+        check_json_parsers(d)
         check_log_context(d, api, *context_figures(api, reader, demo["ca_certificate"]))
 
         # A policy file the reader holds (C2SP tlog-policy, from `quartet policy`): the page then

@@ -102,6 +102,25 @@ import Testing
         let second = try TestKit.quartet(["backup", "--data", out, "--out", busy])
         #expect(second.status != 0 && second.stderr.contains("not empty"), "\(second.stderr)")
         #expect(FileManager.default.fileExists(atPath: busy + "/.backup-in-progress"))
+        // Into a directory whose parent other users may write (a shared folder, mode 0777, no
+        // sticky bit): refused before anything is made there (finding 213: another user could
+        // swap the new directory for a link to one of its own and take the copy).
+        let shared = files.root.appendingPathComponent("shared").path
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: false)
+        chmod(shared, 0o777)
+        let swapped = try TestKit.quartet(["backup", "--data", out, "--out", shared + "/copy"])
+        #expect(swapped.status != 0 && swapped.stderr.contains("writable by other users"), "\(swapped.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: shared + "/copy"))
+        chmod(shared, 0o1777)
+        let sticky = try TestKit.quartet(["backup", "--data", out, "--out", shared + "/copy"])
+        #expect(sticky.status == 0, "with the sticky bit (as /tmp) it is this user's own: \(sticky.stderr)")
+        // A link where the directory is to be: not followed.
+        let empty = files.root.appendingPathComponent("empty").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: shared + "/link", withDestinationPath: empty)
+        let throughLink = try TestKit.quartet(["backup", "--data", out, "--out", shared + "/link"])
+        #expect(throughLink.status != 0 && throughLink.stderr.contains("symlink is not followed"), "\(throughLink.stderr)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: empty))?.isEmpty == true)
         // A link planted in the data directory (by a compromised node, for a backup run by a
         // user who may read more than the node) is not followed: the backup fails naming it.
         let secret = files.root.appendingPathComponent("secret").path

@@ -156,5 +156,46 @@ import Testing
         var (restarted, started) = try Self.node(keys, revoked: true, headSize: 12)
         #expect(started.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected && alert.log == "a" }; return false }, "\(started)")
         #expect(!Self.announces(restarted.tick(), "a"))
+        // Nor served, compared or continued: the real history's heads (here a checkpoint of 11 by
+        // the successor's chain, which would differ from the stored tree) make no comparison, so
+        // no evidence nobody could verify; a request is answered `unavailable`; a batch is not taken.
+        let real = Checkpoint(origin: Self.origin, size: 11, root: Hash.leaf([99]), timeMillis: 4)
+        let shown = restarted.received(.heads([Message.Head(log: "a", note: try NoteSigner(name: Self.origin, key: keys.old).sign(real).serialized)]), from: "b")
+        #expect(shown.isEmpty, "\(shown)")
+        let asked = restarted.received(.request(log: "a", from: 10), from: "b")
+        #expect(asked.allSatisfy { if case .send(_, .unavailable) = $0 { return true }; return false } && !asked.isEmpty, "\(asked)")
+        let (pushed, _) = try Self.batch(rotatingTo: keys.successor, keys)
+        #expect(restarted.received(.entries(pushed), from: "b").isEmpty)
+    }
+
+    /// A relay not reloaded yet pushes a thief's batch signed past the revocation: nothing of it
+    /// is taken and the relay is not blamed (the log is asked of another peer); a witness that
+    /// cosigned such a checkpoint of a restored node's own log is not blamed either; evidence
+    /// resting on such a note is excused (a copy that stored it compares it in good faith).
+    @Test func batchesWitnessedNotesAndEvidenceSignedPastARevocationBlameNobody() throws {
+        let keys = try Keys()
+        var (node, _) = try Self.node(keys, revoked: true)
+        let entries = try (10...11).map { index in
+            WireEntry(try Entry(log: "a", index: index, timeMillis: 2, type: "test.note", classification: "public",
+                                author: "x", payload: Array("{}".utf8), salt: [UInt8](repeating: 3, count: 32)))
+        }
+        let past = Checkpoint(origin: Self.origin, size: 12, root: Hash.leaf([12]), timeMillis: 3)
+        let note = try NoteSigner(name: Self.origin, key: keys.old).sign(past).serialized
+        let thiefs = Batch(log: "a", from: 10, note: note, entries: entries)
+        let out = node.received(.entries(thiefs), from: "b")
+        #expect(!Self.stores(out) && !out.contains { if case .alert = $0 { return true }; return false }, "\(out)")
+        // Evidence pairing it with another checkpoint: not held against the sender.
+        let other = try NoteSigner(name: Self.origin, key: keys.old).sign(Checkpoint(origin: Self.origin, size: 12, root: Hash.leaf([13]), timeMillis: 3)).serialized
+        let evidence = node.received(.evidence(Evidence(log: "a", first: note, second: other, prefixRoot: Hash.leaf([13]), proof: [])), from: "b")
+        #expect(!evidence.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected }; return false }, "\(evidence)")
+        // Junk under the revoked key's id past the round's budget of checks is blamed.
+        var blamed = false
+        for i in 0..<(Replicator.maxPastKeyChecksPerRound + 2) {
+            var parsed = try SignedNote(parsing: try NoteSigner(name: Self.origin, key: keys.old).sign(
+                Checkpoint(origin: Self.origin, size: 20 + UInt64(i), root: Hash.leaf([UInt8(i)]), timeMillis: 3)).serialized)
+            parsed.signatures[0].signature[1] ^= 1
+            blamed = blamed || node.received(.heads([Message.Head(log: "a", note: parsed.serialized)]), from: "b").contains { if case .alert(let alert) = $0 { return alert.kind == .rejected }; return false }
+        }
+        #expect(blamed)
     }
 }
