@@ -113,6 +113,7 @@ extension FederationPKI {
         } else {
             files.append((caPath, caPEM, 0o644))
         }
+        try checkNew(files)
         try recordIssued(cert, identity: approved.identity.uri, caDirectory: caDirectory, now: now)
         try writeNew(directory: out, files: files)
         return SignedFiles(certificate: certPath, caCertificate: caPath, approved: approved, issued: cert)

@@ -98,9 +98,21 @@ public enum FederationPKI {
         let fd = RegularFile.openForAppending(path, create: true)
         guard fd >= 0 else { throw PKIError("cannot record the certificate in \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        // This user's file, with no other name (a hard link another user made beforehand would
+        // let it read what is recorded, or have the record land in a file of its choosing).
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_uid == geteuid(), info.st_nlink == 1, info.st_mode & 0o077 == 0 else {
+            throw PKIError("\(path) is not a private file of this user's with one name (mode 0600, no hard links): refusing to record certificates in it")
+        }
+        let created = info.st_size == 0
         let line = Array("\(ISO8601DateFormatter().string(from: now)) serial=\(cert.serialHex) identity=\(identity) sha256=\(cert.sha256Fingerprint) key-sha256=\(cert.publicKeySHA256)\n".utf8)
         let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == line.count, fsync(fd) == 0 else { throw PKIError("cannot record the certificate in \(path): \(String(cString: strerror(errno)))") }
+        // A new record's name durable too (a power cut must not lose the file the line is in).
+        if created {
+            let directory = open(caDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if directory >= 0 { _ = fsync(directory); close(directory) }
+        }
     }
 
     /// Creates a CA in `directory` (`ca.pem`, and `ca.key` with mode 0600). Refuses to overwrite.
@@ -225,6 +237,7 @@ public enum FederationPKI {
         if URL(fileURLWithPath: directory).standardized != URL(fileURLWithPath: caDirectory).standardized {
             files.append((caPath, try caCert.pemRepresentation(), 0o644))
         }
+        try checkNew(files, allowExisting: [caPath])
         try recordIssued(cert, identity: identity.uri, caDirectory: caDirectory, now: now)
         try writeNew(directory: directory, files: files, allowExisting: [caPath])
         return IssuedFiles(certificate: certPath, key: keyPath, caCertificate: caPath, issued: cert)
@@ -255,11 +268,17 @@ public enum FederationPKI {
         return text
     }
 
-    static func writeNew(directory: String, files: [(String, String, Int)], allowExisting: Set<String> = []) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    /// Refuses when any of `files` (but those in `allowExisting`) is there already: checked
+    /// before a certificate is recorded as issued, and again by `writeNew`.
+    static func checkNew(_ files: [(String, String, Int)], allowExisting: Set<String> = []) throws {
         for (path, _, _) in files where !allowExisting.contains(path) && FileManager.default.fileExists(atPath: path) {
             throw PKIError("\(path) already exists; refusing to overwrite it")
         }
+    }
+
+    static func writeNew(directory: String, files: [(String, String, Int)], allowExisting: Set<String> = []) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try checkNew(files, allowExisting: allowExisting)
         for (path, text, mode) in files {
             // Not over a file that appeared since the check above either.
             do { try RegularFile.writeDurably(Array(text.utf8), to: path, mode: mode_t(mode), replacing: allowExisting.contains(path)) } catch {

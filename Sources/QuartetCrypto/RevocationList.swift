@@ -48,22 +48,53 @@ public final class RevocationList: @unchecked Sendable {
         var out: [(String, Date)] = []
         for i in 0..<quartet_sk_X509_REVOKED_num(stack) {
             guard let entry = quartet_sk_X509_REVOKED_value(stack, i), let serial = X509_REVOKED_get0_serialNumber(entry) else { continue }
+            // An entry whose reason is removeFromCRL takes a revocation back (OpenSSL does not
+            // count it as revoked): neither is it here.
+            if let reason = X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, nil, nil) {
+                let code = ASN1_ENUMERATED_get(reason.assumingMemoryBound(to: ASN1_ENUMERATED.self))
+                ASN1_ENUMERATED_free(reason.assumingMemoryBound(to: ASN1_ENUMERATED.self))
+                if code == 8 { continue }
+            }
             out.append((serialText(serial), Certificate.date(X509_REVOKED_get0_revocationDate(entry))))
         }
         return out
     }
 
-    /// What the list revokes, each as its issuer's name (SHA-256 of its DER, hex) and serial:
+    /// What the list revokes, each as its issuer (`issuer`) and serial, `ISSUER/SERIAL`:
     /// comparable between lists, so a list replacing another can say which revocations it takes
     /// back.
     public var revocations: Set<String> {
-        var der: UnsafeMutablePointer<UInt8>?
-        let length = i2d_X509_NAME(X509_CRL_get_issuer(crl), &der)
-        guard length > 0, let der else { return [] }
-        defer { quartet_OPENSSL_free(der) }
-        let issuer = SHA256.hash(Array(UnsafeBufferPointer(start: der, count: Int(length)))).map { String(format: "%02x", $0) }.joined()
+        let issuer = self.issuer
         return Set(revoked.map { "\(issuer)/\($0.serial)" })
     }
+
+    /// The issuing CA as `NAME:KEYID`: the SHA-256 of the issuer name's DER and the authority
+    /// key identifier (hex; empty when the list has none). Two CAs named alike (a rollover's old
+    /// and new, both named by `pki init`'s default) differ by their key.
+    public var issuer: String {
+        var keyID: [UInt8] = []
+        if let extensionValue = X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, nil, nil) {
+            let akid = extensionValue.assumingMemoryBound(to: AUTHORITY_KEYID.self)
+            keyID = asn1Bytes(akid.pointee.keyid)
+            AUTHORITY_KEYID_free(akid)
+        }
+        return Self.issuerKey(name: X509_CRL_get_issuer(crl), keyID: keyID)
+    }
+
+    /// `ca` as a list it issued names its issuer (`issuer`): its subject and subject key identifier.
+    public static func issuer(of ca: Certificate) -> String {
+        issuerKey(name: X509_get_subject_name(ca.x509), keyID: X509_get0_subject_key_id(ca.x509).map { asn1Bytes(UnsafeMutablePointer(mutating: $0)) } ?? [])
+    }
+
+    static func issuerKey(name: OpaquePointer?, keyID: [UInt8]) -> String {
+        var der: UnsafeMutablePointer<UInt8>?
+        let length = name.map { i2d_X509_NAME($0, &der) } ?? 0
+        guard length > 0, let der else { return "?:" + hex(keyID) }
+        defer { quartet_OPENSSL_free(der) }
+        return hex(SHA256.hash(Array(UnsafeBufferPointer(start: der, count: Int(length))))) + ":" + hex(keyID)
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     /// When the list was made (its `thisUpdate`).
     public var lastUpdate: Date { Certificate.date(X509_CRL_get0_lastUpdate(crl)) }

@@ -4,6 +4,11 @@ import QuartetTLS
 import QuartetPolicy
 import Synchronization
 
+/// The data directory's record of the certificate revocations in force when the node last ran.
+public enum RevocationsInForce {
+    public static let fileName = "revocations-in-force"
+}
+
 /// The node's TLS contexts: its certificate and key, as a client (dialling peers) and as the
 /// server of the peer port (client certificates required) and of the API (optional).
 struct TLSContexts: Sendable {
@@ -29,6 +34,7 @@ struct TLSContexts: Sendable {
         }
         revocations = text
         revokedCertificates = lists.reduce(into: []) { $0.formUnion($1.revocations) }
+        caIssuers = Set(((try? Certificate.all(pem: ca)) ?? []).map(RevocationList.issuer(of:)))
         let crl = text.map { Array($0.utf8) } ?? []
         files = SHA256.hash(Array(pem.utf8) + [0] + Array(ca.utf8))
         // The lists with the CA: lists that change at a reload close what was verified before
@@ -66,13 +72,37 @@ struct TLSContexts: Sendable {
     let revocations: String?
     /// The certificates the lists revoke (`RevocationList.revocations`: issuer and serial).
     let revokedCertificates: Set<String>
+    /// The CAs of `tls.ca`, as a list names its issuer (`RevocationList.issuer(of:)`).
+    let caIssuers: Set<String>
 
-    /// The revocations in force in `earlier` that these contexts take back (a list taken out,
-    /// an older list put back, a serial left out of a new one): the serials, to be said at a
-    /// reload — a certificate revoked after a theft must not come back without a word.
-    func revocationsTakenBack(since earlier: TLSContexts) -> [String] {
-        earlier.revokedCertificates.subtracting(revokedCertificates).map { String($0.split(separator: "/").last ?? "") }.sorted()
+    /// The revocations in `earlier` (those in force before a reload, or when the node last ran)
+    /// that these contexts take back (a list taken out, an older list put back, a serial left out
+    /// of a new one), of CAs still in `tls.ca` (a CA rolled out of the bundle verifies nothing,
+    /// so its certificates need no list): the serials, to be said — a certificate revoked after
+    /// a theft must not come back without a word.
+    func revocationsTakenBack(since earlier: Set<String>) -> [String] {
+        earlier.subtracting(revokedCertificates).filter { entry in
+            entry.split(separator: "/").first.map { caIssuers.contains(String($0)) } ?? false
+        }.map { String($0.split(separator: "/").last ?? "") }.sorted()
     }
+
+    /// The revocations in force when the node last ran (`revocations-in-force` in the data
+    /// directory, one `ISSUER/SERIAL` a line), to compare at a start: a restart with an older
+    /// list, or none, takes revocations back as a reload would.
+    static func revocationsRecorded(dataDirectory: String) -> Set<String> {
+        guard let text = try? RegularFile.readText("\(dataDirectory)/\(recordFile)", limit: 4 << 20, followSymlinks: false) else { return [] }
+        return Set(text.split(separator: "\n").map(String.init).filter { !$0.isEmpty })
+    }
+
+    /// Records the revocations in force now (`revocationsRecorded`).
+    func recordRevocations(dataDirectory: String) throws {
+        let text = revokedCertificates.sorted().map { $0 + "\n" }.joined()
+        do { try RegularFile.writeDurably(Array(text.utf8), to: "\(dataDirectory)/\(Self.recordFile)", replacing: true) } catch {
+            throw NodeStartupError("cannot record the revocations in force in \(dataDirectory): \(error)")
+        }
+    }
+
+    static let recordFile = RevocationsInForce.fileName
 
     /// The configuration's revocation lists (`tls.crl`: one per CA in `tls.ca`) and their text,
     /// checked as a handshake would use them (`RevocationList.check`, with `leaf`, the node's

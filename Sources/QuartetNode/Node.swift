@@ -94,6 +94,14 @@ public struct Node: Sendable {
             logger.warning("the data directory is readable by other users of this host (restricted payloads and keys among it): run chmod 700 on the directories and chmod 600 on the files",
                            metadata: ["paths": "\(open.joined(separator: ", "))"])
         }
+        // A restart that takes a revocation back (tls.crl taken out, an older list) is said,
+        // as a reload that does is: compared with what was in force when the node last ran.
+        let takenBack = contexts.revocationsTakenBack(since: TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory))
+        if !takenBack.isEmpty {
+            logger.warning("certificates revoked when this node last ran are no longer revoked: tls.crl was taken out, or is an older or shorter list",
+                           metadata: ["serials": "\(takenBack.joined(separator: ","))"])
+        }
+        do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory) } catch { logger.warning("\(error)") }
         store = try LedgerStore.open(directory, mode: .writer)
         if let migration = store.migration {
             logger.notice("migrated the data directory to this quartet's format", metadata: [
@@ -308,7 +316,10 @@ public struct Node: Sendable {
         report.tokensAdded = tokens.filter { !oldDigests.contains($0.sha256) }.map(described)
         report.tokensRemoved = oldTokens.filter { !newDigests.contains($0.sha256) }.map(described)
         sessions.retain(digests: newDigests)
-        report.revocationsTakenBack = contexts.revocationsTakenBack(since: contextsBefore)
+        report.revocationsTakenBack = contexts.revocationsTakenBack(since: contextsBefore.revokedCertificates)
+        do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory) } catch {
+            logger.warning("\(error)")
+        }
         if !report.revocationsTakenBack.isEmpty {
             logger.warning("certificates revoked before this reload are no longer revoked: tls.crl was taken out, or replaced by an older or shorter list",
                            metadata: ["serials": "\(report.revocationsTakenBack.joined(separator: ","))"])

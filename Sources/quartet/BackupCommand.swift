@@ -136,7 +136,7 @@ struct BackupCommand: AsyncParsableCommand {
                     files.append("keys/" + name)
                 }
             }
-            for (name, limit) in [("federation.accepted.json", FederationTrust.maxFileBytes), ("federation.accepted.json.sig", SignedNote.maxLength), ("pending-records", DataDirectory.pendingRecordsLimit), ("lost-payloads", DataDirectory.lostPayloadsLimit)] {
+            for (name, limit) in [("federation.accepted.json", FederationTrust.maxFileBytes), ("federation.accepted.json.sig", SignedNote.maxLength), ("pending-records", DataDirectory.pendingRecordsLimit), ("lost-payloads", DataDirectory.lostPayloadsLimit), (RevocationsInForce.fileName, 4 << 20)] {
                 let path = source.url.appendingPathComponent(name).path
                 var info = stat()
                 guard lstat(path, &info) == 0 else { continue }

@@ -243,6 +243,27 @@ import Testing
         #expect(node.child.isRunning)
     }
 
+    /// A restart with `tls.crl` taken out (or an older list) takes revocations back as a reload
+    /// would: said at the start, against what was in force when the node last ran.
+    @Test func aRestartThatTakesARevocationBackSaysSo() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        #expect(try TestKit.quartet(["pki", "revoke", "--ca", files.pki.root.appendingPathComponent("ca").path, "--new-list", try files.pki.node("england").certificate]).status == 0)
+        var config = try ProvisionedFile.read(NodeConfigurationFile.self, from: files.configPath)
+        config.tls.crl = files.pki.root.appendingPathComponent("ca/crl.pem").path
+        try ProvisionedFile.write(config, to: files.configPath)
+        var node = try NodeProcess(config: files.configPath)
+        _ = node.stop()
+        #expect(!node.log.contains("no longer revoked"), "\(node.log)")
+        config.tls.crl = nil
+        try ProvisionedFile.write(config, to: files.configPath)
+        node = try NodeProcess(config: files.configPath)
+        defer { _ = node.stop() }
+        let serial = try Certificate(pem: String(contentsOfFile: try files.pki.node("england").certificate, encoding: .utf8)).serialHex
+        #expect(eventually { node.log.contains("no longer revoked") }, "\(node.log)")
+        #expect(node.log.contains(serial), "\(node.log)")
+    }
+
     @Test func aMemberBackUnderAnotherKeyIsRefusedAtReloadAndNothingChanges() throws {
         let files = try NodeFiles()
         defer { files.remove() }

@@ -112,6 +112,14 @@ import Testing
         let record = try String(contentsOfFile: "\(ca)/issued.txt", encoding: .utf8)
         #expect(record.contains("serial=\(serial) identity=quartet://node/wales"), "\(record)")
         #expect(try FileManager.default.attributesOfItem(atPath: "\(ca)/issued.txt")[.posixPermissions] as? Int == 0o600)
+        // Signed again into the same place: refused before anything is recorded.
+        let again = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", csr, "--node", "wales", "--out", out])
+        #expect(again.status != 0 && again.stderr.contains("already exists"), "\(again)")
+        #expect(try String(contentsOfFile: "\(ca)/issued.txt", encoding: .utf8) == record)
+        // A record with a second name (a hard link made beforehand) is refused.
+        try FileManager.default.linkItem(atPath: "\(ca)/issued.txt", toPath: dir.appendingPathComponent("linked.txt").path)
+        let linked = try TestKit.quartet(["pki", "sign", "--ca", ca, "--csr", csr, "--node", "wales", "--out", dir.appendingPathComponent("issued-2").path])
+        #expect(linked.status != 0 && linked.stderr.contains("no hard links"), "\(linked)")
     }
 
     @Test func requestsAskingForMoreThanTheirRoleAllowsAreRefused() throws {

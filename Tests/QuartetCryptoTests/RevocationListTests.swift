@@ -66,4 +66,54 @@ import Testing
         let kept = try TestKit.run(openssl, ["verify", "-crl_check", "-CAfile", pki.caCertificate, "-CRLfile", revocation.revocationList, england.certificate])
         #expect(kept.status == 0, "\(kept.stdout)\(kept.stderr)")
     }
+
+    /// An entry whose reason is removeFromCRL takes a revocation back (OpenSSL counts it as not
+    /// revoked): so here too, or a list could un-revoke a certificate with no reload saying so.
+    /// A list names its issuer by name and key, so two CAs named alike (a rollover's) differ.
+    /// The list is made by Python's `cryptography`, signed with the CA's key.
+    @Test func aRemoveFromCRLEntryRevokesNothingAndIssuersDifferByKey() throws {
+        let python = try #require(TestKit.which("python3"))
+        let openssl = try #require(TestKit.which("openssl"))
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let caDirectory = pki.root.appendingPathComponent("ca").path
+        let wales = try pki.node("wales"), england = try pki.node("england")
+        let walesCert = try Certificate(pem: try String(contentsOfFile: wales.certificate, encoding: .utf8))
+        let englandCert = try Certificate(pem: try String(contentsOfFile: england.certificate, encoding: .utf8))
+        let ca = try Certificate(pem: try String(contentsOfFile: pki.caCertificate, encoding: .utf8))
+        let out = pki.root.appendingPathComponent("reasons.crl").path
+        let script = """
+            import sys, datetime
+            from cryptography import x509
+            from cryptography.hazmat.primitives import hashes, serialization
+            key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None)
+            ca = x509.load_pem_x509_certificate(open(sys.argv[2], "rb").read())
+            now = datetime.datetime.now(datetime.timezone.utc)
+            b = x509.CertificateRevocationListBuilder().issuer_name(ca.subject).last_update(now).next_update(now + datetime.timedelta(days=30))
+            b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()), critical=False)
+            b = b.add_extension(x509.CRLNumber(1), critical=False)
+            for serial, reason in ((sys.argv[3], x509.ReasonFlags.key_compromise), (sys.argv[4], x509.ReasonFlags.remove_from_crl)):
+                r = x509.RevokedCertificateBuilder().serial_number(int(serial, 16)).revocation_date(now).add_extension(x509.CRLReason(reason), critical=False)
+                b = b.add_revoked_certificate(r.build())
+            open(sys.argv[5], "wb").write(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+            """
+        let made = try TestKit.run(python, ["-c", script, caDirectory + "/ca.key", pki.caCertificate, walesCert.serialHex, englandCert.serialHex, out])
+        #expect(made.status == 0, "\(made.stderr)")
+        let list = try RevocationList(pem: try String(contentsOfFile: out, encoding: .utf8))
+        try list.verify(issuedBy: ca)
+        #expect(list.revoked.map(\.serial) == [walesCert.serialHex])
+        #expect(list.revokes(walesCert) && !list.revokes(englandCert))
+        #expect(list.revocations.count == 1)
+        // OpenSSL reads it the same way.
+        let kept = try TestKit.run(openssl, ["verify", "-crl_check", "-CAfile", pki.caCertificate, "-CRLfile", out, england.certificate])
+        #expect(kept.status == 0, "\(kept.stdout)\(kept.stderr)")
+        let refused = try TestKit.run(openssl, ["verify", "-crl_check", "-CAfile", pki.caCertificate, "-CRLfile", out, wales.certificate])
+        #expect(refused.status != 0, "\(refused.stdout)\(refused.stderr)")
+        // Named by the CA's name and key: another CA of the same name is another issuer.
+        #expect(list.issuer == RevocationList.issuer(of: ca))
+        let other = try TestPKI()
+        defer { other.remove() }
+        let otherCA = try Certificate(pem: try String(contentsOfFile: other.caCertificate, encoding: .utf8))
+        #expect(otherCA.commonName == ca.commonName && RevocationList.issuer(of: otherCA) != list.issuer)
+    }
 }
