@@ -261,6 +261,8 @@ struct API {
                 metrics.gauge("quartet_log_behind_entries", name, help: "Entries of a log seen signed by its origin but not yet held.")
                     .set(Int64(clamping: seen > held ? seen - held : 0))
                 metrics.gauge("quartet_log_quarantined", name, help: "1 if the log is quarantined for equivocation.").set(Int64(log.quarantined ? 1 : 0))
+                metrics.gauge("quartet_log_disowned", name, help: "1 if this copy of the log holds a checkpoint signed past a revocation and no longer follows the log (recover it).")
+                    .set(Int64(log.disowned ? 1 : 0))
                 if let t = log.head?.checkpoint.timeMillis {
                     metrics.gauge("quartet_log_checkpoint_age_seconds", name, help: "Age of the latest checkpoint held per log (replication lag as time).")
                         .set(Double(now > t ? now - t : 0) / 1000)

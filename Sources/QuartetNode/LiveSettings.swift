@@ -33,8 +33,14 @@ struct TLSContexts: Sendable {
             throw NodeStartupError("\(error)")
         }
         revocations = text
-        revokedCertificates = lists.reduce(into: []) { $0.formUnion($1.revocations) }
-        caIssuers = Set(((try? Certificate.all(pem: ca)) ?? []).map(RevocationList.issuer(of:)))
+        // Each list's revocations under the CA of tls.ca that signed it (a list without an
+        // authority key identifier, as `openssl ca -gencrl` makes by default, still names its CA).
+        let roots = (try? Certificate.all(pem: ca)) ?? []
+        revokedCertificates = lists.reduce(into: []) { all, list in
+            let issuer = roots.first { (try? list.verify(issuedBy: $0)) != nil }.map(RevocationList.issuer(of:)) ?? list.issuer
+            all.formUnion(list.revoked.map { "\(issuer)/\($0.serial)" })
+        }
+        caIssuers = Set(roots.map(RevocationList.issuer(of:)))
         let crl = text.map { Array($0.utf8) } ?? []
         files = SHA256.hash(Array(pem.utf8) + [0] + Array(ca.utf8))
         // The lists with the CA: lists that change at a reload close what was verified before

@@ -94,15 +94,17 @@ public struct Node: Sendable {
             logger.warning("the data directory is readable by other users of this host (restricted payloads and keys among it): run chmod 700 on the directories and chmod 600 on the files",
                            metadata: ["paths": "\(open.joined(separator: ", "))"])
         }
+        store = try LedgerStore.open(directory, mode: .writer)
         // A restart that takes a revocation back (tls.crl taken out, an older list) is said,
-        // as a reload that does is: compared with what was in force when the node last ran.
+        // as a reload that does is: compared with what was in force when the node last ran
+        // (read and written with the store's writer lock held: a second `serve` refused at the
+        // lock must not record its list).
         let takenBack = contexts.revocationsTakenBack(since: TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory))
         if !takenBack.isEmpty {
             logger.warning("certificates revoked when this node last ran are no longer revoked: tls.crl was taken out, or is an older or shorter list",
                            metadata: ["serials": "\(takenBack.joined(separator: ","))"])
         }
         do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory) } catch { logger.warning("\(error)") }
-        store = try LedgerStore.open(directory, mode: .writer)
         if let migration = store.migration {
             logger.notice("migrated the data directory to this quartet's format", metadata: [
                 "from": "\(migration.from)", "to": "\(Schema.formatVersion)", "copy_before": "\(migration.backup)"])

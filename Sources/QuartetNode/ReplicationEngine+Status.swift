@@ -21,6 +21,9 @@ extension ReplicationEngine {
         var quarantined: Bool
         /// The size seen is a checkpoint no entries came towards (`Replicator.unbacked`).
         var unbacked: Bool = false
+        /// This copy holds a checkpoint signed past a revocation and no longer follows the log
+        /// (`Replicator.disownedLogs`): it needs recovering.
+        var disowned: Bool = false
     }
 
     /// Everything the status routes and pages read, taken in one turn of the engine's queue
@@ -64,7 +67,8 @@ extension ReplicationEngine {
         dispatchPrecondition(condition: .onQueue(queue))
         return logs.values.sorted { $0.name < $1.name }.map { log in
             LogStatus(log: log, head: replicator.heads[log.name], seenSize: replicator.seen[log.name]?.size,
-                      quarantined: replicator.quarantined[log.name] != nil, unbacked: replicator.unbacked[log.name] != nil)
+                      quarantined: replicator.quarantined[log.name] != nil, unbacked: replicator.unbacked[log.name] != nil,
+                      disowned: replicator.disownedLogs.contains(log.name))
         }
     }
 

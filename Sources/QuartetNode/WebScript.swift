@@ -452,24 +452,52 @@ enum WebScript {
             }
           };
 
+          // What the node's parser refuses is unreadable there: left out here too.
+          const readPayload = r => nodeReadsJSON(r.content) ? JSON.parse(r.content) : null;
+          // Only what the view folds: public entries whose strings hold no control or bidi
+          // override characters (tab and newline aside), as the node's admission and fold require.
+          const clean = v => typeof v === "string" ? !/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(v)
+            : Array.isArray(v) ? v.every(clean) : (v && typeof v === "object") ? Object.keys(v).every(k => clean(k) && clean(v[k])) : true;
+          // The fold's checks that need the rest of the log (`PlanValidator` against the log as
+          // folded so far), for one log's `records` (in index order): an entry taken only where
+          // the log allows it then — an action not defined before, a revision or withdrawal of one
+          // it has (withdrawn once), a measure of an action it has and at most 64 count
+          // measures of one log added up into one UK measure, a status of an action not
+          // withdrawn, a reading of a measure it has, by that measure's kind. Each taken record
+          // goes into `taken` with its payload. Each payload parsed once.
+          function foldLog(log, records, ukLog, taken) {
+            const actions = new Map(), measures = new Map(), mapped = new Map();
+            const rollsUp = m => log !== ukLog && m.kind === "count" && has(m, "uk_measure");
+            for (const r of records) {
+              const type = r.fields.type, p = readPayload(r);
+              if (!p || typeof p !== "object" || Array.isArray(p) || !clean(p) || !shapes[type](p)) continue;
+              let ok = false;
+              switch (type) {
+                case "plan.action": ok = !actions.has(p.id); if (ok) actions.set(p.id, { withdrawn: false }); break;
+                case "plan.action.revised": ok = actions.has(p.id); break;
+                case "plan.action.withdrawn": ok = actions.has(p.id) && !actions.get(p.id).withdrawn; if (ok) actions.get(p.id).withdrawn = true; break;
+                case "plan.measure": {
+                  const into = rollsUp(p) ? (mapped.get(p.uk_measure) || new Set()) : null;
+                  ok = actions.has(p.action) && (!into || into.has(p.id) || into.size < 64);
+                  if (!ok) break;
+                  const old = measures.get(p.id);
+                  if (old && has(old, "uk_measure") && mapped.has(old.uk_measure)) mapped.get(old.uk_measure).delete(p.id);
+                  measures.set(p.id, p);
+                  if (into) { into.add(p.id); mapped.set(p.uk_measure, into); }
+                  break;
+                }
+                case "progress.status": ok = actions.has(p.action) && !actions.get(p.action).withdrawn; break;
+                case "progress.reading": ok = measures.has(p.measure) && readingFits(p, measures.get(p.measure).kind); break;
+              }
+              if (ok) taken.set(r, p);
+            }
+          }
+
           function recompute(figure, verified, ukLog) {
             const parts = figure.split(":");
-            const payload = r => {
-              // What the node's parser refuses is unreadable there: left out here too.
-              return nodeReadsJSON(r.content) ? JSON.parse(r.content) : null;
-            };
-            // Only what the view folds: public entries whose strings hold no control or bidi
-            // override characters (tab and newline aside), as the node's admission and fold require.
-            const clean = v => typeof v === "string" ? !/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(v)
-              : Array.isArray(v) ? v.every(clean) : (v && typeof v === "object") ? Object.keys(v).every(k => clean(k) && clean(v[k])) : true;
-            // The fold's checks that need the rest of the log (`PlanValidator` against the log as
-            // folded so far): each log's entries in index order, an entry taken only where the
-            // log allows it then — an action not defined before, a revision or withdrawal of one
-            // it has (withdrawn once), a measure of an action it has and at most 64 count
-            // measures of one log added up into one UK measure, a status of an action not
-            // withdrawn, a reading of a measure it has, by that measure's kind. What is not on
-            // the page counts as absent (the node puts a figure's actions on its page); the cap
-            // holds only when the logs are read whole. Each payload parsed once.
+            // Each log's entries in index order through the fold's checks (`foldLog`). What is
+            // not on the page counts as absent (the node puts a figure's actions on its page);
+            // the cap holds only when the logs are read whole.
             const taken = new Map();
             const byLog = new Map();
             for (const r of verified) {
@@ -479,31 +507,7 @@ enum WebScript {
             }
             for (const [log, records] of byLog) {
               records.sort((a, b) => a.fields.index - b.fields.index);
-              const actions = new Map(), measures = new Map(), mapped = new Map();
-              const rollsUp = m => log !== ukLog && m.kind === "count" && has(m, "uk_measure");
-              for (const r of records) {
-                const type = r.fields.type, p = payload(r);
-                if (!p || typeof p !== "object" || Array.isArray(p) || !clean(p) || !shapes[type](p)) continue;
-                let ok = false;
-                switch (type) {
-                  case "plan.action": ok = !actions.has(p.id); if (ok) actions.set(p.id, { withdrawn: false }); break;
-                  case "plan.action.revised": ok = actions.has(p.id); break;
-                  case "plan.action.withdrawn": ok = actions.has(p.id) && !actions.get(p.id).withdrawn; if (ok) actions.get(p.id).withdrawn = true; break;
-                  case "plan.measure": {
-                    const into = rollsUp(p) ? (mapped.get(p.uk_measure) || new Set()) : null;
-                    ok = actions.has(p.action) && (!into || into.has(p.id) || into.size < 64);
-                    if (!ok) break;
-                    const old = measures.get(p.id);
-                    if (old && has(old, "uk_measure") && mapped.has(old.uk_measure)) mapped.get(old.uk_measure).delete(p.id);
-                    measures.set(p.id, p);
-                    if (into) { into.add(p.id); mapped.set(p.uk_measure, into); }
-                    break;
-                  }
-                  case "progress.status": ok = actions.has(p.action) && !actions.get(p.action).withdrawn; break;
-                  case "progress.reading": ok = measures.has(p.measure) && readingFits(p, measures.get(p.measure).kind); break;
-                }
-                if (ok) taken.set(r, p);
-              }
+              foldLog(log, records, ukLog, taken);
             }
             // Each type's entries taken.
             const parsed = new Map();
@@ -928,10 +932,20 @@ enum WebScript {
           window.quartetParseVkey = parseVkey;  // for the browser tests
           window.quartetParsePolicy = parsePolicy;
           // For the browser tests: a payload's bytes (base64) read as the page reads them.
-          window.quartetNodeReads = text => {
-            let content;
-            try { content = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(b64(text)); } catch (err) { content = ""; }
-            return nodeReadsJSON(content);
+          const pageReads = text => {
+            try { return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(b64(text)); } catch (err) { return ""; }
+          };
+          window.quartetNodeReads = text => nodeReadsJSON(pageReads(text));
+          // For the browser tests: whether the page's fold takes an entry of `type` (payload in
+          // base64) in a nation's log that defined action P1.A1 and its measure P1.A1.M1 of
+          // `kind` before it, as `quartet dev plan-reads` asks the node's fold.
+          window.quartetFoldTakes = (kind, type, text) => {
+            const record = (index, type, content) => ({ fields: { log: "wales", index, type, classification: "public" }, content });
+            const tested = record(2, type, pageReads(text));
+            const taken = new Map();
+            foldLog("wales", [record(0, "plan.action", '{"id":"P1.A1","priority":"P1","statements":["s"]}'),
+                              record(1, "plan.measure", '{"id":"P1.A1.M1","action":"P1.A1","text":"m","kind":"' + kind + '"}'), tested], "uk", taken);
+            return taken.has(tested);
           };
           document.addEventListener("DOMContentLoaded", () => {
             const again = document.getElementById("verify-again");

@@ -69,6 +69,8 @@ public struct Replicator: Sendable {
     /// Logs whose stored head no longer verifies under the chain followed now (a key revoked
     /// below its size since it was stored): not announced (`disownRevokedHeads`).
     private var disowned: Set<String> = []
+    /// Logs whose copy here holds a head signed past a revocation, not followed (`disowned`).
+    public var disownedLogs: Set<String> { disowned }
     /// Notes found validly signed by a key revoked below their size: shown again, they cost a
     /// lookup (forgotten at a reload, whose revocations may differ).
     private var pastRevocation = BoundedSet<String>(capacity: 256)
@@ -412,7 +414,15 @@ public struct Replicator: Sendable {
     private mutating func disownRevokedHeads() -> [Directive] {
         var out: [Directive] = []
         var now: Set<String> = []
-        for (log, head) in heads.sorted(by: { $0.key < $1.key }) where settings.verifiers[log] != nil && (try? verified(head.note, log: log)) == nil {
+        // Only a head validly signed by a key revoked below its size: one that fails for another
+        // reason (a chain stopped at a rotation the file disowns, said by its own alert) is not.
+        // Not the own log: its appends go on under whatever key it holds, and a revoked one is
+        // refused by every peer until the log rotates (docs/operations.md).
+        for (log, head) in heads.sorted(by: { $0.key < $1.key })
+        where log != settings.ownLog && settings.verifiers[log] != nil && (try? verified(head.note, log: log)) == nil {
+            guard let chain = chains[log] else { continue }
+            let revoked = Self.revokedKeysSigning(head.note, chain: chain)
+            guard revoked.keys.contains(where: { (try? $0.verify(revoked.note)) != nil }) else { continue }
             now.insert(log)
             guard !disowned.contains(log) else { continue }
             out.append(.alert(ReplicationAlert(kind: .rejected, log: log, peer: nil,
@@ -777,22 +787,35 @@ public struct Replicator: Sendable {
     /// size. Each revoked key the note carries a line of is checked once, from the same budget as
     /// `signedPastRotation` (a spent budget puts the note off, as there).
     mutating func signedPastRevocation(_ text: String, log: String, peer: String) -> Bool {
-        guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text),
-              claimed.origin == chain.origin else { return false }
-        let lines = Set(parsed.signatures.lazy.filter { $0.keyName == chain.origin }.map(\.keyID))
-        let revoked = chain.revoked.filter { claimed.size > $0.value }.map { NoteVerifier(name: chain.origin, publicKey: $0.key) }
-        for verifier in revoked.sorted(by: { $0.keyID.lexicographicallyPrecedes($1.keyID) }) where lines.contains(verifier.keyID) {
-            // Past the budget it is not excused: an honest relay shows a log's head once a
-            // round, and junk under a revoked key's id is blamed as before.
+        if pastRevocation.contains(text) { return true }
+        guard let chain = chains[log] else { return false }
+        let revoked = Self.revokedKeysSigning(text, chain: chain)
+        for verifier in revoked.keys {
+            // Past the budget, put off (not taken, not blamed): a relay not reloaded yet passes
+            // on every batch the key's thief commits, at the thief's pace; junk under a revoked
+            // key's id fails its check within the budget and is blamed there.
             let spent = peers[peer]?.pastKeyChecks[log, default: 0] ?? 0
-            guard spent < Self.maxPastKeyChecksPerRound else { return false }
+            guard spent < Self.maxPastKeyChecksPerRound else { return true }
             peers[peer]?.pastKeyChecks[log] = spent + 1
-            if (try? verifier.verify(parsed)) != nil {
+            if (try? verifier.verify(revoked.note)) != nil {
                 _ = pastRevocation.insert(text)
                 return true
             }
         }
         return false
+    }
+
+    /// The keys of `chain` the federation revoked below the size of the checkpoint `text` that
+    /// the note carries a line of (in key id order), with the parsed note; none if it is no
+    /// checkpoint of the chain's origin.
+    static func revokedKeysSigning(_ text: String, chain: KeyChain) -> (keys: [NoteVerifier], note: SignedNote) {
+        guard let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text), claimed.origin == chain.origin else {
+            return ([], SignedNote(text: "", signatures: []))
+        }
+        let lines = Set(parsed.signatures.lazy.filter { $0.keyName == chain.origin }.map(\.keyID))
+        let keys = chain.revoked.filter { claimed.size > $0.value }.map { NoteVerifier(name: chain.origin, publicKey: $0.key) }
+            .filter { lines.contains($0.keyID) }.sorted { $0.keyID.lexicographicallyPrecedes($1.keyID) }
+        return (keys, parsed)
     }
 
     /// Checks of one peer's notes of one log against keys the log rotated away from, a round:

@@ -74,12 +74,13 @@ struct BackupCommand: AsyncParsableCommand {
         }
         // Whether this backup made the directory is known from mkdir itself (not from a check a
         // moment before, which a second backup could make true meanwhile).
-        try manager.createDirectory(at: target.url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        // Every directory above it this user's or root's, and none other users may write (but
-        // sticky ones, as /tmp): another user able to rename entries there could swap the new
-        // directory for a link to one of its own between the checks below and the writes,
-        // and read (or change) the copy, restricted payloads and all (finding 213).
+        // Every directory on the way to it this user's or root's, and none other users may
+        // write (but sticky ones, as /tmp): another user able to rename entries there could swap
+        // the new directory for a link to one of its own between the checks below and the
+        // writes, and read (or change) the copy, restricted payloads and all (finding 213).
+        // Checked before anything is made.
         if let problem = Self.sharedAncestor(of: target.url.path) { throw CLIError("--out \(target.url.path): \(problem)") }
+        try manager.createDirectory(at: target.url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let existed = mkdir(target.url.path, 0o700) != 0
         if existed {
             guard errno == EEXIST else { throw CLIError("cannot make \(target.url.path): \(String(cString: strerror(errno)))") }
@@ -201,27 +202,51 @@ struct BackupCommand: AsyncParsableCommand {
     }
 
     /// Why a directory at `path` would not be this user's alone to write into (nil: it would):
-    /// a directory above it (as given, and as its links resolve) owned by another user than
-    /// this one and root, or writable by others without the sticky bit.
+    /// a directory on the way to it — every one the path passes through, a link's own directory
+    /// and every one its target passes through, one component at a time — owned by another user
+    /// than this one and root, or writable by others without the sticky bit. What does not exist
+    /// yet is made by this user below the last that does.
     static func sharedAncestor(of path: String) -> String? {
-        let given = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
-        var seen = Set<String>()
-        for start in [given, given.resolvingSymlinksInPath()] {
-            var directory = start
-            while seen.insert(directory.path).inserted {
-                var info = stat()
-                if stat(directory.path, &info) == 0 {
-                    if info.st_uid != 0 && info.st_uid != geteuid() {
-                        return "\(directory.path) belongs to user \(info.st_uid): give a directory only you (or root) can change the entries of"
-                    }
-                    if info.st_mode & 0o022 != 0 && info.st_mode & UInt32(S_ISVTX) == 0 {
-                        return "\(directory.path) is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8))) without the sticky bit: another user could replace the backup's directory; give a directory only you (or root) can change the entries of"
-                    }
-                }
-                let up = directory.deletingLastPathComponent()
-                if up.path == directory.path { break }
-                directory = up
+        func problem(_ directory: String) -> String? {
+            var info = stat()
+            guard stat(directory, &info) == 0 else { return nil }
+            if info.st_uid != 0 && info.st_uid != geteuid() {
+                return "\(directory) belongs to user \(info.st_uid): give a directory only you (or root) can change the entries of"
             }
+            if info.st_mode & 0o022 != 0 && info.st_mode & UInt32(S_ISVTX) == 0 {
+                return "\(directory) is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8))) without the sticky bit: another user could replace the backup's directory; give a directory only you (or root) can change the entries of"
+            }
+            return nil
+        }
+        var pending = URL(fileURLWithPath: path).standardizedFileURL.pathComponents.dropFirst().map { $0 }
+        var current = "/"
+        var links = 0
+        if let found = problem(current) { return found }
+        while !pending.isEmpty {
+            let name = pending.removeFirst()
+            if name == ".." { current = (current as NSString).deletingLastPathComponent; continue }
+            if name == "." || name.isEmpty { continue }
+            let next = current == "/" ? "/" + name : current + "/" + name
+            var info = stat()
+            guard lstat(next, &info) == 0 else { return nil }  // made by this user from here
+            if info.st_mode & S_IFMT == S_IFLNK {
+                links += 1
+                guard links <= 40 else { return "\(path): too many symbolic links on the way" }
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let count = readlink(next, &buffer, Int(PATH_MAX))
+                guard count > 0 else { return "\(next): cannot read the link" }
+                let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let components = (target as NSString).pathComponents
+                if target.hasPrefix("/") {
+                    current = "/"
+                    pending = Array(components.dropFirst()) + pending
+                } else {
+                    pending = components + pending
+                }
+                continue
+            }
+            current = next
+            if info.st_mode & S_IFMT == S_IFDIR, let found = problem(current) { return found }
         }
         return nil
     }

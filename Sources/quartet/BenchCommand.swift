@@ -5,6 +5,7 @@ import QuartetAPI
 import QuartetCrypto
 import QuartetLedger
 import QuartetNode
+import QuartetPlan
 import QuartetStore
 
 struct BenchCommand: AsyncParsableCommand {
@@ -212,7 +213,7 @@ struct BenchAppend: AsyncParsableCommand {
 
 struct DevCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "dev", abstract: "Tools for Quartet's own tests.",
-                                                    shouldDisplay: false, subcommands: [AppendLoop.self, JSONReads.self])
+                                                    shouldDisplay: false, subcommands: [AppendLoop.self, JSONReads.self, PlanReads.self])
 
     /// For each line of standard input (a payload's bytes in base64), `1` if the node's JSON
     /// parser (`JSONValueCoding.parse`, which every node's fold reads payloads with) takes them,
@@ -225,6 +226,37 @@ struct DevCommand: AsyncParsableCommand {
             while let line = readLine(strippingNewline: true) {
                 guard let bytes = Data(base64Encoded: line) else { throw CLIError("json-reads: a line is not base64: \(TerminalText.escaped(String(line.prefix(40))))") }
                 out += (try? JSONValueCoding.parse(Array(bytes))) != nil ? "1\n" : "0\n"
+            }
+            FileHandle.standardOutput.write(Data(out.utf8))
+        }
+    }
+
+    /// For each line of standard input, `KIND TYPE BASE64` (tab-separated), `1` if the view's
+    /// fold takes an entry of TYPE with that payload in a nation's log that defined action
+    /// P1.A1 and its measure P1.A1.M1 of KIND before it, else `0`: the browser test compares the
+    /// page's own fold (`quartetFoldTakes`) with it, input by input.
+    struct PlanReads: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "plan-reads")
+
+        func run() async throws {
+            var out = ""
+            while let line = readLine(strippingNewline: true) {
+                let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+                guard fields.count == 3, let payload = Data(base64Encoded: String(fields[2])) else {
+                    throw CLIError("plan-reads: expected KIND<TAB>TYPE<TAB>BASE64, got \(TerminalText.escaped(String(line.prefix(60))))")
+                }
+                var view = StrategyView(ukLog: "uk", logs: ["uk", "wales"])
+                let entries = [("plan.action", Array(#"{"id":"P1.A1","priority":"P1","statements":["s"]}"#.utf8)),
+                               ("plan.measure", Array(#"{"id":"P1.A1.M1","action":"P1.A1","text":"m","kind":"\#(fields[0])"}"#.utf8)),
+                               (String(fields[1]), Array(payload))]
+                for (index, (type, bytes)) in entries.enumerated() {
+                    try? view.apply(ViewEntry(log: "wales", index: UInt64(index), timeMillis: 1_767_225_600_000, type: type, payload: bytes))
+                }
+                let log = view.logs["wales"]
+                guard log?.unreadable ?? 1 <= 1, log?.unreadableSamples.contains(where: { $0.0 < 2 }) != true else {
+                    throw CLIError("plan-reads: the log's own definitions did not fold (kind \(TerminalText.escaped(String(fields[0]))))")
+                }
+                out += log?.unreadable == 0 ? "1\n" : "0\n"
             }
             FileHandle.standardOutput.write(Data(out.utf8))
         }

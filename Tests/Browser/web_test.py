@@ -373,6 +373,14 @@ def json_corpus(count=3000, seed=2026):
              b'{"a":"\x01"}', b'{"a":"\\u0000"}', b'{"a":"\x7f"}', b'{"a":"\xc2\x80"}', b'{"a":"\t"}',
              b'{ "a" :\t1\r\n}', b'{\x0c"a":1}', b'\xc2\xa0{}', b'{"a":1,}', b'[1,]', b'{"a":"\\x"}', b'{"a":"\\U0041"}',
              '{"a":"￿"}'.encode(), b'{"a":"\\uffff"}', b'{"a":"\\u00"}', b'{"a":tru}', b'{"a":nul}', b'{"a" 1}', b'{1:2}']
+    # Keys equal only canonically (Kelvin sign, Greek question mark), a slash escaped or not,
+    # surrogate escapes paired and not, numbers at the edges of a double, bytes past Unicode.
+    edges += ['{"K":1,"\u212a":2}'.encode(), '{";":1,"\u037e":2}'.encode(), b'{"/":1,"\\/":2}', b'{"":1,"":2}',
+              b'{"a":"\\uD83D\\uDE00"}', b'{"a":"\\uD800\\uDBFF"}', b'{"a":"\\uDFFF"}', b'{"a":"\\uFFFE"}', b'{"__proto__":1}',
+              b'{"a":2.4703282292062327e-324}', b'{"a":2.4703282292062328e-324}', b'{"a":1' + b"0" * 309 + b"}",
+              b'{"a":0.' + b"0" * 400 + b"1}", b'{"a":-0e-0}', b'{"a":0e+1}', b'{"a":1E400}', b'{"a":-}', b'{"a":1.e5}', b'{"a":-01}',
+              b'{"a":1.7976931348623158e308}', b'{"a":1.7976931348623159077e308}', b'{"a":"\xf4\x90\x80\x80"}', b'{"a":"\xf5"}',
+              b'{"a":"\xe0\x80\x80"}', '\u2028{}'.encode(), b"[" * 100000, b'{"a":' * 5000 + b"1"]
     for depth in (126, 127, 128, 129, 200):
         edges.append(b"[" * depth + b"]" * depth)
         edges.append(b'{"a":' * depth + b"1" + b"}" * depth)
@@ -391,6 +399,117 @@ def json_corpus(count=3000, seed=2026):
                 b[at] = rng.choice(alphabet)
         out.append(bytes(b))
     return out
+
+
+def plan_corpus(count=4000, seed=2027):
+    """Entries for the differential check of the two folds: for each plan type the page
+    recomputes, well-formed payloads and random structured edits of them (a field dropped or
+    added, a value swapped for one at the edge of the node's rules: ids, periods, dates, lengths
+    in scalars, blanks by Unicode's tables, numbers at their bounds, controls and overrides),
+    then byte edits of some, each under a measure kind. Returns (kind, type, payload bytes)."""
+    import random, json
+    kinds = ["count", "percentage", "milestone", "distribution", "qualitative"]
+    seeds = {
+        "progress.reading": [{"measure": "P1.A1.M1", "period": "2025-Q1", "value": 7}, {"measure": "P1.A1.M1", "period": "2025", "value": 55.5},
+                             {"measure": "P1.A1.M1", "period": "2025-03", "achieved": True}, {"measure": "P1.A1.M1", "period": "2025", "categories": {"a": 1, "b 2": 3}},
+                             {"measure": "P1.A1.M1", "period": "2025", "text": "hello", "note": "n"}],
+        "progress.status": [{"action": "P1.A1", "status": "on-track", "as_of": "2025-02-28", "note": "x"}],
+        "plan.measure": [{"id": "P1.A1.M2", "action": "P1.A1", "text": "t", "kind": "count", "unit": "u", "uk_measure": "P2.A1.M1",
+                          "target": {"value": 10, "per": "year", "scope": "uk", "quote": "q"}, "cadence": "annual"},
+                         {"id": "P1.A1.M3", "action": "P1.A1", "text": "t", "kind": "percentage", "target": {"value": 90, "per": "plan"}}],
+        "plan.action": [{"id": "P1.A2", "priority": "P1", "statements": ["a", "b"], "measures": ["P1.A2.M1"],
+                         "timeframe": {"text": "t", "start_year": 2024, "end_year": 2026}, "uk_actions": ["P1.A1"], "source": "s"}],
+        "plan.action.revised": [{"id": "P1.A1", "priority": "P1", "statements": ["a"], "reason": "r"}],
+        "plan.action.withdrawn": [{"id": "P1.A1", "reason": "r", "as_of": "2025-01-31"}],
+    }
+    texts = ["", " ", "\u3000", "\u200b", "\ufeff", "\u180e", "\u0085", "\u00a0", "\t", "x\ny", "x\ty", "x\u2028y", "\u202ex", "x\u2066",
+             "\u0080", "\u009f", "\u007f", "\u0001", "\u00e9", "e\u0301", "\U0001F600", "a" * 200, "a" * 201, "\U0001F600" * 2000,
+             "\U0001F600" * 2001, "a" * 4000, "a" * 4001, "a" * 8000, "a" * 8001, " a ", "P1.A1", "P1.A01", "P01.A1", "P1.A1.M0", "P1.A1.M1",
+             "P1.A1.M2", "P2.A1.M1", "P999.A999.M999", "P1000.A1", "P1.A1 ", "P1.a1", "P\u0661.A1", "2025", "2025-Q1", "2025-Q5", "2025-00",
+             "2025-12", "2025-13", "1899", "1900", "2999", "3000", "2025-02-29", "2024-02-29", "2025-13-01", "2025-1-01", "20250101",
+             "on-track", "done", "ON-TRACK", "year", "plan", "uk", "nation", "annual", "monthly", "every-three-years", "count", "qualitative"]
+    numbers = [0, 1, -1, 7, 7.0, 7.5, -0.0, 1e-7, 100, 100.0001, 99.99, 1e9, 1e9 + 1, 1000000000.5, 2 ** 53 + 1, 1e300, 2000, 2100, 2101, 1999]
+    others = [True, False, None, [], {}, ["a"], [""], ["a"] * 100, ["a"] * 101, {"a": 1}, {"": 1}, {" ": 1}, {"\u200b": 1}, {"a\tb": 2},
+              {"a\nb": 2}, {"k%d" % i: 1 for i in range(1000)}, {"k%d" % i: 1 for i in range(1001)}, {"a": -1}, {"a": 1e9 + 1}, {"a": "1"}]
+    pool = texts + numbers + others
+    rng = random.Random(seed)
+
+    def edit(value):
+        value = json.loads(json.dumps(value))
+        target = value
+        path = []
+        while isinstance(target, dict) and target and rng.random() < 0.3:
+            key = rng.choice(sorted(target))
+            if not isinstance(target[key], (dict, list)):
+                break
+            path.append(key)
+            target = target[key]
+        if isinstance(target, list):
+            if target and rng.random() < 0.5:
+                target[rng.randrange(len(target))] = rng.choice(pool)
+            else:
+                target.append(rng.choice(pool))
+            return value
+        op = rng.randrange(4)
+        if op == 0 and target:
+            del target[rng.choice(sorted(target))]
+        elif op == 1:
+            target[rng.choice(texts[:30] + ["value", "achieved", "text", "categories", "note", "extra", "id", "reason"])] = rng.choice(pool)
+        elif target:
+            target[rng.choice(sorted(target))] = rng.choice(pool)
+        return value
+
+    out = []
+    for type_, payloads in seeds.items():
+        for p in payloads:
+            for kind in kinds:
+                out.append((kind, type_, json.dumps(p, ensure_ascii=rng.random() < 0.5).encode()))
+    fits = {"value": ["count", "percentage"], "achieved": ["milestone"], "categories": ["distribution"], "text": ["qualitative"]}
+    while len(out) < count:
+        type_ = rng.choice(sorted(seeds))
+        p = rng.choice(seeds[type_])
+        # A reading mostly under a kind it fits, so that edits that keep it foldable are seen.
+        kind = rng.choice(kinds)
+        for field, good in fits.items():
+            if field in p and rng.random() < 0.6:
+                kind = rng.choice(good)
+        for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
+            p = edit(p)
+        raw = json.dumps(p, ensure_ascii=rng.random() < 0.5, separators=rng.choice([(",", ":"), (", ", ": ")])).encode()
+        if rng.random() < 0.15:
+            b = bytearray(raw)
+            at = rng.randrange(len(b) + 1)
+            b[at:at] = bytes([rng.choice(b'0123456789.-eE"\\ ,:{}[]')])
+            raw = bytes(b)
+        out.append((kind, type_, raw))
+    return out
+
+
+def check_fold_differential(d):
+    """The page's fold (`foldLog`: the shapes, the clean strings and the log's context it checks
+    an entry against) against the node's (`StrategyView`: `PlanValidator`, the typed decoding and
+    its control checks, through `quartet dev plan-reads`), entry by entry, for every plan type
+    the page recomputes under every measure kind: an entry one folds and the other leaves out
+    would make the page's figure differ from every node's."""
+    import base64
+    quartet = os.environ["QUARTET_BIN"]
+    if not d.execute_script("return typeof window.quartetFoldTakes === 'function'"):
+        fail("the figure page has no window.quartetFoldTakes")
+    corpus = plan_corpus()
+    lines = ["%s\t%s\t%s" % (kind, type_, base64.b64encode(raw).decode()) for kind, type_, raw in corpus]
+    swift = subprocess.run([quartet, "dev", "plan-reads"], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True).stdout.split()
+    page = d.execute_script("return arguments[0].map(x => window.quartetFoldTakes(x[0], x[1], x[2]) ? '1' : '0')",
+                            [[kind, type_, base64.b64encode(raw).decode()] for kind, type_, raw in corpus])
+    if len(swift) != len(corpus) or len(page) != len(corpus):
+        fail("plan-reads answered %d and the page %d of %d entries" % (len(swift), len(page), len(corpus)))
+    differ = [(corpus[i], swift[i], page[i]) for i in range(len(corpus)) if swift[i] != page[i]]
+    if differ:
+        fail("the page's fold and the node's differ on %d of %d entries, e.g. %s" % (
+            len(differ), len(corpus), "; ".join("%r node %s page %s" % c for c in differ[:6])))
+    taken = swift.count("1")
+    if taken < 200 or len(corpus) - taken < 200:
+        fail("the fold corpus is one-sided: %d of %d taken" % (taken, len(corpus)))
+    print("web-test: the page's fold and the node's agree on %d plan entries (%d folded, %d left out)" % (len(corpus), taken, len(corpus) - taken))
 
 
 def check_json_parsers(d):
@@ -871,6 +990,7 @@ def main():
         d.get(api + figure_path_first)
         wait_verified(d)
         check_json_parsers(d)
+        check_fold_differential(d)
         check_log_context(d, api, *context_figures(api, reader, demo["ca_certificate"]))
 
         # A policy file the reader holds (C2SP tlog-policy, from `quartet policy`): the page then

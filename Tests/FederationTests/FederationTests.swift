@@ -516,6 +516,7 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         #expect(metricValue(metrics.body, #"quartet_alerts_total{kind="equivocation"}"#) == 1, "\(metrics.body)")
         #expect(metricValue(metrics.body, #"quartet_peer_connected{peer="wales"}"#) == 1, "\(metrics.body)")
         #expect(metricValue(metrics.body, #"quartet_log_quarantined{log="wales"}"#) == 0, "\(metrics.body)")
+        #expect(metricValue(metrics.body, #"quartet_log_disowned{log="england"}"#) == 0, "\(metrics.body)")
 
         // 3. A malformed frame (and an oversized one) closes only that connection.
         let rogue = try await FakePeer(as: "northern-ireland", to: "uk", port: ukPort, federation: federation,

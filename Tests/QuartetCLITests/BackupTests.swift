@@ -121,6 +121,19 @@ import Testing
         let throughLink = try TestKit.quartet(["backup", "--data", out, "--out", shared + "/link"])
         #expect(throughLink.status != 0 && throughLink.stderr.contains("symlink is not followed"), "\(throughLink.stderr)")
         #expect((try? FileManager.default.contentsOfDirectory(atPath: empty))?.isEmpty == true)
+        // A path through a link that itself lies in the shared folder (l1 → shared/l2 → safe):
+        // the other user could point l2 elsewhere; the link's own directory is checked too.
+        chmod(shared, 0o777)
+        let safe = files.root.appendingPathComponent("safe").path
+        try FileManager.default.createDirectory(atPath: safe, withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: shared + "/l2", withDestinationPath: safe)
+        try FileManager.default.createSymbolicLink(atPath: files.root.appendingPathComponent("l1").path, withDestinationPath: shared + "/l2")
+        let hopped = try TestKit.quartet(["backup", "--data", out, "--out", files.root.appendingPathComponent("l1/copy").path])
+        #expect(hopped.status != 0 && hopped.stderr.contains("writable by other users"), "\(hopped.stderr)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: safe))?.isEmpty == true)
+        // Refused before anything is made: no directories left behind on the way.
+        let deep = try TestKit.quartet(["backup", "--data", out, "--out", shared + "/made/on/the/way"])
+        #expect(deep.status != 0 && !FileManager.default.fileExists(atPath: shared + "/made"), "\(deep.stderr)")
         // A link planted in the data directory (by a compromised node, for a backup run by a
         // user who may read more than the node) is not followed: the backup fails naming it.
         let secret = files.root.appendingPathComponent("secret").path
