@@ -48,9 +48,11 @@ extension API {
             let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
             return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 let q = queries(withHealth: false)
-                guard let priority = q.priority(id) else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
+                guard q.view.priorities[id] != nil else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
                 if let csv { return Self.csv(q.csv(csv, priority: id), name: "priority-\(id)") }
-                return ViewEncoding.response(bytes: view.answer("priority \(id)", version: q.view.version) { ViewEncoding.body(priority) })
+                // Built only when the view's version has no answer kept (it was built before the
+                // cache was asked, so the cache saved only the encoding).
+                return ViewEncoding.response(bytes: view.answer("priority \(id)", version: q.view.version) { q.priority(id).map(ViewEncoding.body) ?? Data() })
             }
         }
         routes.get("/v1/view/nations/{nation}", .reader) { request, context, caller -> Response in

@@ -439,6 +439,17 @@ public final class ViewMaintainer: Sendable {
     }
 
     private let pages = Mutex(RenderCache(capacity: ViewMaintainer.maxCachedPages))
+
+    /// The search's index of `q`'s view, built once per view version (two searches racing to
+    /// build it both do; the later is kept).
+    func searchIndex(_ q: ViewQueries) -> SearchIndex {
+        if let kept = search.withLock({ $0 }), kept.version == q.view.version { return kept.index }
+        let index = SearchIndex(q)
+        search.withLock { $0 = (q.view.version, index) }
+        return index
+    }
+
+    private let search = Mutex<(version: UInt64, index: SearchIndex)?>(nil)
     static let maxCachedPages = 64
     static let maxCachedAnswers = 256
 

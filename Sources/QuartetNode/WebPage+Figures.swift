@@ -199,37 +199,98 @@ extension WebPage {
     }
 
     /// A query is at most this many bytes of UTF-8 (not characters: one character may carry
-    /// thousands of combining marks), and is matched byte for byte after lowercasing, so a
-    /// query costs at most its bytes times the titles' bytes whatever it holds.
-    static let maxQueryBytes = 200, maxResults = 50
+    /// thousands of combining marks) and at most `maxQueryWords` distinct words, each matched
+    /// byte for byte after lowercasing, in linear time (`SearchIndex.contains`), against an index built once
+    /// per view version (`SearchIndex`): a query costs at most its words times the titles'
+    /// bytes whatever it holds.
+    static let maxQueryBytes = 200, maxResults = 50, maxQueryWords = 16
 
-    static func search(_ query: String?, _ q: ViewQueries) throws -> Built {
+    static func search(_ query: String?, index: SearchIndex) throws -> Built {
         let text = (query ?? "").trimmingCharacters(in: .whitespaces)
         guard text.utf8.count <= maxQueryBytes else {
             throw NotFound("search: at most \(maxQueryBytes) bytes of UTF-8, got \(text.utf8.count)", status: .badRequest)
         }
         var results: [SearchBody.Result] = []
         if !text.isEmpty {
-            let words = text.lowercased().utf8.split(separator: UInt8(ascii: " ")).map(Array.init)
-            func matches(_ id: String, _ title: String) -> Bool {
-                let hay = Array((id + " " + title).lowercased().utf8)
-                return words.allSatisfy { hay.firstRange(of: $0) != nil }
+            var seen = Set<[UInt8]>()
+            let words = text.lowercased().utf8.split(separator: UInt8(ascii: " ")).map(Array.init).filter { seen.insert($0).inserted }
+            guard words.count <= maxQueryWords else {
+                throw NotFound("search: at most \(maxQueryWords) different words, got \(words.count)", status: .badRequest)
             }
-            outer: for log in q.order {
-                guard let v = q.view.logs[log] else { continue }
-                for a in v.actions.values.sorted(by: { ViewQueries.idOrder($0.payload.id, $1.payload.id) }) where matches(a.payload.id, a.payload.title) {
-                    results.append(SearchBody.Result(label: "\(ViewQueries.displayName(log)) action \(a.payload.id)", href: actionHref(log, a.payload.id), detail: a.payload.title))
-                    if results.count >= maxResults { break outer }
-                }
-                for m in v.measures.values.sorted(by: { ViewQueries.idOrder($0.payload.id, $1.payload.id) }) where matches(m.payload.id, m.payload.text) {
-                    results.append(SearchBody.Result(label: "\(ViewQueries.displayName(log)) measure \(m.payload.id)",
-                                                     href: measureHref(m.payload.id, log: log == q.view.ukLog || m.payload.uk_measure != nil ? nil : log), detail: m.payload.text))
-                    if results.count >= maxResults { break outer }
-                }
-            }
+            results = index.matching(words, limit: maxResults).map { SearchBody.Result(label: $0.label, href: $0.href, detail: $0.detail) }
         }
         let count = results.count >= maxResults ? "The first \(maxResults) results" : "\(results.count) result\(results.count == 1 ? "" : "s")"
         let body = SearchBody(query: text, searched: !text.isEmpty, resultCount: count, results: results)
         return ("Search", [home, Crumb(name: "Search")], "search", body)
+    }
+}
+
+/// What the search reads, built once per view version: each log's actions and measures in the
+/// order the results show them (logs in the federation's order, ids in plan order), with the
+/// lowercased bytes a query is matched against. Rebuilding it per request sorted and lowercased
+/// every title each time, and the generic subsequence search was quadratic: one reader's query
+/// over a log of long measure texts held a core for minutes.
+struct SearchIndex: Sendable {
+    struct Item: Sendable {
+        let label: String
+        let href: String
+        let detail: String
+        let hay: [UInt8]
+    }
+
+    let items: [Item]
+
+    init(_ q: ViewQueries) {
+        var items: [Item] = []
+        for log in q.order {
+            guard let v = q.view.logs[log] else { continue }
+            for a in v.actions.values.sorted(by: { ViewQueries.idOrder($0.payload.id, $1.payload.id) }) {
+                items.append(Item(label: "\(ViewQueries.displayName(log)) action \(a.payload.id)", href: WebPage.actionHref(log, a.payload.id), detail: a.payload.title,
+                                  hay: Array((a.payload.id + " " + a.payload.title).lowercased().utf8)))
+            }
+            for m in v.measures.values.sorted(by: { ViewQueries.idOrder($0.payload.id, $1.payload.id) }) {
+                items.append(Item(label: "\(ViewQueries.displayName(log)) measure \(m.payload.id)",
+                                  href: WebPage.measureHref(m.payload.id, log: log == q.view.ukLog || m.payload.uk_measure != nil ? nil : log), detail: m.payload.text,
+                                  hay: Array((m.payload.id + " " + m.payload.text).lowercased().utf8)))
+            }
+        }
+        self.items = items
+    }
+
+    /// The first `limit` items whose bytes hold every one of `words`.
+    func matching(_ words: [[UInt8]], limit: Int) -> [Item] {
+        var out: [Item] = []
+        for item in items where words.allSatisfy({ Self.contains(item.hay, $0) }) {
+            out.append(item)
+            if out.count >= limit { break }
+        }
+        return out
+    }
+
+    /// Whether `needle` occurs in `hay`: Knuth–Morris–Pratt, linear in both whatever the bytes
+    /// (a query is at most 200 bytes, so its failure table is small).
+    static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty else { return true }
+        guard needle.count <= hay.count else { return false }
+        var failure = [Int](repeating: 0, count: needle.count)
+        var k = 0
+        for i in needle.indices.dropFirst() {
+            while k > 0 && needle[i] != needle[k] { k = failure[k - 1] }
+            if needle[i] == needle[k] { k += 1 }
+            failure[i] = k
+        }
+        return hay.withUnsafeBufferPointer { h in
+            needle.withUnsafeBufferPointer { n in
+                var matched = 0
+                for byte in h {
+                    while matched > 0 && byte != n[matched] { matched = failure[matched - 1] }
+                    if byte == n[matched] {
+                        matched += 1
+                        if matched == n.count { return true }
+                    }
+                }
+                return false
+            }
+        }
     }
 }

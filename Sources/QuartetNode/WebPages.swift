@@ -55,7 +55,7 @@ extension API {
         routes.get("/search", .reader) { request, _, caller -> Response in
             // A GET form sends spaces as "+", which the query parser leaves as they are.
             let query: String? = request.uri.queryParameters.get("q").map { String($0).replacingOccurrences(of: "+", with: " ") }
-            return try await web(caller) { q in try WebPage.search(query, q) }
+            return try await web(caller) { [view] q in try WebPage.search(query, index: view.searchIndex(q)) }
         }
     }
 

@@ -186,8 +186,9 @@ public struct StrategyView: Sendable {
             guard let period = Period(p.period) else { throw PlanError("reading period \"\(p.period)\" is not a period") }
             let previous = logs[log]!.measures[p.measure]!.readings[period]
             logs[log]!.measures[p.measure]!.years.insert(period.year)
-            logs[log]!.measures[p.measure]!.readings[period] = ReadingState(payload: p, ref: ref, replaced: previous.map { $0.replaced + 1 } ?? 0,
-                                                                             superseded: previous?.ref)
+            contributionCache[MeasureKey(log: log, measure: p.measure)]?[period.year] = nil
+            logs[log]!.measures[p.measure]!.record(ReadingState(payload: p, ref: ref, replaced: previous.map { $0.replaced + 1 } ?? 0,
+                                                                superseded: previous?.ref), for: period)
             recomputeTotals(for: MeasureKey(log: log, measure: p.measure), year: period.year)
         case .evidence:
             let p = try Self.decoder.decode(EvidencePayload.self, from: Data(payload))
@@ -204,13 +205,30 @@ public struct StrategyView: Sendable {
         dirtyTotals.insert(TotalKey(measure: uk, year: year))
     }
 
+    /// A nation measure's values in one year (`contributions`).
+    typealias Contribution = (year: (Double, [EntryRef])?, quarters: [(Double, [EntryRef])?])
+
+    /// Each nation measure's values per year as `contributions` gives them, kept until a reading
+    /// of that measure and year is folded (readings are never removed; the values do not depend
+    /// on the measure's definition). A UK total of a year sums these: recomputing it no longer
+    /// looks up every mapped measure's 17 periods, so a measure mapped and unmapped again (a
+    /// 150-byte entry) over a thousand years of readings, beside 63 others so mapped, costs
+    /// every node's fold that many sums, not that many passes over readings (finding 214).
+    private var contributionCache: [MeasureKey: [Int: Contribution]] = [:]
+
     /// Recomputes the UK totals of a measure for a year and its four quarters.
     private mutating func recomputeTotal(_ uk: String, year: Int) {
         var yearTotal = UKTotal(measure: uk, period: Period(year: year), value: 0, contributions: [:], refs: [])
         var quarterTotals = (1...4).map { UKTotal(measure: uk, period: Period(year: year, quarter: $0), value: 0, contributions: [:], refs: []) }
         for key in rollups[uk] ?? [] {
-            guard let measure = logs[key.log]?.measures[key.measure] else { continue }
-            let parts = Self.contributions(measure, year: year)
+            let parts: Contribution
+            if let kept = contributionCache[key]?[year] {
+                parts = kept
+            } else {
+                guard let measure = logs[key.log]?.measures[key.measure] else { continue }
+                parts = Self.contributions(measure, year: year)
+                contributionCache[key, default: [:]][year] = parts
+            }
             if let (value, refs) = parts.year {
                 yearTotal.contributions[key.log, default: 0] += value
                 yearTotal.value += value

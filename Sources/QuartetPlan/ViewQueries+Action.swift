@@ -13,7 +13,10 @@ extension ViewQueries {
         }
         if let w = a.withdrawn { out.withdrawn = ViewWithdrawal(reason: w.payload.reason, asOf: w.payload.as_of) }
         if withMeasures {
-            out.measures = (a.payload.measures ?? []).compactMap { id -> ViewMeasure? in
+            // Each measure once, however often the action lists it (a list of one id a hundred
+            // times made every page showing the action do its work a hundred times).
+            var listed = Set<String>()
+            out.measures = (a.payload.measures ?? []).filter { listed.insert($0).inserted }.compactMap { id -> ViewMeasure? in
                 guard let m = view.logs[log]?.measures[id] else { return nil }
                 var item = measureSummary(m, log: log)
                 if let latest = m.latest { item.latest = reading(latest.reading, period: latest.period, log: log) }

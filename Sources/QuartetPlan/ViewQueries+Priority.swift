@@ -40,10 +40,18 @@ extension ViewQueries {
                                   figure: "cell:\(id):\(log)")
         }
         let ukActions = (view.logs[view.ukLog]?.actions.values.filter { $0.payload.priority == id } ?? []).sorted { Self.idOrder($0.payload.id, $1.payload.id) }
+        // The nations' actions mapped to each UK action, in one pass over them (a pass per UK
+        // action cost UK actions × nation actions × their mappings, each list up to 100 long).
+        let wanted = Set(ukActions.map(\.payload.id))
+        var byUKAction: [String: [String: [String]]] = [:]
+        for log in nations {
+            for a in view.logs[log]?.actions.values ?? [:].values where a.withdrawn == nil {
+                for ua in Set(a.payload.uk_actions ?? []) where wanted.contains(ua) { byUKAction[ua, default: [:]][log, default: []].append(a.payload.id) }
+            }
+        }
         let mapped = ukActions.map { ua in
-            var byNation: [String: [String]] = [:]
-            for log in nations(mappedTo: ua.payload.id) { byNation[log.log] = log.actions }
-            return ViewUKAction(id: ua.payload.id, title: ua.payload.title, nations: byNation, status: ua.status?.payload.status.rawValue)
+            ViewUKAction(id: ua.payload.id, title: ua.payload.title, nations: (byUKAction[ua.payload.id] ?? [:]).mapValues { $0.sorted(by: Self.idOrder) },
+                         status: ua.status?.payload.status.rawValue)
         }
         var actions: [ViewAction] = []
         for log in order {
@@ -55,11 +63,4 @@ extension ViewQueries {
                             figure: "priority:\(id)", nations: cells, ukActions: mapped, actions: actions)
     }
 
-    func nations(mappedTo ukAction: String) -> [(log: String, actions: [String])] {
-        nations.compactMap { log in
-            let ids = (view.logs[log]?.actions.values.filter { $0.withdrawn == nil && ($0.payload.uk_actions ?? []).contains(ukAction) }.map(\.payload.id) ?? [])
-                .sorted(by: Self.idOrder)
-            return ids.isEmpty ? nil : (log, ids)
-        }
-    }
 }

@@ -92,14 +92,26 @@ public struct ReadingState: Sendable {
 public struct MeasureState: Sendable {
     public var payload: MeasurePayload
     public var refs: [EntryRef]
-    public var readings: [Period: ReadingState] = [:]
+    /// Written by the fold only (`record`), which keeps `latestPeriod` with it.
+    public internal(set) var readings: [Period: ReadingState] = [:]
     /// The years its readings fall in (a changed mapping moves those years' totals, found here
     /// rather than by a pass over every reading).
     public var years: Set<Int> = []
+    /// The latest period with a reading, kept as readings come (readings are never removed):
+    /// every page showing an action asked each of its measures for its latest reading, a scan
+    /// of every reading each time (a measure with a reading for every month of 1900–2999 made
+    /// each such page cost a second).
+    public private(set) var latestPeriod: Period?
 
     /// The reading of the latest period.
     public var latest: (period: Period, reading: ReadingState)? {
-        readings.max { $0.key < $1.key }.map { ($0.key, $0.value) }
+        latestPeriod.flatMap { period in readings[period].map { (period, $0) } }
+    }
+
+    /// Records `reading` for `period` (replacing the one there).
+    mutating func record(_ reading: ReadingState, for period: Period) {
+        readings[period] = reading
+        if latestPeriod.map({ $0 < period }) ?? true { latestPeriod = period }
     }
 }
 

@@ -108,21 +108,39 @@ import Testing
 
     @Test func searchFindsByWordsAndIsBounded() throws {
         let q = try Self.queries()
-        let found = try WebPage.search("workforce reform", q)
+        let index = SearchIndex(q)
+        let found = try WebPage.search("workforce reform", index: index)
         let html = Self.render(found)
         #expect(html.contains("href=\"/measures/P2.A2.M1\""), "the workshops measure's text has both words")
-        let none = Self.render(try WebPage.search("zzzz-no-such-thing", q))
+        let none = Self.render(try WebPage.search("zzzz-no-such-thing", index: index))
         #expect(none.contains("0 results"))
-        let long = #expect(throws: WebPage.NotFound.self) { try WebPage.search(String(repeating: "a", count: WebPage.maxQueryBytes + 1), q) }
+        let long = #expect(throws: WebPage.NotFound.self) { try WebPage.search(String(repeating: "a", count: WebPage.maxQueryBytes + 1), index: index) }
         #expect(long?.status == .badRequest)
         // One character of 40,000 combining marks is refused by its bytes, not let through as
         // one character (each comparison of it would normalise the whole cluster).
-        let marks = #expect(throws: WebPage.NotFound.self) { try WebPage.search("a" + String(repeating: "\u{301}", count: 40_000), q) }
+        let marks = #expect(throws: WebPage.NotFound.self) { try WebPage.search("a" + String(repeating: "\u{301}", count: 40_000), index: index) }
         #expect(marks?.status == .badRequest)
         // Up to the bound it is matched byte for byte: a word with a mark finds nothing.
-        let marked = Self.render(try WebPage.search("workforce" + String(repeating: "\u{301}", count: 90), q))
+        let marked = Self.render(try WebPage.search("workforce" + String(repeating: "\u{301}", count: 90), index: index))
         #expect(marked.contains("0 results"))
-        let html2 = Self.render(try WebPage.search(Self.hostile, q))
+        let html2 = Self.render(try WebPage.search(Self.hostile, index: index))
         #expect(!html2.contains("<script>alert") && html2.contains("value=\"&lt;script&gt;"))
+        // At most 16 different words (a word given twice counts once): each word is a pass over
+        // every title (finding 214).
+        let words = (1...17).map { "w\($0)" }.joined(separator: " ")
+        let many = #expect(throws: WebPage.NotFound.self) { try WebPage.search(words, index: index) }
+        #expect(many?.status == .badRequest)
+        #expect(Self.render(try WebPage.search(Array(repeating: "workforce", count: 20).joined(separator: " "), index: index)).contains("/measures/P2.A2.M1"))
+    }
+
+    /// The search's matching: a word anywhere in the bytes, in linear time whatever the bytes
+    /// (the generic search it replaced was quadratic on "aaa…ab" in "aaa…a").
+    @Test func searchMatchesWordsAnywhereInTheBytes() {
+        let hay = Array(String(repeating: "a", count: 4000).utf8)
+        #expect(SearchIndex.contains(hay, Array("aaa".utf8)))
+        #expect(!SearchIndex.contains(hay, Array((String(repeating: "a", count: 199) + "b").utf8)))
+        #expect(SearchIndex.contains(Array("p1.a1 workforce reform".utf8), Array("reform".utf8)))
+        #expect(SearchIndex.contains(Array("x".utf8), []))
+        #expect(!SearchIndex.contains(Array("ab".utf8), Array("abc".utf8)))
     }
 }

@@ -353,6 +353,27 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         return index
     }
 
+    /// A measure's latest reading is kept as readings come (not found by a scan of every
+    /// reading per page), whatever order the periods come in; an action listing one measure
+    /// many times shows it once (finding 214: each listing was a scan of its readings).
+    @Test func theLatestReadingIsKeptAndAnActionShowsEachMeasureOnce() throws {
+        var view = try Self.federationView()
+        for period in ["2031-Q2", "2025", "2040-07", "2031", "1999-Q4"] {
+            _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": period, "value": 1])
+        }
+        let measure = try #require(view.logs["wales"]?.measures["P2.A4.M1"])
+        #expect(measure.latest?.period == Period("2040-07") && measure.latestPeriod == measure.readings.keys.max())
+        var action = try #require(view.logs["wales"]?.actions["P2.A4"]?.payload)
+        action.measures = Array(repeating: "P2.A4.M1", count: 100)
+        var revised = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(action)) as! [String: Any]
+        revised["reason"] = "listing one measure a hundred times"
+        _ = try append(&view, "wales", "plan.action.revised", revised)
+        #expect(view.logs["wales"]?.unreadable == 0)
+        let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"])
+        let shown = queries.action(try #require(view.logs["wales"]?.actions["P2.A4"]), log: "wales", withMeasures: true)
+        #expect(shown.measures?.map(\.id) == ["P2.A4.M1"] && shown.measures?.first?.latest?.period == "2040-07", "\(String(describing: shown.measures))")
+    }
+
     /// An aggregate is held for publication only as the holder's admission makes it: restricted
     /// and classified with the label its payload names. A public one, or one whose header says
     /// another label than its payload (so another agreement would be judged for it), is not.
