@@ -440,12 +440,14 @@ public final class ViewMaintainer: Sendable {
 
     private let pages = Mutex(RenderCache(capacity: ViewMaintainer.maxCachedPages))
 
-    /// The search's index of `q`'s view, built once per view version (two searches racing to
-    /// build it both do; the later is kept).
+    /// The search's index of `q`'s view, built once per version of its definitions (readings and
+    /// statuses, which move the view's version with every batch, change nothing it reads). Two
+    /// searches racing to build it both do; one built from an older view never replaces a newer.
     func searchIndex(_ q: ViewQueries) -> SearchIndex {
-        if let kept = search.withLock({ $0 }), kept.version == q.view.version { return kept.index }
+        let version = q.view.definitionsVersion
+        if let kept = search.withLock({ $0 }), kept.version == version { return kept.index }
         let index = SearchIndex(q)
-        search.withLock { $0 = (q.view.version, index) }
+        search.withLock { kept in if (kept?.version ?? 0) <= version { kept = (version, index) } }
         return index
     }
 

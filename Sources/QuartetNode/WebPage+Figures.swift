@@ -259,37 +259,55 @@ struct SearchIndex: Sendable {
 
     /// The first `limit` items whose bytes hold every one of `words`.
     func matching(_ words: [[UInt8]], limit: Int) -> [Item] {
+        let needles = words.map(Needle.init)
         var out: [Item] = []
-        for item in items where words.allSatisfy({ Self.contains(item.hay, $0) }) {
+        for item in items where needles.allSatisfy({ $0.occurs(in: item.hay) }) {
             out.append(item)
             if out.count >= limit { break }
         }
         return out
     }
 
-    /// Whether `needle` occurs in `hay`: Knuth–Morris–Pratt, linear in both whatever the bytes
-    /// (a query is at most 200 bytes, so its failure table is small).
-    static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard !needle.isEmpty else { return true }
-        guard needle.count <= hay.count else { return false }
-        var failure = [Int](repeating: 0, count: needle.count)
-        var k = 0
-        for i in needle.indices.dropFirst() {
-            while k > 0 && needle[i] != needle[k] { k = failure[k - 1] }
-            if needle[i] == needle[k] { k += 1 }
-            failure[i] = k
+    /// Whether `needle` occurs in `hay`.
+    static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool { Needle(needle).occurs(in: hay) }
+
+    /// A word to find, with its Knuth–Morris–Pratt failure table made once per query: found in
+    /// time linear in the bytes searched whatever they hold (a word is at most 200 bytes).
+    struct Needle {
+        let bytes: [UInt8]
+        let failure: [Int]
+
+        init(_ bytes: [UInt8]) {
+            self.bytes = bytes
+            var failure = [Int](repeating: 0, count: bytes.count)
+            var k = 0
+            for i in bytes.indices.dropFirst() {
+                while k > 0 && bytes[i] != bytes[k] { k = failure[k - 1] }
+                if bytes[i] == bytes[k] { k += 1 }
+                failure[i] = k
+            }
+            self.failure = failure
         }
-        return hay.withUnsafeBufferPointer { h in
-            needle.withUnsafeBufferPointer { n in
-                var matched = 0
-                for byte in h {
-                    while matched > 0 && byte != n[matched] { matched = failure[matched - 1] }
-                    if byte == n[matched] {
-                        matched += 1
-                        if matched == n.count { return true }
+
+        func occurs(in hay: [UInt8]) -> Bool {
+            guard !bytes.isEmpty else { return true }
+            guard bytes.count <= hay.count else { return false }
+            return Self.search(hay, bytes, failure)
+        }
+
+        private static func search(_ hay: [UInt8], _ needle: [UInt8], _ failure: [Int]) -> Bool {
+            hay.withUnsafeBufferPointer { h in
+                needle.withUnsafeBufferPointer { n in
+                    var matched = 0
+                    for byte in h {
+                        while matched > 0 && byte != n[matched] { matched = failure[matched - 1] }
+                        if byte == n[matched] {
+                            matched += 1
+                            if matched == n.count { return true }
+                        }
                     }
+                    return false
                 }
-                return false
             }
         }
     }

@@ -13,6 +13,9 @@ public struct StrategyView: Sendable {
     public private(set) var rollups: [String: Set<MeasureKey>] = [:]
     /// Bumped on every change; a rendering cache keys on it.
     public private(set) var version: UInt64 = 0
+    /// Moves on when an action or a measure is defined, revised or withdrawn (what the search
+    /// reads), not with every reading or status: `version` moves with every batch.
+    public private(set) var definitionsVersion: UInt64 = 0
 
     public struct MeasureKey: Hashable, Sendable { public let log: String; public let measure: String }
 
@@ -107,6 +110,7 @@ public struct StrategyView: Sendable {
     /// so caches keyed on it never go back.
     public mutating func succeed(_ older: StrategyView) {
         version = max(version, older.version) &+ 1
+        definitionsVersion = max(definitionsVersion, older.definitionsVersion) &+ 1
     }
 
     /// Records the checkpoint the log's figures now stand on.
@@ -126,6 +130,7 @@ public struct StrategyView: Sendable {
     private mutating func fold(_ type: PlanEntryType, _ payload: [UInt8], _ flat: [String: FlatJSON.Value]?, _ entry: ViewEntry) throws {
         let ref = entry.ref
         let log = entry.log
+        if ![.status, .reading, .evidence].contains(type) { definitionsVersion &+= 1 }
         switch type {
         case .priority:
             guard log == ukLog else { throw PlanError("priorities belong to the \(ukLog) log") }
@@ -157,18 +162,26 @@ public struct StrategyView: Sendable {
             let p = try Self.decoder.decode(MeasurePayload.self, from: Data(payload))
             try p.refuseControls()
             let key = MeasureKey(log: log, measure: p.id)
-            let oldUK = logs[log]!.measures[p.id]?.payload.uk_measure
-            if let oldUK { rollups[oldUK]?.remove(key) }
-            var state = logs[log]!.measures[p.id] ?? MeasureState(payload: p, refs: [])
-            state.payload = p
-            state.refs.append(ref)
-            logs[log]!.measures[p.id] = state
+            let old = logs[log]!.measures[p.id]?.payload
+            if let oldUK = old?.uk_measure { rollups[oldUK]?.remove(key) }
+            // In place: a copy taken out of the dictionary and written back copied every earlier
+            // definition's ref at each redefinition (quadratic in redefinitions).
+            if logs[log]!.measures[p.id] == nil {
+                logs[log]!.measures[p.id] = MeasureState(payload: p, refs: [ref])
+            } else {
+                logs[log]!.measures[p.id]!.payload = p
+                logs[log]!.measures[p.id]!.refs.append(ref)
+            }
             if log != ukLog, let uk = p.uk_measure, p.kind == .count {
                 rollups[uk, default: []].insert(key)
             }
-            // A changed mapping or kind moves the measure's readings between totals.
-            for year in state.years {
-                for uk in Set([oldUK, p.uk_measure].compactMap { $0 }) { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
+            // A changed mapping or kind moves the measure's readings between totals (a
+            // redefinition changing neither moves nothing).
+            if let old, old.uk_measure != p.uk_measure || old.kind != p.kind {
+                let touched = Set([old.uk_measure, p.uk_measure].compactMap { $0 })
+                for year in logs[log]!.measures[p.id]!.years {
+                    for uk in touched { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
+                }
             }
         case .status:
             let p = try flat.flatMap(FlatJSON.statusPayload) ?? Self.decoder.decode(StatusPayload.self, from: Data(payload))
@@ -221,6 +234,10 @@ public struct StrategyView: Sendable {
         var yearTotal = UKTotal(measure: uk, period: Period(year: year), value: 0, contributions: [:], refs: [])
         var quarterTotals = (1...4).map { UKTotal(measure: uk, period: Period(year: year, quarter: $0), value: 0, contributions: [:], refs: []) }
         for key in rollups[uk] ?? [] {
+            // Only measures with a reading in the year (nothing is kept for one without: 64
+            // measures mapped to one UK measure and a reading a year on one of them kept an
+            // empty entry for each of the others in each year).
+            guard logs[key.log]?.measures[key.measure]?.years.contains(year) == true else { continue }
             let parts: Contribution
             if let kept = contributionCache[key]?[year] {
                 parts = kept
