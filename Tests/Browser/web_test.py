@@ -500,16 +500,23 @@ def check_fold_differential(d):
     swift = subprocess.run([quartet, "dev", "plan-reads"], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True).stdout.split()
     page = d.execute_script("return arguments[0].map(x => window.quartetFoldTakes(x[0], x[1], x[2]) ? '1' : '0')",
                             [[kind, type_, base64.b64encode(raw).decode()] for kind, type_, raw in corpus])
-    if len(swift) != len(corpus) or len(page) != len(corpus):
-        fail("plan-reads answered %d and the page %d of %d entries" % (len(swift), len(page), len(corpus)))
-    differ = [(corpus[i], swift[i], page[i]) for i in range(len(corpus)) if swift[i] != page[i]]
-    if differ:
-        fail("the page's fold and the node's differ on %d of %d entries, e.g. %s" % (
-            len(differ), len(corpus), "; ".join("%r node %s page %s" % c for c in differ[:6])))
-    taken = swift.count("1")
-    if taken < 200 or len(corpus) - taken < 200:
-        fail("the fold corpus is one-sided: %d of %d taken" % (taken, len(corpus)))
+    taken = same_verdicts("the page's fold and the node's", "plan entries", corpus, swift, page, minimum=200)
     print("web-test: the page's fold and the node's agree on %d plan entries (%d folded, %d left out)" % (len(corpus), taken, len(corpus) - taken))
+
+
+def same_verdicts(what, items, corpus, node, page, minimum):
+    """Fails unless the node's and the page's verdicts (one '1' or '0' each per input) agree on
+    every input of `corpus` and each side has at least `minimum`; the number taken."""
+    if len(node) != len(corpus) or len(page) != len(corpus):
+        fail("%s: the node answered %d and the page %d of %d %s" % (what, len(node), len(page), len(corpus), items))
+    differ = [(corpus[i], node[i], page[i]) for i in range(len(corpus)) if node[i] != page[i]]
+    if differ:
+        fail("%s differ on %d of %d %s, e.g. %s" % (what, len(differ), len(corpus), items,
+                                                   "; ".join("%r node %s page %s" % c for c in differ[:8])))
+    taken = node.count("1")
+    if taken < minimum or len(corpus) - taken < minimum:
+        fail("%s: the corpus is one-sided, %d of %d taken" % (what, taken, len(corpus)))
+    return taken
 
 
 def check_json_parsers(d):
@@ -526,15 +533,7 @@ def check_json_parsers(d):
     encoded = [base64.b64encode(b).decode() for b in corpus]
     swift = subprocess.run([quartet, "dev", "json-reads"], input="\n".join(encoded) + "\n", capture_output=True, text=True, check=True).stdout.split()
     page = d.execute_script("return arguments[0].map(x => window.quartetNodeReads(x) ? '1' : '0')", encoded)
-    if len(swift) != len(corpus) or len(page) != len(corpus):
-        fail("json-reads answered %d and the page %d of %d inputs" % (len(swift), len(page), len(corpus)))
-    differ = [(corpus[i], swift[i], page[i]) for i in range(len(corpus)) if swift[i] != page[i]]
-    if differ:
-        fail("the page's JSON parser and the node's differ on %d of %d inputs, e.g. %s" % (
-            len(differ), len(corpus), "; ".join("%r node %s page %s" % c for c in differ[:8])))
-    taken = swift.count("1")
-    if taken < 100 or len(corpus) - taken < 100:
-        fail("the JSON corpus is one-sided: %d of %d taken" % (taken, len(corpus)))
+    taken = same_verdicts("the page's JSON parser and the node's", "inputs", corpus, swift, page, minimum=100)
     print("web-test: the page's JSON parser and the node's agree on %d inputs (%d taken, %d refused)" % (len(corpus), taken, len(corpus) - taken))
 
 

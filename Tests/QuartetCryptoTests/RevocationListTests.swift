@@ -6,14 +6,27 @@ import Testing
 /// The federation CA's revocation list: made and kept by `FederationPKI.revoke`, read by
 /// OpenSSL's own tools the same way.
 @Suite struct RevocationListTests {
+    /// A CA with wales's and england's node certificates.
+    struct Issued {
+        let pki: TestPKI
+        let caDirectory: String
+        let wales: (certificate: String, key: String), england: (certificate: String, key: String)
+        let walesCert: Certificate, englandCert: Certificate, ca: Certificate
+
+        init() throws {
+            pki = try TestPKI()
+            caDirectory = pki.root.appendingPathComponent("ca").path
+            (wales, england) = (try pki.node("wales"), try pki.node("england"))
+            walesCert = try Certificate(pem: try String(contentsOfFile: wales.certificate, encoding: .utf8))
+            englandCert = try Certificate(pem: try String(contentsOfFile: england.certificate, encoding: .utf8))
+            ca = try Certificate(pem: try String(contentsOfFile: pki.caCertificate, encoding: .utf8))
+        }
+    }
+
     @Test func aRevokedCertificateIsListedByItsSerialAndTheListIsTheCAs() throws {
-        let pki = try TestPKI()
+        let issued = try Issued()
+        let (pki, caDirectory, wales, walesCert, englandCert, ca) = (issued.pki, issued.caDirectory, issued.wales, issued.walesCert, issued.englandCert, issued.ca)
         defer { pki.remove() }
-        let caDirectory = pki.root.appendingPathComponent("ca").path
-        let wales = try pki.node("wales"), england = try pki.node("england")
-        let walesCert = try Certificate(pem: try String(contentsOfFile: wales.certificate, encoding: .utf8))
-        let englandCert = try Certificate(pem: try String(contentsOfFile: england.certificate, encoding: .utf8))
-        let ca = try Certificate(pem: try String(contentsOfFile: pki.caCertificate, encoding: .utf8))
 
         // No list yet: started only when asked (a CA directory restored without its list must
         // not drop every earlier revocation unseen).
@@ -74,13 +87,9 @@ import Testing
     @Test func aRemoveFromCRLEntryRevokesNothingAndIssuersDifferByKey() throws {
         let python = try #require(TestKit.which("python3"))
         let openssl = try #require(TestKit.which("openssl"))
-        let pki = try TestPKI()
+        let issued = try Issued()
+        let (pki, caDirectory, wales, england, walesCert, englandCert, ca) = (issued.pki, issued.caDirectory, issued.wales, issued.england, issued.walesCert, issued.englandCert, issued.ca)
         defer { pki.remove() }
-        let caDirectory = pki.root.appendingPathComponent("ca").path
-        let wales = try pki.node("wales"), england = try pki.node("england")
-        let walesCert = try Certificate(pem: try String(contentsOfFile: wales.certificate, encoding: .utf8))
-        let englandCert = try Certificate(pem: try String(contentsOfFile: england.certificate, encoding: .utf8))
-        let ca = try Certificate(pem: try String(contentsOfFile: pki.caCertificate, encoding: .utf8))
         let out = pki.root.appendingPathComponent("reasons.crl").path
         let script = """
             import sys, datetime
