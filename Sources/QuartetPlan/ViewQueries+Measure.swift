@@ -2,12 +2,17 @@ import QuartetAPI
 
 /// One nation's answer and one measure's answer.
 extension ViewQueries {
+    /// Evidence items per action in a nation's answer: the newest.
+    public static let evidenceShown = 200
+
     /// `GET /v1/view/nations/{nation}`: the log's actions with their measures and evidence.
     public func nation(_ log: String) throws(PlanError) -> NationView {
         guard let v = view.logs[log] else { throw PlanError.notFound("no log named \(log) in the view") }
         let actions = v.actions.values.sorted { Self.idOrder($0.payload.id, $1.payload.id) }.map { a -> ViewAction in
             var out = action(a, log: log, withMeasures: true)
-            out.evidenceItems = a.evidence.map { e in
+            // The newest `evidenceShown` of each action (`evidence` counts them all): a log may
+            // append any number, and this answer is built whole per request.
+            out.evidenceItems = a.evidence.suffix(Self.evidenceShown).map { e in
                 ViewEvidence(kind: e.payload.kind.rawValue, title: e.payload.title, link: e.payload.link,
                              entry: ViewEntryPointer(log: e.ref.log, index: e.ref.index))
             }

@@ -377,6 +377,21 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(shown.measures?.map(\.id) == ["P2.A4.M1"] && shown.measures?.first?.latest?.period == "2040-07", "\(String(describing: shown.measures))")
     }
 
+    /// A nation's answer carries each action's newest 200 evidence items and the count of all
+    /// (a log may append any number, and the answer is built whole per request).
+    @Test func aNationsAnswerCarriesTheNewestEvidenceAndCountsAll() throws {
+        var view = try Self.federationView()
+        var last: UInt64 = 0
+        for i in 0..<(ViewQueries.evidenceShown + 5) {
+            last = try append(&view, "wales", "progress.evidence", ["action": "P2.A4", "kind": "report", "title": "report \(i)", "link": "https://example.org/\(i)"])
+        }
+        #expect(view.logs["wales"]?.unreadable == 0)
+        let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"])
+        let action = try #require(try queries.nation("wales").actions.first { $0.id == "P2.A4" })
+        #expect(action.evidence == ViewQueries.evidenceShown + 5 && action.evidenceItems?.count == ViewQueries.evidenceShown)
+        #expect(action.evidenceItems?.last?.entry.index == last && action.evidenceItems?.first?.title == "report 5")
+    }
+
     /// An aggregate is held for publication only as the holder's admission makes it: restricted
     /// and classified with the label its payload names. A public one, or one whose header says
     /// another label than its payload (so another agreement would be judged for it), is not.
