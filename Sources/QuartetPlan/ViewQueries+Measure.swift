@@ -38,10 +38,19 @@ extension ViewQueries {
                 .sorted { Self.idOrder($0.payload.id, $1.payload.id) }
             for m in matching {
                 var item = measureSummary(m, log: log)
-                item.readings = m.readings.keys.sorted().filter { p in
-                    guard let filter else { return true }
-                    return filter.granularity == .year ? p.year == filter.year : p == filter
-                }.map { reading(m.readings[$0]!, period: $0, log: log) }
+                // A period asked for: its own periods looked up (a year's 17), not every reading
+                // of the measure sorted and passed over (a measure may hold a thousand years').
+                let periods: [Period]
+                if let filter {
+                    let year = filter.year
+                    let candidates = filter.granularity == .year
+                        ? [Period(year: year)] + (1...4).map { Period(year: year, quarter: $0) } + (1...12).map { Period(year: year, month: $0) }
+                        : [filter]
+                    periods = candidates.filter { m.readings[$0] != nil }.sorted()
+                } else {
+                    periods = m.readings.keys.sorted()
+                }
+                item.readings = periods.map { reading(m.readings[$0]!, period: $0, log: log) }
                 series.append(item)
             }
         }

@@ -671,6 +671,16 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         // The UK measure itself, the adopted ones and Wales's P2.A4.M1 that adds up into it.
         #expect(series.map { "\($0.log)/\($0.id)" } == ["uk/P2.A6.M1", "wales/P2.A4.M1", "england/P2.A6.M1", "scotland/P2.A6.M1"])
         #expect(series[1].readings?.first?.value == 2)
+        // A year's readings are its own 17 periods in order, looked up; a quarter's its own.
+        var years = view
+        for period in ["2025", "2025-03", "2025-Q4", "2026", "2024-12", "2025-11"] {
+            _ = try append(&years, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": period, "value": 1])
+        }
+        let inYears = ViewQueries(view: years, health: [:], nowMillis: 0, order: ["uk", "wales"])
+        let all = try #require(years.logs["wales"]?.measures["P2.A4.M1"]?.readings.keys)
+        #expect(try inYears.measure("P2.A6.M1", period: "2025").series.first { $0.log == "wales" }?.readings?.map(\.period)
+                == all.filter { $0.year == 2025 }.sorted().map(\.description))
+        #expect(try inYears.measure("P2.A6.M1", period: "2025-Q4").series.first { $0.log == "wales" }?.readings?.map(\.period) == ["2025-Q4"])
         #expect(throws: PlanError.self) { try q.measure("P2.A6.M1", period: "2025-13") }
         #expect(throws: PlanError.self) { try q.measure("P9.A9.M9", period: nil) }
         let csv = q.csv(.readings, log: "wales")
