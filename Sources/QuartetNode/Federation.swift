@@ -113,6 +113,12 @@ public struct Federation: Sendable, Equatable {
             guard api.utf8.count <= 2048, api.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), let url = URL(string: api), url.scheme == "https", url.host != nil else {
                 throw node.error("api", "expected an https:// base URL of printable ASCII, found \"\(api.prefix(200))\"")
             }
+            // Scheme, host and port only: the policy file names each log by `api` + /v1/logs/LOG,
+            // and readers take the log from that URL's last segment — a path, query or fragment
+            // in `api` (`…/v1/logs/wales?`) made another member's log line name wales's log.
+            guard url.query == nil, url.fragment == nil, url.path.isEmpty || url.path == "/", !api.contains("?"), !api.contains("#") else {
+                throw node.error("api", "node \"\(id)\": expected https://HOST[:PORT] with no path, query or fragment, found \"\(Self.shown(api.prefix(200)))\"")
+            }
             // The host as written, and as dialled: a percent-encoded host decodes to other
             // letters (lookalikes) than the reviewer reads, and user info before an `@` puts a
             // trusted-looking name in front of another host.
@@ -134,6 +140,12 @@ public struct Federation: Sendable, Equatable {
                 let whose = other.verifier.publicKey == verifier.publicKey ? "\(other.id)'s log" : "one of \(other.id)'s"
                 throw node.error("vkey", "the same key as \(whose); every member's log has its own key")
             }
+            // Shown to people as the log's identity (`verify-checkpoint`, policy files, pages): no
+            // control, bidirectional override or invisible mark in it (a member's origin of
+            // `…/wales` plus U+200B read as wales's).
+            if let bad = verifier.name.unicodeScalars.first(where: { ShownText.isControl($0) || ShownText.isInvisible($0) }) {
+                throw node.error("vkey", "node \"\(id)\": the key name holds U+\(String(bad.value, radix: 16, uppercase: true)), a control, override or invisible character; key names are shown as a log's identity")
+            }
             // One origin per log: the key name is the checkpoint origin, a log's identity.
             if let other = members.first(where: { $0.verifier.name == verifier.name || $0.witness?.name == verifier.name }) {
                 throw node.error("vkey", "names the origin \(verifier.name), which is \(other.id)'s \(other.verifier.name == verifier.name ? "log's" : "witness key's"); every log has its own")
@@ -151,6 +163,9 @@ public struct Federation: Sendable, Equatable {
                     throw node.error("witness", "expected a witness verifier key as `quartet key witness-vkey` prints it: \(error)")
                 }
                 guard witness.publicKey != verifier.publicKey else { throw node.error("witness", "the witness key must not be the log's own key") }
+                if let bad = witness.name.unicodeScalars.first(where: { ShownText.isControl($0) || ShownText.isInvisible($0) }) {
+                    throw node.error("witness", "node \"\(id)\": the witness key name holds U+\(String(bad.value, radix: 16, uppercase: true)), a control, override or invisible character")
+                }
                 if let other = members.first(where: { $0.keys.contains(witness.publicKey) }) {
                     throw node.error("witness", "the same key as one of \(other.id)'s; every witness has its own key")
                 }

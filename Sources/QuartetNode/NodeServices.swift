@@ -36,7 +36,8 @@ final class Purger: Sendable {
     let ownLog: String
     let recorder: OwnLogRecorder
     let logger: Logger
-    private let handled = NIOLockedValueBox<Set<String>>([])
+    /// Agreements whose purge is scheduled or done in this run (`PurgeSchedule`).
+    private let handled = NIOLockedValueBox(PurgeSchedule())
     /// Purges finished in an earlier run (or this one): not scanned for again.
     let marks: PurgeMarks?
     /// Waits for the replica batches being stored (`ReplicationEngine.drainStores`): one judged
@@ -81,20 +82,34 @@ final class Purger: Sendable {
         guard let reason = state.ended(by: now) else {
             // In force (again: its labels returned to their owner, or a clock that ran past its
             // end set right): its next end is purged again, not skipped as done.
-            if handled.withLockedValue({ $0.remove(key) != nil }) || marks?.contains(key) == true { marks?.forget(key) }
+            if handled.withLockedValue({ $0.forget(key) }) || marks?.contains(key) == true { marks?.forget(key) }
             return
         }
-        guard marks?.contains(key) != true, handled.withLockedValue({ $0.insert(key).inserted }) else { return }
+        guard marks?.contains(key) != true, let scheduling = handled.withLockedValue({ $0.schedule(key) }) else { return }
         DispatchQueue.global().async {
             let first = self.purge(state, reason: reason)
             DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
                 // After every replica batch already on its way to the store has committed (one
                 // judged before the end could still be waiting for the writer).
                 self.drainStores()
-                // Both passes without an error: nothing is left to scan for at a later start.
-                if self.purge(state, reason: reason) && first { self.marks?.markDone(key) }
+                // Both passes without an error: nothing is left to scan for at a later start —
+                // unless the agreement came back in force meanwhile (a clock set back): then its
+                // mark was forgotten and this pass kept what it is in force for; marking it done
+                // again would skip its real end for good (finding 178's fix, completed).
+                guard self.purge(state, reason: reason) && first else { return }
+                let current = self.handled.withLockedValue { $0.isCurrent(key, scheduling) }
+                let stillEnded = self.currentState(of: state).map { $0.ended(by: wallClockMillis()) != nil } ?? true
+                if current && stillEnded { self.marks?.markDone(key) }
             }
         }
+    }
+
+    /// `state` as the policy has it now (its withdrawn copy for a withdrawn one), if it still does.
+    private func currentState(of state: AgreementState) -> AgreementState? {
+        let policy = view.policy
+        let key = PurgeMarks.key(state)
+        if state.withdrawn != nil { return policy.withdrawn.values.lazy.flatMap { $0 }.first { PurgeMarks.key($0) == key } }
+        return policy.agreements[state.agreement.id].flatMap { PurgeMarks.key($0) == key ? $0 : nil }
     }
 
     /// Purges for `ended`; false if any part of it failed.
@@ -231,4 +246,26 @@ struct WitnessingService: Service {
         await collector.drainReads()
         await recallRound.withLockedValue { $0 }?.value
     }
+}
+
+/// The purges a `Purger` scheduled in this run, each with the number of its scheduling: a
+/// purge's delayed second pass marks it done only while it is still the one scheduled (an
+/// agreement back in force meanwhile is forgotten; a later end schedules it anew).
+struct PurgeSchedule: Sendable {
+    private var keys: [String: UInt64] = [:]
+    private var next: UInt64 = 0
+
+    /// Schedules `key`: its number, or nil when it is scheduled already.
+    mutating func schedule(_ key: String) -> UInt64? {
+        guard keys[key] == nil else { return nil }
+        next &+= 1
+        keys[key] = next
+        return next
+    }
+
+    /// Forgets `key` (in force again); whether it was scheduled.
+    mutating func forget(_ key: String) -> Bool { keys.removeValue(forKey: key) != nil }
+
+    /// Whether `scheduling` is still `key`'s.
+    func isCurrent(_ key: String, _ scheduling: UInt64) -> Bool { keys[key] == scheduling }
 }

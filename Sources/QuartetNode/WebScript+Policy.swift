@@ -72,8 +72,10 @@ extension WebScript {
 
           // The log a policy line's URL names (`quartet policy` writes
           // https://<node>/v1/logs/<log>: the last segment of its path, decoded), or null.
+          // None for a URL with a query or fragment (which could hide the real tail: a member's
+          // …/v1/logs/wales?/v1/logs/england) or dot segments.
           function namedLog(url) {
-            if (url === undefined) return null;
+            if (url === undefined || url.includes("?") || url.includes("#") || /\/\.\.?(\/|$)/.test(url)) return null;
             let path = "";
             try { path = new URL(url).pathname; } catch (e) { path = ""; }
             const m = /^(?:.*\/)?logs\/([^\/]+)$/.exec(path);
@@ -97,6 +99,9 @@ extension WebScript {
             // (no falling back to the origin, which each member chooses). Otherwise a member
             // could file its own checkpoint under another member's name, with entries in its
             // own tree that claim to be that member's.
+            // A policy in which two lines name this log names it for neither.
+            const namesIt = l => l.url !== undefined ? namedLog(l.url) === name : l.v.name.endsWith("/" + name);
+            if (policy.logs.filter(namesIt).length > 1) throw new Error("your policy file names the log " + name + " on more than one line: write it again with quartet policy");
             let named = null;
             if (log.url !== undefined) {
               named = namedLog(log.url);

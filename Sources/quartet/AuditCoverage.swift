@@ -64,21 +64,38 @@ struct AuditCoverage {
     /// Why the policy's line for `origin` does not name `log`, or nil: by its URL when it has
     /// one (`quartet policy` writes `https://<node>/v1/logs/<log>`; a URL of another form names
     /// no log), else by an origin ending in `/<log>` — the rule the figure page applies
-    /// (docs/web.md). Each member chooses its origin, so a URL, when given, decides alone.
+    /// (docs/web.md). Each member chooses its origin, so a URL, when given, decides alone. A
+    /// policy in which two lines name `log` names it for neither.
     static func namesAnotherLog(_ policy: WitnessPolicy, origin: String, log: String) -> String? {
         guard let i = policy.logs.firstIndex(where: { Array($0.name.utf8) == Array(origin.utf8) }) else {
             return "your policy file has no key for the log \(origin)"
         }
+        func names(_ j: Int) -> String? {
+            if let url = policy.logURLs[j] { return namedLog(url) }
+            return policy.logs[j].name.utf8.reversed().starts(with: Array(("/" + log).utf8).reversed()) ? log : nil
+        }
+        if policy.logs.indices.filter({ names($0).map { Array($0.utf8) == Array(log.utf8) } ?? false }).count > 1 {
+            return "your policy file names the log \(log) on more than one line: write the file again with quartet policy"
+        }
         if let url = policy.logURLs[i] {
-            let path = URLComponents(string: url)?.percentEncodedPath ?? ""
-            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count >= 2, parts[parts.count - 2] == "logs", let named = String(parts[parts.count - 1]).removingPercentEncoding else {
-                return "your policy file's line for \(origin) has a URL that names no log (…/v1/logs/<log>): write the file again with quartet policy"
+            guard let named = namedLog(url) else {
+                return "your policy file's line for \(origin) has a URL that names no log (https://HOST[:PORT]/v1/logs/<log>, no query or fragment): write the file again with quartet policy"
             }
             return Array(named.utf8) == Array(log.utf8) ? nil : "your policy file's line for \(origin) names the log \(named), not \(log), whose records these are"
         }
-        return origin.utf8.reversed().starts(with: Array(("/" + log).utf8).reversed()) ? nil
-            : "your policy file's line for \(origin) has no URL and its origin does not end in /\(log), whose records these are"
+        return names(i) != nil ? nil : "your policy file's line for \(origin) has no URL and its origin does not end in /\(log), whose records these are"
+    }
+
+    /// The log a policy line's URL names: the last segment of a path ending `/logs/<log>`,
+    /// decoded; nil for a URL with a query or fragment (which could hide the real tail: a
+    /// member's `…/v1/logs/wales?/v1/logs/england`) or dot segments.
+    static func namedLog(_ url: String) -> String? {
+        guard !url.contains("?"), !url.contains("#"), let components = URLComponents(string: url),
+              components.query == nil, components.fragment == nil else { return nil }
+        let parts = components.percentEncodedPath.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[parts.count - 2] == "logs", !parts.contains(where: { $0 == "." || $0 == ".." }),
+              let named = String(parts[parts.count - 1]).removingPercentEncoding, !named.isEmpty else { return nil }
+        return named
     }
 
     private func checkRecord(_ record: Expected, log: String, size: UInt64, root: Hash) async throws {

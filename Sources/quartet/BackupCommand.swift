@@ -144,6 +144,13 @@ struct BackupCommand: AsyncParsableCommand {
                 try copyPrivate(path, target.url.appendingPathComponent(name).path, limit: limit)
                 files.append(name)
             }
+            // Journals of flushes that failed (`pending-records.<pid>.<n>.flushing`): their
+            // disclosure and purge records are nowhere else until a start replays them.
+            for name in try manager.contentsOfDirectory(atPath: source.url.path).sorted()
+            where name.hasPrefix("pending-records.") && name.hasSuffix(".flushing") {
+                try copyPrivate(source.url.appendingPathComponent(name).path, target.url.appendingPathComponent(name).path, limit: DataDirectory.pendingRecordsLimit)
+                files.append(name)
+            }
             let evidence = source.url.appendingPathComponent("evidence").path
             if try Self.isDirectory(evidence) {
                 let copied = target.url.appendingPathComponent("evidence").path

@@ -119,8 +119,9 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
             printJSON(Report(origin: verified.checkpoint.origin, size: verified.checkpoint.size, root: verified.checkpoint.root.base64,
                              log: verified.log, witnesses: verified.witnesses, quorum: quorum), snakeCaseKeys: true)
         case .text:
-            print("ok: \(verified.checkpoint.origin) size \(verified.checkpoint.size) root \(verified.checkpoint.root.base64)")
-            print("cosigned by \(verified.witnesses.keys.sorted().joined(separator: ", ")) (quorum: \(quorum))")
+            // The origin and witness names come from the note and the policy file: escaped.
+            print(TerminalText.escaped("ok: \(verified.checkpoint.origin) size \(verified.checkpoint.size) root \(verified.checkpoint.root.base64)"))
+            print(TerminalText.escaped("cosigned by \(verified.witnesses.keys.sorted().joined(separator: ", ")) (quorum: \(quorum))"))
         }
     }
 }

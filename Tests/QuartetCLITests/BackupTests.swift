@@ -148,4 +148,20 @@ import Testing
             try FileManager.default.removeItem(atPath: planted)
         }
     }
+
+    /// The journal of a flush that failed (`pending-records.<pid>.<n>.flushing`) holds
+    /// disclosure and purge records that are nowhere else until a start replays them: a backup
+    /// copies it (finding 216; it copied `pending-records` alone).
+    @Test func aFailedFlushsJournalIsCopied() throws {
+        let dir = try populatedDirectory(count: 1)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let journal = "pending-records.77.1.flushing"
+        try Data("a record no flush reached the log with\n".utf8).write(to: URL(fileURLWithPath: data + "/" + journal))
+        let out = dir.appendingPathComponent("copy").path
+        let backup = try TestKit.quartet(["backup", "--data", data, "--out", out])
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(try String(contentsOfFile: out + "/" + journal, encoding: .utf8) == "a record no flush reached the log with\n")
+        #expect(try FileManager.default.attributesOfItem(atPath: out + "/" + journal)[.posixPermissions] as? Int == 0o600)
+    }
 }

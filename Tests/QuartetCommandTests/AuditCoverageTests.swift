@@ -25,4 +25,20 @@ import Testing
         #expect(AuditCoverage.namesAnotherLog(p, origin: "odd.example/x", log: "x")?.contains("names no log") == true)
         #expect(AuditCoverage.namesAnotherLog(p, origin: "other.example/wales", log: "wales")?.contains("no key") == true)
     }
+
+    /// A URL whose query or fragment hides its real tail (a member's api `…/v1/logs/wales?`, to
+    /// which `quartet policy` appends /v1/logs/england) names no log; nor dot segments; and a
+    /// policy naming one log on two lines names it for neither (finding 215).
+    @Test func aURLHidingItsTailNamesNoLogAndALogNamedTwiceIsNoOnes() throws {
+        #expect(AuditCoverage.namedLog("https://england.example:8402/v1/logs/wales?/v1/logs/england") == nil)
+        #expect(AuditCoverage.namedLog("https://england.example:8402/v1/logs/wales#/v1/logs/england") == nil)
+        #expect(AuditCoverage.namedLog("https://e.example/v1/logs/x/../wales") == nil)
+        #expect(AuditCoverage.namedLog("https://wales.example/v1/logs/wales") == "wales")
+        let hidden = try policy([("quartet.example/england", "https://england.example:8402/v1/logs/wales?/v1/logs/england")])
+        #expect(AuditCoverage.namesAnotherLog(hidden, origin: "quartet.example/england", log: "wales")?.contains("names no log") == true)
+        let twice = try policy([("quartet.example/wales", "https://wales.example/v1/logs/wales"),
+                                ("quartet.example/england", "https://england.example/v1/logs/wales")])
+        #expect(AuditCoverage.namesAnotherLog(twice, origin: "quartet.example/wales", log: "wales")?.contains("more than one line") == true)
+        #expect(AuditCoverage.namesAnotherLog(twice, origin: "quartet.example/england", log: "wales")?.contains("more than one line") == true)
+    }
 }

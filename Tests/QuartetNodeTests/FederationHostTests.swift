@@ -27,9 +27,27 @@ import Testing
             #expect(Federation.isASCIIHost(host), "\(host)")
         }
         for host in ["::1", "fe80::1", "2001:db8::7", "::ffff:192.0.2.1"] { #expect(Federation.isASCIIHost(host), "\(host)") }
-        #expect(try refusal(peer: "[::1]:7401", api: "https://[::1]:8401/v1") == nil)
+        #expect(try refusal(peer: "[::1]:7401", api: "https://[::1]:8401") == nil)
+        #expect(try refusal(api: "https://wales.example:8401/") == nil)
         #expect(try refusal(peer: "127.0.0.1:7401", api: "https://127.0.0.1:8401") == nil)
         #expect(try refusal() == nil)
+    }
+
+    /// A member's api is scheme, host and port: `quartet policy` names each log by api +
+    /// /v1/logs/LOG, and a path, query or fragment there (`…/v1/logs/wales?`) made another
+    /// member's line name wales's log (finding 215). A key name with an invisible mark or an
+    /// override is refused (a member's origin `…/wales` + U+200B read as wales's).
+    @Test func anAPIWithAPathQueryOrFragmentAndAnInvisibleKeyNameAreRefused() throws {
+        for api in ["https://england.example:8402/v1/logs/wales?", "https://england.example:8402/#x", "https://england.example:8402/v1",
+                    "https://england.example:8402?a=1"] {
+            #expect(try refusal(api: api)?.contains("no path, query or fragment") == true, "\(api)")
+        }
+        for name in ["quartet.test/wales\u{200B}", "quartet.test/\u{202E}selaw"] {
+            let object: [String: Any] = ["federation": "quartet-test", "version": 1,
+                                         "nodes": [["id": "wales", "role": "nation", "peer": "wales.example:7401", "api": "https://wales.example:8401",
+                                                    "vkey": NoteVerifier(name: name, publicKey: try Ed25519PrivateKey().publicKey).vkey]]]
+            #expect(throws: (any Error).self) { try Federation.parse(try JSONSerialization.data(withJSONObject: object), file: "federation.json") }
+        }
     }
 
     @Test func lookalikesInvisibleMarksAndOddFormsAreNot() throws {

@@ -53,4 +53,23 @@ import Testing
         again.markDone("HEIW-2024 wales 10")
         #expect(PurgeMarks(path: path, logger: quiet).contains("HEIW-2024 wales 10"))
     }
+
+    /// A purge's delayed second pass marks it done only while it is still the one scheduled: an
+    /// agreement back in force in the 5 s between the passes (a clock set back) is forgotten,
+    /// and the pass must not mark it done again, or its real end would be skipped for good.
+    @Test func aPurgeForgottenBetweenItsPassesIsNotMarkedByTheLaterPass() {
+        var schedule = PurgeSchedule()
+        let key = "HEIW-2024 wales 10"
+        let first = schedule.schedule(key)
+        let again = schedule.schedule(key)
+        #expect(first != nil && again == nil)
+        #expect(schedule.isCurrent(key, first!))
+        let forgotten = schedule.forget(key)
+        #expect(forgotten && !schedule.isCurrent(key, first!))
+        // Its next end schedules it anew; the old pass is still not the current one.
+        let second = schedule.schedule(key)
+        #expect(second != nil && second != first && !schedule.isCurrent(key, first!) && schedule.isCurrent(key, second!))
+        let never = schedule.forget("never scheduled")
+        #expect(!never)
+    }
 }
