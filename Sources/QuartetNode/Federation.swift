@@ -85,7 +85,12 @@ public struct Federation: Sendable, Equatable {
         try parse(try ConfigObject.read(path, what: "federation file"), file: path)
     }
 
-    public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> Federation {
+    /// Parses a federation file. `accepted`: a file a node accepted before these rules came in
+    /// (its data directory's accepted copy, or the same bytes again), read without the rules
+    /// added since for new versions — an `api` of scheme, host and port only, key names without
+    /// invisible marks (finding 215) — so an upgraded node still starts on it and a corrected
+    /// version can be compared with it; a new version must follow them.
+    public static func parse(_ data: Data, file: String, accepted: Bool = false) throws(ConfigurationError) -> Federation {
         let root = try ConfigObject(file: file, data: data)
         try root.refuseUnknownKeys(["federation", "version", "nodes", "owners"])
         let name = try root.string("federation")
@@ -116,7 +121,7 @@ public struct Federation: Sendable, Equatable {
             // Scheme, host and port only: the policy file names each log by `api` + /v1/logs/LOG,
             // and readers take the log from that URL's last segment — a path, query or fragment
             // in `api` (`…/v1/logs/wales?`) made another member's log line name wales's log.
-            guard url.query == nil, url.fragment == nil, url.path.isEmpty || url.path == "/", !api.contains("?"), !api.contains("#") else {
+            guard accepted || (url.query == nil && url.fragment == nil && (url.path.isEmpty || url.path == "/") && !api.contains("?") && !api.contains("#")) else {
                 throw node.error("api", "node \"\(id)\": expected https://HOST[:PORT] with no path, query or fragment, found \"\(Self.shown(api.prefix(200)))\"")
             }
             // The host as written, and as dialled: a percent-encoded host decodes to other
@@ -140,11 +145,11 @@ public struct Federation: Sendable, Equatable {
                 let whose = other.verifier.publicKey == verifier.publicKey ? "\(other.id)'s log" : "one of \(other.id)'s"
                 throw node.error("vkey", "the same key as \(whose); every member's log has its own key")
             }
-            // Shown to people as the log's identity (`verify-checkpoint`, policy files, pages): no
-            // control, bidirectional override or invisible mark in it (a member's origin of
-            // `…/wales` plus U+200B read as wales's).
-            if let bad = verifier.name.unicodeScalars.first(where: { ShownText.isControl($0) || ShownText.isInvisible($0) }) {
-                throw node.error("vkey", "node \"\(id)\": the key name holds U+\(String(bad.value, radix: 16, uppercase: true)), a control, override or invisible character; key names are shown as a log's identity")
+            // Shown to people as the log's identity (`verify-checkpoint`, policy files, pages):
+            // printable ASCII only (a member's origin of `…/wales` plus U+200B, or with a Cyrillic
+            // `а`, read as wales's).
+            if !accepted, let bad = verifier.name.unicodeScalars.first(where: { !(0x21...0x7E).contains($0.value) }) {
+                throw node.error("vkey", "node \"\(id)\": the key name holds U+\(String(bad.value, radix: 16, uppercase: true)); key names are shown as a log's identity and must be printable ASCII (a look-alike letter or an invisible mark would pass for another log's)")
             }
             // One origin per log: the key name is the checkpoint origin, a log's identity.
             if let other = members.first(where: { $0.verifier.name == verifier.name || $0.witness?.name == verifier.name }) {
@@ -163,8 +168,8 @@ public struct Federation: Sendable, Equatable {
                     throw node.error("witness", "expected a witness verifier key as `quartet key witness-vkey` prints it: \(error)")
                 }
                 guard witness.publicKey != verifier.publicKey else { throw node.error("witness", "the witness key must not be the log's own key") }
-                if let bad = witness.name.unicodeScalars.first(where: { ShownText.isControl($0) || ShownText.isInvisible($0) }) {
-                    throw node.error("witness", "node \"\(id)\": the witness key name holds U+\(String(bad.value, radix: 16, uppercase: true)), a control, override or invisible character")
+                if !accepted, let bad = witness.name.unicodeScalars.first(where: { !(0x21...0x7E).contains($0.value) }) {
+                    throw node.error("witness", "node \"\(id)\": the witness key name holds U+\(String(bad.value, radix: 16, uppercase: true)); witness key names must be printable ASCII")
                 }
                 if let other = members.first(where: { $0.keys.contains(witness.publicKey) }) {
                     throw node.error("witness", "the same key as one of \(other.id)'s; every witness has its own key")

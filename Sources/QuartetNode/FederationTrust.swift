@@ -178,9 +178,10 @@ extension FederationTrust {
     }
 
     /// Reads and parses `path` and `path.sig` (absent: nil note); bounded sizes.
-    public static func read(_ path: String, signatures: Bool = true) throws -> SignedFile {
+    /// `accepted`: a version a node accepted before (`Federation.parse(_:file:accepted:)`).
+    public static func read(_ path: String, signatures: Bool = true, accepted: Bool = false) throws -> SignedFile {
         let bytes = try readBounded(path, limit: maxFileBytes, what: "federation file")
-        let federation = try Federation.parse(Data(bytes), file: path)
+        let federation = try Federation.parse(Data(bytes), file: path, accepted: accepted)
         return SignedFile(path: path, bytes: bytes, federation: federation, note: signatures ? try readNote(of: path) : nil)
     }
 
@@ -216,13 +217,16 @@ extension FederationTrust {
 
     /// `admit`'s check alone: what would be accepted, and the file to `keep` once it is.
     static func evaluate(path: String, dataDirectory: String) throws -> (SignedFile, Admission) {
-        let file = try read(path)
         let acceptedFile = acceptedPath(dataDirectory: dataDirectory)
         var accepted: (federation: Federation, bytes: [UInt8])?
         if FileManager.default.fileExists(atPath: acceptedFile) {
             let bytes = try readBounded(acceptedFile, limit: maxFileBytes, what: "accepted federation file")
-            accepted = (try Federation.parse(Data(bytes), file: acceptedFile), bytes)
+            accepted = (try Federation.parse(Data(bytes), file: acceptedFile, accepted: true), bytes)
         }
+        // The version accepted before, given again, is read as it was accepted; any other must
+        // follow the rules for new versions.
+        let same = try accepted.map { try readBounded(path, limit: maxFileBytes, what: "federation file") == $0.bytes } ?? false
+        let file = try read(path, accepted: same)
         let signers: [String]
         do { signers = try check(file: file.bytes, federation: file.federation, note: file.note, accepted: accepted) } catch {
             throw Refusal("\(path): \(error.description)")
@@ -392,6 +396,6 @@ extension FederationTrust {
         let acceptedFile = acceptedPath(dataDirectory: dataDirectory)
         guard FileManager.default.fileExists(atPath: acceptedFile) else { return nil }
         let bytes = try readBounded(acceptedFile, limit: maxFileBytes, what: "accepted federation file")
-        return try Federation.parse(Data(bytes), file: acceptedFile).reloadConflict(with: federation, me: node)
+        return try Federation.parse(Data(bytes), file: acceptedFile, accepted: true).reloadConflict(with: federation, me: node)
     }
 }

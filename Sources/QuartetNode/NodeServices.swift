@@ -82,7 +82,11 @@ final class Purger: Sendable {
         guard let reason = state.ended(by: now) else {
             // In force (again: its labels returned to their owner, or a clock that ran past its
             // end set right): its next end is purged again, not skipped as done.
-            if handled.withLockedValue({ $0.forget(key) }) || marks?.contains(key) == true { marks?.forget(key) }
+            // Under the schedule's lock, as a later pass's mark is (so neither comes between the
+            // other's check and its write).
+            handled.withLockedValue { schedule in
+                if schedule.forget(key) || marks?.contains(key) == true { marks?.forget(key) }
+            }
             return
         }
         guard marks?.contains(key) != true, let scheduling = handled.withLockedValue({ $0.schedule(key) }) else { return }
@@ -97,9 +101,10 @@ final class Purger: Sendable {
                 // mark was forgotten and this pass kept what it is in force for; marking it done
                 // again would skip its real end for good (finding 178's fix, completed).
                 guard self.purge(state, reason: reason) && first else { return }
-                let current = self.handled.withLockedValue { $0.isCurrent(key, scheduling) }
                 let stillEnded = self.currentState(of: state).map { $0.ended(by: wallClockMillis()) != nil } ?? true
-                if current && stillEnded { self.marks?.markDone(key) }
+                self.handled.withLockedValue { schedule in
+                    if stillEnded && schedule.isCurrent(key, scheduling) { self.marks?.markDone(key) }
+                }
             }
         }
     }

@@ -201,7 +201,8 @@ enum WebPage {
             ukActions: a.ukActions.isEmpty ? nil : a.ukActions.joined(separator: ", "), timeframe: a.timeframe,
             status: a.status ?? "not reported", tag: tag(a.status), asOf: a.asOf, withdrawn: a.withdrawn.map { "\($0.reason) (as of \($0.asOf))" },
             figureHref: figureHref(a.figure), history: history,
-            evidence: state.evidence.map { ActionBody.Evidence(kind: $0.payload.kind.rawValue, title: $0.payload.title, link: $0.payload.link) },
+            // The newest, as the nation's answer carries them (a log may append any number).
+            evidence: state.evidence.suffix(ViewQueries.evidenceShown).map { ActionBody.Evidence(kind: $0.payload.kind.rawValue, title: $0.payload.title, link: $0.payload.link) },
             measures: measures,
             mapped: log != q.view.ukLog ? [] : q.nations.flatMap { nation in
                 (q.view.logs[nation]?.actions.values ?? [:].values)

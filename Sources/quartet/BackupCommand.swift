@@ -148,6 +148,10 @@ struct BackupCommand: AsyncParsableCommand {
             // disclosure and purge records are nowhere else until a start replays them.
             for name in try manager.contentsOfDirectory(atPath: source.url.path).sorted()
             where name.hasPrefix("pending-records.") && name.hasSuffix(".flushing") {
+                // Gone since it was listed: a retried flush put its records in the log (after
+                // the database's copy was taken, so peers hold them): nothing to copy.
+                var info = stat()
+                guard lstat(source.url.appendingPathComponent(name).path, &info) == 0 else { continue }
                 try copyPrivate(source.url.appendingPathComponent(name).path, target.url.appendingPathComponent(name).path, limit: DataDirectory.pendingRecordsLimit)
                 files.append(name)
             }

@@ -228,7 +228,7 @@ struct FederationChanges {
 
     init(proposed: FederationTrust.SignedFile, acceptedPath: String?) throws {
         self.proposed = proposed
-        let accepted = try acceptedPath.map { try FederationTrust.read($0) }
+        let accepted = try acceptedPath.map { try FederationTrust.read($0, accepted: true) }
         // A baseline handed over with a change could be made up to hide what it changes: its
         // signatures, where it has them (a node's federation.accepted.json does), are checked.
         // Not a refusal: a node accepted it on the quorum of the version before, which is not

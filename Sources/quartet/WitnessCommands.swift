@@ -30,6 +30,13 @@ struct PolicyCommand: AsyncParsableCommand {
         print(try Self.policy(federation, log: log, quorum: quorum).text, terminator: "")
     }
 
+    /// `https://HOST[:PORT]` of a member's `api`: whatever followed (a path, query or fragment a
+    /// file accepted before finding 215 may hold) never reaches a policy's log URL.
+    static func origin(ofAPI api: String) -> String {
+        let rest = api.hasPrefix("https://") ? api.dropFirst("https://".count) : Substring(api)
+        return "https://" + rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+    }
+
     static func policy(_ federation: Federation, log: String?, quorum: Int?) throws -> WitnessPolicy {
         var logs = federation.members
         if let log {
@@ -75,8 +82,8 @@ struct PolicyCommand: AsyncParsableCommand {
         }
         let ids = Set(witnesses.map(\.id))
         let group = (["members"] + (2...(ids.count + 2)).map { "members-\($0)" }).first { !ids.contains($0) }!
-        return WitnessPolicy(logs: logs.map(\.signingVerifier), logURLs: logs.map { $0.api + "/v1/logs/" + $0.log },
-                             witnesses: witnesses.map { .init(name: $0.id, verifier: $0.witness!, url: $0.api + "/witness") },
+        return WitnessPolicy(logs: logs.map(\.signingVerifier), logURLs: logs.map { Self.origin(ofAPI: $0.api) + "/v1/logs/" + $0.log },
+                             witnesses: witnesses.map { .init(name: $0.id, verifier: $0.witness!, url: Self.origin(ofAPI: $0.api) + "/witness") },
                              groups: [.init(name: group, threshold: k, members: witnesses.map(\.id))], quorum: group)
     }
 }

@@ -42,7 +42,7 @@ import Testing
                     "https://england.example:8402?a=1"] {
             #expect(try refusal(api: api)?.contains("no path, query or fragment") == true, "\(api)")
         }
-        for name in ["quartet.test/wales\u{200B}", "quartet.test/\u{202E}selaw"] {
+        for name in ["quartet.test/wales\u{200B}", "quartet.test/\u{202E}selaw", "quartet.test/w\u{0430}les", "quartet.test/wales\u{034F}"] {
             let object: [String: Any] = ["federation": "quartet-test", "version": 1,
                                          "nodes": [["id": "wales", "role": "nation", "peer": "wales.example:7401", "api": "https://wales.example:8401",
                                                     "vkey": NoteVerifier(name: name, publicKey: try Ed25519PrivateKey().publicKey).vkey]]]

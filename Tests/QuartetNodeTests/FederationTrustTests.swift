@@ -326,4 +326,39 @@ import Testing
         try Data("not a note".utf8).write(to: URL(fileURLWithPath: FederationTrust.signaturePath(of: path)))
         #expect(throws: FederationTrust.Refusal.self) { try FederationTrust.admit(path: path, dataDirectory: data) }
     }
+
+    /// A file a node accepted before finding 215's rules (an `api` with a path) still starts the
+    /// node, given again unchanged; a new version must follow the rules (a corrected one is
+    /// taken on the old version's quorum, one keeping the path is refused).
+    @Test func aFileAcceptedBeforeTheAPIRuleStillStartsTheNodeAndANewVersionFollowsIt() throws {
+        let m = try Members()
+        let directory = try TestKit.temporaryDirectory("federation-legacy")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("federation.json").path
+        let data = directory.appendingPathComponent("data").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        func withPath(_ bytes: [UInt8]) -> [UInt8] {
+            Array(String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\"https://127.0.0.1:8402\"", with: "\"https://127.0.0.1:8402/v1/logs/wales?\"").utf8)
+        }
+        func write(_ bytes: [UInt8], to file: String) throws {
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            let statement = FederationTrust.Statement(file: bytes, federation: try Federation.parse(Data(bytes), file: file, accepted: true))
+            var note: SignedNote?
+            for id in ["uk", "wales", "england"] { note = try FederationTrust.sign(statement, adding: try NoteSigner(name: "quartet.test/\(id)", key: m.keys[id]!), to: note) }
+            try Data(try #require(note).serialized.utf8).write(to: URL(fileURLWithPath: FederationTrust.signaturePath(of: file)))
+        }
+        let old = withPath(m.file(version: 1))
+        #expect(throws: (any Error).self) { try Federation.parse(Data(old), file: "federation.json") }
+        // Accepted by a node before the rule: its accepted copy, and the same file configured.
+        try write(old, to: FederationTrust.acceptedPath(dataDirectory: data))
+        try write(old, to: path)
+        #expect(try FederationTrust.admit(path: path, dataDirectory: data).federation.version == 1)
+        // A new version keeping the path: refused, naming the rule; nothing kept.
+        try write(withPath(m.file(version: 2)), to: path)
+        let refused = #expect(throws: (any Error).self) { try FederationTrust.admit(path: path, dataDirectory: data) }
+        #expect("\(refused.map { "\($0)" } ?? "")".contains("no path, query or fragment"))
+        // Corrected: taken on version 1's quorum, and compared with it (a reload's check) as well.
+        try write(m.file(version: 2), to: path)
+        #expect(try FederationTrust.admit(path: path, dataDirectory: data).federation.version == 2)
+    }
 }
