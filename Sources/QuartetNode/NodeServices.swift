@@ -90,7 +90,9 @@ final class Purger: Sendable {
             return
         }
         guard marks?.contains(key) != true, let scheduling = handled.withLockedValue({ $0.schedule(key) }) else { return }
-        DispatchQueue.global().async {
+        // After the journal of an earlier run is replayed, as the purge service waits: a purge
+        // begun by a revocation folded at start must not write the journal while it is read.
+        whenRecovered {
             let first = self.purge(state, reason: reason)
             DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
                 // After every replica batch already on its way to the store has committed (one
@@ -106,6 +108,16 @@ final class Purger: Sendable {
                     if stillEnded && schedule.isCurrent(key, scheduling) { self.marks?.markDone(key) }
                 }
             }
+        }
+    }
+
+    /// Runs `body` off the caller's thread once the recorder has replayed the journal of an
+    /// earlier run (at once after that; looked at again every 50 ms before).
+    private func whenRecovered(_ body: @escaping @Sendable () -> Void) {
+        if recorder.recovered {
+            DispatchQueue.global().async(execute: body)
+        } else {
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { self.whenRecovered(body) }
         }
     }
 
