@@ -63,9 +63,11 @@ public final class RevocationList: @unchecked Sendable {
     /// What the list revokes, each as its issuer (`issuer`) and serial, `ISSUER/SERIAL`:
     /// comparable between lists, so a list replacing another can say which revocations it takes
     /// back.
-    public var revocations: Set<String> {
-        let issuer = self.issuer
-        return Set(revoked.map { "\(issuer)/\($0.serial)" })
+    public var revocations: Set<String> { revocations(issuedBy: issuer) }
+
+    /// What the list revokes, keyed under `issuer` (`issuer(of:)` of the CA that signed it).
+    public func revocations(issuedBy issuer: String) -> Set<String> {
+        Set(revoked.map { "\(issuer)/\($0.serial)" })
     }
 
     /// The issuing CA as `NAME:KEYID`: the SHA-256 of the issuer name's DER and the authority

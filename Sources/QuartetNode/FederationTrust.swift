@@ -180,8 +180,14 @@ extension FederationTrust {
     /// Reads and parses `path` and `path.sig` (absent: nil note); bounded sizes.
     /// `accepted`: a version a node accepted before (`Federation.parse(_:file:accepted:)`).
     public static func read(_ path: String, signatures: Bool = true, accepted: Bool = false) throws -> SignedFile {
+        try read(path, signatures: signatures) { _ in accepted }
+    }
+
+    /// `read`, deciding from the bytes read whether they are a version accepted before (the
+    /// file is read once: the bytes compared are the bytes parsed).
+    static func read(_ path: String, signatures: Bool = true, accepted: ([UInt8]) -> Bool) throws -> SignedFile {
         let bytes = try readBounded(path, limit: maxFileBytes, what: "federation file")
-        let federation = try Federation.parse(Data(bytes), file: path, accepted: accepted)
+        let federation = try Federation.parse(Data(bytes), file: path, accepted: accepted(bytes))
         return SignedFile(path: path, bytes: bytes, federation: federation, note: signatures ? try readNote(of: path) : nil)
     }
 
@@ -225,8 +231,7 @@ extension FederationTrust {
         }
         // The version accepted before, given again, is read as it was accepted; any other must
         // follow the rules for new versions.
-        let same = try accepted.map { try readBounded(path, limit: maxFileBytes, what: "federation file") == $0.bytes } ?? false
-        let file = try read(path, accepted: same)
+        let file = try read(path) { bytes in bytes == accepted?.bytes }
         let signers: [String]
         do { signers = try check(file: file.bytes, federation: file.federation, note: file.note, accepted: accepted) } catch {
             throw Refusal("\(path): \(error.description)")

@@ -37,8 +37,7 @@ struct TLSContexts: Sendable {
         // authority key identifier, as `openssl ca -gencrl` makes by default, still names its CA).
         let roots = (try? Certificate.all(pem: ca)) ?? []
         revokedCertificates = lists.reduce(into: []) { all, list in
-            let issuer = roots.first { (try? list.verify(issuedBy: $0)) != nil }.map(RevocationList.issuer(of:)) ?? list.issuer
-            all.formUnion(list.revoked.map { "\(issuer)/\($0.serial)" })
+            all.formUnion(list.revocations(issuedBy: roots.first { (try? list.verify(issuedBy: $0)) != nil }.map(RevocationList.issuer(of:)) ?? list.issuer))
         }
         caIssuers = Set(roots.map(RevocationList.issuer(of:)))
         let crl = text.map { Array($0.utf8) } ?? []
@@ -76,7 +75,7 @@ struct TLSContexts: Sendable {
     let trustRoots: [UInt8]
     /// The revocation list's text, if the configuration names one.
     let revocations: String?
-    /// The certificates the lists revoke (`RevocationList.revocations`: issuer and serial).
+    /// The certificates the lists revoke (`RevocationList.revocations(issuedBy:)`: issuer and serial).
     let revokedCertificates: Set<String>
     /// The CAs of `tls.ca`, as a list names its issuer (`RevocationList.issuer(of:)`).
     let caIssuers: Set<String>

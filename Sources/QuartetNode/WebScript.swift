@@ -265,8 +265,8 @@ enum WebScript {
           function showVerified(i, result) {
             const row = document.querySelector('[data-row="' + i + '"]');
             if (!row) return;
-            // As the server's escape: controls, bidirectional overrides and isolates shown as U+FFFD.
-            const set = (name, text) => { const cell = row.querySelector('[data-field="' + name + '"]'); if (cell) cell.textContent = (text == null ? "" : String(text)).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "\ufffd"); };
+            // As the server's escape: controls, bidirectional overrides and isolates (`hidden`) shown as U+FFFD.
+            const set = (name, text) => { const cell = row.querySelector('[data-field="' + name + '"]'); if (cell) cell.textContent = (text == null ? "" : String(text)).replace(new RegExp(hidden.source, "g"), "\ufffd"); };
             set("type", result.fields.type);
             set("time", shownTime(result.fields.time));
             set("author", result.fields.author);
@@ -456,7 +456,8 @@ enum WebScript {
           const readPayload = r => nodeReadsJSON(r.content) ? JSON.parse(r.content) : null;
           // Only what the view folds: public entries whose strings hold no control or bidi
           // override characters (tab and newline aside), as the node's admission and fold require.
-          const clean = v => typeof v === "string" ? !/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(v)
+          const hidden = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
+          const clean = v => typeof v === "string" ? !hidden.test(v)
             : Array.isArray(v) ? v.every(clean) : (v && typeof v === "object") ? Object.keys(v).every(k => clean(k) && clean(v[k])) : true;
           // The fold's checks that need the rest of the log (`PlanValidator` against the log as
           // folded so far), for one log's `records` (in index order): an entry taken only where

@@ -237,12 +237,11 @@ public struct StrategyView: Sendable {
             // Only measures with a reading in the year (nothing is kept for one without: 64
             // measures mapped to one UK measure and a reading a year on one of them kept an
             // empty entry for each of the others in each year).
-            guard logs[key.log]?.measures[key.measure]?.years.contains(year) == true else { continue }
+            guard let measure = logs[key.log]?.measures[key.measure], measure.years.contains(year) else { continue }
             let parts: Contribution
             if let kept = contributionCache[key]?[year] {
                 parts = kept
             } else {
-                guard let measure = logs[key.log]?.measures[key.measure] else { continue }
                 parts = Self.contributions(measure, year: year)
                 contributionCache[key, default: [:]][year] = parts
             }
@@ -273,7 +272,7 @@ public struct StrategyView: Sendable {
     /// the sum of its months in it (months summed in calendar order). A measure with more
     /// readings than the year's 17 periods has them looked up rather than passed over (a measure
     /// may hold readings of a thousand years, and a batch may touch each year).
-    static func contributions(_ measure: MeasureState, year: Int) -> (year: (Double, [EntryRef])?, quarters: [(Double, [EntryRef])?]) {
+    static func contributions(_ measure: MeasureState, year: Int) -> Contribution {
         let readings = measure.readings
         var yearly: (Double, [EntryRef])?
         var quarters = [(Double, [EntryRef])?](repeating: nil, count: 4)

@@ -420,9 +420,8 @@ public struct Replicator: Sendable {
         // refused by every peer until the log rotates (docs/operations.md).
         for (log, head) in heads.sorted(by: { $0.key < $1.key })
         where log != settings.ownLog && settings.verifiers[log] != nil && (try? verified(head.note, log: log)) == nil {
-            guard let chain = chains[log] else { continue }
-            let revoked = Self.revokedKeysSigning(head.note, chain: chain)
-            guard revoked.keys.contains(where: { (try? $0.verify(revoked.note)) != nil }) else { continue }
+            guard let chain = chains[log], let revoked = Self.revokedKeysSigning(head.note, chain: chain),
+                  revoked.keys.contains(where: { (try? $0.verify(revoked.note)) != nil }) else { continue }
             now.insert(log)
             guard !disowned.contains(log) else { continue }
             out.append(.alert(ReplicationAlert(kind: .rejected, log: log, peer: nil,
@@ -575,8 +574,9 @@ public struct Replicator: Sendable {
         // neither compared with that copy (evidence no one could verify, blaming this node) nor
         // asked after (the copy cannot take the real history); said at the reload.
         if disowned.contains(head.log) { return [] }
-        // A note found signed past a revocation before: nothing again, at the cost of a lookup.
-        if pastRevocation.contains(head.note) { return [] }
+        // A note found signed past a revocation before: nothing again, at the cost of a lookup
+        // (looked up only for a log with a revoked key: the note is not hashed otherwise).
+        if chains[head.log]?.revoked.isEmpty == false, pastRevocation.contains(head.note) { return [] }
         if !mayCheck(head.note, log: head.log, peer: peer) { return [] }
         let checkpoint: Checkpoint
         let note: String
@@ -788,8 +788,7 @@ public struct Replicator: Sendable {
     /// `signedPastRotation` (a spent budget puts the note off, as there).
     mutating func signedPastRevocation(_ text: String, log: String, peer: String) -> Bool {
         if pastRevocation.contains(text) { return true }
-        guard let chain = chains[log] else { return false }
-        let revoked = Self.revokedKeysSigning(text, chain: chain)
+        guard let chain = chains[log], let revoked = Self.revokedKeysSigning(text, chain: chain) else { return false }
         for verifier in revoked.keys {
             // Past the budget, put off (not taken, not blamed): a relay not reloaded yet passes
             // on every batch the key's thief commits, at the thief's pace; junk under a revoked
@@ -808,10 +807,9 @@ public struct Replicator: Sendable {
     /// The keys of `chain` the federation revoked below the size of the checkpoint `text` that
     /// the note carries a line of (in key id order), with the parsed note; none if it is no
     /// checkpoint of the chain's origin.
-    static func revokedKeysSigning(_ text: String, chain: KeyChain) -> (keys: [NoteVerifier], note: SignedNote) {
-        guard let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text), claimed.origin == chain.origin else {
-            return ([], SignedNote(text: "", signatures: []))
-        }
+    static func revokedKeysSigning(_ text: String, chain: KeyChain) -> (keys: [NoteVerifier], note: SignedNote)? {
+        guard !chain.revoked.isEmpty, let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text),
+              claimed.origin == chain.origin else { return nil }
         let lines = Set(parsed.signatures.lazy.filter { $0.keyName == chain.origin }.map(\.keyID))
         let keys = chain.revoked.filter { claimed.size > $0.value }.map { NoteVerifier(name: chain.origin, publicKey: $0.key) }
             .filter { lines.contains($0.keyID) }.sorted { $0.keyID.lexicographicallyPrecedes($1.keyID) }

@@ -288,13 +288,18 @@ import Testing
         #expect(FederationTrust.Statement(text: again.text) == FederationTrust.Statement(file: v1, federation: try m.parse(v1)))
     }
 
-    @Test func aNodeKeepsTheAcceptedFileAndRefusesToGoBack() throws {
-        let m = try Members()
-        let directory = try TestKit.temporaryDirectory("federation-trust")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("federation.json").path
+    /// A folder holding a federation file's path and a node's data directory (made).
+    static func nodeDirectory(_ name: String) throws -> (directory: URL, path: String, data: String) {
+        let directory = try TestKit.temporaryDirectory(name)
         let data = directory.appendingPathComponent("data").path
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        return (directory, directory.appendingPathComponent("federation.json").path, data)
+    }
+
+    @Test func aNodeKeepsTheAcceptedFileAndRefusesToGoBack() throws {
+        let m = try Members()
+        let (directory, path, data) = try Self.nodeDirectory("federation-trust")
+        defer { try? FileManager.default.removeItem(at: directory) }
         func write(_ bytes: [UInt8], signedBy signers: [String]) throws {
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             try? FileManager.default.removeItem(atPath: FederationTrust.signaturePath(of: path))
@@ -332,11 +337,8 @@ import Testing
     /// taken on the old version's quorum, one keeping the path is refused).
     @Test func aFileAcceptedBeforeTheAPIRuleStillStartsTheNodeAndANewVersionFollowsIt() throws {
         let m = try Members()
-        let directory = try TestKit.temporaryDirectory("federation-legacy")
+        let (directory, path, data) = try Self.nodeDirectory("federation-legacy")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("federation.json").path
-        let data = directory.appendingPathComponent("data").path
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         func withPath(_ bytes: [UInt8]) -> [UInt8] {
             Array(String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\"https://127.0.0.1:8402\"", with: "\"https://127.0.0.1:8402/v1/logs/wales?\"").utf8)
         }
