@@ -67,7 +67,8 @@ struct API {
                 return Readiness.evaluate(storeAnswers: probe.healthy(), peers: status.peers.map { ($0.id, $0.connected) },
                                           // A checkpoint its writer never backed with entries is not a gap (`unbacked`).
                                           logs: status.logs.map { ($0.log.name, $0.head?.size ?? 0, $0.unbacked ? $0.head?.size ?? 0 : $0.seenSize ?? 0) },
-                                          ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name, federation: status.federationProblems)
+                                          ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name, federation: status.federationProblems,
+                                          writesFailing: Set(store.writes.failing.keys))
             }
             return Self.json(ReadyResponse(status: readiness.isEmpty ? "ready" : "not ready", node: node, reasons: readiness),
                              status: readiness.isEmpty ? .ok : .serviceUnavailable)
@@ -272,6 +273,15 @@ struct API {
                     metrics.gauge("quartet_log_checkpoint_ahead_seconds", name, help: "How far the latest checkpoint held per log is dated ahead of this node's clock.")
                         .set(Double(t > now ? t - now : 0) / 1000)
                 }
+            }
+            // Writes to the data directory, per path: failing now, and failures since start.
+            let writesFailing = store.writes.failing, writeFailures = store.writes.failures
+            for path in WriteHealth.Path.allCases {
+                let label = [("path", path.rawValue)]
+                metrics.gauge("quartet_store_write_failing", label, help: "1 while writes of this path to the data directory fail (a full disk, an IO error, a read-only mount).")
+                    .set(Int64(writesFailing[path] == nil ? 0 : 1))
+                metrics.gauge("quartet_store_write_failures", label, help: "Failed writes of this path to the data directory since the node started.")
+                    .set(Int64(clamping: writeFailures[path] ?? 0))
             }
             for peer in status.peers {
                 metrics.gauge("quartet_peer_connected", [("peer", peer.id)], help: "1 if the peer is connected.").set(Int64(peer.connected ? 1 : 0))

@@ -128,7 +128,7 @@ public struct Node: Sendable {
         self.view = view
         // Set once the writer exists: disclosures are recorded in the node's own log.
         let recorder = OwnLogRecorder(journal: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("pending-records"),
-                                      ownLog: configuration.log, logger: logger)
+                                      ownLog: configuration.log, writes: store.writes, logger: logger)
         // Appends wait until peers have said how much of this log they hold (OwnLogSync).
         let syncing = !configuration.onlyCopy && federation.members.count > 1
         let ownLogName = configuration.log, nodeID = configuration.node

@@ -84,12 +84,14 @@ final class Purger: Sendable {
             // end set right): its next end is purged again, not skipped as done.
             // Under the schedule's lock, as a later pass's mark is (so neither comes between the
             // other's check and its write).
-            handled.withLockedValue { schedule in
+            let owed = handled.withLockedValue { schedule -> Bool in
                 if schedule.forget(key) || marks?.contains(key) == true { marks?.forget(key) }
+                return schedule.owed
             }
+            if !owed { store.writes.succeeded(.purge) }
             return
         }
-        guard marks?.contains(key) != true, let scheduling = handled.withLockedValue({ $0.schedule(key) }) else { return }
+        guard marks?.contains(key) != true, let scheduling = handled.withLockedValue({ $0.schedule(key, now: now) }) else { return }
         // After the journal of an earlier run is replayed, as the purge service waits: a purge
         // begun by a revocation folded at start must not write the journal while it is read.
         whenRecovered {
@@ -102,11 +104,22 @@ final class Purger: Sendable {
                 // unless the agreement came back in force meanwhile (a clock set back): then its
                 // mark was forgotten and this pass kept what it is in force for; marking it done
                 // again would skip its real end for good (finding 178's fix, completed).
-                guard self.purge(state, reason: reason) && first else { return }
-                let stillEnded = self.currentState(of: state).map { $0.ended(by: wallClockMillis()) != nil } ?? true
-                self.handled.withLockedValue { schedule in
-                    if stillEnded && schedule.isCurrent(key, scheduling) { self.marks?.markDone(key) }
+                guard self.purge(state, reason: reason) && first else {
+                    // A pass failed (a full disk, an IO error): taken off the schedule, so the
+                    // once-a-second check purges it again once its wait is over (5 s, doubling
+                    // to 5 min) — not left owed until the next start.
+                    let wait = self.handled.withLockedValue { $0.failed(key, scheduling, now: wallClockMillis()) }
+                    self.store.writes.failed(.purge, described: "the purge under agreement \(state.agreement.id) failed (the node's log says why)", nowMillis: wallClockMillis())
+                    if let wait { self.logger.warning("a purge failed; trying again", metadata: ["agreement": "\(state.agreement.id)", "in_seconds": "\(wait / 1000)"]) }
+                    return
                 }
+                let stillEnded = self.currentState(of: state).map { $0.ended(by: wallClockMillis()) != nil } ?? true
+                let owed = self.handled.withLockedValue { schedule -> Bool in
+                    schedule.succeeded(key)
+                    if stillEnded && schedule.isCurrent(key, scheduling) { self.marks?.markDone(key) }
+                    return schedule.owed
+                }
+                if !owed { self.store.writes.succeeded(.purge) }
             }
         }
     }
@@ -268,20 +281,49 @@ struct WitnessingService: Service {
 /// The purges a `Purger` scheduled in this run, each with the number of its scheduling: a
 /// purge's delayed second pass marks it done only while it is still the one scheduled (an
 /// agreement back in force meanwhile is forgotten; a later end schedules it anew).
+/// A purge that failed is taken off and waits before it is scheduled again (5 s, doubling to
+/// 5 min while it keeps failing).
 struct PurgeSchedule: Sendable {
     private var keys: [String: UInt64] = [:]
     private var next: UInt64 = 0
+    /// Purges that failed: how many times in a row, and not before when (POSIX ms) again.
+    private var retries: [String: (failures: Int, notBefore: UInt64)] = [:]
 
-    /// Schedules `key`: its number, or nil when it is scheduled already.
-    mutating func schedule(_ key: String) -> UInt64? {
-        guard keys[key] == nil else { return nil }
+    static let firstRetryMillis: UInt64 = 5_000
+    static let lastRetryMillis: UInt64 = 300_000
+
+    /// Schedules `key` at `now` (POSIX ms): its number, or nil when it is scheduled already or
+    /// waits after a failure.
+    mutating func schedule(_ key: String, now: UInt64 = 0) -> UInt64? {
+        guard keys[key] == nil, retries[key].map({ now >= $0.notBefore }) ?? true else { return nil }
         next &+= 1
         keys[key] = next
         return next
     }
 
-    /// Forgets `key` (in force again); whether it was scheduled.
-    mutating func forget(_ key: String) -> Bool { keys.removeValue(forKey: key) != nil }
+    /// `key`'s purge (scheduled as `scheduling`) failed at `now`: off the schedule, to be
+    /// scheduled again after its wait (ms, returned); nil when it is no longer that scheduling
+    /// (forgotten meanwhile: in force again).
+    mutating func failed(_ key: String, _ scheduling: UInt64, now: UInt64) -> UInt64? {
+        guard isCurrent(key, scheduling) else { return nil }
+        keys[key] = nil
+        let failures = (retries[key]?.failures ?? 0) + 1
+        let wait = min(Self.lastRetryMillis, Self.firstRetryMillis << UInt64(min(failures - 1, 16)))
+        retries[key] = (failures, now &+ wait)
+        return wait
+    }
+
+    /// `key`'s purge went through: it waits no more.
+    mutating func succeeded(_ key: String) { retries[key] = nil }
+
+    /// Whether a purge that failed has not gone through since.
+    var owed: Bool { !retries.isEmpty }
+
+    /// Forgets `key` (in force again: no purge is owed for it); whether it was scheduled.
+    mutating func forget(_ key: String) -> Bool {
+        retries[key] = nil
+        return keys.removeValue(forKey: key) != nil
+    }
 
     /// Whether `scheduling` is still `key`'s.
     func isCurrent(_ key: String, _ scheduling: UInt64) -> Bool { keys[key] == scheduling }

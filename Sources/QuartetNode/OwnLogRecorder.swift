@@ -106,9 +106,17 @@ final class OwnLogRecorder: Sendable {
         }
     }
 
-    init(journal: URL, ownLog: String, logger: Logger) {
+    /// Where a journal that cannot be written is said (`/readyz`, `/metrics`).
+    private let writes: WriteHealth
+    /// Whether the journal may end in a torn line (a short write whose truncation failed too):
+    /// the next line then starts with a newline, or it would join the torn one and be skipped
+    /// at replay with it. Under `journalLock`, as every write is.
+    private let journalTorn = NIOLockedValueBox(false)
+
+    init(journal: URL, ownLog: String, writes: WriteHealth = WriteHealth(), logger: Logger) {
         self.journal = journal
         self.ownLog = ownLog
+        self.writes = writes
         self.logger = logger
     }
 
@@ -479,18 +487,31 @@ final class OwnLogRecorder: Sendable {
             journalEntrySynced.withLockedValue { $0.replaced() }
         }
         guard fd >= 0 else {
-            logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
+            let error = errno
+            logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(error)"])
+            writes.failed(.journal, described: "open \(journal.path): \(String(cString: strerror(error)))", nowMillis: wallClockMillis())
             return nil
         }
-        let bytes = Array((line + "\n").utf8)
+        let torn = journalTorn.withLockedValue { $0 }
+        let bytes = Array(((torn ? "\n" : "") + line + "\n").utf8)
+        // Where the line starts: a short write (a full disk) is cut back to it, so no torn
+        // line is left for the next line to join (the two would be skipped at replay as one).
+        let end = lseek(fd, 0, SEEK_END)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count else {
-            logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
-            // A torn line is skipped when read back; the next line starts on its own.
-            if written > 0 { _ = "\n".withCString { write(fd, $0, 1) } }
+            let error = errno
+            logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(error)"])
+            writes.failed(.journal, described: "write \(journal.path): \(written < 0 ? String(cString: strerror(error)) : "short write")", nowMillis: wallClockMillis())
+            if written > 0 {
+                // Cut back to where the line began; failing that, the next line starts anew.
+                let cut = end >= 0 && ftruncate(fd, end) == 0
+                journalTorn.withLockedValue { $0 = torn || !cut }
+            }
             close(fd)
             return nil
         }
+        if torn { journalTorn.withLockedValue { $0 = false } }
+        writes.succeeded(.journal)
         return fd
     }
 
@@ -499,7 +520,9 @@ final class OwnLogRecorder: Sendable {
         defer { close(fd) }
         guard durable else { return true }
         if fsync(fd) != 0 {
-            logger.error("cannot sync the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
+            let error = errno
+            logger.error("cannot sync the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(error)"])
+            writes.failed(.journal, described: "fsync \(journal.path): \(String(cString: strerror(error)))", nowMillis: wallClockMillis())
             return false
         }
         if !journalEntrySynced.withLockedValue({ $0.synced }) { return syncDirectory() }

@@ -1,10 +1,12 @@
+import QuartetStore
 import Synchronization
 
 /// When a node is ready for traffic (`GET /readyz`), beside alive (`/healthz`): its data
 /// directory answers, it is connected to at least one other member (a node alone serves only
 /// what it had), and no log it holds is more than `maxBehindEntries` behind the largest
 /// checkpoint it has seen signed for that log, its own log takes appends, and most of the other
-/// members do not run a newer federation file (`ReplicationEngine.federationProblems`). `evaluate` is pure: the route passes what it
+/// members do not run a newer federation file (`ReplicationEngine.federationProblems`), and
+/// its writes to the data directory succeed (`WriteHealth`). `evaluate` is pure: the route passes what it
 /// reads, at most once a second (`Cache`): the route needs no credentials, and its reads wait
 /// on the replication engine's queue.
 enum Readiness {
@@ -25,9 +27,14 @@ enum Readiness {
     /// Why the node is not ready (empty: it is). Reasons name logs and peers, never sizes.
     /// - Parameter ownLogHeld: the node's own log when it takes no appends yet (`OwnLogGate`).
     static func evaluate(storeAnswers: Bool, peers: [(id: String, connected: Bool)], logs: [(name: String, held: UInt64, seen: UInt64)],
-                         ownLogHeld: String? = nil, federation: [String] = []) -> [String] {
+                         ownLogHeld: String? = nil, federation: [String] = [], writesFailing: Set<WriteHealth.Path> = []) -> [String] {
         var reasons: [String] = []
         if !storeAnswers { reasons.append("the data directory does not answer") }
+        // Which writes, never their errors (this route needs no credentials): the node's log
+        // and `quartet_store_write_failing` on /metrics say why.
+        if !writesFailing.isEmpty {
+            reasons.append("the data directory cannot be written (\(writesFailing.sorted().map(\.described).joined(separator: ", ")) fail): a full disk or a read-only mount? the node's log says why")
+        }
         if let ownLogHeld {
             reasons.append("own log \(ownLogHeld) takes no appends yet: not enough of its witnesses have confirmed how much of it they hold, or this copy conflicts with what they hold (an append's 503 says which)")
         }

@@ -123,6 +123,8 @@ final class ReplicationEngine: @unchecked Sendable {
     var lostRecorded: Set<UInt64>?
     /// Entries stored here this run, per log and the peer that sent them (`quartet recover`).
     var storedFrom: [String: [String: UInt64]] = [:]
+    /// Evidence that could not be written (a full disk), per log: written again each round.
+    var unsavedEvidence: [String: Evidence] = [:]
     /// Entries of large received batches, decoded on the event loop as they arrived.
     var decodedAhead = DecodedBatches()
     /// Per connected peer: the last statement of the federation file it runs, and what it says
@@ -352,6 +354,9 @@ final class ReplicationEngine: @unchecked Sendable {
                 self.queue.async {
                     guard !self.stopped else { return }
                     self.closeStalled()
+                    // Evidence a full disk kept from being written: tried again each round, or
+                    // a restart would lift the quarantine it holds.
+                    for found in self.unsavedEvidence.values.sorted(by: { $0.log < $1.log }) { self.keepEvidence(found) }
                     self.run(self.replicator.tick())
                     self.continueBackfill()
                 }
@@ -395,6 +400,7 @@ final class ReplicationEngine: @unchecked Sendable {
                 guard !self.stopped else { return }
                 switch result {
                 case .success:
+                    self.store.writes.succeeded(.replica)
                     self.recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
                     for alert in alerts { self.record(alert) }
                     self.onIngest?(batch.log, entries, checkpoint)
@@ -406,11 +412,28 @@ final class ReplicationEngine: @unchecked Sendable {
                     // This node's trouble (its disk, its lock), not the batch's: nobody is
                     // blamed, and the range is asked for again.
                     self.logger.error("cannot store a batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "peer": "\(peer)", "error": "\(error)"])
+                    if [.io, .corrupt].contains(error.code) { self.store.writes.failed(.replica, error, nowMillis: wallClockMillis()) }
                     self.run(self.replicator.notStored(batch))
                 case .failure(let error):
                     self.run(self.replicator.rejected(batch, from: peer, reason: "\(error)"))
                 }
             }
+        }
+    }
+
+    /// Writes `found` to the evidence directory, or keeps it to write again next round (the
+    /// newest per log, as the file would hold); on the engine's queue.
+    private func keepEvidence(_ found: Evidence) {
+        do {
+            try evidence.keep(found)
+            unsavedEvidence[found.log] = nil
+            if unsavedEvidence.isEmpty { store.writes.succeeded(.evidence) }
+        } catch {
+            if unsavedEvidence[found.log] == nil {
+                logger.error("cannot keep equivocation evidence; trying again each round", metadata: ["log": "\(found.log)", "error": "\(error)"])
+            }
+            unsavedEvidence[found.log] = found
+            store.writes.failed(.evidence, error, nowMillis: wallClockMillis())
         }
     }
 
@@ -542,9 +565,7 @@ final class ReplicationEngine: @unchecked Sendable {
             return replicator.checkedFork(logName, size: checkpoint.size, rotation: rotation, matchesStored: root == checkpoint.root, shownBy: peer)
         case .keepEvidence(let found):
             quarantinedLogs.withLock { _ = $0.insert(found.log) }
-            do { try evidence.keep(found) } catch {
-                logger.error("cannot keep equivocation evidence", metadata: ["log": "\(found.log)", "error": "\(error)"])
-            }
+            keepEvidence(found)
             return []
         case .alert(let alert):
             record(alert)

@@ -171,6 +171,7 @@ final class WitnessService: Sendable {
                 return accepted
             }
         } catch {
+            ledger.writes.failed(.witness, error, nowMillis: wallClockMillis())
             logger.error("cannot store a witnessed checkpoint", metadata: ["origin": "\(origin)", "error": "\(error)"])
             return (500, "text/plain; charset=utf-8", "the witness cannot store its state\n")
         }
@@ -193,6 +194,7 @@ final class WitnessService: Sendable {
             }
             return self.refusal(refusal)
         case .success(let accepted):
+            ledger.writes.succeeded(.witness)
             do {
                 let line = try signer.cosign(body: request.note.text, time: accepted.timeMillis / 1000)
                 return (200, "text/plain; charset=utf-8", line.line + "\n")

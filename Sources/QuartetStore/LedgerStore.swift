@@ -20,6 +20,8 @@ public final class LedgerStore: Sendable {
     public let migration: (from: Int, backup: String)?
     /// Checkpoint notes verified on reading, not verified again while unchanged.
     let verifiedNotes = VerifiedNotes()
+    /// Whether writes to the directory succeed, per path (`/readyz`, `/metrics`).
+    public let writes = WriteHealth()
     /// Replica frontiers kept from one stored batch to the next.
     let replicaFrontiers = ReplicaFrontiers()
     /// Key chains a writer read, until it stores a rotation.

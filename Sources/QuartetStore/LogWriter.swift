@@ -292,6 +292,7 @@ public final class LogWriter: Sendable {
                 do {
                     try write(batch)
                 } catch {
+                    store.writes.failed(.ownLog, error, nowMillis: wallClockMillis())
                     fail(batch.pending, error)
                     // The transaction rolled back; rebuild the tree from disk in case the failure
                     // came after SQLite had made some of it durable.
@@ -308,6 +309,7 @@ public final class LogWriter: Sendable {
                     defer { condition.broadcast() }
                     return state.committed(count: batch.pending.count, tree: batch.tip)
                 }
+                store.writes.succeeded(.ownLog)
                 succeed(batch)
             case .prepare(let items, let base, let generation):
                 do {

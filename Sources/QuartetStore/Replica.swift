@@ -56,9 +56,11 @@ extension LedgerStore {
                 // in force at its size, rotations of this batch included), so those reads
                 // find it verified (`VerifiedNotes`). The caller verified it already with the
                 // key it names: with the same key, its signature is not verified twice.
+                // The key read outside the check: a read error is this node's disk, not the
+                // batch's fault (it made an honest peer blamed, then cut off).
+                let key = try Self.keyInForce(db, log, size: checkpoint.size)
                 let signed: Checkpoint
                 do {
-                    let key = try Self.keyInForce(db, log, size: checkpoint.size)
                     let parsed = try SignedNote(parsing: note)
                     signed = key.publicKey == verifiedWith ? try Checkpoint(parsing: parsed.text) : try key.verifyCheckpoint(parsed)
                 } catch {

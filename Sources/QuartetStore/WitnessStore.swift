@@ -296,20 +296,18 @@ public final class WitnessStore: Sendable {
     public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64, note: String? = nil) throws(StoreError) {
         guard size <= UInt64(Int64.max), time <= UInt64(Int64.max) else { throw StoreError(.invalidInput, "a cosignature of size \(size) at time \(time) is beyond what is stored") }
         do {
-            // Only the newest sizes are served; every 1,000 kept, the log just kept drops what is
-            // 100,000 sizes or more below this one (a range of the primary key, not a scan: the
-            // logs kept most often are pruned most often, and a log that stopped growing has
-            // nothing more to drop).
-            let prune = keptSincePruning.add(1, ordering: .relaxed).newValue % 1000 == 0 && size > 100_000
+            // Only the newest sizes are served (`witnessed`: 20), and each witness's newest is
+            // read (`newestCosigned`); every 1,000 kept, the log just kept drops what is below its
+            // newest `keptSizes` sizes or 100,000 sizes or more below this one, each witness's
+            // newest row aside. A count, not only a distance: a log committing one entry at a
+            // time kept 100,000 sizes × its witnesses before, every node reading them all.
+            let prune = keptSincePruning.add(1, ordering: .relaxed).newValue % 1000 == 0
             try gathered.writeWithoutTransaction { db in
                 try RawStatement.transaction(db) {
                     try RawStatement(db, sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time, note) VALUES (?, ?, ?, ?, ?, ?)")
                         .execute(.text(log), .integer(Int64(size)), .text(witness), .text(line), .integer(Int64(time)), note.map { .text($0) } ?? .null)
-                    if prune {
-                        try RawStatement(db, sql: "DELETE FROM cosignatures WHERE log = ? AND size < ?")
-                            .execute(.text(log), .integer(Int64(size - 100_000)))
-                    }
                 }
+                if prune { try Self.prune(db, log: log, below: size > 100_000 ? Int64(size - 100_000) : 0) }
             }
         } catch { throw StoreError(.io, "cannot write the witness database", cause: error) }
     }
@@ -366,13 +364,49 @@ public final class WitnessStore: Sendable {
     /// Per witness, the largest size of `log` it cosigned (from what is kept).
     public func newestCosigned(log: String) throws(StoreError) -> [String: (size: UInt64, time: UInt64)] {
         do {
-            return try gathered.read { db in
-                var out: [String: (size: UInt64, time: UInt64)] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT witness, MAX(size) AS size, time FROM cosignatures WHERE log = ? GROUP BY witness", arguments: [log]) {
-                    out[row["witness"]] = (UInt64(row["size"] as Int64), UInt64(row["time"] as Int64))
-                }
-                return out
-            }
+            return try gathered.read { db in try Self.newestCosigned(db, log: log) }
         } catch { throw StoreError(.io, "cannot read the witness database", cause: error) }
+    }
+
+    /// How many of a log's newest sizes with cosignatures are kept (the newest 20 are served).
+    static let keptSizes = 1_000
+
+    /// Each witness's newest row of `log`: the witnesses one at a time along the
+    /// (log, witness, size) index, then that witness's largest size — a few index seeks per
+    /// witness, where `GROUP BY witness` with `MAX(size)` read every row of the log.
+    static func newestCosigned(_ db: Database, log: String) throws -> [String: (size: UInt64, time: UInt64)] {
+        var out: [String: (size: UInt64, time: UInt64)] = [:]
+        var after: String?
+        while let witness = try String.fetchOne(db, sql: after == nil
+                ? "SELECT witness FROM cosignatures INDEXED BY cosignatures_by_witness WHERE log = ? ORDER BY witness LIMIT 1"
+                : "SELECT witness FROM cosignatures INDEXED BY cosignatures_by_witness WHERE log = ? AND witness > ? ORDER BY witness LIMIT 1",
+                arguments: after.map { [log, $0] } ?? [log]) {
+            if let row = try Row.fetchOne(db, sql: "SELECT size, time FROM cosignatures INDEXED BY cosignatures_by_witness WHERE log = ? AND witness = ? ORDER BY size DESC LIMIT 1",
+                                          arguments: [log, witness]) {
+                out[witness] = (UInt64(max(0, row["size"] as Int64)), UInt64(max(0, row["time"] as Int64)))
+            }
+            after = witness
+        }
+        return out
+    }
+
+    /// Drops `log`'s rows below its newest `keptSizes` sizes, or below `below`, keeping each
+    /// witness's newest (what `newestCosigned` compares a witness's next line with).
+    static func prune(_ db: Database, log: String, below: Int64) throws {
+        let nth = try Int64.fetchOne(db, sql: "SELECT size FROM cosignatures WHERE log = ? GROUP BY size ORDER BY size DESC LIMIT 1 OFFSET ?",
+                                     arguments: [log, keptSizes - 1]) ?? 0
+        let cutoff = max(nth, below)
+        guard cutoff > 0 else { return }
+        let newest = try newestCosigned(db, log: log).filter { Int64($0.value.size) < cutoff }
+        try db.inTransaction {
+            var sql = "DELETE FROM cosignatures WHERE log = ? AND size < ?"
+            var arguments: [any DatabaseValueConvertible] = [log, cutoff]
+            for (witness, kept) in newest {
+                sql += " AND NOT (witness = ? AND size = ?)"
+                arguments += [witness, Int64(kept.size)]
+            }
+            try db.execute(sql: sql, arguments: StatementArguments(arguments))
+            return .commit
+        }
     }
 }

@@ -149,4 +149,25 @@ import Testing
         #expect(try store.cosignatures(log: "england", size: 3)["uk"]?.line == "england 3")
     }
 
+    @Test func keptCosignaturesArePrunedToTheNewestSizesKeepingEachWitnessNewest() throws {
+        let url = try TestKit.temporaryDirectory("witness")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let store = try WitnessStore(DataDirectory(path: url.path))
+        // A log committing one entry at a time: far less than 100,000 sizes, but only the newest
+        // 1,000 kept, and the witness that stopped at size 1 keeps its newest line.
+        try store.keepCosignature(log: "england", size: 3, witness: "uk", line: "england 3", time: 1)
+        try store.keepCosignature(log: "wales", size: 1, witness: "scotland", line: "scotland 1", time: 7)
+        for size in 1...2_998 { try store.keepCosignature(log: "wales", size: UInt64(size), witness: "uk", line: "wales \(size)", time: 9) }
+        #expect(try store.cosignatures(log: "wales", size: 1_998).isEmpty)
+        #expect(try store.cosignatures(log: "wales", size: 1_999)["uk"]?.line == "wales 1999")
+        #expect(try store.cosignatures(log: "wales", size: 1)["scotland"]?.line == "scotland 1")
+        #expect(try store.cosignatures(log: "wales", size: 1)["uk"] == nil)
+        let newest = try store.newestCosigned(log: "wales")
+        #expect(newest.count == 2)
+        #expect(newest["uk"]?.size == 2_998 && newest["uk"]?.time == 9)
+        #expect(newest["scotland"]?.size == 1 && newest["scotland"]?.time == 7)
+        #expect(try store.newestCosigned(log: "england").mapValues(\.size) == ["uk": 3])
+        #expect(try store.newestCosigned(log: "scotland").isEmpty)
+    }
+
 }
