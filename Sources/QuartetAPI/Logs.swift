@@ -19,8 +19,12 @@ public struct LogsResponse: Codable, Sendable, Equatable {
         public var checkpoint: String?
         public var checkpointTimeMillis: UInt64?
         public var checkpointTime: String?
-        /// Everything stored was checked before it was stored; false when quarantined.
+        /// Everything stored was checked before it was stored; false when quarantined or disowned.
         public var verified: Bool
+        /// True when this copy holds a checkpoint signed past a revocation of the key that
+        /// signed it (a thief's history stored before the revocation reached the node): it no
+        /// longer follows the log and needs recovering. Absent otherwise.
+        public var disowned: Bool?
         /// The largest size of the log seen signed by its origin.
         public var originSizeSeen: UInt64?
         /// How far `originSizeSeen` is ahead of `size`.
@@ -55,7 +59,7 @@ public struct LogsResponse: Codable, Sendable, Equatable {
 
         public init(log: String, origin: String, own: Bool, size: UInt64, quarantined: Bool, vkey: String, root: String? = nil,
                     checkpoint: String? = nil, checkpointTimeMillis: UInt64? = nil, checkpointTime: String? = nil, verified: Bool,
-                    originSizeSeen: UInt64? = nil, behind: UInt64, witnessed: Witnessed? = nil, viewSize: UInt64? = nil) {
+                    originSizeSeen: UInt64? = nil, behind: UInt64, witnessed: Witnessed? = nil, viewSize: UInt64? = nil, disowned: Bool? = nil) {
             self.log = log
             self.origin = origin
             self.own = own
@@ -71,10 +75,11 @@ public struct LogsResponse: Codable, Sendable, Equatable {
             self.behind = behind
             self.witnessed = witnessed
             self.viewSize = viewSize
+            self.disowned = disowned
         }
 
         enum CodingKeys: String, CodingKey {
-            case log, origin, own, size, quarantined, vkey, root, checkpoint, verified, behind, witnessed
+            case log, origin, own, size, quarantined, vkey, root, checkpoint, verified, behind, witnessed, disowned
             case checkpointTimeMillis = "checkpoint_time_ms", checkpointTime = "checkpoint_time", originSizeSeen = "origin_size_seen"
             case viewSize = "view_size"
         }

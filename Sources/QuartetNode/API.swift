@@ -81,16 +81,17 @@ struct API {
                 let size = status.head?.size ?? 0, seen = status.seenSize ?? 0
                 // Everything stored was checked (signature against the pinned key, leaves
                 // against the signed root) before it was stored; a quarantined log's history is
-                // contradicted by its own origin, so it is not verified.
+                // contradicted by its own origin, and a disowned copy holds a checkpoint signed
+                // past a revocation (a thief's), so neither is verified.
                 return LogsResponse.Log(
                     log: status.log.name, origin: status.log.origin, own: status.log.isOwn, size: size, quarantined: status.quarantined,
                     vkey: federation.members.first { $0.log == status.log.name }?.verifier.vkey ?? status.log.verifier.vkey,
                     root: status.head?.checkpoint.root.base64, checkpoint: status.head?.note,
                     checkpointTimeMillis: status.head?.checkpoint.timeMillis, checkpointTime: status.head?.checkpoint.timeMillis.map(iso8601),
-                    verified: !status.quarantined, originSizeSeen: status.seenSize, behind: seen > size ? seen - size : 0,
+                    verified: !status.quarantined && !status.disowned, originSizeSeen: status.seenSize, behind: seen > size ? seen - size : 0,
                     witnessed: self.collector.summary(log: status.log.name).map {
                         LogsResponse.Log.Witnessed(size: $0.size, witnesses: $0.witnesses, of: $0.of, quorum: $0.quorum, time: iso8601(min($0.time, UInt64.max / 1000) * 1000))
-                    }, viewSize: folded.map { $0[status.log.name] ?? 0 })
+                    }, viewSize: folded.map { $0[status.log.name] ?? 0 }, disowned: status.disowned ? true : nil)
             }
             return Self.json(LogsResponse(node: node, logs: logs))
         }

@@ -253,13 +253,13 @@ extension API {
         }
     }
 
-    /// Per log: verified (held and not quarantined) and the replication alerts about it.
+    /// Per log: verified (held, neither quarantined nor disowned) and the replication alerts about it.
     func health() -> [String: LogHealth] {
         let alerts = engine.alertList()
         var out: [String: LogHealth] = [:]
         for status in engine.logStatus() {
             let mine = alerts.filter { $0.alert.log == status.log.name }.map { "\($0.alert.kind.rawValue): \($0.alert.message)" }
-            out[status.log.name] = LogHealth(verified: status.head != nil && !status.quarantined, alerts: Array(mine.suffix(10)))
+            out[status.log.name] = LogHealth(verified: status.head != nil && !status.quarantined && !status.disowned, alerts: Array(mine.suffix(10)))
         }
         return out
     }

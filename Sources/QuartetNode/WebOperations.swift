@@ -25,7 +25,7 @@ extension API {
                 let behindPeers = lag.filter { $0.log == s.log.name && $0.behind > 0 }.map { "\($0.peer) \($0.behind)" }
                 let age = s.head?.checkpoint.timeMillis.map { Dashboard.age(Double(wallClockMillis() &- $0) / 1000) } ?? "no checkpoint"
                 return StatusBody.Log(name: s.log.name, own: s.log.isOwn, held: String(held), behind: String(seen > held ? seen - held : 0), age: age,
-                                      quarantined: s.quarantined, peersBehind: behindPeers.isEmpty ? "none" : behindPeers.joined(separator: ", "))
+                                      quarantined: s.quarantined, disowned: s.disowned, peersBehind: behindPeers.isEmpty ? "none" : behindPeers.joined(separator: ", "))
             }
             let expiry = live.contexts.notAfter
             let days = Int(expiry.timeIntervalSince(now) / 86400)
@@ -93,7 +93,25 @@ enum CSVRow {
 
 struct StatusBody {
     struct Peer { var id: String; var role: String; var address: String; var connected: Bool; var since: String; var version: String }
-    struct Log { var name: String; var own: Bool; var held: String; var behind: String; var age: String; var quarantined: Bool; var peersBehind: String }
+    struct Log {
+        var name: String; var own: Bool; var held: String; var behind: String; var age: String
+        /// One tag each: quarantined (red), else disowned (red: a checkpoint signed past a
+        /// revocation is held; recover the copy), else verified (green).
+        var quarantined: Bool; var disowned: Bool; var verified: Bool
+        var peersBehind: String
+
+        init(name: String, own: Bool, held: String, behind: String, age: String, quarantined: Bool, disowned: Bool, peersBehind: String) {
+            self.name = name
+            self.own = own
+            self.held = held
+            self.behind = behind
+            self.age = age
+            self.quarantined = quarantined
+            self.disowned = disowned && !quarantined
+            self.verified = !quarantined && !disowned
+            self.peersBehind = peersBehind
+        }
+    }
     var peers: [Peer]
     var logs: [Log]
     var alerts: [String]

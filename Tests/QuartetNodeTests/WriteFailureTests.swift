@@ -127,3 +127,22 @@ import Testing
         }
     }
 }
+
+/// A disowned copy (a checkpoint signed past a revocation held: finding 207) is not shown as
+/// verified: not in `/v1/logs` (`verified`), the view's log health, nor the status page.
+@Suite struct DisownedCopyTests {
+    @Test func theStatusPageTagsADisownedCopyNotVerified() {
+        func log(_ name: String, quarantined: Bool, disowned: Bool) -> StatusBody.Log {
+            StatusBody.Log(name: name, own: false, held: "9", behind: "0", age: "1 s", quarantined: quarantined, disowned: disowned, peersBehind: "none")
+        }
+        let body = StatusBody(peers: [], logs: [log("wales", quarantined: false, disowned: false), log("england", quarantined: false, disowned: true),
+                                                log("scotland", quarantined: true, disowned: true)],
+                              alerts: [], certificate: "", certificateTag: "green", federation: "f")
+        let html = WebPage.Frame(node: "uk", viewer: "quartet://operator/uk").render("status", title: "Node status", crumbs: [], script: false, body: body)
+        let rows = html.components(separatedBy: "<tr><td>").dropFirst()
+        func row(_ name: String) -> String { rows.first { $0.hasPrefix(name) } ?? "" }
+        #expect(row("wales").contains("tag-green\">verified") && !row("wales").contains("tag-red"))
+        #expect(row("england").contains("disowned: recover it") && !row("england").contains("verified"))
+        #expect(row("scotland").contains(">quarantined<") && !row("scotland").contains("disowned") && !row("scotland").contains("verified"))
+    }
+}
