@@ -81,8 +81,9 @@ public struct Federation: Sendable, Equatable {
         }
     }
 
-    public static func load(path: String) throws(ConfigurationError) -> Federation {
-        try parse(try ConfigObject.read(path, what: "federation file"), file: path)
+    /// `accepted`: as `parse(_:file:accepted:)`.
+    public static func load(path: String, accepted: Bool = false) throws(ConfigurationError) -> Federation {
+        try parse(try ConfigObject.read(path, what: "federation file"), file: path, accepted: accepted)
     }
 
     /// Parses a federation file. `accepted`: a file a node accepted before these rules came in

@@ -88,6 +88,12 @@ struct BackupCommand: AsyncParsableCommand {
                 throw CLIError("\(target.url.path) exists and is not empty; give a new directory")
             }
         }
+        // Checked again once made: a missing component the first check passed could have been
+        // made meanwhile by another user (a link to a directory of its own in a sticky /tmp).
+        if let problem = Self.sharedAncestor(of: target.url.path) {
+            if !existed { rmdir(target.url.path) }
+            throw CLIError("--out \(target.url.path): \(problem)")
+        }
         // Private, or no backup: a directory this user cannot make private (another's, mode
         // 0777) would leave the keys readable to others. Opened without following a link, and
         // made private through that descriptor: this user's own directory, not what a name led to.
@@ -141,7 +147,9 @@ struct BackupCommand: AsyncParsableCommand {
                 let path = source.url.appendingPathComponent(name).path
                 var info = stat()
                 guard lstat(path, &info) == 0 else { continue }
-                try copyPrivate(path, target.url.appendingPathComponent(name).path, limit: limit)
+                // The journal is renamed by every flush of a running node: gone meanwhile, its
+                // lines are in the flushing file listed below, or already in the log.
+                guard try copyPrivate(path, target.url.appendingPathComponent(name).path, limit: limit, goneIsNothing: name == "pending-records") else { continue }
                 files.append(name)
             }
             // Journals of flushes that failed (`pending-records.<pid>.<n>.flushing`): their
@@ -150,9 +158,10 @@ struct BackupCommand: AsyncParsableCommand {
             where name.hasPrefix("pending-records.") && name.hasSuffix(".flushing") {
                 // Gone since it was listed: a retried flush put its records in the log (after
                 // the database's copy was taken, so peers hold them): nothing to copy.
-                var info = stat()
-                guard lstat(source.url.appendingPathComponent(name).path, &info) == 0 else { continue }
-                try copyPrivate(source.url.appendingPathComponent(name).path, target.url.appendingPathComponent(name).path, limit: DataDirectory.pendingRecordsLimit)
+                // Every flush of a running node makes one and removes it once its records are in:
+                // gone between the listing and the copy is the usual case, not a failure.
+                guard try copyPrivate(source.url.appendingPathComponent(name).path, target.url.appendingPathComponent(name).path,
+                                      limit: DataDirectory.pendingRecordsLimit, goneIsNothing: true) else { continue }
                 files.append(name)
             }
             let evidence = source.url.appendingPathComponent("evidence").path
@@ -275,11 +284,16 @@ struct BackupCommand: AsyncParsableCommand {
     /// regular file of at most `limit` bytes, and never through a symlink: the data directory
     /// is the node's, and a compromised node could plant links to anything the user running
     /// the backup may read.
-    private func copyPrivate(_ from: String, _ to: String, limit: Int = 1 << 20) throws {
+    /// `goneIsNothing`: a file removed before it could be read is skipped (false), not a failure.
+    @discardableResult
+    private func copyPrivate(_ from: String, _ to: String, limit: Int = 1 << 20, goneIsNothing: Bool = false) throws -> Bool {
         let bytes: [UInt8]
         do { bytes = try RegularFile.read(from, limit: limit, followSymlinks: false) } catch {
+            var info = stat()
+            if goneIsNothing && lstat(from, &info) != 0 && errno == ENOENT { return false }
             throw CLIError("\(from): \(error); the copy takes only regular files of the data directory")
         }
         do { try RegularFile.writeDurably(bytes, to: to) } catch { throw CLIError(error.description) }
+        return true
     }
 }

@@ -116,7 +116,8 @@ struct FederationCommand: AsyncParsableCommand {
         func run() async throws {
             let signed = try FederationTrust.read(file)
             let previous = try accepted.map { path in
-                let old = try FederationTrust.read(path, signatures: false)
+                // A version a node accepted: read by the rules it was accepted under (finding 215).
+                let old = try FederationTrust.read(path, signatures: false, accepted: true)
                 return (federation: old.federation, bytes: old.bytes)
             }
             let node = try config.map { try NodeConfiguration.load(path: $0) }

@@ -116,8 +116,15 @@ struct AppendCommand: AsyncParsableCommand {
             // that fails them unreadable, so one written past them would be lost everywhere.
             let info = try store.log(named: logName)
             // The UK log (the only one that takes priorities) as the federation the directory
-            // accepted names it; "uk" when it has accepted none.
-            let accepted = try? FederationTrust.read(FederationTrust.acceptedPath(dataDirectory: data.data), signatures: false).federation
+            // accepted names it (read by the rules it was accepted under); "uk" when it has
+            // accepted none — never guessed for a copy that is there but does not read.
+            let acceptedPath = FederationTrust.acceptedPath(dataDirectory: data.data)
+            var accepted: Federation?
+            if FileManager.default.fileExists(atPath: acceptedPath) {
+                do { accepted = try FederationTrust.read(acceptedPath, signatures: false, accepted: true).federation } catch {
+                    throw CLIError("cannot read the federation file this data directory accepted (\(acceptedPath)), which names the UK log the checks need: \(error)")
+                }
+            }
             let ukLog = accepted?.members.first { $0.role == .aggregator }?.log ?? "uk"
             var view = StrategyView(ukLog: ukLog, logs: [logName])
             var from: UInt64 = 0

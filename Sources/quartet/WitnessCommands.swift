@@ -26,7 +26,10 @@ struct PolicyCommand: AsyncParsableCommand {
     @Option(help: "The number of witnesses that must cosign (default: a majority of the log's witnesses; without --log, one more than a majority of each log's others).") var quorum: Int?
 
     func run() async throws {
-        let federation = try Federation.load(path: federation)
+        // Read by the rules of any version a node may run (a data directory's accepted copy from
+        // before finding 215's rules too): the policy takes each `api`'s scheme, host and port
+        // only (`origin(ofAPI:)`).
+        let federation = try Federation.load(path: federation, accepted: true)
         print(try Self.policy(federation, log: log, quorum: quorum).text, terminator: "")
     }
 

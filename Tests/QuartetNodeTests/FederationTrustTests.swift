@@ -361,6 +361,15 @@ import Testing
         #expect("\(refused.map { "\($0)" } ?? "")".contains("no path, query or fragment"))
         // Corrected: taken on version 1's quorum, and compared with it (a reload's check) as well.
         try write(m.file(version: 2), to: path)
+        // The command line reads the accepted copy by the rules it was accepted under too: the
+        // corrected version reviewed against it, and a policy written from it (its `api` cut to
+        // scheme, host and port).
+        let accepted = FederationTrust.acceptedPath(dataDirectory: data)
+        let verified = try TestKit.quartet(["federation", "verify", "--file", path, "--accepted", accepted])
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        // (These members list no witness keys: the policy gets as far as saying so, past the read.)
+        let policy = try TestKit.quartet(["policy", "--federation", accepted, "--log", "wales"])
+        #expect(policy.stderr.contains("no member lists a witness key") && !policy.stderr.contains("path, query or fragment"), "\(policy.stdout)\(policy.stderr)")
         #expect(try FederationTrust.admit(path: path, dataDirectory: data).federation.version == 2)
     }
 }
