@@ -86,9 +86,24 @@ struct TLSContexts: Sendable {
     /// so its certificates need no list): the serials, to be said — a certificate revoked after
     /// a theft must not come back without a word.
     func revocationsTakenBack(since earlier: Set<String>) -> [String] {
-        earlier.subtracting(revokedCertificates).filter { entry in
-            entry.split(separator: "/").first.map { caIssuers.contains(String($0)) } ?? false
-        }.map { String($0.split(separator: "/").last ?? "") }.sorted()
+        Self.takenBack(since: earlier, revoked: revokedCertificates, caIssuers: caIssuers)
+    }
+
+    /// `revocationsTakenBack`, pure.
+    static func takenBack(since earlier: Set<String>, revoked: Set<String>, caIssuers: Set<String>) -> [String] {
+        earlier.subtracting(revoked).filter { caIssuers.contains(issuer(ofEntry: $0)) }
+            .map { String($0.split(separator: "/").last ?? "") }.sorted()
+    }
+
+    /// The CA an `ISSUER/SERIAL` entry names.
+    static func issuer(ofEntry entry: String) -> String { entry.split(separator: "/").first.map(String.init) ?? "" }
+
+    /// What the record keeps: the revocations in force now, and those of `earlier` whose CA is
+    /// not in `tls.ca` now — kept, not forgotten, or a CA rolled out and then back in (a
+    /// rollover backed out, an old configuration restored) with its list from before a
+    /// revocation would take that revocation back without a word.
+    static func recorded(revoked: Set<String>, caIssuers: Set<String>, earlier: Set<String>) -> Set<String> {
+        revoked.union(earlier.filter { !caIssuers.contains(issuer(ofEntry: $0)) })
     }
 
     /// The revocations in force when the node last ran (`revocations-in-force` in the data
@@ -99,9 +114,10 @@ struct TLSContexts: Sendable {
         return Set(text.split(separator: "\n").map(String.init).filter { !$0.isEmpty })
     }
 
-    /// Records the revocations in force now (`revocationsRecorded`).
-    func recordRevocations(dataDirectory: String) throws {
-        let text = revokedCertificates.sorted().map { $0 + "\n" }.joined()
+    /// Records the revocations in force now, with those of CAs not in `tls.ca` now from
+    /// `earlier` (`recorded`; `revocationsRecorded` reads them).
+    func recordRevocations(dataDirectory: String, earlier: Set<String>) throws {
+        let text = Self.recorded(revoked: revokedCertificates, caIssuers: caIssuers, earlier: earlier).sorted().map { $0 + "\n" }.joined()
         do { try RegularFile.writeDurably(Array(text.utf8), to: "\(dataDirectory)/\(Self.recordFile)", replacing: true) } catch {
             throw NodeStartupError("cannot record the revocations in force in \(dataDirectory): \(error)")
         }

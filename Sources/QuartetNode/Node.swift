@@ -99,12 +99,13 @@ public struct Node: Sendable {
         // as a reload that does is: compared with what was in force when the node last ran
         // (read and written with the store's writer lock held: a second `serve` refused at the
         // lock must not record its list).
-        let takenBack = contexts.revocationsTakenBack(since: TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory))
+        let recorded = TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory)
+        let takenBack = contexts.revocationsTakenBack(since: recorded)
         if !takenBack.isEmpty {
             logger.warning("certificates revoked when this node last ran are no longer revoked: tls.crl was taken out, or is an older or shorter list",
                            metadata: ["serials": "\(takenBack.joined(separator: ","))"])
         }
-        do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory) } catch { logger.warning("\(error)") }
+        do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory, earlier: recorded) } catch { logger.warning("\(error)") }
         if let migration = store.migration {
             logger.notice("migrated the data directory to this quartet's format", metadata: [
                 "from": "\(migration.from)", "to": "\(Schema.formatVersion)", "copy_before": "\(migration.backup)"])
@@ -318,8 +319,10 @@ public struct Node: Sendable {
         report.tokensAdded = tokens.filter { !oldDigests.contains($0.sha256) }.map(described)
         report.tokensRemoved = oldTokens.filter { !newDigests.contains($0.sha256) }.map(described)
         sessions.retain(digests: newDigests)
-        report.revocationsTakenBack = contexts.revocationsTakenBack(since: contextsBefore.revokedCertificates)
-        do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory) } catch {
+        // Against the record too: it keeps the revocations of CAs rolled out of tls.ca before.
+        let recorded = TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory).union(contextsBefore.revokedCertificates)
+        report.revocationsTakenBack = contexts.revocationsTakenBack(since: recorded)
+        do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory, earlier: recorded) } catch {
             logger.warning("\(error)")
         }
         if !report.revocationsTakenBack.isEmpty {

@@ -71,4 +71,22 @@ import Testing
             ($0 as? ConfigurationError)?.key == "tls.ca"
         }
     }
+
+    /// The record of revocations in force keeps a CA's revocations while the CA is out of
+    /// `tls.ca`: rolled over to Y and then back to X with X's list from before S was revoked,
+    /// S's revocation is said to be taken back (it was forgotten at the rollover before).
+    @Test func aRevocationOfACARolledOutIsStillSaidWhenTheCAComesBackWithAnOlderList() {
+        // Revoked under X: recorded.
+        var record = TLSContexts.recorded(revoked: ["X/S"], caIssuers: ["X"], earlier: [])
+        #expect(record == ["X/S"])
+        // Rolled over to Y (X out of tls.ca): nothing taken back (X verifies nothing), and X/S kept.
+        #expect(TLSContexts.takenBack(since: record, revoked: ["Y/T"], caIssuers: ["Y"]).isEmpty)
+        record = TLSContexts.recorded(revoked: ["Y/T"], caIssuers: ["Y"], earlier: record)
+        #expect(record == ["X/S", "Y/T"])
+        // Back to X and Y with X's old list (S not in it): said, S by its serial.
+        #expect(TLSContexts.takenBack(since: record, revoked: ["Y/T"], caIssuers: ["X", "Y"]) == ["S"])
+        // Back to X alone with the old list: said too; Y's, out of tls.ca now, kept.
+        #expect(TLSContexts.takenBack(since: record, revoked: [], caIssuers: ["X"]) == ["S"])
+        #expect(TLSContexts.recorded(revoked: [], caIssuers: ["X"], earlier: record) == ["Y/T"])
+    }
 }
