@@ -95,7 +95,13 @@ public struct Policy: Sendable {
                     // the logs in, so neither counts, anywhere.
                     contested.insert(agreement.id)
                     agreements[agreement.id]!.contested = true
-                    shadowed.append(AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil, contested: true))
+                    // One copy of each signed agreement per holder, and a few per id and holder:
+                    // a holder appending the same contested agreement again and again (64 KiB
+                    // each) grew every node's memory, and the purge scanned its log once a copy.
+                    let copies = shadowed.filter { $0.agreement.id == agreement.id && $0.agreement.holder == log }
+                    if !copies.contains(where: { $0.agreement == agreement }) && copies.count < Self.maxContestedCopiesPerHolder {
+                        shadowed.append(AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil, contested: true))
+                    }
                     return ignore(log, index, "agreement id \(agreement.id) is also used by \(held.agreement.holder); neither is in force")
                 }
                 agreements[agreement.id] = AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil)
@@ -160,6 +166,10 @@ public struct Policy: Sendable {
     /// reached only by the log that mints them; an honest holder's withdrawn agreements are
     /// the handful its owners signed for it.
     public static let maxWithdrawnPerHolder = 256
+
+    /// At most this many copies of one contested agreement id are kept per holder (distinct
+    /// agreements its owner signed under that id; the same one appended again is kept once).
+    public static let maxContestedCopiesPerHolder = 16
 
     /// Keeps an agreement its owner signed that the federation file no longer lets count (a key
     /// rotated away from, a retired owner, a label moved): in force nowhere, ended at once, so

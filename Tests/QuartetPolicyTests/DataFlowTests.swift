@@ -172,6 +172,30 @@ import Testing
         }
     }
 
+    /// The holder read second appending the same contested agreement again and again: kept
+    /// once (it was kept whole each time, up to 64 KiB, on every node, and each copy purged its
+    /// log again); distinct agreements signed under the id, a few per holder.
+    @Test func aContestedAgreementAppendedAgainIsKeptOnce() throws {
+        var walesFirst = try heiwAgreement()
+        walesFirst.recipients = ["uk": .full]
+        var englandToo = walesFirst
+        englandToo.holder = "england"
+        let w = try established(walesFirst), e = try established(englandToo)
+        var policy = Policy(owners: owners, labels: labels)
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: w.header.type, payload: w.payload)
+        for index in 0..<50 { policy.apply(log: "england", index: UInt64(index), timeMillis: 0, type: e.header.type, payload: e.payload) }
+        #expect(policy.shadowed.count == 1 && policy.shadowed.first?.agreement == englandToo)
+        for extra in 0..<40 {
+            var variant = englandToo
+            variant.recipients = ["uk": .full, "scotland": extra % 2 == 0 ? .full : .aggregate]
+            variant.purpose = "variant \(extra)"
+            let v = try established(variant)
+            policy.apply(log: "england", index: UInt64(100 + extra), timeMillis: 0, type: v.header.type, payload: v.payload)
+        }
+        #expect(policy.shadowed.count == Policy.maxContestedCopiesPerHolder)
+        #expect(policy.status(walesFirst.id, at: during) == "contested")
+    }
+
     /// A policy holding HEIW's agreement (uk: aggregate access, minimum cell size 5), and the
     /// aggregate of `rows` the holder makes under it, as entry `index`.
     func aggregateUnderHEIW(_ rows: [String: Any], index: UInt64) throws -> (policy: Policy, made: [String: Any], aggregate: DataFlow.Item) {
