@@ -41,6 +41,8 @@ extension ReplicationEngine {
     /// or the last one ended), giving up on a peer that left its request unanswered too long.
     func continueBackfill() {
         guard var state = backfill, !stopped else { return }
+        // Payloads filled since the last fold, held back by its spacing: folded once it is over.
+        if backfillRefoldPending, let last = backfillRefoldedAt, ContinuousClock.now - last >= Self.backfillRefoldSpacing { refoldAfterBackfill(now: false) }
         let before = state.silent
         let ask = state.tick(peers: replicator.connectedPeers)
         backfill = state
@@ -67,10 +69,13 @@ extension ReplicationEngine {
         switch message {
         case .entries(let batch) where state.isAnswer(log: batch.log, from: batch.from, peer: peer):
             var filled: [UInt64] = []
-            // Only entries that decode, carry a payload and are still stubs here.
+            // Only entries that decode, carry a payload and are still stubs here: the header
+            // looked at first, the payload hashed (its commitment) only for a stub still
+            // missing (an answer is up to 64 MiB, on the engine's queue).
             let entries = batch.entries.compactMap { wire -> Entry? in
-                guard wire.payload != nil, let entry = try? Entry(headerBytes: wire.headerBytes, payload: wire.payload),
-                      state.missing.contains(entry.header.index) else { return nil }
+                guard wire.payload != nil, let header = try? EntryHeader(decoding: wire.headerBytes),
+                      header.log == ownLogName, state.missing.contains(header.index),
+                      let entry = try? Entry(headerBytes: wire.headerBytes, payload: wire.payload) else { return nil }
                 return entry
             }
             if let log = logs[ownLogName], !entries.isEmpty {
@@ -79,7 +84,7 @@ extension ReplicationEngine {
                 }
             }
             if !filled.isEmpty {
-                onStubsFilled?(ownLogName)
+                refoldAfterBackfill(now: false)
                 record(ReplicationAlert(kind: .ownLogRecovered, log: ownLogName, peer: peer,
                                         message: "the payloads of \(filled.count) entr\(filled.count == 1 ? "y" : "ies") of this node's own log \(ownLogName) that came back as stubs came from \(peer): \(Self.list(filled))"))
             }
@@ -104,8 +109,26 @@ extension ReplicationEngine {
         return true
     }
 
+    /// Payloads filled: the view is folded again from the store — at most once per
+    /// `refoldSpacing` while the backfill runs, and once more when it ends (a member filling one
+    /// stub per answer made every answer a fold of every log from scratch).
+    func refoldAfterBackfill(now finishing: Bool) {
+        let clock = ContinuousClock.now
+        if !finishing, let last = backfillRefoldedAt, clock - last < Self.backfillRefoldSpacing {
+            backfillRefoldPending = true
+            return
+        }
+        guard !finishing || backfillRefoldPending else { return }
+        backfillRefoldPending = false
+        backfillRefoldedAt = clock
+        onStubsFilled?(ownLogName)
+    }
+
+    static let backfillRefoldSpacing = Duration.seconds(30)
+
     /// Says, once, what the backfill could not fill.
     private func finishedBackfill(_ state: PayloadBackfill) {
+        refoldAfterBackfill(now: true)
         guard !backfillReported else { return }
         backfillReported = true
         let lost = state.lost

@@ -119,6 +119,10 @@ final class ReplicationEngine: @unchecked Sendable {
     var backfill: PayloadBackfill?
     /// Whether what the backfill could not fill was said (once).
     var backfillReported = false
+    /// When the view was last folded again for payloads the backfill filled, and whether
+    /// payloads were filled since (`refoldAfterBackfill`).
+    var backfillRefoldedAt: ContinuousClock.Instant?
+    var backfillRefoldPending = false
     /// The own log's indices in the lost-payloads record (read at the first own tail with stubs).
     var lostRecorded: Set<UInt64>?
     /// Entries stored here this run, per log and the peer that sent them (`quartet recover`).

@@ -12,10 +12,11 @@
 /// Pure: the engine feeds it peers, answers and disconnections, and sends the requests it
 /// returns. One request is outstanding at a time (stubs are rare; asking every peer at once
 /// would make each read and send the same ranges). A peer is asked through the end of the
-/// stubs before the next one is; a peer that answers `unavailable`, disconnects, or leaves the
-/// request unanswered for `patienceRounds` anti-entropy rounds (`tick`) is done — one member
-/// that never answers cannot hold the backfill, and a `quartet recover` waiting for it, for
-/// ever. Finished when no stub is left or every peer offered has been asked through; what is
+/// stubs before the next one is; a peer that answers `unavailable`, disconnects, or keeps its
+/// requests waiting for `patienceRounds` anti-entropy rounds (`tick`) in all while its answers
+/// fill nothing is done — one member that never answers, or answers each request just in time
+/// with one entry (the patience was per request: ~8 s a stub, and every `quartet recover`
+/// waiting on it failed), cannot hold the backfill for ever. Finished when no stub is left or every peer offered has been asked through; what is
 /// left then is lost.
 public struct PayloadBackfill: Sendable, Equatable {
     /// A request to send.
@@ -45,6 +46,8 @@ public struct PayloadBackfill: Sendable, Equatable {
     public private(set) var filled: [String: Int] = [:]
     /// Anti-entropy rounds the outstanding request has waited.
     public private(set) var waited = 0
+    /// Per peer, the rounds its requests have waited since its answers last filled a stub.
+    public private(set) var waitedInAll: [String: Int] = [:]
     /// Peers given up on because they left a request unanswered.
     public private(set) var silent: Set<String> = []
     /// Rounds an answer may take (at 2 s a round, 10 s: an answer is at most 8 MiB).
@@ -93,7 +96,12 @@ public struct PayloadBackfill: Sendable, Equatable {
     public mutating func answered(end: UInt64, stored: [UInt64], peers: [String]) -> Ask? {
         guard let ask = outstanding else { return nil }
         outstanding = nil
-        for index in stored where missing.remove(index) != nil { filled[ask.peer, default: 0] += 1 }
+        var filledNow = false
+        for index in stored where missing.remove(index) != nil {
+            filled[ask.peer, default: 0] += 1
+            filledNow = true
+        }
+        if filledNow { waitedInAll[ask.peer] = 0 }
         if end > ask.from { cursor[ask.peer] = end } else { done.insert(ask.peer) }
         return next(peers: peers)
     }
@@ -114,12 +122,14 @@ public struct PayloadBackfill: Sendable, Equatable {
         return next(peers: peers)
     }
 
-    /// An anti-entropy round passed: a request unanswered for `patienceRounds` gives its peer
-    /// up (done, named in `silent`); returns the next request, if one is due.
+    /// An anti-entropy round passed: a peer whose requests have waited `patienceRounds` in all
+    /// since its answers last filled a stub is given up (done, named in `silent`); returns the
+    /// next request, if one is due.
     public mutating func tick(peers: [String]) -> Ask? {
         if let ask = outstanding {
             waited += 1
-            guard waited >= Self.patienceRounds else { return nil }
+            waitedInAll[ask.peer, default: 0] += 1
+            guard waited >= Self.patienceRounds || waitedInAll[ask.peer, default: 0] >= Self.patienceRounds else { return nil }
             outstanding = nil
             done.insert(ask.peer)
             silent.insert(ask.peer)

@@ -49,6 +49,27 @@ import Testing
         #expect(state.finished(offered: peers) && state.lost.isEmpty)
     }
 
+    /// A member answering each request just in time with one entry that fills nothing: its
+    /// patience is counted over all its requests, so it is given up after `patienceRounds` in
+    /// all (per request, it held the backfill ~8 s a stub, and every `quartet recover` failed).
+    @Test func aPeerDrippingAnswersThatFillNothingIsGivenUpOnItsRoundsInAll() {
+        var state = PayloadBackfill(log: "wales", stubs: Array(10...30))
+        let peers = ["england", "uk"]
+        #expect(state.next(peers: peers) == .init(peer: "england", from: 10))
+        for _ in 1..<PayloadBackfill.patienceRounds { #expect(state.tick(peers: peers) == nil) }
+        #expect(state.answered(end: 11, stored: [], peers: peers) == .init(peer: "england", from: 11))
+        // Its next request's first round uses up what was left.
+        #expect(state.tick(peers: peers) == .init(peer: "uk", from: 10))
+        #expect(state.silent == ["england"] && state.waitedInAll["england"] == PayloadBackfill.patienceRounds)
+        // uk fills as it goes: its rounds start afresh with each answer that fills.
+        for i in 0..<3 {
+            for _ in 1..<PayloadBackfill.patienceRounds { #expect(state.tick(peers: peers) == nil) }
+            let from = UInt64(10 + i)
+            #expect(state.answered(end: from + 1, stored: [from], peers: peers) == .init(peer: "uk", from: from + 1))
+        }
+        #expect(state.silent == ["england"] && state.filled["uk"] == 3)
+    }
+
     @Test func aPeerThatDisconnectsIsDoneAndANewPeerIsAskedLater() {
         var state = PayloadBackfill(log: "wales", stubs: [7])
         #expect(state.next(peers: ["uk"]) == .init(peer: "uk", from: 7))
