@@ -162,6 +162,10 @@ final class AppendAdmission: Sendable {
                 } catch {
                     throw AdmissionError(prefix + "\(error)")
                 }
+                if let conflict = Self.sameDatasetConflict(rows: rows, label: classification, method: (governing.minCellSize, governing.rounding),
+                                                           held: scratch.logs[log]?.aggregates.values.map(\.payload) ?? []) {
+                    throw AdmissionError(prefix + conflict)
+                }
                 // Padded as the rows are: its length (label lengths, digit counts, how many cells
                 // were suppressed) is in the header too, and not every aggregate is published.
                 let aggregate = AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: padded(bytes))
@@ -181,16 +185,81 @@ final class AppendAdmission: Sendable {
         return out
     }
 
+    /// Why rows of a `dataset` and `period` this holder already published a table of under
+    /// another label (an owner's retirement has the holder record its data again under the
+    /// successor's labels; one dataset recorded under two labels of one owner) cannot be
+    /// published under `label` with `method`: the two methods do not protect jointly, and a
+    /// reader who kept the first table could pin counts from the two (a 9 hidden at minimum 10
+    /// and shown as 12 at base 6). The joint-method rule is per label (`Policy.methodConflict`);
+    /// this is the same rule across labels, for one dataset. Nil: no conflict (or the rows name
+    /// no dataset and period).
+    static func sameDatasetConflict(rows: [String: Any], label: String, method: (minCellSize: Int, rounding: Int), held: [JSONValue]) -> String? {
+        guard let dataset = rows["dataset"] as? String, let period = rows["period"] as? String,
+              let mine = try? Suppression.Method(minCellSize: method.minCellSize, rounding: method.rounding) else { return nil }
+        for payload in held {
+            guard case .object(let fields) = payload, fields["dataset"] == .string(dataset), fields["period"] == .string(period),
+                  case .string(let other)? = fields["label"], other != label,
+                  case .object(let used)? = fields["method"], case .number(let minimum)? = used["min_cell_size"], case .number(let base)? = used["rounding"],
+                  let m = Int(exactly: minimum), let r = Int(exactly: base),
+                  let theirs = try? Suppression.Method(minCellSize: m, rounding: r), !mine.jointlyProtects(with: theirs) else { continue }
+            return "payload: dataset \(dataset) for \(period) was published under \(other) with min-cell-size \(m), rounding \(r); "
+                + "under \(label) its agreement's method (min-cell-size \(method.minCellSize), rounding \(method.rounding)) would let a reader who kept both tables "
+                + "pin counts each hides; record it under an agreement with the same method, or one that protects jointly with it (docs/agreements.md)"
+        }
+        return nil
+    }
+
     /// The most payload bytes the entries of one request may come to, derived aggregates and
     /// padding included.
     static let maxDerivedBytes = 32 << 20
 
-    /// JSON bytes followed by spaces up to the next multiple of 4,096 (JSON allows trailing
-    /// whitespace, and the commitment covers the padded bytes).
+    /// JSON bytes followed by spaces up to a multiple of 4,096 (JSON allows trailing
+    /// whitespace, and the commitment covers the padded bytes): the next past the length the
+    /// JSON would have with every number and `null` written in `numberWidth` characters
+    /// (`measuredLength`). Padded from the real length, the block said on which side of a
+    /// boundary the counts' digits summed to, which with a published table could pin a count
+    /// (a 12 at base 6 standing for exactly 9); measured so, the length follows the layout
+    /// alone — names, labels and how many cells — which the published aggregate shows anyway.
     static func padded(_ bytes: [UInt8]) -> [UInt8] {
         let block = 4096
-        let target = min(EntryHeader.maxPayloadLength, (bytes.count / block + 1) * block)
+        let target = min(EntryHeader.maxPayloadLength, (measuredLength(bytes) / block + 1) * block)
         return bytes.count >= target ? bytes : bytes + [UInt8](repeating: 0x20, count: target - bytes.count)
+    }
+
+    /// Every count is at most `Suppression.maxCount`, ten digits.
+    static let numberWidth = 10
+
+    /// The length of JSON `bytes` with each number and `null` outside strings counted as
+    /// `numberWidth` characters (or its own length, if longer).
+    static func measuredLength(_ bytes: [UInt8]) -> Int {
+        var length = 0, i = 0
+        var inString = false
+        while i < bytes.count {
+            let byte = bytes[i]
+            if inString {
+                if byte == UInt8(ascii: "\\") { length += 2; i += 2; continue }
+                if byte == UInt8(ascii: "\"") { inString = false }
+                length += 1; i += 1
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                inString = true
+                length += 1; i += 1
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                var end = i + 1
+                while end < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-")].contains(bytes[end])
+                        || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[end]) { end += 1 }
+                length += max(end - i, numberWidth)
+                i = end
+            case UInt8(ascii: "n") where bytes[i...].starts(with: Array("null".utf8)):
+                length += numberWidth
+                i += 4
+            default:
+                length += 1; i += 1
+            }
+        }
+        return length
     }
 }
 

@@ -102,15 +102,24 @@ struct TLSContexts: Sendable {
     /// not in `tls.ca` now — kept, not forgotten, or a CA rolled out and then back in (a
     /// rollover backed out, an old configuration restored) with its list from before a
     /// revocation would take that revocation back without a word.
+    /// Those of CAs out of `tls.ca` are kept up to `maxKeptAbsent` (the record is read up to
+    /// 4 MiB: one that grew past it would read as unreadable, and be kept as it is).
     static func recorded(revoked: Set<String>, caIssuers: Set<String>, earlier: Set<String>) -> Set<String> {
-        revoked.union(earlier.filter { !caIssuers.contains(issuer(ofEntry: $0)) })
+        revoked.union(earlier.filter { !caIssuers.contains(issuer(ofEntry: $0)) }.sorted().prefix(maxKeptAbsent))
     }
+
+    static let maxKeptAbsent = 10_000
 
     /// The revocations in force when the node last ran (`revocations-in-force` in the data
     /// directory, one `ISSUER/SERIAL` a line), to compare at a start: a restart with an older
     /// list, or none, takes revocations back as a reload would.
-    static func revocationsRecorded(dataDirectory: String) -> Set<String> {
-        guard let text = try? RegularFile.readText("\(dataDirectory)/\(recordFile)", limit: 4 << 20, followSymlinks: false) else { return [] }
+    /// Nil when the record is there but cannot be read (too large, not a regular file): it is
+    /// then not written over (`recordRevocations` is not called), so what it keeps is not lost.
+    static func revocationsRecorded(dataDirectory: String) -> Set<String>? {
+        let path = "\(dataDirectory)/\(recordFile)"
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return [] }
+        guard let text = try? RegularFile.readText(path, limit: 4 << 20, followSymlinks: false) else { return nil }
         return Set(text.split(separator: "\n").map(String.init).filter { !$0.isEmpty })
     }
 

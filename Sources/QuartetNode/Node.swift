@@ -100,12 +100,17 @@ public struct Node: Sendable {
         // (read and written with the store's writer lock held: a second `serve` refused at the
         // lock must not record its list).
         let recorded = TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory)
-        let takenBack = contexts.revocationsTakenBack(since: recorded)
+        let takenBack = contexts.revocationsTakenBack(since: recorded ?? [])
         if !takenBack.isEmpty {
             logger.warning("certificates revoked when this node last ran are no longer revoked: tls.crl was taken out, or is an older or shorter list",
                            metadata: ["serials": "\(takenBack.joined(separator: ","))"])
         }
-        do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory, earlier: recorded) } catch { logger.warning("\(error)") }
+        if let recorded {
+            do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory, earlier: recorded) } catch { logger.warning("\(error)") }
+        } else {
+            logger.warning("the record of revocations in force cannot be read (too large, or not a regular file); it is kept as it is, and revocations taken back are not said",
+                           metadata: ["file": "\(configuration.dataDirectory)/\(RevocationsInForce.fileName)"])
+        }
         if let migration = store.migration {
             logger.notice("migrated the data directory to this quartet's format", metadata: [
                 "from": "\(migration.from)", "to": "\(Schema.formatVersion)", "copy_before": "\(migration.backup)"])
@@ -320,9 +325,10 @@ public struct Node: Sendable {
         report.tokensRemoved = oldTokens.filter { !newDigests.contains($0.sha256) }.map(described)
         sessions.retain(digests: newDigests)
         // Against the record too: it keeps the revocations of CAs rolled out of tls.ca before.
-        let recorded = TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory).union(contextsBefore.revokedCertificates)
+        let readable = TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory)
+        let recorded = (readable ?? []).union(contextsBefore.revokedCertificates)
         report.revocationsTakenBack = contexts.revocationsTakenBack(since: recorded)
-        do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory, earlier: recorded) } catch {
+        do { if readable != nil { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory, earlier: recorded) } } catch {
             logger.warning("\(error)")
         }
         if !report.revocationsTakenBack.isEmpty {

@@ -91,7 +91,9 @@ final class Purger: Sendable {
             if !owed { store.writes.succeeded(.purge) }
             return
         }
-        guard marks?.contains(key) != true, let scheduling = handled.withLockedValue({ $0.schedule(key, now: now) }) else { return }
+        // The waits after a failure run on a monotonic clock: a wall clock set back after a
+        // failure (it ran fast) would have made the purge wait as long as the step.
+        guard marks?.contains(key) != true, let scheduling = handled.withLockedValue({ $0.schedule(key, now: Self.monotonicMillis()) }) else { return }
         // After the journal of an earlier run is replayed, as the purge service waits: a purge
         // begun by a revocation folded at start must not write the journal while it is read.
         whenRecovered {
@@ -108,7 +110,7 @@ final class Purger: Sendable {
                     // A pass failed (a full disk, an IO error): taken off the schedule, so the
                     // once-a-second check purges it again once its wait is over (5 s, doubling
                     // to 5 min) — not left owed until the next start.
-                    let wait = self.handled.withLockedValue { $0.failed(key, scheduling, now: wallClockMillis()) }
+                    let wait = self.handled.withLockedValue { $0.failed(key, scheduling, now: Self.monotonicMillis()) }
                     self.store.writes.failed(.purge, described: "the purge under agreement \(state.agreement.id) failed (the node's log says why)", nowMillis: wallClockMillis())
                     if let wait { self.logger.warning("a purge failed; trying again", metadata: ["agreement": "\(state.agreement.id)", "in_seconds": "\(wait / 1000)"]) }
                     return
@@ -123,6 +125,9 @@ final class Purger: Sendable {
             }
         }
     }
+
+    /// Milliseconds on a clock no one sets (since boot).
+    static func monotonicMillis() -> UInt64 { DispatchTime.now().uptimeNanoseconds / 1_000_000 }
 
     /// Runs `body` off the caller's thread once the recorder has replayed the journal of an
     /// earlier run (at once after that; looked at again every 50 ms before).
@@ -292,7 +297,7 @@ struct PurgeSchedule: Sendable {
     static let firstRetryMillis: UInt64 = 5_000
     static let lastRetryMillis: UInt64 = 300_000
 
-    /// Schedules `key` at `now` (POSIX ms): its number, or nil when it is scheduled already or
+    /// Schedules `key` at `now` (ms on a monotonic clock): its number, or nil when it is scheduled already or
     /// waits after a failure.
     mutating func schedule(_ key: String, now: UInt64 = 0) -> UInt64? {
         guard keys[key] == nil, retries[key].map({ now >= $0.notBefore }) ?? true else { return nil }

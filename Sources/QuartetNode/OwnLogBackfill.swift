@@ -43,16 +43,22 @@ extension ReplicationEngine {
         guard var state = backfill, !stopped else { return }
         // Payloads filled since the last fold, held back by its spacing: folded once it is over.
         if backfillRefoldPending, let last = backfillRefoldedAt, ContinuousClock.now - last >= Self.backfillRefoldSpacing { refoldAfterBackfill(now: false) }
-        let before = state.silent
+        let before = state.silent, slowBefore = state.slow
         let ask = state.tick(peers: replicator.connectedPeers)
         backfill = state
-        let gaveUp = state.silent.subtracting(before)
+        let gaveUp = state.silent.subtracting(before), tooSlow = state.slow.subtracting(slowBefore)
         for peer in gaveUp {
             record(ReplicationAlert(kind: .protocolViolation, log: ownLogName, peer: peer,
                                     message: "\(peer) left a request for payloads of this node's own log \(ownLogName) unanswered for \(PayloadBackfill.patienceRounds) rounds; asking the other peers"))
         }
+        // Not a violation (an honest peer at its read budget, holding nothing to fill, can be
+        // this slow): said, and the others asked.
+        for peer in tooSlow {
+            logger.notice("a peer's answers for payloads of the own log took \(PayloadBackfill.patienceInAllRounds) rounds in all and filled nothing; asking the other peers",
+                          metadata: ["log": "\(ownLogName)", "peer": "\(peer)"])
+        }
         ask.map(sendBackfill)
-        if ask == nil, !gaveUp.isEmpty, state.finished(offered: replicator.connectedPeers) { finishedBackfill(state) }
+        if ask == nil, !gaveUp.isEmpty || !tooSlow.isEmpty, state.finished(offered: replicator.connectedPeers) { finishedBackfill(state) }
     }
 
     func backfillDisconnected(_ peer: String) {
@@ -79,23 +85,31 @@ extension ReplicationEngine {
                 return entry
             }
             if let log = logs[ownLogName], !entries.isEmpty {
-                do { filled = try store.fillStubs(log, with: entries) } catch {
+                do {
+                    filled = try store.fillStubs(log, with: entries)
+                    store.writes.succeeded(.replica)
+                } catch {
                     logger.error("cannot fill own-log stubs", metadata: ["log": "\(ownLogName)", "peer": "\(peer)", "error": "\(error)"])
+                    store.writes.failed(.replica, error, nowMillis: wallClockMillis())
                 }
             }
             if !filled.isEmpty {
                 refoldAfterBackfill(now: false)
-                record(ReplicationAlert(kind: .ownLogRecovered, log: ownLogName, peer: peer,
-                                        message: "the payloads of \(filled.count) entr\(filled.count == 1 ? "y" : "ies") of this node's own log \(ownLogName) that came back as stubs came from \(peer): \(Self.list(filled))"))
+                // Readers see alerts: which peer held which restricted payloads in full is what a
+                // disclosure record says, and is for the node's log (its operator), not them.
+                logger.notice("payloads of own-log entries that came back as stubs came from a peer",
+                              metadata: ["log": "\(ownLogName)", "peer": "\(peer)", "entries": "\(Self.list(filled))"])
+                record(ReplicationAlert(kind: .ownLogRecovered, log: ownLogName, peer: nil,
+                                        message: "the payloads of \(filled.count) entr\(filled.count == 1 ? "y" : "ies") of this node's own log \(ownLogName) that came back as stubs came from a peer (the node's log says which)"))
             }
             ask = state.answered(end: batch.end, stored: filled, peers: replicator.connectedPeers)
         case .unavailable(let log, let from) where state.isAnswer(log: log, from: from, peer: peer):
             ask = state.unavailable(peers: replicator.connectedPeers)
-        case .entries(let batch) where batch.log == ownLogName && state.silent.contains(peer):
+        case .entries(let batch) where batch.log == ownLogName && (state.silent.contains(peer) || state.slow.contains(peer)):
             // The late answer of a peer given up on (a slow one, perhaps at its read budget):
             // not the replicator's, and not held against it.
             return true
-        case .unavailable(ownLogName, _) where state.silent.contains(peer):
+        case .unavailable(ownLogName, _) where state.silent.contains(peer) || state.slow.contains(peer):
             return true
         default:
             return false

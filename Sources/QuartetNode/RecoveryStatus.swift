@@ -29,6 +29,9 @@ public struct RecoveryStatus: Sendable {
     /// Payloads of own-log stubs filled, per peer that sent them.
     public var filledFrom: [String: Int]
     public var logs: [Log]
+    /// Peers the payload backfill is done with (asked through, or given up on): each is
+    /// progress, so peers that hold nothing, each taking its time, do not fail the wait.
+    public var backfillPeersDone: Int = 0
 
     /// Everything the peers showed is here.
     public var complete: Bool { ownComplete && logs.allSatisfy { $0.held >= $0.seen } }
@@ -81,7 +84,7 @@ public struct RecoveryWatch: Sendable {
         // short, another member appending to its own log must not keep a stuck recovery running
         // past the wait (and once it is whole the wait above bounds the rest).
         let ownHeld = status.logs.filter(\.own).map(\.held).reduce(0, +)
-        let moved = "\(status.heard) \(ownHeld) \(status.ownSynced) \(status.filledFrom.values.reduce(0, +))"
+        let moved = "\(status.heard) \(ownHeld) \(status.ownSynced) \(status.filledFrom.values.reduce(0, +)) \(status.backfillPeersDone)"
         if moved != last {
             last = moved
             lastProgress = now
@@ -112,7 +115,7 @@ extension ReplicationEngine {
                                   logs: logs.values.sorted { $0.name < $1.name }.map { log in
                                       RecoveryStatus.Log(name: log.name, own: log.isOwn, held: replicator.heads[log.name]?.size ?? 0,
                                                          seen: replicator.seen[log.name]?.size ?? 0, from: storedFrom[log.name] ?? [:])
-                                  })
+                                  }, backfillPeersDone: backfill?.done.count ?? 0)
         }
     }
 }

@@ -194,7 +194,8 @@ final class WitnessService: Sendable {
             }
             return self.refusal(refusal)
         case .success(let accepted):
-            ledger.writes.succeeded(.witness)
+            // Only a write clears it: a checkpoint cosigned before, sent again, writes nothing.
+            if accepted.stored { ledger.writes.succeeded(.witness) }
             do {
                 let line = try signer.cosign(body: request.note.text, time: accepted.timeMillis / 1000)
                 return (200, "text/plain; charset=utf-8", line.line + "\n")

@@ -12,11 +12,13 @@
 /// Pure: the engine feeds it peers, answers and disconnections, and sends the requests it
 /// returns. One request is outstanding at a time (stubs are rare; asking every peer at once
 /// would make each read and send the same ranges). A peer is asked through the end of the
-/// stubs before the next one is; a peer that answers `unavailable`, disconnects, or keeps its
-/// requests waiting for `patienceRounds` anti-entropy rounds (`tick`) in all while its answers
-/// fill nothing is done — one member that never answers, or answers each request just in time
-/// with one entry (the patience was per request: ~8 s a stub, and every `quartet recover`
-/// waiting on it failed), cannot hold the backfill for ever. Finished when no stub is left or every peer offered has been asked through; what is
+/// stubs before the next one is; a peer that answers `unavailable`, disconnects, leaves one
+/// request unanswered for `patienceRounds` anti-entropy rounds (`tick`), or keeps its requests
+/// waiting `patienceInAllRounds` in all while its answers fill nothing is done — one member
+/// that never answers, or answers each request just in time with one entry (the patience was
+/// per request only: ~8 s a stub, and every `quartet recover` waiting on it failed), cannot
+/// hold the backfill for ever, while an honest peer that answers slowly (at its read budget)
+/// with nothing to fill is given many requests' time. Finished when no stub is left or every peer offered has been asked through; what is
 /// left then is lost.
 public struct PayloadBackfill: Sendable, Equatable {
     /// A request to send.
@@ -50,8 +52,12 @@ public struct PayloadBackfill: Sendable, Equatable {
     public private(set) var waitedInAll: [String: Int] = [:]
     /// Peers given up on because they left a request unanswered.
     public private(set) var silent: Set<String> = []
+    /// Peers given up on because their answers, in all, took `patienceInAllRounds` and filled nothing.
+    public private(set) var slow: Set<String> = []
     /// Rounds an answer may take (at 2 s a round, 10 s: an answer is at most 8 MiB).
     public static let patienceRounds = 5
+    /// Rounds a peer's requests may wait in all while its answers fill nothing (40 s).
+    public static let patienceInAllRounds = 20
 
     /// - Parameter stubs: the indices of the own log held as stubs.
     public init(log: String, stubs: [UInt64]) {
@@ -122,17 +128,19 @@ public struct PayloadBackfill: Sendable, Equatable {
         return next(peers: peers)
     }
 
-    /// An anti-entropy round passed: a peer whose requests have waited `patienceRounds` in all
-    /// since its answers last filled a stub is given up (done, named in `silent`); returns the
-    /// next request, if one is due.
+    /// An anti-entropy round passed: a peer that left its request unanswered `patienceRounds`
+    /// (named in `silent`), or whose requests have waited `patienceInAllRounds` in all since its
+    /// answers last filled a stub (`slow`), is given up (done); returns the next request, if one
+    /// is due.
     public mutating func tick(peers: [String]) -> Ask? {
         if let ask = outstanding {
             waited += 1
             waitedInAll[ask.peer, default: 0] += 1
-            guard waited >= Self.patienceRounds || waitedInAll[ask.peer, default: 0] >= Self.patienceRounds else { return nil }
+            let unanswered = waited >= Self.patienceRounds
+            guard unanswered || waitedInAll[ask.peer, default: 0] >= Self.patienceInAllRounds else { return nil }
             outstanding = nil
             done.insert(ask.peer)
-            silent.insert(ask.peer)
+            if unanswered { silent.insert(ask.peer) } else { slow.insert(ask.peer) }
         }
         return next(peers: peers)
     }

@@ -36,6 +36,8 @@ public final class WitnessStore: Sendable {
     public struct Accepted: Sendable, Equatable {
         public let checkpoint: Checkpoint
         public let timeMillis: UInt64
+        /// Whether the checkpoint was written (false: the one stored already, written nothing).
+        public var stored = false
     }
 
     /// The witness key name of the node writing the log of origin `origin`.
@@ -223,6 +225,7 @@ public final class WitnessStore: Sendable {
                 if let time = row?.timeMillis { issued.withLock { $0[origin] = max($0[origin] ?? 0, time) } }
             }
             let decision = Result { () throws(Witnessing.Refusal) -> Checkpoint in try decide(latest) }
+            var stored = false
             // The last time issued is carried only while it is within the skew a collector takes
             // (10 minutes): a clock that ran far ahead once (a VM booted a day fast) must not date
             // every later cosignature ahead, where every collector refuses it, until then.
@@ -234,6 +237,7 @@ public final class WitnessStore: Sendable {
                 case .success(let checkpoint):
                     guard latest?.size != checkpoint.size || latest?.root != checkpoint.root else { break }
                     try Self.storeLatest(db, origin: origin, checkpoint: checkpoint, note: note, timeMillis: nowMillis)
+                    stored = true
                     generation.add(1, ordering: .releasing)
                     known.withLock { $0[origin] = .some(Witnessing.Latest(size: checkpoint.size, root: checkpoint.root, note: note)) }
                 case .failure(let refusal):
@@ -252,7 +256,7 @@ public final class WitnessStore: Sendable {
             }
             // Once stored (a failed write threw above, and moves nothing).
             if case .success = decision { issued.withLock { $0[origin] = nowMillis } }
-            return decision.map { Accepted(checkpoint: $0, timeMillis: nowMillis) }
+            return decision.map { Accepted(checkpoint: $0, timeMillis: nowMillis, stored: stored) }
         }
     }
 

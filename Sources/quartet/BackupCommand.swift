@@ -224,7 +224,8 @@ struct BackupCommand: AsyncParsableCommand {
     /// Why a directory at `path` would not be this user's alone to write into (nil: it would):
     /// a directory on the way to it — every one the path passes through, a link's own directory
     /// and every one its target passes through, one component at a time — owned by another user
-    /// than this one and root, or writable by others without the sticky bit. What does not exist
+    /// than this one and root, or writable by others without the sticky bit, or a link another
+    /// user owns (it can re-point it). What does not exist
     /// yet is made by this user below the last that does.
     static func sharedAncestor(of path: String) -> String? {
         func problem(_ directory: String) -> String? {
@@ -250,6 +251,11 @@ struct BackupCommand: AsyncParsableCommand {
             var info = stat()
             guard lstat(next, &info) == 0 else { return nil }  // made by this user from here
             if info.st_mode & S_IFMT == S_IFLNK {
+                // Its owner may point it elsewhere at any time (a sticky directory keeps others
+                // from replacing it, not its owner from changing it), after every check here.
+                if info.st_uid != 0 && info.st_uid != geteuid() {
+                    return "\(next) is a symbolic link belonging to user \(info.st_uid), who could point it elsewhere: give a path only you (or root) can change"
+                }
                 links += 1
                 guard links <= 40 else { return "\(path): too many symbolic links on the way" }
                 var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)

@@ -48,6 +48,7 @@ struct StatusCommand: AsyncParsableCommand {
                 var line = "  \(name) \(log.size) entries"
                 if log.own { line += " (own)" } else { line += log.behind > 0 ? ", \(log.behind) behind the origin" : ", up to date with what it has seen" }
                 if log.quarantined { line += ", QUARANTINED (equivocation)" }
+                if log.disowned == true { line += ", DISOWNED (holds a checkpoint signed past a key revocation: recover this node)" }
                 print(line)
             }
         }
@@ -62,6 +63,8 @@ struct StatusOutput: Encodable {
         var size: UInt64
         var root: String?
         var own, quarantined: Bool
+        /// Present (true) when the copy is disowned (finding 219).
+        var disowned: Bool?
         var behind: UInt64
         var originSizeSeen: UInt64?
         var checkpointTime: String?
@@ -72,13 +75,14 @@ struct StatusOutput: Encodable {
             root = log.root
             own = log.own
             quarantined = log.quarantined
+            disowned = log.disowned
             behind = log.behind
             originSizeSeen = log.originSizeSeen
             checkpointTime = log.checkpointTime
         }
 
         enum CodingKeys: String, CodingKey {
-            case log, size, root, own, quarantined, behind
+            case log, size, root, own, quarantined, disowned, behind
             case originSizeSeen = "origin_size_seen", checkpointTime = "checkpoint_time"
         }
     }

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import HTTPTypes
 import NIOCore
 @testable import QuartetNode
+import QuartetPlan
 import Testing
 
 /// The shared/exclusive lock's transitions, without tasks.
@@ -166,5 +167,57 @@ import Testing
             let stated = #"{"type":"dataset.rows","classification":"public","payload":{"dataset":"headcount","period":"2025","rows":[]}}"#
             #expect(try await Self.post(client, stated).status == .badRequest)
         }
+    }
+}
+
+/// A restricted payload's padded length follows its layout, not the digits of its counts: two
+/// tables alike but for their counts pad alike, wherever a 4 KiB boundary falls.
+@Suite struct PaddingTests {
+    @Test func numbersAndNullsAreMeasuredAtTenCharactersOutsideStrings() {
+        #expect(AppendAdmission.measuredLength(Array(#"{"x":"a\"1","n":12,"z":null}"#.utf8)) == 42)
+        #expect(AppendAdmission.measuredLength(Array(#"{"n":-12345678901.5}"#.utf8)) == 20)
+        #expect(AppendAdmission.measuredLength(Array(#"["9 in a string", true]"#.utf8)) == 23)
+    }
+
+    @Test func tablesThatDifferOnlyInTheirCountsPadToOneLength() {
+        func table(_ counts: [Int], note: String) -> [UInt8] {
+            Array(("{\"note\":\"" + note + "\",\"rows\":[" + counts.map { "{\"count\":\($0)}" }.joined(separator: ",") + "]}").utf8)
+        }
+        // Padding of the note moves the boundary across every position the digits could cross.
+        for width in 0..<120 {
+            let note = String(repeating: "n", count: 3_900 + width)
+            let small = AppendAdmission.padded(table([9, 8, 10, 0], note: note))
+            let large = AppendAdmission.padded(table([9_999_999_999, 12, 1_000_000, 3], note: note))
+            #expect(small.count == large.count && small.count % 4096 == 0, "note of \(note.count): \(small.count) against \(large.count)")
+        }
+    }
+}
+
+/// One dataset and period recorded under two labels (an owner's retirement has holders record
+/// their data again under the successor's labels) with methods that do not protect jointly is
+/// refused: a reader keeping both tables could pin counts (finding 225).
+@Suite struct SameDatasetTests {
+    static func aggregate(label: String, dataset: String = "ot-headcount", period: String = "2025", minimum: Int, base: Int) -> JSONValue {
+        .object(["label": .string(label), "dataset": .string(dataset), "period": .string(period),
+                 "method": .object(["min_cell_size": .number(Double(minimum)), "rounding": .number(Double(base))])])
+    }
+
+    @Test func aMethodThatDoesNotProtectJointlyWithTheOtherLabelsIsRefused() {
+        let rows: [String: Any] = ["dataset": "ot-headcount", "period": "2025", "rows": []]
+        let held = [Self.aggregate(label: "heiw.workforce.ot", minimum: 10, base: 5)]
+        let refused = AppendAdmission.sameDatasetConflict(rows: rows, label: "newowner.ot", method: (8, 6), held: held)
+        #expect(refused?.contains("published under heiw.workforce.ot with min-cell-size 10, rounding 5") == true, "\(refused ?? "nil")")
+        // The same method, or one that protects jointly with it, passes; so do another period,
+        // another dataset, the same label (the per-label rule's), and rows naming no dataset.
+        #expect(AppendAdmission.sameDatasetConflict(rows: rows, label: "newowner.ot", method: (10, 5), held: held) == nil)
+        #expect(AppendAdmission.sameDatasetConflict(rows: rows, label: "newowner.ot", method: (10, 10), held: held) == nil)
+        #expect(AppendAdmission.sameDatasetConflict(rows: ["dataset": "ot-headcount", "period": "2026"], label: "newowner.ot", method: (8, 6), held: held) == nil)
+        #expect(AppendAdmission.sameDatasetConflict(rows: ["dataset": "other", "period": "2025"], label: "newowner.ot", method: (8, 6), held: held) == nil)
+        #expect(AppendAdmission.sameDatasetConflict(rows: rows, label: "heiw.workforce.ot", method: (8, 6), held: held) == nil)
+        #expect(AppendAdmission.sameDatasetConflict(rows: ["rows": []], label: "newowner.ot", method: (8, 6), held: held) == nil)
+        // A method held as a number no Int holds is skipped, not trapped on.
+        let odd: [JSONValue] = [.object(["label": .string("x"), "dataset": .string("ot-headcount"), "period": .string("2025"),
+                                         "method": .object(["min_cell_size": .number(1e300), "rounding": .number(.nan)])])]
+        #expect(AppendAdmission.sameDatasetConflict(rows: rows, label: "newowner.ot", method: (8, 6), held: odd) == nil)
     }
 }

@@ -50,24 +50,34 @@ import Testing
     }
 
     /// A member answering each request just in time with one entry that fills nothing: its
-    /// patience is counted over all its requests, so it is given up after `patienceRounds` in
-    /// all (per request, it held the backfill ~8 s a stub, and every `quartet recover` failed).
+    /// patience is counted over all its requests too, so it is given up after
+    /// `patienceInAllRounds` in all (per request only, it held the backfill ~8 s a stub, and
+    /// every `quartet recover` failed); one that answers at once is asked on.
     @Test func aPeerDrippingAnswersThatFillNothingIsGivenUpOnItsRoundsInAll() {
-        var state = PayloadBackfill(log: "wales", stubs: Array(10...30))
+        var state = PayloadBackfill(log: "wales", stubs: Array(10...60))
         let peers = ["england", "uk"]
         #expect(state.next(peers: peers) == .init(peer: "england", from: 10))
-        for _ in 1..<PayloadBackfill.patienceRounds { #expect(state.tick(peers: peers) == nil) }
-        #expect(state.answered(end: 11, stored: [], peers: peers) == .init(peer: "england", from: 11))
-        // Its next request's first round uses up what was left.
-        #expect(state.tick(peers: peers) == .init(peer: "uk", from: 10))
-        #expect(state.silent == ["england"] && state.waitedInAll["england"] == PayloadBackfill.patienceRounds)
-        // uk fills as it goes: its rounds start afresh with each answer that fills.
-        for i in 0..<3 {
+        var from: UInt64 = 10
+        var rounds = 0
+        // Each answer just inside a request's own patience, one entry, nothing filled.
+        while rounds + PayloadBackfill.patienceRounds - 1 < PayloadBackfill.patienceInAllRounds {
             for _ in 1..<PayloadBackfill.patienceRounds { #expect(state.tick(peers: peers) == nil) }
-            let from = UInt64(10 + i)
-            #expect(state.answered(end: from + 1, stored: [from], peers: peers) == .init(peer: "uk", from: from + 1))
+            rounds += PayloadBackfill.patienceRounds - 1
+            from += 1
+            #expect(state.answered(end: from, stored: [], peers: peers) == .init(peer: "england", from: from))
         }
-        #expect(state.silent == ["england"] && state.filled["uk"] == 3)
+        // The rounds in all run out on the next request: uk is asked, england named slow (not silent).
+        var next: PayloadBackfill.Ask?
+        while next == nil { next = state.tick(peers: peers) }
+        #expect(next == .init(peer: "uk", from: 10))
+        #expect(state.slow == ["england"] && state.silent.isEmpty && state.waitedInAll["england"] == PayloadBackfill.patienceInAllRounds)
+        // uk fills as it goes: its rounds start afresh with each answer that fills.
+        for i in 0..<8 {
+            for _ in 1..<PayloadBackfill.patienceRounds { #expect(state.tick(peers: peers) == nil) }
+            let at = UInt64(10 + i)
+            #expect(state.answered(end: at + 1, stored: [at], peers: peers) == .init(peer: "uk", from: at + 1))
+        }
+        #expect(state.slow == ["england"] && state.filled["uk"] == 8)
     }
 
     @Test func aPeerThatDisconnectsIsDoneAndANewPeerIsAskedLater() {
