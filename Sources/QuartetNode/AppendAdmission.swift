@@ -75,6 +75,9 @@ final class AppendAdmission: Sendable {
     static func isExclusive(_ value: JSONValue) -> Bool {
         guard case .object(let fields) = value, case .string(let type)? = fields["type"] else { return false }
         if let kind = PlanEntryType(rawValue: type) { return ![.status, .reading, .evidence].contains(kind) }
+        // Rows are checked against the tables published before them (`sameDatasetConflict`):
+        // two requests at once must not each pass without the other's.
+        if type == "dataset.rows" { return true }
         return PolicyEntryType(rawValue: type) != nil
     }
 
@@ -87,6 +90,8 @@ final class AppendAdmission: Sendable {
                          scratch folding: Bool) throws(AdmissionError) -> [AppendRequest] {
         var (scratch, policy) = view.snapshots
         var out: [AppendRequest] = []
+        // Aggregates this request makes, for the rows after them (`sameDatasetConflict`).
+        var madeHere: [JSONValue] = []
         var derived = 0
         let now = wallClockMillis()
         for (prefix, value) in items {
@@ -163,9 +168,10 @@ final class AppendAdmission: Sendable {
                     throw AdmissionError(prefix + "\(error)")
                 }
                 if let conflict = Self.sameDatasetConflict(rows: rows, label: classification, method: (governing.minCellSize, governing.rounding),
-                                                           held: scratch.logs[log]?.aggregates.values.map(\.payload) ?? []) {
+                                                           held: (scratch.logs[log]?.aggregates.values.map(\.payload) ?? []) + madeHere) {
                     throw AdmissionError(prefix + conflict)
                 }
+                if let made = try? JSONValue.parse(bytes) { madeHere.append(made) }
                 // Padded as the rows are: its length (label lengths, digit counts, how many cells
                 // were suppressed) is in the header too, and not every aggregate is published.
                 let aggregate = AppendRequest(type: Policy.aggregateType, classification: classification, author: author, payload: padded(bytes))
@@ -196,8 +202,13 @@ final class AppendAdmission: Sendable {
     static func sameDatasetConflict(rows: [String: Any], label: String, method: (minCellSize: Int, rounding: Int), held: [JSONValue]) -> String? {
         guard let dataset = rows["dataset"] as? String, let period = rows["period"] as? String,
               let mine = try? Suppression.Method(minCellSize: method.minCellSize, rounding: method.rounding) else { return nil }
+        // Names compared by their letters and digits alone, case folded ("OT headcount" and
+        // "ot-headcount" are one dataset to a reader setting tables side by side).
+        func key(_ name: String) -> String { String(name.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }.map(Character.init)) }
+        let datasetKey = key(dataset), periodKey = key(period)
         for payload in held {
-            guard case .object(let fields) = payload, fields["dataset"] == .string(dataset), fields["period"] == .string(period),
+            guard case .object(let fields) = payload, case .string(let heldDataset)? = fields["dataset"], key(heldDataset) == datasetKey,
+                  case .string(let heldPeriod)? = fields["period"], key(heldPeriod) == periodKey,
                   case .string(let other)? = fields["label"], other != label,
                   case .object(let used)? = fields["method"], case .number(let minimum)? = used["min_cell_size"], case .number(let base)? = used["rounding"],
                   let m = Int(exactly: minimum), let r = Int(exactly: base),

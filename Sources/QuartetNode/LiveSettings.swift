@@ -118,7 +118,7 @@ struct TLSContexts: Sendable {
     static func revocationsRecorded(dataDirectory: String) -> Set<String>? {
         let path = "\(dataDirectory)/\(recordFile)"
         var info = stat()
-        guard lstat(path, &info) == 0 else { return [] }
+        guard lstat(path, &info) == 0 else { return errno == ENOENT ? [] : nil }
         guard let text = try? RegularFile.readText(path, limit: 4 << 20, followSymlinks: false) else { return nil }
         return Set(text.split(separator: "\n").map(String.init).filter { !$0.isEmpty })
     }

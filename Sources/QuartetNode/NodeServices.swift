@@ -291,7 +291,7 @@ struct WitnessingService: Service {
 struct PurgeSchedule: Sendable {
     private var keys: [String: UInt64] = [:]
     private var next: UInt64 = 0
-    /// Purges that failed: how many times in a row, and not before when (POSIX ms) again.
+    /// Purges that failed: how many times in a row, and not before when (ms on the monotonic clock) again.
     private var retries: [String: (failures: Int, notBefore: UInt64)] = [:]
 
     static let firstRetryMillis: UInt64 = 5_000

@@ -87,7 +87,8 @@ extension ReplicationEngine {
             if let log = logs[ownLogName], !entries.isEmpty {
                 do {
                     filled = try store.fillStubs(log, with: entries)
-                    store.writes.succeeded(.replica)
+                    // Only a write clears it (an answer that filled nothing wrote nothing).
+                    if !filled.isEmpty { store.writes.succeeded(.replica) }
                 } catch {
                     logger.error("cannot fill own-log stubs", metadata: ["log": "\(ownLogName)", "peer": "\(peer)", "error": "\(error)"])
                     store.writes.failed(.replica, error, nowMillis: wallClockMillis())

@@ -215,6 +215,12 @@ import Testing
         #expect(AppendAdmission.sameDatasetConflict(rows: ["dataset": "other", "period": "2025"], label: "newowner.ot", method: (8, 6), held: held) == nil)
         #expect(AppendAdmission.sameDatasetConflict(rows: rows, label: "heiw.workforce.ot", method: (8, 6), held: held) == nil)
         #expect(AppendAdmission.sameDatasetConflict(rows: ["rows": []], label: "newowner.ot", method: (8, 6), held: held) == nil)
+        // Rows take the exclusive path: two requests at once do not each pass without the other's.
+        #expect(AppendAdmission.isExclusive(.object(["type": .string("dataset.rows"), "classification": .string("heiw.workforce.ot")])))
+        #expect(!AppendAdmission.isExclusive(.object(["type": .string("progress.reading")])))
+        // Names compared by letters and digits, case folded.
+        let spelt = [Self.aggregate(label: "heiw.workforce.ot", dataset: "OT Headcount", period: " 2025 ", minimum: 10, base: 5)]
+        #expect(AppendAdmission.sameDatasetConflict(rows: rows, label: "newowner.ot", method: (8, 6), held: spelt) != nil)
         // A method held as a number no Int holds is skipped, not trapped on.
         let odd: [JSONValue] = [.object(["label": .string("x"), "dataset": .string("ot-headcount"), "period": .string("2025"),
                                          "method": .object(["min_cell_size": .number(1e300), "rounding": .number(.nan)])])]
