@@ -23,7 +23,8 @@ extension API {
                 if let recipient = recipient(of: caller.identity) {
                     // Kept per member and second, as the readers' is per second.
                     let q = queries(for: caller)
-                    return ViewEncoding.response(bytes: view.page("view.json|\(recipient.node)|\(q.nowMillis / 1000)|\(ViewMaintainer.healthKey(q.health))", version: q.view.version) {
+                    return ViewEncoding.response(bytes: view.page("view.json|\(recipient.node)|\(q.nowMillis / 1000)|\(ViewMaintainer.healthKey(q.health))",
+                                                                           family: "view.json|\(recipient.node)", version: q.view.version) {
                         ViewEncoding.data(q.whole(node: node, generatedAt: ViewQueries.iso(q.nowMillis)))
                     })
                 }
@@ -110,7 +111,7 @@ extension API {
                 let q = view.queries(view.snapshot, health: health, now: wallClockMillis(), for: recipient(of: caller.identity))
                 let key = "page:/|\(caller.identity.uri)|\(q.nowMillis / 10_000)|\(view.policy.boundariesPassed(by: q.nowMillis))|\(alerts.count)|\(alerts.last.map { "\($0.time.timeIntervalSince1970)" } ?? "")|"
                     + health.keys.sorted().map { "\($0):\(health[$0]!.verified):\(health[$0]!.alerts.count)" }.joined(separator: ",")
-                let html = view.page(key, version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
+                let html = view.page(key, family: "page:/|\(caller.identity.uri)", version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
                 return Dashboard.response(html: html)
             }
         }

@@ -49,7 +49,10 @@ public struct Policy: Sendable {
             (state.agreement.validFrom <= time ? 1 : 0) + (state.agreement.validUntil <= time ? 1 : 0)
                 + (state.revoked.map { $0.timeMillis <= time ? 1 : 0 } ?? 0)
         }
+        // Over every record publication reads (`methodRecords`): a withdrawn agreement's start
+        // can stop a label's tables (a method that does not protect jointly), with no entry folded.
         return agreements.values.reduce(0) { $0 + passed($1) } + shadowed.reduce(0) { $0 + passed($1) }
+            + withdrawn.values.reduce(0) { $0 + $1.reduce(0) { $0 + passed($1) } }
     }
     /// Agreement entries left out, with why (oldest first; at most 100 per log, so one log's
     /// flood of bad entries cannot push out what another log's show).

@@ -22,4 +22,21 @@ import Testing
         cache.put("late", Data("old".utf8), version: 1)
         #expect(cache.get("late", version: 1) == nil && cache.get("late", version: 2) == nil)
     }
+
+    /// A new time step of one family (a member's whole view, a caller's overview) replaces the
+    /// older step's entry, which nobody asks for again: a member polling each second of a quiet
+    /// day no longer fills the cache with copies of one page.
+    @Test func aNewStepOfAFamilyReplacesTheOlder() {
+        var cache = RenderCache(capacity: 64)
+        for second in 0..<100 {
+            cache.put("view.json|england|\(second)", Data([UInt8(second)]), version: 7, family: "view.json|england")
+        }
+        #expect(cache.count == 1 && cache.get("view.json|england|99", version: 7) == Data([99]))
+        cache.put("view.json|scotland|99", Data([1]), version: 7, family: "view.json|scotland")
+        cache.put("/", Data([2]), version: 7)
+        #expect(cache.count == 3)
+        // The same key again stays.
+        cache.put("view.json|scotland|99", Data([3]), version: 7, family: "view.json|scotland")
+        #expect(cache.count == 3 && cache.get("view.json|scotland|99", version: 7) == Data([3]))
+    }
 }

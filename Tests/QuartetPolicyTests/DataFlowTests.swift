@@ -148,6 +148,8 @@ import Testing
         let grab = try established(a, key: otherKey)
         policy.apply(log: "wales", index: 0, timeMillis: 0, type: grab.header.type, payload: grab.payload)
         #expect(policy.state("HCPC-GRAB")?.withdrawn?.contains("belongs to HEIW") == true)
+        // Its boundaries move the pages' cache key too (publication reads withdrawn methods).
+        #expect(policy.boundariesPassed(by: 0) == 0 && policy.boundariesPassed(by: during) == 1)
         #expect(policy.inForce(label: label, holder: "wales", at: during).isEmpty)
         #expect(policy.access(label: label, holder: "wales", recipient: "uk", at: during).access == .none)
         #expect(throws: PolicyError.self) { try LabelOwnership(["A": ["x.*"], "B": ["x.y"]]) }
