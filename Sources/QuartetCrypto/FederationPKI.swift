@@ -51,9 +51,18 @@ public enum FederationIdentity: Hashable, Sendable, CustomStringConvertible {
 
     /// The identity of a certificate: its only `quartet://` URI name, or nil.
     public init?(certificate: Certificate) {
-        let identities = certificate.uriNames.compactMap(FederationIdentity.init(uri:))
-        guard identities.count == 1 else { return nil }
-        self = identities[0]
+        self.init(uriNames: certificate.uriNames)
+    }
+
+    /// The identity of URI names `uris`: exactly one names a `quartet:` identity (any case), and
+    /// it parses; nil otherwise. A second `quartet:` URI that does not parse
+    /// (`QUARTET://operator/england`, `quartet://node/England`) refuses the certificate rather
+    /// than being passed over: a person reading `openssl x509 -text` would take it for a name
+    /// the certificate holds (docs/formats.md: exactly one `quartet://` URI).
+    public init?(uriNames uris: [String]) {
+        let claimed = uris.filter { $0.lowercased().hasPrefix("quartet:") }
+        guard claimed.count == 1, let identity = FederationIdentity(uri: claimed[0]) else { return nil }
+        self = identity
     }
 
     public var description: String { uri }

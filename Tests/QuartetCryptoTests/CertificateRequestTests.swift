@@ -183,3 +183,17 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }
 }
+
+/// A certificate's identity: exactly one `quartet:` URI, which parses (finding 228).
+@Suite struct CertificateIdentityTests {
+    @Test func exactlyOneQuartetURIWhichParses() {
+        #expect(FederationIdentity(uriNames: ["quartet://node/wales"]) == .node("wales"))
+        #expect(FederationIdentity(uriNames: ["https://wales.example/", "quartet://operator/wales"]) == .operator("wales"))
+        // A second quartet: URI, parsed or not, refuses the certificate.
+        for second in ["QUARTET://operator/england", "quartet://node/England", "quartet://node/wales", "quartet://reader/x", "quartet:node/x"] {
+            #expect(FederationIdentity(uriNames: ["quartet://node/wales", second]) == nil, "\(second)")
+        }
+        #expect(FederationIdentity(uriNames: ["Quartet://node/wales"]) == nil)
+        #expect(FederationIdentity(uriNames: []) == nil)
+    }
+}

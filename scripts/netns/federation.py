@@ -474,11 +474,11 @@ class Checks:
         return [k for k in kinds if k not in allowed]
 
 
-def local_append(hosts, checks, node, payload):
+def local_append(hosts, checks, node, payload, max_time=10):
     """Appends at `node` from its own host (its namespace), as its operator: works while the
     node is cut off from the others. Returns the index, or None if refused."""
     pki = os.path.join(hosts.etc(node), "pki")
-    result = run(["ip", "netns", "exec", hosts.topology.ns(node), "curl", "-sS", "--max-time", "10", "--cacert", os.path.join(pki, "ca.pem"),
+    result = run(["ip", "netns", "exec", hosts.topology.ns(node), "curl", "-sS", "--max-time", str(max_time), "--cacert", os.path.join(pki, "ca.pem"),
                   "--cert", os.path.join(pki, f"operator-{node}.pem"), "--key", os.path.join(pki, f"operator-{node}.key"),
                   "-H", "Content-Type: application/json", "-d", json.dumps({"type": "test.note", "payload": payload}),
                   "-w", "\n%{http_code}", f"https://{host(node)}:{API_PORT}/v1/logs/{node}/entries"], check=False)
@@ -490,13 +490,13 @@ def local_append(hosts, checks, node, payload):
     return index
 
 
-def appending(hosts, checks, seconds, label):
+def appending(hosts, checks, seconds, label, max_time=10):
     """Every node appends, round after round, for `seconds`; returns how many were acknowledged."""
     deadline, done, refused = time.time() + seconds, 0, 0
     round_ = 0
     while time.time() < deadline:
         for node, _, _ in NODES:
-            if local_append(hosts, checks, node, {label: round_}) is None:
+            if local_append(hosts, checks, node, {label: round_}, max_time=max_time) is None:
                 refused += 1
             else:
                 done += 1
@@ -681,7 +681,9 @@ def main():
 
         # Packet loss on every link.
         network.loss(args.loss)
-        done, refused = appending(hosts, checks, args.loss_seconds, "loss")
+        # The client's own packets are lost too: TCP's retransmission backoff (a SYN lost three
+        # times waits 1 + 2 + 4 s) can pass 10 s with no fault of the node's, so the client waits 30.
+        done, refused = appending(hosts, checks, args.loss_seconds, "loss", max_time=30)
         network.loss(0)
         started = time.time()
         heads = checks.converge(names, timeout=120)
