@@ -88,7 +88,7 @@ struct API {
                     vkey: federation.members.first { $0.log == status.log.name }?.verifier.vkey ?? status.log.verifier.vkey,
                     root: status.head?.checkpoint.root.base64, checkpoint: status.head?.note,
                     checkpointTimeMillis: status.head?.checkpoint.timeMillis, checkpointTime: status.head?.checkpoint.timeMillis.map(iso8601),
-                    verified: !status.quarantined && !status.disowned, originSizeSeen: status.seenSize, behind: seen > size ? seen - size : 0,
+                    verified: status.verified, originSizeSeen: status.seenSize, behind: seen > size ? seen - size : 0,
                     witnessed: self.collector.summary(log: status.log.name).map {
                         LogsResponse.Log.Witnessed(size: $0.size, witnesses: $0.witnesses, of: $0.of, quorum: $0.quorum, time: iso8601(min($0.time, UInt64.max / 1000) * 1000))
                     }, viewSize: folded.map { $0[status.log.name] ?? 0 }, disowned: status.disowned ? true : nil)

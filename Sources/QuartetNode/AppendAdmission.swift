@@ -18,12 +18,13 @@ struct AdmissionError: Error, CustomStringConvertible {
 /// Two appends are checked against the view as it will be when the earlier is in, without
 /// serialising every append behind the one before's fsync:
 /// - An append of entries that change what later appends are checked against — plan
-///   definitions (priorities, actions, revisions, withdrawals, measures) and data-sharing
-///   agreements — is *exclusive*: it waits for every append in flight, is checked against the
+///   definitions (priorities, actions, revisions, withdrawals, measures), data-sharing
+///   agreements and dataset rows (checked against the tables published before them,
+///   `sameDatasetConflict`) — is *exclusive*: it waits for every append in flight, is checked against the
 ///   view, and holds the lock until it is durable (and so folded into the view, which happens
 ///   before the writer acknowledges). Two imports of the same plan therefore end with one
 ///   accepted and one refused, and a status update cannot slip past the withdrawal of its action.
-/// - Every other append (readings, status updates, evidence, dataset rows) is *shared*: it
+/// - Every other append (readings, status updates, evidence) is *shared*: it
 ///   depends on the definitions only, which no shared append changes, so any number of them are
 ///   checked and queued at once; each holds the lock only until its entries are queued
 ///   (`LogWriter.enqueue`, which keeps queue order in the log) and then waits for durability
@@ -237,7 +238,8 @@ final class AppendAdmission: Sendable {
         return bytes.count >= target ? bytes : bytes + [UInt8](repeating: 0x20, count: target - bytes.count)
     }
 
-    /// Every count is at most `Suppression.maxCount`, ten digits.
+    /// Every count is at most `Suppression.maxCount`, ten digits (a total past ten digits still
+    /// lengthens the payload: only tables of ten thousand million and more).
     static let numberWidth = 10
 
     /// The length of JSON `bytes` with each number and `null` outside strings counted as
@@ -259,11 +261,15 @@ final class AppendAdmission: Sendable {
                 length += 1; i += 1
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 var end = i + 1
-                while end < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-")].contains(bytes[end])
-                        || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[end]) { end += 1 }
+                scan: while end < bytes.count {
+                    switch bytes[end] {
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-"): end += 1
+                    default: break scan
+                    }
+                }
                 length += max(end - i, numberWidth)
                 i = end
-            case UInt8(ascii: "n") where bytes[i...].starts(with: Array("null".utf8)):
+            case UInt8(ascii: "n") where i + 3 < bytes.count && bytes[i + 1] == UInt8(ascii: "u") && bytes[i + 2] == UInt8(ascii: "l") && bytes[i + 3] == UInt8(ascii: "l"):
                 length += numberWidth
                 i += 4
             default:

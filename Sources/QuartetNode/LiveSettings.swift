@@ -91,12 +91,13 @@ struct TLSContexts: Sendable {
 
     /// `revocationsTakenBack`, pure.
     static func takenBack(since earlier: Set<String>, revoked: Set<String>, caIssuers: Set<String>) -> [String] {
-        earlier.subtracting(revoked).filter { caIssuers.contains(issuer(ofEntry: $0)) }
-            .map { String($0.split(separator: "/").last ?? "") }.sorted()
+        earlier.subtracting(revoked).filter { caIssuers.contains(issuer(ofEntry: $0)) }.map(serial(ofEntry:)).sorted()
     }
 
     /// The CA an `ISSUER/SERIAL` entry names.
     static func issuer(ofEntry entry: String) -> String { entry.split(separator: "/").first.map(String.init) ?? "" }
+    /// The serial an `ISSUER/SERIAL` entry names.
+    static func serial(ofEntry entry: String) -> String { entry.split(separator: "/").last.map(String.init) ?? "" }
 
     /// What the record keeps: the revocations in force now, and those of `earlier` whose CA is
     /// not in `tls.ca` now — kept, not forgotten, or a CA rolled out and then back in (a

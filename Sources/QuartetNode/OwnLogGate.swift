@@ -147,7 +147,7 @@ extension ReplicationEngine {
             }
             if Self.isLocalFailure(error) {
                 logger.error("cannot store a tail of the own log", metadata: ["log": "\(batch.log)", "peer": "\(peer)", "error": "\(error)"])
-                if [.io, .corrupt].contains(error.code) { store.writes.failed(.replica, error, nowMillis: wallClockMillis()) }
+                if Self.isDiskFailure(error) { store.writes.failed(.replica, error, nowMillis: wallClockMillis()) }
                 return replicator.notStored(batch)
             }
             return replicator.rejected(batch, from: peer, reason: "\(error)")

@@ -451,8 +451,10 @@ final class OwnLogRecorder: Sendable {
         let generation = journalEntrySynced.withLockedValue { $0.generation }
         let dir = open(journal.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
         guard dir >= 0, fsync(dir) == 0 else {
+            let error = errno
             if dir >= 0 { close(dir) }
-            logger.error("cannot sync the directory of the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(errno)"])
+            logger.error("cannot sync the directory of the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(error)"])
+            writes.failed(.journal, described: "fsync the directory of \(journal.path): \(String(cString: strerror(error)))", nowMillis: wallClockMillis())
             return false
         }
         close(dir)
@@ -511,21 +513,24 @@ final class OwnLogRecorder: Sendable {
             return nil
         }
         if torn { journalTorn.withLockedValue { $0 = false } }
-        writes.succeeded(.journal)
         return fd
     }
 
     /// Syncs (if `durable`) and closes what `writeJournal` wrote.
     private func finish(_ fd: Int32, durable: Bool) -> Bool {
         defer { close(fd) }
-        guard durable else { return true }
+        guard durable else {
+            writes.succeeded(.journal)
+            return true
+        }
         if fsync(fd) != 0 {
             let error = errno
             logger.error("cannot sync the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(error)"])
             writes.failed(.journal, described: "fsync \(journal.path): \(String(cString: strerror(error)))", nowMillis: wallClockMillis())
             return false
         }
-        if !journalEntrySynced.withLockedValue({ $0.synced }) { return syncDirectory() }
+        if !journalEntrySynced.withLockedValue({ $0.synced }) && !syncDirectory() { return false }
+        writes.succeeded(.journal)
         return true
     }
 

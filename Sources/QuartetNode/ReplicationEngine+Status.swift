@@ -24,6 +24,12 @@ extension ReplicationEngine {
         /// This copy holds a checkpoint signed past a revocation and no longer follows the log
         /// (`Replicator.disownedLogs`): it needs recovering.
         var disowned: Bool = false
+
+        /// What `/v1/logs`, the view's log health and the status page call verified: everything
+        /// stored was checked before it was stored, and the copy is neither contradicted by its
+        /// own origin (quarantined) nor holding a checkpoint signed past a revocation (disowned).
+        static func verified(quarantined: Bool, disowned: Bool) -> Bool { !quarantined && !disowned }
+        var verified: Bool { Self.verified(quarantined: quarantined, disowned: disowned) }
     }
 
     /// Everything the status routes and pages read, taken in one turn of the engine's queue

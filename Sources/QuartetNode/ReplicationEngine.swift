@@ -416,7 +416,7 @@ final class ReplicationEngine: @unchecked Sendable {
                     // This node's trouble (its disk, its lock), not the batch's: nobody is
                     // blamed, and the range is asked for again.
                     self.logger.error("cannot store a batch", metadata: ["log": "\(batch.log)", "from": "\(batch.from)", "peer": "\(peer)", "error": "\(error)"])
-                    if [.io, .corrupt].contains(error.code) { self.store.writes.failed(.replica, error, nowMillis: wallClockMillis()) }
+                    if Self.isDiskFailure(error) { self.store.writes.failed(.replica, error, nowMillis: wallClockMillis()) }
                     self.run(self.replicator.notStored(batch))
                 case .failure(let error):
                     self.run(self.replicator.rejected(batch, from: peer, reason: "\(error)"))
@@ -659,6 +659,10 @@ final class ReplicationEngine: @unchecked Sendable {
         default: return false
         }
     }
+
+    /// Whether a store failure is the disk's or the database's (`WriteHealth`), not a lock or a
+    /// held own log.
+    static func isDiskFailure(_ error: StoreError) -> Bool { [.io, .corrupt].contains(error.code) }
 
     /// Decodes a batch's entries, naming the first that does not decode.
     static func entries(of batch: Batch) throws(StoreError) -> [Entry] {

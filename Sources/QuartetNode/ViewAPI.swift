@@ -24,7 +24,7 @@ extension API {
                     // Kept per member and second, as the readers' is per second.
                     let q = queries(for: caller)
                     return ViewEncoding.response(bytes: view.page("view.json|\(recipient.node)|\(q.nowMillis / 1000)|\(ViewMaintainer.healthKey(q.health))",
-                                                                           family: "view.json|\(recipient.node)", version: q.view.version) {
+                                                                           family: ("view.json|\(recipient.node)", q.nowMillis / 1000), version: q.view.version) {
                         ViewEncoding.data(q.whole(node: node, generatedAt: ViewQueries.iso(q.nowMillis)))
                     })
                 }
@@ -111,7 +111,7 @@ extension API {
                 let q = view.queries(view.snapshot, health: health, now: wallClockMillis(), for: recipient(of: caller.identity))
                 let key = "page:/|\(caller.identity.uri)|\(q.nowMillis / 10_000)|\(view.policy.boundariesPassed(by: q.nowMillis))|\(alerts.count)|\(alerts.last.map { "\($0.time.timeIntervalSince1970)" } ?? "")|"
                     + health.keys.sorted().map { "\($0):\(health[$0]!.verified):\(health[$0]!.alerts.count)" }.joined(separator: ",")
-                let html = view.page(key, family: "page:/|\(caller.identity.uri)", version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
+                let html = view.page(key, family: ("page:/|\(caller.identity.uri)", q.nowMillis / 10_000), version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
                 return Dashboard.response(html: html)
             }
         }
@@ -260,7 +260,7 @@ extension API {
         var out: [String: LogHealth] = [:]
         for status in engine.logStatus() {
             let mine = alerts.filter { $0.alert.log == status.log.name }.map { "\($0.alert.kind.rawValue): \($0.alert.message)" }
-            out[status.log.name] = LogHealth(verified: status.head != nil && !status.quarantined && !status.disowned, alerts: Array(mine.suffix(10)))
+            out[status.log.name] = LogHealth(verified: status.head != nil && status.verified, alerts: Array(mine.suffix(10)))
         }
         return out
     }

@@ -434,7 +434,7 @@ public final class ViewMaintainer: Sendable {
     /// `family`: what the key names but for its time step (a caller's overview, a member's
     /// whole view): a new step's answer replaces the older steps', which nobody asks for again
     /// (a member polling its view each second of a quiet day kept 64 copies of it).
-    func page(_ key: String, family: String? = nil, version: UInt64, render: () throws -> Data) rethrows -> Data {
+    func page(_ key: String, family: (name: String, step: UInt64)? = nil, version: UInt64, render: () throws -> Data) rethrows -> Data {
         if let bytes = pages.withLock({ $0.get(key, version: version) }) { return bytes }
         let bytes = try render()
         pages.withLock { $0.put(key, bytes, version: version, family: family) }
@@ -480,8 +480,8 @@ struct RenderCache: Sendable {
     let capacity: Int
     private(set) var version: UInt64 = 0
     private var entries: [String: (bytes: Data, used: UInt64)] = [:]
-    /// Per family, the key of its entry (`put(_:_:version:family:)`).
-    private var families: [String: String] = [:]
+    /// Per family, the key and time step of its entry (`put(_:_:version:family:)`).
+    private var families: [String: (key: String, step: UInt64)] = [:]
     private var tick: UInt64 = 0
 
     init(capacity: Int) { self.capacity = capacity }
@@ -495,7 +495,7 @@ struct RenderCache: Sendable {
         return entry.bytes
     }
 
-    mutating func put(_ key: String, _ bytes: Data, version: UInt64, family: String? = nil) {
+    mutating func put(_ key: String, _ bytes: Data, version: UInt64, family: (name: String, step: UInt64)? = nil) {
         // A slow render of an older view never replaces newer ones.
         guard version >= self.version else { return }
         if version > self.version {
@@ -505,10 +505,14 @@ struct RenderCache: Sendable {
         }
         // One entry per family: the older step's goes.
         if let family {
-            if let older = families[family], older != key { entries[older] = nil }
-            families[family] = key
+            if let held = families[family.name], held.key != key {
+                // A slow render of an older step is not kept over the newer step's.
+                guard family.step > held.step else { return }
+                entries[held.key] = nil
+            }
+            families[family.name] = (key, family.step)
             // Families whose entry was pushed out are forgotten, so they are kept no more than entries.
-            if families.count > 2 * capacity { families = families.filter { entries[$0.value] != nil || $0.value == key } }
+            if families.count > 2 * capacity { families = families.filter { entries[$0.value.key] != nil || $0.value.key == key } }
         }
         if entries[key] == nil, entries.count >= capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {
             entries[oldest] = nil

@@ -108,7 +108,7 @@ struct StatusBody {
             self.age = age
             self.quarantined = quarantined
             self.disowned = disowned && !quarantined
-            self.verified = !quarantined && !disowned
+            self.verified = ReplicationEngine.LogStatus.verified(quarantined: quarantined, disowned: disowned)
             self.peersBehind = peersBehind
         }
     }

@@ -311,7 +311,9 @@ public final class WitnessStore: Sendable {
                     try RawStatement(db, sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time, note) VALUES (?, ?, ?, ?, ?, ?)")
                         .execute(.text(log), .integer(Int64(size)), .text(witness), .text(line), .integer(Int64(time)), note.map { .text($0) } ?? .null)
                 }
-                if prune { try Self.prune(db, log: log, below: size > 100_000 ? Int64(size - 100_000) : 0) }
+                // The line is kept (committed above) whether or not pruning goes through: a
+                // failed prune is tried again 1,000 lines later.
+                if prune { try? Self.prune(db, log: log, below: size > 100_000 ? Int64(size - 100_000) : 0) }
             }
         } catch { throw StoreError(.io, "cannot write the witness database", cause: error) }
     }

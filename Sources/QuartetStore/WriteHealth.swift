@@ -14,7 +14,7 @@ public final class WriteHealth: Sendable {
         case replica
         /// The witness's state (what it cosigned), before it answers.
         case witness
-        /// The disclosure and purge journal, and its flush into the own log.
+        /// The disclosure and purge journal (its flush into the own log is an own-log commit).
         case journal
         /// A purge of payloads held under an agreement that ended.
         case purge

@@ -120,7 +120,9 @@ struct AppendCommand: AsyncParsableCommand {
             // accepted none — never guessed for a copy that is there but does not read.
             let acceptedPath = FederationTrust.acceptedPath(dataDirectory: data.data)
             var accepted: Federation?
-            if FileManager.default.fileExists(atPath: acceptedPath) {
+            var acceptedInfo = stat()
+            // Anything there but nothing (a link, a directory it cannot search) is read, and refused if it does not read.
+            if lstat(acceptedPath, &acceptedInfo) == 0 || errno != ENOENT {
                 do { accepted = try FederationTrust.read(acceptedPath, signatures: false, accepted: true).federation } catch {
                     throw CLIError("cannot read the federation file this data directory accepted (\(acceptedPath)), which names the UK log the checks need: \(error)")
                 }

@@ -129,8 +129,15 @@ import Testing
 }
 
 /// A disowned copy (a checkpoint signed past a revocation held: finding 207) is not shown as
-/// verified: not in `/v1/logs` (`verified`), the view's log health, nor the status page.
+/// verified: one rule (`LogStatus.verified`, read by `/v1/logs`, the view's log health and the
+/// status page), and the status page's tags.
 @Suite struct DisownedCopyTests {
+    @Test func oneRuleSaysVerified() {
+        #expect(ReplicationEngine.LogStatus.verified(quarantined: false, disowned: false))
+        #expect(!ReplicationEngine.LogStatus.verified(quarantined: false, disowned: true))
+        #expect(!ReplicationEngine.LogStatus.verified(quarantined: true, disowned: false))
+    }
+
     @Test func theStatusPageTagsADisownedCopyNotVerified() {
         func log(_ name: String, quarantined: Bool, disowned: Bool) -> StatusBody.Log {
             StatusBody.Log(name: name, own: false, held: "9", behind: "0", age: "1 s", quarantined: quarantined, disowned: disowned, peersBehind: "none")
