@@ -68,7 +68,7 @@ struct API {
                                           // A checkpoint its writer never backed with entries is not a gap (`unbacked`).
                                           logs: status.logs.map { ($0.log.name, $0.head?.size ?? 0, $0.unbacked ? $0.head?.size ?? 0 : $0.seenSize ?? 0) },
                                           ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name, federation: status.federationProblems,
-                                          writesFailing: Set(store.writes.failing.keys))
+                                          writesFailing: Set(store.writes.failing(nowMillis: wallClockMillis()).keys))
             }
             return Self.json(ReadyResponse(status: readiness.isEmpty ? "ready" : "not ready", node: node, reasons: readiness),
                              status: readiness.isEmpty ? .ok : .serviceUnavailable)
@@ -276,7 +276,7 @@ struct API {
                 }
             }
             // Writes to the data directory, per path: failing now, and failures since start.
-            let writesFailing = store.writes.failing, writeFailures = store.writes.failures
+            let writesFailing = store.writes.failing(nowMillis: now), writeFailures = store.writes.failures
             for path in WriteHealth.Path.allCases {
                 let label = [("path", path.rawValue)]
                 metrics.gauge("quartet_store_write_failing", label, help: "1 while writes of this path to the data directory fail (a full disk, an IO error, a read-only mount).")

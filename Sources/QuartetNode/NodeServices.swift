@@ -38,6 +38,13 @@ final class Purger: Sendable {
     let logger: Logger
     /// Agreements whose purge is scheduled or done in this run (`PurgeSchedule`).
     private let handled = NIOLockedValueBox(PurgeSchedule())
+    /// Whether a purge's payloads may still be in the WAL (its emptying failed and has not
+    /// succeeded since): a later pass that finds nothing left to clear empties it first, or
+    /// fails, rather than marking the purge done with the old page images on disk.
+    private let walOwed = NIOLockedValueBox(false)
+    /// Whether the last purge that failed failed on the disk (not on readers keeping the WAL
+    /// busy, which is tried again and is no write failure).
+    private let failedOnDisk = NIOLockedValueBox(false)
     /// Purges finished in an earlier run (or this one): not scanned for again.
     let marks: PurgeMarks?
     /// Waits for the replica batches being stored (`ReplicationEngine.drainStores`): one judged
@@ -111,7 +118,9 @@ final class Purger: Sendable {
                     // once-a-second check purges it again once its wait is over (5 s, doubling
                     // to 5 min) — not left owed until the next start.
                     let wait = self.handled.withLockedValue { $0.failed(key, scheduling, now: Self.monotonicMillis()) }
-                    self.store.writes.failed(.purge, described: "the purge under agreement \(state.agreement.id) failed (the node's log says why)", nowMillis: wallClockMillis())
+                    if self.failedOnDisk.withLockedValue({ $0 }) {
+                        self.store.writes.failed(.purge, described: "the purge under agreement \(state.agreement.id) failed (the node's log says why)", nowMillis: wallClockMillis())
+                    }
                     if let wait { self.logger.warning("a purge failed; trying again", metadata: ["agreement": "\(state.agreement.id)", "in_seconds": "\(wait / 1000)"]) }
                     return
                 }
@@ -172,7 +181,7 @@ final class Purger: Sendable {
             // and nothing more is done where this node holds none of the labels' payloads.
             let labels = Set(state.agreement.labels)
             let candidates = try store.purgeCandidates(log, labels: labels)
-            guard !candidates.isEmpty else { return true }
+            guard !candidates.isEmpty else { return emptyOwedWAL(id) }
             // Journalled before the commit: a node stopped before the record below records at
             // its next start what this cleared (`OwnLogRecorder.recover`).
             let record = PurgeRecord(agreement: id, entries: candidates.map(\.index), log: log.name, reason: reason, time: iso8601(now))
@@ -192,23 +201,48 @@ final class Purger: Sendable {
             }
             guard !purged.isEmpty else {
                 recorder.purgeAbandoned(token)
-                return true
+                return emptyOwedWAL(id)
             }
             logger.notice("purged payloads held under an agreement that ended", metadata: [
                 "agreement": "\(id)", "reason": "\(reason)", "log": "\(log.name)", "entries": "\(purged.count)"])
             recorder.recordPurge(PurgeRecord(agreement: id, entries: purged, log: log.name, reason: reason, time: iso8601(now)), started: token)
             // The old page images (payloads included) must not linger in the WAL.
-            do { try store.emptyWAL() } catch {
+            do {
+                try store.emptyWAL()
+                walOwed.withLockedValue { $0 = false }
+            } catch {
                 logger.error("purged payloads remain in the WAL; retrying in 5 s", metadata: ["agreement": "\(id)", "error": "\(error)"])
-                DispatchQueue.global().asyncAfter(deadline: .now() + 5) { [store, logger] in
-                    do { try store.emptyWAL() } catch { logger.error("purged payloads still remain in the WAL", metadata: ["error": "\(error)"]) }
+                walOwed.withLockedValue { $0 = true }
+                failedOnDisk.withLockedValue { $0 = error.code != .busy }
+                DispatchQueue.global().asyncAfter(deadline: .now() + 5) { [store, logger, walOwed] in
+                    do {
+                        try store.emptyWAL()
+                        walOwed.withLockedValue { $0 = false }
+                    } catch { logger.error("purged payloads still remain in the WAL", metadata: ["error": "\(error)"]) }
                 }
-                // Not noted as finished: the next start purges (and empties the WAL) again.
+                // Not noted as finished: its next try (or the next start) empties the WAL first.
                 return false
             }
             return true
         } catch {
             logger.error("cannot purge", metadata: ["agreement": "\(id)", "error": "\(error)"])
+            failedOnDisk.withLockedValue { $0 = (error as? StoreError).map { $0.code != .busy } ?? true }
+            return false
+        }
+    }
+
+    /// Nothing (more) to clear for agreement `id`: true once no purge's payloads are owed out of
+    /// the WAL — emptied now if an earlier emptying failed; false (tried again later) if it
+    /// still cannot be.
+    private func emptyOwedWAL(_ id: String) -> Bool {
+        guard walOwed.withLockedValue({ $0 }) else { return true }
+        do {
+            try store.emptyWAL()
+            walOwed.withLockedValue { $0 = false }
+            return true
+        } catch {
+            logger.error("purged payloads still remain in the WAL", metadata: ["agreement": "\(id)", "error": "\(error)"])
+            failedOnDisk.withLockedValue { $0 = error.code != .busy }
             return false
         }
     }

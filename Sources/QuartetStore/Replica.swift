@@ -225,7 +225,7 @@ extension LedgerStore {
         } catch {
             throw StoreError(.io, "cannot checkpoint the WAL of \(directory.url.path)", cause: UnderlyingError("\(error)"))
         }
-        throw StoreError(.io, "the WAL of \(directory.url.path) could not be emptied: readers kept the checkpoint busy through 50 tries")
+        throw StoreError(.busy, "the WAL of \(directory.url.path) could not be emptied: readers kept the checkpoint busy through 50 tries")
     }
 
     /// Drops the payloads of `log`'s entries under `labels` that `keep` does not keep, given

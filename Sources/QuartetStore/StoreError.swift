@@ -27,6 +27,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         /// The log takes no appends for now (its writer has not yet learnt from peers that no
         /// later copy of the log exists); the message says why and what to do.
         case unavailable
+        /// Readers kept a maintenance step (emptying the WAL) from finishing; tried again later.
+        case busy
     }
 
     /// The kind of failure.

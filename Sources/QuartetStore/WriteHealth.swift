@@ -2,7 +2,9 @@ import Synchronization
 
 /// Whether the node's writes to its data directory succeed, per path that writes: set by each
 /// failure (a full disk, an IO error, a directory remounted read-only) and cleared by that path's
-/// next success. Reads keep working on such a node, so without it `/readyz` said "ready" and
+/// next success — or, with no write of that path since, once its last failure is `staleMillis`
+/// old (nothing retries an operator's append: a node taken out by `/readyz` after a full disk
+/// got no append to clear it once space was freed). Reads keep working on such a node, so without it `/readyz` said "ready" and
 /// nothing counted the failures while every append, witness answer and replica batch failed.
 /// Read by `/readyz` (which paths fail, never the errors: it needs no credentials) and `/metrics`.
 public final class WriteHealth: Sendable {
@@ -40,6 +42,8 @@ public final class WriteHealth: Sendable {
     public struct Failing: Sendable, Equatable {
         /// POSIX milliseconds of the first failure since the last success.
         public var since: UInt64
+        /// POSIX milliseconds of the latest failure.
+        public var last: UInt64
         /// The last failure's error, as logged (bounded).
         public var error: String
     }
@@ -64,7 +68,7 @@ public final class WriteHealth: Sendable {
         let text = String(described.prefix(500))
         state.withLock { state in
             state.failures[path, default: 0] &+= 1
-            state.failing[path] = Failing(since: state.failing[path]?.since ?? nowMillis, error: text)
+            state.failing[path] = Failing(since: state.failing[path]?.since ?? nowMillis, last: nowMillis, error: text)
             anyFailing.store(true, ordering: .releasing)
         }
     }
@@ -78,8 +82,14 @@ public final class WriteHealth: Sendable {
         }
     }
 
-    /// The paths failing now.
-    public var failing: [Path: Failing] { state.withLock { $0.failing } }
+    /// A failure with no write of its path since counts this long (2 minutes).
+    public static let staleMillis: UInt64 = 120_000
+
+    /// The paths failing at `nowMillis`: failed, with no success since, the last failure within
+    /// `staleMillis`.
+    public func failing(nowMillis: UInt64) -> [Path: Failing] {
+        state.withLock { $0.failing }.filter { nowMillis < $0.value.last || nowMillis - $0.value.last < Self.staleMillis }
+    }
 
     /// Failures per path since the node started.
     public var failures: [Path: UInt64] { state.withLock { $0.failures } }

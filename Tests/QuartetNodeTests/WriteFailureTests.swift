@@ -12,23 +12,31 @@ import Testing
 @Suite struct WriteFailureTests {
     @Test func aFailingPathIsSaidUntilItsNextSuccess() {
         let health = WriteHealth()
-        #expect(health.failing.isEmpty)
+        #expect(health.failing(nowMillis: 3_000).isEmpty)
         health.succeeded(.ownLog)
         health.failed(.ownLog, described: "disk I/O error", nowMillis: 1_000)
         health.failed(.replica, described: "database or disk is full", nowMillis: 1_500)
         health.failed(.ownLog, described: "database or disk is full", nowMillis: 2_000)
-        #expect(health.failing[.ownLog]?.since == 1_000 && health.failing[.ownLog]?.error == "database or disk is full")
+        #expect(health.failing(nowMillis: 3_000)[.ownLog]?.since == 1_000 && health.failing(nowMillis: 3_000)[.ownLog]?.error == "database or disk is full")
         #expect(health.failures == [.ownLog: 2, .replica: 1])
         // Another path's success clears nothing else.
         health.succeeded(.witness)
-        #expect(Set(health.failing.keys) == [.ownLog, .replica])
+        #expect(Set(health.failing(nowMillis: 3_000).keys) == [.ownLog, .replica])
         health.succeeded(.ownLog)
-        #expect(Set(health.failing.keys) == [.replica])
+        #expect(Set(health.failing(nowMillis: 3_000).keys) == [.replica])
         health.succeeded(.replica)
-        #expect(health.failing.isEmpty && health.failures == [.ownLog: 2, .replica: 1])
+        #expect(health.failing(nowMillis: 3_000).isEmpty && health.failures == [.ownLog: 2, .replica: 1])
+        // A failure with no write of its path since counts 2 minutes: nothing retries an
+        // operator's append, so a node taken out of service would otherwise never be ready again.
+        health.failed(.ownLog, described: "disk full", nowMillis: 10_000)
+        #expect(health.failing(nowMillis: 10_000 + WriteHealth.staleMillis - 1)[.ownLog] != nil)
+        #expect(health.failing(nowMillis: 10_000 + WriteHealth.staleMillis)[.ownLog] == nil)
+        // A clock set back counts it as fresh.
+        #expect(health.failing(nowMillis: 5_000)[.ownLog] != nil)
+        health.succeeded(.ownLog)
         // Bounded: a huge error text is kept cut.
         health.failed(.journal, described: String(repeating: "x", count: 100_000), nowMillis: 3_000)
-        #expect(health.failing[.journal]?.error.count == 500)
+        #expect(health.failing(nowMillis: 20_000)[.journal]?.error.count == 500)
     }
 
     @Test func readinessNamesTheFailingWritesNeverTheirErrors() {
@@ -113,11 +121,11 @@ import Testing
         let many: [ClosedRange<UInt64>] = (1...60).map { (i: Int) -> ClosedRange<UInt64> in UInt64(i * 10)...UInt64(i * 10 + 1) }
         #expect(!recorder.record(recipient: "england", log: "wales", ranges: many, agreement: "HEIW-1", access: .full))
         #expect(try Data(contentsOf: journal) == before, "the part written was not cut back")
-        #expect(health.failing[.journal] != nil)
+        #expect(health.failing(nowMillis: wallClockMillis())[.journal] != nil)
         // Room again: the next line is whole, and the journal holds whole lines only.
         try FileManager.default.removeItem(at: filler)
         #expect(recorder.record(recipient: "england", log: "wales", ranges: [5...6], agreement: "HEIW-1", access: .full))
-        #expect(health.failing.isEmpty)
+        #expect(health.failing(nowMillis: wallClockMillis()).isEmpty)
         let text = String(decoding: try Data(contentsOf: journal), as: UTF8.self)
         #expect(text.hasSuffix("\n"))
         let lines = text.split(separator: "\n")
