@@ -454,7 +454,7 @@ final class OwnLogRecorder: Sendable {
             let error = errno
             if dir >= 0 { close(dir) }
             logger.error("cannot sync the directory of the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(error)"])
-            writes.failed(.journal, described: "fsync the directory of \(journal.path): \(String(cString: strerror(error)))", nowMillis: wallClockMillis())
+            journalFailed(errno: error, "fsync the directory of \(journal.path)")
             return false
         }
         close(dir)
@@ -491,7 +491,7 @@ final class OwnLogRecorder: Sendable {
         guard fd >= 0 else {
             let error = errno
             logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(error)"])
-            writes.failed(.journal, described: "open \(journal.path): \(String(cString: strerror(error)))", nowMillis: wallClockMillis())
+            journalFailed(errno: error, "open \(journal.path)")
             return nil
         }
         let torn = journalTorn.withLockedValue { $0 }
@@ -503,7 +503,8 @@ final class OwnLogRecorder: Sendable {
         guard written == bytes.count else {
             let error = errno
             logger.error("cannot write the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(error)"])
-            writes.failed(.journal, described: "write \(journal.path): \(written < 0 ? String(cString: strerror(error)) : "short write")", nowMillis: wallClockMillis())
+            // A short write is the disk's (no room for the rest).
+            journalFailed(errno: written < 0 ? error : ENOSPC, "write \(journal.path)")
             if written > 0 {
                 // Cut back to where the line began; failing that, the next line starts anew.
                 let cut = end >= 0 && ftruncate(fd, end) == 0
@@ -516,6 +517,17 @@ final class OwnLogRecorder: Sendable {
         return fd
     }
 
+    /// A journal call failed with `code`: said as a write failure (`WriteHealth`) when it is the
+    /// disk's or the file system's — no room, a quota, an IO error, a read-only mount, a file
+    /// too large — not the process's (no descriptor left, an interrupted call), which the node's
+    /// log says.
+    private func journalFailed(errno code: Int32, _ what: String) {
+        guard Self.diskErrnos.contains(code) else { return }
+        writes.failed(.journal, described: "\(what): \(String(cString: strerror(code)))", nowMillis: wallClockMillis())
+    }
+
+    static let diskErrnos: Set<Int32> = [ENOSPC, EDQUOT, EIO, EROFS, EFBIG]
+
     /// Syncs (if `durable`) and closes what `writeJournal` wrote.
     private func finish(_ fd: Int32, durable: Bool) -> Bool {
         defer { close(fd) }
@@ -526,7 +538,7 @@ final class OwnLogRecorder: Sendable {
         if fsync(fd) != 0 {
             let error = errno
             logger.error("cannot sync the disclosure journal", metadata: ["file": "\(journal.path)", "errno": "\(error)"])
-            writes.failed(.journal, described: "fsync \(journal.path): \(String(cString: strerror(error)))", nowMillis: wallClockMillis())
+            journalFailed(errno: error, "fsync \(journal.path)")
             return false
         }
         if !journalEntrySynced.withLockedValue({ $0.synced }) && !syncDirectory() { return false }
