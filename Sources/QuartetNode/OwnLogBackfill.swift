@@ -125,7 +125,7 @@ extension ReplicationEngine {
     }
 
     /// Payloads filled: the view is folded again from the store — at most once per
-    /// `refoldSpacing` while the backfill runs, and once more when it ends (a member filling one
+    /// `backfillRefoldSpacing` while the backfill runs, and once more when it ends (a member filling one
     /// stub per answer made every answer a fold of every log from scratch).
     func refoldAfterBackfill(now finishing: Bool) {
         let clock = ContinuousClock.now
