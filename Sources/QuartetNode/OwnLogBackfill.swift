@@ -88,10 +88,10 @@ extension ReplicationEngine {
                 do {
                     filled = try store.fillStubs(log, with: entries)
                     // Only a write clears it (an answer that filled nothing wrote nothing).
-                    if !filled.isEmpty { store.writes.succeeded(.replica) }
+                    if !filled.isEmpty { store.writes.succeeded(.ownTail) }
                 } catch {
                     logger.error("cannot fill own-log stubs", metadata: ["log": "\(ownLogName)", "peer": "\(peer)", "error": "\(error)"])
-                    store.writes.failed(.replica, error, nowMillis: wallClockMillis())
+                    store.writes.failed(.ownTail, error, nowMillis: wallClockMillis())
                 }
             }
             if !filled.isEmpty {

@@ -127,7 +127,7 @@ extension ReplicationEngine {
         }
         do {
             try store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, ownTail: true, beforeCommit: recordLost)
-            store.writes.succeeded(.replica)
+            store.writes.succeeded(.ownTail)
             recentRoots[batch.log, default: RecentRoots()].add(size: checkpoint.size, root: checkpoint.root)
             lostRecorded?.formUnion(fresh)
             ownStubs += lost
@@ -142,12 +142,12 @@ extension ReplicationEngine {
             // is stored, nobody is blamed, and the tail is asked for again.
             if error.cause is LostPayloadsNotRecorded {
                 logger.error("cannot record the payloads lost from a tail of the own log; it is not stored", metadata: ["log": "\(batch.log)", "error": "\(error)"])
-                store.writes.failed(.replica, error, nowMillis: wallClockMillis())
+                store.writes.failed(.ownTail, error, nowMillis: wallClockMillis())
                 return replicator.notStored(batch)
             }
             if Self.isLocalFailure(error) {
                 logger.error("cannot store a tail of the own log", metadata: ["log": "\(batch.log)", "peer": "\(peer)", "error": "\(error)"])
-                if Self.isDiskFailure(error) { store.writes.failed(.replica, error, nowMillis: wallClockMillis()) }
+                if Self.isDiskFailure(error) { store.writes.failed(.ownTail, error, nowMillis: wallClockMillis()) }
                 return replicator.notStored(batch)
             }
             return replicator.rejected(batch, from: peer, reason: "\(error)")

@@ -12,8 +12,11 @@ public final class WriteHealth: Sendable {
     public enum Path: String, CaseIterable, Sendable, Comparable {
         /// The own log's group commit.
         case ownLog = "own-log"
-        /// A received batch of another log (or of the own log's tail, taken from peers).
+        /// A received batch of another log.
         case replica
+        /// The own log's tail and stub payloads taken from peers (synced writes: a replica
+        /// batch, written without a sync, succeeding says nothing of them).
+        case ownTail = "own-tail"
         /// The witness's state (what it cosigned), before it answers.
         case witness
         /// The disclosure and purge journal (its flush into the own log is an own-log commit).
@@ -30,6 +33,7 @@ public final class WriteHealth: Sendable {
             switch self {
             case .ownLog: "own log appends"
             case .replica: "replica batches"
+            case .ownTail: "the own log's tail taken from peers"
             case .witness: "the witness's state"
             case .journal: "the disclosure journal"
             case .purge: "purges of ended agreements"
