@@ -33,7 +33,7 @@ public final class WriteHealth: Sendable {
             switch self {
             case .ownLog: "own log appends"
             case .replica: "replica batches"
-            case .ownTail: "the own log's tail taken from peers"
+            case .ownTail: "the own log's tail and stub payloads taken from peers"
             case .witness: "the witness's state"
             case .journal: "the disclosure journal"
             case .purge: "purges of ended agreements"
