@@ -50,6 +50,28 @@ public enum Witnessing {
         }
     }
 
+    /// How far beyond its replica's size a witness that holds the log cosigns (`copyGate`).
+    public static let maxLeadOverCopy: UInt64 = 100_000
+
+    /// A witness that holds a replica of the log vouches for no more of it than the replica can
+    /// check: it cosigns a checkpoint beyond the size it last cosigned only once the replica
+    /// holds that size (whose root it was then set against: `CopyContradiction`), and none more
+    /// than `maxLeadOverCopy` entries beyond the replica. Else a log keeping its pushes behind
+    /// what it got cosigned could move every witness on along a fork the replicas never reach,
+    /// and no size would ever be compared (or get one fork at a size no replica will reach, say
+    /// 2^62, cosigned by all). Refused with 503: asked again once the replica has caught up, the
+    /// same request is answered. A checkpoint at or below the size last cosigned passes (it
+    /// vouches for nothing new; `decide` answers it).
+    public static func copyGate(origin: String, requested: UInt64, latest: UInt64?, copySize: UInt64) throws(Refusal) {
+        if let latest, requested <= latest { return }
+        if let latest, copySize < latest {
+            throw Refusal(.unavailable, "this witness's copy of \(origin) holds \(copySize) entries, fewer than the \(latest) it last cosigned: it cosigns more of the log once its copy holds that size (ask again later)")
+        }
+        if requested > copySize, requested - copySize > maxLeadOverCopy {
+            throw Refusal(.unavailable, "this witness's copy of \(origin) holds \(copySize) entries: it cosigns no checkpoint more than \(maxLeadOverCopy) entries beyond it (ask again once its copy has caught up)")
+        }
+    }
+
     /// Why a request was refused, with the HTTP status the spec gives it.
     public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
         public enum Status: Int, Sendable {
@@ -58,6 +80,9 @@ public enum Witnessing {
             case notFound = 404
             case conflict = 409
             case unprocessable = 422
+            /// Not now: asked again later, it may be answered (a witness whose copy of the log
+            /// has not caught up with what it would vouch for).
+            case unavailable = 503
         }
 
         public var status: Status
@@ -136,13 +161,16 @@ public enum Witnessing {
 
     /// The second half of `decide`: `checkpoint` (what `verify` returned for `request`) against
     /// what the witness last cosigned for its origin and what its replica holds.
+    /// - Parameter copySize: the entries of the log the witness's replica holds, where it holds
+    ///   one (`copyGate`).
     public static func decide(_ request: Request, checkpoint: Checkpoint, latest: Latest?,
-                              held: (UInt64) -> Hash? = { _ in nil }) throws(Refusal) -> Checkpoint {
+                              held: (UInt64) -> Hash? = { _ in nil }, copySize: UInt64? = nil) throws(Refusal) -> Checkpoint {
         let origin = checkpoint.origin
         let known = latest?.size ?? 0
         guard request.oldSize == known else {
             throw Refusal(.conflict, "old size \(request.oldSize) is not the size this witness last cosigned for \(origin), \(known)", size: known)
         }
+        if let copySize { try copyGate(origin: origin, requested: checkpoint.size, latest: latest?.size, copySize: copySize) }
         if let latest {
             if checkpoint.size == latest.size {
                 guard checkpoint.root == latest.root else {

@@ -310,6 +310,14 @@ struct API {
                 }
                 metrics.gauge(failing.0, label, help: failing.1).set(Int64(state.lastError == nil ? 0 : 1))
             }
+            // As a witness: how long its newest cosignature of each other member's log has been
+            // beyond its copy of that log (0 once the copy holds it).
+            let aheadName = "quartet_witness_ahead_of_copy_seconds"
+            let aheadHelp = "Seconds the checkpoint of this log this node's witness last cosigned has been beyond its copy of the log (it cosigns no more of the log until the copy holds it)."
+            let otherLogs = Set(live.federation.members.filter { $0.id != self.node }.map(\.log))
+            metrics.keepOnly(aheadName, label: "log", help: aheadHelp, values: otherLogs)
+            let ahead = self.witness.secondsAheadOfCopies()
+            for log in otherLogs { metrics.gauge(aheadName, [("log", log)], help: aheadHelp).set(ahead[log] ?? 0) }
             for (status, count) in self.witness.answered.withLockedValue({ $0 }) {
                 metrics.gauge("quartet_witness_requests_answered", [("status", String(status))], help: "add-checkpoint requests this node's witness answered, by status.")
                     .set(Int64(count))

@@ -80,27 +80,56 @@ final class WitnessService: Sendable {
     private let answeringInline = Atomic<Bool>(false)
     private let answering = DispatchQueue(label: "quartet.witness-answers")
 
-    /// `addCheckpoint`, on the caller's thread or the witness's own queue (above).
+    /// The answer to an add-checkpoint request body: status, content type and body. `clock`
+    /// (ms) dates the cosignature, read once the request is decided. Decided on the caller's
+    /// thread or the witness's own queue (above). A request refused only because this node's
+    /// copy of the log has not caught up with what it last cosigned (`Witnessing.copyGate`:
+    /// usually the push of the last round's batch still on its way, under load) is decided
+    /// again as the copy grows, for up to `copyWait`, before it is answered 503.
     func addCheckpointQueued(_ body: [UInt8], clock: @escaping @Sendable () -> UInt64) async -> (status: Int, contentType: String, body: String) {
+        let deadline = ContinuousClock.now + Self.copyWait
+        while true {
+            let answer = await decideQueued(body, clock: clock)
+            if answer.status == Witnessing.Refusal.Status.unavailable.rawValue, answer.copyBehind, ContinuousClock.now < deadline, !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(20))
+                continue
+            }
+            answered.withLockedValue { $0[answer.status, default: 0] += 1 }
+            return (answer.status, answer.contentType, answer.body)
+        }
+    }
+
+    /// How long a request waits for this node's copy of the log to catch up (`addCheckpointQueued`).
+    static let copyWait = Duration.seconds(1)
+
+    private func decideQueued(_ body: [UInt8], clock: @escaping @Sendable () -> UInt64) async -> Answer {
         if answeringInline.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
             defer { answeringInline.store(false, ordering: .releasing) }
-            return addCheckpoint(body, clock: clock)
+            return answer(body, clock: clock)
         }
         return await withCheckedContinuation { continuation in
-            answering.async { continuation.resume(returning: self.addCheckpoint(body, clock: clock)) }
+            answering.async { continuation.resume(returning: self.answer(body, clock: clock)) }
         }
     }
 
-    /// The answer to an add-checkpoint request body: status, content type and body. `clock`
-    /// (ms) dates the cosignature, read once the request is decided.
-    func addCheckpoint(_ body: [UInt8], clock: () -> UInt64) -> (status: Int, contentType: String, body: String) {
-        let answer = answer(body, clock: clock)
-        answered.withLockedValue { $0[answer.status, default: 0] += 1 }
-        return answer
+    /// An answer: status, content type, body, and whether it refused only because the copy of
+    /// the log is behind (`Witnessing.copyGate`).
+    private struct Answer: Sendable {
+        var status: Int
+        var contentType: String
+        var body: String
+        var copyBehind = false
+
+        init(_ status: Int, _ contentType: String, _ body: String, copyBehind: Bool = false) {
+            self.status = status
+            self.contentType = contentType
+            self.body = body
+            self.copyBehind = copyBehind
+        }
     }
 
-    private func answer(_ body: [UInt8], clock: () -> UInt64) -> (status: Int, contentType: String, body: String) {
-        if let reason = disabled.withLockedValue({ $0 }) { return (503, "text/plain; charset=utf-8", "this node does not witness: \(reason)\n") }
+    private func answer(_ body: [UInt8], clock: () -> UInt64) -> Answer {
+        if let reason = disabled.withLockedValue({ $0 }) { return Answer(503, "text/plain; charset=utf-8", "this node does not witness: \(reason)\n") }
         let request: Witnessing.Request
         do { request = try Witnessing.Request(parsing: body) } catch { return refusal(error) }
         // The log this checkpoint claims to be, if it is another member's: trusted under its
@@ -115,14 +144,14 @@ final class WitnessService: Sendable {
         var logs: [String: [NoteVerifier]] = [:]
         var info: LogInfo?
         if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
-            if let refusal = recall.refusal(origin: origin, peers: live.federation.members.compactMap { $0.id == me ? nil : WitnessRecall.answerer($0) }) { return (503, "text/plain; charset=utf-8", refusal + "\n") }
+            if let refusal = recall.refusal(origin: origin, peers: live.federation.members.compactMap { $0.id == me ? nil : WitnessRecall.answerer($0) }) { return Answer(503, "text/plain; charset=utf-8", refusal + "\n") }
             info = try? ledger.log(named: member.log)
             do {
                 logs[origin] = try Self.readTrustedKeys(member, size: size, ledger: ledger, info: info, stopped: { stop in self.sayStopped(member, stop) })
             } catch {
                 // The witness's own fault, not a key refused: a 403 would read as final.
                 logger.error("cannot read this node's copy of a witnessed log's keys", metadata: ["origin": "\(origin)", "error": "\(error)"])
-                return (500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log's keys\n")
+                return Answer(500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log's keys\n")
             }
         }
         // The signature is checked before the witness state is locked (it needs none of it).
@@ -132,15 +161,17 @@ final class WitnessService: Sendable {
         // root read first (a replica only grows), and a store that cannot say refuses the
         // request rather than skipping the check.
         let heldRoot: Hash?
+        var copyHolds: UInt64?
         do {
             heldRoot = try info.flatMap { info throws(StoreError) -> Hash? in
                 let tip = try ledger.heldTip(info)
+                copyHolds = tip.size
                 if signed.size > tip.size { return nil }
                 return signed.size == tip.size ? tip.root : try ledger.root(info, size: signed.size)
             }
         } catch {
             logger.error("cannot read this node's copy of a witnessed log", metadata: ["origin": "\(origin)", "error": "\(error)"])
-            return (500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log to check the checkpoint against it\n")
+            return Answer(500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log to check the checkpoint against it\n")
         }
         // The copy holds another root at this size: the request's checkpoint and the copy's
         // newest are evidence of a split view (the decision below refuses the request).
@@ -150,16 +181,20 @@ final class WitnessService: Sendable {
         }
         // What this witness cosigned last, set against its copy before anything more is
         // cosigned (once per size): a log that got a fork cosigned while the copy lagged, then
-        // pushed the copy another history, cannot move the witness on along the fork faster
-        // than the copy grows. The copy's root at that size is in memory when one of its last
-        // batches ended there (else one read).
+        // pushed the copy another history, cannot move the witness on along the fork. Nothing
+        // more is cosigned until the copy holds that size (`Witnessing.copyGate`: a log keeping
+        // its pushes behind would otherwise keep the fork ahead of every comparison). The
+        // copy's root at that size is in memory when one of its last batches ended there (else
+        // one read).
+        let copySize = copyHolds
         let decided: Result<WitnessStore.Accepted, Witnessing.Refusal>
         do {
             decided = try store.witness(origin: origin, note: request.note, clock: clock) { latest throws(Witnessing.Refusal) in
                 if let latest, let info, latest.size != signed.size, contradictedByCopy(origin: origin, latest: latest, info: info) {
                     throw Witnessing.Refusal(.forbidden, "\(origin): the checkpoint this witness cosigned at size \(latest.size) contradicts its copy of the log (a split view); it cosigns no more of this log")
                 }
-                let accepted = try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil })
+                let accepted = try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil },
+                                                     copySize: copySize)
                 // A log this node holds quarantined (evidence of a split view, its witness's or a
                 // peer's) is cosigned no more, on either history: moving on along one would lend
                 // it a cosignature, and a copy quarantined before it held the size cosigned cannot
@@ -173,7 +208,7 @@ final class WitnessService: Sendable {
         } catch {
             ledger.writes.failed(.witness, error, nowMillis: wallClockMillis())
             logger.error("cannot store a witnessed checkpoint", metadata: ["origin": "\(origin)", "error": "\(error)"])
-            return (500, "text/plain; charset=utf-8", "the witness cannot store its state\n")
+            return Answer(500, "text/plain; charset=utf-8", "the witness cannot store its state\n")
         }
         switch decided {
         case .failure(let refusal):
@@ -198,10 +233,10 @@ final class WitnessService: Sendable {
             if accepted.stored { ledger.writes.succeeded(.witness) }
             do {
                 let line = try signer.cosign(body: request.note.text, time: accepted.timeMillis / 1000)
-                return (200, "text/plain; charset=utf-8", line.line + "\n")
+                return Answer(200, "text/plain; charset=utf-8", line.line + "\n")
             } catch {
                 logger.error("cannot cosign", metadata: ["origin": "\(origin)", "error": "\(error)"])
-                return (500, "text/plain; charset=utf-8", "the witness cannot sign\n")
+                return Answer(500, "text/plain; charset=utf-8", "the witness cannot sign\n")
             }
         }
     }
@@ -214,10 +249,32 @@ final class WitnessService: Sendable {
         guard disabled.withLockedValue({ $0 }) == nil else { return }
         let others = live.federation.members.filter { $0.id != me }
         agreed.withLockedValue { agreed in agreed = agreed.filter { key, _ in others.contains { $0.verifier.name == key } } }
+        var ahead: [String: (size: UInt64, since: ContinuousClock.Instant)] = [:]
+        let before = aheadOfCopy.withLockedValue { $0 }
         for member in others {
             guard let latest = try? store.latest(member.verifier.name), let info = try? ledger.log(named: member.log) else { continue }
             _ = contradictedByCopy(origin: member.verifier.name, latest: latest, info: info)
+            // Cosigned beyond the copy: since when, for this size (a newer size cosigned means
+            // the copy held the one before: `Witnessing.copyGate`).
+            if let held = try? ledger.heldTip(info).size, latest.size > held {
+                let since = before[member.log].flatMap { $0.size == latest.size ? $0.since : nil } ?? .now
+                ahead[member.log] = (latest.size, since)
+            }
         }
+        aheadOfCopy.withLockedValue { $0 = ahead }
+    }
+
+    /// Per log, the size this witness last cosigned while its copy does not hold it yet, and
+    /// since when (as `checkCosignedAgainstCopies` last found it).
+    private let aheadOfCopy = NIOLockedValueBox<[String: (size: UInt64, since: ContinuousClock.Instant)]>([:])
+
+    /// Per log of another member: the seconds this witness's newest cosigned checkpoint has been
+    /// beyond its copy of the log (for /metrics). A few seconds while a push is on its way; a
+    /// log that got a checkpoint cosigned and never pushes the entries under it stays here, and
+    /// this witness cosigns no more of it meanwhile (`Witnessing.copyGate`).
+    func secondsAheadOfCopies() -> [String: Double] {
+        let now = ContinuousClock.now
+        return aheadOfCopy.withLockedValue { $0.mapValues { Double($0.since.duration(to: now).components.seconds) } }
     }
 
     /// Whether what this witness cosigned last of `origin` (`latest`) is contradicted by its copy
@@ -374,8 +431,9 @@ final class WitnessService: Sendable {
         return keys.filter { key in revoked[key.publicKey].map { size <= $0 } ?? true }
     }
 
-    private func refusal(_ refusal: Witnessing.Refusal) -> (status: Int, contentType: String, body: String) {
-        if refusal.status == .conflict, let size = refusal.size { return (409, "text/x.tlog.size", "\(size)\n") }
-        return (refusal.status.rawValue, "text/plain; charset=utf-8", refusal.message + "\n")
+    private func refusal(_ refusal: Witnessing.Refusal) -> Answer {
+        if refusal.status == .conflict, let size = refusal.size { return Answer(409, "text/x.tlog.size", "\(size)\n") }
+        // The only 503 a decision gives: the copy has not caught up (`Witnessing.copyGate`).
+        return Answer(refusal.status.rawValue, "text/plain; charset=utf-8", refusal.message + "\n", copyBehind: refusal.status == .unavailable)
     }
 }

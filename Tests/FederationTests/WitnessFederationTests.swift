@@ -117,6 +117,9 @@ import Testing
         #expect(dashboard.body.contains("witnessed by 4 of 4 at size 3"), "the overview does not show wales witnessed")
         let metrics = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("wales"))/metrics"])
         #expect(metrics.body.contains("quartet_witness_behind_entries{witness=\"england\"} 0"), "\(metrics.body.prefix(300))")
+        // (AlertRulesTests.exposedWithWitnesses: the series the alert rules watch.)
+        #expect(metrics.body.contains("quartet_witness_failing{witness=\"england\"} 0"), "\(metrics.body.prefix(300))")
+        #expect(metrics.body.contains("quartet_witness_ahead_of_copy_seconds{log=\"england\"} 0"), "\(metrics.body.prefix(300))")
 
         // A figure's provenance at uk goes to a checkpoint of uk's log that a quorum cosigned,
         // and says who; a verifier with uk's policy accepts that checkpoint as served.
@@ -213,6 +216,59 @@ import Testing
         let realEntries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=4")["entries"] as! [[String: Any]]
         let quarantinedAtUK = try extend(try realEntries.map { try Hash(base64: $0["leaf_hash"] as! String) }, with: "a fifth entry", at: "uk")
         #expect(quarantinedAtUK.status == 403 && quarantinedAtUK.body.contains("quarantined"), "\(quarantinedAtUK)")
+    }
+
+    /// Finding 231: a modified wales that keeps its pushes behind what it gets cosigned cannot
+    /// walk a witness along a fork its copy never reaches. england cosigns a fork two entries
+    /// beyond its copy (the request overtaking its push, as it may), then nothing more of wales
+    /// until its copy holds that size (503, after waiting a second for the copy); scotland
+    /// cosigns no checkpoint far beyond its copy at all. Once the real history reaches the size
+    /// england cosigned, the fork is set against the copy and becomes evidence.
+    @Test func aLogCannotKeepAForkCosignedAheadOfTheCopies() throws {
+        let federation = try LocalFederation()
+        try federation.start()
+        defer { federation.stop() }
+        for i in 0..<3 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        _ = try Self.cosigned(federation, size: 3, count: 4)
+        let key = try DataDirectory(path: federation.path("wales", "data")).readSigningKey(log: "wales")
+        let entries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=3")["entries"] as! [[String: Any]]
+        let real = try entries.map { try Hash(base64: $0["leaf_hash"] as! String) }
+        let body = federation.root.appendingPathComponent("add-checkpoint.txt")
+        // wales's key over `leaves`, sent to `node`'s witness from `old` with a valid proof.
+        func show(_ leaves: [Hash], from old: UInt64, to node: String) throws -> (body: String, status: Int) {
+            let size = UInt64(leaves.count)
+            let tree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: leaves, level: level, index: index) }
+            let note = try NoteSigner(name: Self.origin, key: key)
+                .sign(Checkpoint(origin: Self.origin, size: size, root: Merkle.root(ofLeaves: leaves), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
+            let proof = try Merkle.consistencyProof(from: old, to: size, subtree: tree)
+            try Data(("old \(old)\n" + proof.map { $0.base64 + "\n" }.joined() + "\n" + note.serialized).utf8).write(to: body)
+            return try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
+                                        "\(federation.api(node))/witness/add-checkpoint"])
+        }
+        let fork = real + [Hash.leaf(Array("only the readers see this".utf8)), Hash.leaf(Array("nor this".utf8))]
+        let first = try show(fork, from: 3, to: "england")
+        #expect(first.status == 200 && first.body.hasPrefix("\u{2014} quartet.ot-workforce.uk/england/witness "), "\(first)")
+        let started = Date()
+        let further = try show(fork + [Hash.leaf(Array("and more".utf8))], from: 5, to: "england")
+        #expect(further.status == 503 && further.body.contains("holds 3 entries, fewer than the 5 it last cosigned"), "\(further)")
+        #expect(Date().timeIntervalSince(started) >= 0.9, "refused before waiting for the copy")
+        // Far beyond scotland's copy (a size no copy will reach): refused outright.
+        let far = real + (0..<100_002).map { Hash.leaf(Array("far \($0)".utf8)) }
+        let farAnswer = try show(far, from: 3, to: "scotland")
+        #expect(farAnswer.status == 503 && farAnswer.body.contains("more than 100000 entries beyond it"), "\(farAnswer)")
+
+        // The real history reaches size 5: england's copy holds it, and what england cosigned
+        // there is set against it (every 5 s, or at wales's next request): evidence.
+        try federation.append("wales", #"{"i":3}"#)
+        try federation.append("wales", #"{"i":4}"#)
+        let deadline = Date().addingTimeInterval(20)
+        var alerts: [[String: Any]] = []
+        while Date() < deadline {
+            alerts = try federation.get("england", "/v1/alerts")["alerts"] as! [[String: Any]]
+            if alerts.contains(where: { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }) { break }
+            usleep(200_000)
+        }
+        #expect(alerts.contains { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }, "\(alerts)")
     }
 
     /// A log's own node cosigns its checkpoints too, so the policy of every log (one quorum for

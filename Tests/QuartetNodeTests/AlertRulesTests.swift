@@ -19,9 +19,14 @@ import Testing
         #expect(result.stdout.contains("SUCCESS"), "\(result.stdout)")
     }
 
+    static let exposedWithWitnesses: Set<String> = ["quartet_witness_failing"]
+
     @Test func everyMetricTheRulesWatchIsExposed() async throws {
         let text = try String(contentsOf: Self.rules, encoding: .utf8)
+        // Series a node has only with witnesses of its log in the federation file (the one
+        // here names none): WitnessFederationTests reads them on the demo federation's /metrics.
         let names = Set(text.matches(of: /quartet_[a-z_]+/).map { String($0.output) }).subtracting(["quartet_rules"])
+            .subtracting(Self.exposedWithWitnesses)
         #expect(names.count >= 6, "\(names)")
         let node = try InProcessNode(entries: 2)
         defer { node.remove() }
