@@ -122,7 +122,9 @@ extension API {
         // Neither signs a browser in from another site (login CSRF: a page elsewhere signing
         // its visitor in under the attacker's token, so what they then record is the attacker's).
         routes.public(.get, "/login") { request, context -> Response in
-            guard let token = request.uri.queryParameters.get("token") else { return Dashboard.signInPage(message: nil, status: .ok) }
+            let certificate = await Self.certificateNote(request, context)
+            guard let token = request.uri.queryParameters.get("token") else { return Dashboard.signInPage(message: certificate, status: .ok) }
+            if let certificate { throw HTTPError(.conflict, message: certificate) }
             // A link followed from another site says so (Fetch Metadata); one typed, pasted or
             // opened from a terminal says `none`, and tools send nothing.
             if let site = request.headers[Self.fetchSite], site != "none", site != "same-origin" {
@@ -143,6 +145,7 @@ extension API {
                 return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
             }.first
             guard let token, !token.isEmpty else { return Dashboard.signInPage(message: "enter a token", status: .badRequest) }
+            if let certificate = await Self.certificateNote(request, context) { return Dashboard.signInPage(message: certificate, status: .conflict) }
             return try signIn(token: token, byLink: false, replacing: Gate.cookie(gate.cookieName, in: request))
         }
         // Signing out: the session ends here and the cookie is cleared (the token itself stays
@@ -153,12 +156,15 @@ extension API {
                 throw HTTPError(.forbidden, message: "sign out from this node's own page (the form was posted from another origin)")
             }
             if let session = Gate.cookie(gate.cookieName, in: request) { sessions.close(session) }
-            var headers = HTTPFields()
-            headers[.location] = "/login"
-            headers[.setCookie] = "\(gate.cookieName)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
+            // A browser presenting a client certificate is who the certificate says on its next
+            // request still: it is told so, not shown a sign-in page that reads as signed out.
+            let certificate = await Self.certificateNote(request, context)
+            var response = certificate.map { Dashboard.signInPage(message: "Your session is closed. " + $0, status: .ok) }
+                ?? Response(status: .seeOther, headers: [.location: "/login"])
+            response.headers.append(HTTPField(name: .setCookie, value: "\(gate.cookieName)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
             // The cookie of versions before 2026-12-02, which held the token itself.
-            headers.append(HTTPField(name: .setCookie, value: "\(Self.legacyCookie)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
-            return Response(status: .seeOther, headers: headers)
+            response.headers.append(HTTPField(name: .setCookie, value: "\(Self.legacyCookie)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
+            return response
         }
     }
 
@@ -195,6 +201,15 @@ extension API {
         return page
     }
 
+    /// What a browser presenting a client certificate is told at sign-in and sign-out: the
+    /// certificate comes before any sign-in (`Gate.authenticate`), on every request, for as long
+    /// as the browser keeps it — no token signs it in as another identity (say a reader's, to
+    /// drop an operator's rights) and no sign-out ends it. Nil without a certificate.
+    static func certificateNote<Context: APIRequestContext>(_ request: Request, _ context: Context) async -> String? {
+        guard let (identity, _) = try? await context.clientCertificate(for: request) else { return nil }
+        return "This browser presents a client certificate for \(identity.uri), and the node takes it as who you are on every request, whatever you sign in with, for as long as the browser keeps it. To sign out, or to work as someone else, close the browser (every window) or use a browser profile without the certificate."
+    }
+
     /// Fetch Metadata's `Sec-Fetch-Site` request header.
     static let fetchSite = HTTPField.Name("sec-fetch-site")!
 
@@ -228,7 +243,7 @@ extension API {
         }
         var headers = HTTPFields()
         headers[.location] = "/"
-        headers[.setCookie] = "\(gate.cookieName)=\(session); Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=\(Int(WebSessions.lifetime.components.seconds))"
+        headers[.setCookie] = "\(gate.cookieName)=\(session); Path=/; Secure; HttpOnly; SameSite=Strict"
         // A cookie of versions before 2026-12-02 held the token itself: cleared.
         headers.append(HTTPField(name: .setCookie, value: "\(Self.legacyCookie)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
         return Response(status: .seeOther, headers: headers)

@@ -7,7 +7,8 @@ import Synchronization
 /// host, not a port, so it goes to every service on that host (the other nodes of a test
 /// federation, anything else listening there), and a token in it would be handed to each. A
 /// session id is 256 random bits that only this process knows; it names the token's grant
-/// (by its SHA-256) and ends at `lifetime`, at sign-out, when a reload removes the token from
+/// (by its SHA-256) and ends at `lifetime`, after `idle` unused (a browser left signed in on a
+/// shared machine), at sign-out, when a reload removes the token from
 /// the configuration (`retain`; the grant is also looked up again at every request) or when
 /// the process ends. The id still goes to every port of the host for its 8 hours: one host
 /// name per node keeps it to that node (docs/web.md).
@@ -18,9 +19,14 @@ final class WebSessions: Sendable {
         /// The SHA-256 of the token signed in with (a grant's `sha256`).
         let digest: [UInt8]
         let expires: ContinuousClock.Instant
+        /// The last request that used it.
+        var used: ContinuousClock.Instant
     }
 
     static let lifetime: Duration = .seconds(8 * 3600)
+    /// A session no request used for this long has ended (the cookie itself is a session
+    /// cookie, gone when the browser closes; this ends one whose browser was left open).
+    static let idle: Duration = .seconds(30 * 60)
     static let limit = 10_000
     /// Sessions one token holds at once (browsers and devices of one person).
     static let perToken = 64
@@ -44,12 +50,12 @@ final class WebSessions: Sendable {
                 for old in own.sorted(by: { $0.value.expires < $1.value.expires }).prefix(own.count - Self.perToken + 1) { sessions[old.key] = nil }
             }
             if sessions.count >= Self.limit {
-                sessions = sessions.filter { $0.value.expires > now }
+                sessions = sessions.filter { $0.value.expires > now && now < $0.value.used + Self.idle }
                 while sessions.count >= Self.limit, let oldest = sessions.min(by: { $0.value.expires < $1.value.expires })?.key {
                     sessions[oldest] = nil
                 }
             }
-            sessions[id] = Session(digest: digest, expires: now + Self.lifetime)
+            sessions[id] = Session(digest: digest, expires: now + Self.lifetime, used: now)
         }
         return id
     }
@@ -59,10 +65,11 @@ final class WebSessions: Sendable {
         let now = clock()
         return sessions.withLock { sessions in
             guard let session = sessions[id] else { return nil }
-            guard session.expires > now else {
+            guard session.expires > now, now < session.used + Self.idle else {
                 sessions[id] = nil
                 return nil
             }
+            sessions[id]?.used = now
             return session.digest
         }
     }

@@ -19,15 +19,27 @@ struct CertificateHeaderContext: APIRequestContext {
     var authentication: Authentication = .anonymous
     var remoteAddress: SocketAddress? { nil }
     static let header = HTTPField.Name("x-test-client-certificate")!
-    static let trusted = Mutex<Certificate?>(nil)
+    /// The CAs of the in-process nodes under test (each test adds its own: suites run at once).
+    static let trusted = Mutex<[Certificate]>([])
 
     init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+
+    static func trust(_ pki: TestPKI) throws {
+        let ca = try Certificate(pem: String(contentsOfFile: pki.caCertificate, encoding: .utf8))
+        trusted.withLock { $0.append(ca) }
+    }
+
+    /// A client certificate `pki`'s CA issues to `identity`, as the header carries it.
+    static func issue(_ identity: FederationIdentity, from pki: TestPKI) throws -> String {
+        let dir = pki.root.appendingPathComponent("clients").path
+        let issued = try FederationPKI.issue(identity, caDirectory: pki.root.appendingPathComponent("ca").path, in: dir)
+        return Data(try String(contentsOfFile: issued.certificate, encoding: .utf8).utf8).base64EncodedString()
+    }
 
     func clientCertificate(for request: Request) async throws -> (identity: FederationIdentity, serial: String)? {
         guard let field = request.headers[Self.header], let pemData = Data(base64Encoded: field),
               let certificate = try? Certificate(pem: String(decoding: pemData, as: UTF8.self)),
-              let ca = Self.trusted.withLock({ $0 }) else { return nil }
-        do { try certificate.verify(issuedBy: ca) } catch { return nil }
+              Self.trusted.withLock({ $0 }).contains(where: { (try? certificate.verify(issuedBy: $0)) != nil }) else { return nil }
         return FederationIdentity(certificate: certificate).map { ($0, certificate.serialHex) }
     }
 }
@@ -80,13 +92,9 @@ struct CertificateHeaderContext: APIRequestContext {
         let files = node.files
         let otherCA = try TestPKI()
         defer { otherCA.remove() }
-        CertificateHeaderContext.trusted.withLock { $0 = try? Certificate(pem: String(contentsOfFile: files.pki.caCertificate, encoding: .utf8)) }
+        try CertificateHeaderContext.trust(files.pki)
 
-        func certificate(_ identity: FederationIdentity, from pki: TestPKI) throws -> String {
-            let dir = pki.root.appendingPathComponent("clients").path
-            let issued = try FederationPKI.issue(identity, caDirectory: pki.root.appendingPathComponent("ca").path, in: dir)
-            return Data(try String(contentsOfFile: issued.certificate, encoding: .utf8).utf8).base64EncodedString()
-        }
+        func certificate(_ identity: FederationIdentity, from pki: TestPKI) throws -> String { try CertificateHeaderContext.issue(identity, from: pki) }
         func headers(_ pairs: [(HTTPField.Name, String)]) -> HTTPFields {
             var fields = HTTPFields()
             for (name, value) in pairs { fields.append(HTTPField(name: name, value: value)) }

@@ -87,6 +87,46 @@ import Testing
         }
     }
 
+    /// A browser presenting a client certificate is who the certificate says on every request
+    /// (it comes before any sign-in): a sign-in is refused saying so rather than taken and never
+    /// used (an operator signing in as a reader to drop rights would stay the operator), and
+    /// "Sign out" says the certificate still signs the browser in rather than showing a
+    /// sign-in page that reads as signed out. The session cookie is a session cookie (no
+    /// Max-Age: gone when the browser closes).
+    @Test func aBrowserPresentingACertificateIsToldItCannotSignInOrOutAsAnother() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try CertificateHeaderContext.trust(node.files.pki)
+        let operatorCertificate = (CertificateHeaderContext.header, try CertificateHeaderContext.issue(.operator("wales"), from: node.files.pki))
+        let formType: (HTTPField.Name, String) = (.contentType, "application/x-www-form-urlencoded")
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let cookie = try await client.execute(uri: "/login", method: .post, headers: headers([formType]), body: Self.form) { response in
+                let set = response.headers[values: .setCookie].first { $0.hasPrefix("__Host-quartet-wales=") } ?? ""
+                #expect(!set.isEmpty && !set.contains("Max-Age") && !set.contains("Expires"), "the session cookie outlives the browser: \(set)")
+                return String(set.prefix { $0 != ";" })
+            }
+            try await client.execute(uri: "/login", method: .get, headers: headers([operatorCertificate])) { response in
+                #expect(response.status == .ok && String(buffer: response.body).contains("client certificate for quartet://operator/wales"))
+            }
+            try await client.execute(uri: "/login", method: .post, headers: headers([formType, operatorCertificate]), body: Self.form) { response in
+                #expect(response.status == .conflict && response.headers[.setCookie] == nil)
+                #expect(String(buffer: response.body).contains("whatever you sign in with"))
+            }
+            try await client.execute(uri: "/login?token=token-reader", method: .get, headers: headers([operatorCertificate, (API.fetchSite, "none")])) { response in
+                #expect(response.status == .conflict && response.headers[.setCookie] == nil)
+            }
+            try await client.execute(uri: "/logout", method: .post, headers: headers([operatorCertificate, (.cookie, cookie)])) { response in
+                #expect(response.status == .ok && response.headers[.location] == nil)
+                #expect(String(buffer: response.body).contains("Your session is closed. This browser presents a client certificate for quartet://operator/wales"))
+                #expect(response.headers[values: .setCookie].contains { $0.hasPrefix("__Host-quartet-wales=;") && $0.contains("Max-Age=0") })
+            }
+            // The session itself ended all the same.
+            try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.cookie, cookie)])) { response in
+                #expect(response.status == .unauthorized)
+            }
+        }
+    }
+
     /// A token removed from the configuration and reloaded (SIGHUP) is refused from the next
     /// request on, and so is every browser signed in with it; the reload says so.
     @Test func aTokenRemovedByAReloadEndsItsSignIns() async throws {

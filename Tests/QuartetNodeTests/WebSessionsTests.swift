@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 
-/// Browser sessions: ids that say nothing of the token, an end after `lifetime`, the oldest
+/// Browser sessions: ids that say nothing of the token, an end after `lifetime` or `idle` unused, the oldest
 /// dropped when `limit` is reached, and sessions of tokens a reload removed dropped for good.
 @Suite struct WebSessionsTests {
     final class Clock: Sendable {
@@ -19,10 +19,23 @@ import Testing
         #expect(first.count == 43 && first.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
         #expect(try sessions.open(digest: reader) != first, "two sign-ins share an id")
         #expect(sessions.digest(of: first) == reader)
-        clock.advance(WebSessions.lifetime - .seconds(1))
-        #expect(sessions.digest(of: first) == reader)
-        clock.advance(.seconds(2))
+        // Used every 20 minutes, it lasts its lifetime and no longer.
+        var used = Duration.zero
+        while used + .seconds(20 * 60) < WebSessions.lifetime {
+            clock.advance(.seconds(20 * 60))
+            used += .seconds(20 * 60)
+            #expect(sessions.digest(of: first) == reader, "a session in use ended after \(used)")
+        }
+        clock.advance(WebSessions.lifetime - used + .seconds(1))
         #expect(sessions.digest(of: first) == nil, "a session outlived its lifetime")
+        // Left unused for `idle`, it has ended (a browser left open on a shared machine).
+        let idle = try sessions.open(digest: reader)
+        clock.advance(WebSessions.idle - .seconds(1))
+        #expect(sessions.digest(of: idle) == reader)
+        clock.advance(WebSessions.idle - .seconds(1))
+        #expect(sessions.digest(of: idle) == reader, "a use did not count")
+        clock.advance(WebSessions.idle)
+        #expect(sessions.digest(of: idle) == nil, "a session outlived its idle time")
         // A reload that keeps only the operator's token drops the reader's sessions.
         let kept = try sessions.open(digest: operator_), dropped = try sessions.open(digest: reader)
         sessions.retain(digests: [operator_])
