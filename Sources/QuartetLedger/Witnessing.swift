@@ -50,26 +50,17 @@ public enum Witnessing {
         }
     }
 
-    /// How far beyond its replica's size a witness that holds the log cosigns (`copyGate`).
-    public static let maxLeadOverCopy: UInt64 = 100_000
-
-    /// A witness that holds a replica of the log vouches for no more of it than the replica can
-    /// check: it cosigns a checkpoint beyond the size it last cosigned only once the replica
-    /// holds that size (whose root it was then set against: `CopyContradiction`), and none more
-    /// than `maxLeadOverCopy` entries beyond the replica. Else a log keeping its pushes behind
-    /// what it got cosigned could move every witness on along a fork the replicas never reach,
-    /// and no size would ever be compared (or get one fork at a size no replica will reach, say
-    /// 2^62, cosigned by all). Refused with 503: asked again once the replica has caught up, the
-    /// same request is answered. A checkpoint at or below the size last cosigned passes (it
-    /// vouches for nothing new; `decide` answers it).
-    public static func copyGate(origin: String, requested: UInt64, latest: UInt64?, copySize: UInt64) throws(Refusal) {
-        if let latest, requested <= latest { return }
-        if let latest, copySize < latest {
-            throw Refusal(.unavailable, "this witness's copy of \(origin) holds \(copySize) entries, fewer than the \(latest) it last cosigned: it cosigns more of the log once its copy holds that size (ask again later)")
-        }
-        if requested > copySize, requested - copySize > maxLeadOverCopy {
-            throw Refusal(.unavailable, "this witness's copy of \(origin) holds \(copySize) entries: it cosigns no checkpoint more than \(maxLeadOverCopy) entries beyond it (ask again once its copy has caught up)")
-        }
+    /// A witness that holds a replica of the log vouches only for what its replica holds: it
+    /// cosigns a checkpoint only once the replica holds the checkpoint's size (where `decide`
+    /// then compares the roots: another root is refused as a split view, and the node makes it
+    /// evidence). Before finding 231 it cosigned beyond the replica, comparing later: a log
+    /// keeping its pushes behind what it got cosigned walked every witness along a fork the
+    /// replicas never reached, and one fork checkpoint could always be cosigned by a quorum with
+    /// no evidence ever. Refused with 503: the request usually overtakes its own push, and asked
+    /// again (the node decides it again as the replica grows, for a while) it is answered.
+    public static func copyGate(origin: String, requested: UInt64, copySize: UInt64) throws(Refusal) {
+        guard requested > copySize else { return }
+        throw Refusal(.unavailable, "this witness's copy of \(origin) holds \(copySize) entries, fewer than the checkpoint's \(requested): it cosigns what its copy holds and agrees with (ask again once the entries have reached it)")
     }
 
     /// Why a request was refused, with the HTTP status the spec gives it.
@@ -170,7 +161,6 @@ public enum Witnessing {
         guard request.oldSize == known else {
             throw Refusal(.conflict, "old size \(request.oldSize) is not the size this witness last cosigned for \(origin), \(known)", size: known)
         }
-        if let copySize { try copyGate(origin: origin, requested: checkpoint.size, latest: latest?.size, copySize: copySize) }
         if let latest {
             if checkpoint.size == latest.size {
                 guard checkpoint.root == latest.root else {
@@ -193,6 +183,9 @@ public enum Witnessing {
             // tree's root): the witness would be stuck on the log for good.
             throw Refusal(.unprocessable, "a checkpoint of size 0 must have the empty tree's root")
         }
+        // Only what the replica holds (after every refusal that is final: a bad proof is a 422,
+        // not a 503 to ask again).
+        if let copySize { try copyGate(origin: origin, requested: checkpoint.size, copySize: copySize) }
         // (The node reports the evidence: this checkpoint with the replica's newest signed one
         // and a consistency proof to it, `CopyContradiction` in QuartetNode.)
         if let root = held(checkpoint.size), root != checkpoint.root {

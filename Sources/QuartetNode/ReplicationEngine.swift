@@ -35,6 +35,8 @@ final class ReplicationEngine: @unchecked Sendable {
     /// The signed checkpoint of an origin this node's witness cosigned last (set once the
     /// witness exists): told to that log's writer when it connects (`Message.witnessed`).
     let witnessedLatest = LateHook<String, String?>()
+    /// Told the log of each batch stored in this node's copy (`WitnessService.copyGrew`).
+    let copyGrew = LateHook<String, Void>()
     var replicator: Replicator
     let store: LedgerStore
     /// The federation and TLS contexts in force (a reload replaces them; `reload` tells the
@@ -400,6 +402,9 @@ final class ReplicationEngine: @unchecked Sendable {
             let result = Result { () throws(StoreError) in
                 try self.store.ingest(log, from: batch.from, entries: entries, note: batch.note, checkpoint: checkpoint, verifiedWith: verifiedWith)
             }
+            // The witness's requests waiting for this copy to hold their checkpoint go on now,
+            // not after the hop below.
+            if case .success = result { _ = self.copyGrew(batch.log) }
             self.queue.async {
                 guard !self.stopped else { return }
                 switch result {

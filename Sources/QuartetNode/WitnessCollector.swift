@@ -450,7 +450,13 @@ final class WitnessCollector: Sendable {
         /// 409 naming the size the witness holds.
         case holds(UInt64)
         case failed(String)
+        /// 503: not now (the witness's copy of the log has not caught up, or it is still
+        /// learning what it cosigned): asked again soon, not after a back-off.
+        case notYet(String)
     }
+
+    /// When a witness that answered 503 is asked again (`Checked.notYet`).
+    static let notYetRetry = Duration.milliseconds(500)
 
     /// Checks a witness's answer to the request for `note`: for a 200, the cosignature line by
     /// `member`'s witness key must verify and be dated within the skew (`dateRefusal`); a 409
@@ -477,6 +483,8 @@ final class WitnessCollector: Sendable {
                 return .failed("witness \(member.id) answered 409 without a size: \(PeerText.clean(String(text.prefix(200))))")
             }
             return .holds(held)
+        case 503:
+            return .notYet("witness \(member.id) answered 503: \(PeerText.clean(String(text.prefix(300))))")
         default:
             return .failed("witness \(member.id) answered \(status): \(PeerText.clean(String(text.prefix(300))))")
         }
@@ -499,6 +507,8 @@ final class WitnessCollector: Sendable {
             return .resend(from: held)
         case .failed(let message):
             return .done(.failure(WitnessFailure(message: message)))
+        case .notYet(let message):
+            return .done(.failure(WitnessFailure(message: message, retryAfter: Self.notYetRetry)))
         }
     }
 
@@ -539,7 +549,10 @@ final class WitnessCollector: Sendable {
             case .failure(let failure):
                 w.failures += 1
                 let delay = min(60_000, 1000 << min(w.failures - 1, 6))
-                w.retryAt = .now + .milliseconds(delay)
+                // A 503 (its copy not caught up yet) is asked again soon: backing off as for a
+                // witness that is down would keep one whose copy caught up a moment later out of
+                // the rounds for up to a minute.
+                w.retryAt = .now + (failure.retryAfter ?? .milliseconds(delay))
                 w.lastError = failure.message
             }
             s.witnesses[member.id] = w
@@ -569,7 +582,11 @@ final class WitnessCollector: Sendable {
         startRound()
     }
 
-    struct WitnessFailure: Error { var message: String }
+    struct WitnessFailure: Error {
+        var message: String
+        /// When to ask again, if not after the usual back-off.
+        var retryAfter: Duration?
+    }
 
     /// The add-checkpoint body for checkpoint `note` of `size` (signed root `root`) from `old`,
     /// made once per round and old size and kept for the round's other witnesses.

@@ -83,15 +83,17 @@ final class WitnessService: Sendable {
     /// The answer to an add-checkpoint request body: status, content type and body. `clock`
     /// (ms) dates the cosignature, read once the request is decided. Decided on the caller's
     /// thread or the witness's own queue (above). A request refused only because this node's
-    /// copy of the log has not caught up with what it last cosigned (`Witnessing.copyGate`:
-    /// usually the push of the last round's batch still on its way, under load) is decided
-    /// again as the copy grows, for up to `copyWait`, before it is answered 503.
+    /// copy of the log does not hold the checkpoint yet (`Witnessing.copyGate`: usually its
+    /// push is on its way, the request having overtaken it) is decided again each time the copy
+    /// grows, for up to `copyWait`, then answered 503; at most `CopyGrowth.maxWaiters` wait at
+    /// once (beyond that, the 503 at once).
     func addCheckpointQueued(_ body: [UInt8], clock: @escaping @Sendable () -> UInt64) async -> (status: Int, contentType: String, body: String) {
         let deadline = ContinuousClock.now + Self.copyWait
         while true {
+            let before = copyGrowth.generations()
             let answer = await decideQueued(body, clock: clock)
-            if answer.status == Witnessing.Refusal.Status.unavailable.rawValue, answer.copyBehind, ContinuousClock.now < deadline, !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(20))
+            if let log = answer.copyBehind, ContinuousClock.now < deadline, !Task.isCancelled,
+               await copyGrowth.wait(log, since: before[log] ?? 0, until: deadline) {
                 continue
             }
             answered.withLockedValue { $0[answer.status, default: 0] += 1 }
@@ -100,7 +102,13 @@ final class WitnessService: Sendable {
     }
 
     /// How long a request waits for this node's copy of the log to catch up (`addCheckpointQueued`).
-    static let copyWait = Duration.seconds(1)
+    static let copyWait = Duration.seconds(2)
+
+    /// Told when a copy grows (`copyGrew`), for the requests waiting on it.
+    private let copyGrowth = CopyGrowth()
+
+    /// A batch of `log` is stored in this node's copy (called by the replication engine).
+    func copyGrew(_ log: String) { copyGrowth.grew(log) }
 
     private func decideQueued(_ body: [UInt8], clock: @escaping @Sendable () -> UInt64) async -> Answer {
         if answeringInline.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
@@ -112,15 +120,15 @@ final class WitnessService: Sendable {
         }
     }
 
-    /// An answer: status, content type, body, and whether it refused only because the copy of
-    /// the log is behind (`Witnessing.copyGate`).
+    /// An answer: status, content type, body, and the log whose copy does not hold the
+    /// checkpoint yet when that is the only reason it refused (`Witnessing.copyGate`).
     private struct Answer: Sendable {
         var status: Int
         var contentType: String
         var body: String
-        var copyBehind = false
+        var copyBehind: String?
 
-        init(_ status: Int, _ contentType: String, _ body: String, copyBehind: Bool = false) {
+        init(_ status: Int, _ contentType: String, _ body: String, copyBehind: String? = nil) {
             self.status = status
             self.contentType = contentType
             self.body = body
@@ -145,7 +153,12 @@ final class WitnessService: Sendable {
         var info: LogInfo?
         if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
             if let refusal = recall.refusal(origin: origin, peers: live.federation.members.compactMap { $0.id == me ? nil : WitnessRecall.answerer($0) }) { return Answer(503, "text/plain; charset=utf-8", refusal + "\n") }
-            info = try? ledger.log(named: member.log)
+            // A log this node does not hold has no copy to check against; a store that cannot
+            // say refuses the request (not answered as if it held none: no gate, no copy check).
+            do { info = try ledger.log(named: member.log) } catch where error.code == .unknownLog { info = nil } catch {
+                logger.error("cannot read this node's copy of a witnessed log", metadata: ["origin": "\(origin)", "error": "\(error)"])
+                return Answer(500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log\n")
+            }
             do {
                 logs[origin] = try Self.readTrustedKeys(member, size: size, ledger: ledger, info: info, stopped: { stop in self.sayStopped(member, stop) })
             } catch {
@@ -193,8 +206,17 @@ final class WitnessService: Sendable {
                 if let latest, let info, latest.size != signed.size, contradictedByCopy(origin: origin, latest: latest, info: info) {
                     throw Witnessing.Refusal(.forbidden, "\(origin): the checkpoint this witness cosigned at size \(latest.size) contradicts its copy of the log (a split view); it cosigns no more of this log")
                 }
-                let accepted = try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil },
+                let accepted: Checkpoint
+                do throws(Witnessing.Refusal) {
+                    accepted = try Witnessing.decide(request, checkpoint: signed, latest: latest, held: { size in size == signed.size ? heldRoot : nil },
                                                      copySize: copySize)
+                } catch {
+                    // A quarantined copy grows no more: its log is told so, not to ask again.
+                    if error.status == .unavailable, let info, self.quarantined(info.name) == true {
+                        throw Witnessing.Refusal(.forbidden, "\(origin): this node holds log \(info.name) quarantined on evidence of a split view; its witness cosigns no more of it")
+                    }
+                    throw error
+                }
                 // A log this node holds quarantined (evidence of a split view, its witness's or a
                 // peer's) is cosigned no more, on either history: moving on along one would lend
                 // it a cosignature, and a copy quarantined before it held the size cosigned cannot
@@ -227,7 +249,10 @@ final class WitnessService: Sendable {
                     }
                 }
             }
-            return self.refusal(refusal)
+            var answer = self.refusal(refusal)
+            // The only 503 a decision gives: the copy does not hold the checkpoint yet.
+            if refusal.status == .unavailable { answer.copyBehind = info?.name }
+            return answer
         case .success(let accepted):
             // Only a write clears it: a checkpoint cosigned before, sent again, writes nothing.
             if accepted.stored { ledger.writes.succeeded(.witness) }
@@ -246,7 +271,10 @@ final class WitnessService: Sendable {
     /// copy another history, is caught (and reported, once) the next time this runs
     /// (every `WitnessCollector.refreshSeconds`), as the next request of that log would.
     func checkCosignedAgainstCopies() {
-        guard disabled.withLockedValue({ $0 }) == nil else { return }
+        guard disabled.withLockedValue({ $0 }) == nil else {
+            aheadOfCopy.withLockedValue { $0 = [:] }
+            return
+        }
         let others = live.federation.members.filter { $0.id != me }
         agreed.withLockedValue { agreed in agreed = agreed.filter { key, _ in others.contains { $0.verifier.name == key } } }
         var ahead: [String: (size: UInt64, since: ContinuousClock.Instant)] = [:]
@@ -255,8 +283,9 @@ final class WitnessService: Sendable {
             guard let latest = try? store.latest(member.verifier.name), let info = try? ledger.log(named: member.log) else { continue }
             _ = contradictedByCopy(origin: member.verifier.name, latest: latest, info: info)
             // Cosigned beyond the copy: since when, for this size (a newer size cosigned means
-            // the copy held the one before: `Witnessing.copyGate`).
-            if let held = try? ledger.heldTip(info).size, latest.size > held {
+            // the copy held it: `Witnessing.copyGate`).
+            // (A quarantined copy grows no more, and has its own alert.)
+            if self.quarantined(info.name) != true, let held = try? ledger.heldTip(info).size, latest.size > held {
                 let since = before[member.log].flatMap { $0.size == latest.size ? $0.since : nil } ?? .now
                 ahead[member.log] = (latest.size, since)
             }
@@ -269,10 +298,13 @@ final class WitnessService: Sendable {
     private let aheadOfCopy = NIOLockedValueBox<[String: (size: UInt64, since: ContinuousClock.Instant)]>([:])
 
     /// Per log of another member: the seconds this witness's newest cosigned checkpoint has been
-    /// beyond its copy of the log (for /metrics). A few seconds while a push is on its way; a
-    /// log that got a checkpoint cosigned and never pushes the entries under it stays here, and
-    /// this witness cosigns no more of it meanwhile (`Witnessing.copyGate`).
+    /// beyond its copy of the log (for /metrics). It cosigns only what its copy holds
+    /// (`Witnessing.copyGate`), so this is a state learnt from its peers after a restore
+    /// (`WitnessRecall`), a copy recovered shorter, or one from a version before the gate: it
+    /// cosigns nothing more of that log until the copy catches up, and the size it vouched for
+    /// is set against the copy then. Empty while it does not witness.
     func secondsAheadOfCopies() -> [String: Double] {
+        guard disabled.withLockedValue({ $0 }) == nil else { return [:] }
         let now = ContinuousClock.now
         return aheadOfCopy.withLockedValue { $0.mapValues { Double($0.since.duration(to: now).components.seconds) } }
     }
@@ -433,7 +465,66 @@ final class WitnessService: Sendable {
 
     private func refusal(_ refusal: Witnessing.Refusal) -> Answer {
         if refusal.status == .conflict, let size = refusal.size { return Answer(409, "text/x.tlog.size", "\(size)\n") }
-        // The only 503 a decision gives: the copy has not caught up (`Witnessing.copyGate`).
-        return Answer(refusal.status.rawValue, "text/plain; charset=utf-8", refusal.message + "\n", copyBehind: refusal.status == .unavailable)
+        return Answer(refusal.status.rawValue, "text/plain; charset=utf-8", refusal.message + "\n")
     }
+}
+
+/// The growth of this node's copies of the witnessed logs, for the witness requests waiting on
+/// it (`WitnessService.addCheckpointQueued`): a generation per log, bumped as each batch is
+/// stored, and the requests waiting for the next one. At most `maxWaiters` wait at once.
+final class CopyGrowth: Sendable {
+    private struct Waiter {
+        let log: String
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+    private struct State {
+        var generations: [String: UInt64] = [:]
+        var waiters: [UInt64: Waiter] = [:]
+        var next: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    /// Requests waiting at once: beyond it a request is answered at once (a 503 to ask again).
+    static let maxWaiters = 64
+
+    /// Each log's generation now.
+    func generations() -> [String: UInt64] { state.withLock { $0.generations } }
+
+    /// A batch of `log` was stored: its waiters go on.
+    func grew(_ log: String) {
+        let woken = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+            s.generations[log, default: 0] &+= 1
+            guard !s.waiters.isEmpty else { return [] }
+            let ids = s.waiters.filter { $0.value.log == log }.map(\.key)
+            return ids.compactMap { s.waiters.removeValue(forKey: $0)?.continuation }
+        }
+        for continuation in woken { continuation.resume(returning: true) }
+    }
+
+    /// Waits until `log` grows beyond `generation` (true at once if it already has) or until
+    /// `deadline` (false); false at once while `maxWaiters` wait.
+    func wait(_ log: String, since generation: UInt64, until deadline: ContinuousClock.Instant) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            enum Registered { case waiting(UInt64), grown, full }
+            let registered = state.withLock { s -> Registered in
+                if (s.generations[log] ?? 0) != generation { return .grown }
+                guard s.waiters.count < Self.maxWaiters else { return .full }
+                s.next &+= 1
+                s.waiters[s.next] = Waiter(log: log, continuation: continuation)
+                return .waiting(s.next)
+            }
+            switch registered {
+            case .grown: continuation.resume(returning: true)
+            case .full: continuation.resume(returning: false)
+            case .waiting(let id):
+                Task {
+                    try? await Task.sleep(until: deadline, clock: .continuous)
+                    self.state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: false)
+                }
+            }
+        }
+    }
+
+    /// Requests waiting now.
+    var waiting: Int { state.withLock { $0.waiters.count } }
 }

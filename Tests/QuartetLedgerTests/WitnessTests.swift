@@ -220,38 +220,33 @@ import Testing
         #expect(extended?.status == .badRequest && extended?.message.contains("2 extension lines") == true)
     }
 
-    /// A witness holding a copy of the log cosigns nothing beyond what it last cosigned until
-    /// the copy holds that size, and nothing far beyond the copy: a log keeping its pushes
-    /// behind cannot walk the witness along a fork no copy ever reaches (finding 231).
-    @Test func aWitnessWithACopyCosignsNoFurtherThanItsCopyCanCheck() throws {
+    /// A witness holding a copy of the log cosigns only what its copy holds (finding 231): a log
+    /// keeping its pushes behind what it gets cosigned cannot get a witness to vouch for a fork
+    /// no copy holds. Asked again once the copy holds it, the same request is answered.
+    @Test func aWitnessWithACopyCosignsOnlyWhatItsCopyHolds() throws {
         let latest = Witnessing.Latest(size: 4, root: Self.root(4), note: try note(4))
-        func decide(old: UInt64, to size: Int, latest: Witnessing.Latest?, copy: UInt64) -> Result<UInt64, Witnessing.Refusal> {
+        func decide(old: UInt64, to size: Int, latest: Witnessing.Latest?, copy: UInt64, proof: [Hash]? = nil) -> Result<UInt64, Witnessing.Refusal> {
             Result { () throws(Witnessing.Refusal) -> UInt64 in
-                let request = Witnessing.Request(oldSize: old, proof: old == 0 ? [] : try! Self.proof(old, UInt64(size)), note: try! note(size))
+                let request = Witnessing.Request(oldSize: old, proof: proof ?? (old == 0 ? [] : try! Self.proof(old, UInt64(size))), note: try! note(size))
                 return try Witnessing.decide(request, checkpoint: Witnessing.verify(request, logs: logs), latest: latest, copySize: copy).size
             }
         }
-        // The copy holds what was cosigned: growth beyond the copy is cosigned (the request
-        // overtakes its push), as is a first checkpoint within reach of the copy.
-        #expect(try decide(old: 4, to: 9, latest: latest, copy: 4).get() == 9)
+        #expect(try decide(old: 4, to: 9, latest: latest, copy: 9).get() == 9)
         #expect(try decide(old: 4, to: 9, latest: latest, copy: 12).get() == 9)
-        #expect(try decide(old: 0, to: 9, latest: nil, copy: 0).get() == 9)
-        // The copy has not reached the size last cosigned: 503, saying so, whatever the proof.
-        let behind = Witnessing.Latest(size: 9, root: Self.root(9), note: try note(9))
-        guard case .failure(let refused) = decide(old: 9, to: 12, latest: behind, copy: 8) else { Issue.record("cosigned beyond a copy behind"); return }
-        #expect(refused.status == .unavailable && refused.message.contains("holds 8 entries, fewer than the 9 it last cosigned"), "\(refused)")
-        // The same checkpoint again vouches for nothing new; an old size not the one cosigned
-        // still gets its 409 (the log resends from it).
-        #expect(try decide(old: 9, to: 9, latest: behind, copy: 0).get() == 9)
-        guard case .failure(let stale) = decide(old: 4, to: 12, latest: behind, copy: 8) else { Issue.record("a stale old size was cosigned"); return }
-        #expect(stale.status == .conflict && stale.size == 9)
-        // Far beyond the copy: refused before anything is stored, with or without a latest.
-        #expect(throws: Witnessing.Refusal.self) { try Witnessing.copyGate(origin: log.name, requested: 100_005, latest: 4, copySize: 4) }
-        #expect(throws: Witnessing.Refusal.self) { try Witnessing.copyGate(origin: log.name, requested: 1 << 62, latest: nil, copySize: 0) }
-        try Witnessing.copyGate(origin: log.name, requested: 100_004, latest: 4, copySize: 4)
-        try Witnessing.copyGate(origin: log.name, requested: 3, latest: 4, copySize: 0)
+        #expect(try decide(old: 0, to: 9, latest: nil, copy: 9).get() == 9)
+        // Beyond the copy: 503, saying how far the copy is (first contact too).
+        for (old, l) in [(UInt64(4), Optional(latest)), (0, nil)] {
+            guard case .failure(let refused) = decide(old: old, to: 9, latest: l, copy: 8) else { Issue.record("cosigned beyond the copy"); return }
+            #expect(refused.status == .unavailable && refused.message.contains("holds 8 entries, fewer than the checkpoint's 9"), "\(refused)")
+        }
+        // Refusals that are final come first: an old size not the one cosigned gets its 409
+        // (the log resends from it), a proof that does not verify its 422.
+        guard case .failure(let stale) = decide(old: 2, to: 9, latest: latest, copy: 8) else { Issue.record("a stale old size was cosigned"); return }
+        #expect(stale.status == .conflict && stale.size == 4)
+        guard case .failure(let bad) = decide(old: 4, to: 9, latest: latest, copy: 8, proof: try Self.proof(3, 9)) else { Issue.record("a bad proof was cosigned"); return }
+        #expect(bad.status == .unprocessable)
         // Without a copy (a log this node does not hold), no gate: the spec's witness.
-        #expect(try Witnessing.decide(.init(oldSize: 9, proof: try Self.proof(9, 12), note: try note(12)), logs: logs, latest: behind).size == 12)
+        #expect(try Witnessing.decide(.init(oldSize: 4, proof: try Self.proof(4, 12), note: try note(12)), logs: logs, latest: latest).size == 12)
     }
 
     @Test func twoRootsForOneSizeAreRefusedAndKeptAsEvidence() throws {
