@@ -124,7 +124,7 @@ extension API {
         routes.public(.get, "/login") { request, context -> Response in
             let certificate = await Self.certificateNote(request, context)
             guard let token = request.uri.queryParameters.get("token") else { return Dashboard.signInPage(message: certificate, status: .ok) }
-            if let certificate { throw HTTPError(.conflict, message: certificate) }
+            if let certificate { return Dashboard.signInPage(message: certificate, status: .conflict) }
             // A link followed from another site says so (Fetch Metadata); one typed, pasted or
             // opened from a terminal says `none`, and tools send nothing.
             if let site = request.headers[Self.fetchSite], site != "none", site != "same-origin" {

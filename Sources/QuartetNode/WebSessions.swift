@@ -45,12 +45,15 @@ final class WebSessions: Sendable {
         sessions.withLock { sessions in
             // One token's sign-ins push out its own oldest first: a reader signing in in a loop
             // cannot push everyone else's sessions out of the table.
+            // Ended ones go first; then the least lately used (not the oldest made: a session in
+            // use all day would go before one left idle).
+            for (id, session) in sessions where session.digest == digest && !Self.lasts(session, at: now) { sessions[id] = nil }
             let own = sessions.filter { $0.value.digest == digest }
             if own.count >= Self.perToken {
-                for old in own.sorted(by: { $0.value.expires < $1.value.expires }).prefix(own.count - Self.perToken + 1) { sessions[old.key] = nil }
+                for old in own.sorted(by: { $0.value.used < $1.value.used }).prefix(own.count - Self.perToken + 1) { sessions[old.key] = nil }
             }
             if sessions.count >= Self.limit {
-                sessions = sessions.filter { $0.value.expires > now && now < $0.value.used + Self.idle }
+                sessions = sessions.filter { Self.lasts($0.value, at: now) }
                 while sessions.count >= Self.limit, let oldest = sessions.min(by: { $0.value.expires < $1.value.expires })?.key {
                     sessions[oldest] = nil
                 }
@@ -65,13 +68,18 @@ final class WebSessions: Sendable {
         let now = clock()
         return sessions.withLock { sessions in
             guard let session = sessions[id] else { return nil }
-            guard session.expires > now, now < session.used + Self.idle else {
+            guard Self.lasts(session, at: now) else {
                 sessions[id] = nil
                 return nil
             }
             sessions[id]?.used = now
             return session.digest
         }
+    }
+
+    /// Whether `session` has not ended by `now` (its lifetime, or `idle` unused).
+    private static func lasts(_ session: Session, at now: ContinuousClock.Instant) -> Bool {
+        session.expires > now && now < session.used + idle
     }
 
     /// Ends every session whose token is not among `digests` (a reload removed it): they do

@@ -58,6 +58,23 @@ import Testing
         #expect(sessions.digest(of: oldest) == nil && sessions.digest(of: second) == [1])
     }
 
+    /// A token's sessions over its cap go by last use: the one in use stays, ended ones first.
+    @Test func aTokensSessionInUseOutlastsItsLaterIdleOnes() throws {
+        let clock = Clock()
+        let sessions = WebSessions(clock: { clock.now.withLock { $0 } })
+        let inUse = try sessions.open(digest: [5])
+        var later: [String] = []
+        for _ in 1..<WebSessions.perToken {
+            clock.advance(.seconds(1))
+            later.append(try sessions.open(digest: [5]))
+        }
+        clock.advance(.seconds(1))
+        #expect(sessions.digest(of: inUse) == [5])
+        _ = try sessions.open(digest: [5])
+        #expect(sessions.digest(of: inUse) == [5], "the session in use was pushed out")
+        #expect(sessions.digest(of: later[0]) == nil, "the least lately used one stayed")
+    }
+
     @Test func oneTokenSigningInInALoopPushesOutOnlyItsOwnSessions() throws {
         let clock = Clock()
         let sessions = WebSessions(clock: { clock.now.withLock { $0 } })
