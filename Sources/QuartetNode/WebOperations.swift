@@ -65,14 +65,17 @@ extension API {
                                                  record: "\(d.recordLog)/\(d.recordIndex)")
                         },
                         purges: (policy.purges[id] ?? []).map { p in
-                            OwnerBody.Purge(time: p.time, log: p.log, entries: String(p.entries.count), reason: p.reason, record: "\(p.recordLog)/\(p.recordIndex)")
+                            // Who purged (the record's log) and which entries, as ranges: set
+                            // against the disclosures to that node.
+                            OwnerBody.Purge(time: p.time, by: ViewQueries.displayName(p.recordLog), log: p.log, entries: OwnerBody.ranges(p.entries),
+                                            count: String(p.entries.count), reason: p.reason, record: "\(p.recordLog)/\(p.recordIndex)")
                         })
                 }
                 if wantsCSV {
                     var csv = "agreement,kind,time,recipient_or_log,access_or_reason,log,ranges_or_entries,count,record\n"
                     for a in agreements {
                         for d in a.disclosures { csv += CSVRow.line([a.id, "disclosure", d.time, d.recipient, d.access, d.log, d.ranges, d.count, d.record]) }
-                        for p in a.purges { csv += CSVRow.line([a.id, "purge", p.time, p.log, p.reason, p.log, p.entries, p.entries, p.record]) }
+                        for p in a.purges { csv += CSVRow.line([a.id, "purge", p.time, p.by, p.reason, p.log, p.entries, p.count, p.record]) }
                     }
                     return Self.csv(csv, name: "audit-\(owner.lowercased())")
                 }
@@ -122,7 +125,20 @@ struct StatusBody {
 
 struct OwnerBody {
     struct Disclosure { var time: String; var recipient: String; var access: String; var log: String; var ranges: String; var count: String; var record: String }
-    struct Purge { var time: String; var log: String; var entries: String; var reason: String; var record: String }
+    struct Purge { var time: String; var by: String; var log: String; var entries: String; var count: String; var reason: String; var record: String }
+
+    /// Entry indices as ranges (`3–7, 9`), in order.
+    static func ranges(_ entries: [UInt64]) -> String {
+        var out: [String] = []
+        var run: (UInt64, UInt64)?
+        for e in entries.sorted() {
+            if let (a, b) = run, e == b || (b < UInt64.max && e == b + 1) { run = (a, e); continue }
+            if let (a, b) = run { out.append(a == b ? "\(a)" : "\(a)–\(b)") }
+            run = (e, e)
+        }
+        if let (a, b) = run { out.append(a == b ? "\(a)" : "\(a)–\(b)") }
+        return out.joined(separator: ", ")
+    }
     struct Agreement { var id: String; var status: String; var tag: String; var holder: String; var recipients: String; var valid: String; var labels: String
                        var disclosures: [Disclosure]; var purges: [Purge] }
     var owner: String

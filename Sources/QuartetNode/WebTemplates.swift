@@ -203,9 +203,9 @@ enum WebTemplate {
         {{#disclosures}}<tr><td>{{time}}</td><td>{{recipient}}</td><td>{{access}}</td><td>{{log}}</td><td class=mono>{{ranges}}</td><td>{{count}}</td><td>{{record}}</td></tr>{{/disclosures}}
         {{^disclosures}}<tr><td colspan=7>None.</td></tr>{{/disclosures}}
         </tbody></table>
-        <table class=data><caption>Purges under {{id}}</caption><thead><tr><th scope=col>Time</th><th scope=col>Log</th><th scope=col>Entries</th><th scope=col>Reason</th><th scope=col>Record</th></tr></thead><tbody>
-        {{#purges}}<tr><td>{{time}}</td><td>{{log}}</td><td>{{entries}}</td><td>{{reason}}</td><td>{{record}}</td></tr>{{/purges}}
-        {{^purges}}<tr><td colspan=5>None.</td></tr>{{/purges}}
+        <table class=data><caption>Purges under {{id}}</caption><thead><tr><th scope=col>Time</th><th scope=col>Purged by</th><th scope=col>Log</th><th scope=col>Entries</th><th scope=col>Count</th><th scope=col>Reason</th><th scope=col>Record</th></tr></thead><tbody>
+        {{#purges}}<tr><td>{{time}}</td><td>{{by}}</td><td>{{log}}</td><td class=mono>{{entries}}</td><td>{{count}}</td><td>{{reason}}</td><td>{{record}}</td></tr>{{/purges}}
+        {{^purges}}<tr><td colspan=7>None.</td></tr>{{/purges}}
         </tbody></table>
         {{/agreements}}
         {{/body}}{{> bottom}}

@@ -219,7 +219,13 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "For a data owner: every agreement of theirs and every disclosure of their data recorded on the ledger.",
-        discussion: "Needs an auditor's credentials (quartet://auditor/NAME or an auditor token), or the holder's operator.")
+        discussion: """
+            Needs an auditor's credentials (quartet://auditor/NAME or an auditor token), or the holder's operator. \
+            Each disclosure record is held against its agreement's signed terms (its holder's entries, to a recipient \
+            at the access the agreement gives it, between its start and its end or revocation): one outside them is \
+            marked and the audit exits with status 4. A record is its sender's statement, and the listing is the \
+            node's: records it leaves out are not seen here (docs/agreements.md, What an audit proves).
+            """)
     @Option(help: "The data owner, e.g. HEIW.") var owner: String
     @Flag(help: "Fail (exit status 3) unless each log holding the owner's records is covered by a checkpoint a quorum of witnesses cosigned. Without --policy this is the node's own account (docs/witness.md).")
     var requireWitnessed = false
@@ -231,10 +237,22 @@ struct AuditCommand: AsyncParsableCommand {
     func run() async throws {
         let (client, configuration) = try node.client()
         let listing = try await api(configuration) { try await client.agreements() }
+        // Owner ids are matched without case, as the node's access rule and pages match them;
+        // an owner the federation does not know is a mistake to say, not an empty audit.
+        let known = Set(listing.owners.map { $0.id.uppercased() }).union(listing.agreements.map { $0.owner.uppercased() })
+        guard known.contains(owner.uppercased()) else {
+            throw CLIError("--owner \(owner): no data owner of that id in the federation at \(configuration.node) (owners: \(listing.owners.map(\.id).sorted().joined(separator: ", ")))")
+        }
         var report: [AuditOutput.Item] = []
-        for agreement in listing.agreements where agreement.owner == owner {
+        for agreement in listing.agreements where agreement.owner.uppercased() == owner.uppercased() {
             let answer = try await api(configuration) { try await client.disclosures(agreement: agreement.id) }
-            report.append(AuditOutput.Item(agreement: agreement, disclosures: answer.disclosures, purges: answer.purges))
+            let terms = AuditJudgement.Terms(holder: agreement.holder, recipients: agreement.recipients, validFrom: agreement.validFrom,
+                                             validUntil: agreement.validUntil, revoked: agreement.revoked?.time)
+            let outside = answer.disclosures.compactMap { d -> AuditOutput.Outside? in
+                let problems = AuditJudgement.problems(.init(log: d.log, sender: d.record.log, recipient: d.recipient, access: d.access, time: d.time), under: terms)
+                return problems.isEmpty ? nil : AuditOutput.Outside(record: d.record, problems: problems)
+            }
+            report.append(AuditOutput.Item(agreement: agreement, disclosures: answer.disclosures, purges: answer.purges, outside: outside))
         }
         // The logs the records are in, and how far: each must be covered by a checkpoint a
         // quorum of the log's witnesses cosigned, or an outsider has only this node's word.
@@ -273,6 +291,11 @@ struct AuditCommand: AsyncParsableCommand {
         } else {
             printText(report, witnessing: witnessing, node: configuration.node)
         }
+        let outside = report.reduce(0) { $0 + $1.outside.count }
+        if outside > 0 {
+            FileHandle.standardError.write(Data(("quartet audit: \(outside) disclosure record\(outside == 1 ? "" : "s") outside the agreement's signed terms (listed above)\n").utf8))
+            throw ExitCode(4)
+        }
         let uncovered = witnessing.filter { !$0.value.covered }.keys.sorted()
         if requireWitnessed && !uncovered.isEmpty {
             FileHandle.standardError.write(Data((TerminalText.escaped("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned"
@@ -301,7 +324,11 @@ struct AuditCommand: AsyncParsableCommand {
             printEscaped("\(a.id) (\(a.status), held by \(a.holder)): \(disclosures.count) disclosure record\(disclosures.count == 1 ? "" : "s")")
             for d in disclosures {
                 let ranges = d.ranges.map { "\($0.first.map(String.init) ?? "?")-\($0.last.map(String.init) ?? "?")" }.joined(separator: ",")
-                printEscaped("  \(d.time)  \(d.count) entries of \(d.log) in \(ranges) → \(d.recipient)")
+                // Who says so: a record is its sender's statement (a relay's, or any member's).
+                printEscaped("  \(d.time)  \(d.count) entries of \(d.log) in \(ranges) → \(d.recipient) (\(d.access), recorded by \(d.record.log) at \(d.record.log)/\(d.record.index))")
+                if let outside = item.outside.first(where: { $0.record == d.record }) {
+                    printEscaped("    OUTSIDE THE AGREEMENT: " + outside.problems.joined(separator: "; "))
+                }
             }
             for p in item.purges {
                 let entries = p.entries.map(String.init).joined(separator: ",")
@@ -322,6 +349,14 @@ struct AuditOutput: Encodable {
         var agreement: AgreementBody
         var disclosures: [DisclosuresResponse.Disclosure]
         var purges: [DisclosuresResponse.Purge]
+        /// The disclosure records outside the agreement's signed terms (`AuditJudgement`).
+        var outside: [Outside]
+    }
+
+    /// A disclosure record outside its agreement's terms, and why.
+    struct Outside: Encodable {
+        var record: LedgerRef
+        var problems: [String]
     }
 
     /// Per log holding the owner's records: how far the records go and whether a checkpoint a

@@ -85,6 +85,13 @@ struct AppendCommand: AsyncParsableCommand {
         guard type != Policy.aggregateType && type != "dataset.rows" else {
             throw ValidationError("--type \(type): restricted rows and their aggregates are made through the node's API (quartet record dataset), which checks the agreement, suppresses small counts and pads the payloads; append does none of that")
         }
+        // Agreement entries and the node's own records (disclosures, purges) likewise: the API
+        // checks an agreement against its owner's pinned key and the ledger, and only the node
+        // writes the records, as it sends or purges (finding 233: an operator writing a purge
+        // record offline made the owner's audit show a purge that never happened).
+        guard PolicyEntryType(rawValue: type) == nil else {
+            throw ValidationError("--type \(type): agreement entries are appended through the node's API (quartet agreement establish / revoke), which checks them against the owner's key and the ledger; disclosure and purge records are written by the node itself")
+        }
         // Restricted data of any type likewise: only admission checks the agreement covering
         // its label and pads it.
         guard classification == EntryHeader.publicClassification else {

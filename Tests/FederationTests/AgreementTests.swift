@@ -1,5 +1,6 @@
 import Foundation
 import QuartetHarness
+import QuartetStore
 import QuartetTestKit
 import Testing
 
@@ -48,7 +49,7 @@ extension LocalFederation {
 /// established at the holder, honoured at the aggregator; without the owner's countersignature
 /// refused at append and, when a modified node appends one anyway, ignored where it arrives.
 @Suite(.serialized) struct AgreementLedgerTests {
-    @Test func onlyAgreementsCountersignedByTheOwnerAreHonoured() throws {
+    @Test func onlyAgreementsCountersignedByTheOwnerAreHonoured() async throws {
         let federation = try LocalFederation()
         try federation.start(["uk", "wales"], onePeerAnswers: true)
         defer { federation.stop() }
@@ -74,13 +75,18 @@ extension LocalFederation {
         let elsewhere = try establish(try sign(id: "HEIW-2024-C", key: try #require(ownerKeys["HEIW"]), holder: "england"))
         #expect(elsewhere.status != 0 && elsewhere.stderr.contains("can only be appended to the england log"), "\(elsewhere)")
 
-        // A modified wales appends the forged agreement anyway (offline, past the API's checks).
+        // A modified wales appends the forged agreement anyway (past the API's checks, into its
+        // store; the stock `quartet append` refuses agreement entries offline).
         federation.stop()
         let payload = federation.root.appendingPathComponent("forged.json")
         let note = try String(contentsOfFile: forged, encoding: .utf8)
         try JSONSerialization.data(withJSONObject: ["note": note]).write(to: payload)
-        let appended = try TestKit.quartet(["append", "--data", federation.path("wales", "data"), "--type", "agreement.established", "--payload", payload.path])
-        #expect(appended.status == 0, "\(appended)")
+        let offline = try TestKit.quartet(["append", "--data", federation.path("wales", "data"), "--type", "agreement.established", "--payload", payload.path])
+        #expect(offline.status != 0 && offline.stderr.contains("through the node's API"), "\(offline)")
+        let store = try LedgerStore.open(DataDirectory(path: federation.path("wales", "data")), mode: .writer)
+        _ = try await LogWriter(store: store, log: "wales").append(AppendRequest(type: "agreement.established", author: "modified-wales",
+                                                                                  payload: Array(try Data(contentsOf: payload))))
+        try store.close()
         try federation.start(["uk", "wales"], onePeerAnswers: true)
 
         // uk honours the countersigned agreement and ignores the forged one.
@@ -293,7 +299,14 @@ extension RestrictedDataTests {
             #expect(try page(bad).status == 400, "\(bad)")
         }
         let audit = try TestKit.quartet(["audit", "--owner", "HEIW", "--config", federation.config("wales"), "--token", walesToken])
-        #expect(audit.status == 0 && audit.stdout.contains("HEIW-2024") && audit.stdout.contains("→ england"), "\(audit)")
+        #expect(audit.status == 0 && audit.stdout.contains("HEIW-2024") && audit.stdout.contains("→ england (full, recorded by wales at wales/")
+                && !audit.stdout.contains("OUTSIDE"), "\(audit)")
+        // The owner's id in any case is the owner; one the federation does not know is refused,
+        // not an empty audit that exits 0.
+        let lower = try TestKit.quartet(["audit", "--owner", "heiw", "--config", federation.config("wales"), "--token", walesToken])
+        #expect(lower.status == 0 && lower.stdout.contains("HEIW-2024"), "\(lower)")
+        let unknown = try TestKit.quartet(["audit", "--owner", "HEIW-TYPO", "--config", federation.config("wales"), "--token", walesToken])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no data owner of that id"), "\(unknown)")
         // With --require-witnessed the audit passes once the records are under a checkpoint a
         // quorum of wales's witnesses cosigned, and says who.
         var witnessedAudit = audit
