@@ -60,6 +60,8 @@ public enum Witnessing {
     /// again (the node decides it again as the replica grows, for a while) it is answered.
     public static func copyGate(origin: String, requested: UInt64, copySize: UInt64) throws(Refusal) {
         guard requested > copySize else { return }
+        // (`WitnessService` matches this wording to wait for the copy: keep "fewer than the
+        // checkpoint's".)
         throw Refusal(.unavailable, "this witness's copy of \(origin) holds \(copySize) entries, fewer than the checkpoint's \(requested): it cosigns what its copy holds and agrees with (ask again once the entries have reached it)")
     }
 
@@ -183,8 +185,8 @@ public enum Witnessing {
             // tree's root): the witness would be stuck on the log for good.
             throw Refusal(.unprocessable, "a checkpoint of size 0 must have the empty tree's root")
         }
-        // Only what the replica holds (after every refusal that is final: a bad proof is a 422,
-        // not a 503 to ask again).
+        // Only what the replica holds (after the refusals that are final: a stale old size is a
+        // 409, a bad proof a 422, not a 503 to ask again).
         if let copySize { try copyGate(origin: origin, requested: checkpoint.size, copySize: copySize) }
         // (The node reports the evidence: this checkpoint with the replica's newest signed one
         // and a consistency proof to it, `CopyContradiction` in QuartetNode.)

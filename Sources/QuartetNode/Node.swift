@@ -188,7 +188,7 @@ public struct Node: Sendable {
             witness.splitViews.connect { engine.witnessCaught($0) }
             engine.witnessedLatest.set { [store = witness.store] origin in (try? store.latest(origin))?.note.serialized }
             witness.quarantined.set { log in engine.quarantinedLogs.withLock { $0.contains(log) } }
-            engine.copyGrew.set { [witness] log in witness.copyGrew(log) }
+            engine.copyGrew.set { [witness] grown in witness.copyGrew(grown.log, to: grown.size) }
             writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint, signedAt, tree in
                 // The push to the peers and the witness round are queued (each runs on a queue of
                 // its own, never holding an append), then the view sees the batch, before its

@@ -36,7 +36,7 @@ final class ReplicationEngine: @unchecked Sendable {
     /// witness exists): told to that log's writer when it connects (`Message.witnessed`).
     let witnessedLatest = LateHook<String, String?>()
     /// Told the log of each batch stored in this node's copy (`WitnessService.copyGrew`).
-    let copyGrew = LateHook<String, Void>()
+    let copyGrew = LateHook<(log: String, size: UInt64), Void>()
     var replicator: Replicator
     let store: LedgerStore
     /// The federation and TLS contexts in force (a reload replaces them; `reload` tells the
@@ -404,7 +404,7 @@ final class ReplicationEngine: @unchecked Sendable {
             }
             // The witness's requests waiting for this copy to hold their checkpoint go on now,
             // not after the hop below.
-            if case .success = result { _ = self.copyGrew(batch.log) }
+            if case .success = result { _ = self.copyGrew((batch.log, batch.end)) }
             self.queue.async {
                 guard !self.stopped else { return }
                 switch result {

@@ -54,7 +54,7 @@ final class WebSessions: Sendable {
             }
             if sessions.count >= Self.limit {
                 sessions = sessions.filter { Self.lasts($0.value, at: now) }
-                while sessions.count >= Self.limit, let oldest = sessions.min(by: { $0.value.expires < $1.value.expires })?.key {
+                while sessions.count >= Self.limit, let oldest = sessions.min(by: { $0.value.used < $1.value.used })?.key {
                     sessions[oldest] = nil
                 }
             }

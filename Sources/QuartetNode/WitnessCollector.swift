@@ -450,8 +450,8 @@ final class WitnessCollector: Sendable {
         /// 409 naming the size the witness holds.
         case holds(UInt64)
         case failed(String)
-        /// 503: not now (the witness's copy of the log has not caught up, or it is still
-        /// learning what it cosigned): asked again soon, not after a back-off.
+        /// 503 because the witness's copy of the log has not caught up: asked again soon, not
+        /// after a back-off.
         case notYet(String)
     }
 
@@ -483,7 +483,9 @@ final class WitnessCollector: Sendable {
                 return .failed("witness \(member.id) answered 409 without a size: \(PeerText.clean(String(text.prefix(200))))")
             }
             return .holds(held)
-        case 503:
+        case 503 where text.contains("fewer than the checkpoint's"):
+            // Its copy of this log has not caught up (`Witnessing.copyGate`); other 503s (it
+            // does not witness, it is still learning what it cosigned) back off as failures.
             return .notYet("witness \(member.id) answered 503: \(PeerText.clean(String(text.prefix(300))))")
         default:
             return .failed("witness \(member.id) answered \(status): \(PeerText.clean(String(text.prefix(300))))")

@@ -90,10 +90,9 @@ final class WitnessService: Sendable {
     func addCheckpointQueued(_ body: [UInt8], clock: @escaping @Sendable () -> UInt64) async -> (status: Int, contentType: String, body: String) {
         let deadline = ContinuousClock.now + Self.copyWait
         while true {
-            let before = copyGrowth.generations()
             let answer = await decideQueued(body, clock: clock)
-            if let log = answer.copyBehind, ContinuousClock.now < deadline, !Task.isCancelled,
-               await copyGrowth.wait(log, since: before[log] ?? 0, until: deadline) {
+            if let (log, size) = answer.copyBehind, ContinuousClock.now < deadline, !Task.isCancelled,
+               await copyGrowth.wait(log, holds: size, current: { [ledger] in try? ledger.heldTip(ledger.log(named: log)).size }, until: deadline) {
                 continue
             }
             answered.withLockedValue { $0[answer.status, default: 0] += 1 }
@@ -107,8 +106,9 @@ final class WitnessService: Sendable {
     /// Told when a copy grows (`copyGrew`), for the requests waiting on it.
     private let copyGrowth = CopyGrowth()
 
-    /// A batch of `log` is stored in this node's copy (called by the replication engine).
-    func copyGrew(_ log: String) { copyGrowth.grew(log) }
+    /// This node's copy of `log` holds `size` entries now (called by the replication engine as
+    /// each batch is stored).
+    func copyGrew(_ log: String, to size: UInt64) { copyGrowth.grew(log, to: size) }
 
     private func decideQueued(_ body: [UInt8], clock: @escaping @Sendable () -> UInt64) async -> Answer {
         if answeringInline.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
@@ -121,14 +121,15 @@ final class WitnessService: Sendable {
     }
 
     /// An answer: status, content type, body, and the log whose copy does not hold the
-    /// checkpoint yet when that is the only reason it refused (`Witnessing.copyGate`).
+    /// checkpoint yet, and the checkpoint's size, when that is the only reason it refused
+    /// (`Witnessing.copyGate`).
     private struct Answer: Sendable {
         var status: Int
         var contentType: String
         var body: String
-        var copyBehind: String?
+        var copyBehind: (log: String, size: UInt64)?
 
-        init(_ status: Int, _ contentType: String, _ body: String, copyBehind: String? = nil) {
+        init(_ status: Int, _ contentType: String, _ body: String, copyBehind: (log: String, size: UInt64)? = nil) {
             self.status = status
             self.contentType = contentType
             self.body = body
@@ -251,7 +252,7 @@ final class WitnessService: Sendable {
             }
             var answer = self.refusal(refusal)
             // The only 503 a decision gives: the copy does not hold the checkpoint yet.
-            if refusal.status == .unavailable { answer.copyBehind = info?.name }
+            if refusal.status == .unavailable, let info { answer.copyBehind = (info.name, signed.size) }
             return answer
         case .success(let accepted):
             // Only a write clears it: a checkpoint cosigned before, sent again, writes nothing.
@@ -470,57 +471,57 @@ final class WitnessService: Sendable {
 }
 
 /// The growth of this node's copies of the witnessed logs, for the witness requests waiting on
-/// it (`WitnessService.addCheckpointQueued`): a generation per log, bumped as each batch is
-/// stored, and the requests waiting for the next one. At most `maxWaiters` wait at once.
+/// it (`WitnessService.addCheckpointQueued`): each waits for its log's copy to hold the size it
+/// asks a cosignature of, woken only once a stored batch reaches it (not by every batch: a
+/// catch-up stores hundreds a second), or at its deadline. At most `maxWaitersPerLog` wait for one
+/// log (a member sending checkpoints beyond what it pushes fills its own log's places, not the
+/// others'), `maxWaiters` in all.
 final class CopyGrowth: Sendable {
     private struct Waiter {
         let log: String
+        let size: UInt64
         let continuation: CheckedContinuation<Bool, Never>
     }
     private struct State {
-        var generations: [String: UInt64] = [:]
         var waiters: [UInt64: Waiter] = [:]
         var next: UInt64 = 0
     }
     private let state = Mutex(State())
 
-    /// Requests waiting at once: beyond it a request is answered at once (a 503 to ask again).
+    static let maxWaitersPerLog = 8
     static let maxWaiters = 64
 
-    /// Each log's generation now.
-    func generations() -> [String: UInt64] { state.withLock { $0.generations } }
-
-    /// A batch of `log` was stored: its waiters go on.
-    func grew(_ log: String) {
+    /// The copy of `log` holds `size` entries: its waiters for at most that go on.
+    func grew(_ log: String, to size: UInt64) {
         let woken = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
-            s.generations[log, default: 0] &+= 1
             guard !s.waiters.isEmpty else { return [] }
-            let ids = s.waiters.filter { $0.value.log == log }.map(\.key)
+            let ids = s.waiters.filter { $0.value.log == log && $0.value.size <= size }.map(\.key)
             return ids.compactMap { s.waiters.removeValue(forKey: $0)?.continuation }
         }
         for continuation in woken { continuation.resume(returning: true) }
     }
 
-    /// Waits until `log` grows beyond `generation` (true at once if it already has) or until
-    /// `deadline` (false); false at once while `maxWaiters` wait.
-    func wait(_ log: String, since generation: UInt64, until deadline: ContinuousClock.Instant) async -> Bool {
+    /// Waits until the copy of `log` holds `size` entries (true; at once if `current`, read
+    /// once registered, says it already does) or until `deadline` (false); false at once while
+    /// the log's or all the places are taken.
+    func wait(_ log: String, holds size: UInt64, current: @Sendable () -> UInt64?, until deadline: ContinuousClock.Instant) async -> Bool {
         await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            enum Registered { case waiting(UInt64), grown, full }
-            let registered = state.withLock { s -> Registered in
-                if (s.generations[log] ?? 0) != generation { return .grown }
-                guard s.waiters.count < Self.maxWaiters else { return .full }
+            let id: UInt64? = state.withLock { s in
+                guard s.waiters.count < Self.maxWaiters, s.waiters.values.filter({ $0.log == log }).count < Self.maxWaitersPerLog else { return nil }
                 s.next &+= 1
-                s.waiters[s.next] = Waiter(log: log, continuation: continuation)
-                return .waiting(s.next)
+                s.waiters[s.next] = Waiter(log: log, size: size, continuation: continuation)
+                return s.next
             }
-            switch registered {
-            case .grown: continuation.resume(returning: true)
-            case .full: continuation.resume(returning: false)
-            case .waiting(let id):
-                Task {
-                    try? await Task.sleep(until: deadline, clock: .continuous)
-                    self.state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: false)
-                }
+            guard let id else { return continuation.resume(returning: false) }
+            // Read once the waiter is in place: a batch stored between the decision and here
+            // finds it, or is found by this read.
+            if let held = current(), held >= size {
+                state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: true)
+                return
+            }
+            Task {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: false)
             }
         }
     }

@@ -43,12 +43,20 @@ public enum AuditJudgement {
 
     /// Why `record` is outside `terms` (empty: within them). A record's time is to the
     /// millisecond; an agreement's start and end are to the second, as signed; its revocation is
-    /// listed to the second (rounded down), so a record less than a second after it is not
-    /// called late.
+    /// listed to the second (rounded down). Late means `lateGraceMillis` or more after the end
+    /// (or the revocation's second).
     public static func problems(_ record: Record, under terms: Terms) -> [String] {
         var out: [String] = []
         if record.log != terms.holder {
             out.append("it records entries of \(record.log), not of the agreement's holder \(terms.holder)")
+        }
+        // Who sent them held them: the holder, or a relay the agreement lets hold what it sent
+        // (full payloads need full access; aggregates, either).
+        if record.sender != terms.holder {
+            switch (terms.recipients[record.sender], record.access) {
+            case ("full"?, _), ("aggregate"?, "aggregate"): break
+            default: out.append("recorded by \(record.sender), which the agreement does not let hold \(record.access == "aggregate" ? "its aggregates" : "the entries in full")")
+            }
         }
         switch (terms.recipients[record.recipient], record.access) {
         case (nil, _):
@@ -69,13 +77,31 @@ public enum AuditJudgement {
         if let from = millis(terms.validFrom), time < from {
             out.append("recorded at \(record.time), before the agreement's start \(terms.validFrom)")
         }
-        if let until = millis(terms.validUntil), time >= until {
-            out.append("recorded at \(record.time), at or after the agreement's end \(terms.validUntil)")
+        if let until = millis(terms.validUntil), time >= until + lateGraceMillis {
+            out.append("recorded at \(record.time), after the agreement's end \(terms.validUntil)")
         }
-        if let revoked = terms.revoked.flatMap(millis), time >= revoked + 1000 {
+        if let revoked = terms.revoked.flatMap(millis), time >= revoked + 1000 + lateGraceMillis {
             out.append("recorded at \(record.time), after the agreement's revocation at \(terms.revoked!)")
         }
         return out
+    }
+
+    /// A record this little after the end or the revocation is not called late: the record is
+    /// dated after the send was decided, by the sender's clock, and a relay may send in the
+    /// moments before it has folded a revocation (docs/agreements.md, Known limits).
+    public static let lateGraceMillis: UInt64 = 5_000
+
+    /// Why `record` is outside every one of `copies` (an agreement re-signed under its id by
+    /// its owner is listed once per signed copy): empty when some copy's terms allow it; else
+    /// the first copy's reasons.
+    public static func problems(_ record: Record, underAnyOf copies: [Terms]) -> [String] {
+        var first: [String]?
+        for terms in copies {
+            let p = problems(record, under: terms)
+            if p.isEmpty { return [] }
+            if first == nil { first = p }
+        }
+        return first ?? []
     }
 
     /// Unix milliseconds of `YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.sssZ` (UTC).

@@ -246,10 +246,13 @@ struct AuditCommand: AsyncParsableCommand {
         var report: [AuditOutput.Item] = []
         for agreement in listing.agreements where agreement.owner.uppercased() == owner.uppercased() {
             let answer = try await api(configuration) { try await client.disclosures(agreement: agreement.id) }
-            let terms = AuditJudgement.Terms(holder: agreement.holder, recipients: agreement.recipients, validFrom: agreement.validFrom,
-                                             validUntil: agreement.validUntil, revoked: agreement.revoked?.time)
+            // Every signed copy of this id and holder (an owner re-signs under the same id after
+            // a key change): a record within any of them is within the agreement.
+            let copies = listing.agreements.filter { $0.id == agreement.id && $0.holder == agreement.holder }.map {
+                AuditJudgement.Terms(holder: $0.holder, recipients: $0.recipients, validFrom: $0.validFrom, validUntil: $0.validUntil, revoked: $0.revoked?.time)
+            }
             let outside = answer.disclosures.compactMap { d -> AuditOutput.Outside? in
-                let problems = AuditJudgement.problems(.init(log: d.log, sender: d.record.log, recipient: d.recipient, access: d.access, time: d.time), under: terms)
+                let problems = AuditJudgement.problems(.init(log: d.log, sender: d.record.log, recipient: d.recipient, access: d.access, time: d.time), underAnyOf: copies)
                 return problems.isEmpty ? nil : AuditOutput.Outside(record: d.record, problems: problems)
             }
             report.append(AuditOutput.Item(agreement: agreement, disclosures: answer.disclosures, purges: answer.purges, outside: outside))
@@ -294,14 +297,15 @@ struct AuditCommand: AsyncParsableCommand {
         let outside = report.reduce(0) { $0 + $1.outside.count }
         if outside > 0 {
             FileHandle.standardError.write(Data(("quartet audit: \(outside) disclosure record\(outside == 1 ? "" : "s") outside the agreement's signed terms (listed above)\n").utf8))
-            throw ExitCode(4)
         }
         let uncovered = witnessing.filter { !$0.value.covered }.keys.sorted()
         if requireWitnessed && !uncovered.isEmpty {
             FileHandle.standardError.write(Data((TerminalText.escaped("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned"
                                                                         + (policy == nil ? "" : " (checked against \(policy!))")) + "\n").utf8))
-            throw ExitCode(3)
         }
+        // Records outside their agreement (4) come before records not shown witnessed (3); both are said.
+        if outside > 0 { throw ExitCode(4) }
+        if requireWitnessed && !uncovered.isEmpty { throw ExitCode(3) }
     }
 
     private func printText(_ report: [AuditOutput.Item], witnessing: [String: AuditOutput.Witnessing], node: String) {

@@ -1,44 +1,49 @@
 @testable import QuartetNode
+import Synchronization
 import Testing
 
-/// The witness's requests waiting for its copy of a log to grow (finding 231): woken by a batch
-/// of that log, not of another; at once when it grew since they looked; at their deadline
-/// otherwise; and never more than `maxWaiters` at once.
+/// The witness's requests waiting for its copy of a log to hold their checkpoint (finding
+/// 231): woken once a stored batch of that log reaches their size (not by another log's, not by
+/// a smaller one); at once when the copy already holds it; at their deadline otherwise; and
+/// never more than a few per log, or `maxWaiters` in all.
 @Suite struct CopyGrowthTests {
-    @Test func aWaiterGoesOnWhenItsLogGrowsAndNotBefore() async {
+    @Test func aWaiterGoesOnWhenItsLogReachesItsSizeAndNotBefore() async {
         let growth = CopyGrowth()
-        let before = growth.generations()["wales"] ?? 0
-        async let woken = growth.wait("wales", since: before, until: .now + .seconds(30))
+        async let woken = growth.wait("wales", holds: 10, current: { 3 }, until: .now + .seconds(30))
         while growth.waiting == 0 { await Task.yield() }
-        growth.grew("england")
-        #expect(growth.waiting == 1, "another log's batch woke it")
+        growth.grew("england", to: 50)
+        growth.grew("wales", to: 9)
+        #expect(growth.waiting == 1, "another log's batch, or one short of its size, woke it")
         let started = ContinuousClock.now
-        growth.grew("wales")
+        growth.grew("wales", to: 10)
         #expect(await woken == true)
         #expect(started.duration(to: .now) < .seconds(5))
         #expect(growth.waiting == 0)
     }
 
-    @Test func aLogThatGrewSinceTheDecisionIsNotWaitedFor() async {
+    @Test func aCopyThatHoldsTheSizeAlreadyIsNotWaitedFor() async {
         let growth = CopyGrowth()
-        let before = growth.generations()["wales"] ?? 0
-        growth.grew("wales")
-        #expect(await growth.wait("wales", since: before, until: .now + .seconds(30)) == true)
+        #expect(await growth.wait("wales", holds: 10, current: { 12 }, until: .now + .seconds(30)) == true)
         #expect(growth.waiting == 0)
     }
 
     @Test func aWaiterEndsAtItsDeadlineAndTooManyAreNotKept() async {
         let growth = CopyGrowth()
         let started = ContinuousClock.now
-        #expect(await growth.wait("wales", since: 0, until: .now + .milliseconds(200)) == false)
+        #expect(await growth.wait("wales", holds: 10, current: { 0 }, until: .now + .milliseconds(200)) == false)
         #expect(started.duration(to: .now) >= .milliseconds(150))
         #expect(growth.waiting == 0)
         await withTaskGroup(of: Bool.self) { group in
-            for _ in 0..<CopyGrowth.maxWaiters { group.addTask { await growth.wait("wales", since: 0, until: .now + .seconds(30)) } }
-            while growth.waiting < CopyGrowth.maxWaiters { await Task.yield() }
-            #expect(await growth.wait("wales", since: 0, until: .now + .seconds(30)) == false, "one more than the cap was kept waiting")
-            growth.grew("wales")
+            for _ in 0..<CopyGrowth.maxWaitersPerLog { group.addTask { await growth.wait("wales", holds: 10, current: { 0 }, until: .now + .seconds(30)) } }
+            while growth.waiting < CopyGrowth.maxWaitersPerLog { await Task.yield() }
+            // One log's places are full: its next request is answered at once, another log's waits.
+            #expect(await growth.wait("wales", holds: 10, current: { 0 }, until: .now + .seconds(30)) == false, "one more than the log's cap was kept waiting")
+            group.addTask { await growth.wait("england", holds: 4, current: { 0 }, until: .now + .seconds(30)) }
+            while growth.waiting < CopyGrowth.maxWaitersPerLog + 1 { await Task.yield() }
+            growth.grew("wales", to: 10)
+            growth.grew("england", to: 4)
             for await woken in group { #expect(woken) }
         }
+        #expect(growth.waiting == 0)
     }
 }

@@ -15,8 +15,12 @@ import Testing
         #expect(AuditJudgement.problems(record(to: "england", access: "full"), under: terms).isEmpty)
         #expect(AuditJudgement.problems(record(to: "england", access: "aggregate"), under: terms).isEmpty)
         #expect(AuditJudgement.problems(record(to: "uk", access: "aggregate"), under: terms).isEmpty)
-        // A relay's record (uk passing wales's entries on) is within the terms too.
-        #expect(AuditJudgement.problems(record(sender: "uk", to: "england", access: "full"), under: terms).isEmpty)
+        // A relay's record is within the terms when the agreement lets the relay hold what it
+        // sent: england (full) passing entries on in full, uk (aggregate) passing aggregates.
+        #expect(AuditJudgement.problems(record(sender: "england", to: "uk", access: "aggregate"), under: terms).isEmpty)
+        #expect(AuditJudgement.problems(record(sender: "uk", to: "england", access: "aggregate"), under: terms).isEmpty)
+        // Late by less than the grace (the sender's clock, a relay yet to fold a revocation).
+        #expect(AuditJudgement.problems(record(to: "england", access: "full", at: "2027-01-01T00:00:04.999Z"), under: terms).isEmpty)
         // Records are dated to the millisecond, as nodes write them: the last millisecond of the
         // agreement and its first are within it.
         #expect(AuditJudgement.problems(record(to: "england", access: "full", at: "2026-12-31T23:59:59.999Z"), under: terms).isEmpty)
@@ -30,7 +34,10 @@ import Testing
         #expect(problems(record(to: "northern-ireland", access: "aggregate")).contains("northern-ireland is not a recipient"))
         #expect(problems(record(to: "uk", access: "full")).contains("sent full to uk, which the agreement gives aggregates only"))
         #expect(problems(record(log: "england", sender: "england", to: "england", access: "full")).contains("entries of england, not of the agreement's holder wales"))
-        #expect(problems(record(to: "england", access: "full", at: "2027-01-01T00:00:00.000Z")).contains("at or after the agreement's end 2027-01-01T00:00:00Z"))
+        #expect(problems(record(to: "england", access: "full", at: "2027-01-01T00:00:05.000Z")).contains("after the agreement's end 2027-01-01T00:00:00Z"))
+        // A relay the agreement does not let hold what it sent held it.
+        #expect(problems(record(sender: "uk", to: "england", access: "full")).contains("recorded by uk, which the agreement does not let hold the entries in full"))
+        #expect(problems(record(sender: "scotland", to: "uk", access: "aggregate")).contains("recorded by scotland, which the agreement does not let hold its aggregates"))
         #expect(problems(record(to: "england", access: "full", at: "2025-12-31T23:59:59.999Z")).contains("before the agreement's start"))
         for bad in ["1 June", "2026-06-01T12:00:00.34Z", "2026-06-01T12:00:00,344Z", "2026-06-01T12:00:00.3440Z"] {
             #expect(problems(record(to: "england", access: "full", at: bad)).contains("is not a UTC time"), "\(bad)")
@@ -38,8 +45,13 @@ import Testing
         // A revocation is listed to the second (rounded down): within that second, not late.
         var revoked = terms
         revoked.revoked = "2026-03-01T00:00:00Z"
-        #expect(problems(record(to: "england", access: "full", at: "2026-03-01T00:00:00.999Z"), revoked).isEmpty)
-        #expect(problems(record(to: "england", access: "full", at: "2026-03-01T00:00:01.000Z"), revoked).contains("after the agreement's revocation at 2026-03-01T00:00:00Z"))
+        #expect(problems(record(to: "england", access: "full", at: "2026-03-01T00:00:05.999Z"), revoked).isEmpty)
+        #expect(problems(record(to: "england", access: "full", at: "2026-03-01T00:00:06.000Z"), revoked).contains("after the agreement's revocation at 2026-03-01T00:00:00Z"))
+        // An agreement re-signed under its id: a record within any signed copy is within it.
+        var narrower = terms
+        narrower.recipients["england"] = "aggregate"
+        #expect(AuditJudgement.problems(record(to: "england", access: "full"), underAnyOf: [narrower, terms]).isEmpty)
+        #expect(AuditJudgement.problems(record(to: "england", access: "full"), underAnyOf: [narrower]).first?.contains("aggregates only") == true)
         var odd = terms
         odd.recipients["england"] = "rows"
         #expect(problems(record(to: "england", access: "full"), odd).contains("no access this audit knows"))
