@@ -48,7 +48,8 @@ struct MeasureCharts {
         // periods go that far) would otherwise stand as the UK's figure.
         if onlyLog == nil, !answer.totals.filter({ !$0.period.contains("-") }).isEmpty {
             let latest = yearly.last
-            let target = definition?.target.flatMap { $0.per == "year" ? $0.value : nil }
+            // (A per-nation target is not the UK total's: not drawn against it.)
+            let target = definition?.target.flatMap { $0.per == "year" && $0.scope != "nation" ? $0.value : nil }
             let series = nations.map { log in BarChart.Series(name: ViewQueries.displayName(log), colour: Dashboard.colour(log), values: yearly.map { $0.contributions[log] }) }
                 .filter { $0.values.contains { $0 != nil } }
             let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target,

@@ -427,6 +427,19 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         let rendered = queries.total(total)
         #expect(rendered.target == 10)
         #expect(rendered.progress == 0.7)
+        // A target per nation is not the UK total's: neither stated nor set against it (finding
+        // 234: against the nations' sum it overstated progress up to four times).
+        let definition = try #require(try PlanImport(planFile: "\(plansDirectory)/uk-plan.yaml").entries(for: "uk")
+            .first { $0.type == .measure && ((try? JSONSerialization.jsonObject(with: Data($0.payload.encoded()))) as? [String: Any])?["id"] as? String == "P2.A2.M1" })
+        var perNation = try #require(try JSONSerialization.jsonObject(with: Data(definition.payload.encoded())) as? [String: Any])
+        var target = try #require(perNation["target"] as? [String: Any])
+        target["scope"] = "nation"
+        perNation["target"] = target
+        var nationView = view
+        _ = try append(&nationView, "uk", "plan.measure", perNation)
+        let perNationTotal = ViewQueries(view: nationView, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+            .total(try #require(nationView.totals["P2.A2.M1"]?[Period(year: 2025)]))
+        #expect(perNationTotal.value == 7 && perNationTotal.target == nil && perNationTotal.progress == nil, "\(perNationTotal)")
         // Provenance: the readings and the measure definitions (UK and nations).
         let refs = try queries.provenance("total:P2.A2.M1:2025")
         #expect(refs.contains(EntryRef(log: "scotland", index: s1)))
