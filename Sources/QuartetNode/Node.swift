@@ -295,6 +295,8 @@ public struct Node: Sendable {
         let oldTokens = live.tokens
         let contextsBefore = live.contexts
         engine.apply(new, statement: file.note?.serialized, logs: logs) { live.replace(federation: new, contexts: contexts, tokens: tokens) }
+        // UK figures count the members listed now: a member removed no longer counts.
+        view.countOnly(Set(new.members.map(\.log)))
         // A CA replaced (after a compromise, say): the certificates the old one vouched for are
         // not the node's to trust, on connections open now either (peers reconnect at once
         // with certificates of the new CA; readers and operators with theirs) — those made

@@ -58,8 +58,16 @@ public final class ViewMaintainer: Sendable {
         self.order = order
         self.store = store
         self.logger = logger
-        state = Mutex(State(view: StrategyView(ukLog: ukLog, logs: order)))
+        // Only the members' logs count in UK figures (`StrategyView.counted`; a reload changes it).
+        state = Mutex(State(view: StrategyView(ukLog: ukLog, logs: order, counted: Set(order))))
         policyState = Mutex(Policy(owners: owners, labels: labels, history: history))
+    }
+
+    /// Counts only `logs` (the members the federation file lists now) in UK figures: a reload
+    /// that removed a member takes its readings out of every UK total at once, and one that
+    /// added a member puts its readings in.
+    func countOnly(_ logs: Set<String>) {
+        queue.sync { state.withLock { $0.view.countOnly(logs) } }
     }
 
     /// Folds every stored entry of every log (at start).
@@ -116,8 +124,8 @@ public final class ViewMaintainer: Sendable {
 
     /// One refold; false (nothing swapped) when a purge ran during it.
     private func refoldOnce() throws -> Bool {
-        let (ukLog, purges) = state.withLock { ($0.view.ukLog, $0.purges) }
-        var fresh = StrategyView(ukLog: ukLog, logs: order)
+        let (ukLog, purges, counted) = state.withLock { ($0.view.ukLog, $0.purges, $0.view.counted) }
+        var fresh = StrategyView(ukLog: ukLog, logs: order, counted: counted)
         let logs = try store.logs()
         for log in logs {
             try Self.fold(store, log: log, upTo: try store.size(log), into: &fresh)
@@ -132,6 +140,8 @@ public final class ViewMaintainer: Sendable {
                     if let checkpoint = state.view.logs[log.name]?.checkpoint { fresh.setCheckpoint(checkpoint, log: log.name) }
                 }
                 fresh.succeed(state.view)
+                // The members counted now (a reload may have changed them meanwhile).
+                fresh.countOnly(state.view.counted)
                 state.view = fresh
                 state.rendered = nil
                 return true

@@ -21,9 +21,34 @@ public struct StrategyView: Sendable {
 
     static let decoder = JSONDecoder()
 
-    public init(ukLog: String = "uk", logs names: [String] = []) {
+    public init(ukLog: String = "uk", logs names: [String] = [], counted: Set<String>? = nil) {
         self.ukLog = ukLog
+        self.counted = counted
         for name in names { logs[name] = LogView(log: name) }
+    }
+
+    /// The logs whose measures add into UK totals: the members the federation file lists now
+    /// (nil: every log folded). A member the federation removed keeps its log in every store
+    /// (and folded here: its pages and entries stay readable), but its readings no longer count
+    /// in any UK figure (finding 234: they counted for good, and a hostile member removed by
+    /// the runbook's path kept its inflated readings in every UK total).
+    public private(set) var counted: Set<String>?
+
+    /// Whether `log`'s measures add into UK totals.
+    public func counts(_ log: String) -> Bool { counted?.contains(log) ?? true }
+
+    /// Counts only `logs` in UK totals from now on (a reload that removed or added a member):
+    /// every total a mapped measure of any log has a reading for is computed again.
+    public mutating func countOnly(_ logs: Set<String>?) {
+        guard logs != counted else { return }
+        counted = logs
+        for (uk, keys) in rollups {
+            for key in keys {
+                for year in self.logs[key.log]?.measures[key.measure]?.years ?? [] { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
+            }
+        }
+        settleTotals()
+        version &+= 1
     }
 
     /// Folds one entry. Entries of a log must come in index order; an entry already folded is
@@ -233,7 +258,7 @@ public struct StrategyView: Sendable {
     private mutating func recomputeTotal(_ uk: String, year: Int) {
         var yearTotal = UKTotal(measure: uk, period: Period(year: year), value: 0, contributions: [:], refs: [])
         var quarterTotals = (1...4).map { UKTotal(measure: uk, period: Period(year: year, quarter: $0), value: 0, contributions: [:], refs: []) }
-        for key in rollups[uk] ?? [] {
+        for key in rollups[uk] ?? [] where counts(key.log) {
             // Only measures with a reading in the year (nothing is kept for one without: 64
             // measures mapped to one UK measure and a reading a year on one of them kept an
             // empty entry for each of the others in each year).

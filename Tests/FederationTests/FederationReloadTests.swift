@@ -310,6 +310,8 @@ import Testing
         #expect(try eventually { try connected(federation, at: "uk").contains("england") })
         // uk's log is witnessed by england (so england has series in uk's /metrics).
         try federation.append("uk", #"{"before":"removal"}"#)
+        try federation.append("england", #"{"before":"removal"}"#)
+        #expect(try eventually { try federation.size(federation.heads("uk"), "england") > 0 })
         func ukMetrics() throws -> String {
             try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/metrics"]).body
         }
@@ -346,6 +348,12 @@ import Testing
         #expect(metrics.body.contains("quartet_federation_version 2"), "\(metrics.body.prefix(400))")
         // The removed member's witness series are gone, not frozen at their last values.
         #expect(!metrics.body.contains(#"witness="england""#), "\(metrics.body)")
+        // Its log is still held, but it is no nation of the combined view: it counts in no UK
+        // figure (finding 234).
+        func viewLogs() throws -> [String] { (try federation.get("uk", "/v1/view")["logs"] as? [[String: Any]] ?? []).compactMap { $0["log"] as? String } }
+        let logsInView = try viewLogs()
+        #expect(!logsInView.contains("england") && logsInView.contains("wales"), "\(logsInView)")
+        #expect(try federation.size(federation.heads("uk"), "england") > 0, "the removed member's log was dropped")
         #expect(metrics.body.contains(#"quartet_witness_behind_entries{witness="wales"}"#))
 
         // An unsigned version 3 is refused at reload; version 2 stays in force.
@@ -363,6 +371,7 @@ import Testing
         reload(others)
         #expect(try eventually(30) { try connected(federation, at: "uk").contains("england") })
         _ = try federation.waitConverged(LocalFederation.all) { federation.size($0, "wales") == Int(index) + 1 }
+        #expect(try viewLogs().contains("england"), "a member listed again is a nation of the view again")
     }
 
     /// A node left on an older federation file (not reloaded, or restored with its host from

@@ -410,6 +410,31 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(Set(view.logs["wales"]!.aggregates.keys) == [asMade], "held: \(view.logs["wales"]!.aggregates.keys.sorted()), public \(published), other label \(otherLabel)")
     }
 
+    /// A member the federation removed keeps its log (folded, readable) but counts in no UK
+    /// figure and is no nation of the view; listed again, it counts again (finding 234).
+    @Test func aRemovedMemberCountsInNoUKFigure() throws {
+        var view = try Self.federationView()
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2025", "value": 4])
+        _ = try append(&view, "scotland", "progress.reading", ["measure": "P2.A2.M1", "period": "2025", "value": 3])
+        let order = ["uk", "wales", "england", "scotland", "northern-ireland"]
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2025)]?.value == 7)
+        let version = view.version
+        view.countOnly(["uk", "wales", "england", "northern-ireland"])
+        let total = try #require(view.totals["P2.A2.M1"]?[Period(year: 2025)])
+        #expect(total.value == 4 && total.contributions == ["england": 4] && total.refs.allSatisfy { $0.log == "england" }, "\(total)")
+        #expect(view.version != version, "pages made before would be served from their caches")
+        #expect(view.logs["scotland"]?.measures["P2.A2.M1"]?.readings.isEmpty == false, "the removed member's log is still folded")
+        let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: order)
+        #expect(!queries.nations.contains("scotland") && queries.nations.contains("england"), "\(queries.nations)")
+        #expect(try queries.provenance("total:P2.A2.M1:2025").allSatisfy { $0.log != "scotland" })
+        // A reading the removed member records later counts nowhere either.
+        _ = try append(&view, "scotland", "progress.reading", ["measure": "P2.A2.M1", "period": "2025", "value": 30])
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2025)]?.value == 4)
+        // Listed again, it counts again, with its newest reading.
+        view.countOnly(Set(order))
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2025)]?.value == 34)
+    }
+
     @Test func ukTotalsAddNationReadingsAgainstTheTarget() throws {
         var view = try Self.federationView()
         // England reports quarterly, Scotland once for the year; a corrected quarter replaces the first.
