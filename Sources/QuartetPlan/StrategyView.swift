@@ -49,6 +49,8 @@ public struct StrategyView: Sendable {
         }
         settleTotals()
         version &+= 1
+        // The nations listed (search, the pages' definitions) change with it.
+        definitionsVersion &+= 1
     }
 
     /// Folds one entry. Entries of a log must come in index order; an entry already folded is

@@ -24,9 +24,10 @@ extension ViewQueries {
             for uk in totalMeasures where measure == nil || uk == measure {
                 for period in view.totals[uk]!.keys.sorted() {
                     let t = view.totals[uk]![period]!
-                    let target = view.logs[view.ukLog]?.measures[uk]?.payload.target.flatMap { $0.per == "year" && period.granularity == .year ? $0.value : nil }
-                    rows.append([uk, period.description, Self.number(t.value), target.map(Self.number) ?? "",
-                                 target.map { $0 > 0 ? Self.number(t.value / $0) : "" } ?? ""]
+                    // Target and progress as the JSON total states them (`total`: none per nation).
+                    let stated = total(t)
+                    rows.append([uk, period.description, Self.number(t.value), stated.target.map(Self.number) ?? "",
+                                 stated.progress.map(Self.number) ?? ""]
                                 + nations.map { t.contributions[$0].map(Self.number) ?? "" } + [String(t.refs.count)])
                 }
             }

@@ -418,14 +418,23 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         _ = try append(&view, "scotland", "progress.reading", ["measure": "P2.A2.M1", "period": "2025", "value": 3])
         let order = ["uk", "wales", "england", "scotland", "northern-ireland"]
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2025)]?.value == 7)
-        let version = view.version
+        let version = view.version, definitions = view.definitionsVersion
         view.countOnly(["uk", "wales", "england", "northern-ireland"])
         let total = try #require(view.totals["P2.A2.M1"]?[Period(year: 2025)])
         #expect(total.value == 4 && total.contributions == ["england": 4] && total.refs.allSatisfy { $0.log == "england" }, "\(total)")
         #expect(view.version != version, "pages made before would be served from their caches")
+        #expect(view.definitionsVersion != definitions, "the search index made before would list the removed member")
         #expect(view.logs["scotland"]?.measures["P2.A2.M1"]?.readings.isEmpty == false, "the removed member's log is still folded")
         let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: order)
         #expect(!queries.nations.contains("scotland") && queries.nations.contains("england"), "\(queries.nations)")
+        // Scotland's own measure with readings makes no link on the UK overview either.
+        _ = try append(&view, "scotland", "plan.measure", ["id": "P2.A2.M9", "action": "P2.A2", "kind": "count", "text": "scotland only"])
+        _ = try append(&view, "scotland", "progress.reading", ["measure": "P2.A2.M9", "period": "2025", "value": 1])
+        #expect(view.logs["scotland"]?.measures["P2.A2.M9"]?.readings.isEmpty == false)
+        #expect(!ViewQueries(view: view, health: [:], nowMillis: 0, order: order).chartedMeasures().contains { $0.contains("scotland") })
+        view.countOnly(nil)
+        #expect(ViewQueries(view: view, health: [:], nowMillis: 0, order: order).chartedMeasures().contains("scotland:P2.A2.M9"))
+        view.countOnly(["uk", "wales", "england", "northern-ireland"])
         #expect(try queries.provenance("total:P2.A2.M1:2025").allSatisfy { $0.log != "scotland" })
         // A reading the removed member records later counts nowhere either.
         _ = try append(&view, "scotland", "progress.reading", ["measure": "P2.A2.M1", "period": "2025", "value": 30])
@@ -465,6 +474,9 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         let perNationTotal = ViewQueries(view: nationView, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
             .total(try #require(nationView.totals["P2.A2.M1"]?[Period(year: 2025)]))
         #expect(perNationTotal.value == 7 && perNationTotal.target == nil && perNationTotal.progress == nil, "\(perNationTotal)")
+        // Nor in the totals CSV.
+        let csv = ViewQueries(view: nationView, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"]).csv(.totals, measure: "P2.A2.M1")
+        #expect(csv.contains("P2.A2.M1,2025,7,,,") || csv.contains("\"P2.A2.M1\",\"2025\",\"7\",\"\",\"\""), "\(csv)")
         // Provenance: the readings and the measure definitions (UK and nations).
         let refs = try queries.provenance("total:P2.A2.M1:2025")
         #expect(refs.contains(EntryRef(log: "scotland", index: s1)))
