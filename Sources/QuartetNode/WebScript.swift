@@ -425,7 +425,7 @@ enum WebScript {
             const tf = p.timeframe;
             return only(p, ["id", "priority", "statements", "measures", "timeframe", "uk_actions", "source"].concat(revised ? ["reason"] : []))
               && id(p.id, "action") && id(p.priority, "priority") && p.id.startsWith(p.priority + ".")
-              && strings("statements", true) && strings("measures", false, m => idShapes.measure.test(m) && m.startsWith(p.id + "."))
+              && strings("statements", true, s => [...s].length <= 4000) && strings("measures", false, m => idShapes.measure.test(m) && m.startsWith(p.id + "."))
               && strings("uk_actions", false, a => idShapes.action.test(a)) && optText(p, "source", 200)
               && (!has(p, "timeframe") || (tf && typeof tf === "object" && !Array.isArray(tf) && only(tf, ["text", "start_year", "end_year"])
                   && optText(tf, "text", 100) && year(tf.start_year) && year(tf.end_year)

@@ -144,6 +144,8 @@ public enum PlanLimits {
     /// member's thousands of measures mapped to a UK measure made each other nation's reading of
     /// it cost every node that many sums. A plan maps a handful.
     public static let measuresPerUKMeasure = 64
+    /// The Unicode scalars of one statement of an action (the plans' longest is under 400).
+    public static let statementLength = 4000
 }
 
 /// Validates payloads of the plan entry types before they are appended. Errors name the field
@@ -179,7 +181,10 @@ public enum PlanValidator {
             guard id.hasPrefix(priority + ".") else {
                 throw PlanError("payload.priority: action \(id) is numbered under \(id.split(separator: ".")[0]), not \(priority)")
             }
-            _ = try p.strings("statements", required: true)
+            // Bounded like every other text of a plan (finding 235: a nation's 1 MiB statements
+            // under measures mapped to a UK measure filled the total's provenance budget, and the
+            // figure failed "How do we know?" for every reader). The page's script checks the same.
+            _ = try p.strings("statements", required: true, maxLength: PlanLimits.statementLength)
             let measures = try p.strings("measures", required: false, pattern: .measure)
             for (i, m) in measures.enumerated() where !m.hasPrefix(id + ".") {
                 throw PlanError("payload.measures[\(i)]: measure \(m) does not belong to action \(id) (expected \(id).M<n>)")

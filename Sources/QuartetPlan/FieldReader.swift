@@ -129,7 +129,7 @@ struct FieldReader {
         return flag
     }
 
-    func strings(_ key: String, required: Bool, pattern: IDPattern? = nil, maxCount: Int = 100) throws(PlanError) -> [String] {
+    func strings(_ key: String, required: Bool, pattern: IDPattern? = nil, maxCount: Int = 100, maxLength: Int? = nil) throws(PlanError) -> [String] {
         guard let value = fields[key], value != .null else {
             if required { throw PlanError("\(at(key)): missing; expected an array of strings") }
             return []
@@ -142,6 +142,10 @@ struct FieldReader {
             guard case .string(let text) = item, !text.isEmpty else { throw PlanError("\(at(key))[\(i)]: expected a non-empty string, got \(item.described)") }
             try Self.refuseControls(text, at: "\(at(key))[\(i)]")
             if let pattern, !pattern.matches(text) { throw PlanError("\(at(key))[\(i)]: expected \(pattern.description), got \"\(text)\"") }
+            if let maxLength {
+                let length = text.unicodeScalars.count
+                guard length <= maxLength else { throw PlanError("\(at(key))[\(i)]: at most \(maxLength) characters (Unicode scalars), got \(length)") }
+            }
             out.append(text)
         }
         return out

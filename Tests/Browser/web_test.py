@@ -429,7 +429,7 @@ def plan_corpus(count=4000, seed=2027):
              "2025-12", "2025-13", "1899", "1900", "2999", "3000", "2025-02-29", "2024-02-29", "2025-13-01", "2025-1-01", "20250101",
              "on-track", "done", "ON-TRACK", "year", "plan", "uk", "nation", "annual", "monthly", "every-three-years", "count", "qualitative"]
     numbers = [0, 1, -1, 7, 7.0, 7.5, -0.0, 1e-7, 100, 100.0001, 99.99, 1e9, 1e9 + 1, 1000000000.5, 2 ** 53 + 1, 1e300, 2000, 2100, 2101, 1999]
-    others = [True, False, None, [], {}, ["a"], [""], ["a"] * 100, ["a"] * 101, {"a": 1}, {"": 1}, {" ": 1}, {"\u200b": 1}, {"a\tb": 2},
+    others = [True, False, None, [], {}, ["a"], [""], ["a"] * 100, ["a"] * 101, ["a" * 4000], ["a" * 4001], ["e" + "\u0301" * 3999], ["e" + "\u0301" * 4000], {"a": 1}, {"": 1}, {" ": 1}, {"\u200b": 1}, {"a\tb": 2},
               {"a\nb": 2}, {"k%d" % i: 1 for i in range(1000)}, {"k%d" % i: 1 for i in range(1001)}, {"a": -1}, {"a": 1e9 + 1}, {"a": "1"}]
     pool = texts + numbers + others
     rng = random.Random(seed)

@@ -280,6 +280,10 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(status("e" + String(repeating: "\u{301}", count: 4_000)) == "payload.note: at most 4000 characters (Unicode scalars), got 4001")
         #expect(status("é" + String(repeating: "x", count: 3_999)) == nil)
         #expect(message("plan.action.revised", ["id": "P1.A1", "priority": "P1", "statements": ["fine", "x\u{1B}[31m"], "reason": "r"], context)?.hasPrefix("payload.statements[1]: a control character U+001B") == true)
+        // A statement is bounded like every other text (finding 235), in Unicode scalars.
+        #expect(message("plan.action.revised", ["id": "P1.A1", "priority": "P1", "statements": ["fine", "e" + String(repeating: "\u{301}", count: 4_000)], "reason": "r"], context)
+                == "payload.statements[1]: at most 4000 characters (Unicode scalars), got 4001")
+        #expect(message("plan.action.revised", ["id": "P1.A1", "priority": "P1", "statements": [String(repeating: "x", count: 4_000)], "reason": "r"], context) == nil)
         // A distribution measure's category names: no control character at all.
         try fold([PlannedEntry(type: .measure, payload: .object(["id": .string("P1.A1.M9"), "action": .string("P1.A1"), "text": .string("Bands"),
                                                                    "kind": .string("distribution")]))], into: &view, log: "wales")
