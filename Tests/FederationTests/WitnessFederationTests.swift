@@ -38,6 +38,18 @@ import Testing
         throw TestKitError("wales's checkpoint did not reach size \(size) with \(count) cosignatures within \(timeout) s: \(last)")
     }
 
+    /// Waits until `node` raises an equivocation alert about `log`, and expects it.
+    static func expectEquivocation(of log: String, at node: String, _ federation: LocalFederation, within seconds: TimeInterval) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        var alerts: [[String: Any]] = []
+        while Date() < deadline {
+            alerts = try federation.get(node, "/v1/alerts")["alerts"] as! [[String: Any]]
+            if alerts.contains(where: { $0["kind"] as? String == "equivocation" && $0["log"] as? String == log }) { return }
+            usleep(200_000)
+        }
+        Issue.record("no equivocation alert about \(log) at \(node) within \(seconds) s: \(alerts)")
+    }
+
     /// The start of wales's own witness's cosignature line.
     static let ownCosignature = "\u{2014} \(origin)/witness "
 
@@ -195,14 +207,7 @@ import Testing
         let movedOn = try extend(leaves, with: "more of the history only scotland sees", at: "scotland")
         #expect(movedOn.status == 422 || (movedOn.status == 403 && movedOn.body.contains("quarantined")), "\(movedOn)")
         // The evidence travels: the other nodes quarantine wales's log.
-        let deadline = Date().addingTimeInterval(15)
-        var alerts: [[String: Any]] = []
-        while Date() < deadline {
-            alerts = try federation.get("uk", "/v1/alerts")["alerts"] as! [[String: Any]]
-            if alerts.contains(where: { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }) { break }
-            usleep(200_000)
-        }
-        #expect(alerts.contains { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }, "\(alerts)")
+        try Self.expectEquivocation(of: "wales", at: "uk", federation, within: 15)
         // uk, which holds wales's log quarantined now, cosigns it no more: not even a checkpoint
         // extending the real history it cosigned (a consistency proof from its size 4).
         let realEntries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=4")["entries"] as! [[String: Any]]
@@ -250,14 +255,7 @@ import Testing
         // The fork at that size, shown again, is a split view: refused, and evidence.
         let split = try show(fork, from: 5, to: "england")
         #expect(split.status == 409 && split.body == "5\n", "\(split)")
-        let deadline = Date().addingTimeInterval(20)
-        var alerts: [[String: Any]] = []
-        while Date() < deadline {
-            alerts = try federation.get("england", "/v1/alerts")["alerts"] as! [[String: Any]]
-            if alerts.contains(where: { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }) { break }
-            usleep(200_000)
-        }
-        #expect(alerts.contains { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "wales" }, "\(alerts)")
+        try Self.expectEquivocation(of: "wales", at: "england", federation, within: 20)
     }
 
     /// A log's own node cosigns its checkpoints too, so the policy of every log (one quorum for
