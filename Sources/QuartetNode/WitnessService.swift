@@ -11,6 +11,8 @@ import Synchronization
 /// checkpoint of a member's log only if the member's pinned key signed it and it grows
 /// consistently from the checkpoint it last cosigned for that log (and, where this node holds
 /// the log, only if its replica has the same root at that size). docs/witness.md.
+/// (Over 350 lines: the one decision a request gets, the checks of what was cosigned against
+/// the copies, and the keys it trusts read in one place, in the order they are made.)
 final class WitnessService: Sendable {
     let store: WitnessStore
     let signer: CosignatureSigner
@@ -84,9 +86,10 @@ final class WitnessService: Sendable {
     /// (ms) dates the cosignature, read once the request is decided. Decided on the caller's
     /// thread or the witness's own queue (above). A request refused only because this node's
     /// copy of the log does not hold the checkpoint yet (`Witnessing.copyGate`: usually its
-    /// push is on its way, the request having overtaken it) is decided again each time the copy
-    /// grows, for up to `copyWait`, then answered 503; at most `CopyGrowth.maxWaiters` wait at
-    /// once (beyond that, the 503 at once).
+    /// push is on its way, the request having overtaken it) is decided again once a stored
+    /// batch reaches its size, for up to `copyWait`, then answered 503; at most
+    /// `CopyGrowth.maxWaitersPerLog` wait for one log and `CopyGrowth.maxWaiters` in all
+    /// (beyond that, the 503 at once).
     func addCheckpointQueued(_ body: [UInt8], clock: @escaping @Sendable () -> UInt64) async -> (status: Int, contentType: String, body: String) {
         let deadline = ContinuousClock.now + Self.copyWait
         while true {
@@ -195,11 +198,11 @@ final class WitnessService: Sendable {
         }
         // What this witness cosigned last, set against its copy before anything more is
         // cosigned (once per size): a log that got a fork cosigned while the copy lagged, then
-        // pushed the copy another history, cannot move the witness on along the fork. Nothing
-        // more is cosigned until the copy holds that size (`Witnessing.copyGate`: a log keeping
-        // its pushes behind would otherwise keep the fork ahead of every comparison). The
-        // copy's root at that size is in memory when one of its last batches ended there (else
-        // one read).
+        // pushed the copy another history, cannot move the witness on along the fork; and
+        // nothing is cosigned beyond what the copy holds (`Witnessing.copyGate`: a log keeping
+        // its pushes behind would otherwise keep a fork ahead of every comparison). The copy's
+        // root at that size is in memory when one of its last batches ended there (else one
+        // read).
         let copySize = copyHolds
         let decided: Result<WitnessStore.Accepted, Witnessing.Refusal>
         do {
@@ -468,64 +471,4 @@ final class WitnessService: Sendable {
         if refusal.status == .conflict, let size = refusal.size { return Answer(409, "text/x.tlog.size", "\(size)\n") }
         return Answer(refusal.status.rawValue, "text/plain; charset=utf-8", refusal.message + "\n")
     }
-}
-
-/// The growth of this node's copies of the witnessed logs, for the witness requests waiting on
-/// it (`WitnessService.addCheckpointQueued`): each waits for its log's copy to hold the size it
-/// asks a cosignature of, woken only once a stored batch reaches it (not by every batch: a
-/// catch-up stores hundreds a second), or at its deadline. At most `maxWaitersPerLog` wait for one
-/// log (a member sending checkpoints beyond what it pushes fills its own log's places, not the
-/// others'), `maxWaiters` in all.
-final class CopyGrowth: Sendable {
-    private struct Waiter {
-        let log: String
-        let size: UInt64
-        let continuation: CheckedContinuation<Bool, Never>
-    }
-    private struct State {
-        var waiters: [UInt64: Waiter] = [:]
-        var next: UInt64 = 0
-    }
-    private let state = Mutex(State())
-
-    static let maxWaitersPerLog = 8
-    static let maxWaiters = 64
-
-    /// The copy of `log` holds `size` entries: its waiters for at most that go on.
-    func grew(_ log: String, to size: UInt64) {
-        let woken = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
-            guard !s.waiters.isEmpty else { return [] }
-            let ids = s.waiters.filter { $0.value.log == log && $0.value.size <= size }.map(\.key)
-            return ids.compactMap { s.waiters.removeValue(forKey: $0)?.continuation }
-        }
-        for continuation in woken { continuation.resume(returning: true) }
-    }
-
-    /// Waits until the copy of `log` holds `size` entries (true; at once if `current`, read
-    /// once registered, says it already does) or until `deadline` (false); false at once while
-    /// the log's or all the places are taken.
-    func wait(_ log: String, holds size: UInt64, current: @Sendable () -> UInt64?, until deadline: ContinuousClock.Instant) async -> Bool {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let id: UInt64? = state.withLock { s in
-                guard s.waiters.count < Self.maxWaiters, s.waiters.values.filter({ $0.log == log }).count < Self.maxWaitersPerLog else { return nil }
-                s.next &+= 1
-                s.waiters[s.next] = Waiter(log: log, size: size, continuation: continuation)
-                return s.next
-            }
-            guard let id else { return continuation.resume(returning: false) }
-            // Read once the waiter is in place: a batch stored between the decision and here
-            // finds it, or is found by this read.
-            if let held = current(), held >= size {
-                state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: true)
-                return
-            }
-            Task {
-                try? await Task.sleep(until: deadline, clock: .continuous)
-                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: false)
-            }
-        }
-    }
-
-    /// Requests waiting now.
-    var waiting: Int { state.withLock { $0.waiters.count } }
 }
