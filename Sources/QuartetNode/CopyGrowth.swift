@@ -11,6 +11,8 @@ final class CopyGrowth: Sendable {
         let log: String
         let size: UInt64
         let continuation: CheckedContinuation<Bool, Never>
+        /// Its deadline's sleep, ended when it is woken sooner.
+        var timeout: Task<Void, Never>?
     }
     private struct State {
         var waiters: [UInt64: Waiter] = [:]
@@ -26,7 +28,11 @@ final class CopyGrowth: Sendable {
         let woken = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
             guard !s.waiters.isEmpty else { return [] }
             let ids = s.waiters.filter { $0.value.log == log && $0.value.size <= size }.map(\.key)
-            return ids.compactMap { s.waiters.removeValue(forKey: $0)?.continuation }
+            return ids.compactMap { id in
+                let waiter = s.waiters.removeValue(forKey: id)
+                waiter?.timeout?.cancel()
+                return waiter?.continuation
+            }
         }
         for continuation in woken { continuation.resume(returning: true) }
     }
@@ -49,9 +55,13 @@ final class CopyGrowth: Sendable {
                 state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: true)
                 return
             }
-            Task {
+            let timeout = Task {
                 try? await Task.sleep(until: deadline, clock: .continuous)
                 self.state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: false)
+            }
+            // (Woken meanwhile: the waiter is gone, and its sleep is ended here.)
+            state.withLock { s in
+                if s.waiters[id] != nil { s.waiters[id]?.timeout = timeout } else { timeout.cancel() }
             }
         }
     }

@@ -176,12 +176,13 @@ extension API {
         for key in q.chartedMeasures() {
             let parts = key.split(separator: ":").map(String.init)
             let id = parts.last ?? key
-            if parts.count == 1, q.view.logs[q.view.ukLog]?.measures[id]?.payload.target != nil {
+            // A chart against a UK target (one per nation is not the UK total's: a link).
+            if parts.count == 1, let target = q.view.logs[q.view.ukLog]?.measures[id]?.payload.target, target.scope != "nation" {
                 if let answer = try? q.measure(id, period: nil) { charts.append((key, answer)) }
             } else {
                 let log = parts.count == 2 ? parts[0] : q.view.ukLog
                 let text = q.view.logs[log]?.measures[id]?.payload.text
-                    ?? q.view.logs.values.lazy.compactMap { $0.measures.values.first { $0.payload.uk_measure == id }?.payload.text }.first
+                    ?? q.order.lazy.compactMap { q.view.logs[$0]?.measures.values.first { $0.payload.uk_measure == id }?.payload.text }.first
                 links.append((key, "\(parts.count == 2 ? ViewQueries.displayName(parts[0]) + " " : "")\(id)" + (text.map { " — " + $0 } ?? "")))
             }
         }

@@ -13,7 +13,7 @@ import Synchronization
 /// the process ends. The id still goes to every port of the host for its 8 hours: one host
 /// name per node keeps it to that node (docs/web.md).
 /// At most `limit` sessions are kept, `perToken` of one token: a flood of sign-ins drops the
-/// oldest first, its own before anyone else's.
+/// least lately used first (ended ones before them), its own before anyone else's.
 final class WebSessions: Sendable {
     struct Session: Sendable {
         /// The SHA-256 of the token signed in with (a grant's `sha256`).
@@ -43,7 +43,7 @@ final class WebSessions: Sendable {
         let id = try TokenGrant.randomBase64URL()
         let now = clock()
         sessions.withLock { sessions in
-            // One token's sign-ins push out its own oldest first: a reader signing in in a loop
+            // One token's sign-ins push out its own sessions first: a reader signing in in a loop
             // cannot push everyone else's sessions out of the table.
             // Ended ones go first; then the least lately used (not the oldest made: a session in
             // use all day would go before one left idle).
@@ -54,8 +54,8 @@ final class WebSessions: Sendable {
             }
             if sessions.count >= Self.limit {
                 sessions = sessions.filter { Self.lasts($0.value, at: now) }
-                while sessions.count >= Self.limit, let oldest = sessions.min(by: { $0.value.used < $1.value.used })?.key {
-                    sessions[oldest] = nil
+                while sessions.count >= Self.limit, let idlest = sessions.min(by: { $0.value.used < $1.value.used })?.key {
+                    sessions[idlest] = nil
                 }
             }
             sessions[id] = Session(digest: digest, expires: now + Self.lifetime, used: now)

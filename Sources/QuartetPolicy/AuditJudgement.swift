@@ -51,10 +51,12 @@ public enum AuditJudgement {
             out.append("it records entries of \(record.log), not of the agreement's holder \(terms.holder)")
         }
         // Who sent them held them: the holder, or a relay the agreement lets hold what it sent
-        // (full payloads need full access; aggregates, either).
-        if record.sender != terms.holder {
-            switch (terms.recipients[record.sender], record.access) {
-            case ("full"?, _), ("aggregate"?, "aggregate"): break
+        // (full payloads need full access; aggregates, either). The sender is the record's log;
+        // the agreement names nodes: a sender it does not name (a member whose node id is not
+        // its log's name) is not judged here.
+        if record.sender != terms.holder, let given = terms.recipients[record.sender] {
+            switch (given, record.access) {
+            case ("full", _), ("aggregate", "aggregate"): break
             default: out.append("recorded by \(record.sender), which the agreement does not let hold \(record.access == "aggregate" ? "its aggregates" : "the entries in full")")
             }
         }

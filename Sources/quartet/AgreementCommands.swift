@@ -244,16 +244,29 @@ struct AuditCommand: AsyncParsableCommand {
             throw CLIError("--owner \(owner): no data owner of that id in the federation at \(configuration.node) (owners: \(listing.owners.map(\.id).sorted().joined(separator: ", ")))")
         }
         var report: [AuditOutput.Item] = []
-        for agreement in listing.agreements where agreement.owner.uppercased() == owner.uppercased() {
+        var seen = Set<String>()
+        // Once per agreement id and holder (an agreement re-signed under its id is listed once
+        // per signed copy; its records are the same).
+        for agreement in listing.agreements where agreement.owner.uppercased() == owner.uppercased() && seen.insert(agreement.id + "\u{0}" + agreement.holder).inserted {
             let answer = try await api(configuration) { try await client.disclosures(agreement: agreement.id) }
-            // Every signed copy of this id and holder (an owner re-signs under the same id after
-            // a key change): a record within any of them is within the agreement.
-            let copies = listing.agreements.filter { $0.id == agreement.id && $0.holder == agreement.holder }.map {
-                AuditJudgement.Terms(holder: $0.holder, recipients: $0.recipients, validFrom: $0.validFrom, validUntil: $0.validUntil, revoked: $0.revoked?.time)
+            // The signed copies of this id and holder (an owner re-signs under the same id after
+            // a key change): a record within a copy in force is within the agreement. One within
+            // only a withdrawn copy (signed by a key the owner has changed from; its withdrawal
+            // cannot be dated here) is marked so, not counted outside.
+            func terms(_ a: AgreementBody) -> AuditJudgement.Terms {
+                AuditJudgement.Terms(holder: a.holder, recipients: a.recipients, validFrom: a.validFrom, validUntil: a.validUntil, revoked: a.revoked?.time)
             }
+            let copies = listing.agreements.filter { $0.id == agreement.id && $0.holder == agreement.holder }
+            let inForce = copies.filter { $0.withdrawn == nil }.map(terms), withdrawn = copies.filter { $0.withdrawn != nil }.map(terms)
             let outside = answer.disclosures.compactMap { d -> AuditOutput.Outside? in
-                let problems = AuditJudgement.problems(.init(log: d.log, sender: d.record.log, recipient: d.recipient, access: d.access, time: d.time), underAnyOf: copies)
-                return problems.isEmpty ? nil : AuditOutput.Outside(record: d.record, problems: problems)
+                let record = AuditJudgement.Record(log: d.log, sender: d.record.log, recipient: d.recipient, access: d.access, time: d.time)
+                let problems = AuditJudgement.problems(record, underAnyOf: inForce.isEmpty ? withdrawn : inForce)
+                guard !problems.isEmpty else { return nil }
+                if !inForce.isEmpty, !withdrawn.isEmpty, AuditJudgement.problems(record, underAnyOf: withdrawn).isEmpty {
+                    return AuditOutput.Outside(record: d.record, problems: ["within only a withdrawn copy of the agreement (its withdrawal cannot be dated here); under the copy in force: " + problems.joined(separator: "; ")],
+                                               withdrawnOnly: true)
+                }
+                return AuditOutput.Outside(record: d.record, problems: problems)
             }
             report.append(AuditOutput.Item(agreement: agreement, disclosures: answer.disclosures, purges: answer.purges, outside: outside))
         }
@@ -294,7 +307,7 @@ struct AuditCommand: AsyncParsableCommand {
         } else {
             printText(report, witnessing: witnessing, node: configuration.node)
         }
-        let outside = report.reduce(0) { $0 + $1.outside.count }
+        let outside = report.reduce(0) { $0 + $1.outside.filter { !$0.withdrawnOnly }.count }
         if outside > 0 {
             FileHandle.standardError.write(Data(("quartet audit: \(outside) disclosure record\(outside == 1 ? "" : "s") outside the agreement's signed terms (listed above)\n").utf8))
         }
@@ -331,7 +344,7 @@ struct AuditCommand: AsyncParsableCommand {
                 // Who says so: a record is its sender's statement (a relay's, or any member's).
                 printEscaped("  \(d.time)  \(d.count) entries of \(d.log) in \(ranges) → \(d.recipient) (\(d.access), recorded by \(d.record.log) at \(d.record.log)/\(d.record.index))")
                 if let outside = item.outside.first(where: { $0.record == d.record }) {
-                    printEscaped("    OUTSIDE THE AGREEMENT: " + outside.problems.joined(separator: "; "))
+                    printEscaped((outside.withdrawnOnly ? "    CHECK: " : "    OUTSIDE THE AGREEMENT: ") + outside.problems.joined(separator: "; "))
                 }
             }
             for p in item.purges {
@@ -361,6 +374,9 @@ struct AuditOutput: Encodable {
     struct Outside: Encodable {
         var record: LedgerRef
         var problems: [String]
+        /// Within a withdrawn signed copy of the agreement, not the one in force: said, not
+        /// counted outside (the exit status).
+        var withdrawnOnly = false
     }
 
     /// Per log holding the owner's records: how far the records go and whether a checkpoint a

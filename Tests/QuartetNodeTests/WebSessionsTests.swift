@@ -26,7 +26,9 @@ import Testing
             used += .seconds(20 * 60)
             #expect(sessions.digest(of: first) == reader, "a session in use ended after \(used)")
         }
-        clock.advance(WebSessions.lifetime - used + .seconds(1))
+        clock.advance(WebSessions.lifetime - used - .seconds(1))
+        #expect(sessions.digest(of: first) == reader, "a session in use ended before its lifetime")
+        clock.advance(.seconds(2))
         #expect(sessions.digest(of: first) == nil, "a session outlived its lifetime")
         // Left unused for `idle`, it has ended (a browser left open on a shared machine).
         let idle = try sessions.open(digest: reader)

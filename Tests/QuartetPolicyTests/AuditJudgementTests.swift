@@ -19,6 +19,9 @@ import Testing
         // sent: england (full) passing entries on in full, uk (aggregate) passing aggregates.
         #expect(AuditJudgement.problems(record(sender: "england", to: "uk", access: "aggregate"), under: terms).isEmpty)
         #expect(AuditJudgement.problems(record(sender: "uk", to: "england", access: "aggregate"), under: terms).isEmpty)
+        // A sender the agreement does not name (a member whose node id is not its log's name)
+        // is not judged as a relay.
+        #expect(AuditJudgement.problems(record(sender: "cymru-log", to: "england", access: "full"), under: terms).isEmpty)
         // Late by less than the grace (the sender's clock, a relay yet to fold a revocation).
         #expect(AuditJudgement.problems(record(to: "england", access: "full", at: "2027-01-01T00:00:04.999Z"), under: terms).isEmpty)
         // Records are dated to the millisecond, as nodes write them: the last millisecond of the
