@@ -186,8 +186,12 @@ public enum Witnessing {
             throw Refusal(.unprocessable, "a checkpoint of size 0 must have the empty tree's root")
         }
         // Only what the replica holds (after the refusals that are final: a stale old size is a
-        // 409, a bad proof a 422, not a 503 to ask again).
-        if let copySize { try copyGate(origin: origin, requested: checkpoint.size, copySize: copySize) }
+        // 409, a bad proof a 422, lines a Quartet log never signs a 400 — not a 503 to ask
+        // again; within the replica, a split view signed with such lines is refused as one).
+        if let copySize, checkpoint.size > copySize {
+            if let refusal = checkpoint.extensionRefusal { throw Refusal(.badRequest, refusal) }
+            try copyGate(origin: origin, requested: checkpoint.size, copySize: copySize)
+        }
         // (The node reports the evidence: this checkpoint with the replica's newest signed one
         // and a consistency proof to it, `CopyContradiction` in QuartetNode.)
         if let root = held(checkpoint.size), root != checkpoint.root {

@@ -245,6 +245,15 @@ import Testing
         #expect(stale.status == .conflict && stale.size == 4)
         guard case .failure(let bad) = decide(old: 4, to: 9, latest: latest, copy: 8, proof: try Self.proof(3, 9)) else { Issue.record("a bad proof was cosigned"); return }
         #expect(bad.status == .unprocessable)
+        let padded = try log.sign(Checkpoint(origin: log.name, size: 9, root: Self.root(9), extensions: ["quartet-time 1", "x"]))
+        let extended = Witnessing.Request(oldSize: 4, proof: try Self.proof(4, 9), note: padded)
+        // Lines a Quartet log never signs, beyond the copy: the 400 at once, not a 503 to ask again.
+        do {
+            _ = try Witnessing.decide(extended, checkpoint: Witnessing.verify(extended, logs: logs), latest: latest, copySize: 8)
+            Issue.record("a checkpoint with lines a Quartet log never signs was cosigned")
+        } catch {
+            #expect(error.status == .badRequest, "\(error)")
+        }
         // Without a copy (a log this node does not hold), no gate: the spec's witness.
         #expect(try Witnessing.decide(.init(oldSize: 4, proof: try Self.proof(4, 12), note: try note(12)), logs: logs, latest: latest).size == 12)
     }
