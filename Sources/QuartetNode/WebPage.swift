@@ -147,8 +147,11 @@ enum WebPage {
                            status: a.status ?? "not reported", tag: tag(a.status), asOf: a.asOf ?? "", measures: String(a.measures?.count ?? 0))
         }
         let name = ViewQueries.displayName(log)
+        // A member the federation file no longer lists: its log is held and shown, but it counts
+        // in no UK figure (finding 234), and its page says so.
+        let former = log != q.view.ukLog && !q.view.counts(log)
         let body = NationBody(
-            heading: "\(name): plan and progress", name: name, entries: "\(s.entries) (\(s.stubs) held as stubs)", actions: String(s.actions), measures: String(s.measures),
+            heading: former ? "\(name) (no longer a member: counts in no UK figure): plan and progress" : "\(name): plan and progress", name: name, entries: "\(s.entries) (\(s.stubs) held as stubs)", actions: String(s.actions), measures: String(s.measures),
             verified: s.verified, checkpoint: s.checkpoint.map { "size \($0.size), root \($0.root)" } ?? "none yet",
             freshness: age.map { "checkpoint \(Dashboard.age($0)) old" } ?? "no checkpoint",
             freshnessTag: age.map { $0 < 300 ? "green" : ($0 < 3600 ? "amber" : "red") } ?? "grey", rows: rows, alerts: s.alerts, canRecord: canRecord)

@@ -84,6 +84,17 @@ import Testing
     }
 
     /// Nations' plans reuse ids for other measures: `?log=` shows only that log's.
+    /// A member the federation removed: its page is still served, and says it counts in no UK
+    /// figure (finding 234).
+    @Test func aRemovedMembersPageSaysItIsNoLongerAMember() throws {
+        var view = try Self.queries().view
+        #expect(!Self.render(try WebPage.nation("wales", try Self.queries())).contains("no longer a member"))
+        view.countOnly(["uk"])
+        let q = ViewQueries(view: view, health: [:], nowMillis: 1_767_225_700_000, order: ["uk", "wales"])
+        #expect(Self.render(try WebPage.nation("wales", q)).contains("Wales (no longer a member: counts in no UK figure): plan and progress"))
+        #expect(!Self.render(try WebPage.nation("uk", q)).contains("no longer a member"))
+    }
+
     @Test func aNationsOwnMeasureHasItsOwnPage() throws {
         let q = try Self.queries()
         let wales = try #require(q.view.logs["wales"]?.measures["P2.A2.M1"]?.payload)
