@@ -35,9 +35,10 @@ extension WebPage {
         if let log, q.view.logs[log] == nil { throw NotFound("no log named \(log) in the view") }
         // The years with readings, from the view (the answer is computed for one year only).
         var yearSet = Set<Int>()
-        // (Of the logs that count, unless one is asked for: a removed member's readings set no
-        // year of a UK measure's page.)
-        for (name, v) in q.view.logs where log == nil ? (name == q.view.ukLog || q.view.counts(name)) : name == log {
+        // (Of the logs that count, `order`, unless one is asked for: a removed member's readings
+        // set no year of a UK measure's page.)
+        for name in log.map({ [$0] }) ?? q.order {
+            guard let v = q.view.logs[name] else { continue }
             for m in v.measures.values where m.payload.id == id || (log == nil && m.payload.uk_measure == id) { yearSet.formUnion(m.readings.keys.map(\.year)) }
         }
         let years = yearSet.sorted()

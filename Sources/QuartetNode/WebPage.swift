@@ -149,7 +149,7 @@ enum WebPage {
         let name = ViewQueries.displayName(log)
         // A member the federation file no longer lists: its log is held and shown, but it counts
         // in no UK figure (finding 234), and its page says so.
-        let former = log != q.view.ukLog && !q.view.counts(log)
+        let former = !q.view.counts(log)
         let body = NationBody(
             heading: former ? "\(name) (no longer a member: counts in no UK figure): plan and progress" : "\(name): plan and progress", name: name, entries: "\(s.entries) (\(s.stubs) held as stubs)", actions: String(s.actions), measures: String(s.measures),
             verified: s.verified, checkpoint: s.checkpoint.map { "size \($0.size), root \($0.root)" } ?? "none yet",

@@ -34,8 +34,9 @@ public struct StrategyView: Sendable {
     /// the runbook's path kept its inflated readings in every UK total).
     public private(set) var counted: Set<String>?
 
-    /// Whether `log`'s measures add into UK totals.
-    public func counts(_ log: String) -> Bool { counted?.contains(log) ?? true }
+    /// Whether `log` counts in UK figures (the UK log always does: its definitions are the
+    /// UK's; its own readings are never summed into totals, `rollups`).
+    public func counts(_ log: String) -> Bool { log == ukLog || (counted?.contains(log) ?? true) }
 
     /// Counts only `logs` in UK totals from now on (a reload that removed or added a member):
     /// every total a mapped measure of any log has a reading for is computed again.

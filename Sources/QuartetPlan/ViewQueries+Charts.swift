@@ -7,7 +7,8 @@ extension ViewQueries {
     public func chartedMeasures() -> [String] {
         var ids = Set<String>()
         let ukMeasures = view.logs[view.ukLog]?.measures
-        for (log, v) in view.logs where log == view.ukLog || view.counts(log) {
+        for log in order {
+            guard let v = view.logs[log] else { continue }
             for m in v.measures.values where !m.readings.isEmpty {
                 if log == view.ukLog {
                     ids.insert(m.payload.id)

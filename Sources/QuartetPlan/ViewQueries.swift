@@ -45,7 +45,7 @@ public struct ViewQueries {
         let known = Set(order)
         // Only the logs that count (the members listed now, and the UK log): a removed member's
         // log is still held and folded, but is no nation of the view (finding 234).
-        self.order = (order + view.logs.keys.filter { !known.contains($0) }.sorted()).filter { $0 == view.ukLog || view.counts($0) }
+        self.order = (order + view.logs.keys.filter { !known.contains($0) }.sorted()).filter(view.counts)
     }
 
     public static func displayName(_ log: String) -> String {

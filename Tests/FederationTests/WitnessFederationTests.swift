@@ -38,6 +38,29 @@ import Testing
         throw TestKitError("wales's checkpoint did not reach size \(size) with \(count) cosignatures within \(timeout) s: \(last)")
     }
 
+    /// A modified wales: its key over `leaves` (a history of that many entries), sent to
+    /// `node`'s witness from size `old` with a valid consistency proof; the note and the answer
+    /// (with its headers when `headers`).
+    static func show(_ leaves: [Hash], from old: UInt64, to node: String, _ federation: LocalFederation, headers: Bool = false) throws -> (note: SignedNote, body: String, status: Int) {
+        let key = try DataDirectory(path: federation.path("wales", "data")).readSigningKey(log: "wales")
+        let size = UInt64(leaves.count)
+        let tree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: leaves, level: level, index: index) }
+        let note = try NoteSigner(name: origin, key: key)
+            .sign(Checkpoint(origin: origin, size: size, root: Merkle.root(ofLeaves: leaves), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
+        let proof = old == size || old == 0 ? [] : try Merkle.consistencyProof(from: old, to: size, subtree: tree)
+        let body = federation.root.appendingPathComponent("add-checkpoint-\(UUID().uuidString).txt")
+        try Data(("old \(old)\n" + proof.map { $0.base64 + "\n" }.joined() + "\n" + note.serialized).utf8).write(to: body)
+        let answer = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)"]
+                                         + (headers ? ["-D", "-"] : []) + ["\(federation.api(node))/witness/add-checkpoint"])
+        return (note, answer.body, answer.status)
+    }
+
+    /// The leaf hashes of wales's first `count` entries, as wales serves them.
+    static func walesLeaves(_ federation: LocalFederation, _ count: Int) throws -> [Hash] {
+        let entries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=\(count)")["entries"] as! [[String: Any]]
+        return try entries.map { try Hash(base64: $0["leaf_hash"] as! String) }
+    }
+
     /// Waits until `node` raises an equivocation alert about `log`, and expects it.
     static func expectEquivocation(of log: String, at node: String, _ federation: LocalFederation, within seconds: TimeInterval) throws {
         let deadline = Date().addingTimeInterval(seconds)
@@ -160,18 +183,8 @@ import Testing
         // A modified wales signs a checkpoint of size 4 with a leaf it never published, and shows
         // it to scotland's witness alone, with a valid consistency proof from size 3. scotland's
         // copy holds 3 entries: its witness vouches for no more than that (503, finding 231).
-        let entries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=3")["entries"] as! [[String: Any]]
-        var leaves = try entries.map { try Hash(base64: $0["leaf_hash"] as! String) }
-        leaves.append(Hash.leaf(Array("a history only scotland sees".utf8)))
-        let subtree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: leaves, level: level, index: index) }
-        let proof = try Merkle.consistencyProof(from: 3, to: 4, subtree: subtree)
-        let key = try DataDirectory(path: federation.path("wales", "data")).readSigningKey(log: "wales")
-        let fork = try NoteSigner(name: Self.origin, key: key)
-            .sign(Checkpoint(origin: Self.origin, size: 4, root: Merkle.root(ofLeaves: leaves), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
-        let body = federation.root.appendingPathComponent("add-checkpoint.txt")
-        try Data(("old 3\n" + proof.map { $0.base64 + "\n" }.joined() + "\n" + fork.serialized).utf8).write(to: body)
-        let shown = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
-                                         "\(federation.api("scotland"))/witness/add-checkpoint"])
+        let leaves = try Self.walesLeaves(federation, 3) + [Hash.leaf(Array("a history only scotland sees".utf8))]
+        let shown = try Self.show(leaves, from: 3, to: "scotland", federation)
         #expect(shown.status == 503 && shown.body.contains("holds 3 entries"), "\(shown)")
 
         // The real wales appends its own entry 3: every witness cosigns it, scotland too.
@@ -183,22 +196,14 @@ import Testing
         #expect(realCheck.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == 4, "\(realCheck)")
         // The fork, shown to scotland now that its copy holds size 4, is refused (409, the size
         // it holds) and kept as evidence of a split view; it meets no quorum anywhere.
-        try Data(("old 4\n\n" + fork.serialized).utf8).write(to: body)
-        let again = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
-                                         "-D", "-", "\(federation.api("scotland"))/witness/add-checkpoint"])
+        let again = try Self.show(leaves, from: 4, to: "scotland", federation, headers: true)
         #expect(again.status == 409 && again.body.contains("text/x.tlog.size") && again.body.hasSuffix("\r\n\r\n4\n"), "\(again)")
         #expect(try verify(federation, policy: policy.path, note: real).status == 0)
         // The four leaves of a history and one more, signed by wales's key at size 5 and sent to
         // `node`'s witness with a consistency proof from size 4.
         func extend(_ four: [Hash], with leaf: String, at node: String) throws -> (body: String, status: Int) {
-            let five = four + [Hash.leaf(Array(leaf.utf8))]
-            let tree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: five, level: level, index: index) }
-            let note = try NoteSigner(name: Self.origin, key: key)
-                .sign(Checkpoint(origin: Self.origin, size: 5, root: Merkle.root(ofLeaves: five), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
-            let proof = try Merkle.consistencyProof(from: 4, to: 5, subtree: tree)
-            try Data(("old 4\n" + proof.map { $0.base64 + "\n" }.joined() + "\n" + note.serialized).utf8).write(to: body)
-            return try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
-                                        "\(federation.api(node))/witness/add-checkpoint"])
+            let shown = try Self.show(four + [Hash.leaf(Array(leaf.utf8))], from: 4, to: node, federation)
+            return (shown.body, shown.status)
         }
         // The fork moved on from its size 4 does not lead from what scotland cosigned (422), or
         // scotland's node holds wales quarantined on its evidence already (403).
@@ -208,8 +213,7 @@ import Testing
         try Self.expectEquivocation(of: "wales", at: "uk", federation, within: 15)
         // uk, which holds wales's log quarantined now, cosigns it no more: not even a checkpoint
         // extending the real history it cosigned (a consistency proof from its size 4).
-        let realEntries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=4")["entries"] as! [[String: Any]]
-        let quarantinedAtUK = try extend(try realEntries.map { try Hash(base64: $0["leaf_hash"] as! String) }, with: "a fifth entry", at: "uk")
+        let quarantinedAtUK = try extend(try Self.walesLeaves(federation, 4), with: "a fifth entry", at: "uk")
         #expect(quarantinedAtUK.status == 403 && quarantinedAtUK.body.contains("quarantined"), "\(quarantinedAtUK)")
     }
 
@@ -225,24 +229,10 @@ import Testing
         defer { federation.stop() }
         for i in 0..<3 { try federation.append("wales", #"{"i":\#(i)}"#) }
         _ = try Self.cosigned(federation, size: 3, count: 4)
-        let key = try DataDirectory(path: federation.path("wales", "data")).readSigningKey(log: "wales")
-        let entries = try federation.get("wales", "/v1/logs/wales/entries?from=0&limit=3")["entries"] as! [[String: Any]]
-        let real = try entries.map { try Hash(base64: $0["leaf_hash"] as! String) }
-        let body = federation.root.appendingPathComponent("add-checkpoint.txt")
-        // wales's key over `leaves`, sent to `node`'s witness from `old` with a valid proof.
-        func show(_ leaves: [Hash], from old: UInt64, to node: String) throws -> (body: String, status: Int) {
-            let size = UInt64(leaves.count)
-            let tree: Merkle.SubtreeHashes = { level, index in try Merkle.subtreeHash(of: leaves, level: level, index: index) }
-            let note = try NoteSigner(name: Self.origin, key: key)
-                .sign(Checkpoint(origin: Self.origin, size: size, root: Merkle.root(ofLeaves: leaves), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
-            let proof = old == size ? [] : try Merkle.consistencyProof(from: old, to: size, subtree: tree)
-            try Data(("old \(old)\n" + proof.map { $0.base64 + "\n" }.joined() + "\n" + note.serialized).utf8).write(to: body)
-            return try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "--data-binary", "@\(body.path)",
-                                        "\(federation.api(node))/witness/add-checkpoint"])
-        }
+        let real = try Self.walesLeaves(federation, 3)
         let fork = real + [Hash.leaf(Array("only the readers see this".utf8)), Hash.leaf(Array("nor this".utf8))]
         let started = Date()
-        let ahead = try show(fork, from: 3, to: "england")
+        let ahead = try Self.show(fork, from: 3, to: "england", federation)
         #expect(ahead.status == 503 && ahead.body.contains("holds 3 entries, fewer than the checkpoint's 5"), "\(ahead)")
         #expect(Date().timeIntervalSince(started) >= 1.5, "refused before waiting for the copy")
 
@@ -251,7 +241,7 @@ import Testing
         try federation.append("wales", #"{"i":4}"#)
         _ = try Self.cosigned(federation, size: 5, count: 4)
         // The fork at that size, shown again, is a split view: refused, and evidence.
-        let split = try show(fork, from: 5, to: "england")
+        let split = try Self.show(fork, from: 5, to: "england", federation)
         #expect(split.status == 409 && split.body == "5\n", "\(split)")
         try Self.expectEquivocation(of: "wales", at: "england", federation, within: 20)
     }
