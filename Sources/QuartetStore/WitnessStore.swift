@@ -324,7 +324,7 @@ public final class WitnessStore: Sendable {
         do {
             return try gathered.read { db in
                 var out: [String: (line: String, time: UInt64)] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT witness, line, time FROM cosignatures WHERE log = ? AND size = ? AND note IS NULL", arguments: [log, Int64(size)]) {
+                for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT witness, line, time FROM cosignatures WHERE log = ? AND size = ? AND note IS NULL"), arguments: [log, Int64(size)]) {
                     out[row["witness"]] = (row["line"], UInt64(row["time"] as Int64))
                 }
                 return out
@@ -383,12 +383,15 @@ public final class WitnessStore: Sendable {
     static func newestCosigned(_ db: Database, log: String) throws -> [String: (size: UInt64, time: UInt64)] {
         var out: [String: (size: UInt64, time: UInt64)] = [:]
         var after: String?
-        while let witness = try String.fetchOne(db, sql: after == nil
-                ? "SELECT witness FROM cosignatures INDEXED BY cosignatures_by_witness WHERE log = ? ORDER BY witness LIMIT 1"
-                : "SELECT witness FROM cosignatures INDEXED BY cosignatures_by_witness WHERE log = ? AND witness > ? ORDER BY witness LIMIT 1",
-                arguments: after.map { [log, $0] } ?? [log]) {
-            if let row = try Row.fetchOne(db, sql: "SELECT size, time FROM cosignatures INDEXED BY cosignatures_by_witness WHERE log = ? AND witness = ? ORDER BY size DESC LIMIT 1",
-                                          arguments: [log, witness]) {
+        // Cached statements: a refresh reads this for every member and note (preparing them
+        // each time was most of a refresh's SQLite work).
+        let first = try db.cachedStatement(sql: "SELECT witness FROM cosignatures INDEXED BY cosignatures_by_witness WHERE log = ? ORDER BY witness LIMIT 1")
+        let next = try db.cachedStatement(sql: "SELECT witness FROM cosignatures INDEXED BY cosignatures_by_witness WHERE log = ? AND witness > ? ORDER BY witness LIMIT 1")
+        let newest = try db.cachedStatement(sql: "SELECT size, time FROM cosignatures INDEXED BY cosignatures_by_witness WHERE log = ? AND witness = ? ORDER BY size DESC LIMIT 1")
+        while true {
+            let found = if let after { try String.fetchOne(next, arguments: [log, after]) } else { try String.fetchOne(first, arguments: [log]) }
+            guard let witness = found else { break }
+            if let row = try Row.fetchOne(newest, arguments: [log, witness]) {
                 out[witness] = (UInt64(max(0, row["size"] as Int64)), UInt64(max(0, row["time"] as Int64)))
             }
             after = witness
