@@ -71,7 +71,7 @@ struct BarChart: Sendable {
             let v = maxValue * Double(step) / 4
             let y = top + plotH - plotH * Double(step) / 4
             svg += "<line x1=\"\(f(left))\" x2=\"\(f(width - 8))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#e3e5e8\"/>"
-            svg += "<text x=\"\(f(left - 4))\" y=\"\(f(y + 3))\" text-anchor=end class=ax>\(ViewQueries.number(v))</text>"
+            svg += "<text x=\"\(f(left - 4))\" y=\"\(f(y + 3))\" text-anchor=end class=ax>\(ViewQueries.approximate(v))</text>"
         }
         for (i, category) in categories.enumerated() {
             let x0 = left + slot * Double(i)

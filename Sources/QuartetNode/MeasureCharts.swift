@@ -18,6 +18,15 @@ struct MeasureCharts {
         return calendar.component(.year, from: Date(timeIntervalSince1970: Double(millis) / 1000))
     }
 
+    /// A chart shows the `chartedYears` years up to this one: a reading or total for a year
+    /// long past (periods run from 1900) or not begun set the scale for the real ones. Every
+    /// period stays on the measure's page, in its table.
+    static let chartedYears = 10
+    /// At most this many periods are drawn (the newest).
+    static let maxPeriods = 40
+
+    func charted(_ year: Int) -> Bool { year <= thisYear && year > thisYear - Self.chartedYears }
+
     func lookup(_ key: String) -> (log: String?, id: String, answer: MeasureView)? {
         guard let found = charts.first(where: { $0.key == key }) else { return nil }
         let parts = key.split(separator: ":").map(String.init)
@@ -41,9 +50,10 @@ struct MeasureCharts {
             // Worded by a nation for a UK measure: said to be its wording, never the UK's.
             title += " — " + definition.text + (definition.log == (onlyLog ?? ukLog) ? "" : " (\(ViewQueries.displayName(definition.log))'s wording)")
         }
-        // Years that have begun: a far year's total (periods run to 2999) would set the scale
-        // and flatten the real ones (it stays on the measure's page, in the list of totals).
-        let yearly = answer.totals.filter { !$0.period.contains("-") && $0.year <= thisYear }.sorted { $0.year < $1.year }
+        // The years of the window (`charted`): a far year's total (periods run from 1900 to
+        // 2999) would set the scale and flatten the real ones (it stays on the measure's page,
+        // in the list of totals).
+        let yearly = answer.totals.filter { !$0.period.contains("-") && charted($0.year) }.sorted { $0.year < $1.year }
         // The headline is the newest year that has begun: a nation's reading for 2999 (the
         // periods go that far) would otherwise stand as the UK's figure.
         if onlyLog == nil, !answer.totals.filter({ !$0.period.contains("-") }).isEmpty {
@@ -62,16 +72,22 @@ struct MeasureCharts {
         }
         var series: [(log: String, values: [Period: Double])] = []
         for m in answer.series {
-            let belongs = onlyLog != nil ? (m.log == onlyLog && m.id == id) : (m.log == ukLog ? m.id == id : m.ukMeasure == id)
+            // A nation's measure is drawn with a UK measure only when it is of the UK measure's
+            // kind: a count mapped to a percentage set the scale at its own size and flattened
+            // every nation's percentages (it is listed on the measure's page).
+            let belongs = onlyLog != nil ? (m.log == onlyLog && m.id == id)
+                : (m.log == ukLog ? m.id == id : m.ukMeasure == id && m.kind == (definition?.kind ?? m.kind))
             guard belongs else { continue }
             var values: [Period: Double] = [:]
             for r in m.readings ?? [] {
-                guard let p = Period(r.period) else { continue }
+                guard let p = Period(r.period), charted(p.year) else { continue }
                 if let v = r.value { values[p] = v } else if let a = r.achieved { values[p] = a ? 1 : 0 }
             }
             if !values.isEmpty { series.append((m.log, values)) }
         }
-        let periods = Set(series.flatMap { $0.values.keys }).sorted()
+        // The newest periods of the window, at most `maxPeriods` (a nation's reading for every
+        // month drew bars under a pixel wide for everyone).
+        let periods = Array(Set(series.flatMap { $0.values.keys }).sorted().suffix(Self.maxPeriods))
         guard !periods.isEmpty else {
             return DashboardPage.Chart(title: title, href: WebPage.measureHref(id, log: onlyLog), svg: "", total: nil, note: nil, textOnly: "/v1/view/measures/\(id)")
         }

@@ -466,7 +466,9 @@ enum WebScript {
           // measures of one log added up into one UK measure, a status of an action not
           // withdrawn, a reading of a measure it has, by that measure's kind. Each taken record
           // goes into `taken` with its payload. Each payload parsed once.
-          function foldLog(log, records, ukLog, taken) {
+          // Readings taken while their measure was a count measure go into `asCount`: only
+          // those add into a UK total (as the node folds them, `ReadingState.admittedAs`).
+          function foldLog(log, records, ukLog, taken, asCount) {
             const actions = new Map(), measures = new Map(), mapped = new Map();
             const rollsUp = m => log !== ukLog && m.kind === "count" && has(m, "uk_measure");
             for (const r of records) {
@@ -488,7 +490,7 @@ enum WebScript {
                   break;
                 }
                 case "progress.status": ok = actions.has(p.action) && !actions.get(p.action).withdrawn; break;
-                case "progress.reading": ok = measures.has(p.measure) && readingFits(p, measures.get(p.measure).kind); break;
+                case "progress.reading": ok = measures.has(p.measure) && readingFits(p, measures.get(p.measure).kind); if (ok && measures.get(p.measure).kind === "count") asCount.add(r); break;
               }
               if (ok) taken.set(r, p);
             }
@@ -499,7 +501,7 @@ enum WebScript {
             // Each log's entries in index order through the fold's checks (`foldLog`). What is
             // not on the page counts as absent (the node puts a figure's actions on its page);
             // the cap holds only when the logs are read whole.
-            const taken = new Map();
+            const taken = new Map(), asCount = new Set();
             const byLog = new Map();
             for (const r of verified) {
               if (!shapes[r.fields.type] || r.fields.classification !== "public" || r.content === null) continue;
@@ -508,14 +510,14 @@ enum WebScript {
             }
             for (const [log, records] of byLog) {
               records.sort((a, b) => a.fields.index - b.fields.index);
-              foldLog(log, records, ukLog, taken);
+              foldLog(log, records, ukLog, taken, asCount);
             }
             // Each type's entries taken.
             const parsed = new Map();
             const ofType = type => {
               if (!parsed.has(type)) {
                 const items = verified.filter(r => r.fields.type === type && taken.has(r))
-                  .map(r => ({ log: r.fields.log, index: r.fields.index, p: taken.get(r) }));
+                  .map(r => ({ log: r.fields.log, index: r.fields.index, p: taken.get(r), count: asCount.has(r) }));
                 parsed.set(type, items);
               }
               return parsed.get(type);
@@ -564,7 +566,7 @@ enum WebScript {
                 const yearly = [], quarters = [[], [], [], []], months = [[], [], [], []];
                 const defined = firstDefinition("plan.measure", d.log, d.p.id);
                 for (const r of readings.values()) {
-                  if (r.log !== d.log || r.p.measure !== d.p.id || typeof r.p.value !== "number" || r.index <= defined) continue;
+                  if (r.log !== d.log || r.p.measure !== d.p.id || !r.count || typeof r.p.value !== "number" || r.index <= defined) continue;
                   const pm = /^([0-9]{4})(?:-(?:Q([1-4])|([0-9]{2})))?$/.exec(r.p.period);
                   if (!pm || pm[1] !== year) continue;
                   if (pm[2]) quarters[Number(pm[2]) - 1].push(r.p.value);
@@ -945,7 +947,7 @@ enum WebScript {
             const tested = record(2, type, pageReads(text));
             const taken = new Map();
             foldLog("wales", [record(0, "plan.action", '{"id":"P1.A1","priority":"P1","statements":["s"]}'),
-                              record(1, "plan.measure", '{"id":"P1.A1.M1","action":"P1.A1","text":"m","kind":"' + kind + '"}'), tested], "uk", taken);
+                              record(1, "plan.measure", '{"id":"P1.A1.M1","action":"P1.A1","text":"m","kind":"' + kind + '"}'), tested], "uk", taken, new Set());
             return taken.has(tested);
           };
           document.addEventListener("DOMContentLoaded", () => {

@@ -229,7 +229,7 @@ public struct StrategyView: Sendable {
             logs[log]!.measures[p.measure]!.years.insert(period.year)
             contributionCache[MeasureKey(log: log, measure: p.measure)]?[period.year] = nil
             logs[log]!.measures[p.measure]!.record(ReadingState(payload: p, ref: ref, replaced: previous.map { $0.replaced + 1 } ?? 0,
-                                                                superseded: previous?.ref), for: period)
+                                                                superseded: previous?.ref, admittedAs: logs[log]!.measures[p.measure]!.payload.kind), for: period)
             recomputeTotals(for: MeasureKey(log: log, measure: p.measure), year: period.year)
         case .evidence:
             let p = try Self.decoder.decode(EvidencePayload.self, from: Data(payload))
@@ -261,7 +261,9 @@ public struct StrategyView: Sendable {
     private mutating func recomputeTotal(_ uk: String, year: Int) {
         var yearTotal = UKTotal(measure: uk, period: Period(year: year), value: 0, contributions: [:], refs: [])
         var quarterTotals = (1...4).map { UKTotal(measure: uk, period: Period(year: year, quarter: $0), value: 0, contributions: [:], refs: []) }
-        for key in rollups[uk] ?? [] where counts(key.log) {
+        // In a fixed order (a set's order differs between processes): every node sums a
+        // total's parts alike.
+        for key in (rollups[uk] ?? []).sorted(by: { ($0.log, $0.measure) < ($1.log, $1.measure) }) where counts(key.log) {
             // Only measures with a reading in the year (nothing is kept for one without: 64
             // measures mapped to one UK measure and a reading a year on one of them kept an
             // empty entry for each of the others in each year).
@@ -306,7 +308,9 @@ public struct StrategyView: Sendable {
         var quarters = [(Double, [EntryRef])?](repeating: nil, count: 4)
         var monthly = [(Double, EntryRef)?](repeating: nil, count: 12)
         func take(_ period: Period, _ reading: ReadingState) {
-            guard let value = reading.payload.value else { return }
+            // Only a reading admitted as a count adds up (one admitted as a percentage before
+            // its measure was redefined as a count keeps its fraction out of the totals).
+            guard reading.admittedAs == .count, let value = reading.payload.value else { return }
             switch period.granularity {
             case .year: yearly = (value, [reading.ref])
             case .quarter: quarters[period.number - 1] = (value, [reading.ref])

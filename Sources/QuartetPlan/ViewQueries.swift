@@ -62,8 +62,44 @@ public struct ViewQueries {
     /// The nations (logs other than the UK log) in display order.
     public var nations: [String] { order.filter { $0 != view.ukLog } }
 
+    /// A figure as written in CSV, tables and headlines: exactly, as the shortest decimal that
+    /// reads back as the same double, never with an exponent (a reading of 99.995 was "100", a
+    /// total of 123,456.5 "1.235e+05").
     public static func number(_ v: Double) -> String {
-        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(format: "%.4g", v)
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+        guard v.isFinite else { return "\(v)" }
+        return plainDecimal("\(v)")
+    }
+
+    /// A chart's axis label: four significant digits, with no exponent.
+    public static func approximate(_ v: Double) -> String {
+        guard v.isFinite, let rounded = Double(String(format: "%.4g", v)) else { return number(v) }
+        return number(rounded)
+    }
+
+    /// Swift's shortest round-trip form of a double (`1.5`, `1e-05`, `1.2345e+16`) written out
+    /// without its exponent.
+    static func plainDecimal(_ shortest: String) -> String {
+        let e = shortest.firstIndex { $0 == "e" || $0 == "E" } ?? shortest.endIndex
+        // (No exponent: written as it is, less a trailing ".0" — Swift writes 1e15 "1000000000000000.0".)
+        guard let exponent = e == shortest.endIndex ? 0 : Int(shortest[shortest.index(after: e)...]) else { return shortest }
+        var mantissa = shortest[..<e]
+        let negative = mantissa.first == "-"
+        if negative { mantissa = mantissa.dropFirst() }
+        let point = mantissa.firstIndex(of: ".").map { mantissa.distance(from: mantissa.startIndex, to: $0) } ?? mantissa.count
+        var digits = Array(mantissa.filter { $0 != "." })
+        // Where the point falls among the digits once the exponent is applied.
+        var at = point + exponent
+        if at <= 0 {
+            digits = Array(repeating: "0", count: 1 - at) + digits
+            at = 1
+        } else if at > digits.count {
+            digits += Array(repeating: "0", count: at - digits.count)
+        }
+        var whole = String(digits[..<at]), fraction = String(digits[at...])
+        while fraction.last == "0" { fraction.removeLast() }
+        while whole.count > 1, whole.first == "0" { whole.removeFirst() }
+        return (negative ? "-" : "") + whole + (fraction.isEmpty ? "" : "." + fraction)
     }
 
     /// Orders plan ids numerically part by part (P2.A10 after P2.A9).

@@ -87,6 +87,10 @@ public struct ReadingState: Sendable {
     public var replaced: Int
     /// The entry of the reading this one replaced (the measure page names it).
     public var superseded: EntryRef? = nil
+    /// The measure's kind when this reading was folded (a measure may be redefined with another
+    /// kind later; its readings keep the kind they were admitted under): only a reading admitted
+    /// as a count adds into a UK total (a percentage's fraction cannot be summed into a count).
+    public var admittedAs: MeasureKind? = nil
 }
 
 public struct MeasureState: Sendable {

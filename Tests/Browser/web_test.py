@@ -336,6 +336,20 @@ def check_log_context(d, api, total, status):
         if (figure == "match") != adds:
             fail("a made-up member's measure %s was %s in the UK total: %s %r" % (what, "left out" if adds else "added", figure, figure_line()))
         print("web-test: a member's measure %s %s the total: %s" % (what, "adds to" if adds else "does not add to", figure_line()))
+    # A reading admitted while its measure was a percentage, the measure then redefined as a
+    # count mapped to the UK measure: it adds nothing (as every node folds it, the kind a
+    # reading was admitted under decides), so a node stating the total with it fails.
+    percentage = {k: v for k, v in measure.items() if k != "uk_measure"}
+    percentage["kind"] = "percentage"
+    entries = [("plan.action", action), ("plan.measure", percentage), ("progress.reading", dict(reading, value=50)), ("plan.measure", measure)]
+    for delta, expected in [(50, "mismatch"), (0, "match")]:
+        d.get(api + "/figures/" + total)
+        wait_verified(d)
+        rerun(d, made_up_log("zz-member", "example.org/zz-member", entries) + "data.stated = JSON.stringify(JSON.parse(data.stated) + %d);" % delta)
+        figure = d.find_element(By.TAG_NAME, "body").get_attribute("data-figure")
+        if figure != expected:
+            fail("a reading admitted as a percentage, stated %+d in the total: %s, not %s: %r" % (delta, figure, expected, figure_line()))
+    print("web-test: a reading admitted as a percentage adds nothing to a UK total once its measure is a count")
     log, action_id = status.split(":")[1], status.split(":")[2]
     entries = [("plan.action", {"id": action_id, "priority": action_id.split(".")[0], "statements": ["made up"]}),
                ("progress.status", {"action": action_id, "status": "on-track", "as_of": "2026-01-01"}),

@@ -136,6 +136,32 @@ import Testing
         #expect(onlyFuture.chart("P2.A2.M1").total == nil)
     }
 
+    /// A UK measure's chart draws nation measures of its kind only, over the window's years, at
+    /// most `maxPeriods` periods: one nation's count mapped to a UK percentage, its reading for
+    /// 1990 or for every month set the scale or the width of everyone's bars.
+    @Test func oneNationsReadingsDoNotSetAnotherNationsChart() {
+        func reading(_ log: String, _ period: String, _ value: Double) -> ViewReading {
+            ViewReading(period: period, figure: "reading:\(log):P2.A2.M3:\(period)", entry: ViewEntryPointer(log: log, index: 0), value: value)
+        }
+        let uk = ViewMeasure(id: "P2.A2.M3", log: "uk", text: "Share", kind: "percentage", target: ViewTarget(value: 100, per: "year"))
+        let wales = ViewMeasure(id: "P2.A2.M3", log: "wales", text: "Share", kind: "percentage", ukMeasure: "P2.A2.M3",
+                                readings: [reading("wales", "2025", 61), reading("wales", "1990", 99)])
+        let scotland = ViewMeasure(id: "P2.A2.M3", log: "scotland", text: "Share", kind: "count", ukMeasure: "P2.A2.M3",
+                                   readings: [reading("scotland", "2025", 1_000_000_000)])
+        var charts = MeasureCharts(charts: [("P2.A2.M3", MeasureView(measure: "P2.A2.M3", period: nil, series: [uk, wales, scotland], totals: []))],
+                                   ukLog: "uk", nations: ["wales", "scotland"])
+        charts.thisYear = 2026
+        let svg = charts.chart("P2.A2.M3").svg
+        #expect(svg.contains("Wales 61") && !svg.contains("Scotland") && !svg.contains("1000000000") && !svg.contains("1990"), "\(svg)")
+        // Every month of 2017–2026 from one nation: the newest 40 periods are drawn.
+        let months = (2017...2026).flatMap { y in (1...12).map { reading("wales", String(format: "%d-%02d", y, $0), 50) } }
+        var many = MeasureCharts(charts: [("P2.A2.M3", MeasureView(measure: "P2.A2.M3", period: nil, series: [uk, ViewMeasure(id: "P2.A2.M3", log: "wales", text: "Share", kind: "percentage", ukMeasure: "P2.A2.M3", readings: months)], totals: []))],
+                                 ukLog: "uk", nations: ["wales"])
+        many.thisYear = 2026
+        let drawn = many.chart("P2.A2.M3").svg
+        #expect(drawn.contains("2026-12") && drawn.contains("2023-09") && !drawn.contains("2023-08"), "the newest 40 months")
+    }
+
     @Test func anEmptyViewSaysSo() {
         let html = page(aggregateLabel: "Cardiff", priorities: false).html()
         #expect(html.contains("The UK plan has not reached this node yet."))

@@ -530,6 +530,48 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(queries.statedValue("total:P2.A2.M1:2025") == "3")
     }
 
+    /// A reading admitted while its measure was a percentage never adds into a UK total, even
+    /// once the measure is redefined as a count mapped to one (half a unit from one nation made
+    /// every total it touched fractional, and the CSV wrote it "1.235e+05").
+    @Test func onlyReadingsAdmittedAsCountsAddIntoUKTotals() throws {
+        var view = try Self.federationView()
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2025", "value": 123456])
+        let counted = try #require(view.logs["wales"]?.measures["P2.A4.M1"]?.payload)
+        var percentage = counted
+        percentage.kind = .percentage
+        percentage.uk_measure = nil
+        percentage.target = nil
+        try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(percentage))))
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 0.5])
+        var remapped = counted
+        remapped.uk_measure = "P2.A2.M1"
+        try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(remapped))))
+        #expect(view.logs["wales"]?.measures["P2.A4.M1"]?.readings[Period(year: 2025)]?.admittedAs == .percentage)
+        let total = try #require(view.totals["P2.A2.M1"]?[Period(year: 2025)])
+        #expect(total.value == 123456 && total.contributions == ["england": 123456], "\(total)")
+        // A reading admitted as a count, after, adds in.
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q3", "value": 2])
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2025)]?.contributions == ["england": 123456, "wales": 2], "a reading not admitted as a count is not there for the sums (the quarter stands for the year)")
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 3)]?.contributions == ["wales": 2])
+        // Figures are written exactly, never with an exponent or four digits.
+        let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+        #expect(queries.csv(.totals, measure: "P2.A2.M1").contains("123456"))
+        #expect(queries.csv(.readings, measure: "P2.A4.M1").contains("0.5"))
+    }
+
+    @Test func figuresAreWrittenExactlyWithoutAnExponent() {
+        let cases: [(Double, String)] = [(123456.5, "123456.5"), (99.995, "99.995"), (0.00001, "0.00001"), (-0.00000025, "-0.00000025"),
+                                         (1.2345e16, "12345000000000000"), (1e15, "1000000000000000"), (7, "7"), (-3, "-3"), (0.1, "0.1"),
+                                         (1.5e-10, "0.00000000015"), (33.333333333333336, "33.333333333333336"), (1e21, "1000000000000000000000")]
+        for (value, text) in cases {
+            #expect(ViewQueries.number(value) == text, "\(value)")
+            #expect(Double(ViewQueries.number(value)) == value, "reads back: \(value)")
+        }
+        #expect(ViewQueries.approximate(262_500_000.4) == "262500000")
+        #expect(ViewQueries.approximate(26.2499) == "26.25")
+        #expect(ViewQueries.approximate(0.000012344) == "0.00001234")
+    }
+
     @Test func redefiningAMeasureMovesItsReadingsBetweenTotals() throws {
         var view = try Self.federationView()
         _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 4])
