@@ -336,8 +336,8 @@ struct API {
             let formatter = ISO8601DateFormatter()
             let status = await engine.status()
             let alerts = status.alerts.map { item in
-                AlertsResponse.Alert(time: formatter.string(from: item.time), kind: item.alert.kind.rawValue, message: item.alert.message,
-                                     log: item.alert.log, peer: item.alert.peer)
+                let alert = item.alert.shown(to: caller.identity, ownLog: ownLog)
+                return AlertsResponse.Alert(time: formatter.string(from: item.time), kind: alert.kind.rawValue, message: alert.message, log: alert.log, peer: alert.peer)
             }
             let evidence = status.evidence.map { e in
                 AlertsResponse.Evidence(log: e.log, first: e.first, second: e.second, prefixRoot: e.prefixRoot.base64, proof: e.proof.map(\.base64))

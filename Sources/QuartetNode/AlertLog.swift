@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import QuartetCrypto
 import QuartetReplication
 
 /// The replication alerts raised since start, per kind and peer, oldest first: each is logged
@@ -44,5 +45,21 @@ struct AlertLog {
     /// Every alert kept, oldest first.
     var list: [(time: Date, alert: ReplicationAlert)] {
         alerts.values.flatMap { $0 }.sorted { $0.time < $1.time }
+    }
+}
+
+extension ReplicationAlert {
+    /// This alert as `viewer` may read it. A violation names who sent which restricted entries
+    /// of a holder's log to this node, which is a disclosure record's content: it is for this
+    /// node's operator (`ownLog`'s) and the holder's operator, as records are (finding 238);
+    /// anyone else (a reader, an auditor, another log's operator, a member node, the log
+    /// health every reader's view carries: `viewer` nil) reads its kind and log only.
+    func shown(to viewer: FederationIdentity?, ownLog: String) -> ReplicationAlert {
+        guard kind == .violation else { return self }
+        if case .operator(let log)? = viewer, log == ownLog || log == self.log { return self }
+        var out = self
+        out.peer = nil
+        out.message = "a peer sent \(log ?? "a log")'s restricted entries or aggregates that no agreement lets this node hold; kept the stubs only (this node's operator and the log's see which, and from whom)"
+        return out
     }
 }

@@ -60,19 +60,34 @@ final class AppendAdmission: Sendable {
         }
         if items.contains(where: { Self.isExclusive($0.value) }) {
             return try await lock.exclusive {
-                try await writer.append(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: true), bounded: true)
+                let requests = try Self.requests(items, author: author, view: view, log: log, scratch: true)
+                try Self.refuseRestrictedAhead(requests, logTime: writer.committedTime, now: wallClockMillis())
+                return try await writer.append(contentsOf: requests, bounded: true)
             }
         }
         // Held only until the entries are queued: the writer keeps queue order, and an exclusive
         // append after them checks nothing they change.
         let ticket = try await lock.shared {
-            try writer.enqueue(contentsOf: try Self.requests(items, author: author, view: view, log: log, scratch: false), bounded: true)
+            let requests = try Self.requests(items, author: author, view: view, log: log, scratch: false)
+            try Self.refuseRestrictedAhead(requests, logTime: writer.committedTime, now: wallClockMillis())
+            return try writer.enqueue(contentsOf: requests, bounded: true)
         }
         return try await ticket.receipts()
     }
 
     /// Whether an item changes what later appends are checked against (an item that is not even
     /// well formed is refused by the checks, so it needs no lock of its own).
+    /// Restricted entries are not written while the log's time is ahead of the clock: a log
+    /// whose node's clock once ran ahead dates every entry after at that time (its times never
+    /// go back), so rows recorded today would count as recorded after an agreement's
+    /// `valid-from` the owner set in the future, and go to that recipient (finding 238). Only
+    /// restricted appends are held; public ones go on.
+    static func refuseRestrictedAhead(_ requests: [AppendRequest], logTime: UInt64, now: UInt64) throws(AdmissionError) {
+        guard logTime > now &+ DataFlow.clockToleranceMillis,
+              requests.contains(where: { $0.classification != EntryHeader.publicClassification }) else { return }
+        throw AdmissionError("classification: this log's newest entry is dated \(ViewQueries.iso(logTime)), \((logTime - now) / 1000) s ahead of this node's clock (\(ViewQueries.iso(now))): restricted data is not recorded until the clock passes it, since its entries would carry that later time and count as recorded after it under an agreement (docs/operations.md, \"A clock that ran ahead\")")
+    }
+
     static func isExclusive(_ value: JSONValue) -> Bool {
         guard case .object(let fields) = value, case .string(let type)? = fields["type"] else { return false }
         if let kind = PlanEntryType(rawValue: type) { return ![.status, .reading, .evidence].contains(kind) }

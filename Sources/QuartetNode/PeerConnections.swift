@@ -302,8 +302,12 @@ extension ReplicationEngine {
             return DataFlow.Item(header: header, payload: payload.bytes)
         }
         let judgedBy = policyEntries.isEmpty ? policy() : DataFlow.including(policyEntries, of: batch.log, in: policy(), at: now)
+        // How far the judging policy knows the holder's log (the batch's own policy entries
+        // count when they follow on from what is folded), against the newest verified
+        // checkpoint of it seen: a relay behind it discloses nothing in full.
+        let known = batch.from <= folded ? max(folded, batch.end) : folded
         switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: judgedBy, at: now, aggregateAgreements: named,
-                               isWriter: replicator.settings.writer(of: batch.log) == me) {
+                               isWriter: replicator.settings.writer(of: batch.log) == me, current: known >= (replicator.seen[batch.log]?.size ?? 0)) {
         case .withhold:
             // A relay holding only the stub of an entry the peer may have in full: the peer
             // would refuse the batch. It gets it from a node that holds the payload (the holder

@@ -188,7 +188,7 @@ extension API {
         }
         var page = Dashboard(whole: q.whole(node: node, generatedAt: ViewQueries.iso(q.nowMillis)), charts: charts,
                              ukLog: q.view.ukLog, nations: q.nations, role: federation.member(node)?.role.rawValue ?? "node",
-                             viewer: caller.identity.uri, alerts: alerts.suffix(20).map { ($0.time, $0.alert.kind.rawValue, $0.alert.message) })
+                             viewer: caller.identity.uri, alerts: alerts.suffix(20).map { ($0.time, $0.alert.kind.rawValue, $0.alert.shown(to: caller.identity, ownLog: ownLog).message) })
         let policy = view.policy
         page.links = links
         page.agreements = Dashboard.agreements(policy, now: q.nowMillis)
@@ -275,7 +275,8 @@ extension API {
         let alerts = engine.alertList()
         var out: [String: LogHealth] = [:]
         for status in engine.logStatus() {
-            let mine = alerts.filter { $0.alert.log == status.log.name }.map { "\($0.alert.kind.rawValue): \($0.alert.message)" }
+            // (Every reader's view carries it: a violation's sender and entries are left out.)
+            let mine = alerts.filter { $0.alert.log == status.log.name }.map { "\($0.alert.kind.rawValue): \($0.alert.shown(to: nil, ownLog: ownLog).message)" }
             out[status.log.name] = LogHealth(verified: status.head != nil && status.verified, alerts: Array(mine.suffix(10)))
         }
         return out

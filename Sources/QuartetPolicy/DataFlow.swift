@@ -188,8 +188,14 @@ public enum DataFlow {
     /// and that rule does not, the log's writer (`isWriter`) sends the stub, which the recipient
     /// takes from it; a relay withholds the batch instead (the recipient, judging the stub by its
     /// label, would refuse it from a relay), so it comes from the writer.
+    /// `current`: whether the policy judging the batch has folded the holder's log as far as
+    /// the newest verified checkpoint of it this node has seen. A relay whose copy is behind
+    /// may lack a revocation or an end the holder has since recorded: it discloses nothing in
+    /// full (withholds, so the recipient asks the writer, who is always current), as ingress
+    /// keeps no payload a lagging relay sends (`ingress`'s `current`).
     public static func egress(_ items: [(position: Int, header: EntryHeader?, hasPayload: Bool)], holder: String, recipient: String,
-                              policy: Policy, at now: UInt64, aggregateAgreements: [Int: String] = [:], isWriter: Bool = false) -> EgressDecision {
+                              policy: Policy, at now: UInt64, aggregateAgreements: [Int: String] = [:], isWriter: Bool = false,
+                              current: Bool = true) -> EgressDecision {
         var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
         var strip: [Int] = []
         var disclosed: [String: Disclosed] = [:]
@@ -207,6 +213,7 @@ public enum DataFlow {
             if !item.hasPayload {
                 if decision.admitted { return .withhold }
             } else if decision.admitted, let agreement = decision.agreement {
+                if !isWriter && !current { return .withhold }
                 disclosed[agreement, default: Disclosed(agreement: agreement, access: decision.access, positions: [])].positions.append(item.position)
             } else if !decision.admitted {
                 strip.append(item.position)

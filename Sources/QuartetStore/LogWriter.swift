@@ -191,6 +191,10 @@ public final class LogWriter: Sendable {
     /// The number of entries committed so far.
     public var size: UInt64 { withState { $0.committed.frontier.size } }
 
+    /// The time (ms since 1970) of the newest committed entry: the earliest time the next one
+    /// can carry (a log's times never go back, whatever the clock does).
+    public var committedTime: UInt64 { withState { $0.committed.time } }
+
     /// How many batches of each size were committed (for benchmarks).
     public var batchSizeHistogram: [Int: Int] { withState { $0.batchSizes } }
 

@@ -591,8 +591,16 @@ extension FederationTests {
             if alerts.contains(where: { $0["kind"] as? String == "violation" }) { break }
             usleep(100_000)
         }
+        // A reader learns of it, not who sent which entries (a disclosure record's content:
+        // finding 238); uk's operator does.
         let violation = try #require(alerts.first { $0["kind"] as? String == "violation" }, "\(alerts)")
-        #expect(violation["peer"] as? String == "england" && violation["log"] as? String == "england")
+        #expect((violation["peer"] == nil || violation["peer"] is NSNull) && violation["log"] as? String == "england" && !(violation["message"] as? String ?? "").contains("england sent"), "\(violation)")
+        let asOperator = try federation.curl(["--cert", federation.path("uk", "operator_certificate"), "--key", federation.path("uk", "operator_key"), "\(federation.api("uk"))/v1/alerts"])
+        let operatorAlerts = try #require((try JSONSerialization.jsonObject(with: Data(asOperator.body.utf8)) as? [String: Any])?["alerts"] as? [[String: Any]])
+        let named = try #require(operatorAlerts.first { $0["kind"] as? String == "violation" }, "\(operatorAlerts)")
+        #expect(named["peer"] as? String == "england" && (named["message"] as? String ?? "").contains("england sent the payload of england entry 0"), "\(named)")
+        let view = try federation.get("uk", "/v1/view")
+        #expect(!String(decoding: try JSONSerialization.data(withJSONObject: view), as: UTF8.self).contains("england sent"), "the view's log health names the sender")
         // The entry is held, as a stub: the log verifies and goes on.
         #expect(federation.size(try federation.heads("uk"), "england") == 1)
         let held = try #require((try federation.get("uk", "/v1/logs/england/entries")["entries"] as? [[String: Any]])?.first)

@@ -5,6 +5,7 @@ import HTTPTypes
 import NIOCore
 @testable import QuartetNode
 import QuartetPlan
+import QuartetStore
 import Testing
 
 /// The shared/exclusive lock's transitions, without tasks.
@@ -84,6 +85,21 @@ import Testing
             }
             #expect(raced.filter { $0.0 == .created }.count == 1 && raced.filter { $0.0 == .badRequest && $0.1.contains("uk_measure") }.count == 1, "\(raced)")
         }
+    }
+
+    /// A log dated ahead of the clock (its node's clock once ran fast) takes no restricted
+    /// entry until the clock passes it: each would carry the later time and count as recorded
+    /// after an agreement's `valid-from` set in that future (finding 238). Public ones go on.
+    @Test func restrictedEntriesWaitForTheClockToPassTheLogsTime() throws {
+        let now: UInt64 = 1_780_000_000_000
+        let rows = AppendRequest(type: "dataset.rows", classification: "heiw.workforce.headcount", payload: Array("{}".utf8))
+        let note = AppendRequest(type: "test.note", payload: Array("{}".utf8))
+        #expect { try AppendAdmission.refuseRestrictedAhead([note, rows], logTime: now + 31_000, now: now) } throws: {
+            "\($0)".contains("31 s ahead of this node's clock")
+        }
+        try AppendAdmission.refuseRestrictedAhead([note], logTime: now + 3_600_000, now: now)
+        try AppendAdmission.refuseRestrictedAhead([rows], logTime: now + 29_000, now: now)
+        try AppendAdmission.refuseRestrictedAhead([rows], logTime: now - 5_000, now: now)
     }
 
     /// A node being recovered folds no plan, so its checks would run against nothing: an

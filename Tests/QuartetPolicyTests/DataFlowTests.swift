@@ -117,6 +117,24 @@ import Testing
         #expect(DataFlow.ingress([stub, revoke], holder: "wales", recipient: "england", policy: granted, at: during) == .keep(strip: [], violations: []))
     }
 
+    /// A relay whose copy of the holder's log is behind the newest checkpoint of it seen may
+    /// lack a revocation recorded since: it discloses nothing in full (the recipient asks the
+    /// writer); public entries and stubs still go, and the writer is always current.
+    @Test func aRelayBehindTheHoldersLogDisclosesNothing() throws {
+        var granted = Policy(owners: owners, labels: labels)
+        let grant = try established(try full(["uk": .full, "england": .full]))
+        granted.apply(log: "wales", index: 0, timeMillis: 0, type: grant.header.type, payload: grant.payload)
+        let rows = item(index: 1, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
+        let items = [(position: 0, header: Optional(rows.header), hasPayload: true)]
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "england", policy: granted, at: during, current: false) == .withhold)
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "england", policy: granted, at: during, isWriter: true, current: false)
+                == .send(strip: [], disclosed: [DataFlow.Disclosed(agreement: "HEIW-WALES-2025-01", access: .full, positions: [0])]))
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "england", policy: granted, at: during, current: true)
+                == .send(strip: [], disclosed: [DataFlow.Disclosed(agreement: "HEIW-WALES-2025-01", access: .full, positions: [0])]))
+        // What it may not disclose anyway still goes as a stub.
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "scotland", policy: granted, at: during, current: false) == .send(strip: [0], disclosed: []))
+    }
+
     @Test func anAgreementDisclosesNothingRecordedBeforeItsValidFrom() throws {
         var policy = Policy(owners: owners, labels: labels)
         let agreement = try established(try full())
