@@ -307,7 +307,8 @@ extension ReplicationEngine {
         // checkpoint of it seen: a relay behind it discloses nothing in full.
         let known = batch.from <= folded ? max(folded, batch.end) : folded
         switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: judgedBy, at: now, aggregateAgreements: named,
-                               isWriter: replicator.settings.writer(of: batch.log) == me, current: known >= (replicator.seen[batch.log]?.size ?? 0)) {
+                               isWriter: replicator.settings.writer(of: batch.log) == me, current: known >= (replicator.seen[batch.log]?.size ?? 0),
+                               membershipCurrent: !peerFederations.values.contains { $0.verdict.isNewer }) {
         case .withhold:
             // A relay holding only the stub of an entry the peer may have in full: the peer
             // would refuse the batch. It gets it from a node that holds the payload (the holder

@@ -193,9 +193,13 @@ public enum DataFlow {
     /// may lack a revocation or an end the holder has since recorded: it discloses nothing in
     /// full (withholds, so the recipient asks the writer, who is always current), as ingress
     /// keeps no payload a lagging relay sends (`ingress`'s `current`).
+    /// `membershipCurrent`: false when members run a newer federation file than the one this
+    /// node judges recipients by (a node restored with its host runs the members of then: one
+    /// removed since is still a recipient here). Nothing is disclosed, by the writer either,
+    /// until the node runs the current file.
     public static func egress(_ items: [(position: Int, header: EntryHeader?, hasPayload: Bool)], holder: String, recipient: String,
                               policy: Policy, at now: UInt64, aggregateAgreements: [Int: String] = [:], isWriter: Bool = false,
-                              current: Bool = true) -> EgressDecision {
+                              current: Bool = true, membershipCurrent: Bool = true) -> EgressDecision {
         var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
         var strip: [Int] = []
         var disclosed: [String: Disclosed] = [:]
@@ -213,7 +217,7 @@ public enum DataFlow {
             if !item.hasPayload {
                 if decision.admitted { return .withhold }
             } else if decision.admitted, let agreement = decision.agreement {
-                if !isWriter && !current { return .withhold }
+                if (!isWriter && !current) || !membershipCurrent { return .withhold }
                 disclosed[agreement, default: Disclosed(agreement: agreement, access: decision.access, positions: [])].positions.append(item.position)
             } else if !decision.admitted {
                 strip.append(item.position)

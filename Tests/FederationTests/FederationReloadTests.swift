@@ -416,6 +416,37 @@ import Testing
         #expect(try eventually { try ready("scotland").0 }, "\((try? ready("scotland"))?.1 ?? "")")
     }
 
+    /// A node left on an older federation file while its peers run a newer one a quorum signed
+    /// judges recipients by the members of then (restored with its host, it would serve a
+    /// member removed since every row agreements name it for): it discloses no restricted
+    /// payload, as writer or relay, until it runs the current file (finding 239).
+    @Test func aNodeOnAnOlderFederationFileDisclosesNothingUntilReloaded() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start()
+        _ = try federation.waitConverged(LocalFederation.all)
+        let layout = FederationLayout(root: federation.root)
+        var newer = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
+        newer.version += 1
+        try federation.writeSigned(newer, to: layout.federationFile)
+        for node in LocalFederation.all where node != "scotland" { federation.processes[node]!.child.signal(SIGHUP) }
+        #expect(try eventually {
+            (try federation.get("scotland", "/v1/alerts")["alerts"] as! [[String: Any]]).filter { $0["kind"] as? String == "federation-file" }.count >= 3
+        })
+        let marker = "STALE-FILE-\(UUID().uuidString)"
+        let index = try AttackTests.agreementAndRow(federation, id: "NHS-SCOTLAND-STALE", marker: marker)
+        // uk, the agreement's full recipient, gets nothing of the row from scotland (nor from a
+        // relay: none holds it) while scotland runs the older file.
+        sleep(3)
+        #expect(federation.size(try federation.heads("uk"), "scotland") <= index, "scotland disclosed the row while on an older file")
+        #expect(try !RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")))
+        // Reloaded, it runs the current file and the row goes.
+        federation.processes["scotland"]!.child.signal(SIGHUP)
+        _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index }
+        federation.stop()
+        #expect(try RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk holds the row in full once scotland reloaded")
+    }
+
     /// Writes `file` to `path` and signs it as `signers` (member, data directory) do.
     func publish(_ file: FederationFile, to path: String, signers: [(String, String)]) throws {
         try ProvisionedFile.write(file, to: path)

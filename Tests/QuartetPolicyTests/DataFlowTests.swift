@@ -131,6 +131,8 @@ import Testing
                 == .send(strip: [], disclosed: [DataFlow.Disclosed(agreement: "HEIW-WALES-2025-01", access: .full, positions: [0])]))
         #expect(DataFlow.egress(items, holder: "wales", recipient: "england", policy: granted, at: during, current: true)
                 == .send(strip: [], disclosed: [DataFlow.Disclosed(agreement: "HEIW-WALES-2025-01", access: .full, positions: [0])]))
+        // A node whose members run a newer federation file discloses nothing, as writer too.
+        #expect(DataFlow.egress(items, holder: "wales", recipient: "england", policy: granted, at: during, isWriter: true, membershipCurrent: false) == .withhold)
         // What it may not disclose anyway still goes as a stub.
         #expect(DataFlow.egress(items, holder: "wales", recipient: "scotland", policy: granted, at: during, current: false) == .send(strip: [0], disclosed: []))
     }
