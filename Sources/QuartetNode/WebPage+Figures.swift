@@ -253,7 +253,7 @@ struct SearchIndex: Sendable {
             }
             for m in v.measures.values.sorted(by: { ViewQueries.idOrder($0.payload.id, $1.payload.id) }) {
                 items.append(Item(label: "\(ViewQueries.displayName(log)) measure \(m.payload.id)",
-                                  href: WebPage.measureHref(m.payload.id, log: log == q.view.ukLog || m.payload.uk_measure != nil ? nil : log), detail: m.payload.text,
+                                  href: WebPage.measureHref(m.payload.id, log: log == q.view.ukLog ? nil : log), detail: m.payload.text,
                                   hay: Array((m.payload.id + " " + m.payload.text).lowercased().utf8)))
             }
         }

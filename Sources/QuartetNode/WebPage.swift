@@ -195,7 +195,9 @@ enum WebPage {
                                      entry: "\(s.ref.log)/\(s.ref.index)", note: s.payload.note)
         }
         let measures = (a.measures ?? []).map { m in
-            ActionBody.Measure(id: m.id, href: measureHref(m.id, log: log == q.view.ukLog || m.ukMeasure != nil ? nil : log), text: m.text, latest: m.latest.map(readingText) ?? "no reading",
+            // A nation's measure links to its own page (one mapped to a UK measure went to the
+            // page of its own id without the nation: the UK's measure of that id, another one).
+            ActionBody.Measure(id: m.id, href: measureHref(m.id, log: log == q.view.ukLog ? nil : log), text: m.text, latest: m.latest.map(readingText) ?? "no reading",
                                target: m.target.map { "\(ViewQueries.number($0.value)) per \($0.per)" } ?? "")
         }
         let name = ViewQueries.displayName(log)
@@ -209,7 +211,7 @@ enum WebPage {
             measures: measures,
             mapped: log != q.view.ukLog ? [] : q.nations.flatMap { nation in
                 (q.view.logs[nation]?.actions.values ?? [:].values)
-                    .filter { ($0.payload.uk_actions ?? [$0.payload.id]).contains(id) && $0.withdrawn == nil }  // adopted UK actions keep their ids
+                    .filter { ViewQueries.mappedUKActions($0).contains(id) }
                     .sorted { ViewQueries.idOrder($0.payload.id, $1.payload.id) }
                     .map { m in ActionBody.Mapped(nation: ViewQueries.displayName(nation), id: m.payload.id, href: actionHref(nation, m.payload.id), title: m.payload.title,
                                                   status: m.status?.payload.status.rawValue ?? "not reported", tag: tag(m.status?.payload.status.rawValue)) }

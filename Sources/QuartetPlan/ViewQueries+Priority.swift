@@ -2,6 +2,14 @@ import QuartetAPI
 
 /// The priorities × nations matrix.
 extension ViewQueries {
+    /// The UK actions a nation's action serves: those its `uk_actions` names (adopters' imports
+    /// name the UK action they adopt), none once withdrawn. The one rule for the priority's
+    /// list and a UK action's page (a nation action naming none was listed on the page under
+    /// the UK action of its own id, not in the priority).
+    public static func mappedUKActions(_ action: ActionState) -> Set<String> {
+        action.withdrawn == nil ? Set(action.payload.uk_actions ?? []) : []
+    }
+
     /// One cell of the priorities × nations matrix.
     public struct Cell: Sendable {
         public var actions = 0
@@ -45,8 +53,8 @@ extension ViewQueries {
         let wanted = Set(ukActions.map(\.payload.id))
         var byUKAction: [String: [String: [String]]] = [:]
         for log in nations {
-            for a in view.logs[log]?.actions.values ?? [:].values where a.withdrawn == nil {
-                for ua in Set(a.payload.uk_actions ?? []) where wanted.contains(ua) { byUKAction[ua, default: [:]][log, default: []].append(a.payload.id) }
+            for a in view.logs[log]?.actions.values ?? [:].values {
+                for ua in Self.mappedUKActions(a) where wanted.contains(ua) { byUKAction[ua, default: [:]][log, default: []].append(a.payload.id) }
             }
         }
         let mapped = ukActions.map { ua in

@@ -123,6 +123,10 @@ import Testing
         let found = try WebPage.search("workforce reform", index: index)
         let html = Self.render(found)
         #expect(html.contains("href=\"/measures/P2.A2.M1\""), "the workshops measure's text has both words")
+        // A nation's measure mapped to a UK measure links to its own page: its id alone is the
+        // UK's measure of that id, another one (Wales P2.A4.M1 adds into UK P2.A6.M1).
+        let wales = try #require(index.items.first { $0.label == "Wales measure P2.A4.M1" })
+        #expect(wales.href == "/measures/P2.A4.M1?log=wales", "\(wales.href)")
         let none = Self.render(try WebPage.search("zzzz-no-such-thing", index: index))
         #expect(none.contains("0 results"))
         let long = #expect(throws: WebPage.NotFound.self) { try WebPage.search(String(repeating: "a", count: WebPage.maxQueryBytes + 1), index: index) }
