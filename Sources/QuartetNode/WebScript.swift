@@ -579,10 +579,10 @@ enum WebScript {
                   part = quarters[quarter - 1].length ? quarters[quarter - 1][0] : (months[quarter - 1].length ? sum(months[quarter - 1]) : undefined);
                 } else if (yearly.length) {
                   part = yearly[0];
-                } else if (quarters.some(q => q.length)) {
-                  part = sum(quarters.filter(q => q.length).map(q => q[0]));
-                } else if (months.some(q => q.length)) {
-                  part = sum(months.map(sum));
+                } else {
+                  // Each quarter as it stands: its reading, else its months' sum.
+                  const parts = [0, 1, 2, 3].filter(i => quarters[i].length || months[i].length).map(i => quarters[i].length ? quarters[i][0] : sum(months[i]));
+                  if (parts.length) part = sum(parts);
                 }
                 if (part !== undefined) { total += part; any = true; }
               }

@@ -297,9 +297,9 @@ public struct StrategyView: Sendable {
         if totals[uk]?.isEmpty == true { totals[uk] = nil }
     }
 
-    /// A measure's values in a year: for the year, its reading for the year, else the sum of its
-    /// quarters, else the sum of its months; for each quarter, its reading for the quarter, else
-    /// the sum of its months in it (months summed in calendar order). A measure with more
+    /// A measure's values in a year: for each quarter, its reading for the quarter, else the sum
+    /// of its months in it (months summed in calendar order); for the year, its reading for the
+    /// year, else the sum of its quarters' values so made. A measure with more
     /// readings than the year's 17 periods has them looked up rather than passed over (a measure
     /// may hold readings of a thousand years, and a batch may touch each year).
     static func contributions(_ measure: MeasureState, year: Int) -> Contribution {
@@ -335,10 +335,10 @@ public struct StrategyView: Sendable {
         }
         let byQuarter = (0..<4).map { quarters[$0] ?? months[$0] }
         if let yearly { return (yearly, byQuarter) }
-        let quarterly = quarters.compactMap { $0 }
-        if !quarterly.isEmpty { return ((quarterly.reduce(0) { $0 + $1.0 }, quarterly.flatMap(\.1)), byQuarter) }
-        let monthSums = months.compactMap { $0 }
-        if !monthSums.isEmpty { return ((monthSums.reduce(0) { $0 + $1.0 }, monthSums.flatMap(\.1)), byQuarter) }
+        // Else each quarter as it stands (its reading, else its months'): a nation that reported
+        // the first quarter whole and then month by month counted only that quarter for the year.
+        let parts = byQuarter.compactMap { $0 }
+        if !parts.isEmpty { return ((parts.reduce(0) { $0 + $1.0 }, parts.flatMap(\.1)), byQuarter) }
         return (nil, byQuarter)
     }
 }

@@ -350,6 +350,20 @@ def check_log_context(d, api, total, status):
         if figure != expected:
             fail("a reading admitted as a percentage, stated %+d in the total: %s, not %s: %r" % (delta, figure, expected, figure_line()))
     print("web-test: a reading admitted as a percentage adds nothing to a UK total once its measure is a count")
+    # A year is the sum of its quarters as each stands (its reading, else its months'): the
+    # first quarter whole and a later month both count, as every node sums them.
+    entries = [("plan.action", action), ("plan.measure", measure), ("progress.reading", dict(reading, period=year + "-Q1", value=5)),
+               ("progress.reading", dict(reading, period=year + "-05", value=1))]
+    if not re.fullmatch(r"[0-9]{4}", year):
+        fail("the demo's first UK total is not a year's: %s" % total)
+    for delta, expected in [(5, "mismatch"), (6, "match")]:
+        d.get(api + "/figures/" + total)
+        wait_verified(d)
+        rerun(d, made_up_log("zz-member", "example.org/zz-member", entries) + "data.stated = JSON.stringify(JSON.parse(data.stated) + %d);" % delta)
+        figure = d.find_element(By.TAG_NAME, "body").get_attribute("data-figure")
+        if figure != expected:
+            fail("a quarter and a later month, stated %+d in the year's total: %s, not %s: %r" % (delta, figure, expected, figure_line()))
+    print("web-test: a year sums a quarter reported whole and a later month")
     log, action_id = status.split(":")[1], status.split(":")[2]
     entries = [("plan.action", {"id": action_id, "priority": action_id.split(".")[0], "statements": ["made up"]}),
                ("progress.status", {"action": action_id, "status": "on-track", "as_of": "2026-01-01"}),

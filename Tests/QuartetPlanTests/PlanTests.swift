@@ -559,6 +559,25 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(queries.csv(.readings, measure: "P2.A4.M1").contains("0.5"))
     }
 
+    /// A year without a reading of its own is the sum of its quarters, each its reading or its
+    /// months': a nation that reported the first quarter whole and then month by month counted
+    /// only the first quarter for the year.
+    @Test func aYearSumsEachQuarterAsItStands() throws {
+        var view = try Self.federationView()
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2026-Q1", "value": 5])
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2026-04", "value": 1])
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2026-08", "value": 2])
+        // A month inside a quarter that has its own reading does not add to it.
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2026-02", "value": 100])
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2026)]?.value == 8)
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2026, quarter: 1)]?.value == 5)
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2026, quarter: 2)]?.value == 1)
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2026, quarter: 3)]?.value == 2)
+        // The year's own reading stands for the year.
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A2.M1", "period": "2026", "value": 40])
+        #expect(view.totals["P2.A2.M1"]?[Period(year: 2026)]?.value == 40)
+    }
+
     @Test func figuresAreWrittenExactlyWithoutAnExponent() {
         let cases: [(Double, String)] = [(123456.5, "123456.5"), (99.995, "99.995"), (0.00001, "0.00001"), (-0.00000025, "-0.00000025"),
                                          (1.2345e16, "12345000000000000"), (1e15, "1000000000000000"), (7, "7"), (-3, "-3"), (0.1, "0.1"),
