@@ -75,8 +75,6 @@ final class AppendAdmission: Sendable {
         return try await ticket.receipts()
     }
 
-    /// Whether an item changes what later appends are checked against (an item that is not even
-    /// well formed is refused by the checks, so it needs no lock of its own).
     /// Restricted entries are not written while the log's time is ahead of the clock: a log
     /// whose node's clock once ran ahead dates every entry after at that time (its times never
     /// go back), so rows recorded today would count as recorded after an agreement's
@@ -88,6 +86,8 @@ final class AppendAdmission: Sendable {
         throw AdmissionError("classification: this log's newest entry is dated \(ViewQueries.iso(logTime)), \((logTime - now) / 1000) s ahead of this node's clock (\(ViewQueries.iso(now))): restricted data is not recorded until the clock passes it, since its entries would carry that later time and count as recorded after it under an agreement (docs/operations.md, \"A clock that ran ahead\")")
     }
 
+    /// Whether an item changes what later appends are checked against (an item that is not even
+    /// well formed is refused by the checks, so it needs no lock of its own).
     static func isExclusive(_ value: JSONValue) -> Bool {
         guard case .object(let fields) = value, case .string(let type)? = fields["type"] else { return false }
         if let kind = PlanEntryType(rawValue: type) { return ![.status, .reading, .evidence].contains(kind) }

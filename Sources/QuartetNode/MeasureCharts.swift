@@ -10,6 +10,12 @@ struct MeasureCharts {
     let nations: [String]
     /// The year now (UTC): a headline is never of a later one.
     var thisYear: Int = Self.year(ofMillis: UInt64(Date().timeIntervalSince1970 * 1000))
+    /// The month now (UTC, 1–12): no period that has not begun is drawn.
+    var thisMonth: Int = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar.component(.month, from: Date())
+    }()
 
     /// The UTC year of a time in milliseconds since 1970.
     static func year(ofMillis millis: UInt64) -> Int {
@@ -26,6 +32,17 @@ struct MeasureCharts {
     static let maxPeriods = 40
 
     func charted(_ year: Int) -> Bool { year <= thisYear && year > thisYear - Self.chartedYears }
+
+    /// A period of the window that has begun (a month or quarter later this year has not).
+    func charted(_ period: Period) -> Bool {
+        guard charted(period.year) else { return false }
+        guard period.year == thisYear else { return true }
+        switch period.granularity {
+        case .year: return true
+        case .quarter: return (period.number - 1) * 3 + 1 <= thisMonth
+        case .month: return period.number <= thisMonth
+        }
+    }
 
     func lookup(_ key: String) -> (log: String?, id: String, answer: MeasureView)? {
         guard let found = charts.first(where: { $0.key == key }) else { return nil }
@@ -54,10 +71,11 @@ struct MeasureCharts {
         // 2999) would set the scale and flatten the real ones (it stays on the measure's page,
         // in the list of totals).
         let yearly = answer.totals.filter { !$0.period.contains("-") && charted($0.year) }.sorted { $0.year < $1.year }
-        // The headline is the newest year that has begun: a nation's reading for 2999 (the
-        // periods go that far) would otherwise stand as the UK's figure.
-        if onlyLog == nil, !answer.totals.filter({ !$0.period.contains("-") }).isEmpty {
-            let latest = yearly.last
+        // The headline is the newest year that has begun (however long ago): a nation's
+        // reading for 2999 (the periods go that far) would otherwise stand as the UK's figure.
+        let years = answer.totals.filter { !$0.period.contains("-") }
+        if onlyLog == nil, !years.isEmpty {
+            let latest = years.filter { $0.year <= thisYear }.max { $0.year < $1.year }
             // (A per-nation target is not the UK total's: not drawn against it.)
             let target = definition?.target.flatMap { $0.per == "year" && $0.scope != "nation" ? $0.value : nil }
             let series = nations.map { log in BarChart.Series(name: ViewQueries.displayName(log), colour: Dashboard.colour(log), values: yearly.map { $0.contributions[log] }) }
@@ -80,14 +98,23 @@ struct MeasureCharts {
             guard belongs else { continue }
             var values: [Period: Double] = [:]
             for r in m.readings ?? [] {
-                guard let p = Period(r.period), charted(p.year) else { continue }
-                if let v = r.value { values[p] = v } else if let a = r.achieved { values[p] = a ? 1 : 0 }
+                guard let p = Period(r.period), charted(p) else { continue }
+                // Only values the measure's kind takes now: a reading admitted under another
+                // kind (a count of 10^9 before the measure became a percentage) is in the
+                // page's table, not drawn.
+                switch m.kind {
+                case "percentage": if let v = r.value, (0...100).contains(v) { values[p] = v }
+                case "milestone": if let a = r.achieved { values[p] = a ? 1 : 0 }
+                case "count": if let v = r.value, v >= 0 { values[p] = v }
+                default: break
+                }
             }
             if !values.isEmpty { series.append((m.log, values)) }
         }
-        // The newest periods of the window, at most `maxPeriods` (a nation's reading for every
-        // month drew bars under a pixel wide for everyone).
-        let periods = Array(Set(series.flatMap { $0.values.keys }).sorted().suffix(Self.maxPeriods))
+        // One granularity, the coarsest any series has (a nation reporting every month and
+        // quarter pushed the others' years out of the chart), its newest `maxPeriods` periods.
+        let granularity = [Period.Granularity.year, .quarter, .month].first { g in series.contains { $0.values.keys.contains { $0.granularity == g } } }
+        let periods = Array(Set(series.flatMap { $0.values.keys }).filter { $0.granularity == granularity }.sorted().suffix(Self.maxPeriods))
         guard !periods.isEmpty else {
             return DashboardPage.Chart(title: title, href: WebPage.measureHref(id, log: onlyLog), svg: "", total: nil, note: nil, textOnly: "/v1/view/measures/\(id)")
         }

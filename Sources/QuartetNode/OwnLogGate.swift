@@ -74,6 +74,10 @@ final class OwnLogGate: Sendable {
         if let conflict = status?.conflict {
             return "node \(node) takes no appends: its own log \(log) conflicts with what its peers hold (\(conflict))"
         }
+        if status?.heldForFederation == true {
+            return "node \(node) takes no appends: other members run a newer federation file than this node, whose list of its log's witnesses (the peers whose answers open its log) may name members removed since; "
+                + "put the current federation file and its .sig in place and reload (SIGHUP)"
+        }
         guard let status, status.heard > 0 else {
             return "node \(node) has not yet heard from any of its log's witnesses how much of its own log \(log) they hold, and takes no appends until they answer "
                 + "(a restored older copy would otherwise sign a second history); if no other node holds this log, restart it with --i-am-the-only-copy (docs/operations.md)"

@@ -278,6 +278,8 @@ extension ReplicationEngine {
         // A log's own node may hold all of it (it takes back a tail it lost, OwnLogSync).
         guard replicator.settings.writer(of: batch.log) != peer else { return batch }
         guard batch.entries.contains(where: { !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return batch }
+        // A member a reload removed (its connection closing) is no recipient.
+        guard federation.member(peer) != nil else { return nil }
         let items = batch.entries.indices.compactMap { i -> (position: Int, header: EntryHeader?, hasPayload: Bool)? in
             let wire = batch.entries[i]
             guard !EntryHeader.isPublic(encoded: wire.headerBytes) else { return nil }
@@ -307,8 +309,8 @@ extension ReplicationEngine {
         // checkpoint of it seen: a relay behind it discloses nothing in full.
         let known = batch.from <= folded ? max(folded, batch.end) : folded
         switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: judgedBy, at: now, aggregateAgreements: named,
-                               isWriter: replicator.settings.writer(of: batch.log) == me, current: known >= (replicator.seen[batch.log]?.size ?? 0),
-                               membershipCurrent: !peerFederations.values.contains { $0.verdict.isNewer }) {
+                               isWriter: replicator.settings.writer(of: batch.log) == me, current: knowsNewest(of: batch.log, through: known),
+                               membershipCurrent: !membershipStale) {
         case .withhold:
             // A relay holding only the stub of an entry the peer may have in full: the peer
             // would refuse the batch. It gets it from a node that holds the payload (the holder

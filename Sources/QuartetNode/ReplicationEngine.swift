@@ -136,6 +136,12 @@ final class ReplicationEngine: @unchecked Sendable {
     /// Per connected peer: the last statement of the federation file it runs, and what it says
     /// of the file in force here (judged again at each reload; dropped when it disconnects).
     var peerFederations: [String: (statement: String, verdict: PeerFederation)] = [:]
+    /// Per member, the newest version of the federation file it stated beyond the one in force
+    /// here, and whether a quorum of the members in force signed it: kept when it disconnects
+    /// (a reconnection's gap does not lift what it showed), dropped when it states this file
+    /// again, when a reload brings that version, or when it is no longer a member
+    /// (`membershipStale`).
+    var statedNewer: [String: (version: UInt64, verified: Bool)] = [:]
     /// Per peer, the federation alerts raised lately (a peer alternating statements is
     /// alerted of each once, not every round).
     var federationAlerted: [String: [String]] = [:]
@@ -345,7 +351,10 @@ final class ReplicationEngine: @unchecked Sendable {
             run(replicator.stated(federation: statement))
             peerFederations = peerFederations.filter { new.member($0.key) != nil }
             federationAlerted = federationAlerted.filter { new.member($0.key) != nil }
+            let version = statement.flatMap { try? SignedNote(parsing: $0) }.flatMap { FederationTrust.Statement(text: $0.text) }?.version
+            statedNewer = statedNewer.filter { peer, stated in new.member(peer) != nil && version.map { stated.version > $0 } ?? true }
             for (peer, known) in peerFederations { judgeFederation(of: peer, statement: known.statement) }
+            membershipChanged()
         }
     }
 
@@ -517,7 +526,7 @@ final class ReplicationEngine: @unchecked Sendable {
                 if batch.entries.contains(where: { $0.payload == nil || !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
                     let items = entries.map { DataFlow.Item(header: $0.header, payload: $0.payload?.bytes) }
                     let fromWriter = replicator.settings.writer(of: batch.log) == peer
-                    let current = batch.end >= (replicator.seen[batch.log]?.size ?? 0)
+                    let current = knowsNewest(of: batch.log, through: batch.end)
                     switch DataFlow.ingress(items, holder: batch.log, recipient: me, policy: policy(), at: wallClockMillis(),
                                             fromWriter: fromWriter, current: current) {
                     case .refuse(let reason):
@@ -625,6 +634,13 @@ final class ReplicationEngine: @unchecked Sendable {
         let verdict = PeerFederation.judge(statement, ours: ours, inForce: federation)
         let before = peerFederations[peer]?.verdict
         peerFederations[peer] = (statement, verdict)
+        switch verdict {
+        case .newer(let version, _): statedNewer[peer] = (version, true)
+        case .newerUnverified(let version): statedNewer[peer] = (version, false)
+        case .same, .older: statedNewer[peer] = nil
+        case .conflicting, .conflictingUnverified, .refused: break
+        }
+        membershipChanged()
         guard verdict != before else { return }
         // Back in step, the peer is alerted of again should it move off.
         if verdict == .same { federationAlerted[peer] = nil }
@@ -644,6 +660,32 @@ final class ReplicationEngine: @unchecked Sendable {
     /// service; nor does a first reload take out every node not yet reloaded) — except in a
     /// federation of two, where the one other member is most of them.
     func federationProblems() -> [String] { queue.sync { federationProblemsOnQueue() } }
+
+    /// Whether the members this node judges recipients and witnesses by may be out of date: a
+    /// member stated a newer federation file a quorum of the members in force signed, or a
+    /// quorum of the other members stated newer files this node cannot verify (several versions
+    /// ahead, the signers changed). Restored with its host from before a member's removal, the
+    /// node would otherwise disclose to it and count it a witness of its own log (finding 239).
+    /// One member's unverified word does not count.
+    var membershipStale: Bool {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let others = federation.members.count - 1
+        return statedNewer.values.contains(where: \.verified) || (others > 0 && statedNewer.count >= FederationTrust.quorum(of: others))
+    }
+
+    /// Whether what is known of `log` through `size` (a batch's end, or how far the policy
+    /// folded it) reaches the newest verified checkpoint of it seen: a batch or a copy short of
+    /// it may lack a revocation recorded since (ingress and egress, finding 238).
+    func knowsNewest(of log: String, through size: UInt64) -> Bool {
+        size >= (replicator.seen[log]?.size ?? 0)
+    }
+
+    /// Holds the own log's sync while the membership is stale (its witnesses' answers open the
+    /// log), and lets it go on once it is not.
+    func membershipChanged() {
+        dispatchPrecondition(condition: .onQueue(queue))
+        run(replicator.holdOwnSync(membershipStale))
+    }
 
     func federationProblemsOnQueue() -> [String] {
         dispatchPrecondition(condition: .onQueue(queue))

@@ -71,9 +71,15 @@ public struct ViewQueries {
         return plainDecimal("\(v)")
     }
 
-    /// A chart's axis label: four significant digits, with no exponent.
+    /// A chart's axis label, short enough for its margin: four significant digits with no
+    /// exponent, from 10,000 on three, with k, M or bn.
     public static func approximate(_ v: Double) -> String {
-        guard v.isFinite, let rounded = Double(String(format: "%.4g", v)) else { return number(v) }
+        guard v.isFinite else { return number(v) }
+        for (scale, suffix) in [(1e9, "bn"), (1e6, "M"), (1e4, "k")] where abs(v) >= scale {
+            let shown = suffix == "k" ? v / 1e3 : v / scale
+            return (Double(String(format: "%.3g", shown)).map(number) ?? number(shown)) + suffix
+        }
+        guard let rounded = Double(String(format: "%.4g", v)) else { return number(v) }
         return number(rounded)
     }
 

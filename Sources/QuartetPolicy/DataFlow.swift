@@ -189,10 +189,11 @@ public enum DataFlow {
     /// takes from it; a relay withholds the batch instead (the recipient, judging the stub by its
     /// label, would refuse it from a relay), so it comes from the writer.
     /// `current`: whether the policy judging the batch has folded the holder's log as far as
-    /// the newest verified checkpoint of it this node has seen. A relay whose copy is behind
-    /// may lack a revocation or an end the holder has since recorded: it discloses nothing in
-    /// full (withholds, so the recipient asks the writer, who is always current), as ingress
-    /// keeps no payload a lagging relay sends (`ingress`'s `current`).
+    /// the newest verified checkpoint of it this node has seen. A copy that is behind may lack
+    /// a revocation or an end the holder has since recorded: it discloses nothing in full
+    /// (withholds, so the recipient asks elsewhere or again), as ingress keeps no payload a
+    /// lagging relay sends (`ingress`'s `current`). The writer too: restored from a backup
+    /// taken before its revocation, it sees its peers' longer copies of its own log.
     /// `membershipCurrent`: false when members run a newer federation file than the one this
     /// node judges recipients by (a node restored with its host runs the members of then: one
     /// removed since is still a recipient here). Nothing is disclosed, by the writer either,
@@ -217,7 +218,7 @@ public enum DataFlow {
             if !item.hasPayload {
                 if decision.admitted { return .withhold }
             } else if decision.admitted, let agreement = decision.agreement {
-                if (!isWriter && !current) || !membershipCurrent { return .withhold }
+                if !current || !membershipCurrent { return .withhold }
                 disclosed[agreement, default: Disclosed(agreement: agreement, access: decision.access, positions: [])].positions.append(item.position)
             } else if !decision.admitted {
                 strip.append(item.position)

@@ -16,6 +16,9 @@ import QuartetLedger
 struct OwnLogSync: Sendable {
     /// The node may append.
     var synced: Bool
+    /// The shell holds the sync: members run a newer federation file than this node, whose
+    /// list of the log's witnesses (the answers that count) may name members removed since.
+    var held = false
     /// Peers whose heads arrived while not synced.
     var heard: Set<String> = []
     /// Anti-entropy rounds since the first peer answered.
@@ -69,11 +72,14 @@ public struct OwnLogStatus: Sendable, Equatable {
     public var claimed: UInt64
     /// Why the peers hold another history of it than this copy (nil: none seen).
     public var conflict: String?
+    /// Held because members run a newer federation file than this node (`Replicator.holdOwnSync`).
+    public var heldForFederation = false
     /// Rounds a claimant may give nothing before its claim no longer counts (`OwnLogSync.claimRounds`).
     public static let claimRounds = OwnLogSync.claimRounds
 
-    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int, needed: Int = 1, claimed: UInt64 = 0, conflict: String? = nil) {
+    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int, needed: Int = 1, claimed: UInt64 = 0, conflict: String? = nil, heldForFederation: Bool = false) {
         self.conflict = conflict
+        self.heldForFederation = heldForFederation
         self.synced = synced
         self.held = held
         self.seen = seen
@@ -88,7 +94,7 @@ extension Replicator {
     public var ownLogStatus: OwnLogStatus {
         OwnLogStatus(synced: ownSync.synced, held: heads[settings.ownLog]?.size ?? 0, seen: seen[settings.ownLog]?.size ?? 0,
                      heard: ownSync.heard.intersection(ownSyncVoters).count, needed: ownSyncNeeded, claimed: ownSync.synced ? 0 : ownSync.claimed,
-                     conflict: ownSync.conflict)
+                     conflict: ownSync.conflict, heldForFederation: ownSync.held && !ownSync.synced)
     }
 
     /// Peers whose answer the sync waits for: `ownSyncAnswers`, or every peer if there are fewer.
@@ -154,7 +160,7 @@ extension Replicator {
     /// `OwnLogSync.claimRounds`), nothing of it is being stored, and every peer has answered or
     /// a round has passed. With no peer left (a reload), the node is the only copy.
     mutating func ownSyncCheck() -> [Directive] {
-        guard !ownSync.synced, ownSync.conflict == nil else { return [] }
+        guard !ownSync.synced, ownSync.conflict == nil, !ownSync.held else { return [] }
         let held = heads[settings.ownLog]?.size ?? 0
         // Below a checkpoint of its log seen signed, or while storing a tail, never.
         guard held >= seen[settings.ownLog]?.size ?? 0, !isStoring(settings.ownLog) else { return [] }
@@ -171,6 +177,15 @@ extension Replicator {
 }
 
 extension Replicator {
+    /// Holds the own log's sync (`held`: members run a newer federation file than this node;
+    /// its witnesses, whose answers open the log, may include members removed since) or lets
+    /// it go on, checking at once.
+    public mutating func holdOwnSync(_ held: Bool) -> [Directive] {
+        guard ownSync.held != held else { return [] }
+        ownSync.held = held
+        return held ? [] : ownSyncCheck()
+    }
+
     /// This node's witness cosigned `note`, a checkpoint of `log` (the shell reads it from the
     /// witness state when the log's writer connects). Only a larger one replaces what is kept.
     public mutating func witnessCosigned(log: String, note: String) {

@@ -158,8 +158,27 @@ import Testing
         var many = MeasureCharts(charts: [("P2.A2.M3", MeasureView(measure: "P2.A2.M3", period: nil, series: [uk, ViewMeasure(id: "P2.A2.M3", log: "wales", text: "Share", kind: "percentage", ukMeasure: "P2.A2.M3", readings: months)], totals: []))],
                                  ukLog: "uk", nations: ["wales"])
         many.thisYear = 2026
+        many.thisMonth = 12
         let drawn = many.chart("P2.A2.M3").svg
         #expect(drawn.contains("2026-12") && drawn.contains("2023-09") && !drawn.contains("2023-08"), "the newest 40 months")
+        // In March, April on has not begun; and beside another nation's years, only years are drawn.
+        many.thisMonth = 3
+        let march = many.chart("P2.A2.M3").svg
+        #expect(march.contains("2026-03") && !march.contains("2026-04"))
+        var mixed = MeasureCharts(charts: [("P2.A2.M3", MeasureView(measure: "P2.A2.M3", period: nil, series: [uk, wales,
+                                  ViewMeasure(id: "P2.A2.M3", log: "scotland", text: "Share", kind: "percentage", ukMeasure: "P2.A2.M3", readings: months)], totals: []))],
+                                  ukLog: "uk", nations: ["wales", "scotland"])
+        mixed.thisYear = 2026
+        let years = mixed.chart("P2.A2.M3").svg
+        #expect(years.contains("Wales 61") && !years.contains("2026-12"), "one granularity, the coarsest")
+        // A count of 10^9 recorded before the measure became a percentage is not drawn.
+        let redefined = ViewMeasure(id: "P2.A2.M3", log: "scotland", text: "Share", kind: "percentage", ukMeasure: "P2.A2.M3",
+                                    readings: [reading("scotland", "2025", 1_000_000_000), reading("scotland", "2024", 40)])
+        var afterRedefinition = MeasureCharts(charts: [("P2.A2.M3", MeasureView(measure: "P2.A2.M3", period: nil, series: [uk, wales, redefined], totals: []))],
+                                              ukLog: "uk", nations: ["wales", "scotland"])
+        afterRedefinition.thisYear = 2026
+        let clamped = afterRedefinition.chart("P2.A2.M3").svg
+        #expect(clamped.contains("Scotland 40") && !clamped.contains("1000000000") && !clamped.contains("1bn"), "\(clamped)")
     }
 
     @Test func anEmptyViewSaysSo() {

@@ -586,7 +586,10 @@ func payload(_ object: [String: Any]) -> [UInt8] {
             #expect(ViewQueries.number(value) == text, "\(value)")
             #expect(Double(ViewQueries.number(value)) == value, "reads back: \(value)")
         }
-        #expect(ViewQueries.approximate(262_500_000.4) == "262500000")
+        #expect(ViewQueries.approximate(262_500_000.4) == "263M")
+        #expect(ViewQueries.approximate(1_050_000_000) == "1.05bn")
+        #expect(ViewQueries.approximate(12_345) == "12.3k")
+        #expect(ViewQueries.approximate(9_999) == "9999")
         #expect(ViewQueries.approximate(26.2499) == "26.25")
         #expect(ViewQueries.approximate(0.000012344) == "0.00001234")
     }

@@ -279,6 +279,20 @@ import Testing
         #expect(!short.ownLogStatus.synced)
     }
 
+    /// The shell holds the sync while members run a newer federation file (the witnesses whose
+    /// answers open the log may include members removed since): nothing opens the log then,
+    /// and letting go checks at once (finding 239).
+    @Test func aHeldSyncOpensNothingUntilLetGo() throws {
+        var replicator = try Self.restoredBehindAStalePeer(answers: 2).nodes["a"]!.replicator
+        #expect(replicator.holdOwnSync(true).isEmpty)
+        #expect(replicator.ownLogStatus.heldForFederation)
+        let left = replicator.members(peers: [], verifiers: replicator.settings.verifiers, writers: replicator.settings.writers)
+        #expect(!left.contains { if case .ownLogSynced = $0 { return true }; return false }, "the only copy, but held")
+        #expect(!replicator.ownLogStatus.synced)
+        #expect(replicator.holdOwnSync(false).contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false })
+        #expect(replicator.ownLogStatus.synced && !replicator.ownLogStatus.heldForFederation)
+    }
+
     /// After rounds with no peer at all (no strike can come of them), b connects and claims
     /// 1,000 entries of a's own log under a key a has not seen; a asks b for them. The head.
     static func claimedByB(_ replicator: inout Replicator) throws -> Message {
