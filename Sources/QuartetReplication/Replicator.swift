@@ -289,6 +289,14 @@ public struct Replicator: Sendable {
             let wasConnected = peers[peer]?.connected ?? false
             peers[peer] = nil
             if wasConnected { out.append(.close(peer: peer, reason: "removed from the federation")) }
+            // What it said of the own log no longer counts (a node restored with an older
+            // file counted a member removed since among the witnesses whose signs of another
+            // history hold the log for good).
+            self.ownSync.conflicting[peer] = nil
+            self.ownSync.heard.remove(peer)
+        }
+        if !self.ownSync.synced, self.ownSync.conflict != nil, Set(self.ownSync.conflicting.keys).intersection(ownSyncVoters).count < ownSyncNeeded {
+            self.ownSync.conflict = nil
         }
         for peer in added {
             peers[peer] = Peer()
