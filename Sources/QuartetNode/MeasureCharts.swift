@@ -111,10 +111,10 @@ struct MeasureCharts {
             }
             if !values.isEmpty { series.append((m.log, values)) }
         }
-        // One granularity, the coarsest any series has (a nation reporting every month and
-        // quarter pushed the others' years out of the chart), its newest `maxPeriods` periods.
-        let granularity = [Period.Granularity.year, .quarter, .month].first { g in series.contains { $0.values.keys.contains { $0.granularity == g } } }
-        let periods = Array(Set(series.flatMap { $0.values.keys }).filter { $0.granularity == granularity }.sorted().suffix(Self.maxPeriods))
+        // Each series its newest periods, an equal share of `maxPeriods` (at least 4): a nation
+        // reporting every month and quarter pushed the others' years out of the newest 40.
+        let share = max(4, Self.maxPeriods / max(1, series.count))
+        let periods = Array(Set(series.flatMap { $0.values.keys.sorted().suffix(share) }).sorted().suffix(Self.maxPeriods))
         guard !periods.isEmpty else {
             return DashboardPage.Chart(title: title, href: WebPage.measureHref(id, log: onlyLog), svg: "", total: nil, note: nil, textOnly: "/v1/view/measures/\(id)")
         }

@@ -66,7 +66,8 @@ extension ReplicationEngine {
         canonical.remove(peer)
         connectedSince[peer] = nil
         connectedAt[peer] = nil
-        // What it said of its federation file counts while it is connected (it says it again).
+        // Its statement is judged again when it says it again; a newer file it stated still
+        // counts (`statedNewer`: a reconnection's gap does not lift it).
         peerFederations[peer] = nil
         logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
         guard !stopped else { return [] }
@@ -304,12 +305,16 @@ extension ReplicationEngine {
             return DataFlow.Item(header: header, payload: payload.bytes)
         }
         let judgedBy = policyEntries.isEmpty ? policy() : DataFlow.including(policyEntries, of: batch.log, in: policy(), at: now)
-        // How far the judging policy knows the holder's log (the batch's own policy entries
-        // count when they follow on from what is folded), against the newest verified
-        // checkpoint of it seen: a relay behind it discloses nothing in full.
+        // A relay: how far the judging policy knows the holder's log (the batch's own policy
+        // entries count when they follow on from what is folded), against the newest verified
+        // checkpoint of it seen; behind it, it discloses nothing in full. The writer: once its
+        // own log is confirmed with its peers (restored from an older backup, it lacks what it
+        // recorded since; its own commits it pushes as it makes them, folded or not).
+        let isWriter = replicator.settings.writer(of: batch.log) == me
         let known = batch.from <= folded ? max(folded, batch.end) : folded
+        let current = isWriter ? replicator.ownLogStatus.synced : knowsNewest(of: batch.log, through: known)
         switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: judgedBy, at: now, aggregateAgreements: named,
-                               isWriter: replicator.settings.writer(of: batch.log) == me, current: knowsNewest(of: batch.log, through: known),
+                               isWriter: isWriter, current: current,
                                membershipCurrent: !membershipStale) {
         case .withhold:
             // A relay holding only the stub of an entry the peer may have in full: the peer

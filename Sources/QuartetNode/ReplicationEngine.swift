@@ -661,23 +661,27 @@ final class ReplicationEngine: @unchecked Sendable {
     /// federation of two, where the one other member is most of them.
     func federationProblems() -> [String] { queue.sync { federationProblemsOnQueue() } }
 
-    /// Whether the members this node judges recipients and witnesses by may be out of date: a
-    /// member stated a newer federation file a quorum of the members in force signed, or a
-    /// quorum of the other members stated newer files this node cannot verify (several versions
-    /// ahead, the signers changed). Restored with its host from before a member's removal, the
-    /// node would otherwise disclose to it and count it a witness of its own log (finding 239).
-    /// One member's unverified word does not count.
+    /// Whether the members this node judges recipients and witnesses by may be out of date: two
+    /// members (the one other, in a federation of two) stated newer federation files a quorum
+    /// of the members in force signed, or a quorum of the other members stated newer files this
+    /// node cannot verify (several versions ahead, the signers changed). Restored with its host
+    /// from before a member's removal, the node would otherwise disclose to it and count it a
+    /// witness of its own log (finding 239). One member's word does not count: a member holding
+    /// a newer file a quorum signed and never put in force would stop every node's restricted
+    /// flows.
     var membershipStale: Bool {
         dispatchPrecondition(condition: .onQueue(queue))
         let others = federation.members.count - 1
-        return statedNewer.values.contains(where: \.verified) || (others > 0 && statedNewer.count >= FederationTrust.quorum(of: others))
+        guard others > 0 else { return false }
+        return statedNewer.values.filter(\.verified).count >= min(2, others) || statedNewer.count >= FederationTrust.quorum(of: others)
     }
 
     /// Whether what is known of `log` through `size` (a batch's end, or how far the policy
     /// folded it) reaches the newest verified checkpoint of it seen: a batch or a copy short of
     /// it may lack a revocation recorded since (ingress and egress, finding 238).
     func knowsNewest(of log: String, through size: UInt64) -> Bool {
-        size >= (replicator.seen[log]?.size ?? 0)
+        dispatchPrecondition(condition: .onQueue(queue))
+        return size >= (replicator.seen[log]?.size ?? 0)
     }
 
     /// Holds the own log's sync while the membership is stale (its witnesses' answers open the

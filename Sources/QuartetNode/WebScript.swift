@@ -581,8 +581,8 @@ enum WebScript {
                   part = yearly[0];
                 } else {
                   // Each quarter as it stands: its reading, else its months' sum.
-                  const parts = [0, 1, 2, 3].filter(i => quarters[i].length || months[i].length).map(i => quarters[i].length ? quarters[i][0] : sum(months[i]));
-                  if (parts.length) part = sum(parts);
+                  const byQuarter = [0, 1, 2, 3].filter(i => quarters[i].length || months[i].length).map(i => quarters[i].length ? quarters[i][0] : sum(months[i]));
+                  if (byQuarter.length) part = sum(byQuarter);
                 }
                 if (part !== undefined) { total += part; any = true; }
               }

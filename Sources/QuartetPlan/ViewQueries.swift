@@ -75,8 +75,9 @@ public struct ViewQueries {
     /// exponent, from 10,000 on three, with k, M or bn.
     public static func approximate(_ v: Double) -> String {
         guard v.isFinite else { return number(v) }
-        for (scale, suffix) in [(1e9, "bn"), (1e6, "M"), (1e4, "k")] where abs(v) >= scale {
-            let shown = suffix == "k" ? v / 1e3 : v / scale
+        // (Thresholds where three digits round up into the next unit: 999,999 is "1M", not "1000k".)
+        for (from, scale, suffix) in [(999_500_000.0, 1e9, "bn"), (999_500, 1e6, "M"), (1e4, 1e3, "k")] where abs(v) >= from {
+            let shown = v / scale
             return (Double(String(format: "%.3g", shown)).map(number) ?? number(shown)) + suffix
         }
         guard let rounded = Double(String(format: "%.4g", v)) else { return number(v) }

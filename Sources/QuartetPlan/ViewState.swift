@@ -90,7 +90,7 @@ public struct ReadingState: Sendable {
     /// The measure's kind when this reading was folded (a measure may be redefined with another
     /// kind later; its readings keep the kind they were admitted under): only a reading admitted
     /// as a count adds into a UK total (a percentage's fraction cannot be summed into a count).
-    public var admittedAs: MeasureKind? = nil
+    public var admittedAs: MeasureKind
 }
 
 public struct MeasureState: Sendable {

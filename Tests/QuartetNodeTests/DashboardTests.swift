@@ -161,7 +161,7 @@ import Testing
         many.thisMonth = 12
         let drawn = many.chart("P2.A2.M3").svg
         #expect(drawn.contains("2026-12") && drawn.contains("2023-09") && !drawn.contains("2023-08"), "the newest 40 months")
-        // In March, April on has not begun; and beside another nation's years, only years are drawn.
+        // In March, April on has not begun; beside another nation's months, a nation's year stays.
         many.thisMonth = 3
         let march = many.chart("P2.A2.M3").svg
         #expect(march.contains("2026-03") && !march.contains("2026-04"))
@@ -169,8 +169,9 @@ import Testing
                                   ViewMeasure(id: "P2.A2.M3", log: "scotland", text: "Share", kind: "percentage", ukMeasure: "P2.A2.M3", readings: months)], totals: []))],
                                   ukLog: "uk", nations: ["wales", "scotland"])
         mixed.thisYear = 2026
-        let years = mixed.chart("P2.A2.M3").svg
-        #expect(years.contains("Wales 61") && !years.contains("2026-12"), "one granularity, the coarsest")
+        mixed.thisMonth = 12
+        let both = mixed.chart("P2.A2.M3").svg
+        #expect(both.contains("Wales 61") && both.contains("2026-12") && !both.contains("2025-04"), "each series its newest 20 periods: Wales's year stays")
         // A count of 10^9 recorded before the measure became a percentage is not drawn.
         let redefined = ViewMeasure(id: "P2.A2.M3", log: "scotland", text: "Share", kind: "percentage", ukMeasure: "P2.A2.M3",
                                     readings: [reading("scotland", "2025", 1_000_000_000), reading("scotland", "2024", 40)])

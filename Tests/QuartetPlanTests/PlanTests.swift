@@ -543,6 +543,7 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         percentage.target = nil
         try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(percentage))))
         _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025", "value": 0.5])
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2024", "value": 99.995])
         var remapped = counted
         remapped.uk_measure = "P2.A2.M1"
         try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(remapped))))
@@ -556,7 +557,7 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         // Figures are written exactly, never with an exponent or four digits.
         let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
         #expect(queries.csv(.totals, measure: "P2.A2.M1").contains("123456"))
-        #expect(queries.csv(.readings, measure: "P2.A4.M1").contains("0.5"))
+        #expect(queries.csv(.readings, measure: "P2.A4.M1").contains("99.995"), "written exactly (it was 100)")
     }
 
     /// A year without a reading of its own is the sum of its quarters, each its reading or its
@@ -590,6 +591,7 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(ViewQueries.approximate(1_050_000_000) == "1.05bn")
         #expect(ViewQueries.approximate(12_345) == "12.3k")
         #expect(ViewQueries.approximate(9_999) == "9999")
+        #expect(ViewQueries.approximate(999_999) == "1M" && ViewQueries.approximate(999_400) == "999k")
         #expect(ViewQueries.approximate(26.2499) == "26.25")
         #expect(ViewQueries.approximate(0.000012344) == "0.00001234")
     }
