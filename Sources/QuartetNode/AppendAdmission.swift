@@ -80,9 +80,12 @@ final class AppendAdmission: Sendable {
     /// go back), so rows recorded today would count as recorded after an agreement's
     /// `valid-from` the owner set in the future, and go to that recipient (finding 238). Only
     /// restricted appends are held; public ones go on.
-    static func refuseRestrictedAhead(_ requests: [AppendRequest], logTime: UInt64, now: UInt64) throws(AdmissionError) {
-        guard logTime > now &+ DataFlow.clockToleranceMillis,
-              requests.contains(where: { $0.classification != EntryHeader.publicClassification }) else { return }
+    /// (`logTime` is read only for a request holding restricted entries: the writer's state
+    /// is behind its lock.)
+    static func refuseRestrictedAhead(_ requests: [AppendRequest], logTime readLogTime: @autoclosure () -> UInt64, now: UInt64) throws(AdmissionError) {
+        guard requests.contains(where: { $0.classification != EntryHeader.publicClassification }) else { return }
+        let logTime = readLogTime()
+        guard logTime > now &+ DataFlow.clockToleranceMillis else { return }
         throw AdmissionError("classification: this log's newest entry is dated \(ViewQueries.iso(logTime)), \((logTime - now) / 1000) s ahead of this node's clock (\(ViewQueries.iso(now))): restricted data is not recorded until the clock passes it, since its entries would carry that later time and count as recorded after it under an agreement (docs/operations.md, \"A clock that ran ahead\")")
     }
 
