@@ -336,33 +336,31 @@ def check_log_context(d, api, total, status):
         if (figure == "match") != adds:
             fail("a made-up member's measure %s was %s in the UK total: %s %r" % (what, "left out" if adds else "added", figure, figure_line()))
         print("web-test: a member's measure %s %s the total: %s" % (what, "adds to" if adds else "does not add to", figure_line()))
+    def stated_with(entries, cases, what):
+        """The total, stated with each delta over what the nodes give, against a made-up member
+        holding `entries`: `match` or `mismatch` as `cases` expects."""
+        for delta, expected in cases:
+            d.get(api + "/figures/" + total)
+            wait_verified(d)
+            rerun(d, made_up_log("zz-member", "example.org/zz-member", entries) + "data.stated = JSON.stringify(JSON.parse(data.stated) + %d);" % delta)
+            figure = d.find_element(By.TAG_NAME, "body").get_attribute("data-figure")
+            if figure != expected:
+                fail("%s, stated %+d in the total: %s, not %s: %r" % (what, delta, figure, expected, figure_line()))
     # A reading admitted while its measure was a percentage, the measure then redefined as a
     # count mapped to the UK measure: it adds nothing (as every node folds it, the kind a
     # reading was admitted under decides), so a node stating the total with it fails.
     percentage = {k: v for k, v in measure.items() if k != "uk_measure"}
     percentage["kind"] = "percentage"
-    entries = [("plan.action", action), ("plan.measure", percentage), ("progress.reading", dict(reading, value=50)), ("plan.measure", measure)]
-    for delta, expected in [(50, "mismatch"), (0, "match")]:
-        d.get(api + "/figures/" + total)
-        wait_verified(d)
-        rerun(d, made_up_log("zz-member", "example.org/zz-member", entries) + "data.stated = JSON.stringify(JSON.parse(data.stated) + %d);" % delta)
-        figure = d.find_element(By.TAG_NAME, "body").get_attribute("data-figure")
-        if figure != expected:
-            fail("a reading admitted as a percentage, stated %+d in the total: %s, not %s: %r" % (delta, figure, expected, figure_line()))
+    stated_with([("plan.action", action), ("plan.measure", percentage), ("progress.reading", dict(reading, value=50)), ("plan.measure", measure)],
+                [(50, "mismatch"), (0, "match")], "a reading admitted as a percentage")
     print("web-test: a reading admitted as a percentage adds nothing to a UK total once its measure is a count")
     # A year is the sum of its quarters as each stands (its reading, else its months'): the
     # first quarter whole and a later month both count, as every node sums them.
-    entries = [("plan.action", action), ("plan.measure", measure), ("progress.reading", dict(reading, period=year + "-Q1", value=5)),
-               ("progress.reading", dict(reading, period=year + "-05", value=1))]
     if not re.fullmatch(r"[0-9]{4}", year):
         fail("the demo's first UK total is not a year's: %s" % total)
-    for delta, expected in [(5, "mismatch"), (6, "match")]:
-        d.get(api + "/figures/" + total)
-        wait_verified(d)
-        rerun(d, made_up_log("zz-member", "example.org/zz-member", entries) + "data.stated = JSON.stringify(JSON.parse(data.stated) + %d);" % delta)
-        figure = d.find_element(By.TAG_NAME, "body").get_attribute("data-figure")
-        if figure != expected:
-            fail("a quarter and a later month, stated %+d in the year's total: %s, not %s: %r" % (delta, figure, expected, figure_line()))
+    stated_with([("plan.action", action), ("plan.measure", measure), ("progress.reading", dict(reading, period=year + "-Q1", value=5)),
+                 ("progress.reading", dict(reading, period=year + "-05", value=1))],
+                [(5, "mismatch"), (6, "match")], "a quarter and a later month")
     print("web-test: a year sums a quarter reported whole and a later month")
     log, action_id = status.split(":")[1], status.split(":")[2]
     entries = [("plan.action", {"id": action_id, "priority": action_id.split(".")[0], "statements": ["made up"]}),
