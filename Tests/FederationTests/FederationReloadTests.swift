@@ -1,6 +1,7 @@
 import Foundation
 import QuartetCrypto
 import QuartetHarness
+import QuartetReplication
 import QuartetTestKit
 import Testing
 
@@ -445,6 +446,38 @@ import Testing
         _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index }
         federation.stop()
         #expect(try RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk holds the row in full once scotland reloaded")
+    }
+
+    /// A node starting discloses nothing in full until as many of its log's witnesses as must
+    /// answer have (each one's statement of its federation file judged first): restored with
+    /// an older file, it could not yet know its peers run a newer one, and a member removed
+    /// since (its certificate still chaining) asking first got every row agreements named it
+    /// for. Here scotland restarts with no peer up but one, the recipient, which asks for the
+    /// log from the row: `unavailable`, not the row.
+    @Test func aStartingNodeDisclosesNothingBeforeItsWitnessesAnswer() async throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start(["uk", "scotland"], onePeerAnswers: true)
+        let marker = "EARLY-\(UUID().uuidString)"
+        let index = try AttackTests.agreementAndRow(federation, id: "NHS-SCOTLAND-EARLY", marker: marker)
+        _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index }
+        federation.stop()
+        try federation.start(["scotland"])
+        let peer = try await FakePeer(as: "uk", to: "scotland", port: AttackTests.peerPort(federation, "scotland"), federation: federation,
+                                      hello: .hello(version: ProtocolLimits.version, node: "uk", federation: "uk-ot-workforce"))
+        defer { peer.close() }
+        _ = try peer.wait(timeout: 45) { if case .heads = $0 { return true }; return false }
+        peer.send(.request(log: "scotland", from: UInt64(index)))
+        let answer = try peer.wait(timeout: 20) { message in
+            switch message {
+            case .unavailable(log: "scotland", _), .entries: return true
+            default: return false
+            }
+        }
+        guard case .unavailable = answer else {
+            Issue.record("scotland served its log before its witnesses answered: \(answer)")
+            return
+        }
     }
 
     /// Writes `file` to `path` and signs it as `signers` (member, data directory) do.
