@@ -236,12 +236,54 @@ extension FederationTrust {
         do { signers = try check(file: file.bytes, federation: file.federation, note: file.note, accepted: accepted) } catch {
             throw Refusal("\(path): \(error.description)")
         }
+        if let reused = try reusedID(file.federation, seen: membersSeen(dataDirectory: dataDirectory)) { throw Refusal("\(path): \(reused)") }
         return (file, Admission(federation: file.federation, signers: signers, previous: accepted?.federation.version))
+    }
+
+    /// The member ids this node has accepted in any federation file, each with the log key it
+    /// was listed with then (`federation.members-seen.json`, kept by `keep`).
+    static func membersSeenPath(dataDirectory: String) -> String {
+        URL(fileURLWithPath: dataDirectory).appendingPathComponent("federation.members-seen.json").path
+    }
+
+    /// What `membersSeenPath` holds (empty when there is no such file: a node from before it).
+    static func membersSeen(dataDirectory: String) throws -> [String: String] {
+        let path = membersSeenPath(dataDirectory: dataDirectory)
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        let bytes = try readBounded(path, limit: maxFileBytes, what: "record of the members accepted before")
+        guard let seen = try? JSONDecoder().decode([String: String].self, from: Data(bytes)) else {
+            throw Refusal("\(path): not the record of the members accepted before (a JSON object of member ids and log keys); move it aside only if the data directory is known to be this node's own")
+        }
+        return seen
+    }
+
+    /// Why `federation` may not be accepted (nil: it may): it lists a member under an id this
+    /// node accepted before with another log key. Agreements name recipients by member id: a
+    /// member removed and another party added back under its id (two versions a quorum signs,
+    /// with no owner involved) would take every row the agreements naming that id cover
+    /// (finding 243). The same party (the same pinned key) may come back.
+    static func reusedID(_ federation: Federation, seen: [String: String]) -> String? {
+        for member in federation.members {
+            guard let before = seen[member.id], before != member.verifier.vkey else { continue }
+            return "member \(member.id) is listed with log key \(member.verifier.vkey), but this node accepted a member under that id before with \(before): "
+                + "agreements name recipients by member id, so another party under it would take what they give the one before; give the new member another id"
+        }
+        return nil
     }
 
     /// Keeps `file` (checked by `evaluate`) as the accepted federation file. Called only once
     /// every other check of the file has passed: a file kept is one the node cannot go back from.
     static func keep(_ file: SignedFile, dataDirectory: String) throws {
+        // The members it lists join the record of those accepted (first: a crash after it and
+        // before the file is kept refuses nothing the file lists).
+        var seen = (try? membersSeen(dataDirectory: dataDirectory)) ?? [:]
+        let before = seen
+        for member in file.federation.members where seen[member.id] == nil { seen[member.id] = member.verifier.vkey }
+        if seen != before {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try writeAtomically(Array(try encoder.encode(seen)), to: membersSeenPath(dataDirectory: dataDirectory))
+        }
         let acceptedFile = acceptedPath(dataDirectory: dataDirectory)
         let current = try? readBounded(acceptedFile, limit: maxFileBytes, what: "accepted federation file")
         // The file first, then its signatures: a crash between leaves the new file beside the

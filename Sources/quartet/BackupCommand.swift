@@ -17,7 +17,7 @@ struct BackupCommand: AsyncParsableCommand {
             Writes OUT (a new directory, mode 0700) as a data directory `quartet serve` can start \
             from: quartet.sqlite (SQLite's VACUUM INTO: one consistent snapshot, taken beside a \
             running node's writes), the log signing keys (keys/, 0600), the accepted federation \
-            file and its signatures, kept equivocation evidence and the disclosure journal. The \
+            file and its signatures, the record of the members accepted before, kept equivocation evidence and the disclosure journal. The \
             copy is then verified as `quartet verify` does (every leaf against every stored \
             checkpoint); a copy that does not verify is removed and the command fails. \
             OUT/backup.json records when it was taken and each log's size, root and signed \
@@ -143,7 +143,7 @@ struct BackupCommand: AsyncParsableCommand {
                     files.append("keys/" + name)
                 }
             }
-            for (name, limit) in [("federation.accepted.json", FederationTrust.maxFileBytes), ("federation.accepted.json.sig", SignedNote.maxLength), ("pending-records", DataDirectory.pendingRecordsLimit), ("lost-payloads", DataDirectory.lostPayloadsLimit), (RevocationsInForce.fileName, 4 << 20)] {
+            for (name, limit) in [("federation.accepted.json", FederationTrust.maxFileBytes), ("federation.accepted.json.sig", SignedNote.maxLength), ("federation.members-seen.json", FederationTrust.maxFileBytes), ("pending-records", DataDirectory.pendingRecordsLimit), ("lost-payloads", DataDirectory.lostPayloadsLimit), (RevocationsInForce.fileName, 4 << 20)] {
                 let path = source.url.appendingPathComponent(name).path
                 var info = stat()
                 guard lstat(path, &info) == 0 else { continue }

@@ -56,6 +56,34 @@ import Testing
         }
     }
 
+    /// A member id this node accepted before comes back only with the log key it had:
+    /// agreements name recipients by id, and a quorum removing a member and adding another
+    /// party under its id (two versions, no owner involved) would give that party every row
+    /// the agreements naming the id cover (finding 243). The same party may come back.
+    @Test func anIdAcceptedBeforeComesBackOnlyWithItsKey() throws {
+        let m = try Members()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trust-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("federation.json").path
+        func publish(_ bytes: [UInt8], by signers: [String]) throws {
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            try Data(try m.sign(bytes, by: signers).serialized.utf8).write(to: URL(fileURLWithPath: FederationTrust.signaturePath(of: path)))
+        }
+        try publish(m.file(version: 1), by: m.ids)
+        _ = try FederationTrust.admit(path: path, dataDirectory: dir.path)
+        try publish(m.file(version: 2, members: ["uk", "wales", "scotland", "northern-ireland"]), by: ["uk", "wales", "scotland"])
+        _ = try FederationTrust.admit(path: path, dataDirectory: dir.path)
+        try publish(m.file(version: 3, replacing: ["england": m.outsider]), by: ["uk", "wales", "scotland"])
+        #expect { try FederationTrust.admit(path: path, dataDirectory: dir.path) } throws: {
+            "\($0)".contains("member england is listed with log key \(m.vkey("england", key: m.outsider))") && "\($0)".contains("give the new member another id")
+        }
+        #expect(try FederationTrust.evaluate(path: FederationTrust.acceptedPath(dataDirectory: dir.path), dataDirectory: dir.path).1.federation.version == 2,
+                "nothing was kept of the refused version")
+        try publish(m.file(version: 3), by: ["uk", "wales", "scotland"])
+        #expect(try FederationTrust.admit(path: path, dataDirectory: dir.path).federation.member("england") != nil, "the same party back")
+    }
+
     @Test func aFirstFileNeedsMoreThanHalfOfItsOwnMembers() throws {
         let m = try Members()
         let file = m.file(version: 1)
