@@ -276,7 +276,7 @@ extension FederationTrust {
     static func keep(_ file: SignedFile, dataDirectory: String) throws {
         // The members it lists join the record of those accepted (first: a crash after it and
         // before the file is kept refuses nothing the file lists).
-        var seen = (try? membersSeen(dataDirectory: dataDirectory)) ?? [:]
+        var seen = try membersSeen(dataDirectory: dataDirectory)
         let before = seen
         for member in file.federation.members where seen[member.id] == nil { seen[member.id] = member.verifier.vkey }
         if seen != before {

@@ -312,14 +312,12 @@ extension ReplicationEngine {
         // recorded since; its own commits it pushes as it makes them, folded or not).
         let isWriter = replicator.settings.writer(of: batch.log) == me
         let known = batch.from <= folded ? max(folded, batch.end) : folded
-        // Confirmed: as many of its log's witnesses as must answer at a start have, each of
-        // whose statement of its federation file was judged before its heads counted. Before
-        // that, a node restored with an older file could not yet know its peers run a newer one.
-        let confirmed = replicator.ownLogStatus.synced
-        let current = isWriter ? confirmed : knowsNewest(of: batch.log, through: known)
+        // The writer's own log confirmed with its peers (restored from an older backup, it
+        // lacks what it recorded since).
+        let current = isWriter ? replicator.ownLogStatus.synced : knowsNewest(of: batch.log, through: known)
         switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: judgedBy, at: now, aggregateAgreements: named,
                                isWriter: isWriter, current: current,
-                               membershipCurrent: confirmed && !membershipStale) {
+                               membershipCurrent: membershipConfirmed && !membershipStale) {
         case .withhold:
             // A relay holding only the stub of an entry the peer may have in full: the peer
             // would refuse the batch. It gets it from a node that holds the payload (the holder

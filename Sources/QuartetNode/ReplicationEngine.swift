@@ -142,6 +142,9 @@ final class ReplicationEngine: @unchecked Sendable {
     /// again, when a reload brings that version, or when it is no longer a member
     /// (`membershipStale`).
     var statedNewer: [String: (version: UInt64, verified: Bool)] = [:]
+    /// The members whose latest statement was of the very file in force here, kept when they
+    /// disconnect and cleared by any other statement or a reload (`membershipConfirmed`).
+    var statedSame: Set<String> = []
     /// Per peer, the federation alerts raised lately (a peer alternating statements is
     /// alerted of each once, not every round).
     var federationAlerted: [String: [String]] = [:]
@@ -353,6 +356,8 @@ final class ReplicationEngine: @unchecked Sendable {
             federationAlerted = federationAlerted.filter { new.member($0.key) != nil }
             let version = statement.flatMap { try? SignedNote(parsing: $0) }.flatMap { FederationTrust.Statement(text: $0.text) }?.version
             statedNewer = statedNewer.filter { peer, stated in new.member(peer) != nil && version.map { stated.version > $0 } ?? true }
+            // Confirmations were of the file before: those connected are judged again below.
+            statedSame = []
             for (peer, known) in peerFederations { judgeFederation(of: peer, statement: known.statement) }
             membershipChanged()
         }
@@ -629,6 +634,7 @@ final class ReplicationEngine: @unchecked Sendable {
         // brings one judges it then.)
         guard let ours = replicator.settings.federationStatement.flatMap({ try? SignedNote(parsing: $0) }).flatMap({ FederationTrust.Statement(text: $0.text) }) else {
             peerFederations[peer] = (statement, .same)
+            statedSame.insert(peer)
             return
         }
         let verdict = PeerFederation.judge(statement, ours: ours, inForce: federation)
@@ -640,6 +646,7 @@ final class ReplicationEngine: @unchecked Sendable {
         case .same, .older: statedNewer[peer] = nil
         case .conflicting, .conflictingUnverified, .refused: break
         }
+        if verdict == .same { statedSame.insert(peer) } else { statedSame.remove(peer) }
         membershipChanged()
         guard verdict != before else { return }
         // Back in step, the peer is alerted of again should it move off.
@@ -682,6 +689,20 @@ final class ReplicationEngine: @unchecked Sendable {
     func knowsNewest(of log: String, through size: UInt64) -> Bool {
         dispatchPrecondition(condition: .onQueue(queue))
         return size >= (replicator.seen[log]?.size ?? 0)
+    }
+
+    /// Whether this node may take its federation file as current for disclosing restricted
+    /// data: its own log is confirmed with its peers, and as many members as must answer at a
+    /// start (`--peer-answers`) have stated this very file (members on protocol 3 or earlier,
+    /// which state none, count once greeted). A node restored with an older file, the member
+    /// removed since stating it too, is not: every other member states the newer one
+    /// (finding 239). With `--peer-answers 1` the one answer may be that removed member's.
+    var membershipConfirmed: Bool {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let status = replicator.ownLogStatus
+        guard status.synced else { return false }
+        let silent = channels.keys.filter { federation.member($0) != nil && !replicator.awaitsHello($0) && !replicator.speaksFederation($0) }
+        return statedSame.filter { federation.member($0) != nil }.count + silent.count >= status.needed
     }
 
     /// Holds the own log's sync while the membership is stale (its witnesses' answers open the

@@ -266,11 +266,13 @@ import Testing
     /// it keeps the payloads it is entitled to and blames no one.
     @Test func aFreshNodeCatchingUpAnAgreementAndItsRowsKeepsThemAndBlamesNoOne() throws {
         let federation = try LocalFederation()
-        try federation.start(["scotland"], onlyCopy: true)
+        // (Two of the five up: each confirms its federation file with one member's statement,
+        // `--peer-answers 1`, before it discloses anything.)
+        try federation.start(["scotland"], onlyCopy: true, onePeerAnswers: true)
         defer { federation.stop() }
         let marker = "CATCHUP-\(UUID().uuidString)"
         let index = try Self.agreementAndRow(federation, id: "NHS-SCOTLAND-CATCHUP", marker: marker)
-        try federation.start(["uk"], onlyCopy: true)
+        try federation.start(["uk"], onlyCopy: true, onePeerAnswers: true)
         _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index + 1 }
         let alerts = try federation.get("uk", "/v1/alerts")["alerts"] as! [[String: Any]]
         #expect(!alerts.contains { ["violation", "rejected"].contains($0["kind"] as? String ?? "") }, "\(alerts)")

@@ -454,8 +454,9 @@ import Testing
     /// answer have (each one's statement of its federation file judged first): restored with
     /// an older file, it could not yet know its peers run a newer one, and a member removed
     /// since (its certificate still chaining) asking first got every row agreements named it
-    /// for. Here scotland restarts with no peer up but one, the recipient, which asks for the
-    /// log from the row: `unavailable`, not the row.
+    /// for. Here scotland restarts with no peer up but one, the recipient, which states
+    /// scotland's own file, sends its heads and asks for the log from the row: `unavailable`,
+    /// not the row (two members must have stated the file, `--peer-answers`).
     @Test func aStartingNodeDisclosesNothingBeforeItsWitnessesAnswer() async throws {
         let federation = try LocalFederation()
         defer { federation.stop() }
@@ -469,6 +470,11 @@ import Testing
                                       hello: .hello(version: ProtocolLimits.version, node: "uk", federation: "uk-ot-workforce"))
         defer { peer.close() }
         _ = try peer.wait(timeout: 45) { if case .heads = $0 { return true }; return false }
+        // It states scotland's own file and sends its heads, as a member removed since would
+        // (it holds that file): one member's word, where two must answer.
+        let statement = try String(contentsOfFile: federation.path("scotland", "data") + "/federation.accepted.json.sig", encoding: .utf8)
+        peer.send(.federation(statement: statement))
+        peer.send(.heads([]))
         peer.send(.request(log: "scotland", from: UInt64(index)))
         let answer = try peer.wait(timeout: 20) { message in
             switch message {
@@ -478,6 +484,48 @@ import Testing
         }
         guard case .unavailable = answer else {
             Issue.record("scotland served its log before its witnesses answered: \(answer)")
+            return
+        }
+    }
+
+    /// A node on an older file that one member has told of a newer one (not yet two: one
+    /// member's word does not stop its flows) still discloses nothing to a member the newer
+    /// file removed, which states the older file: it takes its file as current only once as
+    /// many members as must answer have stated that very file, and the removed member is one.
+    @Test func oneRemovedMembersWordDoesNotConfirmAnOlderFile() async throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start(["scotland", "england"], onlyCopy: true)
+        let marker = "REMOVED-\(UUID().uuidString)"
+        let agreement = try federation.signAgreement(id: "NHS-SCOTLAND-REMOVED", owner: "NHS-SCOTLAND", holder: "scotland", label: AttackTests.scotlandLabel, recipients: ["wales=full"])
+        #expect(try federation.establishAgreement(agreement, at: "scotland").status == 0)
+        let rows = try federation.recordRows(["rows": [["board": "Fife", "count": 12, "note": marker]]], label: AttackTests.scotlandLabel, at: "scotland")
+        let index = try #require(LocalFederation.index(rows), "\(rows)")
+        let layout = FederationLayout(root: federation.root)
+        var without = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
+        let older = try String(contentsOfFile: federation.path("scotland", "data") + "/federation.accepted.json.sig", encoding: .utf8)
+        without.version += 1
+        without.nodes.removeAll { $0.id == "wales" }
+        try federation.writeSigned(without, to: layout.federationFile)
+        federation.processes["england"]!.child.signal(SIGHUP)
+        #expect(try eventually {
+            (try federation.get("scotland", "/v1/alerts")["alerts"] as! [[String: Any]]).contains { $0["kind"] as? String == "federation-file" }
+        }, "\(federation.processes["england"]!.log.suffix(3000))")
+        let peer = try await FakePeer(as: "wales", to: "scotland", port: AttackTests.peerPort(federation, "scotland"), federation: federation,
+                                      hello: .hello(version: ProtocolLimits.version, node: "wales", federation: "uk-ot-workforce"))
+        defer { peer.close() }
+        _ = try peer.wait(timeout: 45) { if case .heads = $0 { return true }; return false }
+        peer.send(.federation(statement: older))
+        peer.send(.heads([]))
+        peer.send(.request(log: "scotland", from: UInt64(index)))
+        let answer = try peer.wait(timeout: 20) { message in
+            switch message {
+            case .unavailable(log: "scotland", _), .entries: return true
+            default: return false
+            }
+        }
+        guard case .unavailable = answer else {
+            Issue.record("scotland served the removed member on its word: \(answer)")
             return
         }
     }
