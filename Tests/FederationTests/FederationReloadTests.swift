@@ -466,22 +466,10 @@ import Testing
         _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index }
         federation.stop()
         try federation.start(["scotland"])
-        let peer = try await FakePeer(as: "uk", to: "scotland", port: AttackTests.peerPort(federation, "scotland"), federation: federation,
-                                      hello: .hello(version: ProtocolLimits.version, node: "uk", federation: "uk-ot-workforce"))
-        defer { peer.close() }
-        _ = try peer.wait(timeout: 45) { if case .heads = $0 { return true }; return false }
         // It states scotland's own file and sends its heads, as a member removed since would
         // (it holds that file): one member's word, where two must answer.
         let statement = try String(contentsOfFile: federation.path("scotland", "data") + "/federation.accepted.json.sig", encoding: .utf8)
-        peer.send(.federation(statement: statement))
-        peer.send(.heads([]))
-        peer.send(.request(log: "scotland", from: UInt64(index)))
-        let answer = try peer.wait(timeout: 20) { message in
-            switch message {
-            case .unavailable(log: "scotland", _), .entries: return true
-            default: return false
-            }
-        }
+        let answer = try await Self.asksScotland(federation, as: "uk", stating: statement, from: UInt64(index))
         guard case .unavailable = answer else {
             Issue.record("scotland served its log before its witnesses answered: \(answer)")
             return
@@ -511,22 +499,29 @@ import Testing
         #expect(try eventually {
             (try federation.get("scotland", "/v1/alerts")["alerts"] as! [[String: Any]]).contains { $0["kind"] as? String == "federation-file" }
         }, "\(federation.processes["england"]!.log.suffix(3000))")
-        let peer = try await FakePeer(as: "wales", to: "scotland", port: AttackTests.peerPort(federation, "scotland"), federation: federation,
-                                      hello: .hello(version: ProtocolLimits.version, node: "wales", federation: "uk-ot-workforce"))
+        let answer = try await Self.asksScotland(federation, as: "wales", stating: older, from: UInt64(index))
+        guard case .unavailable = answer else {
+            Issue.record("scotland served the removed member on its word: \(answer)")
+            return
+        }
+    }
+
+    /// A member (`node`) connecting to scotland's peer port, stating `statement` as its
+    /// federation file, sending its heads and asking for scotland's log from `from`: scotland's
+    /// answer (`unavailable`, or the entries).
+    static func asksScotland(_ federation: LocalFederation, as node: String, stating statement: String, from: UInt64) async throws -> Message {
+        let peer = try await FakePeer(as: node, to: "scotland", port: AttackTests.peerPort(federation, "scotland"), federation: federation,
+                                      hello: .hello(version: ProtocolLimits.version, node: node, federation: "uk-ot-workforce"))
         defer { peer.close() }
         _ = try peer.wait(timeout: 45) { if case .heads = $0 { return true }; return false }
-        peer.send(.federation(statement: older))
+        peer.send(.federation(statement: statement))
         peer.send(.heads([]))
-        peer.send(.request(log: "scotland", from: UInt64(index)))
-        let answer = try peer.wait(timeout: 20) { message in
+        peer.send(.request(log: "scotland", from: from))
+        return try peer.wait(timeout: 20) { message in
             switch message {
             case .unavailable(log: "scotland", _), .entries: return true
             default: return false
             }
-        }
-        guard case .unavailable = answer else {
-            Issue.record("scotland served the removed member on its word: \(answer)")
-            return
         }
     }
 
