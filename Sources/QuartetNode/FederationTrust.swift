@@ -1,6 +1,7 @@
 import Foundation
 import QuartetCrypto
 import QuartetLedger
+import QuartetReplication
 import QuartetStore
 
 /// Who may change the federation: a quorum of its members, never one operator alone.
@@ -265,7 +266,7 @@ extension FederationTrust {
     static func reusedID(_ federation: Federation, seen: [String: String]) -> String? {
         for member in federation.members {
             guard let before = seen[member.id], before != member.verifier.vkey else { continue }
-            return "member \(member.id) is listed with log key \(member.verifier.vkey), but this node accepted a member under that id before with \(before): "
+            return "member \(member.id) is listed with log key \(member.verifier.vkey), but this node accepted a member under that id before with \(PeerText.clean(before, limit: 200)): "
                 + "agreements name recipients by member id, so another party under it would take what they give the one before; give the new member another id"
         }
         return nil

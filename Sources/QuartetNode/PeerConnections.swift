@@ -312,9 +312,9 @@ extension ReplicationEngine {
         // recorded since; its own commits it pushes as it makes them, folded or not).
         let isWriter = replicator.settings.writer(of: batch.log) == me
         let known = batch.from <= folded ? max(folded, batch.end) : folded
-        // The writer's own log confirmed with its peers (restored from an older backup, it
-        // lacks what it recorded since).
         let current = isWriter ? replicator.ownLogStatus.synced : knowsNewest(of: batch.log, through: known)
+        // And the members it judges recipients by: confirmed by as many members as must answer
+        // at a start, and not stated out of date (`membershipConfirmed`, `membershipStale`).
         switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: judgedBy, at: now, aggregateAgreements: named,
                                isWriter: isWriter, current: current,
                                membershipCurrent: membershipConfirmed && !membershipStale) {
