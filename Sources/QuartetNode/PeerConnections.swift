@@ -67,7 +67,7 @@ extension ReplicationEngine {
         connectedSince[peer] = nil
         connectedAt[peer] = nil
         // Its statement is judged again when it says it again; a newer file it stated still
-        // counts (`statedNewer`: a reconnection's gap does not lift it).
+        // counts (`stated`: a reconnection's gap does not lift it).
         peerFederations[peer] = nil
         logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
         guard !stopped else { return [] }

@@ -59,6 +59,14 @@ enum PeerFederation: Equatable, Sendable {
     /// (`ReplicationEngine.federationProblems`: only when most of the other members say so).
     var isNewer: Bool { if case .newer = self { return true }; return false }
 
+    /// The version of a newer file stated, verified or not (nil: not a newer file).
+    var newerVersion: UInt64? {
+        switch self {
+        case .newer(let version, _), .newerUnverified(let version): return version
+        default: return nil
+        }
+    }
+
     /// The alert to raise (nil: none): a newer or conflicting file, verified or not, or a
     /// statement that is not one.
     func alert(peer: String, ours: UInt64) -> ReplicationAlert? {

@@ -136,15 +136,11 @@ final class ReplicationEngine: @unchecked Sendable {
     /// Per connected peer: the last statement of the federation file it runs, and what it says
     /// of the file in force here (judged again at each reload; dropped when it disconnects).
     var peerFederations: [String: (statement: String, verdict: PeerFederation)] = [:]
-    /// Per member, the newest version of the federation file it stated beyond the one in force
-    /// here, and whether a quorum of the members in force signed it: kept when it disconnects
-    /// (a reconnection's gap does not lift what it showed), dropped when it states this file
-    /// again, when a reload brings that version, or when it is no longer a member
-    /// (`membershipStale`).
-    var statedNewer: [String: (version: UInt64, verified: Bool)] = [:]
-    /// The members whose latest statement was of the very file in force here, kept when they
-    /// disconnect and cleared by any other statement or a reload (`membershipConfirmed`).
-    var statedSame: Set<String> = []
+    /// Per member, what its latest statement said of the file in force here, kept when it
+    /// disconnects (a reconnection's gap neither lifts a newer file it showed nor takes back
+    /// its confirmation); at a reload, only newer files beyond the new version stay (those
+    /// connected are judged again). Read by `membershipStale` and `membershipConfirmed`.
+    var stated: [String: PeerFederation] = [:]
     /// Per peer, the federation alerts raised lately (a peer alternating statements is
     /// alerted of each once, not every round).
     var federationAlerted: [String: [String]] = [:]
@@ -355,9 +351,7 @@ final class ReplicationEngine: @unchecked Sendable {
             peerFederations = peerFederations.filter { new.member($0.key) != nil }
             federationAlerted = federationAlerted.filter { new.member($0.key) != nil }
             let version = statement.flatMap { try? SignedNote(parsing: $0) }.flatMap { FederationTrust.Statement(text: $0.text) }?.version
-            statedNewer = statedNewer.filter { peer, stated in new.member(peer) != nil && version.map { stated.version > $0 } ?? true }
-            // Confirmations were of the file before: those connected are judged again below.
-            statedSame = []
+            stated = stated.filter { peer, verdict in new.member(peer) != nil && verdict.newerVersion.map { stated in version.map { stated > $0 } ?? true } ?? false }
             for (peer, known) in peerFederations { judgeFederation(of: peer, statement: known.statement) }
             membershipChanged()
         }
@@ -634,19 +628,13 @@ final class ReplicationEngine: @unchecked Sendable {
         // brings one judges it then.)
         guard let ours = replicator.settings.federationStatement.flatMap({ try? SignedNote(parsing: $0) }).flatMap({ FederationTrust.Statement(text: $0.text) }) else {
             peerFederations[peer] = (statement, .same)
-            statedSame.insert(peer)
+            stated[peer] = .same
             return
         }
         let verdict = PeerFederation.judge(statement, ours: ours, inForce: federation)
         let before = peerFederations[peer]?.verdict
         peerFederations[peer] = (statement, verdict)
-        switch verdict {
-        case .newer(let version, _): statedNewer[peer] = (version, true)
-        case .newerUnverified(let version): statedNewer[peer] = (version, false)
-        case .same, .older: statedNewer[peer] = nil
-        case .conflicting, .conflictingUnverified, .refused: break
-        }
-        if verdict == .same { statedSame.insert(peer) } else { statedSame.remove(peer) }
+        stated[peer] = verdict
         membershipChanged()
         guard verdict != before else { return }
         // Back in step, the peer is alerted of again should it move off.
@@ -680,7 +668,10 @@ final class ReplicationEngine: @unchecked Sendable {
         dispatchPrecondition(condition: .onQueue(queue))
         let others = federation.members.count - 1
         guard others > 0 else { return false }
-        return statedNewer.values.filter(\.verified).count >= min(2, others) || statedNewer.count >= FederationTrust.quorum(of: others)
+        let newer = stated.values.filter { $0.newerVersion != nil }
+        // (Unverifiable statements count only among at least two others: in a federation of
+        // two, one unsigned claim would hold everything.)
+        return newer.filter(\.isNewer).count >= min(2, others) || (others >= 2 && newer.count >= FederationTrust.quorum(of: others))
     }
 
     /// Whether what is known of `log` through `size` (a batch's end, or how far the policy
@@ -702,7 +693,10 @@ final class ReplicationEngine: @unchecked Sendable {
         let status = replicator.ownLogStatus
         guard status.synced else { return false }
         let silent = channels.keys.filter { federation.member($0) != nil && !replicator.awaitsHello($0) && !replicator.speaksFederation($0) }
-        return statedSame.filter { federation.member($0) != nil }.count + silent.count >= status.needed
+        // Each member once (one that stated this file and came back on an older protocol is
+        // one answer, not two).
+        let confirming = Set(stated.filter { federation.member($0.key) != nil && $0.value == .same }.keys).union(silent)
+        return confirming.count >= status.needed
     }
 
     /// Holds the own log's sync while the membership is stale (its witnesses' answers open the

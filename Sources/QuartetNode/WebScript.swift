@@ -1,3 +1,5 @@
+import QuartetPlan
+
 /// The one script of the web interface, served by the node at `/assets/verify.js`: it checks a
 /// provenance page in the reader's browser, so the reader need not trust the node that
 /// rendered it (docs/web.md). Written from the specs, sharing no code with the node:
@@ -425,7 +427,7 @@ enum WebScript {
             const tf = p.timeframe;
             return only(p, ["id", "priority", "statements", "measures", "timeframe", "uk_actions", "source"].concat(revised ? ["reason"] : []))
               && id(p.id, "action") && id(p.priority, "priority") && p.id.startsWith(p.priority + ".")
-              && strings("statements", true, s => [...s].length <= 4000) && strings("measures", false, m => idShapes.measure.test(m) && m.startsWith(p.id + "."))
+              && strings("statements", true, s => [...s].length <= \#(PlanLimits.statementLength)) && strings("measures", false, m => idShapes.measure.test(m) && m.startsWith(p.id + "."))
               && strings("uk_actions", false, a => idShapes.action.test(a)) && optText(p, "source", 200)
               && (!has(p, "timeframe") || (tf && typeof tf === "object" && !Array.isArray(tf) && only(tf, ["text", "start_year", "end_year"])
                   && optText(tf, "text", 100) && year(tf.start_year) && year(tf.end_year)

@@ -140,12 +140,14 @@ struct FieldReader {
         var out: [String] = []
         for (i, item) in items.enumerated() {
             guard case .string(let text) = item, !text.isEmpty else { throw PlanError("\(at(key))[\(i)]: expected a non-empty string, got \(item.described)") }
-            try Self.refuseControls(text, at: "\(at(key))[\(i)]")
-            if let pattern, !pattern.matches(text) { throw PlanError("\(at(key))[\(i)]: expected \(pattern.description), got \"\(text)\"") }
-            if let maxLength {
+            // The length first (a string's UTF-8 bytes bound its scalars: most need no count),
+            // before the scans that read it all.
+            if let maxLength, text.utf8.count > maxLength {
                 let length = text.unicodeScalars.count
                 guard length <= maxLength else { throw PlanError("\(at(key))[\(i)]: at most \(maxLength) characters (Unicode scalars), got \(length)") }
             }
+            try Self.refuseControls(text, at: "\(at(key))[\(i)]")
+            if let pattern, !pattern.matches(text) { throw PlanError("\(at(key))[\(i)]: expected \(pattern.description), got \"\(text)\"") }
             out.append(text)
         }
         return out

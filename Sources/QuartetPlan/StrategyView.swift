@@ -242,7 +242,9 @@ public struct StrategyView: Sendable {
     /// Recomputes the UK totals a nation measure feeds for one year (local work: the nations'
     /// readings of that year for one UK measure).
     private mutating func recomputeTotals(for key: MeasureKey, year: Int) {
-        guard let uk = logs[key.log]?.measures[key.measure]?.payload.uk_measure, rollups[uk]?.contains(key) == true else { return }
+        // (A log that does not count, a member removed, moves no total: `countOnly` recomputes
+        // them all if it counts again.)
+        guard counts(key.log), let uk = logs[key.log]?.measures[key.measure]?.payload.uk_measure, rollups[uk]?.contains(key) == true else { return }
         dirtyTotals.insert(TotalKey(measure: uk, year: year))
     }
 
