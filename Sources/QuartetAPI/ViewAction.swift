@@ -145,6 +145,11 @@ public struct ViewTarget: Codable, Sendable, Equatable {
         self.scope = scope
         self.quote = quote
     }
+
+    /// A yearly target for the UK as a whole, the one a UK total of a year is set against (one
+    /// per nation, `scope: nation`, is not: against the four nations' sum it overstated progress
+    /// up to 4×; one per quarter or month is not a year's).
+    public var isUKYearly: Bool { per == "year" && scope != "nation" }
 }
 
 /// One reading of a measure for a period (`Reading`): exactly one of value, achieved,

@@ -77,7 +77,7 @@ struct MeasureCharts {
         if onlyLog == nil, !years.isEmpty {
             let latest = years.filter { $0.year <= thisYear }.max { $0.year < $1.year }
             // (A per-nation target is not the UK total's: not drawn against it.)
-            let target = definition?.target.flatMap { $0.per == "year" && $0.scope != "nation" ? $0.value : nil }
+            let target = definition?.target.flatMap { $0.isUKYearly ? $0.value : nil }
             let series = nations.map { log in BarChart.Series(name: ViewQueries.displayName(log), colour: Dashboard.colour(log), values: yearly.map { $0.contributions[log] }) }
                 .filter { $0.values.contains { $0 != nil } }
             let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target,

@@ -176,8 +176,8 @@ extension API {
         for key in q.chartedMeasures() {
             let parts = key.split(separator: ":").map(String.init)
             let id = parts.last ?? key
-            // A chart against a UK target (one per nation is not the UK total's: a link).
-            if parts.count == 1, let target = q.view.logs[q.view.ukLog]?.measures[id]?.payload.target, target.scope != "nation" {
+            // A chart against a UK yearly target (`ViewTarget.isUKYearly`; any other: a link).
+            if parts.count == 1, q.view.logs[q.view.ukLog]?.measures[id]?.payload.target?.isUKYearly == true {
                 if let answer = try? q.measure(id, period: nil) { charts.append((key, answer)) }
             } else {
                 let log = parts.count == 2 ? parts[0] : q.view.ukLog

@@ -50,9 +50,7 @@ extension ViewQueries {
         if let m = view.logs[view.ukLog]?.measures[t.measure] {
             out.text = m.payload.text
             out.unit = m.payload.unit
-            // A target `per: year` for the UK as a whole; one per nation (`scope: nation`) is not
-            // the UK total's (set against the four nations' sum it overstated progress up to 4×).
-            if let target = m.payload.target, target.per == "year", target.scope != "nation", t.period.granularity == .year {
+            if let target = m.payload.target, target.isUKYearly, t.period.granularity == .year {
                 out.target = target.value
                 out.progress = target.value > 0 ? t.value / target.value : nil
                 out.targetQuote = target.quote

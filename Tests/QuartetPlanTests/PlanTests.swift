@@ -478,6 +478,17 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         let perNationTotal = ViewQueries(view: nationView, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
             .total(try #require(nationView.totals["P2.A2.M1"]?[Period(year: 2025)]))
         #expect(perNationTotal.value == 7 && perNationTotal.target == nil && perNationTotal.progress == nil, "\(perNationTotal)")
+        // Nor one per quarter (`ViewTarget.isUKYearly`, the one rule the charts and the overview use too).
+        target["scope"] = "uk"
+        target["per"] = "quarter"
+        perNation["target"] = target
+        var quarterView = view
+        _ = try append(&quarterView, "uk", "plan.measure", perNation)
+        let perQuarterTotal = ViewQueries(view: quarterView, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+            .total(try #require(quarterView.totals["P2.A2.M1"]?[Period(year: 2025)]))
+        #expect(perQuarterTotal.value == 7 && perQuarterTotal.target == nil, "\(perQuarterTotal)")
+        #expect(quarterView.logs["uk"]?.measures["P2.A2.M1"]?.payload.target?.isUKYearly == false)
+        #expect(view.logs["uk"]?.measures["P2.A2.M1"]?.payload.target?.isUKYearly == true)
         // Nor in the totals CSV.
         let csv = ViewQueries(view: nationView, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"]).csv(.totals, measure: "P2.A2.M1")
         #expect(csv.contains("P2.A2.M1,2025,7,,,") || csv.contains("\"P2.A2.M1\",\"2025\",\"7\",\"\",\"\""), "\(csv)")
