@@ -151,6 +151,7 @@ final class AppendAdmission: Sendable {
                 do {
                     // The value parsed from the body, not the payload parsed again.
                     try PlanValidator.validate(kind, value, context: LogContext(view: scratch, log: log))
+                    try PlanValidator.refuseAhead(kind, value, nowMillis: now)
                 } catch {
                     throw AdmissionError(prefix + error.message)
                 }

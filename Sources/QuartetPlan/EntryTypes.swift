@@ -305,6 +305,32 @@ public enum PlanValidator {
         guard context.action(id) != nil else { throw PlanError("\(field): this log has no action \(id)") }
         guard !context.isWithdrawn(id) else { throw PlanError("\(field): action \(id) was withdrawn") }
     }
+
+    /// At the append only (the API's admission and `quartet append`): refuses a status, a
+    /// withdrawal or evidence dated after tomorrow (UTC) of `nowMillis`, and a reading for a
+    /// period that has not begun by then. The newest as-of date decides an action's status and
+    /// entries are never taken back, so one status typed with a year to come (2062 for 2026)
+    /// fixed the action's status until then, and a reading for a year to come stood in that
+    /// year's UK total (finding 234). A day's grace for the operator's time zone. Not a fold
+    /// rule: a writer dates its own entries, so a log's own times could not bound them, and a
+    /// member that writes past its API can state any status of its own actions anyway.
+    public static func refuseAhead(_ type: PlanEntryType, _ value: JSONValue, nowMillis: UInt64) throws(PlanError) {
+        guard case .object(let fields) = value else { return }
+        let tomorrow = String(ViewQueries.iso(nowMillis + 86_400_000).prefix(10))
+        let dated: String? = switch type {
+        case .status, .actionWithdrawn: "as_of"
+        case .evidence: "date"
+        default: nil
+        }
+        if let key = dated, case .string(let date)? = fields[key], PlanDate.isValid(date), date > tomorrow {
+            let today = String(ViewQueries.iso(nowMillis).prefix(10))
+            throw PlanError("payload.\(key): \(date) has not come (today is \(today), UTC); an entry is dated a day that has come — entries are never taken back, and the newest date decides")
+        }
+        if type == .reading, case .string(let text)? = fields["period"], let period = Period(text), period.firstDay > tomorrow {
+            let today = String(ViewQueries.iso(nowMillis).prefix(10))
+            throw PlanError("payload.period: \(text) has not begun (today is \(today), UTC); a reading is recorded for a period that has begun — entries are never taken back, and it would count in that period's UK total")
+        }
+    }
 }
 
 // MARK: Text checked again by the fold

@@ -82,6 +82,12 @@ public struct Period: Hashable, Sendable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// The first day the period covers, as YYYY-MM-DD.
+    public var firstDay: String {
+        let month = granularity == .quarter ? number * 3 - 2 : max(number, 1)
+        return "\(year)-\(month < 10 ? "0" : "")\(month)-01"
+    }
+
     /// The last month the period covers (1–12).
     public var endMonth: Int {
         switch granularity {

@@ -145,7 +145,11 @@ struct AppendCommand: AsyncParsableCommand {
                 for entry in ViewMaintainer.viewEntries(log: logName, page) { try? view.apply(entry) }
                 from += UInt64(page.count)
             }
-            do { try PlanValidator.validate(kind, JSONValue.parse(bytes), context: LogContext(view: view, log: logName)) } catch {
+            do {
+                let value = try JSONValue.parse(bytes)
+                try PlanValidator.validate(kind, value, context: LogContext(view: view, log: logName))
+                try PlanValidator.refuseAhead(kind, value, nowMillis: wallClockMillis())
+            } catch {
                 throw CLIError("--type \(type): \(error.message) (the nodes' fold refuses what the API refuses)")
             }
         }

@@ -87,6 +87,49 @@ import Testing
         }
     }
 
+    /// A status, a withdrawal or evidence dated after tomorrow, or a reading of a period not
+    /// begun by then, is refused at the append, saying which field and today's date: the newest
+    /// as-of date decides a status and nothing is taken back, so a year mistyped (2062) fixed
+    /// the action's status until then (finding 234). Tomorrow, and periods begun, are taken.
+    @Test func entriesDatedInAYearToComeAreRefusedAtTheAppend() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        let now = wallClockMillis()
+        let day: UInt64 = 86_400_000
+        let date: @Sendable (UInt64) -> String = { String(ViewQueries.iso($0).prefix(10)) }
+        let year = Int(date(now).prefix(4))!
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let action = #"{"type":"plan.action","payload":{"id":"P1.A9","priority":"P1","statements":["Grow the workforce"]}}"#
+            let measure = #"{"type":"plan.measure","payload":{"id":"P1.A9.M1","action":"P1.A9","text":"Count","kind":"count"}}"#
+            #expect(try await Self.post(client, #"{"entries":[\#(action),\#(measure)]}"#).status == .created)
+            func status(_ asOf: String) -> String { #"{"type":"progress.status","payload":{"action":"P1.A9","status":"done","as_of":"\#(asOf)"}}"# }
+            func reading(_ period: String) -> String { #"{"type":"progress.reading","payload":{"measure":"P1.A9.M1","period":"\#(period)","value":1}}"# }
+            for (entry, field) in [(status("2062-01-05"), "payload.as_of"), (status(date(now + 3 * day)), "payload.as_of"),
+                                   (reading("\(year + 1)-Q2"), "payload.period"), (reading("\(year + 2)"), "payload.period"),
+                                   (#"{"type":"progress.evidence","payload":{"action":"P1.A9","kind":"case-study","title":"t","link":"https://example.org/x","date":"2999-01-01"}}"#, "payload.date"),
+                                   (#"{"type":"plan.action.withdrawn","payload":{"id":"P1.A9","reason":"r","as_of":"2999-12-31"}}"#, "payload.as_of")] {
+                let refused = try await Self.post(client, #"{"entries":[\#(entry)]}"#)
+                #expect(refused.status == .badRequest && refused.body.contains(field) && refused.body.contains("today is \(date(now))"), "\(entry): \(refused)")
+            }
+            // Today and tomorrow, and periods begun, go in.
+            for entry in [status(date(now)), status(date(now + day)), reading(String(year)), reading("\(year)-Q1"), reading("\(year - 1)-12")] {
+                let taken = try await Self.post(client, #"{"entries":[\#(entry)]}"#)
+                #expect(taken.status == .created, "\(entry): \(taken)")
+            }
+        }
+        // The rule, by the day (UTC), a day's grace.
+        let noon: UInt64 = 1_798_718_400_000   // 2026-12-31T12:00:00Z
+        let reading = { (period: String) in JSONValue.object(["measure": .string("P1.A1.M1"), "period": .string(period), "value": .number(1)]) }
+        try PlanValidator.refuseAhead(.reading, reading("2027-01"), nowMillis: noon)
+        try PlanValidator.refuseAhead(.reading, reading("2027-Q1"), nowMillis: noon)
+        #expect(throws: PlanError.self) { try PlanValidator.refuseAhead(.reading, reading("2027-02"), nowMillis: noon) }
+        #expect(throws: PlanError.self) { try PlanValidator.refuseAhead(.reading, reading("2027-Q2"), nowMillis: noon) }
+        let status = { (asOf: String) in JSONValue.object(["action": .string("P1.A1"), "status": .string("done"), "as_of": .string(asOf)]) }
+        try PlanValidator.refuseAhead(.status, status("2027-01-01"), nowMillis: noon)
+        #expect(throws: PlanError.self) { try PlanValidator.refuseAhead(.status, status("2027-01-02"), nowMillis: noon) }
+        #expect(Period("2027-Q3")?.firstDay == "2027-07-01" && Period("2027")?.firstDay == "2027-01-01" && Period("2027-11")?.firstDay == "2027-11-01")
+    }
+
     /// A log dated ahead of the clock (its node's clock once ran fast) takes no restricted
     /// entry until the clock passes it: each would carry the later time and count as recorded
     /// after an agreement's `valid-from` set in that future (finding 238). Public ones go on.
