@@ -72,6 +72,16 @@ public struct WitnessPolicy: Sendable, Equatable {
         // Two different names that Unicode calls equivalent are refused rather than told apart
         // (results are reported by name, and a reader could not tell them apart either).
         var lookalikes = Set<String>()
+        // Each key name and key id once across the log and witness lines: a signature line is
+        // matched by both, and the first key listed would decide it, so a key made to share
+        // another's name and id (4 bytes: ground in hours) could hide that key's line (Go's note
+        // package calls such a set ambiguous).
+        var lineKeys = Set<[UInt8]>()
+        func newLineKey(_ name: String, _ keyID: [UInt8], line: Int) throws(LedgerError) {
+            guard lineKeys.insert(Array(name.utf8) + [0x0A] + keyID).inserted else {
+                throw LedgerError(.malformed, "policy line \(line): the key name \(name) with key id \(Hex.encode(keyID)) is listed before: a signature line would be read for one of the two keys only (ambiguous keys)")
+            }
+        }
         func newName(_ name: String, line: Int) throws(LedgerError) {
             guard name != "none", !defined.contains(Array(name.utf8)) else { throw LedgerError(.malformed, "policy line \(line): the name \(name) is already defined") }
             guard !lookalikes.contains(name) else {
@@ -95,6 +105,7 @@ public struct WitnessPolicy: Sendable, Equatable {
                 // which one a checkpoint is checked against (the page takes the first).
                 guard !logs.contains(where: { $0.name.utf8.elementsEqual(verifier.name.utf8) }) else { throw fail("the log \(verifier.name) is listed twice") }
                 guard logs.count < Self.maxLogs else { throw fail("more than \(Self.maxLogs) logs") }
+                try newLineKey(verifier.name, verifier.keyID, line: line)
                 logs.append(verifier)
                 urls.append(words.count == 3 ? words[2] : nil)
             case "witness":
@@ -105,6 +116,7 @@ public struct WitnessPolicy: Sendable, Equatable {
                 do { verifier = try CosignatureVerifier(vkey: words[2]) } catch { throw fail(error.message) }
                 guard !witnesses.contains(where: { $0.verifier.publicKey == verifier.publicKey }) else { throw fail("the key of witness \(name) is listed twice") }
                 guard witnesses.count < Self.maxWitnesses else { throw fail("more than \(Self.maxWitnesses) witnesses") }
+                try newLineKey(verifier.name, verifier.keyID, line: line)
                 witnesses.append(Witness(name: name, verifier: verifier, url: words.count == 4 ? words[3] : nil))
             case "group":
                 guard words.count >= 4 else { throw fail("expected `group <name> all|any|<k> <name>...`") }
@@ -198,6 +210,19 @@ public struct WitnessPolicy: Sendable, Equatable {
                               + (refused.isEmpty ? "" : "; refused: " + refused.joined(separator: "; ")))
         }
         return Verified(checkpoint: checkpoint, log: logName, witnesses: signed)
+    }
+
+    /// How fresh a verified checkpoint is by its witnesses' word: the latest time `t` such that
+    /// the witnesses whose cosignatures are dated `t` or later still meet the quorum — each said
+    /// that, as of its time, this was the largest tree it had seen (C2SP tlog-cosignature). Nil
+    /// without a quorum line, or when `signed` does not meet it. A node serving an old
+    /// checkpoint a quorum did cosign shows here how old the quorum's word is.
+    public func quorumTime(_ signed: [String: UInt64]) -> UInt64? {
+        guard let quorum else { return nil }
+        for t in Set(signed.values).sorted(by: >) where satisfied(quorum, by: Set(signed.filter { $0.value >= t }.keys)) {
+            return t
+        }
+        return nil
     }
 
     /// Whether witness or group `name` has witnessed, given the witnesses that cosigned.

@@ -16,6 +16,10 @@ extension WebScript {
             // Each name is a member of one group at most (as the node's parser requires), so
             // the groups form a tree and the quorum is evaluated in linear time.
             const logs = [], witnesses = new Map(), groups = new Map(), names = new Set(), keys = new Set(), grouped = new Set();
+            // Each key name and key id once over the log and witness lines (as the node's parser):
+            // a signature line is matched by both, so one key could hide another's line.
+            const lineKeys = new Set();
+            const newLineKey = v => { const k = v.name + "\n" + hex(v.id); if (lineKeys.has(k)) throw new Error("the key name " + v.name + " with key id " + hex(v.id) + " is listed before (ambiguous keys)"); lineKeys.add(k); };
             let quorum;
             const lines = text.split("\n");
             for (let i = 0; i < lines.length; i++) {
@@ -29,6 +33,7 @@ extension WebScript {
                   if (logs.length >= 32) throw new Error("more than 32 logs");
                   const v = await parseVkey(words[1], 1);
                   if (logs.some(l => l.v.name === v.name || hex(l.v.key) === hex(v.key))) throw new Error("the log " + v.name + " is listed twice");
+                  newLineKey(v);
                   logs.push({ vkey: words[1], v, url: words[2] });
                 } else if (words[0] === "witness") {
                   if (words.length < 3 || words.length > 4) throw new Error("expected: witness <name> <vkey> [<url>]");
@@ -36,6 +41,7 @@ extension WebScript {
                   const v = await parseVkey(words[2], 4);
                   if (keys.has(hex(v.key))) throw new Error("the key of " + words[1] + " is listed before");
                   fresh(words[1]);
+                  newLineKey(v);
                   keys.add(hex(v.key));
                   witnesses.set(words[1], v);
                 } else if (words[0] === "group") {
@@ -75,7 +81,9 @@ extension WebScript {
           // None for a URL with a query or fragment (which could hide the real tail: a member's
           // …/v1/logs/wales?/v1/logs/england) or dot segments.
           function namedLog(url) {
-            if (url === undefined || url.includes("?") || url.includes("#") || /\/\.\.?(\/|$)/.test(url)) return null;
+            // (Nor percent-encoded dots or backslashes, which the URL parser resolves as dot
+            // segments and slashes where the node's reading does not.)
+            if (url === undefined || url.includes("?") || url.includes("#") || /\/\.\.?(\/|$)/.test(url) || /%2e|\\/i.test(url)) return null;
             let path = "";
             try { path = new URL(url).pathname; } catch (e) { path = ""; }
             const m = /^(?:.*\/)?logs\/([^\/]+)$/.exec(path);
@@ -124,13 +132,15 @@ extension WebScript {
               if (await followRotations(name, log.vkey, rotations, heads) !== claimed) throw new Error("the log's key rotations on this page do not lead from your policy file's key to the key that signed the checkpoint");
               followed = rotations.length;
             }
-            const signed = new Set();
+            const times = new Map();
             for (const [name, v] of policy.witnesses) {
-              if (await cosigned(parsed, v, name)) signed.add(name);
+              const t = await cosigned(parsed, v, name);
+              if (t !== null) times.set(name, t);
             }
-            const met = name => name === "none" || signed.has(name)
-              || (policy.groups.has(name) && policy.groups.get(name).members.filter(met).length >= policy.groups.get(name).k);
-            return { head, signed: [...signed], quorum: met(policy.quorum), followed };
+            const meets = signed => { const met = name => name === "none" || signed.has(name)
+              || (policy.groups.has(name) && policy.groups.get(name).members.filter(met).length >= policy.groups.get(name).k); return met(policy.quorum); };
+            const signed = new Set(times.keys());
+            return { head, signed: [...signed], quorum: meets(signed), followed, time: policy.quorum === "none" ? null : quorumTime(times, meets) };
           }
 
         """#

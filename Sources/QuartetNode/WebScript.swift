@@ -35,7 +35,14 @@ enum WebScript {
         "use strict";
         (function () {
           const enc = new TextEncoder();
-          function b64(s) { const bin = atob(s); const out = new Uint8Array(bin.length); for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i); return out; }
+          // Base64 as the node writes and reads it (RFC 4648, padded, nothing else): `atob`
+          // alone also takes spaces, missing padding and stray bits, which the node refuses.
+          function b64(s) {
+            if (typeof s !== "string" || s.length % 4 !== 0 || !/^[A-Za-z0-9+\/]*={0,2}$/.test(s)) throw new Error("a value is not base64 as the node writes it (padded, without spaces)");
+            const bin = atob(s);
+            if (btoa(bin) !== s) throw new Error("a value is not base64 as the node writes it (its last digit holds stray bits)");
+            const out = new Uint8Array(bin.length); for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i); return out;
+          }
           function hex(u) { return Array.from(u, b => b.toString(16).padStart(2, "0")).join(""); }
           function concat(...parts) { let n = 0; for (const p of parts) n += p.length; const out = new Uint8Array(n); let o = 0; for (const p of parts) { out.set(p, o); o += p.length; } return out; }
           function equal(a, b) { if (a.length !== b.length) return false; for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false; return true; }
@@ -51,6 +58,14 @@ enum WebScript {
             const raw = b64(keyB64);
             if (raw.length !== 33 || raw[0] !== type) throw new Error(type === 4 ? "witness key: not an Ed25519 cosignature key" : "verifier key: not an Ed25519 key");
             const key = raw.slice(1);
+            // As the node refuses them (`Ed25519PublicKey.checkStrong`): a point of small order,
+            // under which anyone can make signatures some verifiers take, or a y not below the
+            // field prime (not the canonical encoding).
+            const y = key.slice(); y[31] &= 0x7f;
+            const smallOrder = ["00".repeat(32), "01" + "00".repeat(31), "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+                                "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", "ec" + "ff".repeat(30) + "7f", "ed" + "ff".repeat(30) + "7f", "ee" + "ff".repeat(30) + "7f"];
+            if (smallOrder.includes(hex(y))) throw new Error("verifier key " + name + ": a point of small order, for which anyone can make signatures");
+            if (y[31] === 0x7f && y.slice(1, 31).every(b => b === 0xff) && y[0] >= 0xed) throw new Error("verifier key " + name + ": not canonically encoded (its y is not below the field prime)");
             const id = (await sha256(concat(enc.encode(name + "\n"), new Uint8Array([type]), key))).slice(0, 4);
             if (hex(id) !== hashHex) throw new Error("verifier key: its hash does not match its name and key");
             return { name, id, key };
@@ -107,22 +122,24 @@ enum WebScript {
               keys.push({ member: w.member, v });
             }
             const quorum = Math.max(Math.floor(keys.length / 2) + 1, Number.isInteger(witnesses.quorum) ? witnesses.quorum : 0);
+            const times = new Map();
             for (const { member, v } of keys) {
-              if (await cosigned(parsed, v, member)) signed.push(member);
+              const t = await cosigned(parsed, v, member);
+              if (t !== null) { signed.push(member); times.set(member, t); }
             }
             // The log's own node's line (a policy of every log counts it): checked, not counted.
             if (witnesses.own) {
               const v = await parseVkey(witnesses.own.vkey, 4);
               if (!seen.has(hex(v.key))) await cosigned(parsed, v, witnesses.own.member + " (the log's own node)");
             }
-            return { signed, of: keys.length, quorum };
+            return { signed, of: keys.length, quorum, time: quorumTime(times, set => set.size >= quorum) };
           }
 
-          // Whether the note carries a cosignature line by witness key `v` (false: none); a
-          // line with its name and key hash that does not verify throws.
+          // The time (POSIX seconds) of the note's cosignature line by witness key `v`, or null
+          // when it has none; a line with its name and key hash that does not verify throws.
           async function cosigned(parsed, v, who) {
             const line = parsed.sigs.find(s => s.name === v.name && equal(s.id, v.id));
-            if (!line) return false;
+            if (!line) return null;
             if (line.sig.length !== 72) throw new Error("the cosignature of " + who + " is not a time and a signature (72 bytes)");
             let time = 0;
             for (let i = 0; i < 8; i++) time = time * 256 + line.sig[i];
@@ -132,7 +149,25 @@ enum WebScript {
             if (!await crypto.subtle.verify({ name: "Ed25519" }, key, line.sig.slice(8), message)) {
               throw new Error("the cosignature of " + who + "'s witness does not verify");
             }
-            return true;
+            return time;
+          }
+
+          // Each cosignature says: as of its time, this was the largest tree its witness had
+          // seen (C2SP tlog-cosignature). The latest time by which witnesses meeting the quorum
+          // all said so (`met` of the witnesses dated that time or later), or null: a node
+          // serving an old checkpoint a quorum did cosign shows its age here.
+          function quorumTime(times, met) {
+            for (const t of [...new Set(times.values())].sort((a, b) => b - a)) {
+              if (met(new Set([...times].filter(([, at]) => at >= t).map(([who]) => who)))) return t;
+            }
+            return null;
+          }
+
+          function witnessedAt(t) {
+            if (t === null) return "";
+            const age = Math.max(0, Math.floor(Date.now() / 1000) - t);
+            const ago = age < 120 ? age + " s" : age < 7200 ? Math.floor(age / 60) + " min" : age < 172800 ? Math.floor(age / 3600) + " h" : Math.floor(age / 86400) + " days";
+            return "; the quorum's witnesses had seen no larger tree as late as " + new Date(t * 1000).toISOString().slice(0, 19) + "Z (" + ago + " before this check)";
           }
 
 
@@ -209,7 +244,7 @@ enum WebScript {
             if (head.error) throw new Error(head.error);
             const { fields, content, leaf } = await checkEntryBytes(e);
             if (inc.size !== head.size) throw new Error("the proof is for size " + inc.size + ", the signed checkpoint has size " + head.size);
-            const root = await rootFromInclusion(e.index, inc.size, leaf, inc.proof.map(b64));
+            const root = await rootFromInclusion(e.index, inc.size, leaf, inc.proof.map(x => { const h = b64(x); if (h.length !== 32) throw new Error("an inclusion proof hash is not 32 bytes"); return h; }));
             if (!equal(root, head.root)) throw new Error("the inclusion proof does not lead to the signed root");
             return { fields, content, what: (content === null ? "header (a stub here: no payload to check)" : "header and payload") + " and inclusion in " + e.log + " checkpoint " + head.size + " verified" };
           }
@@ -817,7 +852,7 @@ enum WebScript {
                     cell.textContent = "\u2713 signature verified with " + (r.followed ? "the key the log's " + r.followed + " key rotation" + (r.followed === 1 ? "" : "s") + " lead to from your policy file's key, each checked here" : "your policy file's key for this log")
                       + " (size " + r.head.size + "); cosigned by "
                       + (r.signed.length ? r.signed.length + " of its witnesses (" + r.signed.join(", ") + ")" : "none of its witnesses")
-                      + (r.quorum ? ", meeting its quorum" : ", not meeting its quorum: this checkpoint rests on the log's signature alone");
+                      + (r.quorum ? ", meeting its quorum" + witnessedAt(r.time) : ", not meeting its quorum: this checkpoint rests on the log's signature alone");
                     cell.className = r.quorum ? "tag tag-green" : "tag tag-amber";
                   }
                   continue;
@@ -847,11 +882,13 @@ enum WebScript {
                 quorumOf[log] = quorum;
                 const cosigned = w.of === 0 ? "; no witnesses listed for this log"
                   : "; cosigned by " + w.signed.length + " of " + w.of + " witnesses" + (w.signed.length ? " (" + w.signed.join(", ") + ")" : "")
-                    + (quorum ? ", a quorum" : ", below the quorum of " + w.quorum + ": this checkpoint rests on the log's signature alone");
+                    + (quorum ? ", a quorum" + witnessedAt(w.time) : ", below the quorum of " + w.quorum + ": this checkpoint rests on the log's signature alone");
                 if (cell) {
-                  cell.textContent = (pinned ? "\u2713 signature verified with the key the federation file pins (size " + heads[log].size + ")"
+                  // (The keys and the quorum are this node's word in this mode: a policy file
+                  // of the reader's own checks against that instead.)
+                  cell.textContent = (pinned ? "\u2713 signature verified with the key this node says the federation file pins (size " + heads[log].size + ")"
                                              : "\u2713 signature verified with the key the log's " + chain + " key rotation" + (chain === 1 ? "" : "s")
-                                               + " lead to from the pinned key, each checked here (size " + heads[log].size + ")") + cosigned;
+                                               + " lead to from the key this node says is pinned, each checked here (size " + heads[log].size + ")") + cosigned;
                   cell.className = quorum ? "tag tag-green" : "tag tag-amber";
                 }
               } catch (err) {

@@ -3,6 +3,8 @@ import Foundation
 import QuartetCrypto
 import QuartetLedger
 import QuartetNode
+import QuartetPlan
+import QuartetStore
 
 /// `quartet policy`: the federation's C2SP tlog-policy file (docs/witness.md).
 struct PolicyCommand: AsyncParsableCommand {
@@ -99,6 +101,8 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
 
     @Option(help: "The policy file (`quartet policy` writes the federation's).") var policy: String
     @Argument(help: "The signed checkpoint (a file, or - for standard input), as GET /v1/logs/{log}/checkpoint serves it.") var note: String
+    @Option(help: "Fail unless the policy's quorum cosigned the checkpoint as the newest it had seen within this many seconds (a node may serve an old checkpoint a quorum did cosign).")
+    var maxAge: UInt64?
     @OptionGroup var output: FormatOptions
 
     struct Report: Encodable {
@@ -108,6 +112,9 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
         var log: String
         var witnesses: [String: UInt64]
         var quorum: String
+        /// The latest time by which the quorum's witnesses each saw this as the newest tree
+        /// (`WitnessPolicy.quorumTime`; nil with quorum none).
+        var quorumTime: UInt64?
     }
 
     func run() async throws {
@@ -124,14 +131,41 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
         let verified: WitnessPolicy.Verified
         do { verified = try parsed.verify(signed) } catch { throw CLIError("\(note): \(error.message)") }
         let quorum = parsed.quorum.map { q in parsed.groups.first { $0.name == q }.map { "\($0.threshold) of \($0.members.joined(separator: ", "))" } ?? q } ?? "none"
+        let quorumTime = parsed.quorumTime(verified.witnesses)
+        let now = wallClockMillis() / 1000
+        if let maxAge {
+            guard parsed.quorum != nil else { throw CLIError("--max-age: the policy's quorum is none, so no witness vouches for when this was the newest") }
+            guard let quorumTime, quorumTime >= now || now - quorumTime <= maxAge else {
+                throw CLIError("\(note): the quorum last cosigned this checkpoint as the newest at \(quorumTime.map(Self.shown) ?? "?"), \(quorumTime.map { Self.age(now > $0 ? now - $0 : 0) } ?? "?") ago, more than --max-age \(maxAge) s: the node may be showing an old state of the log")
+            }
+        }
         switch output.format {
         case .json:
             printJSON(Report(origin: verified.checkpoint.origin, size: verified.checkpoint.size, root: verified.checkpoint.root.base64,
-                             log: verified.log, witnesses: verified.witnesses, quorum: quorum), snakeCaseKeys: true)
+                             log: verified.log, witnesses: verified.witnesses, quorum: quorum, quorumTime: quorumTime), snakeCaseKeys: true)
         case .text:
             // The origin and witness names come from the note and the policy file: escaped.
             print(TerminalText.escaped("ok: \(verified.checkpoint.origin) size \(verified.checkpoint.size) root \(verified.checkpoint.root.base64)"))
-            print(TerminalText.escaped("cosigned by \(verified.witnesses.keys.sorted().joined(separator: ", ")) (quorum: \(quorum))"))
+            let signers = verified.witnesses.sorted { $0.key < $1.key }.map { "\($0.key) at \(Self.shown($0.value))" }
+            print(TerminalText.escaped("cosigned by \(signers.joined(separator: ", ")) (quorum: \(quorum))"))
+            if let quorumTime {
+                // Each cosignature says: as of its time, the largest tree its witness had seen.
+                print(TerminalText.escaped("the quorum's witnesses had seen no larger tree as late as \(Self.shown(quorumTime)) (\(Self.age(now > quorumTime ? now - quorumTime : 0)) ago); a node can serve an old checkpoint a quorum did cosign (--max-age checks)"))
+            }
+        }
+    }
+
+    /// A cosignature time (POSIX seconds) as UTC.
+    static func shown(_ seconds: UInt64) -> String {
+        seconds > 253_402_300_799 ? "\(seconds) s" : ViewQueries.iso(seconds * 1000).prefix(19) + "Z"
+    }
+
+    static func age(_ seconds: UInt64) -> String {
+        switch seconds {
+        case ..<120: return "\(seconds) s"
+        case ..<7_200: return "\(seconds / 60) min"
+        case ..<172_800: return "\(seconds / 3_600) h"
+        default: return "\(seconds / 86_400) days"
         }
     }
 }

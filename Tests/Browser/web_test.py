@@ -875,7 +875,7 @@ def check_with_policies(d, demo, out):
     while got[:3] != ("file", "ok", "quorum") and time.time() < deadline:
         time.sleep(1)
         got = use(policy, "policy.txt")
-    if got[:3] != ("file", "ok", "quorum") or not all("your policy file's key" in c and "meeting its quorum" in c for c in got[3]):
+    if got[:3] != ("file", "ok", "quorum") or not all("your policy file's key" in c and "meeting its quorum" in c and "as late as" in c for c in got[3]):
         fail("the federation's policy file did not verify the page with a quorum: %r" % (got,))
     print("web-test: checked against a policy file the reader holds: %s" % got[3][0])
     d.save_screenshot(os.path.join(out, "figure-policy.png"))
@@ -887,7 +887,9 @@ def check_with_policies(d, demo, out):
     print("web-test: a checkpoint filed under another log's name fails: %s" % state[2])
     # A log line whose URL names no log is refused, not taken by its origin (which each member
     # chooses); a query string does not make a URL name a log either.
-    for url in ("https://example.org/elsewhere", "https://example.org/v1/logs/wales?x=/logs/england"):
+    # Nor one whose dot segments are percent-encoded (the URL parser resolves them; the node's
+    # reading of the file does not).
+    for url in ("https://example.org/elsewhere", "https://example.org/v1/logs/wales?x=/logs/england", "https://example.org/v1/logs/wales/%2e%2e/england"):
         odd = "\n".join((l.rsplit(" ", 1)[0] + " " + url) if l.startswith("log ") else l for l in policy.splitlines()) + "\n"
         got = use(odd, "policy-odd-url.txt")
         if got[1] != "failed" or not any("names no log" in c or "names the log wales" in c for c in got[3]):
@@ -931,7 +933,13 @@ def check_with_policies(d, demo, out):
              "window.quartetParsePolicy(arguments[0]).then(p => done('parsed')).catch(e => done(e.message));")
     log_line = "log " + fresh_vkey("example.test/log", 1) + "\n"
     witness_line = "witness w " + fresh_vkey("example.test/w", 4) + "\n"
+    import base64 as b64mod, hashlib
+    def vkey_of(name, kind, raw):
+        return "%s+%s+%s" % (name, hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + raw).digest()[:4].hex(), b64mod.b64encode(bytes([kind]) + raw).decode())
+    # A witness key that is the identity point (anyone can sign for it), as the node refuses.
+    weak = "witness z " + vkey_of("example.test/z", 4, bytes([1]) + bytes(31)) + "\n"
     refusals = {
+        log_line + weak + "quorum z\n": "policy line 2: verifier key example.test/z: a point of small order, for which anyone can make signatures",
         log_line + witness_line + "group g 2 w\nquorum g\n": "policy line 3: the threshold of g must be all, any or a number from 1 to 1",
         log_line + witness_line + "quorum nobody\n": "policy line 3: the quorum names nobody, not defined above it",
         log_line + witness_line + witness_line.replace("witness w ", "witness v ") + "quorum w\n": "policy line 3: the key of v is listed before",
@@ -1006,8 +1014,10 @@ def main():
             fail("the provenance page did not verify: %s %s %s" % (summary, ticks, signatures))
         # The checkpoints' cosignatures, checked in the browser against the witness keys.
         witnessed = d.find_element(By.TAG_NAME, "body").get_attribute("data-witnessed")
-        if witnessed != "quorum" or not all("a quorum" in s for s in signatures):
-            fail("the provenance page's checkpoints are not shown cosigned by a quorum: %s %s" % (witnessed, signatures))
+        # With how late the quorum's witnesses had seen no larger tree (their cosignatures'
+        # times: a node serving an old checkpoint a quorum did cosign shows its age).
+        if witnessed != "quorum" or not all("a quorum" in s and "had seen no larger tree as late as" in s for s in signatures):
+            fail("the provenance page's checkpoints are not shown cosigned by a quorum, and when: %s %s" % (witnessed, signatures))
         print("web-test: %d entries verified in the browser (%s)" % (len(ticks), summary))
         d.save_screenshot(os.path.join(out, "figure-verified.png"))
         figure_path_first = d.current_url[d.current_url.index("/figures/"):]

@@ -98,7 +98,13 @@ import Testing
         let policy = federation.root.appendingPathComponent("wales.policy")
         try Data(policyText.stdout.utf8).write(to: policy)
         let ok = try verify(federation, policy: policy.path, note: note)
-        #expect(ok.status == 0 && ok.stdout.contains("\"size\" : 3"), "\(ok)")
+        #expect(ok.status == 0 && ok.stdout.contains("\"size\" : 3") && ok.stdout.contains("\"quorum_time\""), "\(ok)")
+        // Said in text with how late the quorum's witnesses had seen no larger tree; bounded by
+        // --max-age (a node may serve an old checkpoint a quorum did cosign).
+        let noteFile = federation.root.appendingPathComponent("note-fresh.txt")
+        try Data(note.utf8).write(to: noteFile)
+        let fresh = try TestKit.quartet(["verify-checkpoint", "--policy", policy.path, noteFile.path, "--max-age", "3600"])
+        #expect(fresh.status == 0 && fresh.stdout.contains("had seen no larger tree as late as"), "\(fresh)")
 
         // The policy of every log (no --log): one quorum for all, and each log's own node is
         // among its witnesses, so it asks one more than a majority of the others (4 of 5). A
@@ -125,11 +131,11 @@ import Testing
 
         // Python `cryptography`, from the spec, and Go's sumdb/note with wales's own key.
         let python = try #require(TestKit.which("python3"))
-        let noteFile = federation.root.appendingPathComponent("cosigned.txt")
-        try Data(note.utf8).write(to: noteFile)
+        let cosignedFile = federation.root.appendingPathComponent("cosigned.txt")
+        try Data(note.utf8).write(to: cosignedFile)
         let script = TestKit.repositoryRoot.appendingPathComponent("Tests/Interop/check_cosignatures.py").path
         let others = ["uk", "england", "scotland", "northern-ireland"]
-        let independent = try TestKit.run(python, [script, noteFile.path] + others.map { keys[$0]! })
+        let independent = try TestKit.run(python, [script, cosignedFile.path] + others.map { keys[$0]! })
         #expect(independent.status == 0 && independent.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == 4, "\(independent)")
         let go = try TestKit.goNoteChecker()
         let walesKey = federation.path("wales", "vkey")

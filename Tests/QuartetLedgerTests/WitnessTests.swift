@@ -111,6 +111,25 @@ import Testing
         #expect(try WitnessPolicy(parsing: policy.text) == policy)
     }
 
+    /// How fresh a checkpoint is by its witnesses' word: the latest time by which witnesses
+    /// meeting the quorum had each seen no larger tree (a node serving an old checkpoint a
+    /// quorum did cosign shows its age; `verify-checkpoint --max-age`).
+    @Test func theQuorumTimeIsTheLatestTimeByWhichTheQuorumStillHolds() throws {
+        let parties = try Parties()
+        var note = try parties.log.sign(Checkpoint(origin: parties.log.name, size: 5, root: Hash.leaf([1])))
+        for (i, time) in [(0, 1_700_000_300), (1, 1_700_000_100), (2, 1_700_000_200)] {
+            note.signatures.append(try parties.witnesses[i].cosign(body: note.text, time: UInt64(time)))
+        }
+        let policy = try WitnessPolicy(parsing: parties.policy("2"))
+        let signed = try policy.verify(note).witnesses
+        #expect(signed == ["W0": 1_700_000_300, "W1": 1_700_000_100, "W2": 1_700_000_200])
+        #expect(policy.quorumTime(signed) == 1_700_000_200, "W0 and W2 are two of three from 200 on")
+        #expect(try WitnessPolicy(parsing: parties.policy("all")).quorumTime(signed) == 1_700_000_100)
+        #expect(try WitnessPolicy(parsing: parties.policy("any")).quorumTime(signed) == 1_700_000_300)
+        #expect(policy.quorumTime(["W0": 5]) == nil, "one of three meets no quorum")
+        #expect(try WitnessPolicy(parsing: "log \(parties.log.verifier.vkey)\nquorum none\n").quorumTime(signed) == nil)
+    }
+
     @Test func malformedPoliciesAreRefusedWithTheLineAndTheReason() throws {
         let parties = try Parties(count: 2)
         let w0 = "witness W0 \(parties.witnesses[0].verifier.vkey)\n"
