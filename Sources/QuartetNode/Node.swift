@@ -252,8 +252,9 @@ public struct Node: Sendable {
     public func reload() throws -> ReloadReport {
         // The token grants, from the configuration file as it is now (a token removed is
         // refused from the next request on, browser sign-ins with it too).
-        let (tokens, revocationList) = try reloadedSettings()
-        do { return try reload(tokens: tokens, revocationList: revocationList) } catch {
+        let (tokens, tlsFiles) = try reloadedSettings()
+        let revocationList = tlsFiles.revocationList
+        do { return try reload(tokens: tokens, tlsFiles: tlsFiles) } catch {
             // A revocation list brought by a reload refused for another reason is not in force:
             // said, so an operator revoking a stolen key does not take it for done.
             let listNow = revocationList.flatMap { try? ConfigObject.readPEM($0, what: "revocation list") }
@@ -269,7 +270,7 @@ public struct Node: Sendable {
         }
     }
 
-    private func reload(tokens: [TokenGrant], revocationList: String?) throws -> ReloadReport {
+    private func reload(tokens: [TokenGrant], tlsFiles: NodeConfiguration) throws -> ReloadReport {
         let (file, admission) = try FederationTrust.evaluate(path: configuration.federationFile, dataDirectory: configuration.dataDirectory)
         let current = live.federation
         let new = admission.federation
@@ -280,14 +281,18 @@ public struct Node: Sendable {
                                                          directory: configuration.dataDirectory) {
             throw NodeStartupError("\(configuration.federationFile): not reloaded: \(problem)")
         }
-        // The revocation list as the configuration names it now (a list added, replaced or
-        // taken out at this reload), the certificate files at the paths it started with.
+        // The TLS files as the configuration names them now: a renewal installed over the same
+        // paths, or in a new directory the configuration was pointed at (docs/operations.md,
+        // "Renewing"), and a revocation list added, replaced or taken out.
         var tls = configuration
-        tls.revocationList = revocationList
+        tls.caCertificate = tlsFiles.caCertificate
+        tls.certificate = tlsFiles.certificate
+        tls.privateKey = tlsFiles.privateKey
+        tls.revocationList = tlsFiles.revocationList
         let contexts = try TLSContexts(tls)
         // A changed certificate or CA is checked as `config check` would; one unchanged is
         // in force already (expired, it is the reload that may bring what fixes it).
-        if contexts.files != live.contexts.files, let problem = TLSContexts.renewalProblem(configuration) {
+        if contexts.files != live.contexts.files, let problem = TLSContexts.renewalProblem(tls) {
             throw NodeStartupError("not reloaded: \(problem)")
         }
         let logs = try engine.register(new)
@@ -361,9 +366,10 @@ public struct Node: Sendable {
     }
 
     /// What a reload takes from the configuration file as it is now: the token grants and the
-    /// revocation list (`tls.crl`); the rest needs a restart. Refused (the reload changes
+    /// TLS files (`tls.ca`, `tls.certificate`, `tls.key`, `tls.crl`: the configuration as read
+    /// now, of which only those are used); the rest needs a restart. Refused (the reload changes
     /// nothing) when the file no longer parses or names another node or log.
-    func reloadedSettings() throws -> (tokens: [TokenGrant], revocationList: String?) {
+    func reloadedSettings() throws -> (tokens: [TokenGrant], tlsFiles: NodeConfiguration) {
         let now: NodeConfiguration
         do { now = try NodeConfiguration.load(path: configuration.file) } catch {
             throw NodeStartupError("\(configuration.file): not reloaded: \(error)")
@@ -371,7 +377,7 @@ public struct Node: Sendable {
         guard now.node == configuration.node, now.log == configuration.log else {
             throw NodeStartupError("\(configuration.file): not reloaded: it now names node \(now.node) and log \(now.log), not \(configuration.node) and \(configuration.log); that needs a restart")
         }
-        return (now.tokens, now.revocationList)
+        return (now.tokens, now)
     }
 
     /// The peers this node is connected to (greeted), by id.

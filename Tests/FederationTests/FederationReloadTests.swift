@@ -134,6 +134,21 @@ import Testing
         let after = try presented(files)
         #expect(after.serialHex != before.serialHex)
         #expect(after.notAfter > before.notAfter.addingTimeInterval(300 * 86400))
+        // A renewal in files of its own, the configuration pointed at them: the reload takes
+        // the paths the configuration names now (it kept the paths it started with, and said
+        // "reload done" while the old certificate stayed until it expired).
+        let moved = try files.pki.node("wales", days: 200, label: "moved")
+        chmod(moved.key, 0o600)
+        var configuration = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: files.configPath))) as? [String: Any])
+        var tls = try #require(configuration["tls"] as? [String: Any])
+        tls["certificate"] = moved.certificate
+        tls["key"] = moved.key
+        configuration["tls"] = tls
+        try JSONSerialization.data(withJSONObject: configuration).write(to: URL(fileURLWithPath: files.configPath))
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.components(separatedBy: "reload done").count == 3 }, "\(node.log)")
+        let movedCertificate = try Certificate(pem: String(contentsOfFile: moved.certificate, encoding: .utf8))
+        #expect(try presented(files).serialHex == movedCertificate.serialHex, "the certificate the configuration now names is not presented")
         #expect(node.child.isRunning)
     }
 
