@@ -216,11 +216,10 @@ struct DemoCommand: AsyncParsableCommand {
         // The UK plan first, so the priorities reach the aggregator before the nations' actions.
         for node in nodes {
             let name = node.name
-            let configuration: NodeConfiguration
-            do { configuration = try NodeConfiguration.load(path: node.config) } catch { throw CLIError("\(error)") }
+            let configuration: ClientConfiguration
+            do { configuration = try ClientConfiguration(NodeConfiguration.load(path: node.config)) } catch { throw CLIError("\(error)") }
             let client = try APIClient(certificate: nil, key: nil, ca: configuration.caCertificate, node: configuration.node,
-                                       address: HostPort(host: configuration.apiListen.host, port: configuration.apiListen.port),
-                                       token: node.operatorToken)
+                                       address: configuration.address, token: node.operatorToken)
             let planFile = name == "wales" ? "\(plansDir)/wales-plan.yaml" : "\(plansDir)/uk-plan.yaml"
             let imported = try await importPlan(file: planFile, catalogue: nil, targets: nil, client: client, configuration: configuration, dryRun: false)
             var data = DemoData(log: configuration.log, planned: imported.planned, facts: facts)

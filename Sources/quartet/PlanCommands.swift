@@ -8,17 +8,16 @@ import QuartetPlan
 /// How a command reaches a running node's API: the node's configuration file (address, CA) and
 /// credentials — a bearer token, or a client certificate, or else the node's own certificate.
 struct NodeClientOptions: ParsableArguments {
-    @Option(help: "The node's configuration file (API address, CA certificate).") var config: String
+    @Option(help: "The node's configuration file on its host, or a client file elsewhere: {\"node\", \"log\", \"api\": \"https://HOST:PORT\", \"tls\": {\"ca\"}} (docs/operations.md, \"From a workstation\").") var config: String
     @Option(help: "A bearer token (default: $QUARTET_TOKEN, sent only to a node whose configuration lists it).") var token: String?
     @Option(help: "A client certificate from the federation CA (operator, reader or auditor).") var cert: String?
     @Option(help: "The client certificate's private key.") var key: String?
     @Option(help: "Seconds a request may take before it is given up.") var timeout: Int = 60
 
-    func client() throws -> (APIClient, NodeConfiguration) {
-        let configuration: NodeConfiguration
-        do { configuration = try NodeConfiguration.load(path: config) } catch { throw CLIError("\(error)") }
-        let host = ["0.0.0.0", "::", "[::]"].contains(configuration.apiListen.host) ? "127.0.0.1" : configuration.apiListen.host
-        let address = HostPort(host: host, port: configuration.apiListen.port)
+    func client() throws -> (APIClient, ClientConfiguration) {
+        let configuration: ClientConfiguration
+        do { configuration = try ClientConfiguration.load(path: config) } catch { throw CLIError("\(error)") }
+        let address = configuration.address
         guard (cert == nil) == (key == nil) else { throw ValidationError("give --cert and --key together") }
         guard (1...3600).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 3,600 seconds") }
         var token = self.token
@@ -27,6 +26,9 @@ struct NodeClientOptions: ParsableArguments {
             // configuration lists it (an operator's exported token must not reach another
             // member's node with a command meant to read that node).
             let digest = TokenGrant.digest(environment)
+            guard configuration.nodeCredential != nil else {
+                throw CLIError("QUARTET_TOKEN is not sent with a client file (\(config) cannot say which node's token it is): give it with --token, or use --cert and --key")
+            }
             guard configuration.tokens.contains(where: { $0.sha256 == digest }) else {
                 throw CLIError("QUARTET_TOKEN is not a token \(configuration.node) accepts (\(config) lists no such token), so it is not sent there: "
                                + "a token sent to another member's node is that member's to use. Give it with --token to send it anyway, or use --cert and --key.")
@@ -40,9 +42,11 @@ struct NodeClientOptions: ParsableArguments {
         } else if let token, !token.isEmpty {
             client = try APIClient(certificate: nil, key: nil, ca: configuration.caCertificate, node: configuration.node, address: address, token: token,
                                    revocationLists: lists)
-        } else {
-            client = try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
+        } else if let own = configuration.nodeCredential {
+            client = try APIClient(certificate: own.certificate, key: own.key, ca: configuration.caCertificate,
                                    node: configuration.node, address: address, revocationLists: lists)
+        } else {
+            throw ValidationError("\(config) is a client file: give --cert and --key (an operator's, reader's or auditor's certificate) or --token")
         }
         client.timeout = .seconds(Int64(timeout))
         return (client, configuration)
@@ -51,26 +55,27 @@ struct NodeClientOptions: ParsableArguments {
 
 /// Runs typed API calls (`APIClient.logs()`, ...), turning a refused connection into advice and
 /// a refusal into the node's own message (`GET /v1/agreements: 403: ...`).
-func api<Answer>(_ configuration: NodeConfiguration, _ calls: () async throws -> Answer) async throws -> Answer {
+func api<Answer>(_ configuration: ClientConfiguration, _ calls: () async throws -> Answer) async throws -> Answer {
     do { return try await calls() } catch let error as APIClientError {
         throw CLIError(error.description)
     } catch let error as CLIError {
         throw error
     } catch where error is AnswerTimedOut || error is AnswerTooLarge {
         // The node was reached: it answered too slowly, or too much.
-        throw CLIError("node \(configuration.node) at https://\(configuration.apiListen): \(error)")
+        throw CLIError("node \(configuration.node) at \(configuration.shownAddress): \(error)")
     } catch {
         throw CLIError(unreachable(configuration, error))
     }
 }
 
-func unreachable(_ configuration: NodeConfiguration, _ error: any Error) -> String {
-    "cannot reach node \(configuration.node) at https://\(configuration.apiListen): \(error) (is `quartet serve --config \(configuration.file)` running?)"
+func unreachable(_ configuration: ClientConfiguration, _ error: any Error) -> String {
+    "cannot reach node \(configuration.node) at \(configuration.shownAddress): \(error)"
+        + (configuration.nodeCredential != nil ? " (is `quartet serve --config \(configuration.file)` running?)" : " (is the node up, and is \(configuration.file)'s api its API address?)")
 }
 
 /// Runs a raw API call (an answer that is not JSON, such as CSV), with the same errors as `api`.
 func call(_ client: APIClient, _ method: HTTPMethod, _ path: String, body: Data? = nil, accept: String? = nil,
-          configuration: NodeConfiguration) async throws -> Data {
+          configuration: ClientConfiguration) async throws -> Data {
     let status: Int, response: Data
     do {
         (status, response) = try await client.request(method, path, body: body, accept: accept)
@@ -139,7 +144,7 @@ struct ImportPlanCommand: AsyncParsableCommand {
 /// The most entries of its log `import plan` reads from a node (a plan's log is thousands).
 let importMaxLogEntries: UInt64 = 50_000_000
 
-func importPlan(file: String, catalogue: String?, targets: String?, client: APIClient, configuration: NodeConfiguration,
+func importPlan(file: String, catalogue: String?, targets: String?, client: APIClient, configuration: ClientConfiguration,
                 dryRun: Bool) async throws -> (plan: PlanImport, planned: [PlannedEntry], changes: [PlannedEntry], appended: Int) {
     let plan: PlanImport
     do { plan = try PlanImport(planFile: file, catalogueFile: catalogue, targetsFile: targets) } catch { throw CLIError(error.message) }
@@ -192,7 +197,7 @@ func importPlan(file: String, catalogue: String?, targets: String?, client: APIC
 }
 
 /// Appends entries in order in one request (at most 1,000).
-func postBatch(_ items: [(type: String, payload: JSONValue)], log: String, client: APIClient, configuration: NodeConfiguration) async throws {
+func postBatch(_ items: [(type: String, payload: JSONValue)], log: String, client: APIClient, configuration: ClientConfiguration) async throws {
     let batch = items.map { AppendItem(type: $0.type, payload: $0.payload) }
     _ = try await api(configuration) { try await client.append(log: log, batch: batch) }
 }

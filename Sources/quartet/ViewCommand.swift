@@ -38,7 +38,7 @@ struct ViewCommand: AsyncParsableCommand {
         } catch let error as ValidationError {
             throw error
         } catch {
-            throw CLIError("cannot reach node \(configuration.node) at https://\(configuration.apiListen): \(error) (is `quartet serve --config \(configuration.file)` running?)")
+            throw CLIError(unreachable(configuration, error))
         }
     }
 

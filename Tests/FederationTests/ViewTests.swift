@@ -64,6 +64,21 @@ import Testing
         // A reader may not record.
         let asReader = try TestKit.quartet(["record", "status", "--action", "P1.A1", "--status", "done", "--config", federation.config("england"), "--token", readerToken])
         #expect(asReader.status != 0 && asReader.stderr.contains("403"), "\(asReader)")
+        // From a workstation: a client file names the node, its log, its API URL and the CA, and
+        // holds none of the node's files (the node's configuration needs its private key).
+        let client = federation.root.appendingPathComponent("wales-client.json")
+        func writeClient(api: String) throws {
+            try JSONSerialization.data(withJSONObject: ["node": "wales", "log": "wales", "api": api, "tls": ["ca": federation.ca]]).write(to: client)
+        }
+        try writeClient(api: federation.api("wales"))
+        let fromAfar = try quartetJSON(["record", "evidence", "--action", "P1.A3", "--kind", "report", "--title", "From a workstation", "--link",
+                                        "https://example.org/r/1", "--config", client.path, "--token", token(federation, operatorOf: "wales")])
+        #expect(fromAfar["log"] as? String == "wales", "\(fromAfar)")
+        let noCredential = try TestKit.quartet(["record", "status", "--action", "P1.A3", "--status", "done", "--config", client.path])
+        #expect(noCredential.status != 0 && noCredential.stderr.contains("is a client file: give --cert and --key"), "\(noCredential)")
+        try writeClient(api: federation.api("wales") + "/v1/logs/england")
+        let withPath = try TestKit.quartet(["record", "status", "--action", "P1.A3", "--status", "done", "--config", client.path, "--token", token(federation, operatorOf: "wales")])
+        #expect(withPath.status != 0 && withPath.stderr.contains("api") && withPath.stderr.contains("https://HOST[:PORT]"), "\(withPath)")
 
         // The aggregator's view: wait until every log has arrived.
         let deadline = Date().addingTimeInterval(30)
