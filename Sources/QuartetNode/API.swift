@@ -287,6 +287,9 @@ struct API {
             for peer in status.peers {
                 metrics.gauge("quartet_peer_connected", [("peer", peer.id)], help: "1 if the peer is connected.").set(Int64(peer.connected ? 1 : 0))
             }
+            // A member a reload removed loses its series (frozen at 0, it kept
+            // QuartetPeerDisconnected firing until a restart).
+            metrics.keepOnly("quartet_peer_connected", label: "peer", help: "1 if the peer is connected.", values: Set(status.peers.map(\.id)))
             for lag in status.lag {
                 metrics.gauge("quartet_peer_log_behind_entries", [("peer", lag.peer), ("log", lag.log)],
                               help: "Entries of a log this node holds beyond what the peer last said it holds.").set(Int64(clamping: lag.behind))

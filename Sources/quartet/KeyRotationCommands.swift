@@ -61,8 +61,13 @@ struct KeyRotate: AsyncParsableCommand {
         try directory.finishRotation(log: log.name, keepPrevious: !noOverlap)
         let previous: String = NoteVerifier(name: log.origin, publicKey: rotation.previous).vkey
         let after: UInt64 = rotation.index + 1
-        let revoke: String = "quartet key revoke --file \(configuration.federationFile) --member \(configuration.node) --vkey \(previous) --after \(after) --current \(rotation.verifier.vkey)"
-        let name: String = "quartet key current --file \(configuration.federationFile) --member \(configuration.node) --vkey \(rotation.verifier.vkey)"
+        // On a working copy, not the file the node runs: the edit raises its version, so the
+        // .sig beside the file in force would no longer match it, and any start or reload before a
+        // quorum had signed again would be refused (the copy goes in place, with its .sig, once signed).
+        let copy = "federation.next.json"
+        let revoke: String = "quartet key revoke --file \(copy) --member \(configuration.node) --vkey \(previous) --after \(after) --current \(rotation.verifier.vkey)"
+        let name: String = "quartet key current --file \(copy) --member \(configuration.node) --vkey \(rotation.verifier.vkey)"
+        let steps = "on a copy of the federation file (cp \(configuration.federationFile) \(copy)); a quorum signs the copy (quartet federation sign --file \(copy) ..., the first signer with --fresh); then put it and its .sig in place on every member's host and reload them (docs/operations.md, \"Changing the federation\")"
         switch output.format {
         case .json:
             var report: [String: Any] = ["log": log.name, "index": Int(rotation.index), "vkey": rotation.verifier.vkey]
@@ -71,6 +76,7 @@ struct KeyRotate: AsyncParsableCommand {
             report["checkpoint"] = checkpoint.note
             report["revoke"] = revoke
             report["name_current"] = name
+            report["steps"] = steps
             printJSON(report)
         case .text:
             print("log \(log.name) rotated to a new key at index \(rotation.index)")
@@ -79,6 +85,7 @@ struct KeyRotate: AsyncParsableCommand {
             print("previous key: \(previous)\(note)")
             print("so that \(configuration.node) signs federation files with the new key, name it in a federation update:\n  \(name)")
             print("if the previous key is compromised, revoke it instead (this also names the new key):\n  \(revoke)")
+            print(steps)
         }
     }
 }

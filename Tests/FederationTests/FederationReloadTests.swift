@@ -366,6 +366,7 @@ import Testing
         #expect(metrics.body.contains("quartet_federation_version 2"), "\(metrics.body.prefix(400))")
         // The removed member's witness series are gone, not frozen at their last values.
         #expect(!metrics.body.contains(#"witness="england""#), "\(metrics.body)")
+        #expect(!metrics.body.contains(#"quartet_peer_connected{peer="england"}"#) && metrics.body.contains(#"quartet_peer_connected{peer="wales"}"#), "\(metrics.body)")
         // Its log is still held, but it is no nation of the combined view: it counts in no UK
         // figure (finding 234).
         func viewLogs() throws -> [String] { (try federation.get("uk", "/v1/view")["logs"] as? [[String: Any]] ?? []).compactMap { $0["log"] as? String } }

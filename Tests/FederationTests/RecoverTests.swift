@@ -147,6 +147,8 @@ import Testing
         #expect(rotated.status == 0, "\(rotated)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as? [String: Any])
         let newKey = try #require(report["vkey"] as? String)
+        // The federation edits it prints go to a working copy (the file in force keeps its .sig).
+        #expect((report["revoke"] as? String)?.contains("--file federation.next.json") == true && (report["steps"] as? String)?.contains("--fresh") == true, "\(report)")
         federation.processes["wales"] = try NodeProcess(config: federation.config("wales"))
         let last = try federation.append("wales", #"{"after":"rotation"}"#)
         let heads = try federation.waitConverged(nodes) { federation.size($0, "wales") > Int(last) }
