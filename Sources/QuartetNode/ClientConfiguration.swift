@@ -4,7 +4,7 @@ import QuartetCrypto
 /// Where a client command (`import plan`, `record`, `view`, `agreement`, `audit`) reaches a
 /// node: from the node's own configuration file on its host, or from a client file anywhere
 /// else (an operator's workstation), which names the node, its log, its API URL and the
-/// federation CA, and holds no key of the node's (docs/operations.md, "From a workstation"):
+/// federation CA, and holds no key of the node's (docs/formats.md, "Client file"):
 ///
 /// ```json
 /// {"node": "wales", "log": "wales", "api": "https://wales.example.org:8400", "tls": {"ca": "ca.pem"}}

@@ -8,7 +8,7 @@ import QuartetPlan
 /// How a command reaches a running node's API: the node's configuration file (address, CA) and
 /// credentials — a bearer token, or a client certificate, or else the node's own certificate.
 struct NodeClientOptions: ParsableArguments {
-    @Option(help: "The node's configuration file on its host, or a client file elsewhere: {\"node\", \"log\", \"api\": \"https://HOST:PORT\", \"tls\": {\"ca\"}} (docs/operations.md, \"From a workstation\").") var config: String
+    @Option(help: "The node's configuration file on its host, or a client file elsewhere: {\"node\", \"log\", \"api\": \"https://HOST:PORT\", \"tls\": {\"ca\"}} (docs/formats.md, \"Client file\").") var config: String
     @Option(help: "A bearer token (default: $QUARTET_TOKEN, sent only to a node whose configuration lists it).") var token: String?
     @Option(help: "A client certificate from the federation CA (operator, reader or auditor).") var cert: String?
     @Option(help: "The client certificate's private key.") var key: String?
@@ -21,7 +21,8 @@ struct NodeClientOptions: ParsableArguments {
         guard (cert == nil) == (key == nil) else { throw ValidationError("give --cert and --key together") }
         guard (1...3600).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 3,600 seconds") }
         var token = self.token
-        if token == nil, let environment = ProcessInfo.processInfo.environment["QUARTET_TOKEN"], !environment.isEmpty {
+        // (Not when a certificate is given: that is the credential asked for.)
+        if token == nil, cert == nil, let environment = ProcessInfo.processInfo.environment["QUARTET_TOKEN"], !environment.isEmpty {
             // A token is one node's credential: sent from the environment only to a node whose
             // configuration lists it (an operator's exported token must not reach another
             // member's node with a command meant to read that node).
@@ -37,6 +38,11 @@ struct NodeClientOptions: ParsableArguments {
         }
         var client: APIClient
         let lists = try configuration.clientRevocationLists()
+        if configuration.nodeCredential == nil, configuration.revocationList == nil {
+            // A stolen node key the CA revoked, with the traffic redirected, would be taken for
+            // the node, and given the token or the request.
+            printError("warning: \(config) names no tls.crl: a node certificate the CA revoked would not be refused (docs/formats.md, \"Client file\")")
+        }
         if let cert, let key {
             client = try APIClient(certificate: cert, key: key, ca: configuration.caCertificate, node: configuration.node, address: address, revocationLists: lists)
         } else if let token, !token.isEmpty {

@@ -135,9 +135,7 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
         let now = wallClockMillis() / 1000
         if let maxAge {
             guard parsed.quorum != nil else { throw CLIError("--max-age: the policy's quorum is none, so no witness vouches for when this was the newest") }
-            guard let quorumTime, quorumTime >= now || now - quorumTime <= maxAge else {
-                throw CLIError("\(note): the quorum last cosigned this checkpoint as the newest at \(quorumTime.map(Self.shown) ?? "?"), \(quorumTime.map { Self.age(now > $0 ? now - $0 : 0) } ?? "?") ago, more than --max-age \(maxAge) s: the node may be showing an old state of the log")
-            }
+            if let refusal = Self.ageRefusal(quorumTime: quorumTime, now: now, maxAge: maxAge) { throw CLIError("\(note): \(refusal)") }
         }
         switch output.format {
         case .json:
@@ -154,6 +152,22 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
             }
         }
     }
+
+    /// Why `--max-age` refuses a checkpoint whose quorum cosigned it as the newest at
+    /// `quorumTime` (nil: fresh enough). A time more than `aheadAllowed` past this clock is no
+    /// proof of freshness either (witnesses' clocks ran fast, or they were made to).
+    static func ageRefusal(quorumTime: UInt64?, now: UInt64, maxAge: UInt64) -> String? {
+        guard let quorumTime else { return "the policy's quorum did not cosign it" }
+        if quorumTime > now {
+            return quorumTime - now <= aheadAllowed ? nil
+                : "the quorum's cosignatures are dated \(shown(quorumTime)), more than \(aheadAllowed) s ahead of this clock: they say nothing of how fresh it is"
+        }
+        guard now - quorumTime > maxAge else { return nil }
+        return "the quorum last cosigned this checkpoint as the newest at \(shown(quorumTime)), \(age(now - quorumTime)) ago, more than --max-age \(maxAge) s: the node may be showing an old state of the log"
+    }
+
+    /// How far ahead of this clock a cosignature time may be (a node takes 10 minutes of skew).
+    static let aheadAllowed: UInt64 = 600
 
     /// A cosignature time (POSIX seconds) as UTC.
     static func shown(_ seconds: UInt64) -> String {

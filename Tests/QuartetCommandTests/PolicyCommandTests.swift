@@ -35,3 +35,17 @@ import Testing
         #expect(error.map { "\($0)" }?.contains("reserves") == true)
     }
 }
+
+/// `verify-checkpoint --max-age`: how late the quorum's witnesses had seen no larger tree,
+/// against the reader's clock.
+@Suite struct MaxAgeTests {
+    @Test func anOldOrFarFutureQuorumTimeIsRefusedAndAFreshOneTaken() {
+        let now: UInt64 = 1_764_000_000
+        #expect(VerifyCheckpointCommand.ageRefusal(quorumTime: now - 3600, now: now, maxAge: 3600) == nil)
+        #expect(VerifyCheckpointCommand.ageRefusal(quorumTime: now - 3601, now: now, maxAge: 3600)?.contains("more than --max-age 3600 s") == true)
+        #expect(VerifyCheckpointCommand.ageRefusal(quorumTime: now + 60, now: now, maxAge: 0) == nil, "a witness's clock a little fast")
+        #expect(VerifyCheckpointCommand.ageRefusal(quorumTime: now + 601, now: now, maxAge: 3600)?.contains("ahead of this clock") == true)
+        #expect(VerifyCheckpointCommand.ageRefusal(quorumTime: UInt64.max, now: now, maxAge: UInt64.max)?.contains("ahead") == true)
+        #expect(VerifyCheckpointCommand.ageRefusal(quorumTime: nil, now: now, maxAge: 3600) != nil)
+    }
+}
