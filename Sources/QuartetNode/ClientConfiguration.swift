@@ -57,14 +57,7 @@ public struct ClientConfiguration: Sendable {
 
     private static func parseClientFile(_ root: ConfigObject, file: String) throws(ConfigurationError) -> ClientConfiguration {
         try root.refuseUnknownKeys(["node", "log", "api", "tls"])
-        let node = try root.string("node")
-        guard FederationPKI.isValidNodeID(node) else {
-            throw root.error("node", "expected a node id (1–64 of a-z, 0-9 and '-', not starting with '-'), found \"\(node)\"")
-        }
-        let log = try root.optionalString("log") ?? node
-        guard FederationPKI.isValidNodeID(log) else {
-            throw root.error("log", "expected a log name (lower-case letters, digits and '-'), found \"\(log)\"")
-        }
+        let (node, log) = try NodeConfiguration.nodeAndLog(root)
         // As the federation file writes a member's `api`: https://HOST[:PORT], nothing else.
         let api = try root.string("api")
         guard api.utf8.count <= 2048, api.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), let url = URL(string: api), url.scheme == "https",

@@ -58,6 +58,20 @@ public struct NodeConfiguration: Sendable {
         case text, json
     }
 
+    /// A configuration's (or a client file's) `node` id and `log` name (the node's id when not
+    /// given), each checked.
+    static func nodeAndLog(_ root: ConfigObject) throws(ConfigurationError) -> (node: String, log: String) {
+        let node = try root.string("node")
+        guard FederationPKI.isValidNodeID(node) else {
+            throw root.error("node", "expected a node id (1–64 of a-z, 0-9 and '-', not starting with '-'), found \"\(node)\"")
+        }
+        let log = try root.optionalString("log") ?? node
+        guard FederationPKI.isValidNodeID(log) else {
+            throw root.error("log", "expected a log name (lower-case letters, digits and '-'), found \"\(log)\"")
+        }
+        return (node, log)
+    }
+
     /// Reads and checks a configuration file: syntax, types, addresses, that the files it names
     /// exist, and that the node id is well formed.
     public static func load(path: String) throws(ConfigurationError) -> NodeConfiguration {
@@ -68,14 +82,7 @@ public struct NodeConfiguration: Sendable {
     public static func parse(_ data: Data, file: String) throws(ConfigurationError) -> NodeConfiguration {
         let root = try ConfigObject(file: file, data: data)
         try root.refuseUnknownKeys(["node", "data", "log", "peer", "api", "tls", "federation", "log_level", "log_format", "tokens"])
-        let node = try root.string("node")
-        guard FederationPKI.isValidNodeID(node) else {
-            throw root.error("node", "expected a node id (1–64 of a-z, 0-9 and '-', not starting with '-'), found \"\(node)\"")
-        }
-        let log = try root.optionalString("log") ?? node
-        guard FederationPKI.isValidNodeID(log) else {
-            throw root.error("log", "expected a log name (lower-case letters, digits and '-'), found \"\(log)\"")
-        }
+        let (node, log) = try nodeAndLog(root)
         let peer = try root.object("peer")
         try peer.refuseUnknownKeys(["listen", "read_budget_mib_per_second"])
         var readBudget = ReadBudget.Settings()

@@ -1,4 +1,5 @@
 import Foundation
+import QuartetAPI
 @testable import QuartetPlan
 import Testing
 
@@ -469,23 +470,23 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         // 234: against the nations' sum it overstated progress up to four times).
         let definition = try #require(try PlanImport(planFile: "\(plansDirectory)/uk-plan.yaml").entries(for: "uk")
             .first { $0.type == .measure && ((try? JSONSerialization.jsonObject(with: Data($0.payload.encoded()))) as? [String: Any])?["id"] as? String == "P2.A2.M1" })
-        var perNation = try #require(try JSONSerialization.jsonObject(with: Data(definition.payload.encoded())) as? [String: Any])
-        var target = try #require(perNation["target"] as? [String: Any])
-        target["scope"] = "nation"
-        perNation["target"] = target
-        var nationView = view
-        _ = try append(&nationView, "uk", "plan.measure", perNation)
-        let perNationTotal = ViewQueries(view: nationView, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
-            .total(try #require(nationView.totals["P2.A2.M1"]?[Period(year: 2025)]))
+        let redefined = try #require(try JSONSerialization.jsonObject(with: Data(definition.payload.encoded())) as? [String: Any])
+        /// The UK measure redefined with its target's `scope` and `per` changed: the view, and
+        /// the 2025 total as stated.
+        func withTarget(scope: String, per: String) throws -> (StrategyView, ViewTotal) {
+            var measure = redefined, target = try #require(redefined["target"] as? [String: Any])
+            target["scope"] = scope
+            target["per"] = per
+            measure["target"] = target
+            var changed = view
+            _ = try append(&changed, "uk", "plan.measure", measure)
+            return (changed, ViewQueries(view: changed, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+                .total(try #require(changed.totals["P2.A2.M1"]?[Period(year: 2025)])))
+        }
+        let (nationView, perNationTotal) = try withTarget(scope: "nation", per: "year")
         #expect(perNationTotal.value == 7 && perNationTotal.target == nil && perNationTotal.progress == nil, "\(perNationTotal)")
         // Nor one per quarter (`ViewTarget.isUKYearly`, the one rule the charts and the overview use too).
-        target["scope"] = "uk"
-        target["per"] = "quarter"
-        perNation["target"] = target
-        var quarterView = view
-        _ = try append(&quarterView, "uk", "plan.measure", perNation)
-        let perQuarterTotal = ViewQueries(view: quarterView, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
-            .total(try #require(quarterView.totals["P2.A2.M1"]?[Period(year: 2025)]))
+        let (quarterView, perQuarterTotal) = try withTarget(scope: "uk", per: "quarter")
         #expect(perQuarterTotal.value == 7 && perQuarterTotal.target == nil, "\(perQuarterTotal)")
         #expect(quarterView.logs["uk"]?.measures["P2.A2.M1"]?.payload.target?.isUKYearly == false)
         #expect(view.logs["uk"]?.measures["P2.A2.M1"]?.payload.target?.isUKYearly == true)
