@@ -283,7 +283,7 @@ public struct Node: Sendable {
         }
         // The TLS files as the configuration names them now: a renewal installed over the same
         // paths, or in a new directory the configuration was pointed at (docs/operations.md,
-        // "Renewing"), and a revocation list added, replaced or taken out.
+        // "Reloading"), and a revocation list added, replaced or taken out.
         var tls = configuration
         tls.caCertificate = tlsFiles.caCertificate
         tls.certificate = tlsFiles.certificate

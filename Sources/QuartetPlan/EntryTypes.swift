@@ -316,7 +316,7 @@ public enum PlanValidator {
     /// member that writes past its API can state any status of its own actions anyway.
     public static func refuseAhead(_ type: PlanEntryType, _ value: JSONValue, nowMillis: UInt64) throws(PlanError) {
         guard case .object(let fields) = value else { return }
-        let tomorrow = String(ViewQueries.iso(nowMillis + 86_400_000).prefix(10))
+        let tomorrow = String(ViewQueries.iso(min(nowMillis, UInt64.max - 86_400_000) + 86_400_000).prefix(10))
         let dated: String? = switch type {
         case .status, .actionWithdrawn: "as_of"
         case .evidence: "date"
