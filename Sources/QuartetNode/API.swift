@@ -290,10 +290,11 @@ struct API {
             // A member a reload removed loses its series (frozen at 0, it kept
             // QuartetPeerDisconnected firing until a restart).
             metrics.keepOnly("quartet_peer_connected", label: "peer", help: "1 if the peer is connected.", values: Set(status.peers.map(\.id)))
+            let lagHelp = "Entries of a log this node holds beyond what the peer last said it holds."
             for lag in status.lag {
-                metrics.gauge("quartet_peer_log_behind_entries", [("peer", lag.peer), ("log", lag.log)],
-                              help: "Entries of a log this node holds beyond what the peer last said it holds.").set(Int64(clamping: lag.behind))
+                metrics.gauge("quartet_peer_log_behind_entries", [("peer", lag.peer), ("log", lag.log)], help: lagHelp).set(Int64(clamping: lag.behind))
             }
+            metrics.keepOnly("quartet_peer_log_behind_entries", labels: ["peer", "log"], help: lagHelp, values: Set(status.lag.map { [$0.peer, $0.log] }))
             // Witnessing of this node's log: how far each witness is behind, and since when.
             let ownSize = logs.first { $0.log.name == ownLog }?.head?.size ?? 0
             let behind = ("quartet_witness_behind_entries", "Entries of this node's log beyond the checkpoint the witness last cosigned.")

@@ -26,7 +26,7 @@ final class NodeMetrics: Sendable {
     let readBudgetWaits: CoreMetrics.Counter
     private let responseCounters = Mutex<[Int: CoreMetrics.Counter]>([:])
     /// Per gauge name set through `keepOnly`: the label values its series had at the last scrape.
-    private let labelled = Mutex<[String: Set<String>]>([:])
+    private let labelled = Mutex<[String: Set<[String]>]>([:])
 
     init(ownLog: String) {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -97,11 +97,17 @@ final class NodeMetrics: Sendable {
     /// not among `values` any more (a witness a reload removed, say) are removed, where their
     /// last value would otherwise stay in every scrape.
     func keepOnly(_ name: String, label: String, help: String, values: Set<String>) {
-        let gone = labelled.withLock { held -> Set<String> in
+        keepOnly(name, labels: [label], help: help, values: Set(values.map { [$0] }))
+    }
+
+    /// As above, for a gauge with several labels (`values`: each series' label values, in the
+    /// order of `labels`).
+    func keepOnly(_ name: String, labels: [String], help: String, values: Set<[String]>) {
+        let gone = labelled.withLock { held -> Set<[String]> in
             defer { held[name] = values }
             return (held[name] ?? []).subtracting(values)
         }
-        for value in gone { registry.unregisterGauge(gauge(name, [(label, value)], help: help)) }
+        for series in gone where series.count == labels.count { registry.unregisterGauge(gauge(name, Array(zip(labels, series)), help: help)) }
     }
 
     /// The text exposition of everything registered.

@@ -367,6 +367,7 @@ import Testing
         // The removed member's witness series are gone, not frozen at their last values.
         #expect(!metrics.body.contains(#"witness="england""#), "\(metrics.body)")
         #expect(!metrics.body.contains(#"quartet_peer_connected{peer="england"}"#) && metrics.body.contains(#"quartet_peer_connected{peer="wales"}"#), "\(metrics.body)")
+        #expect(!metrics.body.contains(#"quartet_peer_log_behind_entries{peer="england""#), "\(metrics.body)")
         // Its log is still held, but it is no nation of the combined view: it counts in no UK
         // figure (finding 234).
         func viewLogs() throws -> [String] { (try federation.get("uk", "/v1/view")["logs"] as? [[String: Any]] ?? []).compactMap { $0["log"] as? String } }
