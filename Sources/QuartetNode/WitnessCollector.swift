@@ -96,10 +96,6 @@ final class WitnessCollector: Sendable {
     /// at the latest, if no newer commit started a round sooner.
     static let idleRoundMillis = 250
 
-    /// How old a witness's cosignature of the newest checkpoint may grow before it is asked to
-    /// cosign it again (a quiet log).
-    static let recosignSeconds: UInt64 = 600
-
     private let state = NIOLockedValueBox(State())
     /// Where rounds start and answers are handled, one at a time.
     private let queue = DispatchQueue(label: "quartet.witness-collector")
@@ -230,11 +226,9 @@ final class WitnessCollector: Sendable {
                 ownScheduled = true
             }
             var out: [(Federation.Member, StoredCheckpoint, UInt64)] = []
-            let wall = UInt64(max(0, Date().timeIntervalSince1970))
             for member in members {
                 var w = s.witnesses[member.id] ?? Witness()
-                guard !w.inFlight, Self.due(w, round: round.checkpoint.size, newest: latest.checkpoint.size, wall: wall),
-                      w.retryAt.map({ $0 <= now }) ?? true else { continue }
+                guard !w.inFlight, (w.cosigned ?? 0) < round.checkpoint.size || w.cosigned == nil, w.retryAt.map({ $0 <= now }) ?? true else { continue }
                 w.inFlight = true
                 w.askedAt = now
                 s.witnesses[member.id] = w
@@ -280,18 +274,6 @@ final class WitnessCollector: Sendable {
                 self.kick()
             }
         }
-    }
-
-    /// Whether a round of checkpoint size `round` (the newest committed: `newest`) asks witness
-    /// `w` at `wall` (POSIX seconds): one that has not cosigned that size; and one whose
-    /// cosignature of the newest checkpoint is `recosignSeconds` old, for the same size again (an
-    /// empty proof; it cosigns with its time now). A cosignature says the tree was the largest
-    /// its witness had seen as of its time, so a quiet log's stays fresh, and a reader's
-    /// `verify-checkpoint --max-age` tells a quiet log from a node serving an old checkpoint (a
-    /// kick comes every few seconds, `NodeServices`).
-    static func due(_ w: Witness, round: UInt64, newest: UInt64, wall: UInt64) -> Bool {
-        guard let cosigned = w.cosigned, cosigned >= round else { return true }
-        return cosigned == round && round == newest && (w.cosignedTime.map { wall >= $0 && wall - $0 >= recosignSeconds } ?? false)
     }
 
     /// Asks the witness a round held back (on `queue`): its quorum is in, or it waited long

@@ -21,22 +21,6 @@ import Testing
         #expect(WitnessCollector.datedAfterSigning(UInt64.max, signedMillis: UInt64.max))
     }
 
-    /// Which witnesses a round asks: those behind its size, and one whose cosignature of the
-    /// newest checkpoint is `recosignSeconds` old, again for the same size (a quiet log's
-    /// cosignatures stay fresh, so `verify-checkpoint --max-age` tells it from an old one served).
-    @Test func aQuietLogsWitnessesAreAskedAgainOnceTheirCosignatureIsOld() {
-        let wall: UInt64 = 1_764_000_000, age = WitnessCollector.recosignSeconds
-        typealias W = WitnessCollector.Witness
-        #expect(WitnessCollector.due(W(), round: 5, newest: 5, wall: wall), "never asked")
-        #expect(WitnessCollector.due(W(cosigned: 4, cosignedTime: wall), round: 5, newest: 5, wall: wall), "behind")
-        #expect(!WitnessCollector.due(W(cosigned: 5, cosignedTime: wall - age + 1), round: 5, newest: 5, wall: wall), "fresh")
-        #expect(WitnessCollector.due(W(cosigned: 5, cosignedTime: wall - age), round: 5, newest: 5, wall: wall), "old: asked again")
-        #expect(!WitnessCollector.due(W(cosigned: 5, cosignedTime: wall - age), round: 5, newest: 6, wall: wall), "a newer checkpoint's round comes instead")
-        #expect(!WitnessCollector.due(W(cosigned: 6, cosignedTime: 0), round: 5, newest: 6, wall: wall), "ahead of the round")
-        #expect(!WitnessCollector.due(W(cosigned: 5), round: 5, newest: 5, wall: wall), "no time known")
-        #expect(!WitnessCollector.due(W(cosigned: 5, cosignedTime: UInt64.max), round: 5, newest: 5, wall: wall), "a time far ahead does not wrap")
-    }
-
     /// The one rule both the log's answers and the other logs' cosigned checkpoints go by.
     @Test func aCosignatureDatedAheadOfTheClockOrBeforeSigningIsRefused() {
         let skew = WitnessCollector.maxClockSkewSeconds, now: UInt64 = 1_764_000_100
