@@ -41,6 +41,9 @@ final class WitnessCollector: Sendable {
         var lastError: String?
         /// When its newest cosignature of this log was made (POSIX seconds).
         var cosignedTime: UInt64?
+        /// When it was last asked to cosign the size it holds again (`due`), on this node's
+        /// monotonic clock: at most once per `recosignSeconds`, whatever the times say.
+        var recosignAsked: ContinuousClock.Instant?
         /// When its request in flight was sent, and how long its last request took (a failure
         /// counts as `requestTimeout`): the slowest are the ones a round holds back.
         var askedAt: ContinuousClock.Instant?
@@ -66,8 +69,10 @@ final class WitnessCollector: Sendable {
         var signedAt: [UInt64: ContinuousClock.Instant] = [:]
         /// A kick is scheduled for when the next round may start.
         var kickScheduled = false
-        /// The largest size of this log this node's own witness cosigned.
+        /// The largest size of this log this node's own witness cosigned, and when (monotonic;
+        /// nil: not since this node started).
         var selfCosigned: UInt64 = 0
+        var selfCosignedAt: ContinuousClock.Instant?
         /// The round's checkpoint this node's own witness cosigns once a quorum is gathered on
         /// it (or `ownCosignMillis` after the round's requests left, whichever comes first); a
         /// newer round's checkpoint replaces it (the newer one is cosigned instead).
@@ -95,6 +100,10 @@ final class WitnessCollector: Sendable {
     /// A checkpoint left waiting by `minRoundMillis` is sent this long after the round before
     /// at the latest, if no newer commit started a round sooner.
     static let idleRoundMillis = 250
+
+    /// How old a witness's cosignature of the newest checkpoint may grow before it is asked to
+    /// cosign it again (a quiet log; `due`).
+    static let recosignSeconds: Int64 = 600
 
     private let state = NIOLockedValueBox(State())
     /// Where rounds start and answers are handled, one at a time.
@@ -221,14 +230,23 @@ final class WitnessCollector: Sendable {
                 }
             }
             let round = s.round!
-            if round.checkpoint.size > max(s.selfCosigned, s.ownPending?.checkpoint.size ?? 0) {
+            // The own witness's line of a quiet log is dated again too (a policy of every log
+            // counts it), at most once per `recosignSeconds` whether or not it succeeds.
+            let ownAgain = round.checkpoint.size > 0 && round.checkpoint.size == s.selfCosigned && round.checkpoint.size == latest.checkpoint.size
+                && s.ownPending == nil && (s.selfCosignedAt.map { $0.duration(to: now) >= .seconds(Self.recosignSeconds) } ?? true)
+            if ownAgain { s.selfCosignedAt = now }
+            if round.checkpoint.size > max(s.selfCosigned, s.ownPending?.checkpoint.size ?? 0) || ownAgain {
                 s.ownPending = round
                 ownScheduled = true
             }
             var out: [(Federation.Member, StoredCheckpoint, UInt64)] = []
+            let wall = UInt64(max(0, Date().timeIntervalSince1970))
             for member in members {
                 var w = s.witnesses[member.id] ?? Witness()
-                guard !w.inFlight, (w.cosigned ?? 0) < round.checkpoint.size || w.cosigned == nil, w.retryAt.map({ $0 <= now }) ?? true else { continue }
+                guard !w.inFlight, w.retryAt.map({ $0 <= now }) ?? true else { continue }
+                let behind = (w.cosigned ?? 0) < round.checkpoint.size || w.cosigned == nil
+                guard behind || Self.due(w, round: round.checkpoint.size, newest: latest.checkpoint.size, wall: wall, now: now) else { continue }
+                if !behind { w.recosignAsked = now }
                 w.inFlight = true
                 w.askedAt = now
                 s.witnesses[member.id] = w
@@ -274,6 +292,19 @@ final class WitnessCollector: Sendable {
                 self.kick()
             }
         }
+    }
+
+    /// Whether witness `w`, which holds the round's size `round` (the newest committed:
+    /// `newest`), is asked to cosign it again: its cosignature is `recosignSeconds` old by this
+    /// node's wall clock (`wall`, POSIX seconds), and it was not asked so within the last
+    /// `recosignSeconds` on the monotonic clock (`now`) — a witness whose clock is behind, or
+    /// that answers with an old time, is asked once per period, not in a loop. A cosignature says
+    /// the tree was the largest its witness had seen as of its time: a quiet log's stays fresh,
+    /// so a reader's `verify-checkpoint --max-age` tells it from an old checkpoint served (a kick
+    /// comes every few seconds, `NodeServices`).
+    static func due(_ w: Witness, round: UInt64, newest: UInt64, wall: UInt64, now: ContinuousClock.Instant) -> Bool {
+        guard w.cosigned == round, round == newest, let time = w.cosignedTime, wall >= time, wall - time >= UInt64(recosignSeconds) else { return false }
+        return w.recosignAsked.map { $0.duration(to: now) >= .seconds(recosignSeconds) } ?? true
     }
 
     /// Asks the witness a round held back (on `queue`): its quorum is in, or it waited long
@@ -341,7 +372,10 @@ final class WitnessCollector: Sendable {
             logger.warning("cannot keep this node's cosignature of its own checkpoint", metadata: ["size": "\(checkpoint.checkpoint.size)", "error": "\(error)"])
             return
         }
-        state.withLockedValue { $0.selfCosigned = max($0.selfCosigned, checkpoint.checkpoint.size) }
+        state.withLockedValue { s in
+            if checkpoint.checkpoint.size >= s.selfCosigned { s.selfCosignedAt = .now }
+            s.selfCosigned = max(s.selfCosigned, checkpoint.checkpoint.size)
+        }
     }
 
     /// The newest checkpoints (at most 1,000) that reached a quorum, with the milliseconds from

@@ -308,7 +308,15 @@ public final class WitnessStore: Sendable {
             let prune = keptSincePruning.add(1, ordering: .relaxed).newValue % 1000 == 0
             try gathered.writeWithoutTransaction { db in
                 try RawStatement.transaction(db) {
-                    try RawStatement(db, sql: "INSERT OR REPLACE INTO cosignatures (log, size, witness, line, time, note) VALUES (?, ?, ?, ?, ?, ?)")
+                    // The newest line of a witness for a size stays: a witness cosigning the same
+                    // checkpoint again (a quiet log's, `WitnessCollector.due`) dates it later, and
+                    // an older line read back (from the witness's own record, a peer) must not
+                    // put the older time back.
+                    try RawStatement(db, sql: """
+                        INSERT INTO cosignatures (log, size, witness, line, time, note) VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (log, size, witness) DO UPDATE SET line = excluded.line, time = excluded.time, note = excluded.note
+                        WHERE excluded.time >= cosignatures.time
+                        """)
                         .execute(.text(log), .integer(Int64(size)), .text(witness), .text(line), .integer(Int64(time)), note.map { .text($0) } ?? .null)
                 }
                 // The line is kept (committed above) whether or not pruning goes through: a

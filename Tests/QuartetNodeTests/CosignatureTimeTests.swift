@@ -21,6 +21,29 @@ import Testing
         #expect(WitnessCollector.datedAfterSigning(UInt64.max, signedMillis: UInt64.max))
     }
 
+    /// A quiet log's witnesses are asked to cosign its newest checkpoint again once their
+    /// cosignature is `recosignSeconds` old (so `verify-checkpoint --max-age` tells a quiet log
+    /// from an old checkpoint served) — and at most once per that period on the monotonic clock,
+    /// whatever times they answer with (a witness whose clock is behind, or a replayed old line,
+    /// must not be asked in a loop).
+    @Test func aQuietLogsWitnessesAreAskedAgainOncePerPeriodWhateverTheirTimes() {
+        let wall: UInt64 = 1_764_000_000, age = UInt64(WitnessCollector.recosignSeconds)
+        let now = ContinuousClock.now
+        typealias W = WitnessCollector.Witness
+        #expect(!WitnessCollector.due(W(cosigned: 5, cosignedTime: wall - age + 1), round: 5, newest: 5, wall: wall, now: now), "fresh")
+        #expect(WitnessCollector.due(W(cosigned: 5, cosignedTime: wall - age), round: 5, newest: 5, wall: wall, now: now), "old: asked again")
+        #expect(!WitnessCollector.due(W(cosigned: 5, cosignedTime: wall - age), round: 5, newest: 6, wall: wall, now: now), "a newer checkpoint's round comes instead")
+        #expect(!WitnessCollector.due(W(cosigned: 5), round: 5, newest: 5, wall: wall, now: now), "no time known")
+        #expect(!WitnessCollector.due(W(cosigned: 5, cosignedTime: UInt64.max), round: 5, newest: 5, wall: wall, now: now), "a time ahead does not wrap")
+        // Asked a moment ago, and answered with a time as old as before (a clock behind): not again
+        // until the period has passed on this node's own clock.
+        var asked = W(cosigned: 5, cosignedTime: 0)
+        asked.recosignAsked = now - .seconds(5)
+        #expect(!WitnessCollector.due(asked, round: 5, newest: 5, wall: wall, now: now))
+        asked.recosignAsked = now - .seconds(WitnessCollector.recosignSeconds)
+        #expect(WitnessCollector.due(asked, round: 5, newest: 5, wall: wall, now: now))
+    }
+
     /// The one rule both the log's answers and the other logs' cosigned checkpoints go by.
     @Test func aCosignatureDatedAheadOfTheClockOrBeforeSigningIsRefused() {
         let skew = WitnessCollector.maxClockSkewSeconds, now: UInt64 = 1_764_000_100

@@ -131,6 +131,11 @@ import Testing
         #expect(byUK.map(\.size) == [4, 3])
         #expect(byUK.first?.note == "the note\n" && byUK.last?.note == nil)
         #expect(try store.cosignatures(log: "wales", size: 4).isEmpty)
+        // A witness's newer line for a size replaces its older one; an older one read back later
+        // (from its own record of what it cosigned) does not put the older time back.
+        try store.keepCosignature(log: "wales", size: 3, witness: "uk", line: "newer line", time: 50)
+        try store.keepCosignature(log: "wales", size: 3, witness: "uk", line: "old line", time: 1)
+        #expect(try store.cosignatures(log: "wales", size: 3)["uk"]?.line == "newer line")
         // Opened again: the column is there already.
         _ = try WitnessStore(directory)
     }
