@@ -56,7 +56,7 @@ struct Dashboard {
             return DashboardPage.Badge(
                 name: s.name, href: WebPage.nationHref(s.log), colour: Self.colour(s.log), counts: "\(s.entries) entries · \(s.actions) actions · \(s.measures) measures",
                 verified: s.verified, freshness: age.map { $0 < 300 ? "fresh" : ($0 < 3600 ? "stale" : "old") } ?? "none",
-                checkpointAge: age.map { "checkpoint \(Self.age($0)) old" } ?? "no checkpoint",
+                checkpointAge: age.map { "checkpoint \(ViewQueries.age($0)) old" } ?? "no checkpoint",
                 alertCount: alerts > 0 ? "\(alerts) alert\(alerts == 1 ? "" : "s")" : nil,
                 checkpoint: s.checkpoint.map { "size \($0.size) · root \(String($0.root.prefix(16)))…" },
                 witnessed: witnessed[s.log]?.text ?? "not witnessed yet", witnessQuorum: witnessed[s.log]?.quorum ?? false)
@@ -136,13 +136,5 @@ struct Dashboard {
     static func signInHTML(message: String?) -> String {
         struct SignIn { var title = "Quartet — sign in"; var message: String? }
         return DashboardTemplate.render("signIn", SignIn(message: message))
-    }
-
-    static func age(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds >= 0, seconds < 1e12 else { return "a very long time" }
-        if seconds < 90 { return "\(Int(seconds)) s" }
-        if seconds < 5400 { return "\(Int(seconds / 60)) min" }
-        if seconds < 172_800 { return "\(Int(seconds / 3600)) h" }
-        return "\(Int(seconds / 86400)) days"
     }
 }

@@ -196,7 +196,7 @@ extension API {
         for log in q.view.logs.keys {
             guard let summary = collector.summary(log: log) else { continue }
             let age = q.nowMillis / 1000 > summary.time ? q.nowMillis / 1000 - summary.time : 0
-            page.witnessed[log] = (text: "witnessed by \(summary.witnesses.count) of \(summary.of) at size \(summary.size) · \(Dashboard.age(Double(age))) ago",
+            page.witnessed[log] = (text: "witnessed by \(summary.witnesses.count) of \(summary.of) at size \(summary.size) · \(ViewQueries.age(Double(age))) ago",
                                    quorum: summary.quorum)
         }
         return page

@@ -153,7 +153,7 @@ enum WebPage {
         let body = NationBody(
             heading: former ? "\(name) (no longer a member: counts in no UK figure): plan and progress" : "\(name): plan and progress", name: name, entries: "\(s.entries) (\(s.stubs) held as stubs)", actions: String(s.actions), measures: String(s.measures),
             verified: s.verified, checkpoint: s.checkpoint.map { "size \($0.size), root \($0.root)" } ?? "none yet",
-            freshness: age.map { "checkpoint \(Dashboard.age($0)) old" } ?? "no checkpoint",
+            freshness: age.map { "checkpoint \(ViewQueries.age($0)) old" } ?? "no checkpoint",
             freshnessTag: age.map { $0 < 300 ? "green" : ($0 < 3600 ? "amber" : "red") } ?? "grey", rows: rows, alerts: s.alerts, canRecord: canRecord)
         return (body.heading, [home, Crumb(name: name)], "nation", body)
     }

@@ -165,11 +165,11 @@ enum WebScript {
 
           function witnessedAt(t) {
             if (t === null) return "";
-            // (A year past 9999 is no date `toISOString` writes: said as seconds.)
-            if (t > 253402300799) return "; the quorum's witnesses had seen no larger tree as late as " + t + " s after 1970";
-            const age = Math.max(0, Math.floor(Date.now() / 1000) - t);
-            const ago = age < 120 ? age + " s" : age < 7200 ? Math.floor(age / 60) + " min" : age < 172800 ? Math.floor(age / 3600) + " h" : Math.floor(age / 86400) + " days";
-            return "; the quorum's witnesses had seen no larger tree as late as " + new Date(t * 1000).toISOString().slice(0, 19) + "Z (" + ago + " before this check)";
+            // (`shownTime` writes a time past what a date holds as a number; the age as the
+            // node's pages write one.)
+            const when = shownTime(t * 1000), age = Math.max(0, Math.floor(Date.now() / 1000) - t);
+            const ago = age < 90 ? age + " s" : age < 5400 ? Math.floor(age / 60) + " min" : age < 172800 ? Math.floor(age / 3600) + " h" : Math.floor(age / 86400) + " days";
+            return "; the quorum's witnesses had seen no larger tree as late as " + when + (when.endsWith("(no date)") ? "" : " (" + ago + " before this check)");
           }
 
 

@@ -315,13 +315,14 @@ public enum PlanValidator {
     /// rule: a writer dates its own entries, so a log's own times could not bound them, and a
     /// member that writes past its API can state any status of its own actions anyway.
     public static func refuseAhead(_ type: PlanEntryType, _ value: JSONValue, nowMillis: UInt64) throws(PlanError) {
-        guard case .object(let fields) = value else { return }
-        let tomorrow = String(ViewQueries.iso(min(nowMillis, UInt64.max - 86_400_000) + 86_400_000).prefix(10))
         let dated: String? = switch type {
         case .status, .actionWithdrawn: "as_of"
         case .evidence: "date"
         default: nil
         }
+        // (Definitions carry no date: nothing to read or write for them.)
+        guard dated != nil || type == .reading, case .object(let fields) = value else { return }
+        let tomorrow = String(ViewQueries.iso(min(nowMillis, UInt64.max - 86_400_000) + 86_400_000).prefix(10))
         if let key = dated, case .string(let date)? = fields[key], PlanDate.isValid(date), date > tomorrow {
             let today = String(ViewQueries.iso(nowMillis).prefix(10))
             throw PlanError("payload.\(key): \(date) has not come (today is \(today), UTC); an entry is dated a day that has come — entries are never taken back, and the newest date decides")

@@ -119,6 +119,15 @@ public struct ViewQueries {
         return pa.count < pb.count
     }
 
+    /// A duration in seconds as pages and the CLI write an age ("42 s", "3 min", "5 h", "2 days").
+    public static func age(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0, seconds < 1e12 else { return "a very long time" }
+        if seconds < 90 { return "\(Int(seconds)) s" }
+        if seconds < 5400 { return "\(Int(seconds / 60)) min" }
+        if seconds < 172_800 { return "\(Int(seconds / 3600)) h" }
+        return "\(Int(seconds / 86400)) days"
+    }
+
     /// A time in milliseconds since 1970 as ISO 8601, written out by hand (UTC, `yyyy-MM-ddTHH:mm:ss.SSSZ`, as `ISO8601DateFormatter` with
     /// internet date-time and fractional seconds writes it): making a formatter per call was a
     /// sixth of a web page's render. Days to a civil date by Howard Hinnant's algorithm.

@@ -19,10 +19,10 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration: NodeConfiguration
         do { configuration = try NodeConfiguration.load(path: config) } catch { throw CLIError("\(error)") }
-        let host = ["0.0.0.0", "::", "[::]"].contains(configuration.apiListen.host) ? "127.0.0.1" : configuration.apiListen.host
+        // As the client commands read a node's configuration (the wildcard address dialled as 127.0.0.1).
+        let target = ClientConfiguration(configuration)
         let client = try APIClient(certificate: configuration.certificate, key: configuration.privateKey, ca: configuration.caCertificate,
-                                   node: configuration.node, address: HostPort(host: host, port: configuration.apiListen.port),
-                                   revocationLists: try configuration.clientRevocationLists())
+                                   node: configuration.node, address: target.address, revocationLists: try target.clientRevocationLists())
         let peers: PeersResponse, logs: LogsResponse
         do {
             peers = try await client.peers()

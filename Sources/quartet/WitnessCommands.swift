@@ -148,7 +148,7 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
             print(TerminalText.escaped("cosigned by \(signers.joined(separator: ", ")) (quorum: \(quorum))"))
             if let quorumTime {
                 // Each cosignature says: as of its time, the largest tree its witness had seen.
-                print(TerminalText.escaped("the quorum's witnesses had seen no larger tree as late as \(Self.shown(quorumTime)) (\(Self.age(now > quorumTime ? now - quorumTime : 0)) ago); a node can serve an old checkpoint a quorum did cosign (--max-age checks)"))
+                print(TerminalText.escaped("the quorum's witnesses had seen no larger tree as late as \(Self.shown(quorumTime)) (\(ViewQueries.age(Double(now > quorumTime ? now - quorumTime : 0))) ago); a node can serve an old checkpoint a quorum did cosign (--max-age checks)"))
             }
         }
     }
@@ -163,7 +163,7 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
                 : "the quorum's cosignatures are dated \(shown(quorumTime)), more than \(aheadAllowed) s ahead of this clock: they say nothing of how fresh it is"
         }
         guard now - quorumTime > maxAge else { return nil }
-        return "the quorum last cosigned this checkpoint as the newest at \(shown(quorumTime)), \(age(now - quorumTime)) ago, more than --max-age \(maxAge) s: the node may be showing an old state of the log"
+        return "the quorum last cosigned this checkpoint as the newest at \(shown(quorumTime)), \(ViewQueries.age(Double(now - quorumTime))) ago, more than --max-age \(maxAge) s: the node may be showing an old state of the log"
     }
 
     /// How far ahead of this clock a cosignature time may be (a node takes 10 minutes of skew).
@@ -174,14 +174,6 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
         seconds > 253_402_300_799 ? "\(seconds) s" : ViewQueries.iso(seconds * 1000).prefix(19) + "Z"
     }
 
-    static func age(_ seconds: UInt64) -> String {
-        switch seconds {
-        case ..<120: return "\(seconds) s"
-        case ..<7_200: return "\(seconds / 60) min"
-        case ..<172_800: return "\(seconds / 3_600) h"
-        default: return "\(seconds / 86_400) days"
-        }
-    }
 }
 
 extension VerifyCheckpointCommand {
