@@ -195,6 +195,12 @@ public final class Certificate: @unchecked Sendable {
         try verify(issuedByAnyOf: [ca], at: time)
     }
 
+    /// The certificate among `cas` whose key signed this one (a CA bundle's issuer of it, the
+    /// dates not judged: an expired issuer is still found), or nil.
+    public func issuer(among cas: [Certificate]) -> Certificate? {
+        cas.first { ca in (try? verify(issuedByAnyOf: [ca], at: nil, revocationLists: [])) != nil }
+    }
+
     /// Checks this certificate against a bundle of CAs (any of them may have issued it: the old
     /// and the new CA during a rollover) at `time`.
     public func verify(issuedByAnyOf cas: [Certificate], at time: Date = Date()) throws(CryptoError) {

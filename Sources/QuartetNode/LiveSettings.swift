@@ -62,10 +62,14 @@ struct TLSContexts: Sendable {
             throw NodeStartupError("\(configuration.file): tls: \(error)")
         }
         notAfter = certificate.notAfter
+        caNotAfter = certificate.issuer(among: roots)?.notAfter
     }
 
     /// When the node's certificate expires.
     let notAfter: Date
+    /// When the CA of `tls.ca` that issued the node's certificate expires (nil: none there did):
+    /// from then peers refuse the node's chain, whatever its own certificate's date.
+    let caNotAfter: Date?
     /// The certificate and CA files these contexts were made from (SHA-256): a reload checks
     /// a certificate's dates and issuer only when they changed (`renewalProblem`), so a node
     /// whose certificate expired can still take a federation file that removes a member.

@@ -27,12 +27,17 @@ extension API {
                 return StatusBody.Log(name: s.log.name, own: s.log.isOwn, held: String(held), behind: String(seen > held ? seen - held : 0), age: age,
                                       quarantined: s.quarantined, disowned: s.disowned, peersBehind: behindPeers.isEmpty ? "none" : behindPeers.joined(separator: ", "))
             }
-            let expiry = live.contexts.notAfter
-            let days = Int(expiry.timeIntervalSince(now) / 86400)
+            // The node's certificate, and the CA that issued it (amber sooner: a CA rollover
+            // needs every member's new certificate; the alerts' thresholds).
+            func expiry(_ date: Date?, amberDays: Int) -> (text: String, tag: String) {
+                guard let date else { return ("not found in tls.ca", "red") }
+                let days = Int(date.timeIntervalSince(now) / 86400)
+                return ("\(ISO8601DateFormatter().string(from: date)) (\(days) days)", days < 0 ? "red" : (days < amberDays ? "amber" : "green"))
+            }
+            let certificate = expiry(live.contexts.notAfter, amberDays: 30), ca = expiry(live.contexts.caNotAfter, amberDays: 90)
             let body = StatusBody(peers: peers, logs: logs,
                                   alerts: status.alerts.suffix(50).reversed().map { "\(ISO8601DateFormatter().string(from: $0.time)) \($0.alert.kind.rawValue): \($0.alert.message)" },
-                                  certificate: "\(ISO8601DateFormatter().string(from: expiry)) (\(days) days)",
-                                  certificateTag: days < 0 ? "red" : (days < 30 ? "amber" : "green"),
+                                  certificate: certificate.text, certificateTag: certificate.tag, ca: ca.text, caTag: ca.tag,
                                   federation: "\(federation.name) version \(federation.version)")
             let html = WebPage.Frame(node: node, viewer: who.identity.uri).render("status", title: "Node status", crumbs: [WebPage.home, WebPage.Crumb(name: "Node status")],
                                                                                    script: false, body: body)
@@ -120,6 +125,8 @@ struct StatusBody {
     var alerts: [String]
     var certificate: String
     var certificateTag: String
+    var ca: String
+    var caTag: String
     var federation: String
 }
 

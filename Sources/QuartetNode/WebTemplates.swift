@@ -179,7 +179,7 @@ enum WebTemplate {
     static let status = #"""
         {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
         <h1>Node status</h1>
-        <dl class=summary><dt>Federation file</dt><dd>{{federation}}</dd><dt>TLS certificate expires</dt><dd><span class="tag tag-{{certificateTag}}">{{certificate}}</span></dd></dl>
+        <dl class=summary><dt>Federation file</dt><dd>{{federation}}</dd><dt>TLS certificate expires</dt><dd><span class="tag tag-{{certificateTag}}">{{certificate}}</span></dd><dt>Its CA expires</dt><dd><span class="tag tag-{{caTag}}">{{ca}}</span></dd></dl>
         <table class=data><caption>Peers</caption><thead><tr><th scope=col>Node</th><th scope=col>Role</th><th scope=col>Address</th><th scope=col>Connection</th><th scope=col>Since</th><th scope=col>Protocol</th></tr></thead><tbody>
         {{#peers}}<tr><td>{{id}}</td><td>{{role}}</td><td class=mono>{{address}}</td><td>{{#connected}}<span class="tag tag-green">connected</span>{{/connected}}{{^connected}}<span class="tag tag-red">not connected</span>{{/connected}}</td><td>{{since}}</td><td>{{version}}</td></tr>{{/peers}}
         </tbody></table>

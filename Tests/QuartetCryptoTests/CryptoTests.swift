@@ -220,3 +220,25 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect(a.count == 32 && a != b)
     }
 }
+
+@Suite struct CertificateIssuerTests {
+    /// The node's CA is found in a bundle whatever its dates (the CA expiry gauge reads an expired
+    /// one's date too), and a CA of the same name that did not sign the certificate is not it.
+    @Test func theIssuerInABundleIsTheCAWhoseKeySignedIt() throws {
+        let now = Date()
+        let oldKey = try PrivateKey.generateP256(), newKey = try PrivateKey.generateP256(), leafKey = try PrivateKey.generateP256()
+        let old = try Certificate.issue(commonName: "Quartet federation CA", subjectKey: oldKey, issuer: nil, issuerKey: oldKey,
+                                        notBefore: now.addingTimeInterval(-86_400), notAfter: now.addingTimeInterval(-60), isCA: true)
+        let new = try Certificate.issue(commonName: "Quartet federation CA", subjectKey: newKey, issuer: nil, issuerKey: newKey,
+                                        notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(86_400 * 365), isCA: true)
+        let leaf = try Certificate.issue(commonName: "wales", subjectKey: leafKey, issuer: old, issuerKey: oldKey,
+                                         notBefore: now.addingTimeInterval(-3_600), notAfter: now.addingTimeInterval(86_400), isCA: false)
+        let found = try #require(leaf.issuer(among: [new, old]))
+        #expect(try found.pemRepresentation() == old.pemRepresentation())
+        #expect(leaf.issuer(among: [new]) == nil)
+        #expect(leaf.issuer(among: []) == nil)
+        let renewed = try Certificate.issue(commonName: "wales", subjectKey: leafKey, issuer: new, issuerKey: newKey,
+                                            notBefore: now.addingTimeInterval(-60), notAfter: now.addingTimeInterval(86_400), isCA: false)
+        #expect(try renewed.issuer(among: [old, new])?.pemRepresentation() == new.pemRepresentation())
+    }
+}

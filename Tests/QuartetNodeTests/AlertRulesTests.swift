@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import QuartetCrypto
 @testable import QuartetNode
 import QuartetTestKit
 import Synchronization
@@ -41,5 +42,14 @@ import Testing
         for name in names.sorted() {
             #expect(exposed.contains("\n\(name)") || exposed.contains("# TYPE \(name) "), "the rules watch \(name), which /metrics does not expose")
         }
+        // The two expiry gauges are the dates of the files: the node's certificate and its CA.
+        func value(_ name: String) -> Double? {
+            exposed.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        let ca = try Certificate(pem: String(contentsOfFile: node.files.pki.caCertificate, encoding: .utf8))
+        let leaf = try Certificate(pem: String(contentsOfFile: NodeConfiguration.load(path: node.files.configPath).certificate, encoding: .utf8))
+        #expect(value("quartet_ca_certificate_expiry_timestamp_seconds") == ca.notAfter.timeIntervalSince1970)
+        #expect(value("quartet_certificate_expiry_timestamp_seconds") == leaf.notAfter.timeIntervalSince1970)
+        #expect(ca.notAfter != leaf.notAfter)
     }
 }

@@ -152,10 +152,11 @@ import Testing
         }
         let body = StatusBody(peers: [], logs: [log("wales", quarantined: false, disowned: false), log("england", quarantined: false, disowned: true),
                                                 log("scotland", quarantined: true, disowned: true)],
-                              alerts: [], certificate: "", certificateTag: "green", federation: "f")
+                              alerts: [], certificate: "", certificateTag: "green", ca: "2027-01-01T00:00:00Z (20 days)", caTag: "amber", federation: "f")
         let html = WebPage.Frame(node: "uk", viewer: "quartet://operator/uk").render("status", title: "Node status", crumbs: [], script: false, body: body)
         let rows = html.components(separatedBy: "<tr><td>").dropFirst()
         func row(_ name: String) -> String { rows.first { $0.hasPrefix(name) } ?? "" }
+        #expect(html.contains("<dt>Its CA expires</dt><dd><span class=\"tag tag-amber\">2027-01-01T00:00:00Z (20 days)</span>"), "\(html)")
         #expect(row("wales").contains("tag-green\">verified") && !row("wales").contains("tag-red"))
         #expect(row("england").contains("disowned: recover it") && !row("england").contains("verified"))
         #expect(row("scotland").contains(">quarantined<") && !row("scotland").contains("disowned") && !row("scotland").contains("verified"))
