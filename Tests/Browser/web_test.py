@@ -938,7 +938,26 @@ def check_with_policies(d, demo, out):
         return "%s+%s+%s" % (name, hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + raw).digest()[:4].hex(), b64mod.b64encode(bytes([kind]) + raw).decode())
     # A witness key that is the identity point (anyone can sign for it), as the node refuses.
     weak = "witness z " + vkey_of("example.test/z", 4, bytes([1]) + bytes(31)) + "\n"
+    # Two keys of one name whose 4-byte key ids collide (a birthday search, as anyone can make):
+    # a signature line names only name and id, so the parser refuses the second, as the node's does.
+    def colliding(name):
+        seen, i = {}, 0
+        while True:
+            i += 1
+            raw = hashlib.sha256(b"key %d" % i).digest()
+            kind = 1 if i % 3 == 0 else 4
+            kid = hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + raw).digest()[:4]
+            if kid in seen and seen[kid][1] != raw and 4 in (kind, seen[kid][0]):
+                return sorted([seen[kid], (kind, raw)]), kid.hex()
+            seen[kid] = (kind, raw)
+    twins, twin_id = colliding("example.test/twin")
+    twin_lines = ["log %s\n" % vkey_of("example.test/twin", k, r) if k == 1 else "witness T%d %s\n" % (n, vkey_of("example.test/twin", k, r))
+                  for n, (k, r) in enumerate(twins)]
+    twin_policy = (log_line if twins[0][0] == 4 else "") + "".join(twin_lines) + "quorum T1\n"
+    twin_refusal = "policy line %d: the key name example.test/twin with key id %s is listed before (ambiguous keys)" % (3 if twins[0][0] == 4 else 2, twin_id)
     refusals = {
+        twin_policy: twin_refusal,
+        log_line + witness_line.replace("\n", "==\n") + "quorum w\n": "policy line 2: a value is not base64 as the node writes it (padded, without spaces)",
         log_line + weak + "quorum z\n": "policy line 2: verifier key example.test/z: a point of small order, for which anyone can make signatures",
         log_line + witness_line + "group g 2 w\nquorum g\n": "policy line 3: the threshold of g must be all, any or a number from 1 to 1",
         log_line + witness_line + "quorum nobody\n": "policy line 3: the quorum names nobody, not defined above it",

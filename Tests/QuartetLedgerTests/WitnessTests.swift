@@ -159,6 +159,54 @@ import Testing
             #expect { try WitnessPolicy(parsing: text) } throws: { ($0 as? LedgerError)?.message.contains(expected) == true }
         }
     }
+
+    /// Two keys of one name whose key ids collide (a 4-byte hash: found here by a birthday search,
+    /// as anyone can) are refused wherever they meet — two witnesses, or a log and a witness — since
+    /// a signature line names only name and id and would be read for one of the two.
+    @Test func keysOneSignatureLineCouldNotTellApartAreRefused() throws {
+        let name = "example.test/twin"
+        var seen: [[UInt8]: (type: UInt8, raw: [UInt8])] = [:]
+        var pair: [(type: UInt8, raw: [UInt8])] = []
+        var i: UInt32 = 0
+        while pair.isEmpty {
+            i += 1
+            let raw = SHA256.hash(Array("key \(i)".utf8))
+            // Either type: the id covers it, so a log's and a witness's key may collide too (two
+            // logs' keys of one name are refused as one log listed twice before that).
+            let type: UInt8 = i % 3 == 0 ? 0x01 : 0x04
+            let id = Array(SHA256.hash(Array(name.utf8) + [0x0A, type] + raw).prefix(4))
+            if let other = seen[id], other.raw != raw, other.type == 0x04 || type == 0x04 { pair = [other, (type, raw)] } else { seen[id] = (type, raw) }
+        }
+        func vkey(_ key: (type: UInt8, raw: [UInt8])) -> String {
+            "\(name)+\(Hex.encode(Array(SHA256.hash(Array(name.utf8) + [0x0A, key.type] + key.raw).prefix(4))))+\(Base64.encode([key.type] + key.raw))"
+        }
+        let log = try NoteSigner(name: "example.test/log", key: Ed25519PrivateKey()).verifier.vkey
+        // Witnesses first where both are (one log line per origin), the log's key first otherwise.
+        let lines = pair.sorted { $0.type < $1.type }.enumerated().map { n, key in key.type == 0x01 ? "log \(vkey(key))\n" : "witness T\(n) \(vkey(key))\n" }
+        let text = (pair.allSatisfy { $0.type == 0x04 } ? "log \(log)\n" : "") + lines.joined() + "quorum \(pair.contains { $0.type == 0x04 } ? "T1" : "none")\n"
+        #expect { try WitnessPolicy(parsing: text) } throws: { error in
+            let message = (error as? LedgerError)?.message ?? ""
+            return message.contains("the key name \(name) with key id") && message.contains("ambiguous keys")
+        }
+        // Either key alone is a policy.
+        let alone = pair.first { $0.type == 0x04 } ?? pair[0]
+        let single = alone.type == 0x04 ? "log \(log)\nwitness T \(vkey(alone))\nquorum T\n" : "log \(vkey(alone))\nquorum none\n"
+        #expect(throws: Never.self) { try WitnessPolicy(parsing: single) }
+    }
+
+    /// Keys in base64 the node itself would not write (padding added, a space, the URL-safe
+    /// alphabet) are refused, as the page's checker refuses them (Tests/Browser/web_test.py).
+    @Test func keysInAnyButTheNodesBase64AreRefused() throws {
+        let log = try NoteSigner(name: "example.test/log", key: Ed25519PrivateKey()).verifier.vkey
+        let witness = try CosignatureSigner(name: "example.test/w", key: Ed25519PrivateKey()).verifier.vkey
+        #expect(throws: Never.self) { try WitnessPolicy(parsing: "log \(log)\nwitness w \(witness)\nquorum w\n") }
+        let key = String(witness.split(separator: "+", maxSplits: 2)[2])
+        var urlSafe = key.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        if urlSafe == key { urlSafe = String(key.dropLast()) + "-" }
+        for bad in [witness + "==", witness + "=", witness.replacingOccurrences(of: key, with: urlSafe), witness.replacingOccurrences(of: key, with: String(key.dropLast(4)))] {
+            #expect(throws: LedgerError.self, "\(bad)") { try WitnessPolicy(parsing: "log \(log)\nwitness w \(bad)\nquorum w\n") }
+        }
+    }
 }
 
 @Suite struct WitnessingTests {
