@@ -178,11 +178,14 @@ public struct WitnessPolicy: Sendable, Equatable {
         public var log: String
         /// The witnesses (policy names) whose cosignatures verified, with their times.
         public var witnesses: [String: UInt64]
+        /// Lines by a listed witness's key name and id that do not verify (counted as absent),
+        /// each as "name: reason": someone made them up, or mangled them on the way.
+        public var refused: [String] = []
     }
 
     /// Checks `note`: signed by one of the policy's logs, and cosigned by witnesses meeting the
-    /// quorum. Cosignatures that do not verify count as absent (and are named in the error if
-    /// the quorum then fails); lines of unknown keys are ignored.
+    /// quorum. Cosignatures that do not verify count as absent (and are named: in the error if
+    /// the quorum then fails, else in `refused`); lines of unknown keys are ignored.
     public func verify(_ note: SignedNote) throws(LedgerError) -> Verified {
         var checkpoint: Checkpoint?
         var logName = ""
@@ -202,14 +205,14 @@ public struct WitnessPolicy: Sendable, Equatable {
         for w in witnesses where note.signatures.contains(where: w.verifier.owns) {
             do { signed[w.name] = try w.verifier.verify(note) } catch { refused.append("\(w.name): \(error.message)") }
         }
-        guard let quorum else { return Verified(checkpoint: checkpoint, log: logName, witnesses: signed) }
+        guard let quorum else { return Verified(checkpoint: checkpoint, log: logName, witnesses: signed, refused: refused) }
         guard satisfied(quorum, by: Set(signed.keys)) else {
             let names = signed.keys.sorted()
             throw LedgerError(.badSignature, "the checkpoint of \(checkpoint.origin) at size \(checkpoint.size) does not meet the quorum \(quorum)"
                               + " (\(describe(quorum))): cosigned by \(names.isEmpty ? "no witness of the policy" : names.joined(separator: ", "))"
                               + (refused.isEmpty ? "" : "; refused: " + refused.joined(separator: "; ")))
         }
-        return Verified(checkpoint: checkpoint, log: logName, witnesses: signed)
+        return Verified(checkpoint: checkpoint, log: logName, witnesses: signed, refused: refused)
     }
 
     /// How fresh a verified checkpoint is by its witnesses' word: the latest time `t` such that

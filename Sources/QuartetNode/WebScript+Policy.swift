@@ -132,15 +132,15 @@ extension WebScript {
               if (await followRotations(name, log.vkey, rotations, heads) !== claimed) throw new Error("the log's key rotations on this page do not lead from your policy file's key to the key that signed the checkpoint");
               followed = rotations.length;
             }
-            const times = new Map();
+            const times = new Map(), refused = [];
             for (const [name, v] of policy.witnesses) {
-              const t = await cosigned(parsed, v, name);
+              const t = await cosigned(parsed, v, name, refused);
               if (t !== null) times.set(name, t);
             }
             const meets = signed => { const met = name => name === "none" || signed.has(name)
               || (policy.groups.has(name) && policy.groups.get(name).members.filter(met).length >= policy.groups.get(name).k); return met(policy.quorum); };
             const signed = new Set(times.keys());
-            return { head, signed: [...signed], quorum: meets(signed), followed, time: policy.quorum === "none" ? null : quorumTime(times, meets) };
+            return { head, signed: [...signed], refused, quorum: meets(signed), followed, time: policy.quorum === "none" ? null : quorumTime(times, meets) };
           }
 
         """#

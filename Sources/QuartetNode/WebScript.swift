@@ -107,10 +107,11 @@ enum WebScript {
           // signature(64))", the key id SHA-256(name || "\n" || 0x04 || key)[:4], the time
           // big-endian POSIX seconds, the Ed25519 signature over "cosignature/v1\ntime <t>\n"
           // and then the checkpoint's text. Returns the members whose witness cosigned; a line
-          // of a listed witness that does not verify is a failure (a node made it up).
+          // of a listed witness that does not verify counts as absent and is named in `refused`
+          // (as `quartet verify-checkpoint` does: someone made it up, or mangled it).
           async function verifyCosignatures(note, witnesses) {
             const parsed = parseNote(note);
-            const signed = [];
+            const signed = [], refused = [];
             // Each public key counts once (the signed message names no witness, so one key
             // listed under two names would count one signature twice), and the quorum is at
             // least a majority of the keys, whatever number the page states.
@@ -124,33 +125,36 @@ enum WebScript {
             const quorum = Math.max(Math.floor(keys.length / 2) + 1, Number.isInteger(witnesses.quorum) ? witnesses.quorum : 0);
             const times = new Map();
             for (const { member, v } of keys) {
-              const t = await cosigned(parsed, v, member);
+              const t = await cosigned(parsed, v, member, refused);
               if (t !== null) { signed.push(member); times.set(member, t); }
             }
             // The log's own node's line (a policy of every log counts it): checked, not counted.
             if (witnesses.own) {
               const v = await parseVkey(witnesses.own.vkey, 4);
-              if (!seen.has(hex(v.key))) await cosigned(parsed, v, witnesses.own.member + " (the log's own node)");
+              if (!seen.has(hex(v.key))) await cosigned(parsed, v, witnesses.own.member + " (the log's own node)", refused);
             }
-            return { signed, of: keys.length, quorum, time: quorumTime(times, set => set.size >= quorum) };
+            return { signed, refused, of: keys.length, quorum, time: quorumTime(times, set => set.size >= quorum) };
           }
 
           // The time (POSIX seconds) of the note's cosignature line by witness key `v`, or null
-          // when it has none; a line with its name and key hash that does not verify throws.
-          async function cosigned(parsed, v, who) {
+          // when it has none, or when the line with its name and key hash does not verify (then
+          // said in `refused`: counted as absent).
+          async function cosigned(parsed, v, who, refused) {
             const line = parsed.sigs.find(s => s.name === v.name && equal(s.id, v.id));
             if (!line) return null;
-            if (line.sig.length !== 72) throw new Error("the cosignature of " + who + " is not a time and a signature (72 bytes)");
+            const refuse = why => { refused.push("the cosignature of " + who + " " + why); return null; };
+            if (line.sig.length !== 72) return refuse("is not a time and a signature (72 bytes)");
             let time = 0;
             for (let i = 0; i < 8; i++) time = time * 256 + line.sig[i];
-            if (time > Number.MAX_SAFE_INTEGER) throw new Error("the cosignature of " + who + " has a time this page cannot check");
+            if (time > Number.MAX_SAFE_INTEGER) return refuse("has a time this page cannot check");
             const key = await crypto.subtle.importKey("raw", v.key, { name: "Ed25519" }, false, ["verify"]);
             const message = enc.encode("cosignature/v1\ntime " + time + "\n" + parsed.text);
-            if (!await crypto.subtle.verify({ name: "Ed25519" }, key, line.sig.slice(8), message)) {
-              throw new Error("the cosignature of " + who + "'s witness does not verify");
-            }
+            if (!await crypto.subtle.verify({ name: "Ed25519" }, key, line.sig.slice(8), message)) return refuse("does not verify");
             return time;
           }
+
+          // What the cells say of lines not counted.
+          function notCounted(refused) { return refused.length ? "; not counted (made up or mangled): " + refused.join("; ") : ""; }
 
           // Each cosignature says: as of its time, this was the largest tree its witness had
           // seen (C2SP tlog-cosignature). The latest time by which witnesses meeting the quorum
@@ -854,7 +858,7 @@ enum WebScript {
                     cell.textContent = "\u2713 signature verified with " + (r.followed ? "the key the log's " + r.followed + " key rotation" + (r.followed === 1 ? "" : "s") + " lead to from your policy file's key, each checked here" : "your policy file's key for this log")
                       + " (size " + r.head.size + "); cosigned by "
                       + (r.signed.length ? r.signed.length + " of its witnesses (" + r.signed.join(", ") + ")" : "none of its witnesses")
-                      + (r.quorum ? ", meeting its quorum" + witnessedAt(r.time) : ", not meeting its quorum: this checkpoint rests on the log's signature alone");
+                      + (r.quorum ? ", meeting its quorum" + witnessedAt(r.time) : ", not meeting its quorum: this checkpoint rests on the log's signature alone") + notCounted(r.refused);
                     cell.className = r.quorum ? "tag tag-green" : "tag tag-amber";
                   }
                   continue;
@@ -884,7 +888,7 @@ enum WebScript {
                 quorumOf[log] = quorum;
                 const cosigned = w.of === 0 ? "; no witnesses listed for this log"
                   : "; cosigned by " + w.signed.length + " of " + w.of + " witnesses" + (w.signed.length ? " (" + w.signed.join(", ") + ")" : "")
-                    + (quorum ? ", a quorum" + witnessedAt(w.time) : ", below the quorum of " + w.quorum + ": this checkpoint rests on the log's signature alone");
+                    + (quorum ? ", a quorum" + witnessedAt(w.time) : ", below the quorum of " + w.quorum + ": this checkpoint rests on the log's signature alone") + notCounted(w.refused);
                 if (cell) {
                   // (The keys and the quorum are this node's word in this mode: a policy file
                   // of the reader's own checks against that instead.)

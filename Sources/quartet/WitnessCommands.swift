@@ -115,6 +115,8 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
         /// The latest time by which the quorum's witnesses each saw this as the newest tree
         /// (`WitnessPolicy.quorumTime`; nil with quorum none).
         var quorumTime: UInt64?
+        /// Lines by a listed witness's key that do not verify, not counted ("name: reason").
+        var refused: [String]
     }
 
     func run() async throws {
@@ -140,12 +142,14 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
         switch output.format {
         case .json:
             printJSON(Report(origin: verified.checkpoint.origin, size: verified.checkpoint.size, root: verified.checkpoint.root.base64,
-                             log: verified.log, witnesses: verified.witnesses, quorum: quorum, quorumTime: quorumTime), snakeCaseKeys: true)
+                             log: verified.log, witnesses: verified.witnesses, quorum: quorum, quorumTime: quorumTime, refused: verified.refused), snakeCaseKeys: true)
         case .text:
             // The origin and witness names come from the note and the policy file: escaped.
             print(TerminalText.escaped("ok: \(verified.checkpoint.origin) size \(verified.checkpoint.size) root \(verified.checkpoint.root.base64)"))
             let signers = verified.witnesses.sorted { $0.key < $1.key }.map { "\($0.key) at \(Self.shown($0.value))" }
             print(TerminalText.escaped("cosigned by \(signers.joined(separator: ", ")) (quorum: \(quorum))"))
+            // Met without them, but someone made these up or mangled them on the way.
+            for line in verified.refused { print(TerminalText.escaped("warning: not counted, a line by the key of \(line)")) }
             if let quorumTime {
                 // Each cosignature says: as of its time, the largest tree its witness had seen.
                 print(TerminalText.escaped("the quorum's witnesses had seen no larger tree as late as \(Self.shown(quorumTime)) (\(ViewQueries.age(Double(now > quorumTime ? now - quorumTime : 0))) ago); a node can serve an old checkpoint a quorum did cosign (--max-age checks)"))

@@ -105,6 +105,17 @@ import Testing
         try Data(note.utf8).write(to: noteFile)
         let fresh = try TestKit.quartet(["verify-checkpoint", "--policy", policy.path, noteFile.path, "--max-age", "3600"])
         #expect(fresh.status == 0 && fresh.stdout.contains("had seen no larger tree as late as"), "\(fresh)")
+        // One witness's line mangled: the other three still meet the quorum, and the line is not
+        // counted but named (the page's checker says the same).
+        var mangled = try SignedNote(parsing: note)
+        let witnessLine = try #require(mangled.signatures.firstIndex { $0.keyName.contains("england") }, "\(note)")
+        mangled.signatures[witnessLine].signature[30] ^= 1
+        let mangledFile = federation.root.appendingPathComponent("note-mangled.txt")
+        try Data(mangled.serialized.utf8).write(to: mangledFile)
+        let warned = try TestKit.quartet(["verify-checkpoint", "--policy", policy.path, mangledFile.path])
+        #expect(warned.status == 0 && warned.stdout.contains("warning: not counted, a line by the key of "), "\(warned)")
+        let warnedJSON = try verify(federation, policy: policy.path, note: mangled.serialized)
+        #expect(warnedJSON.status == 0 && warnedJSON.stdout.contains("\"refused\" : [") && warnedJSON.stdout.contains("does not verify"), "\(warnedJSON)")
 
         // The policy of every log (no --log): one quorum for all, and each log's own node is
         // among its witnesses, so it asks one more than a majority of the others (4 of 5). A

@@ -95,6 +95,12 @@ import Testing
         var forged = try parties.note(cosignedBy: [0, 1])
         forged.signatures[2].signature[20] ^= 1
         #expect { try policy.verify(forged) } throws: { ($0 as? LedgerError)?.message.contains("refused: W1") == true }
+        // With the quorum met by the others, it still does not count, and is named.
+        var third = try parties.note(cosignedBy: [0, 1, 2])
+        third.signatures[3].signature[20] ^= 1
+        let met = try policy.verify(third)
+        #expect(met.witnesses.keys.sorted() == ["W0", "W1"] && met.refused.count == 1 && met.refused[0].hasPrefix("W2: "), "\(met.refused)")
+        #expect(try policy.verify(try parties.note(cosignedBy: [0, 1, 2])).refused.isEmpty)
         // Lines from keys the policy does not know are ignored.
         let stranger = try CosignatureSigner(name: "stranger", key: Ed25519PrivateKey())
         var extra = try parties.note(cosignedBy: [0, 1])
