@@ -5,9 +5,13 @@ public enum PlanDate {
         guard parts.count == 3, parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }), parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
               let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
               (1900...2999).contains(year), (1...12).contains(month), day >= 1 else { return false }
+        return day <= days(year: year, month: month)
+    }
+
+    /// The days of `month` (1–12) of `year`, leap years counted.
+    static func days(year: Int, month: Int) -> Int {
         let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
-        return day <= days
+        return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
     }
 }
 
@@ -86,6 +90,12 @@ public struct Period: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var firstDay: String {
         let month = granularity == .quarter ? number * 3 - 2 : max(number, 1)
         return "\(year)-\(month < 10 ? "0" : "")\(month)-01"
+    }
+
+    /// The last day the period covers, as YYYY-MM-DD.
+    public var lastDay: String {
+        let month = endMonth
+        return "\(year)-\(month < 10 ? "0" : "")\(month)-\(PlanDate.days(year: year, month: month))"
     }
 
     /// The last month the period covers (1–12).

@@ -116,7 +116,7 @@ struct RecordDataset: AsyncParsableCommand {
         abstract: "Restricted data under a data-sharing agreement (a dataset.rows entry classified with the agreement's label).",
         discussion: "Accepted only while an agreement in force at this node covers the label; replication sends the payload only to nodes the agreement gives full access.")
     @Option(help: "The data label, e.g. heiw.workforce.headcount.") var label: String
-    @Option(help: "A file holding the rows as a JSON object, e.g. {\"dataset\": ..., \"period\": ..., \"rows\": [...]}.") var payload: String
+    @Option(help: "A file holding the rows as a JSON object: {\"dataset\": NAME, \"period\": YYYY|YYYY-Qn|YYYY-MM|YYYY-MM-DD, \"rows\": [{..., \"count\": N}]} (a period may not overlap another of the dataset's under the label: docs/agreements.md).") var payload: String
     @OptionGroup var node: NodeClientOptions
     @OptionGroup var output: FormatOptions
 

@@ -32,8 +32,12 @@ extension LocalFederation {
     }
 
     /// `quartet record dataset` at `node`, as its operator, with JSON output.
+    /// (Rows that name no dataset are given one of their own, for 2025: the node sets each table
+    /// of a dataset against its others, `AppendAdmission.layoutConflict`.)
     func recordRows(_ payload: [String: Any], label: String = "heiw.workforce.headcount", at node: String = "wales") throws -> TestKit.ProcessResult {
         let file = root.appendingPathComponent("rows-\(UUID().uuidString).json")
+        var payload = payload
+        if payload["dataset"] == nil { payload["dataset"] = "rows-\(UUID().uuidString.prefix(8))"; payload["period"] = "2025" }
         try JSONSerialization.data(withJSONObject: payload).write(to: file)
         return try TestKit.quartet(["record", "dataset", "--label", label, "--payload", file.path, "--config", config(node),
                                     "--token", operatorToken(node), "--format", "json"])

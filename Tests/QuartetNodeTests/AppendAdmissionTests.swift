@@ -284,5 +284,71 @@ import Testing
         let odd: [JSONValue] = [.object(["label": .string("x"), "dataset": .string("ot-headcount"), "period": .string("2025"),
                                          "method": .object(["min_cell_size": .number(1e300), "rounding": .number(.nan)])])]
         #expect(AppendAdmission.sameDatasetConflict(rows: rows, label: "newowner.ot", method: (8, 6), held: odd) == nil)
+        // A quarter of the year published under the other label is the same counts too.
+        #expect(AppendAdmission.sameDatasetConflict(rows: ["dataset": "ot-headcount", "period": "2025-Q3"], label: "newowner.ot", method: (8, 6), held: held) != nil)
+    }
+}
+
+/// Tables of one dataset under one label at two levels of detail (a year and its quarters, a
+/// band group beside its bands) let a reader bound and pin hidden cells from the coarser
+/// table's rounded true sums: refused at the append (finding 250).
+@Suite struct DatasetLayoutTests {
+    static func held(period: String, rows: (String, [String]) = ("band", ["5", "6", "7"]), columns: (String, [String]) = ("board", ["Cardiff", "Powys"]),
+                     label: String = "heiw.workforce.ot", dataset: String = "ot-joiners") -> JSONValue {
+        .object(["label": .string(label), "dataset": .string(dataset), "period": .string(period),
+                 "rows": .object(["name": .string(rows.0), "labels": .array(rows.1.map(JSONValue.string))]),
+                 "columns": .object(["name": .string(columns.0), "labels": .array(columns.1.map(JSONValue.string))])])
+    }
+    static func rows(_ period: String?, dataset: String? = "ot-joiners", bands: [String] = ["5", "6", "7"], boards: [String] = ["Cardiff", "Powys"]) -> [String: Any] {
+        var out: [String: Any] = ["rows": bands.flatMap { band in boards.map { ["band": band, "board": $0, "count": 3] as [String: Any] } }]
+        if let dataset { out["dataset"] = dataset }
+        if let period { out["period"] = period }
+        return out
+    }
+    static func conflict(_ rows: [String: Any], _ held: [JSONValue], label: String = "heiw.workforce.ot") -> String? {
+        AppendAdmission.layoutConflict(rows: rows, label: label, held: held)
+    }
+
+    @Test func periodsThatOverlapWithoutBeingOneAreRefused() {
+        let quarters = ["2025-Q1", "2025-Q2"].map { Self.held(period: $0) }
+        // The year over its quarters, a month inside one, another quarter's months: refused.
+        #expect(Self.conflict(Self.rows("2025"), quarters)?.contains("2025 overlaps 2025-Q1") == true, "\(Self.conflict(Self.rows("2025"), quarters) ?? "nil")")
+        #expect(Self.conflict(Self.rows("2025-05"), quarters)?.contains("overlaps 2025-Q2") == true)
+        #expect(Self.conflict(Self.rows("2025"), [Self.held(period: "2025-12-31")])?.contains("a period, and dataset ot-joiners has tables of days") == true)
+        // The next quarter, the same quarter again (a table recorded again), another dataset,
+        // another label, a day beside other days: taken.
+        #expect(Self.conflict(Self.rows("2025-Q3"), quarters) == nil)
+        #expect(Self.conflict(Self.rows("2025-Q2"), quarters) == nil)
+        #expect(Self.conflict(Self.rows("2025", dataset: "ot-leavers"), quarters) == nil)
+        #expect(Self.conflict(Self.rows("2025"), quarters, label: "heiw.workforce.other") == nil)
+        #expect(Self.conflict(Self.rows("2025-06-30"), [Self.held(period: "2025-03-31")]) == nil)
+        // Names compared as the cross-label rule compares them.
+        #expect(Self.conflict(Self.rows("2025", dataset: "OT Joiners"), quarters) != nil)
+        // A leap year's February ends on the 29th: a day then is inside the month.
+        #expect(Self.conflict(Self.rows("2024-02"), [Self.held(period: "2024-02-29")]) != nil)
+    }
+
+    @Test func rowsNamingNoDatasetOrAPeriodOfNoKnownFormAreRefused() {
+        #expect(Self.conflict(Self.rows("2025", dataset: nil), [])?.contains("must name their \"dataset\" and \"period\"") == true)
+        #expect(Self.conflict(Self.rows(nil), [])?.contains("must name") == true)
+        #expect(Self.conflict(Self.rows("2025", dataset: " - "), [])?.contains("must name") == true)
+        for bad in ["Q1 2025", "2025-Q5", "2025-13", "2025-02-30", "FY2025", ""] {
+            #expect(Self.conflict(Self.rows(bad), [])?.hasPrefix("payload.period: expected YYYY") == true, "\(bad)")
+        }
+        for good in ["2025", "2025-Q4", "2025-11", "2025-03-31"] { #expect(Self.conflict(Self.rows(good), []) == nil, "\(good)") }
+    }
+
+    @Test func aRegroupingOrOtherDimensionsAreRefusedAMissingGroupIsNot() {
+        let held = [Self.held(period: "2025-Q1", rows: ("band", ["5", "6", "7", "8a", "8b", "8c"]))]
+        // 8b and 8c as one group: refused.
+        let regrouped = Self.conflict(Self.rows("2025-Q2", bands: ["5", "6", "7", "8a", "8b+"]), held)
+        #expect(regrouped?.contains("the band values 8b+ regroup") == true, "\(regrouped ?? "nil")")
+        // Board alone, or band by region: other dimensions, refused.
+        #expect(Self.conflict(["dataset": "ot-joiners", "period": "2025-Q2", "rows": [["board": "Cardiff", "count": 4]]], held)?.contains("a table of band × board") == true)
+        #expect(Self.conflict(["dataset": "ot-joiners", "period": "2025-Q2", "rows": [["band": "5", "region": "South", "count": 4]]], held)?.contains("band × region") == true)
+        // A band with nobody that quarter, or a new one beside all the old: taken.
+        #expect(Self.conflict(Self.rows("2025-Q2", bands: ["5", "6", "7"]), held) == nil)
+        #expect(Self.conflict(Self.rows("2025-Q2", bands: ["5", "6", "7", "8a", "8b", "8c", "8d"]), held) == nil)
+        #expect(Self.conflict(Self.rows("2025-Q2", boards: ["Cardiff"]), held) == nil)
     }
 }
