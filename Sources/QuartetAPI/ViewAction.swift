@@ -167,9 +167,17 @@ public struct ViewReading: Codable, Sendable, Equatable {
     public var note: String?
     /// How many earlier readings of the period this one replaced; absent when none.
     public var replaced: Int?
+    /// The measure's kind when the reading was admitted, where the measure has another kind
+    /// now (redefined since): such a reading is in the tables, not in charts or UK totals.
+    public var admittedAs: String?
+
+    enum CodingKeys: String, CodingKey {
+        case period, figure, entry, value, achieved, categories, text, note, replaced
+        case admittedAs = "admitted_as"
+    }
 
     public init(period: String, figure: String, entry: ViewEntryPointer, value: Double? = nil, achieved: Bool? = nil,
-                categories: [String: Double]? = nil, text: String? = nil, note: String? = nil, replaced: Int? = nil) {
+                categories: [String: Double]? = nil, text: String? = nil, note: String? = nil, replaced: Int? = nil, admittedAs: String? = nil) {
         self.period = period
         self.figure = figure
         self.entry = entry
@@ -179,5 +187,6 @@ public struct ViewReading: Codable, Sendable, Equatable {
         self.text = text
         self.note = note
         self.replaced = replaced
+        self.admittedAs = admittedAs
     }
 }

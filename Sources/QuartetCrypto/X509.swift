@@ -195,10 +195,33 @@ public final class Certificate: @unchecked Sendable {
         try verify(issuedByAnyOf: [ca], at: time)
     }
 
-    /// The certificate among `cas` whose key signed this one (a CA bundle's issuer of it, the
-    /// dates not judged: an expired issuer is still found), or nil.
-    public func issuer(among cas: [Certificate]) -> Certificate? {
-        cas.first { ca in (try? verify(issuedByAnyOf: [ca], at: nil, revocationLists: [])) != nil }
+    /// The certificates among `cas` whose key signed this one (its issuer in a CA bundle, under
+    /// any of the issuer's certificates: one renewed on the same key is there twice), the dates
+    /// not judged: an expired issuer is still found. A signature check, not a chain's: an
+    /// intermediate is found without its root.
+    public func issuers(among cas: [Certificate]) -> [Certificate] {
+        cas.filter { ca in
+            guard let key = X509_get0_pubkey(ca.x509), X509_NAME_cmp(X509_get_issuer_name(x509), X509_get_subject_name(ca.x509)) == 0 else { return false }
+            let signed = X509_verify(x509, key) == 1
+            _ = drainOpenSSLErrors()
+            return signed
+        }
+    }
+
+    /// When the chain of CAs in `cas` above this certificate ends: up the issuers (at each step
+    /// the one of the latest date, where one key has several certificates), the earliest date
+    /// among them — peers refuse a chain from the day any CA of it expires. Nil when no CA in
+    /// `cas` signed this certificate.
+    public func chainNotAfter(among cas: [Certificate]) -> Date? {
+        var current = self, earliest: Date?
+        for _ in 0..<8 {
+            guard let issuer = current.issuers(among: cas).max(by: { $0.notAfter < $1.notAfter }) else { break }
+            earliest = min(earliest ?? issuer.notAfter, issuer.notAfter)
+            // A root signs itself: the chain ends there.
+            if X509_NAME_cmp(X509_get_subject_name(issuer.x509), X509_get_issuer_name(issuer.x509)) == 0, issuer.issuers(among: [issuer]).count == 1 { break }
+            current = issuer
+        }
+        return earliest
     }
 
     /// Checks this certificate against a bundle of CAs (any of them may have issued it: the old

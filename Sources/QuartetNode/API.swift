@@ -332,11 +332,11 @@ struct API {
                 .set(Int64(clamping: live.federation.version))
             metrics.gauge("quartet_certificate_expiry_timestamp_seconds", help: "When the node's TLS certificate in force expires (Unix time).")
                 .set(live.contexts.notAfter.timeIntervalSince1970)
-            if let caNotAfter = live.contexts.caNotAfter {
-                metrics.gauge("quartet_ca_certificate_expiry_timestamp_seconds",
-                              help: "When the CA that issued the node's TLS certificate expires (Unix time): peers refuse the node's chain from then.")
-                    .set(caNotAfter.timeIntervalSince1970)
-            }
+            // No series while no CA of tls.ca signed the certificate (one a reload took away).
+            let caName = "quartet_ca_certificate_expiry_timestamp_seconds"
+            let caHelp = "When the first CA of the node's TLS certificate chain expires (Unix time): peers refuse the node's chain from then."
+            metrics.keepOnly(caName, labels: [], help: caHelp, values: live.contexts.caNotAfter == nil ? [] : [[]])
+            if let caNotAfter = live.contexts.caNotAfter { metrics.gauge(caName, help: caHelp).set(caNotAfter.timeIntervalSince1970) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))

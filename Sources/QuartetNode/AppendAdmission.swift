@@ -258,23 +258,30 @@ final class AppendAdmission: Sendable {
         guard let mine = DatasetPeriod(period) else {
             return "payload.period: expected YYYY, YYYY-Qn or YYYY-MM (a count over that period) or YYYY-MM-DD (a count on that day), got \(PeerText.clean(String(period.prefix(40))))"
         }
-        func dimensions(_ rows: [String: Any]) -> (row: String, column: String, rowLabels: Set<String>, columnLabels: Set<String>)? {
-            guard let list = rows["rows"] as? [Any], let first = list.first as? [String: Any] else { return nil }
+        // The table's dimensions are the first row's first two text fields (`DatasetAggregate`);
+        // a later row without one would be counted under "all", a group beside its parts.
+        var layout: (row: String, column: String, rowLabels: Set<String>, columnLabels: Set<String>)?
+        if let list = rows["rows"] as? [Any], let first = list.first as? [String: Any] {
             let keys = Array(first.keys.filter { $0 != "count" && $0 != "note" && first[$0] is String }.sorted().prefix(2))
-            let rowKey = keys.first, columnKey = keys.count > 1 ? keys[1] : nil
             var rowLabels = Set<String>(), columnLabels = Set<String>()
-            for case let row as [String: Any] in list {
-                rowLabels.insert(rowKey.flatMap { row[$0] as? String } ?? "all")
-                columnLabels.insert(columnKey.flatMap { row[$0] as? String } ?? "all")
+            for (i, item) in list.enumerated() {
+                guard let row = item as? [String: Any] else { continue }
+                if let missing = keys.first(where: { !(row[$0] is String) }) {
+                    return "payload.rows[\(i)]: no text \"\(missing)\", which the first row has (each row names the table's dimensions)"
+                }
+                rowLabels.insert(keys.first.flatMap { row[$0] as? String } ?? "all")
+                columnLabels.insert(keys.count > 1 ? row[keys[1]] as? String ?? "all" : "all")
             }
-            return (rowKey ?? "all", columnKey ?? "all", rowLabels, columnLabels)
+            layout = (keys.first ?? "all", keys.count > 1 ? keys[1] : "all", rowLabels, columnLabels)
         }
-        let layout = dimensions(rows)
         let key = datasetKey(dataset)
         for payload in held {
             guard case .object(let fields) = payload, case .string(let heldLabel)? = fields["label"], heldLabel == label,
                   case .string(let heldDataset)? = fields["dataset"], datasetKey(heldDataset) == key else { continue }
-            if case .string(let heldPeriod)? = fields["period"], let theirs = DatasetPeriod(heldPeriod) {
+            // A table of the dataset recorded before periods were read (none, or free text):
+            // this node cannot place it, so only that period again goes beside it.
+            let heldPeriod: String? = if case .string(let text)? = fields["period"] { text } else { nil }
+            if let heldPeriod, let theirs = DatasetPeriod(heldPeriod) {
                 if theirs.isDay != mine.isDay {
                     return "payload.period: \(period) is \(mine.isDay ? "a day" : "a period"), and dataset \(dataset) has tables of \(theirs.isDay ? "days" : "periods") under \(label) (\(heldPeriod)); record it as another dataset"
                 }
@@ -282,6 +289,9 @@ final class AppendAdmission: Sendable {
                     return "payload.period: \(period) overlaps \(heldPeriod), of which dataset \(dataset) has a table under \(label): a reader setting the two side by side bounds, and can pin, the cells each hides; "
                         + "publish periods that do not overlap (a longer period's figures as sums of the published shorter ones), or under another label with its owner's agreement (docs/agreements.md)"
                 }
+            } else if heldPeriod != period {
+                return "payload.period: dataset \(dataset) has a table under \(label) whose period this node cannot place (\(PeerText.clean(String((heldPeriod ?? "none").prefix(40)))), recorded before periods were read); "
+                    + "record this one under another dataset name (docs/agreements.md)"
             }
             guard let layout, case .object(let heldRows)? = fields["rows"], case .object(let heldColumns)? = fields["columns"],
                   case .string(let rowName)? = heldRows["name"], case .string(let columnName)? = heldColumns["name"],

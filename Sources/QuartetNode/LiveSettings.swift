@@ -62,13 +62,14 @@ struct TLSContexts: Sendable {
             throw NodeStartupError("\(configuration.file): tls: \(error)")
         }
         notAfter = certificate.notAfter
-        caNotAfter = certificate.issuer(among: roots)?.notAfter
+        caNotAfter = certificate.chainNotAfter(among: roots)
     }
 
     /// When the node's certificate expires.
     let notAfter: Date
-    /// When the CA of `tls.ca` that issued the node's certificate expires (nil: none there did):
-    /// from then peers refuse the node's chain, whatever its own certificate's date.
+    /// When the first CA of the node's certificate's chain in `tls.ca` expires (its issuer, and
+    /// that one's, up to the root; nil: no CA there signed it): from then peers refuse the
+    /// node's chain, whatever its own certificate's date.
     let caNotAfter: Date?
     /// The certificate and CA files these contexts were made from (SHA-256): a reload checks
     /// a certificate's dates and issuer only when they changed (`renewalProblem`), so a node

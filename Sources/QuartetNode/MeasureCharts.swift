@@ -98,10 +98,10 @@ struct MeasureCharts {
             guard belongs else { continue }
             var values: [Period: Double] = [:]
             for r in m.readings ?? [] {
-                guard let p = Period(r.period), charted(p) else { continue }
-                // Only values the measure's kind takes now: a reading admitted under another
-                // kind (a count of 10^9 before the measure became a percentage) is in the
-                // page's table, not drawn.
+                // Only readings admitted under the measure's kind now (a count of 45 before the
+                // measure became a percentage is no 45 %), and only values that kind takes: the
+                // others are in the page's table, not drawn.
+                guard r.admittedAs == nil, let p = Period(r.period), charted(p) else { continue }
                 switch m.kind {
                 case "percentage": if let v = r.value, (0...100).contains(v) { values[p] = v }
                 case "milestone": if let a = r.achieved { values[p] = a ? 1 : 0 }

@@ -27,14 +27,10 @@ extension API {
                 return StatusBody.Log(name: s.log.name, own: s.log.isOwn, held: String(held), behind: String(seen > held ? seen - held : 0), age: age,
                                       quarantined: s.quarantined, disowned: s.disowned, peersBehind: behindPeers.isEmpty ? "none" : behindPeers.joined(separator: ", "))
             }
-            // The node's certificate, and the CA that issued it (amber sooner: a CA rollover
-            // needs every member's new certificate; the alerts' thresholds).
-            func expiry(_ date: Date?, amberDays: Int) -> (text: String, tag: String) {
-                guard let date else { return ("not found in tls.ca", "red") }
-                let days = Int(date.timeIntervalSince(now) / 86400)
-                return ("\(ISO8601DateFormatter().string(from: date)) (\(days) days)", days < 0 ? "red" : (days < amberDays ? "amber" : "green"))
-            }
-            let certificate = expiry(live.contexts.notAfter, amberDays: 30), ca = expiry(live.contexts.caNotAfter, amberDays: 90)
+            // The node's certificate, and its CA chain (amber sooner: a CA rollover needs every
+            // member's new certificate; the alerts' thresholds).
+            let certificate = StatusBody.expiry(live.contexts.notAfter, now: now, amberDays: 30)
+            let ca = StatusBody.expiry(live.contexts.caNotAfter, now: now, amberDays: 90)
             let body = StatusBody(peers: peers, logs: logs,
                                   alerts: status.alerts.suffix(50).reversed().map { "\(ISO8601DateFormatter().string(from: $0.time)) \($0.alert.kind.rawValue): \($0.alert.message)" },
                                   certificate: certificate.text, certificateTag: certificate.tag, ca: ca.text, caTag: ca.tag,
@@ -128,6 +124,15 @@ struct StatusBody {
     var ca: String
     var caTag: String
     var federation: String
+
+    /// An expiry date as the status page shows it: the date and whole days left (counted down:
+    /// a certificate that ended an hour ago is red, "-1 days"), red once past, amber within
+    /// `amberDays`; nil (no CA in tls.ca signed the certificate) red.
+    static func expiry(_ date: Date?, now: Date, amberDays: Int) -> (text: String, tag: String) {
+        guard let date else { return ("no CA in tls.ca signed the node's certificate", "red") }
+        let days = Int((date.timeIntervalSince(now) / 86400).rounded(.down))
+        return ("\(ISO8601DateFormatter().string(from: date)) (\(days) days)", days < 0 ? "red" : (days < amberDays ? "amber" : "green"))
+    }
 }
 
 struct OwnerBody {

@@ -77,6 +77,8 @@ extension WebPage {
                     corrections.append("corrected \(reading.replaced) time\(reading.replaced == 1 ? "" : "s"); replaces entry \(ref.log)/\(ref.index)"
                                        + (h.map { ", recorded \(ViewQueries.iso($0.timeMillis)) by \($0.author.isEmpty ? "(no author)" : $0.author)" } ?? ""))
                 }
+                // Admitted before the measure was redefined with another kind: not charted.
+                if let kind = r.admittedAs { corrections.append("admitted as a \(kind), before the measure became a \(m.kind); not charted, nor in UK totals") }
                 readings.append(MeasureBody.Reading(period: r.period, nation: ViewQueries.displayName(m.log), measure: m.id, value: readingText(r).replacingOccurrences(of: " (\(r.period))", with: ""),
                                                     note: r.note ?? "", corrections: corrections, href: figureHref(r.figure)))
             }

@@ -80,6 +80,8 @@ enum WebScript {
               const m = /^\u2014 (\S+) (\S+)$/.exec(line);
               if (!m) throw new Error("a signature line is malformed");
               const bytes = b64(m[2]);
+              // As the node's parser: a key id and a signature, not a key id alone.
+              if (bytes.length <= 4) throw new Error("a signature line is not base64 of a key id and a signature");
               return { name: m[1], id: bytes.slice(0, 4), sig: bytes.slice(4) };
             });
             return { text, sigs };
@@ -717,7 +719,7 @@ enum WebScript {
                 if (!key || typeof key.vkey !== "string") throw new Error("no verifier key");
                 head = await verifyNote(text, key.vkey);
                 const listed = data.witnesses && data.witnesses[log];
-                const w = listed ? await verifyCosignatures(text, listed) : { signed: [], quorum: 0 };
+                const w = listed ? await verifyCosignatures(text, listed) : { signed: [], refused: [], quorum: 0 };
                 quorum = w.signed.length >= w.quorum;
               }
             } catch (err) {
@@ -859,7 +861,8 @@ enum WebScript {
                       + " (size " + r.head.size + "); cosigned by "
                       + (r.signed.length ? r.signed.length + " of its witnesses (" + r.signed.join(", ") + ")" : "none of its witnesses")
                       + (r.quorum ? ", meeting its quorum" + witnessedAt(r.time) : ", not meeting its quorum: this checkpoint rests on the log's signature alone") + notCounted(r.refused);
-                    cell.className = r.quorum ? "tag tag-green" : "tag tag-amber";
+                    // A line made up or mangled is worth a look, quorum or not.
+                    cell.className = r.quorum && !r.refused.length ? "tag tag-green" : "tag tag-amber";
                   }
                   continue;
                 }
@@ -882,7 +885,7 @@ enum WebScript {
                 // Cosigned by a quorum of the other members' witnesses: then no one node could
                 // have shown this reader a history the others did not see.
                 const listed = data.witnesses && data.witnesses[log];
-                const w = listed ? await verifyCosignatures(data.checkpoints[log], listed) : { signed: [], of: 0, quorum: 1 };
+                const w = listed ? await verifyCosignatures(data.checkpoints[log], listed) : { signed: [], refused: [], of: 0, quorum: 1 };
                 const quorum = w.signed.length >= w.quorum;
                 if (!quorum) unwitnessed++;
                 quorumOf[log] = quorum;
@@ -895,7 +898,7 @@ enum WebScript {
                   cell.textContent = (pinned ? "\u2713 signature verified with the key this node says the federation file pins (size " + heads[log].size + ")"
                                              : "\u2713 signature verified with the key the log's " + chain + " key rotation" + (chain === 1 ? "" : "s")
                                                + " lead to from the key this node says is pinned, each checked here (size " + heads[log].size + ")") + cosigned;
-                  cell.className = quorum ? "tag tag-green" : "tag tag-amber";
+                  cell.className = quorum && !w.refused.length ? "tag tag-green" : "tag tag-amber";
                 }
               } catch (err) {
                 badCheckpoints++;

@@ -19,7 +19,7 @@ extension ViewQueries {
             out.measures = (a.payload.measures ?? []).filter { listed.insert($0).inserted }.compactMap { id -> ViewMeasure? in
                 guard let m = view.logs[log]?.measures[id] else { return nil }
                 var item = measureSummary(m, log: log)
-                if let latest = m.latest { item.latest = reading(latest.reading, period: latest.period, log: log) }
+                if let latest = m.latest { item.latest = reading(latest.reading, period: latest.period, log: log, kind: m.payload.kind) }
                 return item
             }
         }
@@ -32,10 +32,11 @@ extension ViewQueries {
                     target: m.payload.target.map { ViewTarget(value: $0.value, per: $0.per, scope: $0.scope, quote: $0.quote) })
     }
 
-    public func reading(_ r: ReadingState, period: Period, log: String) -> ViewReading {
+    /// Reading `r` of a measure of kind `kind` now (a reading admitted under another kind says so).
+    public func reading(_ r: ReadingState, period: Period, log: String, kind: MeasureKind) -> ViewReading {
         ViewReading(period: period.description, figure: "reading:\(log):\(r.payload.measure):\(period)",
                     entry: ViewEntryPointer(log: r.ref.log, index: r.ref.index), value: r.payload.value, achieved: r.payload.achieved,
                     categories: r.payload.categories, text: r.payload.text, note: r.payload.note,
-                    replaced: r.replaced > 0 ? r.replaced : nil)
+                    replaced: r.replaced > 0 ? r.replaced : nil, admittedAs: r.admittedAs == kind ? nil : r.admittedAs.rawValue)
     }
 }

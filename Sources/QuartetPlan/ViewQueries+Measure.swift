@@ -50,7 +50,7 @@ extension ViewQueries {
                 } else {
                     periods = m.readings.keys.sorted()
                 }
-                item.readings = periods.map { reading(m.readings[$0]!, period: $0, log: log) }
+                item.readings = periods.map { reading(m.readings[$0]!, period: $0, log: log, kind: m.payload.kind) }
                 series.append(item)
             }
         }

@@ -297,8 +297,13 @@ public final class WitnessStore: Sendable {
     /// on `log`'s checkpoint at `size`.
     /// `note`: the signed note the line is over (its text and the log's line), when it is not
     /// the note this node's copy holds at that size (nil).
-    public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64, note: String? = nil) throws(StoreError) {
+    /// `now` (POSIX seconds, this node's clock): a row dated more than `aheadReplaced` past it
+    /// is replaced by any line, so a line dated by a clock that ran fast (this node's own, or a
+    /// witness's within the skew) does not keep every honest later line out until then.
+    public func keepCosignature(log: String, size: UInt64, witness: String, line: String, time: UInt64, note: String? = nil,
+                                now: UInt64 = UInt64(max(0, Date().timeIntervalSince1970))) throws(StoreError) {
         guard size <= UInt64(Int64.max), time <= UInt64(Int64.max) else { throw StoreError(.invalidInput, "a cosignature of size \(size) at time \(time) is beyond what is stored") }
+        let ahead = Int64(clamping: now > UInt64(Int64.max) - Self.aheadReplaced ? UInt64(Int64.max) : now + Self.aheadReplaced)
         do {
             // Only the newest sizes are served (`witnessed`: 20), and each witness's newest is
             // read (`newestCosigned`); every 1,000 kept, the log just kept drops what is below its
@@ -311,13 +316,14 @@ public final class WitnessStore: Sendable {
                     // The newest line of a witness for a size stays: a witness cosigning the same
                     // checkpoint again (a quiet log's, `WitnessCollector.due`) dates it later, and
                     // an older line read back (from the witness's own record, a peer) must not
-                    // put the older time back.
+                    // put the older time back — unless the kept one is dated well ahead of now.
                     try RawStatement(db, sql: """
                         INSERT INTO cosignatures (log, size, witness, line, time, note) VALUES (?, ?, ?, ?, ?, ?)
                         ON CONFLICT (log, size, witness) DO UPDATE SET line = excluded.line, time = excluded.time, note = excluded.note
-                        WHERE excluded.time >= cosignatures.time
+                        WHERE excluded.time >= cosignatures.time OR cosignatures.time > ?
                         """)
-                        .execute(.text(log), .integer(Int64(size)), .text(witness), .text(line), .integer(Int64(time)), note.map { .text($0) } ?? .null)
+                        .execute(.text(log), .integer(Int64(size)), .text(witness), .text(line), .integer(Int64(time)), note.map { .text($0) } ?? .null,
+                                 .integer(ahead))
                 }
                 // The line is kept (committed above) whether or not pruning goes through: a
                 // failed prune is tried again 1,000 lines later.
@@ -325,6 +331,10 @@ public final class WitnessStore: Sendable {
             }
         } catch { throw StoreError(.io, "cannot write the witness database", cause: error) }
     }
+
+    /// How far ahead of this node's clock a kept line may be dated and still keep older ones out
+    /// (seconds: the witnesses' allowed skew, `WitnessCollector.maxClockSkewSeconds`).
+    public static let aheadReplaced: UInt64 = 600
 
     /// The cosignature lines kept for `log` at `size`, by witness: those over the note this
     /// node's copy holds at that size (served with it).

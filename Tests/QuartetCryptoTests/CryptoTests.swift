@@ -233,12 +233,32 @@ private func unhex(_ s: String) -> [UInt8] {
                                         notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(86_400 * 365), isCA: true)
         let leaf = try Certificate.issue(commonName: "wales", subjectKey: leafKey, issuer: old, issuerKey: oldKey,
                                          notBefore: now.addingTimeInterval(-3_600), notAfter: now.addingTimeInterval(86_400), isCA: false)
-        let found = try #require(leaf.issuer(among: [new, old]))
-        #expect(try found.pemRepresentation() == old.pemRepresentation())
-        #expect(leaf.issuer(among: [new]) == nil)
-        #expect(leaf.issuer(among: []) == nil)
+        #expect(try leaf.issuers(among: [new, old]).map { try $0.pemRepresentation() } == [try old.pemRepresentation()])
+        #expect(leaf.chainNotAfter(among: [new, old]) == old.notAfter)
+        #expect(leaf.issuers(among: [new]).isEmpty && leaf.chainNotAfter(among: [new]) == nil)
+        #expect(leaf.chainNotAfter(among: []) == nil)
         let renewed = try Certificate.issue(commonName: "wales", subjectKey: leafKey, issuer: new, issuerKey: newKey,
                                             notBefore: now.addingTimeInterval(-60), notAfter: now.addingTimeInterval(86_400), isCA: false)
-        #expect(try renewed.issuer(among: [old, new])?.pemRepresentation() == new.pemRepresentation())
+        #expect(renewed.chainNotAfter(among: [old, new]) == new.notAfter)
+        // The old CA renewed on its own key (the same subject): the later of its two dates.
+        let oldRenewed = try Certificate.issue(commonName: "Quartet federation CA", subjectKey: oldKey, issuer: nil, issuerKey: oldKey,
+                                               notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(86_400 * 30), isCA: true)
+        #expect(leaf.chainNotAfter(among: [old, oldRenewed, new]) == oldRenewed.notAfter)
+    }
+
+    /// Under an intermediate: found without its root, and the chain ends with the earlier of the
+    /// two (peers refuse the chain from then).
+    @Test func aChainEndsWithItsEarliestCA() throws {
+        let now = Date()
+        let rootKey = try PrivateKey.generateP256(), midKey = try PrivateKey.generateP256(), leafKey = try PrivateKey.generateP256()
+        let root = try Certificate.issue(commonName: "Quartet root", subjectKey: rootKey, issuer: nil, issuerKey: rootKey,
+                                         notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(86_400 * 10), isCA: true)
+        let mid = try Certificate.issue(commonName: "Quartet issuing CA", subjectKey: midKey, issuer: root, issuerKey: rootKey,
+                                        notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(86_400 * 100), isCA: true)
+        let leaf = try Certificate.issue(commonName: "wales", subjectKey: leafKey, issuer: mid, issuerKey: midKey,
+                                         notBefore: now.addingTimeInterval(-60), notAfter: now.addingTimeInterval(86_400 * 200), isCA: false)
+        #expect(leaf.chainNotAfter(among: [mid]) == mid.notAfter)
+        #expect(leaf.chainNotAfter(among: [root, mid]) == root.notAfter)
+        #expect(leaf.chainNotAfter(among: [root]) == nil)
     }
 }

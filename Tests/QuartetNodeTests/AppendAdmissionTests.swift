@@ -324,8 +324,8 @@ import Testing
         #expect(Self.conflict(Self.rows("2025-06-30"), [Self.held(period: "2025-03-31")]) == nil)
         // Names compared as the cross-label rule compares them.
         #expect(Self.conflict(Self.rows("2025", dataset: "OT Joiners"), quarters) != nil)
-        // A leap year's February ends on the 29th: a day then is inside the month.
-        #expect(Self.conflict(Self.rows("2024-02"), [Self.held(period: "2024-02-29")]) != nil)
+        // A day beside a day of another dataset kind is refused as a day beside periods.
+        #expect(Self.conflict(Self.rows("2024-02"), [Self.held(period: "2024-02-29")])?.contains("a period, and dataset ot-joiners has tables of days") == true)
     }
 
     @Test func rowsNamingNoDatasetOrAPeriodOfNoKnownFormAreRefused() {
@@ -350,5 +350,23 @@ import Testing
         #expect(Self.conflict(Self.rows("2025-Q2", bands: ["5", "6", "7"]), held) == nil)
         #expect(Self.conflict(Self.rows("2025-Q2", bands: ["5", "6", "7", "8a", "8b", "8c", "8d"]), held) == nil)
         #expect(Self.conflict(Self.rows("2025-Q2", boards: ["Cardiff"]), held) == nil)
+        // A row without a dimension the first row has would be counted under "all" (a group
+        // beside its parts): refused, first table or not.
+        var rows = Self.rows("2025-Q2")
+        rows["rows"] = (rows["rows"] as! [[String: Any]]) + [["band": "8b", "count": 9]]
+        #expect(Self.conflict(rows, held)?.contains("payload.rows[6]: no text \"board\", which the first row has") == true)
+        #expect(Self.conflict(rows, [])?.contains("no text \"board\"") == true)
+    }
+
+    /// A table of the dataset recorded before periods were read (none, or free text) cannot be
+    /// placed: only that period again goes beside it.
+    @Test func aTableWhosePeriodCannotBePlacedTakesOnlyItsOwnPeriodBeside() {
+        let legacy = [Self.held(period: "2025/26")]
+        #expect(Self.conflict(Self.rows("2025-Q1"), legacy)?.contains("whose period this node cannot place (2025/26") == true)
+        var none = Self.held(period: "x")
+        if case .object(var fields) = none { fields["period"] = nil; none = .object(fields) }
+        #expect(Self.conflict(Self.rows("2025"), [none])?.contains("cannot place (none") == true)
+        // Another dataset beside it is untouched.
+        #expect(Self.conflict(Self.rows("2025-Q1", dataset: "ot-leavers"), legacy) == nil)
     }
 }

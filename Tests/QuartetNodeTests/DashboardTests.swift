@@ -180,6 +180,17 @@ import Testing
         afterRedefinition.thisYear = 2026
         let clamped = afterRedefinition.chart("P2.A2.M3").svg
         #expect(clamped.contains("Scotland 40") && !clamped.contains("1000000000") && !clamped.contains("1bn"), "\(clamped)")
+        // A count of 45 admitted before: in the percentage range, yet no 45 % (the view says
+        // which kind it was admitted under).
+        var admittedAsCount = reading("scotland", "2023", 45)
+        admittedAsCount.admittedAs = "count"
+        let countThen = ViewMeasure(id: "P2.A2.M3", log: "scotland", text: "Share", kind: "percentage", ukMeasure: "P2.A2.M3",
+                                    readings: [admittedAsCount, reading("scotland", "2024", 40)])
+        var afterCount = MeasureCharts(charts: [("P2.A2.M3", MeasureView(measure: "P2.A2.M3", period: nil, series: [uk, wales, countThen], totals: []))],
+                                       ukLog: "uk", nations: ["wales", "scotland"])
+        afterCount.thisYear = 2026
+        let drawnAfterCount = afterCount.chart("P2.A2.M3").svg
+        #expect(drawnAfterCount.contains("Scotland 40") && !drawnAfterCount.contains("Scotland 45"), "\(drawnAfterCount)")
     }
 
     @Test func anEmptyViewSaysSo() {

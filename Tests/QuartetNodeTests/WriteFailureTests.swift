@@ -146,6 +146,17 @@ import Testing
         #expect(!ReplicationEngine.LogStatus.verified(quarantined: true, disowned: false))
     }
 
+    /// The status page's expiry cells: days counted down (an hour past is red), amber within
+    /// the threshold, a certificate no CA in tls.ca signed red.
+    @Test func theStatusPageShowsExpiriesByTheAlertsThresholds() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(StatusBody.expiry(now.addingTimeInterval(-3_600), now: now, amberDays: 30) == (text: "2027-01-15T07:00:00Z (-1 days)", tag: "red"))
+        #expect(StatusBody.expiry(now.addingTimeInterval(3_600), now: now, amberDays: 30).tag == "amber")
+        #expect(StatusBody.expiry(now.addingTimeInterval(86_400 * 89.5), now: now, amberDays: 90).tag == "amber")
+        #expect(StatusBody.expiry(now.addingTimeInterval(86_400 * 90), now: now, amberDays: 90).tag == "green")
+        #expect(StatusBody.expiry(nil, now: now, amberDays: 90).tag == "red")
+    }
+
     @Test func theStatusPageTagsADisownedCopyNotVerified() {
         func log(_ name: String, quarantined: Bool, disowned: Bool) -> StatusBody.Log {
             StatusBody.Log(name: name, own: false, held: "9", behind: "0", age: "1 s", quarantined: quarantined, disowned: disowned, peersBehind: "none")

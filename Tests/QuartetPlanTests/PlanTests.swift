@@ -566,6 +566,11 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         _ = try append(&view, "wales", "progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q3", "value": 2])
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2025)]?.contributions == ["england": 123456, "wales": 2], "a reading not admitted as a count is not there for the sums (the quarter stands for the year)")
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2025, quarter: 3)]?.contributions == ["wales": 2])
+        // The measure's readings say which were admitted under another kind than its own now.
+        let series = try #require(ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+            .measure("P2.A4.M1", period: nil).series.first { $0.log == "wales" })
+        #expect(series.readings?.first { $0.period == "2025" }?.admittedAs == "percentage")
+        #expect(series.readings?.first { $0.period == "2025-Q3" }.map { $0.admittedAs == nil } == true)
         // Figures are written exactly, never with an exponent or four digits.
         let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
         #expect(queries.csv(.totals, measure: "P2.A2.M1").contains("123456"))
@@ -916,6 +921,22 @@ func payload(_ object: [String: Any]) -> [UInt8] {
                                 ("P1.A1.M1", .action), ("P1.A", .action), ("P1.A1\u{301}", .action), ("Ｐ1", .priority), ("P1..A1", .action), (".P1", .priority),
                                 ("P1.B1", .action), ("P1.A1.M1.X1", .measure)] {
             #expect(!pattern.matches(text), "\(text)")
+        }
+    }
+}
+
+/// The days a reporting period covers, as the append's checks of datasets read them.
+@Suite struct PeriodDaysTests {
+    @Test func aPeriodRunsFromItsFirstToItsLastDayLeapYearsCounted() throws {
+        let cases: [(String, String, String)] = [
+            ("2025", "2025-01-01", "2025-12-31"), ("2025-Q1", "2025-01-01", "2025-03-31"), ("2025-Q2", "2025-04-01", "2025-06-30"),
+            ("2025-Q4", "2025-10-01", "2025-12-31"), ("2024-02", "2024-02-01", "2024-02-29"), ("2025-02", "2025-02-01", "2025-02-28"),
+            ("2000-02", "2000-02-01", "2000-02-29"), ("1900-02", "1900-02-01", "1900-02-28"), ("2025-11", "2025-11-01", "2025-11-30"),
+        ]
+        for (text, first, last) in cases {
+            let period = try #require(Period(text))
+            #expect(period.firstDay == first && period.lastDay == last, "\(text): \(period.firstDay)–\(period.lastDay)")
+            #expect(PlanDate.isValid(period.lastDay))
         }
     }
 }

@@ -136,6 +136,15 @@ import Testing
         try store.keepCosignature(log: "wales", size: 3, witness: "uk", line: "newer line", time: 50)
         try store.keepCosignature(log: "wales", size: 3, witness: "uk", line: "old line", time: 1)
         #expect(try store.cosignatures(log: "wales", size: 3)["uk"]?.line == "newer line")
+        // A line dated a day ahead (a clock that ran fast) keeps older lines out only while it is
+        // within the skew of now: a day ahead, the next honest line replaces it.
+        let now: UInt64 = 1_800_000_000
+        try store.keepCosignature(log: "wales", size: 5, witness: "wales", line: "fast clock", time: now + 86_400, now: now)
+        try store.keepCosignature(log: "wales", size: 5, witness: "wales", line: "clock put right", time: now, now: now)
+        #expect(try store.cosignatures(log: "wales", by: "wales").first?.line == "clock put right")
+        try store.keepCosignature(log: "wales", size: 5, witness: "wales", line: "within the skew", time: now + 300, now: now)
+        try store.keepCosignature(log: "wales", size: 5, witness: "wales", line: "older", time: now, now: now)
+        #expect(try store.cosignatures(log: "wales", by: "wales").first?.line == "within the skew")
         // Opened again: the column is there already.
         _ = try WitnessStore(directory)
     }
