@@ -273,6 +273,12 @@ struct API {
                     // never seen stale.
                     metrics.gauge("quartet_log_checkpoint_ahead_seconds", name, help: "How far the latest checkpoint held per log is dated ahead of this node's clock.")
                         .set(Double(t > now ? t - now : 0) / 1000)
+                    // The own log's alone too, for the one alert only its node should raise
+                    // (its restricted appends are refused meanwhile).
+                    if log.log.isOwn {
+                        metrics.gauge("quartet_own_log_checkpoint_ahead_seconds", name, help: "How far this node's own log's latest checkpoint is dated ahead of its clock (restricted appends are refused meanwhile).")
+                            .set(Double(t > now ? t - now : 0) / 1000)
+                    }
                 }
             }
             // Writes to the data directory, per path: failing now, and failures since start.
