@@ -193,6 +193,26 @@ import Testing
         #expect(drawnAfterCount.contains("Scotland 40") && !drawnAfterCount.contains("Scotland 45"), "\(drawnAfterCount)")
     }
 
+    /// The overview draws the UK measures with a target; every other measure is a link to its
+    /// page — a UK one among the shared, a nation's own among that nation's.
+    @Test func theOverviewDrawsTargetedUKMeasuresAndLinksTheRest() {
+        let base = page(aggregateLabel: "Cardiff", priorities: false)
+        let untargeted = MeasureView(measure: "P2.A2.M2", period: nil,
+                                     series: [ViewMeasure(id: "P2.A2.M2", log: "uk", text: "Placements <offered>", kind: "count")], totals: [])
+        let own = MeasureView(measure: "W1.A1.M1", period: nil,
+                              series: [ViewMeasure(id: "W1.A1.M1", log: "wales", text: "Welsh-medium posts", kind: "count", target: ViewTarget(value: 5, per: "year"))], totals: [])
+        let dashboard = Dashboard(whole: base.whole, charts: base.charts + [("P2.A2.M2", untargeted), ("wales:W1.A1.M1", own)], ukLog: "uk", nations: ["wales"],
+                                  role: "aggregator", viewer: "quartet://reader/x", alerts: [])
+        let html = dashboard.html()
+        // One chart (the targeted UK measure), however many measures are listed.
+        #expect(html.components(separatedBy: "<svg").count - 1 == 1, "\(html)")
+        #expect(html.contains("UK total 2025: <b>7</b>"))
+        #expect(html.contains("<li><a href=\"/measures/P2.A2.M2\">P2.A2.M2 — Placements &lt;offered&gt;</a></li>"), "\(html)")
+        // A nation's own measure, even with a target of its own, is a link in that nation's list.
+        #expect(html.contains("Measures of one nation's own plan (1)"))
+        #expect(html.contains("<a href=\"/measures/W1.A1.M1?log=wales\">Wales W1.A1.M1 — Welsh-medium posts</a>"), "\(html)")
+    }
+
     @Test func anEmptyViewSaysSo() {
         let html = page(aggregateLabel: "Cardiff", priorities: false).html()
         #expect(html.contains("The UK plan has not reached this node yet."))
