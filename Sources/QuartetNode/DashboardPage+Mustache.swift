@@ -103,11 +103,14 @@ extension DashboardPage.Chart: MustacheParent {
 extension DashboardPage.Total: MustacheParent {
     func child(named name: String) -> Any? {
         switch name {
+        case "label": label
         case "year": year
         case "value": value
         case "target": target
+        case "detail": detail
         case "figure": figure
         case "figureHref": figureHref
+        case "period": period
         default: nil
         }
     }

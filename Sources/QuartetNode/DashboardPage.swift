@@ -55,12 +55,18 @@ struct DashboardPage {
     }
 
     struct Total {
+        /// "UK total" (the nations' readings summed) or "UK figure" (the UK log's own reading).
+        var label: String = "UK total"
         var year: Int
         var value: String
         /// " of a target of N a year", or empty.
         var target: String
+        /// Whose readings it is ("(the sum of Wales, England's readings; none from Scotland)").
+        var detail: String = ""
         var figure: String
         var figureHref: String
+        /// The year as said: "2025", or "so far in 2026" for the year under way.
+        var period: String = ""
     }
 
     struct Agreement {

@@ -123,7 +123,7 @@ enum DashboardTemplate {
 
     /// One chart (a partial of the page).
     static let chartSource = #"""
-        {{% CONTENT_TYPE: QUARTET_HTML }}<figure class=chart><figcaption>{{#href}}<a href="{{href}}">{{title}}</a>{{/href}}{{^href}}{{title}}{{/href}}</figcaption>{{{svg}}}{{#total}}<p class=small>UK total {{year}}: <b>{{value}}</b>{{target}} · <a href="{{figureHref}}">How do we know?</a></p>{{/total}}{{#note}}<p class=small>{{note}}</p>{{/note}}{{#textOnly}}<p class=muted>Readings of this measure are text or categories; see <code>{{textOnly}}</code>.</p>{{/textOnly}}</figure>
+        {{% CONTENT_TYPE: QUARTET_HTML }}<figure class=chart><figcaption>{{#href}}<a href="{{href}}">{{title}}</a>{{/href}}{{^href}}{{title}}{{/href}}</figcaption>{{{svg}}}{{#total}}<p class=small>{{label}} {{period}}: <b>{{value}}</b>{{target}}{{detail}} · <a href="{{figureHref}}">How do we know?</a></p>{{/total}}{{#note}}<p class=small>{{note}}</p>{{/note}}{{#textOnly}}<p class=muted>Readings of this measure are text or categories; see <code>{{textOnly}}</code>.</p>{{/textOnly}}</figure>
         """#
 
     /// One count of an aggregate, or * when suppressed.

@@ -57,6 +57,36 @@ struct MeasureCharts {
         return answer.series.first { $0.log == (log ?? ukLog) && $0.id == id } ?? answer.series.first { $0.log != ukLog && $0.ukMeasure == id }
     }
 
+    /// The UK headline under a summed measure's chart: the newest year that has ended (a year
+    /// just begun holds whichever nations reported first, set against a whole year's target),
+    /// else the one under way, said "so far"; never a year not begun (a reading for 2999 would
+    /// stand as the UK's figure). Where the UK log records its own figure for the year, that is
+    /// the headline and the nations' sum is said beside it (one nation mapping a measure onto
+    /// the UK's must not replace the UK's own figure with its part); else the nations' sum,
+    /// naming who it adds up and who did not report.
+    func headline(_ id: String, totals: [ViewTotal], answer: MeasureView, target: Double?) -> DashboardPage.Total? {
+        let own = (answer.series.first { $0.log == ukLog && $0.id == id }?.readings ?? []).filter { r in
+            r.admittedAs == nil && r.value != nil && Period(r.period)?.granularity == .year
+        }
+        let candidates = Set(totals.map(\.year) + own.compactMap { Period($0.period)?.year }).filter { $0 <= thisYear }
+        guard let year = candidates.filter({ $0 < thisYear }).max() ?? candidates.max() else { return nil }
+        let sum = totals.first { $0.year == year }
+        let reported = nations.filter { sum?.contributions[$0] != nil }.map(ViewQueries.displayName)
+        let silent = nations.filter { sum?.contributions[$0] == nil }.map(ViewQueries.displayName)
+        let targetText = target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? ""
+        let label = year == thisYear ? "so far in \(year)" : String(year)
+        if let mine = own.first(where: { $0.period == String(year) }), let value = mine.value {
+            return DashboardPage.Total(label: "UK figure", year: year, value: ViewQueries.number(value), target: targetText,
+                                       detail: sum.map { " (the UK's own reading; the nations' readings add up to \(ViewQueries.number($0.value)): \(reported.joined(separator: ", ")))" }
+                                           ?? " (the UK's own reading)",
+                                       figure: mine.figure, figureHref: WebPage.figureHref(mine.figure), period: label)
+        }
+        guard let sum else { return nil }
+        return DashboardPage.Total(label: "UK total", year: year, value: ViewQueries.number(sum.value), target: targetText,
+                                   detail: " (the sum of \(reported.joined(separator: ", "))'s readings" + (silent.isEmpty ? "" : "; none from \(silent.joined(separator: ", "))") + ")",
+                                   figure: sum.figure, figureHref: WebPage.figureHref(sum.figure), period: label)
+    }
+
     /// A chart for one measure: the UK total per year against the target when it is a summed
     /// count, else each log's readings per period.
     func chart(_ key: String) -> DashboardPage.Chart {
@@ -71,22 +101,16 @@ struct MeasureCharts {
         // 2999) would set the scale and flatten the real ones (it stays on the measure's page,
         // in the list of totals).
         let yearly = answer.totals.filter { !$0.period.contains("-") && charted($0.year) }.sorted { $0.year < $1.year }
-        // The headline is the newest year that has begun (however long ago): a nation's
-        // reading for 2999 (the periods go that far) would otherwise stand as the UK's figure.
         let years = answer.totals.filter { !$0.period.contains("-") }
         if onlyLog == nil, !years.isEmpty {
-            let latest = years.filter { $0.year <= thisYear }.max { $0.year < $1.year }
             // (A per-nation target is not the UK total's: not drawn against it.)
             let target = definition?.target.flatMap { $0.isUKYearly ? $0.value : nil }
             let series = nations.map { log in BarChart.Series(name: ViewQueries.displayName(log), colour: Dashboard.colour(log), values: yearly.map { $0.contributions[log] }) }
                 .filter { $0.values.contains { $0 != nil } }
             let svg = BarChart(categories: yearly.map { String($0.year) }, series: series, stacked: true, target: target,
                                links: yearly.map { WebPage.measureHref(id, year: $0.year) }).svg()
-            let total = latest.map { latest in
-                DashboardPage.Total(year: latest.year, value: ViewQueries.number(latest.value),
-                                    target: target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? "", figure: latest.figure, figureHref: WebPage.figureHref(latest.figure))
-            }
-            return DashboardPage.Chart(title: title, href: WebPage.measureHref(id, log: onlyLog), svg: svg, total: total, note: nil)
+            return DashboardPage.Chart(title: title, href: WebPage.measureHref(id, log: onlyLog), svg: svg,
+                                       total: headline(id, totals: years, answer: answer, target: target), note: nil)
         }
         var series: [(log: String, values: [Period: Double])] = []
         for m in answer.series {

@@ -6,7 +6,7 @@ import Testing
 /// stored property must be found under its own name, or the template would show nothing for it.
 @Suite struct DashboardPageNamesTests {
     @Test func everyValueOfTheOverviewIsFoundByItsName() {
-        let total = DashboardPage.Total(year: 2025, value: "1", target: "t", figure: "f", figureHref: "/f")
+        let total = DashboardPage.Total(label: "UK total", year: 2025, value: "1", target: "t", detail: "d", figure: "f", figureHref: "/f", period: "2025")
         let chart = DashboardPage.Chart(title: "c", href: "/m", svg: "<svg/>", total: total, note: "n", textOnly: "x")
         let count = DashboardPage.Count(value: "3")
         let row = DashboardPage.AggregateRow(label: "l", cells: [count], total: count)

@@ -136,6 +136,45 @@ import Testing
         #expect(onlyFuture.chart("P2.A2.M1").total == nil)
     }
 
+    /// The headline is the newest year that has ended (one just begun holds whoever reported
+    /// first, against a whole year's target), naming whose readings it sums; a year under way is
+    /// said "so far". The UK log's own reading for the year is the UK figure, the nations' sum
+    /// said beside it: one nation mapping a measure onto the UK's cannot replace it (a review).
+    @Test func theHeadlineSaysWhoseFigureItIsAndNeverAYearJustBegunOverAnEndedOne() {
+        func total(_ year: Int, _ contributions: [String: Double]) -> ViewTotal {
+            let value = contributions.values.reduce(0, +)
+            return ViewTotal(figure: "total:P2.A2.M1:\(year)", measure: "P2.A2.M1", period: "\(year)", year: year, value: value,
+                             contributions: contributions, entries: contributions.count, target: 500, progress: value / 500)
+        }
+        let uk = ViewMeasure(id: "P2.A2.M1", log: "uk", text: "Graduates", kind: "count", target: ViewTarget(value: 500, per: "year"))
+        let nations = ["wales", "england", "scotland"]
+        var charts = MeasureCharts(charts: [("P2.A2.M1", MeasureView(measure: "P2.A2.M1", period: nil, series: [uk],
+                                                                     totals: [total(2025, ["wales": 30, "england": 400, "scotland": 50]), total(2026, ["wales": 1])]))],
+                                   ukLog: "uk", nations: nations)
+        charts.thisYear = 2026
+        let ended = charts.chart("P2.A2.M1").total
+        #expect(ended?.year == 2025 && ended?.value == "480" && ended?.label == "UK total" && ended?.detail == " (the sum of Wales, England, Scotland's readings)", "\(String(describing: ended))")
+        // Only the year under way: so far, and who has not reported.
+        var early = MeasureCharts(charts: [("P2.A2.M1", MeasureView(measure: "P2.A2.M1", period: nil, series: [uk], totals: [total(2026, ["wales": 1])]))],
+                                  ukLog: "uk", nations: nations)
+        early.thisYear = 2026
+        let soFar = early.chart("P2.A2.M1").total
+        #expect(soFar?.period == "so far in 2026" && soFar?.detail == " (the sum of Wales's readings; none from England, Scotland)", "\(String(describing: soFar))")
+        // The UK log's own reading of 420 for 2025, and Wales's 1 mapped onto it.
+        var own = uk
+        own.readings = [ViewReading(period: "2025", figure: "reading:uk:P2.A2.M1:2025", entry: ViewEntryPointer(log: "uk", index: 9), value: 420)]
+        var mapped = MeasureCharts(charts: [("P2.A2.M1", MeasureView(measure: "P2.A2.M1", period: nil, series: [own], totals: [total(2025, ["wales": 1])]))],
+                                   ukLog: "uk", nations: nations)
+        mapped.thisYear = 2026
+        let figure = mapped.chart("P2.A2.M1").total
+        #expect(figure?.value == "420" && figure?.label == "UK figure" && figure?.figure == "reading:uk:P2.A2.M1:2025"
+                && figure?.detail == " (the UK's own reading; the nations' readings add up to 1: Wales)", "\(String(describing: figure))")
+        let html = Dashboard(whole: page(aggregateLabel: "x", priorities: false).whole, charts: [("P2.A2.M1", MeasureView(measure: "P2.A2.M1", period: nil, series: [own], totals: [total(2025, ["wales": 1])]))],
+                             ukLog: "uk", nations: nations, role: "aggregator", viewer: "v", alerts: []).html()
+        #expect(html.contains("UK figure 2025: <b>420</b> of a target of 500 a year (the UK&#39;s own reading; the nations&#39; readings add up to 1: Wales)")
+                || html.contains("UK figure 2025: <b>420</b> of a target of 500 a year (the UK's own reading; the nations' readings add up to 1: Wales)"), "\(html)")
+    }
+
     /// A UK measure's chart draws nation measures of its kind only, over the window's years, at
     /// most `maxPeriods` periods: one nation's count mapped to a UK percentage, its reading for
     /// 1990 or for every month set the scale or the width of everyone's bars.
