@@ -178,7 +178,9 @@ extension API {
             let id = parts.last ?? key
             // A chart against a UK yearly target (`ViewTarget.isUKYearly`; any other: a link).
             if parts.count == 1, q.view.logs[q.view.ukLog]?.measures[id]?.payload.target?.isUKYearly == true {
-                if let answer = try? q.measure(id, period: nil) { charts.append((key, answer)) }
+                // Only the chart's window of readings (the totals are all there).
+                let thisYear = MeasureCharts.year(ofMillis: q.nowMillis)
+                if let answer = try? q.measure(id, period: nil, readingYears: (thisYear - MeasureCharts.chartedYears + 1)...thisYear) { charts.append((key, answer)) }
             } else {
                 let log = parts.count == 2 ? parts[0] : q.view.ukLog
                 let text = q.view.logs[log]?.measures[id]?.payload.text

@@ -24,7 +24,10 @@ extension ViewQueries {
     /// A measure across the logs: the measure of that id in each log, the nation measures that
     /// add up into it (when it is a UK measure), their readings (those of `period` and, for a
     /// year, of its quarters and months), and the UK totals.
-    public func measure(_ id: String, period: String?) throws(PlanError) -> MeasureView {
+    /// `readingYears`: only the readings of those years (each year's 17 periods looked up), for
+    /// a chart's window — a measure may hold readings of a thousand years, every one sorted and
+    /// made otherwise; the totals are all there.
+    public func measure(_ id: String, period: String?, readingYears: ClosedRange<Int>? = nil) throws(PlanError) -> MeasureView {
         guard IDPattern.measure.matches(id) else { throw PlanError("measure: expected \(IDPattern.measure.description), got \"\(id)\"") }
         var filter: Period?
         if let period {
@@ -40,13 +43,15 @@ extension ViewQueries {
                 var item = measureSummary(m, log: log)
                 // A period asked for: its own periods looked up (a year's 17), not every reading
                 // of the measure sorted and passed over (a measure may hold a thousand years').
+                func yearsPeriods(_ year: Int) -> [Period] {
+                    [Period(year: year)] + (1...4).map { Period(year: year, quarter: $0) } + (1...12).map { Period(year: year, month: $0) }
+                }
                 let periods: [Period]
                 if let filter {
-                    let year = filter.year
-                    let candidates = filter.granularity == .year
-                        ? [Period(year: year)] + (1...4).map { Period(year: year, quarter: $0) } + (1...12).map { Period(year: year, month: $0) }
-                        : [filter]
+                    let candidates = filter.granularity == .year ? yearsPeriods(filter.year) : [filter]
                     periods = candidates.filter { m.readings[$0] != nil }.sorted()
+                } else if let readingYears, readingYears.count <= 100 {
+                    periods = readingYears.flatMap(yearsPeriods).filter { m.readings[$0] != nil }.sorted()
                 } else {
                     periods = m.readings.keys.sorted()
                 }

@@ -571,6 +571,10 @@ func payload(_ object: [String: Any]) -> [UInt8] {
             .measure("P2.A4.M1", period: nil).series.first { $0.log == "wales" })
         #expect(series.readings?.first { $0.period == "2025" }?.admittedAs == "percentage")
         #expect(series.readings?.first { $0.period == "2025-Q3" }.map { $0.admittedAs == nil } == true)
+        // A chart's window of years: only those years' readings, the totals all there.
+        let windowed = try ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+            .measure("P2.A4.M1", period: nil, readingYears: 2025...2026)
+        #expect(windowed.series.first { $0.log == "wales" }?.readings?.map(\.period) == ["2025-Q3", "2025"], "\(windowed)")
         // Figures are written exactly, never with an exponent or four digits.
         let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
         #expect(queries.csv(.totals, measure: "P2.A2.M1").contains("123456"))
