@@ -83,7 +83,15 @@ public struct StrategyView: Sendable {
     /// Recomputes the totals marked dirty.
     mutating func settleTotals() {
         guard !dirtyTotals.isEmpty else { return }
-        for key in dirtyTotals { recomputeTotal(key.measure, year: key.year) }
+        // Each UK measure's mapped measures put in order once for all its years (a remap marks
+        // every year the measure has readings in: sorted per year, a thousand sorts).
+        var ordered: [String: [MeasureKey]] = [:]
+        for key in dirtyTotals {
+            if ordered[key.measure] == nil {
+                ordered[key.measure] = (rollups[key.measure] ?? []).sorted(by: { ($0.log, $0.measure) < ($1.log, $1.measure) })
+            }
+            recomputeTotal(key.measure, year: key.year, mapped: ordered[key.measure]!)
+        }
         dirtyTotals.removeAll(keepingCapacity: true)
     }
 
@@ -259,13 +267,14 @@ public struct StrategyView: Sendable {
     /// every node's fold that many sums, not that many passes over readings (finding 214).
     private var contributionCache: [MeasureKey: [Int: Contribution]] = [:]
 
-    /// Recomputes the UK totals of a measure for a year and its four quarters.
-    private mutating func recomputeTotal(_ uk: String, year: Int) {
+    /// Recomputes the UK totals of a measure for a year and its four quarters (`mapped`: the
+    /// nation measures mapped to it, in order).
+    private mutating func recomputeTotal(_ uk: String, year: Int, mapped: [MeasureKey]) {
         var yearTotal = UKTotal(measure: uk, period: Period(year: year), value: 0, contributions: [:], refs: [])
         var quarterTotals = (1...4).map { UKTotal(measure: uk, period: Period(year: year, quarter: $0), value: 0, contributions: [:], refs: []) }
         // In a fixed order (a set's order differs between processes): every node sums a
         // total's parts alike.
-        for key in (rollups[uk] ?? []).sorted(by: { ($0.log, $0.measure) < ($1.log, $1.measure) }) where counts(key.log) {
+        for key in mapped where counts(key.log) {
             // Only measures with a reading in the year (nothing is kept for one without: 64
             // measures mapped to one UK measure and a reading a year on one of them kept an
             // empty entry for each of the others in each year).
