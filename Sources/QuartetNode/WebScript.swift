@@ -513,6 +513,13 @@ enum WebScript {
           // goes into `taken` with its payload. Each payload parsed once.
           // Readings taken while their measure was a count measure go into `asCount`: only
           // those add into a UK total (as the node folds them, `ReadingState.admittedAs`).
+          // The first day (YYYY-MM-DD) of a period the shapes took (YYYY, YYYY-Qn, YYYY-MM).
+          function periodFirstDay(period) {
+            if (period.length === 4) return period + "-01-01";
+            if (period[5] === "Q") { const month = Number(period[6]) * 3 - 2; return period.slice(0, 4) + "-" + (month < 10 ? "0" : "") + month + "-01"; }
+            return period + "-01";
+          }
+
           function foldLog(log, records, ukLog, taken, asCount) {
             const actions = new Map(), measures = new Map(), mapped = new Map();
             const rollsUp = m => log !== ukLog && m.kind === "count" && has(m, "uk_measure");
@@ -521,12 +528,13 @@ enum WebScript {
               if (!p || typeof p !== "object" || Array.isArray(p) || !clean(p) || !shapes[type](p)) continue;
               let ok = false;
               switch (type) {
-                case "plan.action": ok = !actions.has(p.id); if (ok) actions.set(p.id, { withdrawn: false }); break;
+                case "plan.action": ok = !actions.has(p.id); if (ok) actions.set(p.id, { withdrawn: null }); break;
                 case "plan.action.revised": ok = actions.has(p.id); break;
-                case "plan.action.withdrawn": ok = actions.has(p.id) && !actions.get(p.id).withdrawn; if (ok) actions.get(p.id).withdrawn = true; break;
+                case "plan.action.withdrawn": ok = actions.has(p.id) && actions.get(p.id).withdrawn === null; if (ok) actions.get(p.id).withdrawn = p.as_of; break;
                 case "plan.measure": {
                   const into = rollsUp(p) ? (mapped.get(p.uk_measure) || new Set()) : null;
-                  ok = actions.has(p.action) && (!into || into.has(p.id) || into.size < 64);
+                  // No new measure under a withdrawn action (one it had may be defined again).
+                  ok = actions.has(p.action) && (actions.get(p.action).withdrawn === null || measures.has(p.id)) && (!into || into.has(p.id) || into.size < 64);
                   if (!ok) break;
                   const old = measures.get(p.id);
                   if (old && has(old, "uk_measure") && mapped.has(old.uk_measure)) mapped.get(old.uk_measure).delete(p.id);
@@ -534,8 +542,14 @@ enum WebScript {
                   if (into) { into.add(p.id); mapped.set(p.uk_measure, into); }
                   break;
                 }
-                case "progress.status": ok = actions.has(p.action) && !actions.get(p.action).withdrawn; break;
-                case "progress.reading": ok = measures.has(p.measure) && readingFits(p, measures.get(p.measure).kind); if (ok && measures.get(p.measure).kind === "count") asCount.add(r); break;
+                case "progress.status": ok = actions.has(p.action) && actions.get(p.action).withdrawn === null; break;
+                case "progress.reading": {
+                  // A withdrawn action's measures take readings of periods begun by its withdrawal only.
+                  const m = measures.get(p.measure), action = m && actions.get(m.action), asOf = action ? action.withdrawn : null;
+                  ok = !!m && readingFits(p, m.kind) && (asOf === null || periodFirstDay(p.period) <= asOf);
+                  if (ok && m.kind === "count") asCount.add(r);
+                  break;
+                }
               }
               if (ok) taken.set(r, p);
             }
@@ -989,13 +1003,15 @@ enum WebScript {
           window.quartetNodeReads = text => nodeReadsJSON(pageReads(text));
           // For the browser tests: whether the page's fold takes an entry of `type` (payload in
           // base64) in a nation's log that defined action P1.A1 and its measure P1.A1.M1 of
-          // `kind` before it, as `quartet dev plan-reads` asks the node's fold.
-          window.quartetFoldTakes = (kind, type, text) => {
+          // `kind` before it (then `before`'s [type, payload text] entries, if given), as `quartet
+          // dev plan-reads` asks the node's fold.
+          window.quartetFoldTakes = (kind, type, text, before = []) => {
             const record = (index, type, content) => ({ fields: { log: "wales", index, type, classification: "public" }, content });
-            const tested = record(2, type, pageReads(text));
+            const earlier = before.map(([t, content], i) => record(2 + i, t, content));
+            const tested = record(2 + earlier.length, type, pageReads(text));
             const taken = new Map();
             foldLog("wales", [record(0, "plan.action", '{"id":"P1.A1","priority":"P1","statements":["s"]}'),
-                              record(1, "plan.measure", '{"id":"P1.A1.M1","action":"P1.A1","text":"m","kind":"' + kind + '"}'), tested], "uk", taken, new Set());
+                              record(1, "plan.measure", '{"id":"P1.A1.M1","action":"P1.A1","text":"m","kind":"' + kind + '"}'), ...earlier, tested], "uk", taken, new Set());
             return taken.has(tested);
           };
           document.addEventListener("DOMContentLoaded", () => {

@@ -133,6 +133,8 @@ public protocol PlanContext {
     var acceptsPriorities: Bool { get }
     func action(_ id: String) -> ActionPayload?
     func isWithdrawn(_ action: String) -> Bool
+    /// The date (YYYY-MM-DD) as of which `action` was withdrawn, if it was.
+    func withdrawnAsOf(_ action: String) -> String?
     func measure(_ id: String) -> MeasurePayload?
     /// The ids of this log's count measures that add up into UK measure `ukMeasure` now.
     func measuresMapped(to ukMeasure: String) -> [String]
@@ -218,6 +220,11 @@ public enum PlanValidator {
             let action = try p.matching("action", .action)
             guard id.hasPrefix(action + ".") else { throw PlanError("payload.action: measure \(id) belongs to action \(id.split(separator: ".").prefix(2).joined(separator: ".")), not \(action)") }
             guard context.action(action) != nil else { throw PlanError("payload.action: this log has no action \(action); append it first") }
+            // A withdrawn action's measures may be defined again (unmapped, say), not added to:
+            // a new one would count for an action the plan no longer has.
+            if context.isWithdrawn(action), context.measure(id) == nil {
+                throw PlanError("payload.action: action \(action) was withdrawn; no new measure is defined under it")
+            }
             _ = try p.string("text", maxLength: 2000)
             let kind = MeasureKind(rawValue: try p.oneOf("kind", MeasureKind.allCases.map(\.rawValue)))!
             _ = try p.optionalString("unit", maxLength: 200)
@@ -257,6 +264,11 @@ public enum PlanValidator {
             guard Period(period) != nil else { throw PlanError("payload.period: expected a year (2025), a quarter (2025-Q2) or a month (2025-03), got \"\(period)\"") }
             _ = try p.optionalString("note", maxLength: 4000)
             guard let measure = context.measure(id) else { throw PlanError("payload.measure: this log has no measure \(id)") }
+            // Readings of periods begun before the action's withdrawal only (late figures of
+            // its time); none for the time after, when the plan no longer has it.
+            if let asOf = context.withdrawnAsOf(measure.action), let begins = Period(period)?.firstDay, begins > asOf {
+                throw PlanError("payload.period: action \(measure.action) was withdrawn as of \(asOf); a reading of its measure \(id) is for a period begun by then, not \(period)")
+            }
             let given = ["value", "achieved", "categories", "text"].filter(p.has)
             let expected: String
             switch measure.kind {

@@ -372,5 +372,6 @@ public struct LogContext: PlanContext {
     }
     public func action(_ id: String) -> ActionPayload? { view?.actions[id]?.payload }
     public func isWithdrawn(_ action: String) -> Bool { view?.actions[action]?.withdrawn != nil }
+    public func withdrawnAsOf(_ action: String) -> String? { view?.actions[action]?.withdrawn?.payload.as_of }
     public func measure(_ id: String) -> MeasurePayload? { view?.measures[id]?.payload }
 }

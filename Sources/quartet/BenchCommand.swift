@@ -231,10 +231,11 @@ struct DevCommand: AsyncParsableCommand {
         }
     }
 
-    /// For each line of standard input, `KIND TYPE BASE64` (tab-separated), `1` if the view's
-    /// fold takes an entry of TYPE with that payload in a nation's log that defined action
-    /// P1.A1 and its measure P1.A1.M1 of KIND before it, else `0`: the browser test compares the
-    /// page's own fold (`quartetFoldTakes`) with it, input by input.
+    /// For each line of standard input, `KIND TYPE BASE64 [BEFORE]` (tab-separated), `1` if the
+    /// view's fold takes an entry of TYPE with that payload in a nation's log that defined action
+    /// P1.A1 and its measure P1.A1.M1 of KIND before it (then BEFORE's entries, if given: base64
+    /// of a JSON array of [type, payload text] pairs, each of which must fold), else `0`: the
+    /// browser test compares the page's own fold (`quartetFoldTakes`) with it, input by input.
     struct PlanReads: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "plan-reads")
 
@@ -242,18 +243,26 @@ struct DevCommand: AsyncParsableCommand {
             var out = ""
             while let line = readLine(strippingNewline: true) {
                 let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-                guard fields.count == 3, let payload = Data(base64Encoded: String(fields[2])) else {
-                    throw CLIError("plan-reads: expected KIND<TAB>TYPE<TAB>BASE64, got \(TerminalText.escaped(String(line.prefix(60))))")
+                guard fields.count == 3 || fields.count == 4, let payload = Data(base64Encoded: String(fields[2])) else {
+                    throw CLIError("plan-reads: expected KIND<TAB>TYPE<TAB>BASE64[<TAB>BEFORE], got \(TerminalText.escaped(String(line.prefix(60))))")
+                }
+                var before: [(String, [UInt8])] = []
+                if fields.count == 4 {
+                    guard let data = Data(base64Encoded: String(fields[3])), let pairs = try? JSONSerialization.jsonObject(with: data) as? [[String]],
+                          pairs.allSatisfy({ $0.count == 2 }) else {
+                        throw CLIError("plan-reads: BEFORE is not base64 of a JSON array of [type, payload] pairs")
+                    }
+                    before = pairs.map { ($0[0], Array($0[1].utf8)) }
                 }
                 var view = StrategyView(ukLog: "uk", logs: ["uk", "wales"])
                 let entries = [("plan.action", Array(#"{"id":"P1.A1","priority":"P1","statements":["s"]}"#.utf8)),
-                               ("plan.measure", Array(#"{"id":"P1.A1.M1","action":"P1.A1","text":"m","kind":"\#(fields[0])"}"#.utf8)),
-                               (String(fields[1]), Array(payload))]
+                               ("plan.measure", Array(#"{"id":"P1.A1.M1","action":"P1.A1","text":"m","kind":"\#(fields[0])"}"#.utf8))]
+                    + before + [(String(fields[1]), Array(payload))]
                 for (index, (type, bytes)) in entries.enumerated() {
                     try? view.apply(ViewEntry(log: "wales", index: UInt64(index), timeMillis: 1_767_225_600_000, type: type, payload: bytes))
                 }
                 let log = view.logs["wales"]
-                guard log?.unreadable ?? 1 <= 1, log?.unreadableSamples.contains(where: { $0.0 < 2 }) != true else {
+                guard log?.unreadable ?? 1 <= 1, log?.unreadableSamples.contains(where: { $0.0 < UInt64(entries.count - 1) }) != true else {
                     throw CLIError("plan-reads: the log's own definitions did not fold (kind \(TerminalText.escaped(String(fields[0]))))")
                 }
                 out += log?.unreadable == 0 ? "1\n" : "0\n"

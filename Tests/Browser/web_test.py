@@ -528,6 +528,26 @@ def check_fold_differential(d):
                             [[kind, type_, base64.b64encode(raw).decode()] for kind, type_, raw in corpus])
     taken = same_verdicts("the page's fold and the node's", "plan entries", corpus, swift, page, minimum=200)
     print("web-test: the page's fold and the node's agree on %d plan entries (%d folded, %d left out)" % (len(corpus), taken, len(corpus) - taken))
+    # After the action's withdrawal (as of 2025-01-31): no new measure, no status, readings of
+    # periods begun by then only; each fold judges the entry against the log as it stands.
+    withdrawal = [["plan.action.withdrawn", '{"id":"P1.A1","reason":"merged","as_of":"2025-01-31"}']]
+    fits = {"count": '"value":3', "percentage": '"value":3', "milestone": '"achieved":true', "distribution": '"categories":{"a":1}', "qualitative": '"text":"t"'}
+    sequences = []
+    for kind, value in fits.items():
+        for period in ["2024", "2024-Q4", "2025", "2025-Q1", "2025-01", "2025-02", "2025-Q2", "2026"]:
+            sequences.append((kind, "progress.reading", ('{"measure":"P1.A1.M1","period":"%s",%s}' % (period, value)).encode()))
+        sequences.append((kind, "plan.measure", ('{"id":"P1.A1.M1","action":"P1.A1","text":"again","kind":"%s"}' % kind).encode()))
+        sequences.append((kind, "plan.measure", b'{"id":"P1.A1.M2","action":"P1.A1","text":"new","kind":"count"}'))
+        sequences.append((kind, "progress.status", b'{"action":"P1.A1","status":"done","as_of":"2025-02-01"}'))
+    before = base64.b64encode(json.dumps(withdrawal).encode()).decode()
+    swift = subprocess.run([quartet, "dev", "plan-reads"], input="".join("%s\t%s\t%s\t%s\n" % (k, t, base64.b64encode(r).decode(), before) for k, t, r in sequences),
+                           capture_output=True, text=True, check=True).stdout.split()
+    page = d.execute_script("return arguments[0].map(x => window.quartetFoldTakes(x[0], x[1], x[2], arguments[1]) ? '1' : '0')",
+                            [[k, t, base64.b64encode(r).decode()] for k, t, r in sequences], withdrawal)
+    taken = same_verdicts("the page's fold and the node's after a withdrawal", "plan entries", sequences, swift, page, minimum=0)
+    if taken != 5 * 6:
+        fail("after a withdrawal as of 2025-01-31 the folds took %d entries, not the 30 expected (per kind: readings of 2024, 2024-Q4, 2025, 2025-Q1, 2025-01 and the measure defined again)" % taken)
+    print("web-test: after a withdrawal the page's fold and the node's agree on %d entries (%d folded)" % (len(sequences), taken))
 
 
 def same_verdicts(what, items, corpus, node, page, minimum):

@@ -337,6 +337,28 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         let context = LogContext(view: view, log: "wales")
         #expect(message("progress.status", ["action": "P1.A4", "status": "done", "as_of": "2025-07-01"], context) == "payload.action: action P1.A4 was withdrawn")
         #expect(message("plan.action.withdrawn", ["id": "P1.A4", "reason": "again", "as_of": "2025-07-01"], context) == "payload.id: action P1.A4 is already withdrawn")
+        // No new measure under it (one it had may be defined again); readings of its measures
+        // only for periods begun by its withdrawal (late figures of its time).
+        #expect(message("plan.measure", ["id": "P1.A4.M9", "action": "P1.A4", "text": "new", "kind": "count"], context)
+                == "payload.action: action P1.A4 was withdrawn; no new measure is defined under it")
+        let measure = try #require(view.logs["wales"]?.measures.values.first { $0.payload.action == "P1.A4" }?.payload, "the Wales plan's P1.A4 has a measure")
+        var again = ["id": measure.id, "action": "P1.A4", "text": measure.text, "kind": measure.kind.rawValue] as [String: Any]
+        if let unit = measure.unit { again["unit"] = unit }
+        #expect(message("plan.measure", again, context) == nil)
+        func reading(_ period: String) -> [String: Any] {
+            switch measure.kind {
+            case .milestone: ["measure": measure.id, "period": period, "achieved": true]
+            case .distribution: ["measure": measure.id, "period": period, "categories": ["a": 1]]
+            case .qualitative: ["measure": measure.id, "period": period, "text": "t"]
+            default: ["measure": measure.id, "period": period, "value": 1]
+            }
+        }
+        #expect(message("progress.reading", reading("2025-Q2"), context) == nil)
+        #expect(message("progress.reading", reading("2025-06"), context) == nil)
+        #expect(message("progress.reading", reading("2025"), context) == nil)
+        #expect(message("progress.reading", reading("2025-Q3"), context)
+                == "payload.period: action P1.A4 was withdrawn as of 2025-06-30; a reading of its measure \(measure.id) is for a period begun by then, not 2025-Q3")
+        #expect(message("progress.reading", reading("2026"), context) != nil)
     }
 }
 
