@@ -256,6 +256,10 @@ struct API {
             let status = await engine.status()
             let logs = status.logs
             let now = wallClockMillis()
+            // The own log's series alone (a log that stops being this node's loses it).
+            let ownAheadName = "quartet_own_log_checkpoint_ahead_seconds"
+            let ownAheadHelp = "How far this node's own log's latest checkpoint is dated ahead of its clock (restricted appends are refused meanwhile)."
+            metrics.keepOnly(ownAheadName, label: "log", help: ownAheadHelp, values: Set(logs.filter { $0.log.isOwn && $0.head?.checkpoint.timeMillis != nil }.map(\.log.name)))
             for log in logs {
                 let name = [("log", log.log.name)]
                 let held = log.head?.size ?? 0, seen = log.seenSize ?? 0
@@ -276,8 +280,7 @@ struct API {
                     // The own log's alone too, for the one alert only its node should raise
                     // (its restricted appends are refused meanwhile).
                     if log.log.isOwn {
-                        metrics.gauge("quartet_own_log_checkpoint_ahead_seconds", name, help: "How far this node's own log's latest checkpoint is dated ahead of its clock (restricted appends are refused meanwhile).")
-                            .set(Double(t > now ? t - now : 0) / 1000)
+                        metrics.gauge(ownAheadName, name, help: ownAheadHelp).set(Double(t > now ? t - now : 0) / 1000)
                     }
                 }
             }

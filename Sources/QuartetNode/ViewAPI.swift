@@ -180,7 +180,8 @@ extension API {
             if parts.count == 1, q.view.logs[q.view.ukLog]?.measures[id]?.payload.target?.isUKYearly == true {
                 // Only the chart's window of readings (the totals are all there).
                 let thisYear = MeasureCharts.year(ofMillis: q.nowMillis)
-                if let answer = try? q.measure(id, period: nil, readingYears: (thisYear - MeasureCharts.chartedYears + 1)...thisYear) { charts.append((key, answer)) }
+                // (A year wider each side: the charts read the system clock, this the view's.)
+                if let answer = try? q.measure(id, period: nil, readingYears: (thisYear - MeasureCharts.chartedYears)...(thisYear + 1)) { charts.append((key, answer)) }
             } else {
                 let log = parts.count == 2 ? parts[0] : q.view.ukLog
                 let text = q.view.logs[log]?.measures[id]?.payload.text

@@ -533,8 +533,11 @@ enum WebScript {
                 case "plan.action.withdrawn": ok = actions.has(p.id) && actions.get(p.id).withdrawn === null; if (ok) actions.get(p.id).withdrawn = p.as_of; break;
                 case "plan.measure": {
                   const into = rollsUp(p) ? (mapped.get(p.uk_measure) || new Set()) : null;
-                  // No new measure under a withdrawn action (one it had may be defined again).
-                  ok = actions.has(p.action) && (actions.get(p.action).withdrawn === null || measures.has(p.id)) && (!into || into.has(p.id) || into.size < 64);
+                  // No new measure under a withdrawn action; one it had may be defined again with
+                  // its kind, and its mapping kept or dropped.
+                  const prior = measures.get(p.id), live = actions.has(p.action) && actions.get(p.action).withdrawn === null;
+                  ok = actions.has(p.action) && (live || (!!prior && prior.kind === p.kind && (!has(p, "uk_measure") || (has(prior, "uk_measure") && prior.uk_measure === p.uk_measure))))
+                    && (!into || into.has(p.id) || into.size < 64);
                   if (!ok) break;
                   const old = measures.get(p.id);
                   if (old && has(old, "uk_measure") && mapped.has(old.uk_measure)) mapped.get(old.uk_measure).delete(p.id);

@@ -222,11 +222,23 @@ public enum PlanValidator {
             guard context.action(action) != nil else { throw PlanError("payload.action: this log has no action \(action); append it first") }
             // A withdrawn action's measures may be defined again (unmapped, say), not added to:
             // a new one would count for an action the plan no longer has.
-            if context.isWithdrawn(action), context.measure(id) == nil {
+            let withdrawn = context.isWithdrawn(action)
+            if withdrawn, context.measure(id) == nil {
                 throw PlanError("payload.action: action \(action) was withdrawn; no new measure is defined under it")
             }
             _ = try p.string("text", maxLength: 2000)
             let kind = MeasureKind(rawValue: try p.oneOf("kind", MeasureKind.allCases.map(\.rawValue)))!
+            // Defined again under a withdrawn action: its kind kept, its mapping kept or dropped,
+            // never a new one (its readings would start counting in another UK total).
+            if withdrawn, let old = context.measure(id) {
+                guard kind == old.kind else { throw PlanError("payload.kind: action \(action) was withdrawn; its measure \(id) keeps its kind (\(old.kind.rawValue))") }
+                if p.has("uk_measure") {
+                    let uk = try p.matching("uk_measure", .measure)
+                    guard uk == old.uk_measure else {
+                        throw PlanError("payload.uk_measure: action \(action) was withdrawn; its measure \(id) keeps its mapping (\(old.uk_measure ?? "none")) or drops it")
+                    }
+                }
+            }
             _ = try p.optionalString("unit", maxLength: 200)
             if p.has("uk_measure") {
                 let uk = try p.matching("uk_measure", .measure)

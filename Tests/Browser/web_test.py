@@ -537,6 +537,9 @@ def check_fold_differential(d):
         for period in ["2024", "2024-Q4", "2025", "2025-Q1", "2025-01", "2025-02", "2025-Q2", "2026"]:
             sequences.append((kind, "progress.reading", ('{"measure":"P1.A1.M1","period":"%s",%s}' % (period, value)).encode()))
         sequences.append((kind, "plan.measure", ('{"id":"P1.A1.M1","action":"P1.A1","text":"again","kind":"%s"}' % kind).encode()))
+        # Defined again with a new mapping, or another kind: left out (its readings would count anew).
+        sequences.append((kind, "plan.measure", ('{"id":"P1.A1.M1","action":"P1.A1","text":"again","kind":"%s","uk_measure":"P2.A1.M1"}' % kind).encode()))
+        sequences.append((kind, "plan.measure", ('{"id":"P1.A1.M1","action":"P1.A1","text":"again","kind":"%s"}' % ("percentage" if kind == "count" else "count")).encode()))
         sequences.append((kind, "plan.measure", b'{"id":"P1.A1.M2","action":"P1.A1","text":"new","kind":"count"}'))
         sequences.append((kind, "progress.status", b'{"action":"P1.A1","status":"done","as_of":"2025-02-01"}'))
     before = base64.b64encode(json.dumps(withdrawal).encode()).decode()

@@ -359,6 +359,41 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(message("progress.reading", reading("2025-Q3"), context)
                 == "payload.period: action P1.A4 was withdrawn as of 2025-06-30; a reading of its measure \(measure.id) is for a period begun by then, not 2025-Q3")
         #expect(message("progress.reading", reading("2026"), context) != nil)
+        // Defined again, it keeps its kind and its mapping (or drops it): a new mapping would
+        // start its readings counting in another UK total.
+        var mapped = again
+        mapped["uk_measure"] = "P9.A9.M9"
+        #expect(message("plan.measure", mapped, context)?.hasPrefix("payload.uk_measure: action P1.A4 was withdrawn; its measure \(measure.id) keeps its mapping") == true)
+        var otherKind = again
+        otherKind["kind"] = measure.kind == .count ? "percentage" : "count"
+        #expect(message("plan.measure", otherKind, context)?.hasPrefix("payload.kind: action P1.A4 was withdrawn") == true)
+        if let uk = measure.uk_measure {
+            var kept = again
+            kept["uk_measure"] = uk
+            #expect(message("plan.measure", kept, context) == nil)
+        }
+    }
+
+    /// The fold in log order: a reading of a later period appended before the withdrawal stays
+    /// (a withdrawal drops nothing already folded); one appended after is left out, counted
+    /// unreadable; a period beginning on the withdrawal's date is taken.
+    @Test func aWithdrawalLeavesOutOnlyWhatComesAfterIt() throws {
+        var (view, _) = try Self.walesContext()
+        let measure = try #require(view.logs["wales"]?.measures.values.first { $0.payload.action == "P1.A4" && $0.payload.kind == .count }?.payload,
+                                   "the Wales plan's P1.A4 has a count measure")
+        func reading(_ period: String) -> [String: Any] { ["measure": measure.id, "period": period, "value": 4] }
+        func apply(_ type: String, _ object: [String: Any]) throws {
+            try view.apply(ViewEntry(log: "wales", index: view.logs["wales"]!.size, timeMillis: 0, type: type, payload: payload(object)))
+        }
+        try apply("progress.reading", reading("2025-Q4"))
+        try apply("plan.action.withdrawn", ["id": "P1.A4", "reason": "merged", "as_of": "2025-04-01"])
+        let before = view.logs["wales"]!.unreadable
+        try? apply("progress.reading", reading("2025-Q3"))
+        try apply("progress.reading", reading("2025-Q2"))
+        let readings = view.logs["wales"]!.measures[measure.id]!.readings
+        #expect(readings[Period(year: 2025, quarter: 4)] != nil, "folded before the withdrawal: kept")
+        #expect(readings[Period(year: 2025, quarter: 3)] == nil && view.logs["wales"]!.unreadable == before + 1)
+        #expect(readings[Period(year: 2025, quarter: 2)] != nil, "begun on the withdrawal's date")
     }
 }
 
@@ -597,6 +632,10 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         let windowed = try ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
             .measure("P2.A4.M1", period: nil, readingYears: 2025...2026)
         #expect(windowed.series.first { $0.log == "wales" }?.readings?.map(\.period) == ["2025-Q3", "2025"], "\(windowed)")
+        let whole = try ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"]).measure("P2.A2.M1", period: nil)
+        let windowedTotals = try ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+            .measure("P2.A2.M1", period: nil, readingYears: 2025...2025).totals
+        #expect(!whole.totals.isEmpty && windowedTotals == whole.totals, "the window is over readings only")
         // Figures are written exactly, never with an exponent or four digits.
         let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
         #expect(queries.csv(.totals, measure: "P2.A2.M1").contains("123456"))
