@@ -15,6 +15,8 @@ import Synchronization
 /// The node's HTTPS JSON API (docs/openapi.yaml). Only `/healthz` answers without a client
 /// certificate; reading needs any federation identity; appending needs the operator
 /// certificate of the node's own log.
+/// (Over ~350 lines: the route table of docs/openapi.yaml in one place, each route with its
+/// access group beside it, so a route's permissions are read where it is registered.)
 struct API {
     let node: String
     let ownLog: String

@@ -26,6 +26,8 @@ import QuartetPlan
 /// whole logs"): then every entry of each up to its verified checkpoint, from this node's
 /// `/v1/logs/{log}/entries`, each checked and all of them against the checkpoint's root, and the
 /// figure recomputed from them. Each entry's row shows a tick or exactly which check failed.
+/// (Over ~350 lines: one JavaScript file served whole to the browser; the checks it makes are
+/// listed below in the order the page runs them. The policy parser is WebScript+Policy.swift.)
 enum WebScript {
     /// The script: its helpers and checks, with the policy-file functions (WebScript+Policy.swift)
     /// in the same scope.

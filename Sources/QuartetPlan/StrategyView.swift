@@ -2,6 +2,8 @@ import Foundation
 
 /// The combined strategy view: every log folded in order, updated entry by entry as entries
 /// arrive (never recomputed per query). Pure: the node feeds it entries and checkpoints.
+/// (Over ~350 lines: the fold of every plan entry type and the UK totals it keeps up to date
+/// are one state machine, read in the order an entry goes through it.)
 public struct StrategyView: Sendable {
     /// The UK-wide plan's log: priorities and the UK actions live there.
     public let ukLog: String

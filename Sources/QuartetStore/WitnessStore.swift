@@ -12,6 +12,8 @@ import Synchronization
 ///   retire and replace it.
 /// - `evidence`: signed checkpoints that conflict with what it cosigned (a split view).
 /// - `cosignatures`: verified cosignature lines other witnesses gave this node's checkpoints.
+/// (Over ~350 lines: the witness's durable state and the cosignatures a log gathers share one
+/// schema, its migrations and its pruning; split, the two would each restate them.)
 public final class WitnessStore: Sendable {
     /// The witness's state (`latest`, `evidence`): WAL, `synchronous=FULL`, durable before an answer.
     private let queue: DatabaseQueue
