@@ -1,6 +1,8 @@
 /// Logs, entries, appends and proofs (docs/openapi.yaml: `/v1/logs...`, `/v1/record/...`).
 /// Optional properties are absent from the JSON when nil; `EntryBody.payload` is `null` for a
 /// stub.
+// (Over ~350 lines: every request and response type of the `/v1/logs` and `/v1/record` routes,
+// side by side as docs/openapi.yaml lists them.)
 
 /// `GET /v1/logs`: every log the node holds.
 public struct LogsResponse: Codable, Sendable, Equatable {

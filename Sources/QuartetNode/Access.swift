@@ -4,6 +4,9 @@ import NIOCore
 import QuartetCrypto
 import QuartetTLS
 
+// (Over ~350 lines: the access groups, the authentication middleware and the callers it recognises
+// are the one rule of who may call what.)
+
 // Access to the API, closed by default: every route is registered through `Routes`, which
 // knows only the four access levels below, each a route group whose middleware
 // (`RequireAccess`) works out who is asking and admits or refuses before the route runs. A route cannot be added to the router in any

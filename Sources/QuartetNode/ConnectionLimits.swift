@@ -6,6 +6,9 @@ import NIOHTTPTypes
 import QuartetCrypto
 import QuartetTLS
 
+// (Over ~350 lines: a port's caps, deadlines and drain rate are handlers sharing one configuration
+// and one set of counters.)
+
 /// How many connections a port holds at once, and for how long one may sit without finishing a
 /// request. Defaults are written beside each field.
 public struct ConnectionLimits: Sendable, Equatable {

@@ -4,6 +4,9 @@ import QuartetLedger
 import QuartetReplication
 import QuartetStore
 
+// (Over ~350 lines: the quorum-signed federation file's rules (reading it, checking its
+// signatures, the accepted copy) are the trust root, read in one place.)
+
 /// Who may change the federation: a quorum of its members, never one operator alone.
 ///
 /// The federation file (`federation.json`) carries a `version`; beside it, `federation.json.sig`

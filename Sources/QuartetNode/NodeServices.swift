@@ -5,6 +5,9 @@ import QuartetPolicy
 import QuartetStore
 import ServiceLifecycle
 
+// (Over ~350 lines: the node's background services (replication, purges, the witness rounds and
+// reads), each short, started together by `Node`.)
+
 /// Starts replication (dialling, anti-entropy) and, on graceful shutdown, closes every peer
 /// connection.
 struct ReplicationService: Service {

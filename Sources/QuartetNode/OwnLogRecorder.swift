@@ -7,6 +7,9 @@ import QuartetPolicy
 import QuartetReplication
 import QuartetStore
 
+// (Over ~350 lines: disclosure and purge records, their journal, its replay at start and the flush
+// at stop are one lifecycle.)
+
 /// The records a node writes in its own log by itself: `disclosure.recorded` for the restricted
 /// payloads it sends in full (its signed, append-only record of where data went) and
 /// `purge.recorded` for the payloads it drops when agreements end.

@@ -8,6 +8,9 @@ import QuartetReplication
 import QuartetStore
 import QuartetTLS
 
+// (Over ~350 lines: every event of a peer connection the engine's queue handles, in the order a
+// connection lives them.)
+
 /// The engine's peer connections: events from them, dialling, sending (through egress, with
 /// per-connection backpressure) and closing peers that stall. Everything here runs on the
 /// engine's queue, as the rest of the engine does.

@@ -9,6 +9,9 @@ import QuartetPlan
 import QuartetReplication
 import QuartetStore
 
+// (Over ~350 lines: the view's routes and the pages built from it are registered together, each
+// with its access group beside it.)
+
 /// The combined strategy view's routes, the dashboard and its sign-in.
 extension API {
     func addViewRoutes<Context: APIRequestContext>(to routes: Routes<Context>) {

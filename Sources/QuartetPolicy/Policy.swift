@@ -3,6 +3,10 @@ import QuartetCrypto
 import QuartetLedger
 import Synchronization
 
+// (Over ~350 lines: the fold of agreement entries and the rules every node evaluates from it (who
+// may hold, receive and read what; which aggregates are published) are one state; a rule apart
+// from the state it reads would be read alone.)
+
 /// Every node's view of the agreements on the ledger: folded from the holders' logs in order,
 /// so every node evaluates the same policy. Only agreements countersigned by the data owner's
 /// key pinned in the federation file count.

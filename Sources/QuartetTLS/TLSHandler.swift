@@ -3,6 +3,9 @@ import Logging
 import NIOCore
 import QuartetCrypto
 
+// (Over ~350 lines: TLS over memory BIOs (handshake, reads, writes held and joined, close_notify,
+// the expiry and handshake timers) is one handler whose states are read together.)
+
 /// Which peer identities a connection accepts once the certificate chain has verified.
 public enum TLSPeerPolicy: Sendable, Equatable {
     /// Any certificate from the trust roots (or none, where client certificates are optional).

@@ -7,6 +7,10 @@ import QuartetNode
 import QuartetPlan
 import QuartetPolicy
 
+// (Over ~350 lines: the `quartet agreement` subcommands and `quartet audit` (which judges each
+// disclosure record against the agreement's signed terms) share their output types: one command
+// group per file, as the CLI lists them.)
+
 struct AgreementCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agreement",

@@ -8,6 +8,9 @@ import QuartetPolicy
 import QuartetPlan
 import QuartetStore
 
+// (Over ~350 lines: the offline commands on a data directory (init, append, log, checkpoint, key,
+// proof, verify), each short, one command group.)
+
 /// The default checkpoint origin of a log: unique to the log, without spaces or `+`.
 func defaultOrigin(log: String) -> String { "quartet.ot-workforce.uk/\(log)" }
 
