@@ -50,11 +50,14 @@ extension ViewQueries {
             throw unknown
         }
     }
-    /// The entry that defined the action measure `m` belongs to: a measure counts only under an
-    /// action its log has, and a reader's recompute checks that too (an action the page left
-    /// out makes the measure count for nothing there).
+    /// The entry that defined the action measure `m` belongs to, and its withdrawal if it was
+    /// withdrawn: a measure counts only under an action its log has, and takes readings only of
+    /// periods begun by its action's withdrawal; a reader's recompute checks both (an action the
+    /// page left out makes the measure count for nothing there, and without the withdrawal a
+    /// reading after it would pass the page's check).
     func action(of m: MeasureState, in log: String) -> [EntryRef] {
-        view.logs[log]?.actions[m.payload.action]?.refs.first.map { [$0] } ?? []
+        guard let action = view.logs[log]?.actions[m.payload.action] else { return [] }
+        return (action.refs.first.map { [$0] } ?? []) + (action.withdrawn.map { [$0.ref] } ?? [])
     }
 
     /// The definitions of measure `m` that decide how `readings` of it are read: the first (a

@@ -394,6 +394,11 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(readings[Period(year: 2025, quarter: 4)] != nil, "folded before the withdrawal: kept")
         #expect(readings[Period(year: 2025, quarter: 3)] == nil && view.logs["wales"]!.unreadable == before + 1)
         #expect(readings[Period(year: 2025, quarter: 2)] != nil, "begun on the withdrawal's date")
+        // A reading's provenance carries the withdrawal: the page's recompute applies the rule.
+        let withdrawal = try #require(view.logs["wales"]?.actions["P1.A4"]?.withdrawn?.ref)
+        let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"])
+        #expect(try queries.provenance("reading:wales:\(measure.id):2025-Q2").contains(withdrawal))
+        #expect(try queries.provenance("reading:wales:\(measure.id):2025-Q4").contains(withdrawal))
     }
 }
 
