@@ -51,7 +51,7 @@ extension AppendAdmission {
             return "payload: rows under a restricted label must name their \"dataset\" and \"period\" (each table of a dataset is set against its others: docs/agreements.md)"
         }
         guard let mine = DatasetPeriod(period) else {
-            return "payload.period: expected YYYY, YYYY-Qn or YYYY-MM (a count over that period) or YYYY-MM-DD (a count on that day), got \(PeerText.clean(String(period.prefix(40))))"
+            return "payload.period: expected YYYY, YYYY-Qn or YYYY-MM (a count over that period) or YYYY-MM-DD (a count on that day), got \(PeerText.clean(period, limit: 40))"
         }
         // The table's dimensions are the first row's first two text fields (`DatasetAggregate`);
         // a later row without one would be counted under "all", a group beside its parts.
@@ -70,6 +70,8 @@ extension AppendAdmission {
             layout = (keys.first ?? "all", keys.count > 1 ? keys[1] : "all", rowLabels, columnLabels)
         }
         let key = datasetKey(dataset)
+        // (Named in refusals as given, cut short: the request's own text, up to a payload long.)
+        let shown = PeerText.clean(dataset, limit: 80)
         for payload in held {
             guard case .object(let fields) = payload, case .string(let heldLabel)? = fields["label"], heldLabel == label,
                   case .string(let heldDataset)? = fields["dataset"], datasetKey(heldDataset) == key else { continue }
@@ -78,28 +80,28 @@ extension AppendAdmission {
             let heldPeriod: String? = if case .string(let text)? = fields["period"] { text } else { nil }
             if let heldPeriod, let theirs = DatasetPeriod(heldPeriod) {
                 if theirs.isDay != mine.isDay {
-                    return "payload.period: \(period) is \(mine.isDay ? "a day" : "a period"), and dataset \(dataset) has tables of \(theirs.isDay ? "days" : "periods") under \(label) (\(heldPeriod)); record it as another dataset"
+                    return "payload.period: \(period) is \(mine.isDay ? "a day" : "a period"), and dataset \(shown) has tables of \(theirs.isDay ? "days" : "periods") under \(label) (\(heldPeriod)); record it as another dataset"
                 }
                 if theirs != mine, theirs.overlaps(mine) {
-                    return "payload.period: \(period) overlaps \(heldPeriod), of which dataset \(dataset) has a table under \(label): a reader setting the two side by side bounds, and can pin, the cells each hides; "
+                    return "payload.period: \(period) overlaps \(heldPeriod), of which dataset \(shown) has a table under \(label): a reader setting the two side by side bounds, and can pin, the cells each hides; "
                         + "publish periods that do not overlap (a longer period's figures as sums of the published shorter ones), or under another label with its owner's agreement (docs/agreements.md)"
                 }
             } else if heldPeriod != period {
-                return "payload.period: dataset \(dataset) has a table under \(label) whose period this node cannot place (\(PeerText.clean(String((heldPeriod ?? "none").prefix(40)))), recorded before periods were read); "
+                return "payload.period: dataset \(shown) has a table under \(label) whose period this node cannot place (\(PeerText.clean(heldPeriod ?? "none", limit: 40)), recorded before periods were read); "
                     + "record this one under another dataset name (docs/agreements.md)"
             }
             guard let layout, case .object(let heldRows)? = fields["rows"], case .object(let heldColumns)? = fields["columns"],
                   case .string(let rowName)? = heldRows["name"], case .string(let columnName)? = heldColumns["name"],
                   case .array(let rowList)? = heldRows["labels"], case .array(let columnList)? = heldColumns["labels"] else { continue }
             if rowName != layout.row || columnName != layout.column {
-                return "payload.rows: dataset \(dataset) under \(label) is a table of \(rowName) × \(columnName); these rows make one of \(layout.row) × \(layout.column): "
+                return "payload.rows: dataset \(shown) under \(label) is a table of \(rowName) × \(columnName); these rows make one of \(layout.row) × \(layout.column): "
                     + "a reader setting the two side by side bounds, and can pin, the cells each hides; keep its dimensions, or record it as another dataset under another label (docs/agreements.md)"
             }
             for (name, theirs, mine) in [(rowName, rowList, layout.rowLabels), (columnName, columnList, layout.columnLabels)] {
                 let heldSet = Set(theirs.compactMap { value -> String? in if case .string(let s) = value { return s }; return nil })
                 if !heldSet.isSubset(of: mine) && !mine.isSubset(of: heldSet) {
                     let new = mine.subtracting(heldSet).sorted().prefix(3).joined(separator: ", ")
-                    return "payload.rows: the \(name) values \(new) regroup those of dataset \(dataset)'s table under \(label) (\(heldSet.sorted().prefix(6).joined(separator: ", "))…): "
+                    return "payload.rows: the \(name) values \(new) regroup those of dataset \(shown)'s table under \(label) (\(heldSet.sorted().prefix(6).joined(separator: ", "))…): "
                         + "a reader setting the two side by side bounds, and can pin, the cells each hides; keep its groups (a group's figure as the sum of its published parts), or record it as another dataset under another label (docs/agreements.md)"
                 }
             }

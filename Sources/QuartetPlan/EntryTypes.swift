@@ -132,12 +132,15 @@ public protocol PlanContext {
     /// Whether this log takes `plan.priority` entries (only the UK plan's log does).
     var acceptsPriorities: Bool { get }
     func action(_ id: String) -> ActionPayload?
-    func isWithdrawn(_ action: String) -> Bool
     /// The date (YYYY-MM-DD) as of which `action` was withdrawn, if it was.
     func withdrawnAsOf(_ action: String) -> String?
     func measure(_ id: String) -> MeasurePayload?
     /// The ids of this log's count measures that add up into UK measure `ukMeasure` now.
     func measuresMapped(to ukMeasure: String) -> [String]
+}
+
+extension PlanContext {
+    func isWithdrawn(_ action: String) -> Bool { withdrawnAsOf(action) != nil }
 }
 
 public enum PlanLimits {
@@ -222,15 +225,15 @@ public enum PlanValidator {
             guard context.action(action) != nil else { throw PlanError("payload.action: this log has no action \(action); append it first") }
             // A withdrawn action's measures may be defined again (unmapped, say), not added to:
             // a new one would count for an action the plan no longer has.
-            let withdrawn = context.isWithdrawn(action)
-            if withdrawn, context.measure(id) == nil {
+            let withdrawn = context.isWithdrawn(action), old = context.measure(id)
+            if withdrawn, old == nil {
                 throw PlanError("payload.action: action \(action) was withdrawn; no new measure is defined under it")
             }
             _ = try p.string("text", maxLength: 2000)
             let kind = MeasureKind(rawValue: try p.oneOf("kind", MeasureKind.allCases.map(\.rawValue)))!
             // Defined again under a withdrawn action: its kind kept, its mapping kept or dropped,
             // never a new one (its readings would start counting in another UK total).
-            if withdrawn, let old = context.measure(id) {
+            if withdrawn, let old {
                 guard kind == old.kind else { throw PlanError("payload.kind: action \(action) was withdrawn; its measure \(id) keeps its kind (\(old.kind.rawValue))") }
                 if p.has("uk_measure") {
                     let uk = try p.matching("uk_measure", .measure)

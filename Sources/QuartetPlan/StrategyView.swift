@@ -373,7 +373,6 @@ public struct LogContext: PlanContext {
         (rollups[ukMeasure] ?? []).filter { $0.log == log }.map(\.measure)
     }
     public func action(_ id: String) -> ActionPayload? { view?.actions[id]?.payload }
-    public func isWithdrawn(_ action: String) -> Bool { view?.actions[action]?.withdrawn != nil }
     public func withdrawnAsOf(_ action: String) -> String? { view?.actions[action]?.withdrawn?.payload.as_of }
     public func measure(_ id: String) -> MeasurePayload? { view?.measures[id]?.payload }
 }
