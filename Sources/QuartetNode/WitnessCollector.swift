@@ -48,6 +48,21 @@ final class WitnessCollector: Sendable {
         /// counts as `requestTimeout`): the slowest are the ones a round holds back.
         var askedAt: ContinuousClock.Instant?
         var lastLatency: Duration?
+
+        /// A request to this witness failed at `now`: it is asked again after a back-off (1 s
+        /// doubling to 60 s). A 503 (its copy not caught up yet) is asked again soon: backing off
+        /// as for a witness that is down would keep one whose copy caught up a moment later out
+        /// of the rounds for up to a minute. A failed request to cosign the same size again
+        /// (`due`) does not count as asked: the back-off, not the whole `recosignSeconds`, says
+        /// when it is tried again (a quiet log's cosignatures stayed a whole period older for
+        /// one lost request).
+        mutating func failed(_ failure: WitnessFailure, now: ContinuousClock.Instant) {
+            failures += 1
+            let delay = min(60_000, 1000 << min(failures - 1, 6))
+            retryAt = now + (failure.retryAfter ?? .milliseconds(delay))
+            lastError = failure.message
+            recosignAsked = nil
+        }
     }
 
     private struct State {
@@ -583,13 +598,7 @@ final class WitnessCollector: Sendable {
                 w.retryAt = nil
                 w.lastError = nil
             case .failure(let failure):
-                w.failures += 1
-                let delay = min(60_000, 1000 << min(w.failures - 1, 6))
-                // A 503 (its copy not caught up yet) is asked again soon: backing off as for a
-                // witness that is down would keep one whose copy caught up a moment later out of
-                // the rounds for up to a minute.
-                w.retryAt = .now + (failure.retryAfter ?? .milliseconds(delay))
-                w.lastError = failure.message
+                w.failed(failure, now: .now)
             }
             s.witnesses[member.id] = w
             if case .failure = outcome { return true }

@@ -44,6 +44,24 @@ import Testing
         #expect(WitnessCollector.due(asked, round: 5, newest: 5, wall: wall, now: now))
     }
 
+    /// A request to cosign the same size again that fails (the witness down a moment, a
+    /// timeout) is tried again after the back-off, not a whole period later: a quiet log's
+    /// `--max-age` would otherwise want twice the period.
+    @Test func aFailedRecosignIsTriedAgainAfterTheBackOffNotAPeriodLater() {
+        let wall: UInt64 = 1_764_000_000, age = UInt64(WitnessCollector.recosignSeconds)
+        let now = ContinuousClock.now
+        var w = WitnessCollector.Witness(cosigned: 5, cosignedTime: wall - age)
+        #expect(WitnessCollector.due(w, round: 5, newest: 5, wall: wall, now: now))
+        w.recosignAsked = now
+        #expect(!WitnessCollector.due(w, round: 5, newest: 5, wall: wall, now: now + .seconds(2)), "asked: not again at once")
+        w.failed(WitnessCollector.WitnessFailure(message: "timed out"), now: now + .seconds(1))
+        #expect(w.retryAt == now + .seconds(2), "the first back-off is 1 s")
+        #expect(WitnessCollector.due(w, round: 5, newest: 5, wall: wall, now: now + .seconds(2)), "due again once the back-off ends")
+        // The back-off still grows: no tight loop against a witness that keeps failing.
+        for _ in 0..<10 { w.failed(WitnessCollector.WitnessFailure(message: "timed out"), now: now) }
+        #expect(w.retryAt == now + .seconds(60))
+    }
+
     /// The one rule both the log's answers and the other logs' cosigned checkpoints go by.
     @Test func aCosignatureDatedAheadOfTheClockOrBeforeSigningIsRefused() {
         let skew = WitnessCollector.maxClockSkewSeconds, now: UInt64 = 1_764_000_100
