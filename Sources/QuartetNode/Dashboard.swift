@@ -64,7 +64,7 @@ struct Dashboard {
         let rows = whole.priorities.map { p in
             DashboardPage.Row(id: p.id, href: WebPage.priorityHref(p.id), title: p.title, cells: logs.map { log in
                 let cell = p.nations[log.log] ?? ViewCell(actions: 0, reported: 0, progress: 0, colour: "grey", statuses: [:], figure: "")
-                let percent = Int((cell.progress * 100).rounded())
+                let percent = ViewQueries.wholePercent(cell.progress)
                 let parts = ActionStatus.allCases.compactMap { s in cell.statuses[s.rawValue].map { "\($0) \(s.rawValue)" } }
                 return DashboardPage.Cell(href: WebPage.priorityHref(p.id) + "#nation-\(log.log)", colour: cell.colour, fill: Self.statusColours[cell.colour] ?? "#ccc", empty: cell.actions == 0, percent: percent,
                                           detail: "\(cell.actions) actions" + (parts.isEmpty ? ", none reported" : ": " + parts.joined(separator: ", ")))

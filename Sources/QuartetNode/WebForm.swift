@@ -86,8 +86,8 @@ enum WebForm {
             switch measures[measure] {
             case .count?, .percentage?:
                 let text = field("value")
-                guard let number = Double(text), number.isFinite else {
-                    throw FieldError(field: "value", message: "payload.value: expected a number, got \"\(text)\"")
+                guard let number = DecimalText.parse(text) else {
+                    throw FieldError(field: "value", message: "payload.value: expected a decimal number such as 12 or 12.5, got \"\(text)\"")
                 }
                 out["value"] = .number(number)
             case .milestone?:

@@ -110,7 +110,7 @@ enum WebPage {
             let rows = p.actions.filter { $0.log == log }.map { a in
                 PriorityBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, status: a.status ?? "not reported", tag: tag(a.status), asOf: a.asOf ?? "")
             }
-            let summary = cell.map { "\($0.actions) action\($0.actions == 1 ? "" : "s"), \(Int(($0.progress * 100).rounded())) % on track or done" } ?? "no actions"
+            let summary = cell.map { "\($0.actions) action\($0.actions == 1 ? "" : "s"), \(ViewQueries.wholePercent($0.progress)) % on track or done" } ?? "no actions"
             return PriorityBody.Nation(log: log, name: ViewQueries.displayName(log), summary: summary, actions: rows)
         }
         let heading = "\(p.id) \(p.title)"
@@ -233,7 +233,7 @@ enum WebPage {
 
     static func readingText(_ r: ViewReading) -> String {
         var text = r.value.map(ViewQueries.number) ?? r.achieved.map { $0 ? "achieved" : "not achieved" } ?? r.text ?? ""
-        if let c = r.categories, !c.isEmpty { text = c.keys.sorted().map { "\($0): \(ViewQueries.number(c[$0]!))" }.joined(separator: ", ") }
+        if let c = r.categories, !c.isEmpty { text = ViewQueries.categories(c, pair: ": ", separator: ", ") }
         return "\(text) (\(r.period))"
     }
 }

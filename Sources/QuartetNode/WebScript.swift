@@ -661,16 +661,31 @@ enum WebScript {
             try { return decodeURIComponent(location.pathname.replace(/^\/figures\//, "")); } catch (e) { return null; }
           }
 
-          // Whether two figures are the same: numbers within rounding (sums in another order),
-          // anything else as JSON with its keys sorted.
+          // Whether two figures are the same: numbers exactly (a total sums whole counts of at
+          // most 1e9, exact in any order, and a reading is its entry's number: no honest figure
+          // differs in its last digits, so a tolerance would only let a node state one a little
+          // off), anything else as JSON with its keys sorted.
           function sameFigure(a, b) {
-            // Whole numbers (counts) exactly; others within rounding of a sum made in another order.
-            if (typeof a === "number" && typeof b === "number") return Number.isInteger(a) && Number.isInteger(b) ? a === b : Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+            if (typeof a === "number" && typeof b === "number") return a === b;
             const canon = v => Array.isArray(v) ? "[" + v.map(canon).join(",") + "]"
               : (v && typeof v === "object") ? "{" + Object.keys(v).sort().map(k => JSON.stringify(k) + ":" + canon(v[k])).join(",") + "}" : JSON.stringify(v);
             return canon(a) === canon(b);
           }
-          const shown = v => typeof v === "number" ? v.toLocaleString("en-GB", { maximumFractionDigits: 6 }) : JSON.stringify(v);
+          // A number as the node's pages and CSV write it (every digit, no exponent), with the
+          // whole part grouped in thousands: a check's message never rounds away a difference.
+          function plainNumber(v) {
+            let s = String(v), sign = "";
+            if (s[0] === "-") { sign = "-"; s = s.slice(1); }
+            const m = /^([0-9]+)(?:\.([0-9]+))?(?:e([+-][0-9]+))?$/.exec(s);
+            if (!m) return sign + s;
+            let digits = m[1] + (m[2] || ""), point = m[1].length + Number(m[3] || 0);
+            if (point <= 0) { digits = "0".repeat(1 - point) + digits; point = 1; }
+            else if (point > digits.length) digits += "0".repeat(point - digits.length);
+            const whole = digits.slice(0, point).replace(/^0+(?=[0-9])/, "").replace(/\B(?=([0-9]{3})+(?![0-9]))/g, ",");
+            const fraction = digits.slice(point).replace(/0+$/, "");
+            return sign + whole + (fraction ? "." + fraction : "");
+          }
+          const shown = v => typeof v === "number" ? plainNumber(v) : JSON.stringify(v);
 
           // RFC 9162 section 2.1.1: the root of `leaves` (leaf hashes), built bottom-up, an odd
           // node carried up a level, which gives the same tree as the recursive definition.

@@ -40,7 +40,7 @@ extension ViewQueries {
                     for p in m.readings.keys.sorted() {
                         let r = m.readings[p]!
                         let value = r.payload.value.map(Self.number) ?? r.payload.achieved.map { $0 ? "achieved" : "not achieved" }
-                            ?? r.payload.categories.map { c in c.keys.sorted().map { k in "\(k)=\(Self.number(c[k]!))" }.joined(separator: "; ") }
+                            ?? r.payload.categories.map { Self.categories($0) }
                             ?? r.payload.text ?? ""
                         rows.append([l, m.payload.id, m.payload.uk_measure ?? "", m.payload.kind.rawValue, p.description, value,
                                      r.payload.note ?? "", r.ref.log, String(r.ref.index)])

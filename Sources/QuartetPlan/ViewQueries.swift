@@ -71,6 +71,32 @@ public struct ViewQueries {
         return plainDecimal("\(v)")
     }
 
+    /// A share (0 to 1) as a whole percentage for a cell or a summary: rounded, except that
+    /// 100 is only everything and 0 only nothing (199 of 200 actions on track read "100 %").
+    public static func wholePercent(_ share: Double) -> Int {
+        guard share.isFinite else { return 0 }
+        let rounded = Int((min(max(share, 0), 1) * 100).rounded())
+        if share < 1, rounded == 100 { return 99 }
+        if share > 0, rounded == 0 { return 1 }
+        return rounded
+    }
+
+    /// A distribution's categories as one text (CSV cell, table cell, terminal line), names in
+    /// order, each `name<pair>value`, joined by `separator`. A name holding a character that
+    /// separates (`=`, `;`, `:`, `,`, a quote) or blanks at its ends is written as a JSON string
+    /// (`"Band 6=40; Band 7"=2`): else a category named so reads as more categories, with
+    /// values the entry does not hold. A separator of blanks only makes a blank separate too.
+    public static func categories(_ c: [String: Double], pair: String = "=", separator: String = "; ") -> String {
+        var special = Set("=;:,\"\\".unicodeScalars)
+        if separator.allSatisfy(\.isWhitespace) { special.formUnion(separator.unicodeScalars) }
+        return c.keys.sorted().map { name in
+            let plain = !name.isEmpty && name.first != " " && name.last != " " && !name.unicodeScalars.contains { special.contains($0) }
+            var quoted: [UInt8] = []
+            if !plain { JSONWriter.writeString(name, to: &quoted) }
+            return (plain ? name : String(decoding: quoted, as: UTF8.self)) + pair + number(c[name]!)
+        }.joined(separator: separator)
+    }
+
     /// A chart's axis label, short enough for its margin: four significant digits with no
     /// exponent, from 10,000 on three, with k, M or bn.
     public static func approximate(_ v: Double) -> String {

@@ -4,6 +4,7 @@ import QuartetAPI
 import QuartetCrypto
 import QuartetLedger
 import QuartetNode
+import QuartetPlan
 
 struct RecordCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -81,10 +82,9 @@ struct RecordReading: AsyncParsableCommand {
         try await postRecord("reading", payload, node: node, format: output.format)
     }
 
-    /// A finite decimal number as a person writes one (Swift's `Double` also reads `0x10`,
-    /// `nan` and `inf`, which the node would take as 16, or refuse for another reason).
+    /// A finite decimal number as a person writes one (`DecimalText`).
     static func decimal(_ text: String, _ option: String) throws -> Double {
-        guard text.wholeMatch(of: /-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,3})?/) != nil, let n = Double(text), n.isFinite else {
+        guard let n = DecimalText.parse(text) else {
             throw ValidationError("\(option) must be a decimal number such as 12 or 12.5, got \"\(text)\"")
         }
         return n

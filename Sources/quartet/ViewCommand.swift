@@ -104,7 +104,7 @@ struct ViewCommand: AsyncParsableCommand {
     }
 
     /// A share as a whole percentage, whatever number the node sent (clamped to 0–100).
-    func percent(_ share: Double) -> Int { share.isNaN ? 0 : Int((min(max(share, 0), 1) * 100).rounded()) }
+    func percent(_ share: Double) -> Int { ViewQueries.wholePercent(share) }
 
     func pad(_ s: String, _ n: Int) -> String { s.count >= n ? String(s.prefix(n)) : s.padding(toLength: n, withPad: " ", startingAt: 0) }
 
@@ -160,7 +160,7 @@ struct ViewCommand: AsyncParsableCommand {
                 if let v = r.value { value = ViewQueries.number(v) }
                 else if let a = r.achieved { value = a ? "achieved" : "not achieved" }
                 else if let t = r.text { value = t }
-                else if let c = r.categories { value = c.keys.sorted().map { "\($0)=\(ViewQueries.number(c[$0]!))" }.joined(separator: " ") }
+                else if let c = r.categories { value = ViewQueries.categories(c, separator: " ") }
                 print("  \(pad(r.period, 8)) \(value)  [\(r.figure)]")
             }
         }

@@ -672,6 +672,15 @@ def check_recomputed(d, api, token, ca):
     if body.get_attribute("data-figure") != "mismatch" or "this node states" not in summary:
         fail("a total stated 9,999 above what its entries give was not shown as failed: %r" % summary)
     print("web-test: a figure its entries do not give is shown as failed: %s" % summary)
+    # A figure stated a fraction off (a total is whole counts, exact in any order): failed too,
+    # with the stated value written in full, not rounded to the true one.
+    d.get(api + "/figures/" + totals[0])
+    wait_verified(d)
+    tamper(d, "document.body.dataset.verified = ''; data.stated = JSON.stringify(JSON.parse(data.stated) + 0.0000005);")
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    if d.find_element(By.TAG_NAME, "body").get_attribute("data-figure") != "mismatch" or ".0000005 this node states" not in figure_line():
+        fail("a total stated 0.0000005 off was not shown as a mismatch with its digits: %r" % figure_line())
+    print("web-test: a figure stated a fraction off is shown as failed: %s" % figure_line())
     # A reading left out of the answer: its nation's part is missing, so the entries give less.
     tamper(d, """document.body.dataset.verified = '';
         data.stated = %s;

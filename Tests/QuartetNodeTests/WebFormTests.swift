@@ -33,6 +33,13 @@ import Testing
         #expect(milestone == .object(["measure": .string("P1.A2.M2"), "period": .string("2025-Q1"), "achieved": .bool(true)]))
         let text = try WebForm.payload(.reading, ["measure": "P3.A1.M1", "period": "2025", "text": "Reported"], measures: kinds)
         #expect(text == .object(["measure": .string("P3.A1.M1"), "period": .string("2025"), "text": .string("Reported")]))
+        // What a person did not write as a number: hexadecimal (Swift's `Double` reads 0x10 as
+        // 16), a bare point or plus, a non-zero number that a Double would store as 0.
+        for typed in ["0x10", "0x1p3", ".5", "5.", "+5", "1e-999", "1e999", "inf", "1e", "1_000"] {
+            let refusal = #expect(throws: WebForm.FieldError.self) { try WebForm.payload(.reading, ["measure": "P2.A4.M1", "period": "2025", "value": typed], measures: kinds) }
+            #expect(refusal?.field == "value" && refusal?.message.contains("decimal number") == true, "\(typed)")
+        }
+        #expect(try WebForm.payload(.reading, ["measure": "P2.A4.M1", "period": "2025", "value": "0.0"], measures: kinds) == .object(["measure": .string("P2.A4.M1"), "period": .string("2025"), "value": .number(0)]))
         for (values, field) in [(["measure": "P2.A4.M1", "value": "twelve"], "value"), (["measure": "P2.A4.M1", "value": "nan"], "value"),
                                 (["measure": "P1.A2.M2", "achieved": "maybe"], "achieved"), (["measure": "P4.A5.M1"], "measure"), (["measure": "P9.A9.M9"], "measure")] {
             let refusal = #expect(throws: WebForm.FieldError.self) { try WebForm.payload(.reading, values, measures: kinds) }

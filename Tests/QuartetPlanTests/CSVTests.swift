@@ -63,3 +63,45 @@ import Testing
         #expect(CSV.field("ok", quoteAll: true) == "\"ok\"")
     }
 }
+
+/// A distribution written as one text: a category's name cannot read as more categories.
+@Suite struct CategoriesTextTests {
+    @Test func aNameHoldingASeparatorIsQuotedSoTheTextReadsBackAsTheEntrysCategories() {
+        let hostile: [String: Double] = ["Band 5": 3, "Band 6=40; Band 7": 2]
+        #expect(ViewQueries.categories(hostile) == #"Band 5=3; "Band 6=40; Band 7"=2"#)
+        #expect(ViewQueries.categories(["a: 1, b": 2], pair: ": ", separator: ", ") == #""a: 1, b": 2"#)
+        #expect(ViewQueries.categories(["Band 5": 3, "x": 1], separator: " ") == #""Band 5"=3 x=1"#, "blanks separate on the terminal")
+        #expect(ViewQueries.categories(["say \"hi\"": 1, " edge": 2]) == #"" edge"=2; "say \"hi\""=1"#)
+        // Plain names as before.
+        #expect(ViewQueries.categories(["Band 5": 3, "Band 6": 4.5]) == "Band 5=3; Band 6=4.5")
+        // Read back by the rule (a quoted name is a JSON string): exactly the entry's two names.
+        let text = ViewQueries.categories(hostile)
+        var names: [String] = [], i = text.startIndex
+        while i < text.endIndex {
+            if text[i] == "\"" {
+                var j = text.index(after: i)
+                while text[j] != "\"" { if text[j] == "\\" { j = text.index(after: j) }; j = text.index(after: j) }
+                names.append(String(text[text.index(after: i)..<j])); i = text.index(after: j)
+            } else {
+                let end = text[i...].firstIndex(of: "=")!
+                names.append(String(text[i..<end])); i = end
+            }
+            i = text[i...].firstIndex(of: ";").map { text.index($0, offsetBy: 2) } ?? text.endIndex
+        }
+        #expect(names == ["Band 5", "Band 6=40; Band 7"])
+    }
+}
+
+/// The matrix's percentage: 100 only when every action is on track or done, 0 only when none is.
+@Suite struct WholePercentTests {
+    @Test func onlyEverythingIsAHundredAndOnlyNothingIsNought() {
+        #expect(ViewQueries.wholePercent(199.0 / 200) == 99)
+        #expect(ViewQueries.wholePercent(1) == 100)
+        #expect(ViewQueries.wholePercent(0) == 0)
+        #expect(ViewQueries.wholePercent(1.0 / 400) == 1)
+        #expect(ViewQueries.wholePercent(0.5) == 50)
+        #expect(ViewQueries.wholePercent(2.0 / 3) == 67)
+        #expect(ViewQueries.wholePercent(.nan) == 0)
+        #expect(ViewQueries.wholePercent(1.5) == 100)
+    }
+}
