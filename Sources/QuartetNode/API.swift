@@ -63,15 +63,16 @@ struct API {
             return Self.json(HealthResponse(status: "unavailable", node: node, error: "the data directory cannot be read"), status: .serviceUnavailable)
         }
         let readiness = Readiness.Cache()
+        // Why the node is not ready, from the engine's status (`/readyz`, and `quartet_ready`).
+        let notReady: @Sendable (ReplicationEngine.Status) -> [String] = { [writer, store] status in
+            Readiness.evaluate(storeAnswers: probe.healthy(), peers: status.peers.map { ($0.id, $0.connected) },
+                               // A checkpoint its writer never backed with entries is not a gap (`unbacked`).
+                               logs: status.logs.map { ($0.log.name, $0.head?.size ?? 0, $0.unbacked ? $0.head?.size ?? 0 : $0.seenSize ?? 0) },
+                               ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name, federation: status.federationProblems,
+                               writesFailing: Set(store.writes.failing(nowMillis: wallClockMillis()).keys))
+        }
         routes.public(.get, "/readyz") { _, _ -> Response in
-            let readiness = await readiness.reasons {
-                let status = await engine.status()
-                return Readiness.evaluate(storeAnswers: probe.healthy(), peers: status.peers.map { ($0.id, $0.connected) },
-                                          // A checkpoint its writer never backed with entries is not a gap (`unbacked`).
-                                          logs: status.logs.map { ($0.log.name, $0.head?.size ?? 0, $0.unbacked ? $0.head?.size ?? 0 : $0.seenSize ?? 0) },
-                                          ownLogHeld: writer.unavailableReason == nil ? nil : writer.log.name, federation: status.federationProblems,
-                                          writesFailing: Set(store.writes.failing(nowMillis: wallClockMillis()).keys))
-            }
+            let readiness = await readiness.reasons { notReady(await engine.status()) }
             return Self.json(ReadyResponse(status: readiness.isEmpty ? "ready" : "not ready", node: node, reasons: readiness),
                              status: readiness.isEmpty ? .ok : .serviceUnavailable)
         }
@@ -339,6 +340,10 @@ struct API {
             }
             metrics.gauge("quartet_view_update_seconds_max", help: "The slowest fold of a batch into the combined view since start.")
                 .set(view.slowestUpdateSeconds)
+            // Ready as `/readyz` says (an own log held read-only by its gate, no member
+            // connected, a log far behind, a newer federation file, writes failing).
+            metrics.gauge("quartet_ready", help: "1 if the node is ready for traffic (GET /readyz answers 200), else 0.")
+                .set(Int64(notReady(status).isEmpty ? 1 : 0))
             metrics.gauge("quartet_federation_version", help: "The version of the federation file in force (accepted at start or by the last reload).")
                 .set(Int64(clamping: live.federation.version))
             metrics.gauge("quartet_certificate_expiry_timestamp_seconds", help: "When the node's TLS certificate in force expires (Unix time).")

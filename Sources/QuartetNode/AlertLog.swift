@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import QuartetCrypto
 import QuartetReplication
+import QuartetTLS
 
 /// The replication alerts raised since start, per kind and peer, oldest first: each is logged
 /// (critical for an equivocation, warning otherwise), counted in the metrics and kept for
@@ -11,13 +12,23 @@ struct AlertLog {
     /// so a member flooding one kind cannot push out the evidence against it or anyone else.
     static let perKindAndPeer = 200
 
+    /// Log lines per (kind, peer) a minute. A member can raise alerts of its own as fast as it
+    /// sends bad batches: unbudgeted, they filled the log (and tripped journald's rate limit,
+    /// which then drops the node's other lines too). The kinds that are evidence of a second
+    /// history or a stolen key (`alwaysLogged`) are never dropped: they are rare by nature.
+    static let linesPerMinute = 10
+    static let alwaysLogged: Set<ReplicationAlert.Kind> = [.equivocation, .rotationFork, .ownLogAhead]
+
     private let logger: Logger
     private let metrics: NodeMetrics
+    private let clock: @Sendable () -> ContinuousClock.Instant
     private var alerts: [String: [(time: Date, alert: ReplicationAlert)]] = [:]
+    private var budgets: [String: LogBudget] = [:]
 
-    init(logger: Logger, metrics: NodeMetrics) {
+    init(logger: Logger, metrics: NodeMetrics, clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.logger = logger
         self.metrics = metrics
+        self.clock = clock
     }
 
     /// Records `raw` (its message made safe to log) at `time`.
@@ -27,12 +38,22 @@ struct AlertLog {
         // A log name can come from a peer (a log this federation does not have): kept cleaned
         // and short, as it is logged, not as the peer sent it (up to 64 KiB).
         alert.log = raw.log.map { PeerText.clean($0, limit: 64) }
-        let metadata: Logger.Metadata = ["alert": "\(alert.kind.rawValue)", "log": "\(alert.log ?? "-")", "peer": "\(alert.peer ?? "-")"]
-        switch alert.kind {
-        case .equivocation: logger.critical("\(alert.message)", metadata: metadata)
-        default: logger.warning("\(alert.message)", metadata: metadata)
-        }
+        var metadata: Logger.Metadata = ["alert": "\(alert.kind.rawValue)", "log": "\(alert.log ?? "-")", "peer": "\(alert.peer ?? "-")"]
         let key = "\(alert.kind.rawValue)\u{0}\(alert.peer ?? "")"
+        var write = true
+        if !Self.alwaysLogged.contains(alert.kind) {
+            let budget = budgets[key] ?? LogBudget(lines: Self.linesPerMinute, per: .seconds(60), clock: clock)
+            budgets[key] = budget
+            let taken = budget.take()
+            write = taken.write
+            if taken.dropped > 0 { metadata["alerts_not_logged"] = "\(taken.dropped)" }
+        }
+        if write {
+            switch alert.kind {
+            case .equivocation: logger.critical("\(alert.message)", metadata: metadata)
+            default: logger.warning("\(alert.message)", metadata: metadata)
+            }
+        }
         alerts[key, default: []].append((time, alert))
         // The first alerts of a kind from a peer are the evidence; the newest show it goes on.
         if alerts[key]!.count > Self.perKindAndPeer {
@@ -45,6 +66,39 @@ struct AlertLog {
     /// Every alert kept, oldest first.
     var list: [(time: Date, alert: ReplicationAlert)] {
         alerts.values.flatMap { $0 }.sorted { $0.time < $1.time }
+    }
+
+    /// The alerts as the status page lists them: the newest of each kind and peer with how many
+    /// there were, the kinds that are evidence first (a second history, a stolen key, a newer
+    /// federation file, data sent without an agreement), then newest first. A member raising
+    /// hundreds of one kind takes one line, not the page: the newest 50 of all kinds let it
+    /// push evidence against another log off the page an operator reads.
+    static func summary(_ list: [(time: Date, alert: ReplicationAlert)]) -> [(time: Date, alert: ReplicationAlert, count: Int)] {
+        var groups: [String: (time: Date, alert: ReplicationAlert, count: Int)] = [:]
+        for item in list {
+            let key = "\(item.alert.kind.rawValue)\u{0}\(item.alert.peer ?? "")"
+            let count = (groups[key]?.count ?? 0) + 1
+            if let kept = groups[key], kept.time > item.time { groups[key]!.count = count } else { groups[key] = (item.time, item.alert, count) }
+        }
+        return groups.values.sorted { a, b in
+            let ra = Self.rank(a.alert.kind), rb = Self.rank(b.alert.kind)
+            return ra != rb ? ra < rb : a.time > b.time
+        }
+    }
+
+    /// Evidence first: the order of the status page.
+    static func rank(_ kind: ReplicationAlert.Kind) -> Int {
+        switch kind {
+        case .equivocation: 0
+        case .rotationFork: 1
+        case .ownLogAhead: 2
+        case .federationFile: 3
+        case .violation: 4
+        case .unbacked: 5
+        case .ownLogRecovered: 6
+        case .rejected: 7
+        case .protocolViolation: 8
+        }
     }
 }
 

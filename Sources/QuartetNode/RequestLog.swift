@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import QuartetAPI
+import QuartetReplication
 import QuartetTLS
 
 /// The answer header that carries the request id (made once).
@@ -87,15 +88,16 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
             guard budget.write else { return response }
             dropped = budget.dropped
         }
-        // A path is at most 256 bytes in the log (the rest is the client's, not the log's).
-        let path = request.uri.path
+        // A path is at most 256 bytes in the log (the rest is the client's, not the log's), its
+        // controls and bidirectional overrides escaped: the text log writes it as it is, and
+        // the HTTP parser passes bytes from 0x80 up (U+009B, U+202E) from anyone.
         var metadata: Logger.Metadata = [
-            "method": "\(request.method)", "path": "\(path.utf8.count > 256 ? String(decoding: path.utf8.prefix(256), as: UTF8.self) + "…" : path)",
+            "method": "\(request.method)", "path": "\(PeerText.clean(request.uri.path, limit: 256))",
             "status": "\(status)", "ms": "\(String(format: "%.2f", elapsed.milliseconds))",
         ]
         if dropped > 0 { metadata["refusals_not_logged"] = "\(dropped)" }
         if let remote = context.remoteAddress { metadata["remote"] = "\(remote)" }
-        if let reason { metadata["reason"] = "\(reason)" }
+        if let reason { metadata["reason"] = "\(PeerText.clean(reason))" }
         context.logger.log(level: level, level == .debug ? "request" : level == .notice ? "refused" : "request", metadata: metadata)
         return response
     }

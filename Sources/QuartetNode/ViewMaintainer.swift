@@ -5,6 +5,7 @@ import QuartetLedger
 import QuartetPlan
 import QuartetPolicy
 import QuartetStore
+import QuartetTLS
 import Synchronization
 
 /// Keeps the node's combined strategy view (QuartetPlan's `StrategyView`) up to date: folded
@@ -120,6 +121,8 @@ public final class ViewMaintainer: Sendable {
     }
 
     private let refolding = DispatchQueue(label: "quartet.view.refold")
+    /// Lines for agreement entries the fold ignores: at most 20 a minute.
+    private let ignoredLines = LogBudget(lines: 20, per: .seconds(60))
     private let refoldWanted = Atomic<Bool>(false)
 
     /// One refold; false (nothing swapped) when a purge ran during it.
@@ -289,7 +292,13 @@ public final class ViewMaintainer: Sendable {
                     let payload = h.classification == EntryHeader.publicClassification ? entry.payload?.bytes : nil
                     switch policy.apply(log: log, index: h.index, timeMillis: Policy.effectiveTime(h.timeMillis, now: now), type: h.type, payload: payload) {
                     case .ignored(let reason):
-                        logger.warning("agreement entry ignored", metadata: ["log": "\(log)", "index": "\(h.index)", "reason": "\(reason)"])
+                        // A member can sign any number of ignorable agreement entries, each
+                        // logged at every node and again at every fold from the store: a budget.
+                        let budget = ignoredLines.take()
+                        guard budget.write else { break }
+                        var metadata: Logger.Metadata = ["log": "\(log)", "index": "\(h.index)", "reason": "\(reason)"]
+                        if budget.dropped > 0 { metadata["ignored_not_logged"] = "\(budget.dropped)" }
+                        logger.warning("agreement entry ignored", metadata: metadata)
                     case .revoked(let id):
                         ended.append(id)
                     default:

@@ -32,7 +32,10 @@ extension API {
             let certificate = StatusBody.expiry(live.contexts.notAfter, now: now, amberDays: 30)
             let ca = StatusBody.expiry(live.contexts.caNotAfter, now: now, amberDays: 90)
             let body = StatusBody(peers: peers, logs: logs,
-                                  alerts: status.alerts.suffix(50).reversed().map { "\(ISO8601DateFormatter().string(from: $0.time)) \($0.alert.kind.rawValue): \($0.alert.message)" },
+                                  alerts: AlertLog.summary(status.alerts).map { item in
+                                      "\(ISO8601DateFormatter().string(from: item.time)) \(item.alert.kind.rawValue)\(item.alert.peer.map { " (from \($0))" } ?? ""): \(item.alert.message)"
+                                          + (item.count > 1 ? " (and \(item.count - 1) more of this kind from this peer kept: GET /v1/alerts lists them)" : "")
+                                  },
                                   certificate: certificate.text, certificateTag: certificate.tag, ca: ca.text, caTag: ca.tag,
                                   federation: "\(federation.name) version \(federation.version)")
             let html = WebPage.Frame(node: node, viewer: who.identity.uri).render("status", title: "Node status", crumbs: [WebPage.home, WebPage.Crumb(name: "Node status")],

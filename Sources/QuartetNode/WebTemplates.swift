@@ -186,7 +186,7 @@ enum WebTemplate {
         <table class=data><caption>Logs held here</caption><thead><tr><th scope=col>Log</th><th scope=col>Entries</th><th scope=col>Behind what was seen</th><th scope=col>Checkpoint age</th><th scope=col>Peers behind this node</th><th scope=col>State</th></tr></thead><tbody>
         {{#logs}}<tr><td>{{name}}{{#own}} (own){{/own}}</td><td>{{held}}</td><td>{{behind}}</td><td>{{age}}</td><td>{{peersBehind}}</td><td>{{#quarantined}}<span class="tag tag-red">quarantined</span>{{/quarantined}}{{#disowned}}<span class="tag tag-red">disowned: recover it</span>{{/disowned}}{{#verified}}<span class="tag tag-green">verified</span>{{/verified}}</td></tr>{{/logs}}
         </tbody></table>
-        <h2>Alerts (newest first)</h2>
+        <h2>Alerts (evidence first, then newest; one line per kind and peer)</h2>
         {{^empty(alerts)}}<ul>{{#alerts}}<li>{{.}}</li>{{/alerts}}</ul>{{/empty(alerts)}}{{#empty(alerts)}}<p>None since this node started.</p>{{/empty(alerts)}}
         {{/body}}{{> bottom}}
         """#

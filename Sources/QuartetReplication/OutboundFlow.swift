@@ -108,18 +108,27 @@ public struct OutboundFlow: Sendable {
     }
 }
 
-/// Text from a peer made safe to log and to show: control characters (a newline would forge
-/// a log line) are written as `\u{…}` escapes and the length is bounded.
+/// Text from a peer (or any client) made safe to log and to show: control characters (a newline
+/// would forge a log line, U+009B starts a terminal's escape sequence), line and paragraph
+/// separators and the bidirectional controls (U+202E would show a log line's text reordered:
+/// a path read as another status) are written as `\u{…}` escapes, and the length is bounded.
 public enum PeerText {
     /// At most this many bytes of UTF-8 are kept (default for alerts and log lines).
     public static let defaultLimit = 1024
+
+    /// Whether `scalar` is written as an escape.
+    public static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        let v = scalar.value
+        return v < 0x20 || (0x7F...0x9F).contains(v) || v == 0x2028 || v == 0x2029 || v == 0x061C || v == 0x200E || v == 0x200F
+            || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+    }
 
     public static func clean(_ text: String, limit: Int = defaultLimit) -> String {
         var out = ""
         var truncated = false
         for scalar in text.unicodeScalars {
             let piece: String
-            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
+            if isHidden(scalar) {
                 piece = "\\u{\(String(scalar.value, radix: 16))}"
             } else {
                 piece = String(scalar)

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 @testable import QuartetNode
 import QuartetReplication
+import Synchronization
 import Testing
 
 /// The engine's alert log: bounded per kind and peer, keeping the first alerts (the evidence)
@@ -54,4 +55,72 @@ import Testing
         #expect((kept?.utf8.count ?? .max) <= 256, "kept \(kept?.utf8.count ?? 0) bytes of the peer's log name")
         #expect(kept?.contains("\u{1b}") == false)
     }
+
+    /// Text from a peer or a client, as the logs and the status page get it: C0 and C1 controls
+    /// (U+009B starts a terminal's escape sequence), line separators and bidirectional controls
+    /// (U+202E shows a line reordered) escaped, everything else as it was.
+    @Test func peerTextEscapesControlsAndBidirectionalOverrides() {
+        for hidden: Unicode.Scalar in ["\u{1b}", "\n", "\u{9b}", "\u{2028}", "\u{202e}", "\u{202a}", "\u{2066}", "\u{2069}", "\u{200f}", "\u{61c}"] {
+            let cleaned = PeerText.clean("/v1/\(hidden)x")
+            #expect(!cleaned.unicodeScalars.contains(hidden) && cleaned.contains("\\u{\(String(hidden.value, radix: 16))}"), "\(cleaned)")
+        }
+        #expect(PeerText.clean("/v1/logs/wales — café ✓") == "/v1/logs/wales — café ✓")
+        #expect(PeerText.clean(String(repeating: "a", count: 300), limit: 256).utf8.count <= 256 + 3)
+    }
+
+    /// A member raising alerts as fast as it sends bad batches gets a few log lines a minute per
+    /// kind, the rest counted in the next line; the evidence of a second history is always logged.
+    @Test func alertsAreLoggedWithinABudgetPerKindAndPeerButEvidenceAlways() {
+        let collected = Lines()
+        var logger = Logger(label: "test") { _ in CollectingHandler(lines: collected) }
+        logger.logLevel = .debug
+        let now = Mutex(ContinuousClock.now)
+        var log = AlertLog(logger: logger, metrics: NodeMetrics(ownLog: "wales"), clock: { now.withLock { $0 } })
+        for i in 0..<500 { log.record(ReplicationAlert(kind: .rejected, log: "england", peer: "england", message: "bad batch \(i)")) }
+        log.record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: "scotland", message: "scotland broke the protocol"))
+        for i in 0..<30 { log.record(ReplicationAlert(kind: .equivocation, log: "england", peer: "uk", message: "two histories \(i)")) }
+        var written = collected.box.withLock { $0 }
+        #expect(written.filter { $0.contains("bad batch") }.count == AlertLog.linesPerMinute)
+        #expect(written.filter { $0.contains("two histories") }.count == 30, "evidence is never dropped")
+        #expect(written.contains { $0.contains("scotland broke the protocol") }, "another peer's budget is its own")
+        // A minute on, the next line says how many were not logged.
+        now.withLock { $0 += .seconds(61) }
+        log.record(ReplicationAlert(kind: .rejected, log: "england", peer: "england", message: "bad batch again"))
+        written = collected.box.withLock { $0 }
+        #expect(written.last?.contains("alerts_not_logged=\(500 - AlertLog.linesPerMinute)") == true, "\(written.last ?? "")")
+        #expect(log.list.count == AlertLog.perKindAndPeer + 1 + 30, "every alert is still kept and counted")
+    }
+
+    /// The status page lists one line per kind and peer, evidence first: hundreds of one
+    /// member's alerts do not push an equivocation about another log off the page.
+    @Test func theSummaryKeepsEvidenceFirstWhateverFloodsAfterIt() {
+        let start = Date(timeIntervalSince1970: 1_700_000_000)
+        var list: [(time: Date, alert: ReplicationAlert)] = [(start, ReplicationAlert(kind: .equivocation, log: "scotland", peer: "uk", message: "two histories"))]
+        for i in 0..<500 { list.append((start + Double(i + 1), ReplicationAlert(kind: .rejected, log: "england", peer: "england", message: "bad \(i)"))) }
+        list.append((start + 600, ReplicationAlert(kind: .protocolViolation, log: nil, peer: "england", message: "protocol")))
+        let summary = AlertLog.summary(list)
+        #expect(summary.count == 3)
+        #expect(summary.first?.alert.message == "two histories")
+        #expect(summary[1].alert.message == "bad 499" && summary[1].count == 500, "the newest of the kind, with the count")
+        #expect(summary[2].alert.kind == .protocolViolation)
+    }
+}
+
+/// A log handler that keeps each line's message and metadata as text.
+private struct CollectingHandler: LogHandler {
+    let lines: Lines
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        let text = "\(event.message) " + (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        lines.box.withLock { $0.append(text) }
+    }
+}
+
+private final class Lines: Sendable {
+    let box = Mutex<[String]>([])
 }

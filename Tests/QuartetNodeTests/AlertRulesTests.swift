@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import QuartetCrypto
 @testable import QuartetNode
+import QuartetReplication
 import QuartetTestKit
 import Synchronization
 import Testing
@@ -18,6 +19,59 @@ import Testing
         let result = try TestKit.run(promtool, ["check", "rules", Self.rules.path])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("SUCCESS"), "\(result.stdout)")
+    }
+
+    /// The rules' unit tests (deploy/prometheus/quartet-rules-test.yml): the federation-version
+    /// rule names the node left behind and the one stating a made-up version, the alerts that
+    /// are evidence fire at their first count, and missing series fire their rules.
+    @Test func theRulesUnitTestsPass() throws {
+        let promtool = try #require(TestKit.which("promtool"), "promtool is missing (scripts/setup.sh installs Debian's prometheus package)")
+        let tests = TestKit.repositoryRoot.appendingPathComponent("deploy/prometheus/quartet-rules-test.yml")
+        let result = try TestKit.run(promtool, ["test", "rules", tests.path])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+    }
+
+    /// Every kind of alert a node raises that is evidence of an attack or a fault is watched by
+    /// a rule (a kind only counted pages nobody).
+    @Test func everyAlertKindThatIsEvidenceIsWatched() throws {
+        let text = try String(contentsOf: Self.rules, encoding: .utf8)
+        // Counted and listed, not alerted on: each comes with one of the watched ones or is routine.
+        let routine: Set<ReplicationAlert.Kind> = [.rejected, .protocolViolation, .ownLogRecovered]
+        for kind in ReplicationAlert.Kind.allCases where !routine.contains(kind) {
+            #expect(text.contains("quartet_alerts_total{kind=\"\(kind.rawValue)\"}"), "no rule watches alerts of kind \(kind.rawValue)")
+        }
+    }
+
+    /// The documented scrape configuration bounds what one member's /metrics can put into the
+    /// Prometheus every member's alerts run on, with room for a node's own series.
+    @Test func theScrapeConfigurationBoundsEachTarget() async throws {
+        let promtool = try #require(TestKit.which("promtool"), "promtool is missing")
+        let configuration = TestKit.repositoryRoot.appendingPathComponent("deploy/prometheus/prometheus.yml")
+        let result = try TestKit.run(promtool, ["check", "config", "--syntax-only", configuration.path])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let text = try String(contentsOf: configuration, encoding: .utf8)
+        for limit in ["sample_limit:", "label_limit:", "label_value_length_limit:", "body_size_limit:", "regex: 'quartet_.*'"] {
+            #expect(text.contains(limit), "prometheus.yml sets no \(limit)")
+        }
+        let sampleLimit = try #require(text.firstMatch(of: /sample_limit: ([0-9]+)/).flatMap { Int($0.output.1) })
+        let exposed = try await Self.exposition()
+        let samples = exposed.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.count
+        #expect(samples > 20 && samples * 4 < sampleLimit, "a node exposes \(samples) samples against a limit of \(sampleLimit)")
+        #expect(exposed.contains("\nquartet_ready "), "no quartet_ready")
+    }
+
+    /// One in-process node's /metrics, as a reader reads it.
+    static func exposition() async throws -> String {
+        let node = try InProcessNode(entries: 2)
+        defer { node.remove() }
+        let exposition = Mutex("")
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer token-reader"
+            let body = try await client.execute(uri: "/metrics", method: .get, headers: headers) { String(buffer: $0.body) }
+            exposition.withLock { $0 = body }
+        }
+        return exposition.withLock { $0 }
     }
 
     static let exposedWithWitnesses: Set<String> = ["quartet_witness_failing"]
