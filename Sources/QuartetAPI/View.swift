@@ -132,6 +132,11 @@ public struct FigureProvenance<Entry: Codable & Sendable, Inclusion: Codable & S
     /// the first, what made the figure, is kept where the bound allows; absent when none were): a figure built from more entries than one
     /// answer holds cannot be checked whole.
     public var omitted: Int?
+    /// The value this node states for the figure, from the same view as the entries (a
+    /// reading's value, a status, a UK total; docs/entries.md, "Recomputing a figure"): what a
+    /// reader's own recompute must come to. Absent for a figure not recomputed so (a priority,
+    /// a cell, an aggregate).
+    public var stated: PayloadValue?
 
     public init(figure: String, entries: [Item], checkpoints: [String: String], witnessed: [String: Witnessed]? = nil, omitted: Int? = nil) {
         self.figure = figure

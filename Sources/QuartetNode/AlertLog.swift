@@ -15,9 +15,10 @@ struct AlertLog {
     /// Log lines per (kind, peer) a minute. A member can raise alerts of its own as fast as it
     /// sends bad batches: unbudgeted, they filled the log (and tripped journald's rate limit,
     /// which then drops the node's other lines too). The kinds that are evidence of a second
-    /// history or a stolen key (`alwaysLogged`) are never dropped: they are rare by nature.
+    /// history (`alwaysLogged`) are never dropped: each is raised once per log and evidence.
+    /// (`own-log-ahead` is budgeted: a peer holding more of the own log says so in every head.)
     static let linesPerMinute = 10
-    static let alwaysLogged: Set<ReplicationAlert.Kind> = [.equivocation, .rotationFork, .ownLogAhead]
+    static let alwaysLogged: Set<ReplicationAlert.Kind> = [.equivocation, .rotationFork]
 
     private let logger: Logger
     private let metrics: NodeMetrics
@@ -76,7 +77,10 @@ struct AlertLog {
     static func summary(_ list: [(time: Date, alert: ReplicationAlert)]) -> [(time: Date, alert: ReplicationAlert, count: Int)] {
         var groups: [String: (time: Date, alert: ReplicationAlert, count: Int)] = [:]
         for item in list {
-            let key = "\(item.alert.kind.rawValue)\u{0}\(item.alert.peer ?? "")"
+            // The kinds that are evidence apart per log as well: one peer relaying evidence about
+            // two logs (or a rotation fork, which names no peer) is two lines.
+            let perLog = Self.rank(item.alert.kind) <= Self.rank(.violation) ? item.alert.log ?? "" : ""
+            let key = "\(item.alert.kind.rawValue)\u{0}\(item.alert.peer ?? "")\u{0}\(perLog)"
             let count = (groups[key]?.count ?? 0) + 1
             if let kept = groups[key], kept.time > item.time { groups[key]!.count = count } else { groups[key] = (item.time, item.alert, count) }
         }

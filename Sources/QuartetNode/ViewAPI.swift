@@ -100,8 +100,12 @@ extension API {
             let figure = try context.parameters.require("id")
             return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
                 let refs: [EntryRef]
-                do { refs = try queries(withHealth: false, for: caller).provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
-                return ViewEncoding.response(try provenance(figure: figure, refs: refs, identity: caller.identity))
+                let q = queries(withHealth: false, for: caller)
+                do { refs = try q.provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
+                var answer = try provenance(figure: figure, refs: refs, identity: caller.identity)
+                // The figure's value from the same view as its entries.
+                answer.stated = q.statedValue(figure).flatMap { PayloadValue.parseIfValid(Array($0.utf8)) }
+                return ViewEncoding.response(answer)
             }
         }
         routes.get("/", .reader) { request, context, caller -> Response in

@@ -121,8 +121,9 @@ public final class ViewMaintainer: Sendable {
     }
 
     private let refolding = DispatchQueue(label: "quartet.view.refold")
-    /// Lines for agreement entries the fold ignores: at most 20 a minute.
-    private let ignoredLines = LogBudget(lines: 20, per: .seconds(60))
+    /// Lines for agreement entries the fold ignores: at most 20 a minute per log (the logs
+    /// are the federation's), so one member's flood hides no other log's.
+    private let ignoredLines = Mutex<[String: LogBudget]>([:])
     private let refoldWanted = Atomic<Bool>(false)
 
     /// One refold; false (nothing swapped) when a purge ran during it.
@@ -294,7 +295,12 @@ public final class ViewMaintainer: Sendable {
                     case .ignored(let reason):
                         // A member can sign any number of ignorable agreement entries, each
                         // logged at every node and again at every fold from the store: a budget.
-                        let budget = ignoredLines.take()
+                        let budget = ignoredLines.withLock { budgets in
+                            if let kept = budgets[log] { return kept }
+                            let made = LogBudget(lines: 20, per: .seconds(60))
+                            budgets[log] = made
+                            return made
+                        }.take()
                         guard budget.write else { break }
                         var metadata: Logger.Metadata = ["log": "\(log)", "index": "\(h.index)", "reason": "\(reason)"]
                         if budget.dropped > 0 { metadata["ignored_not_logged"] = "\(budget.dropped)" }

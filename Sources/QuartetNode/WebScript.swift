@@ -74,11 +74,16 @@ enum WebScript {
           }
 
           // A signed note: text, a blank line, then lines "— name base64(keyid(4) || signature)".
+          // As strict as the node's parser (`SignedNote(parsing:)`, C2SP signed-note): a final
+          // newline, no control character but newline, every line after the blank one a
+          // signature line (an empty one refused, not skipped).
           function parseNote(note) {
+            if (!note.endsWith("\n")) throw new Error("the checkpoint is not a signed note (it does not end with a newline)");
+            if (/[\u0000-\u0009\u000B-\u001F]/.test(note)) throw new Error("the checkpoint holds a control character");
             const split = note.lastIndexOf("\n\n");
             if (split < 0) throw new Error("the checkpoint is not a signed note (no blank line)");
             const text = note.slice(0, split + 1);
-            const sigs = note.slice(split + 2).split("\n").filter(l => l.length > 0).map(line => {
+            const sigs = note.slice(split + 2, -1).split("\n").map(line => {
               const m = /^\u2014 (\S+) (\S+)$/.exec(line);
               if (!m) throw new Error("a signature line is malformed");
               const bytes = b64(m[2]);
@@ -92,8 +97,11 @@ enum WebScript {
           async function verifyNote(note, vkey) {
             const v = await parseVkey(vkey);
             const parsed = parseNote(note);
-            const line = parsed.sigs.find(s => s.name === v.name && equal(s.id, v.id) && s.sig.length === 64);
+            // The first line by the key's name and id decides, as in Go's note package and the
+            // node: a bad one is not excused by a good one after it.
+            const line = parsed.sigs.find(s => s.name === v.name && equal(s.id, v.id));
             if (!line) throw new Error("no signature by the log's key " + v.name + "+" + hex(v.id));
+            if (line.sig.length !== 64) throw new Error("the signature line of the log's key " + v.name + " is not a 64-byte Ed25519 signature");
             const key = await crypto.subtle.importKey("raw", v.key, { name: "Ed25519" }, false, ["verify"]);
             const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, line.sig, enc.encode(parsed.text));
             if (!ok) throw new Error("the checkpoint's Ed25519 signature does not verify");
@@ -189,7 +197,13 @@ enum WebScript {
             let o = 0;
             const need = n => { if (o + n > h.length) throw new Error("the header is truncated"); };
             const byte = () => { need(1); return h[o++]; };
-            const str = () => { const n = byte(); need(n); const s = new TextDecoder().decode(h.slice(o, o + n)); o += n; return s; };
+            // Text fields are UTF-8, as the node decodes them: bytes that are not are refused.
+            const str = () => {
+              const n = byte(); need(n);
+              let s;
+              try { s = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(h.slice(o, o + n)); } catch (e) { throw new Error("a header text field is not UTF-8"); }
+              o += n; return s;
+            };
             // `exact`: a number the page compares must be one JavaScript holds exactly; the time is
             // only shown (the leaf hash covers its bytes), so any value, as the number nearest to it
             // (a member's entry dated 2^60 ms must not fail an honest page).

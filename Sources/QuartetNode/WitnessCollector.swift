@@ -53,15 +53,16 @@ final class WitnessCollector: Sendable {
         /// doubling to 60 s). A 503 (its copy not caught up yet) is asked again soon: backing off
         /// as for a witness that is down would keep one whose copy caught up a moment later out
         /// of the rounds for up to a minute. A failed request to cosign the same size again
-        /// (`due`) does not count as asked: the back-off, not the whole `recosignSeconds`, says
-        /// when it is tried again (a quiet log's cosignatures stayed a whole period older for
-        /// one lost request).
-        mutating func failed(_ failure: WitnessFailure, now: ContinuousClock.Instant) {
+        /// (`due`; `recosign`) does not count as asked: the back-off, not the whole
+        /// `recosignSeconds`, says when it is tried again (a quiet log's cosignatures stayed a
+        /// whole period older for one lost request) — the doubling one even after a 503, which
+        /// would otherwise ask a witness whose copy stays behind twice a second for as long.
+        mutating func failed(_ failure: WitnessFailure, now: ContinuousClock.Instant, recosign: Bool = false) {
             failures += 1
-            let delay = min(60_000, 1000 << min(failures - 1, 6))
-            retryAt = now + (failure.retryAfter ?? .milliseconds(delay))
+            let delay = Duration.milliseconds(min(60_000, 1000 << min(failures - 1, 6)))
+            retryAt = now + (recosign ? max(delay, failure.retryAfter ?? .zero) : failure.retryAfter ?? delay)
             lastError = failure.message
-            recosignAsked = nil
+            if recosign { recosignAsked = nil }
         }
     }
 
@@ -598,7 +599,8 @@ final class WitnessCollector: Sendable {
                 w.retryAt = nil
                 w.lastError = nil
             case .failure(let failure):
-                w.failed(failure, now: .now)
+                // Asked for the size it had cosigned already: a request to cosign it again.
+                w.failed(failure, now: .now, recosign: w.cosigned == checkpoint.checkpoint.size)
             }
             s.witnesses[member.id] = w
             if case .failure = outcome { return true }

@@ -82,15 +82,15 @@ public struct ViewQueries {
     }
 
     /// A distribution's categories as one text (CSV cell, table cell, terminal line), names in
-    /// order, each `name<pair>value`, joined by `separator`. A name holding a character that
-    /// separates (`=`, `;`, `:`, `,`, a quote) or blanks at its ends is written as a JSON string
+    /// order, each `name<pair>value`, joined by `separator`. A name holding a character of the
+    /// pair or the separator other than a blank (`=` and `;` in CSV, `:` and `,` on the pages), a
+    /// quote or a backslash, or with blanks at its ends, is written as a JSON string
     /// (`"Band 6=40; Band 7"=2`): else a category named so reads as more categories, with
-    /// values the entry does not hold. A separator of blanks only makes a blank separate too.
+    /// values the entry does not hold. Other names are written as they are.
     public static func categories(_ c: [String: Double], pair: String = "=", separator: String = "; ") -> String {
-        var special = Set("=;:,\"\\".unicodeScalars)
-        if separator.allSatisfy(\.isWhitespace) { special.formUnion(separator.unicodeScalars) }
+        let special = Set((pair + separator).unicodeScalars.filter { !$0.properties.isWhitespace } + ["\"", "\\"])
         return c.keys.sorted().map { name in
-            let plain = !name.isEmpty && name.first != " " && name.last != " " && !name.unicodeScalars.contains { special.contains($0) }
+            let plain = !name.isEmpty && !name.first!.isWhitespace && !name.last!.isWhitespace && !name.unicodeScalars.contains { special.contains($0) }
             var quoted: [UInt8] = []
             if !plain { JSONWriter.writeString(name, to: &quoted) }
             return (plain ? name : String(decoding: quoted, as: UTF8.self)) + pair + number(c[name]!)

@@ -160,7 +160,7 @@ struct ViewCommand: AsyncParsableCommand {
                 if let v = r.value { value = ViewQueries.number(v) }
                 else if let a = r.achieved { value = a ? "achieved" : "not achieved" }
                 else if let t = r.text { value = t }
-                else if let c = r.categories { value = ViewQueries.categories(c, separator: " ") }
+                else if let c = r.categories { value = ViewQueries.categories(c) }
                 print("  \(pad(r.period, 8)) \(value)  [\(r.figure)]")
             }
         }

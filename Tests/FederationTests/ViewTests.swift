@@ -140,6 +140,8 @@ import Testing
         // The readings, the measures' definitions and the entries defining their actions (a
         // reader's recompute takes a measure only under an action its log has).
         #expect(types == ["progress.reading", "plan.measure", "plan.action"])
+        // The value to recompute, from the same view as the entries.
+        #expect(provenance["stated"] as? Double == 5, "\(provenance["stated"] ?? "none")")
         let unknown = try federation.curl(["-H", "authorization: Bearer \(readerToken)", "\(federation.api("uk"))/v1/view/figures/total:P9.A1.M1:2025/provenance"])
         #expect(unknown.status == 404 && unknown.body.contains("no UK total"), "\(unknown)")
 

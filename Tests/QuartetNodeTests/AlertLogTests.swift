@@ -98,6 +98,11 @@ import Testing
         var list: [(time: Date, alert: ReplicationAlert)] = [(start, ReplicationAlert(kind: .equivocation, log: "scotland", peer: "uk", message: "two histories"))]
         for i in 0..<500 { list.append((start + Double(i + 1), ReplicationAlert(kind: .rejected, log: "england", peer: "england", message: "bad \(i)"))) }
         list.append((start + 600, ReplicationAlert(kind: .protocolViolation, log: nil, peer: "england", message: "protocol")))
+        // Evidence about a second log relayed by the same peer is a line of its own.
+        list.append((start + 2, ReplicationAlert(kind: .equivocation, log: "wales", peer: "uk", message: "two histories of wales")))
+        let withSecondLog = AlertLog.summary(list)
+        #expect(withSecondLog.count == 4 && withSecondLog.prefix(2).allSatisfy { $0.alert.kind == .equivocation })
+        list.removeLast()
         let summary = AlertLog.summary(list)
         #expect(summary.count == 3)
         #expect(summary.first?.alert.message == "two histories")

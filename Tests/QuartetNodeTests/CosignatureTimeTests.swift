@@ -54,12 +54,17 @@ import Testing
         #expect(WitnessCollector.due(w, round: 5, newest: 5, wall: wall, now: now))
         w.recosignAsked = now
         #expect(!WitnessCollector.due(w, round: 5, newest: 5, wall: wall, now: now + .seconds(2)), "asked: not again at once")
-        w.failed(WitnessCollector.WitnessFailure(message: "timed out"), now: now + .seconds(1))
+        w.failed(WitnessCollector.WitnessFailure(message: "timed out"), now: now + .seconds(1), recosign: true)
         #expect(w.retryAt == now + .seconds(2), "the first back-off is 1 s")
         #expect(WitnessCollector.due(w, round: 5, newest: 5, wall: wall, now: now + .seconds(2)), "due again once the back-off ends")
-        // The back-off still grows: no tight loop against a witness that keeps failing.
-        for _ in 0..<10 { w.failed(WitnessCollector.WitnessFailure(message: "timed out"), now: now) }
+        // The back-off still grows: no tight loop against a witness that keeps failing, even
+        // one answering 503 (its copy behind) with a short retry each time.
+        for _ in 0..<10 { w.failed(WitnessCollector.WitnessFailure(message: "copy behind", retryAfter: .milliseconds(500)), now: now, recosign: true) }
         #expect(w.retryAt == now + .seconds(60))
+        // A round's request (the witness behind) after a 503 is asked again soon, as before.
+        var behind = WitnessCollector.Witness(cosigned: 4)
+        behind.failed(WitnessCollector.WitnessFailure(message: "copy behind", retryAfter: .milliseconds(500)), now: now)
+        #expect(behind.retryAt == now + .milliseconds(500))
     }
 
     /// The one rule both the log's answers and the other logs' cosigned checkpoints go by.
