@@ -18,7 +18,7 @@ struct Quartet: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, AppendCommand.self, LogCommand.self, CheckpointCommand.self,
             KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, FederationCommand.self, ConfigCommand.self, BackupCommand.self, RecoverCommand.self, ServeCommand.self, DemoCommand.self, StatusCommand.self,
-            ImportCommand.self, RecordCommand.self, ViewCommand.self, TokenCommand.self, AgreementCommand.self, AuditCommand.self, PolicyCommand.self, VerifyCheckpointCommand.self, BenchCommand.self, DevCommand.self, VersionCommand.self,
+            ImportCommand.self, RecordCommand.self, ViewCommand.self, TokenCommand.self, AgreementCommand.self, AuditCommand.self, PolicyCommand.self, VerifyCheckpointCommand.self, VerifyFigureCommand.self, BenchCommand.self, DevCommand.self, VersionCommand.self,
         ]
     )
 

@@ -18,6 +18,7 @@ demo federation (scripts/check-api.sh starts it and passes its demo.json):
 
 Usage: web_test.py DEMO_JSON OUT_DIR
 """
+import base64
 import http.server
 import importlib.util
 import json
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 from selenium import webdriver
@@ -749,6 +751,73 @@ def check_whole_with_policy(d, api, demo, out):
     print("web-test: a nation left off a UK total whole is caught by reading every log the policy names: %s" % whole_line())
 
 
+def check_verify_figure(api, demo, out):
+    """`quartet verify-figure`: the reader's own binary checks a figure's provenance answer
+    against the policy file they hold, and recomputes the figure, with no script a node serves:
+    a reading, a status and a UK total pass; a value stated otherwise, a payload altered, and a
+    reading left out of a total with the value stated for what the rest give fail (the last is
+    what reading the logs whole catches: here the stated value is kept, so it fails)."""
+    quartet = os.environ["QUARTET_BIN"]
+    policy = os.path.abspath(os.path.join(out, "policy-verify-figure.txt"))
+    with open(policy, "w") as f:
+        f.write(subprocess.run([quartet, "policy", "--federation", demo["federation"]], capture_output=True, text=True, check=True).stdout)
+    reader = demo["reader"]["token"]
+    context = ssl.create_default_context(cafile=demo["ca_certificate"])
+
+    def get(path):
+        request = urllib.request.Request(api + path, headers={"Authorization": "Bearer " + reader})
+        return json.load(urllib.request.urlopen(request, context=context, timeout=30))
+
+    def verify(answer, name):
+        path = os.path.join(out, name)
+        with open(path, "w") as f:
+            json.dump(answer, f)
+        return subprocess.run([quartet, "verify-figure", "--policy", policy, path, "--format", "json"], capture_output=True, text=True)
+
+    view = get("/v1/view")
+    total = [t["figure"] for t in view.get("totals", []) if t.get("figure", "").startswith("total:")][0]
+    reading = figures_in(view, "reading:")[0]
+    status = figures_in(view, "status:")[0]
+    for figure in (total, reading, status):
+        # The idle demo's checkpoints meet the policy of every log once all four others cosigned.
+        deadline = time.time() + 30
+        while True:
+            answer = get("/v1/view/figures/%s/provenance" % urllib.parse.quote(figure, safe=":"))
+            result = verify(answer, "provenance.json")
+            if result.returncode == 0 or time.time() > deadline:
+                break
+            time.sleep(1)
+        if result.returncode != 0:
+            fail("quartet verify-figure refused the honest %s: %s" % (figure, result.stderr))
+        report = json.loads(result.stdout)
+        if report["recomputed"] != json.dumps(answer["stated"], separators=(",", ":")) and json.loads(report["recomputed"]) != answer["stated"]:
+            fail("verify-figure recomputed %s as %r, the answer states %r" % (figure, report["recomputed"], answer["stated"]))
+        print("web-test: quartet verify-figure checks %s offline: %s" % (figure, report["recomputed"]))
+    answer = get("/v1/view/figures/%s/provenance" % urllib.parse.quote(total, safe=":"))
+    # Stated otherwise: the entries give another figure.
+    stated = dict(answer, stated=answer["stated"] + 1)
+    result = verify(stated, "provenance-stated.json")
+    if result.returncode == 0 or "not the" not in result.stderr:
+        fail("verify-figure took a total stated 1 higher: %s %s" % (result.stdout, result.stderr))
+    # A payload altered: its commitment no longer holds.
+    altered = json.loads(json.dumps(answer))
+    item = next(i for i in altered["entries"] if i["entry"]["type"] == "progress.reading")
+    payload = json.loads(base64.b64decode(item["entry"]["payload_base64"]))
+    payload["value"] = payload["value"] + 1
+    item["entry"]["payload_base64"] = base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+    result = verify(altered, "provenance-altered.json")
+    if result.returncode == 0 or "entry %s/%d" % (item["entry"]["log"], item["entry"]["index"]) not in result.stderr:
+        fail("verify-figure took an altered payload: %s %s" % (result.stdout, result.stderr))
+    # A reading left out, the value stated kept: the rest give less.
+    fewer = json.loads(json.dumps(answer))
+    i = next(n for n, it in enumerate(fewer["entries"]) if it["entry"]["type"] == "progress.reading" and json.loads(base64.b64decode(it["entry"]["payload_base64"])).get("value", 0) > 0)
+    del fewer["entries"][i]
+    result = verify(fewer, "provenance-fewer.json")
+    if result.returncode == 0 or ("not the" not in result.stderr and "no such figure" not in result.stderr):
+        fail("verify-figure took a total with a reading left out: %s %s" % (result.stdout, result.stderr))
+    print("web-test: quartet verify-figure refuses a value stated otherwise, an altered payload and a reading left out")
+
+
 def figures_in(value, prefix):
     """Every figure id (a string starting with `prefix`) anywhere in a view answer."""
     if isinstance(value, dict):
@@ -1084,6 +1153,7 @@ def main():
         # takes the log keys, witness keys and quorum from it alone, not from the node.
         check_with_policies(d, demo, out)
         check_whole_with_policy(d, api, demo, out)
+        check_verify_figure(api, demo, out)
         check_moved_on(d, api, demo)
         d.get(api + figure_path_first)
         wait_verified(d)

@@ -1,0 +1,186 @@
+import ArgumentParser
+import Foundation
+import QuartetAPI
+import QuartetLedger
+import QuartetNode
+import QuartetPlan
+import QuartetStore
+
+/// `quartet verify-figure`: checks a figure's provenance answer (`GET
+/// /v1/view/figures/{id}/provenance`, saved to a file) against a C2SP tlog-policy file the
+/// reader holds, offline, with this binary's own code rather than a script a node serves: each
+/// checkpoint against the policy (the log's key, a quorum of witness cosignatures, the log the
+/// policy's line names), each entry's header and payload against each other and its inclusion in
+/// that checkpoint, then the figure recomputed from the entries by the fold every node runs
+/// (`StrategyView`, each log's entries in index order; what the answer leaves out counts as
+/// absent), which must be exactly the value the answer states.
+struct VerifyFigureCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-figure",
+        abstract: "Check a figure's provenance (as GET /v1/view/figures/{id}/provenance answers) against a C2SP tlog-policy file and recompute the figure. No node is involved.")
+
+    @Option(help: "The policy file (`quartet policy` writes the federation's).") var policy: String
+    @Argument(help: "The provenance answer (a file, or - for standard input).") var answer: String
+    @Option(help: "The UK aggregator's log, whose measures' totals the nations' readings add into.") var ukLog = "uk"
+    @Option(help: "Fail unless the policy's quorum cosigned each checkpoint as the newest it had seen within this many seconds.")
+    var maxAge: UInt64?
+    @OptionGroup var output: FormatOptions
+
+    /// An answer is at most this long (1,000 entries and 4 MiB of payloads, with proofs).
+    static let maxBytes = 32 << 20
+
+    struct Report: Encodable {
+        var figure: String
+        var entries: Int
+        /// Per log: the checkpoint's size and the witnesses whose cosignatures count.
+        var checkpoints: [String: Checkpoint]
+        /// The figure recomputed from the entries (JSON), or nil for a figure not recomputed
+        /// so (a priority, a cell, an aggregate).
+        var recomputed: String?
+        var stated: String?
+        var ukLog: String
+
+        struct Checkpoint: Encodable {
+            var size: UInt64
+            var witnesses: [String]
+            var quorumTime: UInt64?
+        }
+    }
+
+    func run() async throws {
+        let policyData = try VerifyCheckpointCommand.read(policy, limit: WitnessPolicy.maxBytes, what: "a C2SP tlog-policy file")
+        guard let policyText = String(data: policyData, encoding: .utf8) else { throw CLIError("\(policy): not UTF-8") }
+        let parsed: WitnessPolicy
+        do { parsed = try WitnessPolicy(parsing: policyText) } catch { throw CLIError("\(policy): \(error.message)") }
+        let data = try VerifyCheckpointCommand.read(answer, limit: Self.maxBytes, what: "a provenance answer")
+        let provenance: ViewProvenance
+        do { provenance = try JSONDecoder().decode(ViewProvenance.self, from: data) } catch {
+            throw CLIError("\(answer): not a provenance answer (GET /v1/view/figures/{id}/provenance): \(error)")
+        }
+        let now = wallClockMillis() / 1000
+        let report: Report
+        switch Result(catching: { () throws(Failure) in try Self.check(provenance, policy: parsed, ukLog: ukLog, maxAge: maxAge, now: now) }) {
+        case .success(let checked): report = checked
+        case .failure(let failure): throw CLIError("\(answer): \(failure.description)")
+        }
+        switch output.format {
+        case .json:
+            printJSON(report, snakeCaseKeys: true)
+        case .text:
+            // Names and values come from the answer and the policy file: escaped.
+            for (log, c) in report.checkpoints.sorted(by: { $0.key < $1.key }) {
+                print(TerminalText.escaped("ok: \(log) size \(c.size), cosigned by \(c.witnesses.joined(separator: ", ")) (the policy's quorum)"))
+            }
+            print(TerminalText.escaped("ok: \(report.entries) entr\(report.entries == 1 ? "y" : "ies"), each in its log's checkpoint"))
+            if let recomputed = report.recomputed {
+                print(TerminalText.escaped("ok: \(report.figure) recomputed from them is \(recomputed), the value the answer states (UK log: \(report.ukLog))"))
+            } else {
+                print(TerminalText.escaped("\(report.figure): the entries check; a figure of this kind is not recomputed"))
+            }
+            print("not shown: an entry the answer leaves out (a later correction, a nation's reading) with the value stated to match the rest; the figure page's \"Check the whole logs\" reads the logs whole")
+        }
+    }
+
+    /// Why the answer fails, said as the reason.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Checks `provenance` against `policy` and recomputes its figure (`ukLog`: the UK log).
+    static func check(_ provenance: ViewProvenance, policy: WitnessPolicy, ukLog: String, maxAge: UInt64?, now: UInt64) throws(Failure) -> Report {
+        if let omitted = provenance.omitted, omitted > 0 {
+            throw Failure("the answer leaves out \(omitted) of the figure's entries (its bound): it cannot be checked whole")
+        }
+        // Each log's checkpoint: meets the policy, and is the log the answer files it under.
+        var heads: [String: (size: UInt64, root: Hash)] = [:]
+        var checkpoints: [String: Report.Checkpoint] = [:]
+        for (log, text) in provenance.checkpoints.sorted(by: { $0.key < $1.key }) {
+            let verified: WitnessPolicy.Verified
+            do { verified = try policy.verify(try SignedNote(parsing: text)) } catch {
+                throw Failure("the checkpoint of \(log) does not meet your policy: \(error.message)")
+            }
+            if let refusal = AuditCoverage.namesAnotherLog(policy, origin: verified.checkpoint.origin, log: log) { throw Failure(refusal) }
+            let quorumTime = policy.quorumTime(verified.witnesses)
+            if let maxAge {
+                guard policy.quorum != nil else { throw Failure("--max-age: the policy's quorum is none, so no witness vouches for when a checkpoint was the newest") }
+                if let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: quorumTime, now: now, maxAge: maxAge) { throw Failure("\(log): \(refusal)") }
+            }
+            heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
+            checkpoints[log] = .init(size: verified.checkpoint.size, witnesses: verified.witnesses.keys.sorted(), quorumTime: quorumTime)
+        }
+        // Each entry: its header and payload agree, and it is in its log's checkpoint.
+        var folded: [String: [(index: UInt64, entry: ViewEntry)]] = [:]
+        var seen = Set<EntryRef>()
+        for item in provenance.entries {
+            let body = item.entry
+            let at = "entry \(body.log)/\(body.index)"
+            guard let head = heads[body.log] else { throw Failure("\(at): the answer carries no checkpoint of \(body.log)") }
+            guard seen.insert(EntryRef(log: body.log, index: body.index)).inserted else { throw Failure("\(at): given twice") }
+            guard let header = Base64.decode(body.header) else { throw Failure("\(at): its header is not base64") }
+            let entry: Entry
+            do {
+                if let text = body.payloadBase64 {
+                    guard let bytes = Base64.decode(text), let salt = body.salt.flatMap(Base64.decode) else { throw Failure("\(at): its payload or salt is not base64") }
+                    entry = try Entry(headerBytes: header, payload: try EntryPayload(salt: salt, bytes: bytes))
+                } else {
+                    entry = try Entry(headerBytes: header, payload: nil)
+                }
+            } catch let failure as Failure {
+                throw failure
+            } catch let error as LedgerError {
+                throw Failure("\(at): \(error.message)")
+            } catch {
+                throw Failure("\(at): \(error)")
+            }
+            guard Array(entry.header.log.utf8) == Array(body.log.utf8), entry.header.index == body.index,
+                  Array(item.inclusion.log.utf8) == Array(body.log.utf8), item.inclusion.index == body.index else {
+                throw Failure("\(at): its header names \(entry.header.log)/\(entry.header.index)")
+            }
+            guard item.inclusion.size == head.size else {
+                throw Failure("\(at): its proof is to size \(item.inclusion.size), not the checkpoint's \(head.size)")
+            }
+            do {
+                try Merkle.verifyInclusion(index: body.index, size: head.size, leaf: entry.leafHash, proof: try item.inclusion.proof.map { try Hash(base64: $0) }, root: head.root)
+            } catch {
+                throw Failure("\(at): not in the checkpoint of \(body.log) of size \(head.size): \(error)")
+            }
+            let isPublic = entry.header.classification == EntryHeader.publicClassification
+            folded[body.log, default: []].append((body.index, ViewEntry(log: body.log, index: 0, timeMillis: entry.header.timeMillis, type: entry.header.type,
+                                                                        payload: isPublic ? entry.payload?.bytes : nil, isPublic: isPublic,
+                                                                        classification: entry.header.classification)))
+        }
+        // The figure, recomputed by the fold every node runs: each log's entries in index order
+        // (numbered afresh: the fold's rules read the order, not the indices), the logs the
+        // policy names counting in UK totals.
+        let counted = Set(heads.keys)
+        var view = StrategyView(ukLog: ukLog, logs: Array(heads.keys), counted: counted)
+        for (log, entries) in folded {
+            for (n, item) in entries.sorted(by: { $0.index < $1.index }).enumerated() {
+                let e = item.entry
+                do {
+                    try view.apply(ViewEntry(log: log, index: UInt64(n), timeMillis: e.timeMillis, type: e.type, payload: e.payload, isPublic: e.isPublic, classification: e.classification))
+                } catch {
+                    throw Failure("entry \(log)/\(item.index): the fold refused it: \(error.message)")
+                }
+            }
+        }
+        let queries = ViewQueries(view: view, health: [:], nowMillis: now * 1000, order: heads.keys.sorted())
+        let recomputed = queries.statedValue(provenance.figure)
+        let stated = provenance.stated.map { String(decoding: $0.encoded(), as: UTF8.self) }
+        // A reading, a status and a UK total are recomputed: the entries must give one, and it
+        // must be the value stated, exactly (a total sums whole counts, exact in any order).
+        let kind = provenance.figure.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        if ["reading", "status", "total"].contains(kind) {
+            guard let recomputed else {
+                throw Failure("\(provenance.figure): the entries in the answer give no such figure (a definition or the reading itself is missing, or the fold refuses them)")
+            }
+            guard let stated else { throw Failure("\(provenance.figure): the entries give \(recomputed), and the answer states no value") }
+            guard let value = try? JSONValue.parse(Array(recomputed.utf8)), value == provenance.stated else {
+                throw Failure("\(provenance.figure): the entries give \(recomputed), not the \(stated) the answer states")
+            }
+        }
+        return Report(figure: provenance.figure, entries: provenance.entries.count, checkpoints: checkpoints,
+                      recomputed: ["reading", "status", "total"].contains(kind) ? recomputed : nil, stated: stated, ukLog: ukLog)
+    }
+}

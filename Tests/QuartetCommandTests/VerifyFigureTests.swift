@@ -1,0 +1,138 @@
+import Foundation
+import QuartetAPI
+import QuartetCrypto
+import QuartetLedger
+import QuartetNode
+@testable import quartet
+import Testing
+
+/// `quartet verify-figure` on a provenance answer made here: two logs signed with keys of the
+/// test's own, a policy naming them, and a UK total the entries give — then the ways an answer
+/// can lie (a value stated otherwise, a payload altered, a reading left out, a log the policy
+/// does not name, entries left out by the bound).
+@Suite struct VerifyFigureTests {
+    struct Log {
+        let name: String
+        let signer: NoteSigner
+        var entries: [Entry] = []
+
+        init(_ name: String) throws {
+            self.name = name
+            signer = try NoteSigner(name: "example.org/\(name)", key: Ed25519PrivateKey())
+        }
+
+        mutating func append(_ type: String, _ payload: String) throws {
+            entries.append(try Entry(log: name, index: UInt64(entries.count), timeMillis: 1_767_225_600_000, type: type, classification: "public",
+                                     author: "operator-\(name)", payload: Array(payload.utf8), salt: [UInt8](repeating: UInt8(entries.count), count: 32)))
+        }
+
+        var leaves: [Hash] { entries.map(\.leafHash) }
+
+        func note() throws -> String {
+            try signer.sign(Checkpoint(origin: signer.name, size: UInt64(entries.count), root: Merkle.root(ofLeaves: leaves), timeMillis: 1_767_225_600_000)).serialized
+        }
+
+        func item(_ index: Int) throws -> ViewProvenance.Item {
+            let e = entries[index]
+            let proof = try Merkle.inclusionProof(index: UInt64(index), size: UInt64(entries.count)) { level, i in try Merkle.subtreeHash(of: leaves, level: level, index: i) }
+            let body = EntryBody(log: name, index: UInt64(index), timeMillis: 0, time: "", type: e.header.type, classification: "public", author: "",
+                                 payloadCommitment: "", payloadLength: 0, leafHash: e.leafHash.base64, header: Base64.encode(e.headerBytes),
+                                 payload: .null, payloadBase64: e.payload.map { Base64.encode($0.bytes) }, salt: e.payload.map { Base64.encode($0.salt) })
+            return .init(entry: body, inclusion: InclusionProofBody(log: name, index: UInt64(index), size: UInt64(entries.count), leafHash: e.leafHash.base64,
+                                                                    root: Merkle.root(ofLeaves: leaves).base64, proof: proof.map(\.base64)))
+        }
+    }
+
+    static let action = #"{"id":"P2.A2","priority":"P2","statements":["Workshops"]}"#
+
+    /// The UK log defines P2.A2.M1 as a count; Wales maps its own measure to it and reads 5,
+    /// corrected to 7.
+    func logs() throws -> (uk: Log, wales: Log) {
+        var uk = try Log("uk")
+        try uk.append("plan.action", Self.action)
+        try uk.append("plan.measure", #"{"id":"P2.A2.M1","action":"P2.A2","text":"Workshops held","kind":"count"}"#)
+        var wales = try Log("wales")
+        try wales.append("plan.action", #"{"id":"P2.A4","priority":"P2","statements":["Impact"]}"#)
+        try wales.append("plan.measure", #"{"id":"P2.A4.M1","action":"P2.A4","text":"Workshops","kind":"count","uk_measure":"P2.A2.M1"}"#)
+        try wales.append("progress.reading", #"{"measure":"P2.A4.M1","period":"2025","value":5}"#)
+        try wales.append("progress.reading", #"{"measure":"P2.A4.M1","period":"2025","value":7}"#)
+        return (uk, wales)
+    }
+
+    func policy(_ logs: [Log]) throws -> WitnessPolicy {
+        let lines = logs.map { "log \($0.signer.verifier.vkey) https://\($0.name).example/v1/logs/\($0.name)" }
+        return try WitnessPolicy(parsing: lines.joined(separator: "\n") + "\nquorum none\n")
+    }
+
+    func answer(_ figure: String, _ logs: [(Log, [Int])], stated: PayloadValue?) throws -> ViewProvenance {
+        var answer = ViewProvenance(figure: figure, entries: try logs.flatMap { log, indices in try indices.map { try log.item($0) } },
+                                    checkpoints: Dictionary(uniqueKeysWithValues: try logs.map { ($0.0.name, try $0.0.note()) }))
+        answer.stated = stated
+        return answer
+    }
+
+    func check(_ answer: ViewProvenance, _ policy: WitnessPolicy) -> Result<VerifyFigureCommand.Report, VerifyFigureCommand.Failure> {
+        Result { () throws(VerifyFigureCommand.Failure) in try VerifyFigureCommand.check(answer, policy: policy, ukLog: "uk", maxAge: nil, now: 1_767_225_700) }
+    }
+
+    @Test func aTotalTheEntriesGiveIsRecomputedAndAnythingElseFails() throws {
+        let (uk, wales) = try logs()
+        let policy = try policy([uk, wales])
+        let honest = try answer("total:P2.A2.M1:2025", [(uk, [0, 1]), (wales, [0, 1, 2, 3])], stated: .number(7))
+        let report = try check(honest, policy).get()
+        #expect(report.recomputed == "7" && report.stated == "7" && report.checkpoints.keys.sorted() == ["uk", "wales"])
+
+        // Stated otherwise.
+        var stated = honest
+        stated.stated = .number(5)
+        #expect(check(stated, policy).failure?.contains("give 7, not the 5") == true)
+        // The correction left out, the old value stated: the fold of what is given says 5, so
+        // this passes — what reading the logs whole is for (the command says so).
+        let older = try answer("total:P2.A2.M1:2025", [(uk, [0, 1]), (wales, [0, 1, 2])], stated: .number(5))
+        #expect((try? check(older, policy).get())?.recomputed == "5")
+        // The measure's definition left out: the readings count for nothing.
+        let undefined = try answer("total:P2.A2.M1:2025", [(uk, [0, 1]), (wales, [0, 2, 3])], stated: .number(7))
+        #expect(check(undefined, policy).failure?.contains("give no such figure") == true)
+        // A payload altered: its commitment fails.
+        var altered = honest
+        altered.entries[5].entry.payloadBase64 = Base64.encode(Array(#"{"measure":"P2.A4.M1","period":"2025","value":9}"#.utf8))
+        #expect(check(altered, policy).failure?.contains("entry wales/3") == true)
+        // A proof to another size than the checkpoint's.
+        var resized = honest
+        resized.entries[0].inclusion.size = 1
+        #expect(check(resized, policy).failure?.contains("not the checkpoint's 2") == true)
+        // An entry given twice.
+        var twice = honest
+        twice.entries.append(twice.entries[2])
+        #expect(check(twice, policy).failure?.contains("given twice") == true)
+        // A log the policy does not name: its checkpoint does not meet the policy.
+        #expect(check(honest, try self.policy([uk])).failure?.contains("the checkpoint of wales does not meet your policy") == true)
+        // Wales's checkpoint filed as England's.
+        var misfiled = honest
+        misfiled.checkpoints["england"] = misfiled.checkpoints.removeValue(forKey: "wales")
+        #expect(check(misfiled, policy).failure != nil)
+        // Entries left out by the answer's bound.
+        var bounded = honest
+        bounded.omitted = 3
+        #expect(check(bounded, policy).failure?.contains("leaves out 3") == true)
+    }
+
+    @Test func aReadingAndAStatusAreRecomputedToo() throws {
+        var (uk, wales) = try logs()
+        try wales.append("progress.status", #"{"action":"P2.A4","status":"at-risk","as_of":"2025-06-30"}"#)
+        try wales.append("progress.status", #"{"action":"P2.A4","status":"on-track","as_of":"2025-03-31"}"#)
+        let policy = try policy([uk, wales])
+        let reading = try answer("reading:wales:P2.A4.M1:2025", [(wales, [0, 1, 2, 3])], stated: .number(7))
+        #expect((try? check(reading, policy).get())?.recomputed == "7")
+        // The latest as-of date decides, not the later entry.
+        let status = try answer("status:wales:P2.A4", [(wales, [0, 4, 5])], stated: .string("at-risk"))
+        #expect((try? check(status, policy).get())?.recomputed == "\"at-risk\"")
+        var wrong = status
+        wrong.stated = .string("on-track")
+        #expect(check(wrong, policy).failure?.contains("not the \"on-track\"") == true)
+    }
+}
+
+extension Result where Failure == VerifyFigureCommand.Failure {
+    var failure: String? { if case .failure(let f) = self { return f.description }; return nil }
+}
