@@ -20,6 +20,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         abstract: "Check a figure's provenance (as GET /v1/view/figures/{id}/provenance answers) against a C2SP tlog-policy file and recompute the figure. No node is involved.")
 
     @Option(help: "The policy file (`quartet policy` writes the federation's).") var policy: String
+    @Option(help: "The figure you asked for (a reading:, status: or total: id, e.g. total:P2.A2.M1:2025): the answer must be for exactly it.") var figure: String
     @Argument(help: "The provenance answer (a file, or - for standard input).") var answer: String
     @Option(help: "The UK aggregator's log, whose measures' totals the nations' readings add into.") var ukLog = "uk"
     @Option(help: "Fail unless the policy's quorum cosigned each checkpoint as the newest it had seen within this many seconds.")
@@ -34,10 +35,8 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         var entries: Int
         /// Per log: the checkpoint's size and the witnesses whose cosignatures count.
         var checkpoints: [String: Checkpoint]
-        /// The figure recomputed from the entries (JSON), or nil for a figure not recomputed
-        /// so (a priority, a cell, an aggregate).
-        var recomputed: String?
-        var stated: String?
+        /// The figure recomputed from the entries (JSON): the value the answer states.
+        var recomputed: String
         var ukLog: String
 
         struct Checkpoint: Encodable {
@@ -53,13 +52,22 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         let parsed: WitnessPolicy
         do { parsed = try WitnessPolicy(parsing: policyText) } catch { throw CLIError("\(policy): \(error.message)") }
         let data = try VerifyCheckpointCommand.read(answer, limit: Self.maxBytes, what: "a provenance answer")
-        let provenance: ViewProvenance
+        // Read strictly first (a key given twice is refused: another reader of the same file
+        // must not see another figure or value), and `stated` as given: a status never
+        // recorded is stated as null, which the decoder would read as absent.
+        let strict: JSONValue
+        do { strict = try JSONValueCoding.parse(Array(data)) } catch {
+            throw CLIError("\(answer): not JSON this command reads: \(error)")
+        }
+        guard case .object(let fields) = strict else { throw CLIError("\(answer): not a provenance answer (a JSON object)") }
+        var provenance: ViewProvenance
         do { provenance = try JSONDecoder().decode(ViewProvenance.self, from: data) } catch {
             throw CLIError("\(answer): not a provenance answer (GET /v1/view/figures/{id}/provenance): \(error)")
         }
+        provenance.stated = fields["stated"]
         let now = wallClockMillis() / 1000
         let report: Report
-        switch Result(catching: { () throws(Failure) in try Self.check(provenance, policy: parsed, ukLog: ukLog, maxAge: maxAge, now: now) }) {
+        switch Result(catching: { () throws(Failure) in try Self.check(provenance, figure: figure, policy: parsed, ukLog: ukLog, maxAge: maxAge, now: now) }) {
         case .success(let checked): report = checked
         case .failure(let failure): throw CLIError("\(answer): \(failure.description)")
         }
@@ -72,12 +80,8 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                 print(TerminalText.escaped("ok: \(log) size \(c.size), cosigned by \(c.witnesses.joined(separator: ", ")) (the policy's quorum)"))
             }
             print(TerminalText.escaped("ok: \(report.entries) entr\(report.entries == 1 ? "y" : "ies"), each in its log's checkpoint"))
-            if let recomputed = report.recomputed {
-                print(TerminalText.escaped("ok: \(report.figure) recomputed from them is \(recomputed), the value the answer states (UK log: \(report.ukLog))"))
-            } else {
-                print(TerminalText.escaped("\(report.figure): the entries check; a figure of this kind is not recomputed"))
-            }
-            print("not shown: an entry the answer leaves out (a later correction, a nation's reading) with the value stated to match the rest; the figure page's \"Check the whole logs\" reads the logs whole")
+            print(TerminalText.escaped("ok: \(report.figure) recomputed from them is \(report.recomputed), the value the answer states (UK log: \(report.ukLog))"))
+            print("not shown: entries the answer leaves out, with the value stated for what the rest give (a later correction, a nation's reading, or an entry that kept a later one from counting: a withdrawal, a redefinition); the figure page's \"Check the whole logs\" reads the logs whole")
         }
     }
 
@@ -87,9 +91,19 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         init(_ description: String) { self.description = description }
     }
 
-    /// Checks `provenance` against `policy` and recomputes its figure (`ukLog`: the UK log).
-    static func check(_ provenance: ViewProvenance, policy: WitnessPolicy, ukLog: String, maxAge: UInt64?, now: UInt64) throws(Failure) -> Report {
-        if let omitted = provenance.omitted, omitted > 0 {
+    /// Checks `provenance`, the answer for `figure` (the id the reader asked for), against
+    /// `policy` and recomputes the figure (`ukLog`: the UK log).
+    static func check(_ provenance: ViewProvenance, figure: String, policy: WitnessPolicy, ukLog: String, maxAge: UInt64?, now: UInt64) throws(Failure) -> Report {
+        // The answer for the figure asked, byte for byte (not another period, log or kind, nor
+        // an id that looks the same), and one this command recomputes.
+        guard Array(provenance.figure.utf8) == Array(figure.utf8) else {
+            throw Failure("the answer is for figure \(TerminalText.escaped(provenance.figure)), not \(TerminalText.escaped(figure))")
+        }
+        let kind = figure.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        guard ["reading", "status", "total"].contains(kind) else {
+            throw Failure("\(TerminalText.escaped(figure)): verify-figure recomputes reading:, status: and total: figures; a priority, a cell or an aggregate is not recomputed")
+        }
+        if let omitted = provenance.omitted, omitted != 0 {
             throw Failure("the answer leaves out \(omitted) of the figure's entries (its bound): it cannot be checked whole")
         }
         // Each log's checkpoint: meets the policy, and is the log the answer files it under.
@@ -167,20 +181,16 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         }
         let queries = ViewQueries(view: view, health: [:], nowMillis: now * 1000, order: heads.keys.sorted())
         let recomputed = queries.statedValue(provenance.figure)
-        let stated = provenance.stated.map { String(decoding: $0.encoded(), as: UTF8.self) }
-        // A reading, a status and a UK total are recomputed: the entries must give one, and it
-        // must be the value stated, exactly (a total sums whole counts, exact in any order).
-        let kind = provenance.figure.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-        if ["reading", "status", "total"].contains(kind) {
-            guard let recomputed else {
-                throw Failure("\(provenance.figure): the entries in the answer give no such figure (a definition or the reading itself is missing, or the fold refuses them)")
-            }
-            guard let stated else { throw Failure("\(provenance.figure): the entries give \(recomputed), and the answer states no value") }
-            guard let value = try? JSONValue.parse(Array(recomputed.utf8)), value == provenance.stated else {
-                throw Failure("\(provenance.figure): the entries give \(recomputed), not the \(stated) the answer states")
-            }
+        // The entries must give one, and it must be the value stated, exactly, byte for byte
+        // as written (a total sums whole counts, exact in any order).
+        guard let recomputed else {
+            throw Failure("\(figure): the entries in the answer give no such figure (a definition or the reading itself is missing, or the fold refuses them)")
         }
-        return Report(figure: provenance.figure, entries: provenance.entries.count, checkpoints: checkpoints,
-                      recomputed: ["reading", "status", "total"].contains(kind) ? recomputed : nil, stated: stated, ukLog: ukLog)
+        guard let stated = provenance.stated else { throw Failure("\(figure): the entries give \(recomputed), and the answer states no value") }
+        let statedText = String(decoding: stated.encoded(), as: UTF8.self)
+        guard let value = try? JSONValue.parse(Array(recomputed.utf8)), value.encoded() == stated.encoded() else {
+            throw Failure("\(figure): the entries give \(recomputed), not the \(statedText) the answer states")
+        }
+        return Report(figure: figure, entries: provenance.entries.count, checkpoints: checkpoints, recomputed: recomputed, ukLog: ukLog)
     }
 }

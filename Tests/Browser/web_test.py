@@ -772,7 +772,7 @@ def check_verify_figure(api, demo, out):
         path = os.path.join(out, name)
         with open(path, "w") as f:
             json.dump(answer, f)
-        return subprocess.run([quartet, "verify-figure", "--policy", policy, path, "--format", "json"], capture_output=True, text=True)
+        return subprocess.run([quartet, "verify-figure", "--policy", policy, "--figure", answer["figure"], path, "--format", "json"], capture_output=True, text=True)
 
     view = get("/v1/view")
     total = [t["figure"] for t in view.get("totals", []) if t.get("figure", "").startswith("total:")][0]

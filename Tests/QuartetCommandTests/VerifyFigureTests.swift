@@ -71,8 +71,10 @@ import Testing
         return answer
     }
 
-    func check(_ answer: ViewProvenance, _ policy: WitnessPolicy) -> Result<VerifyFigureCommand.Report, VerifyFigureCommand.Failure> {
-        Result { () throws(VerifyFigureCommand.Failure) in try VerifyFigureCommand.check(answer, policy: policy, ukLog: "uk", maxAge: nil, now: 1_767_225_700) }
+    func check(_ answer: ViewProvenance, _ policy: WitnessPolicy, asked: String? = nil) -> Result<VerifyFigureCommand.Report, VerifyFigureCommand.Failure> {
+        Result { () throws(VerifyFigureCommand.Failure) in
+            try VerifyFigureCommand.check(answer, figure: asked ?? answer.figure, policy: policy, ukLog: "uk", maxAge: nil, now: 1_767_225_700)
+        }
     }
 
     @Test func aTotalTheEntriesGiveIsRecomputedAndAnythingElseFails() throws {
@@ -80,7 +82,16 @@ import Testing
         let policy = try policy([uk, wales])
         let honest = try answer("total:P2.A2.M1:2025", [(uk, [0, 1]), (wales, [0, 1, 2, 3])], stated: .number(7))
         let report = try check(honest, policy).get()
-        #expect(report.recomputed == "7" && report.stated == "7" && report.checkpoints.keys.sorted() == ["uk", "wales"])
+        #expect(report.recomputed == "7" && report.checkpoints.keys.sorted() == ["uk", "wales"])
+        // The answer for another figure than the one asked (another period; an id that looks
+        // the same, with an invisible mark), or one of a kind not recomputed.
+        #expect(check(honest, policy, asked: "total:P2.A2.M1:2024").failure?.contains("not total:P2.A2.M1:2024") == true)
+        var lookalike = honest
+        lookalike.figure = "total\u{200B}:P2.A2.M1:2025"
+        #expect(check(lookalike, policy, asked: "total:P2.A2.M1:2025").failure?.contains("the answer is for figure") == true)
+        var cell = honest
+        cell.figure = "cell:P2:wales"
+        #expect(check(cell, policy).failure?.contains("is not recomputed") == true)
 
         // Stated otherwise.
         var stated = honest
@@ -130,6 +141,9 @@ import Testing
         var wrong = status
         wrong.stated = .string("on-track")
         #expect(check(wrong, policy).failure?.contains("not the \"on-track\"") == true)
+        // An action no status was recorded for: stated null, recomputed null.
+        let none = try answer("status:wales:P2.A4", [(wales, [0])], stated: .null)
+        #expect((try? check(none, policy).get())?.recomputed == "null")
     }
 }
 
