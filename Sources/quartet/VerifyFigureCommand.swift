@@ -17,11 +17,17 @@ import QuartetStore
 struct VerifyFigureCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify-figure",
-        abstract: "Check a figure's provenance (as GET /v1/view/figures/{id}/provenance answers) against a C2SP tlog-policy file and recompute the figure. No node is involved.")
+        abstract: "Check a figure's provenance (as GET /v1/view/figures/{id}/provenance answers) against a C2SP tlog-policy file and recompute the figure: offline from a saved answer, or asked of a node with --config (and --whole: every entry of the logs read and checked).")
 
     @Option(help: "The policy file (`quartet policy` writes the federation's).") var policy: String
     @Option(help: "The figure you asked for (a reading:, status: or total: id, e.g. total:P2.A2.M1:2025): the answer must be for exactly it.") var figure: String
-    @Argument(help: "The provenance answer (a file, or - for standard input).") var answer: String
+    @Argument(help: "The provenance answer (a file, or - for standard input); without it, --config asks the node for it.") var answer: String?
+    @Option(help: "A node's configuration or client file: ask that node for the answer (and, with --whole, its logs).") var config: String?
+    @Option(help: "A bearer token for the node (with --config; default: $QUARTET_TOKEN as the other commands take it).") var token: String?
+    @Option(help: "A client certificate from the federation CA (with --config).") var cert: String?
+    @Option(help: "The client certificate's private key.") var key: String?
+    @Flag(help: "Also read every entry of the figure's logs (for a UK total, of every log the policy names) up to checkpoints that meet the policy, check each and the logs' roots, and recompute the figure from all of them: an entry the answer left out is then caught.")
+    var whole = false
     @Option(help: "The UK aggregator's log, whose measures' totals the nations' readings add into.") var ukLog = "uk"
     @Option(help: "Fail unless the policy's quorum cosigned each checkpoint as the newest it had seen within this many seconds.")
     var maxAge: UInt64?
@@ -39,37 +45,76 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         var recomputed: String
         var ukLog: String
 
+        /// With `--whole`: what reading the logs whole found.
+        var whole: Whole?
+
         struct Checkpoint: Encodable {
             var size: UInt64
+            var root: String
             var witnesses: [String]
             var quorumTime: UInt64?
+        }
+
+        struct Whole: Encodable {
+            /// Per log, the entries read (up to its checkpoint's size).
+            var logs: [String: UInt64]
+            var recomputed: String
         }
     }
 
     func run() async throws {
+        guard answer != nil || config != nil else { throw ValidationError("give the saved answer, or --config to ask a node for it") }
+        guard answer == nil || config == nil || whole else {
+            throw ValidationError("give the saved answer or --config to ask a node for it (both only with --whole: the saved answer checked, the logs read whole from that node)")
+        }
+        if whole, config == nil { throw ValidationError("--whole reads the logs from a node: give --config") }
+        var node: (client: APIClient, configuration: ClientConfiguration)?
+        if let config {
+            var arguments = ["--config", config]
+            if let token { arguments += ["--token", token] }
+            if let cert { arguments += ["--cert", cert] }
+            if let key { arguments += ["--key", key] }
+            node = try NodeClientOptions.parse(arguments).client()
+        }
         let policyData = try VerifyCheckpointCommand.read(policy, limit: WitnessPolicy.maxBytes, what: "a C2SP tlog-policy file")
         guard let policyText = String(data: policyData, encoding: .utf8) else { throw CLIError("\(policy): not UTF-8") }
         let parsed: WitnessPolicy
         do { parsed = try WitnessPolicy(parsing: policyText) } catch { throw CLIError("\(policy): \(error.message)") }
-        let data = try VerifyCheckpointCommand.read(answer, limit: Self.maxBytes, what: "a provenance answer")
+        let data: Data
+        let source = answer ?? "the answer of \(node!.configuration.node)"
+        if let answer {
+            data = try VerifyCheckpointCommand.read(answer, limit: Self.maxBytes, what: "a provenance answer")
+        } else {
+            let (client, configuration) = node!
+            let path = "/v1/view/figures/\(Self.pathSegment(figure))/provenance"
+            let (status, body) = try await api(configuration) { try await client.get(path) }
+            guard status == 200 else {
+                throw CLIError("GET \(path): \(status): \((try? JSONDecoder().decode(APIErrorBody.self, from: body))?.error.message ?? String(decoding: body.prefix(500), as: UTF8.self))")
+            }
+            data = body
+        }
         // Read strictly first (a key given twice is refused: another reader of the same file
         // must not see another figure or value), and `stated` as given: a status never
         // recorded is stated as null, which the decoder would read as absent.
         let strict: JSONValue
         do { strict = try JSONValueCoding.parse(Array(data)) } catch {
-            throw CLIError("\(answer): not JSON this command reads: \(error)")
+            throw CLIError("\(source): not JSON this command reads: \(error)")
         }
-        guard case .object(let fields) = strict else { throw CLIError("\(answer): not a provenance answer (a JSON object)") }
+        guard case .object(let fields) = strict else { throw CLIError("\(source): not a provenance answer (a JSON object)") }
         var provenance: ViewProvenance
         do { provenance = try JSONDecoder().decode(ViewProvenance.self, from: data) } catch {
-            throw CLIError("\(answer): not a provenance answer (GET /v1/view/figures/{id}/provenance): \(error)")
+            throw CLIError("\(source): not a provenance answer (GET /v1/view/figures/{id}/provenance): \(error)")
         }
         provenance.stated = fields["stated"]
         let now = wallClockMillis() / 1000
-        let report: Report
+        var report: Report
         switch Result(catching: { () throws(Failure) in try Self.check(provenance, figure: figure, policy: parsed, ukLog: ukLog, maxAge: maxAge, now: now) }) {
         case .success(let checked): report = checked
-        case .failure(let failure): throw CLIError("\(answer): \(failure.description)")
+        case .failure(let failure): throw CLIError("\(source): \(failure.description)")
+        }
+        if whole, let node {
+            report.whole = try await Self.readWhole(node.client, configuration: node.configuration, figure: figure, policy: parsed, ukLog: ukLog,
+                                                    answered: report.checkpoints, stated: provenance.stated ?? .null)
         }
         switch output.format {
         case .json:
@@ -81,7 +126,12 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             }
             print(TerminalText.escaped("ok: \(report.entries) entr\(report.entries == 1 ? "y" : "ies"), each in its log's checkpoint"))
             print(TerminalText.escaped("ok: \(report.figure) recomputed from them is \(report.recomputed), the value the answer states (UK log: \(report.ukLog))"))
-            print("not shown: entries the answer leaves out, with the value stated for what the rest give (a later correction, a nation's reading, or an entry that kept a later one from counting: a withdrawal, a redefinition); the figure page's \"Check the whole logs\" reads the logs whole")
+            if let whole = report.whole {
+                let logs = whole.logs.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
+                print(TerminalText.escaped("ok: read whole, every entry of \(logs) checked against its log's root: they give \(whole.recomputed), the value the answer states; nothing was left out of these logs up to those checkpoints"))
+            } else {
+                print("not shown: entries the answer leaves out, with the value stated for what the rest give (a later correction, a nation's reading, or an entry that kept a later one from counting: a withdrawal, a redefinition); --whole with --config reads the logs whole")
+            }
         }
     }
 
@@ -121,7 +171,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                 if let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: quorumTime, now: now, maxAge: maxAge) { throw Failure("\(log): \(refusal)") }
             }
             heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
-            checkpoints[log] = .init(size: verified.checkpoint.size, witnesses: verified.witnesses.keys.sorted(), quorumTime: quorumTime)
+            checkpoints[log] = .init(size: verified.checkpoint.size, root: verified.checkpoint.root.base64, witnesses: verified.witnesses.keys.sorted(), quorumTime: quorumTime)
         }
         // Each entry: its header and payload agree, and it is in its log's checkpoint.
         var folded: [String: [(index: UInt64, entry: ViewEntry)]] = [:]
@@ -131,22 +181,8 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             let at = "entry \(body.log)/\(body.index)"
             guard let head = heads[body.log] else { throw Failure("\(at): the answer carries no checkpoint of \(body.log)") }
             guard seen.insert(EntryRef(log: body.log, index: body.index)).inserted else { throw Failure("\(at): given twice") }
-            guard let header = Base64.decode(body.header) else { throw Failure("\(at): its header is not base64") }
             let entry: Entry
-            do {
-                if let text = body.payloadBase64 {
-                    guard let bytes = Base64.decode(text), let salt = body.salt.flatMap(Base64.decode) else { throw Failure("\(at): its payload or salt is not base64") }
-                    entry = try Entry(headerBytes: header, payload: try EntryPayload(salt: salt, bytes: bytes))
-                } else {
-                    entry = try Entry(headerBytes: header, payload: nil)
-                }
-            } catch let failure as Failure {
-                throw failure
-            } catch let error as LedgerError {
-                throw Failure("\(at): \(error.message)")
-            } catch {
-                throw Failure("\(at): \(error)")
-            }
+            do { entry = try Self.entry(body) } catch { throw Failure("\(at): \(error.description)") }
             guard Array(entry.header.log.utf8) == Array(body.log.utf8), entry.header.index == body.index,
                   Array(item.inclusion.log.utf8) == Array(body.log.utf8), item.inclusion.index == body.index else {
                 throw Failure("\(at): its header names \(entry.header.log)/\(entry.header.index)")
@@ -192,5 +228,93 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             throw Failure("\(figure): the entries give \(recomputed), not the \(statedText) the answer states")
         }
         return Report(figure: figure, entries: provenance.entries.count, checkpoints: checkpoints, recomputed: recomputed, ukLog: ukLog)
+    }
+
+    /// Entries of a log read whole at most (2,000,000 entries: 64 MB of leaf hashes held).
+    static let wholeLimit: UInt64 = 2_000_000
+
+    /// Reads every entry of the figure's logs — those the answer's checkpoints are for, and for a
+    /// UK total every log the policy names (a nation left off the answer whole is caught) — up
+    /// to a checkpoint meeting the policy (the answer's, else the node's newest that does), checks
+    /// each entry against itself and the logs' roots against those checkpoints, folds them all
+    /// as every node does, and recomputes the figure, which must be `stated`.
+    static func readWhole(_ client: APIClient, configuration: ClientConfiguration, figure: String, policy: WitnessPolicy, ukLog: String,
+                          answered: [String: Report.Checkpoint], stated: JSONValue) async throws -> Report.Whole {
+        var heads: [String: (size: UInt64, root: Hash)] = [:]
+        for (log, c) in answered { heads[log] = (c.size, try Hash(base64: c.root)) }
+        if figure.hasPrefix("total:") {
+            for (i, line) in policy.logs.enumerated() {
+                let log = policy.logURLs[i].flatMap(AuditCoverage.namedLog) ?? String(line.name.split(separator: "/").last ?? "")
+                guard heads[log] == nil, !log.isEmpty else { continue }
+                let text = try await api(configuration) { try await client.checkpoint(log: log, covering: 0) }
+                let verified: WitnessPolicy.Verified
+                do { verified = try policy.verify(try SignedNote(parsing: text)) } catch {
+                    throw CLIError("read whole: the checkpoint the node serves for \(log), which your policy names, does not meet it: \(error.message)")
+                }
+                if let refusal = AuditCoverage.namesAnotherLog(policy, origin: verified.checkpoint.origin, log: log) { throw CLIError("read whole: \(refusal)") }
+                heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
+            }
+        }
+        var view = StrategyView(ukLog: ukLog, logs: Array(heads.keys), counted: Set(heads.keys))
+        for (log, head) in heads.sorted(by: { $0.key < $1.key }) {
+            guard head.size <= wholeLimit else { throw CLIError("read whole: \(log) holds \(head.size) entries, more than \(wholeLimit) this command reads") }
+            var leaves: [Hash] = []
+            leaves.reserveCapacity(Int(head.size))
+            while UInt64(leaves.count) < head.size {
+                let from = UInt64(leaves.count)
+                let page = try await api(configuration) { try await client.entries(log: log, from: from, limit: 1000) }
+                let bodies = page.entries.prefix { $0.index < head.size }
+                guard !bodies.isEmpty, bodies.enumerated().allSatisfy({ $0.element.index == from + UInt64($0.offset) }) else {
+                    throw CLIError("read whole: the node's page of \(log) from \(from) does not hold the entries from \(from) in order")
+                }
+                for body in bodies {
+                    let entry: Entry
+                    do { entry = try Self.entry(body) } catch { throw CLIError("read whole: entry \(log)/\(body.index): \(error.description)") }
+                    guard Array(entry.header.log.utf8) == Array(log.utf8), entry.header.index == body.index else {
+                        throw CLIError("read whole: entry \(log)/\(body.index): its header names \(entry.header.log)/\(entry.header.index)")
+                    }
+                    leaves.append(entry.leafHash)
+                    // Only what the fold reads is kept, as it comes (a plan entry's public payload).
+                    let isPublic = entry.header.classification == EntryHeader.publicClassification
+                    let payload = isPublic && PlanValidator.isPlanType(entry.header.type) ? entry.payload?.bytes : nil
+                    do {
+                        try view.apply(ViewEntry(log: log, index: body.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: payload,
+                                                 isPublic: isPublic, classification: entry.header.classification))
+                    } catch { throw CLIError("read whole: entry \(log)/\(body.index): the fold refused it: \(error.message)") }
+                }
+            }
+            guard Merkle.root(ofLeaves: leaves) == head.root else {
+                throw CLIError("read whole: the \(head.size) entries of \(log) the node serves do not make the root of its checkpoint: entries were changed, left out or added")
+            }
+        }
+        let queries = ViewQueries(view: view, health: [:], nowMillis: wallClockMillis(), order: heads.keys.sorted())
+        guard let recomputed = queries.statedValue(figure) else { throw CLIError("read whole: the logs give no such figure as \(figure)") }
+        guard let value = try? JSONValue.parse(Array(recomputed.utf8)), value.encoded() == stated.encoded() else {
+            throw CLIError("read whole: the logs up to those checkpoints give \(recomputed), not the \(String(decoding: stated.encoded(), as: UTF8.self)) the answer states: entries were left out of the answer (or the logs moved on since it was made: ask again)")
+        }
+        return Report.Whole(logs: heads.mapValues(\.size), recomputed: recomputed)
+    }
+
+    /// An entry as served, its header and payload checked against each other.
+    static func entry(_ body: EntryBody) throws(Failure) -> Entry {
+        guard let header = Base64.decode(body.header) else { throw Failure("its header is not base64") }
+        do {
+            if let text = body.payloadBase64 {
+                guard let bytes = Base64.decode(text), let salt = body.salt.flatMap(Base64.decode) else { throw Failure("its payload or salt is not base64") }
+                return try Entry(headerBytes: header, payload: try EntryPayload(salt: salt, bytes: bytes))
+            }
+            return try Entry(headerBytes: header, payload: nil)
+        } catch let error as LedgerError {
+            throw Failure(error.message)
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure("\(error)")
+        }
+    }
+
+    /// A figure id as one path segment.
+    static func pathSegment(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~:"))) ?? text
     }
 }

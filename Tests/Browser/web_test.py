@@ -816,6 +816,36 @@ def check_verify_figure(api, demo, out):
     if result.returncode == 0 or ("not the" not in result.stderr and "no such figure" not in result.stderr):
         fail("verify-figure took a total with a reading left out: %s %s" % (result.stdout, result.stderr))
     print("web-test: quartet verify-figure refuses a value stated otherwise, an altered payload and a reading left out")
+    # Asked of a node and read whole (--config, --whole): the honest total passes; an answer
+    # that leaves a whole nation off (its entries and checkpoint) stating what the rest give
+    # passes alone, and reading the logs whole catches it.
+    uk = next(n for n in demo["nodes"] if n["name"] == "uk")
+    node = ["--config", uk["config"], "--token", reader]
+    result = subprocess.run([quartet, "verify-figure", "--policy", policy, "--figure", total, "--whole", "--format", "json"] + node, capture_output=True, text=True)
+    if result.returncode != 0 or not json.loads(result.stdout).get("whole"):
+        fail("verify-figure --whole refused the honest total: %s %s" % (result.stdout, result.stderr))
+    print("web-test: quartet verify-figure --whole reads %s" % json.loads(result.stdout)["whole"]["logs"])
+    contributors = sorted({i["entry"]["log"] for i in answer["entries"] if i["entry"]["type"] == "progress.reading"})
+    if len(contributors) < 2:
+        fail("the demo's total %s has readings of %r only: no nation can be left off with others left" % (total, contributors))
+    gone = contributors[0]
+    left = json.loads(json.dumps(answer))
+    left["entries"] = [i for i in left["entries"] if i["entry"]["log"] != gone]
+    del left["checkpoints"][gone]
+    left.get("witnessed", {}).pop(gone, None)
+    left["stated"] = 0
+    said = verify(left, "provenance-left.json").stderr
+    rest = re.search(r"the entries give ([0-9.]+), not the 0", said)
+    if not rest:
+        fail("verify-figure did not say what the rest give: %s" % said)
+    left["stated"] = json.loads(rest.group(1))
+    if verify(left, "provenance-left.json").returncode != 0:
+        fail("the answer with a nation left off did not pass alone (it should: what is not there is not seen)")
+    path = os.path.join(out, "provenance-left.json")
+    result = subprocess.run([quartet, "verify-figure", "--policy", policy, "--figure", total, "--whole", path] + node, capture_output=True, text=True)
+    if result.returncode == 0 or "read whole" not in result.stderr or "left out" not in result.stderr:
+        fail("verify-figure --whole took an answer with %s left off: %s %s" % (gone, result.stdout, result.stderr))
+    print("web-test: quartet verify-figure --whole catches a nation left off the answer: %s" % result.stderr.strip()[:200])
 
 
 def figures_in(value, prefix):
