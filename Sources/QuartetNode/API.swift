@@ -166,9 +166,22 @@ struct API {
         }
         // C2SP tlog-witness: this node cosigns the other members' checkpoints (docs/witness.md).
         // Open to any federation identity (the spec asks for none beyond the checkpoint's
-        // signature; this API port admits federation identities only).
+        // signature; this API port admits federation identities only), each member node in
+        // lanes of its own and everyone else in one, bounded (`WitnessLanes`).
+        let lanes = WitnessLanes()
         routes.post("/witness/add-checkpoint", .reader) { request, context, caller -> Response in
             let body = try await request.body.collect(upTo: Witnessing.maxBodyBytes)
+            let lane: WitnessLanes.Lane
+            if case .node(let id) = caller.identity, self.federation.members.contains(where: { $0.id == id }) { lane = .member(id) } else { lane = .others }
+            guard lanes.enter(lane) else {
+                var headers = HTTPFields()
+                headers[.contentType] = "text/plain; charset=utf-8"
+                headers[.retryAfter] = "1"
+                let who = lane == .others ? "callers other than member nodes, together," : "a member node"
+                return Response(status: .tooManyRequests, headers: headers,
+                                body: .init(byteBuffer: ByteBuffer(string: "\(who) may have at most \(WitnessLanes.limits(lane).inFlight) add-checkpoint request(s) in hand at once and \(Int(WitnessLanes.limits(lane).perSecond)) a second; ask again later\n")))
+            }
+            defer { lanes.leave(lane) }
             let answer = await self.witness.addCheckpointQueued(Array(body.readableBytesView), clock: wallClockMillis)
             var headers = HTTPFields()
             headers[.contentType] = answer.contentType

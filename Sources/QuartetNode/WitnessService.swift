@@ -206,7 +206,14 @@ final class WitnessService: Sendable {
         let copySize = copyHolds
         let decided: Result<WitnessStore.Accepted, Witnessing.Refusal>
         do {
-            decided = try store.witness(origin: origin, note: request.note, clock: clock) { latest throws(Witnessing.Refusal) in
+            // What is kept of the note: the log's own signature lines (the first by each key it
+            // is trusted under), not whatever else the caller added — a reader padding each
+            // checkpoint with 60 KiB of lines made every witness write that much per commit.
+            let trusted = logs[origin] ?? []
+            let kept = SignedNote(text: request.note.text, signatures: trusted.compactMap { key in
+                request.note.signatures.first { $0.keyName.utf8.elementsEqual(key.name.utf8) && $0.keyID == key.keyID }
+            })
+            decided = try store.witness(origin: origin, note: kept, clock: clock) { latest throws(Witnessing.Refusal) in
                 if let latest, let info, latest.size != signed.size, contradictedByCopy(origin: origin, latest: latest, info: info) {
                     throw Witnessing.Refusal(.forbidden, "\(origin): the checkpoint this witness cosigned at size \(latest.size) contradicts its copy of the log (a split view); it cosigns no more of this log")
                 }

@@ -502,6 +502,13 @@ import Testing
         answer = try submit(old: held, proof: proof)
         #expect(answer.status == 200 && answer.body.hasPrefix("\u{2014} quartet.ot-workforce.uk/uk/witness "), "\(answer)")
         #expect(!answer.body.contains(junk))
+        // What uk's witness stored of it: the text and wales's own line only, not the lines the
+        // submitter added (the junk, the other witnesses' cosignatures), which were written and
+        // synced whole (a reader padding every checkpoint multiplied each witness's writes).
+        let database = federation.path("uk", "data") + "/witness/witness.sqlite"
+        let stored = try TestKit.run(try #require(TestKit.which("python3")), ["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT note FROM latest WHERE origin = 'quartet.ot-workforce.uk/wales'\").fetchone()[0])", database])
+        #expect(stored.status == 0 && stored.stdout.contains("\n5\n"), "\(stored)")
+        #expect(stored.stdout.components(separatedBy: "\u{2014} ").count == 2 && stored.stdout.contains("\u{2014} quartet.ot-workforce.uk/wales "), "\(stored.stdout)")
         // uk serves what it cosigned, with its line; england keeps it within a refresh (5 s).
         let cosigned = try federation.get("uk", "/v1/witness/cosigned")
         #expect((cosigned["notes"] as? [String])?.contains { $0.contains("\n5\n") && $0.contains("\u{2014} quartet.ot-workforce.uk/uk/witness ") && !$0.contains(junk) } == true, "\(cosigned)")

@@ -1,0 +1,41 @@
+import Foundation
+@testable import QuartetNode
+import Synchronization
+import Testing
+
+/// The witness's lanes: each member node its own, everyone else one, each bounded in requests
+/// in hand and a second, so no caller puts its requests ahead of the members' own.
+@Suite struct WitnessLanesTests {
+    @Test func eachLaneIsBoundedInHandAndInRateAndTheOthersShareOne() {
+        let now = Mutex(ContinuousClock.now)
+        let lanes = WitnessLanes(clock: { now.withLock { $0 } })
+        // Everyone else: one in hand at once, whoever they are.
+        #expect(lanes.enter(.others))
+        #expect(!lanes.enter(.others), "a second stranger's request waits for the first")
+        // Members are not held by the strangers, nor by each other.
+        #expect(lanes.enter(.member("wales")) && lanes.enter(.member("wales")))
+        #expect(!lanes.enter(.member("wales")), "a member has two lanes")
+        #expect(lanes.enter(.member("england")))
+        lanes.leave(.others)
+        lanes.leave(.member("wales"))
+        lanes.leave(.member("wales"))
+        lanes.leave(.member("england"))
+        // Rate: the others' bucket holds 10 (one taken above); emptied, it refills at 10 a second.
+        for _ in 1..<Int(WitnessLanes.others.perSecond) {
+            #expect(lanes.enter(.others))
+            lanes.leave(.others)
+        }
+        #expect(!lanes.enter(.others), "11 in one instant")
+        now.withLock { $0 += .milliseconds(100) }
+        #expect(lanes.enter(.others), "one more 0.1 s later")
+        lanes.leave(.others)
+        #expect(!lanes.enter(.others))
+        // A member's 100 a second are its own: the strangers' empty bucket does not touch them.
+        for _ in 0..<Int(WitnessLanes.member.perSecond) {
+            #expect(lanes.enter(.member("scotland")))
+            lanes.leave(.member("scotland"))
+        }
+        #expect(!lanes.enter(.member("scotland")))
+        #expect(lanes.enter(.member("northern-ireland")))
+    }
+}
