@@ -177,9 +177,11 @@ struct API {
                 var headers = HTTPFields()
                 headers[.contentType] = "text/plain; charset=utf-8"
                 headers[.retryAfter] = "1"
+                let limits = WitnessLanes.limits(lane)
                 let who = lane == .others ? "callers other than member nodes, together," : "a member node"
+                let rate = limits.perSecond.map { " and \(Int($0)) a second" } ?? ""
                 return Response(status: .tooManyRequests, headers: headers,
-                                body: .init(byteBuffer: ByteBuffer(string: "\(who) may have at most \(WitnessLanes.limits(lane).inFlight) add-checkpoint request(s) in hand at once and \(Int(WitnessLanes.limits(lane).perSecond)) a second; ask again later\n")))
+                                body: .init(byteBuffer: ByteBuffer(string: "\(who) may have at most \(limits.inFlight) add-checkpoint request(s) in hand at once\(rate); ask again later\n")))
             }
             defer { lanes.leave(lane) }
             let answer = await self.witness.addCheckpointQueued(Array(body.readableBytesView), clock: wallClockMillis)

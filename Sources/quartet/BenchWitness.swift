@@ -18,23 +18,23 @@ struct BenchWitness: AsyncParsableCommand {
             wales (GET /v1/witnesses) the milliseconds from each checkpoint's signing (the moment wales \
             signed it, on the monotonic clock) to the moment the third of its four witnesses' cosignatures was verified \
             and kept: p50 and p99 over the checkpoints of the run that reached a quorum. Then drives \
-            uk's POST /witness/add-checkpoint with wrk (--clients keep-alive connections, a reader \
-            token) with wales's newest checkpoint: each request is parsed, its log signature and \
-            the witness state checked and a cosignature signed. Also each entry's time from its \
-            checkpoint's signing to the first quorum on a checkpoint that covers it, and the CPU \
-            each node used per append while appending (/proc). Needs wrk.
+            uk's POST /witness/add-checkpoint as wales's node (its certificate: a member's lanes, \
+            --clients keep-alive connections, at most the lanes a member has) with wales's newest \
+            checkpoint: each request is parsed, its log signature and the witness state checked \
+            and a cosignature signed. Also each entry's time from its checkpoint's signing to the \
+            first quorum on a checkpoint that covers it, and the CPU each node used per append \
+            while appending (/proc).
             """)
 
     @Option(help: "Entries appended, one at a time.") var appends: Int = 300
     @Option(help: "Milliseconds between appends.") var gapMs: Int = 20
-    @Option(help: "Keep-alive connections for the requests/s run.") var clients: Int = 16
+    @Option(help: "Keep-alive connections for the requests/s run (at most a member's lanes, 4).") var clients: Int = WitnessLanes.member.inFlight
     @Option(help: "Seconds of the requests/s run.") var seconds: Int = 10
 
     func run() async throws {
-        guard (1...100_000).contains(appends), (0...10_000).contains(gapMs), (1...1024).contains(clients), (1...600).contains(seconds) else {
-            throw ValidationError("--appends 1–100,000, --gap-ms 0–10,000, --clients 1–1,024, --seconds 1–600")
+        guard (1...100_000).contains(appends), (0...10_000).contains(gapMs), (1...WitnessLanes.member.inFlight).contains(clients), (1...600).contains(seconds) else {
+            throw ValidationError("--appends 1–100,000, --gap-ms 0–10,000, --clients 1–\(WitnessLanes.member.inFlight) (a member's lanes at a witness), --seconds 1–600")
         }
-        guard let wrk = ChildProcess.onPath("wrk") else { throw CLIError("bench witness needs wrk on PATH (scripts/setup.sh installs it)") }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-bench-witness-\(UUID().uuidString)")
         let federation = try await DemoFederation.start(root: root)
         var report: [String: Any] = ["benchmark": "witness", "cores": ProcessInfo.processInfo.activeProcessorCount, "appends": appends, "gap_ms": gapMs]
@@ -119,14 +119,31 @@ struct BenchWitness: AsyncParsableCommand {
             let request = Witnessing.Request(oldSize: size, proof: [], note: origin).body
             let (status, answer) = try await ukClient.request(.POST, "/witness/add-checkpoint", body: Data(request.utf8), contentType: "text/plain")
             guard status == 200 else { throw CLIError("uk's witness answered \(status) to wales's checkpoint of size \(size): \(String(decoding: answer, as: UTF8.self))") }
-            let scripts = root.appendingPathComponent("wrk")
-            try FileManager.default.createDirectory(at: scripts, withIntermediateDirectories: true)
-            let script = scripts.appendingPathComponent("witness.lua")
-            try Data(BenchAPI.luaScript(method: "POST", token: try federation.readerToken(), body: request).utf8).write(to: script)
-            var run = try BenchAPI.wrk(wrk, url: uk.api + "/witness/add-checkpoint", script: script, connections: clients, seconds: seconds)
-            run["requests_per_second"] = (Double(run["requests"] as! Int) / (Double(run["duration_us"] as! Int) / 1_000_000)).rounded()
-            run["connections"] = clients
-            report["witness_requests"] = run
+            // As wales's node, on its lanes (a reader's share one lane at 10 a second).
+            let payload = Data(request.utf8)
+            let runEnds = ContinuousClock.now + .seconds(seconds)
+            let started = ContinuousClock.now
+            let counts = try await withThrowingTaskGroup(of: (ok: Int, other: Int).self) { group in
+                for _ in 0..<clients {
+                    group.addTask {
+                        let client = try await KeepAliveClient.connect(certificate: configuration.certificate, key: configuration.privateKey, ca: ukConfiguration.caCertificate,
+                                                                       node: "uk", address: ukConfiguration.apiListen, token: nil)
+                        var ok = 0, other = 0
+                        while ContinuousClock.now < runEnds {
+                            let (status, _) = try await client.post("/witness/add-checkpoint", body: payload, contentType: "text/plain")
+                            if status == 200 { ok += 1 } else { other += 1 }
+                        }
+                        await client.close()
+                        return (ok, other)
+                    }
+                }
+                return try await group.reduce((ok: 0, other: 0)) { ($0.ok + $1.ok, $0.other + $1.other) }
+            }
+            guard counts.other == 0 else { throw CLIError("uk's witness refused \(counts.other) of \(counts.ok + counts.other) requests from wales's node") }
+            let elapsed = started.duration(to: .now)
+            let secondsTaken = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            report["witness_requests"] = ["requests": counts.ok, "requests_per_second": (Double(counts.ok) / secondsTaken).rounded(), "connections": clients,
+                                          "as": "wales's node (a member's lanes)"] as [String: Any]
             report["wales_appended"] = Int(after - before)
         } catch {
             federation.stop()
