@@ -93,19 +93,11 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             }
             data = body
         }
-        // Read strictly first (a key given twice is refused: another reader of the same file
-        // must not see another figure or value), and `stated` as given: a status never
-        // recorded is stated as null, which the decoder would read as absent.
-        let strict: JSONValue
-        do { strict = try JSONValueCoding.parse(Array(data)) } catch {
-            throw CLIError("\(source): not JSON this command reads: \(error)")
+        let provenance: ViewProvenance
+        switch Result(catching: { () throws(Failure) in try Self.decodeAnswer(data) }) {
+        case .success(let decoded): provenance = decoded
+        case .failure(let failure): throw CLIError("\(source): \(failure.description)")
         }
-        guard case .object(let fields) = strict else { throw CLIError("\(source): not a provenance answer (a JSON object)") }
-        var provenance: ViewProvenance
-        do { provenance = try JSONDecoder().decode(ViewProvenance.self, from: data) } catch {
-            throw CLIError("\(source): not a provenance answer (GET /v1/view/figures/{id}/provenance): \(error)")
-        }
-        provenance.stated = fields["stated"]
         let now = wallClockMillis() / 1000
         var report: Report
         switch Result(catching: { () throws(Failure) in try Self.check(provenance, figure: figure, policy: parsed, ukLog: ukLog, maxAge: maxAge, now: now) }) {
@@ -114,7 +106,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         }
         if whole, let node {
             report.whole = try await Self.readWhole(node.client, configuration: node.configuration, figure: figure, policy: parsed, ukLog: ukLog,
-                                                    answered: report.checkpoints, stated: provenance.stated ?? .null)
+                                                    answered: report.checkpoints, stated: provenance.stated ?? .null, maxAge: maxAge, now: now)
         }
         switch output.format {
         case .json:
@@ -196,6 +188,9 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                 throw Failure("\(at): not in the checkpoint of \(body.log) of size \(head.size): \(error)")
             }
             let isPublic = entry.header.classification == EntryHeader.publicClassification
+            // A public entry comes with its payload: one served as a stub would count for
+            // nothing here (a correction withheld, the old value stated), as the page refuses it.
+            if isPublic, entry.payload == nil { throw Failure("\(at): a public entry is served without its payload") }
             folded[body.log, default: []].append((body.index, ViewEntry(log: body.log, index: 0, timeMillis: entry.header.timeMillis, type: entry.header.type,
                                                                         payload: isPublic ? entry.payload?.bytes : nil, isPublic: isPublic,
                                                                         classification: entry.header.classification)))
@@ -230,6 +225,21 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         return Report(figure: figure, entries: provenance.entries.count, checkpoints: checkpoints, recomputed: recomputed, ukLog: ukLog)
     }
 
+    /// An answer read strictly first (a key given twice is refused: another reader of the same
+    /// file must not see another figure or value), and `stated` as given: a status never
+    /// recorded is stated as null, which the decoder would read as absent.
+    static func decodeAnswer(_ data: Data) throws(Failure) -> ViewProvenance {
+        let strict: JSONValue
+        do { strict = try JSONValueCoding.parse(Array(data)) } catch { throw Failure("not JSON this command reads: \(error)") }
+        guard case .object(let fields) = strict else { throw Failure("not a provenance answer (a JSON object)") }
+        var provenance: ViewProvenance
+        do { provenance = try JSONDecoder().decode(ViewProvenance.self, from: data) } catch {
+            throw Failure("not a provenance answer (GET /v1/view/figures/{id}/provenance): \(error)")
+        }
+        provenance.stated = fields["stated"]
+        return provenance
+    }
+
     /// Entries of a log read whole at most (2,000,000 entries: 64 MB of leaf hashes held).
     static let wholeLimit: UInt64 = 2_000_000
 
@@ -239,7 +249,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
     /// each entry against itself and the logs' roots against those checkpoints, folds them all
     /// as every node does, and recomputes the figure, which must be `stated`.
     static func readWhole(_ client: APIClient, configuration: ClientConfiguration, figure: String, policy: WitnessPolicy, ukLog: String,
-                          answered: [String: Report.Checkpoint], stated: JSONValue) async throws -> Report.Whole {
+                          answered: [String: Report.Checkpoint], stated: JSONValue, maxAge: UInt64?, now: UInt64) async throws -> Report.Whole {
         var heads: [String: (size: UInt64, root: Hash)] = [:]
         for (log, c) in answered { heads[log] = (c.size, try Hash(base64: c.root)) }
         if figure.hasPrefix("total:") {
@@ -252,6 +262,9 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                     throw CLIError("read whole: the checkpoint the node serves for \(log), which your policy names, does not meet it: \(error.message)")
                 }
                 if let refusal = AuditCoverage.namesAnotherLog(policy, origin: verified.checkpoint.origin, log: log) { throw CLIError("read whole: \(refusal)") }
+                if let maxAge, let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: policy.quorumTime(verified.witnesses), now: now, maxAge: maxAge) {
+                    throw CLIError("read whole: \(log): \(refusal)")
+                }
                 heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
             }
         }
@@ -276,6 +289,9 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                     leaves.append(entry.leafHash)
                     // Only what the fold reads is kept, as it comes (a plan entry's public payload).
                     let isPublic = entry.header.classification == EntryHeader.publicClassification
+                    if isPublic, entry.payload == nil, PlanValidator.isPlanType(entry.header.type) {
+                        throw CLIError("read whole: entry \(log)/\(body.index): a public entry is served without its payload (a node that lost it cannot have its logs checked whole)")
+                    }
                     let payload = isPublic && PlanValidator.isPlanType(entry.header.type) ? entry.payload?.bytes : nil
                     do {
                         try view.apply(ViewEntry(log: log, index: body.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: payload,

@@ -118,10 +118,17 @@ import Testing
         #expect(check(twice, policy).failure?.contains("given twice") == true)
         // A log the policy does not name: its checkpoint does not meet the policy.
         #expect(check(honest, try self.policy([uk])).failure?.contains("the checkpoint of wales does not meet your policy") == true)
-        // Wales's checkpoint filed as England's.
+        // Wales's checkpoint filed as England's (the policy's line for its key names wales).
         var misfiled = honest
+        misfiled.entries = misfiled.entries.filter { $0.entry.log == "uk" }
         misfiled.checkpoints["england"] = misfiled.checkpoints.removeValue(forKey: "wales")
-        #expect(check(misfiled, policy).failure != nil)
+        #expect(check(misfiled, policy).failure?.contains("names the log wales, not england") == true)
+        // A public entry served without its payload (the correction withheld, the old value
+        // stated): refused, not counted as nothing.
+        var withheld = try answer("total:P2.A2.M1:2025", [(uk, [0, 1]), (wales, [0, 1, 2, 3])], stated: .number(5))
+        withheld.entries[5].entry.payloadBase64 = nil
+        withheld.entries[5].entry.salt = nil
+        #expect(check(withheld, policy).failure?.contains("entry wales/3: a public entry is served without its payload") == true)
         // Entries left out by the answer's bound.
         var bounded = honest
         bounded.omitted = 3
@@ -144,6 +151,17 @@ import Testing
         // An action no status was recorded for: stated null, recomputed null.
         let none = try answer("status:wales:P2.A4", [(wales, [0])], stated: .null)
         #expect((try? check(none, policy).get())?.recomputed == "null")
+    }
+
+    /// The answer is read strictly: a key given twice is refused (another reader of the file
+    /// would see another figure or value), and a stated null is a value, not absent.
+    @Test func theAnswerIsReadStrictly() throws {
+        let twice = Data(#"{"figure":"total:A:2025","figure":"total:A:2024","entries":[],"checkpoints":{},"stated":1}"#.utf8)
+        #expect(throws: VerifyFigureCommand.Failure.self) { try VerifyFigureCommand.decodeAnswer(twice) }
+        let none = try VerifyFigureCommand.decodeAnswer(Data(#"{"figure":"status:wales:P2.A4","entries":[],"checkpoints":{},"stated":null}"#.utf8))
+        #expect(none.stated == .null)
+        let absent = try VerifyFigureCommand.decodeAnswer(Data(#"{"figure":"status:wales:P2.A4","entries":[],"checkpoints":{}}"#.utf8))
+        #expect(absent.stated == nil)
     }
 }
 

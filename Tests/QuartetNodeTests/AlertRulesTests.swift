@@ -54,14 +54,15 @@ import Testing
             #expect(text.contains(limit), "prometheus.yml sets no \(limit)")
         }
         let sampleLimit = try #require(text.firstMatch(of: /sample_limit: ([0-9]+)/).flatMap { Int($0.output.1) })
-        let exposed = try await Self.exposition()
+        let exposed = try await Self.exposition().text
         let samples = exposed.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.count
         #expect(samples > 20 && samples * 4 < sampleLimit, "a node exposes \(samples) samples against a limit of \(sampleLimit)")
         #expect(exposed.contains("\nquartet_ready "), "no quartet_ready")
     }
 
-    /// One in-process node's /metrics, as a reader reads it.
-    static func exposition() async throws -> String {
+    /// One in-process node's /metrics, as a reader reads it, and the node's CA and certificate
+    /// (read before the node's files are removed).
+    static func exposition() async throws -> (text: String, files: (ca: Certificate, leaf: Certificate)) {
         let node = try InProcessNode(entries: 2)
         defer { node.remove() }
         let exposition = Mutex("")
@@ -71,7 +72,9 @@ import Testing
             let body = try await client.execute(uri: "/metrics", method: .get, headers: headers) { String(buffer: $0.body) }
             exposition.withLock { $0 = body }
         }
-        return exposition.withLock { $0 }
+        let ca = try Certificate(pem: String(contentsOfFile: node.files.pki.caCertificate, encoding: .utf8))
+        let leaf = try Certificate(pem: String(contentsOfFile: NodeConfiguration.load(path: node.files.configPath).certificate, encoding: .utf8))
+        return (exposition.withLock { $0 }, (ca, leaf))
     }
 
     static let exposedWithWitnesses: Set<String> = ["quartet_witness_failing"]
@@ -83,16 +86,7 @@ import Testing
         let names = Set(text.matches(of: /quartet_[a-z_]+/).map { String($0.output) }).subtracting(["quartet_rules"])
             .subtracting(Self.exposedWithWitnesses)
         #expect(names.count >= 6, "\(names)")
-        let node = try InProcessNode(entries: 2)
-        defer { node.remove() }
-        let exposition = Mutex("")
-        try await node.test(CertificateHeaderContext.self) { client, _ in
-            var headers = HTTPFields()
-            headers[.authorization] = "Bearer token-reader"
-            let body = try await client.execute(uri: "/metrics", method: .get, headers: headers) { String(buffer: $0.body) }
-            exposition.withLock { $0 = body }
-        }
-        let exposed = exposition.withLock { $0 }
+        let (exposed, files) = try await Self.exposition()
         for name in names.sorted() {
             #expect(exposed.contains("\n\(name)") || exposed.contains("# TYPE \(name) "), "the rules watch \(name), which /metrics does not expose")
         }
@@ -100,8 +94,7 @@ import Testing
         func value(_ name: String) -> Double? {
             exposed.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
         }
-        let ca = try Certificate(pem: String(contentsOfFile: node.files.pki.caCertificate, encoding: .utf8))
-        let leaf = try Certificate(pem: String(contentsOfFile: NodeConfiguration.load(path: node.files.configPath).certificate, encoding: .utf8))
+        let (ca, leaf) = files
         #expect(value("quartet_ca_certificate_expiry_timestamp_seconds") == ca.notAfter.timeIntervalSince1970)
         #expect(value("quartet_certificate_expiry_timestamp_seconds") == leaf.notAfter.timeIntervalSince1970)
         #expect(ca.notAfter != leaf.notAfter)
