@@ -179,7 +179,8 @@ import Testing
         let signer = try NoteSigner(name: origin, key: try DataDirectory(path: federation.path("uk", "data")).readSigningKey(log: "uk"))
         let member = try await Self.greeted(as: "england", federation)
         let metrics = { try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/metrics"]).body }
-        let waitsBefore = metricValue(try metrics(), "quartet_peer_read_budget_waits_total") ?? 0
+        // (The counter is shown from 0: a renamed or missing metric fails here, not as 0 == 0.)
+        let waitsBefore = try #require(metricValue(try metrics(), "quartet_peer_read_budget_waits_total"), "uk's /metrics has no quartet_peer_read_budget_waits_total")
         // 300 notes of the same old size and root, each at another time: 300 comparisons asked
         // for, against a budget of 4 MiB at once and 1 MiB a second (64 KiB each).
         for i in 0..<300 {
@@ -189,7 +190,7 @@ import Testing
         // (The heads sent before the 300 are in once a heads frame after them is answered.)
         member.send(.heads([]))
         try await Task.sleep(for: .seconds(2))
-        let waits = metricValue(try metrics(), "quartet_peer_read_budget_waits_total") ?? 0
+        let waits = try #require(metricValue(try metrics(), "quartet_peer_read_budget_waits_total"))
         #expect(waits == waitsBefore, "300 old checkpoints in a round were compared past 64, the budget's burst")
         #expect(!member.isClosed, "old checkpoints of the right history are not a violation")
         // Nothing was taken for evidence, and uk still replicates wales meanwhile.
@@ -296,6 +297,9 @@ import Testing
         // As soon as uk holds the rows (they were sent), stop scotland before its 1 s gathering ends.
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline, federation.size(try federation.heads("uk"), "scotland") <= index { usleep(10_000) }
+        // (Else scotland would be stopped before it sent them, and send and record them again
+        // after its restart: the test would pass without the journal.)
+        try #require(federation.size(try federation.heads("uk"), "scotland") > index, "uk never held the rows before the stop")
         _ = federation.processes["scotland"]?.stop(signal: signal)
         federation.processes["scotland"] = nil
         try federation.start(["scotland"], onlyCopy: true)

@@ -214,6 +214,9 @@ import Testing
         recorded.entries = [4, 7]
         let both = try await Self.recovered([JournalLine.purgeStarting(started).text, JournalLine.purge(recorded).text], held: { _, _ in [5, 6] })
         #expect(both == [recorded])
+        // With 6 no longer held, it alone is added (5 is still held; 4 and 7 were recorded).
+        let added = try await Self.recovered([JournalLine.purgeStarting(started).text, JournalLine.purge(recorded).text], held: { _, _ in [5] })
+        #expect(added.count == 2 && added.first == recorded && added.last?.entries == [6], "\(added)")
         // A store that cannot say records nothing made up.
         struct Unreadable: Error {}
         #expect(try await Self.recovered([JournalLine.purgeStarting(started).text], held: { _, _ in throw Unreadable() }).isEmpty)

@@ -130,6 +130,22 @@ struct CertificateHeaderContext: APIRequestContext {
                 #expect(table.contains(known), "the route table lacks \(known)")
             }
             #expect(routes.count == table.count, "a route is registered twice")
+            // The levels of the routes that write, or read what only some may read, pinned here:
+            // the matrix below tests each route against the level it declares, so a route
+            // registered at the wrong level would pass it.
+            let pinned: [String: RouteAccess] = [
+                "POST /v1/logs/{log}/entries": .operator, "POST /v1/record/reading": .operator, "POST /record/reading": .operator,
+                "GET /record/reading": .operator, "GET /status": .operator, "GET /v1/agreements/{id}/disclosures": .auditor,
+                "GET /owners/{owner}": .auditor, "GET /metrics": .reader, "GET /v1/alerts": .reader, "POST /witness/add-checkpoint": .reader,
+                "GET /healthz": .public, "POST /login": .public,
+            ]
+            for (key, level) in pinned {
+                #expect(routes.first { "\($0.method) \($0.path)" == key }?.access == level, "\(key) is not registered at \(level)")
+            }
+            // Every other route that takes a body writes: the operator's alone.
+            for route in routes where route.method == .post && !["/login", "/logout", "/witness/add-checkpoint"].contains(route.path) {
+                #expect(route.access == .operator, "POST \(route.path) is registered at \(route.access)")
+            }
 
             for route in routes {
                 let path = route.path

@@ -87,10 +87,13 @@ import Testing
         #expect(started.contains { if case .alert(let alert) = $0 { return alert.kind == .rotationFork && alert.log == "a" }; return false }, "\(started)")
         // The thief's checkpoints beyond its rotation verify under nothing here.
         let thiefHead = Checkpoint(origin: Self.origin, size: 11, root: Hash.leaf([11]), timeMillis: 2)
-        #expect(throws: (any Error).self) { try replicator.verified(try NoteSigner(name: Self.origin, key: keys.thief).sign(thiefHead).serialized, log: "a") }
+        let thiefNote = try NoteSigner(name: Self.origin, key: keys.thief).sign(thiefHead).serialized
+        #expect(throws: (any Error).self) { try replicator.verified(thiefNote, log: "a") }
         // A file that no longer revokes the key brings the rotation back (nothing was dropped).
         out = replicator.members(peers: ["a", "b"], verifiers: verifiers, writers: [:])
         #expect(replicator.chains["a"]?.current == keys.thief.publicKey && replicator.stopped.isEmpty)
+        // And the same checkpoint verifies then: it was the revocation that refused it.
+        #expect(throws: Never.self) { try replicator.verified(thiefNote, log: "a") }
         #expect(!out.contains { if case .alert = $0 { return true }; return false })
     }
 
