@@ -212,7 +212,7 @@ import Testing
         let index = try Self.agreementAndRow(federation, id: "NHS-SCOTLAND-FULL", marker: marker)
         _ = try federation.waitConverged(["uk", "scotland"]) { federation.size($0, "scotland") > index + 1 }
         #expect(try RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk has full access")
-        let aggregates = try federation.get("uk", "/v1/view/aggregates")["aggregates"] as? [[String: Any]] ?? []
+        let aggregates = try #require(try federation.get("uk", "/v1/view/aggregates")["aggregates"] as? [[String: Any]])
         #expect(aggregates.contains { $0["log"] as? String == "scotland" }, "\(aggregates)")
 
         // uk goes down; scotland revokes; scotland goes down too.
@@ -257,7 +257,7 @@ import Testing
         }
         #expect(status == "revoked")
         // The view dropped the purged aggregate in the same step (no restart needed).
-        let after = try federation.get("uk", "/v1/view/aggregates")["aggregates"] as? [[String: Any]] ?? []
+        let after = try #require(try federation.get("uk", "/v1/view/aggregates")["aggregates"] as? [[String: Any]])
         #expect(!after.contains { $0["log"] as? String == "scotland" }, "\(after)")
         federation.stop()
         #expect(try !RestrictedDataTests().onDisk(marker, under: federation.path("uk", "data")), "uk kept the rows of a revoked agreement")
