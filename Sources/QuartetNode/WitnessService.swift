@@ -383,7 +383,12 @@ final class WitnessService: Sendable {
         guard disabled.withLockedValue({ $0 }) == nil, !stateLost else { return nil }
         let federation = live.federation
         let generation = store.latestGeneration
-        if let made = cosignedMade.withLockedValue({ $0 }), made.generation == generation, made.federation == federation.version { return made.notes }
+        let made = cosignedMade.withLockedValue { $0 }
+        if let made, made.generation == generation, made.federation == federation.version { return made.notes }
+        // One caller at a time makes it again (each read of the state and each cosignature is
+        // on the witness's write connection); the others are answered what was made before.
+        if let made, !cosignedMaking.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { return made.notes }
+        defer { if made != nil { cosignedMaking.store(false, ordering: .releasing) } }
         var notes: [String] = []
         for (origin, latest, timeMillis) in try store.allLatest() {
             guard let member = federation.members.first(where: { $0.id != me && $0.verifier.name.utf8.elementsEqual(origin.utf8) }),
@@ -408,6 +413,8 @@ final class WitnessService: Sendable {
 
     /// What `cosignedNotes` last made, and of which state and federation file.
     private let cosignedMade = NIOLockedValueBox<(generation: Int, federation: UInt64, notes: [String])?>(nil)
+    /// A caller is making it again (`cosignedNotes`).
+    private let cosignedMaking = Atomic<Bool>(false)
 
     /// Per origin, the size last cosigned that the copy was found to agree with.
     private let agreed = NIOLockedValueBox<[String: UInt64]>([:])
