@@ -46,8 +46,15 @@ extension APIClient {
 
     /// `GET /v1/view/figures/{id}/provenance`.
     public func viewProvenance(figure: String) async throws -> ViewProvenance {
-        try await decodeView("/v1/view/figures/\(Self.pathSegment(figure))/provenance")
+        try await decodeView(Self.provenancePath(figure))
     }
+
+    /// The same answer's bytes, as the node sent them (`quartet verify-figure` reads them strictly).
+    public func viewProvenanceBody(figure: String) async throws -> Data {
+        try await viewBody(Self.provenancePath(figure))
+    }
+
+    static func provenancePath(_ figure: String) -> String { "/v1/view/figures/\(pathSegment(figure))/provenance" }
 
     /// The CSV form of a view route (`?format=csv`, with `table` when given).
     public func viewCSV(_ path: String, table: String? = nil) async throws -> Data {

@@ -104,7 +104,7 @@ extension API {
                 do { refs = try q.provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
                 var answer = try provenance(figure: figure, refs: refs, identity: caller.identity)
                 // The figure's value from the same view as its entries.
-                answer.stated = q.statedValue(figure).flatMap { PayloadValue.parseIfValid(Array($0.utf8)) }
+                answer.stated = q.stated(figure)
                 return ViewEncoding.response(answer)
             }
         }

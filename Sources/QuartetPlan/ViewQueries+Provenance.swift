@@ -78,27 +78,32 @@ extension ViewQueries {
     }
 
     /// The value this node states for a figure whose value a reader can recompute from the
-    /// entries behind it (`reading:`, `total:`, `status:`), as JSON text, or nil for other kinds.
-    /// The "How do we know?" page recomputes it in the reader's browser from the verified entries
-    /// and shows both: a node stating one value while its entries give another is caught there.
-    public func statedValue(_ figure: String) -> String? {
+    /// entries behind it (`reading:`, `total:`, `status:`), or nil for other kinds. The "How do
+    /// we know?" page recomputes it in the reader's browser from the verified entries and shows
+    /// both, as `quartet verify-figure` does: a node stating one value while its entries give
+    /// another is caught there.
+    public func stated(_ figure: String) -> JSONValue? {
         let parts = figure.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         switch (parts.first, parts.count) {
         case ("reading", 4):
             guard let p = Period(parts[3]), let r = view.logs[parts[1]]?.measures[parts[2]]?.readings[p] else { return nil }
             let v = r.payload
-            let value: JSONValue = v.value.map { .number($0) } ?? v.achieved.map { .bool($0) }
+            return v.value.map { .number($0) } ?? v.achieved.map { .bool($0) }
                 ?? v.categories.map { .object($0.mapValues { .number($0) }) } ?? v.text.map { .string($0) } ?? .null
-            return String(decoding: value.encoded(), as: UTF8.self)
         case ("total", 3):
             guard let period = Period(parts[2]), let t = ukTotals(parts[1])?[period] else { return nil }
-            return String(decoding: JSONValue.number(t.value).encoded(), as: UTF8.self)
+            return .number(t.value)
         case ("status", 3):
             guard let a = view.logs[parts[1]]?.actions[parts[2]] else { return nil }
             // An action no status was recorded for yet: null.
-            return String(decoding: (a.status.map { JSONValue.string($0.payload.status.rawValue) } ?? .null).encoded(), as: UTF8.self)
+            return a.status.map { .string($0.payload.status.rawValue) } ?? .null
         default:
             return nil
         }
+    }
+
+    /// `stated`, as JSON text (the page's data).
+    public func statedValue(_ figure: String) -> String? {
+        stated(figure).map { String(decoding: $0.encoded(), as: UTF8.self) }
     }
 }

@@ -86,12 +86,11 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             data = try VerifyCheckpointCommand.read(answer, limit: Self.maxBytes, what: "a provenance answer")
         } else {
             let (client, configuration) = node!
-            let path = "/v1/view/figures/\(Self.pathSegment(figure))/provenance"
-            let (status, body) = try await api(configuration) { try await client.get(path) }
-            guard status == 200 else {
-                throw CLIError("GET \(path): \(status): \((try? JSONDecoder().decode(APIErrorBody.self, from: body))?.error.message ?? String(decoding: body.prefix(500), as: UTF8.self))")
+            do { data = try await client.viewProvenanceBody(figure: figure) } catch let error as APIClient.ViewRequestError {
+                throw CLIError(error.description)
+            } catch {
+                throw CLIError(unreachable(configuration, error))
             }
-            data = body
         }
         let provenance: ViewProvenance
         switch Result(catching: { () throws(Failure) in try Self.decodeAnswer(data) }) {
@@ -152,16 +151,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         var heads: [String: (size: UInt64, root: Hash)] = [:]
         var checkpoints: [String: Report.Checkpoint] = [:]
         for (log, text) in provenance.checkpoints.sorted(by: { $0.key < $1.key }) {
-            let verified: WitnessPolicy.Verified
-            do { verified = try policy.verify(try SignedNote(parsing: text)) } catch {
-                throw Failure("the checkpoint of \(log) does not meet your policy: \(error.message)")
-            }
-            if let refusal = AuditCoverage.namesAnotherLog(policy, origin: verified.checkpoint.origin, log: log) { throw Failure(refusal) }
-            let quorumTime = policy.quorumTime(verified.witnesses)
-            if let maxAge {
-                guard policy.quorum != nil else { throw Failure("--max-age: the policy's quorum is none, so no witness vouches for when a checkpoint was the newest") }
-                if let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: quorumTime, now: now, maxAge: maxAge) { throw Failure("\(log): \(refusal)") }
-            }
+            let (verified, quorumTime) = try Self.head(text, of: log, policy: policy, maxAge: maxAge, now: now)
             heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
             checkpoints[log] = .init(size: verified.checkpoint.size, root: verified.checkpoint.root.base64, witnesses: verified.witnesses.keys.sorted(), quorumTime: quorumTime)
         }
@@ -173,11 +163,10 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             let at = "entry \(body.log)/\(body.index)"
             guard let head = heads[body.log] else { throw Failure("\(at): the answer carries no checkpoint of \(body.log)") }
             guard seen.insert(EntryRef(log: body.log, index: body.index)).inserted else { throw Failure("\(at): given twice") }
-            let entry: Entry
-            do { entry = try Self.entry(body) } catch { throw Failure("\(at): \(error.description)") }
-            guard Array(entry.header.log.utf8) == Array(body.log.utf8), entry.header.index == body.index,
-                  Array(item.inclusion.log.utf8) == Array(body.log.utf8), item.inclusion.index == body.index else {
-                throw Failure("\(at): its header names \(entry.header.log)/\(entry.header.index)")
+            let (entry, viewEntry): (Entry, ViewEntry)
+            do { (entry, viewEntry) = try Self.foldable(body) } catch { throw Failure("\(at): \(error.description)") }
+            guard Array(item.inclusion.log.utf8) == Array(body.log.utf8), item.inclusion.index == body.index else {
+                throw Failure("\(at): its proof is for \(item.inclusion.log)/\(item.inclusion.index)")
             }
             guard item.inclusion.size == head.size else {
                 throw Failure("\(at): its proof is to size \(item.inclusion.size), not the checkpoint's \(head.size)")
@@ -187,13 +176,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             } catch {
                 throw Failure("\(at): not in the checkpoint of \(body.log) of size \(head.size): \(error)")
             }
-            let isPublic = entry.header.classification == EntryHeader.publicClassification
-            // A public entry comes with its payload: one served as a stub would count for
-            // nothing here (a correction withheld, the old value stated), as the page refuses it.
-            if isPublic, entry.payload == nil { throw Failure("\(at): a public entry is served without its payload") }
-            folded[body.log, default: []].append((body.index, ViewEntry(log: body.log, index: 0, timeMillis: entry.header.timeMillis, type: entry.header.type,
-                                                                        payload: isPublic ? entry.payload?.bytes : nil, isPublic: isPublic,
-                                                                        classification: entry.header.classification)))
+            folded[body.log, default: []].append((body.index, viewEntry))
         }
         // The figure, recomputed by the fold every node runs: each log's entries in index order
         // (numbered afresh: the fold's rules read the order, not the indices), the logs the
@@ -211,17 +194,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             }
         }
         let queries = ViewQueries(view: view, health: [:], nowMillis: now * 1000, order: heads.keys.sorted())
-        let recomputed = queries.statedValue(provenance.figure)
-        // The entries must give one, and it must be the value stated, exactly, byte for byte
-        // as written (a total sums whole counts, exact in any order).
-        guard let recomputed else {
-            throw Failure("\(figure): the entries in the answer give no such figure (a definition or the reading itself is missing, or the fold refuses them)")
-        }
-        guard let stated = provenance.stated else { throw Failure("\(figure): the entries give \(recomputed), and the answer states no value") }
-        let statedText = String(decoding: stated.encoded(), as: UTF8.self)
-        guard let value = try? JSONValue.parse(Array(recomputed.utf8)), value.encoded() == stated.encoded() else {
-            throw Failure("\(figure): the entries give \(recomputed), not the \(statedText) the answer states")
-        }
+        let recomputed = try Self.same(queries.stated(figure), as: provenance.stated, figure: figure, from: "the entries in the answer")
         return Report(figure: figure, entries: provenance.entries.count, checkpoints: checkpoints, recomputed: recomputed, ukLog: ukLog)
     }
 
@@ -258,13 +231,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                 guard heads[log] == nil, !log.isEmpty else { continue }
                 let text = try await api(configuration) { try await client.checkpoint(log: log, covering: 0) }
                 let verified: WitnessPolicy.Verified
-                do { verified = try policy.verify(try SignedNote(parsing: text)) } catch {
-                    throw CLIError("read whole: the checkpoint the node serves for \(log), which your policy names, does not meet it: \(error.message)")
-                }
-                if let refusal = AuditCoverage.namesAnotherLog(policy, origin: verified.checkpoint.origin, log: log) { throw CLIError("read whole: \(refusal)") }
-                if let maxAge, let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: policy.quorumTime(verified.witnesses), now: now, maxAge: maxAge) {
-                    throw CLIError("read whole: \(log): \(refusal)")
-                }
+                do { verified = try Self.head(text, of: log, policy: policy, maxAge: maxAge, now: now).verified } catch { throw CLIError("read whole: \(error.description)") }
                 heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
             }
         }
@@ -281,45 +248,55 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                     throw CLIError("read whole: the node's page of \(log) from \(from) does not hold the entries from \(from) in order")
                 }
                 for body in bodies {
-                    let entry: Entry
-                    do { entry = try Self.entry(body) } catch { throw CLIError("read whole: entry \(log)/\(body.index): \(error.description)") }
-                    guard Array(entry.header.log.utf8) == Array(log.utf8), entry.header.index == body.index else {
-                        throw CLIError("read whole: entry \(log)/\(body.index): its header names \(entry.header.log)/\(entry.header.index)")
-                    }
+                    let (entry, viewEntry): (Entry, ViewEntry)
+                    do { (entry, viewEntry) = try Self.foldable(body) } catch { throw CLIError("read whole: entry \(log)/\(body.index): \(error.description)") }
+                    guard Array(entry.header.log.utf8) == Array(log.utf8) else { throw CLIError("read whole: entry \(log)/\(body.index) names the log \(entry.header.log)") }
                     leaves.append(entry.leafHash)
-                    // Only what the fold reads is kept, as it comes (a plan entry's public payload).
-                    let isPublic = entry.header.classification == EntryHeader.publicClassification
-                    if isPublic, entry.payload == nil, PlanValidator.isPlanType(entry.header.type) {
-                        throw CLIError("read whole: entry \(log)/\(body.index): a public entry is served without its payload (a node that lost it cannot have its logs checked whole)")
-                    }
-                    let payload = isPublic && PlanValidator.isPlanType(entry.header.type) ? entry.payload?.bytes : nil
-                    do {
-                        try view.apply(ViewEntry(log: log, index: body.index, timeMillis: entry.header.timeMillis, type: entry.header.type, payload: payload,
-                                                 isPublic: isPublic, classification: entry.header.classification))
-                    } catch { throw CLIError("read whole: entry \(log)/\(body.index): the fold refused it: \(error.message)") }
+                    do { try view.apply(viewEntry) } catch { throw CLIError("read whole: entry \(log)/\(body.index): the fold refused it: \(error.message)") }
                 }
             }
             guard Merkle.root(ofLeaves: leaves) == head.root else {
                 throw CLIError("read whole: the \(head.size) entries of \(log) the node serves do not make the root of its checkpoint: entries were changed, left out or added")
             }
         }
-        let queries = ViewQueries(view: view, health: [:], nowMillis: wallClockMillis(), order: heads.keys.sorted())
-        guard let recomputed = queries.statedValue(figure) else { throw CLIError("read whole: the logs give no such figure as \(figure)") }
-        guard let value = try? JSONValue.parse(Array(recomputed.utf8)), value.encoded() == stated.encoded() else {
-            throw CLIError("read whole: the logs up to those checkpoints give \(recomputed), not the \(String(decoding: stated.encoded(), as: UTF8.self)) the answer states: entries were left out of the answer (or the logs moved on since it was made: ask again)")
+        let queries = ViewQueries(view: view, health: [:], nowMillis: now * 1000, order: heads.keys.sorted())
+        let recomputed: String
+        do { recomputed = try Self.same(queries.stated(figure), as: stated, figure: figure, from: "read whole, the logs up to those checkpoints") } catch {
+            throw CLIError("\(error.description): entries were left out of the answer (or the logs moved on since it was made: ask again)")
         }
         return Report.Whole(logs: heads.mapValues(\.size), recomputed: recomputed)
     }
 
-    /// An entry as served, its header and payload checked against each other.
-    static func entry(_ body: EntryBody) throws(Failure) -> Entry {
+    /// `text`, a checkpoint filed under `log` (by the answer or the node): it meets `policy`, the
+    /// policy's line for its key names `log`, and with `maxAge` its quorum saw it newest lately.
+    static func head(_ text: String, of log: String, policy: WitnessPolicy, maxAge: UInt64?, now: UInt64) throws(Failure) -> (verified: WitnessPolicy.Verified, quorumTime: UInt64?) {
+        let verified: WitnessPolicy.Verified
+        do { verified = try policy.verify(try SignedNote(parsing: text)) } catch {
+            throw Failure("the checkpoint of \(log) does not meet your policy: \(error.message)")
+        }
+        if let refusal = AuditCoverage.namesAnotherLog(policy, origin: verified.checkpoint.origin, log: log) { throw Failure(refusal) }
+        let quorumTime = policy.quorumTime(verified.witnesses)
+        if let maxAge {
+            guard policy.quorum != nil else { throw Failure("--max-age: the policy's quorum is none, so no witness vouches for when a checkpoint was the newest") }
+            if let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: quorumTime, now: now, maxAge: maxAge) { throw Failure("\(log): \(refusal)") }
+        }
+        return (verified, quorumTime)
+    }
+
+    /// An entry as served: its header and payload checked against each other and naming the
+    /// place it is served at, a public plan entry with its payload (served without, it would
+    /// count for nothing: a correction withheld, the old value stated), and what the fold takes
+    /// of it (a public plan entry's payload; nothing else's).
+    static func foldable(_ body: EntryBody) throws(Failure) -> (entry: Entry, view: ViewEntry) {
         guard let header = Base64.decode(body.header) else { throw Failure("its header is not base64") }
+        let entry: Entry
         do {
             if let text = body.payloadBase64 {
                 guard let bytes = Base64.decode(text), let salt = body.salt.flatMap(Base64.decode) else { throw Failure("its payload or salt is not base64") }
-                return try Entry(headerBytes: header, payload: try EntryPayload(salt: salt, bytes: bytes))
+                entry = try Entry(headerBytes: header, payload: try EntryPayload(salt: salt, bytes: bytes))
+            } else {
+                entry = try Entry(headerBytes: header, payload: nil)
             }
-            return try Entry(headerBytes: header, payload: nil)
         } catch let error as LedgerError {
             throw Failure(error.message)
         } catch let failure as Failure {
@@ -327,10 +304,26 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         } catch {
             throw Failure("\(error)")
         }
+        let h = entry.header
+        guard Array(h.log.utf8) == Array(body.log.utf8), h.index == body.index else { throw Failure("its header names \(h.log)/\(h.index)") }
+        let isPublic = h.classification == EntryHeader.publicClassification, isPlan = PlanValidator.isPlanType(h.type)
+        if isPublic, isPlan, entry.payload == nil { throw Failure("a public entry is served without its payload") }
+        return (entry, ViewEntry(log: h.log, index: h.index, timeMillis: h.timeMillis, type: h.type, payload: isPublic && isPlan ? entry.payload?.bytes : nil,
+                                 isPublic: isPublic, classification: h.classification))
     }
 
-    /// A figure id as one path segment.
-    static func pathSegment(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~:"))) ?? text
+    /// The figure `recomputed` from entries (`from` says which), as JSON text, if it is exactly,
+    /// byte for byte as written, the value `stated` (a total sums whole counts, exact in any order).
+    static func same(_ recomputed: JSONValue?, as stated: JSONValue?, figure: String, from: String) throws(Failure) -> String {
+        guard let recomputed else {
+            throw Failure("\(figure): \(from) give no such figure (a definition or the reading itself is missing, or the fold refuses them)")
+        }
+        let text = String(decoding: recomputed.encoded(), as: UTF8.self)
+        guard let stated else { throw Failure("\(figure): \(from) give \(text), and the answer states no value") }
+        guard recomputed.encoded() == stated.encoded() else {
+            throw Failure("\(figure): \(from) give \(text), not the \(String(decoding: stated.encoded(), as: UTF8.self)) the answer states")
+        }
+        return text
     }
+
 }

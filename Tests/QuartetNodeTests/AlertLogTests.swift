@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 @testable import QuartetNode
+import QuartetPlan
 import QuartetReplication
 import Synchronization
 import Testing
@@ -65,6 +66,12 @@ import Testing
             #expect(!cleaned.unicodeScalars.contains(hidden) && cleaned.contains("\\u{\(String(hidden.value, radix: 16))}"), "\(cleaned)")
         }
         #expect(PeerText.clean("/v1/logs/wales — café ✓") == "/v1/logs/wales — café ✓")
+        // Everything the one rule for text people read refuses (controls, bidirectional
+        // overrides and isolates) is escaped here too: the two cannot drift apart.
+        for value in UInt32(0)...0x3000 {
+            guard let scalar = Unicode.Scalar(value), ShownText.isControl(scalar) else { continue }
+            #expect(PeerText.isHidden(scalar), "U+\(String(value, radix: 16)) is refused in text people read but logged raw")
+        }
         #expect(PeerText.clean(String(repeating: "a", count: 300), limit: 256).utf8.count <= 256 + 3)
     }
 
