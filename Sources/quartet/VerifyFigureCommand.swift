@@ -194,7 +194,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             }
         }
         let queries = ViewQueries(view: view, health: [:], nowMillis: now * 1000, order: heads.keys.sorted())
-        let recomputed = try Self.same(queries.stated(figure), as: provenance.stated, figure: figure, from: "the entries in the answer")
+        let recomputed = try Self.same(queries.stated(figure), as: provenance.stated, figure: figure, from: "the entries")
         return Report(figure: figure, entries: provenance.entries.count, checkpoints: checkpoints, recomputed: recomputed, ukLog: ukLog)
     }
 
