@@ -1,5 +1,8 @@
 import QuartetPlan
 
+// (Over ~350 lines: one JavaScript file, served whole as it is written here; its checks read
+// each other's helpers, and the differential tests run it as one script.)
+
 /// The one script of the web interface, served by the node at `/assets/verify.js`: it checks a
 /// provenance page in the reader's browser, so the reader need not trust the node that
 /// rendered it (docs/web.md). Written from the specs, sharing no code with the node:

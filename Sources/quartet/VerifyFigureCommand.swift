@@ -26,7 +26,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
     @Option(help: "A bearer token for the node (with --config; default: $QUARTET_TOKEN as the other commands take it).") var token: String?
     @Option(help: "A client certificate from the federation CA (with --config).") var cert: String?
     @Option(help: "The client certificate's private key.") var key: String?
-    @Flag(help: "Also read every entry of the figure's logs (for a UK total, of every log the policy names) up to checkpoints that meet the policy, check each and the logs' roots, and recompute the figure from all of them: an entry the answer left out is then caught.")
+    @Flag(help: "Also read every entry of the figure's logs (for a UK total, of every log the policy names) up to checkpoints that meet the policy, check each and the logs' roots, and recompute the figure from all of them: an entry the answer left out is then caught (needs --max-age).")
     var whole = false
     @Option(help: "The UK aggregator's log, whose measures' totals the nations' readings add into.") var ukLog = "uk"
     @Option(help: "Fail unless the policy's quorum cosigned each checkpoint as the newest it had seen within this many seconds.")
@@ -68,6 +68,12 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             throw ValidationError("give the saved answer or --config to ask a node for it (both only with --whole: the saved answer checked, the logs read whole from that node)")
         }
         if whole, config == nil { throw ValidationError("--whole reads the logs from a node: give --config") }
+        // Read whole up to an old checkpoint a quorum did cosign, the logs as they were then pass:
+        // a node could answer (and serve its logs) from before a later correction or a nation's
+        // reading. Only the witnesses' times rule that out.
+        if whole, maxAge == nil {
+            throw ValidationError("--whole needs --max-age SECONDS: without it a node can answer, and serve its logs, as of an old checkpoint its witnesses did cosign (before a later correction or a nation's reading), and reading whole up to it passes")
+        }
         var node: (client: APIClient, configuration: ClientConfiguration)?
         if let config {
             var arguments = ["--config", config]

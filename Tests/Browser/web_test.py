@@ -823,7 +823,10 @@ def check_verify_figure(api, demo, out):
     # passes alone, and reading the logs whole catches it.
     uk = next(n for n in demo["nodes"] if n["name"] == "uk")
     node = ["--config", uk["config"], "--token", reader]
-    result = subprocess.run([quartet, "verify-figure", "--policy", policy, "--figure", total, "--whole", "--format", "json"] + node, capture_output=True, text=True)
+    result = subprocess.run([quartet, "verify-figure", "--policy", policy, "--figure", total, "--whole"] + node, capture_output=True, text=True)
+    if result.returncode == 0 or "--whole needs --max-age" not in result.stderr:
+        fail("verify-figure --whole without --max-age was not refused (an old quorum checkpoint would pass): %s %s" % (result.stdout, result.stderr))
+    result = subprocess.run([quartet, "verify-figure", "--policy", policy, "--figure", total, "--whole", "--max-age", "3600", "--format", "json"] + node, capture_output=True, text=True)
     if result.returncode != 0 or not json.loads(result.stdout).get("whole"):
         fail("verify-figure --whole refused the honest total: %s %s" % (result.stdout, result.stderr))
     print("web-test: quartet verify-figure --whole reads %s" % json.loads(result.stdout)["whole"]["logs"])
@@ -844,7 +847,7 @@ def check_verify_figure(api, demo, out):
     if verify(left, "provenance-left.json").returncode != 0:
         fail("the answer with a nation left off did not pass alone (it should: what is not there is not seen)")
     path = os.path.join(out, "provenance-left.json")
-    result = subprocess.run([quartet, "verify-figure", "--policy", policy, "--figure", total, "--whole", path] + node, capture_output=True, text=True)
+    result = subprocess.run([quartet, "verify-figure", "--policy", policy, "--figure", total, "--whole", "--max-age", "3600", path] + node, capture_output=True, text=True)
     if result.returncode == 0 or "read whole" not in result.stderr or "left out" not in result.stderr:
         fail("verify-figure --whole took an answer with %s left off: %s %s" % (gone, result.stdout, result.stderr))
     print("web-test: quartet verify-figure --whole catches a nation left off the answer: %s" % result.stderr.strip()[:200])
