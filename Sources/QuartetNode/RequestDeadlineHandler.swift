@@ -1,0 +1,196 @@
+import HummingbirdCore
+import NIOConcurrencyHelpers
+import Synchronization
+import NIOCore
+import NIOHTTPTypes
+import QuartetCrypto
+import QuartetTLS
+
+/// Closes an API connection that does not finish its requests in time: a first request head
+/// within `firstRequestTimeout` of the handshake, each request's end within `requestTimeout` of
+/// its head, the next head within `idleTimeout` of a response's end. Slow or silent clients
+/// (half-sent headers, idle sockets) cannot hold connections for ever.
+final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let limits: ConnectionLimits
+    /// The port's slots: a provisional connection whose first request brought no credentials
+    /// is closed once that response is written.
+    private let slots: ConnectionCap.Counter?
+    /// The port's large responses not yet taken (`ResponseBudget`).
+    private let budget: ResponseBudget?
+    /// When the connection is closed unless something moves it on; nil while a request is
+    /// with the handler. Moving it costs a clock read: the one timer scheduled is looked at
+    /// when it fires and scheduled again for the deadline then in force (no timer per request).
+    private var deadline: NIODeadline?
+    /// While the connection is unwritable (the client takes nothing of a response): when it is
+    /// closed unless it drains. Without it, a client that pipelined requests and stopped
+    /// reading held its slot (and whatever its requests pinned) for ever, and made every
+    /// graceful stop wait on it.
+    private var stalled: NIODeadline?
+    private var timer: (due: NIODeadline, task: Scheduled<Void>)?
+    /// Requests whose response has not ended.
+    private var inFlight = 0
+    private var reading = false
+    /// When the handler joined the connection (on its event loop's clock, as every deadline here).
+    private var opened = NIODeadline.uptimeNanoseconds(0)
+
+    init(limits: ConnectionLimits, slots: ConnectionCap.Counter? = nil, budget: ResponseBudget? = nil) {
+        self.limits = limits
+        self.slots = slots
+        self.budget = budget
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        opened = context.eventLoop.now
+        arm(context, limits.firstRequestTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        budget?.forget(context.channel)
+        timer?.task.cancel()
+        timer = nil
+        deadline = nil
+        stalled = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            inFlight += 1
+            reading = true
+            arm(context, limits.requestTimeout)
+        case .body:
+            break
+        case .end:
+            reading = false
+            if inFlight == 0 {
+                // Answered before it was read whole (a refusal by the access check, a 404, a
+                // route that reads no body): the response's end armed nothing while the body
+                // was coming, so the connection is idle from now — and closed now if it is old
+                // enough (a body that outlasted the age the response's end would have closed it at).
+                if context.eventLoop.now - opened > limits.maxConnectionAge {
+                    context.fireChannelRead(data)
+                    context.close(promise: nil)
+                    return
+                }
+                arm(context, limits.idleTimeout)
+            } else {
+                // The handler works on it now; its response ends the wait (a slow handler is
+                // not the client's fault).
+                deadline = nil
+            }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // A response body is written in parts of at most `progressChunk`, each of which, once on
+        // the socket, moves the write-stall deadline on: a slow reader that keeps taking a large
+        // page is not cut, only one that takes nothing. (A small part written while the
+        // connection is unwritable reports its progress too.)
+        if case .body(let buffer) = unwrapOutboundIn(data), buffer.readableBytes > Self.progressChunk || (stalled != nil && buffer.readableBytes > 0) {
+            var rest = buffer
+            while rest.readableBytes > 0 {
+                let part = rest.readSlice(length: min(rest.readableBytes, Self.progressChunk))!
+                let written = context.eventLoop.makePromise(of: Void.self)
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let bytes = part.readableBytes
+                budget?.hold(context.channel, bytes)
+                written.futureResult.whenComplete { result in
+                    let (handler, context) = loopBound.value
+                    handler.budget?.release(context.channel, bytes)
+                    if case .success = result, let stalled = handler.stalled {
+                        handler.stalled = handler.limits.stallDeadline(stalled, took: bytes, now: context.eventLoop.now)
+                    }
+                }
+                if rest.readableBytes == 0, let promise { written.futureResult.cascade(to: promise) }
+                context.write(wrapOutboundOut(.body(part)), promise: written)
+            }
+            return
+        }
+        if case .end = unwrapOutboundIn(data) {
+            inFlight = max(0, inFlight - 1)
+            // A provisional connection whose first request brought no credentials: this
+            // response is its last. An old enough one likewise, once nothing else is under way
+            // (the client reconnects).
+            let last = slots?.closesAfterResponse(ObjectIdentifier(context.channel)) == true
+            if last || (inFlight == 0 && !reading && context.eventLoop.now - opened > limits.maxConnectionAge) {
+                // Closed once written; a client that does not read it is closed all the same.
+                arm(context, limits.firstRequestTimeout)
+                let channel = context.channel
+                let written = context.eventLoop.makePromise(of: Void.self)
+                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                promise.map { written.futureResult.cascade(to: $0) }
+                context.write(data, promise: written)
+                return
+            }
+            if inFlight == 0 && !reading { arm(context, limits.idleTimeout) }
+        }
+        context.write(data, promise: promise)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        budget?.stalled(context.channel, !context.channel.isWritable)
+        if context.channel.isWritable {
+            stalled = nil
+        } else if stalled == nil {
+            let due = context.eventLoop.now + limits.writeStallTimeout
+            stalled = due
+            wake(context, at: due)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Response body parts whose writing is watched for progress.
+    static let progressChunk = 64 << 10
+
+    /// The earlier of the request deadline and the write-stall deadline, if any.
+    private var due: NIODeadline? {
+        switch (deadline, stalled) {
+        case (let a?, let b?): min(a, b)
+        case (let a?, nil): a
+        case (nil, let b?): b
+        case (nil, nil): nil
+        }
+    }
+
+    private func arm(_ context: ChannelHandlerContext, _ timeout: TimeAmount) {
+        let due = context.eventLoop.now + timeout
+        deadline = due
+        wake(context, at: due)
+    }
+
+    /// Makes sure the timer fires by `due` (a timer already due no later checks then).
+    private func wake(_ context: ChannelHandlerContext, at due: NIODeadline) {
+        if let timer {
+            guard timer.due > due else { return }
+            timer.task.cancel()
+        }
+        schedule(context, at: due)
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at due: NIODeadline) {
+        let channel = context.channel
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let task = context.eventLoop.scheduleTask(deadline: due) {
+            let (handler, context) = loopBound.value
+            handler.timer = nil
+            guard let next = handler.due else {
+                // Nothing under way and no deadline: never left so (the connection would be
+                // held for ever); idle from now.
+                if handler.inFlight == 0 && !handler.reading { handler.arm(context, handler.limits.idleTimeout) }
+                return
+            }
+            if next <= context.eventLoop.now {
+                channel.close(promise: nil)
+            } else {
+                handler.schedule(context, at: next)
+            }
+        }
+        timer = (due, task)
+    }
+}
