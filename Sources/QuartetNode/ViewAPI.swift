@@ -9,9 +9,6 @@ import QuartetPlan
 import QuartetReplication
 import QuartetStore
 
-// (Over ~350 lines: the view's routes and the pages built from it are registered together, each
-// with its access group beside it.)
-
 /// The combined strategy view's routes, the dashboard and its sign-in.
 extension API {
     func addViewRoutes<Context: APIRequestContext>(to routes: Routes<Context>) {
@@ -212,58 +209,6 @@ extension API {
         return page
     }
 
-    /// What a browser presenting a client certificate is told at sign-in and sign-out: the
-    /// certificate comes before any sign-in (`Gate.authenticate`), on every request, for as long
-    /// as the browser keeps it — no token signs it in as another identity (say a reader's, to
-    /// drop an operator's rights) and no sign-out ends it. Nil without a certificate.
-    static func certificateNote<Context: APIRequestContext>(_ request: Request, _ context: Context) async -> String? {
-        guard let (identity, _) = try? await context.clientCertificate(for: request) else { return nil }
-        return "This browser presents a client certificate for \(identity.uri), and the node takes it as who you are on every request, whatever you sign in with, for as long as the browser keeps it. To sign out, or to work as someone else, close the browser (every window) or use a browser profile without the certificate."
-    }
-
-    /// Fetch Metadata's `Sec-Fetch-Site` request header.
-    static let fetchSite = HTTPField.Name("sec-fetch-site")!
-
-    /// Opens a session for `token` and sets its cookie. The session the browser held
-    /// (`replacing`) ends here: signing in again, say with a reader's token to drop an
-    /// operator's rights, must not leave the operator's session valid for its remaining hours.
-    /// `byLink`: a link leaves its token in the browser's history (and synced history) for as
-    /// long as the token is listed, past the session and "Sign out", so only a reader's token,
-    /// which writes nothing, signs in that way; operators and auditors use the form.
-    /// `afterCheck`: runs between the token's check and the session's opening (a test's reload).
-    func signIn(token: String, byLink: Bool, replacing previous: String?, afterCheck: () -> Void = {}) throws -> Response {
-        let digest = TokenGrant.digest(token)
-        guard let grant = gate.grant(digest: digest) else {
-            throw HTTPError(.unauthorized, message: "the token is not one this node accepts")
-        }
-        if byLink {
-            guard case .reader = grant.identity else {
-                throw HTTPError(.forbidden, message: "a sign-in link works only with a reader's token; sign in with this token through the form at /login (a link leaves the token in the browser's history)")
-            }
-        }
-        afterCheck()
-        if let previous { sessions.close(previous) }
-        let session = try sessions.open(digest: digest)
-        // A reload that removed the token between the check above and the open would have
-        // dropped its sessions before this one existed: checked again once it is in the table
-        // (the token list is switched before the reload drops sessions, so one of the two sees
-        // the other).
-        guard gate.grant(digest: digest) != nil else {
-            sessions.close(session)
-            throw HTTPError(.unauthorized, message: "the token is not one this node accepts")
-        }
-        var headers = HTTPFields()
-        headers[.location] = "/"
-        headers[.setCookie] = "\(gate.cookieName)=\(session); Path=/; Secure; HttpOnly; SameSite=Strict"
-        // A cookie of versions before 2026-12-02 held the token itself: cleared.
-        headers.append(HTTPField(name: .setCookie, value: "\(Self.legacyCookie)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
-        return Response(status: .seeOther, headers: headers)
-    }
-
-    /// The sign-in cookie before 2026-12-02: the token itself, for every port of the host. No
-    /// longer read; cleared at sign-in and sign-out.
-    static let legacyCookie = "quartet_token"
-
     /// The view as it stands, with each log's health when the answer reports it.
     func queries(withHealth: Bool = true, for caller: Caller? = nil) -> ViewQueries {
         view.queries(view.snapshot, health: withHealth ? health() : [:], now: wallClockMillis(), for: caller.flatMap { recipient(of: $0.identity) })
@@ -291,110 +236,6 @@ extension API {
         }
         return out
     }
-
-    /// The entries behind a figure, each with its inclusion proof against the latest checkpoint
-    /// of its log, and those checkpoints (signed notes) so anyone can check them offline.
-    func provenance(figure: String, refs all: [EntryRef], identity: FederationIdentity) throws -> ViewProvenance {
-        // Bounded like a page of entries: a figure a log's operator inflated (an action revised
-        // thousands of times) costs one answer, not one read, proof and payload per revision.
-        let refs = Self.boundedRefs(all)
-        var checkpoints: [String: String] = [:]
-        var witnessed: [String: ViewProvenance.Witnessed] = [:]
-        var sizes: [String: UInt64] = [:]
-        var entries: [ViewProvenance.Item] = []
-        let logs = Dictionary(uniqueKeysWithValues: try store.logs().map { ($0.name, $0) })
-        // Per log, the checkpoint the proofs go to: the newest that a quorum of its witnesses
-        // cosigned and that holds every entry of the figure (with those cosignatures), or else
-        // the latest, with whatever cosignatures it has.
-        var needed: [String: UInt64] = [:]
-        for ref in refs { needed[ref.log] = max(needed[ref.log] ?? 0, ref.index + 1) }
-        for (name, least) in needed {
-            guard let log = logs[name], let chosen = try witnessedCheckpoint(log, covering: least) else { continue }
-            checkpoints[name] = chosen.note
-            sizes[name] = chosen.size
-            if let w = chosen.witnessed { witnessed[name] = w }
-        }
-        // Newest first, so the payload budget keeps the entries that make the figure now.
-        var bytes = 0
-        var left = all.count - refs.count
-        for (position, ref) in refs.enumerated().reversed() {
-            guard let log = logs[ref.log], let size = sizes[ref.log] else { continue }
-            guard let entry = try store.entries(log, from: ref.index, limit: 1).first else { continue }
-            bytes += entry.payload?.bytes.count ?? 0
-            if bytes > API.maxResponsePayloadBytes, !entries.isEmpty {
-                left += position + 1
-                break
-            }
-            let proof = try store.inclusionProof(log, index: ref.index, size: size)
-            entries.append(ViewProvenance.Item(entry: EntryBody(disclosable(entry, to: identity, policy: view.policy)),
-                                               inclusion: InclusionProofBody(proof)))
-        }
-        entries.reverse()
-        return ViewProvenance(figure: figure, entries: entries, checkpoints: checkpoints, witnessed: witnessed, omitted: left > 0 ? left : nil)
-    }
-
-    /// The checkpoint of `log` to show as covering its first `least` entries: the newest that a
-    /// quorum of its witnesses cosigned and that holds them, with those cosignatures, or else the
-    /// latest, with whatever cosignatures it has; nil when the log has no checkpoint. Only lines
-    /// that verify over the note under the witness keys the federation lists are served (the
-    /// log's own node's line too: a policy of every log counts it, though it is not one of the
-    /// log's witnesses). Served by provenance and by `GET /v1/logs/{log}/checkpoint?covering=N`.
-    func witnessedCheckpoint(_ log: LogInfo, covering least: UInt64) throws -> (note: String, size: UInt64, witnessed: ViewProvenance.Witnessed?)? {
-        guard let head = try store.latestCheckpoint(log) else { return nil }
-        let name = log.name
-        let federation = self.federation
-        let keys = Dictionary(federation.members.compactMap { m in m.witness.map { (m.id, $0) } }, uniquingKeysWith: { a, _ in a })
-        let of = federation.members.filter { $0.log != name && $0.witness != nil }.count
-        let quorum = WitnessPolicy.majority(of: of)
-        var chosen = head
-        let owners = WitnessCollector.owners(of: name, federation)
-        if of > 0, let rows = try? witness.store.witnessed(log: name, excluding: owners) {
-            // Only members listed now, by the witness key listed now (the lines' signatures
-            // are checked below, over the note chosen).
-            for row in rows where row.witnesses.filter({ keys[$0] != nil }).count >= quorum && row.size >= least && row.size <= head.checkpoint.size {
-                let lines = (try? witness.store.cosignatures(log: name, size: row.size)) ?? [:]
-                guard WitnessCollector.underListedKeys(row.witnesses, lines: lines, keys: keys).count >= quorum else { continue }
-                if let stored = try store.checkpoint(log, size: row.size) { chosen = stored; break }
-            }
-        }
-        let text = (try? SignedNote(parsing: chosen.note))?.text ?? ""
-        let kept = (try? witness.store.cosignatures(log: name, size: chosen.checkpoint.size)) ?? [:]
-        let lines = kept.filter { id, entry in
-            guard let verifier = federation.member(id)?.witness,
-                  let line = (try? SignedNote(parsing: text + "\n" + entry.line + "\n"))?.signatures.first else { return false }
-            return (try? verifier.verify(line, body: text)) != nil
-        }
-        let others = lines.keys.filter { !owners.contains($0) }.sorted()
-        return (chosen.note + lines.keys.sorted().map { lines[$0]!.line + "\n" }.joined(), chosen.checkpoint.size,
-                of > 0 ? .init(witnesses: others, of: of, quorum: others.count >= quorum) : nil)
-    }
-
-    /// At most `maxProvenanceEntries` of a figure's entries (`refs` in order), a fair share per
-    /// log — each log's smaller need met first, the rest split evenly — and of each log its
-    /// first (what made it) and its newest, in order. One log's thousands of entries behind a
-    /// UK total no longer push the other nations' off the answer.
-    static func boundedRefs(_ refs: [EntryRef], max: Int = maxProvenanceEntries) -> [EntryRef] {
-        guard refs.count > max else { return refs }
-        guard max > 1 else { return Array(refs.suffix(max)) }
-        let byLog = Dictionary(grouping: refs, by: \.log)
-        var left = max
-        var kept: [EntryRef] = []
-        for (i, log) in byLog.keys.sorted(by: { (byLog[$0]!.count, $0) < (byLog[$1]!.count, $1) }).enumerated() {
-            let list = byLog[log]!
-            let n = min(list.count, left / (byLog.count - i))
-            left -= n
-            switch n {
-            case list.count: kept += list
-            case 0: break
-            case 1: kept.append(list.last!)
-            default: kept += [list[0]] + list.suffix(n - 1)
-            }
-        }
-        return kept.sorted()
-    }
-
-    /// The most entries one provenance answer holds (as a page of `/v1/logs/{log}/entries`).
-    static let maxProvenanceEntries = 1000
 
     static func wantsCSV(_ request: Request) -> Bool {
         if let format = request.uri.queryParameters.get("format") { return format == "csv" }
