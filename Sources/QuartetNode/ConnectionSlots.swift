@@ -1,5 +1,5 @@
 /// Which connections a port holds, decided before and just after TLS (no IO: the handlers in
-/// `ConnectionLimits.swift` carry it out, `ConnectionSlotsTests` tests it).
+/// `ConnectionCap.swift` carry it out, `ConnectionSlotsTests` tests it).
 ///
 /// Before TLS nothing is known of a connection but its address, so anyone can take the shared
 /// slots (`limit`, at most `perAddress` from one address): two addresses with no credentials

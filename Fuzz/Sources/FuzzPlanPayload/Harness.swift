@@ -2,7 +2,7 @@ import Foundation
 import FuzzSupport
 import QuartetPlan
 
-/// Plan payload validation (Sources/QuartetPlan/EntryTypes.swift `PlanValidator.validate`,
+/// Plan payload validation (Sources/QuartetPlan/PlanValidator.swift `PlanValidator.validate`,
 /// docs/entries.md), for every plan entry type.
 ///
 /// Input: the first line names the entry type (`plan.action`), optionally followed by ` uk` for
