@@ -3,7 +3,6 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import QuartetLedger
-import QuartetReplication
 import QuartetStore
 import Synchronization
 
@@ -32,40 +31,6 @@ import Synchronization
 /// alive connections and checks and keeps the answers, off the writer's queue and the event
 /// loops, and with no wait for Swift's cooperative pool.
 final class WitnessCollector: Sendable {
-    struct Witness: Sendable {
-        /// The size this witness last cosigned, as far as this node knows (nil: not asked yet).
-        var cosigned: UInt64?
-        var inFlight = false
-        var failures = 0
-        var retryAt: ContinuousClock.Instant?
-        var lastError: String?
-        /// When its newest cosignature of this log was made (POSIX seconds).
-        var cosignedTime: UInt64?
-        /// When it was last asked to cosign the size it holds again (`due`), on this node's
-        /// monotonic clock: at most once per `recosignSeconds`, whatever the times say.
-        var recosignAsked: ContinuousClock.Instant?
-        /// When its request in flight was sent, and how long its last request took (a failure
-        /// counts as `requestTimeout`): the slowest are the ones a round holds back.
-        var askedAt: ContinuousClock.Instant?
-        var lastLatency: Duration?
-
-        /// A request to this witness failed at `now`: it is asked again after a back-off (1 s
-        /// doubling to 60 s). A 503 (its copy not caught up yet) is asked again soon: backing off
-        /// as for a witness that is down would keep one whose copy caught up a moment later out
-        /// of the rounds for up to a minute. A failed request to cosign the same size again
-        /// (`due`; `recosign`) does not count as asked: the back-off, not the whole
-        /// `recosignSeconds`, says when it is tried again (a quiet log's cosignatures stayed a
-        /// whole period older for one lost request) — the doubling one even after a 503, which
-        /// would otherwise ask a witness whose copy stays behind twice a second for as long.
-        mutating func failed(_ failure: WitnessFailure, now: ContinuousClock.Instant, recosign: Bool = false) {
-            failures += 1
-            let delay = Duration.milliseconds(min(60_000, 1000 << min(failures - 1, 6)))
-            retryAt = now + (recosign ? max(delay, failure.retryAfter ?? .zero) : failure.retryAfter ?? delay)
-            lastError = failure.message
-            if recosign { recosignAsked = nil }
-        }
-    }
-
     private struct State {
         var latest: StoredCheckpoint?
         /// The checkpoint of the round in force, and when the round started.
@@ -134,9 +99,9 @@ final class WitnessCollector: Sendable {
     private let bodies = NIOLockedValueBox<(size: UInt64, byOld: [UInt64: String])>((0, [:]))
     /// One keep-alive connection per witness (used by one request at a time: the round's).
     private let connections = NIOLockedValueBox<[String: (address: HostPort, client: KeepAliveClient)]>([:])
-    private let store: WitnessStore
+    let store: WitnessStore
     private let ledger: LedgerStore
-    private let live: LiveSettings
+    let live: LiveSettings
     private let me: String
     private let ownLog: String
     private let logger: Logger
@@ -493,55 +458,6 @@ final class WitnessCollector: Sendable {
         case resend(from: UInt64)
     }
 
-    /// A witness's answer as checked where it arrived, with no state of the collector.
-    enum Checked: Equatable {
-        /// A cosignature line by the member's witness key that verifies, dated `time`.
-        case cosigned(line: String, time: UInt64)
-        /// 409 naming the size the witness holds.
-        case holds(UInt64)
-        case failed(String)
-        /// 503 because the witness's copy of the log has not caught up: asked again soon, not
-        /// after a back-off.
-        case notYet(String)
-    }
-
-    /// When a witness that answered 503 is asked again (`Checked.notYet`).
-    static let notYetRetry = Duration.milliseconds(500)
-
-    /// Checks a witness's answer to the request for `note`: for a 200, the cosignature line by
-    /// `member`'s witness key must verify and be dated within the skew (`dateRefusal`); a 409
-    /// must name a size. Pure (a signature verified): run off `queue`, in parallel.
-    static func check(_ member: Federation.Member, note: SignedNote, signedMillis: UInt64?, status: Int, answer: Data) -> Checked {
-        guard let verifier = member.witness else { return .failed("\(member.id) has no witness key") }
-        let text = String(decoding: answer, as: UTF8.self)
-        switch status {
-        case 200:
-            // The answer is signature lines; those of this member's witness key must verify.
-            guard let cosigned = try? SignedNote(parsing: note.text + "\n" + text), let line = cosigned.signatures.first(where: verifier.owns) else {
-                return .failed("witness \(member.id) answered without a cosignature by its key \(verifier.name)")
-            }
-            let time: UInt64
-            do { time = try verifier.verify(line, body: note.text) } catch {
-                return .failed("witness \(member.id): \(error.message)")
-            }
-            if let refusal = dateRefusal(time, signedMillis: signedMillis) {
-                return .failed("witness \(member.id) dated its cosignature \(time), \(refusal)")
-            }
-            return .cosigned(line: line.line, time: time)
-        case 409:
-            guard let held = Witnessing.decimal(Substring(text.hasSuffix("\n") ? String(text.dropLast()) : text)) else {
-                return .failed("witness \(member.id) answered 409 without a size: \(PeerText.clean(String(text.prefix(200))))")
-            }
-            return .holds(held)
-        case 503 where text.contains("fewer than the checkpoint's"):
-            // Its copy of this log has not caught up (`Witnessing.copyGate`); other 503s (it
-            // does not witness, it is still learning what it cosigned) back off as failures.
-            return .notYet("witness \(member.id) answered 503: \(PeerText.clean(String(text.prefix(300))))")
-        default:
-            return .failed("witness \(member.id) answered \(status): \(PeerText.clean(String(text.prefix(300))))")
-        }
-    }
-
     /// A witness's checked answer to the request of `size` from `old`: a cosignature (kept), or
     /// the size it holds (sent again from it), or a failure.
     private func answered(_ member: Federation.Member, size: UInt64, old: UInt64, _ checked: Checked) -> Answer {
@@ -629,12 +545,6 @@ final class WitnessCollector: Sendable {
         startRound()
     }
 
-    struct WitnessFailure: Error {
-        var message: String
-        /// When to ask again, if not after the usual back-off.
-        var retryAfter: Duration?
-    }
-
     /// The add-checkpoint body for checkpoint `note` of `size` (signed root `root`) from `old`,
     /// made once per round and old size and kept for the round's other witnesses.
     private func requestBody(_ note: SignedNote, size: UInt64, root: Hash, old: UInt64) throws -> String {
@@ -672,87 +582,4 @@ final class WitnessCollector: Sendable {
 
     /// Waits for the other members' checkpoint reads still under way (after `stop`).
     func drainReads() async { await others.drain() }
-
-    /// A cosignature dated further ahead than this is refused.
-    static let maxClockSkewSeconds: UInt64 = 600
-
-    /// Why a cosignature dated `time` (POSIX seconds) is not believed, or nil: dated more than
-    /// the allowed skew ahead of `now`, or before its checkpoint was signed (`signedMillis`, the
-    /// checkpoint's `quartet-time`, if it has one) — or before `now`, where the log dated its
-    /// checkpoint ahead of this node's clock: a log whose clock once ran fast stamps its
-    /// checkpoints ahead until real time catches up (its times never go back), and honest
-    /// witnesses date their cosignatures by their own clocks; bounded by its claimed time, every
-    /// cosignature of that log was refused for the whole lead (a review found it). Every
-    /// cosignature this node keeps, its own log's or another's, passes it.
-    static func dateRefusal(_ time: UInt64, signedMillis: UInt64?, now: UInt64 = UInt64(Date().timeIntervalSince1970)) -> String? {
-        if time > now, time - now > maxClockSkewSeconds { return "more than \(maxClockSkewSeconds) s ahead of this node's clock" }
-        let nowMillis = now > UInt64.max / 1000 ? UInt64.max : now * 1000
-        if let signed = signedMillis.map({ min($0, nowMillis) }), !datedAfterSigning(time, signedMillis: signed) {
-            return "more than \(maxClockSkewSeconds) s before the checkpoint was signed (\(signed / 1000))"
-        }
-        return nil
-    }
-
-    /// Whether a cosignature's `time` (POSIX seconds) is no earlier than the checkpoint's
-    /// signing (its `quartet-time`, milliseconds) less the allowed skew: no witness cosigns a
-    /// checkpoint before it was signed.
-    static func datedAfterSigning(_ time: UInt64, signedMillis: UInt64) -> Bool {
-        // No sum of two values a peer chose: neither can overflow into a pass (or a trap).
-        let signed = signedMillis / 1000
-        return time >= signed || signed - time <= maxClockSkewSeconds
-    }
-
-    /// A log's witnessing, for the view and /metrics: the newest checkpoint a quorum (a majority
-    /// of the log's witnesses) cosigned, or else the newest any cosigned.
-    struct Summary: Sendable, Equatable {
-        var size: UInt64
-        var witnesses: [String]
-        /// The witnesses the log has (members with a witness key, not its own node).
-        var of: Int
-        var quorum: Bool
-        /// The newest cosignature's time (POSIX seconds).
-        var time: UInt64
-    }
-
-    func summary(log: String) -> Summary? {
-        let federation = live.federation
-        let listed = federation.members.filter { $0.log != log && $0.witness != nil }
-        let of = listed.count
-        // The log's own node's cosignature is kept and served, but is not one of its witnesses.
-        guard of > 0, let rows = try? store.witnessed(log: log, excluding: Self.owners(of: log, federation)), !rows.isEmpty else { return nil }
-        let quorum = WitnessPolicy.majority(of: of)
-        // Only witnesses listed now count, by the key listed now: kept lines of a member a
-        // reload removed, or under a witness key since replaced, say nothing today. A row's
-        // lines are read only where its ids alone could make it the answer.
-        let keys = Dictionary(listed.map { ($0.id, $0.witness!) }, uniquingKeysWith: { a, _ in a })
-        var newest: Summary?
-        for row in rows {
-            let named = row.witnesses.filter { keys[$0] != nil }
-            guard !named.isEmpty, named.count >= quorum || newest == nil else { continue }
-            let lines = (try? store.cosignatures(log: log, size: row.size)) ?? [:]
-            let counted = Self.underListedKeys(named, lines: lines, keys: keys)
-            guard !counted.isEmpty, let time = counted.compactMap({ lines[$0]?.time }).max() else { continue }
-            let summary = Summary(size: row.size, witnesses: counted, of: of, quorum: counted.count >= quorum, time: time)
-            if summary.quorum { return summary }
-            if newest == nil { newest = summary }
-        }
-        return newest
-    }
-
-    /// Of the witnesses `ids`, those whose kept line (`lines`) is under the key listed for them
-    /// now (`keys`): the key name and id the line names (its signature is checked where it is
-    /// served or verified).
-    static func underListedKeys(_ ids: [String], lines: [String: (line: String, time: UInt64)], keys: [String: CosignatureVerifier]) -> [String] {
-        ids.filter { id in
-            guard let line = lines[id]?.line, let key = keys[id],
-                  let signature = try? SignedNote(parsing: "x\n\n" + line + "\n").signatures.first else { return false }
-            return key.owns(signature)
-        }
-    }
-
-    /// The members whose node writes `log`: their witnesses' cosignatures of it are kept and
-    /// served, and are not counted among its witnesses.
-    static func owners(of log: String, _ federation: Federation) -> [String] {
-        federation.members.filter { $0.log == log }.map(\.id)
-    }
 }

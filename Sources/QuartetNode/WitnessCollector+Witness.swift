@@ -1,0 +1,43 @@
+import Foundation
+
+extension WitnessCollector {
+    struct Witness: Sendable {
+        /// The size this witness last cosigned, as far as this node knows (nil: not asked yet).
+        var cosigned: UInt64?
+        var inFlight = false
+        var failures = 0
+        var retryAt: ContinuousClock.Instant?
+        var lastError: String?
+        /// When its newest cosignature of this log was made (POSIX seconds).
+        var cosignedTime: UInt64?
+        /// When it was last asked to cosign the size it holds again (`due`), on this node's
+        /// monotonic clock: at most once per `recosignSeconds`, whatever the times say.
+        var recosignAsked: ContinuousClock.Instant?
+        /// When its request in flight was sent, and how long its last request took (a failure
+        /// counts as `requestTimeout`): the slowest are the ones a round holds back.
+        var askedAt: ContinuousClock.Instant?
+        var lastLatency: Duration?
+
+        /// A request to this witness failed at `now`: it is asked again after a back-off (1 s
+        /// doubling to 60 s). A 503 (its copy not caught up yet) is asked again soon: backing off
+        /// as for a witness that is down would keep one whose copy caught up a moment later out
+        /// of the rounds for up to a minute. A failed request to cosign the same size again
+        /// (`due`; `recosign`) does not count as asked: the back-off, not the whole
+        /// `recosignSeconds`, says when it is tried again (a quiet log's cosignatures stayed a
+        /// whole period older for one lost request) — the doubling one even after a 503, which
+        /// would otherwise ask a witness whose copy stays behind twice a second for as long.
+        mutating func failed(_ failure: WitnessFailure, now: ContinuousClock.Instant, recosign: Bool = false) {
+            failures += 1
+            let delay = Duration.milliseconds(min(60_000, 1000 << min(failures - 1, 6)))
+            retryAt = now + (recosign ? max(delay, failure.retryAfter ?? .zero) : failure.retryAfter ?? delay)
+            lastError = failure.message
+            if recosign { recosignAsked = nil }
+        }
+    }
+
+    struct WitnessFailure: Error {
+        var message: String
+        /// When to ask again, if not after the usual back-off.
+        var retryAfter: Duration?
+    }
+}
