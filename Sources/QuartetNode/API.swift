@@ -372,17 +372,22 @@ struct API {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
+        // The answer grows with the alerts a member can raise (thousands, ~1 KiB each): made
+        // on the read pool, bounded per caller, as the view's answers are (finding 271).
         routes.get("/v1/alerts", .reader) { request, context, caller -> Response in
-            let formatter = ISO8601DateFormatter()
-            let status = await engine.status()
-            let alerts = status.alerts.map { item in
-                let alert = item.alert.shown(to: caller.identity, ownLog: ownLog)
-                return AlertsResponse.Alert(time: formatter.string(from: item.time), kind: alert.kind.rawValue, message: alert.message, log: alert.log, peer: alert.peer)
+            try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+                let alerts = engine.alertSnapshot().list.map { item in
+                    let alert = item.alert.shown(to: caller.identity, ownLog: ownLog)
+                    // Whole seconds, as `ISO8601DateFormatter` wrote them (`…:ssZ`).
+                    let seconds = UInt64(max(0, item.time.timeIntervalSince1970))
+                    return AlertsResponse.Alert(time: String(ViewQueries.iso(seconds * 1000).dropLast(5)) + "Z", kind: alert.kind.rawValue,
+                                                message: alert.message, log: alert.log, peer: alert.peer)
+                }
+                let evidence = engine.evidenceList().map { e in
+                    AlertsResponse.Evidence(log: e.log, first: e.first, second: e.second, prefixRoot: e.prefixRoot.base64, proof: e.proof.map(\.base64))
+                }
+                return Self.json(AlertsResponse(node: node, alerts: alerts, quarantined: evidence))
             }
-            let evidence = status.evidence.map { e in
-                AlertsResponse.Evidence(log: e.log, first: e.first, second: e.second, prefixRoot: e.prefixRoot.base64, proof: e.proof.map(\.base64))
-            }
-            return Self.json(AlertsResponse(node: node, alerts: alerts, quarantined: evidence))
         }
         return routes.built
     }

@@ -23,7 +23,15 @@ struct AlertLog {
     private let logger: Logger
     private let metrics: NodeMetrics
     private let clock: @Sendable () -> ContinuousClock.Instant
-    private var alerts: [String: [(time: Date, alert: ReplicationAlert)]] = [:]
+    /// Per (kind, peer): the numbers of the alerts kept, oldest first.
+    private var kept: [String: [UInt64]] = [:]
+    /// Every alert kept, oldest first, kept in order as each is recorded (sorting them all per
+    /// read cost each status request, page and `/metrics` scrape a sort of up to thousands a
+    /// member can raise: finding 271); `numbers` beside it, each alert's.
+    private(set) var list: [(time: Date, alert: ReplicationAlert)] = []
+    private var numbers: [UInt64] = []
+    /// Alerts recorded since start: moves with every alert (what was read is stale when it has).
+    private(set) var generation: UInt64 = 0
     private var budgets: [String: LogBudget] = [:]
 
     init(logger: Logger, metrics: NodeMetrics, clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
@@ -55,18 +63,31 @@ struct AlertLog {
             default: logger.warning("\(alert.message)", metadata: metadata)
             }
         }
-        alerts[key, default: []].append((time, alert))
+        generation += 1
+        // In time order, after every alert of the same time or earlier (at the end but for a
+        // clock stepped back).
+        var at = list.count
+        if let last = list.last, last.time > time {
+            var low = 0, high = list.count
+            while low < high {
+                let mid = (low + high) / 2
+                if list[mid].time <= time { low = mid + 1 } else { high = mid }
+            }
+            at = low
+        }
+        list.insert((time, alert), at: at)
+        numbers.insert(generation, at: at)
+        kept[key, default: []].append(generation)
         // The first alerts of a kind from a peer are the evidence; the newest show it goes on.
-        if alerts[key]!.count > Self.perKindAndPeer {
-            alerts[key]!.remove(at: Self.perKindAndPeer / 2)
+        if kept[key]!.count > Self.perKindAndPeer {
+            let dropped = kept[key]!.remove(at: Self.perKindAndPeer / 2)
+            if let i = numbers.firstIndex(of: dropped) {
+                list.remove(at: i)
+                numbers.remove(at: i)
+            }
         }
         metrics.alertCounter(alert.kind).increment()
         if alert.kind == .rejected { metrics.rejectedBatches.increment() }
-    }
-
-    /// Every alert kept, oldest first.
-    var list: [(time: Date, alert: ReplicationAlert)] {
-        alerts.values.flatMap { $0 }.sorted { $0.time < $1.time }
     }
 
     /// The alerts as the status page lists them: the newest of each kind and peer with how many

@@ -35,7 +35,7 @@ extension Node {
     public func renderOverviewUncached() -> Int {
         let api = api()
         let q = view.queries(view.snapshot, health: api.health(), now: wallClockMillis())
-        return api.overview(q, caller: Self.benchReader, alerts: engine.alertList()).html().utf8.count
+        return api.overview(q, caller: Self.benchReader, alerts: engine.alertSnapshot().list).html().utf8.count
     }
 
     /// Measure `id`'s page (its latest year) rendered for a reader without its cache.

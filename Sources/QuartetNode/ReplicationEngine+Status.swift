@@ -49,7 +49,7 @@ extension ReplicationEngine {
         await withCheckedContinuation { continuation in
             queue.async {
                 continuation.resume(returning: Status(peers: self.peersOnQueue(), logs: self.logStatusOnQueue(), lag: self.peerLagOnQueue(),
-                                                      alerts: self.alerts.list, evidence: Array(self.replicator.quarantined.values),
+                                                      alerts: self.alertSnapshotOnQueue().list, evidence: Array(self.replicator.quarantined.values),
                                                       federationProblems: self.federationProblemsOnQueue()))
             }
         }
@@ -94,8 +94,32 @@ extension ReplicationEngine {
         }
     }
 
-    func alertList() -> [(time: Date, alert: ReplicationAlert)] {
-        queue.sync { alerts.list }
+    /// The alerts as the routes and pages read them: every alert kept, oldest first, and each
+    /// log's newest ten as every reader's view carries them ("kind: message", a violation's
+    /// sender left out). Made again only when alerts were raised since (finding 271).
+    struct AlertSnapshot: Sendable {
+        var generation: UInt64
+        var list: [(time: Date, alert: ReplicationAlert)]
+        var recent: [String: [String]]
+    }
+
+    /// Taken without the engine's queue when no alert was raised since it was last made.
+    func alertSnapshot() -> AlertSnapshot {
+        if let shown = alertsShown.withLock({ $0 }), shown.generation == alertGeneration.load(ordering: .acquiring) { return shown }
+        return queue.sync { alertSnapshotOnQueue() }
+    }
+
+    func alertSnapshotOnQueue() -> AlertSnapshot {
+        dispatchPrecondition(condition: .onQueue(queue))
+        if let shown = alertsShown.withLock({ $0 }), shown.generation == alerts.generation { return shown }
+        var recent: [String: [String]] = [:]
+        for item in alerts.list.reversed() {
+            guard let log = item.alert.log, recent[log, default: []].count < 10 else { continue }
+            recent[log, default: []].append("\(item.alert.kind.rawValue): \(item.alert.shown(to: nil, ownLog: "").message)")
+        }
+        let made = AlertSnapshot(generation: alerts.generation, list: alerts.list, recent: recent.mapValues { Array($0.reversed()) })
+        alertsShown.withLock { $0 = made }
+        return made
     }
     func evidenceList() -> [Evidence] { queue.sync { Array(replicator.quarantined.values) } }
 }

@@ -93,6 +93,10 @@ final class ReplicationEngine: @unchecked Sendable {
     private var antiEntropy: RepeatedTask?
     /// Alerts since start, per kind and peer, oldest first (bounded per key).
     var alerts: AlertLog
+    /// The alerts as the routes and pages last read them (`alertSnapshot`), and the alerts'
+    /// generation now, readable off the queue.
+    let alertsShown = Mutex<AlertSnapshot?>(nil)
+    let alertGeneration = Atomic<UInt64>(0)
     let metrics: NodeMetrics
     /// Told (on the engine's queue) each time a replica batch is durable: log and new size.
     private let onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)?
@@ -777,6 +781,7 @@ final class ReplicationEngine: @unchecked Sendable {
     /// Logs, counts and keeps an alert (on the engine's queue).
     func record(_ alert: ReplicationAlert) {
         alerts.record(alert)
+        alertGeneration.store(alerts.generation, ordering: .releasing)
     }
 
     /// Log indices for a message, at most 20 of them.

@@ -110,12 +110,12 @@ extension API {
             // agreement boundary passed (an aggregate whose agreement ended leaves the page at
             // once), alerts and log health.
             try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
-                let health = health()
-                let alerts = engine.alertList()
+                let alerts = engine.alertSnapshot()
+                let health = health(alerts)
                 let q = view.queries(view.snapshot, health: health, now: wallClockMillis(), for: recipient(of: caller.identity))
-                let key = "page:/|\(caller.identity.uri)|\(q.nowMillis / 10_000)|\(view.policy.boundariesPassed(by: q.nowMillis))|\(alerts.count)|\(alerts.last.map { "\($0.time.timeIntervalSince1970)" } ?? "")|"
+                let key = "page:/|\(caller.identity.uri)|\(q.nowMillis / 10_000)|\(view.policy.boundariesPassed(by: q.nowMillis))|\(alerts.generation)|"
                     + health.keys.sorted().map { "\($0):\(health[$0]!.verified):\(health[$0]!.alerts.count)" }.joined(separator: ",")
-                let html = view.page(key, family: ("page:/|\(caller.identity.uri)", q.nowMillis / 10_000), version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts).html().utf8) }
+                let html = view.page(key, family: ("page:/|\(caller.identity.uri)", q.nowMillis / 10_000), version: q.view.version) { Data(overview(q, caller: caller, alerts: alerts.list).html().utf8) }
                 return Dashboard.response(html: html)
             }
         }
@@ -226,13 +226,12 @@ extension API {
     }
 
     /// Per log: verified (held, neither quarantined nor disowned) and the replication alerts about it.
-    func health() -> [String: LogHealth] {
-        let alerts = engine.alertList()
+    func health(_ alerts: ReplicationEngine.AlertSnapshot? = nil) -> [String: LogHealth] {
+        // (Every reader's view carries it: a violation's sender and entries are left out.)
+        let recent = (alerts ?? engine.alertSnapshot()).recent
         var out: [String: LogHealth] = [:]
         for status in engine.logStatus() {
-            // (Every reader's view carries it: a violation's sender and entries are left out.)
-            let mine = alerts.filter { $0.alert.log == status.log.name }.map { "\($0.alert.kind.rawValue): \($0.alert.shown(to: nil, ownLog: ownLog).message)" }
-            out[status.log.name] = LogHealth(verified: status.head != nil && status.verified, alerts: Array(mine.suffix(10)))
+            out[status.log.name] = LogHealth(verified: status.head != nil && status.verified, alerts: recent[status.log.name] ?? [])
         }
         return out
     }

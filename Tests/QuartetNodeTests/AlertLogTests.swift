@@ -35,6 +35,34 @@ import Testing
         #expect(text.contains("quartet_alerts_total{kind=\"rejected\"} 1"))
     }
 
+    /// The list is kept in time order as alerts come (no sort per read: finding 271), an alert
+    /// dated before the last (a clock stepped back) in its place after those of its time, and
+    /// the generation moves with every alert.
+    @Test func theListIsKeptInTimeOrderAsAlertsComeAndTheGenerationMoves() {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        var log = AlertLog(logger: logger, metrics: NodeMetrics(ownLog: "wales"))
+        let start = Date(timeIntervalSince1970: 1_700_000_000)
+        var expected: [String] = []
+        for (i, offset) in [10.0, 20, 30, 15, 20, 5, 40].enumerated() {
+            log.record(ReplicationAlert(kind: .rejected, log: "uk", peer: "p\(i % 2)", message: "a\(i)"), at: start + offset)
+            #expect(log.generation == UInt64(i + 1))
+        }
+        expected = ["a5", "a0", "a3", "a1", "a4", "a2", "a6"]
+        #expect(log.list.map(\.alert.message) == expected)
+        // Dropping the middle of a full (kind, peer) keeps the others in order.
+        for i in 0..<AlertLog.perKindAndPeer {
+            log.record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: "q", message: "q\(i)"), at: start + 100 + Double(i))
+        }
+        log.record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: "q", message: "last"), at: start + 50)
+        let list = log.list
+        #expect(list.count == expected.count + AlertLog.perKindAndPeer)
+        #expect(!list.contains { $0.alert.message == "q\(AlertLog.perKindAndPeer / 2)" })
+        #expect(list.map(\.time) == list.map(\.time).sorted())
+        #expect(list[expected.count].alert.message == "last")
+        #expect(log.generation == UInt64(expected.count + AlertLog.perKindAndPeer + 1))
+    }
+
     /// TLS refusals counted from the log budgets' totals at each scrape, as counters.
     @Test func tlsRefusalsAreCountedAtEachScrape() {
         let metrics = NodeMetrics(ownLog: "wales")

@@ -776,6 +776,17 @@ struct Simulation {
         // Evidence that fails for any other reason still counts against its sender.
         let forged = Evidence(log: "england", first: evilNote, second: evilNote, prefixRoot: Hash.leaf([2]), proof: [])
         #expect(sim.nodes["uk"]!.replicator.received(.evidence(forged), from: "england").contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false })
+        // The same evidence again is taken a few times a round; sent again and again, it is held
+        // against its sender (before its signatures are checked again), and the next round it is
+        // taken again.
+        let rejected = { (out: [Directive]) in out.contains { if case .alert(let a) = $0 { return a.kind == .rejected }; return false } }
+        for _ in 1..<Replicator.excusedResendsPerRound {
+            #expect(!rejected(sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")))
+        }
+        let flooded = sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")
+        #expect(flooded.contains { if case .alert(let a) = $0 { return a.kind == .rejected && a.message.contains("sent \(Replicator.excusedResendsPerRound + 1) times this round") }; return false }, "\(flooded)")
+        _ = sim.nodes["uk"]!.replicator.tick()
+        #expect(!rejected(sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")), "a new round takes it again")
         // Same size, different root, is evidence with no proof.
         var fresh = try Simulation(ids: ["uk", "wales"], seed: 12)
         fresh.nodes["wales"]!.signer = sim.nodes["wales"]!.signer
