@@ -376,6 +376,9 @@ struct API {
         // on the read pool, bounded per caller, as the view's answers are (finding 271).
         routes.get("/v1/alerts", .reader) { request, context, caller -> Response in
             try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+                // The evidence first: a log quarantined has its alert raised before (so an
+                // answer never lists a quarantine without the alert that says why).
+                let quarantined = engine.evidenceList()
                 let alerts = engine.alertSnapshot().list.map { item in
                     let alert = item.alert.shown(to: caller.identity, ownLog: ownLog)
                     // Whole seconds, as `ISO8601DateFormatter` wrote them (`…:ssZ`).
@@ -383,7 +386,7 @@ struct API {
                     return AlertsResponse.Alert(time: String(ViewQueries.iso(seconds * 1000).dropLast(5)) + "Z", kind: alert.kind.rawValue,
                                                 message: alert.message, log: alert.log, peer: alert.peer)
                 }
-                let evidence = engine.evidenceList().map { e in
+                let evidence = quarantined.map { e in
                     AlertsResponse.Evidence(log: e.log, first: e.first, second: e.second, prefixRoot: e.prefixRoot.base64, proof: e.proof.map(\.base64))
                 }
                 return Self.json(AlertsResponse(node: node, alerts: alerts, quarantined: evidence))

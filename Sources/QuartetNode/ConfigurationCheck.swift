@@ -71,7 +71,7 @@ public enum ConfigurationCheck {
         } catch {
             fail("tls.key", "\(configuration.privateKey): not a private key in PEM: \(error)")
         }
-        if let problem = TLSContexts.openToEveryone(configuration.privateKey) { fail("tls.key", problem) }
+        if let problem = TLSContexts.openToOthers(configuration.privateKey) { fail("tls.key", problem) }
 
         // The federation file: signed by a quorum, no older than the one accepted, and naming
         // this node with the log and key the data directory holds.

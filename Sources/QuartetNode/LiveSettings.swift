@@ -45,8 +45,8 @@ struct TLSContexts: Sendable {
         // The lists with the CA: lists that change at a reload close what was verified before
         // them, as a new CA does (the certificates they now revoke among them).
         trustRoots = SHA256.hash(Array(ca.utf8) + [0] + crl)
-        // As `config check` refuses it (one rule, `openToEveryone`).
-        if let problem = Self.openToEveryone(configuration.privateKey) { throw NodeStartupError("\(configuration.file): tls.key: \(problem)") }
+        // As `config check` refuses it (one rule, `openToOthers`).
+        if let problem = Self.openToOthers(configuration.privateKey) { throw NodeStartupError("\(configuration.file): tls.key: \(problem)") }
         guard FederationIdentity(certificate: certificate) == .node(configuration.node) else {
             let names = certificate.uriNames.joined(separator: ", ")
             throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) names \(names.isEmpty ? "no quartet:// identity" : names), expected quartet://node/\(configuration.node)")
@@ -189,12 +189,18 @@ struct TLSContexts: Sendable {
     }
 
     /// Why the private key at `path` is no key of this node's (nil: it may be): every user has
-    /// some access to it. Group access is how a root-owned key is given to the service's group
-    /// (0640).
-    static func openToEveryone(_ path: String) -> String? {
+    /// some access to it, or a group other than the one this process runs as. Group access is
+    /// how a root-owned key is given to the service's group (`root:quartet`, 0640); any other
+    /// group (`users`, `adm`) lets each of its members act as the node (finding 274).
+    static func openToOthers(_ path: String) -> String? {
         var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & 0o007 != 0 else { return nil }
-        return "\(path) gives every user access (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod o-rwx on it"
+        guard stat(path, &info) == 0 else { return nil }
+        let mode = String(info.st_mode & 0o777, radix: 8)
+        if info.st_mode & 0o007 != 0 { return "\(path) gives every user access (mode \(mode)); run chmod o-rwx on it" }
+        if info.st_mode & 0o070 != 0, info.st_gid != getegid() {
+            return "\(path) gives group \(info.st_gid) access (mode \(mode)), not the group this node runs as (\(getegid())): only the service's own group may read its key; run chgrp on it to that group, or chmod g-rwx"
+        }
+        return nil
     }
 }
 

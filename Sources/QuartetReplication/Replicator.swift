@@ -50,8 +50,9 @@ public struct Replicator: Sendable {
         /// Unverifiable evidence from it already excused (SHA-256 of log and both notes): its
         /// resends are never held against it, whatever others send.
         var excusedEvidence = BoundedSet<[UInt8]>(capacity: 64)
-        /// Evidence already excused that it sent again this round.
-        var excusedResends = 0
+        /// Evidence already excused that it sent again this round, per evidence (digest): at
+        /// most the 64 `excusedEvidence` holds.
+        var excusedResends: [[UInt8]: Int] = [:]
         /// Logs a rotation fork was said of this round, shown by it.
         var forkSaid: Set<String> = []
         /// It stated its federation file this round: one is checked a round; the newest of any
@@ -366,7 +367,7 @@ public struct Replicator: Sendable {
             peers[peer]!.withheld = []
             peers[peer]!.toldEvidence = []
             peers[peer]!.excused = []
-            peers[peer]!.excusedResends = 0
+            peers[peer]!.excusedResends = [:]
             peers[peer]!.forkSaid = []
             if !peers[peer]!.penalizedThisRound { peers[peer]!.penalties = max(0, peers[peer]!.penalties - 1) }
             peers[peer]!.penalizedThisRound = false
@@ -493,16 +494,19 @@ public struct Replicator: Sendable {
             return receivedBatch(batch, from: peer)
         case .evidence(let evidence):
             guard let chain = chains[evidence.log] else { return penalize(peer, log: evidence.log, "evidence for unknown log \(evidence.log)") }
-            // Evidence already excused, sent again: a few a round are the sender's rounds out of
-            // step with this node's; more is held against it before its signatures are checked
-            // again (each check costs this node ~0.2 ms a signature for a message of a few
-            // hundred bytes, at whatever rate the member sends).
+            // Evidence already excused, sent again: a few copies a round are the sender's rounds
+            // (and reconnects) out of step with this node's; more are dropped before their
+            // signatures are checked again (each check costs this node ~0.2 ms a signature for a
+            // message of a few hundred bytes, at whatever rate the member sends), held against
+            // it once a round.
             let digest = SHA256.hash(Array((evidence.log + "\n" + evidence.first + "\n" + evidence.second).utf8))
             if peers[peer]!.excusedEvidence.contains(digest) {
-                peers[peer]!.excusedResends += 1
-                if peers[peer]!.excusedResends > Self.excusedResendsPerRound {
-                    return penalize(peer, log: evidence.log, "the same unverifiable evidence against \(evidence.log) sent \(peers[peer]!.excusedResends) times this round")
+                let resends = (peers[peer]!.excusedResends[digest] ?? 0) + 1
+                peers[peer]!.excusedResends[digest] = resends
+                if resends == Self.excusedResendsPerRound + 1 {
+                    return penalize(peer, log: evidence.log, "the same unverifiable evidence against \(evidence.log) sent \(resends) times this round")
                 }
+                if resends > Self.excusedResendsPerRound { return [] }
             }
             do { _ = try evidence.verify(with: chain) } catch {
                 // Evidence an honest peer may hold that this node cannot verify is not held
@@ -714,8 +718,9 @@ public struct Replicator: Sendable {
     /// no progress and are checked in a round: an honest member shows each checkpoint once
     /// (the anti-entropy round's head, a head of each new commit, which claims progress).
     static let maxHeadChecksPerRound = 8
-    /// Evidence already excused that a peer may send again a round (the sender resends it each
-    /// of its rounds while this node still announces the log, and the rounds are not in step).
+    /// Copies of one evidence already excused that a peer may send again a round (the sender
+    /// resends it each of its rounds, and on each connection, while this node still announces
+    /// the log; the rounds are not in step).
     static let excusedResendsPerRound = 4
     /// Notes claiming progress checked a round per peer and log: 256 a second at the 2-second
     /// round, beyond any writer's commits that go as heads rather than pushes; a writer minting

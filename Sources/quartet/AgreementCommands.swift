@@ -91,9 +91,7 @@ struct AgreementSign: ParsableCommand {
         if let weaker = (try? Suppression.Method(minCellSize: minCellSize, rounding: rounding))?.belowNHSPractice {
             FileHandle.standardError.write(Data("warning: \(weaker)\n".utf8))
         }
-        let pem: String
-        do { pem = try RegularFile.readText(key, limit: 65_536) } catch { throw CLIError("--key: cannot read \(key): \(error)") }
-        let note = try NoteSigner(name: owner, key: try Ed25519PrivateKey(pem: pem)).sign(text: agreement.text)
+        let note = try NoteSigner(name: owner, key: try SigningKeyFile.read(key)).sign(text: agreement.text)
         if let out {
             do { try RegularFile.writeDurably(Array(note.serialized.utf8), to: out, mode: 0o644, replacing: true) } catch {
                 throw CLIError("cannot write \(out): \(error)")
@@ -128,9 +126,7 @@ struct AgreementOwnerChange: ParsableCommand {
         let file = try FederationTrust.read(federation, signatures: false).federation
         guard let current = file.owners[owner] else { throw CLIError("\(federation) lists no data owner \(owner)") }
         if file.ownerHistory[owner]?.retired == true { throw CLIError("data owner \(owner) is retired in \(federation); a retired owner does not change") }
-        let pem: String
-        do { pem = try RegularFile.readText(key, limit: 65_536) } catch { throw CLIError("--key: cannot read \(key): \(error)") }
-        let signer = try NoteSigner(name: owner, key: try Ed25519PrivateKey(pem: pem))
+        let signer = try NoteSigner(name: owner, key: try SigningKeyFile.read(key))
         guard signer.verifier == current else {
             throw CLIError("--key is not \(owner)'s key in \(federation) (\(current.vkey)): a change is signed by the key the nodes hold")
         }

@@ -70,9 +70,7 @@ struct FederationCommand: AsyncParsableCommand {
             if let data {
                 signingKey = try DataDirectory(path: data).readSigningKey(log: me.log)
             } else {
-                let pem: String
-                do { pem = try RegularFile.readText(key!, limit: 65_536) } catch { throw CLIError("--key: \(key!): \(error)") }
-                signingKey = try Ed25519PrivateKey(pem: pem)
+                signingKey = try SigningKeyFile.read(key!)
             }
             let note = try FederationTrust.sign(unsigned, member: member, key: signingKey, fresh: fresh)
             let federation = unsigned.federation

@@ -9,7 +9,8 @@ import QuartetPlan
 /// credentials — a bearer token, or a client certificate, or else the node's own certificate.
 struct NodeClientOptions: ParsableArguments {
     @Option(help: "The node's configuration file on its host, or a client file elsewhere: {\"node\", \"log\", \"api\": \"https://HOST:PORT\", \"tls\": {\"ca\"}} (docs/formats.md, \"Client file\").") var config: String
-    @Option(help: "A bearer token (default: $QUARTET_TOKEN, sent only to a node whose configuration lists it).") var token: String?
+    @Option(help: "A bearer token (default: $QUARTET_TOKEN, sent only to a node whose configuration lists it). On a shared host every user reads a command line: prefer --token-file.") var token: String?
+    @Option(help: "A file holding the bearer token (this user's, mode 600), or - to read it from standard input.") var tokenFile: String?
     @Option(help: "A client certificate from the federation CA (operator, reader or auditor).") var cert: String?
     @Option(help: "The client certificate's private key.") var key: String?
     @Option(help: "Seconds a request may take before it is given up.") var timeout: Int = 60
@@ -20,7 +21,8 @@ struct NodeClientOptions: ParsableArguments {
         let address = configuration.address
         guard (cert == nil) == (key == nil) else { throw ValidationError("give --cert and --key together") }
         guard (1...3600).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 3,600 seconds") }
-        var token = self.token
+        guard token == nil || tokenFile == nil else { throw ValidationError("give --token or --token-file, not both") }
+        var token = try self.token ?? tokenFile.map(TokenFile.read)
         // (Not when a certificate is given: that is the credential asked for.)
         if token == nil, cert == nil, let environment = ProcessInfo.processInfo.environment["QUARTET_TOKEN"], !environment.isEmpty {
             // A token is one node's credential: sent from the environment only to a node whose
@@ -28,11 +30,11 @@ struct NodeClientOptions: ParsableArguments {
             // member's node with a command meant to read that node).
             let digest = TokenGrant.digest(environment)
             guard configuration.nodeCredential != nil else {
-                throw CLIError("QUARTET_TOKEN is not sent with a client file (\(config) cannot say which node's token it is): give it with --token, or use --cert and --key")
+                throw CLIError("QUARTET_TOKEN is not sent with a client file (\(config) cannot say which node's token it is): give it with --token-file (a file of yours, mode 600, or - for standard input), or use --cert and --key")
             }
             guard configuration.tokens.contains(where: { $0.sha256 == digest }) else {
                 throw CLIError("QUARTET_TOKEN is not a token \(configuration.node) accepts (\(config) lists no such token), so it is not sent there: "
-                               + "a token sent to another member's node is that member's to use. Give it with --token to send it anyway, or use --cert and --key.")
+                               + "a token sent to another member's node is that member's to use. Give it with --token-file to send it anyway, or use --cert and --key.")
             }
             token = environment
         }
@@ -52,7 +54,7 @@ struct NodeClientOptions: ParsableArguments {
             client = try APIClient(certificate: own.certificate, key: own.key, ca: configuration.caCertificate,
                                    node: configuration.node, address: address, revocationLists: lists)
         } else {
-            throw ValidationError("\(config) is a client file: give --cert and --key (an operator's, reader's or auditor's certificate) or --token")
+            throw ValidationError("\(config) is a client file: give --cert and --key (an operator's, reader's or auditor's certificate) or --token-file")
         }
         client.timeout = .seconds(Int64(timeout))
         return (client, configuration)

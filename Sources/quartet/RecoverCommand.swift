@@ -60,7 +60,7 @@ struct RecoverCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "quartet.recover")
         let plan = try Recovery.plan(configuration)
-        let signingKey = try key.map(Self.readKey)
+        let signingKey = try key.map(SigningKeyFile.read)
         if let signingKey { try Recovery.check(key: signingKey, plan: plan, keyFile: key!) }
         if dryRun {
             try await RecoverDryRun(configuration: configuration, plan: plan, format: output.format).run(timeout: timeout, logger: logger)
@@ -155,18 +155,4 @@ struct RecoverCommand: AsyncParsableCommand {
 
     /// The recovery failed and the node did not stop in time.
     struct NotStopped: Error { var reason: String }
-
-    /// Reads a PEM private key file, bounded (a key is a few hundred bytes).
-    static func readKey(_ path: String) throws -> Ed25519PrivateKey {
-        let bytes: [UInt8]
-        do { bytes = try RegularFile.read(path, limit: 16_384) } catch {
-            switch error {
-            case .notRegular: throw CLIError("--key: \(path) is not a regular file")
-            case .tooLarge(let size, _): throw CLIError("--key: \(path) is \(size) bytes; a PEM Ed25519 key is a few hundred")
-            case .cannotOpen(let reason), .cannotRead(let reason): throw CLIError("--key: cannot read \(path): \(reason)")
-            }
-        }
-        guard let pem = String(validating: bytes, as: UTF8.self) else { throw CLIError("--key: cannot read \(path) as text") }
-        do { return try Ed25519PrivateKey(pem: pem) } catch { throw CLIError("--key: \(path) is not an Ed25519 private key (PKCS#8 PEM): \(error)") }
-    }
 }

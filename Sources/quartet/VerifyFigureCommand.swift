@@ -23,7 +23,8 @@ struct VerifyFigureCommand: AsyncParsableCommand {
     @Option(help: "The figure you asked for (a reading:, status: or total: id, e.g. total:P2.A2.M1:2025): the answer must be for exactly it.") var figure: String
     @Argument(help: "The provenance answer (a file, or - for standard input); without it, --config asks the node for it.") var answer: String?
     @Option(help: "A node's configuration or client file: ask that node for the answer (and, with --whole, its logs).") var config: String?
-    @Option(help: "A bearer token for the node (with --config; default: $QUARTET_TOKEN as the other commands take it).") var token: String?
+    @Option(help: "A bearer token for the node (with --config; default: $QUARTET_TOKEN as the other commands take it; prefer --token-file).") var token: String?
+    @Option(help: "A file holding the bearer token (this user's, mode 600), or - for standard input (with --config).") var tokenFile: String?
     @Option(help: "A client certificate from the federation CA (with --config).") var cert: String?
     @Option(help: "The client certificate's private key.") var key: String?
     @Flag(help: "Also read every entry of the figure's logs (for a UK total, of every log the policy names) up to checkpoints that meet the policy, check each and the logs' roots, and recompute the figure from all of them: an entry the answer left out is then caught (needs --max-age).")
@@ -78,6 +79,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         if let config {
             var arguments = ["--config", config]
             if let token { arguments += ["--token", token] }
+            if let tokenFile { arguments += ["--token-file", tokenFile] }
             if let cert { arguments += ["--cert", cert] }
             if let key { arguments += ["--key", key] }
             node = try NodeClientOptions.parse(arguments).client()

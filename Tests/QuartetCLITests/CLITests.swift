@@ -48,6 +48,67 @@ func populatedDirectory(count: Int) throws -> URL {
         #expect(sent.status != 0 && !sent.stderr.contains("QUARTET_TOKEN") && sent.stderr.contains("cannot reach node wales"), "\(sent)")
     }
 
+    /// A signing key given on the command line (`agreement sign --key`, `federation sign`,
+    /// `recover`) is read only when no other user has access to it, as the node reads its own
+    /// (finding 274).
+    @Test func aSigningKeyOthersCanReadIsRefused() throws {
+        let dir = try TestKit.temporaryDirectory("owner-key")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = dir.appendingPathComponent("heiw.pem").path
+        try Data(try Ed25519PrivateKey().pemRepresentation().utf8).write(to: URL(fileURLWithPath: key))
+        let note = dir.appendingPathComponent("a.note").path
+        let sign = ["agreement", "sign", "--key", key, "--owner", "HEIW", "--id", "heiw-key-mode", "--holder", "wales", "--label", "heiw.workforce.headcount",
+                    "--recipient", "uk=aggregate", "--purpose", "UK OT workforce planning", "--valid-from", "2024-01-01T00:00:00Z", "--valid-until", "2028-01-01T00:00:00Z",
+                    "--min-cell-size", "7", "--out", note]
+        chmod(key, 0o640)
+        let refused = try TestKit.quartet(sign)
+        #expect(refused.status != 0 && refused.stderr.contains("readable or writable by other users (mode 640)") && !FileManager.default.fileExists(atPath: note), "\(refused)")
+        chmod(key, 0o600)
+        let signed = try TestKit.quartet(sign)
+        #expect(signed.status == 0 && FileManager.default.fileExists(atPath: note), "\(signed)")
+    }
+
+    /// A token from a file of the user's own (`--token-file`, or `-` for standard input), not a
+    /// command line every user of the host reads (finding 273): a file others can read, a
+    /// symlink, two tokens or none are refused before any connection; a good one is sent.
+    @Test func aTokenFileIsTheUsersOwnAndHoldsOneToken() throws {
+        let fixture = try NodeFiles()
+        defer { fixture.remove() }
+        let quartet = try TestKit.quartetBinary()
+        let dir = try TestKit.temporaryDirectory("token-file")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("reader.token").path
+        func write(_ text: String, mode: Int) throws {
+            try? FileManager.default.removeItem(atPath: file)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file)
+        }
+        func view(_ arguments: [String], stdin: [UInt8]? = nil) throws -> TestKit.ProcessResult {
+            try TestKit.run(quartet, ["view", "--config", fixture.configPath, "--timeout", "2"] + arguments, stdin: stdin)
+        }
+        try write("qt_reader-token\n", mode: 0o644)
+        let open = try view(["--token-file", file])
+        #expect(open.status != 0 && open.stderr.contains("readable or writable by other users (mode 644)") && !open.stderr.contains("cannot reach"), "\(open)")
+        try write("qt_reader-token\n", mode: 0o600)
+        let link = dir.appendingPathComponent("link.token").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: file)
+        let linked = try view(["--token-file", link])
+        #expect(linked.status != 0 && linked.stderr.contains("not a regular file") && !linked.stderr.contains("cannot reach"), "\(linked)")
+        let both = try view(["--token-file", file, "--token", "qt_x"])
+        #expect(both.status != 0 && both.stderr.contains("not both"), "\(both)")
+        try write("qt_one qt_two\n", mode: 0o600)
+        let two = try view(["--token-file", file])
+        #expect(two.status != 0 && two.stderr.contains("one token, on one line") && !two.stderr.contains("cannot reach"), "\(two)")
+        let empty = try view(["--token-file", "-"], stdin: [])
+        #expect(empty.status != 0 && empty.stderr.contains("holds no token"), "\(empty)")
+        // A good file, and standard input: read, and the command goes as far as the connection.
+        try write("qt_reader-token\n", mode: 0o600)
+        for (arguments, stdin) in [(["--token-file", file], nil), (["--token-file", "-"], Array("qt_reader-token\n".utf8))] as [([String], [UInt8]?)] {
+            let sent = try view(arguments, stdin: stdin)
+            #expect(sent.status != 0 && sent.stderr.contains("cannot reach node wales"), "\(arguments): \(sent)")
+        }
+    }
+
     /// Help and version come out as ArgumentParser prints them, exit 0 (the command errors the
     /// CLI escapes must not include its help, which it throws).
     @Test func helpAndVersionExitZero() throws {

@@ -40,6 +40,34 @@ import Testing
         #expect(found.contains { $0.contains("data:") && $0.contains("open to other users") }, "\(found)")
     }
 
+    /// A key readable by a group is the node's only when the group is the one the node runs as
+    /// (`root:quartet 0640`); another group's members could act as the node (finding 274).
+    @Test func aKeyReadableByAGroupOtherThanTheNodesIsRefused() throws {
+        let dir = try TestKit.temporaryDirectory("key-group")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = dir.appendingPathComponent("node.key").path
+        try Data("key".utf8).write(to: URL(fileURLWithPath: key))
+        chmod(key, 0o640)
+        #expect(chown(key, getuid(), getegid()) == 0)
+        #expect(TLSContexts.openToOthers(key) == nil, "the node's own group may read it")
+        chmod(key, 0o600)
+        #expect(TLSContexts.openToOthers(key) == nil)
+        chmod(key, 0o604)
+        #expect(TLSContexts.openToOthers(key)?.contains("gives every user access") == true)
+        // Another group (root may give the file any; otherwise the first supplementary group
+        // that is not this one, if the user has one).
+        var groups = [gid_t](repeating: 0, count: 64)
+        let count = getgroups(Int32(groups.count), &groups)
+        let other: gid_t? = getuid() == 0 ? (getegid() == 1 ? 2 : 1) : groups.prefix(max(0, Int(count))).first { $0 != getegid() }
+        guard let other else { return }
+        chmod(key, 0o640)
+        try #require(chown(key, getuid(), other) == 0)
+        let refused = TLSContexts.openToOthers(key)
+        #expect(refused?.contains("gives group \(other) access (mode 640), not the group this node runs as") == true, "\(refused ?? "nil")")
+        chmod(key, 0o600)
+        #expect(TLSContexts.openToOthers(key) == nil, "no group access, whatever its group")
+    }
+
     @Test func aConfigurationThatDoesNotParseNamesItsFirstMistake() throws {
         let files = try NodeFiles()
         defer { files.remove() }

@@ -785,6 +785,8 @@ struct Simulation {
         }
         let flooded = sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")
         #expect(flooded.contains { if case .alert(let a) = $0 { return a.kind == .rejected && a.message.contains("sent \(Replicator.excusedResendsPerRound + 1) times this round") }; return false }, "\(flooded)")
+        // Further copies are dropped unchecked, held against it no more this round.
+        #expect(sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england").isEmpty)
         _ = sim.nodes["uk"]!.replicator.tick()
         #expect(!rejected(sim.nodes["uk"]!.replicator.received(.evidence(unverifiable), from: "england")), "a new round takes it again")
         // Same size, different root, is evidence with no proof.

@@ -4,7 +4,7 @@ import FuzzSupport
 
 /// The disclosure-control method through its JSON entry point: a `dataset.rows` payload, parsed
 /// with JSONSerialization and handed to `DatasetAggregate.make` exactly as the API does
-/// (Sources/QuartetNode/API.swift), then written with JSONSerialization as the API writes the
+/// (Sources/QuartetNode/AppendAdmission.swift), then written with JSONSerialization as the API writes the
 /// `dataset.aggregate` payload.
 ///
 /// The input is the payload; the minimum cell size and the rounding base are picked from the
