@@ -173,18 +173,25 @@ struct API {
             let body = try await request.body.collect(upTo: Witnessing.maxBodyBytes)
             let lane: WitnessLanes.Lane
             if case .node(let id) = caller.identity, self.federation.members.contains(where: { $0.id == id }) { lane = .member(id) } else { lane = .others }
-            guard lanes.enter(lane) else {
+            if let wait = lanes.take(lane) {
                 var headers = HTTPFields()
                 headers[.contentType] = "text/plain; charset=utf-8"
                 headers[.retryAfter] = "1"
                 let limits = WitnessLanes.limits(lane)
-                let who = lane == .others ? "callers other than member nodes, together," : "a member node"
-                let rate = limits.perSecond.map { " and \(Int($0)) a second" } ?? ""
-                return Response(status: .tooManyRequests, headers: headers,
-                                body: .init(byteBuffer: ByteBuffer(string: "\(who) may have at most \(limits.inFlight) add-checkpoint request(s) in hand at once\(rate); ask again later\n")))
+                let text: String
+                switch wait {
+                case .busy:
+                    let who = lane == .others ? "callers other than member nodes, together," : "a member node"
+                    let rate = limits.perSecond.map { " and \(Int($0)) a second" } ?? ""
+                    text = "\(who) may have at most \(limits.inFlight) add-checkpoint request(s) in hand at once\(rate); ask again later\n"
+                case .refused:
+                    text = "this node refused more than \(Int(limits.refusedPerSecond ?? 0)) of this caller's add-checkpoint requests a second; ask again later\n"
+                }
+                return Response(status: .tooManyRequests, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
             }
-            defer { lanes.leave(lane) }
             let answer = await self.witness.addCheckpointQueued(Array(body.readableBytesView), clock: wallClockMillis)
+            // Refused: anything but cosigned, the 409 an honest node follows, or not ready.
+            lanes.leave(lane, refused: (400..<500).contains(answer.status) && answer.status != 409)
             var headers = HTTPFields()
             headers[.contentType] = answer.contentType
             return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))

@@ -6,8 +6,12 @@ import Synchronization
 /// 40–200 ms ahead of every member's answer (the federation's quorum waits for them). Each
 /// member node (its certificate) has lanes of its own — a log's node has one request out to
 /// each witness at a time — so a member flooding its lanes puts a few of its requests' time
-/// ahead of another's at most; everyone else shares one lane, rate-limited as well. A request
-/// beyond them is answered 429 before any of its work is done.
+/// ahead of another's at most; everyone else shares one lane, rate-limited as well. A member's
+/// requests the witness refuses (a forged or unparsable checkpoint, a bad proof: an honest
+/// node's are cosigned or answered 409) spend a budget of their own: spent, the member's next
+/// requests wait, so a hostile member cannot keep a witness's core busy checking forgeries
+/// (~0.4 ms each) at whatever rate its lanes turn over (finding 275). A request beyond them is
+/// answered 429 before any of its work is done.
 public final class WitnessLanes: Sendable {
     public enum Lane: Hashable, Sendable {
         /// A federation member's node, by member id.
@@ -22,12 +26,17 @@ public final class WitnessLanes: Sendable {
         /// Requests a second, as a bucket of this size refilled at this rate (nil: no bound but
         /// the requests in hand).
         public var perSecond: Double?
+        /// Requests refused a second, as a bucket of twice this size refilled at this rate: when
+        /// it is empty the lane's requests wait (nil: no such bound).
+        public var refusedPerSecond: Double? = nil
     }
 
     /// A member's node: one request out per round (a resend after a 409, a re-cosign of a quiet
     /// log), with room to spare; its rate is bounded by its requests in hand (a member's node is
     /// known by its certificate, and `bench witness` measures what the witness serves it).
-    public static let member = Limits(inFlight: 4, perSecond: nil)
+    /// An honest node's refusals are rare and back off (a key the witness has not learned yet,
+    /// retried after 1 s, doubling).
+    public static let member = Limits(inFlight: 4, perSecond: nil, refusedPerSecond: 10)
     /// Everyone else, together: the spec lets anyone submit, and nothing of the federation's
     /// own witnessing comes this way.
     public static let others = Limits(inFlight: 1, perSecond: 10)
@@ -36,6 +45,16 @@ public final class WitnessLanes: Sendable {
         var inFlight = 0
         var tokens: Double
         var at: ContinuousClock.Instant
+        /// Refusals the lane may still have (`refusedPerSecond`), refilled from `at` on.
+        var refusals: Double
+    }
+
+    /// Why a lane's request was not taken.
+    public enum Wait: Sendable, Equatable {
+        /// Its requests in hand, or its rate.
+        case busy
+        /// Its refused requests spent their budget.
+        case refused
     }
 
     private let buckets = Mutex<[Lane: Bucket]>([:])
@@ -51,28 +70,35 @@ public final class WitnessLanes: Sendable {
     }
 
     /// Takes a place in `lane`, or false (answer 429). Each `true` needs one `leave`.
-    public func enter(_ lane: Lane) -> Bool {
+    public func enter(_ lane: Lane) -> Bool { take(lane) == nil }
+
+    /// Takes a place in `lane` (nil), or says why it must wait (answer 429). Each nil needs one
+    /// `leave`.
+    public func take(_ lane: Lane) -> Wait? {
         let now = clock()
         let limits = Self.limits(lane)
         return buckets.withLock { buckets in
-            var b = buckets[lane] ?? Bucket(tokens: limits.perSecond ?? 0, at: now)
-            if let rate = limits.perSecond {
-                let elapsed = Double((now - b.at).components.seconds) + Double((now - b.at).components.attoseconds) / 1e18
-                b.tokens = min(rate, b.tokens + max(0, elapsed) * rate)
-            }
+            var b = buckets[lane] ?? Bucket(tokens: limits.perSecond ?? 0, at: now, refusals: 2 * (limits.refusedPerSecond ?? 0))
+            let elapsed = max(0, Double((now - b.at).components.seconds) + Double((now - b.at).components.attoseconds) / 1e18)
+            if let rate = limits.perSecond { b.tokens = min(rate, b.tokens + elapsed * rate) }
+            if let rate = limits.refusedPerSecond { b.refusals = min(2 * rate, b.refusals + elapsed * rate) }
             b.at = now
-            guard b.inFlight < limits.inFlight, limits.perSecond == nil || b.tokens >= 1 else {
-                buckets[lane] = b
-                return false
-            }
+            defer { buckets[lane] = b }
+            if limits.refusedPerSecond != nil, b.refusals < 1 { return .refused }
+            guard b.inFlight < limits.inFlight, limits.perSecond == nil || b.tokens >= 1 else { return .busy }
             if limits.perSecond != nil { b.tokens -= 1 }
             b.inFlight += 1
-            buckets[lane] = b
-            return true
+            return nil
         }
     }
 
-    public func leave(_ lane: Lane) {
-        buckets.withLock { $0[lane]?.inFlight -= 1 }
+    /// Gives the place back; `refused`: the witness refused the request (not a 409, which an
+    /// honest node meets and follows).
+    public func leave(_ lane: Lane, refused: Bool = false) {
+        buckets.withLock { buckets in
+            buckets[lane]?.inFlight -= 1
+            // (At most the requests in hand below empty: each refusal is counted.)
+            if refused, Self.limits(lane).refusedPerSecond != nil { buckets[lane]?.refusals -= 1 }
+        }
     }
 }

@@ -67,7 +67,7 @@ struct KeyRotate: AsyncParsableCommand {
         let copy = "federation.next.json"
         let revoke: String = "quartet key revoke --file \(copy) --member \(configuration.node) --vkey \(previous) --after \(after) --current \(rotation.verifier.vkey)"
         let name: String = "quartet key current --file \(copy) --member \(configuration.node) --vkey \(rotation.verifier.vkey)"
-        let steps = "on a copy of the federation file (cp \(configuration.federationFile) \(copy)); a quorum signs the copy (quartet federation sign --file \(copy) ..., the first signer with --fresh); then put it and its .sig in place on every member's host and reload them (docs/operations.md, \"Changing the federation\")"
+        let steps = "on a copy of the federation file (cp \(configuration.federationFile) \(copy)); a quorum signs the copy (quartet federation sign --file \(copy) --member ID --data DIR --accepted DIR/federation.accepted.json, each member on its own host, the first signer with --fresh); then put it and its .sig in place on every member's host and reload them (docs/operations.md, \"Changing the federation\")"
         switch output.format {
         case .json:
             var report: [String: Any] = ["log": log.name, "index": Int(rotation.index), "vkey": rotation.verifier.vkey]

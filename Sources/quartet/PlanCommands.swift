@@ -115,7 +115,7 @@ struct ImportPlanCommand: AsyncParsableCommand {
             plan of its own (England, Scotland, Northern Ireland) imports the UK plan and adopts its \
             actions. What the log already holds is read first: an unchanged item is skipped, a \
             changed action is appended as plan.action.revised. Needs the operator of the node's log \
-            (--token or --cert/--key).
+            (--token-file, $QUARTET_TOKEN or --cert/--key).
             """)
 
     @Argument(help: "The plan file (YAML).") var file: String

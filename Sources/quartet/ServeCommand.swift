@@ -26,7 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
     var logFormat: NodeConfiguration.LogFormat?
     @Option(help: .hidden) var lifelineFd: Int32?
     @Flag(name: .customLong("i-am-the-only-copy"), help: """
-        Append at once, without first learning from peers how much of this node's own log they hold.         Only when no other node holds the log (a new federation whose peers are not up yet): a restored         older copy started this way signs a second history (docs/operations.md).
+        Append at once, without first learning from peers how much of this node's own log they hold. \
+        Only when no other node holds the log (a new federation whose peers are not up yet): a restored \
+        older copy started this way signs a second history (docs/operations.md).
         """)
     var onlyCopy = false
     @Option(help: """

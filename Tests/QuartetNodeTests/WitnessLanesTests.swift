@@ -37,4 +37,29 @@ import Testing
             lanes.leave(.member("scotland"))
         }
     }
+
+    /// A member whose requests the witness refuses (forgeries) spends a budget of its own; spent,
+    /// its requests wait until it refills, other members unaffected (finding 275).
+    @Test func aMembersRefusedRequestsSpendABudgetOfTheirOwn() throws {
+        let now = Mutex(ContinuousClock.now)
+        let lanes = WitnessLanes(clock: { now.withLock { $0 } })
+        let rate = try #require(WitnessLanes.member.refusedPerSecond)
+        for _ in 0..<Int(2 * rate) {
+            #expect(lanes.take(.member("wales")) == nil)
+            lanes.leave(.member("wales"), refused: true)
+        }
+        #expect(lanes.take(.member("wales")) == .refused, "the budget (twice a second's) is spent")
+        #expect(lanes.take(.member("england")) == nil, "another member's lanes are its own")
+        lanes.leave(.member("england"), refused: false)
+        now.withLock { $0 += .milliseconds(100) }
+        #expect(lanes.take(.member("wales")) == nil, "one more refusal's worth 0.1 s later")
+        lanes.leave(.member("wales"), refused: true)
+        #expect(lanes.take(.member("wales")) == .refused)
+        // Requests cosigned (or answered 409) spend nothing.
+        now.withLock { $0 += .seconds(2) }
+        for _ in 0..<1000 {
+            #expect(lanes.take(.member("wales")) == nil)
+            lanes.leave(.member("wales"), refused: false)
+        }
+    }
 }
