@@ -460,6 +460,43 @@ import Testing
         #expect(federation.processes["uk"]!.log.contains("raised to what a peer showed it cosigned"))
     }
 
+    /// Finding 275: a member's node sending forged checkpoints (here england's certificate, a
+    /// checkpoint of wales signed by a key not wales's) is refused (403) until its refusal
+    /// budget is spent, then answered 429 before any work; another member's witnessing goes on.
+    @Test func aMemberSendingForgeriesIsHeldToABudgetAndTheOthersAreNot() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start(["uk", "wales", "england"])
+        try federation.append("wales", #"{"i":0}"#)
+        _ = try federation.waitConverged(["uk", "wales", "england"]) { federation.size($0, "wales") == 1 }
+        let forger = try NoteSigner(name: Self.origin, key: try Ed25519PrivateKey())
+        let note = try forger.sign(Checkpoint(origin: Self.origin, size: 9, root: Hash.leaf([9]), timeMillis: UInt64(Date().timeIntervalSince1970 * 1000)))
+        let body = federation.root.appendingPathComponent("forged.txt")
+        try Data(("old 0\n\n" + note.serialized).utf8).write(to: body)
+        // One connection, many requests (faster than the budget refills).
+        let pki = federation.root.appendingPathComponent("pki/england").path
+        let url = "\(federation.api("uk"))/witness/add-checkpoint"
+        let curl = try #require(TestKit.which("curl"))
+        let result = try TestKit.run(curl, ["-sS", "--max-time", "60", "--cacert", federation.ca, "--cert", "\(pki)/england.pem", "--key", "\(pki)/england.key",
+                                            "--data-binary", "@\(body.path)", "-w", "\n@@%{http_code}\n"] + Array(repeating: url, count: 60))
+        let answers = result.stdout.components(separatedBy: "\n@@").dropFirst().map { Int($0.prefix(3)) ?? 0 }
+        let bodies = result.stdout.components(separatedBy: "\n@@")
+        #expect(answers.count == 60, "\(result)")
+        let firstWait = try #require(answers.firstIndex(of: 429), "never held: \(answers)")
+        #expect(firstWait >= 20 && answers[..<firstWait].allSatisfy { $0 == 403 }, "\(answers)")
+        #expect(bodies[firstWait].contains("refused more than 10 of this caller's add-checkpoint requests a second"), "\(bodies[firstWait])")
+        // Wales's own rounds are not held: its next checkpoint is cosigned by uk.
+        try federation.append("wales", #"{"i":1}"#)
+        var shown = (body: "", status: 0)
+        let deadline = Date().addingTimeInterval(20)
+        repeat {
+            shown = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("wales"))/v1/logs/wales/checkpoint?cosigned-by=uk"])
+            if shown.status == 200 && shown.body.contains("\n2\n") { break }
+            usleep(200_000)
+        } while Date() < deadline
+        #expect(shown.status == 200 && shown.body.contains("\n2\n") && shown.body.contains("\u{2014} quartet.ot-workforce.uk/uk/witness "), "\(shown)")
+    }
+
     /// Finding 169: what a witness cosigned is read from the witness itself by its peers, not
     /// only from each log's node, which could withhold it. Here uk's witness cosigns a checkpoint
     /// of wales that wales's node never sees cosigned (wales is down; the checkpoint is submitted
