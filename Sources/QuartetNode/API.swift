@@ -318,6 +318,10 @@ struct API {
                 metrics.gauge("quartet_store_write_failures", label, help: "Failed writes of this path to the data directory since the node started.")
                     .set(Int64(clamping: writeFailures[path] ?? 0))
             }
+            let walHelp = "Bytes of a store's SQLite write-ahead log (cut back to 64 MiB when it starts over; above that for long, readers keep it from starting over)."
+            let wals = store.walSizes()
+            metrics.keepOnly("quartet_store_wal_bytes", label: "file", help: walHelp, values: Set(wals.keys))
+            for (file, bytes) in wals { metrics.gauge("quartet_store_wal_bytes", [("file", file)], help: walHelp).set(Int64(clamping: bytes)) }
             for peer in status.peers {
                 metrics.gauge("quartet_peer_connected", [("peer", peer.id)], help: "1 if the peer is connected.").set(Int64(peer.connected ? 1 : 0))
             }

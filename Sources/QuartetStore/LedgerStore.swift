@@ -13,6 +13,19 @@ import Synchronization
 public final class LedgerStore: Sendable {
     /// The directory's files.
     public let directory: DataDirectory
+
+    /// The sizes of the write-ahead logs of the stores in the data directory (the ledger's and,
+    /// where they exist, the witness's two), by file name: `/metrics` shows them.
+    public func walSizes() -> [String: UInt64] {
+        var sizes: [String: UInt64] = [:]
+        let files = [directory.databasePath, WitnessStore.databasePath(directory), WitnessStore.gatheredPath(directory)]
+        for file in files {
+            var info = stat()
+            guard stat(file + "-wal", &info) == 0 else { continue }
+            sizes[(file as NSString).lastPathComponent] = UInt64(max(0, info.st_size))
+        }
+        return sizes
+    }
     let pool: DatabasePool
     private let writerLock: WriterLock?
     /// The migration this open ran: the format the directory had and where its copy from
@@ -48,11 +61,17 @@ public final class LedgerStore: Sendable {
     /// How long a connection waits for a lock another holds (SQLite's busy timeout).
     static let busyTimeoutSeconds = 10
 
+    /// A write-ahead log is cut back to this size when it starts over (SQLite keeps a WAL at
+    /// its largest otherwise, for the whole uptime: a long busy stretch whose readers kept it
+    /// from starting over left it so on disk).
+    public static let walSizeLimit = 64 << 20
+
     static func configuration() -> Configuration {
         var config = Configuration()
         config.prepareDatabase { db in
             // An append acknowledged to a caller must survive power loss, not only a crash.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(Self.walSizeLimit)")
         }
         config.busyMode = .timeout(TimeInterval(Self.busyTimeoutSeconds))
         // Readers at once: the blocking pool's threads (`ReadWork`, one a core), the event
@@ -160,9 +179,10 @@ public final class LedgerStore: Sendable {
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 is FULL) and journal mode.
-    func writerDurability() throws -> (synchronous: Int, journalMode: String) {
+    func writerDurability() throws -> (synchronous: Int, journalMode: String, walSizeLimit: Int) {
         try pool.writeWithoutTransaction { db in
-            (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1, try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "")
+            (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1, try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+             try Int.fetchOne(db, sql: "PRAGMA journal_size_limit") ?? -1)
         }
     }
 

@@ -51,6 +51,7 @@ public final class WitnessStore: Sendable {
     /// The witness key file of `directory`.
     public static func keyPath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/key.pem").path }
     public static func databasePath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/witness.sqlite").path }
+    public static func gatheredPath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/cosignatures.sqlite").path }
 
     /// Opens (creating if needed) the witness database of `directory`.
     public init(_ directory: DataDirectory) throws(StoreError) {
@@ -64,13 +65,14 @@ public final class WitnessStore: Sendable {
             config.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+                try db.execute(sql: "PRAGMA journal_size_limit = \(LedgerStore.walSizeLimit)")
             }
             config.busyMode = .timeout(10)
             return try DatabaseQueue(path: path, configuration: config)
         }
         do {
             queue = try open(path, synchronous: "FULL")
-            gathered = try open(directory.url.appendingPathComponent("witness/cosignatures.sqlite").path, synchronous: "NORMAL")
+            gathered = try open(Self.gatheredPath(directory), synchronous: "NORMAL")
             try gathered.write { db in
                 try db.execute(sql: """
                     CREATE TABLE IF NOT EXISTS cosignatures (

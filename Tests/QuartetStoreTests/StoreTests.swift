@@ -143,6 +143,9 @@ import Testing
         let durability = try store.writerDurability()
         #expect(durability.synchronous == 2, "an acknowledged append must survive power loss: synchronous must be FULL")
         #expect(durability.journalMode == "wal")
+        // A WAL is cut back when it starts over, not kept at its largest (finding 276).
+        #expect(durability.walSizeLimit == LedgerStore.walSizeLimit)
+        #expect(store.walSizes()["quartet.sqlite"] != nil, "\(store.walSizes())")
         try store.close()
         let reopened = try LedgerStore.open(store.directory, mode: .writer)
         #expect(try reopened.writerDurability().synchronous == 2)
