@@ -184,6 +184,15 @@ final class WitnessCollector: Sendable {
         dispatchPrecondition(condition: .onQueue(queue))
         let now = ContinuousClock.now
         let members = witnessMembers
+        // A member a reload removed (or left without a witness key) is asked nothing more: its
+        // kept-alive connection is closed, not held until the node stops.
+        let current = Set(members.map(\.id))
+        let gone = connections.withLockedValue { connections in
+            let gone = connections.filter { !current.contains($0.key) }
+            for id in gone.keys { connections[id] = nil }
+            return gone.values.map(\.client)
+        }
+        for client in gone { Task { await client.close() } }
         guard !members.isEmpty else { return }
         var wakeAt: ContinuousClock.Instant?
         var ownScheduled = false

@@ -20,8 +20,10 @@ public final class WitnessStore: Sendable {
     /// Cosignatures gathered (`witness/cosignatures.sqlite`): WAL, `synchronous=NORMAL`. One lost
     /// in a power cut is asked for again (a witness cosigns the checkpoint it holds again).
     private let gathered: DatabaseQueue
-    /// Cosignatures kept since the last pruning of old ones.
-    private let keptSincePruning = Atomic<Int>(0)
+    /// Cosignatures kept per log since its last pruning of old ones (a count shared by all logs
+    /// pruned only the log whose line was the thousandth: a quiet log beside a busy one by
+    /// chance). Logs held or cosigned only: the federation's.
+    private let keptSincePruning = Mutex<[String: Int]>([:])
     /// What was last cosigned per origin, as stored (nil inside: read, none stored); an origin
     /// absent is read from the file (`witness`).
     private let known = Mutex<[String: Witnessing.Latest?]>([:])
@@ -310,11 +312,14 @@ public final class WitnessStore: Sendable {
         let ahead = Int64(clamping: now > UInt64(Int64.max) - Self.aheadReplaced ? UInt64(Int64.max) : now + Self.aheadReplaced)
         do {
             // Only the newest sizes are served (`witnessed`: 20), and each witness's newest is
-            // read (`newestCosigned`); every 1,000 kept, the log just kept drops what is below its
+            // read (`newestCosigned`); every 1,000 kept of a log, it drops what is below its
             // newest `keptSizes` sizes or 100,000 sizes or more below this one, each witness's
             // newest row aside. A count, not only a distance: a log committing one entry at a
             // time kept 100,000 sizes × its witnesses before, every node reading them all.
-            let prune = keptSincePruning.add(1, ordering: .relaxed).newValue % 1000 == 0
+            let prune = keptSincePruning.withLock { kept in
+                kept[log, default: 0] += 1
+                return kept[log]! % 1000 == 0
+            }
             try gathered.writeWithoutTransaction { db in
                 try RawStatement.transaction(db) {
                     // The newest line of a witness for a size stays: a witness cosigning the same

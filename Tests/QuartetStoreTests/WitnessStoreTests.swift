@@ -155,12 +155,21 @@ import Testing
         let store = try WitnessStore(DataDirectory(path: url.path))
         try store.keepCosignature(log: "england", size: 3, witness: "uk", line: "england 3", time: 1)
         for size in 1...998 { try store.keepCosignature(log: "wales", size: UInt64(size), witness: "uk", line: "wales \(size)", time: 1) }
-        #expect(try store.cosignatures(log: "wales", size: 5)["uk"]?.line == "wales 5")
         try store.keepCosignature(log: "wales", size: 200_000, witness: "uk", line: "wales 200000", time: 1)
+        #expect(try store.cosignatures(log: "wales", size: 5)["uk"]?.line == "wales 5", "999 of wales kept: not pruned yet")
+        try store.keepCosignature(log: "wales", size: 200_001, witness: "uk", line: "wales 200001", time: 1)
         #expect(try store.cosignatures(log: "wales", size: 5).isEmpty)
         #expect(try store.cosignatures(log: "wales", size: 998).isEmpty)
         #expect(try store.cosignatures(log: "wales", size: 200_000)["uk"]?.line == "wales 200000")
         #expect(try store.cosignatures(log: "england", size: 3)["uk"]?.line == "england 3")
+        // A quiet log is pruned by its own count, whichever log's line is the thousandth of all
+        // (finding 276: a count shared by all logs pruned england here only by chance).
+        for size in 4...1_001 { try store.keepCosignature(log: "england", size: UInt64(size), witness: "uk", line: "england \(size)", time: 1) }
+        for size in 200_002...200_003 { try store.keepCosignature(log: "wales", size: UInt64(size), witness: "uk", line: "wales \(size)", time: 1) }
+        #expect(try store.cosignatures(log: "england", size: 3)["uk"]?.line == "england 3", "999 of england kept")
+        try store.keepCosignature(log: "england", size: 500_000, witness: "uk", line: "england 500000", time: 1)
+        #expect(try store.cosignatures(log: "england", size: 3).isEmpty)
+        #expect(try store.cosignatures(log: "england", size: 500_000)["uk"]?.line == "england 500000")
     }
 
     @Test func keptCosignaturesArePrunedToTheNewestSizesKeepingEachWitnessNewest() throws {
@@ -171,14 +180,14 @@ import Testing
         // 1,000 kept, and the witness that stopped at size 1 keeps its newest line.
         try store.keepCosignature(log: "england", size: 3, witness: "uk", line: "england 3", time: 1)
         try store.keepCosignature(log: "wales", size: 1, witness: "scotland", line: "scotland 1", time: 7)
-        for size in 1...2_998 { try store.keepCosignature(log: "wales", size: UInt64(size), witness: "uk", line: "wales \(size)", time: 9) }
-        #expect(try store.cosignatures(log: "wales", size: 1_998).isEmpty)
-        #expect(try store.cosignatures(log: "wales", size: 1_999)["uk"]?.line == "wales 1999")
+        for size in 1...2_999 { try store.keepCosignature(log: "wales", size: UInt64(size), witness: "uk", line: "wales \(size)", time: 9) }
+        #expect(try store.cosignatures(log: "wales", size: 1_999).isEmpty)
+        #expect(try store.cosignatures(log: "wales", size: 2_000)["uk"]?.line == "wales 2000")
         #expect(try store.cosignatures(log: "wales", size: 1)["scotland"]?.line == "scotland 1")
         #expect(try store.cosignatures(log: "wales", size: 1)["uk"] == nil)
         let newest = try store.newestCosigned(log: "wales")
         #expect(newest.count == 2)
-        #expect(newest["uk"]?.size == 2_998 && newest["uk"]?.time == 9)
+        #expect(newest["uk"]?.size == 2_999 && newest["uk"]?.time == 9)
         #expect(newest["scotland"]?.size == 1 && newest["scotland"]?.time == 7)
         #expect(try store.newestCosigned(log: "england").mapValues(\.size) == ["uk": 3])
         #expect(try store.newestCosigned(log: "scotland").isEmpty)
