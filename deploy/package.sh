@@ -40,7 +40,10 @@ if [ -z "$binary" ]; then
     lock=${QUARTET_SWIFT_LOCK:-/tmp/quartet-swift.lock}
     echo "package.sh: swift build -c release --static-swift-stdlib (waiting for $lock)" >&2
     # -z now, -z relro: the GOT read only after start (Debian's usual hardening, which lintian checks).
+    # The checkout's path mapped away (#file strings): the same commit built in another folder
+    # gives the same binary, and the build host's layout is not published in the package.
     flock "$lock" swift build -c release --static-swift-stdlib --product quartet \
+        -Xswiftc -file-prefix-map -Xswiftc "$PWD=/usr/src/quartet" \
         -Xlinker -z -Xlinker now -Xlinker -z -Xlinker relro >&2
     binary="$(flock "$lock" swift build -c release --static-swift-stdlib --show-bin-path)/quartet"
 fi

@@ -12,7 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q="${1:-$PWD/.build/debug/quartet}"
-OUT="${OUT:-$PWD/.build/check-api}"
+# (A variable of its own: a shell's generic OUT is not removed.)
+OUT="${QUARTET_CHECK_API_OUT:-$PWD/.build/check-api}"
+case "$OUT" in /*/*) ;; *) echo "check-api: QUARTET_CHECK_API_OUT must be an absolute path below a directory, not $OUT" >&2; exit 1 ;; esac
 rm -rf "$OUT" && mkdir -p "$OUT"
 dir="$OUT/federation"
 "$Q" demo --dir "$dir" > "$OUT/demo.out" 2>&1 &

@@ -205,8 +205,14 @@ for dir in etc usr var; do
     mkdir -p "$overlay/$dir/upper" "$overlay/$dir/work"
     mount -t overlay overlay -o "lowerdir=/$dir,upperdir=$overlay/$dir/upper,workdir=$overlay/$dir/work" "/$dir"
 done
+# The maintainer scripts restart and stop quartet@* through systemd when it runs (systemctl talks
+# to PID 1, which no mount namespace holds apart): hidden here, so a host's real nodes are
+# never touched by this check.
+if [ -d /run/systemd ]; then mount -t tmpfs -o mode=0755 tmpfs /run/systemd; fi
 export DEBIAN_FRONTEND=noninteractive
 check() { if ! eval "$1"; then echo "INSTALL-FAIL: $2"; fi; }
+check '[ ! -d /run/systemd/system ]' "the host's systemd is visible to the maintainer scripts"
+
 ! getent passwd quartet >/dev/null || { echo "overlay: a quartet user exists already; skipping"; exit 0; }
 dpkg -i "$deb"
 check '[ "$(dpkg-query -W -f="\${Status}" quartet)" = "install ok installed" ]' "not installed"

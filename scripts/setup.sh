@@ -44,14 +44,18 @@ if ! python3 -c 'import cryptography' 2>/dev/null; then
         ${SUDO:-} apt-get install -y -qq python3-cryptography >/dev/null
     }
 fi
-if ! command -v schemathesis >/dev/null 2>&1; then
-    echo "setup: installing schemathesis"
-    python3 -m pip install --quiet schemathesis 2>/dev/null || python3 -m pip install --quiet --break-system-packages schemathesis
+# The Python test tools at the versions the checks were written against: an unpinned name takes
+# whatever PyPI publishes that day (installed as root in CI), and a new release of schemathesis
+# or axe-core changes what the checks find. (Their own dependencies are resolved by pip.)
+pinned() { python3 -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('$1') == '$2' else 1)" 2>/dev/null; }
+pip_install() { python3 -m pip install --quiet "$@" 2>/dev/null || python3 -m pip install --quiet --break-system-packages "$@"; }
+if ! pinned schemathesis 4.32.5 || ! command -v schemathesis >/dev/null 2>&1; then
+    echo "setup: installing schemathesis 4.32.5"
+    pip_install schemathesis==4.32.5
 fi
-if ! python3 -c "import selenium, importlib.util, sys; sys.exit(importlib.util.find_spec('axe_playwright_python') is None)" 2>/dev/null; then
-    echo "setup: installing selenium and axe-core (axe-playwright-python, its axe.min.js only)"
-    python3 -m pip install --quiet selenium && python3 -m pip install --quiet --no-deps axe-playwright-python 2>/dev/null \
-        || { python3 -m pip install --quiet --break-system-packages selenium && python3 -m pip install --quiet --break-system-packages --no-deps axe-playwright-python; }
+if ! pinned selenium 4.51.0 || ! pinned axe-playwright-python 0.1.8; then
+    echo "setup: installing selenium 4.51.0 and axe-core (axe-playwright-python 0.1.8, its axe.min.js only)"
+    pip_install selenium==4.51.0 && pip_install --no-deps axe-playwright-python==0.1.8
 fi
 if ! command -v swift >/dev/null 2>&1; then
     if [ -x /opt/swift/usr/bin/swift ]; then

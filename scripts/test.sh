@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 scripts/setup.sh
 swift build --build-tests
+# TLS and crypto come from the system OpenSSL: nothing built here links swift-nio-ssl's BoringSSL
+# (HummingbirdTesting would bring it into the tests; docs/architecture.md, "Packages fetched").
+for built in .build/debug/quartet .build/debug/QuartetPackageTests.xctest; do
+    if grep -aq CNIOBoringSSL_SSL_CTX_new "$built"; then
+        echo "test.sh: $built links BoringSSL (swift-nio-ssl): TLS and crypto come from the system OpenSSL" >&2
+        exit 1
+    fi
+done
 # Three passes: the suites that run whole federations of `quartet serve` processes
 # (FederationTests; the demo's signal tests, fifteen nodes each) starve each other and the
 # timing-sensitive peer tests on two cores when they all run at once, so each kind runs alone.

@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import HTTPTypes
 import NIOCore
 @testable import QuartetNode
@@ -51,7 +50,7 @@ import Testing
 @Suite struct AppendAdmissionTests {
     static let operatorHeaders: HTTPFields = [.authorization: "Bearer token-wales-op", .contentType: "application/json"]
 
-    static func post(_ client: any TestClientProtocol, _ body: String) async throws -> (status: HTTPResponse.Status, body: String) {
+    static func post(_ client: RouterClient, _ body: String) async throws -> (status: HTTPResponse.Status, body: String) {
         try await client.execute(uri: "/v1/logs/wales/entries", method: .post, headers: operatorHeaders, body: ByteBuffer(string: body)) {
             ($0.status, String(buffer: $0.body))
         }

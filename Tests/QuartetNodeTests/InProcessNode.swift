@@ -1,13 +1,12 @@
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import Logging
 import QuartetCrypto
 @testable import QuartetNode
 import QuartetTestKit
 
 /// A node built from real files (PKI, data directory, federation, configuration) but not
-/// listening: its API is driven in process through Hummingbird's router test mode.
+/// listening: its API is driven in process, straight to its router (`RouterClient`).
 struct InProcessNode {
     let files: NodeFiles
     let node: Node
@@ -31,9 +30,9 @@ struct InProcessNode {
     }
 
     /// Runs `body` with a client of the API in router mode, in `Context`.
-    func test<Context: APIRequestContext>(_ context: Context.Type, _ body: @escaping @Sendable (any TestClientProtocol, [RouteEntry]) async throws -> Void) async throws {
+    func test<Context: APIRequestContext>(_ context: Context.Type, _ body: @escaping @Sendable (RouterClient, [RouteEntry]) async throws -> Void) async throws {
         let (router, routes) = node.api().router(context)
-        try await Application(router: router, logger: logger).test(.router) { client in try await body(client, routes) }
+        try await body(RouterClient(router.buildResponder(), logger: logger), routes)
     }
 
     func remove() { files.remove() }

@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import HTTPTypes
 import NIOCore
 import Logging

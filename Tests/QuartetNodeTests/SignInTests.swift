@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import NIOCore
 @testable import QuartetNode
 import QuartetCrypto
@@ -47,7 +46,7 @@ import Testing
 
     /// Signs in with `token` and returns the `Cookie` header the browser then sends (checked:
     /// it reads `/v1/logs`).
-    func signIn(_ client: any TestClientProtocol, token: String) async throws -> String {
+    func signIn(_ client: RouterClient, token: String) async throws -> String {
         let cookie = try await client.execute(uri: "/login", method: .post, headers: headers([(.contentType, "application/x-www-form-urlencoded")]),
                                               body: ByteBuffer(string: "token=" + token)) { response in
             String((response.headers[.setCookie] ?? "").prefix { $0 != ";" })
