@@ -43,7 +43,7 @@ if [ -z "$binary" ]; then
     # The checkout's path mapped away (#file strings): the same commit built in another folder
     # gives the same binary, and the build host's layout is not published in the package.
     flock "$lock" swift build -c release --static-swift-stdlib --product quartet \
-        -Xswiftc -file-prefix-map -Xswiftc "$PWD=/usr/src/quartet" \
+        -Xswiftc -file-prefix-map -Xswiftc "$(pwd -P)=/usr/src/quartet" -Xcc "-ffile-prefix-map=$(pwd -P)=/usr/src/quartet" \
         -Xlinker -z -Xlinker now -Xlinker -z -Xlinker relro >&2
     binary="$(flock "$lock" swift build -c release --static-swift-stdlib --show-bin-path)/quartet"
 fi

@@ -10,6 +10,7 @@ swift build --build-tests
 # TLS and crypto come from the system OpenSSL: nothing built here links swift-nio-ssl's BoringSSL
 # (HummingbirdTesting would bring it into the tests; docs/architecture.md, "Packages fetched").
 for built in .build/debug/quartet .build/debug/QuartetPackageTests.xctest; do
+    [ -f "$built" ] || { echo "test.sh: $built was not built" >&2; exit 1; }
     if grep -aq CNIOBoringSSL_SSL_CTX_new "$built"; then
         echo "test.sh: $built links BoringSSL (swift-nio-ssl): TLS and crypto come from the system OpenSSL" >&2
         exit 1

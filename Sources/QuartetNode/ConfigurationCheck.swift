@@ -71,7 +71,12 @@ public enum ConfigurationCheck {
         } catch {
             fail("tls.key", "\(configuration.privateKey): not a private key in PEM: \(error)")
         }
-        if let problem = TLSContexts.openToOthers(configuration.privateKey) { fail("tls.key", problem) }
+        // Run as root (`sudo quartet config check`), the node's group is its data directory's
+        // (quartet:quartet, deploy.md), not root's.
+        var group = getegid()
+        var data = stat()
+        if geteuid() == 0, stat(configuration.dataDirectory, &data) == 0 { group = data.st_gid }
+        if let problem = TLSContexts.openToOthers(configuration.privateKey, group: group) { fail("tls.key", problem) }
 
         // The federation file: signed by a quorum, no older than the one accepted, and naming
         // this node with the log and key the data directory holds.

@@ -192,13 +192,15 @@ struct TLSContexts: Sendable {
     /// some access to it, or a group other than the one this process runs as. Group access is
     /// how a root-owned key is given to the service's group (`root:quartet`, 0640); any other
     /// group (`users`, `adm`) lets each of its members act as the node (finding 274).
-    static func openToOthers(_ path: String) -> String? {
+    /// `group`: the node's group (the process's, when it is the node; `config check` run as
+    /// root names the data directory's).
+    static func openToOthers(_ path: String, group: gid_t = getegid()) -> String? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         let mode = String(info.st_mode & 0o777, radix: 8)
         if info.st_mode & 0o007 != 0 { return "\(path) gives every user access (mode \(mode)); run chmod o-rwx on it" }
-        if info.st_mode & 0o070 != 0, info.st_gid != getegid() {
-            return "\(path) gives group \(info.st_gid) access (mode \(mode)), not the group this node runs as (\(getegid())): only the service's own group may read its key; run chgrp on it to that group, or chmod g-rwx"
+        if info.st_mode & 0o070 != 0, info.st_gid != group {
+            return "\(path) gives group \(info.st_gid) access (mode \(mode)), not the node's own group (\(group)): only the service's group may read its key; run chgrp on it to that group, or chmod g-rwx"
         }
         return nil
     }

@@ -389,9 +389,11 @@ final class WitnessCollector: Sendable {
             } catch {
                 return queue.async { self.finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)"))) }
             }
-            // Stopped meanwhile: the connection is not kept.
+            // Stopped meanwhile, or the member no longer a witness (a reload): the connection is
+            // not kept.
+            let current = self.witnessMembers.contains { $0.id == member.id }
             let replaced: KeepAliveClient?? = connections.withLockedValue { connections in
-                guard !state.withLockedValue({ $0.stopped }) else { return .none }
+                guard current, !state.withLockedValue({ $0.stopped }) else { return .none }
                 defer { connections[member.id] = (address, client) }
                 return .some(connections[member.id]?.client)
             }

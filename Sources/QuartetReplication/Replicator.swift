@@ -494,11 +494,11 @@ public struct Replicator: Sendable {
             return receivedBatch(batch, from: peer)
         case .evidence(let evidence):
             guard let chain = chains[evidence.log] else { return penalize(peer, log: evidence.log, "evidence for unknown log \(evidence.log)") }
-            // Evidence already excused, sent again: a few copies a round are the sender's rounds
-            // (and reconnects) out of step with this node's; more are dropped before their
-            // signatures are checked again (each check costs this node ~0.2 ms a signature for a
-            // message of a few hundred bytes, at whatever rate the member sends), held against
-            // it once a round.
+            // Evidence already excused, sent again: checked again once a round (a rotation learnt
+            // since may make it verify); a few more copies a round are the sender's rounds (and
+            // reconnects) out of step with this node's, dropped unchecked (each check costs ~0.2
+            // ms a signature, at whatever rate the member sends, and up to 64 evidences are
+            // excused); beyond, held against it once a round.
             let digest = SHA256.hash(Array((evidence.log + "\n" + evidence.first + "\n" + evidence.second).utf8))
             if peers[peer]!.excusedEvidence.contains(digest) {
                 let resends = (peers[peer]!.excusedResends[digest] ?? 0) + 1
@@ -506,7 +506,7 @@ public struct Replicator: Sendable {
                 if resends == Self.excusedResendsPerRound + 1 {
                     return penalize(peer, log: evidence.log, "the same unverifiable evidence against \(evidence.log) sent \(resends) times this round")
                 }
-                if resends > Self.excusedResendsPerRound { return [] }
+                if resends > 1 { return [] }
             }
             do { _ = try evidence.verify(with: chain) } catch {
                 // Evidence an honest peer may hold that this node cannot verify is not held

@@ -22,6 +22,7 @@ struct NodeClientOptions: ParsableArguments {
         guard (cert == nil) == (key == nil) else { throw ValidationError("give --cert and --key together") }
         guard (1...3600).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 3,600 seconds") }
         guard token == nil || tokenFile == nil else { throw ValidationError("give --token or --token-file, not both") }
+        guard tokenFile == nil || cert == nil else { throw ValidationError("give --token-file or --cert and --key, not both (one credential is sent)") }
         var token = try self.token ?? tokenFile.map(TokenFile.read)
         // (Not when a certificate is given: that is the credential asked for.)
         if token == nil, cert == nil, let environment = ProcessInfo.processInfo.environment["QUARTET_TOKEN"], !environment.isEmpty {

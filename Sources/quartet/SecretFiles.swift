@@ -1,24 +1,47 @@
 import Foundation
 import QuartetCrypto
 
+/// A file holding a secret, read as the node reads its own keys: opened without following a
+/// symlink, and judged on what was opened (no swap between a check and the read) — a regular
+/// file, with no other user's access, at most `limit` bytes.
+enum SecretFile {
+    static func read(_ path: String, limit: Int, what: String, ownedByThisUser: Bool) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
+        guard fd >= 0 else {
+            let reason = errno == ELOOP ? "it is a symlink, which is not followed" : String(cString: strerror(errno))
+            throw CLIError("cannot read \(what) \(path): \(reason)")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw CLIError("\(what) \(path) is not a regular file") }
+        if ownedByThisUser, info.st_uid != geteuid() {
+            throw CLIError("\(what) \(path) belongs to another user (uid \(info.st_uid)): it must be this user's own")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw CLIError("\(what) \(path) is readable or writable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it")
+        }
+        guard info.st_size <= limit else { throw CLIError("\(what) \(path) is \(info.st_size) bytes, more than \(limit)") }
+        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        var count = 0
+        while count <= limit {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, limit + 1 - count) }
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else { throw CLIError("cannot read \(what) \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            count += n
+        }
+        guard count <= limit else { throw CLIError("\(what) \(path) is more than \(limit) bytes") }
+        return Array(bytes.prefix(count))
+    }
+}
+
 /// A signing key's file (`--key` of `agreement sign`, an owner's key change, `federation
 /// sign`, `recover`): read as the node reads its own — a regular file, no other user's access
 /// (finding 274; before, any mode was taken, so a data owner's key left open to a group gave no
 /// word of it).
 enum SigningKeyFile {
     static func read(_ path: String) throws -> Ed25519PrivateKey {
-        let bytes: [UInt8]
-        do { bytes = try RegularFile.read(path, limit: 16_384) } catch {
-            switch error {
-            case .notRegular: throw CLIError("--key: \(path) is not a regular file")
-            case .tooLarge(let size, _): throw CLIError("--key: \(path) is \(size) bytes; a PEM Ed25519 key is a few hundred")
-            case .cannotOpen(let reason), .cannotRead(let reason): throw CLIError("--key: cannot read \(path): \(reason)")
-            }
-        }
-        var info = stat()
-        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
-            throw CLIError("--key: \(path) is readable or writable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it")
-        }
+        let bytes = try SecretFile.read(path, limit: 16_384, what: "--key:", ownedByThisUser: false)
         guard let pem = String(validating: bytes, as: UTF8.self) else { throw CLIError("--key: cannot read \(path) as text") }
         do { return try Ed25519PrivateKey(pem: pem) } catch { throw CLIError("--key: \(path) is not an Ed25519 private key (PKCS#8 PEM): \(error)") }
     }
@@ -36,25 +59,20 @@ enum TokenFile {
         if path == "-" {
             bytes = Array(try VerifyCheckpointCommand.read(path, limit: limit, what: "a token"))
         } else {
-            // The file holds a credential: this user's alone, as keys are (no symlink followed).
-            var info = stat()
-            guard lstat(path, &info) == 0 else { throw CLIError("cannot read the token file \(path): \(String(cString: strerror(errno)))") }
-            guard (info.st_mode & S_IFMT) == S_IFREG else { throw CLIError("the token file \(path) is not a regular file (a symlink is not followed)") }
-            guard info.st_uid == geteuid() else { throw CLIError("the token file \(path) belongs to another user (uid \(info.st_uid)): a token file is its user's own") }
-            guard info.st_mode & 0o077 == 0 else {
-                throw CLIError("the token file \(path) is readable or writable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it")
-            }
-            do { bytes = try RegularFile.read(path, limit: limit, followSymlinks: false) } catch {
-                if case .tooLarge = error { throw CLIError("the token file \(path) is longer than \(limit) bytes: not a token") }
-                throw CLIError("cannot read the token file \(path): \(error)")
-            }
+            bytes = try SecretFile.read(path, limit: limit, what: "the token file", ownedByThisUser: true)
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw CLIError("the token in \(path == "-" ? "standard input" : path) is not UTF-8 text") }
-        // One line: a trailing newline (as `echo` or an editor leaves) is not part of it.
-        let token = text.hasSuffix("\r\n") ? String(text.dropLast(2)) : text.hasSuffix("\n") ? String(text.dropLast()) : text
-        guard !token.isEmpty else { throw CLIError("\(path == "-" ? "standard input" : path) holds no token") }
+        let source = path == "-" ? "standard input" : path
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw CLIError("the token in \(source) is not UTF-8 text") }
+        // One line: a trailing newline (as `echo` or an editor leaves, CRLF on Windows) is not
+        // part of it. By scalars: "\r\n" is one Character, so dropping two would take the
+        // token's last character with it.
+        var scalars = Substring(text).unicodeScalars
+        if scalars.last == "\n" { scalars.removeLast() }
+        if scalars.last == "\r" { scalars.removeLast() }
+        let token = String(scalars)
+        guard !token.isEmpty else { throw CLIError("\(source) holds no token") }
         guard token.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f }) else {
-            throw CLIError("the token in \(path == "-" ? "standard input" : path) holds spaces, line breaks or other characters a token does not (one token, on one line)")
+            throw CLIError("the token in \(source) holds spaces, line breaks, a byte-order mark or other characters a token does not (one token, on one line)")
         }
         return token
     }

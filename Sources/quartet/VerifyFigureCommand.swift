@@ -69,6 +69,9 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             throw ValidationError("give the saved answer or --config to ask a node for it (both only with --whole: the saved answer checked, the logs read whole from that node)")
         }
         if whole, config == nil { throw ValidationError("--whole reads the logs from a node: give --config") }
+        if tokenFile == "-", answer == "-" || policy == "-" {
+            throw ValidationError("--token-file - and the \(answer == "-" ? "answer" : "policy") both read standard input: give one of them as a file")
+        }
         // Read whole up to an old checkpoint a quorum did cosign, the logs as they were then pass:
         // a node could answer (and serve its logs) from before a later correction or a nation's
         // reading. Only the witnesses' times rule that out.

@@ -63,6 +63,14 @@ func populatedDirectory(count: Int) throws -> URL {
         chmod(key, 0o640)
         let refused = try TestKit.quartet(sign)
         #expect(refused.status != 0 && refused.stderr.contains("readable or writable by other users (mode 640)") && !FileManager.default.fileExists(atPath: note), "\(refused)")
+        // A symlink to it is not followed.
+        let link = dir.appendingPathComponent("link.pem").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: key)
+        chmod(key, 0o600)
+        var linked = sign
+        linked[3] = link
+        let viaLink = try TestKit.quartet(linked)
+        #expect(viaLink.status != 0 && viaLink.stderr.contains("symlink"), "\(viaLink)")
         chmod(key, 0o600)
         let signed = try TestKit.quartet(sign)
         #expect(signed.status == 0 && FileManager.default.fileExists(atPath: note), "\(signed)")
@@ -93,7 +101,7 @@ func populatedDirectory(count: Int) throws -> URL {
         let link = dir.appendingPathComponent("link.token").path
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: file)
         let linked = try view(["--token-file", link])
-        #expect(linked.status != 0 && linked.stderr.contains("not a regular file") && !linked.stderr.contains("cannot reach"), "\(linked)")
+        #expect(linked.status != 0 && linked.stderr.contains("it is a symlink, which is not followed") && !linked.stderr.contains("cannot reach"), "\(linked)")
         let both = try view(["--token-file", file, "--token", "qt_x"])
         #expect(both.status != 0 && both.stderr.contains("not both"), "\(both)")
         try write("qt_one qt_two\n", mode: 0o600)
@@ -107,6 +115,25 @@ func populatedDirectory(count: Int) throws -> URL {
             let sent = try view(arguments, stdin: stdin)
             #expect(sent.status != 0 && sent.stderr.contains("cannot reach node wales"), "\(arguments): \(sent)")
         }
+        // Together with a certificate, the token would go unused: refused.
+        let withCert = try view(["--token-file", file, "--cert", file, "--key", file])
+        #expect(withCert.status != 0 && withCert.stderr.contains("not both"), "\(withCert)")
+        // With the node running and the token one it accepts: a file saved with CRLF (a Windows
+        // editor) gives the token whole ("\r\n" is one Character: its last character was
+        // dropped with it once), and a token one character short is refused by the node.
+        let url = URL(fileURLWithPath: fixture.configPath)
+        var config = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let digest = SHA256.hash(Array("qt_reader-token".utf8)).map { String(format: "%02x", $0) }.joined()
+        config["tokens"] = [["name": "analyst", "role": "reader", "sha256": digest]]
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let node = try NodeProcess(config: fixture.configPath, arguments: ["--i-am-the-only-copy"])
+        defer { _ = node }
+        try write("qt_reader-token\r\n", mode: 0o600)
+        let crlf = try view(["--token-file", file])
+        #expect(crlf.status == 0, "\(crlf)")
+        try write("qt_reader-toke\n", mode: 0o600)
+        let short = try view(["--token-file", file])
+        #expect(short.status != 0 && !short.stderr.contains("cannot reach"), "\(short)")
     }
 
     /// Help and version come out as ArgumentParser prints them, exit 0 (the command errors the
