@@ -14,9 +14,16 @@ cd "$(dirname "$0")/.."
 Q="${1:-$PWD/.build/debug/quartet}"
 # (A variable of its own: a shell's generic OUT is not removed.)
 OUT="${QUARTET_CHECK_API_OUT:-$PWD/.build/check-api}"
-case "$OUT" in */ | /*/.* ) echo "check-api: QUARTET_CHECK_API_OUT must not end in / or name a dot path: $OUT" >&2; exit 1 ;; /?*/?*) ;; *) echo "check-api: QUARTET_CHECK_API_OUT must be an absolute path below a directory, not $OUT" >&2; exit 1 ;; esac
-# Only a directory this script made is removed (it leaves a mark in it).
-if [ -e "$OUT" ] && [ ! -e "$OUT/.quartet-check-api" ]; then echo "check-api: $OUT exists and is not check-api's output (no .quartet-check-api in it): not removed" >&2; exit 1; fi
+case "$OUT" in
+    */ | */. | */.. | */./* | */../*) echo "check-api: QUARTET_CHECK_API_OUT must not end in / nor hold . or .. components: $OUT" >&2; exit 1 ;;
+    /?*/?*) ;;
+    *) echo "check-api: QUARTET_CHECK_API_OUT must be an absolute path below a directory, not $OUT" >&2; exit 1 ;;
+esac
+# Only a directory this script made is removed (it leaves a mark in it), or its own default.
+if [ -e "$OUT" ] && [ ! -e "$OUT/.quartet-check-api" ] && [ "$OUT" != "$PWD/.build/check-api" ]; then
+    echo "check-api: $OUT exists and is not check-api's output (no .quartet-check-api in it): not removed" >&2
+    exit 1
+fi
 rm -rf "$OUT" && mkdir -p "$OUT" && touch "$OUT/.quartet-check-api"
 dir="$OUT/federation"
 "$Q" demo --dir "$dir" > "$OUT/demo.out" 2>&1 &

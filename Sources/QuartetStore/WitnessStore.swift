@@ -53,6 +53,11 @@ public final class WitnessStore: Sendable {
     /// The witness key file of `directory`.
     public static func keyPath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/key.pem").path }
     public static func databasePath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/witness.sqlite").path }
+    /// `journal_size_limit` of the witness's state and of the gathered cosignatures (tests).
+    func walSizeLimits() throws -> [Int] {
+        try [queue, gathered].map { try $0.read { try Int.fetchOne($0, sql: "PRAGMA journal_size_limit") ?? -1 } }
+    }
+
     public static func gatheredPath(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("witness/cosignatures.sqlite").path }
 
     /// Opens (creating if needed) the witness database of `directory`.

@@ -64,6 +64,24 @@ import Testing
         #expect(TLSContexts.openToOthers(key, group: other) == nil, "no group access, whatever its group")
     }
 
+    /// Run as root (`sudo quartet config check`), a key's group is judged against the node's —
+    /// its data directory's group — not root's: `root:quartet 0640` passes, another group does
+    /// not (finding 274's review).
+    @Test(.enabled(if: geteuid() == 0, "a file's group set to any needs root"))
+    func runAsRootAKeysGroupIsJudgedByTheDataDirectorys() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let key = try NodeConfiguration.load(path: files.configPath).privateKey
+        let service: gid_t = 4242, other: gid_t = 4343
+        #expect(chown(files.dataPath, 0, service) == 0 && chown(key, 0, service) == 0)
+        chmod(key, 0o640)
+        let taken = errors(ConfigurationCheck.run(path: files.configPath, probePorts: false))
+        #expect(!taken.contains { $0.contains("tls.key") }, "\(taken)")
+        #expect(chown(key, 0, other) == 0)
+        let refused = errors(ConfigurationCheck.run(path: files.configPath, probePorts: false))
+        #expect(refused.contains { $0.contains("tls.key") && $0.contains("gives group 4343 access (mode 640), not the node's own group (4242)") }, "\(refused)")
+    }
+
     @Test func aConfigurationThatDoesNotParseNamesItsFirstMistake() throws {
         let files = try NodeFiles()
         defer { files.remove() }

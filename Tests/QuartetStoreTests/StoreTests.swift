@@ -144,7 +144,7 @@ import Testing
         #expect(durability.synchronous == 2, "an acknowledged append must survive power loss: synchronous must be FULL")
         #expect(durability.journalMode == "wal")
         // A WAL is cut back when it starts over, not kept at its largest (finding 276).
-        #expect(durability.walSizeLimit == LedgerStore.walSizeLimit)
+        #expect(durability.walSizeLimit == 67_108_864)
         #expect(store.walSizes()["quartet.sqlite"] != nil, "\(store.walSizes())")
         try store.close()
         let reopened = try LedgerStore.open(store.directory, mode: .writer)

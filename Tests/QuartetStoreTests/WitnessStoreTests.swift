@@ -149,6 +149,14 @@ import Testing
         _ = try WitnessStore(directory)
     }
 
+    /// Both witness stores cut their write-ahead logs back when they start over (finding 276).
+    @Test func bothWitnessStoresLimitTheirWriteAheadLogs() throws {
+        let url = try TestKit.temporaryDirectory("witness")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let store = try WitnessStore(DataDirectory(path: url.path))
+        #expect(try store.walSizeLimits() == [67_108_864, 67_108_864])
+    }
+
     @Test func keptCosignaturesArePrunedPerLogByRange() throws {
         let url = try TestKit.temporaryDirectory("witness")
         defer { try? FileManager.default.removeItem(at: url) }
