@@ -50,13 +50,40 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         for _ in 0..<200 {
             let port = Int.random(in: 20_000..<32_000)
             guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
-            if canBind(port) { return port }
+            if canBind(port), reserve(port) { return port }
         }
         throw ConfigurationError(file: "-", key: nil, "cannot find a free port on 127.0.0.1 between 20000 and 32000")
     }
 
     /// The ports `freeLoopbackPort` gave (or found taken) in this process.
     private static let handedOut = Mutex<Set<Int>>([])
+
+    /// How long a port another process of this user reserved stays its (seconds).
+    static let reservedSeconds = 600
+
+    /// Reserves `port` for this process among all of this user's: a file per port in a
+    /// directory of the user's own, made with `O_EXCL` (a reservation older than
+    /// `reservedSeconds` is taken over). Several `quartet demo` runs provisioned at once (the
+    /// federation tests make one each, side by side) drew the same port free in each, and the
+    /// second node to bind it failed. Without a usable directory (another user's, open to
+    /// others), nothing is reserved and the draw stands on `canBind` alone.
+    static func reserve(_ port: Int) -> Bool {
+        let directory = NSTemporaryDirectory() + "/quartet-ports-\(geteuid())"
+        _ = mkdir(directory, 0o700)
+        var info = stat()
+        guard lstat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else { return true }
+        let path = directory + "/\(port)"
+        for _ in 0..<2 {
+            let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                close(fd)
+                return true
+            }
+            guard errno == EEXIST, lstat(path, &info) == 0, Int(time(nil)) - Int(info.st_mtim.tv_sec) > reservedSeconds else { return false }
+            _ = unlink(path)
+        }
+        return false
+    }
 
     static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
