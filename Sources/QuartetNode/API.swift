@@ -387,9 +387,9 @@ struct API {
         // on the read pool, bounded per caller, as the view's answers are (finding 271).
         routes.get("/v1/alerts", .reader) { request, context, caller -> Response in
             try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
-                // The evidence first: a log quarantined in this run has its alert raised before
-                // (so the answer lists it with the alert that says why; evidence kept from before
-                // a restart raises none: the log's quarantine is listed alone).
+                // The evidence first: a log quarantined has its alert raised before (in this run,
+                // or at start for evidence kept from before it), so the answer lists it with the
+                // alert that says why.
                 let quarantined = engine.evidenceList()
                 let alerts = engine.alertSnapshot().list.map { item in
                     let alert = item.alert.shown(to: caller.identity, ownLog: ownLog)

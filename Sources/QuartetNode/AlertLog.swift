@@ -40,8 +40,9 @@ struct AlertLog {
         self.clock = clock
     }
 
-    /// Records `raw` (its message made safe to log) at `time`.
-    mutating func record(_ raw: ReplicationAlert, at time: Date = Date()) {
+    /// Records `raw` (its message made safe to log) at `time`. `counted` false: kept and
+    /// logged, not counted in the metrics (a state carried over a restart, already counted).
+    mutating func record(_ raw: ReplicationAlert, at time: Date = Date(), counted: Bool = true) {
         var alert = raw
         alert.message = PeerText.clean(raw.message)
         // A log name can come from a peer (a log this federation does not have): kept cleaned
@@ -86,6 +87,7 @@ struct AlertLog {
                 numbers.remove(at: i)
             }
         }
+        guard counted else { return }
         metrics.alertCounter(alert.kind).increment()
         if alert.kind == .rejected { metrics.rejectedBatches.increment() }
     }

@@ -218,6 +218,15 @@ final class ReplicationEngine: @unchecked Sendable {
         let quarantined = evidence.load(federation: federation, chains: Replicator.chains(settings, rotations: rotations), logger: logger)
         replicator = Replicator(settings: settings, heads: heads, quarantined: quarantined, rotations: rotations, seed: UInt64.random(in: 0...UInt64.max))
         quarantinedLogs.withLock { $0 = Set(quarantined.keys) }
+        // A log quarantined before this start says why among the alerts too (its evidence is
+        // listed by `/v1/alerts`; the alert was counted when it was raised, so not again: the
+        // alert rules do not page once more at each restart).
+        for log in quarantined.keys.sorted() {
+            alerts.record(ReplicationAlert(kind: .equivocation, log: log, peer: nil,
+                                           message: "log \(log) is quarantined: its origin signed two histories (evidence kept from before this start)"),
+                          counted: false)
+        }
+        alertGeneration.store(alerts.generation, ordering: .releasing)
     }
 
     /// The peers that must answer before this node's own log opens: as many as meet every

@@ -537,6 +537,16 @@ final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         let peers = try federation.get("uk", "/v1/peers")["peers"] as! [[String: Any]]
         #expect(peers.first { $0["node"] as? String == "wales" }?["connected"] as? Bool == true, "\(peers)")
         #expect(!peer.isClosed)
+        // 4. Restarted, uk still lists england's quarantine, with an alert that says why (the
+        //    evidence kept; not counted again).
+        _ = federation.processes.removeValue(forKey: "uk")?.stop()
+        try federation.start(["uk"], onePeerAnswers: true)
+        let again = try federation.get("uk", "/v1/alerts")
+        #expect((again["quarantined"] as? [[String: Any]])?.first?["log"] as? String == "england", "\(again)")
+        #expect((again["alerts"] as? [[String: Any]] ?? []).contains { $0["kind"] as? String == "equivocation" && $0["log"] as? String == "england"
+            && ($0["message"] as? String ?? "").contains("evidence kept from before this start") }, "\(again)")
+        let counted = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("uk"))/metrics"])
+        #expect(metricValue(counted.body, #"quartet_alerts_total{kind="equivocation"}"#) ?? 0 == 0, "\(counted.body)")
         federation.stop()
     }
 
