@@ -15,6 +15,8 @@ public enum RegularFile {
         case tooLarge(size: Int, limit: Int)
         /// Reading it failed: the system's reason.
         case cannotRead(String)
+        /// The caller's `inspect` refused the file opened (its owner or mode): its reason.
+        case refused(String)
 
         public var description: String {
             switch self {
@@ -22,22 +24,25 @@ public enum RegularFile {
             case .notRegular: "it is not a regular file"
             case .tooLarge(let size, let limit): "it is \(size) bytes, over the \(limit) read"
             case .cannotRead(let reason): "cannot read it: \(reason)"
+            case .refused(let reason): reason
             }
         }
     }
 
     /// The text (UTF-8) of the regular file at `path`, at most `limit` bytes: a key or a
     /// small configuration file.
-    public static func readText(_ path: String, limit: Int, followSymlinks: Bool = true) throws(Failure) -> String {
-        let bytes = try read(path, limit: limit, followSymlinks: followSymlinks)
+    public static func readText(_ path: String, limit: Int, followSymlinks: Bool = true, inspect: ((stat) -> String?)? = nil) throws(Failure) -> String {
+        let bytes = try read(path, limit: limit, followSymlinks: followSymlinks, inspect: inspect)
         guard let text = String(validating: bytes, as: UTF8.self) else { throw .cannotRead("it is not UTF-8 text") }
         return text
     }
 
     /// The bytes of the regular file at `path`, at most `limit` of them (refused, not cut, when
     /// larger, even if it grows while it is read). `followSymlinks` false: a symlink at `path`
-    /// is refused.
-    public static func read(_ path: String, limit: Int, followSymlinks: Bool = true) throws(Failure) -> [UInt8] {
+    /// is refused. `inspect` judges the file opened (its `fstat`): a reason refuses it — an
+    /// owner or mode checked on the descriptor read, not on a path that could be swapped
+    /// between the check and the open.
+    public static func read(_ path: String, limit: Int, followSymlinks: Bool = true, inspect: ((stat) -> String?)? = nil) throws(Failure) -> [UInt8] {
         // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not a file).
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (followSymlinks ? 0 : O_NOFOLLOW))
         guard fd >= 0 else {
@@ -47,6 +52,7 @@ public enum RegularFile {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw .notRegular }
+        if let reason = inspect?(info) { throw .refused(reason) }
         guard info.st_size <= limit else { throw .tooLarge(size: Int(info.st_size), limit: limit) }
         // At most limit + 1 bytes, whatever fstat said, in case the file grows meanwhile; room
         // for what fstat said and one byte more, grown only if it did grow.

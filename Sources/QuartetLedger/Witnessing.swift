@@ -130,6 +130,13 @@ public enum Witnessing {
     /// hold. A shell may run it before taking its per-origin lock (it is the costly half: a
     /// signature verification), then `decide(_:checkpoint:latest:held:)` under the lock.
     public static func verify(_ request: Request, logs: [String: [NoteVerifier]]) throws(Refusal) -> Checkpoint {
+        try verified(request, logs: logs).checkpoint
+    }
+
+    /// `verify`, and the trusted key whose line verified: a note may carry lines under several
+    /// of the log's trusted keys (a rotation's overlap), and only the one that verified is
+    /// known good (a line under another trusted key may be anything a submitter wrote).
+    public static func verified(_ request: Request, logs: [String: [NoteVerifier]]) throws(Refusal) -> (checkpoint: Checkpoint, key: NoteVerifier) {
         let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
         // Origins are matched as bytes: a name Unicode calls equivalent is another log.
         guard let keys = logs.first(where: { $0.key.utf8.elementsEqual(origin.utf8) })?.value else {
@@ -140,16 +147,16 @@ public enum Witnessing {
         guard !keys.isEmpty else {
             throw Refusal(.forbidden, "this witness trusts no key of \(origin) for this checkpoint")
         }
-        var checkpoint: Checkpoint?
+        var found: (checkpoint: Checkpoint, key: NoteVerifier)?
         for key in keys where request.note.signatures.contains(where: { $0.keyName.utf8.elementsEqual(key.name.utf8) && $0.keyID == key.keyID }) {
-            if let verified = try? key.verifyCheckpoint(request.note) { checkpoint = verified; break }
+            if let verified = try? key.verifyCheckpoint(request.note) { found = (verified, key); break }
         }
-        guard let checkpoint else { throw Refusal(.forbidden, "no signature on the checkpoint verifies with a key of \(origin) this witness trusts") }
+        guard let (checkpoint, key) = found else { throw Refusal(.forbidden, "no signature on the checkpoint verifies with a key of \(origin) this witness trusts") }
         guard checkpoint.size <= UInt64(Int64.max) else { throw Refusal(.badRequest, "a tree size of 2^63 or more is beyond what this witness stores") }
         guard request.oldSize <= checkpoint.size else {
             throw Refusal(.badRequest, "old size \(request.oldSize) is beyond the checkpoint's size \(checkpoint.size)")
         }
-        return checkpoint
+        return (checkpoint, key)
     }
 
     /// The second half of `decide`: `checkpoint` (what `verify` returned for `request`) against

@@ -181,7 +181,7 @@ extension FederationTrust {
             switch error {
             case .notRegular: throw Refusal("the \(what) \(path) is not a regular file")
             case .tooLarge: throw Refusal("the \(what) \(path) is larger than \(limit) bytes")
-            case .cannotOpen(let reason), .cannotRead(let reason): throw Refusal("cannot read the \(what) \(path): \(reason)")
+            case .cannotOpen(let reason), .cannotRead(let reason), .refused(let reason): throw Refusal("cannot read the \(what) \(path): \(reason)")
             }
         }
     }

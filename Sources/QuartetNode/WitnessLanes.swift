@@ -79,7 +79,7 @@ public final class WitnessLanes: Sendable {
         let limits = Self.limits(lane)
         return buckets.withLock { buckets in
             var b = buckets[lane] ?? Bucket(tokens: limits.perSecond ?? 0, at: now, refusals: 2 * (limits.refusedPerSecond ?? 0))
-            let elapsed = max(0, Double((now - b.at).components.seconds) + Double((now - b.at).components.attoseconds) / 1e18)
+            let elapsed = max(0, (now - b.at).seconds)
             if let rate = limits.perSecond { b.tokens = min(rate, b.tokens + elapsed * rate) }
             if let rate = limits.refusedPerSecond { b.refusals = min(2 * rate, b.refusals + elapsed * rate) }
             b.at = now

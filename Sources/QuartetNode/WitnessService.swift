@@ -172,8 +172,8 @@ final class WitnessService: Sendable {
             }
         }
         // The signature is checked before the witness state is locked (it needs none of it).
-        let signed: Checkpoint
-        do { signed = try Witnessing.verify(request, logs: logs) } catch { return refusal(error) }
+        let signed: Checkpoint, logKey: NoteVerifier
+        do { (signed, logKey) = try Witnessing.verified(request, logs: logs) } catch { return refusal(error) }
         // Where this node holds the log at the checkpoint's size, its replica must agree: the
         // root read first (a replica only grows), and a store that cannot say refuses the
         // request rather than skipping the check.
@@ -206,13 +206,11 @@ final class WitnessService: Sendable {
         let copySize = copyHolds
         let decided: Result<WitnessStore.Accepted, Witnessing.Refusal>
         do {
-            // What is kept of the note: the log's own signature lines (the first by each key it
-            // is trusted under), not whatever else the caller added — a reader padding each
-            // checkpoint with 60 KiB of lines made every witness write that much per commit.
-            let trusted = logs[origin] ?? []
-            let kept = SignedNote(text: request.note.text, signatures: trusted.compactMap { key in
-                request.note.signatures.first { $0.keyName.utf8.elementsEqual(key.name.utf8) && $0.keyID == key.keyID }
-            })
+            // What is kept of the note: the log's line that verified, not whatever else the
+            // caller added — a reader padding each checkpoint with 60 KiB of lines made every
+            // witness write that much per commit, and a line under another of the log's trusted
+            // keys (a rotation's overlap) may be anything a submitter wrote.
+            let kept = logKey.originOnly(request.note)
             decided = try store.witness(origin: origin, note: kept, clock: clock) { latest throws(Witnessing.Refusal) in
                 if let latest, let info, latest.size != signed.size, contradictedByCopy(origin: origin, latest: latest, info: info) {
                     throw Witnessing.Refusal(.forbidden, "\(origin): the checkpoint this witness cosigned at size \(latest.size) contradicts its copy of the log (a split view); it cosigns no more of this log")

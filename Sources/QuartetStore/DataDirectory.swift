@@ -202,12 +202,14 @@ public struct DataDirectory: Sendable {
 
     /// Reads a signing key file of `log` (its mode must keep other users out).
     public func readSigningKey(path: String, log: String) throws(StoreError) -> Ed25519PrivateKey {
-        var info = stat()
-        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
-            throw StoreError(.key, "the signing key of log \(log) at \(path) is readable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it")
-        }
         let text: String
-        do { text = try RegularFile.readText(path, limit: 65_536) } catch {
+        // The mode judged on the file opened, not on the path before it.
+        do {
+            text = try RegularFile.readText(path, limit: 65_536) { info in
+                info.st_mode & 0o077 == 0 ? nil : "the signing key of log \(log) at \(path) is readable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it"
+            }
+        } catch {
+            if case .refused(let reason) = error { throw StoreError(.key, reason) }
             throw StoreError(.key, "cannot read the signing key of log \(log) at \(path)", cause: UnderlyingError(error.description))
         }
         do { return try Ed25519PrivateKey(pem: text) } catch {

@@ -31,7 +31,7 @@ struct BenchWitness: AsyncParsableCommand {
     /// One of wales's lanes at uk is left to wales's own witnessing (its collector has one
     /// request out to uk at a time).
     static let maxClients = WitnessLanes.member.inFlight - 1
-    @Option(help: "Keep-alive connections for the requests/s run (at most 3: a member's lanes, one left to its own witnessing).") var clients: Int = BenchWitness.maxClients
+    @Option(help: "Keep-alive connections for the requests/s run (at most one fewer than a member's lanes at a witness: one is left to its own witnessing).") var clients: Int = BenchWitness.maxClients
     @Option(help: "Seconds of the requests/s run.") var seconds: Int = 10
 
     func run() async throws {
@@ -144,7 +144,7 @@ struct BenchWitness: AsyncParsableCommand {
             }
             guard counts.other == 0 else { throw CLIError("uk's witness refused \(counts.other) of \(counts.ok + counts.other) requests from wales's node") }
             let elapsed = started.duration(to: .now)
-            let secondsTaken = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let secondsTaken = elapsed.seconds
             report["witness_requests"] = ["requests": counts.ok, "requests_per_second": (Double(counts.ok) / secondsTaken).rounded(), "connections": clients,
                                           "as": "wales's node (a member's lanes)"] as [String: Any]
             report["wales_appended"] = Int(after - before)

@@ -2,36 +2,26 @@ import Foundation
 import QuartetCrypto
 
 /// A file holding a secret, read as the node reads its own keys: opened without following a
-/// symlink, and judged on what was opened (no swap between a check and the read) — a regular
-/// file, with no other user's access, at most `limit` bytes.
+/// symlink and judged on what was opened (`RegularFile.read`'s `inspect`: no swap between a
+/// check and the read) — a regular file, with no other user's access, at most `limit` bytes.
 enum SecretFile {
     static func read(_ path: String, limit: Int, what: String, ownedByThisUser: Bool) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
-        guard fd >= 0 else {
-            let reason = errno == ELOOP ? "it is a symlink, which is not followed" : String(cString: strerror(errno))
-            throw CLIError("cannot read \(what) \(path): \(reason)")
+        do {
+            return try RegularFile.read(path, limit: limit, followSymlinks: false) { info in
+                if ownedByThisUser, info.st_uid != geteuid() { return "it belongs to another user (uid \(info.st_uid)): it must be this user's own" }
+                guard info.st_mode & 0o077 == 0 else {
+                    return "it is readable or writable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it"
+                }
+                return nil
+            }
+        } catch {
+            switch error {
+            case .notRegular: throw CLIError("\(what) \(path) is not a regular file")
+            case .tooLarge(let size, _): throw CLIError("\(what) \(path) is \(size) bytes, more than \(limit)")
+            case .refused(let reason): throw CLIError("\(what) \(path): \(reason)")
+            case .cannotOpen(let reason), .cannotRead(let reason): throw CLIError("cannot read \(what) \(path): \(reason)")
+            }
         }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw CLIError("\(what) \(path) is not a regular file") }
-        if ownedByThisUser, info.st_uid != geteuid() {
-            throw CLIError("\(what) \(path) belongs to another user (uid \(info.st_uid)): it must be this user's own")
-        }
-        guard info.st_mode & 0o077 == 0 else {
-            throw CLIError("\(what) \(path) is readable or writable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it")
-        }
-        guard info.st_size <= limit else { throw CLIError("\(what) \(path) is \(info.st_size) bytes, more than \(limit)") }
-        var bytes = [UInt8](repeating: 0, count: limit + 1)
-        var count = 0
-        while count <= limit {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, limit + 1 - count) }
-            if n < 0, errno == EINTR { continue }
-            guard n >= 0 else { throw CLIError("cannot read \(what) \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            count += n
-        }
-        guard count <= limit else { throw CLIError("\(what) \(path) is more than \(limit) bytes") }
-        return Array(bytes.prefix(count))
     }
 }
 

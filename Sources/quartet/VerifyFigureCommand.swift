@@ -194,7 +194,8 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         // policy names counting in UK totals.
         let counted = Set(heads.keys)
         var view = StrategyView(ukLog: ukLog, logs: Array(heads.keys), counted: counted)
-        for (log, entries) in folded {
+        // Logs in one order, as `--whole` reads them (a dictionary's order differs between runs).
+        for (log, entries) in folded.sorted(by: { $0.key < $1.key }) {
             for (n, item) in entries.sorted(by: { $0.index < $1.index }).enumerated() {
                 let e = item.entry
                 do {

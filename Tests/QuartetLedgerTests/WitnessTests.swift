@@ -238,6 +238,21 @@ import Testing
         do { _ = try Witnessing.decide(request, logs: logs, latest: latest, held: { _ in held }); return nil } catch { return error }
     }
 
+    /// Under two trusted keys (a rotation's overlap), a line under one that does not verify
+    /// beside a good one under the other: the note is taken, and the key named is the one whose
+    /// line verified, so the witness keeps that line alone, not the submitter's.
+    @Test func theKeyWhoseLineVerifiedIsTheOneNamed() throws {
+        let next = try NoteSigner(name: log.name, key: Ed25519PrivateKey())
+        let good = try next.sign(Checkpoint(origin: log.name, size: 4, root: Self.root(4)))
+        let bogus = SignedNote.Signature(keyName: log.name, keyID: log.verifier.keyID, signature: [UInt8](repeating: 7, count: 64))
+        let note = SignedNote(text: good.text, signatures: [bogus] + good.signatures)
+        let request = Witnessing.Request(oldSize: 0, proof: [], note: note)
+        let (checkpoint, key) = try Witnessing.verified(request, logs: [log.name: [log.verifier, next.verifier]])
+        #expect(checkpoint.size == 4)
+        #expect(key == next.verifier)
+        #expect(key.originOnly(note).signatures == good.signatures, "only the line that verified is kept")
+    }
+
     @Test func theRequestBodyParsesAndRoundTrips() throws {
         let request = Witnessing.Request(oldSize: 4, proof: try Self.proof(4, 9), note: try note(9))
         #expect(try Witnessing.Request(parsing: Array(request.body.utf8)) == request)
