@@ -297,9 +297,18 @@ struct RequireAccess<Context: APIRequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard access != .public else { return try await next(request, context) }
         var context = context
-        context.authentication = gate.authenticate(request, certificate: try await context.clientCertificate(for: request))
-        _ = try gate.admit(access, context.authentication, request)
-        return try await next(request, context)
+        let certificate = try await context.clientCertificate(for: request)
+        let found = gate.authenticate(request, certificate: certificate)
+        context.authentication = found
+        let admitted = try gate.admit(access, found, request)
+        // Work that waits its turn (`ReadWork`) asks again whether the same caller is still
+        // admitted (a reload may have removed its token, sign-in or member meanwhile).
+        let recheck: @Sendable () -> Bool = { [gate, access] in
+            let again = gate.authenticate(request, certificate: certificate)
+            guard let now = try? gate.admit(access, again, request) else { return false }
+            return now == admitted
+        }
+        return try await AdmissionRecheck.$current.withValue(recheck) { try await next(request, context) }
     }
 }
 

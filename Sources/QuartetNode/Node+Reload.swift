@@ -33,8 +33,17 @@ extension Node {
     /// reason of its own, a half-renewed certificate or a file short of signatures).
     public func reload() throws -> ReloadReport {
         // The token grants, from the configuration file as it is now (a token removed is
-        // refused from the next request on, browser sign-ins with it too).
-        let (tokens, tlsFiles) = try reloadedSettings()
+        // refused from the next request on, browser sign-ins with it too). A configuration
+        // that does not load as a whole (a TLS file missing or not yet readable,
+        // a typo elsewhere) still has its token list read alone: a token taken out in the same
+        // edit is refused all the same (finding 281).
+        let tokens: [TokenGrant]
+        let tlsFiles: NodeConfiguration
+        do { (tokens, tlsFiles) = try reloadedSettings() } catch {
+            let (listed, how) = NodeConfiguration.tokenGrantsStillListed(path: configuration.file, log: configuration.log, inForce: live.tokens)
+            try refuseDroppedTokens(keeping: listed, error: NodeStartupError("\(error); any revocation list (tls.crl) it names is NOT in force: the node keeps the one it had (\(live.contexts.revocations == nil ? "none" : "a list"))"),
+                                    how: how)
+        }
         let revocationList = tlsFiles.revocationList
         do { return try reload(tokens: tokens, tlsFiles: tlsFiles) } catch {
             // A revocation list brought by a reload refused for another reason is not in force:
@@ -43,13 +52,19 @@ extension Node {
             let error: any Error = listNow != live.contexts.revocations
                 ? NodeStartupError("\(error); the revocation list (tls.crl) in the configuration is NOT in force: the node keeps the one it had (\(live.contexts.revocations == nil ? "none" : "another"))")
                 : error
-            let dropped = live.dropTokens(keeping: tokens)
-            guard !dropped.isEmpty else { throw error }
-            sessions.retain(digests: Set(live.tokens.map(\.sha256)))
-            let names = dropped.map { "\($0.name) (\($0.identity.fileLabel))" }.joined(separator: ", ")
-            logger.notice("tokens removed from the configuration are refused, though the reload was not", metadata: ["tokens": "\(names)"])
-            throw NodeStartupError("\(error); the tokens removed from the configuration file are refused all the same: \(names)")
+            try refuseDroppedTokens(keeping: tokens, error: error, how: nil)
         }
+    }
+
+    /// A reload refused (`error`): the tokens in force but not among `kept` are refused all the
+    /// same, with their browser sign-ins; throws `error`, saying which were dropped.
+    private func refuseDroppedTokens(keeping kept: [TokenGrant], error: any Error, how: String?) throws -> Never {
+        let dropped = live.dropTokens(keeping: kept)
+        guard !dropped.isEmpty else { throw error }
+        sessions.retain(digests: Set(live.tokens.map(\.sha256)))
+        let names = dropped.map { "\($0.name) (\($0.identity.fileLabel))" }.joined(separator: ", ")
+        logger.notice("tokens removed from the configuration are refused, though the reload was not", metadata: ["tokens": "\(names)"])
+        throw NodeStartupError("\(error); the tokens removed from the configuration file are refused all the same\(how.map { " (\($0))" } ?? ""): \(names)")
     }
 
     private func reload(tokens: [TokenGrant], tlsFiles: NodeConfiguration) throws -> ReloadReport {

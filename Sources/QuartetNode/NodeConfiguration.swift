@@ -110,30 +110,7 @@ public struct NodeConfiguration: Sendable {
             }
             format = parsed
         }
-        var tokens: [TokenGrant] = []
-        if root.values["tokens"] != nil {
-            for entry in try root.objects("tokens") {
-                try entry.refuseUnknownKeys(["name", "role", "sha256"])
-                let name = try entry.string("name")
-                guard FederationPKI.isValidNodeID(name) else { throw entry.error("name", "expected a name of a-z, 0-9 and '-', found \"\(name)\"") }
-                let role = try entry.string("role")
-                let identity: FederationIdentity
-                switch role {
-                case "reader": identity = .reader(name)
-                case "auditor": identity = .auditor(name)
-                case "operator": identity = .operator(log)
-                default: throw entry.error("role", "expected one of reader, operator, auditor, found \"\(role)\"")
-                }
-                let hex = try entry.string("sha256")
-                guard let digest = TokenGrant.parseHex(hex), digest.count == 32 else {
-                    throw entry.error("sha256", "expected the token's SHA-256 as 64 hex digits (`quartet token new` prints it), found \"\(hex)\"")
-                }
-                guard !tokens.contains(where: { $0.sha256 == digest }) else { throw entry.error("sha256", "the same token is listed twice") }
-                // The name is how entries name who appended ("token alice"): one name, one token.
-                guard !tokens.contains(where: { $0.name == name }) else { throw entry.error("name", "another token is named \(name); a name says which token appended, so each must be one token's") }
-                tokens.append(TokenGrant(name: name, identity: identity, sha256: digest))
-            }
-        }
+        let tokens = try tokenGrants(root, log: log)
         var configuration = NodeConfiguration(
             file: file, node: node, dataDirectory: try root.filePath("data"), log: log,
             peerListen: try peer.address("listen"), apiListen: try api.address("listen"),
@@ -171,6 +148,52 @@ public struct NodeConfiguration: Sendable {
             }
         }
         return configuration
+    }
+
+    /// The token grants of a configuration (`tokens`), an operator's for `log`.
+    static func tokenGrants(_ root: ConfigObject, log: String) throws(ConfigurationError) -> [TokenGrant] {
+        var tokens: [TokenGrant] = []
+        if root.values["tokens"] != nil {
+            for entry in try root.objects("tokens") {
+                try entry.refuseUnknownKeys(["name", "role", "sha256"])
+                let name = try entry.string("name")
+                guard FederationPKI.isValidNodeID(name) else { throw entry.error("name", "expected a name of a-z, 0-9 and '-', found \"\(name)\"") }
+                let role = try entry.string("role")
+                let identity: FederationIdentity
+                switch role {
+                case "reader": identity = .reader(name)
+                case "auditor": identity = .auditor(name)
+                case "operator": identity = .operator(log)
+                default: throw entry.error("role", "expected one of reader, operator, auditor, found \"\(role)\"")
+                }
+                let hex = try entry.string("sha256")
+                guard let digest = TokenGrant.parseHex(hex), digest.count == 32 else {
+                    throw entry.error("sha256", "expected the token's SHA-256 as 64 hex digits (`quartet token new` prints it), found \"\(hex)\"")
+                }
+                guard !tokens.contains(where: { $0.sha256 == digest }) else { throw entry.error("sha256", "the same token is listed twice") }
+                // The name is how entries name who appended ("token alice"): one name, one token.
+                guard !tokens.contains(where: { $0.name == name }) else { throw entry.error("name", "another token is named \(name); a name says which token appended, so each must be one token's") }
+                tokens.append(TokenGrant(name: name, identity: identity, sha256: digest))
+            }
+        }
+        return tokens
+    }
+
+    /// The token grants a configuration file lists now, read alone, for a reload that cannot
+    /// load the rest of the file (a TLS file missing or not yet readable, a typo elsewhere): a
+    /// token taken out of the file must be refused all the same. When even the token list does
+    /// not read (the file is not JSON, the list is malformed), only the grants in force whose
+    /// SHA-256 still appears in the file's bytes are kept; when the file cannot be read at all,
+    /// none is. `log` is the node's log (an operator's token stands for it).
+    public static func tokenGrantsStillListed(path: String, log: String, inForce: [TokenGrant]) -> (grants: [TokenGrant], how: String) {
+        guard let data = try? ConfigObject.read(path, what: "configuration file") else {
+            return ([], "the configuration file cannot be read, so no token is confirmed")
+        }
+        if let root = try? ConfigObject(file: path, data: data), let grants = try? tokenGrants(root, log: log) {
+            return (grants, "its token list read alone")
+        }
+        let text = String(decoding: data, as: UTF8.self).lowercased()
+        return (inForce.filter { text.contains(TokenGrant.hex($0.sha256)) }, "its token list does not read: only tokens whose SHA-256 is still in the file are kept")
     }
 
     /// The revocation lists `tls.crl` names (none if it names none), for a command-line client

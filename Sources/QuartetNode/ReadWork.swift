@@ -130,8 +130,21 @@ final class ReadWork: Sendable {
             }
             next?.resume()
         }
+        // The credential is judged again when its turn comes: a request that waited behind its
+        // credential's others is not answered for a token, sign-in or member a reload took away
+        // meanwhile (finding 282).
+        if let stillAdmitted = AdmissionRecheck.current, !stillAdmitted() {
+            throw HTTPError(.unauthorized, message: "the credential this request came with was withdrawn while it waited for its turn (a reload removed the token, the sign-in or the member)")
+        }
         return try await pool.runIfActive(body)
     }
+}
+
+/// How the request being handled is judged again later (`ReadWork`, at its turn): set by the
+/// access middleware (`RequireAccess`) for the rest of the request; true while the same caller
+/// is still admitted to the route's level.
+enum AdmissionRecheck {
+    @TaskLocal static var current: (@Sendable () -> Bool)?
 }
 
 extension Caller {

@@ -149,7 +149,7 @@ struct ServeCommand: AsyncParsableCommand {
                 logger.notice("reload done", metadata: ["report": "\(report)"])
                 status = "reloaded: \(report)"
             } catch {
-                logger.error("reload refused; the node goes on as it was, but for tokens removed or changed in its configuration", metadata: ["error": "\(error)"])
+                logger.error("reload refused; the node goes on as it was (the error says which tokens, if any, are refused all the same)", metadata: ["error": "\(error)"])
                 status = "reload refused: \(error)"
             }
             manager.send("READY=1\nSTATUS=\(status.split(separator: "\n").joined(separator: " ").prefix(400))", error: failed)

@@ -102,4 +102,31 @@ import Testing
         #expect(try await reads.run("a") { 5 } == 5)
         try await pool.shutdownGracefully()
     }
+
+    /// Finding 282: a request waiting for its credential's turn is judged again when the turn
+    /// comes; one whose credential a reload withdrew meanwhile is refused (401), not answered.
+    @Test func aRequestWaitingForItsTurnIsRefusedOnceItsCredentialIsWithdrawn() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        let reads = ReadWork(limits: .init(perCaller: 4, runningPerCaller: 1, total: 8), pool: pool)
+        let gate = DispatchSemaphore(value: 0)
+        let started = Started()
+        final class Flag: Sendable { let value = Atomic<Bool>(true) }
+        let admitted = Flag()
+        let recheck: @Sendable () -> Bool = { admitted.value.load(ordering: .acquiring) }
+        let first = Task { try await AdmissionRecheck.$current.withValue(recheck) { try await reads.run("a") { started.count.add(1, ordering: .releasing); gate.wait(); return 1 } } }
+        while started.count.load(ordering: .acquiring) < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        let second = Task { try await AdmissionRecheck.$current.withValue(recheck) { try await reads.run("a") { 2 } } }
+        try await Task.sleep(for: .milliseconds(50))
+        // The token is removed while the second request waits behind the first.
+        admitted.value.store(false, ordering: .releasing)
+        gate.signal()
+        #expect(try await first.value == 1)
+        let refused = await #expect(throws: HTTPError.self) { try await second.value }
+        #expect(refused?.status == .unauthorized)
+        // Its slot is freed: the credential, admitted again, is served.
+        admitted.value.store(true, ordering: .releasing)
+        #expect(try await AdmissionRecheck.$current.withValue(recheck) { try await reads.run("a") { 3 } } == 3)
+        try await pool.shutdownGracefully()
+    }
 }

@@ -185,6 +185,54 @@ import Testing
         }
     }
 
+    /// Finding 281: a token taken out in the same edit that makes the configuration fail to
+    /// load (a revocation list named before it was copied into place, a typo) is refused all the
+    /// same, and the tokens still listed are kept; a file whose token list does not read keeps
+    /// only the tokens whose SHA-256 is still in it.
+    @Test func aTokenRemovedIsRefusedWhenTheConfigurationDoesNotLoad() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        let path = node.node.configuration.file
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let cookie = try await signIn(client, token: "token-reader")
+            // The reader's token taken out, the others listed, and a revocation list not there.
+            var root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+            root["tokens"] = [["name": "wales-op", "role": "operator", "sha256": TokenGrant.hex(TokenGrant.digest("token-wales-op"))]]
+            var tls = root["tls"] as! [String: Any]
+            tls["crl"] = "/nonexistent/quartet-crl.pem"
+            root["tls"] = tls
+            try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+            do {
+                _ = try node.node.reload()
+                Issue.record("a configuration naming a missing revocation list was reloaded")
+            } catch {
+                #expect("\(error)".contains("refused all the same") && "\(error)".contains("reader") && !"\(error)".contains("wales-op"), "\(error)")
+                #expect("\(error)".contains("NOT in force"), "\(error)")
+            }
+            for credential in [(HTTPField.Name.cookie, cookie), (.authorization, "Bearer token-reader")] {
+                try await client.execute(uri: "/v1/logs", method: .get, headers: headers([credential])) { response in
+                    #expect(response.status == .unauthorized, "\(credential.0) still admitted after the configuration that dropped it failed to load")
+                }
+            }
+            #expect(node.node.sessions.count == 0)
+            #expect(node.node.live.tokens.map(\.name) == ["wales-op"])
+            try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.authorization, "Bearer token-wales-op")])) { response in
+                #expect(response.status == .ok)
+            }
+            node.node.live.replace(federation: node.node.live.federation, contexts: node.node.live.contexts,
+                                   tokens: InProcessNode.tokens.map { TokenGrant(name: $0.key, identity: $0.value, sha256: TokenGrant.digest("token-\($0.key)")) })
+            // Not JSON at all: the tokens whose digest is still in the bytes are kept, the rest refused.
+            let kept = TokenGrant.hex(TokenGrant.digest("token-auditor"))
+            try Data("{\"tokens\": [{\"name\": \"auditor\", \"sha256\": \"\(kept)\"".utf8).write(to: URL(fileURLWithPath: path))
+            #expect(throws: (any Error).self) { try node.node.reload() }
+            #expect(node.node.live.tokens.map(\.name) == ["auditor"])
+            // Unreadable: none is confirmed.
+            try FileManager.default.removeItem(atPath: path)
+            #expect(throws: (any Error).self) { try node.node.reload() }
+            #expect(node.node.live.tokens.isEmpty)
+        }
+    }
+
     /// A sign-in link leaves its token in the browser's history for as long as the token is
     /// listed: only a reader's token signs in by link; an operator's or an auditor's is refused
     /// there (no session, no cookie) and taken by the form.
