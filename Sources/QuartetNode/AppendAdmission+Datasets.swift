@@ -29,10 +29,42 @@ extension AppendAdmission {
         func overlaps(_ other: DatasetPeriod) -> Bool { first <= other.last && other.first <= last }
     }
 
-    /// Names compared by their letters and digits alone, case folded ("OT headcount" and
-    /// "ot-headcount" are one dataset to a reader setting tables side by side).
+    /// Names compared by their letters and digits alone, case folded, in their compatibility
+    /// forms and with their accents and invisible characters taken off ("OT headcount",
+    /// "ot-headcount", "ＯＴ headcount" and "OT head\u{34F}count" are one dataset to a reader
+    /// setting tables side by side; finding 283).
     static func datasetKey(_ name: String) -> String {
-        String(name.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }.map(Character.init))
+        let folded = name.decomposedStringWithCompatibilityMapping.lowercased().unicodeScalars.filter { scalar in
+            !isMark(scalar) && !scalar.properties.isDefaultIgnorableCodePoint
+                && CharacterSet.alphanumerics.contains(scalar)
+        }
+        return String(String.UnicodeScalarView(folded))
+    }
+
+    static func isMark(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark: true
+        default: false
+        }
+    }
+
+    /// Why `name` cannot name a dataset: its letters and digits only of the Latin alphabet
+    /// (letters may carry accents) and 0-9, so that a name that looks like another is the
+    /// other (`datasetKey`): a Cyrillic "о" or an invisible character would make a second
+    /// dataset of the same staff that reads the same on every page and in every audit, its
+    /// tables then set beside the first's with nothing compared (finding 283).
+    static func datasetNameProblem(_ name: String) -> String? {
+        if let problem = ShownText.unclearName(name) { return problem }
+        for (offset, scalar) in name.decomposedStringWithCompatibilityMapping.unicodeScalars.enumerated() {
+            // Letters and digits are the name (`datasetKey`); punctuation and spaces are not.
+            if isMark(scalar) || !CharacterSet.alphanumerics.contains(scalar) { continue }
+            switch scalar.value {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0xC0...0xD6, 0xD8...0xF6, 0xF8...0x24F, 0x1E00...0x1EFF: continue
+            default:
+                return "U+\(String(scalar.value, radix: 16, uppercase: true)) (character \(offset + 1) of its compatibility form) is not a Latin letter or a digit 0-9: a dataset's name is written in Latin letters (accents allowed) and digits, so that one that looks like another is the other"
+            }
+        }
+        return nil
     }
 
     /// Why rows under restricted `label` cannot be published beside the tables this holder
@@ -50,6 +82,7 @@ extension AppendAdmission {
         guard let dataset = rows["dataset"] as? String, !datasetKey(dataset).isEmpty, let period = rows["period"] as? String else {
             return "payload: rows under a restricted label must name their \"dataset\" and \"period\" (each table of a dataset is set against its others: docs/agreements.md)"
         }
+        if let problem = datasetNameProblem(dataset) { return "payload.dataset: \(problem)" }
         guard let mine = DatasetPeriod(period) else {
             return "payload.period: expected YYYY, YYYY-Qn or YYYY-MM (a count over that period) or YYYY-MM-DD (a count on that day), got \(PeerText.clean(period, limit: 40))"
         }
@@ -59,10 +92,16 @@ extension AppendAdmission {
         if let list = rows["rows"] as? [Any], let first = list.first as? [String: Any] {
             let keys = Array(first.keys.filter { $0 != "count" && $0 != "note" && first[$0] is String }.sorted().prefix(2))
             var rowLabels = Set<String>(), columnLabels = Set<String>()
+            for key in keys {
+                if let problem = ShownText.unclearName(key) { return "payload.rows[0] (a dimension's name): \(problem)" }
+            }
             for (i, item) in list.enumerated() {
                 guard let row = item as? [String: Any] else { continue }
                 if let missing = keys.first(where: { !(row[$0] is String) }) {
                     return "payload.rows[\(i)]: no text \"\(missing)\", which the first row has (each row names the table's dimensions)"
+                }
+                for key in keys {
+                    if let problem = ShownText.unclearName(row[key] as? String ?? "") { return "payload.rows[\(i)].\(key): \(problem)" }
                 }
                 rowLabels.insert(keys.first.flatMap { row[$0] as? String } ?? "all")
                 columnLabels.insert(keys.count > 1 ? row[keys[1]] as? String ?? "all" : "all")

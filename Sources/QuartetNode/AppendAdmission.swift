@@ -152,6 +152,7 @@ final class AppendAdmission: Sendable {
                     // The value parsed from the body, not the payload parsed again.
                     try PlanValidator.validate(kind, value, context: LogContext(view: scratch, log: log))
                     try PlanValidator.refuseAhead(kind, value, nowMillis: now)
+                    try PlanValidator.refuseUnclearNames(kind, value)
                 } catch {
                     throw AdmissionError(prefix + error.message)
                 }

@@ -218,7 +218,7 @@ extension WebPage {
         var results: [SearchBody.Result] = []
         if !text.isEmpty {
             var seen = Set<[UInt8]>()
-            let words = text.lowercased().utf8.split(separator: UInt8(ascii: " ")).map(Array.init).filter { seen.insert($0).inserted }
+            let words = SearchIndex.folded(text).split(separator: UInt8(ascii: " ")).map(Array.init).filter { seen.insert($0).inserted }
             guard words.count <= maxQueryWords else {
                 throw NotFound("search: at most \(maxQueryWords) different words, got \(words.count)", status: .badRequest)
             }
@@ -251,15 +251,25 @@ struct SearchIndex: Sendable {
             guard let v = q.view.logs[log] else { continue }
             for a in v.actions.values.sorted(by: { ViewQueries.idOrder($0.payload.id, $1.payload.id) }) {
                 items.append(Item(label: "\(ViewQueries.displayName(log)) action \(a.payload.id)", href: WebPage.actionHref(log, a.payload.id), detail: a.payload.title,
-                                  hay: Array((a.payload.id + " " + a.payload.title).lowercased().utf8)))
+                                  hay: Self.folded(a.payload.id + " " + a.payload.title)))
             }
             for m in v.measures.values.sorted(by: { ViewQueries.idOrder($0.payload.id, $1.payload.id) }) {
                 items.append(Item(label: "\(ViewQueries.displayName(log)) measure \(m.payload.id)",
                                   href: WebPage.measureHref(m.payload.id, log: log == q.view.ukLog ? nil : log), detail: m.payload.text,
-                                  hay: Array((m.payload.id + " " + m.payload.text).lowercased().utf8)))
+                                  hay: Self.folded(m.payload.id + " " + m.payload.text)))
             }
         }
         self.items = items
+    }
+
+    /// Text as searched, the index's and the query's alike: lower case, in its compatibility
+    /// form, without invisible characters (a title written decomposed, "a" and a combining
+    /// circumflex, is found by "â" typed; a word with a soft hyphen or a zero-width space put
+    /// in it, by the word: finding 283). ASCII text is only lower-cased.
+    static func folded(_ text: String) -> [UInt8] {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return Array(text.lowercased().utf8) }
+        let scalars = text.precomposedStringWithCompatibilityMapping.lowercased().unicodeScalars.filter { !$0.properties.isDefaultIgnorableCodePoint }
+        return Array(String(String.UnicodeScalarView(scalars)).utf8)
     }
 
     /// The first `limit` items whose bytes hold every one of `words`.

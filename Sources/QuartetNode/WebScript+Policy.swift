@@ -15,7 +15,7 @@ extension WebScript {
             if (text.length > 65536) throw new Error("the policy file is longer than 64 KiB");
             // Each name is a member of one group at most (as the node's parser requires), so
             // the groups form a tree and the quorum is evaluated in linear time.
-            const logs = [], witnesses = new Map(), groups = new Map(), names = new Set(), keys = new Set(), grouped = new Set();
+            const logs = [], witnesses = new Map(), groups = new Map(), names = new Set(), forms = new Set(), keys = new Set(), grouped = new Set();
             // Each key name and key id once over the log and witness lines (as the node's parser):
             // a signature line is matched by both, so one key could hide another's line.
             const lineKeys = new Set();
@@ -27,7 +27,14 @@ extension WebScript {
                 if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(lines[i])) throw new Error("a control character (only tab is allowed)");
                 const words = lines[i].split(/[ \t]+/).filter(w => w.length > 0);
                 if (words.length === 0 || words[0].startsWith("#")) continue;
-                const fresh = name => { if (name === "none" || names.has(name)) throw new Error("the name " + name + " is already defined"); names.add(name); };
+                // Names are compared as bytes (JavaScript strings, exactly), and one that differs
+                // from a name above only in Unicode form is refused, as the node's parser does
+                // (finding 283).
+                const fresh = name => {
+                  if (name === "none" || names.has(name)) throw new Error("the name " + name + " is already defined");
+                  if (forms.has(name.normalize("NFC"))) throw new Error("the name " + name + " differs from one defined above only in Unicode form; use a different name");
+                  names.add(name); forms.add(name.normalize("NFC"));
+                };
                 if (words[0] === "log") {
                   if (words.length < 2 || words.length > 3) throw new Error("expected: log <vkey> [<url>]");
                   if (logs.length >= 32) throw new Error("more than 32 logs");

@@ -1065,7 +1065,9 @@ enum WebScript {
                   const f = file.files[0];
                   if (!f) { chosen = null; return run(); }
                   if (f.size > 65536) throw new Error("the policy file is longer than 64 KiB");
-                  chosen = await parsePolicy(await f.text());
+                  // As the node's parser reads a file: UTF-8 or refused, a byte-order mark kept
+                  // (and so an unknown first word), not taken off (finding 283).
+                  chosen = await parsePolicy(new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(await f.arrayBuffer()));
                 } catch (err) {
                   chosen = null;
                   document.body.dataset.policy = "error";

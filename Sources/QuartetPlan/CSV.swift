@@ -20,7 +20,9 @@ public enum CSV {
         var scalars = text.unicodeScalars[...]
         var defuse = false
         if let first = scalars.first, formulaStarts.contains(first), !isPlainNumber(scalars) { defuse = true }
-        let needsQuotes = quoteAll || scalars.contains { $0 == "," || $0 == ";" || $0 == "\t" || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+        // A character that reads as a separator (U+037E, which normalising makes `;`) is quoted
+        // as the separator is (finding 283).
+        let needsQuotes = quoteAll || scalars.contains { $0 == "," || $0 == ";" || $0 == "\t" || $0 == "\"" || $0 == "\n" || $0 == "\r" || ShownText.readsAsSeparator($0) }
         var out = String.UnicodeScalarView()
         if needsQuotes { out.append("\"") }
         if defuse { out.append("'") }

@@ -219,7 +219,8 @@ enum IDPattern: CustomStringConvertible {
     }
 }
 
-private extension String {
+extension String {
+    /// Zeros put before, to `width` characters (hex codes: U+00AD).
     func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }
 
@@ -246,5 +247,48 @@ public enum ShownText {
         case 0x200B...0x200F, 0x2060...0x2064, 0xFEFF, 0x061C, 0x00AD, 0x180E: true
         default: false
         }
+    }
+
+    /// The separators the displays quote a name by when it holds one (`ViewQueries.categories`,
+    /// `CSV.field`): `=` `;` `:` `,` and the quote.
+    static let separators: Set<Unicode.Scalar> = ["=", ";", ":", ",", "\""]
+
+    /// Characters drawn like a separator that compatibility mapping keeps apart from it: the
+    /// modifier letter colon and short equals, the ratio, triangular and Armenian, Hebrew,
+    /// runic and two-dot colons, the low-9 and double low-9 quotation marks, the Arabic,
+    /// Ethiopic and ideographic commas, the Arabic, reversed and Ethiopic semicolons, the
+    /// modifier double prime, the double prime and the Hebrew gershayim.
+    static let separatorLookAlikes: Set<UInt32> = [
+        0xA789, 0xA78A, 0x2236, 0x02D0, 0x02F8, 0x0589, 0x05C3, 0x16EC, 0x205A, 0x201A, 0x201E, 0x060C, 0x1363, 0x3001,
+        0x061B, 0x204F, 0x1364, 0x02BA, 0x2033, 0x05F4,
+    ]
+
+    /// Whether `scalar` reads as one of `separators` without being it: its compatibility form
+    /// is one (U+037E, which even canonical equivalence makes `;`, and the full-width and small
+    /// forms), or it is drawn like one (`separatorLookAlikes`).
+    public static func readsAsSeparator(_ scalar: Unicode.Scalar) -> Bool {
+        guard !scalar.isASCII else { return false }
+        if separatorLookAlikes.contains(scalar.value) { return true }
+        return String(scalar).precomposedStringWithCompatibilityMapping.unicodeScalars.contains { separators.contains($0) }
+    }
+
+    /// Why `name` — a name readers tell things apart by: a distribution's category, a measure's
+    /// unit, a dataset, a table's dimensions and rows — could read as another name or as more
+    /// than one; nil if it cannot. An invisible character (a default-ignorable code point: the
+    /// zero-width spaces and joiners, the bidirectional marks that reorder the digits after
+    /// them, the grapheme joiner, variation selectors, fillers, the soft hyphen) makes two names
+    /// look alike; a character that reads as a separator makes one name read as several
+    /// (`readsAsSeparator`). Plain text (titles, summaries) keeps them: scripts need joiners.
+    public static func unclearName(_ name: String) -> String? {
+        for (offset, scalar) in name.unicodeScalars.enumerated() {
+            let code = "U+" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
+            if scalar.properties.isDefaultIgnorableCodePoint || isInvisible(scalar) {
+                return "an invisible character \(code) at character \(offset + 1): a name must not look like another"
+            }
+            if readsAsSeparator(scalar) {
+                return "\(code) at character \(offset + 1) reads as a separator (= ; : , or a quote) without being one: a name must not read as several"
+            }
+        }
+        return nil
     }
 }

@@ -218,6 +218,26 @@ public enum PlanValidator {
     /// year's UK total (finding 234). A day's grace for the operator's time zone. Not a fold
     /// rule: a writer dates its own entries, so a log's own times could not bound them, and a
     /// member that writes past its API can state any status of its own actions anyway.
+    /// At the append only (the API's admission and `quartet append`): refuses a name readers
+    /// tell things apart by — a distribution reading's categories, a measure's unit — that
+    /// could read as another or as several (`ShownText.unclearName`: an invisible character,
+    /// a separator's look-alike; finding 283). Not a fold rule: entries already written with
+    /// such names stay readable (the displays quote and escape them).
+    public static func refuseUnclearNames(_ type: PlanEntryType, _ value: JSONValue) throws(PlanError) {
+        guard case .object(let fields) = value else { return }
+        switch type {
+        case .reading:
+            guard case .object(let categories)? = fields["categories"] else { return }
+            for name in categories.keys.sorted() {
+                if let problem = ShownText.unclearName(name) { throw PlanError("payload.categories (a category's name): \(problem)") }
+            }
+        case .measure:
+            if case .string(let unit)? = fields["unit"], let problem = ShownText.unclearName(unit) { throw PlanError("payload.unit: \(problem)") }
+        default:
+            return
+        }
+    }
+
     public static func refuseAhead(_ type: PlanEntryType, _ value: JSONValue, nowMillis: UInt64) throws(PlanError) {
         let dated: String? = switch type {
         case .status, .actionWithdrawn: "as_of"

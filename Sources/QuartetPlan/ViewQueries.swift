@@ -90,11 +90,36 @@ public struct ViewQueries {
     public static func categories(_ c: [String: Double], pair: String = "=", separator: String = "; ") -> String {
         let special = Set((pair + separator).unicodeScalars.filter { !$0.properties.isWhitespace } + ["\"", "\\"])
         return c.keys.sorted().map { name in
-            let plain = !name.isEmpty && !name.first!.isWhitespace && !name.last!.isWhitespace && !name.unicodeScalars.contains { special.contains($0) }
-            var quoted: [UInt8] = []
-            if !plain { JSONWriter.writeString(name, to: &quoted) }
-            return (plain ? name : String(decoding: quoted, as: UTF8.self)) + pair + number(c[name]!)
+            let plain = !name.isEmpty && !name.first!.isWhitespace && !name.last!.isWhitespace
+                && !name.unicodeScalars.contains { special.contains($0) || unclear($0) }
+            return (plain ? name : quoted(name)) + pair + number(c[name]!)
         }.joined(separator: separator)
+    }
+
+    /// A character a name must not show raw beside others: a control, an invisible character
+    /// or one that reads as a separator (`ShownText.unclearName`; names recorded before the
+    /// append refused them).
+    static func unclear(_ scalar: Unicode.Scalar) -> Bool {
+        ShownText.isControl(scalar) || ShownText.isInvisible(scalar) || scalar.properties.isDefaultIgnorableCodePoint || ShownText.readsAsSeparator(scalar)
+    }
+
+    /// `name` as a JSON string, its unclear characters escaped (`\u200f`): seen, not obeyed.
+    static func quoted(_ name: String) -> String {
+        var out = String.UnicodeScalarView()
+        out.append("\"")
+        for scalar in name.unicodeScalars {
+            switch scalar {
+            case "\"", "\\": out.append("\\"); out.append(scalar)
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\t": out.append(contentsOf: "\\t".unicodeScalars)
+            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+            default:
+                guard unclear(scalar) else { out.append(scalar); continue }
+                for unit in String(scalar).utf16 { out.append(contentsOf: ("\\u" + String(unit, radix: 16).leftPadded(to: 4)).unicodeScalars) }
+            }
+        }
+        out.append("\"")
+        return String(out)
     }
 
     /// A chart's axis label, short enough for its margin: four significant digits with no

@@ -88,9 +88,12 @@ struct AuditCoverage {
 
     /// The log a policy line's URL names: the last segment of a path ending `/logs/<log>`,
     /// decoded; nil for a URL with a query or fragment (which could hide the real tail: a
-    /// member's `…/v1/logs/wales?/v1/logs/england`) or dot segments.
+    /// member's `…/v1/logs/wales?/v1/logs/england`) or dot segments, percent-encoded ones and
+    /// backslashes too (`…/logs/wales/%2e%2e/logs/england`: a URL parser resolves them as dot
+    /// segments and slashes; the page refuses them, finding 245, and so does this: finding 283).
     static func namedLog(_ url: String) -> String? {
-        guard !url.contains("?"), !url.contains("#"), let components = URLComponents(string: url),
+        guard !url.contains("?"), !url.contains("#"), !url.contains("\\"), url.range(of: "%2e", options: .caseInsensitive) == nil,
+              let components = URLComponents(string: url),
               components.query == nil, components.fragment == nil else { return nil }
         let parts = components.percentEncodedPath.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count >= 2, parts[parts.count - 2] == "logs", !parts.contains(where: { $0 == "." || $0 == ".." }),

@@ -152,6 +152,7 @@ struct AppendCommand: AsyncParsableCommand {
                 let value = try JSONValue.parse(bytes)
                 try PlanValidator.validate(kind, value, context: LogContext(view: view, log: logName))
                 try PlanValidator.refuseAhead(kind, value, nowMillis: wallClockMillis())
+                try PlanValidator.refuseUnclearNames(kind, value)
             } catch {
                 throw CLIError("--type \(type): \(error.message) (the nodes' fold refuses what the API refuses)")
             }

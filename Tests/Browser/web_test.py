@@ -1032,6 +1032,22 @@ def check_with_policies(d, demo, out):
         if got[1] != "failed" or not any("names no log" in c or "names the log wales" in c for c in got[3]):
             fail("a policy whose log URL is %s did not fail the checkpoints: %r" % (url, got))
     print("web-test: a policy log line whose URL names no log (or another) fails the checkpoints")
+    # As the node's parser reads a policy file (finding 283): a byte-order mark before the first
+    # line is refused (verify-checkpoint refuses it: an unknown first word), and so is a witness
+    # whose name differs from one defined above only in Unicode form.
+    got = use("\ufeff" + policy, "policy-bom.txt")
+    if got[0] != "error":
+        fail("a policy file starting with a byte-order mark was taken: %r" % (got,))
+    lines = policy.splitlines()
+    at = next(i for i, l in enumerate(lines) if l.startswith("witness "))
+    words = lines[at].split()
+    twin = ["witness", "cafe\u0301", fresh_vkey("cafe", 4)]
+    words[1] = "caf\u00e9"
+    forms = "\n".join(lines[:at] + [" ".join(words), " ".join(twin)] + lines[at + 1:]) + "\n"
+    got = use(forms, "policy-forms.txt")
+    if got[0] != "error" or "only in Unicode form" not in got[4]:
+        fail("a policy naming two witnesses that differ only in Unicode form was taken: %r" % (got,))
+    print("web-test: a policy file is read as the node reads it (a byte-order mark, names differing only in Unicode form: refused)")
     # A policy written before a log rotated its key (it names the pinned key): the page follows
     # the log's rotations from the policy's key; left out, the checkpoint fails.
     cases = [("rotations on the page", None, "", None), ("rotations left out", None, 'data.rotations["zz-rotated"] = [];', "no signature by the log's key"),

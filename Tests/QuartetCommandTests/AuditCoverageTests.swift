@@ -33,6 +33,10 @@ import Testing
         #expect(AuditCoverage.namedLog("https://england.example:8402/v1/logs/wales?/v1/logs/england") == nil)
         #expect(AuditCoverage.namedLog("https://england.example:8402/v1/logs/wales#/v1/logs/england") == nil)
         #expect(AuditCoverage.namedLog("https://e.example/v1/logs/x/../wales") == nil)
+        // Percent-encoded dot segments and backslashes, as the page reads them (finding 283).
+        #expect(AuditCoverage.namedLog("https://h.example/v1/logs/wales/%2e%2e/logs/england") == nil)
+        #expect(AuditCoverage.namedLog("https://h.example/v1/logs/wales/%2E./logs/england") == nil)
+        #expect(AuditCoverage.namedLog("https://h.example/v1/logs/wales\\..\\logs/england") == nil)
         #expect(AuditCoverage.namedLog("https://wales.example/v1/logs/wales") == "wales")
         let hidden = try policy([("quartet.example/england", "https://england.example:8402/v1/logs/wales?/v1/logs/england")])
         #expect(AuditCoverage.namesAnotherLog(hidden, origin: "quartet.example/england", log: "wales")?.contains("names no log") == true)

@@ -327,6 +327,32 @@ import Testing
         #expect(Self.conflict(Self.rows("2024-02"), [Self.held(period: "2024-02-29")])?.contains("a period, and dataset ot-joiners has tables of days") == true)
     }
 
+    /// Finding 283: a dataset named to look like another (an invisible grapheme joiner, a
+    /// Cyrillic letter, full-width letters) is the other, or refused: its year is not set
+    /// beside the first's quarters with nothing compared.
+    @Test func aDatasetNamedToLookLikeAnotherIsTheOtherOrRefused() {
+        let quarters = ["2025-Q1", "2025-Q2"].map { Self.held(period: $0) }
+        // Full-width letters and accents fold to the same dataset: the year over its quarters is refused.
+        for lookalike in ["ｏｔ-joiners", "OT Jo\u{0301}iners", "ot-joiners\u{FE0F}"] {
+            let found = Self.conflict(Self.rows("2025", dataset: lookalike), quarters)
+            #expect(found?.contains("overlaps") == true || found?.contains("invisible") == true, "\(lookalike): \(found ?? "nil")")
+        }
+        #expect(AppendAdmission.datasetKey("ｏｔ-Jöiners") == AppendAdmission.datasetKey("ot-joiners"))
+        // An invisible character or a letter of another alphabet: refused whatever is held.
+        let joiner = Self.conflict(Self.rows("2025", dataset: "ot-join\u{034F}ers"), [])
+        #expect(joiner?.contains("invisible character U+034F") == true, "\(joiner ?? "nil")")
+        let cyrillic = Self.conflict(Self.rows("2025", dataset: "\u{043E}t-joiners"), [])
+        #expect(cyrillic?.contains("not a Latin letter or a digit") == true, "\(cyrillic ?? "nil")")
+        // A right-to-left mark in a dimension's row label, a look-alike colon in one: refused.
+        var marked = Self.rows("2025-Q3")
+        marked["rows"] = [["band": "5\u{200F}", "board": "Cardiff", "count": 3]]
+        #expect(Self.conflict(marked, [])?.contains("payload.rows[0].band: an invisible character U+200F") == true, "\(Self.conflict(marked, []) ?? "nil")")
+        marked["rows"] = [["band": "5\u{A789} 6", "board": "Cardiff", "count": 3]]
+        #expect(Self.conflict(marked, [])?.contains("reads as a separator") == true)
+        // Welsh and accented Latin names are names.
+        #expect(Self.conflict(Self.rows("2025", dataset: "Gweithlu ŵyr — café"), []) == nil)
+    }
+
     @Test func rowsNamingNoDatasetOrAPeriodOfNoKnownFormAreRefused() {
         #expect(Self.conflict(Self.rows("2025", dataset: nil), [])?.contains("must name their \"dataset\" and \"period\"") == true)
         #expect(Self.conflict(Self.rows(nil), [])?.contains("must name") == true)

@@ -117,6 +117,19 @@ import Testing
         #expect(back?["note"] == note, "the same JSON once parsed")
     }
 
+    /// Finding 283: the index and the query are folded alike (compatibility form, lower case,
+    /// no invisible characters): a decomposed title is found by the composed word, a word with a
+    /// soft hyphen or a zero-width space in it by the plain word, full-width letters by ASCII.
+    @Test func searchFoldsTheIndexAndTheQueryAlike() throws {
+        func finds(_ hay: String, _ word: String) -> Bool { SearchIndex.contains(SearchIndex.folded(hay), SearchIndex.folded(word)) }
+        #expect(finds("Gwa\u{0302}ith teg", "gwâith"))
+        #expect(finds("Gwâith teg", "GWA\u{0302}ITH"))
+        #expect(finds("the work\u{00AD}force plan", "workforce"))
+        #expect(finds("the work\u{200B}force plan", "Workforce"))
+        #expect(finds("ＯＴ staff", "ot"))
+        #expect(!finds("the workforce plan", "workshop"))
+    }
+
     @Test func searchFindsByWordsAndIsBounded() throws {
         let q = try Self.queries()
         let index = SearchIndex(q)

@@ -61,6 +61,10 @@ import Testing
         #expect(CSV.field("a;=HYPERLINK(\"x\")") == "\"a;=HYPERLINK(\"\"x\"\")\"")
         #expect(CSV.field("a\t=1") == "\"a\t=1\"")
         #expect(CSV.field("ok", quoteAll: true) == "\"ok\"")
+        // A character that reads as a separator (U+037E, which normalising makes `;`) is quoted
+        // as the separator is (finding 283).
+        #expect(CSV.field("x\u{037E}=HYPERLINK(1)") == "\"x\u{037E}=HYPERLINK(1)\"")
+        #expect(CSV.field("x\u{FF1B}1") == "\"x\u{FF1B}1\"")
     }
 }
 
@@ -71,6 +75,12 @@ import Testing
         #expect(ViewQueries.categories(hostile) == #"Band 5=3; "Band 6=40; Band 7"=2"#)
         #expect(ViewQueries.categories(["a: 1, b": 2], pair: ": ", separator: ", ") == #""a: 1, b": 2"#)
         #expect(ViewQueries.categories(["say \"hi\"": 1, " edge": 2]) == #"" edge"=2; "say \"hi\""=1"#)
+        // A look-alike colon and low comma, or a right-to-left mark, leave the name quoted with
+        // those characters escaped: seen, not read as two categories (finding 283).
+        let lookalike = ViewQueries.categories(["Band 6\u{A789} 40\u{201A} Band 7": 2], pair: ": ", separator: ", ")
+        #expect(lookalike == #""Band 6\ua789 40\u201a Band 7": 2"#, "\(lookalike)")
+        #expect(ViewQueries.categories(["12\u{200F} 34": 1]) == #""12\u200f 34"=1"#)
+        #expect(ViewQueries.categories(["Gwâith": 1]) == "Gwâith=1")
         // Plain names as before, and characters that separate nothing in this text.
         #expect(ViewQueries.categories(["Band 5": 3, "Band 6": 4.5]) == "Band 5=3; Band 6=4.5")
         #expect(ViewQueries.categories(["Aged 16-24, employed": 3, "Ratio 1:2": 1]) == "Aged 16-24, employed=3; Ratio 1:2=1")

@@ -224,6 +224,24 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(message("plan.action.withdrawn", ["id": "P1.A4", "reason": "merged into P1.A5", "as_of": "2025-06-30"], context) == nil)
     }
 
+    /// Finding 283: at the append, a category's name or a measure's unit that could read as
+    /// another name (an invisible character) or as several (a separator's look-alike) is refused;
+    /// accented and other scripts' names are names. Not a fold rule: `validate` still takes them.
+    @Test func namesThatReadAsOthersAreRefusedAtTheAppend() throws {
+        let (_, context) = try Self.walesContext()
+        func refusal(_ type: PlanEntryType, _ object: [String: Any]) -> String? {
+            do { try PlanValidator.refuseUnclearNames(type, try JSONValue.parse(payload(object))); return nil } catch { return error.message }
+        }
+        for name in ["a\u{200B}", "A\u{200F}", "Band\u{034F} 6", "Band 6\u{A789} 40", "x\u{037E}y", "Band\u{00AD}6", "\u{3164}"] {
+            #expect(refusal(.reading, ["measure": "P1.A1.M1", "period": "2025", "categories": [name: 1]])?.hasPrefix("payload.categories (a category's name): ") == true, "\(name.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        #expect(refusal(.measure, ["id": "P1.A1.M9", "unit": "FTE\u{200F}"])?.hasPrefix("payload.unit: an invisible character U+200F") == true)
+        for name in ["Band 6", "Gwâith", "Ratio 1:2", "Aged 16-24, employed", "Ñandú"] {
+            #expect(refusal(.reading, ["measure": "P1.A1.M1", "period": "2025", "categories": [name: 1]]) == nil, "\(name)")
+        }
+        #expect(message("progress.reading", ["measure": "P2.A4.M1", "period": "2025-Q1", "value": 3], context) == nil)
+    }
+
     /// The append and the fold judge text by one table: whatever the append takes, the fold
     /// folds. Every string of a valid payload of each type, with a tab, a newline or an escape
     /// put in it: if `PlanValidator` takes it, the view folds it (a tab in a link was taken by
