@@ -123,6 +123,24 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
             }
         }
 
+        /// Closes the connections whose certificate no longer keeps the reserve
+        /// (`certifiedKeeps`, by identity URI) or whose credential slot's credential the node no
+        /// longer accepts (`credentialValid`): after a reload, a removed member or token does
+        /// not keep slots the node holds for those it trusts until the connection ages out
+        /// (finding 284). Returns how many were closed.
+        @discardableResult
+        func closeUntrusted(certifiedKeeps: (String) -> Bool, credentialValid: (String) -> Bool) -> Int {
+            let doomed = state.withLockedValue { state in
+                state.slots.holders { certified, credentialed in
+                    if let certified { return !certifiedKeeps(certified) }
+                    if let credentialed { return !credentialValid(credentialed) }
+                    return false
+                }.compactMap { state.channels[$0] }
+            }
+            for channel in doomed { channel.close(promise: nil) }
+            return doomed.count
+        }
+
         var inUse: (shared: Int, reserve: Int, credential: Int) { state.withLockedValue { ($0.slots.sharedInUse, $0.slots.reserveInUse, $0.slots.credentialInUse) } }
 
         static func key(_ address: SocketAddress) -> String {

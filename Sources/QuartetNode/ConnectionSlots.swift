@@ -169,6 +169,16 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         return true
     }
 
+    /// The connections holding a reserve slot by their certificate (`certified`) or a
+    /// credential slot (`credentialed`) that `lost` says no longer holds it (a reload removed
+    /// the member, narrowed its role, or removed the token): the caller closes them.
+    func holders(where lost: (_ certified: String?, _ credentialed: String?) -> Bool) -> [ID] {
+        held.compactMap { id, slot in
+            guard slot.certified != nil || slot.credentialed != nil else { return nil }
+            return lost(slot.certified, slot.credentialed) ? id : nil
+        }
+    }
+
     mutating func leave(_ id: ID) {
         remove(id)
     }

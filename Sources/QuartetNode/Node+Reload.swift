@@ -62,6 +62,7 @@ extension Node {
         let dropped = live.dropTokens(keeping: kept)
         guard !dropped.isEmpty else { throw error }
         sessions.retain(digests: Set(live.tokens.map(\.sha256)))
+        _ = closeUntrustedAPIConnections(())
         let names = dropped.map { "\($0.name) (\($0.identity.fileLabel))" }.joined(separator: ", ")
         logger.notice("tokens removed from the configuration are refused, though the reload was not", metadata: ["tokens": "\(names)"])
         throw NodeStartupError("\(error); the tokens removed from the configuration file are refused all the same\(how.map { " (\($0))" } ?? ""): \(names)")
@@ -129,6 +130,11 @@ extension Node {
         report.tokensAdded = tokens.filter { !oldDigests.contains($0.sha256) }.map(described)
         report.tokensRemoved = oldTokens.filter { !newDigests.contains($0.sha256) }.map(described)
         sessions.retain(digests: newDigests)
+        // Connections keeping slots for a member removed or a token dropped are closed now, not
+        // when they age out (finding 284).
+        if let closed = closeUntrustedAPIConnections(()), closed > 0 {
+            logger.notice("API connections of members or tokens this reload removed are closed", metadata: ["connections": "\(closed)"])
+        }
         // Against the record too: it keeps the revocations of CAs rolled out of tls.ca before.
         let readable = TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory)
         let recorded = (readable ?? []).union(contextsBefore.revokedCertificates)

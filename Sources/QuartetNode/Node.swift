@@ -24,6 +24,9 @@ public struct Node: Sendable {
     let sessions = WebSessions()
     /// Where the API's answers that grow with the data run (`ReadWork`).
     let reads = ReadWork()
+    /// Closes the API connections holding reserved or credential slots that a reload took
+    /// away (set by `run`, which owns the API port's slots; `ConnectionCap.Counter.closeUntrusted`).
+    let closeUntrustedAPIConnections = LateHook<Void, Int>()
     let store: LedgerStore
     let engine: ReplicationEngine
     let writer: LogWriter

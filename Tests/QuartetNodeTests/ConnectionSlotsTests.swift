@@ -1,3 +1,6 @@
+import NIOCore
+import NIOEmbedded
+import QuartetCrypto
 @testable import QuartetNode
 import Testing
 
@@ -21,6 +24,7 @@ import Testing
         func leave(_ id: Int) { slots.leave(id) }
         var sharedInUse: Int { slots.sharedInUse }
         var reserveInUse: Int { slots.reserveInUse }
+        func holders(_ lost: (String?, String?) -> Bool) -> [Int] { slots.holders(where: lost).sorted() }
     }
 
     @Test func sharedSlotsAreCappedInAllAndPerAddress() {
@@ -161,6 +165,33 @@ import Testing
     /// On the API port a provisional connection without a member's certificate waits for its
     /// first request: credentials move it to slots of their own (a few per credential), none
     /// close it after that answer; meanwhile it gives way like a stalled handshake.
+    /// Finding 284: after a reload, the connections holding slots for a member removed or a
+    /// token dropped are found (`holders`) and closed (`Counter.closeUntrusted`), not left to age
+    /// out; shared slots and those still trusted stay.
+    @Test func slotsAReloadTookAwayAreClosed() throws {
+        let slots = Slots(limit: 1, perAddress: 1, reserve: 4, reservePerAddress: 4, credentialPool: 2, credentialPerIdentity: 2)
+        #expect(slots.enter(1, address: "x") == .shared)
+        for id in 2...4 { #expect(slots.enter(id, address: "m") == .provisional(displacing: nil)) }
+        #expect(slots.handshakeCompleted(2, as: "urn:removed") && slots.handshakeCompleted(3, as: "urn:kept") && slots.handshakeCompleted(awaiting: 4))
+        #expect(slots.firstRequest(4, "reader-alice token alice"))
+        #expect(slots.holders { certified, credential in certified == "urn:removed" || credential == "reader-alice token alice" } == [2, 4])
+        #expect(slots.holders { _, _ in false }.isEmpty)
+        #expect(slots.holders { _, _ in true } == [2, 3, 4], "a shared slot is no one's to lose")
+
+        let counter = ConnectionCap.Counter(limit: 1, perAddress: 1, reserve: 4, reservePerAddress: 4, reservePerIdentity: 8,
+                                            credentialPool: 2, credentialPerIdentity: 2, keepsReserve: { _ in true })
+        let shared = EmbeddedChannel(), removed = EmbeddedChannel(), kept = EmbeddedChannel(), token = EmbeddedChannel()
+        for channel in [shared, removed, kept, token] {
+            _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            #expect(counter.enter(channel))
+        }
+        #expect(counter.handshakeCompleted(removed, peer: .node("removed")) && counter.handshakeCompleted(kept, peer: .node("kept")))
+        #expect(counter.handshakeCompleted(token, peer: nil) && counter.request(on: ObjectIdentifier(token), credential: "reader-alice token alice"))
+        let closed = counter.closeUntrusted(certifiedKeeps: { $0 != FederationIdentity.node("removed").uri }, credentialValid: { !$0.contains(" token ") })
+        #expect(closed == 2)
+        #expect(!removed.isActive && !token.isActive && kept.isActive && shared.isActive)
+    }
+
     @Test func aFirstRequestWithCredentialsKeepsACredentialSlot() {
         let slots = Slots(limit: 1, perAddress: 1, reserve: 2, reservePerAddress: 2, credentialPool: 3, credentialPerIdentity: 2)
         #expect(slots.enter(1, address: "attacker") == .shared)
