@@ -46,14 +46,41 @@ extension Node {
         }
         let revocationList = tlsFiles.revocationList
         do { return try reload(tokens: tokens, tlsFiles: tlsFiles) } catch {
-            // A revocation list brought by a reload refused for another reason is not in force:
+            // A revocation list that only adds revocations is put in force all the same (a
+            // stolen certificate must not outlive a federation file short of signatures); one
+            // that takes revocations back, or comes with another CA, certificate or key, is not:
             // said, so an operator revoking a stolen key does not take it for done.
+            let added = applyRevocationsAlone(tlsFiles)
             let listNow = revocationList.flatMap { try? ConfigObject.readPEM($0, what: "revocation list") }
-            let error: any Error = listNow != live.contexts.revocations
-                ? NodeStartupError("\(error); the revocation list (tls.crl) in the configuration is NOT in force: the node keeps the one it had (\(live.contexts.revocations == nil ? "none" : "another"))")
+            let error: any Error = added
+                ? NodeStartupError("\(error); the revocation list (tls.crl) in the configuration IS in force (it only adds revocations): connections its certificates made are closed")
+                : listNow != live.contexts.revocations
+                ? NodeStartupError("\(error); the revocation list (tls.crl) in the configuration is NOT in force: the node keeps the one it had (\(live.contexts.revocations == nil ? "none" : "another")); a list is put in force by a refused reload only when it revokes at least all the one in force does and the CA, certificate and key are unchanged")
                 : error
             try refuseDroppedTokens(keeping: tokens, error: error, how: nil)
         }
+    }
+
+    /// A reload refused for another reason: puts the configuration's revocation list in force
+    /// alone when it revokes every certificate revoked now and more, and the CA, the
+    /// certificate and the key are the ones in force (finding 285); the connections verified
+    /// before are closed, as at an accepted reload. Returns whether it did.
+    private func applyRevocationsAlone(_ tlsFiles: NodeConfiguration) -> Bool {
+        var tls = configuration
+        tls.caCertificate = tlsFiles.caCertificate
+        tls.certificate = tlsFiles.certificate
+        tls.privateKey = tlsFiles.privateKey
+        tls.revocationList = tlsFiles.revocationList
+        let now = live.contexts
+        guard let contexts = try? TLSContexts(tls), contexts.files == now.files, contexts.revocations != now.revocations,
+              contexts.revokedCertificates.isStrictSuperset(of: now.revokedCertificates) else { return false }
+        live.replace(federation: live.federation, contexts: contexts, tokens: live.tokens)
+        _ = live.retireEarlierContexts(notTrusting: contexts.trustRoots,
+                                       reason: "the node's revocation list (tls.crl) changed at a reload (the rest of it refused): connections verified before are closed")
+        let recorded = (TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory) ?? []).union(now.revokedCertificates)
+        do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory, earlier: recorded) } catch { logger.warning("\(error)") }
+        logger.notice("the revocation list changed at a reload refused for another reason; it only adds revocations, so it is in force: connections verified before are closed")
+        return true
     }
 
     /// A reload refused (`error`): the tokens in force but not among `kept` are refused all the

@@ -262,6 +262,42 @@ import Testing
         #expect(node.child.isRunning)
     }
 
+    /// Finding 285: a revocation list that only adds revocations is put in force even when the
+    /// federation file brought in the same reload is refused (not signed by a quorum yet): a
+    /// stolen certificate does not outlive the members' signing.
+    @Test func aRevocationListTakesEffectWhenTheFederationFileIsRefused() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        defer { _ = node.stop() }
+        let england = try Self.healthzClient(files, as: "england")
+        defer { _ = england.stop(signal: SIGKILL) }
+        _ = try england.waitForLine(timeout: .seconds(10)) { $0.hasPrefix("HTTP/1.1 200") }
+        // A newer federation file its signatures do not cover, and a list revoking england.
+        let path = files.root.appendingPathComponent("federation.json").path
+        var newer = try ProvisionedFile.read(FederationFile.self, from: path)
+        newer.version += 1
+        try ProvisionedFile.write(newer, to: path)
+        let revoked = try TestKit.quartet(["pki", "revoke", "--ca", files.pki.root.appendingPathComponent("ca").path, "--new-list", try files.pki.node("england").certificate])
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+        var config = try ProvisionedFile.read(NodeConfigurationFile.self, from: files.configPath)
+        config.tls.crl = files.pki.root.appendingPathComponent("ca/crl.pem").path
+        try ProvisionedFile.write(config, to: files.configPath)
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.contains("reload refused") }, "\(node.log)")
+        #expect(node.log.contains("IS in force (it only adds revocations)"), "\(node.log)")
+        #expect(eventually(10) { !england.isRunning }, "the revoked certificate's connection stayed open")
+        let again = try Self.healthzClient(files, as: "england")
+        defer { _ = again.stop(signal: SIGKILL) }
+        #expect((try? again.waitForLine(timeout: .seconds(5)) { $0.hasPrefix("HTTP/1.1 200") }) == nil, "a revoked certificate was served")
+        let uk = try Self.healthzClient(files, as: "uk")
+        defer { _ = uk.stop(signal: SIGKILL) }
+        _ = try uk.waitForLine(timeout: .seconds(10)) { $0.hasPrefix("HTTP/1.1 200") }
+        // The federation file stays the one accepted before.
+        let accepted = try ProvisionedFile.read(FederationFile.self, from: files.dataPath + "/federation.accepted.json")
+        #expect(accepted.version == newer.version - 1)
+    }
+
     /// A restart with `tls.crl` taken out (or an older list) takes revocations back as a reload
     /// would: said at the start, against what was in force when the node last ran.
     @Test func aRestartThatTakesARevocationBackSaysSo() throws {
