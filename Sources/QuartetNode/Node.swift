@@ -209,7 +209,7 @@ public struct Node: Sendable {
             self.recorder = recorder
             let marks = PurgeMarks(path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("purges-done").path, logger: logger)
             let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, marks: marks,
-                                drainStores: { engine.drainStores() }, logger: logger)
+                                drainStores: { engine.drainStores() }, resetRecipients: { engine.reset(peers: $0, agreement: $1) }, logger: logger)
             self.purger = purger
             view.onAgreementEnded.set { id in purger.ended(id) }
             // Built with it: the file is now the accepted one.

@@ -53,10 +53,15 @@ final class Purger: Sendable {
     /// Waits for the replica batches being stored (`ReplicationEngine.drainStores`): one judged
     /// just before an end may commit long after (a busy writer), and the second pass must see it.
     let drainStores: @Sendable () -> Void
+    /// Resets the connections to an ended agreement's recipients (`ReplicationEngine.reset`):
+    /// frames egress let through before the end, still queued for a slow reader, are dropped
+    /// rather than delivered long after it (finding 286).
+    let resetRecipients: @Sendable (_ peers: Set<String>, _ agreement: String) -> Void
 
     init(store: LedgerStore, view: ViewMaintainer, me: String, ownLog: String, recorder: OwnLogRecorder, marks: PurgeMarks? = nil,
-         drainStores: @escaping @Sendable () -> Void = {}, logger: Logger) {
+         drainStores: @escaping @Sendable () -> Void = {}, resetRecipients: @escaping @Sendable (Set<String>, String) -> Void = { _, _ in }, logger: Logger) {
         self.drainStores = drainStores
+        self.resetRecipients = resetRecipients
         self.store = store
         self.view = view
         self.me = me
@@ -104,6 +109,9 @@ final class Purger: Sendable {
         // The waits after a failure run on a monotonic clock: a wall clock set back after a
         // failure (it ran fast) would have made the purge wait as long as the step.
         guard marks?.contains(key) != true, let scheduling = handled.withLockedValue({ $0.schedule(key, now: Self.monotonicMillis()) }) else { return }
+        // Once an end is scheduled (not for ends purged in an earlier run): nothing sent under
+        // the agreement before its end is still to reach its recipients long after.
+        resetRecipients(Set(state.agreement.recipients.keys).subtracting([me]), state.agreement.id)
         // After the journal of an earlier run is replayed, as the purge service waits: a purge
         // begun by a revocation folded at start must not write the journal while it is read.
         whenRecovered {

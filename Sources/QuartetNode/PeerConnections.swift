@@ -144,6 +144,25 @@ extension ReplicationEngine {
         }
     }
 
+    /// Resets the connections to `peers` (an ended agreement's recipients): what was queued for
+    /// them — frames egress let through while the agreement was in force, waiting in NIO or in
+    /// the kernel for a reader that takes them slowly — is dropped, not delivered minutes after
+    /// the end (an honest recipient would drop it and blame an honest sender; a hostile one would
+    /// have it late). A reset (SO_LINGER 0), not a close, which would still send the kernel's
+    /// buffer. They reconnect at once and ask again; egress judges anew (finding 286).
+    func reset(peers: Set<String>, agreement: String) {
+        queue.async {
+            let open = peers.sorted().compactMap { peer in self.channels[peer].map { (peer, $0) } }
+            guard !open.isEmpty else { return }
+            self.logger.notice("agreement ended: the connections to its recipients are reset, dropping what was queued for them",
+                               metadata: ["agreement": "\(agreement)", "peers": "\(open.map(\.0).joined(separator: ","))"])
+            for (_, channel) in open {
+                guard let socket = channel as? any SocketOptionProvider else { channel.close(promise: nil); continue }
+                socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+            }
+        }
+    }
+
     /// Reads a batch of `logName` from `from` and sends it to `peer` (egress decides what of it).
     func serve(_ logName: String, from: UInt64, to peer: String) {
         guard let log = logs[logName] else { return }
