@@ -134,13 +134,25 @@ extension ReplicationAlert {
     /// of a holder's log to this node, which is a disclosure record's content: it is for this
     /// node's operator (`ownLog`'s) and the holder's operator, as records are (finding 238);
     /// anyone else (a reader, an auditor, another log's operator, a member node, the log
-    /// health every reader's view carries: `viewer` nil) reads its kind and log only.
+    /// health every reader's view carries: `viewer` nil) reads its kind and log only. So does
+    /// an own log's tail taken back from a peer after a restore: which entries came back in
+    /// full from whom says which peer held which restricted rows in full (finding 287).
     func shown(to viewer: FederationIdentity?, ownLog: String) -> ReplicationAlert {
-        guard kind == .violation else { return self }
-        if case .operator(let log)? = viewer, log == ownLog || log == self.log { return self }
-        var out = self
-        out.peer = nil
-        out.message = "a peer sent \(log ?? "a log")'s restricted entries or aggregates that no agreement lets this node hold; kept the stubs only (this node's operator and the log's see which, and from whom)"
-        return out
+        switch kind {
+        case .violation:
+            if case .operator(let log)? = viewer, log == ownLog || log == self.log { return self }
+            var out = self
+            out.peer = nil
+            out.message = "a peer sent \(log ?? "a log")'s restricted entries or aggregates that no agreement lets this node hold; kept the stubs only (this node's operator and the log's see which, and from whom)"
+            return out
+        case .ownLogRecovered:
+            if case .operator(let log)? = viewer, log == ownLog { return self }
+            var out = self
+            out.peer = nil
+            out.message = "took entries of this node's own log \(log ?? "") from peers that held more than its store (a restored older copy); this node's operator sees from whom, and which came back without their payload"
+            return out
+        default:
+            return self
+        }
     }
 }

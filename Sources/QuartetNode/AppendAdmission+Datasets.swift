@@ -34,6 +34,9 @@ extension AppendAdmission {
     /// "ot-headcount", "ＯＴ headcount" and "OT head\u{34F}count" are one dataset to a reader
     /// setting tables side by side; finding 283).
     static func datasetKey(_ name: String) -> String {
+        if name.utf8.allSatisfy({ $0 < 0x80 }) {
+            return String(String.UnicodeScalarView(name.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }))
+        }
         let folded = name.decomposedStringWithCompatibilityMapping.lowercased().unicodeScalars.filter { scalar in
             !isMark(scalar) && !scalar.properties.isDefaultIgnorableCodePoint
                 && CharacterSet.alphanumerics.contains(scalar)
@@ -49,8 +52,9 @@ extension AppendAdmission {
     }
 
     /// Why `name` cannot name a dataset: its letters and digits only of the Latin alphabet
-    /// (letters may carry accents) and 0-9, so that a name that looks like another is the
-    /// other (`datasetKey`): a Cyrillic "о" or an invisible character would make a second
+    /// (letters may carry accents) and 0-9, so that a name that looks like another through
+    /// accents, widths, invisible characters or another alphabet is the other (`datasetKey`)
+    /// — letters drawn alike within ASCII (I and l, O and 0) stay apart: a Cyrillic "о" or an invisible character would make a second
     /// dataset of the same staff that reads the same on every page and in every audit, its
     /// tables then set beside the first's with nothing compared (finding 283).
     static func datasetNameProblem(_ name: String) -> String? {
@@ -59,7 +63,9 @@ extension AppendAdmission {
             // Letters and digits are the name (`datasetKey`); punctuation and spaces are not.
             if isMark(scalar) || !CharacterSet.alphanumerics.contains(scalar) { continue }
             switch scalar.value {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0xC0...0xD6, 0xD8...0xF6, 0xF8...0x24F, 0x1E00...0x1EFF: continue
+            // ASCII, the letters of Latin-1 and Latin Extended-A (Welsh ŵ and ŷ among them;
+            // most others decompose to ASCII and accents) but the dotless i.
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0xC0...0xD6, 0xD8...0xF6, 0xF8...0x130, 0x132...0x17F: continue
             default:
                 return "U+\(String(scalar.value, radix: 16, uppercase: true)) (character \(offset + 1) of its compatibility form) is not a Latin letter or a digit 0-9: a dataset's name is written in Latin letters (accents allowed) and digits, so that one that looks like another is the other"
             }

@@ -41,7 +41,7 @@ extension Node {
         let tlsFiles: NodeConfiguration
         do { (tokens, tlsFiles) = try reloadedSettings() } catch {
             let (listed, how) = NodeConfiguration.tokenGrantsStillListed(path: configuration.file, log: configuration.log, inForce: live.tokens)
-            try refuseDroppedTokens(keeping: listed, error: NodeStartupError("\(error); any revocation list (tls.crl) it names is NOT in force: the node keeps the one it had (\(live.contexts.revocations == nil ? "none" : "a list"))"),
+            try refuseDroppedTokens(keeping: listed, error: NodeStartupError("\(error); a revocation list (tls.crl) it names is not put in force: the node keeps the one it had (\(live.contexts.revocations == nil ? "none" : "a list"))"),
                                     how: how)
         }
         let revocationList = tlsFiles.revocationList
@@ -53,7 +53,7 @@ extension Node {
             let added = applyRevocationsAlone(tlsFiles)
             let listNow = revocationList.flatMap { try? ConfigObject.readPEM($0, what: "revocation list") }
             let error: any Error = added
-                ? NodeStartupError("\(error); the revocation list (tls.crl) in the configuration IS in force (it only adds revocations): connections its certificates made are closed")
+                ? NodeStartupError("\(error); the revocation list (tls.crl) in the configuration IS in force (it only adds revocations): every connection verified before it is closed")
                 : listNow != live.contexts.revocations
                 ? NodeStartupError("\(error); the revocation list (tls.crl) in the configuration is NOT in force: the node keeps the one it had (\(live.contexts.revocations == nil ? "none" : "another")); a list is put in force by a refused reload only when it revokes at least all the one in force does and the CA, certificate and key are unchanged")
                 : error
@@ -77,8 +77,11 @@ extension Node {
         live.replace(federation: live.federation, contexts: contexts, tokens: live.tokens)
         _ = live.retireEarlierContexts(notTrusting: contexts.trustRoots,
                                        reason: "the node's revocation list (tls.crl) changed at a reload (the rest of it refused): connections verified before are closed")
-        let recorded = (TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory) ?? []).union(now.revokedCertificates)
-        do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory, earlier: recorded) } catch { logger.warning("\(error)") }
+        // Recorded as an accepted reload records them: not over a record that cannot be read
+        // (it keeps the revocations of CAs rolled out of tls.ca before).
+        if let readable = TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory) {
+            do { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory, earlier: readable.union(now.revokedCertificates)) } catch { logger.warning("\(error)") }
+        }
         logger.notice("the revocation list changed at a reload refused for another reason; it only adds revocations, so it is in force: connections verified before are closed")
         return true
     }
@@ -141,9 +144,9 @@ extension Node {
         // another key turns it off), saying so.
         let witnessWas = witness.disabled.withLockedValue { $0 }
         let witnessNow = Self.witnessDisabled(witness, listed: new.member(configuration.node)?.witness, configuration: configuration)
-        witness.disabled.withLockedValue { $0 = witnessNow }
-        if witnessWas != witnessNow {
-            if let witnessNow { logger.warning("this node does not witness the other members' logs", metadata: ["reason": "\(witnessNow)"]) } else {
+        witness.disabled.withLockedValue { $0 = witnessNow?.shown }
+        if witnessWas != witnessNow?.shown {
+            if let witnessNow { logger.warning("this node does not witness the other members' logs", metadata: ["reason": "\(witnessNow.detail)"]) } else {
                 logger.notice("this node witnesses the other members' logs again: the federation file lists its witness key")
             }
         }
@@ -183,14 +186,19 @@ extension Node {
     /// one whose key is not the one the federation file lists (`listed`) is trusted by no one.
     /// The node runs either way, without witnessing, and says what to do. Decided at start and
     /// again at each reload (a federation file that now lists the node's new key turns it on).
-    static func witnessDisabled(_ witness: WitnessService, listed: CosignatureVerifier?, configuration: NodeConfiguration) -> String? {
+    /// `shown` is what the witness answers (503) anyone who asks — members keep it and show it
+    /// to their readers — so it names no file of this host; `detail`, for this node's log, does
+    /// (finding 287).
+    static func witnessDisabled(_ witness: WitnessService, listed: CosignatureVerifier?, configuration: NodeConfiguration) -> (shown: String, detail: String)? {
         let keyPath = WitnessStore.keyPath(DataDirectory(path: configuration.dataDirectory))
         let add = "to \(configuration.federationFile) as node \(configuration.node)'s \"witness\" and have the members sign it (docs/witness.md)"
         if witness.stateLost {
-            return "its witness state is missing beside its key, or belongs to another key (a restored or recovered data directory, a key copied back); a witness must not forget what it cosigned: delete \(keyPath), then add the new key `quartet key witness-vkey` makes \(add)"
+            return ("its witness state is missing beside its key, or belongs to another key (a restored or recovered data directory, a key copied back): a witness must not forget what it cosigned; its operator's log says what to do",
+                    "its witness state is missing beside its key, or belongs to another key (a restored or recovered data directory, a key copied back); a witness must not forget what it cosigned: delete \(keyPath), then add the new key `quartet key witness-vkey` makes \(add)")
         }
         if let listed, listed != witness.signer.verifier {
-            return "\(configuration.federationFile) lists \(listed.vkey) as this node's witness key, but \(keyPath) holds another: add \(witness.signer.verifier.vkey) \(add)"
+            return ("the federation file lists \(listed.vkey) as this node's witness key, but it holds \(witness.signer.verifier.vkey); its operator's log says what to do",
+                    "\(configuration.federationFile) lists \(listed.vkey) as this node's witness key, but \(keyPath) holds another: add \(witness.signer.verifier.vkey) \(add)")
         }
         return nil
     }

@@ -170,10 +170,9 @@ public struct Node: Sendable {
             let recallAnswers = configuration.onlyCopy || peers == 0 ? 0 : min(peers, configuration.peerAnswers ?? ReplicationEngine.ownSyncAnswers(federation, node: configuration.node))
             let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger,
                                              recallAnswers: recallAnswers)
-            witness.disabled.withLockedValue { $0 = Self.witnessDisabled(witness, listed: me.witness, configuration: configuration) }
-            if let reason = witness.disabled.withLockedValue({ $0 }) {
-                logger.warning("this node does not witness the other members' logs", metadata: ["reason": "\(reason)"])
-            }
+            let off = Self.witnessDisabled(witness, listed: me.witness, configuration: configuration)
+            witness.disabled.withLockedValue { $0 = off?.shown }
+            if let off { logger.warning("this node does not witness the other members' logs", metadata: ["reason": "\(off.detail)"]) }
             self.witness = witness
             let collector = WitnessCollector(store: witness.store, ledger: store, live: live, me: configuration.node, ownLog: configuration.log, logger: logger,
                                              cosignOwn: { note, now in witness.cosignOwn(note, nowMillis: now) }, ownLogOpen: { gate.isOpen },

@@ -152,36 +152,29 @@ extension ReplicationEngine {
     /// buffer. They reconnect at once and ask again; egress judges anew (finding 286).
     func reset(peers: Set<String>, agreement: String) {
         queue.async {
-            let open = peers.sorted().filter { self.channels[$0] != nil }
+            let open = peers.sorted().filter { self.channels[$0] != nil && (self.flows[$0]?.unwritten ?? 0) > 0 }
             guard !open.isEmpty else { return }
-            self.logger.notice("agreement ended: the connections to its recipients are reset, dropping what was queued for them",
+            self.logger.notice("agreement ended: the connections to its recipients with frames still queued are reset, dropping them",
                                metadata: ["agreement": "\(agreement)", "peers": "\(open.joined(separator: ","))"])
             for peer in open { self.resetSoon(peer) }
         }
     }
 
-    /// A peer's connection is reset at most once per `resetSpacing`: ends that come closer (a
-    /// holder and an owner ending agreements one after another) are served by one reset at the
-    /// end of the spacing, so they cannot keep a peer reconnecting; frames queued meanwhile wait
-    /// seconds, not minutes.
-    static let resetSpacing: Duration = .seconds(5)
-
     private func resetSoon(_ peer: String) {
-        let now = ContinuousClock.now
-        if let last = lastResets[peer], now - last < Self.resetSpacing {
-            guard resetsDue.insert(peer).inserted else { return }
-            let wait = Self.resetSpacing - (now - last)
+        switch endResets.decide(peer, queued: flows[peer]?.unwritten ?? 0, at: .now) {
+        case .skip:
+            return
+        case .after(let wait):
             queue.asyncAfter(deadline: .now() + .milliseconds(Int(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000) + 1)) {
-                self.resetsDue.remove(peer)
+                self.endResets.waited(peer)
                 guard !self.stopped else { return }
                 self.resetSoon(peer)
             }
-            return
+        case .now:
+            guard let channel = channels[peer] else { return }
+            guard let socket = channel as? any SocketOptionProvider else { channel.close(promise: nil); return }
+            socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
         }
-        guard let channel = channels[peer] else { return }
-        lastResets[peer] = now
-        guard let socket = channel as? any SocketOptionProvider else { channel.close(promise: nil); return }
-        socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     /// Reads a batch of `logName` from `from` and sends it to `peer` (egress decides what of it).

@@ -68,10 +68,8 @@ final class ReplicationEngine: @unchecked Sendable {
     var readBudgets: [String: ReadBudget] = [:]
     let readBudgetSettings: ReadBudget.Settings
     var budgetWakes: Set<String> = []
-    /// When each peer's connection was last reset for an agreement's end, and the peers whose
-    /// next reset waits for `resetSpacing` (`reset(peers:agreement:)`).
-    var lastResets: [String: ContinuousClock.Instant] = [:]
-    var resetsDue: Set<String> = []
+    /// When connections are reset for an agreement's end (`reset(peers:agreement:)`).
+    var endResets = AgreementEndResets()
     /// Per member and log, the newest comparison with the stored tree (`.check`, `.checkFork`)
     /// of a checkpoint it showed that waits for its read budget: at most one per member and log.
     var pendingChecks: [String: [String: Directive]] = [:]

@@ -205,7 +205,8 @@ extension WebPage {
 
     /// A query is at most this many bytes of UTF-8 (not characters: one character may carry
     /// thousands of combining marks) and at most `maxQueryWords` distinct words, each matched
-    /// byte for byte after lowercasing, in linear time (`SearchIndex.contains`), against an index built once
+    /// byte for byte after folding (`SearchIndex.folded`: lower case, compatibility form, no
+    /// invisible characters), in linear time (`SearchIndex.contains`), against an index built once
     /// per view version (`SearchIndex`): a query costs at most its words times the titles'
     /// bytes whatever it holds.
     static let maxQueryBytes = 200, maxResults = 50, maxQueryWords = 16

@@ -253,23 +253,37 @@ public enum ShownText {
     /// `CSV.field`): `=` `;` `:` `,` and the quote.
     static let separators: Set<Unicode.Scalar> = ["=", ";", ":", ",", "\""]
 
-    /// Characters drawn like a separator that compatibility mapping keeps apart from it: the
-    /// modifier letter colon and short equals, the ratio, triangular and Armenian, Hebrew,
-    /// runic and two-dot colons, the low-9 and double low-9 quotation marks, the Arabic,
-    /// Ethiopic and ideographic commas, the Arabic, reversed and Ethiopic semicolons, the
-    /// modifier double prime, the double prime and the Hebrew gershayim.
+    /// Characters whose compatibility form (NFKC) holds a separator: U+037E (which even
+    /// canonical equivalence makes `;`), the superscript and subscript equals, the double colon
+    /// equals and its kin, the vertical, small and full-width forms, and the digit-comma
+    /// symbols (`CategoriesTextTests` checks the list against Foundation's NFKC over the BMP).
+    static let separatorForms: Set<UInt32> = [
+        0x037E, 0x207C, 0x208C, 0x2A74, 0x2A75, 0x2A76, 0xFE10, 0xFE13, 0xFE14, 0xFE50, 0xFE54, 0xFE55, 0xFE66,
+        0xFF02, 0xFF0C, 0xFF1A, 0xFF1B, 0xFF1D, 0x1F101, 0x1F102, 0x1F103, 0x1F104, 0x1F105, 0x1F106, 0x1F107, 0x1F108,
+        0x1F109, 0x1F10A,
+    ]
+
+    /// Characters drawn like a separator that compatibility mapping keeps apart from it: colons
+    /// (modifier letter, ratio, triangular, Armenian, Hebrew, runic, two-dot, Lisu, Devanagari
+    /// visarga, Mongolian, Ethiopic), equals signs (modifier letter short, double hyphen, katakana
+    /// double hyphen, Canadian syllabics hyphen), commas (low-9, Arabic and its decimal separator,
+    /// Ethiopic, ideographic and half-width, reversed), semicolons (Arabic, reversed, Ethiopic)
+    /// and double quotes (curly, low and reversed ones, modifier double prime and apostrophe,
+    /// double prime, gershayim, ditto mark). Not every look-alike there is: names are refused
+    /// for these, and shown quoted with them escaped, as a second line behind the rest.
     static let separatorLookAlikes: Set<UInt32> = [
-        0xA789, 0xA78A, 0x2236, 0x02D0, 0x02F8, 0x0589, 0x05C3, 0x16EC, 0x205A, 0x201A, 0x201E, 0x060C, 0x1363, 0x3001,
-        0x061B, 0x204F, 0x1364, 0x02BA, 0x2033, 0x05F4,
+        0xA789, 0x2236, 0x02D0, 0x02F8, 0x0589, 0x05C3, 0x16EC, 0x205A, 0xA4FD, 0x0903, 0x1804, 0x1365,
+        0xA78A, 0x2E40, 0x30A0, 0x1400,
+        0x201A, 0x060C, 0x066B, 0x1363, 0x3001, 0xFF64, 0x2E41,
+        0x061B, 0x204F, 0x1364,
+        0x201C, 0x201D, 0x201E, 0x201F, 0x2E42, 0x02BA, 0x02EE, 0x2033, 0x05F4, 0x3003,
     ]
 
     /// Whether `scalar` reads as one of `separators` without being it: its compatibility form
-    /// is one (U+037E, which even canonical equivalence makes `;`, and the full-width and small
-    /// forms), or it is drawn like one (`separatorLookAlikes`).
+    /// holds one (`separatorForms`), or it is drawn like one (`separatorLookAlikes`). A set
+    /// lookup: it runs for every character of names shown in CSV and on pages.
     public static func readsAsSeparator(_ scalar: Unicode.Scalar) -> Bool {
-        guard !scalar.isASCII else { return false }
-        if separatorLookAlikes.contains(scalar.value) { return true }
-        return String(scalar).precomposedStringWithCompatibilityMapping.unicodeScalars.contains { separators.contains($0) }
+        !scalar.isASCII && (separatorForms.contains(scalar.value) || separatorLookAlikes.contains(scalar.value))
     }
 
     /// Why `name` — a name readers tell things apart by: a distribution's category, a measure's
@@ -284,6 +298,9 @@ public enum ShownText {
             let code = "U+" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
             if scalar.properties.isDefaultIgnorableCodePoint || isInvisible(scalar) {
                 return "an invisible character \(code) at character \(offset + 1): a name must not look like another"
+            }
+            if scalar.properties.isWhitespace && scalar != " " {
+                return "a space other than the plain space, \(code), at character \(offset + 1): a name must not look like another"
             }
             if readsAsSeparator(scalar) {
                 return "\(code) at character \(offset + 1) reads as a separator (= ; : , or a quote) without being one: a name must not read as several"

@@ -608,6 +608,9 @@ import Testing
         try federation.start(["uk"], onlyCopy: true)
         let unlisted = try submit()
         #expect(unlisted.status == 503 && unlisted.body.contains("as this node's witness key, but") && unlisted.body.contains("/uk/witness+"), "\(unlisted)")
+        // The answer names no file of the witness's host (members keep it and show it to their
+        // readers); its operator's log does (finding 287).
+        #expect(!unlisted.body.contains(federation.root.path) && !unlisted.body.contains("witness/key.pem") && unlisted.body.contains("operator's log says what to do"), "\(unlisted)")
         #expect(try federation.get("uk", "/healthz")["status"] as? String == "ok")
         federation.stop()
         // The listed key copied back over the new one (to spare a federation change): the state

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import QuartetCrypto
 @testable import QuartetNode
 import QuartetPlan
 import QuartetReplication
@@ -163,4 +164,19 @@ private struct CollectingHandler: LogHandler {
 
 private final class Lines: Sendable {
     let box = Mutex<[String]>([])
+
+    /// Finding 287: an own log's tail taken back after a restore names the peer and which entries
+    /// came back in full, which says who held which restricted rows: this node's operator reads it,
+    /// anyone else (a reader, an auditor, another log's operator, the view's log health) its kind
+    /// and log only.
+    @Test func aRecoveredTailNamesItsPeerToTheOperatorOnly() {
+        let alert = ReplicationAlert(kind: .ownLogRecovered, log: "wales", peer: "england",
+                                     message: "took entries [50, 1050) of this node's own log wales from england: ...; 3 came back without their payload, lost here: 60, 61, 62")
+        #expect(alert.shown(to: .operator("wales"), ownLog: "wales") == alert)
+        for viewer: FederationIdentity? in [.reader("analyst"), .auditor("heiw"), .operator("england"), .node("england"), nil] {
+            let shown = alert.shown(to: viewer, ownLog: "wales")
+            #expect(shown.peer == nil && !shown.message.contains("england") && !shown.message.contains("60"), "\(String(describing: viewer)): \(shown.message)")
+            #expect(shown.kind == .ownLogRecovered && shown.log == "wales")
+        }
+    }
 }

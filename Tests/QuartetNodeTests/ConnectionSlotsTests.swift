@@ -162,9 +162,6 @@ import Testing
         #expect(SlotAddress.key(ipv6: [1, 2]) == "?")
     }
 
-    /// On the API port a provisional connection without a member's certificate waits for its
-    /// first request: credentials move it to slots of their own (a few per credential), none
-    /// close it after that answer; meanwhile it gives way like a stalled handshake.
     /// Finding 284: after a reload, the connections holding slots for a member removed or a
     /// token dropped are found (`holders`) and closed (`Counter.closeUntrusted`), not left to age
     /// out; shared slots and those still trusted stay.
@@ -192,6 +189,9 @@ import Testing
         #expect(!removed.isActive && !token.isActive && kept.isActive && shared.isActive)
     }
 
+    /// On the API port a provisional connection without a member's certificate waits for its
+    /// first request: credentials move it to slots of their own (a few per credential), none
+    /// close it after that answer; meanwhile it gives way like a stalled handshake.
     @Test func aFirstRequestWithCredentialsKeepsACredentialSlot() {
         let slots = Slots(limit: 1, perAddress: 1, reserve: 2, reservePerAddress: 2, credentialPool: 3, credentialPerIdentity: 2)
         #expect(slots.enter(1, address: "attacker") == .shared)

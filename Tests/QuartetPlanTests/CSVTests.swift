@@ -1,3 +1,4 @@
+import Foundation
 @testable import QuartetPlan
 import Testing
 
@@ -81,6 +82,16 @@ import Testing
         #expect(lookalike == #""Band 6\ua789 40\u201a Band 7": 2"#, "\(lookalike)")
         #expect(ViewQueries.categories(["12\u{200F} 34": 1]) == #""12\u200f 34"=1"#)
         #expect(ViewQueries.categories(["Gwâith": 1]) == "Gwâith=1")
+        // The characters whose compatibility form holds a separator are exactly the listed ones
+        // (Foundation's NFKC over the basic plane; the digit-comma symbols beyond it).
+        let separators: Set<Unicode.Scalar> = ["=", ";", ":", ",", "\""]
+        var found: [UInt32] = []
+        for value in UInt32(0x80)...0xFFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            if String(scalar).precomposedStringWithCompatibilityMapping.unicodeScalars.contains(where: { separators.contains($0) }) { found.append(value) }
+        }
+        #expect(Set(found) == ShownText.separatorForms.filter { $0 <= 0xFFFF }, "\(found.map { String($0, radix: 16) })")
+        #expect(ShownText.readsAsSeparator("\u{1F102}") && !ShownText.readsAsSeparator("é") && !ShownText.readsAsSeparator(";"))
         // Plain names as before, and characters that separate nothing in this text.
         #expect(ViewQueries.categories(["Band 5": 3, "Band 6": 4.5]) == "Band 5=3; Band 6=4.5")
         #expect(ViewQueries.categories(["Aged 16-24, employed": 3, "Ratio 1:2": 1]) == "Aged 16-24, employed=3; Ratio 1:2=1")

@@ -232,7 +232,7 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         func refusal(_ type: PlanEntryType, _ object: [String: Any]) -> String? {
             do { try PlanValidator.refuseUnclearNames(type, try JSONValue.parse(payload(object))); return nil } catch { return error.message }
         }
-        for name in ["a\u{200B}", "A\u{200F}", "Band\u{034F} 6", "Band 6\u{A789} 40", "x\u{037E}y", "Band\u{00AD}6", "\u{3164}"] {
+        for name in ["a\u{200B}", "A\u{200F}", "Band\u{034F} 6", "Band 6\u{A789} 40", "x\u{037E}y", "Band\u{00AD}6", "\u{3164}", "Band\u{00A0}6", "Band\u{3000}6", "\u{201C}Other\u{201D}"] {
             #expect(refusal(.reading, ["measure": "P1.A1.M1", "period": "2025", "categories": [name: 1]])?.hasPrefix("payload.categories (a category's name): ") == true, "\(name.unicodeScalars.map { String($0.value, radix: 16) })")
         }
         #expect(refusal(.measure, ["id": "P1.A1.M9", "unit": "FTE\u{200F}"])?.hasPrefix("payload.unit: an invisible character U+200F") == true)
