@@ -112,7 +112,7 @@ struct API {
                 // Reads and signature checks in proportion to the cosignatures kept: off the
                 // event loops, in the caller's turn (`ReadWork`).
                 let plain = headers
-                return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+                return try await reads.run(caller) {
                     guard let chosen = try witnessedCheckpoint(log, covering: least) else {
                         throw HTTPError(.notFound, message: "log \(log.name) has no checkpoint yet")
                     }
@@ -209,7 +209,7 @@ struct API {
             let limit = try Self.number(request, "limit") ?? 100
             guard (1...1000).contains(limit) else { throw HTTPError(.badRequest, message: "limit must be from 1 to 1000") }
             // Up to 4 MiB of payloads read and encoded: off the event loops (`ReadWork`).
-            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            return try await reads.run(caller) {
                 let size = try store.size(log)
                 let entries = try store.entries(log, from: from, limit: Int(min(limit, size > from ? size - from : 0)), maxPayloadBytes: Self.maxResponsePayloadBytes)
                 // Bounded by payload bytes as well as by count (the store stops reading past
@@ -224,7 +224,7 @@ struct API {
             guard let index = try Self.number(request, "index") else { throw HTTPError(.badRequest, message: "index is required") }
             let size = try Self.number(request, "size")
             // A proof is some hundred reads: off the event loops, in the caller's turn.
-            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            return try await reads.run(caller) {
                 Self.json(InclusionProofBody(try Self.mapStoreError { try store.inclusionProof(log, index: index, size: size) }))
             }
         }
@@ -232,7 +232,7 @@ struct API {
             let log = try findLog(try context.parameters.require("log"))
             guard let from = try Self.number(request, "from") else { throw HTTPError(.badRequest, message: "from is required") }
             let to = try Self.number(request, "to")
-            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            return try await reads.run(caller) {
                 Self.json(ConsistencyProofBody(try Self.mapStoreError { try store.consistencyProof(log, from: from, to: to) }))
             }
         }
@@ -386,7 +386,7 @@ struct API {
         // The answer grows with the alerts a member can raise (thousands, ~1 KiB each): made
         // on the read pool, bounded per caller, as the view's answers are (finding 271).
         routes.get("/v1/alerts", .reader) { request, context, caller -> Response in
-            try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            try await reads.run(caller) {
                 // The evidence first: a log quarantined has its alert raised before (in this run,
                 // or at start for evidence kept from before it), so the answer lists it with the
                 // alert that says why.

@@ -41,6 +41,15 @@ public struct Caller: Sendable, Equatable {
     /// Whether the credential was a token in the `Authorization` header (not a cookie or a
     /// client certificate, which a browser sends by itself).
     public var viaAuthorizationHeader: Bool = false
+    /// Whether the same caller is still admitted to the route's level: set by the access
+    /// middleware (`RequireAccess`), asked by `ReadWork` when a request that waited gets its
+    /// turn (a reload may have removed the token, sign-in or member meanwhile; finding 282).
+    /// Not part of the caller's equality.
+    var stillAdmitted: (@Sendable () -> Bool)? = nil
+
+    public static func == (a: Caller, b: Caller) -> Bool {
+        a.identity == b.identity && a.author == b.author && a.viaCookie == b.viaCookie && a.viaAuthorizationHeader == b.viaAuthorizationHeader
+    }
 }
 
 /// What the authentication middleware found: nothing, a caller, or credentials it refused (a
@@ -298,17 +307,21 @@ struct RequireAccess<Context: APIRequestContext>: RouterMiddleware {
         guard access != .public else { return try await next(request, context) }
         var context = context
         let certificate = try await context.clientCertificate(for: request)
-        let found = gate.authenticate(request, certificate: certificate)
-        context.authentication = found
+        var found = gate.authenticate(request, certificate: certificate)
         let admitted = try gate.admit(access, found, request)
         // Work that waits its turn (`ReadWork`) asks again whether the same caller is still
-        // admitted (a reload may have removed its token, sign-in or member meanwhile).
-        let recheck: @Sendable () -> Bool = { [gate, access] in
-            let again = gate.authenticate(request, certificate: certificate)
-            guard let now = try? gate.admit(access, again, request) else { return false }
-            return now == admitted
+        // admitted (a reload may have removed its token, sign-in or member meanwhile). Carried
+        // on the caller: a task-local set around `next` crashed release builds (Swift 6.3.1,
+        // `TaskLocal.withValue` specialised in a middleware).
+        if case .caller(var caller) = found {
+            caller.stillAdmitted = { [gate, access] in
+                guard let now = try? gate.admit(access, gate.authenticate(request, certificate: certificate), request) else { return false }
+                return now == admitted
+            }
+            found = .caller(caller)
         }
-        return try await AdmissionRecheck.$current.withValue(recheck) { try await next(request, context) }
+        context.authentication = found
+        return try await next(request, context)
     }
 }
 

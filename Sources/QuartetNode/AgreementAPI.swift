@@ -19,7 +19,7 @@ extension API {
         routes.get("/v1/agreements/{id}/disclosures", .auditor) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             // Grows with every disclosure record: off the event loops (`ReadWork`).
-            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            return try await reads.run(caller) {
                 let policy = view.policy
                 guard let state = policy.state(id) else {
                     throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node")

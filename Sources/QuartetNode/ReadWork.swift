@@ -103,7 +103,14 @@ final class ReadWork: Sendable {
     /// the certificate serial), in its turn with the credential's other requests, or refuses
     /// the request if `caller` or the node is at its bound. `privileged` (an operator, a member
     /// node) is not refused for the node's bound.
-    func run<T: Sendable>(_ caller: String, privileged: Bool = false, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    func run<T: Sendable>(_ caller: Caller, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await run(caller.author, privileged: caller.isNodeOrOperator, stillAdmitted: caller.stillAdmitted, body)
+    }
+
+    /// `run` for the credential `caller` (its author), judged again at its turn by
+    /// `stillAdmitted` when given.
+    func run<T: Sendable>(_ caller: String, privileged: Bool = false, stillAdmitted: (@Sendable () -> Bool)? = nil,
+                          _ body: @escaping @Sendable () throws -> T) async throws -> T {
         switch state.withLockedValue({ $0.counts.admit(caller, privileged: privileged) }) {
         case .caller?:
             throw HTTPError(.tooManyRequests, headers: [.retryAfter: "1"],
@@ -133,19 +140,13 @@ final class ReadWork: Sendable {
         // The credential is judged again when its turn comes: a request that waited behind its
         // credential's others is not answered for a token, sign-in or member a reload took away
         // meanwhile (finding 282).
-        if let stillAdmitted = AdmissionRecheck.current, !stillAdmitted() {
+        if let stillAdmitted, !stillAdmitted() {
             throw HTTPError(.unauthorized, message: "the credential this request came with was withdrawn while it waited for its turn (a reload removed the token, the sign-in or the member)")
         }
         return try await pool.runIfActive(body)
     }
 }
 
-/// How the request being handled is judged again later (`ReadWork`, at its turn): set by the
-/// access middleware (`RequireAccess`) for the rest of the request; true while the same caller
-/// is still admitted to the route's level.
-enum AdmissionRecheck {
-    @TaskLocal static var current: (@Sendable () -> Bool)?
-}
 
 extension Caller {
     /// A member node or a log's operator: admitted to `ReadWork` past the node's bound.

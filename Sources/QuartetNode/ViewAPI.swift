@@ -16,7 +16,7 @@ extension API {
         // each credential's and the node's bounds); the request's parameters are read first.
         routes.get("/v1/view", .reader) { request, context, caller -> Response in
             let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
-            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            return try await reads.run(caller) {
                 if let csv { return Self.csv(queries().csv(csv), name: "view") }
                 // A member's node or operator may be barred from aggregates readers see: its
                 // view is rendered for it (the cached one is the readers').
@@ -33,21 +33,21 @@ extension API {
         }
         routes.get("/v1/view/totals", .reader) { request, context, caller -> Response in
             let csv = Self.wantsCSV(request)
-            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            return try await reads.run(caller) {
                 let q = queries(withHealth: false)
                 if csv { return Self.csv(q.csv(.totals), name: "totals") }
                 return ViewEncoding.response(ViewTotals(node: node, totals: q.totalsList()))
             }
         }
         routes.get("/v1/view/aggregates", .reader) { request, context, caller -> Response in
-            try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            try await reads.run(caller) {
                 ViewEncoding.response(ViewAggregates(node: node, aggregates: queries(withHealth: false, for: caller).aggregatesList()))
             }
         }
         routes.get("/v1/view/priorities/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
             let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
-            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            return try await reads.run(caller) {
                 let q = queries(withHealth: false)
                 guard q.view.priorities[id] != nil else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
                 if let csv { return Self.csv(q.csv(csv, priority: id), name: "priority-\(id)") }
@@ -59,7 +59,7 @@ extension API {
         routes.get("/v1/view/nations/{nation}", .reader) { request, context, caller -> Response in
             let nation = try context.parameters.require("nation")
             let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
-            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            return try await reads.run(caller) {
                 let q = queries()
                 if let csv {
                     guard q.view.logs[nation] != nil else { throw HTTPError(.notFound, message: "no log named \(nation) in the view") }
@@ -75,7 +75,7 @@ extension API {
             // An answer already rendered for this view is sent from here (no render to move).
             let key = "measure \(id) \(period ?? "")"
             if !csv, let bytes = view.cachedAnswer(key, version: view.snapshot.version) { return ViewEncoding.response(bytes: bytes) }
-            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            return try await reads.run(caller) {
                 let q = queries(withHealth: false)
                 if csv {
                     do { _ = try q.measure(id, period: period) } catch let error as PlanError {
@@ -95,7 +95,7 @@ extension API {
         }
         routes.get("/v1/view/figures/{id}/provenance", .reader) { request, context, caller -> Response in
             let figure = try context.parameters.require("id")
-            return try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            return try await reads.run(caller) {
                 let refs: [EntryRef]
                 let q = queries(withHealth: false, for: caller)
                 do { refs = try q.provenance(figure) } catch let error as PlanError { throw HTTPError(.notFound, message: error.message) }
@@ -109,7 +109,7 @@ extension API {
             // Rendered at most once per view version, viewer, 10 seconds (the ages it shows),
             // agreement boundary passed (an aggregate whose agreement ended leaves the page at
             // once), alerts and log health.
-            try await reads.run(caller.author, privileged: caller.isNodeOrOperator) {
+            try await reads.run(caller) {
                 let alerts = engine.alertSnapshot()
                 let health = health(alerts)
                 let q = view.queries(view.snapshot, health: health, now: wallClockMillis(), for: recipient(of: caller.identity))

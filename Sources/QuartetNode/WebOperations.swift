@@ -46,7 +46,7 @@ extension API {
             let owner = try context.parameters.require("owner")
             let wantsCSV = request.uri.queryParameters.get("format") == "csv"
             // Grows with every disclosure record: off the event loops (`ReadWork`).
-            return try await reads.run(who.author, privileged: who.isNodeOrOperator) {
+            return try await reads.run(who) {
                 let policy = view.policy
                 let mine = policy.listed.filter { $0.agreement.owner.lowercased() == owner.lowercased() }
                 guard !mine.isEmpty else { throw HTTPError(.notFound, message: "no agreement of data owner \(owner) on the ledger at this node") }

@@ -65,7 +65,7 @@ extension API {
     /// Runs on `reads` (off the event loops, within the caller's and the node's bounds).
     func web(_ caller: Caller, script: Bool = false, cacheKey: String? = nil,
              _ build: @escaping @Sendable (ViewQueries) throws -> (title: String, crumbs: [WebPage.Crumb], template: String, body: Any)) async throws -> Response {
-        try await reads.run(caller.author, privileged: caller.isNodeOrOperator) { try renderWeb(caller, script: script, cacheKey: cacheKey, build) }
+        try await reads.run(caller) { try renderWeb(caller, script: script, cacheKey: cacheKey, build) }
     }
 
     private func renderWeb(_ caller: Caller, script: Bool, cacheKey: String?,

@@ -114,9 +114,9 @@ import Testing
         final class Flag: Sendable { let value = Atomic<Bool>(true) }
         let admitted = Flag()
         let recheck: @Sendable () -> Bool = { admitted.value.load(ordering: .acquiring) }
-        let first = Task { try await AdmissionRecheck.$current.withValue(recheck) { try await reads.run("a") { started.count.add(1, ordering: .releasing); gate.wait(); return 1 } } }
+        let first = Task { try await reads.run("a", stillAdmitted: recheck) { started.count.add(1, ordering: .releasing); gate.wait(); return 1 } }
         while started.count.load(ordering: .acquiring) < 1 { try await Task.sleep(for: .milliseconds(1)) }
-        let second = Task { try await AdmissionRecheck.$current.withValue(recheck) { try await reads.run("a") { 2 } } }
+        let second = Task { try await reads.run("a", stillAdmitted: recheck) { 2 } }
         try await Task.sleep(for: .milliseconds(50))
         // The token is removed while the second request waits behind the first.
         admitted.value.store(false, ordering: .releasing)
@@ -126,7 +126,7 @@ import Testing
         #expect(refused?.status == .unauthorized)
         // Its slot is freed: the credential, admitted again, is served.
         admitted.value.store(true, ordering: .releasing)
-        #expect(try await AdmissionRecheck.$current.withValue(recheck) { try await reads.run("a") { 3 } } == 3)
+        #expect(try await reads.run("a", stillAdmitted: recheck) { 3 } == 3)
         try await pool.shutdownGracefully()
     }
 }
