@@ -60,8 +60,8 @@ public enum Witnessing {
     /// again (the node decides it again as the replica grows, for a while) it is answered.
     public static func copyGate(origin: String, requested: UInt64, copySize: UInt64) throws(Refusal) {
         guard requested > copySize else { return }
-        // (`WitnessService` matches this wording to wait for the copy: keep "fewer than the
-        // checkpoint's".)
+        // (The log side tells this 503 from a witness's others by the wording "fewer than the
+        // checkpoint's" (`WitnessCollector.check`): keep it.)
         throw Refusal(.unavailable, "this witness's copy of \(origin) holds \(copySize) entries, fewer than the checkpoint's \(requested): it cosigns what its copy holds and agrees with (ask again once the entries have reached it)")
     }
 

@@ -49,12 +49,6 @@ extension API {
         return jsonResponse(bytes, status: status)
     }
 
-    /// A body still built as a dictionary (the view's answers, until they are typed), by the same
-    /// writer's rules.
-    static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        jsonResponse(Array(JSONWriter.data(object) + Data("\n".utf8)), status: status)
-    }
-
     static func jsonResponse(_ bytes: [UInt8], status: HTTPResponse.Status) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"

@@ -10,6 +10,10 @@ import Synchronization
 /// Reads may come from any thread. Appends to a log the directory owns go through a
 /// `LogWriter`, which group-commits them; a process that appends holds the directory's writer
 /// lock, so two processes never write one directory.
+///
+/// (Over ~350 lines: opening, the durability settings, the copy for backups and the log table
+/// share the pool and the writer lock; reads, proofs and replica batches are extensions in
+/// files of their own.)
 public final class LedgerStore: Sendable {
     /// The directory's files.
     public let directory: DataDirectory

@@ -93,9 +93,11 @@ struct BenchWitness: AsyncParsableCommand {
             }
             let samples = witnesses.quorumLatency.filter { $0.size > before }.map(\.millis).sorted()
             guard !samples.isEmpty else { throw CLIError("no checkpoint of the run reached a quorum: \(witnesses)") }
-            func percentiles(_ samples: [Double]) -> [String: Double] {
-                func at(_ p: Double) -> Double { (samples[min(samples.count - 1, Int(Double(samples.count) * p))] * 100).rounded() / 100 }
-                return ["p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": samples.last!]
+            // The one percentile rule of every benchmark (`Samples`), to two decimals.
+            func percentiles(_ values: [Double]) -> [String: Double] {
+                let samples = Samples(values)
+                func at(_ p: Double) -> Double { ((samples.percentile(p) ?? 0) * 100).rounded() / 100 }
+                return ["p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": samples.sorted.last ?? 0]
             }
             report["quorum"] = "\(witnesses.quorum) of \(witnesses.witnesses.count)"
             report["checkpoints_with_quorum"] = samples.count
