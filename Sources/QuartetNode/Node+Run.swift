@@ -69,8 +69,8 @@ extension Node {
         await shutdown?.attach(services)
         do {
             try await services.run()
-        } catch let error as IOError where "\(error)".contains("bind") {
-            // Hummingbird's bind error names no address.
+        } catch let error as IOError where [EADDRINUSE, EADDRNOTAVAIL, EACCES].contains(error.errnoCode) {
+            // Hummingbird's bind error names no address (matched by its errno, not its text).
             try? store.close()
             throw ListenError(what: "api.listen", address: configuration.apiListen, cause: error)
         } catch {

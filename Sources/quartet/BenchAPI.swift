@@ -187,10 +187,13 @@ final class DemoFederation {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let plans = ["config/plans", "../shared/plans"].first { FileManager.default.fileExists(atPath: "\($0)/uk-plan.yaml") } ?? "config/plans"
         let log = root.appendingPathComponent("demo.out")
-        // In this process's group: a Ctrl-C at the benchmark's terminal stops the demo too, and
-        // the demo's nodes watch the demo's lifeline.
+        // In this process's group: a Ctrl-C at the benchmark's terminal stops the demo too; the
+        // demo watches this process's lifeline (a benchmark killed outright leaves no federation
+        // running), and its nodes the demo's.
         var settings = ChildSettings(executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
-                                     arguments: ["demo", "--dir", root.appendingPathComponent("demo").path, "--plans", plans])
+                                     arguments: ["demo", "--dir", root.appendingPathComponent("demo").path, "--plans", plans,
+                                                 "--lifeline-fd", "\(Lifeline.childDescriptor)"])
+        settings.lifeline = true
         settings.standardOutput = .file(log.path)
         settings.standardError = .file(log.path)
         let process: ChildProcess
