@@ -216,6 +216,15 @@ import Testing
         let again = try Self.show(leaves, from: 4, to: "scotland", federation, headers: true)
         #expect(again.status == 409 && again.body.contains("text/x.tlog.size") && again.body.hasSuffix("\r\n\r\n4\n"), "\(again)")
         #expect(try verify(federation, policy: policy.path, note: real).status == 0)
+        // Shown to the other witnesses too, the fork gathers no cosignature (each has cosigned
+        // the real size 4), and an outside verifier holding only the quorum policy rejects the
+        // fork's checkpoint, signed by wales's own key as it is.
+        for node in ["uk", "england"] {
+            let elsewhere = try Self.show(leaves, from: 4, to: node, federation)
+            #expect(elsewhere.status != 200, "\(node) cosigned the fork: \(elsewhere)")
+        }
+        let forkChecked = try verify(federation, policy: policy.path, note: again.note.serialized)
+        #expect(forkChecked.status != 0 && forkChecked.stderr.contains("quorum"), "\(forkChecked)")
         // The four leaves of a history and one more, signed by wales's key at size 5 and sent to
         // `node`'s witness with a consistency proof from size 4.
         func extend(_ four: [Hash], with leaf: String, at node: String) throws -> (body: String, status: Int) {
