@@ -13,7 +13,7 @@
 # build lock (do not call it so from a command that already holds /tmp/quartet-swift.lock).
 # With --binary it packages that file as it is (CI builds the release binary once).
 # --allow-shared-swift accepts a binary that needs the Swift runtime's shared libraries (a
-# debug build): the package is then fit for the structural checks only, not for a machine
+# debug build, or a plain `swift build -c release`): the package is then fit for the structural checks only, not for a machine
 # without Swift, and says so on standard error. Prints the .deb's path on standard output.
 set -euo pipefail
 umask 022

@@ -22,7 +22,7 @@
 # --binary packages an already built binary (CI builds the static release once); without it
 # package.sh builds one (swift build -c release --static-swift-stdlib, under the build lock).
 # --allow-shared-swift accepts a binary linked to the Swift runtime's shared libraries (a
-# debug build), for these checks only.
+# debug build, or the test command's plain release build), for these checks only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
