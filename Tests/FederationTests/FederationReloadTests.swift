@@ -278,6 +278,9 @@ import Testing
         var newer = try ProvisionedFile.read(FederationFile.self, from: path)
         newer.version += 1
         try ProvisionedFile.write(newer, to: path)
+        // (A copy of the CA from before, for a list that takes england's revocation back.)
+        let caCopy = files.root.appendingPathComponent("ca-before").path
+        #expect(try TestKit.run(URL(fileURLWithPath: "/bin/cp"), ["-a", files.pki.root.appendingPathComponent("ca").path, caCopy]).status == 0)
         let revoked = try TestKit.quartet(["pki", "revoke", "--ca", files.pki.root.appendingPathComponent("ca").path, "--new-list", try files.pki.node("england").certificate])
         #expect(revoked.status == 0, "\(revoked.stderr)")
         var config = try ProvisionedFile.read(NodeConfigurationFile.self, from: files.configPath)
@@ -296,6 +299,22 @@ import Testing
         // The federation file stays the one accepted before.
         let accepted = try ProvisionedFile.read(FederationFile.self, from: files.dataPath + "/federation.accepted.json")
         #expect(accepted.version == newer.version - 1)
+        // A list that takes england's revocation back (it revokes uk alone) waits for a reload
+        // that is accepted: said, and england is still refused, uk still served.
+        let other = try TestKit.quartet(["pki", "revoke", "--ca", caCopy, "--new-list", try files.pki.node("uk").certificate])
+        #expect(other.status == 0, "\(other.stderr)")
+        config.tls.crl = caCopy + "/crl.pem"
+        try ProvisionedFile.write(config, to: files.configPath)
+        let refusals = node.log.components(separatedBy: "reload refused").count
+        node.child.signal(SIGHUP)
+        #expect(eventually { node.log.components(separatedBy: "reload refused").count > refusals }, "\(node.log)")
+        #expect(node.log.contains("is NOT in force"), "\(node.log)")
+        let stillRevoked = try Self.healthzClient(files, as: "england")
+        defer { _ = stillRevoked.stop(signal: SIGKILL) }
+        #expect((try? stillRevoked.waitForLine(timeout: .seconds(5)) { $0.hasPrefix("HTTP/1.1 200") }) == nil, "a list taking a revocation back was put in force by a refused reload")
+        let ukAgain = try Self.healthzClient(files, as: "uk")
+        defer { _ = ukAgain.stop(signal: SIGKILL) }
+        _ = try ukAgain.waitForLine(timeout: .seconds(10)) { $0.hasPrefix("HTTP/1.1 200") }
     }
 
     /// A restart with `tls.crl` taken out (or an older list) takes revocations back as a reload
