@@ -45,14 +45,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         // Started by a benchmark with the read end of its lifeline: when the benchmark ends,
         // however it ends (SIGKILL too), stop the federation as a SIGTERM does.
-        if let lifelineFd {
-            do {
-                try Lifeline.watch(descriptor: lifelineFd) {
-                    FileHandle.standardError.write(Data("quartet demo: the process that started it has ended; stopping\n".utf8))
-                    Lifeline.stopSelf(grace: .seconds(20))
-                }
-            } catch { throw CLIError("--lifeline-fd: \(error)") }
-        }
+        try watchLifeline(lifelineFd, saying: "quartet demo: the process that started it has ended; stopping")
         let root = URL(fileURLWithPath: dir).standardizedFileURL
         let demoFile = root.appendingPathComponent("demo.json")
         if !FileManager.default.fileExists(atPath: demoFile.path) {

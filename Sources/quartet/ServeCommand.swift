@@ -45,14 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
         signal(SIGHUP, SIG_IGN)
         // Started by a supervisor (`quartet demo`, a benchmark, a test) with the read end of its
         // lifeline: when the supervisor ends, however it ends, stop too (QuartetHarness.Lifeline).
-        if let lifelineFd {
-            do {
-                try Lifeline.watch(descriptor: lifelineFd) {
-                    FileHandle.standardError.write(Data("quartet serve: the process that started this node has ended; stopping\n".utf8))
-                    Lifeline.stopSelf(grace: .seconds(20))
-                }
-            } catch { throw CLIError("--lifeline-fd: \(error)") }
-        }
+        try watchLifeline(lifelineFd, saying: "quartet serve: the process that started this node has ended; stopping")
         let configuration: NodeConfiguration
         do {
             var loaded = try NodeConfiguration.load(path: config)
@@ -203,4 +196,17 @@ final class StartTimeoutExtender: @unchecked Sendable {
         lock.unlock()
         timer.cancel()
     }
+}
+
+/// Watches the read end of a supervisor's lifeline (`--lifeline-fd`, QuartetHarness.Lifeline)
+/// when given: once the supervisor ends, however it ends, say `message` and stop as a SIGTERM
+/// stops this process (SIGKILL after 20 s).
+func watchLifeline(_ descriptor: Int32?, saying message: String) throws {
+    guard let descriptor else { return }
+    do {
+        try Lifeline.watch(descriptor: descriptor) {
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            Lifeline.stopSelf(grace: .seconds(20))
+        }
+    } catch { throw CLIError("--lifeline-fd: \(error)") }
 }

@@ -9,6 +9,14 @@ import Testing
 @Suite struct ReadWorkTests {
     final class Started: Sendable { let count = Atomic<Int>(0) }
 
+    /// A started pool of two threads, a `ReadWork` on it under `limits`, a gate its bodies wait
+    /// on and a count of bodies started.
+    static func work(_ limits: ReadWork.Limits) -> (NIOThreadPool, ReadWork, DispatchSemaphore, Started) {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return (pool, ReadWork(limits: limits, pool: pool), DispatchSemaphore(value: 0), Started())
+    }
+
     @Test func countsBoundEachCallerAndTheNode() {
         var counts = ReadWork.Counts(limits: .init(perCaller: 2, runningPerCaller: 1, total: 3))
         #expect(counts.admit("a") == nil)
@@ -66,11 +74,7 @@ import Testing
     }
 
     @Test func refusesPastTheBoundsAndFreesTheSlotWhenWorkEnds() async throws {
-        let pool = NIOThreadPool(numberOfThreads: 2)
-        pool.start()
-        let reads = ReadWork(limits: .init(perCaller: 1, runningPerCaller: 1, total: 2), pool: pool)
-        let gate = DispatchSemaphore(value: 0)
-        let started = Started()
+        let (pool, reads, gate, started) = Self.work(.init(perCaller: 1, runningPerCaller: 1, total: 2))
         func waitStarted(_ n: Int) async throws {
             while started.count.load(ordering: .acquiring) < n { try await Task.sleep(for: .milliseconds(1)) }
         }
@@ -106,11 +110,7 @@ import Testing
     /// Finding 282: a request waiting for its credential's turn is judged again when the turn
     /// comes; one whose credential a reload withdrew meanwhile is refused (401), not answered.
     @Test func aRequestWaitingForItsTurnIsRefusedOnceItsCredentialIsWithdrawn() async throws {
-        let pool = NIOThreadPool(numberOfThreads: 2)
-        pool.start()
-        let reads = ReadWork(limits: .init(perCaller: 4, runningPerCaller: 1, total: 8), pool: pool)
-        let gate = DispatchSemaphore(value: 0)
-        let started = Started()
+        let (pool, reads, gate, started) = Self.work(.init(perCaller: 4, runningPerCaller: 1, total: 8))
         final class Flag: Sendable { let value = Atomic<Bool>(true) }
         let admitted = Flag()
         let recheck: @Sendable () -> Bool = { admitted.value.load(ordering: .acquiring) }
