@@ -46,6 +46,14 @@ public struct Caller: Sendable, Equatable {
     /// turn (a reload may have removed the token, sign-in or member meanwhile; finding 282).
     /// Not part of the caller's equality.
     var stillAdmitted: (@Sendable () -> Bool)? = nil
+    /// The SHA-256 of the token the caller came with (header or sign-in), nil for a certificate.
+    var token: [UInt8]? = nil
+
+    /// What the API port's slots count this caller's connections by (`ConnectionSlots`): its
+    /// token (one token, one credential: a token replaced under the same name is another), else
+    /// its certificate's author.
+    var slotCredential: String { token.map(Self.tokenCredential) ?? author }
+    static func tokenCredential(_ sha256: [UInt8]) -> String { "token " + TokenGrant.hex(sha256) }
 
     public static func == (a: Caller, b: Caller) -> Bool {
         a.identity == b.identity && a.author == b.author && a.viaCookie == b.viaCookie && a.viaAuthorizationHeader == b.viaAuthorizationHeader
@@ -146,14 +154,14 @@ struct Gate: Sendable {
         if let token = Self.bearerToken(request) {
             guard let grant = grant(digest: TokenGrant.digest(token)) else { return .refused("the bearer token is not one this node accepts") }
             return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: false,
-                                  viaAuthorizationHeader: true))
+                                  viaAuthorizationHeader: true, token: grant.sha256))
         }
         guard let session = Self.cookie(cookieName, in: request) else { return .anonymous }
         guard let digest = sessions.digest(of: session) else {
             return .refused("the sign-in has ended (it expired, was signed out, or the node restarted); sign in again")
         }
         guard let grant = grant(digest: digest) else { return .refused("the token signed in with is no longer one this node accepts") }
-        return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: true))
+        return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: true, token: grant.sha256))
     }
 
     /// The grant of the token whose SHA-256 is `digest`; every grant's digest is compared in
@@ -337,7 +345,7 @@ struct FirstRequestCheck<Context: APIRequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let slots = gate.slots, let id = context.connectionID, slots.awaitsFirstRequest(id) {
             let found = gate.authenticate(request, certificate: try await context.clientCertificate(for: request))
-            let credential: String? = if case .caller(let caller) = found, (try? gate.admit(.reader, found, request)) != nil { caller.author } else { nil }
+            let credential: String? = if case .caller(let caller) = found, (try? gate.admit(.reader, found, request)) != nil { caller.slotCredential } else { nil }
             _ = slots.request(on: id, credential: credential)
         }
         return try await next(request, context)

@@ -34,15 +34,17 @@ extension AppendAdmission {
     /// "ot-headcount", "ＯＴ headcount" and "OT head\u{34F}count" are one dataset to a reader
     /// setting tables side by side; finding 283).
     static func datasetKey(_ name: String) -> String {
-        if name.utf8.allSatisfy({ $0 < 0x80 }) {
-            return String(String.UnicodeScalarView(name.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }))
-        }
-        let folded = name.decomposedStringWithCompatibilityMapping.lowercased().unicodeScalars.filter { scalar in
-            !isMark(scalar) && !scalar.properties.isDefaultIgnorableCodePoint
-                && CharacterSet.alphanumerics.contains(scalar)
+        // (ASCII is its own compatibility form: not normalised.)
+        let source = name.utf8.allSatisfy { $0 < 0x80 } ? name : name.decomposedStringWithCompatibilityMapping
+        let folded = source.lowercased().unicodeScalars.filter { scalar in
+            !isMark(scalar) && !scalar.properties.isDefaultIgnorableCodePoint && CharacterSet.alphanumerics.contains(scalar)
         }
         return String(String.UnicodeScalarView(folded))
     }
+
+    /// A dataset's name at most (Unicode scalars): it is folded for every table the holder
+    /// published, at every append of rows, and compatibility forms expand up to 18 times.
+    static let maxDatasetName = 200
 
     static func isMark(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
@@ -54,10 +56,12 @@ extension AppendAdmission {
     /// Why `name` cannot name a dataset: its letters and digits only of the Latin alphabet
     /// (letters may carry accents) and 0-9, so that a name that looks like another through
     /// accents, widths, invisible characters or another alphabet is the other (`datasetKey`)
-    /// — letters drawn alike within ASCII (I and l, O and 0) stay apart: a Cyrillic "о" or an invisible character would make a second
-    /// dataset of the same staff that reads the same on every page and in every audit, its
+    /// — letters drawn alike within ASCII (I and l, O and 0) stay apart: a Cyrillic "о" or an
+    /// invisible character would make a second dataset of the same staff that reads the same on every page and in every audit, its
     /// tables then set beside the first's with nothing compared (finding 283).
     static func datasetNameProblem(_ name: String) -> String? {
+        let length = name.unicodeScalars.count
+        guard length <= maxDatasetName else { return "at most \(maxDatasetName) characters (Unicode scalars), got \(length)" }
         if let problem = ShownText.unclearName(name) { return problem }
         for (offset, scalar) in name.decomposedStringWithCompatibilityMapping.unicodeScalars.enumerated() {
             // Letters and digits are the name (`datasetKey`); punctuation and spaces are not.

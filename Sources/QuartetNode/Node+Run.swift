@@ -35,11 +35,11 @@ extension Node {
                                         engine: engine, logger: logger, bound: { addresses.set(peer: $0) })
         let slots = ConnectionCap.Counter(limits: ConnectionLimits(), keepsReserve: { live.federation.keepsConnectionReserve($0) })
         closeUntrustedAPIConnections.set { _ in
-            // A token's credential is its author (`Gate.author`: "<identity> token <name>"); a
-            // certificate's stays until a revocation list or CA change closes its connection.
-            let tokens = Set(live.tokens.map { Gate.author($0.identity, "token \($0.name)") })
+            // A token's slots are counted by its digest (`Caller.slotCredential`); a certificate's
+            // stay until a revocation list or CA change closes its connection.
+            let tokens = Set(live.tokens.map { Caller.tokenCredential($0.sha256) })
             return slots.closeUntrusted(certifiedKeeps: { uri in FederationIdentity(uri: uri).map { live.federation.keepsConnectionReserve($0) } ?? false },
-                                        credentialValid: { !$0.contains(" token ") || tokens.contains($0) })
+                                        credentialValid: { !$0.hasPrefix("token ") || tokens.contains($0) })
         }
         var routes = api()
         routes.slots = slots

@@ -103,22 +103,16 @@ public struct ViewQueries {
         ShownText.isControl(scalar) || ShownText.isInvisible(scalar) || scalar.properties.isDefaultIgnorableCodePoint || ShownText.readsAsSeparator(scalar)
     }
 
-    /// `name` as a JSON string, its unclear characters escaped (`\u200f`): seen, not obeyed.
+    /// `name` as a JSON string (the writer's escapes), its unclear characters escaped too
+    /// (`\u200f`): seen, not obeyed.
     static func quoted(_ name: String) -> String {
+        var bytes: [UInt8] = []
+        JSONWriter.writeString(name, to: &bytes)
         var out = String.UnicodeScalarView()
-        out.append("\"")
-        for scalar in name.unicodeScalars {
-            switch scalar {
-            case "\"", "\\": out.append("\\"); out.append(scalar)
-            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
-            case "\t": out.append(contentsOf: "\\t".unicodeScalars)
-            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
-            default:
-                guard unclear(scalar) else { out.append(scalar); continue }
-                for unit in String(scalar).utf16 { out.append(contentsOf: ("\\u" + String(unit, radix: 16).leftPadded(to: 4)).unicodeScalars) }
-            }
+        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+            guard unclear(scalar) else { out.append(scalar); continue }
+            for unit in String(scalar).utf16 { out.append(contentsOf: ("\\u" + String(unit, radix: 16).leftPadded(to: 4)).unicodeScalars) }
         }
-        out.append("\"")
         return String(out)
     }
 

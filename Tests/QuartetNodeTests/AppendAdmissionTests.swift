@@ -349,6 +349,9 @@ import Testing
         #expect(Self.conflict(marked, [])?.contains("payload.rows[0].band: an invisible character U+200F") == true, "\(Self.conflict(marked, []) ?? "nil")")
         marked["rows"] = [["band": "5\u{A789} 6", "board": "Cardiff", "count": 3]]
         #expect(Self.conflict(marked, [])?.contains("reads as a separator") == true)
+        // A name is bounded (it is folded for every held table at each append).
+        let long = Self.conflict(Self.rows("2025", dataset: String(repeating: "\u{FDFA}", count: 201)), [])
+        #expect(long?.contains("at most 200 characters") == true, "\(long ?? "nil")")
         // Welsh and accented Latin names are names.
         #expect(Self.conflict(Self.rows("2025", dataset: "Gweithlu ŵyr — café"), []) == nil)
     }

@@ -189,6 +189,17 @@ import Testing
         #expect(!removed.isActive && !token.isActive && kept.isActive && shared.isActive)
     }
 
+    /// A token's connections count by the token itself: one replaced under the same name and
+    /// role is another credential (its slots go when the old token is dropped); a certificate's
+    /// by its author.
+    @Test func slotsCountATokenByItselfNotByItsName() {
+        let old = Caller(identity: .reader("alice"), author: "reader-alice token alice", viaCookie: false, token: TokenGrant.digest("old"))
+        let new = Caller(identity: .reader("alice"), author: "reader-alice token alice", viaCookie: false, token: TokenGrant.digest("new"))
+        #expect(old.slotCredential != new.slotCredential && old.slotCredential == Caller.tokenCredential(TokenGrant.digest("old")))
+        let certified = Caller(identity: .reader("alice"), author: "reader-alice cert 1A", viaCookie: false)
+        #expect(certified.slotCredential == "reader-alice cert 1A")
+    }
+
     /// On the API port a provisional connection without a member's certificate waits for its
     /// first request: credentials move it to slots of their own (a few per credential), none
     /// close it after that answer; meanwhile it gives way like a stalled handshake.
