@@ -352,6 +352,14 @@ struct API {
                 }
                 metrics.gauge(failing.0, label, help: failing.1).set(Int64(state.lastError == nil ? 0 : 1))
             }
+            // This node's clock against its witnesses' (finding 289): restricted data is held
+            // while they disagree; the offset only while there is a verdict.
+            let verdict = self.collector.clock.current
+            let offsetHelp = "This node's wall clock minus its log's witnesses' (the median of their newest cosignatures' times; positive: ahead)."
+            metrics.keepOnly("quartet_clock_offset_seconds", labels: [], help: offsetHelp, values: verdict.offsetSeconds == nil ? [] : [[]])
+            if let offset = verdict.offsetSeconds { metrics.gauge("quartet_clock_offset_seconds", [], help: offsetHelp).set(offset) }
+            metrics.gauge("quartet_clock_disagrees", [], help: "1 while this node's clock disagrees with a majority of its witnesses' by more than 30 s: restricted data is held (egress, ingress, restricted appends, purges).")
+                .set(Int64(verdict.suspect ? 1 : 0))
             // As a witness: how long its newest cosignature of each other member's log has been
             // beyond its copy of that log (0 once the copy holds it).
             let aheadName = "quartet_witness_ahead_of_copy_seconds"

@@ -36,11 +36,14 @@ final class AppendAdmission: Sendable {
     let view: ViewMaintainer
     let writer: LogWriter
     private let lock = SharedExclusiveLock()
+    /// This node's clock against its witnesses': restricted entries wait while they disagree.
+    let clock: ClockWatch
 
-    init(log: String, view: ViewMaintainer, writer: LogWriter) {
+    init(log: String, view: ViewMaintainer, writer: LogWriter, clock: ClockWatch = ClockWatch()) {
         self.log = log
         self.view = view
         self.writer = writer
+        self.clock = clock
     }
 
     /// Checks `items` (each `{type, classification?, payload}`, with the path prefix its errors
@@ -61,7 +64,7 @@ final class AppendAdmission: Sendable {
         if items.contains(where: { Self.isExclusive($0.value) }) {
             return try await lock.exclusive {
                 let requests = try Self.requests(items, author: author, view: view, log: log, scratch: true)
-                try Self.refuseRestrictedAhead(requests, logTime: writer.committedTime, now: wallClockMillis())
+                try Self.refuseRestrictedAhead(requests, logTime: writer.committedTime, now: wallClockMillis(), clockHold: clock.holdReason)
                 return try await writer.append(contentsOf: requests, bounded: true)
             }
         }
@@ -69,7 +72,7 @@ final class AppendAdmission: Sendable {
         // append after them checks nothing they change.
         let ticket = try await lock.shared {
             let requests = try Self.requests(items, author: author, view: view, log: log, scratch: false)
-            try Self.refuseRestrictedAhead(requests, logTime: writer.committedTime, now: wallClockMillis())
+            try Self.refuseRestrictedAhead(requests, logTime: writer.committedTime, now: wallClockMillis(), clockHold: clock.holdReason)
             return try writer.enqueue(contentsOf: requests, bounded: true)
         }
         return try await ticket.receipts()
@@ -82,8 +85,14 @@ final class AppendAdmission: Sendable {
     /// restricted appends are held; public ones go on.
     /// (`logTime` is read only for a request holding restricted entries: the writer's state
     /// is behind its lock.)
-    static func refuseRestrictedAhead(_ requests: [AppendRequest], logTime readLogTime: @autoclosure () -> UInt64, now: UInt64) throws(AdmissionError) {
+    /// And not while this node's clock disagrees with its witnesses' (`clockHold`, finding 289):
+    /// a clock run fast dates rows after an agreement's `valid-from` before it comes, and the
+    /// guard above cannot see it while the log's time is that same clock's — 503, the operator
+    /// sets the clock right.
+    static func refuseRestrictedAhead(_ requests: [AppendRequest], logTime readLogTime: @autoclosure () -> UInt64, now: UInt64,
+                                      clockHold: @autoclosure () -> String? = nil) throws {
         guard requests.contains(where: { $0.classification != EntryHeader.publicClassification }) else { return }
+        if let reason = clockHold() { throw StoreError(.unavailable, "classification: \(reason)") }
         let logTime = readLogTime()
         guard logTime > now &+ DataFlow.clockToleranceMillis else { return }
         throw AdmissionError("classification: this log's newest entry is dated \(ViewQueries.iso(logTime)), \((logTime - now) / 1000) s ahead of this node's clock (\(ViewQueries.iso(now))): restricted data is not recorded until the clock passes it, since its entries would carry that later time and count as recorded after it under an agreement (docs/operations.md, \"A clock that ran ahead\")")

@@ -1,6 +1,7 @@
 import Foundation
 import QuartetAPI
 import QuartetPlan
+import QuartetStore
 
 /// The charts of measures, shared by the dashboard and the measure pages: per charted measure
 /// (a UK measure id, or `<log>:<id>` for a nation's own) its answer, drawn as a `BarChart`.
@@ -9,7 +10,7 @@ struct MeasureCharts {
     let ukLog: String
     let nations: [String]
     /// The year now (UTC): a headline is never of a later one.
-    var thisYear: Int = Self.year(ofMillis: UInt64(Date().timeIntervalSince1970 * 1000))
+    var thisYear: Int = Self.year(ofMillis: wallClockMillis())
     /// The month now (UTC, 1–12): no period that has not begun is drawn.
     var thisMonth: Int = {
         var calendar = Calendar(identifier: .gregorian)

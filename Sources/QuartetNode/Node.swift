@@ -122,6 +122,9 @@ public struct Node: Sendable {
         let ukLog = federation.members.first { $0.role == .aggregator }?.log ?? "uk"
         let order = [ukLog] + federation.members.map(\.log).filter { $0 != ukLog }
         let metrics = NodeMetrics(ownLog: configuration.log)
+        // This node's clock against its witnesses' (finding 289): read by egress, ingress, the
+        // restricted-append guard and the purges; judged by the witness collector.
+        let clock = ClockWatch(logger: logger)
         self.metrics = metrics
         let view = ViewMaintainer(ukLog: ukLog, order: order, owners: federation.owners, labels: federation.labels, history: federation.ownerHistory, store: store, metrics: metrics,
                                     foldsView: foldsView, logger: logger)
@@ -162,7 +165,7 @@ public struct Node: Sendable {
                                                }, policy: { view.policy }, foldedSize: { view.foldedSize(of: $0) },
                                                onDisclosed: { recipient, log, disclosed in recorder.record(recipient: recipient, log: log, disclosed) }, syncOwnLog: syncing, peerAnswers: configuration.peerAnswers, protocolVersion: configuration.protocolVersion,
                                                federationStatement: admittedFile.note?.serialized,
-                                               readBudget: configuration.peerReadBudget, onOwnLog: { gate.update($0) })
+                                               readBudget: configuration.peerReadBudget, onOwnLog: { gate.update($0) }, clock: clock)
             let log = configuration.log
             // At start the witness learns from as many peers as the own log's sync waits for
             // what it cosigned (none: the only copy, or the only member).
@@ -176,7 +179,7 @@ public struct Node: Sendable {
             self.witness = witness
             let collector = WitnessCollector(store: witness.store, ledger: store, live: live, me: configuration.node, ownLog: configuration.log, logger: logger,
                                              cosignOwn: { note, now in witness.cosignOwn(note, nowMillis: now) }, ownLogOpen: { gate.isOpen },
-                                             splitViews: witness.splitViews)
+                                             splitViews: witness.splitViews, clock: clock)
             self.collector = collector
             witness.splitViews.connect { engine.witnessCaught($0) }
             engine.witnessedLatest.set { [store = witness.store] origin in (try? store.latest(origin))?.note.serialized }
@@ -202,13 +205,14 @@ public struct Node: Sendable {
             if let latest = try store.latestCheckpoint(try store.log(named: log)) { collector.checkpointed(latest) }
             self.engine = engine
             gate.attach(writer)
-            admission = AppendAdmission(log: log, view: view, writer: writer)
+            admission = AppendAdmission(log: log, view: view, writer: writer, clock: clock)
             let ownWriter = writer
             recorder.writer.withLockedValue { $0 = ownWriter }
             self.recorder = recorder
             let marks = PurgeMarks(path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("purges-done").path, logger: logger)
             let purger = Purger(store: store, view: view, me: configuration.node, ownLog: configuration.log, recorder: recorder, marks: marks,
-                                drainStores: { engine.drainStores() }, resetRecipients: { engine.reset(peers: $0, agreement: $1) }, logger: logger)
+                                drainStores: { engine.drainStores() }, resetRecipients: { engine.reset(peers: $0, agreement: $1) }, logger: logger,
+                                clock: clock)
             self.purger = purger
             view.onAgreementEnded.set { id in purger.ended(id) }
             // Built with it: the file is now the accepted one.

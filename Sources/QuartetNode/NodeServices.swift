@@ -57,9 +57,16 @@ final class Purger: Sendable {
     /// frames egress let through before the end, still queued for a slow reader, are dropped
     /// rather than delivered long after it (finding 286).
     let resetRecipients: @Sendable (_ peers: Set<String>, _ agreement: String) -> Void
+    /// This node's clock against its witnesses': while they disagree, no agreement is judged
+    /// ended or in force again by it (a clock run a year fast would purge, for good, payloads
+    /// this node is entitled to; finding 289). `checkEnded` runs every second, so the purges
+    /// owed run once the clock is set right.
+    let clock: ClockWatch
 
     init(store: LedgerStore, view: ViewMaintainer, me: String, ownLog: String, recorder: OwnLogRecorder, marks: PurgeMarks? = nil,
-         drainStores: @escaping @Sendable () -> Void = {}, resetRecipients: @escaping @Sendable (Set<String>, String) -> Void = { _, _ in }, logger: Logger) {
+         drainStores: @escaping @Sendable () -> Void = {}, resetRecipients: @escaping @Sendable (Set<String>, String) -> Void = { _, _ in }, logger: Logger,
+         clock: ClockWatch = ClockWatch()) {
+        self.clock = clock
         self.drainStores = drainStores
         self.resetRecipients = resetRecipients
         self.store = store
@@ -80,11 +87,13 @@ final class Purger: Sendable {
     /// a revocation folded here before its time (this clock behind the holder's) is purged when
     /// its time comes, by `checkEnded`, not marked done unpurged.
     func ended(_ id: String) {
+        guard clock.holdReason == nil else { return }
         if let state = view.policy.agreements[id] { ended(state, now: wallClockMillis()) }
     }
 
     /// Every agreement that has ended by now: revoked, past its validity, contested or withdrawn.
     func checkEnded() {
+        guard clock.holdReason == nil else { return }
         let now = wallClockMillis()
         let policy = view.policy
         for state in policy.agreements.values { ended(state, now: now) }
@@ -299,6 +308,7 @@ struct WitnessingService: Service {
                 // The kick first; the reads of the other members' checkpoints run on their own
                 // (one slow to serve its checkpoint delays neither this loop nor the others).
                 collector.kick()
+                collector.judgeClock()
                 collector.refreshOthers()
                 witness?.checkCosignedAgainstCopies()
                 // At start, until the peers have said what this witness cosigned (each round on

@@ -348,7 +348,9 @@ extension ReplicationEngine {
         // recorded since; its own commits it pushes as it makes them, folded or not).
         let isWriter = replicator.settings.writer(of: batch.log) == me
         let known = batch.from <= folded ? max(folded, batch.end) : folded
-        let current = isWriter ? replicator.ownLogStatus.synced : knowsNewest(of: batch.log, through: known)
+        // Not while this node's clock disagrees with its witnesses: agreements are judged by it
+        // (a clock set back brings a revoked agreement back in force; finding 289).
+        let current = (isWriter ? replicator.ownLogStatus.synced : knowsNewest(of: batch.log, through: known)) && clock.holdReason == nil
         // And the members it judges recipients by: confirmed by as many members as must answer
         // at a start, and not stated out of date (`membershipConfirmed`, `membershipStale`).
         switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: judgedBy, at: now, aggregateAgreements: named,

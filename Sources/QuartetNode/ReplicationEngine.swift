@@ -156,6 +156,10 @@ final class ReplicationEngine: @unchecked Sendable {
     /// replicator's only way to quarantine); released only by a restart without the evidence.
     let quarantinedLogs = Mutex<Set<String>>([])
 
+    /// This node's clock against its witnesses' (`ClockCheck`): while they disagree, restricted
+    /// payloads neither leave nor are judged here (finding 289).
+    let clock: ClockWatch
+
     init(store: LedgerStore, live: LiveSettings, node: String, ownLog: String,
          group: any EventLoopGroup, logger: Logger, metrics: NodeMetrics, onStored: (@Sendable (_ log: String, _ size: UInt64) -> Void)? = nil,
          onIngest: (@Sendable (_ log: String, _ entries: [Entry], _ checkpoint: Checkpoint) -> Void)? = nil,
@@ -164,7 +168,9 @@ final class ReplicationEngine: @unchecked Sendable {
          foldedSize: @escaping @Sendable (String) -> UInt64 = { _ in 0 },
          onDisclosed: @escaping @Sendable (_ recipient: String, _ log: String, _ disclosed: [OwnLogRecorder.Disclosed]) -> Bool = { _, _, _ in true },
          syncOwnLog: Bool = false, peerAnswers: Int? = nil, protocolVersion: UInt16 = ProtocolLimits.version, federationStatement: String? = nil,
-         readBudget: ReadBudget.Settings = .init(), onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in }) throws {
+         readBudget: ReadBudget.Settings = .init(), onOwnLog: @escaping @Sendable (OwnLogStatus) -> Void = { _ in },
+         clock: ClockWatch = ClockWatch()) throws {
+        self.clock = clock
         self.readBudgetSettings = readBudget
         self.onStored = onStored
         self.onOwnLog = onOwnLog
@@ -538,6 +544,14 @@ final class ReplicationEngine: @unchecked Sendable {
                 // Ingress (DataFlow): payloads this node may not hold are kept as stubs only
                 // and the sender named; stubs of what it may hold refuse the batch.
                 if batch.entries.contains(where: { $0.payload == nil || !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
+                    // Judged by this node's clock: not while it disagrees with its witnesses (a
+                    // payload stripped by a clock run fast is never fetched again, and a sender
+                    // blamed by one run slow is honest). Nobody is blamed; the range is asked
+                    // for again at the next round.
+                    if clock.holdReason != nil,
+                       batch.entries.contains(where: { $0.payload != nil && !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
+                        return replicator.notStored(batch)
+                    }
                     let items = entries.map { DataFlow.Item(header: $0.header, payload: $0.payload?.bytes) }
                     let fromWriter = replicator.settings.writer(of: batch.log) == peer
                     let current = knowsNewest(of: batch.log, through: batch.end)

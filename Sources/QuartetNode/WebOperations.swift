@@ -23,7 +23,12 @@ extension API {
             let logs = status.logs.map { s -> StatusBody.Log in
                 let held = s.head?.size ?? 0, seen = s.seenSize ?? 0
                 let behindPeers = lag.filter { $0.log == s.log.name && $0.behind > 0 }.map { "\($0.peer) \($0.behind)" }
-                let age = s.head?.checkpoint.timeMillis.map { ViewQueries.age(Double(wallClockMillis() &- $0) / 1000) } ?? "no checkpoint"
+                // A checkpoint dated ahead of this clock (another member's clock a little fast,
+                // or a log dated ahead) is said to be, not shown as "a very long time" old.
+                let now = wallClockMillis()
+                let age = s.head?.checkpoint.timeMillis.map { t in
+                    t > now ? "dated \(ViewQueries.age(Double(t - now) / 1000)) ahead of this node's clock" : ViewQueries.age(Double(now - t) / 1000)
+                } ?? "no checkpoint"
                 return StatusBody.Log(name: s.log.name, own: s.log.isOwn, held: String(held), behind: String(seen > held ? seen - held : 0), age: age,
                                       quarantined: s.quarantined, disowned: s.disowned, peersBehind: behindPeers.isEmpty ? "none" : behindPeers.joined(separator: ", "))
             }

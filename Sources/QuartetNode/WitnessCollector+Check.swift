@@ -1,6 +1,7 @@
 import Foundation
 import QuartetLedger
 import QuartetReplication
+import QuartetStore
 
 extension WitnessCollector {
     /// A witness's answer as checked where it arrived, with no state of the collector.
@@ -10,6 +11,8 @@ extension WitnessCollector {
         /// 409 naming the size the witness holds.
         case holds(UInt64)
         case failed(String)
+        /// A cosignature that verifies, dated beyond the skew (`dateRefusal`): refused, with its time.
+        case misdated(String, time: UInt64)
         /// 503 because the witness's copy of the log has not caught up: asked again soon, not
         /// after a back-off.
         case notYet(String)
@@ -35,7 +38,7 @@ extension WitnessCollector {
                 return .failed("witness \(member.id): \(error.message)")
             }
             if let refusal = dateRefusal(time, signedMillis: signedMillis) {
-                return .failed("witness \(member.id) dated its cosignature \(time), \(refusal)")
+                return .misdated("witness \(member.id) dated its cosignature \(time), \(refusal)", time: time)
             }
             return .cosigned(line: line.line, time: time)
         case 409:
@@ -63,7 +66,7 @@ extension WitnessCollector {
     /// witnesses date their cosignatures by their own clocks; bounded by its claimed time, every
     /// cosignature of that log was refused for the whole lead (a review found it). Every
     /// cosignature this node keeps, its own log's or another's, passes it.
-    static func dateRefusal(_ time: UInt64, signedMillis: UInt64?, now: UInt64 = UInt64(Date().timeIntervalSince1970)) -> String? {
+    static func dateRefusal(_ time: UInt64, signedMillis: UInt64?, now: UInt64 = wallClockMillis() / 1000) -> String? {
         if time > now, time - now > maxClockSkewSeconds { return "more than \(maxClockSkewSeconds) s ahead of this node's clock" }
         let nowMillis = now > UInt64.max / 1000 ? UInt64.max : now * 1000
         if let signed = signedMillis.map({ min($0, nowMillis) }), !datedAfterSigning(time, signedMillis: signed) {

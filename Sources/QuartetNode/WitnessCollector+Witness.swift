@@ -10,6 +10,14 @@ extension WitnessCollector {
         var lastError: String?
         /// When its newest cosignature of this log was made (POSIX seconds).
         var cosignedTime: UInt64?
+        /// When the answer carrying `cosignedTime` arrived, on this node's monotonic clock (nil:
+        /// known from the store at a start): when to ask it again whatever the wall clock does
+        /// (`due`).
+        var cosignedAt: ContinuousClock.Instant?
+        /// The time of its newest cosignature that verified, and when the answer arrived on the
+        /// monotonic clock: its clock against this node's (`ClockCheck`). Kept also when the
+        /// cosignature was refused for its date: a clock far off is the case to tell.
+        var clockSample: ClockReading?
         /// When it was last asked to cosign the size it holds again (`due`), on this node's
         /// monotonic clock: at most once per `recosignSeconds`, whatever the times say.
         var recosignAsked: ContinuousClock.Instant?
@@ -39,5 +47,14 @@ extension WitnessCollector {
         var message: String
         /// When to ask again, if not after the usual back-off.
         var retryAfter: Duration?
+        /// A cosignature that verified, refused for its date (POSIX seconds): still the witness's
+        /// signed word on the time (`Witness.clockSample`).
+        var verifiedTime: UInt64?
+    }
+
+    /// A witness's signed time and when its answer arrived.
+    struct ClockReading: Sendable {
+        var signedSeconds: UInt64
+        var arrived: ContinuousClock.Instant
     }
 }

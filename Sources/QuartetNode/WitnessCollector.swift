@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import QuartetLedger
+import QuartetPolicy
 import QuartetStore
 import Synchronization
 
@@ -112,10 +113,13 @@ final class WitnessCollector: Sendable {
     private let ownLogOpen: @Sendable () -> Bool
     /// A retry of the own cosignature is scheduled (the own log was not open yet).
     private let ownRetryScheduled = Atomic<Bool>(false)
+    /// This node's clock against its witnesses', judged from their answers (`ClockCheck`).
+    let clock: ClockWatch
 
     init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String, ownLog: String, logger: Logger,
          cosignOwn: (@Sendable (SignedNote, UInt64) -> SignedNote.Signature?)? = nil, ownLogOpen: @escaping @Sendable () -> Bool = { true },
-         splitViews: SplitViewReports = SplitViewReports()) {
+         splitViews: SplitViewReports = SplitViewReports(), clock: ClockWatch = ClockWatch()) {
+        self.clock = clock
         self.cosignOwn = cosignOwn
         self.ownLogOpen = ownLogOpen
         self.store = store
@@ -179,6 +183,24 @@ final class WitnessCollector: Sendable {
 
     /// Per witness (member id): the size it last cosigned and when, and its last error.
     func status() -> [String: Witness] { state.withLockedValue { $0.witnesses } }
+
+    /// Each witness's newest cosignature that arrived in this run, with how long ago it arrived
+    /// (the node's own witness is not one: its clock is this one).
+    func clockSamples(now: ContinuousClock.Instant = .now) -> [ClockCheck.Sample] {
+        let members = Set(witnessMembers.map(\.id))
+        return state.withLockedValue { s in
+            s.witnesses.compactMap { id, w in
+                guard members.contains(id), let reading = w.clockSample else { return nil }
+                return ClockCheck.Sample(witness: id, signedSeconds: reading.signedSeconds, secondsSinceArrival: reading.arrived.duration(to: now).seconds)
+            }
+        }
+    }
+
+    /// Judges this node's clock again (`ClockWatch`): as answers arrive, and every few seconds
+    /// (`WitnessingService`), so a verdict ages out with its samples.
+    func judgeClock() {
+        clock.update(samples: clockSamples())
+    }
 
     private func startRound() {
         dispatchPrecondition(condition: .onQueue(queue))
@@ -293,7 +315,13 @@ final class WitnessCollector: Sendable {
     /// so a reader's `verify-checkpoint --max-age` tells it from an old checkpoint served (a kick
     /// comes every few seconds, `NodeServices`).
     static func due(_ w: Witness, round: UInt64, newest: UInt64, wall: UInt64, now: ContinuousClock.Instant) -> Bool {
-        guard w.cosigned == round, round == newest, let time = w.cosignedTime, wall >= time, wall - time >= UInt64(recosignSeconds) else { return false }
+        guard w.cosigned == round, round == newest, let time = w.cosignedTime else { return false }
+        // Old by the wall clock, or arrived a period ago by the monotonic one: a wall clock set
+        // back (by a day) would otherwise keep every cosignature "new" for as long, and a quiet
+        // log's freshness would lapse at every reader's --max-age (finding 289).
+        let oldByWall = wall >= time && wall - time >= UInt64(recosignSeconds)
+        let oldByArrival = w.cosignedAt.map { $0.duration(to: now) >= .seconds(recosignSeconds) } ?? false
+        guard oldByWall || oldByArrival else { return false }
         return w.recosignAsked.map { $0.duration(to: now) >= .seconds(recosignSeconds) } ?? true
     }
 
@@ -486,6 +514,8 @@ final class WitnessCollector: Sendable {
             return .resend(from: held)
         case .failed(let message):
             return .done(.failure(WitnessFailure(message: message)))
+        case .misdated(let message, let time):
+            return .done(.failure(WitnessFailure(message: message, verifiedTime: time)))
         case .notYet(let message):
             return .done(.failure(WitnessFailure(message: message, retryAfter: Self.notYetRetry)))
         }
@@ -513,7 +543,7 @@ final class WitnessCollector: Sendable {
                     let quorum = WitnessPolicy.majority(of: members.count)
                     if s.gathered[result.size] == quorum { quorumGathered = result.size }
                     if quorumGathered != nil, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
-                        let now = Double(Date().timeIntervalSince1970 * 1000)
+                        let now = Double(wallClockMillis())
                         let millis = s.signedAt[result.size].map { ($0.duration(to: .now)).milliseconds } ?? now - Double(signed)
                         s.quorumLatency.append((result.size, max(0, millis), UInt64(now)))
                         if s.quorumLatency.count > 1000 { s.quorumLatency.removeFirst(s.quorumLatency.count - 1000) }
@@ -521,11 +551,16 @@ final class WitnessCollector: Sendable {
                     if s.gathered.count > 64, let oldest = s.gathered.keys.min() { s.gathered[oldest] = nil }
                 }
                 w.cosigned = result.size
-                if let time = result.time { w.cosignedTime = time }
+                if let time = result.time {
+                    w.cosignedTime = time
+                    w.cosignedAt = .now
+                    w.clockSample = ClockReading(signedSeconds: time, arrived: .now)
+                }
                 w.failures = 0
                 w.retryAt = nil
                 w.lastError = nil
             case .failure(let failure):
+                if let time = failure.verifiedTime { w.clockSample = ClockReading(signedSeconds: time, arrived: .now) }
                 // Asked for the size it had cosigned already: a request to cosign it again.
                 w.failed(failure, now: .now, recosign: w.cosigned == checkpoint.checkpoint.size)
             }
@@ -533,6 +568,8 @@ final class WitnessCollector: Sendable {
             if case .failure = outcome { return true }
             return false
         }
+        if case .success(let result) = outcome, result.time != nil { judgeClock() }
+        if case .failure(let failure) = outcome, failure.verifiedTime != nil { judgeClock() }
         // The first failure of a streak is a warning, the rest are on /v1/witnesses and /metrics.
         let failures = state.withLockedValue { $0.witnesses[member.id]?.failures ?? 0 }
         if case .failure(let failure) = outcome {

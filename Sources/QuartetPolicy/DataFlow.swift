@@ -73,13 +73,19 @@ public enum DataFlow {
         let policy = including(items, of: holder, in: policy, at: now)
         var decisions = Decisions(policy: policy, holder: holder, recipient: recipient, at: now)
         var earlier = Decisions(policy: policy, holder: holder, recipient: recipient, at: now >= clockToleranceMillis ? now - clockToleranceMillis : 0)
+        // And at an agreement's start: a holder whose clock is a little ahead of this one sends
+        // rows recorded after `valid-from` a moment before it comes here. They are kept (this
+        // node holds them within the tolerance, as the agreement lets it once it starts), not
+        // dropped for good — stubs of another member's log are never fetched again — with the
+        // honest sender blamed (finding 289).
+        var starting = Decisions(policy: policy, holder: holder, recipient: recipient, at: now <= UInt64.max - clockToleranceMillis ? now + clockToleranceMillis : UInt64.max)
         var strip: [Int] = []
         var violations: [UInt64] = []
         var forged: [UInt64] = []
         for (i, item) in items.enumerated() {
             let header = item.header
             let isPublic = header.classification == EntryHeader.publicClassification
-            let decision = decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
+            var decision = decisions.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
             guard let payload = item.payload else {
                 if isPublic {
                     return .refuse(reason: "entry \(header.index) (\(header.type)) is public but came as a stub")
@@ -88,6 +94,16 @@ public enum DataFlow {
                     return .refuse(reason: "entry \(header.index) (\(header.type), \(header.classification)) came as a stub from a relay, but agreement \(decision.agreement ?? "-") lets \(recipient) hold it")
                 }
                 continue
+            }
+            var byStart = false
+            if !decision.admitted {
+                let soon = starting.admits(label: header.classification, type: header.type, recorded: header.timeMillis)
+                // In force a little later and not now: only an agreement whose start is near
+                // (time ends no agreement that is not in force now, and revives none).
+                if soon.admitted {
+                    decision = soon
+                    byStart = true
+                }
             }
             if !decision.admitted {
                 strip.append(i)
@@ -106,7 +122,7 @@ public enum DataFlow {
                 }
                 // A true aggregate is held only under an agreement its suppression meets. A
                 // sender that judged it by its label alone (an older node) is not blamed for it.
-                if !decisions.admits(header, payload: payload).admitted {
+                if !(byStart ? starting.admits(header, payload: payload) : decisions.admits(header, payload: payload)).admitted {
                     strip.append(i)
                     continue
                 }

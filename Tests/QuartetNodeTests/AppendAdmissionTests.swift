@@ -4,6 +4,7 @@ import HTTPTypes
 import NIOCore
 @testable import QuartetNode
 import QuartetPlan
+import QuartetPolicy
 import QuartetStore
 import Testing
 
@@ -142,6 +143,15 @@ import Testing
         try AppendAdmission.refuseRestrictedAhead([note], logTime: now + 3_600_000, now: now)
         try AppendAdmission.refuseRestrictedAhead([rows], logTime: now + 29_000, now: now)
         try AppendAdmission.refuseRestrictedAhead([rows], logTime: now - 5_000, now: now)
+        // Nor while this node's clock disagrees with its witnesses' (finding 289): the log's
+        // time is that same clock's, so the check above cannot see a clock run fast. 503, with
+        // the reason; public entries go on.
+        let hold = ClockCheck.Verdict.disagrees(offsetSeconds: 86_400, witnesses: ["england", "scotland"]).holdReason
+        #expect { try AppendAdmission.refuseRestrictedAhead([note, rows], logTime: now - 5_000, now: now, clockHold: hold) } throws: {
+            ($0 as? StoreError)?.code == .unavailable && "\($0)".contains("86400 s ahead of its witnesses' (england, scotland)")
+        }
+        try AppendAdmission.refuseRestrictedAhead([note], logTime: now - 5_000, now: now, clockHold: hold)
+        try AppendAdmission.refuseRestrictedAhead([rows], logTime: now - 5_000, now: now, clockHold: nil)
     }
 
     /// A node being recovered folds no plan, so its checks would run against nothing: an

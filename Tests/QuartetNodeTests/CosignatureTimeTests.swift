@@ -44,6 +44,21 @@ import Testing
         #expect(WitnessCollector.due(asked, round: 5, newest: 5, wall: wall, now: now))
     }
 
+    /// A wall clock set back (a day) keeps every cosignature "new" by it: the witnesses are asked
+    /// again once their answer arrived a period ago on the monotonic clock, or a quiet log's
+    /// freshness lapses at every reader's `--max-age` for the day (finding 289).
+    @Test func aClockSetBackDoesNotStopAQuietLogsWitnessesBeingAskedAgain() {
+        let wall: UInt64 = 1_764_000_000
+        let now = ContinuousClock.now
+        var w = WitnessCollector.Witness(cosigned: 5, cosignedTime: wall + 86_400)
+        w.cosignedAt = now - .seconds(WitnessCollector.recosignSeconds - 1)
+        #expect(!WitnessCollector.due(w, round: 5, newest: 5, wall: wall, now: now), "arrived less than a period ago")
+        w.cosignedAt = now - .seconds(WitnessCollector.recosignSeconds)
+        #expect(WitnessCollector.due(w, round: 5, newest: 5, wall: wall, now: now), "arrived a period ago: asked again")
+        w.recosignAsked = now - .seconds(5)
+        #expect(!WitnessCollector.due(w, round: 5, newest: 5, wall: wall, now: now), "still once per period")
+    }
+
     /// A request to cosign the same size again that fails (the witness down a moment, a
     /// timeout) is tried again after the back-off, not a whole period later: a quiet log's
     /// `--max-age` would otherwise want twice the period.
@@ -117,6 +132,18 @@ import Testing
         bytes[bytes.count - 5] = bytes[bytes.count - 5] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
         #expect(check(200, String(decoding: bytes, as: UTF8.self) + "\n").isFailure)
         #expect(check(200, try witness.cosign(body: note.text, time: now + WitnessCollector.maxClockSkewSeconds + 60).line + "\n").isFailure)
+        // Refused for its date, but verified: its time is still the witness's signed word on the
+        // clock (`ClockCheck`, finding 289) — a clock far off is the case to tell.
+        let ahead = now + WitnessCollector.maxClockSkewSeconds + 60
+        guard case .misdated(_, let time) = check(200, try witness.cosign(body: note.text, time: ahead).line + "\n") else {
+            Issue.record("a verified cosignature dated beyond the skew is not told apart")
+            return
+        }
+        #expect(time == ahead)
+        guard case .failed = check(200, String(decoding: bytes, as: UTF8.self) + "\n") else {
+            Issue.record("a signature that does not verify gives no time")
+            return
+        }
         var unlisted = member
         unlisted.witness = nil
         #expect(check(200, line + "\n", member: unlisted).isFailure)
@@ -195,5 +222,10 @@ import Testing
 }
 
 extension WitnessCollector.Checked {
-    var isFailure: Bool { if case .failed = self { true } else { false } }
+    var isFailure: Bool {
+        switch self {
+        case .failed, .misdated: true
+        default: false
+        }
+    }
 }

@@ -136,6 +136,26 @@ import Testing
         #expect(DataFlow.egress(items, holder: "wales", recipient: "scotland", policy: granted, at: during, current: false) == .send(strip: [0], disclosed: []))
     }
 
+    /// A holder whose clock is a little ahead of this node's sends rows recorded just after an
+    /// agreement's start a moment before the start comes here: kept, nobody blamed, as at an
+    /// agreement's end (finding 289: they were dropped for good and the honest holder named).
+    /// Beyond the tolerance they are still dropped and the sender named.
+    @Test func rowsSentAtAnAgreementsStartWithinTheClockToleranceAreKept() throws {
+        var policy = Policy(owners: owners, labels: labels)
+        let agreement = try established(try full())
+        policy.apply(log: "wales", index: 0, timeMillis: 0, type: agreement.header.type, payload: agreement.payload)
+        let validFrom = try heiwAgreement().validFrom
+        let row = item(index: 1, time: validFrom + 1000, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
+        #expect(DataFlow.ingress([row], holder: "wales", recipient: "uk", policy: policy, at: validFrom - 5000) == .keep(strip: [], violations: []))
+        #expect(DataFlow.ingress([row], holder: "wales", recipient: "uk", policy: policy, at: validFrom - DataFlow.clockToleranceMillis) == .keep(strip: [], violations: []))
+        #expect(DataFlow.ingress([row], holder: "wales", recipient: "uk", policy: policy, at: validFrom - DataFlow.clockToleranceMillis - 1) == .keep(strip: [0], violations: [1]))
+        // Not a recipient of the agreement: dropped and blamed whatever the clocks.
+        #expect(DataFlow.ingress([row], holder: "wales", recipient: "england", policy: policy, at: validFrom - 5000) == .keep(strip: [0], violations: [1]))
+        // A row recorded before the start is not covered a moment later either.
+        let early = item(index: 1, time: validFrom - 1, type: "dataset.rows", classification: label, payload: Array("{}".utf8))
+        #expect(DataFlow.ingress([early], holder: "wales", recipient: "uk", policy: policy, at: validFrom - 5000) == .keep(strip: [0], violations: [1]))
+    }
+
     @Test func anAgreementDisclosesNothingRecordedBeforeItsValidFrom() throws {
         var policy = Policy(owners: owners, labels: labels)
         let agreement = try established(try full())
