@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import QuartetCrypto
@@ -189,6 +190,10 @@ struct Gate: Sendable {
         case .caller(let c):
             caller = c
         }
+        // A credential the browser sends by itself (a client certificate, a cookie) goes with
+        // another site's requests too: refused unless the browser says the request is this
+        // node's own or a link followed to one of its pages (finding 290).
+        if !caller.viaAuthorizationHeader { try Self.checkFetchSite(request) }
         let identity = try member(caller.identity)
         switch access {
         case .public, .reader:
@@ -291,6 +296,21 @@ struct Gate: Sendable {
             throw HTTPError(.forbidden, message: "a write signed in by client certificate needs Content-Type: application/json (or, from this node's pages, a form with its token)")
         }
     }
+
+    /// Fetch Metadata (`Sec-Fetch-Site`, sent by every current browser): a request another
+    /// site's page made — a form posted, an image or script loaded, a no-cors fetch — runs as
+    /// whoever's certificate or cookie the browser holds, so it costs that credential's reads and
+    /// witness lane and shows its timing to the page. Refused, but for a link followed to one of
+    /// this node's pages (a GET navigation). A request without the header (a tool, a member's
+    /// node, an older browser) is judged as before.
+    static func checkFetchSite(_ request: Request) throws {
+        guard let site = request.headers[secFetchSite]?.lowercased(), site == "cross-site" || site == "same-site" else { return }
+        if request.method == .get, request.headers[secFetchMode]?.lowercased() == "navigate" { return }
+        throw HTTPError(.forbidden, message: "a request made by another site's page (Sec-Fetch-Site: \(site)) is not answered with the credential the browser holds; open this node's pages directly")
+    }
+
+    static let secFetchSite = HTTPField.Name("sec-fetch-site")!
+    static let secFetchMode = HTTPField.Name("sec-fetch-mode")!
 
     static func checkSameOrigin(_ request: Request) throws {
         let type = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }

@@ -12,6 +12,7 @@ import QuartetTLS
 private let requestIDHeader = HTTPField.Name("x-request-id")!
 private let nosniffHeader = HTTPField.Name("x-content-type-options")!
 private let hstsHeader = HTTPField.Name("strict-transport-security")!
+private let resourcePolicyHeader = HTTPField.Name("cross-origin-resource-policy")!
 
 /// Every request: a request id (Hummingbird's, also sent back as `x-request-id`), errors as a
 /// JSON body `{"error": {"status", "message"}, "request_id"}`, one structured log line per
@@ -71,6 +72,9 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         // browser takes it for another type than it says.
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         if response.headers[nosniffHeader] == nil { response.headers[nosniffHeader] = "nosniff" }
+        // No other site's page may embed an answer (an image, a script): it would be loaded
+        // with the browser's credential (finding 290).
+        if response.headers[resourcePolicyHeader] == nil { response.headers[resourcePolicyHeader] = "same-origin" }
         // The API is HTTPS only: a browser that has been here once never tries plain HTTP for
         // the name again (an on-path attacker's downgrade). Not for `localhost`, which other
         // services on a person's machine answer over HTTP; browsers ignore it for IP addresses.

@@ -15,7 +15,7 @@ extension API {
         // Every answer that grows with the data runs on `reads` (off the event loops, within
         // each credential's and the node's bounds); the request's parameters are read first.
         routes.get("/v1/view", .reader) { request, context, caller -> Response in
-            let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
+            let csv = Self.wantsCSV(request) ? try Self.table(request, default: .actions) : nil
             return try await reads.run(caller) {
                 if let csv { return Self.csv(queries().csv(csv), name: "view") }
                 // A member's node or operator may be barred from aggregates readers see: its
@@ -36,6 +36,7 @@ extension API {
             return try await reads.run(caller) {
                 let q = queries(withHealth: false)
                 if csv { return Self.csv(q.csv(.totals), name: "totals") }
+                // (The totals' JSON takes no parameters either.)
                 return ViewEncoding.response(ViewTotals(node: node, totals: q.totalsList()))
             }
         }
@@ -46,7 +47,7 @@ extension API {
         }
         routes.get("/v1/view/priorities/{id}", .reader) { request, context, caller -> Response in
             let id = try context.parameters.require("id")
-            let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
+            let csv = Self.wantsCSV(request) ? try Self.table(request, default: .actions) : nil
             return try await reads.run(caller) {
                 let q = queries(withHealth: false)
                 guard q.view.priorities[id] != nil else { throw HTTPError(.notFound, message: "no priority \(id) in the view (the UK plan's priorities are P1 to P4)") }
@@ -58,7 +59,7 @@ extension API {
         }
         routes.get("/v1/view/nations/{nation}", .reader) { request, context, caller -> Response in
             let nation = try context.parameters.require("nation")
-            let csv = Self.wantsCSV(request) ? Self.table(request, default: .actions) : nil
+            let csv = Self.wantsCSV(request) ? try Self.table(request, default: .actions) : nil
             return try await reads.run(caller) {
                 let q = queries()
                 if let csv {
@@ -72,6 +73,8 @@ extension API {
             let id = try context.parameters.require("id")
             let period = request.uri.queryParameters.get("period").map { String($0) }
             let csv = Self.wantsCSV(request)
+            // The CSV of one nation's measure (the page's own link), as the page shows it.
+            let log = csv ? request.uri.queryParameters.get("log").map { String($0) } : nil
             // An answer already rendered for this view is sent from here (no render to move).
             let key = "measure \(id) \(period ?? "")"
             if !csv, let bytes = view.cachedAnswer(key, version: view.snapshot.version) { return ViewEncoding.response(bytes: bytes) }
@@ -81,7 +84,9 @@ extension API {
                     do { _ = try q.measure(id, period: period) } catch let error as PlanError {
                         throw HTTPError(error.kind == .notFound ? .notFound : .badRequest, message: error.message)
                     }
-                    return Self.csv(q.csv(.readings, measure: id), name: "measure-\(id)")
+                    if let log, q.view.logs[log] == nil { throw HTTPError(.notFound, message: "no log named \(String(log.prefix(64))) in the view") }
+                    return Self.csv(q.csv(.readings, log: log, measure: id, period: period.flatMap(Period.init)),
+                                    name: "measure-\(id)" + (log.map { "-\($0)" } ?? "") + (period.map { "-\($0)" } ?? ""))
                 }
                 // The answer depends on the view alone: rendered once per view version.
                 do {
@@ -241,8 +246,14 @@ extension API {
         return request.headers[.accept]?.contains("text/csv") == true
     }
 
-    static func table(_ request: Request, default table: ViewQueries.Table) -> ViewQueries.Table {
-        request.uri.queryParameters.get("table").flatMap { ViewQueries.Table(rawValue: String($0)) } ?? table
+    /// The CSV table asked for (`table`), or `table` when none is: an unknown one is refused,
+    /// not answered with the default under the name asked for.
+    static func table(_ request: Request, default table: ViewQueries.Table) throws -> ViewQueries.Table {
+        guard let asked = request.uri.queryParameters.get("table") else { return table }
+        guard let known = ViewQueries.Table(rawValue: String(asked)) else {
+            throw HTTPError(.badRequest, message: "table: expected one of \(ViewQueries.Table.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(String(asked.prefix(40)))\"")
+        }
+        return known
     }
 
     static func csv(_ text: String, name: String) -> Response {

@@ -44,12 +44,13 @@ enum WebForm {
         }
     }
 
-    static let maxFields = 32, maxValueBytes = 4096
+    static let maxFields = 32
 
     /// `a=1&b=two+words` as sent by a form (UTF-8, `+` for space, percent escapes). At most
-    /// `maxFields` fields, each value at most `maxValueBytes` (longer are cut, and the validator
-    /// then names the field); a repeated field keeps its first value; names are not escaped
-    /// into anything (only known names are read).
+    /// `maxFields` fields; a value is never cut (a cut text was signed into the log as if typed:
+    /// finding 290) — the body's bound (`API.maxFormBody`) bounds them all, and the validator
+    /// names a field over its length; a repeated field keeps its first value; names are not
+    /// escaped into anything (only known names are read).
     static func decode(_ body: String) -> [String: String] {
         var out: [String: String] = [:]
         for pair in body.split(separator: "&", omittingEmptySubsequences: true).prefix(maxFields) {
@@ -59,8 +60,7 @@ enum WebForm {
             guard out[name] == nil else { continue }
             // A textarea's line breaks arrive as CRLF (the HTML form encoding): entries keep
             // newlines only (text refuses other control characters).
-            var value = parts.count > 1 ? text(parts[1]).replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n") : ""
-            if value.utf8.count > maxValueBytes { value = String(decoding: Array(value.utf8.prefix(maxValueBytes)), as: UTF8.self) }
+            let value = parts.count > 1 ? text(parts[1]).replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n") : ""
             out[name] = value
         }
         return out

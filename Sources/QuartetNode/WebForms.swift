@@ -12,7 +12,9 @@ import QuartetStore
 /// API's messages, each next to the field it names; a saved entry redirects (303) to its
 /// receipt, so reloading it records nothing twice.
 extension API {
-    static let maxFormBody = 16 * 1024
+    /// A form's body, at most: the longest text the validator takes (a qualitative reading's
+    /// 8,000 characters) percent-encoded at up to 12 bytes a character, and the other fields.
+    static let maxFormBody = 128 * 1024
 
     func addFormRoutes<Context: APIRequestContext>(to routes: Routes<Context>) {
         for kind in WebForm.Kind.allCases {
@@ -21,7 +23,12 @@ extension API {
                 return formPage(kind, who: who, values: [:], error: nil, receipt: nil)
             }
             routes.post("/record/\(kind.rawValue)", .operator) { request, _, who -> Response in
-                let body = try await request.body.collect(upTo: Self.maxFormBody)
+                let body: ByteBuffer
+                do { body = try await request.body.collect(upTo: Self.maxFormBody) } catch {
+                    // The form again, saying why (not the API's JSON 413 in place of the page).
+                    return formPage(kind, who: who, values: [:], error: WebForm.FieldError(message: "the form is larger than \(Self.maxFormBody / 1024) KiB: nothing was saved; shorten the text and send it again"),
+                                    receipt: nil, status: .contentTooLarge)
+                }
                 let values = WebForm.decode(String(buffer: body))
                 let payload: JSONValue
                 do { payload = try WebForm.payload(kind, values, measures: ownMeasureKinds()) } catch let error as WebForm.FieldError {

@@ -94,7 +94,7 @@ extension WebPage {
         let shown = year.map(String.init) ?? ""
         let body = MeasureBody(heading: chart.title, definitions: definitions, chartTitle: chart.title, svg: chart.svg.isEmpty ? nil : chart.svg,
                                year: year.map(String.init), years: years.map { MeasureBody.Year(year: String($0), href: measureHref(id, log: log, year: $0), current: $0 == year) },
-                               totals: totals, readings: readings, csvHref: "/v1/view/measures/\(path(id))?format=csv")
+                               totals: totals, readings: readings, csvHref: "/v1/view/measures/\(path(id))?format=csv" + (log.map { "&log=\(path($0))" } ?? ""))
         let name = (log.map { ViewQueries.displayName($0) + " " } ?? "") + "measure \(id)"
         return (name.prefix(1).uppercased() + name.dropFirst() + (shown.isEmpty ? "" : ", \(shown)"),
                 [home] + (log.map { [Crumb(name: ViewQueries.displayName($0), href: nationHref($0))] } ?? []) + [Crumb(name: "Measure \(id)")], "measure", body)

@@ -50,7 +50,7 @@ enum WebPage {
     /// The headers of every HTML answer (these pages, the overview, the sign-in page): a
     /// Content-Security-Policy that runs no script but the node's own (`scripts`; none
     /// otherwise), loads nothing from elsewhere and lets no other page frame it; no-store;
-    /// nosniff; no Referer beyond this origin.
+    /// nosniff; no Referer beyond this origin; no window another site opened keeps a handle.
     static func htmlHeaders(scripts: Bool) -> HTTPFields {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
@@ -60,6 +60,8 @@ enum WebPage {
         headers[.init("x-content-type-options")!] = "nosniff"
         // Form actions carry their anti-forgery token in the URL: never in a Referer elsewhere.
         headers[.init("referrer-policy")!] = "same-origin"
+        // A page another site opened holds no handle on it (and it none on the opener).
+        headers[.init("cross-origin-opener-policy")!] = "same-origin"
         return headers
     }
 

@@ -14,8 +14,12 @@ public enum CSV {
     /// One field. A field starting with a formula scalar gets a leading apostrophe unless it is
     /// a plain decimal number (`-2`, `1.5e3`); a field holding a comma, quote, CR or LF is
     /// quoted with its quotes doubled (`quoteAll`: every field is quoted). A semicolon or a tab
-    /// is quoted too: spreadsheets in locales that split on `;` (or a paste split on tabs) would
-    /// otherwise start a new cell there, which may begin with `=`.
+    /// is quoted too. Quoting does not hold everywhere: a spreadsheet in a locale that splits on
+    /// `;` (or a paste split on tabs, or one that takes every line break as a new row) starts a
+    /// new cell at a `;`, tab or line break inside the field, and reads a quote as special only
+    /// where a cell begins, so this field's quotes are literal there. So a formula scalar where
+    /// such a cell would begin (after a separator, past any quotes and spaces) gets an
+    /// apostrophe too (finding 290).
     public static func field(_ text: String, quoteAll: Bool = false) -> String {
         var scalars = text.unicodeScalars[...]
         var defuse = false
@@ -26,12 +30,23 @@ public enum CSV {
         var out = String.UnicodeScalarView()
         if needsQuotes { out.append("\"") }
         if defuse { out.append("'") }
+        // Whether a cell would begin here in a spreadsheet that splits where this field does not.
+        var cellStart = false
+        var first = true
         while let scalar = scalars.popFirst() {
+            if cellStart, !first, formulaStarts.contains(scalar), !isCellBreak(scalar) { out.append("'") }
             out.append(scalar)
             if scalar == "\"" { out.append("\"") }
+            if isCellBreak(scalar) { cellStart = true } else if scalar != "\"" && scalar != " " { cellStart = false }
+            first = false
         }
         if needsQuotes { out.append("\"") }
         return String(out)
+    }
+
+    /// Where some spreadsheet starts a new cell or row: `,` `;` tab, CR, LF, and what reads as a separator.
+    static func isCellBreak(_ scalar: Unicode.Scalar) -> Bool {
+        scalar == "," || scalar == ";" || scalar == "\t" || scalar == "\n" || scalar == "\r" || ShownText.readsAsSeparator(scalar)
     }
 
     /// One line of fields joined by commas, ended by `terminator`.

@@ -6,7 +6,15 @@ extension ViewQueries {
     /// The tables analysts want: actions, totals and readings.
     public enum Table: String, CaseIterable, Sendable { case actions, totals, readings }
 
-    public func csv(_ table: Table, log: String? = nil, priority: String? = nil, measure: String? = nil) -> String {
+    /// One table, scoped as its route is (finding 290: the scope was dropped for totals and
+    /// periods, so a file named for one nation, priority or year held others'): `log` (actions
+    /// and readings of that log; totals it contributes to), `priority`, `measure` (readings of
+    /// it and mapped into it; its totals) and `period` (a year takes its quarters and months).
+    public func csv(_ table: Table, log: String? = nil, priority: String? = nil, measure: String? = nil, period: Period? = nil) -> String {
+        func inPeriod(_ p: Period) -> Bool {
+            guard let period else { return true }
+            return period.granularity == .year ? p.year == period.year : p == period
+        }
         var rows: [[String]] = []
         switch table {
         case .actions:
@@ -21,9 +29,10 @@ extension ViewQueries {
             }
         case .totals:
             rows.append(["measure", "period", "value", "target", "progress"] + nations + ["entries"])
-            for uk in totalMeasures where measure == nil || uk == measure {
-                for period in view.totals[uk]!.keys.sorted() {
+            for uk in totalMeasures where (measure == nil || uk == measure) && (priority == nil || uk.hasPrefix(priority! + ".")) {
+                for period in view.totals[uk]!.keys.sorted() where inPeriod(period) {
                     let t = view.totals[uk]![period]!
+                    if let log, t.contributions[log] == nil { continue }
                     // Target and progress as the JSON total states them (`total`: none per nation).
                     let stated = total(t)
                     rows.append([uk, period.description, Self.number(t.value), stated.target.map(Self.number) ?? "",
@@ -37,7 +46,7 @@ extension ViewQueries {
                 for m in (view.logs[l]?.measures.values.map { $0 } ?? []).sorted(by: { Self.idOrder($0.payload.id, $1.payload.id) })
                 where measure == nil || m.payload.id == measure || m.payload.uk_measure == measure {
                     if let priority, !m.payload.id.hasPrefix(priority + ".") { continue }
-                    for p in m.readings.keys.sorted() {
+                    for p in m.readings.keys.sorted() where inPeriod(p) {
                         let r = m.readings[p]!
                         let value = r.payload.value.map(Self.number) ?? r.payload.achieved.map { $0 ? "achieved" : "not achieved" }
                             ?? r.payload.categories.map { Self.categories($0) }

@@ -76,6 +76,17 @@ struct CertificateHeaderContext: APIRequestContext {
             return [.public, .reader].contains(access) ? .admitted : .forbidden
         case "node outside the federation":
             return access == .public ? .admitted : .forbidden
+        case "auditor (another site's fetch)":
+            // A browser's own credential on another site's request (finding 290).
+            return access == .public ? .admitted : .forbidden
+        case "operator of this log (cookie, another site's form)":
+            // A link followed reads; anything else another site's page sends is refused.
+            return access == .public || method == .get ? .admitted : .forbidden
+        case "auditor (a link from another site)":
+            return access == .public || (method == .get && access != .operator) ? .admitted : .forbidden
+        case "reader (token, another site)":
+            // A token in the Authorization header: no browser sends it by itself.
+            return [.public, .reader].contains(access) ? .admitted : .forbidden
         default:
             Issue.record("no expectation for \(caller)")
             return .admitted
@@ -100,11 +111,12 @@ struct CertificateHeaderContext: APIRequestContext {
             return fields
         }
         let walesOperator = try certificate(.operator("wales"), from: files.pki)
+        let auditorCertificate = try certificate(.auditor("heiw"), from: files.pki)
         let callers = [
             Caller(description: "none", headers: [:]),
             Caller(description: "bad token", headers: headers([(.authorization, "Bearer not-a-token")])),
             Caller(description: "reader", headers: headers([(.authorization, "Bearer token-reader")])),
-            Caller(description: "auditor", headers: headers([(CertificateHeaderContext.header, try certificate(.auditor("heiw"), from: files.pki))])),
+            Caller(description: "auditor", headers: headers([(CertificateHeaderContext.header, auditorCertificate)])),
             Caller(description: "operator of this log", headers: headers([(CertificateHeaderContext.header, walesOperator), (.contentType, "application/json")])),
             Caller(description: "operator of this log (token)", headers: headers([(.authorization, "Bearer token-wales-op")])),
             // A browser signed in with the operator's token (a new session for each request:
@@ -117,6 +129,13 @@ struct CertificateHeaderContext: APIRequestContext {
             Caller(description: "member node", headers: headers([(CertificateHeaderContext.header, try certificate(.node("uk"), from: files.pki))])),
             Caller(description: "node outside the federation", headers: headers([(CertificateHeaderContext.header, try certificate(.node("mallory"), from: files.pki))])),
             Caller(description: "certificate from another CA", headers: headers([(CertificateHeaderContext.header, try certificate(.operator("wales"), from: otherCA))])),
+            Caller(description: "auditor (another site's fetch)", headers: headers([(CertificateHeaderContext.header, auditorCertificate),
+                                                                                    (Gate.secFetchSite, "cross-site"), (Gate.secFetchMode, "no-cors"), (.contentType, "text/plain")])),
+            Caller(description: "auditor (a link from another site)", headers: headers([(CertificateHeaderContext.header, auditorCertificate),
+                                                                                       (Gate.secFetchSite, "cross-site"), (Gate.secFetchMode, "navigate")])),
+            Caller(description: "operator of this log (cookie, another site's form)", headers: headers([(.cookie, Self.newSession), (Gate.secFetchSite, "same-site"),
+                                                                                                         (Gate.secFetchMode, "navigate"), (.contentType, "application/json")])),
+            Caller(description: "reader (token, another site)", headers: headers([(.authorization, "Bearer token-reader"), (Gate.secFetchSite, "cross-site"), (Gate.secFetchMode, "cors")])),
         ]
 
         try await node.test(CertificateHeaderContext.self) { client, routes in

@@ -361,6 +361,11 @@ import Testing
                     let policy = response.headers[HTTPField.Name("content-security-policy")!] ?? ""
                     #expect(policy.contains("frame-ancestors 'none'") && policy.contains("base-uri 'none'") && !policy.contains("script-src"), "\(policy)")
                     #expect(response.headers[.cacheControl] == "no-store" && response.headers[HTTPField.Name("referrer-policy")!] == "same-origin")
+                    // No other site embeds an answer or keeps a handle on a page (finding 290).
+                    #expect(response.headers[HTTPField.Name("cross-origin-opener-policy")!] == "same-origin")
+                }
+                try await client.execute(uri: "/healthz", method: .get, headers: headers([])) { response in
+                    #expect(response.headers[HTTPField.Name("cross-origin-resource-policy")!] == "same-origin")
                 }
             }
         }

@@ -913,6 +913,18 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(csv.contains("wales,P2.A4.M1,P2.A6.M1,count,2025-Q1,2,\"Cardiff, \"\"Swansea\"\"\",wales,"))
         let actions = q.csv(.actions, log: "wales", priority: "P2")
         #expect(actions.split(separator: "\r\n").count == 5)
+        // Every scope a route names applies to its CSV (finding 290): a period (a year takes
+        // its quarters and months), a log's measure alone, a priority's or a nation's totals.
+        let yearly = inYears.csv(.readings, log: "wales", measure: "P2.A4.M1", period: Period("2025"))
+        let periods = yearly.split(separator: "\r\n").dropFirst().map { $0.split(separator: ",")[4] }
+        #expect(Set(periods) == Set(all.filter { $0.year == 2025 }.map { Substring($0.description) }), "\(yearly)")
+        #expect(inYears.csv(.readings, log: "wales", measure: "P2.A4.M1", period: Period("2025-Q4")).split(separator: "\r\n").count == 2)
+        let walesOnly = inYears.csv(.readings, log: "wales", measure: "P2.A6.M1")
+        #expect(!walesOnly.isEmpty && walesOnly.split(separator: "\r\n").dropFirst().allSatisfy { $0.hasPrefix("wales,") }, "\(walesOnly)")
+        let totals = q.csv(.totals)
+        #expect(totals.contains("\r\nP2.") && q.csv(.totals, priority: "P1").split(separator: "\r\n").dropFirst().allSatisfy { $0.hasPrefix("P1.") })
+        #expect(q.csv(.totals, priority: "P9").split(separator: "\r\n").count == 1, "the header alone")
+        #expect(q.csv(.totals, log: "atlantis").split(separator: "\r\n").count == 1, "no total that log contributes to")
         #expect(ViewQueries.idOrder("P2.A9", "P2.A10"))
     }
 }
