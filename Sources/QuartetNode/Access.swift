@@ -305,12 +305,16 @@ struct Gate: Sendable {
     /// node, an older browser) is judged as before.
     static func checkFetchSite(_ request: Request) throws {
         guard let site = request.headers[secFetchSite]?.lowercased(), site == "cross-site" || site == "same-site" else { return }
-        if request.method == .get, request.headers[secFetchMode]?.lowercased() == "navigate" { return }
+        // A link followed to a page: a top-level document (an iframe's navigation is one too,
+        // with its destination `iframe`: refused, its answer would be framed by another site).
+        if request.method == .get, request.headers[secFetchMode]?.lowercased() == "navigate",
+           request.headers[secFetchDest].map({ $0.lowercased() == "document" }) ?? true { return }
         throw HTTPError(.forbidden, message: "a request made by another site's page (Sec-Fetch-Site: \(site)) is not answered with the credential the browser holds; open this node's pages directly")
     }
 
     static let secFetchSite = HTTPField.Name("sec-fetch-site")!
     static let secFetchMode = HTTPField.Name("sec-fetch-mode")!
+    static let secFetchDest = HTTPField.Name("sec-fetch-dest")!
 
     static func checkSameOrigin(_ request: Request) throws {
         let type = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import QuartetPolicy
 import QuartetStore
 import ServiceLifecycle
+import Synchronization
 
 // (Over ~350 lines: the node's background services (replication, purges, the witness rounds and
 // reads), each short, started together by `Node`.)
@@ -92,13 +93,20 @@ final class Purger: Sendable {
     }
 
     /// Every agreement that has ended by now: revoked, past its validity, contested or withdrawn.
-    func checkEnded() {
-        guard clock.holdReason == nil else { return }
+    /// Returns whether it judged them (not while the clock is held: `clock`).
+    @discardableResult
+    func checkEnded() -> Bool {
+        guard clock.holdReason == nil else { return false }
+        defer { checks.add(1, ordering: .relaxed) }
         let now = wallClockMillis()
         let policy = view.policy
         for state in policy.agreements.values { ended(state, now: now) }
         for states in policy.withdrawn.values { for state in states { ended(state, now: now) } }
+        return true
     }
+
+    /// How many times `checkEnded` judged the agreements (tests).
+    let checks = Atomic<Int>(0)
 
     private func ended(_ state: AgreementState, now: UInt64) {
         // By entry: a withdrawn copy of an id, or one signed again under it, is handled apart.
@@ -193,6 +201,11 @@ final class Purger: Sendable {
     @discardableResult
     private func purge(_ state: AgreementState, policy: Policy, reason: String) -> Bool {
         let id = state.agreement.id
+        // A pass scheduled before the clock was found wrong waits too (not done: tried again).
+        if let hold = clock.holdReason {
+            logger.warning("purge waits: this node's clock disagrees with its witnesses", metadata: ["agreement": "\(id)", "reason": "\(hold)"])
+            return false
+        }
         do {
             guard let log = try store.logs().first(where: { $0.name == state.agreement.holder }) else { return true }
             let now = wallClockMillis()

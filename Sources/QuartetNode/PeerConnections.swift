@@ -317,6 +317,12 @@ extension ReplicationEngine {
         guard batch.entries.contains(where: { !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return batch }
         // A member a reload removed (its connection closing) is no recipient.
         guard federation.member(peer) != nil else { return nil }
+        // Not while this node's clock disagrees with its witnesses (finding 289): agreements are
+        // judged by it (a clock set back brings a revoked agreement back in force), and a stub
+        // it would send instead of a payload is kept for good by its recipient. The peer gets
+        // the batch once the clock is right (the holder pushes; a request is answered
+        // `unavailable`).
+        if clock.holdReason != nil { return nil }
         let items = batch.entries.indices.compactMap { i -> (position: Int, header: EntryHeader?, hasPayload: Bool)? in
             let wire = batch.entries[i]
             guard !EntryHeader.isPublic(encoded: wire.headerBytes) else { return nil }
@@ -348,9 +354,7 @@ extension ReplicationEngine {
         // recorded since; its own commits it pushes as it makes them, folded or not).
         let isWriter = replicator.settings.writer(of: batch.log) == me
         let known = batch.from <= folded ? max(folded, batch.end) : folded
-        // Not while this node's clock disagrees with its witnesses: agreements are judged by it
-        // (a clock set back brings a revoked agreement back in force; finding 289).
-        let current = (isWriter ? replicator.ownLogStatus.synced : knowsNewest(of: batch.log, through: known)) && clock.holdReason == nil
+        let current = isWriter ? replicator.ownLogStatus.synced : knowsNewest(of: batch.log, through: known)
         // And the members it judges recipients by: confirmed by as many members as must answer
         // at a start, and not stated out of date (`membershipConfirmed`, `membershipStale`).
         switch DataFlow.egress(items, holder: batch.log, recipient: peer, policy: judgedBy, at: now, aggregateAgreements: named,

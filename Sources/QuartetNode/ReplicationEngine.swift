@@ -487,6 +487,10 @@ final class ReplicationEngine: @unchecked Sendable {
     /// longer hold by the agreements in force now.
     private func endedSinceAdmitted(_ entries: [Entry], holder: String) -> [Int] {
         guard entries.contains(where: { $0.payload != nil && $0.header.classification != EntryHeader.publicClassification }) else { return [] }
+        // Judged by the clock: kept while it disagrees with the witnesses (a clock run fast would
+        // drop, for good, payloads this node holds under an agreement in force); the purges
+        // take what truly ended once it is right.
+        guard clock.holdReason == nil else { return [] }
         let items = entries.map { DataFlow.Item(header: $0.header, payload: $0.payload?.bytes) }
         // (As from the writer: stubs are not at issue here, only what is kept.)
         guard case .keep(let strip, _, _) = DataFlow.ingress(items, holder: holder, recipient: me, policy: policy(), at: wallClockMillis(),
@@ -548,8 +552,7 @@ final class ReplicationEngine: @unchecked Sendable {
                     // payload stripped by a clock run fast is never fetched again, and a sender
                     // blamed by one run slow is honest). Nobody is blamed; the range is asked
                     // for again at the next round.
-                    if clock.holdReason != nil,
-                       batch.entries.contains(where: { $0.payload != nil && !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
+                    if clock.holdReason != nil, batch.entries.contains(where: { !EntryHeader.isPublic(encoded: $0.headerBytes) }) {
                         return replicator.notStored(batch)
                     }
                     let items = entries.map { DataFlow.Item(header: $0.header, payload: $0.payload?.bytes) }

@@ -73,6 +73,10 @@ extension API {
             let id = try context.parameters.require("id")
             let period = request.uri.queryParameters.get("period").map { String($0) }
             let csv = Self.wantsCSV(request)
+            // A measure's CSV is its readings: another table asked for is refused, not ignored.
+            if csv, try Self.table(request, default: .readings) != .readings {
+                throw HTTPError(.badRequest, message: "table: a measure's CSV is its readings (table=readings); the totals are at /v1/view/totals?format=csv")
+            }
             // The CSV of one nation's measure (the page's own link), as the page shows it.
             let log = csv ? request.uri.queryParameters.get("log").map { String($0) } : nil
             // An answer already rendered for this view is sent from here (no render to move).

@@ -17,7 +17,7 @@ extension WitnessCollector {
         /// The time of its newest cosignature that verified, and when the answer arrived on the
         /// monotonic clock: its clock against this node's (`ClockCheck`). Kept also when the
         /// cosignature was refused for its date: a clock far off is the case to tell.
-        var clockSample: ClockReading?
+        var clockSample: ClockWatch.Reading?
         /// When it was last asked to cosign the size it holds again (`due`), on this node's
         /// monotonic clock: at most once per `recosignSeconds`, whatever the times say.
         var recosignAsked: ContinuousClock.Instant?
@@ -52,9 +52,4 @@ extension WitnessCollector {
         var verifiedTime: UInt64?
     }
 
-    /// A witness's signed time and when its answer arrived.
-    struct ClockReading: Sendable {
-        var signedSeconds: UInt64
-        var arrived: ContinuousClock.Instant
-    }
 }

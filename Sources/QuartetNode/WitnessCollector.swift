@@ -184,22 +184,19 @@ final class WitnessCollector: Sendable {
     /// Per witness (member id): the size it last cosigned and when, and its last error.
     func status() -> [String: Witness] { state.withLockedValue { $0.witnesses } }
 
-    /// Each witness's newest cosignature that arrived in this run, with how long ago it arrived
-    /// (the node's own witness is not one: its clock is this one).
-    func clockSamples(now: ContinuousClock.Instant = .now) -> [ClockCheck.Sample] {
+    /// Gives the clock check (`ClockWatch`) each listed witness's newest signed time that
+    /// arrived in this run (the node's own witness is not one: its clock is this one): as
+    /// answers arrive, and every few seconds (`WitnessingService`: a member a reload removed
+    /// stops counting).
+    func judgeClock() {
         let members = Set(witnessMembers.map(\.id))
-        return state.withLockedValue { s in
-            s.witnesses.compactMap { id, w in
-                guard members.contains(id), let reading = w.clockSample else { return nil }
-                return ClockCheck.Sample(witness: id, signedSeconds: reading.signedSeconds, secondsSinceArrival: reading.arrived.duration(to: now).seconds)
+        let readings = state.withLockedValue { s in
+            s.witnesses.reduce(into: [String: ClockWatch.Reading]()) { out, pair in
+                guard members.contains(pair.key), let reading = pair.value.clockSample else { return }
+                out[pair.key] = reading
             }
         }
-    }
-
-    /// Judges this node's clock again (`ClockWatch`): as answers arrive, and every few seconds
-    /// (`WitnessingService`), so a verdict ages out with its samples.
-    func judgeClock() {
-        clock.update(samples: clockSamples())
+        clock.update(readings: readings)
     }
 
     private func startRound() {
@@ -554,13 +551,13 @@ final class WitnessCollector: Sendable {
                 if let time = result.time {
                     w.cosignedTime = time
                     w.cosignedAt = .now
-                    w.clockSample = ClockReading(signedSeconds: time, arrived: .now)
+                    w.clockSample = ClockWatch.Reading(signedSeconds: time, arrived: .now)
                 }
                 w.failures = 0
                 w.retryAt = nil
                 w.lastError = nil
             case .failure(let failure):
-                if let time = failure.verifiedTime { w.clockSample = ClockReading(signedSeconds: time, arrived: .now) }
+                if let time = failure.verifiedTime { w.clockSample = ClockWatch.Reading(signedSeconds: time, arrived: .now) }
                 // Asked for the size it had cosigned already: a request to cosign it again.
                 w.failed(failure, now: .now, recosign: w.cosigned == checkpoint.checkpoint.size)
             }

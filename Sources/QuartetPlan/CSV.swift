@@ -30,15 +30,14 @@ public enum CSV {
         var out = String.UnicodeScalarView()
         if needsQuotes { out.append("\"") }
         if defuse { out.append("'") }
-        // Whether a cell would begin here in a spreadsheet that splits where this field does not.
-        var cellStart = false
-        var first = true
+        // Whether a cell would begin here in a spreadsheet that splits where this field does not
+        // (and at the field's start, past leading spaces or quotes, unless defused or a number).
+        var cellStart = !defuse && !isPlainNumber(scalars)
         while let scalar = scalars.popFirst() {
-            if cellStart, !first, formulaStarts.contains(scalar), !isCellBreak(scalar) { out.append("'") }
+            if cellStart, formulaStarts.contains(scalar), !isCellBreak(scalar) { out.append("'") }
             out.append(scalar)
             if scalar == "\"" { out.append("\"") }
             if isCellBreak(scalar) { cellStart = true } else if scalar != "\"" && scalar != " " { cellStart = false }
-            first = false
         }
         if needsQuotes { out.append("\"") }
         return String(out)

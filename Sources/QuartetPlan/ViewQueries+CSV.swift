@@ -32,7 +32,8 @@ extension ViewQueries {
             for uk in totalMeasures where (measure == nil || uk == measure) && (priority == nil || uk.hasPrefix(priority! + ".")) {
                 for period in view.totals[uk]!.keys.sorted() where inPeriod(period) {
                     let t = view.totals[uk]![period]!
-                    if let log, t.contributions[log] == nil { continue }
+                    // A nation's: the totals it adds into (the UK log's are all its own).
+                    if let log, log != view.ukLog, t.contributions[log] == nil { continue }
                     // Target and progress as the JSON total states them (`total`: none per nation).
                     let stated = total(t)
                     rows.append([uk, period.description, Self.number(t.value), stated.target.map(Self.number) ?? "",
@@ -44,7 +45,9 @@ extension ViewQueries {
             rows.append(["nation", "measure", "uk_measure", "kind", "period", "value", "note", "log", "index"])
             for l in order where log == nil || l == log {
                 for m in (view.logs[l]?.measures.values.map { $0 } ?? []).sorted(by: { Self.idOrder($0.payload.id, $1.payload.id) })
-                where measure == nil || m.payload.id == measure || m.payload.uk_measure == measure {
+                // One log's: its own measure of the id alone, as its page shows it (a nation's
+                // plan may use the id for another measure than the one it maps into the UK's).
+                where measure == nil || m.payload.id == measure || (log == nil && m.payload.uk_measure == measure) {
                     if let priority, !m.payload.id.hasPrefix(priority + ".") { continue }
                     for p in m.readings.keys.sorted() where inPeriod(p) {
                         let r = m.readings[p]!

@@ -107,6 +107,9 @@ func populatedDirectory(count: Int) throws -> URL {
         try write("qt_one qt_two\n", mode: 0o600)
         let two = try view(["--token-file", file])
         #expect(two.status != 0 && two.stderr.contains("one token, on one line") && !two.stderr.contains("cannot reach"), "\(two)")
+        // The token itself where its file's path goes: refused without echoing it.
+        let pasted = try view(["--token-file", "qt_0RtWlPkGNiV6BOTNKS8DYMFbUdJcyXpM2b0g1pJxcIo"])
+        #expect(pasted.status != 0 && pasted.stderr.contains("looks like a token itself") && !(pasted.stdout + pasted.stderr).contains("0RtWlPk"), "\(pasted)")
         let empty = try view(["--token-file", "-"], stdin: [])
         #expect(empty.status != 0 && empty.stderr.contains("holds no token"), "\(empty)")
         // A good file, and standard input: read, and the command goes as far as the connection.

@@ -82,6 +82,9 @@ struct CertificateHeaderContext: APIRequestContext {
         case "operator of this log (cookie, another site's form)":
             // A link followed reads; anything else another site's page sends is refused.
             return access == .public || method == .get ? .admitted : .forbidden
+        case "auditor (another site's iframe)":
+            // Framed by another site: refused like any other request it makes.
+            return access == .public ? .admitted : .forbidden
         case "auditor (a link from another site)":
             return access == .public || (method == .get && access != .operator) ? .admitted : .forbidden
         case "reader (token, another site)":
@@ -132,7 +135,9 @@ struct CertificateHeaderContext: APIRequestContext {
             Caller(description: "auditor (another site's fetch)", headers: headers([(CertificateHeaderContext.header, auditorCertificate),
                                                                                     (Gate.secFetchSite, "cross-site"), (Gate.secFetchMode, "no-cors"), (.contentType, "text/plain")])),
             Caller(description: "auditor (a link from another site)", headers: headers([(CertificateHeaderContext.header, auditorCertificate),
-                                                                                       (Gate.secFetchSite, "cross-site"), (Gate.secFetchMode, "navigate")])),
+                                                                                       (Gate.secFetchSite, "cross-site"), (Gate.secFetchMode, "navigate"), (Gate.secFetchDest, "document")])),
+            Caller(description: "auditor (another site's iframe)", headers: headers([(CertificateHeaderContext.header, auditorCertificate),
+                                                                                    (Gate.secFetchSite, "cross-site"), (Gate.secFetchMode, "navigate"), (Gate.secFetchDest, "iframe")])),
             Caller(description: "operator of this log (cookie, another site's form)", headers: headers([(.cookie, Self.newSession), (Gate.secFetchSite, "same-site"),
                                                                                                          (Gate.secFetchMode, "navigate"), (.contentType, "application/json")])),
             Caller(description: "reader (token, another site)", headers: headers([(.authorization, "Bearer token-reader"), (Gate.secFetchSite, "cross-site"), (Gate.secFetchMode, "cors")])),

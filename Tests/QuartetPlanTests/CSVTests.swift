@@ -89,6 +89,10 @@ import Testing
             #expect(read.count == 3 && read[1].replacingOccurrences(of: "'", with: "") == text, "\(read)")
         }
         #expect(CSV.field("a;b") == "\"a;b\"", "nothing to defuse: unchanged but quoted")
+        // At the field's start too, past spaces or quotes; a number stays a number.
+        #expect(CSV.field(" =1+1") == " '=1+1")
+        #expect(CSV.field("\" @SUM(1)") == "\"\"\" '@SUM(1)\"")
+        #expect(CSV.field("-2") == "-2" && CSV.field("=1") == "'=1")
     }
 
     @Test func plainNumbersStayNumbers() {

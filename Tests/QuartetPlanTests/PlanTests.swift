@@ -919,12 +919,17 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         let periods = yearly.split(separator: "\r\n").dropFirst().map { $0.split(separator: ",")[4] }
         #expect(Set(periods) == Set(all.filter { $0.year == 2025 }.map { Substring($0.description) }), "\(yearly)")
         #expect(inYears.csv(.readings, log: "wales", measure: "P2.A4.M1", period: Period("2025-Q4")).split(separator: "\r\n").count == 2)
-        let walesOnly = inYears.csv(.readings, log: "wales", measure: "P2.A6.M1")
-        #expect(!walesOnly.isEmpty && walesOnly.split(separator: "\r\n").dropFirst().allSatisfy { $0.hasPrefix("wales,") }, "\(walesOnly)")
+        // One log's measure of the id alone: wales's P2.A4.M1, not the measures it maps into UK
+        // P2.A6.M1, nor another log's P2.A4.M1.
+        let walesOnly = inYears.csv(.readings, log: "wales", measure: "P2.A4.M1").split(separator: "\r\n").dropFirst()
+        #expect(!walesOnly.isEmpty && walesOnly.allSatisfy { $0.hasPrefix("wales,P2.A4.M1,") }, "\(walesOnly)")
+        #expect(inYears.csv(.readings, log: "wales", measure: "P2.A6.M1").split(separator: "\r\n").count == 1, "wales has no measure P2.A6.M1 of its own")
+        #expect(inYears.csv(.readings, measure: "P2.A6.M1").contains("\r\nwales,P2.A4.M1,P2.A6.M1,"), "without a log: mapped ones too")
         let totals = q.csv(.totals)
         #expect(totals.contains("\r\nP2.") && q.csv(.totals, priority: "P1").split(separator: "\r\n").dropFirst().allSatisfy { $0.hasPrefix("P1.") })
         #expect(q.csv(.totals, priority: "P9").split(separator: "\r\n").count == 1, "the header alone")
         #expect(q.csv(.totals, log: "atlantis").split(separator: "\r\n").count == 1, "no total that log contributes to")
+        #expect(q.csv(.totals, log: q.view.ukLog) == totals, "the UK log's totals are all its own")
         #expect(ViewQueries.idOrder("P2.A9", "P2.A10"))
     }
 }
