@@ -21,6 +21,13 @@ public struct Federation: Sendable, Equatable {
         public var peer: HostPort
         /// The HTTPS API's base URL.
         public var api: String
+        /// The API's host and port as dialled: the URL's host (without an IPv6 address's
+        /// brackets) and its port, 443 when none is written (`https://HOST`, which the file
+        /// takes: read as no port, the witness paths skipped such a member for good).
+        public var apiAddress: HostPort? {
+            guard let url = URL(string: api), let host = url.host.map(Federation.unbracketed), !host.isEmpty else { return nil }
+            return HostPort(host: host, port: url.port ?? 443)
+        }
         /// The log this node writes, and its pinned note verifier key.
         public var log: String
         public var verifier: NoteVerifier

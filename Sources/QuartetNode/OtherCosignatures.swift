@@ -65,8 +65,7 @@ final class OtherCosignatures: Sendable {
     private let readers = NIOLockedValueBox<[String: (address: HostPort, client: KeepAliveClient)]>([:])
 
     private func refresh(_ member: Federation.Member, federation: Federation) async {
-        guard let url = URL(string: member.api), let host = url.host, let port = url.port else { return }
-        let address = HostPort(host: host, port: port)
+        guard let address = member.apiAddress else { return }
         var client = readers.withLockedValue { $0[member.id] }.flatMap { $0.address == address && $0.client.isOpen ? $0.client : nil }
         if client == nil {
             guard !reads.stopped else { return }

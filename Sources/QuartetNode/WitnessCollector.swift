@@ -400,10 +400,10 @@ final class WitnessCollector: Sendable {
     /// Sends the round's request to `member` on its open connection, or connects first (on a
     /// task); the answer is handled on `queue` (`answered`), and the round goes on there.
     private func submit(to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64) {
-        guard member.witness != nil, let url = URL(string: member.api), let host = url.host, let port = url.port else {
-            return finish(member, checkpoint, .failure(WitnessFailure(message: "\(member.id) has no witness key or API address")))
+        guard member.witness != nil else { return finish(member, checkpoint, .failure(WitnessFailure(message: "\(member.id) has no witness key"))) }
+        guard let address = member.apiAddress else {
+            return finish(member, checkpoint, .failure(WitnessFailure(message: "\(member.id)'s api URL names no host this node can dial")))
         }
-        let address = HostPort(host: host, port: port)
         if let held = connections.withLockedValue({ $0[member.id] }), held.address == address, held.client.isOpen {
             return send(held.client, to: member, checkpoint, old: old, resent: false, deadline: .now() + Self.requestTimeout)
         }

@@ -86,9 +86,9 @@ final class WitnessRecall: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for peer in federation.members where peer.id != me {
                 let wanted = logs.filter { !self.hasHeard(origin: $0.verifier.name, from: Self.answerer(peer)) }
-                guard !wanted.isEmpty, let url = URL(string: peer.api), let host = url.host, let port = url.port else { continue }
+                guard !wanted.isEmpty, let address = peer.apiAddress else { continue }
                 group.addTask {
-                    guard let client = try? await KeepAliveClient.connect(context: live.contexts.client, node: peer.id, address: HostPort(host: host, port: port),
+                    guard let client = try? await KeepAliveClient.connect(context: live.contexts.client, node: peer.id, address: address,
                                                                           answerLimit: WitnessCollector.answerLimit) else { return }
                     for log in wanted {
                         let path = "/v1/logs/\(APIClient.segment(log.log))/checkpoint?cosigned-by=\(APIClient.segment(me))"

@@ -47,6 +47,11 @@ struct DemoCommand: AsyncParsableCommand {
         // however it ends (SIGKILL too), stop the federation as a SIGTERM does.
         try watchLifeline(lifelineFd, saying: "quartet demo: the process that started it has ended; stopping")
         let root = URL(fileURLWithPath: dir).standardizedFileURL
+        // A directory another user can change is theirs to fill: a node's log file replaced by
+        // a link writes request paths into a file of this user's (a shell's start-up file), a
+        // planted demo.json or node configuration is run as this user (finding 292). As
+        // `backup --out` requires: this user's (or root's) all the way down.
+        if let problem = BackupCommand.sharedAncestor(of: root.path) { throw CLIError("--dir \(root.path): \(problem)") }
         let demoFile = root.appendingPathComponent("demo.json")
         if !FileManager.default.fileExists(atPath: demoFile.path) {
             try create(root)

@@ -328,3 +328,23 @@ func populatedDirectory(count: Int) throws -> URL {
         #expect(mode?.intValue == 0o700, "the data directory holds payloads and salts")
     }
 }
+
+/// `quartet demo --dir` in a directory another user can change: refused before anything is
+/// written or run (a node's log file replaced by a link, or a planted configuration, would act
+/// as the user running it: finding 292).
+@Suite struct DemoDirectoryTests {
+    @Test func aDirectoryOthersCanWriteIsRefused() throws {
+        let dir = try TestKit.temporaryDirectory("demo-dir")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let open = dir.appendingPathComponent("open")
+        try FileManager.default.createDirectory(at: open, withIntermediateDirectories: true)
+        chmod(open.path, 0o777)
+        let refused = try TestKit.quartet(["demo", "--dir", open.appendingPathComponent("qd").path, "--no-start", "--no-seed"])
+        #expect(refused.status != 0 && refused.stderr.contains("is writable by other users (mode 777)"), "\(refused)")
+        #expect(!FileManager.default.fileExists(atPath: open.appendingPathComponent("qd").path), "nothing written")
+        // The sticky bit (as /tmp has it) keeps others from replacing what this user makes there.
+        chmod(open.path, 0o1777)
+        let made = try TestKit.quartet(["demo", "--dir", open.appendingPathComponent("qd").path, "--no-start", "--no-seed"])
+        #expect(made.status == 0, "\(made)")
+    }
+}

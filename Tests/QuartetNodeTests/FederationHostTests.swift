@@ -33,6 +33,23 @@ import Testing
         #expect(try refusal() == nil)
     }
 
+    /// A member's api written without a port is dialled on 443, as a browser would: read as no
+    /// port, every witness path skipped the member for good and its witness was never asked
+    /// (a helper's review of operator mistakes, finding 291). An IPv6 literal is dialled
+    /// without its brackets.
+    @Test func anAPIWithoutAPortIsDialledOn443() throws {
+        func address(_ api: String) throws -> HostPort? {
+            let object: [String: Any] = ["federation": "quartet-test", "version": 1,
+                                         "nodes": [["id": "wales", "role": "nation", "peer": "wales.example:7401", "api": api, "vkey": try Self.key()]]]
+            return try Federation.parse(try JSONSerialization.data(withJSONObject: object), file: "federation.json").members.first?.apiAddress
+        }
+        #expect(try address("https://wales.example") == HostPort(host: "wales.example", port: 443))
+        #expect(try address("https://wales.example/") == HostPort(host: "wales.example", port: 443))
+        #expect(try address("https://wales.example:8401") == HostPort(host: "wales.example", port: 8401))
+        #expect(try address("https://[::1]:8401") == HostPort(host: "::1", port: 8401))
+        #expect(try address("https://127.0.0.1") == HostPort(host: "127.0.0.1", port: 443))
+    }
+
     /// A member's api is scheme, host and port: `quartet policy` names each log by api +
     /// /v1/logs/LOG, and a path, query or fragment there (`…/v1/logs/wales?`) made another
     /// member's line name wales's log (finding 215). A key name with an invisible mark or an

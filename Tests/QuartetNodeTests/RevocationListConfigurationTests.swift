@@ -16,6 +16,28 @@ import Testing
 
     func text(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
 
+    /// A node started with the wrong CA file, or a certificate past its date, is refused at
+    /// the start with the reason (it started, and every handshake then failed: finding 291).
+    @Test func aCertificateOfAnotherCAOrExpiredStopsTheStart() throws {
+        let pki = try TestPKI(), stranger = try TestPKI()
+        defer { pki.remove(); stranger.remove() }
+        let wales = try pki.node("wales")
+        func start(ca: String, certificate: String, key: String) throws -> String? {
+            var c = configuration(ca: ca, certificate: certificate, crl: nil)
+            c.privateKey = key
+            do { _ = try TLSContexts(c); return nil } catch { return "\(error)" }
+        }
+        #expect(try start(ca: pki.caCertificate, certificate: wales.certificate, key: wales.key) == nil)
+        let refused = try start(ca: stranger.caCertificate, certificate: wales.certificate, key: wales.key)
+        #expect(refused?.contains("is not issued by the CA in tls.ca (\(stranger.caCertificate))") == true, "\(refused ?? "started")")
+        let expired = try pki.node("wales", days: 1, now: Date(timeIntervalSinceNow: -3 * 86_400), label: "expired")
+        let old = try start(ca: pki.caCertificate, certificate: expired.certificate, key: expired.key)
+        #expect(old?.contains("expired on") == true && old?.contains("this host's clock reads") == true, "\(old ?? "started")")
+        // Dated from tomorrow (the CA's clock a little ahead): not held against it at the start.
+        let early = try pki.node("wales", days: 30, notBefore: Date(timeIntervalSinceNow: 3600), label: "early")
+        #expect(try start(ca: pki.caCertificate, certificate: early.certificate, key: early.key) == nil)
+    }
+
     @Test func everyCAOfARolloverBundleNeedsItsListAndTheNodesOwnCertificateMustVerify() throws {
         // Two CAs with the same name (pki init names every CA alike), as in a rollover.
         let old = try TestPKI(), new = try TestPKI()

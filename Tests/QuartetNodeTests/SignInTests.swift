@@ -189,6 +189,23 @@ import Testing
     /// load (a revocation list named before it was copied into place, a typo) is refused all the
     /// same, and the tokens still listed are kept; a file whose token list does not read keeps
     /// only the tokens whose SHA-256 is still in it.
+    /// A token pasted where its SHA-256 goes is refused without being repeated (the error goes
+    /// to the journal and `config check`'s output: a helper's review, finding 292).
+    @Test func aTokenPastedForItsDigestIsNotEchoed() throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        let path = node.node.configuration.file
+        var root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        root["tokens"] = [["name": "analyst", "role": "reader", "sha256": "qt_0RtWlPkGNiV6BOTNKS8DYMFbUdJcyXpM2b0g1pJxcIo"]]
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try NodeConfiguration.load(path: path)
+            Issue.record("a token in place of its digest was taken")
+        } catch {
+            #expect("\(error)".contains("looks like a token itself") && !"\(error)".contains("0RtWlPk"), "\(error)")
+        }
+    }
+
     @Test func aTokenRemovedIsRefusedWhenTheConfigurationDoesNotLoad() async throws {
         let node = try InProcessNode()
         defer { node.remove() }
