@@ -304,6 +304,8 @@ public struct ReloadReport: Sendable, CustomStringConvertible {
     public var tokensRemoved: [String] = []
     /// Serials of certificates revoked before the reload and not by the revocation lists now.
     public var revocationsTakenBack: [String] = []
+    /// Settings the configuration file changed that only a restart takes (`restartOnly`).
+    public var needsRestart: [String] = []
 
     public var description: String {
         var parts = ["federation version \(federationVersion)" + (previousVersion == federationVersion ? " (unchanged)" : " (was \(previousVersion))")]
@@ -315,6 +317,7 @@ public struct ReloadReport: Sendable, CustomStringConvertible {
         if !revocationsTakenBack.isEmpty {
             parts.append("REVOCATIONS TAKEN BACK: certificates with serials \(revocationsTakenBack.joined(separator: ", ")) are no longer revoked here (tls.crl taken out, or an older or shorter list)")
         }
+        if !needsRestart.isEmpty { parts.append("NOT TAKEN until a restart: \(needsRestart.joined(separator: ", "))") }
         parts.append("certificate valid until \(ISO8601DateFormatter().string(from: certificateNotAfter))")
         return parts.joined(separator: "; ")
     }

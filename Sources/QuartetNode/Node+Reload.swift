@@ -169,6 +169,7 @@ extension Node {
         let readable = TLSContexts.revocationsRecorded(dataDirectory: configuration.dataDirectory)
         let recorded = (readable ?? []).union(contextsBefore.revokedCertificates)
         report.revocationsTakenBack = contexts.revocationsTakenBack(since: recorded)
+        report.needsRestart = Self.restartOnly(running: configuration, file: tlsFiles)
         do { if readable != nil { try contexts.recordRevocations(dataDirectory: configuration.dataDirectory, earlier: recorded) } } catch {
             logger.warning("\(error)")
         }
@@ -201,6 +202,16 @@ extension Node {
                     "\(configuration.federationFile) lists \(listed.vkey) as this node's witness key, but \(keyPath) holds another: add \(witness.signer.verifier.vkey) \(add)")
         }
         return nil
+    }
+
+    /// What the configuration file now says differently from the running node, of what only a
+    /// start reads (the federation file's and the data directory's paths, the listen addresses,
+    /// the log level): said in the reload's report, not ignored in silence (finding 291).
+    static func restartOnly(running: NodeConfiguration, file: NodeConfiguration) -> [String] {
+        [("federation", running.federationFile, file.federationFile), ("data", running.dataDirectory, file.dataDirectory),
+         ("peer.listen", "\(running.peerListen)", "\(file.peerListen)"), ("api.listen", "\(running.apiListen)", "\(file.apiListen)"),
+         ("log_level", "\(running.logLevel)", "\(file.logLevel)")]
+            .filter { $0.1 != $0.2 }.map { "\($0.0) \($0.1) → \($0.2)" }
     }
 
     /// What a reload takes from the configuration file as it is now: the token grants and the

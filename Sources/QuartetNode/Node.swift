@@ -50,7 +50,7 @@ public struct Node: Sendable {
         self.configuration = configuration
         self.logger = logger
         guard FileManager.default.fileExists(atPath: configuration.dataDirectory) else {
-            throw NodeStartupError("\(configuration.dataDirectory) does not exist; create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`")
+            throw NodeStartupError("\(configuration.dataDirectory) does not exist: for a new member, create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`; for a member that lost its disk, rebuild it from the peers with `quartet recover --config \(configuration.file) --key KEY.pem` (a new key from init would be refused: docs/operations.md, \"Lost disk\")")
         }
         if let refusal = CopyMarkers.startRefusal(configuration.dataDirectory) { throw NodeStartupError(refusal) }
         if configuration.onlyCopy, let refusal = CopyMarkers.onlyCopyRefusal(configuration.dataDirectory) { throw NodeStartupError(refusal) }

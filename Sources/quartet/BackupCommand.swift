@@ -228,6 +228,49 @@ struct BackupCommand: AsyncParsableCommand {
     /// user owns (it can re-point it). What does not exist
     /// yet is made by this user below the last that does.
     static func sharedAncestor(of path: String) -> String? {
+        OwnDirectory.problem(path)
+    }
+
+
+    /// Whether `path` is a real directory (false: nothing there); a symlink or anything else
+    /// there is refused.
+    static func isDirectory(_ path: String) throws -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return false }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw CLIError("\(path) is not a directory (a symlink is not followed); the copy takes only the data directory's own files") }
+        return true
+    }
+
+    /// Copies a file, created with mode 0600 (never readable by others, even briefly). Only a
+    /// regular file of at most `limit` bytes, and never through a symlink: the data directory
+    /// is the node's, and a compromised node could plant links to anything the user running
+    /// the backup may read.
+    /// `goneIsNothing`: a file removed before it could be read is skipped (false), not a failure.
+    @discardableResult
+    private func copyPrivate(_ from: String, _ to: String, limit: Int = 1 << 20, goneIsNothing: Bool = false) throws -> Bool {
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(from, limit: limit, followSymlinks: false) } catch {
+            var info = stat()
+            if goneIsNothing && lstat(from, &info) != 0 && errno == ENOENT { return false }
+            throw CLIError("\(from): \(error); the copy takes only regular files of the data directory")
+        }
+        do { try RegularFile.writeDurably(bytes, to: to) } catch { throw CLIError(error.description) }
+        return true
+    }
+}
+
+/// A directory a command writes keys, certificates, backups or a federation's files into, or
+/// reads a CA's key from: this user's (or root's) all the way down — every directory the path
+/// passes through, links and their targets included — so that no other user can put a link
+/// or a file of theirs in its place (`backup --out`, finding 213; `demo --dir`, `pki … --out`,
+/// `pki … --ca`, `agreement keygen --out`, finding 292).
+enum OwnDirectory {
+    /// Refuses `path` (given as `option`) when another user can change it or a directory above.
+    static func check(_ path: String, option: String) throws {
+        if let problem = problem(path) { throw CLIError("\(option) \(path): \(problem)") }
+    }
+
+    static func problem(_ path: String) -> String? {
         func problem(_ directory: String) -> String? {
             var info = stat()
             guard stat(directory, &info) == 0 else { return nil }
@@ -235,7 +278,7 @@ struct BackupCommand: AsyncParsableCommand {
                 return "\(directory) belongs to user \(info.st_uid): give a directory only you (or root) can change the entries of"
             }
             if info.st_mode & 0o022 != 0 && info.st_mode & UInt32(S_ISVTX) == 0 {
-                return "\(directory) is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8))) without the sticky bit: another user could replace the backup's directory; give a directory only you (or root) can change the entries of"
+                return "\(directory) is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8))) without the sticky bit: another user could replace what is written there; give a directory only you (or root) can change the entries of"
             }
             return nil
         }
@@ -275,31 +318,5 @@ struct BackupCommand: AsyncParsableCommand {
             if info.st_mode & S_IFMT == S_IFDIR, let found = problem(current) { return found }
         }
         return nil
-    }
-
-    /// Whether `path` is a real directory (false: nothing there); a symlink or anything else
-    /// there is refused.
-    static func isDirectory(_ path: String) throws -> Bool {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return false }
-        guard info.st_mode & S_IFMT == S_IFDIR else { throw CLIError("\(path) is not a directory (a symlink is not followed); the copy takes only the data directory's own files") }
-        return true
-    }
-
-    /// Copies a file, created with mode 0600 (never readable by others, even briefly). Only a
-    /// regular file of at most `limit` bytes, and never through a symlink: the data directory
-    /// is the node's, and a compromised node could plant links to anything the user running
-    /// the backup may read.
-    /// `goneIsNothing`: a file removed before it could be read is skipped (false), not a failure.
-    @discardableResult
-    private func copyPrivate(_ from: String, _ to: String, limit: Int = 1 << 20, goneIsNothing: Bool = false) throws -> Bool {
-        let bytes: [UInt8]
-        do { bytes = try RegularFile.read(from, limit: limit, followSymlinks: false) } catch {
-            var info = stat()
-            if goneIsNothing && lstat(from, &info) != 0 && errno == ENOENT { return false }
-            throw CLIError("\(from): \(error); the copy takes only regular files of the data directory")
-        }
-        do { try RegularFile.writeDurably(bytes, to: to) } catch { throw CLIError(error.description) }
-        return true
     }
 }

@@ -16,6 +16,7 @@ struct PKICommand: AsyncParsableCommand {
 
         func run() async throws {
             guard days > 0 else { throw ValidationError("--days must be positive") }
+            try OwnDirectory.check(out, option: "--out")
             let files = try FederationPKI.createAuthority(in: out, commonName: name, days: days)
             report(files, files.issued, output.format)
         }
@@ -43,6 +44,8 @@ struct PKICommand: AsyncParsableCommand {
         func run() async throws {
             guard days > 0 else { throw ValidationError("--days must be positive") }
             let identity = try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
+            try OwnDirectory.check(ca, option: "--ca")
+            try OwnDirectory.check(out, option: "--out")
             let files = try FederationPKI.issue(identity, caDirectory: ca, in: out, days: days)
             report(files, files.issued, output.format)
         }
@@ -71,6 +74,7 @@ extension PKICommand {
 
         func run() async throws {
             guard !certificates.isEmpty || !serials.isEmpty || newList else { throw ValidationError("name a certificate file, or --serial, to revoke (or --new-list for an empty list)") }
+            try OwnDirectory.check(ca, option: "--ca")
             let revocation = try FederationPKI.revoke(certificates: certificates, serials: serials, caDirectory: ca, newList: newList)
             switch output.format {
             case .json:

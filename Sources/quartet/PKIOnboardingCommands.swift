@@ -31,6 +31,7 @@ extension PKICommand {
             let identity = try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
             var dns = dnsNames, ips = ipAddresses
             if case .node(let id) = identity, dns.isEmpty, ips.isEmpty { (dns, ips) = FederationPKI.defaultHostNames(for: id) }
+            try OwnDirectory.check(out, option: "--out")
             let files = try FederationPKI.request(identity, dnsNames: dns, ipAddresses: ips, in: out)
             let asked = files.asked
             switch output.format {
@@ -118,6 +119,8 @@ extension PKICommand {
                     break
                 }
             }
+            try OwnDirectory.check(ca, option: "--ca")
+            try OwnDirectory.check(out ?? URL(fileURLWithPath: csr).deletingLastPathComponent().path, option: out == nil ? "the request's directory (the default --out)" : "--out")
             let files = try FederationPKI.sign(requestAt: csr, caDirectory: ca, in: out, days: days, expecting: expected, hosts: hosts)
             if case .node? = expected, hosts == nil {
                 // Nothing checked the hosts: say which were certified (browsers trust them).

@@ -329,8 +329,8 @@ func populatedDirectory(count: Int) throws -> URL {
     }
 }
 
-/// `quartet demo --dir` in a directory another user can change: refused before anything is
-/// written or run (a node's log file replaced by a link, or a planted configuration, would act
+/// `quartet demo --dir` (and `pki … --out`, `agreement keygen --out`) in a directory another
+/// user can change: refused before anything is written or run (a node's log file replaced by a link, or a planted configuration, would act
 /// as the user running it: finding 292).
 @Suite struct DemoDirectoryTests {
     @Test func aDirectoryOthersCanWriteIsRefused() throws {
@@ -342,6 +342,13 @@ func populatedDirectory(count: Int) throws -> URL {
         let refused = try TestKit.quartet(["demo", "--dir", open.appendingPathComponent("qd").path, "--no-start", "--no-seed"])
         #expect(refused.status != 0 && refused.stderr.contains("is writable by other users (mode 777)"), "\(refused)")
         #expect(!FileManager.default.fileExists(atPath: open.appendingPathComponent("qd").path), "nothing written")
+        // Keys and certificates likewise: a CA made, or an owner's key, where another user can
+        // swap in a file or a link of theirs.
+        for arguments in [["pki", "init", "--out"], ["agreement", "keygen", "--owner", "HEIW", "--out"]] {
+            let keys = try TestKit.quartet(arguments + [open.appendingPathComponent("keys").path])
+            #expect(keys.status != 0 && keys.stderr.contains("is writable by other users (mode 777)"), "\(arguments): \(keys)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: open.appendingPathComponent("keys").path), "nothing written")
         // The sticky bit (as /tmp has it) keeps others from replacing what this user makes there.
         chmod(open.path, 0o1777)
         let made = try TestKit.quartet(["demo", "--dir", open.appendingPathComponent("qd").path, "--no-start", "--no-seed"])

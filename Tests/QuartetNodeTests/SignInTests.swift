@@ -407,4 +407,19 @@ import Testing
         _ = try node.node.reload()
         #expect(witness.disabled.withLockedValue { $0 } == nil, "the reload of a file listing the node's key left witnessing off")
     }
+
+    /// What only a start reads (the federation file's path, the listen addresses, the log
+    /// level), changed in the file, is said in the reload's report, not ignored in silence.
+    @Test func aReloadSaysWhatOnlyARestartTakes() throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        let path = node.node.configuration.file
+        #expect(!(try node.node.reload().description.contains("NOT TAKEN")))
+        var root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        let level = node.node.configuration.logLevel == .debug ? "trace" : "debug"
+        root["log_level"] = level
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+        let report = try node.node.reload().description
+        #expect(report.contains("NOT TAKEN until a restart: log_level \(node.node.configuration.logLevel) → \(level)"), "\(report)")
+    }
 }

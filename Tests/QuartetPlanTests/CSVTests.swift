@@ -4,28 +4,35 @@ import Testing
 
 /// CSV fields against formula injection, decided by Unicode scalar.
 @Suite struct CSVTests {
-    /// An RFC 4180 reader by Unicode scalar (as spreadsheets and Python's csv read bytes): the
-    /// cells of one CSV text.
-    static func parse(_ text: String) -> [[String]] {
+    /// A CSV reader by Unicode scalar (as spreadsheets and Python's csv read bytes): RFC 4180 —
+    /// cells at `,`, records at CR, LF or CR LF, a quote opening a quoted run — or, with
+    /// `semicolonLocale`, as a spreadsheet whose list separator is `;` reads the file: cells at
+    /// `;` and tab as well as line breaks, and a quote special only as a cell's first character
+    /// (elsewhere literal).
+    static func read(_ text: String, semicolonLocale: Bool = false) -> [[String]] {
         var rows: [[String]] = [], row: [String] = [], cell = String.UnicodeScalarView()
-        var quoted = false, scalars = Array(text.unicodeScalars), i = 0
+        var quoted = false, started = false, i = 0
+        let scalars = Array(text.unicodeScalars)
+        func endCell() { row.append(String(cell)); cell = .init(); started = false }
         while i < scalars.count {
             let c = scalars[i]
             if quoted {
                 if c == "\"" {
                     if i + 1 < scalars.count, scalars[i + 1] == "\"" { cell.append("\""); i += 1 } else { quoted = false }
                 } else { cell.append(c) }
-            } else if c == "\"" { quoted = true
-            } else if c == "," { row.append(String(cell)); cell = .init()
+            } else if c == "\"", !(semicolonLocale && started) { quoted = true; started = true
+            } else if semicolonLocale ? (c == ";" || c == "\t") : c == "," { endCell()
             } else if c == "\r" || c == "\n" {
                 if c == "\r", i + 1 < scalars.count, scalars[i + 1] == "\n" { i += 1 }
-                row.append(String(cell)); cell = .init(); rows.append(row); row = []
-            } else { cell.append(c) }
+                endCell(); rows.append(row); row = []
+            } else { cell.append(c); started = true }
             i += 1
         }
-        if !cell.isEmpty || !row.isEmpty { row.append(String(cell)); rows.append(row) }
+        if !cell.isEmpty || !row.isEmpty { endCell(); rows.append(row) }
         return rows
     }
+
+    static func parse(_ text: String) -> [[String]] { read(text) }
 
     static let hostile = [
         "row\r\n=1+2",            // CR LF is one Character
@@ -52,26 +59,8 @@ import Testing
         }
     }
 
-    /// How a spreadsheet whose list separator is `;` reads a CSV file: records at CR or LF,
-    /// cells at `;`, and a quote special only as a cell's first character (elsewhere literal).
-    static func semicolonLocaleCells(_ text: String) -> [String] {
-        var cells: [String] = [], cell = String.UnicodeScalarView(), quoted = false, started = false
-        let scalars = Array(text.unicodeScalars)
-        var i = 0
-        while i < scalars.count {
-            let c = scalars[i]
-            if quoted {
-                if c == "\"" {
-                    if i + 1 < scalars.count, scalars[i + 1] == "\"" { cell.append("\""); i += 1 } else { quoted = false }
-                } else { cell.append(c) }
-            } else if c == "\"", !started { quoted = true; started = true
-            } else if c == ";" || c == "\r" || c == "\n" || c == "\t" { cells.append(String(cell)); cell = .init(); started = false
-            } else { cell.append(c); started = true }
-            i += 1
-        }
-        cells.append(String(cell))
-        return cells
-    }
+    /// Every cell a `;`-locale spreadsheet makes of `text`, rows run together.
+    static func semicolonLocaleCells(_ text: String) -> [String] { read(text, semicolonLocale: true).flatMap { $0 } }
 
     /// A `;`, tab or line break inside a field starts a cell in a `;`-locale spreadsheet, where
     /// this field's quotes are literal: no such cell may begin with a formula (finding 290).
