@@ -4,7 +4,6 @@ import NIOConcurrencyHelpers
 import QuartetPolicy
 import QuartetStore
 import ServiceLifecycle
-import Synchronization
 
 // (Over ~350 lines: the node's background services (replication, purges, the witness rounds and
 // reads), each short, started together by `Node`.)
@@ -97,16 +96,12 @@ final class Purger: Sendable {
     @discardableResult
     func checkEnded() -> Bool {
         guard clock.holdReason == nil else { return false }
-        defer { checks.add(1, ordering: .relaxed) }
         let now = wallClockMillis()
         let policy = view.policy
         for state in policy.agreements.values { ended(state, now: now) }
         for states in policy.withdrawn.values { for state in states { ended(state, now: now) } }
         return true
     }
-
-    /// How many times `checkEnded` judged the agreements (tests).
-    let checks = Atomic<Int>(0)
 
     private func ended(_ state: AgreementState, now: UInt64) {
         // By entry: a withdrawn copy of an id, or one signed again under it, is handled apart.
