@@ -141,7 +141,19 @@ public enum FederationPKI {
     /// Loads the CA of a PKI directory.
     public static func loadAuthority(from directory: String) throws -> (Certificate, PrivateKey) {
         let cert = try Certificate(pem: try readText("\(directory)/\(caCertificateFile)"))
-        let key = try PrivateKey(pem: try readText("\(directory)/\(caKeyFile)"))
+        // The CA's key as `issued.txt` is held: this user's file, readable by no one else, not
+        // through a link — another user's key put in its place would sign certificates the
+        // federation trusts under their control (finding 292).
+        let keyPath = "\(directory)/\(caKeyFile)"
+        let keyText: String
+        do {
+            keyText = try RegularFile.readText(keyPath, limit: 1 << 20, followSymlinks: false) { info in
+                if info.st_uid != geteuid() { return "it belongs to user \(info.st_uid), not this one" }
+                if info.st_mode & 0o077 != 0 { return "others can read or change it (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0600" }
+                return nil
+            }
+        } catch { throw PKIError("cannot read the CA's key \(keyPath): \(error)") }
+        let key = try PrivateKey(pem: keyText)
         guard cert.matches(key) else { throw PKIError("\(directory)/\(caKeyFile) is not the key of \(directory)/\(caCertificateFile)") }
         return (cert, key)
     }

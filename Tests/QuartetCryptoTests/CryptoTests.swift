@@ -262,3 +262,24 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect(leaf.chainNotAfter(among: [root]) == nil)
     }
 }
+
+/// The CA's key is read as `issued.txt` is held: this user's, readable by no one else, not
+/// through a link (another user's key put in its place would sign certificates the federation
+/// trusts: finding 292).
+@Suite struct AuthorityKeyTests {
+    @Test func aCAKeyOthersCanReadOrALinkIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-ca-key-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ca = dir.appendingPathComponent("ca").path
+        _ = try FederationPKI.createAuthority(in: ca)
+        _ = try FederationPKI.loadAuthority(from: ca)
+        let key = ca + "/" + FederationPKI.caKeyFile
+        chmod(key, 0o644)
+        #expect { try FederationPKI.loadAuthority(from: ca) } throws: { "\($0)".contains("others can read or change it (mode 644)") }
+        chmod(key, 0o600)
+        let moved = dir.appendingPathComponent("elsewhere.key").path
+        try FileManager.default.moveItem(atPath: key, toPath: moved)
+        try FileManager.default.createSymbolicLink(atPath: key, withDestinationPath: moved)
+        #expect { try FederationPKI.loadAuthority(from: ca) } throws: { "\($0)".contains("symlink") }
+    }
+}
