@@ -42,17 +42,20 @@ struct TLSContexts: Sendable {
         caIssuers = Set(roots.map(RevocationList.issuer(of:)))
         // Issued by a CA of tls.ca and not expired: with the wrong CA file, or a certificate
         // past its date, the node started and every handshake then failed, peers' and
-        // clients' alike (a helper's review of operator mistakes, finding 291). Its start date
-        // is not held against it (a clock a little behind the CA's at issue).
+        // clients' alike (a helper's review of operator mistakes, finding 291). Refused at a
+        // start only: a reload with the certificate in force expired still takes the rest (a
+        // federation file, tokens, a revocation list: finding 170). Its start date is not held
+        // against it (a clock a little behind the CA's at issue).
         let now = Date()
+        var refusal: String?
         if certificate.notAfter < now {
-            throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) expired on \(ISO8601DateFormatter().string(from: certificate.notAfter)) (this host's clock reads \(ISO8601DateFormatter().string(from: now))): renew it (docs/operations.md, \"The federation PKI\"), or set the clock right")
-        }
-        if !roots.isEmpty {
+            refusal = "\(configuration.file): tls.certificate: \(configuration.certificate) expired on \(ISO8601DateFormatter().string(from: certificate.notAfter)) (this host's clock reads \(ISO8601DateFormatter().string(from: now))): renew it (docs/operations.md, \"The federation PKI\"), or set the clock right"
+        } else if !roots.isEmpty {
             do { try certificate.verify(issuedByAnyOf: roots, at: max(now, certificate.notBefore)) } catch {
-                throw NodeStartupError("\(configuration.file): tls.certificate: \(configuration.certificate) is not issued by the CA in tls.ca (\(configuration.caCertificate)): \(error.message); every peer and client would refuse it")
+                refusal = "\(configuration.file): tls.certificate: \(configuration.certificate) is not issued by the CA in tls.ca (\(configuration.caCertificate)): \(error.message); every peer and client would refuse it"
             }
         }
+        startRefusal = refusal
         let crl = text.map { Array($0.utf8) } ?? []
         files = SHA256.hash(Array(pem.utf8) + [0] + Array(ca.utf8))
         // The lists with the CA: lists that change at a reload close what was verified before
@@ -77,6 +80,10 @@ struct TLSContexts: Sendable {
         notAfter = certificate.notAfter
         caNotAfter = certificate.chainNotAfter(among: roots)
     }
+
+    /// Why a node would not start with these files (a certificate the CA in `tls.ca` did not
+    /// issue, or one expired), or nil; a reload does not ask.
+    let startRefusal: String?
 
     /// When the node's certificate expires.
     let notAfter: Date

@@ -206,11 +206,12 @@ extension Node {
 
     /// What the configuration file now says differently from the running node, of what only a
     /// start reads (the federation file's and the data directory's paths, the listen addresses,
-    /// the log level): said in the reload's report, not ignored in silence (finding 291).
+    /// the log's level and format, the peers' read budget): said in the reload's report, not ignored in silence (finding 291).
     static func restartOnly(running: NodeConfiguration, file: NodeConfiguration) -> [String] {
         [("federation", running.federationFile, file.federationFile), ("data", running.dataDirectory, file.dataDirectory),
          ("peer.listen", "\(running.peerListen)", "\(file.peerListen)"), ("api.listen", "\(running.apiListen)", "\(file.apiListen)"),
-         ("log_level", "\(running.logLevel)", "\(file.logLevel)")]
+         ("log_level", "\(running.logLevel)", "\(file.logLevel)"), ("log_format", "\(running.logFormat)", "\(file.logFormat)"),
+         ("peer.read_budget_mib_per_second", "\(running.peerReadBudget.bytesPerSecond >> 20)", "\(file.peerReadBudget.bytesPerSecond >> 20)")]
             .filter { $0.1 != $0.2 }.map { "\($0.0) \($0.1) → \($0.2)" }
     }
 

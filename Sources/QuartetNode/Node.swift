@@ -80,6 +80,7 @@ public struct Node: Sendable {
         }
         // The certificate must name this node, or peers would refuse it.
         let contexts = try TLSContexts(configuration)
+        if let refusal = contexts.startRefusal { throw NodeStartupError(refusal) }
         live = LiveSettings(federation: federation, contexts: contexts, tokens: configuration.tokens)
         let directory = DataDirectory(path: configuration.dataDirectory)
         try directory.checkOwnership()

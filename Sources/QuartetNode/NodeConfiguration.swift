@@ -170,7 +170,7 @@ public struct NodeConfiguration: Sendable {
                 guard let digest = TokenGrant.parseHex(hex), digest.count == 32 else {
                     // The token itself pasted here is not repeated (the error reaches the journal
                     // and `config check`'s output): only what it looks like.
-                    let found = hex.hasPrefix("qt_") ? "what looks like a token itself (not shown: put its SHA-256 here, and the token only with its holder)" : "\"\(hex.prefix(80))\""
+                    let found = hex.contains("qt_") ? "what looks like a token itself (not shown: put its SHA-256 here, and the token only with its holder)" : "\"\(hex.prefix(80))\""
                     throw entry.error("sha256", "expected the token's SHA-256 as 64 hex digits (`quartet token new` prints it), found \(found)")
                 }
                 guard !tokens.contains(where: { $0.sha256 == digest }) else { throw entry.error("sha256", "the same token is listed twice") }

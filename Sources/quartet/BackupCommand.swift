@@ -270,6 +270,24 @@ enum OwnDirectory {
         if let problem = problem(path) { throw CLIError("\(option) \(path): \(problem)") }
     }
 
+    /// `check`, then makes what is missing of `path` (mode 0700) and checks again: a directory
+    /// another user made on the way between the first check and the making is found.
+    static func prepare(_ path: String, option: String) throws {
+        try check(path, option: option)
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
+            throw CLIError("\(option) \(path): cannot make the directory: \(error.localizedDescription)")
+        }
+        try check(path, option: option)
+    }
+
+    /// Whether group `gid` is this user's private group (named as the user, with no other
+    /// members listed): a directory writable by it, as a umask of 002 leaves every directory
+    /// of the user's, is writable by this user alone.
+    static func isPrivateGroup(_ gid: gid_t) -> Bool {
+        guard gid == getegid(), let user = getpwuid(geteuid()), let group = getgrgid(gid) else { return false }
+        return String(cString: user.pointee.pw_name) == String(cString: group.pointee.gr_name) && group.pointee.gr_mem?.pointee == nil
+    }
+
     static func problem(_ path: String) -> String? {
         func problem(_ directory: String) -> String? {
             var info = stat()
@@ -277,8 +295,9 @@ enum OwnDirectory {
             if info.st_uid != 0 && info.st_uid != geteuid() {
                 return "\(directory) belongs to user \(info.st_uid): give a directory only you (or root) can change the entries of"
             }
-            if info.st_mode & 0o022 != 0 && info.st_mode & UInt32(S_ISVTX) == 0 {
-                return "\(directory) is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8))) without the sticky bit: another user could replace what is written there; give a directory only you (or root) can change the entries of"
+            let othersWrite = info.st_mode & 0o002 != 0 || (info.st_mode & 0o020 != 0 && !isPrivateGroup(info.st_gid))
+            if othersWrite && info.st_mode & UInt32(S_ISVTX) == 0 {
+                return "\(directory) is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8))) without the sticky bit: another user could replace what is written there; give a directory only you (or root) can change the entries of (`chmod go-w \(directory)`)"
             }
             return nil
         }

@@ -51,7 +51,7 @@ struct DemoCommand: AsyncParsableCommand {
         // a link writes request paths into a file of this user's (a shell's start-up file), a
         // planted demo.json or node configuration is run as this user (finding 292). As
         // `backup --out` requires: this user's (or root's) all the way down.
-        try OwnDirectory.check(root.path, option: "--dir")
+        try OwnDirectory.prepare(root.path, option: "--dir")
         let demoFile = root.appendingPathComponent("demo.json")
         if !FileManager.default.fileExists(atPath: demoFile.path) {
             try create(root)

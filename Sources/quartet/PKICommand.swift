@@ -16,7 +16,7 @@ struct PKICommand: AsyncParsableCommand {
 
         func run() async throws {
             guard days > 0 else { throw ValidationError("--days must be positive") }
-            try OwnDirectory.check(out, option: "--out")
+            try OwnDirectory.prepare(out, option: "--out")
             let files = try FederationPKI.createAuthority(in: out, commonName: name, days: days)
             report(files, files.issued, output.format)
         }
@@ -45,7 +45,7 @@ struct PKICommand: AsyncParsableCommand {
             guard days > 0 else { throw ValidationError("--days must be positive") }
             let identity = try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
             try OwnDirectory.check(ca, option: "--ca")
-            try OwnDirectory.check(out, option: "--out")
+            try OwnDirectory.prepare(out, option: "--out")
             let files = try FederationPKI.issue(identity, caDirectory: ca, in: out, days: days)
             report(files, files.issued, output.format)
         }

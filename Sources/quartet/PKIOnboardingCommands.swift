@@ -31,7 +31,9 @@ extension PKICommand {
             let identity = try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
             var dns = dnsNames, ips = ipAddresses
             if case .node(let id) = identity, dns.isEmpty, ips.isEmpty { (dns, ips) = FederationPKI.defaultHostNames(for: id) }
-            try OwnDirectory.check(out, option: "--out")
+            // The role's rules first (nothing made for a request refused), then the directory.
+            _ = try CertificateRequestPolicy.checkHostNames(dns: dns, ips: ips, for: identity)
+            try OwnDirectory.prepare(out, option: "--out")
             let files = try FederationPKI.request(identity, dnsNames: dns, ipAddresses: ips, in: out)
             let asked = files.asked
             switch output.format {

@@ -47,7 +47,7 @@ enum TokenFile {
     static func read(_ path: String) throws -> String {
         // The token itself given where its file's path goes: said without echoing it (every
         // error below names the path, and terminals, logs and CI output keep it).
-        if path.hasPrefix("qt_"), !path.contains("/"), !FileManager.default.fileExists(atPath: path) {
+        if path.contains("qt_"), !path.contains("/"), !FileManager.default.fileExists(atPath: path) {
             throw CLIError("--token-file takes the path of a file holding the token (or - for standard input), and what was given looks like a token itself (not shown here): put it in a file of yours, mode 600, and give that file's path")
         }
         let bytes: [UInt8]

@@ -185,10 +185,6 @@ import Testing
         }
     }
 
-    /// Finding 281: a token taken out in the same edit that makes the configuration fail to
-    /// load (a revocation list named before it was copied into place, a typo) is refused all the
-    /// same, and the tokens still listed are kept; a file whose token list does not read keeps
-    /// only the tokens whose SHA-256 is still in it.
     /// A token pasted where its SHA-256 goes is refused without being repeated (the error goes
     /// to the journal and `config check`'s output: a helper's review, finding 292).
     @Test func aTokenPastedForItsDigestIsNotEchoed() throws {
@@ -196,7 +192,7 @@ import Testing
         defer { node.remove() }
         let path = node.node.configuration.file
         var root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
-        root["tokens"] = [["name": "analyst", "role": "reader", "sha256": "qt_0RtWlPkGNiV6BOTNKS8DYMFbUdJcyXpM2b0g1pJxcIo"]]
+        root["tokens"] = [["name": "analyst", "role": "reader", "sha256": "Bearer qt_0RtWlPkGNiV6BOTNKS8DYMFbUdJcyXpM2b0g1pJxcIo"]]
         try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
         do {
             _ = try NodeConfiguration.load(path: path)
@@ -206,6 +202,10 @@ import Testing
         }
     }
 
+    /// Finding 281: a token taken out in the same edit that makes the configuration fail to
+    /// load (a revocation list named before it was copied into place, a typo) is refused all the
+    /// same, and the tokens still listed are kept; a file whose token list does not read keeps
+    /// only the tokens whose SHA-256 is still in it.
     @Test func aTokenRemovedIsRefusedWhenTheConfigurationDoesNotLoad() async throws {
         let node = try InProcessNode()
         defer { node.remove() }
