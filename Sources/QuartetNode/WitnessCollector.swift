@@ -565,8 +565,13 @@ final class WitnessCollector: Sendable {
             if case .failure = outcome { return true }
             return false
         }
-        if case .success(let result) = outcome, result.time != nil { judgeClock() }
-        if case .failure(let failure) = outcome, failure.verifiedTime != nil { judgeClock() }
+        // A signed time arrived (a cosignature kept, or one refused for its date): the clock
+        // check has a new reading.
+        let timed = switch outcome {
+        case .success(let result): result.time != nil
+        case .failure(let failure): failure.verifiedTime != nil
+        }
+        if timed { judgeClock() }
         // The first failure of a streak is a warning, the rest are on /v1/witnesses and /metrics.
         let failures = state.withLockedValue { $0.witnesses[member.id]?.failures ?? 0 }
         if case .failure(let failure) = outcome {

@@ -289,7 +289,7 @@ enum OwnDirectory {
     }
 
     static func problem(_ path: String) -> String? {
-        func problem(_ directory: String) -> String? {
+        func unsafe(_ directory: String) -> String? {
             var info = stat()
             guard stat(directory, &info) == 0 else { return nil }
             if info.st_uid != 0 && info.st_uid != geteuid() {
@@ -304,7 +304,7 @@ enum OwnDirectory {
         var pending = URL(fileURLWithPath: path).standardizedFileURL.pathComponents.dropFirst().map { $0 }
         var current = "/"
         var links = 0
-        if let found = problem(current) { return found }
+        if let found = unsafe(current) { return found }
         while !pending.isEmpty {
             let name = pending.removeFirst()
             if name == ".." { current = (current as NSString).deletingLastPathComponent; continue }
@@ -334,7 +334,7 @@ enum OwnDirectory {
                 continue
             }
             current = next
-            if info.st_mode & S_IFMT == S_IFDIR, let found = problem(current) { return found }
+            if info.st_mode & S_IFMT == S_IFDIR, let found = unsafe(current) { return found }
         }
         return nil
     }
