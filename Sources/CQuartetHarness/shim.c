@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "CQuartetHarness.h"
 
@@ -25,3 +27,11 @@ int quartet_open_pseudo_terminal(char *device, size_t size) {
     }
     return master;
 }
+
+int quartet_forbid_core_dumps(void) {
+    struct rlimit none = { 0, 0 };
+    if (setrlimit(RLIMIT_CORE, &none) != 0) return -1;
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int quartet_is_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }

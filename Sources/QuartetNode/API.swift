@@ -36,6 +36,8 @@ struct API {
     let collector: WitnessCollector
     /// Where answers that grow with the data run (`ReadWork`).
     let reads: ReadWork
+    /// Lines a request would repeat, said once (`OnceLines`).
+    let saidOnce = OnceLines()
 
     /// The federation in force now.
     var federation: Federation { live.federation }

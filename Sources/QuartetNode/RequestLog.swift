@@ -20,6 +20,11 @@ private let resourcePolicyHeader = HTTPField.Name("cross-origin-resource-policy"
 /// responses counted and timed for `/metrics`.
 struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
     let metrics: NodeMetrics
+    /// The budgets of refusal lines (401, 403) and failure lines (5xx): anyone can cause either
+    /// (an anonymous `/readyz` asked while the node is not ready is a 503), so each is bounded
+    /// on its own, and neither crowds the other out.
+    var refusals: LogBudget = refusalLines
+    var failures: LogBudget = failureLines
 
     /// The `Strict-Transport-Security` value for an answer to a request for `host` (its Host
     /// header, port and all), or nil: a year, this name only (other names under it may be other
@@ -62,8 +67,8 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
             response = Self.errorResponse(status: .badRequest, message: "the request is not well-formed HTTP/1.1 (\(error))", requestID: context.id, request: request)
             response.headers[.connection] = "close"
         } catch {
-            reason = "internal error"
-            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            // Said in the request's line below (budgeted, as every failure is), not to the caller.
+            reason = "internal error: \(error)"
             response = Self.errorResponse(status: .internalServerError, message: "internal error (request \(context.id))", requestID: context.id, request: request)
         }
         response.headers[requestIDHeader] = context.id
@@ -85,12 +90,14 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         // Most answers are logged at debug, usually off: the line is built only when it is kept.
         let level: Logger.Level = status == 401 || status == 403 ? .notice : status >= 500 ? .error : .debug
         guard context.logger.logLevel <= level else { return response }
-        // Anyone can be refused: at most 120 lines a minute of refusals (the metric counts all).
+        // Anyone can be refused, or cause a 5xx: at most 120 lines a minute of each (the
+        // metric counts all); a log flooded with them hid the lines that matter, and a
+        // journal's rate limit dropped those too.
         var dropped = 0
-        if level == .notice {
-            let budget = refusalLines.take()
-            guard budget.write else { return response }
-            dropped = budget.dropped
+        if let budget = level == .notice ? refusals : level == .error ? failures : nil {
+            let taken = budget.take()
+            guard taken.write else { return response }
+            dropped = taken.dropped
         }
         // A path is at most 256 bytes in the log (the rest is the client's, not the log's), its
         // controls and bidirectional overrides escaped: the text log writes it as it is, and
@@ -99,7 +106,7 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
             "method": "\(request.method)", "path": "\(PeerText.clean(request.uri.path, limit: 256))",
             "status": "\(status)", "ms": "\(String(format: "%.2f", elapsed.milliseconds))",
         ]
-        if dropped > 0 { metadata["refusals_not_logged"] = "\(dropped)" }
+        if dropped > 0 { metadata[level == .notice ? "refusals_not_logged" : "failures_not_logged"] = "\(dropped)" }
         if let remote = context.remoteAddress { metadata["remote"] = "\(remote)" }
         if let reason { metadata["reason"] = "\(PeerText.clean(reason))" }
         context.logger.log(level: level, level == .debug ? "request" : level == .notice ? "refused" : "request", metadata: metadata)
@@ -130,3 +137,5 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
 
 /// The refusal lines of the API, per process (`LogBudget`).
 let refusalLines = LogBudget(lines: 120, per: .seconds(60))
+/// The failure lines (5xx) of the API, per process.
+let failureLines = LogBudget(lines: 120, per: .seconds(60))

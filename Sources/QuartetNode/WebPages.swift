@@ -107,7 +107,8 @@ extension API {
                 if let member {
                     let followed = member.keyChain(following: chain.rotations)
                     chain = followed.chain
-                    if let stop = followed.stopped {
+                    // Said once per log and rotation: every figure page asks again.
+                    if let stop = followed.stopped, saidOnce.first("stopped\u{0}\(log.name)\u{0}\(stop.rotation.index)\u{0}\(stop.rotation.verifier.vkey)") {
                         logger.warning("a log's copy holds a key rotation the federation file disowns: provenance pages follow its keys only up to it",
                                        metadata: ["log": "\(log.name)", "index": "\(stop.rotation.index)", "reason": "\(stop.reason)"])
                     }
@@ -118,7 +119,9 @@ extension API {
                 keys[log.name] = (chain.verifier(forSize: size).vkey, pinned)
                 if !held.isEmpty { rotations[log.name] = held }
             } catch {
-                logger.error("cannot read the keys of a log for a provenance page", metadata: ["log": "\(log.name)", "error": "\(error)"])
+                if saidOnce.first("unreadable keys\u{0}\(log.name)\u{0}\(error)") {
+                    logger.error("cannot read the keys of a log for a provenance page", metadata: ["log": "\(log.name)", "error": "\(error)"])
+                }
             }
         }
         return (keys, rotations)

@@ -458,13 +458,13 @@ final class WitnessService: Sendable {
     /// rotation the federation disowns, so its chain stops before it.
     private func sayStopped(_ member: Federation.Member, _ stop: KeyChain.Stop) {
         let key = "\(member.log)\u{0}\(stop.rotation.index)\u{0}\(stop.rotation.verifier.vkey)"
-        guard stopsSaid.withLockedValue({ $0.insert(key).inserted }) else { return }
+        guard stopsSaid.first(key) else { return }
         logger.warning("the witness's copy of a log holds a key rotation the federation file disowns: the log's keys are followed only up to it, and the key it rotates to (and any later one) is trusted for nothing; the entries are kept",
                        metadata: ["log": "\(member.log)", "index": "\(stop.rotation.index)", "key": "\(stop.rotation.verifier.vkey)", "reason": "\(stop.reason)"])
     }
 
     /// The stopped chains already logged (`sayStopped`).
-    private let stopsSaid = NIOLockedValueBox<Set<String>>([])
+    private let stopsSaid = OnceLines()
 
     /// The keys a checkpoint of `size` of a log this node holds `held` entries of may be signed
     /// by, as replication checks them: the key in force at that size in the log's key chain

@@ -39,10 +39,20 @@ struct ServeCommand: AsyncParsableCommand {
         """)
     var peerAnswers: Int?
     @Option(help: .hidden) var protocolVersion: UInt16?
+    @Flag(help: """
+        Let this node dump core (and other processes of its user read its memory). By default it \
+        cannot: a core file holds its signing keys and the restricted rows it holds, wherever \
+        cores are collected. For debugging a crash only.
+        """)
+    var allowCoreDumps = false
 
     func run() async throws {
         // A reload request (SIGHUP) must never stop the node, even before its handler is in place.
         signal(SIGHUP, SIG_IGN)
+        // Before any key is read.
+        if !allowCoreDumps {
+            do { try CoreDumps.forbid() } catch { throw CLIError("\(error)") }
+        }
         // Started by a supervisor (`quartet demo`, a benchmark, a test) with the read end of its
         // lifeline: when the supervisor ends, however it ends, stop too (QuartetHarness.Lifeline).
         try watchLifeline(lifelineFd, saying: "quartet serve: the process that started this node has ended; stopping")

@@ -126,6 +126,28 @@ import Testing
         #expect(append.status == 0, "\(append.stderr)")
     }
 
+    /// A node's memory (signing keys, restricted rows) never lands in a core file: its core limit
+    /// is 0, the hard limit too; `--allow-core-dumps` leaves the limit it was started with.
+    @Test func aNodeDumpsNoCoreUnlessAllowed() throws {
+        func coreLimits(_ pid: Int32) throws -> [String] {
+            let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+            let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") })
+            return line.dropFirst("Max core file size".count).split(separator: " ").prefix(2).map(String.init)
+        }
+        let own = try coreLimits(getpid())
+        let files = try NodeFiles(entries: 0)
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        #expect(try coreLimits(node.pid) == ["0", "0"], "\(node.log)")
+        #expect(node.stop() == 0, "\(node.log)")
+        // The test runner's own hard limit above 0 (it is here and in CI): the flag's node keeps it.
+        if own[1] != "0" {
+            let allowed = try NodeProcess(config: files.configPath, arguments: ["--allow-core-dumps"])
+            #expect(try coreLimits(allowed.pid) == own, "\(allowed.log)")
+            #expect(allowed.stop() == 0, "\(allowed.log)")
+        }
+    }
+
     @Test func badConfigurationIsReportedWithFileAndKey() throws {
         let files = try NodeFiles(entries: 0)
         defer { files.remove() }

@@ -21,4 +21,12 @@ short quartet_spawn_setsid_flag(void);
 /// descriptor (close-on-exec) and writes the device's path to `device`; -1 with errno on failure.
 int quartet_open_pseudo_terminal(char *device, size_t size);
 
+/// No core dump of this process, and none of its memory read through ptrace or /proc by other
+/// processes of its user: setrlimit(RLIMIT_CORE, 0) and prctl(PR_SET_DUMPABLE, 0). 0, or -1 with
+/// errno (prctl is variadic, so Swift cannot call it).
+int quartet_forbid_core_dumps(void);
+
+/// Whether prctl(PR_GET_DUMPABLE) says this process is dumpable (1), is not (0), or -1 with errno.
+int quartet_is_dumpable(void);
+
 #endif

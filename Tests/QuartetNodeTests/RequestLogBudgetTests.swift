@@ -1,0 +1,79 @@
+import Hummingbird
+import Logging
+@testable import QuartetNode
+import QuartetTLS
+import Synchronization
+import Testing
+
+/// The API's request lines that anyone can cause — refusals (401, 403) and failures (5xx: an
+/// anonymous `/readyz` while the node is not ready) — are each bounded per minute, and the
+/// line after a gap says how many were not written.
+@Suite struct RequestLogBudgetTests {
+    @Test func failuresAndRefusalsAreEachBudgeted() async throws {
+        let captured = Captured()
+        let logger = Logger(label: "test") { _ in CollectingHandler(captured: captured) }
+        let clock: @Sendable () -> ContinuousClock.Instant = { captured.now.withLock { $0 } }
+        let router = Router(context: NodeRequestContext.self)
+        router.add(middleware: RequestLogMiddleware<NodeRequestContext>(metrics: NodeMetrics(ownLog: "wales"),
+                                                                        refusals: LogBudget(lines: 3, per: .seconds(60), clock: clock),
+                                                                        failures: LogBudget(lines: 3, per: .seconds(60), clock: clock)))
+        router.get("/unready") { _, _ -> String in throw HTTPError(.serviceUnavailable, message: "not ready") }
+        router.get("/broken") { _, _ -> String in throw CancellationError() }
+        router.get("/refused") { _, _ -> String in throw HTTPError(.forbidden, message: "no") }
+        let client = RouterClient(router.buildResponder(), logger: logger)
+        for _ in 0..<50 {
+            try await client.execute(uri: "/unready", method: .get) { #expect($0.status == .serviceUnavailable) }
+        }
+        var written = captured.lines.withLock { $0 }
+        #expect(written.count == 3, "\(written)")
+        #expect(written.allSatisfy { $0.contains("status=503") })
+        // Refusals have a budget of their own: failures spent theirs, refusals are still logged.
+        try await client.execute(uri: "/refused", method: .get) { #expect($0.status == .forbidden) }
+        written = captured.lines.withLock { $0 }
+        #expect(written.count == 4 && written.last?.contains("status=403") == true, "\(written)")
+        // An internal error is one line (budgeted as the rest), its cause in the log only.
+        try await client.execute(uri: "/broken", method: .get) { answer in
+            #expect(answer.status == .internalServerError)
+            #expect(!String(buffer: answer.body).contains("CancellationError"))
+        }
+        #expect(captured.lines.withLock { $0.count } == 4, "the failure budget is spent")
+        // A minute on, the next failure is written, with the count of those that were not.
+        captured.now.withLock { $0 += .seconds(61) }
+        try await client.execute(uri: "/broken", method: .get)
+        written = captured.lines.withLock { $0 }
+        #expect(written.count == 5, "\(written)")
+        #expect(written.last?.contains("failures_not_logged=48") == true && written.last?.contains("CancellationError") == true, "\(written.last ?? "")")
+    }
+}
+
+private final class Captured: Sendable {
+    let lines = Mutex<[String]>([])
+    let now = Mutex(ContinuousClock.now)
+}
+
+/// A log handler that keeps each line's message and metadata as text.
+private struct CollectingHandler: LogHandler {
+    let captured: Captured
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        let text = "\(event.message) " + (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        captured.lines.withLock { $0.append(text) }
+    }
+}
+
+/// Lines a request would repeat are said once per key, and at most `capacity` keys are kept.
+@Suite struct OnceLinesTests {
+    @Test func eachKeyOnceAndNoMoreKeysThanTheCapacity() {
+        let once = OnceLines(capacity: 3)
+        #expect(once.first("wales\u{0}7"))
+        #expect(!once.first("wales\u{0}7"), "the second page's request says nothing again")
+        #expect(once.first("england\u{0}2") && once.first("scotland\u{0}1"))
+        #expect(!once.first("northern-ireland\u{0}4"), "beyond the capacity, nothing more is said")
+        #expect(!once.first("wales\u{0}7"))
+    }
+}
