@@ -300,13 +300,21 @@ public enum FederationPKI {
     /// Refuses when any of `files` (but those in `allowExisting`) is there already: checked
     /// before a certificate is recorded as issued, and again by `writeNew`.
     static func checkNew(_ files: [(String, String, Int)], allowExisting: Set<String> = []) throws {
-        for (path, _, _) in files where !allowExisting.contains(path) && FileManager.default.fileExists(atPath: path) {
-            throw PKIError("\(path) already exists; refusing to overwrite it")
+        let checked = files.map(\.0).filter { !allowExisting.contains($0) }
+        let existing = checked.filter { FileManager.default.fileExists(atPath: $0) }
+        guard let first = existing.first else { return }
+        // Some of a set written one file after another, not all: a run stopped between them
+        // (a kill, a power cut, a full disk). Said so, with the way out (was: a bare "already
+        // exists", and nothing but hand editing to go on).
+        if existing.count < checked.count {
+            let missing = checked.filter { !existing.contains($0) }
+            throw PKIError("\(existing.joined(separator: ", ")) already exist(s) but \(missing.joined(separator: ", ")) do(es) not: an earlier run may have stopped between writing them. If so (nothing uses a key without its certificate or request), remove \(existing.joined(separator: " and ")) and run this again; a certificate that run recorded in issued.txt was never handed out (revoke its serial to be sure)")
         }
+        throw PKIError("\(first) already exists; refusing to overwrite it")
     }
 
     static func writeNew(directory: String, files: [(String, String, Int)], allowExisting: Set<String> = []) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do { try RegularFile.makeDirectoryDurably(directory, mode: 0o755) } catch { throw PKIError(error.description) }
         try checkNew(files, allowExisting: allowExisting)
         for (path, text, mode) in files {
             // Not over a file that appeared since the check above either.

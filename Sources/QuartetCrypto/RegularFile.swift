@@ -195,4 +195,39 @@ public enum RegularFile {
         defer { close(dfd) }
         guard fsync(dfd) == 0 else { throw failure("flush the folder", directory) }
     }
+
+    /// Makes the directory `path` (and any missing parent) with `mode`, each made one's entry
+    /// synced into its parent: a file synced inside a new directory survives a power cut only
+    /// if the directory's own entry does (a data directory's signing key, the owner's key that
+    /// `agreement keygen` made, the CA's: each printed, then pinned by others). Nothing is done
+    /// to a directory that exists.
+    public static func makeDirectoryDurably(_ path: String, mode: mode_t = 0o700) throws(WriteFailure) {
+        func parent(_ path: Substring) -> Substring {
+            guard let slash = path.lastIndex(of: "/") else { return "." }
+            return slash == path.startIndex ? "/" : path[..<slash]
+        }
+        var cursor = Substring(path)
+        while cursor.count > 1, cursor.hasSuffix("/") { cursor = cursor.dropLast() }
+        var missing: [Substring] = []
+        var info = stat()
+        while cursor != "/", cursor != ".", !cursor.isEmpty, stat(String(cursor), &info) != 0 {
+            guard errno == ENOENT else { throw WriteFailure(description: "cannot make the directory \(path): \(String(cString: strerror(errno))) at \(cursor)") }
+            missing.append(cursor)
+            cursor = parent(cursor)
+        }
+        // Outermost first; the mode set exactly (the umask narrowed it at creation).
+        for directory in missing.reversed() {
+            guard mkdir(String(directory), mode) == 0 || errno == EEXIST else {
+                throw WriteFailure(description: "cannot make the directory \(directory): \(String(cString: strerror(errno)))")
+            }
+            _ = chmod(String(directory), mode)
+        }
+        // Each made directory's entry, in its parent (the outermost's parent existed before).
+        for directory in missing {
+            let fd = open(String(parent(directory)), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            _ = fsync(fd)
+            close(fd)
+        }
+    }
 }

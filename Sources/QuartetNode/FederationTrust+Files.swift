@@ -191,7 +191,10 @@ extension FederationTrust {
     /// group of the file replaced, where it exists (a federation file readable by the node's
     /// service user stays so when root edits it).
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, keepingOwnership: Bool = false) throws {
-        let temporary = path + ".new"
+        // A name of its own (was: `<path>.new` for every run, so two runs at once renamed each
+        // other's half-written file into place).
+        guard let random = try? SecureRandom.bytes(count: 8) else { throw Refusal("cannot name a file beside \(path)") }
+        let temporary = path + ".new-" + random.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
         var mode = mode
         var owner: (uid_t, gid_t)?
         var existing = stat()
@@ -199,9 +202,7 @@ extension FederationTrust {
             mode = existing.st_mode & 0o777
             owner = (existing.st_uid, existing.st_gid)
         }
-        // A fresh file of our own: a `.new` left there (or planted, as a symlink to a file
-        // elsewhere, in a directory others can write) is removed, not written through.
-        unlink(temporary)
+        // A fresh file of our own, never through a link planted at the name.
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw Refusal("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         // Only root may give a file away; anyone else keeps the file as theirs.

@@ -43,8 +43,11 @@ final class Purger: Sendable {
     private let handled = NIOLockedValueBox(PurgeSchedule())
     /// Whether a purge's payloads may still be in the WAL (its emptying failed and has not
     /// succeeded since): a later pass that finds nothing left to clear empties it first, or
-    /// fails, rather than marking the purge done with the old page images on disk.
-    private let walOwed = NIOLockedValueBox(false)
+    /// fails, rather than marking the purge done with the old page images on disk. True at
+    /// start: a purge an earlier run committed, then was killed before its WAL was emptied, is
+    /// not marked done, so its passes run again — and find nothing left to clear (was: marked
+    /// done then, the old page images left on disk until some checkpoint overwrote them).
+    private let walOwed = NIOLockedValueBox(true)
     /// Whether the last purge that failed failed on the disk (not on readers keeping the WAL
     /// busy, which is tried again and is no write failure).
     private let failedOnDisk = NIOLockedValueBox(false)
@@ -248,7 +251,7 @@ final class Purger: Sendable {
                         walOwed.withLockedValue { $0 = false }
                     } catch { logger.error("purged payloads still remain in the WAL", metadata: ["error": "\(error)"]) }
                 }
-                // Not noted as finished: its next try (or the next start) empties the WAL first.
+                // Not noted as finished: its next try (or the next start: `walOwed`) empties the WAL first.
                 return false
             }
             return true

@@ -117,7 +117,7 @@ public enum Recovery {
             guard clearUnfinished else {
                 throw NodeStartupError("\(directory.url.path) holds a recovery that did not finish (quartet recover was interrupted); `quartet recover` starts it over")
             }
-            do { try directory.clearHoldingLock() } catch {
+            do { try directory.clearHoldingLock(last: [Self.markerName]) } catch {
                 throw NodeStartupError("cannot start the unfinished recovery in \(directory.url.path) over: \(error.message)")
             }
             return true
@@ -148,7 +148,7 @@ public enum Recovery {
         let created = !FileManager.default.fileExists(atPath: directory.url.path)
         // The marker first, so an interruption at any later point leaves a directory that
         // `serve` refuses and `recover` clears.
-        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do { try RegularFile.makeDirectoryDurably(directory.url.path, mode: 0o700) } catch { throw NodeStartupError(error.description) }
         let marker = directory.url.appendingPathComponent(markerName).path
         guard FileManager.default.createFile(atPath: marker, contents: Data("quartet recover started \(wallClockMillis()) pid \(getpid())\n".utf8),
                                              attributes: [.posixPermissions: 0o600]) else {
@@ -167,12 +167,9 @@ public enum Recovery {
     /// if it made it), so the operator can run it again.
     public static func discard(_ configuration: NodeConfiguration, created: Bool) {
         let url = DataDirectory(path: configuration.dataDirectory).url
-        if created {
-            try? FileManager.default.removeItem(at: url)
-        } else {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [] {
-                try? FileManager.default.removeItem(at: url.appendingPathComponent(name))
-            }
-        }
+        // The marker last (`DataDirectory.clear`): a kill meanwhile leaves a directory that
+        // still says it is an unfinished recovery, which `recover` starts over.
+        try? DataDirectory.clear(url.path, last: [markerName])
+        if created { rmdir(url.path) }
     }
 }

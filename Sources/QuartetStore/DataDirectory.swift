@@ -38,14 +38,38 @@ public struct DataDirectory: Sendable {
     /// Removes everything in the directory but its lock file, holding the writer lock meanwhile
     /// (for what an interrupted `quartet recover` left): refused (`.locked`) while a process
     /// holds the directory, and an entry that cannot be removed is an error.
-    public func clearHoldingLock() throws(StoreError) {
+    /// `last`: markers that say the directory is unfinished (`RECOVERING`), removed only once
+    /// everything else is (`clear`).
+    public func clearHoldingLock(last: Set<String> = []) throws(StoreError) {
         let lock = try WriterLock(path: lockPath)
         defer { lock.release() }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [] where name != Self.lockFileName {
-            do { try FileManager.default.removeItem(at: url.appendingPathComponent(name)) } catch {
-                throw StoreError(.io, "cannot remove \(name) from \(url.path)", cause: UnderlyingError("\(error)"))
+        do { try Self.clear(url.path, keeping: [Self.lockFileName], last: last) } catch {
+            throw StoreError(.io, "cannot empty \(url.path)", cause: UnderlyingError("\(error)"))
+        }
+    }
+
+    /// Removes the entries of the directory at `path` but those in `keeping`, the ones in `last`
+    /// after all the others and after the directory is synced: a marker saying the directory is
+    /// unfinished (a recovery's, a backup's) goes only once nothing it warns of is left, so a
+    /// kill or a power cut in between leaves the marker, never a partial directory without it
+    /// (was: removed in listing order, the marker often first). Throws the first failure.
+    /// (`remove`: how an entry is removed, for tests.)
+    public static func clear(_ path: String, keeping: Set<String> = [], last: Set<String>,
+                             remove removeItem: (URL) throws -> Void = { try FileManager.default.removeItem(at: $0) }) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { !keeping.contains($0) }
+        let url = URL(fileURLWithPath: path)
+        var failure: (any Error)?
+        func remove(_ name: String) {
+            do { try removeItem(url.appendingPathComponent(name)) } catch {
+                if failure == nil { failure = UnderlyingError("cannot remove \(name) from \(path): \(error)") }
             }
         }
+        for name in names where !last.contains(name) { remove(name) }
+        if let failure { throw failure }
+        syncDirectory(path)
+        for name in names where last.contains(name) { remove(name) }
+        if let failure { throw failure }
+        syncDirectory(path)
     }
 
     /// The signing key file of `log`.
@@ -125,12 +149,9 @@ public struct DataDirectory: Sendable {
 
     /// Creates the directory (mode 0700: it holds payloads and their salts) if missing.
     public func create() throws(StoreError) {
-        do {
-            if !FileManager.default.fileExists(atPath: url.path) {
-                try FileManager.default.createDirectory(atPath: url.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            }
-        } catch {
-            throw StoreError(.io, "cannot create data directory \(url.path)", cause: UnderlyingError(error.localizedDescription))
+        // Its entry synced into its parent: the key `init` writes into it is printed, then pinned.
+        do { try RegularFile.makeDirectoryDurably(url.path, mode: 0o700) } catch {
+            throw StoreError(.io, "cannot create data directory \(url.path)", cause: UnderlyingError(error.description))
         }
     }
 

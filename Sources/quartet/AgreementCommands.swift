@@ -33,8 +33,8 @@ struct AgreementKeygen: ParsableCommand {
 
     func run() throws {
         guard Names.isOwner(owner) else { throw ValidationError("--owner must be A-Z, 0-9 and '-' (e.g. HEIW)") }
+        // (Made, its entry synced into its parent, by the check.)
         try OwnDirectory.prepare(out, option: "--out")
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let path = (out as NSString).appendingPathComponent("\(owner).pem")
         guard !FileManager.default.fileExists(atPath: path) else { throw CLIError("\(path) exists; not overwriting a data owner's key") }
         let key = try Ed25519PrivateKey()

@@ -119,12 +119,11 @@ struct BackupCommand: AsyncParsableCommand {
             throw CLIError("\(target.url.path) is not empty (another backup wrote into it); give a new directory")
         }
         // On failure, what this backup wrote goes; a directory that was there before stays.
+        // The marker last (`DataDirectory.clear`): a kill meanwhile leaves a directory `serve`
+        // refuses as an unfinished backup, never a partial copy without the marker.
         func clear() {
-            if existed {
-                for name in (try? manager.contentsOfDirectory(atPath: target.url.path)) ?? [] { try? manager.removeItem(at: target.url.appendingPathComponent(name)) }
-            } else {
-                try? manager.removeItem(at: target.url)
-            }
+            try? DataDirectory.clear(target.url.path, last: [CopyMarkers.backupInProgress])
+            if !existed { rmdir(target.url.path) }
         }
         var files: [String] = []
         do {
@@ -274,8 +273,8 @@ enum OwnDirectory {
     /// another user made on the way between the first check and the making is found.
     static func prepare(_ path: String, option: String) throws {
         try check(path, option: option)
-        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
-            throw CLIError("\(option) \(path): cannot make the directory: \(error.localizedDescription)")
+        do { try RegularFile.makeDirectoryDurably(path, mode: 0o700) } catch {
+            throw CLIError("\(option) \(path): \(error.description)")
         }
         try check(path, option: option)
     }

@@ -282,4 +282,40 @@ private func unhex(_ s: String) -> [UInt8] {
         try FileManager.default.createSymbolicLink(atPath: key, withDestinationPath: moved)
         #expect { try FederationPKI.loadAuthority(from: ca) } throws: { "\($0)".contains("symlink") }
     }
+
+    /// A directory made for keys: every missing parent made too, each with the mode asked (not
+    /// narrowed by the umask); one that exists is left as it is; a file in the way is an error.
+    @Test func directoriesAreMadeWithTheirModeExactly() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-mkdir-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let old = umask(0o077)
+        defer { umask(old) }
+        try RegularFile.makeDirectoryDurably(root + "/a/b/", mode: 0o755)
+        for path in [root, root + "/a", root + "/a/b"] {
+            var info = stat()
+            #expect(stat(path, &info) == 0 && info.st_mode & 0o7777 == 0o755, "\(path)")
+        }
+        chmod(root + "/a", 0o700)
+        try RegularFile.makeDirectoryDurably(root + "/a", mode: 0o755)
+        var info = stat()
+        #expect(stat(root + "/a", &info) == 0 && info.st_mode & 0o7777 == 0o700, "an existing directory keeps its mode")
+        try Data().write(to: URL(fileURLWithPath: root + "/file"))
+        #expect { try RegularFile.makeDirectoryDurably(root + "/file/c") } throws: { "\($0)".contains("cannot make the directory") }
+    }
+
+    /// A `pki init` stopped between its key and its certificate: the next run says so and how to
+    /// go on (was: a bare "already exists"); a whole CA is still refused as one.
+    @Test func anInterruptedInitIsNamedAsSuch() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-ca-half-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data("half\n".utf8).write(to: dir.appendingPathComponent(FederationPKI.caKeyFile))
+        #expect { try FederationPKI.createAuthority(in: dir.path) } throws: { error in
+            let text = "\(error)"
+            return text.contains("may have stopped between writing them") && text.contains("\(FederationPKI.caCertificateFile) do(es) not")
+        }
+        try FileManager.default.removeItem(at: dir.appendingPathComponent(FederationPKI.caKeyFile))
+        _ = try FederationPKI.createAuthority(in: dir.path)
+        #expect { try FederationPKI.createAuthority(in: dir.path) } throws: { "\($0)".contains("already exists; refusing to overwrite it") }
+    }
 }

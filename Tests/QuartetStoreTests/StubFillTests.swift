@@ -70,4 +70,15 @@ import Testing
         #expect(recovered.verify().isValid)
         #expect(recovered.directory.lostPayloads() == ["wales": [1, 2], "england": [2]])
     }
+
+    /// A record an earlier write left torn (a kill in a long write, a power cut before its sync)
+    /// never takes the next record's first line with it, nor reads as another index.
+    @Test func aTornRecordDoesNotSwallowTheNext() throws {
+        let directory = DataDirectory(path: try TestKit.temporaryDirectory("torn").path)
+        try FileManager.default.createDirectory(atPath: directory.url.path, withIntermediateDirectories: true)
+        // `wales 41\n` cut after `wales 4`, and an older file's whole line before it.
+        try Data("wales 7\nwales 4".utf8).write(to: URL(fileURLWithPath: directory.lostPayloadsPath))
+        try directory.recordLostPayloads(log: "wales", indices: [41, 42])
+        #expect(directory.lostPayloads() == ["wales": [7, 41, 42]], "\(String(decoding: FileManager.default.contents(atPath: directory.lostPayloadsPath) ?? Data(), as: UTF8.self))")
+    }
 }
