@@ -177,19 +177,8 @@ public enum FederationPKI {
     /// One `revoke` at a time per CA directory (a lock on the directory).
     public static func revoke(certificates: [String], serials: [String], caDirectory: String, newList: Bool = false, now: Date = Date()) throws -> Revocation {
         let (ca, key) = try loadAuthority(from: caDirectory)
-        // The directory itself is the lock (nothing left behind, any user who may write it).
-        let lock = open(caDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard lock >= 0 else { throw PKIError("cannot open \(caDirectory): \(String(cString: strerror(errno)))") }
-        defer { close(lock) }
-        // Waited for up to two seconds, then refused: a lock seen held for a moment is not only
-        // another revoke's — a process this one forks (a test runner's) holds a copy of the
-        // descriptor until it execs.
-        var locked = flock(lock, LOCK_EX | LOCK_NB) == 0
-        for _ in 0..<40 where !locked {
-            usleep(50_000)
-            locked = flock(lock, LOCK_EX | LOCK_NB) == 0
-        }
-        guard locked else { throw PKIError("another pki revoke is writing \(caDirectory)/\(revocationListFile); try again when it is done") }
+        let lock = try DirectoryLock(caDirectory, busy: "another pki revoke is writing \(caDirectory)/\(revocationListFile); try again when it is done")
+        defer { lock.release() }
         var wanted: [String] = []
         for path in certificates {
             let certificate = try Certificate(pem: try readText(path))

@@ -170,6 +170,11 @@ extension FederationTrust {
             throw Refusal("this key is not one \(path) names for \(id) (\(keys)); sign with the key of log \(member.log)")
         }
         let signer = try NoteSigner(name: member.verifier.name, key: key)
+        // The signatures read, added to and written back under a lock on their folder: two
+        // members signing at once each wrote what it read, and one signature was lost.
+        let folder = (path as NSString).deletingLastPathComponent
+        let lock = try DirectoryLock(folder.isEmpty ? "." : folder, busy: "another federation sign is writing \(signaturePath(of: path)); try again when it is done")
+        defer { lock.release() }
         let note = try sign(Statement(file: file.bytes, federation: file.federation), adding: signer, to: fresh ? nil : try readNote(of: path))
         try writeAtomically(Array(note.serialized.utf8), to: signaturePath(of: path), mode: 0o644)
         return note

@@ -623,6 +623,9 @@ enum WebScript {
               let best = null;
               const defined = firstDefinition("plan.action", parts[1], parts[2]);
               const statuses = ["not-started", "on-track", "at-risk", "off-track", "done"];
+              // An action the verified entries never define has no status to compare (the node
+              // answers no such figure; a page stating null for it is not checked to match).
+              if (defined === Infinity) throw new Error("the verified entries hold no definition of action " + parts[2] + " in " + parts[1]);
               for (const x of ofType("progress.status")) {
                 if (x.log !== parts[1] || x.p.action !== parts[2] || typeof x.p.as_of !== "string" || !statuses.includes(x.p.status) || x.index <= defined) continue;
                 // Dates are compared as the node compares strings only when they are ASCII.
@@ -670,7 +673,12 @@ enum WebScript {
               if (!any) throw new Error("no verified reading on this page counts towards " + parts[1] + " for " + parts[2]);
               return total;
             }
-            return undefined;
+            // Only the kinds this page does not recompute pass unrecomputed, in the shapes the
+            // node answers; any other address (a total or reading of another shape) is refused,
+            // as quartet verify-figure refuses it — not shown green with nothing recomputed.
+            const notRecomputed = { priority: 2, cell: 3, aggregate: 3 };
+            if (Object.prototype.hasOwnProperty.call(notRecomputed, parts[0]) && parts.length === notRecomputed[parts[0]]) return undefined;
+            throw new Error("the figure " + JSON.stringify(figure) + " is not one a node answers (reading:<log>:<measure>:<period>, status:<log>:<action>, total:<measure>:<period>, cell:<priority>:<log>, priority:<id>, aggregate:<log>:<index>)");
           }
 
           // The figure the page's address asks for (the data must be for it), or null.
@@ -755,7 +763,7 @@ enum WebScript {
           // verified as the page's was: the key the page's checkpoint was verified with (the
           // policy file's, or the one the log's rotations on the page lead to), and with the
           // policy file its quorum (a newer checkpoint may not be cosigned yet: try again).
-          async function headCovering(data, log, want, policy) {
+          async function headCovering(data, log, want, policy, lastCheck) {
             const res = await fetch("/v1/logs/" + encodeURIComponent(log) + "/checkpoint?covering=" + want, { credentials: "same-origin" });
             if (!res.ok) throw new Error("the node serves no checkpoint of " + log + " covering the " + want + " entries its figure rests on (" + res.status + ")");
             const text = await res.text();
@@ -777,7 +785,7 @@ enum WebScript {
               throw new Error("the newer checkpoint of " + log + " the figure needs: " + err.message);
             }
             if (head.size < want) throw new Error("the node's checkpoint of " + log + " holds " + head.size + " entries, fewer than the " + want + " its figure rests on");
-            if ((policy || lastRun.quorum[log]) && !quorum) throw new Error("the checkpoint of " + log + " covering the figure's " + want + " entries is not yet cosigned by " + (policy ? "your policy's" : "a") + " quorum of witnesses; try again in a moment");
+            if ((policy || lastCheck.quorum[log]) && !quorum) throw new Error("the checkpoint of " + log + " covering the figure's " + want + " entries is not yet cosigned by " + (policy ? "your policy's" : "a") + " quorum of witnesses; try again in a moment");
             return head;
           }
 
@@ -789,15 +797,20 @@ enum WebScript {
             document.body.dataset.whole = "";
             try {
               if (running || !lastRun) throw new Error("the checkpoints are being checked; try again in a moment");
+              // One snapshot of the last check for the whole of this one: a "Check again" or a
+              // policy file picked while logs are read replaces `lastRun`, and reading it again
+              // midway mixed two checks (a quorum no longer asked of a newer checkpoint, the
+              // page's checkpoint not compared with what was read).
+              const lastCheck = lastRun;
               // One policy (or none) for the whole check, whatever the reader picks while it reads.
               const policy = chosen;
-              if (lastRun.policy !== policy) throw new Error("the checkpoints were checked without the policy file chosen since; check again first");
+              if (lastCheck.policy !== policy) throw new Error("the checkpoints were checked without the policy file chosen since; check again first");
               if (askedFigure() !== data.figure) throw new Error("the page's data is for another figure than this address asks for");
               const logs = Object.keys(data.checkpoints).sort();
-              const heads = Object.assign(Object.create(null), lastRun.heads);
+              const heads = Object.assign(Object.create(null), lastCheck.heads);
               // With the reader's policy file every checkpoint read must meet its quorum.
               if (policy) {
-                const short = logs.filter(l => !lastRun.quorum[l]);
+                const short = logs.filter(l => !lastCheck.quorum[l]);
                 if (short.length) throw new Error("the checkpoints of " + short.join(", ") + " do not meet your policy's quorum");
               }
               // A reading's or a status's own log must be among those read.
@@ -838,7 +851,7 @@ enum WebScript {
                 // The figure rests on the page's entries: the view had read each of them.
                 const newestOnPage = data.entries.reduce((n, item) => item && item.entry && item.entry.log === log && Number.isSafeInteger(item.entry.index) ? Math.max(n, item.entry.index) : n, -1);
                 if (want <= newestOnPage) throw new Error("this node says its view had read " + want + " entries of " + log + ", but the figure rests on its entry " + newestOnPage);
-                if (want > head.size) heads[log] = await headCovering(data, log, want, policy);
+                if (want > head.size) heads[log] = await headCovering(data, log, want, policy, lastCheck);
                 upTo[log] = want;
               }
               // Bounded: a log's key could sign a checkpoint of any size, and this reads it all.
@@ -850,7 +863,7 @@ enum WebScript {
                 const head = heads[log];
                 const checked = await readWholeLog(log, head, (l, n, size) => say("Reading " + l + ": " + n + " of " + size + " entries checked…", ""));
                 // The page's own checkpoint of a log read further must be a prefix of what was read.
-                const first = lastRun.heads[log];
+                const first = lastCheck.heads[log];
                 if (first && !first.error && first !== head && !equal(await merkleRoot(checked.slice(0, first.size).map(r => r.leaf)), first.root)) {
                   throw new Error("the checkpoints of " + log + " at sizes " + first.size + " and " + head.size + " are of two different histories");
                 }

@@ -707,6 +707,28 @@ def check_recomputed(d, api, token, ca):
     WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") == "failed")
     if d.find_element(By.TAG_NAME, "body").get_attribute("data-figure") != "incomplete" or "cannot be checked whole" not in figure_line():
         fail("a figure with entries left out was not shown as incomplete: %r" % figure_line())
+    # An address of a recomputed kind in a shape no node answers (a total with a fourth part),
+    # served with the honest total's entries: refused, not shown green as "not recomputed".
+    d.get(api + "/figures/" + totals[0])
+    wait_verified(d)
+    odd = totals[0] + ":"
+    d.execute_script("history.replaceState(null, '', '/figures/' + encodeURIComponent(arguments[0]));", odd)
+    tamper(d, "document.body.dataset.verified = ''; data.figure = %s;" % json.dumps(odd))
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    if d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") != "failed" or "not one a node answers" not in figure_line():
+        fail("a total's address of another shape passed unrecomputed: %r" % figure_line())
+    print("web-test: a figure address of another shape is refused: %s" % figure_line())
+    # A status page with the action's definition left out and no status stated: the action is
+    # not shown to have no status — its definition is missing, and the page fails.
+    d.get(api + "/figures/" + statuses[0])
+    wait_verified(d)
+    tamper(d, """document.body.dataset.verified = '';
+        data.entries = data.entries.filter(item => { try { return item.entry.type !== 'plan.action'; } catch (e) { return true; } });
+        data.stated = JSON.stringify(null);""")
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    if d.find_element(By.TAG_NAME, "body").get_attribute("data-figure") != "mismatch" or "no definition of action" not in figure_line():
+        fail("a status without its action's definition, stated as none, was not failed: %r" % figure_line())
+    print("web-test: a status whose action is not defined on the page fails: %s" % figure_line())
     d.get(api + reading)
     wait_verified(d)
 
