@@ -53,8 +53,10 @@ extension API {
             }
         }
         routes.get("/search", .reader) { request, _, caller -> Response in
-            // A GET form sends spaces as "+", which the query parser leaves as they are.
-            let query: String? = request.uri.queryParameters.get("q").map { String($0).replacingOccurrences(of: "+", with: " ") }
+            // A GET form sends spaces as "+" and a typed "+" as "%2B": the "+"s are read as spaces
+            // before the percent-decoding (the query parser decodes first and keeps "+", so a
+            // search for "C++" turned into "C  " once "+" was replaced after it).
+            let query: String? = request.uri.query.flatMap { WebForm.decode($0)["q"] }
             return try await web(caller) { [view] q in try WebPage.search(query, index: view.searchIndex(q)) }
         }
     }

@@ -114,6 +114,22 @@ import Yams
         #expect(logs.allSatisfy { $0.viewSize != nil && $0.viewSize! <= $0.size }, "\(logs)")
     }
 
+    /// A search's query is read as a GET form sends it: "+" a space, "%2B" a plus (was: every
+    /// plus a space, "C++" searched and shown as "C  ").
+    @Test func aSearchKeepsATypedPlus() async throws {
+        let node = try InProcessNode(entries: 1)
+        defer { node.remove() }
+        let served = Mutex<String?>(nil)
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer token-reader"
+            let page = try await client.execute(uri: "/search?q=C%2B%2B+plan", method: .get, headers: headers) { String(buffer: $0.body) }
+            served.withLock { $0 = page }
+        }
+        let page = try #require(served.withLock { $0 })
+        #expect(page.contains(#"value="C++ plan""#), "\(page.prefix(2000))")
+    }
+
     /// A field renamed on one side only does not read as missing: the client refuses the answer,
     /// naming the field.
     @Test func aRenamedFieldIsRefusedNamingIt() throws {
