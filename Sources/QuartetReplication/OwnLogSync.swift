@@ -143,7 +143,17 @@ extension Replicator {
     mutating func ownSyncTick() -> [Directive] {
         guard !ownSync.synced, !ownSync.heard.isEmpty || settings.peers.isEmpty else { return [] }
         ownSync.ticks += 1
-        return ownSyncCheck()
+        // Each claimant above what is held is asked again every round, as its heads ask it when
+        // they repeat the claim: one that made its claim once (a `witnessed` note under a key
+        // this node has not seen, never in its heads) and then gave nothing was never asked
+        // again, so never struck, and held the node for as long as it stayed connected.
+        let held = heads[settings.ownLog]?.size ?? 0
+        var out: [Directive] = []
+        for (peer, size) in ownSync.claims.sorted(by: { $0.key < $1.key })
+        where size > held && !ownSync.dropped.contains(peer) && peerState(peer)?.connected == true && peerState(peer)?.requestOut == false {
+            out += request(settings.ownLog, from: peer)
+        }
+        return out + ownSyncCheck()
     }
 
     /// The peers whose answers count: the log's witnesses among the peers (`ownSyncWitnesses`),
@@ -215,14 +225,21 @@ extension Replicator {
     /// head under such a key is (`OwnLogSync.claims`).
     mutating func receivedWitnessed(log: String, note: String, from peer: String) -> [Directive] {
         guard log == settings.ownLog, !ownSync.synced else { return [] }
+        // Within the round's budget of signature checks, as a head is (`mayCheck`): a peer
+        // replaying a log's thousands of checkpoints as `witnessed` made one check each,
+        // unpenalised, on the engine's queue while the node caught its own tail up.
+        if !mayCheck(note, log: log, peer: peer) { return [] }
         let checkpoint: Checkpoint
         do { checkpoint = try verified(note, log: log).checkpoint } catch {
             if let conflict = ownLogConflict(note) { return ownLogConflicts(conflict, peer: peer) }
             // A key this node has not seen: a claim, as a head under it is (OwnLogSync.claims).
             if let size = unknownKeyHead(Message.Head(log: log, note: note)) {
-                // Asked for it like a claimant by head, so that giving nothing counts against it.
+                // Asked for it like a claimant by head, so that giving nothing counts against it
+                // (was: only recorded — a claimant never asked is never struck, so one made-up
+                // key line held a restarting node's appends for as long as the peer stayed).
                 claimed(peer, log: log, size: size)
-                return []
+                guard quarantined[log] == nil, size > heads[log]?.size ?? 0 else { return [] }
+                return request(log, from: peer)
             }
             // Signed by a key revoked below its size: proves nothing, and blames nobody (a witness
             // may have cosigned it in good faith before the revocation reached it).

@@ -297,6 +297,7 @@ public struct Replicator: Sendable {
             // history hold the log for good).
             self.ownSync.conflicting[peer] = nil
             self.ownSync.heard.remove(peer)
+            self.ownSync.claims[peer] = nil
         }
         if !self.ownSync.synced, self.ownSync.conflict != nil, Set(self.ownSync.conflicting.keys).intersection(ownSyncVoters).count < ownSyncNeeded {
             self.ownSync.conflict = nil
@@ -455,10 +456,13 @@ public struct Replicator: Sendable {
                 return violation(peer, .version, "protocol version \(version); this node speaks \(ProtocolLimits.oldest) to \(settings.protocolVersion)")
             }
             peers[peer]!.version = agreed
-            // It speaks this node's version (or a later one) now, upgraded since it refused it:
-            // this link would stay at the lower one until it dropped (without `witnessed`, which
-            // a restored writer waits for), so it is closed and dialled again at this version.
-            if version >= settings.protocolVersion, peers[peer]!.announce != nil {
+            // It speaks a later version than this node offered it since it refused one (upgraded
+            // meanwhile, to this node's version or one between): this link would stay at the
+            // lower one until it dropped (without `witnessed`, which a restored writer waits
+            // for), so it is closed and dialled again offering this node's own (was: only when
+            // the peer named this node's version or a later one, so a peer upgraded to a
+            // version between stayed at the lowered one).
+            if version > announced(to: peer), peers[peer]!.announce != nil {
                 peers[peer]!.announce = nil
                 return [.close(peer: peer, reason: "\(peer) speaks protocol version \(version) now; connecting again at \(settings.protocolVersion)")]
             }
@@ -679,7 +683,7 @@ public struct Replicator: Sendable {
     /// peer whose size is only an unverified claim (`Peer.unverified`) is asked last, and a
     /// request out to one gives way to a peer that verifiably holds more: a member announcing
     /// made-up heads of a log under a key nobody has cannot keep its one request slot.
-    private mutating func request(_ log: String, from peer: String, at start: UInt64? = nil) -> [Directive] {
+    mutating func request(_ log: String, from peer: String, at start: UInt64? = nil) -> [Directive] {
         guard !disowned.contains(log) else { return [] }
         let from = start ?? heads[log]?.size ?? 0
         guard start != nil || storing[log] == nil else { return [] }
@@ -733,7 +737,7 @@ public struct Replicator: Sendable {
     /// the log's writer can sign sizes beyond what exists, each moving the mark on, and one
     /// never backed is said, `unbacked`), or one of this round's head checks is left. A note
     /// that does not parse is let through to be refused as it is.
-    private mutating func mayCheck(_ text: String, log: String, peer: String) -> Bool {
+    mutating func mayCheck(_ text: String, log: String, peer: String) -> Bool {
         guard let chain = chains[log], let parsed = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: parsed.text) else { return true }
         if verifiedNotes[chain.verifier(forSize: claimed.size).originOnly(parsed).serialized] != nil { return true }
         if claimed.size > max(heads[log]?.size ?? 0, peers[peer]!.sizes[log] ?? 0) {

@@ -205,15 +205,16 @@ import Testing
         #expect(!greeted("c", by: "d", version: ProtocolLimits.version).contains { if case .send(_, .witnessed) = $0 { return true }; return false })
 
         // The restored writer: one whose signature fails under its key is counted against the
-        // sender; one under a key it does not know (a rotation it may lack) is left to the heads;
-        // on version 2 the message is a violation.
+        // sender; one under a key it does not know (a rotation it may lack) is a claim, asked of
+        // the sender as a head's is; on version 2 the message is a violation.
         var a = sim.nodes["a"]!.replicator
         _ = a.disconnected("d")
         _ = a.connected("d")
         _ = a.received(.hello(version: ProtocolLimits.version, node: "d", federation: "sim"), from: "d")
         let forger = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey())
         let fake = try forger.sign(Checkpoint(origin: Simulation.origin + "a", size: 40, root: Hash.emptyTree, timeMillis: 1)).serialized
-        #expect(a.received(.witnessed(log: "a", note: fake), from: "d").isEmpty)
+        let claim = a.received(.witnessed(log: "a", note: fake), from: "d")
+        #expect(claim.count == 1 && claim.contains { if case .send("d", .request(log: "a", from: 10)) = $0 { return true }; return false }, "\(claim)")
         let real = try SignedNote(parsing: note)
         let changed = Checkpoint(origin: Simulation.origin + "a", size: 40, root: Hash.emptyTree, timeMillis: 1).body
         let tampered = SignedNote(text: changed, signatures: real.signatures).serialized
@@ -325,6 +326,51 @@ import Testing
         #expect(opened(replicator.tick()))
         // Once dropped, it is not asked for the own log again.
         #expect(replicator.ownSync.dropped == ["b"])
+    }
+
+    /// The same claim made in a `witnessed` note (a made-up key line, which costs nothing to
+    /// write) is asked for like a head's, so giving nothing counts against it: it holds the node
+    /// for a few rounds, not for as long as the peer stays connected (was: recorded, never
+    /// asked, never struck).
+    @Test func aWitnessedClaimNobodyBacksHoldsTheNodeOnlyForAFewRounds() throws {
+        var replicator = try Self.restored(sync: true).nodes["a"]!.replicator
+        for _ in 0..<5 { _ = replicator.tick() }
+        _ = replicator.connected("b")
+        _ = replicator.received(.hello(version: ProtocolLimits.version, node: "b", federation: "sim"), from: "b")
+        let forger = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey())
+        let fake = try forger.sign(Checkpoint(origin: Simulation.origin + "a", size: 1_000, root: Hash.emptyTree, timeMillis: 1)).serialized
+        let asked = replicator.received(.witnessed(log: "a", note: fake), from: "b")
+        #expect(asked.contains { if case .send("b", .request(log: "a", from: 10)) = $0 { return true }; return false }, "\(asked)")
+        #expect(replicator.ownSync.claimed == 1_000)
+        func opened(_ directives: [Directive]) -> Bool { directives.contains { if case .ownLogSynced(size: 10) = $0 { return true }; return false } }
+        // b answers each round's heads without the own log, and gives nothing of it.
+        var open = false
+        for _ in 0..<(OwnLogSync.claimRounds + 2) where !open {
+            open = opened(replicator.tick())
+            _ = replicator.received(.heads([]), from: "b")
+        }
+        #expect(open, "a claim asked for and never given holds the node a few rounds only")
+        #expect(replicator.ownSync.dropped == ["b"])
+    }
+
+    /// `witnessed` notes are checked within the round's budget of signature checks, as heads
+    /// are: a peer replaying a log's many real checkpoints buys a bounded number of checks.
+    @Test func witnessedNotesSpendTheRoundsCheckBudget() throws {
+        let sim = try Self.restored(sync: true)
+        var replicator = sim.nodes["a"]!.replicator
+        let own = try #require(sim.nodes["b"]!.logs["a"])
+        for _ in 0..<5 { _ = replicator.tick() }
+        _ = replicator.connected("b")
+        _ = replicator.received(.hello(version: ProtocolLimits.version, node: "b", federation: "sim"), from: "b")
+        let before = replicator.checkpointsVerified
+        // Checkpoints of what the node holds (its first 10 entries), each signed anew by the
+        // log's key at another time: each valid, each a head check.
+        let held = try Checkpoint(parsing: try SignedNote(parsing: try #require(own.checkpoints[10])).text)
+        let notes = try (1...20).map { try sim.nodes["a"]!.signer.sign(Checkpoint(origin: held.origin, size: 10, root: held.root, timeMillis: UInt64($0))).serialized }
+        #expect(notes.count > Replicator.maxHeadChecksPerRound, "\(notes.count)")
+        for note in notes { _ = replicator.received(.witnessed(log: "a", note: note), from: "b") }
+        let checked = replicator.checkpointsVerified - before
+        #expect(checked <= Replicator.maxHeadChecksPerRound, "\(checked) checks for \(notes.count) notes")
     }
 
     /// The same claimant answering each request with old news (a real batch of the own log the

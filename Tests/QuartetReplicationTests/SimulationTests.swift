@@ -979,9 +979,21 @@ struct Simulation {
         #expect(hello(replicator.connected("wales"), "wales") == 2)
         out = replicator.received(.hello(version: 2, node: "wales", federation: "sim"), from: "wales")
         #expect(replicator.peerVersions["wales"] == 2)
-        // Upgraded: its hello names 3; that link is closed and the next offers 3 again.
+        // Upgraded to a version between (3, below this node's): that link is closed too, and the
+        // next offers this node's own, which the peer takes down to its 3 (was: kept at 2).
         _ = replicator.disconnected("wales")
         #expect(hello(replicator.connected("wales"), "wales") == 2)
+        out = replicator.received(.hello(version: 3, node: "wales", federation: "sim"), from: "wales")
+        #expect(out.contains { if case .close(peer: "wales", _) = $0 { return true }; return false },
+                "a link at the lower version is closed once the peer names a later one")
+        _ = replicator.disconnected("wales")
+        #expect(hello(replicator.connected("wales"), "wales") == ProtocolLimits.version)
+        _ = replicator.received(.hello(version: 3, node: "wales", federation: "sim"), from: "wales")
+        #expect(replicator.peerVersions["wales"] == 3)
+        // Refused again, then upgraded to this node's version: closed, and offered it again.
+        _ = replicator.received(.error(code: .version, message: "unsupported protocol version \(ProtocolLimits.version)"), from: "wales")
+        _ = replicator.disconnected("wales")
+        #expect(hello(replicator.connected("wales"), "wales") == 3)
         out = replicator.received(.hello(version: ProtocolLimits.version, node: "wales", federation: "sim"), from: "wales")
         #expect(out.contains { if case .close(peer: "wales", _) = $0 { return true }; return false },
                 "a link at the lower version is closed once the peer names this one")
