@@ -3,7 +3,8 @@ import Glibc
 /// An exclusive `flock` on a directory, for a command that reads a file there, changes it and
 /// writes it back (`pki revoke`'s list, `federation sign`'s signatures): two at once would each
 /// write what it read, and the last one's would drop the other's change. The directory itself is
-/// the lock: nothing is left behind, and any user who may write the file may take it.
+/// the lock: nothing is left behind. Any user who may read the directory can take it too (flock
+/// asks no more), so a directory others can read may be held by them: the refusal says so.
 public final class DirectoryLock {
     private var descriptor: Int32
 
@@ -20,7 +21,7 @@ public final class DirectoryLock {
         }
         guard locked else {
             close(fd)
-            throw PKIError(busy)
+            throw PKIError(busy + " (the lock is on the folder \(path): a process of any user who can read it may hold it)")
         }
         descriptor = fd
     }

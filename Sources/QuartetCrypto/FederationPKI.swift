@@ -295,15 +295,22 @@ public enum FederationPKI {
         // Some of a set written one file after another, not all: a run stopped between them
         // (a kill, a power cut, a full disk). Said so, with the way out (was: a bare "already
         // exists", and nothing but hand editing to go on).
-        if existing.count < checked.count {
+        // A key with its certificate or request beside it under its name is in use (a node's,
+        // renewed in place), whatever else of the set is missing: the plain refusal.
+        func companion(_ path: String) -> Bool {
+            guard path.hasSuffix(".key") else { return false }
+            let base = String(path.dropLast(4))
+            return [".pem", ".csr"].contains { FileManager.default.fileExists(atPath: base + $0) }
+        }
+        if existing.count < checked.count, !existing.contains(where: companion) {
             let missing = checked.filter { !existing.contains($0) }
-            throw PKIError("\(existing.joined(separator: ", ")) already exist(s) but \(missing.joined(separator: ", ")) do(es) not: an earlier run may have stopped between writing them. If so (nothing uses a key without its certificate or request), remove \(existing.joined(separator: " and ")) and run this again; a certificate that run recorded in issued.txt was never handed out (revoke its serial to be sure)")
+            throw PKIError("\(existing.joined(separator: ", ")) already exist(s) but \(missing.joined(separator: ", ")) do(es) not: an earlier run may have stopped between writing them. If so, and nothing uses \(existing.count == 1 ? "it" : "them"), move \(existing.joined(separator: " and ")) aside and run this again; a certificate that run recorded in issued.txt was never handed out (revoke its serial to be sure)")
         }
         throw PKIError("\(first) already exists; refusing to overwrite it")
     }
 
     static func writeNew(directory: String, files: [(String, String, Int)], allowExisting: Set<String> = []) throws {
-        do { try RegularFile.makeDirectoryDurably(directory, mode: 0o755) } catch { throw PKIError(error.description) }
+        do { try RegularFile.makeDirectoryDurably(directory, mode: 0o700) } catch { throw PKIError(error.description) }
         try checkNew(files, allowExisting: allowExisting)
         for (path, text, mode) in files {
             // Not over a file that appeared since the check above either.

@@ -206,28 +206,41 @@ public enum RegularFile {
             guard let slash = path.lastIndex(of: "/") else { return "." }
             return slash == path.startIndex ? "/" : path[..<slash]
         }
+        func failure(_ what: String, _ at: Substring, _ code: Int32 = errno) -> WriteFailure {
+            WriteFailure(description: "cannot make the directory \(path): \(what) \(at): \(String(cString: strerror(code)))")
+        }
         var cursor = Substring(path)
         while cursor.count > 1, cursor.hasSuffix("/") { cursor = cursor.dropLast() }
         var missing: [Substring] = []
         var info = stat()
         while cursor != "/", cursor != ".", !cursor.isEmpty, stat(String(cursor), &info) != 0 {
-            guard errno == ENOENT else { throw WriteFailure(description: "cannot make the directory \(path): \(String(cString: strerror(errno))) at \(cursor)") }
+            guard errno == ENOENT else { throw failure("cannot look at", cursor) }
             missing.append(cursor)
             cursor = parent(cursor)
         }
-        // Outermost first; the mode set exactly (the umask narrowed it at creation).
+        // What is there already must be a directory (a file in the way is this error, not a
+        // later one about a file inside it).
+        if cursor != "/", cursor != ".", !cursor.isEmpty {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw failure("it is not a directory:", cursor, ENOTDIR) }
+        }
+        // Outermost first; the mode set exactly on the directory made (the umask narrowed it),
+        // through a descriptor of it, not its name (a link put there meanwhile is not followed).
         for directory in missing.reversed() {
-            guard mkdir(String(directory), mode) == 0 || errno == EEXIST else {
-                throw WriteFailure(description: "cannot make the directory \(directory): \(String(cString: strerror(errno)))")
+            if mkdir(String(directory), mode) != 0 {
+                guard errno == EEXIST, lstat(String(directory), &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { throw failure("cannot make", directory) }
+                continue
             }
-            _ = chmod(String(directory), mode)
+            let fd = open(String(directory), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { throw failure("cannot open", directory) }
+            defer { close(fd) }
+            guard fchmod(fd, mode) == 0 else { throw failure("cannot set the mode of", directory) }
         }
         // Each made directory's entry, in its parent (the outermost's parent existed before).
         for directory in missing {
             let fd = open(String(parent(directory)), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            _ = fsync(fd)
-            close(fd)
+            guard fd >= 0 else { throw failure("cannot open", parent(directory)) }
+            defer { close(fd) }
+            guard fsync(fd) == 0 else { throw failure("cannot sync", parent(directory)) }
         }
     }
 }

@@ -13,6 +13,8 @@ public enum CoreDumps {
     /// Forbids core dumps of this process from now on; throws with the system's reason.
     public static func forbid() throws(CoreDumpsError) {
         guard quartet_forbid_core_dumps() == 0 else { throw CoreDumpsError(reason: String(cString: strerror(errno))) }
+        // Asked back: a kernel that took the call and left the process dumpable is a failure too.
+        guard !dumpable else { throw CoreDumpsError(reason: "the process is still dumpable after PR_SET_DUMPABLE 0") }
     }
 
     /// Whether this process may be dumped (and read by other processes of its user).

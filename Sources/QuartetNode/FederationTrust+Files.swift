@@ -199,7 +199,9 @@ extension FederationTrust {
         // A name of its own (was: `<path>.new` for every run, so two runs at once renamed each
         // other's half-written file into place).
         guard let random = try? SecureRandom.bytes(count: 8) else { throw Refusal("cannot name a file beside \(path)") }
-        let temporary = path + ".new-" + random.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
+        // (Named as `writeDurably` names its copies: one a kill left in a data directory is
+        // removed when the store next opens, `removePartialCopies`.)
+        let temporary = path + ".partial-" + random.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
         var mode = mode
         var owner: (uid_t, gid_t)?
         var existing = stat()

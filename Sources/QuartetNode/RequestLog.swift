@@ -25,6 +25,9 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
     /// on its own, and neither crowds the other out.
     var refusals: LogBudget = refusalLines
     var failures: LogBudget = failureLines
+    /// Unexpected errors (a 500 the route did not mean): a budget of their own, so the 503s
+    /// anyone can ask for cannot keep a real fault's cause out of the log.
+    var faults: LogBudget = faultLines
 
     /// The `Strict-Transport-Security` value for an answer to a request for `host` (its Host
     /// header, port and all), or nil: a year, this name only (other names under it may be other
@@ -48,6 +51,7 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         context.logger[metadataKey: "hb.request.id"] = .string(Self.opaqueID(context.id))
         var response: Response
         var reason: String?
+        var fault = false
         do {
             response = try await next(request, context)
         } catch let error as HTTPError {
@@ -69,6 +73,7 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         } catch {
             // Said in the request's line below (budgeted, as every failure is), not to the caller.
             reason = "internal error: \(error)"
+            fault = true
             response = Self.errorResponse(status: .internalServerError, message: "internal error (request \(context.id))", requestID: context.id, request: request)
         }
         response.headers[requestIDHeader] = context.id
@@ -94,7 +99,7 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         // metric counts all); a log flooded with them hid the lines that matter, and a
         // journal's rate limit dropped those too.
         var dropped = 0
-        if let budget = level == .notice ? refusals : level == .error ? failures : nil {
+        if let budget = level == .notice ? refusals : fault ? faults : level == .error ? failures : nil {
             let taken = budget.take()
             guard taken.write else { return response }
             dropped = taken.dropped
@@ -106,7 +111,7 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
             "method": "\(request.method)", "path": "\(PeerText.clean(request.uri.path, limit: 256))",
             "status": "\(status)", "ms": "\(String(format: "%.2f", elapsed.milliseconds))",
         ]
-        if dropped > 0 { metadata[level == .notice ? "refusals_not_logged" : "failures_not_logged"] = "\(dropped)" }
+        if dropped > 0 { metadata[level == .notice ? "refusals_not_logged" : fault ? "faults_not_logged" : "failures_not_logged"] = "\(dropped)" }
         if let remote = context.remoteAddress { metadata["remote"] = "\(remote)" }
         if let reason { metadata["reason"] = "\(PeerText.clean(reason))" }
         context.logger.log(level: level, level == .debug ? "request" : level == .notice ? "refused" : "request", metadata: metadata)
@@ -139,3 +144,5 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
 let refusalLines = LogBudget(lines: 120, per: .seconds(60))
 /// The failure lines (5xx) of the API, per process.
 let failureLines = LogBudget(lines: 120, per: .seconds(60))
+/// The lines of unexpected errors (500s no route meant), per process.
+let faultLines = LogBudget(lines: 120, per: .seconds(60))

@@ -5,6 +5,7 @@ import QuartetCrypto
 import QuartetLedger
 import QuartetReplication
 import QuartetStore
+import QuartetTLS
 import Synchronization
 
 /// This node as a witness (C2SP tlog-witness) for the other members' logs: it cosigns a
@@ -160,14 +161,14 @@ final class WitnessService: Sendable {
             // A log this node does not hold has no copy to check against; a store that cannot
             // say refuses the request (not answered as if it held none: no gate, no copy check).
             do { info = try ledger.log(named: member.log) } catch where error.code == .unknownLog { info = nil } catch {
-                logger.error("cannot read this node's copy of a witnessed log", metadata: ["origin": "\(origin)", "error": "\(error)"])
+                sayFault("cannot read this node's copy of a witnessed log", metadata: ["origin": "\(origin)", "error": "\(error)"])
                 return Answer(500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log\n")
             }
             do {
                 logs[origin] = try Self.readTrustedKeys(member, size: size, ledger: ledger, info: info, stopped: { stop in self.sayStopped(member, stop) })
             } catch {
                 // The witness's own fault, not a key refused: a 403 would read as final.
-                logger.error("cannot read this node's copy of a witnessed log's keys", metadata: ["origin": "\(origin)", "error": "\(error)"])
+                sayFault("cannot read this node's copy of a witnessed log's keys", metadata: ["origin": "\(origin)", "error": "\(error)"])
                 return Answer(500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log's keys\n")
             }
         }
@@ -187,7 +188,7 @@ final class WitnessService: Sendable {
                 return signed.size == tip.size ? tip.root : try ledger.root(info, size: signed.size)
             }
         } catch {
-            logger.error("cannot read this node's copy of a witnessed log", metadata: ["origin": "\(origin)", "error": "\(error)"])
+            sayFault("cannot read this node's copy of a witnessed log", metadata: ["origin": "\(origin)", "error": "\(error)"])
             return Answer(500, "text/plain; charset=utf-8", "the witness cannot read its copy of the log to check the checkpoint against it\n")
         }
         // The copy holds another root at this size: the request's checkpoint and the copy's
@@ -238,7 +239,7 @@ final class WitnessService: Sendable {
             }
         } catch {
             ledger.writes.failed(.witness, error, nowMillis: wallClockMillis())
-            logger.error("cannot store a witnessed checkpoint", metadata: ["origin": "\(origin)", "error": "\(error)"])
+            sayFault("cannot store a witnessed checkpoint", metadata: ["origin": "\(origin)", "error": "\(error)"])
             return Answer(500, "text/plain; charset=utf-8", "the witness cannot store its state\n")
         }
         switch decided {
@@ -269,7 +270,7 @@ final class WitnessService: Sendable {
                 let line = try signer.cosign(body: request.note.text, time: accepted.timeMillis / 1000)
                 return Answer(200, "text/plain; charset=utf-8", line.line + "\n")
             } catch {
-                logger.error("cannot cosign", metadata: ["origin": "\(origin)", "error": "\(error)"])
+                sayFault("cannot cosign", metadata: ["origin": "\(origin)", "error": "\(error)"])
                 return Answer(500, "text/plain; charset=utf-8", "the witness cannot sign\n")
             }
         }
@@ -461,6 +462,16 @@ final class WitnessService: Sendable {
         guard stopsSaid.first(key) else { return }
         logger.warning("the witness's copy of a log holds a key rotation the federation file disowns: the log's keys are followed only up to it, and the key it rotates to (and any later one) is trusted for nothing; the entries are kept",
                        metadata: ["log": "\(member.log)", "index": "\(stop.rotation.index)", "key": "\(stop.rotation.verifier.vkey)", "reason": "\(stop.reason)"])
+    }
+
+    /// A fault of this node's (its store, its key) met while answering a request: logged within
+    /// a budget (`faultLines`), as anyone who may post add-checkpoint requests can repeat them.
+    private func sayFault(_ message: Logger.Message, metadata: Logger.Metadata) {
+        let taken = faultLines.take()
+        guard taken.write else { return }
+        var metadata = metadata
+        if taken.dropped > 0 { metadata["faults_not_logged"] = "\(taken.dropped)" }
+        logger.error(message, metadata: metadata)
     }
 
     /// The stopped chains already logged (`sayStopped`).

@@ -80,7 +80,8 @@ struct BackupCommand: AsyncParsableCommand {
         // writes, and read (or change) the copy, restricted payloads and all (finding 213).
         // Checked before anything is made.
         if let problem = Self.sharedAncestor(of: target.url.path) { throw CLIError("--out \(target.url.path): \(problem)") }
-        try manager.createDirectory(at: target.url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        // (Its parents made with their entries synced: the target's own is synced at the end.)
+        do { try RegularFile.makeDirectoryDurably(target.url.deletingLastPathComponent().path, mode: 0o700) } catch { throw CLIError("--out \(target.url.path): \(error.description)") }
         let existed = mkdir(target.url.path, 0o700) != 0
         if existed {
             guard errno == EEXIST else { throw CLIError("cannot make \(target.url.path): \(String(cString: strerror(errno)))") }

@@ -173,6 +173,12 @@ enum FederationFileEdit {
     /// Changes member `member`'s entry of `file` with `body` and raises the version by one;
     /// `key` must sign as that member's log. Returns the new version.
     static func change(_ file: String, member: String, keysOf key: NoteVerifier, _ body: (inout [String: Any]) -> Void) throws -> Int {
+        // Read, changed and written back under the lock `federation sign` takes on the file's
+        // folder: two edits at once both wrote version N+1 from one read, and one was lost.
+        let folder = (file as NSString).deletingLastPathComponent
+        let lock: DirectoryLock
+        do { lock = try DirectoryLock(folder.isEmpty ? "." : folder, busy: "another quartet command is changing or signing \(file); try again when it is done") } catch { throw CLIError("\(error)") }
+        defer { lock.release() }
         let text: Data
         do { text = Data(try RegularFile.read(file, limit: FederationTrust.maxFileBytes)) } catch { throw CLIError("\(file): \(error)") }
         // The file as a node reads it first (a key given twice, say, is refused): the change is
@@ -199,7 +205,7 @@ enum FederationFileEdit {
         // The changed file must be one a node loads (a revoked, pinned or other member's key
         // as current_vkey is refused), or nothing is written.
         do { _ = try Federation.parse(data, file: file) } catch { throw CLIError("not changed: \(error)") }
-        // Written as `federation sign` writes: no planted `.new` followed, and the file keeps its
+        // Written as `federation sign` writes: a temporary name of its own, and the file keeps its
         // mode, owner and group (the nodes' service user must still read it).
         do { try FederationTrust.writeAtomically(Array(data), to: file, keepingOwnership: true) } catch { throw CLIError("\(error)") }
         return version + 1

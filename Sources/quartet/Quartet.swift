@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import QuartetHarness
 import QuartetNode
 
 @main
@@ -38,6 +39,12 @@ struct Quartet: AsyncParsableCommand {
         // printed escaped (below).
         let command: any ParsableCommand
         do { command = try parseAsRoot(nil) } catch { exit(withError: error) }
+        // No core dump of a command that reads a signing key, a CA's key or a token (`recover`
+        // runs a whole node for up to an hour, by hand): every command but `serve`, which
+        // forbids its own unless `--allow-core-dumps` (finding 294).
+        if !(command is ServeCommand) {
+            do { try CoreDumps.forbid() } catch { FileHandle.standardError.write(Data("quartet: warning: \(error)\n".utf8)) }
+        }
         do {
             if var asyncCommand = command as? any AsyncParsableCommand { try await asyncCommand.run() } else {
                 var command = command

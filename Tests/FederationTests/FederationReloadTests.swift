@@ -45,11 +45,12 @@ import Testing
         let unsigned = try serveRefused(federation.config("wales"))
         #expect(unsigned.status != 0)
         #expect(unsigned.stderr.contains("the federation file is not signed"), "\(unsigned.stderr)")
-        // A `.new` planted as a symlink (a shared folder others can write) is not written
-        // through: the file it points at stays as it was, and the signature is a file of its own.
+        // A signature file planted as a symlink (a shared folder others can write) is not
+        // written through: the file it points at stays as it was, and the signature is a file
+        // of its own (a temporary of a random name, renamed over the link).
         let victim = federation.root.appendingPathComponent("victim.pem")
         try Data("precious\n".utf8).write(to: victim)
-        try FileManager.default.createSymbolicLink(atPath: signature + ".new", withDestinationPath: victim.path)
+        try FileManager.default.createSymbolicLink(atPath: signature, withDestinationPath: victim.path)
         // Two of five signatures are not a quorum.
         let file = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
         defer {

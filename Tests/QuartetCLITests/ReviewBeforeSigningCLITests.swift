@@ -54,7 +54,7 @@ import Testing
         let blind = try TestKit.quartet(["federation", "sign", "--file", file, "--member", "wales", "--data", wales, "--fresh"])
         #expect(blind.status != 0 && blind.stderr.contains("--accepted") && blind.stderr.contains("--no-previous"), "\(blind)")
         let folder = (file as NSString).deletingLastPathComponent, name = (file as NSString).lastPathComponent
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).allSatisfy { !$0.hasPrefix(name + ".sig.new") }, "a refused sign leaves no file beside the signature")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).allSatisfy { !$0.hasPrefix(name + ".sig.partial-") }, "a refused sign leaves no file beside the signature")
         let both = try TestKit.quartet(["federation", "sign", "--file", file, "--member", "wales", "--data", wales, "--fresh",
                                         "--accepted", accepted, "--no-previous"])
         #expect(both.status != 0, "\(both)")

@@ -301,6 +301,7 @@ private func unhex(_ s: String) -> [UInt8] {
         #expect(stat(root + "/a", &info) == 0 && info.st_mode & 0o7777 == 0o700, "an existing directory keeps its mode")
         try Data().write(to: URL(fileURLWithPath: root + "/file"))
         #expect { try RegularFile.makeDirectoryDurably(root + "/file/c") } throws: { "\($0)".contains("cannot make the directory") }
+        #expect { try RegularFile.makeDirectoryDurably(root + "/file") } throws: { "\($0)".contains("not a directory") }
     }
 
     /// A `pki init` stopped between its key and its certificate: the next run says so and how to
@@ -312,7 +313,19 @@ private func unhex(_ s: String) -> [UInt8] {
         try Data("half\n".utf8).write(to: dir.appendingPathComponent(FederationPKI.caKeyFile))
         #expect { try FederationPKI.createAuthority(in: dir.path) } throws: { error in
             let text = "\(error)"
-            return text.contains("may have stopped between writing them") && text.contains("\(FederationPKI.caCertificateFile) do(es) not")
+            return text.contains("may have stopped between writing them") && text.contains("\(FederationPKI.caCertificateFile) do(es) not") && text.contains("move")
+        }
+        // A key with its certificate or request beside it is in use (a node's, renewed in place):
+        // the plain refusal, never advice to move it.
+        let node = dir.appendingPathComponent("node")
+        try FileManager.default.createDirectory(at: node, withIntermediateDirectories: true)
+        try Data("key\n".utf8).write(to: node.appendingPathComponent("wales.key"))
+        try Data("cert\n".utf8).write(to: node.appendingPathComponent("wales.pem"))
+        #expect(throws: (any Error).self) { try FederationPKI.checkNew([(node.appendingPathComponent("wales.key").path, "", 0o600), (node.appendingPathComponent("wales.csr").path, "", 0o644)]) }
+        do {
+            try FederationPKI.checkNew([(node.appendingPathComponent("wales.key").path, "", 0o600), (node.appendingPathComponent("wales.csr").path, "", 0o644)])
+        } catch {
+            #expect("\(error)".contains("already exists; refusing to overwrite it") && !"\(error)".contains("move"), "\(error)")
         }
         try FileManager.default.removeItem(at: dir.appendingPathComponent(FederationPKI.caKeyFile))
         _ = try FederationPKI.createAuthority(in: dir.path)

@@ -16,7 +16,8 @@ import Testing
         let router = Router(context: NodeRequestContext.self)
         router.add(middleware: RequestLogMiddleware<NodeRequestContext>(metrics: NodeMetrics(ownLog: "wales"),
                                                                         refusals: LogBudget(lines: 3, per: .seconds(60), clock: clock),
-                                                                        failures: LogBudget(lines: 3, per: .seconds(60), clock: clock)))
+                                                                        failures: LogBudget(lines: 3, per: .seconds(60), clock: clock),
+                                                                        faults: LogBudget(lines: 1, per: .seconds(60), clock: clock)))
         router.get("/unready") { _, _ -> String in throw HTTPError(.serviceUnavailable, message: "not ready") }
         router.get("/broken") { _, _ -> String in throw CancellationError() }
         router.get("/refused") { _, _ -> String in throw HTTPError(.forbidden, message: "no") }
@@ -31,18 +32,24 @@ import Testing
         try await client.execute(uri: "/refused", method: .get) { #expect($0.status == .forbidden) }
         written = captured.lines.withLock { $0 }
         #expect(written.count == 4 && written.last?.contains("status=403") == true, "\(written)")
-        // An internal error is one line (budgeted as the rest), its cause in the log only.
+        // An internal error is one line, its cause in the log only, within a budget of its own:
+        // the 503s anyone can ask for do not keep it out.
         try await client.execute(uri: "/broken", method: .get) { answer in
             #expect(answer.status == .internalServerError)
             #expect(!String(buffer: answer.body).contains("CancellationError"))
         }
-        #expect(captured.lines.withLock { $0.count } == 4, "the failure budget is spent")
-        // A minute on, the next failure is written, with the count of those that were not.
+        written = captured.lines.withLock { $0 }
+        #expect(written.count == 5 && written.last?.contains("CancellationError") == true, "\(written)")
+        try await client.execute(uri: "/broken", method: .get)
+        #expect(captured.lines.withLock { $0.count } == 5, "the fault budget (1 here) is spent")
+        // A minute on, the next of each is written, with the count of those that were not.
         captured.now.withLock { $0 += .seconds(61) }
         try await client.execute(uri: "/broken", method: .get)
+        try await client.execute(uri: "/unready", method: .get)
         written = captured.lines.withLock { $0 }
-        #expect(written.count == 5, "\(written)")
-        #expect(written.last?.contains("failures_not_logged=48") == true && written.last?.contains("CancellationError") == true, "\(written.last ?? "")")
+        #expect(written.count == 7, "\(written)")
+        #expect(written[5].contains("faults_not_logged=1") && written[5].contains("CancellationError"), "\(written[5])")
+        #expect(written[6].contains("failures_not_logged=47") && written[6].contains("status=503"), "\(written[6])")
     }
 }
 
