@@ -53,6 +53,15 @@ struct OwnLogSync: Sendable {
     /// Set once as many witnesses as must answer showed another history: the node never opens
     /// while it is set (appending would extend a second history). One peer alone cannot set it.
     var conflict: String?
+    /// `witnessed` notes under a key this node had not seen (per peer, the largest), checked
+    /// again whenever the own log's key chain has grown since (`recheckWitnessed`): a rotation
+    /// stored from the tail lets one verify, and a checkpoint a witness holds cosigned then
+    /// holds the node below it, as one that verified at once does — whether or not its sender's
+    /// claim was dropped meanwhile (a witness's replica may lack what it cosigned, and answer
+    /// `unavailable`). A made-up key line never verifies, and holds nothing once its claim is.
+    var unverifiedWitnessed: [String: (size: UInt64, note: String)] = [:]
+    /// The chain's rotations when those notes were last checked.
+    var rotationsChecked = -1
 }
 
 /// Where a node stands with its own log (for the writer's hold reason and `/readyz`).
@@ -149,9 +158,13 @@ extension Replicator {
         // again, so never struck, and held the node for as long as it stayed connected.
         let held = heads[settings.ownLog]?.size ?? 0
         var out: [Directive] = []
-        for (peer, size) in ownSync.claims.sorted(by: { $0.key < $1.key })
-        where size > held && !ownSync.dropped.contains(peer) && peerState(peer)?.connected == true && peerState(peer)?.requestOut == false {
-            out += request(settings.ownLog, from: peer)
+        // (Not while the own log is quarantined: what came would be thrown away, and honest
+        // claimants struck for it. Those that left a request unanswered are asked last: the
+        // one request for the log goes to another claimant first.)
+        if quarantined[settings.ownLog] == nil {
+            let claimants = ownSync.claims.filter { $0.value > held && !ownSync.dropped.contains($0.key) && peerState($0.key)?.connected == true && peerState($0.key)?.requestOut == false }
+                .keys.sorted { (leftUnanswered($0) ? 1 : 0, $0) < (leftUnanswered($1) ? 1 : 0, $1) }
+            for peer in claimants { out += request(settings.ownLog, from: peer) }
         }
         return out + ownSyncCheck()
     }
@@ -171,6 +184,7 @@ extension Replicator {
     /// a round has passed. With no peer left (a reload), the node is the only copy.
     mutating func ownSyncCheck() -> [Directive] {
         guard !ownSync.synced, ownSync.conflict == nil, !ownSync.held else { return [] }
+        recheckWitnessed()
         let held = heads[settings.ownLog]?.size ?? 0
         // Below a checkpoint of its log seen signed, or while storing a tail, never.
         guard held >= seen[settings.ownLog]?.size ?? 0, !isStoring(settings.ownLog) else { return [] }
@@ -187,6 +201,21 @@ extension Replicator {
 }
 
 extension Replicator {
+    /// The kept `witnessed` notes under keys this node had not seen, checked again if the own
+    /// log's key chain has grown since they last were (a rotation stored from the tail): one
+    /// that verifies now counts as seen (`noteSeen`), so the node opens only once it holds it.
+    mutating func recheckWitnessed() {
+        let own = settings.ownLog
+        let rotations = chains[own]?.rotations.count ?? 0
+        guard !ownSync.unverifiedWitnessed.isEmpty, rotations != ownSync.rotationsChecked else { return }
+        ownSync.rotationsChecked = rotations
+        for (peer, kept) in ownSync.unverifiedWitnessed.sorted(by: { $0.key < $1.key }) {
+            guard let checkpoint = try? verified(kept.note, log: own).checkpoint else { continue }
+            ownSync.unverifiedWitnessed[peer] = nil
+            noteSeen(own, checkpoint)
+        }
+    }
+
     /// Holds the own log's sync (`held`: members run a newer federation file than this node;
     /// its witnesses, whose answers open the log, may include members removed since) or lets
     /// it go on, checking at once.
@@ -237,6 +266,11 @@ extension Replicator {
                 // Asked for it like a claimant by head, so that giving nothing counts against it
                 // (was: only recorded — a claimant never asked is never struck, so one made-up
                 // key line held a restarting node's appends for as long as the peer stayed).
+                // The note is kept, checked again once the chain grows (`recheckWitnessed`).
+                if size > ownSync.unverifiedWitnessed[peer]?.size ?? 0 {
+                    ownSync.unverifiedWitnessed[peer] = (size, note)
+                    ownSync.rotationsChecked = -1
+                }
                 claimed(peer, log: log, size: size)
                 guard quarantined[log] == nil, size > heads[log]?.size ?? 0 else { return [] }
                 return request(log, from: peer)

@@ -111,6 +111,9 @@ public struct Replicator: Sendable {
 
     /// Whether `peer` is connected, and whether at this moment a request for the own log is out
     /// to it or it answered `unavailable` for it this round (for OwnLogSync).
+    /// Whether `peer` left an earlier request for the own log unanswered.
+    func leftUnanswered(_ peer: String) -> Bool { peers[peer]?.unanswered.contains(settings.ownLog) == true }
+
     func peerState(_ peer: String) -> (connected: Bool, requestOut: Bool, withheld: Bool)? {
         peers[peer].map { ($0.connected, $0.requested[settings.ownLog] != nil, $0.withheld.contains(settings.ownLog)) }
     }
@@ -298,6 +301,7 @@ public struct Replicator: Sendable {
             self.ownSync.conflicting[peer] = nil
             self.ownSync.heard.remove(peer)
             self.ownSync.claims[peer] = nil
+            self.ownSync.unverifiedWitnessed[peer] = nil
         }
         if !self.ownSync.synced, self.ownSync.conflict != nil, Set(self.ownSync.conflicting.keys).intersection(ownSyncVoters).count < ownSyncNeeded {
             self.ownSync.conflict = nil

@@ -183,6 +183,42 @@ import Testing
         }
     }
 
+    /// A copy restored from before a rotation, whose witness (b) cosigned a checkpoint beyond
+    /// what any replica holds, signed by the key the copy has not seen yet: once the tail brings
+    /// the rotation the witness's note verifies, and the node stays held below it — even though
+    /// b, asked each round, gives nothing and its claim is dropped (appending where the replicas
+    /// end would sign a second history over the checkpoint b holds cosigned ten entries on).
+    @Test func aWitnessedCheckpointBeyondTheReplicasHoldsARestoredCopyOnceItsKeyIsKnown() throws {
+        var (sim, k0) = try Self.federation()
+        let copy = sim.nodes["a"]!
+        var at: UInt64 = 200
+        func settle() { at += 50; sim.runUntil(at) }
+        for _ in 0..<4 { try sim.append("a", count: 5); settle() }
+        let k1 = try Ed25519PrivateKey()
+        try Self.rotate(&sim, "a", to: k1, previous: k0)
+        settle()
+        for _ in 0..<2 { try sim.append("a", count: 5); settle() }
+        let replicated = try #require(sim.sizes("a").first)
+        #expect(sim.sizes("a") == [replicated, replicated, replicated])
+        // Ten more the peers never get; b's witness cosigned their checkpoint.
+        for peer in ["b", "c"] { sim.disconnect("a", peer) }
+        try sim.append("a", count: 10)
+        let beyond = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[replicated + 10])
+        sim.nodes["b"]!.replicator.witnessCosigned(log: "a", note: beyond)
+        var settings = copy.replicator.settings
+        settings.syncOwnLog = true
+        var node = copy
+        node.replicator = Replicator(settings: settings, heads: copy.replicator.heads, seed: 5)
+        node.synced = nil
+        sim.nodes["a"] = node
+        sim.connectAll()
+        sim.runUntil(at + 6_000)
+        let a = sim.nodes["a"]!
+        #expect(a.synced == nil, "opened at \(a.synced.map(String.init) ?? "-") below the checkpoint its witness cosigned")
+        #expect(a.replicator.chains["a"]!.current == k1.publicKey)
+        #expect(a.replicator.ownLogStatus.seen == replicated + 10, "\(a.replicator.ownLogStatus)")
+    }
+
     /// A copy of `a` restored from before a rotation, whose peers hold the tail in several served
     /// batches: their heads are signed by a key the copy has not seen, so only their claims say
     /// how far the log goes. The copy opens only once it holds all of it (not after the first
