@@ -613,6 +613,19 @@ def omit_and_state_the_rest(d, omit):
     WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
 
 
+def served_as(d, url, change, address=None):
+    """Loads the honest page at `url`, then has it check its data as changed by `change` (as a
+    lying node would serve it), under the figure `address` in the page's address if given;
+    returns the body once the check ended."""
+    d.get(url)
+    wait_verified(d)
+    if address is not None:
+        d.execute_script("history.replaceState(null, '', '/figures/' + encodeURIComponent(arguments[0]));", address)
+    tamper(d, "document.body.dataset.verified = ''; " + change)
+    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
+    return d.find_element(By.TAG_NAME, "body")
+
+
 def check_recomputed(d, api, token, ca):
     """The page recomputes a reading, a UK total and an action's status from the entries it
     verified and sets them against the value the node states: equal on an honest node; a node
@@ -709,24 +722,16 @@ def check_recomputed(d, api, token, ca):
         fail("a figure with entries left out was not shown as incomplete: %r" % figure_line())
     # An address of a recomputed kind in a shape no node answers (a total with a fourth part),
     # served with the honest total's entries: refused, not shown green as "not recomputed".
-    d.get(api + "/figures/" + totals[0])
-    wait_verified(d)
     odd = totals[0] + ":"
-    d.execute_script("history.replaceState(null, '', '/figures/' + encodeURIComponent(arguments[0]));", odd)
-    tamper(d, "document.body.dataset.verified = ''; data.figure = %s;" % json.dumps(odd))
-    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
-    if d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") != "failed" or "not one a node answers" not in figure_line():
+    body = served_as(d, api + "/figures/" + totals[0], "data.figure = %s;" % json.dumps(odd), address=odd)
+    if body.get_attribute("data-verified") != "failed" or "not one a node answers" not in figure_line():
         fail("a total's address of another shape passed unrecomputed: %r" % figure_line())
     print("web-test: a figure address of another shape is refused: %s" % figure_line())
     # A status page with the action's definition left out and no status stated: the action is
     # not shown to have no status — its definition is missing, and the page fails.
-    d.get(api + "/figures/" + statuses[0])
-    wait_verified(d)
-    tamper(d, """document.body.dataset.verified = '';
-        data.entries = data.entries.filter(item => { try { return item.entry.type !== 'plan.action'; } catch (e) { return true; } });
-        data.stated = JSON.stringify(null);""")
-    WebDriverWait(d, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-verified") in ("ok", "failed"))
-    if d.find_element(By.TAG_NAME, "body").get_attribute("data-figure") != "mismatch" or "no definition of action" not in figure_line():
+    body = served_as(d, api + "/figures/" + statuses[0], """data.entries = data.entries.filter(item => {
+        try { return item.entry.type !== 'plan.action'; } catch (e) { return true; } }); data.stated = JSON.stringify(null);""")
+    if body.get_attribute("data-figure") != "mismatch" or "no definition of action" not in figure_line():
         fail("a status without its action's definition, stated as none, was not failed: %r" % figure_line())
     print("web-test: a status whose action is not defined on the page fails: %s" % figure_line())
     d.get(api + reading)

@@ -108,7 +108,7 @@ import Testing
     /// kind, the rest counted in the next line; the evidence of a second history is always logged.
     @Test func alertsAreLoggedWithinABudgetPerKindAndPeerButEvidenceAlways() {
         let collected = Lines()
-        var logger = Logger(label: "test") { _ in CollectingHandler(lines: collected) }
+        var logger = Logger(label: "test") { _ in CollectingLogHandler { text in collected.box.withLock { $0.append(text) } } }
         logger.logLevel = .debug
         let now = Mutex(ContinuousClock.now)
         var log = AlertLog(logger: logger, metrics: NodeMetrics(ownLog: "wales"), clock: { now.withLock { $0 } })
@@ -144,21 +144,6 @@ import Testing
         #expect(summary.first?.alert.message == "two histories")
         #expect(summary[1].alert.message == "bad 499" && summary[1].count == 500, "the newest of the kind, with the count")
         #expect(summary[2].alert.kind == .protocolViolation)
-    }
-}
-
-/// A log handler that keeps each line's message and metadata as text.
-private struct CollectingHandler: LogHandler {
-    let lines: Lines
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .debug
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        let text = "\(event.message) " + (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        lines.box.withLock { $0.append(text) }
     }
 }
 

@@ -11,7 +11,7 @@ import Testing
 @Suite struct RequestLogBudgetTests {
     @Test func failuresAndRefusalsAreEachBudgeted() async throws {
         let captured = Captured()
-        let logger = Logger(label: "test") { _ in CollectingHandler(captured: captured) }
+        let logger = Logger(label: "test") { _ in CollectingLogHandler(logLevel: .info) { text in captured.lines.withLock { $0.append(text) } } }
         let clock: @Sendable () -> ContinuousClock.Instant = { captured.now.withLock { $0 } }
         let router = Router(context: NodeRequestContext.self)
         router.add(middleware: RequestLogMiddleware<NodeRequestContext>(metrics: NodeMetrics(ownLog: "wales"),
@@ -58,20 +58,6 @@ private final class Captured: Sendable {
     let now = Mutex(ContinuousClock.now)
 }
 
-/// A log handler that keeps each line's message and metadata as text.
-private struct CollectingHandler: LogHandler {
-    let captured: Captured
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        let text = "\(event.message) " + (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        captured.lines.withLock { $0.append(text) }
-    }
-}
 
 /// Lines a request would repeat are said once per key, and at most `capacity` keys are kept.
 @Suite struct OnceLinesTests {

@@ -183,12 +183,11 @@ import Testing
         }
     }
 
-    /// A copy restored from before a rotation, whose witness (b) cosigned a checkpoint beyond
-    /// what any replica holds, signed by the key the copy has not seen yet: once the tail brings
-    /// the rotation the witness's note verifies, and the node stays held below it — even though
-    /// b, asked each round, gives nothing and its claim is dropped (appending where the replicas
-    /// end would sign a second history over the checkpoint b holds cosigned ten entries on).
-    @Test func aWitnessedCheckpointBeyondTheReplicasHoldsARestoredCopyOnceItsKeyIsKnown() throws {
+    /// `a`'s log with a rotation to `k1` in its tail, replicated at b and c (41 entries, each
+    /// batch stored apart so each has its checkpoint to serve from), `a` then cut off from them,
+    /// and a copy of `a` from before any of it, to restore: the simulation, the copy, the key
+    /// rotated to, and the simulated time reached.
+    static func rotatedTail() throws -> (sim: Simulation, copy: SimNode, k1: Ed25519PrivateKey, at: UInt64) {
         var (sim, k0) = try Self.federation()
         let copy = sim.nodes["a"]!
         var at: UInt64 = 200
@@ -198,19 +197,34 @@ import Testing
         try Self.rotate(&sim, "a", to: k1, previous: k0)
         settle()
         for _ in 0..<2 { try sim.append("a", count: 5); settle() }
-        let replicated = try #require(sim.sizes("a").first)
-        #expect(sim.sizes("a") == [replicated, replicated, replicated])
-        // Ten more the peers never get; b's witness cosigned their checkpoint.
+        #expect(sim.sizes("a") == [41, 41, 41])
         for peer in ["b", "c"] { sim.disconnect("a", peer) }
-        try sim.append("a", count: 10)
-        let beyond = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[replicated + 10])
-        sim.nodes["b"]!.replicator.witnessCosigned(log: "a", note: beyond)
+        return (sim, copy, k1, at)
+    }
+
+    /// Puts `copy` back as `a`, syncing its own log before it appends.
+    static func restore(_ copy: SimNode, in sim: inout Simulation) {
         var settings = copy.replicator.settings
         settings.syncOwnLog = true
         var node = copy
         node.replicator = Replicator(settings: settings, heads: copy.replicator.heads, seed: 5)
         node.synced = nil
         sim.nodes["a"] = node
+    }
+
+    /// A copy restored from before a rotation, whose witness (b) cosigned a checkpoint beyond
+    /// what any replica holds, signed by the key the copy has not seen yet: once the tail brings
+    /// the rotation the witness's note verifies, and the node stays held below it — even though
+    /// b, asked each round, gives nothing and its claim is dropped (appending where the replicas
+    /// end would sign a second history over the checkpoint b holds cosigned ten entries on).
+    @Test func aWitnessedCheckpointBeyondTheReplicasHoldsARestoredCopyOnceItsKeyIsKnown() throws {
+        var (sim, copy, k1, at) = try Self.rotatedTail()
+        let replicated: UInt64 = 41
+        // Ten more the peers never get; b's witness cosigned their checkpoint.
+        try sim.append("a", count: 10)
+        let beyond = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[replicated + 10])
+        sim.nodes["b"]!.replicator.witnessCosigned(log: "a", note: beyond)
+        Self.restore(copy, in: &sim)
         sim.connectAll()
         sim.runUntil(at + 6_000)
         let a = sim.nodes["a"]!
@@ -226,24 +240,8 @@ import Testing
     /// is blamed for sending the rest.
     @Test(arguments: [(false, UInt64(5)), (true, 5), (false, 80)])
     func aCopyRestoredFromBeforeARotationOpensOnlyAtTheEndOfTheTail(bGivesNothing: Bool, maxDelay: UInt64) throws {
-        var (sim, k0) = try Self.federation()
-        let copy = sim.nodes["a"]!
-        // Each batch stored apart at the peers, so each has its checkpoint to serve from.
-        var at: UInt64 = 200
-        func settle() { at += 50; sim.runUntil(at) }
-        for _ in 0..<4 { try sim.append("a", count: 5); settle() }
-        let k1 = try Ed25519PrivateKey()
-        try Self.rotate(&sim, "a", to: k1, previous: k0)
-        settle()
-        for _ in 0..<2 { try sim.append("a", count: 5); settle() }
-        #expect(sim.sizes("a") == [41, 41, 41])
-        for peer in ["b", "c"] { sim.disconnect("a", peer) }
-        var settings = copy.replicator.settings
-        settings.syncOwnLog = true
-        var node = copy
-        node.replicator = Replicator(settings: settings, heads: copy.replicator.heads, seed: 5)
-        node.synced = nil
-        sim.nodes["a"] = node
+        var (sim, copy, k1, at) = try Self.rotatedTail()
+        Self.restore(copy, in: &sim)
         sim.maxServe = 5
         // With `bGivesNothing`, b claims the tail (its heads are signed by the key the copy has
         // not seen) but answers no request: a request it swallows is asked of c at the next
