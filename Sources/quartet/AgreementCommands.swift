@@ -119,7 +119,7 @@ struct AgreementOwnerChange: ParsableCommand {
     @Option(help: "The data owner's key now (the one the federation file names).") var key: String
     @Option(help: "The data owner's id.") var owner: String
     @Option(help: "The owner's verifier key after the change (default: unchanged).") var newVkey: String?
-    @Option(help: "A label or prefix (heiw.*) the owner holds after the change (repeat; all of them; default: unchanged).") var label: [String] = []
+    @Option(help: "A label or prefix (heiw.*) the owner holds after the change (repeat: all of them, changed or not; required).") var label: [String] = []
     @OptionGroup var output: FormatOptions
 
     func run() throws {
@@ -138,7 +138,13 @@ struct AgreementOwnerChange: ParsableCommand {
         } else {
             next = current
         }
-        let labels = label.isEmpty ? (file.labels.patterns[owner] ?? []) : label
+        // Named by the owner, never copied from the file: the file is not checked here (a copy
+        // changed on its way to the owner would have it sign its labels away, looking
+        // unchanged, and members would then see the owner's own statement behind the change).
+        guard !label.isEmpty else {
+            throw CLIError("--label: name every label or prefix \(owner) holds after the change (repeat it; now, by \(federation): \((file.labels.patterns[owner] ?? []).joined(separator: ", "))); the file's list is not signed on its word")
+        }
+        let labels = label
         let history = file.ownerHistory[owner] ?? OwnerHistory()
         let statement = OwnerStatement(federation: file.name, owner: owner, sequence: OwnerHistory.nextSequence(after: history),
                                        from: current, key: next, labels: labels)
@@ -230,7 +236,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "The data owner, e.g. HEIW.") var owner: String
     @Flag(help: "Fail (exit status 3) unless each log holding the owner's records is covered by a checkpoint a quorum of witnesses cosigned. Without --policy this is the node's own account (docs/witness.md).")
     var requireWitnessed = false
-    @Option(help: "A C2SP tlog-policy file you hold (`quartet policy` writes the federation's). Coverage is then checked here: each log's covering checkpoint against the policy's log key and quorum, and each listed record's entry, its inclusion in that checkpoint and what it says — not the node's summary.")
+    @Option(help: "A C2SP tlog-policy file you hold (`quartet policy` writes the federation's). Coverage is then checked here: each log's covering checkpoint against the policy's log key and quorum, and each listed record's entry, its inclusion in that checkpoint and what it says — not the node's summary. A listed record its entry does not bear out (not served, not in the checkpoint, saying something else) fails the audit with status 5, whatever the other options.")
     var policy: String?
     @OptionGroup var node: NodeClientOptions
     @OptionGroup var output: FormatOptions
@@ -279,6 +285,7 @@ struct AuditCommand: AsyncParsableCommand {
             for r in item.disclosures.map(\.record) + item.purges.map(\.record) { needed[r.log] = max(needed[r.log] ?? 0, min(r.index, UInt64.max - 1) + 1) }
         }
         var witnessing: [String: AuditOutput.Witnessing] = [:]
+        var contradicted: [String] = []
         if let policy {
             let data = try VerifyCheckpointCommand.read(policy, limit: WitnessPolicy.maxBytes, what: "a C2SP tlog-policy file")
             guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(policy): not UTF-8") }
@@ -294,6 +301,7 @@ struct AuditCommand: AsyncParsableCommand {
                 let r = await coverage.check(log: log, upTo: upTo, records: records)
                 witnessing[log] = AuditOutput.Witnessing(recordsUpTo: upTo, size: r.size, witnesses: r.witnesses, of: parsed.witnesses.count,
                                                          covered: r.problem == nil, checkedBy: "policy", recordsChecked: r.checked, problem: r.problem)
+                if r.contradicted { contradicted.append(log) }
             }
         } else {
             let logs = needed.isEmpty ? [] : try await api(configuration) { try await client.logs() }.logs
@@ -317,9 +325,22 @@ struct AuditCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((TerminalText.escaped("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned"
                                                                         + (policy == nil ? "" : " (checked against \(policy!))")) + "\n").utf8))
         }
-        // Records outside their agreement (4) come before records not shown witnessed (3); both are said.
-        if outside > 0 { throw ExitCode(4) }
-        if requireWitnessed && !uncovered.isEmpty { throw ExitCode(3) }
+        if !contradicted.isEmpty {
+            FileHandle.standardError.write(Data((TerminalText.escaped("quartet audit: in \(contradicted.joined(separator: ", ")) the node lists records its signed ledger does not bear out (checked against \(policy ?? "your policy")): its listing is not to be trusted") + "\n").utf8))
+        }
+        let status = Self.exitStatus(contradicted: !contradicted.isEmpty, outside: outside, uncovered: !uncovered.isEmpty, requireWitnessed: requireWitnessed)
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// The audit's exit status: a listing the signed ledger contradicts (5: the node misstates
+    /// its records, which can hide one outside its terms) before records outside their agreement
+    /// (4), and those before records not shown witnessed (3, asked for with
+    /// `--require-witnessed`); 0 otherwise. Each is said on standard error.
+    static func exitStatus(contradicted: Bool, outside: Int, uncovered: Bool, requireWitnessed: Bool) -> Int32 {
+        if contradicted { return 5 }
+        if outside > 0 { return 4 }
+        if requireWitnessed && uncovered { return 3 }
+        return 0
     }
 
     private func printText(_ report: [AuditOutput.Item], witnessing: [String: AuditOutput.Witnessing], node: String) {

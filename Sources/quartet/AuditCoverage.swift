@@ -25,6 +25,10 @@ struct AuditCoverage {
         var witnesses: [String] = []
         var checked = 0
         var problem: String?
+        /// Whether the problem is a record the node listed that its answers do not bear out (its
+        /// entry not served, not in the checkpoint, or saying something else): evidence against
+        /// the listing, not a checkpoint not yet cosigned.
+        var contradicted = false
     }
 
     /// A listed record and what its entry's payload must say.
@@ -50,7 +54,10 @@ struct AuditCoverage {
                 throw CLIError("the newest checkpoint of \(log) that meets your policy has size \(verified.checkpoint.size), short of the records (up to index \(upTo - 1))")
             }
             for record in records {
-                try await checkRecord(record, log: log, size: verified.checkpoint.size, root: verified.checkpoint.root)
+                do { try await checkRecord(record, log: log, size: verified.checkpoint.size, root: verified.checkpoint.root) } catch let error as CLIError {
+                    result.contradicted = true
+                    throw error
+                }
                 result.checked += 1
             }
         } catch let error as CLIError {

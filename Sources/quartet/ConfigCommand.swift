@@ -33,7 +33,9 @@ struct ConfigCommand: AsyncParsableCommand {
                 printJSON(["config": config, "ok": errors == 0,
                            "problems": problems.map { ["severity": $0.severity.rawValue, "place": $0.place, "message": $0.message] }] as [String: Any])
             case .text:
-                for problem in problems { print(problem) }
+                // Escaped: a problem quotes the files' own text (a node id, an unknown key's
+                // name), and a federation file is another member's (finding 299).
+                for problem in problems { print(TerminalText.escaped("\(problem)")) }
                 print(errors == 0 ? "\(config): configuration OK" + (problems.isEmpty ? "" : " (\(problems.count) warning\(problems.count == 1 ? "" : "s"))")
                                   : "\(config): \(errors) error\(errors == 1 ? "" : "s"), \(problems.count - errors) warning\(problems.count - errors == 1 ? "" : "s")")
             }

@@ -436,8 +436,13 @@ extension RestrictedDataTests {
         let path = federation.root.appendingPathComponent("federation.json").path
         var file = try ProvisionedFile.read(FederationFile.self, from: path)
         let at = try #require(file.owners?.firstIndex { $0.id == "HEIW" })
-        // (Its labels unchanged: taken from the file.)
-        let change = try TestKit.quartet(["agreement", "owner-change", "--federation", path, "--key", oldKey, "--owner", "HEIW", "--new-vkey", newVkey, "--format", "json"])
+        // Its labels are named, not taken from the file (which is not checked here): without
+        // them the change is refused, saying what the file lists.
+        let labels = try #require(file.owners?[at].labels)
+        let unnamed = try TestKit.quartet(["agreement", "owner-change", "--federation", path, "--key", oldKey, "--owner", "HEIW", "--new-vkey", newVkey])
+        #expect(unnamed.status != 0 && unnamed.stderr.contains("--label") && labels.allSatisfy { unnamed.stderr.contains($0) }, "\(unnamed)")
+        let change = try TestKit.quartet(["agreement", "owner-change", "--federation", path, "--key", oldKey, "--owner", "HEIW", "--new-vkey", newVkey, "--format", "json"]
+                                         + labels.flatMap { ["--label", $0] })
         let statement = try #require((try JSONSerialization.jsonObject(with: Data(change.stdout.utf8)) as? [String: Any])?["statement"] as? String, "\(change)")
         // Without the statement the members' quorum alone cannot change the key: refused at start.
         file.version += 1

@@ -148,6 +148,19 @@ import Testing
         }
     }
 
+    /// `config check` quotes the files' own text in its problems (an unknown key's name): it
+    /// reaches the terminal escaped, as every other command's does.
+    @Test func configCheckPrintsProblemsEscaped() throws {
+        let files = try NodeFiles(entries: 0)
+        defer { files.remove() }
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: files.configPath))) as? [String: Any])
+        config["x\u{1B}[2J\u{1B}]0;ok\u{07}"] = 1
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: files.configPath))
+        let checked = try TestKit.quartet(["config", "check", "--config", files.configPath])
+        #expect(checked.stdout.contains("\\u{1B}[2J"), "\(checked.stdout.debugDescription)")
+        #expect(!(checked.stdout + checked.stderr).unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "a raw escape reached the terminal: \(checked.stdout.debugDescription)")
+    }
+
     @Test func badConfigurationIsReportedWithFileAndKey() throws {
         let files = try NodeFiles(entries: 0)
         defer { files.remove() }

@@ -10,6 +10,19 @@ import Testing
         return WitnessPolicy(logs: logs, logURLs: lines.map(\.url), witnesses: [], groups: [], quorum: nil)
     }
 
+    /// With `--policy`, a listing the signed ledger contradicts fails the audit (5) whatever
+    /// else is asked — before records outside their terms (4) and records not shown witnessed
+    /// (3, only with `--require-witnessed`): a node misstating a record's access hid one outside
+    /// the terms behind an exit 0.
+    @Test func aContradictedListingFailsTheAuditFirst() {
+        #expect(AuditCommand.exitStatus(contradicted: true, outside: 0, uncovered: true, requireWitnessed: false) == 5)
+        #expect(AuditCommand.exitStatus(contradicted: true, outside: 2, uncovered: true, requireWitnessed: true) == 5)
+        #expect(AuditCommand.exitStatus(contradicted: false, outside: 2, uncovered: true, requireWitnessed: true) == 4)
+        #expect(AuditCommand.exitStatus(contradicted: false, outside: 0, uncovered: true, requireWitnessed: true) == 3)
+        #expect(AuditCommand.exitStatus(contradicted: false, outside: 0, uncovered: true, requireWitnessed: false) == 0)
+        #expect(AuditCommand.exitStatus(contradicted: false, outside: 0, uncovered: false, requireWitnessed: true) == 0)
+    }
+
     @Test func aLogIsNamedByItsPolicyURLElseByItsOrigin() throws {
         let p = try policy([("quartet.example/wales", "https://wales.example:8443/v1/logs/wales"),
                             ("evil.example/wales", "https://england.example/v1/logs/england"),
