@@ -47,9 +47,11 @@ extension API {
 
     /// Appends through admission; a refusal is a 400 naming what was wrong and where, and a
     /// log that takes no appends yet (its node is catching up on it, docs/operations.md) a 503.
-    func admit(_ items: [(prefix: String, value: JSONValue)], author: String) async throws -> [AppendReceipt] {
-        do { return try await admission.append(items, author: author) } catch let error as AdmissionError {
+    func admit(_ items: [(prefix: String, value: JSONValue)], caller: Caller) async throws -> [AppendReceipt] {
+        do { return try await admission.append(items, author: caller.author, stillAdmitted: caller.stillAdmitted) } catch let error as AdmissionError {
             throw HTTPError(.badRequest, message: error.message)
+        } catch let error as CredentialWithdrawn {
+            throw HTTPError(.forbidden, message: error.description)
         } catch let error as StoreError where error.code == .unavailable {
             throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "2"], message: error.message)
         }

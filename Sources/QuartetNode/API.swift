@@ -251,10 +251,10 @@ struct API {
             if case .array(let items)? = object["entries"] {
                 guard object.count == 1 else { throw HTTPError(.badRequest, message: "a batch is {\"entries\": [...]} and nothing else") }
                 guard (1...1000).contains(items.count) else { throw HTTPError(.badRequest, message: "entries: expected 1 to 1,000 entries, got \(items.count)") }
-                let receipts = try await admit(items.enumerated().map { ("entries[\($0.offset)].", $0.element) }, author: who.author)
+                let receipts = try await admit(items.enumerated().map { ("entries[\($0.offset)].", $0.element) }, caller: who)
                 return Self.json(AppendBatchResponse(log: ownLog, entries: receipts.map(ReceiptBody.init)), status: .created)
             }
-            let receipt = try await admit([("", .object(object))], author: who.author)[0]
+            let receipt = try await admit([("", .object(object))], caller: who)[0]
             return Self.json(ReceiptBody(receipt), status: .created)
         }
         // Recording progress: the payload is the body, the type is the route.
@@ -265,7 +265,7 @@ struct API {
                     throw HTTPError(.badRequest, message: "payload: not valid JSON")
                 }
                 let item: JSONValue = .object(["type": .string(type.rawValue), "payload": payload])
-                let receipt = try await admit([("", item)], author: who.author)[0]
+                let receipt = try await admit([("", item)], caller: who)[0]
                 return Self.json(ReceiptBody(receipt), status: .created)
             }
         }

@@ -6,6 +6,12 @@ import QuartetStore
 import Synchronization
 
 /// An append refused before anything was written: what was wrong and where (`entries[3].payload.value: …`).
+/// The credential an append came with was withdrawn (a reload) while it waited its turn:
+/// nothing of it was signed.
+struct CredentialWithdrawn: Error, CustomStringConvertible {
+    var description: String { "the credential this request came with was withdrawn (the node's configuration was reloaded) while it waited its turn; nothing was appended" }
+}
+
 struct AdmissionError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
@@ -48,7 +54,13 @@ final class AppendAdmission: Sendable {
 
     /// Checks `items` (each `{type, classification?, payload}`, with the path prefix its errors
     /// name) and appends them in order; returns once they are durable.
-    func append(_ items: [(prefix: String, value: JSONValue)], author: String) async throws -> [AppendReceipt] {
+    /// `stillAdmitted`: asked once the append has its turn, right before its entries are signed
+    /// (it may have waited for its body, for the own log to open, or behind other appends: a
+    /// reload may have withdrawn its credential meanwhile, finding 300).
+    func append(_ items: [(prefix: String, value: JSONValue)], author: String, stillAdmitted: (@Sendable () -> Bool)? = nil) async throws -> [AppendReceipt] {
+        func checkAdmitted() throws(CredentialWithdrawn) {
+            if let stillAdmitted, !stillAdmitted() { throw CredentialWithdrawn() }
+        }
         // A node being recovered (`quartet recover`) folds no plan: every check against the log
         // so far would pass or fail against nothing (an action defined twice, the 64-measure
         // cap passed), signed for good; and a recovery that fails discards the directory.
@@ -65,6 +77,7 @@ final class AppendAdmission: Sendable {
             return try await lock.exclusive {
                 let requests = try Self.requests(items, author: author, view: view, log: log, scratch: true)
                 try Self.refuseRestrictedAhead(requests, logTime: writer.committedTime, now: wallClockMillis(), clockHold: clock.holdReason)
+                try checkAdmitted()
                 return try await writer.append(contentsOf: requests, bounded: true)
             }
         }
@@ -73,6 +86,7 @@ final class AppendAdmission: Sendable {
         let ticket = try await lock.shared {
             let requests = try Self.requests(items, author: author, view: view, log: log, scratch: false)
             try Self.refuseRestrictedAhead(requests, logTime: writer.committedTime, now: wallClockMillis(), clockHold: clock.holdReason)
+            try checkAdmitted()
             return try writer.enqueue(contentsOf: requests, bounded: true)
         }
         return try await ticket.receipts()

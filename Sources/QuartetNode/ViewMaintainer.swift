@@ -187,8 +187,8 @@ public final class ViewMaintainer: Sendable {
     /// came meanwhile, in the order they were stored. So the view's work leaves the moment a
     /// commit's replication and witnessing run (a witness's answer would wait for the CPU the
     /// fold takes), and a stream of batches costs one pass per interval. A batch with policy
-    /// entries (agreements, disclosure and purge records) is folded at once (with those before
-    /// it): egress and ingress judge the next batches by the agreements. Waits only when the
+    /// entries (agreements, disclosure and purge records) is folded at once, before this returns
+    /// (with those before it): egress and ingress judge the next batches by the agreements. Waits only when the
     /// backlog is full. After a purge, batches are read again from the store (`afterPurges`).
     func absorbReplica(log: String, entries: [Entry], checkpoint: Checkpoint) {
         let waiting = backlog.add(entries.count, ordering: .relaxed).newValue
@@ -201,7 +201,12 @@ public final class ViewMaintainer: Sendable {
         if waiting > Self.maxBacklog {
             queue.sync { foldWaiting() }
         } else if policyEntries {
-            queue.async { self.foldWaiting() }
+            // Before this returns (the engine's queue waits): the next batch, often waiting
+            // already, is judged at ingress the moment this one's completion goes on — folded
+            // later, an agreement ending one batch left the rows it covers in the next stripped
+            // for good and their honest holder blamed, and a revocation's rows sent after it in
+            // full unreported (a review of races).
+            queue.sync { foldWaiting() }
         } else if schedule {
             queue.asyncAfter(deadline: .now() + .milliseconds(Self.replicaFoldMillis)) { self.foldWaiting() }
         }

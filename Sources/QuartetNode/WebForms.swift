@@ -35,7 +35,7 @@ extension API {
                     return formPage(kind, who: who, values: values, error: error, receipt: nil, status: .badRequest)
                 }
                 do {
-                    let receipt = try await admit([("", .object(["type": .string(kind.entryType.rawValue), "payload": payload]))], author: who.author)[0]
+                    let receipt = try await admit([("", .object(["type": .string(kind.entryType.rawValue), "payload": payload]))], caller: who)[0]
                     // Post, redirect, get: reloading the receipt shows it again, it posts nothing.
                     var headers = HTTPFields()
                     headers[.location] = "/record/\(kind.rawValue)?saved=\(receipt.index)"

@@ -435,17 +435,26 @@ public struct Replicator: Sendable {
         // reason (a chain stopped at a rotation the file disowns, said by its own alert) is not.
         // Not the own log: its appends go on under whatever key it holds, and a revoked one is
         // refused by every peer until the log rotates (docs/operations.md).
-        for (log, head) in heads.sorted(by: { $0.key < $1.key })
-        where log != settings.ownLog && settings.verifiers[log] != nil && (try? verified(head.note, log: log)) == nil {
-            guard let chain = chains[log], let revoked = Self.revokedKeysSigning(head.note, chain: chain),
-                  revoked.keys.contains(where: { (try? $0.verify(revoked.note)) != nil }) else { continue }
+        for (log, head) in heads.sorted(by: { $0.key < $1.key }) where signedOnlyPastRevocation(head.note, log: log) {
             now.insert(log)
             guard !disowned.contains(log) else { continue }
-            out.append(.alert(ReplicationAlert(kind: .rejected, log: log, peer: nil,
-                                               message: "this node's copy of \(log) holds a checkpoint of size \(head.checkpoint.size) that no longer verifies under the log's keys as the federation file has them (a key revoked below that size): it is not announced to peers, served or compared with theirs, and no more of the log is taken into this copy; the entries are kept. To follow the log again, recover this node's data from its peers (quartet recover; docs/operations.md, \"Compromised signing key\")")))
+            out.append(Self.disownedAlert(log, size: head.checkpoint.size))
         }
         disowned = now
         return out
+    }
+
+    /// Whether `note` of `log` (not the own log) is validly signed by a key the federation
+    /// revoked below its size, and by no key in force: a checkpoint this copy must not follow.
+    private mutating func signedOnlyPastRevocation(_ note: String, log: String) -> Bool {
+        guard log != settings.ownLog, settings.verifiers[log] != nil, (try? verified(note, log: log)) == nil,
+              let chain = chains[log], let revoked = Self.revokedKeysSigning(note, chain: chain) else { return false }
+        return revoked.keys.contains { (try? $0.verify(revoked.note)) != nil }
+    }
+
+    private static func disownedAlert(_ log: String, size: UInt64) -> Directive {
+        .alert(ReplicationAlert(kind: .rejected, log: log, peer: nil,
+                                message: "this node's copy of \(log) holds a checkpoint of size \(size) that no longer verifies under the log's keys as the federation file has them (a key revoked below that size): it is not announced to peers, served or compared with theirs, and no more of the log is taken into this copy; the entries are kept. To follow the log again, recover this node's data from its peers (quartet recover; docs/operations.md, \"Compromised signing key\")"))
     }
 
     /// A message from a connected peer.
@@ -1151,6 +1160,19 @@ public struct Replicator: Sendable {
                 stopped[batch.log] = stop
                 said = stoppedChainAlerts(only: batch.log)
             }
+        }
+        // Checked before a reload revoked the key that signed it, stored after: checked again
+        // under the chain followed now. Signed past the revocation, the log is disowned as a
+        // reload disowns a head (`disownRevokedHeads`): held, passed on to nobody, the batch
+        // that waited behind it dropped (was: taken as the head, the log no longer disowned, the
+        // thief's history announced, served and shown verified until the next restart).
+        if !(chains[batch.log]?.revoked.isEmpty ?? true), signedOnlyPastRevocation(batch.note, log: batch.log) {
+            if checkpoint.size > heads[batch.log]?.size ?? 0 { heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note) }
+            pending[batch.log] = nil
+            pendingChain[batch.log] = nil
+            let said2 = disowned.contains(batch.log) ? [] : [Self.disownedAlert(batch.log, size: checkpoint.size)]
+            disowned.insert(batch.log)
+            return said + said2
         }
         // Quarantined while it was being stored: held, but passed on to nobody.
         if quarantined[batch.log] != nil {

@@ -87,6 +87,23 @@ import Testing
         }
     }
 
+    /// An append whose credential a reload withdrew while it waited its turn (its body, the own
+    /// log opening, other appends) is not signed: it is asked again right before its entries
+    /// are queued (finding 300); one still admitted is taken.
+    @Test func anAppendWhoseCredentialWasWithdrawnWhileItWaitedIsNotSigned() async throws {
+        let node = try InProcessNode(entries: 2)
+        defer { node.remove() }
+        let admission = node.node.api().admission
+        let action: JSONValue = .object(["type": .string("plan.action"), "payload": .object(["id": .string("P1.A9"), "priority": .string("P1"), "statements": .array([.string("Grow the workforce")])])])
+        // One exclusive (a plan entry), one not (queued under the shared lock).
+        let note: JSONValue = .object(["type": .string("t"), "payload": .object(["x": .number(1)])])
+        for item in [action, note] {
+            await #expect(throws: CredentialWithdrawn.self) { try await admission.append([("", item)], author: "operator-wales token x", stillAdmitted: { false }) }
+        }
+        let taken = try await admission.append([("", action)], author: "operator-wales token x", stillAdmitted: { true })
+        #expect(taken.map(\.index) == [2], "nothing of the refused appends was signed")
+    }
+
     /// A status, a withdrawal or evidence dated after tomorrow, or a reading of a period not
     /// begun by then, is refused at the append, saying which field and today's date: the newest
     /// as-of date decides a status and nothing is taken back, so a year mistyped (2062) fixed

@@ -115,6 +115,37 @@ import Testing
         #expect(stored.contains { if case .alert(let alert) = $0 { return alert.kind == .rotationFork && alert.log == "a" }; return false }, "\(stored)")
     }
 
+    /// A batch the thief signed with `old` past 11, checked before the reload that revokes
+    /// `old` after 11 and stored after it: the log is disowned (as a reload disowns a head), the
+    /// batch is not passed on nor announced, and the batch that waited behind it is not stored.
+    @Test func aBatchCheckedBeforeARevocationAndStoredAfterItIsNotFollowed() throws {
+        let keys = try Keys()
+        var replicator = try Self.node(keys, revoked: false).0
+        func batch(from: UInt64, to: UInt64) throws -> Batch {
+            let entries = try (from..<to).map { index in
+                try Entry(log: "a", index: index, timeMillis: 2, type: "t", classification: "public", author: "x", payload: Array("{}".utf8),
+                          salt: [UInt8](repeating: UInt8(index), count: 32))
+            }
+            let checkpoint = Checkpoint(origin: Self.origin, size: to, root: Hash.leaf([UInt8(to)]), timeMillis: 2)
+            return Batch(log: "a", from: from, note: try NoteSigner(name: Self.origin, key: keys.old).sign(checkpoint).serialized, entries: entries.map(WireEntry.init))
+        }
+        let first = try batch(from: 10, to: 12), second = try batch(from: 12, to: 14)
+        let out = replicator.received(.entries(first), from: "b")
+        let checkpoint = try #require(out.lazy.compactMap { directive -> Checkpoint? in
+            if case .store(_, _, let checkpoint) = directive { return checkpoint }
+            return nil
+        }.first)
+        _ = replicator.received(.entries(second), from: "b")
+        _ = replicator.members(peers: ["a", "b"], verifiers: replicator.settings.verifiers, writers: [:], revoked: ["a": [keys.old.publicKey: 11]],
+                               named: ["a": [keys.successor.publicKey]])
+        let stored = replicator.stored(first, checkpoint: checkpoint, from: "b")
+        #expect(replicator.disownedLogs.contains("a"), "\(stored)")
+        #expect(!Self.stores(stored), "the batch that waited behind it is stored too: \(stored)")
+        #expect(!stored.contains { if case .send(_, .entries) = $0 { return true }; return false }, "passed on: \(stored)")
+        #expect(stored.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected && alert.log == "a" }; return false }, "\(stored)")
+        #expect(!Self.announces(replicator.tick(), "a"))
+    }
+
     /// `a`'s heads in a round's heads messages.
     static func announces(_ out: [Directive], _ log: String) -> Bool {
         out.contains { if case .send(_, .heads(let heads)) = $0 { return heads.contains { $0.log == log } }; return false }
