@@ -51,7 +51,8 @@ extension API {
         do { return try await admission.append(items, author: caller.author, stillAdmitted: caller.stillAdmitted) } catch let error as AdmissionError {
             throw HTTPError(.badRequest, message: error.message)
         } catch let error as CredentialWithdrawn {
-            throw HTTPError(.forbidden, message: error.description)
+            // As a read that waited is answered (`ReadWork`).
+            throw HTTPError(.unauthorized, message: error.description)
         } catch let error as StoreError where error.code == .unavailable {
             throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "2"], message: error.message)
         }

@@ -9,7 +9,7 @@ import Synchronization
 /// The credential an append came with was withdrawn (a reload) while it waited its turn:
 /// nothing of it was signed.
 struct CredentialWithdrawn: Error, CustomStringConvertible {
-    var description: String { "the credential this request came with was withdrawn (the node's configuration was reloaded) while it waited its turn; nothing was appended" }
+    var description: String { "the credential this request came with no longer admits it (withdrawn by a reload, or the sign-in ended) — it changed while the request waited its turn; nothing was appended" }
 }
 
 struct AdmissionError: Error, CustomStringConvertible {

@@ -187,12 +187,19 @@ public final class ViewMaintainer: Sendable {
     /// came meanwhile, in the order they were stored. So the view's work leaves the moment a
     /// commit's replication and witnessing run (a witness's answer would wait for the CPU the
     /// fold takes), and a stream of batches costs one pass per interval. A batch with policy
-    /// entries (agreements, disclosure and purge records) is folded at once, before this returns
-    /// (with those before it): egress and ingress judge the next batches by the agreements. Waits only when the
+    /// entries (agreements, disclosure and purge records) is folded at once (with those before
+    /// it), and one with a few agreements before this returns: egress and ingress judge the next
+    /// batches by the agreements. Waits only when the
     /// backlog is full. After a purge, batches are read again from the store (`afterPurges`).
     func absorbReplica(log: String, entries: [Entry], checkpoint: Checkpoint) {
         let waiting = backlog.add(entries.count, ordering: .relaxed).newValue
         let policyEntries = entries.indices.contains { PolicyEntryType(rawValue: entries[$0].header.type) != nil }
+        // Agreements, established or revoked, are what ingress and egress read; a few of them
+        // (an honest batch carries one or two) are folded before this returns. Disclosure and
+        // purge records, which every holder sending restricted rows writes about once a second,
+        // and a batch of many agreement entries (each an owner-signature check, which a member
+        // could push by the thousand), are folded at once but not waited for.
+        let agreementEntries = entries.lazy.filter { [PolicyEntryType.established.rawValue, PolicyEntryType.revoked.rawValue].contains($0.header.type) }.prefix(Self.agreementsFoldedInLine + 1).count
         let schedule = waitingBatches.withLock { waiting in
             waiting.batches.append((log, entries, checkpoint))
             defer { waiting.scheduled = true }
@@ -200,13 +207,15 @@ public final class ViewMaintainer: Sendable {
         }
         if waiting > Self.maxBacklog {
             queue.sync { foldWaiting() }
-        } else if policyEntries {
+        } else if agreementEntries > 0, agreementEntries <= Self.agreementsFoldedInLine {
             // Before this returns (the engine's queue waits): the next batch, often waiting
             // already, is judged at ingress the moment this one's completion goes on — folded
             // later, an agreement ending one batch left the rows it covers in the next stripped
             // for good and their honest holder blamed, and a revocation's rows sent after it in
             // full unreported (a review of races).
             queue.sync { foldWaiting() }
+        } else if policyEntries {
+            queue.async { self.foldWaiting() }
         } else if schedule {
             queue.asyncAfter(deadline: .now() + .milliseconds(Self.replicaFoldMillis)) { self.foldWaiting() }
         }
@@ -214,6 +223,9 @@ public final class ViewMaintainer: Sendable {
 
     /// A replicated batch is folded at most this long after it was stored (`absorbReplica`).
     static let replicaFoldMillis = 20
+    /// A batch with at most this many agreement entries is folded before the engine goes on
+    /// (`absorbReplica`).
+    static let agreementsFoldedInLine = 8
     /// Replicated batches waiting for the next fold pass, in the order they were stored.
     private let waitingBatches = Mutex<(batches: [(log: String, entries: [Entry], checkpoint: Checkpoint)], scheduled: Bool)>(([], false))
 

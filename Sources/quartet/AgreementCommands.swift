@@ -236,7 +236,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "The data owner, e.g. HEIW.") var owner: String
     @Flag(help: "Fail (exit status 3) unless each log holding the owner's records is covered by a checkpoint a quorum of witnesses cosigned. Without --policy this is the node's own account (docs/witness.md).")
     var requireWitnessed = false
-    @Option(help: "A C2SP tlog-policy file you hold (`quartet policy` writes the federation's). Coverage is then checked here: each log's covering checkpoint against the policy's log key and quorum, and each listed record's entry, its inclusion in that checkpoint and what it says — not the node's summary. A listed record its entry does not bear out (not served, not in the checkpoint, saying something else) fails the audit with status 5, whatever the other options.")
+    @Option(help: "A C2SP tlog-policy file you hold (`quartet policy` writes the federation's). Coverage is then checked here: each log's covering checkpoint against the policy's log key and quorum, and each listed record's entry, its inclusion in that checkpoint and what it says — not the node's summary. A listed record its entry does not bear out (refused, not in the checkpoint, saying something else) fails the audit with status 5; records it could not check (no checkpoint meeting the policy) with status 3, as --require-witnessed does.")
     var policy: String?
     @OptionGroup var node: NodeClientOptions
     @OptionGroup var output: FormatOptions
@@ -321,14 +321,17 @@ struct AuditCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data(("quartet audit: \(outside) disclosure record\(outside == 1 ? "" : "s") outside the agreement's signed terms (listed above)\n").utf8))
         }
         let uncovered = witnessing.filter { !$0.value.covered }.keys.sorted()
-        if requireWitnessed && !uncovered.isEmpty {
+        // With a policy file the check is this command's own: records it could not check fail it
+        // (a node serving a checkpoint short of the quorum skipped every record check).
+        let coverageAsked = requireWitnessed || policy != nil
+        if coverageAsked && !uncovered.isEmpty {
             FileHandle.standardError.write(Data((TerminalText.escaped("quartet audit: the records in \(uncovered.joined(separator: ", ")) are not covered by a checkpoint a quorum of witnesses cosigned"
                                                                         + (policy == nil ? "" : " (checked against \(policy!))")) + "\n").utf8))
         }
         if !contradicted.isEmpty {
             FileHandle.standardError.write(Data((TerminalText.escaped("quartet audit: in \(contradicted.joined(separator: ", ")) the node lists records its signed ledger does not bear out (checked against \(policy ?? "your policy")): its listing is not to be trusted") + "\n").utf8))
         }
-        let status = Self.exitStatus(contradicted: !contradicted.isEmpty, outside: outside, uncovered: !uncovered.isEmpty, requireWitnessed: requireWitnessed)
+        let status = Self.exitStatus(contradicted: !contradicted.isEmpty, outside: outside, uncovered: !uncovered.isEmpty, requireWitnessed: coverageAsked)
         if status != 0 { throw ExitCode(status) }
     }
 

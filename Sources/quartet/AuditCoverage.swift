@@ -19,6 +19,9 @@ struct AuditCoverage {
     let client: APIClient
     let policy: WitnessPolicy
 
+    /// A record's entry signed malformed by its writer (`checkRecord`).
+    struct Malformed: Error { let message: String }
+
     /// What one log's check found.
     struct Result {
         var size: UInt64?
@@ -54,14 +57,23 @@ struct AuditCoverage {
                 throw CLIError("the newest checkpoint of \(log) that meets your policy has size \(verified.checkpoint.size), short of the records (up to index \(upTo - 1))")
             }
             for record in records {
+                // Not borne out: the node refused or garbled what it lists (its answer, an
+                // `APIClientError`), or the ledger says otherwise (a `CLIError` of the check) —
+                // not a record its writer signed malformed (`Malformed`: the node lists it as it
+                // reads it, leniently), nor the network failing.
                 do { try await checkRecord(record, log: log, size: verified.checkpoint.size, root: verified.checkpoint.root) } catch let error as CLIError {
                     result.contradicted = true
                     throw error
+                } catch let error as APIClientError {
+                    result.contradicted = true
+                    throw CLIError("record \(log)/\(record.index): the node did not serve what it lists: \(error)")
                 }
                 result.checked += 1
             }
         } catch let error as CLIError {
             result.problem = error.description
+        } catch let error as Malformed {
+            result.problem = error.message
         } catch {
             result.problem = "\(error)"
         }
@@ -132,17 +144,24 @@ struct AuditCoverage {
         }
         guard let payload = entry.payload?.bytes else { throw CLIError("\(at): no payload") }
         let decoder = JSONDecoder()
+        // A payload its writer signed malformed is not the listing node's misstatement (nodes
+        // list records as they read them, leniently: finding 188(b)): said, not counted as one.
+        func decoded<T: Decodable>(_ type: T.Type) throws -> T {
+            do { return try decoder.decode(type, from: Data(payload)) } catch {
+                throw Malformed(message: "\(at): the signed entry's record is malformed (as its writer signed it), so this audit cannot read it")
+            }
+        }
         if let listed = record.disclosure {
-            guard entry.header.type == PolicyEntryType.disclosed.rawValue,
-                  let said = try? decoder.decode(DisclosurePayload.self, from: Data(payload)),
-                  said.agreement == record.agreement, said.log == listed.log, said.ranges == listed.ranges, said.count ?? 0 == listed.count,
+            guard entry.header.type == PolicyEntryType.disclosed.rawValue else { throw CLIError("\(at): the signed entry is not a disclosure record") }
+            let said = try decoded(DisclosurePayload.self)
+            guard said.agreement == record.agreement, said.log == listed.log, said.ranges == listed.ranges, said.count ?? 0 == listed.count,
                   said.access ?? "full" == listed.access, said.recipient == listed.recipient, said.time == listed.time else {
                 throw CLIError("\(at): the signed entry does not say what the node lists for it")
             }
         } else if let listed = record.purge {
-            guard entry.header.type == PolicyEntryType.purged.rawValue,
-                  let said = try? decoder.decode(PurgePayload.self, from: Data(payload)),
-                  said.agreement == record.agreement, said.log == listed.log, said.entries == listed.entries,
+            guard entry.header.type == PolicyEntryType.purged.rawValue else { throw CLIError("\(at): the signed entry is not a purge record") }
+            let said = try decoded(PurgePayload.self)
+            guard said.agreement == record.agreement, said.log == listed.log, said.entries == listed.entries,
                   said.reason == listed.reason, said.time == listed.time else {
                 throw CLIError("\(at): the signed entry does not say what the node lists for it")
             }
