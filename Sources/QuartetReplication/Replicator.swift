@@ -109,11 +109,11 @@ public struct Replicator: Sendable {
         if log == settings.ownLog { ownSyncClaim(peer, size: size) }
     }
 
-    /// Whether `peer` is connected, and whether at this moment a request for the own log is out
-    /// to it or it answered `unavailable` for it this round (for OwnLogSync).
-    /// Whether `peer` left an earlier request for the own log unanswered.
+    /// Whether `peer` left an earlier request for the own log unanswered (for OwnLogSync).
     func leftUnanswered(_ peer: String) -> Bool { peers[peer]?.unanswered.contains(settings.ownLog) == true }
 
+    /// Whether `peer` is connected, and whether at this moment a request for the own log is out
+    /// to it or it answered `unavailable` for it this round (for OwnLogSync).
     func peerState(_ peer: String) -> (connected: Bool, requestOut: Bool, withheld: Bool)? {
         peers[peer].map { ($0.connected, $0.requested[settings.ownLog] != nil, $0.withheld.contains(settings.ownLog)) }
     }
@@ -1170,9 +1170,9 @@ public struct Replicator: Sendable {
             if checkpoint.size > heads[batch.log]?.size ?? 0 { heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note) }
             pending[batch.log] = nil
             pendingChain[batch.log] = nil
-            let said2 = disowned.contains(batch.log) ? [] : [Self.disownedAlert(batch.log, size: checkpoint.size)]
+            let told = disowned.contains(batch.log) ? [] : [Self.disownedAlert(batch.log, size: checkpoint.size)]
             disowned.insert(batch.log)
-            return said + said2
+            return said + told
         }
         // Quarantined while it was being stored: held, but passed on to nobody.
         if quarantined[batch.log] != nil {
