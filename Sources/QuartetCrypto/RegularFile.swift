@@ -143,7 +143,10 @@ public enum RegularFile {
     /// system without hard links, such as FAT, renamed once nothing is there) or, replacing,
     /// renamed over it: a crash leaves the old file or the new one, never a part of either, and
     /// never a partial file where a later write would refuse to go.
-    public static func writeDurably(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, replacing: Bool = false) throws(WriteFailure) {
+    /// `owner`: given to the new file before its bytes (only root may give a file away; for
+    /// anyone else the file stays theirs).
+    public static func writeDurably(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, replacing: Bool = false,
+                                    owner: (uid: uid_t, gid: gid_t)? = nil) throws(WriteFailure) {
         func failure(_ what: String, _ at: String, _ code: Int32 = errno) -> WriteFailure {
             WriteFailure(description: "cannot \(what) \(at): \(String(cString: strerror(code)))")
         }
@@ -158,7 +161,8 @@ public enum RegularFile {
         do {
             var closed = false
             defer { if !closed { close(fd) } }
-            // The mode before the bytes (the umask narrowed it at creation).
+            // The owner and mode before the bytes (the umask narrowed the mode at creation).
+            if let owner { _ = fchown(fd, owner.uid, owner.gid) }
             guard fchmod(fd, mode) == 0 else { throw failure("set the mode of", partial) }
             var done = 0
             while done < bytes.count {

@@ -196,40 +196,18 @@ extension FederationTrust {
     /// group of the file replaced, where it exists (a federation file readable by the node's
     /// service user stays so when root edits it).
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, keepingOwnership: Bool = false) throws {
-        // A name of its own (was: `<path>.new` for every run, so two runs at once renamed each
-        // other's half-written file into place).
-        guard let random = try? SecureRandom.bytes(count: 8) else { throw Refusal("cannot name a file beside \(path)") }
-        // (Named as `writeDurably` names its copies: one a kill left in a data directory is
-        // removed when the store next opens, `removePartialCopies`.)
-        let temporary = path + ".partial-" + random.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
         var mode = mode
-        var owner: (uid_t, gid_t)?
+        var owner: (uid: uid_t, gid: gid_t)?
         var existing = stat()
         if keepingOwnership, stat(path, &existing) == 0 {
             mode = existing.st_mode & 0o777
             owner = (existing.st_uid, existing.st_gid)
         }
-        // A fresh file of our own, never through a link planted at the name.
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)
-        guard fd >= 0 else { throw Refusal("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        // Only root may give a file away; anyone else keeps the file as theirs.
-        if let (uid, gid) = owner { _ = fchown(fd, uid, gid) }
-        guard fchmod(fd, mode) == 0 else {
-            close(fd)
-            unlink(temporary)
-            throw Refusal("cannot set the mode of \(temporary): \(String(cString: strerror(errno)))")
-        }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw Refusal("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        // The new name too, or a power cut could bring back the file it replaced (the accepted
-        // federation file is the floor a node never goes below).
-        let folder = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
-        if folder >= 0 { fsync(folder); close(folder) }
+        // `writeDurably`'s copy: a name of its own (two runs at once never rename each other's
+        // half-written file into place; one a kill left in a data directory is removed when the
+        // store opens), never through a link planted at the name, synced, renamed over `path`,
+        // the folder synced (the accepted federation file is the floor a node never goes below).
+        do { try RegularFile.writeDurably(bytes, to: path, mode: mode, replacing: true, owner: owner) } catch { throw Refusal(error.description) }
     }
 }
 

@@ -162,8 +162,9 @@ extension Replicator {
         // claimants struck for it. Those that left a request unanswered are asked last: the
         // one request for the log goes to another claimant first.)
         if quarantined[settings.ownLog] == nil {
-            let claimants = ownSync.claims.filter { $0.value > held && !ownSync.dropped.contains($0.key) && peerState($0.key)?.connected == true && peerState($0.key)?.requestOut == false }
-                .keys.sorted { (leftUnanswered($0) ? 1 : 0, $0) < (leftUnanswered($1) ? 1 : 0, $1) }
+            let claimants = ownSync.claims.filter { claim in
+                claim.value > held && !ownSync.dropped.contains(claim.key) && peerState(claim.key).map { $0.connected && !$0.requestOut } == true
+            }.keys.sorted { (leftUnanswered($0) ? 1 : 0, $0) < (leftUnanswered($1) ? 1 : 0, $1) }
             for peer in claimants { out += request(settings.ownLog, from: peer) }
         }
         return out + ownSyncCheck()

@@ -98,17 +98,22 @@ import Yams
     /// Each log says how far the node's view has folded it: the own log's appends are folded
     /// before they are acknowledged, so its `view_size` is its size; every log of the view has
     /// one, folded or not yet (the federation tests wait for replicas' views by it).
-    @Test func eachLogSaysHowFarTheViewHasFoldedIt() async throws {
-        let node = try InProcessNode(entries: 3)
-        defer { node.remove() }
+    /// The body `node` answers a GET of `uri` with, asked with the bearer `token`.
+    static func get(_ node: InProcessNode, _ uri: String, token: String) async throws -> Data {
         let served = Mutex<Data?>(nil)
         try await node.test(CertificateHeaderContext.self) { client, _ in
             var headers = HTTPFields()
-            headers[.authorization] = "Bearer token-wales-op"
-            let body = try await client.execute(uri: "/v1/logs", method: .get, headers: headers) { Data($0.body.readableBytesView) }
+            headers[.authorization] = "Bearer \(token)"
+            let body = try await client.execute(uri: uri, method: .get, headers: headers) { Data($0.body.readableBytesView) }
             served.withLock { $0 = body }
         }
-        let logs = try JSONDecoder().decode(LogsResponse.self, from: try #require(served.withLock { $0 })).logs
+        return try #require(served.withLock { $0 })
+    }
+
+    @Test func eachLogSaysHowFarTheViewHasFoldedIt() async throws {
+        let node = try InProcessNode(entries: 3)
+        defer { node.remove() }
+        let logs = try JSONDecoder().decode(LogsResponse.self, from: try await Self.get(node, "/v1/logs", token: "token-wales-op")).logs
         let wales = try #require(logs.first { $0.log == "wales" })
         #expect(wales.size == 3 && wales.viewSize == 3, "\(wales)")
         #expect(logs.allSatisfy { $0.viewSize != nil && $0.viewSize! <= $0.size }, "\(logs)")
@@ -119,14 +124,7 @@ import Yams
     @Test func aSearchKeepsATypedPlus() async throws {
         let node = try InProcessNode(entries: 1)
         defer { node.remove() }
-        let served = Mutex<String?>(nil)
-        try await node.test(CertificateHeaderContext.self) { client, _ in
-            var headers = HTTPFields()
-            headers[.authorization] = "Bearer token-reader"
-            let page = try await client.execute(uri: "/search?q=C%2B%2B+plan", method: .get, headers: headers) { String(buffer: $0.body) }
-            served.withLock { $0 = page }
-        }
-        let page = try #require(served.withLock { $0 })
+        let page = String(decoding: try await Self.get(node, "/search?q=C%2B%2B+plan", token: "token-reader"), as: UTF8.self)
         #expect(page.contains(#"value="C++ plan""#), "\(page.prefix(2000))")
     }
 
