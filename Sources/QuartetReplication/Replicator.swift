@@ -435,13 +435,26 @@ public struct Replicator: Sendable {
         // reason (a chain stopped at a rotation the file disowns, said by its own alert) is not.
         // Not the own log: its appends go on under whatever key it holds, and a revoked one is
         // refused by every peer until the log rotates (docs/operations.md).
-        for (log, head) in heads.sorted(by: { $0.key < $1.key }) where signedOnlyPastRevocation(head.note, log: log) {
+        // And a head signed past the rotation its chain stops at (a thief's rotation the file
+        // disowns, stored here): it verifies under no key this copy follows.
+        for (log, head) in heads.sorted(by: { $0.key < $1.key }) {
+            guard let reason = unfollowed(head.note, log: log) else { continue }
             now.insert(log)
             guard !disowned.contains(log) else { continue }
-            out.append(Self.disownedAlert(log, size: head.checkpoint.size))
+            out.append(Self.disownedAlert(log, size: head.checkpoint.size, reason))
         }
         disowned = now
         return out
+    }
+
+    /// Why this copy must not follow `note` of `log` (not the own log), or nil: validly signed
+    /// by a key the federation revoked below its size and by no key in force, or — the log's
+    /// chain stopped at a stored rotation the file disowns — verifying under no key the chain
+    /// follows (signed past the stop: the thief's key, or one it rotated to).
+    private mutating func unfollowed(_ note: String, log: String) -> String? {
+        if !(chains[log]?.revoked.isEmpty ?? true), signedOnlyPastRevocation(note, log: log) { return "a key revoked below that size" }
+        guard log != settings.ownLog, settings.verifiers[log] != nil, let stop = stopped[log], (try? verified(note, log: log)) == nil else { return nil }
+        return "signed past the key rotation at entry \(stop.rotation.index), which the file disowns"
     }
 
     /// Whether `note` of `log` (not the own log) is validly signed by a key the federation
@@ -452,9 +465,9 @@ public struct Replicator: Sendable {
         return revoked.keys.contains { (try? $0.verify(revoked.note)) != nil }
     }
 
-    private static func disownedAlert(_ log: String, size: UInt64) -> Directive {
+    private static func disownedAlert(_ log: String, size: UInt64, _ reason: String) -> Directive {
         .alert(ReplicationAlert(kind: .rejected, log: log, peer: nil,
-                                message: "this node's copy of \(log) holds a checkpoint of size \(size) that no longer verifies under the log's keys as the federation file has them (a key revoked below that size): it is not announced to peers, served or compared with theirs, and no more of the log is taken into this copy; the entries are kept. To follow the log again, recover this node's data from its peers (quartet recover; docs/operations.md, \"Compromised signing key\")"))
+                                message: "this node's copy of \(log) holds a checkpoint of size \(size) that no longer verifies under the log's keys as the federation file has them (\(reason)): it is not announced to peers, served or compared with theirs, and no more of the log is taken into this copy; the entries are kept. To follow the log again, recover this node's data from its peers (quartet recover; docs/operations.md, \"Compromised signing key\")"))
     }
 
     /// A message from a connected peer.
@@ -1166,11 +1179,13 @@ public struct Replicator: Sendable {
         // reload disowns a head (`disownRevokedHeads`): held, passed on to nobody, the batch
         // that waited behind it dropped (was: taken as the head, the log no longer disowned, the
         // thief's history announced, served and shown verified until the next restart).
-        if !(chains[batch.log]?.revoked.isEmpty ?? true), signedOnlyPastRevocation(batch.note, log: batch.log) {
+        // So is one whose own rotation (the thief's, by the revoked key) the chain now stops at:
+        // its checkpoint is signed past the stop.
+        if let reason = unfollowed(batch.note, log: batch.log) {
             if checkpoint.size > heads[batch.log]?.size ?? 0 { heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note) }
             pending[batch.log] = nil
             pendingChain[batch.log] = nil
-            let told = disowned.contains(batch.log) ? [] : [Self.disownedAlert(batch.log, size: checkpoint.size)]
+            let told = disowned.contains(batch.log) ? [] : [Self.disownedAlert(batch.log, size: checkpoint.size, reason)]
             disowned.insert(batch.log)
             return said + told
         }

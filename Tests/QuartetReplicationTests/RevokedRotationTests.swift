@@ -113,6 +113,21 @@ import Testing
         let stored = replicator.stored(thiefs, checkpoint: checkpoint, from: "b")
         #expect(replicator.chains["a"]?.current == keys.old.publicKey && replicator.stopped["a"]?.rotation == rotation)
         #expect(stored.contains { if case .alert(let alert) = $0 { return alert.kind == .rotationFork && alert.log == "a" }; return false }, "\(stored)")
+        // Its checkpoint, signed by the thief's key past the stop, is not followed: the log is
+        // disowned (said), not announced, nothing passed on (was: taken as the head and
+        // announced until the next start, every peer holding the real history refusing it).
+        #expect(replicator.disownedLogs.contains("a"), "\(stored)")
+        #expect(stored.contains { if case .alert(let alert) = $0 { return alert.kind == .rejected && alert.log == "a" && alert.message.contains("entry 10") }; return false }, "\(stored)")
+        #expect(!stored.contains { if case .send(_, .entries) = $0 { return true }; return false }, "passed on: \(stored)")
+        #expect(!Self.announces(replicator.tick(), "a"))
+        // At the next start the same: the stored head is past the stop.
+        var (restarted, started) = try Self.node(keys, revoked: true, rotations: [rotation], headSize: 11, headKey: keys.thief)
+        #expect(restarted.disownedLogs.contains("a"), "\(started)")
+        #expect(!Self.announces(restarted.tick(), "a"))
+        // A copy whose head is below the stop (signed by the key the chain follows) is not.
+        var below = try Self.node(keys, revoked: true, rotations: [rotation]).0
+        #expect(below.disownedLogs.isEmpty)
+        #expect(Self.announces(below.tick(), "a"))
     }
 
     /// A batch the thief signed with `old` past 11, checked before the reload that revokes
@@ -186,12 +201,17 @@ import Testing
         #expect(!again.contains { if case .alert = $0 { return true }; return false }, "\(again)")
         _ = relay.members(peers: ["a", "b"], verifiers: relay.settings.verifiers, writers: [:])
         #expect(Self.announces(relay.tick(), "a"))
-        // A head that fails for another reason — the chain stopped before a rotation the file
-        // disowns, the head signed by the key rotated to — is not disowned (that stop is said
-        // by its own alert; disowning would stop a live log everywhere).
+        // A head past the rotation the chain stops at (one the file disowns), signed by the key
+        // rotated to, is disowned too (was: announced, every peer holding the real history
+        // asking this relay for the rotation, refusing it and blaming the relay); a file that
+        // names the key rotated to follows it again.
         let (_, rotation) = try Self.batch(rotatingTo: keys.thief, keys)
         var stopped = try Self.node(keys, revoked: true, rotations: [rotation], headSize: 11, headKey: keys.thief)
-        #expect(stopped.0.stopped["a"] != nil && stopped.0.disownedLogs.isEmpty)
+        #expect(stopped.0.stopped["a"] != nil && stopped.0.disownedLogs == ["a"])
+        #expect(!Self.announces(stopped.0.tick(), "a"))
+        _ = stopped.0.members(peers: ["a", "b"], verifiers: stopped.0.settings.verifiers, writers: [:], revoked: ["a": [keys.old.publicKey: 11]],
+                              named: ["a": [keys.successor.publicKey, keys.thief.publicKey]])
+        #expect(stopped.0.stopped.isEmpty && stopped.0.disownedLogs.isEmpty)
         #expect(Self.announces(stopped.0.tick(), "a"))
         // At a start under the revoking file: said, and not announced.
         var (restarted, started) = try Self.node(keys, revoked: true, headSize: 12)
