@@ -50,6 +50,15 @@ final class OwnLogGate: Sendable {
     /// The engine's news (on its queue).
     func update(_ status: OwnLogStatus) {
         guard let writer = writer.withLock({ $0 }) else { return }
+        // Another process signs the own log: held for good this run (`OwnLogSync.superseded`).
+        if let superseded = status.superseded {
+            let reason = "node \(node) takes no appends: \(superseded); restart it once the other copy is stopped or the key rotated and revoked (docs/operations.md)"
+            if lastRefusal.withLock({ last in defer { last = reason }; return last != reason }) {
+                logger.critical("the own log takes no more appends: another process signs it", metadata: ["log": "\(log)", "reason": "\(superseded)"])
+            }
+            writer.refuse(reason: reason)
+            return
+        }
         guard status.synced else {
             writer.hold(reason: Self.reason(node: node, log: log, status: status), until: .now + Self.wait)
             return

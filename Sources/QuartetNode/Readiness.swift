@@ -36,7 +36,7 @@ enum Readiness {
             reasons.append("the data directory cannot be written (\(writesFailing.sorted().map(\.described).joined(separator: ", ")) fail): a full disk or a read-only mount? the node's log says why")
         }
         if let ownLogHeld {
-            reasons.append("own log \(ownLogHeld) takes no appends yet: not enough of its witnesses have confirmed how much of it they hold, or this copy conflicts with what they hold (an append's 503 says which)")
+            reasons.append("own log \(ownLogHeld) takes no appends: not enough of its witnesses have confirmed how much of it they hold yet, or this copy conflicts with what they hold, or another process signs it (an append's 503 says which)")
         }
         if !peers.isEmpty && !peers.contains(where: \.connected) { reasons.append("connected to no other member") }
         for log in logs.sorted(by: { $0.name < $1.name }) where log.seen > log.held && log.seen - log.held > maxBehindEntries {

@@ -121,6 +121,8 @@ final class ReplicationEngine: @unchecked Sendable {
     private let onOwnLog: @Sendable (OwnLogStatus) -> Void
     /// The status last told to `onOwnLog` (nil once the node may append and has been told).
     private var ownLogTold: OwnLogStatus?
+    /// The own log's `superseded` reason last told to `onOwnLog` after it opened.
+    private var supersededTold: String?
     /// Own-log entries that came back from peers as stubs this run (OwnLogBackfill.swift).
     var ownStubs: [UInt64] = []
     /// Asking other peers for those payloads once the own log is synced (nil when not needed).
@@ -528,8 +530,13 @@ final class ReplicationEngine: @unchecked Sendable {
             let now = replicator.ownLogStatus
             if now != told {
                 ownLogTold = now.synced ? nil : now
+                supersededTold = now.superseded
                 onOwnLog(now)
             }
+        } else if replicator.ownLogSuperseded != supersededTold {
+            // Opened, then another process was seen signing the own log: told once more.
+            supersededTold = replicator.ownLogSuperseded
+            onOwnLog(replicator.ownLogStatus)
         }
     }
 

@@ -62,6 +62,14 @@ struct OwnLogSync: Sendable {
     var unverifiedWitnessed: [String: (size: UInt64, note: String)] = [:]
     /// The chain's rotations when those notes were last checked.
     var rotationsChecked = -1
+    /// Set for good (this run) once another process is seen signing the own log after this
+    /// node opened it — a checkpoint beyond what it holds, verified under its own key (a
+    /// second live copy of the node, or the key's thief) — or once the own log is quarantined
+    /// (two histories of it signed): the writer takes no more appends. Each further append
+    /// would sign a history no member takes (or make the fork), and the disclosures it
+    /// records would reach no data owner's audit. Cleared only by a restart after the
+    /// operator dealt with the cause (docs/operations.md).
+    var superseded: String?
 }
 
 /// Where a node stands with its own log (for the writer's hold reason and `/readyz`).
@@ -83,11 +91,15 @@ public struct OwnLogStatus: Sendable, Equatable {
     public var conflict: String?
     /// Held because members run a newer federation file than this node (`Replicator.holdOwnSync`).
     public var heldForFederation = false
+    /// Why the node takes no more appends though it opened (`OwnLogSync.superseded`), or nil.
+    public var superseded: String?
     /// Rounds a claimant may give nothing before its claim no longer counts (`OwnLogSync.claimRounds`).
     public static let claimRounds = OwnLogSync.claimRounds
 
-    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int, needed: Int = 1, claimed: UInt64 = 0, conflict: String? = nil, heldForFederation: Bool = false) {
+    public init(synced: Bool, held: UInt64, seen: UInt64, heard: Int, needed: Int = 1, claimed: UInt64 = 0, conflict: String? = nil, heldForFederation: Bool = false,
+                superseded: String? = nil) {
         self.conflict = conflict
+        self.superseded = superseded
         self.heldForFederation = heldForFederation
         self.synced = synced
         self.held = held
@@ -103,7 +115,20 @@ extension Replicator {
     public var ownLogStatus: OwnLogStatus {
         OwnLogStatus(synced: ownSync.synced, held: heads[settings.ownLog]?.size ?? 0, seen: seen[settings.ownLog]?.size ?? 0,
                      heard: ownSync.heard.intersection(ownSyncVoters).count, needed: ownSyncNeeded, claimed: ownSync.synced ? 0 : ownSync.claimed,
-                     conflict: ownSync.conflict, heldForFederation: ownSync.held && !ownSync.synced)
+                     conflict: ownSync.conflict, heldForFederation: ownSync.held && !ownSync.synced, superseded: ownSync.superseded)
+    }
+
+    /// Why the node takes no more appends though it opened (`OwnLogSync.superseded`), or nil.
+    public var ownLogSuperseded: String? { ownSync.superseded }
+
+    /// Another process signs the own log (`OwnLogSync.superseded`): the writer is held for good
+    /// this run, said once. Not before the node opened: then a peer holding more is the tail
+    /// of a restored copy, taken.
+    mutating func ownLogSuperseded(_ reason: String, peer: String?) -> [Directive] {
+        guard ownSync.superseded == nil else { return [] }
+        ownSync.superseded = reason
+        return [.alert(ReplicationAlert(kind: .ownLogAhead, log: settings.ownLog, peer: peer,
+                                        message: "\(reason); this node takes no more appends until it is restarted after the cause is dealt with (docs/operations.md, \"Another process signs this node's log\")"))]
     }
 
     /// Peers whose answer the sync waits for: `ownSyncAnswers`, or every peer if there are fewer.
@@ -184,7 +209,7 @@ extension Replicator {
     /// `OwnLogSync.claimRounds`), nothing of it is being stored, and every peer has answered or
     /// a round has passed. With no peer left (a reload), the node is the only copy.
     mutating func ownSyncCheck() -> [Directive] {
-        guard !ownSync.synced, ownSync.conflict == nil, !ownSync.held else { return [] }
+        guard !ownSync.synced, ownSync.conflict == nil, ownSync.superseded == nil, !ownSync.held else { return [] }
         recheckWitnessed()
         let held = heads[settings.ownLog]?.size ?? 0
         // Below a checkpoint of its log seen signed, or while storing a tail, never.

@@ -172,6 +172,9 @@ public struct Replicator: Sendable {
         self.quarantined = quarantined
         self.random = SplitMix64(seed: seed)
         self.ownSync = OwnLogSync(synced: !settings.syncOwnLog || settings.peers.isEmpty)
+        // Evidence kept from an earlier run that two histories of the own log are signed: the
+        // writer does not open again (it would extend one of them, reaching no member).
+        if let evidence = quarantined[settings.ownLog] { ownSync.superseded = Self.ownQuarantine(evidence) }
         for peer in settings.peers { peers[peer] = Peer() }
     }
 
@@ -676,9 +679,12 @@ public struct Replicator: Sendable {
             guard checkpoint.size > ourSize else { return [] }
             // Before its first append a node takes the tail of its own log that peers hold (a
             // restored older copy); afterwards a peer holding more is an alarm.
+            // Afterwards a checkpoint beyond what it holds, verified under its own key, was signed
+            // by another process: a second live copy of this node, or its key's thief. Appending
+            // on would sign the other entry at that index (the fork): the writer is held.
             if !ownSync.synced { return request(head.log, from: peer) }
-            return [.alert(ReplicationAlert(kind: .ownLogAhead, log: head.log, peer: peer,
-                                           message: "\(peer) holds \(checkpoint.size) entries of this node's own log \(head.log); this node holds \(ourSize)"))]
+            return ownLogSuperseded("\(peer) holds a checkpoint of size \(checkpoint.size) of this node's own log \(head.log), signed by its key, and this node holds \(ourSize): "
+                                    + "another process signs this log (a second copy of this node running, or a thief of its key)", peer: peer)
         }
         guard checkpoint.size > ourSize else { return [] }
         return request(head.log, from: peer)
@@ -1317,7 +1323,13 @@ public struct Replicator: Sendable {
         for peer in connectedPeers where peer != source {
             out.append(.send(peer: peer, .evidence(evidence)))
         }
+        if evidence.log == settings.ownLog { out += ownLogSuperseded(Self.ownQuarantine(evidence), peer: source) }
         return out
+    }
+
+    /// Why the own log takes no appends once it is quarantined.
+    static func ownQuarantine(_ evidence: Evidence) -> String {
+        "this node's own log \(evidence.log) is quarantined: two signed checkpoints of it cannot both be true (another process signed it: a second copy of this node, or a thief of its key)"
     }
 
     mutating func penalize(_ peer: String, log: String?, _ reason: String) -> [Directive] {

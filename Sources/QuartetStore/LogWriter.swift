@@ -142,6 +142,13 @@ public final class LogWriter: Sendable {
         }
     }
 
+    /// Takes no more appends, open or held (another process signs this log: a second copy of
+    /// the node, or its key's thief): each is refused at once with `reason`; those already
+    /// queued are committed as they would have been. Only `release` opens it again.
+    public func refuse(reason: String) {
+        availability.withLock { $0 = .held(reason: reason, until: .now) }
+    }
+
     /// Takes appends from now on, after reading the log's tree and its signing keys again from
     /// the store: while held, the node may have stored entries of this log that peers held and
     /// it had lost, rotations among them. Nothing was queued while held, so no batch is built

@@ -28,6 +28,65 @@ import Testing
         return sim
     }
 
+    /// Another process signing `a`'s log after `a` opened (a second live copy of the node, or
+    /// its key's thief): a checkpoint beyond what `a` holds, verified under its key, holds the
+    /// writer for good (was: an alert only, the next append signing the other entry at that
+    /// index); so does evidence that two histories of it are signed, and the same evidence
+    /// kept from an earlier run at a start, where the sync never opens.
+    @Test func anotherProcessSigningTheOwnLogHoldsTheWriterForGood() throws {
+        var sim = try Simulation(ids: ["a", "b", "c"], seed: 5)
+        sim.connectAll()
+        try sim.append("a", count: 10)
+        sim.runUntil(200)
+        #expect(sim.nodes["a"]!.replicator.ownLogStatus.synced && sim.nodes["a"]!.replicator.ownLogSuperseded == nil)
+        let signer = sim.nodes["a"]!.signer
+        let ahead = try signer.sign(Checkpoint(origin: Simulation.origin + "a", size: 11, root: Hash.leaf([11]), timeMillis: 9)).serialized
+        var a = sim.nodes["a"]!.replicator
+        let out = a.received(.heads([.init(log: "a", note: ahead)]), from: "b")
+        #expect(out.contains { if case .alert(let alert) = $0 { return alert.kind == .ownLogAhead && alert.message.contains("another process signs this log") }; return false }, "\(out)")
+        #expect(a.ownLogStatus.superseded?.contains("size 11") == true, "\(a.ownLogStatus)")
+        // Said once; a head of the same size from another peer changes nothing.
+        let again = a.received(.heads([.init(log: "a", note: ahead)]), from: "c")
+        #expect(!again.contains { if case .alert = $0 { return true }; return false }, "\(again)")
+        // A forged head of the same size (not signed by a's key) holds nothing.
+        var other = sim.nodes["a"]!.replicator
+        let forged = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey()).sign(
+            Checkpoint(origin: Simulation.origin + "a", size: 11, root: Hash.leaf([11]), timeMillis: 9)).serialized
+        _ = other.received(.heads([.init(log: "a", note: forged)]), from: "b")
+        #expect(other.ownLogSuperseded == nil)
+
+        // Evidence that two histories of a's log are signed: held too.
+        let first = try signer.sign(Checkpoint(origin: Simulation.origin + "a", size: 10, root: Hash.leaf([1]), timeMillis: 9)).serialized
+        let second = try signer.sign(Checkpoint(origin: Simulation.origin + "a", size: 10, root: Hash.leaf([2]), timeMillis: 9)).serialized
+        let evidence = Evidence(log: "a", first: first, second: second, prefixRoot: Hash.leaf([2]), proof: [])
+        var quarantined = sim.nodes["a"]!.replicator
+        let told = quarantined.received(.evidence(evidence), from: "b")
+        #expect(quarantined.quarantined["a"] != nil, "\(told)")
+        #expect(quarantined.ownLogStatus.superseded?.contains("quarantined") == true)
+        // At a start with that evidence kept: never opens, whatever the peers say.
+        var settings = sim.nodes["a"]!.replicator.settings
+        settings.syncOwnLog = true
+        var restarted = Replicator(settings: settings, heads: sim.nodes["a"]!.replicator.heads, quarantined: ["a": evidence], seed: 5)
+        _ = restarted.start()
+        for peer in ["b", "c"] {
+            _ = restarted.connected(peer)
+            _ = restarted.received(.hello(version: ProtocolLimits.version, node: peer, federation: "sim"), from: peer)
+            _ = restarted.received(.heads([.init(log: "a", note: sim.nodes["a"]!.replicator.heads["a"]!.note)]), from: peer)
+        }
+        for _ in 0..<3 { _ = restarted.tick() }
+        #expect(!restarted.ownLogStatus.synced && restarted.ownLogStatus.superseded?.contains("quarantined") == true, "\(restarted.ownLogStatus)")
+        // Without it the same start opens (so the line above can fail).
+        var clean = Replicator(settings: settings, heads: sim.nodes["a"]!.replicator.heads, seed: 5)
+        _ = clean.start()
+        for peer in ["b", "c"] {
+            _ = clean.connected(peer)
+            _ = clean.received(.hello(version: ProtocolLimits.version, node: peer, federation: "sim"), from: peer)
+            _ = clean.received(.heads([.init(log: "a", note: sim.nodes["a"]!.replicator.heads["a"]!.note)]), from: peer)
+        }
+        for _ in 0..<3 { _ = clean.tick() }
+        #expect(clean.ownLogStatus.synced && clean.ownLogSuperseded == nil, "\(clean.ownLogStatus)")
+    }
+
     static func equivocations(_ sim: Simulation) -> [String] {
         sim.nodes.values.flatMap { node in node.alerts.filter { $0.kind == .equivocation }.map { "\(node.id): \($0.message)" } }
             + sim.nodes.values.flatMap { node in node.evidence.map { "\(node.id) holds evidence against \($0.log)" } }

@@ -15,6 +15,24 @@ import Testing
         return (store, writer, try store.log(named: "wales"))
     }
 
+    /// An open writer told that another process signs its log takes no more appends, at once,
+    /// with the reason; what it committed before stays (was: `hold` changed nothing once open).
+    @Test func anOpenWriterRefusedTakesNoMoreAppends() async throws {
+        let (store, writer, _) = try await walesStore(appending: 3)
+        defer { try? store.close() }
+        writer.hold(reason: "ignored once open", until: .now + .seconds(60))
+        #expect(writer.unavailableReason == nil)
+        writer.refuse(reason: "another process signs this log")
+        #expect(writer.unavailableReason == "another process signs this log")
+        do {
+            _ = try await writer.append(AppendRequest(type: "t", payload: TestKit.payload(9)))
+            Issue.record("appended after it was refused")
+        } catch let error as StoreError {
+            #expect(error.code == .unavailable && "\(error)".contains("another process signs this log"), "\(error)")
+        }
+        #expect(writer.size == 3)
+    }
+
     @Test func aCallersBatchIsAppendedInOrderInOneTransaction() async throws {
         let dir = try TestKit.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
