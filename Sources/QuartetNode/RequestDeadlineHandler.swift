@@ -37,6 +37,15 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var reading = false
     /// When the handler joined the connection (on its event loop's clock, as every deadline here).
     private var opened = NIODeadline.uptimeNanoseconds(0)
+    /// Responses still to be written before the connection closes, once a request asked for a
+    /// protocol upgrade (`Upgrade`) or was a `CONNECT`: the node speaks neither, and NIO's
+    /// decoder parses nothing after such a request — every byte the client sent after it was
+    /// kept, without bound, until the idle timeout (gigabytes from one connection; a proxy's
+    /// pooled connection dead for the next user). That request is answered (its `Upgrade`
+    /// ignored, RFC 9110 §7.8), nothing more is read, and the connection closes after it.
+    private var closeAfterResponses: Int?
+    /// The response being written is the connection's last (it says `Connection: close`).
+    private var closingAtEnd = false
 
     init(limits: ConnectionLimits, slots: ConnectionCap.Counter? = nil, budget: ResponseBudget? = nil) {
         self.limits = limits
@@ -59,10 +68,11 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let head):
             inFlight += 1
             reading = true
             arm(context, limits.requestTimeout)
+            if closeAfterResponses == nil, head.method == .connect || head.headerFields[.upgrade] != nil { closeAfterResponses = inFlight }
         case .body:
             break
         case .end:
@@ -87,7 +97,31 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.fireChannelRead(data)
     }
 
+    /// Nothing more is read once a request that stops the decoder was read whole
+    /// (`closeAfterResponses`): what the client sends after it is left in the socket.
+    func read(context: ChannelHandlerContext) {
+        if closeAfterResponses != nil && !reading { return }
+        context.read()
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // A final response that is the connection's last says so: the answer to a request that
+        // stopped the decoder, one whose route asked to close (a body too large, malformed
+        // HTTP: Hummingbird sends the header but keeps the connection), or one past the
+        // connection's age with nothing else under way. A client or proxy reusing the
+        // connection would otherwise send its next request into a close.
+        if case .head(var response) = unwrapOutboundIn(data), response.status.code >= 200 {
+            let asked = response.headerFields[.connection].map { $0.lowercased().contains("close") } ?? false
+            let old = inFlight == 1 && !reading && context.eventLoop.now - opened > limits.maxConnectionAge
+            if asked || closeAfterResponses == 1 || old {
+                closingAtEnd = true
+                if !asked {
+                    response.headerFields[.connection] = "close"
+                    context.write(wrapOutboundOut(.head(response)), promise: promise)
+                    return
+                }
+            }
+        }
         // A response body is written in parts of at most `progressChunk`, each of which, once on
         // the socket, moves the write-stall deadline on: a slow reader that keeps taking a large
         // page is not cut, only one that takes nothing. (A small part written while the
@@ -117,7 +151,11 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             // A provisional connection whose first request brought no credentials: this
             // response is its last. An old enough one likewise, once nothing else is under way
             // (the client reconnects).
-            let last = slots?.closesAfterResponse(ObjectIdentifier(context.channel)) == true
+            var last = slots?.closesAfterResponse(ObjectIdentifier(context.channel)) == true || closingAtEnd
+            if let remaining = closeAfterResponses {
+                closeAfterResponses = remaining - 1
+                last = last || remaining <= 1
+            }
             if last || (inFlight == 0 && !reading && context.eventLoop.now - opened > limits.maxConnectionAge) {
                 // Closed once written; a client that does not read it is closed all the same.
                 arm(context, limits.firstRequestTimeout)

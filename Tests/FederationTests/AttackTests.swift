@@ -327,6 +327,64 @@ import Testing
         #expect(status == 400 && text.contains("cannot be posted"), "\(status) \(text)")
     }
 
+    /// A request asking for a protocol upgrade (or a CONNECT) made NIO's decoder stop parsing,
+    /// and every byte sent after it was kept until the idle timeout: a client streaming at
+    /// full speed grew the node by gigabytes (finding 302). Now such a request is answered with
+    /// `Connection: close`, nothing more is read, and the connection closes after the answer.
+    @Test func anUpgradeRequestIsAnsweredAndTheConnectionClosedNothingAfterItKept() throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk"], onlyCopy: true)
+        defer { federation.stop() }
+        let api = try #require(URLComponents(string: federation.api("uk")))
+        let pid = try #require(federation.processes["uk"]?.pid)
+        let script = #"""
+        import socket, ssl, sys, time
+        host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+        ctx = ssl.create_default_context(cafile=ca); ctx.check_hostname = False
+        def connect():
+            return ctx.wrap_socket(socket.create_connection((host, port), timeout=10))
+        requests = {
+            "upgrade": b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+            "connect": b"CONNECT x:1 HTTP/1.1\r\nHost: x:1\r\n\r\n",
+        }
+        for name, request in requests.items():
+            # The answer, then the end of the connection (within 10 s: the idle timeout is 30).
+            s = connect(); s.sendall(request)
+            answer, ended = b"", "no-end"
+            try:
+                while True:
+                    d = s.recv(65536)
+                    if not d: ended = "ended"; break
+                    answer += d
+            except (ssl.SSLEOFError, ConnectionResetError): ended = "ended"
+            except socket.timeout: pass
+            head = answer.split(b"\r\n\r\n")[0].decode(errors="replace").lower().split("\r\n")
+            print(name, head[0].replace(" ", "_") if head else "-", "close" if "connection: close" in head else "keep", ended)
+        # What follows an upgrade request, streamed for up to 5 s: not read, so not kept.
+        s = connect(); s.sendall(requests["upgrade"])
+        chunk, sent, start = b"x" * 65536, 0, time.time()
+        s.settimeout(1)
+        try:
+            while sent < (256 << 20) and time.time() - start < 5:
+                s.sendall(chunk); sent += len(chunk)
+        except (OSError, ssl.SSLError): pass
+        print("streamed", sent >> 20)
+        """#
+        let file = federation.root.appendingPathComponent("upgrade.py")
+        try Data(script.utf8).write(to: file)
+        let python = try #require(TestKit.which("python3"))
+        let before = Self.rss(pid)
+        let result = try TestKit.run(python, [file.path, api.host ?? "127.0.0.1", "\(api.port ?? 0)", federation.ca])
+        let after = Self.rss(pid)
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        try #require(lines.count == 3, "\(result.stdout) \(result.stderr)")
+        #expect(lines[0] == ["upgrade", "http/1.1_200_ok", "close", "ended"], "\(lines[0])")
+        #expect(lines[1].count == 4 && lines[1][0] == "connect" && lines[1][2] == "close" && lines[1][3] == "ended", "\(lines[1])")
+        #expect(after - before < 32 << 20, "the node grew by \((after - before) >> 20) MiB while \(lines[2].last ?? "?") MiB were streamed after an upgrade request")
+        // The node still answers.
+        #expect(try federation.curl(["\(federation.api("uk"))/healthz"]).status == 200)
+    }
+
     /// Clients that connect and then say nothing, or send half a request head, are cut off
     /// within the first-request deadline; connections past the port's cap are closed at once.
     @Test func idleAndHalfSentConnectionsAreClosedAndThePortIsCapped() throws {

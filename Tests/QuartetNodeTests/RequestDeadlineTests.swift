@@ -76,6 +76,77 @@ import Testing
         #expect(!old.isActive, "a connection past its age stayed open after its request's end")
     }
 
+    /// Counts the reads asked for below the handler (toward the socket).
+    final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = Any
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    /// A request asking for an upgrade, or a CONNECT (finding 302): answered with `Connection:
+    /// close`, nothing read after it, the connection closed once the answer is written — after
+    /// the answers of requests pipelined before it. A plain request keeps the connection and
+    /// reads on; a response whose route asked to close (a body too large) closes it.
+    @Test func anUpgradeRequestIsTheConnectionsLastAndNothingIsReadAfterIt() throws {
+        func open() throws -> (EmbeddedChannel, ReadCounter) {
+            let channel = EmbeddedChannel()
+            let counter = ReadCounter()
+            try channel.pipeline.syncOperations.addHandler(counter)
+            try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            return (channel, counter)
+        }
+        func head(_ channel: EmbeddedChannel) throws -> HTTPResponse? {
+            while let part = try channel.readOutbound(as: HTTPResponsePart.self) {
+                if case .head(let response) = part { return response }
+            }
+            return nil
+        }
+        // Plain: reads go on, no close.
+        var (channel, counter) = try open()
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/healthz")))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.read()
+        #expect(counter.reads == 1)
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(try head(channel)?.headerFields[.connection] == nil)
+        #expect(channel.isActive)
+
+        for request in [HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/healthz", headerFields: [.upgrade: "h2c", .connection: "Upgrade"]),
+                        HTTPRequest(method: .connect, scheme: nil, authority: "x:1", path: nil)] {
+            (channel, counter) = try open()
+            // One request before it, pipelined, still under way.
+            try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/healthz")))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            try channel.writeInbound(HTTPRequestPart.head(request))
+            channel.read()
+            #expect(counter.reads == 1, "its body is still read")
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            channel.read()
+            #expect(counter.reads == 1, "read on after \(request.method)")
+            // The first answer keeps the connection; the second is its last.
+            try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+            try channel.writeOutbound(HTTPResponsePart.end(nil))
+            #expect(try head(channel)?.headerFields[.connection] == nil)
+            #expect(channel.isActive)
+            try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .notFound)))
+            #expect(try head(channel)?.headerFields[.connection] == "close")
+            try channel.writeOutbound(HTTPResponsePart.end(nil))
+            #expect(!channel.isActive, "\(request.method): still open after its answer")
+        }
+
+        // A route's own `Connection: close` (Hummingbird sends it and keeps the connection).
+        (channel, counter) = try open()
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/v1/logs/uk/entries")))
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .contentTooLarge, headerFields: [.connection: "close"])))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(!channel.isActive, "a response saying Connection: close left the connection open")
+    }
+
     @Test func aClientThatTakesNoneOfAResponseIsClosedAfterTheWriteStallTimeout() throws {
         let channel = try connection(limits)
         stall(channel)
