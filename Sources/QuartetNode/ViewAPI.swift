@@ -146,10 +146,7 @@ extension API {
             return try signIn(token: token, byLink: true, replacing: Gate.cookie(gate.cookieName, in: request))
         }
         routes.public(.post, "/login") { request, context -> Response in
-            // Browsers send Origin with every form post; tools may send none.
-            if let origin = request.headers[.origin], origin != request.head.authority.map({ "https://\($0)" }) {
-                throw HTTPError(.forbidden, message: "sign in from this node's own page (the form was posted from another origin)")
-            }
+            try Self.checkOwnFormPost(request, "sign in")
             let body = try await request.body.collect(upTo: 4096)
             let form = String(buffer: body)
             let token = form.split(separator: "&").compactMap { pair -> String? in
@@ -165,9 +162,7 @@ extension API {
         // valid until the operator removes it from the configuration). Only from this node's
         // own pages, like signing in: a page elsewhere cannot sign its visitor out.
         routes.public(.post, "/logout") { request, context -> Response in
-            if let origin = request.headers[.origin], origin != request.head.authority.map({ "https://\($0)" }) {
-                throw HTTPError(.forbidden, message: "sign out from this node's own page (the form was posted from another origin)")
-            }
+            try Self.checkOwnFormPost(request, "sign out")
             if let session = Gate.cookie(gate.cookieName, in: request) { sessions.close(session) }
             // A browser presenting a client certificate is who the certificate says on its next
             // request still: it is told so, not shown a sign-in page that reads as signed out.
@@ -178,6 +173,25 @@ extension API {
             // The cookie of versions before 2026-12-02, which held the token itself.
             response.headers.append(HTTPField(name: .setCookie, value: "\(Self.legacyCookie)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
             return response
+        }
+    }
+
+    /// A sign-in or sign-out form comes from this node's own page. Browsers say where a form was
+    /// posted from (`Origin`; Fetch Metadata's `Sec-Fetch-Site` too); tools may send neither.
+    /// Either naming another origin refuses it, and so does a browser's post that says where it
+    /// came from by Fetch Metadata but carries no `Origin` (removed on its way: was taken with
+    /// no check at all, so a page elsewhere could sign its visitor in or out).
+    static func checkOwnFormPost(_ request: Request, _ action: String) throws {
+        let site = request.headers[fetchSite]?.lowercased()
+        if let site, site != "same-origin" {
+            throw HTTPError(.forbidden, message: "\(action) from this node's own page (the form was posted by another site: Sec-Fetch-Site \(site))")
+        }
+        if let origin = request.headers[.origin] {
+            guard origin == request.head.authority.map({ "https://\($0)" }) else {
+                throw HTTPError(.forbidden, message: "\(action) from this node's own page (the form was posted from another origin)")
+            }
+        } else if site != nil {
+            throw HTTPError(.forbidden, message: "\(action) from this node's own page (the browser's post carried no Origin)")
         }
     }
 

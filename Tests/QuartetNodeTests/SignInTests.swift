@@ -28,6 +28,15 @@ import Testing
                 #expect(response.status == .forbidden)
                 #expect(response.headers[.setCookie] == nil)
             }
+            // A browser's post that says by Fetch Metadata it came from another site, or that
+            // carries Sec-Fetch-Site but no Origin (removed on its way): refused (finding 304).
+            for fields in [[formType, (API.fetchSite, "cross-site")], [formType, (API.fetchSite, "same-origin")],
+                           [formType, (API.fetchSite, "same-site"), (.origin, "https://127.0.0.1")]] {
+                try await client.execute(uri: "/login", method: .post, headers: headers(fields), body: Self.form) { response in
+                    #expect(response.status == .forbidden, "\(fields)")
+                    #expect(response.headers[.setCookie] == nil)
+                }
+            }
             // A tool's post (no Origin): signed in, with a session id, not the token.
             try await client.execute(uri: "/login", method: .post, headers: headers([formType]), body: Self.form) { response in
                 #expect(response.status == .seeOther)
@@ -68,6 +77,9 @@ import Testing
             try await client.execute(uri: "/logout", method: .post, headers: headers([(.origin, "https://evil.example"), (.cookie, cookie)])) { response in
                 #expect(response.status == .forbidden)
                 #expect(response.headers[.setCookie] == nil)
+            }
+            try await client.execute(uri: "/logout", method: .post, headers: headers([(API.fetchSite, "same-site"), (.cookie, cookie)])) { response in
+                #expect(response.status == .forbidden)
             }
             try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.cookie, cookie)])) { response in
                 #expect(response.status == .ok, "a sign-out from another site ended the session")
