@@ -1,9 +1,15 @@
 import Foundation
+import QuartetLedger
 
 extension WitnessCollector {
     struct Witness: Sendable {
         /// The size this witness last cosigned, as far as this node knows (nil: not asked yet).
         var cosigned: UInt64?
+        /// The witness key all of this is about: the member's listed key when it was last asked
+        /// (or, at a start, the key whose line is kept). A member listed under another key
+        /// since (restored with a new witness key) is a new witness: what the old key cosigned
+        /// says nothing of the new one (`WitnessCollector.startRound`).
+        var key: CosignatureVerifier?
         var inFlight = false
         var failures = 0
         var retryAt: ContinuousClock.Instant?

@@ -130,9 +130,18 @@ final class WitnessCollector: Sendable {
         self.logger = logger
         self.others = OtherCosignatures(store: store, ledger: ledger, live: live, me: me, splitViews: splitViews)
         // What was cosigned before a restart is known again without asking.
+        // Only a line made by the key the member is listed under now: one of a key replaced
+        // since is not the listed witness's word (it is asked afresh).
         if let newest = try? store.newestCosigned(log: ownLog) {
+            let keys = Dictionary(live.federation.members.compactMap { member in member.witness.map { (member.id, $0) } }, uniquingKeysWith: { first, _ in first })
+            var known: [String: Witness] = [:]
+            for (witness, kept) in newest where witness != me {
+                guard let key = keys[witness], let line = (try? store.cosignatures(log: ownLog, size: kept.size))?[witness],
+                      !Self.underListedKeys([witness], lines: [witness: line], keys: [witness: key]).isEmpty else { continue }
+                known[witness] = Witness(cosigned: kept.size, key: key, cosignedTime: kept.time)
+            }
             state.withLockedValue { s in
-                for (witness, known) in newest where witness != me { s.witnesses[witness] = Witness(cosigned: known.size, cosignedTime: known.time) }
+                s.witnesses.merge(known) { _, new in new }
                 s.selfCosigned = newest[me]?.size ?? 0
             }
         }
@@ -182,7 +191,15 @@ final class WitnessCollector: Sendable {
     }
 
     /// Per witness (member id): the size it last cosigned and when, and its last error.
-    func status() -> [String: Witness] { state.withLockedValue { $0.witnesses } }
+    /// A member listed under another key than the one its state is about shows as not asked
+    /// yet (it is a new witness: `startRound` asks it afresh).
+    func status() -> [String: Witness] {
+        let keys = Dictionary(witnessMembers.map { ($0.id, $0.witness) }, uniquingKeysWith: { first, _ in first })
+        return state.withLockedValue { $0.witnesses }.reduce(into: [:]) { out, pair in
+            let listed = keys[pair.key] ?? nil
+            out[pair.key] = pair.value.key == listed || pair.value.inFlight ? pair.value : Witness(key: listed)
+        }
+    }
 
     /// Gives the clock check (`ClockWatch`) each listed witness's newest signed time that
     /// arrived in this run (the node's own witness is not one: its clock is this one): as
@@ -251,7 +268,11 @@ final class WitnessCollector: Sendable {
             var out: [(Federation.Member, StoredCheckpoint, UInt64)] = []
             let wall = UInt64(max(0, Date().timeIntervalSince1970))
             for member in members {
-                var w = s.witnesses[member.id] ?? Witness()
+                var w = s.witnesses[member.id] ?? Witness(key: member.witness)
+                // Listed under another key since it was last asked: a new witness (was: the old
+                // key's size counted as the new key's, a quiet log not asking it for up to
+                // `recosignSeconds`, its status and lag showing it up to date).
+                if w.key != member.witness, !w.inFlight { w = Witness(key: member.witness) }
                 guard !w.inFlight, w.retryAt.map({ $0 <= now }) ?? true else { continue }
                 let behind = (w.cosigned ?? 0) < round.checkpoint.size || w.cosigned == nil
                 guard behind || Self.due(w, round: round.checkpoint.size, newest: latest.checkpoint.size, wall: wall, now: now) else { continue }
@@ -473,6 +494,12 @@ final class WitnessCollector: Sendable {
     private func handle(_ result: Result<Checked, any Error>, from client: KeepAliveClient, to member: Federation.Member,
                         _ checkpoint: StoredCheckpoint, note: SignedNote, old: UInt64, resent: Bool, deadline: NIODeadline) {
         let size = checkpoint.checkpoint.size
+        // A reload removed the member or listed another witness key for it while the answer was
+        // on its way: checked under the key it was sent to, it is not the listed witness's
+        // word — neither kept nor counted toward the quorum.
+        guard witnessMembers.first(where: { $0.id == member.id })?.witness == member.witness else {
+            return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) is no longer listed under the key its answer was checked with")))
+        }
         switch result {
         case .failure(let error):
             finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))

@@ -403,6 +403,51 @@ import Testing
         _ = try Self.cosigned(federation, size: 6, count: 4)
     }
 
+    /// A member restored with a new witness key, listed by a reload: the log's node asks the new
+    /// key at once, though the log is quiet (was: the old key's size counted as the new key's,
+    /// not asked for up to 10 minutes, shown up to date; review of 2026-12-06, finding 305).
+    @Test func aWitnessListedUnderANewKeyIsAskedAtOnce() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start(["uk", "wales", "england"])
+        for i in 0..<3 { try federation.append("wales", #"{"i":\#(i)}"#) }
+        _ = try Self.cosigned(federation, size: 3, count: 2)
+        // uk's witness key replaced (its old key and state moved aside), the file lists the new one.
+        _ = federation.processes.removeValue(forKey: "uk")?.stop()
+        let witness = URL(fileURLWithPath: federation.path("uk", "data")).appendingPathComponent("witness")
+        try FileManager.default.moveItem(at: witness, to: federation.root.appendingPathComponent("uk-witness-old"))
+        let printed = try TestKit.quartet(["key", "witness-vkey", "--data", federation.path("uk", "data"), "--log", "uk"])
+        try #require(printed.status == 0, "\(printed.stderr)")
+        let vkey = printed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let layout = FederationLayout(root: federation.root)
+        var file = try ProvisionedFile.read(FederationFile.self, from: layout.federationFile)
+        let index = try #require(file.nodes.firstIndex { $0.id == "uk" })
+        try #require(file.nodes[index].witness != vkey)
+        file.nodes[index].witness = vkey
+        file.version += 1
+        try federation.writeSigned(file, to: layout.federationFile)
+        // (Its witness, with no state, learns what it cosigned from its peers first: with three of
+        // the five members running, one answer is enough.)
+        try federation.start(["uk"], onePeerAnswers: true)
+        for node in ["wales", "england"] { federation.processes[node]!.child.signal(SIGHUP) }
+        // wales is quiet: its checkpoint of 3 gets a line by uk's new key all the same.
+        let newKeyID = try #require(vkey.split(separator: "+").dropFirst().first.map(String.init))
+        let deadline = Date().addingTimeInterval(30)
+        var served = ""
+        var byNewKey = false
+        repeat {
+            served = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("wales"))/v1/logs/wales/checkpoint"]).body
+            byNewKey = served.split(separator: "\n").contains { line in
+                guard line.hasPrefix("\u{2014} quartet.ot-workforce.uk/uk/witness "), let encoded = line.split(separator: " ").last,
+                      let bytes = Data(base64Encoded: String(encoded)), bytes.count >= 4 else { return false }
+                return bytes.prefix(4).map { String(format: "%02x", $0) }.joined() == newKeyID
+            }
+            if !byNewKey { usleep(200_000) }
+        } while !byNewKey && Date() < deadline
+        #expect(byNewKey, "wales's checkpoint has no cosignature by uk's new witness key within 30 s: \(served) \(federation.processes["wales"]!.log.suffix(3000))")
+        #expect(served.contains("\n3\n"))
+    }
+
     /// A witness whose key and state were rolled back together (a disk snapshot restored with
     /// `witness/` in it) cannot tell locally; its peers can. At start it asks them what it
     /// cosigned (finding 169), raises its state to it, and cosigns no log before they answer.
