@@ -106,20 +106,17 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // A final response that is the connection's last says so: the answer to a request that
-        // stopped the decoder, one whose route asked to close (a body too large, malformed
-        // HTTP: Hummingbird sends the header but keeps the connection), or one past the
-        // connection's age with nothing else under way. A client or proxy reusing the
-        // connection would otherwise send its next request into a close.
+        // stopped the decoder, or one past the connection's age with nothing else under way. A
+        // client or proxy reusing the connection would otherwise send its next request into a
+        // close. (A route's own `Connection: close` — a body too large — is left to the client:
+        // closing while it still uploads would reset the connection, the answer lost.)
         if case .head(var response) = unwrapOutboundIn(data), response.status.code >= 200 {
-            let asked = response.headerFields[.connection].map { $0.lowercased().contains("close") } ?? false
             let old = inFlight == 1 && !reading && context.eventLoop.now - opened > limits.maxConnectionAge
-            if asked || closeAfterResponses == 1 || old {
+            if closeAfterResponses == 1 || old {
                 closingAtEnd = true
-                if !asked {
-                    response.headerFields[.connection] = "close"
-                    context.write(wrapOutboundOut(.head(response)), promise: promise)
-                    return
-                }
+                response.headerFields[.connection] = "close"
+                context.write(wrapOutboundOut(.head(response)), promise: promise)
+                return
             }
         }
         // A response body is written in parts of at most `progressChunk`, each of which, once on

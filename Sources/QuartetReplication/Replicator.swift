@@ -456,7 +456,10 @@ public struct Replicator: Sendable {
     /// follows (signed past the stop: the thief's key, or one it rotated to).
     private mutating func unfollowed(_ note: String, log: String) -> String? {
         if !(chains[log]?.revoked.isEmpty ?? true), signedOnlyPastRevocation(note, log: log) { return "a key revoked below that size" }
-        guard log != settings.ownLog, settings.verifiers[log] != nil, let stop = stopped[log], (try? verified(note, log: log)) == nil else { return nil }
+        // (Only a stop the file's revocation made: the rotation signed by a key it revoked. A
+        // chain stopped by its own limits stops every copy alike; its honest entries stay served.)
+        guard log != settings.ownLog, settings.verifiers[log] != nil, let stop = stopped[log], chains[log]?.revoked[stop.rotation.previous] != nil,
+              (try? verified(note, log: log)) == nil else { return nil }
         return "signed past the key rotation at entry \(stop.rotation.index), which the file disowns"
     }
 
@@ -684,7 +687,7 @@ public struct Replicator: Sendable {
             // on would sign the other entry at that index (the fork): the writer is held.
             if !ownSync.synced { return request(head.log, from: peer) }
             return ownLogSuperseded("\(peer) holds a checkpoint of size \(checkpoint.size) of this node's own log \(head.log), signed by its key, and this node holds \(ourSize): "
-                                    + "another process signs this log (a second copy of this node running, or a thief of its key)", peer: peer)
+                                    + "another process signs this log (a second copy of this node running, or a thief of its key), or this copy, restored from an older backup, opened before a peer holding more of it answered", peer: peer)
         }
         guard checkpoint.size > ourSize else { return [] }
         return request(head.log, from: peer)

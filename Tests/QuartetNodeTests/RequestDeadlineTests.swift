@@ -89,7 +89,7 @@ import Testing
     /// A request asking for an upgrade, or a CONNECT (finding 302): answered with `Connection:
     /// close`, nothing read after it, the connection closed once the answer is written — after
     /// the answers of requests pipelined before it. A plain request keeps the connection and
-    /// reads on; a response whose route asked to close (a body too large) closes it.
+    /// reads on, and so does a 413 answered while the body still comes.
     @Test func anUpgradeRequestIsTheConnectionsLastAndNothingIsReadAfterIt() throws {
         func open() throws -> (EmbeddedChannel, ReadCounter) {
             let channel = EmbeddedChannel()
@@ -139,12 +139,13 @@ import Testing
             #expect(!channel.isActive, "\(request.method): still open after its answer")
         }
 
-        // A route's own `Connection: close` (Hummingbird sends it and keeps the connection).
+        // A route's own `Connection: close` while the body still comes (a body too large): not
+        // closed here (a close with the upload unread would reset the connection, the 413 lost).
         (channel, counter) = try open()
         try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/v1/logs/uk/entries")))
         try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .contentTooLarge, headerFields: [.connection: "close"])))
         try channel.writeOutbound(HTTPResponsePart.end(nil))
-        #expect(!channel.isActive, "a response saying Connection: close left the connection open")
+        #expect(channel.isActive, "closed while the client was still uploading")
     }
 
     @Test func aClientThatTakesNoneOfAResponseIsClosedAfterTheWriteStallTimeout() throws {
