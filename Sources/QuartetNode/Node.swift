@@ -186,7 +186,7 @@ public struct Node: Sendable {
             engine.witnessedLatest.set { [store = witness.store] origin in (try? store.latest(origin))?.note.serialized }
             witness.quarantined.set { log in engine.quarantinedLogs.withLock { $0.contains(log) } }
             engine.copyGrew.set { [witness] grown in witness.copyGrew(grown.log, to: grown.size) }
-            writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing), onCommit: { entries, checkpoint, signedAt, tree in
+            writer = try LogWriter(store: store, log: log, held: gate.initial(syncing: syncing, quarantined: engine.quarantinedLogs.withLock { $0.contains(log) }), onCommit: { entries, checkpoint, signedAt, tree in
                 // The push to the peers and the witness round are queued (each runs on a queue of
                 // its own, never holding an append), then the view sees the batch, before its
                 // appends are acknowledged.
@@ -198,7 +198,10 @@ public struct Node: Sendable {
                 let foldFirst = entries.contains { PolicyEntryType(rawValue: $0.header.type) != nil }
                 if foldFirst { view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint, admitted: true) }
                 engine.committed(entries, checkpoint: checkpoint, log: log)
-                collector.checkpointed(checkpoint, signedAt: signedAt, leaves: entries.map(\.leafHash), tree: tree)
+                // Committed after another process was seen signing this log (its transaction was
+                // under way): no witness is asked to cosign it (the replicator publishes it to
+                // no peer either).
+                if !gate.isSuperseded { collector.checkpointed(checkpoint, signedAt: signedAt, leaves: entries.map(\.leafHash), tree: tree) }
                 if !foldFirst { view.absorbOwn(log: log, entries: entries, checkpoint: checkpoint.checkpoint, admitted: true) }
                 metrics.ownAppends.increment(by: entries.count)
                 metrics.ownBatches.increment()

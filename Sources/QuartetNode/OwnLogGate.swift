@@ -34,10 +34,21 @@ final class OwnLogGate: Sendable {
         self.confirmed = confirmed
     }
 
-    /// The writer's availability at start: held while the node learns from peers.
-    func initial(syncing: Bool) -> LogWriter.Availability {
-        syncing ? .held(reason: Self.reason(node: node, log: log, status: nil), until: .now + Self.wait) : .open
+    /// The writer's availability at start: held while the node learns from peers; refused at
+    /// once when evidence kept from an earlier run says two histories of the own log are
+    /// signed (`quarantined`), also with nothing to learn (`--i-am-the-only-copy`: was open until
+    /// the engine's first pass).
+    func initial(syncing: Bool, quarantined: Bool = false) -> LogWriter.Availability {
+        if quarantined {
+            return .held(reason: "node \(node) takes no appends: its own log \(log) is quarantined (evidence kept: two signed checkpoints of it cannot both be true); see docs/operations.md", until: .now)
+        }
+        return syncing ? .held(reason: Self.reason(node: node, log: log, status: nil), until: .now + Self.wait) : .open
     }
+
+    /// Whether another process was seen signing the own log (`OwnLogStatus.superseded`): what
+    /// the writer still commits (a transaction under way) is published to nobody.
+    var isSuperseded: Bool { superseded.load(ordering: .acquiring) }
+    private let superseded = Atomic<Bool>(false)
 
     func attach(_ writer: LogWriter) { self.writer.withLock { $0 = writer } }
 
@@ -52,6 +63,7 @@ final class OwnLogGate: Sendable {
         guard let writer = writer.withLock({ $0 }) else { return }
         // Another process signs the own log: held for good this run (`OwnLogSync.superseded`).
         if let superseded = status.superseded {
+            self.superseded.store(true, ordering: .releasing)
             let reason = "node \(node) takes no appends: \(superseded); restart it once the other copy is stopped or the key rotated and revoked (docs/operations.md)"
             if lastRefusal.withLock({ last in defer { last = reason }; return last != reason }) {
                 logger.critical("the own log takes no more appends: another process signs it", metadata: ["log": "\(log)", "reason": "\(superseded)"])

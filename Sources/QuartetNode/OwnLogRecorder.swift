@@ -32,6 +32,8 @@ import QuartetStore
 /// peer cannot make the records grow by repeating requests.
 final class OwnLogRecorder: Sendable {
     let writer = NIOLockedValueBox<LogWriter?>(nil)
+    /// Whether the writer's refusal for good was logged (`flush`).
+    private let refusalSaid = NIOLockedValueBox(false)
     private let journal: URL
     private let ownLog: String
     private let logger: Logger
@@ -242,6 +244,15 @@ final class OwnLogRecorder: Sendable {
     /// lines they came from once durable.
     func flush() async {
         guard let writer = writer.withLockedValue({ $0 }) else { return }
+        // The own log takes no more appends this run (another process signs it): the records
+        // stay journalled for the next start, said once (was: an error and a retry every 5 s
+        // for the rest of the run, a renamed journal file kept at each).
+        if writer.isRefused {
+            if refusalSaid.withLockedValue({ said in defer { said = true }; return !said }) {
+                logger.warning("the own log takes no appends this run: disclosures and purges stay journalled and are recorded at the next start")
+            }
+            return
+        }
         // One flush at a time (each renames the journal, appends, removes the renamed file).
         let turn = state.withLockedValue { state -> Bool in
             if state.flushInProgress { return false }

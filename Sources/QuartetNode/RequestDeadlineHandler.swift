@@ -153,7 +153,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 closeAfterResponses = remaining - 1
                 last = last || remaining <= 1
             }
-            if last || (inFlight == 0 && !reading && context.eventLoop.now - opened > limits.maxConnectionAge) {
+            // (Past the connection's age only once an answer said so, in its head: a long answer
+            // that crossed the age closes at the next one, or when idle.)
+            if last {
                 // Closed once written; a client that does not read it is closed all the same.
                 arm(context, limits.firstRequestTimeout)
                 let channel = context.channel

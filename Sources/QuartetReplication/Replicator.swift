@@ -422,7 +422,10 @@ public struct Replicator: Sendable {
     }
 
     private func headList() -> [Message.Head] {
-        heads.keys.sorted().filter { quarantined[$0] == nil && settings.verifiers[$0] != nil && !disowned.contains($0) }
+        // (Nor the own log once another process was seen signing it: its head may be a batch
+        // committed after that, published to nobody.)
+        heads.keys.sorted().filter { quarantined[$0] == nil && settings.verifiers[$0] != nil && !disowned.contains($0)
+            && !($0 == settings.ownLog && ownSync.superseded != nil) }
             .map { Message.Head(log: $0, note: heads[$0]!.note) }
     }
 
@@ -1264,7 +1267,13 @@ public struct Replicator: Sendable {
 
     /// This node committed a batch to its own log.
     public mutating func committed(_ batch: Batch, checkpoint: Checkpoint) -> [Directive] {
-        advanced(batch, checkpoint: checkpoint, source: nil)
+        // Committed after another process was seen signing the own log (a transaction already
+        // under way when the writer was refused): held here, published to nobody.
+        if batch.log == settings.ownLog, ownSync.superseded != nil {
+            heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note)
+            return []
+        }
+        return advanced(batch, checkpoint: checkpoint, source: nil)
     }
 
     /// A log grew here: push the batch to peers that hold exactly what precedes it, tell the

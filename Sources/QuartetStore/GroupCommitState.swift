@@ -274,6 +274,15 @@ struct GroupCommitState<Item: GroupCommitItem, Tree, Batch> {
         committing = false
     }
 
+    /// Every item still queued, taken out of line (the writer takes no more appends for good:
+    /// the shell fails them). Batches being built, ready or committing are not touched.
+    mutating func takeQueued() -> [Item] {
+        let items = pending
+        pending = []
+        pendingBytes = 0
+        return items
+    }
+
     /// The log was extended outside this writer while it took no appends (entries recovered
     /// from peers): later batches build on `tree`. Only when nothing is queued or in flight.
     mutating func restart(committed tree: Tree) {

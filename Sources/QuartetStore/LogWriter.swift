@@ -70,6 +70,8 @@ public final class LogWriter: Sendable {
 
     /// Whether appends are taken now (`Availability`).
     private let availability: Mutex<Availability>
+    /// Set by `refuse`: batches not yet written fail with it.
+    private let refusal = Mutex<StoreError?>(nil)
 
     /// Guards `state`. The prepare stage waits on it for callers or for the commit stage.
     private let condition = NSCondition()
@@ -142,12 +144,24 @@ public final class LogWriter: Sendable {
         }
     }
 
-    /// Takes no more appends, open or held (another process signs this log: a second copy of
-    /// the node, or its key's thief): each is refused at once with `reason`; those already
-    /// queued are committed as they would have been. Only `release` opens it again.
+    /// Takes no more appends, for good (another process signs this log: a second copy of the
+    /// node, or its key's thief): each is refused at once with `reason`, and so is every append
+    /// queued or prepared and not yet committed — its batch is not written (was: committed and
+    /// published, signing the very entry the refusal is there to keep out). A batch whose
+    /// transaction is already under way ends as it would have.
     public func refuse(reason: String) {
+        let error = StoreError(.unavailable, reason)
+        refusal.withLock { $0 = error }
         availability.withLock { $0 = .held(reason: reason, until: .now) }
+        let queued = withState { state in
+            defer { condition.broadcast() }
+            return state.takeQueued()
+        }
+        if !queued.isEmpty { fail(queued, error) }
     }
+
+    /// Whether the writer was refused for good (`refuse`).
+    public var isRefused: Bool { refusal.withLock { $0 != nil } }
 
     /// Takes appends from now on, after reading the log's tree and its signing keys again from
     /// the store: while held, the node may have stored entries of this log that peers held and
@@ -300,6 +314,18 @@ public final class LogWriter: Sendable {
         while true {
             switch next {
             case .commit(let batch):
+                // Refused for good since it was prepared: not written; what is queued behind it
+                // fails too (a batch being built comes back requeued and fails here in turn).
+                if let refused = refusal.withLock({ $0 }) {
+                    fail(batch.pending, refused)
+                    let queued = withState { state in
+                        defer { condition.broadcast() }
+                        state.commitFailed(reloaded: nil)
+                        return state.takeQueued()
+                    }
+                    if !queued.isEmpty { fail(queued, refused) }
+                    return
+                }
                 do {
                     try write(batch)
                 } catch {

@@ -148,6 +148,37 @@ import Testing
         #expect(channel.isActive, "closed while the client was still uploading")
     }
 
+    /// Past its age a connection closes after an answer that says so (`Connection: close` in its
+    /// head), never after one that promised to keep it (a long answer that crossed the age: the
+    /// next answer says it, a client or proxy reusing the connection is not cut mid-request).
+    @Test func aConnectionPastItsAgeClosesOnlyAfterAnAnswerThatSaysSo() throws {
+        var limits = self.limits
+        limits.maxConnectionAge = .seconds(60)
+        limits.requestTimeout = .seconds(120)
+        limits.idleTimeout = .seconds(30)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        func answer(after seconds: Int64) throws -> String? {
+            try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/view")))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+            channel.embeddedEventLoop.advanceTime(by: .seconds(seconds))
+            try channel.writeOutbound(HTTPResponsePart.end(nil))
+            var said: String?
+            while let part = try channel.readOutbound(as: HTTPResponsePart.self) {
+                if case .head(let response) = part { said = response.headerFields[.connection] }
+            }
+            return said
+        }
+        // Its head written at once, its end at 70 s: kept (it said nothing of a close).
+        #expect(try answer(after: 70) == nil)
+        #expect(channel.isActive, "closed after an answer that did not say so")
+        // The next answer says it, and the connection closes after it.
+        #expect(try answer(after: 0) == "close")
+        #expect(!channel.isActive)
+    }
+
     @Test func aClientThatTakesNoneOfAResponseIsClosedAfterTheWriteStallTimeout() throws {
         let channel = try connection(limits)
         stall(channel)

@@ -48,6 +48,18 @@ import Testing
         // Said once; a head of the same size from another peer changes nothing.
         let again = a.received(.heads([.init(log: "a", note: ahead)]), from: "c")
         #expect(!again.contains { if case .alert = $0 { return true }; return false }, "\(again)")
+        // A batch the writer still commits (its transaction under way) is published to nobody:
+        // neither pushed nor announced (it would be the other entry at that index).
+        let entry = try Entry(log: "a", index: 10, timeMillis: 9, type: "t", classification: "public", author: "x", payload: Array("{}".utf8),
+                              salt: [UInt8](repeating: 4, count: 32))
+        let late = Checkpoint(origin: Simulation.origin + "a", size: 11, root: Hash.leaf([4]), timeMillis: 9)
+        let published = a.committed(Batch(log: "a", from: 10, note: try signer.sign(late).serialized, entries: [WireEntry(entry)]), checkpoint: late)
+        #expect(published.isEmpty, "\(published)")
+        #expect(!a.tick().contains { if case .send(_, .heads(let heads)) = $0 { return heads.contains { $0.log == "a" } }; return false })
+        // (Before it, the same commit is pushed: the lines above can fail.)
+        var before = sim.nodes["a"]!.replicator
+        #expect(before.committed(Batch(log: "a", from: 10, note: try signer.sign(late).serialized, entries: [WireEntry(entry)]), checkpoint: late)
+            .contains { if case .send = $0 { return true }; return false })
         // A forged head of the same size (not signed by a's key) holds nothing.
         var other = sim.nodes["a"]!.replicator
         let forged = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey()).sign(

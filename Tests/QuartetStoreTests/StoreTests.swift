@@ -33,6 +33,37 @@ import Testing
         #expect(writer.size == 3)
     }
 
+    /// Appends queued when the writer is refused are not committed (was: every one queued was
+    /// written and published after the refusal): at most the transactions already under way
+    /// end; every other ticket fails `unavailable`, and the log ends where they left it.
+    @Test func appendsQueuedWhenTheWriterIsRefusedAreNotCommitted() async throws {
+        let dir = try TestKit.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try TestKit.makeStore(at: dir)
+        defer { try? store.close() }
+        let writer = try LogWriter(store: store, log: "wales", maxBatch: 8)
+        // 200 tickets of 10 entries, queued at once: 250 transactions of work.
+        let tickets = try (0..<200).map { t in try writer.enqueue(contentsOf: (0..<10).map { AppendRequest(type: "t", payload: TestKit.payload(t * 10 + $0)) }) }
+        writer.refuse(reason: "another process signs this log")
+        let atRefusal = writer.size
+        var committed = 0, refused = 0
+        for ticket in tickets {
+            do {
+                committed += try await ticket.receipts().count
+            } catch let error as StoreError {
+                #expect(error.code == .unavailable, "\(error)")
+                refused += 1
+            }
+        }
+        // Tickets taken whole: what was committing or ready when refused (a ticket over the
+        // batch limit goes alone), nothing after.
+        #expect(writer.size == UInt64(committed))
+        #expect(writer.size - atRefusal <= 20, "\(writer.size - atRefusal) entries committed after the refusal")
+        #expect(committed / 10 + refused == 200, "\(committed) entries committed, \(refused) tickets refused")
+        // What is in the store is the writer's size (nothing prepared was half written).
+        #expect(try store.latestCheckpoint(try store.log(named: "wales"))?.checkpoint.size ?? 0 == writer.size)
+    }
+
     @Test func aCallersBatchIsAppendedInOrderInOneTransaction() async throws {
         let dir = try TestKit.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
