@@ -223,6 +223,7 @@ final class ReplicationEngine: @unchecked Sendable {
         settings.ownSyncWitnesses = Self.witnessPeers(federation, node: node)
         settings.protocolVersion = protocolVersion
         settings.federationStatement = federationStatement
+        settings.startedMillis = wallClockMillis()
         // Kept evidence is checked with the chains the replicator follows: rotations and the
         // federation's revocations (a key revoked since can no longer make it).
         let quarantined = evidence.load(federation: federation, chains: Replicator.chains(settings, rotations: rotations), logger: logger)
@@ -619,6 +620,14 @@ final class ReplicationEngine: @unchecked Sendable {
                 root = prefix.root
             }
             return replicator.checkedFork(logName, size: checkpoint.size, rotation: rotation, matchesStored: root == checkpoint.root, shownBy: peer)
+        case .checkOwnAhead(let peer, let checkpoint):
+            // This writer's own commit, read by a peer before the replicator was told of it: no
+            // other signer. A store that cannot say latches nothing (the next head asks again).
+            guard let log = logs[replicator.settings.ownLog] else { return [] }
+            let stored: StoredCheckpoint?
+            do { stored = try store.checkpoint(log, size: checkpoint.size) } catch { return [] }
+            if stored?.checkpoint.root == checkpoint.root { return [] }
+            return replicator.ownLogAheadConfirmed(checkpoint, peer: peer)
         case .keepEvidence(let found):
             quarantinedLogs.withLock { _ = $0.insert(found.log) }
             keepEvidence(found)

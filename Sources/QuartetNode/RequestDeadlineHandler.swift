@@ -111,8 +111,14 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         // close. (A route's own `Connection: close` — a body too large — is left to the client:
         // closing while it still uploads would reset the connection, the answer lost.)
         if case .head(var response) = unwrapOutboundIn(data), response.status.code >= 200 {
-            let old = inFlight == 1 && !reading && context.eventLoop.now - opened > limits.maxConnectionAge
-            if closeAfterResponses == 1 || old {
+            // A route's own `Connection: close` with the request read whole closes too (while
+            // the body still comes, a close would reset it: left to the client).
+            let asked = response.headerFields[.connection].map { $0.lowercased().contains("close") } ?? false
+            if asked && inFlight == 1 && !reading { closingAtEnd = true }
+            // Past the connection's age (nothing being read): it closes after the answers under
+            // way, the last saying so (a client keeping requests pipelined was never closed).
+            if closeAfterResponses == nil, !reading, context.eventLoop.now - opened > limits.maxConnectionAge { closeAfterResponses = inFlight }
+            if closeAfterResponses == 1 {
                 closingAtEnd = true
                 response.headerFields[.connection] = "close"
                 context.write(wrapOutboundOut(.head(response)), promise: promise)

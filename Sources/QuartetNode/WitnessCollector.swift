@@ -465,7 +465,10 @@ final class WitnessCollector: Sendable {
             // to make them fail). This node's newest committed checkpoint is sent from there
             // instead, as the same request; only a size beyond everything this node committed
             // is a failure.
-            if let newest = try? ledger.latestCheckpoint(try ledger.log(named: ownLog)), newest.checkpoint.size >= old, newest.checkpoint.size > size {
+            // (Not while the own log takes no appends: what the store holds past the round's
+            // checkpoint may be a batch committed after another signer was seen, published to
+            // nobody.)
+            if ownLogOpen(), let newest = try? ledger.latestCheckpoint(try ledger.log(named: ownLog)), newest.checkpoint.size >= old, newest.checkpoint.size > size {
                 return send(client, to: member, newest, old: old, resent: resent, deadline: deadline)
             }
             return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) claims to hold size \(old) of \(ownLog), beyond this node's \(size): the witness is wrong, or this log lost entries it once published")))

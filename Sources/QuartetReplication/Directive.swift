@@ -71,6 +71,10 @@ public enum Directive: Sendable, Equatable {
     /// log rotated away from at entry `rotation`: compare it with the stored tree and call
     /// `checkedFork` with whether it matches.
     case checkFork(peer: String, log: String, note: String, checkpoint: Checkpoint, rotation: UInt64)
+    /// A checkpoint of this node's own log beyond what the replicator holds, verified under its
+    /// key, came after the node opened: unless the store holds it (this writer's own commit,
+    /// read by a peer before the replicator was told of it), call `ownLogAheadConfirmed`.
+    case checkOwnAhead(peer: String, checkpoint: Checkpoint)
     /// Keep this evidence (the log is now quarantined).
     case keepEvidence(Evidence)
     /// Tell operators.

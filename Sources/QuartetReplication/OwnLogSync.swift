@@ -62,6 +62,15 @@ struct OwnLogSync: Sendable {
     var unverifiedWitnessed: [String: (size: UInt64, note: String)] = [:]
     /// The chain's rotations when those notes were last checked.
     var rotationsChecked = -1
+    /// The largest size of the own log seen signed when the sync's first round (after the first
+    /// answer) ended: a checkpoint beyond it dated well after this process started is another
+    /// copy signing now (`liveSigner`).
+    var sizeAtFirstRound: UInt64?
+    /// How far past this process's start (`ReplicationSettings.startedMillis`) a checkpoint must
+    /// be dated to count as signed since (clocks of two hosts differ; a restored copy's own
+    /// clock may have run ahead once, finding 198: the size condition keeps that from holding
+    /// a real restore).
+    static let liveSignerMarginMillis: UInt64 = 30_000
     /// Set for good (this run) once another process is seen signing the own log after this
     /// node opened it — a checkpoint beyond what it holds, verified under its own key (a
     /// second live copy of the node, or the key's thief) — or once the own log is quarantined
@@ -156,6 +165,7 @@ extension Replicator {
         guard !ownSync.synced else { return }
         let own = settings.ownLog
         let held = heads[own]?.size ?? 0
+        if ownSync.sizeAtFirstRound == nil, !ownSync.heard.isEmpty { ownSync.sizeAtFirstRound = max(held, seen[own]?.size ?? 0) }
         // The first round, or one in which the tail grew, strikes nobody.
         let asked = ownSync.askedInRound
         defer {
@@ -227,6 +237,23 @@ extension Replicator {
 }
 
 extension Replicator {
+    /// Before the node opens, a verified checkpoint of its own log (a peer's head, a witness's
+    /// `witnessed` note) dated more than `liveSignerMarginMillis` after this process started
+    /// and beyond every size the sync's first round showed: another copy of this node signs
+    /// the log now (a backup restored on another host while the original runs). The node never
+    /// opens this run (was: it took the tail and opened, and the two copies signed the next
+    /// index each: the fork that quarantines the log everywhere). A real restore sees no such
+    /// checkpoint: the log's only signer is the copy restored. One peer is enough: the note
+    /// carries the log's own signature, a peer can only relay it.
+    mutating func liveSigner(_ checkpoint: Checkpoint, peer: String) -> [Directive] {
+        guard !ownSync.synced, ownSync.conflict == nil, let started = settings.startedMillis, let first = ownSync.sizeAtFirstRound,
+              checkpoint.size > first, let time = checkpoint.timeMillis, time > started &+ OwnLogSync.liveSignerMarginMillis else { return [] }
+        let conflict = "\(peer) shows a checkpoint of size \(checkpoint.size) of this node's own log signed at \(time) ms (1970), after this node started (\(started)): "
+            + "another copy of this node is running with its log's key; stop one of them (docs/operations.md, \"Another process signs this node's log\")"
+        ownSync.conflict = conflict
+        return [.alert(ReplicationAlert(kind: .ownLogAhead, log: settings.ownLog, peer: peer, message: "this node's own log \(settings.ownLog) is signed by another process: \(conflict)"))]
+    }
+
     /// The kept `witnessed` notes under keys this node had not seen, checked again if the own
     /// log's key chain has grown since they last were (a rotation stored from the tail): one
     /// that verifies now counts as seen (`noteSeen`), so the node opens only once it holds it.
@@ -309,7 +336,7 @@ extension Replicator {
         noteSeen(log, checkpoint)
         // One no larger than what is held must agree with it, as a head must.
         guard checkpoint.size > heads[log]?.size ?? 0 else { return compareWithHeld(log, note: note, checkpoint: checkpoint, from: peer) }
-        return []
+        return liveSigner(checkpoint, peer: peer)
     }
 
     /// Whether `note`, a checkpoint of this node's own log that does not verify under the key

@@ -41,6 +41,11 @@ public struct ReplicationSettings: Sendable {
     /// The peers whose answers count for `ownSyncAnswers`: the own log's witnesses (their
     /// answers are what meets every witness quorum). Nil: every peer's.
     public var ownSyncWitnesses: Set<String>?
+    /// When this process started (milliseconds since 1970, its wall clock): during the own-log
+    /// sync, a checkpoint of the own log signed well after it, beyond what the first round
+    /// showed, was signed by another live copy of this node (`OwnLogSync.liveSigner`). Nil: not
+    /// checked.
+    public var startedMillis: UInt64?
     /// The highest protocol version this node speaks (`ProtocolLimits.version`; lower only to
     /// test a federation in which one node still runs the previous version).
     public var protocolVersion = ProtocolLimits.version

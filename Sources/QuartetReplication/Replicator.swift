@@ -688,9 +688,14 @@ public struct Replicator: Sendable {
             // Afterwards a checkpoint beyond what it holds, verified under its own key, was signed
             // by another process: a second live copy of this node, or its key's thief. Appending
             // on would sign the other entry at that index (the fork): the writer is held.
-            if !ownSync.synced { return request(head.log, from: peer) }
-            return ownLogSuperseded("\(peer) holds a checkpoint of size \(checkpoint.size) of this node's own log \(head.log), signed by its key, and this node holds \(ourSize): "
-                                    + "another process signs this log (a second copy of this node running, or a thief of its key), or this copy, restored from an older backup, opened before a peer holding more of it answered", peer: peer)
+            if !ownSync.synced {
+                let live = liveSigner(checkpoint, peer: peer)
+                return live.isEmpty ? request(head.log, from: peer) : live
+            }
+            // (Unless the store holds it: the writer commits before the replicator is told, and
+            // any member may read the new checkpoint in between and show it back.)
+            guard ownSync.superseded == nil else { return [] }
+            return [.checkOwnAhead(peer: peer, checkpoint: checkpoint)]
         }
         guard checkpoint.size > ourSize else { return [] }
         return request(head.log, from: peer)
@@ -1269,10 +1274,9 @@ public struct Replicator: Sendable {
     public mutating func committed(_ batch: Batch, checkpoint: Checkpoint) -> [Directive] {
         // Committed after another process was seen signing the own log (a transaction already
         // under way when the writer was refused): held here, published to nobody.
-        if batch.log == settings.ownLog, ownSync.superseded != nil {
-            heads[batch.log] = LogHead(checkpoint: checkpoint, note: batch.note)
-            return []
-        }
+        // (Its head is not raised either: it would be compared with peers' heads, served and
+        // put into evidence.)
+        if batch.log == settings.ownLog, ownSync.superseded != nil { return [] }
         return advanced(batch, checkpoint: checkpoint, source: nil)
     }
 
@@ -1337,6 +1341,15 @@ public struct Replicator: Sendable {
         }
         if evidence.log == settings.ownLog { out += ownLogSuperseded(Self.ownQuarantine(evidence), peer: source) }
         return out
+    }
+
+    /// The shell found that the store does not hold `checkpoint` of the own log
+    /// (`Directive.checkOwnAhead`): another process signs it.
+    public mutating func ownLogAheadConfirmed(_ checkpoint: Checkpoint, peer: String) -> [Directive] {
+        let held = heads[settings.ownLog]?.size ?? 0
+        guard checkpoint.size > held else { return [] }
+        return ownLogSuperseded("\(peer) holds a checkpoint of size \(checkpoint.size) of this node's own log \(settings.ownLog), signed by its key, and this node holds \(held): "
+                                + "another process signs this log (a second copy of this node running, or a thief of its key), or this copy, restored from an older backup, opened before a peer holding more of it answered", peer: peer)
     }
 
     /// Why the own log takes no appends once it is quarantined.

@@ -168,6 +168,8 @@ public final class LogWriter: Sendable {
     /// it had lost, rotations among them. Nothing was queued while held, so no batch is built
     /// on the old tree. Throws (and stays held) when the key file is not the key in force.
     public func release() throws(StoreError) {
+        // Refused for good: never opened again this run.
+        if let error = refusal.withLock({ $0 }) { throw error }
         let log = self.log
         let (frontier, lastTime) = try store.read("reload the tree of \(log.name)") { db in
             (try store.frontier(db, log),
@@ -314,20 +316,23 @@ public final class LogWriter: Sendable {
         while true {
             switch next {
             case .commit(let batch):
-                // Refused for good since it was prepared: not written; what is queued behind it
-                // fails too (a batch being built comes back requeued and fails here in turn).
-                if let refused = refusal.withLock({ $0 }) {
-                    fail(batch.pending, refused)
+                // Refused for good since it was prepared (checked again inside the transaction,
+                // before its COMMIT): not written; what is queued behind it fails too (a batch
+                // being built comes back requeued and fails here in turn).
+                func refused(_ error: StoreError) {
+                    fail(batch.pending, error)
                     let queued = withState { state in
                         defer { condition.broadcast() }
                         state.commitFailed(reloaded: nil)
                         return state.takeQueued()
                     }
-                    if !queued.isEmpty { fail(queued, refused) }
-                    return
+                    if !queued.isEmpty { fail(queued, error) }
                 }
+                if let error = refusal.withLock({ $0 }) { return refused(error) }
                 do {
                     try write(batch)
+                } catch let error as WriterRefused {
+                    return refused(error.error)
                 } catch {
                     store.writes.failed(.ownLog, error, nowMillis: wallClockMillis())
                     fail(batch.pending, error)
@@ -416,9 +421,14 @@ public final class LogWriter: Sendable {
             try RawStatement.transaction(db) {
                 try LedgerStore.insertBatch(db, log: log, entries: batch.entries, nodes: batch.nodes, checkpoint: batch.checkpoint.checkpoint,
                                             note: batch.checkpoint.note, timeMillis: batch.tip.time)
+                // Refused while it was written: rolled back (only a COMMIT already under way ends).
+                if let error = self.refusal.withLock({ $0 }) { throw WriterRefused(error: error) }
             }
         }
     }
+
+    /// A batch's transaction rolled back because the writer was refused meanwhile (`refuse`).
+    private struct WriterRefused: Error { let error: StoreError }
 
     // Waking callers costs a task enqueue each; it is done off both stages.
     private func succeed(_ batch: PreparedBatch) {

@@ -177,6 +177,38 @@ import Testing
         // The next answer says it, and the connection closes after it.
         #expect(try answer(after: 0) == "close")
         #expect(!channel.isActive)
+
+        // Two requests pipelined past the age: the first answer keeps the connection, the
+        // second says close and ends it (was: a client keeping two in flight never closed).
+        let piped = EmbeddedChannel()
+        try piped.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try piped.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try piped.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/view")))
+        try piped.writeInbound(HTTPRequestPart.end(nil))
+        try piped.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/logs")))
+        try piped.writeInbound(HTTPRequestPart.end(nil))
+        piped.embeddedEventLoop.advanceTime(by: .seconds(61))
+        var heads: [String?] = []
+        for _ in 0..<2 {
+            try piped.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+            try piped.writeOutbound(HTTPResponsePart.end(nil))
+            while let part = try piped.readOutbound(as: HTTPResponsePart.self) {
+                if case .head(let response) = part { heads.append(response.headerFields[.connection]) }
+            }
+            if heads.count == 1 { #expect(piped.isActive, "closed with a pipelined request unanswered") }
+        }
+        #expect(heads == [nil, "close"])
+        #expect(!piped.isActive)
+
+        // A route's own `Connection: close` once the request was read whole: closed after it.
+        let asked = EmbeddedChannel()
+        try asked.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try asked.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try asked.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/v1/logs/uk/entries")))
+        try asked.writeInbound(HTTPRequestPart.end(nil))
+        try asked.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .badRequest, headerFields: [.connection: "close"])))
+        try asked.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(!asked.isActive)
     }
 
     @Test func aClientThatTakesNoneOfAResponseIsClosedAfterTheWriteStallTimeout() throws {

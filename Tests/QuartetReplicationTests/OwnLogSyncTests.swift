@@ -42,24 +42,40 @@ import Testing
         let signer = sim.nodes["a"]!.signer
         let ahead = try signer.sign(Checkpoint(origin: Simulation.origin + "a", size: 11, root: Hash.leaf([11]), timeMillis: 9)).serialized
         var a = sim.nodes["a"]!.replicator
-        let out = a.received(.heads([.init(log: "a", note: ahead)]), from: "b")
+        // The shell is asked whether the store holds it (it does not: another signer).
+        let asked = a.received(.heads([.init(log: "a", note: ahead)]), from: "b")
+        guard case .checkOwnAhead(let peer, let shown)? = asked.first, asked.count == 1 else { Issue.record("\(asked)"); return }
+        let out = a.ownLogAheadConfirmed(shown, peer: peer)
         #expect(out.contains { if case .alert(let alert) = $0 { return alert.kind == .ownLogAhead && alert.message.contains("another process signs this log") }; return false }, "\(out)")
         #expect(a.ownLogStatus.superseded?.contains("size 11") == true, "\(a.ownLogStatus)")
-        // Said once; a head of the same size from another peer changes nothing.
-        let again = a.received(.heads([.init(log: "a", note: ahead)]), from: "c")
-        #expect(!again.contains { if case .alert = $0 { return true }; return false }, "\(again)")
         // A batch the writer still commits (its transaction under way) is published to nobody:
-        // neither pushed nor announced (it would be the other entry at that index).
+        // neither pushed (c holds 10: it would be) nor announced, its head not raised.
         let entry = try Entry(log: "a", index: 10, timeMillis: 9, type: "t", classification: "public", author: "x", payload: Array("{}".utf8),
                               salt: [UInt8](repeating: 4, count: 32))
         let late = Checkpoint(origin: Simulation.origin + "a", size: 11, root: Hash.leaf([4]), timeMillis: 9)
         let published = a.committed(Batch(log: "a", from: 10, note: try signer.sign(late).serialized, entries: [WireEntry(entry)]), checkpoint: late)
         #expect(published.isEmpty, "\(published)")
+        #expect(a.heads["a"]?.size == 10)
         #expect(!a.tick().contains { if case .send(_, .heads(let heads)) = $0 { return heads.contains { $0.log == "a" } }; return false })
+        // Said once; a head of the same size from another peer asks nothing more.
+        let again = a.received(.heads([.init(log: "a", note: ahead)]), from: "c")
+        #expect(again.isEmpty, "\(again)")
         // (Before it, the same commit is pushed: the lines above can fail.)
         var before = sim.nodes["a"]!.replicator
         #expect(before.committed(Batch(log: "a", from: 10, note: try signer.sign(late).serialized, entries: [WireEntry(entry)]), checkpoint: late)
             .contains { if case .send = $0 { return true }; return false })
+        // The node's own commit, read by a peer before the replicator was told of it and shown
+        // back: the store holds it, nothing is latched (a member could otherwise stop any
+        // node's appends by echoing its newest checkpoint at once).
+        var echo = sim
+        let untold = echo.nodes["a"]!.replicator
+        try echo.append("a", count: 1)
+        echo.nodes["a"]!.replicator = untold
+        let own = try #require(echo.nodes["a"]!.logs["a"]?.checkpoints[11])
+        echo.run("a", echo.nodes["a"]!.replicator.received(.heads([.init(log: "a", note: own)]), from: "b"))
+        #expect(echo.nodes["a"]!.replicator.ownLogSuperseded == nil)
+        echo.run("a", echo.nodes["a"]!.replicator.received(.heads([.init(log: "a", note: ahead)]), from: "c"))
+        #expect(echo.nodes["a"]!.replicator.ownLogSuperseded != nil, "another root at 11 is another signer")
         // A forged head of the same size (not signed by a's key) holds nothing.
         var other = sim.nodes["a"]!.replicator
         let forged = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey()).sign(
@@ -97,6 +113,54 @@ import Testing
         }
         for _ in 0..<3 { _ = clean.tick() }
         #expect(clean.ownLogStatus.synced && clean.ownLogSuperseded == nil, "\(clean.ownLogStatus)")
+    }
+
+    /// A backup restored on another host while the original still runs: before the copy opens,
+    /// a checkpoint of its log signed after it started, beyond what the first round showed, is
+    /// the original signing now — the copy never opens (was: it took the tail and opened, and
+    /// both signed the next index). The tail signed before it started is taken as before.
+    @Test func aRestoredCopyWhoseOriginalStillSignsNeverOpens() throws {
+        let signer = try NoteSigner(name: Simulation.origin + "a", key: try Ed25519PrivateKey())
+        let started: UInt64 = 1_000_000_000
+        func note(_ size: UInt64, at time: UInt64) throws -> String {
+            try signer.sign(Checkpoint(origin: Simulation.origin + "a", size: size, root: Hash.leaf([UInt8(size)]), timeMillis: time)).serialized
+        }
+        func copy() throws -> Replicator {
+            let others = try ["b", "c", "d"].reduce(into: [String: NoteVerifier]()) { $0[$1] = try NoteSigner(name: Simulation.origin + $1, key: try Ed25519PrivateKey()).verifier }
+            var settings = ReplicationSettings(node: "a", federation: "sim", ownLog: "a", verifiers: others.merging(["a": signer.verifier]) { a, _ in a }, peers: ["b", "c", "d"])
+            settings.syncOwnLog = true
+            settings.ownSyncAnswers = 2
+            settings.startedMillis = started
+            let held = Checkpoint(origin: Simulation.origin + "a", size: 10, root: Hash.leaf([10]), timeMillis: started - 86_400_000)
+            var replicator = Replicator(settings: settings, heads: ["a": LogHead(checkpoint: held, note: try note(10, at: started - 86_400_000))], seed: 3)
+            _ = replicator.start()
+            for peer in ["b", "c", "d"] {
+                _ = replicator.connected(peer)
+                _ = replicator.received(.hello(version: ProtocolLimits.version, node: peer, federation: "sim"), from: peer)
+            }
+            // b answers with the tail the copy lacks (signed yesterday, before it started), and a
+            // round ends: not open (two answers needed).
+            _ = replicator.received(.heads([.init(log: "a", note: try note(12, at: started - 3_600_000))]), from: "b")
+            _ = replicator.tick()
+            #expect(!replicator.ownLogStatus.synced)
+            return replicator
+        }
+        var replicator = try copy()
+        // c shows size 14 signed a minute after the copy started: the original signs now.
+        let live = replicator.received(.heads([.init(log: "a", note: try note(14, at: started + 60_000))]), from: "c")
+        #expect(live.contains { if case .alert(let alert) = $0 { return alert.kind == .ownLogAhead && alert.message.contains("another copy of this node is running") }; return false }, "\(live)")
+        #expect(replicator.ownLogStatus.conflict != nil)
+        _ = replicator.received(.heads([.init(log: "a", note: try note(14, at: started + 60_000))]), from: "d")
+        for _ in 0..<3 { _ = replicator.tick() }
+        #expect(!replicator.ownLogStatus.synced)
+        // The same size signed before the start (a peer that lagged in the first round), or one
+        // dated late but within what the first round showed (a clock that ran ahead once):
+        // the tail, asked for as before.
+        for (size, time) in [(UInt64(14), started - 60_000), (12, started + 600_000)] {
+            var restore = try copy()
+            let out = restore.received(.heads([.init(log: "a", note: try note(size, at: time))]), from: "c")
+            #expect(restore.ownLogStatus.conflict == nil, "size \(size) at \(time): \(out)")
+        }
     }
 
     static func equivocations(_ sim: Simulation) -> [String] {
