@@ -179,7 +179,7 @@ public struct Node: Sendable {
             if let off { logger.warning("this node does not witness the other members' logs", metadata: ["reason": "\(off.detail)"]) }
             self.witness = witness
             let collector = WitnessCollector(store: witness.store, ledger: store, live: live, me: configuration.node, ownLog: configuration.log, logger: logger,
-                                             cosignOwn: { note, now in witness.cosignOwn(note, nowMillis: now) }, ownLogOpen: { gate.isOpen },
+                                             cosignOwn: { note, now in witness.cosignOwn(note, nowMillis: now) }, ownLogOpen: { gate.isOpen }, ownLogSuperseded: { gate.isSuperseded },
                                              splitViews: witness.splitViews, clock: clock)
             self.collector = collector
             witness.splitViews.connect { engine.witnessCaught($0) }

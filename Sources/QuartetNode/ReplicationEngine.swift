@@ -620,13 +620,16 @@ final class ReplicationEngine: @unchecked Sendable {
                 root = prefix.root
             }
             return replicator.checkedFork(logName, size: checkpoint.size, rotation: rotation, matchesStored: root == checkpoint.root, shownBy: peer)
-        case .checkOwnAhead(let peer, let checkpoint):
+        case .checkOwnAhead(let peer, let checkpoint, let note):
             // This writer's own commit, read by a peer before the replicator was told of it: no
             // other signer. A store that cannot say latches nothing (the next head asks again).
             guard let log = logs[replicator.settings.ownLog] else { return [] }
             let stored: StoredCheckpoint?
             do { stored = try store.checkpoint(log, size: checkpoint.size) } catch { return [] }
-            if stored?.checkpoint.root == checkpoint.root { return [] }
+            if stored?.checkpoint.root == checkpoint.root {
+                replicator.ownCommitShown(note)
+                return []
+            }
             return replicator.ownLogAheadConfirmed(checkpoint, peer: peer)
         case .keepEvidence(let found):
             quarantinedLogs.withLock { _ = $0.insert(found.log) }

@@ -72,7 +72,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             inFlight += 1
             reading = true
             arm(context, limits.requestTimeout)
-            if closeAfterResponses == nil, head.method == .connect || head.headerFields[.upgrade] != nil { closeAfterResponses = inFlight }
+            // So does one that asks to close (`Connection: close`): its answer is the last, and
+            // requests pipelined after it (which Hummingbird never answers) are not read.
+            if closeAfterResponses == nil, head.method == .connect || head.headerFields[.upgrade] != nil
+                || (head.headerFields[.connection].map { $0.lowercased().contains("close") } ?? false) { closeAfterResponses = inFlight }
         case .body:
             break
         case .end:
@@ -117,7 +120,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             if asked && inFlight == 1 && !reading { closingAtEnd = true }
             // Past the connection's age (nothing being read): it closes after the answers under
             // way, the last saying so (a client keeping requests pipelined was never closed).
-            if closeAfterResponses == nil, !reading, context.eventLoop.now - opened > limits.maxConnectionAge { closeAfterResponses = inFlight }
+            if closeAfterResponses == nil, !reading, context.eventLoop.now - opened > limits.maxConnectionAge { closeAfterResponses = max(inFlight, 1) }
             if closeAfterResponses == 1 {
                 closingAtEnd = true
                 response.headerFields[.connection] = "close"

@@ -111,17 +111,20 @@ final class WitnessCollector: Sendable {
     /// Whether the own log takes appends (its end confirmed with the peers, `OwnLogGate`): the
     /// node's witness cosigns its own log only then, never a restored copy's checkpoint first.
     private let ownLogOpen: @Sendable () -> Bool
+    /// Whether another process was seen signing the own log (`OwnLogGate.isSuperseded`).
+    private let ownLogSuperseded: @Sendable () -> Bool
     /// A retry of the own cosignature is scheduled (the own log was not open yet).
     private let ownRetryScheduled = Atomic<Bool>(false)
     /// This node's clock against its witnesses', judged from their answers (`ClockCheck`).
     let clock: ClockWatch
 
     init(store: WitnessStore, ledger: LedgerStore, live: LiveSettings, me: String, ownLog: String, logger: Logger,
-         cosignOwn: (@Sendable (SignedNote, UInt64) -> SignedNote.Signature?)? = nil, ownLogOpen: @escaping @Sendable () -> Bool = { true },
+         cosignOwn: (@Sendable (SignedNote, UInt64) -> SignedNote.Signature?)? = nil, ownLogOpen: @escaping @Sendable () -> Bool = { true }, ownLogSuperseded: @escaping @Sendable () -> Bool = { false },
          splitViews: SplitViewReports = SplitViewReports(), clock: ClockWatch = ClockWatch()) {
         self.clock = clock
         self.cosignOwn = cosignOwn
         self.ownLogOpen = ownLogOpen
+        self.ownLogSuperseded = ownLogSuperseded
         self.store = store
         self.ledger = ledger
         self.live = live
@@ -465,10 +468,10 @@ final class WitnessCollector: Sendable {
             // to make them fail). This node's newest committed checkpoint is sent from there
             // instead, as the same request; only a size beyond everything this node committed
             // is a failure.
-            // (Not while the own log takes no appends: what the store holds past the round's
+            // (Not once another process was seen signing the own log: what the store holds past the round's
             // checkpoint may be a batch committed after another signer was seen, published to
             // nobody.)
-            if ownLogOpen(), let newest = try? ledger.latestCheckpoint(try ledger.log(named: ownLog)), newest.checkpoint.size >= old, newest.checkpoint.size > size {
+            if !ownLogSuperseded(), let newest = try? ledger.latestCheckpoint(try ledger.log(named: ownLog)), newest.checkpoint.size >= old, newest.checkpoint.size > size {
                 return send(client, to: member, newest, old: old, resent: resent, deadline: deadline)
             }
             return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) claims to hold size \(old) of \(ownLog), beyond this node's \(size): the witness is wrong, or this log lost entries it once published")))

@@ -74,7 +74,7 @@ public enum Directive: Sendable, Equatable {
     /// A checkpoint of this node's own log beyond what the replicator holds, verified under its
     /// key, came after the node opened: unless the store holds it (this writer's own commit,
     /// read by a peer before the replicator was told of it), call `ownLogAheadConfirmed`.
-    case checkOwnAhead(peer: String, checkpoint: Checkpoint)
+    case checkOwnAhead(peer: String, checkpoint: Checkpoint, note: String)
     /// Keep this evidence (the log is now quarantined).
     case keepEvidence(Evidence)
     /// Tell operators.

@@ -62,15 +62,17 @@ struct OwnLogSync: Sendable {
     var unverifiedWitnessed: [String: (size: UInt64, note: String)] = [:]
     /// The chain's rotations when those notes were last checked.
     var rotationsChecked = -1
-    /// The largest size of the own log seen signed when the sync's first round (after the first
-    /// answer) ended: a checkpoint beyond it dated well after this process started is another
-    /// copy signing now (`liveSigner`).
-    var sizeAtFirstRound: UInt64?
-    /// How far past this process's start (`ReplicationSettings.startedMillis`) a checkpoint must
-    /// be dated to count as signed since (clocks of two hosts differ; a restored copy's own
-    /// clock may have run ahead once, finding 198: the size condition keeps that from holding
-    /// a real restore).
-    static let liveSignerMarginMillis: UInt64 = 30_000
+    /// The largest size of the own log seen signed, and the latest date of one, when the first
+    /// round ended in which every connected voter had answered: a checkpoint beyond that size
+    /// dated well after both this process's start and that date is another copy signing now
+    /// (`liveSigner`).
+    var baseline: (size: UInt64, latest: UInt64)?
+    /// The latest date of a verified own-log checkpoint seen during the sync.
+    var latestSeenMillis: UInt64 = 0
+    /// How far past this process's start (`ReplicationSettings.startedMillis`) and the
+    /// baseline's latest date a checkpoint must be dated to count as signed since: two hosts'
+    /// clocks differ, and a log's dates may have run ahead once (finding 198).
+    static let liveSignerMarginMillis: UInt64 = 120_000
     /// Set for good (this run) once another process is seen signing the own log after this
     /// node opened it — a checkpoint beyond what it holds, verified under its own key (a
     /// second live copy of the node, or the key's thief) — or once the own log is quarantined
@@ -165,7 +167,11 @@ extension Replicator {
         guard !ownSync.synced else { return }
         let own = settings.ownLog
         let held = heads[own]?.size ?? 0
-        if ownSync.sizeAtFirstRound == nil, !ownSync.heard.isEmpty { ownSync.sizeAtFirstRound = max(held, seen[own]?.size ?? 0) }
+        let voters = ownSyncVoters.filter { peerState($0)?.connected == true }
+        if ownSync.baseline == nil, !voters.isEmpty, voters.isSubset(of: ownSync.heard) {
+            let dates = [ownSync.latestSeenMillis, heads[own]?.checkpoint.timeMillis ?? 0, seen[own]?.timeMillis ?? 0]
+            ownSync.baseline = (max(held, seen[own]?.size ?? 0), dates.max() ?? 0)
+        }
         // The first round, or one in which the tail grew, strikes nobody.
         let asked = ownSync.askedInRound
         defer {
@@ -239,15 +245,18 @@ extension Replicator {
 extension Replicator {
     /// Before the node opens, a verified checkpoint of its own log (a peer's head, a witness's
     /// `witnessed` note) dated more than `liveSignerMarginMillis` after this process started
-    /// and beyond every size the sync's first round showed: another copy of this node signs
+    /// and after every checkpoint of it seen by the round all connected voters had answered in,
+    /// and beyond every size that round showed: another copy of this node signs
     /// the log now (a backup restored on another host while the original runs). The node never
     /// opens this run (was: it took the tail and opened, and the two copies signed the next
     /// index each: the fork that quarantines the log everywhere). A real restore sees no such
     /// checkpoint: the log's only signer is the copy restored. One peer is enough: the note
     /// carries the log's own signature, a peer can only relay it.
     mutating func liveSigner(_ checkpoint: Checkpoint, peer: String) -> [Directive] {
-        guard !ownSync.synced, ownSync.conflict == nil, let started = settings.startedMillis, let first = ownSync.sizeAtFirstRound,
-              checkpoint.size > first, let time = checkpoint.timeMillis, time > started &+ OwnLogSync.liveSignerMarginMillis else { return [] }
+        guard !ownSync.synced, let time = checkpoint.timeMillis else { return [] }
+        defer { ownSync.latestSeenMillis = max(ownSync.latestSeenMillis, time) }
+        guard ownSync.conflict == nil, let started = settings.startedMillis, let baseline = ownSync.baseline, checkpoint.size > baseline.size,
+              time > max(started, baseline.latest) &+ OwnLogSync.liveSignerMarginMillis else { return [] }
         let conflict = "\(peer) shows a checkpoint of size \(checkpoint.size) of this node's own log signed at \(time) ms (1970), after this node started (\(started)): "
             + "another copy of this node is running with its log's key; stop one of them (docs/operations.md, \"Another process signs this node's log\")"
         ownSync.conflict = conflict

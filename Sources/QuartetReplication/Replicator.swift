@@ -97,6 +97,9 @@ public struct Replicator: Sendable {
     public static let unbackedEntries: UInt64 = 10_000
     /// Quarantined logs and the evidence against them.
     public private(set) var quarantined: [String: Evidence] = [:]
+    /// Notes of the own log the store was found to hold when a peer showed them beyond the
+    /// replicator's head (`ownCommitShown`; at most 16).
+    var ownEchoes: Set<String> = []
     private var peers: [String: Peer] = [:]
 
     /// `peer` claims `size` entries of `log` under a key this node has not seen (a head or a
@@ -694,8 +697,8 @@ public struct Replicator: Sendable {
             }
             // (Unless the store holds it: the writer commits before the replicator is told, and
             // any member may read the new checkpoint in between and show it back.)
-            guard ownSync.superseded == nil else { return [] }
-            return [.checkOwnAhead(peer: peer, checkpoint: checkpoint)]
+            guard ownSync.superseded == nil, !ownEchoes.contains(head.note) else { return [] }
+            return [.checkOwnAhead(peer: peer, checkpoint: checkpoint, note: head.note)]
         }
         guard checkpoint.size > ourSize else { return [] }
         return request(head.log, from: peer)
@@ -1341,6 +1344,14 @@ public struct Replicator: Sendable {
         }
         if evidence.log == settings.ownLog { out += ownLogSuperseded(Self.ownQuarantine(evidence), peer: source) }
         return out
+    }
+
+    /// The shell found that the store holds `note`, a checkpoint of the own log a peer showed
+    /// beyond the replicator's head: the writer's own commit, not asked about again (a member
+    /// replaying it cost a store read each time).
+    public mutating func ownCommitShown(_ note: String) {
+        if ownEchoes.count >= 16 { ownEchoes.removeAll() }
+        ownEchoes.insert(note)
     }
 
     /// The shell found that the store does not hold `checkpoint` of the own log

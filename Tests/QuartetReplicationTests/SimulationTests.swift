@@ -209,10 +209,10 @@ struct Simulation {
                 guard let log = nodes[id]!.logs[logName] else { continue }
                 let ours = Merkle.root(ofLeaves: Array(log.leaves[0..<Int(checkpoint.size)]))
                 run(id, nodes[id]!.replicator.checkedFork(logName, size: checkpoint.size, rotation: rotation, matchesStored: ours == checkpoint.root, shownBy: peer))
-            case .checkOwnAhead(let peer, let checkpoint):
+            case .checkOwnAhead(let peer, let checkpoint, let note):
                 let log = nodes[id]!.logs[id] ?? MemoryLog()
                 let ours = checkpoint.size <= log.frontier.size && Merkle.root(ofLeaves: Array(log.leaves[0..<Int(checkpoint.size)])) == checkpoint.root
-                if !ours { run(id, nodes[id]!.replicator.ownLogAheadConfirmed(checkpoint, peer: peer)) }
+                if ours { nodes[id]!.replicator.ownCommitShown(note) } else { run(id, nodes[id]!.replicator.ownLogAheadConfirmed(checkpoint, peer: peer)) }
             case .keepEvidence(let evidence):
                 nodes[id]!.evidence.append(evidence)
             case .alert(let alert):
