@@ -95,6 +95,9 @@ public struct Replicator: Sendable {
     /// The gap, and the progress in a window, that matter: readiness counts a log behind only
     /// beyond 10,000 entries, and a catch-up stores that many in well under a second.
     public static let unbackedEntries: UInt64 = 10_000
+    /// How many windows (of the pace seen so far in one) a gap may take to close and still count
+    /// as a catch-up: about a day of windows of `unbackedRounds` rounds.
+    public static let unbackedWindowsToClose: UInt64 = 1_440
     /// Quarantined logs and the evidence against them.
     public private(set) var quarantined: [String: Evidence] = [:]
     /// Notes of the own log the store was found to hold when a peer showed them beyond the
@@ -409,7 +412,14 @@ public struct Replicator: Sendable {
                 unbacked[log] = nil
                 continue
             }
-            if let window = stalled[log], held >= window.held, held - window.held < Self.unbackedEntries {
+            // Entries come at a catch-up's pace: at least `unbackedEntries` in the window so far,
+            // and enough that the gap closes within `unbackedWindowsToClose` such windows (was:
+            // 10,000 a minute reset it whatever the gap — a writer showing one checkpoint of
+            // 2^62 and appending 170 real entries a second kept every node's readiness at 503,
+            // never flagged).
+            let came = held >= (stalled[log]?.held ?? held) ? held - (stalled[log]?.held ?? held) : 0
+            let closing = came >= Self.unbackedEntries && (seenSize - held) / came <= Self.unbackedWindowsToClose
+            if let window = stalled[log], held >= window.held, !closing {
                 stalled[log] = (window.held, window.rounds + 1)
             } else {
                 // A first round, or entries came at a catch-up's pace: a new window.

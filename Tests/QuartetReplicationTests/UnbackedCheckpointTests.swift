@@ -45,6 +45,25 @@ import Testing
         #expect(sim.nodes["b"]!.replicator.unbacked["a"] == 1_000_000)
     }
 
+    /// A writer showing one checkpoint far beyond anything it could send, then appending real
+    /// entries at `unbackedEntries` a window: the gap would take far longer than a day to
+    /// close at that pace, so it is flagged all the same (was: every window reset, every node's
+    /// readiness held at 503 for as long as the writer kept appending, no alert).
+    @Test func aLieFarAheadBackedByATrickleAtTheCatchUpBoundIsFlagged() throws {
+        var sim = try Simulation(ids: ["a", "b"], seed: 5)
+        sim.connectAll()
+        try sim.append("a", count: 10)
+        sim.runUntil(200)
+        let lie = try sim.nodes["a"]!.signer.sign(Checkpoint(origin: Simulation.origin + "a", size: 1 << 50, root: Hash.leaf([9]))).serialized
+        sim.run("b", sim.nodes["b"]!.replicator.received(.heads([Message.Head(log: "a", note: lie)]), from: "a"))
+        for _ in 0..<3 {
+            for _ in 0..<5 { try sim.append("a", count: Int(Replicator.unbackedEntries) / 5) }
+            sim.runUntil(sim.now + 50 * UInt64(Replicator.unbackedRounds - 2))
+        }
+        #expect(sim.nodes["b"]!.replicator.unbacked["a"] == 1 << 50)
+        #expect(sim.nodes["b"]!.alerts.contains { $0.kind == .unbacked && $0.log == "a" })
+    }
+
     @Test func aNodeCatchingUpOnAWriterFarAheadIsNeverFlagged() throws {
         var sim = try Simulation(ids: ["a", "b"], seed: 4)
         sim.connectAll()
