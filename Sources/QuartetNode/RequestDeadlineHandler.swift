@@ -46,6 +46,13 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var closeAfterResponses: Int?
     /// The response being written is the connection's last (it says `Connection: close`).
     private var closingAtEnd = false
+    /// The last answer is written and its request's body still comes: closed when it ends.
+    private var closeWhenRead = false
+
+    /// Whether a `Connection` field names the `close` option (a token, not a substring).
+    static func asksToClose(_ field: String?) -> Bool {
+        field?.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" } ?? false
+    }
 
     init(limits: ConnectionLimits, slots: ConnectionCap.Counter? = nil, budget: ResponseBudget? = nil) {
         self.limits = limits
@@ -75,11 +82,18 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             // So does one that asks to close (`Connection: close`): its answer is the last, and
             // requests pipelined after it (which Hummingbird never answers) are not read.
             if closeAfterResponses == nil, head.method == .connect || head.headerFields[.upgrade] != nil
-                || (head.headerFields[.connection].map { $0.lowercased().contains("close") } ?? false) { closeAfterResponses = inFlight }
+                || Self.asksToClose(head.headerFields[.connection]) { closeAfterResponses = inFlight }
         case .body:
             break
         case .end:
             reading = false
+            // The last answer went out while this request's body still came (a close then would
+            // reset the connection and lose the answer): closed now that it is read.
+            if closeWhenRead {
+                context.fireChannelRead(data)
+                context.close(promise: nil)
+                return
+            }
             if inFlight == 0 {
                 // Answered before it was read whole (a refusal by the access check, a 404, a
                 // route that reads no body): the response's end armed nothing while the body
@@ -116,7 +130,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         if case .head(var response) = unwrapOutboundIn(data), response.status.code >= 200 {
             // A route's own `Connection: close` with the request read whole closes too (while
             // the body still comes, a close would reset it: left to the client).
-            let asked = response.headerFields[.connection].map { $0.lowercased().contains("close") } ?? false
+            let asked = Self.asksToClose(response.headerFields[.connection])
             if asked && inFlight == 1 && !reading { closingAtEnd = true }
             // Past the connection's age (nothing being read): it closes after the answers under
             // way, the last saying so (a client keeping requests pipelined was never closed).
@@ -164,7 +178,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             }
             // (Past the connection's age only once an answer said so, in its head: a long answer
             // that crossed the age closes at the next one, or when idle.)
-            if last {
+            if last && reading {
+                // Its request's body still comes: closed once that is read (`closeWhenRead`), or
+                // at the request deadline; nothing more is read after it.
+                closeWhenRead = true
+                if closeAfterResponses == nil { closeAfterResponses = 0 }
+            } else if last {
                 // Closed once written; a client that does not read it is closed all the same.
                 arm(context, limits.firstRequestTimeout)
                 let channel = context.channel

@@ -66,13 +66,15 @@ struct OwnLogSync: Sendable {
     /// round ended in which every connected voter had answered: a checkpoint beyond that size
     /// dated well after both this process's start and that date is another copy signing now
     /// (`liveSigner`).
-    var baseline: (size: UInt64, latest: UInt64)?
+    var baseline: (size: UInt64, latest: UInt64, voters: Set<String>)?
     /// The latest date of a verified own-log checkpoint seen during the sync.
     var latestSeenMillis: UInt64 = 0
     /// How far past this process's start (`ReplicationSettings.startedMillis`) and the
     /// baseline's latest date a checkpoint must be dated to count as signed since: two hosts'
-    /// clocks differ, and a log's dates may have run ahead once (finding 198).
-    static let liveSignerMarginMillis: UInt64 = 120_000
+    /// clocks differ (the same allowance as the witnesses' clock check). Checkpoints signed
+    /// before this start are dated before it, whatever peers lag; a log's dates that ran ahead
+    /// once are in the baseline's latest date.
+    static let liveSignerMarginMillis: UInt64 = 30_000
     /// Set for good (this run) once another process is seen signing the own log after this
     /// node opened it — a checkpoint beyond what it holds, verified under its own key (a
     /// second live copy of the node, or the key's thief) — or once the own log is quarantined
@@ -167,10 +169,12 @@ extension Replicator {
         guard !ownSync.synced else { return }
         let own = settings.ownLog
         let held = heads[own]?.size ?? 0
+        // (As many voters as must answer, and every one connected: one lagging voter alone
+        // would set a baseline the real tail, shown later, goes past.)
         let voters = ownSyncVoters.filter { peerState($0)?.connected == true }
-        if ownSync.baseline == nil, !voters.isEmpty, voters.isSubset(of: ownSync.heard) {
+        if ownSync.baseline == nil, voters.count >= ownSyncNeeded, voters.isSubset(of: ownSync.heard) {
             let dates = [ownSync.latestSeenMillis, heads[own]?.checkpoint.timeMillis ?? 0, seen[own]?.timeMillis ?? 0]
-            ownSync.baseline = (max(held, seen[own]?.size ?? 0), dates.max() ?? 0)
+            ownSync.baseline = (max(held, seen[own]?.size ?? 0), dates.max() ?? 0, voters)
         }
         // The first round, or one in which the tail grew, strikes nobody.
         let asked = ownSync.askedInRound
@@ -243,8 +247,8 @@ extension Replicator {
 }
 
 extension Replicator {
-    /// Before the node opens, a verified checkpoint of its own log (a peer's head, a witness's
-    /// `witnessed` note) dated more than `liveSignerMarginMillis` after this process started
+    /// Before the node opens, a verified checkpoint of its own log (a baseline voter's head, a
+    /// witness's `witnessed` note) dated more than `liveSignerMarginMillis` after this process started
     /// and after every checkpoint of it seen by the round all connected voters had answered in,
     /// and beyond every size that round showed: another copy of this node signs
     /// the log now (a backup restored on another host while the original runs). The node never
@@ -255,8 +259,14 @@ extension Replicator {
     mutating func liveSigner(_ checkpoint: Checkpoint, peer: String) -> [Directive] {
         guard !ownSync.synced, let time = checkpoint.timeMillis else { return [] }
         defer { ownSync.latestSeenMillis = max(ownSync.latestSeenMillis, time) }
-        guard ownSync.conflict == nil, let started = settings.startedMillis, let baseline = ownSync.baseline, checkpoint.size > baseline.size,
-              time > max(started, baseline.latest) &+ OwnLogSync.liveSignerMarginMillis else { return [] }
+        guard ownSync.conflict == nil, let started = settings.startedMillis, let baseline = ownSync.baseline, checkpoint.size > baseline.size else { return [] }
+        // A peer that was not among the baseline's voters (connected since) shows what it held
+        // then: it extends the baseline, it is not judged against it.
+        guard baseline.voters.contains(peer) else {
+            ownSync.baseline = (max(baseline.size, checkpoint.size), max(baseline.latest, time), baseline.voters.union([peer]))
+            return []
+        }
+        guard time > max(started, baseline.latest) &+ OwnLogSync.liveSignerMarginMillis else { return [] }
         let conflict = "\(peer) shows a checkpoint of size \(checkpoint.size) of this node's own log signed at \(time) ms (1970), after this node started (\(started)): "
             + "another copy of this node is running with its log's key; stop one of them (docs/operations.md, \"Another process signs this node's log\")"
         ownSync.conflict = conflict

@@ -96,8 +96,9 @@ public struct Replicator: Sendable {
     /// beyond 10,000 entries, and a catch-up stores that many in well under a second.
     public static let unbackedEntries: UInt64 = 10_000
     /// How many windows (of the pace seen so far in one) a gap may take to close and still count
-    /// as a catch-up: about a day of windows of `unbackedRounds` rounds.
-    public static let unbackedWindowsToClose: UInt64 = 1_440
+    /// as a catch-up: about ten days of windows of `unbackedRounds` rounds (a node down for a
+    /// week catching up from a slow writer is a catch-up; a checkpoint of 2^62 is not).
+    public static let unbackedWindowsToClose: UInt64 = 14_400
     /// Quarantined logs and the evidence against them.
     public private(set) var quarantined: [String: Evidence] = [:]
     /// Notes of the own log the store was found to hold when a peer showed them beyond the
@@ -707,8 +708,9 @@ public struct Replicator: Sendable {
             }
             // (Unless the store holds it: the writer commits before the replicator is told, and
             // any member may read the new checkpoint in between and show it back.)
-            guard ownSync.superseded == nil, !ownEchoes.contains(head.note) else { return [] }
-            return [.checkOwnAhead(peer: peer, checkpoint: checkpoint, note: head.note)]
+            // (Keyed by the note as verified, the log's line alone: other lines added change nothing.)
+            guard ownSync.superseded == nil, !ownEchoes.contains(note) else { return [] }
+            return [.checkOwnAhead(peer: peer, checkpoint: checkpoint, note: note)]
         }
         guard checkpoint.size > ourSize else { return [] }
         return request(head.log, from: peer)

@@ -219,6 +219,22 @@ import Testing
         try closing.writeOutbound(HTTPResponsePart.end(nil))
         #expect(!closing.isActive, "a connection whose request asked to close stayed open behind a pipelined request")
 
+        // Answered (a 401, a 413) while the body of a request asking to close still comes: not
+        // closed under the upload (the reset would lose the answer), closed when it ends.
+        let uploading = EmbeddedChannel()
+        try uploading.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try uploading.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try uploading.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/v1/logs/uk/entries",
+                                                                     headerFields: [.connection: "keep-alive, close"])))
+        try uploading.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .unauthorized)))
+        try uploading.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(uploading.isActive, "closed while the request's body still came")
+        try uploading.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "{}")))
+        try uploading.writeInbound(HTTPRequestPart.end(nil))
+        #expect(!uploading.isActive, "not closed once the body ended")
+        // `close` is a token of the field, not a substring.
+        #expect(RequestDeadlineHandler.asksToClose("keep-alive, Close") && !RequestDeadlineHandler.asksToClose("closed") && !RequestDeadlineHandler.asksToClose(nil))
+
         // A route's own `Connection: close` once the request was read whole: closed after it.
         let asked = EmbeddedChannel()
         try asked.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
