@@ -46,8 +46,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var closeAfterResponses: Int?
     /// The response being written is the connection's last (it says `Connection: close`).
     private var closingAtEnd = false
-    /// The last answer is written and its request's body still comes: closed when it ends.
-    private var closeWhenRead = false
+    /// The last answer is written (this future: on the socket) and its own request's body still
+    /// comes: what is left of the body is dropped, and the connection closes when it ends.
+    private var closeWhenRead: EventLoopFuture<Void>?
 
     /// Whether a `Connection` field names the `close` option (a token, not a substring).
     static func asksToClose(_ field: String?) -> Bool {
@@ -74,6 +75,16 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // The last answer is written and its own request's body still comes: the rest of it is
+        // read and dropped here (the responder no longer reads it), and the connection closes
+        // once it ends and the answer is on the socket.
+        if let written = closeWhenRead {
+            if case .end = unwrapInboundIn(data) {
+                let channel = context.channel
+                written.whenComplete { _ in channel.close(promise: nil) }
+            }
+            return
+        }
         switch unwrapInboundIn(data) {
         case .head(let head):
             inFlight += 1
@@ -87,13 +98,6 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             break
         case .end:
             reading = false
-            // The last answer went out while this request's body still came (a close then would
-            // reset the connection and lose the answer): closed now that it is read.
-            if closeWhenRead {
-                context.fireChannelRead(data)
-                context.close(promise: nil)
-                return
-            }
             if inFlight == 0 {
                 // Answered before it was read whole (a refusal by the access check, a 404, a
                 // route that reads no body): the response's end armed nothing while the body
@@ -119,6 +123,16 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     func read(context: ChannelHandlerContext) {
         if closeAfterResponses != nil && !reading { return }
         context.read()
+    }
+
+    /// While the rest of an answered request's body is drained (`closeWhenRead`), this handler
+    /// asks for it itself: the responder above no longer reads.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if closeWhenRead != nil {
+            context.read()
+            return
+        }
+        context.fireChannelReadComplete()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -178,11 +192,16 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             }
             // (Past the connection's age only once an answer said so, in its head: a long answer
             // that crossed the age closes at the next one, or when idle.)
-            if last && reading {
-                // Its request's body still comes: closed once that is read (`closeWhenRead`), or
-                // at the request deadline; nothing more is read after it.
-                closeWhenRead = true
-                if closeAfterResponses == nil { closeAfterResponses = 0 }
+            if last && reading && inFlight == 0 {
+                // Its own request's body still comes (a close now would reset the connection and
+                // lose this answer): the rest is drained and dropped, then the connection closes
+                // (`closeWhenRead`), or at the request deadline. A later pipelined request being
+                // read is not this one's: closed at once as below (it is not run).
+                let written = context.eventLoop.makePromise(of: Void.self)
+                promise.map { written.futureResult.cascade(to: $0) }
+                closeWhenRead = written.futureResult
+                context.write(data, promise: written)
+                return
             } else if last {
                 // Closed once written; a client that does not read it is closed all the same.
                 arm(context, limits.firstRequestTimeout)

@@ -174,7 +174,9 @@ extension Replicator {
         let voters = ownSyncVoters.filter { peerState($0)?.connected == true }
         if ownSync.baseline == nil, voters.count >= ownSyncNeeded, voters.isSubset(of: ownSync.heard) {
             let dates = [ownSync.latestSeenMillis, heads[own]?.checkpoint.timeMillis ?? 0, seen[own]?.timeMillis ?? 0]
-            ownSync.baseline = (max(held, seen[own]?.size ?? 0), dates.max() ?? 0, voters)
+            // Every peer heard by then is judged against it (a non-voter relaying the live
+            // signer's checkpoint first must not raise the bar for the voters).
+            ownSync.baseline = (max(held, seen[own]?.size ?? 0), dates.max() ?? 0, ownSync.heard)
         }
         // The first round, or one in which the tail grew, strikes nobody.
         let asked = ownSync.askedInRound
@@ -260,8 +262,8 @@ extension Replicator {
         guard !ownSync.synced, let time = checkpoint.timeMillis else { return [] }
         defer { ownSync.latestSeenMillis = max(ownSync.latestSeenMillis, time) }
         guard ownSync.conflict == nil, let started = settings.startedMillis, let baseline = ownSync.baseline, checkpoint.size > baseline.size else { return [] }
-        // A peer that was not among the baseline's voters (connected since) shows what it held
-        // then: it extends the baseline, it is not judged against it.
+        // A peer not heard by the baseline (connected since) shows what it held then: it
+        // extends the baseline, it is not judged against it.
         guard baseline.voters.contains(peer) else {
             ownSync.baseline = (max(baseline.size, checkpoint.size), max(baseline.latest, time), baseline.voters.union([peer]))
             return []

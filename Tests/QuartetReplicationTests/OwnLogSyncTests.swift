@@ -126,8 +126,9 @@ import Testing
             try signer.sign(Checkpoint(origin: Simulation.origin + "a", size: size, root: Hash.leaf([UInt8(size)]), timeMillis: time)).serialized
         }
         func copy() throws -> Replicator {
-            let others = try ["b", "c", "d"].reduce(into: [String: NoteVerifier]()) { $0[$1] = try NoteSigner(name: Simulation.origin + $1, key: try Ed25519PrivateKey()).verifier }
-            var settings = ReplicationSettings(node: "a", federation: "sim", ownLog: "a", verifiers: others.merging(["a": signer.verifier]) { a, _ in a }, peers: ["b", "c", "d"])
+            // (e is a member not connected yet.)
+            let others = try ["b", "c", "d", "e"].reduce(into: [String: NoteVerifier]()) { $0[$1] = try NoteSigner(name: Simulation.origin + $1, key: try Ed25519PrivateKey()).verifier }
+            var settings = ReplicationSettings(node: "a", federation: "sim", ownLog: "a", verifiers: others.merging(["a": signer.verifier]) { a, _ in a }, peers: ["b", "c", "d", "e"])
             settings.syncOwnLog = true
             settings.ownSyncAnswers = 2
             settings.startedMillis = started
@@ -151,6 +152,19 @@ import Testing
         let live = replicator.received(.heads([.init(log: "a", note: try note(14, at: started + 180_000))]), from: "c")
         #expect(live.contains { if case .alert(let alert) = $0 { return alert.kind == .ownLogAhead && alert.message.contains("another copy of this node is running") }; return false }, "\(live)")
         #expect(replicator.ownLogStatus.conflict != nil)
+        // 45 s after the start is past the 30 s allowance for two hosts' clocks.
+        var soon = try copy()
+        _ = soon.received(.heads([.init(log: "a", note: try note(14, at: started + 45_000))]), from: "d")
+        #expect(soon.ownLogStatus.conflict != nil)
+        // A peer not heard when the baseline was taken (connected since) extends it: what it
+        // shows is not judged; what a heard voter shows after is judged against the new bar.
+        var late = try copy()
+        _ = late.connected("e")
+        _ = late.received(.hello(version: ProtocolLimits.version, node: "e", federation: "sim"), from: "e")
+        _ = late.received(.heads([.init(log: "a", note: try note(14, at: started + 180_000))]), from: "e")
+        #expect(late.ownLogStatus.conflict == nil)
+        _ = late.received(.heads([.init(log: "a", note: try note(16, at: started + 240_000))]), from: "b")
+        #expect(late.ownLogStatus.conflict != nil)
         // The same size signed before the start, or within the margin of it (two hosts'
         // clocks), or one dated late but within what the baseline showed (a clock that ran
         // ahead once): the tail, asked for as before.
