@@ -42,7 +42,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// decoder parses nothing after such a request — every byte the client sent after it was
     /// kept, without bound, until the idle timeout (gigabytes from one connection; a proxy's
     /// pooled connection dead for the next user). That request is answered (its `Upgrade`
-    /// ignored, RFC 9110 §7.8), nothing more is read, and the connection closes after it.
+    /// ignored, RFC 9110 §7.8), nothing more is read, and the connection closes after it. Set
+    /// too by a request asking to close, and past the connection's age (the answers under way).
     private var closeAfterResponses: Int?
     /// The response being written is the connection's last (it says `Connection: close`).
     private var closingAtEnd = false
@@ -137,10 +138,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // A final response that is the connection's last says so: the answer to a request that
-        // stopped the decoder, or one past the connection's age with nothing else under way. A
-        // client or proxy reusing the connection would otherwise send its next request into a
-        // close. (A route's own `Connection: close` — a body too large — is left to the client:
-        // closing while it still uploads would reset the connection, the answer lost.)
+        // stopped the decoder or asked to close, or the last under way past the connection's
+        // age. A client or proxy reusing the connection would otherwise send its next request
+        // into a close.
         if case .head(var response) = unwrapOutboundIn(data), response.status.code >= 200 {
             // A route's own `Connection: close` with the request read whole closes too (while
             // the body still comes, a close would reset it: left to the client).

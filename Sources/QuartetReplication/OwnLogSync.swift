@@ -63,9 +63,10 @@ struct OwnLogSync: Sendable {
     /// The chain's rotations when those notes were last checked.
     var rotationsChecked = -1
     /// The largest size of the own log seen signed, and the latest date of one, when the first
-    /// round ended in which every connected voter had answered: a checkpoint beyond that size
-    /// dated well after both this process's start and that date is another copy signing now
-    /// (`liveSigner`).
+    /// round ended in which as many voters as must answer, and every connected one, had
+    /// answered; and the peers heard by then (`voters`: judged against it; a peer heard later
+    /// extends it). A checkpoint beyond that size, shown by one of them, dated well after both
+    /// this process's start and that date is another copy signing now (`liveSigner`).
     var baseline: (size: UInt64, latest: UInt64, voters: Set<String>)?
     /// The latest date of a verified own-log checkpoint seen during the sync.
     var latestSeenMillis: UInt64 = 0
