@@ -205,10 +205,19 @@ struct AgreementRevoke: AsyncParsableCommand {
 
 struct AgreementList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "The agreements a running node honours, and those it ignored.")
+    @Option(help: "Seconds the whole audit may take (each request has --timeout; a node answering page after page, each just in time, is bounded by this).")
+    var deadline: Int = 1800
     @OptionGroup var node: NodeClientOptions
     @OptionGroup var output: FormatOptions
 
+    func validate() throws {
+        guard (1...86_400).contains(deadline) else { throw ValidationError("--deadline must be from 1 to 86,400 seconds") }
+    }
+
     func run() async throws {
+        // The whole audit within --deadline: past it nothing is concluded (exit status 1).
+        let watchdog = OverallDeadline.start(seconds: deadline, command: "audit")
+        defer { watchdog.cancel() }
         let (client, configuration) = try node.client()
         let listing = try await api(configuration) { try await client.agreements() }
         if output.format == .json { printJSON(listing); return }
@@ -238,10 +247,19 @@ struct AuditCommand: AsyncParsableCommand {
     var requireWitnessed = false
     @Option(help: "A C2SP tlog-policy file you hold (`quartet policy` writes the federation's). Coverage is then checked here: each log's covering checkpoint against the policy's log key and quorum, and each listed record's entry, its inclusion in that checkpoint and what it says — not the node's summary. A listed record its entry does not bear out (refused, not in the checkpoint, saying something else) fails the audit with status 5; records it could not check (no checkpoint meeting the policy) with status 3, as --require-witnessed does.")
     var policy: String?
+    @Option(help: "Seconds the whole audit may take (each request has --timeout; a node answering page after page, each just in time, is bounded by this).")
+    var deadline: Int = 1800
     @OptionGroup var node: NodeClientOptions
     @OptionGroup var output: FormatOptions
 
+    func validate() throws {
+        guard (1...86_400).contains(deadline) else { throw ValidationError("--deadline must be from 1 to 86,400 seconds") }
+    }
+
     func run() async throws {
+        // The whole audit within --deadline: past it nothing is concluded (exit status 1).
+        let watchdog = OverallDeadline.start(seconds: deadline, command: "audit")
+        defer { watchdog.cancel() }
         let (client, configuration) = try node.client()
         let listing = try await api(configuration) { try await client.agreements() }
         // Owner ids are matched without case, as the node's access rule and pages match them;
@@ -427,3 +445,17 @@ struct AuditOutput: Encodable {
 
 /// A line made of a node's answer, escaped (`TerminalText`).
 private func printEscaped(_ line: String) { print(TerminalText.escaped(line)) }
+
+/// A bound on a whole command that makes many requests of a node (`audit`): each request has its
+/// own timeout, but a node answering page after page, each just in time, could hold it for ever.
+/// Past the bound the command says so and exits with status 1, concluding nothing.
+enum OverallDeadline {
+    static func start(seconds: Int, command: String) -> Task<Void, Never> {
+        Task.detached {
+            try? await Task.sleep(for: .seconds(seconds))
+            guard !Task.isCancelled else { return }
+            FileHandle.standardError.write(Data("quartet \(command): not finished within \(seconds) s (--deadline): the node kept the requests going; nothing was concluded\n".utf8))
+            exit(1)
+        }
+    }
+}

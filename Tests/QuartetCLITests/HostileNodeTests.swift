@@ -31,6 +31,20 @@ import Testing
         #expect(result.status == 1 && result.stderr.contains("did not answer within 2 s"), "\(result.status): \(result.stderr)")
     }
 
+    /// `audit` is bounded as a whole (`--deadline`), not only per request: a node answering
+    /// each request just inside `--timeout`, page after page, could hold it for ever. Here each
+    /// request would wait 30 s; the audit gives up after 2 (was: no overall bound).
+    @Test func anAuditIsBoundedAsAWhole() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let server = try hostile(files, mode: "silent")
+        defer { _ = server.stop(signal: SIGKILL, grace: .seconds(2)) }
+        let timeout = try #require(TestKit.which("timeout"))
+        let result = try TestKit.run(timeout, ["-s", "KILL", "25", try TestKit.quartetBinary().path, "audit", "--owner", "HEIW", "--config", files.configPath,
+                                               "--timeout", "30", "--deadline", "2"])
+        #expect(result.status == 1 && result.stderr.contains("not finished within 2 s (--deadline)"), "\(result.status): \(result.stderr)")
+    }
+
     @Test func aRefusalsTextReachesTheTerminalEscaped() throws {
         let files = try NodeFiles()
         defer { files.remove() }
