@@ -32,6 +32,8 @@ struct VerifyFigureCommand: AsyncParsableCommand {
     @Option(help: "The UK aggregator's log, whose measures' totals the nations' readings add into.") var ukLog = "uk"
     @Option(help: "Fail unless the policy's quorum cosigned each checkpoint as the newest it had seen within this many seconds.")
     var maxAge: UInt64?
+    @Option(help: "Seconds the whole check may take, asking a node (each request has its own timeout; a node serving a log page after page, each just in time, is bounded by this).")
+    var deadline: Int = 1800
     @OptionGroup var output: FormatOptions
 
     /// An answer is at most this long (1,000 entries and 4 MiB of payloads, with proofs).
@@ -64,6 +66,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        guard (1...86_400).contains(deadline) else { throw ValidationError("--deadline must be from 1 to 86,400 seconds") }
         guard answer != nil || config != nil else { throw ValidationError("give the saved answer, or --config to ask a node for it") }
         guard answer == nil || config == nil || whole else {
             throw ValidationError("give the saved answer or --config to ask a node for it (both only with --whole: the saved answer checked, the logs read whole from that node)")
@@ -78,6 +81,9 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         if whole, maxAge == nil {
             throw ValidationError("--whole needs --max-age SECONDS: without it a node can answer, and serve its logs, as of an old checkpoint its witnesses did cosign (before a later correction or a nation's reading), and reading whole up to it passes")
         }
+        // Asking a node, the whole check within --deadline: past it nothing is concluded (exit 1).
+        let watchdog = config == nil ? nil : OverallDeadline.start(seconds: deadline, command: "verify-figure")
+        defer { watchdog?.cancel() }
         var node: (client: APIClient, configuration: ClientConfiguration)?
         if let config {
             var arguments = ["--config", config]

@@ -42,7 +42,15 @@ import Testing
         let timeout = try #require(TestKit.which("timeout"))
         let result = try TestKit.run(timeout, ["-s", "KILL", "25", try TestKit.quartetBinary().path, "audit", "--owner", "HEIW", "--config", files.configPath,
                                                "--timeout", "30", "--deadline", "2"])
-        #expect(result.status == 1 && result.stderr.contains("not finished within 2 s (--deadline)"), "\(result.status): \(result.stderr)")
+        #expect(result.status == 1 && result.stderr.contains("quartet audit: not finished within 2 s (--deadline)"), "\(result.status): \(result.stderr)")
+        // verify-figure asking a node too (finding 280's `--whole` reads a log page after page).
+        let policy = files.root.appendingPathComponent("wales.policy")
+        let vkey = try TestKit.quartet(["key", "vkey", "--data", files.dataPath, "--log", "wales"])
+        try #require(vkey.status == 0, "\(vkey.stderr)")
+        try Data("log \(vkey.stdout.trimmingCharacters(in: .whitespacesAndNewlines))\nquorum none\n".utf8).write(to: policy)
+        let figure = try TestKit.run(timeout, ["-s", "KILL", "25", try TestKit.quartetBinary().path, "verify-figure", "--policy", policy.path, "--figure", "total:P1.A1.M1:2025",
+                                               "--config", files.configPath, "--deadline", "2"])
+        #expect(figure.status == 1 && figure.stderr.contains("quartet verify-figure: not finished within 2 s (--deadline)"), "\(figure.status): \(figure.stderr)")
     }
 
     @Test func aRefusalsTextReachesTheTerminalEscaped() throws {
