@@ -45,8 +45,6 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// ignored, RFC 9110 §7.8), nothing more is read, and the connection closes after it. Set
     /// too by a request asking to close, and past the connection's age (the answers under way).
     private var closeAfterResponses: Int?
-    /// The response being written is the connection's last (it says `Connection: close`).
-    private var closingAtEnd = false
     /// The last answer is written (this future: on the socket) and its own request's body still
     /// comes: what is left of the body is dropped, and the connection closes when it ends.
     private var closeWhenRead: EventLoopFuture<Void>?
@@ -143,14 +141,17 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         // into a close.
         if case .head(var response) = unwrapOutboundIn(data), response.status.code >= 200 {
             // A route's own `Connection: close` with the request read whole closes too (while
-            // the body still comes, a close would reset it: left to the client).
-            let asked = Self.asksToClose(response.headerFields[.connection])
-            if asked && inFlight == 1 && !reading { closingAtEnd = true }
-            // Past the connection's age (nothing being read): it closes after the answers under
-            // way, the last saying so (a client keeping requests pipelined was never closed).
-            if closeAfterResponses == nil, !reading, context.eventLoop.now - opened > limits.maxConnectionAge { closeAfterResponses = max(inFlight, 1) }
+            // the body still comes, a close would reset it: left to the client). Past the
+            // connection's age (nothing being read): it closes after the answers under way, the
+            // last saying so (a client keeping requests pipelined was never closed).
+            if closeAfterResponses == nil, !reading {
+                if inFlight == 1 && Self.asksToClose(response.headerFields[.connection]) {
+                    closeAfterResponses = 1
+                } else if context.eventLoop.now - opened > limits.maxConnectionAge {
+                    closeAfterResponses = max(inFlight, 1)
+                }
+            }
             if closeAfterResponses == 1 {
-                closingAtEnd = true
                 response.headerFields[.connection] = "close"
                 context.write(wrapOutboundOut(.head(response)), promise: promise)
                 return
@@ -185,7 +186,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             // A provisional connection whose first request brought no credentials: this
             // response is its last. An old enough one likewise, once nothing else is under way
             // (the client reconnects).
-            var last = slots?.closesAfterResponse(ObjectIdentifier(context.channel)) == true || closingAtEnd
+            var last = slots?.closesAfterResponse(ObjectIdentifier(context.channel)) == true
             if let remaining = closeAfterResponses {
                 closeAfterResponses = remaining - 1
                 last = last || remaining <= 1

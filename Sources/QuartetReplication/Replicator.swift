@@ -397,6 +397,12 @@ public struct Replicator: Sendable {
         return out + ownSyncTick() + checkUnbacked()
     }
 
+    /// Whether `came` entries in a window, against a gap of `gap` still open, are a catch-up's
+    /// pace (`unbackedEntries`, `unbackedWindowsToClose`).
+    static func catchingUp(came: UInt64, gap: UInt64) -> Bool {
+        came >= unbackedEntries && gap / came <= unbackedWindowsToClose
+    }
+
     /// One round of `unbacked`: a gap over `unbackedEntries` that fewer than that many entries
     /// came towards in a window of `unbackedRounds` rounds, with the writer connected (it was
     /// asked) and no other connected peer claiming more than is held.
@@ -418,9 +424,7 @@ public struct Replicator: Sendable {
             // 10,000 a minute reset it whatever the gap — a writer showing one checkpoint of
             // 2^62 and appending 170 real entries a second kept every node's readiness at 503,
             // never flagged).
-            let came = held >= (stalled[log]?.held ?? held) ? held - (stalled[log]?.held ?? held) : 0
-            let closing = came >= Self.unbackedEntries && (seenSize - held) / came <= Self.unbackedWindowsToClose
-            if let window = stalled[log], held >= window.held, !closing {
+            if let window = stalled[log], held >= window.held, !Self.catchingUp(came: held - window.held, gap: seenSize - held) {
                 stalled[log] = (window.held, window.rounds + 1)
             } else {
                 // A first round, or entries came at a catch-up's pace: a new window.
