@@ -99,6 +99,12 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
             }
         }
 
+        /// Whether the connection is to close once its response is written (`closesAfterResponse`
+        /// then says so once).
+        func willCloseAfterResponse(_ id: ObjectIdentifier) -> Bool {
+            watched.load(ordering: .relaxed) > 0 && state.withLockedValue { $0.closing.contains(id) }
+        }
+
         /// Whether the connection must close now its response is written.
         func closesAfterResponse(_ id: ObjectIdentifier) -> Bool {
             guard watched.load(ordering: .relaxed) > 0 else { return false }

@@ -48,6 +48,15 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// The last answer is written (this future: on the socket) and its own request's body still
     /// comes: what is left of the body is dropped, and the connection closes when it ends.
     private var closeWhenRead: EventLoopFuture<Void>?
+    /// That body ended: nothing more is read, whether or not the answer is on the socket yet (a
+    /// client taking none of it while it sends on — an `Upgrade` request after the body stops
+    /// NIO's decoder, which then keeps every byte read — grew the node without bound until
+    /// the request deadline).
+    private var drained = false
+    /// A request read after the one the connection closes after (`closeAfterResponses` set
+    /// before its head): dropped with its body, never passed on. Hummingbird would run it (an
+    /// append committed) and its answer would be lost in the close.
+    private var dropping = false
 
     /// Whether a `Connection` field names the `close` option (a token, not a substring).
     static func asksToClose(_ field: String?) -> Bool {
@@ -78,14 +87,27 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         // read and dropped here (the responder no longer reads it), and the connection closes
         // once it ends and the answer is on the socket.
         if let written = closeWhenRead {
-            if case .end = unwrapInboundIn(data) {
+            if !drained, case .end = unwrapInboundIn(data) {
+                drained = true
+                // A client that takes none of the answer is closed all the same.
+                arm(context, limits.firstRequestTimeout)
                 let channel = context.channel
                 written.whenComplete { _ in channel.close(promise: nil) }
             }
             return
         }
+        if dropping {
+            if case .end = unwrapInboundIn(data) { dropping = false }
+            return
+        }
         switch unwrapInboundIn(data) {
         case .head(let head):
+            // Pipelined after the connection's last request, or read after its age closed it:
+            // not this connection's to run (and `read` asks for nothing more).
+            if closeAfterResponses != nil {
+                dropping = true
+                return
+            }
             inFlight += 1
             reading = true
             arm(context, limits.requestTimeout)
@@ -120,15 +142,15 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Nothing more is read once a request that stops the decoder was read whole
     /// (`closeAfterResponses`): what the client sends after it is left in the socket.
     func read(context: ChannelHandlerContext) {
-        if closeAfterResponses != nil && !reading { return }
+        if drained || (closeAfterResponses != nil && !reading) { return }
         context.read()
     }
 
     /// While the rest of an answered request's body is drained (`closeWhenRead`), this handler
-    /// asks for it itself: the responder above no longer reads.
+    /// asks for it itself (the responder above no longer reads), up to the body's end.
     func channelReadComplete(context: ChannelHandlerContext) {
         if closeWhenRead != nil {
-            context.read()
+            if !drained { context.read() }
             return
         }
         context.fireChannelReadComplete()
@@ -150,6 +172,11 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 } else if context.eventLoop.now - opened > limits.maxConnectionAge {
                     closeAfterResponses = max(inFlight, 1)
                 }
+            }
+            // A provisional connection whose first request brought no credentials closes after
+            // this answer (below): it says so too.
+            if closeAfterResponses == nil, slots?.willCloseAfterResponse(ObjectIdentifier(context.channel)) == true {
+                closeAfterResponses = 1
             }
             if closeAfterResponses == 1 {
                 response.headerFields[.connection] = "close"

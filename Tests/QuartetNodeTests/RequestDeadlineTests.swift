@@ -148,6 +148,115 @@ import Testing
         #expect(channel.isActive, "closed while the client was still uploading")
     }
 
+    /// What the handler passes on to the responder.
+    final class Passed: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = HTTPRequestPart
+        var parts: [String] = []
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let head): parts.append("head \(head.path ?? "")")
+            case .body: parts.append("body")
+            case .end: parts.append("end")
+            }
+        }
+    }
+
+    /// Requests read after the connection's last one (a request asking to close in any case
+    /// or list form, an `Upgrade` without `Connection: upgrade`, or read while the connection's
+    /// age closed it) were passed on: Hummingbird ran them (an append committed) and the close
+    /// lost their answers. They are dropped, body and all, and nothing more is read. And once
+    /// an answered request's body has been drained to its end, nothing more is read either,
+    /// even while the answer waits for a client that takes none of it (an `Upgrade` sent after
+    /// the body would otherwise have its every later byte kept).
+    @Test func nothingReadAfterTheLastRequestIsRunAndADrainStopsAtTheBodysEnd() throws {
+        var limits = self.limits
+        limits.maxConnectionAge = .seconds(60)
+        func open() throws -> (EmbeddedChannel, ReadCounter, Passed) {
+            let channel = EmbeddedChannel()
+            let counter = ReadCounter(), passed = Passed()
+            try channel.pipeline.syncOperations.addHandler(counter)
+            try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+            try channel.pipeline.syncOperations.addHandler(passed)
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            return (channel, counter, passed)
+        }
+        let append = HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/v1/logs/uk/entries")
+        for fields: HTTPFields in [[.connection: "Close"], [.connection: "keep-alive, close"], [.upgrade: "h2c"]] {
+            let (channel, counter, passed) = try open()
+            try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/healthz", headerFields: fields)))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            try channel.writeInbound(HTTPRequestPart.head(append))
+            try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "{}")))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            channel.read()
+            #expect(passed.parts == ["head /healthz", "end"], "\(fields): \(passed.parts)")
+            #expect(counter.reads == 0, "\(fields): read on after the last request")
+            try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+            try channel.writeOutbound(HTTPResponsePart.end(nil))
+            #expect(!channel.isActive, "\(fields): open after the last answer")
+        }
+
+        // Past its age: the answer under way is the last; a request whose read was asked for
+        // before (it arrives after the answer's head) is not run.
+        var (channel, counter, passed) = try open()
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/view")))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(61))
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try channel.writeInbound(HTTPRequestPart.head(append))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        #expect(passed.parts == ["head /v1/view", "end"], "\(passed.parts)")
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(!channel.isActive)
+
+        // Answered while its body comes, the answer not yet on the socket: the body is read to
+        // its end and dropped, then nothing more is read — not a pipelined request after it,
+        // not another read asked for — and the connection closes once the answer is written.
+        (channel, counter, passed) = try open()
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/assets/verify.js",
+                                                                  headerFields: [.connection: "close"])))
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        channel.write(HTTPResponsePart.end(nil), promise: nil)
+        try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "x")))
+        let reads = counter.reads
+        channel.pipeline.fireChannelReadComplete()
+        #expect(counter.reads == reads + 1, "the body is not drained")
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/", headerFields: [.upgrade: "x"])))
+        channel.pipeline.fireChannelReadComplete()
+        channel.read()
+        #expect(counter.reads == reads + 1, "read on after the drained body's end")
+        #expect(passed.parts == ["head /assets/verify.js"], "\(passed.parts)")
+        #expect(channel.isActive, "closed before the answer was written")
+        channel.flush()
+        #expect(!channel.isActive, "open after the answer was written")
+    }
+
+    /// A provisional connection whose first request brought no credentials is closed after
+    /// its answer; the answer now says so (`Connection: close`), as every other last one does.
+    @Test func aProvisionalConnectionsLastAnswerSaysItCloses() throws {
+        let counter = ConnectionCap.Counter(limit: 1, perAddress: 1, reserve: 2, reservePerAddress: 2, reservePerIdentity: 2,
+                                            credentialPool: 2, credentialPerIdentity: 2, keepsReserve: { _ in true })
+        let shared = EmbeddedChannel(), channel = EmbeddedChannel()
+        for connection in [shared, channel] {
+            _ = try connection.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            #expect(counter.enter(connection))
+        }
+        #expect(counter.handshakeCompleted(channel, peer: nil))
+        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits, slots: counter))
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/view")))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        #expect(!counter.request(on: ObjectIdentifier(channel), credential: nil), "a first request without credentials keeps the connection")
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .unauthorized)))
+        var said: String?
+        while let part = try channel.readOutbound(as: HTTPResponsePart.self) {
+            if case .head(let response) = part { said = response.headerFields[.connection] }
+        }
+        #expect(said == "close")
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(!channel.isActive)
+    }
+
     /// Past its age a connection closes after an answer that says so (`Connection: close` in its
     /// head), never after one that promised to keep it (a long answer that crossed the age: the
     /// next answer says it, a client or proxy reusing the connection is not cut mid-request).
