@@ -126,6 +126,14 @@ struct KeyRevoke: AsyncParsableCommand {
         do {
             version = try FederationFileEdit.change(file, member: member, keysOf: revokedKey) { node in
             var revoked: [[String: Any]] = (node["revoked"] as? [[String: Any]]) ?? []
+            // The key named current until now, neither the one revoked nor the new one, where
+            // the file revokes keys of the log: a rotation by a revoked key may have moved to it,
+            // and named nowhere it would stop every member's chain there (`key current`).
+            if let currentKey, !revoked.isEmpty, let previous = (node["current_vkey"] as? String).flatMap({ try? NoteVerifier(vkey: $0) }),
+               previous.publicKey != currentKey.publicKey, previous.publicKey != revokedKey.publicKey {
+                throw CLIError("\(member)'s current key \(previous.vkey) is neither the key revoked nor --current, and the file revokes keys of its log: "
+                               + "revoke it too (its own `key revoke`, at the index + 1 of the rotation away from it), or name the new key with `quartet key current --revoke-previous-after`")
+            }
             revoked.removeAll { (item: [String: Any]) -> Bool in (item["vkey"] as? String) == vkey }
             revoked.append(["vkey": vkey, "after": Int(after)])
             node["revoked"] = revoked
@@ -150,17 +158,53 @@ struct KeyCurrent: AsyncParsableCommand {
             vkey` prints) and raises the file's version by one. Once a quorum of the members \
             trusted before has signed the file and the nodes reload it, the member signs \
             federation files with that key, and `quartet policy` names it as the log's key. Peers \
-            follow the log's rotation entries whatever the file says.
+            follow the log's rotation entries whatever the file says — except a rotation signed \
+            by a key the file revokes, which counts only to a key the file names (its pinned \
+            key, current_vkey or a revoked key). So where the file revokes a key of the log, \
+            the key named current until now (which such a rotation may have moved to) must stay \
+            named: give --revoke-previous-after with the index + 1 of the rotation away from it \
+            (the index `quartet key rotate` printed), and it is revoked beyond that size, as a \
+            key the log moved away from; without it the change is refused, since every member \
+            would otherwise stop following the log's keys at that rotation.
             """)
 
     @Option(help: "The federation file to change.") var file: String
     @Option(help: "The member whose log rotated.") var member: String
     @Option(help: "The key its log signs with now (name+keyid+key).") var vkey: String
+    @Option(help: "Revoke the key named current until now beyond this size (the rotation away from it: its index + 1); required where the file revokes a key of the log.")
+    var revokePreviousAfter: UInt64?
 
     func run() async throws {
         let key = try FederationFileEdit.verifier(vkey, option: "--vkey")
-        let version = try FederationFileEdit.change(file, member: member, keysOf: key) { node in node["current_vkey"] = key.vkey }
-        print("\(file): version \(version) names \(vkey) as \(member)'s current key; now have a quorum of members sign it (quartet federation sign) and reload the nodes")
+        if let after = revokePreviousAfter, !(1...(UInt64(1) << 53)).contains(after) {
+            throw CLIError("--revoke-previous-after must be a whole number from 1 to 2^53, got \(after)")
+        }
+        var revokedPrevious: String?
+        let version = try FederationFileEdit.change(file, member: member, keysOf: key) { node in
+            let revoked = (node["revoked"] as? [[String: Any]]) ?? []
+            let previous = (node["current_vkey"] as? String).flatMap { try? NoteVerifier(vkey: $0) }
+            if let previous, previous.publicKey != key.publicKey, revokePreviousAfter != nil || !revoked.isEmpty {
+                // A rotation by a revoked key counts only to a key the file names, and the key
+                // named current may be one (compromise → rotate → revoke --current K2, then a
+                // routine rotation to K3): dropped from the file, every member would stop the
+                // log's chain at the rotation to it and disown every later head.
+                guard let after = revokePreviousAfter else {
+                    throw CLIError("the file revokes a key of \(member)'s log, and its current key \(previous.vkey) may be one a rotation by that key moved to: "
+                                   + "named nowhere, every member would stop following the log's keys at that rotation. Give --revoke-previous-after with the "
+                                   + "index + 1 of the log's rotation away from it (the index `quartet key rotate` printed): it is revoked beyond that size and stays named")
+                }
+                var list = revoked
+                list.removeAll { ($0["vkey"] as? String).flatMap { try? NoteVerifier(vkey: $0) }?.publicKey == previous.publicKey }
+                list.append(["vkey": previous.vkey, "after": Int(after)])
+                node["revoked"] = list
+                revokedPrevious = previous.vkey
+            } else if revokePreviousAfter != nil {
+                throw CLIError("--revoke-previous-after: the file names no other current key of \(member)'s log to revoke")
+            }
+            node["current_vkey"] = key.vkey
+        }
+        let revokedNote = revokedPrevious.map { " and revokes \($0), its current key until now, beyond size \(revokePreviousAfter ?? 0)" } ?? ""
+        print("\(file): version \(version) names \(vkey) as \(member)'s current key\(revokedNote); now have a quorum of members sign it (quartet federation sign) and reload the nodes")
     }
 }
 
@@ -172,7 +216,7 @@ enum FederationFileEdit {
 
     /// Changes member `member`'s entry of `file` with `body` and raises the version by one;
     /// `key` must sign as that member's log. Returns the new version.
-    static func change(_ file: String, member: String, keysOf key: NoteVerifier, _ body: (inout [String: Any]) -> Void) throws -> Int {
+    static func change(_ file: String, member: String, keysOf key: NoteVerifier, _ body: (inout [String: Any]) throws -> Void) throws -> Int {
         // Read, changed and written back under the lock `federation sign` takes on the file's
         // folder: two edits at once both wrote version N+1 from one read, and one was lost.
         let folder = (file as NSString).deletingLastPathComponent
@@ -197,7 +241,7 @@ enum FederationFileEdit {
             throw CLIError("the key signs as \(key.name), not as member \(member)'s log")
         }
         guard (1..<(1 << 53)).contains(version) else { throw CLIError("\(file): version \(version) is not a whole number from 1 to 2^53 - 1") }
-        body(&nodes[position])
+        try body(&nodes[position])
         root["nodes"] = nodes
         root["version"] = version + 1
         var data: Data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

@@ -126,5 +126,32 @@ import Testing
         // The config check takes the key in force after the rotations.
         let checked = try TestKit.quartet(["config", "check", "--config", files.configPath])
         #expect(!checked.stdout.contains("signing key") && !checked.stderr.contains("signing key"), "\(checked)")
+
+        // Months later a routine rotation, third → fourth, and `key current` naming fourth. The
+        // rotation to third was signed by a revoked key (second), so it counts only while the
+        // file names third: a file naming fourth alone has every member stop the chain there
+        // (shown on a hand-made copy) — `key current` refuses to write it, and with
+        // --revoke-previous-after keeps third named, revoked beyond its rotation away.
+        let routine = try TestKit.quartet(["key", "rotate", "--config", files.configPath, "--format", "json"])
+        #expect(routine.status == 0, "\(routine.stderr)")
+        let routineReport = try #require(try JSONSerialization.jsonObject(with: Data(routine.stdout.utf8)) as? [String: Any])
+        let fourth = try #require(routineReport["vkey"] as? String), away = try #require(routineReport["index"] as? Int)
+        _ = try TestKit.quartet(["append", "--data", data, "--type", "test.note", "--payload", "-"], stdin: Array(#"{"after":"routine"}"#.utf8))
+        var dropped = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: federationPath))) as? [String: Any])
+        var droppedNodes = try #require(dropped["nodes"] as? [[String: Any]])
+        droppedNodes[index]["current_vkey"] = fourth
+        dropped["nodes"] = droppedNodes
+        let droppedPath = files.root.appendingPathComponent("dropped-federation.json").path
+        try JSONSerialization.data(withJSONObject: dropped).write(to: URL(fileURLWithPath: droppedPath))
+        let stopped = try TestKit.quartet(["verify", "--data", data, "--federation", droppedPath])
+        #expect(stopped.status == 1 && stopped.stdout.contains("index 5: the key rotation to \(third) is one the federation file disowns"), "\(stopped)")
+        let before = try Data(contentsOf: URL(fileURLWithPath: federationPath))
+        let bare = try TestKit.quartet(["key", "current", "--file", federationPath, "--member", "wales", "--vkey", fourth])
+        #expect(bare.status != 0 && bare.stderr.contains("--revoke-previous-after"), "\(bare)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: federationPath)) == before)
+        let kept = try TestKit.quartet(["key", "current", "--file", federationPath, "--member", "wales", "--vkey", fourth, "--revoke-previous-after", "\(away + 1)"])
+        #expect(kept.status == 0 && kept.stdout.contains("revokes \(third)"), "\(kept)")
+        let stillFollowed = try TestKit.quartet(["verify", "--data", data, "--federation", federationPath])
+        #expect(stillFollowed.status == 0, "\(stillFollowed)")
     }
 }
