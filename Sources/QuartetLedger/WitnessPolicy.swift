@@ -92,8 +92,12 @@ public struct WitnessPolicy: Sendable, Equatable {
         }
         for (number, raw) in Array(text.utf8).split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             let line = number + 1
-            let words = raw.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).map { String(decoding: $0, as: UTF8.self) }
-            guard let keyword = words.first, !keyword.hasPrefix("#") else { continue }
+            let split = raw.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 })
+            // A comment is a line whose first octet past blanks is `#` (tested on the octet: a
+            // `#` followed by a combining mark is one Character that is not "#").
+            guard let first = split.first, first.first != UInt8(ascii: "#") else { continue }
+            let words = split.map { String(decoding: $0, as: UTF8.self) }
+            let keyword = words[0]
             func fail(_ message: String) -> LedgerError { LedgerError(.malformed, "policy line \(line): \(message)") }
             switch keyword {
             case "log":

@@ -27,6 +27,9 @@ public enum Witnessing {
 
         public init(parsing body: [UInt8]) throws(Refusal) {
             guard body.count <= Witnessing.maxBodyBytes else { throw Refusal(.badRequest, "the request is longer than \(Witnessing.maxBodyBytes) bytes") }
+            // Checked on the bytes received: decoded first, an invalid byte would become U+FFFD
+            // and a note that is not UTF-8 (which C2SP signed-note forbids) could be cosigned.
+            guard String(validating: body, as: UTF8.self) != nil else { throw Refusal(.badRequest, "the request is not valid UTF-8") }
             guard let blank = (0..<max(body.count - 1, 0)).first(where: { body[$0] == 0x0A && body[$0 + 1] == 0x0A }) else {
                 throw Refusal(.badRequest, "the request has no blank line between the proof and the checkpoint")
             }

@@ -152,6 +152,12 @@ final class WitnessService: Sendable {
         // A body that is not a checkpoint is refused as such (400), not as an unknown log.
         let size: UInt64
         do { size = try Checkpoint(parsing: request.note.text).size } catch {
+            // An origin this node would never make (a space, a `+`, over 255 bytes: no member's
+            // log is named so) is still an origin to C2SP, which answers one a witness does
+            // not know with 404, whatever its format.
+            if !origin.isEmpty, !Checkpoint.isValidOrigin(origin) {
+                return refusal(Witnessing.Refusal(.notFound, "this witness does not know the log \(origin.prefix(80))"))
+            }
             return refusal(Witnessing.Refusal(.badRequest, "the checkpoint does not parse: \(error.message)"))
         }
         var logs: [String: [NoteVerifier]] = [:]

@@ -609,6 +609,13 @@ import Testing
         answer = try submit(old: held, proof: proof)
         #expect(answer.status == 200 && answer.body.hasPrefix("\u{2014} quartet.ot-workforce.uk/uk/witness "), "\(answer)")
         #expect(!answer.body.contains(junk))
+        // An origin this node would never make (the shape of Go's checksum database, spaces and
+        // all) is still an origin: one the witness does not know, 404 (C2SP tlog-witness), not 400.
+        let foreignBody = federation.root.appendingPathComponent("foreign.txt")
+        try Data(("old 0\n\ngo.sum database tree\n1\n\(Hash.emptyTree.base64)\n\n\u{2014} sum.golang.org "
+                  + Data([UInt8](repeating: 9, count: 68)).base64EncodedString() + "\n").utf8).write(to: foreignBody)
+        let foreign = try reader(["--data-binary", "@\(foreignBody.path)", "\(federation.api("uk"))/witness/add-checkpoint"])
+        #expect(foreign.status == 404 && foreign.body.contains("does not know the log go.sum database tree"), "\(foreign)")
         // What uk's witness stored of it: the text and wales's own line only, not the lines the
         // submitter added (the junk, the other witnesses' cosignatures), which were written and
         // synced whole (a reader padding every checkpoint multiplied each witness's writes).

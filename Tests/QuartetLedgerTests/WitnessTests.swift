@@ -115,6 +115,9 @@ import Testing
         #expect(try WitnessPolicy(parsing: parties.policy("any")).groups[0].threshold == 1)
         // The written form parses back to the same policy.
         #expect(try WitnessPolicy(parsing: policy.text) == policy)
+        // A comment is any line whose first octet past blanks is `#`, a combining mark after it
+        // or not (tlog-policy).
+        #expect(try WitnessPolicy(parsing: "#\u{301} accented comment\n  # indented\n" + policy.text) == policy)
     }
 
     /// How fresh a checkpoint is by its witnesses' word: the latest time by which witnesses
@@ -270,6 +273,14 @@ import Testing
                 guard let r = $0 as? Witnessing.Refusal else { return false }
                 return r.status == .badRequest && r.message.contains(expected)
             }
+        }
+        // A note that is not UTF-8 (C2SP signed-note: it MUST be) is refused on its bytes: an
+        // unknown key's line named by a lone 0xFF was decoded to U+FFFD, ignored, and the
+        // request cosigned.
+        var invalid = Array(request.body.utf8)
+        invalid += [0xE2, 0x80, 0x94, 0x20, 0xFF, 0x20] + Array("AAAAAAA=\n".utf8)
+        #expect { try Witnessing.Request(parsing: invalid) } throws: {
+            ($0 as? Witnessing.Refusal).map { $0.status == .badRequest && $0.message.contains("not valid UTF-8") } ?? false
         }
     }
 
