@@ -4,6 +4,7 @@ import QuartetCrypto
 import QuartetLedger
 @testable import QuartetStore
 import QuartetTestKit
+import Synchronization
 import Testing
 
 /// The witness state on disk: what a witness last cosigned per origin reaches `decide` whether it
@@ -64,6 +65,64 @@ import Testing
         }
         #expect(seen == [nil, 3, 5, 5])
         #expect(try reopened.latest(origin)?.size == 5)
+    }
+
+    /// The spec's rollback race: two requests that both read the size the witness last
+    /// cosigned (L) and ask it to grow to L+1 and L+2, decided at once on two threads. The
+    /// read of what is stored, the decision and the store are one serialized section, so
+    /// exactly one is cosigned and the other is answered 409 naming the winner's size; what
+    /// the file holds never goes back.
+    @Test func twoRequestsFromTheSameSizeDecidedAtOnceCosignOneAndRollNothingBack() throws {
+        let url = try TestKit.temporaryDirectory("witness-race")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let directory = DataDirectory(path: url.path)
+        let store = try WitnessStore(directory)
+        let key = try Ed25519PrivateKey()
+        let verifier = try NoteSigner(name: origin, key: key).verifier
+        let rounds = 40
+        let leaves = (0..<(3 + 2 * rounds)).map { Hash.leaf([UInt8($0 & 0xFF), UInt8($0 >> 8)]) }
+        func request(from old: UInt64, to size: UInt64) throws -> Witnessing.Request {
+            let prefix = Array(leaves.prefix(Int(size)))
+            let (_, note) = try signed(size: size, root: Merkle.root(ofLeaves: prefix), key: key)
+            let proof = old == 0 ? [] : try Merkle.consistencyProof(from: old, to: size) { level, index in try Merkle.subtreeHash(of: prefix, level: level, index: index) }
+            return Witnessing.Request(oldSize: old, proof: proof, note: note)
+        }
+        let origin = self.origin
+        @Sendable func submit(_ request: Witnessing.Request) throws -> Result<WitnessStore.Accepted, Witnessing.Refusal> {
+            let checkpoint = try Witnessing.verify(request, logs: [origin: [verifier]])
+            return try store.witness(origin: origin, note: request.note, clock: { 1 }) { latest throws(Witnessing.Refusal) in
+                try Witnessing.decide(request, checkpoint: checkpoint, latest: latest)
+            }
+        }
+        _ = try submit(try request(from: 0, to: 3)).get()
+        var held: UInt64 = 3
+        for _ in 0..<rounds {
+            let pair = [try request(from: held, to: held + 1), try request(from: held, to: held + 2)]
+            let results = Mutex<[Int: Result<WitnessStore.Accepted, Witnessing.Refusal>]>([:])
+            // Two threads of their own (not the dispatch pool, which may run both blocks on one
+            // thread), released together.
+            let start = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            for (i, each) in pair.enumerated() {
+                Thread {
+                    start.wait()
+                    let result = try? submit(each)
+                    results.withLock { $0[i] = result }
+                    done.signal()
+                }.start()
+            }
+            start.signal(); start.signal()
+            done.wait(); done.wait()
+            let both = results.withLock { $0 }
+            let won = both.compactMap { i, result in (try? result.get()).map { _ in i } }
+            try #require(won.count == 1, "both or neither of two requests from size \(held) cosigned: \(both)")
+            let winner = pair[won[0]].note
+            let size = try Checkpoint(parsing: winner.text).size
+            let loser = try #require(both[1 - won[0]])
+            guard case .failure(let refusal) = loser else { Issue.record("the other request was not refused"); return }
+            #expect(refusal.status == .conflict && refusal.size == size, "\(refusal)")
+            #expect(try stored(directory).latest == [Int64(size)] && size > held)
+            held = size
+        }
     }
 
     /// A cosignature's time is read after the decision and does not go back for an origin: not
