@@ -391,7 +391,9 @@ final class Routes<Context: APIRequestContext> {
     private var table: [RouteEntry] = []
 
     init(gate: Gate, outermost: [any MiddlewareProtocol<Request, Response, Context>]) {
-        let router = Router(context: Context.self)
+        // HEAD of every GET route: the GET route's responder (its group's access check included)
+        // with the body left out (RFC 9110 §9.3.2; monitoring probes use it).
+        let router = Router(context: Context.self, options: .autoGenerateHeadEndpoints)
         for middleware in outermost { router.add(middleware: middleware) }
         router.add(middleware: FirstRequestCheck<Context>(gate: gate))
         var groups: [RouteAccess: RouterGroup<Context>] = [:]

@@ -36,6 +36,10 @@ import Testing
         #expect(named.stdout.lowercased().contains("strict-transport-security: max-age=31536000"), "\(named)")
         let byAddress = try curl(["-I", "--cacert", files.pki.caCertificate, "\(files.apiBase)/healthz"])
         #expect(byAddress.status == 0 && !byAddress.stdout.lowercased().contains("strict-transport-security"), "\(byAddress)")
+        // HEAD is answered as GET is, without the body (it was 404), behind the same access check.
+        #expect(byAddress.stdout.hasPrefix("HTTP/1.1 200"), "\(byAddress)")
+        let headUnauthenticated = try curl(["-I", "--cacert", files.pki.caCertificate, "\(files.apiBase)/v1/logs/wales/checkpoint"])
+        #expect(headUnauthenticated.stdout.hasPrefix("HTTP/1.1 401"), "\(headUnauthenticated)")
 
         // And with one, as operators' monitoring would.
         let healthWithCertificate = split(try curl(["--cacert", files.pki.caCertificate, "--cert", uk.certificate, "--key", uk.key,
