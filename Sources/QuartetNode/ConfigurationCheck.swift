@@ -108,6 +108,9 @@ public enum ConfigurationCheck {
         if let mode = permissions(configuration.dataDirectory) {
             if mode & 0o077 != 0 { fail("data", "\(configuration.dataDirectory) is open to other users (mode \(String(mode, radix: 8))); run chmod 700 on it") }
             do { try directory.checkOwnership() } catch { fail("data", error.message) }
+            if let memory = directory.volatileFileSystem() {
+                warn("data", "\(configuration.dataDirectory) is on \(memory), in memory: every acknowledged append and the keys are gone at the next reboot; put it on a disk")
+            }
             if !directory.exists {
                 fail("data", "\(configuration.dataDirectory) holds no database; create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`")
             }

@@ -89,6 +89,10 @@ public struct Node: Sendable {
             logger.warning("the data directory is readable by other users of this host (restricted payloads and keys among it): run chmod 700 on the directories and chmod 600 on the files",
                            metadata: ["paths": "\(open.joined(separator: ", "))"])
         }
+        if let memory = directory.volatileFileSystem() {
+            logger.warning("the data directory is on \(memory), in memory: every acknowledged append and the keys are gone at the next reboot; put it on a disk",
+                           metadata: ["data": "\(configuration.dataDirectory)"])
+        }
         store = try LedgerStore.open(directory, mode: .writer)
         // A restart that takes a revocation back (tls.crl taken out, an older list) is said,
         // as a reload that does is: compared with what was in force when the node last ran

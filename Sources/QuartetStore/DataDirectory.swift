@@ -206,6 +206,30 @@ public struct DataDirectory: Sendable {
         }
     }
 
+    /// The memory-backed file system the directory is on (`tmpfs`, `ramfs`), if it is on one:
+    /// everything in it — every acknowledged append, the keys — is gone at the next reboot, so
+    /// the node's durability holds only against its process dying. A node started there and
+    /// `config check` say so.
+    public func volatileFileSystem() -> String? {
+        // The mount holding it: the longest mount point of /proc/self/mounts above its real
+        // path (spaces and the like escaped as `\040`), whose file system type is read.
+        guard let real = realpath(url.path, nil) else { return nil }
+        defer { free(real) }
+        let resolved = String(cString: real)
+        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return nil }
+        var best: (point: String, type: String)?
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3 else { continue }
+            let point = String(fields[1]).replacingOccurrences(of: "\\040", with: " ")
+            let inside = point == "/" || resolved == point || resolved.hasPrefix(point + "/")
+            // Later lines mount over earlier ones at the same point.
+            if inside, point.count >= (best?.point.count ?? -1) { best = (point, String(fields[2])) }
+        }
+        guard let type = best?.type, ["tmpfs", "ramfs"].contains(type) else { return nil }
+        return type
+    }
+
     /// The paths of the directory, its key folder and the database open to other users (any
     /// mode bit for group or others): a node started on them says so (every local user could
     /// read the restricted payloads); `config check` refuses such a directory.

@@ -40,3 +40,17 @@ import Testing
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: path)) == ["A-MARKER", "quartet.sqlite"])
     }
 }
+
+/// A data directory in memory (tmpfs, ramfs) loses every acknowledged append at a reboot: the
+/// node and `config check` say so. Checked against `stat -f`, which reads the same statfs.
+@Suite struct VolatileFileSystemTests {
+    @Test func aDirectoryInMemoryIsToldFromOneOnDisk() throws {
+        let stat = try #require(TestKit.which("stat"))
+        for path in ["/dev/shm", try TestKit.temporaryDirectory("volatile").path] where FileManager.default.fileExists(atPath: path) {
+            let kind = try TestKit.run(stat, ["-f", "-c", "%T", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let expected: String? = ["tmpfs", "ramfs"].contains(kind) ? kind : nil
+            #expect(DataDirectory(path: path).volatileFileSystem() == expected, "\(path) is \(kind)")
+        }
+        #expect(DataDirectory(path: "/nowhere/at/all").volatileFileSystem() == nil)
+    }
+}
