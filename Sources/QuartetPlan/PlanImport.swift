@@ -26,7 +26,7 @@ public struct PlanImport: Sendable {
     /// quantitative-targets.yaml.
     public init(planFile: String, catalogueFile: String? = nil, targetsFile: String? = nil) throws(PlanError) {
         let directory = (planFile as NSString).deletingLastPathComponent
-        func load<T: Decodable>(_ type: T.Type, _ path: String) throws(PlanError) -> T {
+        func load<T: Decodable>(_ type: T.Type, _ path: String, keys: PlanKeys) throws(PlanError) -> T {
             // Checked and read from one descriptor, within the bound (a FIFO or a link to a
             // device swapped in after a check of the path would hang or fill memory).
             let text: String
@@ -47,6 +47,7 @@ public struct PlanImport: Sendable {
                 guard Self.fits(node, budget: &budget) else {
                     throw PlanError("\(path): more than \(Self.maxValues) values, or a mapping of more than \(Self.maxPairs) keys")
                 }
+                if let misspelt = keys.misspelt(in: node) { throw PlanError("\(path): \(misspelt)") }
                 return try YAMLDecoder().decode(T.self, from: node)
             } catch let error as PlanError {
                 throw error
@@ -56,9 +57,9 @@ public struct PlanImport: Sendable {
                 throw PlanError("\(path): not valid YAML: \(error)")
             }
         }
-        document = try load(PlanDocument.self, planFile)
-        catalogue = try load(Catalogue.self, catalogueFile ?? (directory as NSString).appendingPathComponent("measures-catalogue.yaml"))
-        targets = try load(TargetsFile.self, targetsFile ?? (directory as NSString).appendingPathComponent("quantitative-targets.yaml")).targets
+        document = try load(PlanDocument.self, planFile, keys: PlanKeys.plan)
+        catalogue = try load(Catalogue.self, catalogueFile ?? (directory as NSString).appendingPathComponent("measures-catalogue.yaml"), keys: PlanKeys.catalogue)
+        targets = try load(TargetsFile.self, targetsFile ?? (directory as NSString).appendingPathComponent("quantitative-targets.yaml"), keys: PlanKeys.targets).targets
         planID = document.plan.id
         self.planFile = planFile
     }
@@ -273,6 +274,95 @@ public struct PlanImport: Sendable {
 }
 
 // MARK: The plan files (config/plans/*.yaml), as far as an import reads them
+
+/// The keys an import reads at each level of a plan, catalogue or targets file. The files carry
+/// other keys too, for people (`source_table`, `timeframe_note`, `counts`, ...), which are not
+/// imported; but a key one or two letters from a key the import reads (`uk_counterpart`,
+/// `start_yr`, `goal`) is a misspelling, refused with the key it was likely meant to be —
+/// taken as a note, it would put an action into the signed log without what it says (its UK
+/// counterparts, its years), and a log's entries are never taken back.
+indirect enum PlanKeys: Sendable {
+    /// A mapping: the keys read, and the shape under each.
+    case mapping([String: PlanKeys])
+    /// A sequence of items of one shape.
+    case sequence(PlanKeys)
+    /// A mapping whose keys are data (references), each value of one shape.
+    case values(PlanKeys)
+    /// A value whose keys, if any, are not looked at.
+    case leaf
+
+    static let plan = PlanKeys.mapping([
+        "plan": .mapping(["id": .leaf, "nation": .leaf, "title": .leaf]),
+        "priorities": .sequence(.mapping([
+            "id": .leaf, "number": .leaf, "title": .leaf, "goals": .leaf,
+            "actions": .sequence(.mapping(["id": .leaf, "statements": .leaf, "measures": .leaf, "timeframe": .leaf,
+                                           "start_year": .leaf, "end_year": .leaf, "uk_counterparts": .leaf])),
+        ])),
+    ])
+    static let catalogue = PlanKeys.mapping([
+        "kinds": .sequence(.mapping(["id": .leaf, "value_type": .leaf, "unit": .leaf])),
+        "measure_index": .values(.sequence(.mapping(["ref": .leaf, "kinds": .leaf]))),
+    ])
+    static let targets = PlanKeys.mapping([
+        "targets": .sequence(.mapping(["plan": .leaf, "ref": .leaf, "kind": .leaf, "target_value": .leaf, "per": .leaf,
+                                       "cadence": .leaf, "scope": .leaf, "quote": .leaf])),
+    ])
+
+    /// The first key of `node` that looks like a misspelling of a key read at its level: where
+    /// it is (the path and line) and what it likely meant.
+    func misspelt(in node: Node, at path: String = "") -> String? {
+        switch (self, node) {
+        case (.mapping(let read), .mapping(let mapping)):
+            for (key, value) in mapping {
+                guard let name = key.string else { continue }
+                let here = path.isEmpty ? name : "\(path).\(name)"
+                if let shape = read[name] {
+                    if let found = shape.misspelt(in: value, at: here) { return found }
+                } else if let meant = Self.likelyMeant(name, among: read.keys) {
+                    let line = key.mark.map { " (line \($0.line))" } ?? ""
+                    return "\(here)\(line): not a key the import reads; did you mean \(meant)? (keys one or two letters off a read key are refused, not kept as notes)"
+                }
+            }
+        case (.sequence(let item), .sequence(let sequence)):
+            for (index, value) in sequence.enumerated() {
+                if let found = item.misspelt(in: value, at: "\(path)[\(index)]") { return found }
+            }
+        case (.values(let item), .mapping(let mapping)):
+            for (key, value) in mapping {
+                if let found = item.misspelt(in: value, at: "\(path).\(key.string ?? "?")") { return found }
+            }
+        default:
+            break
+        }
+        return nil
+    }
+
+    /// A read key `name` is probably a misspelling of: the same but for case, or within one
+    /// edit (two for names of more than five letters; a swap of neighbours is one).
+    static func likelyMeant(_ name: String, among read: some Collection<String>) -> String? {
+        read.sorted().first { candidate in
+            if candidate.lowercased() == name.lowercased() { return true }
+            let allowed = min(name.count, candidate.count) <= 5 ? 1 : 2
+            return editDistance(Array(name.unicodeScalars), Array(candidate.unicodeScalars), within: allowed)
+        }
+    }
+
+    /// Whether `a` and `b` are within `limit` insertions, deletions, substitutions or swaps of
+    /// neighbours (optimal string alignment).
+    static func editDistance(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar], within limit: Int) -> Bool {
+        guard abs(a.count - b.count) <= limit, a.count < 256, b.count < 256 else { return false }
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
+        for i in stride(from: 1, through: a.count, by: 1) {
+            for j in stride(from: 1, through: b.count, by: 1) {
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+            }
+        }
+        return d[a.count][b.count] <= limit
+    }
+}
 
 public struct PlanDocument: Decodable, Sendable {
     public struct Header: Decodable, Sendable {

@@ -89,6 +89,40 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(syntax?.contains("line 3, column 10") == true, "\(syntax ?? "-")")
     }
 
+    /// A key one or two letters off a key the import reads is a misspelling, refused with the
+    /// key it likely meant and where (an action imported without its UK counterparts or years
+    /// stays so in the signed log); the seed files' notes for people (`timeframe_note`,
+    /// `source_table`, ...) are not.
+    @Test func aMisspeltKeyIsRefusedNotDroppedAndNotesForPeopleStay() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let wales = try String(contentsOfFile: "\(plansDirectory)/wales-plan.yaml", encoding: .utf8)
+        func refusal(_ text: String) throws -> String? {
+            let file = directory.appendingPathComponent("p.yaml")
+            try Data(text.utf8).write(to: file)
+            do {
+                _ = try PlanImport(planFile: file.path, catalogueFile: "\(plansDirectory)/measures-catalogue.yaml",
+                                   targetsFile: "\(plansDirectory)/quantitative-targets.yaml")
+                return nil
+            } catch { return error.message }
+        }
+        #expect(try refusal(wales) == nil, "the seed plan itself")
+        for (key, typo, meant) in [("      uk_counterparts:", "      uk_counterpart:", "uk_counterparts"), ("      start_year:", "      start_yr:", "start_year"),
+                                   ("      timeframe:", "      timefame:", "timeframe"), ("    goals:", "    Goals:", "goals")] {
+            let range = try #require(wales.range(of: "\n" + key), "\(key) is not in the seed plan")
+            let text = wales.replacingCharacters(in: range, with: "\n" + typo)
+            let message = try refusal(text)
+            #expect(message?.contains(": not a key the import reads; did you mean \(meant)?") == true && message?.contains("(line ") == true, "\(typo): \(message ?? "accepted")")
+            #expect(message?.contains("priorities[0]") == true, "\(message ?? "-")")
+        }
+        // Keys far from any read key are notes for people, as the seed files' are.
+        #expect(PlanKeys.likelyMeant("timeframe_note", among: ["timeframe", "start_year"]) == nil)
+        #expect(PlanKeys.likelyMeant("id", among: ["kind"]) == nil && PlanKeys.likelyMeant("note", among: ["quote"]) == nil)
+        #expect(PlanKeys.likelyMeant("ranges", among: ["range"]) == "range" && PlanKeys.likelyMeant("stat_reay", among: ["start_year"]) == nil)
+        #expect(PlanKeys.likelyMeant("start_yaer", among: ["start_year"]) == "start_year", "a swap of neighbours is one edit")
+    }
+
     @Test func aPlanFileThatIsNotARegularFileIsRefusedWithoutWaiting() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
