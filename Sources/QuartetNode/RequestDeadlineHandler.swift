@@ -57,6 +57,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// before its head): dropped with its body, never passed on. Hummingbird would run it (an
     /// append committed) and its answer would be lost in the close.
     private var dropping = false
+    /// The connection's last answer is written: the connection closes once it is on the socket,
+    /// and until then each part of it the client takes moves the deadline on (a slow reader
+    /// of a large page is not cut; one taking nothing is closed).
+    private var lastWritten = false
 
     /// Whether a `Connection` field names the `close` option (a token, not a substring).
     static func asksToClose(_ field: String?) -> Bool {
@@ -174,9 +178,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 }
             }
             // A provisional connection whose first request brought no credentials closes after
-            // this answer (below): it says so too.
+            // the answers of the requests already read (one, unless pipelined): the last says so.
             if closeAfterResponses == nil, slots?.willCloseAfterResponse(ObjectIdentifier(context.channel)) == true {
-                closeAfterResponses = 1
+                closeAfterResponses = max(inFlight, 1)
             }
             if closeAfterResponses == 1 {
                 response.headerFields[.connection] = "close"
@@ -202,6 +206,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                     if case .success = result, let stalled = handler.stalled {
                         handler.stalled = handler.limits.stallDeadline(stalled, took: bytes, now: context.eventLoop.now)
                     }
+                    // (Not while the answered request's body is still drained: its own deadline.)
+                    if case .success = result, handler.lastWritten, handler.closeWhenRead == nil || handler.drained {
+                        handler.arm(context, handler.limits.firstRequestTimeout)
+                    }
                 }
                 if rest.readableBytes == 0, let promise { written.futureResult.cascade(to: promise) }
                 context.write(wrapOutboundOut(.body(part)), promise: written)
@@ -213,11 +221,13 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             // A provisional connection whose first request brought no credentials: this
             // response is its last. An old enough one likewise, once nothing else is under way
             // (the client reconnects).
-            var last = slots?.closesAfterResponse(ObjectIdentifier(context.channel)) == true
+            let slotCloses = slots?.closesAfterResponse(ObjectIdentifier(context.channel)) == true
+            var last = slotCloses
             if let remaining = closeAfterResponses {
                 closeAfterResponses = remaining - 1
-                last = last || remaining <= 1
+                last = remaining <= 1
             }
+            lastWritten = last
             // (Past the connection's age only once an answer said so, in its head: a long answer
             // that crossed the age closes at the next one, or when idle.)
             if last && reading && inFlight == 0 {

@@ -152,10 +152,11 @@ final class WitnessService: Sendable {
         // A body that is not a checkpoint is refused as such (400), not as an unknown log.
         let size: UInt64
         do { size = try Checkpoint(parsing: request.note.text).size } catch {
-            // An origin this node would never make (a space, a `+`, over 255 bytes: no member's
-            // log is named so) is still an origin to C2SP, which answers one a witness does
-            // not know with 404, whatever its format.
-            if !origin.isEmpty, !Checkpoint.isValidOrigin(origin) {
+            // An origin no member's log has is answered 404 whatever the rest holds or its own
+            // shape (C2SP: a witness answers an origin it does not know with 404, and must not
+            // assume its format; Go's `go.sum database tree` has spaces); a known log's malformed
+            // checkpoint is 400.
+            if !origin.isEmpty, !live.federation.members.contains(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
                 return refusal(Witnessing.Refusal(.notFound, "this witness does not know the log \(origin.prefix(80))"))
             }
             return refusal(Witnessing.Refusal(.badRequest, "the checkpoint does not parse: \(error.message)"))

@@ -69,6 +69,12 @@ struct FederationCommand: AsyncParsableCommand {
             let signingKey: Ed25519PrivateKey
             if let data {
                 signingKey = try DataDirectory(path: data).readSigningKey(log: me.log)
+                // The logs this member holds, followed under the file to be signed: a rotation
+                // the file disowns stops every member's chain there. Meant after a theft (the
+                // thief's rotation); otherwise a key the file should still name (docs/operations.md).
+                for problem in VerifyCommand.federationProblems(DataDirectory(path: data), unsigned.federation) where problem.index != nil {
+                    FileHandle.standardError.write(Data(TerminalText.escaped("warning: log \(problem.log ?? "?"), entry \(problem.index ?? 0): \(problem.message) — if no key of it was stolen, the file must name or revoke that key before it is signed\n").utf8))
+                }
             } else {
                 signingKey = try SigningKeyFile.read(key!)
             }

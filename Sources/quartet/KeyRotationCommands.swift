@@ -66,7 +66,18 @@ struct KeyRotate: AsyncParsableCommand {
         // quorum had signed again would be refused (the copy goes in place, with its .sig, once signed).
         let copy = "federation.next.json"
         let revoke: String = "quartet key revoke --file \(copy) --member \(configuration.node) --vkey \(previous) --after \(after) --current \(rotation.verifier.vkey)"
-        let name: String = "quartet key current --file \(copy) --member \(configuration.node) --vkey \(rotation.verifier.vkey)"
+        // Where the federation file revokes a key of this log, naming the new key must keep the
+        // one named until now (`key current --revoke-previous-after`); and a file naming another
+        // current key than the one this rotation moved from (a rotation before it not named yet)
+        // needs each key between named or revoked in turn, which the command says.
+        let member = (try? FederationTrust.read(configuration.federationFile, signatures: false))?.federation.member(configuration.node)
+        let named = member?.current ?? member?.verifier
+        var name: String = "quartet key current --file \(copy) --member \(configuration.node) --vkey \(rotation.verifier.vkey)"
+        if member.map({ !$0.revoked.isEmpty }) == true { name += " --revoke-previous-after \(after)" }
+        let unnamedBetween: String? = named.flatMap { named in
+            named.publicKey == rotation.previous ? nil
+                : "the federation file names \(named.vkey) as the log's current key, not \(previous), the key this rotation moved from: name each key in turn (a federation update per rotation, each with `key current`), or a member following the log may stop at the rotation to a key the file never named"
+        }
         let steps = "on a copy of the federation file (cp \(configuration.federationFile) \(copy)); a quorum signs the copy (quartet federation sign --file \(copy) --member ID --data DIR --accepted DIR/federation.accepted.json, each member on its own host, the first signer with --fresh); then put it and its .sig in place on every member's host and reload them (docs/operations.md, \"Changing the federation\")"
         switch output.format {
         case .json:
@@ -77,6 +88,7 @@ struct KeyRotate: AsyncParsableCommand {
             report["revoke"] = revoke
             report["name_current"] = name
             report["steps"] = steps
+            if let unnamedBetween { report["warning"] = unnamedBetween }
             printJSON(report)
         case .text:
             print("log \(log.name) rotated to a new key at index \(rotation.index)")
@@ -86,6 +98,7 @@ struct KeyRotate: AsyncParsableCommand {
             print("so that \(configuration.node) signs federation files with the new key, name it in a federation update:\n  \(name)")
             print("if the previous key is compromised, revoke it instead (this also names the new key):\n  \(revoke)")
             print(steps)
+            if let unnamedBetween { print("warning: \(unnamedBetween)") }
         }
     }
 }
@@ -126,12 +139,13 @@ struct KeyRevoke: AsyncParsableCommand {
         do {
             version = try FederationFileEdit.change(file, member: member, keysOf: revokedKey) { node in
             var revoked: [[String: Any]] = (node["revoked"] as? [[String: Any]]) ?? []
-            // The key named current until now, neither the one revoked nor the new one, where
-            // the file revokes keys of the log: a rotation by a revoked key may have moved to it,
-            // and named nowhere it would stop every member's chain there (`key current`).
-            if let currentKey, !revoked.isEmpty, let previous = (node["current_vkey"] as? String).flatMap({ try? NoteVerifier(vkey: $0) }),
+            // The key named current until now, neither the one revoked nor the new one: once this
+            // revocation is in, a rotation by the revoked key may be the one that moved to it
+            // (routine K1→K2, then K1 stolen: `revoke K1 --current K3` would leave K2 named
+            // nowhere), and every member would stop the log's chain there (`key current`).
+            if let currentKey, let previous = (node["current_vkey"] as? String).flatMap({ try? NoteVerifier(vkey: $0) }),
                previous.publicKey != currentKey.publicKey, previous.publicKey != revokedKey.publicKey {
-                throw CLIError("\(member)'s current key \(previous.vkey) is neither the key revoked nor --current, and the file revokes keys of its log: "
+                throw CLIError("\(member)'s current key \(previous.vkey) is neither the key revoked nor --current: "
                                + "revoke it too (its own `key revoke`, at the index + 1 of the rotation away from it), or name the new key with `quartet key current --revoke-previous-after`")
             }
             revoked.removeAll { (item: [String: Any]) -> Bool in (item["vkey"] as? String) == vkey }

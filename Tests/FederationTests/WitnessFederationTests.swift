@@ -616,6 +616,11 @@ import Testing
                   + Data([UInt8](repeating: 9, count: 68)).base64EncodedString() + "\n").utf8).write(to: foreignBody)
         let foreign = try reader(["--data-binary", "@\(foreignBody.path)", "\(federation.api("uk"))/witness/add-checkpoint"])
         #expect(foreign.status == 404 && foreign.body.contains("does not know the log go.sum database tree"), "\(foreign)")
+        // So is one of Quartet's shape that no member has, whatever the rest (a leading zero).
+        try Data(("old 0\n\nquartet.example/atlantis\n01\n\(Hash.emptyTree.base64)\n\n\u{2014} quartet.example/atlantis "
+                  + Data([UInt8](repeating: 9, count: 68)).base64EncodedString() + "\n").utf8).write(to: foreignBody)
+        let atlantis = try reader(["--data-binary", "@\(foreignBody.path)", "\(federation.api("uk"))/witness/add-checkpoint"])
+        #expect(atlantis.status == 404, "\(atlantis)")
         // What uk's witness stored of it: the text and wales's own line only, not the lines the
         // submitter added (the junk, the other witnesses' cosignatures), which were written and
         // synced whole (a reader padding every checkpoint multiplied each witness's writes).

@@ -153,5 +153,14 @@ import Testing
         #expect(kept.status == 0 && kept.stdout.contains("revokes \(third)"), "\(kept)")
         let stillFollowed = try TestKit.quartet(["verify", "--data", data, "--federation", federationPath])
         #expect(stillFollowed.status == 0, "\(stillFollowed)")
+        // `key revoke --current` dropping a third current key (neither the one revoked nor the
+        // new one) is refused likewise, whatever the file revoked before.
+        let third3 = try Data(contentsOf: URL(fileURLWithPath: federationPath))
+        let dropping = try TestKit.quartet(["key", "revoke", "--file", federationPath, "--member", "wales", "--vkey", first, "--after", "4", "--current", second])
+        #expect(dropping.status != 0 && dropping.stderr.contains("is neither the key revoked nor --current"), "\(dropping)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: federationPath)) == third3)
+        // A member signing a file that stops a log's chain is told which, before it signs.
+        let warned = try TestKit.quartet(["federation", "sign", "--file", droppedPath, "--member", "wales", "--data", data, "--fresh", "--no-previous"])
+        #expect(warned.stderr.contains("warning: log wales, entry 5: the key rotation to \(third) is one the federation file disowns"), "\(warned)")
     }
 }

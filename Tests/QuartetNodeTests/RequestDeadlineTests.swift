@@ -257,6 +257,98 @@ import Testing
         #expect(!channel.isActive)
     }
 
+    /// Holds the write promises that pass it (towards the socket), to complete them one by one:
+    /// a client taking a large answer part by part.
+    final class HeldWrites: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = Any
+        var held: [EventLoopPromise<Void>] = []
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            let mine = context.eventLoop.makePromise(of: Void.self)
+            held.append(mine)
+            context.write(data, promise: nil)
+            if let promise { mine.futureResult.cascade(to: promise) }
+        }
+        func takeOne() { if !held.isEmpty { held.removeFirst().succeed(()) } }
+        /// Fails what is still held (a promise must be completed before it is dropped).
+        func dropAll() {
+            for promise in held { promise.fail(ChannelError.ioOnClosedChannel) }
+            held = []
+        }
+    }
+
+    /// The connection's last answer (a client that asks to close, as Python's urllib does on
+    /// every request) is closed 10 s after it is written only if the client takes nothing: each
+    /// part it takes moves that on, so a slow reader of a large page gets all of it (it was cut
+    /// 10 s after the answer was written, whatever it took).
+    @Test func theLastAnswerTakenSlowlyIsNotCutWhileItMoves() throws {
+        let channel = EmbeddedChannel()
+        let held = HeldWrites()
+        try channel.pipeline.syncOperations.addHandler(held)
+        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/logs/uk/entries",
+                                                                  headerFields: [.connection: "close"])))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+        channel.write(HTTPResponsePart.body(ByteBuffer(repeating: 7, count: 3 * RequestDeadlineHandler.progressChunk)), promise: nil)
+        channel.writeAndFlush(HTTPResponsePart.end(nil), promise: nil)
+        held.takeOne()  // the head
+        for part in 0..<3 {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(8))
+            #expect(channel.isActive, "cut while part \(part) was being taken")
+            held.takeOne()
+        }
+        channel.embeddedEventLoop.advanceTime(by: .seconds(8))
+        #expect(channel.isActive)
+        held.takeOne()  // the end: on the socket, closed
+        #expect(!channel.isActive)
+
+        // One that takes nothing of it is closed all the same.
+        let stuck = EmbeddedChannel(), stuckWrites = HeldWrites()
+        defer { stuckWrites.dropAll() }
+        try stuck.pipeline.syncOperations.addHandler(stuckWrites)
+        try stuck.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try stuck.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try stuck.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/", headerFields: [.connection: "close"])))
+        try stuck.writeInbound(HTTPRequestPart.end(nil))
+        stuck.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+        stuck.write(HTTPResponsePart.body(ByteBuffer(repeating: 7, count: 2 * RequestDeadlineHandler.progressChunk)), promise: nil)
+        stuck.writeAndFlush(HTTPResponsePart.end(nil), promise: nil)
+        stuck.embeddedEventLoop.advanceTime(by: .seconds(11))
+        #expect(!stuck.isActive, "a client taking nothing of the last answer was kept")
+    }
+
+    /// A provisional connection's requests already read when it is told to close (pipelined
+    /// behind the first) are answered before it closes, the last answer saying so; they were
+    /// run and their answers lost in the close.
+    @Test func aProvisionalConnectionAnswersWhatItHadReadBeforeClosing() throws {
+        let counter = ConnectionCap.Counter(limit: 1, perAddress: 1, reserve: 2, reservePerAddress: 2, reservePerIdentity: 2,
+                                            credentialPool: 2, credentialPerIdentity: 2, keepsReserve: { _ in true })
+        let shared = EmbeddedChannel(), channel = EmbeddedChannel()
+        for connection in [shared, channel] {
+            _ = try connection.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            #expect(counter.enter(connection))
+        }
+        #expect(counter.handshakeCompleted(channel, peer: nil))
+        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits, slots: counter))
+        for _ in 0..<2 {
+            try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/view")))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+        }
+        #expect(!counter.request(on: ObjectIdentifier(channel), credential: nil))
+        var said: [String?] = []
+        for _ in 0..<2 {
+            try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .unauthorized)))
+            while let part = try channel.readOutbound(as: HTTPResponsePart.self) {
+                if case .head(let response) = part { said.append(response.headerFields[.connection]) }
+            }
+            if said.count == 1 { #expect(channel.isActive, "closed with a request read and not answered") }
+            try channel.writeOutbound(HTTPResponsePart.end(nil))
+        }
+        #expect(said == [nil, "close"])
+        #expect(!channel.isActive)
+    }
+
     /// Past its age a connection closes after an answer that says so (`Connection: close` in its
     /// head), never after one that promised to keep it (a long answer that crossed the age: the
     /// next answer says it, a client or proxy reusing the connection is not cut mid-request).
