@@ -162,6 +162,23 @@ public enum FederationPKI {
     public static let revocationListFile = "crl.pem"
 
     /// What `revoke` did: the list's path, the serials it added and every serial it holds.
+    /// A serial's hex digits without leading zeros (the record and the list may pad them).
+    static func serialDigits(_ hex: String) -> String { String(hex.uppercased().drop { $0 == "0" }) }
+
+    /// The serials the CA's record lists (`serial=` of each line), as `serialDigits`.
+    static func issuedSerials(_ caDirectory: String) throws -> Set<String> {
+        let path = "\(caDirectory)/\(issuedRecordFile)"
+        let text: String
+        do { text = try RegularFile.readText(path, limit: 64 << 20) } catch {
+            throw PKIError("cannot read \(path), the CA's record of what it issued, to check the serial: \(error) (give --unrecorded if the record was lost)")
+        }
+        var serials: Set<String> = []
+        for line in text.split(separator: "\n") {
+            for field in line.split(separator: " ") where field.hasPrefix("serial=") { serials.insert(serialDigits(String(field.dropFirst("serial=".count)))) }
+        }
+        return serials
+    }
+
     public struct Revocation: Sendable {
         public let revocationList: String
         public let added: [String]
@@ -175,7 +192,11 @@ public enum FederationPKI {
     /// `newList`: there is no list yet and one is started (without it a missing `crl.pem` is
     /// refused: a CA directory restored without its list would drop every earlier revocation).
     /// One `revoke` at a time per CA directory (a lock on the directory).
-    public static func revoke(certificates: [String], serials: [String], caDirectory: String, newList: Bool = false, now: Date = Date()) throws -> Revocation {
+    /// A serial must be one the CA's record (`issued.txt`) lists: a typo would leave the
+    /// certificate meant in use while the command said it was revoked. `unrecorded` takes
+    /// serials the record does not list (a CA whose record was lost).
+    public static func revoke(certificates: [String], serials: [String], caDirectory: String, newList: Bool = false, unrecorded: Bool = false,
+                              now: Date = Date()) throws -> Revocation {
         let (ca, key) = try loadAuthority(from: caDirectory)
         let lock = try DirectoryLock(caDirectory, busy: "another pki revoke is writing \(caDirectory)/\(revocationListFile); try again when it is done")
         defer { lock.release() }
@@ -191,10 +212,17 @@ public enum FederationPKI {
         }
         // As `openssl x509 -serial` prints it (`serial=`, colons, either case); the digits are
         // checked where the list is made (`RevocationList.make`).
+        let recorded = serials.isEmpty || unrecorded ? [] : try issuedSerials(caDirectory)
         for serial in serials {
             var text = serial.uppercased()
             if text.hasPrefix("SERIAL=") { text.removeFirst("SERIAL=".count) }
-            wanted.append(text.replacingOccurrences(of: ":", with: ""))
+            text = text.replacingOccurrences(of: ":", with: "")
+            let digits = Self.serialDigits(text)
+            guard !digits.isEmpty || text.isEmpty else { throw PKIError("serial \(serial) is zero, which no certificate has") }
+            if !unrecorded, !recorded.contains(digits) {
+                throw PKIError("serial \(serial) is not one \(caDirectory)/\(issuedRecordFile) lists as issued by this CA (a typo would leave the certificate meant in use); check it with `openssl x509 -serial -noout`, or give --unrecorded if the CA's record was lost")
+            }
+            wanted.append(text)
         }
         let path = "\(caDirectory)/\(revocationListFile)"
         var before: [String: Date] = [:]
@@ -262,7 +290,7 @@ public enum FederationPKI {
     }
 
     /// Refuses an identity whose name is not 1-64 of a-z, 0-9 and -, naming what kind of name it is.
-    static func checkName(of identity: FederationIdentity) throws {
+    public static func checkName(of identity: FederationIdentity) throws {
         guard !isValidNodeID(identity.name) else { return }
         let kind: String
         switch identity {

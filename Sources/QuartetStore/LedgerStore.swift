@@ -116,7 +116,11 @@ public final class LedgerStore: Sendable {
         }
         let lock: WriterLock? = mode == .writer ? try WriterLock(path: directory.lockPath) : nil
         if lock != nil { directory.removePartialCopies() }
-        let pool = try openPool(directory)
+        // A reader opens the database read-only: it never checkpoints the write-ahead log into
+        // the main file nor removes it (`verify` on a damaged directory changed the bytes it was
+        // asked to check, and lost the separate WAL a recovery might want), nor leaves files
+        // of its own user beside the node's.
+        let pool = try openPool(directory, readOnly: mode == .reader)
         guard let version = try checkFormat(pool, directory: directory, allowEmpty: false), version < Schema.formatVersion else {
             return LedgerStore(directory: directory, pool: pool, writerLock: lock)
         }
@@ -160,11 +164,14 @@ public final class LedgerStore: Sendable {
         return backup
     }
 
-    private static func openPool(_ directory: DataDirectory) throws(StoreError) -> DatabasePool {
+    private static func openPool(_ directory: DataDirectory, readOnly: Bool = false) throws(StoreError) -> DatabasePool {
         let pool: DatabasePool
-        do { pool = try DatabasePool(path: directory.databasePath, configuration: configuration()) } catch {
+        var config = configuration()
+        config.readonly = readOnly
+        do { pool = try DatabasePool(path: directory.databasePath, configuration: config) } catch {
             throw StoreError(.corrupt, "cannot open \(directory.databasePath)", cause: error)
         }
+        if readOnly { return pool }
         // GRDB switches its writer to synchronous=NORMAL when it enables WAL, after
         // prepareDatabase has run; set FULL again on the writer and check it took.
         let mode: Int?

@@ -15,7 +15,10 @@ struct PKICommand: AsyncParsableCommand {
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
-            guard days > 0 else { throw ValidationError("--days must be positive") }
+            // Checked before --out is made: a refused run leaves nothing behind.
+            guard (1...FederationPKI.maximumAuthorityDays).contains(days) else {
+                throw ValidationError("--days \(days) is outside 1-\(FederationPKI.maximumAuthorityDays) for the CA")
+            }
             try OwnDirectory.prepare(out, option: "--out")
             let files = try FederationPKI.createAuthority(in: out, commonName: name, days: days)
             report(files, files.issued, output.format)
@@ -42,9 +45,14 @@ struct PKICommand: AsyncParsableCommand {
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
-            guard days > 0 else { throw ValidationError("--days must be positive") }
+            // Checked, and the CA read, before --out is made: a refused run leaves nothing behind.
+            guard (1...FederationPKI.maximumDays).contains(days) else {
+                throw ValidationError("--days \(days) is outside 1-\(FederationPKI.maximumDays): without revocation lists a certificate's lifetime is the only limit on a stolen key")
+            }
             let identity = try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
+            try FederationPKI.checkName(of: identity)
             try OwnDirectory.check(ca, option: "--ca")
+            _ = try FederationPKI.loadAuthority(from: ca)
             try OwnDirectory.prepare(out, option: "--out")
             let files = try FederationPKI.issue(identity, caDirectory: ca, in: out, days: days)
             report(files, files.issued, output.format)
@@ -70,12 +78,13 @@ extension PKICommand {
         @Argument(help: "Certificates to revoke (PEM files the CA issued).") var certificates: [String] = []
         @Option(name: .customLong("serial"), help: "A serial number to revoke (hex, as `openssl x509 -serial -noout` prints it), for a certificate whose file is gone.") var serials: [String] = []
         @Flag(name: .customLong("new-list"), help: "Start the CA's revocation list (the first revocation, or an empty list for a CA of a rollover bundle).") var newList = false
+        @Flag(help: "Revoke a --serial the CA's record (issued.txt) does not list (the record was lost); otherwise such a serial is refused as a likely typo.") var unrecorded = false
         @OptionGroup var output: FormatOptions
 
         func run() async throws {
             guard !certificates.isEmpty || !serials.isEmpty || newList else { throw ValidationError("name a certificate file, or --serial, to revoke (or --new-list for an empty list)") }
             try OwnDirectory.check(ca, option: "--ca")
-            let revocation = try FederationPKI.revoke(certificates: certificates, serials: serials, caDirectory: ca, newList: newList)
+            let revocation = try FederationPKI.revoke(certificates: certificates, serials: serials, caDirectory: ca, newList: newList, unrecorded: unrecorded)
             switch output.format {
             case .json:
                 printJSON(["revocation_list": revocation.revocationList, "added": revocation.added, "revoked": revocation.revoked])

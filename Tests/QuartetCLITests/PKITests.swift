@@ -57,6 +57,17 @@ import Testing
         let noCA = try TestKit.quartet(["pki", "issue", "--ca", "\(dir.path)/missing", "--node", "wales", "--out", dir.path])
         #expect(noCA.status != 0)
         #expect(!noCA.stderr.isEmpty)
+        // Refused before --out is made: nothing is left behind (a bound past the CA's limit, a
+        // CA that cannot be read).
+        for arguments in [["pki", "init", "--out", "\(dir.path)/ca-x/sub", "--days", "99999"],
+                          ["pki", "issue", "--ca", "\(dir.path)/missing", "--node", "wales", "--out", "\(dir.path)/issued-x"],
+                          ["pki", "issue", "--ca", dir.path, "--node", "wales", "--out", "\(dir.path)/issued-y", "--days", "99999"]] {
+            let refused = try TestKit.quartet(arguments)
+            #expect(refused.status != 0, "\(arguments)")
+        }
+        for left in ["ca-x", "issued-x", "issued-y"] {
+            #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/\(left)"), "\(left) was left behind")
+        }
     }
 
     @Test func benchTLSPrintsItsFiguresAsJSON() throws {

@@ -55,6 +55,20 @@ import Testing
         let stranger = try other.node("wales")
         #expect(throws: PKIError.self) { try FederationPKI.revoke(certificates: [stranger.certificate], serials: [], caDirectory: caDirectory) }
         #expect(throws: PKIError.self) { try FederationPKI.revoke(certificates: [], serials: ["not-hex"], caDirectory: caDirectory) }
+        // A serial the CA's record does not list (a typo of a real one) is refused, the list
+        // unchanged; zero is no certificate's; `unrecorded` takes one (a CA whose record was lost).
+        var typo = Array(englandCert.serialHex)
+        typo[typo.count - 1] = typo.last == "A" ? "B" : "A"
+        let unchanged = try String(contentsOfFile: second.revocationList, encoding: .utf8)
+        #expect { try FederationPKI.revoke(certificates: [], serials: [String(typo)], caDirectory: caDirectory) } throws: {
+            "\($0)".contains("is not one \(caDirectory)/issued.txt lists as issued by this CA")
+        }
+        #expect { try FederationPKI.revoke(certificates: [], serials: ["00"], caDirectory: caDirectory) } throws: { "\($0)".contains("is zero") }
+        #expect(try String(contentsOfFile: second.revocationList, encoding: .utf8) == unchanged)
+        let lost = try FederationPKI.revoke(certificates: [], serials: [String(typo)], caDirectory: caDirectory, unrecorded: true)
+        #expect(lost.added == [String(typo)])
+        // Padded with a leading zero byte, the recorded serial is still found.
+        #expect(try FederationPKI.revoke(certificates: [], serials: ["00" + walesCert.serialHex], caDirectory: caDirectory).added.isEmpty)
         // A list the other CA made does not verify as this CA's, nor revokes this CA's certificates.
         let foreign = try FederationPKI.revoke(certificates: [stranger.certificate], serials: [], caDirectory: other.root.appendingPathComponent("ca").path, newList: true)
         let foreignList = try RevocationList(pem: try String(contentsOfFile: foreign.revocationList, encoding: .utf8))

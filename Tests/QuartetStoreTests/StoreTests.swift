@@ -15,6 +15,41 @@ import Testing
         return (store, writer, try store.log(named: "wales"))
     }
 
+    /// A reader (`quartet log`, `verify`, `checkpoint`) opens the database read-only: on a copy
+    /// holding a write-ahead log it reads what the log holds and leaves both files as they were
+    /// (it used to fold the WAL into the main file and delete it when it closed — `verify`
+    /// changing the bytes it checks, on a damaged directory the one copy of those pages).
+    @Test func aReaderLeavesTheDatabaseAndItsWriteAheadLogAsTheyWere() async throws {
+        let (store, _, _) = try await walesStore(appending: 5)
+        defer { try? store.close() }
+        let source = store.directory
+        let wal = source.databasePath + "-wal"
+        let walBytes = (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0
+        try #require(walBytes > 0, "the writer's appends are not in a write-ahead log")
+        // A copy of the files as they are (the writer still open: its WAL not folded in).
+        let copy = try TestKit.temporaryDirectory("reader-copy")
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let target = DataDirectory(path: copy.path)
+        for suffix in ["", "-wal"] { try FileManager.default.copyItem(atPath: source.databasePath + suffix, toPath: target.databasePath + suffix) }
+        try FileManager.default.createDirectory(atPath: target.keysPath, withIntermediateDirectories: true)
+        let before = try [target.databasePath, target.databasePath + "-wal"].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        do {
+            let reader = try LedgerStore.open(target, mode: .reader)
+            #expect(try reader.size(try reader.log(named: "wales")) == 5, "the reader did not see what the WAL holds")
+            try reader.close()
+        }  // (its connections closed here, as the command's end closes them)
+        let after = try [target.databasePath, target.databasePath + "-wal"].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        #expect(after == before, "the reader changed the database or its WAL")
+        // A damaged copy (its main file cut short, as a full disk or a bad copy leaves it): the
+        // reader is refused, and the files stay as they were for whoever recovers them.
+        let cut = Data(before[0].prefix(8192))
+        try cut.write(to: URL(fileURLWithPath: target.databasePath))
+        for name in ["-shm"] { try? FileManager.default.removeItem(atPath: target.databasePath + name) }
+        do { _ = try? LedgerStore.open(target, mode: .reader) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: target.databasePath)) == cut, "the reader rewrote a damaged database")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: target.databasePath + "-wal")) == before[1], "the reader folded in or removed a damaged database's WAL")
+    }
+
     /// An open writer told that another process signs its log takes no more appends, at once,
     /// with the reason; what it committed before stays (was: `hold` changed nothing once open).
     @Test func anOpenWriterRefusedTakesNoMoreAppends() async throws {
