@@ -114,7 +114,9 @@ struct FieldReader {
     func integer(_ key: String, in range: ClosedRange<Int>) throws(PlanError) -> Int {
         let number = try number(key)
         guard number == number.rounded(), let value = Int(exactly: number), range.contains(value) else {
-            throw PlanError("\(at(key)): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(number)")
+            // (A whole number shown as one: `-2024`, not `-2024.0`.)
+            let shown = number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)"
+            throw PlanError("\(at(key)): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(shown)")
         }
         return value
     }

@@ -4,6 +4,7 @@ import NIOHTTP1
 import QuartetAPI
 import QuartetNode
 import QuartetPlan
+import QuartetStore
 
 /// How a command reaches a running node's API: the node's configuration file (address, CA) and
 /// credentials — a bearer token, or a client certificate, or else the node's own certificate.
@@ -194,6 +195,18 @@ func importPlan(file: String, catalogue: String?, targets: String?, client: APIC
     }
     let changes: [PlannedEntry]
     do { changes = try PlanImport.changes(planned, log: view.logs[log], priorities: view.priorities) } catch { throw CLIError(error.message) }
+    // What the node would refuse is said before anything is appended, and by --dry-run (which
+    // said "would append" to a file the node then refused): each change folded in order over
+    // the log as it is, with the checks the API's admission and every node's fold apply,
+    // naming the plan's item rather than a position in an HTTP batch.
+    var check = view
+    let now = wallClockMillis()
+    for (offset, change) in changes.enumerated() {
+        if let refusal = admissionRefusal(change, into: &check, log: log, index: from + UInt64(offset), nowMillis: now) {
+            let id: String = if case .object(let fields) = change.payload, case .string(let id)? = fields["id"] { " \(id)" } else { "" }
+            throw CLIError("\(file): \(change.type.rawValue)\(id): \(refusal); nothing \(dryRun ? "would be " : "")appended")
+        }
+    }
     var appended = 0
     if !dryRun {
         for start in stride(from: 0, to: changes.count, by: 1000) {
@@ -203,6 +216,20 @@ func importPlan(file: String, catalogue: String?, targets: String?, client: APIC
         }
     }
     return (plan, planned, changes, appended)
+}
+
+/// Why the API's admission or the nodes' fold would refuse `change` appended to `log` as
+/// `view` holds it (which then holds it too), or nil.
+func admissionRefusal(_ change: PlannedEntry, into view: inout StrategyView, log: String, index: UInt64, nowMillis: UInt64) -> String? {
+    do {
+        try PlanValidator.validate(change.type, change.payload, context: LogContext(view: view, log: log))
+        try PlanValidator.refuseAhead(change.type, change.payload, nowMillis: nowMillis)
+        try PlanValidator.refuseUnclearNames(change.type, change.payload)
+        try view.apply(ViewEntry(log: log, index: index, timeMillis: nowMillis, type: change.type.rawValue, payload: change.payload.encoded()))
+        return nil
+    } catch {
+        return error.message
+    }
 }
 
 /// Appends entries in order in one request (at most 1,000).

@@ -29,6 +29,19 @@ import Testing
         defer { federation.stop() }
         let readerToken = (federation.demo["reader"] as! [String: Any])["token"] as! String
 
+        // A plan the node would refuse (a year out of range) is refused by --dry-run too, naming
+        // the item and the field, before anything is appended (it said "would append").
+        let walesPlan = try String(contentsOfFile: "\(Self.plans)/wales-plan.yaml", encoding: .utf8)
+        let year = try #require(walesPlan.range(of: "\n      start_year: 2024"), "no action's start_year: 2024 in the Wales plan")
+        let badPlan = federation.root.appendingPathComponent("wales-plan.yaml")
+        try Data(walesPlan.replacingCharacters(in: year, with: "\n      start_year: -2024").utf8).write(to: badPlan)
+        for sibling in ["measures-catalogue.yaml", "quantitative-targets.yaml"] {
+            try FileManager.default.copyItem(atPath: "\(Self.plans)/\(sibling)", toPath: federation.root.appendingPathComponent(sibling).path)
+        }
+        let dry = try TestKit.quartet(["import", "plan", badPlan.path, "--dry-run", "--config", federation.config("wales"), "--token", token(federation, operatorOf: "wales")])
+        #expect(dry.status != 0 && dry.stderr.contains("plan.action P") && dry.stderr.contains("start_year") && dry.stderr.contains("got -2024;")
+                && dry.stderr.contains("nothing would be appended"), "\(dry)")
+
         // Import: UK plan at uk, Wales plan at wales, the UK actions adopted at england.
         for (node, plan) in [("uk", "uk-plan.yaml"), ("wales", "wales-plan.yaml"), ("england", "uk-plan.yaml")] {
             let first = try quartetJSON(["import", "plan", "\(Self.plans)/\(plan)", "--config", federation.config(node), "--token", token(federation, operatorOf: node)])
