@@ -145,6 +145,19 @@ extension Replicator {
                                         message: "\(reason); this node takes no more appends until it is restarted after the cause is dealt with (docs/operations.md, \"Another process signs this node's log\")"))]
     }
 
+    /// Whether most of the voters (more than half of them) claim more of the own log than this
+    /// copy holds, dropped claims included. A claim is dropped for giving nothing for
+    /// `claimRounds` rounds, which a slow link does to an honest claimant whose answer is still
+    /// arriving: that is no evidence the tail does not exist, and opening below it makes the
+    /// second history the sync exists to prevent. Claims of half the voters or fewer still
+    /// cannot hold the node (a hostile member claiming a tail it never sends is dropped as
+    /// before; with a voter down, an honest claimant's slowness can still drop its claim).
+    func ownSyncMostVotersClaim(above held: UInt64) -> Bool {
+        let voters = ownSyncVoters
+        let claiming = voters.filter { (ownSync.claims[$0] ?? 0) > held }
+        return !claiming.isEmpty && claiming.count * 2 > voters.count
+    }
+
     /// Peers whose answer the sync waits for: `ownSyncAnswers`, or every peer if there are fewer.
     var ownSyncNeeded: Int { max(1, min(settings.ownSyncAnswers, ownSyncVoters.count)) }
 
@@ -162,7 +175,10 @@ extension Replicator {
     }
 
     /// Whether the own log is asked of `peer` no more (its claim was dropped).
-    func ownSyncDropped(_ peer: String) -> Bool { !ownSync.synced && ownSync.dropped.contains(peer) }
+    /// (Asked again while most voters claim more than is held: `ownSyncMostVotersClaim`.)
+    func ownSyncDropped(_ peer: String) -> Bool {
+        !ownSync.synced && ownSync.dropped.contains(peer) && !ownSyncMostVotersClaim(above: heads[settings.ownLog]?.size ?? 0)
+    }
 
     /// An anti-entropy round ends (before its requests are forgotten): strikes for claimants
     /// above what is held that were asked and gave nothing, or are away (`OwnLogSync.strikes`).
@@ -209,9 +225,12 @@ extension Replicator {
         // (Not while the own log is quarantined: what came would be thrown away, and honest
         // claimants struck for it. Those that left a request unanswered are asked last: the
         // one request for the log goes to another claimant first.)
+        // Dropped claimants are asked again while most voters claim more than is held (their
+        // answers were likely only slow: `ownSyncMostVotersClaim`).
         if quarantined[settings.ownLog] == nil {
+            let askDropped = ownSyncMostVotersClaim(above: held)
             let claimants = ownSync.claims.filter { claim in
-                claim.value > held && !ownSync.dropped.contains(claim.key) && peerState(claim.key).map { $0.connected && !$0.requestOut } == true
+                claim.value > held && (askDropped || !ownSync.dropped.contains(claim.key)) && peerState(claim.key).map { $0.connected && !$0.requestOut } == true
             }.keys.sorted { (leftUnanswered($0) ? 1 : 0, $0) < (leftUnanswered($1) ? 1 : 0, $1) }
             for peer in claimants { out += request(settings.ownLog, from: peer) }
         }
@@ -242,7 +261,7 @@ extension Replicator {
             return [.ownLogSynced(size: held)]
         }
         guard !ownSync.heard.isEmpty, ownSync.heard.intersection(ownSyncVoters).count >= ownSyncNeeded else { return [] }
-        guard ownSync.claimed <= held else { return [] }
+        guard ownSync.claimed <= held, !ownSyncMostVotersClaim(above: held) else { return [] }
         guard ownSync.ticks >= 1 || Set(settings.peers).isSubset(of: ownSync.heard) else { return [] }
         ownSync.synced = true
         return [.ownLogSynced(size: held)]

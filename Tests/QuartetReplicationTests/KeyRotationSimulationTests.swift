@@ -259,6 +259,26 @@ import Testing
         }
     }
 
+    /// The same over slow links: every answer arrives many rounds after it was asked for, so
+    /// each claimant is struck for giving nothing and dropped. A claim dropped for slowness is
+    /// no evidence the tail does not exist: while most voters heard claim more than the copy
+    /// holds, it does not open (it opened at its restored size, and its next append was the
+    /// second history the sync exists to prevent), and it goes on asking them.
+    @Test func aCopyRestoredFromBeforeARotationWaitsOutSlowLinksForItsTail() throws {
+        var (sim, copy, k1, at) = try Self.rotatedTail()
+        Self.restore(copy, in: &sim)
+        sim.maxServe = 5
+        sim.minDelay = 400
+        sim.connectAll()
+        sim.runUntil(at + 60_000)
+        let a = sim.nodes["a"]!
+        #expect(a.synced == 41, "opened at \(a.synced.map(String.init) ?? "-"), not at the end of the tail (41)")
+        #expect(a.replicator.chains["a"]!.current == k1.publicKey)
+        for id in ["a", "b", "c"] {
+            #expect(!sim.nodes[id]!.alerts.contains { $0.kind == .rejected }, "\(id): \(sim.nodes[id]!.alerts.map(\.message))")
+        }
+    }
+
     @Test func aRotationInABatchThatIsNeverStoredChangesNoKey() throws {
         var (sim, k0) = try Self.federation()
         // `a`'s writer (holding k0) shows `b` a rotation that is in no log: an "old news" batch

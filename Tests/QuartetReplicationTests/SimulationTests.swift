@@ -48,6 +48,9 @@ struct Simulation {
     /// holding only stubs of restricted entries does.
     var unavailable = 0.0
     var maxDelay: UInt64 = 5
+    /// Every frame takes at least this long (a slow link: an answer arrives rounds after it
+    /// was asked for).
+    var minDelay: UInt64 = 0
     /// Entries per served batch at most (a small value splits catch-ups into many batches).
     var maxServe = ProtocolLimits.maxBatchEntries
     /// Links that are cut (both directions).
@@ -250,7 +253,7 @@ struct Simulation {
         let copies = chance(loss) ? 0 : (chance(duplication) ? 2 : 1)
         for _ in 0..<copies {
             sequence += 1
-            queue.append(Packet(at: now + random.next() % (maxDelay + 1), sequence: sequence, from: from, to: to, frame: message.frame()))
+            queue.append(Packet(at: now + minDelay + random.next() % (maxDelay + 1), sequence: sequence, from: from, to: to, frame: message.frame()))
         }
     }
 
