@@ -24,6 +24,13 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// A JSON object being read, with the file and key path for error messages. Unknown keys are
 /// refused, so a misspelt setting is reported rather than silently ignored.
 struct ConfigObject {
+    /// A value a file gave, as an error quotes it: at most 64 characters, then how long it was
+    /// (a 2 MB value was echoed whole, into the journal too when `serve` refused it).
+    static func shown(_ text: String) -> String {
+        guard text.count > 64 else { return "\"\(text)\"" }
+        return "\"\(text.prefix(64))…\" (\(text.utf8.count) bytes)"
+    }
+
     let file: String
     let path: String?
     let values: [String: Any]
@@ -120,7 +127,7 @@ struct ConfigObject {
     func address(_ key: String) throws(ConfigurationError) -> HostPort {
         let text = try string(key)
         guard let address = HostPort(parsing: text) else {
-            throw error(key, "expected host:port with a port from 1 to 65535 (e.g. 127.0.0.1:7401), found \"\(text)\"")
+            throw error(key, "expected host:port with a port from 1 to 65535 (e.g. 127.0.0.1:7401), found \(ConfigObject.shown(text))")
         }
         return address
     }

@@ -114,11 +114,11 @@ public struct Federation: Sendable, Equatable {
         for node in nodes {
             try node.refuseUnknownKeys(["id", "role", "peer", "api", "log", "vkey", "current_vkey", "revoked", "witness"])
             let id = try node.string("id")
-            guard FederationPKI.isValidNodeID(id) else { throw node.error("id", "expected a node id (lower-case letters, digits and '-'), found \"\(id)\"") }
+            guard FederationPKI.isValidNodeID(id) else { throw node.error("id", "expected a node id (lower-case letters, digits and '-'), found \(ConfigObject.shown(id))") }
             guard !members.contains(where: { $0.id == id }) else { throw node.error("id", "node \"\(id)\" is listed twice") }
             let roleText = try node.string("role")
             guard let role = Role(rawValue: roleText) else {
-                throw node.error("role", "expected one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(roleText)\"")
+                throw node.error("role", "expected one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), found \(ConfigObject.shown(roleText))")
             }
             let api = try node.string("api")
             // Printable ASCII only (an escape sequence in it could hide another member's line
@@ -238,7 +238,7 @@ public struct Federation: Sendable, Equatable {
                 try owner.refuseUnknownKeys(["id", "name", "vkey", "labels", "statements", "retired"])
                 let id = try owner.string("id")
                 guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 }) else {
-                    throw owner.error("id", "expected a data owner id of A-Z, 0-9 and '-' (e.g. HEIW), found \"\(id)\"")
+                    throw owner.error("id", "expected a data owner id of A-Z, 0-9 and '-' (e.g. HEIW), found \(ConfigObject.shown(id))")
                 }
                 _ = try owner.optionalString("name")
                 guard owners[id] == nil else { throw owner.error("id", "data owner \(id) is listed twice") }

@@ -63,11 +63,11 @@ public struct NodeConfiguration: Sendable {
     static func nodeAndLog(_ root: ConfigObject) throws(ConfigurationError) -> (node: String, log: String) {
         let node = try root.string("node")
         guard FederationPKI.isValidNodeID(node) else {
-            throw root.error("node", "expected a node id (1–64 of a-z, 0-9 and '-', not starting with '-'), found \"\(node)\"")
+            throw root.error("node", "expected a node id (1–64 of a-z, 0-9 and '-', not starting with '-'), found \(ConfigObject.shown(node))")
         }
         let log = try root.optionalString("log") ?? node
         guard FederationPKI.isValidNodeID(log) else {
-            throw root.error("log", "expected a log name (lower-case letters, digits and '-'), found \"\(log)\"")
+            throw root.error("log", "expected a log name (lower-case letters, digits and '-'), found \(ConfigObject.shown(log))")
         }
         return (node, log)
     }
@@ -99,14 +99,14 @@ public struct NodeConfiguration: Sendable {
         var level = Logger.Level.info
         if let text = try root.optionalString("log_level") {
             guard let parsed = Logger.Level(rawValue: text) else {
-                throw root.error("log_level", "expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(text)\"")
+                throw root.error("log_level", "expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), found \(ConfigObject.shown(text))")
             }
             level = parsed
         }
         var format = LogFormat.text
         if let text = try root.optionalString("log_format") {
             guard let parsed = LogFormat(rawValue: text) else {
-                throw root.error("log_format", "expected one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(text)\"")
+                throw root.error("log_format", "expected one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", ")), found \(ConfigObject.shown(text))")
             }
             format = parsed
         }
@@ -157,14 +157,14 @@ public struct NodeConfiguration: Sendable {
             for entry in try root.objects("tokens") {
                 try entry.refuseUnknownKeys(["name", "role", "sha256"])
                 let name = try entry.string("name")
-                guard FederationPKI.isValidNodeID(name) else { throw entry.error("name", "expected a name of a-z, 0-9 and '-', found \"\(name)\"") }
+                guard FederationPKI.isValidNodeID(name) else { throw entry.error("name", "expected a name of a-z, 0-9 and '-', found \(ConfigObject.shown(name))") }
                 let role = try entry.string("role")
                 let identity: FederationIdentity
                 switch role {
                 case "reader": identity = .reader(name)
                 case "auditor": identity = .auditor(name)
                 case "operator": identity = .operator(log)
-                default: throw entry.error("role", "expected one of reader, operator, auditor, found \"\(role)\"")
+                default: throw entry.error("role", "expected one of reader, operator, auditor, found \(ConfigObject.shown(role))")
                 }
                 let hex = try entry.string("sha256")
                 guard let digest = TokenGrant.parseHex(hex), digest.count == 32 else {

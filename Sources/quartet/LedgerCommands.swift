@@ -176,7 +176,7 @@ struct LogCommand: AsyncParsableCommand {
 
     @OptionGroup var data: DataOptions
     @Option(help: "The log.") var log: String
-    @Option(help: "First index.") var from: UInt64 = 0
+    @Option(parsing: .unconditional, help: "First index.") var from: UInt64 = 0
     @Option(help: "Most entries to list.") var limit: Int = 100
     @OptionGroup var output: FormatOptions
 
@@ -291,7 +291,7 @@ struct ProofCommand: AsyncParsableCommand {
 
         @OptionGroup var data: DataOptions
         @Option(help: "The log.") var log: String
-        @Option(help: "The entry index.") var index: UInt64
+        @Option(parsing: .unconditional, help: "The entry index.") var index: UInt64
         @Option(help: "Tree size (default: the latest checkpoint's).") var size: UInt64?
         @OptionGroup var output: FormatOptions
 
@@ -316,7 +316,7 @@ struct ProofCommand: AsyncParsableCommand {
 
         @OptionGroup var data: DataOptions
         @Option(help: "The log.") var log: String
-        @Option(help: "The earlier tree size.") var from: UInt64
+        @Option(parsing: .unconditional, help: "The earlier tree size.") var from: UInt64
         @Option(help: "The later tree size (default: the latest checkpoint's).") var to: UInt64?
         @OptionGroup var output: FormatOptions
 
@@ -350,8 +350,9 @@ struct VerifyCommand: AsyncParsableCommand {
         let store: LedgerStore
         do { store = try LedgerStore.open(directory) } catch {
             var damaged = VerificationReport()
-            // A format this quartet does not read is not damage.
-            let message = error.code == .formatVersion ? "\(error)" : "\(directory.databasePath) is damaged or truncated: \(error)"
+            // A format this quartet does not read, or a path that is no data directory (a
+            // mistyped --data), is not damage: said as it is, not sent to a backup.
+            let message = [.formatVersion, .notADataDirectory].contains(error.code) ? "\(error)" : "\(directory.databasePath) is damaged or truncated: \(error)"
             damaged.problems = [VerificationProblem(log: nil, index: nil, message: message)]
             return damaged
         }

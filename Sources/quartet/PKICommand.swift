@@ -10,7 +10,7 @@ struct PKICommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "init", abstract: "Create the federation CA (ECDSA P-256): ca.pem and ca.key (0600).")
 
         @Option(help: "Directory for ca.pem and ca.key.") var out: String
-        @Option(help: "Days the CA is valid.") var days: Int = 3650
+        @Option(parsing: .unconditional, help: "Days the CA is valid.") var days: Int = 3650
         @Option(help: "The CA's common name.") var name = "Quartet federation CA"
         @OptionGroup var output: FormatOptions
 
@@ -41,7 +41,7 @@ struct PKICommand: AsyncParsableCommand {
         @Option(help: "A reader's name (quartet://reader/NAME).") var reader: String?
         @Option(help: "An auditor's name (quartet://auditor/NAME).") var auditor: String?
         @Option(help: "Directory for the .pem, the .key (0600) and a copy of ca.pem.") var out: String
-        @Option(help: "Days the certificate is valid.") var days: Int = 365
+        @Option(parsing: .unconditional, help: "Days the certificate is valid.") var days: Int = 365
         @OptionGroup var output: FormatOptions
 
         func run() async throws {

@@ -73,7 +73,7 @@ extension PKICommand {
 
         @Option(help: "The CA directory (from `pki init`).") var ca: String
         @Option(help: "The request file (LABEL.csr from `pki request`, or made with `openssl req`).") var csr: String
-        @Option(help: "Days the certificate is valid (1-\(FederationPKI.maximumDays)).") var days: Int = 365
+        @Option(parsing: .unconditional, help: "Days the certificate is valid (1-\(FederationPKI.maximumDays)).") var days: Int = 365
         @Option(help: "Directory for LABEL.pem and ca.pem (default: the request's directory).") var out: String?
         @Option(help: "The node this certificate is for (one of --node, --operator, --reader, --auditor is required).") var node: String?
         @Option(name: .customLong("operator"), help: "The log whose operator this certificate is for.") var operatorLog: String?

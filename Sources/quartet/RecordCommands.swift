@@ -54,7 +54,7 @@ struct RecordReading: AsyncParsableCommand {
         discussion: "Give --value for count and percentage measures, --achieved for milestones, --category NAME=N (repeated) for distributions, --text for qualitative measures.")
     @Option(help: "The measure, e.g. P2.A2.M1.") var measure: String
     @Option(help: "The period: a year (2025), a quarter (2025-Q2) or a month (2025-03).") var period: String
-    @Option(help: "A number (count or percentage), in decimal.") var value: String?
+    @Option(parsing: .unconditional, help: "A number (count or percentage), in decimal.") var value: String?
     @Option(help: "true or false (milestone).") var achieved: Bool?
     @Option(help: "NAME=N, repeated (distribution).") var category: [String] = []
     @Option(help: "Text (qualitative).") var text: String?

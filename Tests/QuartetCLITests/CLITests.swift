@@ -208,6 +208,12 @@ func populatedDirectory(count: Int) throws -> URL {
         #expect(consistency["from"] as? Int == 3 && consistency["to"] as? Int == 6)
         #expect(consistency["from_root"] as? String == older["root"] as? String)
 
+        // A mistyped --data is said as such, not as damage that sends the operator to a backup;
+        // a negative number is refused as a value, not taken for an option.
+        let nowhere = try TestKit.quartet(["verify", "--data", data + "-mistyped"])
+        #expect(nowhere.status != 0 && nowhere.stdout.contains("no data directory at") && !nowhere.stdout.contains("damaged"), "\(nowhere)")
+        let negative = try TestKit.quartet(["log", "--data", data, "--from", "-1"])
+        #expect(negative.status != 0 && negative.stderr.contains("The value '-1' is invalid for '--from"), "\(negative)")
         let verify = try TestKit.quartet(["verify", "--data", data])
         #expect(verify.status == 0 && verify.stdout.contains("ok   wales: 6 entries, 6 checkpoints"), "\(verify.stdout)")
         let human = try TestKit.quartet(["log", "--data", data, "--log", "wales", "--limit", "1"])

@@ -62,6 +62,8 @@ import Testing
         ("federation", "true", "federation", "expected a string, found a boolean"),
         ("log_level", #""loud""#, "log_level", "expected one of trace"),
         ("log_format", #""xml""#, "log_format", "expected one of text, json, found \"xml\""),
+        // A value of any length is quoted by its first 64 characters and its size.
+        ("node", "\"" + String(repeating: "W", count: 100_000) + "\"", "node", "found \"" + String(repeating: "W", count: 64) + "…\" (100000 bytes)"),
         ("log_format", "1", "log_format", "expected a string"),
         ("colour", #""blue""#, "colour", "unknown key"),
     ])
@@ -73,6 +75,7 @@ import Testing
         #expect(found.file == files.path)
         #expect(found.key == reported, "\(found)")
         #expect(found.message.contains(message), "\(found)")
+        #expect(found.message.utf8.count < 1_000, "the error quotes \(found.message.utf8.count) bytes")
     }
 
     @Test func missingKeysAndBrokenJSONAreReported() throws {
