@@ -337,13 +337,20 @@ indirect enum PlanKeys: Sendable {
         return nil
     }
 
-    /// A read key `name` is probably a misspelling of: the same but for case, or within one
-    /// edit (two for names of more than five letters; a swap of neighbours is one).
+    /// A read key `name` is probably a misspelling of: the same but for case; or, both of six
+    /// letters or more, within one edit (two past eight letters; a swap of neighbours is one),
+    /// their first `_` parts within one edit of each other. Short keys and keys naming another
+    /// thing (`ni_counterparts` beside `uk_counterparts`, `units`, `score`, `refs`) are
+    /// other nations' notes, not typos.
     static func likelyMeant(_ name: String, among read: some Collection<String>) -> String? {
         read.sorted().first { candidate in
             if candidate.lowercased() == name.lowercased() { return true }
-            let allowed = min(name.count, candidate.count) <= 5 ? 1 : 2
-            return editDistance(Array(name.unicodeScalars), Array(candidate.unicodeScalars), within: allowed)
+            guard min(name.count, candidate.count) >= 6 else { return false }
+            let allowed = max(name.count, candidate.count) <= 8 ? 1 : 2
+            guard editDistance(Array(name.unicodeScalars), Array(candidate.unicodeScalars), within: allowed) else { return false }
+            guard name.contains("_"), candidate.contains("_") else { return true }
+            let first = { (key: String) in Array(key.split(separator: "_", maxSplits: 1).first.map(String.init) ?? key).flatMap(\.unicodeScalars) }
+            return editDistance(first(name), first(candidate), within: 1)
         }
     }
 

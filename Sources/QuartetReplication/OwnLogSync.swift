@@ -35,6 +35,11 @@ struct OwnLogSync: Sendable {
     /// nor keep the request from a peer that would give.
     var strikes: [String: Int] = [:]
     var dropped: Set<String> = []
+    /// Claimants struck for answering with nothing new (old news, `unavailable`) rather than
+    /// for silence: a liar's way of clearing its request every round. Slowness explains
+    /// silence, not such answers: they are never asked again, nor counted among the voters
+    /// that hold the node closed (`Replicator.ownSyncMostVotersClaim`).
+    var answeredEmpty: Set<String> = []
     /// What was held when the last round ended: a round in which it grew strikes nobody (a
     /// long catch-up has a request out at nearly every round's end).
     var heldAtRoundEnd: UInt64?
@@ -128,7 +133,7 @@ extension Replicator {
     /// Where this node stands with its own log.
     public var ownLogStatus: OwnLogStatus {
         OwnLogStatus(synced: ownSync.synced, held: heads[settings.ownLog]?.size ?? 0, seen: seen[settings.ownLog]?.size ?? 0,
-                     heard: ownSync.heard.intersection(ownSyncVoters).count, needed: ownSyncNeeded, claimed: ownSync.synced ? 0 : ownSync.claimed,
+                     heard: ownSync.heard.intersection(ownSyncVoters).count, needed: ownSyncNeeded, claimed: ownSync.synced ? 0 : ownSyncClaimedNow,
                      conflict: ownSync.conflict, heldForFederation: ownSync.held && !ownSync.synced, superseded: ownSync.superseded)
     }
 
@@ -154,8 +159,17 @@ extension Replicator {
     /// before; with a voter down, an honest claimant's slowness can still drop its claim).
     func ownSyncMostVotersClaim(above held: UInt64) -> Bool {
         let voters = ownSyncVoters
-        let claiming = voters.filter { (ownSync.claims[$0] ?? 0) > held }
+        let claiming = voters.filter { (ownSync.claims[$0] ?? 0) > held && !ownSync.answeredEmpty.contains($0) }
         return !claiming.isEmpty && claiming.count * 2 > voters.count
+    }
+
+    /// The largest claim the node waits on: those still counted, and while most voters claim
+    /// more than is held, theirs (what the 503 and `/readyz` say it waits for).
+    var ownSyncClaimedNow: UInt64 {
+        let held = heads[settings.ownLog]?.size ?? 0
+        guard ownSyncMostVotersClaim(above: held) else { return ownSync.claimed }
+        let waited = ownSyncVoters.filter { !ownSync.answeredEmpty.contains($0) }.compactMap { ownSync.claims[$0] }.max() ?? 0
+        return max(ownSync.claimed, waited)
     }
 
     /// Peers whose answer the sync waits for: `ownSyncAnswers`, or every peer if there are fewer.
@@ -177,7 +191,8 @@ extension Replicator {
     /// Whether the own log is asked of `peer` no more (its claim was dropped).
     /// (Asked again while most voters claim more than is held: `ownSyncMostVotersClaim`.)
     func ownSyncDropped(_ peer: String) -> Bool {
-        !ownSync.synced && ownSync.dropped.contains(peer) && !ownSyncMostVotersClaim(above: heads[settings.ownLog]?.size ?? 0)
+        !ownSync.synced && ownSync.dropped.contains(peer)
+            && (ownSync.answeredEmpty.contains(peer) || !ownSyncMostVotersClaim(above: heads[settings.ownLog]?.size ?? 0))
     }
 
     /// An anti-entropy round ends (before its requests are forgotten): strikes for claimants
@@ -207,6 +222,10 @@ extension Replicator {
             // batch that did not fit) gave nothing; a claimant never asked is not blamed.
             let gaveNothing = peerState(peer).map { !$0.connected || $0.requestOut || $0.withheld || asked.contains(peer) } ?? true
             guard gaveNothing else { continue }
+            // Answered, with nothing new (its request cleared, or `unavailable`): not slowness.
+            if let state = peerState(peer), state.connected, state.withheld || (!state.requestOut && asked.contains(peer)) {
+                ownSync.answeredEmpty.insert(peer)
+            }
             ownSync.strikes[peer, default: 0] += 1
             if ownSync.strikes[peer]! >= OwnLogSync.claimRounds { ownSync.dropped.insert(peer) }
         }
@@ -230,7 +249,8 @@ extension Replicator {
         if quarantined[settings.ownLog] == nil {
             let askDropped = ownSyncMostVotersClaim(above: held)
             let claimants = ownSync.claims.filter { claim in
-                claim.value > held && (askDropped || !ownSync.dropped.contains(claim.key)) && peerState(claim.key).map { $0.connected && !$0.requestOut } == true
+                claim.value > held && (!ownSync.dropped.contains(claim.key) || (askDropped && !ownSync.answeredEmpty.contains(claim.key)))
+                    && peerState(claim.key).map { $0.connected && !$0.requestOut } == true
             }.keys.sorted { (leftUnanswered($0) ? 1 : 0, $0) < (leftUnanswered($1) ? 1 : 0, $1) }
             for peer in claimants { out += request(settings.ownLog, from: peer) }
         }

@@ -118,8 +118,8 @@ public final class LedgerStore: Sendable {
         if lock != nil { directory.removePartialCopies() }
         // A reader opens the database read-only: it never checkpoints the write-ahead log into
         // the main file nor removes it (`verify` on a damaged directory changed the bytes it was
-        // asked to check, and lost the separate WAL a recovery might want), nor leaves files
-        // of its own user beside the node's.
+        // asked to check, and lost the separate WAL a recovery might want). (SQLite may still
+        // make empty -wal and -shm files beside a cleanly closed database.)
         let pool = try openPool(directory, readOnly: mode == .reader)
         guard let version = try checkFormat(pool, directory: directory, allowEmpty: false), version < Schema.formatVersion else {
             return LedgerStore(directory: directory, pool: pool, writerLock: lock)

@@ -471,6 +471,10 @@ import Testing
                     c.request("GET", "/healthz", headers=headers)
                     r = c.getresponse(); r.read()
                     out.append(str(r.status))
+                    # An answer saying `Connection: close` is the connection's last (http.client
+                    # would open another for the next request).
+                    if r.will_close:
+                        out.append("closed"); break
             except Exception as e:
                 out.append("closed" if isinstance(e, (http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)) else "error-" + type(e).__name__)
             finally:

@@ -119,8 +119,12 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         // Keys far from any read key are notes for people, as the seed files' are.
         #expect(PlanKeys.likelyMeant("timeframe_note", among: ["timeframe", "start_year"]) == nil)
         #expect(PlanKeys.likelyMeant("id", among: ["kind"]) == nil && PlanKeys.likelyMeant("note", among: ["quote"]) == nil)
-        #expect(PlanKeys.likelyMeant("ranges", among: ["range"]) == "range" && PlanKeys.likelyMeant("stat_reay", among: ["start_year"]) == nil)
+        #expect(PlanKeys.likelyMeant("measure", among: ["measures"]) == "measures" && PlanKeys.likelyMeant("stat_reay", among: ["start_year"]) == nil)
         #expect(PlanKeys.likelyMeant("start_yaer", among: ["start_year"]) == "start_year", "a swap of neighbours is one edit")
+        // Other nations' notes: another word, or short keys.
+        for note in ["ni_counterparts", "eu_counterparts", "ie_counterparts", "ids", "uid", "units", "score", "quota", "refs"] {
+            #expect(PlanKeys.likelyMeant(note, among: ["uk_counterparts", "id", "unit", "scope", "quote", "ref", "kinds"]) == nil, "\(note)")
+        }
     }
 
     @Test func aPlanFileThatIsNotARegularFileIsRefusedWithoutWaiting() throws {
