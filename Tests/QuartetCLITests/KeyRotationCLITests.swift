@@ -92,26 +92,28 @@ import Testing
         // Every key of the chain is now named (the revoked ones and the current one): it holds.
         let followed = try TestKit.quartet(["verify", "--data", data, "--federation", federationPath])
         #expect(followed.status == 0, "\(followed)")
+        // A copy of the federation file beside it, named `name`, with wales's entry changed.
+        func editedCopy(_ name: String, _ change: (inout [String: Any]) -> Void) throws -> String {
+            var root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: federationPath))) as? [String: Any])
+            var nodes = try #require(root["nodes"] as? [[String: Any]])
+            let index = try #require(nodes.firstIndex { $0["id"] as? String == "wales" })
+            change(&nodes[index])
+            root["nodes"] = nodes
+            let path = files.root.appendingPathComponent(name).path
+            try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+            return path
+        }
         // A file naming another pinned key for the log: said, not passed.
-        var other = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: federationPath))) as? [String: Any])
-        var nodes = try #require(other["nodes"] as? [[String: Any]])
-        let index = try #require(nodes.firstIndex { $0["id"] as? String == "wales" })
-        nodes[index]["vkey"] = second
-        nodes[index]["revoked"] = nil
-        nodes[index]["current_vkey"] = nil
-        other["nodes"] = nodes
-        let otherPath = files.root.appendingPathComponent("other-federation.json").path
-        try JSONSerialization.data(withJSONObject: other).write(to: URL(fileURLWithPath: otherPath))
+        let otherPath = try editedCopy("other-federation.json") { wales in
+            wales["vkey"] = second
+            wales["revoked"] = nil
+            wales["current_vkey"] = nil
+        }
         let pinned = try TestKit.quartet(["verify", "--data", data, "--federation", otherPath])
         #expect(pinned.status == 1 && pinned.stdout.contains("the store pins \(first), the federation file names"), "\(pinned.stdout) \(pinned.stderr)")
         // A file giving this directory's own log (its origin and key) to a log of another name:
         // the node would refuse it at start, and verify says so (not a silent pass).
-        var renamed = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: federationPath))) as? [String: Any])
-        var renamedNodes = try #require(renamed["nodes"] as? [[String: Any]])
-        renamedNodes[index]["log"] = "cymru"
-        renamed["nodes"] = renamedNodes
-        let renamedPath = files.root.appendingPathComponent("renamed-federation.json").path
-        try JSONSerialization.data(withJSONObject: renamed).write(to: URL(fileURLWithPath: renamedPath))
+        let renamedPath = try editedCopy("renamed-federation.json") { $0["log"] = "cymru" }
         let refusedFile = try TestKit.quartet(["verify", "--data", data, "--federation", renamedPath])
         #expect(refusedFile.status == 1 && refusedFile.stdout.contains("the federation file names no member whose log is wales")
                 && refusedFile.stdout.contains("a node with this directory would refuse the file"), "\(refusedFile.stdout) \(refusedFile.stderr)")
@@ -137,12 +139,7 @@ import Testing
         let routineReport = try #require(try JSONSerialization.jsonObject(with: Data(routine.stdout.utf8)) as? [String: Any])
         let fourth = try #require(routineReport["vkey"] as? String), away = try #require(routineReport["index"] as? Int)
         _ = try TestKit.quartet(["append", "--data", data, "--type", "test.note", "--payload", "-"], stdin: Array(#"{"after":"routine"}"#.utf8))
-        var dropped = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: federationPath))) as? [String: Any])
-        var droppedNodes = try #require(dropped["nodes"] as? [[String: Any]])
-        droppedNodes[index]["current_vkey"] = fourth
-        dropped["nodes"] = droppedNodes
-        let droppedPath = files.root.appendingPathComponent("dropped-federation.json").path
-        try JSONSerialization.data(withJSONObject: dropped).write(to: URL(fileURLWithPath: droppedPath))
+        let droppedPath = try editedCopy("dropped-federation.json") { $0["current_vkey"] = fourth }
         let stopped = try TestKit.quartet(["verify", "--data", data, "--federation", droppedPath])
         #expect(stopped.status == 1 && stopped.stdout.contains("index 5: the key rotation to \(third) is one the federation file disowns"), "\(stopped)")
         let before = try Data(contentsOf: URL(fileURLWithPath: federationPath))

@@ -232,9 +232,9 @@ import Testing
         #expect(!channel.isActive, "open after the answer was written")
     }
 
-    /// A provisional connection whose first request brought no credentials is closed after
-    /// its answer; the answer now says so (`Connection: close`), as every other last one does.
-    @Test func aProvisionalConnectionsLastAnswerSaysItCloses() throws {
+    /// A connection on a port whose shared slots are full (one, held by another connection):
+    /// provisional, its handshake done, awaiting its first request's credentials.
+    func provisionalConnection() throws -> (EmbeddedChannel, ConnectionCap.Counter) {
         let counter = ConnectionCap.Counter(limit: 1, perAddress: 1, reserve: 2, reservePerAddress: 2, reservePerIdentity: 2,
                                             credentialPool: 2, credentialPerIdentity: 2, keepsReserve: { _ in true })
         let shared = EmbeddedChannel(), channel = EmbeddedChannel()
@@ -244,6 +244,13 @@ import Testing
         }
         #expect(counter.handshakeCompleted(channel, peer: nil))
         try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits, slots: counter))
+        return (channel, counter)
+    }
+
+    /// A provisional connection whose first request brought no credentials is closed after
+    /// its answer; the answer now says so (`Connection: close`), as every other last one does.
+    @Test func aProvisionalConnectionsLastAnswerSaysItCloses() throws {
+        let (channel, counter) = try provisionalConnection()
         try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/view")))
         try channel.writeInbound(HTTPRequestPart.end(nil))
         #expect(!counter.request(on: ObjectIdentifier(channel), credential: nil), "a first request without credentials keeps the connection")
@@ -322,15 +329,7 @@ import Testing
     /// behind the first) are answered before it closes, the last answer saying so; they were
     /// run and their answers lost in the close.
     @Test func aProvisionalConnectionAnswersWhatItHadReadBeforeClosing() throws {
-        let counter = ConnectionCap.Counter(limit: 1, perAddress: 1, reserve: 2, reservePerAddress: 2, reservePerIdentity: 2,
-                                            credentialPool: 2, credentialPerIdentity: 2, keepsReserve: { _ in true })
-        let shared = EmbeddedChannel(), channel = EmbeddedChannel()
-        for connection in [shared, channel] {
-            _ = try connection.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-            #expect(counter.enter(connection))
-        }
-        #expect(counter.handshakeCompleted(channel, peer: nil))
-        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits, slots: counter))
+        let (channel, counter) = try provisionalConnection()
         for _ in 0..<2 {
             try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/view")))
             try channel.writeInbound(HTTPRequestPart.end(nil))

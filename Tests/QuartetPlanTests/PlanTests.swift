@@ -52,21 +52,25 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(try refusal(targets: targets.replacingOccurrences(of: "cadence: annual\n", with: "cadence: fortnightly\n"))?.contains("cadence \"fortnightly\"") == true)
     }
 
+    /// Why a plan file of `text` (written to `directory`), with the seed catalogue and targets,
+    /// is refused; nil if it is read.
+    func planRefusal(_ text: String, in directory: URL) throws -> String? {
+        let file = directory.appendingPathComponent("p.yaml")
+        try Data(text.utf8).write(to: file)
+        do {
+            _ = try PlanImport(planFile: file.path, catalogueFile: "\(plansDirectory)/measures-catalogue.yaml",
+                               targetsFile: "\(plansDirectory)/quantitative-targets.yaml")
+            return nil
+        } catch { return error.message }
+    }
+
     @Test func aliasAmplificationAndSyntaxErrorsAreRefusedSayingWhy() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         var lines = ["plan:", "  id: wales", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
         for i in 1...8 { lines.append("a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]") }
-        func refusal(_ text: String) throws -> String? {
-            let file = directory.appendingPathComponent("p.yaml")
-            try Data(text.utf8).write(to: file)
-            do {
-                _ = try PlanImport(planFile: file.path, catalogueFile: "\(plansDirectory)/measures-catalogue.yaml",
-                                   targetsFile: "\(plansDirectory)/quantitative-targets.yaml")
-                return nil
-            } catch { return error.message }
-        }
+        func refusal(_ text: String) throws -> String? { try planRefusal(text, in: directory) }
         // Refused at the first anchor, before Yams composes anything (composing an alias of
         // aliases used as a mapping key hashes its whole expansion: hours for ~300 bytes).
         #expect(try refusal(lines.joined(separator: "\n") + "\n")?.hasSuffix("p.yaml: line 3, column 5: an anchor or alias; plan files are plain YAML without them") == true)
@@ -98,15 +102,7 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let wales = try String(contentsOfFile: "\(plansDirectory)/wales-plan.yaml", encoding: .utf8)
-        func refusal(_ text: String) throws -> String? {
-            let file = directory.appendingPathComponent("p.yaml")
-            try Data(text.utf8).write(to: file)
-            do {
-                _ = try PlanImport(planFile: file.path, catalogueFile: "\(plansDirectory)/measures-catalogue.yaml",
-                                   targetsFile: "\(plansDirectory)/quantitative-targets.yaml")
-                return nil
-            } catch { return error.message }
-        }
+        func refusal(_ text: String) throws -> String? { try planRefusal(text, in: directory) }
         #expect(try refusal(wales) == nil, "the seed plan itself")
         for (key, typo, meant) in [("      uk_counterparts:", "      uk_counterpart:", "uk_counterparts"), ("      start_year:", "      start_yr:", "start_year"),
                                    ("      timeframe:", "      timefame:", "timeframe"), ("    goals:", "    Goals:", "goals")] {
