@@ -267,10 +267,7 @@ public enum FederationPKI {
             throw PKIError("--days \(days) is outside 1-\(maximumDays): without revocation lists a certificate's lifetime is the only limit on a stolen key")
         }
         let (caCert, caKey) = try loadAuthority(from: caDirectory)
-        guard now.addingTimeInterval(Double(days) * 86400) <= caCert.notAfter else {
-            let left = Int(caCert.notAfter.timeIntervalSince(now) / 86400)
-            throw PKIError("the CA certificate expires at \(ISO8601DateFormatter().string(from: caCert.notAfter)); a certificate for \(days) days would outlive it (use --days \(max(left, 0)) or less, or renew the CA)")
-        }
+        try checkLifetime(days: days, within: caCert, now: now)
         let key = try PrivateKey.generateP256()
         var names: [SubjectAlternativeName] = [.uri(identity.uri)]
         if case .node = identity { names += [.dns(name), .dns("localhost"), .ip("127.0.0.1"), .ip("::1")] }
@@ -287,6 +284,14 @@ public enum FederationPKI {
         try recordIssued(cert, identity: identity.uri, caDirectory: caDirectory, now: now)
         try writeNew(directory: directory, files: files, allowExisting: [caPath])
         return IssuedFiles(certificate: certPath, key: keyPath, caCertificate: caPath, issued: cert)
+    }
+
+    /// Refuses a certificate of `days` from `now` that would outlive the CA certificate `ca`.
+    public static func checkLifetime(days: Int, within ca: Certificate, now: Date = Date()) throws {
+        guard now.addingTimeInterval(Double(days) * 86400) <= ca.notAfter else {
+            let left = Int(ca.notAfter.timeIntervalSince(now) / 86400)
+            throw PKIError("the CA certificate expires at \(ISO8601DateFormatter().string(from: ca.notAfter)); a certificate for \(days) days would outlive it (use --days \(max(left, 0)) or less, or renew the CA)")
+        }
     }
 
     /// Refuses an identity whose name is not 1-64 of a-z, 0-9 and -, naming what kind of name it is.

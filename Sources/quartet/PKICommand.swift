@@ -52,7 +52,7 @@ struct PKICommand: AsyncParsableCommand {
             let identity = try chosenIdentity(node: node, operatorLog: operatorLog, reader: reader, auditor: auditor)
             try FederationPKI.checkName(of: identity)
             try OwnDirectory.check(ca, option: "--ca")
-            _ = try FederationPKI.loadAuthority(from: ca)
+            try FederationPKI.checkLifetime(days: days, within: try FederationPKI.loadAuthority(from: ca).0)
             try OwnDirectory.prepare(out, option: "--out")
             let files = try FederationPKI.issue(identity, caDirectory: ca, in: out, days: days)
             report(files, files.issued, output.format)

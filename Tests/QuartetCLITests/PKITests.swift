@@ -65,7 +65,11 @@ import Testing
             let refused = try TestKit.quartet(arguments)
             #expect(refused.status != 0, "\(arguments)")
         }
-        for left in ["ca-x", "issued-x", "issued-y"] {
+        // A certificate that would outlive its CA (a CA of 10 days, 20 asked).
+        #expect(try TestKit.quartet(["pki", "init", "--out", "\(dir.path)/short-ca", "--days", "10"]).status == 0)
+        let outliving = try TestKit.quartet(["pki", "issue", "--ca", "\(dir.path)/short-ca", "--node", "wales", "--out", "\(dir.path)/issued-z", "--days", "20"])
+        #expect(outliving.status != 0 && outliving.stderr.contains("would outlive it"), "\(outliving)")
+        for left in ["ca-x", "issued-x", "issued-y", "issued-z"] {
             #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/\(left)"), "\(left) was left behind")
         }
     }
