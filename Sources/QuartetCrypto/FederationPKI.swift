@@ -220,7 +220,7 @@ public enum FederationPKI {
             let digits = Self.serialDigits(text)
             guard !digits.isEmpty || text.isEmpty else { throw PKIError("serial \(serial) is zero, which no certificate has") }
             if !unrecorded, !recorded.contains(digits) {
-                throw PKIError("serial \(serial) is not one \(caDirectory)/\(issuedRecordFile) lists as issued by this CA (a typo would leave the certificate meant in use); check it with `openssl x509 -serial -noout`, or give --unrecorded if the CA's record was lost")
+                throw PKIError("serial \(serial) is not one \(caDirectory)/\(issuedRecordFile) lists as issued by this CA (a typo would leave the certificate meant in use); check it with `openssl x509 -serial -noout`; give --unrecorded for a certificate the record cannot list (issued before the CA kept it, releases before 2026-12-05, or a record lost)")
             }
             wanted.append(text)
         }

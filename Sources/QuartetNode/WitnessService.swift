@@ -157,7 +157,7 @@ final class WitnessService: Sendable {
             // assume its format; Go's `go.sum database tree` has spaces); a known log's malformed
             // checkpoint is 400.
             if !origin.isEmpty, !live.federation.members.contains(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
-                return refusal(Witnessing.Refusal(.notFound, "this witness does not know the log \(origin.prefix(80))"))
+                return refusal(Witnessing.Refusal(.notFound, "this witness does not know the log \(String(String.UnicodeScalarView(origin.unicodeScalars.prefix(80))))"))
             }
             return refusal(Witnessing.Refusal(.badRequest, "the checkpoint does not parse: \(error.message)"))
         }

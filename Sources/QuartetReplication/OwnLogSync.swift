@@ -35,11 +35,6 @@ struct OwnLogSync: Sendable {
     /// nor keep the request from a peer that would give.
     var strikes: [String: Int] = [:]
     var dropped: Set<String> = []
-    /// Claimants struck for answering with nothing new (old news, `unavailable`) rather than
-    /// for silence: a liar's way of clearing its request every round. Slowness explains
-    /// silence, not such answers: they are never asked again, nor counted among the voters
-    /// that hold the node closed (`Replicator.ownSyncMostVotersClaim`).
-    var answeredEmpty: Set<String> = []
     /// What was held when the last round ended: a round in which it grew strikes nobody (a
     /// long catch-up has a request out at nearly every round's end).
     var heldAtRoundEnd: UInt64?
@@ -159,7 +154,7 @@ extension Replicator {
     /// before; with a voter down, an honest claimant's slowness can still drop its claim).
     func ownSyncMostVotersClaim(above held: UInt64) -> Bool {
         let voters = ownSyncVoters
-        let claiming = voters.filter { (ownSync.claims[$0] ?? 0) > held && !ownSync.answeredEmpty.contains($0) }
+        let claiming = voters.filter { (ownSync.claims[$0] ?? 0) > held }
         return !claiming.isEmpty && claiming.count * 2 > voters.count
     }
 
@@ -168,7 +163,7 @@ extension Replicator {
     var ownSyncClaimedNow: UInt64 {
         let held = heads[settings.ownLog]?.size ?? 0
         guard ownSyncMostVotersClaim(above: held) else { return ownSync.claimed }
-        let waited = ownSyncVoters.filter { !ownSync.answeredEmpty.contains($0) }.compactMap { ownSync.claims[$0] }.max() ?? 0
+        let waited = ownSyncVoters.compactMap { ownSync.claims[$0] }.max() ?? 0
         return max(ownSync.claimed, waited)
     }
 
@@ -191,8 +186,7 @@ extension Replicator {
     /// Whether the own log is asked of `peer` no more (its claim was dropped).
     /// (Asked again while most voters claim more than is held: `ownSyncMostVotersClaim`.)
     func ownSyncDropped(_ peer: String) -> Bool {
-        !ownSync.synced && ownSync.dropped.contains(peer)
-            && (ownSync.answeredEmpty.contains(peer) || !ownSyncMostVotersClaim(above: heads[settings.ownLog]?.size ?? 0))
+        !ownSync.synced && ownSync.dropped.contains(peer) && !ownSyncMostVotersClaim(above: heads[settings.ownLog]?.size ?? 0)
     }
 
     /// An anti-entropy round ends (before its requests are forgotten): strikes for claimants
@@ -222,10 +216,6 @@ extension Replicator {
             // batch that did not fit) gave nothing; a claimant never asked is not blamed.
             let gaveNothing = peerState(peer).map { !$0.connected || $0.requestOut || $0.withheld || asked.contains(peer) } ?? true
             guard gaveNothing else { continue }
-            // Answered, with nothing new (its request cleared, or `unavailable`): not slowness.
-            if let state = peerState(peer), state.connected, state.withheld || (!state.requestOut && asked.contains(peer)) {
-                ownSync.answeredEmpty.insert(peer)
-            }
             ownSync.strikes[peer, default: 0] += 1
             if ownSync.strikes[peer]! >= OwnLogSync.claimRounds { ownSync.dropped.insert(peer) }
         }
@@ -247,11 +237,16 @@ extension Replicator {
         // Dropped claimants are asked again while most voters claim more than is held (their
         // answers were likely only slow: `ownSyncMostVotersClaim`).
         if quarantined[settings.ownLog] == nil {
+            // Re-asked dropped claimants take turns, fewest strikes first (each round's is struck
+            // again if it gives nothing): a member answering every request with old news or
+            // `unavailable` cannot keep the one request for the log from an honest one whose
+            // answer is only slow.
+            func strikes(_ peer: String) -> Int { ownSync.dropped.contains(peer) ? ownSync.strikes[peer] ?? 0 : 0 }
             let askDropped = ownSyncMostVotersClaim(above: held)
             let claimants = ownSync.claims.filter { claim in
-                claim.value > held && (!ownSync.dropped.contains(claim.key) || (askDropped && !ownSync.answeredEmpty.contains(claim.key)))
+                claim.value > held && (askDropped || !ownSync.dropped.contains(claim.key))
                     && peerState(claim.key).map { $0.connected && !$0.requestOut } == true
-            }.keys.sorted { (leftUnanswered($0) ? 1 : 0, $0) < (leftUnanswered($1) ? 1 : 0, $1) }
+            }.keys.sorted { (strikes($0), leftUnanswered($0) ? 1 : 0, $0) < (strikes($1), leftUnanswered($1) ? 1 : 0, $1) }
             for peer in claimants { out += request(settings.ownLog, from: peer) }
         }
         return out + ownSyncCheck()

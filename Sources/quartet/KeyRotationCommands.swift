@@ -73,7 +73,10 @@ struct KeyRotate: AsyncParsableCommand {
         let member = (try? FederationTrust.read(configuration.federationFile, signatures: false))?.federation.member(configuration.node)
         let named = member?.current ?? member?.verifier
         var name: String = "quartet key current --file \(copy) --member \(configuration.node) --vkey \(rotation.verifier.vkey)"
-        if member.map({ !$0.revoked.isEmpty }) == true { name += " --revoke-previous-after \(after)" }
+        // (Only where `key current` takes it: the file names another current key to keep.)
+        if let member, !member.revoked.isEmpty, let current = member.current, current.publicKey != rotation.key {
+            name += " --revoke-previous-after \(after)"
+        }
         let unnamedBetween: String? = named.flatMap { named in
             named.publicKey == rotation.previous ? nil
                 : "the federation file names \(named.vkey) as the log's current key, not \(previous), the key this rotation moved from: name each key in turn (a federation update per rotation, each with `key current`), or a member following the log may stop at the rotation to a key the file never named"

@@ -196,9 +196,11 @@ func importPlan(file: String, catalogue: String?, targets: String?, client: APIC
     let changes: [PlannedEntry]
     do { changes = try PlanImport.changes(planned, log: view.logs[log], priorities: view.priorities) } catch { throw CLIError(error.message) }
     // What the node would refuse is said before anything is appended, and by --dry-run (which
-    // said "would append" to a file the node then refused): each change folded in order over
-    // the log as it is, with the checks the API's admission and every node's fold apply,
-    // naming the plan's item rather than a position in an HTTP batch.
+    // said "would append" to a file the node then refused): each change checked as the API's
+    // admission checks it (`PlanValidator`) against the log as it is, and folded in order so
+    // the next is checked against it, naming the plan's item rather than a position in an
+    // HTTP batch. (Checks that need the UK log's state, which this command does not read —
+    // the measures mapped to one UK measure — are left to the node.)
     var check = view
     let now = wallClockMillis()
     for (offset, change) in changes.enumerated() {

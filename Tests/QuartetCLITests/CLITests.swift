@@ -212,7 +212,7 @@ func populatedDirectory(count: Int) throws -> URL {
         // a negative number is refused as a value, not taken for an option.
         let nowhere = try TestKit.quartet(["verify", "--data", data + "-mistyped"])
         #expect(nowhere.status != 0 && nowhere.stdout.contains("no data directory at") && !nowhere.stdout.contains("damaged"), "\(nowhere)")
-        let negative = try TestKit.quartet(["log", "--data", data, "--from", "-1"])
+        let negative = try TestKit.quartet(["log", "--data", data, "--log", "wales", "--from", "-1"])
         #expect(negative.status != 0 && negative.stderr.contains("The value '-1' is invalid for '--from"), "\(negative)")
         let verify = try TestKit.quartet(["verify", "--data", data])
         #expect(verify.status == 0 && verify.stdout.contains("ok   wales: 6 entries, 6 checkpoints"), "\(verify.stdout)")

@@ -264,11 +264,16 @@ import Testing
     /// no evidence the tail does not exist: while most voters heard claim more than the copy
     /// holds, it does not open (it opened at its restored size, and its next append was the
     /// second history the sync exists to prevent), and it goes on asking them.
-    @Test func aCopyRestoredFromBeforeARotationWaitsOutSlowLinksForItsTail() throws {
+    /// With `bGivesNothing`, b claims the tail and swallows every request: re-asked, the
+    /// dropped claimants take turns (fewest strikes first), so b cannot keep the one request
+    /// for the log from c, whose answers are only slow.
+    @Test(arguments: [false, true])
+    func aCopyRestoredFromBeforeARotationWaitsOutSlowLinksForItsTail(bGivesNothing: Bool) throws {
         var (sim, copy, k1, at) = try Self.rotatedTail()
         Self.restore(copy, in: &sim)
         sim.maxServe = 5
         sim.minDelay = 400
+        if bGivesNothing { sim.swallowsRequests = ["b"] }
         sim.connectAll()
         sim.runUntil(at + 60_000)
         let a = sim.nodes["a"]!
