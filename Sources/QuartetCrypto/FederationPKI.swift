@@ -161,7 +161,6 @@ public enum FederationPKI {
     /// The CA's revocation list, in the CA directory.
     public static let revocationListFile = "crl.pem"
 
-    /// What `revoke` did: the list's path, the serials it added and every serial it holds.
     /// A serial's hex digits without leading zeros (the record and the list may pad them).
     static func serialDigits(_ hex: String) -> String { String(hex.uppercased().drop { $0 == "0" }) }
 
@@ -179,6 +178,7 @@ public enum FederationPKI {
         return serials
     }
 
+    /// What `revoke` did: the list's path, the serials it added and every serial it holds.
     public struct Revocation: Sendable {
         public let revocationList: String
         public let added: [String]

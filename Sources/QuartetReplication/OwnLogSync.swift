@@ -233,14 +233,13 @@ extension Replicator {
         var out: [Directive] = []
         // (Not while the own log is quarantined: what came would be thrown away, and honest
         // claimants struck for it. Those that left a request unanswered are asked last: the
-        // one request for the log goes to another claimant first.)
-        // Dropped claimants are asked again while most voters claim more than is held (their
-        // answers were likely only slow: `ownSyncMostVotersClaim`).
+        // one request for the log goes to another claimant first.) Dropped claimants are asked
+        // again while most voters claim more than is held (their answers were likely only
+        // slow: `ownSyncMostVotersClaim`), in turns, fewest strikes first (each round's is
+        // struck again if it gives nothing): a member answering every request with old news or
+        // `unavailable` cannot keep the one request for the log from an honest one whose
+        // answer is only slow.
         if quarantined[settings.ownLog] == nil {
-            // Re-asked dropped claimants take turns, fewest strikes first (each round's is struck
-            // again if it gives nothing): a member answering every request with old news or
-            // `unavailable` cannot keep the one request for the log from an honest one whose
-            // answer is only slow.
             func strikes(_ peer: String) -> Int { ownSync.dropped.contains(peer) ? ownSync.strikes[peer] ?? 0 : 0 }
             let askDropped = ownSyncMostVotersClaim(above: held)
             let claimants = ownSync.claims.filter { claim in
