@@ -27,9 +27,10 @@ struct ConfigObject {
     /// A value a file gave, as an error quotes it: at most 64 characters, then how long it was
     /// (a 2 MB value was echoed whole, into the journal too when `serve` refused it).
     static func shown(_ text: String) -> String {
-        // (Counted in scalars: one letter with a thousand combining marks is one Character.)
-        guard text.unicodeScalars.count > 64 else { return "\"\(text)\"" }
-        return "\"\(String(String.UnicodeScalarView(text.unicodeScalars.prefix(64))))…\" (\(text.utf8.count) bytes)"
+        // (Counted in scalars: one letter with a thousand combining marks is one Character;
+        // escaped as `Federation.shown` escapes, so a control character is seen, not obeyed.)
+        let head = Federation.shown(String(String.UnicodeScalarView(text.unicodeScalars.prefix(64))))
+        return text.unicodeScalars.count > 64 ? "\"\(head)…\" (\(text.utf8.count) bytes)" : "\"\(head)\""
     }
 
     let file: String

@@ -149,6 +149,7 @@ final class WitnessService: Sendable {
         // pinned key and the key in force in this node's replica (after a rotation inside the
         // log, unless the federation revoked it).
         let origin = request.note.text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+        let witnessed = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me })
         // A body that is not a checkpoint is refused as such (400), not as an unknown log.
         let size: UInt64
         do { size = try Checkpoint(parsing: request.note.text).size } catch {
@@ -156,14 +157,14 @@ final class WitnessService: Sendable {
             // shape (C2SP: a witness answers an origin it does not know with 404, and must not
             // assume its format; Go's `go.sum database tree` has spaces); a known log's malformed
             // checkpoint is 400.
-            if !origin.isEmpty, !live.federation.members.contains(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
-                return refusal(Witnessing.Refusal(.notFound, "this witness does not know the log \(String(String.UnicodeScalarView(origin.unicodeScalars.prefix(80))))"))
+            if !origin.isEmpty, witnessed == nil {
+                return refusal(Witnessing.Refusal(.notFound, "this witness does not know the log \(Federation.shown(String(String.UnicodeScalarView(origin.unicodeScalars.prefix(80)))))"))
             }
             return refusal(Witnessing.Refusal(.badRequest, "the checkpoint does not parse: \(error.message)"))
         }
         var logs: [String: [NoteVerifier]] = [:]
         var info: LogInfo?
-        if let member = live.federation.members.first(where: { $0.verifier.name.utf8.elementsEqual(origin.utf8) && $0.id != me }) {
+        if let member = witnessed {
             if let refusal = recall.refusal(origin: origin, peers: live.federation.members.compactMap { $0.id == me ? nil : WitnessRecall.answerer($0) }) { return Answer(503, "text/plain; charset=utf-8", refusal + "\n") }
             // A log this node does not hold has no copy to check against; a store that cannot
             // say refuses the request (not answered as if it held none: no gate, no copy check).

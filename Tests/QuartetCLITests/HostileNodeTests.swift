@@ -20,14 +20,19 @@ import Testing
         return server
     }
 
+    /// `quartet ARGUMENTS` under `timeout`: a client that hung is killed (status 137) after
+    /// `seconds` rather than hang the suite.
+    func quartetKilledAfter(_ seconds: Int, _ arguments: [String]) throws -> TestKit.ProcessResult {
+        let timeout = try #require(TestKit.which("timeout"))
+        return try TestKit.run(timeout, ["-s", "KILL", "\(seconds)", try TestKit.quartetBinary().path] + arguments)
+    }
+
     @Test func aNodeThatNeverAnswersIsGivenUpOn() throws {
         let files = try NodeFiles()
         defer { files.remove() }
         let server = try hostile(files, mode: "silent")
         defer { _ = server.stop(signal: SIGKILL, grace: .seconds(2)) }
-        // Under `timeout`: a client that hung would be killed (status 137) rather than hang the suite.
-        let timeout = try #require(TestKit.which("timeout"))
-        let result = try TestKit.run(timeout, ["-s", "KILL", "30", try TestKit.quartetBinary().path, "view", "--config", files.configPath, "--timeout", "2"])
+        let result = try quartetKilledAfter(30, ["view", "--config", files.configPath, "--timeout", "2"])
         #expect(result.status == 1 && result.stderr.contains("did not answer within 2 s"), "\(result.status): \(result.stderr)")
     }
 
@@ -39,8 +44,7 @@ import Testing
         defer { files.remove() }
         let server = try hostile(files, mode: "silent")
         defer { _ = server.stop(signal: SIGKILL, grace: .seconds(2)) }
-        let timeout = try #require(TestKit.which("timeout"))
-        let result = try TestKit.run(timeout, ["-s", "KILL", "25", try TestKit.quartetBinary().path, "audit", "--owner", "HEIW", "--config", files.configPath,
+        let result = try quartetKilledAfter(25, ["audit", "--owner", "HEIW", "--config", files.configPath,
                                                "--timeout", "30", "--deadline", "2"])
         #expect(result.status == 1 && result.stderr.contains("quartet audit: not finished within 2 s (--deadline)"), "\(result.status): \(result.stderr)")
         // verify-figure asking a node too (finding 280's `--whole` reads a log page after page).
@@ -48,7 +52,7 @@ import Testing
         let vkey = try TestKit.quartet(["key", "vkey", "--data", files.dataPath, "--log", "wales"])
         try #require(vkey.status == 0, "\(vkey.stderr)")
         try Data("log \(vkey.stdout.trimmingCharacters(in: .whitespacesAndNewlines))\nquorum none\n".utf8).write(to: policy)
-        let figure = try TestKit.run(timeout, ["-s", "KILL", "25", try TestKit.quartetBinary().path, "verify-figure", "--policy", policy.path, "--figure", "total:P1.A1.M1:2025",
+        let figure = try quartetKilledAfter(25, ["verify-figure", "--policy", policy.path, "--figure", "total:P1.A1.M1:2025",
                                                "--config", files.configPath, "--deadline", "2"])
         #expect(figure.status == 1 && figure.stderr.contains("quartet verify-figure: not finished within 2 s (--deadline)"), "\(figure.status): \(figure.stderr)")
     }
