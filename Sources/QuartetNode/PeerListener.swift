@@ -44,6 +44,7 @@ final class PeerListener: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: ReplicationEngine.peerWaterMark)
+            .childChannelOption(ReplicationEngine.peerUnsentOption, value: ReplicationEngine.peerUnsentBytes)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     var connectionLogger = logger

@@ -91,6 +91,13 @@ final class ReplicationEngine: @unchecked Sendable {
     /// unwritten, the backpressure's soft limit: with NIO's 64 KiB default, every batch in
     /// flight stopped the node reading the peer's next request, and catch-up halved.
     static let peerWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 8 << 20, high: 16 << 20)
+    /// At most this much written to a peer waits unsent in the kernel (`TCP_NOTSENT_LOWAT`; the
+    /// rest waits in the node, counted by `OutboundFlow`): on loopback or a fast link the send
+    /// buffer grows to 4 MiB, and a socket is told writable again only once half of it drained,
+    /// so a peer taking a batch slowly showed no progress for minutes (closed as one taking
+    /// nothing, finding 315), and frames an agreement's end drops sat there beyond reach.
+    static let peerUnsentOption = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 25))  // TCP_NOTSENT_LOWAT (Linux)
+    static let peerUnsentBytes: SocketOptionValue = 256 << 10
     var stopped = false
     private var antiEntropy: RepeatedTask?
     /// Alerts since start, per kind and peer, oldest first (bounded per key).

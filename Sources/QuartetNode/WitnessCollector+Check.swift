@@ -14,8 +14,8 @@ extension WitnessCollector {
         /// A cosignature that verifies, dated beyond the skew (`dateRefusal`): refused, with its time.
         case misdated(String, time: UInt64)
         /// 503 because the witness's copy of the log has not caught up: asked again soon, not
-        /// after a back-off.
-        case notYet(String)
+        /// after a back-off. `holds`: the entries its copy holds, as its answer states them.
+        case notYet(String, holds: UInt64?)
     }
 
     /// When a witness that answered 503 is asked again (`Checked.notYet`).
@@ -49,10 +49,18 @@ extension WitnessCollector {
         case 503 where text.contains("fewer than the checkpoint's"):
             // Its copy of this log has not caught up (`Witnessing.copyGate`); other 503s (it
             // does not witness, it is still learning what it cosigned) back off as failures.
-            return .notYet("witness \(member.id) answered 503: \(PeerText.clean(String(text.prefix(300))))")
+            return .notYet("witness \(member.id) answered 503: \(PeerText.clean(String(text.prefix(300))))", holds: copyHolds(text))
         default:
             return .failed("witness \(member.id) answered \(status): \(PeerText.clean(String(text.prefix(300))))")
         }
+    }
+
+    /// The entries a witness's copy holds, as its 503 states them (`Witnessing.copyGate`'s
+    /// "… holds N entries, fewer than the checkpoint's M"); nil if the answer does not say.
+    static func copyHolds(_ text: String) -> UInt64? {
+        guard let end = text.range(of: " entries, fewer than the checkpoint's "),
+              let start = text[..<end.lowerBound].range(of: " holds ", options: .backwards) else { return nil }
+        return Witnessing.decimal(text[start.upperBound..<end.lowerBound])
     }
 
     /// A cosignature dated further ahead than this is refused.

@@ -517,6 +517,16 @@ final class WitnessCollector: Sendable {
                 finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) kept answering 409 (last holding \(held))")))
             case .resend(let held):
                 send(client, to: member, checkpoint, old: held, resent: true, deadline: deadline)
+            case .older(let failure, let holds):
+                // Its copy lags behind the round's checkpoint (under a stream of appends it may
+                // stay more than the witness's wait behind, and was then never cosigned): the
+                // newest checkpoint its copy holds, beyond what it cosigned, is sent instead,
+                // once. Committed before the round's checkpoint, it was published as that was.
+                guard !resent, !ownLogSuperseded(), let older = try? ledger.checkpoint(try ledger.log(named: ownLog), atMost: holds),
+                      older.checkpoint.size > old, older.checkpoint.size < size else {
+                    return finish(member, checkpoint, .failure(failure))
+                }
+                send(client, to: member, older, old: old, resent: true, deadline: deadline)
             }
         }
     }
@@ -525,6 +535,9 @@ final class WitnessCollector: Sendable {
         case done(Result<(size: UInt64, time: UInt64?), WitnessFailure>)
         /// 409: the witness holds this size; send again from it.
         case resend(from: UInt64)
+        /// 503: the witness's copy holds only `holds` entries; a checkpoint of at most that size
+        /// is sent instead (else `failure`).
+        case older(WitnessFailure, holds: UInt64)
     }
 
     /// A witness's checked answer to the request of `size` from `old`: a cosignature (kept), or
@@ -546,8 +559,10 @@ final class WitnessCollector: Sendable {
             return .done(.failure(WitnessFailure(message: message)))
         case .misdated(let message, let time):
             return .done(.failure(WitnessFailure(message: message, verifiedTime: time)))
-        case .notYet(let message):
-            return .done(.failure(WitnessFailure(message: message, retryAfter: Self.notYetRetry)))
+        case .notYet(let message, let holds):
+            let failure = WitnessFailure(message: message, retryAfter: Self.notYetRetry)
+            if let holds, holds > old, holds < size { return .older(failure, holds: holds) }
+            return .done(.failure(failure))
         }
     }
 

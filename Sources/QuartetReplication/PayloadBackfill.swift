@@ -12,14 +12,17 @@
 /// Pure: the engine feeds it peers, answers and disconnections, and sends the requests it
 /// returns. One request is outstanding at a time (stubs are rare; asking every peer at once
 /// would make each read and send the same ranges). A peer is asked through the end of the
-/// stubs before the next one is; a peer that answers `unavailable`, disconnects, leaves one
-/// request unanswered for `patienceRounds` anti-entropy rounds (`tick`), or keeps its requests
+/// stubs before the next one is; a peer that answers `unavailable`, loses the connection under
+/// its request `maxDisconnects` times, leaves one request unanswered for `patienceRounds`
+/// anti-entropy rounds (`tick`), or keeps its requests
 /// waiting `patienceInAllRounds` in all while its answers fill nothing is done — one member
 /// that never answers, or answers each request just in time with one entry (the patience was
 /// per request only: ~8 s a stub, and every `quartet recover` waiting on it failed), cannot
 /// hold the backfill for ever, while an honest peer that answers slowly (at its read budget)
-/// with nothing to fill is given many requests' time. Finished when no stub is left or every peer offered has been asked through; what is
-/// left then is lost.
+/// with nothing to fill is given many requests' time. A peer whose connection dropped under its
+/// request is asked again, from where it was, once it is back: on a lossy link a single drop
+/// made it done for good, and the payloads only it held in full were reported lost. Finished
+/// when no stub is left or every peer offered has been asked through; what is left then is lost.
 public struct PayloadBackfill: Sendable, Equatable {
     /// A request to send.
     public struct Ask: Sendable, Equatable {
@@ -50,6 +53,11 @@ public struct PayloadBackfill: Sendable, Equatable {
     public private(set) var waited = 0
     /// Per peer, the rounds its requests have waited since its answers last filled a stub.
     public private(set) var waitedInAll: [String: Int] = [:]
+    /// Per peer, the connections that dropped under its request.
+    public private(set) var dropped: [String: Int] = [:]
+    /// Drops under its requests after which a peer is done (one dropping each connection as its
+    /// request comes cannot hold the backfill for ever).
+    public static let maxDisconnects = 3
     /// Peers given up on because they left a request unanswered.
     public private(set) var silent: Set<String> = []
     /// Peers given up on because their answers, in all, took `patienceInAllRounds` and filled nothing.
@@ -120,11 +128,15 @@ public struct PayloadBackfill: Sendable, Equatable {
         return next(peers: peers)
     }
 
-    /// A peer's connection closed: it is done; if it had the request, the next one is due.
+    /// A peer's connection closed (or was replaced): if it had the request, the request is
+    /// dropped and the next one is due — of the same peer, from where it was, if it is connected
+    /// again (`peers`) and has not dropped `maxDisconnects` requests; otherwise of the next peer,
+    /// and of it again once it is back.
     public mutating func disconnected(_ peer: String, peers: [String]) -> Ask? {
-        done.insert(peer)
         guard outstanding?.peer == peer else { return nil }
         outstanding = nil
+        dropped[peer, default: 0] += 1
+        if dropped[peer]! >= Self.maxDisconnects { done.insert(peer) }
         return next(peers: peers)
     }
 

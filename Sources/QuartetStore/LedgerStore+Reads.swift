@@ -52,6 +52,19 @@ extension LedgerStore {
         }
     }
 
+    /// The newest checkpoint of `log` stored at a size of at most `size`, verified as the latest
+    /// is; nil if none.
+    public func checkpoint(_ log: LogInfo, atMost size: UInt64) throws(StoreError) -> StoredCheckpoint? {
+        try read("read a checkpoint of \(log.name)") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT size, note FROM checkpoints WHERE log_id = ? AND size <= ? ORDER BY size DESC LIMIT 1",
+                                             arguments: [log.id, Int64(clamping: size)]) else {
+                return nil
+            }
+            let stored: Int64 = row["size"]
+            return try verified(db, log, note: row["note"], size: UInt64(max(0, stored)))
+        }
+    }
+
     /// The number of entries in `log` covered by its latest checkpoint.
     public func size(_ log: LogInfo) throws(StoreError) -> UInt64 {
         try latestCheckpoint(log)?.checkpoint.size ?? 0

@@ -31,13 +31,14 @@ import Testing
     /// the suites running beside it. uk closes a silent peer (or, loaded, a slow handshake) and a
     /// real member redials; the fake does that up to twice, reporting it on standard error with
     /// uk's log; a third failure fails the test.
-    static func greeted(as node: String, _ federation: LocalFederation) async throws -> FakePeer {
+    static func greeted(as node: String, _ federation: LocalFederation, receiveBuffer: Int32? = nil) async throws -> FakePeer {
         var failure = ""
         for attempt in 1...3 {
             var peer: FakePeer?
             do {
                 let connected = try await FakePeer(as: node, to: "uk", port: peerPort(federation, "uk"), federation: federation,
-                                                   hello: .hello(version: ProtocolLimits.version, node: node, federation: "uk-ot-workforce"))
+                                                   hello: .hello(version: ProtocolLimits.version, node: node, federation: "uk-ot-workforce"),
+                                                   receiveBuffer: receiveBuffer)
                 peer = connected
                 _ = try connected.wait(timeout: 45) { if case .heads = $0 { return true }; return false }
                 if attempt > 1 { FileHandle.standardError.write(Data("AttackTests: uk answered \(node) only at attempt \(attempt); before: \(failure)\n".utf8)) }
@@ -106,6 +107,36 @@ import Testing
         #expect(after > 0, "uk's resident set could not be read at the end (gone?)")
         peak = max(peak, after)
         #expect(peak - before < 100 << 20, "uk grew from \(before >> 20) MiB to \(peak >> 20) MiB")
+        try? await peer.channel.close()
+    }
+
+    /// A member on a slow link (here ~32 KB/s: 8 KiB read every quarter second) taking a batch
+    /// of megabytes is making progress, and is not closed as one that takes nothing: uk once
+    /// counted progress per whole frame, so past 30 s without one it closed the connection and
+    /// alerted, and the member, asking again, was closed again, for ever.
+    @Test func aMemberTakingABatchSlowlyIsNotClosedWhileItTakesIt() async throws {
+        let federation = try LocalFederation()
+        try federation.start(["uk", "wales"], onePeerAnswers: true)
+        defer { federation.stop() }
+        try Self.fillOwnLog(federation)
+        let peer = try await Self.greeted(as: "england", federation, receiveBuffer: 16 << 10)
+        try await peer.channel.setOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 8192)).get()
+        try await peer.channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1).get()
+        try await peer.channel.setOption(ChannelOptions.autoRead, value: false).get()
+        // A batch of uk's own log: ~8 MiB, more than the kernel's buffers and 40 s at this pace.
+        peer.send(.request(log: "uk", from: 0))
+        let slowUntil = Date().addingTimeInterval(40)
+        while Date() < slowUntil, !peer.isClosed {
+            peer.channel.read()
+            usleep(250_000)
+        }
+        #expect(!peer.isClosed, "uk closed a member taking its batch at ~32 KB/s: \(federation.processes["uk"]?.log.suffix(2000) ?? "")")
+        #expect(!(federation.processes["uk"]?.log.contains("took none of") ?? true), "uk alerted on a member making progress")
+        // Read at full speed now: the batch arrives whole.
+        try await peer.channel.setOption(ChannelOptions.autoRead, value: true).get()
+        peer.channel.read()
+        let batch = try peer.wait(timeout: 60) { if case .entries(let batch) = $0 { return batch.log == "uk" }; return false }
+        if case .entries(let entries) = batch { #expect(entries.entries.count > 10, "a batch of \(entries.entries.count) entries") }
         try? await peer.channel.close()
     }
 

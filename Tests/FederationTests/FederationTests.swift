@@ -156,7 +156,10 @@ final class FakePeer: @unchecked Sendable {
     ///   TLS until the handshake ends), not by the test's task: with the suites in parallel on
     ///   two cores a test task can resume more than 10 s later, when uk has already closed the
     ///   connection as silent.
-    init(as node: String, to target: String, port: Int, federation: LocalFederation, hello: Message? = nil) async throws {
+    /// - Parameter receiveBuffer: the socket's receive buffer, set before it connects (a small
+    ///   one keeps the sender's kernel buffers small, as a slow link does: on loopback they grow
+    ///   to megabytes).
+    init(as node: String, to target: String, port: Int, federation: LocalFederation, hello: Message? = nil, receiveBuffer: Int32? = nil) async throws {
         let pki = federation.root.appendingPathComponent("pki")
         let context = try TLSContext(role: .client, certificateChain: pki.appendingPathComponent("\(node)/\(node).pem").path,
                                      privateKey: pki.appendingPathComponent("\(node)/\(node).key").path, trustRoots: federation.ca)
@@ -167,7 +170,9 @@ final class FakePeer: @unchecked Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
         do {
-            channel = try await ClientBootstrap(group: group)
+            var bootstrap = ClientBootstrap(group: group)
+            if let receiveBuffer { bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer)) }
+            channel = try await bootstrap
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers([

@@ -364,21 +364,8 @@ import Testing
     /// quorum). Found by an attack: the round waited for every witness, up to 10 s.
     @Test func aSlowWitnessDoesNotHoldTheOthersBack() throws {
         let federation = try LocalFederation()
-        let python = try #require(TestKit.which("python3"))
-        let pki = federation.root.appendingPathComponent("pki/scotland")
-        let port = try #require(URL(string: federation.api("scotland"))?.port)
-        let slow = try ChildProcess.spawn(ChildSettings(executable: python.path, arguments: [
-            TestKit.repositoryRoot.appendingPathComponent("Tests/Interop/slow_witness.py").path, "\(port)",
-            pki.appendingPathComponent("scotland.pem").path, pki.appendingPathComponent("scotland.key").path, federation.ca,
-            URL(fileURLWithPath: federation.path("scotland", "data")).appendingPathComponent("witness/key.pem").path,
-            "quartet.ot-workforce.uk/scotland/witness", "8"]))
+        let slow = try Self.scotlandWitnessInPython(federation, delay: 8)
         defer { _ = slow.stop(signal: SIGKILL, grace: .seconds(5)) }
-        // It answers anything but a witness request with 404 once it listens.
-        let listening = Date().addingTimeInterval(20)
-        while (try? federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("scotland"))/healthz"]))?.status != 404 {
-            guard Date() < listening else { throw TestKitError("the slow witness did not start listening") }
-            usleep(100_000)
-        }
         try federation.start(["uk", "wales", "england", "northern-ireland"])
         defer { federation.stop() }
         for round in 0..<3 {
@@ -401,6 +388,58 @@ import Testing
         }
         // The slow witness's cosignatures verify and count as well, once they come.
         _ = try Self.cosigned(federation, size: 6, count: 4)
+    }
+
+    /// Scotland's witness played by Tests/Interop/slow_witness.py (its key, its certificate, its
+    /// API port), answering after `delay` seconds; with `lag`, its copy of every log a size
+    /// behind the largest checkpoint it was sent. Returned once it listens.
+    static func scotlandWitnessInPython(_ federation: LocalFederation, delay: Int, lag: Bool = false) throws -> ChildProcess {
+        let python = try #require(TestKit.which("python3"))
+        let pki = federation.root.appendingPathComponent("pki/scotland")
+        let port = try #require(URL(string: federation.api("scotland"))?.port)
+        let witness = try ChildProcess.spawn(ChildSettings(executable: python.path, arguments: [
+            TestKit.repositoryRoot.appendingPathComponent("Tests/Interop/slow_witness.py").path, "\(port)",
+            pki.appendingPathComponent("scotland.pem").path, pki.appendingPathComponent("scotland.key").path, federation.ca,
+            URL(fileURLWithPath: federation.path("scotland", "data")).appendingPathComponent("witness/key.pem").path,
+            "quartet.ot-workforce.uk/scotland/witness", "\(delay)"] + (lag ? ["lag"] : [])))
+        // It answers anything but a witness request with 404 once it listens.
+        let listening = Date().addingTimeInterval(20)
+        while (try? federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key, "\(federation.api("scotland"))/healthz"]))?.status != 404 {
+            guard Date() < listening else {
+                _ = witness.stop(signal: SIGKILL, grace: .seconds(5))
+                throw TestKitError("the witness in Python did not start listening")
+            }
+            usleep(100_000)
+        }
+        return witness
+    }
+
+    /// A witness whose copy of wales stays behind every checkpoint it is sent (a stream of
+    /// appends outrunning its replication by more than its 2 s wait) is sent the newest
+    /// checkpoint its 503 says its copy holds, and cosigns that (was: asked the newest again and
+    /// again, answered 503 every time, and never cosigned while the stream lasted).
+    @Test func aWitnessWhoseCopyLagsCosignsTheNewestCheckpointItHolds() throws {
+        let federation = try LocalFederation()
+        let lagging = try Self.scotlandWitnessInPython(federation, delay: 0, lag: true)
+        defer { _ = lagging.stop(signal: SIGKILL, grace: .seconds(5)) }
+        try federation.start(["uk", "wales", "england", "northern-ireland"])
+        defer { federation.stop() }
+        var size = 0
+        for i in 0..<4 { size = Int(try federation.append("wales", #"{"i":\#(i)}"#)) + 1 }
+        // It holds one less than the largest checkpoint it was sent: the newest it can cosign.
+        let deadline = Date().addingTimeInterval(30)
+        var scotland: [String: Any] = [:]
+        while Date() < deadline {
+            let witnesses = try federation.get("wales", "/v1/witnesses")["witnesses"] as! [[String: Any]]
+            scotland = witnesses.first { $0["id"] as? String == "scotland" } ?? [:]
+            if scotland["cosigned_size"] as? Int == size - 1 { break }
+            usleep(100_000)
+        }
+        #expect(scotland["cosigned_size"] as? Int == size - 1, "scotland's lagging witness: \(scotland)")
+        // Its cosignature is kept with the checkpoint of that size.
+        let note = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key,
+                                        "\(federation.api("wales"))/v1/logs/wales/checkpoint?cosigned-by=scotland"])
+        #expect(note.status == 200 && note.body.contains("\n\(size - 1)\n") && note.body.contains("\u{2014} quartet.ot-workforce.uk/scotland/witness "), "\(note)")
     }
 
     /// A member restored with a new witness key, listed by a reload: the log's node asks the new

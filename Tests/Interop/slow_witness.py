@@ -3,7 +3,11 @@
 DELAY seconds (so its requests never fail): for the test that one slow witness does not hold a
 log's other witnesses back. Written from C2SP tlog-witness and tlog-cosignature.
 
-usage: slow_witness.py PORT CERT KEY CA WITNESS_KEY_PEM WITNESS_NAME DELAY
+usage: slow_witness.py PORT CERT KEY CA WITNESS_KEY_PEM WITNESS_NAME DELAY [lag]
+
+With `lag`, its copy of every log is taken to hold one entry less than the largest checkpoint
+it was ever sent: a checkpoint beyond that is answered 503 as a Quartet witness whose copy has
+not caught up answers (`Witnessing.copyGate`), one within it is cosigned.
 """
 import base64, hashlib, struct, sys, time
 import tls_server
@@ -11,6 +15,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key, E
 
 port, cert, key, ca, witness_pem, name, delay = sys.argv[1:8]
 port, delay = int(port), float(delay)
+lag = sys.argv[8:9] == ['lag']
+largest = {}
 witness = load_pem_private_key(open(witness_pem, 'rb').read(), None)
 public = witness.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 key_id = hashlib.sha256(name.encode() + b'\n\x04' + public).digest()[:4]
@@ -46,6 +52,14 @@ def serve(connection):
             note = body.split(b'\n\n', 1)[1]
             checkpoint = note.split(b'\n\n')[0] + b'\n'
             time.sleep(delay)
+            if lag:
+                origin, size = checkpoint.split(b'\n')[0].decode(), int(checkpoint.split(b'\n')[1])
+                largest[origin] = max(largest.get(origin, 0), size)
+                held = largest[origin] - 1
+                if size > held:
+                    connection.sendall(answer(503, "this witness's copy of %s holds %d entries, fewer than the checkpoint's %d: "
+                                                   "it cosigns what its copy holds and agrees with (ask again once the entries have reached it)\n" % (origin, held, size)))
+                    continue
             connection.sendall(answer(200, cosignature(checkpoint)))
     except Exception:
         pass

@@ -80,16 +80,27 @@ import Testing
         #expect(state.slow == ["england"] && state.filled["uk"] == 8)
     }
 
-    @Test func aPeerThatDisconnectsIsDoneAndANewPeerIsAskedLater() {
-        var state = PayloadBackfill(log: "wales", stubs: [7])
+    @Test func aPeerThatDisconnectsIsAskedAgainWhenBackAndANewPeerIsAskedLater() {
+        var state = PayloadBackfill(log: "wales", stubs: [7, 9])
         #expect(state.next(peers: ["uk"]) == .init(peer: "uk", from: 7))
         // uk goes away with the request: nobody else is connected yet.
         #expect(state.disconnected("uk", peers: []) == nil)
         #expect(state.finished(offered: []))
+        // Back (a lossy link drops a connection now and then): asked again from where it was,
+        // and it fills what it holds (was: done at the first drop, the stubs only it held lost).
+        #expect(state.next(peers: ["uk"]) == .init(peer: "uk", from: 7))
+        #expect(state.answered(end: 8, stored: [7], peers: ["uk"]) == .init(peer: "uk", from: 9))
+        // A connection replaced under the request: asked again at once on the new one; a peer
+        // whose connection drops under every request is done at the third.
+        #expect(state.disconnected("uk", peers: ["uk"]) == .init(peer: "uk", from: 9))
+        #expect(state.disconnected("uk", peers: ["uk"]) == nil)
+        #expect(state.done.contains("uk") && state.dropped["uk"] == PayloadBackfill.maxDisconnects)
+        // A peer with no request outstanding is not done when it goes.
+        #expect(state.disconnected("scotland", peers: ["uk"]) == nil && !state.done.contains("scotland"))
         // england connects: asked at the next round; it fills the stub.
-        #expect(state.next(peers: ["england", "uk"]) == .init(peer: "england", from: 7))
+        #expect(state.next(peers: ["england", "uk"]) == .init(peer: "england", from: 9))
         #expect(!state.finished(offered: ["england"]))
-        #expect(state.answered(end: 8, stored: [7], peers: ["england"]) == nil)
+        #expect(state.answered(end: 10, stored: [9], peers: ["england"]) == nil)
         #expect(state.finished(offered: ["england"]) && state.lost.isEmpty)
         // Nothing more is asked once nothing is missing.
         #expect(state.next(peers: ["scotland"]) == nil)
