@@ -263,13 +263,18 @@ extension ReplicationEngine {
 
     /// Sends `message` to `peer`; entries pass through egress first. A batch egress withholds
     /// is not sent; if it answers the peer's request (`answering`), the peer hears
-    /// `unavailable` so it asks the holder at once.
+    /// `unavailable` so it asks the holder at once. The payloads that go in full are recorded
+    /// as disclosed once the frame is taken for the connection (not one over the frame limit,
+    /// or dropped with a connection past its hard limit: the owner's audit showed disclosures
+    /// that never happened, and a later real one was taken as recorded by them).
     func send(_ message: Message, to peer: String, answering: Bool = false) {
         guard let channel = channels[peer] else { return }
         var message = message
+        var disclosed: (log: String, records: [OwnLogRecorder.Disclosed])?
         if case .entries(let batch) = message {
             if let allowed = egress(batch, to: peer) {
-                message = .entries(allowed)
+                message = .entries(allowed.batch)
+                if !allowed.records.isEmpty { disclosed = (batch.log, allowed.records) }
             } else if answering {
                 message = .unavailable(log: batch.log, from: batch.from)
             } else {
@@ -293,13 +298,20 @@ extension ReplicationEngine {
             if answering, case .entries(let batch) = message { send(.unavailable(log: batch.log, from: batch.from), to: peer, answering: true) }
             return
         }
-        guard flows[peer, default: OutboundFlow()].queued(frame.count, nowMillis: monotonicMillis) else {
+        guard (flows[peer]?.unwritten ?? 0) + frame.count <= OutboundFlow.Settings().hardLimitBytes else {
             record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer,
                                     message: "\(peer) does not read: more than \(OutboundFlow.Settings().hardLimitBytes >> 20) MiB unwritten; closing the connection"))
             flows[peer] = OutboundFlow()
             channel.close(promise: nil)
             return
         }
+        // Not recorded (all of it, or none), not sent: the peer asks again (or is pushed the
+        // next commit).
+        if let disclosed, !onDisclosed(peer, disclosed.log, disclosed.records) {
+            if answering, case .entries(let batch) = message { send(.unavailable(log: batch.log, from: batch.from), to: peer, answering: true) }
+            return
+        }
+        _ = flows[peer, default: OutboundFlow()].queued(frame.count, nowMillis: monotonicMillis)
         write(frame, to: peer, on: channel)
     }
 
@@ -332,10 +344,12 @@ extension ReplicationEngine {
     /// suppression meets the agreement's terms);
     /// otherwise the entry travels as a stub. The same rule
     /// holds when this node relays another node's log.
-    func egress(_ batch: Batch, to peer: String) -> Batch? {
+    /// Returns the batch to send and the disclosures it makes (recorded by `send` once the frame
+    /// is taken for the connection), or nil to withhold it.
+    func egress(_ batch: Batch, to peer: String) -> (batch: Batch, records: [OwnLogRecorder.Disclosed])? {
         // A log's own node may hold all of it (it takes back a tail it lost, OwnLogSync).
-        guard replicator.settings.writer(of: batch.log) != peer else { return batch }
-        guard batch.entries.contains(where: { !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return batch }
+        guard replicator.settings.writer(of: batch.log) != peer else { return (batch, []) }
+        guard batch.entries.contains(where: { !EntryHeader.isPublic(encoded: $0.headerBytes) }) else { return (batch, []) }
         // A member a reload removed (its connection closing) is no recipient.
         guard federation.member(peer) != nil else { return nil }
         // Not while this node's clock disagrees with its witnesses (finding 289): agreements are
@@ -397,10 +411,7 @@ extension ReplicationEngine {
                 }
                 return OwnLogRecorder.Disclosed(ranges: ranges, agreement: item.agreement, access: item.access)
             }
-            // Not recorded (all of it, or none), not sent: the peer asks again (or is pushed the
-            // next commit).
-            guard records.isEmpty || onDisclosed(peer, batch.log, records) else { return nil }
-            return out
+            return (out, records)
         }
     }
 

@@ -128,6 +128,21 @@ extension Policy {
         agreements.values.allSatisfy(body) && shadowed.allSatisfy(body) && withdrawn.values.allSatisfy { $0.allSatisfy(body) }
     }
 
+    /// Why `agreement`, a copy of an id signed again (after its owner's key change withdrew the
+    /// copies before), does not count: its method differs from theirs. An aggregate names only
+    /// the id whose suppression made it, and is judged by that id's terms wherever it goes or is
+    /// shown (`aggregateMaker`; a view remembers the verdict per entry): a copy signed again with
+    /// a larger minimum cell size would let every table made under the smaller one travel, in
+    /// full, to a recipient the new copy names, and be shown as meeting terms it does not meet.
+    /// New terms are a new id.
+    public func methodChange(_ agreement: Agreement) -> String? {
+        guard let before = withdrawn[agreement.id]?.first(where: { $0.agreement.holder == agreement.holder
+            && ($0.agreement.minCellSize != agreement.minCellSize || $0.agreement.rounding != agreement.rounding) })?.agreement else { return nil }
+        return "signed again with min-cell-size \(agreement.minCellSize), rounding \(agreement.rounding), where the copy of this id before it had min-cell-size "
+            + "\(before.minCellSize), rounding \(before.rounding): the tables made under the id would be judged by terms they were not made with; "
+            + "sign it again with the same method, or sign the new terms under a new id"
+    }
+
     /// Why `agreement`'s method would stop a label's tables being shown (it does not protect
     /// jointly with the method of an agreement of one of its labels already on the ledger that
     /// gives some node access), or nil. The holder's append refuses it: on an append-only

@@ -107,6 +107,7 @@ public struct Policy: Sendable {
                     }
                     return ignore(log, index, "agreement id \(agreement.id) is also used by \(held.agreement.holder); neither is in force")
                 }
+                if let change = methodChange(agreement) { return ignore(log, index, "agreement \(agreement.id): \(change)") }
                 agreements[agreement.id] = AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil)
                 return .accepted(agreement.id)
             case .disclosed:
@@ -246,6 +247,7 @@ public struct Policy: Sendable {
                 throw PolicyError("agreement \(agreement.id): names holder \(agreement.holder); it can only be appended to the \(agreement.holder) log")
             }
             guard agreements[agreement.id] == nil else { throw PolicyError("agreement \(agreement.id) is already on the ledger") }
+            if let change = methodChange(agreement) { throw PolicyError("agreement \(agreement.id): \(change)") }
             if let conflict = methodConflict(agreement) { throw PolicyError("agreement \(agreement.id): \(conflict)") }
         case .revoked:
             let r = try Self.revocation(payload)

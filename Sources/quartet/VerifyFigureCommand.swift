@@ -129,8 +129,14 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             printJSON(report, snakeCaseKeys: true)
         case .text:
             // Names and values come from the answer and the policy file: escaped.
+            // With how late the quorum saw it as the newest: an old state a quorum did cosign
+            // passes as that time's state, and the reader is told which time that is.
             for (log, c) in report.checkpoints.sorted(by: { $0.key < $1.key }) {
-                print(TerminalText.escaped("ok: \(log) size \(c.size), cosigned by \(c.witnesses.joined(separator: ", ")) (the policy's quorum)"))
+                let asLate = c.quorumTime.map { " — the newest its quorum had seen as late as \(VerifyCheckpointCommand.shown($0)) (\(ViewQueries.age(Double(now > $0 ? now - $0 : 0))) ago)" } ?? ""
+                print(TerminalText.escaped("ok: \(log) size \(c.size), cosigned by \(c.witnesses.joined(separator: ", ")) (the policy's quorum)\(asLate)"))
+            }
+            if maxAge == nil {
+                print("not checked: how fresh these checkpoints are (a node can answer with an older state a quorum did cosign); --max-age checks")
             }
             print(TerminalText.escaped("ok: \(report.entries) entr\(report.entries == 1 ? "y" : "ies"), each in its log's checkpoint"))
             print(TerminalText.escaped("ok: \(report.figure) recomputed from them is \(report.recomputed), the value the answer states (UK log: \(report.ukLog))"))

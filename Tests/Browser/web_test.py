@@ -823,6 +823,14 @@ def check_verify_figure(api, demo, out):
             fail("verify-figure recomputed %s as %r, the answer states %r" % (figure, report["recomputed"], answer["stated"]))
         print("web-test: quartet verify-figure checks %s offline: %s" % (figure, report["recomputed"]))
     answer = get("/v1/view/figures/%s/provenance" % urllib.parse.quote(total, safe=":"))
+    # Said as text: how late each checkpoint's quorum saw it as the newest, and that freshness
+    # was not checked without --max-age (an old state a quorum did cosign passes as its time's).
+    path = os.path.join(out, "provenance-text.json")
+    with open(path, "w") as f:
+        json.dump(answer, f)
+    text = subprocess.run([quartet, "verify-figure", "--policy", policy, "--figure", total, path], capture_output=True, text=True)
+    if text.returncode != 0 or "had seen as late as" not in text.stdout or "not checked: how fresh" not in text.stdout:
+        fail("verify-figure's text does not say how old the checkpoints are: %s %s" % (text.stdout, text.stderr))
     # Stated otherwise: the entries give another figure.
     stated = dict(answer, stated=answer["stated"] + 1)
     result = verify(stated, "provenance-stated.json")

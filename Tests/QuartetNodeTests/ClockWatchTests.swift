@@ -90,7 +90,7 @@ import Testing
                              author: "wales", payload: Array("{}".utf8), salt: salt)
         let mixed = Batch(log: "wales", from: 2, note: "", entries: [WireEntry(restricted), WireEntry(open)])
         let publicOnly = Batch(log: "wales", from: 3, note: "", entries: [WireEntry(open)])
-        func egress(_ batch: Batch) -> Batch? { engine.queue.sync { engine.egress(batch, to: "england") } }
+        func egress(_ batch: Batch) -> Batch? { engine.queue.sync { engine.egress(batch, to: "england")?.batch } }
         let sent = try #require(egress(mixed), "not held: the batch goes (the row as a stub: no agreement)")
         #expect(sent.entries[0].payload == nil && sent.entries[1].payload != nil)
         #expect(node.node.purger.checkEnded())

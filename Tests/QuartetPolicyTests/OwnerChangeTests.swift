@@ -123,6 +123,36 @@ import Testing
         #expect(OwnerHistory.succession(owner: "HEIW", accepted: retired, new: retired) == nil)
     }
 
+    /// An agreement signed again under its id after a key change keeps its method: with a larger
+    /// minimum cell size, the tables made under the id at the smaller one would be judged (and
+    /// sent in full, and shown) by terms they were not made with (review of 2026-12-06, 316).
+    @Test func anAgreementSignedAgainUnderItsIdKeepsItsMethod() throws {
+        let rotation = try statement(by: first, to: second, labels: [label])
+        let history = ["HEIW": try verify(second, labels: [label], [rotation])]
+        var policy = Policy(owners: ["HEIW": verifier(second)], labels: try LabelOwnership(["HEIW": [label]]), history: history)
+        let old = try heiwAgreement()
+        #expect(policy.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established",
+                             payload: payload(try NoteSigner(name: "HEIW", key: first).sign(text: old.text))) == .accepted(old.id))
+        var stricter = old
+        stricter.minCellSize = old.minCellSize + 5
+        stricter.recipients["england"] = .aggregate
+        let again = payload(try NoteSigner(name: "HEIW", key: second).sign(text: stricter.text))
+        do {
+            try policy.check(type: "agreement.established", payload: again, log: "wales")
+            Issue.record("a copy signed again with another method was let through")
+        } catch {
+            #expect(error.message.contains("min-cell-size \(old.minCellSize)") && error.message.contains("new id"), "\(error.message)")
+        }
+        guard case .ignored = policy.apply(log: "wales", index: 1, timeMillis: 0, type: "agreement.established", payload: again) else {
+            Issue.record("a copy signed again with another method was folded"); return
+        }
+        #expect(policy.agreements[old.id] == nil)
+        // The same method signed again counts, as before.
+        let same = payload(try NoteSigner(name: "HEIW", key: second).sign(text: old.text))
+        try policy.check(type: "agreement.established", payload: same, log: "wales")
+        #expect(policy.apply(log: "wales", index: 2, timeMillis: 0, type: "agreement.established", payload: same) == .accepted(old.id))
+    }
+
     @Test func anAgreementTheFileNoLongerLetsCountIsWithdrawnAndEnded() throws {
         let rotation = try statement(by: first, to: second, labels: [label])
         let history = ["HEIW": try verify(second, labels: [label], [rotation])]
