@@ -43,10 +43,10 @@ extension ReplicationEngine {
         guard var state = backfill, !stopped else { return }
         // Payloads filled since the last fold, held back by its spacing: folded once it is over.
         if backfillRefoldPending, let last = backfillRefoldedAt, ContinuousClock.now - last >= Self.backfillRefoldSpacing { refoldAfterBackfill(now: false) }
-        let before = state.silent, slowBefore = state.slow
+        let before = state.silent, slowBefore = state.slow, lapsedBefore = state.lapsed
         let ask = state.tick(peers: replicator.connectedPeers)
         backfill = state
-        let gaveUp = state.silent.subtracting(before), tooSlow = state.slow.subtracting(slowBefore)
+        let gaveUp = state.silent.subtracting(before), tooSlow = state.slow.subtracting(slowBefore), lapsed = state.lapsed.subtracting(lapsedBefore)
         for peer in gaveUp {
             record(ReplicationAlert(kind: .protocolViolation, log: ownLogName, peer: peer,
                                     message: "\(peer) left a request for payloads of this node's own log \(ownLogName) unanswered for \(PayloadBackfill.patienceRounds) rounds; asking the other peers"))
@@ -57,8 +57,12 @@ extension ReplicationEngine {
             logger.notice("a peer's answers for payloads of the own log took \(PayloadBackfill.patienceInAllRounds) rounds in all and filled nothing; asking the other peers",
                           metadata: ["log": "\(ownLogName)", "peer": "\(peer)"])
         }
+        for peer in lapsed {
+            logger.notice("a peer whose connection dropped under a request for payloads of the own log did not come back in \(PayloadBackfill.patienceRounds) rounds; it is asked again if it does",
+                          metadata: ["log": "\(ownLogName)", "peer": "\(peer)"])
+        }
         ask.map(sendBackfill)
-        if ask == nil, !gaveUp.isEmpty || !tooSlow.isEmpty, state.finished(offered: replicator.connectedPeers) { finishedBackfill(state) }
+        if ask == nil, !gaveUp.isEmpty || !tooSlow.isEmpty || !lapsed.isEmpty, state.finished(offered: replicator.connectedPeers) { finishedBackfill(state) }
     }
 
     func backfillDisconnected(_ peer: String) {

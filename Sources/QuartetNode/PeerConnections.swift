@@ -429,10 +429,10 @@ extension ReplicationEngine {
         ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: ReplicationEngine.peerWaterMark)
-            .channelOption(ReplicationEngine.peerUnsentOption, value: ReplicationEngine.peerUnsentBytes)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    ReplicationEngine.limitUnsent(channel)
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: ReplicationEngine.idleTimeout),
                         try TLSHandler(context: self.clientContext, policy: .node(peer), serverName: peer, logger: tlsLogger),

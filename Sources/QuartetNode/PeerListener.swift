@@ -44,9 +44,9 @@ final class PeerListener: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: ReplicationEngine.peerWaterMark)
-            .childChannelOption(ReplicationEngine.peerUnsentOption, value: ReplicationEngine.peerUnsentBytes)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    ReplicationEngine.limitUnsent(channel)
                     var connectionLogger = logger
                     connectionLogger[metadataKey: "peer.address"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
                     try channel.pipeline.syncOperations.addHandlers([

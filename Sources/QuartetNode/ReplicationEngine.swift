@@ -96,8 +96,21 @@ final class ReplicationEngine: @unchecked Sendable {
     /// buffer grows to 4 MiB, and a socket is told writable again only once half of it drained,
     /// so a peer taking a batch slowly showed no progress for minutes (closed as one taking
     /// nothing, finding 315), and frames an agreement's end drops sat there beyond reach.
-    static let peerUnsentOption = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 25))  // TCP_NOTSENT_LOWAT (Linux)
+    /// Set best-effort (`limitUnsent`): a kernel or sandbox refusing it leaves the connection as
+    /// it was, not closed.
+    #if os(Linux)
+    static let peerUnsentOption = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 25))  // TCP_NOTSENT_LOWAT
+    #else
+    static let peerUnsentOption = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 0x201))  // TCP_NOTSENT_LOWAT (Darwin)
+    #endif
     static let peerUnsentBytes: SocketOptionValue = 256 << 10
+
+    /// Sets `peerUnsentOption` on a new peer connection, if the kernel takes it.
+    static func limitUnsent(_ channel: any Channel) {
+        do { try channel.syncOptions?.setOption(peerUnsentOption, value: peerUnsentBytes) } catch {
+            // (Progress is then seen as the kernel's send buffer drains by halves.)
+        }
+    }
     var stopped = false
     private var antiEntropy: RepeatedTask?
     /// Alerts since start, per kind and peer, oldest first (bounded per key).

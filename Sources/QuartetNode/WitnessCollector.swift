@@ -63,7 +63,13 @@ final class WitnessCollector: Sendable {
         /// is among equals.
         var heldBack: [String]?
         var heldTurn = 0
+        /// The checkpoints of the newest rounds (at most `roundsKept`), oldest first: a witness
+        /// whose copy lags is sent one of these, so lagging witnesses cosign the same sizes.
+        var recentRounds: [StoredCheckpoint] = []
     }
+
+    /// Round checkpoints kept for witnesses whose copies lag (`State.recentRounds`).
+    static let roundsKept = 32
 
     /// A round that asks every witness at once, more than a quorum of them, asks a quorum at
     /// once and the rest once the quorum is in, one of the first asked fails, or this long after,
@@ -252,6 +258,8 @@ final class WitnessCollector: Sendable {
                 if s.round == nil || (now >= earliest && (!busy || now >= overdue)) {
                     s.round = latest
                     s.roundStarted = now
+                    s.recentRounds.append(latest)
+                    if s.recentRounds.count > Self.roundsKept { s.recentRounds.removeFirst(s.recentRounds.count - Self.roundsKept) }
                 } else if !s.kickScheduled {
                     // A newer checkpoint waits: it starts at the latest when the round is overdue.
                     s.kickScheduled = true
@@ -460,7 +468,8 @@ final class WitnessCollector: Sendable {
 
     /// One add-checkpoint request from `old`; after a 409 naming another size it is sent once
     /// more from that size, within what is left of the first request's time.
-    private func send(_ client: KeepAliveClient, to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64, resent: Bool, deadline: NIODeadline) {
+    /// `older`: the checkpoint is one the witness's copy holds, sent after its 503 (`Answer.older`).
+    private func send(_ client: KeepAliveClient, to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64, resent: Bool, deadline: NIODeadline, older: Bool = false) {
         let size = checkpoint.checkpoint.size
         guard old <= size else {
             // The witness cosigned a later checkpoint of this log than the round's: anyone may
@@ -472,9 +481,9 @@ final class WitnessCollector: Sendable {
             // checkpoint may be a batch committed after another signer was seen, published to
             // nobody.)
             if !ownLogSuperseded(), let newest = try? ledger.latestCheckpoint(try ledger.log(named: ownLog)), newest.checkpoint.size >= old, newest.checkpoint.size > size {
-                return send(client, to: member, newest, old: old, resent: resent, deadline: deadline)
+                return send(client, to: member, newest, old: old, resent: resent, deadline: deadline, older: older)
             }
-            return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) claims to hold size \(old) of \(ownLog), beyond this node's \(size): the witness is wrong, or this log lost entries it once published")))
+            return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) claims to hold size \(old) of \(ownLog), beyond this node's \(size): the witness is wrong, or this log lost entries it once published")), older: older)
         }
         let note: SignedNote
         let body: String
@@ -482,7 +491,7 @@ final class WitnessCollector: Sendable {
             note = try SignedNote(parsing: checkpoint.note)
             body = try requestBody(note, size: size, root: checkpoint.checkpoint.root, old: old)
         } catch {
-            return finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
+            return finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")), older: older)
         }
         let timeout = max(deadline - .now(), .milliseconds(1))
         let signedMillis = checkpoint.checkpoint.timeMillis
@@ -492,41 +501,46 @@ final class WitnessCollector: Sendable {
             // another on the queue the third waited for the first two (half a millisecond of a
             // quorum's five, measured).
             let checked = result.map { status, answer in Self.check(member, note: note, signedMillis: signedMillis, status: status, answer: answer) }
-            self.queue.async { self.handle(checked, from: client, to: member, checkpoint, note: note, old: old, resent: resent, deadline: deadline) }
+            self.queue.async { self.handle(checked, from: client, to: member, checkpoint, note: note, old: old, resent: resent, deadline: deadline, older: older) }
         }
     }
 
     /// The answer to a request (on `queue`), checked (`check`).
     private func handle(_ result: Result<Checked, any Error>, from client: KeepAliveClient, to member: Federation.Member,
-                        _ checkpoint: StoredCheckpoint, note: SignedNote, old: UInt64, resent: Bool, deadline: NIODeadline) {
+                        _ checkpoint: StoredCheckpoint, note: SignedNote, old: UInt64, resent: Bool, deadline: NIODeadline, older: Bool) {
         let size = checkpoint.checkpoint.size
         // A reload removed the member or listed another witness key for it while the answer was
         // on its way: checked under the key it was sent to, it is not the listed witness's
         // word — neither kept nor counted toward the quorum.
         guard witnessMembers.first(where: { $0.id == member.id })?.witness == member.witness else {
-            return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) is no longer listed under the key its answer was checked with")))
+            return finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) is no longer listed under the key its answer was checked with")), older: older)
         }
         switch result {
         case .failure(let error):
-            finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")))
+            finish(member, checkpoint, .failure(WitnessFailure(message: "\(error)")), older: older)
         case .success(let checked):
             switch answered(member, size: size, old: old, checked) {
             case .done(let outcome):
-                finish(member, checkpoint, outcome)
+                finish(member, checkpoint, outcome, older: older)
             case .resend(let held) where resent:
-                finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) kept answering 409 (last holding \(held))")))
+                finish(member, checkpoint, .failure(WitnessFailure(message: "witness \(member.id) kept answering 409 (last holding \(held))")), older: older)
             case .resend(let held):
                 send(client, to: member, checkpoint, old: held, resent: true, deadline: deadline)
             case .older(let failure, let holds):
                 // Its copy lags behind the round's checkpoint (under a stream of appends it may
                 // stay more than the witness's wait behind, and was then never cosigned): the
                 // newest checkpoint its copy holds, beyond what it cosigned, is sent instead,
-                // once. Committed before the round's checkpoint, it was published as that was.
-                guard !resent, !ownLogSuperseded(), let older = try? ledger.checkpoint(try ledger.log(named: ownLog), atMost: holds),
+                // once — a recent round's where one fits, so witnesses lagging by different
+                // amounts cosign the same sizes (a quorum needs one), else the newest stored.
+                // Committed before the round's checkpoint, it was published as that was.
+                let rounds = state.withLockedValue { $0.recentRounds }
+                guard !resent, !ownLogSuperseded(),
+                      let older = rounds.last(where: { $0.checkpoint.size <= holds && $0.checkpoint.size > old && $0.checkpoint.size < size })
+                          ?? (try? ledger.checkpoint(try ledger.log(named: ownLog), atMost: holds)),
                       older.checkpoint.size > old, older.checkpoint.size < size else {
                     return finish(member, checkpoint, .failure(failure))
                 }
-                send(client, to: member, older, old: old, resent: true, deadline: deadline)
+                send(client, to: member, older, old: old, resent: true, deadline: deadline, older: true)
             }
         }
     }
@@ -568,8 +582,18 @@ final class WitnessCollector: Sendable {
 
     /// A witness's request of the round ended: its state, the round's quorum, then the next
     /// requests (or a retry after the back-off).
-    private func finish(_ member: Federation.Member, _ checkpoint: StoredCheckpoint, _ outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>) {
+    /// `older`: the request was for a checkpoint its copy holds, after its 503: whatever its
+    /// outcome, the witness is asked the round's again after `notYetRetry`, as after the 503 (not
+    /// at once: a witness answering 503 at once every time made two requests, a store read and a
+    /// cosignature kept per commit; nor after the back-off of a witness that is down), and an
+    /// older cosignature does not end its streak of failures (one warning per streak).
+    private func finish(_ member: Federation.Member, _ checkpoint: StoredCheckpoint, _ outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>, older: Bool = false) {
         dispatchPrecondition(condition: .onQueue(queue))
+        var outcome = outcome
+        if older, case .failure(var failure) = outcome, failure.retryAfter == nil {
+            failure.retryAfter = Self.notYetRetry
+            outcome = .failure(failure)
+        }
         let members = witnessMembers
         var quorumGathered: UInt64?
         let retry: Bool = state.withLockedValue { s in
@@ -587,7 +611,7 @@ final class WitnessCollector: Sendable {
                     s.gathered[result.size, default: 0] += 1
                     let quorum = WitnessPolicy.majority(of: members.count)
                     if s.gathered[result.size] == quorum { quorumGathered = result.size }
-                    if quorumGathered != nil, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
+                    if quorumGathered != nil, !older, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
                         let now = Double(wallClockMillis())
                         let millis = s.signedAt[result.size].map { ($0.duration(to: .now)).milliseconds } ?? now - Double(signed)
                         s.quorumLatency.append((result.size, max(0, millis), UInt64(now)))
@@ -601,9 +625,13 @@ final class WitnessCollector: Sendable {
                     w.cosignedAt = .now
                     w.clockSample = ClockWatch.Reading(signedSeconds: time, arrived: .now)
                 }
-                w.failures = 0
-                w.retryAt = nil
-                w.lastError = nil
+                if older {
+                    w.retryAt = .now + Self.notYetRetry
+                } else {
+                    w.failures = 0
+                    w.retryAt = nil
+                    w.lastError = nil
+                }
             case .failure(let failure):
                 if let time = failure.verifiedTime { w.clockSample = ClockWatch.Reading(signedSeconds: time, arrived: .now) }
                 // Asked for the size it had cosigned already: a request to cosign it again.
@@ -611,7 +639,7 @@ final class WitnessCollector: Sendable {
             }
             s.witnesses[member.id] = w
             if case .failure = outcome { return true }
-            return false
+            return older
         }
         // A signed time arrived (a cosignature kept, or one refused for its date): the clock
         // check has a new reading.

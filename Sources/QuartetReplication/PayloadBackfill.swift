@@ -21,8 +21,10 @@
 /// hold the backfill for ever, while an honest peer that answers slowly (at its read budget)
 /// with nothing to fill is given many requests' time. A peer whose connection dropped under its
 /// request is asked again, from where it was, once it is back: on a lossy link a single drop
-/// made it done for good, and the payloads only it held in full were reported lost. Finished
-/// when no stub is left or every peer offered has been asked through; what is left then is lost.
+/// made it done for good, and the payloads only it held in full were reported lost; the backfill
+/// does not finish while it is away, for up to `patienceRounds` (`quartet recover` concluded at
+/// the drop, before it could reconnect). Finished when no stub is left, or every peer offered
+/// has been asked through and none is still awaited back; what is left then is lost.
 public struct PayloadBackfill: Sendable, Equatable {
     /// A request to send.
     public struct Ask: Sendable, Equatable {
@@ -58,6 +60,11 @@ public struct PayloadBackfill: Sendable, Equatable {
     /// Drops under its requests after which a peer is done (one dropping each connection as its
     /// request comes cannot hold the backfill for ever).
     public static let maxDisconnects = 3
+    /// Peers whose connection dropped under their request, and the rounds since: the backfill
+    /// does not finish while one is here (until `patienceRounds` pass, then it is `lapsed`).
+    public private(set) var away: [String: Int] = [:]
+    /// Peers awaited back for `patienceRounds` in vain (asked again if they come back later).
+    public private(set) var lapsed: Set<String> = []
     /// Peers given up on because they left a request unanswered.
     public private(set) var silent: Set<String> = []
     /// Peers given up on because their answers, in all, took `patienceInAllRounds` and filled nothing.
@@ -76,7 +83,7 @@ public struct PayloadBackfill: Sendable, Equatable {
 
     /// No stub is left, or no peer offered has anything more to be asked.
     public func finished(offered peers: [String]) -> Bool {
-        missing.isEmpty || (outstanding == nil && peers.allSatisfy { done.contains($0) })
+        missing.isEmpty || (outstanding == nil && peers.allSatisfy { done.contains($0) } && away.isEmpty)
     }
 
     /// The indices still lost, ascending.
@@ -93,6 +100,7 @@ public struct PayloadBackfill: Sendable, Equatable {
             let ask = Ask(peer: peer, from: from)
             outstanding = ask
             waited = 0
+            away[peer] = nil
             return ask
         }
         return nil
@@ -136,7 +144,7 @@ public struct PayloadBackfill: Sendable, Equatable {
         guard outstanding?.peer == peer else { return nil }
         outstanding = nil
         dropped[peer, default: 0] += 1
-        if dropped[peer]! >= Self.maxDisconnects { done.insert(peer) }
+        if dropped[peer]! >= Self.maxDisconnects { done.insert(peer) } else { away[peer] = 0 }
         return next(peers: peers)
     }
 
@@ -145,6 +153,14 @@ public struct PayloadBackfill: Sendable, Equatable {
     /// answers last filled a stub (`slow`), is given up (done); returns the next request, if one
     /// is due.
     public mutating func tick(peers: [String]) -> Ask? {
+        for (peer, rounds) in away {
+            if rounds + 1 >= Self.patienceRounds {
+                away[peer] = nil
+                lapsed.insert(peer)
+            } else {
+                away[peer] = rounds + 1
+            }
+        }
         if let ask = outstanding {
             waited += 1
             waitedInAll[ask.peer, default: 0] += 1
