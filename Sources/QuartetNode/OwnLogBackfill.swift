@@ -43,10 +43,11 @@ extension ReplicationEngine {
         guard var state = backfill, !stopped else { return }
         // Payloads filled since the last fold, held back by its spacing: folded once it is over.
         if backfillRefoldPending, let last = backfillRefoldedAt, ContinuousClock.now - last >= Self.backfillRefoldSpacing { refoldAfterBackfill(now: false) }
-        let before = state.silent, slowBefore = state.slow, lapsedBefore = state.lapsed
+        let before = state.silent, slowBefore = state.slow, awayBefore = Set(state.away.keys), lapsesBefore = state.lapses
         let ask = state.tick(peers: replicator.connectedPeers)
         backfill = state
-        let gaveUp = state.silent.subtracting(before), tooSlow = state.slow.subtracting(slowBefore), lapsed = state.lapsed.subtracting(lapsedBefore)
+        let gaveUp = state.silent.subtracting(before), tooSlow = state.slow.subtracting(slowBefore)
+        let lapsed = state.lapses > lapsesBefore ? awayBefore.subtracting(state.away.keys).intersection(state.lapsed) : []
         for peer in gaveUp {
             record(ReplicationAlert(kind: .protocolViolation, log: ownLogName, peer: peer,
                                     message: "\(peer) left a request for payloads of this node's own log \(ownLogName) unanswered for \(PayloadBackfill.patienceRounds) rounds; asking the other peers"))
@@ -58,7 +59,7 @@ extension ReplicationEngine {
                           metadata: ["log": "\(ownLogName)", "peer": "\(peer)"])
         }
         for peer in lapsed {
-            logger.notice("a peer whose connection dropped under a request for payloads of the own log did not come back in \(PayloadBackfill.patienceRounds) rounds; it is asked again if it does",
+            logger.notice("a peer whose connection dropped under a request for payloads of the own log was not asked again within \(PayloadBackfill.patienceRounds) rounds (not back, or others asked first); it is asked again in its turn",
                           metadata: ["log": "\(ownLogName)", "peer": "\(peer)"])
         }
         ask.map(sendBackfill)
@@ -67,9 +68,12 @@ extension ReplicationEngine {
 
     func backfillDisconnected(_ peer: String) {
         guard var state = backfill else { return }
+        let wasDone = state.done.contains(peer)
         let ask = state.disconnected(peer, peers: replicator.connectedPeers)
         backfill = state
         ask.map(sendBackfill)
+        // Its third connection lost under a request may be the last thing the backfill waited on.
+        if ask == nil, !wasDone, state.done.contains(peer), state.finished(offered: replicator.connectedPeers) { finishedBackfill(state) }
     }
 
     /// Takes `message` if it answers the backfill's request; returns false for anything else.

@@ -879,11 +879,11 @@ enum WebScript {
               const newer = asOf.length < all.length ? recompute(data.figure, all, data.ukLog) : value;
               // (How far its view had read is this node's word: entries it says it had not read
               // yet may be ones it left out. Said so, never "nothing was left out".)
-              const movedOn = sameFigure(newer, value) ? "" : " But all " + all.length + " entries up to the checkpoints give " + shown(newer) + ": either the figure has moved on since this page was made (load it again; a page made now states "
-                + shown(newer) + "), or this node left " + (all.length - asOf.length === 1 ? "that entry" : "those " + (all.length - asOf.length) + " entries") + " out of what it says its view had read.";
+              const movedOn = sameFigure(newer, value) ? "" : " But all " + all.length + " entries up to the checkpoints give " + shown(newer) + ": either the figure has moved on since this page was made (load it again), or this node left the "
+                + (all.length - asOf.length === 1 ? "newer entry" : (all.length - asOf.length) + " newer entries") + " out of what it says its view had read.";
               const stated = typeof data.stated === "string" ? JSON.parse(data.stated) : undefined;
               if (stated !== undefined && sameFigure(value, stated) && movedOn) {
-                say("\u26a0 Read whole, every entry of " + which + " (" + all.length + " entries, their roots recomputed here" + (policy ? ", each checkpoint meeting your policy's quorum" : "") + "): the " + asOf.length + " this node says its view had read give " + shown(value) + ", the figure it states." + movedOn, "moved-on");
+                say("\u26a0 Read whole, every entry of " + which + " (" + all.length + " entries, their roots recomputed here" + (policy ? ", each checkpoint meeting your policy's quorum" : "") + "): the " + asOf.length + " entries this node says its view had read give " + shown(value) + ", the figure it states." + movedOn, "moved-on");
               } else if (stated !== undefined && sameFigure(value, stated)) {
                 say("\u2713 Read whole, every entry of " + which + " (" + all.length + " entries, their roots recomputed here" + (policy ? ", each checkpoint meeting your policy's quorum" : "") + "): they give " + shown(value) + ", the figure this node states. Nothing was left out of these logs up to those checkpoints.", "match");
               } else {

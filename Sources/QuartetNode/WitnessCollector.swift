@@ -540,6 +540,19 @@ final class WitnessCollector: Sendable {
                       older.checkpoint.size > old, older.checkpoint.size < size else {
                     return finish(member, checkpoint, .failure(failure))
                 }
+                // The 503 is its state until it holds the round's checkpoint: its status and
+                // `quartet_witness_failing` say it lags (one warning per streak), whatever the
+                // older checkpoint gets.
+                let first: Bool = state.withLockedValue { s in
+                    guard var w = s.witnesses[member.id] else { return false }
+                    w.failures += 1
+                    w.lastError = failure.message
+                    s.witnesses[member.id] = w
+                    return w.failures == 1
+                }
+                if first {
+                    logger.warning("witness request failed", metadata: ["witness": "\(member.id)", "size": "\(size)", "failures": "1", "error": "\(failure.message)"])
+                }
                 send(client, to: member, older, old: old, resent: true, deadline: deadline, older: true)
             }
         }

@@ -91,6 +91,9 @@ public struct Policy: Sendable {
                 case .refused(let error): throw error
                 }
                 guard agreement.holder == log else { return ignore(log, index, "agreement \(agreement.id) names holder \(agreement.holder), but it is in the \(log) log") }
+                // Before the id is taken or contested: it reads only the holder's own earlier
+                // entries, so every node decides it alike whatever order it folds the logs in.
+                if let change = methodChange(agreement) { return ignore(log, index, "agreement \(agreement.id): \(change)") }
                 if let held = agreements[agreement.id] {
                     guard held.agreement.holder != log else { return ignore(log, index, "agreement \(agreement.id) is already on the ledger") }
                     // The same id in two holders' logs (its owner signed both: ids begin with
@@ -107,7 +110,6 @@ public struct Policy: Sendable {
                     }
                     return ignore(log, index, "agreement id \(agreement.id) is also used by \(held.agreement.holder); neither is in force")
                 }
-                if let change = methodChange(agreement) { return ignore(log, index, "agreement \(agreement.id): \(change)") }
                 agreements[agreement.id] = AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil)
                 return .accepted(agreement.id)
             case .disclosed:

@@ -63,8 +63,10 @@ public struct PayloadBackfill: Sendable, Equatable {
     /// Peers whose connection dropped under their request, and the rounds since: the backfill
     /// does not finish while one is here (until `patienceRounds` pass, then it is `lapsed`).
     public private(set) var away: [String: Int] = [:]
-    /// Peers awaited back for `patienceRounds` in vain (asked again if they come back later).
+    /// Peers awaited back for `patienceRounds` in vain (asked again if they come back later),
+    /// and how many times that happened.
     public private(set) var lapsed: Set<String> = []
+    public private(set) var lapses = 0
     /// Peers given up on because they left a request unanswered.
     public private(set) var silent: Set<String> = []
     /// Peers given up on because their answers, in all, took `patienceInAllRounds` and filled nothing.
@@ -157,6 +159,7 @@ public struct PayloadBackfill: Sendable, Equatable {
             if rounds + 1 >= Self.patienceRounds {
                 away[peer] = nil
                 lapsed.insert(peer)
+                lapses += 1
             } else {
                 away[peer] = rounds + 1
             }

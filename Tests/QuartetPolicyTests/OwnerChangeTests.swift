@@ -147,6 +147,22 @@ import Testing
             Issue.record("a copy signed again with another method was folded"); return
         }
         #expect(policy.agreements[old.id] == nil)
+        // Decided alike whatever order a node folds the logs in: another holder's copy of the id
+        // is in force either way, not contested by the copy that does not count (a review found
+        // the check after the contest, so the order decided).
+        var elsewhere = old
+        elsewhere.holder = "england"
+        elsewhere.recipients["england"] = nil
+        let englands = payload(try NoteSigner(name: "HEIW", key: second).sign(text: elsewhere.text))
+        for englandFirst in [true, false] {
+            var folded = Policy(owners: ["HEIW": verifier(second)], labels: try LabelOwnership(["HEIW": [label]]), history: history)
+            _ = folded.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established",
+                             payload: payload(try NoteSigner(name: "HEIW", key: first).sign(text: old.text)))
+            if englandFirst { _ = folded.apply(log: "england", index: 0, timeMillis: 0, type: "agreement.established", payload: englands) }
+            _ = folded.apply(log: "wales", index: 1, timeMillis: 0, type: "agreement.established", payload: again)
+            if !englandFirst { _ = folded.apply(log: "england", index: 0, timeMillis: 0, type: "agreement.established", payload: englands) }
+            #expect(folded.agreements[old.id]?.agreement.holder == "england" && !folded.contested.contains(old.id), "england first: \(englandFirst)")
+        }
         // The same method signed again counts, as before.
         let same = payload(try NoteSigner(name: "HEIW", key: second).sign(text: old.text))
         try policy.check(type: "agreement.established", payload: same, log: "wales")
