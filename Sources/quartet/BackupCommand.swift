@@ -188,6 +188,14 @@ struct BackupCommand: AsyncParsableCommand {
         for log in try copy.logs() {
             let head = try copy.latestCheckpoint(log)
             logs.append(Record.Log(log: log.name, own: log.isOwn, size: try copy.size(log), root: head?.checkpoint.root.base64, checkpoint: head?.note))
+            // The copied signing key must be one of the log's keys: a key file swapped by
+            // mistake, or damaged, made a "verified" backup that could not start once restored
+            // (found when it was needed, perhaps with the live key gone too).
+            if log.isOwn, let refusal = Self.keyRefusal(target, log: log, store: copy) {
+                try? copy.close()
+                clear()
+                throw CLIError("the copy of \(source.url.path) was removed: \(refusal)")
+            }
         }
         try copy.close()
         let record = Record(takenAt: ISO8601DateFormatter().string(from: Date()), source: source.url.path, logs: logs, files: files)
@@ -219,6 +227,19 @@ struct BackupCommand: AsyncParsableCommand {
             print("recorded in \(target.url.appendingPathComponent("backup.json").path)")
             print("the copy holds the log's signing keys in the clear (keys/): keep it as private as the node's own keys, somewhere else; payloads purged after today stay in it until it is deleted")
         }
+    }
+
+    /// Why the copy's signing key of its own `log` is not one of the log's keys, or nil.
+    static func keyRefusal(_ copy: DataDirectory, log: LogInfo, store: LedgerStore) -> String? {
+        let chain: KeyChain
+        do { chain = try store.keyChain(log) } catch { return "its key history of \(log.name) cannot be read: \(error)" }
+        let key: Ed25519PrivateKey
+        do { key = try copy.readSigningKey(log: log.name) } catch { return "its signing key of \(log.name) cannot be read: \(error)" }
+        guard chain.keys.contains(key.publicKey) else {
+            return "its signing key \(copy.keyPath(log: log.name)) is none of log \(log.name)'s keys (the key in force is \(NoteVerifier(name: chain.origin, publicKey: chain.current).vkey)): "
+                + "the node's key file is another log's or damaged, or a key rotation ran while the backup did (run it again)"
+        }
+        return nil
     }
 
     /// Whether `path` is a real directory (false: nothing there); a symlink or anything else

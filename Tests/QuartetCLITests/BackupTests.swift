@@ -164,4 +164,28 @@ import Testing
         #expect(try String(contentsOfFile: out + "/" + journal, encoding: .utf8) == "a record no flush reached the log with\n")
         #expect(try FileManager.default.attributesOfItem(atPath: out + "/" + journal)[.posixPermissions] as? Int == 0o600)
     }
+
+    /// A node's key file swapped for another (here a key `quartet init` made for another copy of
+    /// the log), or damaged: the copy would not start once restored, so it is not a backup
+    /// (review of 2026-12-06, finding 317: the damaged key passed the copy's verification).
+    @Test func aCopyWhoseSigningKeyIsNotTheLogsIsRemoved() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let other = files.root.appendingPathComponent("other").path
+        let made = try TestKit.quartet(["init", "--log", "wales", "--data", other])
+        try #require(made.status == 0, "\(made.stderr)")
+        let key = files.dataPath + "/keys/wales.pem"
+        try FileManager.default.removeItem(atPath: key)
+        try FileManager.default.copyItem(atPath: other + "/keys/wales.pem", toPath: key)
+        let out = files.root.appendingPathComponent("backup").path
+        let backup = try TestKit.quartet(["backup", "--config", files.configPath, "--out", out])
+        #expect(backup.status == 1 && backup.stderr.contains("the public key in the database is not that of"), "\(backup.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/quartet.sqlite"), "the copy was kept")
+        // Damaged: half of it.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: other + "/keys/wales.pem"))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: key))
+        let damaged = try TestKit.quartet(["backup", "--config", files.configPath, "--out", out])
+        #expect(damaged.status == 1 && damaged.stderr.contains("its signing key of wales cannot be read"), "\(damaged.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/quartet.sqlite"), "the copy was kept")
+    }
 }
