@@ -52,15 +52,16 @@ public struct Node: Sendable {
         guard FileManager.default.fileExists(atPath: configuration.dataDirectory) else {
             throw NodeStartupError("\(configuration.dataDirectory) does not exist: for a new member, create it with `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`; for a member that lost its disk, rebuild it from the peers with `quartet recover --config \(configuration.file) --key KEY.pem` (a new key from init would be refused: docs/operations.md, \"Lost disk\")")
         }
-        // There but holding no store (systemd made it empty at start): the data was moved, or
-        // its disk is not mounted, far more often than this is a new member.
-        if foldsView, !DataDirectory(path: configuration.dataDirectory).exists {
-            throw NodeStartupError("\(configuration.dataDirectory) holds no Quartet data directory (no quartet.sqlite): if the node's data is elsewhere — a disk not mounted, a symbolic link the package moved to /var/lib/quartet.moved-aside — put it back or mount it there (not through a link); for a new member, `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`; for a member that lost its disk, `quartet recover --config \(configuration.file) --key KEY.pem` (docs/operations.md, \"Lost disk\")")
-        }
         if let refusal = CopyMarkers.startRefusal(configuration.dataDirectory) { throw NodeStartupError(refusal) }
         if configuration.onlyCopy, let refusal = CopyMarkers.onlyCopyRefusal(configuration.dataDirectory) { throw NodeStartupError(refusal) }
         if foldsView, Recovery.isUnfinished(configuration.dataDirectory) {
             throw NodeStartupError("\(configuration.dataDirectory) is a recovery that did not finish (quartet recover was interrupted): it may lack part of the logs; run `quartet recover` again, which starts it over")
+        }
+        // There, readable, and holding no store (systemd made it empty at start): the data was
+        // moved, or its disk is not mounted, far more often than this is a new member. (After
+        // the markers of an unfinished recovery or copy, which say more.)
+        if foldsView, access(configuration.dataDirectory, R_OK | X_OK) == 0, !DataDirectory(path: configuration.dataDirectory).exists {
+            throw NodeStartupError("\(configuration.dataDirectory) holds no Quartet data directory (no quartet.sqlite): if the node's data is elsewhere — a disk not mounted, a symbolic link the package moved to /var/lib/quartet.moved-aside — put it back or mount it there (not through a link); for a new member, `quartet init --log \(configuration.log) --data \(configuration.dataDirectory)`; for a member that lost its disk, `quartet recover --config \(configuration.file) --key KEY.pem` (docs/operations.md, \"Lost disk\")")
         }
         // A quorum of members must have signed the file, and it must be no older than the one
         // this node accepted before (FederationTrust). It is kept as the accepted one only once

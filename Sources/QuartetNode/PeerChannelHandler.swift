@@ -24,12 +24,6 @@ final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var failed = false
     /// For a connection this node dialled: the member it meant to reach.
     private let dialled: String?
-    /// Bytes of frames not yet whole read since the engine was last told (`receiving`), and when.
-    private var partialBytes = 0
-    private var partialToldAt: NIODeadline?
-    /// A frame arriving counts as an answer on its way (`Replicator.tick(receiving:)`) once this
-    /// much of it came since the last report, reported at most once a second.
-    static let receivingReportBytes = 16 << 10
 
     init(engine: ReplicationEngine, logger: Logger, dialled: String? = nil) {
         self.engine = engine
@@ -66,18 +60,6 @@ final class PeerChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
         } catch {
             failed = true
             engine.protocolError(error, from: peer, channel: context.channel)
-            return
-        }
-        if decoder.pending > 0 {
-            partialBytes += buffer.readableBytes
-            let now = NIODeadline.now()
-            if partialBytes >= Self.receivingReportBytes, partialToldAt.map({ now - $0 >= .seconds(1) }) ?? true {
-                partialBytes = 0
-                partialToldAt = now
-                engine.receiving(peer, channel: context.channel)
-            }
-        } else {
-            partialBytes = 0
         }
     }
 

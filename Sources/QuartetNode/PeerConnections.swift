@@ -53,21 +53,6 @@ extension ReplicationEngine {
         }
     }
 
-    /// `peer`'s connection is delivering a frame not yet whole (`PeerChannelHandler`).
-    func receiving(_ peer: String, channel: any Channel) {
-        queue.async {
-            guard self.channels[peer] === channel else { return }
-            self.receivingAt[peer] = .now
-        }
-    }
-
-    /// Peers whose connection reported a frame arriving within the last round (and a half).
-    func receivingPeers() -> Set<String> {
-        let window = Duration.milliseconds(Int64(replicator.settings.antiEntropyMillis) * 3 / 2)
-        let now = ContinuousClock.now
-        return Set(receivingAt.filter { now - $0.value <= window }.keys)
-    }
-
     func disconnected(_ peer: String, channel: any Channel) {
         queue.async {
             guard self.channels[peer] === channel else { return }
@@ -81,7 +66,6 @@ extension ReplicationEngine {
         channels[peer] = nil
         flows[peer] = nil
         lastWriteProgress[peer] = nil
-        receivingAt[peer] = nil
         canonical.remove(peer)
         connectedSince[peer] = nil
         connectedAt[peer] = nil

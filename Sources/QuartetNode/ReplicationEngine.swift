@@ -82,8 +82,6 @@ final class ReplicationEngine: @unchecked Sendable {
     /// nothing of what it is sent for `writeStallTimeout` is closed (its reads may be held, so
     /// the read-idle timer cannot tell).
     var lastWriteProgress: [String: ContinuousClock.Instant] = [:]
-    /// When each peer's connection last reported a frame arriving (`receiving`).
-    var receivingAt: [String: ContinuousClock.Instant] = [:]
     static let writeStallTimeout = Duration.seconds(30)
     /// The longest a byte queued to a peer may wait to be taken. What waits is bounded by
     /// `OutboundFlow`'s hard limit (80 MiB, pushes of new commits included: answers stop at
@@ -417,7 +415,7 @@ final class ReplicationEngine: @unchecked Sendable {
                     // Evidence a full disk kept from being written: tried again each round, or
                     // a restart would lift the quarantine it holds.
                     for found in self.unsavedEvidence.values.sorted(by: { $0.log < $1.log }) { self.keepEvidence(found) }
-                    self.run(self.replicator.tick(receiving: self.receivingPeers()))
+                    self.run(self.replicator.tick())
                     self.continueBackfill()
                 }
             }

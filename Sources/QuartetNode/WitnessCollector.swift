@@ -639,6 +639,9 @@ final class WitnessCollector: Sendable {
                     w.clockSample = ClockWatch.Reading(signedSeconds: time, arrived: .now)
                 }
                 if older {
+                    // Still one streak (no second warning), but not a long one: the back-off
+                    // of a real failure later starts from its first step.
+                    w.failures = min(w.failures, 1)
                     w.retryAt = .now + Self.notYetRetry
                 } else {
                     w.failures = 0

@@ -136,8 +136,9 @@ extension Policy {
     /// full, to a recipient the new copy names, and be shown as meeting terms it does not meet.
     /// New terms are a new id.
     public func methodChange(_ agreement: Agreement) -> String? {
-        guard let before = withdrawn[agreement.id]?.first(where: { $0.agreement.holder == agreement.holder
-            && ($0.agreement.minCellSize != agreement.minCellSize || $0.agreement.rounding != agreement.rounding) })?.agreement else { return nil }
+        // Against the newest withdrawn copy of the holder's (its log's order).
+        guard let before = withdrawn[agreement.id]?.last(where: { $0.agreement.holder == agreement.holder })?.agreement,
+              before.minCellSize != agreement.minCellSize || before.rounding != agreement.rounding else { return nil }
         return "signed again with min-cell-size \(agreement.minCellSize), rounding \(agreement.rounding), where the copy of this id before it had min-cell-size "
             + "\(before.minCellSize), rounding \(before.rounding): the tables made under the id would be judged by terms they were not made with; "
             + "sign it again with the same method, or sign the new terms under a new id"

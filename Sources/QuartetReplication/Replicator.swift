@@ -64,9 +64,6 @@ public struct Replicator: Sendable {
         /// honest one's rare faults (a race, a restart) do not add up over days to a close.
         var penalties = 0
         var penalizedThisRound = false
-        /// Rounds its requests were kept outstanding because their answer was seen arriving
-        /// (`tick(receiving:)`), since one was last answered.
-        var receivingRounds = 0
         var failures = 0
     }
 
@@ -372,29 +369,13 @@ public struct Replicator: Sendable {
 
     /// The periodic anti-entropy round: every connected peer hears all our heads again, and
     /// forgotten requests are forgotten.
-    /// A round ends. `receiving`: peers whose connection is seen delivering a frame not yet
-    /// whole (the shell's `PeerChannelHandler`: at least 16 KiB of it since its last report): their
-    /// requests, but the own log's, stay outstanding, for up to `maxReceivingRounds` rounds in a
-    /// row — an answer of megabytes over a slow link takes minutes, and forgetting its request
-    /// each round asked the log of another peer (the same megabytes again) while it arrived.
-    public mutating func tick(receiving: Set<String> = []) -> [Directive] {
+    public mutating func tick() -> [Directive] {
         ownSyncRoundEnds()
         notStoredThisRound = []
         var out: [Directive] = []
         for peer in connectedPeers {
-            let kept = receiving.contains(peer) && peers[peer]!.receivingRounds < Self.maxReceivingRounds
-                && peers[peer]!.requested.keys.contains { $0 != settings.ownLog }
-            if kept {
-                peers[peer]!.receivingRounds += 1
-                if peers[peer]!.requested[settings.ownLog] != nil {
-                    peers[peer]!.unanswered.insert(settings.ownLog)
-                    peers[peer]!.requested[settings.ownLog] = nil
-                }
-            } else {
-                peers[peer]!.receivingRounds = 0
-                peers[peer]!.unanswered.formUnion(peers[peer]!.requested.keys)
-                peers[peer]!.requested = [:]
-            }
+            peers[peer]!.unanswered.formUnion(peers[peer]!.requested.keys)
+            peers[peer]!.requested = [:]
             peers[peer]!.headChecks = [:]
             peers[peer]!.progressChecks = [:]
             peers[peer]!.pastKeyChecks = [:]
@@ -799,11 +780,6 @@ public struct Replicator: Sendable {
         return [.send(peer: target, .request(log: log, from: from))]
     }
 
-    /// Rounds in a row a peer's requests may be kept outstanding while their answer arrives
-    /// (`tick(receiving:)`): 150 rounds of 2 s, five minutes (an 8 MiB batch at ~28 KB/s); a
-    /// member trickling bytes of an answer it never finishes holds a log's request no longer.
-    public static let maxReceivingRounds = 150
-
     /// Heads (and batches that cannot be stored) of one log from one peer whose notes claim
     /// no progress and are checked in a round: an honest member shows each checkpoint once
     /// (the anti-entropy round's head, a head of each new commit, which claims progress).
@@ -1147,10 +1123,7 @@ public struct Replicator: Sendable {
         guard checkpoint.size == batch.end else {
             return penalize(peer, log: batch.log, "batch of \(batch.log) covers [\(batch.from), \(batch.end)) but its checkpoint has size \(checkpoint.size)")
         }
-        if peers[peer]!.requested[batch.log] == batch.from, batch.end > batch.from {
-            peers[peer]!.requested[batch.log] = nil
-            peers[peer]!.receivingRounds = 0
-        }
+        if peers[peer]!.requested[batch.log] == batch.from, batch.end > batch.from { peers[peer]!.requested[batch.log] = nil }
         // Entries may arrive as stubs (header only) where data-sharing agreements keep the payload
         // from this node: the leaves, and so the checkpoint, verify all the same.
         noteSeen(batch.log, checkpoint)

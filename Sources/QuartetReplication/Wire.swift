@@ -269,9 +269,6 @@ public struct FrameDecoder: Sendable {
 
     public init() {}
 
-    /// Bytes held of a frame not yet whole.
-    public var pending: Int { buffer.count - start }
-
     /// Appends received bytes.
     public mutating func feed(_ bytes: some Sequence<UInt8>) {
         buffer.append(contentsOf: bytes)

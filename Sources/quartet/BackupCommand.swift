@@ -229,15 +229,15 @@ struct BackupCommand: AsyncParsableCommand {
         }
     }
 
-    /// Why the copy's signing key of its own `log` is not one of the log's keys, or nil.
+    /// Why the copy's signing key of its own `log` cannot be read, or nil. (One that reads but
+    /// is not the key in force is refused by the copy's verification.) A rotation a crash
+    /// interrupted, its key in force only in `<log>.next.pem`, is one a start finishes: taken.
     static func keyRefusal(_ copy: DataDirectory, log: LogInfo, store: LedgerStore) -> String? {
-        let chain: KeyChain
-        do { chain = try store.keyChain(log) } catch { return "its key history of \(log.name) cannot be read: \(error)" }
-        let key: Ed25519PrivateKey
-        do { key = try copy.readSigningKey(log: log.name) } catch { return "its signing key of \(log.name) cannot be read: \(error)" }
-        guard chain.keys.contains(key.publicKey) else {
-            return "its signing key \(copy.keyPath(log: log.name)) is none of log \(log.name)'s keys (the key in force is \(NoteVerifier(name: chain.origin, publicKey: chain.current).vkey)): "
-                + "the node's key file is another log's or damaged, or a key rotation ran while the backup did (run it again)"
+        do { _ = try copy.readSigningKey(log: log.name) } catch {
+            let next = copy.nextKeyPath(log: log.name)
+            if !FileManager.default.fileExists(atPath: copy.keyPath(log: log.name)),
+               let key = try? copy.readSigningKey(path: next, log: log.name), (try? store.keyChain(log))?.current == key.publicKey { return nil }
+            return "its signing key of \(log.name) cannot be read (\(copy.keyPath(log: log.name))): \(error)"
         }
         return nil
     }

@@ -537,32 +537,6 @@ struct Simulation {
         #expect(next.contains { if case .send("a", .request(log: "a", from: 0)) = $0 { return true }; return false }, "\(next)")
     }
 
-    /// A request whose answer is seen arriving (a batch of megabytes over a slow link) stays
-    /// outstanding over rounds, up to `maxReceivingRounds` in a row; not seen arriving, a round
-    /// forgets it and the log is asked again (was: every round, the same megabytes asked again
-    /// while they came).
-    @Test func aRequestWhoseAnswerIsArrivingIsNotAskedAgainEachRound() throws {
-        var sim = try Simulation(ids: ["a", "b"], seed: 5)
-        sim.connectAll()
-        sim.runUntil(10)
-        try sim.append("a", count: 2)
-        let note = try #require(sim.nodes["a"]!.logs["a"]!.checkpoints[2])
-        var replicator = sim.nodes["b"]!.replicator
-        let heads = Message.heads([Message.Head(log: "a", note: note)])
-        func asks(_ out: [Directive]) -> Bool { out.contains { if case .send("a", .request(log: "a", from: _)) = $0 { return true }; return false } }
-        #expect(asks(replicator.received(heads, from: "a")))
-        _ = replicator.tick(receiving: ["a"])
-        #expect(!asks(replicator.received(heads, from: "a")), "asked again while the answer arrives")
-        _ = replicator.tick()
-        #expect(asks(replicator.received(heads, from: "a")), "not asked again once no answer was seen arriving")
-        for round in 0..<Replicator.maxReceivingRounds {
-            _ = replicator.tick(receiving: ["a"])
-            #expect(!asks(replicator.received(heads, from: "a")), "round \(round)")
-        }
-        _ = replicator.tick(receiving: ["a"])
-        #expect(asks(replicator.received(heads, from: "a")), "kept past maxReceivingRounds")
-    }
-
     /// A head whose checkpoint no node would store (a size past SQLite's integers, a time past
     /// them) is taken for nothing: not seen, not claimed, not asked for.
     @Test func aHeadNoNodeWouldStoreIsTakenForNothing() throws {
