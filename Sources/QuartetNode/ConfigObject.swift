@@ -29,7 +29,7 @@ struct ConfigObject {
     static func shown(_ text: String) -> String {
         // (Counted in scalars: one letter with a thousand combining marks is one Character;
         // escaped as `Federation.shown` escapes, so a control character is seen, not obeyed.)
-        let head = Federation.shown(String(String.UnicodeScalarView(text.unicodeScalars.prefix(64))))
+        let head = Federation.shown(text, limit: 64)
         return text.unicodeScalars.count > 64 ? "\"\(head)…\" (\(text.utf8.count) bytes)" : "\"\(head)\""
     }
 

@@ -343,10 +343,10 @@ extension Federation {
     }
 
     /// `text` for an error message: printable ASCII as it is, anything else as `\u{XXXX}` (a
-    /// lookalike letter or an invisible mark is seen for what it is).
-    static func shown<S: StringProtocol>(_ text: S) -> String {
+    /// lookalike letter or an invisible mark is seen for what it is); its first `limit` scalars.
+    static func shown<S: StringProtocol>(_ text: S, limit: Int = .max) -> String {
         var out = ""
-        for scalar in text.unicodeScalars {
+        for scalar in text.unicodeScalars.prefix(limit) {
             if scalar.value >= 0x20 && scalar.value < 0x7F { out.unicodeScalars.append(scalar) } else {
                 out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
             }

@@ -43,11 +43,10 @@ extension ReplicationEngine {
         guard var state = backfill, !stopped else { return }
         // Payloads filled since the last fold, held back by its spacing: folded once it is over.
         if backfillRefoldPending, let last = backfillRefoldedAt, ContinuousClock.now - last >= Self.backfillRefoldSpacing { refoldAfterBackfill(now: false) }
-        let before = state.silent, slowBefore = state.slow, awayBefore = Set(state.away.keys), lapsesBefore = state.lapses
+        let before = state.silent, slowBefore = state.slow
         let ask = state.tick(peers: replicator.connectedPeers)
         backfill = state
-        let gaveUp = state.silent.subtracting(before), tooSlow = state.slow.subtracting(slowBefore)
-        let lapsed = state.lapses > lapsesBefore ? awayBefore.subtracting(state.away.keys).intersection(state.lapsed) : []
+        let gaveUp = state.silent.subtracting(before), tooSlow = state.slow.subtracting(slowBefore), lapsed = state.lapsedNow
         for peer in gaveUp {
             record(ReplicationAlert(kind: .protocolViolation, log: ownLogName, peer: peer,
                                     message: "\(peer) left a request for payloads of this node's own log \(ownLogName) unanswered for \(PayloadBackfill.patienceRounds) rounds; asking the other peers"))

@@ -290,15 +290,17 @@ extension ReplicationEngine {
                 metrics.unavailable(sent: true, log: log)
             }
         }
+        // A request answered with nothing would be left to the round's end, and asked of this
+        // node again: `unavailable` sends the peer elsewhere at once.
+        func answerUnavailable() {
+            if answering, case .entries(let batch) = message { send(.unavailable(log: batch.log, from: batch.from), to: peer, answering: true) }
+        }
         let frame = message.frame()
         guard frame.count - 4 <= ProtocolLimits.maxFrame else {
             logger.error("a \(message.name) message of \(frame.count) bytes exceeds the frame limit; not sent", metadata: ["peer": "\(peer)"])
-            // A request answered with nothing would be left to the round's end, and asked of
-            // this node again: `unavailable` sends the peer elsewhere at once.
-            if answering, case .entries(let batch) = message { send(.unavailable(log: batch.log, from: batch.from), to: peer, answering: true) }
-            return
+            return answerUnavailable()
         }
-        guard (flows[peer]?.unwritten ?? 0) + frame.count <= OutboundFlow.Settings().hardLimitBytes else {
+        guard flows[peer, default: OutboundFlow()].admits(frame.count) else {
             record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer,
                                     message: "\(peer) does not read: more than \(OutboundFlow.Settings().hardLimitBytes >> 20) MiB unwritten; closing the connection"))
             flows[peer] = OutboundFlow()
@@ -307,10 +309,7 @@ extension ReplicationEngine {
         }
         // Not recorded (all of it, or none), not sent: the peer asks again (or is pushed the
         // next commit).
-        if let disclosed, !onDisclosed(peer, disclosed.log, disclosed.records) {
-            if answering, case .entries(let batch) = message { send(.unavailable(log: batch.log, from: batch.from), to: peer, answering: true) }
-            return
-        }
+        if let disclosed, !onDisclosed(peer, disclosed.log, disclosed.records) { return answerUnavailable() }
         _ = flows[peer, default: OutboundFlow()].queued(frame.count, nowMillis: monotonicMillis)
         write(frame, to: peer, on: channel)
     }

@@ -468,8 +468,8 @@ final class WitnessCollector: Sendable {
 
     /// One add-checkpoint request from `old`; after a 409 naming another size it is sent once
     /// more from that size, within what is left of the first request's time.
-    /// `older`: the checkpoint is one the witness's copy holds, sent after its 503 (`Answer.older`).
-    private func send(_ client: KeepAliveClient, to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64, resent: Bool, deadline: NIODeadline, older: Bool = false) {
+    /// `older`: the witness's 503, after which this checkpoint, one its copy holds, is sent (`Answer.older`).
+    private func send(_ client: KeepAliveClient, to member: Federation.Member, _ checkpoint: StoredCheckpoint, old: UInt64, resent: Bool, deadline: NIODeadline, older: WitnessFailure? = nil) {
         let size = checkpoint.checkpoint.size
         guard old <= size else {
             // The witness cosigned a later checkpoint of this log than the round's: anyone may
@@ -507,7 +507,7 @@ final class WitnessCollector: Sendable {
 
     /// The answer to a request (on `queue`), checked (`check`).
     private func handle(_ result: Result<Checked, any Error>, from client: KeepAliveClient, to member: Federation.Member,
-                        _ checkpoint: StoredCheckpoint, note: SignedNote, old: UInt64, resent: Bool, deadline: NIODeadline, older: Bool) {
+                        _ checkpoint: StoredCheckpoint, note: SignedNote, old: UInt64, resent: Bool, deadline: NIODeadline, older: WitnessFailure?) {
         let size = checkpoint.checkpoint.size
         // A reload removed the member or listed another witness key for it while the answer was
         // on its way: checked under the key it was sent to, it is not the listed witness's
@@ -535,25 +535,12 @@ final class WitnessCollector: Sendable {
                 // Committed before the round's checkpoint, it was published as that was.
                 let rounds = state.withLockedValue { $0.recentRounds }
                 guard !resent, !ownLogSuperseded(),
-                      let older = rounds.last(where: { $0.checkpoint.size <= holds && $0.checkpoint.size > old && $0.checkpoint.size < size })
+                      let earlier = rounds.last(where: { $0.checkpoint.size <= holds && $0.checkpoint.size > old && $0.checkpoint.size < size })
                           ?? (try? ledger.checkpoint(try ledger.log(named: ownLog), atMost: holds)),
-                      older.checkpoint.size > old, older.checkpoint.size < size else {
+                      earlier.checkpoint.size > old, earlier.checkpoint.size < size else {
                     return finish(member, checkpoint, .failure(failure))
                 }
-                // The 503 is its state until it holds the round's checkpoint: its status and
-                // `quartet_witness_failing` say it lags (one warning per streak), whatever the
-                // older checkpoint gets.
-                let first: Bool = state.withLockedValue { s in
-                    guard var w = s.witnesses[member.id] else { return false }
-                    w.failures += 1
-                    w.lastError = failure.message
-                    s.witnesses[member.id] = w
-                    return w.failures == 1
-                }
-                if first {
-                    logger.warning("witness request failed", metadata: ["witness": "\(member.id)", "size": "\(size)", "failures": "1", "error": "\(failure.message)"])
-                }
-                send(client, to: member, older, old: old, resent: true, deadline: deadline, older: true)
+                send(client, to: member, earlier, old: old, resent: true, deadline: deadline, older: failure)
             }
         }
     }
@@ -595,22 +582,25 @@ final class WitnessCollector: Sendable {
 
     /// A witness's request of the round ended: its state, the round's quorum, then the next
     /// requests (or a retry after the back-off).
-    /// `older`: the request was for a checkpoint its copy holds, after its 503: whatever its
-    /// outcome, the witness is asked the round's again after `notYetRetry`, as after the 503 (not
-    /// at once: a witness answering 503 at once every time made two requests, a store read and a
-    /// cosignature kept per commit; nor after the back-off of a witness that is down), and an
-    /// older cosignature does not end its streak of failures (one warning per streak).
-    private func finish(_ member: Federation.Member, _ checkpoint: StoredCheckpoint, _ outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>, older: Bool = false) {
+    /// `older`: the witness's 503, after which the request was for a checkpoint its copy holds:
+    /// whatever its outcome, the witness is asked the round's again after `notYetRetry`, as
+    /// after the 503 (not at once: a witness answering 503 at once every time made two requests,
+    /// a store read and a cosignature kept per commit; nor after the back-off of a witness that
+    /// is down), and the 503 stays its state until it holds the round's checkpoint: its status
+    /// and `quartet_witness_failing` say it lags, one warning per streak, with a short back-off.
+    private func finish(_ member: Federation.Member, _ checkpoint: StoredCheckpoint, _ outcome: Result<(size: UInt64, time: UInt64?), WitnessFailure>, older: WitnessFailure? = nil) {
         dispatchPrecondition(condition: .onQueue(queue))
         var outcome = outcome
-        if older, case .failure(var failure) = outcome, failure.retryAfter == nil {
+        if older != nil, case .failure(var failure) = outcome, failure.retryAfter == nil {
             failure.retryAfter = Self.notYetRetry
             outcome = .failure(failure)
         }
         let members = witnessMembers
         var quorumGathered: UInt64?
+        var streakStarts = false
         let retry: Bool = state.withLockedValue { s in
             var w = s.witnesses[member.id] ?? Witness()
+            streakStarts = w.failures == 0
             w.inFlight = false
             if let asked = w.askedAt {
                 let succeeded: Bool
@@ -624,7 +614,7 @@ final class WitnessCollector: Sendable {
                     s.gathered[result.size, default: 0] += 1
                     let quorum = WitnessPolicy.majority(of: members.count)
                     if s.gathered[result.size] == quorum { quorumGathered = result.size }
-                    if quorumGathered != nil, !older, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
+                    if quorumGathered != nil, older == nil, result.size == checkpoint.checkpoint.size, let signed = checkpoint.checkpoint.timeMillis {
                         let now = Double(wallClockMillis())
                         let millis = s.signedAt[result.size].map { ($0.duration(to: .now)).milliseconds } ?? now - Double(signed)
                         s.quorumLatency.append((result.size, max(0, millis), UInt64(now)))
@@ -638,10 +628,9 @@ final class WitnessCollector: Sendable {
                     w.cosignedAt = .now
                     w.clockSample = ClockWatch.Reading(signedSeconds: time, arrived: .now)
                 }
-                if older {
-                    // Still one streak (no second warning), but not a long one: the back-off
-                    // of a real failure later starts from its first step.
-                    w.failures = min(w.failures, 1)
+                if let older {
+                    w.failures = 1
+                    w.lastError = older.message
                     w.retryAt = .now + Self.notYetRetry
                 } else {
                     w.failures = 0
@@ -655,7 +644,7 @@ final class WitnessCollector: Sendable {
             }
             s.witnesses[member.id] = w
             if case .failure = outcome { return true }
-            return older
+            return older != nil
         }
         // A signed time arrived (a cosignature kept, or one refused for its date): the clock
         // check has a new reading.
@@ -666,6 +655,9 @@ final class WitnessCollector: Sendable {
         if timed { judgeClock() }
         // The first failure of a streak is a warning, the rest are on /v1/witnesses and /metrics.
         let failures = state.withLockedValue { $0.witnesses[member.id]?.failures ?? 0 }
+        if case .success = outcome, let older, streakStarts {
+            logger.warning("witness request failed", metadata: ["witness": "\(member.id)", "size": "\(checkpoint.checkpoint.size)", "failures": "1", "error": "\(older.message)"])
+        }
         if case .failure(let failure) = outcome {
             logger.log(level: failures == 1 ? .warning : .debug, "witness request failed",
                        metadata: ["witness": "\(member.id)", "size": "\(checkpoint.checkpoint.size)", "failures": "\(failures)", "error": "\(failure.message)"])

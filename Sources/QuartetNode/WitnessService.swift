@@ -158,7 +158,7 @@ final class WitnessService: Sendable {
             // assume its format; Go's `go.sum database tree` has spaces); a known log's malformed
             // checkpoint is 400.
             if !origin.isEmpty, witnessed == nil {
-                return refusal(Witnessing.Refusal(.notFound, "this witness does not know the log \(Federation.shown(String(String.UnicodeScalarView(origin.unicodeScalars.prefix(80)))))"))
+                return refusal(Witnessing.Refusal(.notFound, "this witness does not know the log \(Federation.shown(origin, limit: 80))"))
             }
             return refusal(Witnessing.Refusal(.badRequest, "the checkpoint does not parse: \(error.message)"))
         }

@@ -62,6 +62,12 @@ public struct OutboundFlow: Sendable {
         return .waiting
     }
 
+    /// Whether `bytes` more may be handed to the connection: false when they would take it past
+    /// its hard limit (it is closed instead, and nothing of them recorded as sent).
+    public func admits(_ bytes: Int) -> Bool {
+        unwritten.addingReportingOverflow(max(0, bytes)).partialValue <= settings.hardLimitBytes
+    }
+
     /// `bytes` were handed to the connection (at `nowMillis`, monotonic). Returns false when the
     /// connection is past its hard limit and must be closed.
     public mutating func queued(_ bytes: Int, nowMillis: UInt64 = 0) -> Bool {

@@ -64,9 +64,9 @@ public struct PayloadBackfill: Sendable, Equatable {
     /// does not finish while one is here (until `patienceRounds` pass, then it is `lapsed`).
     public private(set) var away: [String: Int] = [:]
     /// Peers awaited back for `patienceRounds` in vain (asked again if they come back later),
-    /// and how many times that happened.
+    /// and those of them whose wait ended in the last round (`tick`).
     public private(set) var lapsed: Set<String> = []
-    public private(set) var lapses = 0
+    public private(set) var lapsedNow: Set<String> = []
     /// Peers given up on because they left a request unanswered.
     public private(set) var silent: Set<String> = []
     /// Peers given up on because their answers, in all, took `patienceInAllRounds` and filled nothing.
@@ -155,11 +155,12 @@ public struct PayloadBackfill: Sendable, Equatable {
     /// answers last filled a stub (`slow`), is given up (done); returns the next request, if one
     /// is due.
     public mutating func tick(peers: [String]) -> Ask? {
+        lapsedNow = []
         for (peer, rounds) in away {
             if rounds + 1 >= Self.patienceRounds {
                 away[peer] = nil
                 lapsed.insert(peer)
-                lapses += 1
+                lapsedNow.insert(peer)
             } else {
                 away[peer] = rounds + 1
             }
