@@ -109,11 +109,14 @@ public struct ViewMeasure: Codable, Sendable, Equatable {
     public var ukMeasure: String?
     public var cadence: String?
     public var target: ViewTarget?
+    /// A count measure's rule over periods: "latest" for a level (a headcount: a year is its
+    /// latest period's reading); none is "sum".
+    public var overTime: String?
     public var latest: ViewReading?
     public var readings: [ViewReading]?
 
     public init(id: String, log: String, text: String, kind: String, unit: String? = nil, ukMeasure: String? = nil,
-                cadence: String? = nil, target: ViewTarget? = nil, latest: ViewReading? = nil, readings: [ViewReading]? = nil) {
+                cadence: String? = nil, target: ViewTarget? = nil, overTime: String? = nil, latest: ViewReading? = nil, readings: [ViewReading]? = nil) {
         self.id = id
         self.log = log
         self.text = text
@@ -122,6 +125,7 @@ public struct ViewMeasure: Codable, Sendable, Equatable {
         self.ukMeasure = ukMeasure
         self.cadence = cadence
         self.target = target
+        self.overTime = overTime
         self.latest = latest
         self.readings = readings
     }
@@ -129,6 +133,7 @@ public struct ViewMeasure: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, log, text, kind, unit, cadence, target, latest, readings
         case ukMeasure = "uk_measure"
+        case overTime = "over_time"
     }
 }
 

@@ -9,7 +9,7 @@ extension WebPage {
     // MARK: Measure
 
     struct MeasureBody {
-        struct Definition { var nation: String; var text: String; var unit: String?; var target: String? }
+        struct Definition { var nation: String; var text: String; var unit: String?; var target: String?; var overTime: String? }
         struct Total { var period: String; var value: String; var target: String; var entries: String; var href: String }
         struct Reading { var period: String; var nation: String; var measure: String; var value: String; var note: String; var corrections: [String]; var href: String }
         struct Year { var year: String; var href: String; var current: Bool }
@@ -89,7 +89,8 @@ extension WebPage {
         }
         let definitions = answer.series.map { m in
             MeasureBody.Definition(nation: "\(ViewQueries.displayName(m.log)) \(m.id)", text: m.text, unit: m.unit,
-                                   target: m.target.map { "\(ViewQueries.number($0.value)) per \($0.per)" + ($0.quote.map { " — “\($0)”" } ?? "") })
+                                   target: m.target.map { "\(ViewQueries.number($0.value)) per \($0.per)" + ($0.quote.map { " — “\($0)”" } ?? "") },
+                                   overTime: m.overTime == OverTime.latest.rawValue ? "a level: a year or quarter is its latest period's reading, not their sum" : nil)
         }
         let shown = year.map(String.init) ?? ""
         let body = MeasureBody(heading: chart.title, definitions: definitions, chartTitle: chart.title, svg: chart.svg.isEmpty ? nil : chart.svg,

@@ -53,6 +53,7 @@ extension WebPage.MeasureBody.Definition: MustacheParent {
         case "text": text
         case "unit": unit
         case "target": target
+        case "overTime": overTime
         default: nil
         }
     }

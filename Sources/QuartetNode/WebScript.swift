@@ -342,7 +342,8 @@ enum WebScript {
           // measure and period; a status the one with the latest as-of date (on equal dates the
           // later entry); a UK total the sum, over the other nations' count measures mapped to
           // it, of each one's reading for the period, else (for a year) the sum of its quarters'
-          // readings, else of its months', and (for a quarter) else the sum of its months'.
+          // readings, else of its months', and (for a quarter) else the sum of its months' — for
+          // a level (`over_time: latest`) the latest of them instead of the sum.
           // Returns undefined for a kind of figure not recomputed here.
           // Whether the node's JSON parser (`JSONValueCoding.parse`) takes `text`, which every
           // node's fold reads payloads with: RFC 8259; whitespace only space, tab, LF and CR (a
@@ -466,9 +467,10 @@ enum WebScript {
               && period(p.period) && optText(p, "note", 4000),
             "progress.status": p => only(p, ["action", "status", "note", "as_of"]) && id(p.action, "action")
               && ["not-started", "on-track", "at-risk", "off-track", "done"].includes(p.status) && optText(p, "note", 4000) && date(p.as_of),
-            "plan.measure": p => only(p, ["id", "action", "text", "kind", "unit", "uk_measure", "target", "cadence"]) && id(p.id, "measure")
+            "plan.measure": p => only(p, ["id", "action", "text", "kind", "unit", "uk_measure", "target", "cadence", "over_time"]) && id(p.id, "measure")
               && id(p.action, "action") && p.id.startsWith(p.action + ".") && text(p.text, 2000) && kinds.includes(p.kind) && optText(p, "unit", 200)
               && (!has(p, "uk_measure") || id(p.uk_measure, "measure")) && (!has(p, "cadence") || ["annual", "quarterly", "monthly", "every-three-years"].includes(p.cadence))
+              && (!has(p, "over_time") || (["sum", "latest"].includes(p.over_time) && p.kind === "count"))
               && (!has(p, "target") || (p.target && typeof p.target === "object" && !Array.isArray(p.target) && only(p.target, ["value", "per", "scope", "quote"])
                 && number(p.target.value, 0, p.kind === "percentage" ? 100 : 1e9) && (p.kind === "count" || p.kind === "percentage")
                 && ["year", "quarter", "month", "plan"].includes(p.target.per) && (!has(p.target, "scope") || ["uk", "nation"].includes(p.target.scope))
@@ -647,6 +649,7 @@ enum WebScript {
               let total = 0, any = false;
               for (const d of defs.values()) {
                 if (d.log === ukLog || d.p.uk_measure !== parts[1] || d.p.kind !== "count") continue;
+                // Months as [number, value], put in calendar order below.
                 const yearly = [], quarters = [[], [], [], []], months = [[], [], [], []];
                 const defined = firstDefinition("plan.measure", d.log, d.p.id);
                 for (const r of readings.values()) {
@@ -654,19 +657,22 @@ enum WebScript {
                   const pm = /^([0-9]{4})(?:-(?:Q([1-4])|([0-9]{2})))?$/.exec(r.p.period);
                   if (!pm || pm[1] !== year) continue;
                   if (pm[2]) quarters[Number(pm[2]) - 1].push(r.p.value);
-                  else if (pm[3]) { const n = Number(pm[3]); if (n >= 1 && n <= 12) months[Math.floor((n - 1) / 3)].push(r.p.value); }
+                  else if (pm[3]) { const n = Number(pm[3]); if (n >= 1 && n <= 12) months[Math.floor((n - 1) / 3)].push([n, r.p.value]); }
                   else yearly.push(r.p.value);
                 }
-                const sum = list => list.reduce((a, b) => a + b, 0);
+                // Parts in calendar order made one: summed, or for a level (`over_time: latest`,
+                // a headcount) the last of them.
+                const made = list => d.p.over_time === "latest" ? list[list.length - 1] : list.reduce((a, b) => a + b, 0);
+                const ofMonths = i => made(months[i].sort((a, b) => a[0] - b[0]).map(x => x[1]));
                 let part;
                 if (quarter) {
-                  part = quarters[quarter - 1].length ? quarters[quarter - 1][0] : (months[quarter - 1].length ? sum(months[quarter - 1]) : undefined);
+                  part = quarters[quarter - 1].length ? quarters[quarter - 1][0] : (months[quarter - 1].length ? ofMonths(quarter - 1) : undefined);
                 } else if (yearly.length) {
                   part = yearly[0];
                 } else {
-                  // Each quarter as it stands: its reading, else its months' sum.
-                  const byQuarter = [0, 1, 2, 3].filter(i => quarters[i].length || months[i].length).map(i => quarters[i].length ? quarters[i][0] : sum(months[i]));
-                  if (byQuarter.length) part = sum(byQuarter);
+                  // Each quarter as it stands: its reading, else its months'.
+                  const byQuarter = [0, 1, 2, 3].filter(i => quarters[i].length || months[i].length).map(i => quarters[i].length ? quarters[i][0] : ofMonths(i));
+                  if (byQuarter.length) part = made(byQuarter);
                 }
                 if (part !== undefined) { total += part; any = true; }
               }

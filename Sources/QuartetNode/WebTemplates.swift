@@ -120,7 +120,7 @@ enum WebTemplate {
     static let measure = #"""
         {{% CONTENT_TYPE: QUARTET_HTML }}{{> top}}{{#body}}
         <h1>{{heading}}</h1>
-        {{#definitions}}<dl class=summary><dt>{{nation}}</dt><dd>{{text}}{{#unit}} ({{unit}}){{/unit}}</dd>{{#target}}<dt>Target</dt><dd>{{target}}</dd>{{/target}}</dl>{{/definitions}}
+        {{#definitions}}<dl class=summary><dt>{{nation}}</dt><dd>{{text}}{{#unit}} ({{unit}}){{/unit}}</dd>{{#target}}<dt>Target</dt><dd>{{target}}</dd>{{/target}}{{#overTime}}<dt>Over time</dt><dd>{{overTime}}</dd>{{/overTime}}</dl>{{/definitions}}
         {{#svg}}<figure class=chart aria-labelledby=chart-caption><figcaption id=chart-caption>{{chartTitle}} (the table below has the same data)</figcaption>{{{svg}}}</figure>{{/svg}}
         {{^empty(totals)}}<table class=data><caption>UK totals</caption>
         <thead><tr><th scope=col>Period</th><th scope=col>Total</th><th scope=col>Target</th><th scope=col>Entries</th><th scope=col>Provenance</th></tr></thead><tbody>

@@ -30,3 +30,10 @@ public enum EvidenceKind: String, CaseIterable, Sendable, Codable {
 public enum Cadence: String, CaseIterable, Sendable, Codable {
     case annual, quarterly, monthly, everyThreeYears = "every-three-years"
 }
+
+/// How a count measure's readings make a longer period's figure: `sum` (the default: events
+/// held, a year is the sum of its quarters) or `latest` (a level that stands at a time — a
+/// headcount, a membership — a year is its latest period's reading, a quarter its latest month's).
+public enum OverTime: String, CaseIterable, Sendable, Codable {
+    case sum, latest
+}

@@ -123,6 +123,8 @@ public struct PlanImport: Sendable {
         var out: [PlannedEntry] = []
         var measures: [PlannedEntry] = []
         var planned: Set<String> = []
+        // Each UK measure a nation measure of this plan already adds into, and which.
+        var mappedTo: [String: String] = [:]
         let source = (planFile as NSString).lastPathComponent
         for priority in document.priorities {
             if !adopting && log == ukLog {
@@ -168,6 +170,16 @@ public struct PlanImport: Sendable {
                     }
                     var m: [String: JSONValue] = ["id": .string(id), "action": .string(action.id), "text": .string(text), "kind": .string(kind.rawValue)]
                     if let unit = first?.unit { m["unit"] = .string(unit) }
+                    if let first, let text = first.over_time {
+                        guard let rule = OverTime(rawValue: text) else {
+                            throw PlanError("measures catalogue: kind \(first.id) has over_time \"\(text)\"; expected sum or latest")
+                        }
+                        guard rule == .sum || kind == .count else {
+                            throw PlanError("measures catalogue: kind \(first.id) has over_time \"\(text)\", but only a count adds up over periods; its value_type is \(first.value_type)")
+                        }
+                        // A sum is the default: not written, so a plan imported before reads the same.
+                        if rule == .latest { m["over_time"] = .string(rule.rawValue) }
+                    }
                     // Which UK measure this one adds up into.
                     if adopting {
                         m["uk_measure"] = .string(id)
@@ -175,8 +187,14 @@ public struct PlanImport: Sendable {
                         let candidates = (action.uk_counterparts ?? []).flatMap { ua in
                             ukIndex.keys.filter { $0.hasPrefix(ua + ".M") }.sorted()
                         }
+                        // One measure of this plan per UK measure: a second of the same kind under
+                        // the same UK actions (a subset of the first, another resource) is a
+                        // different figure, and adding both would count it twice.
                         if let match = candidates.first(where: { ukIndex[$0]?.first == firstKind }) {
-                            m["uk_measure"] = .string(match)
+                            if mappedTo[match] == nil {
+                                mappedTo[match] = id
+                                m["uk_measure"] = .string(match)
+                            }
                         }
                     }
                     let targetPlan = adopting ? ukLog : planID
@@ -300,7 +318,7 @@ indirect enum PlanKeys: Sendable {
         ])),
     ])
     static let catalogue = PlanKeys.mapping([
-        "kinds": .sequence(.mapping(["id": .leaf, "value_type": .leaf, "unit": .leaf])),
+        "kinds": .sequence(.mapping(["id": .leaf, "value_type": .leaf, "unit": .leaf, "over_time": .leaf])),
         "measure_index": .values(.sequence(.mapping(["ref": .leaf, "kinds": .leaf]))),
     ])
     static let targets = PlanKeys.mapping([
@@ -402,6 +420,8 @@ struct Catalogue: Decodable, Sendable {
         let id: String
         let value_type: String
         let unit: String?
+        /// How a count of this kind makes a year (`OverTime`): `latest` for a level.
+        let over_time: String?
     }
     struct IndexItem: Decodable, Sendable {
         let ref: String

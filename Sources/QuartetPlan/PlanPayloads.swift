@@ -49,6 +49,8 @@ public struct MeasurePayload: Codable, Sendable, Equatable {
     public var uk_measure: String?
     public var target: Target?
     public var cadence: Cadence?
+    /// Count measures only; none is `sum`.
+    public var over_time: OverTime?
 }
 
 public struct StatusPayload: Codable, Sendable, Equatable {

@@ -95,7 +95,7 @@ public enum PlanValidator {
             guard context.action(id) != nil else { throw PlanError("payload.id: this log has no action \(id) to withdraw") }
             guard !context.isWithdrawn(id) else { throw PlanError("payload.id: action \(id) is already withdrawn") }
         case .measure:
-            try p.refuseUnknown(["id", "action", "text", "kind", "unit", "uk_measure", "target", "cadence"])
+            try p.refuseUnknown(["id", "action", "text", "kind", "unit", "uk_measure", "target", "cadence", "over_time"])
             let id = try p.matching("id", .measure)
             let action = try p.matching("action", .action)
             guard id.hasPrefix(action + ".") else { throw PlanError("payload.action: measure \(id) belongs to action \(id.split(separator: ".").prefix(2).joined(separator: ".")), not \(action)") }
@@ -131,6 +131,10 @@ public enum PlanValidator {
                 }
             }
             if p.has("cadence") { _ = try p.oneOf("cadence", Cadence.allCases.map(\.rawValue)) }
+            if p.has("over_time") {
+                _ = try p.oneOf("over_time", OverTime.allCases.map(\.rawValue))
+                guard kind == .count else { throw PlanError("payload.over_time: only count measures add up over periods; this one is \(kind.rawValue)") }
+            }
             if p.has("target") {
                 let t = try p.object("target")
                 try t.refuseUnknown(["value", "per", "scope", "quote"])

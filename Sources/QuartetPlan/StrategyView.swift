@@ -213,9 +213,11 @@ public struct StrategyView: Sendable {
             if log != ukLog, let uk = p.uk_measure, p.kind == .count {
                 rollups[uk, default: []].insert(key)
             }
-            // A changed mapping or kind moves the measure's readings between totals (a
-            // redefinition changing neither moves nothing).
-            if let old, old.uk_measure != p.uk_measure || old.kind != p.kind {
+            // How its readings make a year changes what it adds (the kept values are by that rule).
+            if let old, old.over_time != p.over_time { contributionCache[key] = nil }
+            // A changed mapping, kind or rule over time moves the measure's readings between
+            // totals or changes what they add (a redefinition changing none moves nothing).
+            if let old, old.uk_measure != p.uk_measure || old.kind != p.kind || old.over_time != p.over_time {
                 let touched = Set([old.uk_measure, p.uk_measure].compactMap { $0 })
                 for year in logs[log]!.measures[p.id]!.years {
                     for uk in touched { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
@@ -262,8 +264,8 @@ public struct StrategyView: Sendable {
     typealias Contribution = (year: (Double, [EntryRef])?, quarters: [(Double, [EntryRef])?])
 
     /// Each nation measure's values per year as `contributions` gives them, kept until a reading
-    /// of that measure and year is folded (readings are never removed; the values do not depend
-    /// on the measure's definition). A UK total of a year sums these: recomputing it no longer
+    /// of that measure and year is folded or the measure's rule over time changes (readings are
+    /// never removed; the values depend on no other part of its definition). A UK total of a year sums these: recomputing it no longer
     /// looks up every mapped measure's 17 periods, so a measure mapped and unmapped again (a
     /// 150-byte entry) over a thousand years of readings, beside 63 others so mapped, costs
     /// every node's fold that many sums, not that many passes over readings (finding 214).
@@ -312,7 +314,9 @@ public struct StrategyView: Sendable {
 
     /// A measure's values in a year: for each quarter, its reading for the quarter, else the sum
     /// of its months in it (months summed in calendar order); for the year, its reading for the
-    /// year, else the sum of its quarters' values so made. A measure with more
+    /// year, else the sum of its quarters' values so made. A level (`over_time: latest`: a
+    /// headcount stands at a time, it does not add up over time) takes the latest instead of the
+    /// sum: a quarter its last month with a reading, the year its last quarter so made. A measure with more
     /// readings than the year's 17 periods has them looked up rather than passed over (a measure
     /// may hold readings of a thousand years, and a batch may touch each year).
     static func contributions(_ measure: MeasureState, year: Int) -> Contribution {
@@ -338,21 +342,19 @@ public struct StrategyView: Sendable {
             for q in 1...4 { let p = Period(year: year, quarter: q); if let reading = readings[p] { take(p, reading) } }
             for m in 1...12 { let p = Period(year: year, month: m); if let reading = readings[p] { take(p, reading) } }
         }
-        var months = [(Double, [EntryRef])?](repeating: nil, count: 4)
-        for (m, month) in monthly.enumerated() {
-            guard let (value, ref) = month else { continue }
-            let q = m / 3
-            if months[q] == nil { months[q] = (0, []) }
-            months[q]!.0 += value
-            months[q]!.1.append(ref)
+        let latest = measure.payload.over_time == .latest
+        // The parts in calendar order made one: summed, or the last of them standing.
+        func made(_ parts: [(Double, [EntryRef])]) -> (Double, [EntryRef])? {
+            if latest { return parts.last }
+            return parts.isEmpty ? nil : (parts.reduce(0) { $0 + $1.0 }, parts.flatMap(\.1))
         }
-        let byQuarter = (0..<4).map { quarters[$0] ?? months[$0] }
+        let byQuarter = (0..<4).map { q in
+            quarters[q] ?? made(monthly[(q * 3)..<(q * 3 + 3)].compactMap { $0.map { ($0.0, [$0.1]) } })
+        }
         if let yearly { return (yearly, byQuarter) }
         // Else each quarter as it stands (its reading, else its months'): a nation that reported
         // the first quarter whole and then month by month counted only that quarter for the year.
-        let parts = byQuarter.compactMap { $0 }
-        if !parts.isEmpty { return ((parts.reduce(0) { $0 + $1.0 }, parts.flatMap(\.1)), byQuarter) }
-        return (nil, byQuarter)
+        return (made(byQuarter.compactMap { $0 }), byQuarter)
     }
 }
 

@@ -29,7 +29,8 @@ extension ViewQueries {
     public func measureSummary(_ m: MeasureState, log: String) -> ViewMeasure {
         ViewMeasure(id: m.payload.id, log: log, text: m.payload.text, kind: m.payload.kind.rawValue, unit: m.payload.unit,
                     ukMeasure: m.payload.uk_measure, cadence: m.payload.cadence?.rawValue,
-                    target: m.payload.target.map { ViewTarget(value: $0.value, per: $0.per, scope: $0.scope, quote: $0.quote) })
+                    target: m.payload.target.map { ViewTarget(value: $0.value, per: $0.per, scope: $0.scope, quote: $0.quote) },
+                    overTime: m.payload.over_time?.rawValue)
     }
 
     /// Reading `r` of a measure of kind `kind` now (a reading admitted under another kind says so).

@@ -116,6 +116,9 @@ struct DemoData {
                 // Workforce reform workshops (annual): two to four in each nation that reports them.
                 value = annual ? 2 + Int(random.next() % 3) : Int(random.next() % 2)
                 if log == "uk" { return nil }
+            } else if m.over_time == .latest {
+                // A level (a headcount): where it stands each quarter, growing slowly.
+                value = 40 + Int(stableHash(m.id) % 160) + 3 * q
             } else if text.contains("users") || text.contains("download") || text.contains("access") {
                 value = 60 + Int(random.next() % 400)
             } else if text.contains("members") || text.contains("delegates") || text.contains("attend") {

@@ -358,6 +358,13 @@ def check_log_context(d, api, total, status):
     stated_with([("plan.action", action), ("plan.measure", percentage), ("progress.reading", dict(reading, value=50)), ("plan.measure", measure)],
                 [(50, "mismatch"), (0, "match")], "a reading admitted as a percentage")
     print("web-test: a reading admitted as a percentage adds nothing to a UK total once its measure is a count")
+    # A level (`over_time: latest`, a headcount): its year is its latest quarter, a quarter its
+    # latest month (in calendar order, whatever order the entries came in), not their sum.
+    level = dict(measure, over_time="latest")
+    stated_with([("plan.action", action), ("plan.measure", level), ("progress.reading", dict(reading, period=year + "-Q1", value=100)),
+                 ("progress.reading", dict(reading, period=year + "-08", value=7)), ("progress.reading", dict(reading, period=year + "-07", value=5))],
+                [(112, "mismatch"), (5, "mismatch"), (7, "match")], "a level's latest period")
+    print("web-test: a level adds its latest period to a UK total, not the sum of its periods")
     # A year is the sum of its quarters as each stands (its reading, else its months'): the
     # first quarter whole and a later month both count, as every node sums them.
     if not re.fullmatch(r"[0-9]{4}", year):
@@ -445,7 +452,7 @@ def plan_corpus(count=4000, seed=2027):
                              {"measure": "P1.A1.M1", "period": "2025", "text": "hello", "note": "n"}],
         "progress.status": [{"action": "P1.A1", "status": "on-track", "as_of": "2025-02-28", "note": "x"}],
         "plan.measure": [{"id": "P1.A1.M2", "action": "P1.A1", "text": "t", "kind": "count", "unit": "u", "uk_measure": "P2.A1.M1",
-                          "target": {"value": 10, "per": "year", "scope": "uk", "quote": "q"}, "cadence": "annual"},
+                          "target": {"value": 10, "per": "year", "scope": "uk", "quote": "q"}, "cadence": "annual", "over_time": "latest"},
                          {"id": "P1.A1.M3", "action": "P1.A1", "text": "t", "kind": "percentage", "target": {"value": 90, "per": "plan"}}],
         "plan.action": [{"id": "P1.A2", "priority": "P1", "statements": ["a", "b"], "measures": ["P1.A2.M1"],
                          "timeframe": {"text": "t", "start_year": 2024, "end_year": 2026}, "uk_actions": ["P1.A1"], "source": "s"}],
@@ -457,7 +464,7 @@ def plan_corpus(count=4000, seed=2027):
              "\U0001F600" * 2001, "a" * 4000, "a" * 4001, "a" * 8000, "a" * 8001, " a ", "P1.A1", "P1.A01", "P01.A1", "P1.A1.M0", "P1.A1.M1",
              "P1.A1.M2", "P2.A1.M1", "P999.A999.M999", "P1000.A1", "P1.A1 ", "P1.a1", "P\u0661.A1", "2025", "2025-Q1", "2025-Q5", "2025-00",
              "2025-12", "2025-13", "1899", "1900", "2999", "3000", "2025-02-29", "2024-02-29", "2025-13-01", "2025-1-01", "20250101",
-             "on-track", "done", "ON-TRACK", "year", "plan", "uk", "nation", "annual", "monthly", "every-three-years", "count", "qualitative"]
+             "on-track", "done", "ON-TRACK", "year", "plan", "uk", "nation", "annual", "monthly", "every-three-years", "count", "qualitative", "sum", "latest"]
     numbers = [0, 1, -1, 7, 7.0, 7.5, -0.0, 1e-7, 100, 100.0001, 99.99, 1e9, 1e9 + 1, 1000000000.5, 2 ** 53 + 1, 1e300, 2000, 2100, 2101, 1999]
     others = [True, False, None, [], {}, ["a"], [""], ["a"] * 100, ["a"] * 101, ["a" * 4000], ["a" * 4001], ["e" + "\u0301" * 3999], ["e" + "\u0301" * 4000], {"a": 1}, {"": 1}, {" ": 1}, {"\u200b": 1}, {"a\tb": 2},
               {"a\nb": 2}, {"k%d" % i: 1 for i in range(1000)}, {"k%d" % i: 1 for i in range(1001)}, {"a": -1}, {"a": 1e9 + 1}, {"a": "1"}]

@@ -64,6 +64,11 @@ import Testing
         #expect(bad?.status == .badRequest)
         let empty = Self.render(try WebPage.measure("P2.A2.M1", year: "2024", try Self.queries(), store: try TestKit.makeStore()))
         #expect(empty.contains("No readings yet.") && empty.contains("href=\"/measures/P2.A2.M1?year=2025\""))
+        // A level says how its years are made; a count that sums says nothing.
+        #expect(!html.contains("<dt>Over time</dt>"))
+        let level = Self.render(try WebPage.measure("P1.A1.M1", year: nil, try Self.queries(), store: try TestKit.makeStore()))
+        #expect(level.contains("<dt>Over time</dt><dd>a level: a year or quarter is its latest period&#39;s reading, not their sum</dd>")
+                || level.contains("<dt>Over time</dt><dd>a level: a year or quarter is its latest period&#x27;s reading, not their sum</dd>"), "\(level)")
     }
 
     /// A reading for a far year (periods run to 2999) does not become the page a reader of the

@@ -718,6 +718,90 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(view.totals["P2.A2.M1"]?[Period(year: 2026)]?.value == 40)
     }
 
+    /// A count of what stands at a time (a headcount: `over_time: latest`, set by the import
+    /// from the catalogue's kind) makes a year of its latest period, not the sum of its
+    /// quarters: four quarterly headcounts of about 300 made a UK year of 1,200 (2026-12-06
+    /// review of the real plans). Each nation's level is its own latest; the UK's is their sum.
+    @Test func aLevelTakesItsLatestPeriodNotTheSum() throws {
+        var view = try Self.federationView()
+        // The import marks the UK plan's headcount (and those adopting it) and Wales's.
+        #expect(view.logs["uk"]?.measures["P1.A1.M1"]?.payload.over_time == .latest)
+        #expect(view.logs["england"]?.measures["P1.A1.M1"]?.payload.over_time == .latest)
+        #expect(view.logs["wales"]?.measures["P1.A1.M1"]?.payload.over_time == .latest)
+        #expect(view.logs["wales"]?.measures["P1.A1.M1"]?.payload.uk_measure == "P1.A1.M1")
+        #expect(view.logs["wales"]?.measures["P2.A4.M1"]?.payload.over_time == nil, "events add up")
+        // England quarterly (the third quarter month by month), Scotland for Q1 and Q2, Wales for
+        // the year.
+        for (period, value) in [("2025-Q1", 300.0), ("2025-Q2", 310), ("2025-07", 312), ("2025-08", 315), ("2025-Q4", 320)] {
+            _ = try append(&view, "england", "progress.reading", ["measure": "P1.A1.M1", "period": period, "value": value])
+        }
+        let q4 = try append(&view, "england", "progress.reading", ["measure": "P1.A1.M1", "period": "2025-Q4", "value": 321])
+        _ = try append(&view, "scotland", "progress.reading", ["measure": "P1.A1.M1", "period": "2025-Q2", "value": 90])
+        let scotland = try append(&view, "scotland", "progress.reading", ["measure": "P1.A1.M1", "period": "2025-Q1", "value": 80])
+        _ = try append(&view, "wales", "progress.reading", ["measure": "P1.A1.M1", "period": "2025", "value": 40])
+        let year = try #require(view.totals["P1.A1.M1"]?[Period(year: 2025)])
+        #expect(year.contributions == ["england": 321, "scotland": 90, "wales": 40], "\(year.contributions)")
+        #expect(year.value == 451)
+        #expect(year.refs.contains(EntryRef(log: "england", index: q4)) && !year.refs.contains(EntryRef(log: "scotland", index: scotland)), "the refs are the readings standing")
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2025, quarter: 3)]?.contributions == ["england": 315], "a quarter's last month")
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2025, quarter: 1)]?.value == 380)
+        // The same readings under a measure that sums (events) add up.
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A6.M1", "period": "2025-Q1", "value": 3])
+        _ = try append(&view, "england", "progress.reading", ["measure": "P2.A6.M1", "period": "2025-Q2", "value": 4])
+        #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)]?.value == 7)
+        // Redefined to sum, the kept values are made again by the new rule, and back.
+        var measure = try #require(view.logs["england"]?.measures["P1.A1.M1"]?.payload)
+        measure.over_time = nil
+        try view.apply(ViewEntry(log: "england", index: view.logs["england"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(measure))))
+        let summed = try #require(view.totals["P1.A1.M1"]?[Period(year: 2025)]?.contributions["england"])
+        #expect(summed == 300 + 310 + (312 + 315) + 321, "\(summed.bitPattern)")
+        measure.over_time = .latest
+        try view.apply(ViewEntry(log: "england", index: view.logs["england"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(measure))))
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2025)]?.value == 451)
+        // Past 17 readings (looked up, not passed over) the same rule.
+        for m in 1...12 { _ = try append(&view, "england", "progress.reading", ["measure": "P1.A1.M1", "period": String(format: "2030-%02d", m), "value": Double(100 + m)]) }
+        for q in 1...3 { _ = try append(&view, "england", "progress.reading", ["measure": "P1.A1.M1", "period": "2031-Q\(q)", "value": Double(200 + q)]) }
+        #expect((view.logs["england"]?.measures["P1.A1.M1"]?.readings.count ?? 0) > 17)
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2030)]?.value == 112)
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2030, quarter: 2)]?.value == 106)
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2031)]?.value == 203)
+        // The figure a reader recomputes (verify-figure folds the same way) and its provenance.
+        let queries = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england", "scotland", "northern-ireland"])
+        #expect(queries.statedValue("total:P1.A1.M1:2025") == "451")
+        #expect(try queries.measure("P1.A1.M1", period: nil).series.first { $0.log == "uk" }?.overTime == "latest")
+        // Only a count takes a rule over time; only sum and latest.
+        let context = LogContext(view: view, log: "england")
+        var percentage = try #require(view.logs["england"]?.measures["P2.A2.M3"]?.payload)
+        #expect(percentage.kind != .count)
+        percentage.over_time = .latest
+        #expect(throws: PlanError("payload.over_time: only count measures add up over periods; this one is \(percentage.kind.rawValue)")) {
+            try PlanValidator.validate(type: "plan.measure", payload: Array(try JSONEncoder().encode(percentage)), context: context)
+        }
+        var object = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(measure)) as? [String: Any])
+        object["over_time"] = "average"
+        #expect(throws: PlanError("payload.over_time: expected one of sum, latest, got \"average\"")) {
+            try PlanValidator.validate(type: "plan.measure", payload: payload(object), context: context)
+        }
+    }
+
+    /// The import maps one measure of a nation's plan into a UK measure, the first of its kind
+    /// under the action's UK counterparts: Wales's three engagement measures of P4.A1 (three
+    /// different resources) all added into UK P4.A2.M1, and P2.A1.M3 (a subset of P2.A1.M1)
+    /// into UK P2.A1.M1 beside it.
+    @Test func aNationsPlanMapsOneMeasureIntoEachUKMeasure() throws {
+        let entries = try PlanImport(planFile: "\(plansDirectory)/wales-plan.yaml").entries(for: "wales")
+        var view = StrategyView()
+        try fold(entries, into: &view, log: "wales")
+        let measures = try #require(view.logs["wales"]?.measures)
+        #expect(measures["P4.A1.M1"]?.payload.uk_measure == "P4.A2.M1")
+        #expect(measures["P4.A1.M2"]?.payload.uk_measure == nil && measures["P4.A1.M3"]?.payload.uk_measure == nil)
+        #expect(measures["P2.A1.M1"]?.payload.uk_measure == "P2.A1.M1" && measures["P2.A1.M3"]?.payload.uk_measure == nil)
+        #expect(measures["P2.A1.M7"]?.payload.uk_measure == "P2.A1.M5" && measures["P2.A1.M8"]?.payload.uk_measure == nil)
+        var into: [String: [String]] = [:]
+        for (id, m) in measures { if let uk = m.payload.uk_measure { into[uk, default: []].append(id) } }
+        #expect(into.values.allSatisfy { $0.count == 1 }, "\(into.filter { $0.value.count > 1 })")
+    }
+
     @Test func figuresAreWrittenExactlyWithoutAnExponent() {
         let cases: [(Double, String)] = [(123456.5, "123456.5"), (99.995, "99.995"), (0.00001, "0.00001"), (-0.00000025, "-0.00000025"),
                                          (1.2345e16, "12345000000000000"), (1e15, "1000000000000000"), (7, "7"), (-3, "-3"), (0.1, "0.1"),
