@@ -10,7 +10,7 @@ extension WebPage {
 
     struct MeasureBody {
         struct Definition { var nation: String; var text: String; var unit: String?; var target: String?; var overTime: String? }
-        struct Total { var period: String; var value: String; var target: String; var entries: String; var href: String }
+        struct Total { var period: String; var value: String; var target: String; var parts: String; var entries: String; var href: String }
         struct Reading { var period: String; var nation: String; var measure: String; var value: String; var note: String; var corrections: [String]; var href: String }
         struct Year { var year: String; var href: String; var current: Bool }
         var heading: String
@@ -84,8 +84,15 @@ extension WebPage {
             }
         }
         readings.sort { ($0.period, $0.nation) < ($1.period, $1.nation) }
+        // Each total says what it adds and whom it lacks: a nation without a reading for the
+        // period is not in it (a UK figure of three nations read as the UK's).
+        let members = q.nations.filter { q.view.counts($0) }
         let totals = answer.totals.map { t in
-            MeasureBody.Total(period: t.period, value: ViewQueries.number(t.value), target: t.target.map(ViewQueries.number) ?? "", entries: String(t.entries), href: figureHref(t.figure))
+            let from = members.compactMap { log in t.contributions[log].map { "\(ViewQueries.displayName(log)) \(ViewQueries.number($0))" } }
+            let none = members.filter { t.contributions[$0] == nil }.map(ViewQueries.displayName)
+            return MeasureBody.Total(period: t.period, value: ViewQueries.number(t.value), target: t.target.map(ViewQueries.number) ?? "",
+                                     parts: from.joined(separator: ", ") + (none.isEmpty ? "" : "; none from \(none.joined(separator: ", "))"),
+                                     entries: String(t.entries), href: figureHref(t.figure))
         }
         let definitions = answer.series.map { m in
             MeasureBody.Definition(nation: "\(ViewQueries.displayName(m.log)) \(m.id)", text: m.text, unit: m.unit,

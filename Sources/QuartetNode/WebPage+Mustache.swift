@@ -65,6 +65,7 @@ extension WebPage.MeasureBody.Total: MustacheParent {
         case "period": period
         case "value": value
         case "target": target
+        case "parts": parts
         case "entries": entries
         case "href": href
         default: nil

@@ -99,10 +99,21 @@ enum WebPage {
     struct PriorityBody {
         struct Row { var id: String; var href: String; var title: String; var status: String; var tag: String; var asOf: String }
         struct Nation { var log: String; var name: String; var summary: String; var actions: [Row] }
+        struct Link { var name: String; var href: String }
+        /// A UK action, with the nations' actions that serve it (`uk_actions`).
+        struct UKRow { var id: String; var href: String; var title: String; var status: String; var tag: String; var served: [Link] }
         var heading: String
         var goals: [String]
         var figureHref: String
+        var ukActions: [UKRow]
         var nations: [Nation]
+    }
+
+    /// An action's status as a page shows it: a withdrawn action's withdrawal (it has left the
+    /// matrix and takes no more updates), else its latest status, else "not reported".
+    static func shownStatus(_ a: ViewAction) -> (status: String, tag: String, asOf: String) {
+        if let w = a.withdrawn { return ("withdrawn", "grey", w.asOf) }
+        return (a.status ?? "not reported", tag(a.status), a.asOf ?? "")
     }
 
     static func priority(_ id: String, _ q: ViewQueries) throws -> Built {
@@ -110,14 +121,25 @@ enum WebPage {
         let nations = q.nations.map { log -> PriorityBody.Nation in
             let cell = p.nations[log]
             let rows = p.actions.filter { $0.log == log }.map { a in
-                PriorityBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, status: a.status ?? "not reported", tag: tag(a.status), asOf: a.asOf ?? "")
+                let shown = shownStatus(a)
+                return PriorityBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, status: shown.status, tag: shown.tag, asOf: shown.asOf)
             }
             let summary = cell.map { "\($0.actions) action\($0.actions == 1 ? "" : "s"), \(ViewQueries.wholePercent($0.progress)) % on track or done" } ?? "no actions"
             return PriorityBody.Nation(log: log, name: ViewQueries.displayName(log), summary: summary, actions: rows)
         }
+        // The UK plan's actions first, each with the nations' actions that serve it (in the
+        // nations' order): the combined strategy the nations' tables below report against.
+        let ukActions = p.ukActions.map { ua in
+            let withdrawn = q.view.logs[q.view.ukLog]?.actions[ua.id]?.withdrawn != nil
+            return PriorityBody.UKRow(id: ua.id, href: actionHref(q.view.ukLog, ua.id), title: ua.title,
+                               status: withdrawn ? "withdrawn" : ua.status ?? "not reported", tag: withdrawn ? "grey" : tag(ua.status),
+                               served: q.nations.flatMap { log in
+                                   (ua.nations[log] ?? []).map { PriorityBody.Link(name: "\(ViewQueries.displayName(log)) \($0)", href: actionHref(log, $0)) }
+                               })
+        }
         let heading = "\(p.id) \(p.title)"
         return (heading, [home, Crumb(name: "Priority \(p.id)")], "priority",
-                PriorityBody(heading: heading, goals: p.goals, figureHref: figureHref(p.figure), nations: nations))
+                PriorityBody(heading: heading, goals: p.goals, figureHref: figureHref(p.figure), ukActions: ukActions, nations: nations))
     }
 
     // MARK: Nation
@@ -145,8 +167,9 @@ enum WebPage {
         let s = answer.log
         let age = s.checkpoint?.ageSeconds
         let rows = answer.actions.map { a in
-            NationBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, priority: a.priority, priorityHref: priorityHref(a.priority),
-                           status: a.status ?? "not reported", tag: tag(a.status), asOf: a.asOf ?? "", measures: String(a.measures?.count ?? 0))
+            let shown = shownStatus(a)
+            return NationBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, priority: a.priority, priorityHref: priorityHref(a.priority),
+                                  status: shown.status, tag: shown.tag, asOf: shown.asOf, measures: String(a.measures?.count ?? 0))
         }
         let name = ViewQueries.displayName(log)
         // A member the federation file no longer lists: its log is held and shown, but it counts

@@ -341,9 +341,9 @@ enum WebScript {
           // (docs/web.md, "What the page recomputes"): a reading is the newest reading of its
           // measure and period; a status the one with the latest as-of date (on equal dates the
           // later entry); a UK total the sum, over the other nations' count measures mapped to
-          // it, of each one's reading for the period, else (for a year) the sum of its quarters'
-          // readings, else of its months', and (for a quarter) else the sum of its months' — for
-          // a level (`over_time: latest`) the latest of them instead of the sum.
+          // it, of each one's reading for the period, else (for a quarter) the sum of its months',
+          // else (for a year) the sum of its quarters, each its reading or its months' so made —
+          // for a level (`over_time: latest` on the UK measure) the latest of them, not the sum.
           // Returns undefined for a kind of figure not recomputed here.
           // Whether the node's JSON parser (`JSONValueCoding.parse`) takes `text`, which every
           // node's fold reads payloads with: RFC 8259; whitespace only space, tab, LF and CR (a
@@ -646,6 +646,9 @@ enum WebScript {
               const ukDef = defs.get(ukLog + "\n" + parts[1]);
               if (!ukDef || ukDef.p.kind !== "count") throw new Error("the verified entries hold no definition of " + parts[1] + " as a count measure in the UK log " + ukLog);
               const readings = newest(ofType("progress.reading"), x => typeof x.p.measure === "string" && typeof x.p.period === "string" ? x.log + "\n" + x.p.measure + "\n" + x.p.period : null);
+              // Parts in calendar order made one: summed, or for a level (`over_time: latest` in
+              // the UK measure's newest definition: a headcount) the last of them.
+              const made = list => ukDef.p.over_time === "latest" ? list[list.length - 1] : list.reduce((a, b) => a + b, 0);
               let total = 0, any = false;
               for (const d of defs.values()) {
                 if (d.log === ukLog || d.p.uk_measure !== parts[1] || d.p.kind !== "count") continue;
@@ -660,9 +663,6 @@ enum WebScript {
                   else if (pm[3]) { const n = Number(pm[3]); if (n >= 1 && n <= 12) months[Math.floor((n - 1) / 3)].push([n, r.p.value]); }
                   else yearly.push(r.p.value);
                 }
-                // Parts in calendar order made one: summed, or for a level (`over_time: latest`,
-                // a headcount) the last of them.
-                const made = list => d.p.over_time === "latest" ? list[list.length - 1] : list.reduce((a, b) => a + b, 0);
                 const ofMonths = i => made(months[i].sort((a, b) => a[0] - b[0]).map(x => x[1]));
                 let part;
                 if (quarter) {

@@ -55,6 +55,10 @@ enum WebTemplate {
         <h1>{{heading}}</h1>
         {{^empty(goals)}}<ul>{{#goals}}<li>{{.}}</li>{{/goals}}</ul>{{/empty(goals)}}
         <p class=howknow><a href="{{figureHref}}">How do we know? The entry that defines this priority, verified in your browser</a></p>
+        {{^empty(ukActions)}}<table class=data id=uk-plan><caption>The UK plan's actions and the nations' actions that serve them</caption>
+        <thead><tr><th scope=col>UK action</th><th scope=col>Title</th><th scope=col>UK status</th><th scope=col>Nations' actions</th></tr></thead><tbody>
+        {{#ukActions}}<tr><td><a href="{{href}}">{{id}}</a></td><td>{{title}}</td><td><span class="tag tag-{{tag}}">{{status}}</span></td><td>{{#served}}<a href="{{href}}">{{name}}</a> {{/served}}{{^served}}none yet{{/served}}</td></tr>{{/ukActions}}
+        </tbody></table>{{/empty(ukActions)}}
         {{#nations}}
         <table class=data id="nation-{{log}}"><caption>{{name}}: {{summary}}</caption>
         <thead><tr><th scope=col>Action</th><th scope=col>Title</th><th scope=col>Status</th><th scope=col>As of</th></tr></thead><tbody>
@@ -123,8 +127,8 @@ enum WebTemplate {
         {{#definitions}}<dl class=summary><dt>{{nation}}</dt><dd>{{text}}{{#unit}} ({{unit}}){{/unit}}</dd>{{#target}}<dt>Target</dt><dd>{{target}}</dd>{{/target}}{{#overTime}}<dt>Over time</dt><dd>{{overTime}}</dd>{{/overTime}}</dl>{{/definitions}}
         {{#svg}}<figure class=chart aria-labelledby=chart-caption><figcaption id=chart-caption>{{chartTitle}} (the table below has the same data)</figcaption>{{{svg}}}</figure>{{/svg}}
         {{^empty(totals)}}<table class=data><caption>UK totals</caption>
-        <thead><tr><th scope=col>Period</th><th scope=col>Total</th><th scope=col>Target</th><th scope=col>Entries</th><th scope=col>Provenance</th></tr></thead><tbody>
-        {{#totals}}<tr><td>{{period}}</td><td>{{value}}</td><td>{{target}}</td><td>{{entries}}</td><td><a href="{{href}}">How do we know?</a></td></tr>{{/totals}}
+        <thead><tr><th scope=col>Period</th><th scope=col>Total</th><th scope=col>Target</th><th scope=col>From</th><th scope=col>Entries</th><th scope=col>Provenance</th></tr></thead><tbody>
+        {{#totals}}<tr><td>{{period}}</td><td>{{value}}</td><td>{{target}}</td><td>{{parts}}</td><td>{{entries}}</td><td><a href="{{href}}">How do we know?</a></td></tr>{{/totals}}
         </tbody></table>{{/empty(totals)}}
         {{^empty(years)}}<nav aria-label="Years"><p>Year: {{#years}}{{#current}}<b aria-current=page>{{year}}</b> {{/current}}{{^current}}<a href="{{href}}">{{year}}</a> {{/current}}{{/years}}</p></nav>{{/empty(years)}}
         <table class=data id=readings><caption>Readings per period per nation{{#year}}, {{year}}{{/year}}</caption>

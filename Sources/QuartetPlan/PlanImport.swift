@@ -117,14 +117,27 @@ public struct PlanImport: Sendable {
             throw PlanError("\(planFile): this is the \(planID) plan; import it into the \(planID) log, not \(log)")
         }
         let kinds = Dictionary(catalogue.kinds.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // Every kind's rule over time, whether or not a measure of this plan takes it first (a
+        // mistake in one no measure reads first would wait for the plan that does).
+        var rules: [String: OverTime] = [:]
+        for kind in catalogue.kinds {
+            guard let text = kind.over_time else { continue }
+            guard let rule = OverTime(rawValue: text) else {
+                throw PlanError("measures catalogue: kind \(kind.id) has over_time \"\(text)\"; expected sum or latest")
+            }
+            guard rule == .sum || Self.kind(kind.value_type) == .count else {
+                throw PlanError("measures catalogue: kind \(kind.id) has over_time \"\(text)\", but only a count adds up over periods; its value_type is \(kind.value_type)")
+            }
+            rules[kind.id] = rule
+        }
         let index = catalogue.measure_index[planID] ?? []
         let measureKinds = Dictionary(index.map { ($0.ref, $0.kinds) }, uniquingKeysWith: { a, _ in a })
         let ukIndex = Dictionary((catalogue.measure_index[ukLog] ?? []).map { ($0.ref, $0.kinds) }, uniquingKeysWith: { a, _ in a })
         var out: [PlannedEntry] = []
         var measures: [PlannedEntry] = []
         var planned: Set<String> = []
-        // Each UK measure a nation measure of this plan already adds into, and which.
-        var mappedTo: [String: String] = [:]
+        // The UK measures a measure of this plan adds into already.
+        var mappedTo: Set<String> = []
         let source = (planFile as NSString).lastPathComponent
         for priority in document.priorities {
             if !adopting && log == ukLog {
@@ -170,16 +183,8 @@ public struct PlanImport: Sendable {
                     }
                     var m: [String: JSONValue] = ["id": .string(id), "action": .string(action.id), "text": .string(text), "kind": .string(kind.rawValue)]
                     if let unit = first?.unit { m["unit"] = .string(unit) }
-                    if let first, let text = first.over_time {
-                        guard let rule = OverTime(rawValue: text) else {
-                            throw PlanError("measures catalogue: kind \(first.id) has over_time \"\(text)\"; expected sum or latest")
-                        }
-                        guard rule == .sum || kind == .count else {
-                            throw PlanError("measures catalogue: kind \(first.id) has over_time \"\(text)\", but only a count adds up over periods; its value_type is \(first.value_type)")
-                        }
-                        // A sum is the default: not written, so a plan imported before reads the same.
-                        if rule == .latest { m["over_time"] = .string(rule.rawValue) }
-                    }
+                    // A sum is the default: not written, so a plan imported before reads the same.
+                    if let first, rules[first.id] == .latest { m["over_time"] = .string(OverTime.latest.rawValue) }
                     // Which UK measure this one adds up into.
                     if adopting {
                         m["uk_measure"] = .string(id)
@@ -190,11 +195,8 @@ public struct PlanImport: Sendable {
                         // One measure of this plan per UK measure: a second of the same kind under
                         // the same UK actions (a subset of the first, another resource) is a
                         // different figure, and adding both would count it twice.
-                        if let match = candidates.first(where: { ukIndex[$0]?.first == firstKind }) {
-                            if mappedTo[match] == nil {
-                                mappedTo[match] = id
-                                m["uk_measure"] = .string(match)
-                            }
+                        if let match = candidates.first(where: { ukIndex[$0]?.first == firstKind }), mappedTo.insert(match).inserted {
+                            m["uk_measure"] = .string(match)
                         }
                     }
                     let targetPlan = adopting ? ukLog : planID

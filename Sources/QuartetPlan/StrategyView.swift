@@ -45,11 +45,7 @@ public struct StrategyView: Sendable {
     public mutating func countOnly(_ logs: Set<String>?) {
         guard logs != counted else { return }
         counted = logs
-        for (uk, keys) in rollups {
-            for key in keys {
-                for year in self.logs[key.log]?.measures[key.measure]?.years ?? [] { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
-            }
-        }
+        for uk in rollups.keys { markEveryYear(of: uk) }
         settleTotals()
         version &+= 1
         // The nations listed (search, the pages' definitions) change with it.
@@ -81,6 +77,13 @@ public struct StrategyView: Sendable {
     /// Totals whose inputs changed since they were last computed: (UK measure, year).
     private var dirtyTotals: Set<TotalKey> = []
     struct TotalKey: Hashable { let measure: String; let year: Int }
+
+    /// Marks every total of UK measure `uk` a mapped measure has a reading for.
+    private mutating func markEveryYear(of uk: String) {
+        for key in rollups[uk] ?? [] {
+            for year in logs[key.log]?.measures[key.measure]?.years ?? [] { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
+        }
+    }
 
     /// Recomputes the totals marked dirty.
     mutating func settleTotals() {
@@ -213,11 +216,12 @@ public struct StrategyView: Sendable {
             if log != ukLog, let uk = p.uk_measure, p.kind == .count {
                 rollups[uk, default: []].insert(key)
             }
-            // How its readings make a year changes what it adds (the kept values are by that rule).
-            if let old, old.over_time != p.over_time { contributionCache[key] = nil }
-            // A changed mapping, kind or rule over time moves the measure's readings between
-            // totals or changes what they add (a redefinition changing none moves nothing).
-            if let old, old.uk_measure != p.uk_measure || old.kind != p.kind || old.over_time != p.over_time {
+            // The UK log's definition of a UK measure says how its totals are made over time
+            // (`over_time`): a change of that rule makes each of them again, from kept values.
+            if log == ukLog, (old?.over_time ?? .sum) != (p.over_time ?? .sum) { markEveryYear(of: p.id) }
+            // A changed mapping or kind moves the measure's readings between totals (a
+            // redefinition changing neither moves nothing).
+            if let old, old.uk_measure != p.uk_measure || old.kind != p.kind {
                 let touched = Set([old.uk_measure, p.uk_measure].compactMap { $0 })
                 for year in logs[log]!.measures[p.id]!.years {
                     for uk in touched { dirtyTotals.insert(TotalKey(measure: uk, year: year)) }
@@ -260,12 +264,19 @@ public struct StrategyView: Sendable {
         dirtyTotals.insert(TotalKey(measure: uk, year: year))
     }
 
-    /// A nation measure's values in one year (`contributions`).
-    typealias Contribution = (year: (Double, [EntryRef])?, quarters: [(Double, [EntryRef])?])
+    /// A nation measure's values in one year by one rule over time: the year's, each quarter's.
+    typealias Parts = (year: (Double, [EntryRef])?, quarters: [(Double, [EntryRef])?])
+    /// A nation measure's values in one year (`contributions`), by either rule: the UK measure's
+    /// definition picks one, and a change of it costs no pass over readings.
+    struct Contribution {
+        var sum: Parts
+        var latest: Parts
+        func by(_ rule: OverTime) -> Parts { rule == .latest ? latest : sum }
+    }
 
     /// Each nation measure's values per year as `contributions` gives them, kept until a reading
-    /// of that measure and year is folded or the measure's rule over time changes (readings are
-    /// never removed; the values depend on no other part of its definition). A UK total of a year sums these: recomputing it no longer
+    /// of that measure and year is folded (readings are never removed; the values do not depend
+    /// on the measure's definition). A UK total of a year sums these: recomputing it no longer
     /// looks up every mapped measure's 17 periods, so a measure mapped and unmapped again (a
     /// 150-byte entry) over a thousand years of readings, beside 63 others so mapped, costs
     /// every node's fold that many sums, not that many passes over readings (finding 214).
@@ -274,6 +285,8 @@ public struct StrategyView: Sendable {
     /// Recomputes the UK totals of a measure for a year and its four quarters (`mapped`: the
     /// nation measures mapped to it, in order).
     private mutating func recomputeTotal(_ uk: String, year: Int, mapped: [MeasureKey]) {
+        // The rule over time is the UK measure's (none yet: a sum), for every nation alike.
+        let rule = logs[ukLog]?.measures[uk]?.payload.over_time ?? .sum
         var yearTotal = UKTotal(measure: uk, period: Period(year: year), value: 0, contributions: [:], refs: [])
         var quarterTotals = (1...4).map { UKTotal(measure: uk, period: Period(year: year, quarter: $0), value: 0, contributions: [:], refs: []) }
         // In a fixed order (a set's order differs between processes): every node sums a
@@ -283,13 +296,14 @@ public struct StrategyView: Sendable {
             // measures mapped to one UK measure and a reading a year on one of them kept an
             // empty entry for each of the others in each year).
             guard let measure = logs[key.log]?.measures[key.measure], measure.years.contains(year) else { continue }
-            let parts: Contribution
+            let both: Contribution
             if let kept = contributionCache[key]?[year] {
-                parts = kept
+                both = kept
             } else {
-                parts = Self.contributions(measure, year: year)
-                contributionCache[key, default: [:]][year] = parts
+                both = Self.contributions(measure, year: year)
+                contributionCache[key, default: [:]][year] = both
             }
+            let parts = both.by(rule)
             if let (value, refs) = parts.year {
                 yearTotal.contributions[key.log, default: 0] += value
                 yearTotal.value += value
@@ -314,9 +328,10 @@ public struct StrategyView: Sendable {
 
     /// A measure's values in a year: for each quarter, its reading for the quarter, else the sum
     /// of its months in it (months summed in calendar order); for the year, its reading for the
-    /// year, else the sum of its quarters' values so made. A level (`over_time: latest`: a
-    /// headcount stands at a time, it does not add up over time) takes the latest instead of the
-    /// sum: a quarter its last month with a reading, the year its last quarter so made. A measure with more
+    /// year, else the sum of its quarters' values so made; and for a level (`over_time: latest`:
+    /// a headcount stands at a time, it does not add up over time) the same with the latest
+    /// instead of the sum: a quarter its last month with a reading, the year its last quarter
+    /// so made. A measure with more
     /// readings than the year's 17 periods has them looked up rather than passed over (a measure
     /// may hold readings of a thousand years, and a batch may touch each year).
     static func contributions(_ measure: MeasureState, year: Int) -> Contribution {
@@ -342,19 +357,20 @@ public struct StrategyView: Sendable {
             for q in 1...4 { let p = Period(year: year, quarter: q); if let reading = readings[p] { take(p, reading) } }
             for m in 1...12 { let p = Period(year: year, month: m); if let reading = readings[p] { take(p, reading) } }
         }
-        let latest = measure.payload.over_time == .latest
-        // The parts in calendar order made one: summed, or the last of them standing.
-        func made(_ parts: [(Double, [EntryRef])]) -> (Double, [EntryRef])? {
-            if latest { return parts.last }
-            return parts.isEmpty ? nil : (parts.reduce(0) { $0 + $1.0 }, parts.flatMap(\.1))
+        // By `rule`, the parts in calendar order made one: summed, or the last of them standing.
+        func parts(_ rule: OverTime) -> Parts {
+            func made(_ parts: [(Double, [EntryRef])]) -> (Double, [EntryRef])? {
+                if rule == .latest { return parts.last }
+                return parts.isEmpty ? nil : (parts.reduce(0) { $0 + $1.0 }, parts.flatMap(\.1))
+            }
+            let byQuarter = (0..<4).map { q in
+                quarters[q] ?? made(monthly[(q * 3)..<(q * 3 + 3)].compactMap { $0.map { ($0.0, [$0.1]) } })
+            }
+            // Without the year's own reading, each quarter as it stands (its reading, else its
+            // months' made by the rule), whichever way each quarter was reported.
+            return (yearly ?? made(byQuarter.compactMap { $0 }), byQuarter)
         }
-        let byQuarter = (0..<4).map { q in
-            quarters[q] ?? made(monthly[(q * 3)..<(q * 3 + 3)].compactMap { $0.map { ($0.0, [$0.1]) } })
-        }
-        if let yearly { return (yearly, byQuarter) }
-        // Else each quarter as it stands (its reading, else its months'): a nation that reported
-        // the first quarter whole and then month by month counted only that quarter for the year.
-        return (made(byQuarter.compactMap { $0 }), byQuarter)
+        return Contribution(sum: parts(.sum), latest: parts(.latest))
     }
 }
 

@@ -340,11 +340,11 @@ def check_log_context(d, api, total, status):
         if figure != ("match" if adds else "mismatch"):
             fail("a made-up member's measure %s was %s in the UK total: %s %r" % (what, "left out" if adds else "added", figure, figure_line()))
         print("web-test: a member's measure %s %s the total: %s" % (what, "adds to" if adds else "does not add to", figure_line()))
-    def stated_with(entries, cases, what):
-        """The total, stated with each delta over what the nodes give, against a made-up member
-        holding `entries`: `match` or `mismatch` as `cases` expects."""
+    def stated_with(entries, cases, what, figure_id=total):
+        """The total (`figure_id`), stated with each delta over what the nodes give, against a
+        made-up member holding `entries`: `match` or `mismatch` as `cases` expects."""
         for delta, expected in cases:
-            d.get(api + "/figures/" + total)
+            d.get(api + "/figures/" + figure_id)
             wait_verified(d)
             rerun(d, made_up_log("zz-member", "example.org/zz-member", entries) + "data.stated = JSON.stringify(JSON.parse(data.stated) + %d);" % delta)
             figure = d.find_element(By.TAG_NAME, "body").get_attribute("data-figure")
@@ -358,13 +358,17 @@ def check_log_context(d, api, total, status):
     stated_with([("plan.action", action), ("plan.measure", percentage), ("progress.reading", dict(reading, value=50)), ("plan.measure", measure)],
                 [(50, "mismatch"), (0, "match")], "a reading admitted as a percentage")
     print("web-test: a reading admitted as a percentage adds nothing to a UK total once its measure is a count")
-    # A level (`over_time: latest`, a headcount): its year is its latest quarter, a quarter its
-    # latest month (in calendar order, whatever order the entries came in), not their sum.
-    level = dict(measure, over_time="latest")
-    stated_with([("plan.action", action), ("plan.measure", level), ("progress.reading", dict(reading, period=year + "-Q1", value=100)),
-                 ("progress.reading", dict(reading, period=year + "-08", value=7)), ("progress.reading", dict(reading, period=year + "-07", value=5))],
-                [(112, "mismatch"), (5, "mismatch"), (7, "match")], "a level's latest period")
-    print("web-test: a level adds its latest period to a UK total, not the sum of its periods")
+    # A level (the UK plan's headcount P1.A1.M1, `over_time: latest` in the UK log): a member's
+    # year is its latest quarter, a quarter its latest month (in calendar order, whatever order
+    # the entries came in), not their sum, whatever the member's own definition says; a UK
+    # measure that sums (P2.A2.M1, workshops) adds them all, whatever the member says.
+    def periods(uk_measure, own_rule):
+        return [("plan.action", action), ("plan.measure", dict(measure, uk_measure=uk_measure, over_time=own_rule)),
+                ("progress.reading", dict(reading, period="2025-Q1", value=100)),
+                ("progress.reading", dict(reading, period="2025-08", value=7)), ("progress.reading", dict(reading, period="2025-07", value=5))]
+    stated_with(periods("P1.A1.M1", "sum"), [(112, "mismatch"), (5, "mismatch"), (7, "match")], "a level's latest period", "total:P1.A1.M1:2025")
+    stated_with(periods("P2.A2.M1", "latest"), [(7, "mismatch"), (112, "match")], "a sum of periods", "total:P2.A2.M1:2025")
+    print("web-test: a UK level adds a member's latest period, a UK sum all of them, whatever the member's own rule")
     # A year is the sum of its quarters as each stands (its reading, else its months'): the
     # first quarter whole and a later month both count, as every node sums them.
     if not re.fullmatch(r"[0-9]{4}", year):

@@ -100,6 +100,31 @@ import Testing
         #expect(!Self.render(try WebPage.nation("uk", q)).contains("no longer a member"))
     }
 
+    /// A priority's page leads with the UK plan's actions and the nations' actions serving each
+    /// (it listed the nations' actions only); a withdrawn action says so where it is listed (it
+    /// showed "not reported", as if still in the plan); a UK total says whom it adds and whom
+    /// it lacks (read as the UK's, a total of one nation's readings).
+    @Test func pagesShowTheUKPlanWithdrawalsAndWhomATotalLacks() throws {
+        var view = try Self.queries().view
+        let size = view.logs["wales"]!.size
+        try view.apply(ViewEntry(log: "wales", index: size, timeMillis: 1_767_225_600_000, type: "plan.action.withdrawn",
+                                 payload: Array(#"{"id":"P2.A1","reason":"merged","as_of":"2025-06-30"}"#.utf8)))
+        try view.apply(ViewEntry(log: "wales", index: size + 1, timeMillis: 1_767_225_600_000, type: "progress.reading",
+                                 payload: Array(#"{"measure":"P2.A4.M1","period":"2025","value":4}"#.utf8)))
+        let q = ViewQueries(view: view, health: [:], nowMillis: 1_767_225_700_000, order: ["uk", "wales", "england"])
+        let priority = Self.render(try WebPage.priority("P2", q))
+        #expect(priority.contains("<table class=data id=uk-plan>"))
+        let ukPlan = try #require(priority.range(of: "id=uk-plan>")).lowerBound, walesTable = try #require(priority.range(of: "id=\"nation-wales\"")).lowerBound
+        #expect(ukPlan < walesTable, "the UK plan first")
+        #expect(priority.contains("<td><a href=\"/nations/uk/actions/P2.A6\">P2.A6</a></td>"))
+        #expect(priority.contains("<a href=\"/nations/wales/actions/P2.A4\">Wales P2.A4</a>"), "Wales P2.A4 serves UK P2.A6")
+        #expect(priority.contains("<td><a href=\"/nations/wales/actions/P2.A1\">P2.A1</a></td>") && priority.contains(">withdrawn</span></td><td>2025-06-30</td>"))
+        let nation = Self.render(try WebPage.nation("wales", q))
+        #expect(nation.contains("<span class=\"tag tag-grey\">withdrawn</span></td><td>2025-06-30</td>"))
+        let measure = Self.render(try WebPage.measure("P2.A6.M1", year: nil, q, store: try TestKit.makeStore()))
+        #expect(measure.contains("<td>Wales 4; none from England</td>"), "\(measure)")
+    }
+
     @Test func aNationsOwnMeasureHasItsOwnPage() throws {
         let q = try Self.queries()
         let wales = try #require(q.view.logs["wales"]?.measures["P2.A2.M1"]?.payload)

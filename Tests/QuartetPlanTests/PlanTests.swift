@@ -50,6 +50,12 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(try refusal(targets: targets.replacingOccurrences(of: "ref: P2.A2.M1\n", with: "ref: P2.A2.M9\n"))
                 == "quantitative targets: a count_target of the uk plan names measure P2.A2.M9, which the plan does not have")
         #expect(try refusal(targets: targets.replacingOccurrences(of: "cadence: annual\n", with: "cadence: fortnightly\n"))?.contains("cadence \"fortnightly\"") == true)
+        // A kind's rule over time is read whether or not a measure of this plan takes the kind
+        // first (this one only Wales's measures take).
+        #expect(try refusal(catalogue: catalogue.replacingOccurrences(of: "- id: SERVICES-REPORTING-MISALIGNMENT\n", with: "- id: SERVICES-REPORTING-MISALIGNMENT\n  over_time: lastest\n"))
+                == "measures catalogue: kind SERVICES-REPORTING-MISALIGNMENT has over_time \"lastest\"; expected sum or latest")
+        #expect(try refusal(catalogue: catalogue.replacingOccurrences(of: "- id: THEMES\n", with: "- id: THEMES\n  over_time: latest\n"))?
+            .contains("kind THEMES has over_time \"latest\", but only a count adds up over periods") == true)
     }
 
     /// Why a plan file of `text` (written to `directory`), with the seed catalogue and targets,
@@ -721,7 +727,8 @@ func payload(_ object: [String: Any]) -> [UInt8] {
     /// A count of what stands at a time (a headcount: `over_time: latest`, set by the import
     /// from the catalogue's kind) makes a year of its latest period, not the sum of its
     /// quarters: four quarterly headcounts of about 300 made a UK year of 1,200 (2026-12-06
-    /// review of the real plans). Each nation's level is its own latest; the UK's is their sum.
+    /// review of the real plans). The UK measure's definition decides, for every nation alike;
+    /// each nation's latest is added into the UK's.
     @Test func aLevelTakesItsLatestPeriodNotTheSum() throws {
         var view = try Self.federationView()
         // The import marks the UK plan's headcount (and those adopting it) and Wales's.
@@ -749,14 +756,21 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         _ = try append(&view, "england", "progress.reading", ["measure": "P2.A6.M1", "period": "2025-Q1", "value": 3])
         _ = try append(&view, "england", "progress.reading", ["measure": "P2.A6.M1", "period": "2025-Q2", "value": 4])
         #expect(view.totals["P2.A6.M1"]?[Period(year: 2025)]?.value == 7)
-        // Redefined to sum, the kept values are made again by the new rule, and back.
+        // A nation's own rule decides nothing: England redefining its headcount to sum (or
+        // stating "sum" outright) changes no total.
         var measure = try #require(view.logs["england"]?.measures["P1.A1.M1"]?.payload)
-        measure.over_time = nil
+        measure.over_time = .sum
         try view.apply(ViewEntry(log: "england", index: view.logs["england"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(measure))))
-        let summed = try #require(view.totals["P1.A1.M1"]?[Period(year: 2025)]?.contributions["england"])
-        #expect(summed == 300 + 310 + (312 + 315) + 321, "\(summed.bitPattern)")
-        measure.over_time = .latest
-        try view.apply(ViewEntry(log: "england", index: view.logs["england"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(measure))))
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2025)]?.value == 451)
+        // The UK measure redefined to sum: every nation's kept values are added up, and back.
+        var uk = try #require(view.logs["uk"]?.measures["P1.A1.M1"]?.payload)
+        uk.over_time = nil
+        try view.apply(ViewEntry(log: "uk", index: view.logs["uk"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(uk))))
+        let summed = try #require(view.totals["P1.A1.M1"]?[Period(year: 2025)])
+        #expect(summed.contributions == ["england": 1558, "scotland": 170, "wales": 40], "\(summed.contributions)")
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2025, quarter: 3)]?.value == 627)
+        uk.over_time = .latest
+        try view.apply(ViewEntry(log: "uk", index: view.logs["uk"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(uk))))
         #expect(view.totals["P1.A1.M1"]?[Period(year: 2025)]?.value == 451)
         // Past 17 readings (looked up, not passed over) the same rule.
         for m in 1...12 { _ = try append(&view, "england", "progress.reading", ["measure": "P1.A1.M1", "period": String(format: "2030-%02d", m), "value": Double(100 + m)]) }
