@@ -101,7 +101,7 @@ enum WebPage {
         struct Nation { var log: String; var name: String; var summary: String; var actions: [Row] }
         struct Link { var name: String; var href: String }
         /// A UK action, with the nations' actions that serve it (`uk_actions`).
-        struct UKRow { var id: String; var href: String; var title: String; var status: String; var tag: String; var served: [Link] }
+        struct UKRow { var id: String; var href: String; var title: String; var status: String; var tag: String; var served: [Link]; var more: String? }
         var heading: String
         var goals: [String]
         var figureHref: String
@@ -116,6 +116,9 @@ enum WebPage {
         return (a.status ?? "not reported", tag(a.status), a.asOf ?? "")
     }
 
+    /// The nations' actions a priority's page names per UK action.
+    static let servedShown = 20
+
     static func priority(_ id: String, _ q: ViewQueries) throws -> Built {
         guard let p = q.priority(id) else { throw NotFound("no priority \(id) in the view") }
         let nations = q.nations.map { log -> PriorityBody.Nation in
@@ -129,13 +132,16 @@ enum WebPage {
         }
         // The UK plan's actions first, each with the nations' actions that serve it (in the
         // nations' order): the combined strategy the nations' tables below report against.
+        // At most `servedShown` of them per UK action (a nation's action may name a hundred UK
+        // actions, and a log hold thousands of actions): the UK action's page lists them all.
         let ukActions = p.ukActions.map { ua in
             let withdrawn = q.view.logs[q.view.ukLog]?.actions[ua.id]?.withdrawn != nil
+            let served = q.nations.lazy.flatMap { log in (ua.nations[log] ?? []).lazy.map { (log, $0) } }
+            let count = q.nations.reduce(0) { $0 + (ua.nations[$1]?.count ?? 0) }
             return PriorityBody.UKRow(id: ua.id, href: actionHref(q.view.ukLog, ua.id), title: ua.title,
-                               status: withdrawn ? "withdrawn" : ua.status ?? "not reported", tag: withdrawn ? "grey" : tag(ua.status),
-                               served: q.nations.flatMap { log in
-                                   (ua.nations[log] ?? []).map { PriorityBody.Link(name: "\(ViewQueries.displayName(log)) \($0)", href: actionHref(log, $0)) }
-                               })
+                                      status: withdrawn ? "withdrawn" : ua.status ?? "not reported", tag: withdrawn ? "grey" : tag(ua.status),
+                                      served: served.prefix(servedShown).map { PriorityBody.Link(name: "\(ViewQueries.displayName($0.0)) \($0.1)", href: actionHref($0.0, $0.1)) },
+                                      more: count > servedShown ? "and \(count - servedShown) more (the UK action's page lists them all)" : nil)
         }
         let heading = "\(p.id) \(p.title)"
         return (heading, [home, Crumb(name: "Priority \(p.id)")], "priority",

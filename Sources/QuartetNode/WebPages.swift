@@ -21,7 +21,9 @@ extension API {
         }
         routes.get("/priorities/{id}", .reader) { _, context, caller -> Response in
             let id = try context.parameters.require("id")
-            return try await web(caller) { q in try WebPage.priority(id, q) }
+            // Rendered once per view version (the UK plan's table and every nation's actions
+            // under the priority); a priority the view lacks is answered 404, not kept.
+            return try await web(caller, cacheKey: "priority|\(id)") { q in try WebPage.priority(id, q) }
         }
         routes.get("/nations/{log}", .reader) { _, context, caller -> Response in
             let log = try context.parameters.require("log")

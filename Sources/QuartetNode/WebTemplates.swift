@@ -57,7 +57,7 @@ enum WebTemplate {
         <p class=howknow><a href="{{figureHref}}">How do we know? The entry that defines this priority, verified in your browser</a></p>
         {{^empty(ukActions)}}<table class=data id=uk-plan><caption>The UK plan's actions and the nations' actions that serve them</caption>
         <thead><tr><th scope=col>UK action</th><th scope=col>Title</th><th scope=col>UK status</th><th scope=col>Nations' actions</th></tr></thead><tbody>
-        {{#ukActions}}<tr><td><a href="{{href}}">{{id}}</a></td><td>{{title}}</td><td><span class="tag tag-{{tag}}">{{status}}</span></td><td>{{#served}}<a href="{{href}}">{{name}}</a> {{/served}}{{^served}}none yet{{/served}}</td></tr>{{/ukActions}}
+        {{#ukActions}}<tr><td><a href="{{href}}">{{id}}</a></td><td>{{title}}</td><td><span class="tag tag-{{tag}}">{{status}}</span></td><td>{{#served}}<a href="{{href}}">{{name}}</a> {{/served}}{{^served}}none yet{{/served}}{{#more}}{{more}}{{/more}}</td></tr>{{/ukActions}}
         </tbody></table>{{/empty(ukActions)}}
         {{#nations}}
         <table class=data id="nation-{{log}}"><caption>{{name}}: {{summary}}</caption>

@@ -123,6 +123,23 @@ import Testing
         #expect(nation.contains("<span class=\"tag tag-grey\">withdrawn</span></td><td>2025-06-30</td>"))
         let measure = Self.render(try WebPage.measure("P2.A6.M1", year: nil, q, store: try TestKit.makeStore()))
         #expect(measure.contains("<td>Wales 4; none from England</td>"), "\(measure)")
+        // A UK action served by many nations' actions names the first few; its page has them all.
+        var many = view
+        for n in 1...(WebPage.servedShown + 5) {
+            try many.apply(ViewEntry(log: "wales", index: many.logs["wales"]!.size, timeMillis: 1_767_225_600_000, type: "plan.action",
+                                     payload: Array(#"{"id":"P2.A\#(100 + n)","priority":"P2","statements":["s"],"uk_actions":["P2.A6"]}"#.utf8)))
+        }
+        let crowded = Self.render(try WebPage.priority("P2", ViewQueries(view: many, health: [:], nowMillis: 1_767_225_700_000, order: ["uk", "wales"])))
+        let row = try #require(crowded.components(separatedBy: "<tr>").first { $0.contains("<td><a href=\"/nations/uk/actions/P2.A6\">P2.A6</a></td>") })
+        #expect(row.components(separatedBy: "<a href=\"/nations/wales/actions/").count - 1 == WebPage.servedShown, "\(row)")
+        #expect(row.contains("and 6 more (the UK action&#39;s page lists them all)") || row.contains("and 6 more (the UK action&#x27;s page lists them all)"), "\(row)")
+        // A UK action no nation's live action serves says so (Wales's P2.A1 was withdrawn above).
+        let unserved = try #require(q.priority("P2")).ukActions.filter { $0.nations.isEmpty }.map(\.id)
+        #expect(!unserved.isEmpty)
+        for id in unserved {
+            let row = priority.components(separatedBy: "<tr>").first { $0.contains("<td><a href=\"/nations/uk/actions/\(id)\">\(id)</a></td>") }
+            #expect(row?.contains(">none yet</td>") == true, "\(id): \(row ?? "no row")")
+        }
     }
 
     @Test func aNationsOwnMeasureHasItsOwnPage() throws {

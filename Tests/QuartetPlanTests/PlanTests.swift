@@ -762,16 +762,22 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         measure.over_time = .sum
         try view.apply(ViewEntry(log: "england", index: view.logs["england"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(measure))))
         #expect(view.totals["P1.A1.M1"]?[Period(year: 2025)]?.value == 451)
-        // The UK measure redefined to sum: every nation's kept values are added up, and back.
+        // The UK measure redefined to sum: every nation's kept values are added up, in every
+        // year, and back.
+        _ = try append(&view, "scotland", "progress.reading", ["measure": "P1.A1.M1", "period": "2024-Q3", "value": 60])
+        _ = try append(&view, "scotland", "progress.reading", ["measure": "P1.A1.M1", "period": "2024-Q4", "value": 70])
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2024)]?.value == 70)
         var uk = try #require(view.logs["uk"]?.measures["P1.A1.M1"]?.payload)
         uk.over_time = nil
         try view.apply(ViewEntry(log: "uk", index: view.logs["uk"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(uk))))
         let summed = try #require(view.totals["P1.A1.M1"]?[Period(year: 2025)])
         #expect(summed.contributions == ["england": 1558, "scotland": 170, "wales": 40], "\(summed.contributions)")
         #expect(view.totals["P1.A1.M1"]?[Period(year: 2025, quarter: 3)]?.value == 627)
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2024)]?.value == 130)
         uk.over_time = .latest
         try view.apply(ViewEntry(log: "uk", index: view.logs["uk"]!.size, timeMillis: 0, type: "plan.measure", payload: Array(try JSONEncoder().encode(uk))))
         #expect(view.totals["P1.A1.M1"]?[Period(year: 2025)]?.value == 451)
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2024)]?.value == 70)
         // Past 17 readings (looked up, not passed over) the same rule.
         for m in 1...12 { _ = try append(&view, "england", "progress.reading", ["measure": "P1.A1.M1", "period": String(format: "2030-%02d", m), "value": Double(100 + m)]) }
         for q in 1...3 { _ = try append(&view, "england", "progress.reading", ["measure": "P1.A1.M1", "period": "2031-Q\(q)", "value": Double(200 + q)]) }
@@ -796,6 +802,20 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(throws: PlanError("payload.over_time: expected one of sum, latest, got \"average\"")) {
             try PlanValidator.validate(type: "plan.measure", payload: payload(object), context: context)
         }
+    }
+
+    /// A UK measure the UK log defines only after the nations' readings (the UK plan imported
+    /// last) makes its totals by its rule from then on: a level's years are made again.
+    @Test func aUKMeasureDefinedAfterTheReadingsMakesItsTotalsByItsRule() throws {
+        var view = StrategyView(logs: ["uk", "wales", "england", "scotland", "northern-ireland"])
+        let uk = try PlanImport(planFile: "\(plansDirectory)/uk-plan.yaml")
+        try fold(try uk.entries(for: "england"), into: &view, log: "england")
+        for (period, value) in [("2025-Q1", 300.0), ("2025-Q2", 310)] {
+            _ = try append(&view, "england", "progress.reading", ["measure": "P1.A1.M1", "period": period, "value": value])
+        }
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2025)]?.value == 610, "no UK definition yet: a sum")
+        try fold(try uk.entries(for: "uk"), into: &view, log: "uk")
+        #expect(view.totals["P1.A1.M1"]?[Period(year: 2025)]?.value == 310)
     }
 
     /// The import maps one measure of a nation's plan into a UK measure, the first of its kind
