@@ -75,15 +75,18 @@ public struct ViewUKAction: Codable, Sendable, Equatable {
     public var nations: [String: [String]]
     /// Null on the wire when no status was reported.
     public var status: String?
+    /// Present once the UK log withdrew the action (it is out of the plan; its last status stays).
+    public var withdrawn: ViewWithdrawal?
 
-    public init(id: String, title: String, nations: [String: [String]], status: String?) {
+    public init(id: String, title: String, nations: [String: [String]], status: String?, withdrawn: ViewWithdrawal? = nil) {
         self.id = id
         self.title = title
         self.nations = nations
         self.status = status
+        self.withdrawn = withdrawn
     }
 
-    enum CodingKeys: String, CodingKey { case id, title, nations, status }
+    enum CodingKeys: String, CodingKey { case id, title, nations, status, withdrawn }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -91,5 +94,6 @@ public struct ViewUKAction: Codable, Sendable, Equatable {
         try c.encode(title, forKey: .title)
         try c.encode(nations, forKey: .nations)
         try c.encode(status, forKey: .status)  // null when none
+        try c.encodeIfPresent(withdrawn, forKey: .withdrawn)
     }
 }

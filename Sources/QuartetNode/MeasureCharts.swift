@@ -72,8 +72,8 @@ struct MeasureCharts {
         let candidates = Set(totals.map(\.year) + own.compactMap { Period($0.period)?.year }).filter { $0 <= thisYear }
         guard let year = candidates.filter({ $0 < thisYear }).max() ?? candidates.max() else { return nil }
         let sum = totals.first { $0.year == year }
-        let reported = nations.filter { sum?.contributions[$0] != nil }.map(ViewQueries.displayName)
-        let silent = nations.filter { sum?.contributions[$0] == nil }.map(ViewQueries.displayName)
+        let parts = ViewQueries.parts(of: sum?.contributions ?? [:], nations: nations)
+        let reported = parts.added.map { ViewQueries.displayName($0.log) }, silent = parts.none.map(ViewQueries.displayName)
         let targetText = target.map { " of a target of \(ViewQueries.number($0)) a year" } ?? ""
         let label = year == thisYear ? "so far in \(year)" : String(year)
         if let mine = own.first(where: { $0.period == String(year) }), let value = mine.value {

@@ -86,18 +86,19 @@ extension WebPage {
         readings.sort { ($0.period, $0.nation) < ($1.period, $1.nation) }
         // Each total says what it adds and whom it lacks: a nation without a reading for the
         // period is not in it (a UK figure of three nations read as the UK's).
-        let members = q.nations.filter { q.view.counts($0) }
         let totals = answer.totals.map { t in
-            let from = members.compactMap { log in t.contributions[log].map { "\(ViewQueries.displayName(log)) \(ViewQueries.number($0))" } }
-            let none = members.filter { t.contributions[$0] == nil }.map(ViewQueries.displayName)
+            let (added, none) = ViewQueries.parts(of: t.contributions, nations: q.nations)
             return MeasureBody.Total(period: t.period, value: ViewQueries.number(t.value), target: t.target.map(ViewQueries.number) ?? "",
-                                     parts: from.joined(separator: ", ") + (none.isEmpty ? "" : "; none from \(none.joined(separator: ", "))"),
+                                     parts: added.map { "\(ViewQueries.displayName($0.log)) \(ViewQueries.number($0.value))" }.joined(separator: ", ")
+                                         + (none.isEmpty ? "" : "; none from \(none.map(ViewQueries.displayName).joined(separator: ", "))"),
                                      entries: String(t.entries), href: figureHref(t.figure))
         }
         let definitions = answer.series.map { m in
             MeasureBody.Definition(nation: "\(ViewQueries.displayName(m.log)) \(m.id)", text: m.text, unit: m.unit,
                                    target: m.target.map { "\(ViewQueries.number($0.value)) per \($0.per)" + ($0.quote.map { " — “\($0)”" } ?? "") },
-                                   overTime: m.overTime == OverTime.latest.rawValue ? "a level: a year or quarter is its latest period's reading, not their sum" : nil)
+                                   // The UK measure's rule makes its totals (a nation's decides nothing).
+                                   overTime: m.log == q.view.ukLog && m.overTime == OverTime.latest.rawValue
+                                       ? "a level: each nation adds its latest period's reading to a year's or quarter's UK total, not the sum of its periods" : nil)
         }
         let shown = year.map(String.init) ?? ""
         let body = MeasureBody(heading: chart.title, definitions: definitions, chartTitle: chart.title, svg: chart.svg.isEmpty ? nil : chart.svg,

@@ -111,9 +111,9 @@ enum WebPage {
 
     /// An action's status as a page shows it: a withdrawn action's withdrawal (it has left the
     /// matrix and takes no more updates), else its latest status, else "not reported".
-    static func shownStatus(_ a: ViewAction) -> (status: String, tag: String, asOf: String) {
-        if let w = a.withdrawn { return ("withdrawn", "grey", w.asOf) }
-        return (a.status ?? "not reported", tag(a.status), a.asOf ?? "")
+    static func shownStatus(_ status: String?, asOf: String?, withdrawn: ViewWithdrawal?) -> (status: String, tag: String, asOf: String) {
+        if let w = withdrawn { return ("withdrawn", "grey", w.asOf) }
+        return (status ?? "not reported", tag(status), asOf ?? "")
     }
 
     /// The nations' actions a priority's page names per UK action.
@@ -124,7 +124,7 @@ enum WebPage {
         let nations = q.nations.map { log -> PriorityBody.Nation in
             let cell = p.nations[log]
             let rows = p.actions.filter { $0.log == log }.map { a in
-                let shown = shownStatus(a)
+                let shown = shownStatus(a.status, asOf: a.asOf, withdrawn: a.withdrawn)
                 return PriorityBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, status: shown.status, tag: shown.tag, asOf: shown.asOf)
             }
             let summary = cell.map { "\($0.actions) action\($0.actions == 1 ? "" : "s"), \(ViewQueries.wholePercent($0.progress)) % on track or done" } ?? "no actions"
@@ -135,11 +135,11 @@ enum WebPage {
         // At most `servedShown` of them per UK action (a nation's action may name a hundred UK
         // actions, and a log hold thousands of actions): the UK action's page lists them all.
         let ukActions = p.ukActions.map { ua in
-            let withdrawn = q.view.logs[q.view.ukLog]?.actions[ua.id]?.withdrawn != nil
+            let shown = shownStatus(ua.status, asOf: nil, withdrawn: ua.withdrawn)
             let served = q.nations.lazy.flatMap { log in (ua.nations[log] ?? []).lazy.map { (log, $0) } }
             let count = q.nations.reduce(0) { $0 + (ua.nations[$1]?.count ?? 0) }
             return PriorityBody.UKRow(id: ua.id, href: actionHref(q.view.ukLog, ua.id), title: ua.title,
-                                      status: withdrawn ? "withdrawn" : ua.status ?? "not reported", tag: withdrawn ? "grey" : tag(ua.status),
+                                      status: shown.status, tag: shown.tag,
                                       served: served.prefix(servedShown).map { PriorityBody.Link(name: "\(ViewQueries.displayName($0.0)) \($0.1)", href: actionHref($0.0, $0.1)) },
                                       more: count > servedShown ? "and \(count - servedShown) more (the UK action's page lists them all)" : nil)
         }
@@ -173,7 +173,7 @@ enum WebPage {
         let s = answer.log
         let age = s.checkpoint?.ageSeconds
         let rows = answer.actions.map { a in
-            let shown = shownStatus(a)
+            let shown = shownStatus(a.status, asOf: a.asOf, withdrawn: a.withdrawn)
             return NationBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, priority: a.priority, priorityHref: priorityHref(a.priority),
                                   status: shown.status, tag: shown.tag, asOf: shown.asOf, measures: String(a.measures?.count ?? 0))
         }

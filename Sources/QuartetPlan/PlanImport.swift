@@ -62,6 +62,9 @@ public struct PlanImport: Sendable {
         targets = try load(TargetsFile.self, targetsFile ?? (directory as NSString).appendingPathComponent("quantitative-targets.yaml"), keys: PlanKeys.targets).targets
         planID = document.plan.id
         self.planFile = planFile
+        if let kind = catalogue.kinds.first(where: { $0.over_time == .latest && Self.kind($0.value_type) != .count }) {
+            throw PlanError("measures catalogue: kind \(kind.id) has over_time \"latest\", but only a count adds up over periods; its value_type is \(kind.value_type)")
+        }
     }
 
     /// A plan, catalogue or targets file: at most this many bytes, and this many values (mapping
@@ -117,19 +120,6 @@ public struct PlanImport: Sendable {
             throw PlanError("\(planFile): this is the \(planID) plan; import it into the \(planID) log, not \(log)")
         }
         let kinds = Dictionary(catalogue.kinds.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        // Every kind's rule over time, whether or not a measure of this plan takes it first (a
-        // mistake in one no measure reads first would wait for the plan that does).
-        var rules: [String: OverTime] = [:]
-        for kind in catalogue.kinds {
-            guard let text = kind.over_time else { continue }
-            guard let rule = OverTime(rawValue: text) else {
-                throw PlanError("measures catalogue: kind \(kind.id) has over_time \"\(text)\"; expected sum or latest")
-            }
-            guard rule == .sum || Self.kind(kind.value_type) == .count else {
-                throw PlanError("measures catalogue: kind \(kind.id) has over_time \"\(text)\", but only a count adds up over periods; its value_type is \(kind.value_type)")
-            }
-            rules[kind.id] = rule
-        }
         let index = catalogue.measure_index[planID] ?? []
         let measureKinds = Dictionary(index.map { ($0.ref, $0.kinds) }, uniquingKeysWith: { a, _ in a })
         let ukIndex = Dictionary((catalogue.measure_index[ukLog] ?? []).map { ($0.ref, $0.kinds) }, uniquingKeysWith: { a, _ in a })
@@ -184,7 +174,7 @@ public struct PlanImport: Sendable {
                     var m: [String: JSONValue] = ["id": .string(id), "action": .string(action.id), "text": .string(text), "kind": .string(kind.rawValue)]
                     if let unit = first?.unit { m["unit"] = .string(unit) }
                     // A sum is the default: not written, so a plan imported before reads the same.
-                    if let first, rules[first.id] == .latest { m["over_time"] = .string(OverTime.latest.rawValue) }
+                    if first?.over_time == .latest { m["over_time"] = .string(OverTime.latest.rawValue) }
                     // Which UK measure this one adds up into.
                     if adopting {
                         m["uk_measure"] = .string(id)
@@ -422,8 +412,9 @@ struct Catalogue: Decodable, Sendable {
         let id: String
         let value_type: String
         let unit: String?
-        /// How a count of this kind makes a year (`OverTime`): `latest` for a level.
-        let over_time: String?
+        /// How a count of this kind makes a year: `latest` for a level (read and checked with
+        /// every kind, whether or not a measure takes the kind first).
+        let over_time: OverTime?
     }
     struct IndexItem: Decodable, Sendable {
         let ref: String

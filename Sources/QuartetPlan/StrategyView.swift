@@ -266,21 +266,42 @@ public struct StrategyView: Sendable {
 
     /// A nation measure's values in one year by one rule over time: the year's, each quarter's.
     typealias Parts = (year: (Double, [EntryRef])?, quarters: [(Double, [EntryRef])?])
-    /// A nation measure's values in one year (`contributions`), by either rule: the UK measure's
-    /// definition picks one, and a change of it costs no pass over readings.
-    struct Contribution {
-        var sum: Parts
-        var latest: Parts
-        func by(_ rule: OverTime) -> Parts { rule == .latest ? latest : sum }
+
+    /// A nation measure's readings of one year that can add into a UK total (each the newest
+    /// of its period, admitted as a count): the year's, each quarter's, each month's. The UK
+    /// measure's rule over time makes them into the year's and quarters' values (`parts`).
+    struct YearReadings {
+        var year: (Double, EntryRef)?
+        var quarters = [(Double, EntryRef)?](repeating: nil, count: 4)
+        var months = [(Double, EntryRef)?](repeating: nil, count: 12)
+
+        /// For each quarter, its reading, else its months' made one; for the year, its reading,
+        /// else its quarters' so made. Made one: summed in calendar order, or for a level
+        /// (`over_time: latest`: a headcount stands at a time, it does not add up over time)
+        /// the last of them with a reading.
+        func parts(_ rule: OverTime) -> Parts {
+            func made(_ parts: [(Double, [EntryRef])]) -> (Double, [EntryRef])? {
+                if rule == .latest { return parts.last }
+                return parts.isEmpty ? nil : (parts.reduce(0) { $0 + $1.0 }, parts.flatMap(\.1))
+            }
+            let byQuarter = (0..<4).map { q in
+                quarters[q].map { ($0.0, [$0.1]) } ?? made(months[(q * 3)..<(q * 3 + 3)].compactMap { $0.map { ($0.0, [$0.1]) } })
+            }
+            // Without the year's own reading, each quarter as it stands, whichever way each was
+            // reported (a nation that reported the first quarter whole and then month by month
+            // counts all of them).
+            return (year.map { ($0.0, [$0.1]) } ?? made(byQuarter.compactMap { $0 }), byQuarter)
+        }
     }
 
-    /// Each nation measure's values per year as `contributions` gives them, kept until a reading
-    /// of that measure and year is folded (readings are never removed; the values do not depend
-    /// on the measure's definition). A UK total of a year sums these: recomputing it no longer
-    /// looks up every mapped measure's 17 periods, so a measure mapped and unmapped again (a
-    /// 150-byte entry) over a thousand years of readings, beside 63 others so mapped, costs
-    /// every node's fold that many sums, not that many passes over readings (finding 214).
-    private var contributionCache: [MeasureKey: [Int: Contribution]] = [:]
+    /// Each nation measure's readings per year as `yearReadings` finds them, kept until a
+    /// reading of that measure and year is folded (readings are never removed; they do not
+    /// depend on any definition, the UK measure's rule included). A UK total of a year is made
+    /// from these: recomputing it no longer looks up every mapped measure's 17 periods, so a
+    /// measure mapped and unmapped again (a 150-byte entry) over a thousand years of readings,
+    /// beside 63 others so mapped, costs every node's fold that many small sums, not that many
+    /// passes over readings (finding 214); so does the UK log changing a measure's rule.
+    private var contributionCache: [MeasureKey: [Int: YearReadings]] = [:]
 
     /// Recomputes the UK totals of a measure for a year and its four quarters (`mapped`: the
     /// nation measures mapped to it, in order).
@@ -296,14 +317,14 @@ public struct StrategyView: Sendable {
             // measures mapped to one UK measure and a reading a year on one of them kept an
             // empty entry for each of the others in each year).
             guard let measure = logs[key.log]?.measures[key.measure], measure.years.contains(year) else { continue }
-            let both: Contribution
+            let readings: YearReadings
             if let kept = contributionCache[key]?[year] {
-                both = kept
+                readings = kept
             } else {
-                both = Self.contributions(measure, year: year)
-                contributionCache[key, default: [:]][year] = both
+                readings = Self.yearReadings(measure, year: year)
+                contributionCache[key, default: [:]][year] = readings
             }
-            let parts = both.by(rule)
+            let parts = readings.parts(rule)
             if let (value, refs) = parts.year {
                 yearTotal.contributions[key.log, default: 0] += value
                 yearTotal.value += value
@@ -326,27 +347,20 @@ public struct StrategyView: Sendable {
         if totals[uk]?.isEmpty == true { totals[uk] = nil }
     }
 
-    /// A measure's values in a year: for each quarter, its reading for the quarter, else the sum
-    /// of its months in it (months summed in calendar order); for the year, its reading for the
-    /// year, else the sum of its quarters' values so made; and for a level (`over_time: latest`:
-    /// a headcount stands at a time, it does not add up over time) the same with the latest
-    /// instead of the sum: a quarter its last month with a reading, the year its last quarter
-    /// so made. A measure with more
-    /// readings than the year's 17 periods has them looked up rather than passed over (a measure
-    /// may hold readings of a thousand years, and a batch may touch each year).
-    static func contributions(_ measure: MeasureState, year: Int) -> Contribution {
+    /// A measure's readings of a year that can add into a UK total (`YearReadings`). A measure
+    /// with more readings than the year's 17 periods has them looked up rather than passed over
+    /// (a measure may hold readings of a thousand years, and a batch may touch each year).
+    static func yearReadings(_ measure: MeasureState, year: Int) -> YearReadings {
         let readings = measure.readings
-        var yearly: (Double, [EntryRef])?
-        var quarters = [(Double, [EntryRef])?](repeating: nil, count: 4)
-        var monthly = [(Double, EntryRef)?](repeating: nil, count: 12)
+        var out = YearReadings()
         func take(_ period: Period, _ reading: ReadingState) {
             // Only a reading admitted as a count adds up (one admitted as a percentage before
             // its measure was redefined as a count keeps its fraction out of the totals).
             guard reading.admittedAs == .count, let value = reading.payload.value else { return }
             switch period.granularity {
-            case .year: yearly = (value, [reading.ref])
-            case .quarter: quarters[period.number - 1] = (value, [reading.ref])
-            case .month: monthly[period.number - 1] = (value, reading.ref)
+            case .year: out.year = (value, reading.ref)
+            case .quarter: out.quarters[period.number - 1] = (value, reading.ref)
+            case .month: out.months[period.number - 1] = (value, reading.ref)
             }
         }
         if readings.count <= 17 {
@@ -357,20 +371,7 @@ public struct StrategyView: Sendable {
             for q in 1...4 { let p = Period(year: year, quarter: q); if let reading = readings[p] { take(p, reading) } }
             for m in 1...12 { let p = Period(year: year, month: m); if let reading = readings[p] { take(p, reading) } }
         }
-        // By `rule`, the parts in calendar order made one: summed, or the last of them standing.
-        func parts(_ rule: OverTime) -> Parts {
-            func made(_ parts: [(Double, [EntryRef])]) -> (Double, [EntryRef])? {
-                if rule == .latest { return parts.last }
-                return parts.isEmpty ? nil : (parts.reduce(0) { $0 + $1.0 }, parts.flatMap(\.1))
-            }
-            let byQuarter = (0..<4).map { q in
-                quarters[q] ?? made(monthly[(q * 3)..<(q * 3 + 3)].compactMap { $0.map { ($0.0, [$0.1]) } })
-            }
-            // Without the year's own reading, each quarter as it stands (its reading, else its
-            // months' made by the rule), whichever way each quarter was reported.
-            return (yearly ?? made(byQuarter.compactMap { $0 }), byQuarter)
-        }
-        return Contribution(sum: parts(.sum), latest: parts(.latest))
+        return out
     }
 }
 

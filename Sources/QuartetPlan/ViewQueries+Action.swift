@@ -11,7 +11,7 @@ extension ViewQueries {
             out.asOf = s.payload.as_of
             out.note = s.payload.note
         }
-        if let w = a.withdrawn { out.withdrawn = ViewWithdrawal(reason: w.payload.reason, asOf: w.payload.as_of) }
+        out.withdrawn = Self.withdrawal(a)
         if withMeasures {
             // Each measure once, however often the action lists it (a list of one id a hundred
             // times made every page showing the action do its work a hundred times).
@@ -24,6 +24,18 @@ extension ViewQueries {
             }
         }
         return out
+    }
+
+    /// An action's withdrawal as the answers show it, if it was withdrawn.
+    static func withdrawal(_ a: ActionState) -> ViewWithdrawal? {
+        a.withdrawn.map { ViewWithdrawal(reason: $0.payload.reason, asOf: $0.payload.as_of) }
+    }
+
+    /// Who a UK total adds and who it lacks: the nations (of `nations`, in order) with a part in
+    /// it and what each added, and those with none for the period — the one split the measure
+    /// page's totals and the overview's headline both say.
+    public static func parts(of contributions: [String: Double], nations: [String]) -> (added: [(log: String, value: Double)], none: [String]) {
+        (nations.compactMap { log in contributions[log].map { (log, $0) } }, nations.filter { contributions[$0] == nil })
     }
 
     public func measureSummary(_ m: MeasureState, log: String) -> ViewMeasure {

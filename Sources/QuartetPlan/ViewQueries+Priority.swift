@@ -59,7 +59,7 @@ extension ViewQueries {
         }
         let mapped = ukActions.map { ua in
             ViewUKAction(id: ua.payload.id, title: ua.payload.title, nations: (byUKAction[ua.payload.id] ?? [:]).mapValues { $0.sorted(by: Self.idOrder) },
-                         status: ua.status?.payload.status.rawValue)
+                         status: ua.status?.payload.status.rawValue, withdrawn: Self.withdrawal(ua))
         }
         var actions: [ViewAction] = []
         for log in order {
