@@ -57,14 +57,23 @@ public struct ViewCell: Codable, Sendable, Equatable {
     public var statuses: [String: Int]
     /// `cell:<priority>:<log>`.
     public var figure: String
+    /// The oldest as-of date among the actions' latest statuses (how old the cell's colour may
+    /// be); absent when none reported.
+    public var oldestAsOf: String?
 
-    public init(actions: Int, reported: Int, progress: Double, colour: String, statuses: [String: Int], figure: String) {
+    public init(actions: Int, reported: Int, progress: Double, colour: String, statuses: [String: Int], figure: String, oldestAsOf: String? = nil) {
         self.actions = actions
         self.reported = reported
         self.progress = progress
         self.colour = colour
         self.statuses = statuses
         self.figure = figure
+        self.oldestAsOf = oldestAsOf
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case actions, reported, progress, colour, statuses, figure
+        case oldestAsOf = "oldest_as_of"
     }
 }
 

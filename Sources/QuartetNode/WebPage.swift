@@ -127,7 +127,8 @@ enum WebPage {
                 let shown = shownStatus(a.status, asOf: a.asOf, withdrawn: a.withdrawn)
                 return PriorityBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, status: shown.status, tag: shown.tag, asOf: shown.asOf)
             }
-            let summary = cell.map { "\($0.actions) action\($0.actions == 1 ? "" : "s"), \(ViewQueries.wholePercent($0.progress)) % on track or done" } ?? "no actions"
+            let summary = cell.map { "\($0.actions) action\($0.actions == 1 ? "" : "s"), \(ViewQueries.wholePercent($0.progress)) % on track or done"
+                + ($0.oldestAsOf.map { ", oldest update \($0)" } ?? "") } ?? "no actions"
             return PriorityBody.Nation(log: log, name: ViewQueries.displayName(log), summary: summary, actions: rows)
         }
         // The UK plan's actions first, each with the nations' actions that serve it (in the

@@ -15,6 +15,9 @@ extension ViewQueries {
         public var actions = 0
         public var counts: [ActionStatus: Int] = [:]
         public var reported: Int { counts.values.reduce(0, +) }
+        /// The oldest as-of date of the actions' latest statuses: a cell green from statuses a
+        /// year old says so.
+        public var oldestAsOf: String?
         /// Share of the actions done or on track.
         public var progress: Double { actions == 0 ? 0 : Double((counts[.done] ?? 0) + (counts[.onTrack] ?? 0)) / Double(actions) }
         /// red: an action off track; amber: one at risk; green: every action reported and on
@@ -32,7 +35,10 @@ extension ViewQueries {
         var cell = Cell()
         for action in (view.logs[log]?.actions.values).map(Array.init) ?? [] where action.payload.priority == priority && action.withdrawn == nil {
             cell.actions += 1
-            if let s = action.status?.payload.status { cell.counts[s, default: 0] += 1 }
+            if let s = action.status?.payload {
+                cell.counts[s.status, default: 0] += 1
+                cell.oldestAsOf = min(cell.oldestAsOf ?? s.as_of, s.as_of)
+            }
         }
         return cell
     }
@@ -45,7 +51,7 @@ extension ViewQueries {
             let c = cell(priority: id, log: log)
             cells[log] = ViewCell(actions: c.actions, reported: c.reported, progress: c.progress, colour: c.colour,
                                   statuses: Dictionary(uniqueKeysWithValues: c.counts.map { ($0.key.rawValue, $0.value) }),
-                                  figure: "cell:\(id):\(log)")
+                                  figure: "cell:\(id):\(log)", oldestAsOf: c.oldestAsOf)
         }
         let ukActions = (view.logs[view.ukLog]?.actions.values.filter { $0.payload.priority == id } ?? []).sorted { Self.idOrder($0.payload.id, $1.payload.id) }
         // The nations' actions mapped to each UK action, in one pass over them (a pass per UK

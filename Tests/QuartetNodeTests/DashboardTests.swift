@@ -88,7 +88,7 @@ import Testing
         let log = ViewLogSummary(log: "wales", name: "Wales", entries: 12, stubs: 0, unreadable: 0, actions: 2, measures: 1, verified: true,
                                  alerts: ["gap"], checkpoint: ViewCheckpointSummary(size: 12, root: "cm9vdA==", time: "2025-01-01T00:00:00.000Z", ageSeconds: 30),
                                  unreadableSamples: nil)
-        let cell = ViewCell(actions: 2, reported: 1, progress: 0.5, colour: "blue", statuses: ["on-track": 1], figure: "cell:P2:wales")
+        let cell = ViewCell(actions: 2, reported: 1, progress: 0.5, colour: "blue", statuses: ["on-track": 1], figure: "cell:P2:wales", oldestAsOf: "2024-12-31")
         let priority = ViewPriority(id: "P2", title: "Grow <the> workforce", number: 2, goals: [], figure: "priority:P2",
                                     nations: ["wales": cell], ukActions: [], actions: [])
         let aggregate = ViewAggregate(figure: "aggregate:wales:9", log: "wales", index: 9, label: "workforce", agreement: "HEIW", dataset: "headcount",
@@ -108,7 +108,7 @@ import Testing
     @Test func thePageShowsTheTypedViewAndEscapesEveryLabel() {
         let html = page(aggregateLabel: "\u{600}<meta http-equiv=refresh content=0>", priorities: true).html()
         #expect(html.hasPrefix("<!doctype html>"))
-        for needle in ["Priorities × nations", "Grow &lt;the&gt; workforce", "<b>50%</b> on track or done", "✓ verified", "1 alert",
+        for needle in ["Priorities × nations", "Grow &lt;the&gt; workforce", "<b>50%</b> on track or done", "2 actions: 1 on-track; oldest update 2024-12-31", "✓ verified", "1 alert",
                        "UK measures with a target", "target 10", "UK total 2025: <b>7</b> of a target of 10 a year", "total:P2.A2.M1:2025",
                        "http-equiv=refresh", "<span title=suppressed>*</span>", "quartet://reader/&lt;x&gt;", "wales &lt;b&gt;"] {
             #expect(html.contains(needle), "\(needle)")

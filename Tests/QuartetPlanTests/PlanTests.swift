@@ -910,6 +910,9 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         cell = queries.cell(priority: "P4", log: "wales")
         #expect(cell.colour == "amber")
         #expect(cell.progress == 0.5)
+        // It says how old its statuses are: P4.A2's of 2025-03-31 is the oldest standing.
+        #expect(cell.oldestAsOf == "2025-03-31")
+        #expect(queries.priority("P4")?.nations["wales"]?.oldestAsOf == "2025-03-31" && queries0.priority("P4")?.nations["wales"]?.oldestAsOf == nil)
         // The cell's provenance: both actions and their latest statuses, not the older ones.
         let refs = try queries.provenance("cell:P4:wales")
         #expect(refs.count == 4)
