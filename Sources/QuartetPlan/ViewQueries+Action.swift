@@ -31,13 +31,6 @@ extension ViewQueries {
         a.withdrawn.map { ViewWithdrawal(reason: $0.payload.reason, asOf: $0.payload.as_of) }
     }
 
-    /// Who a UK total adds and who it lacks: the nations (of `nations`, in order) with a part in
-    /// it and what each added, and those with none for the period — the one split the measure
-    /// page's totals and the overview's headline both say.
-    public static func parts(of contributions: [String: Double], nations: [String]) -> (added: [(log: String, value: Double)], none: [String]) {
-        (nations.compactMap { log in contributions[log].map { (log, $0) } }, nations.filter { contributions[$0] == nil })
-    }
-
     public func measureSummary(_ m: MeasureState, log: String) -> ViewMeasure {
         ViewMeasure(id: m.payload.id, log: log, text: m.payload.text, kind: m.payload.kind.rawValue, unit: m.payload.unit,
                     ukMeasure: m.payload.uk_measure, cadence: m.payload.cadence?.rawValue,

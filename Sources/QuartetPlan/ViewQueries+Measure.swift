@@ -2,6 +2,13 @@ import QuartetAPI
 
 /// One nation's answer and one measure's answer.
 extension ViewQueries {
+    /// Who a UK total adds and who it lacks: the nations (of `nations`, in order) with a part in
+    /// it and what each added, and those with none for the period — the one split the measure
+    /// page's totals and the overview's headline both say.
+    public static func parts(of contributions: [String: Double], nations: [String]) -> (added: [(log: String, value: Double)], none: [String]) {
+        (nations.compactMap { log in contributions[log].map { (log, $0) } }, nations.filter { contributions[$0] == nil })
+    }
+
     /// Evidence items per action in a nation's answer: the newest.
     public static let evidenceShown = 200
 
