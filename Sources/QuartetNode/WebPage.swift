@@ -134,7 +134,7 @@ enum WebPage {
         // The UK plan's actions first, each with the nations' actions that serve it (in the
         // nations' order): the combined strategy the nations' tables below report against.
         // At most `servedShown` of them per UK action (a nation's action may name a hundred UK
-        // actions, and a log hold thousands of actions): the UK action's page lists them all.
+        // actions, and a log hold thousands of actions): the UK action's page lists more.
         let ukActions = p.ukActions.map { ua in
             let shown = shownStatus(ua.status, asOf: nil, withdrawn: ua.withdrawn)
             let served = q.nations.lazy.flatMap { log in (ua.nations[log] ?? []).lazy.map { (log, $0) } }
@@ -142,7 +142,7 @@ enum WebPage {
             return PriorityBody.UKRow(id: ua.id, href: actionHref(q.view.ukLog, ua.id), title: ua.title,
                                       status: shown.status, tag: shown.tag,
                                       served: served.prefix(servedShown).map { PriorityBody.Link(name: "\(ViewQueries.displayName($0.0)) \($0.1)", href: actionHref($0.0, $0.1)) },
-                                      more: count > servedShown ? "and \(count - servedShown) more (the UK action's page lists them all)" : nil)
+                                      more: count > servedShown ? "and \(count - servedShown) more (on the UK action's page)" : nil)
         }
         let heading = "\(p.id) \(p.title)"
         return (heading, [home, Crumb(name: "Priority \(p.id)")], "priority",
@@ -211,10 +211,16 @@ enum WebPage {
         var history: [Status]
         var evidence: [Evidence]
         var measures: [Measure]
-        /// For a UK action: each nation's actions mapped to it.
+        /// For a UK action: each nation's actions mapped to it (at most `mappedShown`).
         var mapped: [Mapped]
+        /// How many more there are than `mapped` shows, said so.
+        var moreMapped: String? = nil
         struct Mapped { var nation: String; var id: String; var href: String; var title: String; var status: String; var tag: String }
     }
+
+    /// The nations' actions a UK action's page lists (a nation's log may hold thousands, each
+    /// naming up to a hundred UK actions); the priority's answer names them all.
+    static let mappedShown = 200
 
     static func action(_ id: String, log: String, _ q: ViewQueries, store: LedgerStore) throws -> Built {
         guard let state = q.view.logs[log]?.actions[id] else { throw NotFound("log \(log) has no action \(id)") }
@@ -233,7 +239,7 @@ enum WebPage {
                                target: m.target.map { "\(ViewQueries.number($0.value)) per \($0.per)" } ?? "")
         }
         let name = ViewQueries.displayName(log)
-        let body = ActionBody(
+        var body = ActionBody(
             heading: "\(name) action \(a.id): \(a.title)", nation: name, nationHref: nationHref(log), priority: a.priority, priorityHref: priorityHref(a.priority),
             ukActions: a.ukActions.isEmpty ? nil : a.ukActions.joined(separator: ", "), timeframe: a.timeframe,
             status: a.status ?? "not reported", tag: tag(a.status), asOf: a.asOf, withdrawn: a.withdrawn.map { "\($0.reason) (as of \($0.asOf))" },
@@ -241,13 +247,22 @@ enum WebPage {
             // The newest, as the nation's answer carries them (a log may append any number).
             evidence: state.evidence.suffix(ViewQueries.evidenceShown).map { ActionBody.Evidence(kind: $0.payload.kind.rawValue, title: $0.payload.title, link: $0.payload.link) },
             measures: measures,
-            mapped: log != q.view.ukLog ? [] : q.nations.flatMap { nation in
+            mapped: [])
+        if log == q.view.ukLog {
+            let mapped = q.nations.flatMap { nation in
                 (q.view.logs[nation]?.actions.values ?? [:].values)
-                    .filter { ViewQueries.mappedUKActions($0).contains(id) }
+                    .filter { $0.withdrawn == nil && ($0.payload.uk_actions ?? []).contains(id) }
                     .sorted { ViewQueries.idOrder($0.payload.id, $1.payload.id) }
-                    .map { m in ActionBody.Mapped(nation: ViewQueries.displayName(nation), id: m.payload.id, href: actionHref(nation, m.payload.id), title: m.payload.title,
-                                                  status: m.status?.payload.status.rawValue ?? "not reported", tag: tag(m.status?.payload.status.rawValue)) }
-            })
+                    .map { (nation, $0) }
+            }
+            body.mapped = mapped.prefix(mappedShown).map { nation, m in
+                ActionBody.Mapped(nation: ViewQueries.displayName(nation), id: m.payload.id, href: actionHref(nation, m.payload.id), title: m.payload.title,
+                                  status: m.status?.payload.status.rawValue ?? "not reported", tag: tag(m.status?.payload.status.rawValue))
+            }
+            if mapped.count > mappedShown {
+                body.moreMapped = "The first \(mappedShown) of \(mapped.count); GET /v1/view/priorities/\(a.priority) names them all."
+            }
+        }
         return (body.heading, [home, Crumb(name: name, href: nationHref(log)), Crumb(name: "Action \(a.id)")], "action", body)
     }
 

@@ -106,7 +106,7 @@ enum WebTemplate {
         {{^empty(mapped)}}<table class=data><caption>The nations' actions mapped to this UK action</caption>
         <thead><tr><th scope=col>Nation</th><th scope=col>Action</th><th scope=col>Title</th><th scope=col>Status</th></tr></thead><tbody>
         {{#mapped}}<tr><td>{{nation}}</td><td><a href="{{href}}">{{id}}</a></td><td>{{title}}</td><td><span class="tag tag-{{tag}}">{{status}}</span></td></tr>{{/mapped}}
-        </tbody></table>{{/empty(mapped)}}
+        </tbody></table>{{#moreMapped}}<p>{{moreMapped}}</p>{{/moreMapped}}{{/empty(mapped)}}
         <h2>Status history</h2>
         {{^empty(history)}}<ol class=timeline>{{#history}}<li><span class="tag tag-{{tag}}">{{status}}</span> as of {{asOf}} — recorded {{time}} by {{author}} (entry {{entry}}){{#note}}<br>{{note}}{{/note}}</li>{{/history}}</ol>{{/empty(history)}}
         {{^history}}<p>No status recorded yet.</p>{{/history}}

@@ -141,7 +141,18 @@ import Testing
         let crowded = Self.render(try WebPage.priority("P2", ViewQueries(view: many, health: [:], nowMillis: 1_767_225_700_000, order: ["uk", "wales"])))
         let row = try #require(crowded.components(separatedBy: "<tr>").first { $0.contains("<td><a href=\"/nations/uk/actions/P2.A6\">P2.A6</a></td>") })
         #expect(row.components(separatedBy: "<a href=\"/nations/wales/actions/").count - 1 == WebPage.servedShown, "\(row)")
-        #expect(row.contains("and 6 more (the UK action&#39;s page lists them all)") || row.contains("and 6 more (the UK action&#x27;s page lists them all)"), "\(row)")
+        #expect(row.contains("and 6 more (on the UK action&#39;s page)") || row.contains("and 6 more (on the UK action&#x27;s page)"), "\(row)")
+        // That page lists them, up to `mappedShown` (a log may hold thousands).
+        let action = Self.render(try WebPage.action("P2.A6", log: "uk", ViewQueries(view: many, health: [:], nowMillis: 1_767_225_700_000, order: ["uk", "wales"]), store: try TestKit.makeStore()))
+        #expect(action.components(separatedBy: "<a href=\"/nations/wales/actions/").count - 1 == WebPage.servedShown + 5 + 1, "the 25 made here and Wales P2.A4")
+        #expect(!action.contains("names them all"))
+        for n in 1...WebPage.mappedShown {
+            try many.apply(ViewEntry(log: "wales", index: many.logs["wales"]!.size, timeMillis: 1_767_225_600_000, type: "plan.action",
+                                     payload: Array(#"{"id":"P2.A\#(200 + n)","priority":"P2","statements":["s"],"uk_actions":["P2.A6"]}"#.utf8)))
+        }
+        let crowdedAction = Self.render(try WebPage.action("P2.A6", log: "uk", ViewQueries(view: many, health: [:], nowMillis: 1_767_225_700_000, order: ["uk", "wales"]), store: try TestKit.makeStore()))
+        #expect(crowdedAction.components(separatedBy: "<a href=\"/nations/wales/actions/").count - 1 == WebPage.mappedShown)
+        #expect(crowdedAction.contains("The first 200 of 226; GET /v1/view/priorities/P2 names them all."), "\(crowdedAction.suffix(2000))")
         // A UK action no nation's live action serves says so (Wales's P2.A1 was withdrawn above).
         let unserved = try #require(q.priority("P2")).ukActions.filter { $0.nations.isEmpty }.map(\.id)
         #expect(!unserved.isEmpty)
