@@ -251,7 +251,7 @@ enum WebPage {
         if log == q.view.ukLog {
             let mapped = q.nations.flatMap { nation in
                 (q.view.logs[nation]?.actions.values ?? [:].values)
-                    .filter { $0.withdrawn == nil && ($0.payload.uk_actions ?? []).contains(id) }
+                    .filter { ViewQueries.mappedUKActions($0).contains(id) }
                     .sorted { ViewQueries.idOrder($0.payload.id, $1.payload.id) }
                     .map { (nation, $0) }
             }

@@ -5,9 +5,10 @@ extension ViewQueries {
     /// The UK actions a nation's action serves: those its `uk_actions` names (adopters' imports
     /// name the UK action they adopt), none once withdrawn. The one rule for the priority's
     /// list and a UK action's page (a nation action naming none was listed on the page under
-    /// the UK action of its own id, not in the priority).
-    public static func mappedUKActions(_ action: ActionState) -> Set<String> {
-        action.withdrawn == nil ? Set(action.payload.uk_actions ?? []) : []
+    /// the UK action of its own id, not in the priority). As listed (no set made: a UK
+    /// action's page asks it of every action of every nation).
+    public static func mappedUKActions(_ action: ActionState) -> [String] {
+        action.withdrawn == nil ? action.payload.uk_actions ?? [] : []
     }
 
     /// One cell of the priorities × nations matrix.
@@ -60,7 +61,7 @@ extension ViewQueries {
         var byUKAction: [String: [String: [String]]] = [:]
         for log in nations {
             for a in view.logs[log]?.actions.values ?? [:].values {
-                for ua in Self.mappedUKActions(a) where wanted.contains(ua) { byUKAction[ua, default: [:]][log, default: []].append(a.payload.id) }
+                for ua in Set(Self.mappedUKActions(a)) where wanted.contains(ua) { byUKAction[ua, default: [:]][log, default: []].append(a.payload.id) }
             }
         }
         let mapped = ukActions.map { ua in
