@@ -191,6 +191,10 @@ public struct Policy: Sendable {
         guard withdrawnPerHolder[bound, default: 0] < Self.maxWithdrawnPerHolder else {
             return ignore(log, index, "agreement \(agreement.id) (withdrawn: \(reason)): this log already holds \(Self.maxWithdrawnPerHolder) withdrawn agreements of \(agreement.owner)")
         }
+        // A withdrawn copy keeps the method of the holder's copies before it too: else a copy
+        // signed by the key before the change with another method, kept as withdrawn, would be
+        // the newest one a copy of the new key is held to (`methodChange`), and launder it.
+        if let change = methodChange(agreement) { return ignore(log, index, "agreement \(agreement.id) (withdrawn: \(reason)): \(change)") }
         withdrawnPerHolder[bound, default: 0] += 1
         withdrawn[agreement.id, default: []].append(AgreementState(agreement: agreement, note: note, ref: (log, index), revoked: nil, withdrawn: reason))
         withdrawn[agreement.id]!.sort { ($0.ref.log, $0.ref.index) < ($1.ref.log, $1.ref.index) }

@@ -61,11 +61,10 @@ public struct PayloadBackfill: Sendable, Equatable {
     /// request comes cannot hold the backfill for ever).
     public static let maxDisconnects = 3
     /// Peers whose connection dropped under their request, and the rounds since: the backfill
-    /// does not finish while one is here (until `patienceRounds` pass, then it is `lapsed`).
+    /// does not finish while one is here (until `patienceRounds` pass, then it is in `lapsedNow`).
     public private(set) var away: [String: Int] = [:]
-    /// Peers awaited back for `patienceRounds` in vain (asked again if they come back later),
-    /// and those of them whose wait ended in the last round (`tick`).
-    public private(set) var lapsed: Set<String> = []
+    /// Peers whose wait back ended in the last round (`tick`): awaited for `patienceRounds` in
+    /// vain (asked again if they come back later).
     public private(set) var lapsedNow: Set<String> = []
     /// Peers given up on because they left a request unanswered.
     public private(set) var silent: Set<String> = []
@@ -159,7 +158,6 @@ public struct PayloadBackfill: Sendable, Equatable {
         for (peer, rounds) in away {
             if rounds + 1 >= Self.patienceRounds {
                 away[peer] = nil
-                lapsed.insert(peer)
                 lapsedNow.insert(peer)
             } else {
                 away[peer] = rounds + 1

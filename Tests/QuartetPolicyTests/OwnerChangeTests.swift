@@ -163,6 +163,20 @@ import Testing
             if !englandFirst { _ = folded.apply(log: "england", index: 0, timeMillis: 0, type: "agreement.established", payload: englands) }
             #expect(folded.agreements[old.id]?.agreement.holder == "england" && !folded.contested.contains(old.id), "england first: \(englandFirst)")
         }
+        // Nor through a copy of the key before the change with the other method, kept as
+        // withdrawn: it keeps the method too, so the new copy is still held to the first's (a
+        // read-through found the newest withdrawn copy compared alone, and this laundering it).
+        var laundered = Policy(owners: ["HEIW": verifier(second)], labels: try LabelOwnership(["HEIW": [label]]), history: history)
+        _ = laundered.apply(log: "wales", index: 0, timeMillis: 0, type: "agreement.established",
+                            payload: payload(try NoteSigner(name: "HEIW", key: first).sign(text: old.text)))
+        guard case .ignored = laundered.apply(log: "wales", index: 1, timeMillis: 0, type: "agreement.established",
+                                              payload: payload(try NoteSigner(name: "HEIW", key: first).sign(text: stricter.text))) else {
+            Issue.record("a withdrawn copy with another method was kept"); return
+        }
+        guard case .ignored = laundered.apply(log: "wales", index: 2, timeMillis: 0, type: "agreement.established", payload: again) else {
+            Issue.record("a copy with another method counted after a withdrawn one of that method"); return
+        }
+        #expect(laundered.agreements[old.id] == nil)
         // The same method signed again counts, as before.
         let same = payload(try NoteSigner(name: "HEIW", key: second).sign(text: old.text))
         try policy.check(type: "agreement.established", payload: same, log: "wales")

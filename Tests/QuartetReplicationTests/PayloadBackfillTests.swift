@@ -104,7 +104,7 @@ import Testing
         _ = waiting.next(peers: ["wales-peer"])
         _ = waiting.disconnected("wales-peer", peers: [])
         for _ in 1..<PayloadBackfill.patienceRounds { #expect(waiting.tick(peers: []) == nil && !waiting.finished(offered: [])) }
-        #expect(waiting.tick(peers: []) == nil && waiting.finished(offered: []) && waiting.lapsed == ["wales-peer"] && waiting.lost == [3])
+        #expect(waiting.tick(peers: []) == nil && waiting.finished(offered: []) && waiting.lapsedNow == ["wales-peer"] && waiting.lost == [3])
         // england connects: asked at the next round; it fills the stub.
         #expect(state.next(peers: ["england", "uk"]) == .init(peer: "england", from: 9))
         #expect(!state.finished(offered: ["england"]))
