@@ -137,6 +137,11 @@ public struct FigureProvenance<Entry: Codable & Sendable, Inclusion: Codable & S
     /// reader's own recompute must come to. Absent for a figure not recomputed so (a priority,
     /// a cell, an aggregate).
     public var stated: PayloadValue?
+    /// Per log whose checkpoint holds key rotations: its `key.rotation` entries below that
+    /// checkpoint's size, in index order, each with its inclusion proof to it (absent when the
+    /// log never rotated). A reader whose policy names a key the log has since moved from
+    /// follows them from that key to the key that signed the checkpoint.
+    public var rotations: [String: [Item]]?
 
     public init(figure: String, entries: [Item], checkpoints: [String: String], witnessed: [String: Witnessed]? = nil, omitted: Int? = nil) {
         self.figure = figure

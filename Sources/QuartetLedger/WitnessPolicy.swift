@@ -191,19 +191,55 @@ public struct WitnessPolicy: Sendable, Equatable {
     /// quorum. Cosignatures that do not verify count as absent (and are named: in the error if
     /// the quorum then fails, else in `refused`); lines of unknown keys are ignored.
     public func verify(_ note: SignedNote) throws(LedgerError) -> Verified {
-        var checkpoint: Checkpoint?
-        var logName = ""
+        let (checkpoint, logName) = try logSigned(note)
+        return try witnessed(note, checkpoint: checkpoint, log: logName)
+    }
+
+    /// `verify(_:)` for a log that may have moved to another key since the policy was written:
+    /// `rotations` (the log's `key.rotation` entries, in index order, each read with both its
+    /// signatures checked) are followed from the policy's key for the note's origin, as every
+    /// node follows a chain (`KeyChain.apply`: each signed by the key in force at its index, to a
+    /// key new to the chain, at most `KeyChain.maxRotations`), and the note must be signed by the
+    /// key in force at its size. A note a key of the policy signs needs none (`followed` 0), as
+    /// in the browser's check. That the rotations are the log's own (included in the
+    /// checkpoint) is the caller's to check, against the checkpoint this returns.
+    public func verify(_ note: SignedNote, following rotations: [KeyRotation]) throws(LedgerError) -> (verified: Verified, followed: Int) {
+        let direct = Result { () throws(LedgerError) in try logSigned(note) }
+        if case .success(let (checkpoint, logName)) = direct { return (try witnessed(note, checkpoint: checkpoint, log: logName), 0) }
+        guard let origin = rotations.first?.origin else { return (try verify(note), 0) }
+        guard rotations.count <= KeyChain.maxRotations else {
+            throw LedgerError(.chainLimit, "\(rotations.count) key rotations of \(origin): more than a log may hold (\(KeyChain.maxRotations))")
+        }
+        let lines = logs.filter { Array($0.name.utf8) == Array(origin.utf8) }
+        guard !lines.isEmpty else { throw LedgerError(.badSignature, "the policy has no log \(origin), whose key rotations these are") }
+        var failure: LedgerError?
+        for line in lines {
+            var chain = KeyChain(pinned: line)
+            let checkpoint: Checkpoint
+            do throws(LedgerError) {
+                for rotation in rotations { try chain.apply(rotation) }
+                checkpoint = try chain.verifyCheckpoint(note).checkpoint
+            } catch {
+                failure = LedgerError(error.code, "following the \(rotations.count) key rotation\(rotations.count == 1 ? "" : "s") given from the policy's key \(line.vkey): \(error.message)")
+                continue
+            }
+            return (try witnessed(note, checkpoint: checkpoint, log: line.name), rotations.filter { $0.index < checkpoint.size }.count)
+        }
+        throw failure!
+    }
+
+    /// The checkpoint of `note` and the name of the policy's log whose key signed it.
+    private func logSigned(_ note: SignedNote) throws(LedgerError) -> (Checkpoint, String) {
         var lastError: LedgerError?
         for log in logs where note.signatures.contains(where: { $0.keyName == log.name && $0.keyID == log.keyID }) {
-            do {
-                checkpoint = try log.verifyCheckpoint(note)
-                logName = log.name
-                break
-            } catch { lastError = error }
+            do { return (try log.verifyCheckpoint(note), log.name) } catch { lastError = error }
         }
-        guard let checkpoint else {
-            throw lastError ?? LedgerError(.badSignature, "the checkpoint is not signed by any log of the policy")
-        }
+        throw lastError ?? LedgerError(.badSignature, "the checkpoint is not signed by any log of the policy")
+    }
+
+    /// `checkpoint`, verified as the note's under log key `log`, with the witnesses whose
+    /// cosignatures verify; it must meet the quorum.
+    private func witnessed(_ note: SignedNote, checkpoint: Checkpoint, log logName: String) throws(LedgerError) -> Verified {
         var signed: [String: UInt64] = [:]
         var refused: [String] = []
         for w in witnesses where note.signatures.contains(where: w.verifier.owns) {

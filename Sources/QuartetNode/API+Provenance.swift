@@ -50,7 +50,51 @@ extension API {
                                                inclusion: InclusionProofBody(proof)))
         }
         entries.reverse()
-        return ViewProvenance(figure: figure, entries: entries, checkpoints: checkpoints, witnessed: witnessed, omitted: left > 0 ? left : nil)
+        var answer = ViewProvenance(figure: figure, entries: entries, checkpoints: checkpoints, witnessed: witnessed, omitted: left > 0 ? left : nil)
+        // Each log's key rotations below its checkpoint (public entries: no agreement withholds
+        // them), at most `KeyChain.maxRotations` a log; a log whose keys cannot be read here is
+        // left without, and a reader's check of its checkpoint then fails if it rotated.
+        var rotations: [String: [ViewProvenance.Item]] = [:]
+        for (name, size) in sizes {
+            guard let log = logs[name], let chain = followedChain(log)?.chain, !chain.rotations.isEmpty else { continue }
+            do {
+                let held = try store.rotations(log, size: size, chain: chain).map { ViewProvenance.Item(entry: EntryBody($0.entry), inclusion: InclusionProofBody($0.inclusion)) }
+                if !held.isEmpty { rotations[name] = held }
+            } catch {
+                if saidOnce.first("unreadable rotations\u{0}\(name)\u{0}\(error)") {
+                    logger.error("cannot read the key rotations of a log for a figure's provenance", metadata: ["log": "\(name)", "error": "\(error)"])
+                }
+            }
+        }
+        if !rotations.isEmpty { answer.rotations = rotations }
+        return answer
+    }
+
+    /// `log`'s keys as the federation has them followed (its revocations and named keys, as
+    /// replication and the witness follow them): a rotation the file disowns (a revoked key's,
+    /// to a key it names nowhere) stops the chain before it, so no reader is led to the key it
+    /// rotates to; with the key the file pins. Nil (said once per log and error) when the keys
+    /// cannot be read.
+    func followedChain(_ log: LogInfo) -> (chain: KeyChain, pinned: String)? {
+        do {
+            var chain = try store.keyChain(log)
+            let member = federation.members.first { $0.log == log.name }
+            if let member {
+                let followed = member.keyChain(following: chain.rotations)
+                chain = followed.chain
+                // Said once per log and rotation: every figure asks again.
+                if let stop = followed.stopped, saidOnce.first("stopped\u{0}\(log.name)\u{0}\(stop.rotation.index)\u{0}\(stop.rotation.verifier.vkey)") {
+                    logger.warning("a log's copy holds a key rotation the federation file disowns: provenance follows its keys only up to it",
+                                   metadata: ["log": "\(log.name)", "index": "\(stop.rotation.index)", "reason": "\(stop.reason)"])
+                }
+            }
+            return (chain, member?.verifier.vkey ?? NoteVerifier(name: chain.origin, publicKey: chain.pinned).vkey)
+        } catch {
+            if saidOnce.first("unreadable keys\u{0}\(log.name)\u{0}\(error)") {
+                logger.error("cannot read the keys of a log for a figure's provenance", metadata: ["log": "\(log.name)", "error": "\(error)"])
+            }
+            return nil
+        }
     }
 
     /// The checkpoint of `log` to show as covering its first `least` entries: the newest that a

@@ -156,7 +156,7 @@ extension WebPage {
         var witnesses: [String: Witnesses]
     }
 
-    static func figure(_ answer: ViewProvenance, keys: [String: (vkey: String, pinned: String)], rotations: [String: [ViewProvenance.Item]] = [:],
+    static func figure(_ answer: ViewProvenance, keys: [String: (vkey: String, pinned: String)],
                        witnesses: [String: VerifyData.Witnesses],
                        _ q: ViewQueries) throws -> Built {
         // In the order the script walks them (the JSON object's key order, which is sorted).
@@ -181,7 +181,7 @@ extension WebPage {
         let stated = q.statedValue(answer.figure)
         let data = VerifyData(figure: answer.figure, stated: stated, omitted: answer.omitted, ukLog: q.view.ukLog,
                               folded: q.view.logs.mapValues(\.size), entries: answer.entries, checkpoints: answer.checkpoints,
-                              keys: keys.mapValues { VerifyData.Key(vkey: $0.vkey, pinned: $0.pinned) }, rotations: rotations, witnesses: witnesses)
+                              keys: keys.mapValues { VerifyData.Key(vkey: $0.vkey, pinned: $0.pinned) }, rotations: answer.rotations ?? [:], witnesses: witnesses)
         let body = FigureBody(figure: answer.figure, count: answer.entries.count, stated: stated, omitted: answer.omitted.map(String.init),
                               checkpoints: checkpoints, entries: entries,
                               data: scriptJSON(ViewEncoding.body(data)))

@@ -50,8 +50,7 @@ extension API {
                 let refs: [EntryRef]
                 do { refs = try q.provenance(figure) } catch let error as PlanError { throw WebPage.NotFound(error.message) }
                 let answer = try provenance(figure: figure, refs: refs, identity: caller.identity)
-                let keys = try provenanceKeys(answer)
-                return try WebPage.figure(answer, keys: keys.keys, rotations: keys.rotations, witnesses: provenanceWitnesses(Set(answer.checkpoints.keys)), q)
+                return try WebPage.figure(answer, keys: provenanceKeys(answer), witnesses: provenanceWitnesses(Set(answer.checkpoints.keys)), q)
             }
         }
         routes.get("/search", .reader) { request, _, caller -> Response in
@@ -90,45 +89,19 @@ extension API {
 
     /// Per log of a provenance answer: the verifier key in force at the size of the checkpoint
     /// the page serves (an older one a quorum cosigned may predate a rotation) and the key the
-    /// federation file pins (they differ after a rotation), and the log's rotation entries that
-    /// checkpoint holds, each with its inclusion proof to it: the browser follows them from the
-    /// pinned key to the key that signed the checkpoint.
-    func provenanceKeys(_ answer: ViewProvenance) throws -> (keys: [String: (vkey: String, pinned: String)], rotations: [String: [ViewProvenance.Item]]) {
+    /// federation file pins (they differ after a rotation: the browser follows the answer's
+    /// `rotations` from the pinned key to the key that signed the checkpoint). A log whose keys
+    /// cannot be read here is left out: the browser fails its checkpoint ("no verifier key"),
+    /// not the whole page.
+    func provenanceKeys(_ answer: ViewProvenance) throws -> [String: (vkey: String, pinned: String)] {
         var keys: [String: (vkey: String, pinned: String)] = [:]
-        var rotations: [String: [ViewProvenance.Item]] = [:]
         for log in try store.logs() {
             // The size of the checkpoint the page serves, as the browser reads it.
-            guard let note = answer.checkpoints[log.name], let size = (try? SignedNote(parsing: note)).flatMap({ try? Checkpoint(parsing: $0.text).size }) else { continue }
-            // A log whose keys cannot be read here is left out: the browser fails its checkpoint
-            // ("no verifier key"), not the whole page.
-            do {
-                // The copy's rotations as the federation has them followed (its revocations and
-                // named keys, as replication and the witness follow them): a rotation the file
-                // disowns (a revoked key's, to a key it names nowhere) stops the chain before
-                // it, so the browser is never led to the key it rotates to.
-                var chain = try store.keyChain(log)
-                let member = federation.members.first { $0.log == log.name }
-                if let member {
-                    let followed = member.keyChain(following: chain.rotations)
-                    chain = followed.chain
-                    // Said once per log and rotation: every figure page asks again.
-                    if let stop = followed.stopped, saidOnce.first("stopped\u{0}\(log.name)\u{0}\(stop.rotation.index)\u{0}\(stop.rotation.verifier.vkey)") {
-                        logger.warning("a log's copy holds a key rotation the federation file disowns: provenance pages follow its keys only up to it",
-                                       metadata: ["log": "\(log.name)", "index": "\(stop.rotation.index)", "reason": "\(stop.reason)"])
-                    }
-                }
-                let pinned = member?.verifier.vkey ?? NoteVerifier(name: chain.origin, publicKey: chain.pinned).vkey
-                // (Rotation entries are public: no agreement withholds them.)
-                let held = try store.rotations(log, size: size, chain: chain).map { ViewProvenance.Item(entry: EntryBody($0.entry), inclusion: InclusionProofBody($0.inclusion)) }
-                keys[log.name] = (chain.verifier(forSize: size).vkey, pinned)
-                if !held.isEmpty { rotations[log.name] = held }
-            } catch {
-                if saidOnce.first("unreadable keys\u{0}\(log.name)\u{0}\(error)") {
-                    logger.error("cannot read the keys of a log for a provenance page", metadata: ["log": "\(log.name)", "error": "\(error)"])
-                }
-            }
+            guard let note = answer.checkpoints[log.name], let size = (try? SignedNote(parsing: note)).flatMap({ try? Checkpoint(parsing: $0.text).size }),
+                  let (chain, pinned) = followedChain(log) else { continue }
+            keys[log.name] = (chain.verifier(forSize: size).vkey, pinned)
         }
-        return (keys, rotations)
+        return keys
     }
 
     /// Per log, the witness keys of the other members (as the federation file lists them) and

@@ -56,6 +56,9 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             var root: String
             var witnesses: [String]
             var quorumTime: UInt64?
+            /// The log's key rotations followed from the policy's key to the key that signed it
+            /// (absent: none, the policy's key signed it).
+            var rotationsFollowed: Int?
         }
 
         struct Whole: Encodable {
@@ -133,7 +136,8 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             // passes as that time's state, and the reader is told which time that is.
             for (log, c) in report.checkpoints.sorted(by: { $0.key < $1.key }) {
                 let asLate = c.quorumTime.map { " — the newest its quorum had seen as late as \(VerifyCheckpointCommand.shown($0)) (\(ViewQueries.age(Double(now > $0 ? now - $0 : 0))) ago)" } ?? ""
-                print(TerminalText.escaped("ok: \(log) size \(c.size), cosigned by \(c.witnesses.joined(separator: ", ")) (the policy's quorum)\(asLate)"))
+                let followed = c.rotationsFollowed.map { ", signed by the key its \($0) key rotation\($0 == 1 ? "" : "s") from your policy's key lead to" } ?? ""
+                print(TerminalText.escaped("ok: \(log) size \(c.size)\(followed), cosigned by \(c.witnesses.joined(separator: ", ")) (the policy's quorum)\(asLate)"))
             }
             if maxAge == nil {
                 print("not checked: how fresh these checkpoints are (a node can answer with an older state a quorum did cosign); --max-age checks")
@@ -170,13 +174,27 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         if let omitted = provenance.omitted, omitted != 0 {
             throw Failure("the answer leaves out \(omitted) of the figure's entries (its bound): it cannot be checked whole")
         }
-        // Each log's checkpoint: meets the policy, and is the log the answer files it under.
+        // Each log's checkpoint: meets the policy (the log's key rotations the answer gives
+        // followed from the policy's key, each in that checkpoint), and is the log the answer
+        // files it under.
+        if let stray = provenance.rotations?.keys.sorted().first(where: { provenance.checkpoints[$0] == nil }) {
+            throw Failure("the answer gives key rotations of \(TerminalText.escaped(stray)) but no checkpoint of it")
+        }
         var heads: [String: (size: UInt64, root: Hash)] = [:]
         var checkpoints: [String: Report.Checkpoint] = [:]
         for (log, text) in provenance.checkpoints.sorted(by: { $0.key < $1.key }) {
-            let (verified, quorumTime) = try Self.head(text, of: log, policy: policy, maxAge: maxAge, now: now)
+            let rotations = try Self.rotations(provenance.rotations?[log] ?? [], of: log, note: text)
+            let (verified, quorumTime, followed) = try Self.head(text, of: log, policy: policy, rotations: rotations.map(\.rotation), maxAge: maxAge, now: now)
+            for given in rotations {
+                // (An honest node gives only those the checkpoint holds.)
+                guard given.rotation.index < verified.checkpoint.size else {
+                    throw Failure("key rotation \(log)/\(given.rotation.index): beyond the checkpoint of \(log), of size \(verified.checkpoint.size)")
+                }
+                try Self.included(given.item, leaf: given.leaf, in: verified.checkpoint, at: "key rotation \(log)/\(given.rotation.index)")
+            }
             heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
-            checkpoints[log] = .init(size: verified.checkpoint.size, root: verified.checkpoint.root.base64, witnesses: verified.witnesses.keys.sorted(), quorumTime: quorumTime)
+            checkpoints[log] = .init(size: verified.checkpoint.size, root: verified.checkpoint.root.base64, witnesses: verified.witnesses.keys.sorted(),
+                                     quorumTime: quorumTime, rotationsFollowed: followed > 0 ? followed : nil)
         }
         // Each entry: its header and payload agree, and it is in its log's checkpoint.
         var folded: [String: [(index: UInt64, entry: ViewEntry)]] = [:]
@@ -188,17 +206,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             guard seen.insert(EntryRef(log: body.log, index: body.index)).inserted else { throw Failure("\(at): given twice") }
             let (entry, viewEntry): (Entry, ViewEntry)
             do { (entry, viewEntry) = try Self.foldable(body) } catch { throw Failure("\(at): \(error.description)") }
-            guard Array(item.inclusion.log.utf8) == Array(body.log.utf8), item.inclusion.index == body.index else {
-                throw Failure("\(at): its proof is for \(item.inclusion.log)/\(item.inclusion.index)")
-            }
-            guard item.inclusion.size == head.size else {
-                throw Failure("\(at): its proof is to size \(item.inclusion.size), not the checkpoint's \(head.size)")
-            }
-            do {
-                try Merkle.verifyInclusion(index: body.index, size: head.size, leaf: entry.leafHash, proof: try item.inclusion.proof.map { try Hash(base64: $0) }, root: head.root)
-            } catch {
-                throw Failure("\(at): not in the checkpoint of \(body.log) of size \(head.size): \(error)")
-            }
+            try Self.included(item, leaf: entry.leafHash, in: head, at: at)
             folded[body.log, default: []].append((body.index, viewEntry))
         }
         // The figure, recomputed by the fold every node runs: each log's entries in index order
@@ -248,21 +256,30 @@ struct VerifyFigureCommand: AsyncParsableCommand {
     static func readWhole(_ client: APIClient, configuration: ClientConfiguration, figure: String, policy: WitnessPolicy, ukLog: String,
                           answered: [String: Report.Checkpoint], stated: JSONValue, maxAge: UInt64?, now: UInt64) async throws -> Report.Whole {
         var heads: [String: (size: UInt64, root: Hash)] = [:]
+        // Checkpoints verified only once their logs are read (their rotations among the entries).
+        var unverified: [String: (note: String, claimed: Checkpoint)] = [:]
         for (log, c) in answered { heads[log] = (c.size, try Hash(base64: c.root)) }
         if figure.hasPrefix("total:") {
             for (i, line) in policy.logs.enumerated() {
                 let log = policy.logURLs[i].flatMap(AuditCoverage.namedLog) ?? String(line.name.split(separator: "/").last ?? "")
                 guard heads[log] == nil, !log.isEmpty else { continue }
                 let text = try await api(configuration) { try await client.checkpoint(log: log, covering: 0) }
-                let verified: WitnessPolicy.Verified
-                do { verified = try Self.head(text, of: log, policy: policy, maxAge: maxAge, now: now).verified } catch { throw CLIError("read whole: \(error.description)") }
-                heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
+                switch Result(catching: { () throws(Failure) in try Self.head(text, of: log, policy: policy, maxAge: maxAge, now: now).verified }) {
+                case .success(let verified): heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
+                case .failure(let failure):
+                    // Perhaps signed by a key the log moved to after the policy was written: its
+                    // rotations are among the entries read below, and followed once they are.
+                    guard let claimed = (try? SignedNote(parsing: text)).flatMap({ try? Checkpoint(parsing: $0.text) }) else { throw CLIError("read whole: \(failure.description)") }
+                    unverified[log] = (text, claimed)
+                    heads[log] = (claimed.size, claimed.root)
+                }
             }
         }
         var view = StrategyView(ukLog: ukLog, logs: Array(heads.keys), counted: Set(heads.keys))
         for (log, head) in heads.sorted(by: { $0.key < $1.key }) {
             guard head.size <= wholeLimit else { throw CLIError("read whole: \(log) holds \(head.size) entries, more than \(wholeLimit) this command reads") }
             var leaves: [Hash] = []
+            var rotations: [KeyRotation] = []
             leaves.reserveCapacity(Int(head.size))
             while UInt64(leaves.count) < head.size {
                 let from = UInt64(leaves.count)
@@ -276,11 +293,23 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                     do { (entry, viewEntry) = try Self.foldable(body) } catch { throw CLIError("read whole: entry \(log)/\(body.index): \(error.description)") }
                     guard Array(entry.header.log.utf8) == Array(log.utf8) else { throw CLIError("read whole: entry \(log)/\(body.index) names the log \(entry.header.log)") }
                     leaves.append(entry.leafHash)
+                    if let claimed = unverified[log]?.claimed {
+                        do {
+                            if let rotation = try KeyRotation.from(entry, origin: claimed.origin) { rotations.append(rotation) }
+                        } catch { throw CLIError("read whole: entry \(log)/\(body.index): \(error.message)") }
+                    }
                     do { try view.apply(viewEntry) } catch { throw CLIError("read whole: entry \(log)/\(body.index): the fold refused it: \(error.message)") }
                 }
             }
             guard Merkle.root(ofLeaves: leaves) == head.root else {
                 throw CLIError("read whole: the \(head.size) entries of \(log) the node serves do not make the root of its checkpoint: entries were changed, left out or added")
+            }
+            // The entries make the claimed checkpoint's root: its key rotations are the log's.
+            if let (note, claimed) = unverified[log] {
+                do throws(Failure) {
+                    let verified = try Self.head(note, of: log, policy: policy, rotations: rotations, maxAge: maxAge, now: now).verified.checkpoint
+                    guard verified.size == claimed.size, verified.root == claimed.root else { throw Failure("the checkpoint of \(log) verified is not the one read") }
+                } catch { throw CLIError("read whole: \(error.description)") }
             }
         }
         let queries = ViewQueries(view: view, health: [:], nowMillis: now * 1000, order: heads.keys.sorted())
@@ -291,11 +320,69 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         return Report.Whole(logs: heads.mapValues(\.size), recomputed: recomputed)
     }
 
-    /// `text`, a checkpoint filed under `log` (by the answer or the node): it meets `policy`, the
-    /// policy's line for its key names `log`, and with `maxAge` its quorum saw it newest lately.
-    static func head(_ text: String, of log: String, policy: WitnessPolicy, maxAge: UInt64?, now: UInt64) throws(Failure) -> (verified: WitnessPolicy.Verified, quorumTime: UInt64?) {
-        let verified: WitnessPolicy.Verified
-        do { verified = try policy.verify(try SignedNote(parsing: text)) } catch {
+    /// `item`'s entry (`leaf`) is in `head` by its inclusion proof, which is for the entry's
+    /// own log and index.
+    static func included(_ item: ViewProvenance.Item, leaf: Hash, in head: (size: UInt64, root: Hash), at: String) throws(Failure) {
+        let body = item.entry
+        guard Array(item.inclusion.log.utf8) == Array(body.log.utf8), item.inclusion.index == body.index else {
+            throw Failure("\(at): its proof is for \(item.inclusion.log)/\(item.inclusion.index)")
+        }
+        guard item.inclusion.size == head.size else {
+            throw Failure("\(at): its proof is to size \(item.inclusion.size), not the checkpoint's \(head.size)")
+        }
+        do {
+            try Merkle.verifyInclusion(index: body.index, size: head.size, leaf: leaf, proof: try item.inclusion.proof.map { try Hash(base64: $0) }, root: head.root)
+        } catch {
+            throw Failure("\(at): not in the checkpoint of \(body.log) of size \(head.size): \(error)")
+        }
+    }
+
+    static func included(_ item: ViewProvenance.Item, leaf: Hash, in checkpoint: Checkpoint, at: String) throws(Failure) {
+        try included(item, leaf: leaf, in: (checkpoint.size, checkpoint.root), at: at)
+    }
+
+    /// The key rotations an answer gives for `log` (whose checkpoint is `note`), each read as
+    /// an entry of that log with both its signatures checked, in index order; not yet shown to
+    /// be in the checkpoint (`check` does that once the checkpoint verifies).
+    static func rotations(_ items: [ViewProvenance.Item], of log: String, note: String) throws(Failure) -> [(rotation: KeyRotation, leaf: Hash, item: ViewProvenance.Item)] {
+        guard !items.isEmpty else { return [] }
+        guard items.count <= KeyChain.maxRotations else {
+            throw Failure("the answer gives \(items.count) key rotations of \(log), more than a log may hold (\(KeyChain.maxRotations))")
+        }
+        // The origin the checkpoint claims (checked when it verifies: a rotation of another
+        // origin leads from no key of the policy's line for it).
+        guard let origin = (try? SignedNote(parsing: note)).flatMap({ try? Checkpoint(parsing: $0.text) })?.origin else {
+            throw Failure("the checkpoint of \(log) is not a signed checkpoint")
+        }
+        var out: [(rotation: KeyRotation, leaf: Hash, item: ViewProvenance.Item)] = []
+        for item in items {
+            let at = "key rotation \(item.entry.log)/\(item.entry.index)"
+            guard Array(item.entry.log.utf8) == Array(log.utf8) else { throw Failure("\(at): given as a key rotation of \(log)") }
+            if let last = out.last, item.entry.index <= last.rotation.index { throw Failure("\(at): the key rotations are not in index order") }
+            let entry: Entry
+            do { entry = try Self.foldable(item.entry).entry } catch { throw Failure("\(at): \(error.description)") }
+            do {
+                guard let rotation = try KeyRotation.from(entry, origin: origin) else { throw Failure("\(at): an entry of type \(entry.header.type), not \(KeyRotation.entryType)") }
+                out.append((rotation, entry.leafHash, item))
+            } catch let error as LedgerError {
+                throw Failure("\(at): \(error.message)")
+            } catch let failure as Failure {
+                throw failure
+            } catch {
+                throw Failure("\(at): \(error)")
+            }
+        }
+        return out
+    }
+
+    /// `text`, a checkpoint filed under `log` (by the answer or the node): it meets `policy` (its
+    /// key followed along `rotations`, the log's rotations the caller then shows to be in the
+    /// checkpoint), the policy's line for its key names `log`, and with `maxAge` its quorum saw it
+    /// newest lately. `followed`: the rotations it took to reach the key that signed it.
+    static func head(_ text: String, of log: String, policy: WitnessPolicy, rotations: [KeyRotation] = [], maxAge: UInt64?, now: UInt64) throws(Failure)
+        -> (verified: WitnessPolicy.Verified, quorumTime: UInt64?, followed: Int) {
+        let verified: WitnessPolicy.Verified, followed: Int
+        do { (verified, followed) = try policy.verify(try SignedNote(parsing: text), following: rotations) } catch {
             throw Failure("the checkpoint of \(log) does not meet your policy: \(error.message)")
         }
         if let refusal = AuditCoverage.namesAnotherLog(policy, origin: verified.checkpoint.origin, log: log) { throw Failure(refusal) }
@@ -304,7 +391,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             guard policy.quorum != nil else { throw Failure("--max-age: the policy's quorum is none, so no witness vouches for when a checkpoint was the newest") }
             if let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: quorumTime, now: now, maxAge: maxAge) { throw Failure("\(log): \(refusal)") }
         }
-        return (verified, quorumTime)
+        return (verified, quorumTime, followed)
     }
 
     /// An entry as served: its header and payload checked against each other and naming the

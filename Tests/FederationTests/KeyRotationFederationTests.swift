@@ -112,6 +112,35 @@ import Testing
         let rotation = try KeyRotation(origin: checkpoint.origin, index: index, payload: try #require(Base64.decode(entry["payload_base64"] as! String)))
         #expect(NoteVerifier(name: checkpoint.origin, publicKey: rotation.previous).vkey == pinned)
         #expect(NoteVerifier(name: checkpoint.origin, publicKey: rotation.key).vkey == keys["vkey"])
+
+        // The provenance answer carries the same rotation, and the reader's own binary follows it
+        // from the key of a policy written before the rotation (the federation file still pins
+        // the old key) to the key that signed the checkpoint (docs/witness.md).
+        let figure = "reading:wales:P2.A4.M1:2025"
+        let answer = try federation.curl(["--cert", federation.reader.certificate, "--key", federation.reader.key,
+                                          "\(federation.api("uk"))/v1/view/figures/\(figure)/provenance"])
+        #expect(answer.status == 200, "\(answer.body.prefix(300))")
+        let answered = try #require(try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])
+        #expect(((answered["rotations"] as? [String: [[String: Any]]])?["wales"]?.first?["entry"] as? [String: Any])?["index"] as? Int == Int(index))
+        let written = try TestKit.quartet(["policy", "--federation", federation.root.appendingPathComponent("federation.json").path])
+        #expect(written.status == 0, "\(written.stderr)")
+        #expect(written.stdout.contains("log \(pinned)"), "\(written.stdout)")
+        // Two members: what the witnesses cosigned is not this test's subject.
+        let policyText = written.stdout.split(separator: "\n").filter { !$0.hasPrefix("quorum ") }.joined(separator: "\n") + "\nquorum none\n"
+        let policyFile = federation.root.appendingPathComponent("before-rotation.policy"), answerFile = federation.root.appendingPathComponent("reading.json")
+        try policyText.write(to: policyFile, atomically: true, encoding: .utf8)
+        try answer.body.write(to: answerFile, atomically: true, encoding: .utf8)
+        let checked = try TestKit.quartet(["verify-figure", "--policy", policyFile.path, "--figure", figure, answerFile.path, "--format", "json"])
+        #expect(checked.status == 0, "\(checked.stdout) \(checked.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(checked.stdout.utf8)) as? [String: Any])
+        #expect(report["recomputed"] as? String == "6")
+        #expect(((report["checkpoints"] as? [String: [String: Any]])?["wales"])?["rotations_followed"] as? Int == 1, "\(checked.stdout)")
+        // Without the rotations the same answer fails: the old key signed nothing of that size.
+        var stripped = answered
+        stripped.removeValue(forKey: "rotations")
+        try JSONSerialization.data(withJSONObject: stripped).write(to: answerFile)
+        let refused = try TestKit.quartet(["verify-figure", "--policy", policyFile.path, "--figure", figure, answerFile.path])
+        #expect(refused.status != 0 && refused.stderr.contains("the checkpoint of wales does not meet your policy"), "\(refused.stdout) \(refused.stderr)")
     }
 
     /// A page whose reading's newest quorum-cosigned checkpoint predates a rotation serves that

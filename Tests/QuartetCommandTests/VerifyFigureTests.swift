@@ -13,12 +13,23 @@ import Testing
 @Suite struct VerifyFigureTests {
     struct Log {
         let name: String
-        let signer: NoteSigner
+        var key: Ed25519PrivateKey
+        var signer: NoteSigner
         var entries: [Entry] = []
 
         init(_ name: String) throws {
             self.name = name
-            signer = try NoteSigner(name: "example.org/\(name)", key: Ed25519PrivateKey())
+            key = try Ed25519PrivateKey()
+            signer = try NoteSigner(name: "example.org/\(name)", key: key)
+        }
+
+        /// Moves the log to `next` by a `key.rotation` entry, signed by `previous` (the key in
+        /// force unless given) and by `next`.
+        mutating func rotate(to next: Ed25519PrivateKey, signedBy previous: Ed25519PrivateKey? = nil) throws {
+            let rotation = try KeyRotation.make(origin: signer.name, index: UInt64(entries.count), previous: previous ?? key, key: next)
+            try append(KeyRotation.entryType, String(decoding: rotation.payload, as: UTF8.self))
+            key = next
+            signer = try NoteSigner(name: signer.name, key: next)
         }
 
         mutating func append(_ type: String, _ payload: String) throws {
@@ -151,6 +162,56 @@ import Testing
         // An action no status was recorded for: stated null, recomputed null.
         let none = try answer("status:wales:P2.A4", [(wales, [0])], stated: .null)
         #expect((try? check(none, policy).get())?.recomputed == "null")
+    }
+
+    /// A log that moved to a new key after the reader's policy was written: the answer's
+    /// rotations are followed from the policy's key, each checked as an entry of the log in the
+    /// checkpoint and signed by the key in force and the new key; anything else fails.
+    @Test func aLogsKeyRotationsAreFollowedFromThePolicysKey() throws {
+        let (uk, wales) = try logs()
+        let before = try policy([uk, wales])
+        let next = try Ed25519PrivateKey()
+        var rotated = wales
+        try rotated.rotate(to: next)
+        try rotated.append("progress.reading", #"{"measure":"P2.A4.M1","period":"2025","value":9}"#)
+        var honest = try answer("total:P2.A2.M1:2025", [(uk, [0, 1]), (rotated, [0, 1, 2, 3, 5])], stated: .number(9))
+        // Without the rotations the new key's checkpoint meets no key of the policy.
+        #expect(check(honest, before).failure?.contains("the checkpoint of wales does not meet your policy") == true)
+        honest.rotations = ["wales": [try rotated.item(4)]]
+        let report = try check(honest, before).get()
+        #expect(report.recomputed == "9" && report.checkpoints["wales"]?.rotationsFollowed == 1 && report.checkpoints["uk"]?.rotationsFollowed == nil)
+        // A policy written after the rotation needs none (they are checked all the same).
+        #expect((try? check(honest, try policy([uk, rotated])).get())?.checkpoints["wales"]?.rotationsFollowed == nil)
+
+        // A rotation the policy's key did not sign (a stranger's key "rotating" the log).
+        var forged = wales
+        try forged.rotate(to: next, signedBy: try Ed25519PrivateKey())
+        try forged.append("progress.reading", #"{"measure":"P2.A4.M1","period":"2025","value":9}"#)
+        var stranger = try answer("total:P2.A2.M1:2025", [(uk, [0, 1]), (forged, [0, 1, 2, 3, 5])], stated: .number(9))
+        stranger.rotations = ["wales": [try forged.item(4)]]
+        #expect(check(stranger, before).failure?.contains("not signed by the key in force") == true)
+        // The rotation's proof to another size, or another entry given as the rotation.
+        var resized = honest
+        resized.rotations?["wales"]?[0].inclusion.size = 5
+        #expect(check(resized, before).failure?.contains("key rotation wales/4: its proof is to size 5, not the checkpoint's 6") == true)
+        var other = honest
+        other.rotations = ["wales": [try rotated.item(3)]]
+        #expect(check(other, before).failure?.contains("key rotation wales/3: an entry of type progress.reading") == true)
+        // A rotation's payload altered: its commitment fails before anything is followed.
+        var altered = honest
+        altered.rotations?["wales"]?[0].entry.payloadBase64 = Base64.encode(try KeyRotation.make(origin: rotated.signer.name, index: 4, previous: wales.key, key: Ed25519PrivateKey()).payload)
+        #expect(check(altered, before).failure?.contains("key rotation wales/4") == true)
+        // Rotations filed under another log, or for a log the answer has no checkpoint of.
+        var misfiled = honest
+        misfiled.rotations = ["uk": [try rotated.item(4)]]
+        #expect(check(misfiled, before).failure?.contains("given as a key rotation of uk") == true)
+        var stray = honest
+        stray.rotations?["england"] = [try rotated.item(4)]
+        #expect(check(stray, before).failure?.contains("key rotations of england but no checkpoint of it") == true)
+        // More than a log may hold.
+        var padded = honest
+        padded.rotations = ["wales": Array(repeating: try rotated.item(4), count: KeyChain.maxRotations + 1)]
+        #expect(check(padded, before).failure?.contains("more than a log may hold") == true)
     }
 
     /// The answer is read strictly: a key given twice is refused (another reader of the file
