@@ -89,27 +89,32 @@ public struct DataDirectory: Sendable {
     /// it is kept (`previous.pem`). A rotation interrupted after its entry went in but before
     /// the key files were swapped is finished here.
     public func signingKeys(log: String, chain: KeyChain) throws(StoreError) -> (current: Ed25519PrivateKey, previous: Ed25519PrivateKey?) {
-        // A rotation interrupted by a crash of a version before 2026-12-02 between its two
-        // renames left no `<log>.pem`, the key in force only in `<log>.next.pem`.
-        let missing = !FileManager.default.fileExists(atPath: keyPath(log: log))
-        var current: Ed25519PrivateKey? = missing ? nil : try readSigningKey(log: log)
-        if current?.publicKey != chain.current {
-            guard FileManager.default.fileExists(atPath: nextKeyPath(log: log)), let next = try? readSigningKey(path: nextKeyPath(log: log), log: log),
-                  next.publicKey == chain.current else {
-                if missing { _ = try readSigningKey(log: log) }
-                throw StoreError(.key, "the signing key at \(keyPath(log: log)) is not the key in force for log \(log) (\(NoteVerifier(name: chain.origin, publicKey: chain.current).vkey))")
-            }
-            // As the interrupted `key rotate` was told: without the old key if `--no-overlap`.
-            try finishRotation(log: log, keepPrevious: !FileManager.default.fileExists(atPath: noOverlapPath(log: log)))
-            current = next
-        }
-        guard let current else { throw StoreError(.key, "log \(log) has no signing key in force at \(keyPath(log: log))") }
+        let (current, interrupted) = try keyInForce(log: log, chain: chain)
+        // As the interrupted `key rotate` was told: without the old key if `--no-overlap`.
+        if interrupted { try finishRotation(log: log, keepPrevious: !FileManager.default.fileExists(atPath: noOverlapPath(log: log))) }
         var previous: Ed25519PrivateKey?
         if let last = chain.rotations.last, FileManager.default.fileExists(atPath: previousKeyPath(log: log)),
            let key = try? readSigningKey(path: previousKeyPath(log: log), log: log), key.publicKey == last.previous {
             previous = key
         }
         return (current, previous)
+    }
+
+    /// The signing key in force for `log` under `chain` (its current key), read without
+    /// changing anything: `<log>.pem`, or the key of a rotation a crash interrupted after its
+    /// entry went in (`interrupted`: in `<log>.next.pem`, beside the old key's `<log>.pem` or,
+    /// from a version before 2026-12-02 crashed between its two renames, with none), which
+    /// `signingKeys` finishes. Shared by the writer's start, `key rotate`, `verify` and `backup`.
+    public func keyInForce(log: String, chain: KeyChain) throws(StoreError) -> (key: Ed25519PrivateKey, interrupted: Bool) {
+        let missing = !FileManager.default.fileExists(atPath: keyPath(log: log))
+        let current: Ed25519PrivateKey? = missing ? nil : try readSigningKey(log: log)
+        if let current, current.publicKey == chain.current { return (current, false) }
+        guard FileManager.default.fileExists(atPath: nextKeyPath(log: log)), let next = try? readSigningKey(path: nextKeyPath(log: log), log: log),
+              next.publicKey == chain.current else {
+            if missing { _ = try readSigningKey(log: log) }
+            throw StoreError(.key, "the signing key at \(keyPath(log: log)) is not the key in force for log \(log) (\(NoteVerifier(name: chain.origin, publicKey: chain.current).vkey))")
+        }
+        return (next, true)
     }
 
     /// Removes the previous key of `log` (its overlap is over), durably.

@@ -67,9 +67,12 @@ extension LedgerStore {
                 for log in try Self.fetchLogs(db) {
                     // The database must not be able to vouch for itself: an own log's key in force
                     // (the registered key after its rotations) has to be the public half of the
-                    // signing key file.
-                    if log.isOwn, let key = try? directory.readSigningKey(log: log.name),
-                       key.publicKey != ((try? Self.keyChain(db, log))?.current ?? log.publicKey) {
+                    // signing key file (or of the next key's, a rotation a crash interrupted,
+                    // which a start finishes). A key file that cannot be read is `backup`'s to
+                    // refuse.
+                    let chain = log.isOwn ? try? Self.keyChain(db, log) : nil
+                    if log.isOwn, let key = try? directory.readSigningKey(log: log.name), key.publicKey != (chain?.current ?? log.publicKey),
+                       chain.flatMap({ try? directory.keyInForce(log: log.name, chain: $0) }) == nil {
                         report.problems.append(VerificationProblem(log: log.name, index: nil,
                             message: "the public key in the database is not that of \(directory.keyPath(log: log.name))"))
                         continue

@@ -229,15 +229,12 @@ struct BackupCommand: AsyncParsableCommand {
         }
     }
 
-    /// Why the copy's signing key of its own `log` cannot be read, or nil. (One that reads but
-    /// is not the key in force is refused by the copy's verification.) A rotation a crash
-    /// interrupted, its key in force only in `<log>.next.pem`, is one a start finishes: taken.
+    /// Why the copy's signing key of its own `log` cannot be read or is not the key in force,
+    /// or nil. A rotation a crash interrupted, its key in force in `<log>.next.pem`, is one a
+    /// start finishes: taken (`DataDirectory.keyInForce`, as the start reads it).
     static func keyRefusal(_ copy: DataDirectory, log: LogInfo, store: LedgerStore) -> String? {
-        do { _ = try copy.readSigningKey(log: log.name) } catch {
-            let next = copy.nextKeyPath(log: log.name)
-            if !FileManager.default.fileExists(atPath: copy.keyPath(log: log.name)),
-               let key = try? copy.readSigningKey(path: next, log: log.name), (try? store.keyChain(log))?.current == key.publicKey { return nil }
-            return "its signing key of \(log.name) cannot be read (\(copy.keyPath(log: log.name))): \(error)"
+        do { _ = try copy.keyInForce(log: log.name, chain: try store.keyChain(log)) } catch {
+            return "its signing key of \(log.name) cannot be read, or is not the key in force (\(copy.keyPath(log: log.name))): \(error)"
         }
         return nil
     }

@@ -35,6 +35,13 @@ import Testing
             defer { try? FileManager.default.removeItem(at: store.directory.url) }
             let directory = store.directory
             if oldCrash { #expect(rename(directory.keyPath(log: "wales"), directory.previousKeyPath(log: "wales")) == 0) }
+            // Read as it stands, nothing changed: `verify` and `backup` take it as a start will
+            // (they refused the old key beside the next one as "not that of" the database).
+            let read = try directory.keyInForce(log: "wales", chain: try store.keyChain(log))
+            #expect(read.key.publicKey == new.publicKey && read.interrupted)
+            #expect(FileManager.default.fileExists(atPath: directory.nextKeyPath(log: "wales")))
+            let report = store.verify()
+            #expect(report.isValid, "noOverlap \(noOverlap), oldCrash \(oldCrash): \(report.problems)")
             let keys = try directory.signingKeys(log: "wales", chain: try store.keyChain(log))
             #expect(keys.current.publicKey == new.publicKey, "noOverlap \(noOverlap), oldCrash \(oldCrash)")
             #expect(try directory.readSigningKey(log: "wales").publicKey == new.publicKey)
@@ -42,6 +49,7 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: directory.noOverlapPath(log: "wales")))
             #expect(FileManager.default.fileExists(atPath: directory.previousKeyPath(log: "wales")) == !noOverlap, "noOverlap \(noOverlap)")
             #expect((keys.previous?.publicKey == old.publicKey) == !noOverlap)
+            #expect(try directory.keyInForce(log: "wales", chain: try store.keyChain(log)).interrupted == false)
         }
     }
 
