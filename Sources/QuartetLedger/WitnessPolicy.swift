@@ -234,7 +234,15 @@ public struct WitnessPolicy: Sendable, Equatable {
         for log in logs where note.signatures.contains(where: { $0.keyName == log.name && $0.keyID == log.keyID }) {
             do { return (try log.verifyCheckpoint(note), log.name) } catch { lastError = error }
         }
-        throw lastError ?? LedgerError(.badSignature, "the checkpoint is not signed by any log of the policy")
+        if let lastError { throw lastError }
+        // Signed under a log's name by a key the policy does not name: most likely the log moved
+        // to a new key after the policy was written.
+        if let named = logs.first(where: { log in note.signatures.contains { $0.keyName == log.name } }) {
+            throw LedgerError(.badSignature, "the checkpoint is signed as \(named.name) by a key the policy does not name (not \(named.vkey)): "
+                              + "if the log rotated its key since the policy was written, write the policy again from the federation file naming its current key (`quartet policy`), "
+                              + "or check figures with `quartet verify-figure`, which follows the log's rotations from the policy's key")
+        }
+        throw LedgerError(.badSignature, "the checkpoint is not signed by any log of the policy")
     }
 
     /// `checkpoint`, verified as the note's under log key `log`, with the witnesses whose

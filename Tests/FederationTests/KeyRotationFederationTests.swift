@@ -140,7 +140,8 @@ import Testing
         stripped.removeValue(forKey: "rotations")
         try JSONSerialization.data(withJSONObject: stripped).write(to: answerFile)
         let refused = try TestKit.quartet(["verify-figure", "--policy", policyFile.path, "--figure", figure, answerFile.path])
-        #expect(refused.status != 0 && refused.stderr.contains("the checkpoint of wales does not meet your policy"), "\(refused.stdout) \(refused.stderr)")
+        #expect(refused.status != 0 && refused.stderr.contains("the checkpoint of wales does not meet your policy")
+                && refused.stderr.contains("by a key the policy does not name"), "\(refused.stdout) \(refused.stderr)")
     }
 
     /// A page whose reading's newest quorum-cosigned checkpoint predates a rotation serves that

@@ -106,9 +106,12 @@ import Testing
         var extra = try parties.note(cosignedBy: [0, 1])
         extra.signatures.append(try stranger.cosign(body: extra.text, time: 1))
         #expect(try policy.verify(extra).witnesses.count == 2)
-        // A checkpoint of a log outside the policy is refused.
+        // A checkpoint of a log outside the policy is refused; one under the log's name by a key
+        // the policy does not name is said to be so (a rotation since the policy was written).
         let other = try NoteSigner(name: "quartet.example/wales", key: Ed25519PrivateKey()).sign(Checkpoint(origin: "quartet.example/wales", size: 5, root: Hash.leaf([1])))
-        #expect(throws: LedgerError.self) { try policy.verify(other) }
+        #expect { try policy.verify(other) } throws: { ($0 as? LedgerError)?.message.contains("signed as quartet.example/wales by a key the policy does not name") == true }
+        let elsewhere = try NoteSigner(name: "quartet.example/scotland", key: Ed25519PrivateKey()).sign(Checkpoint(origin: "quartet.example/scotland", size: 5, root: Hash.leaf([1])))
+        #expect { try policy.verify(elsewhere) } throws: { ($0 as? LedgerError)?.message == "the checkpoint is not signed by any log of the policy" }
         // `quorum none` needs no witness; `all` and `any` are thresholds.
         #expect(try WitnessPolicy(parsing: "log \(parties.log.verifier.vkey)\nquorum none\n").verify(try parties.note(cosignedBy: [])).witnesses.isEmpty)
         #expect(try WitnessPolicy(parsing: parties.policy("all")).groups[0].threshold == 3)
