@@ -25,6 +25,13 @@ public struct Checkpoint: Hashable, Sendable {
     }
 
     /// A checkpoint carrying the signing time as Quartet's `quartet-time` extension.
+    /// The checkpoint a signed note states, its signatures not checked (nil: not a signed
+    /// note of a checkpoint): for finding a size or an origin to check against, never for trust.
+    public init?(unverifiedNote text: String) {
+        guard let note = try? SignedNote(parsing: text), let checkpoint = try? Checkpoint(parsing: note.text) else { return nil }
+        self = checkpoint
+    }
+
     public init(origin: String, size: UInt64, root: Hash, timeMillis: UInt64) {
         self.init(origin: origin, size: size, root: root, extensions: [Self.timeExtensionPrefix + String(timeMillis)])
     }

@@ -196,36 +196,44 @@ public struct WitnessPolicy: Sendable, Equatable {
     }
 
     /// `verify(_:)` for a log that may have moved to another key since the policy was written:
-    /// `rotations` (the log's `key.rotation` entries, in index order, each read with both its
-    /// signatures checked) are followed from the policy's key for the note's origin, as every
-    /// node follows a chain (`KeyChain.apply`: each signed by the key in force at its index, to a
-    /// key new to the chain, at most `KeyChain.maxRotations`), and the note must be signed by the
-    /// key in force at its size. A note a key of the policy signs needs none (`followed` 0), as
-    /// in the browser's check. That the rotations are the log's own (included in the
-    /// checkpoint) is the caller's to check, against the checkpoint this returns.
+    /// `rotations` (the log's `key.rotation` entries in index order, as a node gives them: from
+    /// the key the federation pins; their signatures not yet checked) are followed from the
+    /// policy's key for the note's origin — past the one that rotated to it, when the policy
+    /// names a key the log moved to — each checked by the chain's rules (`KeyChain.check`: signed
+    /// by the key in force at its index, to a key new to the chain, at most
+    /// `KeyChain.maxRotations`), then its two signatures; the note must be signed by the key in
+    /// force at its size. A note a key of the policy signs needs none (`followed` 0), as in the
+    /// browser's check. Nodes follow a chain with the federation's revocations; this reader
+    /// cannot, so a key reached by rotations is taken only where the policy has a quorum:
+    /// witnesses, who follow the revocations, vouch for the checkpoint. That the rotations are
+    /// the log's own (included in the checkpoint) is the caller's to check, against the
+    /// checkpoint this returns.
     public func verify(_ note: SignedNote, following rotations: [KeyRotation]) throws(LedgerError) -> (verified: Verified, followed: Int) {
-        let direct = Result { () throws(LedgerError) in try logSigned(note) }
-        if case .success(let (checkpoint, logName)) = direct { return (try witnessed(note, checkpoint: checkpoint, log: logName), 0) }
-        guard let origin = rotations.first?.origin else { return (try verify(note), 0) }
-        guard rotations.count <= KeyChain.maxRotations else {
-            throw LedgerError(.chainLimit, "\(rotations.count) key rotations of \(origin): more than a log may hold (\(KeyChain.maxRotations))")
+        let unrotated: LedgerError
+        switch Result(catching: { () throws(LedgerError) in try logSigned(note) }) {
+        case .success(let (checkpoint, logName)): return (try witnessed(note, checkpoint: checkpoint, log: logName), 0)
+        case .failure(let error): unrotated = error
         }
-        let lines = logs.filter { Array($0.name.utf8) == Array(origin.utf8) }
-        guard !lines.isEmpty else { throw LedgerError(.badSignature, "the policy has no log \(origin), whose key rotations these are") }
-        var failure: LedgerError?
-        for line in lines {
-            var chain = KeyChain(pinned: line)
-            let checkpoint: Checkpoint
-            do throws(LedgerError) {
-                for rotation in rotations { try chain.apply(rotation) }
-                checkpoint = try chain.verifyCheckpoint(note).checkpoint
-            } catch {
-                failure = LedgerError(error.code, "following the \(rotations.count) key rotation\(rotations.count == 1 ? "" : "s") given from the policy's key \(line.vkey): \(error.message)")
-                continue
+        guard let origin = rotations.first?.origin, let line = logs.first(where: { Array($0.name.utf8) == Array(origin.utf8) }) else { throw unrotated }
+        let mine = rotations.lastIndex(where: { $0.key == line.publicKey }).map { Array(rotations[($0 + 1)...]) } ?? rotations
+        var chain = KeyChain(pinned: line)
+        let checkpoint: Checkpoint
+        do throws(LedgerError) {
+            for rotation in mine {
+                try chain.check(rotation)
+                try rotation.verifySignatures()
+                try chain.apply(rotation)
             }
-            return (try witnessed(note, checkpoint: checkpoint, log: line.name), rotations.filter { $0.index < checkpoint.size }.count)
+            checkpoint = try chain.verifyCheckpoint(note).checkpoint
+        } catch {
+            throw LedgerError(error.code, "following the log's key rotations from the policy's key \(line.vkey): \(error.message)")
         }
-        throw failure!
+        let followed = mine.filter { $0.index < checkpoint.size }.count
+        guard followed == 0 || quorum != nil else {
+            throw LedgerError(.badSignature, "the checkpoint of \(origin) is signed by a key the log rotated to after your policy was written, and the policy's quorum is none: "
+                              + "a rotated key is followed only where witnesses vouch for the checkpoint (nodes follow the federation's revocations; a reader's policy cannot)")
+        }
+        return (try witnessed(note, checkpoint: checkpoint, log: line.name), followed)
     }
 
     /// The checkpoint of `note` and the name of the policy's log whose key signed it.
@@ -243,6 +251,13 @@ public struct WitnessPolicy: Sendable, Equatable {
                               + "or check figures with `quartet verify-figure`, which follows the log's rotations from the policy's key")
         }
         throw LedgerError(.badSignature, "the checkpoint is not signed by any log of the policy")
+    }
+
+    /// The witnesses whose cosignatures of `note` (stating `checkpoint`) verify, with their
+    /// times, meeting the quorum: `verify`'s witness part, whatever key signed the log's line
+    /// (the caller checks that too).
+    public func cosigned(_ note: SignedNote, checkpoint: Checkpoint) throws(LedgerError) -> [String: UInt64] {
+        try witnessed(note, checkpoint: checkpoint, log: "").witnesses
     }
 
     /// `checkpoint`, verified as the note's under log key `log`, with the witnesses whose

@@ -130,14 +130,20 @@ extension WebScript {
               head = await verifyNote(note, log.vkey);
             } catch (err) {
               if (!rotations || rotations.length === 0) throw err;
-              // The key the last rotation names (not trusted until the chain is checked).
-              let claimed;
-              try { claimed = JSON.parse(new TextDecoder().decode(b64(rotations[rotations.length - 1].entry.payload_base64))).vkey; } catch (e) { throw err; }
-              if (typeof claimed !== "string") throw err;
+              // The key each rotation names (not trusted until the chain is checked). The page
+              // gives the chain from the key the federation file pins; a policy written after a
+              // rotation names the key it moved to, and is followed from there on.
+              const vkeys = rotations.map(item => { try { return JSON.parse(new TextDecoder().decode(b64(item.entry.payload_base64))).vkey; } catch (e) { return null; } });
+              const mine = rotations.slice(vkeys.indexOf(log.vkey) + 1);
+              const claimed = vkeys[vkeys.length - 1];
+              if (mine.length === 0 || typeof claimed !== "string") throw err;
+              // Nodes follow a chain with the federation's revocations, this check without: only
+              // witnesses meeting a quorum vouch that no revoked key's fork is followed here.
+              if (policy.quorum === "none") throw new Error(err.message + " (the log rotated its key after your policy file was written, and its quorum is none: a rotated key is followed only where witnesses vouch for the checkpoint)");
               head = await verifyNote(note, claimed);
               heads[name] = head;
-              if (await followRotations(name, log.vkey, rotations, heads) !== claimed) throw new Error("the log's key rotations on this page do not lead from your policy file's key to the key that signed the checkpoint");
-              followed = rotations.length;
+              if (await followRotations(name, log.vkey, mine, heads) !== claimed) throw new Error("the log's key rotations on this page do not lead from your policy file's key to the key that signed the checkpoint");
+              followed = mine.length;
             }
             const times = new Map(), refused = [];
             for (const [name, v] of policy.witnesses) {

@@ -342,7 +342,7 @@ extension Replicator {
     }
 
     static func size(ofNote note: String) -> UInt64? {
-        (try? SignedNote(parsing: note)).flatMap { try? Checkpoint(parsing: $0.text).size }
+        Checkpoint(unverifiedNote: note)?.size
     }
 
     /// The `witnessed` messages for a peer just greeted: what this node's witness cosigned of

@@ -136,7 +136,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             // passes as that time's state, and the reader is told which time that is.
             for (log, c) in report.checkpoints.sorted(by: { $0.key < $1.key }) {
                 let asLate = c.quorumTime.map { " — the newest its quorum had seen as late as \(VerifyCheckpointCommand.shown($0)) (\(ViewQueries.age(Double(now > $0 ? now - $0 : 0))) ago)" } ?? ""
-                let followed = c.rotationsFollowed.map { ", signed by the key its \($0) key rotation\($0 == 1 ? "" : "s") from your policy's key lead to" } ?? ""
+                let followed = c.rotationsFollowed.map { ", signed by the key its \($0) key rotation\($0 == 1 ? " from your policy's key leads" : "s from your policy's key lead") to" } ?? ""
                 print(TerminalText.escaped("ok: \(log) size \(c.size)\(followed), cosigned by \(c.witnesses.joined(separator: ", ")) (the policy's quorum)\(asLate)"))
             }
             if maxAge == nil {
@@ -190,7 +190,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                 guard given.rotation.index < verified.checkpoint.size else {
                     throw Failure("key rotation \(log)/\(given.rotation.index): beyond the checkpoint of \(log), of size \(verified.checkpoint.size)")
                 }
-                try Self.included(given.item, leaf: given.leaf, in: verified.checkpoint, at: "key rotation \(log)/\(given.rotation.index)")
+                try Self.included(given.item, leaf: given.leaf, in: (verified.checkpoint.size, verified.checkpoint.root), at: "key rotation \(log)/\(given.rotation.index)")
             }
             heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
             checkpoints[log] = .init(size: verified.checkpoint.size, root: verified.checkpoint.root.base64, witnesses: verified.witnesses.keys.sorted(),
@@ -269,7 +269,15 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                 case .failure(let failure):
                     // Perhaps signed by a key the log moved to after the policy was written: its
                     // rotations are among the entries read below, and followed once they are.
-                    guard let claimed = (try? SignedNote(parsing: text)).flatMap({ try? Checkpoint(parsing: $0.text) }) else { throw CLIError("read whole: \(failure.description)") }
+                    // Only the log's signature is put off: the log the policy's line names, the
+                    // witnesses' quorum and its age are judged first (no log is read whole on a
+                    // checkpoint that fails them).
+                    guard let note = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: note.text),
+                          policy.logs.contains(where: { Array($0.name.utf8) == Array(claimed.origin.utf8) }),
+                          AuditCoverage.namesAnotherLog(policy, origin: claimed.origin, log: log) == nil,
+                          let cosigned = try? policy.cosigned(note, checkpoint: claimed),
+                          let maxAge, VerifyCheckpointCommand.ageRefusal(quorumTime: policy.quorumTime(cosigned), now: now, maxAge: maxAge) == nil
+                    else { throw CLIError("read whole: \(failure.description)") }
                     unverified[log] = (text, claimed)
                     heads[log] = (claimed.size, claimed.root)
                 }
@@ -294,9 +302,13 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                     guard Array(entry.header.log.utf8) == Array(log.utf8) else { throw CLIError("read whole: entry \(log)/\(body.index) names the log \(entry.header.log)") }
                     leaves.append(entry.leafHash)
                     if let claimed = unverified[log]?.claimed {
+                        // Their signatures are checked as they are followed, once the root matches.
                         do {
-                            if let rotation = try KeyRotation.from(entry, origin: claimed.origin) { rotations.append(rotation) }
+                            if let rotation = try KeyRotation.from(entry, origin: claimed.origin, verifyingSignatures: false) { rotations.append(rotation) }
                         } catch { throw CLIError("read whole: entry \(log)/\(body.index): \(error.message)") }
+                        guard rotations.count <= KeyChain.maxRotations else {
+                            throw CLIError("read whole: \(log) holds more key rotations than a log may (\(KeyChain.maxRotations))")
+                        }
                     }
                     do { try view.apply(viewEntry) } catch { throw CLIError("read whole: entry \(log)/\(body.index): the fold refused it: \(error.message)") }
                 }
@@ -337,23 +349,19 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         }
     }
 
-    static func included(_ item: ViewProvenance.Item, leaf: Hash, in checkpoint: Checkpoint, at: String) throws(Failure) {
-        try included(item, leaf: leaf, in: (checkpoint.size, checkpoint.root), at: at)
-    }
-
     /// The key rotations an answer gives for `log` (whose checkpoint is `note`), each read as
-    /// an entry of that log with both its signatures checked, in index order; not yet shown to
-    /// be in the checkpoint (`check` does that once the checkpoint verifies).
+    /// an entry of that log, in index order; their signatures are checked as they are followed
+    /// (`WitnessPolicy.verify(_:following:)`), and `check` shows each in the checkpoint once
+    /// that verifies.
     static func rotations(_ items: [ViewProvenance.Item], of log: String, note: String) throws(Failure) -> [(rotation: KeyRotation, leaf: Hash, item: ViewProvenance.Item)] {
         guard !items.isEmpty else { return [] }
+        // Bounded before anything is parsed (a chain holds at most this many).
         guard items.count <= KeyChain.maxRotations else {
             throw Failure("the answer gives \(items.count) key rotations of \(log), more than a log may hold (\(KeyChain.maxRotations))")
         }
         // The origin the checkpoint claims (checked when it verifies: a rotation of another
         // origin leads from no key of the policy's line for it).
-        guard let origin = (try? SignedNote(parsing: note)).flatMap({ try? Checkpoint(parsing: $0.text) })?.origin else {
-            throw Failure("the checkpoint of \(log) is not a signed checkpoint")
-        }
+        guard let origin = Checkpoint(unverifiedNote: note)?.origin else { throw Failure("the checkpoint of \(log) is not a signed checkpoint") }
         var out: [(rotation: KeyRotation, leaf: Hash, item: ViewProvenance.Item)] = []
         for item in items {
             let at = "key rotation \(item.entry.log)/\(item.entry.index)"
@@ -361,16 +369,10 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             if let last = out.last, item.entry.index <= last.rotation.index { throw Failure("\(at): the key rotations are not in index order") }
             let entry: Entry
             do { entry = try Self.foldable(item.entry).entry } catch { throw Failure("\(at): \(error.description)") }
-            do {
-                guard let rotation = try KeyRotation.from(entry, origin: origin) else { throw Failure("\(at): an entry of type \(entry.header.type), not \(KeyRotation.entryType)") }
-                out.append((rotation, entry.leafHash, item))
-            } catch let error as LedgerError {
-                throw Failure("\(at): \(error.message)")
-            } catch let failure as Failure {
-                throw failure
-            } catch {
-                throw Failure("\(at): \(error)")
-            }
+            let read: KeyRotation?
+            do { read = try KeyRotation.from(entry, origin: origin, verifyingSignatures: false) } catch { throw Failure("\(at): \(error.message)") }
+            guard let rotation = read else { throw Failure("\(at): an entry of type \(entry.header.type), not \(KeyRotation.entryType)") }
+            out.append((rotation, entry.leafHash, item))
         }
         return out
     }

@@ -184,8 +184,11 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     key 1, and the checkpoint of size 2 signed by key 1. `variant` makes the rotation wrong in
     one way, the entry still in the tree: "unsigned" (its previous-key signature by key 1),
     "stolen" (from a third key, signed by it), "spaced" (signed, but not the payload's one fixed
-    form), "back" (two more rotations, signed: key 1 back to key 0, then to key 1 again). Returns (JavaScript that adds the log to the
-    page's data, the log's name, its pinned verifier key)."""
+    form), "back" (two more rotations, signed: key 1 back to key 0, then to key 1 again); and
+    "twice", no fault: a second rotation, key 1 to key 2, at entry 2 and a note at entry 3, the
+    checkpoint of size 4 signed by key 2. Returns (JavaScript that adds the log to the
+    page's data, the log's name, its pinned verifier key — for "twice", key 1's: the key a
+    policy written between the two rotations names)."""
     import base64, hashlib, struct
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -211,31 +214,37 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     h0, _, _ = entry(0, "test.note", b'{"n":0}')
     h1, salt, payload = entry(1, "key.rotation", payload)
     leaves = [sha(b"\x00" + h) for h in (h0, h1)]
-    if variant == "back":
-        # Two more rotations, at entries 2 and 3: key 1 back to key 0 (the pinned key), then to
-        # key 1 again; the checkpoint of size 4 is signed by key 1. Every step is signed; the
-        # chain comes back to keys it had.
+    if variant in ("back", "twice"):
+        # "back": two more rotations, at entries 2 and 3: key 1 back to key 0 (the pinned key),
+        # then to key 1 again; the checkpoint of size 4 is signed by key 1. Every step is
+        # signed; the chain comes back to keys it had. "twice": key 1 to key 2 at entry 2, a
+        # note at 3, the checkpoint signed by key 2.
         def rotation(index, frm, to):
             st = ("quartet key rotation\n%s\n%d\n%s\n%s\n" % (origin, index, vkeys[frm], vkeys[to])).encode()
             f = {"key": b64(raw[to]), "key_signature": b64(keys[to].sign(st)), "previous": b64(raw[frm]),
                  "previous_signature": b64(keys[frm].sign(st)), "vkey": vkeys[to]}
             return f, entry(index, "key.rotation", json.dumps(f, separators=(",", ":")).encode())
-        f2, (h2, salt2, payload2) = rotation(2, 1, 0)
-        f3, (h3, salt3, payload3) = rotation(3, 0, 1)
+        signer = 2 if variant == "twice" else 1
+        f2, (h2, salt2, payload2) = rotation(2, 1, signer if variant == "twice" else 0)
+        if variant == "twice":
+            f3, (h3, salt3, payload3) = None, entry(3, "test.note", b'{"n":3}')
+        else:
+            f3, (h3, salt3, payload3) = rotation(3, 0, 1)
         leaves += [sha(b"\x00" + h2), sha(b"\x00" + h3)]
         left, right = sha(b"\x01" + leaves[0] + leaves[1]), sha(b"\x01" + leaves[2] + leaves[3])
         root = sha(b"\x01" + left + right)
         text = "%s\n4\n%s\n" % (origin, b64(root))
-        note = text + "\n\u2014 %s %s\n" % (origin, b64(key_id(raw[1]) + keys[1].sign(text.encode())))
+        note = text + "\n\u2014 %s %s\n" % (origin, b64(key_id(raw[signer]) + keys[signer].sign(text.encode())))
         def item(index, h, salt_, payload_, fields_, proof):
             return {"entry": {"log": name, "index": index, "header": b64(h), "payload": fields_, "payload_base64": b64(payload_), "salt": b64(salt_),
                               "type": "key.rotation"},
                     "inclusion": {"log": name, "index": index, "size": 4, "proof": [b64(x) for x in proof]}}
-        items = [item(1, h1, salt, payload, fields, [leaves[0], right]), item(2, h2, salt2, payload2, f2, [leaves[3], left]),
-                 item(3, h3, salt3, payload3, f3, [leaves[2], left])]
+        items = [item(1, h1, salt, payload, fields, [leaves[0], right]), item(2, h2, salt2, payload2, f2, [leaves[3], left])]
+        if variant == "back":
+            items.append(item(3, h3, salt3, payload3, f3, [leaves[2], left]))
         js = ("data.checkpoints[%s] = %s; data.keys[%s] = {vkey: %s, pinned: %s}; data.rotations = data.rotations || {}; data.rotations[%s] = %s;"
-              % tuple(json.dumps(x) for x in (name, note, name, vkeys[1], vkeys[0], name, items)))
-        return js, name, vkeys[0]
+              % tuple(json.dumps(x) for x in (name, note, name, vkeys[signer], vkeys[0], name, items)))
+        return js, name, vkeys[1] if variant == "twice" else vkeys[0]
     root = sha(b"\x01" + leaves[0] + leaves[1])
     text = "%s\n2\n%s\n" % (origin, b64(root))
     note = text + "\n\u2014 %s %s\n" % (origin, b64(key_id(raw[1]) + keys[1].sign(text.encode())))
@@ -1100,8 +1109,10 @@ def check_with_policies(d, demo, out):
     print("web-test: a policy file is read as the node reads it (a byte-order mark, names differing only in Unicode form: refused)")
     # A policy written before a log rotated its key (it names the pinned key): the page follows
     # the log's rotations from the policy's key; left out, the checkpoint fails.
+    # A policy written between two rotations names the first's new key: followed from there.
     cases = [("rotations on the page", None, "", None), ("rotations left out", None, 'data.rotations["zz-rotated"] = [];', "no signature by the log's key"),
-             ("a rotation from a key that was not in force", "stolen", "", "does not start from the key in force")]
+             ("a rotation from a key that was not in force", "stolen", "", "does not start from the key in force"),
+             ("naming the key of the first of two rotations", "twice", "", None)]
     for what, variant, extra, failure in cases:
         # Each log made has keys of its own: the policy names its pinned key.
         js, _, pinned = rotated_log(variant)

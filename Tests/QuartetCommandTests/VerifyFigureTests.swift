@@ -39,8 +39,12 @@ import Testing
 
         var leaves: [Hash] { entries.map(\.leafHash) }
 
-        func note() throws -> String {
-            try signer.sign(Checkpoint(origin: signer.name, size: UInt64(entries.count), root: Merkle.root(ofLeaves: leaves), timeMillis: 1_767_225_600_000)).serialized
+        /// The checkpoint of the first `size` entries (all), cosigned by `VerifyFigureTests.witness`.
+        func note(size: Int? = nil) throws -> String {
+            let size = size ?? entries.count
+            var note = try signer.sign(Checkpoint(origin: signer.name, size: UInt64(size), root: Merkle.root(ofLeaves: Array(leaves.prefix(size))), timeMillis: 1_767_225_600_000))
+            note.signatures.append(try VerifyFigureTests.witness.cosign(body: note.text, time: 1_767_225_600))
+            return note.serialized
         }
 
         func item(_ index: Int) throws -> ViewProvenance.Item {
@@ -55,6 +59,8 @@ import Testing
     }
 
     static let action = #"{"id":"P2.A2","priority":"P2","statements":["Workshops"]}"#
+    /// The one witness whose cosignature every checkpoint here carries.
+    static let witness = try! CosignatureSigner(name: "example.org/witness", key: Ed25519PrivateKey())
 
     /// The UK log defines P2.A2.M1 as a count; Wales maps its own measure to it and reads 5,
     /// corrected to 7.
@@ -70,9 +76,11 @@ import Testing
         return (uk, wales)
     }
 
-    func policy(_ logs: [Log]) throws -> WitnessPolicy {
+    /// A policy naming `logs`' keys in force, with `quorum none` or, `witnessed`, the witness.
+    func policy(_ logs: [Log], witnessed: Bool = false) throws -> WitnessPolicy {
         let lines = logs.map { "log \($0.signer.verifier.vkey) https://\($0.name).example/v1/logs/\($0.name)" }
-        return try WitnessPolicy(parsing: lines.joined(separator: "\n") + "\nquorum none\n")
+        let quorum = witnessed ? "witness W \(Self.witness.verifier.vkey)\nquorum W\n" : "quorum none\n"
+        return try WitnessPolicy(parsing: lines.joined(separator: "\n") + "\n" + quorum)
     }
 
     func answer(_ figure: String, _ logs: [(Log, [Int])], stated: PayloadValue?) throws -> ViewProvenance {
@@ -165,11 +173,13 @@ import Testing
     }
 
     /// A log that moved to a new key after the reader's policy was written: the answer's
-    /// rotations are followed from the policy's key, each checked as an entry of the log in the
-    /// checkpoint and signed by the key in force and the new key; anything else fails.
+    /// rotations are followed from the policy's key (past the one that rotated to it, for a
+    /// policy written between rotations), each checked as an entry of the log in the
+    /// checkpoint and signed by the key in force and the new key, where the policy has a
+    /// quorum; anything else fails.
     @Test func aLogsKeyRotationsAreFollowedFromThePolicysKey() throws {
         let (uk, wales) = try logs()
-        let before = try policy([uk, wales])
+        let before = try policy([uk, wales], witnessed: true)
         let next = try Ed25519PrivateKey()
         var rotated = wales
         try rotated.rotate(to: next)
@@ -180,8 +190,31 @@ import Testing
         honest.rotations = ["wales": [try rotated.item(4)]]
         let report = try check(honest, before).get()
         #expect(report.recomputed == "9" && report.checkpoints["wales"]?.rotationsFollowed == 1 && report.checkpoints["uk"]?.rotationsFollowed == nil)
-        // A policy written after the rotation needs none (they are checked all the same).
-        #expect((try? check(honest, try policy([uk, rotated])).get())?.checkpoints["wales"]?.rotationsFollowed == nil)
+        // A policy written after the rotation needs none.
+        let after = try check(honest, try policy([uk, rotated], witnessed: true)).get()
+        #expect(after.recomputed == "9" && after.checkpoints["wales"]?.rotationsFollowed == nil)
+        // With quorum none only the log's keys vouch, and the reader cannot know which the
+        // federation revoked: a rotated key is not followed.
+        #expect(check(honest, try policy([uk, wales])).failure?.contains("the policy's quorum is none") == true)
+
+        // Two rotations: a policy written before both follows both; one written between them
+        // names the first's new key and follows the second from there.
+        var twice = rotated
+        let third = try Ed25519PrivateKey()
+        try twice.rotate(to: third)
+        try twice.append("progress.reading", #"{"measure":"P2.A4.M1","period":"2025","value":11}"#)
+        var both = try answer("total:P2.A2.M1:2025", [(uk, [0, 1]), (twice, [0, 1, 2, 3, 7])], stated: .number(11))
+        both.rotations = ["wales": [try twice.item(4), try twice.item(6)]]
+        #expect(try check(both, before).get().checkpoints["wales"]?.rotationsFollowed == 2)
+        let between = try check(both, try policy([uk, rotated], witnessed: true)).get()
+        #expect(between.recomputed == "11" && between.checkpoints["wales"]?.rotationsFollowed == 1)
+        // Out of order; a checkpoint before the second rotation given it anyway.
+        var reversed = both
+        reversed.rotations?["wales"]?.reverse()
+        #expect(check(reversed, before).failure?.contains("key rotation wales/4: the key rotations are not in index order") == true)
+        var early = honest
+        early.rotations = ["wales": [try rotated.item(4), try twice.item(6)]]
+        #expect(check(early, before).failure?.contains("key rotation wales/6: beyond the checkpoint of wales, of size 6") == true)
 
         // A rotation the policy's key did not sign (a stranger's key "rotating" the log).
         var forged = wales
@@ -190,6 +223,12 @@ import Testing
         var stranger = try answer("total:P2.A2.M1:2025", [(uk, [0, 1]), (forged, [0, 1, 2, 3, 5])], stated: .number(9))
         stranger.rotations = ["wales": [try forged.item(4)]]
         #expect(check(stranger, before).failure?.contains("not signed by the key in force") == true)
+        // A rotation of another log's origin, with its own tree: its entry names uk.
+        var ukRotated = uk
+        try ukRotated.rotate(to: next)
+        var elsewhere = honest
+        elsewhere.rotations = ["wales": [try ukRotated.item(2)]]
+        #expect(check(elsewhere, before).failure?.contains("key rotation uk/2: given as a key rotation of wales") == true)
         // The rotation's proof to another size, or another entry given as the rotation.
         var resized = honest
         resized.rotations?["wales"]?[0].inclusion.size = 5
@@ -200,7 +239,7 @@ import Testing
         // A rotation's payload altered: its commitment fails before anything is followed.
         var altered = honest
         altered.rotations?["wales"]?[0].entry.payloadBase64 = Base64.encode(try KeyRotation.make(origin: rotated.signer.name, index: 4, previous: wales.key, key: Ed25519PrivateKey()).payload)
-        #expect(check(altered, before).failure?.contains("key rotation wales/4") == true)
+        #expect(check(altered, before).failure?.contains("key rotation wales/4: entry wales/4: payload does not match the header's commitment") == true, "\(check(altered, before))")
         // Rotations filed under another log, or for a log the answer has no checkpoint of.
         var misfiled = honest
         misfiled.rotations = ["uk": [try rotated.item(4)]]
