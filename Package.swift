@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(name: "QuartetCLITests", dependencies: ["QuartetTestKit", "QuartetHarness", "QuartetCrypto"]),
         // The `quartet` executable's own parts (its JSON log format, sd_notify), imported with
         // @testable.
-        .testTarget(name: "QuartetCommandTests", dependencies: ["quartet", "QuartetTestKit", "QuartetNode", "QuartetLedger", "QuartetCrypto", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "QuartetCommandTests", dependencies: ["quartet", "QuartetTestKit", "QuartetNode", "QuartetStore", "QuartetLedger", "QuartetCrypto", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "QuartetHarnessTests", dependencies: ["QuartetHarness", "QuartetNode", "QuartetTestKit", "QuartetLedger", "QuartetCrypto"]),
         // Multi-node runs: real `quartet serve` processes on loopback.
         .testTarget(name: "FederationTests", dependencies: [

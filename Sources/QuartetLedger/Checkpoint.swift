@@ -24,7 +24,6 @@ public struct Checkpoint: Hashable, Sendable {
         self.extensions = extensions
     }
 
-    /// A checkpoint carrying the signing time as Quartet's `quartet-time` extension.
     /// The checkpoint a signed note states, its signatures not checked (nil: not a signed
     /// note of a checkpoint): for finding a size or an origin to check against, never for trust.
     public init?(unverifiedNote text: String) {
@@ -32,6 +31,7 @@ public struct Checkpoint: Hashable, Sendable {
         self = checkpoint
     }
 
+    /// A checkpoint carrying the signing time as Quartet's `quartet-time` extension.
     public init(origin: String, size: UInt64, root: Hash, timeMillis: UInt64) {
         self.init(origin: origin, size: size, root: root, extensions: [Self.timeExtensionPrefix + String(timeMillis)])
     }

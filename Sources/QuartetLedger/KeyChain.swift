@@ -10,7 +10,9 @@ import QuartetCrypto
 /// federation's word on the log (`followed(pinned:rotations:revoked:named:)`, or the
 /// initialiser that takes `revoked` and `named`): its revocations and the keys it names for the
 /// log. `init(pinned:)` is the chain as a store holds it, with no federation (its writer's keys,
-/// offline checks of the bytes).
+/// offline checks of the bytes), and a reader's from its policy file's key, which carries no
+/// revocations either (`WitnessPolicy.verify(_:following:)` follows one only where the policy's
+/// witnesses, who apply them, vouch for the checkpoint).
 public struct KeyChain: Sendable, Equatable {
     /// The log's origin (every key signs under this name).
     public let origin: String

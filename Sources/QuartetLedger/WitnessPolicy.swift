@@ -215,11 +215,19 @@ public struct WitnessPolicy: Sendable, Equatable {
         case .failure(let error): unrotated = error
         }
         guard let origin = rotations.first?.origin, let line = logs.first(where: { Array($0.name.utf8) == Array(origin.utf8) }) else { throw unrotated }
-        let mine = rotations.lastIndex(where: { $0.key == line.publicKey }).map { Array(rotations[($0 + 1)...]) } ?? rotations
+        // The chain as a node gives it starts at the key the federation pins: a policy written
+        // after a rotation names the key it moved to, and is followed from there. The keys before
+        // it are the log's too: no rotation after may come back to one (as no node's chain may).
+        let start = rotations.firstIndex(where: { $0.key == line.publicKey }).map { $0 + 1 } ?? 0
+        let mine = rotations[start...]
+        let before = Set(rotations[..<start].flatMap { [$0.previous, $0.key] })
         var chain = KeyChain(pinned: line)
         let checkpoint: Checkpoint
         do throws(LedgerError) {
             for rotation in mine {
+                guard !before.contains(rotation.key) else {
+                    throw LedgerError(.chainLimit, "key.rotation at index \(rotation.index) of \(origin) rotates to \(rotation.verifier.vkey), a key the log signed with before")
+                }
                 try chain.check(rotation)
                 try rotation.verifySignatures()
                 try chain.apply(rotation)
@@ -231,7 +239,8 @@ public struct WitnessPolicy: Sendable, Equatable {
         let followed = mine.filter { $0.index < checkpoint.size }.count
         guard followed == 0 || quorum != nil else {
             throw LedgerError(.badSignature, "the checkpoint of \(origin) is signed by a key the log rotated to after your policy was written, and the policy's quorum is none: "
-                              + "a rotated key is followed only where witnesses vouch for the checkpoint (nodes follow the federation's revocations; a reader's policy cannot)")
+                              + "a rotated key is followed only where witnesses vouch for the checkpoint (nodes follow the federation's revocations; a reader's policy cannot). "
+                              + "Write the policy again from the federation file naming the log's current key (`quartet policy`), or use one with a quorum")
         }
         return (try witnessed(note, checkpoint: checkpoint, log: line.name), followed)
     }
@@ -247,8 +256,8 @@ public struct WitnessPolicy: Sendable, Equatable {
         // to a new key after the policy was written.
         if let named = logs.first(where: { log in note.signatures.contains { $0.keyName == log.name } }) {
             throw LedgerError(.badSignature, "the checkpoint is signed as \(named.name) by a key the policy does not name (not \(named.vkey)): "
-                              + "if the log rotated its key since the policy was written, write the policy again from the federation file naming its current key (`quartet policy`), "
-                              + "or check figures with `quartet verify-figure`, which follows the log's rotations from the policy's key")
+                              + "if the log rotated its key since the policy was written, write the policy again from the federation file naming its current key (`quartet policy`); "
+                              + "a figure's provenance carries the log's rotations, which `quartet verify-figure` follows from the policy's key under a policy with a quorum")
         }
         throw LedgerError(.badSignature, "the checkpoint is not signed by any log of the policy")
     }

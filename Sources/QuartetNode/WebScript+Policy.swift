@@ -130,19 +130,27 @@ extension WebScript {
               head = await verifyNote(note, log.vkey);
             } catch (err) {
               if (!rotations || rotations.length === 0) throw err;
-              // The key each rotation names (not trusted until the chain is checked). The page
-              // gives the chain from the key the federation file pins; a policy written after a
-              // rotation names the key it moved to, and is followed from there on.
-              const vkeys = rotations.map(item => { try { return JSON.parse(new TextDecoder().decode(b64(item.entry.payload_base64))).vkey; } catch (e) { return null; } });
-              const mine = rotations.slice(vkeys.indexOf(log.vkey) + 1);
-              const claimed = vkeys[vkeys.length - 1];
+              // What each rotation states (not trusted until the chain is checked). The page gives
+              // the chain from the key the federation file pins; a policy written after a
+              // rotation names the key it moved to, and is followed from there on (as
+              // `quartet verify-figure` does), never back to a key before it.
+              const stated = rotations.map(item => {
+                try {
+                  const p = JSON.parse(new TextDecoder().decode(b64(item.entry.payload_base64)));
+                  return { vkey: p.vkey, keys: [b64(p.previous), b64(p.key)] };
+                } catch (e) { return null; }
+              });
+              const start = stated.findIndex(s => s !== null && equal(s.keys[1], log.v.key)) + 1;
+              const mine = rotations.slice(start);
+              const before = stated.slice(0, start).flatMap(s => s.keys.map(k => Array.from(k).join(",")));
+              const claimed = stated.length && stated[stated.length - 1] ? stated[stated.length - 1].vkey : null;
               if (mine.length === 0 || typeof claimed !== "string") throw err;
               // Nodes follow a chain with the federation's revocations, this check without: only
               // witnesses meeting a quorum vouch that no revoked key's fork is followed here.
               if (policy.quorum === "none") throw new Error(err.message + " (the log rotated its key after your policy file was written, and its quorum is none: a rotated key is followed only where witnesses vouch for the checkpoint)");
               head = await verifyNote(note, claimed);
               heads[name] = head;
-              if (await followRotations(name, log.vkey, mine, heads) !== claimed) throw new Error("the log's key rotations on this page do not lead from your policy file's key to the key that signed the checkpoint");
+              if (await followRotations(name, log.vkey, mine, heads, before) !== claimed) throw new Error("the log's key rotations on this page do not lead from your policy file's key to the key that signed the checkpoint");
               followed = mine.length;
             }
             const times = new Map(), refused = [];

@@ -280,11 +280,13 @@ enum WebScript {
           // index order, included in the verified checkpoint of `log`, its statement
           // "quartet key rotation\n<origin>\n<index>\n<previous vkey>\n<new vkey>\n" signed by
           // the key in force and by the new key. Returns the verifier key it ends at.
-          async function followRotations(log, pinned, items, heads) {
+          // `before`: keys (as "b,y,t,e,s") the log had before `pinned`, none of which it may
+          // rotate back to.
+          async function followRotations(log, pinned, items, heads, before) {
             let inForce = pinned, last = -1;
             // As every node follows a chain: at most 256 rotations, none back to a key before.
             if (items.length > 256) throw new Error("more key rotations than a log may hold (256)");
-            const seen = new Set();
+            const seen = new Set(before || []);
             for (const item of items) {
               if (!item || !item.entry || item.entry.log !== log) throw new Error("a key rotation of another log");
               const r = await checkEntry(item, heads);

@@ -231,10 +231,16 @@ struct BackupCommand: AsyncParsableCommand {
 
     /// Why the copy's signing key of its own `log` cannot be read or is not the key in force,
     /// or nil. A rotation a crash interrupted, its key in force in `<log>.next.pem`, is one a
-    /// start finishes: taken (`DataDirectory.keyInForce`, as the start reads it).
+    /// start finishes: taken (`DataDirectory.keyInForce`, as the start reads it) — unless it was
+    /// a `key rotate --no-overlap`, made to be rid of the old key (after a compromise), which
+    /// is still beside the new one until a start finishes it: not copied about.
     static func keyRefusal(_ copy: DataDirectory, log: LogInfo, store: LedgerStore) -> String? {
-        do { _ = try copy.keyInForce(log: log.name, chain: try store.keyChain(log)) } catch {
+        let interrupted: Bool
+        do { interrupted = try copy.keyInForce(log: log.name, chain: try store.keyChain(log)).interrupted } catch {
             return "its signing key of \(log.name) cannot be read, or is not the key in force (\(copy.keyPath(log: log.name))): \(error)"
+        }
+        if interrupted, FileManager.default.fileExists(atPath: copy.noOverlapPath(log: log.name)) {
+            return "a `key rotate --no-overlap` of \(log.name) was interrupted, and the key it retires is still in the data directory: start the node once (it finishes the rotation and removes that key), then back up"
         }
         return nil
     }

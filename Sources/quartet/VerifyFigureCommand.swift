@@ -273,11 +273,15 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                     // witnesses' quorum and its age are judged first (no log is read whole on a
                     // checkpoint that fails them).
                     guard let note = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: note.text),
-                          policy.logs.contains(where: { Array($0.name.utf8) == Array(claimed.origin.utf8) }),
-                          AuditCoverage.namesAnotherLog(policy, origin: claimed.origin, log: log) == nil,
-                          let cosigned = try? policy.cosigned(note, checkpoint: claimed),
-                          let maxAge, VerifyCheckpointCommand.ageRefusal(quorumTime: policy.quorumTime(cosigned), now: now, maxAge: maxAge) == nil
-                    else { throw CLIError("read whole: \(failure.description)") }
+                          policy.logs.contains(where: { Array($0.name.utf8) == Array(claimed.origin.utf8) }) else { throw CLIError("read whole: \(failure.description)") }
+                    if let refusal = AuditCoverage.namesAnotherLog(policy, origin: claimed.origin, log: log) { throw CLIError("read whole: \(refusal)") }
+                    let cosigned: [String: UInt64]
+                    do { cosigned = try policy.cosigned(note, checkpoint: claimed) } catch {
+                        throw CLIError("read whole: the checkpoint of \(log) does not meet your policy: \(error.message)")
+                    }
+                    if let maxAge, let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: policy.quorumTime(cosigned), now: now, maxAge: maxAge) {
+                        throw CLIError("read whole: \(log): \(refusal)")
+                    }
                     unverified[log] = (text, claimed)
                     heads[log] = (claimed.size, claimed.root)
                 }

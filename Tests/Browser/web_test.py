@@ -1125,6 +1125,15 @@ def check_with_policies(d, demo, out):
                 or (failure is not None and (state[0] != "failed" or failure not in state[2])):
             fail("a policy naming a log's key before its rotation, %s: %r %r" % (what, policy_used, state))
         print("web-test: a policy written before a key rotation, %s: %s %s" % (what, state[0], state[2] or ""))
+    # With quorum none only the log's keys vouch, and the page cannot know which the federation
+    # revoked: a key the log rotated to is not followed.
+    js, _, pinned = rotated_log()
+    unwitnessed = "".join(l + "\n" for l in policy.splitlines() if not l.startswith(("group ", "quorum "))) + "log " + pinned + "\nquorum none\n"
+    use(unwitnessed, "policy-rotated-none.txt")
+    state = rerun(d, js)
+    if state[0] != "failed" or "quorum is none" not in state[2]:
+        fail("a policy with quorum none followed a log's key rotation: %r" % (state,))
+    print("web-test: a policy with quorum none does not follow a key rotation: %s" % state[2])
     # Witness keys the node's witnesses do not hold: the log's signature stands, no quorum.
     # Below the policy's quorum a checkpoint is not accepted (tlog-policy): the page fails.
     got = use(replaced("witness", policy), "policy-other-witnesses.txt")

@@ -208,6 +208,18 @@ import Testing
         #expect(try check(both, before).get().checkpoints["wales"]?.rotationsFollowed == 2)
         let between = try check(both, try policy([uk, rotated], witnessed: true)).get()
         #expect(between.recomputed == "11" && between.checkpoints["wales"]?.rotationsFollowed == 1)
+        // Followed from the key between, the chain may not come back to the key before it
+        // (no node's chain may).
+        var back = twice
+        try back.rotate(to: wales.key)
+        try back.append("progress.reading", #"{"measure":"P2.A4.M1","period":"2025","value":13}"#)
+        var returned = try answer("total:P2.A2.M1:2025", [(uk, [0, 1]), (back, [0, 1, 2, 3, 9])], stated: .number(13))
+        returned.rotations = ["wales": [try back.item(4), try back.item(6), try back.item(8)]]
+        let fromBetween = check(returned, try policy([uk, rotated], witnessed: true))
+        #expect(fromBetween.failure?.contains("key.rotation at index 8 of example.org/wales rotates to") == true, "\(fromBetween)")
+        // (The policy's own key, there the pinned one, is taken directly whatever rotations are
+        // given: a node can always leave them out; the witnesses' quorum is what stops a
+        // retired key's fork.)
         // Out of order; a checkpoint before the second rotation given it anyway.
         var reversed = both
         reversed.rotations?["wales"]?.reverse()
