@@ -155,6 +155,60 @@ import Testing
                 && refused.stderr.contains("by a key the policy does not name"), "\(refused.stdout) \(refused.stderr)")
     }
 
+    /// `verify-figure --whole` of a UK total reads whole every log the policy names, a log the
+    /// answer leaves out at its newest checkpoint: england, rotated after the reader's policy was
+    /// written, is followed along the rotation found among its entries (they make its root
+    /// first), its checkpoint's quorum and age judged before it is read (docs/witness.md).
+    @Test func readingWholeFollowsTheRotationOfALogTheAnswerLeavesOut() throws {
+        let federation = try LocalFederation()
+        defer { federation.stop() }
+        try federation.start(["uk", "wales", "england"], onePeerAnswers: true)
+        try Self.importPlans(federation)
+        try Self.reading(federation, "4")
+        try federation.append("england", #"{"before":0}"#)
+        _ = try federation.waitConverged(["uk", "wales", "england"]) { federation.size($0, "england") == 1 }
+        _ = federation.processes.removeValue(forKey: "england")?.stop()
+        let rotated = try TestKit.quartet(["key", "rotate", "--config", federation.config("england"), "--no-overlap"])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        federation.processes["england"] = try NodeProcess(config: federation.config("england"), arguments: LocalFederation.onePeerAnswers)
+        // (A node just restarted may hold appends for a moment while its peers confirm its log.)
+        var size: UInt64 = 0
+        let appendBy = Date().addingTimeInterval(20)
+        while size == 0 {
+            do { size = try federation.append("england", #"{"after":0}"#) + 1 } catch {
+                guard Date() < appendBy else { throw error }
+                usleep(300_000)
+            }
+        }
+        _ = try federation.waitConverged(["uk", "wales", "england"]) { federation.size($0, "england") == Int(size) }
+
+        // The policy written before the rotation (the file pins england's old key), of the three
+        // running logs, its quorum any two of their witnesses; a reader's client file for uk.
+        let written = try TestKit.quartet(["policy", "--federation", federation.root.appendingPathComponent("federation.json").path])
+        #expect(written.status == 0, "\(written.stderr)")
+        let policyFile = federation.root.appendingPathComponent("whole.policy"), client = federation.root.appendingPathComponent("uk-client.json")
+        let stopped = ["/v1/logs/scotland", "/v1/logs/northern-ireland"]
+        try (written.stdout.split(separator: "\n").filter { line in !line.hasPrefix("group ") && !line.hasPrefix("quorum ") && !stopped.contains { line.hasSuffix($0) } }
+                .joined(separator: "\n")
+             + "\ngroup running 2 uk wales england\nquorum running\n").write(to: policyFile, atomically: true, encoding: .utf8)
+        try JSONSerialization.data(withJSONObject: ["node": "uk", "log": "uk", "api": federation.api("uk"), "tls": ["ca": federation.ca]]).write(to: client)
+        let totals = try #require(try federation.get("uk", "/v1/view")["totals"] as? [[String: Any]])
+        let figure = try #require(totals.compactMap { $0["figure"] as? String }.first { $0.hasPrefix("total:") && $0.hasSuffix(":2025") }, "\(totals)")
+        // Asked again until the witnesses' cosignatures of the newest checkpoints are in.
+        var checked = TestKit.ProcessResult(status: 1, stdout: "", stderr: "not run")
+        let deadline = Date().addingTimeInterval(40)
+        while true {
+            checked = try TestKit.quartet(["verify-figure", "--policy", policyFile.path, "--figure", figure, "--config", client.path,
+                                           "--cert", federation.reader.certificate, "--key", federation.reader.key, "--whole", "--max-age", "900", "--format", "json"])
+            guard checked.status != 0, Date() < deadline else { break }
+            usleep(500_000)
+        }
+        #expect(checked.status == 0, "\(checked.stdout) \(checked.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(checked.stdout.utf8)) as? [String: Any])
+        let read = try #require((report["whole"] as? [String: Any])?["logs"] as? [String: Int], "\(checked.stdout)")
+        #expect((read["england"] ?? 0) >= Int(size) && (report["checkpoints"] as? [String: Any])?["england"] == nil, "\(checked.stdout)")
+    }
+
     /// A page whose reading's newest quorum-cosigned checkpoint predates a rotation serves that
     /// checkpoint, with the key in force at its size (the pinned one) and no rotation (none is
     /// inside it): the key was once taken at the log's latest size, and the reader's browser
