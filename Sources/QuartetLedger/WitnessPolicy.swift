@@ -200,8 +200,8 @@ public struct WitnessPolicy: Sendable, Equatable {
     /// the key the federation pins; their signatures not yet checked) are followed from the
     /// policy's key for the note's origin — past the one that rotated to it, when the policy
     /// names a key the log moved to — each checked by the chain's rules (`KeyChain.check`: signed
-    /// by the key in force at its index, to a key new to the chain, at most
-    /// `KeyChain.maxRotations`), then its two signatures; the note must be signed by the key in
+    /// by the key in force at its index, to a key the log never had, those before the policy's
+    /// included, at most `KeyChain.maxRotations`), then its two signatures; the note must be signed by the key in
     /// force at its size. A note a key of the policy signs needs none (`followed` 0), as in the
     /// browser's check. Nodes follow a chain with the federation's revocations; this reader
     /// cannot, so a key reached by rotations is taken only where the policy has a quorum:
