@@ -60,8 +60,11 @@ public struct ViewCell: Codable, Sendable, Equatable {
     /// The oldest as-of date among the actions' latest statuses (how old the cell's colour may
     /// be); absent when none reported.
     public var oldestAsOf: String?
+    /// True when `oldestAsOf` is more than two reporting quarters (183 days) before the newest
+    /// update in the view: the colour speaks of then. Absent otherwise.
+    public var stale: Bool?
 
-    public init(actions: Int, reported: Int, progress: Double, colour: String, statuses: [String: Int], figure: String, oldestAsOf: String? = nil) {
+    public init(actions: Int, reported: Int, progress: Double, colour: String, statuses: [String: Int], figure: String, oldestAsOf: String? = nil, stale: Bool? = nil) {
         self.actions = actions
         self.reported = reported
         self.progress = progress
@@ -69,10 +72,11 @@ public struct ViewCell: Codable, Sendable, Equatable {
         self.statuses = statuses
         self.figure = figure
         self.oldestAsOf = oldestAsOf
+        self.stale = stale
     }
 
     enum CodingKeys: String, CodingKey {
-        case actions, reported, progress, colour, statuses, figure
+        case actions, reported, progress, colour, statuses, figure, stale
         case oldestAsOf = "oldest_as_of"
     }
 }

@@ -68,7 +68,8 @@ struct Dashboard {
                 let parts = ActionStatus.allCases.compactMap { s in cell.statuses[s.rawValue].map { "\($0) \(s.rawValue)" } }
                 return DashboardPage.Cell(href: WebPage.priorityHref(p.id) + "#nation-\(log.log)", colour: cell.colour, fill: Self.statusColours[cell.colour] ?? "#ccc", empty: cell.actions == 0, percent: percent,
                                           detail: "\(cell.actions) actions" + (parts.isEmpty ? ", none reported" : ": " + parts.joined(separator: ", "))
-                                              + (cell.oldestAsOf.map { "; oldest update \($0)" } ?? ""))
+                                              + (cell.oldestAsOf.map { "; oldest update \($0)" } ?? ""),
+                                          stale: cell.stale == true)
             })
         }
         let keys = charts.map(\.key)

@@ -71,6 +71,7 @@ extension DashboardPage.Cell: MustacheParent {
         case "empty": empty
         case "percent": percent
         case "detail": detail
+        case "stale": stale
         default: nil
         }
     }

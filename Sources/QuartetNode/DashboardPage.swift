@@ -35,6 +35,8 @@ struct DashboardPage {
         var empty: Bool
         var percent: Int
         var detail: String
+        /// Its oldest update is two reporting quarters behind the newest (`ViewCell.stale`).
+        var stale: Bool
     }
 
     struct Legend {

@@ -32,6 +32,26 @@ extension ViewQueries {
         }
     }
 
+    /// A cell whose oldest update is more than this many days (two reporting quarters) before
+    /// the newest update in the view is stale: its colour speaks of then, not now.
+    public static let staleAfterDays = 183
+
+    /// The date before which a cell's oldest update makes it stale: `staleAfterDays` before the
+    /// newest as-of date among the live actions' latest statuses, in any log (today at the
+    /// latest: a status dated ahead of the clock makes no one's cells stale); nil when nothing
+    /// was reported. Relative to what the federation reports, not to the clock alone: a plan's
+    /// statuses as a whole are as old as its last reporting round.
+    public var staleBefore: String? {
+        var newest: String?
+        for log in view.logs.values {
+            for action in log.actions.values where action.withdrawn == nil {
+                if let asOf = action.status?.payload.as_of, asOf > newest ?? "" { newest = asOf }
+            }
+        }
+        guard let newest else { return nil }
+        return PlanDate.adding(days: -Self.staleAfterDays, to: min(newest, String(Self.iso(nowMillis).prefix(10))))
+    }
+
     public func cell(priority: String, log: String) -> Cell {
         var cell = Cell()
         for action in (view.logs[log]?.actions.values).map(Array.init) ?? [] where action.payload.priority == priority && action.withdrawn == nil {
@@ -48,11 +68,13 @@ extension ViewQueries {
     public func priority(_ id: String) -> ViewPriority? {
         guard let p = view.priorities[id] else { return nil }
         var cells: [String: ViewCell] = [:]
+        let staleBefore = self.staleBefore
         for log in order {
             let c = cell(priority: id, log: log)
+            let stale = c.oldestAsOf.flatMap { oldest in staleBefore.map { oldest < $0 } } ?? false
             cells[log] = ViewCell(actions: c.actions, reported: c.reported, progress: c.progress, colour: c.colour,
                                   statuses: Dictionary(uniqueKeysWithValues: c.counts.map { ($0.key.rawValue, $0.value) }),
-                                  figure: "cell:\(id):\(log)", oldestAsOf: c.oldestAsOf)
+                                  figure: "cell:\(id):\(log)", oldestAsOf: c.oldestAsOf, stale: stale ? true : nil)
         }
         let ukActions = (view.logs[view.ukLog]?.actions.values.filter { $0.payload.priority == id } ?? []).sorted { Self.idOrder($0.payload.id, $1.payload.id) }
         // The nations' actions mapped to each UK action, in one pass over them (a pass per UK

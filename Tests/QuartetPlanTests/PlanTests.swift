@@ -892,6 +892,37 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(view.totals["P2.A2.M1"] == nil)
     }
 
+    /// A cell whose oldest status is more than two reporting quarters (183 days) before the
+    /// newest status any log reported is stale (its colour speaks of then); a status dated ahead
+    /// of the clock moves the line no further than today.
+    @Test func aCellTwoQuartersBehindTheNewestStatusIsStale() throws {
+        var view = try Self.federationView()
+        let october2025: UInt64 = 1_759_276_800_000  // 2025-10-01T00:00:00Z
+        func queries() -> ViewQueries { ViewQueries(view: view, health: [:], nowMillis: october2025, order: ["uk", "wales", "england"]) }
+        #expect(queries().staleBefore == nil)
+        _ = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "on-track", "as_of": "2024-12-31"])
+        _ = try append(&view, "wales", "progress.status", ["action": "P4.A2", "status": "done", "as_of": "2025-06-30"])
+        // The newest is 2025-06-30: 183 days before it, 2024-12-29 (2024 a leap year).
+        #expect(queries().staleBefore == "2024-12-29")
+        #expect(queries().priority("P4")?.nations["wales"]?.stale == nil)
+        // Another nation reports a quarter later: wales's cell, a status of 2024-12-31 in it, is stale.
+        _ = try append(&view, "england", "progress.status", ["action": "P1.A1", "status": "on-track", "as_of": "2025-09-30"])
+        #expect(queries().staleBefore == "2025-03-31")
+        let cell = try #require(queries().priority("P4")?.nations["wales"])
+        #expect(cell.stale == true && cell.colour == "green" && cell.oldestAsOf == "2024-12-31")
+        #expect(queries().priority("P1")?.nations["england"]?.stale == nil)
+        // A status dated far ahead counts as today's.
+        _ = try append(&view, "england", "progress.status", ["action": "P1.A1", "status": "on-track", "as_of": "2999-12-31"])
+        #expect(queries().staleBefore == "2025-04-01")
+        // Wales brings the old action up to date: no longer stale.
+        _ = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "on-track", "as_of": "2025-09-30"])
+        #expect(queries().priority("P4")?.nations["wales"]?.stale == nil)
+        // Dates either side of leap days and years.
+        #expect(PlanDate.adding(days: 1, to: "2024-02-28") == "2024-02-29" && PlanDate.adding(days: 1, to: "2023-02-28") == "2023-03-01")
+        #expect(PlanDate.adding(days: -1, to: "2000-03-01") == "2000-02-29" && PlanDate.adding(days: -1, to: "1900-03-01") == "1900-02-28")
+        #expect(PlanDate.adding(days: 365, to: "2999-12-31") == "3000-12-31" && PlanDate.adding(days: 0, to: "2025-13-01") == nil)
+    }
+
     @Test func matrixColoursFollowTheStatuses() throws {
         var view = try Self.federationView()
         let queries0 = ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales"])
