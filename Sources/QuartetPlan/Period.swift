@@ -9,24 +9,37 @@ public enum PlanDate {
     }
 
     /// The date `days` after (before, when negative) the valid date `text`, as YYYY-MM-DD; nil
-    /// when `text` is not a valid date. Days from and to a civil date by Howard Hinnant's
-    /// algorithm (years 1900–2999 in, a few either side out).
+    /// when `text` is not a valid date.
     public static func adding(days: Int, to text: String) -> String? {
         guard isValid(text) else { return nil }
         let parts = text.split(separator: "-").map { Int($0)! }
-        let y = parts[1] <= 2 ? parts[0] - 1 : parts[0], m = parts[1], d = parts[2]
-        let era = y / 400, yoe = y - era * 400
-        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let z = era * 146_097 + doe + days
-        let era2 = z / 146_097, doe2 = z - era2 * 146_097
-        let yoe2 = (doe2 - doe2 / 1460 + doe2 / 36_524 - doe2 / 146_096) / 365
-        let doy2 = doe2 - (365 * yoe2 + yoe2 / 4 - yoe2 / 100)
-        let mp = (5 * doy2 + 2) / 153
-        let day = doy2 - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe2 + era2 * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int, _ width: Int) -> String { String(repeating: "0", count: max(0, width - String(value).count)) + String(value) }
+        let (year, month, day) = civil(fromDays: daysSince1970(year: parts[0], month: parts[1], day: parts[2]) + days)
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
+    }
+
+    /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm; years after 0).
+    static func daysSince1970(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = y / 400, yoe = y - era * 400
+        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        return era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+    }
+
+    /// The civil date `days` after 1970-01-01 (its inverse; days ≥ -719,468, years after 0).
+    static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = z / 146_097, doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, doy - (153 * mp + 2) / 5 + 1)
+    }
+
+    /// `value` in decimal, zero-padded to `width` digits.
+    static func pad(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 
     /// The days of `month` (1–12) of `year`, leap years counted.

@@ -179,21 +179,9 @@ public struct ViewQueries {
     public static func iso(_ millis: UInt64) -> String {
         // Times come from entries a writer chose: clamped to 9999-12-31T23:59:59Z.
         let clamped = min(millis, 253_402_300_799_000)
-        let seconds = Int64(clamped / 1000), fraction = Int(clamped % 1000)
-        let days = seconds / 86_400, second = Int(seconds % 86_400)
-        let z = days + 719_468
-        let era = z / 146_097                      // z ≥ 0: times are after 1970
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = Int(doy - (153 * mp + 2) / 5 + 1)
-        let month = Int(mp < 10 ? mp + 3 : mp - 9)
-        let year = Int(yoe + era * 400 + (month <= 2 ? 1 : 0))
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-        }
+        let seconds = Int(clamped / 1000), fraction = Int(clamped % 1000)
+        let (year, month, day) = PlanDate.civil(fromDays: seconds / 86_400)
+        let second = seconds % 86_400, pad = PlanDate.pad
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(second / 3600, 2)):\(pad(second / 60 % 60, 2)):\(pad(second % 60, 2)).\(pad(fraction, 3))Z"
     }
 }
