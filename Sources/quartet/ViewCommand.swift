@@ -69,7 +69,8 @@ struct ViewCommand: AsyncParsableCommand {
             if format == .json { return printJSON(answer) }
             print("\(answer.id) \(answer.title)")
             for (log, c) in answer.nations.sorted(by: { $0.key < $1.key }) where c.actions > 0 {
-                print("  \(pad(ViewQueries.displayName(log), 17)) \(percent(c.progress))% on track or done, \(c.colour)")
+                print("  \(pad(ViewQueries.displayName(log), 17)) \(percent(c.progress))% on track or done, \(c.colour)"
+                      + (c.oldestAsOf.map { ", oldest update \($0)" } ?? "") + (c.stale == true ? " (stale: more than two quarters before the newest update)" : ""))
             }
             printActions(answer.actions)
         } else if let nation {
@@ -118,12 +119,12 @@ struct ViewCommand: AsyncParsableCommand {
             print("  \(pad(log.name, 17)) \(pad("\(log.entries) entries", 14)) \(pad(age, 26)) \(verified)\(alerts > 0 ? ", \(alerts) alerts" : "")")
         }
         let names = view.logs.map(\.log)
-        print("priorities × nations (share of actions on track or done; colour):")
+        print("priorities × nations (share of actions on track or done; colour; stale: the oldest update more than two quarters before the newest):")
         print("  " + pad("", 38) + names.map { pad(ViewQueries.displayName($0), 17) }.joined())
         for p in view.priorities {
             let row = names.map { n -> String in
                 guard let c = p.nations[n], c.actions > 0 else { return pad("-", 17) }
-                return pad("\(percent(c.progress))% \(c.colour)", 17)
+                return pad("\(percent(c.progress))% \(c.colour)\(c.stale == true ? " stale" : "")", 17)
             }
             print("  " + pad("\(p.id) \(p.title)", 38) + row.joined())
         }
