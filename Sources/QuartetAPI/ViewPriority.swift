@@ -60,11 +60,14 @@ public struct ViewCell: Codable, Sendable, Equatable {
     /// The oldest as-of date among the actions' latest statuses (how old the cell's colour may
     /// be); absent when none reported.
     public var oldestAsOf: String?
-    /// True when `oldestAsOf` is more than two reporting quarters (183 days) before the newest
-    /// update in the view: the colour speaks of then. Absent otherwise.
+    /// True when `oldestAsOf` is two reporting quarters or more behind the newest update in the
+    /// view (`newestUpdate`): the colour speaks of then. Absent otherwise.
     public var stale: Bool?
+    /// With `stale`: the newest status date in the matrix it is judged against.
+    public var newestUpdate: String?
 
-    public init(actions: Int, reported: Int, progress: Double, colour: String, statuses: [String: Int], figure: String, oldestAsOf: String? = nil, stale: Bool? = nil) {
+    public init(actions: Int, reported: Int, progress: Double, colour: String, statuses: [String: Int], figure: String, oldestAsOf: String? = nil,
+                stale: Bool? = nil, newestUpdate: String? = nil) {
         self.actions = actions
         self.reported = reported
         self.progress = progress
@@ -73,11 +76,13 @@ public struct ViewCell: Codable, Sendable, Equatable {
         self.figure = figure
         self.oldestAsOf = oldestAsOf
         self.stale = stale
+        self.newestUpdate = newestUpdate
     }
 
     enum CodingKeys: String, CodingKey {
         case actions, reported, progress, colour, statuses, figure, stale
         case oldestAsOf = "oldest_as_of"
+        case newestUpdate = "newest_update"
     }
 }
 

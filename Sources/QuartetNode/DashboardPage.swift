@@ -35,8 +35,9 @@ struct DashboardPage {
         var empty: Bool
         var percent: Int
         var detail: String
-        /// Its oldest update is two reporting quarters behind the newest (`ViewCell.stale`).
-        var stale: Bool
+        /// With its oldest update two reporting quarters or more behind the newest in the view
+        /// (`ViewCell.stale`): what that newest is, said on the tag.
+        var stale: String?
     }
 
     struct Legend {

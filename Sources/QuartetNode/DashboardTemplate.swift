@@ -85,7 +85,7 @@ enum DashboardTemplate {
         <section><h2>Priorities × nations</h2><table class=matrix><thead><tr><th>UK workforce priority</th>{{#columns}}<th>{{.}}</th>{{/columns}}</tr></thead><tbody>
         {{#rows}}
         <tr><th><a href="{{href}}"><span class=pid>{{id}}</span> {{title}}</a></th>
-        {{#cells}}<td class="cell {{colour}}" style="border-left:6px solid {{fill}}">{{#empty}}<span class=muted>no actions</span>{{/empty}}{{^empty}}<a href="{{href}}"><b>{{percent}}%</b> on track or done</a>{{#stale}} <span class="pill stale" title="its oldest update is more than two quarters older than the newest update in the view">stale</span>{{/stale}}<br><span class=small>{{detail}}</span><div class=bar><div style="width:{{percent}}%;background:{{fill}}"></div></div>{{/empty}}</td>{{/cells}}
+        {{#cells}}<td class="cell {{colour}}" style="border-left:6px solid {{fill}}">{{#empty}}<span class=muted>no actions</span>{{/empty}}{{^empty}}<a href="{{href}}"><b>{{percent}}%</b> on track or done</a>{{#stale}} <span class="pill stale" title="{{stale}}">stale</span>{{/stale}}<br><span class=small>{{detail}}</span><div class=bar><div style="width:{{percent}}%;background:{{fill}}"></div></div>{{/empty}}</td>{{/cells}}
         </tr>
         {{/rows}}
         {{#empty(rows)}}<tr><td colspan={{columnCount}} class=muted>The UK plan has not reached this node yet.</td></tr>{{/empty(rows)}}

@@ -8,24 +8,7 @@ public enum PlanDate {
         return day <= days(year: year, month: month)
     }
 
-    /// The date `days` after (before, when negative) the valid date `text`, as YYYY-MM-DD; nil
-    /// when `text` is not a valid date.
-    public static func adding(days: Int, to text: String) -> String? {
-        guard isValid(text) else { return nil }
-        let parts = text.split(separator: "-").map { Int($0)! }
-        let (year, month, day) = civil(fromDays: daysSince1970(year: parts[0], month: parts[1], day: parts[2]) + days)
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
-    }
-
-    /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm; years after 0).
-    static func daysSince1970(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = y / 400, yoe = y - era * 400
-        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        return era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-    }
-
-    /// The civil date `days` after 1970-01-01 (its inverse; days ≥ -719,468, years after 0).
+    /// The civil date `days` after 1970-01-01 (Howard Hinnant's algorithm; days ≥ -719,468).
     static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = z / 146_097, doe = z - era * 146_097

@@ -231,11 +231,12 @@ public struct StrategyView: Sendable {
             let p = try flat.flatMap(FlatJSON.statusPayload) ?? Self.decoder.decode(StatusPayload.self, from: Data(payload))
             try p.refuseControls()
             guard logs[log]!.actions[p.action] != nil else { throw PlanError("status of unknown action \(p.action)") }
-            logs[log]!.actions[p.action]!.history.append(StatusState(payload: p, ref: ref))
+            let state = StatusState(payload: p, ref: ref, recorded: String(ViewQueries.iso(entry.timeMillis).prefix(10)))
+            logs[log]!.actions[p.action]!.history.append(state)
             if logs[log]!.actions[p.action]!.history.count > ActionState.historyLimit { logs[log]!.actions[p.action]!.history.removeFirst() }
             // The latest as-of date wins; on equal dates, the later entry.
             if let current = logs[log]!.actions[p.action]!.status, current.payload.as_of > p.as_of { return }
-            logs[log]!.actions[p.action]!.status = StatusState(payload: p, ref: ref)
+            logs[log]!.actions[p.action]!.status = state
         case .reading:
             let p = try flat.flatMap(FlatJSON.readingPayload) ?? Self.decoder.decode(ReadingPayload.self, from: Data(payload))
             try p.refuseControls()

@@ -32,24 +32,33 @@ extension ViewQueries {
         }
     }
 
-    /// A cell whose oldest update is more than this many days (two reporting quarters) before
-    /// the newest update in the view is stale: its colour speaks of then, not now.
-    public static let staleAfterDays = 183
+    /// A cell whose oldest update is this many reporting quarters or more behind the newest
+    /// update in the view is stale: its colour speaks of then, not now.
+    public static let staleQuarters = 2
 
-    /// The date before which a cell's oldest update makes it stale: `staleAfterDays` before the
-    /// newest as-of date among the live actions' latest statuses, in any log (today at the
-    /// latest: a status dated ahead of the clock makes no one's cells stale); nil when nothing
-    /// was reported. Relative to what the federation reports, not to the clock alone: a plan's
-    /// statuses as a whole are as old as its last reporting round.
-    public var staleBefore: String? {
+    /// The newest status date of the matrix: over the logs it shows (`order`), the latest
+    /// statuses of the live actions under a UK priority, each dated by its as-of date but no
+    /// later than the day its entry was written (a status dated ahead counts from when it was
+    /// recorded, so no member moves the line past its own writing); nil when none. Relative to
+    /// what the federation reports, not to the clock: a plan's statuses as a whole are as old
+    /// as its last reporting round.
+    public var newestUpdate: String? {
         var newest: String?
-        for log in view.logs.values {
-            for action in log.actions.values where action.withdrawn == nil {
-                if let asOf = action.status?.payload.as_of, asOf > newest ?? "" { newest = asOf }
+        for log in order {
+            for action in view.logs[log]?.actions.values ?? [:].values where action.withdrawn == nil && view.priorities[action.payload.priority] != nil {
+                guard let status = action.status else { continue }
+                let dated = min(status.payload.as_of, status.recorded)
+                if dated > newest ?? "" { newest = dated }
             }
         }
-        guard let newest else { return nil }
-        return PlanDate.adding(days: -Self.staleAfterDays, to: min(newest, String(Self.iso(nowMillis).prefix(10))))
+        return newest
+    }
+
+    /// The reporting quarter of a YYYY-MM-DD date, counted from year 0 (`year × 4 + quarter`).
+    static func quarter(of date: String) -> Int? {
+        let parts = date.split(separator: "-")
+        guard parts.count == 3, let year = Int(parts[0]), let month = Int(parts[1]), (1...12).contains(month) else { return nil }
+        return year * 4 + (month - 1) / 3
     }
 
     public func cell(priority: String, log: String) -> Cell {
@@ -68,13 +77,14 @@ extension ViewQueries {
     public func priority(_ id: String) -> ViewPriority? {
         guard let p = view.priorities[id] else { return nil }
         var cells: [String: ViewCell] = [:]
-        let staleBefore = self.staleBefore
+        let newest = newestUpdate
+        let line = newest.flatMap(Self.quarter).map { $0 - Self.staleQuarters }
         for log in order {
             let c = cell(priority: id, log: log)
-            let stale = c.oldestAsOf.flatMap { oldest in staleBefore.map { oldest < $0 } } ?? false
+            let stale = c.oldestAsOf.flatMap(Self.quarter).flatMap { oldest in line.map { oldest <= $0 } } ?? false
             cells[log] = ViewCell(actions: c.actions, reported: c.reported, progress: c.progress, colour: c.colour,
                                   statuses: Dictionary(uniqueKeysWithValues: c.counts.map { ($0.key.rawValue, $0.value) }),
-                                  figure: "cell:\(id):\(log)", oldestAsOf: c.oldestAsOf, stale: stale ? true : nil)
+                                  figure: "cell:\(id):\(log)", oldestAsOf: c.oldestAsOf, stale: stale ? true : nil, newestUpdate: stale ? newest : nil)
         }
         let ukActions = (view.logs[view.ukLog]?.actions.values.filter { $0.payload.priority == id } ?? []).sorted { Self.idOrder($0.payload.id, $1.payload.id) }
         // The nations' actions mapped to each UK action, in one pass over them (a pass per UK

@@ -59,6 +59,9 @@ public struct PriorityState: Sendable {
 public struct StatusState: Sendable {
     public var payload: StatusPayload
     public var ref: EntryRef
+    /// The date its entry was written (YYYY-MM-DD, the entry's time in UTC): a status dated
+    /// ahead of it counts from then where the view compares reporting dates (`newestUpdate`).
+    public var recorded: String
 }
 
 public struct EvidenceState: Sendable {

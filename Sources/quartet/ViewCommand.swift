@@ -70,7 +70,7 @@ struct ViewCommand: AsyncParsableCommand {
             print("\(answer.id) \(answer.title)")
             for (log, c) in answer.nations.sorted(by: { $0.key < $1.key }) where c.actions > 0 {
                 print("  \(pad(ViewQueries.displayName(log), 17)) \(percent(c.progress))% on track or done, \(c.colour)"
-                      + (c.oldestAsOf.map { ", oldest update \($0)" } ?? "") + (c.stale == true ? " (stale: more than two quarters before the newest update)" : ""))
+                      + (c.oldestAsOf.map { ", oldest update \($0)" } ?? "") + (c.stale == true ? " (stale: two quarters or more behind the newest update in the view, \(c.newestUpdate ?? ""))" : ""))
             }
             printActions(answer.actions)
         } else if let nation {
@@ -119,7 +119,7 @@ struct ViewCommand: AsyncParsableCommand {
             print("  \(pad(log.name, 17)) \(pad("\(log.entries) entries", 14)) \(pad(age, 26)) \(verified)\(alerts > 0 ? ", \(alerts) alerts" : "")")
         }
         let names = view.logs.map(\.log)
-        print("priorities × nations (share of actions on track or done; colour; stale: the oldest update more than two quarters before the newest):")
+        print("priorities × nations (share of actions on track or done; colour; stale: the oldest update two quarters or more behind the newest in the view):")
         print("  " + pad("", 38) + names.map { pad(ViewQueries.displayName($0), 17) }.joined())
         for p in view.priorities {
             let row = names.map { n -> String in

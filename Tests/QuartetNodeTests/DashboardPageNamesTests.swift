@@ -10,7 +10,7 @@ import Testing
         let chart = DashboardPage.Chart(title: "c", href: "/m", svg: "<svg/>", total: total, note: "n", textOnly: "x")
         let count = DashboardPage.Count(value: "3")
         let row = DashboardPage.AggregateRow(label: "l", cells: [count], total: count)
-        let cell = DashboardPage.Cell(href: "/p", colour: "c", fill: "#fff", empty: false, percent: 5, detail: "d", stale: true)
+        let cell = DashboardPage.Cell(href: "/p", colour: "c", fill: "#fff", empty: false, percent: 5, detail: "d", stale: "s")
         let page = DashboardPage(
             title: "t", node: "uk", role: "aggregator", generatedAt: "now", viewer: "v",
             badges: [.init(name: "Wales", href: "/n", colour: "#c", counts: "1", verified: true, freshness: "fresh",

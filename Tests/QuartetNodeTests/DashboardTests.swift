@@ -89,7 +89,7 @@ import Testing
                                  alerts: ["gap"], checkpoint: ViewCheckpointSummary(size: 12, root: "cm9vdA==", time: "2025-01-01T00:00:00.000Z", ageSeconds: 30),
                                  unreadableSamples: nil)
         let cell = ViewCell(actions: 2, reported: 1, progress: 0.5, colour: "blue", statuses: ["on-track": 1], figure: "cell:P2:wales", oldestAsOf: "2024-12-31",
-                            stale: stale ? true : nil)
+                            stale: stale ? true : nil, newestUpdate: stale ? "2025-06-30" : nil)
         let priority = ViewPriority(id: "P2", title: "Grow <the> workforce", number: 2, goals: [], figure: "priority:P2",
                                     nations: ["wales": cell], ukActions: [], actions: [])
         let aggregate = ViewAggregate(figure: "aggregate:wales:9", log: "wales", index: 9, label: "workforce", agreement: "HEIW", dataset: "headcount",
@@ -119,7 +119,7 @@ import Testing
         #expect(!html.contains("<script") && !html.contains("{{"))
         // A cell two reporting quarters behind the newest status is tagged so.
         #expect(!html.contains(#"on track or done</a> <span class="pill stale""#))
-        #expect(page(aggregateLabel: "x", priorities: true, stale: true).html().contains(#"on track or done</a> <span class="pill stale""#))
+        #expect(page(aggregateLabel: "x", priorities: true, stale: true).html().contains(#"on track or done</a> <span class="pill stale" title="its oldest update is two quarters or more behind the newest update in the view, 2025-06-30">stale</span>"#))
     }
 
     /// A nation's reading for a far year (periods run to 2999) does not become the UK headline:

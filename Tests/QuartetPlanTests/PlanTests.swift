@@ -892,35 +892,44 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(view.totals["P2.A2.M1"] == nil)
     }
 
-    /// A cell whose oldest status is more than two reporting quarters (183 days) before the
-    /// newest status any log reported is stale (its colour speaks of then); a status dated ahead
-    /// of the clock moves the line no further than today.
+    /// A cell whose oldest status is two reporting quarters or more behind the newest status
+    /// of the matrix is stale (its colour speaks of then); a status dated ahead of its entry
+    /// counts from the day it was written; a withdrawn action's sets nothing.
     @Test func aCellTwoQuartersBehindTheNewestStatusIsStale() throws {
         var view = try Self.federationView()
-        let october2025: UInt64 = 1_759_276_800_000  // 2025-10-01T00:00:00Z
-        func queries() -> ViewQueries { ViewQueries(view: view, health: [:], nowMillis: october2025, order: ["uk", "wales", "england"]) }
-        #expect(queries().staleBefore == nil)
-        _ = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "on-track", "as_of": "2024-12-31"])
-        _ = try append(&view, "wales", "progress.status", ["action": "P4.A2", "status": "done", "as_of": "2025-06-30"])
-        // The newest is 2025-06-30: 183 days before it, 2024-12-29 (2024 a leap year).
-        #expect(queries().staleBefore == "2024-12-29")
-        #expect(queries().priority("P4")?.nations["wales"]?.stale == nil)
-        // Another nation reports a quarter later: wales's cell, a status of 2024-12-31 in it, is stale.
-        _ = try append(&view, "england", "progress.status", ["action": "P1.A1", "status": "on-track", "as_of": "2025-09-30"])
-        #expect(queries().staleBefore == "2025-03-31")
+        func status(_ log: String, _ action: String, _ asOf: String, written: String = "2026-01-15") throws {
+            let millis = UInt64(try #require(ISO8601DateFormatter().date(from: written + "T12:00:00Z")).timeIntervalSince1970 * 1000)
+            try view.apply(ViewEntry(log: log, index: view.logs[log]?.size ?? 0, timeMillis: millis, type: "progress.status",
+                                     payload: payload(["action": action, "status": "on-track", "as_of": asOf])))
+        }
+        func queries() -> ViewQueries { ViewQueries(view: view, health: [:], nowMillis: 0, order: ["uk", "wales", "england"]) }
+        func stale(_ priority: String, _ log: String) -> Bool? { queries().priority(priority)?.nations[log]?.stale }
+        #expect(queries().newestUpdate == nil)
+        try status("wales", "P4.A1", "2024-12-31")
+        try status("wales", "P4.A2", "2025-03-31")
+        // One quarter behind the newest (Q4 2024 against Q1 2025): not stale.
+        #expect(queries().newestUpdate == "2025-03-31" && stale("P4", "wales") == nil)
+        // Two quarters behind (Q4 2024 against Q2 2025, however few days): stale, saying
+        // against what.
+        try status("england", "P1.A1", "2025-04-01")
         let cell = try #require(queries().priority("P4")?.nations["wales"])
-        #expect(cell.stale == true && cell.colour == "green" && cell.oldestAsOf == "2024-12-31")
-        #expect(queries().priority("P1")?.nations["england"]?.stale == nil)
-        // A status dated far ahead counts as today's.
-        _ = try append(&view, "england", "progress.status", ["action": "P1.A1", "status": "on-track", "as_of": "2999-12-31"])
-        #expect(queries().staleBefore == "2025-04-01")
-        // Wales brings the old action up to date: no longer stale.
-        _ = try append(&view, "wales", "progress.status", ["action": "P4.A1", "status": "on-track", "as_of": "2025-09-30"])
-        #expect(queries().priority("P4")?.nations["wales"]?.stale == nil)
-        // Dates either side of leap days and years.
-        #expect(PlanDate.adding(days: 1, to: "2024-02-28") == "2024-02-29" && PlanDate.adding(days: 1, to: "2023-02-28") == "2023-03-01")
-        #expect(PlanDate.adding(days: -1, to: "2000-03-01") == "2000-02-29" && PlanDate.adding(days: -1, to: "1900-03-01") == "1900-02-28")
-        #expect(PlanDate.adding(days: 365, to: "2999-12-31") == "3000-12-31" && PlanDate.adding(days: 0, to: "2025-13-01") == nil)
+        #expect(cell.stale == true && cell.newestUpdate == "2025-04-01" && cell.colour == "green" && cell.oldestAsOf == "2024-12-31")
+        #expect(stale("P1", "england") == nil)
+        // A status dated ahead of its writing counts from the day it was written.
+        try status("england", "P1.A2", "2999-12-31", written: "2025-07-02")
+        #expect(queries().newestUpdate == "2025-07-02")
+        // A withdrawn action's status sets nothing.
+        try status("england", "P1.A3", "2025-12-31")
+        #expect(queries().newestUpdate == "2025-12-31")
+        _ = try append(&view, "england", "plan.action.withdrawn", ["id": "P1.A3", "reason": "merged", "as_of": "2026-01-01"])
+        #expect(queries().newestUpdate == "2025-07-02")
+        // Wales brings its actions up to date (Q2 against Q3): no longer stale.
+        try status("wales", "P4.A1", "2025-06-30")
+        #expect(stale("P4", "wales") == true)
+        try status("wales", "P4.A2", "2025-05-15")
+        #expect(stale("P4", "wales") == nil)
+        // Quarters: a date's year and its three months.
+        #expect(ViewQueries.quarter(of: "2025-01-01") == 8100 && ViewQueries.quarter(of: "2025-03-31") == 8100 && ViewQueries.quarter(of: "2025-04-01") == 8101)
     }
 
     @Test func matrixColoursFollowTheStatuses() throws {
