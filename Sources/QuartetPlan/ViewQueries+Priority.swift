@@ -36,22 +36,27 @@ extension ViewQueries {
     /// update in the view is stale: its colour speaks of then, not now.
     public static let staleQuarters = 2
 
-    /// The newest status date of the matrix: over the logs it shows (`order`), the latest
-    /// statuses of the live actions under a UK priority, each dated by its as-of date but no
-    /// later than the day its entry was written (a status dated ahead counts from when it was
-    /// recorded, so no member moves the line past its own writing); nil when none. Relative to
-    /// what the federation reports, not to the clock: a plan's statuses as a whole are as old
-    /// as its last reporting round.
+    /// The newest status date of the matrix, as a second log bears it out: per log it shows
+    /// (`order`), the newest of the latest statuses of its live actions under a UK priority,
+    /// each dated by its as-of date but no later than the day its entry was written; then the
+    /// second newest of those (the newest when one log reported). Entry times are each writer's
+    /// own word, so no one member — a hostile one, or one whose clock ran ahead — can move the
+    /// line past what another reports. Relative to what the federation reports, not to the
+    /// clock (cached answers hold no time): a plan's statuses as a whole are as old as its last
+    /// reporting round. Nil when none reported.
     public var newestUpdate: String? {
-        var newest: String?
+        var perLog: [String] = []
         for log in order {
+            var newest: String?
             for action in view.logs[log]?.actions.values ?? [:].values where action.withdrawn == nil && view.priorities[action.payload.priority] != nil {
                 guard let status = action.status else { continue }
                 let dated = min(status.payload.as_of, status.recorded)
                 if dated > newest ?? "" { newest = dated }
             }
+            if let newest { perLog.append(newest) }
         }
-        return newest
+        let sorted = perLog.sorted(by: >)
+        return sorted.count > 1 ? sorted[1] : sorted.first
     }
 
     /// The reporting quarter of a YYYY-MM-DD date, counted from year 0 (`year × 4 + quarter`).
@@ -74,10 +79,13 @@ extension ViewQueries {
     }
 
     /// One UK priority across the logs, or nil when the view has no priority `id`.
-    public func priority(_ id: String) -> ViewPriority? {
+    public func priority(_ id: String) -> ViewPriority? { priority(id, newest: newestUpdate) }
+
+    /// `priority(_:)`, its cells judged stale against `newest` (`newestUpdate`, found once for
+    /// every priority of the whole view).
+    func priority(_ id: String, newest: String?) -> ViewPriority? {
         guard let p = view.priorities[id] else { return nil }
         var cells: [String: ViewCell] = [:]
-        let newest = newestUpdate
         let line = newest.flatMap(Self.quarter).map { $0 - Self.staleQuarters }
         for log in order {
             let c = cell(priority: id, log: log)

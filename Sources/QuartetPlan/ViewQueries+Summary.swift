@@ -6,7 +6,7 @@ extension ViewQueries {
     /// `GET /v1/view`: every log, priority, yearly total and published aggregate.
     public func whole(node: String, generatedAt: String) -> CombinedView {
         CombinedView(node: node, generatedAt: generatedAt, viewVersion: view.version, logs: order.map(logSummary),
-                     priorities: view.priorities.keys.sorted(by: Self.idOrder).compactMap(priority),
+                     priorities: view.priorities.keys.sorted(by: Self.idOrder).compactMap { [newest = newestUpdate] in priority($0, newest: newest) },
                      totals: totalsList(yearsOnly: true), aggregates: aggregatesList())
     }
 

@@ -69,8 +69,10 @@ struct ViewCommand: AsyncParsableCommand {
             if format == .json { return printJSON(answer) }
             print("\(answer.id) \(answer.title)")
             for (log, c) in answer.nations.sorted(by: { $0.key < $1.key }) where c.actions > 0 {
-                print("  \(pad(ViewQueries.displayName(log), 17)) \(percent(c.progress))% on track or done, \(c.colour)"
-                      + (c.oldestAsOf.map { ", oldest update \($0)" } ?? "") + (c.stale == true ? " (stale: two quarters or more behind the newest update in the view, \(c.newestUpdate ?? ""))" : ""))
+                let oldest: String = c.oldestAsOf.map { ", oldest update \($0)" } ?? ""
+                let newest: String = c.newestUpdate.map { ", \($0)" } ?? ""
+                let stale: String = c.stale == true ? " (stale: two quarters or more behind the newest update in the view\(newest))" : ""
+                print("  \(pad(ViewQueries.displayName(log), 17)) \(percent(c.progress))% on track or done, \(c.colour)\(oldest)\(stale)")
             }
             printActions(answer.actions)
         } else if let nation {

@@ -893,7 +893,8 @@ func payload(_ object: [String: Any]) -> [UInt8] {
     }
 
     /// A cell whose oldest status is two reporting quarters or more behind the newest status
-    /// of the matrix is stale (its colour speaks of then); a status dated ahead of its entry
+    /// of the matrix is stale (its colour speaks of then). The newest is the second log's: no
+    /// one member (entry times are its own word) moves it; a status dated ahead of its entry
     /// counts from the day it was written; a withdrawn action's sets nothing.
     @Test func aCellTwoQuartersBehindTheNewestStatusIsStale() throws {
         var view = try Self.federationView()
@@ -907,21 +908,27 @@ func payload(_ object: [String: Any]) -> [UInt8] {
         #expect(queries().newestUpdate == nil)
         try status("wales", "P4.A1", "2024-12-31")
         try status("wales", "P4.A2", "2025-03-31")
-        // One quarter behind the newest (Q4 2024 against Q1 2025): not stale.
+        // One log reported: its newest. One quarter behind it (Q4 2024 against Q1 2025): not stale.
         #expect(queries().newestUpdate == "2025-03-31" && stale("P4", "wales") == nil)
-        // Two quarters behind (Q4 2024 against Q2 2025, however few days): stale, saying
-        // against what.
+        // Two more logs report in Q2: two quarters behind (however few days): stale, saying
+        // against what — in the answer and on the whole view alike.
         try status("england", "P1.A1", "2025-04-01")
+        try status("uk", "P1.A1", "2025-04-02")
         let cell = try #require(queries().priority("P4")?.nations["wales"])
         #expect(cell.stale == true && cell.newestUpdate == "2025-04-01" && cell.colour == "green" && cell.oldestAsOf == "2024-12-31")
-        #expect(stale("P1", "england") == nil)
+        #expect(queries().whole(node: "uk", generatedAt: "").priorities.first { $0.id == "P4" }?.nations["wales"]?.stale == true)
+        #expect(stale("P1", "england") == nil && stale("P1", "uk") == nil)
+        // One member far ahead, its entry dated ahead too (a writer's own word): the second
+        // log's newest still rules.
+        try status("england", "P1.A2", "2999-12-31", written: "2999-12-31")
+        #expect(queries().newestUpdate == "2025-04-02")
         // A status dated ahead of its writing counts from the day it was written.
-        try status("england", "P1.A2", "2999-12-31", written: "2025-07-02")
+        try status("uk", "P1.A2", "2999-12-31", written: "2025-07-02")
         #expect(queries().newestUpdate == "2025-07-02")
         // A withdrawn action's status sets nothing.
-        try status("england", "P1.A3", "2025-12-31")
+        try status("uk", "P1.A3", "2025-12-31")
         #expect(queries().newestUpdate == "2025-12-31")
-        _ = try append(&view, "england", "plan.action.withdrawn", ["id": "P1.A3", "reason": "merged", "as_of": "2026-01-01"])
+        _ = try append(&view, "uk", "plan.action.withdrawn", ["id": "P1.A3", "reason": "merged", "as_of": "2026-01-01"])
         #expect(queries().newestUpdate == "2025-07-02")
         // Wales brings its actions up to date (Q2 against Q3): no longer stale.
         try status("wales", "P4.A1", "2025-06-30")
