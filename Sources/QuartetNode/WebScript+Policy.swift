@@ -142,7 +142,7 @@ extension WebScript {
               });
               const start = stated.findIndex(s => s !== null && equal(s.keys[1], log.v.key)) + 1;
               const mine = rotations.slice(start);
-              const before = stated.slice(0, start).flatMap(s => s.keys.map(k => Array.from(k).join(",")));
+              const before = stated.slice(0, start).flatMap(s => s === null ? [] : s.keys.map(k => Array.from(k).join(",")));
               const claimed = stated.length && stated[stated.length - 1] ? stated[stated.length - 1].vkey : null;
               if (mine.length === 0 || typeof claimed !== "string") throw err;
               // Nodes follow a chain with the federation's revocations, this check without: only

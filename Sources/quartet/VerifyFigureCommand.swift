@@ -123,7 +123,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
         case .success(let checked): report = checked
         case .failure(let failure): throw CLIError("\(source): \(failure.description)")
         }
-        if whole, let node {
+        if whole, let node, let maxAge {
             report.whole = try await Self.readWhole(node.client, configuration: node.configuration, figure: figure, policy: parsed, ukLog: ukLog,
                                                     answered: report.checkpoints, stated: provenance.stated ?? .null, maxAge: maxAge, now: now)
         }
@@ -254,7 +254,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
     /// each entry against itself and the logs' roots against those checkpoints, folds them all
     /// as every node does, and recomputes the figure, which must be `stated`.
     static func readWhole(_ client: APIClient, configuration: ClientConfiguration, figure: String, policy: WitnessPolicy, ukLog: String,
-                          answered: [String: Report.Checkpoint], stated: JSONValue, maxAge: UInt64?, now: UInt64) async throws -> Report.Whole {
+                          answered: [String: Report.Checkpoint], stated: JSONValue, maxAge: UInt64, now: UInt64) async throws -> Report.Whole {
         var heads: [String: (size: UInt64, root: Hash)] = [:]
         // Checkpoints verified only once their logs are read (their rotations among the entries).
         var unverified: [String: (note: String, claimed: Checkpoint)] = [:]
@@ -279,7 +279,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                     do { cosigned = try policy.cosigned(note, checkpoint: claimed) } catch {
                         throw CLIError("read whole: the checkpoint of \(log) does not meet your policy: \(error.message)")
                     }
-                    if let maxAge, let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: policy.quorumTime(cosigned), now: now, maxAge: maxAge) {
+                    if let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: policy.quorumTime(cosigned), now: now, maxAge: maxAge) {
                         throw CLIError("read whole: \(log): \(refusal)")
                     }
                     unverified[log] = (text, claimed)
@@ -321,11 +321,11 @@ struct VerifyFigureCommand: AsyncParsableCommand {
                 throw CLIError("read whole: the \(head.size) entries of \(log) the node serves do not make the root of its checkpoint: entries were changed, left out or added")
             }
             // The entries make the claimed checkpoint's root: its key rotations are the log's.
-            if let (note, claimed) = unverified[log] {
-                do throws(Failure) {
-                    let verified = try Self.head(note, of: log, policy: policy, rotations: rotations, maxAge: maxAge, now: now).verified.checkpoint
-                    guard verified.size == claimed.size, verified.root == claimed.root else { throw Failure("the checkpoint of \(log) verified is not the one read") }
-                } catch { throw CLIError("read whole: \(error.description)") }
+            // (The note whose claimed checkpoint was read: what verifies is what was read.)
+            if let note = unverified[log]?.note {
+                do { _ = try Self.head(note, of: log, policy: policy, rotations: rotations, maxAge: maxAge, now: now) } catch {
+                    throw CLIError("read whole: \(error.description)")
+                }
             }
         }
         let queries = ViewQueries(view: view, health: [:], nowMillis: now * 1000, order: heads.keys.sorted())

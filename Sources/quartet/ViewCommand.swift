@@ -71,7 +71,7 @@ struct ViewCommand: AsyncParsableCommand {
             for (log, c) in answer.nations.sorted(by: { $0.key < $1.key }) where c.actions > 0 {
                 let oldest: String = c.oldestAsOf.map { ", oldest update \($0)" } ?? ""
                 let newest: String = c.newestUpdate.map { ", \($0)" } ?? ""
-                let stale: String = c.stale == true ? " (stale: two quarters or more behind the newest update in the view\(newest))" : ""
+                let stale: String = c.stale == true ? " (stale: two quarters or more behind the matrix's newest update\(newest))" : ""
                 print("  \(pad(ViewQueries.displayName(log), 17)) \(percent(c.progress))% on track or done, \(c.colour)\(oldest)\(stale)")
             }
             printActions(answer.actions)
@@ -121,7 +121,7 @@ struct ViewCommand: AsyncParsableCommand {
             print("  \(pad(log.name, 17)) \(pad("\(log.entries) entries", 14)) \(pad(age, 26)) \(verified)\(alerts > 0 ? ", \(alerts) alerts" : "")")
         }
         let names = view.logs.map(\.log)
-        print("priorities × nations (share of actions on track or done; colour; stale: the oldest update two quarters or more behind the newest in the view):")
+        print("priorities × nations (share of actions on track or done; colour; stale: the oldest update two quarters or more behind the matrix's newest):")
         print("  " + pad("", 38) + names.map { pad(ViewQueries.displayName($0), 17) }.joined())
         for p in view.priorities {
             let row = names.map { n -> String in

@@ -119,7 +119,7 @@ import Testing
         #expect(!html.contains("<script") && !html.contains("{{"))
         // A cell two reporting quarters behind the newest status is tagged so.
         #expect(!html.contains(#"on track or done</a> <span class="pill stale""#))
-        #expect(page(aggregateLabel: "x", priorities: true, stale: true).html().contains(#"on track or done</a> <span class="pill stale" title="its oldest update is two quarters or more behind the newest update in the view, 2025-06-30">stale</span>"#))
+        #expect(page(aggregateLabel: "x", priorities: true, stale: true).html().contains(#"on track or done</a> <span class="pill stale" title="its oldest update is two quarters or more behind the newest update of the matrix, as a second log bears it out: 2025-06-30">stale</span>"#))
     }
 
     /// A nation's reading for a far year (periods run to 2999) does not become the UK headline:
