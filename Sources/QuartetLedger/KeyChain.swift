@@ -126,6 +126,14 @@ public struct KeyChain: Sendable, Equatable {
         addToChain(pinned)
     }
 
+    /// A chain from `verifier`'s key, which the log reached after the keys `earlier` (those of
+    /// the rotations that led to it): none of them may come back, by `checkLimits`, as on a
+    /// chain followed from the pinned key. A reader's chain from its policy's key.
+    public init(pinned verifier: NoteVerifier, after earlier: [Ed25519PublicKey]) {
+        self.init(pinned: verifier)
+        for key in earlier { addToChain(key) }
+    }
+
     /// The key in force for checkpoints of `size`.
     public func key(forSize size: UInt64) -> Ed25519PublicKey {
         rotations.last(where: { $0.index < size })?.key ?? pinned

@@ -15,6 +15,17 @@ extension API {
     /// The entries behind a figure, each with its inclusion proof against the latest checkpoint
     /// of its log, and those checkpoints (signed notes) so anyone can check them offline.
     func provenance(figure: String, refs all: [EntryRef], identity: FederationIdentity) throws -> ViewProvenance {
+        try provenanceAndKeys(figure: figure, refs: all, identity: identity).answer
+    }
+
+    /// `provenance`, and per log of it the verifier key in force at the size of its checkpoint
+    /// (an older one a quorum cosigned may predate a rotation) with the key the federation file
+    /// pins (they differ after a rotation: the browser follows the answer's `rotations` from
+    /// the pinned key to the key that signed the checkpoint): what the figure page gives its
+    /// script. A log whose keys cannot be read here has none (the browser fails its checkpoint,
+    /// "no verifier key", not the whole page).
+    func provenanceAndKeys(figure: String, refs all: [EntryRef], identity: FederationIdentity) throws
+        -> (answer: ViewProvenance, keys: [String: (vkey: String, pinned: String)]) {
         // Bounded like a page of entries: a figure a log's operator inflated (an action revised
         // thousands of times) costs one answer, not one read, proof and payload per revision.
         let refs = Self.boundedRefs(all)
@@ -55,8 +66,11 @@ extension API {
         // them), at most `KeyChain.maxRotations` a log; a log whose keys cannot be read here is
         // left without, and a reader's check of its checkpoint then fails if it rotated.
         var rotations: [String: [ViewProvenance.Item]] = [:]
+        var keys: [String: (vkey: String, pinned: String)] = [:]
         for (name, size) in sizes {
-            guard let log = logs[name], let chain = followedChain(log)?.chain, !chain.rotations.isEmpty else { continue }
+            guard let log = logs[name], let (chain, pinned) = followedChain(log) else { continue }
+            keys[name] = (chain.verifier(forSize: size).vkey, pinned)
+            guard !chain.rotations.isEmpty else { continue }
             do {
                 let held = try store.rotations(log, size: size, chain: chain).map { ViewProvenance.Item(entry: EntryBody($0.entry), inclusion: InclusionProofBody($0.inclusion)) }
                 if !held.isEmpty { rotations[name] = held }
@@ -67,7 +81,7 @@ extension API {
             }
         }
         if !rotations.isEmpty { answer.rotations = rotations }
-        return answer
+        return (answer, keys)
     }
 
     /// `log`'s keys as the federation has them followed (its revocations and named keys, as

@@ -69,7 +69,7 @@ struct Dashboard {
                 return DashboardPage.Cell(href: WebPage.priorityHref(p.id) + "#nation-\(log.log)", colour: cell.colour, fill: Self.statusColours[cell.colour] ?? "#ccc", empty: cell.actions == 0, percent: percent,
                                           detail: "\(cell.actions) actions" + (parts.isEmpty ? ", none reported" : ": " + parts.joined(separator: ", "))
                                               + (cell.oldestAsOf.map { "; oldest update \($0)" } ?? ""),
-                                          stale: cell.stale == true ? "its oldest update is two quarters or more behind the newest update of the matrix, as a second log bears it out\(cell.newestUpdate.map { ": \($0)" } ?? "")" : nil)
+                                          stale: ViewQueries.staleText(cell).map { "its oldest update is " + $0 })
             })
         }
         let keys = charts.map(\.key)

@@ -128,7 +128,7 @@ enum WebPage {
                 return PriorityBody.Row(id: a.id, href: actionHref(log, a.id), title: a.title, status: shown.status, tag: shown.tag, asOf: shown.asOf)
             }
             let summary = cell.map { "\($0.actions) action\($0.actions == 1 ? "" : "s"), \(ViewQueries.wholePercent($0.progress)) % on track or done"
-                + ($0.oldestAsOf.map { ", oldest update \($0)" } ?? "") + ($0.stale == true ? " (stale: two quarters or more behind the matrix's newest update" + ($0.newestUpdate.map { ", \($0)" } ?? "") + ")" : "") } ?? "no actions"
+                + ($0.oldestAsOf.map { ", oldest update \($0)" } ?? "") + (ViewQueries.staleText($0).map { " (stale: \($0))" } ?? "") } ?? "no actions"
             return PriorityBody.Nation(log: log, name: ViewQueries.displayName(log), summary: summary, actions: rows)
         }
         // The UK plan's actions first, each with the nations' actions that serve it (in the

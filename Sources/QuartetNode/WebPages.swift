@@ -49,8 +49,8 @@ extension API {
             return try await web(caller, script: true) { q in
                 let refs: [EntryRef]
                 do { refs = try q.provenance(figure) } catch let error as PlanError { throw WebPage.NotFound(error.message) }
-                let answer = try provenance(figure: figure, refs: refs, identity: caller.identity)
-                return try WebPage.figure(answer, keys: provenanceKeys(answer), witnesses: provenanceWitnesses(Set(answer.checkpoints.keys)), q)
+                let (answer, keys) = try provenanceAndKeys(figure: figure, refs: refs, identity: caller.identity)
+                return try WebPage.figure(answer, keys: keys, witnesses: provenanceWitnesses(Set(answer.checkpoints.keys)), q)
             }
         }
         routes.get("/search", .reader) { request, _, caller -> Response in
@@ -85,23 +85,6 @@ extension API {
         } catch let missing as WebPage.NotFound {
             throw HTTPError(missing.status, message: missing.message)
         }
-    }
-
-    /// Per log of a provenance answer: the verifier key in force at the size of the checkpoint
-    /// the page serves (an older one a quorum cosigned may predate a rotation) and the key the
-    /// federation file pins (they differ after a rotation: the browser follows the answer's
-    /// `rotations` from the pinned key to the key that signed the checkpoint). A log whose keys
-    /// cannot be read here is left out: the browser fails its checkpoint ("no verifier key"),
-    /// not the whole page.
-    func provenanceKeys(_ answer: ViewProvenance) throws -> [String: (vkey: String, pinned: String)] {
-        var keys: [String: (vkey: String, pinned: String)] = [:]
-        for log in try store.logs() {
-            // The size of the checkpoint the page serves, as the browser reads it.
-            guard let note = answer.checkpoints[log.name], let size = Checkpoint(unverifiedNote: note)?.size,
-                  let (chain, pinned) = followedChain(log) else { continue }
-            keys[log.name] = (chain.verifier(forSize: size).vkey, pinned)
-        }
-        return keys
     }
 
     /// Per log, the witness keys of the other members (as the federation file lists them) and

@@ -59,6 +59,13 @@ extension ViewQueries {
         return sorted.count > 1 ? sorted[1] : sorted.first
     }
 
+    /// What a stale cell lags (`ViewCell.stale`), said alike by the pages and the CLI; nil for
+    /// a cell not stale.
+    public static func staleText(_ cell: ViewCell) -> String? {
+        guard cell.stale == true else { return nil }
+        return "two quarters or more behind the newest update of the matrix, as a second log bears it out" + (cell.newestUpdate.map { ": \($0)" } ?? "")
+    }
+
     /// The reporting quarter of a YYYY-MM-DD date, counted from year 0 (`year × 4 + quarter`).
     static func quarter(of date: String) -> Int? {
         let parts = date.split(separator: "-")

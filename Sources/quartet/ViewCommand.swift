@@ -70,8 +70,7 @@ struct ViewCommand: AsyncParsableCommand {
             print("\(answer.id) \(answer.title)")
             for (log, c) in answer.nations.sorted(by: { $0.key < $1.key }) where c.actions > 0 {
                 let oldest: String = c.oldestAsOf.map { ", oldest update \($0)" } ?? ""
-                let newest: String = c.newestUpdate.map { ", \($0)" } ?? ""
-                let stale: String = c.stale == true ? " (stale: two quarters or more behind the matrix's newest update\(newest))" : ""
+                let stale: String = ViewQueries.staleText(c).map { " (stale: \($0))" } ?? ""
                 print("  \(pad(ViewQueries.displayName(log), 17)) \(percent(c.progress))% on track or done, \(c.colour)\(oldest)\(stale)")
             }
             printActions(answer.actions)
