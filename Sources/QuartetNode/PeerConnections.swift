@@ -310,7 +310,7 @@ extension ReplicationEngine {
         // Not recorded (all of it, or none), not sent: the peer asks again (or is pushed the
         // next commit).
         if let disclosed, !onDisclosed(peer, disclosed.log, disclosed.records) { return answerUnavailable() }
-        _ = flows[peer, default: OutboundFlow()].queued(frame.count, nowMillis: monotonicMillis)
+        flows[peer, default: OutboundFlow()].queued(frame.count, nowMillis: monotonicMillis)
         write(frame, to: peer, on: channel)
     }
 

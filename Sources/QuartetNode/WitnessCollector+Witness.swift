@@ -32,6 +32,29 @@ extension WitnessCollector {
         var askedAt: ContinuousClock.Instant?
         var lastLatency: Duration?
 
+        /// The witness cosigned `size` (at `time`, POSIX seconds, when the answer carried one),
+        /// the answer arriving at `now`. `lagging`: its 503 for the round's checkpoint, after
+        /// which this was an older one its copy holds — the 503 stays its state (one failure,
+        /// its message, asked again after `notYetRetry`) until it cosigns the round's; else
+        /// its failures are over.
+        mutating func cosigned(_ size: UInt64, time: UInt64?, now: ContinuousClock.Instant, lagging: WitnessFailure?) {
+            cosigned = size
+            if let time {
+                cosignedTime = time
+                cosignedAt = now
+                clockSample = ClockWatch.Reading(signedSeconds: time, arrived: now)
+            }
+            if let lagging {
+                failures = 1
+                lastError = lagging.message
+                retryAt = now + WitnessCollector.notYetRetry
+            } else {
+                failures = 0
+                retryAt = nil
+                lastError = nil
+            }
+        }
+
         /// A request to this witness failed at `now`: it is asked again after a back-off (1 s
         /// doubling to 60 s). A 503 (its copy not caught up yet) is asked again soon: backing off
         /// as for a witness that is down would keep one whose copy caught up a moment later out

@@ -622,21 +622,7 @@ final class WitnessCollector: Sendable {
                     }
                     if s.gathered.count > 64, let oldest = s.gathered.keys.min() { s.gathered[oldest] = nil }
                 }
-                w.cosigned = result.size
-                if let time = result.time {
-                    w.cosignedTime = time
-                    w.cosignedAt = .now
-                    w.clockSample = ClockWatch.Reading(signedSeconds: time, arrived: .now)
-                }
-                if let older {
-                    w.failures = 1
-                    w.lastError = older.message
-                    w.retryAt = .now + Self.notYetRetry
-                } else {
-                    w.failures = 0
-                    w.retryAt = nil
-                    w.lastError = nil
-                }
+                w.cosigned(result.size, time: result.time, now: .now, lagging: older)
             case .failure(let failure):
                 if let time = failure.verifiedTime { w.clockSample = ClockWatch.Reading(signedSeconds: time, arrived: .now) }
                 // Asked for the size it had cosigned already: a request to cosign it again.

@@ -69,7 +69,9 @@ public struct OutboundFlow: Sendable {
     }
 
     /// `bytes` were handed to the connection (at `nowMillis`, monotonic). Returns false when the
-    /// connection is past its hard limit and must be closed.
+    /// connection is past its hard limit and must be closed (a shell that asked `admits`
+    /// first knows it is not).
+    @discardableResult
     public mutating func queued(_ bytes: Int, nowMillis: UInt64 = 0) -> Bool {
         unwritten = unwritten.addingReportingOverflow(max(0, bytes)).partialValue
         queuedTotal &+= UInt64(max(0, bytes))
