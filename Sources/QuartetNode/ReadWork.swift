@@ -145,6 +145,11 @@ final class ReadWork: Sendable {
         }
         return try await pool.runIfActive(body)
     }
+
+    /// How many of `caller`'s requests run and wait for their turn now (for tests and status).
+    func load(_ caller: String) -> (running: Int, waiting: Int) {
+        state.withLockedValue { ($0.counts.running[caller, default: 0], $0.counts.waiting[caller]?.count ?? 0) }
+    }
 }
 
 

@@ -345,6 +345,9 @@ extension RestrictedDataTests {
         try Data(try TestKit.quartet(["policy", "--federation", federationFile, "--log", "scotland"]).stdout.utf8).write(to: URL(fileURLWithPath: otherPolicy))
         let outside = try TestKit.quartet(["audit", "--owner", "HEIW", "--require-witnessed", "--policy", otherPolicy, "--config", federation.config("wales"), "--token", walesToken])
         #expect(outside.status == 3 && outside.stdout.contains("NOT shown covered under your policy") && outside.stdout.contains("does not meet your policy"), "\(outside)")
+        // A policy asks for the coverage by itself: without --require-witnessed, the same.
+        let outsideAlone = try TestKit.quartet(["audit", "--owner", "HEIW", "--policy", otherPolicy, "--config", federation.config("wales"), "--token", walesToken])
+        #expect(outsideAlone.status == 3 && outsideAlone.stdout.contains("NOT shown covered under your policy"), "\(outsideAlone)")
 
         // Revocation: england purges the row (the stub stays), records the purge, and nothing new flows.
         let revoked = try TestKit.quartet(["agreement", "revoke", "--id", "HEIW-2024", "--reason", "consent withdrawn",

@@ -156,6 +156,16 @@ import Testing
         let dropping = try TestKit.quartet(["key", "revoke", "--file", federationPath, "--member", "wales", "--vkey", first, "--after", "4", "--current", second])
         #expect(dropping.status != 0 && dropping.stderr.contains("is neither the key revoked nor --current"), "\(dropping)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: federationPath)) == third3)
+        // The same on a file that revokes nothing yet (routine K1→K2, then K1 stolen): the
+        // first revocation of a log's key must not drop its current key either.
+        let fresh = try editedCopy("fresh-federation.json") { wales in
+            wales["revoked"] = nil
+            wales["current_vkey"] = second
+        }
+        let freshBefore = try Data(contentsOf: URL(fileURLWithPath: fresh))
+        let firstRevocation = try TestKit.quartet(["key", "revoke", "--file", fresh, "--member", "wales", "--vkey", first, "--after", "4", "--current", third])
+        #expect(firstRevocation.status != 0 && firstRevocation.stderr.contains("current key \(second) is neither the key revoked nor --current"), "\(firstRevocation)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: fresh)) == freshBefore)
         // A member signing a file that stops a log's chain is told which, before it signs.
         let warned = try TestKit.quartet(["federation", "sign", "--file", droppedPath, "--member", "wales", "--data", data, "--fresh", "--no-previous"])
         #expect(warned.stderr.contains("warning: log wales, entry 5: the key rotation to \(third) is one the federation file disowns"), "\(warned)")

@@ -273,16 +273,23 @@ import Testing
             let author = Gate.author(.reader("analyst"), "token reader")
             let hold = DispatchSemaphore(value: 0)
             let holding = (0..<2).map { _ in Task { try await node.node.reads.run(author) { hold.wait() } } }
-            try await Task.sleep(for: .milliseconds(100))
+            // Each step waits for the state it needs, not for a time: the token is dropped only
+            // once the request passed the access check and waits behind the two.
+            func until(_ condition: () -> Bool) async throws {
+                for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+                try #require(condition(), "\(node.node.reads.load(author))")
+            }
+            try await until { node.node.reads.load(author).running == 2 }
             let waiting = Task {
                 try await client.execute(uri: "/v1/logs/wales/entries?from=0&limit=1", method: .get,
-                                         headers: headers([(.authorization, "Bearer token-reader")])) { $0.status }
+                                         headers: headers([(.authorization, "Bearer token-reader")])) { ($0.status, String(buffer: $0.body)) }
             }
-            try await Task.sleep(for: .milliseconds(200))
+            try await until { node.node.reads.load(author).waiting == 1 }
             _ = node.node.live.dropTokens(keeping: node.node.live.tokens.filter { $0.name != "reader" })
             hold.signal(); hold.signal()
             for task in holding { try await task.value }
-            #expect(try await waiting.value == .unauthorized)
+            let (status, body) = try await waiting.value
+            #expect(status == .unauthorized && body.contains("withdrawn while it waited for its turn"), "\(status) \(body)")
         }
     }
 

@@ -77,10 +77,23 @@ import Testing
         let store = try TestKit.makeStore(at: dir)
         defer { try? store.close() }
         let writer = try LogWriter(store: store, log: "wales", maxBatch: 8)
+        // The store's write connection held, so the refusal surely falls with the queue full:
+        // the writer's first transaction waits for it (a writer that drained the queue before
+        // the refusal would prove nothing).
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            store.pool.writeWithoutTransaction { _ in
+                entered.signal()
+                release.wait()
+            }
+        }
+        entered.wait()
         // 200 tickets of 10 entries, queued at once: 250 transactions of work.
         let tickets = try (0..<200).map { t in try writer.enqueue(contentsOf: (0..<10).map { AppendRequest(type: "t", payload: TestKit.payload(t * 10 + $0)) }) }
         writer.refuse(reason: "another process signs this log")
         let atRefusal = writer.size
+        release.signal()
+        #expect(atRefusal == 0)
         var committed = 0, refused = 0
         for ticket in tickets {
             do {
@@ -95,6 +108,7 @@ import Testing
         #expect(writer.size == UInt64(committed))
         #expect(writer.size - atRefusal <= 20, "\(writer.size - atRefusal) entries committed after the refusal")
         #expect(committed / 10 + refused == 200, "\(committed) entries committed, \(refused) tickets refused")
+        #expect(refused >= 198, "\(refused) tickets refused")
         // What is in the store is the writer's size (nothing prepared was half written).
         #expect(try store.latestCheckpoint(try store.log(named: "wales"))?.checkpoint.size ?? 0 == writer.size)
     }
