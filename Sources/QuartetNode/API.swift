@@ -38,6 +38,8 @@ struct API {
     let reads: ReadWork
     /// Lines a request would repeat, said once (`OnceLines`).
     let saidOnce = OnceLines()
+    /// The forms' submissions: a repeat is answered, not appended (`FormSubmissions`).
+    let submissions = FormSubmissions()
 
     /// The federation in force now.
     var federation: Federation { live.federation }
@@ -52,7 +54,7 @@ struct API {
 
     /// The API's router, and the table of its routes (each with its access level).
     func router<Context: APIRequestContext>(_: Context.Type = NodeRequestContext.self) -> (router: Router<Context>, routes: [RouteEntry]) {
-        let routes = Routes<Context>(gate: gate, outermost: [RequestLogMiddleware<Context>(metrics: metrics)])
+        let routes = Routes<Context>(gate: gate, outermost: [RequestLogMiddleware<Context>(metrics: metrics, node: node)])
         addViewRoutes(to: routes)
         addAgreementRoutes(to: routes)
         addWebRoutes(to: routes)

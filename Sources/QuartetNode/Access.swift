@@ -153,6 +153,7 @@ struct Gate: Sendable {
             return .caller(Caller(identity: identity, author: Self.author(identity, "cert \(serial)"), viaCookie: false))
         }
         if let token = Self.bearerToken(request) {
+            if let refusal = otherNodesToken(token) { return .refused(refusal) }
             guard let grant = grant(digest: TokenGrant.digest(token)) else { return .refused("the bearer token is not one this node accepts") }
             return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: false,
                                   viaAuthorizationHeader: true, token: grant.sha256))
@@ -163,6 +164,14 @@ struct Gate: Sendable {
         }
         guard let grant = grant(digest: digest) else { return .refused("the token signed in with is no longer one this node accepts") }
         return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: true, token: grant.sha256))
+    }
+
+    /// Why `token` is refused here for being made for another node (`TokenGrant.boundNode`),
+    /// or nil: it is that node's credential, even where a configuration lists it, and whoever
+    /// sent it here should know this node now holds it.
+    func otherNodesToken(_ token: String) -> String? {
+        guard let bound = TokenGrant.boundNode(of: token), bound != node else { return nil }
+        return "this token was issued for node \(bound), not this node (\(node)), and has now been sent here: have node \(bound)'s operator replace it (quartet token new --node \(bound), then remove the old one from its configuration)"
     }
 
     /// The grant of the token whose SHA-256 is `digest`; every grant's digest is compared in

@@ -41,7 +41,8 @@ final class AppendAdmission: Sendable {
     let log: String
     let view: ViewMaintainer
     let writer: LogWriter
-    private let lock = SharedExclusiveLock()
+    /// Appends' order (internal: tests hold it to make an append wait its turn).
+    let lock = SharedExclusiveLock()
     /// This node's clock against its witnesses': restricted entries wait while they disagree.
     let clock: ClockWatch
 
@@ -355,6 +356,9 @@ final class SharedExclusiveLock: Sendable {
         defer { release(exclusive: true) }
         return try await body()
     }
+
+    /// Holds waiting for the lock now (for tests).
+    var waiting: Int { state.withLock { $0.waiting.count } }
 
     private func acquire(exclusive: Bool) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

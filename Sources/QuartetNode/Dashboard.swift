@@ -129,14 +129,19 @@ struct Dashboard {
     }
 
     /// The page a browser without credentials sees: a form to sign in with a bearer token.
-    static func signInPage(message: String?, status: HTTPResponse.Status) -> Response {
+    /// The sign-in page of node `node`. `link`: a sign-in link's token and whom it signs in as,
+    /// asked to be confirmed (a link signs in only by its page's post).
+    static func signInPage(node: String, message: String?, status: HTTPResponse.Status, link: SignInLink? = nil) -> Response {
         var headers = WebPage.htmlHeaders(scripts: false)
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"quartet\"" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: signInHTML(message: message))))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: signInHTML(node: node, message: message, link: link))))
     }
 
-    static func signInHTML(message: String?) -> String {
-        struct SignIn { var title = "Quartet — sign in"; var message: String? }
-        return DashboardTemplate.render("signIn", SignIn(message: message))
+    struct SignInLink { var token: String; var who: String }
+
+    static func signInHTML(node: String, message: String?, link: SignInLink? = nil) -> String {
+        struct SignIn { var title: String; var node: String; var pattern: String; var message: String?; var link: SignInLink? }
+        return DashboardTemplate.render("signIn", SignIn(title: "Quartet — sign in at node \(node)", node: node, pattern: TokenGrant.signInPattern(node: node),
+                                                         message: message, link: link))
     }
 }

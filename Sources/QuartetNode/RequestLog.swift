@@ -20,6 +20,8 @@ private let resourcePolicyHeader = HTTPField.Name("cross-origin-resource-policy"
 /// responses counted and timed for `/metrics`.
 struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
     let metrics: NodeMetrics
+    /// This node's id (named on the sign-in page a refusal of the dashboard shows).
+    var node = ""
     /// The budgets of refusal lines (401, 403) and failure lines (5xx): anyone can cause either
     /// (an anonymous `/readyz` asked while the node is not ready is a 503), so each is bounded
     /// on its own, and neither crowds the other out.
@@ -56,25 +58,25 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
             response = try await next(request, context)
         } catch let error as HTTPError {
             reason = error.body ?? "\(error.status)"
-            response = Self.errorResponse(status: error.status, message: reason!, requestID: context.id, request: request)
+            response = Self.errorResponse(node: node, status: error.status, message: reason!, requestID: context.id, request: request)
             if let headers = error.headers[.wwwAuthenticate] { response.headers[.wwwAuthenticate] = headers }
         } catch let error as NIOTooManyBytesError {
             // A body over what the route reads (`collect(upTo:)`): the client's fault, not ours.
             reason = "request body too large"
             let limit = error.maxBytes.map { " (at most \($0) bytes)" } ?? ""
-            response = Self.errorResponse(status: .contentTooLarge, message: "the request body is larger than \(request.uri.path) takes\(limit)",
+            response = Self.errorResponse(node: node, status: .contentTooLarge, message: "the request body is larger than \(request.uri.path) takes\(limit)",
                                           requestID: context.id, request: request)
             response.headers[.connection] = "close"
         } catch let error as HTTPParserError {
             // A body that does not parse (a bad chunk size, an unknown transfer coding).
             reason = "malformed HTTP: \(error)"
-            response = Self.errorResponse(status: .badRequest, message: "the request is not well-formed HTTP/1.1 (\(error))", requestID: context.id, request: request)
+            response = Self.errorResponse(node: node, status: .badRequest, message: "the request is not well-formed HTTP/1.1 (\(error))", requestID: context.id, request: request)
             response.headers[.connection] = "close"
         } catch {
             // Said in the request's line below (budgeted, as every failure is), not to the caller.
             reason = "internal error: \(error)"
             fault = true
-            response = Self.errorResponse(status: .internalServerError, message: "internal error (request \(context.id))", requestID: context.id, request: request)
+            response = Self.errorResponse(node: node, status: .internalServerError, message: "internal error (request \(context.id))", requestID: context.id, request: request)
         }
         response.headers[requestIDHeader] = context.id
         // Every answer may carry what only its caller may see (restricted payloads, disclosure
@@ -129,10 +131,10 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    static func errorResponse(status: HTTPResponse.Status, message: String, requestID: String, request: Request) -> Response {
+    static func errorResponse(node: String, status: HTTPResponse.Status, message: String, requestID: String, request: Request) -> Response {
         // The dashboard (a browser asking for HTML) gets a page with a sign-in form instead.
         if status == .unauthorized, request.uri.path == "/" || request.uri.path == "/login" {
-            return Dashboard.signInPage(message: message, status: status)
+            return Dashboard.signInPage(node: node, message: message, status: status)
         }
         var response = API.json(APIErrorBody(status: Int(status.code), message: message, requestID: requestID), status: status)
         if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer realm=\"quartet\"" }

@@ -15,9 +15,25 @@ public struct TokenGrant: Sendable, Equatable {
         self.sha256 = sha256
     }
 
-    /// A new random token: `qt_` and 43 base64url characters (32 random bytes).
-    public static func newToken() throws -> String {
-        "qt_" + (try randomBase64URL())
+    /// A new random token: `qt_` and 43 base64url characters (32 random bytes); for one node
+    /// (`node`), `qt_<node>_` and the 43 characters: the token says where it belongs, and that
+    /// node's sign-in page sends no other node's token (`signInPattern`).
+    public static func newToken(node: String? = nil) throws -> String {
+        "qt_" + (node.map { $0 + "_" } ?? "") + (try randomBase64URL())
+    }
+
+    /// The node a token was made for (`newToken(node:)`), or nil for a token of no one node.
+    public static func boundNode(of token: String) -> String? {
+        let bytes = Array(token.utf8)
+        guard bytes.count > 3 + 2 + 43, bytes.starts(with: Array("qt_".utf8)), bytes[bytes.count - 44] == UInt8(ascii: "_") else { return nil }
+        let node = String(decoding: bytes[3..<(bytes.count - 44)], as: UTF8.self)
+        return FederationPKI.isValidNodeID(node) ? node : nil
+    }
+
+    /// The HTML `pattern` a sign-in page's token field carries: a token of this node or of no
+    /// one node, so that the browser does not send another node's token to this one.
+    public static func signInPattern(node: String) -> String {
+        "qt_(\(node)_)?[A-Za-z0-9_\\-]{43}"
     }
 
     /// 32 random bytes as 43 base64url characters (RFC 4648 section 5, no padding): a token's

@@ -136,14 +136,19 @@ extension API {
         // its visitor in under the attacker's token, so what they then record is the attacker's).
         routes.public(.get, "/login") { request, context -> Response in
             let certificate = await Self.certificateNote(request, context)
-            guard let token = request.uri.queryParameters.get("token") else { return Dashboard.signInPage(message: certificate, status: .ok) }
-            if let certificate { return Dashboard.signInPage(message: certificate, status: .conflict) }
+            guard let token = request.uri.queryParameters.get("token") else { return Dashboard.signInPage(node: node, message: certificate, status: .ok) }
+            if let certificate { return Dashboard.signInPage(node: node, message: certificate, status: .conflict) }
             // A link followed from another site says so (Fetch Metadata); one typed, pasted or
             // opened from a terminal says `none`, and tools send nothing.
             if let site = request.headers[Self.fetchSite], site != "none", site != "same-origin" {
                 throw HTTPError(.forbidden, message: "a sign-in link works only when opened directly (typed or pasted), not from another site")
             }
-            return try signIn(token: token, byLink: true, replacing: Gate.cookie(gate.cookieName, in: request))
+            // A link changes nothing by itself: `none` is also what a browser says of a link
+            // opened from a mail or chat application, which anyone can send (it signed an
+            // operator out and into the sender's reader). It asks, and its page's post signs in.
+            let grant = try linkGrant(token: String(token))
+            return Dashboard.signInPage(node: node, message: nil, status: .ok,
+                                        link: Dashboard.SignInLink(token: String(token), who: grant.identity.uri))
         }
         routes.public(.post, "/login") { request, context -> Response in
             try Self.checkOwnFormPost(request, "sign in")
@@ -154,9 +159,9 @@ extension API {
                 guard kv.count == 2, kv[0] == "token" else { return nil }
                 return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
             }.first
-            guard let token, !token.isEmpty else { return Dashboard.signInPage(message: "enter a token", status: .badRequest) }
-            if let certificate = await Self.certificateNote(request, context) { return Dashboard.signInPage(message: certificate, status: .conflict) }
-            return try signIn(token: token, byLink: false, replacing: Gate.cookie(gate.cookieName, in: request))
+            guard let token, !token.isEmpty else { return Dashboard.signInPage(node: node, message: "enter a token", status: .badRequest) }
+            if let certificate = await Self.certificateNote(request, context) { return Dashboard.signInPage(node: node, message: certificate, status: .conflict) }
+            return try signIn(token: token, replacing: Gate.cookie(gate.cookieName, in: request))
         }
         // Signing out: the session ends here and the cookie is cleared (the token itself stays
         // valid until the operator removes it from the configuration). Only from this node's
@@ -167,7 +172,7 @@ extension API {
             // A browser presenting a client certificate is who the certificate says on its next
             // request still: it is told so, not shown a sign-in page that reads as signed out.
             let certificate = await Self.certificateNote(request, context)
-            var response = certificate.map { Dashboard.signInPage(message: "Your session is closed. " + $0, status: .ok) }
+            var response = certificate.map { Dashboard.signInPage(node: node, message: "Your session is closed. " + $0, status: .ok) }
                 ?? Response(status: .seeOther, headers: [.location: "/login"])
             response.headers.append(HTTPField(name: .setCookie, value: "\(gate.cookieName)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
             // The cookie of versions before 2026-12-02, which held the token itself.

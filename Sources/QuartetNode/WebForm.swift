@@ -140,10 +140,10 @@ enum WebForm {
         var receipt: Receipt?
         var others: [WebPage.Crumb]
 
-        init(kind: Kind, values v: [String: String], error: FieldError?, token: String, actions: [(id: String, title: String)],
+        init(kind: Kind, values v: [String: String], error: FieldError?, token: String, submission: String, actions: [(id: String, title: String)],
              measures: [(id: String, text: String, kind: MeasureKind)], receipt: Receipt?) {
             heading = "Record \(kind.noun)"
-            action = "/record/\(kind.rawValue)?csrf=\(token)"
+            action = "/record/\(kind.rawValue)?csrf=\(token)&submission=\(submission)"
             self.receipt = receipt
             others = Kind.allCases.filter { $0 != kind }.map { WebPage.Crumb(name: "Record \($0.noun)", href: "/record/\($0.rawValue)") }
             func choose(_ name: String, _ pairs: [(String, String)], blank: String) -> [Option] {

@@ -10,7 +10,8 @@ import QuartetStore
 /// a form post also needs this node's origin and the form's token (`FormToken`, checked by the
 /// access middleware). Entries go through the same admission as the API, so a form shows the
 /// API's messages, each next to the field it names; a saved entry redirects (303) to its
-/// receipt, so reloading it records nothing twice.
+/// receipt, so reloading it records nothing twice, and each rendering of a form is one
+/// submission (`FormSubmissions`), so sending it twice does not either.
 extension API {
     /// A form's body, at most: the longest text the validator takes (a qualitative reading's
     /// 8,000 characters) percent-encoded at up to 12 bytes a character, and the other fields.
@@ -30,19 +31,48 @@ extension API {
                                     receipt: nil, status: .contentTooLarge)
                 }
                 let values = WebForm.decode(String(buffer: body))
+                guard let submission = request.uri.queryParameters.get("submission"), FormSubmissions.isWellFormed(submission) else {
+                    return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: "the form has no submission id (a page from before an upgrade?): nothing was saved; send it again from this page"),
+                                    receipt: nil, status: .badRequest)
+                }
                 let payload: JSONValue
                 do { payload = try WebForm.payload(kind, values, measures: ownMeasureKinds()) } catch let error as WebForm.FieldError {
                     return formPage(kind, who: who, values: values, error: error, receipt: nil, status: .badRequest)
                 }
-                do {
-                    let receipt = try await admit([("", .object(["type": .string(kind.entryType.rawValue), "payload": payload]))], caller: who)[0]
-                    // Post, redirect, get: reloading the receipt shows it again, it posts nothing.
+                // Post, redirect, get: reloading the receipt shows it again, it posts nothing.
+                func receipt(_ index: UInt64) -> Response {
                     var headers = HTTPFields()
-                    headers[.location] = "/record/\(kind.rawValue)?saved=\(receipt.index)"
+                    headers[.location] = "/record/\(kind.rawValue)?saved=\(index)"
                     return Response(status: .seeOther, headers: headers)
+                }
+                // The same submission sent again is answered with its receipt; while another
+                // request appends it, this one waits for that one's outcome.
+                let id = String(submission)
+                let deadline = ContinuousClock.now + .seconds(90)
+                waiting: while true {
+                    switch submissions.begin(author: who.author, id: id) {
+                    case .saved(let index):
+                        return receipt(index)
+                    case .pending where ContinuousClock.now < deadline:
+                        try await Task.sleep(for: .milliseconds(25))
+                    case .pending:
+                        return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: "this form is still being saved by an earlier post of it: nothing more was saved; reload the page in a minute to see the receipt before sending it again"),
+                                        receipt: nil, status: .conflict)
+                    case .first:
+                        break waiting
+                    }
+                }
+                do {
+                    let saved = try await admit([("", .object(["type": .string(kind.entryType.rawValue), "payload": payload]))], caller: who)[0]
+                    submissions.finish(author: who.author, id: id, index: saved.index)
+                    return receipt(saved.index)
                 } catch let error as HTTPError where error.status == .badRequest || error.status == .serviceUnavailable {
+                    submissions.finish(author: who.author, id: id, index: nil)
                     // The API's message; a 503 (the node taking its own log back) says when to retry.
                     return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: error.body ?? "refused"), receipt: nil, status: error.status)
+                } catch {
+                    submissions.finish(author: who.author, id: id, index: nil)
+                    throw error
                 }
             }
         }
@@ -80,7 +110,10 @@ extension API {
         let own = view.snapshot.logs[ownLog]
         let actions = (own?.actions.values.sorted { ViewQueries.idOrder($0.payload.id, $1.payload.id) } ?? []).filter { $0.withdrawn == nil }
         let measures = (own?.measures.values.sorted { ViewQueries.idOrder($0.payload.id, $1.payload.id) } ?? []).filter { $0.payload.kind != .distribution }
-        let body = WebForm.Body(kind: kind, values: values, error: error, token: FormToken.token(for: who.author),
+        // A page whose submission id cannot be made has no form to send (the random source
+        // failing is this node's fault): said on the page.
+        let submission = (try? FormSubmissions.newID()) ?? ""
+        let body = WebForm.Body(kind: kind, values: values, error: error, token: FormToken.token(for: who.author), submission: submission,
                                 actions: actions.map { ($0.payload.id, $0.payload.title) }, measures: measures.map { ($0.payload.id, $0.payload.text, $0.payload.kind) },
                                 receipt: receipt)
         let name = ViewQueries.displayName(ownLog)

@@ -93,7 +93,7 @@ struct DemoCommand: AsyncParsableCommand {
             try store.close()
             let peer = "127.0.0.1:\(ports[i])", api = "https://127.0.0.1:\(ports[demoMembers.count + i])"
             let role: FederationFile.Node.Role = member.role == "aggregator" ? .aggregator : .nation
-            let operatorToken = try TokenGrant.newToken()
+            let operatorToken = try TokenGrant.newToken(node: member.id)
             // Each node witnesses the others' logs with a key of its own (docs/witness.md).
             let witnessKey = try WitnessStore.witnessKey(directory)
             let witness = CosignatureVerifier(name: WitnessStore.keyName(origin: info.origin), publicKey: witnessKey.publicKey)
@@ -194,7 +194,7 @@ struct DemoCommand: AsyncParsableCommand {
             say("")
             say("Dashboard (UK aggregator): \(nodes[0].api)/")
             say("  reader token: \(token)")
-            say("  sign in directly: \(nodes[0].api)/login?token=\(token)")
+            say("  sign-in link (its page asks, its button signs in): \(nodes[0].api)/login?token=\(token)")
             say("  (the browser must trust the federation CA \(demo.caCertificate), or accept the warning)")
             say("Each nation's own dashboard is at its api address above.")
             say("try: curl --cacert \(demo.caCertificate) -H 'authorization: Bearer \(token)' \(nodes[0].api)/v1/view/totals")

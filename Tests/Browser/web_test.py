@@ -70,6 +70,15 @@ def browser():
     return driver
 
 
+def sign_in_by_link(d, base, token):
+    """A sign-in link opens a page that asks, whose button signs in: a link changes no session
+    by itself (one opened from a mail or chat application could sign an operator out)."""
+    d.get(base + "/login?token=" + token)
+    WebDriverWait(d, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR, "form[action='/login'] input[type=hidden][name=token]")))
+    d.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]").click()
+    WebDriverWait(d, 20).until(lambda drv: "/login" not in drv.current_url)
+
+
 class Visit:
     def __init__(self, driver, out):
         self.driver, self.out, self.pages = driver, out, []
@@ -1210,8 +1219,14 @@ def main():
     d = browser()
     try:
         v = Visit(d, out)
-        d.get(api + "/login?token=" + reader)
+        sign_in_by_link(d, api, reader)
         WebDriverWait(d, 20).until(EC.presence_of_element_located((By.TAG_NAME, "main")))
+        # The overview as scripts/check-api.sh checks it: a tall screenshot and the DOM.
+        d.set_window_size(1400, 2200)
+        d.save_screenshot(os.path.join(os.path.dirname(os.path.abspath(out)), "dashboard.png"))
+        with open(os.path.join(os.path.dirname(os.path.abspath(out)), "dashboard.html"), "w", encoding="utf-8") as f:
+            f.write(d.page_source)
+        d.set_window_size(1280, 1600)
         v.check("home")
         home = d.current_url
         # Home -> nation -> action (its status timeline).
@@ -1479,7 +1494,7 @@ def main():
         if not d.find_elements(By.XPATH, "//table[starts-with(caption, 'Disclosures under')]"):
             fail("the owner page lists no agreement's disclosures")
         # A reader of uk (the cookie is per host, so sign in again) sees it within seconds.
-        d.get(api + "/login?token=" + reader)
+        sign_in_by_link(d, api, reader)
         seen = False
         for _ in range(40):
             d.get(api + "/measures/%s?year=2026" % measure)
@@ -1491,11 +1506,11 @@ def main():
             fail("the reading recorded at wales did not appear on uk's measure page within 20 s")
         print("web-test: the reading is on uk's measure page")
         # A reader gets no form: wales refuses its form page to a reader.
-        d.get(wales["api"] + "/login?token=" + reader)
+        sign_in_by_link(d, wales["api"], reader)
         d.get(wales["api"] + "/record/reading")
         if d.find_elements(By.CSS_SELECTOR, "form select, form input[name=value]") or "this needs the operator of wales" not in d.page_source:
             fail("a reader was not refused the operator's form: %r" % d.page_source[:300])
-        d.get(api + "/login?token=" + reader)
+        sign_in_by_link(d, api, reader)
 
         # Search by words.
         d.get(api + "/search")

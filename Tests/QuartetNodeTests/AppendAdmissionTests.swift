@@ -241,6 +241,75 @@ import Testing
         }
     }
 
+    /// Through the route: an append waiting its turn behind another is not signed once a
+    /// reload drops the operator's token meanwhile (401, the turn's own message), and nothing
+    /// is appended (finding 300(3); the route hands admission the caller's real check).
+    @Test func anAppendWaitingItsTurnIsRefusedOnceItsTokenIsDropped() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let lock = node.node.admission.lock
+            let (release, releaser) = AsyncStream<Void>.makeStream()
+            let holding = Task { await lock.exclusive { for await _ in release { break } } }
+            func until(_ condition: () -> Bool) async throws {
+                for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+                try #require(condition())
+            }
+            let size = try node.node.store.heldTip(node.node.store.log(named: "wales")).size
+            let waiting = Task { try await Self.post(client, #"{"type":"test.note","payload":{"text":"waits"}}"#) }
+            try await until { lock.waiting == 1 }
+            _ = node.node.live.dropTokens(keeping: node.node.live.tokens.filter { $0.name != "wales-op" })
+            releaser.yield()
+            await holding.value
+            let answer = try await waiting.value
+            #expect(answer.status == .unauthorized && answer.body.contains("withdrawn"), "\(answer)")
+            #expect(try node.node.store.heldTip(node.node.store.log(named: "wales")).size == size)
+        }
+    }
+
+    /// One rendering of a form is one submission: sent twice (again after the answer, or two
+    /// at once: a double click, two tabs) it records one entry and answers both with its
+    /// receipt; a new rendering records a new one; a post without the page's submission id
+    /// records nothing.
+    @Test func aFormSentTwiceRecordsOneEntry() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let action = #"{"type":"plan.action","payload":{"id":"P1.A9","priority":"P1","statements":["Grow the workforce"]}}"#
+            #expect(try await Self.post(client, action).status == .created)
+            let cookie: HTTPFields = [.cookie: "__Host-quartet-wales=" + (try node.node.sessions.open(digest: TokenGrant.digest("token-wales-op")))]
+            func formAction() async throws -> String {
+                let page = try await client.execute(uri: "/record/status", method: .get, headers: cookie) { String(buffer: $0.body) }
+                let found = try #require(page.firstMatch(of: /action="(\/record\/status\?csrf=[0-9a-f]{32}&amp;submission=[0-9a-f]{32})"/), "\(page)")
+                return String(found.1).replacingOccurrences(of: "&amp;", with: "&")
+            }
+            func send(_ uri: String) async throws -> (status: HTTPResponse.Status, location: String?) {
+                var headers = cookie
+                headers[.contentType] = "application/x-www-form-urlencoded"
+                headers[.origin] = "https://localhost"
+                return try await client.execute(uri: uri, method: .post, headers: headers,
+                                                body: ByteBuffer(string: "action=P1.A9&status=on-track&as_of=2026-02-01&note=once")) { ($0.status, $0.headers[.location]) }
+            }
+            let log = try node.node.store.log(named: "wales")
+            let size = try node.node.store.heldTip(log).size
+            let uri = try await formAction()
+            let first = try await send(uri), again = try await send(uri)
+            #expect(first.status == .seeOther && again.status == .seeOther && first.location == again.location && first.location == "/record/status?saved=\(size)",
+                    "\(first) \(again)")
+            let atOnce = try await formAction()
+            let answers = try await withThrowingTaskGroup(of: (status: HTTPResponse.Status, location: String?).self) { group in
+                for _ in 0..<4 { group.addTask { try await send(atOnce) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.allSatisfy { $0.status == .seeOther && $0.location == "/record/status?saved=\(size + 1)" }, "\(answers)")
+            #expect(try node.node.store.heldTip(log).size == size + 2)
+            // Without the page's submission id: refused, nothing recorded.
+            let bare = try await send(String(uri.prefix { $0 != "&" }))
+            #expect(bare.status == .badRequest && bare.location == nil, "\(bare)")
+            #expect(try node.node.store.heldTip(log).size == size + 2)
+        }
+    }
+
     /// Rows are an owner's data: posted public they would be served raw to every reader.
     @Test func publicDatasetRowsAreRefused() async throws {
         let node = try InProcessNode()

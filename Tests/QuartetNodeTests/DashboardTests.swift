@@ -263,7 +263,7 @@ import Testing
     }
 
     @Test func theSignInPageEscapesItsMessage() {
-        let body = Dashboard.signInHTML(message: "\u{600}<b>bad</b>")
+        let body = Dashboard.signInHTML(node: "wales", message: "\u{600}<b>bad</b>")
         #expect(body.contains("\u{600}&lt;b&gt;bad&lt;/b&gt;") && body.contains("<form method=post"))
     }
 }

@@ -17,12 +17,13 @@ struct InProcessNode {
         "reader": .reader("analyst"), "auditor": .auditor("heiw"), "wales-op": .operator("wales"), "england-op": .operator("england"),
     ]
 
-    init(entries: Int = 2, foldsView: Bool = true) throws {
+    /// `extraTokens`: grants beside `tokens` (a token of another form).
+    init(entries: Int = 2, foldsView: Bool = true, extraTokens: [TokenGrant] = []) throws {
         files = try NodeFiles(node: "wales", members: ["uk", "england"], entries: entries)
         var configuration = try NodeConfiguration.load(path: files.configPath)
         // No peer runs: the node is the only copy of its log (OwnLogSync would hold appends).
         configuration.onlyCopy = true
-        configuration.tokens = Self.tokens.map { TokenGrant(name: $0.key, identity: $0.value, sha256: TokenGrant.digest("token-\($0.key)")) }
+        configuration.tokens = Self.tokens.map { TokenGrant(name: $0.key, identity: $0.value, sha256: TokenGrant.digest("token-\($0.key)")) } + extraTokens
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
         logger = quiet

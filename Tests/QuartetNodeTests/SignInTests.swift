@@ -43,12 +43,19 @@ import Testing
                 let cookie = response.headers[.setCookie] ?? ""
                 #expect(cookie.hasPrefix("__Host-quartet-wales=") && !cookie.contains("token-reader") && cookie.contains("Secure; HttpOnly; SameSite=Strict"), "\(cookie)")
             }
-            // The sign-in link followed from another site: refused; opened directly: taken.
-            for (site, status) in [("cross-site", HTTPResponse.Status.forbidden), ("same-site", .forbidden), ("none", .seeOther), ("same-origin", .seeOther)] {
+            // The sign-in link followed from another site: refused; opened directly: a page
+            // that asks, whose post signs in. No link signs in (or out) by itself: `none` is
+            // also a link opened from a mail or chat application.
+            for (site, status) in [("cross-site", HTTPResponse.Status.forbidden), ("same-site", .forbidden), ("none", .ok), ("same-origin", .ok)] {
+                let sessions = node.node.sessions.count
                 try await client.execute(uri: "/login?token=token-reader", method: .get, headers: headers([(API.fetchSite, site)])) { response in
                     #expect(response.status == status, "Sec-Fetch-Site: \(site)")
-                    #expect((response.headers[.setCookie] != nil) == (status == .seeOther))
+                    #expect(response.headers[.setCookie] == nil)
+                    let page = String(buffer: response.body)
+                    #expect(status != .ok || (page.contains("as <b>quartet://reader/analyst</b>") && page.contains("<input type=hidden name=token value=\"token-reader\">")
+                                              && page.contains("<form method=post action=\"/login\">")), "\(page)")
                 }
+                #expect(node.node.sessions.count == sessions)
             }
         }
     }
@@ -310,11 +317,48 @@ import Testing
                 _ = try await signIn(client, token: token)
             }
             try await client.execute(uri: "/login?token=token-reader", method: .get, headers: headers([(API.fetchSite, "none")])) { response in
-                #expect(response.status == .seeOther)
+                #expect(response.status == .ok && response.headers[.setCookie] == nil)
+            }
+            // A link does not end the session the browser holds: the operator stays signed in.
+            let operatorCookie = try await signIn(client, token: "token-wales-op")
+            try await client.execute(uri: "/login?token=token-reader", method: .get, headers: headers([(API.fetchSite, "none"), (.cookie, operatorCookie)])) { response in
+                #expect(response.status == .ok && response.headers[.setCookie] == nil)
+            }
+            try await client.execute(uri: "/record/status", method: .get, headers: headers([(.cookie, operatorCookie)])) { response in
+                #expect(response.status == .ok, "the operator's session outlives a link")
             }
             // A token the node does not know: 401, as from the form (not "use the form").
             try await client.execute(uri: "/login?token=token-nobody", method: .get, headers: headers([(API.fetchSite, "none")])) { response in
                 #expect(response.status == .unauthorized, "\(response.status)")
+            }
+        }
+    }
+
+    /// A token made for another node (`qt_<node>_…`) is refused here whatever the
+    /// configuration lists, saying it was sent to the wrong node and must be replaced — at
+    /// sign-in and as a bearer token; the sign-in page names this node, and its field takes
+    /// only this node's tokens or tokens of no one node.
+    @Test func aTokenOfAnotherNodeIsRefusedAndNamedAsSuch() async throws {
+        let englands = try TokenGrant.newToken(node: "england"), wales = try TokenGrant.newToken(node: "wales"), anyNode = try TokenGrant.newToken()
+        #expect(TokenGrant.boundNode(of: englands) == "england" && TokenGrant.boundNode(of: wales) == "wales" && TokenGrant.boundNode(of: anyNode) == nil)
+        #expect(TokenGrant.boundNode(of: "qt_northern-ireland_" + String(repeating: "A", count: 43)) == "northern-ireland")
+        #expect(TokenGrant.boundNode(of: "qt_Wales_" + String(repeating: "A", count: 43)) == nil && TokenGrant.boundNode(of: "qt_wales_" + String(repeating: "A", count: 42)) == nil)
+        // The page's pattern, as a browser applies it (anchored, with the v flag's escapes).
+        let pattern = try Regex("^(?:" + TokenGrant.signInPattern(node: "wales") + ")$")
+        #expect(wales.wholeMatch(of: pattern) != nil && anyNode.wholeMatch(of: pattern) != nil && englands.wholeMatch(of: pattern) == nil)
+        // England's token listed at wales too (a configuration copied): still england's.
+        let node = try InProcessNode(extraTokens: [TokenGrant(name: "copied", identity: .reader("analyst"), sha256: TokenGrant.digest(englands))])
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            try await client.execute(uri: "/login", method: .post, headers: headers([(.contentType, "application/x-www-form-urlencoded")]),
+                                     body: ByteBuffer(string: "token=" + englands)) { response in
+                let page = String(buffer: response.body)
+                #expect(response.status == .unauthorized && response.headers[.setCookie] == nil
+                        && page.contains("issued for node england, not this node (wales), and has now been sent here"), "\(page)")
+                #expect(page.contains("Sign in at node <b>wales</b>") && page.contains("pattern=\"qt_(wales_)?[A-Za-z0-9_\\-]{43}\""), "\(page)")
+            }
+            try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.authorization, "Bearer " + englands)])) { response in
+                #expect(response.status == .unauthorized && String(buffer: response.body).contains("issued for node england"), "\(String(buffer: response.body))")
             }
         }
     }
@@ -348,7 +392,7 @@ import Testing
         let live = node.node.live
         var refused = false
         do {
-            _ = try api.signIn(token: "token-reader", byLink: false, replacing: nil, afterCheck: {
+            _ = try api.signIn(token: "token-reader", replacing: nil, afterCheck: {
                 live.replace(federation: live.federation, contexts: live.contexts, tokens: [])
             })
         } catch { refused = true }

@@ -57,12 +57,12 @@ import Testing
         let error = WebForm.FieldError(message: "payload.as_of: expected a date as YYYY-MM-DD, got \"2025-02-30\"")
         #expect(error.field == "as_of")
         #expect(WebForm.FieldError(message: "the log is held").field == nil)
-        let body = WebForm.Body(kind: .status, values: ["as_of": "2025-02-30", "note": "<b>kept</b>"], error: error, token: "t0k", actions: [("P1.A1", "Title")],
+        let body = WebForm.Body(kind: .status, values: ["as_of": "2025-02-30", "note": "<b>kept</b>"], error: error, token: "t0k", submission: "5ub", actions: [("P1.A1", "Title")],
                                 measures: [], receipt: nil)
         let asOf = body.fields.first { $0.name == "as_of" }
         #expect(asOf?.error == error.message && asOf?.describedBy == "h-as_of e-as_of" && asOf?.value == "2025-02-30")
         #expect(body.fields.filter { $0.error != nil }.count == 1)
-        #expect(body.action == "/record/status?csrf=t0k")
+        #expect(body.action == "/record/status?csrf=t0k&submission=5ub")
         let html = WebPage.Frame(node: "wales", viewer: "quartet://operator/wales").render("form", title: "t", crumbs: [], script: false, body: body)
         #expect(html.contains("id=\"e-as_of\"") && html.contains("aria-describedby=\"h-as_of e-as_of\""))
         #expect(html.contains("&lt;b&gt;kept&lt;/b&gt;") && !html.contains("<b>kept"))
