@@ -357,8 +357,9 @@ final class SharedExclusiveLock: Sendable {
         return try await body()
     }
 
-    /// Holds waiting for the lock now (for tests).
+    /// Holds waiting for the lock now, and whether it is held exclusively (for tests).
     var waiting: Int { state.withLock { $0.waiting.count } }
+    var heldExclusively: Bool { state.withLock { $0.exclusive } }
 
     private func acquire(exclusive: Bool) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

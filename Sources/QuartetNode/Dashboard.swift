@@ -137,7 +137,9 @@ struct Dashboard {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: signInHTML(node: node, message: message, link: link))))
     }
 
-    struct SignInLink { var token: String; var who: String }
+    /// A sign-in link's token, whom it signs in as, and whom the browser is signed in as at
+    /// this node now (the confirmation ends that session).
+    struct SignInLink { var token: String; var who: String; var current: String? }
 
     static func signInHTML(node: String, message: String?, link: SignInLink? = nil) -> String {
         struct SignIn { var title: String; var node: String; var pattern: String; var message: String?; var link: SignInLink? }

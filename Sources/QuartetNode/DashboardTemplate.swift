@@ -139,7 +139,7 @@ enum DashboardTemplate {
         </style></head><body>
         <header><h1>Quartet</h1><p class=sub>Sign in at node <b>{{node}}</b></p></header><main>
         {{#message}}<p class="pill bad">{{message}}</p>{{/message}}
-        {{#link}}<form method=post action="/login"><p>Sign in at node <b>{{node}}</b> as <b>{{who}}</b>, with the token in the link you opened?</p><input type=hidden name=token value="{{token}}"><button type=submit>Sign in</button></form>{{/link}}
+        {{#link}}<form method=post action="/login"><p>Sign in at node <b>{{node}}</b> as <b>{{who}}</b>, with the token in the link you opened?</p>{{#current}}<p class="pill bad">This browser is signed in at this node as <b>{{current}}</b>: signing in with the link ends that session. If you did not expect this link, leave this page.</p>{{/current}}<input type=hidden name=token value="{{token}}"><button type=submit>Sign in</button></form>{{/link}}
         {{^link}}<form method=post action="/login"><label>A token issued for node {{node}}<input name=token type=password autocomplete=off required pattern="{{pattern}}" title="a token of node {{node}} (qt_{{node}}_… or qt_ and 43 characters): a token of another node is not sent here"></label><button type=submit>Sign in</button></form>
         <p class=small>A token is a password for the node that issued it: never enter one issued for another node here (this node would then hold it; have such a token replaced). Or present a client certificate issued by the federation CA.</p>{{/link}}</main></body></html>
 

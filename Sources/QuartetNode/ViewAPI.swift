@@ -147,8 +147,10 @@ extension API {
             // opened from a mail or chat application, which anyone can send (it signed an
             // operator out and into the sender's reader). It asks, and its page's post signs in.
             let grant = try linkGrant(token: String(token))
+            // The page says whom the browser is signed in as here now: the button ends that.
+            let current = Gate.cookie(gate.cookieName, in: request).flatMap(sessions.digest(of:)).flatMap(gate.grant(digest:))
             return Dashboard.signInPage(node: node, message: nil, status: .ok,
-                                        link: Dashboard.SignInLink(token: String(token), who: grant.identity.uri))
+                                        link: Dashboard.SignInLink(token: String(token), who: grant.identity.uri, current: current?.identity.uri))
         }
         routes.public(.post, "/login") { request, context -> Response in
             try Self.checkOwnFormPost(request, "sign in")

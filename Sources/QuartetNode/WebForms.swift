@@ -48,30 +48,41 @@ extension API {
                 // The same submission sent again is answered with its receipt; while another
                 // request appends it, this one waits for that one's outcome.
                 let id = String(submission)
+                let item = JSONValue.object(["type": .string(kind.entryType.rawValue), "payload": payload])
                 let deadline = ContinuousClock.now + .seconds(90)
+                func refused(_ message: String) -> Response {
+                    formPage(kind, who: who, values: values, error: WebForm.FieldError(message: message), receipt: nil, status: .conflict)
+                }
                 waiting: while true {
-                    switch submissions.begin(author: who.author, id: id) {
+                    switch submissions.begin(author: who.author, id: id, values: item.encoded()) {
                     case .saved(let index):
                         return receipt(index)
                     case .pending where ContinuousClock.now < deadline:
                         try await Task.sleep(for: .milliseconds(25))
                     case .pending:
-                        return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: "this form is still being saved by an earlier post of it: nothing more was saved; reload the page in a minute to see the receipt before sending it again"),
-                                        receipt: nil, status: .conflict)
+                        return refused("this form is still being saved by an earlier post of it: nothing more was saved; look at the log in a minute before sending it again")
+                    case .differs(let saved):
+                        return refused("this form was sent before with other values"
+                                       + (saved.map { " and saved as entry \(ownLog)/\($0)" } ?? ", which are being saved now")
+                                       + ": these were not saved. Record them from a new form (a correction, if they replace it)")
+                    case .unknown:
+                        return refused("an earlier post of this form failed where it may have been saved: nothing more was saved; look at the log before recording it again from a new form")
                     case .first:
                         break waiting
                     }
                 }
                 do {
-                    let saved = try await admit([("", .object(["type": .string(kind.entryType.rawValue), "payload": payload]))], caller: who)[0]
-                    submissions.finish(author: who.author, id: id, index: saved.index)
+                    let saved = try await admit([("", item)], caller: who)[0]
+                    submissions.finish(author: who.author, id: id, .saved(saved.index))
                     return receipt(saved.index)
-                } catch let error as HTTPError where error.status == .badRequest || error.status == .serviceUnavailable {
-                    submissions.finish(author: who.author, id: id, index: nil)
+                } catch let error as HTTPError where error.status == .badRequest || error.status == .serviceUnavailable || error.status == .unauthorized {
+                    // Refused before anything was signed: the form may be sent again.
+                    submissions.finish(author: who.author, id: id, .refused)
+                    if error.status == .unauthorized { throw error }
                     // The API's message; a 503 (the node taking its own log back) says when to retry.
                     return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: error.body ?? "refused"), receipt: nil, status: error.status)
                 } catch {
-                    submissions.finish(author: who.author, id: id, index: nil)
+                    submissions.finish(author: who.author, id: id, .unknown)
                     throw error
                 }
             }
@@ -110,8 +121,8 @@ extension API {
         let own = view.snapshot.logs[ownLog]
         let actions = (own?.actions.values.sorted { ViewQueries.idOrder($0.payload.id, $1.payload.id) } ?? []).filter { $0.withdrawn == nil }
         let measures = (own?.measures.values.sorted { ViewQueries.idOrder($0.payload.id, $1.payload.id) } ?? []).filter { $0.payload.kind != .distribution }
-        // A page whose submission id cannot be made has no form to send (the random source
-        // failing is this node's fault): said on the page.
+        // (Without a random source the page's form carries no id, and a post of it is refused
+        // saying so: nothing is recorded without one.)
         let submission = (try? FormSubmissions.newID()) ?? ""
         let body = WebForm.Body(kind: kind, values: values, error: error, token: FormToken.token(for: who.author), submission: submission,
                                 actions: actions.map { ($0.payload.id, $0.payload.title) }, measures: measures.map { ($0.payload.id, $0.payload.text, $0.payload.kind) },

@@ -40,6 +40,11 @@ struct NodeClientOptions: ParsableArguments {
             }
             token = environment
         }
+        // A token made for one node is not sent to another (which would then hold it, and
+        // refuses it anyway).
+        if let token, let bound = TokenGrant.boundNode(of: token), bound != configuration.node {
+            throw CLIError("the token was issued for node \(bound), and \(config) is node \(configuration.node)'s: it is not sent there (a token sent to another member's node is that member's to use)")
+        }
         var client: APIClient
         let lists = try configuration.clientRevocationLists()
         if configuration.nodeCredential == nil, configuration.revocationList == nil {

@@ -14,7 +14,7 @@ struct TokenNew: ParsableCommand {
         abstract: "Make a random bearer token; print it once, and the line for the node configuration's \"tokens\" (its SHA-256 only).")
     @Option(help: "Who holds it (a-z, 0-9, '-').") var name: String
     @Option(help: "reader, operator (of the node's own log) or auditor.") var role: String
-    @Option(help: "The node whose configuration takes it: the token is then qt_<node>_…, says where it belongs, is refused by every other node, and no other node's sign-in page sends it (recommended for operators and auditors; a reader's token several nodes take has none).")
+    @Option(help: "The node whose configuration takes it: the token is then qt_<node>_…, says where it belongs, is refused by every other node, and no other node's sign-in page sends it. Required for an operator's token; for a reader's or auditor's token that several nodes take, leave it out.")
     var node: String?
     @OptionGroup var output: FormatOptions
 
@@ -23,6 +23,8 @@ struct TokenNew: ParsableCommand {
         // The configuration refuses other names; checked here too, since the name goes into
         // the line printed for it.
         guard FederationPKI.isValidNodeID(name) else { throw ValidationError("--name must be a-z, 0-9 and '-' (found \"\(name.debugDescription.dropFirst().dropLast())\")") }
+        // An operator's token writes the node's own log: it belongs to that node alone.
+        guard role != "operator" || node != nil else { throw ValidationError("--node: an operator's token is for one node (the node whose log it writes): give --node ID") }
         if let node, !FederationPKI.isValidNodeID(node) { throw ValidationError("--node must be a node id: a-z, 0-9 and '-' (found \"\(node.debugDescription.dropFirst().dropLast())\")") }
         let token = try TokenGrant.newToken(node: node)
         let hash = TokenGrant.hex(TokenGrant.digest(token))

@@ -1434,7 +1434,16 @@ def main():
         # (An operator signs in through the form: a link takes a reader's token only.)
         d.get(wales["api"] + "/login")
         WebDriverWait(d, 20).until(EC.presence_of_element_located((By.NAME, "token")))
-        d.find_element(By.NAME, "token").send_keys(wales["operator_token"])
+        # The field takes only a token of this node (or of no one node), as Chromium applies
+        # its pattern: another node's token is not sent.
+        field = d.find_element(By.NAME, "token")
+        field.send_keys("qt_uk_" + "A" * 43)
+        if d.execute_script("return arguments[0].checkValidity()", field):
+            fail("wales's sign-in field takes uk's token")
+        field.clear()
+        field.send_keys(wales["operator_token"])
+        if not d.execute_script("return arguments[0].checkValidity()", field):
+            fail("wales's sign-in field refuses wales's own operator token %r" % wales["operator_token"][:10])
         d.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]").click()
         WebDriverWait(d, 20).until(lambda drv: "/login" not in drv.current_url)
         d.get(wales["api"] + "/record/reading")

@@ -189,10 +189,14 @@ import Testing
             let object = try JSONSerialization.jsonObject(with: Data(anonymous.body.utf8)) as? [String: Any]
             #expect(object?["request_id"] is String && (object?["error"] as? [String: Any])?["status"] as? Int == 401, "\(anonymous.body)")
         }
+        // Wales's operator token (the demo makes it for wales: qt_wales_…) at uk: refused as
+        // another node's, saying so; a token of no node that uk does not list: not accepted.
         let wrongToken = try federation.curl(["-H", "authorization: Bearer \(token(federation, operatorOf: "wales"))", "\(federation.api("uk"))/v1/view"])
-        #expect(wrongToken.status == 401 && wrongToken.body.contains("not one this node accepts"), "\(wrongToken)")
+        #expect(wrongToken.status == 401 && wrongToken.body.contains("issued for node wales, not this node (uk)"), "\(wrongToken)")
+        let unknownToken = try federation.curl(["-H", "authorization: Bearer qt_\(String(repeating: "A", count: 43))", "\(federation.api("uk"))/v1/view"])
+        #expect(unknownToken.status == 401 && unknownToken.body.contains("not one this node accepts"), "\(unknownToken)")
         // The refusal is logged with the request id the client was given.
-        let refusedID = try #require(try JSONSerialization.jsonObject(with: Data(wrongToken.body.utf8)) as? [String: Any])["request_id"] as? String
+        let refusedID = try #require(try JSONSerialization.jsonObject(with: Data(unknownToken.body.utf8)) as? [String: Any])["request_id"] as? String
         let log = federation.processes["uk"]!.log
         let line = log.split(separator: "\n").first { $0.contains("refused") && $0.contains("not one this node accepts") }
         #expect(line?.contains(try #require(refusedID)) == true, "uk's log has no refusal line with \(refusedID ?? "?"): \(line ?? "none")")

@@ -48,6 +48,24 @@ func populatedDirectory(count: Int) throws -> URL {
         #expect(sent.status != 0 && !sent.stderr.contains("QUARTET_TOKEN") && sent.stderr.contains("cannot reach node wales"), "\(sent)")
     }
 
+    /// A token made for one node (`token new --node`) is not sent to another, however it is
+    /// given; an operator's token must name its node.
+    @Test func aTokenOfAnotherNodeIsNotSent() throws {
+        let fixture = try NodeFiles()
+        defer { fixture.remove() }
+        let quartet = try TestKit.quartetBinary()
+        let englands = "qt_england_" + String(repeating: "A", count: 43)
+        let given = try TestKit.run(quartet, ["view", "--config", fixture.configPath, "--timeout", "2", "--token", englands])
+        #expect(given.status != 0 && given.stderr.contains("the token was issued for node england") && !given.stderr.contains("cannot reach"), "\(given)")
+        // Its own node's token goes (the node is not running: the connection fails instead).
+        let own = try TestKit.run(quartet, ["view", "--config", fixture.configPath, "--timeout", "2", "--token", "qt_wales_" + String(repeating: "A", count: 43)])
+        #expect(own.status != 0 && own.stderr.contains("cannot reach node wales"), "\(own)")
+        let unnamed = try TestKit.quartet(["token", "new", "--name", "op", "--role", "operator"])
+        #expect(unnamed.status != 0 && unnamed.stderr.contains("an operator's token is for one node"), "\(unnamed)")
+        let named = try TestKit.quartet(["token", "new", "--name", "op", "--role", "operator", "--node", "wales", "--format", "json"])
+        #expect(named.status == 0 && (named.stdout.contains("\"token\" : \"qt_wales_") || named.stdout.contains("\"token\":\"qt_wales_")), "\(named)")
+    }
+
     /// A signing key given on the command line (`agreement sign --key`, `federation sign`,
     /// `recover`) is read only when no other user has access to it, as the node reads its own
     /// (finding 274).

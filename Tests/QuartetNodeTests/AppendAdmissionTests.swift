@@ -255,6 +255,7 @@ import Testing
                 for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
                 try #require(condition())
             }
+            try await until { lock.heldExclusively }
             let size = try node.node.store.heldTip(node.node.store.log(named: "wales")).size
             let waiting = Task { try await Self.post(client, #"{"type":"test.note","payload":{"text":"waits"}}"#) }
             try await until { lock.waiting == 1 }
@@ -302,6 +303,14 @@ import Testing
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(answers.allSatisfy { $0.status == .seeOther && $0.location == "/record/status?saved=\(size + 1)" }, "\(answers)")
+            #expect(try node.node.store.heldTip(log).size == size + 2)
+            // The same rendering sent again with other values: refused, saying what was saved.
+            var changed = cookie
+            changed[.contentType] = "application/x-www-form-urlencoded"
+            changed[.origin] = "https://localhost"
+            let other = try await client.execute(uri: atOnce, method: .post, headers: changed,
+                                                 body: ByteBuffer(string: "action=P1.A9&status=at-risk&as_of=2026-02-01&note=mended")) { ($0.status, String(buffer: $0.body)) }
+            #expect(other.0 == .conflict && other.1.contains("sent before with other values and saved as entry wales/\(size + 1)"), "\(other)")
             #expect(try node.node.store.heldTip(log).size == size + 2)
             // Without the page's submission id: refused, nothing recorded.
             let bare = try await send(String(uri.prefix { $0 != "&" }))

@@ -323,6 +323,8 @@ import Testing
             let operatorCookie = try await signIn(client, token: "token-wales-op")
             try await client.execute(uri: "/login?token=token-reader", method: .get, headers: headers([(API.fetchSite, "none"), (.cookie, operatorCookie)])) { response in
                 #expect(response.status == .ok && response.headers[.setCookie] == nil)
+                #expect(String(buffer: response.body).contains("signed in at this node as <b>quartet://operator/wales</b>: signing in with the link ends that session"),
+                        "\(String(buffer: response.body))")
             }
             try await client.execute(uri: "/record/status", method: .get, headers: headers([(.cookie, operatorCookie)])) { response in
                 #expect(response.status == .ok, "the operator's session outlives a link")
