@@ -27,24 +27,11 @@ extension VerifyFigureCommand {
                 let log = policy.logURLs[i].flatMap(AuditCoverage.namedLog) ?? String(line.name.split(separator: "/").last ?? "")
                 guard heads[log] == nil, !log.isEmpty else { continue }
                 let text = try await api(configuration) { try await client.checkpoint(log: log, covering: 0) }
-                switch Result(catching: { () throws(Failure) in try Self.head(text, of: log, policy: policy, maxAge: maxAge, now: now).verified }) {
-                case .success(let verified): heads[log] = (verified.checkpoint.size, verified.checkpoint.root)
-                case .failure(let failure):
-                    // Perhaps signed by a key the log moved to after the policy was written: its
-                    // rotations are among the entries read below, and followed once they are.
-                    // Only the log's signature is put off: the log the policy's line names, the
-                    // witnesses' quorum and its age are judged first (no log is read whole on a
-                    // checkpoint that fails them).
-                    guard let note = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: note.text),
-                          policy.logs.contains(where: { Array($0.name.utf8) == Array(claimed.origin.utf8) }) else { throw CLIError("read whole: \(failure.description)") }
-                    if let refusal = AuditCoverage.namesAnotherLog(policy, origin: claimed.origin, log: log) { throw CLIError("read whole: \(refusal)") }
-                    let cosigned: [String: UInt64]
-                    do { cosigned = try policy.cosigned(note, checkpoint: claimed) } catch {
-                        throw CLIError("read whole: the checkpoint of \(log) does not meet your policy: \(error.message)")
-                    }
-                    if let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: policy.quorumTime(cosigned), now: now, maxAge: maxAge) {
-                        throw CLIError("read whole: \(log): \(refusal)")
-                    }
+                let head: WholeHead
+                do { head = try Self.wholeHead(text, of: log, policy: policy, maxAge: maxAge, now: now) } catch { throw CLIError(error.description) }
+                switch head {
+                case .verified(let size, let root): heads[log] = (size, root)
+                case .deferred(let claimed):
                     unverified[log] = (text, claimed)
                     heads[log] = (claimed.size, claimed.root)
                 }
@@ -69,13 +56,7 @@ extension VerifyFigureCommand {
                     guard Array(entry.header.log.utf8) == Array(log.utf8) else { throw CLIError("read whole: entry \(log)/\(body.index) names the log \(entry.header.log)") }
                     leaves.append(entry.leafHash)
                     if let claimed = unverified[log]?.claimed {
-                        // Their signatures are checked as they are followed, once the root matches.
-                        do {
-                            if let rotation = try KeyRotation.from(entry, origin: claimed.origin, verifyingSignatures: false) { rotations.append(rotation) }
-                        } catch { throw CLIError("read whole: entry \(log)/\(body.index): \(error.message)") }
-                        guard rotations.count <= KeyChain.maxRotations else {
-                            throw CLIError("read whole: \(log) holds more key rotations than a log may (\(KeyChain.maxRotations))")
-                        }
+                        do { try Self.collectRotation(entry, of: log, origin: claimed.origin, into: &rotations) } catch { throw CLIError(error.description) }
                     }
                     do { try view.apply(viewEntry) } catch { throw CLIError("read whole: entry \(log)/\(body.index): the fold refused it: \(error.message)") }
                 }
@@ -97,5 +78,49 @@ extension VerifyFigureCommand {
             throw CLIError("\(error.description): entries were left out of the answer (or the logs moved on since it was made: ask again)")
         }
         return Report.Whole(logs: heads.mapValues(\.size), recomputed: recomputed)
+    }
+
+    /// A log's checkpoint before the log is read whole: verified under the policy, or claimed.
+    enum WholeHead: Equatable {
+        case verified(size: UInt64, root: Hash)
+        /// Its log's signature put off until the entries are read (their rotations followed).
+        case deferred(Checkpoint)
+    }
+
+    /// How `text`, the node's checkpoint of `log`, is taken before `log` is read whole: verified
+    /// under the policy; else — perhaps signed by a key the log moved to after the policy was
+    /// written, whose rotations are among the entries read then — claimed, only its log's
+    /// signature put off: the log the policy's line names, the witnesses' quorum and its age
+    /// are judged first, so no log is read whole (up to `wholeLimit` entries) on a checkpoint
+    /// that fails them. Each refusal says its own reason.
+    static func wholeHead(_ text: String, of log: String, policy: WitnessPolicy, maxAge: UInt64, now: UInt64) throws(Failure) -> WholeHead {
+        let failure: Failure
+        do {
+            let verified = try Self.head(text, of: log, policy: policy, maxAge: maxAge, now: now).verified
+            return .verified(size: verified.checkpoint.size, root: verified.checkpoint.root)
+        } catch { failure = error }
+        guard let note = try? SignedNote(parsing: text), let claimed = try? Checkpoint(parsing: note.text),
+              policy.logs.contains(where: { Array($0.name.utf8) == Array(claimed.origin.utf8) }) else { throw Failure("read whole: \(failure.description)") }
+        if let refusal = AuditCoverage.namesAnotherLog(policy, origin: claimed.origin, log: log) { throw Failure("read whole: \(refusal)") }
+        let cosigned: [String: UInt64]
+        do { cosigned = try policy.cosigned(note, checkpoint: claimed) } catch {
+            throw Failure("read whole: the checkpoint of \(log) does not meet your policy: \(error.message)")
+        }
+        if let refusal = VerifyCheckpointCommand.ageRefusal(quorumTime: policy.quorumTime(cosigned), now: now, maxAge: maxAge) {
+            throw Failure("read whole: \(log): \(refusal)")
+        }
+        return .deferred(claimed)
+    }
+
+    /// Adds `entry`'s key rotation, if it is one, to `rotations` (read from a log whose
+    /// checkpoint was claimed, `origin` its origin): its signatures are checked as the chain is
+    /// followed, once the root matches; no more than a log may hold (`KeyChain.maxRotations`).
+    static func collectRotation(_ entry: Entry, of log: String, origin: String, into rotations: inout [KeyRotation]) throws(Failure) {
+        do {
+            if let rotation = try KeyRotation.from(entry, origin: origin, verifyingSignatures: false) { rotations.append(rotation) }
+        } catch { throw Failure("read whole: entry \(log)/\(entry.header.index): \(error.message)") }
+        guard rotations.count <= KeyChain.maxRotations else {
+            throw Failure("read whole: \(log) holds more key rotations than a log may (\(KeyChain.maxRotations))")
+        }
     }
 }

@@ -34,7 +34,7 @@ import Testing
 
         mutating func append(_ type: String, _ payload: String) throws {
             entries.append(try Entry(log: name, index: UInt64(entries.count), timeMillis: 1_767_225_600_000, type: type, classification: "public",
-                                     author: "operator-\(name)", payload: Array(payload.utf8), salt: [UInt8](repeating: UInt8(entries.count), count: 32)))
+                                     author: "operator-\(name)", payload: Array(payload.utf8), salt: [UInt8](repeating: UInt8(truncatingIfNeeded: entries.count), count: 32)))
         }
 
         var leaves: [Hash] { entries.map(\.leafHash) }
@@ -267,6 +267,57 @@ import Testing
 
     /// The answer is read strictly: a key given twice is refused (another reader of the file
     /// would see another figure or value), and a stated null is a value, not absent.
+    /// `--whole` reads a log whole (up to 2,000,000 entries) only on a checkpoint that passes
+    /// what can be judged before the log's entries are read: a checkpoint verified under the
+    /// policy is taken; one signed by a key the policy does not name (the log rotated since)
+    /// only once the policy names its origin and its log, the quorum cosigned it and it is
+    /// fresh — each refusal with its own reason; and no more rotations are gathered than a log
+    /// may hold.
+    @Test func aLogIsReadWholeOnlyOnACheckpointThatPassesWhatCanBeJudgedFirst() throws {
+        var (uk, wales) = try logs()
+        let policy = try policy([uk, wales], witnessed: true)
+        let now: UInt64 = 1_767_225_700
+        func head(_ text: String, of log: String = "wales", now: UInt64 = now) -> Result<VerifyFigureCommand.WholeHead, VerifyFigureCommand.Failure> {
+            Result { () throws(VerifyFigureCommand.Failure) in try VerifyFigureCommand.wholeHead(text, of: log, policy: policy, maxAge: 3600, now: now) }
+        }
+        func refusal(_ result: Result<VerifyFigureCommand.WholeHead, VerifyFigureCommand.Failure>) -> String {
+            if case .failure(let failure) = result { return failure.description }
+            return "taken: \(result)"
+        }
+        #expect(try head(try wales.note()).get() == .verified(size: 4, root: Merkle.root(ofLeaves: wales.leaves)))
+        // Rotated to a key the policy does not name: claimed, its signature put off.
+        try wales.rotate(to: try Ed25519PrivateKey())
+        let rotated = try wales.note()
+        let claimed = try Checkpoint(parsing: try SignedNote(parsing: rotated).text)
+        #expect(try head(rotated).get() == .deferred(claimed))
+        // Without the quorum's cosignature: refused before reading.
+        let alone = try wales.signer.sign(claimed).serialized
+        #expect(refusal(head(alone)).hasPrefix("read whole: the checkpoint of wales does not meet your policy"), "\(refusal(head(alone)))")
+        // Cosigned long ago: refused for its age.
+        #expect(refusal(head(rotated, now: now + 86_400)).hasPrefix("read whole: wales: the quorum last cosigned this checkpoint"), "\(refusal(head(rotated, now: now + 86_400)))")
+        // Asked as another log's (the policy's line names wales): refused for the log.
+        #expect(refusal(head(rotated, of: "uk")).contains("names the log wales, not uk"), "\(refusal(head(rotated, of: "uk")))")
+        // An origin the policy does not name: refused with the policy's own reason.
+        let stranger = try Log("zz")
+        var strangerNote = try stranger.signer.sign(Checkpoint(origin: stranger.signer.name, size: 0, root: Merkle.root(ofLeaves: []), timeMillis: 1_767_225_600_000))
+        strangerNote.signatures.append(try VerifyFigureTests.witness.cosign(body: strangerNote.text, time: 1_767_225_600))
+        #expect(refusal(head(strangerNote.serialized, of: "zz")).hasPrefix("read whole: the checkpoint of zz does not meet your policy"), "\(refusal(head(strangerNote.serialized, of: "zz")))")
+        // Rotations gathered from a claimed log: no more than a log may hold.
+        var many = try Log("wales")
+        for _ in 0...KeyChain.maxRotations { try many.rotate(to: try Ed25519PrivateKey()) }
+        try many.append("plan.action", Self.action)
+        var rotations: [KeyRotation] = []
+        var refused: String?
+        for entry in many.entries {
+            do { try VerifyFigureCommand.collectRotation(entry, of: "wales", origin: many.signer.name, into: &rotations) } catch {
+                refused = error.description
+                break
+            }
+        }
+        #expect(rotations.count == KeyChain.maxRotations + 1 && refused == "read whole: wales holds more key rotations than a log may (\(KeyChain.maxRotations))", "\(refused ?? "none")")
+        _ = uk
+    }
+
     @Test func theAnswerIsReadStrictly() throws {
         let twice = Data(#"{"figure":"total:A:2025","figure":"total:A:2024","entries":[],"checkpoints":{},"stated":1}"#.utf8)
         #expect(throws: VerifyFigureCommand.Failure.self) { try VerifyFigureCommand.decodeAnswer(twice) }
