@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Checks a seeded five-node federation from outside, with independent clients:
-#   1. the dashboard in a real browser (headless Chromium from Debian): the page renders, shows
-#      the priorities x nations matrix and SVG charts, loads nothing external; a screenshot is
-#      kept in $OUT/dashboard.png for people to look at;
-#   2. the web interface driven by Selenium (Tests/Browser/web_test.py): a reader's path from
-#      the home page to a measure's provenance, verified in the browser; tampered proofs shown
-#      as failed; axe-core with zero violations on every page; screenshots in $OUT/web;
+#   1. the web interface driven by Selenium in headless Chromium (Tests/Browser/web_test.py): a
+#      reader's path from the home page to a measure's provenance, verified in the browser;
+#      tampered proofs shown as failed; axe-core with zero violations on every page; screenshots
+#      in $OUT/web;
+#   2. the overview as that browser rendered it once signed in: the page shows the priorities x
+#      nations matrix and SVG charts, loads nothing external; a screenshot is kept in
+#      $OUT/dashboard.png for people to look at;
 #   3. schemathesis (PyPI) against docs/openapi.yaml on the UK node: no 5xx and no response that
 #      contradicts the document (status codes, content types, schemas, headers).
 # Usage: scripts/check-api.sh [QUARTET_BINARY]   (default .build/debug/quartet)

@@ -37,14 +37,12 @@ extension API {
         return grant
     }
 
-    /// The grant of `token` here, or a 401 that says why: a token made for another node
-    /// (`TokenGrant.boundNode`) is named as such, since this node now holds it.
+    /// The grant of `token` here, or a 401 that says why (`Gate.grant(token:)`).
     func acceptedGrant(token: String) throws -> TokenGrant {
-        if let refusal = gate.otherNodesToken(token) { throw HTTPError(.unauthorized, message: refusal) }
-        guard let grant = gate.grant(digest: TokenGrant.digest(token)) else {
-            throw HTTPError(.unauthorized, message: "the token is not one this node accepts")
+        switch gate.grant(token: token) {
+        case .success(let grant): return grant
+        case .failure(let refusal): throw HTTPError(.unauthorized, message: refusal.message)
         }
-        return grant
     }
 
     /// Opens a session for `token` and sets its cookie (the form at `/login`, or the page a
@@ -53,8 +51,7 @@ extension API {
     /// operator's session valid for its remaining hours.
     /// `afterCheck`: runs between the token's check and the session's opening (a test's reload).
     func signIn(token: String, replacing previous: String?, afterCheck: () -> Void = {}) throws -> Response {
-        let digest = TokenGrant.digest(token)
-        _ = try acceptedGrant(token: token)
+        let digest = try acceptedGrant(token: token).sha256
         afterCheck()
         if let previous { sessions.close(previous) }
         let session = try sessions.open(digest: digest)

@@ -153,8 +153,11 @@ struct Gate: Sendable {
             return .caller(Caller(identity: identity, author: Self.author(identity, "cert \(serial)"), viaCookie: false))
         }
         if let token = Self.bearerToken(request) {
-            if let refusal = otherNodesToken(token) { return .refused(refusal) }
-            guard let grant = grant(digest: TokenGrant.digest(token)) else { return .refused("the bearer token is not one this node accepts") }
+            let grant: TokenGrant
+            switch self.grant(token: token) {
+            case .success(let found): grant = found
+            case .failure(let refusal): return .refused(refusal.message)
+            }
             return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: false,
                                   viaAuthorizationHeader: true, token: grant.sha256))
         }
@@ -166,12 +169,19 @@ struct Gate: Sendable {
         return .caller(Caller(identity: grant.identity, author: Self.author(grant.identity, "token \(grant.name)"), viaCookie: true, token: grant.sha256))
     }
 
-    /// Why `token` is refused here for being made for another node (`TokenGrant.boundNode`),
-    /// or nil: it is that node's credential, even where a configuration lists it, and whoever
-    /// sent it here should know this node now holds it.
-    func otherNodesToken(_ token: String) -> String? {
-        guard let bound = TokenGrant.boundNode(of: token), bound != node else { return nil }
-        return "this token was issued for node \(bound), not this node (\(node)), and has now been sent here: have node \(bound)'s operator replace it (quartet token new --node \(bound), then remove the old one from its configuration)"
+    /// Why a token is refused (`grant(token:)`).
+    struct TokenRefusal: Error { let message: String }
+
+    /// The grant of `token` (in an `Authorization` header, the sign-in form or a sign-in link),
+    /// or why it is refused: made for another node (`TokenGrant.boundNode`) — that node's
+    /// credential even where a configuration here lists it, and whoever sent it should know
+    /// this node now holds it — or not listed here.
+    func grant(token: String) -> Result<TokenGrant, TokenRefusal> {
+        if let bound = TokenGrant.boundNode(of: token), bound != node {
+            return .failure(TokenRefusal(message: "this token was issued for node \(bound), not this node (\(node)), and has now been sent here: have node \(bound)'s operator replace it (quartet token new --node \(bound), then remove the old one from its configuration)"))
+        }
+        guard let grant = grant(digest: TokenGrant.digest(token)) else { return .failure(TokenRefusal(message: "the token is not one this node accepts")) }
+        return .success(grant)
     }
 
     /// The grant of the token whose SHA-256 is `digest`; every grant's digest is compared in

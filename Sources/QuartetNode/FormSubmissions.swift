@@ -69,11 +69,10 @@ final class FormSubmissions: Sendable {
         id.utf8.count == 32 && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
-    /// The turn of a post of submission `id` by `author` with `values` (what it would append,
-    /// as bytes); `.first` marks it pending.
-    func begin(author: String, id: String, values: [UInt8]) -> Turn {
+    /// The turn of a post of submission `id` by `author` whose values (what it would append)
+    /// have SHA-256 `digest`; `.first` marks it pending.
+    func begin(author: String, id: String, digest: [UInt8]) -> Turn {
         let key = author + "\n" + id
-        let digest = SHA256.hash(values)
         return state.withLock { state in
             switch state.entries[key] {
             case nil:

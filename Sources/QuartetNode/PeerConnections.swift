@@ -310,7 +310,8 @@ extension ReplicationEngine {
         // Not recorded (all of it, or none), not sent: the peer asks again (or is pushed the
         // next commit).
         if let disclosed, !onDisclosed(peer, disclosed.log, disclosed.records) { return answerUnavailable() }
-        flows[peer, default: OutboundFlow()].queued(frame.count, nowMillis: monotonicMillis)
+        // (`admits` above said it is within the limit: the answer is known.)
+        _ = flows[peer, default: OutboundFlow()].queued(frame.count, nowMillis: monotonicMillis)
         write(frame, to: peer, on: channel)
     }
 

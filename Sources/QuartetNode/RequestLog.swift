@@ -21,7 +21,7 @@ private let resourcePolicyHeader = HTTPField.Name("cross-origin-resource-policy"
 struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
     let metrics: NodeMetrics
     /// This node's id (named on the sign-in page a refusal of the dashboard shows).
-    var node = ""
+    let node: String
     /// The budgets of refusal lines (401, 403) and failure lines (5xx): anyone can cause either
     /// (an anonymous `/readyz` asked while the node is not ready is a 503), so each is bounded
     /// on its own, and neither crowds the other out.

@@ -25,7 +25,7 @@ public struct TokenGrant: Sendable, Equatable {
     /// The node a token was made for (`newToken(node:)`), or nil for a token of no one node.
     public static func boundNode(of token: String) -> String? {
         let bytes = Array(token.utf8)
-        guard bytes.count > 3 + 2 + 43, bytes.starts(with: Array("qt_".utf8)), bytes[bytes.count - 44] == UInt8(ascii: "_") else { return nil }
+        guard bytes.count >= 3 + 1 + 1 + 43, bytes.starts(with: Array("qt_".utf8)), bytes[bytes.count - 44] == UInt8(ascii: "_") else { return nil }
         let node = String(decoding: bytes[3..<(bytes.count - 44)], as: UTF8.self)
         return FederationPKI.isValidNodeID(node) ? node : nil
     }

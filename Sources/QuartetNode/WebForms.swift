@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import QuartetAPI
+import QuartetCrypto
 import QuartetPlan
 import QuartetStore
 
@@ -32,7 +33,7 @@ extension API {
                 }
                 let values = WebForm.decode(String(buffer: body))
                 guard let submission = request.uri.queryParameters.get("submission"), FormSubmissions.isWellFormed(submission) else {
-                    return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: "the form has no submission id (a page from before an upgrade?): nothing was saved; send it again from this page"),
+                    return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: "the form has no submission id (a page from before an upgrade, or one this node could not make an id for): nothing was saved; send it again from this page"),
                                     receipt: nil, status: .badRequest)
                 }
                 let payload: JSONValue
@@ -49,12 +50,13 @@ extension API {
                 // request appends it, this one waits for that one's outcome.
                 let id = String(submission)
                 let item = JSONValue.object(["type": .string(kind.entryType.rawValue), "payload": payload])
+                let digest = SHA256.hash(item.encoded())
                 let deadline = ContinuousClock.now + .seconds(90)
                 func refused(_ message: String) -> Response {
                     formPage(kind, who: who, values: values, error: WebForm.FieldError(message: message), receipt: nil, status: .conflict)
                 }
                 waiting: while true {
-                    switch submissions.begin(author: who.author, id: id, values: item.encoded()) {
+                    switch submissions.begin(author: who.author, id: id, digest: digest) {
                     case .saved(let index):
                         return receipt(index)
                     case .pending where ContinuousClock.now < deadline:

@@ -63,7 +63,9 @@ extension WitnessCollector {
         /// `recosignSeconds`, says when it is tried again (a quiet log's cosignatures stayed a
         /// whole period older for one lost request) — the doubling one even after a 503, which
         /// would otherwise ask a witness whose copy stays behind twice a second for as long.
+        /// A cosignature refused for its date still says the witness's time (`clockSample`).
         mutating func failed(_ failure: WitnessFailure, now: ContinuousClock.Instant, recosign: Bool = false) {
+            if let time = failure.verifiedTime { clockSample = ClockWatch.Reading(signedSeconds: time, arrived: now) }
             failures += 1
             let delay = Duration.milliseconds(min(60_000, 1000 << min(failures - 1, 6)))
             retryAt = now + (recosign ? max(delay, failure.retryAfter ?? .zero) : failure.retryAfter ?? delay)

@@ -624,7 +624,6 @@ final class WitnessCollector: Sendable {
                 }
                 w.cosigned(result.size, time: result.time, now: .now, lagging: older)
             case .failure(let failure):
-                if let time = failure.verifiedTime { w.clockSample = ClockWatch.Reading(signedSeconds: time, arrived: .now) }
                 // Asked for the size it had cosigned already: a request to cosign it again.
                 w.failed(failure, now: .now, recosign: w.cosigned == checkpoint.checkpoint.size)
             }

@@ -69,9 +69,7 @@ public struct OutboundFlow: Sendable {
     }
 
     /// `bytes` were handed to the connection (at `nowMillis`, monotonic). Returns false when the
-    /// connection is past its hard limit and must be closed (a shell that asked `admits`
-    /// first knows it is not).
-    @discardableResult
+    /// connection is past its hard limit and must be closed.
     public mutating func queued(_ bytes: Int, nowMillis: UInt64 = 0) -> Bool {
         unwritten = unwritten.addingReportingOverflow(max(0, bytes)).partialValue
         queuedTotal &+= UInt64(max(0, bytes))

@@ -29,7 +29,7 @@ struct TokenNew: ParsableCommand {
         let token = try TokenGrant.newToken(node: node)
         let hash = TokenGrant.hex(TokenGrant.digest(token))
         switch output.format {
-        case .json: printJSON(NewTokenOutput(token: token, config: .init(name: name, role: role, sha256: hash)))
+        case .json: printJSON(NewTokenOutput(token: token, node: node, config: .init(name: name, role: role, sha256: hash)))
         case .text:
             print("token (shown once; give it to \(name)): \(token)")
             // Encoded, not interpolated: the line is JSON an operator pastes into a configuration.
@@ -45,5 +45,7 @@ struct TokenNew: ParsableCommand {
 struct NewTokenOutput: Encodable {
     struct Grant: Encodable { var name, role, sha256: String }
     var token: String
+    /// The node it was made for (`--node`), or nil: a token of no one node.
+    var node: String?
     var config: Grant
 }

@@ -42,6 +42,7 @@ extension VerifyFigureCommand {
             guard head.size <= wholeLimit else { throw CLIError("read whole: \(log) holds \(head.size) entries, more than \(wholeLimit) this command reads") }
             var leaves: [Hash] = []
             var rotations: [KeyRotation] = []
+            let claimed = unverified[log]?.claimed
             leaves.reserveCapacity(Int(head.size))
             while UInt64(leaves.count) < head.size {
                 let from = UInt64(leaves.count)
@@ -55,7 +56,7 @@ extension VerifyFigureCommand {
                     do { (entry, viewEntry) = try Self.foldable(body) } catch { throw CLIError("read whole: entry \(log)/\(body.index): \(error.description)") }
                     guard Array(entry.header.log.utf8) == Array(log.utf8) else { throw CLIError("read whole: entry \(log)/\(body.index) names the log \(entry.header.log)") }
                     leaves.append(entry.leafHash)
-                    if let claimed = unverified[log]?.claimed {
+                    if let claimed {
                         do { try Self.collectRotation(entry, of: log, origin: claimed.origin, into: &rotations) } catch { throw CLIError(error.description) }
                     }
                     do { try view.apply(viewEntry) } catch { throw CLIError("read whole: entry \(log)/\(body.index): the fold refused it: \(error.message)") }

@@ -265,8 +265,6 @@ import Testing
         #expect(check(padded, before).failure?.contains("more than a log may hold") == true)
     }
 
-    /// The answer is read strictly: a key given twice is refused (another reader of the file
-    /// would see another figure or value), and a stated null is a value, not absent.
     /// `--whole` reads a log whole (up to 2,000,000 entries) only on a checkpoint that passes
     /// what can be judged before the log's entries are read: a checkpoint verified under the
     /// policy is taken; one signed by a key the policy does not name (the log rotated since)
@@ -315,9 +313,10 @@ import Testing
             }
         }
         #expect(rotations.count == KeyChain.maxRotations + 1 && refused == "read whole: wales holds more key rotations than a log may (\(KeyChain.maxRotations))", "\(refused ?? "none")")
-        _ = uk
     }
 
+    /// The answer is read strictly: a key given twice is refused (another reader of the file
+    /// would see another figure or value), and a stated null is a value, not absent.
     @Test func theAnswerIsReadStrictly() throws {
         let twice = Data(#"{"figure":"total:A:2025","figure":"total:A:2024","entries":[],"checkpoints":{},"stated":1}"#.utf8)
         #expect(throws: VerifyFigureCommand.Failure.self) { try VerifyFigureCommand.decodeAnswer(twice) }

@@ -251,14 +251,10 @@ import Testing
             let lock = node.node.admission.lock
             let (release, releaser) = AsyncStream<Void>.makeStream()
             let holding = Task { await lock.exclusive { for await _ in release { break } } }
-            func until(_ condition: () -> Bool) async throws {
-                for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
-                try #require(condition())
-            }
-            try await until { lock.heldExclusively }
+            try await eventually { lock.heldExclusively }
             let size = try node.node.store.heldTip(node.node.store.log(named: "wales")).size
             let waiting = Task { try await Self.post(client, #"{"type":"test.note","payload":{"text":"waits"}}"#) }
-            try await until { lock.waiting == 1 }
+            try await eventually { lock.waiting == 1 }
             _ = node.node.live.dropTokens(keeping: node.node.live.tokens.filter { $0.name != "wales-op" })
             releaser.yield()
             await holding.value

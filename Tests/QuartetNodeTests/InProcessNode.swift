@@ -4,6 +4,7 @@ import Logging
 import QuartetCrypto
 @testable import QuartetNode
 import QuartetTestKit
+import Testing
 
 /// A node built from real files (PKI, data directory, federation, configuration) but not
 /// listening: its API is driven in process, straight to its router (`RouterClient`).
@@ -37,4 +38,11 @@ struct InProcessNode {
     }
 
     func remove() { files.remove() }
+}
+
+/// Waits (up to 5 s, polling) until `condition` holds, and fails the test if it never does: a
+/// step waits for the state it needs, not for a time.
+func eventually(_ condition: () -> Bool, _ comment: @autoclosure () -> String = "") async throws {
+    for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+    try #require(condition(), "\(comment())")
 }

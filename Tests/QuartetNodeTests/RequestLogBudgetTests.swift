@@ -14,7 +14,7 @@ import Testing
         let logger = Logger(label: "test") { _ in CollectingLogHandler(logLevel: .info) { text in captured.lines.withLock { $0.append(text) } } }
         let clock: @Sendable () -> ContinuousClock.Instant = { captured.now.withLock { $0 } }
         let router = Router(context: NodeRequestContext.self)
-        router.add(middleware: RequestLogMiddleware<NodeRequestContext>(metrics: NodeMetrics(ownLog: "wales"),
+        router.add(middleware: RequestLogMiddleware<NodeRequestContext>(metrics: NodeMetrics(ownLog: "wales"), node: "wales",
                                                                         refusals: LogBudget(lines: 3, per: .seconds(60), clock: clock),
                                                                         failures: LogBudget(lines: 3, per: .seconds(60), clock: clock),
                                                                         faults: LogBudget(lines: 1, per: .seconds(60), clock: clock)))

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import QuartetAPI
+import QuartetCrypto
 @testable import QuartetNode
 import QuartetPlan
 import Testing
@@ -119,36 +120,36 @@ import Testing
 @Suite struct FormSubmissionsTests {
     @Test func aRepeatIsAnsweredOnlyWithTheValuesItSaved() {
         let submissions = FormSubmissions()
-        let a = Array("a".utf8), b = Array("b".utf8)
-        #expect(submissions.begin(author: "op", id: "1", values: a) == .first)
-        #expect(submissions.begin(author: "op", id: "1", values: a) == .pending)
-        #expect(submissions.begin(author: "op", id: "1", values: b) == .differs(saved: nil))
+        let a = SHA256.hash(Array("a".utf8)), b = SHA256.hash(Array("b".utf8))
+        #expect(submissions.begin(author: "op", id: "1", digest: a) == .first)
+        #expect(submissions.begin(author: "op", id: "1", digest: a) == .pending)
+        #expect(submissions.begin(author: "op", id: "1", digest: b) == .differs(saved: nil))
         // Another caller's id of the same text is its own.
-        #expect(submissions.begin(author: "other", id: "1", values: a) == .first)
+        #expect(submissions.begin(author: "other", id: "1", digest: a) == .first)
         submissions.finish(author: "op", id: "1", .saved(7))
-        #expect(submissions.begin(author: "op", id: "1", values: a) == .saved(7))
-        #expect(submissions.begin(author: "op", id: "1", values: b) == .differs(saved: 7))
+        #expect(submissions.begin(author: "op", id: "1", digest: a) == .saved(7))
+        #expect(submissions.begin(author: "op", id: "1", digest: b) == .differs(saved: 7))
         // Refused by admission: free again, for any values.
-        #expect(submissions.begin(author: "op", id: "2", values: a) == .first)
+        #expect(submissions.begin(author: "op", id: "2", digest: a) == .first)
         submissions.finish(author: "op", id: "2", .refused)
-        #expect(submissions.begin(author: "op", id: "2", values: b) == .first)
+        #expect(submissions.begin(author: "op", id: "2", digest: b) == .first)
         // An outcome not known: kept, and said.
         submissions.finish(author: "op", id: "2", .unknown)
-        #expect(submissions.begin(author: "op", id: "2", values: b) == .unknown)
+        #expect(submissions.begin(author: "op", id: "2", digest: b) == .unknown)
         // A finish without its turn changes nothing.
         submissions.finish(author: "op", id: "3", .saved(9))
-        #expect(submissions.begin(author: "op", id: "3", values: a) == .first)
+        #expect(submissions.begin(author: "op", id: "3", digest: a) == .first)
     }
 
     @Test func theOldestEndedAreForgottenFirst() {
         let submissions = FormSubmissions()
         for i in 0...FormSubmissions.capacity {
-            #expect(submissions.begin(author: "op", id: "\(i)", values: []) == .first)
+            #expect(submissions.begin(author: "op", id: "\(i)", digest: []) == .first)
             submissions.finish(author: "op", id: "\(i)", .saved(UInt64(i)))
         }
-        #expect(submissions.begin(author: "op", id: "0", values: []) == .first, "the oldest is forgotten")
-        #expect(submissions.begin(author: "op", id: "1", values: []) == .saved(1))
-        #expect(submissions.begin(author: "op", id: "\(FormSubmissions.capacity)", values: []) == .saved(UInt64(FormSubmissions.capacity)))
+        #expect(submissions.begin(author: "op", id: "0", digest: []) == .first, "the oldest is forgotten")
+        #expect(submissions.begin(author: "op", id: "1", digest: []) == .saved(1))
+        #expect(submissions.begin(author: "op", id: "\(FormSubmissions.capacity)", digest: []) == .saved(UInt64(FormSubmissions.capacity)))
         #expect(FormSubmissions.isWellFormed(String(repeating: "a", count: 32)) && !FormSubmissions.isWellFormed(String(repeating: "A", count: 32))
                 && !FormSubmissions.isWellFormed("ab"))
     }
