@@ -113,6 +113,36 @@ final class AppendAdmission: Sendable {
         throw AdmissionError("classification: this log's newest entry is dated \(ViewQueries.iso(logTime)), \((logTime - now) / 1000) s ahead of this node's clock (\(ViewQueries.iso(now))): restricted data is not recorded until the clock passes it, since its entries would carry that later time and count as recorded after it under an agreement (docs/operations.md, \"A clock that ran ahead\")")
     }
 
+    /// The path of the first null inside `value` (objects by sorted key, arrays by index), or nil.
+    static func firstNull(in value: JSONValue, at path: String) -> String? {
+        switch value {
+        case .null: return path
+        case .object(let fields):
+            for key in fields.keys.sorted() { if let found = firstNull(in: fields[key]!, at: "\(path).\(key)") { return found } }
+            return nil
+        case .array(let items):
+            for (i, item) in items.enumerated() { if let found = firstNull(in: item, at: "\(path)[\(i)]") { return found } }
+            return nil
+        default: return nil
+        }
+    }
+
+    /// The types Quartet itself defines, by family (the part before the first dot).
+    static let reservedTypes: [String: [String]] = Dictionary(grouping: PlanEntryType.allCases.map(\.rawValue) + PolicyEntryType.allCases.map(\.rawValue)
+                                                              + [KeyRotation.entryType, "dataset.rows", Policy.aggregateType]) {
+        String($0.prefix { $0 != "." })
+    }
+
+    /// Why `type` is refused for being no type of a family Quartet defines (`plan.`,
+    /// `progress.`, `agreement.`, …), or nil: a misspelt `progress.readings` was signed with any
+    /// payload and read by nothing (its checks and the fold's go by the exact type). Other
+    /// families (`test.note`, a deployment's own) are free.
+    static func unknownReservedType(_ type: String) -> String? {
+        let family = String(type.prefix { $0 != "." })
+        guard let known = reservedTypes[family], !known.contains(type) else { return nil }
+        return "type: \"\(type)\" is no type of the \(family) family Quartet defines: expected one of \(known.sorted().joined(separator: ", "))"
+    }
+
     /// Whether an item changes what later appends are checked against (an item that is not even
     /// well formed is refused by the checks, so it needs no lock of its own).
     static func isExclusive(_ value: JSONValue) -> Bool {
@@ -150,6 +180,7 @@ final class AppendAdmission: Sendable {
             guard type != Policy.aggregateType else {
                 throw AdmissionError("\(prefix)type: \(Policy.aggregateType) entries are made by the node from rows under an agreement (post dataset.rows); they cannot be posted")
             }
+            if let refusal = Self.unknownReservedType(type) { throw AdmissionError(prefix + refusal) }
             var classification = EntryHeader.publicClassification
             if let value = fields["classification"] {
                 guard case .string(let text) = value else { throw AdmissionError("\(prefix)classification: expected a string") }
@@ -172,6 +203,11 @@ final class AppendAdmission: Sendable {
             guard let value = fields["payload"], case .object = value else { throw AdmissionError("\(prefix)payload: expected a JSON object") }
             let payload = value.encoded()
             if let kind = PlanEntryType(rawValue: type) {
+                // A field given as null is read as left out (by these checks and by the fold),
+                // but would be signed into the log as null against the schema: refused here.
+                if let path = Self.firstNull(in: value, at: "payload") {
+                    throw AdmissionError("\(prefix)\(path): null is not a value here; leave the field out")
+                }
                 do {
                     // The value parsed from the body, not the payload parsed again.
                     try PlanValidator.validate(kind, value, context: LogContext(view: scratch, log: log))

@@ -137,6 +137,7 @@ extension API {
         routes.public(.get, "/login") { request, context -> Response in
             let certificate = await Self.certificateNote(request, context)
             guard let token = request.uri.queryParameters.get("token") else { return Dashboard.signInPage(node: node, message: certificate, status: .ok) }
+            if TokenGrant.boundNode(of: String(token)).map({ $0 != node }) == true { _ = try acceptedGrant(token: String(token)) }
             if let certificate { return Dashboard.signInPage(node: node, message: certificate, status: .conflict) }
             // A link followed from another site says so (Fetch Metadata); one typed, pasted or
             // opened from a terminal says `none`, and tools send nothing.
@@ -162,6 +163,8 @@ extension API {
                 return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
             }.first
             guard let token, !token.isEmpty else { return Dashboard.signInPage(node: node, message: "enter a token", status: .badRequest) }
+            // Another node's token is said to be one first: this node now holds it.
+            if TokenGrant.boundNode(of: token).map({ $0 != node }) == true { _ = try acceptedGrant(token: token) }
             if let certificate = await Self.certificateNote(request, context) { return Dashboard.signInPage(node: node, message: certificate, status: .conflict) }
             return try signIn(token: token, replacing: Gate.cookie(gate.cookieName, in: request))
         }

@@ -46,24 +46,44 @@ enum WebForm {
 
     static let maxFields = 32
 
-    /// `a=1&b=two+words` as sent by a form (UTF-8, `+` for space, percent escapes). At most
+    /// `a=1&b=two+words` as sent by a form (UTF-8, `+` for space, percent escapes), read
+    /// leniently (a search box; a post is read by `decodeForm`). At most
     /// `maxFields` fields; a value is never cut (a cut text was signed into the log as if typed:
     /// finding 290) — the body's bound (`API.maxFormBody`) bounds them all, and the validator
     /// names a field over its length; a repeated field keeps its first value; names are not
     /// escaped into anything (only known names are read).
-    static func decode(_ body: String) -> [String: String] {
+    static func decode(_ body: String) -> [String: String] { parse(body).values }
+
+    /// A form post as `decode` reads it, refused whole (nothing saved) when any of it cannot be
+    /// read as sent — more than `maxFields` fields, a field given twice, a name or value that
+    /// is not percent-encoded UTF-8 — rather than saved without what was dropped (a note lost
+    /// to a bad escape was signed into the log as if left empty).
+    static func decodeForm(_ body: String) throws(FieldError) -> [String: String] {
+        let parsed = parse(body)
+        if let problem = parsed.problem { throw FieldError(message: problem + ": nothing was saved; send the form again from this page") }
+        return parsed.values
+    }
+
+    private static func parse(_ body: String) -> (values: [String: String], problem: String?) {
         var out: [String: String] = [:]
-        for pair in body.split(separator: "&", omittingEmptySubsequences: true).prefix(maxFields) {
+        var problem: String?
+        let pairs = body.split(separator: "&", omittingEmptySubsequences: true)
+        if pairs.count > maxFields { problem = "the form has \(pairs.count) fields, more than the \(maxFields) a form here has" }
+        for pair in pairs.prefix(maxFields) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func text(_ s: Substring) -> String { (String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "") }
-            let name = text(parts[0])
-            guard out[name] == nil else { continue }
+            func text(_ s: Substring) -> String? { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            let name = text(parts[0]) ?? ""
+            guard out[name] == nil else {
+                problem = problem ?? "the field \"\(name.prefix(40))\" is given twice"
+                continue
+            }
             // A textarea's line breaks arrive as CRLF (the HTML form encoding): entries keep
             // newlines only (text refuses other control characters).
-            let value = parts.count > 1 ? text(parts[1]).replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n") : ""
-            out[name] = value
+            let decoded = parts.count > 1 ? text(parts[1]) : ""
+            if text(parts[0]) == nil || decoded == nil { problem = problem ?? "a field of the form is not percent-encoded UTF-8" }
+            out[name] = (decoded ?? "").replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
         }
-        return out
+        return (out, problem)
     }
 
     /// The entry's payload from the form's fields; empty optional fields are left out. The

@@ -31,7 +31,10 @@ extension API {
                     return formPage(kind, who: who, values: [:], error: WebForm.FieldError(message: "the form is larger than \(Self.maxFormBody / 1024) KiB: nothing was saved; shorten the text and send it again"),
                                     receipt: nil, status: .contentTooLarge)
                 }
-                let values = WebForm.decode(String(buffer: body))
+                let values: [String: String]
+                do { values = try WebForm.decodeForm(String(buffer: body)) } catch let error as WebForm.FieldError {
+                    return formPage(kind, who: who, values: [:], error: error, receipt: nil, status: .badRequest)
+                }
                 guard let submission = request.uri.queryParameters.get("submission"), FormSubmissions.isWellFormed(submission) else {
                     return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: "the form has no submission id (a page from before an upgrade, or one this node could not make an id for): nothing was saved; send it again from this page"),
                                     receipt: nil, status: .badRequest)
@@ -99,7 +102,7 @@ extension API {
         let log = try store.log(named: ownLog)
         guard let head = try store.latestCheckpoint(log), index < head.checkpoint.size,
               let entry = try store.entries(log, from: index, limit: 1).first, entry.header.type == kind.entryType.rawValue else {
-            throw HTTPError(.notFound, message: "no \(kind.noun) at index \(index) of log \(ownLog)")
+            throw HTTPError(.notFound, message: "entry \(index) of log \(ownLog) is not \(kind.noun)")
         }
         var target = WebPage.nationHref(ownLog)
         if kind == .reading, let bytes = entry.payload?.bytes, let reading = try? JSONDecoder().decode(ReadingPayload.self, from: Data(bytes)) {

@@ -315,6 +315,27 @@ import Testing
         }
     }
 
+    /// A type of a family Quartet defines that Quartet does not define (a misspelling) is
+    /// refused, not signed and read by nothing; a family of one's own is free; a plan field
+    /// given as null is refused, not signed as null (found by a live fuzz of the API).
+    @Test func aMisspeltTypeAndANullFieldAreRefused() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let log = try node.node.store.log(named: "wales")
+            let size = try node.node.store.heldTip(log).size
+            for type in ["progress.readings", "progress.reading.", "plan.measure.revised", "agreement.renewed", "dataset.table", "key.rotated"] {
+                let answer = try await Self.post(client, #"{"type":"\#(type)","payload":{"measure":"P1.A1.M1","period":"2025","value":1}}"#)
+                #expect(answer.status == .badRequest && answer.body.contains("is no type of the") && answer.body.contains("family Quartet defines"), "\(type): \(answer)")
+            }
+            #expect(try await Self.post(client, #"{"type":"wales.note","payload":{"text":"ours"}}"#).status == .created)
+            #expect(try await Self.post(client, #"{"type":"plan.action","payload":{"id":"P1.A9","priority":"P1","statements":["Grow the workforce"]}}"#).status == .created)
+            let nullNote = try await Self.post(client, #"{"type":"progress.status","payload":{"action":"P1.A9","status":"on-track","as_of":"2026-02-01","note":null}}"#)
+            #expect(nullNote.status == .badRequest && nullNote.body.contains("payload.note: null is not a value here"), "\(nullNote)")
+            #expect(try node.node.store.heldTip(log).size == size + 2)
+        }
+    }
+
     /// Rows are an owner's data: posted public they would be served raw to every reader.
     @Test func publicDatasetRowsAreRefused() async throws {
         let node = try InProcessNode()

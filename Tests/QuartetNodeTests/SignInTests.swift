@@ -359,6 +359,14 @@ import Testing
             try await client.execute(uri: "/v1/logs", method: .get, headers: headers([(.authorization, "Bearer " + englands)])) { response in
                 #expect(response.status == .unauthorized && String(buffer: response.body).contains("issued for node england"), "\(String(buffer: response.body))")
             }
+            // From a browser presenting a client certificate too: said first (not only "the
+            // certificate is who you are").
+            try CertificateHeaderContext.trust(node.files.pki)
+            let certificate = (CertificateHeaderContext.header, try CertificateHeaderContext.issue(.operator("wales"), from: node.files.pki))
+            try await client.execute(uri: "/login", method: .post, headers: headers([(.contentType, "application/x-www-form-urlencoded"), certificate]),
+                                     body: ByteBuffer(string: "token=" + englands)) { response in
+                #expect(response.status == .unauthorized && String(buffer: response.body).contains("issued for node england"), "\(String(buffer: response.body))")
+            }
         }
     }
 

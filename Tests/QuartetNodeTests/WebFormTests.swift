@@ -28,6 +28,14 @@ import Testing
         #expect(many.count == WebForm.maxFields)
         // A textarea's CRLF line breaks become newlines (text refuses a carriage return).
         #expect(WebForm.decode("note=one%0D%0Atwo%0Dthree%0Afour")["note"] == "one\ntwo\nthree\nfour")
+        // A post is refused whole where any of it cannot be read as sent (it was saved without it).
+        for (body, said) in [("measure=P2.A4.M1&measure=P9.A9.M9", "the field \"measure\" is given twice"),
+                             ("measure=P2.A4.M1&note=%ZZ", "is not percent-encoded UTF-8"), ("note=%FF%FE", "is not percent-encoded UTF-8"),
+                             ((0..<33).map { "f\($0)=1" }.joined(separator: "&"), "the form has 33 fields")] {
+            #expect(throws: WebForm.FieldError.self, "\(body.prefix(40))") { _ = try WebForm.decodeForm(body) }
+            do { _ = try WebForm.decodeForm(body) } catch { #expect(error.message.contains(said) && error.message.contains("nothing was saved"), "\(error.message)") }
+        }
+        #expect(try WebForm.decodeForm("measure=P2.A4.M1&note=two+words&empty=") == ["measure": "P2.A4.M1", "note": "two words", "empty": ""])
     }
 
     @Test func eachKindMakesItsPayloadAndAReadingsValueFollowsTheMeasuresKind() throws {
