@@ -102,7 +102,7 @@ extension API {
         let log = try store.log(named: ownLog)
         guard let head = try store.latestCheckpoint(log), index < head.checkpoint.size,
               let entry = try store.entries(log, from: index, limit: 1).first, entry.header.type == kind.entryType.rawValue else {
-            throw HTTPError(.notFound, message: "entry \(index) of log \(ownLog) is not \(kind.noun)")
+            throw HTTPError(.notFound, message: "entry \(index) of log \(ownLog) is not in the log, or is not \(kind.noun)")
         }
         var target = WebPage.nationHref(ownLog)
         if kind == .reading, let bytes = entry.payload?.bytes, let reading = try? JSONDecoder().decode(ReadingPayload.self, from: Data(bytes)) {
