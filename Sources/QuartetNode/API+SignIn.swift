@@ -24,19 +24,6 @@ extension API {
     /// Fetch Metadata's `Sec-Fetch-Site` request header.
     static let fetchSite = HTTPField.Name("sec-fetch-site")!
 
-    /// The grant of a token in a sign-in link (`GET /login?token=`), which is asked to be
-    /// confirmed on the page it opens. A link leaves its token in the browser's history (and
-    /// synced history) for as long as the token is listed, past the session and "Sign out", so
-    /// only a reader's token, which writes nothing, signs in that way; operators and auditors
-    /// use the form.
-    func linkGrant(token: String) throws -> TokenGrant {
-        let grant = try acceptedGrant(token: token)
-        guard case .reader = grant.identity else {
-            throw HTTPError(.forbidden, message: "a sign-in link works only with a reader's token; sign in with this token through the form at /login (a link leaves the token in the browser's history)")
-        }
-        return grant
-    }
-
     /// The grant of `token` here, or a 401 that says why (`Gate.grant(token:)`).
     func acceptedGrant(token: String) throws -> TokenGrant {
         switch gate.grant(token: token) {
@@ -45,13 +32,13 @@ extension API {
         }
     }
 
-    /// Opens a session for `token` and sets its cookie (the form at `/login`, or the page a
-    /// sign-in link opens). The session the browser held (`replacing`) ends here: signing in
+    /// Opens a session for `grant` (`acceptedGrant`) and sets its cookie (the form at `/login`,
+    /// or the page a sign-in link opens). The session the browser held (`replacing`) ends here: signing in
     /// again, say with a reader's token to drop an operator's rights, must not leave the
     /// operator's session valid for its remaining hours.
-    /// `afterCheck`: runs between the token's check and the session's opening (a test's reload).
-    func signIn(token: String, replacing previous: String?, afterCheck: () -> Void = {}) throws -> Response {
-        let digest = try acceptedGrant(token: token).sha256
+    /// `afterCheck`: runs before the session's opening (a test's reload after the token's check).
+    func signIn(_ grant: TokenGrant, replacing previous: String?, afterCheck: () -> Void = {}) throws -> Response {
+        let digest = grant.sha256
         afterCheck()
         if let previous { sessions.close(previous) }
         let session = try sessions.open(digest: digest)

@@ -136,22 +136,28 @@ extension API {
         // its visitor in under the attacker's token, so what they then record is the attacker's).
         routes.public(.get, "/login") { request, context -> Response in
             let certificate = await Self.certificateNote(request, context)
-            guard let token = request.uri.queryParameters.get("token") else { return Dashboard.signInPage(node: node, message: certificate, status: .ok) }
-            if TokenGrant.boundNode(of: String(token)).map({ $0 != node }) == true { _ = try acceptedGrant(token: String(token)) }
-            if let certificate { return Dashboard.signInPage(node: node, message: certificate, status: .conflict) }
+            guard let token = request.uri.queryParameters.get("token").map({ String($0) }) else { return Dashboard.signInPage(node: node, message: certificate, status: .ok) }
             // A link followed from another site says so (Fetch Metadata); one typed, pasted or
             // opened from a terminal says `none`, and tools send nothing.
             if let site = request.headers[Self.fetchSite], site != "none", site != "same-origin" {
                 throw HTTPError(.forbidden, message: "a sign-in link works only when opened directly (typed or pasted), not from another site")
             }
+            // The token first (another node's is said to be one: this node now holds it).
+            let grant = try acceptedGrant(token: token)
+            if let certificate { return Dashboard.signInPage(node: node, message: certificate, status: .conflict) }
+            // A link leaves its token in the browser's history (and synced history) for as long
+            // as the token is listed, past the session and "Sign out": only a reader's token,
+            // which writes nothing; operators and auditors use the form.
+            guard case .reader = grant.identity else {
+                throw HTTPError(.forbidden, message: "a sign-in link works only with a reader's token; sign in with this token through the form at /login (a link leaves the token in the browser's history)")
+            }
             // A link changes nothing by itself: `none` is also what a browser says of a link
             // opened from a mail or chat application, which anyone can send (it signed an
             // operator out and into the sender's reader). It asks, and its page's post signs in.
-            let grant = try linkGrant(token: String(token))
             // The page says whom the browser is signed in as here now: the button ends that.
             let current = Gate.cookie(gate.cookieName, in: request).flatMap(sessions.digest(of:)).flatMap(gate.grant(digest:))
             return Dashboard.signInPage(node: node, message: nil, status: .ok,
-                                        link: Dashboard.SignInLink(token: String(token), who: grant.identity.uri, current: current?.identity.uri))
+                                        link: Dashboard.SignInLink(token: token, who: grant.identity.uri, current: current?.identity.uri))
         }
         routes.public(.post, "/login") { request, context -> Response in
             try Self.checkOwnFormPost(request, "sign in")
@@ -163,10 +169,10 @@ extension API {
                 return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
             }.first
             guard let token, !token.isEmpty else { return Dashboard.signInPage(node: node, message: "enter a token", status: .badRequest) }
-            // Another node's token is said to be one first: this node now holds it.
-            if TokenGrant.boundNode(of: token).map({ $0 != node }) == true { _ = try acceptedGrant(token: token) }
+            // The token first (another node's is said to be one: this node now holds it).
+            let grant = try acceptedGrant(token: token)
             if let certificate = await Self.certificateNote(request, context) { return Dashboard.signInPage(node: node, message: certificate, status: .conflict) }
-            return try signIn(token: token, replacing: Gate.cookie(gate.cookieName, in: request))
+            return try signIn(grant, replacing: Gate.cookie(gate.cookieName, in: request))
         }
         // Signing out: the session ends here and the cookie is cleared (the token itself stays
         // valid until the operator removes it from the configuration). Only from this node's

@@ -72,7 +72,8 @@ enum WebForm {
         for pair in pairs.prefix(maxFields) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func text(_ s: Substring) -> String? { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
-            let name = text(parts[0]) ?? ""
+            let decodedName = text(parts[0])
+            let name = decodedName ?? ""
             guard out[name] == nil else {
                 problem = problem ?? "the field \"\(name.prefix(40))\" is given twice"
                 continue
@@ -80,7 +81,7 @@ enum WebForm {
             // A textarea's line breaks arrive as CRLF (the HTML form encoding): entries keep
             // newlines only (text refuses other control characters).
             let decoded = parts.count > 1 ? text(parts[1]) : ""
-            if text(parts[0]) == nil || decoded == nil { problem = problem ?? "a field of the form is not percent-encoded UTF-8" }
+            if decodedName == nil || decoded == nil { problem = problem ?? "a field of the form is not percent-encoded UTF-8" }
             out[name] = (decoded ?? "").replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
         }
         return (out, problem)

@@ -231,7 +231,7 @@ public struct StrategyView: Sendable {
             let p = try flat.flatMap(FlatJSON.statusPayload) ?? Self.decoder.decode(StatusPayload.self, from: Data(payload))
             try p.refuseControls()
             guard logs[log]!.actions[p.action] != nil else { throw PlanError("status of unknown action \(p.action)") }
-            let state = StatusState(payload: p, ref: ref, recorded: String(ViewQueries.iso(entry.timeMillis).prefix(10)))
+            let state = StatusState(payload: p, ref: ref, recordedMillis: entry.timeMillis)
             logs[log]!.actions[p.action]!.history.append(state)
             if logs[log]!.actions[p.action]!.history.count > ActionState.historyLimit { logs[log]!.actions[p.action]!.history.removeFirst() }
             // The latest as-of date wins; on equal dates, the later entry.

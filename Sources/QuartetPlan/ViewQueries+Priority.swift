@@ -50,7 +50,7 @@ extension ViewQueries {
             var newest: String?
             for action in view.logs[log]?.actions.values ?? [:].values where action.withdrawn == nil && view.priorities[action.payload.priority] != nil {
                 guard let status = action.status else { continue }
-                let dated = min(status.payload.as_of, status.recorded)
+                let dated = min(status.payload.as_of, String(Self.iso(status.recordedMillis).prefix(10)))
                 if dated > newest ?? "" { newest = dated }
             }
             if let newest { perLog.append(newest) }

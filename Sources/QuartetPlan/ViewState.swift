@@ -59,9 +59,10 @@ public struct PriorityState: Sendable {
 public struct StatusState: Sendable {
     public var payload: StatusPayload
     public var ref: EntryRef
-    /// The date its entry was written (YYYY-MM-DD, the entry's time in UTC): a status dated
-    /// ahead of it counts from then where the view compares reporting dates (`newestUpdate`).
-    public var recorded: String
+    /// When its entry was written (the entry's time, ms): a status dated ahead of it counts
+    /// from that day where the view compares reporting dates (`newestUpdate`, which makes the
+    /// date; the fold, on every status at every node, does not).
+    public var recordedMillis: UInt64
 }
 
 public struct EvidenceState: Sendable {

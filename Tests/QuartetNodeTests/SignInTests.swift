@@ -399,7 +399,7 @@ import Testing
         let live = node.node.live
         var refused = false
         do {
-            _ = try api.signIn(token: "token-reader", replacing: nil, afterCheck: {
+            _ = try api.signIn(try api.acceptedGrant(token: "token-reader"), replacing: nil, afterCheck: {
                 live.replace(federation: live.federation, contexts: live.contexts, tokens: [])
             })
         } catch { refused = true }
