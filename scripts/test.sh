@@ -22,9 +22,15 @@ done
 # Three passes: the suites that run whole federations of `quartet serve` processes
 # (FederationTests; the demo's signal tests, fifteen nodes each) starve each other and the
 # timing-sensitive peer tests on two cores when they all run at once, so each kind runs alone.
-swift test --skip-build --skip FederationTests --skip DemoSignalTests
-swift test --skip-build --filter FederationTests
-swift test --skip-build --filter DemoSignalTests
+# Everything the Swift tests write under the temporary directory (stores, configurations, keys:
+# about 1,500 directories a run) goes into one directory of this run, removed when the run passes
+# and kept, with its path said, when it fails. Only the Swift tests use it: check-package.sh runs
+# the packaged node as the `quartet` user, which could not enter a directory private to root.
+tests_tmp=$(mktemp -d "${TMPDIR:-/tmp}/quartet-tests.XXXXXX")
+trap 'rc=$?; if [ $rc -eq 0 ]; then rm -rf "$tests_tmp"; else echo "test.sh: the Swift tests left their files in $tests_tmp" >&2; fi' EXIT
+TMPDIR="$tests_tmp" swift test --skip-build --skip FederationTests --skip DemoSignalTests
+TMPDIR="$tests_tmp" swift test --skip-build --filter FederationTests
+TMPDIR="$tests_tmp" swift test --skip-build --filter DemoSignalTests
 scripts/check-api.sh .build/release/quartet
 scripts/check-package.sh --allow-shared-swift --binary "${QUARTET_RELEASE_BINARY:-.build/release/quartet}"
 # Five nodes on five (virtual) hosts: network namespaces, onboarding by certificate requests,
