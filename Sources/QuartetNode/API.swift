@@ -103,7 +103,7 @@ struct API {
             return Self.json(LogsResponse(node: node, logs: logs))
         }
         routes.get("/v1/logs/{log}/checkpoint", .reader) { request, context, caller -> Response in
-            let log = try findLog(try context.parameters.require("log"))
+            let log = try findLog(try context.parameters.segment("log"))
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; charset=utf-8"
             // `?covering=N`: of any log held here, the newest checkpoint a quorum of its
@@ -174,7 +174,7 @@ struct API {
         // lanes of its own and everyone else in one, bounded (`WitnessLanes`).
         let lanes = WitnessLanes()
         routes.post("/witness/add-checkpoint", .reader) { request, context, caller -> Response in
-            let body = try await request.body.collect(upTo: Witnessing.maxBodyBytes)
+            let body = try await request.collectBody(upTo: Witnessing.maxBodyBytes)
             let lane: WitnessLanes.Lane
             if case .node(let id) = caller.identity, self.federation.members.contains(where: { $0.id == id }) { lane = .member(id) } else { lane = .others }
             if let wait = lanes.take(lane) {
@@ -208,7 +208,7 @@ struct API {
             return Self.json(WitnessCosignedResponse(witness: node, notes: notes))
         }
         routes.get("/v1/logs/{log}/entries", .reader) { request, context, caller -> Response in
-            let log = try findLog(try context.parameters.require("log"))
+            let log = try findLog(try context.parameters.segment("log"))
             let from = try Self.number(request, "from") ?? 0
             let limit = try Self.number(request, "limit") ?? 100
             guard (1...1000).contains(limit) else { throw HTTPError(.badRequest, message: "limit must be from 1 to 1000") }
@@ -224,7 +224,7 @@ struct API {
             }
         }
         routes.get("/v1/logs/{log}/proofs/inclusion", .reader) { request, context, caller -> Response in
-            let log = try findLog(try context.parameters.require("log"))
+            let log = try findLog(try context.parameters.segment("log"))
             guard let index = try Self.number(request, "index") else { throw HTTPError(.badRequest, message: "index is required") }
             let size = try Self.number(request, "size")
             // A proof is some hundred reads: off the event loops, in the caller's turn.
@@ -233,7 +233,7 @@ struct API {
             }
         }
         routes.get("/v1/logs/{log}/proofs/consistency", .reader) { request, context, caller -> Response in
-            let log = try findLog(try context.parameters.require("log"))
+            let log = try findLog(try context.parameters.segment("log"))
             guard let from = try Self.number(request, "from") else { throw HTTPError(.badRequest, message: "from is required") }
             let to = try Self.number(request, "to")
             return try await reads.run(caller) {
@@ -241,12 +241,12 @@ struct API {
             }
         }
         routes.post("/v1/logs/{log}/entries", .operator) { request, context, who -> Response in
-            let name = try context.parameters.require("log")
+            let name = try context.parameters.segment("log")
             guard name == ownLog else {
                 let writer = federation.members.first { $0.log == name }?.id
                 throw HTTPError(.forbidden, message: writer.map { "log \(name) is written by node \($0); append there" } ?? "no log named \(name) in this federation")
             }
-            let body = try await request.body.collect(upTo: Self.maxBody)
+            let body = try await request.collectBody(upTo: Self.maxBody)
             guard case .object(let object)? = try? JSONValue.parse(Array(body.readableBytesView)) else {
                 throw HTTPError(.badRequest, message: "the body must be a JSON object: {type, classification?, payload} or {entries: [...]} (at most 1,000)")
             }
@@ -262,7 +262,7 @@ struct API {
         // Recording progress: the payload is the body, the type is the route.
         for (path, type) in [("/v1/record/status", PlanEntryType.status), ("/v1/record/reading", .reading), ("/v1/record/evidence", .evidence)] {
             routes.post(path, .operator) { request, context, who -> Response in
-                let body = try await request.body.collect(upTo: Self.maxBody)
+                let body = try await request.collectBody(upTo: Self.maxBody)
                 guard let payload = try? JSONValue.parse(Array(body.readableBytesView)) else {
                     throw HTTPError(.badRequest, message: "payload: not valid JSON")
                 }

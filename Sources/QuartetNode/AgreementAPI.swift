@@ -17,7 +17,7 @@ extension API {
             return Self.json(AgreementsResponse(node: node, agreements: agreements, ignored: ignored, owners: owners))
         }
         routes.get("/v1/agreements/{id}/disclosures", .auditor) { request, context, caller -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.segment("id")
             // Grows with every disclosure record: off the event loops (`ReadWork`).
             return try await reads.run(caller) {
                 let policy = view.policy
@@ -58,7 +58,7 @@ extension API {
             }
         }
         routes.get("/v1/agreements/{id}", .reader) { request, context, caller -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.segment("id")
             let policy = view.policy
             guard let state = policy.state(id) else { throw HTTPError(.notFound, message: "no agreement \(id) on the ledger at this node") }
             return Self.json(AgreementBody(policy, state, now: wallClockMillis()))

@@ -57,7 +57,8 @@ extension HTTPServerBuilder {
         // The port's large responses not yet taken, bounded together.
         let budget = ResponseBudget()
         return .init { responder in
-            QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits, slots: counter, budget: budget)])),
+            QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits, slots: counter, budget: budget),
+                                                                                                             ExchangeHandler(largestBody: API.maxBody)])),
                               context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: logger, cap: counter)
         }
     }

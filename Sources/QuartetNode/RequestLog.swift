@@ -9,10 +9,11 @@ import QuartetReplication
 import QuartetTLS
 
 /// The answer header that carries the request id (made once).
-private let requestIDHeader = HTTPField.Name("x-request-id")!
-private let nosniffHeader = HTTPField.Name("x-content-type-options")!
+let requestIDHeader = HTTPField.Name("x-request-id")!
+let nosniffHeader = HTTPField.Name("x-content-type-options")!
 private let hstsHeader = HTTPField.Name("strict-transport-security")!
-private let resourcePolicyHeader = HTTPField.Name("cross-origin-resource-policy")!
+let resourcePolicyHeader = HTTPField.Name("cross-origin-resource-policy")!
+private let hostHeader = HTTPField.Name("host")!
 
 /// Every request: a request id (Hummingbird's, also sent back as `x-request-id`), errors as a
 /// JSON body `{"error": {"status", "message"}, "request_id"}`, one structured log line per
@@ -55,6 +56,9 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         var reason: String?
         var fault = false
         do {
+            // The first `Host` is the request's authority; a second one is left among its fields.
+            // Refused (RFC 9112 §3.2): a proxy in front may have routed it by the other one.
+            guard request.headers[hostHeader] == nil else { throw HTTPError(.badRequest, message: "the request has more than one Host header") }
             response = try await next(request, context)
         } catch let error as HTTPError {
             reason = error.body ?? "\(error.status)"

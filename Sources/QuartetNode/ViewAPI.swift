@@ -46,7 +46,7 @@ extension API {
             }
         }
         routes.get("/v1/view/priorities/{id}", .reader) { request, context, caller -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.segment("id")
             let csv = Self.wantsCSV(request) ? try Self.table(request, default: .actions) : nil
             return try await reads.run(caller) {
                 let q = queries(withHealth: false)
@@ -58,7 +58,7 @@ extension API {
             }
         }
         routes.get("/v1/view/nations/{nation}", .reader) { request, context, caller -> Response in
-            let nation = try context.parameters.require("nation")
+            let nation = try context.parameters.segment("nation")
             let csv = Self.wantsCSV(request) ? try Self.table(request, default: .actions) : nil
             return try await reads.run(caller) {
                 let q = queries()
@@ -70,7 +70,7 @@ extension API {
             }
         }
         routes.get("/v1/view/measures/{id}", .reader) { request, context, caller -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.segment("id")
             let period = request.uri.queryParameters.get("period").map { String($0) }
             let csv = Self.wantsCSV(request)
             // A measure's CSV is its readings: another table asked for is refused, not ignored.
@@ -103,7 +103,7 @@ extension API {
             }
         }
         routes.get("/v1/view/figures/{id}/provenance", .reader) { request, context, caller -> Response in
-            let figure = try context.parameters.require("id")
+            let figure = try context.parameters.segment("id")
             return try await reads.run(caller) {
                 let refs: [EntryRef]
                 let q = queries(withHealth: false, for: caller)
@@ -161,7 +161,7 @@ extension API {
         }
         routes.public(.post, "/login") { request, context -> Response in
             try Self.checkOwnFormPost(request, "sign in")
-            let body = try await request.body.collect(upTo: 4096)
+            let body = try await request.collectBody(upTo: 4096)
             let form = String(buffer: body)
             let token = form.split(separator: "&").compactMap { pair -> String? in
                 let kv = pair.split(separator: "=", maxSplits: 1)

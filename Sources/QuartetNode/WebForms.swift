@@ -26,7 +26,7 @@ extension API {
             }
             routes.post("/record/\(kind.rawValue)", .operator) { request, _, who -> Response in
                 let body: ByteBuffer
-                do { body = try await request.body.collect(upTo: Self.maxFormBody) } catch is NIOTooManyBytesError {
+                do { body = try await request.collectBody(upTo: Self.maxFormBody) } catch is NIOTooManyBytesError {
                     // The form again, saying why (not the API's JSON 413 in place of the page).
                     return formPage(kind, who: who, values: [:], error: WebForm.FieldError(message: "the form is larger than \(Self.maxFormBody / 1024) KiB: nothing was saved; shorten the text and send it again"),
                                     receipt: nil, status: .contentTooLarge)

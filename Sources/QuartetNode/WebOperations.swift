@@ -48,7 +48,7 @@ extension API {
             return WebPage.response(html, status: .ok)
         }
         routes.get("/owners/{owner}", .auditor) { request, context, who -> Response in
-            let owner = try context.parameters.require("owner")
+            let owner = try context.parameters.segment("owner")
             let wantsCSV = request.uri.queryParameters.get("format") == "csv"
             // Grows with every disclosure record: off the event loops (`ReadWork`).
             return try await reads.run(who) {

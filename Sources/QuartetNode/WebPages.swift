@@ -20,23 +20,23 @@ extension API {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: WebScript.verify)))
         }
         routes.get("/priorities/{id}", .reader) { _, context, caller -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.segment("id")
             // Rendered once per view version (the UK plan's table and every nation's actions
             // under the priority); a priority the view lacks is answered 404, not kept.
             return try await web(caller, cacheKey: "priority|\(id)") { q in try WebPage.priority(id, q) }
         }
         routes.get("/nations/{log}", .reader) { _, context, caller -> Response in
-            let log = try context.parameters.require("log")
+            let log = try context.parameters.segment("log")
             let operatorHere = log == ownLog && caller.identity == .operator(ownLog)
             return try await web(caller) { q in try WebPage.nation(log, q, canRecord: operatorHere) }
         }
         routes.get("/nations/{log}/actions/{id}", .reader) { _, context, caller -> Response in
-            let log = try context.parameters.require("log")
-            let id = try context.parameters.require("id")
+            let log = try context.parameters.segment("log")
+            let id = try context.parameters.segment("id")
             return try await web(caller) { q in try WebPage.action(id, log: log, q, store: store) }
         }
         routes.get("/measures/{id}", .reader) { request, context, caller -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.segment("id")
             let year: String? = request.uri.queryParameters.get("year").map { String($0) }
             let log: String? = request.uri.queryParameters.get("log").map { String($0) }
             // Only the default page (the latest year) is cached: any reader may name any of
@@ -45,7 +45,7 @@ extension API {
             return try await web(caller, cacheKey: key) { q in try WebPage.measure(id, log: log, year: year, q, store: store) }
         }
         routes.get("/figures/{figure}", .reader) { _, context, caller -> Response in
-            let figure = try context.parameters.require("figure")
+            let figure = try context.parameters.segment("figure")
             return try await web(caller, script: true) { q in
                 let refs: [EntryRef]
                 do { refs = try q.provenance(figure) } catch let error as PlanError { throw WebPage.NotFound(error.message) }

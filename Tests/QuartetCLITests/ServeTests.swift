@@ -87,6 +87,41 @@ import Testing
         #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
     }
 
+    /// `Expect: 100-continue` is answered before the body is sent, unless the body is said to
+    /// be longer than any route takes; a body said to be longer than the route takes is refused
+    /// (413) from its `Content-Length`, before it is read; a request the parser refuses is
+    /// answered in JSON with a request id (finding 327).
+    @Test func expectContinueIsAnsweredAndABodyTooLongIsRefusedFromItsLength() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        let uk = try files.pki.node("uk")
+        let body = URL(fileURLWithPath: files.dataPath).deletingLastPathComponent().appendingPathComponent("body")
+        func post(bytes: Int) throws -> (status: Int, interim: Bool, trace: String) {
+            try Data(repeating: UInt8(ascii: "x"), count: bytes).write(to: body)
+            let result = try curl(["-v", "--cacert", files.pki.caCertificate, "--cert", uk.certificate, "--key", uk.key, "-H", "Expect: 100-continue",
+                                   "--expect100-timeout", "8", "--data-binary", "@\(body.path)", "\(files.apiBase)/witness/add-checkpoint"])
+            return (split(result).status, result.stderr.contains("< HTTP/1.1 100 Continue"), result.stderr.suffix(1500).description)
+        }
+        // A body the route takes: the 100 comes, then the route's answer to what was sent.
+        let small = try post(bytes: 2000)
+        #expect(small.status == 400 && small.interim, "\(small)")
+        // Longer than the witness route takes, within what another route takes: the 100, and
+        // the 413 from the length (curl stops sending once it has a final answer).
+        let long = try post(bytes: 2 << 20)
+        #expect(long.status == 413 && long.interim, "\(long)")
+        // Longer than any route takes: no 100, the 413 at once (curl would wait 8 s for a 100
+        // that never came, then send 17 MiB).
+        let longest = try post(bytes: (16 << 20) + 1)
+        #expect(longest.status == 413 && !longest.interim, "\(longest)")
+        // A request NIO's parser refuses (its length given twice) is answered as every error is.
+        let twice = try TestKit.sClient(["-connect", "127.0.0.1:\(files.apiPort)", "-CAfile", files.pki.caCertificate, "-quiet"],
+                                        input: "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", holdOpen: 0.5)
+        #expect(twice.stdout.hasPrefix("HTTP/1.1 400") && twice.stdout.lowercased().contains("x-request-id: ")
+                && twice.stdout.contains("not well-formed HTTP/1.1"), "\(twice)")
+        #expect(node.stop() == 0, "\(node.log)")
+    }
+
     @Test func thePeerPortAcceptsOnlyFederationMembersOverTLS13() throws {
         let files = try NodeFiles()
         defer { files.remove() }

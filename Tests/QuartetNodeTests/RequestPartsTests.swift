@@ -1,0 +1,154 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import NIOHTTPTypes
+import QuartetAPI
+@testable import QuartetNode
+import Testing
+
+/// What a route reads of a request (finding 327): path parameters percent-decoded (a client that
+/// encodes a segment reaches what an unencoded one does; a segment that is not encoded UTF-8,
+/// holds a control character or is too long is refused naming the segment); a body said to be
+/// longer than the route takes refused before it is read; a second `Host` refused; a 100
+/// (Continue) given to the request it belongs to.
+@Suite struct RequestPartsTests {
+    @Test func anEncodedSegmentIsTheSameAsItsDecodedOneAndABadOneIsRefused() async throws {
+        let node = try InProcessNode(entries: 2)
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer token-reader"
+            func get(_ uri: String) async throws -> (HTTPResponse.Status, String) {
+                try await client.execute(uri: uri, method: .get, headers: headers) { ($0.status, String(buffer: $0.body)) }
+            }
+            let plain = try await get("/v1/logs/wales/checkpoint")
+            #expect(plain.0 == .ok && plain.1.contains("\n2\n"), "\(plain)")
+            for encoded in ["/v1/logs/%77ales/checkpoint", "/v1/logs/%77%61%6C%65%73/checkpoint", "/v1/logs/w%61les/checkpoint"] {
+                let answer = try await get(encoded)
+                #expect(answer.0 == .ok && answer.1 == plain.1, "\(encoded): \(answer)")
+            }
+            // Decoded after the path was split: an encoded `/` stays inside its segment.
+            let slash = try await get("/v1/logs/wa%2Fles/checkpoint")
+            #expect(slash.0 == .notFound && slash.1.contains("wa/les"), "\(slash)")
+            for (uri, says) in [("/v1/logs/%ZZales/checkpoint", "not percent-encoded UTF-8"), ("/v1/logs/wales%/checkpoint", "not percent-encoded UTF-8"),
+                                ("/v1/logs/%C3%28/checkpoint", "not percent-encoded UTF-8"), ("/v1/logs/wa%00les/checkpoint", "control character"),
+                                ("/v1/logs/wa%0Ales/checkpoint", "control character"),
+                                ("/v1/logs/\(String(repeating: "%61", count: Parameters.longestSegment + 1))/checkpoint", "at most \(Parameters.longestSegment)")] {
+                let answer = try await get(uri)
+                #expect(answer.0 == .badRequest && answer.1.contains("the log segment") && answer.1.contains(says), "\(uri.prefix(60)): \(answer)")
+            }
+            // The longest allowed is looked up, not refused.
+            let longest = try await get("/v1/logs/\(String(repeating: "a", count: Parameters.longestSegment))/checkpoint")
+            #expect(longest.0 == .notFound, "\(longest.0)")
+        }
+    }
+
+    @Test func aBodySaidTooLongIsRefusedUnreadAndASecondHostIsRefused() async throws {
+        let node = try InProcessNode(entries: 1)
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer token-wales-op"
+            headers[.contentType] = "application/json"
+            // No body is sent: read, it would be refused as not JSON (400); its length says 413.
+            headers[.contentLength] = String(API.maxBody + 1)
+            let long = try await client.execute(uri: "/v1/record/reading", method: .post, headers: headers) { ($0.status, String(buffer: $0.body)) }
+            #expect(long.0 == .contentTooLarge && long.1.contains("at most \(API.maxBody) bytes"), "\(long)")
+            headers[.contentLength] = "2"
+            let json = try await client.execute(uri: "/v1/record/reading", method: .post, headers: headers) { $0.status }
+            #expect(json == .badRequest)
+
+            var twice = HTTPFields()
+            twice[.authorization] = "Bearer token-reader"
+            twice.append(HTTPField(name: HTTPField.Name("host")!, value: "elsewhere.example"))
+            let host = try await client.execute(uri: "/v1/logs", method: .get, headers: twice) { ($0.status, String(buffer: $0.body)) }
+            #expect(host.0 == .badRequest && host.1.contains("more than one Host"), "\(host)")
+        }
+    }
+
+    func head(_ fields: [(HTTPField.Name, String)]) -> HTTPRequestPart {
+        var request = HTTPRequest(method: .post, scheme: "https", authority: "wales", path: "/v1/record/reading")
+        for (name, value) in fields { request.headerFields.append(HTTPField(name: name, value: value)) }
+        return .head(request)
+    }
+
+    func interim(_ channel: EmbeddedChannel) throws -> [HTTPResponse.Status] {
+        var out: [HTTPResponse.Status] = []
+        while let part = try channel.readOutbound(as: HTTPResponsePart.self) {
+            if case .head(let response) = part { out.append(response.status) }
+        }
+        return out
+    }
+
+    @Test func aContinueIsGivenOnlyToTheRequestWhoseAnswerComesNext() throws {
+        let channel = EmbeddedChannel(handler: ExchangeHandler(largestBody: 100))
+        defer { _ = try? channel.finish() }
+        // Asked, with a body the node may take: 100 at once; in any case of the word.
+        try channel.writeInbound(head([(.expect, "100-Continue"), (.contentLength, "10")]))
+        #expect(try interim(channel) == [.continue])
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(try interim(channel) == [.ok])
+        // Not asked, asked for something else, with no body, or a body longer than any route
+        // takes: none.
+        for fields in [[(HTTPField.Name.contentLength, "10")], [(.expect, "something"), (.contentLength, "10")], [(.expect, "100-continue")],
+                       [(.expect, "100-continue"), (.contentLength, "101")], [(.expect, "100-continue"), (.contentLength, "ten")]] {
+            try channel.writeInbound(head(fields))
+            #expect(try interim(channel).isEmpty, "\(fields)")
+            try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+            try channel.writeOutbound(HTTPResponsePart.end(nil))
+            _ = try interim(channel)
+        }
+        // Pipelined behind a request not yet answered: its 100 waits for that answer's end
+        // (written before, it would be taken for the first request's), and a third request
+        // asking meanwhile gets none.
+        try channel.writeInbound(head([(.contentLength, "10")]))
+        try channel.writeInbound(head([(.expect, "100-continue"), (.transferEncoding, "chunked")]))
+        try channel.writeInbound(head([(.expect, "100-continue"), (.contentLength, "5")]))
+        #expect(try interim(channel).isEmpty)
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        #expect(try interim(channel) == [.ok])
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(try interim(channel) == [.continue])
+        for _ in 0..<2 {
+            try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+            try channel.writeOutbound(HTTPResponsePart.end(nil))
+            #expect(try interim(channel) == [.ok])
+        }
+    }
+}
+
+extension RequestPartsTests {
+    @Test func aRequestTheParserRefusesIsAnsweredAsEveryErrorIsUnlessAnotherIsUnderWay() throws {
+        let channel = EmbeddedChannel(handler: ExchangeHandler(largestBody: 100))
+        channel.pipeline.fireErrorCaught(HTTPParserError.invalidHeaderToken)
+        #expect(throws: Never.self) { try channel.throwIfErrorCaught() }
+        guard case .head(let answer)? = try channel.readOutbound(as: HTTPResponsePart.self),
+              case .body(let body)? = try channel.readOutbound(as: HTTPResponsePart.self),
+              case .end? = try channel.readOutbound(as: HTTPResponsePart.self) else {
+            Issue.record("no answer of head, body and end")
+            return
+        }
+        #expect(answer.status == .badRequest && answer.headerFields[.connection] == "close" && answer.headerFields[.contentType] == "application/json")
+        #expect(answer.headerFields[.cacheControl] == "no-store" && answer.headerFields[HTTPField.Name("x-content-type-options")!] == "nosniff")
+        let id = try #require(answer.headerFields[HTTPField.Name("x-request-id")!])
+        let error = try JSONDecoder().decode(APIErrorBody.self, from: Data(body.readableBytesView))
+        #expect(error.requestID == id && id.count == 16 && error.error.status == 400 && error.error.message.contains("not well-formed HTTP/1.1"), "\(error)")
+        #expect(answer.headerFields[.contentLength] == String(body.readableBytes))
+        // Closed once written; nothing more is read or answered.
+        #expect(!channel.isActive)
+
+        // A request under way (its body refused, or an earlier answer being written): the
+        // error is passed on for the route, nothing written here.
+        let busy = EmbeddedChannel(handler: ExchangeHandler(largestBody: 100))
+        defer { _ = try? busy.finish() }
+        try busy.writeInbound(head([(.contentLength, "10")]))
+        _ = try busy.readInbound(as: HTTPRequestPart.self)
+        busy.pipeline.fireErrorCaught(HTTPParserError.invalidChunkSize)
+        #expect(throws: HTTPParserError.invalidChunkSize) { try busy.throwIfErrorCaught() }
+        #expect(try busy.readOutbound(as: HTTPResponsePart.self) == nil)
+    }
+}
