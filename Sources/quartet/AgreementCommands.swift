@@ -305,10 +305,7 @@ struct AuditCommand: AsyncParsableCommand {
         var witnessing: [String: AuditOutput.Witnessing] = [:]
         var contradicted: [String] = []
         if let policy {
-            let data = try VerifyCheckpointCommand.read(policy, limit: WitnessPolicy.maxBytes, what: "a C2SP tlog-policy file")
-            guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(policy): not UTF-8") }
-            let parsed: WitnessPolicy
-            do { parsed = try WitnessPolicy(parsing: text) } catch { throw CLIError("\(policy): \(error.message)") }
+            let parsed = try VerifyCheckpointCommand.readPolicy(policy)
             let coverage = AuditCoverage(client: client, policy: parsed)
             for (log, upTo) in needed.sorted(by: { $0.key < $1.key }) {
                 var records: [AuditCoverage.Expected] = []

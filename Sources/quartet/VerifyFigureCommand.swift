@@ -96,10 +96,7 @@ struct VerifyFigureCommand: AsyncParsableCommand {
             if let key { arguments += ["--key", key] }
             node = try NodeClientOptions.parse(arguments).client()
         }
-        let policyData = try VerifyCheckpointCommand.read(policy, limit: WitnessPolicy.maxBytes, what: "a C2SP tlog-policy file")
-        guard let policyText = String(data: policyData, encoding: .utf8) else { throw CLIError("\(policy): not UTF-8") }
-        let parsed: WitnessPolicy
-        do { parsed = try WitnessPolicy(parsing: policyText) } catch { throw CLIError("\(policy): \(error.message)") }
+        let parsed = try VerifyCheckpointCommand.readPolicy(policy)
         let data: Data
         let source = answer ?? "the answer of \(node!.configuration.node)"
         if let answer {

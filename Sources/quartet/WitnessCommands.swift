@@ -122,10 +122,7 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
     func run() async throws {
         // Both read only up to their limits (a 500 MB "note" is refused having read 64 KiB), and a
         // checkpoint that fails is a failure (exit 1), not a usage error.
-        let policyData = try Self.read(policy, limit: WitnessPolicy.maxBytes, what: "a C2SP tlog-policy file")
-        guard let policyText = String(data: policyData, encoding: .utf8) else { throw CLIError("\(policy): not UTF-8") }
-        let parsed: WitnessPolicy
-        do { parsed = try WitnessPolicy(parsing: policyText) } catch { throw CLIError("\(policy): \(error.message)") }
+        let parsed = try Self.readPolicy(policy)
         let data = try Self.read(note, limit: SignedNote.maxLength, what: "a signed note")
         guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(note): not UTF-8") }
         let signed: SignedNote
@@ -181,6 +178,14 @@ struct VerifyCheckpointCommand: AsyncParsableCommand {
 }
 
 extension VerifyCheckpointCommand {
+    /// The C2SP tlog-policy file at `path` (`-`: standard input), read up to its limit and
+    /// parsed; what is wrong is said with the file's name.
+    static func readPolicy(_ path: String) throws -> WitnessPolicy {
+        let data = try read(path, limit: WitnessPolicy.maxBytes, what: "a C2SP tlog-policy file")
+        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(path): not UTF-8") }
+        do { return try WitnessPolicy(parsing: text) } catch { throw CLIError("\(path): \(error.message)") }
+    }
+
     /// At most `limit` bytes of `path` (`-`: standard input), refused beyond.
     static func read(_ path: String, limit: Int, what: String) throws -> Data {
         // A named file: a regular file only (a FIFO is refused, not waited on), the reason said.
