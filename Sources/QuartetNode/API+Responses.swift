@@ -37,6 +37,11 @@ extension API {
     /// A typed body (QuartetAPI) as the API's JSON: sorted keys, slashes unescaped, by
     /// `CompactJSONEncoder` (JSONSerialization was 14 % of an append's CPU; docs/architecture.md).
     static func json<Body: Encodable>(_ body: Body, status: HTTPResponse.Status = .ok) -> Response {
+        jsonResponse(jsonBytes(body), status: status)
+    }
+
+    /// `body` as compact JSON and a newline: an answer's bytes.
+    static func jsonBytes<Body: Encodable>(_ body: Body) -> [UInt8] {
         var bytes: [UInt8]
         if let receipt = body as? ReceiptBody {
             // The append path's answer, written without the Encoder machinery (APIContractTests
@@ -46,7 +51,7 @@ extension API {
             bytes = (try? CompactJSONEncoder.encode(body)) ?? Array("null".utf8)
         }
         bytes.append(UInt8(ascii: "\n"))
-        return jsonResponse(bytes, status: status)
+        return bytes
     }
 
     static func jsonResponse(_ bytes: [UInt8], status: HTTPResponse.Status) -> Response {

@@ -40,6 +40,8 @@ struct API {
     let saidOnce = OnceLines()
     /// The forms' submissions: a repeat is answered, not appended (`FormSubmissions`).
     let submissions = FormSubmissions()
+    /// The append routes' answers by `Idempotency-Key` (`once`).
+    let appendKeys = Submissions<[UInt8]>(limit: API.idempotentAnswers) { key, answer in key.utf8.count + 96 + (answer?.count ?? 0) }
 
     /// The federation in force now.
     var federation: Federation { live.federation }
@@ -253,11 +255,14 @@ struct API {
             if case .array(let items)? = object["entries"] {
                 guard object.count == 1 else { throw HTTPError(.badRequest, message: "a batch is {\"entries\": [...]} and nothing else") }
                 guard (1...1000).contains(items.count) else { throw HTTPError(.badRequest, message: "entries: expected 1 to 1,000 entries, got \(items.count)") }
-                let receipts = try await admit(items.enumerated().map { ("entries[\($0.offset)].", $0.element) }, caller: who)
-                return Self.json(AppendBatchResponse(log: ownLog, entries: receipts.map(ReceiptBody.init)), status: .created)
+                return try await once(request, body: body, caller: who) {
+                    let receipts = try await admit(items.enumerated().map { ("entries[\($0.offset)].", $0.element) }, caller: who)
+                    return Self.jsonBytes(AppendBatchResponse(log: ownLog, entries: receipts.map(ReceiptBody.init)))
+                }
             }
-            let receipt = try await admit([("", .object(object))], caller: who)[0]
-            return Self.json(ReceiptBody(receipt), status: .created)
+            return try await once(request, body: body, caller: who) {
+                Self.jsonBytes(ReceiptBody(try await admit([("", .object(object))], caller: who)[0]))
+            }
         }
         // Recording progress: the payload is the body, the type is the route.
         for (path, type) in [("/v1/record/status", PlanEntryType.status), ("/v1/record/reading", .reading), ("/v1/record/evidence", .evidence)] {
@@ -267,8 +272,7 @@ struct API {
                     throw HTTPError(.badRequest, message: "payload: not valid JSON")
                 }
                 let item: JSONValue = .object(["type": .string(type.rawValue), "payload": payload])
-                let receipt = try await admit([("", item)], caller: who)[0]
-                return Self.json(ReceiptBody(receipt), status: .created)
+                return try await once(request, body: body, caller: who) { Self.jsonBytes(ReceiptBody(try await admit([("", item)], caller: who)[0])) }
             }
         }
         routes.get("/v1/peers", .reader) { request, context, caller -> Response in

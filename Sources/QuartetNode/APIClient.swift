@@ -74,8 +74,9 @@ public struct APIClient: Sendable {
         self.token = nil
     }
 
+    /// `headers`: fields sent besides those every request carries (`Idempotency-Key`).
     public func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, accept: String? = nil,
-                        contentType: String = "application/json") async throws -> (status: Int, body: Data) {
+                        contentType: String = "application/json", headers extra: [(String, String)] = []) async throws -> (status: Int, body: Data) {
         let (channel, collector) = try await Self.open(context: context, node: node, address: address) {
             ResponseCollector(promise: MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (Int, Data).self))
         }
@@ -84,6 +85,7 @@ public struct APIClient: Sendable {
         head.headers.add(name: "Connection", value: "close")
         if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let accept { head.headers.add(name: "Accept", value: accept) }
+        head.headers.add(contentsOf: extra)
         if let body {
             head.headers.add(name: "Content-Type", value: contentType)
             head.headers.add(name: "Content-Length", value: String(body.count))
@@ -99,6 +101,24 @@ public struct APIClient: Sendable {
         let (status, responseBody) = try await collector.answer.get()
         try? await channel.close().get()
         return (status, responseBody)
+    }
+}
+
+extension APIClient {
+    /// Whether a request that failed with `error` may have reached the node and been done with
+    /// its answer lost (the connection closed or reset, the answer timed out), so that sending
+    /// it again could do it twice: not when the node answered (a refusal, an answer too large),
+    /// nor when no connection was made (refused, unreachable, the handshake failed).
+    public static func mayHaveArrived(_ error: any Error) -> Bool {
+        switch error {
+        case is APIClientError, is AnswerTooLarge, is NIOConnectionError: return false
+        case let error as TLSError: return error.code == .protocolError
+        case let error as ChannelError:
+            if case .connectTimeout = error { return false }
+            return true
+        case let error as IOError: return error.errnoCode != ECONNREFUSED && error.errnoCode != ENETUNREACH && error.errnoCode != EHOSTUNREACH
+        default: return true
+        }
     }
 }
 
@@ -130,9 +150,9 @@ extension APIClient {
     /// `.unreadableAnswer` naming the field. `accepting` lists other statuses whose body is an
     /// `Answer` too (`/healthz`'s 503).
     public func send<Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = nil as AppendItem?,
-                                        as _: Answer.Type = Answer.self, accepting: Set<Int> = []) async throws -> Answer {
+                                        as _: Answer.Type = Answer.self, accepting: Set<Int> = [], idempotencyKey: String? = nil) async throws -> Answer {
         let data = try body.map { try CompactJSONEncoder.data($0) }
-        let (status, response) = try await request(method, path, body: data)
+        let (status, response) = try await request(method, path, body: data, headers: idempotencyKey.map { [("Idempotency-Key", "\"\($0)\"")] } ?? [])
         let name = "\(method.rawValue) \(path)"
         guard (200..<300).contains(status) || accepting.contains(status) else {
             let refusal = try? JSONDecoder().decode(APIErrorBody.self, from: response)
@@ -197,19 +217,20 @@ extension APIClient {
         try await send(.GET, "/v1/logs/\(Self.segment(log))/proofs/consistency?from=\(from)" + (to.map { "&to=\($0)" } ?? ""))
     }
 
-    /// `POST /v1/logs/{log}/entries` with one item; answered once durable.
-    public func append(log: String, _ item: AppendItem) async throws -> ReceiptBody {
-        try await send(.POST, "/v1/logs/\(Self.segment(log))/entries", body: item)
+    /// `POST /v1/logs/{log}/entries` with one item; answered once durable. With
+    /// `idempotencyKey`, the same request sent again with it is answered without a second append.
+    public func append(log: String, _ item: AppendItem, idempotencyKey: String? = nil) async throws -> ReceiptBody {
+        try await send(.POST, "/v1/logs/\(Self.segment(log))/entries", body: item, idempotencyKey: idempotencyKey)
     }
 
     /// `POST /v1/logs/{log}/entries` with up to 1,000 items, in order, all or none.
-    public func append(log: String, batch items: [AppendItem]) async throws -> AppendBatchResponse {
-        try await send(.POST, "/v1/logs/\(Self.segment(log))/entries", body: AppendBatchRequest(entries: items))
+    public func append(log: String, batch items: [AppendItem], idempotencyKey: String? = nil) async throws -> AppendBatchResponse {
+        try await send(.POST, "/v1/logs/\(Self.segment(log))/entries", body: AppendBatchRequest(entries: items), idempotencyKey: idempotencyKey)
     }
 
     /// `POST /v1/record/{kind}` (`status`, `reading` or `evidence`): the body is the payload.
-    public func record(_ kind: String, payload: PayloadValue) async throws -> ReceiptBody {
-        try await send(.POST, "/v1/record/\(Self.segment(kind))", body: payload)
+    public func record(_ kind: String, payload: PayloadValue, idempotencyKey: String? = nil) async throws -> ReceiptBody {
+        try await send(.POST, "/v1/record/\(Self.segment(kind))", body: payload, idempotencyKey: idempotencyKey)
     }
 
     /// `GET /v1/peers`.

@@ -54,27 +54,22 @@ extension API {
                 let id = String(submission)
                 let item = JSONValue.object(["type": .string(kind.entryType.rawValue), "payload": payload])
                 let digest = SHA256.hash(item.encoded())
-                let deadline = ContinuousClock.now + .seconds(90)
                 func refused(_ message: String) -> Response {
                     formPage(kind, who: who, values: values, error: WebForm.FieldError(message: message), receipt: nil, status: .conflict)
                 }
-                waiting: while true {
-                    switch submissions.begin(author: who.author, id: id, digest: digest) {
-                    case .saved(let index):
-                        return receipt(index)
-                    case .pending where ContinuousClock.now < deadline:
-                        try await Task.sleep(for: .milliseconds(25))
-                    case .pending:
-                        return refused("this form is still being saved by an earlier post of it: nothing more was saved; look at the log in a minute before sending it again")
-                    case .differs(let saved):
-                        return refused("this form was sent before with other values"
-                                       + (saved.map { " and saved as entry \(ownLog)/\($0)" } ?? ", which are being saved now")
-                                       + ": these were not saved. Record them from a new form (a correction, if they replace it)")
-                    case .unknown:
-                        return refused("an earlier post of this form failed where it may have been saved: nothing more was saved; look at the log before recording it again from a new form")
-                    case .first:
-                        break waiting
-                    }
+                switch try await submissions.turn(author: who.author, id: id, digest: digest, until: .now + .seconds(90)) {
+                case .saved(let index):
+                    return receipt(index)
+                case .pending:
+                    return refused("this form is still being saved by an earlier post of it: nothing more was saved; look at the log in a minute before sending it again")
+                case .differs(let saved):
+                    return refused("this form was sent before with other values"
+                                   + (saved.map { " and saved as entry \(ownLog)/\($0)" } ?? ", which are being saved now")
+                                   + ": these were not saved. Record them from a new form (a correction, if they replace it)")
+                case .unknown:
+                    return refused("an earlier post of this form failed where it may have been saved: nothing more was saved; look at the log before recording it again from a new form")
+                case .first:
+                    break
                 }
                 do {
                     let saved = try await admit([("", item)], caller: who)[0]

@@ -83,6 +83,25 @@ func api<Answer>(_ configuration: ClientConfiguration, _ calls: () async throws 
     }
 }
 
+/// Runs an append with an `Idempotency-Key` of its own and, when its answer was lost (the
+/// connection closed or reset, or timed out, after the request may have arrived), sends it again
+/// with the same key: the node answers a repeat with the first answer and appends nothing twice
+/// (unless it restarted in between: it keeps keys in memory). At most three tries, 1 and 2 s apart.
+func appendOnce<Answer>(_ configuration: ClientConfiguration, retryWaits: [Duration] = [.seconds(1), .seconds(2)],
+                        _ send: (_ idempotencyKey: String) async throws -> Answer) async throws -> Answer {
+    let key = UUID().uuidString.lowercased()
+    return try await api(configuration) {
+        var waits = retryWaits[...]
+        while true {
+            do { return try await send(key) } catch where APIClient.mayHaveArrived(error) && !waits.isEmpty {
+                let wait = waits.removeFirst()
+                printError("node \(configuration.node): the answer was lost (\(error)); sending the same request again in \(wait.components.seconds) s (Idempotency-Key \(key): it is appended once)")
+                try await Task.sleep(for: wait)
+            }
+        }
+    }
+}
+
 func unreachable(_ configuration: ClientConfiguration, _ error: any Error) -> String {
     "cannot reach node \(configuration.node) at \(configuration.shownAddress): \(error)"
         + (configuration.nodeCredential != nil ? " (is `quartet serve --config \(configuration.file)` running?)" : " (is the node up, and is \(configuration.file)'s api its API address?)")
@@ -242,7 +261,7 @@ func admissionRefusal(_ change: PlannedEntry, into view: inout StrategyView, log
 /// Appends entries in order in one request (at most 1,000).
 func postBatch(_ items: [(type: String, payload: JSONValue)], log: String, client: APIClient, configuration: ClientConfiguration) async throws {
     let batch = items.map { AppendItem(type: $0.type, payload: $0.payload) }
-    _ = try await api(configuration) { try await client.append(log: log, batch: batch) }
+    _ = try await appendOnce(configuration) { try await client.append(log: log, batch: batch, idempotencyKey: $0) }
 }
 
 

@@ -16,13 +16,13 @@ struct RecordCommand: AsyncParsableCommand {
 /// Appends one item to the node's own log and prints the receipt (`done` LOG/INDEX, or the JSON).
 func postEntry(_ item: AppendItem, node: NodeClientOptions, format: OutputFormat, done: String) async throws {
     let (client, configuration) = try node.client()
-    printReceipt(try await api(configuration) { try await client.append(log: configuration.log, item) }, format: format, done: done)
+    printReceipt(try await appendOnce(configuration) { try await client.append(log: configuration.log, item, idempotencyKey: $0) }, format: format, done: done)
 }
 
 /// POSTs a progress payload to `/v1/record/KIND` and prints the receipt.
 func postRecord(_ kind: String, _ payload: [String: PayloadValue], node: NodeClientOptions, format: OutputFormat) async throws {
     let (client, configuration) = try node.client()
-    printReceipt(try await api(configuration) { try await client.record(kind, payload: .object(payload)) }, format: format, done: "recorded as")
+    printReceipt(try await appendOnce(configuration) { try await client.record(kind, payload: .object(payload), idempotencyKey: $0) }, format: format, done: "recorded as")
 }
 
 func printReceipt(_ receipt: ReceiptBody, format: OutputFormat, done: String) {

@@ -149,6 +149,26 @@ import Testing
         #expect(submissions.begin(author: "op", id: "3", digest: a) == .first)
     }
 
+    @Test func theOldestEndedAreForgottenFirstByWeight() {
+        // The API's answers weigh their bytes: the oldest go once the limit is passed.
+        let answers = Submissions<[UInt8]>(limit: 100) { _, answer in answer?.count ?? 0 }
+        for (i, size) in [40, 40, 10].enumerated() {
+            #expect(answers.begin(author: "op", id: "\(i)", digest: []) == .first)
+            answers.finish(author: "op", id: "\(i)", .saved([UInt8](repeating: 1, count: size)))
+        }
+        #expect(answers.begin(author: "op", id: "0", digest: []) == .saved([UInt8](repeating: 1, count: 40)))
+        answers.finish(author: "op", id: "3", .refused)
+        #expect(answers.begin(author: "op", id: "4", digest: []) == .first)
+        answers.finish(author: "op", id: "4", .saved([UInt8](repeating: 1, count: 20)))
+        #expect(answers.begin(author: "op", id: "0", digest: []) == .first, "past the limit, the oldest is forgotten")
+        #expect(answers.begin(author: "op", id: "1", digest: []) == .saved([UInt8](repeating: 1, count: 40)))
+        // One answer heavier than the whole limit is still kept, alone.
+        #expect(answers.begin(author: "op", id: "5", digest: []) == .first)
+        answers.finish(author: "op", id: "5", .saved([UInt8](repeating: 1, count: 500)))
+        #expect(answers.begin(author: "op", id: "5", digest: []) == .saved([UInt8](repeating: 1, count: 500)))
+        #expect(answers.begin(author: "op", id: "1", digest: []) == .first)
+    }
+
     @Test func theOldestEndedAreForgottenFirst() {
         let submissions = FormSubmissions()
         for i in 0...FormSubmissions.capacity {

@@ -1,0 +1,74 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import QuartetCrypto
+
+/// `Idempotency-Key` on the append routes (`POST /v1/logs/{log}/entries`, `/v1/record/…`;
+/// draft-ietf-httpapi-idempotency-key-header): a client that did not get its answer (a timeout,
+/// a reset connection) sends the same request again with the same key and gets the first one's
+/// answer, with nothing appended twice. Without it a retry appended again, for good. The first
+/// answer is kept (`Submissions`, at most 16 MiB of answers, in memory: a restart forgets, and a
+/// retry past it appends again), keyed by the caller and the key; the same key with another
+/// request (another route or body) is refused (422), and one still being appended is waited for
+/// (up to 30 s, then 409). A request admission refused frees its key.
+extension API {
+    static let idempotencyKeyField = HTTPField.Name("Idempotency-Key")!
+    /// Marks an answer given again for a repeated key.
+    static let idempotentReplayedField = HTTPField.Name("Idempotent-Replayed")!
+    /// The longest key taken (a UUID is 36).
+    static let longestIdempotencyKey = 128
+    /// The answers kept for repeats, in bytes in all.
+    static let idempotentAnswers = 16 << 20
+
+    /// The key of `request`, or nil when it has none: a Structured Field string (quoted), or
+    /// the same characters unquoted as many clients send them; 1 to 128 printable ASCII
+    /// characters. Given twice, or malformed: refused (400), since the client means it.
+    static func idempotencyKey(_ request: Request) throws -> String? {
+        let values = request.headers[values: idempotencyKeyField]
+        guard let value = values.first else { return nil }
+        guard values.count == 1 else { throw HTTPError(.badRequest, message: "Idempotency-Key: given more than once") }
+        var key = Substring(value)
+        if key.first == "\"" {
+            guard key.count >= 2, key.last == "\"" else { throw HTTPError(.badRequest, message: "Idempotency-Key: a quoted key has no closing quote") }
+            key = key.dropFirst().dropLast()
+        }
+        guard (1...longestIdempotencyKey).contains(key.utf8.count),
+              key.utf8.allSatisfy({ (0x21...0x7E).contains($0) && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) else {
+            throw HTTPError(.badRequest, message: "Idempotency-Key: expected 1 to \(longestIdempotencyKey) printable ASCII characters, no quote or backslash inside (a random id such as a UUID), in double quotes")
+        }
+        return String(key)
+    }
+
+    /// Runs `append` (which answers 201 with these JSON bytes) once per `Idempotency-Key` of
+    /// the caller; a request without one, every time.
+    func once(_ request: Request, body: ByteBuffer, caller: Caller, _ append: () async throws -> [UInt8]) async throws -> Response {
+        guard let key = try Self.idempotencyKey(request) else { return Self.jsonResponse(try await append(), status: .created) }
+        let digest = SHA256.hash(Array("\(request.method.rawValue) \(request.uri.path)\n".utf8) + Array(body.readableBytesView))
+        switch try await appendKeys.turn(author: caller.author, id: key, digest: digest, until: .now + .seconds(30)) {
+        case .first:
+            break
+        case .saved(let answer):
+            var response = Self.jsonResponse(answer, status: .created)
+            response.headers[Self.idempotentReplayedField] = "?1"
+            return response
+        case .pending:
+            throw HTTPError(.conflict, message: "Idempotency-Key: a request with this key is still being appended: nothing more was appended; send it again in a minute")
+        case .differs:
+            throw HTTPError(.unprocessableContent, message: "Idempotency-Key: this key was sent before with another request (route or body): nothing was appended; a new request needs a new key")
+        case .unknown:
+            throw HTTPError(.conflict, message: "Idempotency-Key: an earlier request with this key failed where it may have been appended: nothing more was appended; look at the log before sending it with a new key")
+        }
+        do {
+            let answer = try await append()
+            appendKeys.finish(author: caller.author, id: key, .saved(answer))
+            return Self.jsonResponse(answer, status: .created)
+        } catch let error as HTTPError where error.status == .badRequest || error.status == .forbidden || error.status == .serviceUnavailable || error.status == .unauthorized {
+            // Refused before anything was signed: the key is free again.
+            appendKeys.finish(author: caller.author, id: key, .refused)
+            throw error
+        } catch {
+            appendKeys.finish(author: caller.author, id: key, .unknown)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import QuartetCrypto
+import QuartetLedger
+import Synchronization
+
+/// One submission, one append: the first request bearing a submission id appends; a repeat with
+/// the same content — a double click, a request sent again after its answer was lost, the same
+/// form submitted from two tabs, a script retrying — is answered with what the first saved and
+/// appends nothing. A log takes nothing back, and a reading recorded twice shows as a
+/// correction nobody made. A repeat with other content (a typo mended and sent again before
+/// the answer came, a key reused by mistake) is refused, not answered with what it did not say.
+/// Keyed by the caller and the id, so one credential's ids mean nothing for another's. A
+/// request admission refused frees its id: it may be sent again; one whose outcome is not known
+/// (the commit failed after it may have reached the disk) keeps it, and a repeat is told to look
+/// at the log first. Bounded: the oldest ended submissions are forgotten first once their
+/// weights pass `limit` (a repeat of one forgotten appends again, as without an id); those in
+/// flight are at most the requests the node runs at once. Kept in memory: a restart forgets.
+///
+/// Two kinds: each rendering of an operator's form carries an id (`FormSubmissions`, saving
+/// the entry's index; docs/web.md, "The operator's forms"), and the API's append routes take
+/// an `Idempotency-Key` (`API.once`, saving the answer's bytes; docs/operations.md).
+final class Submissions<Saved: Sendable & Equatable>: Sendable {
+    /// What a request with a submission id should do.
+    enum Turn: Equatable, Sendable {
+        /// The first: append, then `finish`.
+        case first
+        /// Saved already, with this content: answer with what was saved.
+        case saved(Saved)
+        /// The same submission with the same content is being appended by another request now.
+        case pending
+        /// The submission was sent before with other content (saved, or still being appended):
+        /// refuse.
+        case differs(saved: Saved?)
+        /// An earlier request of it ended without a known outcome: refuse; the log says.
+        case unknown
+    }
+
+    /// How the request that had the `.first` turn ended.
+    enum Outcome: Sendable {
+        case saved(Saved)
+        /// Admission refused it: nothing was appended (the id is free again).
+        case refused
+        /// It failed where an append may have been made.
+        case unknown
+    }
+
+    /// The total weight of the ended submissions kept.
+    let limit: Int
+    /// An ended submission's weight, from its key (caller and id) and what it saved (nil: its
+    /// outcome is not known).
+    private let weight: @Sendable (_ key: String, _ saved: Saved?) -> Int
+
+    private enum Entry {
+        case pending([UInt8])
+        case saved([UInt8], Saved)
+        case unknown
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        /// Keys of ended submissions and their weights, oldest first.
+        var ended: [(key: String, weight: Int)] = []
+        var total = 0
+    }
+
+    private let state = Mutex(State())
+
+    init(limit: Int, weight: @escaping @Sendable (_ key: String, _ saved: Saved?) -> Int) {
+        self.limit = limit
+        self.weight = weight
+    }
+
+    /// The turn of a request of submission `id` by `author` whose content (what it would
+    /// append) has SHA-256 `digest`; `.first` marks it pending.
+    func begin(author: String, id: String, digest: [UInt8]) -> Turn {
+        let key = author + "\n" + id
+        return state.withLock { state in
+            switch state.entries[key] {
+            case nil:
+                state.entries[key] = .pending(digest)
+                return .first
+            case .pending(let first)?:
+                return first == digest ? .pending : .differs(saved: nil)
+            case .saved(let first, let saved)?:
+                return first == digest ? .saved(saved) : .differs(saved: saved)
+            case .unknown?:
+                return .unknown
+            }
+        }
+    }
+
+    /// `begin`, waiting while another request of the same submission with the same content is
+    /// under way, until `deadline` (then `.pending`): a repeat is answered with that one's outcome.
+    func turn(author: String, id: String, digest: [UInt8], until deadline: ContinuousClock.Instant) async throws -> Turn {
+        while true {
+            let turn = begin(author: author, id: id, digest: digest)
+            guard turn == .pending, ContinuousClock.now < deadline else { return turn }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+    }
+
+    /// The request that had the `.first` turn of `id` ended so.
+    func finish(author: String, id: String, _ outcome: Outcome) {
+        let key = author + "\n" + id
+        state.withLock { state in
+            guard case .pending(let digest)? = state.entries[key] else { return }
+            let entryWeight: Int
+            switch outcome {
+            case .refused:
+                state.entries[key] = nil
+                return
+            case .saved(let saved):
+                state.entries[key] = .saved(digest, saved)
+                entryWeight = weight(key, saved)
+            case .unknown:
+                state.entries[key] = .unknown
+                entryWeight = weight(key, nil)
+            }
+            state.ended.append((key, entryWeight))
+            state.total += entryWeight
+            var dropped = 0
+            while state.total > limit, dropped < state.ended.count - 1 {
+                state.entries[state.ended[dropped].key] = nil
+                state.total -= state.ended[dropped].weight
+                dropped += 1
+            }
+            state.ended.removeFirst(dropped)
+        }
+    }
+}
+
+/// The operator's forms: each rendering is one submission, saved as its entry's index.
+typealias FormSubmissions = Submissions<UInt64>
+
+extension Submissions where Saved == UInt64 {
+    /// Ended form submissions kept (about 150 bytes each).
+    static var capacity: Int { 4096 }
+
+    convenience init() {
+        self.init(limit: Self.capacity, weight: { _, _ in 1 })
+    }
+
+    /// A new submission id: 128 random bits, hex.
+    static func newID() throws -> String {
+        Hex.encode(try SecureRandom.bytes(count: 16))
+    }
+
+    /// Whether `id` is one `newID` could have made (32 lower-case hex digits).
+    static func isWellFormed(_ id: some StringProtocol) -> Bool {
+        id.utf8.count == 32 && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import QuartetAPI
+@testable import QuartetNode
+import Testing
+
+/// `Idempotency-Key` on the append routes (finding 328): a repeat is answered with the first
+/// answer and appends nothing; the key with another request is refused; a refused request frees
+/// its key; a malformed key is refused.
+@Suite struct IdempotentAppendsTests {
+    struct Answer: Sendable {
+        let status: HTTPResponse.Status
+        let headers: HTTPFields
+        let body: String
+    }
+
+    static func post(_ client: RouterClient, _ uri: String, _ body: String, key: [String]) async throws -> Answer {
+        var headers = HTTPFields()
+        headers[.authorization] = "Bearer token-wales-op"
+        headers[.contentType] = "application/json"
+        for k in key { headers.append(HTTPField(name: API.idempotencyKeyField, value: k)) }
+        return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) {
+            Answer(status: $0.status, headers: $0.headers, body: String(buffer: $0.body))
+        }
+    }
+
+    static func index(_ answer: Answer) throws -> UInt64 {
+        try JSONDecoder().decode(ReceiptBody.self, from: Data(answer.body.utf8)).index
+    }
+
+    @Test func aRepeatIsAnsweredWithTheFirstAnswerAndAppendsNothing() async throws {
+        let node = try InProcessNode(entries: 1)
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let entries = "/v1/logs/wales/entries"
+            let note = #"{"type":"note.test","payload":{"n":1}}"#
+            let first = try await Self.post(client, entries, note, key: [#""k-1""#])
+            #expect(first.status == .created && first.headers[API.idempotentReplayedField] == nil, "\(first)")
+            // Sent again (quoted or not, as clients do): the same answer, said to be a repeat.
+            for spelling in [#""k-1""#, "k-1"] {
+                let again = try await Self.post(client, entries, note, key: [spelling])
+                #expect(again.status == .created && again.body == first.body && again.headers[API.idempotentReplayedField] == "?1", "\(again)")
+            }
+            // Nothing was appended by the repeats: the next entry follows the first.
+            let next = try await Self.post(client, entries, note, key: ["k-2"])
+            #expect(try Self.index(next) == Self.index(first) + 1, "\(next)")
+            // Without a key, every request appends (as before).
+            let plain1 = try await Self.post(client, entries, note, key: [])
+            let plain2 = try await Self.post(client, entries, note, key: [])
+            #expect(try Self.index(plain2) == Self.index(plain1) + 1)
+
+            // The key with another body, or on another route: refused, nothing appended.
+            let other = try await Self.post(client, entries, #"{"type":"note.test","payload":{"n":2}}"#, key: ["k-1"])
+            #expect(other.status == .unprocessableContent && other.body.contains("sent before with another request"), "\(other)")
+            let route = try await Self.post(client, "/v1/record/evidence", note, key: ["k-1"])
+            #expect(route.status == .unprocessableContent, "\(route)")
+            // A batch is one request: its answer is given again whole.
+            let batch = #"{"entries":[{"type":"note.test","payload":{"n":3}},{"type":"note.test","payload":{"n":4}}]}"#
+            let batched = try await Self.post(client, entries, batch, key: ["k-batch"])
+            let batchedAgain = try await Self.post(client, entries, batch, key: ["k-batch"])
+            #expect(batched.status == .created && batchedAgain.body == batched.body, "\(batchedAgain)")
+
+            // Refused by admission: the key is free again, for the corrected request.
+            let refused = try await Self.post(client, entries, #"{"type":"plan.action","payload":{}}"#, key: ["k-3"])
+            #expect(refused.status == .badRequest, "\(refused)")
+            let mended = try await Self.post(client, entries, note, key: ["k-3"])
+            #expect(mended.status == .created && mended.headers[API.idempotentReplayedField] == nil, "\(mended)")
+            let batchLast = try #require(try JSONDecoder().decode(AppendBatchResponse.self, from: Data(batched.body.utf8)).entries.last).index
+            #expect(try Self.index(mended) == batchLast + 1, "\(mended)")
+
+            // Malformed keys: refused, nothing appended.
+            for bad in [[#""k-4"#], [#""""#], [String(repeating: "a", count: API.longestIdempotencyKey + 1)], ["k 4"], [#""k\"4""#], ["é"], ["k-5", "k-6"]] {
+                let answer = try await Self.post(client, entries, note, key: bad)
+                #expect(answer.status == .badRequest && answer.body.contains("Idempotency-Key"), "\(bad): \(answer)")
+            }
+            let last = try await Self.post(client, entries, note, key: [String(repeating: "a", count: API.longestIdempotencyKey)])
+            #expect(try Self.index(last) == Self.index(mended) + 1, "\(last)")
+        }
+    }
+
+    @Test func repeatsSentTogetherAppendOnceAndAllGetItsAnswer() async throws {
+        let node = try InProcessNode(entries: 1)
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let answers = try await withThrowingTaskGroup(of: Answer.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { try await Self.post(client, "/v1/logs/wales/entries", #"{"type":"note.test","payload":{"n":9}}"#, key: ["together"]) }
+                }
+                return try await group.reduce(into: [Answer]()) { $0.append($1) }
+            }
+            #expect(answers.allSatisfy { $0.status == .created && $0.body == answers[0].body }, "\(answers)")
+            #expect(answers.filter { $0.headers[API.idempotentReplayedField] == nil }.count == 1)
+            let next = try await Self.post(client, "/v1/logs/wales/entries", #"{"type":"note.test","payload":{"n":9}}"#, key: [])
+            #expect(try Self.index(next) == Self.index(answers[0]) + 1)
+        }
+    }
+}
