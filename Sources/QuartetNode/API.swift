@@ -176,7 +176,7 @@ struct API {
         // lanes of its own and everyone else in one, bounded (`WitnessLanes`).
         let lanes = WitnessLanes()
         routes.post("/witness/add-checkpoint", .reader) { request, context, caller -> Response in
-            let body = try await request.collectBody(upTo: Witnessing.maxBodyBytes)
+            let body = try await request.collectBody(upTo: Witnessing.maxBodyBytes, context: context)
             let lane: WitnessLanes.Lane
             if case .node(let id) = caller.identity, self.federation.members.contains(where: { $0.id == id }) { lane = .member(id) } else { lane = .others }
             if let wait = lanes.take(lane) {
@@ -248,7 +248,7 @@ struct API {
                 let writer = federation.members.first { $0.log == name }?.id
                 throw HTTPError(.forbidden, message: writer.map { "log \(name) is written by node \($0); append there" } ?? "no log named \(name) in this federation")
             }
-            let body = try await request.collectBody(upTo: Self.maxBody)
+            let body = try await request.collectBody(upTo: Self.maxBody, context: context)
             guard case .object(let object)? = try? JSONValue.parse(Array(body.readableBytesView)) else {
                 throw HTTPError(.badRequest, message: "the body must be a JSON object: {type, classification?, payload} or {entries: [...]} (at most 1,000)")
             }
@@ -267,7 +267,7 @@ struct API {
         // Recording progress: the payload is the body, the type is the route.
         for (path, type) in [("/v1/record/status", PlanEntryType.status), ("/v1/record/reading", .reading), ("/v1/record/evidence", .evidence)] {
             routes.post(path, .operator) { request, context, who -> Response in
-                let body = try await request.collectBody(upTo: Self.maxBody)
+                let body = try await request.collectBody(upTo: Self.maxBody, context: context)
                 guard let payload = try? JSONValue.parse(Array(body.readableBytesView)) else {
                     throw HTTPError(.badRequest, message: "payload: not valid JSON")
                 }

@@ -80,10 +80,15 @@ public protocol APIRequestContext: RequestContext where Source == ApplicationReq
     var remoteAddress: SocketAddress? { get }
     /// The connection the request came on (its port's slots know it by this), if any.
     var connectionID: ObjectIdentifier? { get }
+    /// The route is about to read the request's body (`Request.collectBody`).
+    func continueBody()
 }
 
 extension APIRequestContext {
     public var connectionID: ObjectIdentifier? { nil }
+    /// The route is about to read the request's body: its `100 Continue`, if it asked for one,
+    /// is sent (`ExchangeHandler`). Nothing where no connection is.
+    public func continueBody() {}
 }
 
 extension APIRequestContext {
@@ -110,6 +115,7 @@ public struct NodeRequestContext: APIRequestContext {
 
     public var remoteAddress: SocketAddress? { channel.remoteAddress }
     public var connectionID: ObjectIdentifier? { ObjectIdentifier(channel) }
+    public func continueBody() { channel.triggerUserOutboundEvent(ExchangeHandler.ContinueEvent(), promise: nil) }
 
     public func clientCertificate(for request: Request) async throws -> (identity: FederationIdentity, serial: String)? {
         let channel = self.channel

@@ -58,7 +58,7 @@ extension HTTPServerBuilder {
         let budget = ResponseBudget()
         return .init { responder in
             QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits, slots: counter, budget: budget),
-                                                                                                             ExchangeHandler(largestBody: API.maxBody)])),
+                                                                                                             ExchangeHandler()])),
                               context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: logger, cap: counter)
         }
     }

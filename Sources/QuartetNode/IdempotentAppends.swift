@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import QuartetAPI
 import QuartetCrypto
 
 /// `Idempotency-Key` on the append routes (`POST /v1/logs/{log}/entries`, `/v1/record/…`;
@@ -8,9 +9,13 @@ import QuartetCrypto
 /// a reset connection) sends the same request again with the same key and gets the first one's
 /// answer, with nothing appended twice. Without it a retry appended again, for good. The first
 /// answer is kept (`Submissions`, at most 16 MiB of answers, in memory: a restart forgets, and a
-/// retry past it appends again), keyed by the caller and the key; the same key with another
-/// request (another route or body) is refused (422), and one still being appended is waited for
-/// (up to 30 s, then 409). A request admission refused frees its key.
+/// retry past it appends again), keyed by the credential (`Caller.slotCredential`: a token, or a
+/// certificate; a token replaced under the same name is another) and the key; the same key with
+/// another request (another route or body) is refused (422), and one still being appended is
+/// waited for (up to 30 s, then 409 with `IdempotencyKey.pendingMessage`, which the CLI asks again on). A
+/// request admission refused (400, 401, 503) frees its key; one that failed where it may have
+/// been appended (a 500: the commit failed, or a rare failure before it) keeps it, and a repeat
+/// is told to look at the log (409).
 extension API {
     static let idempotencyKeyField = HTTPField.Name("Idempotency-Key")!
     /// Marks an answer given again for a repeated key.
@@ -41,10 +46,12 @@ extension API {
 
     /// Runs `append` (which answers 201 with these JSON bytes) once per `Idempotency-Key` of
     /// the caller; a request without one, every time.
-    func once(_ request: Request, body: ByteBuffer, caller: Caller, _ append: () async throws -> [UInt8]) async throws -> Response {
+    /// `wait`: how long a repeat waits for the first of its key still under way.
+    func once(_ request: Request, body: ByteBuffer, caller: Caller, wait: Duration = .seconds(30), _ append: () async throws -> [UInt8]) async throws -> Response {
         guard let key = try Self.idempotencyKey(request) else { return Self.jsonResponse(try await append(), status: .created) }
         let digest = SHA256.hash(Array("\(request.method.rawValue) \(request.uri.path)\n".utf8) + Array(body.readableBytesView))
-        switch try await appendKeys.turn(author: caller.author, id: key, digest: digest, until: .now + .seconds(30)) {
+        let credential = caller.slotCredential
+        switch try await appendKeys.turn(author: credential, id: key, digest: digest, until: .now + wait) {
         case .first:
             break
         case .saved(let answer):
@@ -52,7 +59,7 @@ extension API {
             response.headers[Self.idempotentReplayedField] = "?1"
             return response
         case .pending:
-            throw HTTPError(.conflict, message: "Idempotency-Key: a request with this key is still being appended: nothing more was appended; send it again in a minute")
+            throw HTTPError(.conflict, headers: [.retryAfter: "5"], message: IdempotencyKey.pendingMessage + ": nothing more was appended; send it again with the same key in a few seconds")
         case .differs:
             throw HTTPError(.unprocessableContent, message: "Idempotency-Key: this key was sent before with another request (route or body): nothing was appended; a new request needs a new key")
         case .unknown:
@@ -60,14 +67,15 @@ extension API {
         }
         do {
             let answer = try await append()
-            appendKeys.finish(author: caller.author, id: key, .saved(answer))
+            // Kept at its size (an encoder's buffer may have room to spare the limit would not see).
+            appendKeys.finish(author: credential, id: key, .saved(answer.withUnsafeBufferPointer { Array($0) }))
             return Self.jsonResponse(answer, status: .created)
-        } catch let error as HTTPError where error.status == .badRequest || error.status == .forbidden || error.status == .serviceUnavailable || error.status == .unauthorized {
+        } catch let error as HTTPError where error.status == .badRequest || error.status == .serviceUnavailable || error.status == .unauthorized {
             // Refused before anything was signed: the key is free again.
-            appendKeys.finish(author: caller.author, id: key, .refused)
+            appendKeys.finish(author: credential, id: key, .refused)
             throw error
         } catch {
-            appendKeys.finish(author: caller.author, id: key, .unknown)
+            appendKeys.finish(author: credential, id: key, .unknown)
             throw error
         }
     }

@@ -166,14 +166,17 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         // age. A client or proxy reusing the connection would otherwise send its next request
         // into a close.
         if case .head(var response) = unwrapOutboundIn(data), response.status.code >= 200 {
-            // A route's own `Connection: close` with the request read whole closes too (while
-            // the body still comes, a close would reset it: left to the client). Past the
-            // connection's age (nothing being read): it closes after the answers under way, the
-            // last saying so (a client keeping requests pipelined was never closed).
-            if closeAfterResponses == nil, !reading {
+            // A route's own `Connection: close` (a 413, a refused credential) is the last
+            // answer: once it is written the connection closes, and if its request's body still
+            // comes the rest is read and dropped first (`closeWhenRead`: a close under the upload
+            // would reset the connection and lose the answer). It was left open, against what
+            // the answer said. Past the connection's age (nothing being read): it closes after
+            // the answers under way, the last saying so (a client keeping requests pipelined was
+            // never closed).
+            if closeAfterResponses == nil {
                 if inFlight == 1 && Self.asksToClose(response.headerFields[.connection]) {
                     closeAfterResponses = 1
-                } else if context.eventLoop.now - opened > limits.maxConnectionAge {
+                } else if !reading && context.eventLoop.now - opened > limits.maxConnectionAge {
                     closeAfterResponses = max(inFlight, 1)
                 }
             }

@@ -32,11 +32,15 @@ extension Parameters {
 extension Request {
     /// The body whole, at most `limit` bytes (else `NIOTooManyBytesError`, answered 413). A body
     /// whose `Content-Length` says it is longer is refused before any of it is read: a client
-    /// declaring 20 MB learned it only after sending 16 MiB, or at the request deadline.
-    func collectBody(upTo limit: Int) async throws -> ByteBuffer {
+    /// declaring 20 MB learned it only after sending 16 MiB, or at the request deadline. A
+    /// client that asked to be told before it sends the body (`Expect: 100-continue`) is told
+    /// now, once the access check and the route's own checks let it through
+    /// (`APIRequestContext.continueBody`).
+    func collectBody(upTo limit: Int, context: some APIRequestContext) async throws -> ByteBuffer {
         if let declared = head.headerFields[.contentLength], let length = Int(declared), length > limit {
             throw NIOTooManyBytesError(maxBytes: limit)
         }
+        if head.headerFields[.expect] != nil { context.continueBody() }
         return try await body.collect(upTo: limit)
     }
 }

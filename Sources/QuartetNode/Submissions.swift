@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import QuartetCrypto
 import QuartetLedger
 import Synchronization
@@ -9,7 +10,7 @@ import Synchronization
 /// appends nothing. A log takes nothing back, and a reading recorded twice shows as a
 /// correction nobody made. A repeat with other content (a typo mended and sent again before
 /// the answer came, a key reused by mistake) is refused, not answered with what it did not say.
-/// Keyed by the caller and the id, so one credential's ids mean nothing for another's. A
+/// Keyed by the caller and the id, so one caller's ids mean nothing for another's. A
 /// request admission refused frees its id: it may be sent again; one whose outcome is not known
 /// (the commit failed after it may have reached the disk) keeps it, and a repeat is told to look
 /// at the log first. Bounded: the oldest ended submissions are forgotten first once their
@@ -58,8 +59,9 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
 
     private struct State {
         var entries: [String: Entry] = [:]
-        /// Keys of ended submissions and their weights, oldest first.
-        var ended: [(key: String, weight: Int)] = []
+        /// Keys of ended submissions and their weights, oldest first (dropped from the front
+        /// once full: a ring, not an array shifted at every drop).
+        var ended = CircularBuffer<(key: String, weight: Int)>()
         var total = 0
     }
 
@@ -118,13 +120,12 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
             }
             state.ended.append((key, entryWeight))
             state.total += entryWeight
-            var dropped = 0
-            while state.total > limit, dropped < state.ended.count - 1 {
-                state.entries[state.ended[dropped].key] = nil
-                state.total -= state.ended[dropped].weight
-                dropped += 1
+            // The newest is kept even alone past the limit.
+            while state.total > limit, state.ended.count > 1 {
+                let oldest = state.ended.removeFirst()
+                state.entries[oldest.key] = nil
+                state.total -= oldest.weight
             }
-            state.ended.removeFirst(dropped)
         }
     }
 }

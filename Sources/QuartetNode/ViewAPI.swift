@@ -161,7 +161,7 @@ extension API {
         }
         routes.public(.post, "/login") { request, context -> Response in
             try Self.checkOwnFormPost(request, "sign in")
-            let body = try await request.collectBody(upTo: 4096)
+            let body = try await request.collectBody(upTo: 4096, context: context)
             let form = String(buffer: body)
             let token = form.split(separator: "&").compactMap { pair -> String? in
                 let kv = pair.split(separator: "=", maxSplits: 1)

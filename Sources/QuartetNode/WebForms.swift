@@ -24,9 +24,9 @@ extension API {
                 if let saved = request.uri.queryParameters.get("saved") { return try savedPage(kind, who: who, index: String(saved)) }
                 return formPage(kind, who: who, values: [:], error: nil, receipt: nil)
             }
-            routes.post("/record/\(kind.rawValue)", .operator) { request, _, who -> Response in
+            routes.post("/record/\(kind.rawValue)", .operator) { request, context, who -> Response in
                 let body: ByteBuffer
-                do { body = try await request.collectBody(upTo: Self.maxFormBody) } catch is NIOTooManyBytesError {
+                do { body = try await request.collectBody(upTo: Self.maxFormBody, context: context) } catch is NIOTooManyBytesError {
                     // The form again, saying why (not the API's JSON 413 in place of the page).
                     return formPage(kind, who: who, values: [:], error: WebForm.FieldError(message: "the form is larger than \(Self.maxFormBody / 1024) KiB: nothing was saved; shorten the text and send it again"),
                                     receipt: nil, status: .contentTooLarge)

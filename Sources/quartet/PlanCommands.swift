@@ -85,18 +85,41 @@ func api<Answer>(_ configuration: ClientConfiguration, _ calls: () async throws 
 
 /// Runs an append with an `Idempotency-Key` of its own and, when its answer was lost (the
 /// connection closed or reset, or timed out, after the request may have arrived), sends it again
-/// with the same key: the node answers a repeat with the first answer and appends nothing twice
-/// (unless it restarted in between: it keeps keys in memory). At most three tries, 1 and 2 s apart.
+/// with the same key: a node of 0.3.7 or later answers a repeat with the first answer and
+/// appends nothing twice (unless it restarted in between: it keeps keys in memory). At most
+/// three tries, `retryWaits` apart; a repeat the node says is still being appended is asked
+/// again too (`IdempotencyKey.pendingMessage`, `pendingWaits` apart). Given up, it says the entry may be
+/// in the log, with the key, rather than that the node could not be reached.
 func appendOnce<Answer>(_ configuration: ClientConfiguration, retryWaits: [Duration] = [.seconds(1), .seconds(2)],
+                        pendingWaits: [Duration] = [.seconds(5), .seconds(5), .seconds(5), .seconds(5)],
                         _ send: (_ idempotencyKey: String) async throws -> Answer) async throws -> Answer {
     let key = UUID().uuidString.lowercased()
+    var waits = retryWaits[...], pending = pendingWaits[...]
+    // The first failure after which the request may have been appended.
+    var lost: (any Error)?
+    func mayBeInTheLog(_ last: any Error) -> CLIError {
+        CLIError("node \(configuration.node) at \(configuration.shownAddress): the answer to this append was lost (\(lost ?? last))"
+                 + (lost == nil ? "" : "; the last try: \(last)")
+                 + "; it may have been appended (Idempotency-Key \(key)): look at the newest entries of log \(configuration.log) (quartet view, or GET /v1/logs/\(configuration.log)/entries) before recording it again")
+    }
     return try await api(configuration) {
-        var waits = retryWaits[...]
         while true {
-            do { return try await send(key) } catch where APIClient.mayHaveArrived(error) && !waits.isEmpty {
-                let wait = waits.removeFirst()
-                printError("node \(configuration.node): the answer was lost (\(error)); sending the same request again in \(wait.components.seconds) s (Idempotency-Key \(key): it is appended once)")
+            do {
+                return try await send(key)
+            } catch let error as APIClientError where lost != nil && error.status == 409 && error.message.hasPrefix(IdempotencyKey.pendingMessage) {
+                // A repeat whose first the node is still appending: asked again, same key.
+                guard let wait = pending.popFirst() else { throw mayBeInTheLog(error) }
                 try await Task.sleep(for: wait)
+            } catch {
+                if APIClient.mayHaveArrived(error), let wait = waits.popFirst() {
+                    if lost == nil { lost = error }
+                    printError("node \(configuration.node): the answer was lost (\(error)); sending the same request again in \(wait.components.seconds) s (Idempotency-Key \(key): a node of 0.3.7 or later that has not restarted appends it once)")
+                    try await Task.sleep(for: wait)
+                    continue
+                }
+                // Never possibly appended: the error as any request's.
+                guard lost != nil || APIClient.mayHaveArrived(error) else { throw error }
+                throw mayBeInTheLog(error)
             }
         }
     }

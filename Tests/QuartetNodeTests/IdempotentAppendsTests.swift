@@ -16,9 +16,9 @@ import Testing
         let body: String
     }
 
-    static func post(_ client: RouterClient, _ uri: String, _ body: String, key: [String]) async throws -> Answer {
+    static func post(_ client: RouterClient, _ uri: String, _ body: String, key: [String], token: String = "token-wales-op") async throws -> Answer {
         var headers = HTTPFields()
-        headers[.authorization] = "Bearer token-wales-op"
+        headers[.authorization] = "Bearer \(token)"
         headers[.contentType] = "application/json"
         for k in key { headers.append(HTTPField(name: API.idempotencyKeyField, value: k)) }
         return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) {
@@ -95,5 +95,74 @@ import Testing
             let next = try await Self.post(client, "/v1/logs/wales/entries", #"{"type":"note.test","payload":{"n":9}}"#, key: [])
             #expect(try Self.index(next) == Self.index(answers[0]) + 1)
         }
+    }
+
+    @Test func eachCredentialHasItsOwnKeys() async throws {
+        let node = try InProcessNode(entries: 1, extraTokens: [TokenGrant(name: "second-op", identity: .operator("wales"), sha256: TokenGrant.digest("token-second-op"))])
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, _ in
+            let note = #"{"type":"note.test","payload":{"n":1}}"#
+            let first = try await Self.post(client, "/v1/logs/wales/entries", note, key: ["shared"])
+            let other = try await Self.post(client, "/v1/logs/wales/entries", note, key: ["shared"], token: "token-second-op")
+            #expect(other.status == .created && other.headers[API.idempotentReplayedField] == nil, "\(other)")
+            #expect(try Self.index(other) == Self.index(first) + 1, "another credential's key of the same text is its own")
+        }
+    }
+
+    /// How `once` classes the ways an append can end: a refusal frees the key; a failure where
+    /// it may have been appended keeps it (a repeat is told to look at the log); a repeat of one
+    /// still under way waits, then is told so in the words the CLI asks again on.
+    @Test func aFailureThatMayHaveAppendedKeepsItsKeyAndARefusalFreesIt() async throws {
+        let node = try InProcessNode(entries: 1)
+        defer { node.remove() }
+        let api = node.node.api()
+        let caller = Caller(identity: .operator("wales"), author: "operator-wales token op", viaCookie: false)
+        func request(_ key: String) -> Request {
+            Request(head: HTTPRequest(method: .post, scheme: "https", authority: "wales", path: "/v1/record/reading",
+                                      headerFields: [API.idempotencyKeyField: key]), body: RequestBody(buffer: ByteBuffer()))
+        }
+        struct CommitFailed: Error {}
+        let body = ByteBuffer(string: "{}")
+        await #expect(throws: CommitFailed.self) { _ = try await api.once(request("k-1"), body: body, caller: caller) { throw CommitFailed() } }
+        var ran = false
+        do {
+            _ = try await api.once(request("k-1"), body: body, caller: caller) { ran = true; return [] }
+            Issue.record("a repeat of an append that may have been made ran")
+        } catch let error as HTTPError {
+            #expect(error.status == .conflict && (error.body ?? "").contains("may have been appended"), "\(error)")
+        }
+        #expect(!ran)
+        // Refused by admission (400, 401, 503): free again.
+        for status in [HTTPResponse.Status.badRequest, .unauthorized, .serviceUnavailable] {
+            let key = "k-\(status.code)"
+            await #expect(throws: HTTPError.self) { _ = try await api.once(request(key), body: body, caller: caller) { throw HTTPError(status) } }
+            let again = try await api.once(request(key), body: body, caller: caller) { Array("{}\n".utf8) }
+            #expect(again.status == .created, "\(status)")
+        }
+
+        // Still under way: the repeat waits (here 100 ms), then 409 with the words a client
+        // keeping its key asks again on, and Retry-After.
+        let (started, startedGo) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaseGo) = AsyncStream.makeStream(of: Void.self)
+        let first = Task {
+            try await api.once(request("k-slow"), body: body, caller: caller) {
+                startedGo.yield()
+                for await _ in release { break }
+                return Array("{\"first\":1}\n".utf8)
+            }
+        }
+        for await _ in started { break }
+        do {
+            _ = try await api.once(request("k-slow"), body: body, caller: caller, wait: .milliseconds(100)) { Issue.record("ran twice"); return [] }
+            Issue.record("a repeat of one under way was not told so")
+        } catch let error as HTTPError {
+            #expect(error.status == .conflict && (error.body ?? "").hasPrefix(IdempotencyKey.pendingMessage) && error.headers[.retryAfter] == "5", "\(error)")
+        }
+        // Waiting long enough, it gets the first's answer.
+        let waiting = Task { try await api.once(request("k-slow"), body: body, caller: caller) { Issue.record("ran twice"); return [] } }
+        try await Task.sleep(for: .milliseconds(50))
+        releaseGo.yield()
+        let answers = [try await first.value, try await waiting.value]
+        #expect(answers.map(\.status) == [.created, .created] && answers[1].headers[API.idempotentReplayedField] == "?1")
     }
 }
