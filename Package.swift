@@ -156,7 +156,7 @@ let package = Package(
         // The `quartet` executable's own parts (its JSON log format, sd_notify), imported with
         // @testable.
         .testTarget(name: "QuartetCommandTests", dependencies: ["quartet", "QuartetTestKit", "QuartetNode", "QuartetStore", "QuartetLedger", "QuartetCrypto", "QuartetTLS",
-                                                         .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
+                                                         .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "QuartetHarnessTests", dependencies: ["QuartetHarness", "QuartetNode", "QuartetTestKit", "QuartetLedger", "QuartetCrypto"]),
         // Multi-node runs: real `quartet serve` processes on loopback.
         .testTarget(name: "FederationTests", dependencies: [

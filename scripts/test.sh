@@ -23,14 +23,16 @@ done
 # (FederationTests; the demo's signal tests, fifteen nodes each) starve each other and the
 # timing-sensitive peer tests on two cores when they all run at once, so each kind runs alone.
 # Everything the Swift tests write under the temporary directory (stores, configurations, keys:
-# about 1,500 directories a run) goes into one directory of this run, removed when the run passes
-# and kept, with its path said, when it fails. Only the Swift tests use it: check-package.sh runs
+# about 1,500 directories a run) goes into one directory of this run, removed once they pass and
+# kept, with its path said, when they fail. Only the Swift tests use it: check-package.sh runs
 # the packaged node as the `quartet` user, which could not enter a directory private to root.
 tests_tmp=$(mktemp -d "${TMPDIR:-/tmp}/quartet-tests.XXXXXX")
-trap 'rc=$?; if [ $rc -eq 0 ]; then rm -rf "$tests_tmp"; else echo "test.sh: the Swift tests left their files in $tests_tmp" >&2; fi' EXIT
+trap 'echo "test.sh: the Swift tests failed; their files are in $tests_tmp" >&2' EXIT
 TMPDIR="$tests_tmp" swift test --skip-build --skip FederationTests --skip DemoSignalTests
 TMPDIR="$tests_tmp" swift test --skip-build --filter FederationTests
 TMPDIR="$tests_tmp" swift test --skip-build --filter DemoSignalTests
+trap - EXIT
+rm -rf "$tests_tmp"
 scripts/check-api.sh .build/release/quartet
 scripts/check-package.sh --allow-shared-swift --binary "${QUARTET_RELEASE_BINARY:-.build/release/quartet}"
 # Five nodes on five (virtual) hosts: network namespaces, onboarding by certificate requests,

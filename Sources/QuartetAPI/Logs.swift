@@ -183,14 +183,16 @@ public struct AppendBatchRequest: Codable, Sendable, Equatable {
     public init(entries: [AppendItem]) { self.entries = entries }
 }
 
-/// The receipt of a durable append (`201` of the append and `/v1/record/...` routes).
 /// `Idempotency-Key` on the append routes (docs/openapi.yaml).
 public enum IdempotencyKey {
+    /// The header's name.
+    public static let field = "Idempotency-Key"
     /// The start of the 409 message saying a request with the key is still being appended: a
     /// client keeping its key asks again (the CLI does), one that made up a new key would append twice.
     public static let pendingMessage = "Idempotency-Key: a request with this key is still being appended"
 }
 
+/// The receipt of a durable append (`201` of the append and `/v1/record/...` routes).
 public struct ReceiptBody: Codable, Sendable, Equatable {
     public var log: String
     public var index: UInt64

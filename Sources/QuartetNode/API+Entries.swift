@@ -58,6 +58,14 @@ extension API {
         }
     }
 
+    /// Whether an error `admit` threw means nothing was appended: admission refused the entries
+    /// (400), the caller's credential was withdrawn while it waited (401), or the log took no
+    /// appends (503) — each before anything was queued. Anything else may have been appended.
+    static func appendedNothing(_ error: any Error) -> Bool {
+        guard let error = error as? HTTPError else { return false }
+        return error.status == .badRequest || error.status == .unauthorized || error.status == .serviceUnavailable
+    }
+
     func findLog(_ name: String) throws -> LogInfo {
         guard let log = try store.logs().first(where: { $0.name == name }) else {
             throw HTTPError(.notFound, message: "no log named \(name) on this node")

@@ -248,6 +248,7 @@ struct API {
                 let writer = federation.members.first { $0.log == name }?.id
                 throw HTTPError(.forbidden, message: writer.map { "log \(name) is written by node \($0); append there" } ?? "no log named \(name) in this federation")
             }
+            let key = try Self.idempotencyKey(request)
             let body = try await request.collectBody(upTo: Self.maxBody, context: context)
             guard case .object(let object)? = try? JSONValue.parse(Array(body.readableBytesView)) else {
                 throw HTTPError(.badRequest, message: "the body must be a JSON object: {type, classification?, payload} or {entries: [...]} (at most 1,000)")
@@ -255,24 +256,25 @@ struct API {
             if case .array(let items)? = object["entries"] {
                 guard object.count == 1 else { throw HTTPError(.badRequest, message: "a batch is {\"entries\": [...]} and nothing else") }
                 guard (1...1000).contains(items.count) else { throw HTTPError(.badRequest, message: "entries: expected 1 to 1,000 entries, got \(items.count)") }
-                return try await once(request, body: body, caller: who) {
+                return try await once(key: key, route: "entries", body: body, caller: who) {
                     let receipts = try await admit(items.enumerated().map { ("entries[\($0.offset)].", $0.element) }, caller: who)
                     return Self.jsonBytes(AppendBatchResponse(log: ownLog, entries: receipts.map(ReceiptBody.init)))
                 }
             }
-            return try await once(request, body: body, caller: who) {
+            return try await once(key: key, route: "entries", body: body, caller: who) {
                 Self.jsonBytes(ReceiptBody(try await admit([("", .object(object))], caller: who)[0]))
             }
         }
         // Recording progress: the payload is the body, the type is the route.
         for (path, type) in [("/v1/record/status", PlanEntryType.status), ("/v1/record/reading", .reading), ("/v1/record/evidence", .evidence)] {
             routes.post(path, .operator) { request, context, who -> Response in
+                let key = try Self.idempotencyKey(request)
                 let body = try await request.collectBody(upTo: Self.maxBody, context: context)
                 guard let payload = try? JSONValue.parse(Array(body.readableBytesView)) else {
                     throw HTTPError(.badRequest, message: "payload: not valid JSON")
                 }
                 let item: JSONValue = .object(["type": .string(type.rawValue), "payload": payload])
-                return try await once(request, body: body, caller: who) { Self.jsonBytes(ReceiptBody(try await admit([("", item)], caller: who)[0])) }
+                return try await once(key: key, route: path, body: body, caller: who) { Self.jsonBytes(ReceiptBody(try await admit([("", item)], caller: who)[0])) }
             }
         }
         routes.get("/v1/peers", .reader) { request, context, caller -> Response in

@@ -152,7 +152,7 @@ extension APIClient {
     public func send<Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = nil as AppendItem?,
                                         as _: Answer.Type = Answer.self, accepting: Set<Int> = [], idempotencyKey: String? = nil) async throws -> Answer {
         let data = try body.map { try CompactJSONEncoder.data($0) }
-        let (status, response) = try await request(method, path, body: data, headers: idempotencyKey.map { [("Idempotency-Key", "\"\($0)\"")] } ?? [])
+        let (status, response) = try await request(method, path, body: data, headers: idempotencyKey.map { [(IdempotencyKey.field, "\"\($0)\"")] } ?? [])
         let name = "\(method.rawValue) \(path)"
         guard (200..<300).contains(status) || accepting.contains(status) else {
             let refusal = try? JSONDecoder().decode(APIErrorBody.self, from: response)

@@ -18,11 +18,12 @@ import QuartetAPI
 ///   the requests before it are answered, so the oldest request not answered is its own.
 /// - A request NIO's parser refuses (two `Content-Length`s, a header line without a colon, an
 ///   unknown method…) is answered as every other error is — JSON naming the request id, not
-///   to be cached or sniffed — and the connection closed. Hummingbird answered a bare 400
-///   without any of that. A body refused while its request is under way is the route's to
-///   answer (through the body it reads, `RequestLogMiddleware`); one refused after its request
-///   was answered (a route that answered without reading it) closes the connection with
-///   nothing more written: that request has its answer.
+///   to be cached or sniffed — after the answers owed before it, and the connection closed.
+///   Hummingbird answered a bare 400 without any of that. A body refused while its request is
+///   under way is the route's to answer (through the body it reads, `RequestLogMiddleware`, or
+///   as it answers without reading it); one refused after its request was answered closes the
+///   connection with nothing more written. Either way no request gets a second answer:
+///   Hummingbird's own 400 for the same failure, written after, is dropped.
 ///
 /// Placed after `RequestDeadlineHandler`, it sees only the requests that are run.
 final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -40,8 +41,16 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var unanswered = CircularBuffer<Bool>()
     /// Between a request's head and its end.
     private var reading = false
-    /// A request was refused here: nothing more is read or answered.
-    private var refused = false
+    /// The parser refused the input: nothing more is read, and the connection closes once the
+    /// answers owed are written — with, after them, the refusal of a head refused behind them.
+    private enum Failure {
+        case closing
+        case refusalOwed(HTTPParserError)
+    }
+    private var failed: Failure?
+    /// The last answer's end, written or being written: a close waits for it (closed at once,
+    /// what is still queued of the answer would be lost).
+    private var lastEnd: EventLoopFuture<Void>?
 
     /// Whether `head` asks for a 100 (`Expect: 100-continue`, in any case) for a body said to come.
     static func wantsContinue(_ head: HTTPRequest) -> Bool {
@@ -51,7 +60,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !refused else { return }
+        guard failed == nil else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             unanswered.append(Self.wantsContinue(head))
@@ -65,12 +74,42 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .head(let response) = unwrapOutboundIn(data), response.status.code >= 200, !unanswered.isEmpty {
+        // Once the input failed and every request read is answered, nothing more is the
+        // connection's to say: Hummingbird's own bare 400 for the same failure, which would be a
+        // second answer to a request already answered, is dropped.
+        if failed != nil, unanswered.isEmpty {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        let part = unwrapOutboundIn(data)
+        if case .head(let response) = part, response.status.code >= 200, !unanswered.isEmpty {
             // A final answer: a 100 its request still waited for is not owed any more.
             unanswered[unanswered.startIndex] = false
         }
-        if case .end = unwrapOutboundIn(data), !unanswered.isEmpty { unanswered.removeFirst() }
-        context.write(data, promise: promise)
+        guard case .end = part, !unanswered.isEmpty else {
+            context.write(data, promise: promise)
+            return
+        }
+        unanswered.removeFirst()
+        guard let failed, unanswered.isEmpty else {
+            let written = context.eventLoop.makePromise(of: Void.self)
+            promise.map { written.futureResult.cascade(to: $0) }
+            lastEnd = written.futureResult
+            context.write(data, promise: written)
+            return
+        }
+        // The last answer owed before the input failed: then the refusal of a head that came
+        // behind it, if that was the failure, and the connection closes.
+        if case .refusalOwed(let parse) = failed {
+            context.write(data, promise: promise)
+            refuse(context, parse)
+        } else {
+            let written = context.eventLoop.makePromise(of: Void.self)
+            promise.map { written.futureResult.cascade(to: $0) }
+            let channel = context.channel
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            context.writeAndFlush(data, promise: written)
+        }
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
@@ -78,7 +117,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.triggerUserOutboundEvent(event, promise: promise)
             return
         }
-        if !refused, unanswered.first == true {
+        if failed == nil, unanswered.first == true {
             unanswered[unanswered.startIndex] = false
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
         }
@@ -86,23 +125,40 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard !refused else { return }
-        guard let parse = error as? HTTPParserError, unanswered.isEmpty else {
+        guard failed == nil else { return }
+        guard let parse = error as? HTTPParserError else {
             context.fireErrorCaught(error)
             return
         }
-        refused = true
-        // The body of a request already answered: it has its answer; the connection closes.
-        guard !reading else {
-            context.close(promise: nil)
-            return
+        switch (unanswered.isEmpty, reading) {
+        case (true, false):
+            // Between requests: a head refused, answered now.
+            failed = .closing
+            refuse(context, parse)
+        case (true, true):
+            // The body of a request already answered (a route that refused it unread): it has
+            // its answer; the connection closes.
+            failed = .closing
+            let channel = context.channel
+            if let lastEnd { lastEnd.whenComplete { _ in channel.close(promise: nil) } } else { context.close(promise: nil) }
+        case (false, true):
+            // The body of a request under way: the route reading it answers the failure
+            // (`RequestLogMiddleware`), or, not reading it, answers as it would; the connection
+            // closes after that answer.
+            failed = .closing
+            context.fireErrorCaught(error)
+        case (false, false):
+            // A head refused behind answers under way: refused once they are written.
+            failed = .refusalOwed(parse)
         }
-        // Random, in the form of the ids `RequestLogMiddleware` gives.
-        let hex = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let id = String(repeating: "0", count: 16 - hex.count) + hex
-        var body = ByteBuffer(bytes: (try? CompactJSONEncoder.encode(
-            APIErrorBody(status: 400, message: "the request is not well-formed HTTP/1.1 (\(parse))", requestID: id))) ?? [])
-        body.writeInteger(UInt8(ascii: "\n"))
+    }
+
+    /// Writes the JSON refusal of a request the parser refused, then closes.
+    private func refuse(_ context: ChannelHandlerContext, _ parse: HTTPParserError) {
+        // Random, in the form of the ids `RequestLogMiddleware` gives; the answer as its errors are
+        // (it sets the same headers on every answer it sees; this one it never sees).
+        let id = RequestLogMiddleware<NodeRequestContext>.hexID(UInt64.random(in: 0...UInt64.max))
+        let body = ByteBuffer(bytes: API.jsonBytes(APIErrorBody(status: 400, message: RequestLogMiddleware<NodeRequestContext>.notWellFormed(parse), requestID: id)))
         var response = HTTPResponse(status: .badRequest)
         response.headerFields[.contentType] = "application/json"
         response.headerFields[.contentLength] = String(body.readableBytes)
@@ -111,6 +167,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         response.headerFields[nosniffHeader] = "nosniff"
         response.headerFields[resourcePolicyHeader] = "same-origin"
         response.headerFields[requestIDHeader] = id
+        // Past `write`'s own check: these are this handler's, not the responder's.
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         let channel = context.channel

@@ -17,7 +17,7 @@ import QuartetCrypto
 /// been appended (a 500: the commit failed, or a rare failure before it) keeps it, and a repeat
 /// is told to look at the log (409).
 extension API {
-    static let idempotencyKeyField = HTTPField.Name("Idempotency-Key")!
+    static let idempotencyKeyField = HTTPField.Name(IdempotencyKey.field)!
     /// Marks an answer given again for a repeated key.
     static let idempotentReplayedField = HTTPField.Name("Idempotent-Replayed")!
     /// The longest key taken (a UUID is 36).
@@ -29,9 +29,9 @@ extension API {
     /// the same characters unquoted as many clients send them; 1 to 128 printable ASCII
     /// characters. Given twice, or malformed: refused (400), since the client means it.
     static func idempotencyKey(_ request: Request) throws -> String? {
-        let values = request.headers[values: idempotencyKeyField]
-        guard let value = values.first else { return nil }
-        guard values.count == 1 else { throw HTTPError(.badRequest, message: "Idempotency-Key: given more than once") }
+        // (Every append asks: one look, no array, for the usual request without a key.)
+        guard let value = request.headers[idempotencyKeyField] else { return nil }
+        guard request.headers[values: idempotencyKeyField].count == 1 else { throw HTTPError(.badRequest, message: "Idempotency-Key: given more than once") }
         var key = Substring(value)
         if key.first == "\"" {
             guard key.count >= 2, key.last == "\"" else { throw HTTPError(.badRequest, message: "Idempotency-Key: a quoted key has no closing quote") }
@@ -45,11 +45,18 @@ extension API {
     }
 
     /// Runs `append` (which answers 201 with these JSON bytes) once per `Idempotency-Key` of
-    /// the caller; a request without one, every time.
-    /// `wait`: how long a repeat waits for the first of its key still under way.
-    func once(_ request: Request, body: ByteBuffer, caller: Caller, wait: Duration = .seconds(30), _ append: () async throws -> [UInt8]) async throws -> Response {
-        guard let key = try Self.idempotencyKey(request) else { return Self.jsonResponse(try await append(), status: .created) }
-        let digest = SHA256.hash(Array("\(request.method.rawValue) \(request.uri.path)\n".utf8) + Array(body.readableBytesView))
+    /// the caller (`key`, read by `idempotencyKey` before the body, so a bad one is refused before
+    /// the client sends it); a request without one, every time. `route`: the route's own name
+    /// (not the path as spelt: `%77ales` is `wales`). `wait`: how long a repeat waits for the
+    /// first of its key still under way.
+    func once(key: String?, route: String, body: ByteBuffer, caller: Caller, wait: Duration = .seconds(30),
+              _ append: () async throws -> [UInt8]) async throws -> Response {
+        guard let key else { return Self.jsonResponse(try await append(), status: .created) }
+        // The route and the body, hashed where they lie (a body is up to 16 MiB).
+        let route = Array((route + "\n").utf8)
+        let digest = route.withUnsafeBytes { route in
+            body.withUnsafeReadableBytes { body in SHA256.hash(parts: [route, body]) }
+        }
         let credential = caller.slotCredential
         switch try await appendKeys.turn(author: credential, id: key, digest: digest, until: .now + wait) {
         case .first:
@@ -65,18 +72,9 @@ extension API {
         case .unknown:
             throw HTTPError(.conflict, message: "Idempotency-Key: an earlier request with this key failed where it may have been appended: nothing more was appended; look at the log before sending it with a new key")
         }
-        do {
-            let answer = try await append()
-            // Kept at its size (an encoder's buffer may have room to spare the limit would not see).
-            appendKeys.finish(author: credential, id: key, .saved(answer.withUnsafeBufferPointer { Array($0) }))
-            return Self.jsonResponse(answer, status: .created)
-        } catch let error as HTTPError where error.status == .badRequest || error.status == .serviceUnavailable || error.status == .unauthorized {
-            // Refused before anything was signed: the key is free again.
-            appendKeys.finish(author: credential, id: key, .refused)
-            throw error
-        } catch {
-            appendKeys.finish(author: credential, id: key, .unknown)
-            throw error
-        }
+        // Kept at its size (an encoder's buffer may have room to spare the limit would not see).
+        let answer = try await appendKeys.finishing(author: credential, id: key, save: { $0.withUnsafeBufferPointer { Array($0) } },
+                                                    appendedNothing: Self.appendedNothing, append)
+        return Self.jsonResponse(answer, status: .created)
     }
 }

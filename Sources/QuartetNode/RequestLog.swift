@@ -63,7 +63,12 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             reason = error.body ?? "\(error.status)"
             response = Self.errorResponse(node: node, status: error.status, message: reason!, requestID: context.id, request: request)
-            if let headers = error.headers[.wwwAuthenticate] { response.headers[.wwwAuthenticate] = headers }
+            // The fields the error carries (`Retry-After` on a 429, 503 or a repeat still being
+            // appended, `WWW-Authenticate`): they were dropped, all but the last, so a client
+            // was never told when to come back. Not those of the body it replaced.
+            for field in error.headers where ![.contentType, .contentLength, .transferEncoding].contains(field.name) {
+                response.headers[field.name] = field.value
+            }
         } catch let error as NIOTooManyBytesError {
             // A body over what the route reads (`collect(upTo:)`): the client's fault, not ours.
             reason = "request body too large"
@@ -74,7 +79,7 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         } catch let error as HTTPParserError {
             // A body that does not parse (a bad chunk size, an unknown transfer coding).
             reason = "malformed HTTP: \(error)"
-            response = Self.errorResponse(node: node, status: .badRequest, message: "the request is not well-formed HTTP/1.1 (\(error))", requestID: context.id, request: request)
+            response = Self.errorResponse(node: node, status: .badRequest, message: Self.notWellFormed(error), requestID: context.id, request: request)
             response.headers[.connection] = "close"
         } catch {
             // Said in the request's line below (budgeted, as every failure is), not to the caller.
@@ -131,9 +136,17 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
     static func opaqueID(_ id: String) -> String {
         var hasher = Hasher()
         hasher.combine(id)
-        let hex = String(UInt64(bitPattern: Int64(hasher.finalize())), radix: 16)
+        return hexID(UInt64(bitPattern: Int64(hasher.finalize())))
+    }
+
+    /// A request id's form: 16 hex digits.
+    static func hexID(_ value: UInt64) -> String {
+        let hex = String(value, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
+
+    /// What a request the HTTP parser refused is told.
+    static func notWellFormed(_ error: HTTPParserError) -> String { "the request is not well-formed HTTP/1.1 (\(error))" }
 
     static func errorResponse(node: String, status: HTTPResponse.Status, message: String, requestID: String, request: Request) -> Response {
         // The dashboard (a browser asking for HTML) gets a page with a sign-in form instead.

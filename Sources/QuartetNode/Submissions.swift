@@ -63,6 +63,8 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
         /// once full: a ring, not an array shifted at every drop).
         var ended = CircularBuffer<(key: String, weight: Int)>()
         var total = 0
+        /// Repeats waiting for a first under way (`turn`).
+        var waiting = 0
     }
 
     private let state = Mutex(State())
@@ -94,12 +96,36 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
     /// `begin`, waiting while another request of the same submission with the same content is
     /// under way, until `deadline` (then `.pending`): a repeat is answered with that one's outcome.
     func turn(author: String, id: String, digest: [UInt8], until deadline: ContinuousClock.Instant) async throws -> Turn {
+        var waited = false
+        defer { if waited { state.withLock { $0.waiting -= 1 } } }
         while true {
             let turn = begin(author: author, id: id, digest: digest)
             guard turn == .pending, ContinuousClock.now < deadline else { return turn }
+            if !waited {
+                waited = true
+                state.withLock { $0.waiting += 1 }
+            }
             try await Task.sleep(for: .milliseconds(25))
         }
     }
+
+    /// Runs the append of a submission that had the `.first` turn, and records how it ended:
+    /// saved (as `save` makes of its result), refused when `appendedNothing` says its error
+    /// means nothing was appended, not known otherwise. The error is rethrown.
+    func finishing<Result>(author: String, id: String, save: (Result) -> Saved, appendedNothing: (any Error) -> Bool,
+                           _ append: () async throws -> Result) async throws -> Result {
+        do {
+            let result = try await append()
+            finish(author: author, id: id, .saved(save(result)))
+            return result
+        } catch {
+            finish(author: author, id: id, appendedNothing(error) ? .refused : .unknown)
+            throw error
+        }
+    }
+
+    /// Repeats waiting now for a first of theirs still under way.
+    var waiting: Int { state.withLock { $0.waiting } }
 
     /// The request that had the `.first` turn of `id` ended so.
     func finish(author: String, id: String, _ outcome: Outcome) {

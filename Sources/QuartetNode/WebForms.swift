@@ -57,7 +57,7 @@ extension API {
                 func refused(_ message: String) -> Response {
                     formPage(kind, who: who, values: values, error: WebForm.FieldError(message: message), receipt: nil, status: .conflict)
                 }
-                switch try await submissions.turn(author: who.author, id: id, digest: digest, until: .now + .seconds(90)) {
+                switch try await submissions.turn(author: who.slotCredential, id: id, digest: digest, until: .now + .seconds(90)) {
                 case .saved(let index):
                     return receipt(index)
                 case .pending:
@@ -72,18 +72,14 @@ extension API {
                     break
                 }
                 do {
-                    let saved = try await admit([("", item)], caller: who)[0]
-                    submissions.finish(author: who.author, id: id, .saved(saved.index))
+                    let saved = try await submissions.finishing(author: who.slotCredential, id: id, save: \.index, appendedNothing: Self.appendedNothing) {
+                        try await admit([("", item)], caller: who)[0]
+                    }
                     return receipt(saved.index)
-                } catch let error as HTTPError where error.status == .badRequest || error.status == .serviceUnavailable || error.status == .unauthorized {
-                    // Refused before anything was signed: the form may be sent again.
-                    submissions.finish(author: who.author, id: id, .refused)
-                    if error.status == .unauthorized { throw error }
-                    // The API's message; a 503 (the node taking its own log back) says when to retry.
+                } catch let error as HTTPError where Self.appendedNothing(error) && error.status != .unauthorized {
+                    // Refused before anything was signed (the form may be sent again): the API's
+                    // message; a 503 (the node taking its own log back) says when to retry.
                     return formPage(kind, who: who, values: values, error: WebForm.FieldError(message: error.body ?? "refused"), receipt: nil, status: error.status)
-                } catch {
-                    submissions.finish(author: who.author, id: id, .unknown)
-                    throw error
                 }
             }
         }

@@ -104,8 +104,24 @@ final class TLSConnection {
         case SSL_ERROR_ZERO_RETURN:
             return .closed
         default:
+            // In TLS 1.3 a server refuses the client's certificate after the client has finished
+            // its handshake: the client reads the refusal as an alert. Said as the failed
+            // handshake it is (no request sent on the connection was read: a client deciding
+            // whether to send one again must not take it for a lost answer).
+            if Self.refusesCertificate(ERR_peek_error()) {
+                return .failed(TLSError(.handshakeFailed, "the peer refused this side's certificate", openSSLErrors: drainOpenSSLErrors()))
+            }
             return .failed(TLSError(.protocolError, "TLS read failed", openSSLErrors: drainOpenSSLErrors()))
         }
+    }
+
+    /// Whether an OpenSSL error code is an alert received from the peer that refuses this
+    /// side's certificate: bad, unsupported, revoked, expired or unknown certificate, unknown
+    /// CA, access denied, certificate required (`SSL_AD_REASON_OFFSET` + the alert's number, in
+    /// the SSL library).
+    static func refusesCertificate(_ code: UInt) -> Bool {
+        let library = (code >> 23) & 0xFF, reason = code & 0x7FFFFF
+        return library == 20 && [1042, 1043, 1044, 1045, 1046, 1048, 1049, 1116].contains(reason)
     }
 
     /// Encrypts all of `buffer`; the ciphertext waits in the write BIO.

@@ -118,6 +118,15 @@ import Testing
                                         input: "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", holdOpen: 0.5)
         #expect(twice.stdout.hasPrefix("HTTP/1.1 400") && twice.stdout.lowercased().contains("x-request-id: ")
                 && twice.stdout.contains("not well-formed HTTP/1.1"), "\(twice)")
+        // Two Host headers, through NIO's own reading of them: refused in JSON.
+        let hosts = try TestKit.sClient(["-connect", "127.0.0.1:\(files.apiPort)", "-CAfile", files.pki.caCertificate, "-quiet"],
+                                        input: "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n", holdOpen: 0.5)
+        #expect(hosts.stdout.hasPrefix("HTTP/1.1 400") && hosts.stdout.contains("more than one Host"), "\(hosts)")
+        // A bad chunk in the body of a request the route answers without reading it: one
+        // answer (the route's), never a second 400 for the same request.
+        let chunk = try TestKit.sClient(["-connect", "127.0.0.1:\(files.apiPort)", "-CAfile", files.pki.caCertificate, "-quiet"],
+                                        input: "GET /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", holdOpen: 0.5)
+        #expect(chunk.stdout.components(separatedBy: "HTTP/1.1 ").count - 1 == 1, "\(chunk)")
         #expect(node.stop() == 0, "\(node.log)")
     }
 

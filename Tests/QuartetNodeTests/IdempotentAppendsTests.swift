@@ -38,9 +38,10 @@ import Testing
             let note = #"{"type":"note.test","payload":{"n":1}}"#
             let first = try await Self.post(client, entries, note, key: [#""k-1""#])
             #expect(first.status == .created && first.headers[API.idempotentReplayedField] == nil, "\(first)")
-            // Sent again (quoted or not, as clients do): the same answer, said to be a repeat.
-            for spelling in [#""k-1""#, "k-1"] {
-                let again = try await Self.post(client, entries, note, key: [spelling])
+            // Sent again (quoted or not, as clients do; its path spelt otherwise): the same
+            // answer, said to be a repeat.
+            for (spelling, uri) in [(#""k-1""#, entries), ("k-1", entries), ("k-1", "/v1/logs/%77ales/entries")] {
+                let again = try await Self.post(client, uri, note, key: [spelling])
                 #expect(again.status == .created && again.body == first.body && again.headers[API.idempotentReplayedField] == "?1", "\(again)")
             }
             // Nothing was appended by the repeats: the next entry follows the first.
@@ -117,16 +118,12 @@ import Testing
         defer { node.remove() }
         let api = node.node.api()
         let caller = Caller(identity: .operator("wales"), author: "operator-wales token op", viaCookie: false)
-        func request(_ key: String) -> Request {
-            Request(head: HTTPRequest(method: .post, scheme: "https", authority: "wales", path: "/v1/record/reading",
-                                      headerFields: [API.idempotencyKeyField: key]), body: RequestBody(buffer: ByteBuffer()))
-        }
         struct CommitFailed: Error {}
         let body = ByteBuffer(string: "{}")
-        await #expect(throws: CommitFailed.self) { _ = try await api.once(request("k-1"), body: body, caller: caller) { throw CommitFailed() } }
+        await #expect(throws: CommitFailed.self) { _ = try await api.once(key: "k-1", route: "record/reading", body: body, caller: caller) { throw CommitFailed() } }
         var ran = false
         do {
-            _ = try await api.once(request("k-1"), body: body, caller: caller) { ran = true; return [] }
+            _ = try await api.once(key: "k-1", route: "record/reading", body: body, caller: caller) { ran = true; return [] }
             Issue.record("a repeat of an append that may have been made ran")
         } catch let error as HTTPError {
             #expect(error.status == .conflict && (error.body ?? "").contains("may have been appended"), "\(error)")
@@ -135,8 +132,8 @@ import Testing
         // Refused by admission (400, 401, 503): free again.
         for status in [HTTPResponse.Status.badRequest, .unauthorized, .serviceUnavailable] {
             let key = "k-\(status.code)"
-            await #expect(throws: HTTPError.self) { _ = try await api.once(request(key), body: body, caller: caller) { throw HTTPError(status) } }
-            let again = try await api.once(request(key), body: body, caller: caller) { Array("{}\n".utf8) }
+            await #expect(throws: HTTPError.self) { _ = try await api.once(key: key, route: "record/reading", body: body, caller: caller) { throw HTTPError(status) } }
+            let again = try await api.once(key: key, route: "record/reading", body: body, caller: caller) { Array("{}\n".utf8) }
             #expect(again.status == .created, "\(status)")
         }
 
@@ -145,7 +142,7 @@ import Testing
         let (started, startedGo) = AsyncStream.makeStream(of: Void.self)
         let (release, releaseGo) = AsyncStream.makeStream(of: Void.self)
         let first = Task {
-            try await api.once(request("k-slow"), body: body, caller: caller) {
+            try await api.once(key: "k-slow", route: "record/reading", body: body, caller: caller) {
                 startedGo.yield()
                 for await _ in release { break }
                 return Array("{\"first\":1}\n".utf8)
@@ -153,14 +150,14 @@ import Testing
         }
         for await _ in started { break }
         do {
-            _ = try await api.once(request("k-slow"), body: body, caller: caller, wait: .milliseconds(100)) { Issue.record("ran twice"); return [] }
+            _ = try await api.once(key: "k-slow", route: "record/reading", body: body, caller: caller, wait: .milliseconds(100)) { Issue.record("ran twice"); return [] }
             Issue.record("a repeat of one under way was not told so")
         } catch let error as HTTPError {
             #expect(error.status == .conflict && (error.body ?? "").hasPrefix(IdempotencyKey.pendingMessage) && error.headers[.retryAfter] == "5", "\(error)")
         }
-        // Waiting long enough, it gets the first's answer.
-        let waiting = Task { try await api.once(request("k-slow"), body: body, caller: caller) { Issue.record("ran twice"); return [] } }
-        try await Task.sleep(for: .milliseconds(50))
+        // Waiting long enough, it gets the first's answer (released once it is surely waiting).
+        let waiting = Task { try await api.once(key: "k-slow", route: "record/reading", body: body, caller: caller) { Issue.record("ran twice"); return [] } }
+        try await eventually({ api.appendKeys.waiting == 1 }, "the repeat never waited")
         releaseGo.yield()
         let answers = [try await first.value, try await waiting.value]
         #expect(answers.map(\.status) == [.created, .created] && answers[1].headers[API.idempotentReplayedField] == "?1")

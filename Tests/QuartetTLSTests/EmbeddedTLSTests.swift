@@ -154,6 +154,10 @@ struct EmbeddedPair {
                                              clientPolicy: .node("uk"), serverPolicy: .anyCertificate)
         refusedClient.shuttle()
         #expect(refusedClient.serverHandler.peerIdentity == nil && !refusedClient.serverRecorder.errors.isEmpty)
+        // The client, whose TLS 1.3 handshake had finished, is told its certificate was refused:
+        // a failed handshake, not a failure after it (nothing it sent was read).
+        #expect(refusedClient.clientRecorder.errors.contains { ($0 as? TLSError)?.code == .handshakeFailed && "\($0)".contains("certificate") },
+                "\(refusedClient.clientRecorder.errors)")
         // The revoked server, against a client holding the list: refused.
         let refusedServer = try EmbeddedPair(client: try withList(.client, "uk"), server: try context(.server, "england"),
                                              clientPolicy: .node("england"), serverPolicy: .anyCertificate)
