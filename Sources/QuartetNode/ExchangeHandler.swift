@@ -92,8 +92,14 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         unanswered.removeFirst()
         guard let failed, unanswered.isEmpty else {
-            let written = context.eventLoop.makePromise(of: Void.self)
-            promise.map { written.futureResult.cascade(to: $0) }
+            // Kept only for an answer that went out while its own request's body still comes
+            // (the one case `errorCaught` closes after).
+            guard reading && unanswered.isEmpty else {
+                lastEnd = nil
+                context.write(data, promise: promise)
+                return
+            }
+            let written = promise ?? context.eventLoop.makePromise(of: Void.self)
             lastEnd = written.futureResult
             context.write(data, promise: written)
             return
@@ -104,11 +110,22 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(data, promise: promise)
             refuse(context, parse)
         } else {
-            let written = context.eventLoop.makePromise(of: Void.self)
-            promise.map { written.futureResult.cascade(to: $0) }
-            let channel = context.channel
-            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            let written = promise ?? context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(data, promise: written)
+            closeAfter(written.futureResult, context)
+        }
+    }
+
+    /// Closes the connection once `written` is on the socket: its output first (TLS's
+    /// close_notify, then FIN), so that the client reads the answer whole — closed outright
+    /// while the client's bytes still come, the kernel would reset the connection and drop what
+    /// it had not sent of the answer — then the whole of it 2 s later, if the client has not
+    /// closed first (what it sends meanwhile is dropped here).
+    private func closeAfter(_ written: EventLoopFuture<Void>, _ context: ChannelHandlerContext) {
+        let channel = context.channel
+        written.whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
         }
     }
 
@@ -139,8 +156,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // The body of a request already answered (a route that refused it unread): it has
             // its answer; the connection closes.
             failed = .closing
-            let channel = context.channel
-            if let lastEnd { lastEnd.whenComplete { _ in channel.close(promise: nil) } } else { context.close(promise: nil) }
+            closeAfter(lastEnd ?? context.eventLoop.makeSucceededVoidFuture(), context)
         case (false, true):
             // The body of a request under way: the route reading it answers the failure
             // (`RequestLogMiddleware`), or, not reading it, answers as it would; the connection
@@ -170,7 +186,6 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Past `write`'s own check: these are this handler's, not the responder's.
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        closeAfter(context.writeAndFlush(wrapOutboundOut(.end(nil))), context)
     }
 }

@@ -131,8 +131,29 @@ import Testing
 }
 
 extension RequestPartsTests {
+    /// Records the closes the handler asks for; holds an output close (as a socket would, half
+    /// closed), passes a whole one on.
+    final class Closes: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = Any
+        var modes: [CloseMode] = []
+        func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+            modes.append(mode)
+            if mode == .output { promise?.succeed() } else { context.close(mode: mode, promise: promise) }
+        }
+    }
+
+    /// An EmbeddedChannel, connected (so that a close shows), with `Closes` before the handler.
+    func connected() throws -> (EmbeddedChannel, Closes) {
+        let closes = Closes()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(closes)
+        try channel.pipeline.syncOperations.addHandler(ExchangeHandler())
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return (channel, closes)
+    }
+
     @Test func aRequestTheParserRefusesIsAnsweredAsEveryErrorIsUnlessAnotherIsUnderWay() throws {
-        let channel = EmbeddedChannel(handler: ExchangeHandler())
+        let (channel, closes) = try connected()
         channel.pipeline.fireErrorCaught(HTTPParserError.invalidHeaderToken)
         #expect(throws: Never.self) { try channel.throwIfErrorCaught() }
         guard case .head(let answer)? = try channel.readOutbound(as: HTTPResponsePart.self),
@@ -147,12 +168,15 @@ extension RequestPartsTests {
         let error = try JSONDecoder().decode(APIErrorBody.self, from: Data(body.readableBytesView))
         #expect(error.requestID == id && id.count == 16 && error.error.status == 400 && error.error.message.contains("not well-formed HTTP/1.1"), "\(error)")
         #expect(answer.headerFields[.contentLength] == String(body.readableBytes))
-        // Closed once written; nothing more is read or answered.
-        #expect(!channel.isActive)
+        // Once written, the output is closed (the client reads the answer whole: a close with
+        // its bytes still coming would reset the connection), the whole connection 2 s later.
+        #expect(closes.modes == [.output] && channel.isActive, "\(closes.modes)")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(closes.modes == [.output, .all] && !channel.isActive, "\(closes.modes)")
 
         // The body of a request already answered (a route that refused it unread) that the
-        // parser refuses: that request has its answer; closed, nothing more written.
-        let answered = EmbeddedChannel(handler: ExchangeHandler())
+        // parser refuses: that request has its answer; closed so, nothing more written.
+        let (answered, answeredCloses) = try connected()
         try answered.writeInbound(head([(.transferEncoding, "chunked")]))
         _ = try answered.readInbound(as: HTTPRequestPart.self)
         try answered.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .unauthorized)))
@@ -161,7 +185,28 @@ extension RequestPartsTests {
         answered.pipeline.fireErrorCaught(HTTPParserError.invalidChunkSize)
         #expect(throws: Never.self) { try answered.throwIfErrorCaught() }
         #expect(try answered.readOutbound(as: HTTPResponsePart.self) == nil)
+        #expect(answeredCloses.modes == [.output])
+        answered.embeddedEventLoop.advanceTime(by: .seconds(2))
         #expect(!answered.isActive)
+
+        // A head refused behind an answer still owed: refused after it, then closed; the
+        // responder's own 400 after that is dropped.
+        let (owed, owedCloses) = try connected()
+        try owed.writeInbound(head([(.contentLength, "0")]))
+        try owed.writeInbound(HTTPRequestPart.end(nil))
+        owed.pipeline.fireErrorCaught(HTTPParserError.invalidMethod)
+        #expect(try owed.readOutbound(as: HTTPResponsePart.self) == nil, "nothing before the answer owed")
+        try owed.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try owed.writeOutbound(HTTPResponsePart.end(nil))
+        var statuses: [HTTPResponse.Status] = []
+        while let part = try owed.readOutbound(as: HTTPResponsePart.self) {
+            if case .head(let response) = part { statuses.append(response.status) }
+        }
+        #expect(statuses == [.ok, .badRequest] && owedCloses.modes == [.output], "\(statuses) \(owedCloses.modes)")
+        let late = owed.eventLoop.makePromise(of: Void.self)
+        owed.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .badRequest)), promise: late)
+        #expect(throws: ChannelError.self) { try late.futureResult.wait() }
+        #expect(try owed.readOutbound(as: HTTPResponsePart.self) == nil)
 
         // A request under way (its body refused, or an earlier answer being written): the
         // error is passed on for the route, nothing written here.
