@@ -16,6 +16,11 @@ extension Parameters {
     /// not UTF-8, a control character (none is in any name or id), more than `longestSegment` bytes.
     func segment(_ name: String) throws -> String {
         let raw = try require(name)
+        // Bounded before it is decoded: a segment of `longestSegment` bytes is at most three
+        // times as long encoded (the parser takes tens of kilobytes of path).
+        guard raw.utf8.count <= 3 * Self.longestSegment else {
+            throw HTTPError(.badRequest, message: "path: the \(name) segment is \(raw.utf8.count) bytes as sent; at most \(Self.longestSegment) once decoded")
+        }
         guard let decoded = raw.contains("%") ? raw.removingPercentEncoding : raw else {
             throw HTTPError(.badRequest, message: "path: the \(name) segment is not percent-encoded UTF-8")
         }

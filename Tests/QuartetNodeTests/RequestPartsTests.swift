@@ -36,7 +36,8 @@ import Testing
             for (uri, says) in [("/v1/logs/%ZZales/checkpoint", "not percent-encoded UTF-8"), ("/v1/logs/wales%/checkpoint", "not percent-encoded UTF-8"),
                                 ("/v1/logs/%C3%28/checkpoint", "not percent-encoded UTF-8"), ("/v1/logs/wa%00les/checkpoint", "control character"),
                                 ("/v1/logs/wa%0Ales/checkpoint", "control character"),
-                                ("/v1/logs/\(String(repeating: "%61", count: Parameters.longestSegment + 1))/checkpoint", "at most \(Parameters.longestSegment)")] {
+                                ("/v1/logs/\(String(repeating: "%61", count: Parameters.longestSegment + 1))/checkpoint", "at most \(Parameters.longestSegment)"),
+                                ("/v1/logs/\(String(repeating: "a", count: 40_000))/checkpoint", "40000 bytes as sent")] {
                 let answer = try await get(uri)
                 #expect(answer.0 == .badRequest && answer.1.contains("the log segment") && answer.1.contains(says), "\(uri.prefix(60)): \(answer)")
             }
