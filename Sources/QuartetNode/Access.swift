@@ -414,6 +414,8 @@ final class Routes<Context: APIRequestContext> {
     private let router: Router<Context>
     private let groups: [RouteAccess: RouterGroup<Context>]
     private var table: [RouteEntry] = []
+    /// The methods of each path, for the 405 of a method no route of the path takes.
+    private let methods: RouteMethods
 
     init(gate: Gate, outermost: [any MiddlewareProtocol<Request, Response, Context>]) {
         // HEAD of every GET route: the GET route's responder (its group's access check included)
@@ -421,11 +423,14 @@ final class Routes<Context: APIRequestContext> {
         let router = Router(context: Context.self, options: .autoGenerateHeadEndpoints)
         for middleware in outermost { router.add(middleware: middleware) }
         router.add(middleware: FirstRequestCheck<Context>(gate: gate))
+        let methods = RouteMethods()
+        router.add(middleware: MethodNotAllowed<Context>(methods: methods))
         var groups: [RouteAccess: RouterGroup<Context>] = [:]
         for access in RouteAccess.allCases {
             groups[access] = router.group().add(middleware: RequireAccess<Context>(access: access, gate: gate))
         }
         self.router = router
+        self.methods = methods
         self.groups = groups
     }
 
@@ -433,6 +438,7 @@ final class Routes<Context: APIRequestContext> {
     func `public`(_ method: HTTPRequest.Method, _ path: String,
                   use handler: @escaping @Sendable (Request, Context) async throws -> Response) {
         table.append(RouteEntry(method: method, path: path, access: .public))
+        methods.add(method, path)
         groups[.public]!.on(RouterPath(path), method: method, use: handler)
     }
 
@@ -441,6 +447,7 @@ final class Routes<Context: APIRequestContext> {
             use handler: @escaping @Sendable (Request, Context, Caller) async throws -> Response) {
         precondition(access != .public, "public routes are added with `public(_:_:use:)`")
         table.append(RouteEntry(method: method, path: path, access: access))
+        methods.add(method, path)
         groups[access]!.on(RouterPath(path), method: method) { request, context in
             try await handler(request, context, try context.caller())
         }

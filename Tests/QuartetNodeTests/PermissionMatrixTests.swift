@@ -99,6 +99,46 @@ struct CertificateHeaderContext: APIRequestContext {
     /// Stands for a new sign-in session of wales's operator in a caller's `Cookie` header.
     static let newSession = "new-session"
 
+    /// A path the API has asked with a method none of its routes takes: 405 naming the
+    /// methods it takes, whoever asks; a path no route has, and a route's own 404, stay 404.
+    @Test func aMethodNoRouteOfThePathTakesIsRefusedWithTheMethodsItTakes() async throws {
+        let node = try InProcessNode()
+        defer { node.remove() }
+        try await node.test(CertificateHeaderContext.self) { client, routes in
+            let operatorToken: HTTPFields = [.authorization: "Bearer token-wales-op"]
+            func concrete(_ path: String) -> String {
+                path.replacingOccurrences(of: "{log}", with: "wales").replacingOccurrences(of: "{nation}", with: "wales")
+                    .replacingOccurrences(of: "{id}", with: "none-such").replacingOccurrences(of: "{figure}", with: "none-such")
+                    .replacingOccurrences(of: "{owner}", with: "heiw")
+            }
+            var tried = 0
+            for route in routes {
+                let path = concrete(route.path)
+                let takes = Set(routes.filter { concrete($0.path) == path }.map(\.method))
+                for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] where !takes.contains(method) {
+                    // (An unknown method is a parser refusal before the router: not asked here.)
+                    let (status, allow) = try await client.execute(uri: path, method: method, headers: operatorToken,
+                                                                   body: method == .get ? nil : ByteBuffer(string: "{}")) { ($0.status, $0.headers[.allow]) }
+                    #expect(status == .methodNotAllowed, "\(method) \(path): \(status)")
+                    let allowed = Set((allow ?? "").split(separator: ",").map { HTTPRequest.Method(String($0.trimmingCharacters(in: .whitespaces)))! })
+                    #expect(allowed == takes.union(takes.contains(.get) ? [.head] : []), "\(method) \(path): Allow \(allow ?? "none")")
+                    tried += 1
+                }
+            }
+            #expect(tried > routes.count * 3, "only \(tried) refusals asked")
+            // Without credentials too (the routes are documented; the methods tell nothing more).
+            let anonymous = try await client.execute(uri: "/v1/logs/wales/entries", method: .delete) { ($0.status, $0.headers[.allow]) }
+            #expect(anonymous.0 == .methodNotAllowed && Set((anonymous.1 ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) == ["GET", "HEAD", "POST"],
+                    "\(anonymous)")
+            // The same path with empty segments as the router reads it.
+            #expect(try await client.execute(uri: "/v1//view/", method: .post, headers: operatorToken) { $0.status } == .methodNotAllowed)
+            // A path no route has, and a route's own 404 (no such log), are 404 as before.
+            #expect(try await client.execute(uri: "/v1/logs/wales/nothing", method: .delete, headers: operatorToken) { $0.status } == .notFound)
+            #expect(try await client.execute(uri: "/v1/logs/wales", method: .post, headers: operatorToken) { $0.status } == .notFound)
+            #expect(try await client.execute(uri: "/v1/logs/none-such/checkpoint", method: .get, headers: operatorToken) { $0.status } == .notFound)
+        }
+    }
+
     @Test func everyRouteRefusesEveryCallerItsAccessLevelDoesNotAdmit() async throws {
         let node = try InProcessNode()
         defer { node.remove() }
