@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
@@ -51,6 +52,16 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The last answer's end, written or being written: a close waits for it (closed at once,
     /// what is still queued of the answer would be lost).
     private var lastEnd: EventLoopFuture<Void>?
+    /// Where a refusal of this handler's own is counted (`quartet_http_responses_total`, as
+    /// every answer the routes give is) and logged (as `RequestLogMiddleware` logs a 400: at
+    /// debug level, the path the client's and cleaned).
+    private let metrics: NodeMetrics?
+    private let logger: Logger?
+
+    init(metrics: NodeMetrics? = nil, logger: Logger? = nil) {
+        self.metrics = metrics
+        self.logger = logger
+    }
 
     /// Whether `head` asks for a 100 (`Expect: 100-continue`, in any case) for a body said to come.
     static func wantsContinue(_ head: HTTPRequest) -> Bool {
@@ -183,6 +194,12 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         response.headerFields[nosniffHeader] = "nosniff"
         response.headerFields[resourcePolicyHeader] = "same-origin"
         response.headerFields[requestIDHeader] = id
+        metrics?.httpResponse(status: 400)
+        if let logger, logger.logLevel <= .debug {
+            var metadata: Logger.Metadata = ["hb.request.id": "\(id)", "status": "400", "reason": "malformed HTTP: \(parse)"]
+            if let remote = context.remoteAddress { metadata["remote"] = "\(remote)" }
+            logger.debug("request", metadata: metadata)
+        }
         // Past `write`'s own check: these are this handler's, not the responder's.
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)

@@ -52,13 +52,13 @@ extension HTTPServerBuilder {
     /// `limits`' deadlines.
     static func quartetTLS(context: @escaping @Sendable () -> TLSContext, policy: TLSPeerPolicy = .anyCertificate, handshakeTimeout: TimeAmount = .seconds(10),
                            limits: ConnectionLimits = ConnectionLimits(), cap: ConnectionCap.Counter? = nil,
-                           keepsReserve: @escaping @Sendable (FederationIdentity) -> Bool = { _ in false }, logger: Logger) -> HTTPServerBuilder {
+                           keepsReserve: @escaping @Sendable (FederationIdentity) -> Bool = { _ in false }, metrics: NodeMetrics? = nil, logger: Logger) -> HTTPServerBuilder {
         let counter = cap ?? ConnectionCap.Counter(limits: limits, keepsReserve: keepsReserve)
         // The port's large responses not yet taken, bounded together.
         let budget = ResponseBudget()
         return .init { responder in
             QuartetTLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits, slots: counter, budget: budget),
-                                                                                                             ExchangeHandler()])),
+                                                                                                             ExchangeHandler(metrics: metrics, logger: logger)])),
                               context: context, policy: policy, handshakeTimeout: handshakeTimeout, logger: logger, cap: counter)
         }
     }

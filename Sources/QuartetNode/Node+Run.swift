@@ -45,7 +45,7 @@ extension Node {
         routes.slots = slots
         let api = Application(
             router: routes.router().router,
-            server: .quartetTLS(context: { live.contexts.api }, cap: slots, logger: logger),
+            server: .quartetTLS(context: { live.contexts.api }, cap: slots, metrics: metrics, logger: logger),
             configuration: .init(address: .hostname(configuration.apiListen.host, port: configuration.apiListen.port), serverName: "quartet"),
             onServerRunning: { channel in
                 if let local = channel.localAddress { addresses.set(api: local) }

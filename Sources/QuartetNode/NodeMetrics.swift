@@ -53,9 +53,15 @@ final class NodeMetrics: Sendable {
 
     /// An API response: counted by status code (401 and 403 also as refusals) and timed.
     func httpResponse(status: Int, duration: Duration) {
+        httpResponse(status: status)
+        httpRequestTime.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// An answer counted without a duration: one no route gave (a request the HTTP parser
+    /// refused, `ExchangeHandler`), whose time is not a route's.
+    func httpResponse(status: Int) {
         responseCounter(status).increment()
         if status == 401 || status == 403 { httpRefusals.increment() }
-        httpRequestTime.recordNanoseconds(duration.nanoseconds)
     }
 
     /// The counter of one status code, made once: making it looks the metric up in the

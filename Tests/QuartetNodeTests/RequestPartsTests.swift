@@ -144,17 +144,18 @@ extension RequestPartsTests {
     }
 
     /// An EmbeddedChannel, connected (so that a close shows), with `Closes` before the handler.
-    func connected() throws -> (EmbeddedChannel, Closes) {
+    func connected(metrics: NodeMetrics? = nil) throws -> (EmbeddedChannel, Closes) {
         let closes = Closes()
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(closes)
-        try channel.pipeline.syncOperations.addHandler(ExchangeHandler())
+        try channel.pipeline.syncOperations.addHandler(ExchangeHandler(metrics: metrics))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return (channel, closes)
     }
 
     @Test func aRequestTheParserRefusesIsAnsweredAsEveryErrorIsUnlessAnotherIsUnderWay() throws {
-        let (channel, closes) = try connected()
+        let metrics = NodeMetrics(ownLog: "wales")
+        let (channel, closes) = try connected(metrics: metrics)
         channel.pipeline.fireErrorCaught(HTTPParserError.invalidHeaderToken)
         #expect(throws: Never.self) { try channel.throwIfErrorCaught() }
         guard case .head(let answer)? = try channel.readOutbound(as: HTTPResponsePart.self),
@@ -169,6 +170,8 @@ extension RequestPartsTests {
         let error = try JSONDecoder().decode(APIErrorBody.self, from: Data(body.readableBytesView))
         #expect(error.requestID == id && id.count == 16 && error.error.status == 400 && error.error.message.contains("not well-formed HTTP/1.1"), "\(error)")
         #expect(answer.headerFields[.contentLength] == String(body.readableBytes))
+        // Counted with the routes' answers (it never reaches `RequestLogMiddleware`).
+        #expect(String(decoding: metrics.exposition(), as: UTF8.self).contains("quartet_http_responses_total{code=\"400\"} 1"))
         // Once written, the output is closed (the client reads the answer whole: a close with
         // its bytes still coming would reset the connection), the whole connection 2 s later.
         #expect(closes.modes == [.output] && channel.isActive, "\(closes.modes)")
