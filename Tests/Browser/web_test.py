@@ -195,9 +195,10 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     "stolen" (from a third key, signed by it), "spaced" (signed, but not the payload's one fixed
     form), "back" (two more rotations, signed: key 1 back to key 0, then to key 1 again); and
     "twice", no fault: a second rotation, key 1 to key 2, at entry 2 and a note at entry 3, the
-    checkpoint of size 4 signed by key 2. Returns (JavaScript that adds the log to the
-    page's data, the log's name, its pinned verifier key — for "twice", key 1's: the key a
-    policy written between the two rotations names)."""
+    checkpoint of size 4 signed by key 2; "twice-back": key 1 to key 2, then key 2 back to key 0,
+    signed by key 0. Returns (JavaScript that adds the log to the page's data, the log's name,
+    its pinned verifier key — for "twice" and "twice-back", key 1's: the key a policy written
+    between the first two rotations names)."""
     import base64, hashlib, struct
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -223,7 +224,7 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
     h0, _, _ = entry(0, "test.note", b'{"n":0}')
     h1, salt, payload = entry(1, "key.rotation", payload)
     leaves = [sha(b"\x00" + h) for h in (h0, h1)]
-    if variant in ("back", "twice"):
+    if variant in ("back", "twice", "twice-back"):
         # "back": two more rotations, at entries 2 and 3: key 1 back to key 0 (the pinned key),
         # then to key 1 again; the checkpoint of size 4 is signed by key 1. Every step is
         # signed; the chain comes back to keys it had. "twice": key 1 to key 2 at entry 2, a
@@ -233,12 +234,15 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
             f = {"key": b64(raw[to]), "key_signature": b64(keys[to].sign(st)), "previous": b64(raw[frm]),
                  "previous_signature": b64(keys[frm].sign(st)), "vkey": vkeys[to]}
             return f, entry(index, "key.rotation", json.dumps(f, separators=(",", ":")).encode())
-        signer = 2 if variant == "twice" else 1
-        f2, (h2, salt2, payload2) = rotation(2, 1, signer if variant == "twice" else 0)
+        # "twice-back": key 1 to key 2 at entry 2, key 2 back to key 0 at entry 3, signed by
+        # key 0: followed from key 1 (a policy written between the rotations), key 0 is a key
+        # stated before the one followed from.
+        signer = {"twice": 2, "back": 1, "twice-back": 0}[variant]
+        f2, (h2, salt2, payload2) = rotation(2, 1, 0 if variant == "back" else 2)
         if variant == "twice":
             f3, (h3, salt3, payload3) = None, entry(3, "test.note", b'{"n":3}')
         else:
-            f3, (h3, salt3, payload3) = rotation(3, 0, 1)
+            f3, (h3, salt3, payload3) = rotation(3, 0, 1) if variant == "back" else rotation(3, 2, 0)
         leaves += [sha(b"\x00" + h2), sha(b"\x00" + h3)]
         left, right = sha(b"\x01" + leaves[0] + leaves[1]), sha(b"\x01" + leaves[2] + leaves[3])
         root = sha(b"\x01" + left + right)
@@ -249,11 +253,11 @@ def rotated_log(variant=None, name="zz-rotated", origin="example.org/zz-rotated"
                               "type": "key.rotation"},
                     "inclusion": {"log": name, "index": index, "size": 4, "proof": [b64(x) for x in proof]}}
         items = [item(1, h1, salt, payload, fields, [leaves[0], right]), item(2, h2, salt2, payload2, f2, [leaves[3], left])]
-        if variant == "back":
+        if variant != "twice":
             items.append(item(3, h3, salt3, payload3, f3, [leaves[2], left]))
         js = ("data.checkpoints[%s] = %s; data.keys[%s] = {vkey: %s, pinned: %s}; data.rotations = data.rotations || {}; data.rotations[%s] = %s;"
               % tuple(json.dumps(x) for x in (name, note, name, vkeys[signer], vkeys[0], name, items)))
-        return js, name, vkeys[1] if variant == "twice" else vkeys[0]
+        return js, name, vkeys[0] if variant == "back" else vkeys[1]
     root = sha(b"\x01" + leaves[0] + leaves[1])
     text = "%s\n2\n%s\n" % (origin, b64(root))
     note = text + "\n\u2014 %s %s\n" % (origin, b64(key_id(raw[1]) + keys[1].sign(text.encode())))
@@ -1121,7 +1125,8 @@ def check_with_policies(d, demo, out):
     # A policy written between two rotations names the first's new key: followed from there.
     cases = [("rotations on the page", None, "", None), ("rotations left out", None, 'data.rotations["zz-rotated"] = [];', "no signature by the log's key"),
              ("a rotation from a key that was not in force", "stolen", "", "does not start from the key in force"),
-             ("naming the key of the first of two rotations", "twice", "", None)]
+             ("naming the key of the first of two rotations", "twice", "", None),
+             ("naming the key between two rotations, the second back to a key before it", "twice-back", "", "signed with before")]
     for what, variant, extra, failure in cases:
         # Each log made has keys of its own: the policy names its pinned key.
         js, _, pinned = rotated_log(variant)

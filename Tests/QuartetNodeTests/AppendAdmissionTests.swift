@@ -271,7 +271,9 @@ import Testing
     /// receipt; a new rendering records a new one; a post without the page's submission id
     /// records nothing.
     @Test func aFormSentTwiceRecordsOneEntry() async throws {
-        let node = try InProcessNode()
+        // A second token under the operator's token's name (another digest): its sign-in passes
+        // the same form token check (by author), but its submissions are its own.
+        let node = try InProcessNode(extraTokens: [TokenGrant(name: "wales-op", identity: .operator("wales"), sha256: TokenGrant.digest("token-replaced"))])
         defer { node.remove() }
         try await node.test(CertificateHeaderContext.self) { client, _ in
             let action = #"{"type":"plan.action","payload":{"id":"P1.A9","priority":"P1","statements":["Grow the workforce"]}}"#
@@ -282,8 +284,8 @@ import Testing
                 let found = try #require(page.firstMatch(of: /action="(\/record\/status\?csrf=[0-9a-f]{32}&amp;submission=[0-9a-f]{32})"/), "\(page)")
                 return String(found.1).replacingOccurrences(of: "&amp;", with: "&")
             }
-            func send(_ uri: String) async throws -> (status: HTTPResponse.Status, location: String?) {
-                var headers = cookie
+            func send(_ uri: String, as signedIn: HTTPFields = cookie) async throws -> (status: HTTPResponse.Status, location: String?) {
+                var headers = signedIn
                 headers[.contentType] = "application/x-www-form-urlencoded"
                 headers[.origin] = "https://localhost"
                 return try await client.execute(uri: uri, method: .post, headers: headers,
@@ -314,6 +316,11 @@ import Testing
             let bare = try await send(String(uri.prefix { $0 != "&" }))
             #expect(bare.status == .badRequest && bare.location == nil, "\(bare)")
             #expect(try node.node.store.heldTip(log).size == size + 2)
+            // The first rendering sent by the other credential: a submission of its own.
+            let replaced: HTTPFields = [.cookie: "__Host-quartet-wales=" + (try node.node.sessions.open(digest: TokenGrant.digest("token-replaced")))]
+            let theirs = try await send(uri, as: replaced)
+            #expect(theirs.status == .seeOther && theirs.location == "/record/status?saved=\(size + 2)", "\(theirs)")
+            #expect(try node.node.store.heldTip(log).size == size + 3)
         }
     }
 
@@ -334,6 +341,9 @@ import Testing
             #expect(try await Self.post(client, #"{"type":"plan.action","payload":{"id":"P1.A9","priority":"P1","statements":["Grow the workforce"]}}"#).status == .created)
             let nullNote = try await Self.post(client, #"{"type":"progress.status","payload":{"action":"P1.A9","status":"on-track","as_of":"2026-02-01","note":null}}"#)
             #expect(nullNote.status == .badRequest && nullNote.body.contains("payload.note: null is not a value here"), "\(nullNote)")
+            // Anywhere inside, named by its path.
+            let nested = try await Self.post(client, #"{"type":"plan.action","payload":{"id":"P1.A8","priority":"P1","statements":["Grow the workforce",null]}}"#)
+            #expect(nested.status == .badRequest && nested.body.contains("payload.statements[1]: null is not a value here"), "\(nested)")
             #expect(try node.node.store.heldTip(log).size == size + 2)
         }
     }

@@ -76,6 +76,14 @@ import Testing
                 let answer = try await Self.post(client, entries, note, key: bad)
                 #expect(answer.status == .badRequest && answer.body.contains("Idempotency-Key"), "\(bad): \(answer)")
             }
+            // Refused before the body is read: a body said over the limit (and not sent) is not
+            // what the answer is about.
+            for uri in [entries, "/v1/record/reading"] {
+                let headers: HTTPFields = [.authorization: "Bearer token-wales-op", .contentType: "application/json", API.idempotencyKeyField: "k 7",
+                                           .contentLength: String(API.maxBody + 1)]
+                let early = try await client.execute(uri: uri, method: .post, headers: headers) { ($0.status, String(buffer: $0.body)) }
+                #expect(early.0 == .badRequest && early.1.contains("Idempotency-Key"), "\(uri): \(early)")
+            }
             let last = try await Self.post(client, entries, note, key: [String(repeating: "a", count: API.longestIdempotencyKey)])
             #expect(try Self.index(last) == Self.index(mended) + 1, "\(last)")
         }
@@ -99,7 +107,9 @@ import Testing
     }
 
     @Test func eachCredentialHasItsOwnKeys() async throws {
-        let node = try InProcessNode(entries: 1, extraTokens: [TokenGrant(name: "second-op", identity: .operator("wales"), sha256: TokenGrant.digest("token-second-op"))])
+        // A token replaced under the same name (another digest): the two callers' authors are
+        // the same, so only keys kept by credential keep them apart.
+        let node = try InProcessNode(entries: 1, extraTokens: [TokenGrant(name: "wales-op", identity: .operator("wales"), sha256: TokenGrant.digest("token-second-op"))])
         defer { node.remove() }
         try await node.test(CertificateHeaderContext.self) { client, _ in
             let note = #"{"type":"note.test","payload":{"n":1}}"#
@@ -107,6 +117,9 @@ import Testing
             let other = try await Self.post(client, "/v1/logs/wales/entries", note, key: ["shared"], token: "token-second-op")
             #expect(other.status == .created && other.headers[API.idempotentReplayedField] == nil, "\(other)")
             #expect(try Self.index(other) == Self.index(first) + 1, "another credential's key of the same text is its own")
+            let log = try node.node.store.log(named: "wales")
+            let authors = try node.node.store.entries(log, from: Self.index(first), limit: 2).map(\.header.author)
+            #expect(authors.count == 2 && authors[0] == authors[1], "\(authors)")
         }
     }
 
@@ -135,6 +148,20 @@ import Testing
             await #expect(throws: HTTPError.self) { _ = try await api.once(key: key, route: "record/reading", body: body, caller: caller) { throw HTTPError(status) } }
             let again = try await api.once(key: key, route: "record/reading", body: body, caller: caller) { Array("{}\n".utf8) }
             #expect(again.status == .created, "\(status)")
+        }
+        // Any other status (a 403 can come after the entry was queued: a token withdrawn at the
+        // admission lock; a 500): kept, a repeat told to look at the log.
+        for status in [HTTPResponse.Status.forbidden, .internalServerError, .conflict] {
+            let key = "k-kept-\(status.code)"
+            await #expect(throws: HTTPError.self) { _ = try await api.once(key: key, route: "record/reading", body: body, caller: caller) { throw HTTPError(status) } }
+            var ranAgain = false
+            do {
+                _ = try await api.once(key: key, route: "record/reading", body: body, caller: caller) { ranAgain = true; return [] }
+                Issue.record("a repeat after a \(status) ran")
+            } catch let error as HTTPError {
+                #expect(error.status == .conflict && (error.body ?? "").contains("may have been appended"), "\(status): \(error)")
+            }
+            #expect(!ranAgain, "\(status)")
         }
 
         // Still under way: the repeat waits (here 100 ms), then 409 with the words a client

@@ -36,14 +36,21 @@ import Testing
             for (uri, says) in [("/v1/logs/%ZZales/checkpoint", "not percent-encoded UTF-8"), ("/v1/logs/wales%/checkpoint", "not percent-encoded UTF-8"),
                                 ("/v1/logs/%C3%28/checkpoint", "not percent-encoded UTF-8"), ("/v1/logs/wa%00les/checkpoint", "control character"),
                                 ("/v1/logs/wa%0Ales/checkpoint", "control character"),
-                                ("/v1/logs/\(String(repeating: "%61", count: Parameters.longestSegment + 1))/checkpoint", "at most \(Parameters.longestSegment)"),
+                                // Within the bound as sent (713 bytes), one over once decoded.
+                                ("/v1/logs/\(String(repeating: "%61", count: 100) + String(repeating: "a", count: Parameters.longestSegment - 99))/checkpoint",
+                                 "\(Parameters.longestSegment + 1) bytes long; at most \(Parameters.longestSegment)"),
+                                ("/v1/logs/\(String(repeating: "a", count: Parameters.longestSegment + 1))/checkpoint",
+                                 "\(Parameters.longestSegment + 1) bytes long; at most \(Parameters.longestSegment)"),
+                                ("/v1/logs/\(String(repeating: "%61", count: Parameters.longestSegment + 1))/checkpoint", "1539 bytes as sent"),
                                 ("/v1/logs/\(String(repeating: "a", count: 40_000))/checkpoint", "40000 bytes as sent")] {
                 let answer = try await get(uri)
                 #expect(answer.0 == .badRequest && answer.1.contains("the log segment") && answer.1.contains(says), "\(uri.prefix(60)): \(answer)")
             }
-            // The longest allowed is looked up, not refused.
+            // The longest allowed is looked up, not refused: as sent, and encoded at the bound.
             let longest = try await get("/v1/logs/\(String(repeating: "a", count: Parameters.longestSegment))/checkpoint")
             #expect(longest.0 == .notFound, "\(longest.0)")
+            let encodedLongest = try await get("/v1/logs/\(String(repeating: "%61", count: Parameters.longestSegment))/checkpoint")
+            #expect(encodedLongest.0 == .notFound, "\(encodedLongest.0)")
         }
     }
 
@@ -107,6 +114,14 @@ import Testing
         try answer()
         ask()
         #expect(try interim(channel) == [.ok])
+        // Asked, but the route's final answer has begun (its head written, its end not yet): no
+        // 100 inside the answer.
+        try channel.writeInbound(head([(.expect, "100-continue"), (.contentLength, "10")]))
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        ask()
+        #expect(try interim(channel) == [.ok])
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        _ = try interim(channel)
         // Not asked, asked for something else, or with no body: none.
         for fields in [[(HTTPField.Name.contentLength, "10")], [(.expect, "something"), (.contentLength, "10")], [(.expect, "100-continue")],
                        [(.expect, "100-continue"), (.contentLength, "0")]] {
@@ -180,15 +195,18 @@ extension RequestPartsTests {
 
         // The body of a request already answered (a route that refused it unread) that the
         // parser refuses: that request has its answer; closed so, nothing more written.
+        // The close waits for the answer's end to be written (closed before, the queued answer
+        // would be lost): its end here is queued, not yet flushed, when the parser refuses.
         let (answered, answeredCloses) = try connected()
         try answered.writeInbound(head([(.transferEncoding, "chunked")]))
         _ = try answered.readInbound(as: HTTPRequestPart.self)
         try answered.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .unauthorized)))
-        try answered.writeOutbound(HTTPResponsePart.end(nil))
-        while try answered.readOutbound(as: HTTPResponsePart.self) != nil {}
+        answered.write(HTTPResponsePart.end(nil), promise: nil)
         answered.pipeline.fireErrorCaught(HTTPParserError.invalidChunkSize)
         #expect(throws: Never.self) { try answered.throwIfErrorCaught() }
-        #expect(try answered.readOutbound(as: HTTPResponsePart.self) == nil)
+        #expect(answeredCloses.modes.isEmpty, "closed before the answer was written: \(answeredCloses.modes)")
+        answered.flush()
+        while try answered.readOutbound(as: HTTPResponsePart.self) != nil {}
         #expect(answeredCloses.modes == [.output])
         answered.embeddedEventLoop.advanceTime(by: .seconds(2))
         #expect(!answered.isActive)
@@ -214,12 +232,24 @@ extension RequestPartsTests {
 
         // A request under way (its body refused, or an earlier answer being written): the
         // error is passed on for the route, nothing written here.
-        let busy = EmbeddedChannel(handler: ExchangeHandler())
-        defer { _ = try? busy.finish() }
+        let (busy, busyCloses) = try connected()
         try busy.writeInbound(head([(.contentLength, "10")]))
         _ = try busy.readInbound(as: HTTPRequestPart.self)
         busy.pipeline.fireErrorCaught(HTTPParserError.invalidChunkSize)
         #expect(throws: HTTPParserError.invalidChunkSize) { try busy.throwIfErrorCaught() }
+        #expect(try busy.readOutbound(as: HTTPResponsePart.self) == nil)
+        // The route's answer is the connection's last: written, then the output closed; the
+        // responder's own 400 for the same failure after it is dropped.
+        try busy.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try busy.writeOutbound(HTTPResponsePart.end(nil))
+        var busyStatuses: [HTTPResponse.Status] = []
+        while let part = try busy.readOutbound(as: HTTPResponsePart.self) {
+            if case .head(let response) = part { busyStatuses.append(response.status) }
+        }
+        #expect(busyStatuses == [.ok] && busyCloses.modes == [.output], "\(busyStatuses) \(busyCloses.modes)")
+        let second = busy.eventLoop.makePromise(of: Void.self)
+        busy.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .badRequest)), promise: second)
+        #expect(throws: ChannelError.self) { try second.futureResult.wait() }
         #expect(try busy.readOutbound(as: HTTPResponsePart.self) == nil)
     }
 }
