@@ -18,7 +18,7 @@ import QuartetAPI
 ///   request whose final answer comes next; a route reads only its own request's body while
 ///   the requests before it are answered, so the oldest request not answered is its own.
 /// - A request NIO's parser refuses (two `Content-Length`s, a header line without a colon, an
-///   unknown method…) is answered as every other error is — JSON naming the request id, not
+///   unknown method…), or `HTTPVersionRules` refuses (an HTTP/1.1 request without `Host`), is answered as every other error is — JSON naming the request id, not
 ///   to be cached or sniffed — after the answers owed before it, and the connection closed.
 ///   Hummingbird answered a bare 400 without any of that. A body refused while its request is
 ///   under way is the route's to answer (through the body it reads, `RequestLogMiddleware`, or
@@ -46,7 +46,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// answers owed are written — with, after them, the refusal of a head refused behind them.
     private enum Failure {
         case closing
-        case refusalOwed(HTTPParserError)
+        /// The refusal's message.
+        case refusalOwed(String)
     }
     private var failed: Failure?
     /// The last answer's end, written or being written: a close waits for it (closed at once,
@@ -117,9 +118,9 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // The last answer owed before the input failed: then the refusal of a head that came
         // behind it, if that was the failure, and the connection closes.
-        if case .refusalOwed(let parse) = failed {
+        if case .refusalOwed(let message) = failed {
             context.write(data, promise: promise)
-            refuse(context, parse)
+            refuse(context, message)
         } else {
             let written = promise ?? context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(data, promise: written)
@@ -154,7 +155,12 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard failed == nil else { return }
-        guard let parse = error as? HTTPParserError else {
+        let message: String
+        if let parse = error as? HTTPParserError {
+            message = RequestLogMiddleware<NodeRequestContext>.notWellFormed(parse)
+        } else if let refused = error as? HTTPVersionRules.Refused {
+            message = refused.message
+        } else {
             context.fireErrorCaught(error)
             return
         }
@@ -162,7 +168,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (true, false):
             // Between requests: a head refused, answered now.
             failed = .closing
-            refuse(context, parse)
+            refuse(context, message)
         case (true, true):
             // The body of a request already answered (a route that refused it unread): it has
             // its answer; the connection closes.
@@ -176,16 +182,16 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
         case (false, false):
             // A head refused behind answers under way: refused once they are written.
-            failed = .refusalOwed(parse)
+            failed = .refusalOwed(message)
         }
     }
 
-    /// Writes the JSON refusal of a request the parser refused, then closes.
-    private func refuse(_ context: ChannelHandlerContext, _ parse: HTTPParserError) {
+    /// Writes the JSON refusal of a request the parser (or `HTTPVersionRules`) refused, then closes.
+    private func refuse(_ context: ChannelHandlerContext, _ message: String) {
         // Random, in the form of the ids `RequestLogMiddleware` gives; the answer as its errors are
         // (it sets the same headers on every answer it sees; this one it never sees).
         let id = RequestLogMiddleware<NodeRequestContext>.hexID(UInt64.random(in: 0...UInt64.max))
-        let body = ByteBuffer(bytes: API.jsonBytes(APIErrorBody(status: 400, message: RequestLogMiddleware<NodeRequestContext>.notWellFormed(parse), requestID: id)))
+        let body = ByteBuffer(bytes: API.jsonBytes(APIErrorBody(status: 400, message: message, requestID: id)))
         var response = HTTPResponse(status: .badRequest)
         response.headerFields[.contentType] = "application/json"
         response.headerFields[.contentLength] = String(body.readableBytes)
@@ -196,7 +202,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         response.headerFields[requestIDHeader] = id
         metrics?.httpResponse(status: 400)
         if let logger, logger.logLevel <= .debug {
-            var metadata: Logger.Metadata = ["hb.request.id": "\(id)", "status": "400", "reason": "malformed HTTP: \(parse)"]
+            var metadata: Logger.Metadata = ["hb.request.id": "\(id)", "status": "400", "reason": "\(message)"]
             if let remote = context.remoteAddress { metadata["remote"] = "\(remote)" }
             logger.debug("request", metadata: metadata)
         }

@@ -1,6 +1,7 @@
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTPTypesHTTP1
 import QuartetCrypto
 import QuartetTLS
 
@@ -37,6 +38,11 @@ public struct QuartetTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
             if let cap { try channel.pipeline.syncOperations.addHandler(ConnectionCap.AfterHandshake(cap)) }
         }.flatMap {
             base.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
+            // The version's rules, before the request becomes an `HTTPRequest`, which has none.
+            let codec = try channel.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
+            try channel.pipeline.syncOperations.addHandler(HTTPVersionRules(), position: .before(codec))
+            return value
         }
     }
 

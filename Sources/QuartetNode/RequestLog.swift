@@ -59,6 +59,10 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
             // The first `Host` is the request's authority; a second one is left among its fields.
             // Refused (RFC 9112 §3.2): a proxy in front may have routed it by the other one.
             guard request.headers[hostHeader] == nil else { throw HTTPError(.badRequest, message: "the request has more than one Host header") }
+            // One that is no host (RFC 9112 §3.2: 400 for an invalid Host, e.g. `a, b`, two joined).
+            if let host = request.head.authority, !Self.isHost(host) {
+                throw HTTPError(.badRequest, message: "the Host header is not a host[:port]: \(PeerText.clean(host, limit: 64))")
+            }
             response = try await next(request, context)
         } catch let error as HTTPError {
             reason = error.body ?? "\(error.status)"
@@ -137,6 +141,21 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         var hasher = Hasher()
         hasher.combine(id)
         return hexID(UInt64(bitPattern: Int64(hasher.finalize())))
+    }
+
+    /// Whether `authority` is of the form of a Host value (RFC 3986 `host [":" port]`: the
+    /// characters of a registered name, an IPv4 address or a bracketed IP literal, and a port):
+    /// no space, `/`, `?`, `#`, `@`, control or non-ASCII byte. Read as bytes (every request asks).
+    static func isHost(_ authority: String) -> Bool {
+        authority.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+                 UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","),
+                 UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"): true
+            default: false
+            }
+        }
     }
 
     /// A request id's form: 16 hex digits.

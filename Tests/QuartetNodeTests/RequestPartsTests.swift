@@ -75,6 +75,13 @@ import Testing
             let host = try await client.execute(uri: "/v1/logs", method: .get, headers: twice) { ($0.status, String(buffer: $0.body)) }
             #expect(host.0 == .badRequest && host.1.contains("more than one Host"), "\(host)")
         }
+        // A Host value is a host and a port, nothing else.
+        for good in ["wales.example", "127.0.0.1:8443", "[::1]:8443", "xn--wle-cka.example", ""] {
+            #expect(RequestLogMiddleware<NodeRequestContext>.isHost(good), "\(good)")
+        }
+        for bad in ["a, b", "a b", "a/b", "a?b", "a#b", "user@a", "a\u{7F}", "wäles", "a\tb"] {
+            #expect(!RequestLogMiddleware<NodeRequestContext>.isHost(bad), "\(bad)")
+        }
     }
 
     func head(_ fields: [(HTTPField.Name, String)]) -> HTTPRequestPart {
@@ -251,5 +258,44 @@ extension RequestPartsTests {
         busy.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .badRequest)), promise: second)
         #expect(throws: ChannelError.self) { try second.futureResult.wait() }
         #expect(try busy.readOutbound(as: HTTPResponsePart.self) == nil)
+    }
+}
+
+extension RequestPartsTests {
+    /// The version's rules, read before the request loses its version: an HTTP/1.1 head without
+    /// `Host` is refused (passed on as an error, it and all after it kept back); HTTP/1.0 may
+    /// leave `Host` out, and its `Expect` is left out.
+    @Test func anHTTP11RequestWithoutHostIsRefusedAndAnHTTP10ExpectationIgnored() throws {
+        func head(_ version: HTTPVersion, _ fields: [(String, String)]) -> HTTPServerRequestPart {
+            .head(HTTPRequestHead(version: version, method: .POST, uri: "/v1/record/reading", headers: HTTPHeaders(fields)))
+        }
+        let channel = EmbeddedChannel(handler: HTTPVersionRules())
+        defer { _ = try? channel.finish() }
+        // With Host (1.1), or without (1.0): passed on; 1.1's Expect kept, 1.0's left out.
+        try channel.writeInbound(head(.http1_1, [("Host", "wales"), ("Expect", "100-continue"), ("Content-Length", "1")]))
+        guard case .head(let kept)? = try channel.readInbound(as: HTTPServerRequestPart.self) else { Issue.record("no head"); return }
+        #expect(kept.headers["expect"] == ["100-continue"])
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        _ = try channel.readInbound(as: HTTPServerRequestPart.self)
+        try channel.writeInbound(head(.http1_0, [("Expect", "100-continue"), ("Content-Length", "1")]))
+        guard case .head(let old)? = try channel.readInbound(as: HTTPServerRequestPart.self) else { Issue.record("no head"); return }
+        #expect(old.headers["expect"].isEmpty && old.headers["content-length"] == ["1"], "\(old.headers)")
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        _ = try channel.readInbound(as: HTTPServerRequestPart.self)
+        // 1.1 without Host: refused; nothing of it, or after it, goes on.
+        #expect(throws: HTTPVersionRules.Refused.self) { try channel.writeInbound(head(.http1_1, [("Content-Length", "1")])) }
+        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "x")))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        try channel.writeInbound(head(.http1_1, [("Host", "wales")]))
+        #expect(try channel.readInbound(as: HTTPServerRequestPart.self) == nil)
+
+        // ExchangeHandler answers the refusal as it answers the parser's.
+        let (exchange, closes) = try connected()
+        exchange.pipeline.fireErrorCaught(HTTPVersionRules.Refused(message: "an HTTP/1.1 request needs a Host header"))
+        guard case .head(let answer)? = try exchange.readOutbound(as: HTTPResponsePart.self),
+              case .body(let body)? = try exchange.readOutbound(as: HTTPResponsePart.self) else { Issue.record("no answer"); return }
+        #expect(answer.status == .badRequest && String(buffer: body).contains("needs a Host header") && answer.headerFields[.connection] == "close")
+        _ = try exchange.readOutbound(as: HTTPResponsePart.self)
+        #expect(closes.modes == [.output])
     }
 }
