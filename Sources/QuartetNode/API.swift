@@ -39,9 +39,9 @@ struct API {
     /// Lines a request would repeat, said once (`OnceLines`).
     let saidOnce = OnceLines()
     /// The forms' submissions: a repeat is answered, not appended (`FormSubmissions`).
-    let submissions = FormSubmissions()
+    let submissions: FormSubmissions
     /// The append routes' answers by `Idempotency-Key` (`once`).
-    let appendKeys = Submissions<[UInt8]>(limit: API.idempotentAnswers) { key, answer in key.utf8.count + 96 + (answer?.count ?? 0) }
+    let appendKeys: Submissions<[UInt8]>
 
     /// The federation in force now.
     var federation: Federation { live.federation }

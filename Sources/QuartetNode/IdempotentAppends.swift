@@ -3,13 +3,14 @@ import HTTPTypes
 import Hummingbird
 import QuartetAPI
 import QuartetCrypto
+import QuartetStore
 
 /// `Idempotency-Key` on the append routes (`POST /v1/logs/{log}/entries`, `/v1/record/…`;
 /// draft-ietf-httpapi-idempotency-key-header): a client that did not get its answer (a timeout,
 /// a reset connection) sends the same request again with the same key and gets the first one's
 /// answer, with nothing appended twice. Without it a retry appended again, for good. The first
-/// answer is kept (`Submissions`, at most 16 MiB of answers, in memory: a restart forgets, and a
-/// retry past it appends again), keyed by the credential (`Caller.slotCredential`: a token, or a
+/// answer is kept (`Submissions`: the newest 16 MiB of answers in memory, every one of a day on
+/// disk, so neither a restart nor the memory's limit forgets a key), keyed by the credential (`Caller.slotCredential`: a token, or a
 /// certificate; a token replaced under the same name is another) and the key; the same key with
 /// another request (another route or body) is refused (422), and one still being appended is
 /// waited for (up to 30 s, then 409 with `IdempotencyKey.pendingMessage`, which the CLI asks again on). A
@@ -22,8 +23,15 @@ extension API {
     static let idempotentReplayedField = HTTPField.Name("Idempotent-Replayed")!
     /// The longest key taken (a UUID is 36).
     static let longestIdempotencyKey = 128
-    /// The answers kept for repeats, in bytes in all.
+    /// The answers kept in memory for repeats, in bytes in all (all of them on disk too, a day).
     static let idempotentAnswers = 16 << 20
+
+    /// The append routes' keys: in memory, and in `store` across restarts.
+    static func appendKeys(store: SubmissionStore?) -> Submissions<[UInt8]> {
+        Submissions(limit: idempotentAnswers, durable: store.map { .init(store: $0, namespace: "api", encode: { $0 }, decode: { $0 }) }) { key, answer in
+            key.utf8.count + 96 + (answer?.count ?? 0)
+        }
+    }
 
     /// The key of `request`, or nil when it has none: a Structured Field string (quoted), or
     /// the same characters unquoted as many clients send them; 1 to 128 printable ASCII

@@ -17,7 +17,7 @@ extension Node {
     func api() -> API {
         API(node: configuration.node, ownLog: configuration.log, store: store, writer: writer, engine: engine,
             live: live, view: view, sessions: sessions, logger: logger, metrics: metrics, admission: admission,
-            witness: witness, collector: collector, reads: reads)
+            witness: witness, collector: collector, reads: reads, submissions: submissions, appendKeys: appendKeys)
     }
 
     /// Runs until SIGTERM or SIGINT (or `shutdown` from a caller's ServiceGroup), then closes the

@@ -1,7 +1,9 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import QuartetCrypto
 import QuartetLedger
+import QuartetStore
 import Synchronization
 
 /// One submission, one append: the first request bearing a submission id appends; a repeat with
@@ -14,8 +16,11 @@ import Synchronization
 /// request admission refused frees its id: it may be sent again; one whose outcome is not known
 /// (the commit failed after it may have reached the disk) keeps it, and a repeat is told to look
 /// at the log first. Bounded: the oldest ended submissions are forgotten first once their
-/// weights pass `limit` (a repeat of one forgotten appends again, as without an id); those in
-/// flight are at most the requests the node runs at once. Kept in memory: a restart forgets.
+/// weights pass `limit`; those in flight are at most the requests the node runs at once. On
+/// disk too (`durable`, `SubmissionStore`: a day, up to 100,000): a submission is recorded
+/// there before its append is queued, so a restart, or the memory's limit, forgets none —
+/// asked again after a restart, one saved is answered as saved, and one whose outcome the crash
+/// took (begun, nothing saved) is told to look at the log; none is appended twice.
 ///
 /// Two kinds: each rendering of an operator's form carries an id (`FormSubmissions`, saving
 /// the entry's index; docs/web.md, "The operator's forms"), and the API's append routes take
@@ -45,8 +50,18 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
         case unknown
     }
 
+    /// Where submissions are kept across restarts, and how what they saved is written there.
+    struct Durable: Sendable {
+        let store: SubmissionStore
+        /// Keeps one kind's ids apart from another's in the store.
+        let namespace: String
+        let encode: @Sendable (Saved) -> [UInt8]
+        let decode: @Sendable ([UInt8]) -> Saved?
+    }
+
     /// The total weight of the ended submissions kept.
     let limit: Int
+    let durable: Durable?
     /// An ended submission's weight, from its key (caller and id) and what it saved (nil: its
     /// outcome is not known).
     private let weight: @Sendable (_ key: String, _ saved: Saved?) -> Int
@@ -69,8 +84,9 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
 
     private let state = Mutex(State())
 
-    init(limit: Int, weight: @escaping @Sendable (_ key: String, _ saved: Saved?) -> Int) {
+    init(limit: Int, durable: Durable? = nil, weight: @escaping @Sendable (_ key: String, _ saved: Saved?) -> Int) {
         self.limit = limit
+        self.durable = durable
         self.weight = weight
     }
 
@@ -99,7 +115,8 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
         var waited = false
         defer { if waited { state.withLock { $0.waiting -= 1 } } }
         while true {
-            let turn = begin(author: author, id: id, digest: digest)
+            var turn = begin(author: author, id: id, digest: digest)
+            if turn == .first, let durable { turn = try await recall(durable, author: author, id: id, digest: digest) }
             guard turn == .pending, ContinuousClock.now < deadline else { return turn }
             if !waited {
                 waited = true
@@ -116,12 +133,50 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
                            _ append: () async throws -> Result) async throws -> Result {
         do {
             let result = try await append()
-            finish(author: author, id: id, .saved(save(result)))
+            let saved = save(result)
+            finish(author: author, id: id, .saved(saved))
+            // Not synced, and a failure only said: lost, the submission reads as begun with no
+            // known outcome (a repeat is told to look at the log), never as not begun.
+            if let durable {
+                let key = Self.durableKey(durable, author: author, id: id), bytes = durable.encode(saved)
+                try? await NIOThreadPool.singleton.runIfActive { try durable.store.save(key, bytes) }
+            }
             return result
         } catch {
-            finish(author: author, id: id, appendedNothing(error) ? .refused : .unknown)
+            let refused = appendedNothing(error)
+            finish(author: author, id: id, refused ? .refused : .unknown)
+            if refused, let durable {
+                let key = Self.durableKey(durable, author: author, id: id)
+                try? await NIOThreadPool.singleton.runIfActive { try durable.store.forget(key) }
+            }
             throw error
         }
+    }
+
+    static func durableKey(_ durable: Durable, author: String, id: String) -> String { durable.namespace + "\n" + author + "\n" + id }
+
+    /// A submission memory does not know (marked pending by `begin`): what the store recorded
+    /// of it before (a restart, or forgotten by the memory's limit), taken into memory as it
+    /// ended; or, if nothing, it is recorded there as begun, durably, before it is appended. A
+    /// failure to read or record frees it (nothing was appended) and is thrown.
+    private func recall(_ durable: Durable, author: String, id: String, digest: [UInt8]) async throws -> Turn {
+        let key = author + "\n" + id
+        let recorded: SubmissionStore.Recorded?
+        do {
+            let stored = Self.durableKey(durable, author: author, id: id)
+            recorded = try await NIOThreadPool.singleton.runIfActive { try durable.store.recallOrBegin(stored, digest: digest, nowMillis: wallClockMillis()) }
+        } catch {
+            state.withLock { state in
+                if case .pending? = state.entries[key] { state.entries[key] = nil }
+            }
+            throw error
+        }
+        guard let recorded else { return .first }
+        let saved = recorded.saved.flatMap(durable.decode)
+        state.withLock { $0.entries[key] = .pending(recorded.digest) }
+        finish(author: author, id: id, saved.map { .saved($0) } ?? .unknown)
+        guard let saved else { return .unknown }
+        return recorded.digest == digest ? .saved(saved) : .differs(saved: saved)
     }
 
     /// Repeats waiting now for a first of theirs still under way.
@@ -163,8 +218,16 @@ extension Submissions where Saved == UInt64 {
     /// Ended form submissions kept (about 150 bytes each).
     static var capacity: Int { 4096 }
 
-    convenience init() {
-        self.init(limit: Self.capacity, weight: { _, _ in 1 })
+    /// `store`: where the submissions are kept across restarts (none: in memory only).
+    convenience init(store: SubmissionStore? = nil) {
+        self.init(limit: Self.capacity, durable: store.map { Durable(store: $0, namespace: "form", encode: Self.bytes, decode: Self.index) }, weight: { _, _ in 1 })
+    }
+
+    /// An index as the store keeps it (8 bytes, big-endian), and back.
+    static func bytes(_ index: UInt64) -> [UInt8] { withUnsafeBytes(of: index.bigEndian) { Array($0) } }
+    static func index(_ bytes: [UInt8]) -> UInt64? {
+        guard bytes.count == 8 else { return nil }
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// A new submission id: 128 random bits, hex.

@@ -86,7 +86,7 @@ func api<Answer>(_ configuration: ClientConfiguration, _ calls: () async throws 
 /// Runs an append with an `Idempotency-Key` of its own and, when its answer was lost (the
 /// connection closed or reset, or timed out, after the request may have arrived), sends it again
 /// with the same key: a node of 0.3.7 or later answers a repeat with the first answer and
-/// appends nothing twice (unless it restarted in between: it keeps keys in memory). At most
+/// appends nothing twice (one of 0.3.7 kept keys in memory: a restart in between appended again). At most
 /// three tries, `retryWaits` apart; a repeat the node says is still being appended is asked
 /// again too (`IdempotencyKey.pendingMessage`, `pendingWaits` apart). Given up, it says the entry may be
 /// in the log, with the key, rather than that the node could not be reached.
@@ -113,7 +113,7 @@ func appendOnce<Answer>(_ configuration: ClientConfiguration, retryWaits: [Durat
             } catch {
                 if APIClient.mayHaveArrived(error), let wait = waits.popFirst() {
                     if lost == nil { lost = error }
-                    printError("node \(configuration.node): the answer was lost (\(error)); sending the same request again in \(wait.components.seconds) s (Idempotency-Key \(key): a node of 0.3.7 or later that has not restarted appends it once)")
+                    printError("node \(configuration.node): the answer was lost (\(error)); sending the same request again in \(wait.components.seconds) s (Idempotency-Key \(key): a node of 0.3.8 or later appends it once, as does one of 0.3.7 that has not restarted)")
                     try await Task.sleep(for: wait)
                     continue
                 }

@@ -103,6 +103,45 @@ import Testing
         #expect(refusals == 1)
     }
 
+    /// A key outlives the node's restart: the repeat sent after it is answered with the first
+    /// receipt and appends nothing (the keys were in memory only: a restart between a lost
+    /// answer and its repeat appended the entry twice).
+    @Test func aKeyOutlivesARestartOfTheNode() async throws {
+        let files = try NodeFiles(entries: 1)
+        defer { files.remove() }
+        let token = "qt_wales_" + String(repeating: "B", count: 43)
+        let url = URL(fileURLWithPath: files.configPath)
+        var config = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        config["tokens"] = [["name": "op", "role": "operator", "sha256": SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()]]
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let (client, _) = try NodeClientOptions.parse(["--config", files.configPath, "--token", token]).client()
+        let item = AppendItem(type: "note.test", payload: ["n": .number(2)])
+        let first = try NodeProcess(config: files.configPath, arguments: ["--i-am-the-only-copy"])
+        let receipt: ReceiptBody
+        do {
+            receipt = try await client.append(log: "wales", item, idempotencyKey: "restart-1")
+        } catch {
+            Issue.record("\(error)\n\(first.log.suffix(3000))")
+            _ = first.stop()
+            return
+        }
+        #expect(first.stop() == 0, "\(first.log.suffix(3000))")
+        let second = try NodeProcess(config: files.configPath, arguments: ["--i-am-the-only-copy"])
+        defer { _ = second.stop() }
+        do {
+            let again = try await client.append(log: "wales", item, idempotencyKey: "restart-1")
+            #expect(again == receipt, "the repeat after the restart is answered with the first receipt")
+            // The same key with another body: refused, nothing appended.
+            await #expect(throws: APIClientError.self) {
+                _ = try await client.append(log: "wales", AppendItem(type: "note.test", payload: ["n": .number(3)]), idempotencyKey: "restart-1")
+            }
+            let next = try await client.append(log: "wales", item)
+            #expect(next.index == receipt.index + 1, "nothing was appended by the repeats")
+        } catch {
+            Issue.record("\(error)\n\(second.log.suffix(3000))")
+        }
+    }
+
     @Test func onlyAFailureAfterTheRequestMayHaveArrivedIsSentAgain() {
         #expect(APIClient.mayHaveArrived(ChannelError.eof))
         #expect(APIClient.mayHaveArrived(IOError(errnoCode: ECONNRESET, reason: "read")))

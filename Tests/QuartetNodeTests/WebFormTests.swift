@@ -6,6 +6,8 @@ import QuartetAPI
 import QuartetCrypto
 @testable import QuartetNode
 import QuartetPlan
+@testable import QuartetStore
+import QuartetTestKit
 import Testing
 
 /// The operator's forms without a node: decoding a posted form, the payload each kind makes,
@@ -180,5 +182,58 @@ import Testing
         #expect(submissions.begin(author: "op", id: "\(FormSubmissions.capacity)", digest: []) == .saved(UInt64(FormSubmissions.capacity)))
         #expect(FormSubmissions.isWellFormed(String(repeating: "a", count: 32)) && !FormSubmissions.isWellFormed(String(repeating: "A", count: 32))
                 && !FormSubmissions.isWellFormed("ab"))
+    }
+}
+
+/// Submissions kept on disk (`SubmissionStore`): a node restarted (a new `Submissions` over the
+/// same file) answers a repeat as the first ended — saved, refused (free again), not known, or
+/// begun when the process died (not known: the log says) — and never appends it twice.
+@Suite struct DurableSubmissionsTests {
+    struct Failed: Error {}
+
+    func submissions(_ store: SubmissionStore) -> Submissions<[UInt8]> { API.appendKeys(store: store) }
+
+    @Test func aRestartForgetsNoSubmission() async throws {
+        let root = try TestKit.temporaryDirectory("submissions")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let directory = DataDirectory(path: root.path)
+        let now = wallClockMillis()
+        let a = SHA256.hash(Array("a".utf8)), b = SHA256.hash(Array("b".utf8))
+        let far = ContinuousClock.now + .seconds(5)
+        do {
+            let before = submissions(try SubmissionStore(directory, nowMillis: now))
+            #expect(try await before.turn(author: "op", id: "saved", digest: a, until: far) == .first)
+            _ = try await before.finishing(author: "op", id: "saved", save: { $0 }, appendedNothing: { _ in false }) { [UInt8]([1, 2, 3]) }
+            #expect(try await before.turn(author: "op", id: "refused", digest: a, until: far) == .first)
+            await #expect(throws: Failed.self) {
+                _ = try await before.finishing(author: "op", id: "refused", save: { $0 }, appendedNothing: { _ in true }) { () async throws -> [UInt8] in throw Failed() }
+            }
+            #expect(try await before.turn(author: "op", id: "unknown", digest: a, until: far) == .first)
+            await #expect(throws: Failed.self) {
+                _ = try await before.finishing(author: "op", id: "unknown", save: { $0 }, appendedNothing: { _ in false }) { () async throws -> [UInt8] in throw Failed() }
+            }
+            // Begun, and the process dies before it ends.
+            #expect(try await before.turn(author: "op", id: "begun", digest: a, until: far) == .first)
+        }
+        // Restarted: memory empty, the file as left.
+        let store = try SubmissionStore(directory, nowMillis: now)
+        let after = submissions(store)
+        #expect(try await after.turn(author: "op", id: "saved", digest: a, until: far) == .saved([1, 2, 3]))
+        #expect(try await after.turn(author: "op", id: "saved", digest: b, until: far) == .differs(saved: [1, 2, 3]))
+        #expect(try await after.turn(author: "other", id: "saved", digest: a, until: far) == .first, "another caller's id is its own")
+        #expect(try await after.turn(author: "op", id: "refused", digest: b, until: far) == .first)
+        #expect(try await after.turn(author: "op", id: "unknown", digest: a, until: far) == .unknown)
+        #expect(try await after.turn(author: "op", id: "begun", digest: a, until: far) == .unknown)
+        // The forms' kind is kept apart from the API's, its index as it was.
+        let forms = FormSubmissions(store: store)
+        #expect(try await forms.turn(author: "op", id: "saved", digest: a, until: far) == .first)
+        _ = try await forms.finishing(author: "op", id: "saved", save: { $0 }, appendedNothing: { _ in false }) { UInt64(1) << 40 | 7 }
+        #expect(try await FormSubmissions(store: store).turn(author: "op", id: "saved", digest: a, until: far) == .saved(UInt64(1) << 40 | 7))
+        // Forgotten after a day, and beyond the capacity, the oldest first.
+        #expect(try store.count() == 6)
+        let later = try SubmissionStore(directory, capacity: 3, nowMillis: now)
+        #expect(try later.count() == 3)
+        _ = try SubmissionStore(directory, nowMillis: now + SubmissionStore.keptMillis + 60_000)
+        #expect(try later.count() == 0)
     }
 }
