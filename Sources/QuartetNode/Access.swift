@@ -113,6 +113,9 @@ public struct NodeRequestContext: APIRequestContext {
         channel = source.channel
     }
 
+    /// The status a request whose connection closed before its answer is counted as (nginx's).
+    static let clientClosed = HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request")
+
     public var remoteAddress: SocketAddress? { channel.remoteAddress }
     public var connectionID: ObjectIdentifier? { ObjectIdentifier(channel) }
     public func continueBody() { channel.triggerUserOutboundEvent(ExchangeHandler.ContinueEvent(), promise: nil) }
@@ -120,7 +123,12 @@ public struct NodeRequestContext: APIRequestContext {
     public func clientCertificate(for request: Request) async throws -> (identity: FederationIdentity, serial: String)? {
         let channel = self.channel
         @Sendable func read() throws -> (identity: FederationIdentity, serial: String)? {
-            let handler = try channel.pipeline.syncOperations.handler(type: TLSHandler.self)
+            // The TLS handler leaves the pipeline when the connection closes (a client's
+            // close_notify right behind its request): no one is left to answer, and it is no
+            // fault of the node's (a 500 and an error line each, which anyone could ask for).
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: TLSHandler.self) else {
+                throw HTTPError(Self.clientClosed, message: "the connection closed before the request was answered")
+            }
             return handler.peerIdentity.map { ($0, handler.peerCertificateSerial ?? "?") }
         }
         // On the connection's own event loop (the usual case when `serve` runs Swift
@@ -423,6 +431,7 @@ final class Routes<Context: APIRequestContext> {
         let router = Router(context: Context.self, options: .autoGenerateHeadEndpoints)
         for middleware in outermost { router.add(middleware: middleware) }
         router.add(middleware: FirstRequestCheck<Context>(gate: gate))
+        router.add(middleware: HostCheck<Context>())
         let methods = RouteMethods()
         router.add(middleware: MethodNotAllowed<Context>(methods: methods))
         var groups: [RouteAccess: RouterGroup<Context>] = [:]

@@ -46,8 +46,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// answers owed are written — with, after them, the refusal of a head refused behind them.
     private enum Failure {
         case closing
-        /// The refusal's message.
-        case refusalOwed(String)
+        /// The refusal's status and message.
+        case refusalOwed(HTTPResponse.Status, String)
     }
     private var failed: Failure?
     /// The last answer's end, written or being written: a close waits for it (closed at once,
@@ -118,9 +118,9 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // The last answer owed before the input failed: then the refusal of a head that came
         // behind it, if that was the failure, and the connection closes.
-        if case .refusalOwed(let message) = failed {
+        if case .refusalOwed(let status, let message) = failed {
             context.write(data, promise: promise)
-            refuse(context, message)
+            refuse(context, status, message)
         } else {
             let written = promise ?? context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(data, promise: written)
@@ -155,11 +155,11 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard failed == nil else { return }
-        let message: String
+        let message: String, status: HTTPResponse.Status
         if let parse = error as? HTTPParserError {
-            message = RequestLogMiddleware<NodeRequestContext>.notWellFormed(parse)
+            (status, message) = (.badRequest, RequestLogMiddleware<NodeRequestContext>.notWellFormed(parse))
         } else if let refused = error as? HTTPVersionRules.Refused {
-            message = refused.message
+            (status, message) = (HTTPResponse.Status(code: Int(refused.status.code)), refused.message)
         } else {
             context.fireErrorCaught(error)
             return
@@ -168,7 +168,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (true, false):
             // Between requests: a head refused, answered now.
             failed = .closing
-            refuse(context, message)
+            refuse(context, status, message)
         case (true, true):
             // The body of a request already answered (a route that refused it unread): it has
             // its answer; the connection closes.
@@ -182,17 +182,17 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
         case (false, false):
             // A head refused behind answers under way: refused once they are written.
-            failed = .refusalOwed(message)
+            failed = .refusalOwed(status, message)
         }
     }
 
     /// Writes the JSON refusal of a request the parser (or `HTTPVersionRules`) refused, then closes.
-    private func refuse(_ context: ChannelHandlerContext, _ message: String) {
+    private func refuse(_ context: ChannelHandlerContext, _ status: HTTPResponse.Status, _ message: String) {
         // Random, in the form of the ids `RequestLogMiddleware` gives; the answer as its errors are
         // (it sets the same headers on every answer it sees; this one it never sees).
         let id = RequestLogMiddleware<NodeRequestContext>.hexID(UInt64.random(in: 0...UInt64.max))
-        let body = ByteBuffer(bytes: API.jsonBytes(APIErrorBody(status: 400, message: message, requestID: id)))
-        var response = HTTPResponse(status: .badRequest)
+        let body = ByteBuffer(bytes: API.jsonBytes(APIErrorBody(status: status.code, message: message, requestID: id)))
+        var response = HTTPResponse(status: status)
         response.headerFields[.contentType] = "application/json"
         response.headerFields[.contentLength] = String(body.readableBytes)
         response.headerFields[.connection] = "close"
@@ -200,9 +200,9 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         response.headerFields[nosniffHeader] = "nosniff"
         response.headerFields[resourcePolicyHeader] = "same-origin"
         response.headerFields[requestIDHeader] = id
-        metrics?.httpResponse(status: 400)
+        metrics?.httpResponse(status: status.code)
         if let logger, logger.logLevel <= .debug {
-            var metadata: Logger.Metadata = ["hb.request.id": "\(id)", "status": "400", "reason": "\(message)"]
+            var metadata: Logger.Metadata = ["hb.request.id": "\(id)", "status": "\(status.code)", "reason": "\(message)"]
             if let remote = context.remoteAddress { metadata["remote"] = "\(remote)" }
             logger.debug("request", metadata: metadata)
         }

@@ -12,13 +12,16 @@ import NIOHTTP1
 ///   closed); nothing of the request, or of what follows it on the connection, goes on.
 /// - `Expect` on an HTTP/1.0 request is left out (RFC 9110 §10.1.1: the server MUST ignore a
 ///   100-continue expectation in an HTTP/1.0 request): such a client knows no interim answer
-///   and sends its body anyway. An HTTP/1.0 request without `Host` is taken, as HTTP/1.0 allows.
+///   and sends its body anyway. An HTTP/1.0 request without `Host` is taken, as HTTP/1.0 allows,
+///   and its connection closed after the answer unless it asked `Connection: keep-alive`.
+/// - Any other version NIO's parser reads (`HTTP/2.0`, a request line with none) is refused (505).
 final class HTTPVersionRules: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
 
     /// A request refused by these rules, with what to tell the client.
     struct Refused: Error {
+        var status: HTTPResponseStatus = .badRequest
         let message: String
     }
 
@@ -31,16 +34,30 @@ final class HTTPVersionRules: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
-        if head.version.major == 1, head.version.minor >= 1, !head.headers.contains(name: "host") {
+        // NIO's parser also reads `HTTP/2.0` and a request line with no version (0.9), whose
+        // headers it still parses: neither is served here (505).
+        guard head.version == .http1_1 || head.version == .http1_0 else {
+            refused = true
+            context.fireErrorCaught(Refused(status: .httpVersionNotSupported,
+                                            message: "HTTP/\(head.version.major).\(head.version.minor) is not served here; send HTTP/1.1"))
+            return
+        }
+        if head.version == .http1_1, !head.headers.contains(name: "host") {
             refused = true
             context.fireErrorCaught(Refused(message: "an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)"))
             return
         }
-        if head.version == .http1_0, head.headers.contains(name: "expect") {
-            head.headers.remove(name: "expect")
-            context.fireChannelRead(wrapInboundOut(.head(head)))
+        guard head.version == .http1_0 else {
+            context.fireChannelRead(data)
             return
         }
-        context.fireChannelRead(data)
+        head.headers.remove(name: "expect")
+        // HTTP/1.0 closes after the answer unless the client asked to keep the connection
+        // (RFC 9112 §9.3); the request's version is gone after this handler, so it is said as
+        // HTTP/1.1 says it (a client that frames by the close waited for the idle timeout).
+        if !head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "keep-alive" }) {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+        }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 }

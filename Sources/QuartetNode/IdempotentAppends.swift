@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import QuartetAPI
 import QuartetCrypto
 import QuartetStore
@@ -26,9 +27,10 @@ extension API {
     /// The answers kept in memory for repeats, in bytes in all (all of them on disk too, a day).
     static let idempotentAnswers = 16 << 20
 
-    /// The append routes' keys: in memory, and in `store` across restarts.
-    static func appendKeys(store: SubmissionStore?) -> Submissions<[UInt8]> {
-        Submissions(limit: idempotentAnswers, durable: store.map { .init(store: $0, namespace: "api", encode: { $0 }, decode: { $0 }) }) { key, answer in
+    /// The append routes' keys: in memory, and in `store` across restarts (its failures said
+    /// to `logger`).
+    static func appendKeys(store: SubmissionStore?, logger: Logger = Logger(label: "quartet")) -> Submissions<[UInt8]> {
+        Submissions(limit: idempotentAnswers, durable: store.map { .init(store: $0, namespace: "api", encode: { $0 }, decode: { $0 }, logger: logger) }) { key, answer in
             key.utf8.count + 96 + (answer?.count ?? 0)
         }
     }
@@ -66,7 +68,11 @@ extension API {
             body.withUnsafeReadableBytes { body in SHA256.hash(parts: [route, body]) }
         }
         let credential = caller.slotCredential
-        switch try await appendKeys.turn(author: credential, id: key, digest: digest, until: .now + wait) {
+        let turn: Submissions<[UInt8]>.Turn
+        do { turn = try await appendKeys.turn(author: credential, id: key, digest: digest, until: .now + wait) } catch let error as SubmissionStore.Unrecorded {
+            throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "5"], message: "Idempotency-Key: \(error): nothing was appended; send it again with the same key")
+        }
+        switch turn {
         case .first:
             break
         case .saved(let answer):

@@ -40,8 +40,8 @@ public struct Node: Sendable {
     /// This node as a witness of the other members' logs, and its log's witnesses' answers.
     let witness: WitnessService
     let collector: WitnessCollector
-    /// The operator forms' submissions and the API appends' `Idempotency-Key`s: in memory, and
-    /// on disk across restarts (`SubmissionStore`).
+    /// The operator forms' submissions (in memory) and the API appends' `Idempotency-Key`s (in
+    /// memory, and on disk across restarts: `SubmissionStore`).
     let submissions: FormSubmissions
     let appendKeys: Submissions<[UInt8]>
 
@@ -186,9 +186,9 @@ public struct Node: Sendable {
             // what it cosigned (none: the only copy, or the only member).
             let peers = federation.members.filter { $0.id != configuration.node }.count
             let recallAnswers = configuration.onlyCopy || peers == 0 ? 0 : min(peers, configuration.peerAnswers ?? ReplicationEngine.ownSyncAnswers(federation, node: configuration.node))
-            let begun = try SubmissionStore(directory, nowMillis: wallClockMillis())
-            submissions = FormSubmissions(store: begun)
-            appendKeys = API.appendKeys(store: begun)
+            let begun = try SubmissionStore(directory, nowMillis: wallClockMillis(), warn: { [logger] in logger.warning("\($0)") })
+            submissions = FormSubmissions()
+            appendKeys = API.appendKeys(store: begun, logger: logger)
             let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger,
                                              recallAnswers: recallAnswers)
             let off = Self.witnessDisabled(witness, listed: me.witness, configuration: configuration)

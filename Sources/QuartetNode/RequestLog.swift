@@ -56,13 +56,6 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         var reason: String?
         var fault = false
         do {
-            // The first `Host` is the request's authority; a second one is left among its fields.
-            // Refused (RFC 9112 §3.2): a proxy in front may have routed it by the other one.
-            guard request.headers[hostHeader] == nil else { throw HTTPError(.badRequest, message: "the request has more than one Host header") }
-            // One that is no host (RFC 9112 §3.2: 400 for an invalid Host, e.g. `a, b`, two joined).
-            if let host = request.head.authority, !Self.isHost(host) {
-                throw HTTPError(.badRequest, message: "the Host header is not a host[:port]: \(PeerText.clean(host, limit: 64))")
-            }
             response = try await next(request, context)
         } catch let error as HTTPError {
             reason = error.body ?? "\(error.status)"
@@ -143,19 +136,34 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         return hexID(UInt64(bitPattern: Int64(hasher.finalize())))
     }
 
-    /// Whether `authority` is of the form of a Host value (RFC 3986 `host [":" port]`: the
-    /// characters of a registered name, an IPv4 address or a bracketed IP literal, and a port):
-    /// no space, `/`, `?`, `#`, `@`, control or non-ASCII byte. Read as bytes (every request asks).
+    /// Whether `authority` is a Host value (RFC 9112 §3.2, RFC 3986 `host [":" port]`): a name or
+    /// IPv4 address (letters, digits, `-`, `.`, `_`, `~`: a DNS name's, punycode for an IDN), or an
+    /// IP literal in brackets (hex digits, `:`, `.`, and a `%25` zone), then at most one `:` and a
+    /// port of up to five digits, at most 65535. Not empty: an `https` target has an authority.
+    /// Read as bytes (every request asks).
     static func isHost(_ authority: String) -> Bool {
-        authority.utf8.allSatisfy { byte in
+        var rest = authority.utf8[...]
+        func isName(_ byte: UInt8) -> Bool {
             switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"), UInt8(ascii: "$"),
-                 UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","),
-                 UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"): true
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"): true
             default: false
             }
         }
+        if rest.first == UInt8(ascii: "[") {
+            guard let close = rest.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let literal = rest[rest.index(after: rest.startIndex)..<close]
+            guard !literal.isEmpty, literal.allSatisfy({ isName($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "%") }) else { return false }
+            rest = rest[rest.index(after: close)...]
+        } else {
+            let name = rest.prefix(while: isName)
+            guard !name.isEmpty else { return false }
+            rest = rest[name.endIndex...]
+        }
+        guard let colon = rest.first else { return true }
+        let port = rest.dropFirst()
+        guard colon == UInt8(ascii: ":"), (1...5).contains(port.count), port.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return false }
+        return port.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) } <= 65535
     }
 
     /// A request id's form: 16 hex digits.
@@ -175,6 +183,22 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         var response = API.json(APIErrorBody(status: Int(status.code), message: message, requestID: requestID), status: status)
         if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer realm=\"quartet\"" }
         return response
+    }
+}
+
+/// The request's Host (RFC 9112 §3.2): a second one refused (a proxy in front may have routed
+/// the request by the other), and one that is no host (`a, b`: two joined by a proxy). Inside
+/// the first-request check (`FirstRequestCheck`), so that a provisional connection refused here
+/// still closes after its answer.
+struct HostCheck<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // The first `Host` is the request's authority; a second one is left among its fields.
+        guard request.headers[hostHeader] == nil else { throw HTTPError(.badRequest, message: "the request has more than one Host header") }
+        // HTTP/1.0 may leave it out (`HTTPVersionRules` refuses HTTP/1.1 without one).
+        if let host = request.head.authority, !RequestLogMiddleware<NodeRequestContext>.isHost(host) {
+            throw HTTPError(.badRequest, message: "the Host header is not a host[:port]: \(PeerText.clean(host, limit: 64))")
+        }
+        return try await next(request, context)
     }
 }
 

@@ -1,9 +1,11 @@
 import Foundation
+import Logging
 import NIOCore
 import NIOPosix
 import QuartetCrypto
 import QuartetLedger
 import QuartetStore
+import QuartetTLS
 import Synchronization
 
 /// One submission, one append: the first request bearing a submission id appends; a repeat with
@@ -57,6 +59,8 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
         let namespace: String
         let encode: @Sendable (Saved) -> [UInt8]
         let decode: @Sendable ([UInt8]) -> Saved?
+        /// Where a failure to write the store is said (budgeted: one per request could come).
+        let logger: Logger
     }
 
     /// The total weight of the ended submissions kept.
@@ -67,6 +71,9 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
     private let weight: @Sendable (_ key: String, _ saved: Saved?) -> Int
 
     private enum Entry {
+        /// New to memory, being looked up in the store (`recall`): every request of it waits
+        /// (its digest is not known until the store answers).
+        case recalling
         case pending([UInt8])
         case saved([UInt8], Saved)
         case unknown
@@ -97,8 +104,10 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
         return state.withLock { state in
             switch state.entries[key] {
             case nil:
-                state.entries[key] = .pending(digest)
+                state.entries[key] = durable == nil ? .pending(digest) : .recalling
                 return .first
+            case .recalling?:
+                return .pending
             case .pending(let first)?:
                 return first == digest ? .pending : .differs(saved: nil)
             case .saved(let first, let saved)?:
@@ -134,44 +143,64 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
         do {
             let result = try await append()
             let saved = save(result)
-            finish(author: author, id: id, .saved(saved))
-            // Not synced, and a failure only said: lost, the submission reads as begun with no
-            // known outcome (a repeat is told to look at the log), never as not begun.
+            // The store first, then memory: a repeat that finds memory ended, and then (the
+            // memory's limit) the store, finds the same. Not synced, and a failure only said:
+            // lost, the submission reads as begun with no known outcome (a repeat after a
+            // restart is told to look at the log), never as not begun.
             if let durable {
                 let key = Self.durableKey(durable, author: author, id: id), bytes = durable.encode(saved)
-                try? await NIOThreadPool.singleton.runIfActive { try durable.store.save(key, bytes) }
+                do { try await submissionPool.runIfActive { try durable.store.save(key, bytes) } } catch {
+                    Self.said(durable, "cannot record what a submission saved (a repeat after a restart will be told to look at the log)", error)
+                }
             }
+            finish(author: author, id: id, .saved(saved))
             return result
         } catch {
-            let refused = appendedNothing(error)
-            finish(author: author, id: id, refused ? .refused : .unknown)
+            var refused = appendedNothing(error)
+            // Forgotten in the store before memory frees it (a repeat waiting would otherwise
+            // find the begun row); not forgotten there, it stays of unknown outcome in both.
             if refused, let durable {
                 let key = Self.durableKey(durable, author: author, id: id)
-                try? await NIOThreadPool.singleton.runIfActive { try durable.store.forget(key) }
+                do { try await submissionPool.runIfActive { try durable.store.forget(key) } } catch {
+                    Self.said(durable, "cannot forget a refused submission (a repeat will be told to look at the log)", error)
+                    refused = false
+                }
             }
+            finish(author: author, id: id, refused ? .refused : .unknown)
             throw error
         }
     }
 
+    /// A failure of the store, said at most 120 times a minute.
+    private static func said(_ durable: Durable, _ what: String, _ error: any Error) {
+        guard submissionFailureLines.take().write else { return }
+        durable.logger.warning("\(what)", metadata: ["file": "\(durable.store.path)", "error": "\(error)"])
+    }
+
     static func durableKey(_ durable: Durable, author: String, id: String) -> String { durable.namespace + "\n" + author + "\n" + id }
 
-    /// A submission memory does not know (marked pending by `begin`): what the store recorded
-    /// of it before (a restart, or forgotten by the memory's limit), taken into memory as it
-    /// ended; or, if nothing, it is recorded there as begun, durably, before it is appended. A
-    /// failure to read or record frees it (nothing was appended) and is thrown.
+    /// A submission memory does not know (marked `.recalling` by `begin`: requests of it wait
+    /// meanwhile): what the store recorded of it before (a restart, or forgotten by the memory's
+    /// limit), taken into memory as it ended; or, if nothing, it is recorded there as begun,
+    /// durably, before it is appended. A failure to read or record frees it (nothing was
+    /// appended) and is thrown (`SubmissionStore.Unrecorded`).
     private func recall(_ durable: Durable, author: String, id: String, digest: [UInt8]) async throws -> Turn {
         let key = author + "\n" + id
         let recorded: SubmissionStore.Recorded?
         do {
             let stored = Self.durableKey(durable, author: author, id: id)
-            recorded = try await NIOThreadPool.singleton.runIfActive { try durable.store.recallOrBegin(stored, digest: digest, nowMillis: wallClockMillis()) }
+            recorded = try await submissionPool.runIfActive { try durable.store.recallOrBegin(stored, digest: digest, nowMillis: wallClockMillis()) }
         } catch {
             state.withLock { state in
-                if case .pending? = state.entries[key] { state.entries[key] = nil }
+                if case .recalling? = state.entries[key] { state.entries[key] = nil }
             }
-            throw error
+            Self.said(durable, "cannot record a submission: refused, nothing appended", error)
+            throw SubmissionStore.Unrecorded(cause: "\(error)")
         }
-        guard let recorded else { return .first }
+        guard let recorded else {
+            state.withLock { $0.entries[key] = .pending(digest) }
+            return .first
+        }
         let saved = recorded.saved.flatMap(durable.decode)
         state.withLock { $0.entries[key] = .pending(recorded.digest) }
         finish(author: author, id: id, saved.map { .saved($0) } ?? .unknown)
@@ -211,6 +240,18 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
     }
 }
 
+/// The store's work: one thread of its own (its writes are one at a time anyway), so that
+/// neither the expensive reads on NIO's blocking pool (`ReadWork`) hold up an append's record,
+/// nor the records those reads.
+let submissionPool: NIOThreadPool = {
+    let pool = NIOThreadPool(numberOfThreads: 1)
+    pool.start()
+    return pool
+}()
+
+/// The store's failure lines, per process.
+let submissionFailureLines = LogBudget(lines: 120, per: .seconds(60))
+
 /// The operator's forms: each rendering is one submission, saved as its entry's index.
 typealias FormSubmissions = Submissions<UInt64>
 
@@ -218,16 +259,11 @@ extension Submissions where Saved == UInt64 {
     /// Ended form submissions kept (about 150 bytes each).
     static var capacity: Int { 4096 }
 
-    /// `store`: where the submissions are kept across restarts (none: in memory only).
-    convenience init(store: SubmissionStore? = nil) {
-        self.init(limit: Self.capacity, durable: store.map { Durable(store: $0, namespace: "form", encode: Self.bytes, decode: Self.index) }, weight: { _, _ in 1 })
-    }
-
-    /// An index as the store keeps it (8 bytes, big-endian), and back.
-    static func bytes(_ index: UInt64) -> [UInt8] { withUnsafeBytes(of: index.bigEndian) { Array($0) } }
-    static func index(_ bytes: [UInt8]) -> UInt64? {
-        guard bytes.count == 8 else { return nil }
-        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    /// In memory only: a form posted again after a restart is refused before its submission is
+    /// looked at (its anti-forgery token was the old process's, `FormToken`), and the page
+    /// reloaded carries a new id, so a store would never answer one.
+    convenience init() {
+        self.init(limit: Self.capacity, weight: { _, _ in 1 })
     }
 
     /// A new submission id: 128 random bits, hex.

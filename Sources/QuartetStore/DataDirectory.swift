@@ -22,6 +22,11 @@ public struct DataDirectory: Sendable {
     public var keysPath: String { url.appendingPathComponent("keys").path }
     /// The writer lock file.
     public var lockPath: String { url.appendingPathComponent("writer.lock").path }
+    /// The SQLite files whose owner and mode are checked: the ledger's and the submissions'
+    /// (`SubmissionStore`: it names credentials by their digests), each with its -wal and -shm.
+    var databaseFiles: [String] {
+        [databasePath, SubmissionStore.path(self)].flatMap { [$0, $0 + "-wal", $0 + "-shm"] }
+    }
     /// Its name in the directory.
     public static let lockFileName = "writer.lock"
 
@@ -199,7 +204,7 @@ public struct DataDirectory: Sendable {
     /// others (someone who can write them can replace keys, rows or triggers under the node).
     public func checkOwnership() throws(StoreError) {
         let uid = geteuid()
-        for path in [url.path, keysPath, databasePath, databasePath + "-wal", databasePath + "-shm"] {
+        for path in [url.path, keysPath] + databaseFiles {
             var info = stat()
             guard stat(path, &info) == 0 else { continue }
             guard info.st_uid == uid else {
@@ -239,7 +244,7 @@ public struct DataDirectory: Sendable {
     /// mode bit for group or others): a node started on them says so (every local user could
     /// read the restricted payloads); `config check` refuses such a directory.
     public func openToOthers() -> [String] {
-        [url.path, keysPath, databasePath, databasePath + "-wal", databasePath + "-shm"].filter { path in
+        ([url.path, keysPath] + databaseFiles).filter { path in
             var info = stat()
             return stat(path, &info) == 0 && info.st_mode & 0o077 != 0
         }

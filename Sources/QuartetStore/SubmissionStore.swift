@@ -2,13 +2,14 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// The submissions (an API append's `Idempotency-Key`, an operator form's rendering) this node
-/// has begun, on disk so that a restart does not forget them: `submissions.sqlite` in the data
-/// directory (WAL). A submission is recorded durably (`synchronous=FULL`) before its append
-/// is queued, and what it saved is written after (`NORMAL`: lost in a power cut, the
-/// submission reads as begun with no known outcome, and a repeat is told to look at the log —
-/// never appended twice). A refused one is removed. Kept a day, and at most `capacity` rows
-/// (the oldest go first). Not in a backup: a node restored from one has forgotten them.
+/// The API appends' `Idempotency-Key`s this node has begun, on disk so that a restart does not
+/// forget them: `submissions.sqlite` in the data directory (WAL, mode 0600). A submission is
+/// recorded durably (`synchronous=FULL`) before its append is queued, and what it saved is
+/// written after (`NORMAL`: lost in a power cut, the submission reads as begun with no known
+/// outcome, and a repeat is told to look at the log — never appended twice). A refused one is
+/// removed. Kept a day at most, and only the newest `capacity` rows and `maxBytes` bytes (the
+/// oldest recorded go first, by the order they were recorded, not by a clock). Not in a backup:
+/// a node restored from one has forgotten them.
 public final class SubmissionStore: Sendable {
     /// What was recorded of a submission.
     public struct Recorded: Sendable, Equatable {
@@ -18,10 +19,18 @@ public final class SubmissionStore: Sendable {
         public let saved: [UInt8]?
     }
 
+    /// A submission could not be looked up or recorded: it was refused, nothing appended.
+    public struct Unrecorded: Error, CustomStringConvertible {
+        public let cause: String
+        public init(cause: String) { self.cause = cause }
+        public var description: String { "the node cannot record the submission (\(cause))" }
+    }
+
     /// How long a submission is kept (ms): a client sends a request again within minutes.
     public static let keptMillis: UInt64 = 24 * 3600 * 1000
-    /// The most rows kept.
+    /// The most rows kept, and bytes (keys and saved answers).
     public let capacity: Int
+    public let maxBytes: Int
     public let path: String
 
     /// Beginnings (synced), and the writes after them (not synced): two connections to the file.
@@ -29,13 +38,21 @@ public final class SubmissionStore: Sendable {
     private let unsynced: DatabaseQueue
     /// Begun since the last pruning.
     private let sincePruning = Mutex(0)
+    /// Where a failure that refuses nothing (a pruning) is said.
+    private let warn: @Sendable (String) -> Void
 
     public static func path(_ directory: DataDirectory) -> String { directory.url.appendingPathComponent("submissions.sqlite").path }
 
-    public init(_ directory: DataDirectory, capacity: Int = 100_000, nowMillis: UInt64) throws(StoreError) {
+    /// Opens (creating if needed) the store of `directory`. A file that cannot be opened as one
+    /// (damaged) is moved aside — it holds only the last day's keys, and a node that will not
+    /// start over them is worse than their repeats being appended again — and said.
+    public init(_ directory: DataDirectory, capacity: Int = 100_000, maxBytes: Int = 256 << 20, nowMillis: UInt64,
+                warn: @escaping @Sendable (String) -> Void = { _ in }) throws(StoreError) {
         let path = Self.path(directory)
         self.path = path
         self.capacity = capacity
+        self.maxBytes = maxBytes
+        self.warn = warn
         func open(synchronous: String) throws -> DatabaseQueue {
             var config = Configuration()
             config.prepareDatabase { db in
@@ -46,32 +63,43 @@ public final class SubmissionStore: Sendable {
             config.busyMode = .timeout(10)
             return try DatabaseQueue(path: path, configuration: config)
         }
-        do {
+        func openBoth() throws -> (DatabaseQueue, DatabaseQueue) {
             let synced = try open(synchronous: "FULL")
             try synced.write { db in
+                // `seq`: the order rows were recorded in, which pruning follows (a clock set
+                // back would otherwise make the newest rows look oldest).
                 try db.execute(sql: """
                     CREATE TABLE IF NOT EXISTS submissions (
-                        key TEXT PRIMARY KEY NOT NULL,
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        key TEXT NOT NULL UNIQUE,
                         digest BLOB NOT NULL,
                         saved BLOB,
                         created_ms INTEGER NOT NULL
-                    ) WITHOUT ROWID;
-                    CREATE INDEX IF NOT EXISTS submissions_by_age ON submissions (created_ms);
+                    );
                     """)
             }
-            self.synced = synced
-            unsynced = try open(synchronous: "NORMAL")
-            // As the ledger's database: the credentials' digests are in it (the process's umask
-            // is 077; set again in case it is not).
-            for file in [path, path + "-wal", path + "-shm"] { chmod(file, 0o600) }
-        } catch {
-            throw StoreError(.corrupt, "cannot open the submissions database \(path)", cause: error)
+            return (synced, try open(synchronous: "NORMAL"))
         }
-        try prune(nowMillis: nowMillis)
+        do {
+            (synced, unsynced) = try openBoth()
+        } catch {
+            let aside = path + ".unreadable-\(nowMillis)"
+            warn("the submissions database \(path) cannot be opened (\(error)): moved aside to \(aside) and started afresh; repeats of the last day's Idempotency-Keys are appended again")
+            for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+                try? FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
+            }
+            do { (synced, unsynced) = try openBoth() } catch {
+                throw StoreError(.io, "cannot open the submissions database \(path)", cause: error)
+            }
+        }
+        // As the ledger's database: the credentials' digests are in it (the process's umask
+        // is 077; set again in case it is not).
+        for file in [path, path + "-wal", path + "-shm"] { chmod(file, 0o600) }
+        prune(nowMillis: nowMillis)
     }
 
     /// What was recorded of submission `key`; if nothing, records it as begun with `digest`,
-    /// durably, and answers nil. One transaction: two processes cannot both begin it.
+    /// durably, and answers nil. One transaction: two requests cannot both begin it.
     public func recallOrBegin(_ key: String, digest: [UInt8], nowMillis: UInt64) throws(StoreError) -> Recorded? {
         let found: Recorded?
         do {
@@ -95,7 +123,8 @@ public final class SubmissionStore: Sendable {
                 count = 0
                 return true
             }
-            if due { try prune(nowMillis: nowMillis) }
+            // After the row is in: a failure here is said, and refuses nothing.
+            if due { prune(nowMillis: nowMillis) }
         }
         return found
     }
@@ -115,20 +144,30 @@ public final class SubmissionStore: Sendable {
         }
     }
 
-    /// Removes submissions older than a day, then the oldest beyond `capacity`.
-    func prune(nowMillis: UInt64) throws(StoreError) {
+    /// Removes submissions recorded more than a day ago, then the oldest recorded beyond
+    /// `capacity` rows or `maxBytes`. A failure is said (`warn`), never thrown: what is kept
+    /// longer only costs disk.
+    func prune(nowMillis: UInt64) {
         let before = Int64(clamping: nowMillis > Self.keptMillis ? nowMillis - Self.keptMillis : 0)
         do {
             try unsynced.write { db in
                 try db.execute(sql: "DELETE FROM submissions WHERE created_ms < ?", arguments: [before])
                 let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM submissions") ?? 0
                 if count > capacity {
-                    try db.execute(sql: "DELETE FROM submissions WHERE key IN (SELECT key FROM submissions ORDER BY created_ms LIMIT ?)",
-                                   arguments: [count - capacity])
+                    try db.execute(sql: "DELETE FROM submissions WHERE seq <= (SELECT seq FROM submissions ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                                   arguments: [capacity])
                 }
+                // The newest first, summed: every row older than the one that passes the bound goes.
+                try db.execute(sql: """
+                    DELETE FROM submissions WHERE seq <= (
+                        SELECT seq FROM (
+                            SELECT seq, SUM(length(key) + length(digest) + COALESCE(length(saved), 0) + 32) OVER (ORDER BY seq DESC) AS total
+                            FROM submissions)
+                        WHERE total > ? ORDER BY seq DESC LIMIT 1)
+                    """, arguments: [maxBytes])
             }
         } catch {
-            throw StoreError(.io, "cannot prune the submissions in \(path)", cause: error)
+            warn("cannot prune the submissions in \(path): \(error)")
         }
     }
 

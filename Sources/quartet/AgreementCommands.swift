@@ -178,6 +178,7 @@ struct AgreementEstablish: AsyncParsableCommand {
         commandName: "establish", abstract: "As the holder's operator, append a countersigned agreement to the node's own log.")
     @Argument(help: "The signed note (from sign).") var file: String
     @OptionGroup var node: NodeClientOptions
+    @OptionGroup var appendKey: AppendKeyOptions
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
@@ -185,7 +186,7 @@ struct AgreementEstablish: AsyncParsableCommand {
         // A signed note is at most `SignedNote.maxLength` bytes: a larger file (or a FIFO, a
         // device) is refused before it is read whole.
         do { note = try RegularFile.readText(file, limit: SignedNote.maxLength) } catch { throw CLIError("cannot read \(file): \(error)") }
-        try await postEntry(AppendItem(type: "agreement.established", payload: ["note": .string(note)]), node: node,
+        try await postEntry(AppendItem(type: "agreement.established", payload: ["note": .string(note)]), node: node, key: appendKey,
                             format: output.format, done: "agreement on the ledger as")
     }
 }
@@ -195,10 +196,11 @@ struct AgreementRevoke: AsyncParsableCommand {
     @Option(help: "The agreement's id.") var id: String
     @Option(help: "Why.") var reason: String
     @OptionGroup var node: NodeClientOptions
+    @OptionGroup var appendKey: AppendKeyOptions
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
-        try await postEntry(AppendItem(type: "agreement.revoked", payload: ["id": .string(id), "reason": .string(reason)]), node: node,
+        try await postEntry(AppendItem(type: "agreement.revoked", payload: ["id": .string(id), "reason": .string(reason)]), node: node, key: appendKey,
                             format: output.format, done: "revoked as")
     }
 }

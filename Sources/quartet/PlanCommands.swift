@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import NIOHTTP1
+import NIOPosix
 import QuartetAPI
 import QuartetNode
 import QuartetPlan
@@ -83,24 +85,28 @@ func api<Answer>(_ configuration: ClientConfiguration, _ calls: () async throws 
     }
 }
 
-/// Runs an append with an `Idempotency-Key` of its own and, when its answer was lost (the
-/// connection closed or reset, or timed out, after the request may have arrived), sends it again
-/// with the same key: a node of 0.3.7 or later answers a repeat with the first answer and
-/// appends nothing twice (one of 0.3.7 kept keys in memory: a restart in between appended again). At most
-/// three tries, `retryWaits` apart; a repeat the node says is still being appended is asked
-/// again too (`IdempotencyKey.pendingMessage`, `pendingWaits` apart). Given up, it says the entry may be
-/// in the log, with the key, rather than that the node could not be reached.
-func appendOnce<Answer>(_ configuration: ClientConfiguration, retryWaits: [Duration] = [.seconds(1), .seconds(2)],
+/// Runs an append with an `Idempotency-Key` (`given`, else one of its own) and, when its answer
+/// was lost (the connection closed or reset, or timed out, after the request may have arrived),
+/// sends it again with the same key: a node of 0.3.8 or later answers a repeat with the first
+/// answer and appends nothing twice, also after it restarted (0.3.7 kept keys in memory only).
+/// At most three tries, `retryWaits` apart; once an answer was lost, a node that cannot be
+/// reached or answers 503 (restarting, or taking its own log back) is asked again too,
+/// `restartWaits` apart (about a minute), and a repeat the node says is still being appended
+/// (`IdempotencyKey.pendingMessage`), `pendingWaits` apart. Given up, it says the entry may be
+/// in the log, with the key to send it again with (`--idempotency-key`), rather than that the
+/// node could not be reached.
+func appendOnce<Answer>(_ configuration: ClientConfiguration, key given: String? = nil, retryWaits: [Duration] = [.seconds(1), .seconds(2)],
+                        restartWaits: [Duration] = [.seconds(2), .seconds(4), .seconds(8), .seconds(15), .seconds(30)],
                         pendingWaits: [Duration] = [.seconds(5), .seconds(5), .seconds(5), .seconds(5)],
                         _ send: (_ idempotencyKey: String) async throws -> Answer) async throws -> Answer {
-    let key = UUID().uuidString.lowercased()
-    var waits = retryWaits[...], pending = pendingWaits[...]
+    let key = given ?? UUID().uuidString.lowercased()
+    var waits = retryWaits[...], restarting = restartWaits[...], pending = pendingWaits[...]
     // The first failure after which the request may have been appended.
     var lost: (any Error)?
     func mayBeInTheLog(_ last: any Error) -> CLIError {
         CLIError("node \(configuration.node) at \(configuration.shownAddress): the answer to this append was lost (\(lost ?? last))"
                  + (lost == nil ? "" : "; the last try: \(last)")
-                 + "; it may have been appended (Idempotency-Key \(key)): look at the newest entries of log \(configuration.log) (quartet view, or GET /v1/logs/\(configuration.log)/entries) before recording it again")
+                 + "; it may have been appended (Idempotency-Key \(key)): send it again with the same key (`--idempotency-key \(key)`: a node of 0.3.8 or later answers with the first receipt if it was appended, and appends it once if not), or look at the newest entries of log \(configuration.log) (quartet view, or GET /v1/logs/\(configuration.log)/entries) before recording it again")
     }
     return try await api(configuration) {
         while true {
@@ -113,7 +119,14 @@ func appendOnce<Answer>(_ configuration: ClientConfiguration, retryWaits: [Durat
             } catch {
                 if APIClient.mayHaveArrived(error), let wait = waits.popFirst() {
                     if lost == nil { lost = error }
-                    printError("node \(configuration.node): the answer was lost (\(error)); sending the same request again in \(wait.components.seconds) s (Idempotency-Key \(key): a node of 0.3.8 or later appends it once, as does one of 0.3.7 that has not restarted)")
+                    printError("node \(configuration.node): the answer was lost (\(error)); sending the same request again in \(wait.components.seconds) s (Idempotency-Key \(key): a node of 0.3.8 or later appends it once)")
+                    try await Task.sleep(for: wait)
+                    continue
+                }
+                // Lost, and now the node is restarting (not reached, or 503): its keys outlive
+                // the restart, so it is asked again once it is back.
+                if lost != nil, notThereForNow(error), let wait = restarting.popFirst() {
+                    printError("node \(configuration.node): \(error); asking again in \(wait.components.seconds) s with the same Idempotency-Key \(key)")
                     try await Task.sleep(for: wait)
                     continue
                 }
@@ -121,6 +134,35 @@ func appendOnce<Answer>(_ configuration: ClientConfiguration, retryWaits: [Durat
                 guard lost != nil || APIClient.mayHaveArrived(error) else { throw error }
                 throw mayBeInTheLog(error)
             }
+        }
+    }
+}
+
+/// Whether `error` is a node that is not there for now: not reached (refused, timed out), or
+/// answering 503 (starting, or taking its own log back from its peers).
+private func notThereForNow(_ error: any Error) -> Bool {
+    switch error {
+    case let answer as APIClientError: return answer.code == .refused && answer.status == 503
+    case is NIOConnectionError: return true
+    case let error as ChannelError:
+        if case .connectTimeout = error { return true }
+        return false
+    case let error as IOError: return [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH].contains(error.errnoCode)
+    default: return false
+    }
+}
+
+/// `--idempotency-key`: the key of an append sent before whose answer was lost (the CLI says it
+/// when it gives up), so that sending it again appends it once.
+struct AppendKeyOptions: ParsableArguments {
+    @Option(name: .customLong("idempotency-key"),
+            help: "Send the append with this Idempotency-Key: the one a lost append was sent with (said when it gave up), so that sending it again appends it at most once.")
+    var idempotencyKey: String?
+
+    func validate() throws {
+        guard let key = idempotencyKey else { return }
+        guard (1...128).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) else {
+            throw ValidationError("--idempotency-key: expected 1 to 128 printable ASCII characters, no quote or backslash (the key the CLI said)")
         }
     }
 }

@@ -14,15 +14,17 @@ struct RecordCommand: AsyncParsableCommand {
 }
 
 /// Appends one item to the node's own log and prints the receipt (`done` LOG/INDEX, or the JSON).
-func postEntry(_ item: AppendItem, node: NodeClientOptions, format: OutputFormat, done: String) async throws {
+func postEntry(_ item: AppendItem, node: NodeClientOptions, key: AppendKeyOptions, format: OutputFormat, done: String) async throws {
     let (client, configuration) = try node.client()
-    printReceipt(try await appendOnce(configuration) { try await client.append(log: configuration.log, item, idempotencyKey: $0) }, format: format, done: done)
+    printReceipt(try await appendOnce(configuration, key: key.idempotencyKey) { try await client.append(log: configuration.log, item, idempotencyKey: $0) },
+                 format: format, done: done)
 }
 
 /// POSTs a progress payload to `/v1/record/KIND` and prints the receipt.
-func postRecord(_ kind: String, _ payload: [String: PayloadValue], node: NodeClientOptions, format: OutputFormat) async throws {
+func postRecord(_ kind: String, _ payload: [String: PayloadValue], node: NodeClientOptions, key: AppendKeyOptions, format: OutputFormat) async throws {
     let (client, configuration) = try node.client()
-    printReceipt(try await appendOnce(configuration) { try await client.record(kind, payload: .object(payload), idempotencyKey: $0) }, format: format, done: "recorded as")
+    printReceipt(try await appendOnce(configuration, key: key.idempotencyKey) { try await client.record(kind, payload: .object(payload), idempotencyKey: $0) },
+                 format: format, done: "recorded as")
 }
 
 func printReceipt(_ receipt: ReceiptBody, format: OutputFormat, done: String) {
@@ -39,12 +41,13 @@ struct RecordStatus: AsyncParsableCommand {
     @Option(help: "The date the status is as of (YYYY-MM-DD; default today).") var asOf: String?
     @Option(help: "A note.") var note: String?
     @OptionGroup var node: NodeClientOptions
+    @OptionGroup var appendKey: AppendKeyOptions
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
         var payload: [String: PayloadValue] = ["action": .string(action), "status": .string(status), "as_of": .string(asOf ?? today())]
         if let note { payload["note"] = .string(note) }
-        try await postRecord("status", payload, node: node, format: output.format)
+        try await postRecord("status", payload, node: node, key: appendKey, format: output.format)
     }
 }
 
@@ -60,6 +63,7 @@ struct RecordReading: AsyncParsableCommand {
     @Option(help: "Text (qualitative).") var text: String?
     @Option(help: "A note.") var note: String?
     @OptionGroup var node: NodeClientOptions
+    @OptionGroup var appendKey: AppendKeyOptions
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
@@ -79,7 +83,7 @@ struct RecordReading: AsyncParsableCommand {
         }
         if let text { payload["text"] = .string(text) }
         if let note { payload["note"] = .string(note) }
-        try await postRecord("reading", payload, node: node, format: output.format)
+        try await postRecord("reading", payload, node: node, key: appendKey, format: output.format)
     }
 
     /// A finite decimal number as a person writes one (`DecimalText`).
@@ -100,13 +104,14 @@ struct RecordEvidence: AsyncParsableCommand {
     @Option(help: "A summary.") var summary: String?
     @Option(help: "Its date (YYYY-MM-DD).") var date: String?
     @OptionGroup var node: NodeClientOptions
+    @OptionGroup var appendKey: AppendKeyOptions
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
         var payload: [String: PayloadValue] = ["action": .string(action), "kind": .string(kind), "title": .string(title), "link": .string(link)]
         if let summary { payload["summary"] = .string(summary) }
         if let date { payload["date"] = .string(date) }
-        try await postRecord("evidence", payload, node: node, format: output.format)
+        try await postRecord("evidence", payload, node: node, key: appendKey, format: output.format)
     }
 }
 
@@ -118,6 +123,7 @@ struct RecordDataset: AsyncParsableCommand {
     @Option(help: "The data label, e.g. heiw.workforce.headcount.") var label: String
     @Option(help: "A file holding the rows as a JSON object: {\"dataset\": NAME, \"period\": YYYY|YYYY-Qn|YYYY-MM|YYYY-MM-DD, \"rows\": [{..., \"count\": N}]} (a period may not overlap another of the dataset's under the label: docs/agreements.md).") var payload: String
     @OptionGroup var node: NodeClientOptions
+    @OptionGroup var appendKey: AppendKeyOptions
     @OptionGroup var output: FormatOptions
 
     func run() async throws {
@@ -128,7 +134,7 @@ struct RecordDataset: AsyncParsableCommand {
         guard let object = PayloadValue.parseIfValid(data), case .object = object else {
             throw CLIError("--payload: \(payload) is not a JSON object")
         }
-        try await postEntry(AppendItem(type: "dataset.rows", classification: label, payload: object), node: node,
+        try await postEntry(AppendItem(type: "dataset.rows", classification: label, payload: object), node: node, key: appendKey,
                             format: output.format, done: "recorded as")
     }
 }

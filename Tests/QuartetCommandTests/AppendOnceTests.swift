@@ -32,6 +32,7 @@ import Testing
     func checkAppendOnce(client: APIClient, configuration: ClientConfiguration) async throws {
         let item = AppendItem(type: "note.test", payload: ["n": .number(1)])
         var sent: [String] = []
+        var keysSent: Set<String> = []
         var lost: ReceiptBody?
         // The CLI's own waits (a transient failure of the first try, on a loaded machine, is
         // retried as it would be for a user).
@@ -59,18 +60,38 @@ import Testing
         } catch let error as CLIError {
             #expect(error.description.contains("may have been appended (Idempotency-Key \(key))") && error.description.contains("newest entries of log wales"), "\(error)")
         }
-        // Lost, then the node cannot be reached (restarting): said the same way, not as a node
-        // never reached.
+        // Lost, then the node cannot be reached, then answers 503 (restarting): asked again with
+        // the same key until it is back (its keys outlive the restart)...
         var tries = 0
+        keysSent.removeAll()
+        let back = try await appendOnce(configuration, retryWaits: [.milliseconds(10)], restartWaits: [.milliseconds(10), .milliseconds(10), .milliseconds(10)]) { k -> ReceiptBody in
+            tries += 1
+            keysSent.insert(k)
+            switch tries {
+            case 1: throw ChannelError.eof
+            case 2: throw IOError(errnoCode: ECONNREFUSED, reason: "connect")
+            case 3: throw APIClientError(code: .refused, request: "POST /v1/logs/wales/entries", status: 503, refusal: nil, message: "taking its own log back")
+            default: return receipt
+            }
+        }
+        #expect(back == receipt && tries == 4 && keysSent.count == 1, "\(tries) \(keysSent)")
+        // ...and, not back in time, said the same way as a lost answer (with the key to send it
+        // again with), not as a node never reached.
+        tries = 0
         do {
-            _ = try await appendOnce(configuration, retryWaits: [.milliseconds(10)]) { _ -> ReceiptBody in
+            _ = try await appendOnce(configuration, retryWaits: [.milliseconds(10)], restartWaits: [.milliseconds(10)]) { _ -> ReceiptBody in
                 tries += 1
                 throw tries == 1 ? ChannelError.eof : IOError(errnoCode: ECONNREFUSED, reason: "connect")
             }
             Issue.record("no error")
         } catch let error as CLIError {
-            #expect(error.description.contains("may have been appended"), "\(error)")
+            #expect(tries == 3 && error.description.contains("may have been appended") && error.description.contains("--idempotency-key"), "\(tries) \(error)")
         }
+        // A key given (`--idempotency-key`, the one a lost append was said with): sent as given.
+        let given = try await appendOnce(configuration, key: "given-key-1") { k -> String in k }
+        #expect(given == "given-key-1")
+        #expect(throws: (any Error).self) { _ = try AppendKeyOptions.parse(["--idempotency-key", "two words"]) }
+        #expect(try AppendKeyOptions.parse(["--idempotency-key", "3f1c9a52-5f4e"]).idempotencyKey == "3f1c9a52-5f4e")
         // Never sent (refused at connect): as any request's error, tried once.
         tries = 0
         do {
@@ -125,16 +146,21 @@ import Testing
             _ = first.stop()
             return
         }
-        #expect(first.stop() == 0, "\(first.log.suffix(3000))")
+        // Killed outright, as a crash would: the answer's record is the kernel's by then.
+        _ = first.stop(signal: SIGKILL)
         let second = try NodeProcess(config: files.configPath, arguments: ["--i-am-the-only-copy"])
         defer { _ = second.stop() }
         do {
+            // The same key with another body first (judged by the digest the file kept):
+            // refused, nothing appended.
+            do {
+                _ = try await client.append(log: "wales", AppendItem(type: "note.test", payload: ["n": .number(3)]), idempotencyKey: "restart-1")
+                Issue.record("another body under the key was appended")
+            } catch let error as APIClientError {
+                #expect(error.status == 422, "\(error)")
+            }
             let again = try await client.append(log: "wales", item, idempotencyKey: "restart-1")
             #expect(again == receipt, "the repeat after the restart is answered with the first receipt")
-            // The same key with another body: refused, nothing appended.
-            await #expect(throws: APIClientError.self) {
-                _ = try await client.append(log: "wales", AppendItem(type: "note.test", payload: ["n": .number(3)]), idempotencyKey: "restart-1")
-            }
             let next = try await client.append(log: "wales", item)
             #expect(next.index == receipt.index + 1, "nothing was appended by the repeats")
         } catch {

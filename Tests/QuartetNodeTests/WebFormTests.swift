@@ -8,6 +8,8 @@ import QuartetCrypto
 import QuartetPlan
 @testable import QuartetStore
 import QuartetTestKit
+import Logging
+import Synchronization
 import Testing
 
 /// The operator's forms without a node: decoding a posted form, the payload each kind makes,
@@ -218,22 +220,41 @@ import Testing
         // Restarted: memory empty, the file as left.
         let store = try SubmissionStore(directory, nowMillis: now)
         let after = submissions(store)
-        #expect(try await after.turn(author: "op", id: "saved", digest: a, until: far) == .saved([1, 2, 3]))
+        // (Another body first: the digest compared is the one the store kept.)
         #expect(try await after.turn(author: "op", id: "saved", digest: b, until: far) == .differs(saved: [1, 2, 3]))
+        #expect(try await after.turn(author: "op", id: "saved", digest: a, until: far) == .saved([1, 2, 3]))
         #expect(try await after.turn(author: "other", id: "saved", digest: a, until: far) == .first, "another caller's id is its own")
         #expect(try await after.turn(author: "op", id: "refused", digest: b, until: far) == .first)
         #expect(try await after.turn(author: "op", id: "unknown", digest: a, until: far) == .unknown)
         #expect(try await after.turn(author: "op", id: "begun", digest: a, until: far) == .unknown)
-        // The forms' kind is kept apart from the API's, its index as it was.
-        let forms = FormSubmissions(store: store)
-        #expect(try await forms.turn(author: "op", id: "saved", digest: a, until: far) == .first)
-        _ = try await forms.finishing(author: "op", id: "saved", save: { $0 }, appendedNothing: { _ in false }) { UInt64(1) << 40 | 7 }
-        #expect(try await FormSubmissions(store: store).turn(author: "op", id: "saved", digest: a, until: far) == .saved(UInt64(1) << 40 | 7))
-        // Forgotten after a day, and beyond the capacity, the oldest first.
+        // Another kind's ids in the same file are its own.
+        let other = Submissions<[UInt8]>(limit: 100, durable: .init(store: store, namespace: "other", encode: { $0 }, decode: { $0 }, logger: Logger(label: "test"))) { _, _ in 1 }
+        #expect(try await other.turn(author: "op", id: "saved", digest: a, until: far) == .first)
+        // Forgotten after a day, and beyond the capacity: the oldest recorded first, whatever
+        // the clock said when each was recorded (here the newest is dated earliest).
         #expect(try store.count() == 6)
+        #expect(try store.recallOrBegin("z-newest", digest: a, nowMillis: now - 3_600_000) == nil)
         let later = try SubmissionStore(directory, capacity: 3, nowMillis: now)
         #expect(try later.count() == 3)
+        #expect(try later.recallOrBegin("z-newest", digest: b, nowMillis: now) == SubmissionStore.Recorded(digest: a, saved: nil))
+        // And beyond the bytes: the newest (72 bytes' worth: key, digest, 32) alone is under 100.
+        _ = try SubmissionStore(directory, maxBytes: 100, nowMillis: now)
+        #expect(try later.count() == 1)
         _ = try SubmissionStore(directory, nowMillis: now + SubmissionStore.keptMillis + 60_000)
         #expect(try later.count() == 0)
+    }
+
+    /// A file that is not a database (damaged) is moved aside and a new one made: the node
+    /// starts, and says so.
+    @Test func aDamagedFileIsMovedAsideAndSaid() throws {
+        let root = try TestKit.temporaryDirectory("submissions")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let directory = DataDirectory(path: root.path)
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: SubmissionStore.path(directory)))
+        let said = Mutex<[String]>([])
+        let store = try SubmissionStore(directory, nowMillis: 1_000, warn: { line in said.withLock { $0.append(line) } })
+        #expect(try store.recallOrBegin("k", digest: [1], nowMillis: 1_000) == nil)
+        #expect(said.withLock { $0 }.contains { $0.contains("cannot be opened") && $0.contains("moved aside") }, "\(said.withLock { $0 })")
+        #expect(FileManager.default.fileExists(atPath: SubmissionStore.path(directory) + ".unreadable-1000"))
     }
 }
