@@ -55,6 +55,8 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
     /// Where submissions are kept across restarts, and how what they saved is written there.
     struct Durable: Sendable {
         let store: SubmissionStore
+        /// The store's look-ups and beginnings, those that come together in one transaction.
+        let begins: SubmissionBegins
         /// Keeps one kind's ids apart from another's in the store.
         let namespace: String
         let encode: @Sendable (Saved) -> [UInt8]
@@ -189,7 +191,7 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
         let recorded: SubmissionStore.Recorded?
         do {
             let stored = Self.durableKey(durable, author: author, id: id)
-            recorded = try await submissionPool.runIfActive { try durable.store.recallOrBegin(stored, digest: digest, nowMillis: wallClockMillis()) }
+            recorded = try await durable.begins.recallOrBegin(stored, digest: digest)
         } catch {
             state.withLock { state in
                 if case .recalling? = state.entries[key] { state.entries[key] = nil }
@@ -248,6 +250,54 @@ let submissionPool: NIOThreadPool = {
     pool.start()
     return pool
 }()
+
+/// The beginnings of submissions, group-committed: a request's look-up and record waits for the
+/// transaction under way to end, then goes with every other that came meanwhile in the next
+/// (one sync for all, as the ledger's writer commits appends), on `submissionPool`.
+final class SubmissionBegins: Sendable {
+    private struct Waiting {
+        let key: String
+        let digest: [UInt8]
+        let continuation: CheckedContinuation<SubmissionStore.Recorded?, any Error>
+    }
+    private let store: SubmissionStore
+    private let state = Mutex<(queue: [Waiting], flushing: Bool)>(([], false))
+    /// The most taken into one transaction.
+    static let batch = 256
+
+    init(store: SubmissionStore) { self.store = store }
+
+    func recallOrBegin(_ key: String, digest: [UInt8]) async throws -> SubmissionStore.Recorded? {
+        try await withCheckedThrowingContinuation { continuation in
+            let start = state.withLock { state -> Bool in
+                state.queue.append(Waiting(key: key, digest: digest, continuation: continuation))
+                guard !state.flushing else { return false }
+                state.flushing = true
+                return true
+            }
+            if start { submissionPool.submit { _ in self.flush() } }
+        }
+    }
+
+    /// On the pool's thread: transactions until no one waits.
+    private func flush() {
+        while true {
+            let taken = state.withLock { state -> [Waiting] in
+                let taken = Array(state.queue.prefix(Self.batch))
+                state.queue.removeFirst(taken.count)
+                if taken.isEmpty { state.flushing = false }
+                return taken
+            }
+            guard !taken.isEmpty else { return }
+            do {
+                let found = try store.recallOrBegin(taken.map { ($0.key, $0.digest) }, nowMillis: wallClockMillis())
+                for (waiting, recorded) in zip(taken, found) { waiting.continuation.resume(returning: recorded) }
+            } catch {
+                for waiting in taken { waiting.continuation.resume(throwing: error) }
+            }
+        }
+    }
+}
 
 /// The store's failure lines, per process.
 let submissionFailureLines = LogBudget(lines: 120, per: .seconds(60))

@@ -101,29 +101,38 @@ public final class SubmissionStore: Sendable {
     /// What was recorded of submission `key`; if nothing, records it as begun with `digest`,
     /// durably, and answers nil. One transaction: two requests cannot both begin it.
     public func recallOrBegin(_ key: String, digest: [UInt8], nowMillis: UInt64) throws(StoreError) -> Recorded? {
-        let found: Recorded?
+        try recallOrBegin([(key, digest)], nowMillis: nowMillis)[0]
+    }
+
+    /// `recallOrBegin` of several submissions in one transaction, one sync for all (the
+    /// submissions of requests that came together, `SubmissionBegins`).
+    public func recallOrBegin(_ submissions: [(key: String, digest: [UInt8])], nowMillis: UInt64) throws(StoreError) -> [Recorded?] {
+        let found: [Recorded?]
         do {
-            found = try synced.write { db -> Recorded? in
-                if let row = try Row.fetchOne(db, sql: "SELECT digest, saved FROM submissions WHERE key = ?", arguments: [key]) {
-                    let digest: Data = row["digest"]
-                    let saved: Data? = row["saved"]
-                    return Recorded(digest: Array(digest), saved: saved.map(Array.init))
+            found = try synced.write { db -> [Recorded?] in
+                try submissions.map { key, digest -> Recorded? in
+                    if let row = try Row.fetchOne(db, sql: "SELECT digest, saved FROM submissions WHERE key = ?", arguments: [key]) {
+                        let digest: Data = row["digest"]
+                        let saved: Data? = row["saved"]
+                        return Recorded(digest: Array(digest), saved: saved.map(Array.init))
+                    }
+                    try db.execute(sql: "INSERT INTO submissions (key, digest, saved, created_ms) VALUES (?, ?, NULL, ?)",
+                                   arguments: [key, Data(digest), Int64(clamping: nowMillis)])
+                    return nil
                 }
-                try db.execute(sql: "INSERT INTO submissions (key, digest, saved, created_ms) VALUES (?, ?, NULL, ?)",
-                               arguments: [key, Data(digest), Int64(clamping: nowMillis)])
-                return nil
             }
         } catch {
             throw StoreError(.io, "cannot record a submission in \(path)", cause: error)
         }
-        if found == nil {
+        let begun = found.filter { $0 == nil }.count
+        if begun > 0 {
             let due = sincePruning.withLock { count -> Bool in
-                count += 1
+                count += begun
                 guard count >= 1000 else { return false }
                 count = 0
                 return true
             }
-            // After the row is in: a failure here is said, and refuses nothing.
+            // After the rows are in: a failure here is said, and refuses nothing.
             if due { prune(nowMillis: nowMillis) }
         }
         return found

@@ -16,7 +16,8 @@ struct BenchAPI: AsyncParsableCommand {
             Starts `quartet demo` (five `quartet serve` processes on loopback, the seed plans \
             imported), then drives wales's API with wrk (keep-alive HTTPS connections, the wales \
             operator's bearer token): one progress.reading per POST /v1/logs/wales/entries with \
-            --clients connections and with one, then batches of 100 per request; then, once every \
+            --clients connections and with one, then batches of 100 per request, then one entry per \
+            request each with an Idempotency-Key of its own (as the CLI sends them); then, once every \
             node holds the load and the nodes are quiet (under a tenth of a core together), reads \
             of GET /healthz and of a single-measure view query (a reader token). Every append is \
             acknowledged only once durable at wales, and the other four nodes replicate it \
@@ -51,9 +52,10 @@ struct BenchAPI: AsyncParsableCommand {
             try FileManager.default.createDirectory(at: scripts, withIntermediateDirectories: true)
             let sizeBefore = try await federation.logSize("wales", at: "wales")
 
-            func run(_ name: String, method: String, path: String, token: String, body: String?, connections: Int, entriesPerRequest: Int) throws -> [String: Any] {
+            func run(_ name: String, method: String, path: String, token: String, body: String?, connections: Int, entriesPerRequest: Int,
+                     keyed: Bool = false) throws -> [String: Any] {
                 let script = scripts.appendingPathComponent("\(name).lua")
-                try Data(Self.luaScript(method: method, token: token, body: body).utf8).write(to: script)
+                try Data(Self.luaScript(method: method, token: token, body: body, idempotencyKeys: keyed ? UUID().uuidString.lowercased() : nil).utf8).write(to: script)
                 var result = try Self.wrk(wrk, url: url + path, script: script, connections: connections, seconds: seconds)
                 let requests = result["requests"] as! Int
                 let elapsed = Double(result["duration_us"] as! Int) / 1_000_000
@@ -72,6 +74,10 @@ struct BenchAPI: AsyncParsableCommand {
                                    connections: 1, entriesPerRequest: 1))
             appends.append(try run("batch-\(clients)", method: "POST", path: "/v1/logs/wales/entries", token: token, body: batch,
                                    connections: clients, entriesPerRequest: 100))
+            // Each request with an Idempotency-Key of its own, as the CLI sends them: each key
+            // is recorded, synced, before its append (`SubmissionStore`).
+            appends.append(try run("append-keyed-\(clients)", method: "POST", path: "/v1/logs/wales/entries", token: token, body: reading,
+                                   connections: clients, entriesPerRequest: 1, keyed: true))
             // Acknowledged means durable: every 2xx answer is an entry in wales's log.
             let acknowledged = appends.reduce(0) { $0 + ($1["succeeded"] as! Int) * ($1["entries_per_request"] as! Int) }
             let sizeAfter = try await federation.logSize("wales", at: "wales")
@@ -121,7 +127,9 @@ struct BenchAPI: AsyncParsableCommand {
 
     /// A wrk script: the method, headers and body of every request, and a JSON summary at the end
     /// (after a marker line, below wrk's own text).
-    static func luaScript(method: String, token: String, body: String?) -> String {
+    /// `idempotencyKeys`: a prefix of this run's; each request gets `Idempotency-Key` of it,
+    /// its wrk thread and a count (unique in the run, so none is a repeat).
+    static func luaScript(method: String, token: String, body: String?, idempotencyKeys: String? = nil) -> String {
         var lines = [
             "wrk.method = \"\(method)\"",
             "wrk.headers[\"Authorization\"] = \"Bearer \(token)\"",
@@ -129,6 +137,21 @@ struct BenchAPI: AsyncParsableCommand {
         if let body {
             lines.append("wrk.headers[\"Content-Type\"] = \"application/json\"")
             lines.append("wrk.body = [==[\(body)]==]")
+        }
+        if let prefix = idempotencyKeys {
+            lines.append("""
+                local threads = 0
+                setup = function(thread)
+                  threads = threads + 1
+                  thread:set("id", threads)
+                end
+                local sent = 0
+                request = function()
+                  sent = sent + 1
+                  wrk.headers["Idempotency-Key"] = "\(prefix)-" .. tostring(id) .. "-" .. tostring(sent)
+                  return wrk.format()
+                end
+                """)
         }
         lines.append("""
             done = function(summary, latency, requests)

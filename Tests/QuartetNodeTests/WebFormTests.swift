@@ -228,7 +228,7 @@ import Testing
         #expect(try await after.turn(author: "op", id: "unknown", digest: a, until: far) == .unknown)
         #expect(try await after.turn(author: "op", id: "begun", digest: a, until: far) == .unknown)
         // Another kind's ids in the same file are its own.
-        let other = Submissions<[UInt8]>(limit: 100, durable: .init(store: store, namespace: "other", encode: { $0 }, decode: { $0 }, logger: Logger(label: "test"))) { _, _ in 1 }
+        let other = Submissions<[UInt8]>(limit: 100, durable: .init(store: store, begins: SubmissionBegins(store: store), namespace: "other", encode: { $0 }, decode: { $0 }, logger: Logger(label: "test"))) { _, _ in 1 }
         #expect(try await other.turn(author: "op", id: "saved", digest: a, until: far) == .first)
         // Forgotten after a day, and beyond the capacity: the oldest recorded first, whatever
         // the clock said when each was recorded (here the newest is dated earliest).
@@ -242,6 +242,23 @@ import Testing
         #expect(try later.count() == 1)
         _ = try SubmissionStore(directory, nowMillis: now + SubmissionStore.keptMillis + 60_000)
         #expect(try later.count() == 0)
+    }
+
+    /// Submissions begun together are recorded together (one transaction, one sync), each with
+    /// its own answer; a key twice in one transaction is begun once.
+    @Test func submissionsBegunTogetherAreRecordedTogether() async throws {
+        let root = try TestKit.temporaryDirectory("submissions")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = try SubmissionStore(DataDirectory(path: root.path), nowMillis: wallClockMillis())
+        let answers = submissions(store)
+        let turns = try await withThrowingTaskGroup(of: Submissions<[UInt8]>.Turn.self) { group in
+            for i in 0..<64 { group.addTask { try await answers.turn(author: "op", id: "k\(i)", digest: [UInt8(i)], until: .now + .seconds(5)) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(turns.count == 64 && turns.allSatisfy { $0 == .first })
+        #expect(try store.count() == 64)
+        let twice = try store.recallOrBegin([("same", [1]), ("same", [2])], nowMillis: wallClockMillis())
+        #expect(twice == [nil, SubmissionStore.Recorded(digest: [1], saved: nil)])
     }
 
     /// A file that is not a database (damaged) is moved aside and a new one made: the node
