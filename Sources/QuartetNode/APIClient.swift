@@ -81,7 +81,7 @@ public struct APIClient: Sendable {
             ResponseCollector(promise: MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (Int, Data).self))
         }
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-        head.headers.add(name: "Host", value: address.host)
+        head.headers.add(name: "Host", value: HostPort.hostField(address.host))
         head.headers.add(name: "Connection", value: "close")
         if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let accept { head.headers.add(name: "Accept", value: accept) }

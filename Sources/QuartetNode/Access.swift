@@ -113,6 +113,9 @@ public struct NodeRequestContext: APIRequestContext {
         channel = source.channel
     }
 
+    /// A fault of the node's own, answered 500 (`RequestLogMiddleware`).
+    struct NodeFault: Error, CustomStringConvertible { let description: String; init(_ d: String) { description = d } }
+
     /// The status a request whose connection closed before its answer is counted as (nginx's).
     static let clientClosed = HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request")
 
@@ -127,6 +130,8 @@ public struct NodeRequestContext: APIRequestContext {
             // close_notify right behind its request): no one is left to answer, and it is no
             // fault of the node's (a 500 and an error line each, which anyone could ask for).
             guard let handler = try? channel.pipeline.syncOperations.handler(type: TLSHandler.self) else {
+                // Gone with the connection; on one still open it would be a fault of the node's.
+                guard !channel.isActive else { throw NodeFault("the API connection has no TLS handler") }
                 throw HTTPError(Self.clientClosed, message: "the connection closed before the request was answered")
             }
             return handler.peerIdentity.map { ($0, handler.peerCertificateSerial ?? "?") }

@@ -15,6 +15,12 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
+    /// `host` as a request's `Host` field carries it: an IPv6 literal in brackets (RFC 9112
+    /// §3.2, RFC 3986's IP-literal), anything else as it is.
+    public static func hostField(_ host: String) -> String {
+        host.contains(":") && !host.hasPrefix("[") ? "[" + host + "]" : host
+    }
+
     /// Parses `host:port`; nil when it is not of that form or the port is not 1–65535.
     public init?(parsing text: String) {
         let host: Substring

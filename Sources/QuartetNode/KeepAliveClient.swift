@@ -59,7 +59,7 @@ public final class KeepAliveClient: @unchecked Sendable {
     private func begin(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?, timeout: TimeAmount) -> EventLoopFuture<(status: Int, headers: HTTPHeaders, body: Data)> {
         let promise = channel.eventLoop.makePromise(of: (Int, HTTPHeaders, Data).self)
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-        head.headers.add(name: "Host", value: host)
+        head.headers.add(name: "Host", value: HostPort.hostField(host))
         if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             if let contentType { head.headers.add(name: "Content-Type", value: contentType) }

@@ -139,7 +139,8 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
     /// Whether `authority` is a Host value (RFC 9112 §3.2, RFC 3986 `host [":" port]`): a name or
     /// IPv4 address (letters, digits, `-`, `.`, `_`, `~`: a DNS name's, punycode for an IDN), or an
     /// IP literal in brackets (hex digits, `:`, `.`, and a `%25` zone), then at most one `:` and a
-    /// port of up to five digits, at most 65535. Not empty: an `https` target has an authority.
+    /// port of up to five digits, at most 65535; or an IPv6 address without brackets (as clients
+    /// before 0.3.8 sent it). Not empty: an `https` target has an authority.
     /// Read as bytes (every request asks).
     static func isHost(_ authority: String) -> Bool {
         var rest = authority.utf8[...]
@@ -149,6 +150,11 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
                  UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"): true
             default: false
             }
+        }
+        // An IPv6 address unbracketed (two colons or more): what this node's own clients before
+        // 0.3.8 send for a node at an IPv6 literal (`Host: ::1`); no port can follow one.
+        if rest.lazy.filter({ $0 == UInt8(ascii: ":") }).count >= 2, rest.first != UInt8(ascii: "[") {
+            return rest.allSatisfy { isName($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "%") }
         }
         if rest.first == UInt8(ascii: "[") {
             guard let close = rest.firstIndex(of: UInt8(ascii: "]")) else { return false }

@@ -151,7 +151,7 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
             // restart is told to look at the log), never as not begun.
             if let durable {
                 let key = Self.durableKey(durable, author: author, id: id), bytes = durable.encode(saved)
-                do { try await submissionPool.runIfActive { try durable.store.save(key, bytes) } } catch {
+                do { try await onSubmissionPool { try durable.store.save(key, bytes) } } catch {
                     Self.said(durable, "cannot record what a submission saved (a repeat after a restart will be told to look at the log)", error)
                 }
             }
@@ -163,7 +163,7 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
             // find the begun row); not forgotten there, it stays of unknown outcome in both.
             if refused, let durable {
                 let key = Self.durableKey(durable, author: author, id: id)
-                do { try await submissionPool.runIfActive { try durable.store.forget(key) } } catch {
+                do { try await onSubmissionPool { try durable.store.forget(key) } } catch {
                     Self.said(durable, "cannot forget a refused submission (a repeat will be told to look at the log)", error)
                     refused = false
                 }
@@ -279,23 +279,35 @@ final class SubmissionBegins: Sendable {
         }
     }
 
-    /// On the pool's thread: transactions until no one waits.
+    /// On the pool's thread: one transaction of those waiting, then, if more came meanwhile,
+    /// the next as a job of its own — behind the saves queued in between, which a loop here
+    /// would starve while keys kept coming.
     private func flush() {
-        while true {
-            let taken = state.withLock { state -> [Waiting] in
-                let taken = Array(state.queue.prefix(Self.batch))
-                state.queue.removeFirst(taken.count)
-                if taken.isEmpty { state.flushing = false }
-                return taken
-            }
-            guard !taken.isEmpty else { return }
-            do {
-                let found = try store.recallOrBegin(taken.map { ($0.key, $0.digest) }, nowMillis: wallClockMillis())
-                for (waiting, recorded) in zip(taken, found) { waiting.continuation.resume(returning: recorded) }
-            } catch {
-                for waiting in taken { waiting.continuation.resume(throwing: error) }
-            }
+        let taken = state.withLock { state -> [Waiting] in
+            let taken = Array(state.queue.prefix(Self.batch))
+            state.queue.removeFirst(taken.count)
+            return taken
         }
+        do {
+            let found = try store.recallOrBegin(taken.map { ($0.key, $0.digest) }, nowMillis: wallClockMillis())
+            for (waiting, recorded) in zip(taken, found) { waiting.continuation.resume(returning: recorded) }
+        } catch {
+            for waiting in taken { waiting.continuation.resume(throwing: error) }
+        }
+        let more = state.withLock { state -> Bool in
+            if state.queue.isEmpty { state.flushing = false }
+            return state.flushing
+        }
+        if more { submissionPool.submit { _ in self.flush() } }
+    }
+}
+
+/// Runs `body` on `submissionPool` and waits for it, whether or not the task waiting is
+/// cancelled meanwhile (`runIfActive` would skip it: a save skipped at a shutdown reads as not
+/// known after the restart, a repeat told to look at the log instead of answered).
+func onSubmissionPool(_ body: @escaping @Sendable () throws -> Void) async throws {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        submissionPool.submit { _ in continuation.resume(with: Result { try body() }) }
     }
 }
 

@@ -66,6 +66,11 @@ public final class SubmissionStore: Sendable {
         func openBoth() throws -> (DatabaseQueue, DatabaseQueue) {
             let synced = try open(synchronous: "FULL")
             try synced.write { db in
+                // A table of the first form (no `seq`: a build of 2026-12-07 before 0.3.8) could
+                // not be pruned: made again (it holds at most a day of keys).
+                if try db.tableExists("submissions"), try !db.columns(in: "submissions").contains(where: { $0.name == "seq" }) {
+                    try db.execute(sql: "DROP TABLE submissions")
+                }
                 // `seq`: the order rows were recorded in, which pruning follows (a clock set
                 // back would otherwise make the newest rows look oldest).
                 try db.execute(sql: """
@@ -82,7 +87,9 @@ public final class SubmissionStore: Sendable {
         }
         do {
             (synced, unsynced) = try openBoth()
-        } catch {
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB {
+            // Damaged only: a lock held, a full disk or a permission refused is the operator's
+            // to mend (thrown), not a reason to forget the day's keys.
             let aside = path + ".unreadable-\(nowMillis)"
             warn("the submissions database \(path) cannot be opened (\(error)): moved aside to \(aside) and started afresh; repeats of the last day's Idempotency-Keys are appended again")
             for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
@@ -91,6 +98,8 @@ public final class SubmissionStore: Sendable {
             do { (synced, unsynced) = try openBoth() } catch {
                 throw StoreError(.io, "cannot open the submissions database \(path)", cause: error)
             }
+        } catch {
+            throw StoreError(.io, "cannot open the submissions database \(path) (its keys make a repeat after a restart an answer, not a second append)", cause: error)
         }
         // As the ledger's database: the credentials' digests are in it (the process's umask
         // is 077; set again in case it is not).
@@ -124,6 +133,7 @@ public final class SubmissionStore: Sendable {
         } catch {
             throw StoreError(.io, "cannot record a submission in \(path)", cause: error)
         }
+        beginTransactions.withLock { $0 += 1 }
         let begun = found.filter { $0 == nil }.count
         if begun > 0 {
             let due = sincePruning.withLock { count -> Bool in
@@ -182,4 +192,6 @@ public final class SubmissionStore: Sendable {
 
     /// The rows kept (tests).
     func count() throws -> Int { try unsynced.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM submissions") ?? 0 } }
+    /// The transactions `recallOrBegin` has committed (tests: those that came together share one).
+    let beginTransactions = Mutex(0)
 }

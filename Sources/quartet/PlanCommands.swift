@@ -106,7 +106,7 @@ func appendOnce<Answer>(_ configuration: ClientConfiguration, key given: String?
     func mayBeInTheLog(_ last: any Error) -> CLIError {
         CLIError("node \(configuration.node) at \(configuration.shownAddress): the answer to this append was lost (\(lost ?? last))"
                  + (lost == nil ? "" : "; the last try: \(last)")
-                 + "; it may have been appended (Idempotency-Key \(key)): send it again with the same key (`--idempotency-key \(key)`: a node of 0.3.8 or later answers with the first receipt if it was appended, and appends it once if not), or look at the newest entries of log \(configuration.log) (quartet view, or GET /v1/logs/\(configuration.log)/entries) before recording it again")
+                 + "; it may have been appended (Idempotency-Key \(key)): send it again with the same key (`quartet record` and `agreement establish`/`revoke` take `--idempotency-key \(key)`: a node of 0.3.8 or later answers with the first receipt if it was appended, and appends it once if not), or look at the newest entries of log \(configuration.log) (quartet view, or GET /v1/logs/\(configuration.log)/entries) before recording it again")
     }
     return try await api(configuration) {
         while true {

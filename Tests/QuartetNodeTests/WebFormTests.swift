@@ -257,6 +257,9 @@ import Testing
         }
         #expect(turns.count == 64 && turns.allSatisfy { $0 == .first })
         #expect(try store.count() == 64)
+        // Together: fewer transactions than submissions (one each, without the group commit).
+        let transactions = store.beginTransactions.withLock { $0 }
+        #expect(transactions < 64, "\(transactions) transactions for 64 submissions begun together")
         let twice = try store.recallOrBegin([("same", [1]), ("same", [2])], nowMillis: wallClockMillis())
         #expect(twice == [nil, SubmissionStore.Recorded(digest: [1], saved: nil)])
     }
@@ -273,5 +276,24 @@ import Testing
         #expect(try store.recallOrBegin("k", digest: [1], nowMillis: 1_000) == nil)
         #expect(said.withLock { $0 }.contains { $0.contains("cannot be opened") && $0.contains("moved aside") }, "\(said.withLock { $0 })")
         #expect(FileManager.default.fileExists(atPath: SubmissionStore.path(directory) + ".unreadable-1000"))
+        // Not damaged, but not openable (here a directory in its place; a lock held, a full
+        // disk): thrown, nothing moved.
+        let other = try TestKit.temporaryDirectory("submissions")
+        defer { try? FileManager.default.removeItem(at: other) }
+        let blocked = DataDirectory(path: other.path)
+        try FileManager.default.createDirectory(atPath: SubmissionStore.path(blocked), withIntermediateDirectories: true)
+        #expect(throws: StoreError.self) { _ = try SubmissionStore(blocked, nowMillis: 1_000) }
+        #expect(!FileManager.default.fileExists(atPath: SubmissionStore.path(blocked) + ".unreadable-1000"))
+        // A table of the first form (no order column) is made again, and prunes.
+        let first = try TestKit.temporaryDirectory("submissions")
+        defer { try? FileManager.default.removeItem(at: first) }
+        let early = DataDirectory(path: first.path)
+        let python = try #require(TestKit.which("python3"))
+        try TestKit.run(python, ["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('CREATE TABLE submissions (key TEXT PRIMARY KEY NOT NULL, digest BLOB NOT NULL, saved BLOB, created_ms INTEGER NOT NULL) WITHOUT ROWID'); c.commit()",
+                                 SubmissionStore.path(early)])
+        let remade = try SubmissionStore(early, capacity: 1, nowMillis: 1_000)
+        #expect(try remade.recallOrBegin("a", digest: [1], nowMillis: 1_000) == nil && remade.recallOrBegin("b", digest: [2], nowMillis: 1_000) == nil)
+        _ = try SubmissionStore(early, capacity: 1, nowMillis: 1_000)
+        #expect(try remade.count() == 1)
     }
 }
