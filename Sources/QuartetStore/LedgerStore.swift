@@ -107,6 +107,20 @@ public final class LedgerStore: Sendable {
     }
 
     /// Opens an existing data directory.
+    /// A small SQLite file of the data directory's beside the ledger (the witness's state, the
+    /// submissions): WAL, `synchronous` as given (`FULL` for what must be durable before an
+    /// answer), its WAL bounded as the ledger's, a 10 s wait for a lock.
+    static func walQueue(_ path: String, synchronous: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(walSizeLimit)")
+        }
+        config.busyMode = .timeout(10)
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
     public static func open(_ directory: DataDirectory, mode: OpenMode = .reader) throws(StoreError) -> LedgerStore {
         guard FileManager.default.fileExists(atPath: directory.url.path) else {
             throw StoreError(.notADataDirectory, "no data directory at \(directory.url.path)")

@@ -53,16 +53,7 @@ public final class SubmissionStore: Sendable {
         self.capacity = capacity
         self.maxBytes = maxBytes
         self.warn = warn
-        func open(synchronous: String) throws -> DatabaseQueue {
-            var config = Configuration()
-            config.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA journal_mode = WAL")
-                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-                try db.execute(sql: "PRAGMA journal_size_limit = \(LedgerStore.walSizeLimit)")
-            }
-            config.busyMode = .timeout(10)
-            return try DatabaseQueue(path: path, configuration: config)
-        }
+        func open(synchronous: String) throws -> DatabaseQueue { try LedgerStore.walQueue(path, synchronous: synchronous) }
         func openBoth() throws -> (DatabaseQueue, DatabaseQueue) {
             let synced = try open(synchronous: "FULL")
             try synced.write { db in

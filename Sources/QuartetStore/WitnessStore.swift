@@ -67,16 +67,7 @@ public final class WitnessStore: Sendable {
             throw StoreError(.io, "cannot create \(folder)", cause: UnderlyingError(error.localizedDescription))
         }
         path = Self.databasePath(directory)
-        func open(_ path: String, synchronous: String) throws -> DatabaseQueue {
-            var config = Configuration()
-            config.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA journal_mode = WAL")
-                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-                try db.execute(sql: "PRAGMA journal_size_limit = \(LedgerStore.walSizeLimit)")
-            }
-            config.busyMode = .timeout(10)
-            return try DatabaseQueue(path: path, configuration: config)
-        }
+        func open(_ path: String, synchronous: String) throws -> DatabaseQueue { try LedgerStore.walQueue(path, synchronous: synchronous) }
         do {
             queue = try open(path, synchronous: "FULL")
             gathered = try open(Self.gatheredPath(directory), synchronous: "NORMAL")

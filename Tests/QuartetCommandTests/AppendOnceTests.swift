@@ -12,15 +12,20 @@ import Testing
 /// (finding 328): against a real node, the repeat is answered with the first receipt and the
 /// log holds the entry once.
 @Suite(.serialized) struct AppendOnceTests {
-    @Test func anAnswerLostIsAskedForAgainAndTheEntryIsAppendedOnce() async throws {
-        let files = try NodeFiles(entries: 1)
-        defer { files.remove() }
-        // An operator's token in the node's configuration.
+    /// An operator's token, granted in the node's configuration (before the node starts).
+    static func grantOperatorToken(_ files: NodeFiles) throws -> String {
         let token = "qt_wales_" + String(repeating: "A", count: 43)
         let url = URL(fileURLWithPath: files.configPath)
         var config = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         config["tokens"] = [["name": "op", "role": "operator", "sha256": SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()]]
         try JSONSerialization.data(withJSONObject: config).write(to: url)
+        return token
+    }
+
+    @Test func anAnswerLostIsAskedForAgainAndTheEntryIsAppendedOnce() async throws {
+        let files = try NodeFiles(entries: 1)
+        defer { files.remove() }
+        let token = try Self.grantOperatorToken(files)
         let node = try NodeProcess(config: files.configPath, arguments: ["--i-am-the-only-copy"])
         defer { _ = node.stop() }
         let (client, configuration) = try NodeClientOptions.parse(["--config", files.configPath, "--token", token]).client()
@@ -130,11 +135,7 @@ import Testing
     @Test func aKeyOutlivesARestartOfTheNode() async throws {
         let files = try NodeFiles(entries: 1)
         defer { files.remove() }
-        let token = "qt_wales_" + String(repeating: "B", count: 43)
-        let url = URL(fileURLWithPath: files.configPath)
-        var config = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
-        config["tokens"] = [["name": "op", "role": "operator", "sha256": SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()]]
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let token = try Self.grantOperatorToken(files)
         let (client, _) = try NodeClientOptions.parse(["--config", files.configPath, "--token", token]).client()
         let item = AppendItem(type: "note.test", payload: ["n": .number(2)])
         let first = try NodeProcess(config: files.configPath, arguments: ["--i-am-the-only-copy"])
