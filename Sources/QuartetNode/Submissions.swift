@@ -18,11 +18,12 @@ import Synchronization
 /// request admission refused frees its id: it may be sent again; one whose outcome is not known
 /// (the commit failed after it may have reached the disk) keeps it, and a repeat is told to look
 /// at the log first. Bounded: the oldest ended submissions are forgotten first once their
-/// weights pass `limit`; those in flight are at most the requests the node runs at once. On
-/// disk too (`durable`, `SubmissionStore`: a day, up to 100,000): a submission is recorded
-/// there before its append is queued, so a restart, or the memory's limit, forgets none —
-/// asked again after a restart, one saved is answered as saved, and one whose outcome the crash
-/// took (begun, nothing saved) is told to look at the log; none is appended twice.
+/// weights pass `limit`; those in flight are at most the requests the node runs at once. The
+/// API's keys are on disk too (`durable`, `SubmissionStore`: a day, the newest 100,000 and
+/// 256 MiB): a key is recorded there before its append is queued, so a restart, or the
+/// memory's limit, forgets none — asked again after a restart, one saved is answered as saved,
+/// and one whose outcome the stop took (begun, nothing saved) is told to look at the log; none
+/// is appended twice. The forms' ids are in memory only (`FormSubmissions`).
 ///
 /// Two kinds: each rendering of an operator's form carries an id (`FormSubmissions`, saving
 /// the entry's index; docs/web.md, "The operator's forms"), and the API's append routes take
