@@ -66,7 +66,11 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Whether `head` asks for a 100 (`Expect: 100-continue`, in any case) for a body said to come.
     static func wantsContinue(_ head: HTTPRequest) -> Bool {
-        guard let expect = head.headerFields[.expect], expect.trimmingCharacters(in: .whitespaces).lowercased() == "100-continue" else { return false }
+        // (Every request asks: one look for the usual one without `Expect`. Given on two lines,
+        // or as a list, any member `100-continue` asks.)
+        guard head.headerFields[.expect] != nil,
+              head.headerFields[values: .expect].contains(where: { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "100-continue" } })
+        else { return false }
         if let length = head.headerFields[.contentLength] { return length != "0" }
         return head.headerFields[.transferEncoding] != nil
     }

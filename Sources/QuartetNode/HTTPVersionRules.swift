@@ -14,7 +14,8 @@ import NIOHTTP1
 ///   100-continue expectation in an HTTP/1.0 request): such a client knows no interim answer
 ///   and sends its body anyway. An HTTP/1.0 request without `Host` is taken, as HTTP/1.0 allows,
 ///   and its connection closed after the answer unless it asked `Connection: keep-alive`.
-/// - Any other version NIO's parser reads (`HTTP/2.0`, a request line with none) is refused (505).
+/// - Any other version NIO's parser reads (`HTTP/2.0`, a request line with none) is refused (505),
+///   and so is a transfer coding other than chunked (501: the coded bytes would be read as the body).
 final class HTTPVersionRules: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -40,6 +41,14 @@ final class HTTPVersionRules: ChannelInboundHandler, RemovableChannelHandler {
             refused = true
             context.fireErrorCaught(Refused(status: .httpVersionNotSupported,
                                             message: "HTTP/\(head.version.major).\(head.version.minor) is not served here; send HTTP/1.1"))
+            return
+        }
+        // A transfer coding other than chunked (`gzip, chunked`): NIO's parser reads the body by
+        // its chunks and hands on the coded bytes as if they were the body (RFC 9112 §6.1: 501).
+        if head.headers.contains(name: "transfer-encoding"),
+           head.headers[canonicalForm: "transfer-encoding"].contains(where: { $0.lowercased() != "chunked" }) {
+            refused = true
+            context.fireErrorCaught(Refused(status: .notImplemented, message: "Transfer-Encoding: only chunked is understood here; send the body chunked or with a Content-Length"))
             return
         }
         if head.version == .http1_1, !head.headers.contains(name: "host") {

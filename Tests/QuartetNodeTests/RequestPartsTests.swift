@@ -134,6 +134,12 @@ import Testing
         #expect(try interim(channel) == [.ok])
         try channel.writeOutbound(HTTPResponsePart.end(nil))
         _ = try interim(channel)
+        // Asked on two lines (or in a list): asked.
+        var twice = HTTPRequest(method: .post, scheme: "https", authority: "wales", path: "/v1/record/reading")
+        twice.headerFields.append(HTTPField(name: .expect, value: "100-continue"))
+        twice.headerFields.append(HTTPField(name: .expect, value: "100-continue"))
+        twice.headerFields[.contentLength] = "10"
+        #expect(ExchangeHandler.wantsContinue(twice))
         // Not asked, asked for something else, or with no body: none.
         for fields in [[(HTTPField.Name.contentLength, "10")], [(.expect, "something"), (.contentLength, "10")], [(.expect, "100-continue")],
                        [(.expect, "100-continue"), (.contentLength, "0")]] {
@@ -293,6 +299,14 @@ extension RequestPartsTests {
         #expect(kept10.headers["connection"] == ["Keep-Alive"], "\(kept10.headers)")
         try channel.writeInbound(HTTPServerRequestPart.end(nil))
         _ = try channel.readInbound(as: HTTPServerRequestPart.self)
+        // A transfer coding other than chunked: refused (501).
+        let coded = EmbeddedChannel(handler: HTTPVersionRules())
+        defer { _ = try? coded.finish() }
+        #expect(throws: HTTPVersionRules.Refused.self) { try coded.writeInbound(head(.http1_1, [("Host", "wales"), ("Transfer-Encoding", "gzip, chunked")])) }
+        let chunked = EmbeddedChannel(handler: HTTPVersionRules())
+        defer { _ = try? chunked.finish() }
+        try chunked.writeInbound(head(.http1_1, [("Host", "wales"), ("Transfer-Encoding", "Chunked")]))
+        #expect(try chunked.readInbound(as: HTTPServerRequestPart.self) != nil)
         // Another version NIO's parser reads: refused (505), nothing after it goes on.
         let other = EmbeddedChannel(handler: HTTPVersionRules())
         defer { _ = try? other.finish() }
