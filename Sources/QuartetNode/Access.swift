@@ -114,7 +114,9 @@ public struct NodeRequestContext: APIRequestContext {
     }
 
     /// A fault of the node's own, answered 500 (`RequestLogMiddleware`).
-    struct NodeFault: Error, CustomStringConvertible { let description: String; init(_ d: String) { description = d } }
+    struct NodeFault: Error, CustomStringConvertible {
+        let description: String
+    }
 
     /// The status a request whose connection closed before its answer is counted as (nginx's).
     static let clientClosed = HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request")
@@ -131,7 +133,7 @@ public struct NodeRequestContext: APIRequestContext {
             // fault of the node's (a 500 and an error line each, which anyone could ask for).
             guard let handler = try? channel.pipeline.syncOperations.handler(type: TLSHandler.self) else {
                 // Gone with the connection; on one still open it would be a fault of the node's.
-                guard !channel.isActive else { throw NodeFault("the API connection has no TLS handler") }
+                guard !channel.isActive else { throw NodeFault(description: "the API connection has no TLS handler") }
                 throw HTTPError(Self.clientClosed, message: "the connection closed before the request was answered")
             }
             return handler.peerIdentity.map { ($0, handler.peerCertificateSerial ?? "?") }
@@ -426,9 +428,8 @@ public struct RouteEntry: Sendable, Hashable {
 final class Routes<Context: APIRequestContext> {
     private let router: Router<Context>
     private let groups: [RouteAccess: RouterGroup<Context>]
-    private var table: [RouteEntry] = []
-    /// The methods of each path, for the 405 of a method no route of the path takes.
-    private let methods: RouteMethods
+    /// The routes added so far (and the methods of each path, for a 405).
+    private let table: RouteTable
 
     init(gate: Gate, outermost: [any MiddlewareProtocol<Request, Response, Context>]) {
         // HEAD of every GET route: the GET route's responder (its group's access check included)
@@ -437,22 +438,21 @@ final class Routes<Context: APIRequestContext> {
         for middleware in outermost { router.add(middleware: middleware) }
         router.add(middleware: FirstRequestCheck<Context>(gate: gate))
         router.add(middleware: HostCheck<Context>())
-        let methods = RouteMethods()
-        router.add(middleware: MethodNotAllowed<Context>(methods: methods))
+        let table = RouteTable()
+        router.add(middleware: MethodNotAllowed<Context>(routes: table))
         var groups: [RouteAccess: RouterGroup<Context>] = [:]
         for access in RouteAccess.allCases {
             groups[access] = router.group().add(middleware: RequireAccess<Context>(access: access, gate: gate))
         }
         self.router = router
-        self.methods = methods
+        self.table = table
         self.groups = groups
     }
 
     /// A route anyone may call; it gets no caller.
     func `public`(_ method: HTTPRequest.Method, _ path: String,
                   use handler: @escaping @Sendable (Request, Context) async throws -> Response) {
-        table.append(RouteEntry(method: method, path: path, access: .public))
-        methods.add(method, path)
+        table.add(RouteEntry(method: method, path: path, access: .public))
         groups[.public]!.on(RouterPath(path), method: method, use: handler)
     }
 
@@ -460,8 +460,7 @@ final class Routes<Context: APIRequestContext> {
     func on(_ method: HTTPRequest.Method, _ path: String, _ access: RouteAccess,
             use handler: @escaping @Sendable (Request, Context, Caller) async throws -> Response) {
         precondition(access != .public, "public routes are added with `public(_:_:use:)`")
-        table.append(RouteEntry(method: method, path: path, access: access))
-        methods.add(method, path)
+        table.add(RouteEntry(method: method, path: path, access: access))
         groups[access]!.on(RouterPath(path), method: method) { request, context in
             try await handler(request, context, try context.caller())
         }
@@ -476,5 +475,5 @@ final class Routes<Context: APIRequestContext> {
     }
 
     /// The router with every route added so far, and the table of those routes.
-    var built: (router: Router<Context>, routes: [RouteEntry]) { (router, table) }
+    var built: (router: Router<Context>, routes: [RouteEntry]) { (router, table.entries) }
 }

@@ -163,7 +163,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let parse = error as? HTTPParserError {
             (status, message) = (.badRequest, RequestLogMiddleware<NodeRequestContext>.notWellFormed(parse))
         } else if let refused = error as? HTTPVersionRules.Refused {
-            (status, message) = (HTTPResponse.Status(code: Int(refused.status.code)), refused.message)
+            (status, message) = (refused.status, refused.message)
         } else {
             context.fireErrorCaught(error)
             return

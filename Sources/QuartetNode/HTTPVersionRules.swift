@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
@@ -22,7 +23,7 @@ final class HTTPVersionRules: ChannelInboundHandler, RemovableChannelHandler {
 
     /// A request refused by these rules, with what to tell the client.
     struct Refused: Error {
-        var status: HTTPResponseStatus = .badRequest
+        var status: HTTPResponse.Status = .badRequest
         let message: String
     }
 

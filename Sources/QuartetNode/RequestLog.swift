@@ -136,42 +136,6 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
         return hexID(UInt64(bitPattern: Int64(hasher.finalize())))
     }
 
-    /// Whether `authority` is a Host value (RFC 9112 §3.2, RFC 3986 `host [":" port]`): a name or
-    /// IPv4 address (letters, digits, `-`, `.`, `_`, `~`: a DNS name's, punycode for an IDN), or an
-    /// IP literal in brackets (hex digits, `:`, `.`, and a `%25` zone), then at most one `:` and a
-    /// port of up to five digits, at most 65535; or an IPv6 address without brackets (as clients
-    /// before 0.3.8 sent it). Not empty: an `https` target has an authority.
-    /// Read as bytes (every request asks).
-    static func isHost(_ authority: String) -> Bool {
-        var rest = authority.utf8[...]
-        func isName(_ byte: UInt8) -> Bool {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"): true
-            default: false
-            }
-        }
-        // An IPv6 address unbracketed (two colons or more): what this node's own clients before
-        // 0.3.8 send for a node at an IPv6 literal (`Host: ::1`); no port can follow one.
-        if rest.lazy.filter({ $0 == UInt8(ascii: ":") }).count >= 2, rest.first != UInt8(ascii: "[") {
-            return rest.allSatisfy { isName($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "%") }
-        }
-        if rest.first == UInt8(ascii: "[") {
-            guard let close = rest.firstIndex(of: UInt8(ascii: "]")) else { return false }
-            let literal = rest[rest.index(after: rest.startIndex)..<close]
-            guard !literal.isEmpty, literal.allSatisfy({ isName($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "%") }) else { return false }
-            rest = rest[rest.index(after: close)...]
-        } else {
-            let name = rest.prefix(while: isName)
-            guard !name.isEmpty else { return false }
-            rest = rest[name.endIndex...]
-        }
-        guard let colon = rest.first else { return true }
-        let port = rest.dropFirst()
-        guard colon == UInt8(ascii: ":"), (1...5).contains(port.count), port.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return false }
-        return port.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) } <= 65535
-    }
-
     /// A request id's form: 16 hex digits.
     static func hexID(_ value: UInt64) -> String {
         let hex = String(value, radix: 16)
@@ -201,10 +165,48 @@ struct HostCheck<Context: RequestContext>: RouterMiddleware {
         // The first `Host` is the request's authority; a second one is left among its fields.
         guard request.headers[hostHeader] == nil else { throw HTTPError(.badRequest, message: "the request has more than one Host header") }
         // HTTP/1.0 may leave it out (`HTTPVersionRules` refuses HTTP/1.1 without one).
-        if let host = request.head.authority, !RequestLogMiddleware<NodeRequestContext>.isHost(host) {
+        if let host = request.head.authority, !Self.isHost(host) {
             throw HTTPError(.badRequest, message: "the Host header is not a host[:port]: \(PeerText.clean(host, limit: 64))")
         }
         return try await next(request, context)
+    }
+
+    /// Whether `authority` is a Host value (RFC 9112 §3.2, RFC 3986 `host [":" port]`): a name or
+    /// IPv4 address (letters, digits, `-`, `.`, `_`, `~`: a DNS name's, punycode for an IDN), or an
+    /// IP literal in brackets (hex digits, `:`, `.`, and a `%25` zone), then at most one `:` and a
+    /// port of up to five digits, at most 65535; or an IPv6 address without brackets (as clients
+    /// before 0.3.8 sent it). Not empty: an `https` target has an authority.
+    /// Read as bytes (every request asks).
+    static func isHost(_ authority: String) -> Bool {
+        var rest = authority.utf8[...]
+        func isName(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"): true
+            default: false
+            }
+        }
+        // An IP literal's bytes: hex digits, `:`, `.`, a zone's `%` and name.
+        func isAddress(_ byte: UInt8) -> Bool { isName(byte) || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "%") }
+        // An IPv6 address unbracketed (two colons or more): what this node's own clients before
+        // 0.3.8 send for a node at an IPv6 literal (`Host: ::1`); no port can follow one.
+        if rest.first != UInt8(ascii: "["), rest.lazy.filter({ $0 == UInt8(ascii: ":") }).count >= 2 {
+            return rest.allSatisfy(isAddress)
+        }
+        if rest.first == UInt8(ascii: "[") {
+            guard let close = rest.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let literal = rest[rest.index(after: rest.startIndex)..<close]
+            guard !literal.isEmpty, literal.allSatisfy(isAddress) else { return false }
+            rest = rest[rest.index(after: close)...]
+        } else {
+            let name = rest.prefix(while: isName)
+            guard !name.isEmpty else { return false }
+            rest = rest[name.endIndex...]
+        }
+        guard let colon = rest.first else { return true }
+        let port = rest.dropFirst()
+        guard colon == UInt8(ascii: ":"), (1...5).contains(port.count), port.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return false }
+        return port.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) } <= 65535
     }
 }
 

@@ -92,12 +92,8 @@ import Testing
     /// reads on, and so does a 413 answered while the body still comes.
     @Test func anUpgradeRequestIsTheConnectionsLastAndNothingIsReadAfterIt() throws {
         func open() throws -> (EmbeddedChannel, ReadCounter) {
-            let channel = EmbeddedChannel()
             let counter = ReadCounter()
-            try channel.pipeline.syncOperations.addHandler(counter)
-            try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
-            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-            return (channel, counter)
+            return (try EmbeddedChannel.connected([counter, RequestDeadlineHandler(limits: limits)]), counter)
         }
         func head(_ channel: EmbeddedChannel) throws -> HTTPResponse? {
             while let part = try channel.readOutbound(as: HTTPResponsePart.self) {

@@ -80,12 +80,12 @@ import Testing
         // node at an IPv6 literal; they now send it in brackets.)
         for good in ["wales.example", "127.0.0.1:8443", "[::1]:8443", "[::1]", "[fe80::1%25eth0]:1", "xn--wle-cka.example", "wales.example.", "WALES:65535",
                      "localhost:8443", "wales.example.:443", "::1", "fe80::1%eth0", HostPort.hostField("::1")] {
-            #expect(RequestLogMiddleware<NodeRequestContext>.isHost(good), "\(good)")
+            #expect(HostCheck<NodeRequestContext>.isHost(good), "\(good)")
         }
         #expect(HostPort.hostField("::1") == "[::1]" && HostPort.hostField("wales.example") == "wales.example" && HostPort.hostField("[::1]") == "[::1]")
         for bad in ["", "a, b", "a,b", "a b", "a/b", "a?b", "a#b", "user@a", "a\u{7F}", "wäles", "a\tb", "host:99999", "host:", "host:123456",
                     "[[", "[::1", "[]", "[::1]x", ":8443"] {
-            #expect(!RequestLogMiddleware<NodeRequestContext>.isHost(bad), "\(bad)")
+            #expect(!HostCheck<NodeRequestContext>.isHost(bad), "\(bad)")
         }
     }
 
@@ -179,11 +179,7 @@ extension RequestPartsTests {
     /// An EmbeddedChannel, connected (so that a close shows), with `Closes` before the handler.
     func connected(metrics: NodeMetrics? = nil) throws -> (EmbeddedChannel, Closes) {
         let closes = Closes()
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(closes)
-        try channel.pipeline.syncOperations.addHandler(ExchangeHandler(metrics: metrics))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        return (channel, closes)
+        return (try EmbeddedChannel.connected([closes, ExchangeHandler(metrics: metrics)]), closes)
     }
 
     @Test func aRequestTheParserRefusesIsAnsweredAsEveryErrorIsUnlessAnotherIsUnderWay() throws {

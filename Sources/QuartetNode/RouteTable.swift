@@ -3,37 +3,34 @@ import Hummingbird
 import QuartetReplication
 import Synchronization
 
-/// The methods each registered path takes, so that a request for a path the API has with a
-/// method it does not take is told so — 405 with `Allow` (RFC 9110 §15.5.6: the origin server
-/// MUST send `Allow`) — not the 404 of a path no route has, which reads as a mistyped address
-/// (`DELETE /v1/logs/wales/entries`, `POST /v1/view`, a `PUT` a client built from the docs
-/// guessed). Filled as routes are registered (`Routes`); read only on a 404.
-final class RouteMethods: Sendable {
-    private struct Pattern {
+/// Every route registered (`Routes`: the only way to add one), with its access level: the table
+/// the permission tests walk, and the methods each path takes, so that a request for a path the
+/// API has with a method it does not take is told so — 405 with `Allow` (RFC 9110 §15.5.6: the
+/// origin server MUST send `Allow`) — not the 404 of a path no route has, which reads as a
+/// mistyped address (`DELETE /v1/logs/wales/entries`, `POST /v1/view`). Filled as routes are
+/// registered; asked for methods only on a 404.
+final class RouteTable: Sendable {
+    private struct Row {
+        let entry: RouteEntry
         /// The path's segments, a `{name}` segment standing for any one segment.
         let segments: [Substring]
-        var methods: [HTTPRequest.Method]
     }
-    private let patterns = Mutex<[Pattern]>([])
+    private let rows = Mutex<[Row]>([])
 
-    func add(_ method: HTTPRequest.Method, _ path: String) {
-        let segments = Self.segments(path)
-        patterns.withLock { patterns in
-            if let at = patterns.firstIndex(where: { $0.segments == segments }) {
-                if !patterns[at].methods.contains(method) { patterns[at].methods.append(method) }
-            } else {
-                patterns.append(Pattern(segments: segments, methods: [method]))
-            }
-        }
+    func add(_ entry: RouteEntry) {
+        rows.withLock { $0.append(Row(entry: entry, segments: Self.segments(entry.path))) }
     }
+
+    /// The routes, in the order they were registered.
+    var entries: [RouteEntry] { rows.withLock { $0.map(\.entry) } }
 
     /// The methods the routes matching `path` take (`HEAD` beside every `GET`: the router
     /// answers it, `Routes`), in the order they were registered; empty if no route's path
     /// matches.
     func allowed(_ path: String) -> [HTTPRequest.Method] {
         let segments = Self.segments(path)
-        let methods = patterns.withLock { patterns in
-            patterns.filter { Self.matches($0.segments, segments) }.flatMap(\.methods)
+        let methods = rows.withLock { rows in
+            rows.filter { Self.matches($0.segments, segments) }.map(\.entry.method)
         }
         var allowed: [HTTPRequest.Method] = []
         for method in methods where !allowed.contains(method) {
@@ -62,13 +59,13 @@ final class RouteMethods: Sendable {
 /// methods (`Allow`), else the router's 404 as it was. A 404 a route gave (no such log, no such
 /// figure) passes unchanged: a route takes the request's own method there.
 struct MethodNotAllowed<Context: RequestContext>: RouterMiddleware {
-    let methods: RouteMethods
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
-            let allowed = methods.allowed(request.uri.path)
+            let allowed = routes.allowed(request.uri.path)
             guard !allowed.isEmpty, !allowed.contains(request.method) else { throw error }
             let names = allowed.map(\.rawValue).joined(separator: ", ")
             throw HTTPError(.methodNotAllowed, headers: [.allow: names],
