@@ -33,6 +33,13 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// hours by taking 64 KiB every 29 s) runs out of time. Default 16 KiB/s (a 4 MiB page
     /// in about four minutes at worst).
     public var minDrainBytesPerSecond = 16 << 10
+    /// Requests one API connection may have read and not yet answered (pipelined, RFC 9112
+    /// §9.3.2): the one that reaches it is the connection's last (its answer says `Connection:
+    /// close`, what comes after it is neither run nor answered; the client sends it again on a
+    /// new connection). A client that pipelined thousands of tiny requests and read nothing had
+    /// every one of them run and answered into memory (about 2.8 MB a connection). Reads stop,
+    /// besides, while `pipelineReadAhead` are unanswered. Default 32.
+    public var maxPipelinedRequests = 32
     /// Connections from one address at once, per port: one source cannot take a port's whole
     /// cap. Defaults: 128 on the API (half the cap: a gateway or a host of several clients fits,
     /// and each member's witness and checkpoint reads hold two more), 32 on the peer port (a

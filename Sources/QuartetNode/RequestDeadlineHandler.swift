@@ -31,6 +31,17 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// reading held its slot (and whatever its requests pinned) for ever, and made every
     /// graceful stop wait on it.
     private var stalled: NIODeadline?
+    /// The stall deadline where the last stall left it (moved on by what the client took),
+    /// while the connection is writable: a stall that follows before it passes goes on from it.
+    /// Each flip back to writable started 30 s afresh, so a client taking pipelined answers at
+    /// a trickle (each dip under the low-water mark let the next answer be written) was never
+    /// held to the minimum drain rate.
+    private var stallCarried: NIODeadline?
+    /// Bytes of watched parts the client took since this stall began.
+    private var stallTaken = 0
+    /// A read asked for while `pipelineReadAhead` requests were unanswered: asked for once an
+    /// answer ends.
+    private var readWithheld = false
     private var timer: (due: NIODeadline, task: Scheduled<Void>)?
     /// Requests whose response has not ended.
     private var inFlight = 0
@@ -115,6 +126,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             inFlight += 1
             reading = true
             arm(context, limits.requestTimeout)
+            // The most a connection may have unanswered: this request is its last.
+            if closeAfterResponses == nil, inFlight >= limits.maxPipelinedRequests { closeAfterResponses = inFlight }
             // So does one that asks to close (`Connection: close`): its answer is the last, and
             // requests pipelined after it (which Hummingbird never answers) are not read.
             if closeAfterResponses == nil, head.method == .connect || head.headerFields[.upgrade] != nil
@@ -145,10 +158,20 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     /// Nothing more is read once a request that stops the decoder was read whole
     /// (`closeAfterResponses`): what the client sends after it is left in the socket.
+    /// Nor while `pipelineReadAhead` requests are unanswered (between requests; a body under
+    /// way is read): asked for again once one is.
     func read(context: ChannelHandlerContext) {
         if drained || (closeAfterResponses != nil && !reading) { return }
+        if inFlight >= pipelineReadAhead && !reading {
+            readWithheld = true
+            return
+        }
         context.read()
     }
+
+    /// Unanswered requests past which nothing more is read (what one read brought is still
+    /// decoded: `maxPipelinedRequests` bounds that).
+    private var pipelineReadAhead: Int { min(8, limits.maxPipelinedRequests) }
 
     /// While the rest of an answered request's body is drained (`closeWhenRead`), this handler
     /// asks for it itself (the responder above no longer reads), up to the body's end.
@@ -208,6 +231,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                     handler.budget?.release(context.channel, bytes)
                     if case .success = result, let stalled = handler.stalled {
                         handler.stalled = handler.limits.stallDeadline(stalled, took: bytes, now: context.eventLoop.now)
+                        handler.stallTaken += bytes
                     }
                     // (Not while the answered request's body is still drained: its own deadline.)
                     if case .success = result, handler.lastWritten, handler.closeWhenRead == nil || handler.drained {
@@ -254,21 +278,39 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 return
             }
             if inFlight == 0 && !reading { arm(context, limits.idleTimeout) }
+            if readWithheld && inFlight < pipelineReadAhead {
+                readWithheld = false
+                context.write(data, promise: promise)
+                context.read()
+                return
+            }
         }
         context.write(data, promise: promise)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         budget?.stalled(context.channel, !context.channel.isWritable)
+        let now = context.eventLoop.now
         if context.channel.isWritable {
+            // Writable again: the client took at least what lies between the water marks, of
+            // which the watched parts counted only `stallTaken`.
+            if let stalled {
+                stallCarried = limits.stallDeadline(stalled, took: max(0, Self.waterMarkSpan - stallTaken), now: now)
+            }
             stalled = nil
         } else if stalled == nil {
-            let due = context.eventLoop.now + limits.writeStallTimeout
+            // Stalled again before the last stall's deadline passed: it goes on from there.
+            let due = stallCarried.flatMap { $0 > now ? $0 : nil } ?? now + limits.writeStallTimeout
             stalled = due
+            stallTaken = 0
             wake(context, at: due)
         }
         context.fireChannelWritabilityChanged()
     }
+
+    /// What a connection's output drops by from unwritable to writable: NIO's default water
+    /// marks (64 KiB high, 32 KiB low), which the API port keeps.
+    static let waterMarkSpan = 32 << 10
 
     /// Response body parts whose writing is watched for progress.
     static let progressChunk = 64 << 10

@@ -111,6 +111,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !inputClosed else { return }
         var buffer = unwrapInboundIn(data)
         connection.receive(&buffer)
         switch state {
@@ -283,8 +284,15 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             case .closed:
                 passOn()
-                // The peer sent close_notify: answer with ours and close.
-                if case .active = state {
+                guard case .active = state, !inputClosed else { return }
+                // The peer sent close_notify, which ends only its own side (RFC 8446 §6.1): on a
+                // channel that takes half-closure (the API port, as it takes a FIN) its input is
+                // over and the answers it waits for still go out, then ours when the channel
+                // closes; elsewhere ours now, and the connection closes.
+                if Self.allowsHalfClosure(context.channel) {
+                    inputClosed = true
+                    context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                } else {
                     state = .closing
                     connection.shutdown()
                     sendCiphertext(context, flush: true)
@@ -296,6 +304,19 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
         }
+    }
+
+    /// The peer's close_notify came on a channel that takes half-closure: nothing more it sends
+    /// is read (TLS allows nothing after it), and the FIN that may follow is not a second end.
+    private var inputClosed = false
+
+    static func allowsHalfClosure(_ channel: any Channel) -> Bool {
+        (try? channel.syncOptions?.getOption(ChannelOptions.allowRemoteHalfClosure)) == true
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if inputClosed, let event = event as? ChannelEvent, event == .inputClosed { return }
+        context.fireUserInboundEventTriggered(event)
     }
 
     /// Plaintext gathered before it is passed up (a record holds at most 16 KiB).

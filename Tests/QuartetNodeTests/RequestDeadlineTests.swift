@@ -238,6 +238,58 @@ import Testing
         #expect(!channel.isActive, "open after the answer was written")
     }
 
+    /// A client pipelining requests and reading none of the answers (finding 332): reads stop
+    /// while 8 are unanswered and go on as they are answered; the 32nd unanswered is the
+    /// connection's last (its answer says so), and what was read behind it is neither run nor
+    /// answered. Thousands were each run and answered into memory.
+    @Test func pipelinedRequestsAreReadAheadOnlySoFarAndTheLimitsOneIsTheLast() throws {
+        let counter = ReadCounter(), passed = Passed()
+        let channel = try EmbeddedChannel.connected([counter, RequestDeadlineHandler(limits: limits), passed])
+        func request(_ n: Int) throws {
+            try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/\(n)")))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+        }
+        func answer() throws -> HTTPResponse? {
+            try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .notFound)))
+            try channel.writeOutbound(HTTPResponsePart.end(nil))
+            var head: HTTPResponse?
+            while let part = try channel.readOutbound(as: HTTPResponsePart.self) {
+                if case .head(let response) = part { head = response }
+            }
+            return head
+        }
+        for n in 1...7 { try request(n) }
+        channel.read()
+        #expect(counter.reads == 1, "read stopped with 7 unanswered")
+        try request(8)
+        channel.read()
+        #expect(counter.reads == 1, "read on with 8 unanswered")
+        // A body under way is read all the same.
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/9")))
+        channel.read()
+        #expect(counter.reads == 2, "the body of a request under way was not read")
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.read()
+        #expect(counter.reads == 2)
+        // Answered down to 8: the read withheld is asked for.
+        #expect(try answer()?.headerFields[.connection] == nil)
+        #expect(counter.reads == 2, "read with 8 still unanswered")
+        #expect(try answer()?.headerFields[.connection] == nil)
+        #expect(counter.reads == 3, "the withheld read was never asked for")
+        // What one read brought is decoded whole: the 32nd unanswered (two answered) is the last.
+        for n in 10...40 { try request(n) }
+        #expect(passed.parts.filter { $0.hasPrefix("head") }.count == 34, "\(passed.parts.count)")
+        #expect(!passed.parts.contains("head /35"), "a request past the limit was run")
+        channel.read()
+        #expect(counter.reads == 3, "read on past the last request")
+        for _ in 1...31 {
+            #expect(try answer()?.headerFields[.connection] == nil)
+            #expect(channel.isActive)
+        }
+        #expect(try answer()?.headerFields[.connection] == "close", "the limit's answer does not say it is the last")
+        #expect(!channel.isActive, "open after the limit's answer")
+    }
+
     /// A connection on a port whose shared slots are full (one, held by another connection):
     /// provisional, its handshake done, awaiting its first request's credentials.
     func provisionalConnection() throws -> (EmbeddedChannel, ConnectionCap.Counter) {
@@ -498,6 +550,26 @@ import Testing
         #expect(channel.isActive, "closed before the time its parts earned")
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
         #expect(!channel.isActive, "a reader taking 192 KiB in 43 s (under 16 KiB/s) is still open")
+    }
+
+    /// Pipelined answers taken at a trickle (finding 332): each dip under the low-water mark
+    /// lets the next answer be written, and each flip back to writable restarted the 30 s, so
+    /// a client taking 64 KiB every 25 s was never cut (still open after 1,100 s). A stall
+    /// after a flip goes on from the last one's deadline, moved on by what the flip shows was
+    /// taken (32 KiB: 2 s); one after its deadline has passed starts afresh.
+    @Test func aStallAfterAFlipToWritableGoesOnFromTheLastStallsDeadline() throws {
+        let channel = try connection(limits)
+        stall(channel)  // 0 s: due at 30
+        for _ in 0..<5 {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+            drain(channel)  // the client took a little: due 2 s later
+            stall(channel)  // the next answer written
+        }
+        // 30 + 5 × 2 = 40 s, not 30 s after the last flip (60).
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive, "closed before the time the flips earned")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive, "a client taking 32 KiB every 6 s (5 KiB/s) is still open at 41 s")
     }
 
     @Test func theStallDeadlineMovesByTheBytesTakenAtTheMinimumRate() {

@@ -24,10 +24,22 @@ final class Recorder: ChannelInboundHandler, @unchecked Sendable {
         largestCapacity = max(largestCapacity, buffer.capacity)
         received.writeBuffer(&buffer)
     }
+    /// `ChannelEvent.inputClosed`s passed up.
+    var inputClosed = 0
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? TLSEvent { events.append(event) }
+        if let event = event as? ChannelEvent, event == .inputClosed { inputClosed += 1 }
     }
     func errorCaught(context: ChannelHandlerContext, error: any Error) { errors.append(error) }
+}
+
+/// Takes a close of the output only (a half-close) as done, leaving the channel open.
+final class OutputCloseKept: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .output else { return context.close(mode: mode, promise: promise) }
+        promise?.succeed()
+    }
 }
 
 /// Writes `text` as soon as the handshake completes.
@@ -201,6 +213,33 @@ struct EmbeddedPair {
         #expect(!pair.server.isActive)
         #expect(pair.serverRecorder.errors.isEmpty && pair.clientRecorder.errors.isEmpty,
                 "\(pair.serverRecorder.errors) \(pair.clientRecorder.errors)")
+    }
+
+    /// A client's close_notify ends only its own side (RFC 8446 §6.1; finding 332): on a channel
+    /// that takes half-closure (the API port) the server reads what came before it, is told its
+    /// input closed (once, the FIN after it too), and still answers; its own close_notify goes
+    /// when it closes. It closed at once, and the answer the client waited for was lost.
+    @Test func aClientsCloseNotifyLeavesTheServersAnswerToCome() throws {
+        defer { pki.remove() }
+        let pair = try EmbeddedPair(client: try context(.client, "wales"), server: try context(.server, "uk"), clientPolicy: .node("uk"))
+        pair.server.allowRemoteHalfClosure = true
+        // (An embedded channel closes whole on any close: the client's socket is kept open.)
+        try pair.client.pipeline.syncOperations.addHandler(OutputCloseKept(), position: .first)
+        pair.shuttle()
+        pair.client.writeAndFlush(ByteBuffer(string: "a request"), promise: nil)
+        pair.client.close(mode: .output, promise: nil)  // close_notify (the embedded channel keeps its socket open)
+        pair.shuttle()
+        #expect(pair.serverRecorder.received == ByteBuffer(string: "a request"))
+        #expect(pair.server.isActive, "the server closed on the client's close_notify")
+        #expect(pair.serverRecorder.inputClosed == 1)
+        pair.server.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)  // the FIN behind it
+        #expect(pair.serverRecorder.inputClosed == 1, "the input's end passed up twice")
+        pair.server.writeAndFlush(ByteBuffer(string: "its answer"), promise: nil)
+        pair.server.close(promise: nil)
+        pair.shuttle()
+        #expect(pair.clientRecorder.received == ByteBuffer(string: "its answer"))
+        #expect(!pair.server.isActive)
+        #expect(pair.serverRecorder.errors.isEmpty && pair.clientRecorder.errors.isEmpty, "\(pair.serverRecorder.errors) \(pair.clientRecorder.errors)")
     }
 
     @Test(arguments: [1, 3, 7, 1000])
