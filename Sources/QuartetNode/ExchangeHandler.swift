@@ -168,6 +168,12 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
+        // The connection is closed (what was left of a request the close cut, decoded as it
+        // closed): no one to answer, and no answer to count.
+        guard context.channel.isActive else {
+            failed = .closing
+            return
+        }
         switch (unanswered.isEmpty, reading) {
         case (true, false):
             // Between requests: a head refused, answered now.

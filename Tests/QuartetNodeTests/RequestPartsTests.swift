@@ -207,6 +207,16 @@ extension RequestPartsTests {
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
         #expect(closes.modes == [.output, .all] && !channel.isActive, "\(closes.modes)")
 
+        // What a close cut of a request, decoded as the connection closes: no one is left to
+        // answer, and nothing is counted (a client pipelining into the connection's limit
+        // counted a 400 no one got).
+        let closedMetrics = NodeMetrics(ownLog: "wales")
+        let (closed, _) = try connected(metrics: closedMetrics)
+        try closed.close().wait()
+        closed.pipeline.fireErrorCaught(HTTPParserError.invalidEOFState)
+        #expect(try closed.readOutbound(as: HTTPResponsePart.self) == nil)
+        #expect(!String(decoding: closedMetrics.exposition(), as: UTF8.self).contains("quartet_http_responses_total{code=\"400\"}"))
+
         // The body of a request already answered (a route that refused it unread) that the
         // parser refuses: that request has its answer; closed so, nothing more written.
         // The close waits for the answer's end to be written (closed before, the queued answer
