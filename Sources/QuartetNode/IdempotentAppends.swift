@@ -29,9 +29,9 @@ extension API {
 
     /// The append routes' keys: in memory, and in `store` across restarts (its failures said
     /// to `logger`).
-    static func appendKeys(store: SubmissionStore?, logger: Logger = Logger(label: "quartet")) -> Submissions<[UInt8]> {
+    static func appendKeys(store: SubmissionStore?, logger: Logger = Logger(label: "quartet"), failed: @escaping @Sendable () -> Void = {}) -> Submissions<[UInt8]> {
         Submissions(limit: idempotentAnswers, durable: store.map { .init(store: $0, begins: SubmissionBegins(store: $0), namespace: "api", encode: { $0 }, decode: { $0 },
-                                                                        logger: logger) }) { key, answer in
+                                                                        logger: logger, failed: failed) }) { key, answer in
             key.utf8.count + 96 + (answer?.count ?? 0)
         }
     }

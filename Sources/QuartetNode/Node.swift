@@ -186,9 +186,12 @@ public struct Node: Sendable {
             // what it cosigned (none: the only copy, or the only member).
             let peers = federation.members.filter { $0.id != configuration.node }.count
             let recallAnswers = configuration.onlyCopy || peers == 0 ? 0 : min(peers, configuration.peerAnswers ?? ReplicationEngine.ownSyncAnswers(federation, node: configuration.node))
-            let begun = try SubmissionStore(directory, nowMillis: wallClockMillis(), warn: { [logger] in logger.warning("\($0)") })
+            let begun = try SubmissionStore(directory, nowMillis: wallClockMillis(), warn: { [logger] in
+                logger.warning("\($0)")
+                metrics.submissionStoreFailures.increment()
+            })
             submissions = FormSubmissions()
-            appendKeys = API.appendKeys(store: begun, logger: logger)
+            appendKeys = API.appendKeys(store: begun, logger: logger, failed: { metrics.submissionStoreFailures.increment() })
             let witness = try WitnessService(directory: directory, ledger: store, live: live, me: configuration.node, origin: me.verifier.name, logger: logger,
                                              recallAnswers: recallAnswers)
             let off = Self.witnessDisabled(witness, listed: me.witness, configuration: configuration)

@@ -24,6 +24,10 @@ final class NodeMetrics: Sendable {
     let rejectedBatches: CoreMetrics.Counter
     /// Times a peer's requests had to wait for its read budget (`ReadBudget`).
     let readBudgetWaits: CoreMetrics.Counter
+    /// Failures of the `Idempotency-Key` store (`submissions.sqlite`): a key not recorded (its
+    /// request refused 503), an answer or a refusal not written, a prune failed, a damaged
+    /// file moved aside. Their lines are budgeted; this counts every one.
+    let submissionStoreFailures: CoreMetrics.Counter
     private let responseCounters = Mutex<[Int: CoreMetrics.Counter]>([:])
     /// Per gauge name set through `keepOnly`: the label values its series had at the last scrape.
     private let labelled = Mutex<[String: Set<[String]>]>([:])
@@ -43,6 +47,7 @@ final class NodeMetrics: Sendable {
         httpRequestTime = CoreMetrics.Timer(label: "quartet_http_request_seconds", factory: factory)
         rejectedBatches = CoreMetrics.Counter(label: "quartet_rejected_batches_total", factory: factory)
         readBudgetWaits = CoreMetrics.Counter(label: "quartet_peer_read_budget_waits_total", factory: factory)
+        submissionStoreFailures = CoreMetrics.Counter(label: "quartet_submission_store_failures_total", factory: factory)
         // Every alert kind is shown from zero, so a rule can watch for the first one.
         for kind in ReplicationAlert.Kind.allCases { _ = alertCounter(kind) }
     }

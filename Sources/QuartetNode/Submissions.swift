@@ -64,6 +64,8 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
         let decode: @Sendable ([UInt8]) -> Saved?
         /// Where a failure to write the store is said (budgeted: one per request could come).
         let logger: Logger
+        /// Told of every such failure, said or not (`quartet_submission_store_failures_total`).
+        var failed: @Sendable () -> Void = {}
     }
 
     /// The total weight of the ended submissions kept.
@@ -176,6 +178,7 @@ final class Submissions<Saved: Sendable & Equatable>: Sendable {
 
     /// A failure of the store, said at most 120 times a minute.
     private static func said(_ durable: Durable, _ what: String, _ error: any Error) {
+        durable.failed()
         guard submissionFailureLines.take().write else { return }
         durable.logger.warning("\(what)", metadata: ["file": "\(durable.store.path)", "error": "\(error)"])
     }

@@ -264,6 +264,31 @@ import Testing
         #expect(twice == [nil, SubmissionStore.Recorded(digest: [1], saved: nil)])
     }
 
+    /// A key the store cannot record (here its table gone under it) is refused, nothing begun,
+    /// and counted as every failure of the store is (`quartet_submission_store_failures_total`:
+    /// their lines are budgeted).
+    @Test func aKeyThatCannotBeRecordedIsRefusedAndCounted() async throws {
+        let root = try TestKit.temporaryDirectory("submissions")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let directory = DataDirectory(path: root.path)
+        let store = try SubmissionStore(directory, nowMillis: wallClockMillis())
+        let failures = Mutex(0)
+        let answers = API.appendKeys(store: store, failed: { failures.withLock { $0 += 1 } })
+        #expect(try await answers.turn(author: "op", id: "kept", digest: [1], until: .now + .seconds(5)) == .first)
+        let python = try #require(TestKit.which("python3"))
+        try TestKit.run(python, ["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('DROP TABLE submissions'); c.commit()", SubmissionStore.path(directory)])
+        await #expect(throws: SubmissionStore.Unrecorded.self) {
+            _ = try await answers.turn(author: "op", id: "new", digest: [2], until: .now + .seconds(5))
+        }
+        #expect(failures.withLock { $0 } == 1)
+        // What the first saved cannot be written either: said, counted, and the answer given.
+        let saved = try await answers.finishing(author: "op", id: "kept", save: { $0 }, appendedNothing: { _ in false }) { [UInt8]([7]) }
+        #expect(saved == [7] && failures.withLock { $0 } == 2)
+        // The key not recorded is not taken: asked again once the store works, it is the first.
+        _ = try SubmissionStore(directory, nowMillis: wallClockMillis())
+        #expect(try await answers.turn(author: "op", id: "new", digest: [2], until: .now + .seconds(5)) == .first)
+    }
+
     /// A file that is not a database (damaged) is moved aside and a new one made: the node
     /// starts, and says so.
     @Test func aDamagedFileIsMovedAsideAndSaid() throws {
