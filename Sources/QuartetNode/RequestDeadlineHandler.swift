@@ -2,6 +2,7 @@ import HummingbirdCore
 import NIOConcurrencyHelpers
 import Synchronization
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import QuartetCrypto
 import QuartetTLS
@@ -172,6 +173,18 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Unanswered requests past which nothing more is read (what one read brought is still
     /// decoded: `maxPipelinedRequests` bounds that).
     private var pipelineReadAhead: Int { min(8, limits.maxPipelinedRequests) }
+
+    /// Input the parser (or `HTTPVersionRules`) refuses after the connection's last request was
+    /// read whole, or in a request dropped behind it, belongs to no request that is answered:
+    /// the connection closes after the answers under way, and the refusal is not one of them.
+    /// Passed on, it was answered after the last answer — one that said `Connection: close` —
+    /// and, behind a dropped `HEAD`, misframed (NIO's encoder gave that `HEAD`'s framing to the
+    /// 400: its length, no body).
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if dropping || (closeAfterResponses != nil && !reading && closeWhenRead == nil),
+           error is HTTPParserError || error is HTTPVersionRules.Refused { return }
+        context.fireErrorCaught(error)
+    }
 
     /// While the rest of an answered request's body is drained (`closeWhenRead`), this handler
     /// asks for it itself (the responder above no longer reads), up to the body's end.

@@ -198,6 +198,13 @@ import Testing
         let chunk = try TestKit.sClient(["-connect", "127.0.0.1:\(files.apiPort)", "-CAfile", files.pki.caCertificate, "-quiet"],
                                         input: "GET /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", holdOpen: 0.5)
         #expect(chunk.stdout.components(separatedBy: "HTTP/1.1 ").count - 1 == 1 && chunk.stdout.hasPrefix("HTTP/1.1 200"), "\(chunk)")
+        // Input the parser refuses behind a request that asked to close (and a HEAD dropped
+        // after it): the one answer, saying close, and nothing after it (a 400 followed,
+        // framed as the HEAD's).
+        let afterClose = try TestKit.sClient(sClientBase, input: "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nHEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\nNOT HTTP\r\n\r\n",
+                                             holdOpen: 0.5)
+        #expect(afterClose.stdout.components(separatedBy: "HTTP/1.1 ").count - 1 == 1 && afterClose.stdout.hasPrefix("HTTP/1.1 200")
+                && afterClose.stdout.lowercased().contains("connection: close"), "\(afterClose)")
         #expect(node.stop() == 0, "\(node.log)")
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import NIOEmbedded
+import NIOHTTP1
 import NIOHTTPTypes
 @testable import QuartetNode
 import Testing
@@ -236,6 +237,35 @@ import Testing
         #expect(channel.isActive, "closed before the answer was written")
         channel.flush()
         #expect(!channel.isActive, "open after the answer was written")
+    }
+
+    /// Input refused by the parser after the connection's last request (here one asking to
+    /// close), or in a request dropped behind it, is not answered: the connection closes after
+    /// the answers under way (finding 333; refused in JSON after them, the 400 went out on the
+    /// closing connection, misframed behind a dropped `HEAD`). Before the last request, or in
+    /// its own body, the refusal is passed on to be answered.
+    @Test func inputRefusedAfterTheLastRequestIsNotAnswered() throws {
+        func open() throws -> EmbeddedChannel {
+            try EmbeddedChannel.connected([RequestDeadlineHandler(limits: limits)])
+        }
+        let closing = try open()
+        try closing.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/healthz", headerFields: [.connection: "close"])))
+        try closing.writeInbound(HTTPRequestPart.end(nil))
+        try closing.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .head, scheme: "https", authority: "node", path: "/healthz")))
+        closing.pipeline.fireErrorCaught(HTTPParserError.invalidMethod)
+        closing.pipeline.fireErrorCaught(HTTPVersionRules.Refused(message: "no Host"))
+        #expect(throws: Never.self) { try closing.throwIfErrorCaught() }
+        // The last request's own body refused: passed on (the route answers it).
+        let body = try open()
+        try body.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/v1/logs/uk/entries", headerFields: [.connection: "close"])))
+        body.pipeline.fireErrorCaught(HTTPParserError.invalidChunkSize)
+        #expect(throws: HTTPParserError.invalidChunkSize) { try body.throwIfErrorCaught() }
+        // Behind a request that keeps the connection: passed on.
+        let plain = try open()
+        try plain.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/healthz")))
+        try plain.writeInbound(HTTPRequestPart.end(nil))
+        plain.pipeline.fireErrorCaught(HTTPParserError.invalidMethod)
+        #expect(throws: HTTPParserError.invalidMethod) { try plain.throwIfErrorCaught() }
     }
 
     /// A client pipelining requests and reading none of the answers (finding 332): reads stop
