@@ -169,9 +169,12 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         // The connection is closed (what was left of a request the close cut, decoded as it
-        // closed): no one to answer, and no answer to count.
+        // closed): no one to answer, and no answer to count. A body under way still fails
+        // its route: swallowed, the stream's end read as the body's, and a form cut at
+        // `value=12` of `value=1234` was appended as 12 (finding 334).
         guard context.channel.isActive else {
             failed = .closing
+            if reading { context.fireErrorCaught(error) }
             return
         }
         switch (unanswered.isEmpty, reading) {

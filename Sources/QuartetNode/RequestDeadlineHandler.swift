@@ -37,7 +37,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Each flip back to writable started 30 s afresh, so a client taking pipelined answers at
     /// a trickle (each dip under the low-water mark let the next answer be written) was never
     /// held to the minimum drain rate.
-    private var stallCarried: NIODeadline?
+    private var stallCarried: (until: NIODeadline, left: TimeAmount)?
     /// Bytes of watched parts the client took since this stall began.
     private var stallTaken = 0
     /// A read asked for while `pipelineReadAhead` requests were unanswered: asked for once an
@@ -88,6 +88,15 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     func handlerAdded(context: ChannelHandlerContext) {
         opened = context.eventLoop.now
         arm(context, limits.firstRequestTimeout)
+    }
+
+    /// A connection closed while the body of a request not yet answered still came: the body
+    /// fails (the parser says so too, but only where its framing was left unfinished).
+    /// Hummingbird reads the end of the input as the body's end (finding 334). (A body drained
+    /// after its answer, `closeWhenRead`, is no route's.)
+    func channelInactive(context: ChannelHandlerContext) {
+        if reading && inFlight > 0 && closeWhenRead == nil { context.fireErrorCaught(HTTPParserError.invalidEOFState) }
+        context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -290,9 +299,29 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 context.write(data, promise: written)
                 return
             }
-            if inFlight == 0 && !reading { arm(context, limits.idleTimeout) }
-            if readWithheld && inFlight < pipelineReadAhead {
-                readWithheld = false
+            let askRead = readWithheld && inFlight < pipelineReadAhead
+            if askRead { readWithheld = false }
+            if inFlight == 0 && !reading {
+                if context.channel.isWritable {
+                    arm(context, limits.idleTimeout)
+                } else {
+                    // The answer still queued behind a client taking it (the drain rate is in
+                    // charge meanwhile): idle from when its end is on the socket. Armed at once,
+                    // a large page taken at 16 KiB/s was cut 30 s after its end was queued
+                    // (finding 334).
+                    let written = context.eventLoop.makePromise(of: Void.self)
+                    promise.map { written.futureResult.cascade(to: $0) }
+                    let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                    written.futureResult.whenSuccess {
+                        let (handler, context) = loopBound.value
+                        if handler.inFlight == 0 && !handler.reading && handler.deadline == nil { handler.arm(context, handler.limits.idleTimeout) }
+                    }
+                    context.write(data, promise: written)
+                    if askRead { context.read() }
+                    return
+                }
+            }
+            if askRead {
                 context.write(data, promise: promise)
                 context.read()
                 return
@@ -308,12 +337,15 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             // Writable again: the client took at least what lies between the water marks, of
             // which the watched parts counted only `stallTaken`.
             if let stalled {
-                stallCarried = limits.stallDeadline(stalled, took: max(0, Self.waterMarkSpan - stallTaken), now: now)
+                let until = limits.stallDeadline(stalled, took: max(0, Self.waterMarkSpan - stallTaken), now: now)
+                stallCarried = (until, until - now)
             }
             stalled = nil
         } else if stalled == nil {
-            // Stalled again before the last stall's deadline passed: it goes on from there.
-            let due = stallCarried.flatMap { $0 > now ? $0 : nil } ?? now + limits.writeStallTimeout
+            // Stalled again before the last stall's deadline passed: it goes on with the time
+            // that stall had left (the time writable between them, the node producing or the
+            // client between requests, is not the client's to pay).
+            let due = stallCarried.flatMap { $0.until > now ? now + $0.left : nil } ?? now + limits.writeStallTimeout
             stalled = due
             stallTaken = 0
             wake(context, at: due)

@@ -46,6 +46,12 @@ extension Request {
             throw NIOTooManyBytesError(maxBytes: limit)
         }
         if head.headerFields[.expect] != nil { context.continueBody() }
-        return try await body.collect(upTo: limit)
+        let collected = try await body.collect(upTo: limit)
+        // Hummingbird reads the end of the connection's input as the body's end: a body the
+        // connection's close cut is not taken as a whole one (finding 334).
+        if let declared = head.headerFields[.contentLength], let length = Int(declared), collected.readableBytes != length {
+            throw HTTPError(.badRequest, message: "the body ended after \(collected.readableBytes) of the \(length) bytes its Content-Length gives")
+        }
+        return collected
     }
 }

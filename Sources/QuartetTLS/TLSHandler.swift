@@ -396,6 +396,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        // Both sides' close_notify sent: nothing more can come either way (the socket's input,
+        // which TLS ended, not TCP, would otherwise be held until a timer closed it).
+        let mode = inputClosed && mode == .output ? .all : mode
         if case .active = state, mode != .input {
             // What was written goes before the close_notify.
             encryptUnflushed(context)

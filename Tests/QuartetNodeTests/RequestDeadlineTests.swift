@@ -602,6 +602,81 @@ import Testing
         #expect(!channel.isActive, "a client taking 32 KiB every 6 s (5 KiB/s) is still open at 41 s")
     }
 
+    /// The flip's credit is what lies between the water marks less what the watched parts
+    /// already counted; time writable between stalls is not charged; a stall after the carried
+    /// deadline passed starts afresh.
+    @Test func aFlipCreditsOnlyWhatThePartsDidNotAndAPassedCarryStartsAfresh() throws {
+        let channel = try connection(limits)
+        stall(channel)  // 0 s: due at 30
+        var part = ByteBuffer()
+        part.writeRepeatingByte(1, count: 32 << 10)
+        channel.write(HTTPResponsePart.body(part), promise: nil)  // watched (written while stalled)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        channel.flush()  // taken at 10 s: 32 KiB, 2 s: due at 32
+        drain(channel)  // nothing more than the part counted: no further credit; 22 s left
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))  // writable 5 s, not charged
+        stall(channel)  // 15 s: due at 37
+        channel.embeddedEventLoop.advanceTime(by: .seconds(21))
+        #expect(channel.isActive, "charged for the time writable, or the part counted twice short")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive, "the flip credited what the part had counted")
+        // Past the carried deadline: afresh.
+        let later = try connection(limits)
+        stall(later)
+        later.embeddedEventLoop.advanceTime(by: .seconds(20))
+        drain(later)  // 20 s: due 32, 12 s left
+        later.embeddedEventLoop.advanceTime(by: .seconds(13))  // 33 s: the carry has passed
+        stall(later)
+        later.embeddedEventLoop.advanceTime(by: .seconds(29))
+        #expect(later.isActive, "a stall after the carry passed did not start afresh")
+        later.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!later.isActive)
+    }
+
+    /// A large answer still queued when its end is written (the client taking it at the
+    /// minimum rate): the idle timeout counts from when the end is on the socket, not from
+    /// when it was queued (finding 334: a page taken at 16 KiB/s was cut 30 s after its end was
+    /// queued).
+    @Test func theIdleTimeoutCountsFromWhenTheLastAnswerIsOnTheSocket() throws {
+        let channel = EmbeddedChannel()
+        let held = HeldWrites()
+        defer { held.dropAll() }
+        try channel.pipeline.syncOperations.addHandler(held)
+        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/logs/uk/entries")))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+        channel.write(HTTPResponsePart.body(ByteBuffer(repeating: 7, count: 16 * RequestDeadlineHandler.progressChunk)), promise: nil)
+        stall(channel)  // the client takes it at 16 KiB/s: a 64 KiB part every 4 s
+        channel.writeAndFlush(HTTPResponsePart.end(nil), promise: nil)
+        held.takeOne()  // the head
+        for part in 0..<16 {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(4))
+            #expect(channel.isActive, "cut at part \(part) of a page taken at the minimum rate")
+            held.takeOne()
+        }
+        drain(channel)
+        held.takeOne()  // the end, on the socket at 64 s
+        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
+        #expect(channel.isActive, "closed before 30 s idle after the end was on the socket")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive, "idle 31 s after the answer")
+    }
+
+    /// A connection closed while a request's body still came: the body fails (Hummingbird reads
+    /// the end of the input as the body's end); one closed between requests fails nothing.
+    @Test func aCloseUnderABodyFailsIt() throws {
+        let channel = try EmbeddedChannel.connected([RequestDeadlineHandler(limits: limits)])
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/v1/record/reading")))
+        _ = try channel.readInbound(as: HTTPRequestPart.self)
+        try channel.close().wait()
+        #expect(throws: HTTPParserError.invalidEOFState) { try channel.throwIfErrorCaught() }
+        let idle = try connection(limits)
+        try idle.close().wait()
+        #expect(throws: Never.self) { try idle.throwIfErrorCaught() }
+    }
+
     @Test func theStallDeadlineMovesByTheBytesTakenAtTheMinimumRate() {
         var limits = ConnectionLimits()
         limits.writeStallTimeout = .seconds(30)

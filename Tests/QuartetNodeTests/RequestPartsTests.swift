@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -217,6 +218,16 @@ extension RequestPartsTests {
         #expect(try closed.readOutbound(as: HTTPResponsePart.self) == nil)
         #expect(!String(decoding: closedMetrics.exposition(), as: UTF8.self).contains("quartet_http_responses_total{code=\"400\"}"))
 
+        // A body under way when the connection closed: the route reading it still fails (the
+        // end of its input read as the body's end, a form cut at `value=12` was appended).
+        let (cut, _) = try connected(metrics: closedMetrics)
+        try cut.writeInbound(head([(.contentLength, "10")]))
+        _ = try cut.readInbound(as: HTTPRequestPart.self)
+        try cut.close().wait()
+        cut.pipeline.fireErrorCaught(HTTPParserError.invalidEOFState)
+        #expect(throws: HTTPParserError.invalidEOFState) { try cut.throwIfErrorCaught() }
+        #expect(try cut.readOutbound(as: HTTPResponsePart.self) == nil)
+
         // The body of a request already answered (a route that refused it unread) that the
         // parser refuses: that request has its answer; closed so, nothing more written.
         // The close waits for the answer's end to be written (closed before, the queued answer
@@ -334,5 +345,23 @@ extension RequestPartsTests {
         #expect(answer.status == .badRequest && String(buffer: body).contains("needs a Host header") && answer.headerFields[.connection] == "close")
         _ = try exchange.readOutbound(as: HTTPResponsePart.self)
         #expect(closes.modes == [.output])
+    }
+}
+
+extension RequestPartsTests {
+    /// A body shorter than its `Content-Length` (what Hummingbird hands a route when the
+    /// connection's input ends under it: the end read as the body's) is refused, not taken
+    /// whole (finding 334); one of its length is taken.
+    @Test func aBodyShorterThanItsLengthIsRefused() async throws {
+        let channel = EmbeddedChannel()
+        let context = CertificateHeaderContext(source: .init(channel: channel, logger: Logger(label: "test")))
+        func request(_ length: String, _ body: String) -> Request {
+            Request(head: HTTPRequest(method: .post, scheme: "https", authority: "node", path: "/v1/logs/wales/entries", headerFields: [.contentLength: length]),
+                    body: RequestBody(buffer: ByteBuffer(string: body)))
+        }
+        await #expect(throws: HTTPError.self) { _ = try await request("10", "value=12").collectBody(upTo: 100, context: context) }
+        let whole = try await request("10", "value=1234").collectBody(upTo: 100, context: context)
+        #expect(whole == ByteBuffer(string: "value=1234"))
+        await #expect(throws: NIOTooManyBytesError.self) { _ = try await request("200", "x").collectBody(upTo: 100, context: context) }
     }
 }

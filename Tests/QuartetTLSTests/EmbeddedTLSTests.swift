@@ -225,6 +225,7 @@ struct EmbeddedPair {
         pair.server.allowRemoteHalfClosure = true
         // (An embedded channel closes whole on any close: the client's socket is kept open.)
         try pair.client.pipeline.syncOperations.addHandler(OutputCloseKept(), position: .first)
+        try pair.server.pipeline.syncOperations.addHandler(OutputCloseKept(), position: .first)
         pair.shuttle()
         pair.client.writeAndFlush(ByteBuffer(string: "a request"), promise: nil)
         pair.client.close(mode: .output, promise: nil)  // close_notify (the embedded channel keeps its socket open)
@@ -235,10 +236,13 @@ struct EmbeddedPair {
         pair.server.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)  // the FIN behind it
         #expect(pair.serverRecorder.inputClosed == 1, "the input's end passed up twice")
         pair.server.writeAndFlush(ByteBuffer(string: "its answer"), promise: nil)
-        pair.server.close(promise: nil)
+        // Closing its output (as Hummingbird does) closes the whole connection: nothing more
+        // can come either way (the socket, whose input TLS ended and not TCP, was held until a
+        // timer closed it).
+        pair.server.close(mode: .output, promise: nil)
         pair.shuttle()
         #expect(pair.clientRecorder.received == ByteBuffer(string: "its answer"))
-        #expect(!pair.server.isActive)
+        #expect(!pair.server.isActive, "an output close after the peer's close_notify left the connection open")
         #expect(pair.serverRecorder.errors.isEmpty && pair.clientRecorder.errors.isEmpty, "\(pair.serverRecorder.errors) \(pair.clientRecorder.errors)")
     }
 
