@@ -33,6 +33,15 @@ import Testing
         channel.pipeline.fireChannelWritabilityChanged()
     }
 
+    /// Still open `open` seconds from now, closed `closed` seconds from now.
+    func expectOpen(_ channel: EmbeddedChannel, for open: Int64, closedBy closed: Int64, _ what: String,
+                    sourceLocation: SourceLocation = #_sourceLocation) {
+        channel.embeddedEventLoop.advanceTime(by: .seconds(open))
+        #expect(channel.isActive, "closed too soon: \(what)", sourceLocation: sourceLocation)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(closed - open))
+        #expect(!channel.isActive, "still open: \(what)", sourceLocation: sourceLocation)
+    }
+
     /// Thirty seconds' limits.
     var limits: ConnectionLimits {
         var limits = ConnectionLimits()
@@ -56,10 +65,7 @@ import Testing
         channel.embeddedEventLoop.advanceTime(by: .seconds(5))
         try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "{}")))
         try channel.writeInbound(HTTPRequestPart.end(nil))
-        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
-        #expect(channel.isActive, "closed before the idle timeout")
-        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
-        #expect(!channel.isActive, "a connection idle for 31 s after a body read past its answer is still open")
+        expectOpen(channel, for: 29, closedBy: 31, "idle 30 s after a body read past its answer")
 
         // The same past the connection's age: closed when the body ends.
         limits.maxConnectionAge = .seconds(60)
@@ -537,10 +543,7 @@ import Testing
     @Test func aClientThatTakesNoneOfAResponseIsClosedAfterTheWriteStallTimeout() throws {
         let channel = try connection(limits)
         stall(channel)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
-        #expect(channel.isActive, "closed before the write-stall timeout")
-        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
-        #expect(!channel.isActive, "a connection that took nothing for 31 s is still open")
+        expectOpen(channel, for: 29, closedBy: 31, "a connection that takes nothing, closed at the write-stall timeout")
     }
 
     /// A slow reader of a large page: the connection stays unwritable for longer than the
@@ -576,10 +579,7 @@ import Testing
         channel.embeddedEventLoop.advanceTime(by: .seconds(25))
         channel.flush()  // the first parts reach the socket at 25 s: deadline 30 s + 3 × 4 s
         #expect(channel.isActive)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(16))
-        #expect(channel.isActive, "closed before the time its parts earned")
-        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
-        #expect(!channel.isActive, "a reader taking 192 KiB in 43 s (under 16 KiB/s) is still open")
+        expectOpen(channel, for: 16, closedBy: 18, "a reader taking 192 KiB in 43 s (under 16 KiB/s), closed at the time its parts earned")
     }
 
     /// Pipelined answers taken at a trickle (finding 332): each dip under the low-water mark
@@ -596,10 +596,7 @@ import Testing
             stall(channel)  // the next answer written
         }
         // 30 + 5 × 2 = 40 s, not 30 s after the last flip (60).
-        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
-        #expect(channel.isActive, "closed before the time the flips earned")
-        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
-        #expect(!channel.isActive, "a client taking 32 KiB every 6 s (5 KiB/s) is still open at 41 s")
+        expectOpen(channel, for: 9, closedBy: 11, "a client taking 32 KiB every 6 s (5 KiB/s), closed at the 40 s the flips earned")
     }
 
     /// The flip's credit is what lies between the water marks less what the watched parts
@@ -616,10 +613,7 @@ import Testing
         drain(channel)  // nothing more than the part counted: no further credit; 22 s left
         channel.embeddedEventLoop.advanceTime(by: .seconds(5))  // writable 5 s, not charged
         stall(channel)  // 15 s: due at 37
-        channel.embeddedEventLoop.advanceTime(by: .seconds(21))
-        #expect(channel.isActive, "charged for the time writable, or the part counted twice short")
-        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
-        #expect(!channel.isActive, "the flip credited what the part had counted")
+        expectOpen(channel, for: 21, closedBy: 23, "due at 37: not charged for the time writable, the part not counted twice")
         // Past the carried deadline: afresh.
         let later = try connection(limits)
         stall(later)
@@ -627,10 +621,7 @@ import Testing
         drain(later)  // 20 s: due 32, 12 s left
         later.embeddedEventLoop.advanceTime(by: .seconds(13))  // 33 s: the carry has passed
         stall(later)
-        later.embeddedEventLoop.advanceTime(by: .seconds(29))
-        #expect(later.isActive, "a stall after the carry passed did not start afresh")
-        later.embeddedEventLoop.advanceTime(by: .seconds(2))
-        #expect(!later.isActive)
+        expectOpen(later, for: 29, closedBy: 31, "a stall after the carry passed starts afresh")
     }
 
     /// A large answer still queued when its end is written (the client taking it at the
@@ -658,10 +649,7 @@ import Testing
         }
         drain(channel)
         held.takeOne()  // the end, on the socket at 64 s
-        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
-        #expect(channel.isActive, "closed before 30 s idle after the end was on the socket")
-        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
-        #expect(!channel.isActive, "idle 31 s after the answer")
+        expectOpen(channel, for: 29, closedBy: 31, "idle 30 s from when the end was on the socket")
     }
 
     /// A connection closed while a request's body still came: the body fails (Hummingbird reads
@@ -697,10 +685,7 @@ import Testing
         #expect(channel.isActive, "a connection that drained in time was closed")
         // Stalled again later: the timeout counts from then.
         stall(channel)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
-        #expect(channel.isActive)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
-        #expect(!channel.isActive)
+        expectOpen(channel, for: 29, closedBy: 31, "stalled again: 30 s from then")
         _ = try? channel.finish()
     }
 
