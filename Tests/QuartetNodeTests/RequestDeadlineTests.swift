@@ -377,6 +377,23 @@ import Testing
         }
     }
 
+    /// Writes an answer of `parts` 64 KiB parts and its end (the connection unwritable first if
+    /// `stalled`), and has the client take the head, then a part every `seconds` (the end is
+    /// left held): the connection stays open throughout.
+    func answerTakenSlowly(_ channel: EmbeddedChannel, _ held: HeldWrites, parts: Int, every seconds: Int64, stalled: Bool = false,
+                           sourceLocation: SourceLocation = #_sourceLocation) {
+        channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+        channel.write(HTTPResponsePart.body(ByteBuffer(repeating: 7, count: parts * RequestDeadlineHandler.progressChunk)), promise: nil)
+        if stalled { stall(channel) }
+        channel.writeAndFlush(HTTPResponsePart.end(nil), promise: nil)
+        held.takeOne()  // the head
+        for part in 0..<parts {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(seconds))
+            #expect(channel.isActive, "cut while part \(part) was being taken", sourceLocation: sourceLocation)
+            held.takeOne()
+        }
+    }
+
     /// The connection's last answer (a client that asks to close, as Python's urllib does on
     /// every request) is closed 10 s after it is written only if the client takes nothing: each
     /// part it takes moves that on, so a slow reader of a large page gets all of it (it was cut
@@ -390,15 +407,7 @@ import Testing
         try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/logs/uk/entries",
                                                                   headerFields: [.connection: "close"])))
         try channel.writeInbound(HTTPRequestPart.end(nil))
-        channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
-        channel.write(HTTPResponsePart.body(ByteBuffer(repeating: 7, count: 3 * RequestDeadlineHandler.progressChunk)), promise: nil)
-        channel.writeAndFlush(HTTPResponsePart.end(nil), promise: nil)
-        held.takeOne()  // the head
-        for part in 0..<3 {
-            channel.embeddedEventLoop.advanceTime(by: .seconds(8))
-            #expect(channel.isActive, "cut while part \(part) was being taken")
-            held.takeOne()
-        }
+        answerTakenSlowly(channel, held, parts: 3, every: 8)
         channel.embeddedEventLoop.advanceTime(by: .seconds(8))
         #expect(channel.isActive)
         held.takeOne()  // the end: on the socket, closed
@@ -637,16 +646,8 @@ import Testing
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/logs/uk/entries")))
         try channel.writeInbound(HTTPRequestPart.end(nil))
-        channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
-        channel.write(HTTPResponsePart.body(ByteBuffer(repeating: 7, count: 16 * RequestDeadlineHandler.progressChunk)), promise: nil)
-        stall(channel)  // the client takes it at 16 KiB/s: a 64 KiB part every 4 s
-        channel.writeAndFlush(HTTPResponsePart.end(nil), promise: nil)
-        held.takeOne()  // the head
-        for part in 0..<16 {
-            channel.embeddedEventLoop.advanceTime(by: .seconds(4))
-            #expect(channel.isActive, "cut at part \(part) of a page taken at the minimum rate")
-            held.takeOne()
-        }
+        // The client takes it at 16 KiB/s: a 64 KiB part every 4 s.
+        answerTakenSlowly(channel, held, parts: 16, every: 4, stalled: true)
         drain(channel)
         held.takeOne()  // the end, on the socket at 64 s
         expectOpen(channel, for: 29, closedBy: 31, "idle 30 s from when the end was on the socket")
