@@ -36,12 +36,20 @@ public struct NodeFiles: Sendable {
     public let node: String
     public let peerPort: Int
     public let apiPort: Int
+    /// The loopback address the node listens on: `127.0.0.1`, or `::1`.
+    public let host: String
     public var configPath: String { root.appendingPathComponent("\(node).json").path }
     public var dataPath: String { root.appendingPathComponent("data").path }
-    public var apiBase: String { "https://127.0.0.1:\(apiPort)" }
+    public var apiBase: String { "https://\(address(apiPort))" }
 
-    /// - Parameter members: other federation members (their certificates are issued too).
-    public init(node: String = "wales", members: [String] = ["uk", "england"], entries: Int = 3) throws {
+    /// `host:port`, an IPv6 literal bracketed.
+    func address(_ port: Int) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// - Parameters:
+    ///   - members: other federation members (their certificates are issued too).
+    ///   - host: the loopback address the node listens on (its certificate names both).
+    public init(node: String = "wales", members: [String] = ["uk", "england"], entries: Int = 3, host: String = "127.0.0.1") throws {
+        self.host = host
         root = try TestKit.temporaryDirectory("node")
         pki = try TestPKI()
         self.node = node
@@ -58,7 +66,7 @@ public struct NodeFiles: Sendable {
         }
         let vkey = try TestKit.quartet(["key", "vkey", "--data", dataPath, "--log", node]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         // Other members' keys only need to be well formed here; nothing replicates yet.
-        var nodes = [FederationFile.Node(id: node, role: .nation, peer: "127.0.0.1:\(peerPort)", api: "https://127.0.0.1:\(apiPort)", vkey: vkey)]
+        var nodes = [FederationFile.Node(id: node, role: .nation, peer: address(peerPort), api: apiBase, vkey: vkey)]
         for (i, member) in members.enumerated() {
             let dir = root.appendingPathComponent("other-\(member)").path
             _ = try TestKit.quartet(["init", "--log", member, "--data", dir])
@@ -74,7 +82,7 @@ public struct NodeFiles: Sendable {
             let directory = DataDirectory(path: root.appendingPathComponent("other-\(member)").path)
             try FederationTrust.sign(file: federationFile, member: member, key: directory.readSigningKey(log: member))
         }
-        let config = NodeConfigurationFile(node: node, data: "data", peer: "127.0.0.1:\(peerPort)", api: "127.0.0.1:\(apiPort)",
+        let config = NodeConfigurationFile(node: node, data: "data", peer: address(peerPort), api: address(apiPort),
                                            tls: .init(ca: pki.caCertificate, certificate: own.certificate, key: own.key), federation: "federation.json")
         try ProvisionedFile.write(config, to: configPath)
     }
