@@ -43,7 +43,7 @@ public struct NodeFiles: Sendable {
     public var apiBase: String { "https://\(address(apiPort))" }
 
     /// `host:port`, an IPv6 literal bracketed.
-    func address(_ port: Int) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    func address(_ port: Int) -> String { HostPort(host: host, port: port).description }
 
     /// - Parameters:
     ///   - members: other federation members (their certificates are issued too).
