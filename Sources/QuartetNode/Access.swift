@@ -80,12 +80,15 @@ public protocol APIRequestContext: RequestContext where Source == ApplicationReq
     var remoteAddress: SocketAddress? { get }
     /// The connection the request came on (its port's slots know it by this), if any.
     var connectionID: ObjectIdentifier? { get }
+    /// Whether the request's connection has closed (the client left, or its connection failed).
+    var connectionClosed: Bool { get }
     /// The route is about to read the request's body (`Request.collectBody`).
     func continueBody()
 }
 
 extension APIRequestContext {
     public var connectionID: ObjectIdentifier? { nil }
+    public var connectionClosed: Bool { false }
     /// The route is about to read the request's body: its `100 Continue`, if it asked for one,
     /// is sent (`ExchangeHandler`). Nothing where no connection is.
     public func continueBody() {}
@@ -123,6 +126,7 @@ public struct NodeRequestContext: APIRequestContext {
 
     public var remoteAddress: SocketAddress? { channel.remoteAddress }
     public var connectionID: ObjectIdentifier? { ObjectIdentifier(channel) }
+    public var connectionClosed: Bool { !channel.isActive }
     public func continueBody() { channel.triggerUserOutboundEvent(ExchangeHandler.ContinueEvent(), promise: nil) }
 
     public func clientCertificate(for request: Request) async throws -> (identity: FederationIdentity, serial: String)? {

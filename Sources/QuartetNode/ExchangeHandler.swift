@@ -138,7 +138,11 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// it had not sent of the answer — then the whole of it 2 s later, if the client has not
     /// closed first (what it sends meanwhile is dropped here).
     private func closeAfter(_ written: EventLoopFuture<Void>, _ context: ChannelHandlerContext) {
-        let channel = context.channel
+        Self.closeLingering(after: written, context.channel)
+    }
+
+    /// `closeAfter` for any handler of the connection (`RequestDeadlineHandler`'s last answer).
+    static func closeLingering(after written: EventLoopFuture<Void>, _ channel: any Channel) {
         written.whenComplete { _ in
             channel.close(mode: .output, promise: nil)
             channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }

@@ -116,8 +116,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 drained = true
                 // A client that takes none of the answer is closed all the same.
                 arm(context, limits.firstRequestTimeout)
-                let channel = context.channel
-                written.whenComplete { _ in channel.close(promise: nil) }
+                ExchangeHandler.closeLingering(after: written, context.channel)
             }
             return
         }
@@ -290,11 +289,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 context.write(data, promise: written)
                 return
             } else if last {
-                // Closed once written; a client that does not read it is closed all the same.
+                // Closed once written, its output first (a whole close drops what the kernel
+                // has not sent if the client's bytes still come); a client that does not read
+                // it is closed all the same.
                 arm(context, limits.firstRequestTimeout)
-                let channel = context.channel
                 let written = context.eventLoop.makePromise(of: Void.self)
-                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                ExchangeHandler.closeLingering(after: written.futureResult, context.channel)
                 promise.map { written.futureResult.cascade(to: $0) }
                 context.write(data, promise: written)
                 return
@@ -302,24 +302,19 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             let askRead = readWithheld && inFlight < pipelineReadAhead
             if askRead { readWithheld = false }
             if inFlight == 0 && !reading {
-                if context.channel.isWritable {
-                    arm(context, limits.idleTimeout)
-                } else {
-                    // The answer still queued behind a client taking it (the drain rate is in
-                    // charge meanwhile): idle from when its end is on the socket. Armed at once,
-                    // a large page taken at 16 KiB/s was cut 30 s after its end was queued
-                    // (finding 334).
-                    let written = context.eventLoop.makePromise(of: Void.self)
-                    promise.map { written.futureResult.cascade(to: $0) }
-                    let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                    written.futureResult.whenSuccess {
-                        let (handler, context) = loopBound.value
-                        if handler.inFlight == 0 && !handler.reading && handler.deadline == nil { handler.arm(context, handler.limits.idleTimeout) }
-                    }
-                    context.write(data, promise: written)
-                    if askRead { context.read() }
-                    return
+                // Idle from when the answer's end is on the socket (the drain rate is in charge
+                // while it is queued behind a client taking it). Armed as it was queued, a large
+                // page taken at 16 KiB/s was cut 30 s later (findings 334, 335).
+                let written = context.eventLoop.makePromise(of: Void.self)
+                promise.map { written.futureResult.cascade(to: $0) }
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                written.futureResult.whenSuccess {
+                    let (handler, context) = loopBound.value
+                    if handler.inFlight == 0 && !handler.reading && handler.deadline == nil { handler.arm(context, handler.limits.idleTimeout) }
                 }
+                context.write(data, promise: written)
+                if askRead { context.read() }
+                return
             }
             if askRead {
                 context.write(data, promise: promise)

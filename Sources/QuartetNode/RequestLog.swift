@@ -78,6 +78,13 @@ struct RequestLogMiddleware<Context: APIRequestContext>: RouterMiddleware {
             reason = "malformed HTTP: \(error)"
             response = Self.errorResponse(node: node, status: .badRequest, message: Self.notWellFormed(error), requestID: context.id, request: request)
             response.headers[.connection] = "close"
+        } catch where (error is IOError || error is ChannelError || error is TLSError) && context.connectionClosed {
+            // The connection failed under the request (a reset, a bad TLS record while its body
+            // came): the client's leaving, answered to no one, not a fault of the node's —
+            // anyone could use up the fault lines' budget with resets (finding 335).
+            reason = "the connection closed under the request: \(error)"
+            response = Self.errorResponse(node: node, status: NodeRequestContext.clientClosed, message: "the connection closed before the request was answered",
+                                          requestID: context.id, request: request)
         } catch {
             // Said in the request's line below (budgeted, as every failure is), not to the caller.
             reason = "internal error: \(error)"

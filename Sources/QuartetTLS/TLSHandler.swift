@@ -354,8 +354,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let last = rest.readableBytes == 0
             if let ciphertext = connection.takeCiphertext(allocator: context.channel.allocator) {
                 context.write(wrapOutboundOut(ciphertext), promise: last ? promise : nil)
-            } else if last {
-                promise?.succeed(())
+            } else if last, let promise {
+                // Nothing to send (an answer's empty end, which NIO's encoder writes with the
+                // answer's promise): done once what was written before it is, not now — a
+                // close "once the answer is written" cut the body still queued (finding 335).
+                context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
             }
         } while rest.readableBytes > 0
     }
@@ -397,8 +400,20 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         // Both sides' close_notify sent: nothing more can come either way (the socket's input,
-        // which TLS ended, not TCP, would otherwise be held until a timer closed it).
-        let mode = inputClosed && mode == .output ? .all : mode
+        // which TLS ended, not TCP, would otherwise be held until a timer closed it). Whole
+        // once the output's close is done: NIO's waits for the writes queued before it (the
+        // answer), a whole close at once drops them (finding 335).
+        if inputClosed && mode == .output, case .active = state {
+            let outputClosed = context.eventLoop.makePromise(of: Void.self)
+            close(context: context, mode: .output, closing: outputClosed)
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            outputClosed.futureResult.whenComplete { _ in bound.value.close(mode: .all, promise: promise) }
+            return
+        }
+        close(context: context, mode: mode, closing: promise)
+    }
+
+    private func close(context: ChannelHandlerContext, mode: CloseMode, closing promise: EventLoopPromise<Void>?) {
         if case .active = state, mode != .input {
             // What was written goes before the close_notify.
             encryptUnflushed(context)

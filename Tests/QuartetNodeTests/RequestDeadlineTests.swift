@@ -377,15 +377,16 @@ import Testing
         }
     }
 
-    /// Writes an answer of `parts` 64 KiB parts and its end (the connection unwritable first if
-    /// `stalled`), and has the client take the head, then a part every `seconds` (the end is
+    /// Writes an answer of `parts` 64 KiB parts and its end, then the flush (after which the
+    /// connection is unwritable if `stalled`, as answers are written), and has the client take the head, then a part every `seconds` (the end is
     /// left held): the connection stays open throughout.
     func answerTakenSlowly(_ channel: EmbeddedChannel, _ held: HeldWrites, parts: Int, every seconds: Int64, stalled: Bool = false,
                            sourceLocation: SourceLocation = #_sourceLocation) {
         channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
         channel.write(HTTPResponsePart.body(ByteBuffer(repeating: 7, count: parts * RequestDeadlineHandler.progressChunk)), promise: nil)
-        if stalled { stall(channel) }
         channel.writeAndFlush(HTTPResponsePart.end(nil), promise: nil)
+        // As the flush makes it: the end passed the handler while the connection was writable.
+        if stalled { stall(channel) }
         held.takeOne()  // the head
         for part in 0..<parts {
             channel.embeddedEventLoop.advanceTime(by: .seconds(seconds))
@@ -636,7 +637,9 @@ import Testing
     /// A large answer still queued when its end is written (the client taking it at the
     /// minimum rate): the idle timeout counts from when the end is on the socket, not from
     /// when it was queued (finding 334: a page taken at 16 KiB/s was cut 30 s after its end was
-    /// queued).
+    /// queued; finding 335: in the order answers are written — head, body and end, then the
+    /// flush that makes the connection unwritable — the 334 mend looked at the writability as
+    /// the end passed and never ran).
     @Test func theIdleTimeoutCountsFromWhenTheLastAnswerIsOnTheSocket() throws {
         let channel = EmbeddedChannel()
         let held = HeldWrites()
@@ -651,6 +654,21 @@ import Testing
         drain(channel)
         held.takeOne()  // the end, on the socket at 64 s
         expectOpen(channel, for: 29, closedBy: 31, "idle 30 s from when the end was on the socket")
+    }
+
+    /// The connection's last answer, once written: its output closed first (a whole close with
+    /// the client's bytes still coming resets the connection and drops what the kernel has not
+    /// sent), the whole 2 s later (finding 335).
+    @Test func theLastAnswerClosesTheOutputFirst() throws {
+        let closes = RequestPartsTests.Closes()
+        let channel = try EmbeddedChannel.connected([closes, RequestDeadlineHandler(limits: limits)])
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/healthz", headerFields: [.connection: "close"])))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(closes.modes == [.output] && channel.isActive, "\(closes.modes)")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(closes.modes == [.output, .all] && !channel.isActive, "\(closes.modes)")
     }
 
     /// A connection closed while a request's body still came: the body fails (Hummingbird reads

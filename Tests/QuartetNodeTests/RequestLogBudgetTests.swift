@@ -1,5 +1,7 @@
+import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 @testable import QuartetNode
 import QuartetTLS
 import Synchronization
@@ -21,6 +23,9 @@ import Testing
         router.get("/unready") { _, _ -> String in throw HTTPError(.serviceUnavailable, message: "not ready") }
         router.get("/broken") { _, _ -> String in throw CancellationError() }
         router.get("/refused") { _, _ -> String in throw HTTPError(.forbidden, message: "no") }
+        // The connection failing under the request (a reset while its body came; here, as in
+        // the router test, no connection is open): the client's leaving, not a fault.
+        router.get("/reset") { _, _ -> String in throw IOError(errnoCode: ECONNRESET, reason: "read(descriptor:pointer:size:)") }
         let client = RouterClient(router.buildResponder(), logger: logger)
         for _ in 0..<50 {
             try await client.execute(uri: "/unready", method: .get) { #expect($0.status == .serviceUnavailable) }
@@ -42,6 +47,11 @@ import Testing
         #expect(written.count == 5 && written.last?.contains("CancellationError") == true, "\(written)")
         try await client.execute(uri: "/broken", method: .get)
         #expect(captured.lines.withLock { $0.count } == 5, "the fault budget (1 here) is spent")
+        // Resets are not faults (anyone could spend the fault lines with them): 499, at debug.
+        captured.now.withLock { $0 += .seconds(61) }
+        for _ in 0..<3 { try await client.execute(uri: "/reset", method: .get) { #expect($0.status.code == 499) } }
+        #expect(captured.lines.withLock { $0.count } == 5, "a reset was logged as a fault")
+        captured.now.withLock { $0 -= .seconds(61) }
         // A minute on, the next of each is written, with the count of those that were not.
         captured.now.withLock { $0 += .seconds(61) }
         try await client.execute(uri: "/broken", method: .get)

@@ -33,12 +33,35 @@ final class Recorder: ChannelInboundHandler, @unchecked Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) { errors.append(error) }
 }
 
-/// Takes a close of the output only (a half-close) as done, leaving the channel open.
+/// Takes a close of the output only (a half-close) as done, leaving the channel open — or
+/// holds it (`holds`) until `finishOutputClose`, as NIO's does until the queued writes are out.
 final class OutputCloseKept: ChannelOutboundHandler, @unchecked Sendable {
     typealias OutboundIn = ByteBuffer
+    var modes: [CloseMode] = []
+    var holds = false
+    var held: EventLoopPromise<Void>?
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        modes.append(mode)
         guard mode == .output else { return context.close(mode: mode, promise: promise) }
-        promise?.succeed()
+        if holds { held = promise } else { promise?.succeed() }
+    }
+    func finishOutputClose() { held?.succeed(); held = nil }
+}
+
+/// Holds the writes that reach the socket, to complete them when told (a client taking them).
+final class SocketWritesHeld: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+    var held: [EventLoopPromise<Void>] = []
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let mine = context.eventLoop.makePromise(of: Void.self)
+        held.append(mine)
+        context.write(data, promise: nil)
+        if let promise { mine.futureResult.cascade(to: promise) }
+    }
+    func takeAll() {
+        let promises = held
+        held = []
+        for promise in promises { promise.succeed() }
     }
 }
 
@@ -225,7 +248,9 @@ struct EmbeddedPair {
         pair.server.allowRemoteHalfClosure = true
         // (An embedded channel closes whole on any close: the client's socket is kept open.)
         try pair.client.pipeline.syncOperations.addHandler(OutputCloseKept(), position: .first)
-        try pair.server.pipeline.syncOperations.addHandler(OutputCloseKept(), position: .first)
+        let serverClose = OutputCloseKept()
+        serverClose.holds = true
+        try pair.server.pipeline.syncOperations.addHandler(serverClose, position: .first)
         pair.shuttle()
         pair.client.writeAndFlush(ByteBuffer(string: "a request"), promise: nil)
         pair.client.close(mode: .output, promise: nil)  // close_notify (the embedded channel keeps its socket open)
@@ -239,11 +264,39 @@ struct EmbeddedPair {
         // Closing its output (as Hummingbird does) closes the whole connection: nothing more
         // can come either way (the socket, whose input TLS ended and not TCP, was held until a
         // timer closed it).
+        // Its output closed first (NIO's waits for the queued answer; a whole close at once
+        // dropped it), then the whole connection.
         pair.server.close(mode: .output, promise: nil)
+        #expect(serverClose.modes == [.output] && pair.server.isActive, "closed whole before the answer was out: \(serverClose.modes)")
         pair.shuttle()
         #expect(pair.clientRecorder.received == ByteBuffer(string: "its answer"))
-        #expect(!pair.server.isActive, "an output close after the peer's close_notify left the connection open")
+        serverClose.finishOutputClose()
+        #expect(serverClose.modes == [.output, .all] && !pair.server.isActive, "an output close after the peer's close_notify left the connection open")
         #expect(pair.serverRecorder.errors.isEmpty && pair.clientRecorder.errors.isEmpty, "\(pair.serverRecorder.errors) \(pair.clientRecorder.errors)")
+    }
+
+    /// A write that makes no ciphertext (an HTTP answer's empty end, carrying the answer's
+    /// promise) completes after the writes before it reach the socket, not at once (finding
+    /// 335: a close "once the answer is written" cut the body still queued).
+    @Test func anEmptyWriteCompletesInOrder() throws {
+        defer { pki.remove() }
+        let pair = try EmbeddedPair(client: try context(.client, "wales"), server: try context(.server, "uk"), clientPolicy: .node("uk"))
+        pair.shuttle()
+        let socket = SocketWritesHeld()
+        try pair.server.pipeline.syncOperations.addHandler(socket, position: .first)
+        var body = ByteBuffer()
+        body.writeRepeatingByte(7, count: 100_000)  // over the joined-write limit: encrypted write by write
+        pair.server.write(body, promise: nil)
+        let end = pair.server.eventLoop.makePromise(of: Void.self)
+        pair.server.write(ByteBuffer(), promise: end)
+        pair.server.flush()
+        var done = false
+        end.futureResult.whenSuccess { done = true }
+        #expect(!done, "the empty write completed before the body reached the socket")
+        socket.takeAll()
+        #expect(done)
+        pair.shuttle()
+        #expect(pair.clientRecorder.received.readableBytes == 100_000)
     }
 
     @Test(arguments: [1, 3, 7, 1000])
