@@ -43,6 +43,11 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// A read asked for while `pipelineReadAhead` requests were unanswered: asked for once an
     /// answer ends.
     private var readWithheld = false
+    /// The end of the answer that left the connection idle is written but not yet on the socket:
+    /// while the client takes it at the drain rate (stalled), the stall deadline alone is in
+    /// force, and the idle timeout counts again from when it is on the socket or the
+    /// connection turns writable.
+    private var endPending = false
     private var timer: (due: NIODeadline, task: Scheduled<Void>)?
     /// Requests whose response has not ended.
     private var inFlight = 0
@@ -134,6 +139,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             }
             inFlight += 1
             reading = true
+            endPending = false
             arm(context, limits.requestTimeout)
             // The most a connection may have unanswered: this request is its last.
             if closeAfterResponses == nil, inFlight >= limits.maxPipelinedRequests { closeAfterResponses = inFlight }
@@ -302,15 +308,21 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             let askRead = readWithheld && inFlight < pipelineReadAhead
             if askRead { readWithheld = false }
             if inFlight == 0 && !reading {
-                // Idle from when the answer's end is on the socket (the drain rate is in charge
-                // while it is queued behind a client taking it). Armed as it was queued, a large
-                // page taken at 16 KiB/s was cut 30 s later (findings 334, 335).
+                // Idle from now — a deadline always follows an answer (a timer that fired while
+                // a route ran left none, and an answer that never reached the socket held the
+                // connection for ever) — and again from when the end is on the socket; while a
+                // client takes it at the drain rate, that rule alone (findings 334–336: armed
+                // only as it was queued, a large page taken at 16 KiB/s was cut 30 s later).
+                arm(context, limits.idleTimeout)
+                endPending = true
                 let written = context.eventLoop.makePromise(of: Void.self)
                 promise.map { written.futureResult.cascade(to: $0) }
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                written.futureResult.whenSuccess {
+                written.futureResult.whenComplete { _ in
                     let (handler, context) = loopBound.value
-                    if handler.inFlight == 0 && !handler.reading && handler.deadline == nil { handler.arm(context, handler.limits.idleTimeout) }
+                    guard handler.endPending else { return }
+                    handler.endPending = false
+                    if handler.inFlight == 0 && !handler.reading { handler.arm(context, handler.limits.idleTimeout) }
                 }
                 context.write(data, promise: written)
                 if askRead { context.read() }
@@ -336,6 +348,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 stallCarried = (until, until - now)
             }
             stalled = nil
+            // The last answer's end still queued: idle from now (its deadline was out of force
+            // while the client took the answer).
+            if endPending && inFlight == 0 && !reading { arm(context, limits.idleTimeout) }
         } else if stalled == nil {
             // Stalled again before the last stall's deadline passed: it goes on with the time
             // that stall had left (the time writable between them, the node producing or the
@@ -357,7 +372,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     /// The earlier of the request deadline and the write-stall deadline, if any.
     private var due: NIODeadline? {
-        switch (deadline, stalled) {
+        // While the last answer is taken at the drain rate, its rule alone.
+        let deadline: NIODeadline? = endPending && stalled != nil ? nil : self.deadline
+        return switch (deadline, stalled) {
         case (let a?, let b?): min(a, b)
         case (let a?, nil): a
         case (nil, let b?): b

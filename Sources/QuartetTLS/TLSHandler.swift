@@ -314,8 +314,15 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         (try? channel.syncOptions?.getOption(ChannelOptions.allowRemoteHalfClosure)) == true
     }
 
+    /// The socket's input ended (a FIN, after a close_notify or not): NIO makes an output close a
+    /// whole one, dropping the writes still queued.
+    private var socketInputEnded = false
+
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if inputClosed, let event = event as? ChannelEvent, event == .inputClosed { return }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            socketInputEnded = true
+            if inputClosed { return }
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -399,15 +406,19 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        // Both sides' close_notify sent: nothing more can come either way (the socket's input,
-        // which TLS ended, not TCP, would otherwise be held until a timer closed it). Whole
-        // once the output's close is done: NIO's waits for the writes queued before it (the
-        // answer), a whole close at once drops them (finding 335).
-        if inputClosed && mode == .output, case .active = state {
-            let outputClosed = context.eventLoop.makePromise(of: Void.self)
-            close(context: context, mode: .output, closing: outputClosed)
+        // The peer's input over (its close_notify, a FIN): once ours is sent nothing more can
+        // come either way, so the connection closes whole — once what was written before it
+        // is on the socket: a whole close at once (NIO makes an output close one on a socket
+        // whose input ended) drops the answer still queued (findings 335, 336).
+        if (inputClosed || socketInputEnded) && mode == .output, case .active = state {
+            encryptUnflushed(context)
+            state = .closing
+            connection.shutdown()
+            let written = context.eventLoop.makePromise(of: Void.self)
+            let notify = connection.takeCiphertext(allocator: context.channel.allocator) ?? context.channel.allocator.buffer(capacity: 0)
+            context.writeAndFlush(wrapOutboundOut(notify), promise: written)
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            outputClosed.futureResult.whenComplete { _ in bound.value.close(mode: .all, promise: promise) }
+            written.futureResult.whenComplete { _ in bound.value.close(mode: .all, promise: promise) }
             return
         }
         close(context: context, mode: mode, closing: promise)

@@ -656,6 +656,26 @@ import Testing
         expectOpen(channel, for: 29, closedBy: 31, "idle 30 s from when the end was on the socket")
     }
 
+    /// An answer that never reaches the socket while the connection stays writable (a small one
+    /// to a client that reads nothing, its kernel buffers full), after the timer fired while
+    /// its route ran: closed at the idle timeout (finding 336: the deadline waited for the
+    /// end's write, no timer was left, and the connection was held for ever).
+    @Test func anAnswerThatNeverReachesTheSocketIsClosedIdle() throws {
+        let channel = EmbeddedChannel()
+        let held = HeldWrites()
+        defer { held.dropAll() }
+        try channel.pipeline.syncOperations.addHandler(held)
+        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/view")))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(11))  // the route runs: the first request's timer fires, finding nothing due
+        channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+        channel.write(HTTPResponsePart.body(ByteBuffer(string: "{}")), promise: nil)
+        channel.writeAndFlush(HTTPResponsePart.end(nil), promise: nil)
+        expectOpen(channel, for: 29, closedBy: 31, "an answer never taken, the connection writable")
+    }
+
     /// The connection's last answer, once written: its output closed first (a whole close with
     /// the client's bytes still coming resets the connection and drops what the kernel has not
     /// sent), the whole 2 s later (finding 335).
