@@ -145,7 +145,7 @@ let package = Package(
         // Test fixtures shared by the test targets (never a product).
         .target(
             name: "QuartetTestKit",
-            dependencies: ["QuartetLedger", "QuartetCrypto", "QuartetStore", "QuartetNode", "QuartetHarness"]
+            dependencies: ["QuartetLedger", "QuartetCrypto", "QuartetStore", "QuartetNode", "QuartetHarness", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "QuartetPlanTests", dependencies: ["QuartetPlan", "QuartetAPI", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "QuartetPolicyTests", dependencies: ["QuartetPolicy", "QuartetLedger", "QuartetCrypto"]),

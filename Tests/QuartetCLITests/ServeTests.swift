@@ -91,6 +91,52 @@ import Testing
     /// check; a body said to be longer than the route takes is refused (413) from its
     /// `Content-Length`, before it is sent; a request the parser refuses is answered in JSON
     /// with a request id (finding 327).
+    /// A TLS client for the Python snippets, over memory BIOs: it can send close_notify and
+    /// read on (TLS 1.3 closes only the sender's side), and set its socket's segment size and
+    /// receive buffer as a real link's are.
+    static let pythonTLSClient = """
+        import re, select, socket, ssl, sys, time
+        class Client:
+            def __init__(self, port, ca, mss=None, rcvbuf=None, wait=5):
+                context = ssl.create_default_context(cafile=ca)
+                context.check_hostname = False
+                self.raw, self.wait = socket.socket(), wait
+                if mss: self.raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+                if rcvbuf: self.raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                self.raw.connect(("127.0.0.1", port))
+                self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+                self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname="wales")
+                while True:
+                    try: self.tls.do_handshake(); break
+                    except ssl.SSLWantReadError: self.send(); self.receive()
+            def send(self):
+                data = self.outgoing.read()
+                if data: self.raw.sendall(data)
+            def receive(self):
+                if not select.select([self.raw], [], [], self.wait)[0]: raise SystemExit("nothing in %d s" % self.wait)
+                data = self.raw.recv(65536)
+                if data: self.incoming.write(data)
+                else: self.incoming.write_eof()
+                return bool(data)
+            def request(self, text, close_notify=False):
+                self.tls.write(text)
+                if close_notify:
+                    try: self.tls.unwrap()
+                    except ssl.SSLWantReadError: pass
+                self.send()  # the request and the close_notify in one segment
+            def answer(self):
+                answer = b""
+                while True:
+                    try: data = self.tls.read(65536)
+                    except ssl.SSLWantReadError:
+                        if not self.receive(): return answer
+                        continue
+                    except (ssl.SSLZeroReturnError, ssl.SSLEOFError): return answer
+                    if not data: return answer
+                    answer += data
+
+        """
+
     @Test func expectContinueIsAnsweredAndABodyTooLongIsRefusedFromItsLength() throws {
         let files = try NodeFiles()
         defer { files.remove() }
@@ -147,37 +193,14 @@ import Testing
         // connection was gone was a 500 and an error line each). Then the same with the
         // client gone at once: no one is left to answer, and it is no fault of the node's.
         let python = try #require(TestKit.which("python3"))
-        let closes = try TestKit.run(python, ["-c", """
-            import select, socket, ssl, sys
-            context = ssl.create_default_context(cafile=sys.argv[2])
-            context.check_hostname = False
-            def half_closed(request):
-                raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-                incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-                tls = context.wrap_bio(incoming, outgoing, server_hostname="wales")
-                def send():
-                    data = outgoing.read()
-                    if data: raw.sendall(data)
-                def receive():
-                    if not select.select([raw], [], [], 5)[0]: raise SystemExit("no answer in 5 s")
-                    data = raw.recv(65536)
-                    if data: incoming.write(data)
-                    else: incoming.write_eof()
-                while True:
-                    try: tls.do_handshake(); break
-                    except ssl.SSLWantReadError: send(); receive()
-                tls.write(request)
-                try: tls.unwrap()
-                except ssl.SSLWantReadError: pass
-                send()  # the request and the close_notify in one segment
-                answer = b""
-                while True:
-                    try: answer += tls.read(65536)
-                    except ssl.SSLWantReadError: receive()
-                    except ssl.SSLZeroReturnError: return answer
+        let closes = try TestKit.run(python, ["-c", Self.pythonTLSClient + """
             for _ in range(5):
-                print(half_closed(b"GET /v1/logs HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n").split(b"\\r\\n")[0].decode())
+                client = Client(int(sys.argv[1]), sys.argv[2])
+                client.request(b"GET /v1/logs HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n", close_notify=True)
+                print(client.answer().split(b"\\r\\n")[0].decode())
             for _ in range(5):
+                context = ssl.create_default_context(cafile=sys.argv[2])
+                context.check_hostname = False
                 s = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="wales")
                 s.sendall(b"GET /v1/logs HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
                 s.close()
@@ -218,45 +241,12 @@ import Testing
         let node = try NodeProcess(config: files.configPath)
         defer { _ = node.stop(signal: SIGKILL) }
         let python = try #require(TestKit.which("python3"))
-        let fetched = try TestKit.run(python, ["-c", """
-            import re, select, socket, ssl, sys, time
-            context = ssl.create_default_context(cafile=sys.argv[2])
-            context.check_hostname = False
+        let fetched = try TestKit.run(python, ["-c", Self.pythonTLSClient + """
             def fetch(extra, notify):
-                raw = socket.socket()
-                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
-                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                raw.connect(("127.0.0.1", int(sys.argv[1])))
-                incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-                tls = context.wrap_bio(incoming, outgoing, server_hostname="wales")
-                def send():
-                    data = outgoing.read()
-                    if data: raw.sendall(data)
-                def receive():
-                    if not select.select([raw], [], [], 10)[0]: raise SystemExit("nothing in 10 s")
-                    data = raw.recv(65536)
-                    if data: incoming.write(data)
-                    else: incoming.write_eof()
-                    return bool(data)
-                while True:
-                    try: tls.do_handshake(); break
-                    except ssl.SSLWantReadError: send(); receive()
-                tls.write(b"GET /assets/verify.js HTTP/1.1\\r\\nHost: x\\r\\n" + extra + b"\\r\\n")
-                if notify:
-                    try: tls.unwrap()
-                    except ssl.SSLWantReadError: pass
-                send()
+                client = Client(int(sys.argv[1]), sys.argv[2], mss=536, rcvbuf=4096, wait=10)
+                client.request(b"GET /assets/verify.js HTTP/1.1\\r\\nHost: x\\r\\n" + extra + b"\\r\\n", close_notify=notify)
                 time.sleep(1)  # the client reads late: the node has closed by now if it did not wait
-                answer = b""
-                while True:
-                    try: data = tls.read(65536)
-                    except ssl.SSLWantReadError:
-                        if not receive(): break
-                        continue
-                    except (ssl.SSLZeroReturnError, ssl.SSLEOFError): break
-                    if not data: break
-                    answer += data
-                head, body = answer.split(b"\\r\\n\\r\\n", 1)
+                head, body = client.answer().split(b"\\r\\n\\r\\n", 1)
                 length = int(re.search(rb"(?i)content-length: *(\\d+)", head).group(1))
                 print("%s %d of %d" % ("whole" if len(body) == length else "cut", len(body), length))
             fetch(b"Connection: close\\r\\n", False)

@@ -5,6 +5,7 @@ import NIOEmbedded
 import NIOHTTP1
 import NIOHTTPTypes
 @testable import QuartetNode
+import QuartetTestKit
 import Testing
 
 /// The API connection's deadlines, on an embedded channel with a virtual clock: a client that
@@ -358,23 +359,14 @@ import Testing
         #expect(!channel.isActive)
     }
 
-    /// Holds the write promises that pass it (towards the socket), to complete them one by one:
-    /// a client taking a large answer part by part.
-    final class HeldWrites: ChannelOutboundHandler, @unchecked Sendable {
-        typealias OutboundIn = Any
-        var held: [EventLoopPromise<Void>] = []
-        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-            let mine = context.eventLoop.makePromise(of: Void.self)
-            held.append(mine)
-            context.write(data, promise: nil)
-            if let promise { mine.futureResult.cascade(to: promise) }
-        }
-        func takeOne() { if !held.isEmpty { held.removeFirst().succeed(()) } }
-        /// Fails what is still held (a promise must be completed before it is dropped).
-        func dropAll() {
-            for promise in held { promise.fail(ChannelError.ioOnClosedChannel) }
-            held = []
-        }
+    /// A connection whose writes `HeldWrites` holds until the client takes them, with a
+    /// request read whole (the node works on it).
+    func heldConnection() throws -> (EmbeddedChannel, HeldWrites) {
+        let held = HeldWrites()
+        let channel = try EmbeddedChannel.connected([held, RequestDeadlineHandler(limits: limits)])
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/logs/uk/entries")))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        return (channel, held)
     }
 
     /// Writes an answer of `parts` 64 KiB parts and its end, then the flush (after which the
@@ -641,14 +633,8 @@ import Testing
     /// flush that makes the connection unwritable — the 334 mend looked at the writability as
     /// the end passed and never ran).
     @Test func theIdleTimeoutCountsFromWhenTheLastAnswerIsOnTheSocket() throws {
-        let channel = EmbeddedChannel()
-        let held = HeldWrites()
+        let (channel, held) = try heldConnection()
         defer { held.dropAll() }
-        try channel.pipeline.syncOperations.addHandler(held)
-        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/logs/uk/entries")))
-        try channel.writeInbound(HTTPRequestPart.end(nil))
         // The client takes it at 16 KiB/s: a 64 KiB part every 4 s.
         answerTakenSlowly(channel, held, parts: 16, every: 4, stalled: true)
         drain(channel)
@@ -661,14 +647,8 @@ import Testing
     /// its route ran: closed at the idle timeout (finding 336: the deadline waited for the
     /// end's write, no timer was left, and the connection was held for ever).
     @Test func anAnswerThatNeverReachesTheSocketIsClosedIdle() throws {
-        let channel = EmbeddedChannel()
-        let held = HeldWrites()
+        let (channel, held) = try heldConnection()
         defer { held.dropAll() }
-        try channel.pipeline.syncOperations.addHandler(held)
-        try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .get, scheme: "https", authority: "node", path: "/v1/view")))
-        try channel.writeInbound(HTTPRequestPart.end(nil))
         channel.embeddedEventLoop.advanceTime(by: .seconds(11))  // the route runs: the first request's timer fires, finding nothing due
         channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
         channel.write(HTTPResponsePart.body(ByteBuffer(string: "{}")), promise: nil)

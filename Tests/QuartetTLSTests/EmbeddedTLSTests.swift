@@ -45,22 +45,6 @@ final class OutputCloseKept: ChannelOutboundHandler, @unchecked Sendable {
     }
 }
 
-/// Holds the writes that reach the socket, to complete them when told (a client taking them).
-final class SocketWritesHeld: ChannelOutboundHandler, @unchecked Sendable {
-    typealias OutboundIn = ByteBuffer
-    var held: [EventLoopPromise<Void>] = []
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let mine = context.eventLoop.makePromise(of: Void.self)
-        held.append(mine)
-        context.write(data, promise: nil)
-        if let promise { mine.futureResult.cascade(to: promise) }
-    }
-    func takeAll() {
-        let promises = held
-        held = []
-        for promise in promises { promise.succeed() }
-    }
-}
 
 /// Writes `text` as soon as the handshake completes.
 final class ReplyOnHandshake: ChannelInboundHandler, @unchecked Sendable {
@@ -245,7 +229,7 @@ struct EmbeddedPair {
         pair.server.allowRemoteHalfClosure = true
         // (An embedded channel closes whole on any close: the client's socket is kept open.)
         try pair.client.pipeline.syncOperations.addHandler(OutputCloseKept(), position: .first)
-        let serverClose = OutputCloseKept(), socket = SocketWritesHeld()
+        let serverClose = OutputCloseKept(), socket = QuartetTestKit.HeldWrites()
         try pair.server.pipeline.syncOperations.addHandler(serverClose, position: .first)
         pair.shuttle()
         try pair.server.pipeline.syncOperations.addHandler(socket, position: .first)
@@ -280,7 +264,7 @@ struct EmbeddedPair {
         defer { pki.remove() }
         let pair = try EmbeddedPair(client: try context(.client, "wales"), server: try context(.server, "uk"), clientPolicy: .node("uk"))
         pair.shuttle()
-        let socket = SocketWritesHeld()
+        let socket = QuartetTestKit.HeldWrites()
         try pair.server.pipeline.syncOperations.addHandler(socket, position: .first)
         var body = ByteBuffer()
         body.writeRepeatingByte(7, count: 100_000)  // over the joined-write limit: encrypted write by write
