@@ -128,7 +128,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             let written = promise ?? context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(data, promise: written)
-            closeAfter(written.futureResult, context)
+            Self.closeLingering(after: written.futureResult, context.channel)
         }
     }
 
@@ -136,12 +136,8 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// close_notify, then FIN), so that the client reads the answer whole — closed outright
     /// while the client's bytes still come, the kernel would reset the connection and drop what
     /// it had not sent of the answer — then the whole of it 2 s later, if the client has not
-    /// closed first (what it sends meanwhile is dropped here).
-    private func closeAfter(_ written: EventLoopFuture<Void>, _ context: ChannelHandlerContext) {
-        Self.closeLingering(after: written, context.channel)
-    }
-
-    /// `closeAfter` for any handler of the connection (`RequestDeadlineHandler`'s last answer).
+    /// closed first (what it sends meanwhile is dropped here). Also `RequestDeadlineHandler`'s,
+    /// after a connection's last answer.
     static func closeLingering(after written: EventLoopFuture<Void>, _ channel: any Channel) {
         written.whenComplete { _ in
             channel.close(mode: .output, promise: nil)
@@ -190,7 +186,7 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // The body of a request already answered (a route that refused it unread): it has
             // its answer; the connection closes.
             failed = .closing
-            closeAfter(lastEnd ?? context.eventLoop.makeSucceededVoidFuture(), context)
+            Self.closeLingering(after: lastEnd ?? context.eventLoop.makeSucceededVoidFuture(), context.channel)
         case (false, true):
             // The body of a request under way: the route reading it answers the failure
             // (`RequestLogMiddleware`), or, not reading it, answers as it would; the connection
@@ -226,6 +222,6 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Past `write`'s own check: these are this handler's, not the responder's.
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
-        closeAfter(context.writeAndFlush(wrapOutboundOut(.end(nil))), context)
+        Self.closeLingering(after: context.writeAndFlush(wrapOutboundOut(.end(nil))), context.channel)
     }
 }

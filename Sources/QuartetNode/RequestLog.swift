@@ -196,9 +196,18 @@ struct HostCheck<Context: RequestContext>: RouterMiddleware {
         // An IP literal's bytes: hex digits, `:`, `.`, a zone's `%` and name.
         func isAddress(_ byte: UInt8) -> Bool { isName(byte) || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "%") }
         // An IPv6 address unbracketed (two colons or more): what this node's own clients before
-        // 0.3.8 send for a node at an IPv6 literal (`Host: ::1`); no port can follow one.
+        // 0.3.8 send for a node at an IPv6 literal (`Host: ::1`); no port can follow one. Hex
+        // digits, colons and dots (an embedded IPv4), then a zone's `%` and name.
         if rest.first != UInt8(ascii: "["), rest.lazy.filter({ $0 == UInt8(ascii: ":") }).count >= 2 {
-            return rest.allSatisfy(isAddress)
+            let address = rest.prefix { $0 != UInt8(ascii: "%") }
+            func isIPv6(_ byte: UInt8) -> Bool {
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"), UInt8(ascii: "A")...UInt8(ascii: "F"),
+                     UInt8(ascii: ":"), UInt8(ascii: "."): true
+                default: false
+                }
+            }
+            return address.allSatisfy(isIPv6) && rest.allSatisfy(isAddress)
         }
         if rest.first == UInt8(ascii: "[") {
             guard let close = rest.firstIndex(of: UInt8(ascii: "]")) else { return false }

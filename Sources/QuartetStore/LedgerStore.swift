@@ -106,7 +106,6 @@ public final class LedgerStore: Sendable {
         return LedgerStore(directory: directory, pool: pool, writerLock: lock)
     }
 
-    /// Opens an existing data directory.
     /// A small SQLite file of the data directory's beside the ledger (the witness's state, the
     /// submissions): WAL, `synchronous` as given (`FULL` for what must be durable before an
     /// answer), its WAL bounded as the ledger's, a 10 s wait for a lock.
@@ -121,6 +120,7 @@ public final class LedgerStore: Sendable {
         return try DatabaseQueue(path: path, configuration: config)
     }
 
+    /// Opens an existing data directory.
     public static func open(_ directory: DataDirectory, mode: OpenMode = .reader) throws(StoreError) -> LedgerStore {
         guard FileManager.default.fileExists(atPath: directory.url.path) else {
             throw StoreError(.notADataDirectory, "no data directory at \(directory.url.path)")

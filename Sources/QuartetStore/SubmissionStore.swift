@@ -53,9 +53,8 @@ public final class SubmissionStore: Sendable {
         self.capacity = capacity
         self.maxBytes = maxBytes
         self.warn = warn
-        func open(synchronous: String) throws -> DatabaseQueue { try LedgerStore.walQueue(path, synchronous: synchronous) }
         func openBoth() throws -> (DatabaseQueue, DatabaseQueue) {
-            let synced = try open(synchronous: "FULL")
+            let synced = try LedgerStore.walQueue(path, synchronous: "FULL")
             try synced.write { db in
                 // A table of the first form (no `seq`: a build of 2026-12-07 before 0.3.8) could
                 // not be pruned: made again (it holds at most a day of keys).
@@ -74,7 +73,7 @@ public final class SubmissionStore: Sendable {
                     );
                     """)
             }
-            return (synced, try open(synchronous: "NORMAL"))
+            return (synced, try LedgerStore.walQueue(path, synchronous: "NORMAL"))
         }
         do {
             (synced, unsynced) = try openBoth()

@@ -67,10 +67,9 @@ public final class WitnessStore: Sendable {
             throw StoreError(.io, "cannot create \(folder)", cause: UnderlyingError(error.localizedDescription))
         }
         path = Self.databasePath(directory)
-        func open(_ path: String, synchronous: String) throws -> DatabaseQueue { try LedgerStore.walQueue(path, synchronous: synchronous) }
         do {
-            queue = try open(path, synchronous: "FULL")
-            gathered = try open(Self.gatheredPath(directory), synchronous: "NORMAL")
+            queue = try LedgerStore.walQueue(path, synchronous: "FULL")
+            gathered = try LedgerStore.walQueue(Self.gatheredPath(directory), synchronous: "NORMAL")
             try gathered.write { db in
                 try db.execute(sql: """
                     CREATE TABLE IF NOT EXISTS cosignatures (

@@ -410,29 +410,29 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // come either way, so the connection closes whole — once what was written before it
         // is on the socket: a whole close at once (NIO makes an output close one on a socket
         // whose input ended) drops the answer still queued (findings 335, 336).
-        if (inputClosed || socketInputEnded) && mode == .output, case .active = state {
-            encryptUnflushed(context)
-            state = .closing
-            connection.shutdown()
+        guard case .active = state, mode != .input else { return context.close(mode: mode, promise: promise) }
+        if (inputClosed || socketInputEnded) && mode == .output {
             let written = context.eventLoop.makePromise(of: Void.self)
-            let notify = connection.takeCiphertext(allocator: context.channel.allocator) ?? context.channel.allocator.buffer(capacity: 0)
-            context.writeAndFlush(wrapOutboundOut(notify), promise: written)
+            sendCloseNotify(context, written: written)
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             written.futureResult.whenComplete { _ in bound.value.close(mode: .all, promise: promise) }
             return
         }
-        close(context: context, mode: mode, closing: promise)
+        sendCloseNotify(context)
+        context.close(mode: mode, promise: promise)
     }
 
-    private func close(context: ChannelHandlerContext, mode: CloseMode, closing promise: EventLoopPromise<Void>?) {
-        if case .active = state, mode != .input {
-            // What was written goes before the close_notify.
-            encryptUnflushed(context)
-            state = .closing
-            connection.shutdown()
-            sendCiphertext(context, flush: true)
+    /// Sends close_notify, what was written before it first, flushed; `written` completes once
+    /// it — and so everything before it — is on the socket.
+    private func sendCloseNotify(_ context: ChannelHandlerContext, written: EventLoopPromise<Void>? = nil) {
+        encryptUnflushed(context)
+        state = .closing
+        connection.shutdown()
+        if let notify = connection.takeCiphertext(allocator: context.channel.allocator) {
+            context.writeAndFlush(wrapOutboundOut(notify), promise: written)
+        } else if let written {
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: written)
         }
-        context.close(mode: mode, promise: promise)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {

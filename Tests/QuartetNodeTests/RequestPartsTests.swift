@@ -85,7 +85,7 @@ import Testing
         }
         #expect(HostPort.hostField("::1") == "[::1]" && HostPort.hostField("wales.example") == "wales.example" && HostPort.hostField("[::1]") == "[::1]")
         for bad in ["", "a, b", "a,b", "a b", "a/b", "a?b", "a#b", "user@a", "a\u{7F}", "wäles", "a\tb", "host:99999", "host:", "host:123456",
-                    "[[", "[::1", "[]", "[::1]x", ":8443"] {
+                    "[[", "[::1", "[]", "[::1]x", ":8443", "evil.example::", "host::1", "::g"] {
             #expect(!HostCheck<NodeRequestContext>.isHost(bad), "\(bad)")
         }
     }
