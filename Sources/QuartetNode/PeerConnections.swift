@@ -195,10 +195,7 @@ extension ReplicationEngine {
             let now = monotonicMillis
             readBudgets[peer, default: ReadBudget(settings: readBudgetSettings, nowMillis: now)]
                 .spent(entries.reduce(note.utf8.count) { $0 + $1.headerBytes.count + ($1.payload?.bytes.count ?? 0) }, nowMillis: now)
-            if let sent = send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map { WireEntry(headerBytes: $0.headerBytes, payload: $0.payload) })),
-                               to: peer, answering: true) {
-                replicator.served(logName, through: sent.end, to: peer)
-            }
+            send(.entries(Batch(log: logName, from: from, note: note, entries: entries.map { WireEntry(headerBytes: $0.headerBytes, payload: $0.payload) })), to: peer, answering: true)
         } catch {
             logger.error("cannot serve a batch", metadata: ["log": "\(logName)", "from": "\(from)", "error": "\(error)"])
             send(.unavailable(log: logName, from: from), to: peer)
@@ -270,11 +267,8 @@ extension ReplicationEngine {
     /// as disclosed once the frame is taken for the connection (not one over the frame limit,
     /// or dropped with a connection past its hard limit: the owner's audit showed disclosures
     /// that never happened, and a later real one was taken as recorded by them).
-    /// Returns the batch of entries written, when `message` was entries and they went out (as
-    /// egress left them); nil otherwise.
-    @discardableResult
-    func send(_ message: Message, to peer: String, answering: Bool = false) -> Batch? {
-        guard let channel = channels[peer] else { return nil }
+    func send(_ message: Message, to peer: String, answering: Bool = false) {
+        guard let channel = channels[peer] else { return }
         var message = message
         var disclosed: (log: String, records: [OwnLogRecorder.Disclosed])?
         if case .entries(let batch) = message {
@@ -284,12 +278,12 @@ extension ReplicationEngine {
             } else if answering {
                 message = .unavailable(log: batch.log, from: batch.from)
             } else {
-                return nil
+                return
             }
         }
         if case .unavailable(let log, let from) = message {
             // A version-1 peer does not know the message: it waits for the next round instead.
-            guard replicator.speaksUnavailable(peer) else { return nil }
+            guard replicator.speaksUnavailable(peer) else { return }
             if logs[log] != nil {
                 // (Counted only for logs of this federation: a peer's names never become series.)
                 logger.debug("answered a request with unavailable", metadata: ["peer": "\(peer)", "log": "\(log)", "from": "\(from)"])
@@ -299,28 +293,26 @@ extension ReplicationEngine {
         // A request answered with nothing would be left to the round's end, and asked of this
         // node again: `unavailable` sends the peer elsewhere at once.
         func answerUnavailable() {
-            if answering, case .entries(let batch) = message { _ = send(.unavailable(log: batch.log, from: batch.from), to: peer, answering: true) }
+            if answering, case .entries(let batch) = message { send(.unavailable(log: batch.log, from: batch.from), to: peer, answering: true) }
         }
         let frame = message.frame()
         guard frame.count - 4 <= ProtocolLimits.maxFrame else {
             logger.error("a \(message.name) message of \(frame.count) bytes exceeds the frame limit; not sent", metadata: ["peer": "\(peer)"])
-            answerUnavailable(); return nil
+            return answerUnavailable()
         }
         guard flows[peer, default: OutboundFlow()].admits(frame.count) else {
             record(ReplicationAlert(kind: .protocolViolation, log: nil, peer: peer,
                                     message: "\(peer) does not read: more than \(OutboundFlow.Settings().hardLimitBytes >> 20) MiB unwritten; closing the connection"))
             flows[peer] = OutboundFlow()
             channel.close(promise: nil)
-            return nil
+            return
         }
         // Not recorded (all of it, or none), not sent: the peer asks again (or is pushed the
         // next commit).
-        if let disclosed, !onDisclosed(peer, disclosed.log, disclosed.records) { answerUnavailable(); return nil }
+        if let disclosed, !onDisclosed(peer, disclosed.log, disclosed.records) { return answerUnavailable() }
         // (`admits` above said it is within the limit: the answer is known.)
         _ = flows[peer, default: OutboundFlow()].queued(frame.count, nowMillis: monotonicMillis)
         write(frame, to: peer, on: channel)
-        if case .entries(let sent) = message { return sent }
-        return nil
     }
 
     /// Writes `frame` in slices of `writeSlice`, each crediting the connection's progress as

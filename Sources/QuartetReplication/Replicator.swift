@@ -1289,17 +1289,6 @@ public struct Replicator: Sendable {
         return out
     }
 
-    /// The shell answered `peer`'s request of `log` with entries up to `end`: once it stores
-    /// them it holds that much, as after a push, so the next commit continuing there is pushed
-    /// to it. (Was: the peer's size stayed what it last announced, so every later commit was
-    /// announced to it as a head instead, which it checked and asked for, and this node read
-    /// from its store and served: a tenth of a writer's CPU under load, and a round trip more
-    /// per commit, until the peer's next anti-entropy head — and the next request began it again.)
-    public mutating func served(_ log: String, through end: UInt64, to peer: String) {
-        guard let state = peers[peer], state.connected, end > state.sizes[log] ?? 0 else { return }
-        peers[peer]!.sizes[log] = end
-    }
-
     /// This node committed a batch to its own log.
     public mutating func committed(_ batch: Batch, checkpoint: Checkpoint) -> [Directive] {
         // Committed after another process was seen signing the own log (a transaction already

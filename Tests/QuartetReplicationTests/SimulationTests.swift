@@ -55,8 +55,6 @@ struct Simulation {
     var maxServe = ProtocolLimits.maxBatchEntries
     /// Links that are cut (both directions).
     var cut: Set<[String]> = []
-    /// Messages sent, by "from>to name" (`Message.name`).
-    var sent: [String: Int] = [:]
     var timers: [(at: UInt64, node: String)] = []
     static let origin = "quartet.test/"
 
@@ -199,9 +197,7 @@ struct Simulation {
                 let limit = from + UInt64(min(ProtocolLimits.maxBatchEntries, maxServe))
                 guard let end = log.checkpoints.keys.filter({ $0 > from && $0 <= limit }).max(), let note = log.checkpoints[end] else { continue }
                 let entries = log.entries[Int(from)..<Int(end)].map(WireEntry.init)
-                if let sent = send(from: id, to: peer, .entries(Batch(log: logName, from: from, note: note, entries: Array(entries)))) {
-                    nodes[id]!.replicator.served(logName, through: sent.end, to: peer)
-                }
+                send(from: id, to: peer, .entries(Batch(log: logName, from: from, note: note, entries: Array(entries))))
             case .check(_, let logName, let note, let checkpoint):
                 guard let log = nodes[id]!.logs[logName], let headNote = log.checkpoints[log.frontier.size] else { continue }
                 let leaves = log.leaves
@@ -234,15 +230,11 @@ struct Simulation {
         }
     }
 
-    /// Queues `original` for delivery; returns the batch of entries sent, when it was entries
-    /// and they went out (as the shell's `send` does).
-    @discardableResult
-    mutating func send(from: String, to: String, _ original: Message) -> Batch? {
-        guard !isCut(from, to) else { return nil }
-        sent["\(from)>\(to) \(original.name)", default: 0] += 1
+    mutating func send(from: String, to: String, _ original: Message) {
+        guard !isCut(from, to) else { return }
         if case .request(let log, _) = original, swallowsRequests.contains(to) {
             swallowed.append((from, log))
-            return nil
+            return
         }
         var message = original
         if policies != nil, case .entries(let batch) = original {
@@ -256,15 +248,13 @@ struct Simulation {
         if isHello(message) {
             sequence += 1
             queue.append(Packet(at: now, sequence: sequence, from: from, to: to, frame: message.frame()))
-            return nil
+            return
         }
         let copies = chance(loss) ? 0 : (chance(duplication) ? 2 : 1)
         for _ in 0..<copies {
             sequence += 1
             queue.append(Packet(at: now + minDelay + random.next() % (maxDelay + 1), sequence: sequence, from: from, to: to, frame: message.frame()))
         }
-        if case .entries(let batch) = message { return batch }
-        return nil
     }
 
     /// Delivers packets and fires anti-entropy ticks until `until`.
@@ -884,28 +874,6 @@ struct Simulation {
         _ = uk.received(.unavailable(log: "wales", from: 0), from: "wales")
         _ = uk.tick()
         #expect(requests(uk.received(.heads([.init(log: "wales", note: note)]), from: "england")) == ["wales"], "the writer first")
-    }
-
-    /// A peer that caught up by asking is pushed the commits that follow, as one that never
-    /// fell behind: not told each as a head, which it checked and asked for, and the writer read
-    /// from its store and served (a tenth of a writer's CPU under load, and a round trip more).
-    @Test func aPeerServedIsPushedTheNextCommits() throws {
-        var sim = try Simulation(ids: ["scotland", "wales"], seed: 9)
-        try sim.append("wales", count: 4)
-        try sim.append("wales", count: 3)
-        sim.connect("scotland", "wales")
-        sim.runUntil(40)
-        #expect(sim.sizes("wales") == [7, 7])
-        #expect(sim.sent["scotland>wales request"] == 1, "\(sim.sent)")
-        let before = sim.sent
-        for _ in 0..<5 {
-            try sim.append("wales", count: 2)
-            sim.runUntil(sim.now + 10, tickEvery: .max)  // no anti-entropy round meanwhile
-        }
-        #expect(sim.sizes("wales") == [17, 17])
-        #expect(sim.sent["wales>scotland entries", default: 0] - before["wales>scotland entries", default: 0] == 5, "\(sim.sent)")
-        #expect(sim.sent["wales>scotland heads"] == before["wales>scotland heads"], "\(sim.sent)")
-        #expect(sim.sent["scotland>wales request"] == 1, "\(sim.sent)")
     }
 
     @Test func bothSidesKeepTheSameOfTwoConnections() {
