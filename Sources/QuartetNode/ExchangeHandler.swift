@@ -135,12 +135,20 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Closes the connection once `written` is on the socket: its output first (TLS's
     /// close_notify, then FIN), so that the client reads the answer whole — closed outright
     /// while the client's bytes still come, the kernel would reset the connection and drop what
-    /// it had not sent of the answer — then the whole of it 2 s later, if the client has not
-    /// closed first (what it sends meanwhile is dropped here). Also `RequestDeadlineHandler`'s,
-    /// after a connection's last answer.
+    /// it had not sent of the answer — then the whole of it once the client closes its side, or
+    /// 2 s later. Meanwhile what the client still sends is read and dropped unread
+    /// (`LingeringDiscard`): left in the socket, it made the whole close a reset all the same,
+    /// and a client still sending (the body of a request refused unread, requests pipelined
+    /// behind the last) lost what its link had not yet carried of the answer. Also
+    /// `RequestDeadlineHandler`'s, after a connection's last answer.
     static func closeLingering(after written: EventLoopFuture<Void>, _ channel: any Channel) {
         written.whenComplete { _ in
-            channel.close(mode: .output, promise: nil)
+            let outputClosed = channel.eventLoop.makePromise(of: Void.self)
+            let operations = channel.pipeline.syncOperations
+            if channel.isActive, (try? operations.context(handlerType: LingeringDiscard.self)) == nil {
+                try? operations.addHandler(LingeringDiscard(outputClosed: outputClosed.futureResult), position: .first)
+            }
+            channel.close(mode: .output, promise: outputClosed)
             channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
         }
     }
@@ -223,5 +231,50 @@ final class ExchangeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         Self.closeLingering(after: context.writeAndFlush(wrapOutboundOut(.end(nil))), context.channel)
+    }
+}
+
+/// First in the pipeline of a connection whose output the node closed (`closeLingering`): reads
+/// what the client still sends and drops it as it comes, before TLS (nothing of it is decrypted,
+/// parsed or answered), so the socket holds none of it when it closes — closed with input
+/// unread, the kernel resets the connection, and the client loses what its link had not yet
+/// carried of the last answer. The client's own close ends it at once; more than
+/// `limit` bytes, or the 2 s `closeLingering` gives, end it too.
+final class LingeringDiscard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    /// What is dropped at most before the connection is closed all the same.
+    static let limit = 4 << 20
+    private var dropped = 0
+    /// The node's close of its output (close_notify, then FIN): a whole close waits for it.
+    private let outputClosed: EventLoopFuture<Void>
+
+    init(outputClosed: EventLoopFuture<Void>) {
+        self.outputClosed = outputClosed
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        context.read()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        dropped += unwrapInboundIn(data).readableBytes
+        if dropped > Self.limit { context.close(promise: nil) }
+    }
+
+    /// Reads on, whatever the handlers after it would ask for (they withhold reads after the
+    /// last request).
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.read()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            // The client is done sending: closed whole once the node's side is closed.
+            let channel = context.channel
+            outputClosed.whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }

@@ -234,7 +234,10 @@ import Testing
     /// An answer the node closes after — asked with `Connection: close` (as this node's own
     /// `APIClient` asks), or behind the client's TLS close_notify — arrives whole to a client on
     /// a link of small segments that reads it late (finding 335: the close dropped what the
-    /// kernel had not taken, 32 KB of an 82 KB script arrived; loopback's large buffers hid it).
+    /// kernel had not taken, 32 KB of an 82 KB script arrived; loopback's large buffers hid it);
+    /// and so it does when the client goes on sending after it (a request behind it, 100 KB
+    /// more), reading only after the node's whole close (finding 337: those bytes, left unread,
+    /// made the close a reset, and the client got none of the answer).
     @Test func anAnswerTheNodeClosesAfterArrivesWholeOverASlowLink() throws {
         let files = try NodeFiles()
         defer { files.remove() }
@@ -242,18 +245,25 @@ import Testing
         defer { _ = node.stop(signal: SIGKILL) }
         let python = try #require(TestKit.which("python3"))
         let fetched = try TestKit.run(python, ["-c", Self.pythonTLSClient + """
-            def fetch(extra, notify):
+            def fetch(extra, notify, after=b"", late=1):
                 client = Client(int(sys.argv[1]), sys.argv[2], mss=536, rcvbuf=4096, wait=10)
                 client.request(b"GET /assets/verify.js HTTP/1.1\\r\\nHost: x\\r\\n" + extra + b"\\r\\n", close_notify=notify)
-                time.sleep(1)  # the client reads late: the node has closed by now if it did not wait
-                head, body = client.answer().split(b"\\r\\n\\r\\n", 1)
+                if after:
+                    time.sleep(0.3)  # once the node has answered and closed its side
+                    client.tls.write(after)
+                    client.send()
+                time.sleep(late)  # the client reads late: the node has closed by now if it did not wait
+                try: head, body = client.answer().split(b"\\r\\n\\r\\n", 1)
+                except OSError as error: return print("failed %r" % error)
                 length = int(re.search(rb"(?i)content-length: *(\\d+)", head).group(1))
                 print("%s %d of %d" % ("whole" if len(body) == length else "cut", len(body), length))
             fetch(b"Connection: close\\r\\n", False)
             fetch(b"", True)
+            fetch(b"Connection: close\\r\\n", False, after=b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n", late=3)
+            fetch(b"Connection: close\\r\\n", False, after=b"x" * 100000, late=3)
             """, "\(files.apiPort)", files.pki.caCertificate])
         let lines = fetched.stdout.split(separator: "\n")
-        #expect(fetched.status == 0 && lines.count == 2 && lines.allSatisfy { $0.hasPrefix("whole") }, "\(fetched)")
+        #expect(fetched.status == 0 && lines.count == 4 && lines.allSatisfy { $0.hasPrefix("whole") }, "\(fetched)")
     }
 
     /// A node at an IPv6 address: its own clients (`quartet status`, through `APIClient`) reach
