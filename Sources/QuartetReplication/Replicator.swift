@@ -126,12 +126,12 @@ public struct Replicator: Sendable {
     }
     /// Logs with a batch being stored (its end).
     private var storing: [String: UInt64] = [:]
-    /// Per log, the newest head its writer showed, claiming more than is held, while this node
-    /// waited on the writer for the log (its request out to it, or a batch being stored): not
-    /// checked until the wait ends (`replayWaitingHeads`). A writer whose peers pull tells each
-    /// of them every commit as a head; each cost a signature check (~30 % of a replica's CPU
-    /// under `bench api`) that changed nothing while the answer to the request was on its way.
-    /// Now one check per answer, of the newest head. One per log: bounded by the federation.
+    /// Per log, the newest head its writer showed, claiming more than is held, while this node's
+    /// request for the log was out to that writer: not checked until the request ends
+    /// (`replayWaitingHeads`), and then only if it claims more than the answer brought. A
+    /// writer whose peers pull tells each of them every commit as a head; each cost a signature
+    /// check (~30 % of a replica's CPU under `bench api`) that changed nothing while the answer
+    /// was on its way. One per log: bounded by the federation.
     private var waitingHeads: [String: (peer: String, head: Message.Head)] = [:]
     /// Logs a batch of which this node could not store this round, for a reason of its own (its
     /// disk: `notStored`): not asked for again until the next round, or a full disk would fetch
@@ -337,6 +337,8 @@ public struct Replicator: Sendable {
         peers[peer]!.connected = true
         peers[peer]!.greeted = false
         peers[peer]!.sizes = [:]
+        // (What the connection it replaces showed is not taken for this one's.)
+        waitingHeads = waitingHeads.filter { $0.value.peer != peer }
         // A connection that replaced one still open (the shell keeps the newer of two) ends
         // that one's requests with no `disconnected`: left out, they count as unanswered, or a
         // member replacing its connection before each round's end would win every request.
@@ -681,10 +683,12 @@ public struct Replicator: Sendable {
         // A note found signed past a revocation before: nothing again, at the cost of a lookup
         // (looked up only for a log with a revoked key: the note is not hashed otherwise).
         if chains[head.log]?.revoked.isEmpty == false, pastRevocation.contains(head.note) { return [] }
-        // Of another node's log, from its writer, claiming more than is held while the writer
-        // is already being waited on for it: kept unchecked until the wait ends (the newest
-        // replaces it). (Not while waiting on another peer: a verified head of the writer is
-        // what moves a request away from a relay that does not answer.)
+        // Of another node's log, from its writer, claiming more than is held while this node's
+        // request for it is out to that writer: kept unchecked until the request ends (the
+        // newest replaces it). (Not while the request is out to another peer: a verified head
+        // of the writer is what moves a request away from a relay that does not answer. Nor
+        // while a batch is stored: the writer's size must be known when the store ends, for
+        // the next request to go to it at once.)
         if head.log != settings.ownLog, peer == settings.writer(of: head.log), awaiting(head.log, from: peer),
            let parsed = try? SignedNote(parsing: head.note), let claimed = try? Checkpoint(parsing: parsed.text),
            claimed.size > heads[head.log]?.size ?? 0 {
@@ -752,21 +756,25 @@ public struct Replicator: Sendable {
         return request(head.log, from: peer)
     }
 
-    /// Whether this node waits on `peer` for `log`: its request out to it, or a batch of the
-    /// log being stored.
+    /// Whether this node's request for `log` is out to `peer`.
     private func awaiting(_ log: String, from peer: String) -> Bool {
-        storing[log] != nil || peers[peer]?.requested[log] != nil
+        peers[peer]?.requested[log] != nil
     }
 
-    /// The heads kept while their writer was waited on (`waitingHeads`), taken now for each
-    /// log no longer waited on; dropped if their peer has gone.
+    /// The heads kept while their writer was asked (`waitingHeads`), taken now for each log
+    /// whose request ended: dropped if their peer has gone, or if they claim no more than is
+    /// held or being stored (the answer overtook them: the old code verified such a head only
+    /// to learn a size it then did nothing with; taken as a head claiming no progress, it would
+    /// spend the round's few checks and read the store).
     private mutating func replayWaitingHeads() -> [Directive] {
         guard !waitingHeads.isEmpty else { return [] }
         var out: [Directive] = []
         for log in waitingHeads.keys.sorted() {
             guard let waiting = waitingHeads[log], !awaiting(log, from: waiting.peer) else { continue }
             waitingHeads[log] = nil
-            guard peers[waiting.peer]?.connected == true, peers[waiting.peer]?.greeted == true else { continue }
+            guard peers[waiting.peer]?.connected == true, peers[waiting.peer]?.greeted == true,
+                  let parsed = try? SignedNote(parsing: waiting.head.note), let claimed = try? Checkpoint(parsing: parsed.text),
+                  claimed.size > max(heads[log]?.size ?? 0, storing[log] ?? 0, pending[log]?.batch.end ?? 0) else { continue }
             out += receivedHead(waiting.head, from: waiting.peer)
         }
         return out
