@@ -1216,6 +1216,14 @@ public struct Replicator: Sendable {
         storingChain[batch.log] = chain
         peers[peer]!.unanswered.remove(batch.log)
         var out: [Directive] = [.store(peer: peer, batch: batch, checkpoint: checkpoint)]
+        // The writer's newest head kept while this answer came (`waitingHeads`) is taken now,
+        // if it claims more than the answer: its size decides the next request below.
+        if let waiting = waitingHeads[batch.log], waiting.peer == peer, !awaiting(batch.log, from: peer) {
+            waitingHeads[batch.log] = nil
+            if let parsed = try? SignedNote(parsing: waiting.head.note), let claimed = try? Checkpoint(parsing: parsed.text), claimed.size > batch.end {
+                out += receivedHead(waiting.head, from: peer)
+            }
+        }
         // Ask for the next batch now, so the sender reads it while this one is stored.
         if (peers[peer]!.sizes[batch.log] ?? 0) > batch.end {
             out = request(batch.log, from: peer, at: batch.end) + out
