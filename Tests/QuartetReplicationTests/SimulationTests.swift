@@ -893,9 +893,10 @@ struct Simulation {
 
     /// A replica that pulls a log from its writer (told each commit as a head, it asks for
     /// what follows what it holds, one request at a time) checks the signature of the newest
-    /// head once the answer is stored, not of every head that came while it waited: each was a
-    /// check (~30 % of a replica's CPU under load) that changed nothing. It still ends up
-    /// holding all of it.
+    /// head that came while its request was out — when the answer comes, and only if the answer
+    /// did not cover it — not of every one: each was a check (~30 % of a replica's CPU under
+    /// load) that changed nothing. It still ends up holding all of it. (Here every kept head is
+    /// covered by the answer; `headsKeptDuringARequestStillSendTheNextRequestToTheWriter` takes one.)
     @Test func aReplicaPullingFromTheWriterChecksOnlyTheNewestHeadOfAWait() throws {
         var sim = try Simulation(ids: ["scotland", "wales"], seed: 3)
         sim.minDelay = 4
