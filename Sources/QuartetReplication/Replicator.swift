@@ -132,7 +132,7 @@ public struct Replicator: Sendable {
     /// writer whose peers pull tells each of them every commit as a head; each cost a signature
     /// check (~30 % of a replica's CPU under `bench api`) that changed nothing while the answer
     /// was on its way. One per log: bounded by the federation.
-    private var waitingHeads: [String: (peer: String, head: Message.Head)] = [:]
+    private var waitingHeads: [String: (peer: String, head: Message.Head, size: UInt64)] = [:]
     /// Logs a batch of which this node could not store this round, for a reason of its own (its
     /// disk: `notStored`): not asked for again until the next round, or a full disk would fetch
     /// the same batch from a peer over and over.
@@ -692,7 +692,7 @@ public struct Replicator: Sendable {
         if head.log != settings.ownLog, peer == settings.writer(of: head.log), awaiting(head.log, from: peer),
            let parsed = try? SignedNote(parsing: head.note), let claimed = try? Checkpoint(parsing: parsed.text),
            claimed.size > heads[head.log]?.size ?? 0 {
-            waitingHeads[head.log] = (peer, head)
+            waitingHeads[head.log] = (peer, head, claimed.size)
             return []
         }
         if !mayCheck(head.note, log: head.log, peer: peer) { return [] }
@@ -768,16 +768,16 @@ public struct Replicator: Sendable {
     /// spend the round's few checks and read the store).
     private mutating func replayWaitingHeads() -> [Directive] {
         guard !waitingHeads.isEmpty else { return [] }
-        var out: [Directive] = []
-        for log in waitingHeads.keys.sorted() {
-            guard let waiting = waitingHeads[log], !awaiting(log, from: waiting.peer) else { continue }
-            waitingHeads[log] = nil
-            guard peers[waiting.peer]?.connected == true, peers[waiting.peer]?.greeted == true,
-                  let parsed = try? SignedNote(parsing: waiting.head.note), let claimed = try? Checkpoint(parsing: parsed.text),
-                  claimed.size > max(heads[log]?.size ?? 0, storing[log] ?? 0, pending[log]?.batch.end ?? 0) else { continue }
-            out += receivedHead(waiting.head, from: waiting.peer)
-        }
-        return out
+        return waitingHeads.keys.sorted().flatMap { takeWaitingHead($0) }
+    }
+
+    /// The head kept for `log`, taken if its request ended (else nothing).
+    private mutating func takeWaitingHead(_ log: String) -> [Directive] {
+        guard let waiting = waitingHeads[log], !awaiting(log, from: waiting.peer) else { return [] }
+        waitingHeads[log] = nil
+        guard peers[waiting.peer]?.connected == true, peers[waiting.peer]?.greeted == true,
+              waiting.size > max(heads[log]?.size ?? 0, storing[log] ?? 0, pending[log]?.batch.end ?? 0) else { return [] }
+        return receivedHead(waiting.head, from: waiting.peer)
     }
 
     /// The shell dropped a comparison it was asked for (`.check`) without making it (a waiting
@@ -1218,12 +1218,7 @@ public struct Replicator: Sendable {
         var out: [Directive] = [.store(peer: peer, batch: batch, checkpoint: checkpoint)]
         // The writer's newest head kept while this answer came (`waitingHeads`) is taken now,
         // if it claims more than the answer: its size decides the next request below.
-        if let waiting = waitingHeads[batch.log], waiting.peer == peer, !awaiting(batch.log, from: peer) {
-            waitingHeads[batch.log] = nil
-            if let parsed = try? SignedNote(parsing: waiting.head.note), let claimed = try? Checkpoint(parsing: parsed.text), claimed.size > batch.end {
-                out += receivedHead(waiting.head, from: peer)
-            }
-        }
+        out += takeWaitingHead(batch.log)
         // Ask for the next batch now, so the sender reads it while this one is stored.
         if (peers[peer]!.sizes[batch.log] ?? 0) > batch.end {
             out = request(batch.log, from: peer, at: batch.end) + out
