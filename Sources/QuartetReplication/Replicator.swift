@@ -820,6 +820,13 @@ public struct Replicator: Sendable {
         func answers(_ candidate: String) -> Bool { peers[candidate]?.unanswered.contains(log) != true }
         let candidates = [settings.writer(of: log), peer] + connectedPeers
         let target: String
+        if let out = peers.first(where: { $0.value.requested[log] != nil })?.key, peers[out]!.withheld.contains(log) {
+            // Asked, then withheld this round for its answer (a batch this node could not take
+            // from it): the request ended; the log is asked of another peer now, not when the
+            // round ends.
+            peers[out]!.requested[log] = nil
+            return request(log, from: peer, at: start)
+        }
         if let out = peers.first(where: { $0.value.requested[log] != nil })?.key {
             // An unverified claimant, or one that left a request unanswered before, gives way to
             // a verified holder that answers.
@@ -1085,7 +1092,13 @@ public struct Replicator: Sendable {
         if batch.end <= ourSize, !mayCheck(batch.note, log: batch.log, peer: peer) { return [] }
         // From what is held while a batch from there is being stored: it would be dropped once
         // checked (a replay of the batch in flight cost its note and its new rotations each time).
-        if batch.from == ourSize, batch.end > ourSize, storing[batch.log] != nil { return [] }
+        if batch.from == ourSize, batch.end > ourSize, storing[batch.log] != nil {
+            // An answer to this node's request from where it asked ends the request all the same
+            // (it was left out: once the store was done the log waited for the round's end, and
+            // the peer that did answer was counted as one that does not).
+            if peers[peer]!.requested[batch.log] == batch.from { peers[peer]!.requested[batch.log] = nil }
+            return []
+        }
         // Whether it can be stored (or kept to be, after the batch in flight): only then are
         // its rotations and note worth their checks without counting.
         let keepable: Bool

@@ -375,4 +375,36 @@ import Testing
         #expect(sim.nodes["b"]!.alerts.contains { $0.kind == .rejected && $0.message.contains("not signed by the key in force") })
         #expect(sim.nodes["b"]!.replicator.chains["a"]!.rotations.isEmpty)
     }
+
+    /// A relay asked for a log answers with a batch this node may not take from it (here more
+    /// new rotations than a batch may carry: not held against it): the request to it ends and
+    /// the log is asked of the writer at once, not when the round ends.
+    @Test func aPeerWithheldForItsAnswerNoLongerHoldsTheRequest() throws {
+        let k0 = try Ed25519PrivateKey()
+        let sim = try Simulation(ids: ["a", "b", "c"], seed: 5)
+        var verifiers = sim.nodes.mapValues(\.signer.verifier)
+        verifiers["a"] = NoteVerifier(name: Simulation.origin + "a", publicKey: k0.publicKey)
+        var settings = ReplicationSettings(node: "b", federation: "sim", ownLog: "b", verifiers: verifiers, peers: ["a", "c"])
+        settings.writers = ["a": "a", "b": "b", "c": "c"]
+        var b = Replicator(settings: settings, heads: [:], seed: 1)
+        // A head of `a` at 20 (its root is not compared: nothing past what is held is).
+        let head = try NoteSigner(name: Simulation.origin + "a", key: k0).sign(
+            Checkpoint(origin: Simulation.origin + "a", size: 20, root: try Hash([UInt8](repeating: 2, count: 32)), timeMillis: sim.now)).serialized
+        func greet(_ peer: String) -> [Directive] {
+            _ = b.connected(peer)
+            _ = b.received(.hello(version: ProtocolLimits.version, node: peer, federation: "sim"), from: peer)
+            return b.received(.heads([.init(log: "a", note: head)]), from: peer)
+        }
+        func requests(_ directives: [Directive]) -> [String] {
+            directives.compactMap { if case .send(let peer, .request("a", let from)) = $0 { return "\(peer)@\(from)" }; return nil }
+        }
+        // The writer is away: the relay is asked; then the writer comes (the request stays out).
+        #expect(requests(greet("c")) == ["c@0"])
+        #expect(requests(greet("a")).isEmpty)
+        let (nine, keys) = try Self.rotations(9, from: k0, at: 0, now: sim.now)
+        let note = try NoteSigner(name: Simulation.origin + "a", key: try #require(keys.last)).sign(
+            Checkpoint(origin: Simulation.origin + "a", size: 9, root: try Hash([UInt8](repeating: 1, count: 32)), timeMillis: sim.now)).serialized
+        #expect(requests(b.received(.entries(Batch(log: "a", from: 0, note: note, entries: nine)), from: "c")) == ["a@0"])
+        #expect(b.rotationsVerified == 0)
+    }
 }

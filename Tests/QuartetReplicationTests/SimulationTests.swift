@@ -956,6 +956,40 @@ struct Simulation {
         #expect(requests(uk.stored(batch, checkpoint: checkpoint, from: "wales")).isEmpty)
     }
 
+    /// The writer's answer to this node's request, arriving while a relay's batch from the same
+    /// place is being stored, is dropped (the batch in flight covers it) but ends the request:
+    /// once the store is done the rest is asked of the writer at once (the request was left
+    /// out, so the log waited for the round's end and the writer counted as not answering).
+    @Test func anAnswerDroppedForTheBatchInFlightStillEndsItsRequest() throws {
+        var sim = try Simulation(ids: ["england", "uk", "wales"], seed: 5)
+        for _ in 0..<4 { try sim.append("wales", count: 5) }
+        let log = sim.nodes["wales"]!.logs["wales"]!
+        let notes = try [5, 10, 15, 20].map { try #require(log.checkpoints[UInt64($0)]) }
+        let verifiers = sim.nodes.mapValues { $0.signer.verifier }
+        var settings = ReplicationSettings(node: "uk", federation: "sim", ownLog: "uk", verifiers: verifiers, peers: ["england", "wales"])
+        settings.writers = ["england": "england", "uk": "uk", "wales": "wales"]
+        var uk = Replicator(settings: settings, heads: [:], seed: 1)
+        func greet(_ peer: String, _ note: String) -> [Directive] {
+            _ = uk.connected(peer)
+            _ = uk.received(.hello(version: ProtocolLimits.version, node: peer, federation: "sim"), from: peer)
+            return uk.received(.heads([.init(log: "wales", note: note)]), from: peer)
+        }
+        func requests(_ directives: [Directive]) -> [String] {
+            directives.compactMap { if case .send(let peer, .request("wales", let from)) = $0 { return "\(peer)@\(from)" }; return nil }
+        }
+        #expect(requests(greet("wales", notes[3])) == ["wales@0"])
+        #expect(requests(greet("england", notes[3])).isEmpty)
+        // England relays the first ten: taken and stored while the request is out to wales.
+        let relayed = uk.received(.entries(Batch(log: "wales", from: 0, note: notes[1], entries: log.entries[0..<10].map(WireEntry.init))), from: "england")
+        guard let store = relayed.first(where: { if case .store = $0 { return true }; return false }),
+              case .store(_, let batch, let checkpoint) = store else { Issue.record("not stored: \(relayed)"); return }
+        // Wales's answer from 0: the batch in flight covers its start, so it is dropped.
+        let answer = Batch(log: "wales", from: 0, note: notes[2], entries: log.entries[0..<15].map(WireEntry.init))
+        #expect(!uk.received(.entries(answer), from: "wales").contains { if case .store = $0 { return true }; return false })
+        // Stored: the rest is asked of the writer now.
+        #expect(requests(uk.stored(batch, checkpoint: checkpoint, from: "england")) == ["wales@10"])
+    }
+
     @Test func bothSidesKeepTheSameOfTwoConnections() {
         // A connection the smaller id dialled replaces anything; of two of a kind the newer wins.
         for heldCanonical in [false, true] {
