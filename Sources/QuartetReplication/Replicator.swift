@@ -774,9 +774,16 @@ public struct Replicator: Sendable {
     /// The head kept for `log`, taken if its request ended (else nothing).
     private mutating func takeWaitingHead(_ log: String) -> [Directive] {
         guard let waiting = waitingHeads[log], !awaiting(log, from: waiting.peer) else { return [] }
+        guard peers[waiting.peer]?.connected == true, peers[waiting.peer]?.greeted == true, waiting.size > heads[log]?.size ?? 0 else {
+            waitingHeads[log] = nil
+            return []
+        }
+        // Covered by a batch in flight, which may be another peer's and yet be refused: kept
+        // until that batch is stored (then dropped above) or not (then taken: was dropped, and
+        // the writer's size stayed what it was before, so a relay whose batch was rejected could
+        // be asked again in its place).
+        guard waiting.size > max(storing[log] ?? 0, pending[log]?.batch.end ?? 0) else { return [] }
         waitingHeads[log] = nil
-        guard peers[waiting.peer]?.connected == true, peers[waiting.peer]?.greeted == true,
-              waiting.size > max(heads[log]?.size ?? 0, storing[log] ?? 0, pending[log]?.batch.end ?? 0) else { return [] }
         return receivedHead(waiting.head, from: waiting.peer)
     }
 

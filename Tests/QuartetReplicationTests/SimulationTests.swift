@@ -990,6 +990,47 @@ struct Simulation {
         #expect(requests(uk.stored(batch, checkpoint: checkpoint, from: "england")) == ["wales@10"])
     }
 
+    /// The writer's head kept while its request was out, covered only by a relay's batch being
+    /// stored, is taken when that batch is rejected (it was dropped unchecked: the writer's size
+    /// stayed stale and nothing was asked until the round's end, or the relay was asked again).
+    @Test func aKeptHeadCoveredByARelaysRejectedBatchIsTakenWhenItIsRejected() throws {
+        var sim = try Simulation(ids: ["england", "uk", "wales"], seed: 5)
+        for _ in 0..<4 { try sim.append("wales", count: 5) }
+        let log = sim.nodes["wales"]!.logs["wales"]!
+        let notes = try [5, 10, 15, 20].map { try #require(log.checkpoints[UInt64($0)]) }
+        let verifiers = sim.nodes.mapValues { $0.signer.verifier }
+        var settings = ReplicationSettings(node: "uk", federation: "sim", ownLog: "uk", verifiers: verifiers, peers: ["england", "wales"])
+        settings.writers = ["england": "england", "uk": "uk", "wales": "wales"]
+        var uk = Replicator(settings: settings, heads: [:], seed: 1)
+        func greet(_ peer: String, _ note: String) -> [Directive] {
+            _ = uk.connected(peer)
+            _ = uk.received(.hello(version: ProtocolLimits.version, node: peer, federation: "sim"), from: peer)
+            return uk.received(.heads([.init(log: "wales", note: note)]), from: peer)
+        }
+        func requests(_ directives: [Directive]) -> [String] {
+            directives.compactMap { if case .send(let peer, .request("wales", let from)) = $0 { return "\(peer)@\(from)" }; return nil }
+        }
+        #expect(requests(greet("wales", notes[1])) == ["wales@0"])
+        _ = greet("england", notes[1])
+        // Wales's head at 20 while its request is out: kept.
+        let checked = uk.checkpointsVerified
+        #expect(uk.received(.heads([.init(log: "wales", note: notes[3])]), from: "wales").isEmpty)
+        #expect(uk.checkpointsVerified == checked)
+        // England relays 20 entries under wales's real note, its entries made up: taken to store
+        // (the leaves are the store's to check).
+        var forged = log.entries[0..<20].map(WireEntry.init)
+        forged[3] = WireEntry(try Entry(log: "wales", index: 3, timeMillis: sim.now, type: "note.test", classification: "public",
+                                        author: "sim", payload: Array("{}".utf8), salt: [UInt8](repeating: 9, count: 32)))
+        let relayed = uk.received(.entries(Batch(log: "wales", from: 0, note: notes[3], entries: forged)), from: "england")
+        guard let store = relayed.first(where: { if case .store = $0 { return true }; return false }),
+              case .store(_, let batch, _) = store else { Issue.record("not stored: \(relayed)"); return }
+        // Wales answers from 0: dropped for the batch in flight, its request ended; its head of
+        // 20 is covered by england's batch, so not checked yet.
+        _ = uk.received(.entries(Batch(log: "wales", from: 0, note: notes[1], entries: log.entries[0..<10].map(WireEntry.init))), from: "wales")
+        // England's batch is rejected: wales's head is taken, and the log asked of wales.
+        #expect(requests(uk.rejected(batch, from: "england", reason: "leaves do not match")) == ["wales@0"])
+    }
+
     @Test func bothSidesKeepTheSameOfTwoConnections() {
         // A connection the smaller id dialled replaces anything; of two of a kind the newer wins.
         for heldCanonical in [false, true] {
