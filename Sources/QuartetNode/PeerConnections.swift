@@ -43,7 +43,7 @@ extension ReplicationEngine {
             if canonical { self.canonical.insert(peer) } else { self.canonical.remove(peer) }
             self.connectedSince[peer] = Date()
             self.connectedAt[peer] = ContinuousClock.now
-            self.logger.info("peer connected", metadata: ["peer": "\(peer)"])
+            self.sayConnection("peer connected", peer)
             self.run(self.replicator.connected(peer))
             // A request for own-log payloads went out on the connection just closed, whose
             // answer will never come (its `disconnected` is ignored, being replaced): ask again.
@@ -60,6 +60,17 @@ extension ReplicationEngine {
         }
     }
 
+    /// Says a connection's start or end, within the member's budget (`connectionLines`).
+    func sayConnection(_ line: Logger.Message, _ peer: String) {
+        let budget = connectionLines[peer] ?? LogBudget(lines: Self.connectionLinesPerMinute, per: .seconds(60))
+        connectionLines[peer] = budget
+        let taken = budget.take()
+        guard taken.write else { return }
+        var metadata: Logger.Metadata = ["peer": "\(peer)"]
+        if taken.dropped > 0 { metadata["connection_lines_not_logged"] = "\(taken.dropped)" }
+        logger.info(line, metadata: metadata)
+    }
+
     /// The peer's connection is gone for the engine (closed, or being closed: what was read
     /// from it and not yet handled is dropped). On the engine's queue.
     func forget(_ peer: String) -> [Directive] {
@@ -72,7 +83,7 @@ extension ReplicationEngine {
         // Its statement is judged again when it says it again; a newer file it stated still
         // counts (`stated`: a reconnection's gap does not lift it).
         peerFederations[peer] = nil
-        logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
+        sayConnection("peer disconnected", peer)
         guard !stopped else { return [] }
         let directives = replicator.disconnected(peer)
         backfillDisconnected(peer)

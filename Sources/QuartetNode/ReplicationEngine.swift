@@ -61,6 +61,12 @@ final class ReplicationEngine: @unchecked Sendable {
     var dialing: Set<String> = []
     var connectedSince: [String: Date] = [:]
     var connectedAt: [String: ContinuousClock.Instant] = [:]
+    /// Per member, the "peer connected" and "peer disconnected" lines it may cause a minute: a
+    /// member reconnecting in a loop wrote ~250 a second (about 2 GB of log a day). Past the
+    /// budget the lines are dropped; the next one says how many were. (Keys: members that
+    /// completed the handshake, so bounded by the federation.)
+    var connectionLines: [String: LogBudget] = [:]
+    static let connectionLinesPerMinute = 30
     /// Backpressure per connected peer: unwritten bytes and the requests waiting on them.
     var flows: [String: OutboundFlow] = [:]
     /// Per member, the bytes it may still be served in answer to its requests, kept across its

@@ -575,6 +575,10 @@ public struct Replicator: Sendable {
             return receivedBatch(batch, from: peer)
         case .evidence(let evidence):
             guard let chain = chains[evidence.log] else { return penalize(peer, log: evidence.log, "evidence for unknown log \(evidence.log)") }
+            // Against a log already quarantined, evidence proves nothing more: dropped before its
+            // signatures are checked (valid evidence is held against nobody, and a writer that
+            // signed N checkpoints of one size once has N² pairs to send, two checks each).
+            guard quarantined[evidence.log] == nil else { return [] }
             // Evidence already excused, sent again: checked again once a round (a rotation learnt
             // since may make it verify); a few more copies a round are the sender's rounds (and
             // reconnects) out of step with this node's, dropped unchecked (each check costs ~0.2
@@ -774,9 +778,19 @@ public struct Replicator: Sendable {
     /// The head kept for `log`, taken if its request ended (else nothing).
     private mutating func takeWaitingHead(_ log: String) -> [Directive] {
         guard let waiting = waitingHeads[log], !awaiting(log, from: waiting.peer) else { return [] }
-        guard peers[waiting.peer]?.connected == true, peers[waiting.peer]?.greeted == true, waiting.size > heads[log]?.size ?? 0 else {
+        guard peers[waiting.peer]?.connected == true, peers[waiting.peer]?.greeted == true else {
             waitingHeads[log] = nil
             return []
+        }
+        if let held = heads[log], waiting.size <= held.checkpoint.size {
+            waitingHeads[log] = nil
+            // At the size held, a root other than the one held is a second history, signed by
+            // the writer: checked (one signature) and said (was dropped unchecked, the proof in
+            // hand). Below it, dropped unchecked like the heads it replaced: nothing of it is
+            // stored, served or cosigned here, as if it had not been shown.
+            guard waiting.size == held.checkpoint.size, let parsed = try? SignedNote(parsing: waiting.head.note),
+                  let claimed = try? Checkpoint(parsing: parsed.text), claimed.root != held.checkpoint.root else { return [] }
+            return receivedHead(waiting.head, from: waiting.peer)
         }
         // Covered by a batch in flight, which may be another peer's and yet be refused: kept
         // until that batch is stored (then dropped above) or not (then taken: was dropped, and

@@ -351,6 +351,32 @@ import Testing
         #expect(node.log.contains("peer connected"), "\(node.log)")
     }
 
+    /// A member reconnecting in a loop writes a bounded number of connection lines (each of
+    /// its connections wrote "peer connected" and "peer disconnected": ~250 lines a second).
+    @Test func aMemberReconnectingInALoopCannotFillTheLog() throws {
+        let files = try NodeFiles()
+        defer { files.remove() }
+        let node = try NodeProcess(config: files.configPath)
+        defer { _ = node.stop(signal: SIGKILL) }
+        let england = try files.pki.node("england")
+        let python = try #require(TestKit.which("python3"))
+        let loop = try TestKit.run(python, ["-c", """
+            import socket, ssl, sys, time
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            context.check_hostname = False
+            context.load_cert_chain(sys.argv[3], sys.argv[4])
+            for _ in range(50):
+                s = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="x")
+                time.sleep(0.02)
+                s.close()
+            """, "\(files.peerPort)", files.pki.caCertificate, england.certificate, england.key])
+        #expect(loop.status == 0, "\(loop)")
+        Thread.sleep(forTimeInterval: 1)
+        let lines = node.log.components(separatedBy: "\n").filter { $0.contains("peer connected") || $0.contains("peer disconnected") }
+        // (`ReplicationEngine.connectionLinesPerMinute`.)
+        #expect(lines.count >= 10 && lines.count <= 30, "\(lines.count) lines")
+    }
+
     @Test func sigintAlsoStopsTheNodeAndTheDataDirectoryIsIntact() throws {
         let files = try NodeFiles(entries: 5)
         defer { files.remove() }

@@ -769,6 +769,10 @@ struct Simulation {
         // A quarantined log takes no more entries.
         let directives = sim.nodes["uk"]!.replicator.received(.entries(Batch(log: "wales", from: 3, note: evilNote, entries: [])), from: "england")
         #expect(directives.isEmpty)
+        // Nor is evidence against it checked (two signatures each, of any number of pairs a
+        // writer that signed many checkpoints of one size can make): junk is dropped unchecked.
+        #expect(sim.nodes["uk"]!.replicator.received(.evidence(Evidence(log: "wales", first: evilNote, second: evilNote, prefixRoot: Hash.leaf([2]), proof: [])),
+                                                     from: "england").isEmpty)
         // A peer still announcing the log (it was away, or could not verify the evidence yet)
         // is sent the evidence again, once a round.
         let told = { (out: [Directive]) in out.filter { if case .send("england", .evidence(let e)) = $0 { return e == evidence }; return false }.count }
@@ -1029,6 +1033,34 @@ struct Simulation {
         _ = uk.received(.entries(Batch(log: "wales", from: 0, note: notes[1], entries: log.entries[0..<10].map(WireEntry.init))), from: "wales")
         // England's batch is rejected: wales's head is taken, and the log asked of wales.
         #expect(requests(uk.rejected(batch, from: "england", reason: "leaves do not match")) == ["wales@0"])
+    }
+
+    /// The writer's head kept while its request was out, at the size its answer then brought but
+    /// with another root, is checked when the answer is stored: a second history, said and
+    /// quarantined (it was dropped unchecked, as covered by what was held).
+    @Test func aKeptHeadContradictingTheAnswerAtItsSizeIsCaught() throws {
+        var sim = try Simulation(ids: ["england", "uk", "wales"], seed: 5)
+        for _ in 0..<2 { try sim.append("wales", count: 5) }
+        let log = sim.nodes["wales"]!.logs["wales"]!
+        let note = try #require(log.checkpoints[10])
+        let verifiers = sim.nodes.mapValues { $0.signer.verifier }
+        var settings = ReplicationSettings(node: "uk", federation: "sim", ownLog: "uk", verifiers: verifiers, peers: ["england", "wales"])
+        settings.writers = ["england": "england", "uk": "uk", "wales": "wales"]
+        var uk = Replicator(settings: settings, heads: [:], seed: 1)
+        _ = uk.connected("wales")
+        _ = uk.received(.hello(version: ProtocolLimits.version, node: "wales", federation: "sim"), from: "wales")
+        #expect(uk.received(.heads([.init(log: "wales", note: note)]), from: "wales").contains { if case .send("wales", .request("wales", 0)) = $0 { return true }; return false })
+        // While the request is out, the writer shows another root at 10: kept, unchecked.
+        let other = try sim.nodes["wales"]!.signer.sign(Checkpoint(origin: Simulation.origin + "wales", size: 10, root: Hash.leaf([1]), timeMillis: sim.now)).serialized
+        #expect(uk.received(.heads([.init(log: "wales", note: other)]), from: "wales").isEmpty)
+        // The answer (the first history) is stored; then the kept head is compared with it.
+        let taken = uk.received(.entries(Batch(log: "wales", from: 0, note: note, entries: log.entries.map(WireEntry.init))), from: "wales")
+        guard let store = taken.first(where: { if case .store = $0 { return true }; return false }),
+              case .store(_, let batch, let checkpoint) = store else { Issue.record("not stored: \(taken)"); return }
+        #expect(uk.quarantined["wales"] == nil)
+        let stored = uk.stored(batch, checkpoint: checkpoint, from: "wales")
+        #expect(uk.quarantined["wales"] != nil)
+        #expect(stored.contains { if case .alert(let a) = $0 { return a.kind == .equivocation }; return false }, "\(stored)")
     }
 
     @Test func bothSidesKeepTheSameOfTwoConnections() {
