@@ -128,4 +128,22 @@ static inline void quartet_X509_STORE_set_verify_tolerating_crl_dates(X509_STORE
     X509_STORE_set_verify_cb(store, quartet_verify_tolerating_crl_dates);
 }
 
+/// Counts the TLS 1.3 KeyUpdate messages the peer sends, into the `long` the message
+/// callback's argument points at (a handshake message of type 24 read after the handshake).
+static void quartet_count_key_updates(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl, void *arg) {
+    (void)version; (void)ssl;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 && arg != NULL
+        && ((const unsigned char *)buf)[0] == SSL3_MT_KEY_UPDATE) {
+        (*(long *)arg)++;
+    }
+}
+/// Counts the connection's received KeyUpdates into `counter`, and has `SSL_read` return after
+/// each post-handshake message it handles (auto-retry off) rather than handle all of them in
+/// the read BIO in one call: the caller can stop a stream of them after a few.
+static inline void quartet_SSL_watch_key_updates(SSL *ssl, long *counter) {
+    SSL_set_msg_callback(ssl, quartet_count_key_updates);
+    SSL_set_msg_callback_arg(ssl, counter);
+    SSL_clear_mode(ssl, SSL_MODE_AUTO_RETRY);
+}
+
 #endif

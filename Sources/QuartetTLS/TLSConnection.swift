@@ -20,6 +20,8 @@ final class TLSConnection {
 
     enum ReadResult {
         case data
+        /// A post-handshake message (a KeyUpdate) was handled; more ciphertext waits.
+        case handled
         case wantMore
         case closed
         case failed(TLSError)
@@ -41,6 +43,8 @@ final class TLSConnection {
         // An empty read BIO means "wait for more bytes", not end of stream.
         quartet_BIO_set_mem_eof_return(readBIO, -1)
         SSL_set_bio(ssl, readBIO, writeBIO)
+        keyUpdates.initialize(to: 0)
+        quartet_SSL_watch_key_updates(ssl, keyUpdates)
         self.ssl = ssl
         self.readBIO = readBIO
         self.writeBIO = writeBIO
@@ -59,7 +63,29 @@ final class TLSConnection {
         }
     }
 
-    deinit { SSL_free(ssl) }
+    deinit {
+        SSL_free(ssl)
+        keyUpdates.deallocate()
+    }
+
+    /// The TLS 1.3 KeyUpdates the peer sent (counted by OpenSSL's message callback), and the
+    /// plaintext bytes it sent.
+    private let keyUpdates = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+    private var plaintextReceived = 0
+
+    /// KeyUpdates a peer may send: 32, and one more per MiB of data it sent. Each costs a key
+    /// derivation (two with `update_requested`, and one sent back), ~25 µs here: a stream of
+    /// them (~27 bytes each), which OpenSSL 3 does not limit, held the connection's event loop
+    /// for seconds, every connection on it waiting (BoringSSL allows 32 in a row). An honest
+    /// peer updates its keys once per many GB, if ever.
+    static let keyUpdatesAllowed = 32
+
+    /// Why the connection is to end for the peer's KeyUpdates, if it is.
+    var keyUpdateRefusal: TLSError? {
+        let count = keyUpdates.pointee
+        guard count > Self.keyUpdatesAllowed + plaintextReceived >> 20 else { return nil }
+        return TLSError(.protocolError, "the peer sent \(count) TLS KeyUpdates with \(plaintextReceived) bytes of data (at most \(Self.keyUpdatesAllowed), and one more per MiB)")
+    }
 
     /// Feeds ciphertext from the network.
     func receive(_ buffer: inout ByteBuffer) {
@@ -93,14 +119,25 @@ final class TLSConnection {
         var readBytes = 0
         var status: Int32 = 0
         ERR_clear_error()
+        let before = (quartet_BIO_pending(readBIO), quartet_BIO_pending(writeBIO), keyUpdates.pointee)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16384) { pointer in
             status = SSL_read_ex(ssl, pointer.baseAddress, pointer.count, &readBytes)
             return status == 1 ? readBytes : 0
         }
-        if status == 1 { return .data }
+        if status == 1 {
+            plaintextReceived += readBytes
+            return .data
+        }
         switch SSL_get_error(ssl, status) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-            return .wantMore
+            // Without auto-retry, OpenSSL returns after each post-handshake message it handled
+            // (`quartet_SSL_watch_key_updates`), the rest in the read BIO or in its own buffer
+            // (it may have read ahead): more is read while any is left and the call moved on,
+            // and once after a KeyUpdate (its answer, if asked for, is made by the next call).
+            let after = (quartet_BIO_pending(readBIO), quartet_BIO_pending(writeBIO), keyUpdates.pointee)
+            let left = after.0 > 0 || SSL_has_pending(ssl) == 1
+            let moved = after.0 != before.0 || after.1 != before.1
+            return (left && moved) || after.2 != before.2 ? .handled : .wantMore
         case SSL_ERROR_ZERO_RETURN:
             return .closed
         default:
@@ -174,12 +211,15 @@ final class TLSConnection {
         return earliest
     }
 
-    /// Updates this side's keys and asks the peer to update its own (a TLS 1.3 KeyUpdate with
-    /// `update_requested`), written to the ciphertext at once. Only the tests use it (a peer
-    /// flooding them).
-    func requestKeyUpdate() -> Bool {
-        SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1 && SSL_do_handshake(ssl) == 1
+    /// Updates this side's keys (a TLS 1.3 KeyUpdate), asking the peer to update its own when
+    /// `askingBack` (`update_requested`), written to the ciphertext at once. Only the tests use
+    /// it (a peer flooding them).
+    func requestKeyUpdate(askingBack: Bool = true) -> Bool {
+        SSL_key_update(ssl, askingBack ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) == 1 && SSL_do_handshake(ssl) == 1
     }
+
+    /// The KeyUpdates the peer sent so far (for the tests).
+    var keyUpdatesReceived: Int { keyUpdates.pointee }
 
     /// The negotiated protocol, e.g. `TLSv1.3`.
     var protocolVersion: String { String(cString: SSL_get_version(ssl)) }

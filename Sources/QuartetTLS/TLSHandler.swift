@@ -72,8 +72,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     ///   - policy: which verified identities to accept; a client given a `serverName` and no policy
     ///     accepts only the node of that name.
     public init(context: TLSContext, policy: TLSPeerPolicy? = nil, serverName: String? = nil,
-                handshakeTimeout: TimeAmount = .seconds(10), logger: Logger, refusalLines: LogBudget = TLSHandler.refusals) throws(TLSError) {
+                handshakeTimeout: TimeAmount = .seconds(10), logger: Logger, refusalLines: LogBudget = TLSHandler.refusals,
+                maxAnswersPending: Int = TLSHandler.defaultMaxAnswersPending) throws(TLSError) {
         self.refusalLines = refusalLines
+        self.maxAnswersPending = maxAnswersPending
         self.context = context
         self.connection = try TLSConnection(context: context, serverName: serverName)
         if let policy {
@@ -128,15 +130,17 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Ciphertext the peer's own records made this side write (its handshake flight, KeyUpdate
     /// answers, alerts) that the channel has not written yet. A peer sending KeyUpdates and
-    /// reading nothing would grow it without bound (OpenSSL 3 sets no limit on them, and the
-    /// layers above see no message to hold reads by): past `maxAnswersPending`, reads wait for
-    /// it to drain. An honest peer never comes near it.
+    /// reading nothing grew it without bound (OpenSSL 3 sets no limit on them, and the layers
+    /// above see no message to hold reads by); KeyUpdates are now bounded
+    /// (`TLSConnection.keyUpdatesAllowed`), and past `maxAnswersPending` (default 64 KiB, which
+    /// an honest peer never comes near) reads still wait for it to drain.
     private var answersPending = 0
     private var readWaiting = false
-    static let maxAnswersPending = 64 << 10
+    private let maxAnswersPending: Int
+    public static let defaultMaxAnswersPending = 64 << 10
 
     public func read(context: ChannelHandlerContext) {
-        if answersPending > Self.maxAnswersPending {
+        if answersPending > maxAnswersPending {
             readWaiting = true
             return
         }
@@ -153,7 +157,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         written.futureResult.whenComplete { _ in
             let (handler, context) = loopBound.value
             handler.answersPending -= bytes
-            if handler.readWaiting && handler.answersPending <= Self.maxAnswersPending {
+            if handler.readWaiting && handler.answersPending <= handler.maxAnswersPending {
                 handler.readWaiting = false
                 context.read()
             }
@@ -272,7 +276,16 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             buffer = context.channel.allocator.buffer(capacity: 16384)
         }
         while true {
-            switch connection.read(into: &buffer) {
+            let result = connection.read(into: &buffer)
+            // A stream of KeyUpdates ends the connection after a few (each is handled on its
+            // own: all of those in a read were, holding the event loop for seconds).
+            if let refusal = connection.keyUpdateRefusal {
+                fail(context, refusal)
+                return
+            }
+            switch result {
+            case .handled:
+                continue
             case .data:
                 if buffer.readableBytes >= Self.passOnBytes {
                     passOn()

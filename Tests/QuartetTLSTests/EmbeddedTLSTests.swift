@@ -598,28 +598,62 @@ struct EmbeddedPair {
         #expect((late.serverRecorder.errors.first as? TLSError)?.message.contains("the CA was replaced") == true)
     }
 
-    /// A peer sending KeyUpdates (each asks for one back) and reading nothing: the answers wait
-    /// unwritten, and once 64 KiB of them do, the server reads no more until they drain.
-    @Test func aPeerAskingForKeyUpdatesAndReadingNothingIsNotReadFurther() throws {
-        defer { pki.remove() }
-        let logger = Self.quietLogger
-        let server = EmbeddedChannel()
-        let held = HeldWrites()
-        let handler = try TLSHandler(context: try context(.server, "uk"), policy: .nodes(["wales"]), logger: logger)
-        try server.pipeline.syncOperations.addHandlers([held, handler])
+    /// A server channel past the handshake with a client driven by hand (`TLSConnection`).
+    func handshaken(_ server: EmbeddedChannel, _ handlers: [any ChannelHandler]) throws -> TLSConnection {
+        try server.pipeline.syncOperations.addHandlers(handlers)
         try server.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         let client = try TLSConnection(context: try context(.client, "wales"), serverName: "uk")
-        // The handshake, by hand: the client's flights in, the server's out.
         for _ in 0..<10 {
             _ = client.handshake()
             if let out = client.takeCiphertext(allocator: server.allocator) { try server.writeInbound(out) }
             while var back = try server.readOutbound(as: ByteBuffer.self) { client.receive(&back) }
         }
-        guard case .complete = client.handshake() else { Issue.record("the handshake did not complete"); return }
+        guard case .complete = client.handshake() else { throw TLSError(.handshakeFailed, "the test's handshake did not complete") }
+        return client
+    }
+
+    /// A peer sending TLS 1.3 KeyUpdates (each a key derivation, two and an answer when it asks
+    /// for one back; OpenSSL 3 sets no limit) is cut off after `keyUpdatesAllowed`, each handled
+    /// on its own: a stream of them, all handled in one read, held the event loop for seconds.
+    @Test(arguments: [true, false])
+    func aPeerSendingKeyUpdatesIsCutOffAfterAFew(askingBack: Bool) throws {
+        defer { pki.remove() }
+        let server = EmbeddedChannel()
+        let recorder = Recorder()
+        let client = try handshaken(server, [try TLSHandler(context: try context(.server, "uk"), policy: .nodes(["wales"]), logger: Self.quietLogger), recorder])
+        // One at a time: each taken, up to the limit.
+        for _ in 0..<TLSConnection.keyUpdatesAllowed {
+            #expect(client.requestKeyUpdate(askingBack: askingBack))
+            if let out = client.takeCiphertext(allocator: server.allocator) { try server.writeInbound(out) }
+        }
+        #expect(server.isActive)
+        // Answered, when asked for (OpenSSL writes the answer to one with the next record it
+        // handles or writes: each but the last is answered by now).
+        while var back = try server.readOutbound(as: ByteBuffer.self) { client.receive(&back) }
+        var plaintext = ByteBufferAllocator().buffer(capacity: 16384)
+        while case .handled = client.read(into: &plaintext) {}
+        #expect(client.keyUpdatesReceived == (askingBack ? TLSConnection.keyUpdatesAllowed - 1 : 0))
+        // One more: refused.
+        #expect(client.requestKeyUpdate(askingBack: askingBack))
+        if let out = client.takeCiphertext(allocator: server.allocator) { _ = try? server.writeInbound(out) }
+        #expect(!server.isActive)
+        let error = try #require(recorder.errors.first as? TLSError)
+        #expect(error.code == .protocolError && "\(error)".contains("KeyUpdates"), "\(error)")
+    }
+
+    /// A peer asking for KeyUpdates and reading nothing: the answers wait unwritten, and past
+    /// the bound on them (here 512 bytes, to come within the KeyUpdates allowed) the server reads
+    /// no more until they drain.
+    @Test func aPeerAskingForKeyUpdatesAndReadingNothingIsNotReadFurther() throws {
+        defer { pki.remove() }
+        let server = EmbeddedChannel()
+        let held = HeldWrites()
+        let handler = try TLSHandler(context: try context(.server, "uk"), policy: .nodes(["wales"]), logger: Self.quietLogger, maxAnswersPending: 512)
+        let client = try handshaken(server, [held, handler])
         held.holding = true
         // As a socket does: a record comes in only after a read reached the channel.
         var sent = 0
-        for _ in 0..<10_000 {
+        for _ in 0..<TLSConnection.keyUpdatesAllowed {
             let reads = held.reads
             server.pipeline.read()
             guard held.reads > reads else { break }
@@ -629,13 +663,49 @@ struct EmbeddedPair {
         }
         #expect(server.isActive)
         // Reads stopped once the answers held passed the bound (each is a record of a few dozen bytes).
-        #expect(sent < 10_000, "reads never stopped: \(held.bytes) bytes of answers held")
-        #expect(held.bytes > TLSHandler.maxAnswersPending && held.bytes < TLSHandler.maxAnswersPending + 1024, "\(held.bytes)")
+        #expect(sent < TLSConnection.keyUpdatesAllowed, "reads never stopped: \(held.bytes) bytes of answers held")
+        #expect(held.bytes > 512 && held.bytes < 512 + 128, "\(held.bytes)")
         // They drain: reading goes on.
         let before = held.reads
         held.release()
         server.embeddedEventLoop.run()
         #expect(held.reads > before)
+    }
+
+    /// Many KeyUpdates arriving in one read (as a flood sends them) are handled one by one and
+    /// the connection ends after the limit: the rest are never handled (answered, when asked
+    /// for, no more than the limit and the one refused).
+    @Test func keyUpdatesArrivingTogetherAreHandledOnlyUpToTheLimit() throws {
+        defer { pki.remove() }
+        let server = EmbeddedChannel()
+        let recorder = Recorder()
+        let client = try handshaken(server, [try TLSHandler(context: try context(.server, "uk"), policy: .nodes(["wales"]), logger: Self.quietLogger), recorder])
+        for _ in 0..<1_000 { #expect(client.requestKeyUpdate()) }
+        let flood = try #require(client.takeCiphertext(allocator: server.allocator))
+        _ = try? server.writeInbound(flood)
+        #expect(!server.isActive)
+        while var back = try server.readOutbound(as: ByteBuffer.self) { client.receive(&back) }
+        var plaintext = ByteBufferAllocator().buffer(capacity: 16384)
+        while case .handled = client.read(into: &plaintext) {}
+        #expect(client.keyUpdatesReceived <= TLSConnection.keyUpdatesAllowed + 1, "\(client.keyUpdatesReceived) answered")
+    }
+
+    /// Data between KeyUpdates earns one more per MiB (an honest peer may update its keys once
+    /// per many GB); the data is passed up as ever.
+    @Test func eachMiBOfDataAllowsOneMoreKeyUpdate() throws {
+        defer { pki.remove() }
+        let server = EmbeddedChannel()
+        let recorder = Recorder()
+        let client = try handshaken(server, [try TLSHandler(context: try context(.server, "uk"), policy: .nodes(["wales"]), logger: Self.quietLogger), recorder])
+        for _ in 0..<TLSConnection.keyUpdatesAllowed { #expect(client.requestKeyUpdate(askingBack: false)) }
+        #expect(client.write(ByteBuffer(repeating: 7, count: (1 << 20) + 1)) == nil)
+        #expect(client.requestKeyUpdate(askingBack: false))
+        while let out = client.takeCiphertext(allocator: server.allocator) { try server.writeInbound(out) }
+        #expect(server.isActive)
+        #expect(recorder.received.readableBytes == (1 << 20) + 1)
+        #expect(client.requestKeyUpdate(askingBack: false))
+        if let out = client.takeCiphertext(allocator: server.allocator) { _ = try? server.writeInbound(out) }
+        #expect(!server.isActive)
     }
 
     @Test func garbageIsCutOff() throws {
