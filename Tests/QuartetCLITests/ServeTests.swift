@@ -94,6 +94,18 @@ import Testing
     /// A TLS client for the Python snippets, over memory BIOs: it can send close_notify and
     /// read on (TLS 1.3 closes only the sender's side), and set its socket's segment size and
     /// receive buffer as a real link's are.
+    /// Python's `connect()`: a TLS connection to port `argv[1]` with the CA `argv[2]` and the
+    /// client certificate and key `argv[3]`, `argv[4]`.
+    static let pythonWithCertificate = """
+        import socket, ssl, sys, time
+        context = ssl.create_default_context(cafile=sys.argv[2])
+        context.check_hostname = False
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        def connect():
+            return context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="wales")
+
+        """
+
     static let pythonTLSClient = """
         import re, select, socket, ssl, sys, time
         class Client:
@@ -278,13 +290,10 @@ import Testing
         defer { _ = node.stop(signal: SIGKILL) }
         let uk = try files.pki.node("uk")
         let python = try #require(TestKit.which("python3"))
-        let reset = try TestKit.run(python, ["-c", """
-            import socket, ssl, struct, sys, time
-            context = ssl.create_default_context(cafile=sys.argv[2])
-            context.check_hostname = False
-            context.load_cert_chain(sys.argv[3], sys.argv[4])
+        let reset = try TestKit.run(python, ["-c", Self.pythonWithCertificate + """
+            import struct
             for _ in range(3):
-                s = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="wales")
+                s = connect()
                 s.sendall(b"POST /witness/add-checkpoint HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 5000\\r\\n\\r\\n" + b"x" * 1000)
                 time.sleep(0.3)  # the route is reading the body
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -360,13 +369,9 @@ import Testing
         defer { _ = node.stop(signal: SIGKILL) }
         let england = try files.pki.node("england")
         let python = try #require(TestKit.which("python3"))
-        let loop = try TestKit.run(python, ["-c", """
-            import socket, ssl, sys, time
-            context = ssl.create_default_context(cafile=sys.argv[2])
-            context.check_hostname = False
-            context.load_cert_chain(sys.argv[3], sys.argv[4])
+        let loop = try TestKit.run(python, ["-c", Self.pythonWithCertificate + """
             for _ in range(50):
-                s = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="x")
+                s = connect()
                 time.sleep(0.02)
                 s.close()
             """, "\(files.peerPort)", files.pki.caCertificate, england.certificate, england.key])
