@@ -956,10 +956,7 @@ struct Simulation {
     /// once the store is done the rest is asked of the writer at once (the request was left
     /// out, so the log waited for the round's end and the writer counted as not answering).
     @Test func anAnswerDroppedForTheBatchInFlightStillEndsItsRequest() throws {
-        var sim = try Simulation(ids: ["england", "uk", "wales"], seed: 5)
-        for _ in 0..<4 { try sim.append("wales", count: 5) }
-        let log = sim.nodes["wales"]!.logs["wales"]!
-        let notes = try [5, 10, 15, 20].map { try #require(log.checkpoints[UInt64($0)]) }
+        let (sim, log, notes) = try HandDrivenUK.twentyOfWales()
         var uk = HandDrivenUK.replicator(sim)
         func greet(_ peer: String, _ note: String) -> [Directive] { HandDrivenUK.greet(&uk, peer, note) }
         let requests = HandDrivenUK.requests
@@ -980,10 +977,7 @@ struct Simulation {
     /// stored, is taken when that batch is rejected (it was dropped unchecked: the writer's size
     /// stayed stale and nothing was asked until the round's end, or the relay was asked again).
     @Test func aKeptHeadCoveredByARelaysRejectedBatchIsTakenWhenItIsRejected() throws {
-        var sim = try Simulation(ids: ["england", "uk", "wales"], seed: 5)
-        for _ in 0..<4 { try sim.append("wales", count: 5) }
-        let log = sim.nodes["wales"]!.logs["wales"]!
-        let notes = try [5, 10, 15, 20].map { try #require(log.checkpoints[UInt64($0)]) }
+        let (sim, log, notes) = try HandDrivenUK.twentyOfWales()
         var uk = HandDrivenUK.replicator(sim)
         func greet(_ peer: String, _ note: String) -> [Directive] { HandDrivenUK.greet(&uk, peer, note) }
         let requests = HandDrivenUK.requests
@@ -1180,6 +1174,15 @@ struct Simulation {
 /// uk driven by hand: a replicator of the simulation's logs with england and wales as its peers
 /// (each writes its own log), for tests that set the order of its messages themselves.
 enum HandDrivenUK {
+    /// A simulation whose wales wrote 20 entries in commits of 5: it, wales's log, and the
+    /// notes at 5, 10, 15 and 20.
+    static func twentyOfWales() throws -> (Simulation, MemoryLog, [String]) {
+        var sim = try Simulation(ids: ["england", "uk", "wales"], seed: 5)
+        for _ in 0..<4 { try sim.append("wales", count: 5) }
+        let log = sim.nodes["wales"]!.logs["wales"]!
+        return (sim, log, try [5, 10, 15, 20].map { try #require(log.checkpoints[UInt64($0)]) })
+    }
+
     static func replicator(_ sim: Simulation) -> Replicator {
         var settings = ReplicationSettings(node: "uk", federation: "sim", ownLog: "uk", verifiers: sim.nodes.mapValues { $0.signer.verifier },
                                            peers: ["england", "wales"])
