@@ -15,7 +15,7 @@ struct Quartet: AsyncParsableCommand {
             configuration file; `import`, `record`, `view` and `status` talk to a running node's \
             API; `demo` runs a five-node federation on loopback with the seed plans.
             """,
-        version: "0.3.10",
+        version: "0.3.11",
         subcommands: [
             InitCommand.self, AppendCommand.self, LogCommand.self, CheckpointCommand.self,
             KeyCommand.self, ProofCommand.self, VerifyCommand.self, PKICommand.self, FederationCommand.self, ConfigCommand.self, BackupCommand.self, RecoverCommand.self, ServeCommand.self, DemoCommand.self, StatusCommand.self,
