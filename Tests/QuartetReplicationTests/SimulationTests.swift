@@ -1025,6 +1025,29 @@ struct Simulation {
         #expect(stored.contains { if case .alert(let a) = $0 { return a.kind == .equivocation }; return false }, "\(stored)")
     }
 
+    /// Notes claiming progress are checked at most `maxProgressChecksPerRound` times a round per
+    /// peer and log: a relay passing on a writer's notes of ever larger sizes (only the writer's
+    /// key can sign them) costs each node that many checks a round, the rest dropped unchecked
+    /// until the next round.
+    @Test func progressClaimsAreCheckedAtMostTheirBoundARound() throws {
+        let (sim, _, _) = try HandDrivenUK.twentyOfWales()
+        var uk = HandDrivenUK.replicator(sim)
+        let signer = sim.nodes["wales"]!.signer
+        let bound = Replicator.maxProgressChecksPerRound
+        let notes = try (1...(bound + 100)).map { size in
+            try signer.sign(Checkpoint(origin: Simulation.origin + "wales", size: UInt64(size), root: Hash.leaf(Array("\(size)".utf8)), timeMillis: sim.now)).serialized
+        }
+        // Wales (the writer) is away: england relays them, each claiming more than the last.
+        _ = HandDrivenUK.greet(&uk, "england", notes[0])
+        for note in notes.dropFirst() { _ = uk.received(.heads([.init(log: "wales", note: note)]), from: "england") }
+        #expect(uk.checkpointsVerified == bound)
+        // The next round, more are checked.
+        _ = uk.tick()
+        let more = try signer.sign(Checkpoint(origin: Simulation.origin + "wales", size: UInt64(bound + 200), root: Hash.leaf([1]), timeMillis: sim.now)).serialized
+        _ = uk.received(.heads([.init(log: "wales", note: more)]), from: "england")
+        #expect(uk.checkpointsVerified == bound + 1)
+    }
+
     @Test func bothSidesKeepTheSameOfTwoConnections() {
         // A connection the smaller id dialled replaces anything; of two of a kind the newer wins.
         for heldCanonical in [false, true] {
