@@ -40,7 +40,8 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
              keepsReserve: @escaping @Sendable (FederationIdentity) -> Bool) {
             state = NIOLockedValueBox(State(slots: ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress,
                                                                    reservePerIdentity: reservePerIdentity, credentialPool: credentialPool,
-                                                                   credentialPerIdentity: credentialPerIdentity)))
+                                                                   credentialPerIdentity: credentialPerIdentity,
+                                                                   displacedCooldownMillis: Self.displacedCooldownMillis)))
             self.keepsReserve = keepsReserve
             awaitsCredentials = credentialPool > 0
         }
@@ -53,6 +54,10 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
                       credentialPerIdentity: limits.credentialConnectionsPerIdentity, keepsReserve: keepsReserve)
         }
 
+        /// How long an address whose provisional connection was displaced displaces no other
+        /// (`ConnectionSlots.displacedCooldownMillis`): longer than any honest handshake takes.
+        static let displacedCooldownMillis: UInt64 = 10_000
+
         private func recount(_ state: State) { watched.store(state.awaiting.count + state.closing.count, ordering: .relaxed) }
 
         /// Whether `channel` may stay; a displaced provisional connection is closed.
@@ -60,7 +65,7 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
             let id = ObjectIdentifier(channel)
             let address = channel.remoteAddress.map(Self.key) ?? "?"
             let (admission, displaced) = state.withLockedValue { state -> (ConnectionSlots<ObjectIdentifier>.Admission, (any Channel)?) in
-                let admission = state.slots.enter(id, address: address)
+                let admission = state.slots.enter(id, address: address, now: NIODeadline.now().uptimeNanoseconds / 1_000_000)
                 if admission != .refused { state.channels[id] = channel }
                 guard case .provisional(let victim?) = admission else { return (admission, nil) }
                 if state.awaiting.remove(victim) != nil { recount(state) }

@@ -18,7 +18,10 @@
 ///   displaced. At most `reservePerAddress` of an address's connections may be in their
 ///   handshake in the reserve at once (its certified ones do not count).
 ///   A few addresses stalling handshakes cannot keep a member out: the member's address holds
-///   fewer, so the stalled ones give way.
+///   fewer, so the stalled ones give way. An address whose connection was displaced displaces
+///   no other for `displacedCooldownMillis`: more addresses than the reserve has slots, each
+///   reconnecting when closed, turned it round at ~2,000 connections a second, each displacing
+///   the oldest, and a member's connection became the oldest before its handshake ended.
 /// - On the API port, a provisional connection without such a certificate may instead wait,
 ///   still in the reserve and displaceable, for its first request: if that request carries
 ///   credentials the node accepts (a reader's or an auditor's token or sign-in, a certificate
@@ -41,6 +44,13 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     /// request, and how many one credential keeps (0: none; the peer port has none).
     let credentialPool: Int
     let credentialPerIdentity: Int
+    /// How long an address whose provisional connection was displaced may not displace another
+    /// (0: no wait), on the monotonic milliseconds `enter` is given.
+    let displacedCooldownMillis: UInt64
+    /// Addresses that may not displace until the time given; at most `maxCooling` kept (past
+    /// it, an address displaced is not held back: as before the wait).
+    private var cooling: [String: UInt64] = [:]
+    static var maxCooling: Int { 4_096 }
 
     enum Admission: Equatable, Sendable {
         /// One of the shared slots.
@@ -78,7 +88,8 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     private var serial: UInt64 = 0
 
     init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int,
-         credentialPool: Int = 0, credentialPerIdentity: Int = 0) {
+         credentialPool: Int = 0, credentialPerIdentity: Int = 0, displacedCooldownMillis: UInt64 = 0) {
+        self.displacedCooldownMillis = displacedCooldownMillis
         self.limit = limit
         self.perAddress = perAddress
         self.reserve = reserve
@@ -92,7 +103,8 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     var reserveInUse: Int { reserveTotal }
     var credentialInUse: Int { credentialTotal }
 
-    mutating func enter(_ id: ID, address: String) -> Admission {
+    /// `now`: monotonic milliseconds (for `displacedCooldownMillis`).
+    mutating func enter(_ id: ID, address: String, now: UInt64 = 0) -> Admission {
         guard held[id] == nil else { return .refused }
         serial &+= 1
         if sharedTotal < limit, sharedByAddress[address, default: 0] < perAddress {
@@ -108,7 +120,8 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         guard mine < reservePerAddress else { return .refused }
         var displaced: ID?
         if reserveTotal >= reserve {
-            guard let victim = displaceable(against: mine) else { return .refused }
+            guard cooling[address].map({ $0 <= now }) ?? true, let victim = displaceable(against: mine) else { return .refused }
+            if let victimAddress = held[victim]?.address { cool(victimAddress, now: now) }
             remove(victim)
             displaced = victim
         }
@@ -207,6 +220,15 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
             let held = self.held
             pendingOrder.removeAll { held[$0].map { $0.shared || $0.certified != nil || $0.credentialed != nil } ?? true }
         }
+    }
+
+    private mutating func cool(_ address: String, now: UInt64) {
+        guard displacedCooldownMillis > 0 else { return }
+        if cooling.count >= Self.maxCooling, cooling[address] == nil {
+            cooling = cooling.filter { $0.value > now }
+            guard cooling.count < Self.maxCooling else { return }
+        }
+        cooling[address] = now + displacedCooldownMillis
     }
 
     private mutating func dropPending(_ address: String) {

@@ -12,11 +12,12 @@ import Testing
     final class Slots {
         var slots: ConnectionSlots<Int>
         init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int = 8,
-             credentialPool: Int = 0, credentialPerIdentity: Int = 0) {
+             credentialPool: Int = 0, credentialPerIdentity: Int = 0, displacedCooldownMillis: UInt64 = 0) {
             slots = ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress,
-                                    reservePerIdentity: reservePerIdentity, credentialPool: credentialPool, credentialPerIdentity: credentialPerIdentity)
+                                    reservePerIdentity: reservePerIdentity, credentialPool: credentialPool, credentialPerIdentity: credentialPerIdentity,
+                                    displacedCooldownMillis: displacedCooldownMillis)
         }
-        func enter(_ id: Int, address: String) -> ConnectionSlots<Int>.Admission { slots.enter(id, address: address) }
+        func enter(_ id: Int, address: String, now: UInt64 = 0) -> ConnectionSlots<Int>.Admission { slots.enter(id, address: address, now: now) }
         func handshakeCompleted(_ id: Int, as identity: String?) -> Bool { slots.handshakeCompleted(id, certifiedAs: identity) }
         func handshakeCompleted(awaiting id: Int) -> Bool { slots.handshakeCompleted(id, certifiedAs: nil, awaitingCredentials: true) }
         func firstRequest(_ id: Int, _ credential: String?) -> Bool { slots.firstRequest(id, credential: credential) }
@@ -42,6 +43,51 @@ import Testing
         #expect(slots.sharedInUse == 4)
         // A shared connection stays with or without a certificate.
         #expect(slots.handshakeCompleted(2, as: nil))
+    }
+
+    /// More addresses than the reserve has slots, each holding one connection in its handshake
+    /// and reconnecting the moment it is closed: each newcomer displaced the oldest, the reserve
+    /// turned at the speed of the loop, and a member's connection became the oldest before its
+    /// handshake ended (7 of 34 got in, live). An address displaced now displaces no other for a
+    /// while: the turning stops and the member's connection stays to finish its handshake.
+    @Test(arguments: [UInt64(0), 10_000])
+    func addressesReconnectingWhenClosedCannotTurnTheReserve(cooldown: UInt64) {
+        let slots = Slots(limit: 1, perAddress: 1, reserve: 32, reservePerAddress: 1, displacedCooldownMillis: cooldown)
+        #expect(slots.enter(0, address: "holder") == .shared)
+        var next = 1, holding: [Int: String] = [:]
+        func connect(_ address: String, at now: UInt64) -> ConnectionSlots<Int>.Admission {
+            defer { next += 1 }
+            let admission = slots.enter(next, address: address, now: now)
+            if case .provisional(let displaced) = admission {
+                holding[next] = address
+                if let displaced { holding[displaced] = nil }
+            }
+            return admission
+        }
+        let ring = (1...34).map { "10.0.0.\($0)" }
+        for address in ring { _ = connect(address, at: 0) }
+        // The member comes, then the ring goes on reconnecting (each address whose connection
+        // is gone at once) for 5 s of the member's handshake, a millisecond a turn.
+        guard case .provisional = connect("member", at: 1) else { Issue.record("the member was refused"); return }
+        let member = next - 1
+        var turns = 0
+        for now in UInt64(2)...5_000 {
+            for address in ring where !holding.values.contains(address) {
+                if case .provisional(_?) = connect(address, at: now) { turns += 1 }
+            }
+        }
+        if cooldown == 0 {
+            #expect(holding[member] == nil, "the ring displaced the member")
+            #expect(turns > 1_000)
+        } else {
+            #expect(holding[member] != nil, "the member was displaced")
+            #expect(turns <= 2, "\(turns) displacements")
+            #expect(slots.handshakeCompleted(member, as: "quartet://node/wales"))
+            // Past the wait an address displaced may displace again.
+            let first = ring.first { !holding.values.contains($0) } ?? "none"
+            #expect(connect(first, at: 9_000) == .refused)
+            guard case .provisional(_?) = connect(first, at: 10_001) else { Issue.record("\(first) did not displace after its wait"); return }
+        }
     }
 
     @Test func theReserveKeepsOnlyCertifiedConnections() {
