@@ -928,9 +928,7 @@ struct Simulation {
     /// the heads waited for the store too, and a second that the next request waited for the
     /// store).
     @Test func headsKeptDuringARequestStillSendTheNextRequestToTheWriter() throws {
-        var sim = try Simulation(ids: ["england", "uk", "wales"], seed: 5)
-        for _ in 0..<4 { try sim.append("wales", count: 5) }
-        let notes = try [5, 10, 15, 20].map { try #require(sim.nodes["wales"]!.logs["wales"]!.checkpoints[UInt64($0)]) }
+        let (sim, log, notes) = try HandDrivenUK.twentyOfWales()
         var uk = HandDrivenUK.replicator(sim)
         func greet(_ peer: String, _ note: String) -> [Directive] { HandDrivenUK.greet(&uk, peer, note) }
         let requests = HandDrivenUK.requests
@@ -942,7 +940,6 @@ struct Simulation {
         #expect(uk.checkpointsVerified == checked)
         // The answer: stored, and the newest head taken as it comes, so that the rest is asked
         // of wales at once (read by wales while this is stored), and once only.
-        let log = sim.nodes["wales"]!.logs["wales"]!
         let answer = Batch(log: "wales", from: 0, note: notes[0], entries: log.entries[0..<5].map(WireEntry.init))
         let taken = uk.received(.entries(answer), from: "wales")
         guard let stored = taken.first(where: { if case .store = $0 { return true }; return false }),
