@@ -41,7 +41,8 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
             state = NIOLockedValueBox(State(slots: ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress,
                                                                    reservePerIdentity: reservePerIdentity, credentialPool: credentialPool,
                                                                    credentialPerIdentity: credentialPerIdentity,
-                                                                   displacedCooldownMillis: Self.displacedCooldownMillis)))
+                                                                   displacedCooldownMillis: Self.displacedCooldownMillis,
+                                                                   displaceableAfterMillis: Self.displaceableAfterMillis)))
             self.keepsReserve = keepsReserve
             awaitsCredentials = credentialPool > 0
         }
@@ -57,6 +58,9 @@ final class ConnectionCap: ChannelInboundHandler, Sendable {
         /// How long an address whose provisional connection was displaced displaces no other
         /// (`ConnectionSlots.displacedCooldownMillis`): longer than any honest handshake takes.
         static let displacedCooldownMillis: UInt64 = 10_000
+        /// How old a connection in its handshake must be before a newcomer may displace it
+        /// (`ConnectionSlots.displaceableAfterMillis`): an honest handshake ends well within it.
+        static let displaceableAfterMillis: UInt64 = 1_000
 
         private func recount(_ state: State) { watched.store(state.awaiting.count + state.closing.count, ordering: .relaxed) }
 

@@ -19,7 +19,8 @@
 ///   handshake in the reserve at once (its certified ones do not count).
 ///   A few addresses stalling handshakes cannot keep a member out: the member's address holds
 ///   fewer, so the stalled ones give way. An address whose connection was displaced displaces
-///   no other for `displacedCooldownMillis`: more addresses than the reserve has slots, each
+///   no other for `displacedCooldownMillis`, and a connection younger than
+///   `displaceableAfterMillis` is not displaced: more addresses than the reserve has slots, each
 ///   reconnecting when closed, turned it round at ~2,000 connections a second, each displacing
 ///   the oldest, and a member's connection became the oldest before its handshake ended.
 /// - On the API port, a provisional connection without such a certificate may instead wait,
@@ -47,9 +48,15 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     /// How long an address whose provisional connection was displaced may not displace another
     /// (0: no wait), on the monotonic milliseconds `enter` is given.
     let displacedCooldownMillis: UInt64
-    /// Addresses that may not displace until the time given; at most `maxCooling` kept (past
-    /// it, an address displaced is not held back: as before the wait).
+    /// How old a provisional connection must be before a newcomer may displace it (0: any
+    /// age): longer than an honest handshake takes.
+    let displaceableAfterMillis: UInt64
+    /// Addresses that may not displace until the time given, and the same in the order they
+    /// were cooled (expired from the front). At most `maxCooling`: when the table is full no
+    /// connection is displaced (many addresses, an IPv6 /48, must not turn the protection off).
     private var cooling: [String: UInt64] = [:]
+    private var coolingOrder: [(address: String, until: UInt64)] = []
+    private var coolingFront = 0
     static var maxCooling: Int { 4_096 }
 
     enum Admission: Equatable, Sendable {
@@ -65,6 +72,8 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         let address: String
         let serial: UInt64
         var shared: Bool
+        /// When it came (`enter`'s `now`).
+        let since: UInt64
         /// The certificate identity that keeps a reserve slot, once its handshake completed.
         var certified: String?
         /// The credential that moved it to the credential pool, once its first request came.
@@ -88,8 +97,9 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     private var serial: UInt64 = 0
 
     init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int,
-         credentialPool: Int = 0, credentialPerIdentity: Int = 0, displacedCooldownMillis: UInt64 = 0) {
+         credentialPool: Int = 0, credentialPerIdentity: Int = 0, displacedCooldownMillis: UInt64 = 0, displaceableAfterMillis: UInt64 = 0) {
         self.displacedCooldownMillis = displacedCooldownMillis
+        self.displaceableAfterMillis = displaceableAfterMillis
         self.limit = limit
         self.perAddress = perAddress
         self.reserve = reserve
@@ -110,7 +120,7 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         if sharedTotal < limit, sharedByAddress[address, default: 0] < perAddress {
             sharedTotal += 1
             sharedByAddress[address, default: 0] += 1
-            held[id] = Held(address: address, serial: serial, shared: true)
+            held[id] = Held(address: address, serial: serial, shared: true, since: now)
             return .shared
         }
         // Only connections still in their handshake count against an address here: a host's
@@ -120,14 +130,15 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         guard mine < reservePerAddress else { return .refused }
         var displaced: ID?
         if reserveTotal >= reserve {
-            guard cooling[address].map({ $0 <= now }) ?? true, let victim = displaceable(against: mine) else { return .refused }
-            if let victimAddress = held[victim]?.address { cool(victimAddress, now: now) }
+            expireCooling(now)
+            guard cooling[address] == nil, let victim = displaceable(against: mine, now: now),
+                  let victimAddress = held[victim]?.address, cool(victimAddress, now: now) else { return .refused }
             remove(victim)
             displaced = victim
         }
         reserveTotal += 1
         pendingByAddress[address, default: 0] += 1
-        held[id] = Held(address: address, serial: serial, shared: false)
+        held[id] = Held(address: address, serial: serial, shared: false, since: now)
         pendingOrder.append(id)
         return .provisional(displacing: displaced)
     }
@@ -222,13 +233,28 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
         }
     }
 
-    private mutating func cool(_ address: String, now: UInt64) {
-        guard displacedCooldownMillis > 0 else { return }
-        if cooling.count >= Self.maxCooling, cooling[address] == nil {
-            cooling = cooling.filter { $0.value > now }
-            guard cooling.count < Self.maxCooling else { return }
+    /// Holds `address` back from displacing for `displacedCooldownMillis`; false when the table
+    /// is full (then nothing is displaced).
+    private mutating func cool(_ address: String, now: UInt64) -> Bool {
+        guard displacedCooldownMillis > 0 else { return true }
+        guard cooling[address] != nil || cooling.count < Self.maxCooling, coolingOrder.count - coolingFront < 2 * Self.maxCooling else { return false }
+        let until = now + displacedCooldownMillis
+        cooling[address] = until
+        coolingOrder.append((address, until))
+        return true
+    }
+
+    /// Forgets the waits that ended (every wait is as long, so they end in the order made).
+    private mutating func expireCooling(_ now: UInt64) {
+        while coolingFront < coolingOrder.count, coolingOrder[coolingFront].until <= now {
+            let (address, until) = coolingOrder[coolingFront]
+            if cooling[address] == until { cooling[address] = nil }
+            coolingFront += 1
         }
-        cooling[address] = now + displacedCooldownMillis
+        if coolingFront >= 1_024, coolingFront * 2 >= coolingOrder.count {
+            coolingOrder.removeFirst(coolingFront)
+            coolingFront = 0
+        }
     }
 
     private mutating func dropPending(_ address: String) {
@@ -239,10 +265,11 @@ struct ConnectionSlots<ID: Hashable>: Sendable where ID: Sendable {
     /// The oldest reserve connection still in its handshake from the address with the most of
     /// them (the oldest first among equals), if that address holds more of them than the
     /// newcomer's does.
-    private func displaceable(against newcomerHolds: Int) -> ID? {
+    private func displaceable(against newcomerHolds: Int, now: UInt64) -> ID? {
         guard let heaviest = pendingByAddress.values.max(), heaviest > newcomerHolds else { return nil }
         return pendingOrder.first { id in
-            guard let slot = held[id], !slot.shared, slot.certified == nil, slot.credentialed == nil else { return false }
+            guard let slot = held[id], !slot.shared, slot.certified == nil, slot.credentialed == nil,
+                  now >= slot.since &+ displaceableAfterMillis || now < slot.since else { return false }
             return pendingByAddress[slot.address] == heaviest
         }
     }

@@ -133,7 +133,8 @@ final class TLSConnection {
             // Without auto-retry, OpenSSL returns after each post-handshake message it handled
             // (`quartet_SSL_watch_key_updates`), the rest in the read BIO or in its own buffer
             // (it may have read ahead): more is read while any is left and the call moved on,
-            // and once after a KeyUpdate (its answer, if asked for, is made by the next call).
+            // and once more after a KeyUpdate (its answer, if asked for, goes out with this
+            // side's next record).
             let after = (quartet_BIO_pending(readBIO), quartet_BIO_pending(writeBIO), keyUpdates.pointee)
             let left = after.0 > 0 || SSL_has_pending(ssl) == 1
             let moved = after.0 != before.0 || after.1 != before.1

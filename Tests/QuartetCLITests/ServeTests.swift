@@ -377,7 +377,7 @@ import Testing
             """, "\(files.peerPort)", files.pki.caCertificate, england.certificate, england.key])
         #expect(loop.status == 0, "\(loop)")
         Thread.sleep(forTimeInterval: 1)
-        let lines = node.log.components(separatedBy: "\n").filter { $0.contains("peer connected") || $0.contains("peer disconnected") }
+        let lines = node.log.components(separatedBy: "\n").filter { ($0.contains("peer connected") || $0.contains("peer disconnected")) && $0.contains("peer=england") }
         // (`ReplicationEngine.connectionLinesPerMinute`.)
         #expect(lines.count >= 10 && lines.count <= 30, "\(lines.count) lines")
     }

@@ -12,10 +12,10 @@ import Testing
     final class Slots {
         var slots: ConnectionSlots<Int>
         init(limit: Int, perAddress: Int, reserve: Int, reservePerAddress: Int, reservePerIdentity: Int = 8,
-             credentialPool: Int = 0, credentialPerIdentity: Int = 0, displacedCooldownMillis: UInt64 = 0) {
+             credentialPool: Int = 0, credentialPerIdentity: Int = 0, displacedCooldownMillis: UInt64 = 0, displaceableAfterMillis: UInt64 = 0) {
             slots = ConnectionSlots(limit: limit, perAddress: perAddress, reserve: reserve, reservePerAddress: reservePerAddress,
                                     reservePerIdentity: reservePerIdentity, credentialPool: credentialPool, credentialPerIdentity: credentialPerIdentity,
-                                    displacedCooldownMillis: displacedCooldownMillis)
+                                    displacedCooldownMillis: displacedCooldownMillis, displaceableAfterMillis: displaceableAfterMillis)
         }
         func enter(_ id: Int, address: String, now: UInt64 = 0) -> ConnectionSlots<Int>.Admission { slots.enter(id, address: address, now: now) }
         func handshakeCompleted(_ id: Int, as identity: String?) -> Bool { slots.handshakeCompleted(id, certifiedAs: identity) }
@@ -88,6 +88,30 @@ import Testing
             #expect(connect(first, at: 9_000) == .refused)
             guard case .provisional(_?) = connect(first, at: 10_001) else { Issue.record("\(first) did not displace after its wait"); return }
         }
+    }
+
+    /// A connection in its handshake is not displaced before `displaceableAfterMillis`, however
+    /// many fresh addresses come; and when the table of addresses held back is full, nothing is
+    /// displaced (thousands of addresses, an IPv6 /48, turned the wait off), until waits end.
+    @Test func youngConnectionsStayAndAFullTableDisplacesNothing() {
+        let young = Slots(limit: 1, perAddress: 1, reserve: 2, reservePerAddress: 1, displaceableAfterMillis: 1_000)
+        #expect(young.enter(0, address: "holder") == .shared)
+        #expect(young.enter(1, address: "a") == .provisional(displacing: nil))
+        #expect(young.enter(2, address: "member", now: 500) == .provisional(displacing: nil))
+        for i in 3..<103 { #expect(young.enter(i, address: "fresh\(i)", now: 900) == .refused) }
+        #expect(young.enter(103, address: "late", now: 1_000) == .provisional(displacing: 1), "the oldest, once old enough")
+        #expect(young.enter(104, address: "later", now: 1_200) == .refused, "the member's is still young")
+        #expect(young.handshakeCompleted(2, as: "quartet://node/wales"))
+
+        let cap = ConnectionSlots<Int>.maxCooling
+        let full = Slots(limit: 1, perAddress: 1, reserve: 1, reservePerAddress: 1, displacedCooldownMillis: 10_000)
+        #expect(full.enter(0, address: "holder") == .shared)
+        #expect(full.enter(1, address: "a0") == .provisional(displacing: nil))
+        for i in 1...cap {
+            #expect(full.enter(i + 1, address: "a\(i)", now: 1) == .provisional(displacing: i), "\(i)")
+        }
+        #expect(full.enter(cap + 2, address: "one-more", now: 2) == .refused, "displaced with the table full")
+        #expect(full.enter(cap + 3, address: "one-more", now: 10_001) == .provisional(displacing: cap + 1), "the waits ended")
     }
 
     @Test func theReserveKeepsOnlyCertifiedConnections() {
